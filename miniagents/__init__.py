@@ -7,39 +7,23 @@ Re-exported here: the agents (:func:`miniagent`, :class:`MiniAgent`, :class:`Min
 error root :class:`MiniAgentsError`.
 """
 
-from miniagents.errors import MiniAgentsError as MiniAgentsError
-from miniagents.messages import Message as Message
-from miniagents.messages import MessagePromise as MessagePromise
-from miniagents.messages import MessageSequencePromise as MessageSequencePromise
-from miniagents.messages import MessageTuple as MessageTuple
-from miniagents.messages import MessageType as MessageType
-from miniagents.miniagents import InteractionContext as InteractionContext
-from miniagents.miniagents import MiniAgent as MiniAgent
-from miniagents.miniagents import MiniAgents as MiniAgents
-from miniagents.miniagents import miniagent as miniagent
-from miniagents.pipeline import ItemResult as ItemResult
-from miniagents.pipeline import pipeline as pipeline
-from miniagents.promising import Frozen as Frozen
-from miniagents.promising import Promise as Promise
-from miniagents.promising import StreamedPromise as StreamedPromise
+from miniagents.reexports import Reexports
+
+_HOMES = {
+    "miniagents.promising": "Frozen Promise StreamedPromise",
+    "miniagents.messages": "Message MessagePromise MessageSequencePromise MessageTuple MessageType",
+    "miniagents.miniagents": "InteractionContext MiniAgent MiniAgents miniagent",
+    "miniagents.pipeline": "ItemResult pipeline",
+    "miniagents.errors": "MiniAgentsError",
+}
+_REEXPORTS = Reexports(__name__, _HOMES, eager=_HOMES)
+"""The top-level names by module, all imported with the package (type checkers read
+``__init__.pyi``, made of this table)."""
+globals().update(_REEXPORTS.imported())  # (the function pipeline, not its module)
 
 __version__ = "0.1.0"
 """This release's version (the package's metadata reads it from here: pyproject.toml)."""
 
-__all__ = [
-    "Frozen",
-    "InteractionContext",
-    "ItemResult",
-    "Message",
-    "MessagePromise",
-    "MessageSequencePromise",
-    "MessageTuple",
-    "MessageType",
-    "MiniAgent",
-    "MiniAgents",
-    "MiniAgentsError",
-    "Promise",
-    "StreamedPromise",
-    "miniagent",
-    "pipeline",
-]
+__all__ = _REEXPORTS.names
+__getattr__ = _REEXPORTS.attribute
+__dir__ = _REEXPORTS.dir

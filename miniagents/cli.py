@@ -1,10 +1,10 @@
-"""The ``miniagents`` command: ``chat`` and ``web`` (the console's), and ``eval`` (the evals').
+"""The ``miniagents`` command: ``chat``, ``web``, ``eval``, ``run`` and ``studio``.
 
 ``pip install miniagents`` installs it (``python -m miniagents`` runs it too). ``chat`` and
 ``web`` are :mod:`miniagents.ext.console.chat_cli`'s; ``eval`` is
 :mod:`miniagents.evals.cli`'s, which the console's layer may not import: this module, at
 the top of the layers, gives it to the console's command line, and imports the evals only
-when ``eval`` runs.
+when ``eval`` runs; so with ``run`` and ``studio`` (:mod:`miniagents.ext.studio.cli`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,26 @@ from miniagents.ext.console.chat_cli import main as console_main
 __all__ = ["main"]
 
 _EVAL_HELP = "evaluate an agent on a dataset file (scores, time, cost; against a baseline)"
+_RUN_HELP = "run a Python program, recording its run for the studio"
+_STUDIO_HELP = "see recorded runs in the browser, live; fork one (or: list, show, fork, diff)"
 
 
 def _eval(argv: list[str], prog: str) -> int:
     from miniagents.evals.cli import main as eval_main  # (only when it runs)
 
     return eval_main(argv, prog=prog)
+
+
+def _run(argv: list[str], prog: str) -> int:
+    from miniagents.ext.studio.cli import run_main  # (only when it runs)
+
+    return run_main(argv, prog)
+
+
+def _studio(argv: list[str], prog: str) -> int:
+    from miniagents.ext.studio.cli import studio_main  # (only when it runs)
+
+    return studio_main(argv, prog)
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
@@ -32,4 +46,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         argv: The arguments after the program's name.
         prog: The program's name in messages (default: ``miniagents``).
     """
-    return console_main(argv, prog=prog, commands={"eval": Command(_EVAL_HELP, _eval)})
+    commands = {
+        "eval": Command(_EVAL_HELP, _eval),
+        "run": Command(_RUN_HELP, _run),
+        "studio": Command(_STUDIO_HELP, _studio),
+    }
+    return console_main(argv, prog=prog, commands=commands)

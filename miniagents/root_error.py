@@ -1,16 +1,19 @@
-"""The root of every error MiniAgents raises: :class:`MiniAgentsError`.
+"""The root of every error MiniAgents raises, and the error of every argument check.
 
-It lies below every layer (it imports nothing of the package), so that each layer's
-``errors`` module derives from it: the streams' (:mod:`miniagents.promising.errors`, which
-re-exports it) and the frozen values' (:mod:`miniagents.frozen.errors`) alike. Users import
-it from :mod:`miniagents.errors`, where the whole hierarchy is drawn.
+:class:`MiniAgentsError` is the root; :class:`ArgumentError`, the error of an argument that
+cannot be used, derives from it. They lie below every layer (this module imports nothing of
+the package), so that each layer's ``errors`` module derives from them: the streams'
+(:mod:`miniagents.promising.errors`, which re-exports the root) and the frozen values'
+(:mod:`miniagents.frozen.errors`) alike. ``ArgumentError`` is what every argument check of
+:mod:`miniagents.arguments` raises (or a layer's own subclass of it). Users import both from
+:mod:`miniagents.errors`, where the whole hierarchy is drawn.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MiniAgentsError"]
+__all__ = ["ArgumentError", "MiniAgentsError"]
 
 
 _PUBLIC_HOME = "miniagents.errors"
@@ -38,3 +41,17 @@ class MiniAgentsError(Exception):
 
 
 MiniAgentsError.__module__ = _PUBLIC_HOME
+
+
+class ArgumentError(MiniAgentsError, ValueError):
+    """An argument that cannot be used: of the wrong type, or out of its range.
+
+    Every check of :mod:`miniagents.arguments` raises it (or the subclass its caller names,
+    such as ``StreamLimitError`` or ``LLMConfigurationError``, which existed before it), with
+    a message that names the argument, says what it must be and how to give it.
+
+    Attributes:
+        parameter: The name of the argument refused (``"max_concurrency"``), or ``""``.
+    """
+
+    parameter: str = ""

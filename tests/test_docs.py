@@ -31,6 +31,10 @@ _BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
 _STDIN = re.compile(r"<!-- stdin\n(.*?)-->", re.DOTALL)
 _INCLUDED = re.compile(r'\s*--8<-- "([^"]+)"\s*')
 """A block that is a file of the repository (an example), which mkdocs puts in its place."""
+_SHOWN = re.compile(r"<!-- example: (\S+) -->\s*$")
+"""The comment right before a block that shows an example whole (the file itself, as it is:
+it runs as the example, and ``test_a_block_that_shows_an_example_is_that_example`` keeps
+the two the same), so that the page reads whole wherever it is read, GitHub included."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,13 @@ def page_snippets(path: Path) -> list[Snippet]:
     blocks = list(_BLOCK.finditer(text))
     snippets: list[Snippet] = []
     for index, block in enumerate(blocks):
-        if block.group(1) != "python" or _INCLUDED.fullmatch(block.group(2)):
-            continue  # (an included example runs as one: see test_an_included_file_is_an_example)
+        before = text[blocks[index - 1].end() if index else 0 : block.start()]
+        if (
+            block.group(1) != "python"
+            or _INCLUDED.fullmatch(block.group(2))
+            or _SHOWN.search(before)
+        ):
+            continue  # (an example it shows runs as one: see test_an_included_file_is_an_example)
         following = blocks[index + 1] if index + 1 < len(blocks) else None
         between = text[block.end() : following.start() if following else len(text)]
         stdin = _STDIN.search(between)
@@ -117,9 +126,26 @@ def test_an_included_file_is_an_example() -> None:
         for block in _BLOCK.finditer(path.read_text(encoding="utf-8"))
         if block.group(1) == "python" and (found := _INCLUDED.fullmatch(block.group(2)))
     ]
-    assert included, "the A2A page shows its two-process example's files"
     for name in included:
         assert ROOT / name in EXAMPLES, f"{name} is included in a page but is no example"
+
+
+def test_a_block_that_shows_an_example_is_that_example() -> None:
+    """A block after ``<!-- example: examples/... -->`` is that example's file, as it is."""
+    shown: list[tuple[str, str]] = []
+    for path in PAGES:
+        text = path.read_text(encoding="utf-8")
+        blocks = list(_BLOCK.finditer(text))
+        for index, block in enumerate(blocks):
+            before = text[blocks[index - 1].end() if index else 0 : block.start()]
+            if block.group(1) == "python" and (found := _SHOWN.search(before)):
+                shown.append((found[1], block.group(2)))
+    assert shown, "the A2A page shows its two-process example's files"
+    for name, code in shown:
+        assert ROOT / name in EXAMPLES, f"{name} is shown in a page but is no example"
+        assert code == (ROOT / name).read_text(encoding="utf-8"), (
+            f"the page's copy of {name} is not the file: copy the file into the page again"
+        )
 
 
 def test_every_snippet_has_a_name_of_its_own() -> None:
@@ -231,6 +257,17 @@ EXAMPLE_OUTPUT = {
         "the orchestrator: (offline model",
     ],
     "researcher.py": ["Rivers meander because faster water on the outside of a bend"],
+    "tck_agent.py": [  # examples/a2a/: the kit's agent asking itself a few of the kit's requests
+        "tck-artifact-file: A2AFile [file output.txt (text/plain, 3 bytes)]\n",
+        "tck-message-response: A2AMessage Direct message response\n"
+        "tck-input-required: A2AInputRequest The TCK asks for input: send a message to go on.\n"
+        "tck-input-required: A2AMessage Hello from TCK\n"
+        "tck-reject-task: A2ATaskRejectedError TASK_STATE_REJECTED\n",
+    ],
+    "research_team.py": [
+        "Our findings: Paris has about 2.1 million people. Rome has about 2.8 million people. "
+        "No figures for Atlantis.\n"
+    ],
     "pipe_composition.py": [
         "A SHORT ANSWER TO 'WHY AGENTS?'\nA SHORT ANSWER TO 'WHY STREAMS?'\n",
         "10. A SHORT ANSWER TO 'WHY AGENTS?'\n11.",

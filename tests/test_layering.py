@@ -2,15 +2,16 @@
 
 Imports flow one way::
 
-    root_error -> promising / frozen -> messages -> miniagents
+    root_error / arguments / reexports -> promising / frozen -> messages -> miniagents
         -> utils / chat_history / operators / pipeline -> ext / testing -> evals
 
 (the ``miniagents`` package and its ``errors`` facade re-export from all of them;
-``root_error`` holds ``MiniAgentsError`` alone, below every layer; ``frozen`` imports nothing
-of ``promising``, which re-exports ``Frozen``). A private module (``_name``) or name is used
-only by the modules of the package that holds it (its subpackages are other packages); a
-private attribute (``obj._name``) is touched only by the package that defines it (``self``
-and ``cls`` aside).
+``root_error`` holds ``MiniAgentsError`` and ``ArgumentError``, below every layer, with the
+argument checks (``arguments``) and how facades re-export (``reexports``); ``frozen``
+imports nothing of ``promising``, which re-exports ``Frozen``). A private module (``_name``)
+or name is used only by the modules of the package that holds it (its subpackages are other
+packages); a private attribute (``obj._name``) is touched only by the package that defines it
+(``self`` and ``cls`` aside).
 The layers above the streams use their documented low levels instead:
 :mod:`miniagents.promising.lowlevel` and :mod:`miniagents.miniagents.lowlevel`.
 """
@@ -18,6 +19,8 @@ The layers above the streams use their documented low levels instead:
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import subprocess
 import sys
 from collections import defaultdict
@@ -31,6 +34,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
 # Lower numbers may never import higher ones. Facades only re-export.
 LAYERS: dict[str, int] = {
     "miniagents.root_error": -1,  # MiniAgentsError: the root every layer's errors derive from
+    "miniagents.reexports": -1,  # how facades and former homes re-export (imports nothing)
+    "miniagents.arguments": -1,  # the argument checks every layer shares (and ArgumentError)
     "miniagents.promising": 0,
     "miniagents.frozen": 0,
     "miniagents.messages": 1,
@@ -92,9 +97,12 @@ def tree_of(path: Path) -> ast.Module:
 
 
 def package_imports(path: Path) -> set[str]:
-    """Every module of the package that the file imports (at any place in it)."""
+    """Every module of the package that the file imports (at any place in it), or that a
+    facade re-exports from (as the stub beside it says: ``miniagents.reexports``)."""
     found: set[str] = set()
-    for node in ast.walk(tree_of(path)):
+    stub = path.with_suffix(".pyi")
+    trees = [tree_of(path), *([tree_of(stub)] if stub.exists() else [])]
+    for node in (node for tree in trees for node in ast.walk(tree)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -206,25 +214,48 @@ def private_definitions() -> dict[str, set[str]]:
     return owners
 
 
+_ATTRIBUTE_FUNCTIONS = ("getattr", "setattr", "hasattr", "delattr")
+
+
+def private_attribute_uses(path: Path, by_name: bool = False) -> list[tuple[int, str]]:
+    """Each ``obj._name`` of a file but on ``self``, ``cls`` or ``super()``: the line and the
+    name; ``by_name``, ``getattr(obj, "_name")`` (``setattr``, ...) too (a check by name
+    alone: the package-wide checks leave it out, where other libraries' names collide)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree_of(path)):
+        if isinstance(node, ast.Attribute) and is_private(node.attr):
+            value = node.value
+            if isinstance(value, ast.Name) and value.id in ("self", "cls"):
+                continue
+            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "super":
+                continue
+            found.append((node.lineno, node.attr))
+        elif (
+            by_name
+            and isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) in _ATTRIBUTE_FUNCTIONS
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and is_private(node.args[1].value)
+            and not (isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls"))
+        ):
+            found.append((node.lineno, node.args[1].value))
+    return found
+
+
 def foreign_private_attributes(path: Path, own: str | None = None) -> list[str]:
     """``obj._name`` accesses to a private attribute that another package defines (a
     subpackage, or the package above, is another)."""
     own = own or module_name(path)
     home = home_of(path, own)
     found: list[str] = []
-    for node in ast.walk(tree_of(path)):
-        if not (isinstance(node, ast.Attribute) and is_private(node.attr)):
-            continue
-        value = node.value
-        if isinstance(value, ast.Name) and value.id in ("self", "cls"):
-            continue
-        if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "super":
-            continue
-        owners = private_definitions().get(node.attr)
+    for line, name in private_attribute_uses(path):
+        owners = private_definitions().get(name)
         if not owners or home in owners:
             continue  # not ours (another library's), or this package's own
-        if (own, node.attr) not in PRIVATE_ATTRIBUTES_ALLOWED:
-            found.append(f"line {node.lineno}: .{node.attr} (defined in {sorted(owners)})")
+        if (own, name) not in PRIVATE_ATTRIBUTES_ALLOWED:
+            found.append(f"line {line}: .{name} (defined in {sorted(owners)})")
     return found
 
 
@@ -257,38 +288,44 @@ def test_no_module_touches_a_private_attribute_of_another_package(path: Path) ->
     )
 
 
-GLOBAL_STATEMENTS_ALLOWED: dict[str, str] = {
-    "miniagents.ext.dbos._approvals": "issue 52: one home for pending approvals (another change)",
-    "miniagents.ext.console._terminal": "issue 52: one home for pending approvals (another change)",
-}
-"""Modules that still rebind a global (``global``), while another change reworks them."""
-
-
 def global_statements(path: Path) -> list[str]:
-    """The ``global`` statements of a file: process-wide state rebound by a function."""
-    return [
-        f"line {node.lineno}: global {', '.join(node.names)}"
+    """Where a function of a file rebinds module state: ``global`` statements, and uses of
+    ``globals()`` in a function (a write through it rebinds a name as ``global`` does; at
+    the module's top, where a facade binds the names it imports, it is an import's work)."""
+    functions = (
+        node
         for node in ast.walk(tree_of(path))
-        if isinstance(node, ast.Global)
-    ]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+    )
+    inside = {inner for function in functions for inner in ast.walk(function)}
+    found: list[str] = []
+    for node in sorted(inside, key=lambda node: getattr(node, "lineno", 0)):
+        if isinstance(node, ast.Global):
+            found.append(f"line {node.lineno}: global {', '.join(node.names)}")
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "globals":
+            found.append(f"line {node.lineno}: globals()")
+    return found
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
 def test_no_module_rebinds_a_global(path: Path) -> None:
     """Layers meet through declared hooks (a ``Hook``, set through its module's function)."""
-    if module_name(path) in GLOBAL_STATEMENTS_ALLOWED:
-        return
     assert not global_statements(path), (
         f"{module_name(path)} rebinds module globals: {global_statements(path)}. Hold "
         "process-wide state in an object (a miniagents.miniagents.lowlevel.Hook for what "
-        "another layer plugs in; functools.cache for what is made once)."
+        "another layer plugs in, a small state holder for a module's own; functools.cache "
+        "for what is made once)."
     )
 
 
 def test_the_global_check_sees_a_global_statement(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
-    probe.write_text("_x = None\ndef f():\n    global _x\n    _x = 1\n", encoding="utf-8")
-    assert global_statements(probe) == ["line 3: global _x"]
+    probe.write_text(
+        "_x = None\ndef f():\n    global _x\n    _x = 1\n    globals()['_y'] = 2\n"
+        "globals().update(z=3)\n",
+        encoding="utf-8",
+    )
+    assert global_statements(probe) == ["line 3: global _x", "line 5: globals()"]
 
 
 PUBLIC_MODULES = [
@@ -318,16 +355,11 @@ def private_attributes_of_other_modules(
     defines (and ``path``'s own module does not)."""
     own = own or module_name(path)
     found: list[str] = []
-    for node in ast.walk(tree_of(path)):
-        if not (isinstance(node, ast.Attribute) and is_private(node.attr)):
-            continue
-        value = node.value
-        if isinstance(value, ast.Name) and value.id in ("self", "cls"):
-            continue
-        owners = _private_definitions_by_module().get(node.attr, set())
+    for line, name in private_attribute_uses(path):
+        owners = _private_definitions_by_module().get(name, set())
         inside_package = {owner for owner in owners if inside(owner, package)}
         if inside_package and own not in owners:
-            found.append(f"line {node.lineno}: .{node.attr} (defined in {sorted(inside_package)})")
+            found.append(f"line {line}: .{name} (defined in {sorted(inside_package)})")
     return found
 
 
@@ -377,7 +409,11 @@ layer), to keep an old import path."""
 def test_the_reactive_core_imports_nothing_from_the_rest_of_the_package() -> None:
     for path in (PACKAGE / "promising").rglob("*.py"):
         imported = package_imports(path)
-        allowed: tuple[str, ...] = ("miniagents.promising", "miniagents.root_error")
+        allowed: tuple[str, ...] = (
+            "miniagents.promising",
+            "miniagents.root_error",
+            "miniagents.arguments",
+        )
         if module_name(path) in COMPATIBILITY_IMPORTS:
             allowed += ("miniagents.frozen",)
         outside = [name for name in imported if not name.startswith(allowed)]
@@ -471,4 +507,207 @@ def test_the_private_checks_see_a_subpackage_use_its_parent_s_private_names(
     assert private_imports(probe, "miniagents.ext.llm.probe") == [
         "miniagents.ext.llm.batch._run",
         "miniagents.ext.llm.batch.api._APIS",
+    ]
+
+
+# -- the replayable stream: parts that own their state ------------------------------------
+
+STREAMS_LAYER = sorted((PACKAGE / "promising").rglob("*.py"))
+
+
+def _is_protocol(node: ast.ClassDef) -> bool:
+    """Whether ``node`` declares a ``typing.Protocol`` (what it lists is another's, not its own)."""
+    return any(
+        (isinstance(base, ast.Name) and base.id == "Protocol")
+        or (isinstance(base, ast.Subscript) and getattr(base.value, "id", None) == "Protocol")
+        for base in node.bases
+    )
+
+
+def _runtime_class(module: object, node: ast.ClassDef) -> type | None:
+    """The class that ``node`` defines at the top of ``module``, if it is one."""
+    found = getattr(module, node.name, None)
+    return found if isinstance(found, type) else None
+
+
+def class_private_attributes(path: Path) -> set[str]:
+    """The private attributes the (non-protocol) classes of a file define: their slots,
+    class attributes and methods, and what their methods set on ``self`` (unless a base
+    class of another module defines it: a subclass setting its base's slot uses it)."""
+    module = importlib.import_module(module_name(path))
+    names: set[str] = set()
+    for node in ast.walk(tree_of(path)):
+        if not isinstance(node, ast.ClassDef) or _is_protocol(node):
+            continue
+        own: set[str] = set()
+        for statement in node.body:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                own.add(statement.name)
+            elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+                targets = (
+                    statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                )
+                for target in targets:
+                    own.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+                    if getattr(target, "id", None) == "__slots__" and statement.value is not None:
+                        own.update(
+                            constant.value
+                            for constant in ast.walk(statement.value)
+                            if isinstance(constant, ast.Constant)
+                            and isinstance(constant.value, str)
+                        )
+        stored = {
+            inner.attr
+            for inner in ast.walk(node)
+            if isinstance(inner, ast.Attribute)
+            and isinstance(inner.ctx, ast.Store)
+            and isinstance(inner.value, ast.Name)
+            and inner.value.id == "self"
+        }
+        runtime = _runtime_class(module, node)
+        for name in stored - own:
+            holder = (
+                None
+                if runtime is None
+                else next((cls for cls in runtime.__mro__ if name in vars(cls)), None)
+            )
+            if holder is None or holder.__module__ == module.__name__:
+                own.add(name)
+        names |= own
+    return {name for name in names if is_private(name)}
+
+
+def attributes_of_other_modules_classes(
+    path: Path, package: str, own: str | None = None
+) -> list[str]:
+    """The private attributes ``path`` (module ``own``) reads or writes that a class of
+    another module of ``package`` defines (whether or not a class of its own defines one of
+    that name too: a name shared so would hide whose state is touched)."""
+    own = own or module_name(path)
+    owners: dict[str, set[str]] = defaultdict(set)
+    for other in sorted((PACKAGE.parent / package.replace(".", "/")).rglob("*.py")):
+        if module_name(other) != own:
+            for name in class_private_attributes(other):
+                owners[name].add(module_name(other))
+    return [
+        f"line {line}: ._{name[1:]} (defined by a class of {', '.join(sorted(owners[name]))})"
+        for line, name in private_attribute_uses(path, by_name=True)
+        if owners.get(name)
+    ]
+
+
+def test_no_module_of_the_streams_touches_the_private_state_of_another_module_s_class() -> None:
+    """Each part of the replayable stream owns its state: the others call its methods."""
+    found = {
+        module_name(path): uses
+        for path in STREAMS_LAYER
+        if (uses := attributes_of_other_modules_classes(path, "miniagents.promising"))
+    }
+    assert not found, (
+        f"Modules of the streams reach into the private state of other modules' classes: "
+        f"{found}. Each part of the stream owns its state: give the part a method (public to "
+        "the package) that does what is needed, and call it."
+    )
+
+
+def _imported_names(tree: ast.Module) -> dict[str, str]:
+    """The names a file binds by importing from the package, each with what it names."""
+    names: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("miniagents"):
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("miniagents"):
+                    names[alias.asname or alias.name.partition(".")[0]] = alias.name
+    return names
+
+
+def _resolve(dotted: str) -> object:
+    """The object a dotted name of the package names (``None`` if it cannot be found)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:]:
+            found = inspect.getattr_static(found, part, None)
+            if found is None:
+                return None
+        return found
+    return None
+
+
+def _dotted(node: ast.expr, imported: dict[str, str]) -> str | None:
+    """``node`` (a name, an attribute chain, or one wrapped in ``staticmethod(...)`` and the
+    like) as a dotted name of the package, if it starts with an imported name."""
+    while isinstance(node, ast.Call) and len(node.args) == 1:
+        node = node.args[0]
+    chain: list[str] = []
+    while isinstance(node, ast.Attribute):
+        chain.insert(0, node.attr)
+        node = node.value
+    if isinstance(node, ast.Name) and node.id in imported:
+        return ".".join([imported[node.id], *chain])
+    return None
+
+
+def borrowed_methods(path: Path) -> list[str]:
+    """Class attributes of a file that are functions of another module: a class taking
+    another module's functions as its methods."""
+    tree = tree_of(path)
+    imported = _imported_names(tree)
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for statement in node.body:
+            if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or statement.value is None:
+                continue
+            dotted = _dotted(statement.value, imported)
+            if dotted is None:
+                continue
+            value = _resolve(dotted)
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if inspect.isfunction(value) or inspect.isbuiltin(value):
+                found.append(f"line {statement.lineno}: {node.name} takes {dotted}")
+    return found
+
+
+def test_no_class_takes_another_module_s_functions_as_its_methods() -> None:
+    """A class's behaviour is written in it: a function of another module bound as a method
+    (``await_change = _waiting.await_change``) splits one object's code, and its state, across
+    modules."""
+    found = {module_name(path): taken for path in SOURCES if (taken := borrowed_methods(path))}
+    assert not found, (
+        f"Classes take other modules' functions as their methods: {found}. Write the method "
+        "in the class (calling the other part's API), or let the other module own the state "
+        "it works on."
+    )
+
+
+def test_the_streams_checks_see_real_violations(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from miniagents.promising import _tasks\n"
+        "from miniagents.promising._tasks import spawn\n"
+        "class Borrower:\n"
+        "    spawn = spawn\n"
+        "    also = staticmethod(_tasks.forget_task)\n"
+        "    fine = 3\n"
+        "    _state = None\n"
+        "def f(stream, core, piece):\n"
+        "    core._own_state = stream._core\n"
+        "    return getattr(piece, '_core', None), self._core, core._state, core._unknown\n",
+        encoding="utf-8",
+    )
+    own = "miniagents.promising.probe"
+    found = attributes_of_other_modules_classes(probe, "miniagents.promising", own)
+    assert [entry.split(" (")[0] for entry in found] == ["line 9: ._core", "line 10: ._core"]
+    assert [entry.split(" takes")[0] for entry in borrowed_methods(probe)] == [
+        "line 4: Borrower",
+        "line 5: Borrower",
     ]

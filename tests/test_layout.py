@@ -25,9 +25,11 @@ OUTSIDE_THE_MIRROR = {"typing", "benchmarks", "fakes"}
 """Folders of ``tests/`` that are not a package's tests."""
 
 WHOLE_LIBRARY_TESTS = {
+    "test_arguments.py",
     "test_compatibility.py",
     "test_docs.py",
     "test_errors.py",
+    "test_facades.py",
     "test_import_cycles.py",
     "test_install.py",
     "test_layering.py",

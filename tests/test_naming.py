@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import warnings
 from collections.abc import Iterator
 
 import miniagents
@@ -35,7 +36,9 @@ def public_modules() -> Iterator[object]:
     yield miniagents
     for info in pkgutil.walk_packages(miniagents.__path__, "miniagents."):
         if not any(part.startswith("_") for part in info.name.split(".")):
-            yield importlib.import_module(info.name)
+            with warnings.catch_warnings():  # (the deprecated former homes warn)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                yield importlib.import_module(info.name)
 
 
 def coroutine_functions() -> Iterator[tuple[str, str, object]]:

@@ -9,6 +9,12 @@ poem about rivers" or "Delete notes.md" (that one waits for your approval: the p
 answers as ``useChat`` does, sending the chat again with the approval). Reload the page
 mid-answer: it resumes.
 
+It is served for you alone, on this machine: ``authentication=NoAuthentication()`` (the app
+knows nobody, by name) and the settings' default hosts (``localhost``, ``127.0.0.1``,
+``[::1]``: a request for any other host name is refused). To let others use it, give it
+their tokens instead (``authentication=BearerTokenAuth({token: name})``, as ``miniagents
+web`` does) and the name they reach it by (``settings=WebSettings(allowed_hosts=[...])``).
+
 Without ``--serve``, it asks the app one question in-process and prints what the page gets
 (with the HTTP client ``httpx2``, which ``pip install -e ".[dev]"`` installs; ``--serve`` needs
 only ``pip install "miniagents[web]"``).
@@ -25,10 +31,13 @@ from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.from_env import llm_agent_from_env
 from miniagents.ext.llm.offline import ToolRule
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import web_chat_app
+from miniagents.ext.web import NoAuthentication, web_chat_app
 
 PAGE = Path(__file__).with_name("index.html")
 """The chat page."""
+
+LOCAL = NoAuthentication()
+"""Who asks: nobody known, on purpose (you, on this machine)."""
 
 
 def get_weather(city: str) -> str:
@@ -81,8 +90,8 @@ async def ask_once(question: str) -> None:
     """Ask the app one question in-process and print the parts the page would get."""
     import httpx2  # (an HTTP client for this in-process question only: --serve needs none)
 
-    transport = httpx2.ASGITransport(app=web_chat_app(assistant, page=PAGE))
-    async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
+    transport = httpx2.ASGITransport(app=web_chat_app(assistant, page=PAGE, authentication=LOCAL))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as client:
         print("page:", (await client.get("/")).headers["content-type"])
         parts = [{"type": "text", "text": question}]
         chat = {"id": "example", "messages": [{"id": "1", "role": "user", "parts": parts}]}
@@ -108,6 +117,7 @@ if __name__ == "__main__":
     if "--serve" in sys.argv:
         import uvicorn
 
-        uvicorn.run(web_chat_app(assistant, page=PAGE), host="127.0.0.1", port=8000)
+        app = web_chat_app(assistant, page=PAGE, authentication=LOCAL)
+        uvicorn.run(app, host="127.0.0.1", port=8000)
     else:
         asyncio.run(ask_once("Can you write a poem about rivers?"))

@@ -30,12 +30,16 @@ from __future__ import annotations
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from miniagents.evals.tree import AgentStep, ModelCall, ReplyTree, ToolStep
-from miniagents.ext.llm.messages import TokenUsage
-from miniagents.ext.llm.observing import LLMCallObserver, LLMCallWatch, observe_llm_calls
-from miniagents.ext.llm.pricing import cost_usd, price_provider_of
+from miniagents.ext.llm.observing import (
+    LLMCallObserver,
+    LLMCallWatch,
+    innermost_provider,
+    observe_llm_calls,
+)
+from miniagents.ext.llm.pricing import cost_usd, price_provider_of, reported_usage
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
@@ -51,6 +55,8 @@ from miniagents.miniagents.lowlevel import (
 from miniagents.promising.lowlevel import logger
 
 __all__ = ["CaseRecording", "current_step", "recording"]
+
+WatchT = TypeVar("WatchT")
 
 ERROR_RESULT = "error result"
 """The ``error`` of a tool step whose result says the call failed without an exception."""
@@ -137,59 +143,55 @@ current_step: contextvars.ContextVar[CaseRecording | _AgentNode | _ToolNode | No
 """The step whose work runs in this task, inside a case (``None``: outside every case)."""
 
 
-class _AgentNode:
+class _StepNode(Generic[WatchT]):
+    """What every step being recorded keeps: its order, its times, its error, its watch.
+
+    Its watch (``theirs``) is the one of the observer set before the recorder, told when
+    the step ends.
+    """
+
+    __slots__ = ("ended", "error", "order", "recording", "started", "theirs")
+
+    def __init__(self, recording: CaseRecording, theirs: WatchT | None) -> None:
+        self.recording = recording
+        self.order = recording.next_order()
+        self.started = recording.now()
+        self.ended: float | None = None
+        self.error: str | None = None
+        self.theirs = theirs
+
+    def _end(self, error: BaseException | None, what: str) -> None:
+        """Note the end (and ``error``, over any other); tell the watch (its method ``what``)."""
+        self.ended = self.recording.now()
+        if error is not None:
+            self.error = type(error).__qualname__
+        _pass_on(self.theirs, what, error)
+
+
+class _AgentNode(_StepNode[InteractionWatch]):
     """An interaction being recorded: its watch too (told when its replies have ended)."""
 
-    __slots__ = ("alias", "children", "ended", "error", "order", "recording", "started", "theirs")
+    __slots__ = ("alias", "children")
 
     def __init__(
         self, recording: CaseRecording, alias: str, theirs: InteractionWatch | None
     ) -> None:
-        self.recording = recording
-        self.order = recording.next_order()
+        super().__init__(recording, theirs)
         self.alias = alias
-        self.started = recording.now()
-        self.ended: float | None = None
-        self.error: str | None = None
         self.children: list[_Node] = []
-        self.theirs = theirs
 
     def interaction_ended(self, error: BaseException | None) -> None:
-        self.ended = self.recording.now()
-        if error is not None:
-            self.error = type(error).__qualname__
-        theirs = self.theirs
-        if theirs is not None:
-            _pass_on(lambda: theirs.interaction_ended(error), "interaction_ended")
+        self._end(error, "interaction_ended")
 
     def step(self) -> AgentStep:
-        return AgentStep(
-            order=self.order,
-            agent=self.alias,
-            started=self.started,
-            ended=self.ended,
-            error=self.error,
-            children=tuple(child.step() for child in self.children),
-        )
+        children = tuple(child.step() for child in self.children)
+        return AgentStep(self.order, self.alias, self.started, self.ended, self.error, children)
 
 
-class _ToolNode:
+class _ToolNode(_StepNode[ToolCallWatch]):
     """A tool call being recorded (its watch too)."""
 
-    __slots__ = (
-        "arguments",
-        "call_id",
-        "children",
-        "ended",
-        "error",
-        "order",
-        "recording",
-        "result",
-        "result_promise",
-        "started",
-        "theirs",
-        "tool",
-    )
+    __slots__ = ("arguments", "call_id", "children", "result", "result_promise", "tool")
 
     def __init__(
         self,
@@ -199,36 +201,26 @@ class _ToolNode:
         result: MessagePromise[ToolResultMessage],
         theirs: ToolCallWatch | None,
     ) -> None:
-        self.recording = recording
-        self.order = recording.next_order()
+        super().__init__(recording, theirs)
         self.tool = tool
         self.call_id = call.call_id
         self.arguments: Mapping[str, object] = call.arguments
-        self.started = recording.now()
-        self.ended: float | None = None
-        self.error: str | None = None
         self.result: str | None = None
         self.result_promise: MessagePromise[ToolResultMessage] | None = result
         self.children: list[_Node] = []
-        self.theirs = theirs
 
     def tool_call_ended(self, error: BaseException | None) -> None:
-        self.ended = self.recording.now()
         promise, self.result_promise = self.result_promise, None
-        if error is not None:
-            self.error = type(error).__qualname__
         if promise is not None and promise.done:
             try:
                 message = promise.message_now()
-            except Exception as failed:  # its error is the call's
-                self.error = self.error or type(failed).__qualname__
+            except Exception as failed:  # its error is the call's (the one raised comes first)
+                self.error = type(failed).__qualname__
             else:
                 self.result = message.text
-                if message.is_error and self.error is None:
+                if message.is_error:
                     self.error = ERROR_RESULT
-        theirs = self.theirs
-        if theirs is not None:
-            _pass_on(lambda: theirs.tool_call_ended(error), "tool_call_ended")
+        self._end(error, "tool_call_ended")
 
     def step(self) -> ToolStep:
         return ToolStep(
@@ -244,22 +236,10 @@ class _ToolNode:
         )
 
 
-class _ModelNode:
+class _ModelNode(_StepNode[LLMCallWatch]):
     """A call of a model being recorded (its watch too: it sees the events pass)."""
 
-    __slots__ = (
-        "ended",
-        "error",
-        "finish",
-        "first_token",
-        "model",
-        "order",
-        "price_provider",
-        "provider",
-        "recording",
-        "started",
-        "theirs",
-    )
+    __slots__ = ("finish", "first_token", "model", "price_provider", "provider")
 
     def __init__(
         self,
@@ -268,16 +248,11 @@ class _ModelNode:
         call: LLMCall,
         theirs: LLMCallWatch | None,
     ) -> None:
-        self.recording = recording
-        self.order = recording.next_order()
+        super().__init__(recording, theirs)
         self.model = call.model
         self.provider, self.price_provider = names
-        self.started = recording.now()
         self.first_token: float | None = None
-        self.ended: float | None = None
-        self.error: str | None = None
         self.finish: Finish | None = None
-        self.theirs = theirs
 
     def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
         theirs = self.theirs
@@ -309,35 +284,15 @@ class _ModelNode:
                 await close()
 
     def call_ended(self, error: BaseException | None) -> None:
-        self.ended = self.recording.now()
-        if error is not None:
-            self.error = type(error).__qualname__
-        theirs = self.theirs
-        if theirs is not None:
-            _pass_on(lambda: theirs.call_ended(error), "call_ended")
+        self._end(error, "call_ended")
 
     def cost(self, finish: Finish) -> float | None:
         """What the call cost, by the price of its model (``None``: unknown)."""
-        usage = TokenUsage(
-            input_tokens=finish.input_tokens,
-            output_tokens=finish.output_tokens,
-            cached_input_tokens=finish.cached_input_tokens,
-            cache_write_tokens=finish.cache_write_tokens,
-        )
+        usage = reported_usage(finish)
         return cost_usd(finish.model or self.model, usage, self.price_provider)
 
     def step(self) -> ModelCall:
-        finish = self.finish
-        if finish is None:
-            return ModelCall(
-                order=self.order,
-                model=self.model,
-                provider=self.provider,
-                started=self.started,
-                first_token=self.first_token,
-                ended=self.ended,
-                error=self.error,
-            )
+        finish = self.finish if self.finish is not None else _UNREPORTED
         return ModelCall(
             order=self.order,
             model=self.model,
@@ -354,6 +309,9 @@ class _ModelNode:
             error=self.error,
         )
 
+
+_UNREPORTED = Finish()
+"""The end of a call that reported none (no tokens: no cost)."""
 
 _Node = _AgentNode | _ToolNode | _ModelNode
 
@@ -377,7 +335,7 @@ class _Recorder:
         known = self.names.get(id(provider))
         if known is not None:
             return known[1]
-        inner = _innermost(provider)
+        inner = innermost_provider(provider)
         named = getattr(provider, "provider_name", None)  # the meter's, for the options
         names = (
             named if isinstance(named, str) else _provider_name(inner),
@@ -390,35 +348,23 @@ class _Recorder:
     # -- interactions ----------------------------------------------------------------
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
-        before = self.interactions
-        theirs = None
-        if before is not None:
-            theirs = _pass_on(lambda: before.interaction_started(agent), "interaction_started")
+        theirs: InteractionWatch | None = _pass_on(self.interactions, "interaction_started", agent)
         parent = current_step.get()
         if parent is None:
             return theirs
-        node = _AgentNode(parent.recording, agent.alias, theirs)
-        parent.children.append(node)
-        current_step.set(node)  # (in the interaction's own task: what it starts nests here)
-        return node
+        return _nested(parent, _AgentNode(parent.recording, agent.alias, theirs))
 
     def carrier(self) -> Mapping[str, str]:
-        before = self.interactions
-        if before is None:
-            return {}
-        return _pass_on(before.carrier, "carrier") or {}
+        return _pass_on(self.interactions, "carrier") or {}
 
     # -- model calls -----------------------------------------------------------------
 
     def llm_call_started(
         self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
     ) -> LLMCallWatch | None:
-        before = self.llm_calls
-        theirs = None
-        if before is not None:
-            theirs = _pass_on(
-                lambda: before.llm_call_started(agent_alias, provider, call), "llm_call_started"
-            )
+        theirs: LLMCallWatch | None = _pass_on(
+            self.llm_calls, "llm_call_started", agent_alias, provider, call
+        )
         parent = current_step.get()
         if parent is None:
             return theirs
@@ -431,19 +377,24 @@ class _Recorder:
     def tool_call_started(
         self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
     ) -> ToolCallWatch | None:
-        before = self.tool_calls
-        theirs = None
-        if before is not None:
-            theirs = _pass_on(
-                lambda: before.tool_call_started(tool, call, result), "tool_call_started"
-            )
+        theirs: ToolCallWatch | None = _pass_on(
+            self.tool_calls, "tool_call_started", tool, call, result
+        )
         parent = current_step.get()
         if parent is None:
             return theirs
-        node = _ToolNode(parent.recording, tool.name, call, result, theirs)
-        parent.children.append(node)
-        current_step.set(node)  # (in the call's own task: an agent it asks nests here)
-        return node
+        return _nested(parent, _ToolNode(parent.recording, tool.name, call, result, theirs))
+
+
+NestingT = TypeVar("NestingT", _AgentNode, _ToolNode)
+
+
+def _nested(parent: CaseRecording | _AgentNode | _ToolNode, node: NestingT) -> NestingT:
+    """``node``, a child of ``parent``, made the current step: the hooks call the recorder in
+    the interaction's (or the tool call's) own task, so what its work starts nests under it."""
+    parent.children.append(node)
+    current_step.set(node)
+    return node
 
 
 _MAX_PROVIDERS = 1024
@@ -488,10 +439,15 @@ def _restore(observe: Callable[[Any], object], before: object) -> None:
 _warned: set[str] = set()
 
 
-def _pass_on(call: Callable[[], Any], what: str) -> Any:
-    """Call the observer set before the recorder; its error is logged once (then ``None``)."""
+def _pass_on(before: object, what: str, *args: object) -> Any:
+    """Call ``what`` of the observer (or watch) set before the recorder, if any, with ``args``.
+
+    Its error is logged once (then ``None``).
+    """
+    if before is None:
+        return None
     try:
-        return call()
+        return getattr(before, what)(*args)
     except Exception as error:
         if what not in _warned:
             _warned.add(what)
@@ -503,16 +459,6 @@ def _pass_on(call: Callable[[], Any], what: str) -> Any:
                 error,
             )
         return None
-
-
-def _innermost(provider: object) -> object:
-    """The provider that ``provider`` wraps (e.g. the budgets' meter wraps the agent's own)."""
-    for _ in range(8):
-        inner = getattr(provider, "wrapped", None)
-        if inner is None:
-            break
-        provider = inner
-    return provider
 
 
 def _provider_name(provider: object) -> str:

@@ -17,7 +17,6 @@ in its run), so they share this module.
 
 from __future__ import annotations
 
-import math
 from abc import ABC
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Generic
 
 from typing_extensions import TypeVar
 
+from miniagents.arguments import check_number
 from miniagents.evals.errors import EvaluatorDefinitionError
 from miniagents.evals.tree import ReplyTree
 from miniagents.ext.llm.usage import UsageTotals
@@ -89,17 +89,10 @@ class Score:
         Raises:
             EvaluatorDefinitionError: if ``value`` is not a number from 0 to 1.
         """
-        value: object = self.value
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not 0 <= value <= 1
-            or math.isnan(value)
-        ):
-            raise EvaluatorDefinitionError(
-                f"A score's value is a number from 0 to 1, not {value!r}; scale it (e.g. a "
-                "ratio of checks passed), or return a bool for a check that passes or fails."
-            )
+        fix = "Scale it (e.g. a ratio of checks passed), or return a bool for a pass or a fail."
+        check_number(
+            self.value, "value", most=1, owner="A score", fix=fix, error=EvaluatorDefinitionError
+        )
 
     @classmethod
     def of(cls, value: bool | float, *, threshold: float = 1.0, reason: str | None = None) -> Score:

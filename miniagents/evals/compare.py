@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
@@ -84,14 +84,7 @@ class Change:
 
     def to_dict(self) -> dict[str, object]:
         """The change as JSON-ready data."""
-        return {
-            "baseline": self.baseline,
-            "candidate": self.candidate,
-            "delta": self.delta,
-            "low": self.low,
-            "high": self.high,
-            "n": self.n,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

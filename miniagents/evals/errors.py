@@ -14,6 +14,7 @@ EvalsError
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "CaseTimeoutError",
@@ -34,11 +35,11 @@ class DatasetError(EvalsError, ValueError):
     """A dataset, or one of its cases, is not valid; the message names the case (and line)."""
 
 
-class EvaluatorDefinitionError(EvalsError, ValueError):
+class EvaluatorDefinitionError(EvalsError, ArgumentError):
     """An evaluator was given what it cannot work with (a bad pattern, an unknown name, ...)."""
 
 
-class EvalArgumentError(EvalsError, ValueError):
+class EvalArgumentError(EvalsError, ArgumentError):
     """``aevaluate()``, ``evaluate()`` or ``compare()`` was given arguments it cannot use."""
 
 

@@ -22,6 +22,7 @@ from typing import TypeAlias, overload
 
 from typing_extensions import TypeVar
 
+from miniagents.arguments import check_number
 from miniagents.evals.case import CaseRun, Evaluator, Score
 from miniagents.evals.errors import EvaluatorDefinitionError
 
@@ -61,12 +62,10 @@ class FunctionEvaluator(Evaluator[InputT, ExpectedT]):
             raise EvaluatorDefinitionError(
                 f"evaluator() takes a function of the run, not {function!r}."
             )
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-            raise EvaluatorDefinitionError(f"A threshold is a number, not {threshold!r}.")
-        if not 0 <= threshold <= 1:
-            raise EvaluatorDefinitionError(f"A threshold is from 0 to 1, not {threshold!r}.")
         self.function = function
-        self.threshold = float(threshold)
+        self.threshold = check_number(
+            threshold, "threshold", most=1, owner="evaluator()", error=EvaluatorDefinitionError
+        )
         self.name = name if name is not None else getattr(function, "__name__", "function")
 
     async def ascore(self, run: CaseRun[InputT, ExpectedT]) -> Score | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from miniagents.arguments import check_number, check_text
 from miniagents.evals.case import CaseRun, Evaluator, Score
 from miniagents.evals.errors import EvaluatorDefinitionError
 from miniagents.evals.matching import expected_text
@@ -91,17 +92,14 @@ class LLMJudge(Evaluator[object, object]):
         include_expected: bool = True,
         output_retries: int | None = None,
     ) -> None:
-        if not isinstance(rubric, str) or not rubric.strip():
-            raise EvaluatorDefinitionError(
-                "LLMJudge needs a rubric: a few sentences saying what a good answer is."
-            )
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-            raise EvaluatorDefinitionError(f"A threshold is a number, not {threshold!r}.")
-        if not 0 <= threshold <= 1:
-            raise EvaluatorDefinitionError(f"A threshold is from 0 to 1, not {threshold!r}.")
+        fix = "Write a few sentences saying what a good answer is."
+        self.rubric = check_text(
+            rubric, "a rubric", owner="LLMJudge", fix=fix, error=EvaluatorDefinitionError
+        )
+        self.threshold = check_number(
+            threshold, "threshold", most=1, owner="LLMJudge", error=EvaluatorDefinitionError
+        )
         self.agent = structured(agent, JudgeVerdict, output_retries=output_retries)
-        self.rubric = rubric
-        self.threshold = float(threshold)
         self.name = name
         self.include_input = include_input
         self.include_expected = include_expected

@@ -22,6 +22,7 @@ from typing import Any
 
 import pydantic
 
+from miniagents.arguments import check_number
 from miniagents.evals.case import CaseRun, Evaluator, Score
 from miniagents.evals.errors import EvaluatorDefinitionError
 from miniagents.ext.errors import MissingExtraError
@@ -286,9 +287,7 @@ class MatchesType(Evaluator[object, object]):
 
 
 def _threshold(value: object, who: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise EvaluatorDefinitionError(f"{who} needs a threshold from 0 to 1, not {value!r}.")
-    return float(value)
+    return check_number(value, "threshold", most=1, owner=who, error=EvaluatorDefinitionError)
 
 
 def _plain(value: object) -> object:

@@ -15,16 +15,15 @@ A cost with calls of unknown price is a lower bound: ``MaxCost`` says so in its 
 
 from __future__ import annotations
 
+from miniagents.arguments import check_number
 from miniagents.evals.case import CaseRun, Evaluator, Score
 from miniagents.evals.errors import EvaluatorDefinitionError
 
 __all__ = ["MaxCost", "MaxDuration", "MaxFirstTokenTime", "MaxTokens"]
 
 
-def _limit(value: object, who: str, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise EvaluatorDefinitionError(f"{who} takes {what} >= 0, not {value!r}.")
-    return float(value)
+def _limit(value: object, who: str, name: str, unit: str) -> float:
+    return check_number(value, name, unit=unit, owner=who, error=EvaluatorDefinitionError)
 
 
 class MaxDuration(Evaluator[object, object]):
@@ -36,7 +35,7 @@ class MaxDuration(Evaluator[object, object]):
     """
 
     def __init__(self, seconds: float, *, name: str = "max_duration") -> None:
-        self.seconds = _limit(seconds, "MaxDuration", "a number of seconds")
+        self.seconds = _limit(seconds, "MaxDuration", "seconds", "seconds")
         self.name = name
 
     def score(self, run: CaseRun[object, object]) -> Score:
@@ -54,7 +53,7 @@ class MaxFirstTokenTime(Evaluator[object, object]):
     """
 
     def __init__(self, seconds: float, *, name: str = "max_first_token") -> None:
-        self.seconds = _limit(seconds, "MaxFirstTokenTime", "a number of seconds")
+        self.seconds = _limit(seconds, "MaxFirstTokenTime", "seconds", "seconds")
         self.name = name
 
     def score(self, run: CaseRun[object, object]) -> Score:
@@ -75,7 +74,7 @@ class MaxTokens(Evaluator[object, object]):
     """
 
     def __init__(self, tokens: int, *, name: str = "max_tokens") -> None:
-        self.tokens = int(_limit(tokens, "MaxTokens", "a number of tokens"))
+        self.tokens = int(_limit(tokens, "MaxTokens", "tokens", "tokens"))
         self.name = name
 
     def score(self, run: CaseRun[object, object]) -> Score:
@@ -94,7 +93,7 @@ class MaxCost(Evaluator[object, object]):
     """
 
     def __init__(self, usd: float, *, name: str = "max_cost") -> None:
-        self.usd = _limit(usd, "MaxCost", "an amount of US dollars")
+        self.usd = _limit(usd, "MaxCost", "usd", "US dollars")
         self.name = name
 
     def score(self, run: CaseRun[object, object]) -> Score:

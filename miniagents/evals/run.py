@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Generic
 
 from typing_extensions import TypeVar
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.evals._recorder import CaseRecording, current_step, recording
 from miniagents.evals._tracing import (
     EvalTracing,
@@ -646,13 +647,9 @@ def _evaluators_of(
 
 def _check(repetitions: object, max_concurrency: object, timeout: object, keep: object) -> None:
     for what, value in (("repetitions", repetitions), ("max_concurrency", max_concurrency)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise EvalArgumentError(
-                f"aevaluate() needs {what} to be a positive int; got {value!r}."
-            )
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
-    ):
-        raise EvalArgumentError(
-            f"aevaluate() needs a positive timeout in seconds, or None for none; got {timeout!r}."
+        check_count(value, what, owner="aevaluate()", error=EvalArgumentError)
+    if timeout is not None:
+        fix = "Or pass None for no timeout."
+        check_seconds(
+            timeout, "timeout", forever=True, owner="aevaluate()", fix=fix, error=EvalArgumentError
         )

@@ -80,7 +80,7 @@ class ModelCall:
 
     def to_dict(self) -> dict[str, object]:
         """The step as JSON-ready data (``step_from_dict`` reads it back)."""
-        return {"kind": "model", **_fields(self)}
+        return _as_dict(self, "model")
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,7 @@ class ToolStep:
 
     def to_dict(self) -> dict[str, object]:
         """The step as JSON-ready data (``step_from_dict`` reads it back)."""
-        data = _fields(self)
-        data["arguments"] = dict(self.arguments)
-        data["children"] = [child.to_dict() for child in self.children]
-        return {"kind": "tool", **data}
+        return _as_dict(self, "tool")
 
 
 @dataclass(frozen=True)
@@ -152,9 +149,7 @@ class AgentStep:
 
     def to_dict(self) -> dict[str, object]:
         """The step as JSON-ready data (``step_from_dict`` reads it back)."""
-        data = _fields(self)
-        data["children"] = [child.to_dict() for child in self.children]
-        return {"kind": "agent", **data}
+        return _as_dict(self, "agent")
 
 
 Step: TypeAlias = "AgentStep | ToolStep | ModelCall"
@@ -318,9 +313,17 @@ def step_from_dict(data: object) -> Step:
     raise EvalReportError(f"A step's kind is agent, tool or model, not {kind!r}.")
 
 
-def _fields(step: Step) -> dict[str, object]:
-    names = [name for name in step.__dataclass_fields__ if name != "children"]
-    return {name: getattr(step, name) for name in names}
+def _as_dict(step: Step, kind: str) -> dict[str, object]:
+    """A step's kind and fields as JSON-ready data (its children's, and its arguments, too)."""
+    data: dict[str, object] = {"kind": kind}
+    for name in step.__dataclass_fields__:
+        value = getattr(step, name)
+        if name == "children":
+            value = [child.to_dict() for child in value]
+        elif name == "arguments":
+            value = dict(value)
+        data[name] = value
+    return data
 
 
 def _line(step: Step) -> str:

@@ -10,9 +10,10 @@
 - :mod:`miniagents.ext.ray`: agents on a Ray cluster (extra ``ray``);
 - :mod:`miniagents.ext.errors`: the errors of these modules (each package has its own).
 
-The former homes ``chat_history_md``, ``history_agents``, ``console_agents``,
-``console_user_agent``, ``misc_agents`` and ``chat_cli`` only re-export, for compatibility
-(listed in ``tests/test_compatibility.py``).
+The former homes ``chat_history_md``, ``history_agents``, ``console_user_agent`` and
+``misc_agents`` only re-export: the seeds' import paths, supported. ``console_agents`` and
+``chat_cli`` re-export too, deprecated (they warn when imported). All are listed in
+``tests/test_compatibility.py``.
 """
 
 __all__: list[str] = []

@@ -8,9 +8,11 @@ The extension packages have their own errors modules too: :mod:`miniagents.ext.l
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "InputEndedError",
+    "InputRequestError",
     "MissingExtraError",
     "WebChatPageError",
     "WebConfigurationError",
@@ -24,6 +26,15 @@ class InputEndedError(MiniAgentsError, EOFError):
     """
 
 
+class InputRequestError(MiniAgentsError, RuntimeError):
+    """An input request answered when it is not pending, or withdrawn while an agent waited.
+
+    See :mod:`miniagents.ext.input_requests`: a request is answered once; one that nobody
+    can answer where it is served (or whose reply was given up on) is withdrawn, and the
+    agent that awaited its answer gets this error, which says why.
+    """
+
+
 class MissingExtraError(MiniAgentsError, ImportError):
     """An optional dependency is not installed; the message gives the ``pip install`` command."""
 
@@ -32,7 +43,7 @@ class WebChatPageError(MiniAgentsError, FileNotFoundError):
     """The chat page given to ``web_chat_app`` (or ``miniagents web --page``) is not a file."""
 
 
-class WebConfigurationError(MiniAgentsError, ValueError):
+class WebConfigurationError(ArgumentError):
     """A web app made with options that cannot work (e.g. ``allowed_origins=["*"]``).
 
     Attributes:

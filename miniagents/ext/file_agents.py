@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 from typing import TextIO
 
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import miniagent
 from miniagents.miniagents.errors import MissingAgentArgumentError
-from miniagents.miniagents.interaction import InteractionContext
 
 __all__ = ["file_output_agent"]
 

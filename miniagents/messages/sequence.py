@@ -218,17 +218,16 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
             overflow=overflow,
         )
 
-    # counted by the core itself, uncounted by __del__ (no weak reference per sequence): the
-    # core's own methods, called with the core (no method here calling them)
-    _count_handle = staticmethod(ReplayCore.count_handle)
-    _uncount_handle = staticmethod(ReplayCore.handle_gone)
+    _counts_itself = True  # uncounted by __del__: no weak reference per sequence
 
     def __del__(self) -> None:
         try:
             core = self._core
         except AttributeError:  # never set up (no getattr call for the common case)
             return
-        core.handle_gone()
+        flow = core.flow  # (its flow counted it: see _counts_itself)
+        if flow is not None:
+            flow.handle_gone(core)
 
     @classmethod
     def from_observable(

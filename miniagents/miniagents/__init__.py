@@ -7,13 +7,13 @@ Extensions use the hooks of :mod:`miniagents.miniagents.lowlevel`.
 """
 
 from miniagents.miniagents._limiter import ConcurrencyLimit as ConcurrencyLimit
+from miniagents.miniagents.agent import AgentCall as AgentCall
 from miniagents.miniagents.agent import AgentFunction as AgentFunction
+from miniagents.miniagents.agent import InteractionContext as InteractionContext
 from miniagents.miniagents.agent import MiniAgent as MiniAgent
 from miniagents.miniagents.agent import miniagent as miniagent
 from miniagents.miniagents.context import MessageHandler as MessageHandler
 from miniagents.miniagents.context import MiniAgents as MiniAgents
-from miniagents.miniagents.interaction import AgentCall as AgentCall
-from miniagents.miniagents.interaction import InteractionContext as InteractionContext
 
 __all__ = [
     "AgentCall",

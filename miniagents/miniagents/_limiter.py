@@ -17,6 +17,7 @@ from collections import deque
 from types import TracebackType
 from typing import Any
 
+from miniagents.arguments import check_count
 from miniagents.miniagents.errors import ConcurrencyLimitError
 from miniagents.promising.lowlevel import park, unpark
 
@@ -99,12 +100,8 @@ class ConcurrencyLimit:
         Raises:
             ConcurrencyLimitError: if ``limit`` is not a positive int.
         """
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise ConcurrencyLimitError(
-                f"max_concurrency must be a positive int (or None for no limit), but it is "
-                f"{limit!r}. Pass e.g. max_concurrency=4."
-            )
-        self.limit = limit
+        fix = "Pass e.g. max_concurrency=4, or None for no limit."
+        self.limit = check_count(limit, "max_concurrency", fix=fix, error=ConcurrencyLimitError)
         self._slots: _Slots | None = None
 
     def _current(self) -> _Slots:

@@ -10,6 +10,14 @@ sequence and every message in it, to the last token (or the error)::
     observer:          interaction_started(agent) -> watch
     watch:                                                      interaction_ended(error)
 
+A watch may also want the messages (a run recorder does; tracing does not): one with an
+``interaction_input`` method is given the interaction's input sequence as it starts, and
+one with an ``interaction_replied`` method each message as it enters the replies (before
+the caller can read it), both as they are, maybe still streaming
+(:class:`InteractionMessagesWatch`). Reading them would make the watch one of their
+consumers: a watch that only follows them (``core_of(message).when_done(...)``) changes
+nothing for the agents.
+
 With no observer set (the default) an interaction costs one call of
 :func:`interaction_ending` that finds none, and nothing per message or token.
 
@@ -26,11 +34,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents._hooks import Hook
 from miniagents.promising.lowlevel import ReplayCore, core_of, logger
 
 __all__ = [
     "InteractionEnding",
+    "InteractionMessagesWatch",
     "InteractionObserver",
     "InteractionWatch",
     "ObservedAgent",
@@ -67,6 +77,18 @@ class InteractionWatch(Protocol):
                 cancelled), else the first error that ended one of its messages, else
                 ``None``.
         """
+        ...
+
+
+class InteractionMessagesWatch(InteractionWatch, Protocol):
+    """A watch that is also given the interaction's input and each message it replies."""
+
+    def interaction_input(self, inputs: MessageSequencePromise) -> None:
+        """The interaction's input messages (maybe still streaming), as it starts."""
+        ...
+
+    def interaction_replied(self, message: MessagePromise) -> None:
+        """A message enters the replies (maybe still streaming), in the replies' order."""
         ...
 
 
@@ -158,7 +180,7 @@ class InteractionEnding:
     asks the observer for its watch, and the watch is told once everything has ended.
     """
 
-    __slots__ = ("_error", "_observer", "_pending", "_sequence", "_then", "_watch")
+    __slots__ = ("_error", "_observer", "_pending", "_replied", "_sequence", "_then", "_watch")
 
     def __init__(
         self, observer: InteractionObserver, then: Callable[[MessagePromise], None]
@@ -170,10 +192,17 @@ class InteractionEnding:
         self._pending = 0
         self._sequence: ReplayCore[Any] | None = None
         self._error: BaseException | None = None
+        self._replied: Callable[[MessagePromise], None] | None = None
 
     def adopt(self, promise: MessagePromise) -> None:
         """A message enters the replies: count it until it ends."""
         self._then(promise)
+        replied = self._replied
+        if replied is not None:  # (a watch that wants the messages)
+            try:
+                replied(promise)
+            except Exception as error:
+                _warn_once("interaction_replied", error)
         core = core_of(promise)
         if not core.done:
             self._pending += 1
@@ -181,16 +210,31 @@ class InteractionEnding:
         elif core.error is not None and self._error is None:
             self._error = core.error
 
-    def start(self, agent: ObservedAgent, sequence: ReplayCore[Any]) -> None:
-        """The interaction starts (in its task): ask for a watch, and follow ``sequence``."""
+    def start(
+        self,
+        agent: ObservedAgent,
+        sequence: ReplayCore[Any],
+        inputs: MessageSequencePromise | None = None,
+    ) -> None:
+        """The interaction starts (in its task): ask for a watch, and follow ``sequence``.
+
+        ``inputs``: the interaction's input, for a watch that wants it (see the module).
+        """
         try:
-            self._watch = self._observer.interaction_started(agent)
+            watch = self._watch = self._observer.interaction_started(agent)
         except Exception as error:
             _warn_once("interaction_started", error)
             return
-        if self._watch is not None:
+        if watch is not None:
             self._sequence = sequence
             sequence.when_done(self._check)
+            self._replied = getattr(watch, "interaction_replied", None)
+            told = getattr(watch, "interaction_input", None)
+            if told is not None and inputs is not None:
+                try:
+                    told(inputs)
+                except Exception as error:
+                    _warn_once("interaction_input", error)
 
     def _message_ended(self, core: ReplayCore[Any]) -> None:
         self._pending -= 1

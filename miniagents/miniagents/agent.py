@@ -562,7 +562,7 @@ async def _run(
     input_core = replies.unread_input
     replies.unread_input = None
     if ending is not None:  # observed (see miniagents.miniagents._observing)
-        ending.start(agent, reply_core)
+        ending.start(agent, reply_core, None if inputs is _NO_MESSAGES else inputs)
     if scope is not None:
         current_scope.set(None)  # what the agent starts belongs to no scope of its caller
     # the input as the agent reads it: paced by the replies (a view of it whose iterators

@@ -13,8 +13,7 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar, cast
 
 from miniagents.messages.appender import MessageSequenceAppender
-from miniagents.messages.listener import message_listener
-from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.message_promise import MessagePromise, message_listener
 from miniagents.miniagents._persist import (
     MessageEvents,
     MessageHandler,

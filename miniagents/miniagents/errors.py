@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "AgentArgumentError",
@@ -40,7 +41,7 @@ class MissingAgentArgumentError(AgentArgumentError, ValueError):
     """
 
 
-class ConcurrencyLimitError(MiniAgentsError, ValueError):
+class ConcurrencyLimitError(ArgumentError):
     """An agent's ``max_concurrency`` is neither a positive int nor ``None``."""
 
 

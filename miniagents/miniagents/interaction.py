@@ -1,15 +1,14 @@
-"""``InteractionContext`` and ``AgentCall``, where they were before they joined the agents.
+"""The former home of ``InteractionContext`` and ``AgentCall``; deprecated, it warns when imported.
 
-A compatibility module: both classes are defined in :mod:`miniagents.miniagents.agent`
-(an agent, the context its function gets and running an interaction are one idea) and
-re-exported here, so that ``from miniagents.miniagents.interaction import
-InteractionContext`` keeps working. New code imports them from ``miniagents`` or
-``miniagents.miniagents``.
+Import them from :mod:`miniagents.miniagents` (``InteractionContext`` from :mod:`miniagents`
+too); they are defined in :mod:`miniagents.miniagents.agent`. This module goes in the first
+release after :data:`miniagents.reexports.FORMER_HOMES_GO_AFTER`.
 """
-
-from __future__ import annotations
 
 from miniagents.miniagents.agent import AgentCall as AgentCall
 from miniagents.miniagents.agent import InteractionContext as InteractionContext
+from miniagents.reexports import warn_former_home
 
 __all__ = ["AgentCall", "InteractionContext"]
+
+warn_former_home(__name__, "miniagents.miniagents")

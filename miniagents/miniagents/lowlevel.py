@@ -22,7 +22,8 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   caller's settings);
 - :func:`observe_interactions`: the one hook of tracing (``miniagents.ext.otel`` uses it):
   an :class:`InteractionObserver` told when each interaction starts (in its task) and, by
-  the :class:`InteractionWatch` it returns, when its replies have ended to the last token;
+  the :class:`InteractionWatch` it returns, when its replies have ended to the last token
+  (an :class:`InteractionMessagesWatch` is also given the input and each reply message);
   :func:`outgoing_carrier`, :func:`adopt_carrier` and :func:`incoming_carrier` carry the
   trace to another process (a Ray worker). Without an observer, an interaction pays one
   call that finds none. See :mod:`miniagents.miniagents._observing`;
@@ -55,6 +56,9 @@ from miniagents.miniagents._links import add_link_opener as add_link_opener
 from miniagents.miniagents._links import note_sent as note_sent
 from miniagents.miniagents._links import outgoing_links as outgoing_links
 from miniagents.miniagents._links import sending as sending
+from miniagents.miniagents._observing import (
+    InteractionMessagesWatch as InteractionMessagesWatch,
+)
 from miniagents.miniagents._observing import InteractionObserver as InteractionObserver
 from miniagents.miniagents._observing import InteractionWatch as InteractionWatch
 from miniagents.miniagents._observing import ObservedAgent as ObservedAgent
@@ -75,6 +79,7 @@ from miniagents.miniagents.context import (
 __all__ = [
     "CallerEnd",
     "Hook",
+    "InteractionMessagesWatch",
     "InteractionObserver",
     "InteractionScope",
     "InteractionWatch",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar, overload
 
+from miniagents.arguments import check_flag
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT
 from miniagents.messages.sequence import MessageType, as_message_sequence
@@ -122,12 +123,13 @@ def join_messages(
         MessageTypeError: if a synchronous part of ``messages`` is not a ``MessageType``.
     """
     checked_delimiter(delimiter, "join_messages")
-    if not isinstance(strip_leading_newlines, bool):
-        raise OperatorArgumentError(
-            "join_messages() needs strip_leading_newlines as a bool, e.g. "
-            f"strip_leading_newlines=True; got {type(strip_leading_newlines).__name__} "
-            f"{strip_leading_newlines!r}."
-        )
+    check_flag(
+        strip_leading_newlines,
+        "strip_leading_newlines",
+        owner="join_messages()",
+        fix="E.g. strip_leading_newlines=True.",
+        error=OperatorArgumentError,
+    )
     message_class = checked_message_class(message_class, "join_messages")
     sequence = as_message_sequence(messages)
 

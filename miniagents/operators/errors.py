@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = ["OperatorArgumentError"]
 
 
-class OperatorArgumentError(MiniAgentsError, ValueError):
+class OperatorArgumentError(ArgumentError):
     """An operator was given an argument it cannot work with (e.g. an empty delimiter)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "DurablePipelineUnavailableError",
@@ -17,7 +18,7 @@ class DurablePipelineUnavailableError(MiniAgentsError, ImportError):
     """``pipeline(..., durable=...)`` was asked for and ``miniagents.ext.dbos`` is not loaded."""
 
 
-class PipelineArgumentError(MiniAgentsError, ValueError):
+class PipelineArgumentError(ArgumentError):
     """``pipeline()`` or ``map_agent()`` was given arguments it cannot work with."""
 
 

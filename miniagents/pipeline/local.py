@@ -44,6 +44,7 @@ from pydantic import BaseModel
 from reactivex import Observable
 from typing_extensions import TypeVar
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.messages import Message, MessageTuple
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.sequence import MessageType
@@ -74,6 +75,7 @@ __all__ = [
     "DEFAULT_MAX_BACKOFF",
     "Pipeline",
     "PipelineSettings",
+    "agent_chain",
     "observed_items",
     "pipeline",
     "pipeline_settings",
@@ -698,12 +700,7 @@ async def _no_whole(pieces: tuple[object, ...]) -> None:
     return None
 
 
-def _is_seconds(value: object) -> bool:
-    """Whether ``value`` is a number of seconds: an int or a float, not NaN (nor a bool)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
-def _agent_chain(
+def agent_chain(
     agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]], caller: str
 ) -> list[MiniAgent[..., Message]]:
     """The agents of a run as a chain (one agent, or a list of them), checked.
@@ -762,27 +759,18 @@ def pipeline_settings(
             not positive, a ``retry_on`` that is not a tuple of exception classes (a
             ``ValueError``), or an unknown ``overflow``.
     """
-    chain = _agent_chain(agents, caller)
+    chain = agent_chain(agents, caller)
     concurrency = max_in_flight if max_concurrency is None else max_concurrency
+    owner, error = f"{caller}()", PipelineArgumentError
     for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise PipelineArgumentError(
-                f"{caller}() needs {name} to be a positive int; got {value!r}."
-            )
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise PipelineArgumentError(f"{caller}() needs retries to be an int >= 0; got {retries!r}.")
-    if not _is_seconds(backoff) or backoff < 0:
-        raise PipelineArgumentError(f"{caller}() needs backoff >= 0 seconds; got {backoff!r}.")
-    if not _is_seconds(max_backoff) or not 0 <= max_backoff < float("inf"):
-        raise PipelineArgumentError(
-            f"{caller}() needs max_backoff, the longest wait between two tries, to be a finite "
-            f"number of seconds >= 0 (e.g. max_backoff={DEFAULT_MAX_BACKOFF:g}, the default); "
-            f"got {max_backoff!r}."
-        )
-    if timeout is not None and (not _is_seconds(timeout) or timeout <= 0):
-        raise PipelineArgumentError(
-            f"{caller}() needs a positive timeout in seconds, or None for none; got {timeout!r}."
-        )
+        check_count(value, name, owner=owner, error=error)
+    check_count(retries, "retries", least=0, owner=owner, error=error)
+    check_seconds(backoff, "backoff", zero=True, forever=True, owner=owner, error=error)
+    fix = f"It is the longest wait between two tries: e.g. {DEFAULT_MAX_BACKOFF:g}, the default."
+    check_seconds(max_backoff, "max_backoff", zero=True, owner=owner, fix=fix, error=error)
+    if timeout is not None:
+        fix = "Or pass None for no timeout."
+        check_seconds(timeout, "timeout", forever=True, owner=owner, fix=fix, error=error)
     retry_on_given: object = retry_on  # (typed so; code mypy does not check may pass anything)
     if not isinstance(retry_on_given, (tuple, list)) or not all(
         isinstance(kind, type) and issubclass(kind, BaseException) for kind in retry_on_given

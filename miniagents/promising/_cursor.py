@@ -10,16 +10,19 @@ replies are not being read waits at its next input pull::
     input:    -a-b-c-d-e-f-|
     replies:   -A-B-|          (HWM = 2: nobody reads them)
     the agent's loop takes a, b, then waits before c until a reply is read.
+
+It owns its position, tells the stream's flow where it is, waits with the stream's waits,
+and counts in its audience while it is between two pieces (a view cancelled on its own
+moves its cursors to a copy of the record: :meth:`PieceIterator.move`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from miniagents.promising._giving_up import recheck_closed
+from miniagents.promising._giving_up import add_reader, check_abandoned, recheck_closed
 from miniagents.promising._replay import ReplayCore
 
 __all__ = ["PieceIterator"]
@@ -27,66 +30,64 @@ __all__ = ["PieceIterator"]
 T = TypeVar("T")
 
 
-class _Owner(Protocol[T]):
-    """The promise a cursor reads: its core may be swapped when a view is cancelled."""
-
-    _core: ReplayCore[T]
-
-
 class PieceIterator(AsyncIterator[T]):
     """One consumer's position in a stream, from the first piece."""
 
     __slots__ = (
         "__weakref__",
-        "_core",
         "_gate",
         "_owner",
-        "_task",
+        "_stream",
         "index",
         "quit",
+        "task",
         "until",
         "waiting",
     )
 
-    def __init__(self, owner: _Owner[T], gate: ReplayCore[Any] | None = None) -> None:
-        core = owner._core
+    def __init__(
+        self, owner: object, core: ReplayCore[T], gate: ReplayCore[Any] | None = None
+    ) -> None:
+        """Read ``core``, the core ``owner`` (a stream) shows, from its first piece."""
         self._owner = owner
-        self._core = core
+        self._stream = core
         self._gate = gate
         self.index = 0
         self.until: int | None = None
         """Read on demand: the producer makes no more pieces than this for it (see
         :meth:`read_until`); ``None``: it may run the high-water mark ahead."""
-        # as the stream counts it (see ReplayCore.add_reader): a reader between two pieces
+        # as the stream counts it (see _giving_up.add_reader): a reader between two pieces
         # holds the stream (and the messages it holds) against another consumer giving up
         self.quit = False
         self.waiting = False
         if not core.done or core.flow is not None:  # (a sequence's messages may stream on)
-            core.add_reader(self)
-        if core.flow is not None:
-            self.__class__ = _FollowedIterator  # the stream follows it: uncount it when gone
-            self._task = _current_task()  # (whose cancellation may unwind its loop)
-            if core.flow.settle(core):
-                self.index = -1  # too late: its first read raises ReplayWindowError
-                self.quit = True  # (it will read nothing: it holds nothing for anyone)
-            else:
-                core.flow.add_cursor(self)
-                if gate is not None and core.flow.queued:  # an agent's input it was held for
-                    core.flow.let_go_reader(core, gate)
-        elif gate is None:  # nothing to check per piece
-            if core.on_abandoned is None or core.done:
+            add_reader(core, self)
+        flow = core.flow
+        if flow is None and (gate is not None or core.on_abandoned is None or core.done):
+            if gate is None:  # nothing to check per piece
                 self.__class__ = _PlainIterator
-            else:  # a producer to give up (an agent's streaming message): see its __del__
-                self.__class__ = _WatchedPlainIterator
-                self._task = _current_task()
+            return
+        try:  # the task whose cancellation may unwind its loop (none: synchronous code)
+            self.task = asyncio.current_task()
+        except RuntimeError:
+            self.task = None
+        if flow is None:  # a producer to give up (an agent's streaming message): see __del__
+            self.__class__ = _WatchedPlainIterator
+            return
+        self.__class__ = _FollowedIterator  # the stream follows it: uncount it when gone
+        if core.sent and flow.settle(core):  # (none sent yet: none released)
+            self.index = -1  # too late: its first read raises ReplayWindowError
+            self.quit = True  # (it will read nothing: it holds nothing for anyone)
+        else:
+            flow.add_cursor(self)
+            if gate is not None and flow.queued:  # an agent's input it was held for
+                flow.let_go_reader(core, gate)
 
     def __aiter__(self) -> PieceIterator[T]:
         return self
 
     async def __anext__(self) -> T:
-        core = self._core
-        if self._owner._core is not core:
-            core = self._switch()
+        core = self._stream
         while True:
             index = self.index
             if index < core.sent:  # (every piece recorded: an iterator reads outside a delivery)
@@ -101,16 +102,13 @@ class PieceIterator(AsyncIterator[T]):
                     except BaseException as error:
                         self.quit = True  # its loop ends here (cancelled: it gave up)
                         if isinstance(error, asyncio.CancelledError):
-                            core.check_abandoned()
+                            check_abandoned(core)
                         raise
                 else:
                     self.index = index + 1
-                    flow = core.flow
-                    if flow is not None and flow.blocked:
-                        if flow.reads_before_room > 0:  # this read cannot make room yet
-                            flow.reads_before_room -= 1
-                        else:
-                            flow.recheck(core)
+                    flow = core.flow  # a producer waits: room may have come, unless this
+                    if flow is not None and flow.blocked and index >= flow.room_at:  # read
+                        flow.recheck(core)  # leaves the cursor where none can
                     # below base without a flow: the packed front of a record of str
                     return core.pieces[offset] if offset >= 0 else core.piece(index)
             elif core.done:
@@ -122,29 +120,29 @@ class PieceIterator(AsyncIterator[T]):
                 await self._wait(core)
             else:
                 core.start()  # a synchronous source may deliver pieces right here
-            if self._owner._core is not core:
-                core = self._switch()
+            core = self._stream  # (moved to a copy meanwhile: a view cancelled on its own)
 
     async def _wait(self, core: ReplayCore[T]) -> None:
         """Wait for the next piece or the end, as a reader between two pieces (see ``quit``).
 
-        The wait of :meth:`~ReplayCore.await_change`, made with ``wait_change`` and
-        ``end_wait`` so that the reader's state follows it: waiting while it waits, quit if
-        it is cancelled (it gave up, unless it reads again).
+        The wait of ``ReplayCore.await_change``, made with the stream's waits' ``start`` and
+        ``end`` so that the reader's state follows it: waiting while it waits, quit if it is
+        cancelled (it gave up, unless it reads again).
         """
-        waiter, task = core.wait_change(reader=True)
+        waits = core.waits or core.get_waits()
+        waiter, task = waits.start(core, reader=True)
         self.waiting, self.quit = True, False  # it reads on
         if task is not None:  # its reader now (the deadlock watch asks: see Flow.holders)
-            self._task = task
+            self.task = task
         try:
             await waiter
         except BaseException as error:
             self.waiting = False
             self.quit = True  # its loop ends here (cancelled: it gave up)
-            core.end_wait(task, error)
+            waits.end(core, task, error)
             raise
         self.waiting = False
-        core.end_wait(task, None)
+        waits.end(core, task, None)
 
     def read_until(self, count: int) -> None:
         """Let the producer make ``count`` pieces in all for this iterator, and no more.
@@ -154,27 +152,24 @@ class PieceIterator(AsyncIterator[T]):
         the producer. A hot source is not slowed: its overflow follows the high-water mark.
         """
         self.until = count
-        core = self._core
+        core = self._stream
         if core.flow is not None:
-            core.flow.on_demand = True
-            if core.flow.blocked:
-                core.flow.recheck(core)
+            core.flow.read_on_demand(core)
 
-    def _switch(self) -> ReplayCore[T]:
-        """Follow the owner to its new core (a view that was cancelled on its own)."""
-        old = self._core
+    def move(self, owner: object, core: ReplayCore[T]) -> None:
+        """Read ``core`` from now on, at the same place, if this iterator reads for ``owner``,
+        a view cancelled on its own, which moves to ``core``, a finished copy of the record
+        (which has a flow only if the stream had one: this is a followed iterator then)."""
+        if self._owner is not owner:
+            return
+        old = self._stream
         if old.flow is not None:
             old.flow.drop_cursor(old, self)
-        core = self._core = self._owner._core
+        self._stream = core
         if not core.done or core.flow is not None:
-            core.add_reader(self)
-        # (the copy has a flow only if the stream had one: a _PlainIterator stays one)
+            add_reader(core, self)
         if core.flow is not None and self.index >= core.flow.floor:
-            if not isinstance(self, _FollowedIterator):
-                self.__class__ = _FollowedIterator
-                self._task = _current_task()
             core.flow.add_cursor(self)
-        return core
 
     async def aclose(self) -> None:
         """Stop consuming: the stream no longer keeps pieces for this iterator, nor waits.
@@ -182,12 +177,23 @@ class PieceIterator(AsyncIterator[T]):
         If another consumer gave up on the stream while this iterator held it (between two
         pieces), the stream is given up on now, unless someone else still reads it.
         """
-        core = self._core
+        core = self._stream
         if core.flow is not None:
             core.flow.drop_cursor(core, self)
         if not self.quit:
             self.quit = True
             recheck_closed(self)
+
+    def give_up_unwinding(self) -> None:
+        """Give up, going, if a cancellation of this reader's task unwinds its loop.
+
+        The cancellation landed in the loop's body (a timeout around the loop, while the reader
+        was busy with a piece), not in its wait: it gave up all the same, and the stream is
+        checked at once, as a cancelled wait's is.
+        """
+        if not self.quit and not self.waiting and _unwinds_cancellation(self.task):
+            self.quit = True
+            check_abandoned(self._stream)
 
 
 class _PlainIterator(PieceIterator[T]):
@@ -202,8 +208,8 @@ class _PlainIterator(PieceIterator[T]):
     __slots__ = ()
 
     async def __anext__(self) -> T:
-        core = self._core
-        while self._owner._core is core:
+        core = self._stream
+        while self._stream is core:
             index = self.index
             offset = index - core.base
             if offset >= 0 and index < core.sent:  # (every piece recorded: see the general one)
@@ -217,7 +223,7 @@ class _PlainIterator(PieceIterator[T]):
 
 class _WatchedPlainIterator(_PlainIterator[T]):
     """A plain iterator of a stream with a producer to give up: it gives up if its loop is
-    left by a cancellation of its task (see :func:`_gave_up_unwinding`).
+    left by a cancellation of its task (see :meth:`PieceIterator.give_up_unwinding`).
 
     (Only such streams' iterators have a finalizer: one object fewer to finalize for each
     message read that is ready, or that no agent streams.)
@@ -226,8 +232,11 @@ class _WatchedPlainIterator(_PlainIterator[T]):
     __slots__ = ()
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # a finalizer must not raise
-            _gave_up_unwinding(self)
+        if not self.quit:  # (one read to its end, closed or given up on: nothing to do)
+            try:  # noqa: SIM105  (a finalizer must not raise: no context manager's calls)
+                self.give_up_unwinding()
+            except Exception:
+                pass
 
 
 class _FollowedIterator(PieceIterator[T]):
@@ -240,25 +249,16 @@ class _FollowedIterator(PieceIterator[T]):
     __slots__ = ()
 
     def __del__(self) -> None:
-        core = getattr(self, "_core", None)
+        core = getattr(self, "_stream", None)
         if core is None:
             return
-        with contextlib.suppress(Exception):  # a finalizer must not raise
+        try:  # (a finalizer must not raise: no context manager's calls per iterator)
             if core.flow is not None:
                 core.flow.drop_cursor(core, self, gone=True)
-            _gave_up_unwinding(self)
-
-
-def _gave_up_unwinding(reader: PieceIterator[Any]) -> None:
-    """Give up for ``reader``, going, if a cancellation of its task unwinds its loop.
-
-    The cancellation landed in the loop's body (a timeout around the loop, while the reader
-    was busy with a piece), not in its wait: it gave up all the same, and the stream is
-    checked at once, as a cancelled wait's is.
-    """
-    if not reader.quit and not reader.waiting and _unwinds_cancellation(reader._task):
-        reader.quit = True
-        reader._core.check_abandoned()
+            if not self.quit:  # (read to its end, closed or given up on: nothing to give up)
+                self.give_up_unwinding()
+        except Exception:
+            pass
 
 
 def _current_task() -> asyncio.Task[Any] | None:

@@ -53,9 +53,9 @@ import asyncio
 import gc
 import weakref
 from collections.abc import Callable
-from math import inf
 from typing import Any, TypeAlias
 
+from miniagents.arguments import check_seconds
 from miniagents.promising._reporting import logger, mark_received
 from miniagents.promising._waitfor import Room, Search
 from miniagents.promising.errors import DeadlockError, StreamLimitError
@@ -390,11 +390,9 @@ def _wake_if_room(room: Room) -> None:
     (A wait the search finds live with no task to end it may be one whose room came while
     nothing rechecked the stream: a backstop, so that such a wait is never lost.)
     """
-    core = room.core
-    flow = core.flow
-    if flow is not None and not core.done:
-        flow.blocked = True
-        flow.recheck(core)
+    flow = room.core.flow
+    if flow is not None:
+        flow.wake_if_room(room.core)
 
 
 def _awaits_only(task: asyncio.Task[Any], blocked: set[asyncio.Task[Any]]) -> bool:
@@ -415,15 +413,12 @@ def _awaits_only(task: asyncio.Task[Any], blocked: set[asyncio.Task[Any]]) -> bo
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
 
 
-def _watch(loop: asyncio.AbstractEventLoop) -> _Watch:
+def watch_of(loop: asyncio.AbstractEventLoop) -> _Watch:
+    """The watch of a loop, for a caller that waits often on that loop (see :func:`park_in`)."""
     watch = _watches.get(loop)
     if watch is None:
         watch = _watches[loop] = _Watch(loop)
     return watch
-
-
-watch_of = _watch
-"""The watch of a loop, for a caller that waits often on that loop (see :func:`park_in`)."""
 
 
 def park(
@@ -450,7 +445,7 @@ def park(
     """
     task = asyncio.current_task()
     if task is not None:
-        watch = _watch(task.get_loop())
+        watch = watch_of(task.get_loop())
         former = watch.parked.get(task)
         if former is not None and former[2] is not None:
             watch.pressure -= 1  # (a wait for room that was never unparked)
@@ -514,13 +509,9 @@ def set_check_interval(seconds: float | None) -> float | None:
     Raises:
         StreamLimitError: if ``seconds`` is not a positive finite number (or ``None``).
     """
-    if seconds is not None and not (
-        isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds < inf
-    ):
-        raise StreamLimitError(
-            f"The deadlock check interval must be a positive number of seconds, or None to "
-            f"turn the watch off, but it is {seconds!r}. Pass e.g. 1.0."
-        )
+    if seconds is not None:
+        fix = "Pass e.g. 1.0, or None to turn the watch off."
+        check_seconds(seconds, "The deadlock check interval", fix=fix, error=StreamLimitError)
     former, check_interval.seconds = check_interval.seconds, seconds
     return former
 
@@ -534,7 +525,7 @@ def outside_source(owner: object, loop: asyncio.AbstractEventLoop) -> Callable[[
     to it cannot push into it any more, so a stream dropped before its end does not keep
     the watch off for the rest of the loop.
     """
-    _watch(loop).externals += 1
+    watch_of(loop).externals += 1
     release = weakref.finalize(owner, _release_outside_source, loop)
     release.atexit = False
     return release

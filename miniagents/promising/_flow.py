@@ -36,23 +36,19 @@ fan-out wider than the high-water mark hung that way). It paces only the produce
 queued parts. Feeders wait apart (``feed_waiters``) and are woken when the sink has room
 on their measure, even while its own producer must still wait.
 
-**Handles.** A message sequence and an observable count themselves as handles and
-uncount themselves in their finalizer (``__del__``: no extra object per handle, which
-matters when thousands of agents are pending); any other promise is counted through a weak
-reference (:func:`count_weakly`). When the last handle goes, which may happen anywhere (in
-the middle of other code, in another thread, in the garbage collector), the core is asked
-to reconsider on its own loop, soon, instead of right there (:func:`schedule_reconsider`).
+**Handles.** A message sequence and an observable count themselves as handles and uncount
+themselves in their finalizer (no extra object per handle: thousands of agents may be
+pending); any other promise is counted through a weak reference (:meth:`Flow.count_weakly`).
+When the last handle goes, which may happen anywhere (in another thread, in the garbage
+collector), the core reconsiders on its own loop, soon (:meth:`Flow.schedule_reconsider`).
 
 **Never a deadlock by pressure alone.** An unreachable stream exerts none; ``MiniAgents``
-unpaces the reply sequences of its agents when it exits (:meth:`Flow.unpace`), so that every
-agent finishes; an ended stream wakes its waiting producers.
-A wait cycle made by code (an agent awaiting its own replies) is reported by the deadlock
-watch (:mod:`miniagents.promising._deadlock`): every wait here parks its task there.
+unpaces its agents' replies when it exits (:meth:`Flow.unpace`); an ended stream wakes its
+producers. A wait cycle made by code is the deadlock watch's (every wait here parks there).
 
-**A core's face of it.** The functions of a core's pacing (:func:`has_room`,
-:func:`await_room`, :func:`released`, :func:`unpace`) and of its handles
-(:func:`count_handle`, :func:`handle_gone`) take the core; the core keeps them as its
-methods, for the producers and the layers above.
+**Between the flow and its core.** The flow owns all of this; it reads its core's record and
+has the core drop what it releases (``drop_front``); the core asks it (``has_room``, ...),
+but spends its credit itself, piece by piece (see ``ReplayCore.accept``).
 """
 
 from __future__ import annotations
@@ -71,19 +67,7 @@ from miniagents.promising._waitfor import Room
 from miniagents.promising.errors import ReplayWindowError, StreamOverflowError
 from miniagents.promising.limits import Overflow, StreamLimits, checked_overflow
 
-__all__ = [
-    "Flow",
-    "FlowCore",
-    "HasPosition",
-    "await_room",
-    "count_handle",
-    "count_weakly",
-    "handle_gone",
-    "has_room",
-    "released",
-    "schedule_reconsider",
-    "unpace",
-]
+__all__ = ["Flow", "FlowCore", "HasPosition"]
 
 _NEVER = sys.maxsize
 _BATCH = 64  # pieces recorded between two releases, at least
@@ -102,22 +86,24 @@ class FlowCore(Protocol):
     flow: Flow | None
     loop: asyncio.AbstractEventLoop | None
     thread: int | None
-    _delivering: bool
-
-    @property
-    def pieces(self) -> list[Any]: ...
-
-    @property
-    def observers(self) -> tuple[tuple[Any, ...], ...]: ...
+    delivering: bool  # it is passing pieces to its observers now
+    pieces: list[Any]
+    observers: tuple[tuple[Any, ...], ...]
 
     def fail(self, error: BaseException) -> None: ...
 
+    def drop_front(self, floor: int) -> None: ...
+
+    def adopt_loop(self) -> None: ...
+
 
 class HasPosition(Protocol):
-    """A cursor: the position of the next piece it will read, and its bound if it has one."""
+    """A cursor: the position of the next piece it will read, its bound if it has one, and
+    the task that last waited in it (the deadlock watch's node for it)."""
 
     index: int
     until: int | None
+    task: asyncio.Task[Any] | None
 
 
 class Flow:
@@ -142,8 +128,8 @@ class Flow:
         "pins",
         "queued",
         "queued_in",
-        "reads_before_room",
         "room",
+        "room_at",
         "room_waiters",
         "unpaced",
         "weak_handles",
@@ -181,8 +167,9 @@ class Flow:
         self.weak_handles: list[weakref.ref[Any]] | None = None
         self.unpaced = False
         self.blocked = False
-        # reads by cursors that cannot make room yet (see recheck): they skip the recheck
-        self.reads_before_room = 0
+        # a cursor's read that leaves it at or below this position cannot make room (see
+        # _count_hopeless_reads): it skips the recheck
+        self.room_at = 0
         self.room_waiters: list[asyncio.Future[None]] | None = None
         self.room: Room | None = None  # what a wait for room here waits on (see _waitfor)
         self.feed_waiters: list[asyncio.Future[None]] | None = None  # feeders (see has_room)
@@ -203,7 +190,7 @@ class Flow:
             and not self.pins
             and not self.queued
             and not core.observers
-            and self.lowest_cursor() is None
+            and (not self.cursors or self.lowest_cursor() is None)
         )
 
     def add_cursor(self, cursor: HasPosition) -> None:
@@ -223,13 +210,15 @@ class Flow:
         scheduled on the loop instead of made here.
         """
         self.delivered = max(self.delivered, cursor.index)
-        self.cursors = [
-            ref for ref in self.cursors or () if (live := ref()) is not None and live is not cursor
-        ]
+        cursors = self.cursors or []
+        for index, ref in enumerate(cursors):  # (a dead one goes at the next look)
+            if ref() is cursor:
+                del cursors[index]
+                break
         if not gone:
             self.recheck(core)
         elif self.blocked or self.handles == 0:
-            schedule_reconsider(core)
+            self.schedule_reconsider(core)
 
     def lowest_cursor(self) -> int | None:
         """The position of the slowest live iterator, if there is one."""
@@ -244,6 +233,103 @@ class Flow:
         if dead:
             self.cursors = [ref for ref in self.cursors or () if ref() is not None]
         return low
+
+    def count_handle(self) -> None:
+        """Count one more handle (it uncounts itself with :meth:`handle_gone`)."""
+        self.handles = (self.handles or 0) + 1
+
+    def handle_gone(self, core: FlowCore) -> None:
+        """Uncount a handle of ``core`` (from a finalizer: it may run anywhere)."""
+        if self.handles is None:
+            return
+        self.handles -= 1
+        if self.handles <= 0:
+            if core.done and (self.window is None or core.base + len(core.pieces) <= self.window):
+                return  # ended within its window: nothing to release, no producer to wake
+            if core.loop is None and not self.blocked:
+                return  # never started by a consumer, holding no producer back: nobody waits
+            self.schedule_reconsider(core)
+
+    def count_weakly(self, core: FlowCore, handle: object) -> None:
+        """Count ``handle`` until it is garbage-collected (for handles without a finalizer)."""
+        self.count_handle()
+        if self.weak_handles is None:
+            self.weak_handles = []
+        self.weak_handles.append(weakref.ref(handle, partial(_weak_gone, weakref.ref(core))))
+
+    def schedule_reconsider(self, core: FlowCore) -> None:
+        """Have ``core`` reconsider its pressure and release soon, on its loop, from any thread."""
+        loop = core.loop
+        if loop is None:
+            # never started by a consumer of its own (a sink fed by a flattening): if it holds
+            # back its producers upstream (blocked), they wait on the loop running here (a
+            # finalizer on another thread has none: nobody there waits, and the next release
+            # will see the change); if not, nobody waits
+            if self.blocked:
+                with contextlib.suppress(RuntimeError):  # (no running loop here)
+                    asyncio.get_running_loop().call_soon(self.reconsider, core)
+            return
+        try:
+            if threading.get_ident() == core.thread:
+                loop.call_soon(self.reconsider, core)
+            else:
+                loop.call_soon_threadsafe(self.reconsider, core)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    def read_on_demand(self, core: FlowCore) -> None:
+        """A cursor reads on demand now (it has a bound): room checks ask the cursors."""
+        self.on_demand = True
+        if self.blocked:
+            self.recheck(core)
+
+    def unpin(self, core: FlowCore | None = None) -> list[Any]:
+        """End a read of every piece (see :meth:`settle`'s ``pin``); with the ``core`` of an
+        ended stream, an ``await`` of its whole: its pieces, which count as given."""
+        self.pins -= 1
+        if core is None:
+            return []
+        self.delivered = core.base + len(core.pieces)
+        return list(core.pieces)
+
+    def piece_wanted(self) -> str:
+        """What a wait for the next piece of the stream waits for, as the deadlock watch says it."""
+        return f"a piece of {self.what}"
+
+    # -- feeders: observers that forward into this stream ---------------------------------
+
+    def add_feeder(self, feeder: FlowCore) -> None:
+        """Count ``feeder`` among the streams that forward into this one (see :meth:`has_room`'s
+        ``feeding``): its producer's credit ends, as this stream's room counts from now on."""
+        feeders = self.feeders
+        if feeders is None:  # (the common case: no list made)
+            self.feeders = feeder
+        elif isinstance(feeders, list):
+            feeders.append(feeder)
+        else:
+            self.feeders = [feeders, feeder]
+        if feeder.flow is not None:
+            feeder.flow.credit = feeder.flow.feed_credit = 0
+
+    def drop_feeder(self, feeder: FlowCore) -> None:
+        """``feeder`` forwards into this stream no more."""
+        feeders = self.feeders
+        if feeders is feeder:  # the common case (a flattener follows one part at a time)
+            self.feeders = None
+        elif isinstance(feeders, list):
+            self.feeders = [core for core in feeders if core is not feeder] or None
+
+    def ended(self, core: FlowCore) -> None:
+        """The stream ended: it feeds no stream, and has no pressure any more (any producer
+        waiting is woken, and its backlog, an agent's flattener, let go of at once)."""
+        for observer in core.observers:
+            sink = observer[4]
+            if sink is not None and sink.flow is not None:
+                sink.flow.drop_feeder(core)
+        self.backlog = None
+        if self.room_waiters or self.feed_waiters or self.feeders is not None:
+            self.blocked = True  # wake any waiting producer: there is nothing to wait for
+            self.recheck(core)
 
     def hold(self, core: FlowCore, holder: object) -> None:
         """Keep every piece for ``holder``, which will read the stream from its first piece.
@@ -325,7 +411,7 @@ class Flow:
             for ref in self.cursors or ():
                 cursor = ref()
                 if cursor is not None and cursor.index == low:
-                    found.append(getattr(cursor, "_task", None))
+                    found.append(cursor.task)
             backlog = self.backlog
             if backlog is not None and len(backlog):
                 found.append(backlog)
@@ -337,7 +423,7 @@ class Flow:
                 for ref in self.cursors or ():
                     cursor = ref()
                     if cursor is not None and cursor.until is not None and cursor.until <= bound:
-                        found.append(getattr(cursor, "_task", None))
+                        found.append(cursor.task)
         for observer in core.observers:
             sink = observer[4]
             if sink is not None and _holds_back(sink):
@@ -358,30 +444,34 @@ class Flow:
 
     # -- release -------------------------------------------------------------------------
 
-    def settle(self, core: FlowCore) -> int:
+    def settle(self, core: FlowCore, pin: bool = False) -> int:
         """Release (logically) what no live consumer needs; return how many pieces are released.
 
         The result only grows. A consumer that needs pieces below it gets
         :meth:`released_error`; the pieces themselves go at the next :meth:`release`.
+        ``pin``: the caller reads every piece from the first one (an ``await`` of the whole,
+        or a new observer given the record): if none is released, nothing is from now on
+        until it calls :meth:`unpin`.
         """
         count = core.base + len(core.pieces)
-        if self.window is None or count <= self.window or self.pins:
-            return self.floor
-        if core.observers:
-            self.delivered = max(self.delivered, core.sent)
-        low = 0 if self.queued else self.lowest_cursor()
-        if low is None:
-            low = count if self.unreachable(core) else self.delivered
-        self.floor = max(self.floor, min(low, core.sent))
+        if self.window is not None and count > self.window and not self.pins:
+            if core.observers:
+                self.delivered = max(self.delivered, core.sent)
+            low = 0 if self.queued else self.lowest_cursor() if self.cursors else None
+            if low is None:
+                low = count if self.unreachable(core) else self.delivered
+            self.floor = max(self.floor, min(low, core.sent))
+        if pin and not self.floor:
+            self.pins += 1
         return self.floor
 
-    def release(self, core: FlowCore) -> None:
-        """Drop the released pieces from the record (in batches: O(1) per piece)."""
+    def release(self, core: FlowCore) -> int:
+        """Release what no live consumer needs; return how many pieces from the first are
+        released: the record drops them (in batches: O(1) per piece)."""
         floor = self.settle(core)
-        if floor > core.base:
-            del core.pieces[: floor - core.base]
-            core.base = floor
-        self.check_at = len(core.pieces) + max(_BATCH, self.high_water or 0)
+        kept = core.base + len(core.pieces) - (floor if floor > core.base else core.base)
+        self.check_at = kept + max(_BATCH, self.high_water or 0)
+        return floor
 
     def released_error(self, core: FlowCore) -> ReplayWindowError:
         """The error for a consumer that needs pieces this stream has released."""
@@ -423,7 +513,7 @@ class Flow:
             demanded -= core.base + len(core.pieces)
             if demanded <= 0:
                 self.blocked = True
-                self.reads_before_room = 0
+                self.room_at = 0
                 return False
         limit = self.high_water if strict else self.low_water
         if limit is None:
@@ -431,7 +521,7 @@ class Flow:
         room = self._own_room(core, limit, feeding)
         if room <= 0:
             self.blocked = True
-            self.reads_before_room = 0
+            self.room_at = 0
             return False
         for observer in core.observers:
             sink = observer[4]
@@ -439,7 +529,7 @@ class Flow:
                 room = 0  # a sink's room changes by other means: no credit
                 if not sink.flow.has_room(sink, strict, feeding=True):
                     self.blocked = True
-                    self.reads_before_room = 0
+                    self.room_at = 0
                     return False
         if strict:
             credit = room if demanded is None else min(room, demanded)
@@ -468,7 +558,7 @@ class Flow:
         """How many pieces may be added before the lag reaches ``limit``."""
         count = core.base + len(core.pieces)
         backlog = len(self.backlog) if self.backlog is not None and not feeding else 0
-        low = 0 if self.queued else self.lowest_cursor()
+        low = 0 if self.queued else self.lowest_cursor() if self.cursors else None
         if low is not None:
             return limit - (count - low + backlog)
         if self.pins or core.observers:
@@ -482,7 +572,7 @@ class Flow:
         while not self.has_room(core, feeding=feeding):
             loop = asyncio.get_running_loop()
             if core.loop is None:  # no consumer started it: the loop to wake this wait on,
-                core.loop, core.thread = loop, threading.get_ident()  # when its handles go
+                core.adopt_loop()  # when its handles go
             waiter = loop.create_future()
             if feeding:
                 if self.feed_waiters is None:
@@ -583,25 +673,28 @@ class Flow:
                 feeder.flow.recheck(feeder)
 
     def _count_hopeless_reads(self, core: FlowCore) -> None:
-        """After a failed recheck: how many reads by cursors cannot make room yet.
+        """After a failed recheck: up to which position reads by cursors cannot make room.
 
         The room at the low-water mark, measured without the backlog (the larger of the two
-        measures), is ``low_water - (count - lowest)``; a read moves the slowest cursor by
-        one at most, and nothing else that can make room waits for a read (a cursor gone,
-        a bound raised, a pin let go, the limit raised, the backlog shrinking below this
-        measure): those recheck themselves. So the next ``count - lowest - low_water``
-        reads cannot make room, and the reading cursors skip their recheck for that many
-        (``PieceIterator.__anext__``). A new block (``has_room``) starts the count at 0.
+        measures), is ``low_water - (count - lowest)``: none while the slowest cursor is at
+        ``count - low_water`` or below (``room_at``). A cursor that reads a piece and is
+        still at or below it leaves the slowest there too, so its read cannot make room, and
+        it skips the recheck (``PieceIterator.__anext__``); nothing else that can make room
+        waits for a read (a cursor gone, a bound raised, a pin let go, the limit raised, the
+        backlog shrinking below this measure): those recheck themselves. A new block
+        (``has_room``) starts it at 0 (every read rechecks).
         """
         low = self.lowest_cursor()
         if low is not None and self.low_water is not None and not self.unpaced:
-            self.reads_before_room = max(0, core.base + len(core.pieces) - low - self.low_water)
+            self.room_at = core.base + len(core.pieces) - self.low_water
 
     def reconsider(self, core: FlowCore) -> None:
         """Release and wake after a consumer or handle went away (scheduled on the loop)."""
         if self.unreachable(core):
-            if not core._delivering:
-                self.release(core)
+            if not core.delivering:
+                floor = self.release(core)
+                if floor > core.base:
+                    core.drop_front(floor)
             self.blocked = True  # nobody will ever read it: let its producer run
         self.recheck(core)
 
@@ -609,6 +702,13 @@ class Flow:
         """Stop exerting pressure for good (the context is exiting), waking every producer."""
         self.unpaced = True
         self.recheck(core)
+
+    def wake_if_room(self, core: FlowCore) -> None:
+        """Wake the producers waiting for room if there is room now (the deadlock watch's
+        backstop for a wait whose room came while nothing rechecked the stream)."""
+        if not core.done:
+            self.blocked = True
+            self.recheck(core)
 
     def overflows(self, core: FlowCore) -> bool:
         """Apply the overflow policy to a piece of a hot source that found no room.
@@ -637,7 +737,7 @@ class Flow:
         if low is None:
             self.delivered = min(self.delivered + 1, core.base + len(core.pieces))
             return
-        self.reads_before_room = 0  # a cursor moves without reading: room may come sooner
+        self.room_at = 0  # a cursor moves without reading: room may come sooner
         for ref in self.cursors or ():
             cursor = ref()
             if cursor is not None and cursor.index == low:
@@ -668,102 +768,11 @@ def _wake(waiters: list[asyncio.Future[None]] | None) -> None:
             waiter.set_result(None)
 
 
-# -- a core's pacing: its producers ask here ------------------------------------------
-
-
-def has_room(core: FlowCore, feeding: bool = False) -> bool:
-    """Whether a producer may add a piece to ``core`` now (see :meth:`Flow.has_room`).
-
-    ``feeding``: asked for a feeder of this stream (a part a flattener follows now), which
-    the flattener's backlog does not hold back. A core without a flow always has room; one
-    with credit left has it without a check.
-    """
-    flow = core.flow
-    if flow is None:
-        return True
-    if feeding:
-        return flow.feed_credit > 0 or flow.has_room(core, feeding=True)
-    return flow.credit > 0 or flow.has_room(core)
-
-
-async def await_room(core: FlowCore, feeding: bool = False) -> None:
-    """Wait until a producer (or, ``feeding``, a feeder) may add a piece to ``core``."""
-    if core.flow is not None:
-        await core.flow.wait_room(core, feeding)
-
-
-def released(core: FlowCore) -> int:
-    """How many pieces from the first one ``core`` has released (past its window)."""
-    flow = core.flow
-    return 0 if flow is None else flow.settle(core)
-
-
-def unpace(core: FlowCore) -> None:
-    """Stop exerting pressure for good: every producer waiting for room in ``core`` goes on."""
-    if core.flow is not None:
-        core.flow.unpace(core)
-
-
-# -- handles: who can still consume a stream ----------------------------------------
-
-
-def schedule_reconsider(core: FlowCore) -> None:
-    """Have ``core`` reconsider its pressure and release soon, on its loop, from any thread."""
-    loop, flow = core.loop, core.flow
-    if flow is None:
-        return
-    if loop is None:
-        # never started by a consumer of its own (a sink fed by a flattening): if it holds
-        # back its producers upstream (blocked), they wait on the loop running here (a
-        # finalizer on another thread has none: nobody there waits, and the next release
-        # will see the change); if not, nobody waits
-        if flow.blocked:
-            with contextlib.suppress(RuntimeError):  # (no running loop here)
-                asyncio.get_running_loop().call_soon(flow.reconsider, core)
-        return
-    try:
-        if threading.get_ident() == core.thread:
-            loop.call_soon(flow.reconsider, core)
-        else:
-            loop.call_soon_threadsafe(flow.reconsider, core)
-    except RuntimeError:  # the loop is closed: nobody waits any more
-        pass
-
-
-def count_handle(core: FlowCore) -> None:
-    """Count one more handle of ``core`` (it uncounts itself with :func:`handle_gone`)."""
-    flow = core.flow
-    if flow is not None:
-        flow.handles = (flow.handles or 0) + 1
-
-
-def handle_gone(core: FlowCore | None) -> None:
-    """Uncount a handle of ``core`` (from a finalizer: it may run anywhere)."""
-    flow = None if core is None else core.flow
-    if flow is None or flow.handles is None:
-        return
-    flow.handles -= 1
-    if flow.handles <= 0:
-        assert core is not None
-        if core.done and (flow.window is None or core.base + len(core.pieces) <= flow.window):
-            return  # ended within its window: nothing to release, no producer to wake
-        if core.loop is None and not flow.blocked:
-            return  # never started by a consumer, holding no producer back: nobody waits
-        schedule_reconsider(core)
-
-
-def count_weakly(core: FlowCore, handle: object) -> None:
-    """Count ``handle`` until it is garbage-collected (for handles without a finalizer)."""
-    count_handle(core)
-    flow = core.flow
-    assert flow is not None
-    if flow.weak_handles is None:
-        flow.weak_handles = []
-    flow.weak_handles.append(weakref.ref(handle, partial(_weak_gone, weakref.ref(core))))
-
-
 def _weak_gone(core_ref: weakref.ref[FlowCore], ref: weakref.ref[Any]) -> None:
+    """A handle counted weakly went (see :meth:`Flow.count_weakly`)."""
     core = core_ref()
-    if core is not None and core.flow is not None and core.flow.weak_handles is not None:
-        core.flow.weak_handles.remove(ref)
-    handle_gone(core)
+    flow = None if core is None else core.flow
+    if core is not None and flow is not None:
+        if flow.weak_handles is not None:
+            flow.weak_handles.remove(ref)
+        flow.handle_gone(core)

@@ -1,12 +1,14 @@
 """The consumers of a stream, and giving up: a running stream nobody will read is stopped.
 
-A replay core (:mod:`miniagents.promising._replay`) counts its consumers: observers,
-waits for its next piece (:mod:`miniagents.promising._waiting`), consumers of its end
-only, interactions that read it as their input (:func:`hold_reader`) and ``async for``
-readers between two pieces (:func:`add_reader`). A consumer *gives up* when its wait is
-cancelled or its subscription disposed; when the last one has, the stream is *abandoned*
-and its ``on_abandoned`` callback runs once (:func:`check_abandoned`): an agent's replies
-cancel the agent, which gives up in turn what it reads::
+A stream is *consumed* while someone will still read it: an observer (the record's,
+:mod:`miniagents.promising._replay`), a wait for its next piece (its
+:class:`~miniagents.promising._waiting.Waits`), or one of its :class:`Audience`: a consumer
+of its end only (:func:`watch_end`), an interaction that reads it as its input
+(:func:`hold_reader`), an ``async for`` reader between two pieces (:func:`add_reader`). A
+consumer *gives up* when its wait is cancelled or its subscription disposed; when the last
+one has, the stream is *abandoned* and its ``on_abandoned`` callback runs once
+(:func:`check_abandoned`): an agent's replies cancel the agent, which gives up in turn what
+it reads::
 
     reader A:  --a--b--(wait: cancelled)
     reader B:  --a--(wait: cancelled)
@@ -16,11 +18,7 @@ A stream held as a piece of other streams (a message of replies: its ``wanted_by
 not abandoned while one of those will still be read (:func:`_read_on`), nor while an
 ``async for`` reader of one of them is between two pieces (:func:`_read_between`): such a
 reader, or an interaction that holds the stream, has it checked again when it goes, is
-closed, or stops.
-
-These are functions over a core (a :class:`Consumed`, what they read of it): the core
-keeps them as its methods (``core.check_abandoned()``, ...), for the layers above; inside
-this package they are called as functions.
+closed, or stops. (A core makes its :class:`Audience` at the first of them.)
 """
 
 from __future__ import annotations
@@ -32,57 +30,105 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Final, Protocol
 
-from miniagents.promising._flow import FlowCore
-from miniagents.promising._reporting import report_broken_observer
+from miniagents.promising._shared import Shared, core_of
 from miniagents.promising.errors import StreamCancelledError
 
 __all__ = [
+    "Audience",
     "Consumed",
     "Reader",
     "add_reader",
     "check_abandoned",
     "check_abandoned_at_release",
     "consumed",
-    "give_up",
     "hold_reader",
+    "move_readers",
     "recheck_closed",
     "release_reader",
+    "watch_end",
 ]
 
 
 class Reader(Protocol):
     """An ``async for`` reader of a stream, as the stream counts it (see :func:`add_reader`)."""
 
-    quit: bool
-    """Its last wait was cancelled (it gave up, unless it reads again), or it was closed or
-    read to the end."""
-    waiting: bool
-    """It waits for the next piece now (a wait the stream counts by itself)."""
-    index: int
-    """How many pieces it has taken."""
+    quit: bool  # its last wait was cancelled (it gave up, unless it reads again), or it was
+    # closed or read to the end
+    waiting: bool  # it waits for the next piece now (a wait the stream counts by itself)
+    index: int  # how many pieces it has taken
+
+    def move(self, owner: object, core: Any) -> None:
+        """Read ``core`` from now on, if it reads for ``owner`` (a view cancelled on its own)."""
+        ...
 
 
-class Consumed(FlowCore, Protocol):
-    """What giving up reads of a core (a :class:`~miniagents.promising._replay.ReplayCore`).
+class _Waits(Protocol):
+    """What giving up asks of a stream's waits (a :class:`~miniagents.promising._waiting.Waits`)."""
 
-    A protocol, so that the core (which keeps these functions as its methods) and this
-    module do not import each other.
-    """
+    def consuming(self) -> bool: ...
 
-    error: BaseException | None
-    on_abandoned: Callable[[], None] | None
-    _waiting: int  # consumers inside a wait for a change (see _waiting)
-    _bystanders: int  # of those, bystanders', which consume nothing (await_end)
-    _needing: int  # of those, its producer's, which needs it (await_needed)
-    _end_watchers: int  # consumers of the end only (add_end_observer)
-    _interactions: int  # interactions that read it as their input (hold_reader)
-    # its async for readers (weakly): one, or a list of them (most streams have one)
-    readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None
+    def only_needed(self) -> bool: ...
+
+
+class _Flow(Protocol):
+    """What giving up reads of a stream's flow (a :class:`~miniagents.promising._flow.Flow`):
+    its awaits of the whole under way."""
 
     @property
-    def wanted_by(self) -> tuple[Consumed, ...]:
-        """The streams that hold this one as a piece (a message's sequences)."""
-        ...
+    def pins(self) -> int: ...
+
+
+class Consumed(Protocol):
+    """What giving up reads of a core (a :class:`~miniagents.promising._replay.ReplayCore`).
+
+    A protocol, so that the core (which keeps its audience) and this module do not import
+    each other.
+    """
+
+    done: bool
+    error: BaseException | None
+    loop: asyncio.AbstractEventLoop | None
+    base: int
+    pieces: list[Any]
+    observers: tuple[tuple[Any, ...], ...]
+    audience: Audience | None
+    on_abandoned: Callable[[], None] | None
+
+    @property
+    def flow(self) -> _Flow | None: ...
+
+    @property
+    def waits(self) -> _Waits | None: ...
+
+    @property
+    def wanted_by(self) -> tuple[Consumed, ...]: ...
+
+    def get_audience(self) -> Audience: ...
+
+    def give_up(self) -> None: ...
+
+
+class Audience:
+    """Who will still read a stream between its waits: what a core's observers and waits
+    do not show."""
+
+    __slots__ = ("end_watchers", "interactions", "readers")
+
+    def __init__(self) -> None:
+        self.end_watchers = 0  # consumers of its end only (see watch_end)
+        self.interactions = 0  # interactions that read it as their input (see hold_reader)
+        # its async for readers (weakly), which read on between two pieces (see add_reader)
+        # (one, or a list of them: most streams have one reader, no list then)
+        self.readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None = None
+
+    def holds(self, core: Consumed, interactions: bool = True) -> bool:
+        """Whether one of them will read ``core`` on (a reader between two pieces, say);
+        without ``interactions``, one that is not an interaction."""
+        return (
+            self.end_watchers > 0
+            or (interactions and self.interactions > 0)
+            or (self.readers is not None and _read_between(self.readers, core))
+        )
 
 
 _READ_ON_LIMIT: Final = 64
@@ -116,12 +162,12 @@ def check_abandoned(core: Consumed) -> None:
     if core.on_abandoned is None:
         return
     if consumed(core):
+        waits, audience = core.waits, core.audience
         if (
-            core._needing
-            and core._waiting - core._bystanders == core._needing
+            waits is not None
+            and waits.only_needed()
             and not core.observers
-            and not core._end_watchers
-            and not (core.readers is not None and _read_between(core, core))
+            and (audience is None or not audience.holds(core, interactions=False))
         ):  # only the producer of its first holder waits for it: are its holders read?
             # the outermost first: one that passes the first on
             for holder in reversed(core.wanted_by):
@@ -130,7 +176,7 @@ def check_abandoned(core: Consumed) -> None:
         return
     if core.wanted_by and _read_on(core, core.wanted_by):
         return
-    give_up(core)
+    core.give_up()
 
 
 def consumed(core: Consumed) -> bool:
@@ -146,36 +192,22 @@ def consumed(core: Consumed) -> bool:
     the loop runs the woken consumers: each one cancelled gets ``CancelledError``, each
     other one goes on reading.
     """
-    return (
-        bool(core.observers)
-        or core._waiting > core._bystanders
-        or core._end_watchers > 0
-        or core._interactions > 0
-        or (core.readers is not None and _read_between(core, core))
-    )
-
-
-def give_up(core: Consumed) -> None:
-    """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
-    on_abandoned, core.on_abandoned = core.on_abandoned, None
-    if on_abandoned is None:
-        return
-    try:
-        on_abandoned()
-    except Exception as exc:  # giving up must not fail the consumer that gave up
-        report_broken_observer(exc)
+    if core.observers:
+        return True
+    waits = core.waits
+    if waits is not None and waits.consuming():
+        return True
+    audience = core.audience
+    return audience is not None and audience.holds(core)
 
 
 def _check_pieces(core: Consumed) -> None:
     """Check the pieces of an ended stream that still stream (its last consumer gave up)."""
     for piece in list(core.pieces):
-        piece_core: Any = getattr(piece, "_core", None)  # (a promise's core: see _place_of)
-        # a core of this library (its method is this module's function) still running
-        if (
-            getattr(type(piece_core), "check_abandoned", None) is check_abandoned
-            and not piece_core.done
-        ):
-            check_abandoned(piece_core)
+        if isinstance(piece, Shared):  # a promise of this library: its core, if running
+            piece_core: Consumed = core_of(piece)
+            if not piece_core.done:
+                check_abandoned(piece_core)
 
 
 def _read_on(held: Consumed, cores: tuple[Consumed, ...]) -> bool:
@@ -203,16 +235,18 @@ def _read_on(held: Consumed, cores: tuple[Consumed, ...]) -> bool:
         ):
             continue  # cancelled (given up on): nobody reads on through it
         # (a failed one is read up to its error: a reader before the piece still reads it)
-        flow = core.flow
-        if (flow.pins > 0) if flow is not None else core._waiting > core._bystanders:
+        flow, waits = core.flow, core.waits
+        if (flow.pins > 0) if flow is not None else waits is not None and waits.consuming():
             return True  # (pins: awaits of the whole, see acollect)
-        if core._interactions > 0:  # an agent that reads it as its input (see hold_reader):
-            _check_at_release(core, held)  # when it stops, ``held`` is checked again
-            return True
-        if core.readers is not None and _read_between(
-            core, held, _place_of(held, core) if core in cores else None
-        ):
-            return True  # an async for between two pieces, not past the one held
+        audience = core.audience
+        if audience is not None:
+            if audience.interactions > 0:  # an agent that reads it as its input (see
+                _check_at_release(core, held)  # hold_reader): when it stops, ``held`` is
+                return True  # checked again
+            if audience.readers is not None and _read_between(
+                audience.readers, held, _place_of(held, core) if core in cores else None
+            ):
+                return True  # an async for between two pieces, not past the one held
         for observer in core.observers:
             sink: Consumed | None = observer[4]
             if sink is None:
@@ -224,7 +258,7 @@ def _read_on(held: Consumed, cores: tuple[Consumed, ...]) -> bool:
 def _place_of(piece_core: Consumed, holder: Consumed) -> int | None:
     """The place in ``holder``'s record of the piece (a promise) whose core is ``piece_core``."""
     for offset, piece in enumerate(holder.pieces):
-        if getattr(piece, "_core", None) is piece_core:
+        if isinstance(piece, Shared) and core_of(piece) is piece_core:
             return holder.base + offset
     return None
 
@@ -240,23 +274,41 @@ def add_reader(core: Consumed, reader: Reader) -> None:
     kept from taking effect is checked again when it goes or is closed (see
     :func:`_read_between`). Held weakly: a reader dropped unread is not kept.
     """
-    readers = core.readers
+    audience = core.audience or core.get_audience()
+    readers = audience.readers
     if readers is None:
-        core.readers = weakref.ref(reader)
+        audience.readers = weakref.ref(reader)
     elif isinstance(readers, list):
         count = len(readers)
         if count >= 8 and count & (count - 1) == 0:  # at 8, 16, 32...: amortized O(1)
             readers[:] = [ref for ref in readers if ref() is not None]
         readers.append(weakref.ref(reader))
     else:
-        core.readers = [readers, weakref.ref(reader)]
+        audience.readers = [readers, weakref.ref(reader)]
 
 
-def _read_between(core: Consumed, blocked: Consumed, before: int | None = None) -> bool:
-    """Whether an ``async for`` reader of ``core`` is between two pieces (it reads on).
+def move_readers(core: Consumed, owner: object, copy: object) -> None:
+    """Move the ``async for`` readers of ``core`` that read for ``owner`` to ``copy``.
+
+    (A view cancelled on its own moves to a copy of the record: its readers follow it, the
+    stream's other readers stay.)
+    """
+    readers = None if core.audience is None else core.audience.readers
+    for ref in readers if isinstance(readers, list) else [readers] if readers else []:
+        reader = ref()
+        if reader is not None:
+            reader.move(owner, copy)
+
+
+def _read_between(
+    readers: weakref.ref[Reader] | list[weakref.ref[Reader]],
+    blocked: Consumed,
+    before: int | None = None,
+) -> bool:
+    """Whether one of a stream's ``async for`` readers is between two pieces (it reads on).
 
     A reader that waits for a piece is not one (the wait counts by itself); neither is one
-    that quit. With ``before`` (the place in ``core`` of a piece it holds, ``blocked``: a
+    that quit. With ``before`` (the place in the stream of a piece it holds, ``blocked``: a
     message in a reply), a reader that has moved past that piece is not one either, unless
     the piece is the last it took (it may be working on it), and one that waits for a piece
     at or before that place is one (woken, it reads on to it). A reader found keeps
@@ -264,9 +316,6 @@ def _read_between(core: Consumed, blocked: Consumed, before: int | None = None) 
     or is closed (a ``break`` out of its loop, or a cancellation of its task that unwinds
     the loop).
     """
-    readers = core.readers
-    if readers is None:
-        return False
     for ref in readers if isinstance(readers, list) else (readers,):
         reader = ref()
         if reader is None or reader.quit:
@@ -292,9 +341,12 @@ the loop it was kept in (weakly: a closed loop is not kept for them)."""
 
 def _watch(reader: Reader, blocked: Consumed) -> None:
     """Check ``blocked`` again (see :func:`check_abandoned`) when ``reader`` goes or is closed."""
-    loop = blocked.loop or _running_loop()
+    loop = blocked.loop
     if loop is None:
-        return  # (no loop to check it in: nothing can give it up)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # (no loop to check it in: nothing can give it up)
+            return
     key = id(reader)
     watch = _watches.get(key)
     if watch is None:
@@ -326,12 +378,15 @@ def recheck_closed(reader: Reader) -> None:
     _reader_gone(id(reader))
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    """The running event loop, or ``None`` outside of one."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+# -- consumers of the end only -------------------------------------------------------------
+
+
+def watch_end(core: Consumed, count: int = 1, gave_up: bool = False) -> None:
+    """Count a consumer of ``core``'s end only (``add_end_observer``), or uncount one
+    (``count=-1``: told the end, or, ``gave_up``, disposed before it)."""
+    (core.audience or core.get_audience()).end_watchers += count
+    if gave_up:
+        check_abandoned(core)
 
 
 # -- interactions that read a stream -------------------------------------------------------
@@ -344,7 +399,7 @@ def hold_reader(core: Consumed) -> None:
     read on: while it runs the stream is :func:`consumed`, so another consumer giving up
     does not abandon it. :func:`release_reader` ends the count.
     """
-    core._interactions += 1
+    (core.audience or core.get_audience()).interactions += 1
 
 
 def release_reader(core: Consumed, gave_up: bool) -> None:
@@ -354,14 +409,16 @@ def release_reader(core: Consumed, gave_up: bool) -> None:
     else consumes it (see :func:`check_abandoned`); one that ended on its own leaves it
     running, as a stream once started runs to its end.
     """
-    core._interactions -= 1
+    audience = core.audience  # (none: an ended stream of its own pieces let go of it)
+    if audience is not None:
+        audience.interactions -= 1
     if gave_up:
         check_abandoned(core)
     blocked = _at_release.pop(core, None) if _at_release else None
     if blocked is not None:  # pieces of it that a consumer gave up while the reader ran
         for ref in blocked:
             piece = ref()
-            if piece is core and core._interactions > 0:
+            if piece is core and audience is not None and audience.interactions > 0:
                 _check_at_release(core, core)  # (check_abandoned_at_release: at the last)
             elif piece is not None:
                 check_abandoned(piece)
@@ -375,7 +432,8 @@ def check_abandoned_at_release(core: Consumed) -> None:
     own leaves the streams it read running (see :func:`release_reader`), but nobody reads
     this one after it, unless someone else consumes it then.
     """
-    if core._interactions > 0:
+    audience = core.audience
+    if audience is not None and audience.interactions > 0:
         _check_at_release(core, core)
     else:
         check_abandoned(core)

@@ -17,8 +17,8 @@ Nothing is lost: reading piece ``i`` of the packed front slices it out of its bl
 equal string, a new object), so replay gives the same tokens in the same order, and the
 whole text is the blocks joined with the rest.
 
-The functions below read a core's record so (a :class:`PackedRecord`): the core keeps
-:func:`record` and :func:`piece` as its methods, for the layers above.
+The record is the core's (``ReplayCore.record()``, ``piece(index)``, its own packing of its
+front, ``joined_text``); this module is the store of the packed blocks, :class:`PackedTokens`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,8 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator
 from itertools import accumulate
-from typing import Any, Protocol, TypeVar, cast
 
-__all__ = ["BLOCK", "PackedRecord", "PackedTokens", "joined_text", "pack_front", "piece", "record"]
-
-T = TypeVar("T")
+__all__ = ["BLOCK", "PackedTokens"]
 
 BLOCK = 1024
 """Tokens per packed block (a core packs its first block once it holds two)."""
@@ -42,8 +39,8 @@ class PackedTokens:
     __slots__ = ("_ends", "_texts", "count")
 
     def __init__(self) -> None:
-        self._texts: list[str] = []
-        self._ends: list[array[int]] = []
+        self._texts: list[str] = []  # each block's tokens joined
+        self._ends: list[array[int]] = []  # where each token of a block ends in its text
         self.count = 0
         """How many tokens are packed (a multiple of :data:`BLOCK`)."""
 
@@ -81,57 +78,3 @@ class PackedTokens:
         copy._ends = list(self._ends)
         copy.count = self.count
         return copy
-
-
-class PackedRecord(Protocol[T]):
-    """What packing reads of a core (a :class:`~miniagents.promising._replay.ReplayCore`).
-
-    A protocol, so that the core (which keeps these functions as its methods) and this
-    module do not import each other.
-    """
-
-    pieces: list[T]  # the pieces kept, from piece number base
-    base: int  # the pieces below it are packed (or released, with a flow)
-    packed: PackedTokens | None  # the packed front, if any
-    _pack_at: int  # how many pieces sent make it pack its next block
-
-
-def record(core: PackedRecord[T]) -> list[T]:
-    """Every piece kept, from piece number ``released()`` (the packed ones unpacked).
-
-    ``pieces`` holds the kept pieces from piece number ``base``; a record of ``str`` that
-    keeps everything has packed the ones before (``packed``), and this list has them too
-    (new, equal strings).
-    """
-    packed = core.packed
-    if packed is None:
-        return core.pieces
-    return [*cast("list[T]", list(packed)), *core.pieces]
-
-
-def piece(core: PackedRecord[T], index: int) -> T:
-    """Piece number ``index`` of the record, packed or not (it must be kept)."""
-    offset = index - core.base
-    if offset >= 0:
-        return core.pieces[offset]
-    assert core.packed is not None  # only a packed front lies below base and is kept
-    return cast(T, core.packed[index])
-
-
-def pack_front(core: PackedRecord[Any]) -> None:
-    """Pack the first block of a long record of ``str`` (every piece of it was sent)."""
-    packed = core.packed
-    if packed is None:
-        packed = core.packed = PackedTokens()
-    pieces: list[str] = core.pieces
-    packed.pack(pieces[:BLOCK])
-    del pieces[:BLOCK]
-    core.base += BLOCK
-    core._pack_at += BLOCK
-
-
-def joined_text(core: PackedRecord[str]) -> str:
-    """The pieces kept by a core of ``str`` joined (a message's text, packed front included)."""
-    packed = core.packed
-    rest = "".join(core.pieces)
-    return rest if packed is None else packed.text() + rest

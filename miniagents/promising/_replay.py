@@ -9,62 +9,48 @@ that every consumer, early or late, sees the whole stream while the producer run
     observer 2:          (ab)c--|        (subscribed after b: replayed, then live)
     observer 3:                   (abc|) (subscribed after the end: all replayed)
 
-The core is the record and its delivery to observers, in sections:
+A stream is a few parts, each owning its state; they talk through small methods::
 
-* **recording**: ``accept`` (a piece), ``fail`` / ``complete`` (the end), ``cancel``,
-  "when done" callbacks, a detached copy for a cancelled view;
-* **the source**: started once, at the first consumer (``start``) or lazily (``defer``);
-  another core's observable is followed directly, a :class:`DirectSource` feeds the core
-  by calling it, any other observable is subscribed to; pieces, errors and the end may
-  come from any thread (they hop onto the core's loop);
-* **delivery**: every observer sees the pieces in the order of the record, even when a
-  source emits from inside an observer (and a chain of streams fed inside one another
-  queues its steps past a depth: :mod:`miniagents.promising._nesting`); a broken observer
-  is unsubscribed and reported; the end goes to each observer once (to an end consumer
-  it counts as received, to another stream as handed over);
-* **observers**: ``add_observer`` (``observe``), ``add_end_observer`` for the end only;
-* **errors that must not be lost**: a failed core reports its error when it goes, unless
-  a consumer received it or another stream took it over.
+    part           owns                                          made         module
+    ReplayCore     the record (pieces, end), source, observers   always       _replay
+    Flow           the replay window, the producer's pressure    if paced     _flow
+    Waits          the consumers' waits, their wake-up, watch    first wait   _waiting
+    Audience       readers between waits, interactions, ends     first one    _giving_up
+    PieceIterator  one ``async for``'s position                  per reader   _cursor
 
-Its other parts are concepts of their own, modules of functions over a core that it keeps
-as its methods (the layers above call them so): the record as kept, a long record of
-``str`` packing its front (:mod:`miniagents.promising._packing`: ``record``, ``piece``);
-its flow (:mod:`miniagents.promising._flow`), which releases the pieces no live consumer
-needs once the stream has passed its replay window (``base`` counts them), tells
-producers when to wait (``has_room``, ``await_room``; a hot source's overflow) and counts
-the handles that keep the stream reachable; the waits of its consumers
-(:mod:`miniagents.promising._waiting`: ``await_change``, ``await_done``, ``acollect``,
-...); and their giving up (:mod:`miniagents.promising._giving_up`: ``check_abandoned``,
-``consumed``, ``hold_reader``, ...). See :mod:`miniagents.promising.limits` for the rules.
-Its observable face is :class:`ReplayObservable`.
+    producer -accept/has_room-> ReplayCore -on_next-> observers, -wake-> Waits
+    Flow -drop_front-> ReplayCore (what it releases);  PieceIterator -add_cursor-> Flow
+    giving up asks ReplayCore (observers), Waits (consuming) and Audience (holds)
+
+The core records the pieces (a long record of ``str`` packs its front: ``_packing``) and the
+end, follows its source (once, at the first consumer or lazily; a :class:`DirectSource` calls
+it, an observable of any thread hops onto its loop), and passes the record to its observers
+in its order, even when a source emits from inside an observer (see :data:`NESTED`). A broken
+observer is unsubscribed and reported; a failed core reports its error when it goes, unless
+a consumer received it or another stream took it over. Its methods for the layers above ask
+its parts. Its observable face is :class:`ReplayObservable`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from miniagents.promising import _flow, _giving_up, _packing, _waiting
-from miniagents.promising._deadlock import _Watch, outside_source
-from miniagents.promising._flow import Flow, count_handle, handle_gone
-from miniagents.promising._giving_up import Reader, check_abandoned, give_up
-from miniagents.promising._nesting import NESTED, queue_step, run_queued, thread_nesting
-from miniagents.promising._packing import BLOCK, PackedTokens, pack_front
-from miniagents.promising._reporting import (
-    mark_received,
-    report_broken_observer,
-    report_lost_error,
-)
+from miniagents.promising import _giving_up, _waiting
+from miniagents.promising._deadlock import outside_source
+from miniagents.promising._flow import Flow
+from miniagents.promising._packing import BLOCK, PackedTokens
+from miniagents.promising._reporting import mark_received, report_broken_observer, report_lost_error
 from miniagents.promising._reporting import was_received as _was_received
+from miniagents.promising._shared import Shared
 from miniagents.promising._tasks import no_loop_error
-from miniagents.promising._waiting import wake
 from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.limits import Overflow, stream_limits
 
@@ -74,6 +60,7 @@ __all__ = [
     "Observer",
     "ReplayCore",
     "ReplayObservable",
+    "joined_text",
 ]
 
 T = TypeVar("T")
@@ -107,7 +94,56 @@ _NEVER = 1 << 62
 """A piece count no record reaches: the ``_pack_at`` of a core that never packs."""
 
 
-class ReplayObservable(Observable[T_co]):
+# -- streams fed inside one another --------------------------------------------------------
+
+NESTED = 16
+"""How many streams one thread feeds inside one another before it queues the next step.
+
+A piece or an end reaches a stream's observers synchronously, and an observer that forwards
+into another stream (a flattening: an agent's replies that hold another agent's replies)
+feeds that one in turn, with about three Python frames per stream for a piece and six for
+an end. An agent that hands its conversation on to a new agent at every turn makes such a
+chain, one stream per turn; past about 160 turns an end would exceed Python's recursion
+limit, and be lost. So past ``NESTED`` streams the next step (a forwarded piece, an end) is
+queued, and the outermost step takes the queue, in order, before it returns::
+
+    chain:     S1 -> S2 -> ... -> S16 -> S17 -> ... -> S200   (S2 follows S1, ...)
+    S1 ends:   S2 .. S16 end nested in one another, S17's end is queued;
+               the outermost then ends S17 .. S32 nested, queues S33's; ... S200
+"""
+
+_Step = tuple[Callable[[Any, Any], None], Any, Any]
+"""A step queued: ``step(core, argument)``, as three items (no closure made per step)."""
+
+
+class _Nesting(threading.local):
+    """This thread's streams fed inside one another: how deep, and the steps queued."""
+
+    depth = 0
+    later: deque[_Step] | None = None
+
+    def queue(self, step: Callable[[Any, Any], None], core: object, argument: object) -> None:
+        """Queue ``step(core, argument)`` for the outermost step of this thread to run."""
+        if self.later is None:
+            self.later = deque()
+        self.later.append((step, core, argument))
+
+    def run(self, queue: deque[_Step]) -> None:
+        """Run the queued steps, in order, each chain nested at most as deep as the first."""
+        self.depth = 1  # (the steps they queue go to this loop, not to a nested one)
+        try:
+            while queue:
+                step, core, argument = queue.popleft()
+                step(core, argument)
+        finally:
+            self.depth = 0
+
+
+_nesting = _Nesting()
+"""This thread's nesting (each thread has its own: a ``threading.local``)."""
+
+
+class ReplayObservable(Observable[T_co], Shared["ReplayCore[T_co]"]):
     """The observable face of a :class:`ReplayCore`: every subscriber gets the full replay.
 
     Marble::
@@ -120,17 +156,20 @@ class ReplayObservable(Observable[T_co]):
     def __init__(self, core: ReplayCore[T_co]) -> None:
         # Observable.__init__ would only make a lock that few operators use: see `lock`.
         self._subscribe = None
-        self.core = core
+        self.core = self._core = core  # (the core it shows, as a face and for its readers)
         self._lock: threading.RLock | None = None
-        if core.flow is not None:  # (only a stream with a flow counts its handles)
-            count_handle(core)  # a handle of the stream until it goes
+        flow = core.flow
+        if flow is not None:  # (only a stream with a flow counts its handles)
+            flow.count_handle()  # a handle of the stream until it goes
 
     def __del__(self) -> None:
         try:
-            core = self.core
+            core = self._core
         except AttributeError:  # never set up (no getattr call for the common case)
             return
-        handle_gone(core)
+        flow = core.flow
+        if flow is not None:
+            flow.handle_gone(core)
 
     @property
     def lock(self) -> threading.RLock:  # type: ignore[override]
@@ -143,8 +182,9 @@ class ReplayObservable(Observable[T_co]):
         self, observer: abc.ObserverBase[T_co], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         on_error = cast(Callable[[BaseException], None], observer.on_error)
+        core = self._core
         return Disposable(
-            self.core.add_observer(observer.on_next, on_error, observer.on_completed, consumer=True)
+            core.add_observer(observer.on_next, on_error, observer.on_completed, consumer=True)
         )
 
 
@@ -184,21 +224,13 @@ class ReplayCore(abc.ObserverBase[T]):
 
     __slots__ = (
         "__weakref__",
-        "_bystanders",
-        "_delivering",
         "_end_callbacks",
-        "_end_watchers",
-        "_interactions",
-        "_needing",
         "_pack_at",
-        "_reader_waits",
         "_source",
-        "_subscription",
         "_traceback",
-        "_waiters",
-        "_waiting",
-        "_watch",
+        "audience",
         "base",
+        "delivering",
         "done",
         "error",
         "flow",
@@ -210,11 +242,11 @@ class ReplayCore(abc.ObserverBase[T]):
         "piece_type",
         "pieces",
         "producer",
-        "readers",
         "sent",
         "started",
         "thread",
         "validator",
+        "waits",
         "wanted_by",
     )
 
@@ -256,31 +288,22 @@ class ReplayCore(abc.ObserverBase[T]):
         else:
             self.pieces = prefill
             self.sent = len(prefill)
-        self.base = 0  # pieces released from the front of the record (see Flow)
-        self._delivering = False
+        self.base = 0  # pieces released (see Flow), or packed, from the front of the record
+        self.delivering = False  # passing pieces to its observers now
         self.done = source is None and not open_ended
         self.error: BaseException | None = None
         self._traceback: TracebackType | None = None
         self.handed_over = False  # the error went on to another stream, which reports it
-        self._source = source
+        # its source until it starts, then what stops following it (a subscription, a stop)
+        self._source: Observable[T] | abc.DisposableBase | Callable[[], None] | None = source
         self.started = source is None
         # one callback, or a list of them (most streams have none or one: no list then)
         self._end_callbacks: Callable[[], None] | list[Callable[[], None]] | None = None
-        self._subscription: abc.DisposableBase | Callable[[], None] | None = None
         self.observers: tuple[Observer[T], ...] = ()
-        # the futures of the waits for a change: one, or a list of them (most streams have
-        # one consumer: no list then), None when nobody waits
-        self._waiters: asyncio.Future[None] | list[asyncio.Future[None]] | None = None
-        self._waiting = 0  # consumers inside await_change, woken ones that have not run yet too
-        self._bystanders = 0  # of those waits: bystanders', which consume nothing (await_end)
-        self._end_watchers = 0  # consumers waiting for the end only (add_end_observer)
-        self._needing = 0  # of the waits: its producer's, which needs it (await_needed)
-        self._interactions = 0  # running interactions that read it as their input
-        # its async for readers (weakly), which read on between two pieces (see add_reader)
-        # (one, or a list of them: most streams have one reader, no list then)
-        self.readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None = None
-        self._reader_waits = False  # an ``async for`` reader is among the waiters
-        self._watch: _Watch | None = None  # the deadlock watch of the loop its consumers wait in
+        # its parts made when first needed (most streams never wait, nor have a reader
+        # between two pieces: a ready message, a reply awaited once it has ended)
+        self.waits: _waiting.Waits | None = None
+        self.audience: _giving_up.Audience | None = None
         # who makes its next piece, for the deadlock watch's wait-for graph (see _waitfor):
         # a task, the core it follows, or a Producer naming them; None: it cannot be told
         self.producer: object = None
@@ -320,12 +343,40 @@ class ReplayCore(abc.ObserverBase[T]):
         """The number of pieces recorded so far (released ones included)."""
         return self.base + len(self.pieces)
 
-    # its record as kept, a packed front included (miniagents.promising._packing): that
-    # module's functions themselves, which take the core first (no method calling them)
-    record = _packing.record
-    """Every piece kept, from piece number ``released()`` (the packed ones unpacked)."""
-    piece = _packing.piece
-    """Piece number ``index`` of the record, packed or not (it must be kept)."""
+    # -- the record as kept ------------------------------------------------------------------
+
+    def record(self) -> list[T]:
+        """Every piece kept, from piece number ``released()``: ``pieces`` (from number
+        ``base``) after the packed front of a record of ``str``, if any (new, equal strings)."""
+        packed = self.packed
+        if packed is None:
+            return self.pieces
+        return [*cast("list[T]", list(packed)), *self.pieces]
+
+    def piece(self, index: int) -> T:
+        """Piece number ``index`` of the record, packed or not (it must be kept)."""
+        offset = index - self.base
+        if offset >= 0:
+            return self.pieces[offset]
+        assert self.packed is not None  # only a packed front lies below base and is kept
+        return cast(T, self.packed[index])
+
+    def drop_front(self, floor: int) -> None:
+        """Drop the pieces below number ``floor``, which its flow released (``accept`` drops
+        them itself as it records: no call there)."""
+        del self.pieces[: floor - self.base]
+        self.base = floor
+
+    def _pack_front(self) -> None:
+        """Pack the first block of a long record of ``str`` (every piece of it was sent)."""
+        packed = self.packed
+        if packed is None:
+            packed = self.packed = PackedTokens()
+        pieces: list[Any] = self.pieces  # (of str: see __init__'s _pack_at)
+        packed.pack(pieces[:BLOCK])
+        del pieces[:BLOCK]
+        self.base += BLOCK
+        self._pack_at += BLOCK
 
     # -- recording ---------------------------------------------------------------
 
@@ -340,6 +391,9 @@ class ReplayCore(abc.ObserverBase[T]):
                 return
         flow = self.flow
         if flow is not None:
+            # The flow's credit is spent here, the one place the record touches its flow's
+            # state: a call to the flow per piece would cost W3 and W4 a call per message
+            # and stage (measured: see tests/benchmarks/README.md).
             credit = flow.credit
             if credit > 0:
                 flow.credit = credit - 1
@@ -352,41 +406,45 @@ class ReplayCore(abc.ObserverBase[T]):
                 flow.feed_credit -= 1
             # (outside a delivery every piece recorded was sent: the record kept is
             # ``sent - base`` pieces long, no len() needed; inside one nothing is released)
-            if self.sent - self.base >= flow.check_at and not self._delivering:
-                flow.release(self)
-        elif self.sent >= self._pack_at and not self._delivering:
-            pack_front(self)
+            if self.sent - self.base >= flow.check_at and not self.delivering:
+                floor = flow.release(self)  # (the pieces below it go: see drop_front)
+                if floor > self.base:
+                    del self.pieces[: floor - self.base]
+                    self.base = floor
+        elif self.sent >= self._pack_at and not self.delivering:
+            self._pack_front()
         pieces = self.pieces
         pieces.append(piece)
-        if self._delivering:
+        if self.delivering:
             return  # the running delivery passes it on, in order
         self.sent += 1  # outside a delivery, every piece was sent: this one is now
         if self.observers:
-            self._delivering = True
+            self.delivering = True
             try:  # the fast path: pass this one piece on
                 self._pass_on(piece)
             finally:
-                self._delivering = False
+                self.delivering = False
             if self.sent < self.base + len(pieces) or self.done:
                 self._deliver()  # what arrived while observers were being called
                 return
-        if self._waiters:
-            wake(self)
+        waits = self.waits
+        if waits is not None and waits.futures:
+            waits.wake(False)  # (it has not ended: see above)
 
     def accept_forwarded(self, piece: T) -> None:
         """:meth:`accept` a piece another stream passes on (a flattening's message).
 
         Streams nested in one another forward into each other synchronously; past a depth
-        the step is queued for the outermost one (see :mod:`miniagents.promising._nesting`),
+        the step is queued for the outermost one (see :data:`NESTED`),
         so a chain of any length passes its pieces on in order without exceeding Python's
         recursion limit.
         (A core without observers passes nothing on: :meth:`accept` is enough for it, and
         cheaper, as the flattening does.)
         """
-        nesting = thread_nesting
+        nesting = _nesting
         depth = nesting.depth
         if depth >= NESTED:
-            queue_step(nesting, ReplayCore.accept, self, piece)
+            nesting.queue(ReplayCore.accept, self, piece)
             return
         nesting.depth = depth + 1
         try:
@@ -394,7 +452,7 @@ class ReplayCore(abc.ObserverBase[T]):
         finally:
             nesting.depth = depth
         if depth == 0 and nesting.later:
-            run_queued(nesting, nesting.later)
+            nesting.run(nesting.later)
 
     def fail(self, error: BaseException) -> None:
         """End the stream with ``error``."""
@@ -420,8 +478,8 @@ class ReplayCore(abc.ObserverBase[T]):
         self.on_abandoned = None  # nothing to give up any more (and no reference cycle)
         self.producer = None  # (nor a producer to name: it let go of its task)
         self.wanted_by = ()
-        if self._subscription is not None:  # (most cores are fed directly: none to dispose)
-            self._dispose_subscription()
+        if self.started and self._source is not None:  # (most cores are fed directly: none
+            self._dispose_subscription()  # to dispose)
         callbacks, self._end_callbacks = self._end_callbacks, None
         if callbacks is not None:
             for callback in callbacks if isinstance(callbacks, list) else (callbacks,):
@@ -429,15 +487,9 @@ class ReplayCore(abc.ObserverBase[T]):
                     callback()
                 except Exception as exc:  # a listener must not break the stream
                     report_broken_observer(exc)
-        flow = self.flow
-        if flow is not None:
-            # an ended stream has no pressure: let go of its producer's backlog (an agent's
-            # flattener, which holds its appender and task) at once, not at the context's end
-            flow.backlog = None
-            if flow.room_waiters or flow.feed_waiters or flow.feeders is not None:
-                flow.blocked = True  # wake any waiting producer: there is nothing to wait for
-                flow.recheck(self)
-        if not self._delivering:
+        if self.flow is not None:
+            self.flow.ended(self)
+        if not self.delivering:
             self._deliver()
 
     def cancel(self) -> None:
@@ -448,16 +500,17 @@ class ReplayCore(abc.ObserverBase[T]):
         """
         if self.done:
             return
-        give_up(self)  # an agent's replies: its task stops, then cancels this stream
+        self.give_up()  # an agent's replies: its task stops, then cancels this stream
         self.cancel_now()
 
     def cancel_now(self) -> None:
         """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
         if self.done:
             return
+        if self.started:
+            self._dispose_subscription()
         self.started = True
         self._source = None
-        self._dispose_subscription()
         self.fail(StreamCancelledError(_CANCELLED))
 
     def when_done(self, callback: Callable[[], None]) -> None:
@@ -484,7 +537,8 @@ class ReplayCore(abc.ObserverBase[T]):
         copy.sent = self.base + len(copy.pieces)
         copy.packed = None if self.packed is None else self.packed.copy()
         copy.flow = None if self.flow is None else self.flow.frozen_copy()
-        wake(self)  # its consumers that wait here move to the copy
+        if self.waits is not None:
+            self.waits.wake(self.done)  # its consumers that wait here move to the copy
         return copy
 
     # -- the source -----------------------------------------------------------------
@@ -505,22 +559,27 @@ class ReplayCore(abc.ObserverBase[T]):
         self.started = True
         self._source = None
         if isinstance(source, ReplayObservable):
-            self.producer = source.core  # its pieces are that stream's
-            self._subscription = source.core.add_observer(
-                self.accept, self.fail, self.complete, sink=self
-            )
+            core = source.core
+            self.producer = core  # its pieces are that stream's
+            self._source = core.add_observer(self.accept, self.fail, self.complete, sink=self)
         elif isinstance(source, DirectSource):  # it calls this core directly
-            self._subscription = source.attach(self)
+            self._source = source.attach(self)
         else:
             loop = self.loop
             if loop is not None:  # it may push from a thread or a callback: not a deadlock
                 self.when_done(outside_source(self, loop))
-            self._subscription = source.subscribe(self.on_next, self.on_error, self.on_completed)
+            self._source = source.subscribe(self.on_next, self.on_error, self.on_completed)
 
     def defer(self, starter: Callable[[], None]) -> None:
         """Make an open core start lazily: ``starter`` is called at its first consumer."""
         self._source = Deferred(starter)
         self.started = False
+
+    def adopt_loop(self) -> None:
+        """Belong to the running loop, if it belongs to none yet (a producer waits in it, for
+        room in a stream that no consumer has started: its wake-ups go there)."""
+        if self.loop is None:
+            self.loop, self.thread = asyncio.get_running_loop(), threading.get_ident()
 
     # Pieces, errors and the end may come from any thread: each of the three below hops
     # onto the loop's thread (with call_soon_threadsafe) unless it runs there already.
@@ -547,7 +606,8 @@ class ReplayCore(abc.ObserverBase[T]):
             cast(asyncio.AbstractEventLoop, self.loop).call_soon_threadsafe(self.complete)
 
     def _dispose_subscription(self) -> None:
-        subscription, self._subscription = self._subscription, None
+        subscription = cast("abc.DisposableBase | Callable[[], None] | None", self._source)
+        self._source = None
         if subscription is None:
             return
         if isinstance(subscription, abc.DisposableBase):
@@ -563,12 +623,12 @@ class ReplayCore(abc.ObserverBase[T]):
         A piece or an end that arrives while observers are being called (a source that
         emits from inside an observer) is recorded and passed on by this same loop, so
         that every observer sees the pieces in the order of the record. The end goes to
-        each observer, unlinked from it first; past :data:`~miniagents.promising._nesting.NESTED`
-        streams fed inside one another it is queued, as this delivery with the observers
-        to tell (``ends``), for the outermost step to run.
+        each observer, unlinked from it first; past :data:`NESTED` streams fed inside one
+        another it is queued, as this delivery with the observers to tell (``ends``), for
+        the outermost step to run.
         """
         queued = None  # the steps queued past NESTED, if this end is the outermost step
-        self._delivering = True
+        self.delivering = True
         try:
             pieces = self.pieces
             while self.sent < self.base + len(pieces):
@@ -578,26 +638,31 @@ class ReplayCore(abc.ObserverBase[T]):
             if ends is None and self.done and self.observers:
                 ends, self.observers = self.observers, ()
             if ends:
-                nesting = thread_nesting  # (NESTED deep at most: see there)
+                nesting = _nesting  # (NESTED deep at most: see there)
                 depth = nesting.depth
                 if depth >= NESTED:
-                    queue_step(nesting, ReplayCore._deliver, self, ends)
+                    nesting.queue(ReplayCore._deliver, self, ends)
                 else:
                     nesting.depth = depth + 1
                     try:
                         for observer in ends:
-                            self._unlink(observer)
+                            sink = observer[4]  # (a feeder with a flow: its flow ended it)
+                            if sink is not None and self.flow is None and sink.flow is not None:
+                                sink.flow.drop_feeder(self)
                             self.send_end(observer)
                     finally:
                         nesting.depth = depth
                     if depth == 0:
                         queued = nesting.later
         finally:
-            self._delivering = False
+            self.delivering = False
         if queued:  # (run once this core's delivery is over: it may feed this core again)
-            run_queued(thread_nesting, queued)
-        if self._waiters:
-            wake(self)
+            _nesting.run(queued)
+        waits = self.waits
+        if waits is not None and waits.futures:
+            waits.wake(self.done)
+        if self.done and self.flow is None:  # an ended stream of its own pieces (its waiters
+            self.waits = self.audience = None  # woken): nobody waits or reads on any more
 
     def _pass_on(self, piece: T) -> None:
         for observer in self.observers:
@@ -666,18 +731,16 @@ class ReplayCore(abc.ObserverBase[T]):
             self.start()
         flow = self.flow
         pieces = self.pieces
-        if flow is not None and flow.settle(self):
-            on_error(flow.released_error(self))
-            return None
         observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
         if self.sent:  # a record to replay first (an early observer has none)
+            # (a record with a flow is pinned meanwhile: nothing is released, so base stays;
+            # a record of str may pack its front meanwhile: each piece is read by its number)
+            if flow is not None and flow.settle(self, pin=True):  # (none sent: none released)
+                on_error(flow.released_error(self))
+                return None
             index = 0
-            if flow is not None:
-                flow.pins += 1  # nothing is released while the record is replayed
             try:
                 while index < self.sent:  # pieces not passed on yet will come live
-                    # (with a flow nothing is released here, so base is 0; a record of str
-                    # may pack its front meanwhile: read by the piece's number)
                     offset = index - self.base
                     on_next(pieces[offset] if offset >= 0 else self.piece(index))
                     index += 1
@@ -686,23 +749,13 @@ class ReplayCore(abc.ObserverBase[T]):
                 return None
             finally:
                 if flow is not None:
-                    flow.pins -= 1
+                    flow.unpin()
         if self.done and self.sent == self.base + len(pieces):
             self.send_end(observer)
             return None
         self.observers = (*self.observers, observer)
-        if sink is not None:
-            if flow is not None:
-                flow.credit = flow.feed_credit = 0  # the sink's pressure counts from now on
-            sink_flow = sink.flow
-            if sink_flow is not None:
-                feeders = sink_flow.feeders
-                if feeders is None:  # (the common case: no list made)
-                    sink_flow.feeders = self
-                elif isinstance(feeders, list):
-                    feeders.append(self)
-                else:
-                    sink_flow.feeders = [feeders, self]
+        if sink is not None and sink.flow is not None:
+            sink.flow.add_feeder(self)  # the sink's pressure counts from now on
         if flow is not None and flow.blocked:
             flow.recheck(self)  # a subscriber reads at once: there may be room now
         return observer
@@ -711,7 +764,7 @@ class ReplayCore(abc.ObserverBase[T]):
         """Stop informing an observer :meth:`observe` gave (the stream may be abandoned now)."""
         self.remove(observer)
         if not self.done:  # (one stopped after the end was told the end: it gave up nothing)
-            check_abandoned(self)
+            _giving_up.check_abandoned(self)
 
     def add_end_observer(
         self, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]
@@ -727,22 +780,21 @@ class ReplayCore(abc.ObserverBase[T]):
         if self.done:
             self._send_end_to(on_error, on_completed)
             return _noop
-        self._end_watchers += 1
+        _giving_up.watch_end(self)
         waiting = True
 
         def end() -> None:
             nonlocal waiting
             if waiting:
                 waiting = False
-                self._end_watchers -= 1
+                _giving_up.watch_end(self, -1)
                 self._send_end_to(on_error, on_completed)
 
         def dispose() -> None:
             nonlocal waiting
             if waiting:
                 waiting = False
-                self._end_watchers -= 1
-                check_abandoned(self)
+                _giving_up.watch_end(self, -1, gave_up=True)
 
         self.when_done(end)
         return dispose
@@ -762,79 +814,147 @@ class ReplayCore(abc.ObserverBase[T]):
         kept = tuple(o for o in self.observers if o is not observer)
         if len(kept) < len(self.observers):
             self.observers = kept
-            self._unlink(observer)
+            sink = observer[4]
+            if sink is not None and sink.flow is not None:
+                sink.flow.drop_feeder(self)
             if self.flow is not None and self.flow.blocked:
                 self.flow.recheck(self)
 
-    def _unlink(self, observer: Observer[T]) -> None:
-        sink = observer[4]
-        flow = None if sink is None else sink.flow
-        if flow is not None and flow.feeders is not None:
-            feeders = flow.feeders
-            if feeders is self:  # the common case (a flattener follows one part at a time)
-                flow.feeders = None
-            elif isinstance(feeders, list):
-                flow.feeders = [core for core in feeders if core is not self] or None
+    # -- its flow: pacing and handles -------------------------------------------------------
 
-    # -- its flow: pacing and handles -----------------------------------------------------
+    def has_room(self, feeding: bool = False) -> bool:
+        """Whether a producer (or, ``feeding``, a feeder) may add a piece now (see
+        ``Flow.has_room``): one with credit left may, without a call to the flow."""
+        flow = self.flow
+        if flow is None:
+            return True
+        if feeding:
+            return flow.feed_credit > 0 or flow.has_room(self, feeding=True)
+        return flow.credit > 0 or flow.has_room(self)
 
-    # Its pacing and its handles (what keeps it reachable) are its flow's (a core without a
-    # flow keeps every piece and never makes a producer wait: miniagents.promising._flow):
-    # that module's functions themselves, which take the core first (no method calling them)
-    has_room = _flow.has_room
-    """Whether a producer (or, ``feeding``, a feeder) may add a piece now."""
-    await_room = _flow.await_room
-    """Wait until a producer (or, ``feeding``, a feeder) may add a piece."""
-    released = _flow.released
-    """How many pieces from the first one the stream has released (past its window)."""
-    unpace = _flow.unpace
-    """Stop exerting pressure for good: every producer waiting for room goes on."""
-    count_handle = _flow.count_handle
-    """Count one more handle that will call ``handle_gone`` when it goes."""
-    handle_gone = _flow.handle_gone
-    """A handle counted by ``count_handle`` went (from a finalizer: it may run anywhere)."""
+    async def await_room(self, feeding: bool = False) -> None:
+        """Wait until a producer (or, ``feeding``, a feeder) may add a piece."""
+        if self.flow is not None:
+            await self.flow.wait_room(self, feeding)
 
-    # -- its consumers: their waits and their giving up -----------------------------------
+    def released(self) -> int:
+        """How many pieces from the first one the stream has released (past its window)."""
+        flow = self.flow
+        return 0 if flow is None else flow.settle(self)
 
-    # The waits of its consumers (miniagents.promising._waiting) and their giving up
-    # (miniagents.promising._giving_up), each a concept of its own: its methods are those
-    # modules' functions themselves, which take the core first (no method calling them).
-    await_change = _waiting.await_change
-    """Wait until a piece arrives or the stream ends (the caller has started the core)."""
-    wait_change = _waiting.wait_change
-    """Start a wait for the next piece or the end: the future to ``await``, and the task."""
-    end_wait = _waiting.end_wait
-    """End a wait that ``wait_change`` started; ``error`` is what its ``await`` raised."""
-    await_done = _waiting.await_done
-    """Wait for the end of the stream (starting it if needed), raising nothing."""
-    await_end = _waiting.await_end
-    """Wait for the end of a started stream as a bystander (no consumer), raising nothing."""
-    await_needed = _waiting.await_needed
-    """Wait for the end as the producer of its first holder, which needs it."""
-    acollect = _waiting.acollect
-    """Wait for the end of the stream; return every piece or raise its error."""
-    _waiting_for = _waiting.waiting_for
-    check_abandoned = _giving_up.check_abandoned
-    """Call ``on_abandoned`` if the last consumer of a running stream gave up."""
-    check_abandoned_at_release = _giving_up.check_abandoned_at_release
-    """``check_abandoned`` now, or, while interactions read it, when the last one stops."""
-    consumed = _giving_up.consumed
-    """Whether a consumer is subscribed or waiting for the next piece, or holds it."""
-    give_up = _giving_up.give_up
-    """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
-    add_reader = _giving_up.add_reader
-    """Count an ``async for`` iterator of this stream as a consumer (between two pieces)."""
-    hold_reader = _giving_up.hold_reader
-    """Count a reader for as long as it runs: an interaction whose input this stream is."""
-    release_reader = _giving_up.release_reader
-    """End a count of ``hold_reader``; ``gave_up``: the reader was given up on."""
+    def unpace(self) -> None:
+        """Stop exerting pressure for good: every producer waiting for room goes on."""
+        if self.flow is not None:
+            self.flow.unpace(self)
+
+    # -- its consumers: their waits, and their giving up -----------------------------------
+
+    def get_waits(self) -> _waiting.Waits:
+        """The waits of its consumers (:mod:`miniagents.promising._waiting`), made at the first."""
+        waits = self.waits
+        if waits is None:
+            waits = self.waits = _waiting.Waits()
+        return waits
+
+    def get_audience(self) -> _giving_up.Audience:
+        """Who reads it on between waits (:mod:`miniagents.promising._giving_up`), made at the
+        first."""
+        audience = self.audience
+        if audience is None:
+            audience = self.audience = _giving_up.Audience()
+        return audience
+
+    async def await_change(self, reader: bool = False) -> None:
+        """Wait until a piece arrives or the stream ends (the caller has started the core).
+
+        ``reader``: the caller is an ``async for`` reader (see ``Waits.start``); a hot reader
+        makes the wait without this coroutine, with its waits' ``start`` and ``end``.
+        """
+        waits = self.waits or self.get_waits()
+        future, task = waits.start(self, reader)
+        try:
+            await future
+        except BaseException as error:
+            waits.end(self, task, error)
+            raise
+        waits.end(self, task, None)
+
+    async def await_done(self) -> None:
+        """Wait for the end of the stream (starting it if needed), raising nothing."""
+        while not self.done:
+            if self.started:
+                await self.await_change()
+            else:
+                self.start()  # a synchronous source may finish right here
+
+    def await_end(self) -> Coroutine[Any, Any, None]:
+        """Wait for the end of a started stream as a bystander (no consumer), raising nothing."""
+        return _waiting.await_end(self)
+
+    def await_needed(self) -> Coroutine[Any, Any, None]:
+        """Wait for the end as the producer of its first holder, which needs it."""
+        return _waiting.await_needed(self)
+
+    async def acollect(self, gate: ReplayCore[Any] | None = None) -> list[T]:
+        """Wait for the end of the stream; return every piece or raise its error.
+
+        ``gate``: the caller is an agent awaiting its whole input through its view (gated by
+        its replies): the hold of its input from the interaction's start ends, this wait
+        needing every piece itself (see ``Flow.let_go_reader``).
+
+        Raises:
+            ReplayWindowError: if the stream has released pieces (past its replay window).
+        """
+        flow = self.flow
+        if flow is None:
+            await self.await_done()
+            self.raise_if_failed()
+            return self.record()
+        if flow.settle(self, pin=True):  # an await of the whole needs every piece (pinned),
+            raise flow.released_error(self)  # and reads them all at once
+        if gate is not None and flow.queued:
+            flow.let_go_reader(self, gate)
+        if flow.blocked:
+            flow.recheck(self)
+        try:
+            await self.await_done()
+            self.raise_if_failed()
+        except BaseException:
+            flow.unpin()
+            raise
+        return flow.unpin(self)
+
+    def consumed(self) -> bool:
+        """Whether a consumer is subscribed or waiting for the next piece, or holds it."""
+        return _giving_up.consumed(self)
+
+    def check_abandoned(self) -> None:
+        """Call ``on_abandoned`` if the last consumer of a running stream gave up."""
+        _giving_up.check_abandoned(self)
+
+    def check_abandoned_at_release(self) -> None:
+        """``check_abandoned`` now, or, while interactions read it, when the last one stops."""
+        _giving_up.check_abandoned_at_release(self)
+
+    def give_up(self) -> None:
+        """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
+        on_abandoned, self.on_abandoned = self.on_abandoned, None
+        if on_abandoned is None:
+            return
+        try:
+            on_abandoned()
+        except Exception as exc:  # giving up must not fail the consumer that gave up
+            report_broken_observer(exc)
+
+    def hold_reader(self) -> None:
+        """Count a reader for as long as it runs: an interaction whose input this stream is."""
+        _giving_up.hold_reader(self)
+
+    def release_reader(self, gave_up: bool) -> None:
+        """End a count of ``hold_reader``; ``gave_up``: the reader was given up on."""
+        _giving_up.release_reader(self, gave_up)
 
     # -- errors --------------------------------------------------------------------------
-
-    @property
-    def error_received(self) -> bool:
-        """Whether a consumer has been given the error that ended the stream."""
-        return self.error is not None and _was_received(self.error)
 
     @property
     def error_lost(self) -> bool:
@@ -868,23 +988,22 @@ class _ReadyCore(ReplayCore[T]):
 
     The other fields of a finished core never change, so they are class attributes here
     (they shadow the slots, which stay unset): ``finished()`` costs a third of a full
-    ``__init__``. Nothing writes them on a finished core: its consumers get the record and
-    the end at once, and it has no producer, flow or waiters.
+    ``__init__``. Nothing writes them: its consumers get the record and the end at once.
     """
 
     __slots__ = ()
 
     base = 0
     done = started = True
-    error = _traceback = _source = _end_callbacks = None
-    _reader_waits = False
-    packed = None
+    error = _traceback = _source = _end_callbacks = packed = on_abandoned = loop = None
+    thread = producer = waits = audience = validator = flow = None
     _pack_at = _NEVER
-    _subscription = _waiters = on_abandoned = loop = thread = producer = None
-    wanted_by = ()
-    _waiting = _end_watchers = _needing = _interactions = _bystanders = 0
-    readers = None
-    _watch = None
-    validator = flow = None
-    handed_over = _delivering = False
-    observers = ()
+    handed_over = delivering = False
+    wanted_by = observers = ()
+
+
+def joined_text(core: ReplayCore[str]) -> str:
+    """The pieces kept by a core of ``str`` joined (a message's text, packed front included)."""
+    packed = core.packed
+    rest = "".join(core.pieces)
+    return rest if packed is None else packed.text() + rest

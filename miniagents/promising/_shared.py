@@ -1,8 +1,8 @@
-"""What copying and pickling a promise or a stream does: it is one live stream, shared.
+"""A face of one replay core: a promise, a stream or an observable, one live record, shared.
 
-A promise stands for one producer and its record, which every consumer shares: a copy
-(``copy.copy``, ``copy.deepcopy``, as of a structure holding replies) is the promise itself,
-and pickling one is refused with the fix (pickle the value it resolves to)::
+Each shows one replay core (its producer, record, consumers: :func:`core_of`). A face of a
+live stream is no value: a copy (``copy.copy``, ``copy.deepcopy``) is the face itself, and
+pickling one is refused with the fix (pickle the value it resolves to)::
 
     copy.deepcopy({"reply": reply})   ->  {"reply": reply}    (the same promise)
     pickle.dumps(reply)               ->  StreamPicklingError  (pickle `await reply`)
@@ -10,24 +10,29 @@ and pickling one is refused with the fix (pickle the value it resolves to)::
 
 from __future__ import annotations
 
-from typing import NoReturn, Self, SupportsIndex
+from typing import Any, Generic, NoReturn, Self, SupportsIndex, TypeVar
 
 from miniagents.promising.errors import StreamPicklingError
 
-__all__ = ["Shared"]
+__all__ = ["Shared", "core_of", "paced_core_of"]
+
+CoreT = TypeVar("CoreT")
 
 
-class Shared:
-    """A live stream or promise: its copies are itself, and it does not pickle."""
+class Shared(Generic[CoreT]):
+    """A face of one live replay core: its copies are itself, and it does not pickle."""
 
-    __slots__ = ()
+    __slots__ = ("_core",)
+
+    _core: CoreT
+    """The core it shows (a view's may change when the view is cancelled)."""
 
     def __copy__(self) -> Self:
-        """The promise itself: it is one stream, shared by all who hold it."""
+        """The face itself: it is one stream, shared by all who hold it."""
         return self
 
     def __deepcopy__(self, memo: dict[int, object]) -> Self:
-        """The promise itself, as for :meth:`__copy__`."""
+        """The face itself, as for :meth:`__copy__`."""
         return self
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
@@ -42,3 +47,17 @@ class Shared:
             "resolves to instead, e.g. pickle.dumps(await promise) (a Message, or a "
             "MessageTuple of a sequence)."
         )
+
+
+def core_of(shown: Shared[CoreT]) -> CoreT:
+    """The replay core that ``shown`` shows (a view's may change when it is cancelled)."""
+    return shown._core
+
+
+def paced_core_of(shown: object) -> Any:
+    """The core that ``shown`` shows, if it is a face of a core with a flow, else ``None``.
+
+    (``Any``: :mod:`miniagents.promising.lowlevel` gives it its exact type.)
+    """
+    core: Any = shown._core if isinstance(shown, Shared) else None
+    return core if core is not None and core.flow is not None else None

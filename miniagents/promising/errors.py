@@ -11,6 +11,7 @@ from __future__ import annotations
 from miniagents.frozen.errors import FrozenFieldError as FrozenFieldError
 from miniagents.frozen.errors import FrozenInstanceError as FrozenInstanceError
 from miniagents.frozen.errors import HashKeyError as HashKeyError
+from miniagents.root_error import ArgumentError
 from miniagents.root_error import MiniAgentsError as MiniAgentsError
 
 __all__ = [
@@ -77,7 +78,7 @@ class StreamArgumentError(MiniAgentsError, TypeError):
     """A promise or a stream was given arguments that do not go together (or none it needs)."""
 
 
-class StreamLimitError(MiniAgentsError, ValueError):
+class StreamLimitError(ArgumentError):
     """A stream limit or policy that cannot be: a bad replay window, mark or overflow."""
 
 

@@ -51,6 +51,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
 
+from miniagents.arguments import check_count
 from miniagents.promising.errors import StreamLimitError
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
@@ -126,13 +127,9 @@ class StreamLimits:
         """
         for name in ("replay_window", "high_water_mark"):
             value = getattr(self, name)
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 1
-            ):
-                raise StreamLimitError(
-                    f"{name} must be a positive int, or None for no limit, but it is {value!r}. "
-                    f"Pass e.g. {name}=1024, or {name}=None."
-                )
+            if value is not None:
+                fix = f"Pass e.g. {name}=1024, or {name}=None for no limit."
+                check_count(value, name, fix=fix, error=StreamLimitError)
 
     def replaced(
         self,

@@ -13,35 +13,39 @@ other than those named) is internal and may change.
 What the layers above need, and where it is:
 
 - **the record**: :class:`ReplayCore` records a stream once and replays it to every
-  consumer. Make one with ``ReplayCore(source, prefill, error=..., validator=...,
-  piece_type=..., open_ended=..., paced=..., overflow=...)`` or ``ReplayCore.finished(pieces,
-  piece_type)``; :func:`core_of` gives the core a promise shows (:func:`paced_core_of`, of
-  any object, the core with a flow that a stream or its observable shows), :func:`stream_on`
-  a new promise (or ``StreamedPromise`` subclass) over a core, and :func:`pieces_are` tells
-  (to mypy too) whether every piece of a core is known to be of one type;
+  consumer: ``ReplayCore(source, prefill, error=..., validator=..., piece_type=...,
+  open_ended=..., paced=..., overflow=...)`` or ``ReplayCore.finished(pieces, piece_type)``;
+  :func:`core_of` gives the core a promise, a stream or an observable shows
+  (:func:`paced_core_of`, of any object, that core if it has a flow), :func:`stream_on` a
+  new ``StreamedPromise`` (subclass) over a core, :func:`pieces_are` whether every piece of
+  a core is known to be of one type (to mypy too);
 - **producing** into an open core: ``accept(piece)``, ``complete()``, ``fail(error)``,
-  ``cancel()`` (``on_abandoned`` first), ``cancel_now()``, ``defer(starter)`` (start the
-  producer at the first consumer); **pacing**: ``has_room()``, ``await await_room()``,
+  ``cancel()`` (``on_abandoned`` first), ``cancel_now()``, ``defer(starter)`` (the producer
+  starts at the first consumer); **pacing**: ``has_room()``, ``await await_room()``,
   ``unpace()``, and ``flow`` (``None`` for a core that keeps everything and never makes a
-  producer wait; see :mod:`miniagents.promising.limits` for the rules);
+  producer wait; the rules: :mod:`miniagents.promising.limits`), whose ``hold(core,
+  holder)``, ``let_go(core, holder)``, ``let_go_reader(core, gate)``, ``queued``,
+  ``backlog``, ``credit``, ``blocked``, ``recheck(core)`` and ``released_error(core)`` a
+  flattening and an agent's input use;
 - **consuming**: ``start()``, ``add_observer(on_next, on_error, on_completed, consumer=...,
-  sink=...)`` (returns its disposer; ``observe(...)`` returns the :data:`Observer` itself,
-  which ``stop_observing(observer)`` stops), ``add_end_observer(on_error, on_completed)`` (the
-  end only, never a piece; returns its disposer), ``observable()``, ``await acollect()``, ``await
-  await_done()``, ``await await_change()`` (the next piece or the end; a hot reader makes
-  the wait without its coroutine: ``wait_change()`` gives the future and the task, and
-  ``end_wait(task, error)`` ends it), ``raise_if_failed()``, ``consumed()``;
+  sink=...)`` (returns its disposer; ``observe(...)`` returns the :data:`Observer`, which
+  ``stop_observing(observer)`` stops), ``add_end_observer(on_error, on_completed)`` (the end
+  only; returns its disposer), ``observable()``, ``await acollect()``, ``await await_done()``,
+  ``await await_change()`` (the next piece or the end; a hot reader waits without this
+  coroutine: ``get_waits().start(core)`` gives the future and the task, the same waits'
+  ``end(core, task, error)`` ends the wait), ``raise_if_failed()``, ``consumed()``;
 - **a snapshot**: ``pieces`` (the record kept, from piece number ``base``), ``count``,
-  ``done``, ``started``, ``error``, ``released()``; a core of ``str`` pieces that keeps
-  every piece (a message's tokens) packs the front of a long record, below ``base``, into
-  ``packed`` (a few bytes per token instead of a string object each): ``record()`` gives
-  every piece kept, packed or not, ``piece(index)`` one of them, and :func:`joined_text`
+  ``done``, ``started``, ``error``, ``released()``; a core of ``str`` that keeps every piece
+  (a message's tokens) packs the front of a long record, below ``base``, into ``packed``:
+  ``record()`` gives every piece kept, ``piece(index)`` one of them, and :func:`joined_text`
   the text of a core of ``str``;
 - **"when done"**: ``when_done(callback)``; **"on abandoned"**: the ``on_abandoned``
   callback, called once when every consumer of a running stream has given up
   (``check_abandoned()`` checks; ``check_abandoned_at_release()`` checks now or, while
-  interactions read the stream, when the last of them stops);
-- **handles** (what keeps a stream reachable): ``count_handle()`` / ``handle_gone()``;
+  interactions read the stream, when the last of them stops; ``hold_reader()`` and
+  ``release_reader(gave_up)`` count such an interaction); ``wanted_by``, the streams that
+  hold this one as a piece; **handles** (what keeps a stream reachable): its flow's
+  ``count_handle()`` / ``handle_gone(core)``;
 - **sources**: :class:`DirectSource` (feeds a core by calling it), :func:`pull` (an async
   iterable pulled in a task, no further than its gate has room), :func:`follow_outside`
   (an observable of any thread, followed on the loop's thread);
@@ -75,8 +79,8 @@ What the layers above need, and where it is:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any, TypeGuard, TypeVar, overload
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeGuard, TypeVar
 
 from miniagents.promising._cursor import PieceIterator
 from miniagents.promising._deadlock import park as park
@@ -84,11 +88,11 @@ from miniagents.promising._deadlock import parked as parked
 from miniagents.promising._deadlock import set_check_interval as set_deadlock_check_interval
 from miniagents.promising._deadlock import unpark as unpark
 from miniagents.promising._outside import follow_outside as follow_outside
-from miniagents.promising._packing import joined_text as joined_text
 from miniagents.promising._replay import DirectSource as DirectSource
 from miniagents.promising._replay import Observer as Observer
 from miniagents.promising._replay import ReplayCore as ReplayCore
 from miniagents.promising._replay import ReplayObservable as ReplayObservable
+from miniagents.promising._replay import joined_text as joined_text
 from miniagents.promising._reporting import logger as logger
 from miniagents.promising._reporting import mark_received as mark_received
 from miniagents.promising._reporting import report_broken_observer as report_broken_observer
@@ -96,6 +100,8 @@ from miniagents.promising._reporting import report_lost_error as report_lost_err
 from miniagents.promising._reporting import was_received as was_received
 from miniagents.promising._run_first import RunFirst as RunFirst
 from miniagents.promising._run_first import run_first as run_first
+from miniagents.promising._shared import core_of as core_of
+from miniagents.promising._shared import paced_core_of as _paced_core_of
 from miniagents.promising._sources import PieceObserver as PieceObserver
 from miniagents.promising._sources import pull as pull
 from miniagents.promising._tasks import TASK_NAME_PREFIX as TASK_NAME_PREFIX
@@ -109,8 +115,7 @@ from miniagents.promising._waiting import handoffs as handoffs
 from miniagents.promising.limits import Overflow as Overflow
 from miniagents.promising.limits import StreamLimits as StreamLimits
 from miniagents.promising.limits import stream_limits as stream_limits
-from miniagents.promising.promise import Promise
-from miniagents.promising.streamed_promise import StreamedPromise
+from miniagents.promising.streamed_promise import stream_on as stream_on
 
 __all__ = [
     "TASK_NAME_PREFIX",
@@ -152,20 +157,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-StreamT = TypeVar("StreamT", bound=StreamedPromise[Any, Any])
-
-
-@overload
-def core_of(stream: StreamedPromise[T, Any]) -> ReplayCore[T]: ...
-
-
-@overload
-def core_of(stream: Promise[T]) -> ReplayCore[T]: ...
-
-
-def core_of(stream: StreamedPromise[Any, Any] | Promise[Any]) -> ReplayCore[Any]:
-    """The replay core that ``stream`` shows (a view's may change when it is cancelled)."""
-    return stream._core
 
 
 def keeps_monotonic_time(loop: asyncio.AbstractEventLoop) -> bool:
@@ -178,35 +169,12 @@ def keeps_monotonic_time(loop: asyncio.AbstractEventLoop) -> bool:
     return getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time
 
 
-def paced_core_of(stream: object) -> ReplayCore[Any] | None:
-    """The core that ``stream`` shows, if it is a stream or its observable and has a flow.
+paced_core_of: Callable[[object], ReplayCore[Any] | None] = _paced_core_of
+"""The core that a stream, or a stream's observable, shows, if it has a flow (else ``None``).
 
-    ``None`` for anything else (a message's promise, whose core has no flow; an outside
-    observable; any other object): what can be held for a consumer to come (see
-    ``Flow.hold``).
-    """
-    if isinstance(stream, StreamedPromise):
-        core: ReplayCore[Any] = stream._core
-    elif isinstance(stream, ReplayObservable):
-        core = stream.core
-    else:
-        return None
-    return core if core.flow is not None else None
-
-
-def stream_on(
-    cls: type[StreamT], core: ReplayCore[Any], *, gate: ReplayCore[Any] | None = None
-) -> StreamT:
-    """A new ``cls`` showing ``core``, for a subclass that computes its whole itself.
-
-    Without ``gate``, the stream owns ``core``: cancelling it cancels the core. With
-    ``gate`` it is a *view*: cancelling it stops only its own consumers, and each piece an
-    iterator of it takes waits first until ``gate`` has room (this is how an agent whose
-    replies are ahead of their consumers waits at its next input pull).
-    """
-    stream = cls.__new__(cls)
-    stream._setup(core, view=gate if gate is not None else False)
-    return stream
+``None`` for anything else (a message's promise, whose core has no flow; an outside
+observable; any other object): what can be held for a consumer to come (see ``Flow.hold``).
+"""
 
 
 def pieces_are(core: ReplayCore[Any], piece_type: type[T]) -> TypeGuard[ReplayCore[T]]:

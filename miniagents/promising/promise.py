@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from reactivex import Observable
 
@@ -19,7 +19,7 @@ __all__ = ["Promise"]
 T = TypeVar("T")
 
 
-class Promise(Shared, Generic[T]):
+class Promise(Shared[ReplayCore[T]]):
     """A value produced once, awaitable by any number of consumers.
 
     The resolver runs in its own task the first time the promise is awaited,
@@ -33,7 +33,7 @@ class Promise(Shared, Generic[T]):
         >>> # `await answer` gives 42 to every consumer; compute() runs once.
     """
 
-    __slots__ = ("_core",)
+    __slots__ = ()
 
     @overload
     def __init__(self, resolver: Callable[[], Awaitable[T]]) -> None: ...
@@ -67,7 +67,7 @@ class Promise(Shared, Generic[T]):
                 "rather than Promise(fetch()), or Promise(prefill=value) for a ready value."
             )
         if resolver is not None and prefill is NO_VALUE:
-            self._core: ReplayCore[T] = ReplayCore(from_awaitable_factory(resolver, "promise"))
+            self._core = ReplayCore(from_awaitable_factory(resolver, "promise"))
         elif resolver is None and prefill is not NO_VALUE:
             self._core = ReplayCore(prefill=[prefill])
         else:

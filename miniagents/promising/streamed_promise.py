@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from reactivex import Observable
 
 from miniagents.promising._cursor import PieceIterator
-from miniagents.promising._flow import count_weakly
+from miniagents.promising._giving_up import move_readers
 from miniagents.promising._replay import DirectSource, ReplayCore, ReplayObservable
 from miniagents.promising._shared import Shared
 from miniagents.promising._sources import from_async_iterable
@@ -16,11 +16,12 @@ from miniagents.promising.errors import StreamSourceError
 from miniagents.promising.limits import Overflow
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
 
-__all__ = ["StreamIterator", "StreamedPromise", "source_observable"]
+__all__ = ["StreamIterator", "StreamedPromise", "source_observable", "stream_on"]
 
 PieceT = TypeVar("PieceT")
 WholeT = TypeVar("WholeT")
 PieceT_co = TypeVar("PieceT_co", covariant=True)
+StreamT = TypeVar("StreamT", bound="StreamedPromise[Any, Any]")
 
 
 class StreamIterator(Protocol[PieceT_co]):
@@ -65,7 +66,7 @@ def source_observable(
     return from_async_iterable(source, what)
 
 
-class StreamedPromise(Shared, Generic[PieceT, WholeT]):
+class StreamedPromise(Shared[ReplayCore[PieceT]], Generic[PieceT, WholeT]):
     """A stream of pieces that resolves to a whole; replayable, with one producer.
 
     Iterate it (``async for piece in promise``) or subscribe to
@@ -87,7 +88,11 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
         >>> # `async for w in greeting` gives the words; `await greeting` gives the text.
     """
 
-    __slots__ = ("__weakref__", "_core", "_resolver", "_view", "_whole")
+    __slots__ = ("__weakref__", "_resolver", "_view", "_whole")
+
+    _counts_itself: ClassVar[bool] = False
+    """Whether it uncounts itself as a handle of its core in a ``__del__`` of its own (no weak
+    reference per stream: thousands of sequences); any other is counted weakly."""
 
     def __init__(
         self,
@@ -155,15 +160,12 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
         self._resolver = resolver
         self._whole = whole
         self._view = view
-        if core.flow is not None:
-            self._count_handle(core)
-
-    def _count_handle(self, core: ReplayCore[PieceT]) -> None:
-        """Count this promise as a handle of ``core`` until it is gone (see count_weakly)."""
-        count_weakly(core, self)
-
-    def _uncount_handle(self, core: ReplayCore[PieceT]) -> None:
-        """This promise no longer shows ``core`` (its weak reference uncounts it later)."""
+        flow = core.flow
+        if flow is not None:  # a handle of the stream until it goes
+            if self._counts_itself:
+                flow.count_handle()
+            else:
+                flow.count_weakly(core, self)
 
     async def _resolve_whole(self, pieces: tuple[PieceT, ...]) -> WholeT:
         """Compute the whole from all the pieces."""
@@ -189,13 +191,15 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
             self._core.cancel()
         elif not self._core.done:
             shown = self._core
-            self._core = shown.detached_copy()
-            self._uncount_handle(shown)
+            self._core = copy = shown.detached_copy()
+            move_readers(shown, self, copy)  # its iterators read on from the copy
+            if self._counts_itself and shown.flow is not None:  # (one counted weakly is
+                shown.flow.handle_gone(shown)  # uncounted when it goes)
 
     def __aiter__(self) -> StreamIterator[PieceT]:
         """Iterate the pieces from the first one, whenever the iteration starts."""
         gate = self._view  # a bool, or the core whose room gates each piece
-        return PieceIterator(self, None if gate is False or gate is True else gate)
+        return PieceIterator(self, self._core, None if gate is False or gate is True else gate)
 
     def as_observable(self) -> Observable[PieceT]:
         """The pieces as an observable that replays them to every subscriber.
@@ -236,3 +240,18 @@ class StreamedPromise(Shared, Generic[PieceT, WholeT]):
         core = self._core
         state = "streaming" if not core.done else ("failed" if core.error else "complete")
         return f"<{type(self).__name__} {state}, {core.count} pieces>"
+
+
+def stream_on(
+    cls: type[StreamT], core: ReplayCore[Any], *, gate: ReplayCore[Any] | None = None
+) -> StreamT:
+    """A new ``cls`` showing ``core``, for a subclass that computes its whole itself.
+
+    Without ``gate``, the stream owns ``core``: cancelling it cancels the core. With
+    ``gate`` it is a *view*: cancelling it stops only its own consumers, and each piece an
+    iterator of it takes waits first until ``gate`` has room (this is how an agent whose
+    replies are ahead of their consumers waits at its next input pull).
+    """
+    stream = cls.__new__(cls)
+    stream._setup(core, view=gate if gate is not None else False)
+    return stream

@@ -1,6 +1,6 @@
 """``ChatHistoryContract``: the checks every ``ChatHistory`` must pass, for your own to run.
 
-A chat history (:class:`~miniagents.chat_history.ChatHistory`) keeps a conversation to
+A chat history (:class:`~miniagents.ext.history.ChatHistory`) keeps a conversation to
 replay it to a model: what it loads must be what was appended, message for message. Make
 a test class of your own that extends :class:`ChatHistoryContract` and says how to make a
 new, empty history of your class; pytest runs the checks on it::

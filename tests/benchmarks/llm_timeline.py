@@ -107,17 +107,17 @@ def _count_connections() -> list[int]:
 
 def _wake_readers_first() -> None:
     """Put the tasks a reply core wakes at the front of the loop's ready queue (``front``)."""
-    from miniagents.promising import _replay, _waiting
+    from miniagents.promising._waiting import Waits
 
-    wake = _waiting.wake  # (the record calls it, by its name in _replay, to wake its waiters)
+    wake = Waits.wake  # (the record calls its waits' wake to wake its waiters)
 
-    def front(core: Any) -> None:
+    def front(waits: Waits, ended: bool) -> None:
         ready = asyncio.get_running_loop()._ready  # type: ignore[attr-defined]
         before = len(ready)
-        wake(core)
+        wake(waits, ended)
         ready.rotate(len(ready) - before)
 
-    setattr(_replay, "wake", front)  # noqa: B010  (the name _replay's record calls)
+    setattr(Waits, "wake", front)  # noqa: B010  (the method the record calls)
 
 
 async def _run(

@@ -144,7 +144,7 @@ def test_fuzzy_match_scores_the_similarity_and_passes_from_its_threshold() -> No
     far = FuzzyMatch(threshold=0.95).score(_run("Paris.", "paris"))
     assert far is not None
     assert not far.passed
-    with pytest.raises(EvaluatorDefinitionError, match="threshold from 0 to 1"):
+    with pytest.raises(EvaluatorDefinitionError, match="threshold to be a number from 0 to 1"):
         FuzzyMatch(threshold=2)
 
 
@@ -201,7 +201,9 @@ def test_the_performance_evaluators() -> None:
     unpriced = UsageTotals(requests=2, cost_usd=0.001, unpriced_requests=1)
     bound = MaxCost(0.01).score(_run("x", usage=unpriced))
     assert bound.reason == "$0.001000 <= $0.01 (at least: 1 call(s) of unknown price)"
-    with pytest.raises(EvaluatorDefinitionError, match="MaxCost takes an amount"):
+    with pytest.raises(
+        EvaluatorDefinitionError, match="MaxCost needs usd to be a number of US dollars"
+    ):
         MaxCost(-1)
 
 
@@ -289,7 +291,7 @@ async def test_a_function_that_returns_what_no_score_is_fails_with_what_to_retur
 
     with pytest.raises(EvaluatorDefinitionError, match="return a bool, a number from 0 to 1"):
         await wrong.ascore(_run("x"))
-    with pytest.raises(EvaluatorDefinitionError, match=r"a number from 0 to 1, not 2\.0"):
+    with pytest.raises(EvaluatorDefinitionError, match=r"a number from 0 to 1; got 2\.0"):
         await too_big.ascore(_run("x"))
     with pytest.raises(EvaluatorDefinitionError, match="takes a function of the run"):
         FunctionEvaluator(42)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Page
 
 from miniagents import InteractionContext, miniagent
 from miniagents.evals import (
@@ -23,7 +24,7 @@ from miniagents.evals import (
 from miniagents.evals.compare import compare
 from miniagents.evals.html import comparison_html, report_html, write_html
 from miniagents.testing import virtual_time
-from tests.ext.web.browser import Browser, chromium_path, headless_chromium
+from tests.ext.web.browser import chromium_page, wait_for
 
 DATASET = Dataset(
     [
@@ -62,9 +63,9 @@ async def _reports() -> tuple[EvalReport, EvalReport]:
     return baseline, candidate
 
 
-async def _look(browser: Browser, file: Path) -> None:
-    await browser.open(file.as_uri())
-    await browser.wait_for("document.readyState === 'complete' && !!document.body")
+async def _look(browser: Page, file: Path) -> None:
+    await browser.goto(file.as_uri())
+    await wait_for(browser, "document.readyState === 'complete' && !!document.body")
 
 
 _NOTHING_LOADED = """
@@ -78,9 +79,7 @@ async def test_a_runs_page_shows_its_scores_distributions_and_cases(
 ) -> None:
     baseline, _ = await _reports()
     page = write_html(baseline, tmp_path / "baseline.html")
-    executable = chromium_path()
-    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
-    async with headless_chromium(executable, tmp_path / "profile") as browser:
+    async with chromium_page() as browser:
         await _look(browser, page)
         assert await browser.evaluate("document.title") == "baseline: capitals"
         assert await browser.evaluate(_NOTHING_LOADED) is True
@@ -117,7 +116,7 @@ async def test_a_runs_page_shows_its_scores_distributions_and_cases(
             "document.querySelector('tr[data-case=mars] td.output').textContent"
         )
         assert error == "no such planet"
-        await browser.screenshot(tmp_path / "baseline.png")
+        await browser.screenshot(path=str(tmp_path / "baseline.png"))
     assert (tmp_path / "baseline.png").stat().st_size > 10_000
 
 
@@ -127,9 +126,7 @@ async def test_a_comparisons_page_lists_the_regressions_first_with_both_outputs(
     baseline, candidate = await _reports()
     comparison = compare(baseline, candidate)
     page = write_html(comparison, tmp_path / "comparison.html")
-    executable = chromium_path()
-    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
-    async with headless_chromium(executable, tmp_path / "profile") as browser:
+    async with chromium_page() as browser:
         await _look(browser, page)
         assert await browser.evaluate("document.title") == "baseline → candidate: capitals"
         assert await browser.evaluate(_NOTHING_LOADED) is True

@@ -274,11 +274,11 @@ async def test_the_case_and_the_dataset_and_the_run_evaluators_add_up_and_names_
 @pytest.mark.parametrize(
     ("argument", "value", "message"),
     [
-        ("repetitions", 0, "repetitions to be a positive int"),
-        ("max_concurrency", 1.5, "max_concurrency to be a positive int"),
-        ("timeout", -1, "a positive timeout"),
-        ("retries", -1, r"aevaluate\(\) needs retries to be an int >= 0; got -1"),
-        ("backoff", -0.5, r"aevaluate\(\) needs backoff >= 0 seconds"),
+        ("repetitions", 0, "repetitions to be a whole number of at least 1"),
+        ("max_concurrency", 1.5, "max_concurrency to be a whole number of at least 1"),
+        ("timeout", -1, "timeout to be a positive number of seconds"),
+        ("retries", -1, r"aevaluate\(\) needs retries to be a whole number of at least 0; got -1"),
+        ("backoff", -0.5, r"aevaluate\(\) needs backoff to be a number of seconds of at least 0"),
         ("retry_on", ValueError, r"aevaluate\(\) needs retry_on to be a tuple"),
     ],
 )

@@ -56,7 +56,7 @@ def extra(model: pydantic.BaseModel, name: str) -> Any:
 
 def test_frozen_is_reexported_from_the_package_root() -> None:
     assert miniagents.Frozen is Frozen
-    assert "Frozen" in miniagents.__all__
+    assert "Frozen" in vars(miniagents)["__all__"]
 
 
 def test_frozen_instance_error_is_a_minia_agents_error_and_a_type_error() -> None:

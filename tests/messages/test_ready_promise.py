@@ -16,7 +16,7 @@ from reactivex import operators
 
 from miniagents import Message, MessagePromise
 from miniagents.messages import MessageSequenceAppender, MessageTokenAppender
-from miniagents.messages.listener import message_listener
+from miniagents.messages.message_promise import message_listener
 from miniagents.promising.lowlevel import core_of, joined_text, pieces_are
 
 

@@ -123,11 +123,15 @@ def test_a_limit_must_be_a_positive_int() -> None:
         pass
 
     for bad in (0, -1, True):
-        with pytest.raises(ValueError, match="max_concurrency must be a positive int"):
+        with pytest.raises(
+            ValueError, match="max_concurrency must be a whole number of at least 1"
+        ):
             MiniAgent(agent, max_concurrency=bad)
     # a value of another type is refused when the agent is made, not at its first call
     for other in (1.5, "2"):
-        with pytest.raises(ConcurrencyLimitError, match="max_concurrency must be a positive int"):
+        with pytest.raises(
+            ConcurrencyLimitError, match="max_concurrency must be a whole number of at least 1"
+        ):
             MiniAgent(agent, max_concurrency=other)  # type: ignore[arg-type]
 
 
@@ -138,7 +142,7 @@ def test_a_fork_checks_its_own_limit_and_keeps_the_parent_s_without_one() -> Non
         pass
 
     parent = MiniAgent(agent, max_concurrency=2)
-    with pytest.raises(ConcurrencyLimitError, match="but it is 0"):
+    with pytest.raises(ConcurrencyLimitError, match=r"; got 0\."):
         parent.fork(max_concurrency=0)
     assert parent.fork().concurrency_limit is parent.concurrency_limit
     own = parent.fork(max_concurrency=3).concurrency_limit

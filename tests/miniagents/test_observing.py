@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
-from miniagents.messages import MessageTokenAppender
+from miniagents.messages import MessagePromise, MessageSequencePromise, MessageTokenAppender
 from miniagents.miniagents.lowlevel import (
     InteractionWatch,
     ObservedAgent,
@@ -141,3 +141,49 @@ async def test_a_carrier_adopted_in_a_task_is_incoming_there_only(recorder: _Rec
     await asyncio.create_task(worker())  # as a Ray worker runs an interaction: in a task
     assert seen == [{"traceparent": "00-abc-def-01"}]
     assert incoming_carrier() is None
+
+
+async def test_a_messages_watch_gets_the_input_and_each_reply_unread() -> None:
+    """A watch with ``interaction_input`` / ``interaction_replied`` gets the streams as they
+    are (a message still streaming, before anyone reads it), to follow them with
+    ``when_done``."""
+    seen: list[str] = []
+    appender = MessageTokenAppender()
+
+    class Messages(_Watch):
+        def interaction_input(self, inputs: MessageSequencePromise) -> None:
+            core = core_of(inputs)
+            core.when_done(
+                lambda: seen.append(f"{self.alias} input " + "|".join(map(str, core.pieces)))
+            )
+
+        def interaction_replied(self, message: MessagePromise) -> None:
+            seen.append(f"{self.alias} replied, done={message.done}")
+            core_of(message).when_done(lambda: seen.append(f"{self.alias} reply ended"))
+
+    class Observer(_Recorder):
+        def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+            return Messages(self, agent.alias)
+
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        ctx.reply(appender.promise)
+        ctx.reply(f"got {len(await ctx.message_promises)}")
+
+    assert observe_interactions(Observer()) is None
+    try:
+        async with MiniAgents():
+            reply = echo.inquire(["a", "b"])
+            await core_of(reply).await_done()
+            assert seen == [
+                "ECHO input a|b",
+                "ECHO replied, done=False",
+                "ECHO replied, done=True",
+                "ECHO reply ended",
+            ]
+            appender.append("x")
+            appender.complete()
+            assert seen[4:] == ["ECHO reply ended"]
+            assert [str(message) for message in await reply] == ["x", "got 2"]
+    finally:
+        observe_interactions(None)

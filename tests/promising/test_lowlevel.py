@@ -320,12 +320,14 @@ async def test_the_library_s_own_tasks_forget_themselves_in_their_last_step(kind
         ctx.reply("piece")
 
     async with MiniAgents():
-        stream: StreamedPromise[str, str] | MessageSequencePromise = (
-            StreamedPromise(pieces(), resolver=join)
-            if kind == "a pulled stream"
-            else waiting.inquire()
-        )
-        core = core_of(stream)
+        stream: StreamedPromise[str, str] | MessageSequencePromise
+        core: ReplayCore[str] | ReplayCore[MessagePromise]
+        if kind == "a pulled stream":
+            stream = StreamedPromise(pieces(), resolver=join)
+            core = core_of(stream)
+        else:
+            stream = waiting.inquire()
+            core = core_of(stream)
         core.start()
         await asyncio.sleep(0)
         (task,) = running_tasks()

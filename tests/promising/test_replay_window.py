@@ -166,9 +166,9 @@ async def test_a_stream_nobody_can_read_keeps_nothing_past_the_window() -> None:
 async def test_the_default_window_and_high_water_mark() -> None:
     assert StreamLimits() == StreamLimits(DEFAULT_REPLAY_WINDOW, DEFAULT_HIGH_WATER_MARK)
     assert stream_limits.get() == StreamLimits()
-    with pytest.raises(ValueError, match="replay_window must be a positive int"):
+    with pytest.raises(ValueError, match="replay_window must be a whole number of at least 1"):
         StreamLimits(replay_window=0)
-    with pytest.raises(ValueError, match="high_water_mark must be a positive int"):
+    with pytest.raises(ValueError, match="high_water_mark must be a whole number of at least 1"):
         MiniAgents(high_water_mark=-1)
 
 

@@ -25,7 +25,7 @@ from miniagents.errors import (
 )
 from miniagents.messages import MessageTokenAppender
 from miniagents.messages.sequence import MessageType
-from miniagents.promising.lowlevel import running_tasks
+from miniagents.promising.lowlevel import ReplayObservable, core_of, running_tasks
 from miniagents.testing import VirtualClock
 
 
@@ -664,3 +664,63 @@ def test_pickling_a_promise_is_refused_with_the_fix(index: int) -> None:
         pickle.dumps(promise)
     assert isinstance(raised.value, TypeError)
     assert str(raised.value).startswith(f"A {name} cannot be pickled: it is a live stream")
+
+
+def test_an_observable_of_a_stream_is_one_live_face_of_it() -> None:
+    stream = StreamedPromise(prefill_pieces=[1, 2], resolver=_sum)
+    observable = stream.as_observable()
+    assert copy.copy(observable) is observable  # (a copy was counted as no handle, yet went)
+    assert copy.deepcopy({"o": observable})["o"] is observable
+    with pytest.raises(StreamPicklingError, match=r"A ReplayObservable cannot be pickled"):
+        pickle.dumps(observable)
+    assert isinstance(observable, ReplayObservable)  # (the face of its core, as the stream)
+    assert core_of(observable) is core_of(stream)
+
+
+async def test_a_cancelled_view_moves_its_own_readers_and_leaves_the_others() -> None:
+    gate = asyncio.Event()
+
+    async def pieces() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+        await gate.wait()
+        yield 3
+
+    original = StreamedPromise(pieces(), resolver=_sum)
+    view = StreamedPromise(original.as_observable(), resolver=_sum)
+    of_view, of_original = aiter(view), aiter(original)
+    assert [await anext(of_view), await anext(of_original)] == [1, 1]  # (between pieces)
+    view.cancel()
+    assert await anext(of_view) == 2  # the view's reader reads the copy: the pieces so far...
+    with pytest.raises(StreamCancelledError):
+        await anext(of_view)  # ...then its error
+    gate.set()
+    assert [piece async for piece in of_original] == [2, 3]  # the other reader reads on
+    assert await original == 6
+
+
+async def test_a_stream_nobody_waits_on_makes_no_waits_and_no_audience() -> None:
+    ready = StreamedPromise(prefill_pieces=[1, 2], resolver=_sum)
+    assert await ready == 3  # (awaited once it has ended: no wait)
+    message = MessagePromise.of_text("done")
+    assert [token async for token in message] == ["done"]  # (an ended message's reader)
+    for core in (core_of(ready), core_of(message)):
+        assert (core.waits, core.audience) == (None, None)
+
+    gate = asyncio.Event()
+
+    async def slow() -> AsyncIterator[int]:
+        await gate.wait()
+        yield 1
+
+    streaming = StreamedPromise(slow(), resolver=_sum)
+    reading = asyncio.ensure_future(anext(aiter(streaming)))
+    await asyncio.sleep(0)
+    core = core_of(streaming)
+    assert core.waits is not None  # made at its first wait
+    assert core.waits.waiting == 1
+    assert core.audience is not None  # and at its reader
+    assert core.audience.readers is not None
+    gate.set()
+    assert await reading == 1
+    assert core.waits.waiting == 0

@@ -31,7 +31,7 @@ from miniagents.ext.llm.pricing import cost_usd
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.llm.recording import LLMCallRecorder, record_llm_calls, recorded_llm_call
 from miniagents.ext.llm.usage import REMOTE_PIECES_AHEAD
-from miniagents.miniagents.interaction import InteractionContext
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.lowlevel import (
     CallerEnd,
     LinkEnd,

@@ -10,21 +10,27 @@ envelope (see :mod:`miniagents.ext.a2a.server`). How the reply's parts become ev
     -----------------------  -----------------------------------------------------------------
     (the job starts)         statusUpdate WORKING
     text message             artifactUpdate: its first chunk (kind text, role, agentAlias),
-                             a chunk per token (append), the last chunk (done, usage, model)
+                             a chunk per token (append), its images' file parts (if any),
+                             the last chunk (done, usage, model)
+    A2AFile, A2AData         artifactUpdate: the whole artifact, one chunk (kind file or data:
+                             a file part, after a text part if it has text; a data part)
     tool call                artifactUpdate: kind tool-call, a chunk per piece of the
                              arguments' JSON, the last with the parsed arguments
     tool result              artifactUpdate: kind tool-result, a chunk per token as the tool
                              produces it (a sub-agent's reply), the last with isError, denied
     a call waits for its     statusUpdate INPUT_REQUIRED, its message asking for each call
     approval                 that waits (the stream ends; the task waits for a message)
+    the agent asks a         statusUpdate INPUT_REQUIRED (an AuthRequest: AUTH_REQUIRED), its
+    question                 message the question (the stream ends; the next message answers)
     the task resumed         statusUpdate WORKING
     the reply has ended      statusUpdate COMPLETED (its usage, when the texts said some)
     the agent failed         statusUpdate FAILED (its message the error's, errorType its class)
+    the agent rejected it    statusUpdate REJECTED (it raised A2ATaskRejectedError: its message)
     the task was cancelled   statusUpdate CANCELED
 
 :class:`TaskFold` reads a task's events back into the JSON of an A2A ``Task``: its status,
 its artifacts (each text whole), its history (the client's messages, and the agent's
-questions between them).
+questions between them); and, for a task answered as one message, that message's parts.
 """
 
 from __future__ import annotations
@@ -34,21 +40,32 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from miniagents.ext.a2a._parts import parts_of
+from miniagents.ext.a2a._webhooks import Poster, Webhook
 from miniagents.ext.a2a._wire import (
     APPROVAL_REQUEST,
+    AUTH_REQUIRED,
     CANCELED,
     COMPLETED,
+    DATA,
     DECISION_SCHEMA,
     FAILED,
+    FILE,
     INPUT_REQUIRED,
     META,
+    PAUSED_STATES,
+    REJECTED,
     SUBMITTED,
     TEXT,
     TOOL_CALL,
     TOOL_RESULT,
     WORKING,
+    ours,
     usage_json,
 )
+from miniagents.ext.a2a.errors import A2ATaskRejectedError
+from miniagents.ext.a2a.messages import A2AData, A2AFile
+from miniagents.ext.input_requests import AuthRequest, InputRequest
 from miniagents.ext.llm.messages import LLMMessage, TokenUsage
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.web.lowlevel import (
@@ -103,6 +120,11 @@ class A2AProtocol(WebProtocol):
     name = "a2a"
     headers = A2A_HEADERS
     compact = True
+    takes_answers = True  # (the next message to a task that asks is the answer)
+
+    def __init__(self, poster: Poster | None = None) -> None:
+        self.poster = poster  # (the push notifications' posts, if the app sends them)
+
     paused_hint = (
         'send the task a message whose data parts decide its calls: {"toolCallId": ..., '
         '"approved": true or false, "arguments"?: {...}, "reason"?: "..."} each.'
@@ -114,7 +136,7 @@ class A2AProtocol(WebProtocol):
 
     def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> A2AEncoder:
         """A new encoder of the task ``ids`` (A2A asks for approvals in its own way only)."""
-        return A2AEncoder(ids)
+        return A2AEncoder(ids, self.poster)
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
         """No item: a durable agent is not served over A2A."""
@@ -127,6 +149,11 @@ class A2AProtocol(WebProtocol):
     def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
         """None: no item is renamed."""
         return ()
+
+    def asking(self, encoder: Encoder, message_id: str, request: InputRequest) -> list[str]:
+        """The task asks its client ``request`` (see :meth:`A2AEncoder.asking`)."""
+        assert isinstance(encoder, A2AEncoder)  # (made by encoder())
+        return encoder.asking(request)
 
     def ended(self, encoder: Encoder, runs: Sequence[Sequence[str]]) -> None:
         """The task has ended: its encoder keeps the task whole (see :meth:`A2AEncoder.ended`)."""
@@ -141,15 +168,21 @@ class A2AEncoder:
         client_messages: The client's messages to the task (its first, then each that
             answered a question), as their JSON.
         fold: The task as its events make it.
+        answered: Whether the task was answered as one message (no task to its client).
+        webhooks: The webhooks its client set (push notifications), by id.
     """
 
-    def __init__(self, ids: JobIds) -> None:
+    def __init__(self, ids: JobIds, poster: Poster | None = None) -> None:
         self._task = ids.key
         self._context = ids.group
         self._prefix = ids.prefix
         self._usage: list[TokenUsage] = []
+        self._whole: set[str] = set()  # the messages sent whole (files, data), being read
+        self._poster = poster
         self.client_messages: list[object] = []
         self.fold = TaskFold(ids.key, ids.group)
+        self.answered = False
+        self.webhooks: dict[str, Webhook] = {}  # the client's, by id: each change posted
 
     def task(
         self, runs: Sequence[Sequence[str]], history_length: int | None = None
@@ -191,6 +224,14 @@ class A2AEncoder:
         message = agent_message(self._task, self._context, parts)
         return [self._status(INPUT_REQUIRED, message=message)]
 
+    def asking(self, request: InputRequest) -> list[str]:
+        """The task asks its client ``request``: input (or authentication) is required."""
+        parts: list[dict[str, object]] = [{"text": str(request)}]
+        parts += parts_of(request)  # (its images)
+        message = agent_message(self._task, self._context, parts)
+        state = AUTH_REQUIRED if isinstance(request, AuthRequest) else INPUT_REQUIRED
+        return [self._status(state, message=message)]
+
     def finished(self) -> list[str]:
         """The task has completed (with the usage its texts said, summed)."""
         total = _summed(self._usage)
@@ -200,10 +241,11 @@ class A2AEncoder:
         return [self._status(COMPLETED, extra=extra)]
 
     def failed(self, error: Exception) -> list[str]:
-        """The task has failed with the agent's ``error``."""
+        """The task has failed with the agent's ``error`` (rejected: it raised that)."""
         text = str(error) or repr(error)
         message = agent_message(self._task, self._context, [{"text": text}])
-        return [self._status(FAILED, message=message, extra={"errorType": type(error).__name__})]
+        state = REJECTED if isinstance(error, A2ATaskRejectedError) else FAILED
+        return [self._status(state, message=message, extra={"errorType": type(error).__name__})]
 
     def cancelled(self) -> list[str]:
         """The task was cancelled (by the client, or as the app stopped)."""
@@ -212,11 +254,17 @@ class A2AEncoder:
     def ended(self, runs: Sequence[Sequence[str]]) -> None:
         """The task has ended: its fold reads the rest of ``runs`` and keeps each text whole.
 
-        From now on the task is answered from the fold alone (its runs are let go of).
+        From now on the task is answered from the fold alone (its runs are let go of). A
+        task that ends while it waits for its client (its wait expired, it was cancelled,
+        the app stopped) was cancelled there: its run had ended, so its status says so now.
         """
         self.fold.catch_up(runs)
         self.fold.settle()
         self._usage.clear()
+        if self.fold.state in PAUSED_STATES:
+            self.fold.cancelled()
+            for event in self.fold.ending():
+                self._post(event)
 
     def _status(
         self,
@@ -235,25 +283,42 @@ class A2AEncoder:
         }
         if extra is not None:
             update["metadata"] = {META: extra}
-        return json_text({"statusUpdate": update}, compact=True)
+        event = json_text({"statusUpdate": update}, compact=True)
+        self._post(event)
+        return event
+
+    def _post(self, event: str) -> None:
+        """Post a change of the task's state to its webhooks, if it has any."""
+        if self._poster is not None and self.webhooks:
+            self._poster.post(list(self.webhooks.values()), event)
 
     # -- the reply's parts ------------------------------------------------------------------
 
     def events(self, part: Part) -> list[str]:
         """The events of one part of the reply."""
         if isinstance(part, TextDelta):  # (the most frequent first)
+            if part.message_id in self._whole:
+                return []  # (sent whole, at its end)
             return [self._chunk(part.message_id, part.delta)]
         if isinstance(part, ResultDelta):
             return [self._chunk(part.message_id, part.delta)]
         if isinstance(part, CallDelta):
             return [self._chunk(self._call_artifact(part.call_id), part.delta)]
         if isinstance(part, TextStart):
+            if issubclass(part.message_class, A2AFile | A2AData):
+                self._whole.add(part.message_id)
+                return []
             about: dict[str, object] = {"kind": TEXT, "role": part.role}
             if part.agent_alias:
                 about["agentAlias"] = part.agent_alias
             return [self._first(part.message_id, part.agent_alias or part.role, about)]
         if isinstance(part, TextEnd):
-            return [self._last(part.message_id, self._text_end(part))]
+            if part.message_id in self._whole:
+                self._whole.discard(part.message_id)
+                return [self._whole_artifact(part)]
+            found = parts_of(part.message) if part.message is not None else []
+            images = [self._chunk_of(part.message_id, found)] if found else []
+            return [*images, self._last(part.message_id, self._text_end(part))]
         if isinstance(part, CallStart):
             about = {"kind": TOOL_CALL, "toolCallId": part.call_id, "toolName": part.tool_name}
             return [self._first(self._call_artifact(part.call_id), part.tool_name, about)]
@@ -295,8 +360,29 @@ class A2AEncoder:
         return self._artifact(artifact, append=False, last=False)
 
     def _chunk(self, artifact_id: str, text: str) -> str:
-        artifact: dict[str, object] = {"artifactId": artifact_id, "parts": [{"text": text}]}
+        return self._chunk_of(artifact_id, [{"text": text}])
+
+    def _chunk_of(self, artifact_id: str, parts: list[dict[str, object]]) -> str:
+        artifact: dict[str, object] = {"artifactId": artifact_id, "parts": parts}
         return self._artifact(artifact, append=True, last=False)
+
+    def _whole_artifact(self, part: TextEnd) -> str:
+        """A file's or data's message as one artifact, whole (its first and last chunk)."""
+        message = part.message
+        assert message is not None  # (the reply's parts end a text with its message)
+        kind = FILE if isinstance(message, A2AFile) else DATA
+        name = getattr(message, "filename", None) or kind
+        about: dict[str, object] = {"kind": kind, "done": True}
+        alias = getattr(message, "agent_alias", None)
+        if isinstance(alias, str):
+            about["agentAlias"] = alias
+        artifact: dict[str, object] = {
+            "artifactId": part.message_id,
+            "name": name,
+            "parts": parts_of(message),
+            "metadata": {META: about},
+        }
+        return self._artifact(artifact, append=False, last=True)
 
     def _last(self, artifact_id: str, about: dict[str, object]) -> str:
         artifact: dict[str, object] = {
@@ -356,7 +442,7 @@ class _Artifact:
                 last = self.parts[-1] if self.parts else None
                 if isinstance(last, list):
                     last.append(part["text"])
-                else:
+                elif part["text"] or not self.parts:  # (an empty one after a file: nothing)
                     self.parts.append([part["text"]])
             elif isinstance(part, dict):
                 self.parts.append(part)
@@ -404,6 +490,7 @@ class TaskFold:
         "_status",
         "context_id",
         "task_id",
+        "unsaid",
     )
 
     def __init__(self, task_id: str, context_id: str) -> None:
@@ -415,6 +502,12 @@ class TaskFold:
         self._questions: list[object] = []  # the agent's messages of its input-required statuses
         self._run = 0
         self._position = 0
+        self.unsaid = False  # (its end was said by no event: cancelled where it waited)
+
+    @property
+    def status(self) -> Mapping[str, object]:
+        """The task's status (its JSON), as its events say so far."""
+        return self._status
 
     @property
     def state(self) -> str:
@@ -437,6 +530,18 @@ class TaskFold:
             self._run += 1
             self._position = 0
 
+    def cancelled(self) -> None:
+        """The task was cancelled where it waited for its client (no event said so)."""
+        self._status = {"state": CANCELED, "timestamp": now()}
+        self.unsaid = True
+
+    def ending(self) -> list[str]:
+        """The event of how the task ended, if no event said so (else none)."""
+        if not self.unsaid:
+            return []
+        update = {"taskId": self.task_id, "contextId": self.context_id, "status": self._status}
+        return [json_text({"statusUpdate": update}, compact=True)]
+
     def settle(self) -> None:
         """The task has ended: keep each artifact's text whole, not as the chunks it came in."""
         for artifact in self._artifacts.values():
@@ -450,7 +555,7 @@ class TaskFold:
             if isinstance(status, dict):
                 self._status = status
                 message = status.get("message")
-                if status.get("state") == INPUT_REQUIRED and message is not None:
+                if status.get("state") in PAUSED_STATES and message is not None:
                     self._questions.append(message)
             _merge(self._metadata, update.get("metadata"))
             return
@@ -464,6 +569,20 @@ class TaskFold:
                         artifact["artifactId"]
                     )
                 found.add(artifact, append=bool(update.get("append")))
+
+    def answer_parts(self) -> list[object]:
+        """The parts of the task's texts, files and data, in order: its answer as one message.
+
+        (Its tool calls and tools' results are left out: they are the agent's own work.)
+        """
+        found: list[object] = []
+        for artifact in self._artifacts.values():
+            if ours(artifact.metadata).get("kind") in (TOOL_CALL, TOOL_RESULT):
+                continue
+            parts = artifact.json()["parts"]
+            assert isinstance(parts, list)  # (made so by json())
+            found += [part for part in parts if part != {"text": ""}]
+        return found
 
     def task(
         self, client_messages: Sequence[object], history_length: int | None = None

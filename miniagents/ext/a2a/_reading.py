@@ -4,20 +4,26 @@ Each artifact of the task becomes a message of the reply as soon as its first ch
 (its kind, said in MiniAgents' metadata, picks the class: a text is an ``A2AMessage``, a
 tool call an ``LLMToolCallMessage``, a tool's result an ``LLMToolResultMessage``; another
 server's artifacts are texts), each chunk's text its next token, and its last chunk (or the
-task's end) ends it. A ``Task`` event (the first of a stream, and what ``GetTask`` gives)
+task's end) ends it. A file part is an ``A2AFile`` and a data part an ``A2AData``, each a
+message of its own, whole (an image in a text's artifact is that text's image instead); a
+direct answer (a message, no task) is an ``A2AMessage`` of its texts and a message per
+file or data part. A question of the task (input or authentication required, no approval
+in it) is an ``A2AInputRequest`` (``A2AAuthRequest``) the caller answers.
+
+A ``Task`` event (the first of a stream, and what ``GetTask`` gives)
 is read against what was read before: an artifact's text that goes on from what the reply
 has goes on from there, so a stream that broke and was followed again gives each token
 once; a text that does not go on from it breaks the protocol.
 
 What a remote sends is bounded: the reply's texts hold at most ``max_chars`` characters in
-all, and it has at most ``max_messages`` messages (artifacts, and calls that wait for
-approval); one more fails the reply with ``A2AReplyTooLargeError``.
+all (files' bytes and data's JSON counted in), and it has at most ``max_messages`` messages
+(artifacts' texts, files and data, calls that wait for approval, questions); one more
+fails the reply with ``A2AReplyTooLargeError``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,12 +39,17 @@ from a2a.types import (
 )
 from google.protobuf.json_format import MessageToDict
 
+from miniagents.ext.a2a._parts import message_of, text_of
 from miniagents.ext.a2a._wire import (
     APPROVAL_REQUEST,
+    AUTH_REQUIRED,
     CANCELED,
     COMPLETED,
+    DATA,
+    FILE,
     FINAL_STATES,
     PAUSED_STATES,
+    REJECTED,
     TOOL_CALL,
     TOOL_RESULT,
     WORKING,
@@ -51,10 +62,18 @@ from miniagents.ext.a2a.errors import (
     A2AReplyTooLargeError,
     A2ATaskCanceledError,
     A2ATaskFailedError,
+    A2ATaskRejectedError,
 )
-from miniagents.ext.a2a.messages import A2AMessage
+from miniagents.ext.a2a.messages import (
+    A2AAuthRequest,
+    A2AFile,
+    A2AInputRequest,
+    A2AMessage,
+)
+from miniagents.ext.input_requests import request_input
 from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage
 from miniagents.messages.appender import MessageTokenAppender
+from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message as MiniMessage
 from miniagents.miniagents.agent import InteractionContext
 
@@ -77,14 +96,17 @@ class ApprovalAsk:
 
 
 class _Open:
-    """An artifact being read: the message it streams into."""
+    """An artifact being read: the message its text streams into, and its other parts so far."""
 
-    __slots__ = ("appender", "kind", "metadata")
+    __slots__ = ("appender", "extras", "images", "kind", "metadata", "name")
 
-    def __init__(self, appender: MessageTokenAppender[MiniMessage], kind: str) -> None:
-        self.appender = appender
-        self.kind = kind
+    def __init__(self, kind: str | None, name: str) -> None:
+        self.appender: MessageTokenAppender[MiniMessage] | None = None  # (once text comes)
+        self.kind = kind  # (MiniAgents' kind, if the server said it)
+        self.name = name
         self.metadata: dict[str, object] = {}
+        self.images: list[ImagePart] = []  # (a text's images: its image files)
+        self.extras = 0  # how many of its file and data parts were read
 
 
 class ReplyWriter:
@@ -95,10 +117,18 @@ class ReplyWriter:
         alias: The ``a2a_agent``'s alias: the ``agent_alias`` of texts the remote names none of.
         max_chars: The most characters the reply's texts hold, in all.
         max_messages: The most messages the reply has (artifacts, and approval requests).
+        questions: ``"ask"``: a question of the task is an ``A2AInputRequest`` of the
+            reply (see :meth:`question`); ``"raise"``: it fails the reply (:meth:`check`).
     """
 
     def __init__(
-        self, ctx: InteractionContext, alias: str, *, max_chars: int, max_messages: int
+        self,
+        ctx: InteractionContext,
+        alias: str,
+        *,
+        max_chars: int,
+        max_messages: int,
+        questions: str = "ask",
     ) -> None:
         self.ctx = ctx
         self.alias = alias
@@ -114,6 +144,8 @@ class ReplyWriter:
         self._open: dict[str, _Open] = {}
         self._seen: set[str] = set()  # the artifacts read (open or ended)
         self.decided: set[str] = set()  # the calls whose decisions were sent
+        self.questions = questions  # "ask": a question is a request in the reply; "raise"
+        self.answered: set[str] = set()  # the questions answered (their messages' ids)
         task = asyncio.current_task()
         assert task is not None  # (an interaction runs in its task)
         self._task = task
@@ -125,6 +157,12 @@ class ReplyWriter:
         return state is not None and (
             state in FINAL_STATES or state in PAUSED_STATES or state == MESSAGE_STATE
         )
+
+    @property
+    def final(self) -> bool:
+        """Whether the task has ended for good (a final state, or a direct answer)."""
+        state = self.state
+        return state is not None and (state in FINAL_STATES or state == MESSAGE_STATE)
 
     def read(self, event: StreamResponse) -> None:
         """Read one event of the task's stream.
@@ -181,6 +219,8 @@ class ReplyWriter:
         asked = self._asked()
         if asked and all(ask.call_id in self.decided for ask in asked):
             self.state = WORKING  # (a task as it stood before it took the decisions sent)
+        if state in PAUSED_STATES and not asked and status.message.message_id in self.answered:
+            self.state = WORKING  # (as it stood before it took the answer sent)
         if state == COMPLETED:
             self._end_all()
 
@@ -198,6 +238,13 @@ class ReplyWriter:
         said = _text(self._status.message.parts) if self._status is not None else ""
         task_id = self.task_id or ""
         if state in FINAL_STATES:
+            if state == REJECTED:
+                raise A2ATaskRejectedError(
+                    f"The remote agent {self.alias} rejected its task {task_id!r}{_said(said)}",
+                    task_id=task_id,
+                    state=state,
+                    remote_type=_string(ours(self._status_metadata).get("errorType")),
+                )
             if state == CANCELED:
                 raise A2ATaskCanceledError(
                     f"The task {task_id!r} of the remote agent {self.alias} was cancelled "
@@ -214,7 +261,7 @@ class ReplyWriter:
                 state=state,
                 remote_type=remote_type if isinstance(remote_type, str) else None,
             )
-        if state in PAUSED_STATES and not self.approvals():
+        if state in PAUSED_STATES and not self.approvals() and self.questions == "raise":
             raise A2AInputRequiredError(
                 f"The remote agent {self.alias} asks for "
                 f"{'authentication' if state != 'TASK_STATE_INPUT_REQUIRED' else 'input'} "
@@ -225,6 +272,31 @@ class ReplyWriter:
                 state=state,
                 question=said,
             )
+
+    def question(self) -> A2AInputRequest | None:
+        """The task's question to its caller, as a pending request (``None``: it asks none).
+
+        Counted among the reply's messages; once answered (:meth:`answered` holds its id),
+        the task as it stood before it took the answer is working.
+        """
+        if self.state not in PAUSED_STATES or self._status is None or self._asked():
+            return None
+        message = self._status.message
+        self._count(0, 1)
+        request = request_input(
+            _text(message.parts) or "(the remote agent asks for input)",
+            request_class=A2AAuthRequest if self.state == AUTH_REQUIRED else A2AInputRequest,
+            task_id=self.task_id,
+            context_id=self.context_id,
+            agent_alias=self.alias,
+        )
+        if message.message_id:
+            self.answered.add(message.message_id)
+        return request
+
+    def answered_now(self) -> None:
+        """The task was sent its answer (or decisions): it works again, until it says otherwise."""
+        self.state = WORKING
 
     def approvals(self) -> list[ApprovalAsk]:
         """The calls the task waits for the decisions of (a MiniAgents server's approvals)."""
@@ -295,27 +367,47 @@ class ReplyWriter:
         metadata = ours(MessageToDict(artifact.metadata)) if artifact.HasField("metadata") else {}
         opened.metadata.update(metadata)
         for part in artifact.parts:
-            token = _part_text(part)
-            if token:
-                self._count(len(token), 0)
-                opened.appender.append(token)
+            if part.WhichOneof("content") != "text":
+                self._extra(artifact_id, opened, part)
+                opened.extras += 1
+            elif part.text:
+                self._count(len(part.text), 0)
+                self._text(artifact_id, opened).append(part.text)
         if last:
             self._end(artifact_id)
 
     def _whole(self, artifact: Artifact, done: bool) -> None:
-        """An artifact as it stands: what goes on from the reply's message, or a new message."""
+        """An artifact as it stands: what goes on from the reply's messages, or new messages."""
         artifact_id = artifact.artifact_id
         metadata = ours(MessageToDict(artifact.metadata)) if artifact.HasField("metadata") else {}
-        text = _text(artifact.parts)
         opened = self._open.get(artifact_id)
         if opened is None:
             if artifact_id in self._seen:
                 return  # (read whole already)
-            opened = self._start(artifact_id, artifact.name, metadata)
-            had = ""
-        else:
-            had = opened.appender.appended
+            kind = metadata.get("kind")
+            opened = self._open[artifact_id] = _Open(_string(kind), artifact.name)
+            self._seen.add(artifact_id)
         opened.metadata.update(metadata)
+        parts = list(artifact.parts)
+        text = text_of(parts)
+        others = [part for part in parts if part.WhichOneof("content") != "text"]
+        if opened.kind in (FILE, DATA):  # (a MiniAgents file or data: its text is the file's)
+            for place, part in enumerate(others[opened.extras :], start=opened.extras):
+                self._extra(artifact_id, opened, part, text if place == 0 else None)
+            opened.extras = len(others)
+        else:
+            if text or opened.kind in (TOOL_CALL, TOOL_RESULT) or not others:
+                self._grow(artifact_id, opened, text)
+            for part in others[opened.extras :]:
+                self._extra(artifact_id, opened, part)
+            opened.extras = len(others)
+        if done or opened.metadata.get("done") is True:
+            self._end(artifact_id)
+
+    def _grow(self, artifact_id: str, opened: _Open, text: str) -> None:
+        """The artifact's text as it stands now: what goes on from what the reply has."""
+        appender = self._text(artifact_id, opened)
+        had = appender.appended
         if not text.startswith(had):
             raise A2AProtocolError(
                 f"The remote agent {self.alias} sent the artifact {artifact_id!r} of its task "
@@ -324,56 +416,82 @@ class ReplyWriter:
             )
         if len(text) > len(had):
             self._count(len(text) - len(had), 0)
-            opened.appender.append(text[len(had) :])
-        if done or opened.metadata.get("done") is True:
-            self._end(artifact_id)
+            appender.append(text[len(had) :])
 
-    def _start(self, artifact_id: str, name: str, metadata: Mapping[str, object]) -> _Open:
+    def _text(self, artifact_id: str, opened: _Open) -> MessageTokenAppender[MiniMessage]:
+        """The message the artifact's text streams into (made at its first text)."""
+        if opened.appender is not None:
+            return opened.appender
         self._count(0, 1)
-        kind = metadata.get("kind")
-        common: dict[str, object] = {
-            "agent_alias": _string(metadata.get("agentAlias")) or self.alias,
-            "task_id": self.task_id,
-            "context_id": self.context_id,
-        }
+        metadata = opened.metadata
+        common = self._common(metadata, artifact_id)
         appender: MessageTokenAppender[MiniMessage]
-        if kind in (TOOL_CALL, TOOL_RESULT):
-            message_class = LLMToolCallMessage if kind == TOOL_CALL else LLMToolResultMessage
+        if opened.kind in (TOOL_CALL, TOOL_RESULT):
+            message_class = LLMToolCallMessage if opened.kind == TOOL_CALL else LLMToolResultMessage
+            del common["artifact_id"]
             appender = MessageTokenAppender(
                 message_class=message_class,
-                tool_name=_string(metadata.get("toolName")) or name,
+                tool_name=_string(metadata.get("toolName")) or opened.name,
                 call_id=_string(metadata.get("toolCallId")) or artifact_id,
                 **common,
             )
         else:
-            kind = "text"
             role = _string(metadata.get("role")) or "assistant"
-            appender = MessageTokenAppender(
-                message_class=A2AMessage, role=role, artifact_id=artifact_id, **common
-            )
+            appender = MessageTokenAppender(message_class=A2AMessage, role=role, **common)
         appender.cancel_when_abandoned(self._task)
-        opened = self._open[artifact_id] = _Open(appender, kind)
-        self._seen.add(artifact_id)
+        opened.appender = appender
         self.ctx.reply(appender.promise)
-        return opened
+        return appender
+
+    def _common(self, metadata: Mapping[str, object], artifact_id: str) -> dict[str, object]:
+        return {
+            "agent_alias": _string(metadata.get("agentAlias")) or self.alias,
+            "task_id": self.task_id,
+            "context_id": self.context_id,
+            "artifact_id": artifact_id,
+        }
+
+    def _extra(self, artifact_id: str, opened: _Open, part: Part, text: str | None = None) -> None:
+        """A file or data part of an artifact: a message of its own (a text's image: its own)."""
+        found = message_of(
+            part,
+            task_id=self.task_id,
+            context_id=self.context_id,
+            artifact_id=artifact_id,
+            agent_alias=_string(opened.metadata.get("agentAlias")) or self.alias,
+        )
+        if found is None:
+            return
+        size = len(found.data) if isinstance(found, A2AFile) and found.data else len(str(found))
+        if opened.appender is not None and opened.kind not in (FILE, DATA) and found.images:
+            self._count(size, 0)
+            opened.images.extend(found.images)  # (an image of the text: its image)
+            return
+        self._count(size, 1)
+        if text:
+            found = found.model_copy(update={"text": text})
+        self.ctx.reply(found)
 
     def _end(self, artifact_id: str) -> None:
         opened = self._open.pop(artifact_id, None)
-        if opened is None or opened.appender.closed:
+        if opened is None or opened.appender is None or opened.appender.closed:
             return
         metadata = opened.metadata
-        if opened.kind == "text":
+        found: dict[str, object] = {}
+        if opened.kind in (TOOL_CALL, TOOL_RESULT):
+            if opened.kind == TOOL_RESULT and metadata.get("isError") is True:
+                found["is_error"] = True
+        else:
             usage = usage_of(metadata.get("usage"))
-            found: dict[str, object] = {}
             if usage is not None:
                 found["usage"] = usage
             for key, field in (("model", "model"), ("finishReason", "finish_reason")):
                 if value := _string(metadata.get(key)):
                     found[field] = value
-            if found:
-                opened.appender.update_metadata(**found)
-        elif opened.kind == TOOL_RESULT and metadata.get("isError") is True:
-            opened.appender.update_metadata(is_error=True)
+            if opened.images:
+                found["images"] = tuple(opened.images)
+        if found:
+            opened.appender.update_metadata(**found)
         opened.appender.complete()
 
     def _end_all(self) -> None:
@@ -383,23 +501,46 @@ class ReplyWriter:
     def fail_open(self, error: BaseException) -> None:
         """End the messages still streaming with ``error`` (the interaction's)."""
         for opened in self._open.values():
-            opened.appender.fail(error)
+            if opened.appender is not None:
+                opened.appender.fail(error)
         self._open.clear()
 
     def _message(self, message: Message) -> None:
-        """A reply the remote gave as one message, without a task: one text, whole."""
+        """A reply the remote gave as one message, with no task: its text, files and data."""
         self.context_id = message.context_id or self.context_id
         metadata = ours(MessageToDict(message.metadata)) if message.HasField("metadata") else {}
+        task_id, context_id = message.task_id or None, message.context_id or None
         text = _text(message.parts)
-        self._count(len(text), 1)
-        self.ctx.reply(
-            A2AMessage(
-                text=text,
+        found: list[MiniMessage] = []
+        images: list[ImagePart] = []
+        for part in message.parts:
+            extra = message_of(
+                part,
+                task_id=task_id,
+                context_id=context_id,
+                artifact_id=None,
                 agent_alias=_string(metadata.get("agentAlias")) or self.alias,
-                task_id=message.task_id or None,
-                context_id=message.context_id or None,
             )
-        )
+            if extra is None:
+                continue
+            if text and extra.images:
+                images.extend(extra.images)
+            else:
+                found.append(extra)
+        if text or not found:
+            alias = _string(metadata.get("agentAlias")) or self.alias
+            answer = A2AMessage(
+                text=text,
+                agent_alias=alias,
+                images=tuple(images),
+                task_id=task_id,
+                context_id=context_id,
+            )
+            found.insert(0, answer)
+        for reply in found:
+            size = len(reply.data) if isinstance(reply, A2AFile) and reply.data else len(str(reply))
+            self._count(size, 1)
+            self.ctx.reply(reply)
         self.state = MESSAGE_STATE
 
 
@@ -407,21 +548,9 @@ def _metadata(holder: TaskStatusUpdateEvent) -> dict[str, object]:
     return MessageToDict(holder.metadata) if holder.HasField("metadata") else {}
 
 
-def _part_text(part: Part) -> str:
-    content = part.WhichOneof("content")
-    if content == "text":
-        return part.text
-    if content == "data":
-        return json.dumps(MessageToDict(part).get("data"), ensure_ascii=False)
-    if content == "url":
-        return part.url
-    if content == "raw":
-        return f"[{part.filename or 'a file'}: {len(part.raw)} bytes]"
-    return ""
-
-
 def _text(parts: Sequence[Part]) -> str:
-    return "".join(_part_text(part) for part in parts)
+    """The text of a status's or a message's parts (its files and data aside)."""
+    return text_of(parts)
 
 
 def _string(value: object) -> str | None:

@@ -6,17 +6,24 @@ fields, enums by name). MiniAgents' server says more than the protocol requires,
 client reads it back (other servers say none of it, and their replies are texts):
 
 - each message of the reply is an artifact, whose ``kind`` is ``text`` (a text, streamed
-  token by token), ``tool-call`` (a tool call: its arguments' JSON, streamed, and the parsed
-  ``arguments`` on its last chunk) or ``tool-result`` (a tool's result, streamed as the tool
-  produces it: a sub-agent's reply token by token; ``isError`` and ``denied`` on its last
-  chunk); a text says its ``role`` and ``agentAlias``, a call and a result their
-  ``toolCallId`` and ``toolName``; a text's last chunk carries the model's ``usage`` (tokens
-  and cost) and ``model`` when the message knows them, and every last chunk ``done``;
+  token by token; a message's images are file parts after its text), ``file`` or ``data``
+  (an ``A2AFile`` or ``A2AData``: one file or data part, sent whole), ``tool-call`` (a
+  tool call: its arguments' JSON, streamed, and the parsed ``arguments`` on its last chunk)
+  or ``tool-result`` (a tool's result, streamed as the tool produces it: a sub-agent's
+  reply token by token; ``isError`` and ``denied`` on its last chunk); a text says its
+  ``role`` and ``agentAlias``, a call and a result their ``toolCallId`` and ``toolName``; a
+  text's last chunk carries the model's ``usage`` (tokens and cost) and ``model`` when the
+  message knows them, and every last chunk ``done``;
 - a task that waits for approvals is ``TASK_STATE_INPUT_REQUIRED``, its status message a
   text and a data part ``{"toolApprovalRequest": {"toolCallId", "toolName", "arguments",
   "responseSchema"}}`` per call that waits; the next message to the task decides them, a
   data part ``{"toolCallId": ..., "approved": true or false, "arguments"?: {...},
   "reason"?: "..."}`` per call;
+- a task whose agent asks its caller a question is ``TASK_STATE_INPUT_REQUIRED`` (a
+  request to authenticate: ``TASK_STATE_AUTH_REQUIRED``), its status message the question
+  (no approval request in it); the next message to the task is the answer;
+- a task the agent rejected (it raised ``A2ATaskRejectedError``) is ``TASK_STATE_REJECTED``,
+  its status message the error's;
 - a failed task's status says the error's class (``errorType``); a completed task's, the
   usage of its reply (the sum of its texts').
 """
@@ -33,8 +40,10 @@ __all__ = [
     "AUTH_REQUIRED",
     "CANCELED",
     "COMPLETED",
+    "DATA",
     "DECISION_SCHEMA",
     "FAILED",
+    "FILE",
     "FINAL_STATES",
     "INPUT_REQUIRED",
     "META",
@@ -55,6 +64,8 @@ META: Final = "miniagents"
 """The key of MiniAgents' own metadata in an artifact's, a status's or a message's."""
 
 TEXT: Final = "text"
+FILE: Final = "file"
+DATA: Final = "data"
 TOOL_CALL: Final = "tool-call"
 TOOL_RESULT: Final = "tool-result"
 
@@ -107,6 +118,8 @@ class Code:
     EXTENDED_CARD_NOT_CONFIGURED: Final = -32007
     EXTENSION_SUPPORT_REQUIRED: Final = -32008
     VERSION_NOT_SUPPORTED: Final = -32009
+    SERVER_BUSY: Final = -32000
+    """(JSON-RPC's range for a server's own errors: too many tasks; with HTTP 503 or 429)"""
 
 
 _USAGE_FIELDS: Final = (

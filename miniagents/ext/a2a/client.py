@@ -19,6 +19,11 @@ to an agent whose card says it does not stream, ``SendMessage``, which answers a
 - **Approvals**: a MiniAgents server's task that waits for approvals puts an
   ``LLMToolApprovalRequest`` per call in the reply (as an LLM agent does); once each is
   decided, the decisions go to the task, and the reply goes on.
+- **Questions**: a task that asks its caller for input (or to authenticate) puts an
+  ``A2AInputRequest`` (``A2AAuthRequest``) in the reply; once it is answered, the answer
+  goes to the task as its next message, and the reply goes on (``questions="raise"``:
+  ``A2AInputRequiredError`` instead). A caller that gives up on the reply while the task
+  waits for it cancels the task.
 - **Failures** are the errors of :mod:`miniagents.ext.a2a.errors`, never the SDK's.
 - **Bounded**: a remote's reply holds at most ``max_reply_chars`` characters of text and
   ``max_reply_messages`` messages, and one event of its stream (or one answer, as a task
@@ -40,7 +45,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
 import httpx
 from a2a.client import (
@@ -66,6 +71,8 @@ from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP
 from a2a.utils.errors import A2AError as SDKError
 from google.protobuf.json_format import ParseDict
 
+from miniagents.arguments import check_count, check_seconds
+from miniagents.ext.a2a._parts import parts_of
 from miniagents.ext.a2a._reading import ApprovalAsk, ReplyWriter
 from miniagents.ext.a2a._wire import Code
 from miniagents.ext.a2a.errors import (
@@ -80,8 +87,8 @@ from miniagents.ext.a2a.errors import (
     A2ATaskNotFoundError,
     A2AUnsupportedOperationError,
 )
-from miniagents.ext.a2a.messages import A2AMessage
-from miniagents.ext.llm.messages import LLMReply, LLMToolApprovalRequest, LLMToolCallMessage
+from miniagents.ext.a2a.messages import A2AData, A2AFile, A2AReply
+from miniagents.ext.llm.messages import LLMToolApprovalRequest, LLMToolCallMessage
 from miniagents.ext.tools.approval import ToolDecision, request_approval
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import AgentFunction, InteractionContext, MiniAgent
@@ -94,6 +101,7 @@ __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
     "DEFAULT_MAX_REPLY_CHARS",
     "DEFAULT_MAX_REPLY_MESSAGES",
+    "Questions",
     "a2a_agent",
     "afetch_agent_card",
 ]
@@ -111,6 +119,9 @@ DEFAULT_MAX_EVENT_BYTES = 64_000_000
 as one event (a task's JSON, 6 bytes a character where JSON escapes it)."""
 
 _logger = logging.getLogger("miniagents.ext.a2a")
+
+Questions: TypeAlias = Literal["ask", "raise"]
+"""What an ``a2a_agent`` does with a remote's question: asks its caller, or raises."""
 
 _INVALID = {
     Code.PARSE_ERROR,
@@ -178,17 +189,24 @@ def a2a_agent(
     max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
     max_reply_messages: int = DEFAULT_MAX_REPLY_MESSAGES,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-) -> MiniAgent[[DefaultNamedArg(str | None, "message")], LLMReply[A2AMessage]]:
+    questions: Questions = "ask",
+) -> MiniAgent[[DefaultNamedArg(str | None, "message")], A2AReply]:
     """A remote A2A agent as a ``MiniAgent``: its reply streams token by token into its caller's.
 
     Each interaction sends the input messages (and the ``message`` argument, if given) to
-    the remote agent as one A2A message, and replies with the remote task's artifacts as
-    they stream: texts as :class:`~miniagents.ext.a2a.messages.A2AMessage` s (with the
-    usage and cost the remote reports, when it does), and a MiniAgents server's tool calls
-    and results as ``LLMToolCallMessage`` and ``LLMToolResultMessage``, so its nested
-    streams stay nested. It is a ``MiniAgent`` like any other: a tool of an LLM agent
-    (``tools=[researcher]``: the model gives ``message``), a step of a pipeline, an agent
-    run on Ray (it pickles: a card, a URL and options). See the module docstring for
+    the remote agent as one A2A message (texts, and ``A2AFile`` s and ``A2AData`` as file
+    and data parts), and replies with the remote task's artifacts as they stream: texts as
+    :class:`~miniagents.ext.a2a.messages.A2AMessage` s (with the usage and cost the remote
+    reports, when it does), files as ``A2AFile`` s, data as ``A2AData``, and a MiniAgents
+    server's tool calls and results as ``LLMToolCallMessage`` and ``LLMToolResultMessage``,
+    so its nested streams stay nested. A remote that answers with a message (no task)
+    replies so too. A remote task that asks its caller a question (input or
+    authentication required) puts an ``A2AInputRequest`` (an ``A2AAuthRequest``) in the
+    reply: once answered (``request.answer(...)``) the answer goes to the task, and the
+    reply goes on; a rejected task is an ``A2ATaskRejectedError``. It is a ``MiniAgent``
+    like any other: a tool of an LLM agent (``tools=[researcher]``: the model gives
+    ``message``), a step of a pipeline, an agent run on Ray (it pickles: a card, a URL and
+    options). See the module docstring for
     cancellation, broken streams, approvals and tracing.
 
     Example:
@@ -219,6 +237,10 @@ def a2a_agent(
             read, so that the SDK never holds a bigger one; one more byte fails the reply
             the same way. Raise it with ``max_reply_chars`` (a task's JSON may take up to
             6 bytes a character of its texts).
+        questions: ``"ask"`` (the default): a remote's question is an
+            ``A2AInputRequest`` of the reply, which waits for its answer; ``"raise"``: it
+            fails the reply with ``A2AInputRequiredError`` (its ``question`` and task), for
+            a caller that answers none (a tool of an LLM agent, whose model reads the error).
 
     Raises:
         A2AConfigurationError: if ``timeout``, ``reconnects``, ``cancel_timeout``,
@@ -226,7 +248,9 @@ def a2a_agent(
             usable number, or the URL is not an ``http(s)`` URL.
     """
     limits = _Limits(max_reply_chars, max_reply_messages, max_event_bytes)
-    remote = _Remote(target, dict(headers or {}), timeout, reconnects, cancel_timeout, limits)
+    remote = _Remote(
+        target, dict(headers or {}), timeout, reconnects, cancel_timeout, limits, questions
+    )
     call = functools.partial(_ask, remote)
     call.__doc__ = _ASK_DOC  # (AgentTool reads the description of `message` here)
     agent: MiniAgent[..., Message] = MiniAgent(
@@ -234,7 +258,7 @@ def a2a_agent(
         alias=alias or remote.alias(),
         description=description or remote.description(),
     )
-    return cast('MiniAgent[[DefaultNamedArg(str | None, "message")], LLMReply[A2AMessage]]', agent)
+    return cast('MiniAgent[[DefaultNamedArg(str | None, "message")], A2AReply]', agent)
 
 
 @dataclass(frozen=True)
@@ -247,11 +271,7 @@ class _Limits:
 
     def __post_init__(self) -> None:
         for name in ("max_reply_chars", "max_reply_messages", "max_event_bytes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise A2AConfigurationError(
-                    f"a2a_agent() needs {name} to be an int >= 1; got {value!r}."
-                )
+            check_count(getattr(self, name), name, owner="a2a_agent()", error=A2AConfigurationError)
 
 
 class _Remote:
@@ -263,6 +283,7 @@ class _Remote:
         "card",
         "headers",
         "limits",
+        "questions",
         "reconnects",
         "timeout",
         "url",
@@ -276,17 +297,18 @@ class _Remote:
         reconnects: int,
         cancel_timeout: float,
         limits: _Limits,
+        questions: Questions = "ask",
     ) -> None:
-        for name, value in (("timeout", timeout), ("cancel_timeout", cancel_timeout)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise A2AConfigurationError(
-                    f"a2a_agent() needs {name} to be a positive number of seconds; got {value!r}."
-                )
-        if isinstance(reconnects, bool) or not isinstance(reconnects, int) or reconnects < 0:
+        owner, error = "a2a_agent()", A2AConfigurationError
+        if questions not in ("ask", "raise"):
             raise A2AConfigurationError(
-                "a2a_agent() needs reconnects to be an int >= 0 (how many times in a row a "
-                f"broken stream is followed again); got {reconnects!r}."
+                f"a2a_agent() takes questions='ask' or 'raise'; got {questions!r}."
             )
+        self.questions: Questions = questions
+        for name, value in (("timeout", timeout), ("cancel_timeout", cancel_timeout)):
+            check_seconds(value, name, forever=True, owner=owner, error=error)
+        fix = "It is how many times in a row a broken stream is followed again."
+        check_count(reconnects, "reconnects", least=0, owner=owner, fix=fix, error=error)
         if isinstance(target, str):
             if not re.match(r"https?://[^/]", target):
                 raise A2AConfigurationError(
@@ -315,6 +337,7 @@ class _Remote:
             self.reconnects,
             self.cancel_timeout,
             self.limits,
+            self.questions,
         )
         return (_remote, arguments)
 
@@ -354,19 +377,20 @@ def _remote(
     reconnects: int,
     cancel_timeout: float,
     limits: _Limits,
+    questions: Questions,
 ) -> _Remote:
     """A pickled :class:`_Remote` again (its card from its bytes)."""
     if isinstance(target, bytes):
         card = AgentCard()
         card.ParseFromString(target)
-        return _Remote(card, headers, timeout, reconnects, cancel_timeout, limits)
-    return _Remote(target, headers, timeout, reconnects, cancel_timeout, limits)
+        return _Remote(card, headers, timeout, reconnects, cancel_timeout, limits, questions)
+    return _Remote(target, headers, timeout, reconnects, cancel_timeout, limits, questions)
 
 
 async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None = None) -> None:
     """One interaction of an ``a2a_agent``: see the module docstring."""
     inputs = await ctx.message_promises
-    parts = [_part(input_message) for input_message in inputs]
+    parts = [part for input_message in inputs for part in _parts(input_message)]
     if message:
         parts.append(Part(text=message))
     headers = {**remote.headers, **outgoing_carrier()}  # the trace goes on over there
@@ -451,13 +475,19 @@ class _BoundedBody(httpx.AsyncByteStream):
         await self._body.aclose()
 
 
-def _part(message: Message) -> Part:
-    """An input message as a text part (its role in the part's metadata, unless a user's)."""
+def _parts(message: Message) -> list[Part]:
+    """An input message (or an answer's) as parts: a text, a file or data (see ``parts_of``).
+
+    A text part says its role in its metadata, unless a user's.
+    """
+    if isinstance(message, A2AFile | A2AData):
+        return [ParseDict(found, Part()) for found in parts_of(message)]
     part = Part(text=str(message))
     role = getattr(message, "role", None)
     if isinstance(role, str) and role != "user":
         ParseDict({"role": role}, part.metadata)
-    return part
+    images = [ParseDict(found, Part()) for found in parts_of(message)]  # (its images)
+    return [part, *images]
 
 
 class _Exchange:
@@ -474,6 +504,7 @@ class _Exchange:
             ctx.this_agent.alias,
             max_chars=limits.max_reply_chars,
             max_messages=limits.max_reply_messages,
+            questions=remote.questions,
         )
         self.ctx = ctx
         self.streams = streams  # (else: SendMessage returns at once, and GetTask is polled)
@@ -492,13 +523,22 @@ class _Exchange:
                 await self._afollow(events)
                 writer.check()  # (raises for a failed task, or a question it cannot answer)
                 asks = writer.approvals()
-                if not asks:
+                if asks:
+                    writer.take(asks)
+                    decided = await self._adecisions(asks)
+                    writer.answered_now()
+                    events = self._answered(decided)
+                    continue
+                question = writer.question()
+                if question is None:
                     return  # completed
-                writer.take(asks)
-                events = self._answered(await self._adecisions(asks))
+                self.ctx.reply(question)  # (the caller answers it)
+                answer = await question.aanswer()
+                writer.answered_now()
+                events = self._sent(self._to_task([p for m in answer for p in _parts(m)]))
         except asyncio.CancelledError:
             try:
-                await self._acancel_remote()
+                await self._acancel_remote(waiting=True)
             finally:  # (the reply's open messages end, whatever the cancel did)
                 writer.fail_open(asyncio.CancelledError())
             raise
@@ -602,19 +642,25 @@ class _Exchange:
             part = Part(media_type="application/json")
             ParseDict(json.loads(json.dumps(data, default=str)), part.data)
             parts.append(part)
-        answer = A2AWireMessage(
+        return self._sent(self._to_task(parts))
+
+    def _to_task(self, parts: list[Part]) -> A2AWireMessage:
+        """A message of ``parts`` to the remote task (what answers it)."""
+        return A2AWireMessage(
             message_id=str(uuid.uuid4()),
             role=Role.ROLE_USER,
             parts=parts,
             task_id=self.writer.task_id or "",
             context_id=self.writer.context_id or "",
         )
-        return self._sent(answer)
 
-    async def _acancel_remote(self) -> None:
-        """Cancel the remote task (within ``cancel_timeout``), if it may still run."""
+    async def _acancel_remote(self, *, waiting: bool = False) -> None:
+        """Cancel the remote task (within ``cancel_timeout``), if it may still run.
+
+        ``waiting``: also if it waits for this caller (an answer nobody will give now).
+        """
         task_id = self.writer.task_id
-        if task_id is None or self.writer.ended:
+        if task_id is None or (self.writer.final if waiting else self.writer.ended):
             return
         try:
             await asyncio.wait_for(

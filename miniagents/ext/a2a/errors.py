@@ -3,8 +3,8 @@
 A remote agent's failure reaches the caller as one of these, never as the SDK's own errors
 (each pickles with its attributes, so it crosses to a Ray driver as itself):
 the remote said the request was wrong (:class:`A2ARemoteError` and its subclasses, by the
-JSON-RPC code it answered), its task failed or was cancelled there
-(:class:`A2ATaskFailedError`), it asks for input the caller cannot give
+JSON-RPC code it answered), its task failed, was rejected or was cancelled there
+(:class:`A2ATaskFailedError` and its subclasses), it asks for input the caller cannot give
 (:class:`A2AInputRequiredError`), the remote could not be reached
 (:class:`A2AConnectionError`, :class:`A2AHTTPError`), or it sent more than the caller
 takes (:class:`A2AReplyTooLargeError`).
@@ -13,6 +13,7 @@ takes (:class:`A2AReplyTooLargeError`).
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "A2ACardError",
@@ -28,6 +29,7 @@ __all__ = [
     "A2ATaskCanceledError",
     "A2ATaskFailedError",
     "A2ATaskNotFoundError",
+    "A2ATaskRejectedError",
     "A2AUnsupportedOperationError",
 ]
 
@@ -36,8 +38,11 @@ class A2AError(MiniAgentsError):
     """Serving an agent over A2A, or calling a remote A2A agent, failed."""
 
 
-class A2AConfigurationError(A2AError, ValueError):
-    """``a2a_app`` or ``a2a_agent`` was given options it cannot use (the message names them)."""
+class A2AConfigurationError(A2AError, ArgumentError):
+    """``a2a_app`` or ``a2a_agent`` was given options it cannot use (the message names them).
+
+    Also an ``A2AFile`` made with fields it cannot hold (no bytes and no URL, or both).
+    """
 
 
 class A2ACardError(A2AError, ValueError):
@@ -113,11 +118,22 @@ class A2ATaskCanceledError(A2ATaskFailedError):
     """The remote task was cancelled there (not by this caller) before it completed."""
 
 
-class A2AInputRequiredError(A2AError):
-    """The remote task asks for input (or authentication) that this agent cannot give.
+class A2ATaskRejectedError(A2ATaskFailedError):
+    """A task was rejected: the agent will not do it (state ``TASK_STATE_REJECTED``).
 
-    A MiniAgents server's approvals are not this: ``a2a_agent`` asks for them in its reply
-    and sends the decisions. This is a question of the remote agent's own.
+    Both sides use it: ``a2a_agent`` raises it when the remote rejected its task, and an
+    agent served with ``a2a_app`` raises it to reject its own (its message is the status
+    message the client reads): ``raise A2ATaskRejectedError("I only answer about rivers.")``.
+    """
+
+
+class A2AInputRequiredError(A2AError):
+    """The remote task asks for input (or authentication) that this agent does not give.
+
+    Raised by an ``a2a_agent`` made with ``questions="raise"`` (by default a question is an
+    ``A2AInputRequest`` in the reply, which the caller answers). A MiniAgents server's
+    approvals are not this: ``a2a_agent`` asks for them in its reply and sends the
+    decisions.
 
     Attributes:
         task_id: The remote task's id (it waits there for the input).

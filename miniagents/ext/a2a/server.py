@@ -11,11 +11,20 @@ becomes events is :mod:`miniagents.ext.a2a._encoding`'s.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import dataclasses
+import hashlib
 import json
+import logging
+import math
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from datetime import UTC, datetime
+from email.utils import formatdate
+from typing import Literal, TypeAlias, TypeVar
 
 from a2a.types import (
     AgentCapabilities,
@@ -23,34 +32,48 @@ from a2a.types import (
     AgentInterface,
     AgentSkill,
     CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
+    GetTaskPushNotificationConfigRequest,
     GetTaskRequest,
     HTTPAuthSecurityScheme,
+    ListTaskPushNotificationConfigsRequest,
+    ListTasksRequest,
     Role,
     SecurityRequirement,
     SecurityScheme,
     SendMessageRequest,
     StringList,
     SubscribeToTaskRequest,
+    TaskPushNotificationConfig,
+    TaskState,
 )
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from google.protobuf.message import Message as ProtoMessage
 from pydantic import ValidationError
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from miniagents.ext.a2a._encoding import A2AEncoder, A2AProtocol, now
-from miniagents.ext.a2a._wire import FINAL_STATES, PAUSED_STATES, WORKING, Code
-from miniagents.ext.a2a.errors import A2AConfigurationError, A2AError
-from miniagents.ext.llm.messages import UserMessage
+from miniagents.ext.a2a._encoding import A2A_HEADERS, A2AEncoder, A2AProtocol, now
+from miniagents.ext.a2a._parts import input_messages
+from miniagents.ext.a2a._rpc import (
+    NOTIFIED,
+    JSONRPCRefusals,
+    RPCId,
+    _RPCError,
+    error_response,
+    framer,
+    result,
+)
+from miniagents.ext.a2a._webhooks import Poster, Webhook, webhook_of
+from miniagents.ext.a2a._wire import COMPLETED, FINAL_STATES, PAUSED_STATES, WORKING, Code
+from miniagents.ext.a2a.errors import A2AConfigurationError
+from miniagents.ext.a2a.push import A2APushNotifications
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web.auth import Authentication, BearerTokenAuth
 from miniagents.ext.web.lowlevel import (
-    DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_ENDED_RUNS,
-    DEFAULT_MAX_LIVE_RUNS,
-    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
     ApprovalDecision,
     Door,
     Job,
@@ -59,22 +82,49 @@ from miniagents.ext.web.lowlevel import (
     RunManager,
     aread_bounded,
     follow_from_now,
+    follow_to_end,
     json_text,
     protocol_app,
 )
+from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
-__all__ = ["CARD_PATH", "A2ASkill", "a2a_app"]
+__all__ = [
+    "CARD_MAX_AGE",
+    "CARD_PATH",
+    "DEFAULT_INPUT_MODES",
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "A2ASkill",
+    "AnswerAs",
+    "a2a_app",
+]
 
 CARD_PATH = "/.well-known/agent-card.json"
 """Where the agent card is served (relative to where the app is mounted)."""
 
+DEFAULT_PAGE_SIZE = 50
+"""The tasks of a ``ListTasks`` page when the request says no ``pageSize``."""
+
+MAX_PAGE_SIZE = 100
+"""The most tasks a ``ListTasks`` page holds (a request for more is refused, -32602)."""
+
+CARD_MAX_AGE = 300
+"""Seconds a client may keep the agent card before it asks again (its ``Cache-Control``)."""
+
 PROTOCOL_VERSION = "1.0"
 """The version of A2A the app speaks (its card says so, and the ``A2A-Version`` it takes)."""
 
-_MODES = ["text/plain", "application/json"]
+DEFAULT_INPUT_MODES = ("text/plain", "application/json")
+"""The media types of the parts an agent takes by default: texts and data (not files)."""
+
+_OUTPUT_MODES = ["text/plain", "application/json", "*/*"]  # (texts, data, and any file)
+
+AnswerAs: TypeAlias = Literal["task", "message"]
+"""How the app answers a new message: with a task, or (an agent that answers at once) one
+message, with no task to follow."""
 _CORS_HEADERS = ("a2a-version", "a2a-extensions", "traceparent", "tracestate")
 _OLD_METHODS = frozenset(
     {"message/send", "message/stream", "tasks/get", "tasks/cancel", "tasks/resubscribe"}
@@ -87,9 +137,10 @@ _PUSH_METHODS = frozenset(
         "DeleteTaskPushNotificationConfig",
     }
 )
-_SERVER_BUSY = -32000  # (JSON-RPC's range for a server's own errors: too many tasks)
 
 ProtoT = TypeVar("ProtoT", bound=ProtoMessage)
+
+_logger = logging.getLogger("miniagents.ext.a2a")
 
 
 @dataclass(frozen=True)
@@ -120,39 +171,53 @@ def a2a_app(
     version: str = "1.0.0",
     url: str | None = None,
     arguments: Callable[[SendMessageRequest], Mapping[str, object]] | None = None,
+    input_modes: Sequence[str] = DEFAULT_INPUT_MODES,
+    answer_as: AnswerAs | Callable[[SendMessageRequest], AnswerAs] = "task",
+    push_notifications: A2APushNotifications | None = None,
     context: Callable[[], MiniAgents] = MiniAgents,
-    authentication: Authentication = None,
-    allowed_origins: Sequence[str] = (),
-    approval_edits: bool = True,
-    grace_period: float | None = None,
-    keep_runs_for: float = 300.0,
-    max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
-    max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
-    max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    authentication: Authentication | None = None,
+    settings: WebSettings = WebSettings(),
 ) -> Starlette:
     """An ASGI app that serves ``agent`` over A2A: its card, and its tasks over JSON-RPC.
 
     Routes (relative to where the app is mounted):
 
     - ``GET /.well-known/agent-card.json``: the agent card (its name, description, skills,
-      the JSON-RPC interface at the app's URL, ``capabilities.streaming``); served to
-      anyone, and saying the bearer scheme when the app is made with a ``BearerTokenAuth``.
+      the JSON-RPC interface at the app's URL, ``capabilities.streaming``, the media types
+      it takes); served to anyone, cached by clients for :data:`CARD_MAX_AGE` seconds
+      (``ETag``, ``Last-Modified``; a 304 for a client that has it), and saying the bearer
+      scheme when the app is made with a ``BearerTokenAuth``.
     - ``POST /``: JSON-RPC 2.0, A2A 1.0's methods: ``SendMessage`` (a new task, or the
       answer to a task that asks for input; the result is the task once it has ended or
       paused, or at once with ``configuration.returnImmediately``), ``SendStreamingMessage``
       (the same, streamed over SSE: the task first, then each event as it is made),
-      ``GetTask``, ``CancelTask`` and ``SubscribeToTask`` (the task as it is now, then its
-      events as they come: a client whose stream broke loses nothing). Push notifications,
-      the extended card and ``ListTasks`` are not served (their errors say so).
+      ``GetTask``, ``ListTasks`` (the caller's tasks, the most recently updated first, a
+      page at a time), ``CancelTask`` and ``SubscribeToTask`` (the task as it is now, then
+      its events as they come, to its end: a client whose stream broke loses nothing), and,
+      with ``push_notifications=``, the four methods of a task's webhooks (``Create``,
+      ``Get``, ``List`` and ``DeleteTaskPushNotificationConfig``). The extended card is
+      not served (its error says so). A notification (a request without an ``id``) is
+      carried out and never answered (HTTP 204), as JSON-RPC 2.0 says.
 
     **The reply, live.** Each message of the agent's reply is an artifact that streams
     token by token as the agent produces it: texts, tool calls (the arguments' JSON as the
     model writes it) and tools' results (a sub-agent's reply as it is produced), each
     saying what it is in its metadata (see :mod:`miniagents.ext.a2a._wire`), so nested
-    streams are not flattened into one text. The task completes with the reply (its
-    usage, when the agent's texts said theirs), fails with the agent's error (its message
-    and class), or is cancelled.
+    streams are not flattened into one text. An ``A2AFile`` is a file part (its bytes or
+    URL), an ``A2AData`` a data part, a message's images file parts after its text. The
+    task completes with the reply (its usage, when the agent's texts said theirs), fails
+    with the agent's error (its message and class), is rejected (the agent raised
+    ``A2ATaskRejectedError``), or is cancelled. With ``answer_as="message"`` (or a
+    function of the request that says so), a reply that completes is answered as one
+    message of its parts, with no task (a direct answer); one that fails or asks is
+    answered as its task.
+
+    **Questions.** An agent that asks its caller (an ``InputRequest`` in its reply, see
+    :mod:`miniagents.ext.input_requests`) makes the task ``TASK_STATE_INPUT_REQUIRED``
+    (an ``AuthRequest``: ``TASK_STATE_AUTH_REQUIRED``), the question its status message;
+    the stream ends and the agent waits. The next message to the task (``taskId``) is the
+    answer (its parts are the agent's answer messages), and the task goes on in that
+    request's response.
 
     **Approvals.** A call of a tool made with ``requires_approval=`` makes the task
     ``TASK_STATE_INPUT_REQUIRED`` where the reply can go no further: its status message
@@ -160,25 +225,41 @@ def a2a_app(
     the stream ends, and the agent waits (no LLM call open). The next message to the task
     (``taskId``) decides them, a data part ``{"toolCallId": ..., "approved": true or
     false, "arguments"?: {...}, "reason"?: "..."}`` per call, and the task goes on in that
-    request's response. A task nobody answers within ``keep_runs_for`` is cancelled.
+    request's response (``"arguments"`` only if the settings say ``approval_edits=True``). A
+    task nobody answers within the settings' ``keep_runs_for`` is cancelled.
+
+    **Push notifications.** With ``push_notifications=A2APushNotifications(allowed_urls=
+    [...])`` (see :mod:`miniagents.ext.a2a.push`), a client may set webhooks for its
+    tasks, under the allowed URLs only, and each change of a task's state is posted to
+    them (signed, with a ``signing_secret``); without it the card says
+    ``pushNotifications: false`` and the methods answer -32003.
 
     **Who asks.** With ``authentication=`` (see :mod:`miniagents.ext.web.auth`), a task
     belongs to the principal who started it: to another it is not found (``GetTask``,
-    ``CancelTask``, ``SubscribeToTask`` and answers alike); a request of nobody known is a
-    401 that starts nothing. The door's protections apply (CORS for ``allowed_origins``,
-    JSON posts only, the security headers), and a request's ``traceparent`` continues the
-    caller's trace in the agent's spans (see :mod:`miniagents.ext.otel`).
+    ``CancelTask``, ``SubscribeToTask`` and answers alike), and ``ListTasks`` lists each
+    principal's own; a request of nobody known is a 401 that starts nothing
+    (``NoAuthentication()``: tasks are nobody's, for local development). The door's
+    protections apply (the settings' ``allowed_hosts`` and CORS for their
+    ``allowed_origins``, JSON posts only, the security headers), and a request's
+    ``traceparent`` continues the caller's trace in the agent's spans (see
+    :mod:`miniagents.ext.otel`).
 
-    **Bad input** is answered with A2A's JSON-RPC errors and starts nothing: a body that is
-    not JSON (-32700), not a request or over ``max_body_bytes`` (-32600), an unknown method
-    (-32601), params of the wrong shape (-32602), an unknown task (-32001), a task that can
-    no longer be cancelled (-32002) or followed or answered (-32004), a file part
-    (-32005), another protocol version (-32009). A task over the limits is an HTTP 503
-    (the app's, ``max_live_runs``) or 429 (the principal's), with ``Retry-After``.
+    **Bad input** is answered with A2A's JSON-RPC errors, each with its
+    ``google.rpc.ErrorInfo`` (and a ``google.rpc.BadRequest`` naming the fields at fault),
+    and starts nothing: a body that is not JSON (-32700), not a request or over
+    ``max_body_bytes`` (-32600), an unknown method (-32601), params of the wrong shape
+    (-32602), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
+    followed or answered (-32004), a part of a media type the agent does not take, or a
+    body not sent as JSON (-32005), another protocol version (-32009). A task over the
+    limits is an HTTP 503 (the app's, ``max_live_runs``) or 429 (the principal's), with
+    ``Retry-After``. Unless the settings give a ``grace_period``, a task goes on once
+    nobody follows its stream (A2A's tasks outlive their connections; ``CancelTask``
+    cancels them).
 
     Args:
-        agent: The agent to serve; each task is one interaction (the message's text and
-            data parts are its input messages).
+        agent: The agent to serve; each task is one interaction (the message's parts are
+            its input messages: a text a ``UserMessage``, data an ``A2AData``, a file an
+            ``A2AFile``).
         name: The card's name (default: the agent's alias).
         description: The card's description (default: the agent's, its first paragraph).
         skills: The card's skills (default: one, the agent itself).
@@ -186,40 +267,32 @@ def a2a_app(
         url: The app's public URL, in the card (default: the URL each card request came
             to, the app's root).
         arguments: More keyword arguments of the agent for a request (none by default).
+        input_modes: The media types of the parts the agent takes (``type/subtype``,
+            ``image/*``, ``*/*``), in the card; a part of another is refused (-32005).
+            By default texts and data: files are taken once their types are listed.
+        answer_as: ``"task"`` (the default): a new message is answered with its task;
+            ``"message"``: with one message, if the reply completes; or a function of the
+            request that says which.
+        push_notifications: Whether (and where, and how) the app posts the changes of its
+            tasks to webhooks their clients set (``None``: it does not).
         context: Makes the ``MiniAgents`` context each task runs in.
-        authentication: How the app learns who asks (``None``: nobody; tasks are unowned).
-        allowed_origins: Front ends on other origins that may call the app (CORS).
-        approval_edits: Whether a decision may edit the call's arguments.
-        grace_period: Seconds a task goes on once nobody follows its stream (``None``, the
-            default: A2A's tasks outlive their connections; ``CancelTask`` cancels them).
-        keep_runs_for: Seconds a task is kept once it has ended (for ``GetTask``), and a
-            task that asks for input waits for its answer.
-        max_live_runs: The most tasks working (or waiting for input) at once.
-        max_live_runs_per_principal: The most of them one principal has at once.
-        max_ended_runs: The most ended tasks kept (for ``GetTask``): a burst of short tasks
-            forgets the oldest ended first, before ``keep_runs_for`` is up; a working task,
-            or one that asks for input, is never forgotten so.
-        max_body_bytes: The largest request body taken, in bytes (at least 1).
+        authentication: Who asks, required (see :mod:`miniagents.ext.web.auth`): a
+            Starlette ``AuthenticationBackend``, ``"request.user"``, or
+            ``NoAuthentication()`` for local development.
+        settings: The limits (a task is a run: ``keep_runs_for`` keeps an ended task for
+            ``GetTask``), hosts, origins and approval edits (``WebSettings``).
 
     Raises:
         A2AConfigurationError: if the agent is durable (``miniagents.ext.dbos``: not served
             over A2A yet), or a skill has no tag.
-        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin, or a
-            limit is not one the app can keep to (a count under its least, a duration
-            that is negative or not finite).
+        WebConfigurationError: if ``authentication`` is not given.
     """
+    door = Door(authentication, settings, "a2a_app", request_headers=_CORS_HEADERS)
+    if settings.grace_period is None:  # A2A's tasks outlive their connections
+        settings = dataclasses.replace(settings, grace_period=math.inf)
+    poster = Poster(push_notifications) if push_notifications is not None else None
     manager = RunManager(
-        A2AProtocol(),
-        agent,
-        context=context,
-        flow="protocol",
-        keep_for=keep_runs_for,
-        grace=grace_period,
-        max_live=max_live_runs,
-        max_live_per_owner=max_live_runs_per_principal,
-        edits=approval_edits,
-        max_ended=max_ended_runs,
-        max_body_bytes=max_body_bytes,
+        A2AProtocol(poster), agent, context=context, approval_flow="protocol", settings=settings
     )
     if manager.durable is not None:
         raise A2AConfigurationError(
@@ -227,14 +300,39 @@ def a2a_app(
             "serve yet: serve the agent it wraps, or serve the durable agent with agui_app or "
             "ai_sdk_app (their runs survive a restart)."
         )
-    card = _card(agent, name, description, skills, version, authentication)
-    door = Door(authentication, allowed_origins, "a2a_app", request_headers=_CORS_HEADERS)
-    tasks = _A2ATasks(manager, card, url, arguments)
+    modes = _checked_modes(input_modes)
+    card = _card(agent, name, description, skills, version, door.authentication, modes)
+    if poster is not None:
+        card["capabilities"] = {**_dict(card.get("capabilities")), "pushNotifications": True}
+    tasks = _A2ATasks(manager, card, url, arguments, modes, answer_as, poster)
     routes = [
         ProtocolRoute(CARD_PATH, tasks.acard, ["GET"], public=True),
         ProtocolRoute("/", tasks.arpc, ["POST"]),
     ]
-    return protocol_app(manager, door, routes)
+    app = protocol_app(manager, door, routes)
+    app.add_middleware(JSONRPCRefusals)  # (outside the door: its 415, as JSON-RPC)
+    if poster is not None:
+        _close_at_the_end(app, poster)
+    return app
+
+
+def _close_at_the_end(app: Starlette, poster: Poster) -> None:
+    """Stop ``poster``'s posts when ``app`` stops (after its lifespan stopped its tasks)."""
+    lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def with_posts(served: Starlette) -> AsyncIterator[None]:
+        try:
+            async with lifespan(served):
+                yield
+        finally:
+            await poster.aclose()
+
+    app.router.lifespan_context = with_posts
+
+
+def _dict(value: object) -> dict[str, object]:
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _card(
@@ -244,6 +342,7 @@ def _card(
     skills: Sequence[A2ASkill] | None,
     version: str,
     authentication: Authentication,
+    input_modes: Sequence[str],
 ) -> dict[str, object]:
     """The card's JSON, its interface's URL left empty (each request fills it in)."""
     about = description or (agent.description or "").strip().split("\n\n", 1)[0].strip()
@@ -266,8 +365,8 @@ def _card(
         capabilities=AgentCapabilities(
             streaming=True, push_notifications=False, extended_agent_card=False
         ),
-        default_input_modes=_MODES,
-        default_output_modes=_MODES,
+        default_input_modes=list(input_modes),
+        default_output_modes=_OUTPUT_MODES,
         skills=[
             AgentSkill(
                 id=skill.id,
@@ -288,19 +387,32 @@ def _card(
 
 # -- the requests ---------------------------------------------------------------------------
 
-_Method = Callable[
-    [str | int | None, Mapping[str, object], str | None, Request], Awaitable[Response]
-]
+
+@dataclass(frozen=True)
+class _Call:
+    """One JSON-RPC request to a method: its id, params, and who asks.
+
+    ``notified``: the request is a notification (no ``id``): carried out, never answered.
+    """
+
+    rpc_id: RPCId
+    params: Mapping[str, object]
+    owner: str | None
+    notified: bool = False
 
 
-class _RPCError(A2AError):
-    """A JSON-RPC error to answer (never raised out of the app)."""
+_Method = Callable[[_Call], Awaitable[Response]]
 
-    def __init__(self, code: int, message: str, data: object = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
+_EFFECTS = frozenset(
+    {
+        "SendMessage",
+        "SendStreamingMessage",
+        "CancelTask",
+        "CreateTaskPushNotificationConfig",
+        "DeleteTaskPushNotificationConfig",
+    }
+)
+"""The methods a notification carries out (the others only read: nobody would hear them)."""
 
 
 class _A2ATasks:
@@ -312,25 +424,55 @@ class _A2ATasks:
         card: dict[str, object],
         url: str | None,
         arguments: Callable[[SendMessageRequest], Mapping[str, object]] | None,
+        input_modes: Sequence[str],
+        answer_as: AnswerAs | Callable[[SendMessageRequest], AnswerAs],
+        poster: Poster | None,
     ) -> None:
         self.manager = manager
         self.card = card
         self.url = url
         self.arguments = arguments
+        self.input_modes = input_modes
+        self.answer_as = answer_as
+        self.poster = poster
         self.methods: dict[str, _Method] = {
             "SendMessage": self._asend,
             "SendStreamingMessage": self._asend_streaming,
             "GetTask": self._aget,
+            "ListTasks": self._alist,
             "CancelTask": self._acancel,
             "SubscribeToTask": self._asubscribe,
         }
+        if poster is not None:
+            self.methods |= {
+                "CreateTaskPushNotificationConfig": self._acreate_webhook,
+                "GetTaskPushNotificationConfig": self._aget_webhook,
+                "ListTaskPushNotificationConfigs": self._alist_webhooks,
+                "DeleteTaskPushNotificationConfig": self._adelete_webhook,
+            }
+        self._card_tag = _tag(card)  # (its ETag's: the card, its URL aside)
+        self._card_modified = formatdate(usegmt=True)  # (the app's start: its Last-Modified)
 
     async def acard(self, request: Request, owner: str | None) -> Response:
-        """``GET /.well-known/agent-card.json``: the card, with the app's URL in it."""
+        """``GET /.well-known/agent-card.json``: the card, with the app's URL in it.
+
+        Cached by clients for :data:`CARD_MAX_AGE` seconds (``Cache-Control``), with an
+        ``ETag`` of its content (its URL included) and the app's start as its
+        ``Last-Modified``; a request whose ``If-None-Match`` names the ETag is a 304.
+        """
         root = request.scope.get("root_path", "")  # (a mounted app's mount: its URL's path)
         url = self.url or str(request.url.replace(path=f"{root}/", query="", fragment=""))
+        tag = f'"{self._card_tag}-{_tag(url)}"'
+        headers = {
+            "Cache-Control": f"public, max-age={CARD_MAX_AGE}",
+            "ETag": tag,
+            "Last-Modified": self._card_modified,
+        }
+        asked = request.headers.get("if-none-match", "")
+        if tag in (found.strip() for found in asked.split(",")) or asked.strip() == "*":
+            return Response(status_code=304, headers=headers)
         interfaces = [{**self._interface(), "url": url}]
-        return JSONResponse({**self.card, "supportedInterfaces": interfaces})
+        return JSONResponse({**self.card, "supportedInterfaces": interfaces}, headers=headers)
 
     def _interface(self) -> dict[str, object]:
         found = self.card.get("supportedInterfaces")
@@ -340,24 +482,31 @@ class _A2ATasks:
         return interface
 
     async def arpc(self, request: Request, owner: str | None) -> Response:
-        """``POST /``: one JSON-RPC request, read within bounds and answered by its method."""
-        limit = self.manager.max_body_bytes
+        """``POST /``: one JSON-RPC request, read within bounds and answered by its method.
+
+        A notification (no ``id``) is carried out if its method changes something
+        (:data:`_EFFECTS`), and answered with nothing (HTTP 204), its errors too.
+        """
+        limit = self.manager.settings.max_body_bytes
         body = await aread_bounded(request, limit)
         if body is None:
-            return _error(
+            return error_response(
                 None,
                 Code.INVALID_REQUEST,
                 f"The request body is over the limit of {limit} bytes; send a "
                 "shorter message (or make the app with a higher max_body_bytes).",
+                metadata={"maxBodyBytes": str(limit)},
             )
         try:
             parsed: object = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError) as error:
             reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
-            return _error(None, Code.PARSE_ERROR, f"The request body is not JSON ({reason}).")
+            return error_response(
+                None, Code.PARSE_ERROR, f"The request body is not JSON ({reason})."
+            )
         if not isinstance(parsed, dict):
             what = "a batch (a list)" if isinstance(parsed, list) else "no JSON-RPC object"
-            return _error(
+            return error_response(
                 None,
                 Code.INVALID_REQUEST,
                 f"The request is {what}: send one JSON-RPC 2.0 request object (batches are "
@@ -365,85 +514,131 @@ class _A2ATasks:
             )
         rpc_id = parsed.get("id")
         if isinstance(rpc_id, bool) or not isinstance(rpc_id, str | int | None):
-            return _error(
+            return error_response(
                 None, Code.INVALID_REQUEST, "The request's id is not a string, an integer or null."
             )
         method = parsed.get("method")
         if parsed.get("jsonrpc") != "2.0" or not isinstance(method, str):
-            return _error(
+            return error_response(
                 rpc_id,
                 Code.INVALID_REQUEST,
                 'The request is not JSON-RPC 2.0: it needs "jsonrpc": "2.0" and a "method" '
                 "(a string).",
             )
-        params = parsed.get("params", {})
-        if not isinstance(params, dict):
-            return _error(rpc_id, Code.INVALID_PARAMS, "The request's params are not an object.")
+        call = _Call(rpc_id, {}, owner, notified="id" not in parsed)
+        try:
+            params = parsed.get("params", {})
+            if not isinstance(params, dict):
+                raise _RPCError(Code.INVALID_PARAMS, "The request's params are not an object.")
+            self._check_version(request)
+            handler = self.methods.get(method)
+            if handler is None:
+                raise _unserved(method)
+            if call.notified and method not in _EFFECTS:
+                return Response(status_code=NOTIFIED)
+            response = await handler(_Call(rpc_id, params, owner, call.notified))
+        except _RPCError as error:
+            if call.notified:
+                _logger.debug("A notification of %s failed: %s", method, error.message)
+                return Response(status_code=NOTIFIED)
+            return error.response(rpc_id)
+        return Response(status_code=NOTIFIED) if call.notified else response
+
+    def _check_version(self, request: Request) -> None:
         version = request.headers.get("a2a-version", "").strip()
         if version and version.split(".")[:2] != PROTOCOL_VERSION.split("."):
-            return _error(
-                rpc_id,
+            raise _RPCError(
                 Code.VERSION_NOT_SUPPORTED,
                 f"This agent speaks A2A {PROTOCOL_VERSION}, not {version!r}; send "
                 f"A2A-Version: {PROTOCOL_VERSION} (or none).",
+                metadata={"version": version, "supported": PROTOCOL_VERSION},
             )
-        handler = self.methods.get(method)
-        if handler is None:
-            return _error(rpc_id, *_unserved(method))
-        try:
-            return await handler(rpc_id, params, owner, request)
-        except _RPCError as error:
-            return _error(rpc_id, error.code, error.message, error.data)
 
     # -- the methods ----------------------------------------------------------------------
 
-    async def _asend(
-        self, rpc_id: str | int | None, params: Mapping[str, object], owner: str | None, _: Request
-    ) -> Response:
-        return await self._amessage(rpc_id, params, owner, streaming=False)
+    async def _asend(self, call: _Call) -> Response:
+        return await self._amessage(call, streaming=False)
 
-    async def _asend_streaming(
-        self, rpc_id: str | int | None, params: Mapping[str, object], owner: str | None, _: Request
-    ) -> Response:
-        return await self._amessage(rpc_id, params, owner, streaming=True)
+    async def _asend_streaming(self, call: _Call) -> Response:
+        return await self._amessage(call, streaming=True)
 
-    async def _amessage(
-        self,
-        rpc_id: str | int | None,
-        params: Mapping[str, object],
-        owner: str | None,
-        *,
-        streaming: bool,
-    ) -> Response:
-        request = _parsed(params, SendMessageRequest())
+    async def _amessage(self, call: _Call, *, streaming: bool) -> Response:
+        request = _parsed(call.params, SendMessageRequest())
         message = request.message
         if not message.parts:
-            raise _RPCError(Code.INVALID_PARAMS, "params.message has no parts: send at least one.")
+            raise _RPCError(
+                Code.INVALID_PARAMS,
+                "params.message has no parts: send at least one.",
+                violations=[("message.parts", "at least one part is needed")],
+            )
         if message.role == Role.ROLE_AGENT:
             raise _RPCError(
-                Code.INVALID_PARAMS, "params.message is the agent's (ROLE_AGENT): send ROLE_USER."
+                Code.INVALID_PARAMS,
+                "params.message is the agent's (ROLE_AGENT): send ROLE_USER.",
+                violations=[("message.role", "a client's message is ROLE_USER")],
             )
         sent = MessageToDict(message)
         configuration = request.configuration
         history = configuration.history_length if configuration.HasField("history_length") else None
+        pushed = None
+        if configuration.HasField("task_push_notification_config"):
+            given = MessageToDict(configuration.task_push_notification_config)
+            pushed = self._webhook(given, "configuration.taskPushNotificationConfig.")
         if message.task_id:
-            job = await self._aanswered(message.task_id, message.context_id, sent, owner)
+            if pushed is not None:  # (before the answer: it hears what the answer makes)
+                self._set_webhook(self._job(message.task_id, call.owner), pushed(message.task_id))
+            job = await self._aanswered(message.task_id, message.context_id, sent, call.owner)
         else:
-            started = self._started(request, sent, owner)
+            started = self._started(request, sent, call.owner)
             if isinstance(started, NoRoom):
-                return _busy(rpc_id, started)
+                return _busy(call.rpc_id, started)
             job = started
+            if pushed is not None:  # (before the task's first event: it hears them all)
+                self._set_webhook(job, pushed(job.key))
+        if call.notified:
+            return Response(status_code=NOTIFIED)
+        if not message.task_id and self._as_message(request):
+            await job.asettled()
+            answer = self._answer(job)
+            if answer is not None:  # (else it failed, or asks: the task says so)
+                return _one_event(call.rpc_id, answer) if streaming else result(call.rpc_id, answer)
         if streaming:
-            return self._stream(rpc_id, job)
+            return self._stream(call.rpc_id, job)
         if not configuration.return_immediately:
             await job.asettled()
-        return _result(rpc_id, {"task": self._task(job, history)})
+        return result(call.rpc_id, {"task": self._task(job, history)})
+
+    def _as_message(self, request: SendMessageRequest) -> bool:
+        """Whether the app answers ``request`` (a new task's) with one message."""
+        answer_as = self.answer_as
+        chosen = answer_as(request) if callable(answer_as) else answer_as
+        return chosen == "message"
+
+    def _answer(self, job: Job) -> dict[str, object] | None:
+        """The completed ``job``'s reply as one message (a ``StreamResponse``), or ``None``.
+
+        A job answered so is no task to its client: ``GetTask`` and ``ListTasks`` do not
+        find it.
+        """
+        encoder = _encoder(job)
+        fold = encoder.fold
+        fold.catch_up(_events(job))
+        if fold.state != COMPLETED:
+            return None
+        encoder.answered = True
+        message = {
+            "messageId": str(uuid.uuid4()),
+            "contextId": fold.context_id,
+            "role": "ROLE_AGENT",
+            "parts": fold.answer_parts(),
+        }
+        return {"message": message}
 
     def _started(
         self, request: SendMessageRequest, sent: dict[str, object], owner: str | None
     ) -> Job | NoRoom:
         """A new task of the message (its input messages checked first), or why there is no room."""
-        inputs = _input_messages(sent)
+        inputs = input_messages(sent.get("parts"), self.input_modes, request.message.message_id)
         manager = self.manager
         task_id = str(uuid.uuid4())
         context_id = request.message.context_id or str(uuid.uuid4())
@@ -469,6 +664,7 @@ class _A2ATasks:
                 Code.INVALID_PARAMS,
                 f"The message's contextId {context_id!r} is not the context of the task "
                 f"{task_id!r}; send the task's ({encoder.fold.context_id!r}), or none.",
+                violations=[("message.contextId", "not the context of the task")],
             )
         if manager.paused(task_id, owner) is not job:
             state = encoder.task(_events(job))["status"]
@@ -478,66 +674,193 @@ class _A2ATasks:
                     Code.UNSUPPORTED_OPERATION,
                     f"The task {task_id!r} has ended ({said}): it takes no more messages. Send "
                     "a new message without taskId to start a new task.",
+                    metadata={"taskId": task_id, "state": str(said)},
                 )
             raise _RPCError(
                 Code.UNSUPPORTED_OPERATION,
                 f"The task {task_id!r} is working: it takes a message only while it asks for "
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
+                metadata={"taskId": task_id, "state": WORKING},
             )
-        decisions = _decisions(sent, job, edits=manager.edits)
-        run = await manager.aresume_run(
-            job, f"{task_id}#{len(job.runs)}", decisions, named=False, gone=_gone
-        )
-        if isinstance(run, Response):  # pragma: no cover - a durable job's only (not served)
-            raise _RPCError(Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
+        run_key = f"{task_id}#{len(job.runs)}"
+        if job.question is not None:  # (the agent asked its caller: this is the answer)
+            answer = input_messages(
+                sent.get("parts"), self.input_modes, _str(sent.get("messageId"))
+            )
+            manager.answer(job, run_key, answer)
+        else:
+            decisions = _decisions(sent, job, edits=manager.settings.approval_edits)
+            run = await manager.aresume_run(job, run_key, decisions, named=False, gone=_gone)
+            if isinstance(run, Response):  # pragma: no cover - a durable job's (not served)
+                raise _RPCError(Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
         encoder.client_messages.append(
             {**sent, "taskId": task_id, "contextId": encoder.fold.context_id}
         )
         return job
 
-    async def _aget(
-        self,
-        rpc_id: str | int | None,
-        params: Mapping[str, object],
-        owner: str | None,
-        _: Request,
-    ) -> Response:
-        request = _parsed(params, GetTaskRequest())
-        job = self._job(request.id, owner)
+    async def _aget(self, call: _Call) -> Response:
+        request = _parsed(call.params, GetTaskRequest())
+        job = self._job(request.id, call.owner)
         history = request.history_length if request.HasField("history_length") else None
-        return _result(rpc_id, self._task(job, history))
+        return result(call.rpc_id, self._task(job, history))
 
-    async def _acancel(
-        self,
-        rpc_id: str | int | None,
-        params: Mapping[str, object],
-        owner: str | None,
-        _: Request,
-    ) -> Response:
-        request = _parsed(params, CancelTaskRequest())
+    async def _alist(self, call: _Call) -> Response:
+        """``ListTasks``: the caller's tasks, the most recently updated first, a page at a time.
+
+        A page ends where its last task is; its ``nextPageToken`` names that place (in the
+        order, not an offset), so tasks that start or end between two pages neither repeat
+        nor push others off. Filters: ``contextId``, ``status``, ``statusTimestampAfter``.
+        """
+        request = _parsed(call.params, ListTasksRequest())
+        size = request.page_size if request.HasField("page_size") else DEFAULT_PAGE_SIZE
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise _RPCError(
+                Code.INVALID_PARAMS,
+                f"params.pageSize is {size}: ask for 1 to {MAX_PAGE_SIZE} tasks a page.",
+                violations=[("pageSize", f"from 1 to {MAX_PAGE_SIZE}")],
+            )
+        history = request.history_length if request.HasField("history_length") else None
+        if history is not None and history < 0:
+            raise _RPCError(
+                Code.INVALID_PARAMS,
+                f"params.historyLength is {history}: give 0 or more (or none: all of it).",
+                violations=[("historyLength", "0 or more")],
+            )
+        after = _after(request.page_token)
+        since = (
+            request.status_timestamp_after.ToDatetime(UTC)
+            if request.HasField("status_timestamp_after")
+            else None
+        )
+        state = TaskState.Name(request.status) if request.status else None
+        found: list[tuple[str, str, Job]] = []
+        for job in self.manager.jobs(call.owner):
+            if _encoder(job).answered:
+                continue  # (answered as a message: no task to its client)
+            status = self._status(job)
+            stamp = str(status.get("timestamp", ""))
+            if request.context_id and _encoder(job).fold.context_id != request.context_id:
+                continue
+            if state is not None and status.get("state") != state:
+                continue
+            if since is not None and _moment(stamp) < since:
+                continue
+            found.append((stamp, job.key, job))
+        found.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
+        rest = [entry for entry in found if after is None or (entry[0], entry[1]) < after]
+        page = rest[:size]
+        tasks = []
+        for _, _, job in page:
+            task = self._task(job, history)
+            if not request.include_artifacts:
+                task.pop("artifacts", None)
+            tasks.append(task)
+        following = _cursor(page[-1][0], page[-1][1]) if len(rest) > size else ""
+        listed = {
+            "tasks": tasks,
+            "nextPageToken": following,
+            "pageSize": size,
+            "totalSize": len(found),
+        }
+        return result(call.rpc_id, listed)
+
+    async def _acancel(self, call: _Call) -> Response:
+        request = _parsed(call.params, CancelTaskRequest())
         job = self._unended_job(
-            request.id, owner, Code.TASK_NOT_CANCELABLE, ": there is nothing left to cancel."
+            request.id, call.owner, Code.TASK_NOT_CANCELABLE, ": there is nothing left to cancel."
         )
         job.cancel()
         if job.task is not None:
             await asyncio.wait([job.task])
-        return _result(rpc_id, self._task(job))
+        return result(call.rpc_id, self._task(job))
 
-    async def _asubscribe(
-        self,
-        rpc_id: str | int | None,
-        params: Mapping[str, object],
-        owner: str | None,
-        _: Request,
-    ) -> Response:
-        request = _parsed(params, SubscribeToTaskRequest())
+    # -- push notifications -----------------------------------------------------------------
+
+    async def _acreate_webhook(self, call: _Call) -> Response:
+        """``CreateTaskPushNotificationConfig``: a webhook the task's changes are posted to."""
+        request = _parsed(call.params, TaskPushNotificationConfig())
+        job = self._job(request.task_id, call.owner)
+        webhook = self._webhook(MessageToDict(request), "")(job.key)
+        self._set_webhook(job, webhook)
+        return result(call.rpc_id, webhook.json())
+
+    async def _aget_webhook(self, call: _Call) -> Response:
+        request = _parsed(call.params, GetTaskPushNotificationConfigRequest())
+        job = self._job(request.task_id, call.owner)
+        webhook = _encoder(job).webhooks.get(request.id)
+        if webhook is None:
+            raise _RPCError(
+                Code.TASK_NOT_FOUND,
+                f"The task {request.task_id!r} has no webhook {request.id!r} (push "
+                "notification config): ListTaskPushNotificationConfigs lists its own.",
+                metadata={"taskId": request.task_id, "configId": request.id},
+            )
+        return result(call.rpc_id, webhook.json())
+
+    async def _alist_webhooks(self, call: _Call) -> Response:
+        request = _parsed(call.params, ListTaskPushNotificationConfigsRequest())
+        job = self._job(request.task_id, call.owner)
+        configs = [webhook.json() for webhook in _encoder(job).webhooks.values()]
+        return result(call.rpc_id, {"configs": configs, "nextPageToken": ""})
+
+    async def _adelete_webhook(self, call: _Call) -> Response:
+        """``DeleteTaskPushNotificationConfig``: nothing more is posted there (idempotent)."""
+        request = _parsed(call.params, DeleteTaskPushNotificationConfigRequest())
+        job = self._job(request.task_id, call.owner)
+        if _encoder(job).webhooks.pop(request.id, None) is not None and self.poster is not None:
+            self.poster.forget(job.key, request.id)
+        return result(call.rpc_id, None)
+
+    def _webhook(self, config: Mapping[str, object], where: str) -> Callable[[str], Webhook]:
+        """The webhook of a push notification ``config`` (for a task's id), its URL checked.
+
+        Raises:
+            _RPCError: if the app sends no push notifications (-32003), or the URL is not
+                one it posts to (-32602: see ``A2APushNotifications.allowed_urls``).
+        """
+        poster = self.poster
+        if poster is None:
+            raise _unserved("CreateTaskPushNotificationConfig")
+        url = config.get("url")
+        why = poster.settings.refusal(url) if isinstance(url, str) and url else None
+        if not isinstance(url, str) or not url or why is not None:
+            raise _RPCError(
+                Code.INVALID_PARAMS,
+                f"params.{where}url: {why or 'a webhook needs its url'}.",
+                violations=[(f"{where}url", why or "missing")],
+            )
+        given = config.get("id")
+        webhook_id = given if isinstance(given, str) and given else str(uuid.uuid4())
+        return lambda task_id: webhook_of(config, task_id, webhook_id)
+
+    def _set_webhook(self, job: Job, webhook: Webhook) -> None:
+        """Give the task ``webhook`` (one of the same id replaced), within its bound."""
+        webhooks = _encoder(job).webhooks
+        assert self.poster is not None  # (a webhook is made only when it posts)
+        most = self.poster.settings.max_per_task
+        if webhook.id not in webhooks and len(webhooks) >= most:
+            raise _RPCError(
+                Code.INVALID_PARAMS,
+                f"The task {job.key!r} has {most} webhooks, the most it takes: delete one "
+                "first (DeleteTaskPushNotificationConfig).",
+                metadata={"taskId": job.key, "maxPerTask": str(most)},
+            )
+        webhooks[webhook.id] = webhook
+
+    async def _asubscribe(self, call: _Call) -> Response:
+        """``SubscribeToTask``: the task now, then its events to its end (across its waits)."""
+        request = _parsed(call.params, SubscribeToTaskRequest())
         job = self._unended_job(
             request.id,
-            owner,
+            call.owner,
             Code.UNSUPPORTED_OPERATION,
             ", so there is nothing to follow: GetTask gives it whole.",
         )
-        return self._stream(rpc_id, job)
+
+        def snapshot() -> str:
+            return json_text({"task": self._task(job)}, compact=True)
+
+        return follow_to_end(job, snapshot, framer(call.rpc_id), _encoder(job).fold.ending)
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -547,36 +870,53 @@ class _A2ATasks:
         if job.done:
             status = self._task(job)["status"]
             state = status.get("state") if isinstance(status, dict) else status
-            raise _RPCError(code, f"The task {task_id!r} has ended ({state}){why}")
+            raise _RPCError(
+                code,
+                f"The task {task_id!r} has ended ({state}){why}",
+                metadata={"taskId": task_id, "state": str(state)},
+            )
         return job
 
     def _job(self, task_id: str, owner: str | None) -> Job:
         if not task_id:
-            raise _RPCError(Code.INVALID_PARAMS, "The request names no task (its id is empty).")
+            raise _RPCError(
+                Code.INVALID_PARAMS,
+                "The request names no task (its id is empty).",
+                violations=[("id", "a task's id is needed")],
+            )
         job = self.manager.job(task_id, owner)
-        if job is None:  # (another principal's is not found either)
+        if job is None or _encoder(job).answered:  # (another's, or a message: none either)
             raise _RPCError(
                 Code.TASK_NOT_FOUND,
                 f"There is no task {task_id!r}: it never started here, or it ended more than "
-                f"{self.manager.keep_for:g} seconds ago (or before the latest "
-                f"{self.manager.max_ended} tasks that ended, max_ended_runs) and was forgotten.",
+                f"{self.manager.settings.keep_runs_for:g} seconds ago (or before the latest "
+                f"{self.manager.settings.max_ended_runs} tasks that ended, max_ended_runs) "
+                "and was forgotten.",
+                metadata={"taskId": task_id},
             )
         return job
 
     def _task(self, job: Job, history_length: int | None = None) -> dict[str, object]:
         encoder = _encoder(job)
         task = encoder.task(_events(job), history_length)
-        if encoder.fold.state in PAUSED_STATES and not job.paused and not job.done:
-            task["status"] = {"state": WORKING, "timestamp": now()}  # (answered: it goes on)
+        task["status"] = self._status(job)
         return task
 
-    def _stream(self, rpc_id: str | int | None, job: Job) -> Response:
+    def _status(self, job: Job) -> Mapping[str, object]:
+        """The task's status now (its events caught up)."""
+        fold = _encoder(job).fold
+        fold.catch_up(_events(job))
+        if fold.state in PAUSED_STATES and not job.paused and not job.done:
+            return {"state": WORKING, "timestamp": now()}  # (answered: it goes on)
+        return fold.status
+
+    def _stream(self, rpc_id: RPCId, job: Job) -> Response:
         """The task as it is now, then its events as they come (to its end, or its pause)."""
 
         def snapshot() -> str:
             return json_text({"task": self._task(job)}, compact=True)
 
-        return follow_from_now(job, snapshot, _framer(rpc_id))
+        return follow_from_now(job, snapshot, framer(rpc_id))
 
 
 def _encoder(job: Job) -> A2AEncoder:
@@ -597,25 +937,8 @@ def _parsed(params: Mapping[str, object], into: ProtoT) -> ProtoT:
         raise _RPCError(
             Code.INVALID_PARAMS,
             f"The params are not an A2A {into.DESCRIPTOR.name}: {error}",
+            violations=[("params", str(error))],
         ) from None
-
-
-def _input_messages(sent: Mapping[str, object]) -> list[Message]:
-    """The agent's input of the client's message: a message per text or data part."""
-    inputs: list[Message] = []
-    parts = sent.get("parts")
-    for place, part in enumerate(parts if isinstance(parts, list) else []):
-        if isinstance(part, dict) and isinstance(part.get("text"), str):
-            inputs.append(UserMessage(text=part["text"]))
-        elif isinstance(part, dict) and "data" in part:
-            inputs.append(UserMessage(text=json.dumps(part["data"], ensure_ascii=False)))
-        else:
-            raise _RPCError(
-                Code.CONTENT_TYPE_NOT_SUPPORTED,
-                f"params.message.parts[{place}] is a file (raw bytes or a URL), which this agent "
-                "does not take: send text and data parts.",
-            )
-    return inputs
 
 
 def _decisions(
@@ -629,6 +952,7 @@ def _decisions(
         if not isinstance(data, dict) or "toolCallId" not in data:
             continue
         where = f"params.message.parts[{place}].data"
+        field = f"message.parts[{place}].data"
         call_id = data["toolCallId"]
         asked = job.asked(call_id) if isinstance(call_id, str) else None
         if asked is None:
@@ -637,21 +961,25 @@ def _decisions(
                 Code.INVALID_PARAMS,
                 f"{where}: the task asked for no approval of a call {call_id!r}; it waits for "
                 f"{waiting}.",
+                violations=[(f"{field}.toolCallId", "no call of that id waits")],
             )
         if not asked.pending or any(asked is earlier for earlier, _ in decisions):
             raise _RPCError(
                 Code.INVALID_PARAMS,
                 f"{where}: the call {call_id!r} of {asked.tool_name} does not wait for a "
                 "decision any more; a call is decided once.",
+                violations=[(f"{field}.toolCallId", "the call was decided already")],
             )
         fields = {key: value for key, value in data.items() if key != "toolCallId"}
         try:
             decision = ApprovalDecision.model_validate(fields)
         except ValidationError as error:
+            said = error.errors()[0]["msg"]
             raise _RPCError(
                 Code.INVALID_PARAMS,
                 f'{where} is not a decision ({{"toolCallId": ..., "approved": true or false, '
-                f'"arguments"?: {{...}}, "reason"?: "..."}}): {error.errors()[0]["msg"]}.',
+                f'"arguments"?: {{...}}, "reason"?: "..."}}): {said}.',
+                violations=[(field, said)],
             ) from None
         if decision.approved and decision.arguments is not None:
             if not edits:
@@ -660,12 +988,15 @@ def _decisions(
                     f"{where}.arguments: this agent takes no edited arguments (its app was made "
                     "with approval_edits=False): approve the call as the model made it, or "
                     "deny it.",
+                    violations=[(f"{field}.arguments", "edited arguments are not taken")],
                 )
             try:
                 asked.check_arguments(decision.arguments)
             except ToolApprovalError as error:
                 raise _RPCError(
-                    Code.INVALID_PARAMS, f"{where}.arguments: {error}", list(error.problems)
+                    Code.INVALID_PARAMS,
+                    f"{where}.arguments: {error}",
+                    violations=[(f"{field}.arguments", problem) for problem in error.problems],
                 ) from None
         decisions.append((asked, decision))
     if not decisions:
@@ -675,56 +1006,111 @@ def _decisions(
             f"The task waits for the decisions of the calls {waiting}: answer with a data part "
             '{"toolCallId": ..., "approved": true or false, "arguments"?: {...}, '
             '"reason"?: "..."} per call.',
+            violations=[("message.parts", "no decision of a call that waits")],
         )
     return decisions
 
 
 def _gone() -> Response:  # pragma: no cover - a durable job's only (not served over A2A)
-    return _error(None, Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
+    return error_response(None, Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
 
 
-def _unserved(method: str) -> tuple[int, str]:
-    """The error code and message of a method this app does not serve."""
+def _unserved(method: str) -> _RPCError:
+    """The error of a method this app does not serve."""
     if method in _PUSH_METHODS:
-        return Code.PUSH_NOT_SUPPORTED, "This agent sends no push notifications."
+        return _RPCError(Code.PUSH_NOT_SUPPORTED, "This agent sends no push notifications.")
     if method == "GetExtendedAgentCard":
-        return (
+        return _RPCError(
             Code.EXTENDED_CARD_NOT_CONFIGURED,
             "This agent has no extended card: its card is at /.well-known/agent-card.json.",
         )
-    if method == "ListTasks":
-        return Code.UNSUPPORTED_OPERATION, "This agent does not list tasks: get each by its id."
     hint = ""
     if method in _OLD_METHODS:
         hint = " (a method of A2A 0.3: this agent speaks 1.0, e.g. SendStreamingMessage)"
-    return (
+    return _RPCError(
         Code.METHOD_NOT_FOUND,
         f"There is no method {method!r}{hint}; the methods are SendMessage, "
-        "SendStreamingMessage, GetTask, CancelTask and SubscribeToTask.",
+        "SendStreamingMessage, GetTask, ListTasks, CancelTask and SubscribeToTask.",
+        metadata={"method": method},
     )
 
 
-def _framer(rpc_id: str | int | None) -> Callable[[str], str]:
-    """Wraps an event's JSON (a result) in the JSON-RPC response to the request ``rpc_id``."""
-    head = f'{{"jsonrpc":"2.0","id":{json.dumps(rpc_id)},"result":'
-    return lambda data: f"{head}{data}}}"
-
-
-def _result(rpc_id: str | int | None, result: object) -> Response:
-    body = json_text({"jsonrpc": "2.0", "id": rpc_id, "result": result}, compact=True)
-    return Response(body, media_type="application/json")
-
-
-def _error(
-    rpc_id: str | int | None, code: int, message: str, data: object = None, status: int = 200
-) -> JSONResponse:
-    error: dict[str, object] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return JSONResponse({"jsonrpc": "2.0", "id": rpc_id, "error": error}, status_code=status)
-
-
-def _busy(rpc_id: str | int | None, refused: NoRoom) -> Response:
-    response = _error(rpc_id, _SERVER_BUSY, refused.message, status=refused.status)
+def _busy(rpc_id: RPCId, refused: NoRoom) -> Response:
+    limit = "max_live_runs" if refused.status == 503 else "max_live_runs_per_principal"
+    response = error_response(
+        rpc_id,
+        Code.SERVER_BUSY,
+        refused.message,
+        metadata={"limit": limit, "retryAfterSeconds": "1"},
+        status=refused.status,
+    )
     response.headers["Retry-After"] = "1"
     return response
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _checked_modes(modes: Sequence[str]) -> tuple[str, ...]:
+    """The input media types, each checked (``type/subtype``, ``type/*`` or ``*/*``)."""
+    if isinstance(modes, str) or not modes:
+        raise A2AConfigurationError(
+            f"input_modes must be a sequence of media types, e.g. ('text/plain', "
+            f"'application/json', 'image/*'); got {modes!r}."
+        )
+    for mode in modes:
+        kind, slash, sub = mode.partition("/")
+        if not slash or not kind or not sub or (kind == "*" and sub != "*"):
+            raise A2AConfigurationError(
+                f"input_modes holds {mode!r}, which is no media type: give type/subtype "
+                "(text/plain), type/* (image/*) or */* (any)."
+            )
+    return tuple(mode.lower() for mode in modes)
+
+
+def _one_event(rpc_id: RPCId, event: Mapping[str, object]) -> Response:
+    """A stream of one event (a direct answer's message), then its end."""
+    data = framer(rpc_id)(json_text(event, compact=True))
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent(data=data)
+
+    return EventSourceResponse(events(), headers=A2A_HEADERS, sep="\n")  # (as its streams)
+
+
+def _cursor(stamp: str, key: str) -> str:
+    """The page token of the place after the task ``key`` (updated at ``stamp``)."""
+    return base64.urlsafe_b64encode(json.dumps([stamp, key]).encode()).decode()
+
+
+def _after(token: str) -> tuple[str, str] | None:
+    """The place a page token names (``None``: the first page)."""
+    if not token:
+        return None
+    try:
+        stamp, key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError, binascii.Error):
+        stamp = key = None
+    if not isinstance(stamp, str) or not isinstance(key, str):
+        raise _RPCError(
+            Code.INVALID_PARAMS,
+            "params.pageToken is no page token of this app: send the nextPageToken of the "
+            "previous page as it came (or none, for the first page).",
+            violations=[("pageToken", "not a nextPageToken of this app")],
+        )
+    return stamp, key
+
+
+def _moment(stamp: str) -> datetime:
+    """The moment a status timestamp says (the oldest there is, if it says none)."""
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def _tag(value: object) -> str:
+    """A short hash of ``value``'s JSON (an ETag's)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -5,9 +5,9 @@
 - :mod:`~miniagents.ext.console.chat_cli`: the ``miniagents chat`` command line.
 
 How a terminal is read and written (prompt_toolkit when it is installed, extra ``console``)
-is the private module beside them. ``miniagents.ext.console_agents``,
-``miniagents.ext.console_user_agent``, ``miniagents.ext.misc_agents`` and
-``miniagents.ext.chat_cli`` are the former homes, kept for compatibility.
+is the private module beside them. ``miniagents.ext.console_user_agent`` and
+``miniagents.ext.misc_agents`` are former homes that the seeds import (supported);
+``miniagents.ext.console_agents`` and ``miniagents.ext.chat_cli`` are deprecated ones.
 """
 
 from miniagents.ext.console.agents import console_input_agent as console_input_agent

@@ -201,19 +201,64 @@ def _set_done(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-_reader: _LineReader | None = None
-_session: Any = None
+class _ConsoleInput:
+    """The process's console input: one line reader per stdin, one prompt_toolkit session.
+
+    A read given up on keeps its line for the next read of the same stdin (its reader); the
+    session keeps the input history of the whole process.
+    """
+
+    __slots__ = ("reader", "session")
+
+    def __init__(self) -> None:
+        self.reader: _LineReader | None = None
+        self.session: Any = None  # None until first asked for; False: there is none to use
+
+    def line_reader(self, stdin: TextIO) -> _LineReader:
+        """The reader of ``stdin``: the one kept, or a new one if stdin was replaced."""
+        if self.reader is None or self.reader.stream is not stdin:
+            self.reader = _LineReader(stdin)
+        return self.reader
+
+    def prompt_session(self) -> Any:
+        """The prompt_toolkit session (made at the first call), or ``None`` without one."""
+        if self.session is None:
+            self.session = _new_prompt_session() or False
+        return self.session or None
+
+
+def _new_prompt_session() -> Any:
+    """A prompt_toolkit session that sends on Enter, or ``None`` where it cannot work."""
+    try:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.key_binding import KeyBindings
+    except ImportError:  # not installed: read plain lines
+        return None
+    bindings = KeyBindings()
+
+    @bindings.add("enter")
+    def _send(event: Any) -> None:
+        event.current_buffer.validate_and_handle()
+
+    @bindings.add("escape", "enter")
+    def _new_line(event: Any) -> None:
+        event.current_buffer.insert_text("\n")
+
+    try:
+        return PromptSession(multiline=True, key_bindings=bindings)
+    except Exception:  # e.g. a console prompt_toolkit cannot drive: read plain lines
+        return None
+
+
+_console_input = _ConsoleInput()
 
 
 async def _read_line() -> str | None:
     """The next line of ``sys.stdin`` (see ``_LineReader``), or ``None`` at the end of input."""
-    global _reader  # one reader per stdin: a read given up on keeps its line for the next
     stdin = sys.stdin
     if stdin is None:  # the program started with stdin closed: no input at all
         return None
-    if _reader is None or _reader.stream is not stdin:
-        _reader = _LineReader(stdin)
-    return await _reader.readline()
+    return await _console_input.line_reader(stdin).readline()
 
 
 def _is_tty(stream: TextIO | None) -> bool:
@@ -221,32 +266,6 @@ def _is_tty(stream: TextIO | None) -> bool:
         return stream is not None and stream.isatty()
     except ValueError:  # closed
         return False
-
-
-def _prompt_toolkit_session() -> Any:
-    global _session  # one session per process: it keeps the input history
-    if _session is None:
-        try:
-            from prompt_toolkit import PromptSession
-            from prompt_toolkit.key_binding import KeyBindings
-        except ImportError:  # not installed: read plain lines
-            _session = False
-            return None
-        bindings = KeyBindings()
-
-        @bindings.add("enter")
-        def _send(event: Any) -> None:
-            event.current_buffer.validate_and_handle()
-
-        @bindings.add("escape", "enter")
-        def _new_line(event: Any) -> None:
-            event.current_buffer.insert_text("\n")
-
-        try:
-            _session = PromptSession(multiline=True, key_bindings=bindings)
-        except Exception:  # e.g. a console prompt_toolkit cannot drive: read plain lines
-            _session = False
-    return _session or None
 
 
 async def read_user_text(prompt: str) -> str:
@@ -258,7 +277,7 @@ async def read_user_text(prompt: str) -> str:
         KeyboardInterrupt: when the user presses Ctrl+C in the prompt_toolkit editor.
     """
     typed = _is_tty(sys.stdin)  # else piped: each line read is echoed, for the transcript
-    session = _prompt_toolkit_session() if typed and _is_tty(sys.stdout) else None
+    session = _console_input.prompt_session() if typed and _is_tty(sys.stdout) else None
     prompted = False
     while True:
         if session is not None:
@@ -366,7 +385,7 @@ async def ask_approval(message: MessagePromise) -> None:
     if not isinstance(request, ToolApprovalRequest) or not request.pending:
         return
     typed = _is_tty(sys.stdin)
-    session = _prompt_toolkit_session() if typed and _is_tty(sys.stdout) else None
+    session = _console_input.prompt_session() if typed and _is_tty(sys.stdout) else None
     if session is not None:
         answer: str | None = await session.prompt_async(APPROVAL_PROMPT)
     else:

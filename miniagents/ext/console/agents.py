@@ -28,8 +28,8 @@ from miniagents.ext.console._terminal import (
 from miniagents.ext.history.base import ChatHistory
 from miniagents.ext.llm.errors import LLMError
 from miniagents.ext.llm.messages import UserMessage
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import miniagent
-from miniagents.miniagents.interaction import InteractionContext
 
 __all__ = [
     "console_input_agent",

@@ -1,20 +1,25 @@
 """The command line: `miniagents chat` (or `python -m miniagents chat`), a terminal chat.
 
 `miniagents web [--provider ...] [--model ...] [--system ...] [--page FILE.html] [--host H]
-[--port P] [--token T] [--allow-origin ORIGIN ...] [--grace-period S] [--keep-runs-for S]
-[--max-live-runs N] [--max-live-runs-per-principal N] [--max-ended-runs N]
-[--max-body-bytes N]` serves the same assistant on a chat page in the browser instead
-(``web_chat_app``, extra ``web``, whose limits the last six options set, each the app's
-parameter of the same name), at http://127.0.0.1:8000 by default, until Ctrl+C. The page
-is ``--page``; without it, run from a clone of the repository, the example's page
-(``examples/web_chat/index.html``). ``--port`` is from 0 to 65535 (0: a free port, the one
-announced); a port in use is a web chat that cannot start. The token's holder is the one
-principal, so ``--max-live-runs-per-principal`` (10) bounds the answers at once before
-``--max-live-runs`` (100) does.
+[--port P] [--token T] [--allow-host NAME ...] [--allow-origin ORIGIN ...]
+[--approval-edits] [--grace-period S] [--keep-runs-for S] [--max-live-runs N]
+[--max-live-runs-per-principal N] [--max-ended-runs N] [--max-streams N]
+[--max-streams-per-principal N] [--max-body-bytes N]` serves the same assistant on a chat
+page in the browser instead (``web_chat_app``, extra ``web``, whose settings the options
+from ``--allow-host`` on set: one option per field of ``WebSettings``, each named after it,
+the lists' in the singular and repeated), at http://127.0.0.1:8000 by default, until
+Ctrl+C. The page is ``--page``; without it, run from a clone of the repository, the
+example's page (``examples/web_chat/index.html``). ``--port`` is from 0 to 65535 (0: a free
+port, the one announced); a port in use is a web chat that cannot start. The token's holder
+is the one principal, so ``--max-live-runs-per-principal`` (10) bounds the answers at once
+before ``--max-live-runs`` (100) does.
 The assistant answers only requests with its bearer token (``--token``, else
 ``MINIAGENTS_WEB_TOKEN``, else a new random one at each start): the address it prints
 carries it (``/#token=...``, a fragment: never sent to the server, never in a log), and the
-page sends it. Pages of other origins are refused unless ``--allow-origin`` names them.
+page sends it. It answers only to this machine's host names (``localhost``, ``127.0.0.1``,
+``[::1]``), the ``--host`` it listens on, and the names ``--allow-host`` adds (the one a
+browser on another machine uses for it, with ``--host 0.0.0.0``); pages of other origins
+are refused unless ``--allow-origin`` names them.
 
 The demo, installed: the user types, the assistant's reply streams token by token, and
 the assistant sees the whole conversation each turn::
@@ -54,7 +59,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypedDict, cast, get_type_hints
+from typing import Any, NoReturn
 
 from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.errors import WebConfigurationError
@@ -173,7 +178,6 @@ def main(
     chat_parser: _Parser = args.chat_parser
     try:
         if args.command == "web":
-            door = _Door(args.token, tuple(args.allow_origin))
             return _web(
                 args.provider,
                 args.model,
@@ -181,8 +185,8 @@ def main(
                 args.page,
                 args.host,
                 args.port,
-                door,
-                _limits_given(args),
+                args.token,
+                _settings_given(args),
             )
         return asyncio.run(_chat(args.provider, args.model, args.system, args.history))
     except _CannotStart as error:
@@ -285,73 +289,83 @@ def _add_web(commands: Any) -> None:
         help="the bearer token the page must send (default: MINIAGENTS_WEB_TOKEN, else a "
         "new random one; the address printed carries it)",
     )
-    web.add_argument(
-        "--allow-origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="a front end's origin that may call the assistant too (e.g. "
-        "https://chat.example.com); repeat it for more",
-    )
-    kinds = get_type_hints(_WebLimits)
-    for name, (metavar, described) in _LIMITS.items():
-        web.add_argument(_flag(name), type=kinds[name], metavar=metavar, help=described)
+    for name, (metavar, kind, described) in _SETTINGS.items():
+        if kind is bool:  # a flag (left out: the settings' default)
+            web.add_argument(
+                _flag(name), dest=name, action="store_true", default=None, help=described
+            )
+            continue
+        how: dict[str, Any] = {"action": "append"} if kind is list else {"type": kind}
+        web.add_argument(_flag(name), dest=name, metavar=metavar, help=described, **how)
     web.set_defaults(chat_parser=web)
 
 
-class _WebLimits(TypedDict, total=False):
-    """The limits of ``web_chat_app`` that ``miniagents web`` sets, by parameter.
-
-    An option left out keeps the app's default.
-    """
-
-    grace_period: float
-    keep_runs_for: float
-    max_live_runs: int
-    max_live_runs_per_principal: int
-    max_ended_runs: int
-    max_body_bytes: int
-
-
-_LIMITS: dict[str, tuple[str, str]] = {
+_SETTINGS: dict[str, tuple[str | None, type, str]] = {
+    "allowed_hosts": (
+        "NAME",
+        list,
+        "a host name the page is reached by, besides localhost, 127.0.0.1, [::1] and --host "
+        "(e.g. the machine's name on the network); repeat it for more",
+    ),
+    "allowed_origins": (
+        "ORIGIN",
+        list,
+        "a front end's origin that may call the assistant too (e.g. "
+        "https://chat.example.com); repeat it for more",
+    ),
+    "approval_edits": (
+        None,
+        bool,
+        "let an approval replace a tool call's arguments (default: off)",
+    ),
     "grace_period": (
         "SECONDS",
+        float,
         "seconds an answer goes on after its page left it (default: 10; 0: it stops at once)",
     ),
     "keep_runs_for": (
         "SECONDS",
+        float,
         "seconds an ended answer is kept for a page that reconnects, and an answer waits "
         "for its approvals (default: 300)",
     ),
-    "max_live_runs": ("N", "the most answers streaming or waiting at once (default: 100)"),
+    "max_live_runs": ("N", int, "the most answers streaming or waiting at once (default: 100)"),
     "max_live_runs_per_principal": (
         "N",
+        int,
         "the most of them for the token's holder, the one user here (default: 10)",
     ),
     "max_ended_runs": (
         "N",
+        int,
         "the most ended answers kept for pages that reconnect (default: 1000; 0: none)",
+    ),
+    "max_streams": ("N", int, "the most answers sent to pages at once (default: 1000)"),
+    "max_streams_per_principal": (
+        "N",
+        int,
+        "the most of them sent to the token's holder (default: 20)",
     ),
     "max_body_bytes": (
         "N",
+        int,
         "the largest request the page may send, in bytes: the whole conversation "
         "(default: 1000000)",
     ),
 }
-"""The option of each of ``_WebLimits``: its metavar and its help."""
+"""The option of each field of ``WebSettings`` (its name, the lists' in the singular): its
+metavar, its type (``list``: repeated, ``bool``: a flag) and its help."""
 
 
-def _limits_given(args: argparse.Namespace) -> _WebLimits:
-    """The limits the ``web`` command was given (each parsed to its type by its option)."""
-    given = {name: found for name in _LIMITS if (found := getattr(args, name)) is not None}
-    return cast(_WebLimits, given)  # (its keys are _WebLimits')
+def _settings_given(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the ``web`` command was given (each parsed to its type by its option)."""
+    return {name: found for name in _SETTINGS if (found := getattr(args, name)) is not None}
 
 
-def _flag(parameter: str) -> str:
-    """The option of the ``web`` command that sets the app's ``parameter``."""
-    return (
-        "--allow-origin" if parameter == "allowed_origins" else f"--{parameter.replace('_', '-')}"
-    )
+def _flag(setting: str) -> str:
+    """The option of the ``web`` command that sets the field ``setting`` of ``WebSettings``."""
+    singular = {"allowed_hosts": "allow-host", "allowed_origins": "allow-origin"}
+    return f"--{singular.get(setting, setting.replace('_', '-'))}"
 
 
 def _provider(chosen: str | None) -> _Provider:
@@ -456,28 +470,21 @@ def _page(given: str | None) -> Path:
     return Path(given)
 
 
-@dataclass(frozen=True)
-class _Door:
-    """Who may use the web chat: the bearer token, and other origins allowed."""
+def _chosen_token(given: str | None) -> str:
+    """``--token``, else ``MINIAGENTS_WEB_TOKEN``, else a new random token.
 
-    token: str | None
-    allowed_origins: tuple[str, ...]
-
-    def chosen_token(self) -> str:
-        """``--token``, else ``MINIAGENTS_WEB_TOKEN``, else a new random token.
-
-        Raises:
-            _CannotStart: if the token given is empty or has spaces.
-        """
-        token = self.token if self.token is not None else os.environ.get(_TOKEN_VARIABLE)
-        if token is None:
-            return secrets.token_urlsafe(24)
-        if not token or any(character.isspace() for character in token):
-            raise _CannotStart(
-                f"the token ({'--token' if self.token is not None else _TOKEN_VARIABLE}) is "
-                "empty or has spaces; give one without (or none, for a random one)"
-            )
-        return token
+    Raises:
+        _CannotStart: if the token given is empty or has spaces.
+    """
+    token = given if given is not None else os.environ.get(_TOKEN_VARIABLE)
+    if token is None:
+        return secrets.token_urlsafe(24)
+    if not token or any(character.isspace() for character in token):
+        raise _CannotStart(
+            f"the token ({'--token' if given is not None else _TOKEN_VARIABLE}) is "
+            "empty or has spaces; give one without (or none, for a random one)"
+        )
+    return token
 
 
 _TOKEN_VARIABLE = "MINIAGENTS_WEB_TOKEN"
@@ -490,8 +497,8 @@ def _web(
     page: str | None,
     host: str,
     port: int,
-    door: _Door,
-    limits: _WebLimits,
+    token_given: str | None,
+    settings: dict[str, Any],
 ) -> int:
     if not 0 <= port <= 65535:
         raise _CannotStart(f"argument --port: {port} is not a port; give one from 0 to 65535")
@@ -501,22 +508,24 @@ def _web(
     model = model or os.environ.get(provider.model_variable or "") or provider.default_model
     assistant = _assistant(provider, model, system)
     page_file = _page(page)
-    token = door.chosen_token()
+    token = _chosen_token(token_given)
     try:
         import uvicorn
 
-        from miniagents.ext.web import BearerTokenAuth, web_chat_app
+        from miniagents.ext.web import BearerTokenAuth, WebSettings, web_chat_app
+        from miniagents.ext.web.settings import LOCAL_HOSTS
     except ImportError as error:
         raise _CannotStart(
             'the web chat needs the web extra; install it with pip install "miniagents[web]"'
         ) from error
+    named = [*LOCAL_HOSTS, host, *settings.get("allowed_hosts", [])]  # (--host's too)
+    settings["allowed_hosts"] = list(dict.fromkeys(named))
     try:
         app = web_chat_app(
             assistant,
             page=page_file,
             authentication=BearerTokenAuth({token: "you"}),
-            allowed_origins=door.allowed_origins,
-            **limits,
+            settings=WebSettings(**settings),
         )
     except WebConfigurationError as error:  # (an --allow-origin that is no origin, a limit)
         raise _CannotStart(f"{_flag(error.parameter)}: {error}") from error

@@ -16,76 +16,32 @@ See ``docs/durability.md`` and ``docs/history-sql.md``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from miniagents.reexports import Reexports
 
-from miniagents.ext.dbos.approvals import DurableApprovals as DurableApprovals
-from miniagents.ext.dbos.approvals import PendingApproval as PendingApproval
-from miniagents.ext.dbos.approvals import aapprove as aapprove
-from miniagents.ext.dbos.approvals import adeny as adeny
-from miniagents.ext.dbos.approvals import apending_approvals as apending_approvals
-from miniagents.ext.dbos.durable import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
-from miniagents.ext.dbos.durable import durable as durable
-from miniagents.ext.dbos.durable import use_database as use_database
-from miniagents.ext.dbos.durable import workflow_id as workflow_id
-from miniagents.ext.dbos.errors import DurableApprovalError as DurableApprovalError
-from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
-from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
-from miniagents.ext.dbos.errors import DurableError as DurableError
-from miniagents.ext.dbos.errors import DurableFailedCallError as DurableFailedCallError
-from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
-from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
-from miniagents.ext.dbos.llm_records import SQLCallStore as SQLCallStore
-from miniagents.ext.dbos.llm_records import SQLRunJournal as SQLRunJournal
-from miniagents.ext.dbos.runs import DurableRunInfo as DurableRunInfo
-from miniagents.ext.dbos.runs import acancel_run as acancel_run
-from miniagents.ext.dbos.runs import afind_runs as afind_runs
-from miniagents.ext.dbos.runs import aname_run as aname_run
-from miniagents.ext.dbos.runs import anote_run as anote_run
-from miniagents.ext.dbos.runs import arecover as arecover
-from miniagents.ext.dbos.runs import arun_named as arun_named
-from miniagents.ext.dbos.runs import is_durable as is_durable
-from miniagents.ext.dbos.runs import replay as replay
+_REEXPORTS = Reexports(
+    __name__,
+    {
+        "miniagents.ext.dbos.approvals": (
+            "DurableApprovals PendingApproval aapprove adeny apending_approvals"
+        ),
+        "miniagents.ext.dbos.durable": "DEFAULT_DATABASE_URL durable use_database workflow_id",
+        "miniagents.ext.dbos.errors": (
+            "DurableApprovalError DurableConfigurationError DurableDatabaseError DurableError "
+            "DurableFailedCallError DurableRecordError DurableVersionError"
+        ),
+        "miniagents.ext.dbos.llm_records": "SQLCallStore SQLRunJournal",
+        "miniagents.ext.dbos.runs": (
+            "DurableRunInfo acancel_run afind_runs aname_run anote_run arecover arun_named "
+            "is_durable replay"
+        ),
+        "miniagents.ext.dbos.history": "ChatHistorySQL",
+    },
+    eager=["miniagents.ext.dbos.durable"],  # it makes pipeline(..., durable=...) record runs
+)
+"""The package's names by module, the others imported at their first use (``ChatHistorySQL``
+loads SQLAlchemy); type checkers read ``__init__.pyi``, made of this table."""
+globals().update(_REEXPORTS.imported())  # (the function durable, not its module)
 
-__all__ = [
-    "DEFAULT_DATABASE_URL",
-    "ChatHistorySQL",
-    "DurableApprovalError",
-    "DurableApprovals",
-    "DurableConfigurationError",
-    "DurableDatabaseError",
-    "DurableError",
-    "DurableFailedCallError",
-    "DurableRecordError",
-    "DurableRunInfo",
-    "DurableVersionError",
-    "PendingApproval",
-    "SQLCallStore",
-    "SQLRunJournal",
-    "aapprove",
-    "acancel_run",
-    "adeny",
-    "afind_runs",
-    "aname_run",
-    "anote_run",
-    "apending_approvals",
-    "arecover",
-    "arun_named",
-    "durable",
-    "is_durable",
-    "replay",
-    "use_database",
-    "workflow_id",
-]
-
-if TYPE_CHECKING:
-    from miniagents.ext.dbos.history import ChatHistorySQL as ChatHistorySQL
-
-else:  # mypy sees the import above, and no catch-all attribute
-
-    def __getattr__(name: str) -> object:
-        """Load ``ChatHistorySQL`` (and SQLAlchemy with it) at its first use."""
-        if name == "ChatHistorySQL":
-            from miniagents.ext.dbos.history import ChatHistorySQL
-
-            return ChatHistorySQL
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = _REEXPORTS.names
+__getattr__ = _REEXPORTS.attribute
+__dir__ = _REEXPORTS.dir

@@ -68,7 +68,17 @@ SENT_MARK = "miniagents_decision_sent"
 _EVENT = "miniagents.decision"
 _WAIT_SECONDS = 24 * 3600.0  # each DBOS wait is bounded; an approval waits again after one
 
-_workflow: Callable[..., Coroutine[Any, Any, dict[str, object]]] | None = None
+
+class _Registration:
+    """The approval workflow as DBOS registered it (once a process, before DBOS's launch)."""
+
+    __slots__ = ("workflow",)
+
+    def __init__(self) -> None:
+        self.workflow: Callable[..., Coroutine[Any, Any, dict[str, object]]] | None = None
+
+
+_registration = _Registration()
 
 
 def approval_id(run_id: str, key: str) -> str:
@@ -150,9 +160,8 @@ async def _approval_workflow(
 
 def register_approvals(dbos: type[DBOS]) -> None:
     """Register the approval workflow with DBOS (once, before DBOS is launched)."""
-    global _workflow
-    if _workflow is None:
-        _workflow = dbos.workflow(name=APPROVAL_WORKFLOW)(_approval_workflow)
+    if _registration.workflow is None:
+        _registration.workflow = dbos.workflow(name=APPROVAL_WORKFLOW)(_approval_workflow)
 
 
 async def _outside(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -170,7 +179,7 @@ async def _started(
     """
     from dbos import DBOS, SetWorkflowID
 
-    workflow = _workflow
+    workflow = _registration.workflow
     if workflow is None:  # registered with the run's workflow, before DBOS was launched
         raise DurableError(
             "A durable run waited for an approval before DBOS was launched for durable runs."

@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from miniagents.ext.dbos._approvals import (
     approval_id,
@@ -91,6 +91,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 DEFAULT_DATABASE_URL = "sqlite:///miniagents_durable.sqlite"
 """A SQLite file in the current folder."""
@@ -209,6 +210,27 @@ def _registered_functions() -> tuple[
 # -- the engine: DBOS launched on one loop, for one database ----------------------------------
 
 
+def _database_failures_told(
+    function: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """``function``, a failure of the database of runs it meets raised as one line instead.
+
+    (A :class:`DurableDatabaseError`, see :func:`store_failure`; any other error as it is.)
+    """
+
+    @functools.wraps(function)
+    async def told(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await function(*args, **kwargs)
+        except Exception as error:
+            failure = store_failure(error)
+            if failure is None:
+                raise
+            raise failure from None
+
+    return told
+
+
 @dataclass
 class Engine:
     """DBOS launched on this event loop for ``url``, and the runs it runs here.
@@ -307,6 +329,7 @@ class Engine:
             future = self.running[workflow_id] = self.loop.create_future()
         return future
 
+    @_database_failures_told
     async def areply(
         self,
         workflow_id: str,
@@ -324,21 +347,6 @@ class Engine:
             DurableDatabaseError: if the database of runs failed (corrupt, locked, not
                 writable, unreachable: said in one line).
         """
-        try:
-            return await self._areply(workflow_id, alias, messages, kwargs)
-        except Exception as error:
-            failure = store_failure(error)
-            if failure is None:
-                raise
-            raise failure from None
-
-    async def _areply(
-        self,
-        workflow_id: str,
-        alias: str,
-        messages: tuple[Message, ...],
-        kwargs: Mapping[str, object],
-    ) -> MessageSequencePromise | tuple[Message, ...]:
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
             running = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
@@ -347,8 +355,15 @@ class Engine:
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
             raise DurableVersionError(self.refused[workflow_id])
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
-        if status is None:
-            return await self._start(workflow_id, alias, messages, kwargs)
+        if status is None:  # a new run: started here
+            from dbos import SetWorkflowID
+
+            workflow, _ = _registered_functions()
+            with SetWorkflowID(workflow_id):
+                version = _agents.version(alias)
+                task = asyncio.ensure_future(workflow(alias, messages, dict(kwargs), version))
+            task.add_done_callback(_retrieved)
+            return await self._published_or(workflow_id, task)
         _check_same_run(workflow_id, status.input, alias, messages)
         if status.status == "SUCCESS":
             result = await _outside(dbos.get_result_async(workflow_id))
@@ -390,22 +405,6 @@ class Engine:
         body = self.bodies.get(workflow_id)
         if body is not None and not body.done() and current_context() is not None:
             start_task(_until_done(body), f"the record of the durable run {workflow_id!r}")
-
-    async def _start(
-        self,
-        workflow_id: str,
-        alias: str,
-        messages: tuple[Message, ...],
-        kwargs: Mapping[str, object],
-    ) -> MessageSequencePromise | tuple[Message, ...]:
-        from dbos import SetWorkflowID
-
-        workflow, _ = _registered_functions()
-        with SetWorkflowID(workflow_id):
-            version = _agents.version(alias)
-            task = asyncio.ensure_future(workflow(alias, messages, dict(kwargs), version))
-        task.add_done_callback(_retrieved)
-        return await self._published_or(workflow_id, task)
 
     async def _published_or(
         self, workflow_id: str, result: Awaitable[Any]
@@ -475,20 +474,15 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
         task.exception()  # read by the reply's readers: not a lost error
 
 
+@_database_failures_told
 async def _outside(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a DBOS call outside of any workflow (inside one, DBOS would record it as a step).
 
     Raises:
         DurableDatabaseError: for a failure of the database of runs (one line, see
-            :func:`told`), instead of the library's error.
+            :func:`store_failure`), instead of the library's error.
     """
-    try:
-        return await contextvars.Context().run(asyncio.create_task, coroutine)
-    except Exception as error:
-        failure = store_failure(error)
-        if failure is None:
-            raise
-        raise failure from None
+    return await contextvars.Context().run(asyncio.create_task, coroutine)
 
 
 def store_failure(error: BaseException) -> DurableDatabaseError | None:

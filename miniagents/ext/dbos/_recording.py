@@ -37,7 +37,7 @@ from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
-from miniagents.miniagents.interaction import InteractionContext
+from miniagents.miniagents import InteractionContext
 
 __all__ = ["DurableRun", "LLMRecorder", "ToolRecorder", "current_run", "run_path"]
 

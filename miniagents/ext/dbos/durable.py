@@ -26,14 +26,8 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import ParamSpec, TypeVar, cast
 
-from miniagents.ext.dbos._engine import (
-    DEFAULT_DATABASE_URL,
-    aengine_for,
-    checked_url,
-    current_engine,
-    register_agent,
-    set_default_url,
-)
+from miniagents.ext.dbos import _engine
+from miniagents.ext.dbos._engine import DEFAULT_DATABASE_URL
 from miniagents.ext.dbos._recording import current_run
 from miniagents.ext.dbos._versions import fingerprint
 from miniagents.ext.dbos.errors import DurableRecordError
@@ -42,8 +36,8 @@ from miniagents.ext.dbos.runs import _mark_durable
 from miniagents.messages import MessageTuple
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageType
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
-from miniagents.miniagents.interaction import InteractionContext
 from miniagents.pipeline.durability import DurableItems, set_durable_items
 
 __all__ = ["DEFAULT_DATABASE_URL", "durable", "use_database", "workflow_id"]
@@ -111,8 +105,8 @@ def durable(
             ``database_url`` cannot hold durable runs (another scheme, an in-memory SQLite).
     """
     if database_url is not None:
-        checked_url(database_url)
-    register_agent(cast("MiniAgent[..., Message]", agent))
+        _engine.checked_url(database_url)
+    _engine.register_agent(cast("MiniAgent[..., Message]", agent))
     inner = cast("MiniAgent[..., Message]", agent)
 
     async def durable_interaction(ctx: InteractionContext, /, **kwargs: object) -> None:
@@ -121,7 +115,7 @@ def durable(
             return
         messages = tuple(await ctx.messages)
         _check_recordable(inner.alias, messages, kwargs)
-        engine = await aengine_for(database_url)
+        engine = await _engine.aengine_for(database_url)
         chosen = _chosen_id.get() or (
             _input_id(inner.alias, messages, kwargs) if ids_by_input else str(uuid.uuid4())
         )
@@ -199,7 +193,7 @@ def use_database(database_url: str) -> None:
     Raises:
         DurableConfigurationError: if it is neither.
     """
-    set_default_url(database_url)
+    _engine.set_default_url(database_url)
 
 
 async def _chain_of_pipeline(
@@ -249,7 +243,7 @@ def _pipeline_items(pipeline_id: str, chain: Sequence[MiniAgent[..., Message]]) 
         except asyncio.CancelledError:
             # the try was given up (its timeout, or the pipeline's end): its run stops
             # here, unrecorded, as at a crash; a restart runs it again from its steps
-            engine = current_engine()
+            engine = _engine.current_engine()
             for chosen in started:
                 if engine is not None:
                     engine.stop(chosen)
@@ -258,7 +252,7 @@ def _pipeline_items(pipeline_id: str, chain: Sequence[MiniAgent[..., Message]]) 
     async def aready() -> None:
         # the database of the runs not given one, as runs' below; the runs recovered at
         # launch run in the pipeline's context (in batch mode, their calls are batched)
-        await aengine_for(None, recover_here=True)
+        await _engine.aengine_for(None, recover_here=True)
 
     return DurableItems(run, aready, journal=SQLRunJournal(pipeline_id))
 

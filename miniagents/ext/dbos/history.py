@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from miniagents.arguments import check_seconds, check_text
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.history.base import ChatHistory
 from miniagents.ext.history.errors import ChatHistoryError, ChatHistoryOptionError
@@ -266,18 +267,12 @@ class ChatHistorySQL(ChatHistory):
         message_classes: Iterable[type[Message]] = (),
         timeout: float = 10.0,
     ) -> None:
-        if not isinstance(conversation, str) or not conversation or len(conversation) > _MAX_NAME:
-            raise ChatHistoryOptionError(
-                f"conversation must be a non-empty str of at most {_MAX_NAME} characters, not "
-                f"{conversation!r}: name the conversation, e.g. by a user's or a session's id."
-            )
-        if not (isinstance(timeout, (int, float)) and timeout > 0 and math.isfinite(timeout)):
-            raise ChatHistoryOptionError(
-                f"timeout must be a positive number of seconds, not {timeout!r}."
-            )
-        self.conversation = conversation
+        fix = "Name the conversation, e.g. by a user's or a session's id."
+        self.conversation = check_text(
+            conversation, "conversation", most=_MAX_NAME, fix=fix, error=ChatHistoryOptionError
+        )
+        self.timeout = check_seconds(timeout, "timeout", error=ChatHistoryOptionError)
         self.database_url = DEFAULT_DATABASE_URL if database_url is None else database_url
-        self.timeout = float(timeout)
         self._classes = _Classes(message_classes)
         self._database = _database(self.database_url, self.timeout)
         self._worker = SerialWorker()

@@ -52,8 +52,8 @@ from miniagents.ext.dbos.errors import (
 )
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
-from miniagents.miniagents.interaction import InteractionContext
 
 __all__ = [
     "DurableRunInfo",

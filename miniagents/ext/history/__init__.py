@@ -15,59 +15,31 @@ One package for the whole concept:
 
 The markdown store and the agents are imported at their first use, so that the errors and
 the base class (which :mod:`miniagents.errors` and the testing kit read) stay light.
-``miniagents.chat_history``, ``miniagents.ext.chat_history_md`` and
-``miniagents.ext.history_agents`` are the former homes, kept for compatibility.
+``miniagents.ext.chat_history_md`` and ``miniagents.ext.history_agents`` are former homes
+that the seeds import (supported); ``miniagents.chat_history`` is a deprecated one.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+from miniagents.reexports import Reexports
 
-from miniagents.ext.history.base import ChatHistory as ChatHistory
-from miniagents.ext.history.errors import ChatHistoryError as ChatHistoryError
-from miniagents.ext.history.errors import ChatHistoryOptionError as ChatHistoryOptionError
-from miniagents.ext.history.errors import MalformedChatHistoryError as MalformedChatHistoryError
-from miniagents.ext.history.errors import TornChatHistoryError as TornChatHistoryError
-from miniagents.ext.history.in_memory import InMemoryChatHistory as InMemoryChatHistory
+_REEXPORTS = Reexports(
+    __name__,
+    {
+        "miniagents.ext.history.base": "ChatHistory",
+        "miniagents.ext.history.errors": (
+            "ChatHistoryError ChatHistoryOptionError MalformedChatHistoryError TornChatHistoryError"
+        ),
+        "miniagents.ext.history.in_memory": "InMemoryChatHistory",
+        "miniagents.ext.history.markdown": "ChatHistoryMD",
+        "miniagents.ext.history.agents": (
+            "history_agent in_memory_history_agent markdown_history_agent"
+        ),
+    },
+)
+"""The package's names by module; the markdown store and the agents are imported at their
+first use (type checkers read ``__init__.pyi``, made of this table)."""
 
-if TYPE_CHECKING:  # imported lazily at run time: see _LAZY
-    from miniagents.ext.history.agents import history_agent as history_agent
-    from miniagents.ext.history.agents import in_memory_history_agent as in_memory_history_agent
-    from miniagents.ext.history.agents import markdown_history_agent as markdown_history_agent
-    from miniagents.ext.history.markdown import ChatHistoryMD as ChatHistoryMD
-
-_LAZY: dict[str, str] = {
-    "ChatHistoryMD": "miniagents.ext.history.markdown",
-    "history_agent": "miniagents.ext.history.agents",
-    "in_memory_history_agent": "miniagents.ext.history.agents",
-    "markdown_history_agent": "miniagents.ext.history.agents",
-}
-
-if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all attribute
-
-    def __getattr__(name: str) -> object:
-        """Import the markdown store or an agent at its first use."""
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_LAZY})
-
-
-__all__ = [
-    "ChatHistory",
-    "ChatHistoryError",
-    "ChatHistoryMD",
-    "ChatHistoryOptionError",
-    "InMemoryChatHistory",
-    "MalformedChatHistoryError",
-    "TornChatHistoryError",
-    "history_agent",
-    "in_memory_history_agent",
-    "markdown_history_agent",
-]
+__all__ = _REEXPORTS.names
+__getattr__ = _REEXPORTS.attribute
+__dir__ = _REEXPORTS.dir

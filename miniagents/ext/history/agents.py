@@ -7,7 +7,7 @@ conversation each turn, not only the user's last message:
   context, unless you bind your own ``chat_history``);
 - :data:`markdown_history_agent` keeps it in a markdown file
   (``fork(history_md_file="CHAT.md")``), read back when the program starts again;
-- :data:`history_agent` works with any :class:`~miniagents.chat_history.ChatHistory`.
+- :data:`history_agent` works with any :class:`~miniagents.ext.history.ChatHistory`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 from miniagents.ext.history.base import ChatHistory
 from miniagents.ext.history.in_memory import InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import miniagent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.errors import MissingAgentArgumentError
-from miniagents.miniagents.interaction import InteractionContext
 
 __all__ = ["history_agent", "in_memory_history_agent", "markdown_history_agent"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "ChatHistoryError",
@@ -16,7 +17,7 @@ class ChatHistoryError(MiniAgentsError):
     """A chat history could not be read or written."""
 
 
-class ChatHistoryOptionError(ChatHistoryError, ValueError):
+class ChatHistoryOptionError(ChatHistoryError, ArgumentError):
     """A chat history was given an option it does not take (the message names the choices)."""
 
 

@@ -124,7 +124,7 @@ class ChatHistoryMD(ChatHistory):
     Args:
         path: The markdown file, e.g. ``"CHAT.md"``.
         on_torn_section: ``"drop"`` (the default) drops a torn last section with a logged
-            warning; ``"raise"`` raises :class:`~miniagents.chat_history.TornChatHistoryError`
+            warning; ``"raise"`` raises :class:`~miniagents.ext.history.TornChatHistoryError`
             instead, at every call, leaving the file as it is.
         message_classes: Your own ``Message`` subclasses, so that their messages load back
             as themselves (the built-in classes always do); others load as ``Message``.

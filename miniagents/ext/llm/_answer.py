@@ -26,7 +26,7 @@ from miniagents.ext.llm.structured import LivePartials, _register_partials
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.miniagents.interaction import InteractionContext
+from miniagents.miniagents import InteractionContext
 
 __all__ = ["Answer", "invalid_answer", "retry_prompt"]
 

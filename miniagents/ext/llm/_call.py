@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NamedTuple, TypeVar
 
+from miniagents.arguments import check_count, check_flag, check_seconds
 from miniagents.ext.llm._answer import Answer, invalid_answer, retry_prompt
 from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._output_schema import output_format_of
@@ -48,7 +49,7 @@ from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.miniagents.interaction import InteractionContext
+from miniagents.miniagents import InteractionContext
 from miniagents.promising.lowlevel import core_of
 from miniagents.promising.lowlevel import logger as log
 from miniagents.promising.sentinels import DEFAULT
@@ -417,13 +418,10 @@ def _context_flag(context: LLMSettings, name: str, alias: str) -> bool:
     Raises:
         LLMConfigurationError: if it is not a bool.
     """
-    flag: object = getattr(context, name)
-    if not isinstance(flag, bool):
-        raise LLMConfigurationError(
-            f"The agent {alias} cannot run: MiniAgents({name}=...) must be True or False (or "
-            f"None to take the outer context's), got {flag!r}."
-        )
-    return flag
+    fix = "Pass True or False (or None: the outer context's) for the LLM agents to run."
+    return check_flag(
+        getattr(context, name), name, owner="MiniAgents()", fix=fix, error=LLMConfigurationError
+    )
 
 
 def _role_of(message_class: type[Message]) -> object:
@@ -443,13 +441,11 @@ def _count(options: LLMOptions, name: str, least: int, alias: str) -> int:
     Raises:
         LLMConfigurationError: if it is not a whole number of at least ``least``.
     """
-    count = getattr(options, name)
-    if isinstance(count, bool) or not isinstance(count, int) or count < least:
-        raise LLMConfigurationError(
-            f"The {name} of the agent {alias} must be a whole number of at least {least}, "
-            f"got {count!r}. Set it with {alias.lower()}.fork({name}=...)."
-        )
-    return count
+    fix = f"Set it with {alias.lower()}.fork({name}=...)."
+    owner = f"The agent {alias}"
+    return check_count(
+        getattr(options, name), name, least=least, owner=owner, fix=fix, error=LLMConfigurationError
+    )
 
 
 def _stall_timeout(options: LLMOptions, context: LLMSettings, alias: str) -> float | None:
@@ -462,17 +458,15 @@ def _stall_timeout(options: LLMOptions, context: LLMSettings, alias: str) -> flo
     timeout: object = context.llm_stall_timeout if given is DEFAULT else given
     if timeout is None:
         return None
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not timeout > 0  # also refuses nan
-    ):
-        raise LLMConfigurationError(
-            f"The stall timeout of the agent {alias} must be a positive number of seconds, "
-            f"or None to wait as long as the model takes; got {timeout!r}. Set it with "
-            f"{alias.lower()}.fork(stall_timeout=...) or MiniAgents(llm_stall_timeout=...)."
-        )
-    return None if math.isinf(timeout) else float(timeout)
+    fix = (
+        f"Set it with {alias.lower()}.fork(stall_timeout=...) or MiniAgents(llm_stall_timeout="
+        "...), or to None to wait as long as the model takes."
+    )
+    owner = f"The agent {alias}"
+    seconds = check_seconds(
+        timeout, "stall_timeout", forever=True, owner=owner, fix=fix, error=LLMConfigurationError
+    )
+    return None if math.isinf(seconds) else seconds
 
 
 def _log(

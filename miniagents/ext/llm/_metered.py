@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 from miniagents.ext.llm.charging import CallCharge
 from miniagents.ext.llm.messages import AssistantMessage, TokenUsage
-from miniagents.ext.llm.pricing import cost_usd, price_provider_of
+from miniagents.ext.llm.pricing import cost_usd, price_provider_of, reported_usage
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -151,13 +151,7 @@ def finish_usage(finish: Finish, model: str, price_provider: str | None) -> Toke
     A reply a call cache replayed costs nothing (0.0, its tokens kept); one that came in a
     batch is priced at the batch price (see ``Finish``).
     """
-    usage = TokenUsage(
-        input_tokens=finish.input_tokens,
-        output_tokens=finish.output_tokens,
-        cached_input_tokens=finish.cached_input_tokens,
-        cache_write_tokens=finish.cache_write_tokens,
-        reasoning_tokens=finish.reasoning_tokens,
-    )
+    usage = reported_usage(finish)
     if finish.replayed:
         return usage.model_copy(update={"cost_usd": 0.0})
     cost = cost_usd(model, usage, price_provider, batch=finish.batch_id is not None)

@@ -53,7 +53,7 @@ from miniagents.ext.llm.provider import (
 from miniagents.ext.llm.recording import recorder_events
 from miniagents.ext.llm.routing import routed_reply
 from miniagents.messages.appender import MessageTokenAppender
-from miniagents.miniagents.interaction import InteractionContext
+from miniagents.miniagents import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
 from miniagents.promising.lowlevel import ReplayCore, RunFirst, core_of, handoffs, run_first
 

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from miniagents.arguments import check_count
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -144,13 +145,14 @@ class AnthropicOptions(LLMOptions):
             "Anthropic",
             alias,
         )
-        limit: object = self.max_tokens
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise LLMConfigurationError(
-                f"The max_tokens of the agent {alias} must be a whole number of at least 1 "
-                f"(the Messages API requires one), not {limit!r}: e.g. {alias.lower()}.fork("
-                f"max_tokens=1024), or leave it out for the default, {DEFAULT_MAX_TOKENS}."
-            )
+        fix = (
+            f"The Messages API requires one: e.g. {alias.lower()}.fork(max_tokens=1024), or "
+            f"leave it out for the default, {DEFAULT_MAX_TOKENS}."
+        )
+        owner = f"The agent {alias}"
+        check_count(
+            self.max_tokens, "max_tokens", owner=owner, fix=fix, error=LLMConfigurationError
+        )
 
 
 class AnthropicProvider:

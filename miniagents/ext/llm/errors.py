@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "BudgetExceededError",
@@ -55,7 +56,7 @@ class LLMError(MiniAgentsError):
     """An LLM call failed."""
 
 
-class LLMConfigurationError(LLMError, ValueError):
+class LLMConfigurationError(LLMError, ArgumentError):
     """An LLM agent is missing a setting it needs, such as the model."""
 
 

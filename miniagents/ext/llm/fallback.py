@@ -82,8 +82,8 @@ from miniagents.frozen.model import FrozenDict
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageType
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
-from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.lowlevel import core_of
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 

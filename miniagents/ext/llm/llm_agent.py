@@ -27,8 +27,8 @@ from weakref import WeakKeyDictionary
 from miniagents.ext.llm._call import _refuse_bound_output_type, run_call
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.provider import LLMOptions, LLMProvider
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import AgentFunction, MiniAgent
-from miniagents.miniagents.interaction import InteractionContext
 
 __all__ = ["describe_options_agent", "make_llm_agent"]
 

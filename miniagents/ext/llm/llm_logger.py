@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from miniagents.messages.message import Message
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import miniagent
-from miniagents.miniagents.interaction import InteractionContext
 
 __all__ = ["llm_logger_agent", "render_llm_log"]
 

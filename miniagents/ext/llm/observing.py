@@ -32,6 +32,7 @@ __all__ = [
     "LLMCallObserver",
     "LLMCallWatch",
     "end_llm_call",
+    "innermost_provider",
     "observe_llm_calls",
     "watch_llm_call",
 ]
@@ -91,6 +92,21 @@ def end_llm_call(watch: LLMCallWatch, error: BaseException | None) -> None:
         watch.call_ended(error)
     except Exception as failure:
         _warn_once("call_ended", failure)
+
+
+def innermost_provider(provider: object) -> object:
+    """The provider that an observed call's ``provider`` wraps, if it wraps one.
+
+    An observer is given the agent's provider as the budgets' meter wraps it (its
+    ``wrapped``): the provider's own attributes (``provider_name``, ``price_provider``,
+    ``in_process``) are those of the innermost one.
+    """
+    for _ in range(8):
+        inner = getattr(provider, "wrapped", None)
+        if inner is None:
+            break
+        provider = inner
+    return provider
 
 
 def _warn_once(what: str, error: Exception) -> None:

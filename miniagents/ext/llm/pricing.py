@@ -20,7 +20,7 @@ every cost is ``None``.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from miniagents.ext.llm.messages import TokenUsage
 
@@ -28,12 +28,14 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 __all__ = [
+    "ReportedTokens",
     "cost_usd",
     "is_priced",
     "modal_cost_usd",
     "output_token_price",
     "price_provider_of",
     "prices_installed",
+    "reported_usage",
 ]
 
 _MILLION = 1_000_000
@@ -43,6 +45,46 @@ def price_provider_of(provider: object) -> str | None:
     """A provider's ``price_provider`` (genai-prices' provider id), or ``None``."""
     given = getattr(provider, "price_provider", None)
     return given if isinstance(given, str) else None
+
+
+class ReportedTokens(Protocol):
+    """The tokens a call reported (a provider's ``Finish`` is one)."""
+
+    @property
+    def input_tokens(self) -> int | None:
+        """The prompt's tokens, the cached ones included."""
+        ...
+
+    @property
+    def output_tokens(self) -> int | None:
+        """The reply's tokens, the reasoning ones included."""
+        ...
+
+    @property
+    def cached_input_tokens(self) -> int | None:
+        """Prompt tokens read from the provider's cache."""
+        ...
+
+    @property
+    def cache_write_tokens(self) -> int | None:
+        """Prompt tokens written to the provider's cache."""
+        ...
+
+    @property
+    def reasoning_tokens(self) -> int | None:
+        """Output tokens spent reasoning."""
+        ...
+
+
+def reported_usage(reported: ReportedTokens) -> TokenUsage:
+    """The ``TokenUsage`` of the tokens a call reported (no cost yet: see :func:`cost_usd`)."""
+    return TokenUsage(
+        input_tokens=reported.input_tokens,
+        output_tokens=reported.output_tokens,
+        cached_input_tokens=reported.cached_input_tokens,
+        cache_write_tokens=reported.cache_write_tokens,
+        reasoning_tokens=reported.reasoning_tokens,
+    )
 
 
 def cost_usd(

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
-from miniagents.miniagents.interaction import InteractionContext
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.lowlevel import Hook
 
 __all__ = ["LLMCallRecorder", "record_llm_calls", "recorded_llm_call", "recorder_events"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import math
 import sys
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 from weakref import WeakKeyDictionary, WeakSet
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMSDKMissingError
 from miniagents.ext.llm.provider import LLMOptions, _memo_of, check_kind
 
@@ -265,22 +265,12 @@ def check_retries_and_timeout(
         LLMConfigurationError: for a ``max_retries`` that is not a whole number of at least
             0, or a ``timeout`` that is not a positive, finite number of seconds.
     """
-    if max_retries is not None and (
-        isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
-    ):
-        raise LLMConfigurationError(
-            f"max_retries must be a whole number of at least 0, got {max_retries!r}: e.g. "
-            f"{agent}.fork(max_retries=0) for no retry, or None for {default}."
-        )
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not 0 < timeout < math.inf  # also refuses nan
-    ):
-        raise LLMConfigurationError(
-            f"timeout must be a positive number of seconds, got {timeout!r}: e.g. "
-            f"{agent}.fork(timeout=30.0), or None for {default}."
-        )
+    if max_retries is not None:
+        fix = f"E.g. {agent}.fork(max_retries=0) for no retry, or None for {default}."
+        check_count(max_retries, "max_retries", least=0, fix=fix, error=LLMConfigurationError)
+    if timeout is not None:
+        fix = f"E.g. {agent}.fork(timeout=30.0), or None for {default}."
+        check_seconds(timeout, "timeout", fix=fix, error=LLMConfigurationError)
 
 
 def _check_base_url(client: Any, agent: str, variable: str) -> None:

@@ -52,8 +52,8 @@ from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
-from miniagents.miniagents.interaction import InteractionContext
 from miniagents.promising.lowlevel import ReplayCore, core_of, stream_on
 from miniagents.promising.streamed_promise import StreamedPromise
 

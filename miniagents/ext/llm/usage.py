@@ -102,7 +102,6 @@ from __future__ import annotations
 
 import contextvars
 import itertools
-import math
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
@@ -110,6 +109,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+from miniagents.arguments import check_count, check_number
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.miniagents.context import MiniAgents
 from miniagents.miniagents.errors import NoActiveContextError
@@ -338,28 +338,22 @@ class _OpenCall(Protocol):
 def _whole(name: str, value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise LLMConfigurationError(
-            f"A Budget's {name} must be a whole number of at least 0 (or None: no limit), "
-            f"got {value!r}. E.g. Budget({name}=100)."
-        )
-    return value
+    fix = f"E.g. Budget({name}=100), or None for no limit."
+    return check_count(value, name, least=0, owner="A Budget", fix=fix, error=LLMConfigurationError)
 
 
 def _amount(value: object) -> float | None:
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or value < 0
-    ):
-        raise LLMConfigurationError(
-            "A Budget's max_cost_usd must be a number of US dollars of at least 0 (or None: "
-            f"no limit), got {value!r}. E.g. Budget(max_cost_usd=0.50)."
-        )
-    return float(value)
+    fix = "E.g. Budget(max_cost_usd=0.50), or None for no limit."
+    return check_number(
+        value,
+        "max_cost_usd",
+        unit="US dollars",
+        owner="A Budget",
+        fix=fix,
+        error=LLMConfigurationError,
+    )
 
 
 # -- where the budgets are -----------------------------------------------------------------

@@ -6,7 +6,6 @@ import asyncio
 import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from miniagents.ext.mcp._sdk import require_mcp
@@ -146,12 +145,7 @@ class MCPSession:
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         """Close the connection (and stop the server's process, for stdio)."""
         running, self._running, self._tools = self._running, None, None
         if running is not None and self._closing is not None:

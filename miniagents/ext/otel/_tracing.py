@@ -25,7 +25,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from miniagents.ext.llm.observing import observe_llm_calls
+from miniagents.ext.llm.observing import innermost_provider, observe_llm_calls
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import (
     Finish,
@@ -673,26 +673,16 @@ def _is_durable(agent: ObservedAgent) -> bool:
     return isinstance(agent, MiniAgent) and is_durable(agent)
 
 
-def _innermost(provider: object) -> object:
-    """The provider that ``provider`` wraps (e.g. the budgets' meter wraps the agent's own)."""
-    for _ in range(8):
-        inner = getattr(provider, "wrapped", None)
-        if inner is None:
-            break
-        provider = inner
-    return provider
-
-
 def _in_process(provider: object) -> bool:
     """Whether the provider's model runs in this process (its ``in_process`` attribute)."""
-    return getattr(_innermost(provider), "in_process", False) is True
+    return getattr(innermost_provider(provider), "in_process", False) is True
 
 
 def _provider_name(provider: object) -> str:
     named = getattr(provider, "provider_name", None)  # the meter's: for the agent's options
     if isinstance(named, str):
         return named
-    provider = _innermost(provider)
+    provider = innermost_provider(provider)
     named = getattr(provider, "provider_name", None)
     if isinstance(named, str):
         return named

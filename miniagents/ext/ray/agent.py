@@ -35,11 +35,12 @@ import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from math import inf
 from typing import Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
+from miniagents.arguments import check_count, check_seconds
+from miniagents.ext.ray import _wire
 from miniagents.ext.ray._failures import (
     mailbox_died_error,
     ray_failure,
@@ -52,24 +53,6 @@ from miniagents.ext.ray._mailbox import (
     known_inputs,
     mailbox_actor,
     send_inputs,
-)
-from miniagents.ext.ray._wire import (
-    COMPLETE,
-    END,
-    LINK,
-    LINKS_BOX,
-    MESSAGE_FAILED,
-    START,
-    TOKENS,
-    WHOLE,
-    Call,
-    ReplyEvent,
-    check_sendable_agent,
-    decode_error,
-    dumps,
-    dumps_arguments,
-    dumps_settings,
-    loads,
 )
 from miniagents.ext.ray._worker import serve_interaction
 from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT as _WORKER_CANCEL_TIMEOUT
@@ -243,19 +226,20 @@ def own_options(options: dict[str, Any], caller: str) -> tuple[int, float]:
     Raises:
         RayAgentArgumentError: naming the option (``caller`` names the function).
     """
-    retries = options.pop("max_retries", 3)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise RayAgentArgumentError(
-            f"{caller}() needs max_retries to be an int >= 0 (how many more times to run "
-            f"what a worker that died was running; 0 for none); got {retries!r}."
-        )
-    timeout = options.pop("cancel_timeout", CANCEL_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < inf:
-        raise RayAgentArgumentError(
-            f"{caller}() needs cancel_timeout to be a positive number of seconds (how long "
-            f"stopping what was cancelled may take); got {timeout!r}."
-        )
-    return retries, float(timeout)
+    owner, error = f"{caller}()", RayAgentArgumentError
+    fix = "It is how many more times to run what a worker that died was running (0: none)."
+    retries = check_count(
+        options.pop("max_retries", 3), "max_retries", least=0, owner=owner, fix=fix, error=error
+    )
+    fix = "It is how long stopping what was cancelled may take."
+    timeout = check_seconds(
+        options.pop("cancel_timeout", CANCEL_TIMEOUT),
+        "cancel_timeout",
+        owner=owner,
+        fix=fix,
+        error=error,
+    )
+    return retries, timeout
 
 
 class _Runner:
@@ -264,13 +248,13 @@ class _Runner:
     def __init__(self, agent: MiniAgent[...], options: dict[str, Any]) -> None:
         import ray
 
-        check_sendable_agent(agent.alias, agent)
+        _wire.check_sendable_agent(agent.alias, agent)
         self.agent = agent
         self.retries, self.cancel_timeout = own_options(options, "ray_agent")
         self.options = options
         options.setdefault("name", f"miniagents:{agent.alias}")
 
-        def interaction(call: Call) -> Iterator[list[ReplyEvent]]:
+        def interaction(call: _wire.Call) -> Iterator[list[_wire.ReplyEvent]]:
             yield from serve_interaction(agent, call)
 
         remote: Any = ray.remote  # Ray's overloads type no option given as **options
@@ -289,8 +273,8 @@ class _Runner:
     ) -> None:
         alias = self.agent.alias
         with sending() as sent:  # e.g. a budget in the arguments: it needs a live link
-            arguments = dumps_arguments(args, kwargs, alias)
-        settings = dumps_settings(context_settings())
+            arguments = _wire.dumps_arguments(args, kwargs, alias)
+        settings = _wire.dumps_settings(context_settings())
         carrier = tuple(outgoing_carrier().items())  # the trace goes on in the worker
         attempt = 0
         while True:
@@ -406,10 +390,12 @@ class _Attempt:
         timeout = self.runner.cancel_timeout
         far_ends = None
         if links:
-            far_ends = dumps([link.away() for link in links], "the live links of the caller")
+            far_ends = _wire.dumps([link.away() for link in links], "the live links of the caller")
         nested = in_worker_loop()  # an agent on a worker calls this one: it watches the start
         self.generator = self.runner.remote.remote(
-            Call(arguments, events, mailbox, self.key, settings, carrier, timeout, far_ends, nested)
+            _wire.Call(
+                arguments, events, mailbox, self.key, settings, carrier, timeout, far_ends, nested
+            )
         )
         sender = None
         if mailbox is not None and not ended:
@@ -507,7 +493,7 @@ class _Attempt:
             await self._bounded(_in_thread(ray.cancel, self.generator), "Ray's cancel", deadline)
         for task, key, what in (
             (sender, self.key, "input"),
-            (link_sender, self.key + LINKS_BOX, "link"),
+            (link_sender, self.key + _wire.LINKS_BOX, "link"),
         ):
             if task is None or mailbox is None:
                 continue
@@ -535,36 +521,36 @@ class _Attempt:
                 "ray_agent(...) a larger cancel_timeout."
             ) from None
 
-    def _apply(self, batch: list[ReplyEvent]) -> BaseException | None:
+    def _apply(self, batch: list[_wire.ReplyEvent]) -> BaseException | None:
         """Pass the events on to the local replies; the agent's error, if it failed."""
         ctx = self.ctx
         appenders = self.appenders
         for tag, index, payload in batch:
-            if tag == TOKENS:
+            if tag == _wire.TOKENS:
                 appender = appenders[index]
                 if not appender.closed:  # else its consumers gave up: the task is ending
                     for token in payload:
                         appender.append(token)
-            elif tag == START:
-                message_class, metadata = loads(payload)
+            elif tag == _wire.START:
+                message_class, metadata = _wire.loads(payload)
                 appender = MessageTokenAppender(message_class=message_class, **metadata)
                 appender.cancel_when_abandoned(self.task)
                 appenders[index] = appender
                 ctx.reply(appender.promise)
-            elif tag == END:
+            elif tag == _wire.END:
                 appender = appenders.pop(index)
                 if not appender.closed:
-                    appender.update_metadata(**loads(payload))
+                    appender.update_metadata(**_wire.loads(payload))
                     appender.complete()
-            elif tag == WHOLE:
-                ctx.reply(loads(payload))
-            elif tag == MESSAGE_FAILED:
+            elif tag == _wire.WHOLE:
+                ctx.reply(_wire.loads(payload))
+            elif tag == _wire.MESSAGE_FAILED:
                 error = self.failures[index] = self._error(payload)
                 appenders.pop(index).fail(error)
-            elif tag == LINK:  # a message of a live link, not a reply
-                self.links[index].receive(loads(payload))
+            elif tag == _wire.LINK:  # a message of a live link, not a reply
+                self.links[index].receive(_wire.loads(payload))
                 continue
-            elif tag == COMPLETE:
+            elif tag == _wire.COMPLETE:
                 ctx.finish_early()  # the replies end now, even if the agent goes on
             else:  # FAILED: the agent's own error, with its own type
                 return self._error(payload)
@@ -577,7 +563,7 @@ class _Attempt:
         One error of the agent's (its reply message's, which it raised too) is one error
         here, as for a local agent: a consumer that received it anywhere has received it.
         """
-        return self.failures[payload] if isinstance(payload, int) else decode_error(payload)
+        return self.failures[payload] if isinstance(payload, int) else _wire.decode_error(payload)
 
     def _failure(self, error: BaseException) -> BaseException:
         """The error to raise for a Ray error met while reading the replies."""
@@ -599,13 +585,13 @@ class _Attempt:
         """
         import ray
 
-        key = self.key + LINKS_BOX
+        key = self.key + _wire.LINKS_BOX
         try:
             while True:
                 await wake.wait()
                 wake.clear()
                 events = [
-                    (index, dumps(message, "a message of a live link"))
+                    (index, _wire.dumps(message, "a message of a live link"))
                     for index, link in enumerate(self.links)
                     if (message := link.drain()) is not None
                 ]

@@ -8,6 +8,7 @@ consumers with its own type and message (its remote traceback is its ``__cause__
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "MessageSerializationError",
@@ -27,7 +28,7 @@ class RayAgentError(MiniAgentsError):
     """Running an agent on Ray failed for a reason of Ray's, not of the agent's own code."""
 
 
-class RayAgentArgumentError(RayAgentError, ValueError):
+class RayAgentArgumentError(RayAgentError, ArgumentError):
     """``ray_agent`` was given something that is not an agent, or an option it cannot use."""
 
 
@@ -78,7 +79,7 @@ class MessageSerializationError(MiniAgentsError, TypeError):
     """
 
 
-class RayPipelineArgumentError(MiniAgentsError, ValueError):
+class RayPipelineArgumentError(ArgumentError):
     """``ray_pipeline`` was given arguments it cannot use (no agent, items, a limit...)."""
 
 

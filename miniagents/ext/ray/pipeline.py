@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Generic, overload
 
 from typing_extensions import TypeVar, Unpack
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings, is_dataset
 from miniagents.ext.ray._wire import check_sendable_agent
@@ -52,7 +53,7 @@ from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import outgoing_carrier, outgoing_links, sending
 from miniagents.pipeline.errors import PipelineArgumentError
-from miniagents.pipeline.local import pipeline_settings
+from miniagents.pipeline.local import agent_chain
 
 if TYPE_CHECKING:
     from ray.data import Dataset
@@ -305,29 +306,16 @@ def ray_pipeline(
     on the workers (see the module).
     """
     require_ray()
-    try:  # the local pipeline's checks of what the two share: agents, max_in_flight, timeout
-        chain, shared = pipeline_settings(
-            agents,
-            caller="ray_pipeline",
-            max_in_flight=max_in_flight,
-            max_concurrency=None,
-            ordered=ordered,
-            retries=0,
-            retry_on=(),
-            backoff=0.0,
-            timeout=timeout,
-            fail_fast=False,
-            progress=progress,
-            description=description,
-            total=total,
-            overflow="buffer",
-        )
-    except PipelineArgumentError as error:
-        raise RayPipelineArgumentError(f"{error}{function_hint(agents)}") from None
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise RayPipelineArgumentError(
-            f"ray_pipeline() needs batch_size to be a positive int; got {batch_size!r}."
-        )
+    try:  # the local pipeline's check of the agents
+        chain = agent_chain(agents, "ray_pipeline")
+    except PipelineArgumentError as failure:
+        raise RayPipelineArgumentError(f"{failure}{function_hint(agents)}") from None
+    owner, error = "ray_pipeline()", RayPipelineArgumentError
+    check_count(max_in_flight, "max_in_flight", owner=owner, error=error)
+    if timeout is not None:
+        fix = "Or pass None for no timeout."
+        check_seconds(timeout, "timeout", forever=True, owner=owner, fix=fix, error=error)
+    check_count(batch_size, "batch_size", owner=owner, error=error)
     if max_in_flight < batch_size:
         raise RayPipelineArgumentError(
             f"ray_pipeline() needs batch_size <= max_in_flight (a batch is sent whole); got "
@@ -357,9 +345,9 @@ def ray_pipeline(
         ordered=ordered,
         retries=retries,
         show_progress=progress,
-        description=shared.description,
+        description=chain[-1].alias if description is None else description,
         total=total,
         cancel_timeout=cancel_timeout,
-        timeout=shared.timeout,
+        timeout=timeout,
     )
     return RayPipeline(chain, items, settings, ray_options)

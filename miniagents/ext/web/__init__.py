@@ -9,6 +9,20 @@ this package without Starlette, sse-starlette and ag-ui-protocol raises a
 :func:`web_chat_app` serves a chat page (one HTML file, e.g. ``examples/web_chat/index.html``
 of the repository) with an agent behind it: ``miniagents web`` runs it.
 
+Every app is given ``authentication=`` (who asks: see :mod:`miniagents.ext.web.auth`; for
+local development, the named choice :class:`~miniagents.ext.web.auth.NoAuthentication`)
+and takes its limits, the hosts and origins it serves and whether approvals may edit
+arguments as one :class:`~miniagents.ext.web.settings.WebSettings` (``settings=``), each
+named once there; what is an app's own (its inputs, arguments, context, approval flow,
+page) stays its parameter::
+
+    app = agui_app(agent, authentication=NoAuthentication())  # this machine only
+    app = ai_sdk_app(
+        agent,
+        authentication=BearerTokenAuth({"s3cr3t": "ada"}),
+        settings=WebSettings(allowed_hosts=["chat.example.com"], max_live_runs=20),
+    )
+
 **The reply, read in order.** Each message of the agent's reply is read as it streams, in
 the order a reader of the reply sees it: a ``ToolCallMessage`` is a tool call (its tokens
 are the arguments' JSON as the model writes it), a ``ToolResultMessage`` is a tool's result
@@ -89,22 +103,34 @@ of the thread whose ``resume`` answers the interrupts (``{"interruptId", "status
 waiting run nobody resumes within ``keep_runs_for`` is cancelled; a new run of the thread
 (a new message of the chat) abandons it. While a run still streams, a decision may also
 come to ``POST {path}/runs/{runId}/approvals/{toolCallId}`` (AG-UI) or ``POST {path}/{chat
-id}/approvals/{approvalId}`` (AI SDK) with ``{"approved": true, "arguments": {...}}`` (the
-arguments optional, edited) or ``{"approved": false, "reason": "..."}``: the run then never
-stops there. Edited arguments (there, or in an AG-UI resume's payload) that do not fit the
-tool's argument schema are a 422 (``invalid_arguments``, naming what is wrong) that decides
-nothing: the call still waits, to be answered again. With ``approval_flow="in_stream"`` a
-run never pauses: the stream stays open until the decision comes to that URL. A decision
+id}/approvals/{approvalId}`` (AI SDK) with ``{"approved": true}`` or ``{"approved": false,
+"reason": "..."}``: the run then never stops there. A decision may replace the call's
+arguments (``"arguments": {...}``, there or in an AG-UI resume's payload) only when the
+settings say ``approval_edits=True`` (else it is a 422, ``edits_not_allowed``); edited
+arguments that do not fit the tool's argument schema are a 422 (``invalid_arguments``,
+naming what is wrong) that decides nothing: the call still waits, to be answered again.
+With ``approval_flow="in_stream"`` a run never pauses: the stream stays open until the
+decision comes to that URL, and the event that says a call waits is AG-UI's ``CUSTOM``
+event named ``tool_approval_request`` (its ``value`` an ``Interrupt`` naming the call) and
+the AI SDK's ``tool-approval-request`` part (its ``approvalId`` the call's id). A decision
 for a call that is not waiting is a 409 (``not_pending``; ``paused`` at the URL when the
 run has paused: answer it the protocol's way); for a call that asked nothing, a 404
 (``unknown_approval``, AG-UI ``unknown_interrupt``).
 
-**Limits.** At most ``max_live_runs`` runs run (or wait paused) at once: one more is a 503
-(``too_many_runs``, with ``Retry-After``) and starts nothing; one principal runs at most
-``max_live_runs_per_principal`` (a 429, ``too_many_runs_of_yours``). A finished run is
-forgotten ``keep_runs_for`` seconds after it ends, read again or not, and sooner when more
-than ``max_ended_runs`` (1,000) runs have ended since: the oldest ended goes first (a live
-or paused run never does).
+**Limits** (the settings'). At most ``max_live_runs`` runs run (or wait paused) at once:
+one more is a 503 (``too_many_runs``, with ``Retry-After``) and starts nothing; one
+principal runs at most ``max_live_runs_per_principal`` (a 429, ``too_many_runs_of_yours``).
+At most ``max_streams`` event streams are sent at once (a 503, ``too_many_streams``), at
+most ``max_streams_per_principal`` to one principal (a 429, ``too_many_streams_of_yours``):
+a stream's slot is freed as it closes. A finished run is forgotten ``keep_runs_for``
+seconds after it ends, read again or not, and sooner when more than ``max_ended_runs``
+(1,000) runs have ended since: the oldest ended goes first (a live or paused run never
+does).
+
+**Which hosts.** A request whose ``Host`` is not one of the settings' ``allowed_hosts``
+(this machine's names by default: ``localhost``, ``127.0.0.1``, ``[::1]``, any port) is a
+400 (``host_not_allowed``) before anything else runs, whatever the authentication: a page
+of a name an attacker points at the server (DNS rebinding) reaches nothing.
 
 **Who asks** (:mod:`miniagents.ext.web.auth`). ``authentication=`` (a Starlette
 ``AuthenticationBackend``, e.g. :class:`~miniagents.ext.web.auth.BearerTokenAuth`, or
@@ -114,8 +140,11 @@ each request (``request.user.identity``); a request of nobody known is a 401
 and its approvals are its principal's: to another it is a 404 (the AI SDK's resume: 204),
 and the same run id names one run per principal (a durable run's workflow id holds its
 principal, so it keeps its owner across a restart). A decision records who gave it
-(``ToolDecision.decided_by``). Without ``authentication=``, runs are unowned (for local
-development), and the app warns once. A POST must be JSON (415,
+(``ToolDecision.decided_by``). An app made without ``authentication=`` is a
+``WebConfigurationError``; ``authentication=NoAuthentication()`` is the named choice of
+nobody (for local development): runs are nobody's, every request counts as one principal's
+for the limits, and an app that serves other hosts than this machine's warns as it starts.
+A POST must be JSON (415,
 ``unsupported_media_type``) from the app's own origin or one of ``allowed_origins`` (403,
 ``origin_not_allowed``; CORS, preflight included, for those); every response carries a
 Content-Security-Policy (``default-src 'none'; frame-ancestors 'none'``),
@@ -138,7 +167,8 @@ AG-UI run id in use (409, ``run_exists``) or unknown (404, ``unknown_run``), a
 ``Last-Event-ID`` that is not an event of the run (400, ``unknown_event_id``), a resume
 that answers no waiting call or is not a decision (404, 409, 422), edited arguments the
 tool refuses (422, ``invalid_arguments``, each problem listed in its ``errors``) or any
-edit when the app was made with ``approval_edits=False`` (422, ``edits_not_allowed``).
+edit when the settings say ``approval_edits=False``, the default (422,
+``edits_not_allowed``).
 """
 
 import importlib
@@ -157,6 +187,15 @@ for _module in ("starlette", "sse_starlette", "ag_ui"):
 from miniagents.ext.web.agui import agui_app as agui_app  # noqa: E402
 from miniagents.ext.web.ai_sdk import ai_sdk_app as ai_sdk_app  # noqa: E402
 from miniagents.ext.web.auth import BearerTokenAuth as BearerTokenAuth  # noqa: E402
+from miniagents.ext.web.auth import NoAuthentication as NoAuthentication  # noqa: E402
+from miniagents.ext.web.settings import WebSettings as WebSettings  # noqa: E402
 from miniagents.ext.web.web_chat import web_chat_app as web_chat_app  # noqa: E402
 
-__all__ = ["BearerTokenAuth", "agui_app", "ai_sdk_app", "web_chat_app"]
+__all__ = [
+    "BearerTokenAuth",
+    "NoAuthentication",
+    "WebSettings",
+    "agui_app",
+    "ai_sdk_app",
+    "web_chat_app",
+]

@@ -1,10 +1,17 @@
-"""The apps' door: who asks (the principal), and what a browser may do with them.
+"""The apps' door: which hosts they answer to, who asks (the principal), what a browser may do.
 
-- **Identity** (:class:`Door`): the principal is ``request.user.identity`` (see
-  :mod:`miniagents.ext.web.auth`); with identity configured, a request whose user is not
-  authenticated is a 401 JSON error and starts nothing; without, runs are unowned and the
-  app says so once, when it starts (its lifespan: a server runs it; an app mounted in
-  another, whose lifespan does not run the mounted app's, says nothing).
+- **Hosts** (:meth:`Door.middleware`, first of all): a request whose ``Host`` is not one of
+  the settings' ``allowed_hosts`` (any port) is a 400 JSON error, before anything else
+  runs; so a page of a name an attacker points at this machine (DNS rebinding) is
+  refused, and the same-origin check below, which compares a page's ``Origin`` with the
+  ``Host``, compares it with a host the app serves.
+- **Identity** (:class:`Door`): every app is given its ``authentication`` (see
+  :mod:`miniagents.ext.web.auth`; made without, it is a ``WebConfigurationError``); the
+  principal is ``request.user.identity``, and a request whose user is not authenticated is
+  a 401 JSON error and starts nothing. With ``NoAuthentication`` runs are nobody's, and an
+  app that serves other hosts than this machine's says so once, when it starts (its
+  lifespan: a server runs it; an app mounted in another, whose lifespan does not run the
+  mounted app's, says nothing).
 - **Browser safety** (:meth:`Door.middleware`): every response carries a
   Content-Security-Policy (``default-src 'none'; frame-ancestors 'none'``: an API response
   runs nothing and is framed nowhere), ``X-Content-Type-Options: nosniff``,
@@ -36,7 +43,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miniagents.ext.errors import WebConfigurationError
 from miniagents.ext.web._http import error_response
-from miniagents.ext.web.auth import Authentication
+from miniagents.ext.web.auth import Authentication, NoAuthentication
+from miniagents.ext.web.settings import LOCAL_HOSTS, WebSettings
 
 __all__ = ["API_POLICY", "Door", "SecurityHeaders", "page_policy"]
 
@@ -55,56 +63,63 @@ _REQUEST_HEADERS = ("authorization", "content-type", "last-event-id")
 
 
 class Door:
-    """Who asks, and the middleware that keeps browsers safe (see the module docstring).
+    """Which hosts, who asks, and the middleware that keeps browsers safe (see the module).
 
     Args:
-        authentication: How the app learns who asks.
-        allowed_origins: The origins (``https://front.example``) whose pages may call the
-            app, besides its own.
-        name: The app's name, in the warning of unowned runs.
+        authentication: How the app learns who asks (``None``: not given, refused).
+        settings: The app's settings: its ``allowed_hosts`` and ``allowed_origins``.
+        name: The app's name, in its errors and warnings.
         request_headers: The request headers a page of an allowed origin may send besides
             ``Authorization``, ``Content-Type`` and ``Last-Event-ID`` (a protocol's own,
             e.g. A2A's ``A2A-Version``; lower-case).
 
     Raises:
-        WebConfigurationError: if an origin is ``"*"`` or not an origin.
+        WebConfigurationError: if ``authentication`` is ``None``.
     """
 
     def __init__(
         self,
-        authentication: Authentication,
-        allowed_origins: Sequence[str],
+        authentication: Authentication | None,
+        settings: WebSettings,
         name: str,
         *,
         request_headers: Sequence[str] = (),
     ) -> None:
+        if authentication is None:
+            raise WebConfigurationError(
+                f"{name} needs authentication= (who asks): give it a Starlette "
+                "AuthenticationBackend (e.g. authentication=BearerTokenAuth({token: "
+                "principal})) or 'request.user' behind an enclosing AuthenticationMiddleware; "
+                "or, for local development, authentication=NoAuthentication() (runs are then "
+                "nobody's, and the app answers only this machine's host names: "
+                "localhost, 127.0.0.1, [::1]). See docs/web-deployment.md.",
+                parameter="authentication",
+            )
         self.authentication = authentication
-        self.allowed_origins = tuple(_checked_origin(origin) for origin in allowed_origins)
+        self.settings = settings
         self.name = name
         self.request_headers = (*_REQUEST_HEADERS, *request_headers)
         self._warned = False
 
-    @property
-    def knows_who_asks(self) -> bool:
-        """Whether runs have owners (identity is configured)."""
-        return self.authentication is not None
-
     def warn_unowned(self) -> None:
-        """Say once that runs are unowned, when no identity is configured."""
-        if self.authentication is None and not self._warned:
+        """Say once that runs are nobody's, when the app knows nobody and serves other hosts."""
+        hosts = self.settings.allowed_hosts
+        local = all(host in LOCAL_HOSTS for host in hosts)
+        if isinstance(self.authentication, NoAuthentication) and not local and not self._warned:
             self._warned = True
             _logger.warning(
-                "%s serves runs without knowing who asks: anyone who reaches it can read "
-                "and decide any run whose id they know. Give it authentication= (a "
-                "Starlette AuthenticationBackend, or 'request.user' behind an enclosing "
+                "%s serves %s with NoAuthentication: anyone who reaches it by those names "
+                "can read and decide any run whose id they know. Give it authentication= "
+                "(a Starlette AuthenticationBackend, or 'request.user' behind an enclosing "
                 "AuthenticationMiddleware) before it is reachable by others; see "
                 "docs/web-deployment.md.",
                 self.name,
+                ", ".join(hosts),
             )
 
     def owner(self, request: Request) -> str | JSONResponse | None:
         """The principal who asks (``None``: the app knows nobody), or the 401 of nobody."""
-        if self.authentication is None:
+        if isinstance(self.authentication, NoAuthentication):
             return None
         user = request.scope.get("user")
         if user is None and not self._warned:  # ("request.user", and no middleware set it)
@@ -137,19 +152,27 @@ class Door:
             response.headers["WWW-Authenticate"] = challenge
         return response
 
-    def middleware(self) -> list[Middleware]:
-        """The app's middleware, outermost first: headers, CORS, the POST check, identity."""
-        found = [
+    def page_middleware(self) -> list[Middleware]:
+        """The middleware of a page's app, outermost first: the security headers, the hosts."""
+        return [
             Middleware(SecurityHeaders),
+            Middleware(_HostCheck, allowed_hosts=self.settings.allowed_hosts),
+        ]
+
+    def middleware(self) -> list[Middleware]:
+        """The app's middleware, outermost first: headers, hosts, CORS, the POST check, identity."""
+        origins = self.settings.allowed_origins
+        found = [
+            *self.page_middleware(),
             Middleware(
                 CORSMiddleware,
-                allow_origins=self.allowed_origins,
+                allow_origins=origins,
                 allow_methods=_METHODS,
                 allow_headers=self.request_headers,
                 allow_credentials=True,
                 expose_headers=("x-vercel-ai-ui-message-stream",),
             ),
-            Middleware(_PostCheck, allowed_origins=self.allowed_origins),
+            Middleware(_PostCheck, allowed_origins=origins),
         ]
         if isinstance(self.authentication, AuthenticationBackend):
             found.append(
@@ -165,24 +188,6 @@ class Door:
         self, _conn: HTTPConnection, error: AuthenticationError
     ) -> JSONResponse:
         return self.unauthenticated(str(error) or None)
-
-
-def _checked_origin(origin: str) -> str:
-    parts = urlsplit(origin)
-    if origin == "*" or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise WebConfigurationError(
-            f"allowed_origins holds {origin!r}, which is not an origin: give each front "
-            "end's scheme, host and port, e.g. 'https://chat.example.com' ('*' is not "
-            "taken: a page of any site could then use the app with its users' credentials).",
-            parameter="allowed_origins",
-        )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise WebConfigurationError(
-            f"allowed_origins holds {origin!r}, which has a path: an origin is a scheme, "
-            f"host and port only, e.g. {parts.scheme}://{parts.netloc}.",
-            parameter="allowed_origins",
-        )
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 class SecurityHeaders:
@@ -207,6 +212,43 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_secured)
+
+
+class _HostCheck:
+    """A request whose ``Host`` is not one of ``allowed_hosts`` (any port) is a 400."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.any = "*" in allowed_hosts
+        self.names = frozenset(host for host in allowed_hosts if not host.startswith("*"))
+        self.suffixes = tuple(host[1:] for host in allowed_hosts if host.startswith("*."))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.any or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("host", "")
+        host = _host_of(given)
+        if host is not None and (host in self.names or host.endswith(self.suffixes)):
+            await self.app(scope, receive, send)
+            return
+        refused = error_response(
+            400,
+            "host_not_allowed",
+            f"This app does not answer to the host {given!r}: it serves only the hosts it "
+            "was made for (its settings' allowed_hosts: add the name it is reached by, "
+            "e.g. WebSettings(allowed_hosts=[..., 'chat.example.com'])).",
+        )
+        await refused(scope, receive, send)
+
+
+def _host_of(header: str) -> str | None:
+    """The host of a ``Host`` header (lower case, without its port), ``None`` if it is none."""
+    found = _HOST_HEADER.fullmatch(header.strip().lower())
+    return found.group(1).removesuffix(".") if found is not None else None
+
+
+_HOST_HEADER = re.compile(r"(\[[0-9a-f:.]+\]|[^\[\]:/@\s]+)(?::\d*)?")
 
 
 class _PostCheck:

@@ -8,29 +8,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 __all__ = [
-    "DEFAULT_MAX_BODY_BYTES",
     "aread_bounded",
     "error_response",
     "invalid_arguments",
     "not_pending",
     "problems",
     "read_json",
-    "too_many_of_yours",
-    "too_many_of_yours_message",
-    "too_many_runs",
-    "too_many_runs_message",
+    "read_model",
+    "resumed_meanwhile",
     "unknown_run",
     "unnamable_run",
 ]
 
-DEFAULT_MAX_BODY_BYTES = 1_000_000
-"""The largest request body the apps read (a bigger one is a 413)."""
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def error_response(
@@ -117,12 +114,43 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
     return parsed
 
 
+async def read_model(
+    request: Request, max_bytes: int, model: type[_Model], code: str, what: str
+) -> _Model | JSONResponse:
+    """The request's JSON body as a ``model``, or the error response that says why it is not.
+
+    Read as :func:`read_json` reads it; a body of another shape is a 422 with ``code``,
+    whose message says it is not ``what`` (e.g. ``"an AG-UI RunAgentInput"``) and where.
+    """
+    body = await read_json(request, max_bytes)
+    if isinstance(body, JSONResponse):
+        return body
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        return error_response(422, code, f"The body is not {what}: {problems(error)}.")
+
+
 def _too_large(max_bytes: int) -> JSONResponse:
     return error_response(
         413,
         "body_too_large",
         f"The request body is over the limit of {max_bytes} bytes; send a shorter "
         "conversation (or raise max_body_bytes).",
+    )
+
+
+def resumed_meanwhile(paused: str, decided: str) -> JSONResponse:
+    """The 409 of a resume whose paused run another request resumed (or that ended) meanwhile.
+
+    ``paused``: what the run is of (``"the thread 't1'"``); ``decided``: what the resume
+    answered (``"interrupts"``, ``"approvals"``).
+    """
+    return error_response(
+        409,
+        "not_pending",
+        f"The paused run of {paused} was resumed by another request (or ended) meanwhile; "
+        f"its {decided} are decided once.",
     )
 
 
@@ -151,36 +179,4 @@ def not_pending(call_id: str, tool_name: str) -> JSONResponse:
         "not_pending",
         f"The call {call_id!r} of {tool_name} is not waiting for a decision any more (it was "
         "decided already, or its run ended or was cancelled); a call is decided once.",
-    )
-
-
-def too_many_runs(max_live: int) -> JSONResponse:
-    """The 503 of a run refused because ``max_live`` runs run already."""
-    response = error_response(503, "too_many_runs", too_many_runs_message(max_live))
-    response.headers["Retry-After"] = "1"
-    return response
-
-
-def too_many_runs_message(max_live: int) -> str:
-    """What :func:`too_many_runs` says."""
-    return (
-        f"The app is running {max_live} runs, its limit (max_live_runs={max_live}; a run "
-        "waiting for its approvals counts until it is resumed or expires); try again when "
-        "one has ended, or make the app with a higher max_live_runs."
-    )
-
-
-def too_many_of_yours(max_live: int) -> JSONResponse:
-    """The 429 of a run refused because its principal runs ``max_live`` runs already."""
-    response = error_response(429, "too_many_runs_of_yours", too_many_of_yours_message(max_live))
-    response.headers["Retry-After"] = "1"
-    return response
-
-
-def too_many_of_yours_message(max_live: int) -> str:
-    """What :func:`too_many_of_yours` says."""
-    return (
-        f"You are running {max_live} runs, the most one user may run at once "
-        f"(max_live_runs_per_principal={max_live}; a run waiting for its approvals counts "
-        "until it is resumed or expires); try again when one of yours has ended."
     )

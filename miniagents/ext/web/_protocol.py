@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias
 
+from miniagents.ext.input_requests import InputRequest
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.web._reply_parts import Part
 
@@ -121,6 +122,11 @@ class WebProtocol(ABC):
     """Sent with every stream (``Content-Type: text/event-stream`` besides)."""
     approvals_last: bool = False
     """Whether a round's results that wait for no decision come before those that wait."""
+    takes_answers: bool = False
+    """Whether its clients answer an agent's input requests: then a job pauses at one (the
+    events :meth:`asking` makes end its run) until the protocol's request answers it
+    (:meth:`RunManager.answer <miniagents.ext.web._runs.RunManager.answer>`); else the
+    request is withdrawn (the agent's ``aanswer()`` raises) and sent as a text."""
     paused_hint: str
     """How the calls of a paused job are decided (said in the 409 of the decision URL)."""
 
@@ -129,8 +135,8 @@ class WebProtocol(ABC):
         """How the job ``key`` of ``group`` is named."""
 
     @abstractmethod
-    def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> Encoder:
-        """A new encoder of the reply of the job ``ids`` (``keep_for``: how long a pause waits)."""
+    def encoder(self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float) -> Encoder:
+        """A new encoder of the reply of the job ``ids`` (``keep_runs_for``: a pause's wait)."""
 
     @abstractmethod
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
@@ -146,6 +152,15 @@ class WebProtocol(ABC):
 
     compact: bool = False
     """Whether its events' JSON has no spaces (AG-UI's, as its models write it)."""
+
+    def asking(self, encoder: Encoder, message_id: str, request: InputRequest) -> list[str]:
+        """The events of the agent's question ``request`` where its job pauses for the answer.
+
+        Called only for a protocol that :attr:`takes_answers`; ``message_id``: the
+        question's id among the reply's parts. By default none.
+        """
+        del encoder, message_id, request  # (a protocol whose clients answer none)
+        return []
 
     def ended(self, encoder: Encoder, runs: Sequence[Sequence[str]]) -> None:
         """A job has ended, its encoder ``encoder``; ``runs``: its runs' events, let go of next.

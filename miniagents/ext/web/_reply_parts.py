@@ -4,9 +4,12 @@ Each message of the reply is read as it streams, in the order a reader of the re
 them: a ``ToolCallMessage`` is a tool call (its tokens: the arguments' JSON as the model
 writes it), a ``ToolApprovalRequest`` a call that waits for a person's decision, a
 ``ToolResultMessage`` a tool's result (its tokens: the tool's output, e.g. a sub-agent's
-reply, as it is produced), any other message a text. Before a result whose call still waits
-for its decision, an ``AwaitingApproval`` says that the reader of the reply can go no
-further until someone decides (where the protocols' own approval flows pause the run).
+reply, as it is produced), an ``InputRequest`` the agent's question to its caller (read
+whole: ``InputAsked``, where a protocol whose clients answer pauses the run), any other
+message a text (its ``TextStart`` says its class, for a protocol that sends some classes
+otherwise than as text). Before a result whose call still waits for its decision, an
+``AwaitingApproval`` says that the reader of the reply can go no further until someone
+decides (where the protocols' own approval flows pause the run).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from miniagents.ext.input_requests import InputRequest
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.message import Message
@@ -29,13 +33,16 @@ __all__ = [
     "CallDelta",
     "CallEnd",
     "CallStart",
+    "InputAsked",
     "Part",
+    "ReadPart",
     "ResultDelta",
     "ResultEnd",
     "ResultStart",
     "TextDelta",
     "TextEnd",
     "TextStart",
+    "as_text",
     "plain",
     "reply_parts",
 ]
@@ -46,6 +53,7 @@ class TextStart:
     message_id: str
     role: str
     agent_alias: str | None
+    message_class: type[Message] = Message  # (the promise's: a protocol may send some apart)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,12 @@ class ResultEnd:
     denied: bool
 
 
+@dataclass(frozen=True)
+class InputAsked:
+    message_id: str
+    request: InputRequest  # (the agent's question, whole; pending while the agent waits)
+
+
 Part: TypeAlias = (
     TextStart
     | TextDelta
@@ -131,11 +145,15 @@ Part: TypeAlias = (
     | ResultDelta
     | ResultEnd
 )
+"""A part of a reply, as a protocol's encoder writes it."""
+
+ReadPart: TypeAlias = Part | InputAsked
+"""A part of a reply as it is read: a question is the run manager's (see ``InputAsked``)."""
 
 
 async def reply_parts(
     reply: MessageSequencePromise[Message], id_prefix: str, *, approvals_last: bool = False
-) -> AsyncIterator[Part]:
+) -> AsyncIterator[ReadPart]:
     """The parts of ``reply``, each as soon as it is known (ids are ``{id_prefix}-{n}``).
 
     The parts keep the reply's order of messages, unless ``approvals_last``: then, in a
@@ -175,7 +193,7 @@ class _Reader:
             return None
         return _Numbered(promise, f"{self._id_prefix}-{next(self._numbers)}")
 
-    async def parts(self) -> AsyncIterator[Part]:
+    async def parts(self) -> AsyncIterator[ReadPart]:
         """The parts of the reply's messages, in order (see :func:`reply_parts`)."""
         while (read := self._later or await self._anext()) is not None:
             self._later = None
@@ -193,6 +211,11 @@ class _Reader:
             elif issubclass(message_class, ToolResultMessage):
                 async for part in self._results(read):
                     yield part
+            elif issubclass(message_class, InputRequest):
+                self._unanswered.clear()  # (a question: the round is over)
+                request = await promise
+                if isinstance(request, InputRequest):
+                    yield InputAsked(message_id, request)
             else:
                 self._unanswered.clear()  # (a text: the round is over)
                 async for part in _text_parts(promise, message_id):
@@ -257,12 +280,25 @@ def _field(promise: MessagePromise[Message], name: str, default: str) -> str:
     return value if isinstance(value, str) else default
 
 
+def as_text(asked: InputAsked) -> list[Part]:
+    """An agent's question as the parts of a text (for a protocol whose clients answer none)."""
+    request = asked.request
+    alias = getattr(request, "agent_alias", None)
+    started = TextStart(
+        asked.message_id, request.role, alias if isinstance(alias, str) else None, type(request)
+    )
+    text = str(request)
+    said = [TextDelta(asked.message_id, text)] if text else []
+    return [started, *said, TextEnd(asked.message_id, request)]
+
+
 async def _text_parts(promise: MessagePromise[Message], message_id: str) -> AsyncIterator[Part]:
     alias = promise.metadata.get("agent_alias")
     yield TextStart(
         message_id,
         _field(promise, "role", "assistant"),
         alias if isinstance(alias, str) else None,
+        promise.message_class,
     )
     streamed = False
     async for token in promise:

@@ -8,25 +8,33 @@ clients follow it and a client that reconnects with ``Last-Event-ID`` misses not
 A job whose reply waits for a person's approval may *pause* (the protocols' own approval
 flows): its run ends there, as the protocol says a run that waits ends, and the job waits
 (no LLM call open, no thread blocked) until the protocol's resume request decides the
-calls; the job's next events then go to a new run, the response to that request. A paused
-job that nobody resumes within ``keep_for`` seconds is cancelled.
+calls; the job's next events then go to a new run, the response to that request. So does
+a job whose agent asks its caller a question (an ``InputRequest``), for a protocol whose
+clients answer (``WebProtocol.takes_answers``: A2A's next message to the task is the
+answer, :meth:`RunManager.answer`); for the others the question is withdrawn (the agent's
+wait for its answer raises) and sent as a text. A paused job that nobody resumes within
+``keep_runs_for`` seconds is cancelled.
 
-When the last client leaves a live run and none comes back within the grace period, the
-job is cancelled (which gives up on the reply: its LLM calls are cancelled and their HTTP
-streams closed); with no grace period (``None``: A2A's tasks, which outlive their
-connections), it runs on. A run that has ended stays ``keep_for`` seconds for late readers,
-then is forgotten (whether anyone read it again or not); a job is found by the key of its
-first run (:meth:`RunManager.job`) while it runs or waits, and ``keep_for`` seconds after it
-ended; an ended job keeps what its protocol answers about it (its encoder's: A2A's task),
-not its runs, each of which is kept as long as the manager keeps that run (see
-:meth:`Job.last_run`). At most ``max_live`` jobs run (or
-wait paused) at once, and at most ``max_ended`` ended runs (and as many ended jobs) are
-kept: a burst of short runs forgets the oldest ended first, before their time (a paused
-job's run, which its job waits on, is live: never forgotten so).
+The manager reads its limits from the app's :class:`~miniagents.ext.web.settings.WebSettings`,
+by their names there. When the last client leaves a live run and none comes back within
+the ``grace_period``, the job is cancelled (which gives up on the reply: its LLM calls are
+cancelled and their HTTP streams closed); with an infinite one (A2A's tasks, which outlive
+their connections), it runs on. A run that has ended stays ``keep_runs_for`` seconds for
+late readers, then is forgotten (whether anyone read it again or not); a job is found by
+the key of its first run (:meth:`RunManager.job`) while it runs or waits, and
+``keep_runs_for`` seconds after it ended; an ended job keeps what its protocol answers
+about it (its encoder's: A2A's task), not its runs, each of which is kept as long as the
+manager keeps that run (see :meth:`Job.last_run`). At most ``max_live_runs`` jobs run (or
+wait paused) at once, and at most ``max_ended_runs`` ended runs (and as many ended jobs)
+are kept: a burst of short runs forgets the oldest ended first, before their time (a
+paused job's run, which its job waits on, is live: never forgotten so). At most
+``max_streams`` event streams are sent at once (``max_streams_per_principal`` of one
+principal's): a stream's slot is taken as its response starts, and freed as it closes.
 
 Runs belong to the principal that started them (``owner``, ``None`` when the app knows
-nobody): every lookup names the owner, so a run of another principal is not found (the
-same key names a different run for each principal).
+nobody: then every request is that one principal's, for the limits too): every lookup
+names the owner, so a run of another principal is not found (the same key names a
+different run for each principal).
 """
 
 from __future__ import annotations
@@ -41,32 +49,34 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from miniagents.ext.errors import WebConfigurationError
+from miniagents.ext.errors import InputRequestError
+from miniagents.ext.input_requests import InputRequest, withdraw_input_request
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
-from miniagents.ext.web._event_log import LINE_END, EventLog, EventPlaces, sse
+from miniagents.ext.web._event_log import LINE_END, EventLog, EventPlaces, astart_position, sse
 from miniagents.ext.web._http import (
-    DEFAULT_MAX_BODY_BYTES,
     error_response,
     invalid_arguments,
     not_pending,
-    problems,
-    read_json,
-    too_many_of_yours,
-    too_many_of_yours_message,
-    too_many_runs,
-    too_many_runs_message,
+    read_model,
     unknown_run,
 )
 from miniagents.ext.web._protocol import ApprovalFlow, Encoder, JobIds, WebProtocol
+from miniagents.ext.web.settings import (
+    DEFAULT_GRACE_PERIOD,
+    DEFAULT_MAX_ENDED_RUNS,
+    DEFAULT_MAX_LIVE_RUNS,
+    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+    WebSettings,
+)
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
@@ -84,15 +94,6 @@ __all__ = [
     "Run",
     "RunManager",
 ]
-
-DEFAULT_MAX_LIVE_RUNS = 100
-"""The most runs an app runs at once (one more is a 503 until one ends)."""
-
-DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL = 10
-"""The most runs one principal runs at once (one more is a 429 until one of theirs ends)."""
-
-DEFAULT_MAX_ENDED_RUNS = 1_000
-"""The most ended runs an app keeps for late readers (one more forgets the oldest ended)."""
 
 
 class ApprovalDecision(BaseModel):
@@ -134,23 +135,60 @@ class ApprovalDecision(BaseModel):
 
 @dataclass(frozen=True)
 class NoRoom:
-    """Why a new job was refused: the app runs ``limit`` jobs (503), or its principal does (429)."""
+    """Why a new job or stream was refused: the limit it would pass, named by its setting.
 
-    status: int
+    Attributes:
+        setting: The setting whose limit it is: ``"max_live_runs"`` or ``"max_streams"``
+            (the app's: a 503), ``"max_live_runs_per_principal"`` or
+            ``"max_streams_per_principal"`` (the principal's: a 429).
+        limit: Its value.
+    """
+
+    setting: str
     limit: int
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of the refusal: 429 for a principal's limit, else 503."""
+        return 429 if self.setting.endswith("_per_principal") else 503
+
+    @property
+    def code(self) -> str:
+        """The error's code (``too_many_runs``, ``too_many_streams_of_yours``, ...)."""
+        what = "streams" if self.setting.startswith("max_streams") else "runs"
+        return f"too_many_{what}_of_yours" if self.status == 429 else f"too_many_{what}"
 
     @property
     def message(self) -> str:
         """The refusal, as a sentence that says when to try again."""
-        if self.status == 503:
-            return too_many_runs_message(self.limit)
-        return too_many_of_yours_message(self.limit)
+        setting, limit = f"{self.setting}={self.limit}", self.limit
+        if self.setting == "max_live_runs":
+            return (
+                f"The app is running {limit} runs, its limit ({setting}; a run waiting for its "
+                "approvals counts until it is resumed or expires); try again when one has "
+                "ended, or make the app with a higher max_live_runs."
+            )
+        if self.setting == "max_live_runs_per_principal":
+            return (
+                f"You are running {limit} runs, the most one user may run at once ({setting}; "
+                "a run waiting for its approvals counts until it is resumed or expires); try "
+                "again when one of yours has ended."
+            )
+        if self.setting == "max_streams":
+            return (
+                f"The app is sending {limit} event streams, its limit ({setting}); try again "
+                "when one has closed, or make the app with a higher max_streams."
+            )
+        return (
+            f"You have {limit} event streams open, the most one user may have at once "
+            f"({setting}: each client that follows a run counts); close one and try again."
+        )
 
     def response(self) -> Response:
         """The refusal as the web apps answer it (a JSON error, with ``Retry-After``)."""
-        if self.status == 503:
-            return too_many_runs(self.limit)
-        return too_many_of_yours(self.limit)
+        response = error_response(self.status, self.code, self.message)
+        response.headers["Retry-After"] = "1"
+        return response
 
 
 class Pause:
@@ -175,7 +213,7 @@ class Pause:
 class Run(EventLog):
     """One SSE stream of a job: its event log, and the clients that follow it."""
 
-    __slots__ = ("__weakref__", "_grace_timer", "_manager", "followers", "job")
+    __slots__ = ("__weakref__", "_grace_timer", "_manager", "followers", "job", "successor")
 
     def __init__(self, key: str, job: Job, *, recovered: bool = False) -> None:
         super().__init__(key, job.new_places(), job.tag, recovered=recovered)
@@ -183,9 +221,10 @@ class Run(EventLog):
         self._manager = job.manager
         self.followers = 0
         self._grace_timer: asyncio.TimerHandle | None = None
+        self.successor: Run | None = None  # the run its job went on in after it
 
     def end(self) -> None:
-        """The stream ends here; the run is forgotten ``keep_for`` seconds later."""
+        """The stream ends here; the run is forgotten ``keep_runs_for`` seconds later."""
         if not self.done:
             super().end()
             self._manager.forget_later(self)
@@ -206,10 +245,17 @@ class Run(EventLog):
     def detach(self) -> None:
         """A client left; the last one to leave a live run starts the grace period (if any)."""
         self.followers -= 1
-        grace = self._manager.grace
-        if self.followers == 0 and not self.done and grace is not None:
-            loop = asyncio.get_running_loop()
-            self._grace_timer = loop.call_later(grace, self._abandon)
+        self.unfollowed()
+
+    def unfollowed(self) -> None:
+        """If nobody follows the live run, its grace period starts (unless it has already)."""
+        if self.followers > 0 or self.done or self._grace_timer is not None:
+            return
+        grace = self._manager.settings.grace_period
+        if grace is None:
+            grace = DEFAULT_GRACE_PERIOD
+        if math.isfinite(grace):
+            self._grace_timer = asyncio.get_running_loop().call_later(grace, self._abandon)
 
     def _abandon(self) -> None:
         self._grace_timer = None
@@ -235,6 +281,12 @@ class Run(EventLog):
             events = _framed(events, frame, prelude)
         return _RunResponse(self, events, self._manager.protocol.headers)
 
+    async def aresponse_after(self, request: Request) -> Response:
+        """The response of a client that follows the run after its ``Last-Event-ID`` (all of
+        it without one), or the 400 of an id that is not the run's."""
+        start = await astart_position(request, self)
+        return start if isinstance(start, Response) else self.response(start)
+
 
 async def _framed(
     events: AsyncIterator[ServerSentEvent],
@@ -258,11 +310,19 @@ class _RunResponse(EventSourceResponse):
         self._run = run
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._run.attach()
+        run = self._run
+        manager, owner = run.job.manager, run.job.owner
+        refused = manager.open_stream(owner)  # (taken here: no await between look and take)
+        if refused is not None:
+            run.unfollowed()  # (a run started for this response, now followed by nobody)
+            await refused.response()(scope, receive, send)
+            return
+        run.attach()
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._run.detach()
+            run.detach()
+            manager.close_stream(owner)
 
 
 # -- a job: a reply turned into events, streamed to one run at a time ------------------------------
@@ -273,7 +333,7 @@ class Job:
 
     Its events go to its current run; where they yield a :class:`Pause`, the run ends and
     the job waits (:meth:`aresumed`) until :meth:`resume` gives it a new run, or
-    ``keep_for`` seconds pass and it is cancelled. ``workflow_id``: the durable run of its
+    ``keep_runs_for`` seconds pass and it is cancelled. ``workflow_id``: the durable run of its
     reply, if any; ``owner``: the principal who started it; ``key``: the key of its first
     run; ``runs``: while it lives, every run it streamed to, in order (the last is
     ``current``). Once it has ended, its encoder keeps what the protocol answers about it
@@ -299,6 +359,7 @@ class Job:
         "owner",
         "pause_key",
         "pauses",
+        "question",
         "runs",
         "tag",
         "task",
@@ -324,6 +385,7 @@ class Job:
         self.tag = secrets.token_hex(4)  # its logs' renames (see EventLog.resume_point)
         self.pauses = 0  # how many times it paused (a replay's resumed pauses too)
         self.last_pause: Pause | None = None
+        self.question: InputRequest | None = None  # the question it waits on, paused there
         self._moved = asyncio.Event()  # set when it goes to a new run, pauses or ends
         self.pause_key = ids.pause_key
         self.approvals = MemoryApprovals()  # the reply's requests (its run: the job's key)
@@ -416,7 +478,7 @@ class Job:
         self.current.end()
         loop = asyncio.get_running_loop()
         self._resumed = loop.create_future()
-        self._expiry = loop.call_later(self.manager.keep_for, self.cancel)
+        self._expiry = loop.call_later(self.manager.settings.keep_runs_for, self.cancel)
         self.manager.paused_at(self)
         self._settled.set()
         self._notify_moved()
@@ -424,7 +486,9 @@ class Job:
     def _go_on(self, run_key: str) -> None:
         """A replayed pause: the run ends here, the job goes on at once under ``run_key``."""
         self.current.end()
-        self.current = Run(run_key, self, recovered=True)
+        following = Run(run_key, self, recovered=True)
+        self.current.successor = following
+        self.current = following
         self.runs.append(self.current)
         self.manager.moved(self)
         self._notify_moved()
@@ -443,6 +507,15 @@ class Job:
         """Wait until the job pauses (its run waits to be resumed) or ends."""
         await self._settled.wait()
 
+    async def anext_run(self, run: Run) -> Run | None:
+        """The run the job goes on in after its ``run``, once it does; ``None`` if it ends first.
+
+        (A job paused at ``run`` goes on in a new run when it is resumed.)
+        """
+        while run.successor is None and not self.done:
+            await self._moved.wait()
+        return run.successor
+
     async def aresumed(self) -> str:
         """(For the job's events, after a :class:`Pause`.) The new run's key, once resumed."""
         if self._resumed is None:  # pragma: no cover - the pause made it
@@ -454,8 +527,10 @@ class Job:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        self.current = Run(run_key, self)
-        self.runs.append(self.current)
+        following = Run(run_key, self)
+        self.current.successor = following
+        self.current = following
+        self.runs.append(following)
         self._settled = asyncio.Event()
         if self._resumed is not None and not self._resumed.done():
             self._resumed.set_result(run_key)
@@ -491,9 +566,13 @@ async def _job_events(
             reply = parts.reply_parts(make_reply(), ids.prefix, approvals_last=approvals_last)
             pauses = _Pauses(job, found)
             async for part in reply:
+                if isinstance(part, parts.InputAsked):
+                    async for asked in _asking(job, part):
+                        yield asked
+                    continue
                 if isinstance(part, parts.ApprovalAsked):
                     job.ask(part.request)
-                elif manager.flow == "protocol" and isinstance(
+                elif manager.approval_flow == "protocol" and isinstance(
                     part, parts.AwaitingApproval | parts.ResultStart
                 ):
                     async for paused in pauses.at(part):
@@ -509,6 +588,39 @@ async def _job_events(
             yield data
         return
     for data in encoder.finished():
+        yield data
+
+
+async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[str | Pause]:
+    """The events of the agent's question ``part``, and the pause until it is answered.
+
+    A protocol whose clients answer none gets the question as a text, withdrawn first (the
+    agent's wait for the answer raises, saying why), so that nothing waits for nobody.
+    """
+    manager, encoder, request = job.manager, job.encoder, part.request
+    if not manager.protocol.takes_answers:
+        withdraw_input_request(
+            request,
+            f"The agent asked its caller a question ({str(request)!r}) that nobody can answer "
+            f"over {manager.protocol.name}: its clients answer no input requests. Ask for "
+            "what the agent needs in the request (its arguments or its first message), or "
+            "serve it over A2A (a2a_app), whose clients do.",
+        )
+        for text in parts.as_text(part):
+            for data in encoder.events(text):
+                yield data
+        return
+    for data in manager.protocol.asking(encoder, part.message_id, request):
+        yield data  # (the protocol's question: it ends the run)
+    if not request.pending:
+        return
+    job.question = request
+    yield Pause(part.message_id, ())
+    try:
+        run_key = await job.aresumed()
+    finally:
+        job.question = None
+    for data in encoder.resuming(run_key):
         yield data
 
 
@@ -549,52 +661,15 @@ class _Pauses:
 # -- the manager ----------------------------------------------------------------------------------
 
 
-def _check_count(name: str, value: object, *, least: int) -> None:
-    """Refuse a limit of the app that is not a whole number of at least ``least``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise WebConfigurationError(
-            f"The app's {name} must be a whole number of at least {least}; got {value!r}. "
-            f"Pass such an int (or leave {name} out for its default).",
-            parameter=name,
-        )
-
-
-def _check_seconds(name: str, value: object) -> None:
-    """Refuse a duration of the app that is not a finite number of seconds, 0 or more."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise WebConfigurationError(
-            f"The app's {name} must be a finite number of seconds, 0 or more; got {value!r}. "
-            f"Pass such a number (or leave {name} out for its default).",
-            parameter=name,
-        )
-
-
 class RunManager:
-    """The runs of one app, by owner and key, each kept ``keep_for`` seconds after it ends.
+    """The runs of one app, by owner and key, each kept ``keep_runs_for`` seconds after it ends.
 
     Args:
         protocol: The protocol its runs speak.
         agent: The agent each job runs.
         context: Makes the ``MiniAgents`` context each job runs in.
-        flow: How its runs ask for approvals.
-        keep_for: Seconds an ended run (or job) is kept (and a paused job waits).
-        grace: Seconds a run goes on after its last client left (``None``: it runs on).
-        max_live: The most jobs running (or paused) at once.
-        max_live_per_owner: The most jobs of one principal running (or paused) at once.
-        edits: Whether a decision may edit a call's arguments.
-        max_ended: The most ended runs kept (and ended jobs found by key); one more forgets
-            the oldest ended before its ``keep_for`` is up.
-        max_body_bytes: The largest request body its app reads (the protocol's requests and
-            the approvals alike).
-
-    Raises:
-        WebConfigurationError: for a limit that is not a number the manager can keep to
-            (named by the app's parameter).
+        approval_flow: How its runs ask for approvals.
+        settings: The app's limits (checked when they were made), read by their names.
     """
 
     __slots__ = (
@@ -604,18 +679,14 @@ class RunManager:
         "_keyed",
         "_paused",
         "_runs",
+        "_streams",
         "agent",
+        "approval_flow",
         "context",
         "durable",
-        "edits",
-        "flow",
-        "grace",
-        "keep_for",
-        "max_body_bytes",
-        "max_ended",
-        "max_live",
-        "max_live_per_owner",
+        "open_streams",
         "protocol",
+        "settings",
     )
 
     def __init__(
@@ -624,34 +695,17 @@ class RunManager:
         agent: MiniAgent[..., Message],
         *,
         context: Callable[[], MiniAgents],
-        flow: ApprovalFlow,
-        keep_for: float,
-        grace: float | None,
-        max_live: int,
-        max_live_per_owner: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
-        edits: bool = True,
-        max_ended: int = DEFAULT_MAX_ENDED_RUNS,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        approval_flow: ApprovalFlow,
+        settings: WebSettings,
     ) -> None:
-        _check_count("max_live_runs", max_live, least=1)
-        _check_count("max_live_runs_per_principal", max_live_per_owner, least=1)
-        _check_count("max_ended_runs", max_ended, least=0)
-        _check_count("max_body_bytes", max_body_bytes, least=1)
-        _check_seconds("keep_runs_for", keep_for)
-        if grace is not None:
-            _check_seconds("grace_period", grace)
         self.protocol = protocol
-        self.max_ended = max_ended
-        self.max_body_bytes = max_body_bytes
-        self.edits = edits
-        self.max_live_per_owner = max_live_per_owner
         self.agent = agent
         self.context = context
-        self.flow: ApprovalFlow = flow
-        self.keep_for = keep_for
-        self.grace = grace
-        self.max_live = max_live
+        self.approval_flow: ApprovalFlow = approval_flow
+        self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
+        self.open_streams = 0  # the event streams sent now
+        self._streams: dict[str | None, int] = {}  # of them, by principal
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}
@@ -667,17 +721,25 @@ class RunManager:
 
     @property
     def kept(self) -> int:
-        """How many runs are kept now (live, or ended less than ``keep_for`` ago)."""
+        """How many runs are kept now (live, or ended less than ``keep_runs_for`` ago)."""
         return len(self._runs)
 
     def get(self, key: str, owner: str | None = None) -> Run | None:
-        """``owner``'s run ``key``, unless there is none or it ended over ``keep_for`` ago."""
+        """``owner``'s run ``key``, unless there is none or it ended over ``keep_runs_for`` ago."""
         self._forget_expired()
         return self._runs.get((owner, key))
 
     def job(self, key: str, owner: str | None = None) -> Job | None:
-        """``owner``'s job whose first run is ``key``: while it lives, and ``keep_for`` after."""
+        """``owner``'s job whose first run is ``key``: while it lives, ``keep_runs_for`` after."""
         return self._keyed.get((owner, key))
+
+    def jobs(self, owner: str | None = None) -> list[Job]:
+        """``owner``'s jobs that :meth:`job` finds now (live, or ended within ``keep_runs_for``).
+
+        Oldest started first; at most ``max_live_runs`` live and ``max_ended_runs`` ended ones, so
+        a protocol that lists them (A2A's ``ListTasks``) lists within bounds.
+        """
+        return [job for (who, _), job in self._keyed.items() if who == owner]
 
     def paused(self, pause_key: str, owner: str | None = None) -> Job | None:
         """``owner``'s job paused under ``pause_key`` (a thread, a chat), if one waits there."""
@@ -685,23 +747,56 @@ class RunManager:
         return job if job is not None and job.paused else None
 
     def room(self, owner: str | None, key: str, pause_key: str) -> Response | None:
-        """The refusal of ``owner``'s new job under ``key`` if there is no room for it.
+        """The refusal of ``owner``'s new job under ``key``, streamed, if there is no room for it.
 
         The jobs it replaces (its key's, its pause key's) do not count. Over the app's limit
-        it is a 503; over the principal's (when the app knows who asks), a 429.
+        it is a 503; over the principal's, a 429 (see :meth:`no_room`).
         """
-        refused = self.no_room(owner, key, pause_key)
+        refused = self.no_room(owner, key, pause_key, streamed=True)
         return None if refused is None else refused.response()
 
-    def no_room(self, owner: str | None, key: str, pause_key: str) -> NoRoom | None:
-        """Why ``owner``'s new job under ``key`` has no room (``None``: it has room)."""
+    def no_room(
+        self, owner: str | None, key: str, pause_key: str, *, streamed: bool = False
+    ) -> NoRoom | None:
+        """Why ``owner``'s new job under ``key`` has no room (``None``: it has room).
+
+        ``streamed``: its response will be a stream, so a stream's room counts too.
+        """
+        limits = self.settings
         replaced = set(self._replaced(owner, key, pause_key))
         live = [job for job in self._jobs if not job.cancelling and job not in replaced]
-        if len(live) >= self.max_live:
-            return NoRoom(503, self.max_live)
-        if owner is not None and sum(job.owner == owner for job in live) >= self.max_live_per_owner:
-            return NoRoom(429, self.max_live_per_owner)
+        if len(live) >= limits.max_live_runs:
+            return NoRoom("max_live_runs", limits.max_live_runs)
+        per_principal = limits.max_live_runs_per_principal
+        if sum(job.owner == owner for job in live) >= per_principal:
+            return NoRoom("max_live_runs_per_principal", per_principal)
+        return self.stream_room(owner) if streamed else None
+
+    def stream_room(self, owner: str | None) -> NoRoom | None:
+        """Why ``owner`` may not open one more event stream now (``None``: they may)."""
+        limits = self.settings
+        if self.open_streams >= limits.max_streams:
+            return NoRoom("max_streams", limits.max_streams)
+        if self._streams.get(owner, 0) >= limits.max_streams_per_principal:
+            return NoRoom("max_streams_per_principal", limits.max_streams_per_principal)
         return None
+
+    def open_stream(self, owner: str | None) -> NoRoom | None:
+        """Take a stream's slot for ``owner`` (``close_stream`` frees it), or say why not."""
+        refused = self.stream_room(owner)
+        if refused is None:
+            self.open_streams += 1
+            self._streams[owner] = self._streams.get(owner, 0) + 1
+        return refused
+
+    def close_stream(self, owner: str | None) -> None:
+        """Free a stream's slot of ``owner`` (its stream has closed)."""
+        self.open_streams -= 1
+        left = self._streams[owner] - 1
+        if left:
+            self._streams[owner] = left
+        else:
+            del self._streams[owner]
 
     def _replaced(self, owner: str | None, key: str, pause_key: str) -> list[Job]:
         previous = self._runs.get((owner, key))
@@ -729,7 +824,7 @@ class RunManager:
             abandon = functools.partial(self.durable.abandon, workflow)
         for replaced in self._replaced(owner, ids.key, ids.pause_key):
             replaced.cancel()
-        encoder = self.protocol.encoder(ids, self.flow, self.keep_for)
+        encoder = self.protocol.encoder(ids, self.approval_flow, self.settings.keep_runs_for)
         job = Job(
             self,
             owner,
@@ -792,8 +887,12 @@ class RunManager:
         recorded as a name of the durable run too), so that after a restart its replay
         pauses there too and its events keep their numbers; ``gone()`` answers if another
         request resumed it meanwhile. The answer is the new run's stream (see
-        :meth:`aresume_run`).
+        :meth:`aresume_run`), or, when its principal has no room for one more stream, the
+        refusal (nothing decided).
         """
+        refused = self.stream_room(job.owner)  # (before anything is decided)
+        if refused is not None:
+            return refused.response()
         run = await self.aresume_run(job, run_key, decisions, named=named, gone=gone)
         return run if isinstance(run, Response) else run.response(0)
 
@@ -826,6 +925,28 @@ class RunManager:
         self._runs[job.owner, run_key] = run
         return run
 
+    def answer(self, job: Job, run_key: str, messages: Sequence[Message]) -> Run:
+        """Answer the question the paused ``job`` waits on; resume it in a new run, ``run_key``.
+
+        The protocol checks first that the job waits on a question (``job.question``, and
+        ``paused(...)`` is the job); ``messages`` are the answer the agent gets.
+
+        Raises:
+            InputRequestError: if the job's question does not wait for an answer.
+        """
+        request = job.question
+        if request is None or not job.paused:
+            raise InputRequestError(
+                f"The run {job.key!r} waits for no answer to a question: answer a run that "
+                "paused where its agent asked one."
+            )
+        request.answer(*messages)
+        if self._paused.get((job.owner, job.pause_key)) is job:
+            del self._paused[job.owner, job.pause_key]
+        run = job.resume(run_key)
+        self._runs[job.owner, run_key] = run
+        return run
+
     async def adecide(
         self, request: Request, owner: str | None, key: str, call_id: str
     ) -> Response:
@@ -837,18 +958,16 @@ class RunManager:
         run = self.get(key, owner)
         if run is None:
             return unknown_run()
-        body = await read_json(request, self.max_body_bytes)
-        if isinstance(body, Response):
-            return body
-        try:
-            decision = ApprovalDecision.model_validate(body)
-        except ValidationError as error:
-            return error_response(
-                422,
-                "invalid_decision",
-                'The body is not a decision ({"approved": true or false, "arguments": {...} '
-                f'or null, "reason": "..." or null}}): {problems(error)}.',
-            )
+        decision = await read_model(
+            request,
+            self.settings.max_body_bytes,
+            ApprovalDecision,
+            "invalid_decision",
+            'a decision ({"approved": true or false, "arguments": {...} or null, "reason": '
+            '"..." or null})',
+        )
+        if isinstance(decision, Response):
+            return decision
         job = run.job
         asked = job.asked(call_id)
         if asked is None:
@@ -866,7 +985,8 @@ class RunManager:
                 f"The run {run.key!r} has paused at the call {call_id!r} and ended its stream, "
                 f"as the protocol's approval flow does: {self.protocol.paused_hint}",
             )
-        if (refused := decision.refusal(asked, "arguments", edits=self.edits)) is not None:
+        edits = self.settings.approval_edits
+        if (refused := decision.refusal(asked, "arguments", edits=edits)) is not None:
             return refused
         decision.apply(asked, owner)
         return JSONResponse({"toolCallId": call_id, "approved": decision.approved})
@@ -882,13 +1002,14 @@ class RunManager:
         self._paused[job.owner, job.pause_key] = job
 
     def forget_job(self, job: Job) -> None:
-        """``job`` has ended: it is found by its key ``keep_for`` seconds more."""
+        """``job`` has ended: it is found by its key ``keep_runs_for`` seconds more."""
         self._jobs.discard(job)
         if self._paused.get((job.owner, job.pause_key)) is job:
             del self._paused[job.owner, job.pause_key]
         loop = asyncio.get_running_loop()
-        self._ended_jobs[job] = loop.call_later(self.keep_for, self._forget_keyed, job)
-        while len(self._ended_jobs) > self.max_ended:  # the oldest ended goes first
+        keep_runs_for = self.settings.keep_runs_for
+        self._ended_jobs[job] = loop.call_later(keep_runs_for, self._forget_keyed, job)
+        while len(self._ended_jobs) > self.settings.max_ended_runs:  # the oldest ended goes first
             oldest = next(iter(self._ended_jobs))
             self._ended_jobs[oldest].cancel()  # (the timer lets go of it)
             self._forget_keyed(oldest)
@@ -899,19 +1020,20 @@ class RunManager:
             del self._keyed[job.owner, job.key]
 
     def forget_later(self, run: Run) -> None:
-        """``run`` has ended: forget it ``keep_for`` seconds from now (or sooner, when over
-        ``max_ended`` ended runs are kept and it is the oldest)."""
+        """``run`` has ended: forget it ``keep_runs_for`` seconds from now (or sooner, when over
+        ``max_ended_runs`` ended runs are kept and it is the oldest)."""
         kept = self._ended.pop(run, None)
         if kept is not None:  # (its job still waits there: kept as long, as if ended now)
             kept.cancel()
-        self._ended[run] = asyncio.get_running_loop().call_later(self.keep_for, self._forget, run)
+        loop = asyncio.get_running_loop()
+        self._ended[run] = loop.call_later(self.settings.keep_runs_for, self._forget, run)
         self._forget_oldest()
 
     def _forget_oldest(self) -> None:
-        """Forget the oldest ended runs over ``max_ended`` (a run a paused job waits on is live:
-        neither counted nor forgotten)."""
+        """Forget the oldest ended runs over ``max_ended_runs`` (a run a paused job waits on is
+        live: neither counted nor forgotten)."""
         waiting = sum(job.paused and job.current in self._ended for job in self._paused.values())
-        over = len(self._ended) - waiting - self.max_ended
+        over = len(self._ended) - waiting - self.settings.max_ended_runs
         if over <= 0:
             return
         oldest = list(itertools.islice((run for run in self._ended if not _waited_on(run)), over))
@@ -936,7 +1058,7 @@ class RunManager:
             key
             for key, run in self._runs.items()
             if run.ended_at is not None
-            and now - run.ended_at >= self.keep_for
+            and now - run.ended_at >= self.settings.keep_runs_for
             and not _waited_on(run)
         ]
         for key in expired:

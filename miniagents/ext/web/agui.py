@@ -56,14 +56,13 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._app import runs_app
-from miniagents.ext.web._event_log import astart_position
 from miniagents.ext.web._guard import Door
 from miniagents.ext.web._http import (
-    DEFAULT_MAX_BODY_BYTES,
     error_response,
     not_pending,
     problems,
-    read_json,
+    read_model,
+    resumed_meanwhile,
     unnamable_run,
 )
 from miniagents.ext.web._protocol import (
@@ -73,15 +72,9 @@ from miniagents.ext.web._protocol import (
     WebProtocol,
     json_text,
 )
-from miniagents.ext.web._runs import (
-    DEFAULT_MAX_ENDED_RUNS,
-    DEFAULT_MAX_LIVE_RUNS,
-    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
-    ApprovalDecision,
-    Run,
-    RunManager,
-)
+from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
 from miniagents.ext.web.auth import Authentication
+from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
@@ -129,19 +122,12 @@ AGUIInput: TypeAlias = Literal["state", "tools", "context", "forwarded_props"]
 def agui_app(
     agent: MiniAgent[..., Message],
     *,
+    authentication: Authentication | None = None,
+    settings: WebSettings = WebSettings(),
     inputs: Collection[AGUIInput] = (),
     arguments: Callable[[RunAgentInput], Mapping[str, object]] | None = None,
     context: Callable[[], MiniAgents] = MiniAgents,
     approval_flow: ApprovalFlow = "protocol",
-    authentication: Authentication = None,
-    allowed_origins: Sequence[str] = (),
-    approval_edits: bool = True,
-    grace_period: float = 10.0,
-    keep_runs_for: float = 300.0,
-    max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
-    max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
-    max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An ASGI app that runs ``agent`` for each AG-UI ``RunAgentInput`` and streams its reply.
 
@@ -154,8 +140,9 @@ def agui_app(
       ``Last-Event-ID`` header (all of them without it), then the live rest: a client that
       lost its connection resumes, and any number of clients may follow one run.
     - ``POST /runs/{runId}/approvals/{toolCallId}``: a person's decision on a call that
-      waits for approval (``{"approved": true, "arguments": {...}}`` or
-      ``{"approved": false, "reason": "..."}``), while the run still streams.
+      waits for approval (``{"approved": true}``, with ``"arguments": {...}`` if the
+      settings allow edits, or ``{"approved": false, "reason": "..."}``), while the run
+      still streams.
 
     **Approvals, AG-UI's way** (``approval_flow="protocol"``, the default): when the reply
     can go no further until a call is decided, the run ends with ``RUN_FINISHED`` whose
@@ -165,14 +152,18 @@ def agui_app(
     wait ends). The agent waits meanwhile, its state in memory (no LLM call open). The
     client answers with a new run of the same thread (a new ``runId``) whose ``resume``
     holds an entry per interrupt: ``{"interruptId": ..., "status": "resolved", "payload":
-    {"approved": true, "arguments": {...}}}`` (or ``"approved": false, "reason": ...``), or
-    ``"status": "cancelled"`` (a denial); that run's stream goes on from where the first
-    stopped (its ``messages`` are not read again: the agent has them). A new run of the
-    thread without ``resume`` abandons the waiting one (it is cancelled); a paused run
-    that nobody resumes within ``keep_runs_for`` seconds is cancelled. With
-    ``approval_flow="in_stream"``, the stream stays open instead: a ``CUSTOM`` event
-    ``"tool_approval_request"`` asks (its value an ``Interrupt``) and the decision comes to
-    the approvals URL above (which decides a call of a run still streaming in either flow).
+    {"approved": true}}`` (or ``"approved": false, "reason": ...``), or ``"status":
+    "cancelled"`` (a denial); that run's stream goes on from where the first stopped (its
+    ``messages`` are not read again: the agent has them). A new run of the thread without
+    ``resume`` abandons the waiting one (it is cancelled); a paused run that nobody
+    resumes within the settings' ``keep_runs_for`` seconds is cancelled.
+
+    **Approvals in the stream** (``approval_flow="in_stream"``): the run never pauses and
+    its stream stays open. The event that means "this call waits for approval" is a
+    ``CUSTOM`` event named ``"tool_approval_request"`` (:data:`APPROVAL_EVENT`), whose
+    ``value`` is an AG-UI ``Interrupt`` (``toolCallId`` the call's id, ``metadata`` its
+    ``toolName`` and ``arguments``); the decision comes to the approvals URL above, and
+    the stream goes on with the call's result (or its denial).
 
     The input's messages become the agent's input messages (see
     :func:`agui_input_messages`). The fields of the input named in ``inputs`` are given to
@@ -189,55 +180,23 @@ def agui_app(
 
     Args:
         agent: The agent to run.
+        authentication: Who asks, required (see :mod:`miniagents.ext.web.auth`): a
+            Starlette ``AuthenticationBackend``, ``"request.user"``, or
+            ``NoAuthentication()`` for local development.
+        settings: The limits, hosts, origins and approval edits (:class:`WebSettings`).
         inputs: The fields of the run input the agent takes as keyword arguments.
         arguments: More keyword arguments of the agent for a run input (none by default).
         context: Makes the ``MiniAgents`` context each run runs in.
         approval_flow: ``"protocol"`` (interrupt and resume) or ``"in_stream"``.
-        grace_period: Seconds a run goes on after its last client left before it is
-            cancelled (its LLM calls with it); 0 cancels it at once.
-        keep_runs_for: Seconds an ended run stays for clients that resume it (and a paused
-            run waits for its resume).
-        max_live_runs: The most runs running (or paused) at once; a run input over it is
-            a 503 (``too_many_runs``) and starts nothing.
-        max_live_runs_per_principal: The most runs one principal runs (or has paused) at
-            once, when the app knows who asks; one more is a 429 (``too_many_runs_of_yours``,
-            with ``Retry-After``) and starts nothing.
-        max_ended_runs: The most ended runs kept for late readers: a burst of short runs
-            forgets the oldest ended first, before ``keep_runs_for`` is up (as if it had
-            passed); a live or paused run is never forgotten so.
-        max_body_bytes: The largest request body taken, in bytes, at least 1 (a bigger one
-            is a 413).
-        authentication: How the app learns who asks (see :mod:`miniagents.ext.web.auth`):
-            a Starlette ``AuthenticationBackend``, ``"request.user"`` (an enclosing app's
-            ``AuthenticationMiddleware`` sets it), or ``None`` (nobody: runs are unowned,
-            for local development; the app warns once as it starts). A run, its events,
-            its resume and its approvals belong to the principal who started it: to anyone
-            else it is a 404, and the same run id names another run for each principal.
-        allowed_origins: The origins of front ends on other origins that may call the app
-            (CORS, preflight included); its own origin always may. A POST from a page of
-            any other origin is a 403, and a POST that is not JSON a 415.
-        approval_edits: Whether a decision may edit the call's arguments (``False``: one
-            that does is a 422, ``edits_not_allowed``, and decides nothing).
 
     Raises:
-        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin, or a
-            limit is not one the app can keep to (a count under its least, a duration
-            that is negative or not finite).
+        WebConfigurationError: if ``authentication`` is not given.
     """
+    door = Door(authentication, settings, "agui_app")
+    protocol = _AGUI(edits=settings.approval_edits)
     manager = RunManager(
-        _AGUI(edits=approval_edits),
-        agent,
-        context=context,
-        flow=approval_flow,
-        keep_for=keep_runs_for,
-        grace=grace_period,
-        max_live=max_live_runs,
-        max_live_per_owner=max_live_runs_per_principal,
-        edits=approval_edits,
-        max_ended=max_ended_runs,
-        max_body_bytes=max_body_bytes,
+        protocol, agent, context=context, approval_flow=approval_flow, settings=settings
     )
-    door = Door(authentication, allowed_origins, "agui_app")
     served = _AGUIRuns(manager, inputs, arguments)
     return runs_app(
         manager,
@@ -292,17 +251,12 @@ class _AGUIRuns:
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 
     async def _aread(self, request: Request) -> RunAgentInput | Response:
-        body = await read_json(request, self.manager.max_body_bytes)
-        if isinstance(body, Response):
-            return body
-        try:
-            run_input = RunAgentInput.model_validate(body)
-        except ValidationError as error:
-            return error_response(
-                422,
-                "invalid_run_input",
-                f"The body is not an AG-UI RunAgentInput: {problems(error)}.",
-            )
+        limit = self.manager.settings.max_body_bytes
+        run_input = await read_model(
+            request, limit, RunAgentInput, "invalid_run_input", "an AG-UI RunAgentInput"
+        )
+        if isinstance(run_input, Response):
+            return run_input
         refused = unnamable_run(run_input.run_id, "runId", "invalid_run_input")
         return run_input if refused is None else refused
 
@@ -343,11 +297,15 @@ class _AGUIRuns:
                 "never asked, or its run ended (or waited longer than keep_runs_for). Start "
                 "a new run without resume.",
             )
-        decisions = _decisions(run_input, job.asked, edits=manager.edits)
+        decisions = _decisions(run_input, job.asked, edits=manager.settings.approval_edits)
         if isinstance(decisions, Response):
             return decisions
         return await manager.aresume(
-            job, run_input.run_id, decisions, named=True, gone=lambda: _resume_gone(run_input)
+            job,
+            run_input.run_id,
+            decisions,
+            named=True,
+            gone=lambda: resumed_meanwhile(f"the thread {thread!r}", "interrupts"),
         )
 
     async def afollow(self, request: Request, owner: str | None) -> Response:
@@ -361,11 +319,10 @@ class _AGUIRuns:
                 404,
                 "unknown_run",
                 f"There is no run {run_id!r}: it never started here, or it ended more than "
-                f"{self.manager.keep_for:g} seconds ago (or before the latest "
-                f"{self.manager.max_ended} runs that ended, max_ended_runs).",
+                f"{self.manager.settings.keep_runs_for:g} seconds ago (or before the latest "
+                f"{self.manager.settings.max_ended_runs} runs that ended, max_ended_runs).",
             )
-        start = await astart_position(request, run)
-        return start if isinstance(start, Response) else run.response(start)
+        return await run.aresponse_after(request)
 
     async def _arecovered(self, owner: str | None, run_id: str) -> Run | Response | None:
         """``owner``'s run ``run_id`` of a durable agent, made again after a restart (if found).
@@ -441,15 +398,6 @@ def _decisions(
     return decisions
 
 
-def _resume_gone(run_input: RunAgentInput) -> Response:
-    return error_response(
-        409,
-        "not_pending",
-        f"The paused run of the thread {run_input.thread_id!r} was resumed by another "
-        "request (or ended) meanwhile; its interrupts are decided once.",
-    )
-
-
 def agui_input_messages(messages: Sequence[object]) -> list[Message]:
     """The AG-UI messages of a run input as MiniAgents messages, for the agent's input.
 
@@ -514,16 +462,19 @@ class _AGUI(WebProtocol):
         '{"interruptId": the call id, "status": "resolved", "payload": {"approved": ...}}.'
     )
 
-    def __init__(self, edits: bool = True) -> None:
+    def __init__(self, *, edits: bool) -> None:
         # the schema its interrupts advertise: without arguments when no edit is allowed
         self._schema = _DECISION_SCHEMA if edits else _DECISION_SCHEMA_WITHOUT_EDITS
 
     def ids(self, key: str, group: str) -> JobIds:
         return JobIds(key=key, group=group, pause_key=group, prefix=key)
 
-    def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> _AGUIEncoder:
+    def encoder(
+        self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float
+    ) -> _AGUIEncoder:
+        asks_in_stream = approval_flow == "in_stream"
         return _AGUIEncoder(
-            ids, asks_in_stream=flow == "in_stream", keep_for=keep_for, schema=self._schema
+            ids, asks_in_stream=asks_in_stream, keep_runs_for=keep_runs_for, schema=self._schema
         )
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
@@ -601,13 +552,18 @@ class _AGUIEncoder:
     """
 
     def __init__(
-        self, ids: JobIds, *, asks_in_stream: bool, keep_for: float, schema: dict[str, object]
+        self,
+        ids: JobIds,
+        *,
+        asks_in_stream: bool,
+        keep_runs_for: float,
+        schema: dict[str, object],
     ) -> None:
         self._thread = ids.group
         self._run = ids.key
         self._first_run = ids.key  # (names the turn of calls that no text came before)
         self._asks_in_stream = asks_in_stream
-        self._keep_for = keep_for
+        self._keep_runs_for = keep_runs_for
         self._schema = schema
         self._turn_message_id: str | None = None  # the assistant message calls belong to
         self._open: dict[str, BaseEvent] = {}  # the event that ends each open item, in order
@@ -616,7 +572,7 @@ class _AGUIEncoder:
         return [_encode(RunStartedEvent(thread_id=self._thread, run_id=self._run))]
 
     def pausing(self, waiting: Sequence[ToolApprovalRequest]) -> list[str]:
-        interrupts = [_interrupt(asked, self._keep_for, self._schema) for asked in waiting]
+        interrupts = [_interrupt(asked, self._keep_runs_for, self._schema) for asked in waiting]
         outcome = RunFinishedInterruptOutcome(interrupts=interrupts)
         finished = RunFinishedEvent(thread_id=self._thread, run_id=self._run, outcome=outcome)
         return [_encode(finished)]

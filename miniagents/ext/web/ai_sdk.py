@@ -21,26 +21,19 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._app import runs_app
-from miniagents.ext.web._event_log import astart_position
 from miniagents.ext.web._guard import Door
 from miniagents.ext.web._http import (
-    DEFAULT_MAX_BODY_BYTES,
     error_response,
     not_pending,
     problems,
-    read_json,
+    read_model,
+    resumed_meanwhile,
     unnamable_run,
 )
 from miniagents.ext.web._protocol import ApprovalFlow, Item, JobIds, WebProtocol, json_text
-from miniagents.ext.web._runs import (
-    DEFAULT_MAX_ENDED_RUNS,
-    DEFAULT_MAX_LIVE_RUNS,
-    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
-    ApprovalDecision,
-    Run,
-    RunManager,
-)
+from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
 from miniagents.ext.web.auth import Authentication
+from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
@@ -111,18 +104,11 @@ class _ApprovalResponse(BaseModel):
 def ai_sdk_app(
     agent: MiniAgent[..., Message],
     *,
+    authentication: Authentication | None = None,
+    settings: WebSettings = WebSettings(),
     arguments: Callable[[ChatRequest], Mapping[str, object]] | None = None,
     context: Callable[[], MiniAgents] = MiniAgents,
     approval_flow: ApprovalFlow = "protocol",
-    authentication: Authentication = None,
-    allowed_origins: Sequence[str] = (),
-    approval_edits: bool = True,
-    grace_period: float = 10.0,
-    keep_runs_for: float = 300.0,
-    max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
-    max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
-    max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """An ASGI app that runs ``agent`` for each ``useChat`` request and streams its reply.
 
@@ -139,8 +125,9 @@ def ai_sdk_app(
       message the client's already). A client that lost the stream mid-way reconnects
       with ``Last-Event-ID`` and gets the events after that one, ended run or not.
     - ``POST /{chat id}/approvals/{approvalId}``: a person's decision on a call that
-      waits for approval (``{"approved": true, "arguments": {...}}`` or
-      ``{"approved": false, "reason": "..."}``), while the run still streams.
+      waits for approval (``{"approved": true}``, with ``"arguments": {...}`` if the
+      settings allow edits, or ``{"approved": false, "reason": "..."}``), while the run
+      still streams.
 
     **Approvals, the AI SDK's way** (``approval_flow="protocol"``, the default): a call
     that needs approval streams a ``tool-approval-request`` part (``approvalId``: the
@@ -151,9 +138,16 @@ def ai_sdk_app(
     the tool parts in state ``approval-responded`` (``approval: {id, approved, reason}``)
     decide the calls, and the response goes on with the same assistant message (``start``
     with its ``messageId``): the tool's output, or ``tool-output-denied``, then the rest. A
-    paused run that nobody resumes within ``keep_runs_for`` seconds is cancelled. With
-    ``approval_flow="in_stream"``, the stream stays open instead and the decision comes to
-    the approvals URL above (which decides a call of a run still streaming in either flow).
+    paused run that nobody resumes within the settings' ``keep_runs_for`` seconds is
+    cancelled.
+
+    **Approvals in the stream** (``approval_flow="in_stream"``): the run never pauses and
+    its stream stays open. The part that means "this call waits for approval" is the
+    same ``tool-approval-request`` (``{"type": "tool-approval-request", "approvalId": ...,
+    "toolCallId": ...}``, the call's id in both), after the call's
+    ``tool-input-available``; no ``finish`` follows it: the decision comes to the
+    approvals URL above (``approvalId`` in the path), and the stream goes on with the
+    call's ``tool-output-available`` (or ``tool-output-denied``).
 
     The request's messages become the agent's input messages (see
     :func:`ui_input_messages`); ``arguments(request)`` gives the keyword arguments of the
@@ -165,55 +159,22 @@ def ai_sdk_app(
 
     Args:
         agent: The agent to run.
+        authentication: Who asks, required (see :mod:`miniagents.ext.web.auth`): a
+            Starlette ``AuthenticationBackend``, ``"request.user"``, or
+            ``NoAuthentication()`` for local development.
+        settings: The limits, hosts, origins and approval edits (:class:`WebSettings`).
         arguments: The agent's keyword arguments for a request (none by default).
         context: Makes the ``MiniAgents`` context each run runs in.
         approval_flow: ``"protocol"`` (end the stream, resume on the resend) or
             ``"in_stream"``.
-        grace_period: Seconds a run goes on after its last client left before it is
-            cancelled (its LLM calls with it); 0 cancels it at once.
-        keep_runs_for: Seconds an ended run stays for clients that reconnect to it with
-            ``Last-Event-ID`` (and a paused run waits for the approvals).
-        max_live_runs: The most runs running (or paused) at once; a request over it is a
-            503 (``too_many_runs``) and starts nothing.
-        max_live_runs_per_principal: The most runs one principal runs (or has paused) at
-            once, when the app knows who asks; one more is a 429 (``too_many_runs_of_yours``,
-            with ``Retry-After``) and starts nothing.
-        max_ended_runs: The most ended runs kept for late readers: a burst of short runs
-            forgets the oldest ended first, before ``keep_runs_for`` is up (as if it had
-            passed); a live or paused run is never forgotten so.
-        max_body_bytes: The largest request body taken, in bytes, at least 1 (a bigger one
-            is a 413).
-        authentication: How the app learns who asks (see :mod:`miniagents.ext.web.auth`):
-            a Starlette ``AuthenticationBackend``, ``"request.user"`` (an enclosing app's
-            ``AuthenticationMiddleware`` sets it), or ``None`` (nobody: runs are unowned,
-            for local development; the app warns once as it starts). A run, its events,
-            its resume and its approvals belong to the principal who started it: to anyone
-            else it is a 404, and the same run id names another run for each principal.
-        allowed_origins: The origins of front ends on other origins that may call the app
-            (CORS, preflight included); its own origin always may. A POST from a page of
-            any other origin is a 403, and a POST that is not JSON a 415.
-        approval_edits: Whether a decision may edit the call's arguments (``False``: one
-            that does is a 422, ``edits_not_allowed``, and decides nothing).
 
     Raises:
-        WebConfigurationError: if an allowed origin is ``"*"`` or not an origin, or a
-            limit is not one the app can keep to (a count under its least, a duration
-            that is negative or not finite).
+        WebConfigurationError: if ``authentication`` is not given.
     """
+    door = Door(authentication, settings, "ai_sdk_app")
     manager = RunManager(
-        _AISDK(),
-        agent,
-        context=context,
-        flow=approval_flow,
-        keep_for=keep_runs_for,
-        grace=grace_period,
-        max_live=max_live_runs,
-        max_live_per_owner=max_live_runs_per_principal,
-        edits=approval_edits,
-        max_ended=max_ended_runs,
-        max_body_bytes=max_body_bytes,
+        _AISDK(), agent, context=context, approval_flow=approval_flow, settings=settings
     )
-    door = Door(authentication, allowed_origins, "ai_sdk_app")
     served = _AISDKRuns(manager, arguments)
     return runs_app(
         manager,
@@ -260,17 +221,11 @@ class _AISDKRuns:
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 
     async def _aread(self, request: Request) -> ChatRequest | Response:
-        body = await read_json(request, self.manager.max_body_bytes)
-        if isinstance(body, Response):
-            return body
-        try:
-            chat = ChatRequest.model_validate(body)
-        except ValidationError as error:
-            return error_response(
-                422,
-                "invalid_chat_request",
-                f"The body is not a useChat request ({{id, messages}}): {problems(error)}.",
-            )
+        limit = self.manager.settings.max_body_bytes
+        what = "a useChat request ({id, messages})"
+        chat = await read_model(request, limit, ChatRequest, "invalid_chat_request", what)
+        if isinstance(chat, Response):
+            return chat
         refused = unnamable_run(chat.id, "id", "invalid_chat_request")
         return chat if refused is None else refused
 
@@ -303,7 +258,11 @@ class _AISDKRuns:
         if isinstance(decisions, Response):
             return decisions
         return await manager.aresume(
-            job, chat.id, decisions, named=False, gone=lambda: _resume_gone(chat)
+            job,
+            chat.id,
+            decisions,
+            named=False,
+            gone=lambda: resumed_meanwhile(f"the chat {chat.id!r}", "approvals"),
         )
 
     async def afollow(self, request: Request, owner: str | None) -> Response:
@@ -323,8 +282,7 @@ class _AISDKRuns:
             return run
         if run is None or (run.done and not reconnecting):
             return Response(status_code=204)
-        start = await astart_position(request, run)
-        return start if isinstance(start, Response) else run.response(start)
+        return await run.aresponse_after(request)
 
     async def _arecovered(
         self, owner: str | None, chat_id: str, *, reconnecting: bool
@@ -390,15 +348,6 @@ def _decisions(
         decision = ApprovalDecision(approved=response.approved, reason=response.reason)
         decisions.append((asked, decision))
     return decisions
-
-
-def _resume_gone(chat: ChatRequest) -> Response:
-    return error_response(
-        409,
-        "not_pending",
-        f"The paused run of the chat {chat.id!r} was resumed by another request (or ended) "
-        "meanwhile; its approvals are decided once.",
-    )
 
 
 def ui_input_messages(messages: Sequence[UIMessage]) -> list[Message]:
@@ -505,7 +454,9 @@ class _AISDK(WebProtocol):
     def ids(self, key: str, group: str) -> JobIds:
         return JobIds(key=key, group=group, pause_key=key, prefix=group)
 
-    def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> _AISDKEncoder:
+    def encoder(
+        self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float
+    ) -> _AISDKEncoder:
         return _AISDKEncoder(ids.group)
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:

@@ -1,21 +1,28 @@
 """Who asks: the web apps' identity, as Starlette applications learn it (``request.user``).
 
-The apps take ``authentication=``: a Starlette ``AuthenticationBackend`` (the app puts
-Starlette's ``AuthenticationMiddleware`` in front of its routes, with it), or
-``"request.user"`` (an enclosing application's ``AuthenticationMiddleware`` has set
-``request.user`` already, as a FastAPI or Starlette application that guards its other
-routes does), or ``None`` (nobody is known: for local development; runs are unowned, and
-the app says so once, as a server starts it). The principal is ``request.user.identity``;
-a request whose user is not authenticated is a 401 and starts nothing.
+Every app takes ``authentication=``, and must be given it (an app made without it is a
+``WebConfigurationError``, made as the app is):
 
-:class:`BearerTokenAuth` is a small backend: a fixed set of bearer tokens, each naming its
-principal.
+- a Starlette ``AuthenticationBackend``: the app puts Starlette's
+  ``AuthenticationMiddleware`` in front of its routes, with it (:class:`BearerTokenAuth` is
+  a small one: a fixed set of bearer tokens, each naming its principal);
+- ``"request.user"``: an enclosing application's ``AuthenticationMiddleware`` has set
+  ``request.user`` already (a FastAPI or Starlette application that guards its other
+  routes the same way);
+- :class:`NoAuthentication`: nobody is known, on purpose (local development). Runs are
+  then nobody's, every request counts as one principal's against the per-principal
+  limits, and the app serves only the hosts of its settings (this machine's names by
+  default, see :class:`~miniagents.ext.web.settings.WebSettings`).
+
+The principal is ``request.user.identity``; a request whose user is not authenticated is a
+401 and starts nothing.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from starlette.authentication import (
@@ -27,9 +34,24 @@ from starlette.authentication import (
 )
 from starlette.requests import HTTPConnection
 
-__all__ = ["Authentication", "BearerTokenAuth"]
+__all__ = ["Authentication", "BearerTokenAuth", "NoAuthentication"]
 
-Authentication: TypeAlias = AuthenticationBackend | Literal["request.user"] | None
+
+@dataclass(frozen=True)
+class NoAuthentication:
+    """No identity, chosen by name: every request is the one local user's.
+
+    For local development only. An app made with it knows nobody: its runs are nobody's
+    (any client that reaches it may follow, cancel and decide any run whose id it knows),
+    and every request counts as one principal's against ``max_live_runs_per_principal``
+    and ``max_streams_per_principal``. It is safe where every client is you: keep the
+    settings' ``allowed_hosts`` to this machine's names (the default) and listen on
+    ``127.0.0.1``. An app that serves other hosts with it says so, as a warning, when it
+    starts.
+    """
+
+
+Authentication: TypeAlias = AuthenticationBackend | Literal["request.user"] | NoAuthentication
 """How a web app learns who asks (see the module docstring)."""
 
 

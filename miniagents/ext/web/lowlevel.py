@@ -16,15 +16,22 @@ their owners, limits, approvals and pauses:
   approvals asked, tool results, read in order by the manager) as the protocol's events
   (JSON text, :func:`json_text`), and, for durable agents, which events make an item;
 - its requests read the protocol's bodies (within bounds: :func:`aread_bounded`), ask the
-  manager for room (:meth:`RunManager.no_room`), start jobs (:meth:`RunManager.start_new`),
-  find them (:meth:`RunManager.job`, :meth:`RunManager.paused`), resume them with decisions
+  manager for room (:meth:`RunManager.no_room`: a job's, and its stream's), start jobs
+  (:meth:`RunManager.start_new`), find them (:meth:`RunManager.job`,
+  :meth:`RunManager.paused`), resume them with decisions
   (:meth:`RunManager.aresume_run`, :class:`ApprovalDecision`) and answer with a run's
   stream (:meth:`Run.response`, which may frame each event for its request and send a
   prelude first), or with a job's state as it stands, then its events from there on
-  (:func:`follow_from_now`: how a client that lost its stream gets nothing twice);
+  (:func:`follow_from_now`: how a client that lost its stream gets nothing twice; across
+  the job's pauses, to its end: :func:`follow_to_end`);
 - :func:`protocol_app` makes the ASGI app of its routes (:class:`ProtocolRoute`), behind
-  the :class:`Door` (who asks, CORS, the security headers), with the trace context of
-  each request (:data:`TRACE_HEADERS`) continued by the runs it starts.
+  the :class:`Door` (the hosts, who asks, CORS, the security headers), with the trace
+  context of each request (:data:`TRACE_HEADERS`) continued by the runs it starts.
+
+The manager and the door take the app's
+:class:`~miniagents.ext.web.settings.WebSettings` (public in :mod:`miniagents.ext.web`) and
+read each limit by its name there; a protocol's app takes ``authentication`` and
+``settings`` as the other apps do, and passes them on.
 
 An app of another kind (the voice page of :mod:`miniagents.ext.realtime.web`, over a
 WebSocket) uses the :class:`Door` directly, :class:`SecurityHeaders` and
@@ -33,18 +40,18 @@ WebSocket) uses the :class:`Door` directly, :class:`SecurityHeaders` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
-from sse_starlette import EventSourceResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from miniagents.ext.web._app import TRACE_HEADERS as TRACE_HEADERS
 from miniagents.ext.web._app import Handler as Handler
 from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
 from miniagents.ext.web._app import protocol_app as protocol_app
+from miniagents.ext.web._event_log import LINE_END, sse
 from miniagents.ext.web._guard import Door as Door
 from miniagents.ext.web._guard import SecurityHeaders as SecurityHeaders
 from miniagents.ext.web._guard import page_policy as page_policy
-from miniagents.ext.web._http import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
 from miniagents.ext.web._http import aread_bounded as aread_bounded
 from miniagents.ext.web._protocol import ApprovalFlow as ApprovalFlow
 from miniagents.ext.web._protocol import Encoder as Encoder
@@ -65,16 +72,17 @@ from miniagents.ext.web._reply_parts import TextDelta as TextDelta
 from miniagents.ext.web._reply_parts import TextEnd as TextEnd
 from miniagents.ext.web._reply_parts import TextStart as TextStart
 from miniagents.ext.web._reply_parts import plain as plain
-from miniagents.ext.web._runs import DEFAULT_MAX_ENDED_RUNS as DEFAULT_MAX_ENDED_RUNS
-from miniagents.ext.web._runs import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
-from miniagents.ext.web._runs import (
-    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL as DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
-)
 from miniagents.ext.web._runs import ApprovalDecision as ApprovalDecision
 from miniagents.ext.web._runs import Job as Job
 from miniagents.ext.web._runs import NoRoom as NoRoom
 from miniagents.ext.web._runs import Run as Run
 from miniagents.ext.web._runs import RunManager as RunManager
+from miniagents.ext.web.settings import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
+from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_RUNS as DEFAULT_MAX_ENDED_RUNS
+from miniagents.ext.web.settings import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
+from miniagents.ext.web.settings import (
+    DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL as DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
+)
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -109,6 +117,8 @@ __all__ = [
     "TextStart",
     "WebProtocol",
     "aread_bounded",
+    "follow_from_now",
+    "follow_to_end",
     "json_text",
     "page_policy",
     "plain",
@@ -132,3 +142,44 @@ def follow_from_now(
     first = snapshot()
     prelude = [first if frame is None else frame(first)]
     return run.response(len(run.events), frame=frame, prelude=prelude)
+
+
+def follow_to_end(
+    job: Job,
+    snapshot: Callable[[], str],
+    frame: Callable[[str], str] | None = None,
+    ending: Callable[[], Sequence[str]] | None = None,
+) -> EventSourceResponse:
+    """As :func:`follow_from_now`, but across the job's pauses: its events to its very end.
+
+    Where the job pauses (its run ends, and it waits to be resumed), the stream waits with
+    it, and goes on with the events of the run it is resumed in, each from its first; it
+    ends where the job ends. ``ending()``: the events that say how the job ended when no
+    run logged it (a job cancelled where it waited), sent last; ``frame`` frames them too.
+    """
+    run = job.last_run()
+    first = snapshot()
+    start = len(run.events)
+
+    def framed(data: str, event_id: str | None = None) -> ServerSentEvent:
+        return sse(data if frame is None else frame(data), event_id)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        yield framed(first)
+        following: Run | None = run
+        position = start
+        while following is not None:
+            following.attach()
+            try:
+                async for event in following.follow(position):
+                    yield framed(str(event.data), event.id)
+            finally:
+                following.detach()
+            ended = following
+            following, position = await job.anext_run(ended), 0
+        for data in ending() if ending is not None else ():
+            yield framed(data)
+
+    return EventSourceResponse(
+        events(), headers=job.manager.protocol.headers, ping=15, sep=LINE_END
+    )

@@ -30,6 +30,7 @@ from starlette.routing import Mount, Route
 from miniagents import InteractionContext, MessagePromise, miniagent
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.otel import instrument
+from miniagents.ext.web import NoAuthentication
 
 tokens: asyncio.Queue[str | None] = asyncio.Queue()
 produced: list[tuple[str, int]] = []
@@ -67,7 +68,7 @@ async def researcher(ctx: InteractionContext) -> None:
     ctx.reply(MessagePromise.from_async_iterable(_tokens()))
 
 
-app = a2a_app(researcher)
+app = a2a_app(researcher, authentication=NoAuthentication())
 
 
 async def token(request: Request) -> Response:

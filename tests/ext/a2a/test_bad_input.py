@@ -2,9 +2,11 @@
 
 Malformed JSON-RPC, unknown methods, params of the wrong shape, unknown tasks, file parts,
 another protocol version, oversized bodies (declared or streamed): each is answered with
-the protocol's error code and a message that says what to send, and the agent is never
-run. The limits on live tasks answer 503 and 429 (with ``Retry-After``); the door's
-protections (JSON posts only, the app's own origin, CORS for A2A's headers) hold.
+the protocol's error code, a message that says what to send, and the details A2A asks
+for (a ``google.rpc.ErrorInfo`` naming the error, and the fields at fault), and the agent
+is never run. The limits on live tasks answer 503 and 429 (with ``Retry-After``); the
+door's protections (JSON posts only, as a JSON-RPC error; the app's own origin; CORS for
+A2A's headers) hold. A notification (a request without an ``id``) is never answered.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from starlette.applications import Starlette
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
-from miniagents.ext.web import BearerTokenAuth
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from tests.ext.a2a.rpc import call, rpc, send_params
-from tests.ext.web.serving import gated, served
+from tests.ext.web.serving import gated, served, until
 
 ran: list[str] = []
 
@@ -40,7 +42,9 @@ def nothing_ran() -> None:
 
 @pytest.fixture
 def app() -> Starlette:
-    return a2a_app(counted, max_body_bytes=2_000)
+    return a2a_app(
+        counted, authentication=NoAuthentication(), settings=WebSettings(max_body_bytes=2_000)
+    )
 
 
 @pytest.fixture
@@ -49,13 +53,45 @@ async def web(app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
         yield client
 
 
-def error_of(response: httpx2.Response) -> dict[str, Any]:
-    assert response.status_code == 200, response.text  # (JSON-RPC errors are answers)
+REASONS = {
+    -32700: "JSON_PARSE",
+    -32600: "INVALID_REQUEST",
+    -32601: "METHOD_NOT_FOUND",
+    -32602: "INVALID_PARAMS",
+    -32001: "TASK_NOT_FOUND",
+    -32002: "TASK_NOT_CANCELABLE",
+    -32003: "PUSH_NOTIFICATION_NOT_SUPPORTED",
+    -32004: "UNSUPPORTED_OPERATION",
+    -32005: "CONTENT_TYPE_NOT_SUPPORTED",
+    -32007: "EXTENDED_AGENT_CARD_NOT_CONFIGURED",
+    -32009: "VERSION_NOT_SUPPORTED",
+    -32000: "RESOURCE_EXHAUSTED",
+}
+"""The ``ErrorInfo.reason`` of each code (A2A's names, as the a2a-sdk's table has them)."""
+
+
+def error_of(response: httpx2.Response, status: int = 200) -> dict[str, Any]:
+    """The JSON-RPC error of ``response``, its details checked (spec §9.5)."""
+    assert response.status_code == status, response.text  # (JSON-RPC errors are answers)
     body: dict[str, Any] = response.json()
     assert body["jsonrpc"] == "2.0"
     assert "result" not in body
     error: dict[str, Any] = body["error"]
+    info, *more = error["data"]
+    assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+    assert (info["reason"], info["domain"]) == (REASONS[error["code"]], "a2a-protocol.org")
+    assert all(isinstance(value, str) for value in info["metadata"].values())
+    assert all(detail["@type"] == "type.googleapis.com/google.rpc.BadRequest" for detail in more)
     return error
+
+
+def violations(error: dict[str, Any]) -> list[str]:
+    """The fields a ``google.rpc.BadRequest`` of ``error`` names."""
+    return [
+        violation["field"]
+        for detail in error["data"][1:]
+        for violation in detail["fieldViolations"]
+    ]
 
 
 @pytest.mark.parametrize(
@@ -87,7 +123,6 @@ async def test_a_request_that_is_not_json_rpc_is_refused_with_its_code(
     [
         ("Nope", -32601, "There is no method 'Nope'"),
         ("message/send", -32601, "A2A 0.3"),
-        ("ListTasks", -32004, "does not list tasks"),
         ("CreateTaskPushNotificationConfig", -32003, "no push notifications"),
         ("GetExtendedAgentCard", -32007, "no extended card"),
     ],
@@ -109,11 +144,16 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
         (
             {"message": {"messageId": "m", "parts": [{"url": "https://x.example/f.pdf"}]}},
             -32005,
-            "a file",
+            "media type 'application/octet-stream', which this agent does not take",
+        ),
+        (
+            {"message": {"messageId": "m", "parts": [{"text": "Hi", "mediaType": "text/html"}]}},
+            -32005,
+            "media type 'text/html'",
         ),
         (send_params(taskId="no-such-task"), -32001, "no task 'no-such-task'"),
     ],
-    ids=["shape", "no-parts", "agent-role", "file", "unknown-task"],
+    ids=["shape", "no-parts", "agent-role", "file", "html", "unknown-task"],
 )
 @pytest.mark.parametrize("method", ["SendMessage", "SendStreamingMessage"])
 async def test_a_message_the_app_cannot_take_starts_nothing(
@@ -136,8 +176,19 @@ async def test_an_unknown_task_is_not_found(web: httpx2.AsyncClient, method: str
     error = error_of(await call(web, rpc(method, {"id": "no-such-task"})))
     assert error["code"] == -32001
     assert "no task 'no-such-task'" in error["message"]
+    assert error["data"][0]["metadata"] == {"taskId": "no-such-task"}
     error = error_of(await call(web, rpc(method, {})))
     assert (error["code"], "names no task" in error["message"]) == (-32602, True)
+    assert violations(error) == ["id"]
+
+
+async def test_the_fields_at_fault_are_named_in_the_errors_details(
+    web: httpx2.AsyncClient,
+) -> None:
+    error = error_of(await call(web, rpc("SendMessage", send_params(role="ROLE_AGENT"))))
+    assert violations(error) == ["message.role"]
+    error = error_of(await call(web, rpc("Nope", {})))
+    assert error["data"][0]["metadata"] == {"method": "Nope"}
 
 
 async def test_another_protocol_version_is_refused(web: httpx2.AsyncClient) -> None:
@@ -172,7 +223,9 @@ async def test_over_the_apps_limit_a_task_is_a_503_and_over_a_principals_a_429()
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     auth = BearerTokenAuth({"a": "alice", "b": "bob"})
     limited = a2a_app(
-        gated(tokens), authentication=auth, max_live_runs=2, max_live_runs_per_principal=1
+        gated(tokens),
+        authentication=auth,
+        settings=WebSettings(max_live_runs=2, max_live_runs_per_principal=1),
     )
     alice, bob = {"authorization": "Bearer a"}, {"authorization": "Bearer b"}
     async with served(limited) as web:
@@ -180,7 +233,9 @@ async def test_over_the_apps_limit_a_task_is_a_503_and_over_a_principals_a_429()
         assert "result" in (await call(web, sent, headers=alice)).json()
         refused = await call(web, sent, headers=alice)
         assert (refused.status_code, refused.headers["retry-after"]) == (429, "1")
-        assert "max_live_runs_per_principal=1" in refused.json()["error"]["message"]
+        error = error_of(refused, 429)
+        assert "max_live_runs_per_principal=1" in error["message"]
+        assert error["data"][0]["metadata"]["limit"] == "max_live_runs_per_principal"
         assert "result" in (await call(web, sent, headers=bob)).json()
         full = await call(web, sent, headers=bob)  # (the app's limit is checked first)
         assert (full.status_code, full.headers["retry-after"]) == (503, "1")
@@ -195,7 +250,11 @@ async def test_the_door_refuses_what_a_browser_of_another_site_may_send(
 ) -> None:
     body = b'{"jsonrpc": "2.0", "id": 1, "method": "SendMessage"}'
     as_form = await web.post("/", content=body, headers={"content-type": "text/plain"})
-    assert as_form.status_code == 415
+    error = error_of(as_form, 415)  # (refused before its body is read: as JSON-RPC, id null)
+    assert (error["code"], as_form.json()["id"]) == (-32005, None)
+    assert "Content-Type: application/json" in error["message"]
+    assert as_form.headers["x-content-type-options"] == "nosniff"  # (the door's headers kept)
+    assert int(as_form.headers["content-length"]) == len(as_form.content)
     other = await web.post(
         "/",
         content=body,
@@ -206,7 +265,13 @@ async def test_the_door_refuses_what_a_browser_of_another_site_may_send(
 
 
 async def test_an_allowed_origin_may_send_a2as_headers() -> None:
-    async with served(a2a_app(counted, allowed_origins=["https://front.example"])) as web:
+    async with served(
+        a2a_app(
+            counted,
+            authentication=NoAuthentication(),
+            settings=WebSettings(allowed_origins=["https://front.example"]),
+        )
+    ) as web:
         preflight = await web.options(
             "/",
             headers={
@@ -220,3 +285,35 @@ async def test_an_allowed_origin_may_send_a2as_headers() -> None:
     assert {"a2a-version", "traceparent", "content-type"} <= {
         header.strip() for header in allowed.split(",")
     }
+
+
+async def test_a_notification_is_carried_out_and_never_answered(
+    app: Starlette, web: httpx2.AsyncClient
+) -> None:
+    """JSON-RPC 2.0: a request without an ``id`` gets no answer (HTTP 204, no body)."""
+    sent = rpc("SendMessage", send_params())
+    del sent["id"]
+    answered = await call(web, sent)
+    assert (answered.status_code, answered.content) == (204, b"")
+    await until(lambda: ran == ["ran"])  # (SendMessage starts its task all the same)
+    streamed = rpc("SendStreamingMessage", send_params())
+    del streamed["id"]
+    answered = await call(web, streamed)
+    assert (answered.status_code, answered.content) == (204, b"")  # (no stream either)
+    await until(lambda: ran == ["ran", "ran"])
+    for quiet in (
+        rpc("GetTask", {"id": "no-such-task"}),  # (a read: nothing to do)
+        rpc("Nope", {}),  # (errors are not answered either)
+        rpc("SendMessage", {"message": "not a message"}),
+        rpc("SendMessage", send_params(taskId="no-such-task")),
+    ):
+        del quiet["id"]
+        answered = await call(web, quiet)
+        assert (answered.status_code, answered.content) == (204, b"")
+    assert ran == ["ran", "ran"]
+
+
+async def test_a_null_id_is_no_notification(web: httpx2.AsyncClient) -> None:
+    answered = await call(web, rpc("GetTask", {"id": "no-such-task"}, rpc_id=None))
+    assert answered.json()["id"] is None
+    assert error_of(answered)["code"] == -32001

@@ -37,6 +37,7 @@ from miniagents.errors import (
     A2ATaskCanceledError,
     A2ATaskFailedError,
     A2ATaskNotFoundError,
+    A2ATaskRejectedError,
 )
 from miniagents.ext.a2a import A2AMessage, a2a_agent, a2a_app, afetch_agent_card
 from miniagents.ext.llm.messages import (
@@ -48,7 +49,7 @@ from miniagents.ext.llm.messages import (
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.tools import FunctionTool, ToolResultMessage
-from miniagents.ext.web import BearerTokenAuth
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.pipeline import pipeline
 from miniagents.testing import FakeLLMServer
 from tests.ext.a2a.rpc import serving
@@ -139,7 +140,7 @@ def ending(how: str) -> Any:
     ("how", "error", "said"),
     [
         ("failed", A2ATaskFailedError, r"ended failed: Because failed\.$"),
-        ("rejected", A2ATaskFailedError, r"ended rejected: Because rejected\.$"),
+        ("rejected", A2ATaskRejectedError, r"rejected its task '.+': Because rejected\.$"),
         ("canceled", A2ATaskCanceledError, "was cancelled there before it completed"),
         ("input", A2AInputRequiredError, "asks for input that this agent cannot give"),
     ],
@@ -148,7 +149,7 @@ async def test_the_remotes_failures_are_typed_errors_after_what_it_said(
     how: str, error: type[Exception], said: str
 ) -> None:
     async with serving(sdk_app(PlayedExecutor(ending(how)))) as url, MiniAgents():
-        replies = a2a_agent(url, alias="REMOTE").inquire("Hi")
+        replies = a2a_agent(url, alias="REMOTE", questions="raise").inquire("Hi")
         first = aiter(await anext(aiter(replies)))
         assert await anext(first) == "Partial. "  # (the artifact that never ended fails too)
         with pytest.raises(error, match=said):
@@ -226,7 +227,7 @@ async def test_a_stream_that_drops_is_followed_again_and_each_token_comes_once(
         if server == "sdk":  # the task, "one ", then "two " is never sent
             cutter = CutOnce(sdk_app(PlayedExecutor(streaming_play(tokens)))(url), at=3)
         else:  # the task, working, the text opens, "one ", then "two " is never sent
-            cutter = CutOnce(a2a_app(gated(tokens)), at=5)
+            cutter = CutOnce(a2a_app(gated(tokens), authentication=NoAuthentication()), at=5)
         return cutter
 
     async with serving(make) as url, MiniAgents():
@@ -248,7 +249,10 @@ async def test_a_stream_that_drops_is_followed_again_and_each_token_comes_once(
 
 async def test_a_task_forgotten_while_the_stream_was_down_is_not_found() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    first, restarted = a2a_app(gated(tokens)), a2a_app(gated(tokens))
+    first, restarted = (
+        a2a_app(gated(tokens), authentication=NoAuthentication()),
+        a2a_app(gated(tokens), authentication=NoAuthentication()),
+    )
     cutter = CutOnce(first, at=5)
 
     async def switch(scope: Scope, receive: Receive, send: Send) -> None:
@@ -323,7 +327,10 @@ def weather_reporter() -> Any:
 
 
 async def test_a_miniagents_servers_tool_calls_and_results_come_as_they_do_locally() -> None:
-    async with served(a2a_app(weather_reporter())) as web, MiniAgents():
+    async with (
+        served(a2a_app(weather_reporter(), authentication=NoAuthentication())) as web,
+        MiniAgents(),
+    ):
         remote = a2a_agent(f"{web.base_url}/")
         replies = await remote.inquire("Weather?")
         async with MiniAgents():
@@ -366,7 +373,7 @@ async def broken(ctx: InteractionContext) -> None:
 
 
 async def test_a_miniagents_servers_failure_names_the_remote_error() -> None:
-    async with served(a2a_app(broken)) as web, MiniAgents():
+    async with served(a2a_app(broken, authentication=NoAuthentication())) as web, MiniAgents():
         with pytest.raises(A2ATaskFailedError, match=r"ended failed \(KeyError\)") as raised:
             await a2a_agent(f"{web.base_url}/").inquire("Hi")
     assert raised.value.remote_type == "KeyError"
@@ -392,7 +399,9 @@ def approving() -> Any:
 async def test_a_remote_call_that_waits_is_asked_in_the_reply_and_the_decision_goes_back(
     approved: bool,
 ) -> None:
-    async with served(a2a_app(approving())) as web, MiniAgents():
+    edits = WebSettings(approval_edits=True)  # (the approval edits the arguments)
+    app = a2a_app(approving(), authentication=NoAuthentication(), settings=edits)
+    async with served(app) as web, MiniAgents():
         replies = a2a_agent(f"{web.base_url}/").inquire("Delete notes.md")
         seen = []
         async for promise in replies:
@@ -431,7 +440,10 @@ def researcher(tokens: asyncio.Queue[str | None]) -> Any:
 
 async def test_a_remote_agent_as_a_tool_streams_its_tokens_into_the_tool_result() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    async with served(a2a_app(researcher(tokens))) as web, MiniAgents():
+    async with (
+        served(a2a_app(researcher(tokens), authentication=NoAuthentication())) as web,
+        MiniAgents(),
+    ):
         remote = a2a_agent(f"{web.base_url}/", alias="RESEARCHER")
         orchestrator = offline_agent.fork(
             tools=[remote],
@@ -461,14 +473,16 @@ async def test_a_remote_agent_runs_over_a_pipelines_items() -> None:
         async for message in ctx.message_promises:
             ctx.reply(str(await message).upper())
 
-    async with served(a2a_app(upper)) as web, MiniAgents():
+    async with served(a2a_app(upper, authentication=NoAuthentication())) as web, MiniAgents():
         remote = a2a_agent(f"{web.base_url}/")
         results = [result async for result in pipeline(remote, ["a", "b", "c"])]
     assert [str(result.get()[0]) for result in results] == ["A", "B", "C"]
 
 
 async def test_a_remote_agent_pickles_to_one_that_asks_the_same_remote() -> None:
-    async with served(a2a_app(offline_agent.fork(reply="Same.", token_delay=0))) as web:
+    async with served(
+        a2a_app(offline_agent.fork(reply="Same.", token_delay=0), authentication=NoAuthentication())
+    ) as web:
         url = f"{web.base_url}/"
         remote = a2a_agent(await afetch_agent_card(url), headers={"X-Team": "blue"})
         copied = pickle.loads(pickle.dumps(remote))
@@ -483,7 +497,15 @@ async def test_a_remote_agent_pickles_to_one_that_asks_the_same_remote() -> None
 
 async def test_a_mounted_remote_is_called_at_its_mount() -> None:
     outer = Starlette(
-        routes=[Mount("/team/a", app=a2a_app(offline_agent.fork(reply="Here.", token_delay=0)))]
+        routes=[
+            Mount(
+                "/team/a",
+                app=a2a_app(
+                    offline_agent.fork(reply="Here.", token_delay=0),
+                    authentication=NoAuthentication(),
+                ),
+            )
+        ]
     )
     async with served(outer) as web, MiniAgents():
         [answer] = await a2a_agent(f"{web.base_url}/team/a/").inquire("Where?")
@@ -499,7 +521,7 @@ async def test_the_remotes_usage_and_cost_are_carried(
     for _ in range(2):  # the remote's call, then the same call here
         fake_llm.reply(tokens=["A priced ", "answer."], usage=(12, 3))
     agent = openai_agent.fork(alias="PRICED", model="gpt-4o-mini", stream=True, max_retries=0)
-    async with served(a2a_app(agent)) as web, MiniAgents():
+    async with served(a2a_app(agent, authentication=NoAuthentication())) as web, MiniAgents():
         [answer] = await a2a_agent(f"{web.base_url}/").inquire("Hi")
         [local] = await agent.inquire("Hi")
     assert isinstance(answer, A2AMessage)
@@ -517,7 +539,7 @@ async def test_a_remote_reply_over_max_reply_chars_fails_and_the_remote_task_is_
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     for _ in range(10):  # 100 characters, and the reply goes on (no end is put)
         tokens.put_nowait("0123456789")
-    app = a2a_app(gated(tokens))
+    app = a2a_app(gated(tokens), authentication=NoAuthentication())
     async with served(app) as web, MiniAgents():
         with pytest.raises(A2AReplyTooLargeError) as raised:
             await a2a_agent(f"{web.base_url}/", max_reply_chars=45).inquire("Hi")
@@ -536,7 +558,7 @@ async def chatty(ctx: InteractionContext) -> None:
 
 
 async def test_a_remote_reply_of_more_messages_than_max_reply_messages_fails() -> None:
-    async with served(a2a_app(chatty)) as web, MiniAgents():
+    async with served(a2a_app(chatty, authentication=NoAuthentication())) as web, MiniAgents():
         url = f"{web.base_url}/"
         taken = await a2a_agent(url, max_reply_messages=4).inquire("Hi")
         with pytest.raises(A2AReplyTooLargeError, match="over 3 messages") as raised:
@@ -556,7 +578,7 @@ async def test_one_event_over_max_event_bytes_fails_as_it_is_read_and_the_task_i
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     tokens.put_nowait("A first token. ")
     tokens.put_nowait(HUGE)  # one SSE event of 3 MB (the reply goes on: no end is put)
-    app = a2a_app(gated(tokens))
+    app = a2a_app(gated(tokens), authentication=NoAuthentication())
     remote = a2a_agent
     async with served(app) as web, MiniAgents():
         agent = remote(f"{web.base_url}/", max_event_bytes=200_000, max_reply_chars=2_000_000)
@@ -578,7 +600,10 @@ async def test_max_event_bytes_bounds_each_event_not_the_stream() -> None:
     for _ in range(300):  # 300 events of over 1,000 bytes each: 300 KB in all
         tokens.put_nowait("0123456789" * 100)
     tokens.put_nowait(None)
-    async with served(a2a_app(gated(tokens))) as web, MiniAgents():
+    async with (
+        served(a2a_app(gated(tokens), authentication=NoAuthentication())) as web,
+        MiniAgents(),
+    ):
         [answer] = await a2a_agent(f"{web.base_url}/", max_event_bytes=20_000).inquire("Hi")
     assert str(answer) == "0123456789" * 100 * 300
 
@@ -603,5 +628,5 @@ async def test_one_answer_over_max_event_bytes_fails_as_it_is_read() -> None:
 @pytest.mark.parametrize("limit", ["max_reply_chars", "max_reply_messages", "max_event_bytes"])
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
 def test_a_reply_limit_that_is_not_a_positive_int_is_refused(limit: str, value: object) -> None:
-    with pytest.raises(A2AConfigurationError, match=f"{limit} to be an int >= 1"):
+    with pytest.raises(A2AConfigurationError, match=f"{limit} to be a whole number of at least 1"):
         a2a_agent("http://127.0.0.1:1", **{limit: value})  # type: ignore[arg-type]

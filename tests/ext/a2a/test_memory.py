@@ -18,6 +18,7 @@ from miniagents.ext.a2a import a2a_app
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.offline_script import call_count
 from miniagents.ext.tools import FunctionTool
+from miniagents.ext.web import NoAuthentication, WebSettings
 from miniagents.ext.web.lowlevel import Run
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import delete_file, deleted, nothing_deleted  # noqa: F401
@@ -67,10 +68,14 @@ async def get_task(client: httpx2.AsyncClient, task_id: str) -> dict[str, Any]:
 
 
 async def test_an_ended_tasks_runs_are_let_go_of_while_get_task_still_answers_it_whole() -> None:
-    app = a2a_app(approving(), keep_runs_for=3600, max_ended_runs=2)
+    app = a2a_app(
+        approving(),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=3600, max_ended_runs=2),
+    )
     manager = app.state.runs
     transport = httpx2.ASGITransport(app=app)
-    async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
+    async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as client:
         first = await approved_task(client)
         whole = await get_task(client, first)
         assert len(runs_of(first)) == 2  # kept for late readers (two ended runs of two)

@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
+from miniagents.ext.web import NoAuthentication, WebSettings
 from tests.ext.web.serving import delete_file, gated, nothing_deleted, served, until  # noqa: F401
 
 JS = Path(__file__).parent.parent / "web" / "js"
@@ -44,23 +45,27 @@ def conformance_app() -> Starlette:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     apps = {
         "plain": a2a_app(
-            offline_agent.fork(alias="RESEARCHER", reply="Rivers are long.", token_delay=0)
+            offline_agent.fork(alias="RESEARCHER", reply="Rivers are long.", token_delay=0),
+            authentication=NoAuthentication(),
         ),
         "tools": a2a_app(
             offline_agent.fork(
                 tools=[weather],
                 reply=one_per_call(CallTool("weather", {"city": "Paris"}), "Sunny."),
                 token_delay=0,
-            )
+            ),
+            authentication=NoAuthentication(),
         ),
         "approve": a2a_app(
             offline_agent.fork(
                 tools=[FunctionTool(delete_file, requires_approval=True)],
                 reply=one_per_call(CallTool("delete_file", {"path": "notes.md"}), "Done."),
                 token_delay=0,
-            )
+            ),
+            authentication=NoAuthentication(),
+            settings=WebSettings(approval_edits=True),
         ),
-        "gated": a2a_app(gated(tokens)),
+        "gated": a2a_app(gated(tokens), authentication=NoAuthentication()),
     }
 
     async def token(request: Request) -> Response:

@@ -1,7 +1,8 @@
 """A task belongs to the principal who started it: to anyone else it is not found.
 
 With ``authentication=``, alice's task is ``TaskNotFoundError`` to bob whether he gets it,
-cancels it, follows it or answers it, and none of that changes it; a request without
+cancels it, follows it or answers it, and none of that changes it; ``ListTasks`` lists
+each his own; a request without
 credentials is a 401 that starts nothing; the card is served to anyone (it says the bearer
 scheme). The official Python SDK client sends the requests, with each principal's token.
 """
@@ -54,6 +55,21 @@ async def test_another_principal_cannot_get_cancel_follow_or_answer_a_task() -> 
             assert rest[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
             mine = await alice.get_task(GetTaskRequest(id=task_id))
     assert [part.text for part in mine.artifacts[0].parts] == ["Still hers."]
+
+
+async def test_each_principal_lists_only_their_own_tasks() -> None:
+    app = a2a_app(offline_agent.fork(reply="Hi.", token_delay=0), authentication=TOKENS)
+    async with served(app) as web:
+        mine = []
+        for _ in range(2):
+            sent = await call(web, rpc("SendMessage", send_params()), headers=ALICE)
+            mine.append(sent.json()["result"]["task"]["id"])
+        his = await call(web, rpc("SendMessage", send_params()), headers=BOB)
+        for who, expected in ((ALICE, set(mine)), (BOB, {his.json()["result"]["task"]["id"]})):
+            listed = (await call(web, rpc("ListTasks", {}), headers=who)).json()["result"]
+            assert {task["id"] for task in listed["tasks"]} == expected
+            assert listed["totalSize"] == len(expected)
+        assert (await call(web, rpc("ListTasks", {}))).status_code == 401
 
 
 async def test_another_principal_cannot_decide_a_call_that_waits() -> None:

@@ -33,9 +33,12 @@ from starlette.routing import Mount
 
 from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.a2a import A2ASkill, a2a_app
+from miniagents.ext.a2a.server import CARD_MAX_AGE
 from miniagents.ext.llm.messages import LLMMessage
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
+from miniagents.ext.web import NoAuthentication, WebSettings
+from miniagents.ext.web.settings import LOCAL_HOSTS
 from miniagents.testing import VirtualClock
 from tests.ext.a2a.rpc import (
     all_of,
@@ -74,7 +77,12 @@ async def test_the_card_names_the_agent_its_skills_its_url_and_that_it_streams()
     skill = A2ASkill("search", "Search", "Finds sources.", tags=("search",), examples=("Rivers",))
     researcher = offline_agent.fork(alias="RESEARCHER", reply="Found.", token_delay=0)
     app = a2a_app(
-        researcher, name="Researcher", description="Finds things.", skills=[skill], version="2.1"
+        researcher,
+        authentication=NoAuthentication(),
+        name="Researcher",
+        description="Finds things.",
+        skills=[skill],
+        version="2.1",
     )
     async with served(app) as web:
         response = await web.get("/.well-known/agent-card.json")
@@ -98,9 +106,40 @@ async def test_the_card_names_the_agent_its_skills_its_url_and_that_it_streams()
     assert list(card.default_input_modes) == ["text/plain", "application/json"]
 
 
+async def test_the_card_says_how_long_to_keep_it_and_a_client_that_has_it_gets_a_304() -> None:
+    """Spec §8.6: ``Cache-Control`` with ``max-age``, an ``ETag``, a ``Last-Modified``."""
+    app = a2a_app(
+        offline_agent.fork(alias="POET", reply="Hi.", token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(allowed_hosts=[*LOCAL_HOSTS, "agents.example"]),
+    )
+    async with served(app) as web:
+        first = await web.get("/.well-known/agent-card.json")
+        again = await web.get("/.well-known/agent-card.json")
+        tag = first.headers["etag"]
+        cached = await web.get(
+            "/.well-known/agent-card.json", headers={"if-none-match": f'"old", {tag}'}
+        )
+        stale = await web.get("/.well-known/agent-card.json", headers={"if-none-match": '"old"'})
+        elsewhere = await web.get(  # (another URL of the app: another card, another tag)
+            "/.well-known/agent-card.json", headers={"host": "agents.example"}
+        )
+    assert first.headers["cache-control"] == f"public, max-age={CARD_MAX_AGE}"
+    assert (tag.startswith('"'), again.headers["etag"]) == (True, tag)
+    assert first.headers["last-modified"].endswith(" GMT")
+    assert (cached.status_code, cached.content, cached.headers["etag"]) == (304, b"", tag)
+    assert (stale.status_code, stale.json()) == (200, first.json())
+    assert elsewhere.headers["etag"] != tag
+    assert elsewhere.json()["supportedInterfaces"][0]["url"] == "http://agents.example/"
+
+
 async def test_a_mounted_app_names_its_mount_in_the_card_and_is_called_there() -> None:
     researcher = offline_agent.fork(alias="RESEARCHER", reply="Found it.", token_delay=0)
-    outer = Starlette(routes=[Mount("/agents/researcher", app=a2a_app(researcher))])
+    outer = Starlette(
+        routes=[
+            Mount("/agents/researcher", app=a2a_app(researcher, authentication=NoAuthentication()))
+        ]
+    )
     async with served(outer) as web:
         url = f"{web.base_url}/agents/researcher/"
         async with sdk_client(url) as client:
@@ -111,7 +150,10 @@ async def test_a_mounted_app_names_its_mount_in_the_card_and_is_called_there() -
 
 async def test_each_token_is_an_artifact_chunk_sent_as_soon_as_it_is_produced() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    async with served(a2a_app(gated(tokens))) as web, sdk_client(str(web.base_url)) as client:
+    async with (
+        served(a2a_app(gated(tokens), authentication=NoAuthentication())) as web,
+        sdk_client(str(web.base_url)) as client,
+    ):
         events = aiter(client.send_message(user_message("Hi there")))
         task = (await anext(events)).task
         assert task.status.state == TaskState.TASK_STATE_SUBMITTED
@@ -143,7 +185,10 @@ async def test_a_tools_and_a_sub_agents_streams_stay_apart_and_live() -> None:
         reply=one_per_call(calls, "Both done."),
         token_delay=0,
     )
-    async with served(a2a_app(agent)) as web, sdk_client(str(web.base_url)) as client:
+    async with (
+        served(a2a_app(agent, authentication=NoAuthentication())) as web,
+        sdk_client(str(web.base_url)) as client,
+    ):
         events = aiter(client.send_message(user_message("Weather and a poem")))
         seen: list[StreamResponse] = []
         while not (
@@ -197,7 +242,7 @@ async def test_a_tools_and_a_sub_agents_streams_stay_apart_and_live() -> None:
 async def test_a_blocking_send_answers_the_completed_task_with_its_whole_texts_and_usage() -> None:
     agent = offline_agent.fork(alias="RESEARCHER", reply="Rivers are long.", token_delay=0)
     async with (
-        served(a2a_app(agent)) as web,
+        served(a2a_app(agent, authentication=NoAuthentication())) as web,
         sdk_client(str(web.base_url), streaming=False) as client,  # (SendMessage)
     ):
         sent = user_message("Rivers?")
@@ -228,7 +273,7 @@ async def test_a_send_that_returns_at_once_leaves_the_task_working_and_get_task_
     None
 ):
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    app = a2a_app(gated(tokens))
+    app = a2a_app(gated(tokens), authentication=NoAuthentication())
     async with served(app) as web, sdk_client(str(web.base_url), streaming=False) as client:
         sent = user_message("Hi")
         sent.configuration.return_immediately = True
@@ -261,7 +306,10 @@ async def failing(ctx: InteractionContext) -> None:
 
 
 async def test_an_agent_that_fails_fails_its_task_with_its_message_and_class() -> None:
-    async with served(a2a_app(failing)) as web, sdk_client(str(web.base_url)) as client:
+    async with (
+        served(a2a_app(failing, authentication=NoAuthentication())) as web,
+        sdk_client(str(web.base_url)) as client,
+    ):
         events = [event async for event in client.send_message(user_message())]
     final = events[-1].status_update
     assert final.status.state == TaskState.TASK_STATE_FAILED
@@ -288,7 +336,7 @@ def cancellable(started: asyncio.Event, stopped: asyncio.Event) -> Any:
 
 async def test_cancel_task_cancels_the_agent_and_its_stream_ends_canceled() -> None:
     started, stopped = asyncio.Event(), asyncio.Event()
-    app = a2a_app(cancellable(started, stopped))
+    app = a2a_app(cancellable(started, stopped), authentication=NoAuthentication())
     async with served(app) as web, sdk_client(str(web.base_url)) as client:
         events = aiter(client.send_message(user_message()))
         task_id = (await anext(events)).task.id
@@ -307,7 +355,7 @@ async def test_cancel_task_cancels_the_agent_and_its_stream_ends_canceled() -> N
 
 async def test_a_client_whose_stream_was_cut_subscribes_again_and_loses_nothing() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    app = a2a_app(gated(tokens))
+    app = a2a_app(gated(tokens), authentication=NoAuthentication())
     async with served(app) as web, sdk_client(str(web.base_url)) as client:
         events = cast(AsyncGenerator[StreamResponse], client.send_message(user_message()))
         task_id = (await anext(events)).task.id
@@ -342,7 +390,8 @@ def approving_agent() -> Any:
 
 
 async def test_a_call_that_waits_for_approval_asks_for_input_and_the_next_message_decides() -> None:
-    app = a2a_app(approving_agent())
+    edits = WebSettings(approval_edits=True)  # (the decision edits the arguments)
+    app = a2a_app(approving_agent(), authentication=NoAuthentication(), settings=edits)
     async with served(app) as web, sdk_client(str(web.base_url)) as client:
         first = [event async for event in client.send_message(user_message("Delete notes.md"))]
         asked = first[-1].status_update
@@ -386,7 +435,7 @@ async def test_a_call_that_waits_for_approval_asks_for_input_and_the_next_messag
 
 
 async def test_a_denied_call_is_the_tools_error_result_and_the_task_completes() -> None:
-    app = a2a_app(approving_agent())
+    app = a2a_app(approving_agent(), authentication=NoAuthentication())
     async with served(app) as web, sdk_client(str(web.base_url)) as client:
         first = [event async for event in client.send_message(user_message("Delete notes.md"))]
         task_id = first[-1].status_update.task_id
@@ -405,7 +454,7 @@ async def test_a_denied_call_is_the_tools_error_result_and_the_task_completes() 
 
 async def test_a_message_to_a_working_task_is_refused_and_changes_nothing() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    app = a2a_app(gated(tokens))
+    app = a2a_app(gated(tokens), authentication=NoAuthentication())
     async with served(app) as web, sdk_client(str(web.base_url)) as client:
         events = client.send_message(user_message())
         task_id = (await anext(events)).task.id
@@ -426,7 +475,10 @@ async def test_text_and_data_parts_are_the_agents_input_messages() -> None:
             heard.append(str(await message))
         ctx.reply("ok")
 
-    async with served(a2a_app(echo)) as web, sdk_client(str(web.base_url)) as client:
+    async with (
+        served(a2a_app(echo, authentication=NoAuthentication())) as web,
+        sdk_client(str(web.base_url)) as client,
+    ):
         [_ async for _ in client.send_message(user_message("Plain text"))]
         [_ async for _ in client.send_message(user_message(data={"city": "Paris"}))]
     assert heard == ["Plain text", '{"city": "Paris"}']
@@ -435,9 +487,13 @@ async def test_text_and_data_parts_are_the_agents_input_messages() -> None:
 async def test_an_ended_task_is_kept_keep_runs_for_seconds_then_forgotten(
     virtual_clock: VirtualClock,
 ) -> None:
-    app = a2a_app(offline_agent.fork(reply="Kept.", token_delay=0), keep_runs_for=60)
+    app = a2a_app(
+        offline_agent.fork(reply="Kept.", token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=60),
+    )
     transport = httpx2.ASGITransport(app=app)
-    async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
+    async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as client:
         task = (await call(client, rpc("SendMessage", send_params()))).json()["result"]["task"]
         await asyncio.sleep(59)
         kept = (await call(client, rpc("GetTask", {"id": task["id"]}))).json()["result"]
@@ -449,9 +505,13 @@ async def test_an_ended_task_is_kept_keep_runs_for_seconds_then_forgotten(
 
 
 async def test_a_burst_of_short_tasks_keeps_the_latest_max_ended_runs_only() -> None:
-    app = a2a_app(offline_agent.fork(reply="Short.", token_delay=0), max_ended_runs=3)
+    app = a2a_app(
+        offline_agent.fork(reply="Short.", token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_ended_runs=3),
+    )
     transport = httpx2.ASGITransport(app=app)
-    async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
+    async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as client:
         ids = []
         for _ in range(12):
             answer = (await call(client, rpc("SendMessage", send_params()))).json()
@@ -465,12 +525,24 @@ async def test_a_burst_of_short_tasks_keeps_the_latest_max_ended_runs_only() -> 
     assert app.state.runs.kept == 3
 
 
-async def test_a_task_that_waits_for_input_is_followed_to_its_question_only() -> None:
-    app = a2a_app(approving_agent())
+async def test_a_follower_of_a_task_that_waits_for_approval_follows_it_to_its_end() -> None:
+    """``SubscribeToTask`` ends where the task ends (spec §3.1.6), not where it waits."""
+    app = a2a_app(approving_agent(), authentication=NoAuthentication())
     async with served(app) as web, sdk_client(str(web.base_url)) as client:
         first = await all_of(client.send_message(user_message("Delete notes.md")))
         task_id = first[-1].status_update.task_id
-        again = await all_of(client.subscribe(SubscribeToTaskRequest(id=task_id)))
-    assert [kind(event) for event in again] == ["task"]  # (the stream ends where it waits)
-    assert again[0].task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
-    assert again[0].task.status.message.parts[0].text.startswith("The call ")
+        following = aiter(client.subscribe(SubscribeToTaskRequest(id=task_id)))
+        snapshot = await anext(following)
+        assert snapshot.task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        assert snapshot.task.status.message.parts[0].text.startswith("The call ")
+        [call_id] = [
+            MessageToDict(part)["data"]["toolApprovalRequest"]["toolCallId"]
+            for part in snapshot.task.status.message.parts
+            if part.WhichOneof("content") == "data"
+        ]
+        await all_of(
+            client.send_message(decision(task_id, {"toolCallId": call_id, "approved": True}))
+        )
+        rest = [kind(event) async for event in following]
+    assert rest[0] == "status TASK_STATE_WORKING"
+    assert rest[-1] == "status TASK_STATE_COMPLETED"

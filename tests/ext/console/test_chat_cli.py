@@ -7,6 +7,7 @@ and with the real OpenAI and Anthropic SDKs talking to the fake provider server.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import signal
@@ -14,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-from inspect import signature
 from pathlib import Path
 
 import httpx2
@@ -25,7 +25,8 @@ from starlette.routing import Mount
 
 from miniagents.ext.console.chat_cli import BROKEN_PIPE_STATUS, main
 from miniagents.ext.history.markdown import ChatHistoryMD
-from miniagents.ext.web import web_chat_app
+from miniagents.ext.web import WebSettings
+from miniagents.ext.web.settings import LOCAL_HOSTS
 from miniagents.testing import FakeLLMServer
 from tests.ext.console.test_console import WAIT, read_until, run_with_stdin_closed
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
@@ -290,17 +291,17 @@ BAD_ARGUMENTS = {
     ),
     "no live runs": (
         ["web", "--provider", "offline", "--max-live-runs", "0"],
-        "web: error: --max-live-runs: The app's max_live_runs must be a whole number of at "
-        "least 1; got 0.",
+        "web: error: --max-live-runs: WebSettings needs max_live_runs to be a whole number "
+        "of at least 1; got 0.",
     ),
     "endless keep": (
         ["web", "--provider", "offline", "--keep-runs-for", "inf"],
-        "web: error: --keep-runs-for: The app's keep_runs_for must be a finite number of "
-        "seconds, 0 or more; got inf.",
+        "web: error: --keep-runs-for: WebSettings needs keep_runs_for to be a finite number "
+        "of seconds of at least 0; got inf.",
     ),
     "no body": (
         ["web", "--provider", "offline", "--max-body-bytes", "-1"],
-        "web: error: --max-body-bytes: The app's max_body_bytes must be a whole number",
+        "web: error: --max-body-bytes: WebSettings needs max_body_bytes to be a whole number",
     ),
     "fractional count": (
         ["web", "--max-ended-runs", "2.5"],
@@ -504,14 +505,27 @@ def test_miniagents_web_serves_the_chat_page_with_the_offline_model(tmp_path: Pa
     assert server.returncode == 0, err.decode()
 
 
-WEB_LIMITS = {  # each option of the web command that sets a limit, and its app's parameter
-    "--grace-period": ("2.5", "grace", 2.5),
-    "--keep-runs-for": ("60", "keep_for", 60.0),
-    "--max-live-runs": ("7", "max_live", 7),
-    "--max-live-runs-per-principal": ("3", "max_live_per_owner", 3),
-    "--max-ended-runs": ("0", "max_ended", 0),
-    "--max-body-bytes": ("5000", "max_body_bytes", 5000),
-}
+WEB_OPTIONS = [  # an option of the web command for each field of WebSettings
+    *("--allow-host", "chat.example.com", "--allow-host", "*.lan"),
+    *("--allow-origin", "https://front.example"),
+    "--approval-edits",
+    *("--grace-period", "2.5", "--keep-runs-for", "60"),
+    *("--max-live-runs", "7", "--max-live-runs-per-principal", "3", "--max-ended-runs", "0"),
+    *("--max-streams", "9", "--max-streams-per-principal", "4", "--max-body-bytes", "5000"),
+]
+WEB_SETTINGS = WebSettings(  # what they set
+    allowed_hosts=[*LOCAL_HOSTS, "chat.example.com", "*.lan"],  # (and --host, 127.0.0.1)
+    allowed_origins=["https://front.example"],
+    approval_edits=True,
+    grace_period=2.5,
+    keep_runs_for=60.0,
+    max_live_runs=7,
+    max_live_runs_per_principal=3,
+    max_ended_runs=0,
+    max_streams=9,
+    max_streams_per_principal=4,
+    max_body_bytes=5000,
+)
 
 
 def _served_chat_api(monkeypatch: pytest.MonkeyPatch, *args: str) -> Starlette:
@@ -531,29 +545,47 @@ def _served_chat_api(monkeypatch: pytest.MonkeyPatch, *args: str) -> Starlette:
     return api
 
 
-def test_miniagents_web_gives_each_limit_option_to_the_app(
+def test_miniagents_web_gives_each_settings_option_to_the_app(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    options = [part for flag, (value, _, _) in WEB_LIMITS.items() for part in (flag, value)]
-    runs = _served_chat_api(monkeypatch, *options).state.runs
-    for flag, (_, attribute, expected) in WEB_LIMITS.items():
-        found = getattr(runs, attribute)
-        assert (found, type(found)) == (expected, type(expected)), flag
+    given = [option for option in WEB_OPTIONS if option.startswith("--")]
+    flags = {field.name: _flag_of(field.name) for field in dataclasses.fields(WebSettings)}
+    assert sorted(set(given)) == sorted(flags.values())  # one option per field, each named so
+    settings = _served_chat_api(monkeypatch, *WEB_OPTIONS).state.runs.settings
+    assert settings == WEB_SETTINGS
+    for name in ("grace_period", "keep_runs_for", "max_live_runs", "max_body_bytes"):
+        assert type(getattr(settings, name)) is type(getattr(WEB_SETTINGS, name)), name
     assert "Chatting with the offline model" in capsys.readouterr().out
 
-    defaults = _served_chat_api(monkeypatch).state.runs  # none given: the app's defaults
-    made = signature(web_chat_app).parameters
-    for flag, (_, attribute, _) in WEB_LIMITS.items():
-        assert getattr(defaults, attribute) == made[flag[2:].replace("-", "_")].default, flag
+    defaults = _served_chat_api(monkeypatch).state.runs.settings  # none given: the defaults
+    assert defaults == WebSettings()
+    elsewhere = _served_chat_api(monkeypatch, "--host", "127.0.0.2").state.runs.settings
+    assert elsewhere.allowed_hosts == (*LOCAL_HOSTS, "127.0.0.2")  # the host it listens on
 
 
-def test_miniagents_web_help_says_each_limits_default_as_the_app_has_it(tmp_path: Path) -> None:
+def _flag_of(setting: str) -> str:
+    """The option of the web command for a field of WebSettings (the lists' in the singular)."""
+    singular = {"allowed_hosts": "--allow-host", "allowed_origins": "--allow-origin"}
+    return singular.get(setting, f"--{setting.replace('_', '-')}")
+
+
+def test_miniagents_web_help_says_each_settings_default_as_the_settings_have_it(
+    tmp_path: Path,
+) -> None:
     shown = run_python(["-m", "miniagents", "web", "--help"], tmp_path)
     assert shown.returncode == 0, shown.stderr
     helped = " ".join(shown.stdout.split())  # (argparse wraps the lines)
-    made = signature(web_chat_app).parameters
-    for flag in WEB_LIMITS:
-        default = made[flag[2:].replace("-", "_")].default
-        said = re.search(rf"{flag} (?:SECONDS|N) .*?\(default: ([0-9.]+)", helped)
-        assert said is not None, flag
-        assert float(said.group(1)) == default, flag
+    defaults = WebSettings()
+    for field in dataclasses.fields(WebSettings):
+        flag, default = _flag_of(field.name), getattr(defaults, field.name)
+        assert f"{flag} " in helped, flag
+        if isinstance(default, bool):
+            said = re.search(rf"{flag} .*?\(default: (on|off)", helped)
+            assert said is not None, flag
+            assert (said.group(1) == "on") is default, flag
+        elif isinstance(default, (int, float)):
+            said = re.search(rf"{flag} (?:SECONDS|N) .*?\(default: ([0-9.]+)", helped)
+            assert said is not None, flag
+            assert float(said.group(1)) == default, flag
+    assert "--grace-period SECONDS" in helped  # (None: the app's own, 10 s, said in its help)
+    assert "(default: 10;" in helped.split("--grace-period", 1)[1]

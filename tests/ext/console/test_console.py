@@ -1373,10 +1373,10 @@ def test_a_prompt_toolkit_that_cannot_start_falls_back_to_plain_lines(
         attempts.append(1)
         raise OSError("no console here")
 
-    monkeypatch.setattr(_console, "_session", None)
+    console_input = _console._ConsoleInput()
     monkeypatch.setattr(prompt_toolkit, "PromptSession", broken)
-    assert _console._prompt_toolkit_session() is None
-    assert _console._prompt_toolkit_session() is None
+    assert console_input.prompt_session() is None
+    assert console_input.prompt_session() is None
     assert attempts == [1]  # tried once, then plain lines for the rest of the process
 
 

@@ -38,7 +38,7 @@ class Keyboard:
 def replace_stdin(monkeypatch: pytest.MonkeyPatch, stdin: TextIO) -> None:
     """Make ``stdin`` the console's input, with a reader of its own."""
     monkeypatch.setattr(sys, "stdin", stdin)
-    monkeypatch.setattr(_terminal, "_reader", None)
+    monkeypatch.setattr(_terminal._console_input, "reader", None)
 
 
 @pytest.fixture

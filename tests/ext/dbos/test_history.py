@@ -230,7 +230,7 @@ def test_values_that_would_change_are_refused_before_anything_is_written(
         ({"database_url": "sqlite://"}, "in-memory SQLite"),
         ({"database_url": "mysql://u@h/db"}, "SQLite .* or PostgreSQL"),
         ({"database_url": "postgresql+nosuchdriver://u@h/db"}, "driver"),
-        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"timeout": 0}, "timeout must be a positive, finite number"),
         ({"message_classes": [int]}, "message_classes takes Message subclasses"),
     ],
 )

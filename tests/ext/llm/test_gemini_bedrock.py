@@ -208,11 +208,11 @@ async def test_the_typed_options_reach_the_api_under_its_names(
 @pytest.mark.parametrize(
     ("option", "value", "says"),
     [
-        ("max_retries", -1, r"max_retries must be a whole number of at least 0, got -1"),
-        ("max_retries", True, r"max_retries must be a whole number of at least 0, got True"),
-        ("timeout", 0, r"timeout must be a positive number of seconds, got 0"),
-        ("timeout", float("inf"), r"timeout must be a positive number of seconds, got inf"),
-        ("timeout", float("nan"), r"timeout must be a positive number of seconds, got nan"),
+        ("max_retries", -1, r"max_retries must be a whole number of at least 0; got -1"),
+        ("max_retries", True, r"max_retries must be a whole number of at least 0; got True"),
+        ("timeout", 0, r"timeout must be a positive, finite number of seconds; got 0"),
+        ("timeout", float("inf"), r"timeout must be a positive, finite number of seconds; got inf"),
+        ("timeout", float("nan"), r"timeout must be a positive, finite number of seconds; got nan"),
     ],
 )
 async def test_bad_retries_and_timeouts_are_refused_before_the_request(

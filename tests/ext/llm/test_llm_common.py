@@ -46,10 +46,10 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from miniagents.ext.llm.llm_common import prompt_of
 from miniagents.ext.llm.llm_logger import render_llm_log
 from miniagents.ext.llm.offline import OfflineMessage, create_offline_agent, offline_agent
 from miniagents.ext.llm.openai import create_openai_agent, openai_agent
+from miniagents.ext.llm.prompt import prompt_of
 from miniagents.ext.llm.sdk_calls import sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
@@ -238,8 +238,8 @@ async def test_a_context_that_streams_by_default_takes_only_a_bool() -> None:
     async with MiniAgents(stream_llm_tokens_by_default="no"):  # type: ignore[arg-type]
         with pytest.raises(
             LLMConfigurationError,
-            match=r"MiniAgents\(stream_llm_tokens_by_default=\.\.\.\) must be True or False "
-            r".*got 'no'",
+            match=r"MiniAgents\(\) needs stream_llm_tokens_by_default to be True or False; "
+            r"got 'no'\. Pass True or False",
         ):
             await offline_agent.inquire("hi", token_delay=0)
 
@@ -645,7 +645,9 @@ async def test_the_stall_timeout_comes_from_the_agent_else_the_contexts(
 @pytest.mark.parametrize("bad", [0, -1.0, float("nan"), True, "10"])
 async def test_a_stall_timeout_that_is_not_a_positive_number_is_refused(bad: object) -> None:
     async with MiniAgents():
-        with pytest.raises(LLMConfigurationError, match="must be a positive number of seconds"):
+        with pytest.raises(
+            LLMConfigurationError, match="needs stall_timeout to be a positive number of seconds"
+        ):
             await offline_agent.inquire("x", stall_timeout=bad, token_delay=0.0)  # type: ignore[arg-type]
     async with MiniAgents(llm_stall_timeout=bad):  # type: ignore[arg-type]
         with pytest.raises(LLMConfigurationError, match=r"MiniAgents\(llm_stall_timeout=\.\.\.\)"):
@@ -673,8 +675,7 @@ async def test_a_parse_in_turn_that_is_not_a_bool_is_refused(bad: object) -> Non
     async with MiniAgents(llm_parse_in_turn=bad):  # type: ignore[arg-type]
         with pytest.raises(
             LLMConfigurationError,
-            match=r"MiniAgents\(llm_parse_in_turn=\.\.\.\) must be True or False .*got "
-            + repr(bad),
+            match=r"MiniAgents\(\) needs llm_parse_in_turn to be True or False; got " + repr(bad),
         ):
             await offline_agent.inquire("x", token_delay=0.0)
 

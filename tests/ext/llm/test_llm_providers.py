@@ -577,8 +577,8 @@ async def test_anthropic_needs_a_whole_max_tokens(
         with pytest.raises(LLMConfigurationError) as raised:
             await ask(ANTHROPIC, client, "hi", max_tokens=max_tokens)
     assert str(raised.value) == (
-        "The max_tokens of the agent ANTHROPIC_AGENT must be a whole number of at least 1 (the "
-        f"Messages API requires one), not {max_tokens!r}: e.g. anthropic_agent.fork("
+        "The agent ANTHROPIC_AGENT needs max_tokens to be a whole number of at least 1; got "
+        f"{max_tokens!r}. The Messages API requires one: e.g. anthropic_agent.fork("
         f"max_tokens=1024), or leave it out for the default, {DEFAULT_MAX_TOKENS}."
     )
     assert server.requests == []

@@ -101,12 +101,12 @@ async def test_the_settings_are_per_agent_on_one_client(
 @pytest.mark.parametrize(
     ("option", "value", "says"),
     [
-        ("max_retries", -1, r"max_retries must be a whole number of at least 0, got -1"),
-        ("max_retries", 1.5, r"max_retries must be a whole number of at least 0, got 1\.5"),
-        ("max_retries", True, r"max_retries must be a whole number of at least 0, got True"),
-        ("timeout", 0, r"timeout must be a positive number of seconds, got 0"),
-        ("timeout", float("nan"), r"timeout must be a positive number of seconds, got nan"),
-        ("timeout", "5", r"timeout must be a positive number of seconds, got '5'"),
+        ("max_retries", -1, r"max_retries must be a whole number of at least 0; got -1"),
+        ("max_retries", 1.5, r"max_retries must be a whole number of at least 0; got 1\.5"),
+        ("max_retries", True, r"max_retries must be a whole number of at least 0; got True"),
+        ("timeout", 0, r"timeout must be a positive, finite number of seconds; got 0"),
+        ("timeout", float("nan"), r"timeout must be a positive, finite number of seconds; got nan"),
+        ("timeout", "5", r"timeout must be a positive, finite number of seconds; got '5'"),
     ],
 )
 async def test_bad_settings_are_refused(

@@ -17,6 +17,7 @@ from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.a2a import A2AMessage, a2a_agent, a2a_app, afetch_agent_card
 from miniagents.ext.a2a.errors import A2ATaskFailedError
 from miniagents.ext.ray import ray_agent
+from miniagents.ext.web import NoAuthentication
 from tests.ext.web.serving import gated, served
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 @pytest.mark.timeout(120)
 async def test_a_remote_a2a_agent_streams_from_a_ray_worker_to_the_driver() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    async with served(a2a_app(gated(tokens))) as web:
+    async with served(a2a_app(gated(tokens), authentication=NoAuthentication())) as web:
         card = await afetch_agent_card(f"{web.base_url}/")
         on_ray = ray_agent(a2a_agent(card, alias="REMOTE"), num_cpus=0.5)
         async with MiniAgents():
@@ -54,7 +55,7 @@ async def failing(ctx: InteractionContext) -> None:
 
 @pytest.mark.timeout(120)
 async def test_a_remote_failure_reaches_the_driver_as_its_typed_error() -> None:
-    async with served(a2a_app(failing)) as web:
+    async with served(a2a_app(failing, authentication=NoAuthentication())) as web:
         on_ray = ray_agent(a2a_agent(f"{web.base_url}/", alias="REMOTE"), num_cpus=0.5)
         async with MiniAgents():
             with pytest.raises(A2ATaskFailedError, match="no such river") as raised:

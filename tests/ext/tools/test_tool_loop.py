@@ -306,7 +306,7 @@ async def test_a_max_tool_rounds_that_is_not_a_positive_whole_number_is_refused(
     llm: LLM, client: SDKClient, server: FakeLLMServer, bad: Any
 ) -> None:
     async with MiniAgents():
-        with pytest.raises(LLMConfigurationError, match="must be a whole number of at least 1"):
+        with pytest.raises(LLMConfigurationError, match="to be a whole number of at least 1"):
             await ask(llm, client, "hi", tools=[add], max_tool_rounds=bad)
     assert server.requests == []
 

@@ -5,7 +5,8 @@
 (``ag-ui`` or ``ai-sdk``), ``GRACE`` (the app's grace period, 60 s by default) and
 ``MOUNT`` (if set, the app is mounted there in a Starlette app of its own, whose lifespan
 does not run the mounted app's) and ``AUTH`` (if set, the app knows two principals by their
-bearer tokens: ``alice-token`` and ``bob-token``). It
+bearer tokens: ``alice-token`` and ``bob-token``; else it knows nobody: ``NoAuthentication``).
+Approvals may edit a call's arguments. It
 listens on a free port of 127.0.0.1 and prints ``PORT <n>``, flushed, before it serves (a
 request waits in the socket's backlog until DBOS has launched and recovered the runs a kill
 stopped). The agent is an OpenAI agent (the test's fake LLM server, with the real SDK) with
@@ -25,7 +26,13 @@ from starlette.routing import Mount
 from miniagents.ext.dbos import durable
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import BearerTokenAuth, agui_app, ai_sdk_app
+from miniagents.ext.web import (
+    BearerTokenAuth,
+    NoAuthentication,
+    WebSettings,
+    agui_app,
+    ai_sdk_app,
+)
 
 
 def note(text: str) -> str:
@@ -59,8 +66,10 @@ def main() -> None:
     tokens = BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"})
     app = make_app(
         assistant,
-        grace_period=float(os.environ.get("GRACE", "60")),
-        authentication=tokens if os.environ.get("AUTH") else None,
+        authentication=tokens if os.environ.get("AUTH") else NoAuthentication(),
+        settings=WebSettings(
+            grace_period=float(os.environ.get("GRACE", "60")), approval_edits=True
+        ),
     )
     if os.environ.get("MOUNT"):
         app = Starlette(routes=[Mount(os.environ["MOUNT"], app=app)])

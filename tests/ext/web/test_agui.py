@@ -13,7 +13,7 @@ from ag_ui.core import Context, Tool
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
-from miniagents.ext.web import agui_app
+from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
 from miniagents.messages.message import Message
 from tests.ext.web.serving import (
     AGUI_EVENT,
@@ -38,7 +38,7 @@ def assistant() -> Any:
 
 
 async def test_a_run_streams_every_event_type_with_ids_headers_and_nested_tool_output() -> None:
-    async with served(agui_app(assistant())) as client:
+    async with served(agui_app(assistant(), authentication=NoAuthentication())) as client:
         response, events = await post_events(client, run_input())
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -97,7 +97,7 @@ async def test_a_sub_agents_tokens_reach_the_client_while_it_still_writes() -> N
         token_delay=0,
     )
     async with (
-        served(agui_app(agent)) as client,
+        served(agui_app(agent, authentication=NoAuthentication())) as client,
         client.stream("POST", "/", json=run_input()) as response,
     ):
         reader = SSEReader(response)
@@ -119,7 +119,7 @@ async def test_an_agents_failure_ends_the_run_with_run_error() -> None:
         ctx.reply("Partial answer")
         raise ValueError("The database is down.")
 
-    async with served(agui_app(failing)) as client:
+    async with served(agui_app(failing, authentication=NoAuthentication())) as client:
         _response, events = await post_events(client, run_input())
     assert collapsed(events)[0] == "RUN_STARTED"
     assert events[-1].json == {
@@ -155,7 +155,7 @@ async def test_the_run_inputs_messages_become_the_agents_input() -> None:
         },
         {"id": "t", "role": "tool", "toolCallId": "c1", "content": "5"},
     ]
-    async with served(agui_app(recorder)) as client:
+    async with served(agui_app(recorder, authentication=NoAuthentication())) as client:
         _response, events = await post_events(client, run_input(messages=messages))
     assert events[-1].type == "RUN_FINISHED"
     assert [(type(m).__name__, m.text, getattr(m, "role", None)) for m in seen] == [
@@ -200,6 +200,7 @@ async def test_the_inputs_state_tools_context_and_props_reach_the_agent_as_its_p
     body["forwardedProps"] = {"user": "ada"}
     app = agui_app(
         frontend_aware,
+        authentication=NoAuthentication(),
         inputs=["state", "tools", "context", "forwarded_props"],
         arguments=lambda run: {"user": dict(run.forwarded_props or {})["user"]},
     )
@@ -224,14 +225,22 @@ async def test_absent_inputs_reach_the_agent_as_none_or_empty_lists() -> None:
         ctx.reply("ok")
 
     body = {"threadId": "t", "runId": "r", "messages": []}
-    async with served(agui_app(frontend_aware, inputs=["state", "tools", "context"])) as client:
+    async with served(
+        agui_app(
+            frontend_aware, authentication=NoAuthentication(), inputs=["state", "tools", "context"]
+        )
+    ) as client:
         _response, events = await post_events(client, body)
     assert events[-1].type == "RUN_FINISHED"
     assert seen == [None, [], []]
 
 
 async def test_a_run_id_in_use_is_a_409_that_says_how_to_follow_it() -> None:
-    async with served(agui_app(offline_agent.fork(reply="Hi there", token_delay=0))) as client:
+    async with served(
+        agui_app(
+            offline_agent.fork(reply="Hi there", token_delay=0), authentication=NoAuthentication()
+        )
+    ) as client:
         _response, events = await post_events(client, run_input("r1"))
         again = await client.post("/", json=run_input("r1"))
         assert again.status_code == 409
@@ -251,7 +260,7 @@ async def test_a_run_given_up_on_ends_what_it_left_open_before_its_run_finished(
         reply=one_per_call(CallTool("POET", {"subject": "x"}), "Done."),
         token_delay=0,
     )
-    app = agui_app(agent, grace_period=0)
+    app = agui_app(agent, authentication=NoAuthentication(), settings=WebSettings(grace_period=0))
     async with served(app) as client:
         async with client.stream("POST", "/", json=run_input()) as response:
             tokens.put_nowait("half ")

@@ -11,7 +11,7 @@ from typing import Any
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
-from miniagents.ext.web import ai_sdk_app
+from miniagents.ext.web import NoAuthentication, ai_sdk_app
 from miniagents.messages.message import Message
 from tests.ext.web.serving import (
     SSEReader,
@@ -34,7 +34,7 @@ def assistant() -> Any:
 
 
 async def test_a_chat_streams_every_part_type_with_ids_headers_and_nested_tool_output() -> None:
-    async with served(ai_sdk_app(assistant())) as client:
+    async with served(ai_sdk_app(assistant(), authentication=NoAuthentication())) as client:
         response, events = await post_events(client, chat())
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -104,7 +104,7 @@ async def test_a_sub_agents_tokens_reach_the_page_while_it_still_writes() -> Non
         token_delay=0,
     )
     async with (
-        served(ai_sdk_app(agent)) as client,
+        served(ai_sdk_app(agent, authentication=NoAuthentication())) as client,
         client.stream("POST", "/", json=chat()) as response,
     ):
         reader = SSEReader(response)
@@ -125,7 +125,7 @@ async def test_an_agents_failure_ends_the_stream_with_an_error_part() -> None:
         ctx.reply("Partial answer")
         raise ValueError("The database is down.")
 
-    async with served(ai_sdk_app(failing)) as client:
+    async with served(ai_sdk_app(failing, authentication=NoAuthentication())) as client:
         _response, events = await post_events(client, chat())
     assert events[-2].json == {"type": "error", "errorText": "The database is down."}
     assert events[-1].data == "[DONE]"
@@ -170,7 +170,7 @@ async def test_the_chats_ui_messages_become_the_agents_input() -> None:
         },
         {"id": "u2", "role": "user", "parts": [{"type": "text", "text": "Thanks"}]},
     ]
-    async with served(ai_sdk_app(recorder)) as client:
+    async with served(ai_sdk_app(recorder, authentication=NoAuthentication())) as client:
         _response, events = await post_events(client, chat(messages=messages))
     assert events[-1].data == "[DONE]"
     assert [(type(m).__name__, m.text) for m in seen] == [
@@ -212,7 +212,7 @@ async def test_a_denied_tool_part_becomes_the_denial_the_model_reads() -> None:
         {"id": "u", "role": "user", "parts": [{"type": "text", "text": "Delete a.txt"}]},
         {"id": "a", "role": "assistant", "parts": [denied]},
     ]
-    async with served(ai_sdk_app(recorder)) as client:
+    async with served(ai_sdk_app(recorder, authentication=NoAuthentication())) as client:
         _response, events = await post_events(client, chat(messages=messages))
     assert events[-1].data == "[DONE]"
     result = seen[-1]

@@ -16,6 +16,7 @@ import re
 import pytest
 
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.web import NoAuthentication
 from tests.ext.web.serving import AGUI, PROTOCOLS, Protocol, served
 
 ODD = (
@@ -61,7 +62,7 @@ async def test_any_text_streams_as_valid_json_in_valid_sse(protocol: Protocol) -
         tools=[echo], reply=one_per_call(CallTool("echo", {"text": ODD}), ODD), token_delay=0
     )
     async with (
-        served(protocol.app(agent)) as client,
+        served(protocol.app(agent, authentication=NoAuthentication())) as client,
         client.stream("POST", "/", json=protocol.body("k1")) as response,
     ):
         raw = b"".join([chunk async for chunk in response.aiter_raw()])

@@ -17,7 +17,7 @@ import pytest
 from miniagents import Message, MiniAgent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from tests.ext.web.serving import (
     AGUI_EVENT,
     SSEEvent,
@@ -81,7 +81,13 @@ def answered_chat(events: list[SSEEvent], approval: dict[str, Any]) -> dict[str,
 
 
 async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -> None:
-    async with served(agui_app(assistant())) as client:
+    async with served(
+        agui_app(
+            assistant(),
+            authentication=NoAuthentication(),
+            settings=WebSettings(approval_edits=True),
+        )
+    ) as client:
         _response, first = await post_events(client, run_input("r1"))
         for event in first:
             AGUI_EVENT.validate_json(event.data)
@@ -120,7 +126,7 @@ async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -
 
 
 async def test_an_agui_interrupt_cancelled_is_a_denial_the_model_reads() -> None:
-    async with served(agui_app(assistant())) as client:
+    async with served(agui_app(assistant(), authentication=NoAuthentication())) as client:
         _response, first = await post_events(client, run_input("r1"))
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
         entry = {"interruptId": call_id, "status": "cancelled"}
@@ -151,7 +157,7 @@ async def test_an_agui_interrupt_cancelled_is_a_denial_the_model_reads() -> None
 async def test_a_bad_agui_resume_is_a_4xx_and_changes_nothing(
     entry: dict[str, Any], status: int, code: str, named: str
 ) -> None:
-    async with served(agui_app(assistant())) as client:
+    async with served(agui_app(assistant(), authentication=NoAuthentication())) as client:
         _response, first = await post_events(client, run_input("r1"))
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
         bad = {
@@ -182,7 +188,7 @@ async def test_a_resume_that_answers_a_later_call_first_pauses_again_at_the_earl
         token_delay=0,
     )
     approve = {"status": "resolved", "payload": {"approved": True}}
-    async with served(agui_app(agent)) as client:
+    async with served(agui_app(agent, authentication=NoAuthentication())) as client:
         _response, first = await post_events(client, run_input("r1"))
         asked = first[-1].json["outcome"]["interrupts"]
         assert [i["metadata"]["arguments"]["path"] for i in asked] == ["a.txt", "b.txt"]
@@ -208,7 +214,7 @@ async def test_a_resumed_run_left_by_its_client_is_cancelled_under_its_own_ids()
         reply=one_per_call(calls, "Finished."),
         token_delay=0,
     )
-    app = agui_app(agent, grace_period=0)
+    app = agui_app(agent, authentication=NoAuthentication(), settings=WebSettings(grace_period=0))
     async with served(app) as client:
         _response, first = await post_events(client, run_input("r1"))
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
@@ -230,7 +236,7 @@ async def test_a_resumed_run_left_by_its_client_is_cancelled_under_its_own_ids()
 
 
 async def test_a_new_agui_run_of_the_thread_abandons_the_paused_one() -> None:
-    app = agui_app(assistant())
+    app = agui_app(assistant(), authentication=NoAuthentication())
     async with served(app) as client:
         _response, first = await post_events(client, run_input("r1"))
         paused = app.state.runs.get("r1").job
@@ -247,7 +253,9 @@ async def test_a_new_agui_run_of_the_thread_abandons_the_paused_one() -> None:
 
 
 async def test_a_paused_run_nobody_resumes_is_cancelled_after_keep_runs_for() -> None:
-    app = agui_app(assistant(), keep_runs_for=0)
+    app = agui_app(
+        assistant(), authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=0)
+    )
     async with served(app) as client:
         _response, first = await post_events(client, run_input("r1"))
         assert first[-1].json["outcome"]["type"] == "interrupt"
@@ -264,7 +272,7 @@ async def test_a_paused_run_nobody_resumes_is_cancelled_after_keep_runs_for() ->
 
 
 async def test_an_ai_sdk_stream_ends_at_the_approval_and_the_resent_chat_resumes_it() -> None:
-    async with served(ai_sdk_app(assistant())) as client:
+    async with served(ai_sdk_app(assistant(), authentication=NoAuthentication())) as client:
         _response, first = await post_events(client, CHAT)
         assert event_types(first)[-4:] == [
             "tool-approval-request",
@@ -322,7 +330,7 @@ async def test_an_ai_sdk_stream_pauses_once_the_calls_that_need_no_approval_have
         reply=one_per_call(calls, "Finished."),
         token_delay=0,
     )
-    async with served(ai_sdk_app(agent)) as client:
+    async with served(ai_sdk_app(agent, authentication=NoAuthentication())) as client:
         _response, first = await post_events(client, CHAT)
         data = [event.json for event in first if event.data != "[DONE]"]
         ids = [e["toolCallId"] for e in data if e["type"] == "tool-input-available"]
@@ -339,7 +347,7 @@ async def test_an_ai_sdk_stream_pauses_once_the_calls_that_need_no_approval_have
 
 
 async def test_an_ai_sdk_denial_on_the_resend_is_tool_output_denied_and_the_run_goes_on() -> None:
-    async with served(ai_sdk_app(assistant())) as client:
+    async with served(ai_sdk_app(assistant(), authentication=NoAuthentication())) as client:
         _response, first = await post_events(client, CHAT)
         answer = {"approved": False, "reason": "Keep it."}
         _response, second = await post_events(client, answered_chat(first, answer))
@@ -368,7 +376,7 @@ async def test_an_ai_sdk_denial_on_the_resend_is_tool_output_denied_and_the_run_
 async def test_a_bad_ai_sdk_approval_response_is_a_4xx_and_changes_nothing(
     approval: dict[str, Any], status: int, code: str, named: str
 ) -> None:
-    async with served(ai_sdk_app(assistant())) as client:
+    async with served(ai_sdk_app(assistant(), authentication=NoAuthentication())) as client:
         _response, first = await post_events(client, CHAT)
         call_id = first[-4].json["approvalId"]
         body = answered_chat(first, {})
@@ -414,7 +422,9 @@ async def test_an_agui_resume_whose_edit_the_tool_refuses_is_a_422_and_nothing_i
         reply=one_per_call(calls, "Finished."),
         token_delay=0,
     )
-    app = agui_app(agent)
+    app = agui_app(
+        agent, authentication=NoAuthentication(), settings=WebSettings(approval_edits=True)
+    )
     async with served(app) as client:
         _response, first = await post_events(client, run_input("r1"))
         asked = [interrupt["id"] for interrupt in first[-1].json["outcome"]["interrupts"]]
@@ -446,10 +456,20 @@ async def test_a_decision_whose_edit_the_tool_refuses_is_a_422_and_the_call_stil
     protocol: str,
 ) -> None:
     if protocol == "agui":
-        app = agui_app(assistant(), approval_flow="in_stream")
+        app = agui_app(
+            assistant(),
+            authentication=NoAuthentication(),
+            settings=WebSettings(approval_edits=True),
+            approval_flow="in_stream",
+        )
         body, ask, url = run_input(), "CUSTOM", "/runs/r1/approvals/{}"
     else:
-        app = ai_sdk_app(assistant(), approval_flow="in_stream")
+        app = ai_sdk_app(
+            assistant(),
+            authentication=NoAuthentication(),
+            settings=WebSettings(approval_edits=True),
+            approval_flow="in_stream",
+        )
         body, ask, url = CHAT, "tool-approval-request", "/c1/approvals/{}"
     async with (
         served(app) as client,
@@ -474,7 +494,7 @@ async def test_a_decision_whose_edit_the_tool_refuses_is_a_422_and_the_call_stil
 async def test_the_decision_url_decides_a_call_before_the_run_pauses_so_it_never_does() -> None:
     poem: asyncio.Queue[str | None] = asyncio.Queue()
     async with (
-        served(ai_sdk_app(gated_assistant(poem))) as client,
+        served(ai_sdk_app(gated_assistant(poem), authentication=NoAuthentication())) as client,
         client.stream("POST", "/", json=CHAT) as response,
     ):
         reader = SSEReader(response)
@@ -490,7 +510,7 @@ async def test_the_decision_url_decides_a_call_before_the_run_pauses_so_it_never
 
 
 async def test_the_decision_url_refuses_a_paused_run_and_names_the_protocols_way() -> None:
-    async with served(agui_app(assistant())) as client:
+    async with served(agui_app(assistant(), authentication=NoAuthentication())) as client:
         _response, first = await post_events(client, run_input("r1"))
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
         refused = await client.post(f"/runs/r1/approvals/{call_id}", json={"approved": True})
@@ -505,7 +525,14 @@ async def test_the_decision_url_refuses_a_paused_run_and_names_the_protocols_way
 
 async def test_an_agui_page_is_asked_in_stream_and_its_edited_approval_resumes_the_run() -> None:
     async with (
-        served(agui_app(assistant(), approval_flow="in_stream")) as client,
+        served(
+            agui_app(
+                assistant(),
+                authentication=NoAuthentication(),
+                approval_flow="in_stream",
+                settings=WebSettings(approval_edits=True),
+            )
+        ) as client,
         client.stream("POST", "/", json=run_input()) as response,
     ):
         reader = SSEReader(response)
@@ -540,7 +567,9 @@ async def test_an_agui_page_is_asked_in_stream_and_its_edited_approval_resumes_t
 
 async def test_an_ai_sdk_page_is_asked_in_stream_and_its_denial_reaches_the_model() -> None:
     async with (
-        served(ai_sdk_app(assistant(), approval_flow="in_stream")) as client,
+        served(
+            ai_sdk_app(assistant(), authentication=NoAuthentication(), approval_flow="in_stream")
+        ) as client,
         client.stream("POST", "/", json=CHAT) as response,
     ):
         reader = SSEReader(response)
@@ -572,7 +601,9 @@ async def test_a_bad_decision_is_a_4xx_and_changes_nothing(
     path: str, body: object, status: int, code: str
 ) -> None:
     async with (
-        served(agui_app(assistant(), approval_flow="in_stream")) as client,
+        served(
+            agui_app(assistant(), authentication=NoAuthentication(), approval_flow="in_stream")
+        ) as client,
         client.stream("POST", "/", json=run_input()) as response,
     ):
         reader = SSEReader(response)
@@ -593,7 +624,12 @@ async def test_a_bad_decision_is_a_4xx_and_changes_nothing(
 
 
 async def test_a_decision_after_the_run_was_cancelled_is_a_409() -> None:
-    app = agui_app(assistant(), grace_period=0, approval_flow="in_stream")
+    app = agui_app(
+        assistant(),
+        authentication=NoAuthentication(),
+        approval_flow="in_stream",
+        settings=WebSettings(grace_period=0),
+    )
     async with served(app) as client:
         async with client.stream("POST", "/", json=run_input()) as response:
             call = (await SSEReader(response).until("CUSTOM"))[-1].json["value"]["toolCallId"]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from miniagents import InteractionContext, miniagent
-from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web import NoAuthentication, agui_app, ai_sdk_app
 from tests.ext.web.serving import SSEEvent, post_events, served
 
 POST_WAIT = 60.0
@@ -63,8 +63,20 @@ AI_SDK_CHAT: dict[str, Any] = {
 
 PROTOCOLS = {
     # protocol: (the app, the request's body, the end of a text, a text's delta, its id field)
-    "agui": (agui_app(report), AGUI_RUN, "TEXT_MESSAGE_END", "TEXT_MESSAGE_CONTENT", "messageId"),
-    "ai_sdk": (ai_sdk_app(report), AI_SDK_CHAT, "text-end", "text-delta", "id"),
+    "agui": (
+        agui_app(report, authentication=NoAuthentication()),
+        AGUI_RUN,
+        "TEXT_MESSAGE_END",
+        "TEXT_MESSAGE_CONTENT",
+        "messageId",
+    ),
+    "ai_sdk": (
+        ai_sdk_app(report, authentication=NoAuthentication()),
+        AI_SDK_CHAT,
+        "text-end",
+        "text-delta",
+        "id",
+    ),
 }
 
 

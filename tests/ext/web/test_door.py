@@ -10,6 +10,7 @@ headers; one principal cannot take every slot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,15 @@ from miniagents.ext.a2a import a2a_app
 from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.tools import FunctionTool, ToolResultMessage
-from miniagents.ext.web import BearerTokenAuth, agui_app, ai_sdk_app, web_chat_app
+from miniagents.ext.web import (
+    BearerTokenAuth,
+    NoAuthentication,
+    WebSettings,
+    agui_app,
+    ai_sdk_app,
+    web_chat_app,
+)
+from miniagents.ext.web.settings import LOCAL_HOSTS
 from tests.ext.web.serving import (
     AGUI,
     PROTOCOLS,
@@ -73,6 +82,13 @@ def counted(calls: list[str]) -> MiniAgent[..., Message]:
     return counting
 
 
+async def waiting_call(reader: SSEReader, protocol: Protocol) -> tuple[str, Any]:
+    """The id of the call the stream says waits for approval, and that event's data."""
+    asked = await reader.until("CUSTOM" if protocol is AGUI else "tool-approval-request")
+    data = asked[-1].json
+    return data["value"]["toolCallId"] if protocol is AGUI else data["approvalId"], data
+
+
 def approvals_path(protocol: Protocol, key: str, call_id: str) -> str:
     return f"/runs/{key}/approvals/{call_id}" if protocol is AGUI else f"/{key}/approvals/{call_id}"
 
@@ -84,11 +100,109 @@ def security_headers_of(response: httpx.Response) -> dict[str, str]:
     }
 
 
+PAGE = Path(__file__).resolve().parents[3] / "examples" / "web_chat" / "index.html"
+
+
+def chat_page_app(agent: MiniAgent[..., Message], **knobs: Any) -> Starlette:
+    """``web_chat_app`` with the example's page (its settings are its agent's app's)."""
+    return web_chat_app(agent, page=PAGE, **knobs)
+
+
 API_HEADERS = {
     "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
 }
+
+
+# -- hosts ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_host_the_app_does_not_serve_is_a_400_before_anything_runs(
+    protocol: Protocol,
+) -> None:
+    """DNS rebinding: a page of a name that resolves to this machine is not its own origin."""
+    calls: list[str] = []
+    for authentication in (NoAuthentication(), TOKENS):
+        app = protocol.app(counted(calls), authentication=authentication)
+        async with served(app) as client:
+            port = client.base_url.port
+            for name in ("rebind.evil.example", "localhost.evil.example", "127.0.0.2", "[::2]"):
+                authority = f"{name}:{port}"
+                rebound = {"host": authority, "origin": f"http://{authority}", **ALICE}
+                for refused in (
+                    await client.post("/", json=protocol.body("k1"), headers=rebound),
+                    await client.get(protocol.resume_path("k1"), headers=rebound),
+                    await client.post(approvals_path(protocol, "k1", "c1"), headers=rebound),
+                    await client.options("/", headers=rebound),
+                ):
+                    assert refused.status_code == 400, (name, refused.request.method)
+                    assert refused.json()["error"]["code"] == "host_not_allowed"
+                    assert repr(authority) in refused.json()["error"]["message"]
+                    assert security_headers_of(refused) == API_HEADERS
+            assert calls == []
+            hosts = ("localhost", f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}")
+            for number, host in enumerate((*hosts, "LOCALHOST")):
+                own = {"host": host, "origin": f"http://{host}"}  # this machine's page
+                served_here = await client.post(
+                    "/", json=protocol.body(f"ok{number}"), headers={**own, **ALICE}
+                )
+                assert served_here.status_code == 200, host
+            await until(lambda: app.state.runs.live == 0)  # noqa: B023 - awaited in the loop
+        assert calls == ["called"] * 5
+        calls.clear()
+
+
+async def test_the_hosts_allowed_are_names_wildcard_subdomains_or_any_when_said() -> None:
+    settings = WebSettings(allowed_hosts=["chat.example.com", "*.agents.example"])
+    app = agui_app(offline_agent.fork(token_delay=0), authentication=TOKENS, settings=settings)
+    anywhere = agui_app(
+        offline_agent.fork(token_delay=0),
+        authentication=TOKENS,
+        settings=WebSettings(allowed_hosts=["*"]),
+    )
+    answers: dict[str, int] = {}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport) as client:
+        for host in (
+            "chat.example.com",
+            "chat.example.com:8443",
+            "a.agents.example",
+            "b.a.agents.example",
+            "agents.example",  # (the wildcard is its subdomains only)
+            "evilagents.example",
+            "chat.example.com.evil.example",
+            "localhost",  # (told other names: this machine's are not added)
+            "",
+            "chat.example.com:x",
+            "user@chat.example.com",
+        ):
+            response = await client.get("http://x/runs/nope", headers={"host": host, **ALICE})
+            answers[host] = response.status_code
+        own = "http://chat.example.com"
+        same_origin = await client.post(
+            f"{own}/", json=agui_input("r1"), headers={"origin": own, **ALICE}
+        )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=anywhere)) as client:
+        answers["any name (*)"] = (
+            await client.get("http://any.example/runs/nope", headers=ALICE)
+        ).status_code
+    assert answers == {
+        "chat.example.com": 404,  # served (there is no such run)
+        "chat.example.com:8443": 404,
+        "a.agents.example": 404,
+        "b.a.agents.example": 404,
+        "agents.example": 400,
+        "evilagents.example": 400,
+        "chat.example.com.evil.example": 400,
+        "localhost": 400,
+        "": 400,
+        "chat.example.com:x": 400,
+        "user@chat.example.com": 400,
+        "any name (*)": 404,
+    }
+    assert same_origin.status_code == 200  # a page of a host it serves is its own origin
 
 
 # -- identity -------------------------------------------------------------------------------------
@@ -122,26 +236,43 @@ async def test_a_request_of_nobody_the_app_knows_is_a_401_and_starts_nothing(
     assert calls == []
 
 
+@pytest.mark.parametrize(
+    "app", [agui_app, ai_sdk_app, a2a_app, chat_page_app], ids=lambda app: app.__name__
+)
+def test_an_app_made_without_authentication_is_refused_naming_both_ways_to_make_it(
+    app: Callable[..., object],
+) -> None:
+    for left_out in ({}, {"authentication": None}):
+        with pytest.raises(WebConfigurationError) as refused:
+            app(offline_agent, **left_out)
+        said = str(refused.value)
+        assert f"{app.__name__ if app is not chat_page_app else 'web_chat_app'} needs " in said
+        assert "authentication=BearerTokenAuth(" in said  # who asks, for others
+        assert "authentication=NoAuthentication()" in said  # nobody, for local development
+        assert refused.value.parameter == "authentication"
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
-async def test_an_app_that_knows_nobody_says_once_at_its_start_that_runs_are_unowned(
+async def test_an_app_that_knows_nobody_says_so_once_at_its_start_only_if_it_serves_others(
     protocol: Protocol, caplog: pytest.LogCaptureFixture
 ) -> None:
+    public = WebSettings(allowed_hosts=[*LOCAL_HOSTS, "chat.example.com"])
     with caplog.at_level(logging.WARNING, logger="miniagents.ext.web"):
-        async with served(protocol.app(offline_agent.fork(token_delay=0))) as client:
+        app = protocol.app(
+            offline_agent.fork(token_delay=0), authentication=NoAuthentication(), settings=public
+        )
+        async with served(app) as client:
             for key in ("k1", "k2"):
                 _response, events = await post_events(client, protocol.body(key))
                 assert events[-1].type == protocol.last_type
         said = [record.getMessage() for record in caplog.records]
-        assert len(said) == 1  # once, for two requests
-        assert "without knowing who asks" in said[0]
+        assert len(said) == 1  # once, at its start, for two requests
+        assert "chat.example.com with NoAuthentication" in said[0]
         assert "authentication=" in said[0]
         caplog.clear()
-        async with served(protocol.app(offline_agent)):
-            pass  # no request: said at its start
-        assert len(caplog.records) == 1
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="miniagents.ext.web"):
-        async with served(protocol.app(offline_agent, authentication=TOKENS)):
+        async with served(protocol.app(offline_agent, authentication=NoAuthentication())):
+            pass  # this machine's names only: nothing to say
+        async with served(protocol.app(offline_agent, authentication=TOKENS, settings=public)):
             pass
     assert caplog.records == []
 
@@ -203,9 +334,7 @@ async def test_a_run_is_its_principals_alone_and_the_same_id_names_two_runs(
         client.stream("POST", "/", json=protocol.body("k1"), headers=ALICE) as alices,
     ):
         reader = SSEReader(alices)
-        asked = await reader.until("CUSTOM" if protocol is AGUI else "tool-approval-request")
-        data = asked[-1].json
-        call_id = data["value"]["toolCallId"] if protocol is AGUI else data["approvalId"]
+        call_id, _data = await waiting_call(reader, protocol)
         # bob: her run is not there for him, and his decision decides nothing
         seen = await client.get(protocol.resume_path("k1"), headers=BOB)
         assert seen.status_code == protocol.no_run_status
@@ -282,15 +411,18 @@ async def test_edits_are_422_with_their_errors_or_refused_when_the_app_takes_non
     protocol: Protocol,
 ) -> None:
     for edits in (True, False):
-        app = protocol.app(approving(), approval_flow="in_stream", approval_edits=edits)
+        app = protocol.app(
+            approving(),
+            authentication=NoAuthentication(),
+            approval_flow="in_stream",
+            settings=WebSettings(approval_edits=edits),
+        )
         async with (
             served(app) as client,
             client.stream("POST", "/", json=protocol.body("k1")) as response,
         ):
             reader = SSEReader(response)
-            asked = await reader.until("CUSTOM" if protocol is AGUI else "tool-approval-request")
-            data = asked[-1].json
-            call_id = data["value"]["toolCallId"] if protocol is AGUI else data["approvalId"]
+            call_id, data = await waiting_call(reader, protocol)
             if protocol is AGUI:  # the interrupt's schema offers arguments only if edits count
                 offered = data["value"]["responseSchema"]["properties"]
                 assert ("arguments" in offered) is edits
@@ -313,13 +445,37 @@ async def test_edits_are_422_with_their_errors_or_refused_when_the_app_takes_non
     assert deleted == ["b", "a.txt"]
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_by_default_an_approval_may_not_replace_the_models_arguments(
+    protocol: Protocol,
+) -> None:
+    app = protocol.app(approving(), authentication=TOKENS, approval_flow="in_stream")
+    async with (
+        served(app) as client,
+        client.stream("POST", "/", json=protocol.body("k1"), headers=ALICE) as response,
+    ):
+        reader = SSEReader(response)
+        call_id, data = await waiting_call(reader, protocol)
+        if protocol is AGUI:  # the interrupt offers no arguments to send back
+            assert "arguments" not in data["value"]["responseSchema"]["properties"]
+        url = approvals_path(protocol, "k1", call_id)
+        chosen = {"approved": True, "arguments": {"path": "/attacker/chose/this"}}
+        refused = await client.post(url, json=chosen, headers=ALICE)
+        assert refused.status_code == 422
+        assert refused.json()["error"]["code"] == "edits_not_allowed"
+        approved = await client.post(url, json={"approved": True}, headers=ALICE)
+        assert approved.status_code == 200  # the call waited: the refusal decided nothing
+        await reader.rest()
+    assert deleted == ["a.txt"]  # the model's arguments, not the approver's
+
+
 # -- browser safety ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
 async def test_a_cross_site_or_non_json_post_starts_nothing(protocol: Protocol) -> None:
     calls: list[str] = []
-    app = protocol.app(counted(calls))
+    app = protocol.app(counted(calls), authentication=NoAuthentication())
     body = b'{"id": "k1", "threadId": "t", "runId": "k1", "messages": []}'
     async with served(app) as client:
         own = client.base_url.netloc.decode()
@@ -359,7 +515,9 @@ async def test_a_cross_site_or_non_json_post_starts_nothing(protocol: Protocol) 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
 async def test_an_allowed_front_end_origin_gets_cors_and_its_preflight(protocol: Protocol) -> None:
     app = protocol.app(
-        offline_agent.fork(token_delay=0), allowed_origins=[FRONT], authentication=TOKENS
+        offline_agent.fork(token_delay=0),
+        authentication=TOKENS,
+        settings=WebSettings(allowed_origins=[FRONT]),
     )
     preflight = {
         "access-control-request-method": "POST",
@@ -386,49 +544,20 @@ async def test_an_allowed_front_end_origin_gets_cors_and_its_preflight(protocol:
 @pytest.mark.parametrize("origin", ["*", "front.example", "http://front.example/app", "ftp://x"])
 def test_an_allowed_origin_that_is_no_origin_is_refused_when_the_app_is_made(origin: str) -> None:
     with pytest.raises(WebConfigurationError, match="allowed_origins holds"):
-        agui_app(offline_agent, allowed_origins=[origin])
-
-
-_BAD_LIMITS = [
-    ("max_live_runs", 0),
-    ("max_live_runs", 2.5),
-    ("max_live_runs_per_principal", True),
-    ("max_ended_runs", -1),
-    ("keep_runs_for", -1.0),
-    ("keep_runs_for", float("inf")),
-    ("grace_period", float("nan")),
-    ("max_body_bytes", 0),
-    ("max_body_bytes", -1),
-    ("max_body_bytes", True),
-    ("max_body_bytes", 1e6),
-    ("max_body_bytes", "1000"),
-]
-
-
-PAGE = Path(__file__).resolve().parents[3] / "examples" / "web_chat" / "index.html"
-
-
-def chat_page_app(agent: MiniAgent[..., Message], **limits: Any) -> Starlette:
-    """``web_chat_app`` with the example's page (its limits are its agent's app's)."""
-    return web_chat_app(agent, page=PAGE, **limits)
-
-
-@pytest.mark.parametrize(
-    "app", [agui_app, ai_sdk_app, a2a_app, chat_page_app], ids=lambda app: app.__name__
-)
-@pytest.mark.parametrize(("name", "value"), _BAD_LIMITS)
-def test_a_limit_the_app_cannot_keep_to_is_refused_when_the_app_is_made(
-    app: Callable[..., object], name: str, value: object
-) -> None:
-    with pytest.raises(WebConfigurationError, match=f"The app's {name} must be") as refused:
-        app(offline_agent, **{name: value})
-    assert repr(value) in str(refused.value)
-    assert refused.value.parameter == name  # (for a command line to name its own option)
+        agui_app(
+            offline_agent,
+            authentication=NoAuthentication(),
+            settings=WebSettings(allowed_origins=[origin]),
+        )
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
 async def test_every_response_carries_the_security_headers(protocol: Protocol) -> None:
-    async with served(protocol.app(offline_agent.fork(reply="Hi", token_delay=0))) as client:
+    async with served(
+        protocol.app(
+            offline_agent.fork(reply="Hi", token_delay=0), authentication=NoAuthentication()
+        )
+    ) as client:
         response, _events = await post_events(client, protocol.body("k1"))
         resumed = await client.get(protocol.resume_path("k1"), headers={"last-event-id": "0"})
         unknown = await client.get(protocol.resume_path("nope"))
@@ -446,7 +575,9 @@ async def test_every_response_carries_the_security_headers(protocol: Protocol) -
 async def test_one_principal_cannot_take_every_slot(protocol: Protocol) -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     app = protocol.app(
-        gated(tokens), authentication=TOKENS, max_live_runs_per_principal=2, grace_period=3600
+        gated(tokens),
+        authentication=TOKENS,
+        settings=WebSettings(max_live_runs_per_principal=2, grace_period=3600),
     )
     async with served(app) as client:
         async with (
@@ -472,23 +603,174 @@ async def test_one_principal_cannot_take_every_slot(protocol: Protocol) -> None:
     assert again[-1].type == protocol.last_type
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_without_authentication_every_request_counts_as_the_one_local_users(
+    protocol: Protocol,
+) -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    bound = WebSettings().max_live_runs_per_principal
+    app = protocol.app(
+        gated(tokens), authentication=NoAuthentication(), settings=WebSettings(grace_period=3600)
+    )
+    async with served(app) as client, contextlib.AsyncExitStack() as streams:
+        for number in range(bound):
+            started = await streams.enter_async_context(
+                client.stream("POST", "/", json=protocol.body(f"k{number}"))
+            )
+            await SSEReader(started).take(1)
+        refused = [await client.post("/", json=protocol.body(f"k{n}")) for n in (10, 11)]
+        for one in refused:
+            assert one.status_code == 429
+            assert one.json()["error"]["code"] == "too_many_runs_of_yours"
+            assert f"max_live_runs_per_principal={bound}" in one.json()["error"]["message"]
+        assert app.state.runs.live == bound
+        for _ in range(bound):
+            tokens.put_nowait(None)
+    await until(lambda: app.state.runs.live == 0)
+
+
+def _stream(
+    client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str], **body: Any
+) -> Any:
+    """A request whose response is read as a stream (``client.send(..., stream=True)``)."""
+    return client.send(client.build_request(method, path, headers=headers, **body), stream=True)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_one_principals_open_streams_are_bounded_and_a_closed_one_frees_its_slot(
+    protocol: Protocol,
+) -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    bound = WebSettings().max_streams_per_principal
+    settings = WebSettings(grace_period=3600)
+    app = protocol.app(gated(tokens), authentication=TOKENS, settings=settings)
+    runs = app.state.runs
+    before = asyncio.all_tasks()
+    async with served(app) as client:
+        path = protocol.resume_path("k1")
+        opened = [await _stream(client, "POST", "/", ALICE, json=protocol.body("k1"))]
+        first = SSEReader(opened[0])  # (kept: a reader let go of closes its stream)
+        await first.take(1)
+        for _ in range(bound - 1):  # her followers of her run, each a stream of its own
+            opened.append(await _stream(client, "GET", path, ALICE))
+            assert opened[-1].status_code == 200
+        assert runs.open_streams == bound
+        refused: list[httpx.Response] = []
+        for _ in range(20):  # 1,000 more, 50 at once
+            batch = [client.get(path, headers=ALICE) for _ in range(50)]
+            refused += await asyncio.gather(*batch)
+        assert {response.status_code for response in refused} == {429}
+        assert {response.headers["retry-after"] for response in refused} == {"1"}
+        error = refused[0].json()["error"]
+        assert error["code"] == "too_many_streams_of_yours"
+        assert f"max_streams_per_principal={bound}" in error["message"]
+        new_run = await client.post("/", json=protocol.body("k2"), headers=ALICE)
+        assert new_run.status_code == 429  # a run she could not follow starts nothing
+        assert runs.get("k2", "alice") is None
+        # to another principal her run is not there, as ever (not "too many")
+        assert (await client.get(path, headers=BOB)).status_code == protocol.no_run_status
+        bobs = await _stream(client, "POST", "/", BOB, json=protocol.body("k1"))
+        assert bobs.status_code == 200  # her bound is hers
+        bobs_reader = SSEReader(bobs)
+        await bobs_reader.take(1)
+        assert runs.open_streams == bound + 1
+        await opened.pop().aclose()  # one of hers closes: its slot is free again
+        await until(lambda: runs.open_streams == bound)
+        again = await _stream(client, "GET", path, ALICE)
+        assert again.status_code == 200
+        for stream in [*opened, again, bobs]:
+            await stream.aclose()
+        await until(lambda: runs.open_streams == 0)
+        for _ in range(2):
+            tokens.put_nowait(None)
+        await until(lambda: runs.live == 0)
+    await until(lambda: not _started_since(before))  # no task of the app's is left
+
+
+def _started_since(before: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
+    """The tasks started since ``before`` that still run (but the caller's, and sse-starlette's
+    watcher of the server's shutdown, which it starts once per event loop)."""
+    ours = {asyncio.current_task()}
+    return {
+        task
+        for task in asyncio.all_tasks() - before - ours
+        if getattr(task.get_coro(), "__qualname__", "")
+        not in ("_shutdown_watcher", "until.<locals>.poll")
+    }
+
+
+async def test_a_resume_whose_stream_would_pass_the_bound_decides_nothing() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    held, deleting = gated(tokens), approving()
+
+    @miniagent
+    async def holding_or_deleting(ctx: InteractionContext) -> None:
+        asked = await ctx.message_promises
+        chosen = held if "hold" in str(asked[-1]) else deleting
+        ctx.reply(chosen.inquire(asked))
+
+    settings = WebSettings(max_streams_per_principal=1, grace_period=3600)
+    app = agui_app(holding_or_deleting, authentication=TOKENS, settings=settings)
+    runs = app.state.runs
+    async with served(app) as client:
+        _response, first = await post_events(client, agui_input("r1"), headers=ALICE)
+        call_id = first[-1].json["outcome"]["interrupts"][0]["id"]  # paused: its stream ended
+        holding = await _stream(
+            client, "POST", "/", ALICE, json=agui_input("h1", thread="t2", text="hold")
+        )
+        reader = SSEReader(holding)  # (kept: a reader let go of closes its stream)
+        await reader.take(1)
+        entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+        refused = await client.post("/", json=agui_input("r2", resume=[entry]), headers=ALICE)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_streams_of_yours"
+        assert runs.paused("t1", "alice").asked(call_id).pending  # nothing was decided
+        await holding.aclose()
+        await until(lambda: runs.open_streams == 0)
+        _response, second = await post_events(
+            client, agui_input("r2", resume=[entry]), headers=ALICE
+        )
+        assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+        tokens.put_nowait(None)
+        await until(lambda: runs.live == 0)
+    assert deleted == ["a.txt"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_the_apps_open_streams_are_bounded_whoever_holds_them(protocol: Protocol) -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    settings = WebSettings(grace_period=3600, max_streams=2)
+    app = protocol.app(gated(tokens), authentication=TOKENS, settings=settings)
+    async with served(app) as client:
+        alices = await _stream(client, "POST", "/", ALICE, json=protocol.body("k1"))
+        bobs = await _stream(client, "POST", "/", BOB, json=protocol.body("k1"))
+        readers = [SSEReader(stream) for stream in (alices, bobs)]  # (kept: see above)
+        for reader in readers:
+            await reader.take(1)
+        refused = await client.get(protocol.resume_path("k1"), headers=BOB)
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "too_many_streams"
+        assert "max_streams=2" in refused.json()["error"]["message"]
+        assert refused.headers["retry-after"] == "1"
+        await bobs.aclose()
+        await until(lambda: app.state.runs.open_streams == 1)
+        follower = await _stream(client, "GET", protocol.resume_path("k1"), ALICE)
+        assert follower.status_code == 200
+        for stream in (alices, follower):
+            await stream.aclose()
+        tokens.put_nowait(None)
+        tokens.put_nowait(None)
+        await until(lambda: app.state.runs.live == 0)
+
+
 async def test_the_chat_pages_limits_are_its_agents_apps() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    app = web_chat_app(
-        gated(tokens),
-        page=PAGE,
-        authentication=TOKENS,
-        grace_period=3600,
-        keep_runs_for=60,
-        max_live_runs=7,
-        max_live_runs_per_principal=1,
-        max_ended_runs=3,
-        max_body_bytes=2_000,
-    )
+    settings = WebSettings(grace_period=3600, max_live_runs_per_principal=1, max_body_bytes=2_000)
+    app = web_chat_app(gated(tokens), page=PAGE, authentication=TOKENS, settings=settings)
     (api,) = [route.app for route in app.routes if isinstance(route, Mount)]
     assert isinstance(api, Starlette)
     runs = api.state.runs
-    assert (runs.grace, runs.keep_for, runs.max_live, runs.max_ended) == (3600, 60, 7, 3)
+    assert runs.settings is settings  # read by the names it was given, none renamed
     async with served(app) as client:
         big = chat_request("big", text="x" * 3_000)
         too_large = await client.post("/api/chat/", json=big, headers=ALICE)

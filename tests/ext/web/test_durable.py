@@ -568,17 +568,17 @@ import httpx2 as httpx
 
 from miniagents.ext.dbos import durable
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web import NoAuthentication, agui_app, ai_sdk_app
 
 agent = durable(offline_agent.fork(alias="WEB", token_delay=0), database_url="sqlite:///runs.sqlite")
 
 
 async def main() -> None:
     for make, path in ((agui_app, "/runs/nope"), (ai_sdk_app, "/nochat/stream")):
-        app = make(agent)
+        app = make(agent, authentication=NoAuthentication())
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=transport, base_url="http://app"
+            transport=transport, base_url="http://localhost"
         ) as client:
             response = await client.get(path)
             print(make.__name__, response.status_code, response.text[:60])

@@ -21,7 +21,7 @@ import pytest
 from starlette.responses import JSONResponse
 
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web import NoAuthentication, agui_app, ai_sdk_app
 from miniagents.ext.web._event_log import (
     EventLog,
     EventPlace,
@@ -44,7 +44,11 @@ def _ai_sdk(kind: str, **fields: object) -> str:
 
 def _protocol(name: Literal["ag-ui", "ai-sdk"]) -> WebProtocol:
     """The protocol an app of ``name`` serves its runs in (its events, its items)."""
-    app = agui_app(offline_agent) if name == "ag-ui" else ai_sdk_app(offline_agent)
+    app = (
+        agui_app(offline_agent, authentication=NoAuthentication())
+        if name == "ag-ui"
+        else ai_sdk_app(offline_agent, authentication=NoAuthentication())
+    )
     protocol: WebProtocol = app.state.runs.protocol
     assert protocol.name == name
     return protocol

@@ -18,7 +18,7 @@ from miniagents.ext.llm import fallback_agent
 from miniagents.ext.llm.errors import LLMServerError
 from miniagents.ext.llm.offline import CallTool
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web import NoAuthentication, agui_app, ai_sdk_app
 from miniagents.testing import scripted_agent
 from tests.ext.web.serving import agui_input, event_types, post_events, served
 from tests.fakes.fixtures import WAIT
@@ -57,7 +57,9 @@ def run_input(run_id: str, resume: list[dict[str, Any]] | None = None) -> dict[s
 async def test_an_agui_run_of_a_fallback_agent_pauses_at_the_approval(
     after_a_failure: bool,
 ) -> None:
-    async with served(agui_app(fallback(after_a_failure))) as client:
+    async with served(
+        agui_app(fallback(after_a_failure), authentication=NoAuthentication())
+    ) as client:
         _response, first = await asyncio.wait_for(post_events(client, run_input("r1")), WAIT)
         assert event_types(first)[0] == "RUN_STARTED"
         assert event_types(first)[-2:] == ["TOOL_CALL_END", "RUN_FINISHED"]
@@ -83,7 +85,9 @@ async def test_an_agui_run_of_a_fallback_agent_pauses_at_the_approval(
 
 async def test_an_ai_sdk_stream_of_a_fallback_agent_ends_at_the_approval_request() -> None:
     user = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Refund A-7"}]}
-    async with served(ai_sdk_app(fallback(after_a_failure=False))) as client:
+    async with served(
+        ai_sdk_app(fallback(after_a_failure=False), authentication=NoAuthentication())
+    ) as client:
         _response, first = await asyncio.wait_for(
             post_events(client, {"id": "c1", "messages": [user]}), WAIT
         )

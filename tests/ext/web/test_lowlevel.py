@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import httpx2
 
 from miniagents import InteractionContext, miniagent
-from miniagents.ext.web import agui_app, ai_sdk_app, lowlevel
+from miniagents.ext.web import NoAuthentication, agui_app, ai_sdk_app, lowlevel
 from miniagents.ext.web._runs import RunManager
 from miniagents.miniagents.lowlevel import incoming_carrier
 from tests.ext.web.serving import agui_input, chat_request
@@ -35,9 +35,12 @@ async def test_a_requests_trace_context_is_the_incoming_one_of_its_runs() -> Non
         seen.append(incoming_carrier())
         ctx.reply("ok")
 
-    for app, body in ((agui_app(traced), agui_input), (ai_sdk_app(traced), chat_request)):
+    for app, body in (
+        (agui_app(traced, authentication=NoAuthentication()), agui_input),
+        (ai_sdk_app(traced, authentication=NoAuthentication()), chat_request),
+    ):
         transport = httpx2.ASGITransport(app=app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://app") as client:
+        async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as client:
             headers = {"traceparent": PARENT, "tracestate": "vendor=1"}
             await client.post("/", json=body("r1"), headers=headers)
             await client.post("/", json=body("r2"))

@@ -22,7 +22,7 @@ from miniagents import Message, MiniAgent
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.offline_script import call_count
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import agui_app
+from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
 from miniagents.ext.web.lowlevel import Run
 from tests.ext.web.serving import (
     AGUI,
@@ -71,7 +71,11 @@ async def runs(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
 async def test_a_thousand_runs_leave_no_run_kept_and_the_memory_level(protocol: Protocol) -> None:
-    app = protocol.app(offline_agent.fork(reply="Hi " * 100, token_delay=0), keep_runs_for=0)
+    app = protocol.app(
+        offline_agent.fork(reply="Hi " * 100, token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=0),
+    )
     manager = app.state.runs
     async with served(app) as client:
         await runs(client, protocol, 0, WARM_UP, again=False)
@@ -87,7 +91,11 @@ async def test_a_thousand_runs_leave_no_run_kept_and_the_memory_level(protocol: 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
 async def test_runs_read_again_are_forgotten_too(protocol: Protocol) -> None:
-    app = protocol.app(offline_agent.fork(reply="Hi", token_delay=0), keep_runs_for=0.2)
+    app = protocol.app(
+        offline_agent.fork(reply="Hi", token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=0.2),
+    )
     manager = app.state.runs
     async with served(app) as client:
         await runs(client, protocol, 0, 100, again=True)
@@ -116,7 +124,9 @@ async def test_a_burst_of_short_runs_keeps_the_latest_max_ended_runs_only(
 ) -> None:
     """Kept for an hour, 30 runs that end at once: the 5 latest stay, the others are let go."""
     app = protocol.app(
-        offline_agent.fork(reply="Hi " * 20, token_delay=0), keep_runs_for=3600, max_ended_runs=5
+        offline_agent.fork(reply="Hi " * 20, token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=3600, max_ended_runs=5),
     )
     manager = app.state.runs
     async with served(app) as client:
@@ -141,7 +151,9 @@ async def test_a_burst_of_short_runs_keeps_the_latest_max_ended_runs_only(
 async def test_no_ended_run_kept_is_a_limit_too(protocol: Protocol) -> None:
     """``max_ended_runs=0`` (the least the app takes): a run is forgotten as it ends."""
     app = protocol.app(
-        offline_agent.fork(reply="Hi", token_delay=0), keep_runs_for=3600, max_ended_runs=0
+        offline_agent.fork(reply="Hi", token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=3600, max_ended_runs=0),
     )
     manager = app.state.runs
     async with served(app) as client:
@@ -154,7 +166,11 @@ async def test_no_ended_run_kept_is_a_limit_too(protocol: Protocol) -> None:
 
 
 async def test_a_paused_run_is_never_let_go_of_for_the_runs_that_end_after_it() -> None:
-    app = agui_app(approving(), keep_runs_for=3600, max_ended_runs=2)
+    app = agui_app(
+        approving(),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=3600, max_ended_runs=2),
+    )
     async with served(app) as client:
         _response, first = await post_events(client, agui_input("r0", thread="t0"))
         for n in range(1, 6):  # each pauses, then is resumed and ends: two ended runs each
@@ -175,7 +191,11 @@ async def test_a_paused_run_is_never_let_go_of_for_the_runs_that_end_after_it() 
 
 async def test_an_ended_job_holds_none_of_its_runs_once_they_are_let_go_of() -> None:
     """Two ended runs kept: a job of two runs, then another, lets the first job's runs go."""
-    app = agui_app(approving(), keep_runs_for=3600, max_ended_runs=2)
+    app = agui_app(
+        approving(),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=3600, max_ended_runs=2),
+    )
     manager = app.state.runs
     async with served(app) as client:
         for n in range(2):  # each pauses, then is resumed and ends: two ended runs each

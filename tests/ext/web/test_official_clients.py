@@ -34,7 +34,7 @@ from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools import FunctionTool, ToolResultMessage
-from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.web.serving import gated, served, until
 
@@ -141,14 +141,25 @@ def conformance_app(llm: FakeLLMServer) -> Starlette:
     }
     queues: dict[str, asyncio.Queue[str | None]] = {"agui": asyncio.Queue(), "ai": asyncio.Queue()}
     apps: dict[str, Starlette] = {}
+    edits = WebSettings(approval_edits=True)  # (a scenario approves with edited arguments)
     for name, agent in agents.items():
-        apps[f"agui/{name}"] = agui_app(agent)
-        apps[f"ai/{name}"] = ai_sdk_app(agent)
-    apps["agui/gated"] = agui_app(gated(queues["agui"]), grace_period=0)
-    apps["ai/gated"] = ai_sdk_app(gated(queues["ai"]), grace_period=0)
+        apps[f"agui/{name}"] = agui_app(agent, authentication=NoAuthentication(), settings=edits)
+        apps[f"ai/{name}"] = ai_sdk_app(agent, authentication=NoAuthentication(), settings=edits)
+    apps["agui/gated"] = agui_app(
+        gated(queues["agui"]),
+        authentication=NoAuthentication(),
+        settings=WebSettings(grace_period=0),
+    )
+    apps["ai/gated"] = ai_sdk_app(
+        gated(queues["ai"]), authentication=NoAuthentication(), settings=WebSettings(grace_period=0)
+    )
     approve = agents["approve"]
-    apps["agui-in-stream/approve"] = agui_app(approve, approval_flow="in_stream")
-    apps["ai-in-stream/approve"] = ai_sdk_app(approve, approval_flow="in_stream")
+    apps["agui-in-stream/approve"] = agui_app(
+        approve, authentication=NoAuthentication(), approval_flow="in_stream"
+    )
+    apps["ai-in-stream/approve"] = ai_sdk_app(
+        approve, authentication=NoAuthentication(), approval_flow="in_stream"
+    )
 
     async def script_llm(request: Request) -> Response:
         kind = (await request.json())["kind"]

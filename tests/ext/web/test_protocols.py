@@ -14,7 +14,7 @@ import pytest
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.web import ai_sdk_app
+from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
 from tests.ext.web.serving import (
     AI_SDK,
     PROTOCOLS,
@@ -51,7 +51,9 @@ async def test_bad_input_is_a_4xx_json_error_naming_the_problem_and_starts_no_ru
         calls.append(ctx)
         ctx.reply("ok")
 
-    app = protocol.app(counted, max_body_bytes=1000)
+    app = protocol.app(
+        counted, authentication=NoAuthentication(), settings=WebSettings(max_body_bytes=1000)
+    )
     async with served(app) as client:
         response = await client.post(
             "/", content=content, headers={"content-type": "application/json"}
@@ -72,7 +74,9 @@ async def test_bad_input_is_a_4xx_json_error_naming_the_problem_and_starts_no_ru
 async def test_json_nested_past_python_s_recursion_limit_is_a_400(protocol: Protocol) -> None:
     # 50,000 brackets: under the default body limit, deeper than json.loads can go
     deep = b'{"id": "c", "runId": "r", "state": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
-    async with served(protocol.app(offline_agent.fork(token_delay=0))) as client:
+    async with served(
+        protocol.app(offline_agent.fork(token_delay=0), authentication=NoAuthentication())
+    ) as client:
         response = await client.post(
             "/", content=deep, headers={"content-type": "application/json"}
         )
@@ -87,7 +91,11 @@ async def test_json_nested_past_python_s_recursion_limit_is_a_400(protocol: Prot
 async def test_a_foreign_last_event_id_is_a_400_and_the_run_replays_unchanged(
     protocol: Protocol,
 ) -> None:
-    async with served(protocol.app(offline_agent.fork(reply="Hi there", token_delay=0))) as client:
+    async with served(
+        protocol.app(
+            offline_agent.fork(reply="Hi there", token_delay=0), authentication=NoAuthentication()
+        )
+    ) as client:
         none = await client.get(protocol.resume_path("k1"))
         assert none.status_code == protocol.no_run_status
         if none.status_code == 404:
@@ -114,7 +122,11 @@ async def test_a_run_over_max_live_runs_is_a_503_naming_the_limit_and_starts_not
     protocol: Protocol,
 ) -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    app = protocol.app(gated(tokens), max_live_runs=1, grace_period=3600)
+    app = protocol.app(
+        gated(tokens),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_runs=1, grace_period=3600),
+    )
     async with served(app) as client, client.stream("POST", "/", json=protocol.body("k1")) as first:
         reader = SSEReader(first)
         await reader.take(1)  # the first run runs
@@ -140,7 +152,11 @@ async def test_a_new_request_of_a_chat_replaces_its_live_run_so_the_limit_does_n
     None
 ):
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    app = ai_sdk_app(gated(tokens), max_live_runs=1, grace_period=3600)
+    app = ai_sdk_app(
+        gated(tokens),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_runs=1, grace_period=3600),
+    )
     async with served(app) as client, client.stream("POST", "/", json=AI_SDK.body("c1")) as first:
         reader = SSEReader(first)
         await reader.take(1)
@@ -159,7 +175,11 @@ async def test_a_stream_ends_its_lines_with_lf_alone_as_the_official_agui_client
 ) -> None:
     # @ag-ui/client's HttpAgent splits the events at "\n\n" only: sse-starlette's default
     # "\r\n" made it read a whole stream as one event, and fail
-    async with served(protocol.app(offline_agent.fork(reply="Hi there", token_delay=0))) as client:
+    async with served(
+        protocol.app(
+            offline_agent.fork(reply="Hi there", token_delay=0), authentication=NoAuthentication()
+        )
+    ) as client:
         async with client.stream("POST", "/", json=protocol.body("r1")) as response:
             first = b"".join([chunk async for chunk in response.aiter_raw()])
         async with client.stream(

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 
 from miniagents import MiniAgent
 from miniagents.ext.llm.openai import openai_agent
-from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
     SSEEvent,
@@ -100,7 +100,9 @@ async def _resume_scenario(
         if end:
             queue.put_nowait(None)
 
-    app = agui_app(gated(queue), grace_period=3600)
+    app = agui_app(
+        gated(queue), authentication=NoAuthentication(), settings=WebSettings(grace_period=3600)
+    )
     async with served(app) as client:
         release(released, end=ended_early)
         async with client.stream("POST", "/", json=run_input()) as response:
@@ -121,7 +123,9 @@ async def _resume_scenario(
 
 async def test_an_ai_sdk_chat_resumes_mid_answer_at_its_stream_url() -> None:
     queue: asyncio.Queue[str | None] = asyncio.Queue()
-    app = ai_sdk_app(gated(queue), grace_period=3600)
+    app = ai_sdk_app(
+        gated(queue), authentication=NoAuthentication(), settings=WebSettings(grace_period=3600)
+    )
     async with served(app) as client:
         queue.put_nowait("Hel")
         async with client.stream("POST", "/", json=chat()) as response:
@@ -157,7 +161,9 @@ async def test_an_ai_sdk_chat_whose_run_ended_has_no_stream_to_resume_but_a_cut_
     # useChat's resume (a reload) asks for the chat's active stream: the ended run's message
     # is in the client's messages already, so streaming it again would show it twice
     queue: asyncio.Queue[str | None] = asyncio.Queue()
-    app = ai_sdk_app(gated(queue), grace_period=3600)
+    app = ai_sdk_app(
+        gated(queue), authentication=NoAuthentication(), settings=WebSettings(grace_period=3600)
+    )
     async with served(app) as client:
         async with client.stream("POST", "/", json=chat()) as response:
             reader = SSEReader(response)
@@ -185,7 +191,7 @@ async def test_many_clients_follow_one_run_and_one_llm_call(
 ) -> None:
     fake_llm.reply(tokens=TOKENS, pause_after=2)
     async with (
-        served(agui_app(llm)) as client,
+        served(agui_app(llm, authentication=NoAuthentication())) as client,
         client.stream("POST", "/", json=run_input()) as first,
     ):
         reader = SSEReader(first)
@@ -217,11 +223,15 @@ async def test_an_ended_run_is_kept_for_keep_runs_for_seconds(
     llm: MiniAgent[..., Any],
 ) -> None:
     fake_llm.reply(tokens=["Hi"], times=2)
-    async with served(agui_app(llm, keep_runs_for=3600)) as client:
+    async with served(
+        agui_app(llm, authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=3600))
+    ) as client:
         _response, events = await post_events(client, run_input())
         _response, again = await get_events(client, "/runs/r1", {"last-event-id": "1"})
         assert again == events[2:]
-    async with served(agui_app(llm, keep_runs_for=0)) as client:
+    async with served(
+        agui_app(llm, authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=0))
+    ) as client:
         _response, events = await post_events(client, run_input())
         assert events[-1].type == "RUN_FINISHED"
         gone = await client.get("/runs/r1")
@@ -238,7 +248,9 @@ async def test_the_last_client_leaving_cancels_the_run_and_closes_its_llm_stream
     llm: MiniAgent[..., Any],
 ) -> None:
     fake_llm.reply(tokens=TOKENS, hang_after=2)
-    async with served(agui_app(llm, grace_period=0)) as client:
+    async with served(
+        agui_app(llm, authentication=NoAuthentication(), settings=WebSettings(grace_period=0))
+    ) as client:
         async with client.stream("POST", "/", json=run_input()) as response:
             head = await SSEReader(response).take(4)
         assert [e.type for e in head][-1] == "TEXT_MESSAGE_CONTENT"
@@ -260,7 +272,9 @@ async def test_an_ai_sdk_run_left_by_its_client_ends_with_abort(
     llm: MiniAgent[..., Any],
 ) -> None:
     fake_llm.reply(tokens=TOKENS, hang_after=1)
-    async with served(ai_sdk_app(llm, grace_period=0)) as client:
+    async with served(
+        ai_sdk_app(llm, authentication=NoAuthentication(), settings=WebSettings(grace_period=0))
+    ) as client:
         async with client.stream("POST", "/", json=chat()) as response:
             await SSEReader(response).until("text-delta")
         assert await fake_llm.wait_disconnected_async(0, WAIT)
@@ -273,7 +287,7 @@ async def test_a_client_back_within_the_grace_period_keeps_the_run_going(
     llm: MiniAgent[..., Any],
 ) -> None:
     fake_llm.reply(tokens=TOKENS, pause_after=2)
-    app = agui_app(llm, grace_period=3600)
+    app = agui_app(llm, authentication=NoAuthentication(), settings=WebSettings(grace_period=3600))
     async with served(app) as client:
         async with client.stream("POST", "/", json=run_input()) as response:
             head = await SSEReader(response).take(4)
@@ -295,7 +309,9 @@ async def test_a_new_request_for_a_chat_cancels_its_run_still_streaming(
 ) -> None:
     fake_llm.reply(tokens=TOKENS, hang_after=1)
     fake_llm.reply(tokens=["Fresh"])
-    async with served(ai_sdk_app(llm, grace_period=3600)) as client:
+    async with served(
+        ai_sdk_app(llm, authentication=NoAuthentication(), settings=WebSettings(grace_period=3600))
+    ) as client:
         async with client.stream("POST", "/", json=chat()) as response:
             reader = SSEReader(response)
             await reader.until("text-delta")

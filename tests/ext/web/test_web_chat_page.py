@@ -22,8 +22,8 @@ from miniagents import InteractionContext, MessagePromise, miniagent
 from miniagents.errors import WebChatPageError
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import BearerTokenAuth, web_chat_app
-from tests.ext.web.browser import chromium_path, headless_chromium
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, web_chat_app
+from tests.ext.web.browser import chromium_page, wait_for
 from tests.ext.web.serving import (
     delete_file,
     deleted,
@@ -45,34 +45,32 @@ def page_app(poem: asyncio.Queue[str | None]) -> Starlette:
         token_delay=0,
     )
 
-    return web_chat_app(agent, page=PAGE, grace_period=3600)
+    return web_chat_app(
+        agent, authentication=NoAuthentication(), page=PAGE, settings=WebSettings(grace_period=3600)
+    )
 
 
 OUTPUTS = "[...document.querySelectorAll('.tool .output')].map(e => e.textContent)"
 STATE = "document.body.dataset.state"
 
 
-async def test_the_page_streams_nested_output_resumes_after_a_reload_and_asks_approval(
-    tmp_path: Path,
-) -> None:
-    executable = chromium_path()
-    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+async def test_the_page_streams_nested_output_resumes_after_a_reload_and_asks_approval() -> None:
     poem: asyncio.Queue[str | None] = asyncio.Queue()
     async with (
         served(page_app(poem)) as client,
-        headless_chromium(executable, tmp_path / "profile") as browser,
+        chromium_page() as browser,
     ):
-        await browser.open(f"{client.base_url}/?ask=A%20poem%20and%20a%20cleanup")
-        await browser.wait_for("document.querySelector('.approval .approve') !== null")
+        await browser.goto(f"{client.base_url}/?ask=A%20poem%20and%20a%20cleanup")
+        await wait_for(browser, "document.querySelector('.approval .approve') !== null")
         poem.put_nowait("The rivers ")
-        outputs = await browser.wait_for(OUTPUTS, lambda v: bool(v) and v[0] == "The rivers ")
+        outputs = await wait_for(browser, OUTPUTS, lambda v: bool(v) and v[0] == "The rivers ")
         assert await browser.evaluate(STATE) == "streaming"  # tokens before the answer ends
         assert outputs[1] == ""  # the call that waits for approval has not run
         assert deleted == []
 
         await browser.reload()  # mid-answer: the page follows the run again
-        await browser.wait_for(OUTPUTS, lambda v: bool(v) and v[0] == "The rivers ")
-        await browser.wait_for("document.querySelector('.approval .approve') !== null")
+        await wait_for(browser, OUTPUTS, lambda v: bool(v) and v[0] == "The rivers ")
+        await wait_for(browser, "document.querySelector('.approval .approve') !== null")
         assert await browser.evaluate(STATE) == "streaming"
         users = "[...document.querySelectorAll('.user')].map(e => e.textContent)"
         assert await browser.evaluate(users) == ["A poem and a cleanup"]
@@ -80,7 +78,7 @@ async def test_the_page_streams_nested_output_resumes_after_a_reload_and_asks_ap
         await browser.evaluate("document.querySelector('.approval .approve').click()")
         poem.put_nowait("run on.")
         poem.put_nowait(None)
-        await browser.wait_for(STATE, lambda v: v == "idle")
+        await wait_for(browser, STATE, lambda v: v == "idle")
         outputs = await browser.evaluate(OUTPUTS)
         assert outputs == ["The rivers run on.", "Deleted notes.md"]
         answer = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
@@ -94,14 +92,12 @@ async def test_the_page_streams_nested_output_resumes_after_a_reload_and_asks_ap
         assert part["approval"]["approved"] is True
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "web_chat.png"
-        await browser.screenshot(shot)
+        await browser.screenshot(path=str(shot))
     assert shot.read_bytes().startswith(b"\x89PNG")
     assert deleted == ["notes.md"]
 
 
-async def test_a_reload_after_the_answer_ended_unseen_shows_all_of_it(tmp_path: Path) -> None:
-    executable = chromium_path()
-    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+async def test_a_reload_after_the_answer_ended_unseen_shows_all_of_it() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
 
     async def from_queue() -> AsyncIterator[str]:
@@ -112,18 +108,23 @@ async def test_a_reload_after_the_answer_ended_unseen_shows_all_of_it(tmp_path: 
     async def teller(ctx: InteractionContext) -> None:
         ctx.reply(MessagePromise.from_async_iterable(from_queue()))
 
-    app = web_chat_app(teller, page=PAGE, grace_period=3600)
+    app = web_chat_app(
+        teller,
+        authentication=NoAuthentication(),
+        page=PAGE,
+        settings=WebSettings(grace_period=3600),
+    )
     text = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
     async with (
         served(app) as client,
-        headless_chromium(executable, tmp_path / "profile") as browser,
+        chromium_page() as browser,
     ):
-        await browser.open(f"{client.base_url}/?ask=Tell%20me")
+        await browser.goto(f"{client.base_url}/?ask=Tell%20me")
         tokens.put_nowait("Once ")
-        await browser.wait_for(text, lambda v: v == ["Once "])
+        await wait_for(browser, text, lambda v: v == ["Once "])
         chat_id = await browser.evaluate("localStorage.getItem('chatId')")
-        await browser.navigate("about:blank")  # the page goes away mid-answer
-        await browser.wait_for("location.href", lambda v: v == "about:blank")
+        await browser.goto("about:blank")  # the page goes away mid-answer
+        await wait_for(browser, "location.href", lambda v: v == "about:blank")
         tokens.put_nowait("upon a time.")
         tokens.put_nowait(None)
         async with client.stream("GET", f"/api/chat/{chat_id}/stream") as run:
@@ -133,36 +134,33 @@ async def test_a_reload_after_the_answer_ended_unseen_shows_all_of_it(tmp_path: 
         ended = await client.get(f"/api/chat/{chat_id}/stream")
         assert ended.status_code == 204  # the run has ended: no active stream now
 
-        await browser.navigate(f"{client.base_url}/")  # the page again: it resumes
-        await browser.wait_for(STATE, lambda v: v == "idle")
+        await browser.goto(f"{client.base_url}/")  # the page again: it resumes
+        await wait_for(browser, STATE, lambda v: v == "idle")
         assert await browser.evaluate(text) == ["Once upon a time."]
         saved = "JSON.parse(localStorage.getItem('conversation'))"
         assert await browser.evaluate(f"{saved}[1].parts[0].text") == "Once upon a time."
 
 
-async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_ends_it(
-    tmp_path: Path,
-) -> None:
-    executable = chromium_path()
-    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_ends_it() -> None:
     agent = offline_agent.fork(
         tools=[FunctionTool(delete_file, requires_approval=True)],
         reply=one_per_call(CallTool("delete_file", {"path": "notes.md"}), "Kept."),
         token_delay=0,
     )
     async with (
-        served(web_chat_app(agent, page=PAGE)) as client,
-        headless_chromium(executable, tmp_path / "profile") as browser,
+        served(web_chat_app(agent, authentication=NoAuthentication(), page=PAGE)) as client,
+        chromium_page() as browser,
     ):
-        await browser.open(f"{client.base_url}/?ask=Clean%20up")
-        await browser.wait_for("document.querySelector('.approval .deny') !== null")
-        await browser.wait_for(STATE, lambda v: v == "idle")  # the stream ended: it waits
+        await browser.goto(f"{client.base_url}/?ask=Clean%20up")
+        await wait_for(browser, "document.querySelector('.approval .deny') !== null")
+        await wait_for(browser, STATE, lambda v: v == "idle")  # the stream ended: it waits
         await browser.evaluate("document.querySelector('.approval .deny').click()")
-        await browser.wait_for(
+        await wait_for(
+            browser,
             "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)",
             lambda v: v == ["Kept."],
         )
-        await browser.wait_for(STATE, lambda v: v == "idle")
+        await wait_for(browser, STATE, lambda v: v == "idle")
         denied = "document.querySelector('.tool.error .output').textContent"
         assert await browser.evaluate(denied) == (
             "The user denied the call of the tool delete_file; it did not run. Their reason: "
@@ -174,29 +172,25 @@ async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_en
 
 def test_a_page_that_is_not_a_file_is_refused_when_the_app_is_made(tmp_path: Path) -> None:
     with pytest.raises(WebChatPageError, match=r"'.*nope\.html' is not a file; give the path"):
-        web_chat_app(offline_agent, page=tmp_path / "nope.html")
+        web_chat_app(offline_agent, authentication=NoAuthentication(), page=tmp_path / "nope.html")
     with pytest.raises(FileNotFoundError):  # as the builtin it stands for
-        web_chat_app(offline_agent, page=tmp_path)
+        web_chat_app(offline_agent, authentication=NoAuthentication(), page=tmp_path)
 
 
-async def test_the_page_opened_with_a_token_sends_it_and_runs_under_its_policy(
-    tmp_path: Path,
-) -> None:
-    executable = chromium_path()
-    assert executable is not None, "Chromium is missing: apt-get install -y chromium"
+async def test_the_page_opened_with_a_token_sends_it_and_runs_under_its_policy() -> None:
     agent = offline_agent.fork(reply="Hello there.", token_delay=0)
     app = web_chat_app(agent, page=PAGE, authentication=BearerTokenAuth({"tok-123": "ada"}))
     text = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
     async with (
         served(app) as client,
-        headless_chromium(executable, tmp_path / "profile") as browser,
+        chromium_page() as browser,
     ):
         page = await client.get("/")
         assert "script-src 'sha256-" in page.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert page.headers["x-content-type-options"] == "nosniff"
-        await browser.open(f"{client.base_url}/?ask=Hi#token=tok-123")  # as miniagents web says
-        await browser.wait_for(STATE, lambda v: v == "idle")  # its script ran: the policy lets it
+        await browser.goto(f"{client.base_url}/?ask=Hi#token=tok-123")  # as miniagents web says
+        await wait_for(browser, STATE, lambda v: v == "idle")  # its script ran: the policy lets it
         assert await browser.evaluate(text) == ["Hello there."]  # answered: the token was sent
         assert await browser.evaluate("location.hash") == ""  # it left the address bar
         chat_id = await browser.evaluate("localStorage.getItem('chatId')")

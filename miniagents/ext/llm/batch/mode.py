@@ -19,12 +19,12 @@ batches of the one that died.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 from pathlib import Path
 from typing import Literal
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.llm.batch._run import BatchProgress, BatchRun, Counters
 from miniagents.ext.llm.batch.api import BatchAPI, BatchLimits
 from miniagents.ext.llm.batch.journal import FileJournal
@@ -83,46 +83,36 @@ class BatchMode:
         retries: int = 1,
         journal: str | os.PathLike[str] | RunJournal | Literal[Sentinel.DEFAULT] | None = DEFAULT,
     ) -> None:
+        owner, error = "BatchMode", LLMConfigurationError
         for name, limit in (("max_requests", max_requests), ("max_bytes", max_bytes)):
-            if limit is not None and (
-                isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-            ):
-                raise LLMConfigurationError(
-                    f"BatchMode's {name} must be a whole number of at least 1 (or None: the "
-                    f"provider's limit), got {limit!r}."
-                )
-        for name, seconds in (("max_wait", max_wait), ("poll_interval", poll_interval)):
-            if (
-                isinstance(seconds, bool)
-                or not isinstance(seconds, (int, float))
-                or not 0 < seconds < math.inf
-            ):
-                raise LLMConfigurationError(
-                    f"BatchMode's {name} must be a positive number of seconds, got {seconds!r}: "
-                    f"e.g. BatchMode({name}=30)."
-                )
-        if (
-            isinstance(idle_wait, bool)
-            or not isinstance(idle_wait, (int, float))
-            or not 0 <= idle_wait < math.inf
-        ):
-            raise LLMConfigurationError(
-                f"BatchMode's idle_wait must be a number of seconds of at least 0, got "
-                f"{idle_wait!r}: e.g. BatchMode(idle_wait=1)."
-            )
+            if limit is not None:
+                fix = "Or pass None for the provider's limit."
+                check_count(limit, name, owner=owner, fix=fix, error=error)
+        self.max_wait = check_seconds(
+            max_wait, "max_wait", owner=owner, fix="E.g. BatchMode(max_wait=30).", error=error
+        )
+        self.poll_interval = check_seconds(
+            poll_interval,
+            "poll_interval",
+            owner=owner,
+            fix="E.g. BatchMode(poll_interval=30).",
+            error=error,
+        )
+        self.idle_wait = check_seconds(
+            idle_wait,
+            "idle_wait",
+            zero=True,
+            owner=owner,
+            fix="E.g. BatchMode(idle_wait=1).",
+            error=error,
+        )
         if retry not in ("batch", "live", "none"):
             raise LLMConfigurationError(
                 f"BatchMode's retry must be 'batch', 'live' or 'none', got {retry!r}."
             )
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise LLMConfigurationError(
-                f"BatchMode's retries must be a whole number of at least 0, got {retries!r}."
-            )
+        check_count(retries, "retries", least=0, owner=owner, error=error)
         self.max_requests = max_requests
         self.max_bytes = max_bytes
-        self.max_wait = float(max_wait)
-        self.idle_wait = float(idle_wait)
-        self.poll_interval = float(poll_interval)
         self.retry: Literal["batch", "live", "none"] = retry
         self.retries = retries if retry != "none" else 0
         self._journal = journal

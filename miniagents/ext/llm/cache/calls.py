@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeAlias
 
+from miniagents.arguments import check_seconds
 from miniagents.ext.llm.cache.keys import (
     canonical_request,
     request_diff,
@@ -139,12 +140,15 @@ class CallCache:
             raise LLMConfigurationError(
                 f"A CallCache's mode must be 'read_through', 'record' or 'replay', got {mode!r}."
             )
-        if max_age is not None and (
-            isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or not max_age > 0
-        ):
-            raise LLMConfigurationError(
-                f"A CallCache's max_age must be a positive number of seconds (or None: for "
-                f"ever), got {max_age!r}."
+        if max_age is not None:
+            fix = "Or pass None to keep the recordings for ever."
+            check_seconds(
+                max_age,
+                "max_age",
+                forever=True,
+                owner="A CallCache",
+                fix=fix,
+                error=LLMConfigurationError,
             )
         if not isinstance(namespace, str):
             raise LLMConfigurationError(

@@ -1,0 +1,152 @@
+"""The checks of the arguments users give: one function for each kind, one error.
+
+Each check returns the value (as its type: ``int``, ``float``, ``str``, ``bool``) or raises
+:class:`~miniagents.root_error.ArgumentError` (a ``ValueError``), or the subclass of it the
+caller names (``error=``: a layer's error that existed before, such as ``StreamLimitError``,
+so that code catching it keeps working). The message is a full sentence: who takes the
+argument (``owner``), its name, what it must be, what it was, and how to give it (``fix``)::
+
+    aevaluate() needs max_concurrency to be a whole number of at least 1; got 0.
+    Pass e.g. max_concurrency=4.
+
+A ``bool`` is never taken for a number, and NaN is never a number of seconds or an amount.
+A check that allows ``None`` is the caller's (``if value is not None: check_...``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from miniagents.root_error import ArgumentError
+
+__all__ = ["check_count", "check_flag", "check_number", "check_seconds", "check_text"]
+
+
+def check_count(
+    value: object,
+    name: str,
+    *,
+    least: int = 1,
+    owner: str = "",
+    fix: str = "",
+    error: type[ArgumentError] = ArgumentError,
+) -> int:
+    """``value`` if it is a whole number (an ``int``) of at least ``least``.
+
+    Raises:
+        ArgumentError: (or ``error``) for anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise _refused(value, name, f"a whole number of at least {least}", owner, fix, error)
+    return value
+
+
+def check_seconds(
+    value: object,
+    name: str,
+    *,
+    zero: bool = False,
+    forever: bool = False,
+    owner: str = "",
+    fix: str = "",
+    error: type[ArgumentError] = ArgumentError,
+) -> float:
+    """``value`` as a ``float`` if it is a number of seconds, above 0 and finite.
+
+    ``zero``: 0 is taken too; ``forever``: ``inf`` is taken too.
+
+    Raises:
+        ArgumentError: (or ``error``) for anything else (NaN too).
+    """
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value >= 0 if zero else value > 0)  # (NaN is neither)
+        and (forever or value < math.inf)
+    ):
+        return float(value)
+    raise _refused(value, name, _SECONDS[zero, forever], owner, fix, error)
+
+
+_SECONDS = {
+    (False, False): "a positive, finite number of seconds",
+    (True, False): "a finite number of seconds of at least 0",
+    (False, True): "a positive number of seconds",
+    (True, True): "a number of seconds of at least 0",
+}
+"""What a number of seconds must be, by whether 0 and ``inf`` are taken."""
+
+
+def check_number(
+    value: object,
+    name: str,
+    *,
+    most: float = math.inf,
+    unit: str = "",
+    owner: str = "",
+    fix: str = "",
+    error: type[ArgumentError] = ArgumentError,
+) -> float:
+    """``value`` as a ``float`` if it is a number from 0 to ``most`` (``inf`` by default).
+
+    ``unit``: what it counts (``"US dollars"``), said in the message; a number up to 1 is a
+    ratio, a threshold: ``check_number(value, "threshold", most=1)``.
+
+    Raises:
+        ArgumentError: (or ``error``) for anything else (NaN too).
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= most:
+        return float(value)  # (NaN is not)
+    kind = f"a number of {unit}" if unit else "a number"
+    rule = f"{kind} of at least 0" if most == math.inf else f"{kind} from 0 to {most:g}"
+    raise _refused(value, name, rule, owner, fix, error)
+
+
+def check_text(
+    value: object,
+    name: str,
+    *,
+    most: int | None = None,
+    owner: str = "",
+    fix: str = "",
+    error: type[ArgumentError] = ArgumentError,
+) -> str:
+    """``value`` if it is a ``str`` with more than spaces in it.
+
+    ``most``: its most characters (``None``: no limit).
+
+    Raises:
+        ArgumentError: (or ``error``) for anything else.
+    """
+    if not isinstance(value, str) or not value.strip() or (most is not None and len(value) > most):
+        rule = "a non-empty str" + (f" of at most {most} characters" if most is not None else "")
+        raise _refused(value, name, rule, owner, fix, error)
+    return value
+
+
+def check_flag(
+    value: object,
+    name: str,
+    *,
+    owner: str = "",
+    fix: str = "",
+    error: type[ArgumentError] = ArgumentError,
+) -> bool:
+    """``value`` if it is ``True`` or ``False``.
+
+    Raises:
+        ArgumentError: (or ``error``) for anything else (``1``, ``"yes"``, ``None``).
+    """
+    if not isinstance(value, bool):
+        raise _refused(value, name, "True or False", owner, fix, error)
+    return value
+
+
+def _refused(
+    value: object, name: str, rule: str, owner: str, fix: str, error: type[ArgumentError]
+) -> ArgumentError:
+    """The error for ``value`` of the argument ``name``, which must be ``rule``."""
+    wanted = f"{owner} needs {name} to be {rule}" if owner else f"{name} must be {rule}"
+    refused = error(f"{wanted}; got {value!r}." + (f" {fix}" if fix else ""))
+    refused.parameter = name
+    return refused

@@ -1,0 +1,163 @@
+"""The posts of push notifications: each task's webhooks, and a queue of posts per webhook.
+
+What the rules are (who, where, how signed, how bounded) is :mod:`miniagents.ext.a2a.push`'s;
+this module keeps a task's webhooks (:class:`Webhook`) and posts each notification to
+them, in order per webhook, with its tries (:class:`Poster`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from miniagents.ext.a2a.push import SIGNATURE_HEADER, A2APushNotifications, secret_key, sign
+from miniagents.promising.lowlevel import spawn
+
+__all__ = ["Poster", "Webhook", "webhook_of"]
+
+_logger = logging.getLogger("miniagents.ext.a2a")
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook a client set for a task: where, and what each post carries."""
+
+    id: str
+    task_id: str
+    url: str
+    token: str = ""
+    scheme: str = ""
+    credentials: str = field(default="", repr=False)
+
+    def json(self) -> dict[str, object]:
+        """The webhook as A2A's ``TaskPushNotificationConfig`` (its credentials left out)."""
+        found: dict[str, object] = {"id": self.id, "taskId": self.task_id, "url": self.url}
+        if self.token:
+            found["token"] = self.token
+        if self.scheme:
+            found["authentication"] = {"scheme": self.scheme}
+        return found
+
+
+class Poster:
+    """Posts the notifications of an app's tasks to their webhooks (see the module)."""
+
+    def __init__(self, settings: A2APushNotifications) -> None:
+        self.settings = settings
+        secret = settings.signing_secret
+        self._key = None if secret is None else secret_key(secret)
+        self._queues: dict[tuple[str, str], list[bytes]] = {}  # (task, webhook): posts waiting
+        self._senders: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._client: httpx.AsyncClient | None = None
+
+    def post(self, webhooks: Sequence[Webhook], event: str) -> None:
+        """Post ``event`` (a ``StreamResponse``'s JSON) to each of ``webhooks``, in order."""
+        body = event.encode()
+        for webhook in webhooks:
+            place = (webhook.task_id, webhook.id)
+            queued = self._queues.setdefault(place, [])
+            queued.append(body)
+            if len(queued) > self.settings.max_queued:
+                del queued[0]
+                _logger.warning(
+                    "The webhook %s of the task %s has over %s posts waiting: the oldest "
+                    "was dropped.",
+                    webhook.url,
+                    webhook.task_id,
+                    self.settings.max_queued,
+                )
+            if place not in self._senders:
+                self._senders[place] = spawn(self._asend(webhook), f"a2a push {webhook.url}")
+
+    async def _asend(self, webhook: Webhook) -> None:
+        place = (webhook.task_id, webhook.id)
+        try:
+            queued = self._queues[place]
+            while queued:
+                await self._apost(webhook, queued.pop(0))
+        finally:
+            self._senders.pop(place, None)
+            if not self._queues.get(place):
+                self._queues.pop(place, None)
+
+    async def _apost(self, webhook: Webhook, body: bytes) -> None:
+        settings = self.settings
+        headers = {"Content-Type": "application/json"}
+        if webhook.token:
+            headers["X-A2A-Notification-Token"] = webhook.token
+        if webhook.scheme and webhook.credentials:
+            headers["Authorization"] = f"{webhook.scheme} {webhook.credentials}"
+        if self._key is not None:
+            stamp = int(time.time())
+            headers[SIGNATURE_HEADER] = f"t={stamp},v1={sign(self._key, stamp, body)}"
+        delay = settings.retry_delay
+        for attempt in range(1, settings.attempts + 1):
+            try:
+                response = await self._http().post(webhook.url, content=body, headers=headers)
+            except httpx.HTTPError as error:
+                said = repr(error)
+            else:
+                if response.is_success:
+                    return
+                said = f"HTTP {response.status_code}"
+                if response.status_code != 429 and response.status_code < 500:
+                    attempt = settings.attempts  # (refused: trying again changes nothing)
+            if attempt >= settings.attempts:
+                _logger.warning(
+                    "A push notification of the task %s to %s was given up after %s "
+                    "attempt(s): %s.",
+                    webhook.task_id,
+                    webhook.url,
+                    attempt,
+                    said,
+                )
+                return
+            await asyncio.sleep(delay)
+            delay *= 2
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self.settings.timeout, follow_redirects=False, trust_env=False
+            )
+        return self._client
+
+    def forget(self, task_id: str, webhook_id: str) -> None:
+        """Post nothing more that waits for the webhook ``webhook_id`` of ``task_id``."""
+        self._queues.pop((task_id, webhook_id), None)
+
+    async def aclose(self) -> None:
+        """Drop what waits, stop the posts under way, close the HTTP client."""
+        self._queues.clear()
+        senders = list(self._senders.values())
+        for sender in senders:
+            sender.cancel()
+        for sender in senders:
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def webhook_of(config: Mapping[str, object], task_id: str, webhook_id: str) -> Webhook:
+    """The webhook of a ``TaskPushNotificationConfig``'s JSON (its fields checked before)."""
+    authentication = config.get("authentication")
+    scheme = credentials = ""
+    if isinstance(authentication, Mapping):
+        scheme = str(authentication.get("scheme", ""))
+        credentials = str(authentication.get("credentials", ""))
+    return Webhook(
+        id=webhook_id,
+        task_id=task_id,
+        url=str(config.get("url", "")),
+        token=str(config.get("token", "")),
+        scheme=scheme,
+        credentials=credentials,
+    )

@@ -1,0 +1,440 @@
+"""``studio_app``: the studio's web app, a page of recorded runs over the store (extra ``web``).
+
+``miniagents studio`` serves it. The page (plain HTML, CSS and JavaScript of this package,
+nothing from another site: it works offline) lists the runs, shows one as a tree of agent
+calls, live while it runs, and forks a run at a call of the model, showing the two runs
+side by side. Its JSON API, under ``/api``:
+
+==========================================  ==============================================
+``GET /api/runs``                           the latest runs (``?limit=``, at most 1,000)
+``GET /api/runs/{run}``                     one run (``last``: the latest)
+``GET /api/runs/{run}/events``              its events as SSE, from ``?after=`` (or
+                                            ``Last-Event-ID``) on, live until it ends
+``POST /api/runs/{run}/fork``               ``{"call": 3, "reply": "..."}`` (or ``prompt``,
+                                            ``system``): runs the program again as a fork;
+                                            202 ``{"run": the fork's id}``
+``GET /api/forks/{run}``                    how a fork's program stands (its exit status and
+                                            the end of its output, once ended)
+``GET /api/diff?left=...&right=...``        the two runs side by side (``diff_runs``)
+==========================================  ==============================================
+
+**Who asks.** The studio shows what programs did, prompts and replies included, and runs
+programs again: every ``/api`` request needs the bearer token it was made with
+(``Authorization: Bearer <token>``; the page has it from its address, ``/#token=...``,
+which ``miniagents studio`` prints); the page and its files hold no data and are public.
+It answers only requests whose ``Host`` is one of ``allowed_hosts`` (the local names by
+default: a page of another site that a DNS name points at 127.0.0.1 reaches nothing, a
+400 ``host_not_allowed``): it is the web apps' door
+(:class:`~miniagents.ext.web.lowlevel.Door`): a POST must be JSON from its own origin,
+and every response carries the security headers; the page runs under a
+Content-Security-Policy that lets only its own files run and call its own origin. A fork
+runs only the command its run was recorded with (never one a request
+names), at most ``max_forks`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from miniagents.arguments import check_count
+from miniagents.ext.errors import MissingExtraError
+
+try:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+except ImportError as _missing:  # (the web extra is installed in the tests)
+    raise MissingExtraError(
+        "The studio's page needs Starlette and uvicorn. Install them with: "
+        'pip install "miniagents[web]"'
+    ) from _missing
+
+from miniagents.ext.studio.diff import diff_runs
+from miniagents.ext.studio.errors import (
+    StudioConfigurationError,
+    StudioError,
+    StudioForkError,
+    StudioNotFoundError,
+)
+from miniagents.ext.studio.fork import Fork, ForkResult, afork, plan_fork
+from miniagents.ext.studio.store import RunStore
+from miniagents.ext.studio.tree import RunTree
+from miniagents.ext.web.auth import BearerTokenAuth
+from miniagents.ext.web.lowlevel import Door, aread_bounded
+from miniagents.ext.web.settings import LOCAL_HOSTS, WebSettings
+
+__all__ = ["PAGE_POLICY", "studio_app"]
+
+"""The ``Host`` names the studio answers by default (with any port)."""
+
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""The page's Content-Security-Policy: its own script and style files, its own origin."""
+
+_PAGE = Path(__file__).resolve().parent / "page"
+_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/studio.js": ("studio.js", "text/javascript; charset=utf-8"),
+    "/studio.css": ("studio.css", "text/css; charset=utf-8"),
+}
+_POLL = 0.1  # seconds between two looks at the store for a live run's new events
+_MAX_BODY = 256 * 1024
+_KEPT_FORKS = 100
+
+
+def studio_app(
+    store: RunStore | str | os.PathLike[str],
+    *,
+    token: str,
+    allowed_hosts: Sequence[str] = LOCAL_HOSTS,
+    environment: Mapping[str, str] | None = None,
+    max_forks: int = 2,
+    max_followers: int = 64,
+    fork_timeout: float | None = 600.0,
+) -> Starlette:
+    """The studio's app over ``store`` (see the module).
+
+    Args:
+        store: The store of recorded runs, or its file.
+        token: The bearer token every ``/api`` request must carry.
+        allowed_hosts: The ``Host`` names it answers, whatever the port (``"studio.internal"``,
+            ``"*.example.com"`` for its subdomains; an IPv6 address in brackets).
+        environment: Variables a fork's program gets over the studio's own environment
+            (e.g. a model server's address).
+        max_forks: The most fork programs running at once (one more is a 429).
+        max_followers: The most event streams open at once (one more is a 503).
+        fork_timeout: Seconds a fork's program may run before it is killed (``None``: no
+            limit).
+
+    Raises:
+        StudioConfigurationError: for an empty token or one with spaces, no allowed host,
+            or a limit below 1.
+    """
+    if not isinstance(token, str) or not token or any(char.isspace() for char in token):
+        raise StudioConfigurationError(
+            "The studio needs a bearer token (token=...), a text without spaces: it shows the "
+            "prompts and replies of your runs, and runs your programs again."
+        )
+    if not allowed_hosts:
+        refused = StudioConfigurationError(
+            "allowed_hosts is empty: nobody could reach the studio; leave it out for this "
+            "machine's own names, or list the names it is reached by."
+        )
+        refused.parameter = "allowed_hosts"
+        raise refused
+    for name, limit in (("max_forks", max_forks), ("max_followers", max_followers)):
+        check_count(limit, name, owner="studio_app", error=StudioConfigurationError)
+    runs = store if isinstance(store, RunStore) else RunStore(store)
+    forks = _Forks(runs, max_forks, dict(environment or {}), fork_timeout)
+    studio = _Studio(runs, token, allowed_hosts, forks, _Bound(max_followers))
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await studio.forks.aclose()
+
+    routes = [Route(path, _serve_file) for path in _FILES]
+    routes += [
+        Route("/api/runs", studio.api(studio.list_runs)),
+        Route("/api/runs/{run}", studio.api(studio.one_run)),
+        Route("/api/runs/{run}/events", studio.api(studio.events)),
+        Route("/api/runs/{run}/fork", studio.api(studio.fork), methods=["POST"]),
+        Route("/api/forks/{run}", studio.api(studio.fork_state)),
+        Route("/api/diff", studio.api(studio.diff)),
+    ]
+    app = Starlette(routes=routes, middleware=studio.door.middleware(), lifespan=lifespan)
+    app.state.store = runs
+    app.state.forks = studio.forks
+    return app
+
+
+async def _serve_file(request: Request) -> Response:
+    name, media_type = _FILES[request.url.path]
+    headers = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
+    return FileResponse(_PAGE / name, media_type=media_type, headers=headers)
+
+
+_Handler = Callable[[Request], Awaitable[Response]]
+
+
+class _Studio:
+    """The API's handlers over the store, behind the door (see the module)."""
+
+    def __init__(
+        self,
+        runs: RunStore,
+        token: str,
+        allowed_hosts: Sequence[str],
+        forks: _Forks,
+        followers: _Bound,
+    ) -> None:
+        self.runs = runs
+        settings = WebSettings(allowed_hosts=[host.lower() for host in allowed_hosts])
+        self.door = Door(BearerTokenAuth({token: "studio"}), settings, "the studio")
+        self.forks = forks
+        self.followers = followers
+
+    def api(self, handler: _Handler) -> _Handler:
+        """``handler`` for the token's holder alone, the studio's errors as JSON errors."""
+
+        async def guarded(request: Request) -> Response:
+            refused = self.door.owner(request)
+            if isinstance(refused, Response):
+                return refused
+            try:
+                return await handler(request)
+            except StudioNotFoundError as error:
+                return _error(404, "not_found", str(error))
+            except StudioForkError as error:
+                return _error(422, "cannot_fork", str(error))
+            except StudioError as error:
+                return _error(500, "store_error", str(error))
+
+        return guarded
+
+    async def list_runs(self, request: Request) -> Response:
+        """``GET /api/runs``."""
+        limit = _whole(request.query_params.get("limit"), 200)
+        if limit is None or not 1 <= limit <= 1_000:
+            return _error(400, "bad_limit", "limit must be a whole number from 1 to 1,000.")
+        found = await asyncio.to_thread(self.runs.runs, limit)
+        runs = [run.as_json() for run in found]
+        return JSONResponse({"store": str(self.runs.path), "runs": runs})
+
+    async def one_run(self, request: Request) -> Response:
+        """``GET /api/runs/{run}``."""
+        run = await asyncio.to_thread(self.runs.run, request.path_params["run"])
+        return JSONResponse(run.as_json())
+
+    async def events(self, request: Request) -> Response:
+        """``GET /api/runs/{run}/events``: SSE, live."""
+        run_id = request.path_params["run"]
+        given = request.query_params.get("after") or request.headers.get("last-event-id")
+        after = _whole(given, 0)
+        if after is None:
+            return _error(400, "bad_position", "after (or Last-Event-ID) must be a whole number.")
+        if not self.forks.starting(run_id):
+            run_id = (await asyncio.to_thread(self.runs.run, run_id)).id  # (404 if unknown)
+        if self.followers.full():
+            return _error(503, "too_many_followers", _TOO_MANY_FOLLOWERS)
+        return StreamingResponse(
+            _followed(self.runs, self.forks, run_id, after, self.followers),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    async def fork(self, request: Request) -> Response:
+        """``POST /api/runs/{run}/fork``: 202, the fork's program started."""
+        body = await aread_bounded(request, _MAX_BODY)
+        if body is None:
+            return _error(413, "body_too_large", f"A fork's body is at most {_MAX_BODY:,} bytes.")
+        try:
+            asked = json.loads(body)
+        except ValueError:
+            return _error(
+                400, "invalid_json", 'The body is not JSON; send {"call": 3, "reply": "..."}.'
+            )
+        if not isinstance(asked, dict) or type(asked.get("call")) is not int:
+            return _error(422, "bad_fork", 'Name the call to edit by its number: {"call": 3, ...}.')
+        edits = {name: asked.get(name) for name in ("reply", "prompt", "system")}
+        if any(edit is not None and not isinstance(edit, str) for edit in edits.values()):
+            return _error(422, "bad_fork", "reply, prompt and system are texts.")
+        planned = await asyncio.to_thread(
+            plan_fork, self.runs, request.path_params["run"], asked["call"], **edits
+        )
+        if not self.forks.start(planned):
+            return _error(
+                429,
+                "too_many_forks",
+                f"{self.forks.limit} forks run already; wait for one to end.",
+            )
+        return JSONResponse({"run": planned.child, "forked_from": planned.run}, status_code=202)
+
+    async def fork_state(self, request: Request) -> Response:
+        """``GET /api/forks/{run}``."""
+        state = self.forks.state(request.path_params["run"])
+        if state is None:
+            return _error(404, "not_found", "This studio started no such fork.")
+        return JSONResponse(state)
+
+    async def diff(self, request: Request) -> Response:
+        """``GET /api/diff?left=...&right=...``."""
+        left, right = request.query_params.get("left"), request.query_params.get("right")
+        if not left or not right:
+            return _error(400, "bad_diff", "Give the two runs: /api/diff?left=RUN&right=RUN.")
+        trees = await asyncio.to_thread(
+            lambda: (RunTree.of(self.runs, left), RunTree.of(self.runs, right))
+        )
+        rows = diff_runs(*trees)
+        return JSONResponse(
+            {
+                "left": trees[0].run.as_json(),
+                "right": trees[1].run.as_json(),
+                "rows": [row.as_json(trees[0].ended, trees[1].ended) for row in rows],
+            }
+        )
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _whole(given: str | None, default: int) -> int | None:
+    if given is None or given == "":
+        return default
+    return int(given) if given.isdigit() else None
+
+
+_TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."
+
+
+class _Bound:
+    """A count of things open, at most ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def full(self) -> bool:
+        return self.open >= self.limit
+
+    def take(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
+async def _followed(
+    runs: RunStore, forks: _Forks, run_id: str, after: int, followers: _Bound
+) -> AsyncIterator[str]:
+    """The run's events after ``after`` as SSE, then each new one, until the run has ended.
+
+    Each SSE message is a chunk of events as the store keeps it, ``{"first": n, "events":
+    [...]}`` (the events as :mod:`~miniagents.ext.studio.events` writes them, numbered from
+    ``first``), its id the number of its last event. A fork's run that has not started yet
+    is waited for (its program is starting); one whose program ended without starting it
+    ends the stream with an ``error`` event, and so does a stream past the most followers
+    (counted while it runs: one its client left before it began takes no place).
+    """
+    if not followers.take():
+        yield f"event: error\ndata: {json.dumps({'message': _TOO_MANY_FOLLOWERS})}\n\n"
+        return
+    try:
+        while True:
+            found = await asyncio.to_thread(runs.chunks, run_id, after)
+            if found:
+                for first, count, data in found:
+                    after = first + count - 1
+                    yield f'id: {after}\ndata: {{"first":{first},"events":{data}}}\n\n'
+                continue
+            try:
+                run = await asyncio.to_thread(runs.run, run_id)
+            except StudioNotFoundError:
+                if forks.starting(run_id):
+                    await asyncio.sleep(_POLL)
+                    continue
+                state = forks.state(run_id) or {}
+                message = {"message": "The fork's program ended before its run started.", **state}
+                yield f"event: error\ndata: {json.dumps(message)}\n\n"
+                return
+            if run.status != "running":
+                # (what it wrote as it closed, after the look above, comes before its end)
+                for first, count, data in await asyncio.to_thread(runs.chunks, run_id, after):
+                    after = first + count - 1
+                    yield f'id: {after}\ndata: {{"first":{first},"events":{data}}}\n\n'
+                yield f"event: end\ndata: {json.dumps(run.as_json())}\n\n"
+                return
+            await asyncio.sleep(_POLL)
+    finally:
+        followers.give_back()
+
+
+@dataclass
+class _ForkState:
+    task: asyncio.Task[ForkResult]
+    result: ForkResult | None = None
+    error: str | None = None
+
+
+class _Forks:
+    """The fork programs this studio started: at most ``limit`` running, the last 100 kept."""
+
+    def __init__(
+        self, runs: RunStore, limit: int, environment: dict[str, str], timeout: float | None
+    ) -> None:
+        self.runs = runs
+        self.limit = limit
+        self.environment = environment
+        self.timeout = timeout
+        self.states: OrderedDict[str, _ForkState] = OrderedDict()
+
+    def running(self) -> int:
+        return sum(not state.task.done() for state in self.states.values())
+
+    def start(self, planned: Fork) -> bool:
+        """Run the fork's program, unless ``limit`` run already."""
+        child = planned.child
+        if self.running() >= self.limit:
+            return False
+        task = asyncio.get_running_loop().create_task(
+            afork(self.runs, planned, environment=self.environment, timeout=self.timeout),
+            name=f"miniagents-studio-fork:{child}",
+        )
+        state = self.states[child] = _ForkState(task)
+        task.add_done_callback(lambda ended: self._ended(state, ended))
+        while len(self.states) > _KEPT_FORKS:
+            oldest = next(iter(self.states))
+            if not self.states[oldest].task.done():
+                break
+            del self.states[oldest]
+        return True
+
+    def _ended(self, state: _ForkState, task: asyncio.Task[ForkResult]) -> None:
+        if task.cancelled():
+            state.error = "cancelled"
+        elif task.exception() is not None:
+            error = task.exception()
+            state.error = f"{type(error).__name__}: {error}"
+        else:
+            state.result = task.result()
+
+    def starting(self, child: str) -> bool:
+        """Whether the fork ``child``'s program runs (its run may not be in the store yet)."""
+        state = self.states.get(child)
+        return state is not None and not state.task.done()
+
+    def state(self, child: str) -> dict[str, Any] | None:
+        state = self.states.get(child)
+        if state is None:
+            return None
+        shown: dict[str, Any] = {
+            "run": child,
+            "running": not state.task.done(),
+            "error": state.error,
+        }
+        if state.result is not None:
+            shown["returncode"] = state.result.returncode
+            shown["output"] = state.result.output[-8_000:]
+        return shown
+
+    async def aclose(self) -> None:
+        """Stop the programs still running (their runs end as lost)."""
+        tasks = [state.task for state in self.states.values() if not state.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,285 @@
+"""The studio's commands: ``miniagents run`` (record a program) and ``miniagents studio``.
+
+::
+
+    miniagents run [--store FILE] [--name NAME] program.py [ARGS ...]
+    miniagents studio [--store FILE] [--host H] [--port P] [--token T] [--allow-host HOST ...]
+    miniagents studio list [--store FILE]
+    miniagents studio show [RUN] [--store FILE]
+    miniagents studio fork [RUN] (--call N | --call-with TEXT) (--reply TEXT | --prompt TEXT
+                                                                | --system TEXT)
+    miniagents studio diff [LEFT] [RIGHT]
+
+``run`` runs the program as ``python program.py ARGS`` would (its ``__name__`` is
+``"__main__"``), recording its run (:class:`~miniagents.ext.studio.recorder.Recorder`);
+its exit status is the program's. ``studio`` serves the studio's page
+(:func:`~miniagents.ext.studio.app.studio_app`, extra ``web``) at
+``http://127.0.0.1:8100/#token=...`` until Ctrl+C (the token: ``--token``, else
+``MINIAGENTS_STUDIO_TOKEN``, else a new random one); ``--allow-host`` names another host
+name it answers (when ``--host`` makes it reachable by others). ``list`` lists the runs,
+``show`` prints a run's tree (``RUN``: a run's id, or ``last``, the default), ``fork``
+runs a run's program again with a call's reply (or prompt) edited, every call before it
+replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
+reply has a text), and prints the two runs side by side, as ``diff`` does (``RIGHT``
+defaults to the last run, ``LEFT`` to the run it forked).
+
+The store is ``--store``, else ``MINIAGENTS_STUDIO``, else ``miniagents_runs.sqlite`` in
+the current folder. Exit status 2, with one line on stderr, for what cannot start: a bad
+argument, a program that is not a file, a run the store does not have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import runpy
+import secrets
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from miniagents.ext.studio.diff import render_diff
+from miniagents.ext.studio.errors import StudioError
+from miniagents.ext.studio.fork import afork, plan_fork
+from miniagents.ext.studio.recorder import Recorder
+from miniagents.ext.studio.store import STORE_VARIABLE, RunStore, store_path
+from miniagents.ext.studio.tree import RunTree
+
+__all__ = ["DEFAULT_PORT", "TOKEN_VARIABLE", "run_main", "studio_main"]
+
+TOKEN_VARIABLE = "MINIAGENTS_STUDIO_TOKEN"
+DEFAULT_PORT = 8100
+
+
+class _CannotStart(Exception):
+    """What keeps a command from starting (its message is the line on stderr)."""
+
+
+def run_main(argv: Sequence[str], prog: str) -> int:
+    """``miniagents run``: run ``program.py`` with its arguments, recorded; its exit status."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run a Python program as `python program.py ARGS` would, recording its "
+        "run (its agents, messages, tokens, model calls, tools) for the studio.",
+    )
+    _store_option(parser)
+    parser.add_argument("--name", help="the run's name (default: the program's file name)")
+    parser.add_argument("program", help="the program's file")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")
+    args = parser.parse_args(list(argv))
+    program = Path(args.program)
+    if not program.is_file():
+        parser.error(f"{program}: there is no such file; give a Python program's file")
+    name = args.name or program.name
+    command = [sys.executable, "-m", "miniagents", "run", "--name", name, str(program), *args.args]
+    try:
+        recorder = Recorder(store_path(args.store), name=name, command=command).start()
+    except StudioError as cannot:
+        parser.error(str(cannot))
+    sys.argv = [str(program), *args.args]
+    sys.path[0] = str(program.resolve().parent)  # (as `python program.py` has it)
+    ended: BaseException | None = None
+    try:
+        runpy.run_path(str(program), run_name="__main__")
+    except BaseException as failure:  # (SystemExit too: the program's exit status)
+        ended = failure
+        raise
+    finally:
+        recorder.close(ended)
+        print(
+            f"[miniagents] recorded the run {recorder.run_id} in {recorder.store.path}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def studio_main(argv: Sequence[str], prog: str) -> int:
+    """``miniagents studio``: serve the studio's page, or ``list``, ``show``, ``fork``, ``diff``."""
+    given = list(argv)
+    if given and given[0] in _VERBS:
+        verb = _VERBS[given[0]]
+        parser = argparse.ArgumentParser(prog=f"{prog} {given[0]}", description=verb.description)
+        _store_option(parser)
+        for name, options in verb.arguments:
+            parser.add_argument(name, **options)  # type: ignore[arg-type]
+        args = parser.parse_args(given[1:])
+        try:
+            return verb.run(args, RunStore(store_path(args.store)))
+        except (StudioError, _CannotStart) as error:
+            parser.error(str(error))
+    return _serve(given, prog)
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        help=f"the store of runs (default: ${STORE_VARIABLE}, else miniagents_runs.sqlite)",
+    )
+
+
+@dataclass(frozen=True)
+class _Verb:
+    """A verb of ``miniagents studio``: what it does, its arguments, and how it runs."""
+
+    description: str
+    arguments: tuple[tuple[str, dict[str, object]], ...]
+    run: Callable[[argparse.Namespace, RunStore], int]
+
+
+def _list(_args: argparse.Namespace, store: RunStore) -> int:
+    for run in store.runs():
+        fork = f"  fork of {run.forked_from}" if run.forked_from else ""
+        print(f"{run.id}  {run.status:<8} {run.name}{fork}")
+    return 0
+
+
+def _show(args: argparse.Namespace, store: RunStore) -> int:
+    print(RunTree.of(store, args.run).render())
+    return 0
+
+
+def _fork(args: argparse.Namespace, store: RunStore) -> int:
+    if (args.call is None) == (args.call_with is None):
+        raise _CannotStart("name the call to edit: --call N (see show) or --call-with TEXT")
+    call = args.call
+    if call is None:
+        call = RunTree.of(store, args.run).call_with(args.call_with).id
+    planned = plan_fork(
+        store, args.run, call, reply=args.reply, prompt=args.prompt, system=args.system
+    )
+    result = asyncio.run(afork(store, planned))
+    sys.stdout.write(result.output)
+    if result.returncode:
+        print(
+            f"[miniagents] the fork's program ended with status {result.returncode}",
+            file=sys.stderr,
+        )
+    print(render_diff(RunTree.of(store, planned.run), RunTree.of(store, planned.child)))
+    return result.returncode
+
+
+def _diff(args: argparse.Namespace, store: RunStore) -> int:
+    right = RunTree.of(store, args.right)
+    left = args.left or right.run.forked_from
+    if left is None:
+        raise _CannotStart(f"the run {right.run.id} is no fork: give the run to compare it with")
+    print(render_diff(RunTree.of(store, left), right))
+    return 0
+
+
+_RUN: tuple[str, dict[str, object]] = (
+    "run",
+    {"nargs": "?", "default": "last", "help": "the run's id (default: last)"},
+)
+
+_VERBS = {
+    "list": _Verb("List the recorded runs, the latest first.", (), _list),
+    "show": _Verb(
+        "Print a recorded run as a tree: its agents and tool calls, with their time and "
+        "cost, and each call of a model with its number (the one to fork at) and reply.",
+        (_RUN,),
+        _show,
+    ),
+    "fork": _Verb(
+        "Run a recorded run's program again with one call's reply (or prompt) edited: the "
+        "calls before it are replayed from the recording, the others made live.",
+        (
+            _RUN,
+            ("--call", {"type": int, "help": "the call's number (see show)"}),
+            ("--call-with", {"metavar": "TEXT", "help": "or the first call whose reply has TEXT"}),
+            ("--reply", {"help": "the call's reply, edited"}),
+            ("--prompt", {"help": "the text of the call's last message, edited"}),
+            ("--system", {"help": "the call's system prompt, edited"}),
+        ),
+        _fork,
+    ),
+    "diff": _Verb(
+        "Show two runs side by side: each node, how it compares, and how the right one's "
+        "model calls were made (replayed, edited, live).",
+        (
+            ("left", {"nargs": "?", "help": "the first run (default: the one RIGHT forked)"}),
+            ("right", {"nargs": "?", "default": "last", "help": "the second run (default: last)"}),
+        ),
+        _diff,
+    ),
+}
+
+
+def _serve(argv: list[str], prog: str) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="See recorded runs in the browser: the runs, each as a live tree of agent "
+        "calls, and forks side by side. Also: list, show, fork, diff (each with --help).",
+    )
+    _store_option(parser)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"the port (default: {DEFAULT_PORT}; 0: a free one)",
+    )
+    parser.add_argument(
+        "--token", help=f"the bearer token (default: ${TOKEN_VARIABLE}, else a random one)"
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="another Host name to answer besides the local ones (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        return _served(args)
+    except _CannotStart as error:
+        parser.error(str(error))
+
+
+def _served(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise _CannotStart(f"argument --port: {args.port} is not a port; give one from 0 to 65535")
+    token = (
+        args.token
+        if args.token is not None
+        else os.environ.get(TOKEN_VARIABLE) or secrets.token_urlsafe(24)
+    )
+    if not token or any(char.isspace() for char in token):
+        raise _CannotStart(
+            "the token is empty or has spaces; give one without (or none, for a random one)"
+        )
+    try:
+        import uvicorn
+
+        from miniagents.ext.studio.app import studio_app
+        from miniagents.ext.web.settings import LOCAL_HOSTS
+    except ImportError as error:
+        raise _CannotStart(
+            'the studio needs the web extra; install it with pip install "miniagents[web]"'
+        ) from error
+    store = RunStore(store_path(args.store))
+    app = studio_app(store, token=token, allowed_hosts=[*LOCAL_HOSTS, *args.allow_host])
+    listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((args.host, args.port))
+        listener.listen()
+    except OSError as error:
+        listener.close()
+        raise _CannotStart(
+            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; give "
+            "another --port"
+        ) from error
+    port = listener.getsockname()[1]
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"The studio of {store.path} is at http://{shown}:{port}/#token={token}", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    with listener, contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listener])
+    return 0 if server.started else 1

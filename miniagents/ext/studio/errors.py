@@ -1,0 +1,40 @@
+"""Errors of the studio (runs, forks); the whole hierarchy is drawn in :mod:`miniagents.errors`.
+
+A store that cannot be read or written (:class:`StudioStoreError`), a run or a call that
+is not in it (:class:`StudioNotFoundError`), a fork that cannot be made as asked
+(:class:`StudioForkError`), or a recorder or studio given options it cannot use
+(:class:`StudioConfigurationError`).
+"""
+
+from __future__ import annotations
+
+from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
+
+__all__ = [
+    "StudioConfigurationError",
+    "StudioError",
+    "StudioForkError",
+    "StudioNotFoundError",
+    "StudioStoreError",
+]
+
+
+class StudioError(MiniAgentsError):
+    """Recording runs, showing them or forking them failed."""
+
+
+class StudioStoreError(StudioError, OSError):
+    """The store of recorded runs cannot be opened, read or written (the message says why)."""
+
+
+class StudioNotFoundError(StudioError, LookupError):
+    """A run (or a call of a run) that the store does not hold."""
+
+
+class StudioForkError(StudioError, ValueError):
+    """A fork that cannot be made as asked (no command recorded, no edit, no program)."""
+
+
+class StudioConfigurationError(StudioError, ArgumentError):
+    """A recorder or a studio given options it cannot use (the message names them)."""

@@ -1,0 +1,184 @@
+"""A run's events: the tuples a recorder queues, written as JSON arrays, read back as events.
+
+A recorder's watches queue one tuple per event, made of what they hold (numbers, texts,
+and the library's own objects); its writer's thread turns a whole batch into one JSON text
+(:func:`encode_batch`: ``json.dumps`` of the tuples, each object written by
+:func:`_plain`), so that the program's loop does nothing per event but make a tuple, and
+the writer little more than one C call per batch. Each tuple is a JSON array, in order::
+
+    ["node", id, parent, kind, name, t, extra]     an interaction (kind "agent") or a tool
+                                                    call ("tool"; extra: its arguments, id)
+    ["message", node, role, index, entered, t, message, error]
+                                                    an input (role "input") or reply message
+                                                    of a node, complete at t; message: its
+                                                    text (a plain Message), or an object
+    ["end", id, t, error, result]                   a node ended (a tool call: its result)
+    ["call", id, node, t, request]                  a call of a model: {provider, model,
+                                                    key, request}
+    ["token", call, t, piece]                       a piece it streamed: a text, or a tool
+                                                    call's start or arguments, a refusal
+    ["call_end", id, t, finish, error]              it ended: {finish, cost_usd}
+    ["decision", node, t, decision]                 a person decided a tool call
+
+Times (``t``, ``entered``) are nanoseconds since the epoch (ints: JSON writes them three
+times as fast as floats). A message is ``{"class", "text", "fields"?, "cut"?}`` (``cut``:
+the text's length, when it was longer than :data:`MAX_TEXT`), an error ``{"type",
+"message"}``. :func:`event_of` reads a tuple back as a :class:`RunEvent` (its times in
+seconds); the studio's page reads the arrays themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from miniagents.ext.llm.cache.keys import canonical_request, request_key
+from miniagents.ext.llm.cache.stores import events_to_json
+from miniagents.ext.llm.observing import innermost_provider
+from miniagents.ext.llm.pricing import cost_usd, reported_usage
+from miniagents.ext.llm.provider import Finish, LLMCall, Refusal, ToolCallDelta, ToolCallStart
+from miniagents.ext.tools.approval import ToolDecision
+from miniagents.messages.message import Message
+
+__all__ = [
+    "MAX_TEXT",
+    "CallEnded",
+    "CallRequest",
+    "RunEvent",
+    "encode_batch",
+    "event_of",
+]
+
+MAX_TEXT = 200_000
+"""The most characters of a message's text a recording keeps (the rest is cut, and said)."""
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One event of a run: its number (from 1), its time, its kind and what it holds."""
+
+    seq: int
+    t: float
+    kind: str
+    data: Mapping[str, Any]
+
+
+class CallRequest:
+    """A call's request, as queued: written as its provider, model, full request and key."""
+
+    __slots__ = ("call", "provider")
+
+    def __init__(self, provider: object, call: LLMCall) -> None:
+        self.provider = provider
+        self.call = call
+
+    def as_json(self) -> dict[str, Any]:
+        """The request, canonically, and its key (the call cache's)."""
+        request = canonical_request(innermost_provider(self.provider), self.call)
+        return {
+            "provider": request["provider"],
+            "model": self.call.model,
+            "key": request_key(request),
+            "request": request,
+        }
+
+
+class CallEnded:
+    """A call's ``Finish``, as queued: written with what the call cost."""
+
+    __slots__ = ("finish", "model", "price_provider")
+
+    def __init__(self, finish: Finish, model: str, price_provider: str | None) -> None:
+        self.finish = finish
+        self.model = model
+        self.price_provider = price_provider
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``Finish`` as JSON values, and the cost (0: replayed; ``None``: not known)."""
+        finish = self.finish
+        cost: float | None = 0.0
+        if not finish.replayed:
+            cost = None
+            if finish.input_tokens is not None and finish.output_tokens is not None:
+                batch = finish.batch_id is not None
+                model = finish.model or self.model
+                cost = cost_usd(model, reported_usage(finish), self.price_provider, batch=batch)
+        return {"finish": dataclasses.asdict(finish), "cost_usd": cost}
+
+
+def encode_batch(batch: Sequence[tuple[Any, ...]]) -> str:
+    """The queued tuples as one JSON array of arrays (see the module)."""
+    return json.dumps(batch, ensure_ascii=False, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: object) -> Any:
+    """How an object of a queued tuple is written (``json.dumps``'s ``default``)."""
+    if isinstance(value, Message):
+        return message_json(value)
+    if isinstance(value, (CallRequest, CallEnded)):
+        return value.as_json()
+    if isinstance(value, BaseException):
+        return {"type": type(value).__name__, "message": str(value)[:2_000]}
+    if isinstance(value, (ToolCallStart, ToolCallDelta, Refusal)):
+        return events_to_json([value])[0]
+    if isinstance(value, ToolDecision):
+        return {
+            "approved": value.approved,
+            "decided_by": value.decided_by,
+            "reason": value.reason,
+            "edited": value.arguments is not None,
+        }
+    return repr(value)
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """A message as recorded: its class, its text (cut at :data:`MAX_TEXT`), its fields."""
+    text = message.text or ""
+    shown: dict[str, Any] = {"class": type(message).__name__, "text": text[:MAX_TEXT]}
+    if len(text) > MAX_TEXT:
+        shown["cut"] = len(text)
+    try:
+        fields = message.model_dump(mode="json", exclude={"text"})
+    except Exception:  # (a field pydantic cannot write as JSON: its repr)
+        fields = {name: repr(value) for name, value in message if name != "text"}
+    if fields:
+        shown["fields"] = fields
+    return shown
+
+
+def event_of(seq: int, item: Sequence[Any]) -> RunEvent:
+    """The event that a written tuple (a JSON array) is, numbered ``seq`` (times in seconds)."""
+    kind = item[0]
+    if kind == "node":
+        _, node, parent, node_kind, name, t, extra = item
+        data = {"id": node, "parent": parent, "kind": node_kind, "name": name, **(extra or {})}
+        return RunEvent(seq, t / 1e9, kind, data)
+    if kind == "message":
+        _, node, role, index, entered, t, message, error = item
+        data = {"node": node, "index": index, "entered": entered / 1e9}
+        if message is not None:
+            data["message"] = (
+                {"class": "Message", "text": message} if isinstance(message, str) else message
+            )
+        if error is not None:
+            data["error"] = error
+        return RunEvent(seq, t / 1e9, role, data)
+    if kind == "end":
+        _, node, t, error, result = item
+        return RunEvent(seq, t / 1e9, kind, {"id": node, "error": error, "result": result})
+    if kind == "call":
+        _, call, node, t, request = item
+        return RunEvent(seq, t / 1e9, kind, {"id": call, "node": node, **request})
+    if kind == "token":
+        _, call, t, piece = item
+        return RunEvent(seq, t / 1e9, kind, {"call": call, "piece": piece})
+    if kind == "call_end":
+        _, call, t, ended, error = item
+        return RunEvent(seq, t / 1e9, kind, {"id": call, **(ended or {}), "error": error})
+    if kind == "decision":
+        _, node, t, decision = item
+        return RunEvent(seq, t / 1e9, kind, {"node": node, **decision})
+    return RunEvent(seq, 0.0, str(kind), {"item": list(item)})

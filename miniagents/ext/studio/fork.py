@@ -1,0 +1,371 @@
+"""Forks: a run again from one of its model calls, edited, the calls before it replayed.
+
+A fork runs the program of a recorded run again, with one call's reply (or prompt)
+edited, every call before it replayed from the recording.
+
+The recording is a call cache (:mod:`miniagents.ext.llm.cache`): each recorded call is
+named by its full request, and the fork runs the program again with a ``CallCache`` over
+the recorded calls (mode ``read_through``, no request made for a call recorded)::
+
+    run 1:   A: call 1 "Paris"   B: call 2 "2.1 million"   C: call 3 (sees 1, 2) "..."
+    fork:    A: call 1 replayed  B: call 2 EDITED "3 million"  C: call 3' (a new request:
+             its prompt holds the edit) made live, and everything after it
+
+- an edited **reply** is the recorded call's reply with its text replaced (its tool calls
+  and ``Finish`` kept), replayed as if the model had given it;
+- an edited **prompt** (the text of the call's last message; or its system prompt) makes
+  the call's request another: a route (before the cache) changes the call's request and
+  it is made live.
+
+Every call whose request is unchanged is replayed (0 requests to the model, cost 0);
+those whose requests differ (downstream of the edit) are made live. The program must be
+deterministic apart from its model calls for its calls to meet the recorded ones (an
+identical request made twice gets the first recording's reply, as from any call cache).
+
+:func:`plan_fork` checks and names a fork (:class:`Fork`); :func:`afork` runs the
+program again with it (its recorded command, in its folder, the store and the fork in the
+environment: ``MINIAGENTS_STUDIO``, ``MINIAGENTS_STUDIO_FORK``), and the new run records
+itself, as any, as a fork of the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from miniagents.ext.llm.cache import CallCache, RecordedCall
+from miniagents.ext.llm.cache.keys import canonical_request, request_key
+from miniagents.ext.llm.cache.stores import events_from_json
+from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
+from miniagents.ext.llm.routing import Proceed, install_llm_route
+from miniagents.ext.studio.errors import StudioForkError, StudioNotFoundError
+from miniagents.ext.studio.store import STORE_VARIABLE, RunStore, new_run_id
+from miniagents.ext.studio.tree import CallRecord, RunTree
+
+__all__ = [
+    "FORK_VARIABLE",
+    "MAX_EDIT_CHARS",
+    "Fork",
+    "ForkResult",
+    "afork",
+    "plan_fork",
+    "recorded_calls",
+    "replay_recorded_calls",
+]
+
+FORK_VARIABLE = "MINIAGENTS_STUDIO_FORK"
+"""The environment variable that tells a recorder its run is a fork (the fork, as JSON)."""
+
+MAX_EDIT_CHARS = 100_000
+"""The longest edited reply or prompt a fork takes."""
+
+_OUTPUT_KEPT = 64 * 1024
+"""The last bytes of a fork's output that :func:`afork` keeps."""
+
+
+@dataclass(frozen=True)
+class Fork:
+    """A fork of a recorded run at one of its model calls (see the module).
+
+    Attributes:
+        run: The run forked.
+        call: The number of the call edited, in that run.
+        key: That call's request key.
+        child: The id of the new run (the fork's).
+        reply: The call's reply, edited (``None``: not edited).
+        prompt: The text of the call's last message, edited (``None``: not edited).
+        system: The call's system prompt, edited (``None``: not edited).
+    """
+
+    run: str
+    call: int
+    key: str
+    child: str
+    reply: str | None = None
+    prompt: str | None = None
+    system: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The fork as JSON values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Fork:
+        """The fork that :meth:`as_json` wrote.
+
+        Raises:
+            StudioForkError: if ``data`` is not one.
+        """
+        names = {one.name for one in dataclasses.fields(cls)}
+        if not isinstance(data, Mapping) or not {"run", "call", "key", "child"} <= data.keys():
+            raise StudioForkError(
+                f"A fork must be a JSON object with run, call, key and child, got {data!r:.80}."
+            )
+        fork = cls(**{name: value for name, value in data.items() if name in names})
+        texts = (fork.run, fork.key, fork.child)
+        edits = (fork.reply, fork.prompt, fork.system)
+        if not all(isinstance(text, str) for text in texts) or not isinstance(fork.call, int):
+            raise StudioForkError(
+                f"A fork's run, key and child are texts and its call a number: {data!r:.80}."
+            )
+        if not all(edit is None or isinstance(edit, str) for edit in edits):
+            raise StudioForkError(f"A fork's edits are texts: {data!r:.80}.")
+        return fork
+
+    @classmethod
+    def from_environment(cls) -> Fork | None:
+        """The fork :data:`FORK_VARIABLE` names, if set.
+
+        Raises:
+            StudioForkError: if it is set to something else than a fork.
+        """
+        given = os.environ.get(FORK_VARIABLE)
+        if not given:
+            return None
+        try:
+            data = json.loads(given)
+        except ValueError as error:
+            raise StudioForkError(f"{FORK_VARIABLE} is not JSON: {error}.") from error
+        return cls.from_json(data)
+
+
+def plan_fork(
+    store: RunStore,
+    run_id: str,
+    call: int,
+    *,
+    reply: str | None = None,
+    prompt: str | None = None,
+    system: str | None = None,
+) -> Fork:
+    """A fork of the run ``run_id`` at its call number ``call``, checked.
+
+    Raises:
+        StudioNotFoundError: if the run, or the call in it, is not in the store.
+        StudioForkError: if nothing is edited, an edit is too long, the call did not end
+            with a reply (it cannot be replayed), or the run cannot be run again (it was
+            recorded without its command).
+    """
+    tree = RunTree.of(store, run_id)
+    recorded = tree.calls.get(call)
+    if recorded is None:
+        raise StudioNotFoundError(
+            f"The run {tree.run.id} has no call {call}; its calls are numbered "
+            f"{sorted(tree.calls) or 'none'} (miniagents studio show {tree.run.id})."
+        )
+    edits = {"reply": reply, "prompt": prompt, "system": system}
+    if all(edit is None for edit in edits.values()):
+        raise StudioForkError(
+            "A fork edits the call's reply, its prompt or its system prompt; give one."
+        )
+    for name, edit in edits.items():
+        if edit is not None and (not isinstance(edit, str) or len(edit) > MAX_EDIT_CHARS):
+            raise StudioForkError(
+                f"The edited {name} must be a text of at most {MAX_EDIT_CHARS:,} characters."
+            )
+    if reply is not None and recorded.finish is None:
+        raise StudioForkError(
+            f"The call {call} of the run {tree.run.id} did not end with a reply "
+            f"({(recorded.error or {}).get('type', 'still running')}): its reply cannot be edited."
+        )
+    if prompt is not None and not any(
+        isinstance(item, Mapping) and "text" in item and "role" in item
+        for item in recorded.request.get("messages", ())
+    ):
+        raise StudioForkError(
+            f"The call {call} of the run {tree.run.id} has no message whose text could be edited."
+        )
+    if not tree.run.command:
+        raise StudioForkError(
+            f"The run {tree.run.id} was recorded without the command that ran it, so it "
+            "cannot be run again: record the program with miniagents run, or with "
+            "record_runs() in a program started from its file."
+        )
+    return Fork(tree.run.id, call, recorded.key, new_run_id(), reply, prompt, system)
+
+
+def recorded_calls(tree: RunTree) -> dict[str, RecordedCall]:
+    """The calls of a run that ended with a reply, by their request keys (the first of each)."""
+    found: dict[str, RecordedCall] = {}
+    for call in tree.calls.values():
+        if call.finish is not None and call.key not in found:
+            found[call.key] = RecordedCall(call.key, call.request, _events(call), call.started)
+    return found
+
+
+def _events(call: CallRecord, text: str | None = None) -> tuple[LLMEvent, ...]:
+    """The events of a recorded call (its text replaced by ``text``, if given)."""
+    pieces: list[list[Any]] = [] if text is None else [["text", text]]
+    for _, item in call.items:
+        if isinstance(item, str):
+            if text is None:
+                pieces.append(["text", item])
+        else:
+            pieces.append(list(item))
+    return (*events_from_json(pieces), Finish(**(call.finish or {})))
+
+
+class _RecordedRun:
+    """The calls of a recorded run as a call cache's store (read only), one reply edited."""
+
+    def __init__(self, calls: Mapping[str, RecordedCall]) -> None:
+        self._calls = dict(calls)
+
+    async def aget(self, key: str) -> RecordedCall | None:
+        return self._calls.get(key)
+
+    async def aput(self, recorded: RecordedCall) -> None:
+        return None  # (the fork's own run records its calls)
+
+    async def acandidates(self, provider: str, model: str, limit: int) -> list[RecordedCall]:
+        alike = [
+            call
+            for call in self._calls.values()
+            if (call.provider, call.model) == (provider, model)
+        ]
+        return alike[:limit]
+
+    async def aclear(self) -> None:
+        return None
+
+
+class _EditedPrompt:
+    """The route that makes the forked call's request another: its prompt edited."""
+
+    rank = -1  # (before the cache: the cache sees the edited request, a miss)
+
+    def __init__(self, key: str, prompt: str | None, system: str | None) -> None:
+        self.key = key
+        self.prompt = prompt
+        self.system = system
+
+    def llm_call(
+        self, provider: LLMProvider[Any, Any], call: LLMCall, options: LLMOptions, proceed: Proceed
+    ) -> AsyncIterator[LLMEvent]:
+        if request_key(canonical_request(provider, call)) == self.key:
+            call = self._edited(call)
+        return proceed(call, options)
+
+    def _edited(self, call: LLMCall) -> LLMCall:
+        messages = list(call.messages)
+        if self.prompt is not None:
+            for index in range(len(messages) - 1, -1, -1):
+                item = messages[index]
+                if isinstance(item, PromptText):
+                    messages[index] = PromptText(item.role, self.prompt, item.images)
+                    break
+        system = call.system if self.system is None else self.system
+        return dataclasses.replace(call, messages=tuple(messages), system=system)
+
+
+def replay_recorded_calls(store: RunStore, fork: Fork) -> Callable[[], None]:
+    """Replay the calls of the run ``fork`` forks in every call of this process, edited.
+
+    Returns:
+        A function that stops it.
+
+    Raises:
+        StudioNotFoundError: if the store has no such run, or no such call.
+    """
+    tree = RunTree.of(store, fork.run)
+    calls = recorded_calls(tree)
+    edited = next((call for call in tree.calls.values() if call.key == fork.key), None)
+    if edited is None:
+        raise StudioNotFoundError(
+            f"The run {fork.run} has no call whose request key is {fork.key[:12]}."
+        )
+    if fork.reply is not None and edited.finish is not None:
+        calls[fork.key] = RecordedCall(
+            fork.key, edited.request, _events(edited, fork.reply), edited.started
+        )
+    removers = [install_llm_route(CallCache(_RecordedRun(calls)))]
+    if fork.prompt is not None or fork.system is not None:
+        removers.append(install_llm_route(_EditedPrompt(fork.key, fork.prompt, fork.system)))
+
+    def stop() -> None:
+        for remove in removers:
+            remove()
+
+    return stop
+
+
+@dataclass(frozen=True)
+class ForkResult:
+    """How a fork's program ended.
+
+    Attributes:
+        run_id: The fork's run.
+        returncode: The program's exit status.
+        output: The end of what it wrote (stdout and stderr), at most 64 KB.
+    """
+
+    run_id: str
+    returncode: int
+    output: str
+
+
+async def afork(
+    store: RunStore,
+    fork: Fork,
+    *,
+    environment: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> ForkResult:
+    """Run the program of the run ``fork.run`` again as the fork ``fork``; wait for its end.
+
+    The program runs with its recorded command, in its recorded folder, in this process's
+    environment with ``environment`` over it, and the store and the fork in
+    ``MINIAGENTS_STUDIO`` and ``MINIAGENTS_STUDIO_FORK``; its run is ``fork.child``.
+
+    Args:
+        store: The store that holds the run.
+        fork: The fork (see :func:`plan_fork`).
+        environment: Variables the program gets (e.g. a model server's address).
+        timeout: Seconds it may take (then it is killed); ``None``: no limit.
+
+    Raises:
+        StudioForkError: if the program cannot be started.
+    """
+    run = store.run(fork.run)
+    variables = {
+        **os.environ,
+        **(environment or {}),
+        STORE_VARIABLE: str(store.path.resolve()),
+        FORK_VARIABLE: json.dumps(fork.as_json(), ensure_ascii=False),
+    }
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *run.command,
+            cwd=run.cwd,
+            env=variables,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    except OSError as error:
+        raise StudioForkError(
+            f"The program of the run {run.id} cannot be started again ({' '.join(run.command)} "
+            f"in {run.cwd}): {error}."
+        ) from error
+    kept = bytearray()
+
+    async def read() -> None:
+        assert process.stdout is not None
+        while chunk := await process.stdout.read(65_536):
+            kept.extend(chunk)
+            del kept[:-_OUTPUT_KEPT]
+
+    try:
+        await asyncio.wait_for(asyncio.gather(read(), process.wait()), timeout)
+    except BaseException:  # a timeout, or the caller gave up: the program goes too
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
+    return ForkResult(fork.child, process.returncode or 0, kept.decode(errors="replace"))

@@ -1,0 +1,509 @@
+"""The run recorder: the agent tree of a program's run, every message, token and model call.
+
+::
+
+    from miniagents.ext.studio import record_runs
+
+    record_runs()            # this program's run goes to miniagents_runs.sqlite
+
+(or run the program with ``miniagents run program.py``, unchanged). A :class:`Recorder`
+plugs into the three hooks that tracing uses (no events of its own): the interaction
+observer of :mod:`miniagents.miniagents.lowlevel`, the model calls' of
+:mod:`miniagents.ext.llm.observing` and the tool calls' of
+:mod:`miniagents.ext.tools.observing` (an observer set before it, OpenTelemetry's, is
+still told everything). What it is told becomes the run's events (see
+:mod:`miniagents.ext.studio.events`): each interaction a node (its parent: the node in
+whose task it started, so who inquired whom, or which tool call ran it), with its input
+and reply messages, each call of a model with its full request (and the call cache's key
+of it: a fork replays the call by it), every piece it streamed with its time, its
+``Finish`` and cost; each tool call a node, with its arguments, the decision on it if it
+waited for approval, and its result; the errors of each.
+
+The program's loop only queues a tuple per event (no JSON, no query there); a
+:class:`~miniagents.ext.studio.store.RunWriter` thread writes them in batches. Messages are
+recorded when complete (a recorder never reads a stream: it follows its end, so it
+changes nothing for the agents); the pieces of the model calls as they come, so that the
+studio shows them live.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import itertools
+import os
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from miniagents.arguments import check_seconds
+from miniagents.ext.llm.observing import (
+    LLMCallObserver,
+    LLMCallWatch,
+    innermost_provider,
+    observe_llm_calls,
+)
+from miniagents.ext.llm.pricing import price_provider_of
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
+from miniagents.ext.studio.errors import StudioConfigurationError
+from miniagents.ext.studio.events import MAX_TEXT, CallEnded, CallRequest, encode_batch
+from miniagents.ext.studio.fork import FORK_VARIABLE, Fork, replay_recorded_calls
+from miniagents.ext.studio.store import (
+    FLUSH_INTERVAL,
+    RunInfo,
+    RunStore,
+    RunWriter,
+    new_run_id,
+    store_path,
+)
+from miniagents.ext.tools.approval import ToolDecision
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.observing import ToolCallObserver, ToolCallWatch, observe_tool_calls
+from miniagents.ext.tools.tool import Tool
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageSequencePromise
+from miniagents.miniagents.lowlevel import (
+    InteractionObserver,
+    InteractionWatch,
+    ObservedAgent,
+    observe_interactions,
+)
+from miniagents.promising.lowlevel import ReplayCore, core_of
+
+__all__ = ["Recorder", "record_runs"]
+
+_now = time.time_ns  # (an int: JSON writes it faster than a float)
+
+_current: contextvars.ContextVar[_AgentWatch | _ToolWatch | None] = contextvars.ContextVar(
+    "miniagents_studio_node", default=None
+)
+"""The node whose task this is (an interaction's, a tool call's): the parent of what starts
+here."""
+
+
+class Recorder:
+    """Records a program's run into a store of runs (see the module).
+
+    Use it as a context manager, or :meth:`start` it and :meth:`close` it (or use
+    :func:`record_runs`, which closes it as the program exits)::
+
+        with Recorder("runs.sqlite", name="nightly"):
+            asyncio.run(main())
+
+    One recorder records at a time in a process (the hooks are the process's).
+
+    Args:
+        store: The store: a :class:`RunStore`, or its file; ``None``: :func:`store_path`
+            (``MINIAGENTS_STUDIO``, else ``miniagents_runs.sqlite``).
+        name: The run's name (default: the program's file name).
+        command: How to run the program again, for forks (default: this interpreter and
+            ``sys.argv``, when ``sys.argv[0]`` is a file; else the run cannot be forked).
+        fork: The fork this run is (``None``: the one ``MINIAGENTS_STUDIO_FORK`` names, if
+            any): the calls of the run it forks are replayed, the one it edits changed
+            (see :mod:`miniagents.ext.studio.fork`).
+        flush_interval: Seconds at most between two batches written (what a live view of
+            the run lags behind it).
+
+    Raises:
+        StudioConfigurationError: for an empty name, or a ``flush_interval`` that is not a
+            positive number of seconds.
+        StudioForkError: if ``MINIAGENTS_STUDIO_FORK`` holds no fork.
+    """
+
+    def __init__(
+        self,
+        store: RunStore | str | os.PathLike[str] | None = None,
+        *,
+        name: str | None = None,
+        command: Sequence[str] | None = None,
+        fork: Fork | None = None,
+        flush_interval: float = FLUSH_INTERVAL,
+    ) -> None:
+        self.flush_interval = check_seconds(
+            flush_interval, "flush_interval", error=StudioConfigurationError
+        )
+        self.store = store if isinstance(store, RunStore) else RunStore(store_path(store))
+        if command is None:
+            program = sys.argv[0] if sys.argv else ""
+            command = (sys.executable, *sys.argv) if program and Path(program).is_file() else ()
+        if name is None:
+            name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "run"
+        if not isinstance(name, str) or not name.strip():
+            raise StudioConfigurationError(f"A run's name must be a non-empty str, got {name!r}.")
+        self.name = name
+        self.command = tuple(command)
+        self._fork_from_environment = fork is None
+        self.fork = fork if fork is not None else Fork.from_environment()
+        self.run_id = new_run_id() if self.fork is None else self.fork.child
+        self._ids = itertools.count(1).__next__
+        self._writer: RunWriter | None = None
+        self._interactions: InteractionObserver | None = None  # (those set before: told too)
+        self._calls: LLMCallObserver | None = None
+        self._tools: ToolCallObserver | None = None
+        self._unroute: Callable[[], None] | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Recorder({self.store!r}, run_id={self.run_id!r})"
+
+    # -- its life ------------------------------------------------------------------------
+
+    def start(self) -> Recorder:
+        """Open the run and start recording (and, for a fork, replaying); return ``self``.
+
+        Raises:
+            StudioConfigurationError: if it was started before.
+            StudioStoreError: if the store cannot be written.
+            StudioNotFoundError: if the fork's run is not in the store.
+        """
+        if self._writer is not None or self._closed:
+            raise StudioConfigurationError("This Recorder was started already; make a new one.")
+        fork = self.fork
+        if fork is not None:
+            self._unroute = replay_recorded_calls(self.store, fork)
+        try:
+            self.store.open_run(
+                RunInfo(
+                    id=self.run_id,
+                    name=self.name,
+                    command=self.command,
+                    cwd=os.getcwd(),
+                    started=time.time(),
+                    ended=None,
+                    status="running",
+                    error=None,
+                    forked_from=None if fork is None else fork.run,
+                    fork=None if fork is None else fork.as_json(),
+                )
+            )
+        except BaseException:
+            if self._unroute is not None:
+                self._unroute()  # (no run: nothing replays either)
+            raise
+        if fork is not None and self._fork_from_environment:  # (the process's first recorder
+            os.environ.pop(FORK_VARIABLE, None)  # is the fork: not another, nor a child's)
+        self._writer = writer = RunWriter(
+            self.store, self.run_id, encode_batch, self.flush_interval
+        )
+        self._put = writer.put
+        self._interactions = observe_interactions(self)
+        self._calls = observe_llm_calls(self)
+        self._tools = observe_tool_calls(self)
+        return self
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Stop recording, write what is left and say how the run ended (once).
+
+        Args:
+            error: The error the program ended with (``None``: it ended well).
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        writer = self._writer
+        if writer is None:
+            return
+        _restore(observe_interactions, self, self._interactions)
+        _restore(observe_llm_calls, self, self._calls)
+        _restore(observe_tool_calls, self, self._tools)
+        if self._unroute is not None:
+            self._unroute()
+        writer.close()
+        if error is None or _clean_exit(error):
+            self.store.end_run(self.run_id, "ok", None)
+        else:
+            self.store.end_run(self.run_id, "failed", _error_text(error))
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close(error)
+
+    def flush(self) -> None:
+        """Write what was recorded so far now (in this thread)."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    # -- the interactions (miniagents.miniagents.lowlevel.InteractionObserver) -----------
+
+    def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+        """A node for the interaction, a child of the node whose task inquired it."""
+        before = self._interactions
+        node = _AgentWatch(
+            self._put,
+            self._ids(),
+            None if before is None else before.interaction_started(agent),
+        )
+        parent = _current.get()
+        parent_id = None if parent is None else parent.id
+        self._put(("node", node.id, parent_id, "agent", agent.alias, _now(), None))
+        _current.set(node)  # (in the interaction's own task)
+        return node
+
+    def carrier(self) -> Mapping[str, str]:
+        """The carrier of the observer set before, if any (the recorder has none)."""
+        before = self._interactions
+        return {} if before is None else before.carrier()
+
+    # -- the calls of models (miniagents.ext.llm.observing.LLMCallObserver) --------------
+
+    def llm_call_started(
+        self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+    ) -> LLMCallWatch | None:
+        """A call of the model, in the node of the agent that makes it."""
+        before = self._calls
+        other = None if before is None else before.llm_call_started(agent_alias, provider, call)
+        node = _current.get()
+        price_provider = price_provider_of(innermost_provider(provider))
+        watch = _CallWatch(self._put, self._ids(), other, call.model, price_provider)
+        request = CallRequest(provider, call)
+        self._put(("call", watch.id, None if node is None else node.id, _now(), request))
+        return watch
+
+    # -- the tool calls (miniagents.ext.tools.observing.ToolCallObserver) ----------------
+
+    def tool_call_started(
+        self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
+    ) -> ToolCallWatch | None:
+        """A node for the tool call, in the call's own task (what it inquires is its child)."""
+        before = self._tools
+        other = None if before is None else before.tool_call_started(tool, call, result)
+        parent = _current.get()
+        node = _ToolWatch(self._put, self._ids(), other, result)
+        extra = {"arguments": call.text or "", "call_id": call.call_id}
+        parent_id = None if parent is None else parent.id
+        self._put(("node", node.id, parent_id, "tool", tool.name, _now(), extra))
+        _current.set(node)  # (in the call's own task)
+        return node
+
+
+def record_runs(
+    store: RunStore | str | os.PathLike[str] | None = None, *, name: str | None = None
+) -> Recorder:
+    """Record this program's run from now on, until it exits: the one line to add.
+
+    The run ends when the program does (an error that ends it, uncaught, is the run's);
+    its command is this interpreter and ``sys.argv``, so the studio can fork it. Started
+    as a fork (``MINIAGENTS_STUDIO_FORK`` set, by the studio or ``miniagents studio
+    fork``), the run replays the recorded calls (see :mod:`miniagents.ext.studio.fork`).
+
+    Args:
+        store: The store (see :class:`Recorder`).
+        name: The run's name (default: the program's file name).
+
+    Returns:
+        The recorder (``recorder.run_id`` is the run's id).
+    """
+    recorder = Recorder(store, name=name).start()
+    failure: list[BaseException] = []
+    hook = sys.excepthook
+
+    def noted(
+        kind: type[BaseException], error: BaseException, traceback: TracebackType | None
+    ) -> None:
+        failure.append(error)
+        hook(kind, error, traceback)
+
+    sys.excepthook = noted
+    atexit.register(lambda: recorder.close(failure[0] if failure else None))
+    return recorder
+
+
+def _restore(observe: Callable[[Any], Any], recorder: Recorder, before: object) -> None:
+    """Put back the observer set before ``recorder`` (unless another replaced it since)."""
+    current = observe(before)
+    if current is not recorder:  # (someone set theirs after the recorder's: it stays)
+        observe(current)
+
+
+def _clean_exit(error: BaseException) -> bool:
+    return isinstance(error, SystemExit) and error.code in (None, 0)
+
+
+def _error_text(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text[:2_000]
+
+
+# -- the watches ---------------------------------------------------------------------------
+
+_Put = Callable[[tuple[Any, ...]], None]
+
+
+class _AgentWatch:
+    """The watch of an interaction: its input, its reply messages, its end."""
+
+    __slots__ = ("id", "other", "put", "replies")
+
+    def __init__(self, put: _Put, node_id: int, other: InteractionWatch | None) -> None:
+        self.put = put
+        self.id = node_id
+        self.other = other
+        self.replies = 0
+
+    def interaction_input(self, inputs: MessageSequencePromise) -> None:
+        other = self.other
+        if other is not None:
+            told = getattr(other, "interaction_input", None)
+            if told is not None:
+                told(inputs)
+        core = core_of(inputs)
+        core.when_done(lambda: self._inputs(core))
+
+    def _inputs(self, core: ReplayCore[Any]) -> None:
+        for index, promise in enumerate(core.pieces, core.base):
+            _follow(self.put, self.id, "input", index, promise)
+
+    def interaction_replied(self, message: MessagePromise) -> None:
+        other = self.other
+        if other is not None:
+            told = getattr(other, "interaction_replied", None)
+            if told is not None:
+                told(message)
+        index = self.replies
+        self.replies = index + 1
+        core = core_of(message)
+        if core.done and core.error is None:  # (the common case, inline: a ready message)
+            whole = message.message_now()
+            text = whole.text
+            t = _now()
+            if type(whole) is Message and text is not None and len(text) <= MAX_TEXT:
+                self.put(("message", self.id, "reply", index, t, t, text, None))
+            else:
+                self.put(("message", self.id, "reply", index, t, t, whole, None))
+        else:
+            _follow(self.put, self.id, "reply", index, message)
+
+    def interaction_ended(self, error: BaseException | None) -> None:
+        self.put(("end", self.id, _now(), error, None))
+        if self.other is not None:
+            self.other.interaction_ended(error)
+
+
+def _follow(put: _Put, node: int, role: str, index: int, promise: MessagePromise) -> None:
+    """Queue ``promise`` once complete (now, if it is)."""
+    core = core_of(promise)
+    if core.done:
+        t = _now()
+        _message(put, node, role, index, t, t, promise, core)
+    else:
+        entered = _now()
+        core.when_done(lambda: _message(put, node, role, index, entered, _now(), promise, core))
+
+
+def _message(
+    put: _Put,
+    node: int,
+    role: str,
+    index: int,
+    entered: float,
+    t: float,
+    promise: MessagePromise,
+    core: ReplayCore[Any],
+) -> None:
+    error = core.error  # (read, never raised: its error is its readers' to receive)
+    if error is not None:
+        put(("message", node, role, index, entered, t, None, error))
+        return
+    message = promise.message_now()
+    text = message.text
+    if type(message) is Message and text is not None and len(text) <= MAX_TEXT:
+        put(("message", node, role, index, entered, t, text, None))  # (its text says it all)
+    else:
+        put(("message", node, role, index, entered, t, message, None))
+
+
+class _CallWatch:
+    """The watch of a call of a model: its events, each with its time, and its end."""
+
+    __slots__ = ("finish", "id", "model", "other", "price_provider", "put")
+
+    def __init__(
+        self,
+        put: _Put,
+        call_id: int,
+        other: LLMCallWatch | None,
+        model: str,
+        price_provider: str | None,
+    ) -> None:
+        self.put = put
+        self.id = call_id
+        self.other = other
+        self.model = model
+        self.price_provider = price_provider
+        self.finish: Finish | None = None
+
+    async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        source = events if self.other is None else self.other.events(events)
+        put, call = self.put, self.id
+        try:
+            async for event in source:
+                if type(event) is str:
+                    if event:
+                        put(("token", call, _now(), event))
+                elif isinstance(event, Finish):
+                    self.finish = event
+                else:
+                    put(("token", call, _now(), event))
+                yield event
+        finally:
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()
+
+    def call_ended(self, error: BaseException | None) -> None:
+        finish = self.finish
+        ended = None
+        if error is None and finish is not None:
+            ended = CallEnded(finish, self.model, self.price_provider)
+        self.put(("call_end", self.id, _now(), ended, error))
+        if self.other is not None:
+            self.other.call_ended(error)
+
+
+class _ToolWatch:
+    """The watch of a tool call: the decision on it, if it waited for one, and its result."""
+
+    __slots__ = ("id", "other", "put", "result")
+
+    def __init__(
+        self,
+        put: _Put,
+        node_id: int,
+        other: ToolCallWatch | None,
+        result: MessagePromise[ToolResultMessage],
+    ) -> None:
+        self.put = put
+        self.id = node_id
+        self.other = other
+        self.result = result
+
+    def tool_call_decided(self, decision: ToolDecision) -> None:
+        self.put(("decision", self.id, _now(), decision))
+        told = getattr(self.other, "tool_call_decided", None)
+        if told is not None:
+            told(decision)
+
+    def tool_call_ended(self, error: BaseException | None) -> None:
+        core = core_of(self.result)
+        result = None
+        if core.done and core.error is None:
+            result = self.result.message_now()
+        self.put(("end", self.id, _now(), error, result))
+        if self.other is not None:
+            self.other.tool_call_ended(error)

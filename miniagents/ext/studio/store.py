@@ -1,0 +1,473 @@
+"""The store of recorded runs: a SQLite file (stdlib ``sqlite3``), written in batches by a thread.
+
+A run is a row of ``studio_runs`` (its name, the command that ran it, when it started and
+ended, how it ended, the run it was forked from) and its events, numbered from 1 in the
+order they happened, kept in chunks: a row of ``studio_chunks`` per batch the recorder
+wrote, its events as one JSON array (see :mod:`miniagents.ext.studio.events`)::
+
+    studio_runs:    id | name | command | cwd | started | ended | status | error | forked_from ...
+    studio_chunks:  run | first | count | data
+                    r1  | 1     | 3     | [["node",1,null,"agent","EDITOR",...],["call",...],...]
+
+A recording program writes through a :class:`RunWriter`: the program's loop only appends
+to a queue, and the writer's thread writes what came, one chunk per batch, every
+:data:`FLUSH_INTERVAL` seconds. Readers (the studio, ``miniagents studio show``) read the
+file at any time, from any process: it is in WAL mode, so reading never waits for the
+writer. A run whose process ended without closing it (killed) shows as ``"lost"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from miniagents.ext.studio.errors import StudioNotFoundError, StudioStoreError
+from miniagents.ext.studio.events import RunEvent, event_of
+from miniagents.promising.lowlevel import logger
+
+__all__ = [
+    "CHUNK_EVENTS",
+    "DEFAULT_STORE",
+    "FLUSH_INTERVAL",
+    "STORE_VARIABLE",
+    "Chunk",
+    "RunInfo",
+    "RunStatus",
+    "RunStore",
+    "RunWriter",
+    "new_run_id",
+    "store_path",
+]
+
+DEFAULT_STORE = Path("miniagents_runs.sqlite")
+"""The file runs are recorded in when none is given (nor :data:`STORE_VARIABLE`): in the
+current folder."""
+
+STORE_VARIABLE = "MINIAGENTS_STUDIO"
+"""The environment variable that names the store (the recorder's, and the studio's)."""
+
+FLUSH_INTERVAL = 0.05
+"""Seconds at most between two batches a :class:`RunWriter` writes (what a live view lags)."""
+
+CHUNK_EVENTS = 5_000
+"""The most events of one chunk (a bigger batch is written as several)."""
+
+_SCHEMA_VERSION = "1"
+
+Chunk: TypeAlias = tuple[int, int, str]
+"""A chunk of a run's events as written: the number of its first, how many, the JSON array."""
+
+RunStatus: TypeAlias = Literal["running", "ok", "failed", "lost"]
+"""How a run stands: still running, ended well, ended with an error, or its process gone
+without saying how it ended."""
+
+
+def store_path(given: str | os.PathLike[str] | None = None) -> Path:
+    """The store's file: ``given``, else :data:`STORE_VARIABLE`, else :data:`DEFAULT_STORE`."""
+    if given is not None:
+        return Path(given)
+    named = os.environ.get(STORE_VARIABLE)
+    return Path(named) if named else DEFAULT_STORE
+
+
+def new_run_id() -> str:
+    """A new run's id: when it starts, then 6 random hex digits (``20261130-101500-a1b2c3``)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A recorded run, as its row says.
+
+    Attributes:
+        id: Its id (sortable by start: ``20261130-101500-a1b2c3``).
+        name: Its name (the program's file, unless given).
+        command: How to run the program again (empty: it cannot be forked).
+        cwd: The folder it ran in.
+        started: When it started (seconds since the epoch).
+        ended: When it ended, if it has.
+        status: How it stands (see :data:`RunStatus`).
+        error: The error it ended with (``"KeyError: 'x'"``), if any.
+        forked_from: The run it is a fork of, if any.
+        fork: What the fork changed (see :mod:`miniagents.ext.studio.fork`), if a fork.
+    """
+
+    id: str
+    name: str
+    command: tuple[str, ...]
+    cwd: str
+    started: float
+    ended: float | None
+    status: RunStatus
+    error: str | None
+    forked_from: str | None
+    fork: Mapping[str, Any] | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The run as JSON values (for the studio's page)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "forkable": bool(self.command),
+            "started": self.started,
+            "ended": self.ended,
+            "status": self.status,
+            "error": self.error,
+            "forked_from": self.forked_from,
+            "fork": None if self.fork is None else dict(self.fork),
+        }
+
+
+class RunStore:
+    """The recorded runs in a SQLite file (made, with its folder, when first written).
+
+    Its methods block (a query, or a write): call them from a thread in async code
+    (``asyncio.to_thread``). One store may serve several threads.
+
+    Args:
+        path: The file (see :func:`store_path`).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.path)!r})"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def runs(self, limit: int = 200) -> list[RunInfo]:
+        """The latest ``limit`` runs, the latest first (none if the file does not exist)."""
+        if not self.path.exists():
+            return []
+        rows = self._query(
+            f"SELECT {_RUN_COLUMNS} FROM studio_runs ORDER BY started DESC LIMIT ?", (limit,)
+        )
+        return [_run_info(row) for row in rows]
+
+    def run(self, run_id: str) -> RunInfo:
+        """The run ``run_id``; ``"last"``: the latest one.
+
+        Raises:
+            StudioNotFoundError: if the store has no such run.
+        """
+        if run_id == "last":
+            found = self.runs(1)
+            if not found:
+                raise StudioNotFoundError(
+                    f"The store {self.path} holds no run yet; record one first "
+                    "(miniagents run your_program.py)."
+                )
+            return found[0]
+        rows = (
+            self._query(f"SELECT {_RUN_COLUMNS} FROM studio_runs WHERE id = ?", (run_id,))
+            if self.path.exists()
+            else []
+        )
+        if not rows:
+            raise StudioNotFoundError(
+                f"The store {self.path} holds no run {run_id!r}; give the id of a recorded "
+                "run (miniagents studio list shows them), or 'last'."
+            )
+        return _run_info(rows[0])
+
+    def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
+        """The run's chunks of events after number ``after``, at most ``limit`` of them.
+
+        The first is cut to begin right after ``after`` when ``after`` is inside it.
+        """
+        if not self.path.exists():
+            return []
+        rows = self._query(
+            "SELECT first, count, data FROM studio_chunks WHERE run = ? AND first > ? "
+            "ORDER BY first LIMIT ?",
+            (run_id, after, limit),
+        )
+        found = [(int(first), int(count), str(data)) for first, count, data in rows]
+        if after > 0:
+            holding = self._query(
+                "SELECT first, count, data FROM studio_chunks WHERE run = ? AND first <= ? "
+                "ORDER BY first DESC LIMIT 1",
+                (run_id, after),
+            )
+            if holding and holding[0][0] + holding[0][1] - 1 > after:
+                first, _, data = holding[0]
+                rest = json.loads(data)[after - first + 1 :]
+                found.insert(0, (after + 1, len(rest), json.dumps(rest, ensure_ascii=False)))
+        return found
+
+    def events(self, run_id: str, after: int = 0) -> list[RunEvent]:
+        """The run's events after number ``after``, in order (those of 20 chunks at most)."""
+        return [
+            event_of(first + index, item)
+            for first, _, data in self.chunks(run_id, after)
+            for index, item in enumerate(json.loads(data))
+        ]
+
+    def all_events(self, run_id: str) -> list[RunEvent]:
+        """Every event of the run, in order."""
+        found: list[RunEvent] = []
+        while True:
+            more = self.events(run_id, found[-1].seq if found else 0)
+            if not more:
+                return found
+            found += more
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def open_run(self, info: RunInfo) -> None:
+        """Add the row of a run that starts (``info.status`` ``"running"``)."""
+        self._query(
+            "INSERT INTO studio_runs (id, name, command, cwd, started, ended, status, error, "
+            "forked_from, fork, pid, host) "
+            "VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL, ?, ?, ?, ?)",
+            (
+                info.id,
+                info.name,
+                json.dumps(list(info.command)),
+                info.cwd,
+                info.started,
+                info.forked_from,
+                None if info.fork is None else json.dumps(dict(info.fork), ensure_ascii=False),
+                os.getpid(),
+                socket.gethostname(),
+            ),
+        )
+
+    def end_run(self, run_id: str, status: RunStatus, error: str | None) -> None:
+        """Say how the run ended, now."""
+        self._query(
+            "UPDATE studio_runs SET ended = ?, status = ?, error = ? WHERE id = ?",
+            (time.time(), status, error, run_id),
+        )
+
+    def append(self, run_id: str, chunks: Sequence[Chunk]) -> None:
+        """Add chunks of events to the run, at once (each numbered from its first)."""
+        self._many(
+            "INSERT INTO studio_chunks (run, first, count, data) VALUES (?, ?, ?, ?)",
+            [(run_id, first, count, data) for first, count, data in chunks],
+        )
+
+    def delete(self, run_id: str) -> None:
+        """Forget the run and its events."""
+        self.run(run_id)  # (it must exist)
+        self._query("DELETE FROM studio_chunks WHERE run = ?", (run_id,))
+        self._query("DELETE FROM studio_runs WHERE id = ?", (run_id,))
+
+    def close(self) -> None:
+        """Close the file (it opens again at the next use)."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    # -- the file --------------------------------------------------------------------------
+
+    def _query(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            connection = self._connected()
+            try:
+                with connection:
+                    return connection.execute(sql, parameters).fetchall()
+            except sqlite3.Error as error:
+                raise self._store_error(error) from error
+
+    def _many(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
+        with self._lock:
+            connection = self._connected()
+            try:
+                with connection:
+                    connection.executemany(sql, rows)
+            except sqlite3.Error as error:
+                raise self._store_error(error) from error
+
+    def _connected(self) -> sqlite3.Connection:
+        connection = self._connection
+        if connection is not None:
+            return connection
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        except (OSError, sqlite3.Error) as error:
+            raise StudioStoreError(
+                f"Cannot open the store of recorded runs {self.path}: {error}. Give a file in "
+                "a folder you can write (--store, or the MINIAGENTS_STUDIO variable)."
+            ) from error
+        # closed when the store goes, if not before (no open file left to the collector)
+        weakref.finalize(self, connection.close)
+        try:
+            with connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+                for statement in _SCHEMA:
+                    connection.execute(statement)
+                found = connection.execute(
+                    "SELECT value FROM studio_meta WHERE key = 'schema'"
+                ).fetchone()
+                if found is None:
+                    connection.execute(
+                        "INSERT INTO studio_meta (key, value) VALUES ('schema', ?)",
+                        (_SCHEMA_VERSION,),
+                    )
+                elif found[0] != _SCHEMA_VERSION:
+                    raise StudioStoreError(
+                        f"The store {self.path} was written by another version of the studio "
+                        f"(schema {found[0]}, this one reads {_SCHEMA_VERSION}); give another "
+                        "file, or delete this one."
+                    )
+        except sqlite3.Error as error:
+            connection.close()
+            raise self._store_error(error) from error
+        except StudioStoreError:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def _store_error(self, error: sqlite3.Error) -> StudioStoreError:
+        return StudioStoreError(
+            f"The store of recorded runs {self.path} cannot be used: {error}. Is it a store "
+            "of recorded runs (a SQLite file that miniagents run wrote)? Give another file "
+            "with --store (or the MINIAGENTS_STUDIO variable)."
+        )
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS studio_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS studio_runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+    "command TEXT NOT NULL, cwd TEXT NOT NULL, started REAL NOT NULL, ended REAL, "
+    "status TEXT NOT NULL, error TEXT, forked_from TEXT, fork TEXT, pid INTEGER, host TEXT)",
+    "CREATE INDEX IF NOT EXISTS studio_runs_by_start ON studio_runs (started)",
+    "CREATE TABLE IF NOT EXISTS studio_chunks (run TEXT NOT NULL, first INTEGER NOT NULL, "
+    "count INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (run, first)) WITHOUT ROWID",
+)
+
+_RUN_COLUMNS = "id, name, command, cwd, started, ended, status, error, forked_from, fork, pid, host"
+
+
+def _run_info(row: tuple[Any, ...]) -> RunInfo:
+    run_id, name, command, cwd, started, ended, status, error, forked_from, fork, pid, host = row
+    if status == "running" and _gone(pid, host):
+        status = "lost"
+    return RunInfo(
+        id=str(run_id),
+        name=str(name),
+        command=tuple(str(part) for part in json.loads(command)),
+        cwd=str(cwd),
+        started=float(started),
+        ended=None if ended is None else float(ended),
+        status=status,
+        error=error,
+        forked_from=forked_from,
+        fork=None if fork is None else json.loads(fork),
+    )
+
+
+def _gone(pid: object, host: object) -> bool:
+    """Whether the process ``pid`` of this machine has ended (another machine's: unknown)."""
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # (someone else's process: it is there)
+        return False
+    return False
+
+
+class RunWriter:
+    """Writes one run's events in batches, from a thread of its own (see the module).
+
+    ``put(item)`` only appends to a queue (a ``deque``: safe from any thread, and cheap on
+    the program's loop); every ``interval`` seconds the thread takes what came, has
+    ``encode`` write it as one JSON array, and adds it to the run as a chunk (several, past
+    :data:`CHUNK_EVENTS`). A batch that cannot be written is logged (once) and dropped:
+    the program goes on.
+
+    Args:
+        store: The store.
+        run_id: The run (its row opened already).
+        encode: Writes a batch of queued items as one JSON array (see
+            :func:`~miniagents.ext.studio.events.encode_batch`).
+        interval: Seconds between two batches, at most.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        encode: Callable[[list[tuple[Any, ...]]], str],
+        interval: float = FLUSH_INTERVAL,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.interval = interval
+        self._encode = encode
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self.put: Callable[[tuple[Any, ...]], None] = self._queue.append  # (one call per item)
+        self._writing = threading.Lock()
+        self._next = 1
+        self._stop = threading.Event()
+        self._warned = False
+        self._thread = threading.Thread(
+            target=self._loop, name=f"miniagents-studio:{run_id}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def written(self) -> int:
+        """How many events it has written so far."""
+        return self._next - 1
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Write what is queued, then stop the thread (wait ``timeout`` seconds at most)."""
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def flush(self) -> None:
+        """Write what is queued now, in the calling thread."""
+        self._write()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._write()
+        self._write()
+
+    def _write(self) -> None:
+        with self._writing:
+            queue = self._queue
+            if not queue:
+                return
+            batch = [queue.popleft() for _ in range(len(queue))]
+            try:
+                chunks: list[Chunk] = []
+                for start in range(0, len(batch), CHUNK_EVENTS):
+                    part = batch[start : start + CHUNK_EVENTS]
+                    chunks.append((self._next + start, len(part), self._encode(part)))
+                self.store.append(self.run_id, chunks)
+                self._next += len(batch)
+            except Exception as error:
+                if not self._warned:
+                    self._warned = True
+                    logger.warning(
+                        "The studio's recorder could not write to %s (%s: %s); some events "
+                        "of the run %s are missing. This is logged once.",
+                        self.store.path,
+                        type(error).__name__,
+                        error,
+                        self.run_id,
+                    )

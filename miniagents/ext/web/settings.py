@@ -1,0 +1,240 @@
+"""``WebSettings``: the limits and the door settings that every web app takes, written once.
+
+``agui_app``, ``ai_sdk_app``, ``web_chat_app`` and ``a2a_app`` take them as one object,
+``settings=WebSettings(...)`` (each field keyword-only, each checked when the object is
+made); the run manager and the door of each app read the same object, by the same names.
+What is an app's own (its agent, its inputs and arguments, its approval flow, its page,
+its card) stays the app's parameter, as does ``authentication=``, which every app must be
+given (see :mod:`miniagents.ext.web.auth`).
+
+One object may serve several apps (an AG-UI app and an AI SDK app mounted side by side,
+say): each app keeps its own runs and counts them against its own limits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from miniagents.arguments import check_count, check_seconds
+from miniagents.ext.errors import WebConfigurationError
+
+__all__ = [
+    "DEFAULT_GRACE_PERIOD",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_ENDED_RUNS",
+    "DEFAULT_MAX_LIVE_RUNS",
+    "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
+    "DEFAULT_MAX_STREAMS",
+    "DEFAULT_MAX_STREAMS_PER_PRINCIPAL",
+    "LOCAL_HOSTS",
+    "WebSettings",
+]
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+"""The hosts an app serves unless told others: this machine's own names, with any port."""
+
+DEFAULT_GRACE_PERIOD = 10.0
+"""Seconds a run of AG-UI or the AI SDK goes on after its last client left."""
+
+DEFAULT_MAX_LIVE_RUNS = 100
+"""The most runs an app runs at once (one more is a 503 until one ends)."""
+
+DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL = 10
+"""The most runs one principal runs at once (one more is a 429 until one of theirs ends)."""
+
+DEFAULT_MAX_ENDED_RUNS = 1_000
+"""The most ended runs an app keeps for late readers (one more forgets the oldest ended)."""
+
+DEFAULT_MAX_STREAMS = 1_000
+"""The most event streams an app sends at once (one more is a 503 until one closes)."""
+
+DEFAULT_MAX_STREAMS_PER_PRINCIPAL = 20
+"""The most event streams one principal has open at once (one more is a 429)."""
+
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+"""The largest request body the apps read (a bigger one is a 413)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebSettings:
+    """The limits and the door of a web app: the settings every app shares.
+
+    Each field is checked when the object is made: a value the app could not keep to is a
+    ``WebConfigurationError`` that names the field (its ``parameter``), so a command line
+    can name its own option for it. Sequences are kept as tuples (origins as
+    ``scheme://host[:port]``, hosts in lower case).
+
+    Attributes:
+        allowed_hosts: The host names the app answers to (the request's ``Host`` header,
+            any port): any other is a 400 (``host_not_allowed``) before anything else
+            runs, so a page of a name that an attacker points at this machine (DNS
+            rebinding) reaches nothing. ``"*.example.com"`` allows every subdomain of
+            ``example.com`` (not ``example.com`` itself); ``"*"`` allows any host (only
+            behind a proxy that checks the host itself). By default this machine's own
+            names (``localhost``, ``127.0.0.1``, ``[::1]``): an app served under another
+            name (a public one, a proxy's) lists it.
+        allowed_origins: The origins of front ends on other origins that may call the app
+            (CORS, preflight included), e.g. ``"https://chat.example.com"``; its own origin
+            always may. A POST from a page of any other origin is a 403, and a POST that is
+            not JSON a 415. ``"*"`` is refused (a page of any site could use the app with
+            its users' credentials).
+        approval_edits: Whether a decision on a call that waits for approval may replace
+            the call's arguments (``False``, the default: a decision that carries
+            arguments is a 422, ``edits_not_allowed``, and decides nothing; ``True``: the
+            edited arguments are checked against the tool's schema, a 422
+            ``invalid_arguments`` if they do not fit).
+        grace_period: Seconds a run goes on after its last client left before it is
+            cancelled (its LLM calls with it): ``0`` at once, ``math.inf`` never.
+            ``None``, the default, is the app's own: 10 seconds for ``agui_app``,
+            ``ai_sdk_app`` and ``web_chat_app``, never for ``a2a_app`` (A2A's tasks outlive
+            their connections; ``CancelTask`` cancels them).
+        keep_runs_for: Seconds an ended run stays for the clients that come back for it
+            (``Last-Event-ID``, A2A's ``GetTask``), and a run paused for approvals waits for
+            them before it is cancelled.
+        max_live_runs: The most runs running (or paused) at once in the app; one more is a
+            503 (``too_many_runs``, with ``Retry-After``) and starts nothing.
+        max_live_runs_per_principal: The most runs one principal runs (or has paused) at
+            once; one more is a 429 (``too_many_runs_of_yours``, with ``Retry-After``) and
+            starts nothing. An app without authentication counts every request as one
+            principal's (``NoAuthentication``: the one local user).
+        max_ended_runs: The most ended runs kept for late readers: a burst of short runs
+            forgets the oldest ended first, before ``keep_runs_for`` is up (as if it had
+            passed); a live or paused run is never forgotten so. ``0`` keeps none.
+        max_streams: The most event streams (SSE responses: a run's own, its followers',
+            its resumes) the app sends at once; one more is a 503 (``too_many_streams``,
+            with ``Retry-After``). A stream's slot is free again when it closes.
+        max_streams_per_principal: The most event streams one principal has open at once
+            (each follower of a run, each resume, counts); one more is a 429
+            (``too_many_streams_of_yours``, with ``Retry-After``).
+        max_body_bytes: The largest request body taken, in bytes (a bigger one is a 413,
+            ``body_too_large``, refused as it arrives).
+
+    Raises:
+        WebConfigurationError: for a value the app could not keep to (a count under its
+            least, a duration that is negative or not a number, an origin or a host that
+            is not one), naming the field.
+    """
+
+    allowed_hosts: Sequence[str] = LOCAL_HOSTS
+    allowed_origins: Sequence[str] = ()
+    approval_edits: bool = False
+    grace_period: float | None = None
+    keep_runs_for: float = 300.0
+    max_live_runs: int = DEFAULT_MAX_LIVE_RUNS
+    max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL
+    max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS
+    max_streams: int = DEFAULT_MAX_STREAMS
+    max_streams_per_principal: int = DEFAULT_MAX_STREAMS_PER_PRINCIPAL
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        for name, least in _COUNTS.items():
+            check_count(
+                getattr(self, name), name, least=least, owner=_OWNER, fix=_fix(name), error=_ERROR
+            )
+        check_seconds(
+            self.keep_runs_for,
+            "keep_runs_for",
+            zero=True,
+            owner=_OWNER,
+            fix=_fix("keep_runs_for"),
+            error=_ERROR,
+        )
+        if self.grace_period is not None:
+            check_seconds(
+                self.grace_period,
+                "grace_period",
+                zero=True,
+                forever=True,
+                owner=_OWNER,
+                fix=_fix("grace_period") + " math.inf: never.",
+                error=_ERROR,
+            )
+        if not isinstance(self.approval_edits, bool):
+            raise WebConfigurationError(
+                f"approval_edits must be True or False; got {self.approval_edits!r}.",
+                parameter="approval_edits",
+            )
+        origins = tuple(_origin(one) for one in _strings("allowed_origins", self.allowed_origins))
+        hosts = tuple(_host(one) for one in _strings("allowed_hosts", self.allowed_hosts))
+        object.__setattr__(self, "allowed_origins", origins)
+        object.__setattr__(self, "allowed_hosts", hosts)
+
+
+_COUNTS = {
+    "max_live_runs": 1,
+    "max_live_runs_per_principal": 1,
+    "max_ended_runs": 0,
+    "max_streams": 1,
+    "max_streams_per_principal": 1,
+    "max_body_bytes": 1,
+}
+"""Each count of the settings, with its least value."""
+
+
+_OWNER = "WebSettings"
+"""Who takes the settings, in the message of a refused one."""
+_ERROR = WebConfigurationError
+"""The error of a refused setting (an :class:`~miniagents.root_error.ArgumentError`)."""
+
+
+def _fix(name: str) -> str:
+    """How to give the setting ``name`` instead."""
+    return f"Pass such a value (or leave {name} out for its default)."
+
+
+def _strings(name: str, values: object) -> Sequence[str]:
+    """``values``, a sequence of strings (a lone string is refused: it is not a list)."""
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise WebConfigurationError(
+            f"{name} must be a list of strings; got {values!r}. Pass a list, e.g. "
+            f"{name}=[{values!r}].",
+            parameter=name,
+        )
+    for value in values:
+        if not isinstance(value, str):
+            raise WebConfigurationError(
+                f"{name} holds {value!r}, which is not a string.", parameter=name
+            )
+    return values
+
+
+def _origin(origin: str) -> str:
+    """``origin`` as ``scheme://host[:port]`` (refused if it is not an origin)."""
+    parts = urlsplit(origin)
+    if origin == "*" or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise WebConfigurationError(
+            f"allowed_origins holds {origin!r}, which is not an origin: give each front "
+            "end's scheme, host and port, e.g. 'https://chat.example.com' ('*' is not "
+            "taken: a page of any site could then use the app with its users' credentials).",
+            parameter="allowed_origins",
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise WebConfigurationError(
+            f"allowed_origins holds {origin!r}, which has a path: an origin is a scheme, "
+            f"host and port only, e.g. {parts.scheme}://{parts.netloc}.",
+            parameter="allowed_origins",
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+_NAME = re.compile(r"(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*")
+_IPV6 = re.compile(r"\[[0-9a-f:.]+\]")
+
+
+def _host(host: str) -> str:
+    """``host`` as the apps match it (lower case, an IPv6 address in brackets), or refused."""
+    name = host.strip().lower().removesuffix(".")
+    if name.count(":") > 1 and not name.startswith("["):
+        name = f"[{name}]"  # (an IPv6 address, as a Host header writes it)
+    if name == "*" or _NAME.fullmatch(name) or _IPV6.fullmatch(name):
+        return name
+    raise WebConfigurationError(
+        f"allowed_hosts holds {host!r}, which is not a host name: give each name the app is "
+        "reached by, without scheme, port or path (e.g. 'chat.example.com', "
+        "'*.example.com' for its subdomains, '127.0.0.1', '[::1]'; '*' for any).",
+        parameter="allowed_hosts",
+    )

@@ -1,0 +1,306 @@
+"""Push notifications: a task's changes posted to the webhooks its client set, by the rules.
+
+A webhook (a real receiver under uvicorn on 127.0.0.1) hears each change of state of its
+task, in order, with the client's token and credentials and the app's signature; it is
+set only under the allowed URLs (no credentials in the URL, no redirect followed), only by
+whoever may read the task, at most ``max_per_task`` a task; a post is tried again on a 5xx
+and given up after its attempts; the four methods keep, give, list and delete webhooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from miniagents.ext.a2a import A2APushNotifications, a2a_app
+from miniagents.ext.a2a.errors import A2AConfigurationError
+from miniagents.ext.a2a.push import SIGNATURE_HEADER, signature_valid
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication
+from tests.ext.a2a.rpc import call, rpc, send_params, serving
+from tests.ext.a2a.test_bad_input import error_of, violations
+from tests.ext.a2a.test_parts_and_states import greeter
+from tests.ext.web.serving import served, until
+
+SECRET = "push-secret"
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: what it was posted, and what it answers (200 unless told)."""
+
+    url: str = ""
+    posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    answers: list[Response] = field(default_factory=list)
+
+    def states(self) -> list[str]:
+        return [json.loads(body)["statusUpdate"]["status"]["state"] for _, body in self.posts]
+
+
+@asynccontextmanager
+async def receiving() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+
+    async def hook(request: Request) -> Response:
+        receiver.posts.append((dict(request.headers), await request.body()))
+        return receiver.answers.pop(0) if receiver.answers else Response(status_code=200)
+
+    def make(url: str) -> Starlette:
+        receiver.url = url
+        return Starlette(routes=[Route("/hooks/{name}", hook, methods=["POST"])])
+
+    async with serving(make):
+        yield receiver
+
+
+def pushing(receiver: Receiver, **options: Any) -> A2APushNotifications:
+    return A2APushNotifications(allowed_urls=[f"{receiver.url}hooks/"], **options)
+
+
+async def test_each_change_of_state_is_posted_in_order_signed_with_the_clients_token() -> None:
+    async with receiving() as receiver:
+        app = a2a_app(
+            greeter,
+            authentication=NoAuthentication(),
+            push_notifications=pushing(receiver, signing_secret=SECRET),
+        )
+        async with served(app) as web:
+            card = (await web.get("/.well-known/agent-card.json")).json()
+            config = {
+                "url": f"{receiver.url}hooks/mine",
+                "token": "client-token",
+                "authentication": {"scheme": "Bearer", "credentials": "hook-credentials"},
+            }
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            task = (await call(web, rpc("SendMessage", params))).json()["result"]["task"]
+            await until(
+                lambda: receiver.states() == ["TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED"]
+            )
+            await call(web, rpc("SendMessage", send_params("Ada", taskId=task["id"])))
+            await until(lambda: len(receiver.posts) == 4)
+    assert card["capabilities"]["pushNotifications"] is True
+    assert receiver.states() == [
+        "TASK_STATE_WORKING",
+        "TASK_STATE_INPUT_REQUIRED",
+        "TASK_STATE_WORKING",
+        "TASK_STATE_COMPLETED",
+    ]
+    for headers, body in receiver.posts:
+        assert json.loads(body)["statusUpdate"]["taskId"] == task["id"]
+        assert headers["x-a2a-notification-token"] == "client-token"
+        assert headers["authorization"] == "Bearer hook-credentials"
+        assert headers["content-type"] == "application/json"
+        assert signature_valid(SECRET, headers[SIGNATURE_HEADER.lower()], body)
+        assert not signature_valid(SECRET, headers[SIGNATURE_HEADER.lower()], body + b" ")
+        assert not signature_valid("another", headers[SIGNATURE_HEADER.lower()], body)
+
+
+async def test_the_four_methods_keep_give_list_and_delete_a_tasks_webhooks() -> None:
+    async with receiving() as receiver:
+        app = a2a_app(
+            greeter,
+            authentication=NoAuthentication(),
+            push_notifications=pushing(receiver, max_per_task=2),
+        )
+        async with served(app) as web:
+            task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
+            hook = {
+                "taskId": task["id"],
+                "id": "first",
+                "url": f"{receiver.url}hooks/a",
+                "authentication": {"scheme": "Bearer", "credentials": "secret"},
+            }
+            made = (await call(web, rpc("CreateTaskPushNotificationConfig", hook))).json()
+            assert made["result"] == {
+                "id": "first",
+                "taskId": task["id"],
+                "url": f"{receiver.url}hooks/a",
+                "authentication": {"scheme": "Bearer"},  # (its credentials are not given back)
+            }
+            second = {"taskId": task["id"], "url": f"{receiver.url}hooks/b"}
+            named = (await call(web, rpc("CreateTaskPushNotificationConfig", second))).json()
+            assert named["result"]["id"]  # (one the app made)
+            third = {"taskId": task["id"], "url": f"{receiver.url}hooks/c"}
+            over = error_of(await call(web, rpc("CreateTaskPushNotificationConfig", third)))
+            assert (over["code"], "the most it takes" in over["message"]) == (-32602, True)
+            ids = {"taskId": task["id"], "id": "first"}
+            got = (await call(web, rpc("GetTaskPushNotificationConfig", ids))).json()["result"]
+            assert got == made["result"]
+            listed = await call(web, rpc("ListTaskPushNotificationConfigs", {"taskId": task["id"]}))
+            assert [one["id"] for one in listed.json()["result"]["configs"]] == [
+                "first",
+                named["result"]["id"],
+            ]
+            for _ in range(2):  # (deleting twice is deleting once)
+                deleted = await call(web, rpc("DeleteTaskPushNotificationConfig", ids))
+                assert deleted.json() == {"jsonrpc": "2.0", "id": 1, "result": None}
+            gone = error_of(await call(web, rpc("GetTaskPushNotificationConfig", ids)))
+            assert gone["code"] == -32001
+            unknown = error_of(
+                await call(web, rpc("ListTaskPushNotificationConfigs", {"taskId": "no-such-task"}))
+            )
+            assert unknown["code"] == -32001
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://evil.example/hooks/x", "not under a URL this agent posts to"),
+        ("{url}other/x", "not under a URL this agent posts to"),
+        ("{url}hooksx", "not under a URL this agent posts to"),
+        ("http://user:pass@{host}/hooks/x", "holds credentials"),
+        ("file:///etc/passwd", "not an http(s) URL"),
+        ("", "a webhook needs its url"),
+    ],
+)
+async def test_a_webhook_under_no_allowed_url_is_refused_and_nothing_starts(
+    url: str, why: str
+) -> None:
+    async with receiving() as receiver:
+        app = a2a_app(
+            greeter, authentication=NoAuthentication(), push_notifications=pushing(receiver)
+        )
+        host = receiver.url.removeprefix("http://").rstrip("/")
+        config = {"url": url.format(url=receiver.url, host=host)}
+        params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+        async with served(app) as web:
+            error = error_of(await call(web, rpc("SendMessage", params)))
+        assert (error["code"], why in error["message"]) == (-32602, True)
+        assert violations(error) == ["configuration.taskPushNotificationConfig.url"]
+        assert app.state.runs.kept == 0
+
+
+async def test_only_whoever_may_read_the_task_sets_or_sees_its_webhooks() -> None:
+    tokens = BearerTokenAuth({"a": "alice", "b": "bob"})
+    alice, bob = {"Authorization": "Bearer a"}, {"Authorization": "Bearer b"}
+    async with receiving() as receiver:
+        app = a2a_app(greeter, authentication=tokens, push_notifications=pushing(receiver))
+        async with served(app) as web:
+            task = (await call(web, rpc("SendMessage", send_params()), headers=alice)).json()
+            task_id = task["result"]["task"]["id"]
+            hook = {"taskId": task_id, "id": "h", "url": f"{receiver.url}hooks/h"}
+            refused = await call(web, rpc("CreateTaskPushNotificationConfig", hook), headers=bob)
+            assert error_of(refused)["code"] == -32001  # (her task is none of his)
+            made = await call(web, rpc("CreateTaskPushNotificationConfig", hook), headers=alice)
+            assert made.json()["result"]["id"] == "h"
+            listing = rpc("ListTaskPushNotificationConfigs", {"taskId": task_id})
+            assert error_of(await call(web, listing, headers=bob))["code"] == -32001
+            deleting = rpc("DeleteTaskPushNotificationConfig", {"taskId": task_id, "id": "h"})
+            assert error_of(await call(web, deleting, headers=bob))["code"] == -32001
+            still = await call(web, listing, headers=alice)
+            assert [one["id"] for one in still.json()["result"]["configs"]] == ["h"]
+
+
+async def test_a_post_is_tried_again_on_a_5xx_and_given_up_after_its_attempts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with receiving() as receiver:
+        receiver.answers = [Response(status_code=503), Response(status_code=200)]
+        receiver.answers += [Response(status_code=500)] * 3
+        app = a2a_app(
+            greeter,
+            authentication=NoAuthentication(),
+            push_notifications=pushing(receiver, attempts=3, retry_delay=0),
+        )
+        async with served(app) as web:
+            config = {"url": f"{receiver.url}hooks/flaky"}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            with caplog.at_level(logging.WARNING, logger="miniagents.ext.a2a"):
+                await call(web, rpc("SendMessage", params))
+                await until(lambda: len(receiver.posts) == 5)
+                await until(lambda: "given up after 3 attempt(s): HTTP 500" in caplog.text)
+    assert receiver.states() == ["TASK_STATE_WORKING"] * 2 + ["TASK_STATE_INPUT_REQUIRED"] * 3
+
+
+async def test_a_redirect_is_not_followed() -> None:
+    async with receiving() as receiver:
+        receiver.answers = [Response(status_code=307, headers={"location": "http://evil.example/"})]
+        app = a2a_app(
+            greeter,
+            authentication=NoAuthentication(),
+            push_notifications=pushing(receiver, attempts=1),
+        )
+        async with served(app) as web:
+            config = {"url": f"{receiver.url}hooks/moved"}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            await call(web, rpc("SendMessage", params))
+            await until(lambda: len(receiver.posts) == 2)
+    assert receiver.states() == ["TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED"]
+
+
+async def test_a_task_cancelled_where_it_waits_posts_that_it_was_cancelled() -> None:
+    async with receiving() as receiver:
+        app = a2a_app(
+            greeter, authentication=NoAuthentication(), push_notifications=pushing(receiver)
+        )
+        async with served(app) as web:
+            config = {"url": f"{receiver.url}hooks/x"}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            task = (await call(web, rpc("SendMessage", params))).json()["result"]["task"]
+            await call(web, rpc("CancelTask", {"id": task["id"]}))
+            await until(lambda: len(receiver.posts) == 3)
+    assert receiver.states()[-1] == "TASK_STATE_CANCELED"
+
+
+async def test_the_app_stops_its_posts_when_it_stops() -> None:
+    hold = asyncio.Event()
+
+    async def slow_hook(request: Request) -> Response:
+        await hold.wait()
+        return Response()
+
+    async with serving(
+        lambda url: Starlette(routes=[Route("/hooks/x", slow_hook, methods=["POST"])])
+    ) as url:
+        app = a2a_app(
+            greeter,
+            authentication=NoAuthentication(),
+            push_notifications=A2APushNotifications(allowed_urls=[url]),
+        )
+        async with served(app) as web:
+            config = {"url": f"{url}hooks/x"}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            await call(web, rpc("SendMessage", params))
+        hold.set()  # (the app has stopped: its post was cancelled, nothing left running)
+
+
+@pytest.mark.parametrize(
+    "allowed",
+    [[], "https://hooks.example/", ["ftp://hooks.example/"], ["https://hooks.example/?x=1"]],
+)
+def test_push_notifications_need_urls_webhooks_can_be_under(allowed: Any) -> None:
+    with pytest.raises(A2AConfigurationError, match="allowed_urls"):
+        A2APushNotifications(allowed_urls=allowed)
+
+
+def test_a_signature_of_another_time_is_refused() -> None:
+    from miniagents.ext.a2a.push import secret_key, sign
+
+    body = b'{"statusUpdate": {}}'
+    header = f"t=1000,v1={sign(secret_key(SECRET), 1000, body)}"
+    assert signature_valid(SECRET, header, body, now=1100)
+    assert not signature_valid(SECRET, header, body, now=2000)  # (replayed later)
+    assert not signature_valid(SECRET, "v1=abc", body)
+
+
+async def test_without_push_notifications_the_methods_say_so() -> None:
+    async with served(a2a_app(greeter, authentication=NoAuthentication())) as web:
+        card = (await web.get("/.well-known/agent-card.json")).json()
+        error = error_of(
+            await call(web, rpc("GetTaskPushNotificationConfig", {"taskId": "t", "id": "x"}))
+        )
+        config = {"url": "https://hooks.example/x"}
+        inline = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+        refused = error_of(await call(web, rpc("SendMessage", inline)))
+    assert card["capabilities"]["pushNotifications"] is False
+    assert error["code"] == refused["code"] == -32003

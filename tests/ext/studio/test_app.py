@@ -1,0 +1,219 @@
+"""The studio's web app under a real uvicorn: who may ask, what it answers, its live events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.studio import Recorder, RunStore
+from miniagents.ext.studio.app import PAGE_POLICY, studio_app
+from miniagents.ext.studio.errors import StudioConfigurationError
+from tests.ext.web.serving import served
+
+TOKEN = "s3cr3t-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@miniagent
+async def greeter(ctx: InteractionContext) -> None:
+    ctx.reply("Hello.")
+
+
+@pytest.fixture
+async def recorded(store: RunStore) -> str:
+    with Recorder(store, name="greeting", command=()) as recorder:
+        async with MiniAgents():
+            await greeter.inquire()
+    return recorder.run_id
+
+
+@pytest.fixture
+async def client(store: RunStore) -> AsyncIterator[httpx.AsyncClient]:
+    async with served(studio_app(store, token=TOKEN)) as made:
+        yield made
+
+
+async def _events(response: httpx.Response) -> list[tuple[str, Any]]:
+    """The SSE events of a response, to its end: (kind, data)."""
+    found: list[tuple[str, Any]] = []
+    kind = "message"
+    async for line in response.aiter_lines():
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            found.append((kind, json.loads(line[6:])))
+            kind = "message"
+    return found
+
+
+async def test_the_api_answers_only_the_tokens_holder_and_the_page_is_public(
+    client: httpx.AsyncClient, recorded: str
+) -> None:
+    assert (await client.get("/api/runs")).status_code == 401
+    wrong = await client.get("/api/runs", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert "not one this app knows" in wrong.json()["error"]["message"]
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert "<title>MiniAgents Studio</title>" in page.text
+    assert page.headers["content-security-policy"] == PAGE_POLICY
+    assert page.headers["x-frame-options"] == "DENY"
+    script = await client.get("/studio.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    runs = (await client.get("/api/runs", headers=AUTH)).json()
+    assert [run["id"] for run in runs["runs"]] == [recorded]
+    assert runs["runs"][0]["forkable"] is False
+    assert (await client.get("/api/runs/last", headers=AUTH)).json()["name"] == "greeting"
+
+
+async def test_a_host_it_does_not_know_and_a_post_of_another_site_are_refused(
+    client: httpx.AsyncClient, recorded: str
+) -> None:
+    rebound = await client.get("/api/runs", headers={**AUTH, "Host": "attacker.example"})
+    assert rebound.status_code == 400  # a DNS name of someone else's pointed at 127.0.0.1
+    assert rebound.json()["error"]["code"] == "host_not_allowed"
+    for local in ("localhost:8100", "127.0.0.1", "[::1]:8100", "LOCALHOST"):
+        known = await client.get("/api/runs", headers={**AUTH, "Host": local})
+        assert known.status_code == 200, local
+    assert (await client.get("/", headers={"Host": "[::1].attacker.example"})).status_code == 400
+    other_site = await client.post(
+        f"/api/runs/{recorded}/fork",
+        headers={**AUTH, "Origin": "https://attacker.example"},
+        json={"call": 1, "reply": "x"},
+    )
+    assert other_site.status_code == 403
+    form = await client.post(f"/api/runs/{recorded}/fork", headers=AUTH, content=b"call=1")
+    assert form.status_code == 415
+
+
+async def test_bad_requests_are_answered_with_what_to_send(
+    client: httpx.AsyncClient, recorded: str
+) -> None:
+    fork = f"/api/runs/{recorded}/fork"
+    cases = [
+        (await client.post(fork, headers=AUTH, json=[1]), 422, "bad_fork"),
+        (await client.post(fork, headers=AUTH, json={"call": "1"}), 422, "bad_fork"),
+        (await client.post(fork, headers=AUTH, json={"call": 1, "reply": 3}), 422, "bad_fork"),
+        (await client.post(fork, headers=AUTH, json={"call": 1, "reply": "x"}), 404, "not_found"),
+        (
+            await client.post(
+                fork, headers={**AUTH, "Content-Type": "application/json"}, content=b"{"
+            ),
+            400,
+            "invalid_json",
+        ),
+        (
+            await client.post(fork, headers=AUTH, json={"call": 1, "reply": "x" * 300_000}),
+            413,
+            "body_too_large",
+        ),
+        (await client.get("/api/runs/nope", headers=AUTH), 404, "not_found"),
+        (await client.get("/api/runs?limit=0", headers=AUTH), 400, "bad_limit"),
+        (
+            await client.get(f"/api/runs/{recorded}/events?after=x", headers=AUTH),
+            400,
+            "bad_position",
+        ),
+        (await client.get(f"/api/diff?left={recorded}", headers=AUTH), 400, "bad_diff"),
+        (await client.get("/api/forks/nope", headers=AUTH), 404, "not_found"),
+    ]
+    for response, status, code in cases:
+        assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+
+
+async def test_the_events_of_an_ended_run_come_whole_then_its_end(
+    client: httpx.AsyncClient, recorded: str
+) -> None:
+    async with client.stream("GET", f"/api/runs/{recorded}/events", headers=AUTH) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = await _events(response)
+    [(_, chunk), (end, run)] = events  # one chunk (the recorder wrote one batch), the end
+    assert chunk["first"] == 1
+    assert [event[0] for event in chunk["events"]] == ["node", "message", "end"]
+    assert chunk["events"][1][6] == "Hello."  # (a plain message: its text)
+    assert (end, run["status"]) == ("end", "ok")
+    async with client.stream(
+        "GET", f"/api/runs/{recorded}/events", headers={**AUTH, "Last-Event-ID": "2"}
+    ) as response:
+        later = await _events(response)
+    assert later[0][1]["first"] == 3  # the events after the 2nd: the chunk cut there
+    assert [event[0] for event in later[0][1]["events"]] == ["end"]
+
+
+async def test_a_live_runs_events_stream_as_they_are_written(
+    client: httpx.AsyncClient, store: RunStore
+) -> None:
+    gate = asyncio.Event()
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        await gate.wait()
+        ctx.reply("Done.")
+
+    with Recorder(store, command=()) as recorder:
+        async with MiniAgents():
+            reply = slow.inquire()
+            recorder.flush()  # (the node is written now: the stream has it at once)
+            async with client.stream(
+                "GET", f"/api/runs/{recorder.run_id}/events", headers=AUTH
+            ) as response:
+                lines = response.aiter_lines()
+                first = [line async for line in _until_data(lines)]
+                events = json.loads(first[-1][6:])["events"]
+                assert events[0][:5] == ["node", 1, None, "agent", "SLOW"]  # before the run ends
+                gate.set()
+                await reply
+                recorder.close()
+                rest = [line async for line in lines]
+    assert any(line.startswith("event: end") for line in rest)
+
+
+async def _until_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    async for line in lines:
+        yield line
+        if line.startswith("data: "):
+            return
+
+
+def test_the_app_refuses_options_it_cannot_keep(store: RunStore) -> None:
+    with pytest.raises(StudioConfigurationError, match="needs a bearer token"):
+        studio_app(store, token="")
+    with pytest.raises(StudioConfigurationError, match="needs a bearer token"):
+        studio_app(store, token="two words")
+    with pytest.raises(StudioConfigurationError, match="allowed_hosts is empty"):
+        studio_app(store, token=TOKEN, allowed_hosts=())
+    with pytest.raises(StudioConfigurationError, match="studio_app needs max_forks to be"):
+        studio_app(store, token=TOKEN, max_forks=0)
+
+
+async def test_event_streams_past_the_most_followers_are_refused(store: RunStore) -> None:
+    gate = asyncio.Event()
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        await gate.wait()
+        ctx.reply("Done.")
+
+    async with served(studio_app(store, token=TOKEN, max_followers=1)) as client:
+        with Recorder(store, command=()) as recorder:
+            async with MiniAgents():
+                reply = slow.inquire()
+                recorder.flush()
+                events = f"/api/runs/{recorder.run_id}/events"
+                async with client.stream("GET", events, headers=AUTH) as first:
+                    lines = first.aiter_lines()  # (held: the stream stays open while it is)
+                    [line async for line in _until_data(lines)]
+                    second = await client.get(events, headers=AUTH)
+                    assert second.status_code == 503
+                    assert second.json()["error"]["code"] == "too_many_followers"
+                gate.set()
+                await reply
+        async with client.stream("GET", events, headers=AUTH) as again:  # (its place is free)
+            assert again.status_code == 200
+            assert [line async for line in again.aiter_lines()][-2].startswith("data: ")

@@ -1,0 +1,210 @@
+"""Forks: a recorded run again from one model call, edited; the calls before it replayed (no
+request to the fake server), the calls after it live; and the two runs side by side."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from miniagents.ext.studio import Fork, Recorder, RunStore, RunTree, diff_runs, plan_fork
+from miniagents.ext.studio.cli import studio_main
+from miniagents.ext.studio.diff import render_diff
+from miniagents.ext.studio.errors import StudioForkError, StudioNotFoundError
+from miniagents.ext.studio.store import STORE_VARIABLE
+from miniagents.testing import FakeLLMServer
+from tests.ext.studio import program
+from tests.fakes.fixtures import fake_llm  # noqa: F401
+from tests.subprocesses import run_python
+
+PROGRAM = Path(program.__file__)
+
+
+def _calls(server: FakeLLMServer) -> list[str]:
+    """The models of the requests the fake server got, in order."""
+    return [str(request.json["model"]) for request in server.requests]
+
+
+def _researchers_answer(tree: RunTree, city: str) -> int:
+    """The number of the call that gave a researcher's answer (its second)."""
+    node = next(
+        node
+        for node in tree.agents()
+        if node.name == "RESEARCHER" and node.inputs[0]["message"]["text"].endswith(f"{city}.")
+    )
+    return node.calls[1].id
+
+
+async def _recorded(
+    server: FakeLLMServer, store: RunStore, command: tuple[str, ...] = ("python", "program.py")
+) -> RunTree:
+    program.script(server)
+    with Recorder(store, command=command) as recorder:
+        await program.amain()
+    return RunTree.of(store, recorder.run_id)
+
+
+async def test_a_fork_at_a_second_level_reply_replays_the_calls_before_it_and_runs_the_rest_live(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    first = await _recorded(openai_env, store)
+    made = len(openai_env.requests)
+    assert made == 5  # 2 calls per researcher, and the writer
+    call = _researchers_answer(first, "Paris")
+    fork = plan_fork(store, first.run.id, call, reply="Paris has 3 million people.")
+    assert (fork.run, fork.call, fork.key) == (first.run.id, call, first.calls[call].key)
+    with Recorder(store, command=(), fork=fork) as recorder:  # (in this process: as afork's)
+        written = await program.amain()
+    assert recorder.run_id == fork.child
+    # the researchers' four calls replayed: the only request is the writer's (a new prompt)
+    assert _calls(openai_env)[made:] == ["gpt-4o-mini"]
+    assert written == "Notes: Paris has 3 million people. Rome has 2.8 million people."
+    second = RunTree.of(store, fork.child)
+    assert second.run.forked_from == first.run.id
+    hows = {call.id: ("replayed" if call.replayed else "live") for call in second.calls.values()}
+    assert sorted(hows.values()) == ["live", "replayed", "replayed", "replayed", "replayed"]
+    assert all(call.cost_usd == 0 for call in second.calls.values() if call.replayed)
+    rows = {(row.name, row.left.id if row.left else None): row for row in diff_runs(first, second)}
+    paris = next(
+        row for (name, _), row in rows.items() if name == "RESEARCHER" and row.status == "changed"
+    )
+    assert ("-", "2.1") in paris.text
+    assert ("+", "3") in paris.text
+    assert sorted(how for _, how in paris.calls) == ["edited", "replayed"]
+    writer = next(row for (name, _), row in rows.items() if name == "WRITER")
+    assert writer.status == "changed"
+    assert [how for _, how in writer.calls] == ["live"]
+    unchanged = [row for row in rows.values() if row.status == "same"]
+    assert {row.name for row in unchanged} == {"RESEARCHER", "LIBRARIAN", "CRITIC"}
+    shown = render_diff(first, second)
+    assert "~ . RESEARCHER" in shown
+    assert "edited" in shown
+    assert "- 2.1 + 3" in shown
+
+
+async def test_a_fork_with_an_edited_prompt_makes_that_call_live_with_the_edit(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    first = await _recorded(openai_env, store)
+    made = len(openai_env.requests)
+    writer = next(node for node in first.agents() if node.name == "WRITER")
+    fork = plan_fork(store, first.run.id, writer.calls[0].id, prompt="Notes: none at all.")
+    with Recorder(store, command=(), fork=fork):
+        written = await program.amain()
+    assert _calls(openai_env)[made:] == ["gpt-4o-mini"]
+    sent = openai_env.requests[-1].json["messages"]
+    assert sent[-1]["content"] == "Notes: none at all."
+    assert written == "Notes: none at all."
+
+
+async def test_a_fork_that_cannot_be_made_says_why(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    first = await _recorded(openai_env, store)
+    call = _researchers_answer(first, "Rome")
+    with pytest.raises(StudioNotFoundError, match="has no call 99; its calls are numbered"):
+        plan_fork(store, first.run.id, 99, reply="x")
+    with pytest.raises(StudioForkError, match="edits the call's reply, its prompt"):
+        plan_fork(store, first.run.id, call)
+    with pytest.raises(StudioForkError, match="at most 100,000 characters"):
+        plan_fork(store, first.run.id, call, reply="x" * 100_001)
+    second = await _recorded(openai_env, store, command=())
+    with pytest.raises(StudioForkError, match="recorded without the command"):
+        plan_fork(store, second.run.id, _researchers_answer(second, "Rome"), reply="x")
+    with pytest.raises(StudioForkError, match="run, call, key and child"):
+        Fork.from_json({"run": "r"})
+
+
+@pytest.mark.timeout(300)  # (three Pythons one after the other: slow on a loaded machine)
+def test_miniagents_run_records_a_program_and_studio_fork_runs_it_again(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The commands, as a user types them: the program's run recorded by ``miniagents run``,
+    then forked at the Paris researcher's answer (the calls before it replayed)."""
+    store_file = tmp_path / "runs.sqlite"
+
+    def miniagents(*arguments: str) -> subprocess.CompletedProcess[str]:
+        extra = {STORE_VARIABLE: str(store_file)}
+        return run_python(["-m", "miniagents", *arguments], cwd=tmp_path, llm=fake_llm, env=extra)
+
+    program.script(fake_llm)
+    ran = miniagents("run", str(PROGRAM))
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "Notes: Paris has 2.1 million people. Rome has 2.8 million people."
+    store = RunStore(store_file)
+    first = RunTree.of(store, "last")
+    assert first.run.command[-1] == str(PROGRAM)
+    made = len(fake_llm.requests)
+    forked = miniagents(
+        "studio", "fork", "--call-with", "Paris has 2.1", "--reply", "Paris has 3 million people."
+    )
+    assert forked.returncode == 0, forked.stderr
+    assert _calls(fake_llm)[made:] == ["gpt-4o-mini"]  # the calls before it: replayed
+    assert "Notes: Paris has 3 million people." in forked.stdout
+    assert re.search(r"~ \. RESEARCHER .* call \d+ replayed, call \d+ edited", forked.stdout)
+    assert re.search(r"~ \. WRITER .* call \d+ live", forked.stdout)
+    assert RunTree.of(store, "last").run.forked_from == first.run.id
+    store.close()
+
+
+async def test_studio_commands_say_why_they_cannot_run(
+    openai_env: FakeLLMServer, store: RunStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = await _recorded(openai_env, store)
+    cases = [
+        (["fork", "--call", "999", "--reply", "x"], "has no call 999"),
+        (["fork", "--reply", "x"], "name the call to edit: --call N"),
+        (["fork", "--call-with", "nobody said this", "--reply", "x"], "replied with 'nobody said"),
+        (["diff"], f"the run {first.run.id} is no fork"),
+        (["show", "nope"], "no run 'nope'"),
+    ]
+    for arguments, said in cases:
+        with pytest.raises(SystemExit) as exited:
+            studio_main([*arguments, "--store", str(store.path)], "miniagents studio")
+        assert exited.value.code == 2
+        assert said in capsys.readouterr().err
+
+
+def test_miniagents_run_passes_the_programs_exit_status_and_records_its_failure(
+    tmp_path: Path,
+) -> None:
+    failing = tmp_path / "failing.py"
+    failing.write_text("import sys\nprint(sys.argv[1:])\nraise SystemExit(3)\n")
+    crashing = tmp_path / "crashing.py"
+    crashing.write_text("raise KeyError('k')\n")
+    environment = {**os.environ, STORE_VARIABLE: str(tmp_path / "runs.sqlite")}
+    run = [sys.executable, "-m", "miniagents", "run"]
+    done = subprocess.run(
+        [*run, str(failing), "a", "--b"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (3, "['a', '--b']\n")
+    crashed = subprocess.run(
+        [*run, str(crashing)], env=environment, capture_output=True, text=True, check=False
+    )
+    assert crashed.returncode == 1
+    assert "KeyError: 'k'" in crashed.stderr
+    missing = subprocess.run(
+        [*run, str(tmp_path / "nope.py")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert "there is no such file" in missing.stderr
+    store = RunStore(tmp_path / "runs.sqlite")
+    statuses = [(run.name, run.status, run.error) for run in store.runs()]
+    assert statuses == [
+        ("crashing.py", "failed", "KeyError: 'k'"),
+        ("failing.py", "failed", "SystemExit: 3"),
+    ]
+    store.close()

@@ -1,0 +1,280 @@
+"""The run recorder: the tree of a real run (the OpenAI SDK against the fake server), its
+messages, tokens, requests, cost and errors, written off the loop in batches, live."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.llm import LLMToolApprovalRequest
+from miniagents.ext.llm.cache import request_key
+from miniagents.ext.llm.messages import TokenUsage
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.llm.pricing import cost_usd
+from miniagents.ext.studio import Recorder, RunStore, RunTree
+from miniagents.ext.studio.errors import (
+    StudioConfigurationError,
+    StudioNotFoundError,
+    StudioStoreError,
+)
+from miniagents.ext.studio.events import MAX_TEXT
+from miniagents.ext.studio.store import Chunk, RunWriter
+from miniagents.ext.tools import FunctionTool
+from miniagents.miniagents.lowlevel import observe_interactions
+from miniagents.testing import FakeLLMServer
+from tests.ext.studio import program
+from tests.ext.web.serving import until
+from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+from tests.fakes.tracing import Traces, traces  # noqa: F401
+
+
+async def test_a_run_is_its_tree_of_agent_calls_with_messages_tokens_requests_and_cost(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    program.script(openai_env)
+    with Recorder(store, name="three levels", command=()) as recorder:
+        written = await program.amain()
+    tree = RunTree.of(store, recorder.run_id)
+    assert tree.run.status == "ok"
+    assert tree.run.name == "three levels"
+    assert len(tree.agents()) == program.AGENT_CALLS
+    [top] = tree.roots
+    assert top.name == "ORCHESTRATOR"
+    assert [child.name for child in top.children] == [
+        "RESEARCHER",
+        "RESEARCHER",
+        "CRITIC",
+        "WRITER",
+    ]
+    paris, rome, critic, writer = top.children
+    # who inquired whom: the librarian under the tool call the researcher's model made
+    [tool] = paris.children
+    assert (tool.kind, tool.name, tool.arguments) == ("tool", "LIBRARIAN", '{"city":"Paris"}')
+    [library] = tool.children
+    assert (library.kind, library.name) == ("agent", "LIBRARIAN")
+    assert library.reply_text == "Paris has 2.1 million people."
+    assert tool.result is not None
+    assert tool.result["text"] == "Paris has 2.1 million people."
+    # with which messages, and what each model call was asked and said, token by token
+    assert [message["message"]["text"] for message in paris.inputs] == ["Tell me about Paris."]
+    first, second = paris.calls
+    assert first.tools_called == ["LIBRARIAN"]
+    assert second.text == "Paris has 2.1 million people."
+    assert [item for _, item in second.items] == ["Paris ", "has ", "2.1 ", "million ", "people."]
+    times = [t for t, _ in second.items]
+    assert second.started <= times[0] <= times[-1] <= (second.ended or 0.0)
+    assert times == sorted(times)
+    assert second.request["model"] == "paris-model"
+    assert second.request["messages"][0] == {"role": "user", "text": "Tell me about Paris."}
+    assert second.key == request_key(second.request)  # the call cache's key of the request
+    assert second.finish is not None
+    assert second.tokens() == (40, 5)
+    assert str(rome.calls[1].text) == "Rome has 2.8 million people."
+    # an error, on its node
+    assert critic.error == {"type": "ValueError", "message": "The critic has nothing to say."}
+    # the writer: the fake server echoed its prompt; a priced model, so a cost
+    assert (
+        writer.reply_text
+        == written
+        == "Notes: Paris has 2.1 million people. Rome has 2.8 million people."
+    )
+    [call] = writer.calls
+    input_tokens, output_tokens = call.tokens()
+    expected = cost_usd(
+        "gpt-4o-mini", TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens), "openai"
+    )
+    assert expected is not None
+    assert expected > 0
+    assert call.cost_usd == pytest.approx(expected)
+    assert top.cost_usd() == pytest.approx(expected)  # the other models have no price
+    assert top.tokens() == (20 + 40 + 20 + 40 + input_tokens, 5 * 4 + output_tokens)
+    # the slowest branch goes down from the top; a node's first token comes after its start
+    assert tree.slowest_path()[0] is top
+    assert writer.first_token is not None
+    assert writer.started <= writer.first_token
+
+
+async def test_the_loop_only_queues_and_a_thread_writes_in_batches(store: RunStore) -> None:
+    @miniagent
+    async def worker(ctx: InteractionContext, index: int) -> None:
+        ctx.reply(f"reply {index}")
+
+    @miniagent
+    async def aggregator(ctx: InteractionContext) -> None:
+        ctx.reply([worker.inquire(index=index) for index in range(200)])
+
+    batches: list[tuple[str, int]] = []
+    append = RunStore.append
+
+    def spied(self: RunStore, run_id: str, chunks: list[Chunk]) -> None:
+        batches.append((threading.current_thread().name, sum(count for _, count, _ in chunks)))
+        append(self, run_id, chunks)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RunStore, "append", spied)
+        recorder = Recorder(store, command=(), flush_interval=3600).start()
+        try:
+            async with MiniAgents():
+                assert len(await aggregator.inquire()) == 200
+            assert batches == []  # nothing written on the loop, nor yet
+            assert store.events(recorder.run_id) == []
+        finally:
+            recorder.close()
+    # one batch at the close, by the writer's thread: 201 nodes, 201 ends, 400 replies (the
+    # workers' 200, which are the aggregator's 200 too)
+    assert batches == [(f"miniagents-studio:{recorder.run_id}", 201 * 2 + 400)]
+    tree = RunTree.of(store, recorder.run_id)
+    assert [node.reply_text for node in tree.roots[0].children][-1] == "reply 199"
+
+
+async def test_a_live_runs_tokens_are_in_the_store_before_it_ends(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    program.script(openai_env, paused_writer=True)
+    recorder = Recorder(store, command=()).start()
+    running = asyncio.ensure_future(program.amain())
+    try:
+        await openai_env.wait_paused_async(len(program.CITIES) * 2, timeout=WAIT)
+
+        def writers_tokens() -> str:
+            recorder.flush()
+            calls = RunTree.of(store, recorder.run_id).calls.values()
+            return "".join(call.text for call in calls if call.model == "gpt-4o-mini")
+
+        await until(lambda: writers_tokens() == "Notes so ")  # its first two, as they came
+        tree = RunTree.of(store, recorder.run_id)
+        assert tree.run.status == "running"
+        writer = tree.roots[0].children[-1]
+        assert (writer.name, writer.ended) == ("WRITER", None)
+    finally:
+        openai_env.requests[-1].resume()
+        written = await running
+        recorder.close()
+    assert written == "Notes so far, then more."
+    assert RunTree.of(store, recorder.run_id).run.status == "ok"
+
+
+async def test_an_observer_set_before_is_told_everything_still(
+    openai_env: FakeLLMServer,
+    store: RunStore,
+    traces: Traces,  # noqa: F811
+) -> None:
+    program.script(openai_env)
+    before = observe_interactions(None)
+    observe_interactions(before)
+    with Recorder(store, command=()):
+        await program.amain()
+    assert observe_interactions(None) is before  # put back as it was
+    observe_interactions(before)
+    names = sorted(span.name for span in traces.spans())
+    assert names.count("invoke_agent RESEARCHER") == 2
+    assert names.count("execute_tool LIBRARIAN") == 2
+    assert names.count("chat paris-model") == 2
+
+
+async def test_a_message_longer_than_the_most_kept_is_cut_and_says_so(store: RunStore) -> None:
+    @miniagent
+    async def long(ctx: InteractionContext) -> None:
+        ctx.reply("x" * (MAX_TEXT + 10))
+
+    with Recorder(store, command=()) as recorder:
+        async with MiniAgents():
+            await long.inquire()
+    [node] = RunTree.of(store, recorder.run_id).roots
+    [reply] = node.replies
+    assert len(reply["message"]["text"]) == MAX_TEXT
+    assert reply["message"]["cut"] == MAX_TEXT + 10
+
+
+def test_a_program_that_fails_is_a_failed_run_and_a_killed_one_is_lost(store: RunStore) -> None:
+    with pytest.raises(KeyError), Recorder(store, command=()) as failed:
+        raise KeyError("k")
+    assert store.run(failed.run_id).status == "failed"
+    assert store.run(failed.run_id).error == "KeyError: 'k'"
+    with pytest.raises(SystemExit), Recorder(store, command=()) as exited:
+        raise SystemExit(0)  # (a program's clean exit is no failure)
+    assert store.run(exited.run_id).status == "ok"
+    lost = Recorder(store, command=()).start()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with sqlite3.connect(store.path) as connection:  # as if its process had been killed
+        connection.execute("UPDATE studio_runs SET pid = ? WHERE id = ?", (gone.pid, lost.run_id))
+    assert store.run(lost.run_id).status == "lost"
+    lost.close()
+    assert store.run("last").id == lost.run_id
+
+
+def test_a_store_that_is_not_one_and_a_run_it_lacks_are_clear_errors(tmp_path: Path) -> None:
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("not a database, " * 100)
+    with pytest.raises(StudioStoreError, match="cannot be used: file is not a database"):
+        RunStore(not_sqlite).runs()
+    empty = RunStore(tmp_path / "empty.sqlite")
+    assert empty.runs() == []
+    with pytest.raises(StudioNotFoundError, match="holds no run yet"):
+        empty.run("last")
+    with Recorder(empty, command=()):
+        pass
+    with pytest.raises(StudioNotFoundError, match="no run 'nope'"):
+        empty.run("nope")
+    with sqlite3.connect(empty.path) as connection:
+        connection.execute("UPDATE studio_meta SET value = '0' WHERE key = 'schema'")
+    with pytest.raises(StudioStoreError, match="another version of the studio"):
+        RunStore(empty.path).runs()
+    with pytest.raises(StudioConfigurationError, match="flush_interval"):
+        Recorder(empty, flush_interval=0)
+
+
+def test_a_batch_that_cannot_be_written_is_logged_once_and_the_program_goes_on(
+    store: RunStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_batch: list[tuple[object, ...]]) -> str:
+        raise RuntimeError("broken encoder")
+
+    writer = RunWriter(store, "r1", broken, interval=3600)
+    writer.put(("node",))
+    writer.flush()
+    writer.put(("node",))
+    writer.close()
+    assert [record.getMessage().count("broken encoder") for record in caplog.records] == [1]
+
+
+async def test_a_tool_call_that_waited_for_approval_has_the_decision_on_its_node(
+    store: RunStore,
+) -> None:
+    cleaned: list[str] = []
+
+    def clean(path: str) -> str:
+        """Clean a file up."""
+        cleaned.append(path)
+        return f"Cleaned {path}"
+
+    llm = offline_agent.fork(
+        tools=[FunctionTool(clean, requires_approval=True)],
+        reply=one_per_call(CallTool("clean", {"path": "a.txt"}), "Done."),
+        token_delay=0,
+    )
+    with Recorder(store, command=()) as recorder:
+        async with MiniAgents():
+            reply = llm.inquire("Clean a.txt up")
+            async for promise in reply:
+                message = await promise
+                if isinstance(message, LLMToolApprovalRequest):
+                    message.approve(by="ada")
+            await reply
+    assert cleaned == ["a.txt"]
+    tree = RunTree.of(store, recorder.run_id)
+    [tool] = [node for node in tree.nodes.values() if node.kind == "tool"]
+    assert tool.decision is not None
+    assert (tool.decision["approved"], tool.decision["decided_by"]) == (True, "ada")
+    assert tool.result is not None
+    assert tool.result["text"] == "Cleaned a.txt"
+    classes = [reply["message"]["class"] for reply in tree.roots[0].replies]
+    assert "LLMToolApprovalRequest" in classes

@@ -1,0 +1,194 @@
+"""The argument checks every layer shares (``miniagents.arguments``), and their one error.
+
+Each check takes what it must and refuses the rest with an ``ArgumentError`` (a
+``ValueError``), or the subclass its caller names: the errors the layers raised before
+(``StreamLimitError``, ``LLMConfigurationError``, ...) derive from it, so that code catching
+either keeps working. No module of the package writes such a check by hand.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import pytest
+
+import miniagents.errors
+from miniagents import MiniAgents
+from miniagents.arguments import check_count, check_flag, check_number, check_seconds, check_text
+from miniagents.errors import ArgumentError, LLMConfigurationError, MiniAgentsError
+from miniagents.ext.llm.batch import BatchMode
+from miniagents.ext.llm.usage import Budget
+
+PACKAGE = Path(miniagents.errors.__file__).resolve().parent
+
+NOT_NUMBERS = [True, False, None, "1", [1], math.nan]
+
+
+def test_a_count_is_a_whole_number_of_at_least_its_least() -> None:
+    assert check_count(1, "n") == 1
+    assert check_count(0, "n", least=0) == 0
+    for bad in [0, -1, 1.0, 1.5, *NOT_NUMBERS]:
+        with pytest.raises(ArgumentError, match=r"^n must be a whole number of at least 1; got "):
+            check_count(bad, "n")
+    with pytest.raises(ArgumentError, match=r"whole number of at least 0; got -1\.$"):
+        check_count(-1, "n", least=0)
+
+
+def test_seconds_are_a_number_above_0_and_finite_unless_told() -> None:
+    assert check_seconds(2, "t") == 2.0
+    assert isinstance(check_seconds(2, "t"), float)
+    assert check_seconds(0, "t", zero=True) == 0.0
+    assert check_seconds(math.inf, "t", forever=True) == math.inf
+    refused = {
+        (False, False): [0, -1, math.inf, *NOT_NUMBERS],
+        (True, False): [-0.5, math.inf, *NOT_NUMBERS],
+        (False, True): [0, -math.inf, *NOT_NUMBERS],
+        (True, True): [-1, -math.inf, *NOT_NUMBERS],
+    }
+    rules = {
+        (False, False): "a positive, finite number of seconds",
+        (True, False): "a finite number of seconds of at least 0",
+        (False, True): "a positive number of seconds",
+        (True, True): "a number of seconds of at least 0",
+    }
+    for (zero, forever), values in refused.items():
+        for bad in values:
+            with pytest.raises(ArgumentError) as raised:
+                check_seconds(bad, "t", zero=zero, forever=forever)
+            assert str(raised.value) == f"t must be {rules[zero, forever]}; got {bad!r}."
+
+
+def test_a_number_is_from_0_to_its_most() -> None:
+    assert check_number(0, "usd") == 0.0
+    assert check_number(math.inf, "usd") == math.inf
+    for bad in [-0.01, *NOT_NUMBERS]:
+        with pytest.raises(ArgumentError, match=r"^usd must be a number of US dollars of at least"):
+            check_number(bad, "usd", unit="US dollars")
+    assert [check_number(value, "p", most=1) for value in (0, 1, 0.5)] == [0, 1, 0.5]
+    for bad in [-0.1, 1.01, math.inf, *NOT_NUMBERS]:
+        with pytest.raises(ArgumentError, match=r"^p must be a number from 0 to 1; got "):
+            check_number(bad, "p", most=1)
+
+
+def test_a_text_has_more_than_spaces_and_a_flag_is_a_bool() -> None:
+    assert check_text("hi", "name", most=2) == "hi"
+    texts: list[object] = ["", "  \n", None, 1, b"hi", "abc"]
+    for bad in texts:
+        with pytest.raises(ArgumentError, match=r"^name must be a non-empty str of at most 2"):
+            check_text(bad, "name", most=2)
+    assert check_flag(False, "on") is False
+    flags: list[object] = [0, 1, "yes", None]
+    for flag in flags:
+        with pytest.raises(ArgumentError, match=r"^on must be True or False; got "):
+            check_flag(flag, "on")
+
+
+def test_the_message_names_who_takes_the_argument_and_the_fix_and_the_error_its_parameter() -> None:
+    with pytest.raises(LLMConfigurationError) as raised:
+        check_count(
+            0, "max_requests", owner="BatchMode", fix="E.g. 100.", error=LLMConfigurationError
+        )
+    assert str(raised.value) == (
+        "BatchMode needs max_requests to be a whole number of at least 1; got 0. E.g. 100."
+    )
+    assert raised.value.parameter == "max_requests"
+    assert isinstance(raised.value, ArgumentError)
+    assert isinstance(raised.value, ValueError)
+
+
+def test_the_layers_argument_errors_are_argument_errors_still_caught_as_before() -> None:
+    subclasses = {
+        "StreamLimitError": "MiniAgentsError",
+        "ConcurrencyLimitError": "MiniAgentsError",
+        "OperatorArgumentError": "MiniAgentsError",
+        "PipelineArgumentError": "MiniAgentsError",
+        "RayPipelineArgumentError": "MiniAgentsError",
+        "WebConfigurationError": "MiniAgentsError",
+        "LLMConfigurationError": "LLMError",
+        "A2AConfigurationError": "A2AError",
+        "RayAgentArgumentError": "RayAgentError",
+        "ChatHistoryOptionError": "ChatHistoryError",
+        "EvalArgumentError": "EvalsError",
+        "EvaluatorDefinitionError": "EvalsError",
+    }
+    for name, parent in subclasses.items():
+        error = getattr(miniagents.errors, name)
+        assert issubclass(error, ArgumentError), name
+        assert issubclass(error, getattr(miniagents.errors, parent)), name
+        assert issubclass(error, ValueError), name
+    assert issubclass(ArgumentError, MiniAgentsError)
+
+
+def test_the_layers_checks_raise_their_own_errors_through_the_one_check() -> None:
+    with pytest.raises(miniagents.errors.StreamLimitError) as limit:
+        MiniAgents(replay_window=0)
+    with pytest.raises(LLMConfigurationError) as batch:
+        BatchMode(idle_wait=-1)
+    with pytest.raises(LLMConfigurationError) as budget:
+        Budget(max_cost_usd=float("nan"))
+    assert str(limit.value) == (
+        "replay_window must be a whole number of at least 1; got 0. Pass e.g. "
+        "replay_window=1024, or replay_window=None for no limit."
+    )
+    assert str(batch.value) == (
+        "BatchMode needs idle_wait to be a finite number of seconds of at least 0; got -1. "
+        "E.g. BatchMode(idle_wait=1)."
+    )
+    assert str(budget.value).startswith("A Budget needs max_cost_usd to be a number of US dollars")
+    assert (limit.value.parameter, batch.value.parameter) == ("replay_window", "idle_wait")
+
+
+HAND_WRITTEN_ALLOWED: dict[str, str] = {
+    "miniagents.arguments": "the checks themselves",
+    "miniagents.ext.a2a._wire": "a remote's JSON (not an argument): a protocol error",
+    "miniagents.ext.a2a.server": "a client's JSON-RPC id (not an argument): a protocol error",
+    "miniagents.ext.llm.batch._run": "reads the stall timeout checked elsewhere: refuses nothing",
+}
+"""Modules that test ``isinstance(x, bool) or not isinstance(x, <number>)`` themselves."""
+
+
+def hand_written_number_checks(source: str) -> list[int]:
+    """The lines that refuse a bool for a number by hand: ``isinstance(x, bool)`` beside a
+    ``not isinstance(x, ...)`` of the same ``x``."""
+    found: list[int] = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.BoolOp):
+            continue
+        tested = {
+            (ast.unparse(call.args[0]), ast.unparse(call.args[1]) == "bool")
+            for call in ast.walk(node)
+            if isinstance(call, ast.Call)
+            and getattr(call.func, "id", None) == "isinstance"
+            and len(call.args) == 2
+        }
+        if any((name, True) in tested and (name, False) in tested for name, _ in tested):
+            found.append(node.lineno)
+    return found
+
+
+def test_no_module_writes_a_number_check_by_hand() -> None:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        module = module.removesuffix(".__init__")
+        if module.startswith("miniagents.testing") or module in HAND_WRITTEN_ALLOWED:
+            continue
+        lines = hand_written_number_checks(path.read_text(encoding="utf-8"))
+        if lines:
+            found[module] = lines
+    assert not found, (
+        f"These check a number by hand: {found}. Use miniagents.arguments (check_count, "
+        "check_seconds, ...), with error= the layer's error."
+    )
+
+
+def test_the_hand_written_check_is_seen() -> None:
+    source = (
+        "def f(n):\n"
+        "    if isinstance(n, bool) or not isinstance(n, int) or n < 1:\n"
+        "        raise ValueError(n)\n"
+    )
+    assert hand_written_number_checks(source) == [2]
+    assert hand_written_number_checks("ok = isinstance(n, bool)\n") == []

@@ -1,0 +1,132 @@
+"""The facades list each name once, in a table; type checkers read a stub made of it.
+
+``miniagents``, ``miniagents.errors``, ``miniagents.ext.history`` and ``miniagents.ext.dbos``
+re-export names from the modules that define them through a :class:`Reexports` table (the
+runtime imports a name's home at its first use, or with the facade where it says so). Type
+checkers read the stub beside each (``errors.pyi``, ``__init__.pyi``): a static import of
+each name, with its exact type. Each stub must be what its table makes; after a change of
+a table, write them again with ``python -m tests.test_facades``.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from miniagents.reexports import Reexports
+
+PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
+
+FACADES: dict[str, str] = {
+    "miniagents": "__version__: str",
+    "miniagents.errors": "",
+    "miniagents.ext.dbos": "",
+    "miniagents.ext.history": "",
+}
+"""Each facade with a table, with the stub's lines for what it defines itself."""
+
+
+def stub_path(facade: str) -> Path:
+    path = PACKAGE.parent.joinpath(*facade.split("."))
+    return path / "__init__.pyi" if path.is_dir() else path.with_suffix(".pyi")
+
+
+def table_of(facade: str) -> Reexports:
+    table = vars(importlib.import_module(facade))["_REEXPORTS"]
+    assert isinstance(table, Reexports), facade
+    return table
+
+
+@pytest.mark.parametrize("facade", sorted(FACADES))
+def test_a_facades_stub_is_made_of_its_table(facade: str) -> None:
+    written = stub_path(facade).read_text(encoding="utf-8")
+    assert written == table_of(facade).stub(FACADES[facade]), (
+        f"{stub_path(facade)} is not what the table of {facade} makes: write it again "
+        "with `python -m tests.test_facades`."
+    )
+
+
+@pytest.mark.parametrize("facade", sorted(FACADES))
+def test_a_facade_gives_each_name_of_its_table_from_its_home(facade: str) -> None:
+    module = importlib.import_module(facade)
+    assert module.__all__ == table_of(facade).names
+    stub = ast.parse(stub_path(facade).read_text(encoding="utf-8"))
+    imports = [node for node in stub.body if isinstance(node, ast.ImportFrom)]
+    assert len(imports) == len(module.__all__)
+    for node in imports:
+        assert node.module is not None
+        name = node.names[0].name
+        assert getattr(module, name) is getattr(importlib.import_module(node.module), name)
+        assert name in dir(module)
+    with pytest.raises(AttributeError, match=f"module '{facade}' has no attribute 'Nothing'"):
+        module.Nothing  # noqa: B018
+
+
+@pytest.mark.parametrize("facade", sorted(FACADES))
+def test_no_name_a_facade_gives_at_its_first_use_is_a_submodules_name(facade: str) -> None:
+    """Importing a submodule sets the package's attribute of its name: it would hide the name
+    of the table (``miniagents.pipeline``, the function) unless the facade binds it at once."""
+    module = importlib.import_module(facade)
+    folder = Path(module.__file__ or "").parent
+    if Path(module.__file__ or "").name != "__init__.py":
+        return
+    submodules = {path.stem for path in folder.glob("*.py")} | {
+        path.parent.name for path in folder.glob("*/__init__.py")
+    }
+    served_later = set(table_of(facade).names) - set(vars(module))
+    assert not served_later & submodules
+
+
+def _has_module_getattr(path: Path) -> bool:
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        inner = node.body + node.orelse if isinstance(node, ast.If) else [node]
+        if any(_defines_getattr(statement) for statement in inner):
+            return True  # (inside an `if`: as `if not TYPE_CHECKING: def __getattr__...`)
+    return False
+
+
+def _defines_getattr(node: ast.stmt) -> bool:
+    if isinstance(node, ast.FunctionDef):
+        return node.name == "__getattr__"
+    return isinstance(node, ast.Assign) and any(
+        getattr(target, "id", None) == "__getattr__" for target in node.targets
+    )
+
+
+def test_every_module_with_a_module_getattr_is_a_facade_with_a_table() -> None:
+    found = sorted(
+        ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        for path in PACKAGE.rglob("*.py")
+        if _has_module_getattr(path)
+    )
+    assert found == sorted(FACADES)
+
+
+def test_an_extensions_names_are_imported_at_their_first_use() -> None:
+    loaded = "print(' '.join(sorted(name for name in sys.modules if 'miniagents.ext.' in name)))"
+    code = (
+        "import sys, miniagents.errors as errors, miniagents.ext.history as history\n"
+        f"{loaded}\nerrors.LLMError, history.ChatHistory\n{loaded}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    before, after = (line.split() for line in result.stdout.splitlines())
+    assert before == ["miniagents.ext.history"]
+    assert {"miniagents.ext.llm.errors", "miniagents.ext.history.base"} <= set(after)
+    assert "miniagents.ext.history.markdown" not in after  # (ChatHistoryMD: not used)
+
+
+def write_stubs() -> None:
+    """Write each facade's stub from its table."""
+    for facade, declared in FACADES.items():
+        stub_path(facade).write_text(table_of(facade).stub(declared), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_stubs()
