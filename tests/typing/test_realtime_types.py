@@ -29,7 +29,7 @@ from miniagents.ext.realtime import (
 from miniagents.ext.realtime.gemini import create_gemini_live_agent, gemini_live_agent
 from miniagents.ext.realtime.openai import create_openai_realtime_agent, openai_realtime_agent
 from miniagents.ext.realtime.web import voice_app
-from miniagents.ext.web import BearerTokenAuth
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.testing import FakeLLMServer, LiveRecord, LiveUsage
 from tests.fakes.typecheck import assert_passes_mypy
 
@@ -75,9 +75,10 @@ def check_the_agents_arguments_are_typed() -> None:
 def check_the_page_wants_a_realtime_agent_and_says_who_asks() -> None:
     app = voice_app(openai_realtime_agent, authentication=BearerTokenAuth({"t": "ada"}))
     assert_type(app, Starlette)
-    voice_app(openai_realtime_agent, authentication=None)
-    voice_app(openai_realtime_agent)  # type: ignore[call-arg]
-    voice_app(offline_agent, authentication=None)  # type: ignore[arg-type]
+    local = NoAuthentication()
+    voice_app(openai_realtime_agent, authentication=local, settings=WebSettings(max_live_runs=4))
+    voice_app(openai_realtime_agent, authentication=local, settings={})  # type: ignore[arg-type]
+    voice_app(offline_agent, authentication=local)  # type: ignore[arg-type]
 
 
 def check_the_errors_and_the_fake_server_are_typed(error: RealtimeError) -> None:

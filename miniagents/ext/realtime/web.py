@@ -15,16 +15,18 @@
 A browser's WebSocket sends no ``Authorization`` header, so the page asks for a ticket
 first, with ``fetch`` and its credentials (``Authorization: Bearer <token>``, the token it
 was opened with, ``/#token=...``; or the cookies of an enclosing app's session): the app's
-door (:class:`~miniagents.ext.web.lowlevel.Door`) knows who asks, and the ticket, good
-once and for ``ticket_seconds``, names them. The WebSocket is taken only from an allowed
-host (``allowed_hosts``: the ``Host`` header, against DNS rebinding) and origin (the app's
-own, and ``allowed_origins``: a page of another site cannot borrow the user's ticket).
+door (:class:`~miniagents.ext.web.lowlevel.Door`, the web apps' own) knows who asks, and
+the ticket, good once and for ``ticket_seconds``, names them. The door takes every request
+and the WebSocket only from the settings' ``allowed_hosts`` (the ``Host`` header, against
+DNS rebinding: a 400) and a page's WebSocket only from the app's own origin and the
+settings' ``allowed_origins`` (a page of another site cannot borrow the user's ticket: a
+403), before the WebSocket is accepted.
 
 Each session runs the agent once, in a ``MiniAgents`` context of its own, within the limits:
-``max_sessions`` at once (``max_sessions_per_principal`` each; a ticket is refused with
-503 or 429), ``max_session_seconds`` long, messages of at most ``max_message_bytes`` (a
-bigger one closes the session, code 1009). An app without authentication is an explicit
-choice (``authentication=None``) and serves ``localhost`` only.
+the settings' ``max_live_runs`` sessions at once (``max_live_runs_per_principal`` each; a
+ticket is refused with 503 or 429), ``max_session_seconds`` long, messages of at most
+``max_message_bytes`` (a bigger one closes the session, code 1009). An app that knows
+nobody is an explicit choice (``authentication=NoAuthentication()``: local development).
 """
 
 from __future__ import annotations
@@ -35,18 +37,18 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.errors import WebChatPageError, WebConfigurationError
 from miniagents.ext.llm.messages import LLMToolCallMessage
 from miniagents.ext.realtime.agent import provider_of
@@ -62,29 +64,24 @@ from miniagents.ext.realtime.pieces import (
 from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.lowlevel import Door, page_policy
+from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.promising.lowlevel import spawn
 
-__all__ = ["DEFAULT_PAGE", "LOCAL_HOSTS", "voice_app"]
+__all__ = ["DEFAULT_PAGE", "voice_app"]
 
 DEFAULT_PAGE = Path(__file__).with_name("voice_page.html")
 """The page ``voice_app`` serves unless given another: a microphone button, a transcript."""
-
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-"""The hosts an app serves by default: this machine only."""
 
 
 def voice_app(
     agent: MiniAgent[..., RealtimePiece],
     *,
-    authentication: Authentication,
-    allowed_hosts: Sequence[str] = LOCAL_HOSTS,
-    allowed_origins: Sequence[str] = (),
+    authentication: Authentication | None = None,
+    settings: WebSettings = WebSettings(),
     page: str | os.PathLike[str] = DEFAULT_PAGE,
-    max_sessions: int = 16,
-    max_sessions_per_principal: int = 2,
     max_session_seconds: float = 600.0,
     max_message_bytes: int = 64 * 1024,
     ticket_seconds: float = 30.0,
@@ -93,41 +90,35 @@ def voice_app(
 
     Args:
         agent: The realtime agent (e.g. ``openai_realtime_agent.fork(...)``).
-        authentication: How the app learns who asks: a Starlette
-            ``AuthenticationBackend`` (e.g. ``BearerTokenAuth``), ``"request.user"`` (an
-            enclosing app's middleware sets it), or ``None``: nobody is known, an explicit
-            choice, for this machine only (``allowed_hosts`` must be local).
-        allowed_hosts: The ``Host`` headers the app answers (others: 400).
-        allowed_origins: Other origins whose pages may use the app (its own always may).
+        authentication: Who asks, required (see :mod:`miniagents.ext.web.auth`): a
+            Starlette ``AuthenticationBackend`` (e.g. ``BearerTokenAuth``),
+            ``"request.user"`` (an enclosing app's middleware sets it), or
+            ``NoAuthentication()`` for local development.
+        settings: The hosts and origins the app serves, and its sessions' limits: a
+            session is the app's run (``max_live_runs`` at once,
+            ``max_live_runs_per_principal`` each) (:class:`WebSettings`).
         page: The HTML page (default :data:`DEFAULT_PAGE`).
-        max_sessions: The most sessions at once.
-        max_sessions_per_principal: The most sessions one principal has at once.
         max_session_seconds: How long a session may last.
         max_message_bytes: The largest message the page may send (audio or JSON).
         ticket_seconds: How long a ticket is good for (it is good once).
 
     Raises:
         WebChatPageError: if ``page`` is not a file.
-        WebConfigurationError: for limits that are not positive, an origin that is not
-            one, or no authentication with a host that is not local.
+        WebConfigurationError: if ``authentication`` is not given, for a limit that is not
+            a positive number, or an agent that is not a realtime agent.
     """
+    door = Door(authentication, settings, "voice_app")
     path = Path(page)
     if not path.is_file():
         raise WebChatPageError(f"The voice page {str(path)!r} is not a file; give an HTML page.")
-    _check(
-        authentication,
-        allowed_hosts,
-        max_sessions=max_sessions,
-        max_sessions_per_principal=max_sessions_per_principal,
-        max_session_seconds=max_session_seconds,
-        max_message_bytes=max_message_bytes,
-        ticket_seconds=ticket_seconds,
+    max_session_seconds = _seconds(max_session_seconds, "max_session_seconds")
+    ticket_seconds = _seconds(ticket_seconds, "ticket_seconds")
+    max_message_bytes = check_count(
+        max_message_bytes, "max_message_bytes", owner="voice_app", error=WebConfigurationError
     )
-    door = Door(authentication, allowed_origins, "voice_app")
     html = path.read_text(encoding="utf-8")
     policy = page_policy(html)
-    sessions = _Sessions(max_sessions, max_sessions_per_principal, ticket_seconds)
-    origins = frozenset(door.allowed_origins)
+    sessions = _Sessions(settings, ticket_seconds)
     formats = _formats(agent)
 
     async def serve_page(_request: Request) -> Response:
@@ -149,10 +140,7 @@ def voice_app(
             }
         )
 
-    async def relay(websocket: WebSocket) -> None:
-        if not _allowed_origin(websocket, origins):
-            await websocket.close(1008, "This origin may not use the app.")
-            return
+    async def relay(websocket: WebSocket) -> None:  # (its Host and Origin: the door's)
         good, owner = sessions.take(websocket.query_params.get("ticket", ""))
         if not good:
             await websocket.close(1008, "No ticket, or one that is not good (any more).")
@@ -162,6 +150,13 @@ def voice_app(
             await _relay(agent, websocket, formats[0], max_session_seconds, max_message_bytes)
         finally:
             sessions.end(owner)
+        with contextlib.suppress(Exception):  # (its slot free first: the page may start anew)
+            await websocket.close()
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        door.warn_unowned()
+        yield
 
     return Starlette(
         routes=[
@@ -169,47 +164,14 @@ def voice_app(
             Route("/session", new_session, methods=["POST"]),
             WebSocketRoute("/ws", relay),
         ],
-        middleware=[
-            Middleware(
-                TrustedHostMiddleware, allowed_hosts=[_bare(host) for host in allowed_hosts]
-            ),
-            *door.middleware(),
-        ],
+        middleware=door.middleware(),
+        lifespan=lifespan,
     )
 
 
-def _check(authentication: Authentication, hosts: Sequence[str], **limits: float) -> None:
-    """Refuse limits that are not positive, and no authentication for a host not local.
-
-    Raises:
-        WebConfigurationError: naming the parameter.
-    """
-    for name, value in limits.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise WebConfigurationError(
-                f"{name} must be a positive number, got {value!r}.", parameter=name
-            )
-    if authentication is None and any(host not in LOCAL_HOSTS for host in hosts):
-        raise WebConfigurationError(
-            "An app without authentication serves this machine only, but allowed_hosts has "
-            f"{[host for host in hosts if host not in LOCAL_HOSTS]}: give it "
-            "authentication= (e.g. BearerTokenAuth) to serve other hosts.",
-            parameter="allowed_hosts",
-        )
-
-
-def _allowed_origin(websocket: WebSocket, origins: frozenset[str]) -> bool:
-    """Whether the page that opens ``websocket`` is the app's own, or an allowed origin's.
-
-    A client with no ``Origin`` (no browser: it has no user's credentials to borrow) is.
-    """
-    origin = websocket.headers.get("origin")
-    host = websocket.headers.get("host", "")
-    return origin is None or origin in origins or origin in (f"http://{host}", f"https://{host}")
-
-
-def _bare(host: str) -> str:
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+def _seconds(value: float, name: str) -> float:
+    """``value``, a positive number of seconds, or the ``WebConfigurationError`` naming it."""
+    return check_seconds(value, name, owner="voice_app", error=WebConfigurationError)
 
 
 def _formats(agent: MiniAgent[..., RealtimePiece]) -> tuple[int, int]:
@@ -229,11 +191,11 @@ def _formats(agent: MiniAgent[..., RealtimePiece]) -> tuple[int, int]:
 
 
 class _Sessions:
-    """The tickets given and the sessions under way, by principal, within the limits."""
+    """The tickets given and the sessions under way, by principal, within the settings' limits."""
 
-    def __init__(self, most: int, most_each: int, ticket_seconds: float) -> None:
-        self._most = most
-        self._most_each = most_each
+    def __init__(self, settings: WebSettings, ticket_seconds: float) -> None:
+        self._most = settings.max_live_runs
+        self._most_each = settings.max_live_runs_per_principal
         self._ticket_seconds = ticket_seconds
         self._tickets: dict[str, tuple[str | None, float]] = {}
         self._live: dict[str | None, int] = {}
@@ -241,9 +203,18 @@ class _Sessions:
     def refusal(self, owner: str | None) -> Response | None:
         """The 503 (the app is full) or 429 (the principal is) of a new session, if any."""
         if sum(self._live.values()) >= self._most:
-            return _no_room(503, "too_many_sessions", f"The app holds {self._most} sessions")
+            return _no_room(
+                503,
+                "too_many_runs",
+                f"The app holds {self._most} sessions, its limit (max_live_runs)",
+            )
         if self._live.get(owner, 0) >= self._most_each:
-            return _no_room(429, "too_many_of_yours", f"You hold {self._most_each} sessions")
+            return _no_room(
+                429,
+                "too_many_runs_of_yours",
+                f"You hold {self._most_each} sessions, the most one user may hold "
+                "(max_live_runs_per_principal)",
+            )
         return None
 
     def ticket(self, owner: str | None) -> str:
@@ -278,7 +249,7 @@ class _Sessions:
 
 def _no_room(status: int, code: str, said: str) -> Response:
     return JSONResponse(
-        {"error": {"code": code, "message": f"{said} at once; end one, or try again later."}},
+        {"error": {"code": code, "message": f"{said}; end one, or try again later."}},
         status_code=status,
         headers={"Retry-After": "5"},
     )
@@ -351,8 +322,6 @@ async def _relay(
             for task in sending:
                 task.cancel()
             await asyncio.gather(reading, *sending, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await websocket.close()
 
 
 async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]]) -> None:

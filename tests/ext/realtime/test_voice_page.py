@@ -19,19 +19,23 @@ import json
 import math
 import socket
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
+if TYPE_CHECKING:
+    from websockets.asyncio import client
+
 from miniagents.errors import WebConfigurationError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.realtime.web import voice_app
-from miniagents.ext.web import BearerTokenAuth
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.testing import FakeLLMServer
 from tests.ext.realtime.kit import APIS
 
@@ -151,9 +155,10 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
         given = (await client.post("/session", json={}, headers=headers)).json()
         assert (given["input_rate"], given["output_rate"]) == (24000, 24000)
         ws_url = base_url.replace("http", "ws") + "/ws?ticket="
-        with pytest.raises(InvalidStatus, match="403"):  # a page of another site
+        with pytest.raises(InvalidStatus, match="403") as foreign:  # a page of another site
             async with connect(ws_url + given["ticket"], origin=Origin("https://evil.example")):
                 pass
+        assert b"origin_not_allowed" in foreign.value.response.body  # (the door's own 403)
         async with connect(ws_url + given["ticket"]) as socket:  # (refused above: not taken)
             await socket.send('{"type": "text", "text": "Hi."}')
             events: list[str | bytes] = []
@@ -169,16 +174,68 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
         elsewhere = await client.get("/", headers={"Host": "evil.example"})
         assert elsewhere.status_code == 400
         given = (await client.post("/session", json={}, headers=headers)).json()
-        with pytest.raises(InvalidStatus, match="400"):  # another host (DNS rebinding)
-            async with connect(
-                ws_url + given["ticket"], additional_headers={"Host": "evil.example"}
-            ):
+        with pytest.raises(InvalidStatus, match="400") as elsewhere_ws:  # DNS rebinding
+            async with connect_as("evil.example", base_url, given["ticket"]):
                 pass
+        assert b"host_not_allowed" in elsewhere_ws.value.response.body
 
 
-def test_an_app_without_authentication_serves_this_machine_only(fake_llm: FakeLLMServer) -> None:
-    voice_app(APIS[0].voice(fake_llm), authentication=None)
-    with pytest.raises(WebConfigurationError, match="this machine only"):
-        voice_app(APIS[0].voice(fake_llm), authentication=None, allowed_hosts=["voice.example"])
+def connect_as(host: str, base_url: str, ticket: str) -> client.connect:
+    """A WebSocket to the app at ``base_url`` whose ``Host`` is ``host`` (the app's own port)."""
+    from websockets.asyncio.client import connect
+
+    port = int(base_url.rsplit(":", 1)[1])
+    uri = f"ws://{host}:{port}/ws?ticket={ticket}"
+    return connect(uri, host="127.0.0.1", port=port, proxy=None)
+
+
+async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: FakeLLMServer) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    settings = WebSettings(allowed_hosts=["voice.example"], max_live_runs_per_principal=1)
+    app = voice_app(
+        APIS[0].voice(fake_llm),
+        authentication=BearerTokenAuth({"s3cret": "ada"}),
+        settings=settings,
+    )
+    asked = {"Authorization": "Bearer s3cret", "Host": "voice.example"}
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        assert (await client.get("/")).status_code == 400  # (127.0.0.1 is not listed)
+        first = (await client.post("/session", json={}, headers=asked)).json()["ticket"]
+        second = (await client.post("/session", json={}, headers=asked)).json()["ticket"]
+        async with connect_as("voice.example", base_url, first) as socket:  # ada's one session
+            refused = await client.post("/session", json={}, headers=asked)
+            assert refused.status_code == 429
+            assert refused.json()["error"]["code"] == "too_many_runs_of_yours"
+            with pytest.raises(InvalidStatus, match="403"):  # a ticket given before: no room
+                async with connect_as("voice.example", base_url, second):
+                    pass
+            await socket.send('{"type": "end"}')
+            async for _ in socket:  # (to the app's close: the session has ended)
+                pass
+        again = await client.post("/session", json={}, headers=asked)
+        assert again.status_code == 200  # (her session ended: room again)
+
+
+def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
+    fake_llm: FakeLLMServer,
+) -> None:
+    with pytest.raises(WebConfigurationError, match="voice_app needs authentication="):
+        voice_app(APIS[0].voice(fake_llm))
+    local = NoAuthentication()
+    voice_app(APIS[0].voice(fake_llm), authentication=local)
     with pytest.raises(WebConfigurationError, match="needs a realtime agent"):
-        voice_app(offline_agent, authentication=None)  # type: ignore[arg-type]
+        voice_app(offline_agent, authentication=local)  # type: ignore[arg-type]
+    agent = APIS[0].voice(fake_llm)
+    refused_limits: list[tuple[str, Callable[[], object]]] = [
+        (
+            "max_session_seconds",
+            lambda: voice_app(agent, authentication=local, max_session_seconds=0),
+        ),
+        ("ticket_seconds", lambda: voice_app(agent, authentication=local, ticket_seconds=math.nan)),
+        ("max_message_bytes", lambda: voice_app(agent, authentication=local, max_message_bytes=0)),
+    ]
+    for limit, make in refused_limits:
+        with pytest.raises(WebConfigurationError, match=f"voice_app needs {limit}") as refused:
+            make()
+        assert refused.value.parameter == limit
