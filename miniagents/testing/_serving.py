@@ -112,11 +112,19 @@ class ScriptedApp(Recorder):
                 record._finished.set()
             self._lock.notify_all()
 
-    def _enqueue(self, item: Reply | Failure, times: int) -> None:
+    def _enqueue(self, item: Reply | Failure | SpokenReply | LiveRefusal, times: int) -> None:
+        """Script ``item`` ``times`` times: a reply, a realtime session's, or a refusal."""
         if times < 1:
             raise FakeLLMServerError(f"times must be 1 or more, not {times}.")
+        queue: deque[Any] = (
+            self._live_refusals
+            if isinstance(item, LiveRefusal)
+            else self._live_script
+            if isinstance(item, SpokenReply)
+            else self._script
+        )
         with self._lock:
-            self._script.extend([item] * times)
+            queue.extend([item] * times)
 
     def clear_script(self) -> None:
         """Drop the scripted items not used yet (the realtime sessions' too)."""
@@ -124,15 +132,6 @@ class ScriptedApp(Recorder):
             self._script.clear()
             self._live_script.clear()
             self._live_refusals.clear()
-
-    def _enqueue_live(self, item: SpokenReply | LiveRefusal, times: int) -> None:
-        if times < 1:
-            raise FakeLLMServerError(f"times must be 1 or more, not {times}.")
-        with self._lock:
-            queue: deque[Any] = (
-                self._live_refusals if isinstance(item, LiveRefusal) else self._live_script
-            )
-            queue.extend([item] * times)
 
     def _take_live(self, peek: bool) -> SpokenReply | None:
         """The next scripted reply of a realtime session (``peek``: left on the script)."""

@@ -460,13 +460,13 @@ class FakeLLMServer(ScriptedApp):
             error_code=error_code,
             drop_after=drop_after,
         )
-        self._enqueue_live(item, times)
+        self._enqueue(item, times)
 
     def refuse_realtime(
         self, status: int = 401, message: str = "Incorrect API key provided."
     ) -> None:
         """Refuse the next realtime connection with an HTTP error at its upgrade."""
-        self._enqueue_live(LiveRefusal(status, message), 1)
+        self._enqueue(LiveRefusal(status, message), 1)
 
     def fail(
         self,
