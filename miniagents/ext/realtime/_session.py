@@ -45,6 +45,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from miniagents.arguments import check_seconds
 from miniagents.ext.llm.charging import CallCharge, charged_budgets
 from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
 from miniagents.ext.llm.messages import (
@@ -201,7 +202,7 @@ class Session:
         # the conversation's state
         self._speaking = False  # the user (server VAD)
         self._replying = False
-        self._awaiting_reply = False  # a turn was sent, its reply has not started
+        self._awaiting_reply = 0  # replies owed (a turn, a tool's output sent) not started yet
         self._want_reply = False  # a reply to ask for once the model is idle (for what was
         # sent since the last ask: a reply the API starts by itself may not have had it)
         self._input_ended = False
@@ -301,7 +302,7 @@ class Session:
                 if ended == "ask":
                     self._ask_reply()
                 elif ended == "replies":
-                    self._awaiting_reply = True
+                    self._awaiting_reply += 1
             await self._act(link)
             self._spawn(self._drain(link), "end")
         except asyncio.CancelledError:
@@ -361,7 +362,7 @@ class Session:
             self._interrupt()
         elif isinstance(event, SpeechStopped):
             self._speaking = False
-            self._awaiting_reply = True
+            self._awaiting_reply += 1
         elif isinstance(event, UserTranscribed):
             self._ctx.reply(
                 Transcript(
@@ -440,7 +441,7 @@ class Session:
 
     def _started(self, response_id: str | None) -> None:
         self._replying = True
-        self._awaiting_reply = False
+        self._awaiting_reply = max(0, self._awaiting_reply - 1)
         self._reply_id = response_id
         self._reply_items = []
         if self._charge is not None:  # (a reply the API never said the end of)
@@ -522,7 +523,7 @@ class Session:
             if isinstance(message, HandoffResult):  # (the text agent's answer: said, for good)
                 self._conversation.append(("assistant", message.text or "", None))
             if link.replies_to_tool_outputs:
-                self._awaiting_reply = True
+                self._awaiting_reply += 1
             else:
                 self._ask_reply()
             self._tool_runs.pop(call_id, None)
@@ -656,7 +657,7 @@ class Session:
             and not self._closing
         ):
             self._want_reply = False
-            self._awaiting_reply = True
+            self._awaiting_reply += 1
             await link.arespond()
 
     def _pending(self) -> bool:
@@ -747,8 +748,11 @@ def check_options(options: RealtimeOptions, alias: str) -> None:
             f"The modality of the agent {alias} must be 'audio' or 'text', not "
             f"{options.modality!r}."
         )
-    if not options.drain_timeout >= 0:
-        raise LLMConfigurationError(
-            f"The drain_timeout of the agent {alias} must be a number of seconds of at least 0, "
-            f"not {options.drain_timeout!r}."
-        )
+    check_seconds(
+        options.drain_timeout,
+        "drain_timeout",
+        zero=True,
+        forever=True,
+        owner=f"The agent {alias}",
+        error=LLMConfigurationError,
+    )
