@@ -113,7 +113,11 @@ right for the extensions)::
         ├── LLMRefusalError                         the model refused to answer (not retried)
         ├── LLMBatchError                           a batched request did not run (expired, ...)
         ├── LLMCacheMissError (also LookupError)    a replay-only call cache had no recording
-        └── BudgetExceededError                     a Budget's limit reached: the call not made
+        ├── BudgetExceededError                     a Budget's limit reached: the call not made
+        └── RealtimeError                           a realtime session failed (ext.realtime.errors)
+            ├── RealtimeConnectionError (also ConnectionError)  no connection, or it dropped
+            ├── RealtimeServerError                   the API ended the session with an error
+            └── RealtimeInputError (also TypeError)   an input piece the session cannot send
 
 Errors raised by a stream's producer or an agent (your code, an SDK) are not wrapped:
 they reach every consumer with their own type. Assigning a field of a ``Frozen`` model raises
@@ -170,6 +174,9 @@ _REEXPORTS = Reexports(
             "LLMOutputValidationError LLMRateLimitError LLMRefusalError "
             "LLMRequestError LLMResponseError LLMSDKMissingError LLMServerError "
             "LLMTimeoutError LLMToolRoundsError"
+        ),
+        "miniagents.ext.realtime.errors": (
+            "RealtimeConnectionError RealtimeError RealtimeInputError RealtimeServerError"
         ),
         "miniagents.ext.ray.errors": (
             "MessageSerializationError RayAgentArgumentError RayAgentError "

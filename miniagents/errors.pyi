@@ -65,6 +65,10 @@ from miniagents.ext.ray.errors import RayPipelineRerunError as RayPipelineRerunE
 from miniagents.ext.ray.errors import RayWorkerDiedError as RayWorkerDiedError
 from miniagents.ext.ray.errors import RemoteError as RemoteError
 from miniagents.ext.ray.errors import RemoteTraceback as RemoteTraceback
+from miniagents.ext.realtime.errors import RealtimeConnectionError as RealtimeConnectionError
+from miniagents.ext.realtime.errors import RealtimeError as RealtimeError
+from miniagents.ext.realtime.errors import RealtimeInputError as RealtimeInputError
+from miniagents.ext.realtime.errors import RealtimeServerError as RealtimeServerError
 from miniagents.ext.studio.errors import StudioConfigurationError as StudioConfigurationError
 from miniagents.ext.studio.errors import StudioError as StudioError
 from miniagents.ext.studio.errors import StudioForkError as StudioForkError
@@ -135,6 +139,7 @@ __all__ = [
     "MessageSerializationError", "RayAgentArgumentError", "RayAgentError", "RayCancelTimeoutError",
     "RayPipelineArgumentError", "RayPipelineLinkError", "RayPipelineRerunError",
     "RayWorkerDiedError", "RemoteError", "RemoteTraceback",
+    "RealtimeConnectionError", "RealtimeError", "RealtimeInputError", "RealtimeServerError",
     "StudioConfigurationError", "StudioError", "StudioForkError", "StudioNotFoundError",
     "StudioStoreError",
     "ToolApprovalError", "ToolCallError", "ToolDefinitionError", "ToolError",

@@ -284,6 +284,12 @@ EXAMPLE_OUTPUT = {
         "(written to MODULES.md)",
     ],
     "streams_demo.py": ["Streams are replayable"],
+    "voice_assistant.py": [  # examples/voice/: against the fake OpenAI Realtime API
+        "user: Why do rivers meander?\nassistant: Good question, let me look.\n"
+        "(calls RESEARCHER)\n(the researcher, live) Rivers meander because water runs faster",
+        "assistant: Faster water wears the outer bank, so the bend grows.\n"
+        "500 ms of speech; [session ended after 2 turns]\n",
+    ],
     "tools.py": [
         'CALL get_weather: {"city": "Paris"}\nCALL multiply: {"a": "6", "b": "7"}\n',
         "RESULT multiply: 42\nRESULT POET: The streams run on, token by token;",

@@ -75,6 +75,11 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "a provider's error, or the provider's translation of it into an LLMError, re-raised"
     ),
     ("miniagents.ext.ray._worker", "failure"): "an agent's error, re-raised after the replies",
+    ("miniagents.ext.realtime._session", "self._failure"): (
+        "what ended a realtime session in another of its tasks (its input's own error, of "
+        "any type, an LLMError of the API or a budget), raised where the session ends, after "
+        "its pieces"
+    ),
     ("miniagents.ext.llm.batch._run", "error"): (
         "the SDK's error of a batch's creation, raised as the call's by the capturing "
         "transport (the call's provider translates it)"

@@ -13,6 +13,13 @@ sent::
         ...
         assert server.requests[0].json["messages"][-1]["content"] == "Hi"
 
+The realtime APIs are spoken too, over WebSocket (OpenAI Realtime; Gemini Live, in TLS:
+``server.tls_context``): ``server.speak(...)`` scripts the model's spoken replies (audio,
+transcript, tool calls, usage as :class:`LiveUsage`, faults), the fake hears the user's
+audio (server VAD: a tone is speech, quiet ends the turn) and answers, and
+``server.realtime_sessions`` holds what each session got and did (:class:`LiveRecord`);
+:func:`tone` makes audio that the fake hears as speech.
+
 The batch APIs are spoken too (OpenAI's files and batches, Anthropic's Message Batches,
 Gemini's Batch API):
 ``server.batches`` (:class:`FakeBatches`) runs each batch's requests through the same
@@ -56,6 +63,10 @@ from miniagents.testing._batches import FakeBatch as FakeBatch
 from miniagents.testing._batches import FakeBatches as FakeBatches
 from miniagents.testing._batches import RequestResult as RequestResult
 from miniagents.testing._bedrock_wire import AWS_TEST_CREDENTIALS as AWS_TEST_CREDENTIALS
+from miniagents.testing._live import LiveRecord as LiveRecord
+from miniagents.testing._live import LiveUsage as LiveUsage
+from miniagents.testing._live import SpokenReply as SpokenReply
+from miniagents.testing._live import tone as tone
 from miniagents.testing._record import Outcome as Outcome
 from miniagents.testing._record import RecordedRequest as RecordedRequest
 from miniagents.testing._script import FAST_RETRY as FAST_RETRY
@@ -100,12 +111,15 @@ __all__ = [
     "FakeLLMServerTimeout",
     "FunctionAgentFactory",
     "LLMProviderContract",
+    "LiveRecord",
+    "LiveUsage",
     "Outcome",
     "Provider",
     "RecordedRequest",
     "Reply",
     "RequestResult",
     "ScriptedAgentFactory",
+    "SpokenReply",
     "TestingKitError",
     "ToolCall",
     "VirtualClock",
@@ -116,5 +130,6 @@ __all__ = [
     "manual_time",
     "run_with_virtual_time",
     "scripted_agent",
+    "tone",
     "virtual_time",
 ]

@@ -21,6 +21,7 @@ import os
 import select
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -105,7 +106,24 @@ class Handler(BaseHTTPRequestHandler):
         return cast(HTTPServer, self.server).app
 
     def setup(self) -> None:
-        """Register the connection (or close it at once if the server is stopping)."""
+        """Register the connection (or close it at once if the server is stopping).
+
+        A connection that opens with a TLS handshake (Gemini's Live sessions, at
+        ``wss://``) is answered in TLS, with the fake's own certificate (``_tls``).
+        """
+        sock = cast(socket.socket, self.request)
+        sock.settimeout(self.timeout)
+        try:
+            first = sock.recv(1, socket.MSG_PEEK)
+        except OSError:
+            first = b""
+        if first == b"\x16":  # a TLS ClientHello
+            from miniagents.testing._tls import server_context
+
+            try:
+                self.request = server_context().wrap_socket(sock, server_side=True)
+            except (OSError, ValueError):
+                self.close_connection = True
         super().setup()
         if not self.app.register_connection(self.connection):
             self.close_connection = True
@@ -118,13 +136,17 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def finish(self) -> None:
-        """Unregister the connection."""
+        """Unregister the connection (and close it, if it is in TLS: the server closes the
+        plain socket it accepted, which TLS took over)."""
         try:
             super().finish()
         except OSError:
             pass
         finally:
             self.app.unregister_connection(self.connection)
+            if isinstance(self.request, ssl.SSLSocket):
+                with contextlib.suppress(OSError):
+                    self.request.close()
 
     def do_POST(self) -> None:
         """Answer a POST request."""

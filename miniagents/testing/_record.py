@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
 from miniagents.messages.image import ImagePart
+from miniagents.testing._live import LiveRecord
 from miniagents.testing._output_format import output_format
 from miniagents.testing._script import Failure, Provider, Reply
 from miniagents.testing._wire import turns
@@ -144,6 +145,7 @@ class Recorder:
         self._lock = threading.Condition()
         self._requests: list[RecordedRequest] = []
         self._errors: list[BaseException] = []
+        self._live: list[LiveRecord] = []
 
     @property
     def errors(self) -> list[BaseException]:
@@ -156,6 +158,39 @@ class Recorder:
         """A snapshot of the requests received so far, in order."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def realtime_sessions(self) -> list[LiveRecord]:
+        """A snapshot of the realtime sessions held so far (WebSocket), in order."""
+        with self._lock:
+            return list(self._live)
+
+    async def wait_realtime_async(
+        self,
+        index: int,
+        until: Callable[[LiveRecord], bool] = lambda record: True,
+        timeout: float = 5.0,
+    ) -> LiveRecord:
+        """Wait until realtime session ``index`` is open and ``until(record)`` holds.
+
+        ``until`` is called under the server's lock, whenever the session's record changes
+        (a message received, an event sent, its end).
+
+        Raises:
+            FakeLLMServerTimeout: It did not happen within ``timeout`` seconds.
+        """
+
+        def probe() -> LiveRecord | None:
+            record = self._live[index]
+            return record if until(record) else None
+
+        found = await self._wait_async(probe, timeout)
+        if found is None:
+            raise FakeLLMServerTimeout(
+                f"Realtime session {index} did not come to the state the test waited for "
+                f"within {timeout:g} s."
+            )
+        return found
 
     def wait_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
         """Wait until at least ``count`` requests were received; return them all.

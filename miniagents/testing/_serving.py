@@ -13,7 +13,7 @@ import socket
 import threading
 from collections import deque
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from miniagents.testing._anthropic_batch_wire import AnthropicBatchAPI
 from miniagents.testing._anthropic_wire import AnthropicWire
@@ -22,14 +22,19 @@ from miniagents.testing._batches import FakeBatches
 from miniagents.testing._bedrock_wire import BedrockWire
 from miniagents.testing._compatible_wire import AZURE_PREFIX, COMPATIBLE_SERVERS, CompatibleWire
 from miniagents.testing._gemini_batch_wire import GeminiBatchAPI
+from miniagents.testing._gemini_live_wire import GeminiLiveWire
 from miniagents.testing._gemini_wire import GeminiWire
 from miniagents.testing._http import ClientGone, Exchange, Handler, Stopping, read_body
+from miniagents.testing._live import LiveRecord, LiveRefusal, LiveSession, LiveWire, SpokenReply
+from miniagents.testing._live import serve as serve_live
 from miniagents.testing._openai_batch_wire import OpenAIBatchAPI
+from miniagents.testing._openai_realtime_wire import OpenAIRealtimeWire
 from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._record import RecordedRequest, Recorder
 from miniagents.testing._respond import respond
 from miniagents.testing._responses_wire import ResponsesWire
 from miniagents.testing._script import Failure, Reply
+from miniagents.testing._websocket import accept_upgrade, wants_upgrade
 from miniagents.testing._wire import Wire, dumps
 from miniagents.testing.errors import FakeLLMServerError
 
@@ -53,6 +58,15 @@ _DIALECTS: dict[str, Wire] = {
 """The OpenAI-compatible servers' Chat Completions, by the start of the path."""
 
 
+def _live_wire_of(route: str) -> tuple[LiveWire, int, int] | None:
+    """The realtime API of an upgrade to ``route``, with its input and output sample rates."""
+    if route.endswith("/realtime"):
+        return OpenAIRealtimeWire(), 24000, 24000
+    if route.endswith("BidiGenerateContent"):
+        return GeminiLiveWire(), 16000, 24000
+    return None
+
+
 def _wire_of(route: str) -> Wire | None:
     """The wire format of a POST to ``route`` (its path), if it is an endpoint."""
     wire = next((wire for end, wire in _WIRES.items() if route.endswith(end)), None)
@@ -69,6 +83,8 @@ class ScriptedApp(Recorder):
     def __init__(self) -> None:
         super().__init__()
         self._script: deque[Reply | Failure] = deque()
+        self._live_script: deque[SpokenReply] = deque()
+        self._live_refusals: deque[LiveRefusal] = deque()
         self._connections: dict[socket.socket, threading.Thread] = {}
         self.stopping = threading.Event()
         self._ids = itertools.count(1)
@@ -96,16 +112,33 @@ class ScriptedApp(Recorder):
                 record._finished.set()
             self._lock.notify_all()
 
-    def _enqueue(self, item: Reply | Failure, times: int) -> None:
+    def _enqueue(self, item: Reply | Failure | SpokenReply | LiveRefusal, times: int) -> None:
+        """Script ``item`` ``times`` times: a reply, a realtime session's, or a refusal."""
         if times < 1:
             raise FakeLLMServerError(f"times must be 1 or more, not {times}.")
+        queue: deque[Any] = (
+            self._live_refusals
+            if isinstance(item, LiveRefusal)
+            else self._live_script
+            if isinstance(item, SpokenReply)
+            else self._script
+        )
         with self._lock:
-            self._script.extend([item] * times)
+            queue.extend([item] * times)
 
     def clear_script(self) -> None:
-        """Drop the scripted items not used yet."""
+        """Drop the scripted items not used yet (the realtime sessions' too)."""
         with self._lock:
             self._script.clear()
+            self._live_script.clear()
+            self._live_refusals.clear()
+
+    def _take_live(self, peek: bool) -> SpokenReply | None:
+        """The next scripted reply of a realtime session (``peek``: left on the script)."""
+        with self._lock:
+            if not self._live_script:
+                return None
+            return self._live_script[0] if peek else self._live_script.popleft()
 
     @property
     def pending(self) -> int:
@@ -147,9 +180,12 @@ class ScriptedApp(Recorder):
 
     def handle(self, handler: Handler) -> None:
         """Record one request, and answer it."""
-        raw_body = read_body(handler)
         target = urlsplit(handler.path)
         route = target.path.rstrip("/")
+        if handler.command == "GET" and wants_upgrade(handler):
+            self._hold_live(handler, route, target.query)
+            return
+        raw_body = read_body(handler)
         headers = {name.lower(): value for name, value in handler.headers.items()}
         batch_api = next((api for api in self._batch_apis if api.claims(route, headers)), None)
         if batch_api is not None:
@@ -242,3 +278,57 @@ class ScriptedApp(Recorder):
             handler.close_connection = True
         finally:
             record._set(record._finished)
+
+    # -- realtime sessions (WebSocket) ------------------------------------------------------
+
+    def _hold_live(self, handler: Handler, route: str, query: str) -> None:
+        """Upgrade a realtime API's request to a WebSocket, and hold its session."""
+        found = _live_wire_of(route)
+        exchange = Exchange(handler, self.stopping)
+        if found is None:
+            error = {"error": {"message": f"Unknown path {handler.path}", "type": "not_found"}}
+            exchange.send_body(404, dumps(error), {})
+            exchange.flush()
+            return
+        wire, input_rate, output_rate = found
+        with self._lock:
+            refusal = self._live_refusals.popleft() if self._live_refusals else None
+        if refusal is not None:
+            refused: dict[str, object] = {
+                "error": {
+                    "message": refusal.message,
+                    "type": "invalid_request_error",
+                    "code": refusal.status,
+                }
+            }
+            exchange.send_body(refusal.status, dumps(refused), {})
+            exchange.flush()
+            handler.close_connection = True
+            return
+        model = parse_qs(query).get("model", [None])[0]
+        with self._lock:
+            record = LiveRecord(
+                index=len(self._live),
+                provider=wire.provider,
+                path=handler.path,
+                headers={name.lower(): value for name, value in handler.headers.items()},
+                model=model,
+                _changed=self._lock,
+            )
+            self._live.append(record)
+            self._lock.notify_all()
+        session = LiveSession(
+            wire,
+            record,
+            self._take_live,
+            self._serial,
+            input_rate=input_rate,
+            output_rate=output_rate,
+        )
+        try:
+            socket = accept_upgrade(handler)
+            serve_live(socket, session, self.stopping)
+        except ClientGone:
+            record._note(lambda: setattr(record, "outcome", "closed"))
+        except Stopping:
+            record._note(lambda: setattr(record, "outcome", "stopped"))

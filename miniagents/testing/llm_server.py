@@ -17,6 +17,12 @@ requests (``server.batches``, see ``_batches``)::
         client = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="test")
         # anthropic.AsyncAnthropic(base_url=server.anthropic_base_url, api_key="test")
 
+**Realtime APIs** (WebSocket): OpenAI Realtime at ``/v1/realtime`` and Gemini Live at its
+``BidiGenerateContent`` path (in TLS, as Gemini's SDK connects: :attr:`~FakeLLMServer.tls_context`),
+with a script of their own (:meth:`~FakeLLMServer.speak`, :meth:`~FakeLLMServer.refuse_realtime`)
+and a record per session (:attr:`~FakeLLMServer.realtime_sessions`); see
+``miniagents.testing._live``.
+
 **Script**: a FIFO queue; every request to a known endpoint takes the next item
 (:meth:`~FakeLLMServer.reply` or :meth:`~FakeLLMServer.fail`; one given ``for_model`` only
 goes to a request for that model); with none left, the reply echoes the text of the last
@@ -59,12 +65,14 @@ streams raise as with Chat Completions; ``omit_final`` ends silently (no
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 from miniagents.testing._compatible_wire import COMPATIBLE_SERVERS
 from miniagents.testing._http import Handler, HTTPServer
+from miniagents.testing._live import LiveRefusal, LiveUsage, SpokenReply
 from miniagents.testing._script import Failure, Reply, ToolCall, as_tokens
 from miniagents.testing._serving import ScriptedApp
 from miniagents.testing.errors import FakeLLMServerError
@@ -184,6 +192,21 @@ class FakeLLMServer(ScriptedApp):
         """
         return self.base_url
 
+    @property
+    def tls_context(self) -> ssl.SSLContext:
+        """A client's TLS context that trusts the server, for Gemini's Live sessions.
+
+        Gemini's SDK opens a Live session at ``wss://`` (TLS) whatever its base URL says;
+        the server answers such a connection in TLS, with a self-signed certificate made
+        for the process. Give the SDK this context::
+
+            genai.Client(api_key="test", http_options=types.HttpOptions(
+                base_url=server.gemini_base_url, async_client_args={"ssl": server.tls_context}))
+        """
+        from miniagents.testing._tls import client_context
+
+        return client_context()
+
     def compatible_base_url(self, server: str) -> str:
         """The ``base_url`` of an OpenAI-compatible server's dialect (e.g. ``"groq"``).
 
@@ -201,6 +224,15 @@ class FakeLLMServer(ScriptedApp):
                 f"{', '.join(COMPATIBLE_SERVERS)} or 'azure'."
             )
         return f"{self.base_url}/{server}/v1"
+
+    @property
+    def openai_realtime_url(self) -> str:
+        """The ``websocket_base_url`` for ``openai.AsyncOpenAI`` (``ws://127.0.0.1:PORT/v1``).
+
+        The SDK connects to ``{websocket_base_url}/realtime?model=...``; a client given
+        :attr:`openai_base_url` alone reaches the same place.
+        """
+        return f"ws://{self._address[0]}:{self.port}/v1"
 
     @property
     def bedrock_base_url(self) -> str:
@@ -364,6 +396,77 @@ class FakeLLMServer(ScriptedApp):
             pause_after=pause_after,
         )
         self._enqueue(item, times)
+
+    def speak(
+        self,
+        transcript: Sequence[str] | None = None,
+        *,
+        audio: Sequence[bytes] | None = None,
+        ms_per_piece: int = 100,
+        tool_calls: Sequence[ToolCall] = (),
+        heard: str | None = None,
+        usage: LiveUsage | None = None,
+        pace: float = 0.0,
+        pause_after: int | None = None,
+        error: str | None = None,
+        error_code: str = "server_error",
+        drop_after: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Enqueue the next reply of the model in a realtime session (OpenAI Realtime, Gemini Live).
+
+        A realtime session's replies come from this script, one per reply (the user's turn
+        ended, a ``response.create``, a text turn, a tool's output), apart from the HTTP
+        script of :meth:`reply`; with none left, the model says ``"You said: ..."`` (what
+        the user typed, or ``"(N ms of speech)"``). See ``miniagents.testing._live`` for
+        how the fake hears the user: audio louder than a peak of 1000 is speech, and
+        ``silence_duration_ms`` of quiet audio (the session's, 500 by default) ends it.
+
+        Args:
+            transcript: The pieces of the reply's transcript (a ``str`` is one piece); each
+                comes with a piece of audio (OpenAI: an ``output_audio.delta`` and an
+                ``output_audio_transcript.delta``; Gemini: an ``inlineData`` part and an
+                ``outputTranscription``). In a text-only session, the text deltas.
+            audio: The audio of each piece (16-bit PCM, 24 kHz); ``None``: a tone of
+                ``ms_per_piece`` ms per piece.
+            ms_per_piece: The length of each piece's tone.
+            tool_calls: Tool calls after the pieces (OpenAI: ``function_call`` items with
+                their argument deltas; Gemini: a ``toolCall``).
+            heard: What the user said, as the input transcription of the speech that this
+                reply answers (``None``: ``"(N ms of speech)"``).
+            usage: The tokens the reply reports (``None``: counted from the conversation,
+                10 audio tokens per second).
+            pace: How fast the audio goes: 1.0 at real time (a piece of 100 ms every 100
+                ms), 0.0 (the default) all at once.
+            pause_after: Hold the reply after this many pieces until the user interrupts it
+                (speech cancels it) or the test calls ``resume()`` on the session's record.
+            error: Instead of the reply, fail: OpenAI sends an ``error`` event of
+                ``error_code`` and this message (the session stays open); Gemini closes the
+                connection with code 1011 and this reason.
+            error_code: The error's code.
+            drop_after: Cut the connection (no close frame) after this many pieces.
+            times: Enqueue this reply this many times.
+        """
+        item = SpokenReply(
+            transcript=None if transcript is None else as_tokens(transcript),
+            audio=None if audio is None else tuple(audio),
+            ms_per_piece=ms_per_piece,
+            tool_calls=tuple(tool_calls),
+            heard=heard,
+            usage=usage,
+            pace=pace,
+            pause_after=pause_after,
+            error=error,
+            error_code=error_code,
+            drop_after=drop_after,
+        )
+        self._enqueue(item, times)
+
+    def refuse_realtime(
+        self, status: int = 401, message: str = "Incorrect API key provided."
+    ) -> None:
+        """Refuse the next realtime connection with an HTTP error at its upgrade."""
+        self._enqueue(LiveRefusal(status, message), 1)
 
     def fail(
         self,

@@ -65,7 +65,13 @@ if TYPE_CHECKING:
     from miniagents.messages.sequence import MessageSequencePromise, MessageType
     from miniagents.miniagents.agent import AgentCall
 
-__all__ = ["AnyLLMAgent", "LLMAgent", "LLMAgentOptions", "make_llm_agent"]
+__all__ = [
+    "AnyLLMAgent",
+    "LLMAgent",
+    "LLMAgentOptions",
+    "describe_options_agent",
+    "make_llm_agent",
+]
 
 P = ParamSpec("P")
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
@@ -236,12 +242,7 @@ def _agent_function(
         del arguments  # (made into the options: not held while the call runs)
         await running
 
-    parameters = inspect.signature(options).parameters.values()
-    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)
-    run.__signature__ = inspect.Signature([context, *parameters])  # type: ignore[attr-defined]
-    run.__name__ = run.__qualname__ = alias.lower()
-    run.__module__ = getattr(options, "__module__", __name__)
-    run.__doc__ = _docstring(summary, options)
+    describe_options_agent(run, options, alias=alias, summary=summary)
     return cast("AgentFunction[P]", run)
 
 
@@ -301,6 +302,25 @@ def _reusable(options: Callable[..., object]) -> bool:
 
 
 # -- the agent's docstring -------------------------------------------------------------------
+
+
+def describe_options_agent(
+    run: Callable[..., object], options: Callable[..., object], *, alias: str, summary: str
+) -> None:
+    """Give ``run``, an agent function taking ``**arguments``, the face of ``options``.
+
+    For agents whose parameters are an options class's fields (the LLM agents, the
+    realtime agents of :mod:`miniagents.ext.realtime`): ``run``'s signature becomes the
+    context then the fields, its name the alias in lower case, its module the options', and
+    its docstring ``summary`` then ``Args:`` made of the options classes' ``Attributes:`` (a
+    subclass's description of a field replaces its base's).
+    """
+    parameters = inspect.signature(options).parameters.values()
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY)
+    run.__signature__ = inspect.Signature([context, *parameters])  # type: ignore[attr-defined]
+    run.__name__ = run.__qualname__ = alias.lower()
+    run.__module__ = getattr(options, "__module__", __name__)
+    run.__doc__ = _docstring(summary, options)
 
 
 def _docstring(summary: str, options: Callable[..., object]) -> str:

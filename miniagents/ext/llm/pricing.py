@@ -31,6 +31,7 @@ __all__ = [
     "ReportedTokens",
     "cost_usd",
     "is_priced",
+    "modal_cost_usd",
     "output_token_price",
     "price_provider_of",
     "prices_installed",
@@ -112,6 +113,52 @@ def cost_usd(
         usage.cache_write_tokens or 0,
         batch,
     )
+
+
+def modal_cost_usd(
+    model: str,
+    provider: str | None = None,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    input_audio_tokens: int = 0,
+    output_audio_tokens: int = 0,
+    cached_audio_tokens: int = 0,
+) -> float | None:
+    """What a call with audio cost in US dollars (a realtime reply); ``None`` if unknown.
+
+    The audio counts are part of the totals (as the realtime APIs report them: OpenAI's
+    ``input_token_details.audio_tokens`` is part of ``input_tokens``), and each is priced at
+    its own rate (audio costs several times what text does).
+
+    Args:
+        model: The model's name, as the provider knows it.
+        provider: genai-prices' id of the provider (``None``: found from the model's name).
+        input_tokens: Every prompt token (text, audio, images; the cached ones included).
+        output_tokens: Every reply token (text and audio).
+        cached_input_tokens: Prompt tokens read from the cache (audio ones included).
+        input_audio_tokens: Prompt tokens of audio.
+        output_audio_tokens: Reply tokens of audio.
+        cached_audio_tokens: Cached prompt tokens of audio.
+    """
+    if not is_priced(model, provider):
+        return None
+    prices = _prices()
+    assert prices is not None  # (is_priced)
+    usage = prices.Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cached_input_tokens or None,
+        input_audio_tokens=input_audio_tokens or None,
+        output_audio_tokens=output_audio_tokens or None,
+        cache_audio_read_tokens=cached_audio_tokens or None,
+    )
+    try:
+        calculation = prices.calc_price(usage, model, provider_id=provider)
+    except (LookupError, ValueError):
+        return None
+    return float(calculation.total_price)
 
 
 def prices_installed() -> bool:

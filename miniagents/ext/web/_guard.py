@@ -20,7 +20,8 @@
   a page of any site may send without asking, starts nothing); a POST from a page of
   another origin is a 403 unless that origin is allowed (``allowed_origins``; the app's own
   origin always is), and allowed origins get CORS (preflight included) from Starlette's
-  ``CORSMiddleware``.
+  ``CORSMiddleware``. A WebSocket (which a browser opens from a page of any site, with no
+  CORS) is held to the same hosts and origins: refused before it is accepted.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ class Door:
         ]
 
     def middleware(self) -> list[Middleware]:
-        """The app's middleware, outermost first: headers, hosts, CORS, the POST check, identity."""
+        """The app's middleware, outermost first: headers, hosts, CORS, the origins, identity."""
         origins = self.settings.allowed_origins
         found = [
             *self.page_middleware(),
@@ -172,7 +173,7 @@ class Door:
                 allow_credentials=True,
                 expose_headers=("x-vercel-ai-ui-message-stream",),
             ),
-            Middleware(_PostCheck, allowed_origins=origins),
+            Middleware(_OriginCheck, allowed_origins=origins),
         ]
         if isinstance(self.authentication, AuthenticationBackend):
             found.append(
@@ -215,7 +216,7 @@ class SecurityHeaders:
 
 
 class _HostCheck:
-    """A request whose ``Host`` is not one of ``allowed_hosts`` (any port) is a 400."""
+    """A request or WebSocket whose ``Host`` is not one of ``allowed_hosts`` (any port): a 400."""
 
     def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
         self.app = app
@@ -224,7 +225,7 @@ class _HostCheck:
         self.suffixes = tuple(host[1:] for host in allowed_hosts if host.startswith("*."))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.any or scope["type"] != "http":
+        if self.any or scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         given = Headers(scope=scope).get("host", "")
@@ -239,7 +240,20 @@ class _HostCheck:
             "was made for (its settings' allowed_hosts: add the name it is reached by, "
             "e.g. WebSettings(allowed_hosts=[..., 'chat.example.com'])).",
         )
-        await refused(scope, receive, send)
+        await _refuse(refused, scope, receive, send)
+
+
+async def _refuse(response: JSONResponse, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer with ``response``; a WebSocket too, before it is accepted.
+
+    A server that cannot answer a WebSocket's opening with a response closes it (a 403).
+    """
+    if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
+        "extensions", {}
+    ):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    await response(scope, receive, send)
 
 
 def _host_of(header: str) -> str | None:
@@ -251,25 +265,31 @@ def _host_of(header: str) -> str | None:
 _HOST_HEADER = re.compile(r"(\[[0-9a-f:.]+\]|[^\[\]:/@\s]+)(?::\d*)?")
 
 
-class _PostCheck:
-    """A POST must be JSON (415) from the app's own origin or an allowed one (403)."""
+class _OriginCheck:
+    """A POST must be JSON (415); it and a WebSocket, of its own origin or an allowed one (403)."""
 
     def __init__(self, app: ASGIApp, allowed_origins: Sequence[str]) -> None:
         self.app = app
         self.allowed = frozenset(allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        websocket = scope["type"] == "websocket"
+        if not websocket and (scope["type"] != "http" or scope["method"] != "POST"):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        refused = self._refusal(headers)
+        refused = self._foreign(headers) or (None if websocket else _not_json(headers))
         if refused is not None:
-            await refused(scope, receive, send)
+            await _refuse(refused, scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    def _refusal(self, headers: Headers) -> JSONResponse | None:
+    def _foreign(self, headers: Headers) -> JSONResponse | None:
+        """The 403 of a page of an origin that is neither the app's own nor allowed.
+
+        A request with no ``Origin`` (no browser's: it has no user's credentials to borrow)
+        is not refused.
+        """
         origin = headers.get("origin")
         if origin is not None and origin not in self.allowed:
             own = urlsplit(origin).netloc if origin != "null" else None
@@ -281,15 +301,20 @@ class _PostCheck:
                     "allowed_origins it was made with may (a front end on another origin "
                     "is listed there).",
                 )
-        media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
-        if media_type != "application/json":
-            return error_response(
-                415,
-                "unsupported_media_type",
-                f"The request body is {media_type or 'of no declared type'}; send it as JSON "
-                "with Content-Type: application/json.",
-            )
         return None
+
+
+def _not_json(headers: Headers) -> JSONResponse | None:
+    """The 415 of a POST whose body is not declared JSON."""
+    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        return error_response(
+            415,
+            "unsupported_media_type",
+            f"The request body is {media_type or 'of no declared type'}; send it as JSON "
+            "with Content-Type: application/json.",
+        )
+    return None
 
 
 _INLINE = re.compile(r"<(script|style)\b([^>]*)>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)

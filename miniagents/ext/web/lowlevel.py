@@ -32,6 +32,10 @@ The manager and the door take the app's
 :class:`~miniagents.ext.web.settings.WebSettings` (public in :mod:`miniagents.ext.web`) and
 read each limit by its name there; a protocol's app takes ``authentication`` and
 ``settings`` as the other apps do, and passes them on.
+
+An app of another kind (the voice page of :mod:`miniagents.ext.realtime.web`, over a
+WebSocket) uses the :class:`Door` directly, :class:`SecurityHeaders` and
+:func:`page_policy` (the Content-Security-Policy of a page of one file).
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
 from miniagents.ext.web._app import protocol_app as protocol_app
 from miniagents.ext.web._event_log import LINE_END, sse
 from miniagents.ext.web._guard import Door as Door
+from miniagents.ext.web._guard import SecurityHeaders as SecurityHeaders
+from miniagents.ext.web._guard import page_policy as page_policy
 from miniagents.ext.web._http import aread_bounded as aread_bounded
 from miniagents.ext.web._protocol import ApprovalFlow as ApprovalFlow
 from miniagents.ext.web._protocol import Encoder as Encoder
@@ -105,6 +111,7 @@ __all__ = [
     "ResultStart",
     "Run",
     "RunManager",
+    "SecurityHeaders",
     "TextDelta",
     "TextEnd",
     "TextStart",
@@ -113,6 +120,7 @@ __all__ = [
     "follow_from_now",
     "follow_to_end",
     "json_text",
+    "page_policy",
     "plain",
     "protocol_app",
 ]

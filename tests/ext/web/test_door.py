@@ -19,7 +19,9 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Mount, WebSocketRoute
+from starlette.types import Message as ASGIMessage
+from starlette.websockets import WebSocket
 
 from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.errors import WebConfigurationError
@@ -35,6 +37,7 @@ from miniagents.ext.web import (
     ai_sdk_app,
     web_chat_app,
 )
+from miniagents.ext.web.lowlevel import Door
 from miniagents.ext.web.settings import LOCAL_HOSTS
 from tests.ext.web.serving import (
     AGUI,
@@ -510,6 +513,61 @@ async def test_a_cross_site_or_non_json_post_starts_nothing(protocol: Protocol) 
         assert mine.status_code == 200
         await until(lambda: app.state.runs.live == 0)
     assert calls == ["called"]
+
+
+async def opened(app: Starlette, headers: dict[str, str], *, denial: bool) -> list[ASGIMessage]:
+    """What ``app`` sends to a WebSocket opened with ``headers``; ``denial``: whether its
+    server can answer the opening with a response (ASGI's ``websocket.http.response``)."""
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "path": "/ws",
+        "raw_path": b"/ws",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(name.encode(), value.encode()) for name, value in headers.items()],
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}} if denial else {},
+    }
+    received: list[ASGIMessage] = [{"type": "websocket.connect"}]
+    sent: list[ASGIMessage] = []
+
+    async def receive() -> ASGIMessage:
+        return received.pop() if received else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: ASGIMessage) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_a_websocket_is_held_to_the_hosts_and_origins_before_it_is_accepted() -> None:
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    settings = WebSettings(allowed_origins=[FRONT])
+    door = Door(NoAuthentication(), settings, "a websocket app")
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)], middleware=door.middleware())
+    own = {"host": "localhost:8000"}
+    for headers in (own, {**own, "origin": "http://localhost:8000"}, {**own, "origin": FRONT}):
+        sent = await opened(app, headers, denial=True)
+        assert sent[0]["type"] == "websocket.accept", headers
+    for headers, status, code in (
+        ({"host": "rebind.evil.example:8000"}, 400, b"host_not_allowed"),
+        ({**own, "origin": "https://evil.example"}, 403, b"origin_not_allowed"),
+        ({**own, "origin": "null"}, 403, b"origin_not_allowed"),
+    ):
+        denied = await opened(app, headers, denial=True)
+        assert denied[0]["type"] == "websocket.http.response.start"
+        assert denied[0]["status"] == status
+        assert code in denied[1]["body"]
+        closed = await opened(app, headers, denial=False)  # (a server without the extension)
+        assert closed == [{"type": "websocket.close", "code": 1008}]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)

@@ -1,0 +1,758 @@
+"""One realtime session: the input streamed to the API, the API's events made into the reply.
+
+::
+
+    input:   AudioChunk AudioChunk ... "a typed question" ... PlaybackPosition ... (end)
+    link:    asend_audio ...           asend_text, arespond                     aend_input
+    events:  SpeechStarted SpeechStopped UserTranscribed ReplyStarted AudioOut TextOut ...
+             ToolCalled ReplyEnded ... AudioCut ...
+    reply:   Transcript(user) AudioChunk Transcript(assistant: streams) ... LLMToolCallMessage
+             LLMToolResultMessage(streams while the tool runs) TurnEnd ... Interruption ...
+             SessionEnd
+
+**Input.** The input is read as it comes, and sent in order, by one task. As every agent
+reads its input, it takes the next piece only while its reply is less than the streams'
+high-water mark ahead of the reply's readers (see :mod:`miniagents.promising.limits`): a
+reader takes the pieces as they come (a player queues the audio and plays it from its own
+buffer, as the browser page does), or the microphone is held back.
+
+**Tools.** A call starts at once, in the background; its call and its result go into the
+reply (the result streaming as the tool produces it). Once complete, the output is sent
+to the API, and a reply asked for as soon as the model is idle and the user not speaking
+(a reply that starts meanwhile has the output in its context): an output is never lost to
+a reply in progress, an interruption, or the user talking.
+
+**Interruptions.** When the user starts speaking over the model's audio (the API's VAD,
+or Gemini's ``interrupted``), the item still playing is cut where the player got to (its
+:class:`~miniagents.ext.realtime.pieces.PlaybackPosition` reports, else real time since its
+first chunk reached the reply); the API is told (``atruncate``), and its confirmation
+(:class:`~miniagents.ext.realtime.provider.AudioCut`) makes the reply's ``Interruption``
+and trims the session's record of the conversation to what was heard.
+
+**The end.** When the input ends, the user's last words are a turn (``aend_input``), and
+the session closes once nothing is pending (no turn unanswered, no reply, no tool running),
+or ``drain_timeout`` seconds after; then its ``SessionEnd``. An error (the API's, the
+connection's, a budget's) ends the reply after the pieces before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from miniagents.arguments import check_seconds
+from miniagents.ext.llm.charging import CallCharge, charged_budgets
+from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
+from miniagents.ext.llm.messages import (
+    AssistantMessage,
+    LLMToolApprovalRequest,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    UserMessage,
+)
+from miniagents.ext.llm.observing import LLMCallWatch, end_llm_call, watch_llm_call
+from miniagents.ext.llm.pricing import modal_cost_usd
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent
+from miniagents.ext.llm.usage import Budget
+from miniagents.ext.realtime.errors import RealtimeInputError, RealtimeServerError
+from miniagents.ext.realtime.handoff import Handoff
+from miniagents.ext.realtime.pieces import (
+    AudioChunk,
+    HandoffResult,
+    Interruption,
+    PlaybackPosition,
+    RealtimeUsage,
+    SessionEnd,
+    Transcript,
+    TurnEnd,
+)
+from miniagents.ext.realtime.provider import (
+    AudioCut,
+    AudioOut,
+    Interrupted,
+    RealtimeEvent,
+    RealtimeLink,
+    RealtimeOptions,
+    RealtimeProvider,
+    ReplyEnded,
+    ReplyStarted,
+    SessionSetup,
+    SpeechStarted,
+    SpeechStopped,
+    TextOut,
+    ToolCalled,
+    UserTranscribed,
+)
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.tool_set import ToolSet
+from miniagents.messages.appender import MessageTokenAppender
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.agent import InteractionContext
+from miniagents.promising.lowlevel import logger, spawn
+
+__all__ = ["CONVERSATION_KEPT", "Session"]
+
+CONVERSATION_KEPT: Final = 1000
+"""The messages of a session's conversation its record keeps (the latest; a handoff's input)."""
+
+
+@dataclass
+class _Said:
+    """What the model said in one item: its audio's length, its words, where each came."""
+
+    item_id: str | None
+    first_at: float | None = None  # the loop's time its first chunk went into the reply
+    generated_ms: float = 0.0
+    played_ms: float | None = None  # as the player reported it
+    pieces: list[tuple[float, str]] = field(default_factory=list)  # (audio ms at arrival, text)
+    transcript: MessageTokenAppender[Transcript] | None = None
+    heard: str | None = None  # what the user heard, once cut
+    cut: bool = False
+
+    @property
+    def text(self) -> str:
+        """The words it said: all of them, or those heard, once cut."""
+        return self.heard if self.heard is not None else "".join(text for _, text in self.pieces)
+
+
+class _ReplyWatch:
+    """A reply of the model shown to the LLM call observer (tracing), as a call of the model."""
+
+    def __init__(self, watch: LLMCallWatch) -> None:
+        self.events: asyncio.Queue[LLMEvent | None] = asyncio.Queue()
+        self._watch = watch
+        self.task = spawn(self._drive(), "realtime reply trace")
+
+    async def _drive(self) -> None:
+        failure: BaseException | None = None
+        try:
+            async for _event in self._watch.events(self._take()):
+                pass
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            end_llm_call(self._watch, failure)
+
+    async def _take(self) -> AsyncIterator[LLMEvent]:
+        while (event := await self.events.get()) is not None:
+            yield event
+
+
+class Session:
+    """One realtime session of an agent's interaction (see the module).
+
+    Args:
+        ctx: The interaction: its input is the session's, its reply the pieces.
+        provider: The API.
+        options: The agent's arguments.
+        alias: The agent's alias.
+
+    Raises:
+        LLMConfigurationError: for options of the wrong kind, or no model.
+        ToolDefinitionError: for a tool that cannot be one.
+        ToolNameConflictError: for two tools of one name.
+    """
+
+    def __init__(
+        self,
+        ctx: InteractionContext,
+        provider: RealtimeProvider[Any],
+        options: RealtimeOptions,
+        alias: str,
+    ) -> None:
+        check_options(options, alias)
+        model = options.model or provider.default_model
+        if not model:
+            raise LLMConfigurationError(
+                f"The realtime agent {alias} has no model: give it one, e.g. "
+                f"{alias.lower()}.fork(model=...)."
+            )
+        handoffs = [Handoff(agent, self.conversation) for agent in options.handoffs or ()]
+        self._tools = ToolSet([*(options.tools or ()), *handoffs])
+        self.setup = SessionSetup(
+            model=model,
+            instructions=options.instructions,
+            tools=tuple(self._tools),
+            voice=options.voice,
+            modality=options.modality,
+            transcribe_input=options.transcribe_input,
+            vad=options.vad,
+            silence_ms=options.silence_ms,
+            interrupt=options.interrupt,
+            options=dict(options.extra_session or {}),
+        )
+        self._setup = self.setup
+        self._ctx = ctx
+        self._provider = provider
+        self._options = options
+        self._alias = alias
+        self._model = model
+        self._loop = asyncio.get_running_loop()
+        self._link: RealtimeLink | None = None
+        self._changed = asyncio.Event()  # (for the drain: something pending ended)
+        self._failure: BaseException | None = None
+        self._closing = False
+        # the conversation's state
+        self._speaking = False  # the user (server VAD)
+        self._replying = False
+        self._awaiting_reply = 0  # replies owed (a turn, a tool's output sent) not started yet
+        self._want_reply = False  # a reply to ask for once the model is idle (for what was
+        # sent since the last ask: a reply the API starts by itself may not have had it)
+        self._input_ended = False
+        self._reply_id: str | None = None
+        self._charge: CallCharge | None = None
+        self._trace: _ReplyWatch | None = None
+        self._said: dict[str | None, _Said] = {}  # the model's items, the latest last
+        self._reply_items: list[_Said] = []
+        self._tool_runs: dict[str, MessagePromise[ToolResultMessage]] = {}
+        self._conversation: deque[tuple[str, str, _Said | None]] = deque(maxlen=CONVERSATION_KEPT)
+        self._turns = 0
+        self._usage: RealtimeUsage | None = None
+        self._any_audio = False  # audio sent in the session
+        self._tasks: set[asyncio.Task[None]] = set()  # its own: cancelled, awaited at its end
+        self._pending_cut: tuple[str, int] | None = None
+
+    # -- the whole session -----------------------------------------------------------------
+
+    async def arun(self, connect: Callable[[SessionSetup], Awaitable[RealtimeLink]]) -> None:
+        """Connect (``connect(setup)``), stream both ways until the end, then close.
+
+        Raises:
+            BaseException: what ended the session: the API's or connection's error, the
+                input's, a budget's.
+        """
+        self._link = link = await connect(self.setup)
+        self._spawn(self._forward(link), "input")
+        try:
+            async for event in link.events():
+                self._on(event)
+                await self._act(link)
+                if self._closing:
+                    break
+            if self._failure is not None:
+                raise self._failure
+            self._ended_well()
+        finally:
+            self._closing = True
+            for task in self._tasks:
+                task.cancel()
+            await link.aclose()
+            self._end_pieces()
+            for result in list(self._tool_runs.values()):
+                result.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        task = spawn(work, f"realtime {what} of {self._alias}", self._tasks)
+        del task
+
+    def _ended_well(self) -> None:
+        self._ctx.reply(
+            SessionEnd(
+                turns=self._turns, usage=self._usage, model=self._model, agent_alias=self._alias
+            )
+        )
+
+    def _end_pieces(self) -> None:
+        """Complete what is still streaming (a transcript), end a reply's trace."""
+        for said in self._said.values():
+            if said.transcript is not None and not said.transcript.closed:
+                said.transcript.complete()
+        if self._trace is not None:
+            self._trace.events.put_nowait(None)
+            self._trace = None
+        if self._charge is not None:
+            self._charge.end()
+            self._charge = None
+
+    def _fail(self, error: BaseException, link: RealtimeLink) -> None:
+        """End the session with ``error`` (from a task of the session's)."""
+        if self._failure is None:
+            self._failure = error
+        self._closing = True
+        self._spawn(link.aclose(), "close")
+
+    def conversation(self) -> list[Message]:
+        """The conversation so far as messages (what a handoff's text agent is given).
+
+        What the user said (transcribed) or typed, what the model said (as far as the user
+        heard it), and what was carried in; the latest :data:`CONVERSATION_KEPT` entries.
+        """
+        return conversation_of(self._conversation)
+
+    # -- the input -------------------------------------------------------------------------
+
+    async def _forward(self, link: RealtimeLink) -> None:
+        """Send the input as it comes, in order; at its end, end the user's turn."""
+        try:
+            async for item in self._ctx.message_promises:
+                message = item.message_now() if item.done else await item
+                await self._send_input(link, message)
+            self._input_ended = True
+            if self._any_audio:  # (the link ends a turn under way, once the API took it all)
+                ended = await link.aend_input()
+                self._speaking = False
+                if ended == "ask":
+                    self._ask_reply()
+                elif ended == "replies":
+                    self._awaiting_reply += 1
+            await self._act(link)
+            self._spawn(self._drain(link), "end")
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            self._fail(error, link)
+
+    async def _send_input(self, link: RealtimeLink, message: Message) -> None:
+        if isinstance(message, AudioChunk):
+            if message.format != self._provider.input_format:
+                raise RealtimeInputError(
+                    f"The agent {self._alias} takes audio as {self._provider.input_format!r}, "
+                    f"but got a chunk of {message.format!r}: resample it to "
+                    f"{self._provider.input_format.rate} Hz, 16-bit mono, before sending it."
+                )
+            self._any_audio = True
+            await link.asend_audio(message.audio)
+        elif isinstance(message, PlaybackPosition):
+            said = self._said.get(message.item_id)
+            if said is not None:
+                said.played_ms = float(message.played_ms)
+        elif isinstance(message, ToolResultMessage):
+            await link.asend_tool_output(message.call_id, message.tool_name, message.text or "")
+            self._ask_reply()
+        elif isinstance(message, ToolCallMessage):
+            pass  # (the call of a result the caller sends: nothing for the API)
+        else:
+            role = str(getattr(message, "role", "user") or "user")
+            text = message.text or ""
+            if role in ("assistant", "system"):
+                await link.asend_item(role, text)
+                self._conversation.append((role, text, None))
+            elif text:
+                await link.asend_text(text, message.images)
+                self._conversation.append(("user", text, None))
+                self._ask_reply()
+            elif message.images:
+                await link.asend_images(message.images)
+            else:
+                raise RealtimeInputError(
+                    f"The agent {self._alias} got an input message with nothing to send "
+                    f"({type(message).__name__}, no text, audio nor images): send AudioChunks, "
+                    "text, images or a tool's result."
+                )
+        await self._act(link)
+
+    # -- the API's events --------------------------------------------------------------------
+
+    def _on(self, event: RealtimeEvent) -> None:
+        """Make the API's event into pieces of the reply, and into the session's state."""
+        if isinstance(event, AudioOut):
+            self._audio(event)
+        elif isinstance(event, TextOut):
+            self._text(event)
+        elif isinstance(event, SpeechStarted):
+            self._speaking = True
+            self._interrupt()
+        elif isinstance(event, SpeechStopped):
+            self._speaking = False
+            self._awaiting_reply += 1
+        elif isinstance(event, UserTranscribed):
+            self._ctx.reply(
+                Transcript(
+                    text=event.text,
+                    role="user",
+                    item_id=event.item_id,
+                    model=self._model,
+                    agent_alias=self._alias,
+                )
+            )
+            self._conversation.append(("user", event.text, None))
+        elif isinstance(event, ReplyStarted):
+            self._started(event.response_id)
+        elif isinstance(event, ToolCalled):
+            self._call(event)
+        elif isinstance(event, ReplyEnded):
+            self._ended(event)
+        elif isinstance(event, Interrupted):
+            self._interrupt()
+        elif isinstance(event, AudioCut):
+            self._cut(event)
+        elif event.fatal:
+            raise RealtimeServerError(
+                f"The realtime API ended the session of {self._alias}: {event.message}"
+                + (f" ({event.code})" if event.code else ""),
+                event.code,
+            )
+        else:
+            logger.debug("The realtime API said %s: %s", event.code, event.message)
+        self._changed.set()
+
+    def _said_of(self, item_id: str | None) -> _Said:
+        said = self._said.get(item_id)
+        if said is None:
+            if not self._replying:  # (a provider that names no reply: one starts here)
+                self._started(None)
+            said = self._said[item_id] = _Said(item_id)
+            self._reply_items.append(said)
+            self._conversation.append(("assistant", "", said))
+            if len(self._said) > CONVERSATION_KEPT:
+                del self._said[next(iter(self._said))]
+        return said
+
+    def _audio(self, event: AudioOut) -> None:
+        said = self._said_of(event.item_id)
+        if said.first_at is None:
+            said.first_at = self._loop.time()
+        chunk = AudioChunk(
+            audio=event.audio,
+            format=self._provider.output_format,
+            role="assistant",
+            item_id=event.item_id,
+        )
+        said.generated_ms += chunk.duration_ms
+        self._ctx.reply(chunk)
+
+    def _text(self, event: TextOut) -> None:
+        said = self._said_of(event.item_id)
+        transcript = said.transcript
+        if transcript is None:
+            transcript = said.transcript = MessageTokenAppender(
+                message_class=Transcript,
+                role="assistant",
+                item_id=event.item_id,
+                model=self._model,
+                agent_alias=self._alias,
+            )
+            self._ctx.reply(transcript.promise)
+        said.pieces.append((said.generated_ms, event.text))
+        if not transcript.closed:
+            transcript.append(event.text)
+        if self._charge is not None:
+            self._charge.piece()  # (a budget's limit crossed: BudgetExceededError)
+        if self._trace is not None:
+            self._trace.events.put_nowait(event.text)
+
+    def _started(self, response_id: str | None) -> None:
+        self._replying = True
+        self._awaiting_reply = max(0, self._awaiting_reply - 1)
+        self._reply_id = response_id
+        self._reply_items = []
+        if self._charge is not None:  # (a reply the API never said the end of)
+            self._charge.end()
+            self._charge = None
+        if self._trace is not None:
+            self._trace.events.put_nowait(None)
+            self._trace = None
+        self._charge = CallCharge(self._alias, self._model, self._provider.price_provider)
+        watch = watch_llm_call(self._alias, self._provider, self._call_of())  # type: ignore[arg-type]
+        self._trace = None if watch is None else _ReplyWatch(watch)
+
+    def _call_of(self) -> LLMCall:
+        """The reply as tracing shows a call of the model: the model, instructions, tools."""
+        return LLMCall(self._model, True, self._setup.instructions, (), {}, self._setup.tools)
+
+    def _call(self, event: ToolCalled) -> None:
+        try:
+            arguments = json.loads(event.arguments) if event.arguments.strip() else {}
+        except ValueError:
+            arguments = None
+        model, alias = self._model, self._alias
+        given: dict[str, object] = (  # (not a JSON object: the tool's error result says so)
+            {"arguments": arguments} if isinstance(arguments, dict) else {"text": event.arguments}
+        )
+        call = LLMToolCallMessage.model_validate(
+            {
+                "tool_name": event.name,
+                "call_id": event.call_id,
+                "model": model,
+                "agent_alias": alias,
+                **given,
+            }
+        )
+        request = self._tools.approval_request(
+            call, request_class=LLMToolApprovalRequest, model=model, agent_alias=alias
+        )
+        handed_to = _handoff_target(self._tools, event.name)
+        result: MessagePromise[ToolResultMessage]
+        if handed_to is not None:
+            result = self._tools.run(
+                call,
+                result_class=HandoffResult,
+                approval=request,
+                handed_to=handed_to,
+                model=model,
+                agent_alias=alias,
+            )
+        else:
+            result = self._tools.run(
+                call,
+                result_class=LLMToolResultMessage,
+                approval=request,
+                model=model,
+                agent_alias=alias,
+            )
+        self._ctx.reply([call, result] if request is None else [call, request, result])
+        self._tool_runs[event.call_id] = result
+        self._spawn(self._deliver(event.call_id, event.name, result), f"tool {event.name}")
+
+    async def _deliver(
+        self, call_id: str, name: str, result: MessagePromise[ToolResultMessage]
+    ) -> None:
+        """Send a tool's output to the API once it is complete (see "Tools")."""
+        try:
+            message = await result
+        except asyncio.CancelledError:
+            self._tool_runs.pop(call_id, None)
+            raise
+        except Exception as error:  # (a result fails only when cancelled: the session ended)
+            self._tool_runs.pop(call_id, None)
+            logger.debug("The result of the tool call %s failed: %r", call_id, error)
+            return
+        link = self._link
+        if link is None or self._closing:
+            return
+        try:
+            await link.asend_tool_output(call_id, name, message.text or "")
+            if isinstance(message, HandoffResult):  # (the text agent's answer: said, for good)
+                self._conversation.append(("assistant", message.text or "", None))
+            if link.replies_to_tool_outputs:
+                self._awaiting_reply += 1
+            else:
+                self._ask_reply()
+            self._tool_runs.pop(call_id, None)
+            await self._act(link)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            self._fail(error, link)
+        finally:
+            self._tool_runs.pop(call_id, None)
+            self._changed.set()
+
+    def _ended(self, event: ReplyEnded) -> None:
+        self._replying = False
+        for said in self._reply_items:
+            if said.transcript is not None and not said.transcript.closed:
+                said.transcript.complete()
+        usage = None if event.usage is None else self._priced(event.usage)
+        charge, self._charge = self._charge, None
+        if charge is not None:
+            if usage is not None:
+                charge.finish(usage)
+            else:
+                charge.end()
+        if self._trace is not None:
+            self._trace.events.put_nowait(_finish(event, usage, self._model))
+            self._trace.events.put_nowait(None)
+            self._trace = None
+        self._turns += 1
+        self._usage = _added(self._usage, usage)
+        self._ctx.reply(
+            TurnEnd(
+                status=event.status,
+                response_id=event.response_id or self._reply_id,
+                usage=usage,
+                model=self._model,
+                agent_alias=self._alias,
+            )
+        )
+        self._check_budgets()
+
+    def _priced(self, usage: RealtimeUsage) -> RealtimeUsage:
+        cost = modal_cost_usd(
+            self._model,
+            self._provider.price_provider,
+            input_tokens=usage.input_tokens or 0,
+            output_tokens=usage.output_tokens or 0,
+            cached_input_tokens=usage.cached_input_tokens or 0,
+            input_audio_tokens=usage.input_audio_tokens or 0,
+            output_audio_tokens=usage.output_audio_tokens or 0,
+            cached_audio_tokens=usage.cached_audio_tokens or 0,
+        )
+        if usage.input_tokens is None or usage.output_tokens is None:
+            cost = None
+        if getattr(self._link, "replayed", False):  # (a call cache's replay: no request made)
+            cost = 0.0
+        return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
+
+    def _check_budgets(self) -> None:
+        """Stop the session once a budget it is charged to is past a limit.
+
+        Raises:
+            BudgetExceededError: naming the limit.
+        """
+        for budget in charged_budgets():
+            exceeded = _exceeded(budget)
+            if exceeded is not None:
+                name, maximum, used = exceeded
+                raise BudgetExceededError(
+                    f"The realtime agent {self._alias} stopped its session with {self._model!r}: "
+                    f"its budget's {name} of {maximum:g} was exceeded ({used:g} used). Raise it "
+                    f"with Budget({name}=...) where the budget is given, or give a new Budget.",
+                    name,
+                    maximum,
+                    used,
+                )
+
+    # -- interruptions -------------------------------------------------------------------------
+
+    def _interrupt(self) -> None:
+        """The user spoke over the model: cut the item still playing where it got to."""
+        if not self._options.interrupt or not self._said:
+            return
+        said = self._said[next(reversed(self._said))]
+        if said.cut or said.first_at is None or said.item_id is None:
+            return
+        played = said.played_ms
+        if played is None:
+            played = (self._loop.time() - said.first_at) * 1000
+        played = min(played, said.generated_ms)
+        if played >= said.generated_ms and not self._replying:
+            return  # heard to its end
+        said.cut = True
+        said.heard = _heard(said, played)  # (at once: a handoff may read it before the API's word)
+        self._pending_cut = (said.item_id, int(played))
+
+    def _cut(self, event: AudioCut) -> None:
+        said = self._said.get(event.item_id)
+        if said is None:
+            return
+        said.cut = True
+        full = "".join(text for _, text in said.pieces)
+        heard = said.heard = _heard(said, event.played_ms)
+        if said.transcript is not None and not said.transcript.closed:
+            said.transcript.complete()
+        self._ctx.reply(
+            Interruption(
+                item_id=event.item_id,
+                played_ms=event.played_ms,
+                generated_ms=int(said.generated_ms),
+                heard=heard,
+                unheard=full[len(heard) :],
+            )
+        )
+
+    # -- what the session does next --------------------------------------------------------------
+
+    def _ask_reply(self) -> None:
+        self._want_reply = True
+
+    async def _act(self, link: RealtimeLink) -> None:
+        """Do what the state asks: tell a cut, ask for a reply when the model is idle."""
+        cut, self._pending_cut = self._pending_cut, None
+        if cut is not None:
+            await link.atruncate(*cut)
+        if (
+            self._want_reply
+            and not self._replying
+            and not self._speaking
+            and not self._awaiting_reply
+            and not self._closing
+        ):
+            self._want_reply = False
+            self._awaiting_reply += 1
+            await link.arespond()
+
+    def _pending(self) -> bool:
+        return bool(self._replying or self._awaiting_reply or self._want_reply or self._tool_runs)
+
+    async def _drain(self, link: RealtimeLink) -> None:
+        """Once the input has ended: close when nothing is pending, or at ``drain_timeout``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._options.drain_timeout):
+                while self._pending():
+                    self._changed.clear()
+                    await self._changed.wait()
+        self._closing = True
+        await link.aclose()
+
+
+def _heard(said: _Said, played_ms: float) -> str:
+    """The words of ``said`` heard in its first ``played_ms``: those that came with its audio
+    up to there (each piece of the transcript placed where the audio was when it came)."""
+    return "".join(text for at, text in said.pieces if at <= played_ms)
+
+
+def _handoff_target(tools: ToolSet, name: str) -> str | None:
+    tool = tools[name] if name in tools else None  # noqa: SIM401 (a ToolSet has no get)
+    target = getattr(tool, "handed_to", None)
+    return target if isinstance(target, str) else None
+
+
+def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str) -> Finish:
+    if usage is None:
+        return Finish(event.status, model=model, response_id=event.response_id)
+    return Finish(
+        event.status,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cached_input_tokens,
+        model=model,
+        response_id=event.response_id,
+    )
+
+
+def _added(total: RealtimeUsage | None, more: RealtimeUsage | None) -> RealtimeUsage | None:
+    """``total`` with ``more`` added, field by field (a count either lacks adds none)."""
+    if more is None:
+        return total
+    if total is None:
+        return more
+    summed: dict[str, Any] = {}
+    for name in RealtimeUsage.model_fields:
+        a, b = getattr(total, name), getattr(more, name)
+        summed[name] = b if a is None else a if b is None else a + b
+    return RealtimeUsage(**summed)
+
+
+def _exceeded(budget: Budget) -> tuple[str, float, float] | None:
+    usage = budget.usage
+    for name, maximum, used in (
+        ("max_total_tokens", budget.max_total_tokens, usage.total_tokens),
+        ("max_cost_usd", budget.max_cost_usd, usage.cost_usd),
+    ):
+        if maximum is not None and used > maximum:
+            return name, float(maximum), float(used)
+    return None
+
+
+def conversation_of(entries: deque[tuple[str, str, _Said | None]]) -> list[Message]:
+    """The conversation as messages: what the user said or typed, what the model said."""
+    messages: list[Message] = []
+    for role, text, said in entries:
+        shown = said.text if said is not None else text
+        if not shown:
+            continue
+        if role == "user":
+            messages.append(UserMessage(text=shown))
+        else:
+            messages.append(AssistantMessage(text=shown, role=role))
+    return messages
+
+
+def check_options(options: RealtimeOptions, alias: str) -> None:
+    """Refuse options of the wrong kind before connecting.
+
+    Raises:
+        LLMConfigurationError: naming the option and the fix.
+    """
+    if options.modality not in ("audio", "text"):
+        raise LLMConfigurationError(
+            f"The modality of the agent {alias} must be 'audio' or 'text', not "
+            f"{options.modality!r}."
+        )
+    check_seconds(
+        options.drain_timeout,
+        "drain_timeout",
+        zero=True,
+        forever=True,
+        owner=f"The agent {alias}",
+        error=LLMConfigurationError,
+    )

@@ -1,0 +1,401 @@
+"""Gemini Live as a realtime agent: ``gemini_live_agent``.
+
+The session goes over the google-genai SDK's live client (``client.aio.live.connect``): its
+config carries the instructions, the tools (as JSON schemas), the voice, the modality and
+the transcriptions of input and output; the input streams as ``send_realtime_input`` (16-bit
+PCM at 16 kHz), text and carried messages as ``send_client_content``, tools' outputs as
+``send_tool_response``; the model's turns come as ``server_content`` (audio at 24 kHz, its
+transcription), ``tool_call`` and ``usage_metadata``.
+
+Gemini tells no voice activity, names no item and truncates nothing: the link names each
+model turn (``turn_1``, ...), takes the user's transcription as the sign of a turn to
+answer, reads ``interrupted`` as the user cutting the model short, and a cut is the
+session's own (the API keeps what it sent; the session's record keeps what was heard).
+
+The client comes from ``async_client=`` (a ``genai.Client``, or its ``.aio``) or, once per
+``MiniAgents`` context, from the environment (``GEMINI_API_KEY``, ...). The SDK opens Live
+sessions at ``wss://``: a local server (the testing kit's fake) needs the client's
+``http_options.async_client_args={"ssl": ...}`` to trust it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError, LLMError
+from miniagents.ext.llm.sdk_calls import import_sdk
+from miniagents.ext.realtime.agent import make_realtime_agent
+from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
+from miniagents.ext.realtime.pieces import PCM16K, PCM24K, RealtimeUsage
+from miniagents.ext.realtime.provider import (
+    AudioCut,
+    AudioOut,
+    InputEnd,
+    Interrupted,
+    RealtimeEvent,
+    RealtimeOptions,
+    ReplyEnded,
+    ReplyStarted,
+    ServerFailed,
+    SessionSetup,
+    SpeechStopped,
+    TextOut,
+    ToolCalled,
+    UserTranscribed,
+)
+from miniagents.messages.image import ImagePart
+from miniagents.miniagents.context import MiniAgents
+
+if TYPE_CHECKING:
+    from google import genai
+
+__all__ = [
+    "GeminiLiveOptions",
+    "GeminiLiveProvider",
+    "create_gemini_live_agent",
+    "gemini_live_agent",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeminiLiveOptions(RealtimeOptions):
+    """The arguments of ``gemini_live_agent``: every realtime agent's, and Gemini's own.
+
+    Attributes:
+        async_client: A ``google.genai.Client`` (or its ``.aio``) instead of the default one.
+    """
+
+    async_client: genai.Client | genai.client.AsyncClient | None = None
+
+
+class GeminiLiveProvider:
+    """Gemini Live (see the module)."""
+
+    provider_name = "gcp.gemini"
+    price_provider: str | None = "google"
+    input_format = PCM16K
+    output_format = PCM24K
+    default_model: str | None = "gemini-live-2.5-flash-preview"
+
+    async def aconnect(self, setup: SessionSetup, options: GeminiLiveOptions) -> _GeminiLink:
+        """Open the Live session with its config.
+
+        Raises:
+            LLMSDKMissingError: without the SDK.
+            LLMAuthenticationError: if the API refuses the key.
+            RealtimeConnectionError: if it cannot be reached.
+        """
+        client = _client(options)
+        manager = client.live.connect(model=setup.model, config=_config(setup))
+        try:
+            session = await manager.__aenter__()
+        except Exception as error:
+            raise _connect_error(error) from error
+        return _GeminiLink(manager, session, import_sdk("google.genai.types", "Gemini"), setup.vad)
+
+
+def _client(options: GeminiLiveOptions) -> Any:
+    given: Any = options.async_client
+    if given is None:
+        genai = import_sdk("google.genai", "Gemini")
+        given = MiniAgents.get_current().resource(
+            "gemini-live-client", lambda: _client_from_environment(genai), _close
+        )
+    return getattr(given, "aio", given)
+
+
+def _client_from_environment(genai: Any) -> Any:
+    try:
+        return genai.Client()
+    except ValueError as error:
+        raise LLMAuthenticationError(
+            "No Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or pass "
+            f"async_client=genai.Client(...) to the agent ({error})."
+        ) from error
+
+
+async def _close(client: Any) -> None:
+    await client.aio.aclose()
+
+
+def _config(setup: SessionSetup) -> dict[str, Any]:
+    """The ``LiveConnectConfig`` of ``setup`` (a dict, as the SDK takes it)."""
+    config: dict[str, Any] = {"response_modalities": [setup.modality.upper()]}
+    if setup.instructions is not None:
+        config["system_instruction"] = setup.instructions
+    if setup.tools:
+        declarations = []
+        for tool in setup.tools:
+            declared: dict[str, Any] = {
+                "name": tool.name,
+                "parameters_json_schema": tool.parameters,
+            }
+            if tool.description:
+                declared["description"] = tool.description
+            declarations.append(declared)
+        config["tools"] = [{"function_declarations": declarations}]
+    if setup.transcribe_input:
+        config["input_audio_transcription"] = {}
+    if setup.modality == "audio":
+        config["output_audio_transcription"] = {}
+    if setup.voice is not None:
+        config["speech_config"] = {
+            "voice_config": {"prebuilt_voice_config": {"voice_name": setup.voice}}
+        }
+    detection: dict[str, Any] = {"disabled": not setup.vad}
+    if setup.silence_ms is not None:
+        detection["silence_duration_ms"] = setup.silence_ms
+    realtime: dict[str, Any] = {"automatic_activity_detection": detection}
+    if not setup.interrupt:
+        realtime["activity_handling"] = "NO_INTERRUPTION"
+    config["realtime_input_config"] = realtime
+    config.update(setup.options)
+    return config
+
+
+class _GeminiLink:
+    """An open Gemini Live session, in neutral terms (a ``RealtimeLink``; see the module)."""
+
+    reports_speech = False
+    replies_to_tool_outputs = True
+
+    def __init__(self, manager: Any, session: Any, types: Any, vad: bool) -> None:
+        self._manager = manager
+        self._vad = vad
+        self._audio = False  # audio since the model's last turn started
+        self._session = session
+        self._types = types
+        self._closed = False
+        self._turns = 0
+        self._turn: str | None = None  # the model's turn under way
+        self._heard: list[str] = []  # the user's transcription, until the model answers
+        self._ended: tuple[str, str] | None = None  # a turn ended, its usage to come
+        self._made: deque[RealtimeEvent] = deque()  # the session's own events (its cuts)
+
+    # -- what the session sends ----------------------------------------------------------
+
+    async def asend_audio(self, audio: bytes) -> None:
+        """``send_realtime_input(audio=...)``, 16 kHz PCM.
+
+        Without VAD, a turn's first chunk follows an ``activity_start``.
+        """
+        if not self._vad and not self._audio:
+            await self._session.send_realtime_input(activity_start={})
+        self._audio = True
+        blob = self._types.Blob(data=audio, mime_type=PCM16K.mime_type)
+        await self._session.send_realtime_input(audio=blob)
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        """A user turn of text and images (the session then asks for the reply)."""
+        parts = [{"text": text}, *map(_part, images)]
+        await self._session.send_client_content(
+            turns=[{"role": "user", "parts": parts}], turn_complete=False
+        )
+
+    async def asend_images(self, images: Sequence[ImagePart]) -> None:
+        """Images as a user turn's parts, not answered."""
+        await self._session.send_client_content(
+            turns=[{"role": "user", "parts": list(map(_part, images))}], turn_complete=False
+        )
+
+    async def asend_item(self, role: str, text: str) -> None:
+        """A message carried in (the model's, or a user's turn), not answered."""
+        turn = {"role": "model" if role == "assistant" else "user", "parts": [{"text": text}]}
+        await self._session.send_client_content(turns=[turn], turn_complete=False)
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        """``send_tool_response``: the output as the function's ``{"output": ...}``."""
+        response = self._types.FunctionResponse(id=call_id, name=name, response={"output": output})
+        await self._session.send_tool_response(function_responses=[response])
+
+    async def arespond(self) -> None:
+        """``send_client_content(turn_complete=True)``: the model answers what it has."""
+        await self._session.send_client_content(turn_complete=True)
+
+    async def atruncate(self, item_id: str, played_ms: int) -> None:
+        """No truncation in Gemini: the cut is the session's own (its ``AudioCut``, at once)."""
+        self._made.append(AudioCut(item_id, played_ms))
+
+    async def aend_input(self) -> InputEnd:
+        """``audio_stream_end`` (without VAD, ``activity_end``): the API ends, and answers, a turn.
+
+        One is under way if audio came since the model's last turn started.
+        """
+        if not self._audio:
+            return "no_turn"
+        self._audio = False
+        if self._vad:
+            await self._session.send_realtime_input(audio_stream_end=True)
+        else:
+            await self._session.send_realtime_input(activity_end={})
+        return "replies"
+
+    # -- what the API tells ----------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        """The API's messages as neutral events, until the session closes.
+
+        Raises:
+            RealtimeConnectionError: if the connection dropped.
+            RealtimeServerError: if the API closed it with an error.
+        """
+        while True:  # (the SDK's receive() ends after each of the model's turns)
+            try:
+                async for message in self._session.receive():
+                    for event in self._read(message):
+                        yield event
+                    while self._made:
+                        yield self._made.popleft()
+            except Exception as error:
+                if self._closed or getattr(error, "code", None) in (1000, 1001):
+                    return
+                raise _dropped_error(error) from error
+
+    def _read(self, message: Any) -> list[RealtimeEvent]:
+        out: list[RealtimeEvent] = []
+        content = message.server_content
+        if content is not None:
+            heard = content.input_transcription
+            if heard is not None and heard.text:
+                if not self._heard and self._turn is None:
+                    out.append(SpeechStopped(None))  # (a turn to answer)
+                self._heard.append(heard.text)
+            turn = content.model_turn
+            for part in turn.parts if turn is not None and turn.parts else ():
+                data = part.inline_data.data if part.inline_data is not None else None
+                if data:
+                    out.append(AudioOut(self._started(out), bytes(data)))
+                if part.text:
+                    out.append(TextOut(self._started(out), part.text))
+            said = content.output_transcription
+            if said is not None and said.text:
+                out.append(TextOut(self._started(out), said.text))
+            if content.interrupted:
+                out.append(Interrupted())
+                self._end(out, "cancelled")
+            elif content.turn_complete:
+                self._end(out, "completed")
+        if message.tool_call is not None:
+            for call in message.tool_call.function_calls or ():
+                self._started(out)
+                out.append(
+                    ToolCalled(
+                        str(call.id or call.name), str(call.name), json.dumps(call.args or {})
+                    )
+                )
+        if message.usage_metadata is not None:
+            usage = _usage(message.usage_metadata)
+            if self._ended is not None:
+                ended, self._ended = self._ended, None
+                out.append(ReplyEnded(ended[0], ended[1], usage))
+        if message.go_away is not None:
+            out.append(
+                ServerFailed(
+                    "Gemini is about to close the session (go_away).", "go_away", fatal=False
+                )
+            )
+        return out
+
+    def _started(self, out: list[RealtimeEvent]) -> str:
+        """The model's turn under way (started here, the user's words first, if none is)."""
+        if self._turn is None:
+            self._flush_end(out)
+            if self._heard:
+                out.append(UserTranscribed(None, "".join(self._heard).strip()))
+                self._heard = []
+            self._turns += 1
+            self._turn = f"turn_{self._turns}"
+            self._audio = False
+            out.append(ReplyStarted(self._turn))
+        return self._turn
+
+    def _end(self, out: list[RealtimeEvent], status: str) -> None:
+        if self._turn is not None:
+            self._flush_end(out)
+            self._ended = (self._turn, status)
+            self._turn = None
+
+    def _flush_end(self, out: list[RealtimeEvent]) -> None:
+        if self._ended is not None:
+            ended, self._ended = self._ended, None
+            out.append(ReplyEnded(ended[0], ended[1], None))
+
+    async def aclose(self) -> None:
+        """Close the session."""
+        if not self._closed:
+            self._closed = True
+            await self._manager.__aexit__(None, None, None)
+
+
+def _part(image: ImagePart) -> dict[str, Any]:
+    if image.data is not None:
+        return {"inline_data": {"data": image.data, "mime_type": image.media_type}}
+    return {"file_data": {"file_uri": image.url, "mime_type": image.media_type}}
+
+
+def _usage(usage: Any) -> RealtimeUsage:
+    """Gemini's ``usage_metadata``, by modality."""
+
+    def by(details: Any, modality: str) -> int | None:
+        for each in details or ():
+            if str(getattr(each.modality, "value", each.modality)).upper() == modality:
+                return int(each.token_count or 0)
+        return None
+
+    prompt, made = usage.prompt_tokens_details, usage.response_tokens_details
+    return RealtimeUsage(
+        input_tokens=usage.prompt_token_count,
+        output_tokens=usage.response_token_count,
+        cached_input_tokens=usage.cached_content_token_count,
+        input_text_tokens=by(prompt, "TEXT"),
+        input_audio_tokens=by(prompt, "AUDIO"),
+        input_image_tokens=by(prompt, "IMAGE"),
+        output_text_tokens=by(made, "TEXT"),
+        output_audio_tokens=by(made, "AUDIO"),
+        cached_audio_tokens=by(usage.cache_tokens_details, "AUDIO"),
+    )
+
+
+def _dropped_error(error: BaseException) -> LLMError:
+    code = getattr(error, "code", None)
+    if code == 1006 or code is None:
+        return RealtimeConnectionError(
+            "The connection to Gemini Live dropped (no close frame); the session ended. The "
+            "pieces before this error are all that came."
+        )
+    message = getattr(error, "message", None) or str(error)
+    return RealtimeServerError(
+        f"Gemini Live closed the session with code {code}: {message}", str(code)
+    )
+
+
+def _connect_error(error: BaseException) -> LLMError:
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None) or getattr(error, "code", None)
+    if status in (401, 403):
+        return LLMAuthenticationError(
+            f"Gemini Live refused the API key (HTTP {status}): check GEMINI_API_KEY, or the "
+            "api_key of the client given as async_client."
+        )
+    if isinstance(error, ValueError):
+        return LLMConfigurationError(f"The Gemini Live session could not be opened: {error}")
+    return RealtimeConnectionError(
+        f"Gemini Live could not be reached: {type(error).__name__}: {error}"
+    )
+
+
+gemini_live_agent = make_realtime_agent(
+    GeminiLiveOptions,
+    GeminiLiveProvider(),
+    alias="GEMINI_LIVE_AGENT",
+    summary="A Gemini Live model: audio, text and images in; audio, its transcript, tool "
+    "calls and turns out.",
+)
+"""A Gemini Live model as an agent: its input streams in, its reply streams out."""
+
+create_gemini_live_agent = gemini_live_agent.bind
+"""``gemini_live_agent`` with arguments bound, typed (``fork``, checked by mypy)."""

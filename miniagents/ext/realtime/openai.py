@@ -1,0 +1,451 @@
+"""The OpenAI Realtime API as a realtime agent: ``openai_realtime_agent``.
+
+The session goes over the OpenAI SDK's realtime client (``client.realtime.connect``), a
+WebSocket: the agent configures it with ``session.update`` (instructions, tools, voice,
+16-bit PCM at 24 kHz both ways, the input's transcription, server VAD), streams the input
+as ``input_audio_buffer.append`` and conversation items, and reads the server's events
+(``response.output_audio.delta``, ``response.output_audio_transcript.delta``,
+``response.function_call_arguments.done``, ``response.done`` with the usage, the VAD's
+``speech_started``, ...). An interruption is told back with ``conversation.item.truncate``
+(the audio and transcript the user did not hear leave the model's context), which the API
+confirms with ``conversation.item.truncated``.
+
+The client comes from ``async_client=`` or, once per ``MiniAgents`` context, from the
+environment (``OPENAI_API_KEY``; ``OPENAI_BASE_URL``, whose ``http`` scheme becomes ``ws``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from miniagents.ext.llm.errors import (
+    LLMAuthenticationError,
+    LLMConfigurationError,
+    LLMError,
+    LLMRequestError,
+)
+from miniagents.ext.llm.sdk_calls import check_client
+from miniagents.ext.realtime.agent import make_realtime_agent
+from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
+from miniagents.ext.realtime.pieces import PCM24K, RealtimeUsage
+from miniagents.ext.realtime.provider import (
+    AudioCut,
+    AudioOut,
+    InputEnd,
+    RealtimeEvent,
+    RealtimeOptions,
+    ReplyEnded,
+    ReplyStarted,
+    ServerFailed,
+    SessionSetup,
+    SpeechStarted,
+    SpeechStopped,
+    TextOut,
+    ToolCalled,
+    UserTranscribed,
+)
+from miniagents.messages.image import ImagePart
+
+if TYPE_CHECKING:
+    import openai as openai_sdk
+
+__all__ = [
+    "OpenAIRealtimeOptions",
+    "OpenAIRealtimeProvider",
+    "create_openai_realtime_agent",
+    "openai_realtime_agent",
+]
+
+_BENIGN = frozenset(
+    {
+        "response_cancel_not_active",  # a reply ended as the session cancelled it
+        "input_audio_buffer_commit_empty",  # the input ended right after a turn
+    }
+)
+"""Error codes of races the session expects: said, never fatal."""
+
+_SYNC_TIMEOUT = 10.0
+"""Seconds the end of the input waits for the API to have taken the audio sent."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenAIRealtimeOptions(RealtimeOptions):
+    """The arguments of ``openai_realtime_agent``: every realtime agent's, and OpenAI's own.
+
+    Attributes:
+        async_client: An ``openai.AsyncOpenAI`` client to use instead of the default one.
+        transcription_model: The model that transcribes the user's speech (with
+            ``transcribe_input``).
+        websocket_options: Options of the WebSocket connection, as the SDK's
+            ``realtime.connect(websocket_connection_options=...)`` takes them (e.g.
+            ``{"open_timeout": 30}``: the seconds its opening handshake may take).
+    """
+
+    async_client: openai_sdk.AsyncOpenAI | None = None
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    websocket_options: Mapping[str, object] | None = None
+
+    def check(self, alias: str) -> None:
+        """Refuse an ``async_client`` that is not the SDK's async client.
+
+        Raises:
+            LLMConfigurationError: for another object.
+        """
+        check_client(self.async_client, ("openai.AsyncOpenAI",), "OpenAI", alias)
+
+
+class OpenAIRealtimeProvider:
+    """The OpenAI Realtime API (see the module)."""
+
+    provider_name = "openai"
+    price_provider: str | None = "openai"
+    input_format = PCM24K
+    output_format = PCM24K
+    default_model: str | None = "gpt-realtime"
+
+    async def aconnect(self, setup: SessionSetup, options: OpenAIRealtimeOptions) -> _OpenAILink:
+        """Connect, and configure the session (``session.update``).
+
+        Raises:
+            LLMSDKMissingError: without the SDK.
+            LLMAuthenticationError: if the API refuses the key (HTTP 401 or 403).
+            RealtimeConnectionError: if it cannot be reached.
+        """
+        client = _client(options)
+        manager = client.realtime.connect(
+            model=setup.model, websocket_connection_options=dict(options.websocket_options or {})
+        )
+        try:
+            connection = await manager.enter()
+        except Exception as error:
+            raise _connect_error(error) from error
+        link = _OpenAILink(connection, setup.vad)
+        await link.send(
+            {"type": "session.update", "session": _session(setup, options.transcription_model)}
+        )
+        return link
+
+
+def _client(options: OpenAIRealtimeOptions) -> Any:
+    """``async_client``, else the context's, made from the environment (the LLM agents')."""
+    given: Any = options.async_client
+    if given is not None:
+        return given
+    from miniagents.ext.llm.openai import OpenAIOptions, OpenAIProvider
+
+    return OpenAIProvider.client(OpenAIOptions())
+
+
+def _session(setup: SessionSetup, transcription_model: str) -> dict[str, Any]:
+    """The ``session`` of ``session.update`` for ``setup``."""
+    audio_in: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": PCM24K.rate}}
+    if setup.transcribe_input:
+        audio_in["transcription"] = {"model": transcription_model}
+    if setup.vad:
+        detection: dict[str, Any] = {
+            "type": "server_vad",
+            "create_response": True,
+            "interrupt_response": setup.interrupt,
+        }
+        if setup.silence_ms is not None:
+            detection["silence_duration_ms"] = setup.silence_ms
+        audio_in["turn_detection"] = detection
+    else:
+        audio_in["turn_detection"] = None
+    audio_out: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": PCM24K.rate}}
+    if setup.voice is not None:
+        audio_out["voice"] = setup.voice
+    session: dict[str, Any] = {
+        "type": "realtime",
+        "output_modalities": [setup.modality],
+        "audio": {"input": audio_in, "output": audio_out},
+        "tools": [
+            {
+                "type": "function",
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.parameters,
+            }
+            for tool in setup.tools
+        ],
+    }
+    if setup.instructions is not None:
+        session["instructions"] = setup.instructions
+    return _merged(session, dict(setup.options))
+
+
+def _merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in given.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class _OpenAILink:
+    """An open OpenAI Realtime session, in neutral terms (a ``RealtimeLink``)."""
+
+    reports_speech = True
+    replies_to_tool_outputs = False
+
+    def __init__(self, connection: Any, vad: bool) -> None:
+        self._connection = connection
+        self._closed = False
+        self._vad = vad
+        self._speaking = False  # the user, as the API's VAD said
+        self._appended = False  # audio since the last turn was committed
+        self._updates = 0  # session.update events sent
+        self._updated = 0  # session.updated events read
+        self._synced = asyncio.Event()
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send one client event.
+
+        Raises:
+            RealtimeConnectionError: if the connection has dropped.
+        """
+        if event["type"] == "session.update":
+            self._updates += 1
+        try:
+            send_raw = getattr(self._connection, "send_raw", None)
+            if send_raw is not None:
+                await send_raw(json.dumps(event, separators=(",", ":")))
+            else:  # (an SDK of before send_raw: its typed send)
+                await self._connection.send(event)
+        except Exception as error:
+            if _closed_error(error):
+                raise RealtimeConnectionError(
+                    f"The connection to the OpenAI Realtime API dropped: {error}."
+                ) from error
+            raise
+
+    async def asend_audio(self, audio: bytes) -> None:
+        """``input_audio_buffer.append``."""
+        self._appended = True
+        await self.send(
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode()}
+        )
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        """A user message item of the text and the images (the session asks for the reply)."""
+        content = [{"type": "input_text", "text": text}, *map(_image, images)]
+        await self._item({"type": "message", "role": "user", "content": content})
+
+    async def asend_images(self, images: Sequence[ImagePart]) -> None:
+        """A user message item of the images alone."""
+        await self._item({"type": "message", "role": "user", "content": list(map(_image, images))})
+
+    async def asend_item(self, role: str, text: str) -> None:
+        """A message item carried in (an assistant's as ``output_text``)."""
+        kind = "output_text" if role == "assistant" else "input_text"
+        await self._item(
+            {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+        )
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        """A ``function_call_output`` item."""
+        await self._item({"type": "function_call_output", "call_id": call_id, "output": output})
+
+    async def _item(self, item: dict[str, Any]) -> None:
+        await self.send({"type": "conversation.item.create", "item": item})
+
+    async def arespond(self) -> None:
+        """``response.create``."""
+        await self.send({"type": "response.create"})
+
+    async def atruncate(self, item_id: str, played_ms: int) -> None:
+        """``conversation.item.truncate`` of the item's audio (its only content part)."""
+        await self.send(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": played_ms,
+            }
+        )
+
+    async def aend_input(self) -> InputEnd:
+        """Commit the user's words under way as a turn (``input_audio_buffer.commit``), if any.
+
+        First the API takes the audio sent (a ``session.update``, answered: its VAD's
+        events about that audio come before its answer).
+        """
+        await self.send({"type": "session.update", "session": {"type": "realtime"}})
+        wanted = self._updates  # (answered in order: this one's answer comes last)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_SYNC_TIMEOUT):
+                while self._updated < wanted:
+                    self._synced.clear()
+                    await self._synced.wait()
+        if not (self._speaking if self._vad else self._appended):
+            return "no_turn"
+        await self.send({"type": "input_audio_buffer.commit"})
+        self._speaking = self._appended = False
+        return "ask"
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        """The server's events, read from the connection as they come.
+
+        Raises:
+            RealtimeConnectionError: if the connection dropped.
+            RealtimeServerError: if the server closed it with an error.
+        """
+        from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+
+        connection = self._connection
+        while True:
+            try:
+                data = await connection.recv_bytes()
+            except ConnectionClosedOK:
+                return
+            except ConnectionClosed as error:
+                if self._closed:
+                    return
+                raise _dropped_error(error) from error
+            raw = json.loads(data)
+            event = _event(raw)
+            if isinstance(event, SpeechStarted):
+                self._speaking = True
+            elif isinstance(event, SpeechStopped):
+                self._speaking = self._appended = False
+            elif event is None and raw.get("type") == "session.updated":
+                self._updated += 1
+                self._synced.set()
+            if event is not None:
+                yield event
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        if not self._closed:
+            self._closed = True
+            await self._connection.close()
+
+
+def _event(event: dict[str, Any]) -> RealtimeEvent | None:
+    """The neutral event of a server event (``None``: one the session needs not)."""
+    kind = event.get("type")
+    if kind in ("response.output_audio.delta", "response.audio.delta"):
+        return AudioOut(event.get("item_id"), base64.b64decode(event["delta"]))
+    if kind in _TEXT:
+        return TextOut(event.get("item_id"), str(event.get("delta", "")))
+    if kind == "input_audio_buffer.speech_started":
+        return SpeechStarted(event.get("item_id"))
+    if kind == "input_audio_buffer.speech_stopped":
+        return SpeechStopped(event.get("item_id"))
+    if kind == "conversation.item.input_audio_transcription.completed":
+        return UserTranscribed(event.get("item_id"), str(event.get("transcript", "")))
+    if kind == "response.created":
+        return ReplyStarted((event.get("response") or {}).get("id"))
+    if kind == "response.function_call_arguments.done":
+        return ToolCalled(
+            str(event.get("call_id")), str(event.get("name")), str(event.get("arguments", ""))
+        )
+    if kind == "response.done":
+        response = event.get("response") or {}
+        return ReplyEnded(
+            response.get("id"),
+            str(response.get("status", "completed")),
+            _usage(response.get("usage")),
+        )
+    if kind == "conversation.item.truncated":
+        return AudioCut(str(event.get("item_id")), int(event.get("audio_end_ms", 0)))
+    if kind == "error":
+        error = event.get("error") or {}
+        code = str(error.get("code") or error.get("type") or "")
+        return ServerFailed(str(error.get("message", "")), code, fatal=code not in _BENIGN)
+    return None
+
+
+_TEXT = frozenset(
+    {
+        "response.output_audio_transcript.delta",
+        "response.audio_transcript.delta",
+        "response.output_text.delta",
+        "response.text.delta",
+    }
+)
+
+
+def _usage(usage: Any) -> RealtimeUsage | None:
+    """The reply's usage as OpenAI reports it (``input_token_details``, ...)."""
+    if not isinstance(usage, dict):
+        return None
+    given = usage.get("input_token_details") or {}
+    made = usage.get("output_token_details") or {}
+    cached = given.get("cached_tokens_details") or {}
+    return RealtimeUsage(
+        input_tokens=usage.get("input_tokens"),
+        output_tokens=usage.get("output_tokens"),
+        cached_input_tokens=given.get("cached_tokens"),
+        input_text_tokens=given.get("text_tokens"),
+        input_audio_tokens=given.get("audio_tokens"),
+        input_image_tokens=given.get("image_tokens"),
+        output_text_tokens=made.get("text_tokens"),
+        output_audio_tokens=made.get("audio_tokens"),
+        cached_audio_tokens=cached.get("audio_tokens"),
+    )
+
+
+def _image(image: ImagePart) -> dict[str, Any]:
+    return {
+        "type": "input_image",
+        "image_url": image.data_url if image.data is not None else image.url,
+    }
+
+
+def _closed_error(error: BaseException) -> bool:
+    return any(cls.__name__ == "ConnectionClosed" for cls in type(error).__mro__)
+
+
+def _dropped_error(error: Any) -> LLMError:
+    """The error of a connection the server closed (or that dropped) mid-session."""
+    received = getattr(error, "rcvd", None)
+    if received is not None and received.code not in (1000, 1001):
+        return RealtimeServerError(
+            f"The OpenAI Realtime API closed the session with code {received.code}: "
+            f"{received.reason or 'no reason given'}.",
+            str(received.code),
+        )
+    return RealtimeConnectionError(
+        "The connection to the OpenAI Realtime API dropped (no close frame); the session "
+        "ended. The pieces before this error are all that came."
+    )
+
+
+def _connect_error(error: BaseException) -> LLMError:
+    """The error of a connection that could not be opened."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    if status in (401, 403):
+        return LLMAuthenticationError(
+            f"The OpenAI Realtime API refused the API key (HTTP {status}): check "
+            "OPENAI_API_KEY, or the api_key of the client given as async_client."
+        )
+    if isinstance(status, int):
+        return LLMRequestError(f"The OpenAI Realtime API refused the session (HTTP {status}).")
+    if isinstance(error, ValueError):
+        return LLMConfigurationError(f"The OpenAI Realtime session could not be opened: {error}")
+    return RealtimeConnectionError(
+        f"The OpenAI Realtime API could not be reached: {type(error).__name__}: {error}"
+    )
+
+
+openai_realtime_agent = make_realtime_agent(
+    OpenAIRealtimeOptions,
+    OpenAIRealtimeProvider(),
+    alias="OPENAI_REALTIME_AGENT",
+    summary="An OpenAI realtime model: audio, text and images in; audio, its transcript, "
+    "tool calls and turns out.",
+)
+"""An OpenAI Realtime model as an agent: its input streams in, its reply streams out."""
+
+create_openai_realtime_agent = openai_realtime_agent.bind
+"""``openai_realtime_agent`` with arguments bound, typed (``fork``, checked by mypy)."""

@@ -1,0 +1,348 @@
+"""The realtime provider interface: what a session asks of an API, and what the API tells it.
+
+A realtime provider (OpenAI Realtime, Gemini Live, or yours) is two small things:
+
+- an **options class**, a keyword-only frozen dataclass extending :class:`RealtimeOptions`
+  with the provider's own arguments (its client, its voice settings); its fields become the
+  agent's exact, typed parameters;
+- a **provider object** (:class:`RealtimeProvider`): its audio formats, whose prices it
+  pays (``price_provider``), and ``aconnect``, which opens a session described by a
+  :class:`SessionSetup` and returns its :class:`RealtimeLink`.
+
+A link speaks the provider's wire in neutral terms, both ways: the session's commands
+(``asend_audio``, ``asend_text``, ``asend_tool_output``, ``arespond``, ``atruncate``, ...)
+and the API's events (:data:`RealtimeEvent`)::
+
+    session -> link:  asend_audio(chunk) ... arespond() ... asend_tool_output(c1, "21 °C")
+    link -> session:  SpeechStarted | SpeechStopped | UserTranscribed("Weather?")
+                      | ReplyStarted | AudioOut | TextOut("It ") | ToolCalled(c1, ...)
+                      | ReplyEnded("completed", usage) | AudioCut(item, 1200) | ...
+
+:func:`~miniagents.ext.realtime.agent.make_realtime_agent` makes the agent of the two and
+does everything else: reading the input, the reply's pieces, tools and handoffs,
+interruptions, usage and budgets, tracing, and the call cache's record and replay (a
+recording is these events, so it replays with no provider at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, TypeAlias, TypeVar
+
+from miniagents.ext.llm.usage import Budget
+from miniagents.ext.realtime.pieces import AudioFormat, RealtimeUsage
+from miniagents.ext.tools.tool import Tool
+from miniagents.ext.tools.tool_like import ToolLike
+from miniagents.messages.image import ImagePart
+from miniagents.messages.message import Message
+from miniagents.miniagents.agent import MiniAgent
+
+__all__ = [
+    "AudioCut",
+    "AudioOut",
+    "InputEnd",
+    "Interrupted",
+    "RealtimeEvent",
+    "RealtimeLink",
+    "RealtimeOptions",
+    "RealtimeProvider",
+    "ReplyEnded",
+    "ReplyStarted",
+    "ServerFailed",
+    "SessionSetup",
+    "SpeechStarted",
+    "SpeechStopped",
+    "TextOut",
+    "ToolCalled",
+    "UserTranscribed",
+]
+
+OptionsT = TypeVar("OptionsT", bound="RealtimeOptions", contravariant=True)
+
+InputEnd: TypeAlias = Literal["no_turn", "replies", "ask"]
+"""What ending the input did (see :meth:`RealtimeLink.aend_input`)."""
+
+
+# -- what the API tells the session -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The API heard the user start speaking (server VAD); ``item_id``: the user's item."""
+
+    item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    """The API heard the user stop speaking; a reply follows (unless told otherwise)."""
+
+    item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserTranscribed:
+    """The user's speech of item ``item_id``, transcribed."""
+
+    item_id: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyStarted:
+    """The model started a reply (``response_id``: the API's, if it names replies)."""
+
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioOut:
+    """A piece of the model's audio, of its item ``item_id``."""
+
+    item_id: str | None
+    audio: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TextOut:
+    """A piece of the model's words: the transcript of its audio, or its text."""
+
+    item_id: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalled:
+    """The model calls a tool (its arguments complete, as JSON text)."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyEnded:
+    """The model's reply ended: ``completed``, ``cancelled``, ``incomplete`` or ``failed``."""
+
+    response_id: str | None
+    status: str
+    usage: RealtimeUsage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """The API cut the model's reply because the user spoke (Gemini's ``interrupted``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioCut:
+    """The API cut the model's item ``item_id`` at ``played_ms`` (a truncation, confirmed)."""
+
+    item_id: str
+    played_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFailed:
+    """The API reported an error; ``fatal``: the session cannot go on."""
+
+    message: str
+    code: str = ""
+    fatal: bool = True
+
+
+RealtimeEvent: TypeAlias = (
+    SpeechStarted
+    | SpeechStopped
+    | UserTranscribed
+    | ReplyStarted
+    | AudioOut
+    | TextOut
+    | ToolCalled
+    | ReplyEnded
+    | Interrupted
+    | AudioCut
+    | ServerFailed
+)
+"""What a link tells its session (see the module)."""
+
+
+# -- what the session asks ----------------------------------------------------------------------
+
+
+class RealtimeLink(Protocol):
+    """One open session with a realtime API, in neutral terms (see the module).
+
+    The session calls the commands from its own tasks, one at a time each, and reads
+    :meth:`events` in one task; a link that speaks over one WebSocket needs no lock.
+
+    Attributes:
+        reports_speech: Whether the API tells when the user starts and stops speaking
+            (OpenAI's VAD events); without, the session cannot tell a turn under way, and
+            the link ends and answers the user's last turn itself (``aend_input``).
+        replies_to_tool_outputs: Whether the API goes on by itself after a tool's output
+            (Gemini); else the session asks for a reply (``arespond``).
+    """
+
+    reports_speech: bool
+    replies_to_tool_outputs: bool
+
+    async def asend_audio(self, audio: bytes) -> None:
+        """Stream a chunk of the user's audio (in the provider's ``input_format``)."""
+        ...
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        """A user's turn of text (and images), which the model answers."""
+        ...
+
+    async def asend_images(self, images: Sequence[ImagePart]) -> None:
+        """Images for the model to see, without a turn of their own (a camera's frames)."""
+        ...
+
+    async def asend_item(self, role: str, text: str) -> None:
+        """A message carried into the conversation (``assistant``, ``system``), not answered."""
+        ...
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        """The output of the model's call ``call_id`` of the tool ``name``."""
+        ...
+
+    async def arespond(self) -> None:
+        """Ask the model to reply now (after a tool's output, or text carried in)."""
+        ...
+
+    async def atruncate(self, item_id: str, played_ms: int) -> None:
+        """Tell the API the user heard only ``played_ms`` of the model's item ``item_id``."""
+        ...
+
+    async def aend_input(self) -> InputEnd:
+        """No more audio comes (the microphone is off): end the user's turn under way, if any.
+
+        It returns once the API's events about the audio sent before have come (OpenAI: a
+        ``session.update`` answered; a replay: its recording's events up to there), so
+        that the session knows, when it decides to close, whether a turn is pending.
+
+        Returns:
+            ``"no_turn"`` (nothing was under way), ``"replies"`` (a turn was, and the API
+            answers it by itself) or ``"ask"`` (a turn was, and the session asks for the
+            reply).
+        """
+        ...
+
+    def events(self) -> AsyncIterator[RealtimeEvent]:
+        """The API's events, until the session is closed (an error ends it)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the session (doing it again does nothing)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SessionSetup:
+    """What a session is opened with, in neutral terms (also its key in a call cache).
+
+    Attributes:
+        model: The model.
+        instructions: The system instructions, if any.
+        tools: The tools the model may call (their name, description and JSON schema).
+        voice: The voice the model speaks with (``None``: the API's default).
+        modality: ``"audio"`` (the model speaks, with a transcript) or ``"text"``.
+        transcribe_input: Whether the API transcribes the user's speech.
+        vad: Whether the API detects the user's turns in the audio (server VAD); without,
+            the input's end ends the turn.
+        silence_ms: How long a pause ends the user's turn (``None``: the API's default).
+        interrupt: Whether the user's speech cuts the model's reply short.
+        options: Anything else the provider sends as it is (its ``extra_session``).
+    """
+
+    model: str
+    instructions: str | None = None
+    tools: tuple[Tool, ...] = ()
+    voice: str | None = None
+    modality: Literal["audio", "text"] = "audio"
+    transcribe_input: bool = True
+    vad: bool = True
+    silence_ms: int | None = None
+    interrupt: bool = True
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+class RealtimeProvider(Protocol[OptionsT]):
+    """What a realtime provider implements (see :mod:`miniagents.ext.realtime.openai`).
+
+    Attributes:
+        provider_name: Its name in traces and recordings (``"openai"``, ``"gcp.gemini"``).
+        price_provider: genai-prices' id of whose prices it pays (``None``: found from
+            the model's name).
+        input_format: The audio it takes.
+        output_format: The audio it gives.
+        default_model: The model used when none is given (``None``: one must be).
+    """
+
+    provider_name: str
+    price_provider: str | None
+    input_format: AudioFormat
+    output_format: AudioFormat
+    default_model: str | None
+
+    async def aconnect(self, setup: SessionSetup, options: OptionsT) -> RealtimeLink:
+        """Open a session.
+
+        Raises:
+            LLMError: the provider's errors, translated (no SDK, a refused key, no
+                connection: ``RealtimeConnectionError``).
+        """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class RealtimeOptions:
+    """The arguments every realtime agent takes; a provider's options class adds its own.
+
+    Attributes:
+        model: The realtime model, e.g. "gpt-realtime" (default: the provider's).
+        instructions: The system instructions.
+        voice: The voice the model speaks with (``None``: the API's default).
+        modality: ``"audio"`` (the default: the model speaks, and its transcript streams
+            as text) or ``"text"`` (the model writes: a realtime text agent).
+        tools: What the model may call: agents, typed functions and ``Tool`` objects, as
+            for the LLM agents. Each call runs in the background while the session goes
+            on (the user and the model keep talking); its result streams into the reply
+            (a sub-agent's tokens live) and, once complete, goes back to the model, which
+            answers it as soon as it is not speaking.
+        handoffs: Text agents the model may hand the conversation to: each is a tool
+            ``transfer_to_<alias>``; the agent gets the whole conversation so far as its
+            input, its answer streams into the reply, and goes back into the realtime
+            conversation, which the model then speaks on from.
+        transcribe_input: Whether the user's speech is transcribed (a ``Transcript`` of
+            ``role="user"`` per turn).
+        vad: Whether the API detects the user's turns (server VAD, the default); without,
+            each turn ends where the input ends.
+        silence_ms: How long a pause ends the user's turn (``None``: the API's default).
+        interrupt: Whether the user's speech cuts the model's reply short (the default).
+        budget: A ``Budget`` charged for every reply of the model and everything the
+            session causes (its tools, their agents); once a limit is crossed the session
+            stops with a ``BudgetExceededError`` (after the reply that crossed it: a reply's
+            audio is counted when the API reports it, at the reply's end).
+        drain_timeout: Seconds to wait, once the input has ended, for the model to answer
+            what is pending (the last turn, the tools running) before the session closes.
+        extra_session: Anything else of the API's session configuration, by its names,
+            sent as it is (OpenAI: merged into ``session.update``'s ``session``; Gemini:
+            into the connection's ``config``).
+    """
+
+    model: str | None = None
+    instructions: str | None = None
+    voice: str | None = None
+    modality: Literal["audio", "text"] = "audio"
+    tools: Sequence[ToolLike] | None = None
+    handoffs: Sequence[MiniAgent[..., Message]] | None = None
+    transcribe_input: bool = True
+    vad: bool = True
+    silence_ms: int | None = None
+    interrupt: bool = True
+    budget: Budget | None = None
+    drain_timeout: float = 10.0
+    extra_session: Mapping[str, object] | None = None

@@ -1,0 +1,388 @@
+"""``voice_app``: a page with a microphone button and a live transcript, and an agent behind it.
+
+::
+
+    browser                                  voice_app                       realtime API
+    GET /                   -> the page (one HTML file, its own scripts only)
+    POST /session (who asks: the door)  -> a ticket: {"ticket", "input_rate", "output_rate"}
+    WS /ws?ticket=...  (the Host, the Origin and the ticket checked, once)
+      mic PCM (binary) ..................-> AudioChunk s ................-> the agent's session
+      {"type": "text"|"played"|"end"} ...-> text, PlaybackPosition, the input's end
+      <- {"type": "item"} + PCM (binary), {"type": "transcript", "delta"}, {"type": "tool_call"},
+         {"type": "tool_output", "delta"}, {"type": "turn_end"}, {"type": "interrupted"},
+         {"type": "session_end", "usage"} | {"type": "error", "message"}
+
+A browser's WebSocket sends no ``Authorization`` header, so the page asks for a ticket
+first, with ``fetch`` and its credentials (``Authorization: Bearer <token>``, the token it
+was opened with, ``/#token=...``; or the cookies of an enclosing app's session): the app's
+door (:class:`~miniagents.ext.web.lowlevel.Door`, the web apps' own) knows who asks, and
+the ticket, good once and for ``ticket_seconds``, names them. The door takes every request
+and the WebSocket only from the settings' ``allowed_hosts`` (the ``Host`` header, against
+DNS rebinding: a 400) and a page's WebSocket only from the app's own origin and the
+settings' ``allowed_origins`` (a page of another site cannot borrow the user's ticket: a
+403), before the WebSocket is accepted.
+
+Each session runs the agent once, in a ``MiniAgents`` context of its own, within the limits:
+the settings' ``max_live_runs`` sessions at once (``max_live_runs_per_principal`` each; a
+ticket is refused with 503 or 429), ``max_session_seconds`` long, messages of at most
+``max_message_bytes`` (a bigger one closes the session, code 1009). An app that knows
+nobody is an explicit choice (``authentication=NoAuthentication()``: local development).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from miniagents.arguments import check_count, check_seconds
+from miniagents.ext.errors import WebChatPageError, WebConfigurationError
+from miniagents.ext.llm.messages import LLMToolCallMessage
+from miniagents.ext.realtime.agent import provider_of
+from miniagents.ext.realtime.pieces import (
+    AudioChunk,
+    Interruption,
+    PlaybackPosition,
+    RealtimePiece,
+    SessionEnd,
+    Transcript,
+    TurnEnd,
+)
+from miniagents.ext.tools.messages import ToolResultMessage
+from miniagents.ext.web.auth import Authentication
+from miniagents.ext.web.lowlevel import Door, page_policy
+from miniagents.ext.web.settings import WebSettings
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.context import MiniAgents
+from miniagents.promising.lowlevel import spawn
+
+__all__ = ["DEFAULT_PAGE", "voice_app"]
+
+DEFAULT_PAGE = Path(__file__).with_name("voice_page.html")
+"""The page ``voice_app`` serves unless given another: a microphone button, a transcript."""
+
+
+def voice_app(
+    agent: MiniAgent[..., RealtimePiece],
+    *,
+    authentication: Authentication | None = None,
+    settings: WebSettings = WebSettings(),
+    page: str | os.PathLike[str] = DEFAULT_PAGE,
+    max_session_seconds: float = 600.0,
+    max_message_bytes: int = 64 * 1024,
+    ticket_seconds: float = 30.0,
+) -> Starlette:
+    """The voice page at ``/`` and ``agent`` behind it, over a WebSocket (see the module).
+
+    Args:
+        agent: The realtime agent (e.g. ``openai_realtime_agent.fork(...)``).
+        authentication: Who asks, required (see :mod:`miniagents.ext.web.auth`): a
+            Starlette ``AuthenticationBackend`` (e.g. ``BearerTokenAuth``),
+            ``"request.user"`` (an enclosing app's middleware sets it), or
+            ``NoAuthentication()`` for local development.
+        settings: The hosts and origins the app serves, and its sessions' limits: a
+            session is the app's run (``max_live_runs`` at once,
+            ``max_live_runs_per_principal`` each) (:class:`WebSettings`).
+        page: The HTML page (default :data:`DEFAULT_PAGE`).
+        max_session_seconds: How long a session may last.
+        max_message_bytes: The largest message the page may send (audio or JSON).
+        ticket_seconds: How long a ticket is good for (it is good once).
+
+    Raises:
+        WebChatPageError: if ``page`` is not a file.
+        WebConfigurationError: if ``authentication`` is not given, for a limit that is not
+            a positive number, or an agent that is not a realtime agent.
+    """
+    door = Door(authentication, settings, "voice_app")
+    path = Path(page)
+    if not path.is_file():
+        raise WebChatPageError(f"The voice page {str(path)!r} is not a file; give an HTML page.")
+    max_session_seconds = _seconds(max_session_seconds, "max_session_seconds")
+    ticket_seconds = _seconds(ticket_seconds, "ticket_seconds")
+    max_message_bytes = check_count(
+        max_message_bytes, "max_message_bytes", owner="voice_app", error=WebConfigurationError
+    )
+    html = path.read_text(encoding="utf-8")
+    policy = page_policy(html)
+    sessions = _Sessions(settings, ticket_seconds)
+    formats = _formats(agent)
+
+    async def serve_page(_request: Request) -> Response:
+        return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+
+    async def new_session(request: Request) -> Response:
+        owner = door.owner(request)
+        if isinstance(owner, Response):
+            return owner
+        refused = sessions.refusal(owner)
+        if refused is not None:
+            return refused
+        return JSONResponse(
+            {
+                "ticket": sessions.ticket(owner),
+                "expires_in": ticket_seconds,
+                "input_rate": formats[0],
+                "output_rate": formats[1],
+            }
+        )
+
+    async def relay(websocket: WebSocket) -> None:  # (its Host and Origin: the door's)
+        good, owner = sessions.take(websocket.query_params.get("ticket", ""))
+        if not good:
+            await websocket.close(1008, "No ticket, or one that is not good (any more).")
+            return
+        try:
+            await websocket.accept()
+            await _relay(agent, websocket, formats[0], max_session_seconds, max_message_bytes)
+        finally:
+            sessions.end(owner)
+        with contextlib.suppress(Exception):  # (its slot free first: the page may start anew)
+            await websocket.close()
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        door.warn_unowned()
+        yield
+
+    return Starlette(
+        routes=[
+            Route("/", serve_page),
+            Route("/session", new_session, methods=["POST"]),
+            WebSocketRoute("/ws", relay),
+        ],
+        middleware=door.middleware(),
+        lifespan=lifespan,
+    )
+
+
+def _seconds(value: float, name: str) -> float:
+    """``value``, a positive number of seconds, or the ``WebConfigurationError`` naming it."""
+    return check_seconds(value, name, owner="voice_app", error=WebConfigurationError)
+
+
+def _formats(agent: MiniAgent[..., RealtimePiece]) -> tuple[int, int]:
+    """The sample rates of the agent's audio, in and out.
+
+    Raises:
+        WebConfigurationError: if ``agent`` is not a realtime agent.
+    """
+    provider = provider_of(agent)
+    if provider is None:
+        raise WebConfigurationError(
+            f"voice_app needs a realtime agent (made with make_realtime_agent, e.g. "
+            f"openai_realtime_agent), not {agent!r}.",
+            parameter="agent",
+        )
+    return provider.input_format.rate, provider.output_format.rate
+
+
+class _Sessions:
+    """The tickets given and the sessions under way, by principal, within the settings' limits."""
+
+    def __init__(self, settings: WebSettings, ticket_seconds: float) -> None:
+        self._most = settings.max_live_runs
+        self._most_each = settings.max_live_runs_per_principal
+        self._ticket_seconds = ticket_seconds
+        self._tickets: dict[str, tuple[str | None, float]] = {}
+        self._live: dict[str | None, int] = {}
+
+    def refusal(self, owner: str | None) -> Response | None:
+        """The 503 (the app is full) or 429 (the principal is) of a new session, if any."""
+        if sum(self._live.values()) >= self._most:
+            return _no_room(
+                503,
+                "too_many_runs",
+                f"The app holds {self._most} sessions, its limit (max_live_runs)",
+            )
+        if self._live.get(owner, 0) >= self._most_each:
+            return _no_room(
+                429,
+                "too_many_runs_of_yours",
+                f"You hold {self._most_each} sessions, the most one user may hold "
+                "(max_live_runs_per_principal)",
+            )
+        return None
+
+    def ticket(self, owner: str | None) -> str:
+        """A new ticket for ``owner`` (the oldest dropped past a bound)."""
+        now = time.monotonic()
+        for key, (_, expires) in list(self._tickets.items()):
+            if expires < now:
+                del self._tickets[key]
+        while len(self._tickets) >= 4 * self._most:
+            del self._tickets[next(iter(self._tickets))]
+        ticket = secrets.token_urlsafe(24)
+        self._tickets[ticket] = (owner, now + self._ticket_seconds)
+        return ticket
+
+    def take(self, ticket: str) -> tuple[bool, str | None]:
+        """Whether ``ticket`` is good (it is used up, its session counted), and its principal."""
+        found = self._tickets.pop(ticket, None)
+        if found is None or found[1] < time.monotonic() or self.refusal(found[0]) is not None:
+            return False, None
+        owner = found[0]
+        self._live[owner] = self._live.get(owner, 0) + 1
+        return True, owner
+
+    def end(self, owner: str | None) -> None:
+        """A session of ``owner`` ended."""
+        left = self._live.get(owner, 0) - 1
+        if left > 0:
+            self._live[owner] = left
+        else:
+            self._live.pop(owner, None)
+
+
+def _no_room(status: int, code: str, said: str) -> Response:
+    return JSONResponse(
+        {"error": {"code": code, "message": f"{said}; end one, or try again later."}},
+        status_code=status,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _relay(
+    agent: MiniAgent[..., RealtimePiece],
+    websocket: WebSocket,
+    input_rate: int,
+    seconds: float,
+    max_bytes: int,
+) -> None:
+    """One session: the page's messages in, the reply's pieces out, within ``seconds``."""
+    from miniagents.ext.realtime.pieces import AudioFormat
+
+    audio_format = AudioFormat(rate=input_rate)
+    async with MiniAgents():
+        call = agent.initiate_inquiry()
+        reply = call.reply_sequence(finish_call=False)
+        sending: list[asyncio.Task[None]] = []
+
+        async def read() -> None:
+            try:
+                while True:
+                    message = await websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        return
+                    data = message.get("bytes")
+                    text = message.get("text")
+                    if len(data or b"") + len((text or "").encode()) > max_bytes:
+                        await websocket.close(1009, "A message was bigger than the app takes.")
+                        return
+                    if data:
+                        call.send_message(AudioChunk(audio=data, format=audio_format))
+                    elif text:
+                        said = json.loads(text)
+                        kind = said.get("type")
+                        if kind == "text" and said.get("text"):
+                            call.send_message(str(said["text"]))
+                        elif kind == "played":
+                            call.send_message(
+                                PlaybackPosition(
+                                    item_id=str(said["item_id"]), played_ms=int(said["ms"])
+                                )
+                            )
+                        elif kind == "end":
+                            return
+            except (WebSocketDisconnect, ValueError, KeyError, TypeError):
+                return
+            finally:
+                call.finish()
+
+        reading = spawn(read(), "voice page input")
+        try:
+            async with asyncio.timeout(seconds):
+                await _send_reply(websocket, reply, sending)
+                await asyncio.gather(*sending)
+        except TimeoutError:
+            reply.cancel()
+            with contextlib.suppress(Exception):
+                await websocket.close(1008, "The session lasted as long as the app allows.")
+        except WebSocketDisconnect:
+            reply.cancel()
+        except Exception as error:  # the session's error: told to the page, then closed
+            with contextlib.suppress(Exception):
+                await websocket.send_text(json.dumps({"type": "error", "message": str(error)}))
+                await websocket.close(1011)
+        finally:
+            reading.cancel()
+            for task in sending:
+                task.cancel()
+            await asyncio.gather(reading, *sending, return_exceptions=True)
+
+
+async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]]) -> None:
+    """Each piece of the reply as the page's events (a streaming one in a task of its own)."""
+    item: str | None = None
+    transcripts: list[asyncio.Task[None]] = []  # (of the turn: sent before its end)
+    async for promise in reply:
+        kind = promise.message_class
+        if kind is AudioChunk:
+            chunk: AudioChunk = await promise
+            if chunk.item_id != item:
+                item = chunk.item_id
+                await _event(websocket, "item", item_id=item, rate=chunk.format.rate)
+            await websocket.send_bytes(chunk.audio)
+        elif issubclass(kind, Transcript | ToolResultMessage):
+            task = spawn(_stream(websocket, promise), "voice page transcript")
+            sending.append(task)
+            if kind is Transcript:
+                transcripts.append(task)
+        elif issubclass(kind, LLMToolCallMessage):
+            call: LLMToolCallMessage = await promise
+            await _event(
+                websocket,
+                "tool_call",
+                call_id=call.call_id,
+                name=call.tool_name,
+                arguments=call.text,
+            )
+        elif kind is TurnEnd:
+            turn: TurnEnd = await promise
+            await asyncio.gather(*transcripts)  # (complete by now: their last events sent)
+            transcripts.clear()
+            await _event(websocket, "turn_end", status=turn.status)
+        elif kind is Interruption:
+            cut: Interruption = await promise
+            await _event(websocket, "interrupted", item_id=cut.item_id, played_ms=cut.played_ms)
+        elif kind is SessionEnd:
+            end: SessionEnd = await promise
+            usage = None if end.usage is None else end.usage.model_dump(exclude_none=True)
+            await _event(websocket, "session_end", turns=end.turns, usage=usage)
+
+
+async def _stream(websocket: WebSocket, promise: MessagePromise[Any]) -> None:
+    """A transcript's (or a tool's result's) tokens as they come, then its whole text."""
+    with contextlib.suppress(WebSocketDisconnect):  # (the page left: the reply ends too)
+        await _stream_tokens(websocket, promise)
+
+
+async def _stream_tokens(websocket: WebSocket, promise: MessagePromise[Any]) -> None:
+    fields = promise.metadata
+    if issubclass(promise.message_class, ToolResultMessage):
+        call_id = fields.get("call_id")
+        async for token in promise:
+            await _event(websocket, "tool_output", call_id=call_id, delta=token)
+        await _event(websocket, "tool_result", call_id=call_id, text=(await promise).text)
+        return
+    role, item_id = fields.get("role"), fields.get("item_id")
+    async for token in promise:
+        await _event(websocket, "transcript", role=role, item_id=item_id, delta=token)
+    await _event(websocket, "transcript_done", role=role, item_id=item_id)
+
+
+async def _event(websocket: WebSocket, kind: str, **fields: object) -> None:
+    await websocket.send_text(json.dumps({"type": kind, **fields}))

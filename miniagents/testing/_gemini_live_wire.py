@@ -1,0 +1,228 @@
+"""Gemini Live's messages (``BidiGenerateContent``), for the fake realtime session (``_live``).
+
+The client's first message is its ``setup`` (the model, the generation config, the system
+instruction, the tools, whether to transcribe), answered with ``setupComplete``; then
+``realtimeInput`` (audio, text, the end of the audio stream, activity marks),
+``clientContent`` (turns, ``turnComplete``) and ``toolResponse``. The server's messages are
+``serverContent`` (the model's turn: audio as ``inlineData``, text parts, the transcriptions
+of input and output, ``interrupted``, ``generationComplete``, ``turnComplete``),
+``toolCall`` and ``usageMetadata``. Keys are read in either case (the SDK writes
+camelCase, a raw client may write snake_case). The API tells no voice activity to the
+client: the user's speech over the model's turn is an ``interrupted`` turn. A message it
+would refuse closes the connection, as Gemini's server does, with code 1007 (or 1011
+for a scripted error) and the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from miniagents.testing._live import (
+    AudioOut,
+    CallOut,
+    LiveEvent,
+    LiveSession,
+    LiveUsage,
+    ReplyEnd,
+    UserTurn,
+)
+
+__all__ = ["GeminiLiveWire"]
+
+
+def _get(mapping: Mapping[str, Any], name: str) -> Any:
+    """``mapping[name]`` in camelCase or snake_case (``name`` is camelCase)."""
+    if name in mapping:
+        return mapping[name]
+    snake = "".join("_" + char.lower() if char.isupper() else char for char in name)
+    return mapping.get(snake)
+
+
+class GeminiLiveWire:
+    """Gemini Live's side of a fake session (see the module)."""
+
+    provider = "gemini_live"
+    closes_on_error = True
+
+    def __init__(self) -> None:
+        self._set_up = False
+        self._transcribe_input = False
+        self._transcribe_output = False
+        self._pending_calls: set[str] = set()
+
+    def opened(self, session: LiveSession) -> list[dict[str, Any]]:
+        """Nothing: the client speaks first (its setup)."""
+        return []
+
+    def receive(self, session: LiveSession, message: dict[str, Any]) -> None:
+        """Read one client message into calls of ``session``."""
+        setup = _get(message, "setup")
+        if setup is not None:
+            self._setup(session, setup)
+            return
+        if not self._set_up:
+            session.error("invalid_argument", "The first message must be the setup.", fatal=True)
+            return
+        realtime = _get(message, "realtimeInput")
+        content = _get(message, "clientContent")
+        tools = _get(message, "toolResponse")
+        if isinstance(realtime, Mapping):
+            self._realtime(session, realtime)
+        elif isinstance(content, Mapping):
+            self._content(session, content)
+        elif isinstance(tools, Mapping):
+            self._tool_response(session, tools)
+        else:
+            session.error(
+                "invalid_argument", f"Unknown message with the keys {sorted(message)}.", fatal=True
+            )
+
+    def _setup(self, session: LiveSession, setup: Mapping[str, Any]) -> None:
+        record = session.record
+        model = _get(setup, "model")
+
+        def note() -> None:
+            record.config = dict(setup)
+            record.model = model
+
+        record._note(note)
+        generation = _get(setup, "generationConfig") or {}
+        modalities = _get(generation, "responseModalities") or ["AUDIO"]
+        session.text_only = [str(each).upper() for each in modalities] == ["TEXT"]
+        realtime = _get(setup, "realtimeInputConfig") or {}
+        detection = _get(realtime, "automaticActivityDetection") or {}
+        session.vad = not _get(detection, "disabled")
+        silence = _get(detection, "silenceDurationMs")
+        if silence is not None:
+            session.silence_ms = int(silence)
+        session.input_rate = 16000
+        self._transcribe_input = _get(setup, "inputAudioTranscription") is not None
+        self._transcribe_output = _get(setup, "outputAudioTranscription") is not None
+        self._set_up = True
+        session.raw({"setupComplete": {}})
+
+    def _realtime(self, session: LiveSession, given: Mapping[str, Any]) -> None:
+        blobs = []
+        audio = _get(given, "audio")
+        if isinstance(audio, Mapping):
+            blobs.append(audio)
+        chunks = _get(given, "mediaChunks")
+        if isinstance(chunks, list):
+            blobs += [chunk for chunk in chunks if isinstance(chunk, Mapping)]
+        for blob in blobs:
+            mime = str(_get(blob, "mimeType") or "")
+            try:
+                data = _decoded(str(_get(blob, "data") or ""))
+            except (binascii.Error, ValueError):
+                session.error("invalid_argument", "Blob data is not valid base64.", fatal=True)
+                return
+            if mime.startswith("audio/pcm"):
+                rate = mime.partition("rate=")[2]
+                if rate:
+                    session.input_rate = int(rate)
+                session.append_audio(data)
+        text = _get(given, "text")
+        if isinstance(text, str):
+            session.user_text(text)
+            session.start_reply()
+        ended = _get(given, "audioStreamEnd")
+        if (ended and session.speaking) or (
+            _get(given, "activityEnd") is not None and not session.vad
+        ):
+            session.commit()
+            session.start_reply()
+
+    def _content(self, session: LiveSession, content: Mapping[str, Any]) -> None:
+        turns = _get(content, "turns") or []
+        for turn in turns if isinstance(turns, list) else [turns]:
+            if not isinstance(turn, Mapping):
+                continue
+            parts = _get(turn, "parts") or []
+            text = " ".join(
+                str(_get(part, "text") or "") for part in parts if isinstance(part, Mapping)
+            )
+            role = "assistant" if _get(turn, "role") == "model" else "user"
+            session.add_item(
+                {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}
+            )
+        if _get(content, "turnComplete"):
+            session.start_reply()
+
+    def _tool_response(self, session: LiveSession, given: Mapping[str, Any]) -> None:
+        responses = _get(given, "functionResponses") or []
+        for response in responses if isinstance(responses, list) else [responses]:
+            call_id = str(_get(response, "id"))
+            if not session.tool_output(
+                call_id, json.dumps(_get(response, "response"), sort_keys=True)
+            ):
+                return
+            self._pending_calls.discard(call_id)
+        if not self._pending_calls:
+            session.reply_after()  # (a reply under way: once it ends)
+
+    def render(self, session: LiveSession, event: LiveEvent) -> list[dict[str, Any]]:
+        """Gemini's server messages for ``event`` (none for what it does not tell)."""
+        if isinstance(event, AudioOut):
+            out: list[dict[str, Any]] = []
+            if event.text_only:
+                if event.transcript:
+                    out.append(
+                        {"serverContent": {"modelTurn": {"parts": [{"text": event.transcript}]}}}
+                    )
+                return out
+            if event.audio:
+                blob = {
+                    "mimeType": f"audio/pcm;rate={session.output_rate}",
+                    "data": base64.b64encode(event.audio).decode(),
+                }
+                out.append({"serverContent": {"modelTurn": {"parts": [{"inlineData": blob}]}}})
+            if event.transcript and self._transcribe_output:
+                out.append({"serverContent": {"outputTranscription": {"text": event.transcript}}})
+            return out
+        if isinstance(event, UserTurn):
+            if event.transcript is not None and self._transcribe_input:
+                return [{"serverContent": {"inputTranscription": {"text": event.transcript}}}]
+            return []
+        if isinstance(event, CallOut):
+            self._pending_calls.add(event.call_id)
+            call = {"id": event.call_id, "name": event.call.name, "args": event.call.input()}
+            return [{"toolCall": {"functionCalls": [call]}}]
+        if isinstance(event, ReplyEnd):
+            usage = {"usageMetadata": _usage(event.usage)}
+            if event.status == "cancelled":
+                return [{"serverContent": {"interrupted": True}}, usage]
+            return [
+                {"serverContent": {"generationComplete": True}},
+                {"serverContent": {"turnComplete": True}},
+                usage,
+            ]
+        return []  # speech edges, items, the reply's start, truncations: not told
+
+
+def _decoded(text: str) -> bytes:
+    """Base64 in either alphabet (the SDK writes the URL-safe one), padded or not."""
+    text = text.replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def _usage(usage: LiveUsage) -> dict[str, Any]:
+    prompt = usage.input_text + usage.input_audio
+    response = usage.output_text + usage.output_audio
+    return {
+        "promptTokenCount": prompt,
+        "responseTokenCount": response,
+        "totalTokenCount": prompt + response,
+        "cachedContentTokenCount": usage.cached,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": usage.input_text},
+            {"modality": "AUDIO", "tokenCount": usage.input_audio},
+        ],
+        "responseTokensDetails": [
+            {"modality": "TEXT", "tokenCount": usage.output_text},
+            {"modality": "AUDIO", "tokenCount": usage.output_audio},
+        ],
+    }

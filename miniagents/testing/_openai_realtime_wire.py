@@ -1,0 +1,442 @@
+"""The OpenAI Realtime API's events, for the fake realtime session (``_live``).
+
+The client's events (``session.update``, ``input_audio_buffer.append``,
+``conversation.item.create``, ``conversation.item.truncate``, ``response.create``,
+``response.cancel``, ...) become calls of the session; what the session does is written as
+the API's server events (the GA names of openai 2.x and later:
+``response.output_audio.delta``, ``response.output_audio_transcript.delta``,
+``conversation.item.added``, ...), each with its ``event_id``. A client event the API
+would refuse gets its ``error`` event (``invalid_request_error``, with the client event's
+``event_id``) and the session goes on, as the API's does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from miniagents.testing._live import (
+    AudioOut,
+    CallOut,
+    ItemAdded,
+    LiveEvent,
+    LiveSession,
+    LiveUsage,
+    ProtocolError,
+    ReplyEnd,
+    ReplyStart,
+    SpeechEdge,
+    Truncated,
+    UserTurn,
+)
+
+__all__ = ["OpenAIRealtimeWire"]
+
+_DEFAULT_SESSION: dict[str, Any] = {
+    "type": "realtime",
+    "object": "realtime.session",
+    "instructions": "",
+    "output_modalities": ["audio"],
+    "audio": {
+        "input": {
+            "format": {"type": "audio/pcm", "rate": 24000},
+            "transcription": None,
+            "turn_detection": {
+                "type": "server_vad",
+                "threshold": 0.5,
+                "prefix_padding_ms": 300,
+                "silence_duration_ms": 500,
+                "create_response": True,
+                "interrupt_response": True,
+            },
+        },
+        "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "alloy"},
+    },
+    "tools": [],
+    "tool_choice": "auto",
+}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class OpenAIRealtimeWire:
+    """The OpenAI Realtime API's side of a fake session (see the module)."""
+
+    provider = "openai_realtime"
+    closes_on_error = False
+
+    def __init__(self) -> None:
+        self._events = 0
+        self._session = _merged(_DEFAULT_SESSION, {})
+        self._transcribe = False
+        self._outputs: dict[str, int] = {}
+
+    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        self._events += 1
+        return {"type": kind, "event_id": f"event_fake{self._events}", **fields}
+
+    def opened(self, session: LiveSession) -> list[dict[str, Any]]:
+        """``session.created``, with the session's defaults."""
+        return [
+            self._event("session.created", session={"id": session.new_id("sess"), **self._session})
+        ]
+
+    # -- the client's events -----------------------------------------------------------------
+
+    def receive(self, session: LiveSession, message: dict[str, Any]) -> None:
+        """Read one client event into calls of ``session``."""
+        kind = message.get("type")
+        event_id = message.get("event_id")
+        if kind == "session.update":
+            self._update(session, message.get("session") or {})
+        elif kind == "input_audio_buffer.append":
+            try:
+                audio = base64.b64decode(str(message.get("audio", "")), validate=True)
+            except (binascii.Error, ValueError):
+                session.error("invalid_value", "The audio is not valid base64.", event_id)
+                return
+            session.append_audio(audio)
+        elif kind == "input_audio_buffer.commit":
+            session.commit()
+        elif kind == "input_audio_buffer.clear":
+            session.raw(self._event("input_audio_buffer.cleared"))
+        elif kind == "conversation.item.create":
+            item = message.get("item")
+            if not isinstance(item, dict):
+                session.error(
+                    "missing_required_parameter", "Missing required parameter: 'item'.", event_id
+                )
+                return
+            session.add_item(item, event_id)
+        elif kind == "conversation.item.truncate":
+            session.truncate(
+                str(message.get("item_id")), int(message.get("audio_end_ms", -1)), event_id
+            )
+        elif kind == "conversation.item.delete":
+            session.raw(self._event("conversation.item.deleted", item_id=message.get("item_id")))
+        elif kind == "response.create":
+            session.start_reply(event_id)
+        elif kind == "response.cancel":
+            session.cancel_reply(event_id)
+        elif kind == "output_audio_buffer.clear":
+            session.raw(self._event("output_audio_buffer.cleared"))
+        else:
+            session.error(
+                "invalid_value",
+                f"Invalid value: '{kind}'. Supported values are the client events.",
+                event_id,
+            )
+
+    def _update(self, session: LiveSession, given: dict[str, Any]) -> None:
+        self._session = _merged(self._session, given)
+        record = session.record
+        record._note(lambda: setattr(record, "config", self._session))
+        audio_in = self._session.get("audio", {}).get("input", {})
+        detection = audio_in.get("turn_detection")
+        session.vad = isinstance(detection, dict)
+        if isinstance(detection, dict):
+            session.create_response = bool(detection.get("create_response", True))
+            session.interrupt_response = bool(detection.get("interrupt_response", True))
+            session.silence_ms = int(detection.get("silence_duration_ms", 500))
+        self._transcribe = bool(audio_in.get("transcription"))
+        session.text_only = self._session.get("output_modalities") == ["text"]
+        session.raw(self._event("session.updated", session=self._session))
+
+    # -- the session's events ----------------------------------------------------------------
+
+    def render(self, session: LiveSession, event: LiveEvent) -> list[dict[str, Any]]:
+        """The API's server events for ``event``."""
+        if isinstance(event, AudioOut):
+            return self._audio(event)
+        if isinstance(event, SpeechEdge):
+            if event.started:
+                return [
+                    self._event(
+                        "input_audio_buffer.speech_started",
+                        audio_start_ms=event.ms,
+                        item_id=event.item_id,
+                    )
+                ]
+            return [
+                self._event(
+                    "input_audio_buffer.speech_stopped",
+                    audio_end_ms=event.ms,
+                    item_id=event.item_id,
+                )
+            ]
+        if isinstance(event, UserTurn):
+            return self._user_turn(event)
+        if isinstance(event, ItemAdded):
+            return self._added(event)
+        if isinstance(event, ReplyStart):
+            self._outputs = {}
+            response = {
+                "id": event.response_id,
+                "object": "realtime.response",
+                "status": "in_progress",
+                "output": [],
+            }
+            return [self._event("response.created", response=response)]
+        if isinstance(event, CallOut):
+            return self._call(event)
+        if isinstance(event, ReplyEnd):
+            return self._end(event)
+        if isinstance(event, Truncated):
+            return [
+                self._event(
+                    "conversation.item.truncated",
+                    item_id=event.item_id,
+                    content_index=0,
+                    audio_end_ms=event.ms,
+                )
+            ]
+        assert isinstance(event, ProtocolError)
+        error = {
+            "type": "invalid_request_error",
+            "code": event.code,
+            "message": event.message,
+            "param": None,
+            "event_id": event.event_id,
+        }
+        if event.fatal:
+            error["type"] = "server_error"
+        return [self._event("error", error=error)]
+
+    def _user_turn(self, event: UserTurn) -> list[dict[str, Any]]:
+        item = {
+            "id": event.item_id,
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        out = [
+            self._event(
+                "input_audio_buffer.committed", item_id=event.item_id, previous_item_id=None
+            ),
+            self._event("conversation.item.added", item=item, previous_item_id=None),
+            self._event("conversation.item.done", item=item, previous_item_id=None),
+        ]
+        if self._transcribe:
+            out.append(
+                self._event(
+                    "conversation.item.input_audio_transcription.completed",
+                    item_id=event.item_id,
+                    content_index=0,
+                    transcript=event.transcript or "",
+                    usage={"type": "duration", "seconds": 1.0},
+                )
+            )
+        return out
+
+    def _added(self, event: ItemAdded) -> list[dict[str, Any]]:
+        item = {"id": event.item_id, "status": "completed", **event.item}
+        return [
+            self._event(
+                "conversation.item.added", item=item, previous_item_id=event.previous_item_id
+            ),
+            self._event(
+                "conversation.item.done", item=item, previous_item_id=event.previous_item_id
+            ),
+        ]
+
+    def _index(self, item_id: str) -> int:
+        return self._outputs.setdefault(item_id, len(self._outputs))
+
+    def _audio(self, event: AudioOut) -> list[dict[str, Any]]:
+        where = {
+            "response_id": event.response_id,
+            "item_id": event.item_id,
+            "output_index": self._index(event.item_id),
+            "content_index": 0,
+        }
+        out: list[dict[str, Any]] = []
+        if event.first:
+            item = {
+                "id": event.item_id,
+                "object": "realtime.item",
+                "type": "message",
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            }
+            part = (
+                {"type": "text", "text": ""}
+                if event.text_only
+                else {"type": "audio", "transcript": ""}
+            )
+            out.append(
+                self._event(
+                    "response.output_item.added",
+                    response_id=event.response_id,
+                    output_index=where["output_index"],
+                    item=item,
+                )
+            )
+            out.append(self._event("response.content_part.added", **where, part=part))
+        if event.text_only:
+            if event.transcript:
+                out.append(
+                    self._event("response.output_text.delta", **where, delta=event.transcript)
+                )
+            return out
+        if event.audio:
+            out.append(self._event("response.output_audio.delta", **where, delta=_b64(event.audio)))
+        if event.transcript:
+            out.append(
+                self._event(
+                    "response.output_audio_transcript.delta", **where, delta=event.transcript
+                )
+            )
+        return out
+
+    def _call(self, event: CallOut) -> list[dict[str, Any]]:
+        index = self._index(event.item_id)
+        item = {
+            "id": event.item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": event.call.name,
+            "call_id": event.call_id,
+            "arguments": "",
+        }
+        where = {
+            "response_id": event.response_id,
+            "item_id": event.item_id,
+            "output_index": index,
+            "call_id": event.call_id,
+        }
+        out = [
+            self._event(
+                "response.output_item.added",
+                response_id=event.response_id,
+                output_index=index,
+                item=item,
+            )
+        ]
+        out += [
+            self._event("response.function_call_arguments.delta", **where, delta=delta)
+            for delta in event.call.deltas()
+        ]
+        out.append(
+            self._event(
+                "response.function_call_arguments.done",
+                **where,
+                name=event.call.name,
+                arguments=event.call.text,
+            )
+        )
+        done = {**item, "status": "completed", "arguments": event.call.text}
+        out.append(
+            self._event(
+                "response.output_item.done",
+                response_id=event.response_id,
+                output_index=index,
+                item=done,
+            )
+        )
+        return out
+
+    def _end(self, event: ReplyEnd) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        items: list[dict[str, Any]] = []
+        for item_id, transcript in event.transcripts.items():
+            where = {
+                "response_id": event.response_id,
+                "item_id": item_id,
+                "output_index": self._index(item_id),
+                "content_index": 0,
+            }
+            if event.text_only:
+                part = {"type": "text", "text": transcript}
+                out.append(self._event("response.output_text.done", **where, text=transcript))
+            else:
+                part = {"type": "audio", "transcript": transcript}
+                out.append(self._event("response.output_audio.done", **where))
+                out.append(
+                    self._event(
+                        "response.output_audio_transcript.done", **where, transcript=transcript
+                    )
+                )
+            out.append(self._event("response.content_part.done", **where, part=part))
+            status = "completed" if event.status == "completed" else "incomplete"
+            item = {
+                "id": item_id,
+                "object": "realtime.item",
+                "type": "message",
+                "role": "assistant",
+                "status": status,
+                "content": [part],
+            }
+            out.append(
+                self._event(
+                    "response.output_item.done",
+                    response_id=event.response_id,
+                    output_index=where["output_index"],
+                    item=item,
+                )
+            )
+            items.append(item)
+        for call in event.calls:
+            items.append(
+                {
+                    "id": call.item_id,
+                    "type": "function_call",
+                    "status": "completed",
+                    "name": call.call.name,
+                    "call_id": call.call_id,
+                    "arguments": call.call.text,
+                }
+            )
+        response: dict[str, Any] = {
+            "id": event.response_id,
+            "object": "realtime.response",
+            "status": event.status,
+            "status_details": None
+            if event.status == "completed"
+            else {"type": event.status, "reason": "turn_detected"},
+            "output": items,
+            "usage": _usage(event.usage),
+        }
+        out.append(self._event("response.done", response=response))
+        return out
+
+
+def _usage(usage: LiveUsage) -> dict[str, Any]:
+    given = usage.input_text + usage.input_audio
+    made = usage.output_text + usage.output_audio
+    return {
+        "total_tokens": given + made,
+        "input_tokens": given,
+        "output_tokens": made,
+        "input_token_details": {
+            "text_tokens": usage.input_text,
+            "audio_tokens": usage.input_audio,
+            "image_tokens": 0,
+            "cached_tokens": usage.cached,
+            "cached_tokens_details": {
+                "text_tokens": usage.cached,
+                "audio_tokens": 0,
+                "image_tokens": 0,
+            },
+        },
+        "output_token_details": {
+            "text_tokens": usage.output_text,
+            "audio_tokens": usage.output_audio,
+        },
+    }
+
+
+def _merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``given``, nested mappings merged (``None`` replaces)."""
+    merged = dict(base)
+    for key, value in given.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,147 @@
+"""Operating realtime sessions: budgets that stop them, the call cache, traces, bounded memory.
+
+- A ``Budget`` is charged each reply's usage (its audio at audio prices): past its
+  ``max_cost_usd`` the session stops with a ``BudgetExceededError``, after the reply that
+  crossed it; a budget with no requests left refuses the next reply.
+- A call cache records a session (the API's events, the session's sends as digests) and
+  replays it with no server, byte for byte, at no cost; a session with another setup, or
+  whose input differs, is a miss.
+- Each reply is traced as a ``chat`` span of the agent's ``invoke_agent`` span, with its
+  tokens; a tool's ``execute_tool`` span sits beside it.
+- A long session keeps what its readers still need (the replay window), not all its audio.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from miniagents import MiniAgents
+from miniagents.errors import BudgetExceededError, LLMCacheMissError
+from miniagents.ext.llm.cache import CallCache, MemoryCallStore
+from miniagents.ext.llm.usage import Budget, charged_to, usage_totals
+from miniagents.ext.realtime import AudioChunk, SessionEnd, Transcript, TurnEnd
+from miniagents.promising.lowlevel import core_of
+from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall
+from tests.ext.realtime.kit import Api, of, pieces, pieces_then_error, question, streamed
+from tests.fakes.tracing import Traces, parent_of
+
+USAGE = LiveUsage(input_text=100, input_audio=2000, output_text=50, output_audio=4000)
+
+
+async def test_a_budget_past_its_cost_stops_the_session_after_the_reply_that_crossed_it(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.speak(["Costly."], usage=USAGE)
+    fake_llm.speak(["Never said."])
+    budget = Budget(max_cost_usd=0.01)
+    async with MiniAgents():
+        voice = api.voice(fake_llm, budget=budget)
+        found, error = await pieces_then_error(voice.inquire(streamed(["Hi.", "And again?"])))
+    assert isinstance(error, BudgetExceededError)
+    assert "max_cost_usd" in str(error)
+    (turn,) = of(TurnEnd, found)
+    assert turn.usage is not None
+    assert turn.usage.cost_usd is not None
+    assert budget.usage.cost_usd == pytest.approx(turn.usage.cost_usd)
+    assert turn.usage.cost_usd > 0.01
+    assert error.limit == "max_cost_usd"
+    assert [piece.text for piece in of(Transcript, found)] == ["Costly."]
+    assert fake_llm.realtime_sessions[0].outcome == "closed"
+
+
+async def test_a_budget_with_no_request_left_refuses_the_next_reply(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    budget = Budget(max_requests=1)
+    async with MiniAgents():
+        with charged_to(budget):
+            reply = api.voice(fake_llm).inquire(streamed(["One.", "Two."]))
+        found, error = await pieces_then_error(reply)
+        assert isinstance(error, BudgetExceededError)
+        assert error.limit == "max_requests"
+        assert usage_totals().requests == 1  # (the second refused: not made, not counted)
+    assert len(of(TurnEnd, found)) == 1
+
+
+async def test_a_recorded_session_replays_byte_for_byte_with_no_server(api: Api) -> None:
+    store = MemoryCallStore()
+    asked = question(api)
+    with FakeLLMServer() as server:
+        server.speak(["Hello ", "there."], heard="Hi.", tool_calls=[ToolCall("clock")])
+        server.speak(["It is noon."])
+
+        def clock() -> str:
+            """The time."""
+            return "12:00"
+
+        async with MiniAgents():
+            with CallCache(store, mode="read_through").active():
+                live = await pieces(api.voice(server, tools=[clock]).inquire(streamed(asked)))
+        client = api.client(server)
+    assert len(store) == 1
+    async with MiniAgents():  # the server has stopped: a request would fail
+        with CallCache(store, mode="replay").active():
+            voice = api.agent.fork(async_client=client, tools=[clock])
+            replayed = await pieces(voice.inquire(streamed(asked)))
+    assert [chunk.audio for chunk in of(AudioChunk, replayed)] == [
+        chunk.audio for chunk in of(AudioChunk, live)
+    ]
+    assert [piece.text for piece in of(Transcript, replayed)] == [
+        "Hi.",
+        "Hello there.",
+        "It is noon.",
+    ]
+    assert [piece.text for piece in of(Transcript, live)] == [
+        piece.text for piece in of(Transcript, replayed)
+    ]
+    costs = [turn.usage.cost_usd for turn in of(TurnEnd, replayed) if turn.usage is not None]
+    assert costs == [0.0, 0.0]
+    assert isinstance(replayed[-1], SessionEnd)
+    async with MiniAgents():
+        with CallCache(store, mode="replay").active():
+            other = api.agent.fork(async_client=client, tools=[clock], instructions="Be brief.")
+            with pytest.raises(LLMCacheMissError, match="Be brief"):
+                await other.inquire(streamed(asked))
+            with pytest.raises(LLMCacheMissError, match="input differs"):
+                await voice.inquire(streamed(["Something else."]))
+
+
+async def test_each_reply_is_a_chat_span_of_the_agents_span_and_a_tool_one_beside_it(
+    api: Api, fake_llm: FakeLLMServer, traces: Traces
+) -> None:
+    def clock() -> str:
+        """The time."""
+        return "12:00"
+
+    fake_llm.speak(["Let me see."], tool_calls=[ToolCall("clock")], usage=USAGE)
+    fake_llm.speak(["Noon."])
+    async with MiniAgents():
+        await api.voice(fake_llm, tools=[clock]).inquire(streamed(["What time is it?"]))
+    agent = traces.one(f"invoke_agent {api.agent.alias}")
+    chats = [span for span in traces.spans() if span.name.startswith("chat ")]
+    assert len(chats) == 2
+    assert all(parent_of(chat, agent) for chat in chats)
+    tool = traces.one("execute_tool clock")
+    assert parent_of(tool, agent)
+    first = min(chats, key=lambda span: span.start_time or 0)
+    attributes = first.attributes or {}
+    assert attributes["gen_ai.usage.input_tokens"] == 2100
+    assert attributes["gen_ai.usage.output_tokens"] == 4050
+
+
+async def test_a_long_session_keeps_only_what_its_reader_still_needs(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.speak(["word "] * 600)  # a minute of audio, in 600 chunks of 100 ms
+    async with MiniAgents(replay_window=64):
+        reply = api.voice(fake_llm).inquire(streamed(["Talk for a minute."]))
+        behind = 0  # pieces kept that the reader has read already
+        count = read = 0
+        async for piece in reply:
+            read += 1
+            count += piece.message_class is AudioChunk
+            behind = max(behind, read - core_of(reply).base)
+    assert count == 600
+    # the window and a batch (a stream releases 64 pieces at a time, as it records), not
+    # the minute (what the reader has not read yet is kept too: nothing is lost)
+    assert behind <= 64 + 64

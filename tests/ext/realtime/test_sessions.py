@@ -1,0 +1,175 @@
+"""A realtime session, over both APIs of the fake server with their real SDKs.
+
+Audio in, spoken replies out: the user's voice reaches the API byte for byte, the model's
+audio comes back byte for byte with its format and item, its transcript streams as text
+tokens, each reply ends with its usage (audio and text apart) and cost, and the session
+ends when its input has and nothing is pending. Text and images in; two readers of one
+reply; errors of the API, a dropped connection, a refused key, input of the wrong format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+from miniagents import MiniAgents
+from miniagents.errors import LLMAuthenticationError
+from miniagents.ext.llm.pricing import modal_cost_usd
+from miniagents.ext.realtime import (
+    PCM24K,
+    AudioChunk,
+    AudioFormat,
+    RealtimeConnectionError,
+    RealtimeInputError,
+    RealtimeServerError,
+    SessionEnd,
+    Transcript,
+    TurnEnd,
+)
+from miniagents.messages import ImagePart, Message
+from miniagents.testing import FakeLLMServer, LiveUsage, tone
+from tests.ext.realtime.kit import Api, of, pieces, pieces_then_error, question, streamed
+
+DOT = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
+USAGE = LiveUsage(input_text=10, input_audio=20, output_text=4, output_audio=30)
+
+
+async def test_a_spoken_question_gets_its_answer_spoken_transcribed_and_priced(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.speak(["Hello ", "there."], heard="Hi!", usage=USAGE)
+    asked = question(api)
+    async with MiniAgents():
+        reply = api.voice(fake_llm, instructions="Be brief.").inquire(streamed(asked))
+        tokens: list[str] = []
+        found = []
+        async for piece in reply:
+            if piece.message_class is Transcript:
+                tokens += [token async for token in piece]
+            found.append(await piece)
+    user, said = of(Transcript, found)
+    assert (user.role, user.text) == ("user", "Hi!")
+    assert (said.role, said.text, tokens[1:]) == ("assistant", "Hello there.", ["Hello ", "there."])
+    audio = of(AudioChunk, found)
+    assert [chunk.audio for chunk in audio] == [tone(100, 220, 24000), tone(100, 240, 24000)]
+    assert {(chunk.format, chunk.role, chunk.item_id) for chunk in audio} == {
+        (PCM24K, "assistant", said.item_id)
+    }
+    record = fake_llm.realtime_sessions[0]
+    assert bytes(record.input_audio) == b"".join(chunk.audio for chunk in asked)
+    (turn,) = of(TurnEnd, found)
+    usage = turn.usage
+    assert turn.status == "completed"
+    assert usage is not None
+    given = (usage.input_text_tokens, usage.input_audio_tokens, usage.input_tokens)
+    made = (usage.output_text_tokens, usage.output_audio_tokens, usage.output_tokens)
+    assert (given, made) == ((10, 20, 30), (4, 30, 34))
+    model = said.model
+    assert model is not None
+    expected = modal_cost_usd(
+        model,
+        "openai" if api.name == "openai" else "google",
+        input_tokens=30,
+        output_tokens=34,
+        input_audio_tokens=20,
+        output_audio_tokens=30,
+    )
+    assert expected is not None
+    assert expected > 0
+    assert usage.cost_usd == pytest.approx(expected)
+    end = found[-1]
+    assert isinstance(end, SessionEnd)
+    assert (end.turns, end.usage) == (1, usage)
+    assert record.outcome == "closed"
+    assert record.errors == []
+    if api.name == "openai":
+        instructions = record.config["instructions"]
+    else:
+        instructions = record.config["systemInstruction"]["parts"][0]["text"]
+    assert instructions == "Be brief."
+
+
+async def test_two_readers_read_one_session_live_and_a_late_one_awaits_it_whole(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.speak(["One ", "two ", "three."])
+    async with MiniAgents():
+        reply = api.voice(fake_llm).inquire(streamed(question(api)))
+        first, second = await asyncio.gather(pieces(reply), pieces(reply))
+        whole = await reply
+    assert first == second == list(whole)
+    assert [str(piece) for piece in of(Transcript, whole)][-1] == "One two three."
+    assert len(fake_llm.realtime_sessions) == 1  # one session, read three times
+
+
+async def test_text_and_images_are_turns_the_model_answers(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.speak(["A dot."])
+    fake_llm.speak(["Fine."])
+    asked: list[Message | str] = [
+        Message(text="What is this?", images=(ImagePart(data=DOT),)),
+        "How are you?",
+    ]
+    async with MiniAgents():
+        found = await pieces(api.voice(fake_llm).inquire(streamed(asked)))
+    said = [piece.text for piece in of(Transcript, found)]
+    assert said == ["A dot.", "Fine."]
+    assert [turn.status for turn in of(TurnEnd, found)] == ["completed", "completed"]
+    received = fake_llm.realtime_sessions[0].received
+    if api.name == "openai":
+        items = [event["item"] for event in received if event["type"] == "conversation.item.create"]
+        assert items[0]["content"][0] == {"type": "input_text", "text": "What is this?"}
+        assert items[0]["content"][1]["image_url"].startswith("data:image/gif;base64,")
+        assert [event["type"] for event in received].count("response.create") == 2
+    else:
+        turns = [event["client_content"] for event in received if "client_content" in event]
+        parts = turns[0]["turns"][0]["parts"]
+        assert parts[0] == {"text": "What is this?"}
+        assert "inline_data" in parts[1] or "inlineData" in parts[1]
+
+
+async def test_an_error_of_the_api_ends_the_reply_after_what_came_before(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.speak(["Fine."])
+    fake_llm.speak(error="The model is overloaded.")
+    async with MiniAgents():
+        reply = api.voice(fake_llm).inquire(streamed(["How are you?", "And now?"]))
+        found, error = await pieces_then_error(reply)
+    assert [piece.text for piece in of(Transcript, found)] == ["Fine."]
+    assert isinstance(error, RealtimeServerError)
+    assert "overloaded" in str(error)
+    assert error.code == ("server_error" if api.name == "openai" else "1011")
+
+
+async def test_a_dropped_connection_ends_the_reply_after_what_came(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.speak(["One ", "two ", "three."], drop_after=1)
+    async with MiniAgents():
+        found, error = await pieces_then_error(api.voice(fake_llm).inquire(streamed(["Count."])))
+    assert isinstance(error, RealtimeConnectionError)
+    assert "dropped" in str(error)
+    assert len(of(AudioChunk, found)) == 1
+    assert fake_llm.realtime_sessions[0].outcome == "dropped"
+
+
+async def test_a_refused_key_is_an_authentication_error(api: Api, fake_llm: FakeLLMServer) -> None:
+    fake_llm.refuse_realtime(401)
+    async with MiniAgents():
+        with pytest.raises(LLMAuthenticationError, match="401"):
+            await api.voice(fake_llm).inquire(streamed(["Hi."]))
+    assert fake_llm.realtime_sessions == []
+
+
+async def test_audio_of_another_format_is_refused_before_it_is_sent(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    wrong = AudioChunk(audio=bytes(1600), format=AudioFormat(rate=8000))
+    async with MiniAgents():
+        with pytest.raises(RealtimeInputError, match=f"resample it to {api.format.rate} Hz"):
+            await api.voice(fake_llm).inquire(streamed([wrong]))
+    assert fake_llm.realtime_sessions[0].input_audio_bytes == 0

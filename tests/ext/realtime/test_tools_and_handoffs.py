@@ -1,0 +1,114 @@
+"""A realtime session's tools and handoffs, over both APIs of the fake server.
+
+A sub-agent called as a tool streams its tokens into the session's reply while it runs, and
+the session goes on meanwhile (the user asks again, the model answers); once the tool is
+done, its output goes back to the model, which answers it as soon as it is not speaking
+(never while a reply is under way: the fake refuses that as the API does). A handoff gives
+a text agent the whole conversation so far; its answer streams into the reply and goes back
+to the realtime model, which speaks on from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
+from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage, UserMessage
+from miniagents.ext.realtime import HandoffResult, Transcript, TurnEnd
+from miniagents.ext.tools import ToolResultMessage
+from miniagents.messages import Message
+from miniagents.testing import FakeLLMServer, ToolCall
+from tests.ext.realtime.kit import Api, of, planner, question
+
+
+def output_of(api: Api, record_output: str) -> str:
+    """The tool's output as the fake got it (Gemini's is the function's ``{"output": ...}``)."""
+    return record_output if api.name == "openai" else str(json.loads(record_output)["output"])
+
+
+async def test_a_sub_agents_tokens_stream_live_while_the_session_goes_on_and_its_result_returns(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    notes: asyncio.Queue[str | None] = asyncio.Queue()
+
+    @miniagent
+    async def researcher(ctx: InteractionContext, topic: str) -> None:
+        """Researches a topic."""
+
+        async def tokens() -> AsyncIterator[str]:
+            while (token := await notes.get()) is not None:
+                yield token
+
+        ctx.reply(MessagePromise.from_async_iterable(tokens()))
+
+    fake_llm.speak(["Let me ", "look."], tool_calls=[ToolCall("RESEARCHER", {"topic": "rivers"})])
+    fake_llm.speak(["Still ", "here."], pause_after=1)  # the model speaks when the tool is done
+    fake_llm.speak(["Rivers meander, ", "it says."])
+    async with MiniAgents():
+        call = api.voice(fake_llm, tools=[researcher]).initiate_inquiry()
+        call.send_message(question(api))
+        reply = call.reply_sequence(finish_call=False)
+        pieces = aiter(reply)
+        while not issubclass((result := await anext(pieces)).message_class, ToolResultMessage):
+            pass
+        tokens = aiter(result)
+        notes.put_nowait("Rivers ")
+        assert await anext(tokens) == "Rivers "  # live, while the tool still runs
+        call.send_message("Are you there?")  # the session goes on: the model answers
+        record = await fake_llm.wait_realtime_async(0, lambda record: len(record.replies) == 2)
+        notes.put_nowait("meander.")
+        notes.put_nowait(None)  # the tool is done while the model speaks (its reply held)
+        assert (await result).text == "Rivers meander."
+        await fake_llm.wait_realtime_async(0, lambda record: bool(record.tool_outputs))
+        record.resume()
+        call.finish()
+        rest = [await each async for each in pieces]
+    said = [piece.text for piece in of(Transcript, rest) if piece.role == "assistant"]
+    assert said == ["Still here.", "Rivers meander, it says."]
+    assert [turn.status for turn in of(TurnEnd, rest)] == ["completed"] * 3
+    record = fake_llm.realtime_sessions[0]
+    (output,) = record.tool_outputs.values()
+    assert output_of(api, output) == "Rivers meander."
+    assert record.errors == []  # never asked for a reply while one was under way
+
+
+async def test_a_handoff_gives_the_text_agent_the_conversation_and_its_answer_goes_back(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    given: list[list[Message]] = []
+
+    voice = api.voice(fake_llm, handoffs=[planner(given, "Go at dawn.")])
+
+    fake_llm.speak(
+        ["One ", "moment."],
+        heard="Plan my trip.",
+        tool_calls=[ToolCall("transfer_to_planner", {"request": "A plan for the trip."})],
+    )
+    fake_llm.speak(["Go at dawn, ", "says the planner."])
+    async with MiniAgents():
+        found = [await piece async for piece in voice.inquire(question(api))]
+    (seen,) = given
+    assert [(type(message), message.text) for message in seen] == [
+        (UserMessage, "Plan my trip."),
+        (AssistantMessage, "One moment."),
+        (UserMessage, "A plan for the trip."),
+    ]
+    (handed,) = of(HandoffResult, found)
+    assert (handed.handed_to, handed.text, handed.tool_name) == (
+        "PLANNER",
+        "Go at dawn.",
+        "transfer_to_planner",
+    )
+    (called,) = of(LLMToolCallMessage, found)
+    assert called.arguments == {"request": "A plan for the trip."}
+    said = [piece.text for piece in of(Transcript, found) if piece.role == "assistant"]
+    assert said == ["One moment.", "Go at dawn, says the planner."]
+    record = fake_llm.realtime_sessions[0]
+    (output,) = record.tool_outputs.values()
+    assert output_of(api, output) == "Go at dawn."
+    tools = record.config.get("tools") or []
+    names = json.dumps(tools)
+    assert "transfer_to_planner" in names
+    assert "Plans trips" in names

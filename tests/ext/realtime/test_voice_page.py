@@ -1,0 +1,241 @@
+"""The voice page (``voice_app``) in Debian's Chromium, with a fake microphone.
+
+Chromium plays a WAV file the test writes as its microphone (a second of a 440 Hz tone, the
+question, then quiet): the page asks for a ticket with its bearer token, opens the
+WebSocket, streams the microphone as 16-bit PCM; the fake OpenAI Realtime API hears the
+question (its audio reached it: a 440 Hz tone), answers, and the transcript and the audio
+come back to the page. Chromium is driven by Playwright on the machine's own Chromium
+(``/usr/bin/chromium``; nothing is downloaded). The app's door is tested beside it: the
+ticket needs the token, a ticket is good once, another origin and another host are
+refused.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import itertools
+import json
+import math
+import socket
+import wave
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+if TYPE_CHECKING:
+    from websockets.asyncio import client
+
+from miniagents.errors import WebConfigurationError
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.realtime.web import voice_app
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
+from miniagents.testing import FakeLLMServer
+from tests.ext.realtime.kit import APIS
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FOUND = CHROMIUM.exists()
+ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts"
+
+
+@asynccontextmanager
+async def served(app: ASGIApp) -> AsyncIterator[str]:
+    """``app`` under uvicorn on a free port of 127.0.0.1 (WebSockets on websockets' sans-I/O)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def write_question(path: Path, rate: int = 48000) -> None:
+    """A second of a 440 Hz tone (the user's question), then two seconds of quiet."""
+    tone = [int(16000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(rate)]
+    samples = array.array("h", tone + [0] * (2 * rate))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+
+
+def frequency(pcm: bytes, rate: int) -> float:
+    """The frequency of the loud part of ``pcm`` (16-bit mono), from its zero crossings."""
+    samples = array.array("h")
+    samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
+    loud = [index for index, value in enumerate(samples) if abs(value) > 2000]
+    assert loud, "no loud audio reached the API"
+    part = samples[loud[0] : loud[-1]]
+    crossings = sum(1 for a, b in itertools.pairwise(part) if (a < 0) != (b < 0))
+    return crossings / 2 / (len(part) / rate)
+
+
+async def test_the_pages_spoken_question_reaches_the_api_and_the_answer_comes_back(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    question = tmp_path / "question.wav"
+    write_question(question)
+    assert CHROMIUM_FOUND, "Chromium is missing: apt-get install -y chromium"
+    fake_llm.speak(["Sunny ", "and ", "warm."], heard="What is the weather?")
+    app = voice_app(
+        APIS[0].voice(fake_llm, silence_ms=400), authentication=BearerTokenAuth({"s3cret": "ada"})
+    )
+    async with served(app) as base_url, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={question}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{base_url}/#token=s3cret")
+            await page.click("#mic")
+            # (the page's own policy forbids eval: Playwright's locators read it instead)
+            await expect(page.locator(".assistant")).to_have_text("Sunny and warm.", timeout=30_000)
+            await expect(page.locator(".user")).to_have_text("What is the weather?")
+            await expect(page.locator("body")).to_have_attribute("data-state", "live")
+            stats = await page.evaluate("window.voice")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "voice_page.png"))
+        finally:
+            await browser.close()
+    assert stats["audioBytes"] == 3 * 4800  # the three pieces of the answer, 100 ms each
+    assert stats["errors"] == []
+    record = fake_llm.realtime_sessions[0]
+    assert frequency(bytes(record.input_audio), 24000) == pytest.approx(440, rel=0.03)
+    assert record.errors == []
+
+
+async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+    from websockets.typing import Origin
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        page = await client.get("/")
+        assert "script-src 'sha256-" in page.headers["content-security-policy"]
+        refused = await client.post("/session", json={})
+        assert refused.status_code == 401
+        headers = {"Authorization": "Bearer s3cret"}
+        given = (await client.post("/session", json={}, headers=headers)).json()
+        assert (given["input_rate"], given["output_rate"]) == (24000, 24000)
+        ws_url = base_url.replace("http", "ws") + "/ws?ticket="
+        with pytest.raises(InvalidStatus, match="403") as foreign:  # a page of another site
+            async with connect(ws_url + given["ticket"], origin=Origin("https://evil.example")):
+                pass
+        assert b"origin_not_allowed" in foreign.value.response.body  # (the door's own 403)
+        async with connect(ws_url + given["ticket"]) as socket:  # (refused above: not taken)
+            await socket.send('{"type": "text", "text": "Hi."}')
+            events: list[str | bytes] = []
+            while '"turn_end"' not in str(events[-1:]):
+                events.append(await socket.recv())
+        said = [json.loads(event) for event in events if isinstance(event, str)]
+        deltas = [event["delta"] for event in said if event["type"] == "transcript"]
+        assert "".join(deltas) == "You said: Hi."
+        assert any(isinstance(event, bytes) for event in events)  # the audio
+        with pytest.raises(InvalidStatus, match="403"):  # a ticket is good once
+            async with connect(ws_url + given["ticket"]):
+                pass
+        elsewhere = await client.get("/", headers={"Host": "evil.example"})
+        assert elsewhere.status_code == 400
+        given = (await client.post("/session", json={}, headers=headers)).json()
+        with pytest.raises(InvalidStatus, match="400") as elsewhere_ws:  # DNS rebinding
+            async with connect_as("evil.example", base_url, given["ticket"]):
+                pass
+        assert b"host_not_allowed" in elsewhere_ws.value.response.body
+
+
+def connect_as(host: str, base_url: str, ticket: str) -> client.connect:
+    """A WebSocket to the app at ``base_url`` whose ``Host`` is ``host`` (the app's own port)."""
+    from websockets.asyncio.client import connect
+
+    port = int(base_url.rsplit(":", 1)[1])
+    uri = f"ws://{host}:{port}/ws?ticket={ticket}"
+    return connect(uri, host="127.0.0.1", port=port, proxy=None)
+
+
+async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: FakeLLMServer) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    settings = WebSettings(allowed_hosts=["voice.example"], max_live_runs_per_principal=1)
+    app = voice_app(
+        APIS[0].voice(fake_llm),
+        authentication=BearerTokenAuth({"s3cret": "ada"}),
+        settings=settings,
+    )
+    asked = {"Authorization": "Bearer s3cret", "Host": "voice.example"}
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        assert (await client.get("/")).status_code == 400  # (127.0.0.1 is not listed)
+        first = (await client.post("/session", json={}, headers=asked)).json()["ticket"]
+        second = (await client.post("/session", json={}, headers=asked)).json()["ticket"]
+        async with connect_as("voice.example", base_url, first) as socket:  # ada's one session
+            refused = await client.post("/session", json={}, headers=asked)
+            assert refused.status_code == 429
+            assert refused.json()["error"]["code"] == "too_many_runs_of_yours"
+            with pytest.raises(InvalidStatus, match="403"):  # a ticket given before: no room
+                async with connect_as("voice.example", base_url, second):
+                    pass
+            await socket.send('{"type": "end"}')
+            async for _ in socket:  # (to the app's close: the session has ended)
+                pass
+        again = await client.post("/session", json={}, headers=asked)
+        assert again.status_code == 200  # (her session ended: room again)
+
+
+def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
+    fake_llm: FakeLLMServer,
+) -> None:
+    with pytest.raises(WebConfigurationError, match="voice_app needs authentication="):
+        voice_app(APIS[0].voice(fake_llm))
+    local = NoAuthentication()
+    voice_app(APIS[0].voice(fake_llm), authentication=local)
+    with pytest.raises(WebConfigurationError, match="needs a realtime agent"):
+        voice_app(offline_agent, authentication=local)  # type: ignore[arg-type]
+    agent = APIS[0].voice(fake_llm)
+    refused_limits: list[tuple[str, Callable[[], object]]] = [
+        (
+            "max_session_seconds",
+            lambda: voice_app(agent, authentication=local, max_session_seconds=0),
+        ),
+        ("ticket_seconds", lambda: voice_app(agent, authentication=local, ticket_seconds=math.nan)),
+        ("max_message_bytes", lambda: voice_app(agent, authentication=local, max_message_bytes=0)),
+    ]
+    for limit, make in refused_limits:
+        with pytest.raises(WebConfigurationError, match=f"voice_app needs {limit}") as refused:
+            make()
+        assert refused.value.parameter == limit

@@ -1,0 +1,114 @@
+"""The fake LLM server's realtime APIs, as the raw SDKs see them: what it refuses, as the APIs do.
+
+OpenAI Realtime: a reply asked for while one is under way, a truncation past the audio, the
+output of a call never made are each an ``error`` event (the session goes on), recorded in
+``LiveRecord.errors``; a text-only session streams ``output_text`` deltas. Gemini Live: a
+first message that is not the setup closes the connection (code 1007). The record keeps
+what each side sent, the input audio and the truncations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import openai
+import pytest
+
+from miniagents.testing import FakeLLMServer, tone
+
+
+async def events_until(connection: Any, kind: str) -> list[dict[str, Any]]:
+    """The server's events, up to the first of ``kind``."""
+    found: list[dict[str, Any]] = []
+    while not found or found[-1]["type"] != kind:
+        found.append(json.loads(await asyncio.wait_for(connection.recv_bytes(), 10)))
+    return found
+
+
+async def test_the_fake_refuses_what_the_openai_realtime_api_refuses(
+    fake_llm: FakeLLMServer,
+) -> None:
+    fake_llm.speak(["One ", "two."], pause_after=1)
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        await connection.send_raw(json.dumps({"type": "response.create"}))
+        first = await events_until(connection, "response.output_audio_transcript.delta")
+        item = next(e["item"]["id"] for e in first if e["type"] == "response.output_item.added")
+        await connection.send_raw(json.dumps({"type": "response.create", "event_id": "e1"}))
+        refused = (await events_until(connection, "error"))[-1]["error"]
+        assert (refused["code"], refused["event_id"]) == (
+            "conversation_already_has_active_response",
+            "e1",
+        )
+        truncate = {"type": "conversation.item.truncate", "item_id": item, "audio_end_ms": 500}
+        await connection.send_raw(json.dumps({**truncate, "content_index": 0}))
+        refused = (await events_until(connection, "error"))[-1]["error"]
+        assert "shorter than 500ms" in refused["message"]
+        output = {"type": "function_call_output", "call_id": "nope", "output": "x"}
+        await connection.send_raw(json.dumps({"type": "conversation.item.create", "item": output}))
+        refused = (await events_until(connection, "error"))[-1]["error"]
+        assert "nope" in refused["message"]
+        await connection.send_raw(json.dumps({**truncate, "audio_end_ms": 60, "content_index": 0}))
+        cut = (await events_until(connection, "conversation.item.truncated"))[-1]
+        assert cut["audio_end_ms"] == 60
+    record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
+    assert [error.code for error in record.errors] == [
+        "conversation_already_has_active_response",
+        "invalid_value",
+        "invalid_value",
+    ]
+    assert record.truncations == [(item, 60)]
+    assert record.outcome == "closed"
+
+
+async def test_a_text_only_session_streams_text(fake_llm: FakeLLMServer) -> None:
+    fake_llm.speak(["Hello ", "there."])
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        session = {"type": "realtime", "output_modalities": ["text"]}
+        await connection.send_raw(json.dumps({"type": "session.update", "session": session}))
+        await connection.send_raw(json.dumps({"type": "response.create"}))
+        found = await events_until(connection, "response.done")
+    deltas = [event["delta"] for event in found if event["type"] == "response.output_text.delta"]
+    assert deltas == ["Hello ", "there."]
+    assert not any("audio" in event["type"] for event in found)
+
+
+async def test_the_fake_hears_speech_by_its_loudness_and_ends_the_turn_on_quiet(
+    fake_llm: FakeLLMServer,
+) -> None:
+    import base64
+
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        for chunk in [tone(100, 440, 24000)] * 2 + [bytes(4800)] * 5:
+            audio = base64.b64encode(chunk).decode()
+            await connection.send_raw(
+                json.dumps({"type": "input_audio_buffer.append", "audio": audio})
+            )
+        found = await events_until(connection, "response.done")
+    kinds = [event["type"] for event in found]
+    started = kinds.index("input_audio_buffer.speech_started")
+    assert kinds.index("input_audio_buffer.speech_stopped") > started
+    stopped = next(e for e in found if e["type"] == "input_audio_buffer.speech_stopped")
+    assert stopped["audio_end_ms"] == 700  # 500 ms of quiet after the speech
+    said = [e["delta"] for e in found if e["type"] == "response.output_audio_transcript.delta"]
+    assert "".join(said) == "You said: (200 ms of speech)"
+
+
+async def test_gemini_live_wants_its_setup_first(fake_llm: FakeLLMServer) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    url = fake_llm.gemini_base_url.replace("http://", "wss://")
+    path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    async with connect(url + path, ssl=fake_llm.tls_context) as socket:
+        await socket.send(json.dumps({"realtimeInput": {"text": "Hi"}}))
+        with pytest.raises(ConnectionClosedError) as closed:
+            await socket.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1007
+    record = fake_llm.realtime_sessions[0]
+    assert record.outcome == "failed"
