@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -46,8 +47,9 @@ from tests.ext.a2a.contract_agent import app
 from tests.ext.a2a.rpc import serving
 
 ROOT = Path(__file__).resolve().parents[3]
-DUMMY_VENV = ROOT / ".venv-dummy-a2a"
-"""dummy-a2a's virtual environment, made by ``.ci/setup``."""
+DUMMY_VENV = ROOT / os.environ.get("MINIAGENTS_DUMMY_A2A_VENV", ".venv-dummy-a2a")
+"""dummy-a2a's virtual environment, made by ``.ci/setup``: ``.venv-dummy-a2a``, or the folder
+``MINIAGENTS_DUMMY_A2A_VENV`` names (relative to the repository's root), as there."""
 
 CHILD = Path(__file__).with_name("dummy_a2a_child.py")
 
@@ -67,8 +69,9 @@ def dummy_python() -> Path:
         pytest.fail(
             f"dummy-a2a's Python ({python}) is missing: run `bash .ci/setup` from the "
             "repository's root. It makes that virtual environment from the newest Python 3.12 "
-            "or newer it finds (the active one, pyenv's, python3.1x on the PATH) and installs "
-            "dummy-a2a there; if it finds none, install one first (e.g. `pyenv install 3.13`)."
+            "or newer it finds (the active one, pyenv's, python3.12 to python3.14 on the PATH) "
+            "and installs dummy-a2a there; if it finds none, install one first (e.g. "
+            "`pyenv install 3.13`)."
         )
     return python
 
@@ -125,7 +128,10 @@ class DummyChild:
             pytest.fail(f"dummy-a2a's child said nothing in {DEADLINE} s:\n{self.said()}")
         if not line:
             self.close()
-            pytest.fail(f"dummy-a2a's child ended ({self.process.returncode}):\n{self.said()}")
+            pytest.fail(
+                f"dummy-a2a's child ended ({self.process.returncode}): is dummy-a2a installed "
+                f"in {DUMMY_VENV}? (`bash .ci/setup` installs it)\n{self.said()}"
+            )
         return json.loads(line)
 
     def ask(self, request: Mapping[str, object]) -> Any:
