@@ -43,21 +43,21 @@ def installed_checkout() -> Path | None:
 @pytest.fixture
 def user_project(tmp_path: Path) -> Path:
     """An empty folder outside the clone holding the user's program, ``app.py``."""
-    if installed_checkout() != ROOT:
-        pytest.skip(
-            f"miniagents is not installed from this checkout ({ROOT}); install it as the "
-            "README says (bash .ci/setup) to check the install"
-        )
     assert not tmp_path.resolve().is_relative_to(ROOT)
     shutil.copy(USER_PROGRAM, tmp_path / "app.py")
     return tmp_path
 
 
-def run_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python *args`` in ``project`` with nothing pointing at the clone."""
+def run_in(
+    project: Path, *args: str, python: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` in ``project`` with nothing pointing at the clone.
+
+    ``python``: this test run's own, unless another is given.
+    """
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "MYPYPATH"}}
     return subprocess.run(
-        [sys.executable, *args],
+        [python or sys.executable, *args],
         cwd=project,
         env=env | {"PYTHONWARNINGS": "error"},
         capture_output=True,
@@ -159,8 +159,18 @@ def test_mypy_strict_finds_an_editable_install_from_a_users_project(
     assert "Success: no issues found in 1 source file" in result.stdout
 
 
-def test_the_users_program_runs_with_the_installed_package(user_project: Path) -> None:
-    result = run_in(user_project, "app.py")
+def test_the_users_program_runs_with_the_installed_package(
+    user_project: Path, request: pytest.FixtureRequest
+) -> None:
+    """The user's program runs with an install of this checkout.
+
+    This test run's install when it is of this checkout (as the README installs it), else a
+    fresh editable install of it (in a worktree, say, beside the clone the run's is of).
+    """
+    python: Path | None = None
+    if installed_checkout() != ROOT:
+        python = request.getfixturevalue("editable_python")
+    result = run_in(user_project, "app.py", python=python)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Hello there.\nHELLO THERE.!!\n"
