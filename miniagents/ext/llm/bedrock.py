@@ -84,7 +84,7 @@ from miniagents.ext.llm.sdk_calls import (
     check_retries_and_timeout,
     import_sdk,
 )
-from miniagents.ext.llm.sdk_errors import translate_sdk_error
+from miniagents.ext.llm.sdk_errors import _made, translate_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -567,12 +567,6 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
         )
     kind, what = found
     return _made(kind, f"Bedrock {what}: {said}.{_HINTS.get(kind, '')}", error)
-
-
-def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
-    made = kind(message)
-    made.__cause__ = cause
-    return made
 
 
 P = ParamSpec("P")

@@ -239,7 +239,7 @@ def _refuse_past_limits(
     for budget in limited:
         used_up = budget._used_up()
         if used_up is not None:
-            raise _refused(alias, model, *used_up)
+            raise _exceeded(alias, model, used_up, stopped=False)
 
 
 class CallCharge:
@@ -358,7 +358,7 @@ class CallCharge:
                     _crossed(budget, exceeded)
                 stopped = stopped or exceeded
         if stopped is not None:
-            raise _stopped(self._alias, self._model, *stopped)
+            raise _exceeded(self._alias, self._model, stopped, stopped=True)
 
     @property
     def far(self) -> bool:
@@ -467,31 +467,19 @@ class CallCharge:
                     _crossed(budget, exceeded)
 
 
-def _refused(alias: str, model: str, name: str, maximum: float, used: float) -> BudgetExceededError:
-    return _exceeded(
-        f"The agent {alias} did not call the model {model!r}: its budget's {name} of "
-        f"{_shown(name, maximum)} is used up ({_shown(name, used)} used).",
-        name,
-        maximum,
-        used,
+def _exceeded(alias: str, model: str, exceeded: Exceeded, *, stopped: bool) -> BudgetExceededError:
+    """The error of a call refused (``stopped``: stopped mid-reply) past a budget's limit."""
+    name, maximum, used = exceeded
+    limit = f"its budget's {name} of {_shown(name, maximum)}"
+    what = (
+        f"stopped its call of the model {model!r}: {limit} was exceeded"
+        if stopped
+        else f"did not call the model {model!r}: {limit} is used up"
     )
-
-
-def _stopped(alias: str, model: str, name: str, maximum: float, used: float) -> BudgetExceededError:
-    return _exceeded(
-        f"The agent {alias} stopped its call of the model {model!r}: its budget's {name} of "
-        f"{_shown(name, maximum)} was exceeded ({_shown(name, used)} used).",
-        name,
-        maximum,
-        used,
-    )
-
-
-def _exceeded(text: str, name: str, maximum: float, used: float) -> BudgetExceededError:
     return BudgetExceededError(
-        f"{text} Raise it with Budget({name}=...) where the budget is given "
-        "(agent.fork(budget=...), with_budget(context, ...) or charged_to(...)), or give "
-        "a new Budget.",
+        f"The agent {alias} {what} ({_shown(name, used)} used). Raise it with "
+        f"Budget({name}=...) where the budget is given (agent.fork(budget=...), "
+        "with_budget(context, ...) or charged_to(...)), or give a new Budget.",
         name,
         maximum,
         used,

@@ -62,7 +62,7 @@ say: their cost is ``None``.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, ParamSpec, get_args
 
@@ -450,75 +450,50 @@ class CompatibleAgent(LLMAgent[P, CompatibleMessage], AnyLLMAgent[CompatibleMess
     __slots__ = ()
 
 
-ollama_agent = CompatibleAgent.of(
-    OpenAIOptions,
-    CompatibleProvider(SERVERS["ollama"]),
-    alias="OLLAMA_AGENT",
-    summary="A model on Ollama: the input messages are the prompt, the reply streams back.",
-)
+def _server_agent(
+    options: Callable[P, OpenAIOptions], server: ServerName, alias: str, who: str
+) -> CompatibleAgent[P]:
+    """The agent of ``server``: ``who`` (e.g. "A model on Groq") begins its docstring."""
+    return CompatibleAgent.of(
+        options,
+        CompatibleProvider(SERVERS[server]),
+        alias=alias,
+        summary=f"{who}: the input messages are the prompt, the reply streams back.",
+    )
+
+
+ollama_agent = _server_agent(OpenAIOptions, "ollama", "OLLAMA_AGENT", "A model on Ollama")
 """A model on a local Ollama server (``OLLAMA_BASE_URL`` or ``OLLAMA_HOST``)."""
 
-vllm_agent = CompatibleAgent.of(
-    OpenAIOptions,
-    CompatibleProvider(SERVERS["vllm"]),
-    alias="VLLM_AGENT",
-    summary="A model on vLLM: the input messages are the prompt, the reply streams back.",
-)
+vllm_agent = _server_agent(OpenAIOptions, "vllm", "VLLM_AGENT", "A model on vLLM")
 """A model on a vLLM server (``VLLM_BASE_URL``, ``VLLM_API_KEY``)."""
 
-lm_studio_agent = CompatibleAgent.of(
-    OpenAIOptions,
-    CompatibleProvider(SERVERS["lm_studio"]),
-    alias="LM_STUDIO_AGENT",
-    summary="A model on LM Studio: the input messages are the prompt, the reply streams back.",
+lm_studio_agent = _server_agent(
+    OpenAIOptions, "lm_studio", "LM_STUDIO_AGENT", "A model on LM Studio"
 )
 """A model on a local LM Studio server (``LM_STUDIO_BASE_URL``)."""
 
-openrouter_agent = CompatibleAgent.of(
-    OpenAIOptions,
-    CompatibleProvider(SERVERS["openrouter"]),
-    alias="OPENROUTER_AGENT",
-    summary="A model on OpenRouter: the input messages are the prompt, the reply streams back.",
+openrouter_agent = _server_agent(
+    OpenAIOptions, "openrouter", "OPENROUTER_AGENT", "A model on OpenRouter"
 )
 """A model on OpenRouter (``OPENROUTER_API_KEY``), e.g. model="anthropic/claude-3.5-haiku"."""
 
-groq_agent = CompatibleAgent.of(
-    OpenAIOptions,
-    CompatibleProvider(SERVERS["groq"]),
-    alias="GROQ_AGENT",
-    summary="A model on Groq: the input messages are the prompt, the reply streams back.",
-)
+groq_agent = _server_agent(OpenAIOptions, "groq", "GROQ_AGENT", "A model on Groq")
 """A model on Groq (``GROQ_API_KEY``), e.g. model="llama-3.3-70b-versatile"."""
 
-deepseek_agent = CompatibleAgent.of(
-    OpenAIOptions,
-    CompatibleProvider(SERVERS["deepseek"]),
-    alias="DEEPSEEK_AGENT",
-    summary="A DeepSeek model: the input messages are the prompt, the reply streams back.",
-)
+deepseek_agent = _server_agent(OpenAIOptions, "deepseek", "DEEPSEEK_AGENT", "A DeepSeek model")
 """A DeepSeek model (``DEEPSEEK_API_KEY``), e.g. model="deepseek-chat"."""
 
-together_agent = CompatibleAgent.of(
-    OpenAIOptions,
-    CompatibleProvider(SERVERS["together"]),
-    alias="TOGETHER_AGENT",
-    summary="A model on Together: the input messages are the prompt, the reply streams back.",
-)
+together_agent = _server_agent(OpenAIOptions, "together", "TOGETHER_AGENT", "A model on Together")
 """A model on Together AI (``TOGETHER_API_KEY``)."""
 
-fireworks_agent = CompatibleAgent.of(
-    OpenAIOptions,
-    CompatibleProvider(SERVERS["fireworks"]),
-    alias="FIREWORKS_AGENT",
-    summary="A model on Fireworks: the input messages are the prompt, the reply streams back.",
+fireworks_agent = _server_agent(
+    OpenAIOptions, "fireworks", "FIREWORKS_AGENT", "A model on Fireworks"
 )
 """A model on Fireworks AI (``FIREWORKS_API_KEY``)."""
 
-azure_openai_agent = CompatibleAgent.of(
-    OpenAIOptions,
-    CompatibleProvider(SERVERS["azure"]),
-    alias="AZURE_OPENAI_AGENT",
-    summary="A model on Azure OpenAI: the input messages are the prompt, the reply streams back.",
+azure_openai_agent = _server_agent(
+    OpenAIOptions, "azure", "AZURE_OPENAI_AGENT", "A model on Azure OpenAI"
 )
 """A model on Azure OpenAI (``openai.AsyncAzureOpenAI``): ``model`` is the deployment's name."""
 

@@ -79,7 +79,7 @@ from miniagents.ext.llm.sdk_calls import (
     check_retries_and_timeout,
     import_sdk,
 )
-from miniagents.ext.llm.sdk_errors import translate_sdk_error
+from miniagents.ext.llm.sdk_errors import _made, translate_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -603,12 +603,6 @@ def translate_gemini_error(error: BaseException) -> BaseException:
     if isinstance(status, int) and status >= 400:
         return _made(LLMRequestError, f"Gemini refused the request ({status}): {said}", error)
     return _made(LLMResponseError, f"Gemini sent an error: {said}", error)
-
-
-def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
-    made = kind(message)
-    made.__cause__ = cause
-    return made
 
 
 P = ParamSpec("P")

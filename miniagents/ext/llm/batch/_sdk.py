@@ -8,10 +8,14 @@ agent's options take that copy as their ``async_client``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Callable
 from dataclasses import replace
 from typing import Any
 
-__all__ = ["SDKBatchAPI"]
+__all__ = ["SDKBatchAPI", "afirst_among_latest"]
+
+LATEST: int = 100
+"""How many of the latest batches a lookup by tag reads (one page of the listing)."""
 
 
 class SDKBatchAPI:
@@ -40,3 +44,17 @@ class SDKBatchAPI:
     def options_with(self, options: Any, client: Any) -> Any:
         """``options`` with ``client`` (and the client's own retries and timeout)."""
         return replace(options, async_client=client, max_retries=None, timeout=None)
+
+
+async def afirst_among_latest(
+    batches: AsyncIterable[Any], tagged: Callable[[Any], bool]
+) -> Any | None:
+    """The first of the latest :data:`LATEST` ``batches`` that ``tagged`` accepts, else ``None``."""
+    seen = 0
+    async for batch in batches:
+        if tagged(batch):
+            return batch
+        seen += 1
+        if seen >= LATEST:
+            break
+    return None

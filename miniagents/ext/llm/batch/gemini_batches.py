@@ -37,7 +37,7 @@ import re
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from typing import Any
 
-from miniagents.ext.llm.batch._sdk import SDKBatchAPI
+from miniagents.ext.llm.batch._sdk import LATEST, SDKBatchAPI, afirst_among_latest
 from miniagents.ext.llm.batch.api import (
     BatchLimits,
     BatchRequest,
@@ -176,15 +176,9 @@ class GeminiBatchAPI(SDKBatchAPI):
 
     async def afind(self, client: Any, tag: str) -> str | None:
         """The batch named ``tag`` among the latest 100."""
-        pager = await client.batches.list(config={"page_size": 100})
-        seen = 0
-        async for job in pager:
-            if job.display_name == tag:
-                return str(job.name)
-            seen += 1
-            if seen >= 100:
-                break
-        return None
+        pager = await client.batches.list(config={"page_size": LATEST})
+        job = await afirst_among_latest(pager, lambda job: job.display_name == tag)
+        return None if job is None else str(job.name)
 
     async def aretrieve(self, client: Any, batch_id: str) -> BatchState:
         """The batch now: ended once its state is succeeded, failed, cancelled or expired."""

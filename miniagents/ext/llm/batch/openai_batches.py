@@ -18,7 +18,7 @@ import json
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from typing import Any
 
-from miniagents.ext.llm.batch._sdk import SDKBatchAPI
+from miniagents.ext.llm.batch._sdk import LATEST, SDKBatchAPI, afirst_among_latest
 from miniagents.ext.llm.batch.api import (
     BatchLimits,
     BatchRequest,
@@ -79,15 +79,11 @@ class OpenAIBatchAPI(SDKBatchAPI):
 
     async def afind(self, client: Any, tag: str) -> str | None:
         """The batch tagged ``tag`` among the latest 100 (its metadata says)."""
-        page = await client.batches.list(limit=100)
-        seen = 0
-        async for batch in page:
-            if (batch.metadata or {}).get(_TAG) == tag:
-                return str(batch.id)
-            seen += 1
-            if seen >= 100:
-                break
-        return None
+        page = await client.batches.list(limit=LATEST)
+        batch = await afirst_among_latest(
+            page, lambda batch: (batch.metadata or {}).get(_TAG) == tag
+        )
+        return None if batch is None else str(batch.id)
 
     async def aretrieve(self, client: Any, batch_id: str) -> BatchState:
         """The batch now: ended once ``completed``, ``expired``, ``cancelled`` or ``failed``."""
