@@ -24,9 +24,9 @@ from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
 from miniagents.testing._wire import (
     Event,
-    JSONWire,
     Rendering,
     StreamPlan,
+    Wire,
     check_base64,
     check_ranges,
 )
@@ -55,23 +55,14 @@ _RANGES = {
 """The numeric options the API checks, with their ranges."""
 
 
-class AnthropicWire(JSONWire):
+class AnthropicWire(Wire):
     """Renders replies and errors as the Messages API does."""
 
     provider: Provider = "anthropic"
-
-    def reply_id(self, serial: int) -> str:
-        """``msg_fake00000001``."""
-        return f"msg_fake{serial:08d}"
-
-    def call_id(self, serial: int) -> str:
-        """``toolu_fake00000001``."""
-        return f"toolu_fake{serial:08d}"
-
-    def finish_reason(self, given: str | None, has_calls: bool) -> str:
-        """``end_turn`` (``tool_use`` with calls) unless given; OpenAI's words translated."""
-        reason = given or ("tool_use" if has_calls else "end_turn")
-        return OPENAI_TO_ANTHROPIC.get(reason, reason)
+    reply_prefix = "msg_fake"
+    call_prefix = "toolu_fake"
+    stop_reasons = ("end_turn", "tool_use")
+    reasons = OPENAI_TO_ANTHROPIC
 
     def validate(self, body: object) -> str | None:
         """Why the API would refuse this body: a missing field, an option out of range, or
@@ -146,12 +137,6 @@ class AnthropicWire(JSONWire):
         """``event: error`` with ``{"type": "error", "error": {...}}``."""
         error = {"type": error_type or "overloaded_error", "message": message or "Overloaded"}
         return ("error", {"type": "error", "error": error})
-
-    def failed_event(
-        self, rendering: Rendering, error_type: str | None, message: str | None
-    ) -> Event:
-        """The error event: the Messages API has no other way to fail a response."""
-        return self.error_event(error_type, message)
 
     def malformed_event(self, rendering: Rendering) -> Event:
         """A ``content_block_delta`` cut in the middle of its JSON."""

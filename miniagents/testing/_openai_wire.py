@@ -23,9 +23,9 @@ from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import ANTHROPIC_TO_OPENAI, Provider
 from miniagents.testing._wire import (
     Event,
-    JSONWire,
     Rendering,
     StreamPlan,
+    Wire,
     check_image_url,
     check_ranges,
 )
@@ -61,23 +61,14 @@ _RANGES = {
 """The numeric options the API checks, with their ranges."""
 
 
-class OpenAIWire(JSONWire):
+class OpenAIWire(Wire):
     """Renders replies and errors as the Chat Completions API does."""
 
     provider: Provider = "openai"
-
-    def reply_id(self, serial: int) -> str:
-        """``chatcmpl-fake00000001``."""
-        return f"chatcmpl-fake{serial:08d}"
-
-    def call_id(self, serial: int) -> str:
-        """``call_fake00000001``."""
-        return f"call_fake{serial:08d}"
-
-    def finish_reason(self, given: str | None, has_calls: bool) -> str:
-        """``stop`` (``tool_calls`` with calls) unless given; Anthropic's words translated."""
-        reason = given or ("tool_calls" if has_calls else "stop")
-        return ANTHROPIC_TO_OPENAI.get(reason, reason)
+    reply_prefix = "chatcmpl-fake"
+    call_prefix = "call_fake"
+    stop_reasons = ("stop", "tool_calls")
+    reasons = ANTHROPIC_TO_OPENAI
 
     def validate(self, body: object) -> str | None:
         """Why the API would refuse this body: a missing field, an option out of range, or
@@ -174,12 +165,6 @@ class OpenAIWire(JSONWire):
             "code": None,
         }
         return (None, {"error": error})
-
-    def failed_event(
-        self, rendering: Rendering, error_type: str | None, message: str | None
-    ) -> Event:
-        """The error event: Chat Completions has no other way to fail a response."""
-        return self.error_event(error_type, message)
 
     def malformed_event(self, rendering: Rendering) -> Event:
         """A chunk cut in the middle of its JSON."""
