@@ -74,7 +74,7 @@ class AnthropicBatchAPI(BatchWire):
                 batch = self._batches.look(batch_id)
                 return (200, _batch_object(batch, base)) if batch else self._missing(batch_id)
             if action is None and method == "DELETE":
-                return self._delete(batch_id)
+                return self._delete(batch_id, {"id": batch_id, "type": "message_batch_deleted"})
             if action == "/cancel" and method == "POST":
                 batch = self._batches.cancel(batch_id)
                 if batch is None:
@@ -88,7 +88,7 @@ class AnthropicBatchAPI(BatchWire):
         refused = self._batches.take_refusal()
         if refused is not None:
             status, message = refused
-            return status, self._wire.error_body(status, message, "req_fake_batches")
+            return status, self._error(status, message)
         try:
             body = json.loads(raw_body)
         except ValueError:
@@ -127,14 +127,6 @@ class AnthropicBatchAPI(BatchWire):
             "last_id": listed[-1].id if listed else None,
         }
 
-    def _delete(self, batch_id: str) -> Answer:
-        batch = self._batches.delete(batch_id)
-        if batch is None:
-            return self._missing(batch_id)
-        if not batch.ended:
-            return 400, self._error(400, "A batch must end before it is deleted: cancel it.")
-        return 200, {"id": batch_id, "type": "message_batch_deleted"}
-
     def _results(self, batch_id: str) -> Answer:
         batch = next((each for each in self._batches.created if each.id == batch_id), None)
         if batch is None:
@@ -157,9 +149,6 @@ class AnthropicBatchAPI(BatchWire):
 
     def _missing(self, batch_id: str) -> tuple[int, dict[str, Any]]:
         return 404, self._error(404, f"No message batch {batch_id!r}.")
-
-    def _error(self, status: int, message: str) -> dict[str, Any]:
-        return self._wire.error_body(status, message, "req_fake_batches")
 
 
 def _iso(seconds: float) -> str:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from miniagents.testing._batches import BatchProvider, FakeBatch, FakeBatches, Unanswered
 from miniagents.testing._http import Exchange
-from miniagents.testing._wire import dumps
+from miniagents.testing._wire import Wire, dumps
 
 __all__ = ["Answer", "BatchWire", "page"]
 
@@ -38,6 +38,8 @@ class BatchWire:
     """The paths of the API's collections (``/v1/batches``, ...)."""
     patterns: ClassVar[tuple[re.Pattern[str], ...]]
     """The paths of the API's objects (a batch, a file), as patterns."""
+    _wire: ClassVar[Wire]
+    """The wire format of the API's requests and errors (of an API of one endpoint)."""
 
     def __init__(self, batches: FakeBatches) -> None:
         self._batches = batches
@@ -78,6 +80,24 @@ class BatchWire:
             exchange.write(payload)
             return
         exchange.send_body(status, dumps(payload), {self.request_id_header: "req_fake_batches"})
+
+    def _delete(self, batch_id: str, deleted: dict[str, Any]) -> Answer:
+        """Delete a batch that has ended and answer ``deleted`` (a 404 for an id not
+        known, a 400 for a batch still running)."""
+        batch = self._batches.delete(batch_id)
+        if batch is None:
+            return self._missing(batch_id)
+        if not batch.ended:
+            return 400, self._error(400, "A batch must end before it is deleted: cancel it.")
+        return 200, deleted
+
+    def _missing(self, batch_id: str) -> tuple[int, dict[str, Any]]:
+        """The 404 for a batch id not known."""
+        return 404, self._error(404, f"No batch {batch_id!r}.")
+
+    def _error(self, status: int, message: str | None) -> dict[str, Any]:
+        """The API's error body."""
+        return self._wire.error_body(status, message, "req_fake_batches")
 
 
 def page(

@@ -105,7 +105,7 @@ class GeminiBatchAPI(BatchWire):
                 batch = self._batches.look(batch_id)
                 return (200, _operation(batch)) if batch else self._missing(batch_id)
             if action is None and method == "DELETE":
-                return self._delete(batch_id)
+                return self._delete(batch_id, {})
             if action == ":cancel" and method == "POST":
                 batch = self._batches.cancel(batch_id)
                 return (200, {}) if batch is not None else self._missing(batch_id)
@@ -160,20 +160,6 @@ class GeminiBatchAPI(BatchWire):
         if more and listed:
             answer["nextPageToken"] = listed[-1].id
         return answer
-
-    def _delete(self, batch_id: str) -> Answer:
-        batch = self._batches.delete(batch_id)
-        if batch is None:
-            return self._missing(batch_id)
-        if not batch.ended:
-            return 400, self._error(400, "A batch must end before it is deleted: cancel it.")
-        return 200, {}
-
-    def _missing(self, batch_id: str) -> tuple[int, dict[str, Any]]:
-        return 404, self._error(404, f"No batch {batch_id!r}.")
-
-    def _error(self, status: int, message: str | None) -> dict[str, Any]:
-        return self._wire.error_body(status, message, "req_fake_batches")
 
 
 def _dig(value: object, *names: str) -> object:
