@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote
 
-from miniagents.testing._eventstream import event_message, exception_message
+from miniagents.testing._eventstream import stream_message
 from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
 from miniagents.testing._sigv4 import check_signature
 from miniagents.testing._wire import (
@@ -170,8 +170,8 @@ class BedrockWire(Wire):
         data = payload if isinstance(payload, bytes) else dumps(payload)
         kind = name or "event"
         if kind.startswith("exception:"):
-            return exception_message(kind.removeprefix("exception:"), data)
-        return event_message(kind, data)
+            return stream_message("exception", kind.removeprefix("exception:"), data)
+        return stream_message("event", kind, data)
 
     def error_event(self, error_type: str | None, message: str | None) -> Event:
         """An exception message (``modelStreamErrorException`` unless told)."""
