@@ -28,6 +28,7 @@ from miniagents.testing._wire import (
     StreamPlan,
     Wire,
     check_base64,
+    check_fields,
     check_ranges,
 )
 
@@ -67,14 +68,10 @@ class AnthropicWire(Wire):
     def validate(self, body: object) -> str | None:
         """Why the API would refuse this body: a missing field, an option out of range, or
         tool blocks without tools or without their results."""
-        if not isinstance(body, dict):
-            return "The request body is not a JSON object."
-        for name in ("model", "messages", "max_tokens"):
-            if name not in body:
-                return f"{name}: Field required"
+        problem = check_fields(body, ("model", "messages", "max_tokens"))
+        if problem is not None or not isinstance(body, dict):
+            return problem
         messages = body["messages"]
-        if not isinstance(messages, list):
-            return "messages: Input should be a valid list"
         return (
             check_ranges(body, _RANGES)
             or _check_turns(messages)

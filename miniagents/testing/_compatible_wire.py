@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from miniagents.testing._openai_wire import OpenAIWire
-from miniagents.testing._wire import Event, Rendering, StreamPlan
+from miniagents.testing._wire import Event, Rendering, StreamPlan, parts_of
 
 __all__ = ["AZURE_PREFIX", "COMPATIBLE_SERVERS", "CompatibleWire"]
 
@@ -90,15 +90,7 @@ class CompatibleWire(OpenAIWire):
             return problem
         if self.server == "groq" and "stream_options" in body:
             return "property 'stream_options' is unsupported"
-        messages = body.get("messages") or []
-        parts = [
-            part
-            for message in messages
-            if isinstance(message, dict) and isinstance(message.get("content"), list)
-            for part in message["content"]
-            if isinstance(part, dict)
-        ]
-        images = [part for part in parts if part.get("type") == "image_url"]
+        images = [part for _, _, part in parts_of(body["messages"], "image_url")]
         if self.server == "deepseek":
             if images:
                 return (

@@ -26,8 +26,10 @@ from miniagents.testing._wire import (
     Rendering,
     StreamPlan,
     Wire,
+    check_fields,
     check_image_url,
     check_ranges,
+    parts_of,
 )
 
 __all__ = ["OpenAIWire"]
@@ -73,14 +75,10 @@ class OpenAIWire(Wire):
     def validate(self, body: object) -> str | None:
         """Why the API would refuse this body: a missing field, an option out of range, or
         tool messages that do not answer the calls just before them."""
-        if not isinstance(body, dict):
-            return "The request body is not a JSON object."
-        for name in ("model", "messages"):
-            if name not in body:
-                return f"{name}: Field required"
+        problem = check_fields(body, ("model", "messages"))
+        if problem is not None or not isinstance(body, dict):
+            return problem
         messages = body["messages"]
-        if not isinstance(messages, list):
-            return "messages: Input should be a valid list"
         return (
             check_ranges(body, _RANGES)
             or _check_roles(messages)
@@ -295,20 +293,16 @@ def _unanswered(waiting: list[str]) -> str:
 
 def _check_images(messages: list[Any]) -> str | None:
     """Why the API would refuse an ``image_url`` part of these messages, if it would."""
-    for index, message in enumerate(messages):
-        content = message.get("content") if isinstance(message, dict) else None
-        for number, part in enumerate(content if isinstance(content, list) else []):
-            if not (isinstance(part, dict) and part.get("type") == "image_url"):
-                continue
-            where = f"messages[{index}].content[{number}].image_url"
-            image = part.get("image_url")
-            if not isinstance(image, dict):
-                return f"Missing required parameter: '{where}'."
-            problem = check_image_url(image.get("url"), f"{where}.url")
-            if problem is None and image.get("detail", "auto") not in ("auto", "low", "high"):
-                problem = f"Invalid value for '{where}.detail': expected 'auto', 'low' or 'high'."
-            if problem is not None:
-                return problem
+    for index, number, part in parts_of(messages, "image_url"):
+        where = f"messages[{index}].content[{number}].image_url"
+        image = part.get("image_url")
+        if not isinstance(image, dict):
+            return f"Missing required parameter: '{where}'."
+        problem = check_image_url(image.get("url"), f"{where}.url")
+        if problem is None and image.get("detail", "auto") not in ("auto", "low", "high"):
+            problem = f"Invalid value for '{where}.detail': expected 'auto', 'low' or 'high'."
+        if problem is not None:
+            return problem
     return None
 
 

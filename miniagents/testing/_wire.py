@@ -17,7 +17,7 @@ import json
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +30,13 @@ __all__ = [
     "StreamPlan",
     "Wire",
     "check_base64",
+    "check_fields",
     "check_image_url",
     "check_ranges",
     "count_words",
     "dumps",
     "echo_tokens",
+    "parts_of",
     "text_of",
     "turns",
 ]
@@ -279,6 +281,16 @@ def count_words(request: Mapping[str, Any]) -> int:
     return max(1, sum(len(text.split()) for text in texts))
 
 
+def parts_of(messages: list[Any], kind: str) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """The parts of type ``kind`` of these messages' contents (lists of parts), each with
+    its message's index and its own."""
+    for index, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        for number, part in enumerate(content if isinstance(content, list) else []):
+            if isinstance(part, dict) and part.get("type") == kind:
+                yield index, number, part
+
+
 _DATA_URL = re.compile(r"data:(image/(?:png|jpeg|gif|webp));base64,(.*)", re.DOTALL)
 
 
@@ -305,6 +317,19 @@ def check_base64(data: object, where: str) -> str | None:
     except (binascii.Error, ValueError):
         pass
     return f"Invalid '{where}': the image data is not valid base64."
+
+
+def check_fields(body: object, required: tuple[str, ...]) -> str | None:
+    """Why a request body with ``messages`` is refused before they are read: it is not a
+    JSON object, a ``required`` field is missing, or ``messages`` is not a list."""
+    if not isinstance(body, dict):
+        return "The request body is not a JSON object."
+    for name in required:
+        if name not in body:
+            return f"{name}: Field required"
+    if not isinstance(body["messages"], list):
+        return "messages: Input should be a valid list"
+    return None
 
 
 def check_ranges(body: Mapping[str, Any], ranges: Mapping[str, tuple[float, float]]) -> str | None:
