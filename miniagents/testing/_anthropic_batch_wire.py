@@ -18,7 +18,6 @@ and message the endpoint would have answered alone), ``canceled`` or ``expired``
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -85,14 +84,9 @@ class AnthropicBatchAPI(BatchWire):
         return 404, self._error(404, f"Unknown request {method} {route}.")
 
     def _create(self, raw_body: bytes, base: str) -> Answer:
-        refused = self._batches.take_refusal()
+        body, refused = self._creation(raw_body, "The body is not JSON.")
         if refused is not None:
-            status, message = refused
-            return status, self._error(status, message)
-        try:
-            body = json.loads(raw_body)
-        except ValueError:
-            return 400, self._error(400, "The body is not JSON.")
+            return refused
         given = body.get("requests") if isinstance(body, dict) else None
         if not isinstance(given, list) or not given:
             return 400, self._error(400, "requests: a batch needs at least one request.")

@@ -10,6 +10,7 @@ the client gives).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -80,6 +81,17 @@ class BatchWire:
             exchange.write(payload)
             return
         exchange.send_body(status, dumps(payload), {self.request_id_header: "req_fake_batches"})
+
+    def _creation(self, raw_body: bytes, not_json: str) -> tuple[Any, Answer | None]:
+        """The JSON body of a creation, or the answer that refuses it: the error the test
+        scripted (``FakeBatches.refuse``), or a 400 saying ``not_json``."""
+        refused = self._batches.take_refusal()
+        if refused is not None:
+            return None, (refused[0], self._error(*refused))
+        try:
+            return json.loads(raw_body), None
+        except ValueError:
+            return None, (400, self._error(400, not_json))
 
     def _delete(self, batch_id: str, deleted: dict[str, Any]) -> Answer:
         """Delete a batch that has ended and answer ``deleted`` (a 404 for an id not

@@ -25,7 +25,6 @@ operation's ``error`` says why.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -112,14 +111,9 @@ class GeminiBatchAPI(BatchWire):
         return 404, self._error(404, f"Unknown request {method} {route}.")
 
     def _create(self, model: str, raw_body: bytes) -> Answer:
-        refused = self._batches.take_refusal()
+        body, refused = self._creation(raw_body, "Invalid JSON payload received.")
         if refused is not None:
-            status, message = refused
-            return status, self._error(status, message)
-        try:
-            body = json.loads(raw_body)
-        except ValueError:
-            return 400, self._error(400, "Invalid JSON payload received.")
+            return refused
         batch = body.get("batch") if isinstance(body, dict) else None
         given = _dig(batch, "inputConfig", "requests", "requests")
         if not isinstance(given, list) or not given:
