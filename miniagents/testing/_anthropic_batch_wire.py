@@ -67,11 +67,7 @@ class AnthropicBatchAPI(BatchWire):
         if found is not None:
             batch_id, action = found[1], found[2]
             if action is None and method == "GET":
-                failing = self._batches.take_look_failure()
-                if failing is not None:
-                    return failing, self._error(failing, "The batch could not be read.")
-                batch = self._batches.look(batch_id)
-                return (200, _batch_object(batch, base)) if batch else self._missing(batch_id)
+                return self._look(batch_id, lambda batch: _batch_object(batch, base))
             if action is None and method == "DELETE":
                 return self._delete(batch_id, {"id": batch_id, "type": "message_batch_deleted"})
             if action == "/cancel" and method == "POST":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -92,6 +92,14 @@ class BatchWire:
             return json.loads(raw_body), None
         except ValueError:
             return None, (400, self._error(400, not_json))
+
+    def _look(self, batch_id: str, shown: Callable[[FakeBatch], dict[str, Any]]) -> Answer:
+        """The batch as ``shown`` (or the failure a test scripted for a look, or a 404)."""
+        failing = self._batches.take_look_failure()
+        if failing is not None:
+            return failing, self._error(failing, "The batch could not be read.")
+        batch = self._batches.look(batch_id)
+        return (200, shown(batch)) if batch else self._missing(batch_id)
 
     def _delete(self, batch_id: str, deleted: dict[str, Any]) -> Answer:
         """Delete a batch that has ended and answer ``deleted`` (a 404 for an id not

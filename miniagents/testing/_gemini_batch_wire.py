@@ -98,11 +98,7 @@ class GeminiBatchAPI(BatchWire):
         if found is not None:
             batch_id, action = f"batches/{found[1]}", found[2]
             if action is None and method == "GET":
-                failing = self._batches.take_look_failure()
-                if failing is not None:
-                    return failing, self._error(failing, "The batch could not be read.")
-                batch = self._batches.look(batch_id)
-                return (200, _operation(batch)) if batch else self._missing(batch_id)
+                return self._look(batch_id, _operation)
             if action is None and method == "DELETE":
                 return self._delete(batch_id, {})
             if action == ":cancel" and method == "POST":
