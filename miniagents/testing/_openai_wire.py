@@ -32,7 +32,7 @@ from miniagents.testing._wire import (
     parts_of,
 )
 
-__all__ = ["OpenAIWire"]
+__all__ = ["OpenAIWire", "chat_usage", "include_usage"]
 
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid request."),
@@ -122,7 +122,7 @@ class OpenAIWire(Wire):
                     "finish_reason": rendering.finish_reason,
                 }
             ],
-            "usage": _usage(rendering),
+            "usage": chat_usage(rendering),
             "service_tier": "default",
             "system_fingerprint": "fp_fake",
         }
@@ -147,9 +147,9 @@ class OpenAIWire(Wire):
                 piece = {"index": index, "function": {"arguments": delta}}
                 plan.add(_chunk(rendering, {"tool_calls": [piece]}, None), content=True)
         plan.final.append(_chunk(rendering, {}, rendering.finish_reason))
-        if _include_usage(rendering):
+        if include_usage(rendering):
             usage = _chunk(rendering, {}, None)
-            usage[1].update(choices=[], usage=_usage(rendering))
+            usage[1].update(choices=[], usage=chat_usage(rendering))
             plan.final.append(usage)
         plan.final.append((None, b"[DONE]"))
         return plan
@@ -199,17 +199,19 @@ def _chunk(
             {"index": 0, "delta": dict(delta), "logprobs": None, "finish_reason": finish_reason}
         ],
     }
-    if _include_usage(rendering):
+    if include_usage(rendering):
         chunk["usage"] = None
     return (None, chunk)
 
 
-def _include_usage(rendering: Rendering) -> bool:
+def include_usage(rendering: Rendering) -> bool:
+    """Whether the request asked for the usage chunk (``stream_options.include_usage``)."""
     options = rendering.request.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def _usage(rendering: Rendering) -> dict[str, Any]:
+def chat_usage(rendering: Rendering) -> dict[str, Any]:
+    """The ``usage`` of a reply, as Chat Completions counts it."""
     return {
         "prompt_tokens": rendering.input_tokens,
         "completion_tokens": rendering.output_tokens,
