@@ -18,7 +18,6 @@ and message the endpoint would have answered alone), ``canceled`` or ``expired``
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -68,13 +67,9 @@ class AnthropicBatchAPI(BatchWire):
         if found is not None:
             batch_id, action = found[1], found[2]
             if action is None and method == "GET":
-                failing = self._batches.take_look_failure()
-                if failing is not None:
-                    return failing, self._error(failing, "The batch could not be read.")
-                batch = self._batches.look(batch_id)
-                return (200, _batch_object(batch, base)) if batch else self._missing(batch_id)
+                return self._look(batch_id, lambda batch: _batch_object(batch, base))
             if action is None and method == "DELETE":
-                return self._delete(batch_id)
+                return self._delete(batch_id, {"id": batch_id, "type": "message_batch_deleted"})
             if action == "/cancel" and method == "POST":
                 batch = self._batches.cancel(batch_id)
                 if batch is None:
@@ -85,14 +80,9 @@ class AnthropicBatchAPI(BatchWire):
         return 404, self._error(404, f"Unknown request {method} {route}.")
 
     def _create(self, raw_body: bytes, base: str) -> Answer:
-        refused = self._batches.take_refusal()
+        body, refused = self._creation(raw_body, "The body is not JSON.")
         if refused is not None:
-            status, message = refused
-            return status, self._wire.error_body(status, message, "req_fake_batches")
-        try:
-            body = json.loads(raw_body)
-        except ValueError:
-            return 400, self._error(400, "The body is not JSON.")
+            return refused
         given = body.get("requests") if isinstance(body, dict) else None
         if not isinstance(given, list) or not given:
             return 400, self._error(400, "requests: a batch needs at least one request.")
@@ -127,14 +117,6 @@ class AnthropicBatchAPI(BatchWire):
             "last_id": listed[-1].id if listed else None,
         }
 
-    def _delete(self, batch_id: str) -> Answer:
-        batch = self._batches.delete(batch_id)
-        if batch is None:
-            return self._missing(batch_id)
-        if not batch.ended:
-            return 400, self._error(400, "A batch must end before it is deleted: cancel it.")
-        return 200, {"id": batch_id, "type": "message_batch_deleted"}
-
     def _results(self, batch_id: str) -> Answer:
         batch = next((each for each in self._batches.created if each.id == batch_id), None)
         if batch is None:
@@ -157,9 +139,6 @@ class AnthropicBatchAPI(BatchWire):
 
     def _missing(self, batch_id: str) -> tuple[int, dict[str, Any]]:
         return 404, self._error(404, f"No message batch {batch_id!r}.")
-
-    def _error(self, status: int, message: str) -> dict[str, Any]:
-        return self._wire.error_body(status, message, "req_fake_batches")
 
 
 def _iso(seconds: float) -> str:

@@ -24,10 +24,11 @@ from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
 from miniagents.testing._wire import (
     Event,
-    JSONWire,
     Rendering,
     StreamPlan,
+    Wire,
     check_base64,
+    check_fields,
     check_ranges,
 )
 
@@ -55,35 +56,22 @@ _RANGES = {
 """The numeric options the API checks, with their ranges."""
 
 
-class AnthropicWire(JSONWire):
+class AnthropicWire(Wire):
     """Renders replies and errors as the Messages API does."""
 
     provider: Provider = "anthropic"
-
-    def reply_id(self, serial: int) -> str:
-        """``msg_fake00000001``."""
-        return f"msg_fake{serial:08d}"
-
-    def call_id(self, serial: int) -> str:
-        """``toolu_fake00000001``."""
-        return f"toolu_fake{serial:08d}"
-
-    def finish_reason(self, given: str | None, has_calls: bool) -> str:
-        """``end_turn`` (``tool_use`` with calls) unless given; OpenAI's words translated."""
-        reason = given or ("tool_use" if has_calls else "end_turn")
-        return OPENAI_TO_ANTHROPIC.get(reason, reason)
+    reply_prefix = "msg_fake"
+    call_prefix = "toolu_fake"
+    stop_reasons = ("end_turn", "tool_use")
+    reasons = OPENAI_TO_ANTHROPIC
 
     def validate(self, body: object) -> str | None:
         """Why the API would refuse this body: a missing field, an option out of range, or
         tool blocks without tools or without their results."""
-        if not isinstance(body, dict):
-            return "The request body is not a JSON object."
-        for name in ("model", "messages", "max_tokens"):
-            if name not in body:
-                return f"{name}: Field required"
+        problem = check_fields(body, ("model", "messages", "max_tokens"))
+        if problem is not None or not isinstance(body, dict):
+            return problem
         messages = body["messages"]
-        if not isinstance(messages, list):
-            return "messages: Input should be a valid list"
         return (
             check_ranges(body, _RANGES)
             or _check_turns(messages)
@@ -146,12 +134,6 @@ class AnthropicWire(JSONWire):
         """``event: error`` with ``{"type": "error", "error": {...}}``."""
         error = {"type": error_type or "overloaded_error", "message": message or "Overloaded"}
         return ("error", {"type": "error", "error": error})
-
-    def failed_event(
-        self, rendering: Rendering, error_type: str | None, message: str | None
-    ) -> Event:
-        """The error event: the Messages API has no other way to fail a response."""
-        return self.error_event(error_type, message)
 
     def malformed_event(self, rendering: Rendering) -> Event:
         """A ``content_block_delta`` cut in the middle of its JSON."""

@@ -10,14 +10,15 @@ the client gives).
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from miniagents.testing._batches import BatchProvider, FakeBatch, FakeBatches, Unanswered
 from miniagents.testing._http import Exchange
-from miniagents.testing._wire import dumps
+from miniagents.testing._wire import Wire, dumps
 
 __all__ = ["Answer", "BatchWire", "page"]
 
@@ -38,6 +39,8 @@ class BatchWire:
     """The paths of the API's collections (``/v1/batches``, ...)."""
     patterns: ClassVar[tuple[re.Pattern[str], ...]]
     """The paths of the API's objects (a batch, a file), as patterns."""
+    _wire: ClassVar[Wire]
+    """The wire format of the API's requests and errors (of an API of one endpoint)."""
 
     def __init__(self, batches: FakeBatches) -> None:
         self._batches = batches
@@ -78,6 +81,43 @@ class BatchWire:
             exchange.write(payload)
             return
         exchange.send_body(status, dumps(payload), {self.request_id_header: "req_fake_batches"})
+
+    def _creation(self, raw_body: bytes, not_json: str) -> tuple[Any, Answer | None]:
+        """The JSON body of a creation, or the answer that refuses it: the error the test
+        scripted (``FakeBatches.refuse``), or a 400 saying ``not_json``."""
+        refused = self._batches.take_refusal()
+        if refused is not None:
+            return None, (refused[0], self._error(*refused))
+        try:
+            return json.loads(raw_body), None
+        except ValueError:
+            return None, (400, self._error(400, not_json))
+
+    def _look(self, batch_id: str, shown: Callable[[FakeBatch], dict[str, Any]]) -> Answer:
+        """The batch as ``shown`` (or the failure a test scripted for a look, or a 404)."""
+        failing = self._batches.take_look_failure()
+        if failing is not None:
+            return failing, self._error(failing, "The batch could not be read.")
+        batch = self._batches.look(batch_id)
+        return (200, shown(batch)) if batch else self._missing(batch_id)
+
+    def _delete(self, batch_id: str, deleted: dict[str, Any]) -> Answer:
+        """Delete a batch that has ended and answer ``deleted`` (a 404 for an id not
+        known, a 400 for a batch still running)."""
+        batch = self._batches.delete(batch_id)
+        if batch is None:
+            return self._missing(batch_id)
+        if not batch.ended:
+            return 400, self._error(400, "A batch must end before it is deleted: cancel it.")
+        return 200, deleted
+
+    def _missing(self, batch_id: str) -> tuple[int, dict[str, Any]]:
+        """The 404 for a batch id not known."""
+        return 404, self._error(404, f"No batch {batch_id!r}.")
+
+    def _error(self, status: int, message: str | None) -> dict[str, Any]:
+        """The API's error body."""
+        return self._wire.error_body(status, message, "req_fake_batches")
 
 
 def page(

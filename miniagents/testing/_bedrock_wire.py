@@ -26,14 +26,14 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote
 
-from miniagents.testing._eventstream import event_message, exception_message
+from miniagents.testing._eventstream import stream_message
 from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
 from miniagents.testing._sigv4 import check_signature
 from miniagents.testing._wire import (
     Event,
-    JSONWire,
     Rendering,
     StreamPlan,
+    Wire,
     check_base64,
     check_ranges,
     dumps,
@@ -80,24 +80,15 @@ _RANGES = {"temperature": (0, 1), "topP": (0, 1), "maxTokens": (1, 1_000_000)}
 _FORMATS = ("png", "jpeg", "gif", "webp")
 
 
-class BedrockWire(JSONWire):
+class BedrockWire(Wire):
     """Renders replies and errors as Bedrock's Converse API does."""
 
     provider: Provider = "bedrock"
     stream_content_type = "application/vnd.amazon.eventstream"
-
-    def reply_id(self, serial: int) -> str:
-        """``fake-00000001`` (the ``x-amzn-requestid`` of a reply)."""
-        return f"fake-{serial:08d}"
-
-    def call_id(self, serial: int) -> str:
-        """``tooluse_fake00000001``."""
-        return f"tooluse_fake{serial:08d}"
-
-    def finish_reason(self, given: str | None, has_calls: bool) -> str:
-        """``end_turn`` (``tool_use`` with calls) unless given; OpenAI's words translated."""
-        reason = given or ("tool_use" if has_calls else "end_turn")
-        return _REASONS.get(reason, reason)
+    reply_prefix = "fake-"  # the x-amzn-requestid of a reply
+    call_prefix = "tooluse_fake"
+    stop_reasons = ("end_turn", "tool_use")
+    reasons = _REASONS
 
     def route(self, path: str, body: object) -> tuple[str | None, bool]:
         """The model of the path (``/model/{modelId}/converse-stream``), and whether it streams."""
@@ -179,19 +170,13 @@ class BedrockWire(JSONWire):
         data = payload if isinstance(payload, bytes) else dumps(payload)
         kind = name or "event"
         if kind.startswith("exception:"):
-            return exception_message(kind.removeprefix("exception:"), data)
-        return event_message(kind, data)
+            return stream_message("exception", kind.removeprefix("exception:"), data)
+        return stream_message("event", kind, data)
 
     def error_event(self, error_type: str | None, message: str | None) -> Event:
         """An exception message (``modelStreamErrorException`` unless told)."""
         kind = error_type or "modelStreamErrorException"
         return (f"exception:{kind}", {"message": message or "The model stream failed."})
-
-    def failed_event(
-        self, rendering: Rendering, error_type: str | None, message: str | None
-    ) -> Event:
-        """The exception message: Converse has no other way to fail a response."""
-        return self.error_event(error_type, message)
 
     def malformed_event(self, rendering: Rendering) -> Event:
         """A ``contentBlockDelta`` whose JSON payload is cut in the middle."""

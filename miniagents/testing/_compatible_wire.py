@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from miniagents.testing._openai_wire import OpenAIWire
-from miniagents.testing._wire import Event, Rendering, StreamPlan
+from miniagents.testing._openai_wire import OpenAIWire, chat_usage, include_usage
+from miniagents.testing._wire import Event, Rendering, StreamPlan, parts_of
 
 __all__ = ["AZURE_PREFIX", "COMPATIBLE_SERVERS", "CompatibleWire"]
 
@@ -90,15 +90,7 @@ class CompatibleWire(OpenAIWire):
             return problem
         if self.server == "groq" and "stream_options" in body:
             return "property 'stream_options' is unsupported"
-        messages = body.get("messages") or []
-        parts = [
-            part
-            for message in messages
-            if isinstance(message, dict) and isinstance(message.get("content"), list)
-            for part in message["content"]
-            if isinstance(part, dict)
-        ]
-        images = [part for part in parts if part.get("type") == "image_url"]
+        images = [part for _, _, part in parts_of(body["messages"], "image_url")]
         if self.server == "deepseek":
             if images:
                 return (
@@ -128,13 +120,13 @@ class CompatibleWire(OpenAIWire):
         plan = super().stream(rendering)
         if self.server == "ollama" and rendering.calls:
             plan = self._whole_calls(plan, rendering)
-        usage = self._usage(_openai_usage(rendering), rendering)
+        usage = self._usage(chat_usage(rendering), rendering)
         final = [event for event in plan.final if not _is_usage_chunk(event)]
         if self.server in ("openrouter", "together", "fireworks"):
             _finish_chunk(final)["usage"] = usage
         elif self.server == "groq":
             _finish_chunk(final)["x_groq"] = {"id": f"req_{rendering.id}", "usage": usage}
-        elif _asked_usage(rendering) and self.server != "lm_studio":
+        elif include_usage(rendering) and self.server != "lm_studio":
             final = [*final[:-1], _usage_chunk(final, usage), final[-1]]
         plan.final = final
         if self.server == "openrouter":
@@ -233,12 +225,3 @@ def _usage_chunk(final: list[Event], usage: dict[str, Any]) -> Event:
     chunk = dict(_finish_chunk(final))
     chunk.update(choices=[], usage=usage)
     return (None, chunk)
-
-
-def _asked_usage(rendering: Rendering) -> bool:
-    options = rendering.request.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def _openai_usage(rendering: Rendering) -> dict[str, Any]:
-    return OpenAIWire().body(rendering)["usage"]  # type: ignore[no-any-return]

@@ -16,8 +16,9 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Mapping
+from typing import Literal
 
-__all__ = ["event_message", "exception_message", "frame"]
+__all__ = ["frame", "stream_message"]
 
 _STRING = 7  # the header value type of a string
 
@@ -38,21 +39,12 @@ def frame(headers: Mapping[str, str], payload: bytes) -> bytes:
     return message + struct.pack(">I", zlib.crc32(message))
 
 
-def event_message(event_type: str, payload: bytes) -> bytes:
-    """An event of type ``event_type`` (e.g. ``contentBlockDelta``) with a JSON payload."""
+def stream_message(message_type: Literal["event", "exception"], name: str, payload: bytes) -> bytes:
+    """An event named ``name`` (``contentBlockDelta``), or an error in the stream
+    (``modelStreamErrorException``: ``message_type`` ``exception``), with a JSON payload."""
     headers = {
-        ":event-type": event_type,
+        f":{message_type}-type": name,
         ":content-type": "application/json",
-        ":message-type": "event",
-    }
-    return frame(headers, payload)
-
-
-def exception_message(exception_type: str, payload: bytes) -> bytes:
-    """An error in the stream (e.g. ``modelStreamErrorException``) with a JSON payload."""
-    headers = {
-        ":exception-type": exception_type,
-        ":content-type": "application/json",
-        ":message-type": "exception",
+        ":message-type": message_type,
     }
     return frame(headers, payload)

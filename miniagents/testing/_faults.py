@@ -17,6 +17,8 @@ then closes, and ``malformed_after`` sends half the body as if it were whole.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from miniagents.testing._http import Exchange
 from miniagents.testing._record import RecordedRequest
 from miniagents.testing._script import Failure, Reply
@@ -67,31 +69,26 @@ def send_single(
     exchange.write(body)
 
 
+@dataclass
 class StreamFaults:
-    """The faults of one streamed reply, struck when their number of events is reached."""
+    """The faults of one streamed reply, struck when their number of events is reached.
 
-    def __init__(
-        self,
-        exchange: Exchange,
-        wire: Wire,
-        record: RecordedRequest,
-        rendering: Rendering,
-        total: int,
-    ) -> None:
-        self.exchange = exchange
-        self.wire = wire
-        self.record = record
-        self.rendering = rendering
-        self.reply = rendering.reply
-        self.total = total
-        """How many content events the stream has (a fault after more strikes at the end)."""
+    Attributes:
+        total: How many content events the stream has (a fault after more strikes at the end).
+    """
+
+    exchange: Exchange
+    wire: Wire
+    record: RecordedRequest
+    rendering: Rendering
+    total: int
 
     def _due(self, after: int | None, sent: int) -> bool:
         return after is not None and min(after, self.total) == sent
 
     def strike(self, sent: int) -> bool:
         """Apply the faults due after ``sent`` content events; whether the stream is over."""
-        reply, exchange = self.reply, self.exchange
+        reply, exchange = self.rendering.reply, self.exchange
         if self._due(reply.pause_after, sent):
             self.record._set(self.record._paused)
             exchange.wait(None, until=self.record._resumed)

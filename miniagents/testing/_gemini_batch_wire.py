@@ -25,7 +25,6 @@ operation's ``error`` says why.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -99,27 +98,18 @@ class GeminiBatchAPI(BatchWire):
         if found is not None:
             batch_id, action = f"batches/{found[1]}", found[2]
             if action is None and method == "GET":
-                failing = self._batches.take_look_failure()
-                if failing is not None:
-                    return failing, self._error(failing, "The batch could not be read.")
-                batch = self._batches.look(batch_id)
-                return (200, _operation(batch)) if batch else self._missing(batch_id)
+                return self._look(batch_id, _operation)
             if action is None and method == "DELETE":
-                return self._delete(batch_id)
+                return self._delete(batch_id, {})
             if action == ":cancel" and method == "POST":
                 batch = self._batches.cancel(batch_id)
                 return (200, {}) if batch is not None else self._missing(batch_id)
         return 404, self._error(404, f"Unknown request {method} {route}.")
 
     def _create(self, model: str, raw_body: bytes) -> Answer:
-        refused = self._batches.take_refusal()
+        body, refused = self._creation(raw_body, "Invalid JSON payload received.")
         if refused is not None:
-            status, message = refused
-            return status, self._error(status, message)
-        try:
-            body = json.loads(raw_body)
-        except ValueError:
-            return 400, self._error(400, "Invalid JSON payload received.")
+            return refused
         batch = body.get("batch") if isinstance(body, dict) else None
         given = _dig(batch, "inputConfig", "requests", "requests")
         if not isinstance(given, list) or not given:
@@ -160,20 +150,6 @@ class GeminiBatchAPI(BatchWire):
         if more and listed:
             answer["nextPageToken"] = listed[-1].id
         return answer
-
-    def _delete(self, batch_id: str) -> Answer:
-        batch = self._batches.delete(batch_id)
-        if batch is None:
-            return self._missing(batch_id)
-        if not batch.ended:
-            return 400, self._error(400, "A batch must end before it is deleted: cancel it.")
-        return 200, {}
-
-    def _missing(self, batch_id: str) -> tuple[int, dict[str, Any]]:
-        return 404, self._error(404, f"No batch {batch_id!r}.")
-
-    def _error(self, status: int, message: str | None) -> dict[str, Any]:
-        return self._wire.error_body(status, message, "req_fake_batches")
 
 
 def _dig(value: object, *names: str) -> object:

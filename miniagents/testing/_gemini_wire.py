@@ -28,9 +28,9 @@ from typing import Any
 from miniagents.testing._script import Provider
 from miniagents.testing._wire import (
     Event,
-    JSONWire,
     Rendering,
     StreamPlan,
+    Wire,
     check_base64,
     check_ranges,
 )
@@ -78,23 +78,14 @@ _RANGES = {
 _MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
-class GeminiWire(JSONWire):
+class GeminiWire(Wire):
     """Renders replies and errors as the Gemini API (``generateContent``) does."""
 
     provider: Provider = "gemini"
-
-    def reply_id(self, serial: int) -> str:
-        """``fake00000001`` (a ``responseId``)."""
-        return f"fake{serial:08d}"
-
-    def call_id(self, serial: int) -> str:
-        """``fake-call-00000001``: sent only for a call scripted with its own id."""
-        return f"fake-call-{serial:08d}"
-
-    def finish_reason(self, given: str | None, has_calls: bool) -> str:
-        """``STOP`` unless given; the other vocabularies translated."""
-        reason = given or "stop"
-        return _REASONS.get(reason, reason)
+    reply_prefix = "fake"  # a responseId
+    call_prefix = "fake-call-"  # sent only for a call scripted with its own id
+    stop_reasons = ("stop", "stop")
+    reasons = _REASONS
 
     def route(self, path: str, body: object) -> tuple[str | None, bool]:
         """The model named in the path (``models/{model}:method``), and whether the
@@ -184,12 +175,6 @@ class GeminiWire(JSONWire):
             "status": status,
         }
         return (None, {"error": error})
-
-    def failed_event(
-        self, rendering: Rendering, error_type: str | None, message: str | None
-    ) -> Event:
-        """The error event: Gemini has no other way to fail a response."""
-        return self.error_event(error_type, message)
 
     def malformed_event(self, rendering: Rendering) -> Event:
         """A chunk cut in the middle of its JSON."""

@@ -23,14 +23,16 @@ from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import ANTHROPIC_TO_OPENAI, Provider
 from miniagents.testing._wire import (
     Event,
-    JSONWire,
     Rendering,
     StreamPlan,
+    Wire,
+    check_fields,
     check_image_url,
     check_ranges,
+    parts_of,
 )
 
-__all__ = ["OpenAIWire"]
+__all__ = ["OpenAIWire", "chat_usage", "include_usage"]
 
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid request."),
@@ -61,35 +63,22 @@ _RANGES = {
 """The numeric options the API checks, with their ranges."""
 
 
-class OpenAIWire(JSONWire):
+class OpenAIWire(Wire):
     """Renders replies and errors as the Chat Completions API does."""
 
     provider: Provider = "openai"
-
-    def reply_id(self, serial: int) -> str:
-        """``chatcmpl-fake00000001``."""
-        return f"chatcmpl-fake{serial:08d}"
-
-    def call_id(self, serial: int) -> str:
-        """``call_fake00000001``."""
-        return f"call_fake{serial:08d}"
-
-    def finish_reason(self, given: str | None, has_calls: bool) -> str:
-        """``stop`` (``tool_calls`` with calls) unless given; Anthropic's words translated."""
-        reason = given or ("tool_calls" if has_calls else "stop")
-        return ANTHROPIC_TO_OPENAI.get(reason, reason)
+    reply_prefix = "chatcmpl-fake"
+    call_prefix = "call_fake"
+    stop_reasons = ("stop", "tool_calls")
+    reasons = ANTHROPIC_TO_OPENAI
 
     def validate(self, body: object) -> str | None:
         """Why the API would refuse this body: a missing field, an option out of range, or
         tool messages that do not answer the calls just before them."""
-        if not isinstance(body, dict):
-            return "The request body is not a JSON object."
-        for name in ("model", "messages"):
-            if name not in body:
-                return f"{name}: Field required"
+        problem = check_fields(body, ("model", "messages"))
+        if problem is not None or not isinstance(body, dict):
+            return problem
         messages = body["messages"]
-        if not isinstance(messages, list):
-            return "messages: Input should be a valid list"
         return (
             check_ranges(body, _RANGES)
             or _check_roles(messages)
@@ -133,7 +122,7 @@ class OpenAIWire(JSONWire):
                     "finish_reason": rendering.finish_reason,
                 }
             ],
-            "usage": _usage(rendering),
+            "usage": chat_usage(rendering),
             "service_tier": "default",
             "system_fingerprint": "fp_fake",
         }
@@ -158,9 +147,9 @@ class OpenAIWire(JSONWire):
                 piece = {"index": index, "function": {"arguments": delta}}
                 plan.add(_chunk(rendering, {"tool_calls": [piece]}, None), content=True)
         plan.final.append(_chunk(rendering, {}, rendering.finish_reason))
-        if _include_usage(rendering):
+        if include_usage(rendering):
             usage = _chunk(rendering, {}, None)
-            usage[1].update(choices=[], usage=_usage(rendering))
+            usage[1].update(choices=[], usage=chat_usage(rendering))
             plan.final.append(usage)
         plan.final.append((None, b"[DONE]"))
         return plan
@@ -174,12 +163,6 @@ class OpenAIWire(JSONWire):
             "code": None,
         }
         return (None, {"error": error})
-
-    def failed_event(
-        self, rendering: Rendering, error_type: str | None, message: str | None
-    ) -> Event:
-        """The error event: Chat Completions has no other way to fail a response."""
-        return self.error_event(error_type, message)
 
     def malformed_event(self, rendering: Rendering) -> Event:
         """A chunk cut in the middle of its JSON."""
@@ -216,17 +199,19 @@ def _chunk(
             {"index": 0, "delta": dict(delta), "logprobs": None, "finish_reason": finish_reason}
         ],
     }
-    if _include_usage(rendering):
+    if include_usage(rendering):
         chunk["usage"] = None
     return (None, chunk)
 
 
-def _include_usage(rendering: Rendering) -> bool:
+def include_usage(rendering: Rendering) -> bool:
+    """Whether the request asked for the usage chunk (``stream_options.include_usage``)."""
     options = rendering.request.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def _usage(rendering: Rendering) -> dict[str, Any]:
+def chat_usage(rendering: Rendering) -> dict[str, Any]:
+    """The ``usage`` of a reply, as Chat Completions counts it."""
     return {
         "prompt_tokens": rendering.input_tokens,
         "completion_tokens": rendering.output_tokens,
@@ -310,20 +295,16 @@ def _unanswered(waiting: list[str]) -> str:
 
 def _check_images(messages: list[Any]) -> str | None:
     """Why the API would refuse an ``image_url`` part of these messages, if it would."""
-    for index, message in enumerate(messages):
-        content = message.get("content") if isinstance(message, dict) else None
-        for number, part in enumerate(content if isinstance(content, list) else []):
-            if not (isinstance(part, dict) and part.get("type") == "image_url"):
-                continue
-            where = f"messages[{index}].content[{number}].image_url"
-            image = part.get("image_url")
-            if not isinstance(image, dict):
-                return f"Missing required parameter: '{where}'."
-            problem = check_image_url(image.get("url"), f"{where}.url")
-            if problem is None and image.get("detail", "auto") not in ("auto", "low", "high"):
-                problem = f"Invalid value for '{where}.detail': expected 'auto', 'low' or 'high'."
-            if problem is not None:
-                return problem
+    for index, number, part in parts_of(messages, "image_url"):
+        where = f"messages[{index}].content[{number}].image_url"
+        image = part.get("image_url")
+        if not isinstance(image, dict):
+            return f"Missing required parameter: '{where}'."
+        problem = check_image_url(image.get("url"), f"{where}.url")
+        if problem is None and image.get("detail", "auto") not in ("auto", "low", "high"):
+            problem = f"Invalid value for '{where}.detail': expected 'auto', 'low' or 'high'."
+        if problem is not None:
+            return problem
     return None
 
 

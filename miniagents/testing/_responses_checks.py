@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from miniagents.testing._output_format import check_output_format
-from miniagents.testing._wire import check_image_url, check_ranges
+from miniagents.testing._wire import check_image_url, check_ranges, parts_of
 
 __all__ = ["refusal"]
 
@@ -101,19 +101,15 @@ def _check_calls(items: list[Any]) -> str | None:
 
 def _check_images(items: list[Any]) -> str | None:
     """Why the API would refuse an ``input_image`` part of these items, if it would."""
-    for index, item in enumerate(items):
-        content = item.get("content") if isinstance(item, dict) else None
-        for number, part in enumerate(content if isinstance(content, list) else []):
-            if not (isinstance(part, dict) and part.get("type") == "input_image"):
-                continue
-            where = f"input[{index}].content[{number}]"
-            if part.get("detail") not in ("auto", "low", "high", "original"):
-                return f"Missing required parameter: '{where}.detail'."
-            if "file_id" in part and "image_url" not in part:
-                continue
-            problem = check_image_url(part.get("image_url"), f"{where}.image_url")
-            if problem is not None:
-                return problem
+    for index, number, part in parts_of(items, "input_image"):
+        where = f"input[{index}].content[{number}]"
+        if part.get("detail") not in ("auto", "low", "high", "original"):
+            return f"Missing required parameter: '{where}.detail'."
+        if "file_id" in part and "image_url" not in part:
+            continue
+        problem = check_image_url(part.get("image_url"), f"{where}.image_url")
+        if problem is not None:
+            return problem
     return None
 
 

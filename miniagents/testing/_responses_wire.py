@@ -25,7 +25,7 @@ from typing import Any
 from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._responses_checks import refusal
 from miniagents.testing._script import TO_RESPONSES, Provider
-from miniagents.testing._wire import Event, JSONWire, Rendering, StreamPlan
+from miniagents.testing._wire import Event, Rendering, StreamPlan, Wire
 
 __all__ = ["ResponsesWire"]
 
@@ -33,23 +33,14 @@ _OPENAI = OpenAIWire()
 """What the Responses API shares with Chat Completions: call ids, error bodies, headers."""
 
 
-class ResponsesWire(JSONWire):
+class ResponsesWire(Wire):
     """Renders replies and errors as the Responses API does."""
 
     provider: Provider = "openai_responses"
-
-    def reply_id(self, serial: int) -> str:
-        """``resp_fake00000001``."""
-        return f"resp_fake{serial:08d}"
-
-    def call_id(self, serial: int) -> str:
-        """``call_fake00000001``, as Chat Completions."""
-        return _OPENAI.call_id(serial)
-
-    def finish_reason(self, given: str | None, has_calls: bool) -> str:
-        """``completed``, or why the response is incomplete; other vocabularies translated."""
-        reason = given or "completed"
-        return TO_RESPONSES.get(reason, reason)
+    reply_prefix = "resp_fake"
+    call_prefix = _OPENAI.call_prefix
+    stop_reasons = ("completed", "completed")  # or why the response is incomplete
+    reasons = TO_RESPONSES
 
     def validate(self, body: object) -> str | None:
         """Why the API would refuse this body, if it would (see ``_responses_checks``)."""

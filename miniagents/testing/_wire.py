@@ -16,25 +16,27 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from miniagents.testing._script import Provider, Reply, ToolCall
 
 __all__ = [
     "Event",
-    "JSONWire",
     "RenderedCall",
     "Rendering",
     "StreamPlan",
     "Wire",
     "check_base64",
+    "check_fields",
     "check_image_url",
     "check_ranges",
     "count_words",
     "dumps",
     "echo_tokens",
+    "parts_of",
     "text_of",
     "turns",
 ]
@@ -98,112 +100,107 @@ class StreamPlan:
         self.body.append((event, content))
 
 
-class Wire(Protocol):
-    """One provider's wire format, as the fake server renders it."""
+class Wire(ABC):
+    """One provider's wire format, as the fake server renders it.
+
+    What most formats share is here: ids made of a prefix and a serial, finish reasons
+    translated by a table, the model and ``stream`` in the JSON body, server-sent events,
+    and a response failed mid-stream by an error event (a format that differs overrides
+    the method).
+
+    Attributes:
+        provider: The provider whose API this is.
+        reply_prefix: The prefix of a reply's id (``chatcmpl-fake``, ``msg_fake``).
+        call_prefix: The prefix of a tool call's id (``call_fake``, ``toolu_fake``).
+        stop_reasons: The finish reason of a reply without calls, and of one with calls.
+        reasons: Finish reasons in other APIs' words, in this one's.
+        stream_content_type: The ``Content-Type`` of a streamed reply.
+    """
 
     provider: Provider
+    reply_prefix: str
+    call_prefix: str
+    stop_reasons: tuple[str, str]
+    reasons: Mapping[str, str] = {}
+    stream_content_type = "text/event-stream; charset=utf-8"
 
     def reply_id(self, serial: int) -> str:
-        """The id of a reply (``chatcmpl-...``, ``msg_...``)."""
-        ...
+        """The id of a reply: its prefix and the serial (``chatcmpl-fake00000001``)."""
+        return f"{self.reply_prefix}{serial:08d}"
 
     def call_id(self, serial: int) -> str:
-        """The id of a tool call (``call_...``, ``toolu_...``)."""
-        ...
+        """The id of a tool call: its prefix and the serial (``call_fake00000001``)."""
+        return f"{self.call_prefix}{serial:08d}"
 
     def finish_reason(self, given: str | None, has_calls: bool) -> str:
-        """The finish reason in this API's words (either vocabulary is accepted)."""
-        ...
+        """The finish reason in this API's words: the one given (translated), else the
+        default for a reply with or without calls."""
+        reason = given or self.stop_reasons[has_calls]
+        return self.reasons.get(reason, reason)
 
+    @abstractmethod
     def validate(self, body: object) -> str | None:
         """Why the API would refuse this request body (a 400), if it would."""
-        ...
 
+    @abstractmethod
     def body(self, rendering: Rendering) -> dict[str, Any]:
         """The JSON body of a reply that is not streamed."""
-        ...
 
+    @abstractmethod
     def stream(self, rendering: Rendering) -> StreamPlan:
         """The events of a streamed reply."""
-        ...
 
+    @abstractmethod
     def error_event(self, error_type: str | None, message: str | None) -> Event:
         """An error event sent in the middle of a stream."""
-        ...
 
     def failed_event(
         self, rendering: Rendering, error_type: str | None, message: str | None
     ) -> Event:
-        """The event of a response that fails mid-stream (the Responses API's
-        ``response.failed``; an error event for the others)."""
-        ...
+        """The event of a response that fails mid-stream: the error event (the Responses
+        API sends ``response.failed``)."""
+        return self.error_event(error_type, message)
 
+    @abstractmethod
     def malformed_event(self, rendering: Rendering) -> Event:
         """An event whose data is truncated JSON."""
-        ...
 
+    @abstractmethod
     def error_body(self, status: int, message: str | None, request_id: str) -> dict[str, Any]:
         """The JSON body of an HTTP error response."""
-        ...
 
+    @abstractmethod
     def id_headers(self, request_id: str) -> dict[str, str]:
         """The headers that carry the request id."""
-        ...
 
     def error_headers(self, status: int) -> dict[str, str]:
-        """The headers of an HTTP error response besides the request id's (its error type)."""
-        ...
-
-    def route(self, path: str, body: object) -> tuple[str | None, bool]:
-        """The model a request asks for, and whether it asks for a stream.
-
-        Args:
-            path: The request's path, without its query string.
-            body: The parsed JSON body (``None`` if it was not JSON).
-        """
-        ...
-
-    def frame(self, event: Event) -> bytes:
-        """One event of a stream, as it goes in a chunk of the body."""
-        ...
-
-    def authenticate(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, str] | None:
-        """The error status and message for a request the API would not authenticate."""
-        ...
-
-    @property
-    def stream_content_type(self) -> str:
-        """The ``Content-Type`` of a streamed reply."""
-        ...
-
-
-class JSONWire:
-    """What most wire formats share: the model and ``stream`` in the JSON body, and
-    server-sent events (a wire format that differs overrides the method)."""
-
-    stream_content_type = "text/event-stream; charset=utf-8"
-
-    def error_headers(self, status: int) -> dict[str, str]:
-        """None: the body says the error type."""
+        """The headers of an HTTP error response besides the request id's (its error
+        type): none, the body says it."""
         return {}
 
     def authenticate(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, str] | None:
-        """None: any key is taken (the SDK's own check that one is given is enough)."""
+        """The error status and message for a request the API would not authenticate:
+        none, any key is taken (the SDK's own check that one is given is enough)."""
         return None
 
     def route(self, path: str, body: object) -> tuple[str | None, bool]:
-        """The body's ``model`` and ``stream``."""
+        """The model a request asks for, and whether it asks for a stream: the body's
+        ``model`` and ``stream``.
+
+        Args:
+            path: The request's path, without its query string.
+            body: The parsed JSON body (``None`` if it was not JSON).
+        """
         if not isinstance(body, dict):
             return None, False
         model = body.get("model")
         return (model if isinstance(model, str) else None), body.get("stream") is True
 
     def frame(self, event: Event) -> bytes:
-        """A server-sent event: ``event: NAME`` (if named), then ``data: JSON``."""
+        """One event of a stream, as it goes in a chunk of the body: a server-sent event,
+        ``event: NAME`` (if named), then ``data: JSON``."""
         name, payload = event
         data = payload if isinstance(payload, bytes) else dumps(payload)
         prefix = b"" if name is None else b"event: %s\n" % name.encode()
@@ -284,6 +281,16 @@ def count_words(request: Mapping[str, Any]) -> int:
     return max(1, sum(len(text.split()) for text in texts))
 
 
+def parts_of(messages: list[Any], kind: str) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """The parts of type ``kind`` of these messages' contents (lists of parts), each with
+    its message's index and its own."""
+    for index, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        for number, part in enumerate(content if isinstance(content, list) else []):
+            if isinstance(part, dict) and part.get("type") == kind:
+                yield index, number, part
+
+
 _DATA_URL = re.compile(r"data:(image/(?:png|jpeg|gif|webp));base64,(.*)", re.DOTALL)
 
 
@@ -310,6 +317,19 @@ def check_base64(data: object, where: str) -> str | None:
     except (binascii.Error, ValueError):
         pass
     return f"Invalid '{where}': the image data is not valid base64."
+
+
+def check_fields(body: object, required: tuple[str, ...]) -> str | None:
+    """Why a request body with ``messages`` is refused before they are read: it is not a
+    JSON object, a ``required`` field is missing, or ``messages`` is not a list."""
+    if not isinstance(body, dict):
+        return "The request body is not a JSON object."
+    for name in required:
+        if name not in body:
+            return f"{name}: Field required"
+    if not isinstance(body["messages"], list):
+        return "messages: Input should be a valid list"
+    return None
 
 
 def check_ranges(body: Mapping[str, Any], ranges: Mapping[str, tuple[float, float]]) -> str | None:

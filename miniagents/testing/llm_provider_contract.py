@@ -38,7 +38,8 @@ says what went wrong.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import ClassVar, TypeVar
 
 from miniagents.ext.llm.errors import LLMError, LLMTimeoutError
@@ -88,9 +89,7 @@ class LLMProviderContract(ProviderHooks[OptionsT]):
         """Role, model and agent alias are there while the provider has sent nothing."""
 
         async def check() -> None:
-            spy = SpyProvider(self.provider())
-            async with MiniAgents():
-                reply = self._inquire(spy, self.script_hang())
+            async with self._asking(self.script_hang) as (spy, reply):
                 promise = await self._within(anext(aiter(reply)), "the reply's first message")
                 call = await self._started(spy)
                 metadata = dict(promise.metadata)
@@ -109,9 +108,7 @@ class LLMProviderContract(ProviderHooks[OptionsT]):
         """Each token reaches the consumer at once, one event each, in order."""
 
         async def check() -> None:
-            spy = SpyProvider(self.provider(), hold=True)
-            async with MiniAgents():
-                reply = self._inquire(spy, self.script_reply(CONTRACT_TOKENS))
+            async with self._asking(self._script_tokens, hold=True) as (spy, reply):
                 promise = await self._within(anext(aiter(reply)), "the reply's first message")
                 tokens = aiter(promise)
                 first = await self._within(anext(tokens), "the first token")
@@ -137,10 +134,8 @@ class LLMProviderContract(ProviderHooks[OptionsT]):
         """With ``stream=False``, the reply's one token is the whole text."""
 
         async def check() -> None:
-            spy = SpyProvider(self.provider())
-            async with MiniAgents():
-                arguments = {**self.script_reply(CONTRACT_TOKENS), "stream": False}
-                promise = await anext(aiter(self._inquire(spy, arguments)))
+            async with self._asking(self._script_tokens, stream=False) as (spy, reply):
+                promise = await anext(aiter(reply))
                 tokens = await self._within(_all(aiter(promise)), "the reply")
             expect(not spy.calls[-1].call.stream, "the call asked for a stream")
             whole = "".join(CONTRACT_TOKENS)
@@ -152,9 +147,7 @@ class LLMProviderContract(ProviderHooks[OptionsT]):
         """The provider's stream ends with one ``Finish``; its reason and usage are the reply's."""
 
         async def check() -> None:
-            spy = SpyProvider(self.provider())
-            async with MiniAgents():
-                reply = self._inquire(spy, self.script_reply(CONTRACT_TOKENS))
+            async with self._asking(self._script_tokens) as (spy, reply):
                 messages = await self._within(reply.aresolve(), "the reply")
             events = spy.calls[-1].events
             finishes = [event for event in events if isinstance(event, Finish)]
@@ -195,9 +188,7 @@ class LLMProviderContract(ProviderHooks[OptionsT]):
         """A failed call ends the reply with an ``LLMError``, the provider's error its cause."""
 
         async def check() -> None:
-            spy = SpyProvider(self.provider())
-            async with MiniAgents():
-                reply = self._inquire(spy, self.script_failure())
+            async with self._asking(self.script_failure) as (spy, reply):
                 failure = await raised_by(reply.aresolve(), self.wait, "the error")
             raised = spy.calls[-1].raised
             expect(
@@ -218,9 +209,7 @@ class LLMProviderContract(ProviderHooks[OptionsT]):
         """When every consumer of the reply gives up, the provider's call is closed."""
 
         async def check() -> None:
-            spy = SpyProvider(self.provider())
-            async with MiniAgents():
-                reply = self._inquire(spy, self.script_hang())
+            async with self._asking(self.script_hang) as (spy, reply):
                 await self._give_up(reply, await self._started(spy))
 
         self.run(check())
@@ -229,11 +218,9 @@ class LLMProviderContract(ProviderHooks[OptionsT]):
         """A call that sends nothing for ``stall_timeout`` seconds is stopped, and closed."""
 
         async def check() -> None:
-            spy = SpyProvider(self.provider())
             with manual_time() as clock:
-                async with MiniAgents():
-                    arguments = {**self.script_hang(), "stall_timeout": self.stall_timeout}
-                    reply = self._inquire(spy, arguments)
+                asking = self._asking(self.script_hang, stall_timeout=self.stall_timeout)
+                async with asking as (spy, reply):
                     waiting = asyncio.ensure_future(reply.aresolve())
                     call = await self._started(spy)
                     await self._sent()
@@ -260,13 +247,26 @@ class LLMProviderContract(ProviderHooks[OptionsT]):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _inquire(
-        self, spy: SpyProvider[OptionsT], arguments: Mapping[str, object]
-    ) -> MessageSequencePromise:
-        agent: MiniAgent[...] = make_llm_agent(
-            self.options_class(), spy, alias=_ALIAS, summary="The agent the contract checks."
-        )
-        return agent.inquire("Hi!", **{**self.agent_arguments(), **arguments})
+    @asynccontextmanager
+    async def _asking(
+        self, script: Callable[[], Mapping[str, object]], *, hold: bool = False, **given: object
+    ) -> AsyncIterator[tuple[SpyProvider[OptionsT], MessageSequencePromise]]:
+        """The provider, watched, and its agent's reply, in ``MiniAgents``.
+
+        The agent is asked with the arguments of ``script`` (a hook, called once in
+        ``MiniAgents``) and ``given``; with ``hold``, the provider's events wait for
+        ``spy.release()``.
+        """
+        spy = SpyProvider(self.provider(), hold=hold)
+        async with MiniAgents():
+            arguments = {**self.agent_arguments(), **script(), **given}
+            agent: MiniAgent[...] = make_llm_agent(
+                self.options_class(), spy, alias=_ALIAS, summary="The agent the contract checks."
+            )
+            yield spy, agent.inquire("Hi!", **arguments)
+
+    def _script_tokens(self) -> Mapping[str, object]:
+        return self.script_reply(CONTRACT_TOKENS)
 
     async def _within(self, awaitable: Awaitable[T], what: str) -> T:
         return await within(awaitable, self.wait, what)

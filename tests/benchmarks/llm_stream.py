@@ -281,10 +281,10 @@ def _gemini_events(texts: list[str]) -> Events:
 
 def _bedrock_events(texts: list[str]) -> Events:
     # AWS's binary event-stream framing, as the fake LLM server of miniagents.testing has it
-    from miniagents.testing._eventstream import event_message
+    from miniagents.testing._eventstream import stream_message
 
     def event(kind: str, payload: dict[str, Any]) -> bytes:
-        return event_message(kind, json.dumps(payload, separators=(",", ":")).encode())
+        return stream_message("event", kind, json.dumps(payload, separators=(",", ":")).encode())
 
     usage = {"inputTokens": 5, "outputTokens": len(texts), "totalTokens": len(texts) + 5}
     return (

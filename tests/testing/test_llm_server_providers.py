@@ -17,7 +17,7 @@ import httpx2
 import pytest
 
 from miniagents.testing import FakeLLMServer, ToolCall
-from miniagents.testing._eventstream import event_message
+from miniagents.testing._eventstream import stream_message
 from miniagents.testing._gemini_wire import THOUGHT_SIGNATURE
 from miniagents.testing._sigv4 import check_signature
 from miniagents.testing.errors import FakeLLMServerError
@@ -73,15 +73,15 @@ def test_a_bearer_token_is_taken() -> None:
 
 
 def test_an_event_stream_message_is_framed_with_its_lengths_and_checksums() -> None:
-    message = event_message("contentBlockDelta", b'{"delta":{"text":"Hi"}}')
-    total, headers_length, prelude_crc = struct.unpack(">III", message[:12])
-    assert total == len(message)
-    assert prelude_crc == zlib.crc32(message[:8])
-    assert struct.unpack(">I", message[-4:])[0] == zlib.crc32(message[:-4])
-    headers = message[12 : 12 + headers_length]
+    framed = stream_message("event", "contentBlockDelta", b'{"delta":{"text":"Hi"}}')
+    total, headers_length, prelude_crc = struct.unpack(">III", framed[:12])
+    assert total == len(framed)
+    assert prelude_crc == zlib.crc32(framed[:8])
+    assert struct.unpack(">I", framed[-4:])[0] == zlib.crc32(framed[:-4])
+    headers = framed[12 : 12 + headers_length]
     assert b":event-type" in headers
     assert b"contentBlockDelta" in headers
-    assert message[12 + headers_length : -4] == b'{"delta":{"text":"Hi"}}'
+    assert framed[12 + headers_length : -4] == b'{"delta":{"text":"Hi"}}'
 
 
 def test_an_unsigned_bedrock_request_is_refused_as_aws_refuses_it(
