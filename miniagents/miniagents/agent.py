@@ -78,7 +78,7 @@ from miniagents.miniagents._awaitables import surely_not_async
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
-from miniagents.miniagents._scope import InteractionScope, current_scope
+from miniagents.miniagents._scope import current_scope
 from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.context import (
     MiniAgents,
@@ -499,9 +499,11 @@ def _launch(
     tracker.track_replies(reply_core, agent.alias)
     held = None if inputs is _NO_MESSAGES else _hold_input(inputs, reply_core)
     scope = current_scope.get() if captured is None else captured.get(current_scope)
-    coroutine = _run(
-        agent, inputs, args, names, values, replies, reply_core, tracker, held, ending, scope
-    )
+    if scope is not None:  # its task runs outside it: what the agent starts is not its caller's
+        if captured is None:
+            captured = contextvars.copy_context()
+        captured.run(current_scope.set, None)  # (a lazy start's copy is this interaction's)
+    coroutine = _run(agent, inputs, args, names, values, replies, reply_core, tracker, held, ending)
     task = (
         spawn(coroutine, agent.alias, tracker.tasks)
         if captured is None
@@ -611,21 +613,15 @@ async def _run(
     tracker: StreamTracker,
     held: _HeldInput | None,
     ending: InteractionEnding | None,
-    scope: InteractionScope | None,
 ) -> None:
     """Run one interaction of ``agent``; ``tracker`` tracks its replies' core, ``reply_core``.
 
     ``held``: the input it holds as read (see :func:`_hold_input`), ``None`` if none.
     ``ending``: the interaction's observed ending (see
     :mod:`miniagents.miniagents._observing`), told first, in the interaction's task.
-    ``scope``: the interaction scope that was current where the task's context was copied,
-    read there by the caller (the value ``current_scope`` has as this task starts): what the
-    agent starts belongs to no scope of its caller.
     """
     if ending is not None:
         ending.start(agent, reply_core, None if inputs is _NO_MESSAGES else inputs)
-    if scope is not None:
-        current_scope.set(None)
     if replies.task is None:  # started eagerly, inside create_task: see
         _bind_eager_task(replies, held)  # _bind_eager_task
     # held as read for the whole run (see _hold_input), by the run now; None: not held
