@@ -551,21 +551,21 @@ class _HeldInput:
         """The replies were given up on: give the input up for the interaction."""
         input_core, self.unread = self.unread, None
         if input_core is not None:  # the run never started: give its input up for it
-            _let_go_input(input_core, self.gate)
-            input_core.release_reader(gave_up=True)
+            _release_input(input_core, self.gate, gave_up=True)
         read, self.read = self.read, None
         input_core = None if read is None else read()
         if input_core is not None:  # the run has ended: give its input up for it
             input_core.check_abandoned()
 
 
-def _let_go_input(
-    input_core: ReplayCore[MessagePromise], reply_core: ReplayCore[MessagePromise]
+def _release_input(
+    input_core: ReplayCore[MessagePromise], reply_core: ReplayCore[MessagePromise], gave_up: bool
 ) -> None:
-    """End the hold of an interaction's input, if its agent never read it (see _HeldInput)."""
+    """Release an interaction's input as its reader, ending first any hold (see _HeldInput)."""
     flow = input_core.flow
     if flow is not None and flow.queued:
         flow.let_go_reader(input_core, reply_core)
+    input_core.release_reader(gave_up=gave_up)
 
 
 def _hold_input(
@@ -649,8 +649,7 @@ async def _run(
             await _run_limited(agent.concurrency_limit, running)
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         if _failed(agent, interaction, replies, error) and input_core is not None:
-            _let_go_input(input_core, reply_core)  # given up on: it gives up its input
-            input_core.release_reader(gave_up=True)
+            _release_input(input_core, reply_core, gave_up=True)  # given up on: its input too
             input_core = None
         if isinstance(error, asyncio.CancelledError):
             raise
@@ -659,8 +658,7 @@ async def _run(
         replies.complete()
     finally:
         if input_core is not None:
-            _let_go_input(input_core, reply_core)
-            input_core.release_reader(gave_up=False)
+            _release_input(input_core, reply_core, gave_up=False)
             if held is not None and not reply_core.done:  # its replies stream on (another
                 # agent's replies, an operator's output over its input): giving them up
                 # gives its input up too
