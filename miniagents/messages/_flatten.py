@@ -383,11 +383,12 @@ class Flattener:
                     self.on_inner_error,
                     self.on_inner_completed,
                 )
-            observer = core.observe(callbacks[0], callbacks[1], callbacks[2], sink=self.sink)
+            observer = (callbacks[0], callbacks[1], callbacks[2], False, self.sink)
+            observing = core.observe(observer)
             flow = core.flow
             if flow is not None and flow.queued:
                 flow.let_go(core, self)
-            return None if observer is None else (core, observer)
+            return (core, observer) if observing else None
         child = Flattener(_Inner(self), sink=self.sink, nested=True)
         if isinstance(segment, StreamedPromise):
             segment = segment.as_observable()  # a stream of other pieces: flatten them

@@ -46,6 +46,7 @@ import contextvars
 import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from functools import partial
 from types import CoroutineType, MappingProxyType
 from typing import (
     Any,
@@ -77,7 +78,7 @@ from miniagents.miniagents._awaitables import surely_not_async
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
-from miniagents.miniagents._scope import InteractionScope, current_scope
+from miniagents.miniagents._scope import current_scope
 from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.context import (
     MiniAgents,
@@ -446,45 +447,27 @@ def start_interaction(
     reply_core = core_of(reply_sequence)
     names, values = _keywords(agent, arguments)
     if start_asap:
-        _launch(tracker, agent, inputs, args, names, values, replies, reply_core, ending, None)
-    else:
-        _start_lazily(
-            tracker, agent, inputs, args, names, values, replies, reply_core, hook, ending, relay
+        _launch(tracker, agent, inputs, args, names, values, replies, reply_core, ending)
+    else:  # started where it was inquired (a partial: no closure cells made per inquire)
+        tracker.track_lazy(reply_core)
+        captured = contextvars.copy_context()
+        replies.start_lazily(
+            partial(
+                _launch,
+                tracker,
+                agent,
+                inputs,
+                args,
+                names,
+                values,
+                replies,
+                reply_core,
+                ending,
+                captured,
+                relay,
+            )
         )
     return reply_sequence
-
-
-def _start_lazily(
-    tracker: StreamTracker,
-    agent: MiniAgent[...],
-    inputs: MessageSequencePromise,
-    args: tuple[object, ...],
-    names: tuple[str, ...],
-    values: tuple[object, ...],
-    replies: MessageSequenceAppender,
-    reply_core: ReplayCore[MessagePromise],
-    hook: Callable[[MessagePromise], None],
-    ending: InteractionEnding | None,
-    relay: _Relay | None,
-) -> None:
-    """Start the interaction when its replies are first consumed, where it was inquired.
-
-    (A function of its own: the closure's cells would be made on every ``inquire``.)
-    """
-    captured = contextvars.copy_context()  # the agent runs where it was inquired
-    tracker.track_lazy(reply_core)
-
-    def launch() -> None:
-        observed = ending
-        if relay is not None:
-            observed = interaction_ending(hook)  # the observer now, if there is one
-            if observed is not None:
-                relay.target = observed.adopt  # no reply has entered yet: it sees all
-        _launch(
-            tracker, agent, inputs, args, names, values, replies, reply_core, observed, captured
-        )
-
-    replies.start_lazily(launch)
 
 
 def _launch(
@@ -497,26 +480,30 @@ def _launch(
     replies: MessageSequenceAppender,
     reply_core: ReplayCore[MessagePromise],
     ending: InteractionEnding | None,
-    captured: contextvars.Context | None,
+    captured: contextvars.Context | None = None,
+    relay: _Relay | None = None,
 ) -> None:
     """Start an interaction's run, in a task of its own (in ``captured``, for a lazy start).
 
     Its replies are tracked from now on (one never started, its replies dropped unread, is
     not kept), and its input held (see :func:`_hold_input`); it joins the interaction scope
-    current where it was inquired, if any.
+    current where it was inquired, if any. ``relay``: the reply hook of a lazy start that
+    had no observer when inquired (an observer set since observes it).
     """
+    if relay is not None:
+        ending = interaction_ending(relay.target)  # the observer now, if there is one
+        if ending is not None:
+            relay.target = ending.adopt  # no reply has entered yet: it sees all
     # tracked before the run starts: under an eager task factory (Python 3.12's
     # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
     tracker.track_replies(reply_core, agent.alias)
     held = None if inputs is _NO_MESSAGES else _hold_input(inputs, reply_core)
     scope = current_scope.get() if captured is None else captured.get(current_scope)
-    coroutine = (
-        _run(agent, inputs, args, names, values, replies, reply_core, tracker, held)
-        if ending is None and scope is None
-        else _run_observed(
-            ending, scope, agent, inputs, args, names, values, replies, reply_core, tracker, held
-        )
-    )
+    if scope is not None:  # its task runs outside it: what the agent starts is not its caller's
+        if captured is None:
+            captured = contextvars.copy_context()
+        captured.run(current_scope.set, None)  # (a lazy start's copy is this interaction's)
+    coroutine = _run(agent, inputs, args, names, values, replies, reply_core, tracker, held, ending)
     task = (
         spawn(coroutine, agent.alias, tracker.tasks)
         if captured is None
@@ -564,21 +551,21 @@ class _HeldInput:
         """The replies were given up on: give the input up for the interaction."""
         input_core, self.unread = self.unread, None
         if input_core is not None:  # the run never started: give its input up for it
-            _let_go_input(input_core, self.gate)
-            input_core.release_reader(gave_up=True)
+            _release_input(input_core, self.gate, gave_up=True)
         read, self.read = self.read, None
         input_core = None if read is None else read()
         if input_core is not None:  # the run has ended: give its input up for it
             input_core.check_abandoned()
 
 
-def _let_go_input(
-    input_core: ReplayCore[MessagePromise], reply_core: ReplayCore[MessagePromise]
+def _release_input(
+    input_core: ReplayCore[MessagePromise], reply_core: ReplayCore[MessagePromise], gave_up: bool
 ) -> None:
-    """End the hold of an interaction's input, if its agent never read it (see _HeldInput)."""
+    """Release an interaction's input as its reader, ending first any hold (see _HeldInput)."""
     flow = input_core.flow
     if flow is not None and flow.queued:
         flow.let_go_reader(input_core, reply_core)
+    input_core.release_reader(gave_up=gave_up)
 
 
 def _hold_input(
@@ -625,12 +612,16 @@ async def _run(
     reply_core: ReplayCore[MessagePromise],
     tracker: StreamTracker,
     held: _HeldInput | None,
+    ending: InteractionEnding | None,
 ) -> None:
     """Run one interaction of ``agent``; ``tracker`` tracks its replies' core, ``reply_core``.
 
-    ``held``: the input it holds as read (see :func:`_hold_input`), ``None`` if none. (An
-    observed interaction, or one started in a scope, runs inside :func:`_run_observed`.)
+    ``held``: the input it holds as read (see :func:`_hold_input`), ``None`` if none.
+    ``ending``: the interaction's observed ending (see
+    :mod:`miniagents.miniagents._observing`), told first, in the interaction's task.
     """
+    if ending is not None:
+        ending.start(agent, reply_core, None if inputs is _NO_MESSAGES else inputs)
     if replies.task is None:  # started eagerly, inside create_task: see
         _bind_eager_task(replies, held)  # _bind_eager_task
     # held as read for the whole run (see _hold_input), by the run now; None: not held
@@ -658,8 +649,7 @@ async def _run(
             await _run_limited(agent.concurrency_limit, running)
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         if _failed(agent, interaction, replies, error) and input_core is not None:
-            _let_go_input(input_core, reply_core)  # given up on: it gives up its input
-            input_core.release_reader(gave_up=True)
+            _release_input(input_core, reply_core, gave_up=True)  # given up on: its input too
             input_core = None
         if isinstance(error, asyncio.CancelledError):
             raise
@@ -668,8 +658,7 @@ async def _run(
         replies.complete()
     finally:
         if input_core is not None:
-            _let_go_input(input_core, reply_core)
-            input_core.release_reader(gave_up=False)
+            _release_input(input_core, reply_core, gave_up=False)
             if held is not None and not reply_core.done:  # its replies stream on (another
                 # agent's replies, an operator's output over its input): giving them up
                 # gives its input up too
@@ -701,35 +690,6 @@ def _awaiting(given: object, agent: MiniAgent[...]) -> Coroutine[Any, Any, None]
             "InteractionContext, ...) -> None`."
         )
     return _awaited(given)
-
-
-async def _run_observed(
-    ending: InteractionEnding | None,
-    scope: InteractionScope | None,
-    agent: MiniAgent[...],
-    inputs: MessageSequencePromise,
-    args: tuple[object, ...],
-    names: tuple[str, ...],
-    values: tuple[object, ...],
-    replies: MessageSequenceAppender,
-    reply_core: ReplayCore[MessagePromise],
-    tracker: StreamTracker,
-    held: _HeldInput | None,
-) -> None:
-    """:func:`_run`, told to an observer first, or out of its caller's scope.
-
-    ``ending``: the interaction's observed ending (see :mod:`miniagents.miniagents._observing`),
-    told first, in the interaction's task. ``scope``: the interaction scope that was current
-    where the task's context was copied, read there by the caller (the value
-    ``current_scope`` has as this task starts): what the agent starts belongs to no scope of
-    its caller. (A coroutine of its own: the run of most interactions, neither observed nor
-    in a scope, keeps neither in its frame while it waits.)
-    """
-    if ending is not None:
-        ending.start(agent, reply_core, None if inputs is _NO_MESSAGES else inputs)
-    if scope is not None:
-        current_scope.set(None)
-    await _run(agent, inputs, args, names, values, replies, reply_core, tracker, held)
 
 
 async def _run_limited(limit: ConcurrencyLimit, running: Coroutine[Any, Any, None]) -> None:

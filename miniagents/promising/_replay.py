@@ -703,8 +703,8 @@ class ReplayCore(abc.ObserverBase[T]):
         the pieces on): an error it gets counts as received. ``sink`` is the core the
         observer forwards into, whose pressure it carries upstream.
         """
-        observer = self.observe(on_next, on_error, on_completed, consumer=consumer, sink=sink)
-        if observer is None:
+        observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
+        if not self.observe(observer):
             return _noop
 
         def dispose() -> None:
@@ -712,32 +712,25 @@ class ReplayCore(abc.ObserverBase[T]):
 
         return dispose
 
-    def observe(
-        self,
-        on_next: Callable[[T], None],
-        on_error: Callable[[BaseException], None],
-        on_completed: Callable[[], None],
-        *,
-        consumer: bool = False,
-        sink: ReplayCore[Any] | None = None,
-    ) -> Observer[T] | None:
-        """As :meth:`add_observer`, but return the observer (stop it with :meth:`stop_observing`).
+    def observe(self, observer: Observer[T]) -> bool:
+        """As :meth:`add_observer`, for a whole observer (stop it with :meth:`stop_observing`).
 
-        ``None`` if the observer has been told the end already (nothing to stop). For a
-        caller that keeps the core anyway (a flattening following its parts): no disposer
-        is made per observer.
+        Returns:
+            Whether it observes the stream now (``False``: it has been told the end already,
+            nothing to stop). For a caller that keeps the core anyway (a flattening
+            following its parts): no disposer is made per observer.
         """
+        on_next, on_error, _, _, sink = observer
         if not self.started:
             self.start()
         flow = self.flow
         pieces = self.pieces
-        observer: Observer[T] = (on_next, on_error, on_completed, consumer, sink)
         if self.sent:  # a record to replay first (an early observer has none)
             # (a record with a flow is pinned meanwhile: nothing is released, so base stays;
             # a record of str may pack its front meanwhile: each piece is read by its number)
             if flow is not None and flow.settle(self, pin=True):  # (none sent: none released)
                 on_error(flow.released_error(self))
-                return None
+                return False
             index = 0
             try:
                 while index < self.sent:  # pieces not passed on yet will come live
@@ -746,19 +739,19 @@ class ReplayCore(abc.ObserverBase[T]):
                     index += 1
             except Exception as exc:
                 report_broken_observer(exc)
-                return None
+                return False
             finally:
                 if flow is not None:
                     flow.unpin()
         if self.done and self.sent == self.base + len(pieces):
             self.send_end(observer)
-            return None
+            return False
         self.observers = (*self.observers, observer)
         if sink is not None and sink.flow is not None:
             sink.flow.add_feeder(self)  # the sink's pressure counts from now on
         if flow is not None and flow.blocked:
             flow.recheck(self)  # a subscriber reads at once: there may be room now
-        return observer
+        return True
 
     def stop_observing(self, observer: Observer[T]) -> None:
         """Stop informing an observer :meth:`observe` gave (the stream may be abandoned now)."""

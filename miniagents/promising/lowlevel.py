@@ -28,8 +28,8 @@ What the layers above need, and where it is:
   ``backlog``, ``credit``, ``blocked``, ``recheck(core)`` and ``released_error(core)`` a
   flattening and an agent's input use;
 - **consuming**: ``start()``, ``add_observer(on_next, on_error, on_completed, consumer=...,
-  sink=...)`` (returns its disposer; ``observe(...)`` returns the :data:`Observer`, which
-  ``stop_observing(observer)`` stops), ``add_end_observer(on_error, on_completed)`` (the end
+  sink=...)`` (returns its disposer; ``observe(observer)`` takes an :data:`Observer` whole,
+  which ``stop_observing(observer)`` stops), ``add_end_observer(on_error, on_completed)`` (the end
   only; returns its disposer), ``observable()``, ``await acollect()``, ``await await_done()``,
   ``await await_change()`` (the next piece or the end; a hot reader waits without this
   coroutine: ``get_waits().start(core)`` gives the future and the task, the same waits'

@@ -37,6 +37,7 @@ from miniagents.miniagents.lowlevel import (
 )
 from miniagents.promising import _tasks
 from miniagents.promising.lowlevel import (
+    Observer,
     ReplayCore,
     core_of,
     forget_task,
@@ -165,8 +166,14 @@ async def test_an_observer_without_a_disposer_is_stopped_with_stop_observing() -
     core.on_abandoned = lambda: abandoned.append(True)
     core.accept("a")
     seen: list[str] = []
-    observer = core.observe(seen.append, lambda error: None, lambda: seen.append("end"))
-    assert observer is not None
+    observer: Observer[str] = (
+        seen.append,
+        lambda error: None,
+        lambda: seen.append("end"),
+        False,
+        None,
+    )
+    assert core.observe(observer)
     assert list(core.observers) == [observer]
     core.accept("b")  # replayed "a" first, then live
     assert seen == ["a", "b"]
@@ -178,7 +185,9 @@ async def test_an_observer_without_a_disposer_is_stopped_with_stop_observing() -
 
     ended = ReplayCore.finished(["x"], str)
     late: list[str] = []
-    assert ended.observe(late.append, lambda error: None, lambda: late.append("end")) is None
+    assert not ended.observe(
+        (late.append, lambda error: None, lambda: late.append("end"), False, None)
+    )
     assert late == ["x", "end"]  # told everything at once: nothing to stop
 
 
