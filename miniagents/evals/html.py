@@ -324,14 +324,14 @@ def report_html(report: EvalReport) -> str:
     return _page(f"{report.name}: {report.dataset}", body)
 
 
-def comparison_html(comparison: Comparison) -> str:
-    """The page of a comparison (see the module docstring)."""
+def _comparison_charts(comparison: Comparison) -> list[str]:
+    """The charts of a comparison: its changes, its scores, its durations and its costs."""
     baseline, candidate = comparison.baseline, comparison.candidate
     means = [
         (name, [("baseline", change.baseline), ("candidate", change.candidate)])
         for name, change in comparison.scores.items()
     ]
-    charts = [
+    return [
         _figure(
             _forest("changes", list(comparison.scores.items())),
             "change of the mean score, with its 95% confidence interval",
@@ -353,6 +353,12 @@ def comparison_html(comparison: Comparison) -> str:
             "cost of a case: baseline (grey), candidate (blue)",
         ),
     ]
+
+
+def comparison_html(comparison: Comparison) -> str:
+    """The page of a comparison (see the module docstring)."""
+    baseline, candidate = comparison.baseline, comparison.candidate
+    charts = _comparison_charts(comparison)
     figures = [
         '<table id="figures"><thead><tr><th></th><th>baseline</th><th>candidate</th>'
         "<th>change</th><th>95% CI</th></tr></thead><tbody>"

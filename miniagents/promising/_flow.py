@@ -96,6 +96,10 @@ class FlowCore(Protocol):
 
     def adopt_loop(self) -> None: ...
 
+    async def await_done(self) -> None: ...
+
+    def raise_if_failed(self) -> None: ...
+
 
 class HasPosition(Protocol):
     """A cursor: the position of the next piece it will read, its bound if it has one, and
@@ -374,6 +378,29 @@ class Flow:
         self.queued -= 1
         if self.blocked:
             self.recheck(core)
+
+    async def acollect(self, core: FlowCore, gate: object) -> list[Any]:
+        """Wait for the end of ``core``'s stream; return every piece or raise its error.
+
+        An await of the whole needs every piece (pinned meanwhile: nothing is released) and
+        reads them all at once. ``gate``: see ``ReplayCore.acollect``.
+
+        Raises:
+            ReplayWindowError: if the stream has released pieces (past its replay window).
+        """
+        if self.settle(core, pin=True):
+            raise self.released_error(core)
+        if gate is not None and self.queued:
+            self.let_go_reader(core, gate)
+        if self.blocked:
+            self.recheck(core)
+        try:
+            await core.await_done()
+            core.raise_if_failed()
+        except BaseException:
+            self.unpin()
+            raise
+        return self.unpin(core)
 
     def let_go_reader(self, core: FlowCore, gate: object) -> None:
         """End the hold of an interaction's input, by the gate of its reader (see ``hold``).

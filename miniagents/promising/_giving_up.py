@@ -30,6 +30,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Final, Protocol
 
+from miniagents.promising._reporting import report_broken_observer
 from miniagents.promising._shared import Shared, core_of
 from miniagents.promising.errors import StreamCancelledError
 
@@ -105,7 +106,7 @@ class Consumed(Protocol):
 
     def get_audience(self) -> Audience: ...
 
-    def give_up(self) -> None: ...
+    handed_over: bool
 
 
 class Audience:
@@ -176,7 +177,18 @@ def check_abandoned(core: Consumed) -> None:
         return
     if core.wanted_by and _read_on(core, core.wanted_by):
         return
-    core.give_up()
+    give_up(core)
+
+
+def give_up(core: Consumed) -> None:
+    """Call ``core``'s ``on_abandoned`` once, if it has one (its errors reported, not raised)."""
+    on_abandoned, core.on_abandoned = core.on_abandoned, None
+    if on_abandoned is None:
+        return
+    try:
+        on_abandoned()
+    except Exception as exc:  # giving up must not fail the consumer that gave up
+        report_broken_observer(exc)
 
 
 def consumed(core: Consumed) -> bool:
@@ -387,6 +399,53 @@ def watch_end(core: Consumed, count: int = 1, gave_up: bool = False) -> None:
     (core.audience or core.get_audience()).end_watchers += count
     if gave_up:
         check_abandoned(core)
+
+
+class EndWatch:
+    """A consumer of a stream's end only (``ReplayCore.add_end_observer``).
+
+    It counts as a consumer of the core (:func:`watch_end`) until it is told the end
+    (:meth:`end`, which the core calls when it ends) or disposed before (:meth:`dispose`:
+    it gave up).
+    """
+
+    __slots__ = ("core", "on_completed", "on_error")
+
+    def __init__(
+        self,
+        core: Consumed,
+        on_error: Callable[[BaseException], None],
+        on_completed: Callable[[], None],
+    ) -> None:
+        self.core: Consumed | None = core
+        self.on_error = on_error
+        self.on_completed = on_completed
+        watch_end(core)
+
+    def end(self) -> None:
+        """Tell the end, unless disposed before."""
+        core, self.core = self.core, None
+        if core is not None:
+            watch_end(core, -1)
+            tell_end(core, self.on_error, self.on_completed)
+
+    def dispose(self) -> None:
+        """Stop watching before the end: the consumer gave up."""
+        core, self.core = self.core, None
+        if core is not None:
+            watch_end(core, -1, gave_up=True)
+
+
+def tell_end(
+    core: Consumed, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]
+) -> None:
+    """Tell a consumer of its end only how ``core`` ended: its error is handed over to it."""
+    error = core.error
+    if error is None:
+        on_completed()
+    else:
+        core.handed_over = True
+        on_error(error)
 
 
 # -- interactions that read a stream -------------------------------------------------------

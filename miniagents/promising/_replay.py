@@ -500,7 +500,7 @@ class ReplayCore(abc.ObserverBase[T]):
         """
         if self.done:
             return
-        self.give_up()  # an agent's replies: its task stops, then cancels this stream
+        _giving_up.give_up(self)  # an agent's replies: its task stops, then cancels this stream
         self.cancel_now()
 
     def cancel_now(self) -> None:
@@ -771,36 +771,11 @@ class ReplayCore(abc.ObserverBase[T]):
         """
         self.start()
         if self.done:
-            self._send_end_to(on_error, on_completed)
+            _giving_up.tell_end(self, on_error, on_completed)
             return _noop
-        _giving_up.watch_end(self)
-        waiting = True
-
-        def end() -> None:
-            nonlocal waiting
-            if waiting:
-                waiting = False
-                _giving_up.watch_end(self, -1)
-                self._send_end_to(on_error, on_completed)
-
-        def dispose() -> None:
-            nonlocal waiting
-            if waiting:
-                waiting = False
-                _giving_up.watch_end(self, -1, gave_up=True)
-
-        self.when_done(end)
-        return dispose
-
-    def _send_end_to(
-        self, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]
-    ) -> None:
-        error = self.error
-        if error is None:
-            on_completed()
-        else:
-            self.handed_over = True
-            on_error(error)
+        watch = _giving_up.EndWatch(self, on_error, on_completed)
+        self.when_done(watch.end)
+        return watch.dispose
 
     def remove(self, observer: Observer[T]) -> None:
         """Stop informing ``observer``."""
@@ -898,24 +873,11 @@ class ReplayCore(abc.ObserverBase[T]):
         Raises:
             ReplayWindowError: if the stream has released pieces (past its replay window).
         """
-        flow = self.flow
-        if flow is None:
-            await self.await_done()
-            self.raise_if_failed()
-            return self.record()
-        if flow.settle(self, pin=True):  # an await of the whole needs every piece (pinned),
-            raise flow.released_error(self)  # and reads them all at once
-        if gate is not None and flow.queued:
-            flow.let_go_reader(self, gate)
-        if flow.blocked:
-            flow.recheck(self)
-        try:
-            await self.await_done()
-            self.raise_if_failed()
-        except BaseException:
-            flow.unpin()
-            raise
-        return flow.unpin(self)
+        if self.flow is not None:  # (its flow pins the record meanwhile: see Flow.acollect)
+            return await self.flow.acollect(self, gate)
+        await self.await_done()
+        self.raise_if_failed()
+        return self.record()
 
     def consumed(self) -> bool:
         """Whether a consumer is subscribed or waiting for the next piece, or holds it."""
@@ -928,16 +890,6 @@ class ReplayCore(abc.ObserverBase[T]):
     def check_abandoned_at_release(self) -> None:
         """``check_abandoned`` now, or, while interactions read it, when the last one stops."""
         _giving_up.check_abandoned_at_release(self)
-
-    def give_up(self) -> None:
-        """Call ``on_abandoned`` once, if there is one (its errors are reported, not raised)."""
-        on_abandoned, self.on_abandoned = self.on_abandoned, None
-        if on_abandoned is None:
-            return
-        try:
-            on_abandoned()
-        except Exception as exc:  # giving up must not fail the consumer that gave up
-            report_broken_observer(exc)
 
     def hold_reader(self) -> None:
         """Count a reader for as long as it runs: an interaction whose input this stream is."""

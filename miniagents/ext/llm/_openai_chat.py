@@ -44,6 +44,19 @@ _CHAT = ConversationRules(
 """What OpenAI's Chat Completions takes: its roles, in any order (a blank text too)."""
 
 
+def _ask_usage(arguments: dict[str, Any], ask_usage: bool) -> bool:
+    """Whether the stream's usage is asked for: by the agent's ``stream_options``, else by us.
+
+    With no ``stream_options`` given and ``ask_usage``, asks for it (``include_usage``).
+    """
+    if "stream_options" not in arguments:
+        if ask_usage:
+            arguments["stream_options"] = {"include_usage": True}
+        return ask_usage
+    stream_options = arguments["stream_options"]
+    return isinstance(stream_options, Mapping) and bool(stream_options.get("include_usage"))
+
+
 async def chat_reply(
     client: Callable[[OpenAIOptions], Any],
     call: LLMCall,
@@ -75,16 +88,7 @@ async def chat_reply(
         for event in _whole_reply(completion, refusals):
             yield event
         return
-    if "stream_options" not in arguments and not ask_usage:
-        wants_usage = False
-    elif "stream_options" not in arguments:  # the usage asked for, unless the agent says
-        arguments["stream_options"] = {"include_usage": True}
-        wants_usage = True
-    else:
-        stream_options = arguments["stream_options"]
-        wants_usage = isinstance(stream_options, Mapping) and bool(
-            stream_options.get("include_usage")
-        )
+    wants_usage = _ask_usage(arguments, ask_usage)
     finish_reason: str | None = None
     usage = None
     answered: str | None = None  # the model that answered
