@@ -74,8 +74,10 @@ class EvalTracing:
             )
 
     def _start(
-        self, name: str, attributes: Mapping[str, AttributeValue], parent: Context | None = None
+        self, name: str, parent: Context | None = None, **attributes: AttributeValue
     ) -> StartedSpan:
+        """Start the span ``name`` with ``attributes`` (as ``miniagents.eval.*``)."""
+        attributes = {f"miniagents.eval.{key}": value for key, value in attributes.items()}
         try:
             from opentelemetry import context as otel_context
             from opentelemetry import trace
@@ -135,32 +137,16 @@ class EvalTracing:
 
     def start_run(self, dataset: str, agent: str, name: str) -> StartedSpan:
         """Start the run's span."""
-        return self._start(
-            f"eval {dataset}",
-            {
-                "miniagents.eval.dataset": dataset,
-                "miniagents.eval.agent": agent,
-                "miniagents.eval.run": name,
-            },
-        )
+        return self._start(f"eval {dataset}", dataset=dataset, agent=agent, run=name)
 
     def start_case(self, case: str, repetition: int, attempt: int) -> StartedSpan:
         """Start a try of a case (a child of the span current here: the run's)."""
-        return self._start(
-            f"eval case {case}",
-            {
-                "miniagents.eval.case": case,
-                "miniagents.eval.repetition": repetition,
-                "miniagents.eval.attempt": attempt,
-            },
-        )
+        return self._start(f"eval case {case}", case=case, repetition=repetition, attempt=attempt)
 
     def start_evaluator(self, name: str, case: StartedSpan) -> StartedSpan:
         """Start an evaluator's span, a child of the case's."""
         return self._start(
-            f"eval evaluator {name}",
-            {"miniagents.eval.evaluator": name},
-            parent=None if case is None else case[1],
+            f"eval evaluator {name}", parent=None if case is None else case[1], evaluator=name
         )
 
 

@@ -26,6 +26,12 @@ def _limit(value: object, who: str, name: str, unit: str) -> float:
     return check_number(value, name, unit=unit, owner=who, error=EvaluatorDefinitionError)
 
 
+def _within(figure: float, limit: float, shown: str, limit_shown: str) -> Score:
+    """1 if ``figure`` is at most ``limit``, else 0; the reason compares them as shown."""
+    ok = figure <= limit
+    return Score.of(ok, reason=f"{shown} {'<=' if ok else '>'} {limit_shown}")
+
+
 class MaxDuration(Evaluator[object, object]):
     """The reply ended (its last token) within ``seconds`` of the inquiry.
 
@@ -40,8 +46,7 @@ class MaxDuration(Evaluator[object, object]):
 
     def score(self, run: CaseRun[object, object]) -> Score:
         """1 within the limit, else 0."""
-        ok = run.duration <= self.seconds
-        return Score.of(ok, reason=f"{run.duration:.3f} s {'<=' if ok else '>'} {self.seconds:g} s")
+        return _within(run.duration, self.seconds, f"{run.duration:.3f} s", f"{self.seconds:g} s")
 
 
 class MaxFirstTokenTime(Evaluator[object, object]):
@@ -61,8 +66,7 @@ class MaxFirstTokenTime(Evaluator[object, object]):
         first = run.first_token
         if first is None:
             return Score(0.0, False, "no token came")
-        ok = first <= self.seconds
-        return Score.of(ok, reason=f"{first:.3f} s {'<=' if ok else '>'} {self.seconds:g} s")
+        return _within(first, self.seconds, f"{first:.3f} s", f"{self.seconds:g} s")
 
 
 class MaxTokens(Evaluator[object, object]):
@@ -80,8 +84,7 @@ class MaxTokens(Evaluator[object, object]):
     def score(self, run: CaseRun[object, object]) -> Score:
         """1 within the limit, else 0."""
         used = run.usage.total_tokens
-        ok = used <= self.tokens
-        return Score.of(ok, reason=f"{used:,} tokens {'<=' if ok else '>'} {self.tokens:,}")
+        return _within(used, self.tokens, f"{used:,} tokens", f"{self.tokens:,}")
 
 
 class MaxCost(Evaluator[object, object]):
@@ -99,10 +102,7 @@ class MaxCost(Evaluator[object, object]):
     def score(self, run: CaseRun[object, object]) -> Score:
         """1 within the limit, else 0 (a cost with unpriced calls is a lower bound)."""
         usage = run.usage
-        ok = usage.cost_usd <= self.usd
         bound = ""
         if usage.unpriced_requests:
             bound = f" (at least: {usage.unpriced_requests} call(s) of unknown price)"
-        return Score.of(
-            ok, reason=f"${usage.cost_usd:.6f} {'<=' if ok else '>'} ${self.usd:g}{bound}"
-        )
+        return _within(usage.cost_usd, self.usd, f"${usage.cost_usd:.6f}", f"${self.usd:g}{bound}")

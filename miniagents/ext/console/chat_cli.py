@@ -217,8 +217,14 @@ def _parser(prog: str, more: Mapping[str, Command]) -> _Parser:
     return parser
 
 
-def _add_model_choice(command: argparse.ArgumentParser, *, described: bool) -> None:
-    """The arguments that choose the assistant: --provider, --model, --system."""
+def _chat_command(
+    commands: Any, name: str, summary: str, description: str, *, described: bool
+) -> argparse.ArgumentParser:
+    """A chatting command's parser, with the assistant's choice: --provider, --model, --system."""
+    command: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=description
+    )
+    command.set_defaults(chat_parser=command)
     command.add_argument(
         "--provider",
         choices=PROVIDERS,
@@ -241,42 +247,39 @@ def _add_model_choice(command: argparse.ArgumentParser, *, described: bool) -> N
         metavar="TEXT",
         help=f'the system prompt (default: "{DEFAULT_SYSTEM_PROMPT}"; "" for none)',
     )
+    return command
 
 
 def _add_chat(commands: Any) -> None:
     """The ``chat`` command: a chat in the terminal."""
-    chat = commands.add_parser(
+    chat = _chat_command(
+        commands,
         "chat",
-        help="chat with an LLM in your terminal",
-        description=(
-            "Chat with an LLM in your terminal; its replies stream token by token. Type exit, "
-            "or press Ctrl+D or Ctrl+C, to end. Without --provider: OpenAI if OPENAI_API_KEY "
-            "is set, else Anthropic if ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) is set, else "
-            "the offline model (no "
-            "key, no network)."
-        ),
+        "chat with an LLM in your terminal",
+        "Chat with an LLM in your terminal; its replies stream token by token. Type exit, or "
+        "press Ctrl+D or Ctrl+C, to end. Without --provider: OpenAI if OPENAI_API_KEY is set, "
+        "else Anthropic if ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) is set, else the "
+        "offline model (no key, no network).",
+        described=True,
     )
-    _add_model_choice(chat, described=True)
     chat.add_argument(
         "--history",
         metavar="FILE.md",
         help="keep the conversation in this markdown file, and resume it if it exists",
     )
-    chat.set_defaults(chat_parser=chat)
 
 
 def _add_web(commands: Any) -> None:
     """The ``web`` command: a chat page served to the browser, behind a bearer token."""
-    web = commands.add_parser(
+    web = _chat_command(
+        commands,
         "web",
-        help="chat with an LLM on a page in your browser",
-        description=(
-            "Serve a chat page (its replies stream token by token; tool calls, nested "
-            "output and approvals show in place; a reload resumes the answer) until Ctrl+C. "
-            "The model is chosen as for chat."
-        ),
+        "chat with an LLM on a page in your browser",
+        "Serve a chat page (its replies stream token by token; tool calls, nested output and "
+        "approvals show in place; a reload resumes the answer) until Ctrl+C. The model is "
+        "chosen as for chat.",
+        described=False,
     )
-    _add_model_choice(web, described=False)
     web.add_argument(
         "--page",
         metavar="FILE.html",
@@ -297,7 +300,6 @@ def _add_web(commands: Any) -> None:
             continue
         how: dict[str, Any] = {"action": "append"} if kind is list else {"type": kind}
         web.add_argument(_flag(name), dest=name, metavar=metavar, help=described, **how)
-    web.set_defaults(chat_parser=web)
 
 
 _SETTINGS: dict[str, tuple[str | None, type, str]] = {

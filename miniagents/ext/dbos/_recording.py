@@ -29,7 +29,7 @@ import functools
 import pickle
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from miniagents.ext.dbos.errors import DurableFailedCallError
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
@@ -54,6 +54,8 @@ run_path: contextvars.ContextVar[str] = contextvars.ContextVar(
 """Where the current task is in its run: the key of its interaction or tool call."""
 
 _END = object()
+
+ItemT = TypeVar("ItemT")
 
 
 @dataclass
@@ -108,20 +110,42 @@ async def _awaited(awaitable: Awaitable[object]) -> object:
 
 
 async def _streamed(
-    run: DurableRun, key: str, live: Callable[[asyncio.Queue[object]], Awaitable[object]]
-) -> AsyncIterator[object]:
-    """The items that ``live`` puts in its queue, as it runs as the step ``key``.
+    run: DurableRun,
+    key: str,
+    start: Callable[[], AsyncIterator[ItemT]],
+    record: Callable[[tuple[ItemT, ...], Exception | None], object],
+    recordable: Callable[[Exception], Exception],
+    *,
+    not_recorded: object = _END,
+) -> AsyncIterator[ItemT]:
+    """The items of ``start()``'s stream, live, as it runs as the step ``key``.
 
-    A :class:`_Failed` item is not given: its error is raised after the last item, once
-    the step (and so its failure) is recorded.
+    The step records ``record(items, error)``: the items (those equal to ``not_recorded``
+    aside, signs of life) and the error the stream ended with, made ``recordable``. That
+    error is raised after the last item, once the step (and so its failure) is recorded.
     """
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def body() -> object:
+        items: list[ItemT] = []
+        stream = start()
+        error: Exception | None = None
         try:
-            return await live(queue)
+            async for item in stream:
+                if item != not_recorded:
+                    items.append(item)
+                queue.put_nowait(item)
+        except Exception as failure:  # the call's outcome: recorded, so it is not made again
+            error = recordable(failure)
+            queue.put_nowait(_Failed(error))
         finally:
-            queue.put_nowait(_END)
+            try:
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    await close()
+            finally:
+                queue.put_nowait(_END)
+        return record(tuple(items), error)
 
     task = run.start_step(key, body)
     task.add_done_callback(lambda _: queue.put_nowait(_END))  # a step that ran no body ends too
@@ -131,7 +155,7 @@ async def _streamed(
             if isinstance(item, _Failed):
                 failed = item.error
             else:
-                yield item
+                yield item  # type: ignore[misc]  # (the queue holds the stream's items)
         await task  # its error, if it failed
     finally:
         if not task.done():
@@ -188,26 +212,11 @@ async def _llm_events(
             raise recorded.error  # the call failed: it fails again, the model is not called
         return
 
-    async def live(queue: asyncio.Queue[object]) -> object:
-        events: list[LLMEvent] = []
-        stream = start()
-        error: Exception | None = None
-        try:
-            async for event in stream:
-                if event != "":  # (a sign of life, e.g. a thinking event: not recorded)
-                    events.append(event)
-                queue.put_nowait(event)
-        except Exception as failure:  # the call's outcome: recorded, so it is not made again
-            error = _recordable_call_error(provider.translate(failure), failure)
-            queue.put_nowait(_Failed(error))
-        finally:
-            close = getattr(stream, "aclose", None)
-            if close is not None:
-                await close()
-        return _LLMRecord(tuple(events), error)
+    def recordable(failure: Exception) -> Exception:
+        return _recordable_call_error(provider.translate(failure), failure)
 
-    async for item in _streamed(run, key, live):  # a failure: raised once it is recorded
-        yield item  # type: ignore[misc]  # the events ``live`` put
+    async for event in _streamed(run, key, start, _LLMRecord, recordable, not_recorded=""):
+        yield event  # (a failure: raised once it is recorded)
 
 
 @dataclass(frozen=True)
@@ -268,25 +277,8 @@ async def _tool_pieces(
             raise recorded.error
         return
 
-    async def live(queue: asyncio.Queue[object]) -> object:
-        pieces: list[str] = []
-        stream = start()
-        error: Exception | None = None
-        try:
-            async for piece in stream:
-                pieces.append(piece)
-                queue.put_nowait(piece)
-        except Exception as failure:  # the model gets it: recorded, so it is not run again
-            error = _recordable(failure)
-            queue.put_nowait(_Failed(error))
-        finally:
-            close = getattr(stream, "aclose", None)
-            if close is not None:
-                await close()
-        return _ToolRecord(tuple(pieces), error)
-
-    async for item in _streamed(run, key, live):  # a failure: raised once it is recorded
-        yield item  # type: ignore[misc]  # the pieces ``live`` put
+    async for piece in _streamed(run, key, start, _ToolRecord, _recordable):
+        yield piece  # (a failure: raised once it is recorded)
 
 
 async def _decided(run: DurableRun, key: str, request: ToolApprovalRequest) -> ToolDecision:

@@ -61,12 +61,11 @@ class _CannotStart(Exception):
 
 def run_main(argv: Sequence[str], prog: str) -> int:
     """``miniagents run``: run ``program.py`` with its arguments, recorded; its exit status."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Run a Python program as `python program.py ARGS` would, recording its "
-        "run (its agents, messages, tokens, model calls, tools) for the studio.",
+    parser = _parser(
+        prog,
+        "Run a Python program as `python program.py ARGS` would, recording its run (its "
+        "agents, messages, tokens, model calls, tools) for the studio.",
     )
-    _store_option(parser)
     parser.add_argument("--name", help="the run's name (default: the program's file name)")
     parser.add_argument("program", help="the program's file")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")
@@ -102,8 +101,7 @@ def studio_main(argv: Sequence[str], prog: str) -> int:
     given = list(argv)
     if given and given[0] in _VERBS:
         verb = _VERBS[given[0]]
-        parser = argparse.ArgumentParser(prog=f"{prog} {given[0]}", description=verb.description)
-        _store_option(parser)
+        parser = _parser(f"{prog} {given[0]}", verb.description)
         for name, options in verb.arguments:
             parser.add_argument(name, **options)  # type: ignore[arg-type]
         args = parser.parse_args(given[1:])
@@ -114,11 +112,14 @@ def studio_main(argv: Sequence[str], prog: str) -> int:
     return _serve(given, prog)
 
 
-def _store_option(parser: argparse.ArgumentParser) -> None:
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A command's parser, with the option every studio command has: ``--store``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--store",
         help=f"the store of runs (default: ${STORE_VARIABLE}, else miniagents_runs.sqlite)",
     )
+    return parser
 
 
 @dataclass(frozen=True)
@@ -210,12 +211,11 @@ _VERBS = {
 
 
 def _serve(argv: list[str], prog: str) -> int:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="See recorded runs in the browser: the runs, each as a live tree of agent "
-        "calls, and forks side by side. Also: list, show, fork, diff (each with --help).",
+    parser = _parser(
+        prog,
+        "See recorded runs in the browser: the runs, each as a live tree of agent calls, and "
+        "forks side by side. Also: list, show, fork, diff (each with --help).",
     )
-    _store_option(parser)
     parser.add_argument(
         "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)"
     )

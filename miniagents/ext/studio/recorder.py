@@ -357,11 +357,9 @@ class _AgentWatch:
         self.replies = 0
 
     def interaction_input(self, inputs: MessageSequencePromise) -> None:
-        other = self.other
-        if other is not None:
-            told = getattr(other, "interaction_input", None)
-            if told is not None:
-                told(inputs)
+        told = getattr(self.other, "interaction_input", None)  # (optional for their watch)
+        if told is not None:
+            told(inputs)
         core = core_of(inputs)
         core.when_done(lambda: self._inputs(core))
 
@@ -370,11 +368,9 @@ class _AgentWatch:
             _follow(self.put, self.id, "input", index, promise)
 
     def interaction_replied(self, message: MessagePromise) -> None:
-        other = self.other
-        if other is not None:
-            told = getattr(other, "interaction_replied", None)
-            if told is not None:
-                told(message)
+        told = getattr(self.other, "interaction_replied", None)  # (optional for their watch)
+        if told is not None:
+            told(message)
         index = self.replies
         self.replies = index + 1
         core = core_of(message)
