@@ -239,7 +239,7 @@ def _refuse_past_limits(
     for budget in limited:
         used_up = budget._used_up()
         if used_up is not None:
-            raise _exceeded(alias, model, used_up, stopped=False)
+            raise _budget_error(alias, model, used_up, stopped=False)
 
 
 class CallCharge:
@@ -358,7 +358,7 @@ class CallCharge:
                     _crossed(budget, exceeded)
                 stopped = stopped or exceeded
         if stopped is not None:
-            raise _exceeded(self._alias, self._model, stopped, stopped=True)
+            raise _budget_error(self._alias, self._model, stopped, stopped=True)
 
     @property
     def far(self) -> bool:
@@ -467,7 +467,9 @@ class CallCharge:
                     _crossed(budget, exceeded)
 
 
-def _exceeded(alias: str, model: str, exceeded: Exceeded, *, stopped: bool) -> BudgetExceededError:
+def _budget_error(
+    alias: str, model: str, exceeded: Exceeded, *, stopped: bool
+) -> BudgetExceededError:
     """The error of a call refused (``stopped``: stopped mid-reply) past a budget's limit."""
     name, maximum, used = exceeded
     limit = f"its budget's {name} of {_shown(name, maximum)}"
