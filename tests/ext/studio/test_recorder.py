@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -204,8 +205,9 @@ def test_a_program_that_fails_is_a_failed_run_and_a_killed_one_is_lost(store: Ru
     lost = Recorder(store, command=()).start()
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    with sqlite3.connect(store.path) as connection:  # as if its process had been killed
+    with closing(sqlite3.connect(store.path)) as connection:  # as if its process was killed
         connection.execute("UPDATE studio_runs SET pid = ? WHERE id = ?", (gone.pid, lost.run_id))
+        connection.commit()
     assert store.run(lost.run_id).status == "lost"
     lost.close()
     assert store.run("last").id == lost.run_id
@@ -224,8 +226,9 @@ def test_a_store_that_is_not_one_and_a_run_it_lacks_are_clear_errors(tmp_path: P
         pass
     with pytest.raises(StudioNotFoundError, match="no run 'nope'"):
         empty.run("nope")
-    with sqlite3.connect(empty.path) as connection:
+    with closing(sqlite3.connect(empty.path)) as connection:
         connection.execute("UPDATE studio_meta SET value = '0' WHERE key = 'schema'")
+        connection.commit()
     with pytest.raises(StudioStoreError, match="another version of the studio"):
         RunStore(empty.path).runs()
     with pytest.raises(StudioConfigurationError, match="flush_interval"):
