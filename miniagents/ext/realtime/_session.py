@@ -205,7 +205,6 @@ class Session:
         self._awaiting_reply = 0  # replies owed (a turn, a tool's output sent) not started yet
         self._want_reply = False  # a reply to ask for once the model is idle (for what was
         # sent since the last ask: a reply the API starts by itself may not have had it)
-        self._input_ended = False
         self._reply_id: str | None = None
         self._charge: CallCharge | None = None
         self._trace: _ReplyWatch | None = None
@@ -295,7 +294,6 @@ class Session:
             async for item in self._ctx.message_promises:
                 message = item.message_now() if item.done else await item
                 await self._send_input(link, message)
-            self._input_ended = True
             if self._any_audio:  # (the link ends a turn under way, once the API took it all)
                 ended = await link.aend_input()
                 self._speaking = False
@@ -480,24 +478,15 @@ class Session:
             call, request_class=LLMToolApprovalRequest, model=model, agent_alias=alias
         )
         handed_to = _handoff_target(self._tools, event.name)
-        result: MessagePromise[ToolResultMessage]
-        if handed_to is not None:
-            result = self._tools.run(
-                call,
-                result_class=HandoffResult,
-                approval=request,
-                handed_to=handed_to,
-                model=model,
-                agent_alias=alias,
-            )
-        else:
-            result = self._tools.run(
-                call,
-                result_class=LLMToolResultMessage,
-                approval=request,
-                model=model,
-                agent_alias=alias,
-            )
+        handoff: dict[str, object] = {} if handed_to is None else {"handed_to": handed_to}
+        result: MessagePromise[ToolResultMessage] = self._tools.run(
+            call,
+            result_class=LLMToolResultMessage if handed_to is None else HandoffResult,
+            approval=request,
+            model=model,
+            agent_alias=alias,
+            **handoff,
+        )
         self._ctx.reply([call, result] if request is None else [call, request, result])
         self._tool_runs[event.call_id] = result
         self._spawn(self._deliver(event.call_id, event.name, result), f"tool {event.name}")
