@@ -33,7 +33,7 @@ from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._record import RecordedRequest, Recorder
 from miniagents.testing._respond import respond
 from miniagents.testing._responses_wire import ResponsesWire
-from miniagents.testing._script import Failure, Provider, Reply
+from miniagents.testing._script import Failure, Reply
 from miniagents.testing._websocket import accept_upgrade, wants_upgrade
 from miniagents.testing._wire import Wire, dumps
 from miniagents.testing.errors import FakeLLMServerError
@@ -65,14 +65,6 @@ def _live_wire_of(route: str) -> tuple[LiveWire, int, int] | None:
     if route.endswith("BidiGenerateContent"):
         return GeminiLiveWire(), 16000, 24000
     return None
-
-
-def _json_or_none(raw_body: bytes) -> Any:
-    """The body read as JSON, or ``None`` (empty, or not JSON)."""
-    try:
-        return json.loads(raw_body) if raw_body else None
-    except ValueError:
-        return None
 
 
 def _wire_of(route: str) -> Wire | None:
@@ -200,10 +192,7 @@ class ScriptedApp(Recorder):
             self._answer_batches(handler, batch_api, route, target.query, raw_body)
             return
         wire = _wire_of(route) if handler.command == "POST" else None
-        body = _json_or_none(raw_body)
-        model, streamed = (None, None) if wire is None else wire.route(route, body)
-        provider = None if wire is None else wire.provider
-        record, exchange = self._record(handler, headers, raw_body, body, provider, model, streamed)
+        record, exchange = self._record(handler, raw_body, route, wire)
         try:
             if wire is None:
                 error = {"error": {"message": f"Unknown path {record.path}", "type": "not_found"}}
@@ -225,25 +214,23 @@ class ScriptedApp(Recorder):
             record._set(record._finished)
 
     def _record(
-        self,
-        handler: Handler,
-        headers: dict[str, str],
-        raw_body: bytes,
-        body: Any,
-        provider: Provider | None,
-        model: str | None = None,
-        streamed: bool | None = None,
+        self, handler: Handler, raw_body: bytes, route: str, wire: Wire | BatchWire | None
     ) -> tuple[RecordedRequest, Exchange]:
         """Record a request (waking who waits for one), and open the exchange that answers it."""
+        try:
+            body: Any = json.loads(raw_body) if raw_body else None
+        except ValueError:
+            body = None
+        model, streamed = wire.route(route, body) if isinstance(wire, Wire) else (None, None)
         with self._lock:
             record = RecordedRequest(
                 index=len(self._requests),
                 method=handler.command,
                 path=handler.path,
-                headers=headers,
+                headers={name.lower(): value for name, value in handler.headers.items()},
                 raw_body=raw_body,
                 body=body,
-                provider=provider,
+                provider=None if wire is None else wire.provider,
                 model=model,
                 streamed=streamed,
                 _changed=self._lock,
@@ -264,12 +251,9 @@ class ScriptedApp(Recorder):
         raw_body: bytes,
     ) -> None:
         """Record a request of a batch API (files, batches), and answer it."""
-        headers = {name.lower(): value for name, value in handler.headers.items()}
-        record, exchange = self._record(
-            handler, headers, raw_body, _json_or_none(raw_body), api.provider
-        )
+        record, exchange = self._record(handler, raw_body, route, api)
         try:
-            api.answer(exchange, handler.command, route, query, headers, raw_body)
+            api.answer(exchange, handler.command, route, query, record.headers, raw_body)
             record.outcome = "complete"
             exchange.flush()
         except ClientGone:
