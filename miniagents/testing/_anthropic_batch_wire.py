@@ -71,10 +71,7 @@ class AnthropicBatchAPI(BatchWire):
             if action is None and method == "DELETE":
                 return self._delete(batch_id, {"id": batch_id, "type": "message_batch_deleted"})
             if action == "/cancel" and method == "POST":
-                batch = self._batches.cancel(batch_id)
-                if batch is None:
-                    return self._missing(batch_id)
-                return 200, _batch_object(batch, base)
+                return self._cancelled(batch_id, lambda batch: _batch_object(batch, base))
             if action == "/results" and method == "GET":
                 return self._results(batch_id)
         return 404, self._error(404, f"Unknown request {method} {route}.")

@@ -111,6 +111,11 @@ class BatchWire:
             return 400, self._error(400, "A batch must end before it is deleted: cancel it.")
         return 200, deleted
 
+    def _cancelled(self, batch_id: str, shown: Callable[[FakeBatch], dict[str, Any]]) -> Answer:
+        """Cancel a batch and answer it as ``shown`` (a 404 for an id not known)."""
+        batch = self._batches.cancel(batch_id)
+        return (200, shown(batch)) if batch is not None else self._missing(batch_id)
+
     def _missing(self, batch_id: str) -> tuple[int, dict[str, Any]]:
         """The 404 for a batch id not known."""
         return 404, self._error(404, f"No batch {batch_id!r}.")

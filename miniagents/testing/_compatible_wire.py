@@ -26,25 +26,18 @@ azure      the deployment in the path; ``api-version`` and an ``api-key`` header
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qs, urlsplit
 
+from miniagents.ext.llm.compatible import ServerName
 from miniagents.testing._openai_wire import OpenAIWire, chat_usage, include_usage
 from miniagents.testing._wire import Event, Rendering, StreamPlan, parts_of
 
 __all__ = ["AZURE_PREFIX", "COMPATIBLE_SERVERS", "CompatibleWire"]
 
-COMPATIBLE_SERVERS = (
-    "ollama",
-    "vllm",
-    "lm_studio",
-    "openrouter",
-    "groq",
-    "deepseek",
-    "together",
-    "fireworks",
-)
-"""The servers served under ``/{server}/v1`` (Azure has a path of its own)."""
+COMPATIBLE_SERVERS = tuple(name for name in get_args(ServerName) if name != "azure")
+"""The servers known by name (``ServerName``), served under ``/{server}/v1`` (Azure has a
+path of its own)."""
 
 AZURE_PREFIX = "/openai/deployments/"
 

@@ -102,8 +102,7 @@ class GeminiBatchAPI(BatchWire):
             if action is None and method == "DELETE":
                 return self._delete(batch_id, {})
             if action == ":cancel" and method == "POST":
-                batch = self._batches.cancel(batch_id)
-                return (200, {}) if batch is not None else self._missing(batch_id)
+                return self._cancelled(batch_id, lambda batch: {})
         return 404, self._error(404, f"Unknown request {method} {route}.")
 
     def _create(self, model: str, raw_body: bytes) -> Answer:

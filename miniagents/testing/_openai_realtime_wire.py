@@ -30,6 +30,7 @@ from miniagents.testing._live import (
     Truncated,
     UserTurn,
 )
+from miniagents.utils.nested import merged
 
 __all__ = ["OpenAIRealtimeWire"]
 
@@ -70,13 +71,24 @@ class OpenAIRealtimeWire:
 
     def __init__(self) -> None:
         self._events = 0
-        self._session = _merged(_DEFAULT_SESSION, {})
+        self._session = merged(_DEFAULT_SESSION, {})
         self._transcribe = False
         self._outputs: dict[str, int] = {}
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         self._events += 1
         return {"type": kind, "event_id": f"event_fake{self._events}", **fields}
+
+    def _output_item(
+        self, kind: str, response_id: str, output_index: int, item: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A ``response.output_item.added`` or ``.done`` event (``kind``) of ``item``."""
+        return self._event(
+            f"response.output_item.{kind}",
+            response_id=response_id,
+            output_index=output_index,
+            item=item,
+        )
 
     def opened(self, session: LiveSession) -> list[dict[str, Any]]:
         """``session.created``, with the session's defaults."""
@@ -131,7 +143,7 @@ class OpenAIRealtimeWire:
             )
 
     def _update(self, session: LiveSession, given: dict[str, Any]) -> None:
-        self._session = _merged(self._session, given)
+        self._session = merged(self._session, given)
         record = session.record
         record._note(lambda: setattr(record, "config", self._session))
         audio_in = self._session.get("audio", {}).get("input", {})
@@ -255,26 +267,14 @@ class OpenAIRealtimeWire:
         }
         out: list[dict[str, Any]] = []
         if event.first:
-            item = {
-                "id": event.item_id,
-                "object": "realtime.item",
-                "type": "message",
-                "role": "assistant",
-                "status": "in_progress",
-                "content": [],
-            }
+            item = _message_item(event.item_id, "in_progress", [])
             part = (
                 {"type": "text", "text": ""}
                 if event.text_only
                 else {"type": "audio", "transcript": ""}
             )
             out.append(
-                self._event(
-                    "response.output_item.added",
-                    response_id=event.response_id,
-                    output_index=where["output_index"],
-                    item=item,
-                )
+                self._output_item("added", event.response_id, self._index(event.item_id), item)
             )
             out.append(self._event("response.content_part.added", **where, part=part))
         if event.text_only:
@@ -310,14 +310,7 @@ class OpenAIRealtimeWire:
             "output_index": index,
             "call_id": event.call_id,
         }
-        out = [
-            self._event(
-                "response.output_item.added",
-                response_id=event.response_id,
-                output_index=index,
-                item=item,
-            )
-        ]
+        out = [self._output_item("added", event.response_id, index, item)]
         out += [
             self._event("response.function_call_arguments.delta", **where, delta=delta)
             for delta in event.call.deltas()
@@ -331,14 +324,7 @@ class OpenAIRealtimeWire:
             )
         )
         done = {**item, "status": "completed", "arguments": event.call.text}
-        out.append(
-            self._event(
-                "response.output_item.done",
-                response_id=event.response_id,
-                output_index=index,
-                item=done,
-            )
-        )
+        out.append(self._output_item("done", event.response_id, index, done))
         return out
 
     def _end(self, event: ReplyEnd) -> list[dict[str, Any]]:
@@ -364,22 +350,8 @@ class OpenAIRealtimeWire:
                 )
             out.append(self._event("response.content_part.done", **where, part=part))
             status = "completed" if event.status == "completed" else "incomplete"
-            item = {
-                "id": item_id,
-                "object": "realtime.item",
-                "type": "message",
-                "role": "assistant",
-                "status": status,
-                "content": [part],
-            }
-            out.append(
-                self._event(
-                    "response.output_item.done",
-                    response_id=event.response_id,
-                    output_index=where["output_index"],
-                    item=item,
-                )
-            )
+            item = _message_item(item_id, status, [part])
+            out.append(self._output_item("done", event.response_id, self._index(item_id), item))
             items.append(item)
         for call in event.calls:
             items.append(
@@ -431,12 +403,13 @@ def _usage(usage: LiveUsage) -> dict[str, Any]:
     }
 
 
-def _merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``given``, nested mappings merged (``None`` replaces)."""
-    merged = dict(base)
-    for key, value in given.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merged(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+def _message_item(item_id: str, status: str, content: list[Any]) -> dict[str, Any]:
+    """An assistant's message item of a response."""
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "role": "assistant",
+        "status": status,
+        "content": content,
+    }

@@ -192,29 +192,7 @@ class ScriptedApp(Recorder):
             self._answer_batches(handler, batch_api, route, target.query, raw_body)
             return
         wire = _wire_of(route) if handler.command == "POST" else None
-        try:
-            body: Any = json.loads(raw_body) if raw_body else None
-        except ValueError:
-            body = None
-        model, streamed = (None, None) if wire is None else wire.route(route, body)
-        with self._lock:
-            record = RecordedRequest(
-                index=len(self._requests),
-                method=handler.command,
-                path=handler.path,
-                headers={name.lower(): value for name, value in handler.headers.items()},
-                raw_body=raw_body,
-                body=body,
-                provider=None if wire is None else wire.provider,
-                model=model,
-                streamed=streamed,
-                _changed=self._lock,
-            )
-            self._requests.append(record)
-            self._lock.notify_all()
-        exchange = Exchange(
-            handler, self.stopping, lambda status: setattr(record, "status", status)
-        )
+        record, exchange = self._record(handler, raw_body, route, wire)
         try:
             if wire is None:
                 error = {"error": {"message": f"Unknown path {record.path}", "type": "not_found"}}
@@ -235,6 +213,35 @@ class ScriptedApp(Recorder):
         finally:
             record._set(record._finished)
 
+    def _record(
+        self, handler: Handler, raw_body: bytes, route: str, wire: Wire | BatchWire | None
+    ) -> tuple[RecordedRequest, Exchange]:
+        """Record a request (waking who waits for one), and open the exchange that answers it."""
+        try:
+            body: Any = json.loads(raw_body) if raw_body else None
+        except ValueError:
+            body = None
+        model, streamed = wire.route(route, body) if isinstance(wire, Wire) else (None, None)
+        with self._lock:
+            record = RecordedRequest(
+                index=len(self._requests),
+                method=handler.command,
+                path=handler.path,
+                headers={name.lower(): value for name, value in handler.headers.items()},
+                raw_body=raw_body,
+                body=body,
+                provider=None if wire is None else wire.provider,
+                model=model,
+                streamed=streamed,
+                _changed=self._lock,
+            )
+            self._requests.append(record)
+            self._lock.notify_all()
+        exchange = Exchange(
+            handler, self.stopping, lambda status: setattr(record, "status", status)
+        )
+        return record, exchange
+
     def _answer_batches(
         self,
         handler: Handler,
@@ -244,29 +251,9 @@ class ScriptedApp(Recorder):
         raw_body: bytes,
     ) -> None:
         """Record a request of a batch API (files, batches), and answer it."""
-        headers = {name.lower(): value for name, value in handler.headers.items()}
+        record, exchange = self._record(handler, raw_body, route, api)
         try:
-            body: Any = json.loads(raw_body) if raw_body else None
-        except ValueError:
-            body = None
-        with self._lock:
-            record = RecordedRequest(
-                index=len(self._requests),
-                method=handler.command,
-                path=handler.path,
-                headers=headers,
-                raw_body=raw_body,
-                body=body,
-                provider=api.provider,
-                _changed=self._lock,
-            )
-            self._requests.append(record)
-            self._lock.notify_all()
-        exchange = Exchange(
-            handler, self.stopping, lambda status: setattr(record, "status", status)
-        )
-        try:
-            api.answer(exchange, handler.command, route, query, headers, raw_body)
+            api.answer(exchange, handler.command, route, query, record.headers, raw_body)
             record.outcome = "complete"
             exchange.flush()
         except ClientGone:

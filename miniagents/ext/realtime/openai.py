@@ -51,6 +51,7 @@ from miniagents.ext.realtime.provider import (
     UserTranscribed,
 )
 from miniagents.messages.image import ImagePart
+from miniagents.utils.nested import merged
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -177,17 +178,7 @@ def _session(setup: SessionSetup, transcription_model: str) -> dict[str, Any]:
     }
     if setup.instructions is not None:
         session["instructions"] = setup.instructions
-    return _merged(session, dict(setup.options))
-
-
-def _merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in given.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merged(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    return merged(session, dict(setup.options))
 
 
 class _OpenAILink:
