@@ -84,7 +84,7 @@ from miniagents.ext.llm.sdk_calls import (
     check_retries_and_timeout,
     import_sdk,
 )
-from miniagents.ext.llm.sdk_errors import _made, translate_sdk_error
+from miniagents.ext.llm.sdk_errors import _made, translate_transport_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -515,10 +515,6 @@ _HINTS = {
 }
 
 
-class _NotAnSDKError(Exception):
-    """Stands for the SDK's root error when only the HTTP client's are translated."""
-
-
 def translate_bedrock_error(error: BaseException) -> BaseException:
     """The ``LLMError`` for an error of botocore (or aiohttp under it), else ``error``.
 
@@ -539,10 +535,7 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
         if isinstance(base, type)
     )
     if not bases or not isinstance(error, bases):
-        translated = translate_sdk_error(error, "Bedrock", _NotAnSDKError)
-        if translated is error and isinstance(error, TimeoutError):
-            return _made(LLMTimeoutError, "Bedrock did not answer in time.", error)
-        return translated
+        return translate_transport_error(error, "Bedrock")
     said = (str(error) or type(error).__name__).rstrip(".")
     response = getattr(error, "response", None)
     if isinstance(response, dict):

@@ -79,7 +79,7 @@ from miniagents.ext.llm.sdk_calls import (
     check_retries_and_timeout,
     import_sdk,
 )
-from miniagents.ext.llm.sdk_errors import _made, translate_sdk_error
+from miniagents.ext.llm.sdk_errors import _made, translate_transport_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -570,10 +570,6 @@ _BY_STATUS: dict[int, tuple[type[LLMError], str]] = {
 }
 
 
-class _NotAnSDKError(Exception):
-    """Stands for the SDK's root error when only the HTTP client's are translated."""
-
-
 def translate_gemini_error(error: BaseException) -> BaseException:
     """The ``LLMError`` for an error of the Gemini SDK or its HTTP client, else ``error``.
 
@@ -585,10 +581,7 @@ def translate_gemini_error(error: BaseException) -> BaseException:
     """
     errors = sys.modules.get("google.genai.errors")
     if errors is None or not isinstance(error, errors.APIError | errors.UnknownApiResponseError):
-        translated = translate_sdk_error(error, "Gemini", _NotAnSDKError)
-        if translated is error and isinstance(error, TimeoutError):
-            return _made(LLMTimeoutError, "Gemini did not answer in time.", error)
-        return translated
+        return translate_transport_error(error, "Gemini")
     if isinstance(error, errors.UnknownApiResponseError):
         return _made(LLMResponseError, f"Gemini sent a malformed response: {error}", error)
     said = error.message or str(error)
