@@ -71,16 +71,15 @@ from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
     LLMEvent,
-    LLMOptions,
     ToolCallDelta,
     ToolCallStart,
     call_option,
     check_kind,
 )
 from miniagents.ext.llm.sdk_calls import (
+    SDKOptions,
     base_url_source,
     check_base_url,
-    check_client,
     check_retries_and_timeout,
     import_sdk,
 )
@@ -125,7 +124,7 @@ class BedrockMessage(AssistantMessage):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BedrockOptions(LLMOptions):
+class BedrockOptions(SDKOptions):
     """The arguments of ``bedrock_agent``: those of every LLM agent, and Bedrock's own.
 
     The call options go in Converse's ``inferenceConfig``; any other Converse parameter
@@ -142,7 +141,6 @@ class BedrockOptions(LLMOptions):
         region: The AWS region (default: the environment's, ``AWS_REGION``).
         max_tokens: The most tokens the reply may have (``maxTokens``).
         temperature: The sampling temperature, from 0 to 1: higher is more random.
-        top_p: Sample only from the most likely tokens that make up this probability.
         stop_sequences: Texts at which the model stops.
         max_retries: How many times botocore retries a request that failed with a
             throttling error, a 5xx or a broken connection before its reply began (its
@@ -151,14 +149,13 @@ class BedrockOptions(LLMOptions):
             the request fails with an ``LLMTimeoutError``; ``None``: botocore's (60 s).
     """
 
+    client_classes = ("aiobotocore.client.AioBaseClient",)
+    sdk_name = "Bedrock"
+
     async_client: BedrockRuntimeClient | None = None
     region: str | None = None
     max_tokens: int | None = call_option(None)
-    temperature: float | None = call_option(None)
-    top_p: float | None = call_option(None)
     stop_sequences: Sequence[str] | None = call_option(None)
-    max_retries: int | None = None
-    timeout: float | None = None
 
     def check(self, alias: str) -> None:
         """Refuse an argument of the wrong kind: every LLM agent's, and Bedrock's own.
@@ -167,7 +164,6 @@ class BedrockOptions(LLMOptions):
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
         """
         super().check(alias)
-        check_client(self.async_client, ("aiobotocore.client.AioBaseClient",), "Bedrock", alias)
         check_kind(self.region, str, alias, "region", "a str", 'region="us-east-1"')
         if self.async_client is not None and (
             self.max_retries is not None or self.timeout is not None or self.region
