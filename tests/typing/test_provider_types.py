@@ -29,10 +29,11 @@ from miniagents.ext.llm.compatible import (
     ollama_agent,
 )
 from miniagents.ext.llm.gemini import GeminiAgent as GeminiAgentClass
-from miniagents.ext.llm.gemini import create_gemini_agent, gemini_agent
+from miniagents.ext.llm.gemini import GeminiOptions, create_gemini_agent, gemini_agent
 from miniagents.ext.llm.llm_agent import AnyLLMAgent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.openai import create_openai_agent, openai_agent
+from miniagents.ext.llm.sdk_calls import SDKOptions
 from miniagents.ext.tools import ToolLike
 from miniagents.promising.sentinels import Sentinel
 from miniagents.testing import scripted_agent
@@ -50,16 +51,16 @@ GeminiAgent: TypeAlias = """GeminiAgentClass[[
     DefaultNamedArg(int, 'output_retries'),
     DefaultNamedArg(Budget | None, 'budget'),
     DefaultNamedArg(genai.Client | genai.client.AsyncClient | None, 'async_client'),
-    DefaultNamedArg(int | None, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
     DefaultNamedArg(float | None, 'top_p'),
+    DefaultNamedArg(int | None, 'max_retries'),
+    DefaultNamedArg(float | None, 'timeout'),
+    DefaultNamedArg(int | None, 'max_tokens'),
     DefaultNamedArg(int | None, 'top_k'),
     DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
     DefaultNamedArg(int | None, 'seed'),
     DefaultNamedArg(float | None, 'presence_penalty'),
     DefaultNamedArg(float | None, 'frequency_penalty'),
-    DefaultNamedArg(int | None, 'max_retries'),
-    DefaultNamedArg(float | None, 'timeout'),
 ]]"""
 
 BedrockAgent: TypeAlias = """BedrockAgentClass[[
@@ -74,13 +75,13 @@ BedrockAgent: TypeAlias = """BedrockAgentClass[[
     DefaultNamedArg(int, 'output_retries'),
     DefaultNamedArg(Budget | None, 'budget'),
     DefaultNamedArg(BedrockRuntimeClient | None, 'async_client'),
-    DefaultNamedArg(str | None, 'region'),
-    DefaultNamedArg(int | None, 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
     DefaultNamedArg(float | None, 'top_p'),
-    DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
     DefaultNamedArg(int | None, 'max_retries'),
     DefaultNamedArg(float | None, 'timeout'),
+    DefaultNamedArg(str | None, 'region'),
+    DefaultNamedArg(int | None, 'max_tokens'),
+    DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
 ]]"""
 
 
@@ -95,6 +96,17 @@ def check_agent_types() -> None:
     create_gemini_agent(model="g", temprature=0.5)  # type: ignore[call-arg]
     create_bedrock_agent(model="m", region=1)  # type: ignore[arg-type]
     create_bedrock_agent(model="m", seed=1)  # type: ignore[call-arg]
+
+
+def check_sdk_options_types() -> None:
+    # each provider's options narrow SDKOptions' async_client to its SDK's clients
+    options = GeminiOptions(model="m", temperature=0.5, max_retries=0)
+    assert_type(options.async_client, genai.Client | genai.client.AsyncClient | None)
+    assert_type(options.temperature, float | None)
+    assert_type(SDKOptions.client_classes, tuple[str, ...])
+    sdk_options: SDKOptions = options
+    assert_type(sdk_options.async_client, object)
+    GeminiOptions(model="m", async_client="client")  # type: ignore[arg-type]
 
 
 def check_compatible_types(name: ServerName) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from miniagents.ext.llm.provider import LLMOptions, call_option
-from miniagents.ext.llm.sdk_calls import check_client
+from miniagents.ext.llm.provider import call_option
+from miniagents.ext.llm.sdk_calls import SDKOptions
 
 if TYPE_CHECKING:
     import openai as openai_sdk
@@ -21,7 +21,7 @@ __all__ = ["OpenAIOptions"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class OpenAIOptions(LLMOptions):
+class OpenAIOptions(SDKOptions):
     """The arguments of ``openai_agent``: those of every LLM agent, and OpenAI's own.
 
     The call options are those of ``chat.completions.create``, by the SDK's names (with
@@ -39,43 +39,24 @@ class OpenAIOptions(LLMOptions):
         max_completion_tokens: The most tokens the reply may have, reasoning tokens
             included (what reasoning models take instead of ``max_tokens``).
         temperature: The sampling temperature, from 0 to 2: higher is more random.
-        top_p: Sample only from the most likely tokens that make up this probability.
         stop: A text, or up to 4 texts, at which the model stops.
         seed: A seed, so that repeated calls sample alike (as far as the service can).
         presence_penalty: From -2 to 2: higher makes new topics more likely.
         frequency_penalty: From -2 to 2: higher makes repeated tokens less likely.
         logit_bias: A bias from -100 to 100 per token id (given as a string).
         reasoning_effort: How hard a reasoning model thinks, e.g. "low" or "high".
-        max_retries: How many times the SDK retries a request that failed before its
-            reply began (a connection error, a timeout, HTTP 408, 409, 429 or 5xx), with
-            backoff; ``None``: the client's own setting (2 unless the client was made with
-            another). ``0`` fails at once: what an agent under ``fallback_agent`` wants.
-        timeout: Seconds the SDK waits to connect, and then for each piece of the reply,
-            before the request fails (and is retried, then fails with an
-            ``LLMTimeoutError``); ``None``: the client's own setting (10 minutes unless
-            the client was made with another).
     """
+
+    client_classes = ("openai.AsyncOpenAI",)
+    sdk_name = "OpenAI"
 
     async_client: openai_sdk.AsyncOpenAI | None = None
     api: Literal["chat_completions", "responses"] = "chat_completions"
     max_tokens: int | None = call_option(None)
     max_completion_tokens: int | None = call_option(None)
-    temperature: float | None = call_option(None)
-    top_p: float | None = call_option(None)
     stop: str | Sequence[str] | None = call_option(None)
     seed: int | None = call_option(None)
     presence_penalty: float | None = call_option(None)
     frequency_penalty: float | None = call_option(None)
     logit_bias: Mapping[str, int] | None = call_option(None)
     reasoning_effort: str | None = call_option(None)
-    max_retries: int | None = None
-    timeout: float | None = None
-
-    def check(self, alias: str) -> None:
-        """Refuse an argument of the wrong kind: every LLM agent's, and ``async_client``.
-
-        Raises:
-            LLMConfigurationError: for one of the wrong kind, naming it and the fix.
-        """
-        super().check(alias)
-        check_client(self.async_client, ("openai.AsyncOpenAI",), "OpenAI", alias)

@@ -44,16 +44,15 @@ from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
     LLMEvent,
-    LLMOptions,
     OutputFormat,
     ToolCallDelta,
     ToolCallStart,
     call_option,
 )
 from miniagents.ext.llm.sdk_calls import (
+    SDKOptions,
     accepts,
     base_url_source,
-    check_client,
     client_with_options,
     import_sdk,
     sdk_arguments,
@@ -94,7 +93,7 @@ class AnthropicMessage(AssistantMessage):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AnthropicOptions(LLMOptions):
+class AnthropicOptions(SDKOptions):
     """The arguments of ``anthropic_agent``: those of every LLM agent, and Anthropic's own.
 
     The call options are those of ``messages.create``, by the SDK's names; any other one
@@ -109,18 +108,16 @@ class AnthropicOptions(LLMOptions):
         async_client: An ``anthropic.AsyncAnthropic`` client instead of the default one.
         max_tokens: The most tokens the reply may have (default: ``DEFAULT_MAX_TOKENS``).
         temperature: The sampling temperature, from 0 to 1: higher is more random.
-        top_p: Sample only from the most likely tokens that make up this probability.
         top_k: Sample only from this many most likely tokens.
         stop_sequences: Texts at which the model stops.
-        max_retries: How many times the SDK retries a request that failed before its
-            reply began (a connection error, a timeout, HTTP 408, 409, 429 or 5xx), with
-            backoff; ``None``: the client's own setting (2 unless the client was made with
-            another). ``0`` fails at once: what an agent under ``fallback_agent`` wants.
-        timeout: Seconds the SDK waits to connect, and then for each piece of the reply,
-            before the request fails (and is retried, then fails with an
-            ``LLMTimeoutError``); ``None``: the client's own setting (10 minutes unless
-            the client was made with another).
     """
+
+    client_classes = (
+        "anthropic.AsyncAnthropic",
+        "anthropic.AsyncAnthropicBedrock",
+        "anthropic.AsyncAnthropicVertex",
+    )
+    sdk_name = "Anthropic"
 
     async_client: (
         anthropic_sdk.AsyncAnthropic
@@ -129,12 +126,8 @@ class AnthropicOptions(LLMOptions):
         | None
     ) = None
     max_tokens: int = call_option(DEFAULT_MAX_TOKENS)
-    temperature: float | None = call_option(None)
-    top_p: float | None = call_option(None)
     top_k: int | None = call_option(None)
     stop_sequences: Sequence[str] | None = call_option(None)
-    max_retries: int | None = None
-    timeout: float | None = None
 
     def check(self, alias: str) -> None:
         """Refuse an argument of the wrong kind: every LLM agent's, and Anthropic's own.
@@ -143,16 +136,6 @@ class AnthropicOptions(LLMOptions):
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
         """
         super().check(alias)
-        check_client(
-            self.async_client,
-            (
-                "anthropic.AsyncAnthropic",
-                "anthropic.AsyncAnthropicBedrock",
-                "anthropic.AsyncAnthropicVertex",
-            ),
-            "Anthropic",
-            alias,
-        )
         fix = (
             f"The Messages API requires one: e.g. {alias.lower()}.fork(max_tokens=1024), or "
             f"leave it out for the default, {DEFAULT_MAX_TOKENS}."

@@ -71,20 +71,19 @@ from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
     LLMEvent,
-    LLMOptions,
     ToolCallDelta,
     ToolCallStart,
     call_option,
     check_kind,
 )
 from miniagents.ext.llm.sdk_calls import (
+    SDKOptions,
     base_url_source,
     check_base_url,
-    check_client,
     check_retries_and_timeout,
     import_sdk,
 )
-from miniagents.ext.llm.sdk_errors import _made, translate_sdk_error
+from miniagents.ext.llm.sdk_errors import _made, translate_transport_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -125,7 +124,7 @@ class BedrockMessage(AssistantMessage):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BedrockOptions(LLMOptions):
+class BedrockOptions(SDKOptions):
     """The arguments of ``bedrock_agent``: those of every LLM agent, and Bedrock's own.
 
     The call options go in Converse's ``inferenceConfig``; any other Converse parameter
@@ -142,7 +141,6 @@ class BedrockOptions(LLMOptions):
         region: The AWS region (default: the environment's, ``AWS_REGION``).
         max_tokens: The most tokens the reply may have (``maxTokens``).
         temperature: The sampling temperature, from 0 to 1: higher is more random.
-        top_p: Sample only from the most likely tokens that make up this probability.
         stop_sequences: Texts at which the model stops.
         max_retries: How many times botocore retries a request that failed with a
             throttling error, a 5xx or a broken connection before its reply began (its
@@ -151,14 +149,13 @@ class BedrockOptions(LLMOptions):
             the request fails with an ``LLMTimeoutError``; ``None``: botocore's (60 s).
     """
 
+    client_classes = ("aiobotocore.client.AioBaseClient",)
+    sdk_name = "Bedrock"
+
     async_client: BedrockRuntimeClient | None = None
     region: str | None = None
     max_tokens: int | None = call_option(None)
-    temperature: float | None = call_option(None)
-    top_p: float | None = call_option(None)
     stop_sequences: Sequence[str] | None = call_option(None)
-    max_retries: int | None = None
-    timeout: float | None = None
 
     def check(self, alias: str) -> None:
         """Refuse an argument of the wrong kind: every LLM agent's, and Bedrock's own.
@@ -167,7 +164,6 @@ class BedrockOptions(LLMOptions):
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
         """
         super().check(alias)
-        check_client(self.async_client, ("aiobotocore.client.AioBaseClient",), "Bedrock", alias)
         check_kind(self.region, str, alias, "region", "a str", 'region="us-east-1"')
         if self.async_client is not None and (
             self.max_retries is not None or self.timeout is not None or self.region
@@ -515,10 +511,6 @@ _HINTS = {
 }
 
 
-class _NotAnSDKError(Exception):
-    """Stands for the SDK's root error when only the HTTP client's are translated."""
-
-
 def translate_bedrock_error(error: BaseException) -> BaseException:
     """The ``LLMError`` for an error of botocore (or aiohttp under it), else ``error``.
 
@@ -539,10 +531,7 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
         if isinstance(base, type)
     )
     if not bases or not isinstance(error, bases):
-        translated = translate_sdk_error(error, "Bedrock", _NotAnSDKError)
-        if translated is error and isinstance(error, TimeoutError):
-            return _made(LLMTimeoutError, "Bedrock did not answer in time.", error)
-        return translated
+        return translate_transport_error(error, "Bedrock")
     said = (str(error) or type(error).__name__).rstrip(".")
     response = getattr(error, "response", None)
     if isinstance(response, dict):

@@ -451,50 +451,47 @@ class CompatibleAgent(LLMAgent[P, CompatibleMessage], AnyLLMAgent[CompatibleMess
 
 
 def _server_agent(
-    options: Callable[P, OpenAIOptions], server: ServerName, alias: str, who: str
+    options: Callable[P, OpenAIOptions], server: ServerName, who: str = ""
 ) -> CompatibleAgent[P]:
-    """The agent of ``server``: ``who`` (e.g. "A model on Groq") begins its docstring."""
+    """The agent of ``server``, its alias from the server's label (e.g. ``GROQ_AGENT``).
+
+    ``who`` begins its summary (default: "A model on " and the label).
+    """
+    label = SERVERS[server].label
+    who = who or f"A model on {label}"
     return CompatibleAgent.of(
         options,
         CompatibleProvider(SERVERS[server]),
-        alias=alias,
+        alias=f"{label.upper().replace(' ', '_')}_AGENT",
         summary=f"{who}: the input messages are the prompt, the reply streams back.",
     )
 
 
-ollama_agent = _server_agent(OpenAIOptions, "ollama", "OLLAMA_AGENT", "A model on Ollama")
+ollama_agent = _server_agent(OpenAIOptions, "ollama")
 """A model on a local Ollama server (``OLLAMA_BASE_URL`` or ``OLLAMA_HOST``)."""
 
-vllm_agent = _server_agent(OpenAIOptions, "vllm", "VLLM_AGENT", "A model on vLLM")
+vllm_agent = _server_agent(OpenAIOptions, "vllm")
 """A model on a vLLM server (``VLLM_BASE_URL``, ``VLLM_API_KEY``)."""
 
-lm_studio_agent = _server_agent(
-    OpenAIOptions, "lm_studio", "LM_STUDIO_AGENT", "A model on LM Studio"
-)
+lm_studio_agent = _server_agent(OpenAIOptions, "lm_studio")
 """A model on a local LM Studio server (``LM_STUDIO_BASE_URL``)."""
 
-openrouter_agent = _server_agent(
-    OpenAIOptions, "openrouter", "OPENROUTER_AGENT", "A model on OpenRouter"
-)
+openrouter_agent = _server_agent(OpenAIOptions, "openrouter")
 """A model on OpenRouter (``OPENROUTER_API_KEY``), e.g. model="anthropic/claude-3.5-haiku"."""
 
-groq_agent = _server_agent(OpenAIOptions, "groq", "GROQ_AGENT", "A model on Groq")
+groq_agent = _server_agent(OpenAIOptions, "groq")
 """A model on Groq (``GROQ_API_KEY``), e.g. model="llama-3.3-70b-versatile"."""
 
-deepseek_agent = _server_agent(OpenAIOptions, "deepseek", "DEEPSEEK_AGENT", "A DeepSeek model")
+deepseek_agent = _server_agent(OpenAIOptions, "deepseek", "A DeepSeek model")
 """A DeepSeek model (``DEEPSEEK_API_KEY``), e.g. model="deepseek-chat"."""
 
-together_agent = _server_agent(OpenAIOptions, "together", "TOGETHER_AGENT", "A model on Together")
+together_agent = _server_agent(OpenAIOptions, "together")
 """A model on Together AI (``TOGETHER_API_KEY``)."""
 
-fireworks_agent = _server_agent(
-    OpenAIOptions, "fireworks", "FIREWORKS_AGENT", "A model on Fireworks"
-)
+fireworks_agent = _server_agent(OpenAIOptions, "fireworks")
 """A model on Fireworks AI (``FIREWORKS_API_KEY``)."""
 
-azure_openai_agent = _server_agent(
-    OpenAIOptions, "azure", "AZURE_OPENAI_AGENT", "A model on Azure OpenAI"
-)
+azure_openai_agent = _server_agent(OpenAIOptions, "azure")
 """A model on Azure OpenAI (``openai.AsyncAzureOpenAI``): ``model`` is the deployment's name."""
 
 _AGENTS: Final[Mapping[ServerName, MiniAgent[..., LLMReply[CompatibleMessage]]]] = {

@@ -67,19 +67,18 @@ from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
     LLMEvent,
-    LLMOptions,
     ToolCallDelta,
     ToolCallStart,
     call_option,
 )
 from miniagents.ext.llm.sdk_calls import (
+    SDKOptions,
     base_url_source,
     check_base_url,
-    check_client,
     check_retries_and_timeout,
     import_sdk,
 )
-from miniagents.ext.llm.sdk_errors import _made, translate_sdk_error
+from miniagents.ext.llm.sdk_errors import _made, translate_transport_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -131,7 +130,7 @@ class GeminiMessage(AssistantMessage):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GeminiOptions(LLMOptions):
+class GeminiOptions(SDKOptions):
     """The arguments of ``gemini_agent``: those of every LLM agent, and Gemini's own.
 
     The call options are fields of the SDK's ``GenerateContentConfig`` (``max_tokens`` is
@@ -143,7 +142,6 @@ class GeminiOptions(LLMOptions):
         async_client: A ``google.genai.Client`` (or its ``.aio``) instead of the default one.
         max_tokens: The most tokens the reply may have (``max_output_tokens``).
         temperature: The sampling temperature, from 0 to 2: higher is more random.
-        top_p: Sample only from the most likely tokens that make up this probability.
         top_k: Sample only from this many most likely tokens.
         stop_sequences: Texts at which the model stops.
         seed: A seed, so that repeated calls sample alike (as far as the service can).
@@ -157,17 +155,16 @@ class GeminiOptions(LLMOptions):
             ``LLMTimeoutError``; ``None``: the client's own setting.
     """
 
+    client_classes = ("google.genai.Client", "google.genai.client.AsyncClient")
+    sdk_name = "Gemini"
+
     async_client: genai.Client | genai.client.AsyncClient | None = None
     max_tokens: int | None = call_option(None)
-    temperature: float | None = call_option(None)
-    top_p: float | None = call_option(None)
     top_k: int | None = call_option(None)
     stop_sequences: Sequence[str] | None = call_option(None)
     seed: int | None = call_option(None)
     presence_penalty: float | None = call_option(None)
     frequency_penalty: float | None = call_option(None)
-    max_retries: int | None = None
-    timeout: float | None = None
 
     def check(self, alias: str) -> None:
         """Refuse an argument of the wrong kind: every LLM agent's, and Gemini's own.
@@ -176,12 +173,6 @@ class GeminiOptions(LLMOptions):
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
         """
         super().check(alias)
-        check_client(
-            self.async_client,
-            ("google.genai.Client", "google.genai.client.AsyncClient"),
-            "Gemini",
-            alias,
-        )
         check_retries_and_timeout(self.max_retries, self.timeout, alias.lower())
 
 
@@ -570,10 +561,6 @@ _BY_STATUS: dict[int, tuple[type[LLMError], str]] = {
 }
 
 
-class _NotAnSDKError(Exception):
-    """Stands for the SDK's root error when only the HTTP client's are translated."""
-
-
 def translate_gemini_error(error: BaseException) -> BaseException:
     """The ``LLMError`` for an error of the Gemini SDK or its HTTP client, else ``error``.
 
@@ -585,10 +572,7 @@ def translate_gemini_error(error: BaseException) -> BaseException:
     """
     errors = sys.modules.get("google.genai.errors")
     if errors is None or not isinstance(error, errors.APIError | errors.UnknownApiResponseError):
-        translated = translate_sdk_error(error, "Gemini", _NotAnSDKError)
-        if translated is error and isinstance(error, TimeoutError):
-            return _made(LLMTimeoutError, "Gemini did not answer in time.", error)
-        return translated
+        return translate_transport_error(error, "Gemini")
     if isinstance(error, errors.UnknownApiResponseError):
         return _made(LLMResponseError, f"Gemini sent a malformed response: {error}", error)
     said = error.message or str(error)

@@ -1,6 +1,7 @@
 """Calling a provider SDK: importing it when needed, and the arguments of its API call.
 
-What the SDK-backed providers (OpenAI, Anthropic) share; their errors are translated in
+What the SDK-backed providers (OpenAI, Anthropic, Gemini, Bedrock) share, their options'
+base class :class:`SDKOptions` too; their errors are translated in
 :mod:`miniagents.ext.llm.sdk_errors`.
 """
 
@@ -13,14 +14,16 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 from weakref import WeakKeyDictionary, WeakSet
 
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMSDKMissingError
-from miniagents.ext.llm.provider import LLMOptions, _memo_of, check_kind
+from miniagents.ext.llm.provider import LLMOptions, _memo_of, call_option, check_kind
 
 __all__ = [
+    "SDKOptions",
     "accepts",
     "base_url_source",
     "check_base_url",
@@ -91,6 +94,48 @@ def check_client(client: object, sdk_classes: tuple[str, ...], provider: str, al
         f"an {' or '.join(sdk_classes)}",
         f"async_client={sdk_classes[0]}()",
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SDKOptions(LLMOptions):
+    """The arguments of an agent that calls its model through an SDK client, its base class.
+
+    A subclass (``OpenAIOptions``, ``AnthropicOptions``, ...) narrows ``async_client`` to
+    its SDK's clients, names them in ``client_classes``, and adds the options of its API.
+
+    Attributes:
+        async_client: The SDK's async client to use instead of the default one.
+        temperature: The sampling temperature: higher is more random.
+        top_p: Sample only from the most likely tokens that make up this probability.
+        max_retries: How many times the SDK retries a request that failed before its
+            reply began (a connection error, a timeout, HTTP 408, 409, 429 or 5xx), with
+            backoff; ``None``: the client's own setting (2 unless the client was made with
+            another). ``0`` fails at once: what an agent under ``fallback_agent`` wants.
+        timeout: Seconds the SDK waits to connect, and then for each piece of the reply,
+            before the request fails (and is retried, then fails with an
+            ``LLMTimeoutError``); ``None``: the client's own setting (10 minutes unless
+            the client was made with another).
+    """
+
+    client_classes: ClassVar[tuple[str, ...]] = ()
+    """The SDK's async client classes, the usual one first (see :func:`check_client`)."""
+    sdk_name: ClassVar[str] = ""
+    """The provider's name in errors, e.g. "OpenAI"."""
+
+    async_client: object = None
+    temperature: float | None = call_option(None)
+    top_p: float | None = call_option(None)
+    max_retries: int | None = None
+    timeout: float | None = None
+
+    def check(self, alias: str) -> None:
+        """Refuse an argument of the wrong kind: every LLM agent's, and ``async_client``.
+
+        Raises:
+            LLMConfigurationError: for one of the wrong kind, naming it and the fix.
+        """
+        super().check(alias)
+        check_client(self.async_client, self.client_classes, self.sdk_name, alias)
 
 
 def sdk_arguments(

@@ -42,7 +42,12 @@ from miniagents.ext.llm.errors import (
     LLMTimeoutError,
 )
 
-__all__ = ["reported_error", "translate_loaded_sdk_error", "translate_sdk_error"]
+__all__ = [
+    "reported_error",
+    "translate_loaded_sdk_error",
+    "translate_sdk_error",
+    "translate_transport_error",
+]
 
 _TRANSPORTS = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "h11", "aiohttp"})
 
@@ -66,14 +71,15 @@ _TRANSIENT: dict[object, tuple[type[LLMError], str]] = {
 
 
 def translate_sdk_error(
-    error: BaseException, provider: str, sdk_base: type[BaseException]
+    error: BaseException, provider: str, sdk_base: type[BaseException] | None
 ) -> BaseException:
     """Return the MiniAgents error for an SDK error (with it as ``__cause__``), else ``error``.
 
     Args:
         error: What the call raised.
         provider: The provider's name, for the message (e.g. "OpenAI").
-        sdk_base: The SDK's root error class (e.g. ``openai.OpenAIError``).
+        sdk_base: The SDK's root error class (e.g. ``openai.OpenAIError``); ``None``: only
+            the errors under the SDK (the HTTP client's, ...) are translated.
     """
     if isinstance(error, json.JSONDecodeError):
         return _made(LLMResponseError, f"{provider} sent a malformed event: {error}.", error)
@@ -93,7 +99,7 @@ def translate_sdk_error(
         if any("Timeout" in name for name in names):
             return _made(LLMTimeoutError, f"{provider} did not answer in time: {said}", error)
         return _made(LLMConnectionError, f"The connection to {provider} broke: {said}", error)
-    if not isinstance(error, sdk_base):
+    if sdk_base is None or not isinstance(error, sdk_base):
         return error
     status = getattr(error, "status_code", None)
     if status == 200:  # an error event inside a streamed reply
@@ -105,6 +111,17 @@ def translate_sdk_error(
         if name in names:
             return _made(kind, f"{provider} {what}: {said}", error)
     return _made(LLMError, f"The {provider} SDK failed: {said}", error)
+
+
+def translate_transport_error(error: BaseException, provider: str) -> BaseException:
+    """:func:`translate_sdk_error` of an SDK whose own errors the provider translates.
+
+    The HTTP client's errors (aiohttp's, httpx's), and a ``TimeoutError``, are translated.
+    """
+    translated = translate_sdk_error(error, provider, None)
+    if translated is error and isinstance(error, TimeoutError):
+        return _made(LLMTimeoutError, f"{provider} did not answer in time.", error)
+    return translated
 
 
 def reported_error(
