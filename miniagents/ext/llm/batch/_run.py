@@ -142,30 +142,22 @@ class Settings(Protocol):
         ...
 
 
+@dataclass
 class Counters:
     """The running figures of a batch mode (:class:`BatchProgress` is their snapshot)."""
 
-    def __init__(self) -> None:
-        self.requests = 0
-        self.answered = 0
-        self.failed = 0
-        self.retried = 0
-        self.batches_submitted = 0
-        self.batches_done = 0
-        self.saved_usd = 0.0
+    requests: int = 0
+    answered: int = 0
+    failed: int = 0
+    retried: int = 0
+    batches_submitted: int = 0
+    batches_done: int = 0
+    saved_usd: float = 0.0
 
     def snapshot(self) -> BatchProgress:
         """The figures now."""
-        return BatchProgress(
-            requests=self.requests,
-            answered=self.answered,
-            failed=self.failed,
-            retried=self.retried,
-            batches_submitted=self.batches_submitted,
-            batches_running=self.batches_submitted - self.batches_done,
-            batches_done=self.batches_done,
-            saved_usd=self.saved_usd,
-        )
+        running = self.batches_submitted - self.batches_done
+        return BatchProgress(**dataclasses.asdict(self), batches_running=running)
 
 
 _TICKET: contextvars.ContextVar[_Ticket | None] = contextvars.ContextVar(
