@@ -1,12 +1,7 @@
 """A failure of a plugged-in observer, logged once per place: the work goes on unobserved there.
 
-The hooks of the agents and their extensions (interactions, calls of the model, tool calls,
-tracing) call code that is not theirs; its error must not fail the agents, and must not
-flood the log either. A :class:`LoggedOnce` logs the first failure at each place (a method
-of the observer, say) as a warning on the ``miniagents`` logger, and then keeps quiet::
-
-    observer:  llm_call_started fails | fails again | call_ended fails
-    log:       warning (llm_call_started)  -           warning (call_ended)
+The hooks of the agents and of their extensions call code that is not theirs (observers,
+tracing): its error must neither fail the agents nor flood the log.
 """
 
 from __future__ import annotations

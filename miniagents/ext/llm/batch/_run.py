@@ -107,35 +107,18 @@ class BatchProgress:
 class Settings(Protocol):
     """What a run reads of its ``BatchMode``."""
 
-    @property
-    def max_wait(self) -> float:
-        """Seconds a queue's oldest request waits, at most, before the queue is flushed."""
-        ...
-
-    @property
-    def idle_wait(self) -> float:
-        """Seconds every running item waits for a call before the queues are flushed."""
-        ...
-
-    @property
-    def poll_interval(self) -> float:
-        """Seconds between two looks at a batch."""
-        ...
-
-    @property
-    def retry(self) -> RetryMode:
-        """How a request that failed in its batch is tried again."""
-        ...
-
-    @property
-    def retries(self) -> int:
-        """How many times one call is tried again."""
-        ...
-
-    @property
-    def counters(self) -> Counters:
-        """The mode's running figures."""
-        ...
+    max_wait: float
+    """Seconds a queue's oldest request waits, at most, before the queue is flushed."""
+    idle_wait: float
+    """Seconds every running item waits for a call before the queues are flushed."""
+    poll_interval: float
+    """Seconds between two looks at a batch."""
+    retry: RetryMode
+    """How a request that failed in its batch is tried again."""
+    retries: int
+    """How many times one call is tried again."""
+    counters: Counters
+    """The mode's running figures."""
 
     def limits_of(self, api: BatchAPI) -> BatchLimits:
         """The limits of one batch of ``api``."""
