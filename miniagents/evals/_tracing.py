@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from miniagents.evals.case import Score
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.llm.usage import UsageTotals
-from miniagents.promising.lowlevel import logger
+from miniagents.miniagents.logged_once import LoggedOnce
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -61,17 +61,13 @@ class EvalTracing:
             ) from error
         provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
         self.tracer: Tracer = provider.get_tracer(_SCOPE)
-        self._warned = False
+        self._failures = LoggedOnce(
+            "The spans of an eval failed (%s: %s): the eval goes on, and some spans may be "
+            "missing. This is logged once."
+        )
 
     def _failed(self, error: Exception) -> None:
-        if not self._warned:
-            self._warned = True
-            logger.warning(
-                "The spans of an eval failed (%s: %s): the eval goes on, and some spans may "
-                "be missing. This is logged once.",
-                type(error).__name__,
-                error,
-            )
+        self._failures.failed(error)
 
     def _start(
         self, name: str, parent: Context | None = None, **attributes: AttributeValue

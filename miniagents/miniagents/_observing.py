@@ -36,7 +36,8 @@ from typing import Any, Protocol
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents._hooks import Hook
-from miniagents.promising.lowlevel import ReplayCore, core_of, logger
+from miniagents.miniagents.logged_once import LoggedOnce
+from miniagents.promising.lowlevel import ReplayCore, core_of
 
 __all__ = [
     "InteractionEnding",
@@ -112,7 +113,10 @@ _observer: Hook[InteractionObserver] = Hook("the interaction observer")
 _incoming: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
     "miniagents_incoming_carrier", default=None
 )
-_warned: set[str] = set()
+_failures = LoggedOnce(
+    "The interaction observer failed in %s (%s: %s); the agents go on unobserved there. "
+    "This is logged once."
+)
 
 
 def observe_interactions(observer: InteractionObserver | None) -> InteractionObserver | None:
@@ -161,15 +165,7 @@ def incoming_carrier() -> Mapping[str, str] | None:
 
 
 def _warn_once(what: str, error: Exception) -> None:
-    if what not in _warned:
-        _warned.add(what)
-        logger.warning(
-            "The interaction observer failed in %s (%s: %s); the agents go on unobserved "
-            "there. This is logged once.",
-            what,
-            type(error).__name__,
-            error,
-        )
+    _failures.failed(error, what)
 
 
 class InteractionEnding:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeAlias
 
+from miniagents.miniagents.registering import register
 from miniagents.pipeline.errors import ProgressBarMissingError
 
 __all__ = [
@@ -57,14 +58,7 @@ def add_progress_meter(meter: ProgressMeter) -> Callable[[], None]:
     Returns:
         A function that removes the meter again (bars already started keep it).
     """
-    if meter not in _METERS:
-        _METERS.append(meter)
-
-    def remove() -> None:
-        if meter in _METERS:
-            _METERS.remove(meter)
-
-    return remove
+    return register(_METERS, meter)
 
 
 class _Bar(Protocol):

@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
+from miniagents.miniagents.logged_once import LoggedOnce
 from miniagents.miniagents.lowlevel import Hook
-from miniagents.promising.lowlevel import logger
 
 __all__ = [
     "LLMCallObserver",
@@ -64,7 +64,10 @@ class LLMCallObserver(Protocol):
 
 
 _observer: Hook[LLMCallObserver] = Hook("the LLM call observer")
-_warned: set[str] = set()
+_failures = LoggedOnce(
+    "The LLM call observer failed in %s (%s: %s); the calls go on unobserved there. "
+    "This is logged once."
+)
 
 
 def observe_llm_calls(observer: LLMCallObserver | None) -> LLMCallObserver | None:
@@ -79,19 +82,14 @@ def watch_llm_call(
     observer = _observer.current
     if observer is None:
         return None
-    try:
-        return observer.llm_call_started(agent_alias, provider, call)
-    except Exception as error:
-        _warn_once("llm_call_started", error)
-        return None
+    return _failures.call(
+        "llm_call_started", observer.llm_call_started, agent_alias, provider, call
+    )
 
 
 def end_llm_call(watch: LLMCallWatch, error: BaseException | None) -> None:
     """Tell ``watch`` that its call has ended (an error of the watch is logged once)."""
-    try:
-        watch.call_ended(error)
-    except Exception as failure:
-        _warn_once("call_ended", failure)
+    _failures.call("call_ended", watch.call_ended, error)
 
 
 def innermost_provider(provider: object) -> object:
@@ -107,15 +105,3 @@ def innermost_provider(provider: object) -> object:
             break
         provider = inner
     return provider
-
-
-def _warn_once(what: str, error: Exception) -> None:
-    if what not in _warned:
-        _warned.add(what)
-        logger.warning(
-            "The LLM call observer failed in %s (%s: %s); the calls go on unobserved "
-            "there. This is logged once.",
-            what,
-            type(error).__name__,
-            error,
-        )

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMOptions, LLMProvider
+from miniagents.miniagents.registering import register
 
 __all__ = [
     "LLMCallRoute",
@@ -120,14 +121,7 @@ def install_llm_route(route: LLMCallRoute) -> Callable[[], None]:
     Returns:
         A function that removes the route again.
     """
-    if route not in _INSTALLED:
-        _INSTALLED.append(route)
-
-    def remove() -> None:
-        if route in _INSTALLED:
-            _INSTALLED.remove(route)
-
-    return remove
+    return register(_INSTALLED, route)
 
 
 def llm_routes() -> tuple[LLMCallRoute, ...]:

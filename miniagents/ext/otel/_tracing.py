@@ -41,9 +41,9 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.logged_once import LoggedOnce
 from miniagents.miniagents.lowlevel import ObservedAgent, incoming_carrier, observe_interactions
 from miniagents.promising.errors import StreamCancelledError
-from miniagents.promising.lowlevel import logger
 
 __all__ = ["Telemetry"]
 
@@ -135,7 +135,10 @@ class Telemetry:
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
         self.capture_content = bool(capture_content)
-        self._warned = False
+        self._failures = LoggedOnce(
+            "Tracing with OpenTelemetry failed (%s: %s): the agents go on, and some spans or "
+            "metrics may be missing. This is logged once."
+        )
 
     # -- installing ------------------------------------------------------------------
 
@@ -162,14 +165,7 @@ class Telemetry:
 
     def failed(self, error: Exception) -> None:
         """Log, once, that OpenTelemetry failed; the agents go on."""
-        if not self._warned:
-            self._warned = True
-            logger.warning(
-                "Tracing with OpenTelemetry failed (%s: %s): the agents go on, and some "
-                "spans or metrics may be missing. This is logged once.",
-                type(error).__name__,
-                error,
-            )
+        self._failures.failed(error)
 
     # -- spans -----------------------------------------------------------------------
 

@@ -25,8 +25,8 @@ from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
+from miniagents.miniagents.logged_once import LoggedOnce
 from miniagents.miniagents.lowlevel import Hook
-from miniagents.promising.lowlevel import logger
 
 __all__ = [
     "ToolCallDecisionWatch",
@@ -71,7 +71,10 @@ class ToolCallObserver(Protocol):
 
 
 _observer: Hook[ToolCallObserver] = Hook("the tool call observer")
-_warned: set[str] = set()
+_failures = LoggedOnce(
+    "The tool call observer failed in %s (%s: %s); the calls go on unobserved there. "
+    "This is logged once."
+)
 
 
 def observe_tool_calls(observer: ToolCallObserver | None) -> ToolCallObserver | None:
@@ -86,39 +89,16 @@ def watch_tool_call(
     observer = _observer.current
     if observer is None:
         return None
-    try:
-        return observer.tool_call_started(tool, call, result)
-    except Exception as error:
-        _warn_once("tool_call_started", error)
-        return None
+    return _failures.call("tool_call_started", observer.tool_call_started, tool, call, result)
 
 
 def end_tool_call(watch: ToolCallWatch, error: BaseException | None) -> None:
     """Tell ``watch`` that its call has ended (an error of the watch is logged once)."""
-    try:
-        watch.tool_call_ended(error)
-    except Exception as failure:
-        _warn_once("tool_call_ended", failure)
+    _failures.call("tool_call_ended", watch.tool_call_ended, error)
 
 
 def decided_tool_call(watch: ToolCallWatch | None, decision: ToolDecision) -> None:
     """Tell ``watch`` the decision on its call, if it listens (an error is logged once)."""
     told = getattr(watch, "tool_call_decided", None)
-    if told is None:
-        return
-    try:
-        told(decision)
-    except Exception as failure:
-        _warn_once("tool_call_decided", failure)
-
-
-def _warn_once(what: str, error: Exception) -> None:
-    if what not in _warned:
-        _warned.add(what)
-        logger.warning(
-            "The tool call observer failed in %s (%s: %s); the calls go on unobserved "
-            "there. This is logged once.",
-            what,
-            type(error).__name__,
-            error,
-        )
+    if told is not None:
+        _failures.call("tool_call_decided", told, decision)

@@ -107,65 +107,40 @@ class BatchProgress:
 class Settings(Protocol):
     """What a run reads of its ``BatchMode``."""
 
-    @property
-    def max_wait(self) -> float:
-        """Seconds a queue's oldest request waits, at most, before the queue is flushed."""
-        ...
-
-    @property
-    def idle_wait(self) -> float:
-        """Seconds every running item waits for a call before the queues are flushed."""
-        ...
-
-    @property
-    def poll_interval(self) -> float:
-        """Seconds between two looks at a batch."""
-        ...
-
-    @property
-    def retry(self) -> RetryMode:
-        """How a request that failed in its batch is tried again."""
-        ...
-
-    @property
-    def retries(self) -> int:
-        """How many times one call is tried again."""
-        ...
-
-    @property
-    def counters(self) -> Counters:
-        """The mode's running figures."""
-        ...
+    max_wait: float
+    """Seconds a queue's oldest request waits, at most, before the queue is flushed."""
+    idle_wait: float
+    """Seconds every running item waits for a call before the queues are flushed."""
+    poll_interval: float
+    """Seconds between two looks at a batch."""
+    retry: RetryMode
+    """How a request that failed in its batch is tried again."""
+    retries: int
+    """How many times one call is tried again."""
+    counters: Counters
+    """The mode's running figures."""
 
     def limits_of(self, api: BatchAPI) -> BatchLimits:
         """The limits of one batch of ``api``."""
         ...
 
 
+@dataclass
 class Counters:
     """The running figures of a batch mode (:class:`BatchProgress` is their snapshot)."""
 
-    def __init__(self) -> None:
-        self.requests = 0
-        self.answered = 0
-        self.failed = 0
-        self.retried = 0
-        self.batches_submitted = 0
-        self.batches_done = 0
-        self.saved_usd = 0.0
+    requests: int = 0
+    answered: int = 0
+    failed: int = 0
+    retried: int = 0
+    batches_submitted: int = 0
+    batches_done: int = 0
+    saved_usd: float = 0.0
 
     def snapshot(self) -> BatchProgress:
         """The figures now."""
-        return BatchProgress(
-            requests=self.requests,
-            answered=self.answered,
-            failed=self.failed,
-            retried=self.retried,
-            batches_submitted=self.batches_submitted,
-            batches_running=self.batches_submitted - self.batches_done,
-            batches_done=self.batches_done,
-            saved_usd=self.saved_usd,
-        )
+        running = self.batches_submitted - self.batches_done
+        return BatchProgress(**dataclasses.asdict(self), batches_running=running)
 
 
 _TICKET: contextvars.ContextVar[_Ticket | None] = contextvars.ContextVar(
