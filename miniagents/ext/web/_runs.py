@@ -48,7 +48,6 @@ import secrets
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -89,7 +88,6 @@ __all__ = [
     "DEFAULT_MAX_LIVE_RUNS",
     "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
     "ApprovalDecision",
-    "Decisions",
     "Job",
     "NoRoom",
     "Pause",
@@ -133,10 +131,6 @@ class ApprovalDecision(BaseModel):
         """Decide ``request``, which is pending, as this says (``by``: who decided)."""
         arguments = self.arguments if self.approved else None
         request.decide(ToolDecision(self.approved, arguments, self.reason, decided_by=by))
-
-
-Decisions: TypeAlias = Sequence[tuple[ToolApprovalRequest, ApprovalDecision]]
-"""The decisions on a paused job's calls: each asked call with its decision."""
 
 
 @dataclass(frozen=True)
@@ -878,28 +872,16 @@ class RunManager:
         refused = self.room(found.owner, found.key, pause_key or ids.pause_key)
         return refused if refused is not None else self.recover(found, pause_key)
 
-    async def aresume(
+    async def apaused_here(
         self,
         owner: str | None,
         pause_key: str,
-        run_key: str,
         find: Callable[[DurableJobs], Awaitable[FoundRun | None]],
-        decide: Callable[[Job | None], Decisions | Response],
-        *,
-        named: bool,
-        gone: Callable[[], Response],
-    ) -> Response:
-        """Decide the calls of ``owner``'s job paused at ``pause_key``; resume it at ``run_key``.
+    ) -> Job | Response | None:
+        """``owner``'s job paused under ``pause_key``, if one waits there (see :meth:`paused`).
 
         A durable run paused before a restart (``find`` gives it) is made again first, up to
         where it waits (see :meth:`here_or_recovered`: the refusal, if it has no room).
-        ``decide`` gives the request's decisions on the job's calls, or the error to answer
-        (``None``: no job waits there). A durable job notes first where it paused and the
-        run it goes on in (``named``: recorded as a name of the durable run too), so that
-        after a restart its replay pauses there too and its events keep their numbers;
-        ``gone()`` answers if another request resumed it meanwhile. The answer is the new
-        run's stream (see :meth:`aresume_run`), or, when its principal has no room for one
-        more stream, the refusal (nothing decided).
         """
         if self.durable is not None and self.paused(pause_key, owner) is None:
             waiting = await find(self.durable)
@@ -908,11 +890,26 @@ class RunManager:
                 if isinstance(recovered, Response):
                     return recovered
                 await recovered.job.asettled()  # replayed to where it waits again
-        job = self.paused(pause_key, owner)
-        decisions = decide(job)
-        if isinstance(decisions, Response):
-            return decisions
-        assert job is not None  # (``decide`` answers an error without one)
+        return self.paused(pause_key, owner)
+
+    async def aresume(
+        self,
+        job: Job,
+        run_key: str,
+        decisions: Sequence[tuple[ToolApprovalRequest, ApprovalDecision]],
+        *,
+        named: bool,
+        gone: Callable[[], Response],
+    ) -> Response:
+        """Decide the paused ``job``'s calls and resume it in a new run under ``run_key``.
+
+        A durable job notes first where it paused and the run it goes on in (``named``:
+        recorded as a name of the durable run too), so that after a restart its replay
+        pauses there too and its events keep their numbers; ``gone()`` answers if another
+        request resumed it meanwhile. The answer is the new run's stream (see
+        :meth:`aresume_run`), or, when its principal has no room for one more stream, the
+        refusal (nothing decided).
+        """
         refused = self.stream_room(job.owner)  # (before anything is decided)
         if refused is not None:
             return refused.response()
@@ -923,7 +920,7 @@ class RunManager:
         self,
         job: Job,
         run_key: str,
-        decisions: Decisions,
+        decisions: Sequence[tuple[ToolApprovalRequest, ApprovalDecision]],
         *,
         named: bool,
         gone: Callable[[], Response],

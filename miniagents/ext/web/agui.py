@@ -72,7 +72,7 @@ from miniagents.ext.web._protocol import (
     WebProtocol,
     json_text,
 )
-from miniagents.ext.web._runs import ApprovalDecision, Decisions, Job, Run, RunManager
+from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message import Message
@@ -275,27 +275,32 @@ class _AGUIRuns:
         )
 
     async def _aresume(self, owner: str | None, run_input: RunAgentInput) -> Response:
-        """Resume the thread's paused run with the input's answers to its interrupts."""
+        """Resume the thread's paused run with the input's answers to its interrupts.
+
+        A durable run paused before a restart is made again first, up to where it waits.
+        """
         manager, thread = self.manager, run_input.thread_id
-
-        def decide(job: Job | None) -> Decisions | Response:
-            if job is None:
-                named = ", ".join(repr(entry.interrupt_id) for entry in run_input.resume or [])
-                return error_response(
-                    404,
-                    "unknown_interrupt",
-                    f"No run of the thread {thread!r} waits for the interrupts {named}: it was "
-                    "never asked, or its run ended (or waited longer than keep_runs_for). Start "
-                    "a new run without resume.",
-                )
-            return _decisions(run_input, job.asked, edits=manager.settings.approval_edits)
-
+        job = await manager.apaused_here(
+            owner, thread, lambda durable: durable.afind(owner, group=thread, running_only=True)
+        )
+        if isinstance(job, Response):
+            return job
+        if job is None:
+            named = ", ".join(repr(entry.interrupt_id) for entry in run_input.resume or [])
+            return error_response(
+                404,
+                "unknown_interrupt",
+                f"No run of the thread {thread!r} waits for the interrupts {named}: it was "
+                "never asked, or its run ended (or waited longer than keep_runs_for). Start "
+                "a new run without resume.",
+            )
+        decisions = _decisions(run_input, job.asked, edits=manager.settings.approval_edits)
+        if isinstance(decisions, Response):
+            return decisions
         return await manager.aresume(
-            owner,
-            thread,
+            job,
             run_input.run_id,
-            lambda durable: durable.afind(owner, group=thread, running_only=True),
-            decide,
+            decisions,
             named=True,
             gone=lambda: resumed_meanwhile(f"the thread {thread!r}", "interrupts"),
         )

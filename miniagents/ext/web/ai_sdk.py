@@ -31,7 +31,7 @@ from miniagents.ext.web._http import (
     unnamable_run,
 )
 from miniagents.ext.web._protocol import ApprovalFlow, Item, JobIds, WebProtocol, json_text
-from miniagents.ext.web._runs import ApprovalDecision, Decisions, Job, Run, RunManager
+from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message import Message
@@ -232,26 +232,32 @@ class _AISDKRuns:
     async def _aresume(
         self, owner: str | None, chat: ChatRequest, responses: list[_ApprovalResponse]
     ) -> Response:
-        """Resume the chat's paused run with the approvals the person answered."""
+        """Resume the chat's paused run with the approvals the person answered.
 
-        def decide(job: Job | None) -> Decisions | Response:
-            if job is None:
-                named = ", ".join(repr(response.id) for response in responses)
-                return error_response(
-                    409,
-                    "not_pending",
-                    f"No run of the chat {chat.id!r} waits for the approvals {named}: its run "
-                    "ended, was cancelled or waited longer than keep_runs_for (or still "
-                    "streams). Send the chat without them (a new message starts a new run).",
-                )
-            return _decisions(chat, responses, job.asked)
-
-        return await self.manager.aresume(
-            owner,
+        A durable run paused before a restart is made again first, up to where it waits.
+        """
+        manager = self.manager
+        job = await manager.apaused_here(
+            owner, chat.id, lambda durable: durable.afind(owner, key=chat.id, running_only=True)
+        )
+        if isinstance(job, Response):
+            return job
+        if job is None:
+            named = ", ".join(repr(response.id) for response in responses)
+            return error_response(
+                409,
+                "not_pending",
+                f"No run of the chat {chat.id!r} waits for the approvals {named}: its run "
+                "ended, was cancelled or waited longer than keep_runs_for (or still streams). "
+                "Send the chat without them (a new message starts a new run).",
+            )
+        decisions = _decisions(chat, responses, job.asked)
+        if isinstance(decisions, Response):
+            return decisions
+        return await manager.aresume(
+            job,
             chat.id,
-            chat.id,
-            lambda durable: durable.afind(owner, key=chat.id, running_only=True),
-            decide,
+            decisions,
             named=False,
             gone=lambda: resumed_meanwhile(f"the chat {chat.id!r}", "approvals"),
         )
