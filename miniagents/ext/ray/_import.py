@@ -22,4 +22,3 @@ def require_ray() -> None:
         import ray  # noqa: F401
     except ImportError as error:
         raise MissingExtraError(f"{_HINT} ({error})") from error
-
