@@ -37,7 +37,7 @@ import datetime
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Generic
 
 from typing_extensions import TypeVar
@@ -343,34 +343,26 @@ class _Failure:
     tree: ReplyTree | None
 
 
+@dataclass(eq=False)
 class _Run(Generic[InputT, ExpectedT]):
     """One run's cases, options and bookkeeping; its agent runs each try of a case."""
 
-    def __init__(
-        self,
-        agent: MiniAgent[..., Message],
-        cases: list[Case[InputT, ExpectedT]],
-        evaluators_of: list[tuple[Evaluator[InputT, ExpectedT], ...]],
-        *,
-        repetitions: int,
-        timeout: float | None,
-        case_budget: Callable[[], Budget] | None,
-        keep_trees: bool,
-        output: Callable[[MessageTuple[Message]], str],
-        tracing: EvalTracing | None,
-    ) -> None:
-        self.agent = agent
-        self.cases = cases
-        self.evaluators_of = evaluators_of
+    agent: MiniAgent[..., Message]
+    cases: list[Case[InputT, ExpectedT]]
+    evaluators_of: list[tuple[Evaluator[InputT, ExpectedT], ...]]
+    _: KW_ONLY
+    repetitions: int
+    timeout: float | None
+    case_budget: Callable[[], Budget] | None
+    keep_trees: bool
+    output: Callable[[MessageTuple[Message]], str]
+    tracing: EvalTracing | None
+
+    def __post_init__(self) -> None:
+        evaluators_of = self.evaluators_of
         self.names = list(
             dict.fromkeys(evaluator.name for ones in evaluators_of for evaluator in ones)
         )
-        self.repetitions = repetitions
-        self.timeout = timeout
-        self.case_budget = case_budget
-        self.keep_trees = keep_trees
-        self.output = output
-        self.tracing = tracing
         self.evaluation_meter = Budget()
         plain: dict[int, bool] = {}  # (by the tuple: the cases without their own share one)
         for ones in evaluators_of:

@@ -415,26 +415,19 @@ _EFFECTS = frozenset(
 """The methods a notification carries out (the others only read: nobody would hear them)."""
 
 
+@dataclass(eq=False)
 class _A2ATasks:
     """The A2A requests of one app, over its run manager."""
 
-    def __init__(
-        self,
-        manager: RunManager,
-        card: dict[str, object],
-        url: str | None,
-        arguments: Callable[[SendMessageRequest], Mapping[str, object]] | None,
-        input_modes: Sequence[str],
-        answer_as: AnswerAs | Callable[[SendMessageRequest], AnswerAs],
-        poster: Poster | None,
-    ) -> None:
-        self.manager = manager
-        self.card = card
-        self.url = url
-        self.arguments = arguments
-        self.input_modes = input_modes
-        self.answer_as = answer_as
-        self.poster = poster
+    manager: RunManager
+    card: dict[str, object]
+    url: str | None
+    arguments: Callable[[SendMessageRequest], Mapping[str, object]] | None
+    input_modes: Sequence[str]
+    answer_as: AnswerAs | Callable[[SendMessageRequest], AnswerAs]
+    poster: Poster | None
+
+    def __post_init__(self) -> None:
         self.methods: dict[str, _Method] = {
             "SendMessage": self._asend,
             "SendStreamingMessage": self._asend_streaming,
@@ -443,14 +436,14 @@ class _A2ATasks:
             "CancelTask": self._acancel,
             "SubscribeToTask": self._asubscribe,
         }
-        if poster is not None:
+        if self.poster is not None:
             self.methods |= {
                 "CreateTaskPushNotificationConfig": self._acreate_webhook,
                 "GetTaskPushNotificationConfig": self._aget_webhook,
                 "ListTaskPushNotificationConfigs": self._alist_webhooks,
                 "DeleteTaskPushNotificationConfig": self._adelete_webhook,
             }
-        self._card_tag = _tag(card)  # (its ETag's: the card, its URL aside)
+        self._card_tag = _tag(self.card)  # (its ETag's: the card, its URL aside)
         self._card_modified = formatdate(usegmt=True)  # (the app's start: its Last-Modified)
 
     async def acard(self, request: Request, owner: str | None) -> Response:

@@ -37,6 +37,7 @@ __all__ = [
     "ShimConnection",
     "close_client",
     "engine_options",
+    "id_column",
     "needs_shim",
     "new_client",
     "shim_arguments",
@@ -58,6 +59,17 @@ def sqlite_path(url: str) -> str:
         ''
     """
     return url.split("///", 1)[1] if "///" in url else ""
+
+
+def id_column() -> sqlalchemy.Column[int]:
+    """A table's ``id`` key, numbered by the database.
+
+    An ``INTEGER`` on SQLite (the only type it numbers), a ``BIGINT`` elsewhere.
+    """
+    import sqlalchemy
+
+    big = sqlalchemy.BigInteger().with_variant(sqlalchemy.Integer(), "sqlite")
+    return sqlalchemy.Column("id", big, primary_key=True, autoincrement=True)
 
 
 @cache

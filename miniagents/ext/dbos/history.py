@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from miniagents.arguments import check_seconds, check_text
+from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.history.base import ChatHistory
 from miniagents.ext.history.errors import ChatHistoryError, ChatHistoryOptionError
@@ -84,12 +85,7 @@ _METADATA = sqlalchemy.MetaData()
 _TABLE = sqlalchemy.Table(
     TABLE_NAME,
     _METADATA,
-    sqlalchemy.Column(
-        "id",
-        sqlalchemy.BigInteger().with_variant(sqlalchemy.Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    id_column(),
     sqlalchemy.Column("conversation", sqlalchemy.String(_MAX_NAME), nullable=False),
     sqlalchemy.Column("class_name", sqlalchemy.String(_MAX_NAME), nullable=False),
     sqlalchemy.Column("fields", sqlalchemy.Text(), nullable=False),

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
+from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.dbos.errors import DurableDatabaseError
 from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
 
@@ -70,12 +71,7 @@ class _Tables:
         self.journal = sqlalchemy.Table(
             JOURNAL_TABLE,
             metadata,
-            sqlalchemy.Column(
-                "id",
-                sqlalchemy.BigInteger().with_variant(sqlalchemy.Integer(), "sqlite"),
-                primary_key=True,
-                autoincrement=True,
-            ),
+            id_column(),
             sqlalchemy.Column("pipeline", sqlalchemy.String(255), nullable=False),
             sqlalchemy.Column("record", sqlalchemy.Text(), nullable=False),
             sqlalchemy.Index(f"ix_{JOURNAL_TABLE}_pipeline", "pipeline", "id"),

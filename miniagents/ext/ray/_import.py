@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 from miniagents.ext.errors import MissingExtraError
 
 __all__ = ["require_ray"]
@@ -24,11 +22,3 @@ def require_ray() -> None:
         import ray  # noqa: F401
     except ImportError as error:
         raise MissingExtraError(f"{_HINT} ({error})") from error
-
-
-def has_module(name: str) -> bool:
-    """Whether ``name`` can be imported (without importing it)."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False

@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -345,16 +346,14 @@ def _error_text(error: BaseException | None) -> str | None:
 _Put = Callable[[tuple[Any, ...]], None]
 
 
+@dataclass(slots=True, eq=False)
 class _AgentWatch:
     """The watch of an interaction: its input, its reply messages, its end."""
 
-    __slots__ = ("id", "other", "put", "replies")
-
-    def __init__(self, put: _Put, node_id: int, other: InteractionWatch | None) -> None:
-        self.put = put
-        self.id = node_id
-        self.other = other
-        self.replies = 0
+    put: _Put
+    id: int
+    other: InteractionWatch | None
+    replies: int = 0
 
     def interaction_input(self, inputs: MessageSequencePromise) -> None:
         told = getattr(self.other, "interaction_input", None)  # (optional for their watch)
@@ -424,25 +423,16 @@ def _message(
         put(("message", node, role, index, entered, t, message, None))
 
 
+@dataclass(slots=True, eq=False)
 class _CallWatch:
     """The watch of a call of a model: its events, each with its time, and its end."""
 
-    __slots__ = ("finish", "id", "model", "other", "price_provider", "put")
-
-    def __init__(
-        self,
-        put: _Put,
-        call_id: int,
-        other: LLMCallWatch | None,
-        model: str,
-        price_provider: str | None,
-    ) -> None:
-        self.put = put
-        self.id = call_id
-        self.other = other
-        self.model = model
-        self.price_provider = price_provider
-        self.finish: Finish | None = None
+    put: _Put
+    id: int
+    other: LLMCallWatch | None
+    model: str
+    price_provider: str | None
+    finish: Finish | None = None
 
     async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
         source = events if self.other is None else self.other.events(events)
@@ -472,22 +462,14 @@ class _CallWatch:
             self.other.call_ended(error)
 
 
+@dataclass(slots=True, eq=False)
 class _ToolWatch:
     """The watch of a tool call: the decision on it, if it waited for one, and its result."""
 
-    __slots__ = ("id", "other", "put", "result")
-
-    def __init__(
-        self,
-        put: _Put,
-        node_id: int,
-        other: ToolCallWatch | None,
-        result: MessagePromise[ToolResultMessage],
-    ) -> None:
-        self.put = put
-        self.id = node_id
-        self.other = other
-        self.result = result
+    put: _Put
+    id: int
+    other: ToolCallWatch | None
+    result: MessagePromise[ToolResultMessage]
 
     def tool_call_decided(self, decision: ToolDecision) -> None:
         self.put(("decision", self.id, _now(), decision))

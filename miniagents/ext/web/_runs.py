@@ -46,7 +46,7 @@ import itertools
 import math
 import secrets
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -871,6 +871,26 @@ class RunManager:
         ids = self.protocol.ids(found.key, found.group)
         refused = self.room(found.owner, found.key, pause_key or ids.pause_key)
         return refused if refused is not None else self.recover(found, pause_key)
+
+    async def apaused_here(
+        self,
+        owner: str | None,
+        pause_key: str,
+        find: Callable[[DurableJobs], Awaitable[FoundRun | None]],
+    ) -> Job | Response | None:
+        """``owner``'s job paused under ``pause_key``, if one waits there (see :meth:`paused`).
+
+        A durable run paused before a restart (``find`` gives it) is made again first, up to
+        where it waits (see :meth:`here_or_recovered`: the refusal, if it has no room).
+        """
+        if self.durable is not None and self.paused(pause_key, owner) is None:
+            waiting = await find(self.durable)
+            if waiting is not None and self.paused(pause_key, owner) is None:
+                recovered = self.here_or_recovered(waiting)
+                if isinstance(recovered, Response):
+                    return recovered
+                await recovered.job.asettled()  # replayed to where it waits again
+        return self.paused(pause_key, owner)
 
     async def aresume(
         self,

@@ -280,14 +280,11 @@ class _AGUIRuns:
         A durable run paused before a restart is made again first, up to where it waits.
         """
         manager, thread = self.manager, run_input.thread_id
-        if manager.durable is not None and manager.paused(thread, owner) is None:
-            waiting = await manager.durable.afind(owner, group=thread, running_only=True)
-            if waiting is not None and manager.paused(thread, owner) is None:
-                recovered = manager.here_or_recovered(waiting)
-                if isinstance(recovered, Response):
-                    return recovered
-                await recovered.job.asettled()  # replayed to where it waits again
-        job = manager.paused(thread, owner)
+        job = await manager.apaused_here(
+            owner, thread, lambda durable: durable.afind(owner, group=thread, running_only=True)
+        )
+        if isinstance(job, Response):
+            return job
         if job is None:
             named = ", ".join(repr(entry.interrupt_id) for entry in run_input.resume or [])
             return error_response(

@@ -237,14 +237,11 @@ class _AISDKRuns:
         A durable run paused before a restart is made again first, up to where it waits.
         """
         manager = self.manager
-        if manager.durable is not None and manager.paused(chat.id, owner) is None:
-            waiting = await manager.durable.afind(owner, key=chat.id, running_only=True)
-            if waiting is not None and manager.paused(chat.id, owner) is None:
-                refused = manager.room(owner, chat.id, chat.id)
-                if refused is not None:
-                    return refused
-                await manager.recover(waiting).job.asettled()  # replayed to where it waits
-        job = manager.paused(chat.id, owner)
+        job = await manager.apaused_here(
+            owner, chat.id, lambda durable: durable.afind(owner, key=chat.id, running_only=True)
+        )
+        if isinstance(job, Response):
+            return job
         if job is None:
             named = ", ".join(repr(response.id) for response in responses)
             return error_response(
