@@ -8,10 +8,9 @@ agent's options take that copy as their ``async_client``.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterable, Callable
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any
 
 __all__ = ["SDKBatchAPI", "afirst_among_latest"]
 
@@ -22,18 +21,13 @@ LATEST: int = 100
 class SDKBatchAPI:
     """The part of a ``BatchAPI`` common to the providers whose options carry an SDK client.
 
-    A subclass names its provider's class (:attr:`provider_path`, imported when first
+    A subclass names its provider's class (:meth:`provider_class`, imported when first
     asked) and adds the rest of ``BatchAPI``.
     """
 
-    provider_path: ClassVar[tuple[str, str]]
-    """The module and the name of the class of the agents' provider whose calls it runs."""
-
     def provider_class(self) -> type[Any]:
         """The class of the agents' provider whose calls this API runs."""
-        module, name = self.provider_path
-        provider: type[Any] = getattr(importlib.import_module(module), name)
-        return provider
+        raise NotImplementedError
 
     def accepts(self, provider: object) -> bool:
         """Whether ``provider`` is of :meth:`provider_class` (a subclass is another's)."""

@@ -48,7 +48,12 @@ class AnthropicBatchAPI(SDKBatchAPI):
 
     name = "anthropic"
     limits = BatchLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
-    provider_path = ("miniagents.ext.llm.anthropic", "AnthropicProvider")
+
+    def provider_class(self) -> type[Any]:
+        """``anthropic_agent``'s provider class."""
+        from miniagents.ext.llm.anthropic import AnthropicProvider
+
+        return AnthropicProvider
 
     def endpoint(self, path: str) -> str | None:
         """``/v1/messages`` for a request to the Messages API."""

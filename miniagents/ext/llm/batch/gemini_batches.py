@@ -110,7 +110,12 @@ class GeminiBatchAPI(SDKBatchAPI):
 
     name = "gemini"
     limits = BatchLimits(max_requests=100_000, max_bytes=20 * 1024 * 1024)
-    provider_path = ("miniagents.ext.llm.gemini", "GeminiProvider")
+
+    def provider_class(self) -> type[Any]:
+        """``gemini_agent``'s provider class."""
+        from miniagents.ext.llm.gemini import GeminiProvider
+
+        return GeminiProvider
 
     def client(self, options: Any) -> Any:
         """The async client the call would use live (``async_client``'s, else the context's).

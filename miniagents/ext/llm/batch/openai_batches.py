@@ -43,7 +43,12 @@ class OpenAIBatchAPI(SDKBatchAPI):
 
     name = "openai"
     limits = BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
-    provider_path = ("miniagents.ext.llm.openai", "OpenAIProvider")
+
+    def provider_class(self) -> type[Any]:
+        """``openai_agent``'s provider class."""
+        from miniagents.ext.llm.openai import OpenAIProvider
+
+        return OpenAIProvider
 
     def endpoint(self, path: str) -> str | None:
         """``/v1/chat/completions`` or ``/v1/responses``, by the end of ``path``."""
