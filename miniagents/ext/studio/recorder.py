@@ -65,7 +65,7 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import ToolCallObserver, ToolCallWatch, observe_tool_calls
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.message_promise import MessagePromise, is_ready
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.lowlevel import (
     InteractionObserver,
@@ -348,12 +348,14 @@ _Put = Callable[[tuple[Any, ...]], None]
 class _AgentWatch:
     """The watch of an interaction: its input, its reply messages, its end."""
 
-    __slots__ = ("id", "other", "put", "replies")
+    __slots__ = ("id", "other", "other_replied", "put", "replies")
 
     def __init__(self, put: _Put, node_id: int, other: InteractionWatch | None) -> None:
         self.put = put
         self.id = node_id
         self.other = other
+        # (optional for their watch: looked up once, not per message)
+        self.other_replied = None if other is None else getattr(other, "interaction_replied", None)
         self.replies = 0
 
     def interaction_input(self, inputs: MessageSequencePromise) -> None:
@@ -368,13 +370,12 @@ class _AgentWatch:
             _follow(self.put, self.id, "input", index, promise)
 
     def interaction_replied(self, message: MessagePromise) -> None:
-        told = getattr(self.other, "interaction_replied", None)  # (optional for their watch)
+        told = self.other_replied
         if told is not None:
             told(message)
         index = self.replies
         self.replies = index + 1
-        core = core_of(message)
-        if core.done and core.error is None:  # (the common case, inline: a ready message)
+        if is_ready(message):  # (the common case, inline: a ready message)
             whole = message.message_now()
             text = whole.text
             t = _now()
