@@ -22,6 +22,7 @@ __all__ = [
     "MessagePromise",
     "MessageT",
     "MessageT_co",
+    "is_ready",
     "message_listener",
 ]
 
@@ -353,6 +354,9 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
             IncompleteStreamError: if the message is still streaming.
             BaseException: the error that ended the token stream, if it failed.
         """
+        whole = self._whole
+        if whole is not NO_VALUE:  # (built once; a ready message's is all it holds)
+            return whole  # type: ignore[return-value]  # see _build
         core = self._core
         if not core.done:
             raise IncompleteStreamError(
@@ -399,6 +403,19 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
 
 
 _NO_METADATA = FrozenDict()
+
+
+def is_ready(promise: MessagePromise[Any]) -> bool:
+    """Whether ``promise`` is complete and did not fail (``message_now`` then returns it).
+
+    It makes nothing to ask (the promise of a ready message makes its token stream only
+    when something needs it) and, unlike ``message_now``, never raises: an observer that
+    must not receive a message's error asks this first.
+    """
+    if type(promise) is _ReadyMessagePromise:
+        return True
+    core = promise._core
+    return core.done and core.error is None
 
 
 class _ReadyMessagePromise(MessagePromise[Any]):

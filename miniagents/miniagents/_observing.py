@@ -33,7 +33,7 @@ import contextvars
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.message_promise import MessagePromise, is_ready
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents._hooks import Hook
 from miniagents.miniagents.logged_once import LoggedOnce
@@ -132,7 +132,8 @@ def observe_interactions(observer: InteractionObserver | None) -> InteractionObs
 def interaction_ending(then: Callable[[MessagePromise], None]) -> InteractionEnding | None:
     """The ending to follow for an interaction that starts now (``None`` without an observer).
 
-    ``then`` is the context's hook for each reply message (see :class:`InteractionEnding`).
+    ``then`` is the context's hook for each reply message still streaming (see
+    :class:`InteractionEnding`).
     """
     observer = _observer.current
     return None if observer is None else InteractionEnding(observer, then)
@@ -181,7 +182,7 @@ class InteractionEnding:
     def __init__(
         self, observer: InteractionObserver, then: Callable[[MessagePromise], None]
     ) -> None:
-        """Observe for ``observer``; ``then`` is the context's hook for each reply message."""
+        """Observe for ``observer``; ``then``: the context's hook for each streaming reply."""
         self._observer = observer
         self._then = then
         self._watch: InteractionWatch | None = None
@@ -192,14 +193,17 @@ class InteractionEnding:
 
     def adopt(self, promise: MessagePromise) -> None:
         """A message enters the replies: count it until it ends."""
-        self._then(promise)
+        core = None if is_ready(promise) else core_of(promise)  # (None: the common case)
+        if core is not None and not core.done:
+            self._then(promise)  # (the context's hook has nothing to do for an ended one)
         replied = self._replied
         if replied is not None:  # (a watch that wants the messages)
             try:
                 replied(promise)
             except Exception as error:
                 _warn_once("interaction_replied", error)
-        core = core_of(promise)
+        if core is None:
+            return
         if not core.done:
             self._pending += 1
             core.when_done(lambda: self._message_ended(core))

@@ -9,14 +9,15 @@ with one made eagerly (``MessagePromise(prefill_message=...)``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from reactivex import operators
 
-from miniagents import Message, MessagePromise
+from miniagents import Message, MessagePromise, MiniAgents
 from miniagents.messages import MessageSequenceAppender, MessageTokenAppender
-from miniagents.messages.message_promise import message_listener
+from miniagents.messages.message_promise import is_ready, message_listener
 from miniagents.promising.lowlevel import core_of, joined_text, pieces_are
 
 
@@ -36,8 +37,37 @@ async def test_awaiting_gives_the_message_itself_and_keeps_the_promise_light() -
     assert isinstance(promise, MessagePromise)
     assert await promise is message
     assert await promise.aresolve() is message
-    assert promise.message_now() is message  # (reads the core: the promise is made whole)
+    assert promise.message_now() is message
+    assert is_ready(promise)
+    assert type(promise) is not MessagePromise  # (none of these made its token stream)
+    assert [token async for token in promise] == ["hello"]  # (its tokens: it is made whole)
     assert type(promise) is MessagePromise
+    assert promise.message_now() is message
+    assert is_ready(promise)
+
+
+async def test_is_ready_tells_a_complete_message_from_a_streaming_or_failed_one() -> None:
+    gate = asyncio.Event()
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "a"
+        await gate.wait()
+        yield "b"
+
+    async def failing() -> AsyncIterator[str]:
+        yield "a"
+        raise ValueError("boom")
+
+    async with MiniAgents():
+        streaming = MessagePromise.from_async_iterable(tokens())
+        assert not is_ready(streaming)
+        gate.set()
+        assert (await streaming).text == "ab"
+        assert is_ready(streaming)
+        failed = MessagePromise.from_async_iterable(failing())
+        with pytest.raises(ValueError, match="boom"):
+            await failed
+        assert not is_ready(failed)  # (asked without raising its error again)
 
 
 @pytest.mark.parametrize("text", ["hello", ""])

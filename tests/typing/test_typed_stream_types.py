@@ -32,6 +32,7 @@ from miniagents import (
     miniagent,
 )
 from miniagents.messages import MessageObservable, MessageTokenAppender, MessageType
+from miniagents.messages.message_promise import is_ready
 from miniagents.miniagents import AgentCall
 from miniagents.operators import agent_operator
 from tests.fakes.typecheck import assert_passes_mypy
@@ -67,6 +68,8 @@ async def check_message_promise_types() -> None:
     assert_type(await weather, Weather)
     assert_type(await weather.aresolve(), Weather)
     assert_type(weather.message_now(), Weather)
+    assert_type(is_ready(weather), bool)
+    is_ready(Weather(city="Oslo", celsius=3))  # type: ignore[arg-type]  # (a promise's question)
     assert_type(weather.message_class, type[Weather])
     assert_type(
         MessagePromise(prefill_message=Weather(city="Oslo", celsius=3)), MessagePromise[Weather]

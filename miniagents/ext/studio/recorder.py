@@ -66,7 +66,7 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import ToolCallObserver, ToolCallWatch, observe_tool_calls
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.message_promise import MessagePromise, is_ready
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.lowlevel import (
     InteractionObserver,
@@ -243,11 +243,9 @@ class Recorder:
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
         """A node for the interaction, a child of the node whose task inquired it."""
         before = self._interactions
-        node = _AgentWatch(
-            self._put,
-            self._ids(),
-            None if before is None else before.interaction_started(agent),
-        )
+        other = None if before is None else before.interaction_started(agent)
+        replied = None if other is None else getattr(other, "interaction_replied", None)
+        node = _AgentWatch(self._put, self._ids(), other, replied)
         parent = _current.get()
         parent_id = None if parent is None else parent.id
         self._put(("node", node.id, parent_id, "agent", agent.alias, _now(), None))
@@ -353,6 +351,8 @@ class _AgentWatch:
     put: _Put
     id: int
     other: InteractionWatch | None
+    other_replied: Callable[[MessagePromise], None] | None
+    """The other watch's ``interaction_replied`` (optional for it: looked up once)."""
     replies: int = 0
 
     def interaction_input(self, inputs: MessageSequencePromise) -> None:
@@ -367,13 +367,12 @@ class _AgentWatch:
             _follow(self.put, self.id, "input", index, promise)
 
     def interaction_replied(self, message: MessagePromise) -> None:
-        told = getattr(self.other, "interaction_replied", None)  # (optional for their watch)
+        told = self.other_replied
         if told is not None:
             told(message)
         index = self.replies
         self.replies = index + 1
-        core = core_of(message)
-        if core.done and core.error is None:  # (the common case, inline: a ready message)
+        if is_ready(message):  # (the common case, inline: a ready message)
             whole = message.message_now()
             text = whole.text
             t = _now()
