@@ -466,7 +466,9 @@ def _give_up_on(segments: deque[Segment], sink: ReplayCore[Any] | None) -> None:
 
     A stream this flattening passed on already, queued again (an agent replying with
     ``[reply, reply]``), is not given up on: its messages are in ``sink``, whose readers,
-    present or to come, read them.
+    present or to come, read them. Nor is a message still streaming that it passed on
+    already (a reply that had ended when it was passed on twice is queued as its messages,
+    twice: the second copy's are the first's), which ``sink`` holds (its ``wanted_by``).
     """
     passed: set[int] | None = None  # the pieces in the sink (made only if a stream ended)
     for segment in segments:
@@ -474,6 +476,8 @@ def _give_up_on(segments: deque[Segment], sink: ReplayCore[Any] | None) -> None:
             if type(segment) is _ReadyMessagePromise:  # (complete: nothing to stop)
                 continue
             core: ReplayCore[Any] = core_of(segment)
+            if sink is not None and sink in core.wanted_by:  # (a message in the sink)
+                continue
         elif isinstance(segment, ReplayObservable):
             core = segment.core
         else:

@@ -116,13 +116,24 @@ def test_a_queued_copy_given_up_lets_go_and_stops_its_producer() -> None:
     assert run_with_virtual_time(main()) == 0
 
 
-@pytest.mark.parametrize("way", ["in one list", "in two replies"])
+@pytest.mark.parametrize(
+    ("way", "ended"),
+    [("in one list", False), ("in two replies", False), ("in one list", True)],
+    ids=["in one list", "in two replies", "in one list, ended"],
+)  # (replied twice, an ended reply's error ends the replies at the first: nothing to read)
 def test_a_failed_reply_passed_on_twice_keeps_its_streaming_message_for_a_later_reader(
-    way: str,
+    way: str, ended: bool
 ) -> None:
     """The first copy's error stops the flattening; the second copy, the same stream, is
-    not given up on: its message is in the reply already, for a reader that comes later."""
+    not given up on: its message is in the reply already, for a reader that comes later.
+
+    ``ended``: the reply has ended (its message still streaming) when it is passed on, so
+    each copy is queued as its message and its error, the second copy's message the very
+    one passed on already, and nobody reads the replies yet (found by the topology
+    fuzzer's deep run with eager tasks, where agents run to their end inside ``inquire``).
+    """
     gate = asyncio.Event()
+    replied = asyncio.Event()
 
     async def two_tokens() -> AsyncIterator[str]:
         yield "b:"
@@ -137,18 +148,22 @@ def test_a_failed_reply_passed_on_twice_keeps_its_streaming_message_for_a_later_
     @miniagent
     async def passes_twice(ctx: InteractionContext) -> None:
         reply = failing.inquire()
+        if ended:
+            for _ in range(20):  # the failing agent runs to its end
+                await asyncio.sleep(0)
+            assert core_of(reply).done
         if way == "in one list":
             ctx.reply([reply, reply])
         else:
             ctx.reply(reply)
             ctx.reply(reply)
+        replied.set()
 
     async def main() -> tuple[list[str], BaseException | None]:
         read: list[str] = []
         async with MiniAgents():
             replies = passes_twice.inquire()
-            for _ in range(20):  # every agent runs to its end before anyone reads
-                await asyncio.sleep(0)
+            await replied.wait()  # every agent runs to its end before anyone reads
             gate.set()
             try:
                 async for promise in replies:

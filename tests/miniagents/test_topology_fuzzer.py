@@ -187,6 +187,30 @@ window), and the flattening that stopped there gave up on its second copy, the s
 stream, and so on the message it had passed on already: the reader got a cancelled
 stream for it, not the message and then the error."""
 
+AN_ENDED_FAILED_REPLY_PASSED_ON_TWICE = Program(
+    root=Twice(
+        child=Shared(
+            source=Leaf(input_style="await", own=2),
+            branches=(
+                Leaf(input_style="await", own=1, pause_in="message"),
+                Leaf(input_style="await", own=0),
+            ),
+        ),
+        copies=2,
+        one_list=True,
+    ),
+    inputs=("x",),
+    high_water_mark=None,
+    replay_window=2,
+    consumer="messages",
+    early_after=0,
+)
+"""Found by the deep run with eager tasks: the diamond's reply had ended (its second branch
+past the window, by design) when it was passed on twice, so each copy was queued as its
+messages and its error; the flattening that stopped at the first copy's error gave up on
+the second copy's streaming message, the very one it had passed on already: the reader
+got a cancelled stream for it, not the message and then the ``ReplayWindowError``."""
+
 DIAMOND_OF_A_PIPE = Program(
     root=Shared(
         source=ISSUE_57.source,
@@ -412,6 +436,7 @@ def test_every_generated_program_whose_caller_gives_up_ends_without_waiting_for_
 @EAGER_FUZZ
 @example(program=CHAIN_INTO_TWICE)
 @example(program=A_FAILED_REPLY_PASSED_ON_TWICE)
+@example(program=AN_ENDED_FAILED_REPLY_PASSED_ON_TWICE)
 @given(program=programs())
 def test_every_generated_program_ends_so_with_its_tasks_started_eagerly(
     program: Program, caplog: pytest.LogCaptureFixture
@@ -640,4 +665,16 @@ def test_a_branchs_window_error_hidden_in_a_chain_of_tools_is_that_outcome(
     )
     ended = check(program, caplog, eager=True)
     assert ended == "ReplayWindowError in a tool's result, read by the next agent"
+    assert check(program, caplog) == "replies"  # (started lazily, every branch reads it all)
+
+
+def test_an_ended_failed_reply_passed_on_twice_ends_with_its_window_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by the deep run (eager tasks): the reader reads the first copy's messages, then
+    the diamond's ``ReplayWindowError`` (its second branch came after the shared source ran
+    past its window, by design), not a cancelled stream for the message passed on already.
+    """
+    program = AN_ENDED_FAILED_REPLY_PASSED_ON_TWICE
+    assert check(program, caplog, eager=True) == "ReplayWindowError"
     assert check(program, caplog) == "replies"  # (started lazily, every branch reads it all)
