@@ -13,7 +13,13 @@ from miniagents.frozen.model import FrozenDict, freeze
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
-from miniagents.promising.lowlevel import ReplayCore, ReplayObservable, joined_text, pieces_are
+from miniagents.promising.lowlevel import (
+    ReplayCore,
+    ReplayObservable,
+    core_of,
+    joined_text,
+    pieces_are,
+)
 from miniagents.promising.sentinels import NO_VALUE
 from miniagents.promising.streamed_promise import StreamedPromise, source_observable
 
@@ -414,7 +420,7 @@ def is_ready(promise: MessagePromise[Any]) -> bool:
     """
     if type(promise) is _ReadyMessagePromise:
         return True
-    core = promise._core
+    core = core_of(promise)
     return core.done and core.error is None
 
 
