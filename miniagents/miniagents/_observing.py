@@ -147,7 +147,7 @@ def outgoing_carrier() -> dict[str, str]:
     try:
         return dict(observer.carrier())
     except Exception as error:
-        _warn_once("carrier", error)
+        _failures.failed(error, "carrier")
         return {}
 
 
@@ -163,10 +163,6 @@ def adopt_carrier(carrier: Mapping[str, str]) -> None:
 def incoming_carrier() -> Mapping[str, str] | None:
     """The carrier adopted in this context (by a Ray worker, say), if any."""
     return _incoming.get()
-
-
-def _warn_once(what: str, error: Exception) -> None:
-    _failures.failed(error, what)
 
 
 class InteractionEnding:
@@ -201,7 +197,7 @@ class InteractionEnding:
             try:
                 replied(promise)
             except Exception as error:
-                _warn_once("interaction_replied", error)
+                _failures.failed(error, "interaction_replied")
         if core is None:
             return
         if not core.done:
@@ -223,7 +219,7 @@ class InteractionEnding:
         try:
             watch = self._watch = self._observer.interaction_started(agent)
         except Exception as error:
-            _warn_once("interaction_started", error)
+            _failures.failed(error, "interaction_started")
             return
         if watch is not None:
             self._sequence = sequence
@@ -234,7 +230,7 @@ class InteractionEnding:
                 try:
                     told(inputs)
                 except Exception as error:
-                    _warn_once("interaction_input", error)
+                    _failures.failed(error, "interaction_input")
 
     def _message_ended(self, core: ReplayCore[Any]) -> None:
         self._pending -= 1
@@ -252,4 +248,4 @@ class InteractionEnding:
         try:
             watch.interaction_ended(error)
         except Exception as failure:
-            _warn_once("interaction_ended", failure)
+            _failures.failed(failure, "interaction_ended")
