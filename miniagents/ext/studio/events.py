@@ -10,8 +10,10 @@ the writer little more than one C call per batch. Each tuple is a JSON array, in
                                                     call ("tool"; extra: its arguments, id)
     ["message", node, role, index, entered, t, message, error]
                                                     an input (role "input") or reply message
-                                                    of a node, complete at t; message: its
-                                                    text (a plain Message), or an object
+                                                    of a node, complete at t (entered: when
+                                                    it entered, null if complete then);
+                                                    message: its text (a plain Message), or
+                                                    an object
     ["end", id, t, error, result]                   a node ended (a tool call: its result)
     ["call", id, node, t, request]                  a call of a model: {provider, model,
                                                     key, request}
@@ -111,7 +113,9 @@ class CallEnded:
 
 def encode_batch(batch: Sequence[tuple[Any, ...]]) -> str:
     """The queued tuples as one JSON array of arrays (see the module)."""
-    return json.dumps(batch, ensure_ascii=False, separators=(",", ":"), default=_plain)
+    return json.dumps(
+        batch, ensure_ascii=False, check_circular=False, separators=(",", ":"), default=_plain
+    )
 
 
 def _plain(value: object) -> Any:
@@ -158,7 +162,7 @@ def event_of(seq: int, item: Sequence[Any]) -> RunEvent:
         return RunEvent(seq, t / 1e9, kind, data)
     if kind == "message":
         _, node, role, index, entered, t, message, error = item
-        data = {"node": node, "index": index, "entered": entered / 1e9}
+        data = {"node": node, "index": index, "entered": (t if entered is None else entered) / 1e9}
         if message is not None:
             data["message"] = (
                 {"class": "Message", "text": message} if isinstance(message, str) else message

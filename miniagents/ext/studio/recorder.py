@@ -377,9 +377,9 @@ class _AgentWatch:
             text = whole.text
             t = _now()
             if type(whole) is Message and text is not None and len(text) <= MAX_TEXT:
-                self.put(("message", self.id, "reply", index, t, t, text, None))
+                self.put(("message", self.id, "reply", index, None, t, text, None))
             else:
-                self.put(("message", self.id, "reply", index, t, t, whole, None))
+                self.put(("message", self.id, "reply", index, None, t, whole, None))
         else:
             _follow(self.put, self.id, "reply", index, message)
 
@@ -393,8 +393,7 @@ def _follow(put: _Put, node: int, role: str, index: int, promise: MessagePromise
     """Queue ``promise`` once complete (now, if it is)."""
     core = core_of(promise)
     if core.done:
-        t = _now()
-        _message(put, node, role, index, t, t, promise, core)
+        _message(put, node, role, index, None, _now(), promise, core)
     else:
         entered = _now()
         core.when_done(lambda: _message(put, node, role, index, entered, _now(), promise, core))
@@ -405,8 +404,8 @@ def _message(
     node: int,
     role: str,
     index: int,
-    entered: float,
-    t: float,
+    entered: int | None,
+    t: int,
     promise: MessagePromise,
     core: ReplayCore[Any],
 ) -> None:

@@ -4,16 +4,18 @@ messages, tokens, requests, cost and errors, written off the loop in batches, li
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.llm import LLMToolApprovalRequest
 from miniagents.ext.llm.cache import request_key
 from miniagents.ext.llm.messages import TokenUsage
@@ -133,6 +135,37 @@ async def test_the_loop_only_queues_and_a_thread_writes_in_batches(store: RunSto
     assert batches == [(f"miniagents-studio:{recorder.run_id}", 201 * 2 + 400)]
     tree = RunTree.of(store, recorder.run_id)
     assert [node.reply_text for node in tree.roots[0].children][-1] == "reply 199"
+
+
+async def test_a_reply_entered_complete_is_written_with_one_time_and_a_streamed_one_with_two(
+    store: RunStore,
+) -> None:
+    release = asyncio.Event()
+
+    async def later() -> AsyncIterator[str]:
+        await release.wait()
+        yield "streamed"
+
+    @miniagent
+    async def talker(ctx: InteractionContext) -> None:
+        ctx.reply("ready")
+        ctx.reply(MessagePromise(later()))
+
+    with Recorder(store, command=()) as recorder:
+        async with MiniAgents():
+            texts = []
+            async for promise in talker.inquire():
+                texts.append(str(await promise))
+                release.set()  # (the second entered with the first: it streams from here)
+            assert texts == ["ready", "streamed"]
+    raw = [item for _, _, data in store.chunks(recorder.run_id) for item in json.loads(data)]
+    ready_item, streamed_item = [item for item in raw if item[0] == "message"]
+    assert ready_item[4] is None  # (complete as it entered: one time, t)
+    assert isinstance(streamed_item[4], int)
+    assert streamed_item[4] < streamed_item[5]  # entered, then complete after the release
+    first, second = RunTree.of(store, recorder.run_id).roots[0].replies
+    assert first["entered"] == ready_item[5] / 1e9
+    assert second["entered"] == streamed_item[4] / 1e9
 
 
 async def test_a_live_runs_tokens_are_in_the_store_before_it_ends(

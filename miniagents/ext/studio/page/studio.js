@@ -154,7 +154,7 @@
         case "message": {
           const [, nodeId, role, index, enteredNs, ns, message, error] = item;
           const t = at(ns);
-          const entered = enteredNs / 1e9;
+          const entered = (enteredNs ?? ns) / 1e9; // (null: complete as it entered)
           const node = this.nodes.get(nodeId);
           const shown = { index, entered, done: t, error, message: typeof message === "string" ? { class: "Message", text: message } : message };
           if (node) (role === "input" ? node.inputs : node.replies).push(shown);
