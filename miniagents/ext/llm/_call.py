@@ -352,25 +352,6 @@ def _plan(
     return plan
 
 
-def _refuse_bound_output_type(ctx: InteractionContext, provider: LLMProvider[OptionsT]) -> None:
-    """Refuse an ``output_type`` bound with ``fork`` or ``bind``: mypy would mistype its replies.
-
-    Such an agent is typed with the provider's replies (``MiniAgent[P,
-    LLMReply[OpenAIMessage]]``), not with the output type; ``structured(agent, Weather)``
-    is typed ``MiniAgent[P, Weather]``.
-
-    Raises:
-        LLMConfigurationError: if the agent has an ``output_type`` bound.
-    """
-    alias = ctx.this_agent.alias
-    refuse_bound_output_type(
-        ctx.this_agent.bound_arguments.get("output_type"),
-        alias,
-        typed_as=f"{provider.message_class.__name__}s",
-        made_with=f"{alias.lower()}.fork(...)",
-    )
-
-
 def refuse_bound_output_type(bound: object, alias: str, typed_as: str, made_with: str) -> None:
     """Refuse ``bound``, an ``output_type`` bound with ``fork`` or ``bind`` (``None``: none).
 

@@ -193,7 +193,12 @@ def _factory_of(arguments: Callable[P, object]) -> FallbackAgentFactory[P]:
         agents = _checked(first, others, when)
 
         async def run(ctx: InteractionContext, /, **given: object) -> None:
-            _refuse_bound_output_type(ctx.this_agent.bound_arguments.get("output_type"))
+            refuse_bound_output_type(  # (its replies are typed as its agents' together)
+                ctx.this_agent.bound_arguments.get("output_type"),
+                "FALLBACK_AGENT",
+                typed_as="its agents' replies",
+                made_with="fallback_agent(...)",
+            )
             ctx.reply(_fallback_replies(ctx.messages, agents, when, given))
 
         run.__signature__ = _with_context(arguments)  # type: ignore[attr-defined]
@@ -208,20 +213,6 @@ def _factory_of(arguments: Callable[P, object]) -> FallbackAgentFactory[P]:
 
     fallback_agent.__qualname__ = "fallback_agent"
     return fallback_agent
-
-
-def _refuse_bound_output_type(bound: object) -> None:
-    """Refuse an ``output_type`` bound with ``fork`` or ``bind``: mypy would mistype its replies.
-
-    The fallback's replies are typed as its agents' replies together, not as the output
-    type; ``structured(fallback_agent(...), Weather)`` is typed ``MiniAgent[P, Weather]``.
-
-    Raises:
-        LLMConfigurationError: if ``bound`` (the bound ``output_type``) is not ``None``.
-    """
-    refuse_bound_output_type(
-        bound, "FALLBACK_AGENT", typed_as="its agents' replies", made_with="fallback_agent(...)"
-    )
 
 
 def _with_context(arguments: Callable[..., object]) -> inspect.Signature:

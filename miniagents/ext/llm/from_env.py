@@ -152,26 +152,14 @@ def _arguments(
 ) -> None:
     """The arguments of the agent of ``llm_agent_from_env``, for mypy: never called.
 
-    Those every LLM agent takes but ``model`` and ``extra_options`` (which are the
-    provider's own, and the environment picks the provider), as ``fallback_agent``'s
-    agents take them, and the ``max_tokens`` and ``temperature`` that each of the agents it
-    may choose (OpenAI, Anthropic, offline) takes too. So a misspelled option
+    Those of ``fallback_agent``'s agents (every LLM agent's but ``model`` and
+    ``extra_options``, which are the provider's own, and the environment picks the
+    provider: see :mod:`miniagents.ext.llm.fallback`), then the ``max_tokens`` (the most
+    tokens a reply may have) and ``temperature`` (the sampling temperature) that each of the
+    agents it may choose (OpenAI, Anthropic, offline) takes too. So a misspelled option
     (``temprature=``) is a mypy error, not an ``AgentArgumentError`` at run time. Not
     given, an argument is what the agent has bound, else the model's default (a
     ``max_tokens`` of ``DEFAULT`` too: the Anthropic agent takes no ``None``).
-
-    Args:
-        stream: Whether to stream the reply token by token.
-        system: A system prompt, before the texts of any ``SystemMessage``.
-        stall_timeout: Seconds to wait for each next event of a reply (see the agents).
-        tools: The tools the model may call.
-        max_tool_rounds: How many rounds of tool calls a reply may run.
-        output_type: The class of a structured answer.
-        output_retries: How many times an answer that does not validate goes back.
-        budget: A ``Budget`` charged for every call of the agent (see
-            :mod:`miniagents.ext.llm.usage`).
-        max_tokens: The most tokens a reply may have.
-        temperature: The sampling temperature.
     """
 
 

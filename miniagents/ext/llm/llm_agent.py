@@ -49,7 +49,7 @@ from typing import (
 )
 from weakref import WeakKeyDictionary
 
-from miniagents.ext.llm._call import _refuse_bound_output_type, run_call
+from miniagents.ext.llm._call import refuse_bound_output_type, run_call
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.provider import LLMOptions, LLMProvider
 from miniagents.ext.llm.usage import Budget
@@ -279,7 +279,12 @@ def _options(
     ):
         made: OptionsT = last[3]
         return made
-    _refuse_bound_output_type(ctx, provider)
+    refuse_bound_output_type(
+        agent.bound_arguments.get("output_type"),
+        agent.alias,
+        typed_as=f"{provider.message_class.__name__}s",
+        made_with=f"{agent.alias.lower()}.fork(...)",
+    )
     made = build(**arguments)
     if reusable:
         _BUILT[agent] = (build, names, values, made)

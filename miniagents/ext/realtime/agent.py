@@ -18,6 +18,7 @@ API's events stream back as the reply's pieces, charged to the budgets around it
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any, ParamSpec, TypeVar, cast
 from weakref import WeakKeyDictionary
 
@@ -81,10 +82,7 @@ def make_realtime_agent(
         async def connect(setup: SessionSetup) -> RealtimeLink:
             return await connect_through_cache(provider, setup, made)
 
-        if budget is None:
-            await session.arun(connect)
-            return
-        with charged_to(budget):  # the tools and agents it starts inherit it
+        with nullcontext() if budget is None else charged_to(budget):  # (its tools' too)
             await session.arun(connect)
 
     describe_options_agent(run, options, alias=alias, summary=summary)
