@@ -160,7 +160,7 @@ async def aevaluate(
         ProgressBarMissingError: for ``progress=True`` without tqdm.
     """
     cases, dataset_name, shared = _cases_of(dataset)
-    _check(repetitions, max_concurrency, timeout, keep_trees)
+    _check(repetitions, max_concurrency, timeout)
     every = _evaluators_of(None, (*evaluators, *shared))
     evaluators_of = [_evaluators_of(case, every) if case.evaluators else every for case in cases]
     total = len(cases) * repetitions
@@ -611,7 +611,7 @@ def _evaluators_of(
     return every
 
 
-def _check(repetitions: object, max_concurrency: object, timeout: object, keep: object) -> None:
+def _check(repetitions: object, max_concurrency: object, timeout: object) -> None:
     for what, value in (("repetitions", repetitions), ("max_concurrency", max_concurrency)):
         check_count(value, what, owner="aevaluate()", error=EvalArgumentError)
     if timeout is not None:
