@@ -34,11 +34,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
-from typing import TYPE_CHECKING, Generic
+from typing import TYPE_CHECKING, Generic, ParamSpec
 
 from typing_extensions import TypeVar
 
@@ -76,6 +77,8 @@ __all__ = ["aevaluate", "evaluate", "reply_text"]
 
 InputT = TypeVar("InputT", bound=MessageType)
 ExpectedT = TypeVar("ExpectedT")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 _NOT_TEXT = (ToolCallMessage, ToolResultMessage, ToolApprovalRequest)
@@ -157,7 +160,7 @@ async def aevaluate(
         ProgressBarMissingError: for ``progress=True`` without tqdm.
     """
     cases, dataset_name, shared = _cases_of(dataset)
-    _check(repetitions, max_concurrency, timeout, keep_trees)
+    _check(repetitions, max_concurrency, timeout)
     every = _evaluators_of(None, (*evaluators, *shared))
     evaluators_of = [_evaluators_of(case, every) if case.evaluators else every for case in cases]
     total = len(cases) * repetitions
@@ -188,66 +191,36 @@ async def aevaluate(
     return await _arun(run, items, dataset_name, name, metadata, budget)
 
 
-def evaluate(
-    agent: MiniAgent[..., Message],
-    dataset: Dataset[InputT, ExpectedT] | Sequence[Case[InputT, ExpectedT]],
-    evaluators: Sequence[Evaluator[InputT, ExpectedT]] = (),
-    *,
-    name: str | None = None,
-    repetitions: int = 1,
-    max_concurrency: int = 16,
-    retries: int = 0,
-    retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
-    backoff: float = 0.5,
-    timeout: float | None = None,
-    budget: Budget | None = None,
-    case_budget: Callable[[], Budget] | None = None,
-    progress: bool | None = None,
-    keep_trees: bool = False,
-    output: Callable[[MessageTuple[Message]], str] = reply_text,
-    tracer_provider: TracerProvider | None = None,
-    trace: bool = False,
-    metadata: Mapping[str, object] | None = None,
-) -> EvalReport:
-    """:func:`aevaluate`, blocking: it runs on an event loop (and a context) of its own.
+def _blocking(afunction: Callable[P, Coroutine[object, object, R]]) -> Callable[P, R]:
+    """The blocking twin of ``afunction``, named without its ``a``, with its signature."""
+    async_name = afunction.__name__
+    name = async_name.removeprefix("a")
 
-    For scripts and command lines; in async code (a running event loop), ``await
-    aevaluate(...)`` instead.
-
-    Raises:
-        EvalArgumentError: when called on a running event loop, or as :func:`aevaluate`.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
+    @functools.wraps(afunction)
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(afunction(*args, **kwargs))
         raise EvalArgumentError(
-            "evaluate() blocks, and an event loop runs here; use `await aevaluate(...)` "
+            f"{name}() blocks, and an event loop runs here; use `await {async_name}(...)` "
             "(same arguments) instead."
         )
-    return asyncio.run(
-        aevaluate(
-            agent,
-            dataset,
-            evaluators,
-            name=name,
-            repetitions=repetitions,
-            max_concurrency=max_concurrency,
-            retries=retries,
-            retry_on=retry_on,
-            backoff=backoff,
-            timeout=timeout,
-            budget=budget,
-            case_budget=case_budget,
-            progress=progress,
-            keep_trees=keep_trees,
-            output=output,
-            tracer_provider=tracer_provider,
-            trace=trace,
-            metadata=metadata,
-        )
-    )
+
+    blocking.__name__ = blocking.__qualname__ = name
+    blocking.__doc__ = f":func:`{async_name}`, blocking: it runs on an event loop of its own."
+    return blocking
+
+
+evaluate = _blocking(aevaluate)
+""":func:`aevaluate`, blocking: it runs on an event loop (and a context) of its own.
+
+For scripts and command lines; in async code (a running event loop), ``await
+aevaluate(...)`` instead. It takes the same arguments.
+
+Raises:
+    EvalArgumentError: when called on a running event loop, or as :func:`aevaluate`.
+"""
 
 
 def _pipeline_settings(
@@ -638,7 +611,7 @@ def _evaluators_of(
     return every
 
 
-def _check(repetitions: object, max_concurrency: object, timeout: object, keep: object) -> None:
+def _check(repetitions: object, max_concurrency: object, timeout: object) -> None:
     for what, value in (("repetitions", repetitions), ("max_concurrency", max_concurrency)):
         check_count(value, what, owner="aevaluate()", error=EvalArgumentError)
     if timeout is not None:

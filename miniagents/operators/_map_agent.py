@@ -109,9 +109,6 @@ def map_agent(
         jitter=jitter,
         timeout=timeout,
         fail_fast=fail_fast,
-        progress=False,
-        description=None,
-        total=None,
         overflow=overflow,
     )
 

@@ -32,8 +32,7 @@ def resolve_messages(
         ---------x(m1,m2)---|
 
     Args:
-        overflow: What to do with items of a hot source that outruns the subscriber (see
-            :data:`~miniagents.promising.limits.Overflow`).
+        overflow: As in :func:`flatten_messages`.
 
     Raises:
         StreamLimitError: if ``overflow`` is not an overflow policy.

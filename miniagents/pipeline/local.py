@@ -754,12 +754,12 @@ def pipeline_settings(
     backoff: float,
     timeout: float | None,
     fail_fast: bool,
-    progress: bool | None,
-    description: str | None,
-    total: int | None,
     overflow: Overflow,
     max_backoff: float = DEFAULT_MAX_BACKOFF,
     jitter: bool | random.Random = True,
+    progress: bool | None = False,
+    description: str | None = None,
+    total: int | None = None,
 ) -> tuple[list[MiniAgent[..., Message]], PipelineSettings]:
     """The chain and the settings of a run, checked (``pipeline`` and ``map_agent`` share it).
 

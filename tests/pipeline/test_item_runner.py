@@ -40,9 +40,6 @@ def _settings(
         backoff=backoff,
         timeout=timeout,
         fail_fast=False,
-        progress=False,
-        description=None,
-        total=None,
         overflow="buffer",
         jitter=False,  # (the waits whole: the tests count them)
     )

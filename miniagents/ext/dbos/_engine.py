@@ -248,7 +248,6 @@ class Engine:
     url: str
     loop: asyncio.AbstractEventLoop
     agents_context: contextvars.Context | None
-    launch_seconds: float = 0.0
     running: dict[str, asyncio.Future[MessageSequencePromise]] = field(default_factory=dict)
     stopped: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
@@ -530,9 +529,6 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
     launched = current_engine()
     if launched is not None and launched.loop is loop:  # by another run, meanwhile
         return launched
-    import time
-
-    began = time.perf_counter()
     try:
         dbos(
             config={
@@ -559,7 +555,6 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
     _released_logs.install()
     here = recover_here and current_context() is not None
     engine = _process.engine = Engine(wanted, loop, contextvars.copy_context() if here else None)
-    engine.launch_seconds = time.perf_counter() - began
     return engine
 
 
