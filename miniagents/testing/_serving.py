@@ -259,6 +259,7 @@ class ScriptedApp(Recorder):
         except ClientGone:
             record.outcome = "disconnected"
             record.client_disconnected = True
+            record._set(record._disconnected)
             handler.close_connection = True
         except Stopping:
             record.outcome = "stopped"
