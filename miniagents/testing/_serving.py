@@ -12,7 +12,8 @@ import json
 import socket
 import threading
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from miniagents.testing._anthropic_batch_wire import AnthropicBatchAPI
@@ -40,6 +41,8 @@ from miniagents.testing.errors import FakeLLMServerError
 
 __all__ = ["ScriptedApp"]
 
+_R = TypeVar("_R")
+
 _WIRES: dict[str, Wire] = {
     "/chat/completions": OpenAIWire(),
     "/responses": ResponsesWire(),
@@ -56,6 +59,11 @@ _DIALECTS: dict[str, Wire] = {
     AZURE_PREFIX: CompatibleWire("azure"),
 }
 """The OpenAI-compatible servers' Chat Completions, by the start of the path."""
+
+
+def _headers(handler: Handler) -> dict[str, str]:
+    """The request's headers, their names lower-cased."""
+    return {name.lower(): value for name, value in handler.headers.items()}
 
 
 def _live_wire_of(route: str) -> tuple[LiveWire, int, int] | None:
@@ -186,15 +194,16 @@ class ScriptedApp(Recorder):
             self._hold_live(handler, route, target.query)
             return
         raw_body = read_body(handler)
-        headers = {name.lower(): value for name, value in handler.headers.items()}
+        headers = _headers(handler)
         batch_api = next((api for api in self._batch_apis if api.claims(route, headers)), None)
-        if batch_api is not None:
-            self._answer_batches(handler, batch_api, route, target.query, raw_body)
-            return
-        wire = _wire_of(route) if handler.command == "POST" else None
-        record, exchange = self._record(handler, raw_body, route, wire)
+        wire = _wire_of(route) if batch_api is None and handler.command == "POST" else None
+        record, exchange = self._record(handler, raw_body, route, batch_api or wire)
         try:
-            if wire is None:
+            if batch_api is not None:
+                batch_api.answer(
+                    exchange, handler.command, route, target.query, record.headers, raw_body
+                )
+            elif wire is None:
                 error = {"error": {"message": f"Unknown path {record.path}", "type": "not_found"}}
                 exchange.send_body(404, dumps(error), {})
             else:
@@ -222,50 +231,33 @@ class ScriptedApp(Recorder):
         except ValueError:
             body = None
         model, streamed = wire.route(route, body) if isinstance(wire, Wire) else (None, None)
-        with self._lock:
-            record = RecordedRequest(
-                index=len(self._requests),
+        record = self._kept(
+            self._requests,
+            lambda index: RecordedRequest(
+                index=index,
                 method=handler.command,
                 path=handler.path,
-                headers={name.lower(): value for name, value in handler.headers.items()},
+                headers=_headers(handler),
                 raw_body=raw_body,
                 body=body,
                 provider=None if wire is None else wire.provider,
                 model=model,
                 streamed=streamed,
                 _changed=self._lock,
-            )
-            self._requests.append(record)
-            self._lock.notify_all()
+            ),
+        )
         exchange = Exchange(
             handler, self.stopping, lambda status: setattr(record, "status", status)
         )
         return record, exchange
 
-    def _answer_batches(
-        self,
-        handler: Handler,
-        api: BatchWire,
-        route: str,
-        query: str,
-        raw_body: bytes,
-    ) -> None:
-        """Record a request of a batch API (files, batches), and answer it."""
-        record, exchange = self._record(handler, raw_body, route, api)
-        try:
-            api.answer(exchange, handler.command, route, query, record.headers, raw_body)
-            record.outcome = "complete"
-            exchange.flush()
-        except ClientGone:
-            record.outcome = "disconnected"
-            record.client_disconnected = True
-            record._set(record._disconnected)
-            handler.close_connection = True
-        except Stopping:
-            record.outcome = "stopped"
-            handler.close_connection = True
-        finally:
-            record._set(record._finished)
+    def _kept(self, records: list[_R], make: Callable[[int], _R]) -> _R:
+        """Keep the record ``make`` makes of its index in ``records``, and wake who waits."""
+        with self._lock:
+            record = make(len(records))
+            records.append(record)
+            self._lock.notify_all()
+        return record
 
     # -- realtime sessions (WebSocket) ------------------------------------------------------
 
@@ -294,17 +286,17 @@ class ScriptedApp(Recorder):
             handler.close_connection = True
             return
         model = parse_qs(query).get("model", [None])[0]
-        with self._lock:
-            record = LiveRecord(
-                index=len(self._live),
+        record = self._kept(
+            self._live,
+            lambda index: LiveRecord(
+                index=index,
                 provider=wire.provider,
                 path=handler.path,
-                headers={name.lower(): value for name, value in handler.headers.items()},
+                headers=_headers(handler),
                 model=model,
                 _changed=self._lock,
-            )
-            self._live.append(record)
-            self._lock.notify_all()
+            ),
+        )
         session = LiveSession(
             wire,
             record,
