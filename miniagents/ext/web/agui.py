@@ -280,28 +280,21 @@ class _AGUIRuns:
         A durable run paused before a restart is made again first, up to where it waits.
         """
         manager, thread = self.manager, run_input.thread_id
-        job = await manager.apaused_here(
-            owner, thread, lambda durable: durable.afind(owner, group=thread, running_only=True)
-        )
-        if isinstance(job, Response):
-            return job
-        if job is None:
-            named = ", ".join(repr(entry.interrupt_id) for entry in run_input.resume or [])
-            return error_response(
+        named = ", ".join(repr(entry.interrupt_id) for entry in run_input.resume or [])
+        return await manager.aresume(
+            owner,
+            thread,
+            lambda durable: durable.afind(owner, group=thread, running_only=True),
+            lambda asked: _decisions(run_input, asked, edits=manager.settings.approval_edits),
+            run_key=run_input.run_id,
+            named=True,
+            missing=lambda: error_response(
                 404,
                 "unknown_interrupt",
                 f"No run of the thread {thread!r} waits for the interrupts {named}: it was "
                 "never asked, or its run ended (or waited longer than keep_runs_for). Start "
                 "a new run without resume.",
-            )
-        decisions = _decisions(run_input, job.asked, edits=manager.settings.approval_edits)
-        if isinstance(decisions, Response):
-            return decisions
-        return await manager.aresume(
-            job,
-            run_input.run_id,
-            decisions,
-            named=True,
+            ),
             gone=lambda: resumed_meanwhile(f"the thread {thread!r}", "interrupts"),
         )
 
