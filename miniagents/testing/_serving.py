@@ -12,8 +12,7 @@ import json
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from miniagents.testing._anthropic_batch_wire import AnthropicBatchAPI
@@ -41,8 +40,6 @@ from miniagents.testing.errors import FakeLLMServerError
 
 __all__ = ["ScriptedApp"]
 
-_R = TypeVar("_R")
-
 _WIRES: dict[str, Wire] = {
     "/chat/completions": OpenAIWire(),
     "/responses": ResponsesWire(),
@@ -59,11 +56,6 @@ _DIALECTS: dict[str, Wire] = {
     AZURE_PREFIX: CompatibleWire("azure"),
 }
 """The OpenAI-compatible servers' Chat Completions, by the start of the path."""
-
-
-def _headers(handler: Handler) -> dict[str, str]:
-    """The request's headers, their names lower-cased."""
-    return {name.lower(): value for name, value in handler.headers.items()}
 
 
 def _live_wire_of(route: str) -> tuple[LiveWire, int, int] | None:
@@ -194,7 +186,7 @@ class ScriptedApp(Recorder):
             self._hold_live(handler, route, target.query)
             return
         raw_body = read_body(handler)
-        headers = _headers(handler)
+        headers = {name.lower(): value for name, value in handler.headers.items()}
         batch_api = next((api for api in self._batch_apis if api.claims(route, headers)), None)
         wire = _wire_of(route) if batch_api is None and handler.command == "POST" else None
         record, exchange = self._record(handler, raw_body, route, batch_api or wire)
@@ -231,33 +223,25 @@ class ScriptedApp(Recorder):
         except ValueError:
             body = None
         model, streamed = wire.route(route, body) if isinstance(wire, Wire) else (None, None)
-        record = self._kept(
-            self._requests,
-            lambda index: RecordedRequest(
-                index=index,
+        with self._lock:
+            record = RecordedRequest(
+                index=len(self._requests),
                 method=handler.command,
                 path=handler.path,
-                headers=_headers(handler),
+                headers={name.lower(): value for name, value in handler.headers.items()},
                 raw_body=raw_body,
                 body=body,
                 provider=None if wire is None else wire.provider,
                 model=model,
                 streamed=streamed,
                 _changed=self._lock,
-            ),
-        )
+            )
+            self._requests.append(record)
+            self._lock.notify_all()
         exchange = Exchange(
             handler, self.stopping, lambda status: setattr(record, "status", status)
         )
         return record, exchange
-
-    def _kept(self, records: list[_R], make: Callable[[int], _R]) -> _R:
-        """Keep the record ``make`` makes of its index in ``records``, and wake who waits."""
-        with self._lock:
-            record = make(len(records))
-            records.append(record)
-            self._lock.notify_all()
-        return record
 
     # -- realtime sessions (WebSocket) ------------------------------------------------------
 
@@ -286,17 +270,17 @@ class ScriptedApp(Recorder):
             handler.close_connection = True
             return
         model = parse_qs(query).get("model", [None])[0]
-        record = self._kept(
-            self._live,
-            lambda index: LiveRecord(
-                index=index,
+        with self._lock:
+            record = LiveRecord(
+                index=len(self._live),
                 provider=wire.provider,
                 path=handler.path,
-                headers=_headers(handler),
+                headers={name.lower(): value for name, value in handler.headers.items()},
                 model=model,
                 _changed=self._lock,
-            ),
-        )
+            )
+            self._live.append(record)
+            self._lock.notify_all()
         session = LiveSession(
             wire,
             record,
