@@ -275,10 +275,7 @@ class _AGUIRuns:
         )
 
     async def _aresume(self, owner: str | None, run_input: RunAgentInput) -> Response:
-        """Resume the thread's paused run with the input's answers to its interrupts.
-
-        A durable run paused before a restart is made again first, up to where it waits.
-        """
+        """Resume the thread's paused run (see ``RunManager.aresume``) with the input's answers."""
         manager, thread = self.manager, run_input.thread_id
         named = ", ".join(repr(entry.interrupt_id) for entry in run_input.resume or [])
         return await manager.aresume(

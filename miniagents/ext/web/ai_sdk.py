@@ -232,10 +232,7 @@ class _AISDKRuns:
     async def _aresume(
         self, owner: str | None, chat: ChatRequest, responses: list[_ApprovalResponse]
     ) -> Response:
-        """Resume the chat's paused run with the approvals the person answered.
-
-        A durable run paused before a restart is made again first, up to where it waits.
-        """
+        """Resume the chat's paused run (see ``RunManager.aresume``) with the person's answers."""
         named = ", ".join(repr(response.id) for response in responses)
         return await self.manager.aresume(
             owner,
