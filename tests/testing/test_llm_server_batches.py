@@ -254,35 +254,14 @@ async def test_a_stalled_creation_makes_the_batch_and_never_answers(
         creating.cancel()  # the client gives up (as one killed would)
         with pytest.raises(asyncio.CancelledError):
             await creating
-        found = [each async for each in await client.batches.list()]
-    assert made.unanswered
-    assert [(each.id, each.metadata) for each in found] == [(made.id, {"tag": "lost"})]
-
-
-async def test_a_batch_request_whose_client_leaves_is_marked_disconnected(
-    fake_llm: FakeLLMServer,  # noqa: F811
-) -> None:
-    fake_llm.batches.stall_next_create()
-    async with openai.AsyncOpenAI(
-        base_url=fake_llm.openai_base_url, api_key="test", max_retries=0
-    ) as client:
-        uploaded = await client.files.create(
-            file=("in.jsonl", _chat_line("a", "x")), purpose="batch"
-        )
-        creating = asyncio.ensure_future(
-            client.batches.create(
-                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-            )
-        )
-        await fake_llm.batches.wait_created_async(1, WAIT)
-        creating.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await creating
         # as a chat request's: the server sees the client leave, and says so at once
         assert await fake_llm.wait_disconnected_async(1, timeout=WAIT)
+        found = [each async for each in await client.batches.list()]
     creation = fake_llm.requests[1]
     assert (creation.path, creation.outcome, creation.client_disconnected) == (
         "/v1/batches",
         "disconnected",
         True,
     )
+    assert made.unanswered
+    assert [(each.id, each.metadata) for each in found] == [(made.id, {"tag": "lost"})]
