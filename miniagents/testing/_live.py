@@ -712,11 +712,6 @@ class LiveSession:
         """Whether the user is speaking (the fake's voice detection heard speech, not its end)."""
         return self._speaking
 
-    @property
-    def replying(self) -> bool:
-        """Whether a reply is in progress."""
-        return self._reply is not None
-
     def _peek(self) -> SpokenReply | None:
         return self._take(True)
 

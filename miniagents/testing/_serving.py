@@ -188,13 +188,14 @@ class ScriptedApp(Recorder):
         raw_body = read_body(handler)
         headers = {name.lower(): value for name, value in handler.headers.items()}
         batch_api = next((api for api in self._batch_apis if api.claims(route, headers)), None)
-        if batch_api is not None:
-            self._answer_batches(handler, batch_api, route, target.query, raw_body)
-            return
-        wire = _wire_of(route) if handler.command == "POST" else None
-        record, exchange = self._record(handler, raw_body, route, wire)
+        wire = _wire_of(route) if batch_api is None and handler.command == "POST" else None
+        record, exchange = self._record(handler, raw_body, route, batch_api or wire)
         try:
-            if wire is None:
+            if batch_api is not None:
+                batch_api.answer(
+                    exchange, handler.command, route, target.query, record.headers, raw_body
+                )
+            elif wire is None:
                 error = {"error": {"message": f"Unknown path {record.path}", "type": "not_found"}}
                 exchange.send_body(404, dumps(error), {})
             else:
@@ -241,30 +242,6 @@ class ScriptedApp(Recorder):
             handler, self.stopping, lambda status: setattr(record, "status", status)
         )
         return record, exchange
-
-    def _answer_batches(
-        self,
-        handler: Handler,
-        api: BatchWire,
-        route: str,
-        query: str,
-        raw_body: bytes,
-    ) -> None:
-        """Record a request of a batch API (files, batches), and answer it."""
-        record, exchange = self._record(handler, raw_body, route, api)
-        try:
-            api.answer(exchange, handler.command, route, query, record.headers, raw_body)
-            record.outcome = "complete"
-            exchange.flush()
-        except ClientGone:
-            record.outcome = "disconnected"
-            record.client_disconnected = True
-            handler.close_connection = True
-        except Stopping:
-            record.outcome = "stopped"
-            handler.close_connection = True
-        finally:
-            record._set(record._finished)
 
     # -- realtime sessions (WebSocket) ------------------------------------------------------
 

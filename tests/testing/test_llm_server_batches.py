@@ -254,6 +254,14 @@ async def test_a_stalled_creation_makes_the_batch_and_never_answers(
         creating.cancel()  # the client gives up (as one killed would)
         with pytest.raises(asyncio.CancelledError):
             await creating
+        # as a chat request's: the server sees the client leave, and says so at once
+        assert await fake_llm.wait_disconnected_async(1, timeout=WAIT)
         found = [each async for each in await client.batches.list()]
+    creation = fake_llm.requests[1]
+    assert (creation.path, creation.outcome, creation.client_disconnected) == (
+        "/v1/batches",
+        "disconnected",
+        True,
+    )
     assert made.unanswered
     assert [(each.id, each.metadata) for each in found] == [(made.id, {"tag": "lost"})]

@@ -894,22 +894,32 @@ class RunManager:
 
     async def aresume(
         self,
-        job: Job,
-        run_key: str,
-        decisions: Sequence[tuple[ToolApprovalRequest, ApprovalDecision]],
+        owner: str | None,
+        pause_key: str,
+        find: Callable[[DurableJobs], Awaitable[FoundRun | None]],
+        decide: Callable[
+            [Callable[[str], ToolApprovalRequest | None]],
+            Sequence[tuple[ToolApprovalRequest, ApprovalDecision]] | Response,
+        ],
         *,
+        run_key: str,
         named: bool,
+        missing: Callable[[], Response],
         gone: Callable[[], Response],
     ) -> Response:
-        """Decide the paused ``job``'s calls and resume it in a new run under ``run_key``.
+        """Decide the calls of the job :meth:`apaused_here` finds and resume it under ``run_key``.
 
-        A durable job notes first where it paused and the run it goes on in (``named``:
-        recorded as a name of the durable run too), so that after a restart its replay
-        pauses there too and its events keep their numbers; ``gone()`` answers if another
-        request resumed it meanwhile. The answer is the new run's stream (see
-        :meth:`aresume_run`), or, when its principal has no room for one more stream, the
-        refusal (nothing decided).
+        ``missing()`` answers if no job waits there; ``decide`` reads the decisions, given
+        the job's ``asked`` (or gives the refusal). ``named`` and ``gone`` are
+        :meth:`aresume_run`'s. The answer is the new run's stream, or, when its principal
+        has no room for one more stream, the refusal (nothing decided).
         """
+        job = await self.apaused_here(owner, pause_key, find)
+        if job is None or isinstance(job, Response):
+            return missing() if job is None else job
+        decisions = decide(job.asked)
+        if isinstance(decisions, Response):
+            return decisions
         refused = self.stream_room(job.owner)  # (before anything is decided)
         if refused is not None:
             return refused.response()
@@ -925,7 +935,13 @@ class RunManager:
         named: bool,
         gone: Callable[[], Response],
     ) -> Run | Response:
-        """:meth:`aresume`, which gives the new run itself (or the refusal ``gone()`` made)."""
+        """Decide the paused ``job``'s calls and resume it in a new run under ``run_key``.
+
+        A durable job notes first where it paused and the run it goes on in (``named``:
+        recorded as a name of the durable run too), so that after a restart its replay
+        pauses there too and its events keep their numbers; ``gone()`` answers if another
+        request resumed it meanwhile. The answer is the new run (or that refusal).
+        """
         pause = job.last_pause
         if self.durable is not None and job.workflow_id is not None and pause is not None:
             point = PausePoint(run_key, pause.at, pause.waiting)

@@ -275,33 +275,23 @@ class _AGUIRuns:
         )
 
     async def _aresume(self, owner: str | None, run_input: RunAgentInput) -> Response:
-        """Resume the thread's paused run with the input's answers to its interrupts.
-
-        A durable run paused before a restart is made again first, up to where it waits.
-        """
+        """Resume the thread's paused run (see ``RunManager.aresume``) with the input's answers."""
         manager, thread = self.manager, run_input.thread_id
-        job = await manager.apaused_here(
-            owner, thread, lambda durable: durable.afind(owner, group=thread, running_only=True)
-        )
-        if isinstance(job, Response):
-            return job
-        if job is None:
-            named = ", ".join(repr(entry.interrupt_id) for entry in run_input.resume or [])
-            return error_response(
+        named = ", ".join(repr(entry.interrupt_id) for entry in run_input.resume or [])
+        return await manager.aresume(
+            owner,
+            thread,
+            lambda durable: durable.afind(owner, group=thread, running_only=True),
+            lambda asked: _decisions(run_input, asked, edits=manager.settings.approval_edits),
+            run_key=run_input.run_id,
+            named=True,
+            missing=lambda: error_response(
                 404,
                 "unknown_interrupt",
                 f"No run of the thread {thread!r} waits for the interrupts {named}: it was "
                 "never asked, or its run ended (or waited longer than keep_runs_for). Start "
                 "a new run without resume.",
-            )
-        decisions = _decisions(run_input, job.asked, edits=manager.settings.approval_edits)
-        if isinstance(decisions, Response):
-            return decisions
-        return await manager.aresume(
-            job,
-            run_input.run_id,
-            decisions,
-            named=True,
+            ),
             gone=lambda: resumed_meanwhile(f"the thread {thread!r}", "interrupts"),
         )
 

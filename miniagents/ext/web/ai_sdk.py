@@ -232,33 +232,22 @@ class _AISDKRuns:
     async def _aresume(
         self, owner: str | None, chat: ChatRequest, responses: list[_ApprovalResponse]
     ) -> Response:
-        """Resume the chat's paused run with the approvals the person answered.
-
-        A durable run paused before a restart is made again first, up to where it waits.
-        """
-        manager = self.manager
-        job = await manager.apaused_here(
-            owner, chat.id, lambda durable: durable.afind(owner, key=chat.id, running_only=True)
-        )
-        if isinstance(job, Response):
-            return job
-        if job is None:
-            named = ", ".join(repr(response.id) for response in responses)
-            return error_response(
+        """Resume the chat's paused run (see ``RunManager.aresume``) with the person's answers."""
+        named = ", ".join(repr(response.id) for response in responses)
+        return await self.manager.aresume(
+            owner,
+            chat.id,
+            lambda durable: durable.afind(owner, key=chat.id, running_only=True),
+            lambda asked: _decisions(chat, responses, asked),
+            run_key=chat.id,
+            named=False,
+            missing=lambda: error_response(
                 409,
                 "not_pending",
                 f"No run of the chat {chat.id!r} waits for the approvals {named}: its run "
                 "ended, was cancelled or waited longer than keep_runs_for (or still streams). "
                 "Send the chat without them (a new message starts a new run).",
-            )
-        decisions = _decisions(chat, responses, job.asked)
-        if isinstance(decisions, Response):
-            return decisions
-        return await manager.aresume(
-            job,
-            chat.id,
-            decisions,
-            named=False,
+            ),
             gone=lambda: resumed_meanwhile(f"the chat {chat.id!r}", "approvals"),
         )
 
