@@ -26,7 +26,14 @@ from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import NoAuthentication, agui_app, ai_sdk_app
 from miniagents.ext.web.lowlevel import Job, RunManager
-from tests.ext.web.serving import SSEEvent, SSEReader, agui_input, post_events, served
+from tests.ext.web.serving import (
+    SSEReader,
+    agui_input,
+    answered_chat,
+    chat_request,
+    post_events,
+    served,
+)
 
 released = asyncio.Event()
 ran: list[str] = []
@@ -76,43 +83,15 @@ async def _noted(self: RunManager, *args: Any, **kwargs: Any) -> Job | Response 
 RunManager.apaused_here = _noted  # type: ignore[method-assign]
 
 
-def _chat(first: list[SSEEvent]) -> dict[str, Any]:
-    """The chat as ``useChat`` sends it again, the waiting call approved."""
-    data = [event.json for event in first]
-    asked = next(e for e in data if e["type"] == "tool-approval-request")
-    call = next(
-        e
-        for e in data
-        if e["type"] == "tool-input-available" and e["toolCallId"] == asked["toolCallId"]
-    )
-    part = {
-        "type": "tool-remove",
-        "toolCallId": call["toolCallId"],
-        "state": "approval-responded",
-        "input": call["input"],
-        "approval": {"id": asked["approvalId"], "approved": True},
-    }
-    assistant_message = {"id": data[0]["messageId"], "role": "assistant", "parts": [part]}
-    user = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Go"}]}
-    return {"id": "c1", "trigger": "submit-message", "messages": [user, assistant_message]}
-
-
 async def main() -> None:
     ai_sdk = os.environ["PROTOCOL"] == "ai-sdk"
     app = (ai_sdk_app if ai_sdk else agui_app)(assistant, authentication=NoAuthentication())
-    body = (
-        {
-            "id": "c1",
-            "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Go"}]}],
-        }
-        if ai_sdk
-        else agui_input("r1", text="Go")
-    )
+    body = chat_request("c1", text="Go") if ai_sdk else agui_input("r1", text="Go")
     async with served(app) as client, client.stream("POST", "/", json=body) as response:
         reader = SSEReader(response)
         if ai_sdk:
             first = await reader.until("tool-approval-request")
-            again = _chat(first)
+            again = answered_chat(first, {"approved": True}, text="Go")
         else:
             first = await reader.until("TOOL_CALL_END")
             first += await reader.until("TOOL_CALL_END")

@@ -10,11 +10,11 @@ at the app's own URL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx2 as httpx
 import pytest
+from starlette.applications import Starlette
 from starlette.responses import Response
 
 from miniagents import Message, MiniAgent
@@ -29,6 +29,8 @@ from tests.ext.web.serving import (
     SSEEvent,
     SSEReader,
     agui_input,
+    answered_chat,
+    chat_request,
     delete_file,
     deleted,
     event_types,
@@ -63,28 +65,7 @@ def run_input(run_id: str = "r1", resume: list[dict[str, Any]] | None = None) ->
     return agui_input(run_id, text="Delete a.txt", resume=resume)
 
 
-USER = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Delete"}]}
-CHAT: dict[str, Any] = {"id": "c1", "messages": [USER]}
-
-
-def answered_chat(events: list[SSEEvent], approval: dict[str, Any]) -> dict[str, Any]:
-    """The chat as ``useChat`` sends it again after ``addToolApprovalResponse``."""
-    data = [event.json for event in events if event.data != "[DONE]"]
-    asked = next(e for e in data if e["type"] == "tool-approval-request")
-    call = next(
-        e
-        for e in data
-        if e["type"] == "tool-input-available" and e["toolCallId"] == asked["toolCallId"]
-    )
-    part = {
-        "type": f"tool-{call['toolName']}",
-        "toolCallId": call["toolCallId"],
-        "state": "approval-responded",
-        "input": call["input"],
-        "approval": {"id": asked["approvalId"], **approval},
-    }
-    assistant_message = {"id": data[0]["messageId"], "role": "assistant", "parts": [part]}
-    return {"id": "c1", "trigger": "submit-message", "messages": [USER, assistant_message]}
+CHAT = chat_request("c1", text="Delete")
 
 
 # -- AG-UI's own flow: the run finishes with an interrupt, a new run resumes it -----------------
@@ -386,12 +367,19 @@ def held_assistant(poem: asyncio.Queue[str | None], turns: list[int]) -> MiniAge
     )
 
 
-@contextlib.asynccontextmanager
-async def waiting_resumes(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[asyncio.Event]:
-    """An event set when a resume request looks for its paused job (``apaused_here``).
+async def resumed_in_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+    app: Starlette,
+    client: httpx.AsyncClient,
+    reader: SSEReader,
+    poem: asyncio.Queue[str | None],
+    resume_body: dict[str, Any],
+) -> tuple[list[SSEEvent], list[SSEEvent]]:
+    """Resume the run ``reader`` follows while its poet still writes, then let the poet end.
 
-    It is set before the lookup runs, so once the test wakes on it, the request is past
-    its lookup's first step: waiting in it, or answered.
+    The poet ends only once the resume request looks for its paused job (``apaused_here``,
+    noted before it runs: when the test wakes, the request waits in it, or was answered).
+    Returns the first run's rest and the resume's events, once the manager has no job left.
     """
     entered = asyncio.Event()
     lookup = RunManager.apaused_here
@@ -401,7 +389,20 @@ async def waiting_resumes(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[asyn
         return await lookup(self, *args, **kwargs)
 
     monkeypatch.setattr(RunManager, "apaused_here", noted)
-    yield entered
+    manager: RunManager = app.state.runs
+    assert manager.live == 1
+    assert manager.jobs()[0].paused is False  # still streaming: the poet writes
+    resume = asyncio.ensure_future(post_events(client, resume_body))
+    await entered.wait()
+    assert not resume.done()
+    assert deleted == []
+    poem.put_nowait("Rivers.")
+    poem.put_nowait(None)
+    rest = await reader.rest()
+    resumed, second = await resume
+    assert resumed.status_code == 200  # (not a 409 or a 404: it waited for the pause)
+    await until(lambda: manager.live == 0)
+    return rest, second
 
 
 async def test_an_ai_sdk_resume_sent_before_the_run_paused_waits_for_the_pause(
@@ -413,27 +414,12 @@ async def test_an_ai_sdk_resume_sent_before_the_run_paused_waits_for_the_pause(
     poem: asyncio.Queue[str | None] = asyncio.Queue()
     turns: list[int] = []
     app = ai_sdk_app(held_assistant(poem, turns), authentication=NoAuthentication())
-    async with (
-        waiting_resumes(monkeypatch) as entered,
-        served(app) as client,
-        client.stream("POST", "/", json=CHAT) as response,
-    ):
+    async with served(app) as client, client.stream("POST", "/", json=CHAT) as response:
         reader = SSEReader(response)
         first = await reader.until("tool-approval-request")
-        manager: RunManager = app.state.runs
-        assert manager.paused("c1") is None  # still streaming: the poet writes
-        resume = asyncio.ensure_future(
-            post_events(client, answered_chat(first, {"approved": True}))
-        )
-        await entered.wait()  # the resume waits in its lookup
-        assert not resume.done()
-        assert deleted == []
-        poem.put_nowait("Rivers.")
-        poem.put_nowait(None)
-        first += await reader.rest()
-        resumed, second = await resume
-        assert resumed.status_code == 200  # (not a 409: it waited for the pause)
-        await until(lambda: manager.live == 0)
+        again = answered_chat(first, {"approved": True})
+        rest, second = await resumed_in_the_window(monkeypatch, app, client, reader, poem, again)
+    first += rest
     assert event_types(first)[-3:] == ["finish-step", "finish", "[DONE]"]  # it paused
     poet_output = [e.json for e in first if e.type == "tool-output-available"]
     assert [output["output"] for output in poet_output] == ["Rivers."]
@@ -446,6 +432,7 @@ async def test_an_ai_sdk_resume_sent_before_the_run_paused_waits_for_the_pause(
     assert event_types(second)[-3:] == ["finish-step", "finish", "[DONE]"]
     assert deleted == ["a.txt"]
     assert turns == [0, 1]  # one job: each turn of the model asked once
+    manager: RunManager = app.state.runs
     assert (manager.live, manager.paused("c1"), manager.open_streams) == (0, None, 0)
 
 
@@ -457,11 +444,7 @@ async def test_an_agui_resume_sent_before_the_run_paused_waits_for_the_pause(
     poem: asyncio.Queue[str | None] = asyncio.Queue()
     turns: list[int] = []
     app = agui_app(held_assistant(poem, turns), authentication=NoAuthentication())
-    async with (
-        waiting_resumes(monkeypatch) as entered,
-        served(app) as client,
-        client.stream("POST", "/", json=run_input("r1")) as response,
-    ):
+    async with served(app) as client, client.stream("POST", "/", json=run_input()) as response:
         reader = SSEReader(response)
         first = await reader.until("TOOL_CALL_END")  # the poet's call
         first += await reader.until("TOOL_CALL_END")  # delete_file's
@@ -470,18 +453,10 @@ async def test_an_agui_resume_sent_before_the_run_paused_waits_for_the_pause(
             for e in first
             if e.type == "TOOL_CALL_START" and e.json["toolCallName"] == "delete_file"
         ]
-        manager: RunManager = app.state.runs
-        assert manager.paused("t1") is None  # still streaming
         entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
-        resume = asyncio.ensure_future(post_events(client, run_input("r2", [entry])))
-        await entered.wait()
-        assert not resume.done()
-        poem.put_nowait("Rivers.")
-        poem.put_nowait(None)
-        first += await reader.rest()
-        resumed, second = await resume
-        assert resumed.status_code == 200  # (not a 409: it waited for the pause)
-        await until(lambda: manager.live == 0)
+        again = run_input("r2", [entry])
+        rest, second = await resumed_in_the_window(monkeypatch, app, client, reader, poem, again)
+    first += rest
     [interrupt] = first[-1].json["outcome"]["interrupts"]  # it paused
     assert interrupt["id"] == call_id
     results = [e.json["content"] for e in first if e.type == "TOOL_CALL_RESULT"]
@@ -491,6 +466,7 @@ async def test_an_agui_resume_sent_before_the_run_paused_waits_for_the_pause(
     assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
     assert deleted == ["a.txt"]
     assert turns == [0, 1]
+    manager: RunManager = app.state.runs
     assert (manager.live, manager.paused("t1"), manager.open_streams) == (0, None, 0)
 
 
