@@ -466,11 +466,13 @@ def _give_up_on(segments: deque[Segment], sink: ReplayCore[Any] | None) -> None:
 
     A stream this flattening passed on already, queued again (an agent replying with
     ``[reply, reply]``), is not given up on: its messages are in ``sink``, whose readers,
-    present or to come, read them. Nor is a message still streaming that it passed on
-    already (a reply that had ended when it was passed on twice is queued as its messages,
-    twice: the second copy's are the first's), which ``sink`` holds (its ``wanted_by``).
+    present or to come, read them. Nor is a message still streaming that is in ``sink``
+    already: one it passed on (a reply that had ended when it was passed on twice is
+    queued as its messages, twice: the second copy's are the first's), which ``sink``
+    holds (its ``wanted_by``), or one ``sink`` recorded at its start (the ready front of
+    a sequence, ``[m, slow, m]``), which is among its pieces.
     """
-    passed: set[int] | None = None  # the pieces in the sink (made only if a stream ended)
+    passed: set[int] | None = None  # the pieces in the sink (made only when needed)
     for segment in segments:
         if isinstance(segment, StreamedPromise):
             if type(segment) is _ReadyMessagePromise:  # (complete: nothing to stop)
@@ -482,9 +484,12 @@ def _give_up_on(segments: deque[Segment], sink: ReplayCore[Any] | None) -> None:
             core = segment.core
         else:
             continue
-        if core.done and core.pieces and sink is not None:
+        ended = core.done and core.pieces
+        if sink is not None and (ended or isinstance(segment, MessagePromise)):
             if passed is None:
                 passed = {id(piece) for piece in sink.pieces}
-            if any(id(piece) in passed for piece in core.pieces):
+            if id(segment) in passed:  # (a message the sink recorded at its start)
+                continue
+            if ended and any(id(piece) in passed for piece in core.pieces):
                 continue
         core.check_abandoned()

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.messages import MessagePromise, MessageSequencePromise
-from miniagents.promising.lowlevel import core_of
+from miniagents.promising.errors import StreamCancelledError
+from miniagents.promising.lowlevel import core_of, running_tasks
 from miniagents.testing.virtual_time import run_with_virtual_time
 
 _COUNT = 1100  # past the default replay window (1,024)
@@ -175,3 +177,70 @@ def test_a_failed_reply_passed_on_twice_keeps_its_streaming_message_for_a_later_
     read, error = run_with_virtual_time(main())
     assert read == ["b:0"]
     assert isinstance(error, ValueError)
+
+
+# -- a plain sequence given up on while a copy of a message it holds still waits in it -------
+
+
+@pytest.mark.parametrize("first", ["at the front", "flattened"])
+@pytest.mark.parametrize("given_up", ["cancelled", "its reader gone"])
+async def test_a_sequence_given_up_with_a_queued_copy_keeps_the_message_for_its_holders(
+    first: str, given_up: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``[m, slow, m]``, ``m`` still streaming: the sequence is given up on while it follows
+    ``slow``, the second copy of ``m`` queued behind it. ``m`` was passed on already (its
+    reader took it), so it is not given up on with the queued copy: it streams on for its
+    holders (that reader, another sequence, whoever awaits it), nothing waits for nothing,
+    no error is lost, no task is left. ``first``: ``m`` recorded at the sequence's start
+    (the ready front), or passed on by its flattening (behind an async part that ended).
+    """
+    gate = asyncio.Event()
+    slow_started = asyncio.Event()
+    slow_closed = asyncio.Event()
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "b:"
+        await gate.wait()
+        yield "0"
+
+    async def early() -> AsyncIterator[str]:
+        yield "early"
+
+    async def slow() -> AsyncIterator[str]:
+        slow_started.set()
+        try:
+            await asyncio.Event().wait()  # never set: the sequence waits here
+            yield "never"
+        finally:
+            slow_closed.set()
+
+    async with MiniAgents():
+        message = MessagePromise.from_async_iterable(tokens())
+        also = MessageSequencePromise([message])  # another holder
+        before = [message] if first == "at the front" else [early(), message]
+        both = MessageSequencePromise([*before, slow(), message])
+        reader = aiter(both)
+        taken = [await anext(reader) for _ in before]
+        assert taken[-1] is message
+        waiting = asyncio.ensure_future(anext(reader))  # its reader waits behind slow
+        await slow_started.wait()
+        assert not waiting.done()
+        if given_up == "cancelled":
+            both.cancel()
+            with pytest.raises(StreamCancelledError):
+                await waiting
+        else:
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await reader.aclose()
+        await slow_closed.wait()  # the part followed was let go
+        assert not core_of(message).done  # still streaming, not given up on
+        gate.set()
+        assert str(await message) == "b:0"
+        assert str(await taken[-1]) == "b:0"
+        assert [str(read) for read in await also] == ["b:0"]
+        del both, reader, waiting
+    assert running_tasks() == frozenset()
+    gc.collect()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

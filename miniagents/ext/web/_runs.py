@@ -880,10 +880,16 @@ class RunManager:
     ) -> Job | Response | None:
         """``owner``'s job paused under ``pause_key``, if one waits there (see :meth:`paused`).
 
-        A durable run paused before a restart (``find`` gives it) is made again first, up to
-        where it waits (see :meth:`here_or_recovered`: the refusal, if it has no room).
+        A job of ``pause_key`` still running here (a resume sent before its run paused, as
+        soon as its client saw the call) is waited for until it pauses or ends, never
+        started again. A durable run paused before a restart (``find`` gives it) is made
+        again first, up to where it waits (see :meth:`here_or_recovered`: the refusal, if
+        it has no room).
         """
-        if self.durable is not None and self.paused(pause_key, owner) is None:
+        running = self._running(owner, pause_key)
+        if running is not None:
+            await running.asettled()
+        elif self.durable is not None and self.paused(pause_key, owner) is None:
             waiting = await find(self.durable)
             if waiting is not None and self.paused(pause_key, owner) is None:
                 recovered = self.here_or_recovered(waiting)
@@ -891,6 +897,11 @@ class RunManager:
                     return recovered
                 await recovered.job.asettled()  # replayed to where it waits again
         return self.paused(pause_key, owner)
+
+    def _running(self, owner: str | None, pause_key: str) -> Job | None:
+        """``owner``'s job of ``pause_key`` that runs here and has not paused, if any."""
+        found = (job for job in self._jobs if (job.owner, job.pause_key) == (owner, pause_key))
+        return next((job for job in found if not (job.done or job.paused or job.cancelling)), None)
 
     async def aresume(
         self,

@@ -245,8 +245,8 @@ class _AISDKRuns:
                 409,
                 "not_pending",
                 f"No run of the chat {chat.id!r} waits for the approvals {named}: its run "
-                "ended, was cancelled or waited longer than keep_runs_for (or still streams). "
-                "Send the chat without them (a new message starts a new run).",
+                "ended, was cancelled or waited longer than keep_runs_for. Send the chat "
+                "without them (a new message starts a new run).",
             ),
             gone=lambda: resumed_meanwhile(f"the chat {chat.id!r}", "approvals"),
         )

@@ -232,6 +232,30 @@ def chat_request(
     return {"id": chat_id, "trigger": "submit-message", "messages": messages or [user]}
 
 
+def answered_chat(
+    events: list[SSEEvent], approval: dict[str, Any], *, text: str = "Delete"
+) -> dict[str, Any]:
+    """The chat ``c1`` (its user's message ``text``) as ``useChat`` sends it again after
+    ``addToolApprovalResponse``: the call asked for in ``events``, answered with ``approval``."""
+    data = [event.json for event in events if event.data != "[DONE]"]
+    asked = next(e for e in data if e["type"] == "tool-approval-request")
+    call = next(
+        e
+        for e in data
+        if e["type"] == "tool-input-available" and e["toolCallId"] == asked["toolCallId"]
+    )
+    part = {
+        "type": f"tool-{call['toolName']}",
+        "toolCallId": call["toolCallId"],
+        "state": "approval-responded",
+        "input": call["input"],
+        "approval": {"id": asked["approvalId"], **approval},
+    }
+    assistant_message = {"id": data[0]["messageId"], "role": "assistant", "parts": [part]}
+    [user] = chat_request("c1", text=text)["messages"]
+    return chat_request("c1", messages=[user, assistant_message])
+
+
 def event_types(events: list[SSEEvent]) -> list[str]:
     """The events' types."""
     return [event.type for event in events]

@@ -12,17 +12,25 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx2 as httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import Response
 
 from miniagents import Message, MiniAgent
 from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent, one_per_call
+from miniagents.ext.llm.offline_script import model_turns
+from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
+from miniagents.ext.web.lowlevel import Job, RunManager
 from tests.ext.web.serving import (
     AGUI_EVENT,
     SSEEvent,
     SSEReader,
     agui_input,
+    answered_chat,
+    chat_request,
     delete_file,
     deleted,
     event_types,
@@ -57,24 +65,7 @@ def run_input(run_id: str = "r1", resume: list[dict[str, Any]] | None = None) ->
     return agui_input(run_id, text="Delete a.txt", resume=resume)
 
 
-USER = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Delete"}]}
-CHAT: dict[str, Any] = {"id": "c1", "messages": [USER]}
-
-
-def answered_chat(events: list[SSEEvent], approval: dict[str, Any]) -> dict[str, Any]:
-    """The chat as ``useChat`` sends it again after ``addToolApprovalResponse``."""
-    data = [event.json for event in events if event.data != "[DONE]"]
-    call = next(e for e in data if e["type"] == "tool-input-available")
-    asked = next(e for e in data if e["type"] == "tool-approval-request")
-    part = {
-        "type": f"tool-{call['toolName']}",
-        "toolCallId": call["toolCallId"],
-        "state": "approval-responded",
-        "input": call["input"],
-        "approval": {"id": asked["approvalId"], **approval},
-    }
-    assistant_message = {"id": data[0]["messageId"], "role": "assistant", "parts": [part]}
-    return {"id": "c1", "trigger": "submit-message", "messages": [USER, assistant_message]}
+CHAT = chat_request("c1", text="Delete")
 
 
 # -- AG-UI's own flow: the run finishes with an interrupt, a new run resumes it -----------------
@@ -352,6 +343,131 @@ async def test_an_ai_sdk_stream_pauses_once_the_calls_that_need_no_approval_have
     assert not any(e.get("toolCallId") == ids[1] for e in rest)  # its output came before
     assert "".join(e["delta"] for e in rest if e["type"] == "text-delta") == "Finished."
     assert deleted == ["a.txt"]
+
+
+# -- a resume sent while its run still streams: it waits for the pause, the job runs once ------
+
+
+def held_assistant(poem: asyncio.Queue[str | None], turns: list[int]) -> MiniAgent[..., Message]:
+    """The poet (writing the tokens the test gives) and a call that needs approval, in one
+    round; ``turns`` notes the turn of each call of the model (its body runs once a turn)."""
+    script = one_per_call(
+        [CallTool("POET", {"subject": "rivers"}), CallTool("delete_file", {"path": "a.txt"})],
+        "Finished.",
+    )
+
+    def reply(call: LLMCall) -> ScriptedReply:
+        turns.append(model_turns(call.messages))
+        return script(call)
+
+    return offline_agent.fork(
+        tools=[queued_poet(poem), FunctionTool(delete_file, requires_approval=True)],
+        reply=reply,
+        token_delay=0,
+    )
+
+
+async def resumed_in_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+    app: Starlette,
+    client: httpx.AsyncClient,
+    reader: SSEReader,
+    poem: asyncio.Queue[str | None],
+    resume_body: dict[str, Any],
+) -> tuple[list[SSEEvent], list[SSEEvent]]:
+    """Resume the run ``reader`` follows while its poet still writes, then let the poet end.
+
+    The poet ends only once the resume request looks for its paused job (``apaused_here``,
+    noted before it runs: when the test wakes, the request waits in it, or was answered).
+    Returns the first run's rest and the resume's events, once the manager has no job left.
+    """
+    entered = asyncio.Event()
+    lookup = RunManager.apaused_here
+
+    async def noted(self: RunManager, *args: Any, **kwargs: Any) -> Job | Response | None:
+        entered.set()
+        return await lookup(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunManager, "apaused_here", noted)
+    manager: RunManager = app.state.runs
+    assert manager.live == 1
+    assert manager.jobs()[0].paused is False  # still streaming: the poet writes
+    resume = asyncio.ensure_future(post_events(client, resume_body))
+    await entered.wait()
+    assert not resume.done()
+    assert deleted == []
+    poem.put_nowait("Rivers.")
+    poem.put_nowait(None)
+    rest = await reader.rest()
+    resumed, second = await resume
+    assert resumed.status_code == 200  # (not a 409 or a 404: it waited for the pause)
+    await until(lambda: manager.live == 0)
+    return rest, second
+
+
+async def test_an_ai_sdk_resume_sent_before_the_run_paused_waits_for_the_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the approval request reaches the page while the round's other call (the poet) still
+    # runs; the chat sent back in that window resumes the job when it pauses: not a 409,
+    # and not a second job of the chat
+    poem: asyncio.Queue[str | None] = asyncio.Queue()
+    turns: list[int] = []
+    app = ai_sdk_app(held_assistant(poem, turns), authentication=NoAuthentication())
+    async with served(app) as client, client.stream("POST", "/", json=CHAT) as response:
+        reader = SSEReader(response)
+        first = await reader.until("tool-approval-request")
+        again = answered_chat(first, {"approved": True})
+        rest, second = await resumed_in_the_window(monkeypatch, app, client, reader, poem, again)
+    first += rest
+    assert event_types(first)[-3:] == ["finish-step", "finish", "[DONE]"]  # it paused
+    poet_output = [e.json for e in first if e.type == "tool-output-available"]
+    assert [output["output"] for output in poet_output] == ["Rivers."]
+    asked = next(e.json for e in first if e.type == "tool-approval-request")
+    output = {"type": "tool-output-available", "toolCallId": asked["toolCallId"]}
+    assert [e.json for e in second if e.type == "tool-output-available"] == [
+        {**output, "output": "Deleted a.txt"}
+    ]
+    assert "".join(e.json["delta"] for e in second if e.type == "text-delta") == "Finished."
+    assert event_types(second)[-3:] == ["finish-step", "finish", "[DONE]"]
+    assert deleted == ["a.txt"]
+    assert turns == [0, 1]  # one job: each turn of the model asked once
+    manager: RunManager = app.state.runs
+    assert (manager.live, manager.paused("c1"), manager.open_streams) == (0, None, 0)
+
+
+async def test_an_agui_resume_sent_before_the_run_paused_waits_for_the_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a client that resumes by the call's id (its interrupt's) as soon as it saw the call,
+    # while the round's other call still runs: the new run goes on from the pause
+    poem: asyncio.Queue[str | None] = asyncio.Queue()
+    turns: list[int] = []
+    app = agui_app(held_assistant(poem, turns), authentication=NoAuthentication())
+    async with served(app) as client, client.stream("POST", "/", json=run_input()) as response:
+        reader = SSEReader(response)
+        first = await reader.until("TOOL_CALL_END")  # the poet's call
+        first += await reader.until("TOOL_CALL_END")  # delete_file's
+        [call_id] = [
+            e.json["toolCallId"]
+            for e in first
+            if e.type == "TOOL_CALL_START" and e.json["toolCallName"] == "delete_file"
+        ]
+        entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+        again = run_input("r2", [entry])
+        rest, second = await resumed_in_the_window(monkeypatch, app, client, reader, poem, again)
+    first += rest
+    [interrupt] = first[-1].json["outcome"]["interrupts"]  # it paused
+    assert interrupt["id"] == call_id
+    results = [e.json["content"] for e in first if e.type == "TOOL_CALL_RESULT"]
+    assert results == ["Rivers."]
+    results = [e.json["content"] for e in second if e.type == "TOOL_CALL_RESULT"]
+    assert results == ["Deleted a.txt"]
+    assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+    assert deleted == ["a.txt"]
+    assert turns == [0, 1]
+    manager: RunManager = app.state.runs
+    assert (manager.live, manager.paused("t1"), manager.open_streams) == (0, None, 0)
 
 
 async def test_an_ai_sdk_denial_on_the_resend_is_tool_output_denied_and_the_run_goes_on() -> None:

@@ -746,3 +746,28 @@ def _decisions_recorded(folder: Path) -> list[dict[str, object]]:
     finally:
         close_client(client)
     return [dict(approval.output) for approval in approvals if approval.output is not None]
+
+
+RACE = Path(__file__).with_name("durable_resume_race.py")
+
+
+@pytest.mark.parametrize("protocol", ["ai-sdk", "ag-ui"])
+def test_a_durable_runs_resume_sent_before_it_paused_waits_for_it_and_starts_nothing_again(
+    tmp_path: Path, protocol: str
+) -> None:
+    # the resume comes while the round's other call still runs (the call that waits already
+    # known to the client): it waits until the job pauses, then resumes it; the job, which
+    # a durable record shows running, is not made again (the tools and the model once each)
+    done = run_python([str(RACE)], tmp_path, env={"PROTOCOL": protocol})
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.splitlines() == [
+        "paused before: False",
+        "resume answered before the pause: False",
+        "status: 200",
+        "live: 0",
+        "first outputs: ['held']",
+        "second outputs: ['removed a.txt']",
+        "text: Done.",
+        "ran: ['hold', 'remove a.txt']",
+        "turns: [0, 1]",
+    ]
