@@ -678,6 +678,7 @@ class RunManager:
         "_jobs",
         "_keyed",
         "_paused",
+        "_resuming",
         "_runs",
         "_streams",
         "agent",
@@ -710,6 +711,7 @@ class RunManager:
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}
         self._paused: dict[tuple[str | None, str], Job] = {}
+        self._resuming: set[tuple[str | None, str]] = set()  # (a resume waits for its pause)
         # the ended runs and jobs, the oldest ended first, with the timers that forget them
         self._ended: dict[Run, asyncio.TimerHandle] = {}
         self._ended_jobs: dict[Job, asyncio.TimerHandle] = {}
@@ -882,13 +884,25 @@ class RunManager:
 
         A job of ``pause_key`` still running here (a resume sent before its run paused, as
         soon as its client saw the call) is waited for until it pauses or ends, never
-        started again. A durable run paused before a restart (``find`` gives it) is made
-        again first, up to where it waits (see :meth:`here_or_recovered`: the refusal, if
-        it has no room).
+        started again; by one resume at a time (another is refused with a 409 at once). A
+        durable run paused before a restart (``find`` gives it) is made again first, up to
+        where it waits (see :meth:`here_or_recovered`: the refusal, if it has no room).
         """
         running = self._running(owner, pause_key)
         if running is not None:
-            await running.asettled()
+            waiting = (owner, pause_key)
+            if waiting in self._resuming:
+                return error_response(
+                    409,
+                    "resume_waiting",
+                    f"A resume of the run {pause_key!r} waits already for it to pause; send "
+                    "one resume at a time (its answer is the resumed run's stream).",
+                )
+            self._resuming.add(waiting)
+            try:
+                await running.asettled()
+            finally:
+                self._resuming.discard(waiting)
         elif self.durable is not None and self.paused(pause_key, owner) is None:
             waiting = await find(self.durable)
             if waiting is not None and self.paused(pause_key, owner) is None:

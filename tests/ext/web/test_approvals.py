@@ -436,6 +436,45 @@ async def test_an_ai_sdk_resume_sent_before_the_run_paused_waits_for_the_pause(
     assert (manager.live, manager.paused("c1"), manager.open_streams) == (0, None, 0)
 
 
+async def test_a_second_resume_while_one_waits_for_the_pause_is_a_409_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # one resume waits for a run's pause at a time: a second (another tab, a retry) is
+    # answered at once, and holds nothing while the first goes on
+    poem: asyncio.Queue[str | None] = asyncio.Queue()
+    turns: list[int] = []
+    app = ai_sdk_app(held_assistant(poem, turns), authentication=NoAuthentication())
+    entered = asyncio.Event()
+    lookup = RunManager.apaused_here
+
+    async def noted(self: RunManager, *args: Any, **kwargs: Any) -> Job | Response | None:
+        entered.set()
+        return await lookup(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunManager, "apaused_here", noted)
+    async with served(app) as client, client.stream("POST", "/", json=CHAT) as response:
+        reader = SSEReader(response)
+        first = await reader.until("tool-approval-request")
+        again = answered_chat(first, {"approved": True})
+        resume = asyncio.ensure_future(post_events(client, again))
+        await entered.wait()  # (the first resume waits in apaused_here from here on)
+        refused = await client.post("/", json=again)
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "resume_waiting"
+        assert not resume.done()
+        poem.put_nowait("Rivers.")
+        poem.put_nowait(None)
+        await reader.rest()
+        resumed, second = await resume
+    assert resumed.status_code == 200
+    assert "".join(e.json["delta"] for e in second if e.type == "text-delta") == "Finished."
+    assert deleted == ["a.txt"]
+    assert turns == [0, 1]
+    manager: RunManager = app.state.runs
+    await until(lambda: manager.live == 0)
+    assert (manager.paused("c1"), manager.open_streams) == (None, 0)
+
+
 async def test_an_agui_resume_sent_before_the_run_paused_waits_for_the_pause(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
