@@ -890,19 +890,19 @@ class RunManager:
         """
         running = self._running(owner, pause_key)
         if running is not None:
-            waiting = (owner, pause_key)
-            if waiting in self._resuming:
+            resuming = (owner, pause_key)
+            if resuming in self._resuming:
                 return error_response(
                     409,
                     "resume_waiting",
                     f"A resume of the run {pause_key!r} waits already for it to pause; send "
                     "one resume at a time (its answer is the resumed run's stream).",
                 )
-            self._resuming.add(waiting)
+            self._resuming.add(resuming)
             try:
                 await running.asettled()
             finally:
-                self._resuming.discard(waiting)
+                self._resuming.discard(resuming)
         elif self.durable is not None and self.paused(pause_key, owner) is None:
             waiting = await find(self.durable)
             if waiting is not None and self.paused(pause_key, owner) is None:
