@@ -3,11 +3,12 @@
 A run is a row of ``studio_runs`` (its name, the command that ran it, when it started and
 ended, how it ended, the run it was forked from) and its events, numbered from 1 in the
 order they happened, kept in chunks: a row of ``studio_chunks`` per batch the recorder
-wrote, its events as one JSON array (see :mod:`miniagents.ext.studio.events`)::
+wrote, its events pickled as plain values, read back as one JSON array (see
+:mod:`miniagents.ext.studio.events`)::
 
     studio_runs:    id | name | command | cwd | started | ended | status | error | forked_from ...
     studio_chunks:  run | first | count | data
-                    r1  | 1     | 3     | [["node",1,null,"agent","EDITOR",...],["call",...],...]
+                    r1  | 1     | 3     | [("node", 1, None, "agent", "EDITOR", ...), ...]
 
 A recording program writes through a :class:`RunWriter`: the program's loop only appends
 to a queue, and the writer's thread writes what came, one chunk per batch, every
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from miniagents.ext.studio.errors import StudioNotFoundError, StudioStoreError
-from miniagents.ext.studio.events import RunEvent, event_of
+from miniagents.ext.studio.events import RunEvent, batch_json, event_of
 from miniagents.promising.lowlevel import logger
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "RunStatus",
     "RunStore",
     "RunWriter",
+    "WrittenChunk",
     "new_run_id",
     "store_path",
 ]
@@ -66,7 +68,10 @@ CHUNK_EVENTS = 5_000
 _SCHEMA_VERSION = "1"
 
 Chunk: TypeAlias = tuple[int, int, str]
-"""A chunk of a run's events as written: the number of its first, how many, the JSON array."""
+"""A chunk of a run's events as read: the number of its first, how many, the JSON array."""
+
+WrittenChunk: TypeAlias = tuple[int, int, bytes]
+"""A chunk as written: the number of its first, how many, the encoded batch."""
 
 RunStatus: TypeAlias = Literal["running", "ok", "failed", "lost"]
 """How a run stands: still running, ended well, ended with an error, or its process gone
@@ -196,7 +201,7 @@ class RunStore:
             "ORDER BY first LIMIT ?",
             (run_id, after, limit),
         )
-        found = [(int(first), int(count), str(data)) for first, count, data in rows]
+        found = [(int(first), int(count), self._json(run_id, data)) for first, count, data in rows]
         if after > 0:
             holding = self._query(
                 "SELECT first, count, data FROM studio_chunks WHERE run = ? AND first <= ? "
@@ -205,9 +210,20 @@ class RunStore:
             )
             if holding and holding[0][0] + holding[0][1] - 1 > after:
                 first, _, data = holding[0]
-                rest = json.loads(data)[after - first + 1 :]
+                rest = json.loads(self._json(run_id, data))[after - first + 1 :]
                 found.insert(0, (after + 1, len(rest), json.dumps(rest, ensure_ascii=False)))
         return found
+
+    def _json(self, run_id: str, data: bytes | str) -> str:
+        """A chunk's events as JSON (see :func:`~miniagents.ext.studio.events.batch_json`)."""
+        try:
+            return batch_json(data)
+        except Exception as error:  # (what a damaged or foreign chunk raises varies)
+            raise StudioStoreError(
+                f"The store {self.path} holds events of the run {run_id!r} that cannot be "
+                f"read ({type(error).__name__}: {error}); it was not written by a recorder "
+                "(or was damaged). Delete the run, or give another store."
+            ) from error
 
     def events(self, run_id: str, after: int = 0) -> list[RunEvent]:
         """The run's events after number ``after``, in order (those of 20 chunks at most)."""
@@ -254,7 +270,7 @@ class RunStore:
             (time.time(), status, error, run_id),
         )
 
-    def append(self, run_id: str, chunks: Sequence[Chunk]) -> None:
+    def append(self, run_id: str, chunks: Sequence[WrittenChunk]) -> None:
         """Add chunks of events to the run, at once (each numbered from its first)."""
         self._many(
             "INSERT INTO studio_chunks (run, first, count, data) VALUES (?, ?, ?, ?)",
@@ -393,14 +409,14 @@ class RunWriter:
 
     ``put(item)`` only appends to a queue (a ``deque``: safe from any thread, and cheap on
     the program's loop); every ``interval`` seconds the thread takes what came, has
-    ``encode`` write it as one JSON array, and adds it to the run as a chunk (several, past
+    ``encode`` write it as one chunk, and adds it to the run (as several chunks, past
     :data:`CHUNK_EVENTS`). A batch that cannot be written is logged (once) and dropped:
     the program goes on.
 
     Args:
         store: The store.
         run_id: The run (its row opened already).
-        encode: Writes a batch of queued items as one JSON array (see
+        encode: Writes a batch of queued items as one chunk (see
             :func:`~miniagents.ext.studio.events.encode_batch`).
         interval: Seconds between two batches, at most.
     """
@@ -409,7 +425,7 @@ class RunWriter:
         self,
         store: RunStore,
         run_id: str,
-        encode: Callable[[list[tuple[Any, ...]]], str],
+        encode: Callable[[list[tuple[Any, ...]]], bytes],
         interval: float = FLUSH_INTERVAL,
     ) -> None:
         self.store = store
@@ -454,7 +470,7 @@ class RunWriter:
                 return
             batch = [queue.popleft() for _ in range(len(queue))]
             try:
-                chunks: list[Chunk] = []
+                chunks: list[WrittenChunk] = []
                 for start in range(0, len(batch), CHUNK_EVENTS):
                     part = batch[start : start + CHUNK_EVENTS]
                     chunks.append((self._next + start, len(part), self._encode(part)))

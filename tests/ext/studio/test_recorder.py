@@ -28,7 +28,7 @@ from miniagents.ext.studio.errors import (
     StudioStoreError,
 )
 from miniagents.ext.studio.events import MAX_TEXT
-from miniagents.ext.studio.store import Chunk, RunWriter
+from miniagents.ext.studio.store import RunWriter, WrittenChunk
 from miniagents.ext.tools import FunctionTool
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import FakeLLMServer
@@ -116,7 +116,7 @@ async def test_the_loop_only_queues_and_a_thread_writes_in_batches(store: RunSto
     batches: list[tuple[str, int]] = []
     append = RunStore.append
 
-    def spied(self: RunStore, run_id: str, chunks: list[Chunk]) -> None:
+    def spied(self: RunStore, run_id: str, chunks: list[WrittenChunk]) -> None:
         batches.append((threading.current_thread().name, sum(count for _, count, _ in chunks)))
         append(self, run_id, chunks)
 
@@ -271,7 +271,7 @@ def test_a_store_that_is_not_one_and_a_run_it_lacks_are_clear_errors(tmp_path: P
 def test_a_batch_that_cannot_be_written_is_logged_once_and_the_program_goes_on(
     store: RunStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(_batch: list[tuple[object, ...]]) -> str:
+    def broken(_batch: list[tuple[object, ...]]) -> bytes:
         raise RuntimeError("broken encoder")
 
     writer = RunWriter(store, "r1", broken, interval=3600)

@@ -1,0 +1,139 @@
+"""A run's chunks: what a recorder writes is read back as the JSON values the page reads,
+and a chunk that names anything but a plain value's type is refused, never followed."""
+
+from __future__ import annotations
+
+import enum
+import json
+import pickle
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from miniagents import Message
+from miniagents.ext.llm.provider import ToolCallStart
+from miniagents.ext.studio import RunStore
+from miniagents.ext.studio.errors import StudioStoreError
+from miniagents.ext.studio.events import batch_json, decode_batch, encode_batch
+from miniagents.ext.studio.store import RunInfo
+from miniagents.ext.tools.approval import ToolDecision
+
+
+class Mood(str, enum.Enum):  # noqa: UP042  (its str() is "Mood.CALM"; JSON writes "calm")
+    CALM = "calm"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Note(Message):
+    mood: Mood = Mood.CALM
+
+
+class Odd:
+    def __repr__(self) -> str:
+        return "Odd()"
+
+
+def test_a_batch_is_read_back_as_the_json_values_of_what_was_queued() -> None:
+    batch = [
+        ("node", 1, None, "agent", "WRITER", 1_800_000_000_000_000_000, None),
+        ("message", 1, "reply", 0, None, 5, "plain text", None),
+        ("message", 1, "reply", 1, 4, 5, Note(text="hi"), None),
+        ("end", 1, 6, ValueError("no"), None),
+        ("token", 2, 7, ToolCallStart("c1", "search")),
+        ("decision", 3, 8, ToolDecision(approved=False, reason="no", decided_by="ann")),
+        ("odd", Mood.CALM, Level.HIGH, [1, (2, 3)], {"k": (4,)}, 2.5, True, Odd()),
+    ]
+    expected = [
+        ["node", 1, None, "agent", "WRITER", 1_800_000_000_000_000_000, None],
+        ["message", 1, "reply", 0, None, 5, "plain text", None],
+        [
+            "message",
+            1,
+            "reply",
+            1,
+            4,
+            5,
+            {"class": "Note", "text": "hi", "fields": {"mood": "calm"}},
+            None,
+        ],
+        ["end", 1, 6, {"type": "ValueError", "message": "no"}, None],
+        ["token", 2, 7, ["call", "c1", "search"]],
+        [
+            "decision",
+            3,
+            8,
+            {"approved": False, "decided_by": "ann", "reason": "no", "edited": False},
+        ],
+        ["odd", "calm", 3, [1, [2, 3]], {"k": [4]}, 2.5, True, "Odd()"],
+    ]
+    chunk = encode_batch(batch)
+    assert json.loads(batch_json(chunk)) == expected  # (what the page reads)
+    assert json.loads(json.dumps(decode_batch(chunk))) == expected
+    assert decode_batch(batch_json(chunk)) == expected  # (a chunk kept as JSON text reads too)
+
+
+class _Runs:
+    """A pickle whose loading would call ``os.system`` (what a foreign chunk might hold)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def _store_with_chunk(path: Path, data: bytes | str) -> RunStore:
+    store = RunStore(path)
+    store.open_run(
+        RunInfo(
+            id="r1",
+            name="run",
+            command=(),
+            cwd=".",
+            started=0.0,
+            ended=None,
+            status="running",
+            error=None,
+            forked_from=None,
+            fork=None,
+        )
+    )
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute(
+            "INSERT INTO studio_chunks (run, first, count, data) VALUES ('r1', 1, 1, ?)",
+            (data,),
+        )
+    return store
+
+
+def test_a_chunk_that_names_a_function_is_refused_and_nothing_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    store = _store_with_chunk(tmp_path / "runs.sqlite", pickle.dumps([_Runs(marker)]))
+    try:
+        with pytest.raises(
+            StudioStoreError, match=r"cannot be read \(UnpicklingError: .*posix.system"
+        ):
+            store.chunks("r1")
+        with pytest.raises(StudioStoreError, match="Delete the run, or give another store"):
+            store.events("r1")
+    finally:
+        store.close()
+    assert not marker.exists()
+
+
+def test_a_chunk_kept_as_json_text_is_read_as_it_is(tmp_path: Path) -> None:
+    text = '[["node",1,null,"agent","OLD",1000000000,null]]'
+    store = _store_with_chunk(tmp_path / "runs.sqlite", text)
+    try:
+        assert store.chunks("r1") == [(1, 1, text)]
+        [event] = store.events("r1")
+        assert (event.kind, event.t, event.data["name"]) == ("node", 1.0, "OLD")
+    finally:
+        store.close()
