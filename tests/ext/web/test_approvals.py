@@ -374,11 +374,13 @@ async def resumed_in_the_window(
     reader: SSEReader,
     poem: asyncio.Queue[str | None],
     resume_body: dict[str, Any],
+    twice: bool = False,
 ) -> tuple[list[SSEEvent], list[SSEEvent]]:
     """Resume the run ``reader`` follows while its poet still writes, then let the poet end.
 
     The poet ends only once the resume request looks for its paused job (``apaused_here``,
-    noted before it runs: when the test wakes, the request waits in it, or was answered).
+    noted before it runs: when the test wakes, the request waits in it, or was answered);
+    ``twice``: a second resume is sent first, and refused at once (one waits at a time).
     Returns the first run's rest and the resume's events, once the manager has no job left.
     """
     entered = asyncio.Event()
@@ -394,6 +396,9 @@ async def resumed_in_the_window(
     assert manager.jobs()[0].paused is False  # still streaming: the poet writes
     resume = asyncio.ensure_future(post_events(client, resume_body))
     await entered.wait()
+    if twice:
+        refused = await client.post("/", json=resume_body)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (409, "resume_waiting")
     assert not resume.done()
     assert deleted == []
     poem.put_nowait("Rivers.")
@@ -405,12 +410,14 @@ async def resumed_in_the_window(
     return rest, second
 
 
+@pytest.mark.parametrize("twice", [False, True], ids=["once", "a second refused"])
 async def test_an_ai_sdk_resume_sent_before_the_run_paused_waits_for_the_pause(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, twice: bool
 ) -> None:
     # the approval request reaches the page while the round's other call (the poet) still
     # runs; the chat sent back in that window resumes the job when it pauses: not a 409,
-    # and not a second job of the chat
+    # and not a second job of the chat (a second resume meanwhile, another tab's or a
+    # retry, is answered at once: one waits at a time, and it holds nothing)
     poem: asyncio.Queue[str | None] = asyncio.Queue()
     turns: list[int] = []
     app = ai_sdk_app(held_assistant(poem, turns), authentication=NoAuthentication())
@@ -418,7 +425,9 @@ async def test_an_ai_sdk_resume_sent_before_the_run_paused_waits_for_the_pause(
         reader = SSEReader(response)
         first = await reader.until("tool-approval-request")
         again = answered_chat(first, {"approved": True})
-        rest, second = await resumed_in_the_window(monkeypatch, app, client, reader, poem, again)
+        rest, second = await resumed_in_the_window(
+            monkeypatch, app, client, reader, poem, again, twice
+        )
     first += rest
     assert event_types(first)[-3:] == ["finish-step", "finish", "[DONE]"]  # it paused
     poet_output = [e.json for e in first if e.type == "tool-output-available"]
@@ -434,45 +443,6 @@ async def test_an_ai_sdk_resume_sent_before_the_run_paused_waits_for_the_pause(
     assert turns == [0, 1]  # one job: each turn of the model asked once
     manager: RunManager = app.state.runs
     assert (manager.live, manager.paused("c1"), manager.open_streams) == (0, None, 0)
-
-
-async def test_a_second_resume_while_one_waits_for_the_pause_is_a_409_at_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # one resume waits for a run's pause at a time: a second (another tab, a retry) is
-    # answered at once, and holds nothing while the first goes on
-    poem: asyncio.Queue[str | None] = asyncio.Queue()
-    turns: list[int] = []
-    app = ai_sdk_app(held_assistant(poem, turns), authentication=NoAuthentication())
-    entered = asyncio.Event()
-    lookup = RunManager.apaused_here
-
-    async def noted(self: RunManager, *args: Any, **kwargs: Any) -> Job | Response | None:
-        entered.set()
-        return await lookup(self, *args, **kwargs)
-
-    monkeypatch.setattr(RunManager, "apaused_here", noted)
-    async with served(app) as client, client.stream("POST", "/", json=CHAT) as response:
-        reader = SSEReader(response)
-        first = await reader.until("tool-approval-request")
-        again = answered_chat(first, {"approved": True})
-        resume = asyncio.ensure_future(post_events(client, again))
-        await entered.wait()  # (the first resume waits in apaused_here from here on)
-        refused = await client.post("/", json=again)
-        assert refused.status_code == 409
-        assert refused.json()["error"]["code"] == "resume_waiting"
-        assert not resume.done()
-        poem.put_nowait("Rivers.")
-        poem.put_nowait(None)
-        await reader.rest()
-        resumed, second = await resume
-    assert resumed.status_code == 200
-    assert "".join(e.json["delta"] for e in second if e.type == "text-delta") == "Finished."
-    assert deleted == ["a.txt"]
-    assert turns == [0, 1]
-    manager: RunManager = app.state.runs
-    await until(lambda: manager.live == 0)
-    assert (manager.paused("c1"), manager.open_streams) == (None, 0)
 
 
 async def test_an_agui_resume_sent_before_the_run_paused_waits_for_the_pause(
