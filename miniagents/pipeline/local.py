@@ -336,13 +336,14 @@ class Pipeline(Generic[T, ReplyT]):
             reader.cancel()  # it closes the source
             for task in run.running.values():
                 task.cancel()
-            await asyncio.gather(reader, *run.running.values(), return_exceptions=True)
-            if observed is not None:
-                observed.cancel()  # (read to its end, or a hot source: unsubscribed from)
-            if not reader.cancelled() and (error := reader.exception()) is not None:
-                # the source's clean-up failed as the run stopped early: nobody to raise it to
-                report_lost_error(error, "The items of a pipeline, closed as it stopped,")
-            try:  # (before the run is over: the context's exit waits for it)
+            try:  # (the run is over, even if its closer is cancelled here: the context's
+                # exit waits for it)
+                await _ended(reader, *run.running.values())
+                if observed is not None:
+                    observed.cancel()  # (read to its end, or a hot source: unsubscribed from)
+                if not reader.cancelled() and (error := reader.exception()) is not None:
+                    # the source's clean-up failed as the run stopped early: nobody to raise
+                    report_lost_error(error, "The items of a pipeline, closed as it stopped,")
                 if batched is not None:
                     await batched.aclose(ending)
             finally:
@@ -556,6 +557,16 @@ async def _held(
             await results.aclose()
         elif results is None:  # collected: its closing is on its way (a step at most)
             await run.over.wait()
+        raise
+
+
+async def _ended(*tasks: asyncio.Future[Any]) -> None:
+    """Wait until ``tasks`` (cancelled) have ended; cancelled meanwhile, still, then raise."""
+    ended = asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        await asyncio.shield(ended)
+    except asyncio.CancelledError:
+        await asyncio.wait((ended,))  # (their clean-up is the run's: it finishes first)
         raise
 
 

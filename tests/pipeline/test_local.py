@@ -807,6 +807,40 @@ def test_a_pipeline_stopped_early_closes_its_generator_source() -> None:
     assert events == ["source closed", "pipeline closed"]
 
 
+async def test_a_caller_cancelled_while_its_stopped_pipeline_cleans_up_still_exits() -> None:
+    # the caller stops reading (its run then cancels its reader, which closes the source,
+    # and waits for it), and is cancelled while the source still cleans up (the sync
+    # ``for ... break`` does this from its thread): the run ends once the source has, and
+    # the context exits (it waited for the run forever before)
+    cleaning = asyncio.Event()
+    release = asyncio.Event()
+
+    async def texts() -> AsyncIterator[str]:
+        try:
+            yield "first"
+            await asyncio.Event().wait()
+            yield "never"
+        finally:
+            cleaning.set()
+            await release.wait()  # its clean-up takes a while
+
+    async def caller() -> str:
+        async with MiniAgents():
+            try:
+                async with aclosing(pipeline(upper, texts()).__aiter__()) as run:
+                    async for _ in run:
+                        break
+            except asyncio.CancelledError:  # (as the sync iteration's thread does)
+                return "cancelled as the run stopped"
+        return "not cancelled"
+
+    task = asyncio.ensure_future(caller())
+    await cleaning.wait()
+    task.cancel()
+    release.set()
+    assert await task == "cancelled as the run stopped"
+
+
 async def test_a_pipeline_stopped_early_unsubscribes_from_a_hot_observable() -> None:
     emitted = 0
     disposed = False

@@ -47,6 +47,7 @@ from miniagents.ext.llm.cache.stores import events_to_json
 from miniagents.ext.llm.observing import innermost_provider
 from miniagents.ext.llm.pricing import cost_usd, reported_usage
 from miniagents.ext.llm.provider import Finish, LLMCall, Refusal, ToolCallDelta, ToolCallStart
+from miniagents.ext.studio.errors import StudioStoreError
 from miniagents.ext.tools.approval import ToolDecision
 from miniagents.messages.message import Message
 
@@ -129,8 +130,8 @@ def decode_batch(chunk: bytes | str) -> list[Any]:
     """The events of a chunk, as JSON values (a text: a chunk a store kept as JSON before).
 
     Raises:
-        pickle.UnpicklingError: for a chunk that names anything but a plain value's type
-            (it is not one a recorder wrote; nothing it names is looked up).
+        StudioStoreError: for a chunk that names anything but a plain value's type (it is
+            not one a recorder wrote; nothing it names is looked up).
     """
     if isinstance(chunk, str):
         return list(json.loads(chunk))
@@ -176,7 +177,7 @@ class _BatchLoader(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         found = _PLAIN_TYPES.get(name) if module == "builtins" else None
         if found is None:
-            raise pickle.UnpicklingError(
+            raise StudioStoreError(
                 f"A recorded chunk names {module}.{name}; a recorder's chunks hold plain "
                 "values only."
             )
