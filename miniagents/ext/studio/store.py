@@ -31,10 +31,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from miniagents.ext.studio.errors import StudioNotFoundError, StudioStoreError
-from miniagents.ext.studio.events import RunEvent, batch_json, event_of
+from miniagents.ext.studio.events import RunEvent, batch_json, decode_batch, event_of
 from miniagents.promising.lowlevel import logger
 
 __all__ = [
@@ -66,6 +66,8 @@ CHUNK_EVENTS = 5_000
 """The most events of one chunk (a bigger batch is written as several)."""
 
 _SCHEMA_VERSION = "1"
+
+_R = TypeVar("_R")
 
 Chunk: TypeAlias = tuple[int, int, str]
 """A chunk of a run's events as read: the number of its first, how many, the JSON array."""
@@ -201,7 +203,10 @@ class RunStore:
             "ORDER BY first LIMIT ?",
             (run_id, after, limit),
         )
-        found = [(int(first), int(count), self._json(run_id, data)) for first, count, data in rows]
+        found = [
+            (int(first), int(count), self._read(batch_json, run_id, data))
+            for first, count, data in rows
+        ]
         if after > 0:
             holding = self._query(
                 "SELECT first, count, data FROM studio_chunks WHERE run = ? AND first <= ? "
@@ -210,14 +215,14 @@ class RunStore:
             )
             if holding and holding[0][0] + holding[0][1] - 1 > after:
                 first, _, data = holding[0]
-                rest = json.loads(self._json(run_id, data))[after - first + 1 :]
+                rest = self._read(decode_batch, run_id, data)[after - first + 1 :]
                 found.insert(0, (after + 1, len(rest), json.dumps(rest, ensure_ascii=False)))
         return found
 
-    def _json(self, run_id: str, data: bytes | str) -> str:
-        """A chunk's events as JSON (see :func:`~miniagents.ext.studio.events.batch_json`)."""
+    def _read(self, read: Callable[[bytes | str], _R], run_id: str, data: bytes | str) -> _R:
+        """A chunk's events as ``read`` gives them (see :mod:`~miniagents.ext.studio.events`)."""
         try:
-            return batch_json(data)
+            return read(data)
         except Exception as error:  # (what a damaged or foreign chunk raises varies)
             raise StudioStoreError(
                 f"The store {self.path} holds events of the run {run_id!r} that cannot be "

@@ -89,7 +89,7 @@ class _Runs:
         return os.system, (f"touch {self.marker}",)
 
 
-def _store_with_chunk(path: Path, data: bytes | str) -> RunStore:
+def _store_with_chunk(path: Path, data: bytes | str, count: int = 1) -> RunStore:
     store = RunStore(path)
     store.open_run(
         RunInfo(
@@ -107,8 +107,8 @@ def _store_with_chunk(path: Path, data: bytes | str) -> RunStore:
     )
     with closing(sqlite3.connect(path)) as connection, connection:
         connection.execute(
-            "INSERT INTO studio_chunks (run, first, count, data) VALUES ('r1', 1, 1, ?)",
-            (data,),
+            "INSERT INTO studio_chunks (run, first, count, data) VALUES ('r1', 1, ?, ?)",
+            (count, data),
         )
     return store
 
@@ -136,5 +136,20 @@ def test_a_chunk_kept_as_json_text_is_read_as_it_is(tmp_path: Path) -> None:
         assert store.chunks("r1") == [(1, 1, text)]
         [event] = store.events("r1")
         assert (event.kind, event.t, event.data["name"]) == ("node", 1.0, "OLD")
+    finally:
+        store.close()
+
+
+def test_a_reader_that_has_part_of_a_chunk_gets_the_rest_of_it(tmp_path: Path) -> None:
+    batch = [("end", node, node * 10, None, None) for node in (1, 2, 3)]
+    store = _store_with_chunk(tmp_path / "runs.sqlite", encode_batch(batch), count=3)
+    try:
+        [(first, count, text)] = store.chunks("r1", after=1)
+        assert (first, count, json.loads(text)) == (
+            2,
+            2,
+            [["end", 2, 20, None, None], ["end", 3, 30, None, None]],
+        )
+        assert [event.data["id"] for event in store.events("r1", after=2)] == [3]
     finally:
         store.close()
