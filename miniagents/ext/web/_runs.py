@@ -882,14 +882,14 @@ class RunManager:
     ) -> Job | Response | None:
         """``owner``'s job paused under ``pause_key``, if one waits there (see :meth:`paused`).
 
-        A job of ``pause_key`` still running here (a resume sent before its run paused, as
-        soon as its client saw the call) is waited for until it pauses or ends, never
-        started again; by one resume at a time (another is refused with a 409 at once). A
-        durable run paused before a restart (``find`` gives it) is made again first, up to
-        where it waits (see :meth:`here_or_recovered`: the refusal, if it has no room).
+        Jobs of ``pause_key`` still running here (a resume sent before its run paused, as
+        soon as its client saw the call; two runs of one AG-UI thread may run at once) are
+        waited for until one of them pauses or all have ended, never started again; by one
+        resume at a time (another is refused with a 409 at once). A durable run paused
+        before a restart (``find`` gives it) is made again first, up to where it waits (see
+        :meth:`here_or_recovered`: the refusal, if it has no room).
         """
-        running = self._running(owner, pause_key)
-        if running is not None:
+        if self._running(owner, pause_key):
             resuming = (owner, pause_key)
             if resuming in self._resuming:
                 return error_response(
@@ -900,7 +900,15 @@ class RunManager:
                 )
             self._resuming.add(resuming)
             try:
-                await running.asettled()
+                while self.paused(pause_key, owner) is None and (
+                    running := self._running(owner, pause_key)
+                ):
+                    settling = [asyncio.ensure_future(job.asettled()) for job in running]
+                    try:
+                        await asyncio.wait(settling, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        for settles in settling:
+                            settles.cancel()
             finally:
                 self._resuming.discard(resuming)
         elif self.durable is not None and self.paused(pause_key, owner) is None:
@@ -912,10 +920,10 @@ class RunManager:
                 await recovered.job.asettled()  # replayed to where it waits again
         return self.paused(pause_key, owner)
 
-    def _running(self, owner: str | None, pause_key: str) -> Job | None:
-        """``owner``'s job of ``pause_key`` that runs here and has not paused, if any."""
+    def _running(self, owner: str | None, pause_key: str) -> list[Job]:
+        """``owner``'s jobs of ``pause_key`` that run here and have not paused."""
         found = (job for job in self._jobs if (job.owner, job.pause_key) == (owner, pause_key))
-        return next((job for job in found if not (job.done or job.paused or job.cancelling)), None)
+        return [job for job in found if not (job.done or job.paused or job.cancelling)]
 
     async def aresume(
         self,

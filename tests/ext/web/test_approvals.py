@@ -773,3 +773,83 @@ async def test_a_decision_after_the_run_was_cancelled_is_a_409() -> None:
         _response, events = await get_events(client, "/runs/r1")
     assert events[-1].json["outcome"] == {"type": "cancelled"}
     assert deleted == []
+
+
+async def test_an_agui_resume_waits_past_other_runs_of_the_thread_that_end_without_pausing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # three runs of thread t1 at once: r1 will pause for delete_file's approval, r2 and r3
+    # will finish without pausing; a resume sent while all three run waits until r1 pauses,
+    # whichever of them it first waits for (was: the first it found, so a 404 once that one
+    # had ended, about two times in three)
+    gates = {name: asyncio.Event() for name in ("r1", "r2", "r3")}
+
+    async def hold(name: str) -> str:
+        """Wait for the test."""
+        await gates[name].wait()
+        return f"{name} held"
+
+    def reply(call: LLMCall) -> ScriptedReply:
+        texts = [m.text or "" for m in call.messages]
+        [run] = [text.split()[-1] for text in texts if text.startswith("Run ")]
+        if run == "r1":
+            first: ScriptedReply = [
+                CallTool("hold", {"name": "r1"}),
+                CallTool("delete_file", {"path": "a.txt"}),
+            ]
+        else:
+            first = CallTool("hold", {"name": run})
+        return one_per_call(first, "Finished.")(call)
+
+    agent = offline_agent.fork(
+        tools=[FunctionTool(hold), FunctionTool(delete_file, requires_approval=True)],
+        reply=reply,
+        token_delay=0,
+    )
+    entered = asyncio.Event()
+    lookup = RunManager.apaused_here
+
+    async def noted(self: RunManager, *args: Any, **kwargs: Any) -> Job | Response | None:
+        entered.set()
+        return await lookup(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunManager, "apaused_here", noted)
+    app = agui_app(agent, authentication=NoAuthentication())
+    manager: RunManager = app.state.runs
+    async with (
+        served(app) as client,
+        client.stream("POST", "/", json=agui_input("r1", text="Run r1")) as first,
+        client.stream("POST", "/", json=agui_input("r2", text="Run r2")) as second,
+        client.stream("POST", "/", json=agui_input("r3", text="Run r3")) as third,
+    ):
+        readers = [SSEReader(response) for response in (first, second, third)]
+        started = await readers[0].until("TOOL_CALL_END")
+        started += await readers[0].until("TOOL_CALL_END")  # delete_file's call
+        [call_id] = [
+            e.json["toolCallId"]
+            for e in started
+            if e.type == "TOOL_CALL_START" and e.json["toolCallName"] == "delete_file"
+        ]
+        for reader in readers[1:]:
+            await reader.until("TOOL_CALL_END")
+        assert manager.live == 3
+        assert not any(job.paused for job in manager.jobs())
+        entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+        resume = asyncio.ensure_future(post_events(client, run_input("r4", [entry])))
+        await entered.wait()
+        for name, reader in zip(("r2", "r3"), readers[1:], strict=True):
+            gates[name].set()
+            assert (await reader.rest())[-1].json["type"] == "RUN_FINISHED"
+        await until(lambda: manager.live == 1)
+        assert not resume.done()
+        assert deleted == []
+        gates["r1"].set()
+        rest = await readers[0].rest()
+        resumed, events = await resume
+    assert rest[-1].json["outcome"]["interrupts"][0]["id"] == call_id  # r1 paused
+    assert resumed.status_code == 200
+    results = [e.json["content"] for e in events if e.type == "TOOL_CALL_RESULT"]
+    assert results == ["Deleted a.txt"]
+    assert events[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r4"}
+    assert deleted == ["a.txt"]
+    await until(lambda: manager.live == 0)
