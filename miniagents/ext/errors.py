@@ -7,6 +7,9 @@ The extension packages have their own errors modules too: :mod:`miniagents.ext.l
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable
+
 from miniagents.promising.errors import MiniAgentsError
 from miniagents.root_error import ArgumentError
 
@@ -37,6 +40,25 @@ class InputRequestError(MiniAgentsError, RuntimeError):
 
 class MissingExtraError(MiniAgentsError, ImportError):
     """An optional dependency is not installed; the message gives the ``pip install`` command."""
+
+    @staticmethod
+    def unless_importable(modules: Iterable[str], hint: str) -> None:
+        """Import each of ``modules``; raise one for the first that cannot be imported.
+
+        Args:
+            modules: The modules' names (e.g. ``["starlette", "sse_starlette"]``).
+            hint: The message: what needs them and the ``pip install`` command that installs
+                them; ``{module}`` in it stands for the missing one's top-level package.
+
+        Raises:
+            MissingExtraError: ``hint``, raised from the ``ImportError``.
+        """
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as error:
+                missing = module.partition(".")[0]
+                raise MissingExtraError(hint.replace("{module}", missing)) from error
 
 
 class WebChatPageError(MiniAgentsError, FileNotFoundError):

@@ -19,19 +19,14 @@ a stream by, no bound on the body it reads, and notifications answered (docs/a2a
 its own JSON-RPC layer").
 """
 
-import importlib
-
 from miniagents.ext.errors import MissingExtraError
 
-for _module in ("a2a.types", "starlette", "sse_starlette", "ag_ui"):
-    try:
-        importlib.import_module(_module)
-    except ImportError as _error:
-        raise MissingExtraError(
-            f"miniagents.ext.a2a needs {_module.split('.')[0]} (the official a2a-sdk, and "
-            "the web extra's Starlette, sse-starlette and ag-ui-protocol). Install them "
-            'with: pip install "miniagents[a2a]"'
-        ) from _error
+MissingExtraError.unless_importable(
+    ["a2a.types", "starlette", "sse_starlette", "ag_ui"],
+    "miniagents.ext.a2a needs {module} (the official a2a-sdk, and the web extra's "
+    "Starlette, sse-starlette and ag-ui-protocol). Install them with: "
+    'pip install "miniagents[a2a]"',
+)
 
 from miniagents.ext.a2a.client import a2a_agent as a2a_agent  # noqa: E402
 from miniagents.ext.a2a.client import afetch_agent_card as afetch_agent_card  # noqa: E402

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 from miniagents.ext.errors import MissingExtraError
 
 __all__ = ["require_mcp"]
@@ -16,10 +14,8 @@ def require_mcp() -> None:
         MissingExtraError: naming the extra to install, if the SDK is missing (an
             ``ImportError``).
     """
-    try:
-        importlib.import_module("mcp")
-    except ImportError as error:
-        raise MissingExtraError(
-            "MCP tools need the official MCP SDK, version 2. Install it with: "
-            'pip install "miniagents[mcp]"'
-        ) from error
+    MissingExtraError.unless_importable(
+        ["mcp"],
+        "MCP tools need the official MCP SDK, version 2. Install it with: "
+        'pip install "miniagents[mcp]"',
+    )

@@ -18,7 +18,4 @@ def require_ray() -> None:
     Raises:
         MissingExtraError: with the install hint, if Ray is not installed (an ``ImportError``).
     """
-    try:
-        import ray  # noqa: F401
-    except ImportError as error:
-        raise MissingExtraError(f"{_HINT} ({error})") from error
+    MissingExtraError.unless_importable(["ray"], _HINT)

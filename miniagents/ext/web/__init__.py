@@ -172,18 +172,13 @@ edit when the settings say ``approval_edits=False``, the default (422,
 ``edits_not_allowed``).
 """
 
-import importlib
-
 from miniagents.ext.errors import MissingExtraError
 
-for _module in ("starlette", "sse_starlette", "ag_ui"):
-    try:
-        importlib.import_module(_module)
-    except ImportError as _error:
-        raise MissingExtraError(
-            f"miniagents.ext.web needs {_module} (Starlette, sse-starlette and "
-            'ag-ui-protocol). Install them with: pip install "miniagents[web]"'
-        ) from _error
+MissingExtraError.unless_importable(
+    ["starlette", "sse_starlette", "ag_ui"],
+    "miniagents.ext.web needs {module} (Starlette, sse-starlette and ag-ui-protocol). "
+    'Install them with: pip install "miniagents[web]"',
+)
 
 from miniagents.ext.web.agui import agui_app as agui_app  # noqa: E402
 from miniagents.ext.web.ai_sdk import ai_sdk_app as ai_sdk_app  # noqa: E402
