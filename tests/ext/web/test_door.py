@@ -45,6 +45,7 @@ from tests.ext.web.serving import (
     Protocol,
     SSEReader,
     agui_input,
+    answered_chat,
     chat_request,
     delete_file,
     deleted,
@@ -386,18 +387,7 @@ async def test_a_stranger_cannot_resume_an_ai_sdk_chat_paused_for_its_approval()
     app = ai_sdk_app(approving(), authentication=TOKENS)
     async with served(app) as client:
         _response, first = await post_events(client, chat_request("c1"), headers=ALICE)
-        asked = next(e.json for e in first if e.type == "tool-approval-request")
-        call = next(e.json for e in first if e.type == "tool-input-available")
-        part = {
-            "type": "tool-delete_file",
-            "toolCallId": call["toolCallId"],
-            "state": "approval-responded",
-            "input": call["input"],
-            "approval": {"id": asked["approvalId"], "approved": True},
-        }
-        answer = {"id": first[0].json["messageId"], "role": "assistant", "parts": [part]}
-        user = chat_request("c1")["messages"][0]
-        resent = chat_request("c1", messages=[user, answer])
+        resent = answered_chat(first, {"approved": True}, text="Hi")
         stranger = await client.post("/", json=resent, headers=BOB)
         assert stranger.status_code == 409  # no chat c1 of his waits
         assert app.state.runs.paused("c1", "alice") is not None
