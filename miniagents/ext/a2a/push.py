@@ -12,8 +12,9 @@ say:
   ``authentication=``); a task of another principal is not found, and its webhooks are
   neither listed nor changed;
 - **where**: only under the URLs the app allows (``allowed_urls``: a scheme, a host, a
-  port, or ``*`` for any, and a path each webhook starts with), never with credentials in
-  the URL, never following a redirect, so that a client cannot make the server post to
+  port, or ``*`` for any, and a path each webhook starts with; a path with a ``.`` or
+  ``..`` segment, which would leave it once resolved, is refused), never with credentials
+  in the URL, never following a redirect, so that a client cannot make the server post to
   hosts of its choosing (SSRF);
 - **signed**: each post carries the client's ``token`` (``X-A2A-Notification-Token``) and
   its credentials (``Authorization: <scheme> <credentials>``) as A2A says, and, with a
@@ -34,7 +35,7 @@ import hmac
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.a2a.errors import A2AConfigurationError
@@ -98,6 +99,12 @@ class A2APushNotifications:
             return f"the webhook URL {url!r} is not an http(s) URL"
         if parts.username is not None or parts.password is not None:
             return f"the webhook URL {url!r} holds credentials: send them as authentication"
+        if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+            # (the HTTP client, or the receiver, resolves them: out from under the prefix)
+            return (
+                f"the webhook URL {url!r} has a '.' or '..' segment in its path: send the "
+                "path as it is meant, without them"
+            )
         for allowed in self.allowed_urls:
             if _Prefix.of(allowed).admits(parts.scheme, parts.hostname, port, parts.path):
                 return None

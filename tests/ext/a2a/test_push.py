@@ -158,6 +158,9 @@ async def test_the_four_methods_keep_give_list_and_delete_a_tasks_webhooks() -> 
         ("http://evil.example/hooks/x", "not under a URL this agent posts to"),
         ("{url}other/x", "not under a URL this agent posts to"),
         ("{url}hooksx", "not under a URL this agent posts to"),
+        ("{url}hooks/../admin", "has a '.' or '..' segment"),  # (posted to /admin)
+        ("{url}hooks/%2E%2e/admin", "has a '.' or '..' segment"),  # (a server's /admin)
+        ("{url}hooks/./x", "has a '.' or '..' segment"),
         ("http://user:pass@{host}/hooks/x", "holds credentials"),
         ("file:///etc/passwd", "not an http(s) URL"),
         ("", "a webhook needs its url"),
