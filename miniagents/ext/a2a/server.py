@@ -252,9 +252,11 @@ def a2a_app(
     followed or answered (-32004), a part of a media type the agent does not take, or a
     body not sent as JSON (-32005), another protocol version (-32009). A task over the
     limits is an HTTP 503 (the app's, ``max_live_runs``) or 429 (the principal's), with
-    ``Retry-After``. Unless the settings give a ``grace_period``, a task goes on once
-    nobody follows its stream (A2A's tasks outlive their connections; ``CancelTask``
-    cancels them).
+    ``Retry-After``, and so is a stream over ``max_streams`` (or
+    ``max_streams_per_principal``: ``SendStreamingMessage``'s and ``SubscribeToTask``'s
+    alike), which starts or answers nothing (-32000 each). Unless the settings give a
+    ``grace_period``, a task goes on once nobody follows its stream (A2A's tasks outlive
+    their connections; ``CancelTask`` cancels them).
 
     Args:
         agent: The agent to serve; each task is one interaction (the message's parts are
@@ -577,6 +579,10 @@ class _A2ATasks:
         if configuration.HasField("task_push_notification_config"):
             given = MessageToDict(configuration.task_push_notification_config)
             pushed = self._webhook(given, "configuration.taskPushNotificationConfig.")
+        if streaming and not call.notified:  # (no task started, nor answered, unstreamed)
+            refused = self.manager.stream_room(call.owner)
+            if refused is not None:
+                return _busy(call.rpc_id, refused)
         if message.task_id:
             if pushed is not None:  # (before the answer: it hears what the answer makes)
                 self._set_webhook(self._job(message.task_id, call.owner), pushed(message.task_id))
@@ -850,6 +856,10 @@ class _A2ATasks:
             ", so there is nothing to follow: GetTask gives it whole.",
         )
 
+        refused = self.manager.stream_room(call.owner)  # (its slot is taken as it starts)
+        if refused is not None:
+            return _busy(call.rpc_id, refused)
+
         def snapshot() -> str:
             return json_text({"task": self._task(job)}, compact=True)
 
@@ -1029,12 +1039,11 @@ def _unserved(method: str) -> _RPCError:
 
 
 def _busy(rpc_id: RPCId, refused: NoRoom) -> Response:
-    limit = "max_live_runs" if refused.status == 503 else "max_live_runs_per_principal"
     response = error_response(
         rpc_id,
         Code.SERVER_BUSY,
         refused.message,
-        metadata={"limit": limit, "retryAfterSeconds": "1"},
+        metadata={"limit": refused.setting, "retryAfterSeconds": "1"},
         status=refused.status,
     )
     response.headers["Retry-After"] = "1"
