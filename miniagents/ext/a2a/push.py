@@ -15,7 +15,9 @@ say:
   port, or ``*`` for any, and a path each webhook starts with; a path with a ``.`` or
   ``..`` segment, which would leave it once resolved, is refused), never with credentials
   in the URL, never following a redirect, so that a client cannot make the server post to
-  hosts of its choosing (SSRF);
+  hosts of its choosing (SSRF); a URL no post could be sent to (a control character, over
+  8,192 characters) is refused, and so are a token and credentials that are not printable
+  ASCII (each post's headers carry them);
 - **signed**: each post carries the client's ``token`` (``X-A2A-Notification-Token``) and
   its credentials (``Authorization: <scheme> <credentials>``) as A2A says, and, with a
   ``signing_secret``, ``X-A2A-Signature: t=<unix time>,v1=<hex>``, the HMAC-SHA256 of
@@ -47,6 +49,7 @@ SIGNATURE_HEADER = "X-A2A-Signature"
 
 
 _OWNER = "A2APushNotifications"
+_MAX_URL_LENGTH = 8_192  # (longer is no webhook's: servers refuse such request lines)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ class A2APushNotifications:
 
     def refusal(self, url: str) -> str | None:
         """Why a webhook at ``url`` may not be set (``None``: it may)."""
+        if len(url) > _MAX_URL_LENGTH:
+            return f"the webhook URL is longer than {_MAX_URL_LENGTH} characters"
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+            return f"the webhook URL {url!r} holds a control character"
         try:
             parts = urlsplit(url)
             port = parts.port

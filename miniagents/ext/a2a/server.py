@@ -828,6 +828,21 @@ class _A2ATasks:
                 f"params.{where}url: {why or 'a webhook needs its url'}.",
                 violations=[(f"{where}url", why or "missing")],
             )
+        authentication = _dict(config.get("authentication"))
+        headers = {
+            "token": config.get("token"),
+            "authentication.scheme": authentication.get("scheme"),
+            "authentication.credentials": authentication.get("credentials"),
+        }
+        for field, value in headers.items():
+            if isinstance(value, str) and not (value.isascii() and value.isprintable()):
+                raise _RPCError(
+                    Code.INVALID_PARAMS,
+                    f"params.{where}{field} is not printable ASCII, which an HTTP header of "
+                    "each post must be: send it without line breaks, control characters or "
+                    "other characters (base64, say).",
+                    violations=[(f"{where}{field}", "not printable ASCII")],
+                )
         given = config.get("id")
         webhook_id = given if isinstance(given, str) and given else str(uuid.uuid4())
         return lambda task_id: webhook_of(config, task_id, webhook_id)

@@ -183,6 +183,34 @@ async def test_a_webhook_under_no_allowed_url_is_refused_and_nothing_starts(
         assert app.state.runs.kept == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("url", "{url}hooks/a\x00b", "a control character"),
+        ("url", "{url}hooks/" + "a" * 70_000, "longer than"),
+        ("token", "t\u20ac", "not printable ASCII"),
+        ("token", "t\r\nX-Injected: 1", "not printable ASCII"),
+        ("authentication", {"scheme": "Bearer", "credentials": "c\u20ac"}, "not printable ASCII"),
+    ],
+    ids=["nul-in-url", "long-url", "unicode-token", "crlf-token", "unicode-credentials"],
+)
+async def test_a_webhook_its_posts_could_not_be_sent_to_is_refused_and_nothing_starts(
+    field: str, value: Any, why: str
+) -> None:
+    async with receiving() as receiver:
+        app = a2a_app(
+            greeter, authentication=NoAuthentication(), push_notifications=pushing(receiver)
+        )
+        given = value.format(url=receiver.url) if field == "url" else value
+        config = {"url": f"{receiver.url}hooks/x", field: given}
+        params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+        async with served(app) as web:
+            error = error_of(await call(web, rpc("SendMessage", params)))
+        assert (error["code"], why in error["message"]) == (-32602, True), error["message"]
+        assert violations(error)[0].startswith("configuration.taskPushNotificationConfig.")
+        assert app.state.runs.kept == 0
+
+
 async def test_only_whoever_may_read_the_task_sets_or_sees_its_webhooks() -> None:
     tokens = BearerTokenAuth({"a": "alice", "b": "bob"})
     alice, bob = {"Authorization": "Bearer a"}, {"Authorization": "Bearer b"}
