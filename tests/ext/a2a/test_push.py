@@ -305,6 +305,46 @@ async def test_the_app_stops_its_posts_when_it_stops() -> None:
         hold.set()  # (the app has stopped: its post was cancelled, nothing left running)
 
 
+async def test_a_deleted_webhook_is_posted_nothing_more_and_one_set_again_hears_the_rest() -> None:
+    hold = asyncio.Event()
+    heard: list[tuple[str, str]] = []
+
+    async def hook(request: Request) -> Response:
+        state = json.loads(await request.body())["statusUpdate"]["status"]["state"]
+        heard.append((request.path_params["name"], state))
+        await hold.wait()  # (the first post is under way while the rest wait behind it)
+        return Response()
+
+    def posting() -> list[asyncio.Task[Any]]:
+        return [task for task in asyncio.all_tasks() if "a2a push" in task.get_name()]
+
+    async with serving(
+        lambda url: Starlette(routes=[Route("/hooks/{name}", hook, methods=["POST"])])
+    ) as url:
+        app = a2a_app(
+            greeter,
+            authentication=NoAuthentication(),
+            push_notifications=A2APushNotifications(allowed_urls=[url]),
+        )
+        async with served(app) as web:
+            config = {"id": "h", "url": f"{url}hooks/old"}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            task = (await call(web, rpc("SendMessage", params))).json()["result"]["task"]
+            await until(lambda: heard == [("old", "TASK_STATE_WORKING")])  # (one more waits)
+            deleting = {"taskId": task["id"], "id": "h"}
+            await call(web, rpc("DeleteTaskPushNotificationConfig", deleting))
+            again = {"taskId": task["id"], "id": "h", "url": f"{url}hooks/new"}
+            await call(web, rpc("CreateTaskPushNotificationConfig", again))
+            await call(web, rpc("SendMessage", send_params("Ada", taskId=task["id"])))
+            hold.set()
+            await until(lambda: not posting())  # (every post that was to be sent, sent)
+    assert heard == [
+        ("old", "TASK_STATE_WORKING"),  # (under way when it was deleted)
+        ("new", "TASK_STATE_WORKING"),
+        ("new", "TASK_STATE_COMPLETED"),
+    ]
+
+
 @pytest.mark.parametrize(
     "allowed",
     [[], "https://hooks.example/", ["ftp://hooks.example/"], ["https://hooks.example/?x=1"]],
