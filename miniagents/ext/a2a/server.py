@@ -584,9 +584,12 @@ class _A2ATasks:
             if refused is not None:
                 return _busy(call.rpc_id, refused)
         if message.task_id:
-            if pushed is not None:  # (before the answer: it hears what the answer makes)
-                self._set_webhook(self._job(message.task_id, call.owner), pushed(message.task_id))
+            webhook = None if pushed is None else pushed(message.task_id)
+            if webhook is not None:  # (its bound checked before anything is answered)
+                self._webhook_room(self._job(message.task_id, call.owner), webhook)
             job = await self._aanswered(message.task_id, message.context_id, sent, call.owner)
+            if webhook is not None:  # (before the task goes on: it hears what the answer makes)
+                self._set_webhook(job, webhook)
         else:
             started = self._started(request, sent, call.owner)
             if isinstance(started, NoRoom):
@@ -849,6 +852,11 @@ class _A2ATasks:
 
     def _set_webhook(self, job: Job, webhook: Webhook) -> None:
         """Give the task ``webhook`` (one of the same id replaced), within its bound."""
+        self._webhook_room(job, webhook)
+        _encoder(job).webhooks[webhook.id] = webhook
+
+    def _webhook_room(self, job: Job, webhook: Webhook) -> None:
+        """Refuse ``webhook`` if the task has no room for it (its bound of webhooks)."""
         webhooks = _encoder(job).webhooks
         assert self.poster is not None  # (a webhook is made only when it posts)
         most = self.poster.settings.max_per_task
@@ -859,7 +867,6 @@ class _A2ATasks:
                 "first (DeleteTaskPushNotificationConfig).",
                 metadata={"taskId": job.key, "maxPerTask": str(most)},
             )
-        webhooks[webhook.id] = webhook
 
     async def _asubscribe(self, call: _Call) -> Response:
         """``SubscribeToTask``: the task now, then its events to its end (across its waits)."""

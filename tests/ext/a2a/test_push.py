@@ -152,6 +152,35 @@ async def test_the_four_methods_keep_give_list_and_delete_a_tasks_webhooks() -> 
             assert unknown["code"] == -32001
 
 
+async def test_a_refused_answer_sets_no_webhook_and_one_over_the_bound_answers_nothing() -> None:
+    async with receiving() as receiver:
+        app = a2a_app(
+            greeter,
+            authentication=NoAuthentication(),
+            push_notifications=pushing(receiver, max_per_task=1),
+        )
+        async with served(app) as web:
+            task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
+            named = {"taskId": task["id"]}
+            listing = rpc("ListTaskPushNotificationConfigs", named)
+            hook = {"url": f"{receiver.url}hooks/a"}
+            answer = {
+                **send_params("Ada", taskId=task["id"], contextId="another-context"),
+                "configuration": {"taskPushNotificationConfig": hook},
+            }
+            refused = error_of(await call(web, rpc("SendMessage", answer)))
+            assert violations(refused) == ["message.contextId"]
+            assert (await call(web, listing)).json()["result"]["configs"] == []
+            made = await call(web, rpc("CreateTaskPushNotificationConfig", {**hook, **named}))
+            assert "result" in made.json()
+            message = {**answer["message"], "contextId": task["contextId"]}
+            over = {"message": message, "configuration": answer["configuration"]}
+            error = error_of(await call(web, rpc("SendMessage", over)))
+            assert (error["code"], "the most it takes" in error["message"]) == (-32602, True)
+            got = await call(web, rpc("GetTask", {"id": task["id"]}))
+            assert got.json()["result"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
