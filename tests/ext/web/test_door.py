@@ -240,6 +240,25 @@ async def test_a_request_of_nobody_the_app_knows_is_a_401_and_starts_nothing(
 
 
 @pytest.mark.parametrize(
+    ("tokens", "said"),
+    [
+        ({"": "ada"}, "an empty token"),  # ("Authorization: Bearer " would be ada's)
+        ({"  ": "ada"}, "an empty token"),
+        ({" tok-1": "ada"}, "spaces around it"),  # (never matched: the given one is stripped)
+        ({"tok-1": ""}, "no principal"),
+    ],
+    ids=["empty", "blank", "spaced", "nobody"],
+)
+def test_a_bearer_token_that_would_let_anyone_in_or_nobody_is_refused(
+    tokens: dict[str, str], said: str
+) -> None:
+    with pytest.raises(WebConfigurationError) as refused:
+        BearerTokenAuth(tokens)
+    assert said in str(refused.value)
+    assert refused.value.parameter == "tokens"
+
+
+@pytest.mark.parametrize(
     "app", [agui_app, ai_sdk_app, a2a_app, chat_page_app], ids=lambda app: app.__name__
 )
 def test_an_app_made_without_authentication_is_refused_naming_both_ways_to_make_it(
