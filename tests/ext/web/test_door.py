@@ -862,3 +862,21 @@ async def test_the_chat_pages_limits_are_its_agents_apps() -> None:
             assert "max_live_runs_per_principal=1" in refused.json()["error"]["message"]
             tokens.put_nowait(None)
         await until(lambda: runs.live == 0)
+
+
+async def test_the_chat_pages_runs_are_cancelled_when_it_stops() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    settings = WebSettings(grace_period=3600)  # (its run goes on once its client left)
+    app = web_chat_app(gated(tokens), page=PAGE, authentication=TOKENS, settings=settings)
+    (api,) = [route.app for route in app.routes if isinstance(route, Mount)]
+    assert isinstance(api, Starlette)
+    runs = api.state.runs
+    async with served(app) as client:
+        started = await _stream(client, "POST", "/api/chat/", ALICE, json=chat_request("k1"))
+        await SSEReader(started).take(1)
+        job = runs.job("k1", "alice")
+        await started.aclose()
+        assert job is not None
+        assert not job.done
+    assert job.done  # (cancelled as the app stopped: no task of it left running)
+    assert runs.live == 0
