@@ -734,7 +734,15 @@ class _A2ATasks:
             if request.HasField("status_timestamp_after")
             else None
         )
-        state = TaskState.Name(request.status) if request.status else None
+        try:
+            state = TaskState.Name(request.status) if request.status else None
+        except ValueError:  # (a number that names no state: protobuf's JSON takes it)
+            raise _RPCError(
+                Code.INVALID_PARAMS,
+                f"params.status is {request.status}, which is no task state: give one of "
+                "TASK_STATE_WORKING, TASK_STATE_COMPLETED, ... (or none: any).",
+                violations=[("status", "not a TaskState")],
+            ) from None
         found: list[tuple[str, str, Job]] = []
         for job in self.manager.jobs(call.owner):
             if _encoder(job).answered:
