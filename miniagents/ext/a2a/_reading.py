@@ -190,7 +190,7 @@ class ReplyWriter:
     def read_task(self, task: Task) -> None:
         """Read a task as it stands (a stream's first event, or what ``GetTask`` gave)."""
         self._own(task.id, task.context_id)
-        state = TaskState.Name(task.status.state)
+        state = self._named(task.status.state)
         ended = state in FINAL_STATES or state in PAUSED_STATES
         artifacts = list(task.artifacts)
         for place, artifact in enumerate(artifacts):
@@ -211,8 +211,22 @@ class ReplyWriter:
                 f"stream of the task {self.task_id!r}; a stream is one task's."
             )
 
+    def _named(self, state: int) -> str:
+        """The name of a task state the remote sent.
+
+        Raises:
+            A2AProtocolError: if A2A defines no such state (a number protobuf's JSON takes).
+        """
+        try:
+            return TaskState.Name(state)
+        except ValueError:
+            raise A2AProtocolError(
+                f"The remote agent {self.alias} sent the task state {state}, which A2A does "
+                "not define (a remote of another version of A2A?); its reply cannot be read."
+            ) from None
+
     def _state(self, status: TaskStatus, metadata: Mapping[str, object]) -> None:
-        state = TaskState.Name(status.state)
+        state = self._named(status.state)
         self.state = state
         self._status = status
         self._status_metadata = metadata
@@ -337,7 +351,7 @@ class ReplyWriter:
                 )
 
     def _asked(self) -> list[ApprovalAsk]:
-        if self._status is None or TaskState.Name(self._status.state) not in PAUSED_STATES:
+        if self._status is None or self._named(self._status.state) not in PAUSED_STATES:
             return []
         asks: list[ApprovalAsk] = []
         for part in self._status.message.parts:

@@ -52,7 +52,8 @@ class Poster:
         self.settings = settings
         secret = settings.signing_secret
         self._key = None if secret is None else secret_key(secret)
-        self._queues: dict[tuple[str, str], list[bytes]] = {}  # (task, webhook): posts waiting
+        # (task, webhook id): the posts waiting, each with the webhook it was made for
+        self._queues: dict[tuple[str, str], list[tuple[Webhook, bytes]]] = {}
         self._senders: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
 
@@ -62,7 +63,7 @@ class Poster:
         for webhook in webhooks:
             place = (webhook.task_id, webhook.id)
             queued = self._queues.setdefault(place, [])
-            queued.append(body)
+            queued.append((webhook, body))
             if len(queued) > self.settings.max_queued:
                 del queued[0]
                 _logger.warning(
@@ -76,11 +77,15 @@ class Poster:
                 self._senders[place] = spawn(self._asend(webhook), f"a2a push {webhook.url}")
 
     async def _asend(self, webhook: Webhook) -> None:
+        """Post what waits for ``webhook``'s place, in order, while anything does.
+
+        The queue is looked up before each post: a webhook deleted meanwhile has none (its
+        post under way is its last), and one set again under its id has a new one.
+        """
         place = (webhook.task_id, webhook.id)
         try:
-            queued = self._queues[place]
-            while queued:
-                await self._apost(webhook, queued.pop(0))
+            while queued := self._queues.get(place):
+                await self._apost(*queued.pop(0))
         finally:
             self._senders.pop(place, None)
             if not self._queues.get(place):

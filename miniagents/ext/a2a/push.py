@@ -12,9 +12,12 @@ say:
   ``authentication=``); a task of another principal is not found, and its webhooks are
   neither listed nor changed;
 - **where**: only under the URLs the app allows (``allowed_urls``: a scheme, a host, a
-  port, or ``*`` for any, and a path each webhook starts with), never with credentials in
-  the URL, never following a redirect, so that a client cannot make the server post to
-  hosts of its choosing (SSRF);
+  port, or ``*`` for any, and a path each webhook starts with; a path with a ``.`` or
+  ``..`` segment, which would leave it once resolved, is refused), never with credentials
+  in the URL, never following a redirect, so that a client cannot make the server post to
+  hosts of its choosing (SSRF); a URL no post could be sent to (a control character, over
+  8,192 characters) is refused, and so are a token and credentials that are not printable
+  ASCII (each post's headers carry them);
 - **signed**: each post carries the client's ``token`` (``X-A2A-Notification-Token``) and
   its credentials (``Authorization: <scheme> <credentials>``) as A2A says, and, with a
   ``signing_secret``, ``X-A2A-Signature: t=<unix time>,v1=<hex>``, the HMAC-SHA256 of
@@ -34,7 +37,7 @@ import hmac
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.a2a.errors import A2AConfigurationError
@@ -46,6 +49,7 @@ SIGNATURE_HEADER = "X-A2A-Signature"
 
 
 _OWNER = "A2APushNotifications"
+_MAX_URL_LENGTH = 8_192  # (longer is no webhook's: servers refuse such request lines)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class A2APushNotifications:
 
     def refusal(self, url: str) -> str | None:
         """Why a webhook at ``url`` may not be set (``None``: it may)."""
+        if len(url) > _MAX_URL_LENGTH:
+            return f"the webhook URL is longer than {_MAX_URL_LENGTH} characters"
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+            return f"the webhook URL {url!r} holds a control character"
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -98,6 +106,12 @@ class A2APushNotifications:
             return f"the webhook URL {url!r} is not an http(s) URL"
         if parts.username is not None or parts.password is not None:
             return f"the webhook URL {url!r} holds credentials: send them as authentication"
+        if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+            # (the HTTP client, or the receiver, resolves them: out from under the prefix)
+            return (
+                f"the webhook URL {url!r} has a '.' or '..' segment in its path: send the "
+                "path as it is meant, without them"
+            )
         for allowed in self.allowed_urls:
             if _Prefix.of(allowed).admits(parts.scheme, parts.hostname, port, parts.path):
                 return None

@@ -252,9 +252,11 @@ def a2a_app(
     followed or answered (-32004), a part of a media type the agent does not take, or a
     body not sent as JSON (-32005), another protocol version (-32009). A task over the
     limits is an HTTP 503 (the app's, ``max_live_runs``) or 429 (the principal's), with
-    ``Retry-After``. Unless the settings give a ``grace_period``, a task goes on once
-    nobody follows its stream (A2A's tasks outlive their connections; ``CancelTask``
-    cancels them).
+    ``Retry-After``, and so is a stream over ``max_streams`` (or
+    ``max_streams_per_principal``: ``SendStreamingMessage``'s and ``SubscribeToTask``'s
+    alike), which starts or answers nothing (-32000 each). Unless the settings give a
+    ``grace_period``, a task goes on once nobody follows its stream (A2A's tasks outlive
+    their connections; ``CancelTask`` cancels them).
 
     Args:
         agent: The agent to serve; each task is one interaction (the message's parts are
@@ -577,10 +579,17 @@ class _A2ATasks:
         if configuration.HasField("task_push_notification_config"):
             given = MessageToDict(configuration.task_push_notification_config)
             pushed = self._webhook(given, "configuration.taskPushNotificationConfig.")
+        if streaming and not call.notified:  # (no task started, nor answered, unstreamed)
+            refused = self.manager.stream_room(call.owner)
+            if refused is not None:
+                return _busy(call.rpc_id, refused)
         if message.task_id:
-            if pushed is not None:  # (before the answer: it hears what the answer makes)
-                self._set_webhook(self._job(message.task_id, call.owner), pushed(message.task_id))
+            webhook = None if pushed is None else pushed(message.task_id)
+            if webhook is not None:  # (its bound checked before anything is answered)
+                self._webhook_room(self._job(message.task_id, call.owner), webhook)
             job = await self._aanswered(message.task_id, message.context_id, sent, call.owner)
+            if webhook is not None:  # (before the task goes on: it hears what the answer makes)
+                self._set_webhook(job, webhook)
         else:
             started = self._started(request, sent, call.owner)
             if isinstance(started, NoRoom):
@@ -725,7 +734,15 @@ class _A2ATasks:
             if request.HasField("status_timestamp_after")
             else None
         )
-        state = TaskState.Name(request.status) if request.status else None
+        try:
+            state = TaskState.Name(request.status) if request.status else None
+        except ValueError:  # (a number that names no state: protobuf's JSON takes it)
+            raise _RPCError(
+                Code.INVALID_PARAMS,
+                f"params.status is {request.status}, which is no task state: give one of "
+                "TASK_STATE_WORKING, TASK_STATE_COMPLETED, ... (or none: any).",
+                violations=[("status", "not a TaskState")],
+            ) from None
         found: list[tuple[str, str, Job]] = []
         for job in self.manager.jobs(call.owner):
             if _encoder(job).answered:
@@ -822,12 +839,32 @@ class _A2ATasks:
                 f"params.{where}url: {why or 'a webhook needs its url'}.",
                 violations=[(f"{where}url", why or "missing")],
             )
+        authentication = _dict(config.get("authentication"))
+        headers = {
+            "token": config.get("token"),
+            "authentication.scheme": authentication.get("scheme"),
+            "authentication.credentials": authentication.get("credentials"),
+        }
+        for field, value in headers.items():
+            if isinstance(value, str) and not (value.isascii() and value.isprintable()):
+                raise _RPCError(
+                    Code.INVALID_PARAMS,
+                    f"params.{where}{field} is not printable ASCII, which an HTTP header of "
+                    "each post must be: send it without line breaks, control characters or "
+                    "other characters (base64, say).",
+                    violations=[(f"{where}{field}", "not printable ASCII")],
+                )
         given = config.get("id")
         webhook_id = given if isinstance(given, str) and given else str(uuid.uuid4())
         return lambda task_id: webhook_of(config, task_id, webhook_id)
 
     def _set_webhook(self, job: Job, webhook: Webhook) -> None:
         """Give the task ``webhook`` (one of the same id replaced), within its bound."""
+        self._webhook_room(job, webhook)
+        _encoder(job).webhooks[webhook.id] = webhook
+
+    def _webhook_room(self, job: Job, webhook: Webhook) -> None:
+        """Refuse ``webhook`` if the task has no room for it (its bound of webhooks)."""
         webhooks = _encoder(job).webhooks
         assert self.poster is not None  # (a webhook is made only when it posts)
         most = self.poster.settings.max_per_task
@@ -838,7 +875,6 @@ class _A2ATasks:
                 "first (DeleteTaskPushNotificationConfig).",
                 metadata={"taskId": job.key, "maxPerTask": str(most)},
             )
-        webhooks[webhook.id] = webhook
 
     async def _asubscribe(self, call: _Call) -> Response:
         """``SubscribeToTask``: the task now, then its events to its end (across its waits)."""
@@ -849,6 +885,10 @@ class _A2ATasks:
             Code.UNSUPPORTED_OPERATION,
             ", so there is nothing to follow: GetTask gives it whole.",
         )
+
+        refused = self.manager.stream_room(call.owner)  # (its slot is taken as it starts)
+        if refused is not None:
+            return _busy(call.rpc_id, refused)
 
         def snapshot() -> str:
             return json_text({"task": self._task(job)}, compact=True)
@@ -1029,12 +1069,11 @@ def _unserved(method: str) -> _RPCError:
 
 
 def _busy(rpc_id: RPCId, refused: NoRoom) -> Response:
-    limit = "max_live_runs" if refused.status == 503 else "max_live_runs_per_principal"
     response = error_response(
         rpc_id,
         Code.SERVER_BUSY,
         refused.message,
-        metadata={"limit": limit, "retryAfterSeconds": "1"},
+        metadata={"limit": refused.setting, "retryAfterSeconds": "1"},
         status=refused.status,
     )
     response.headers["Retry-After"] = "1"

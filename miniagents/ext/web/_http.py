@@ -23,6 +23,7 @@ __all__ = [
     "read_json",
     "read_model",
     "resumed_meanwhile",
+    "too_deep",
     "unknown_run",
     "unnamable_run",
 ]
@@ -129,6 +130,21 @@ async def read_model(
         return model.model_validate(body)
     except ValidationError as error:
         return error_response(422, code, f"The body is not {what}: {problems(error)}.")
+
+
+def too_deep(code: str) -> JSONResponse:
+    """The 422 of a body whose messages hold a value nested too deeply to be kept.
+
+    (A tool call's arguments, say: the agent's messages keep them frozen, and a value a
+    few hundred levels deep is refused there.) ``code``: the app's code for a body it
+    refuses.
+    """
+    return error_response(
+        422,
+        code,
+        "The body's messages hold a value (a tool call's arguments, say) nested too deeply "
+        "to be kept; send it flatter (a deep structure as a JSON string, for instance).",
+    )
 
 
 def _too_large(max_bytes: int) -> JSONResponse:

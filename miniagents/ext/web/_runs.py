@@ -279,7 +279,7 @@ class Run(EventLog):
         events = self.follow(start)
         if frame is not None or prelude:
             events = _framed(events, frame, prelude)
-        return _RunResponse(self, events, self._manager.protocol.headers)
+        return _RunResponse(self.job, events, self._manager.protocol.headers, self)
 
     async def aresponse_after(self, request: Request) -> Response:
         """The response of a client that follows the run after its ``Last-Event-ID`` (all of
@@ -303,25 +303,37 @@ async def _framed(
 
 
 class _RunResponse(EventSourceResponse):
+    """A stream of ``job``'s events, which holds a stream's slot of its owner while it is
+    sent (refused without one); ``run``: the run it follows (``None``: its events follow
+    the runs themselves)."""
+
     def __init__(
-        self, run: Run, events: AsyncIterator[ServerSentEvent], headers: Mapping[str, str]
+        self,
+        job: Job,
+        events: AsyncIterator[ServerSentEvent],
+        headers: Mapping[str, str],
+        run: Run | None = None,
     ) -> None:
         super().__init__(events, headers=headers, ping=15, sep=LINE_END)
+        self._job = job
         self._run = run
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = self._run
-        manager, owner = run.job.manager, run.job.owner
+        manager, owner = self._job.manager, self._job.owner
         refused = manager.open_stream(owner)  # (taken here: no await between look and take)
         if refused is not None:
-            run.unfollowed()  # (a run started for this response, now followed by nobody)
+            if run is not None:
+                run.unfollowed()  # (a run started for this response, now followed by nobody)
             await refused.response()(scope, receive, send)
             return
-        run.attach()
+        if run is not None:
+            run.attach()
         try:
             await super().__call__(scope, receive, send)
         finally:
-            run.detach()
+            if run is not None:
+                run.detach()
             manager.close_stream(owner)
 
 
@@ -413,6 +425,11 @@ class Job:
         if call_ids is None:
             return [request for request in asked if request.pending]
         return [request for request in asked if request.call_id in call_ids]
+
+    def response(self, events: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
+        """An SSE response of ``events`` (of the job's runs), which holds a stream's slot of
+        the job's owner while it is sent, as a run's own does (refused without one)."""
+        return _RunResponse(self, events, self.manager.protocol.headers)
 
     def start(self, events: AsyncIterator[str | Pause]) -> None:
         """Start streaming ``events`` (the job's own, see :func:`_job_events`)."""

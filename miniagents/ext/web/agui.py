@@ -63,6 +63,7 @@ from miniagents.ext.web._http import (
     problems,
     read_model,
     resumed_meanwhile,
+    too_deep,
     unnamable_run,
 )
 from miniagents.ext.web._protocol import (
@@ -75,6 +76,7 @@ from miniagents.ext.web._protocol import (
 from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
+from miniagents.frozen.errors import HashKeyError
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
@@ -243,7 +245,10 @@ class _AGUIRuns:
         refused = manager.room(owner, run_input.run_id, run_input.thread_id)
         if refused is not None:
             return refused
-        messages = agui_input_messages(run_input.messages)
+        try:
+            messages = agui_input_messages(run_input.messages)
+        except (HashKeyError, RecursionError):  # (a call's arguments: frozen, or parsed)
+            return too_deep("invalid_run_input")
         kwargs = _input_arguments(run_input, self.inputs)
         if self.arguments is not None:
             kwargs.update(self.arguments(run_input))

@@ -28,12 +28,14 @@ from miniagents.ext.web._http import (
     problems,
     read_model,
     resumed_meanwhile,
+    too_deep,
     unnamable_run,
 )
 from miniagents.ext.web._protocol import ApprovalFlow, Item, JobIds, WebProtocol, json_text
 from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
+from miniagents.frozen.errors import HashKeyError
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
@@ -215,7 +217,10 @@ class _AISDKRuns:
         refused = manager.room(owner, chat.id, chat.id)
         if refused is not None:
             return refused
-        messages = ui_input_messages(chat.messages)
+        try:
+            messages = ui_input_messages(chat.messages)
+        except (HashKeyError, RecursionError):  # (a call's arguments, frozen)
+            return too_deep("invalid_chat_request")
         kwargs = dict(self.arguments(chat)) if self.arguments is not None else {}
         ids = manager.protocol.ids(chat.id, f"msg-{secrets.token_hex(8)}")
         return manager.start_new(owner, ids, messages, kwargs).response(0)

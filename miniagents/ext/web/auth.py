@@ -34,6 +34,8 @@ from starlette.authentication import (
 )
 from starlette.requests import HTTPConnection
 
+from miniagents.ext.errors import WebConfigurationError
+
 __all__ = ["Authentication", "BearerTokenAuth", "NoAuthentication"]
 
 
@@ -72,7 +74,30 @@ class BearerTokenAuth(AuthenticationBackend):
     challenge = "Bearer"
 
     def __init__(self, tokens: Mapping[str, str]) -> None:
-        """A backend that knows ``tokens``."""
+        """A backend that knows ``tokens``.
+
+        Raises:
+            WebConfigurationError: for an empty token (a request of ``Bearer `` and nothing
+                after it would be its principal's), one with spaces around it (never
+                matched), or a token of no principal.
+        """
+        for token, principal in tokens.items():
+            problem = (
+                "an empty token (a request that sends no token would be its principal's)"
+                if not token.strip()
+                else "spaces around it (a request's token is read without them)"
+                if token != token.strip()
+                else "no principal (the runs it starts would be nobody's)"
+                if not principal
+                else None
+            )
+            if problem is not None:
+                raise WebConfigurationError(
+                    f"BearerTokenAuth was given {problem}: give each token (a secret, e.g. "
+                    f"secrets.token_urlsafe()) with the principal it names, "
+                    f"{{token: 'ada'}}.",
+                    parameter="tokens",
+                )
         self._tokens = [(token.encode(), principal) for token, principal in tokens.items()]
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:

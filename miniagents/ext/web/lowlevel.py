@@ -48,7 +48,7 @@ from miniagents.ext.web._app import TRACE_HEADERS as TRACE_HEADERS
 from miniagents.ext.web._app import Handler as Handler
 from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
 from miniagents.ext.web._app import protocol_app as protocol_app
-from miniagents.ext.web._event_log import LINE_END, sse
+from miniagents.ext.web._event_log import sse
 from miniagents.ext.web._guard import Door as Door
 from miniagents.ext.web._guard import SecurityHeaders as SecurityHeaders
 from miniagents.ext.web._guard import page_policy as page_policy
@@ -180,6 +180,4 @@ def follow_to_end(
         for data in ending() if ending is not None else ():
             yield framed(data)
 
-    return EventSourceResponse(
-        events(), headers=job.manager.protocol.headers, ping=15, sep=LINE_END
-    )
+    return job.response(events())  # (a stream's slot of the job's owner, as any stream)

@@ -46,7 +46,8 @@ def web_chat_app(
     The page is served with a Content-Security-Policy that lets only its own inline
     scripts and styles run (by their hashes, read once, when the app is made: an edit of
     the page needs a new app), call only its own origin and be framed by no one, with
-    ``X-Content-Type-Options: nosniff``, to the settings' ``allowed_hosts`` only. The page
+    ``X-Content-Type-Options: nosniff``, to the settings' ``allowed_hosts`` only. The runs
+    still going when the app stops are cancelled (its lifespan: a server runs it). The page
     itself is public (it holds no data); the agent behind it takes ``authentication`` (the
     page sends ``Authorization: Bearer`` with the token it was opened with,
     ``/#token=...``: see ``miniagents web``).
@@ -84,6 +85,7 @@ def web_chat_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         door.warn_unowned()  # (the mounted app's own lifespan does not run)
         yield
+        await api.state.runs.aclose()  # (nor cancel its runs: they end with the page's app)
 
     return Starlette(
         routes=[Route("/", serve_page), Mount("/api/chat", api)],

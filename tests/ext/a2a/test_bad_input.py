@@ -23,7 +23,7 @@ from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from tests.ext.a2a.rpc import call, rpc, send_params
-from tests.ext.web.serving import gated, served, until
+from tests.ext.web.serving import SSEReader, gated, served, until
 
 ran: list[str] = []
 
@@ -317,3 +317,36 @@ async def test_a_null_id_is_no_notification(web: httpx2.AsyncClient) -> None:
     answered = await call(web, rpc("GetTask", {"id": "no-such-task"}, rpc_id=None))
     assert answered.json()["id"] is None
     assert error_of(answered)["code"] == -32001
+
+
+async def test_a2as_streams_are_bounded_and_a_refused_one_starts_no_task() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = a2a_app(
+        gated(tokens),
+        authentication=BearerTokenAuth({"a": "alice"}),
+        settings=WebSettings(max_streams_per_principal=1),
+    )
+    alice = {"authorization": "Bearer a"}
+    runs = app.state.runs
+    async with served(app) as web:
+        sent = rpc("SendMessage", {**send_params(), "configuration": {"returnImmediately": True}})
+        task_id = (await call(web, sent, headers=alice)).json()["result"]["task"]["id"]
+        following = rpc("SubscribeToTask", {"id": task_id})
+        request = web.build_request("POST", "/", json=following, headers=alice)
+        first = await web.send(request, stream=True)
+        reader = SSEReader(first)  # (kept: a reader let go of closes its stream)
+        await reader.take(1)
+        assert runs.open_streams == 1  # (her one stream: the bound)
+        for refused in [
+            await call(web, following, headers=alice),
+            await call(web, rpc("SendStreamingMessage", send_params()), headers=alice),
+        ]:
+            assert (refused.status_code, refused.headers["retry-after"]) == (429, "1")
+            error = error_of(refused, 429)
+            assert "max_streams_per_principal=1" in error["message"]
+            assert error["data"][0]["metadata"]["limit"] == "max_streams_per_principal"
+        assert runs.live == 1  # (the refused stream's task was not started)
+        await first.aclose()
+        await until(lambda: runs.open_streams == 0)
+        tokens.put_nowait(None)
+        await until(lambda: runs.live == 0)

@@ -15,13 +15,13 @@ import asyncio
 import pickle
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from a2a.server.agent_execution import RequestContext
 from a2a.server.tasks import TaskUpdater
 from a2a.types import Message as WireMessage
-from a2a.types import Role
+from a2a.types import Role, TaskState
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +33,7 @@ from miniagents.errors import (
     A2AConnectionError,
     A2AHTTPError,
     A2AInputRequiredError,
+    A2AProtocolError,
     A2AReplyTooLargeError,
     A2ATaskCanceledError,
     A2ATaskFailedError,
@@ -160,6 +161,15 @@ async def test_the_remotes_failures_are_typed_errors_after_what_it_said(
     if how == "input":
         assert isinstance(raised.value, A2AInputRequiredError)
         assert raised.value.question == "Which city?"
+
+
+async def test_a_task_state_a2a_does_not_define_is_a_protocol_error() -> None:
+    async def play(context: RequestContext, updater: TaskUpdater) -> None:
+        await updater.update_status(cast(TaskState, 999))  # (a number protobuf takes)
+
+    async with serving(sdk_app(PlayedExecutor(play))) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError, match=r"REMOTE sent the task state 999"):
+            await a2a_agent(url, alias="REMOTE", questions="raise").inquire("Hi")
 
 
 async def test_cancelling_the_caller_cancels_the_remote_task() -> None:

@@ -144,6 +144,8 @@ async def test_the_filters_pick_a_context_a_state_and_what_was_updated_since() -
         ({"historyLength": -1}, "historyLength"),
         ({"pageToken": "not-a-token"}, "pageToken"),
         ({"pageToken": "WzEsIDJd"}, "pageToken"),  # (base64 of JSON, but not a place)
+        ({"status": 999}, "status"),  # (a number protobuf takes, but no TaskState)
+        ({"status": -5}, "status"),
     ],
 )
 async def test_a_page_the_app_cannot_give_is_refused(

@@ -152,12 +152,44 @@ async def test_the_four_methods_keep_give_list_and_delete_a_tasks_webhooks() -> 
             assert unknown["code"] == -32001
 
 
+async def test_a_refused_answer_sets_no_webhook_and_one_over_the_bound_answers_nothing() -> None:
+    async with receiving() as receiver:
+        app = a2a_app(
+            greeter,
+            authentication=NoAuthentication(),
+            push_notifications=pushing(receiver, max_per_task=1),
+        )
+        async with served(app) as web:
+            task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
+            named = {"taskId": task["id"]}
+            listing = rpc("ListTaskPushNotificationConfigs", named)
+            hook = {"url": f"{receiver.url}hooks/a"}
+            answer = {
+                **send_params("Ada", taskId=task["id"], contextId="another-context"),
+                "configuration": {"taskPushNotificationConfig": hook},
+            }
+            refused = error_of(await call(web, rpc("SendMessage", answer)))
+            assert violations(refused) == ["message.contextId"]
+            assert (await call(web, listing)).json()["result"]["configs"] == []
+            made = await call(web, rpc("CreateTaskPushNotificationConfig", {**hook, **named}))
+            assert "result" in made.json()
+            message = {**answer["message"], "contextId": task["contextId"]}
+            over = {"message": message, "configuration": answer["configuration"]}
+            error = error_of(await call(web, rpc("SendMessage", over)))
+            assert (error["code"], "the most it takes" in error["message"]) == (-32602, True)
+            got = await call(web, rpc("GetTask", {"id": task["id"]}))
+            assert got.json()["result"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
         ("http://evil.example/hooks/x", "not under a URL this agent posts to"),
         ("{url}other/x", "not under a URL this agent posts to"),
         ("{url}hooksx", "not under a URL this agent posts to"),
+        ("{url}hooks/../admin", "has a '.' or '..' segment"),  # (posted to /admin)
+        ("{url}hooks/%2E%2e/admin", "has a '.' or '..' segment"),  # (a server's /admin)
+        ("{url}hooks/./x", "has a '.' or '..' segment"),
         ("http://user:pass@{host}/hooks/x", "holds credentials"),
         ("file:///etc/passwd", "not an http(s) URL"),
         ("", "a webhook needs its url"),
@@ -177,6 +209,34 @@ async def test_a_webhook_under_no_allowed_url_is_refused_and_nothing_starts(
             error = error_of(await call(web, rpc("SendMessage", params)))
         assert (error["code"], why in error["message"]) == (-32602, True)
         assert violations(error) == ["configuration.taskPushNotificationConfig.url"]
+        assert app.state.runs.kept == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("url", "{url}hooks/a\x00b", "a control character"),
+        ("url", "{url}hooks/" + "a" * 70_000, "longer than"),
+        ("token", "t\u20ac", "not printable ASCII"),
+        ("token", "t\r\nX-Injected: 1", "not printable ASCII"),
+        ("authentication", {"scheme": "Bearer", "credentials": "c\u20ac"}, "not printable ASCII"),
+    ],
+    ids=["nul-in-url", "long-url", "unicode-token", "crlf-token", "unicode-credentials"],
+)
+async def test_a_webhook_its_posts_could_not_be_sent_to_is_refused_and_nothing_starts(
+    field: str, value: Any, why: str
+) -> None:
+    async with receiving() as receiver:
+        app = a2a_app(
+            greeter, authentication=NoAuthentication(), push_notifications=pushing(receiver)
+        )
+        given = value.format(url=receiver.url) if field == "url" else value
+        config = {"url": f"{receiver.url}hooks/x", field: given}
+        params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+        async with served(app) as web:
+            error = error_of(await call(web, rpc("SendMessage", params)))
+        assert (error["code"], why in error["message"]) == (-32602, True), error["message"]
+        assert violations(error)[0].startswith("configuration.taskPushNotificationConfig.")
         assert app.state.runs.kept == 0
 
 
@@ -272,6 +332,46 @@ async def test_the_app_stops_its_posts_when_it_stops() -> None:
             params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
             await call(web, rpc("SendMessage", params))
         hold.set()  # (the app has stopped: its post was cancelled, nothing left running)
+
+
+async def test_a_deleted_webhook_is_posted_nothing_more_and_one_set_again_hears_the_rest() -> None:
+    hold = asyncio.Event()
+    heard: list[tuple[str, str]] = []
+
+    async def hook(request: Request) -> Response:
+        state = json.loads(await request.body())["statusUpdate"]["status"]["state"]
+        heard.append((request.path_params["name"], state))
+        await hold.wait()  # (the first post is under way while the rest wait behind it)
+        return Response()
+
+    def posting() -> list[asyncio.Task[Any]]:
+        return [task for task in asyncio.all_tasks() if "a2a push" in task.get_name()]
+
+    async with serving(
+        lambda url: Starlette(routes=[Route("/hooks/{name}", hook, methods=["POST"])])
+    ) as url:
+        app = a2a_app(
+            greeter,
+            authentication=NoAuthentication(),
+            push_notifications=A2APushNotifications(allowed_urls=[url]),
+        )
+        async with served(app) as web:
+            config = {"id": "h", "url": f"{url}hooks/old"}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            task = (await call(web, rpc("SendMessage", params))).json()["result"]["task"]
+            await until(lambda: heard == [("old", "TASK_STATE_WORKING")])  # (one more waits)
+            deleting = {"taskId": task["id"], "id": "h"}
+            await call(web, rpc("DeleteTaskPushNotificationConfig", deleting))
+            again = {"taskId": task["id"], "id": "h", "url": f"{url}hooks/new"}
+            await call(web, rpc("CreateTaskPushNotificationConfig", again))
+            await call(web, rpc("SendMessage", send_params("Ada", taskId=task["id"])))
+            hold.set()
+            await until(lambda: not posting())  # (every post that was to be sent, sent)
+    assert heard == [
+        ("old", "TASK_STATE_WORKING"),  # (under way when it was deleted)
+        ("new", "TASK_STATE_WORKING"),
+        ("new", "TASK_STATE_COMPLETED"),
+    ]
 
 
 @pytest.mark.parametrize(

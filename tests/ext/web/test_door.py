@@ -241,6 +241,25 @@ async def test_a_request_of_nobody_the_app_knows_is_a_401_and_starts_nothing(
 
 
 @pytest.mark.parametrize(
+    ("tokens", "said"),
+    [
+        ({"": "ada"}, "an empty token"),  # ("Authorization: Bearer " would be ada's)
+        ({"  ": "ada"}, "an empty token"),
+        ({" tok-1": "ada"}, "spaces around it"),  # (never matched: the given one is stripped)
+        ({"tok-1": ""}, "no principal"),
+    ],
+    ids=["empty", "blank", "spaced", "nobody"],
+)
+def test_a_bearer_token_that_would_let_anyone_in_or_nobody_is_refused(
+    tokens: dict[str, str], said: str
+) -> None:
+    with pytest.raises(WebConfigurationError) as refused:
+        BearerTokenAuth(tokens)
+    assert said in str(refused.value)
+    assert refused.value.parameter == "tokens"
+
+
+@pytest.mark.parametrize(
     "app", [agui_app, ai_sdk_app, a2a_app, chat_page_app], ids=lambda app: app.__name__
 )
 def test_an_app_made_without_authentication_is_refused_naming_both_ways_to_make_it(
@@ -833,3 +852,21 @@ async def test_the_chat_pages_limits_are_its_agents_apps() -> None:
             assert "max_live_runs_per_principal=1" in refused.json()["error"]["message"]
             tokens.put_nowait(None)
         await until(lambda: runs.live == 0)
+
+
+async def test_the_chat_pages_runs_are_cancelled_when_it_stops() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    settings = WebSettings(grace_period=3600)  # (its run goes on once its client left)
+    app = web_chat_app(gated(tokens), page=PAGE, authentication=TOKENS, settings=settings)
+    (api,) = [route.app for route in app.routes if isinstance(route, Mount)]
+    assert isinstance(api, Starlette)
+    runs = api.state.runs
+    async with served(app) as client:
+        started = await _stream(client, "POST", "/api/chat/", ALICE, json=chat_request("k1"))
+        await SSEReader(started).take(1)
+        job = runs.job("k1", "alice")
+        await started.aclose()
+        assert job is not None
+        assert not job.done
+    assert job.done  # (cancelled as the app stopped: no task of it left running)
+    assert runs.live == 0

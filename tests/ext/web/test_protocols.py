@@ -8,6 +8,7 @@ URL and its codes.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from tests.ext.web.serving import (
     PROTOCOLS,
     Protocol,
     SSEReader,
+    agui_input,
+    chat_request,
     gated,
     get_events,
     post_events,
@@ -85,6 +88,46 @@ async def test_json_nested_past_python_s_recursion_limit_is_a_400(protocol: Prot
             "code": "invalid_json",
             "message": "The request body is JSON nested too deeply to be read.",
         }
+
+
+def _nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+def _deep_call_bodies(protocol: Protocol) -> list[dict[str, Any]]:
+    """Bodies whose history holds a tool call of arguments too deep to keep (or to parse)."""
+    if protocol is AI_SDK:  # (its input is JSON in the body: under json.loads' depth)
+        part = {"type": "tool-f", "toolCallId": "c1", "state": "output-available", "output": 1}
+        part["input"] = json.loads(_nested(800))
+        called = {"id": "a1", "role": "assistant", "parts": [part]}
+        return [chat_request(messages=[*chat_request()["messages"], called])]
+    bodies = []
+    for depth in (800, 50_000):  # (a JSON text: kept too deep to freeze, or to parse)
+        function = {"name": "f", "arguments": _nested(depth)}
+        called = {
+            "id": "a1",
+            "role": "assistant",
+            "toolCalls": [{"id": "c1", "type": "function", "function": function}],
+        }
+        bodies.append(agui_input(messages=[*agui_input()["messages"], called]))
+    return bodies
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_tool_call_nested_too_deeply_to_keep_is_a_422_and_starts_no_run(
+    protocol: Protocol,
+) -> None:
+    app = protocol.app(offline_agent.fork(token_delay=0), authentication=NoAuthentication())
+    async with served(app) as client:
+        for body in _deep_call_bodies(protocol):
+            response = await client.post(
+                "/", content=json.dumps(body), headers={"content-type": "application/json"}
+            )
+            assert response.status_code == 422, response.text
+            error = response.json()["error"]
+            assert error["code"] == protocol.invalid_code
+            assert "nested too deeply" in error["message"]
+        assert app.state.runs.live == 0
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
