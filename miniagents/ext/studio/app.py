@@ -221,7 +221,11 @@ class _Studio:
         given = request.query_params.get("after") or request.headers.get("last-event-id")
         after = _whole(given, 0)
         if after is None:
-            return _error(400, "bad_position", "after (or Last-Event-ID) must be a whole number.")
+            return _error(
+                400,
+                "bad_position",
+                "after (or Last-Event-ID) must be a whole number (at most 18 digits).",
+            )
         if not self.forks.starting(run_id):
             run_id = (await asyncio.to_thread(self.runs.run, run_id)).id  # (404 if unknown)
         if self.followers.full():
@@ -289,9 +293,11 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def _whole(given: str | None, default: int) -> int | None:
+    """``given`` as a whole number below 10**18 (what SQLite holds), ``default`` if absent."""
     if given is None or given == "":
         return default
-    return int(given) if given.isdigit() else None
+    # (str.isdigit alone takes "²", which int() refuses: ASCII digits only, at most 18)
+    return int(given) if given.isascii() and given.isdigit() and len(given) <= 18 else None
 
 
 _TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."

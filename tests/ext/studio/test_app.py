@@ -217,3 +217,16 @@ async def test_event_streams_past_the_most_followers_are_refused(store: RunStore
         async with client.stream("GET", events, headers=AUTH) as again:  # (its place is free)
             assert again.status_code == 200
             assert [line async for line in again.aiter_lines()][-2].startswith("data: ")
+
+
+async def test_a_position_or_limit_that_is_no_small_whole_number_is_a_400(
+    client: httpx.AsyncClient, recorded: str
+) -> None:
+    events = f"/api/runs/{recorded}/events"
+    for after in ("%C2%B2", "9" * 30, "9" * 5_000):  # ("²" is a digit to str.isdigit)
+        refused = await client.get(f"{events}?after={after}", headers=AUTH)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, "bad_position")
+    resumed = await client.get(events, headers={**AUTH, "Last-Event-ID": "9" * 20})
+    assert resumed.status_code == 400
+    refused = await client.get("/api/runs?limit=%C2%B2", headers=AUTH)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "bad_limit")
