@@ -64,6 +64,7 @@ from miniagents.ext.studio.errors import (
     StudioError,
     StudioForkError,
     StudioNotFoundError,
+    StudioStoreError,
 )
 from miniagents.ext.studio.fork import Fork, ForkResult, afork, plan_fork
 from miniagents.ext.studio.store import RunStore
@@ -332,8 +333,9 @@ async def _followed(
     [...]}`` (the events as :mod:`~miniagents.ext.studio.events` writes them, numbered from
     ``first``), its id the number of its last event. A fork's run that has not started yet
     is waited for (its program is starting); one whose program ended without starting it
-    ends the stream with an ``error`` event, and so does a stream past the most followers
-    (counted while it runs: one its client left before it began takes no place).
+    ends the stream with an ``error`` event, and so do a chunk that cannot be read (damaged)
+    and a stream past the most followers (counted while it runs: one its client left before
+    it began takes no place).
     """
     if not followers.take():
         yield f"event: error\ndata: {json.dumps({'message': _TOO_MANY_FOLLOWERS})}\n\n"
@@ -364,6 +366,8 @@ async def _followed(
                 yield f"event: end\ndata: {json.dumps(run.as_json())}\n\n"
                 return
             await asyncio.sleep(_POLL)
+    except StudioStoreError as error:  # (a damaged chunk: said, not a cut stream)
+        yield f"event: error\ndata: {json.dumps({'message': str(error)})}\n\n"
     finally:
         followers.give_back()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -230,3 +231,17 @@ async def test_a_position_or_limit_that_is_no_small_whole_number_is_a_400(
     assert resumed.status_code == 400
     refused = await client.get("/api/runs?limit=%C2%B2", headers=AUTH)
     assert (refused.status_code, refused.json()["error"]["code"]) == (400, "bad_limit")
+
+
+async def test_a_damaged_chunk_ends_the_event_stream_with_an_error_event_saying_so(
+    client: httpx.AsyncClient, recorded: str, store: RunStore
+) -> None:
+    with sqlite3.connect(store.path) as damaging:  # (a batch cut short: a crash mid-write)
+        damaging.execute("UPDATE studio_chunks SET data = substr(data, 1, 20)")
+    damaging.close()
+    async with client.stream("GET", f"/api/runs/{recorded}/events", headers=AUTH) as response:
+        events = await _events(response)  # (whole: not cut with the chunked body unfinished)
+    [(kind, said)] = events
+    assert kind == "error"
+    assert "cannot be read" in said["message"]
+    assert recorded in said["message"]
