@@ -68,6 +68,7 @@ from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
+from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.lowlevel import spawn
 
 __all__ = ["DEFAULT_PAGE", "voice_app"]
@@ -272,10 +273,12 @@ async def _relay(
         sending: list[asyncio.Task[None]] = []
 
         async def read() -> None:
+            left = False
             try:
                 while True:
                     message = await websocket.receive()
                     if message["type"] == "websocket.disconnect":
+                        left = True
                         return
                     data = message.get("bytes")
                     text = message.get("text")
@@ -297,10 +300,14 @@ async def _relay(
                             )
                         elif kind == "end":
                             return
-            except (WebSocketDisconnect, ValueError, KeyError, TypeError):
+            except WebSocketDisconnect:
+                left = True
+            except (ValueError, KeyError, TypeError):
                 return
             finally:
                 call.finish()
+                if left:  # (nobody hears the rest: the session, the API's too, ends now)
+                    reply.cancel()
 
         reading = spawn(read(), "voice page input")
         try:
@@ -311,7 +318,7 @@ async def _relay(
             reply.cancel()
             with contextlib.suppress(Exception):
                 await websocket.close(1008, "The session lasted as long as the app allows.")
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, StreamCancelledError):  # (the page left)
             reply.cancel()
         except Exception as error:  # the session's error: told to the page, then closed
             with contextlib.suppress(Exception):

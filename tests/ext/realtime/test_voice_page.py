@@ -36,8 +36,10 @@ from miniagents.errors import WebConfigurationError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.realtime.web import voice_app
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
+from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer
 from tests.ext.realtime.kit import APIS
+from tests.ext.web.serving import until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FOUND = CHROMIUM.exists()
@@ -239,3 +241,23 @@ def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
         with pytest.raises(WebConfigurationError, match=f"voice_app needs {limit}") as refused:
             make()
         assert refused.value.parameter == limit
+
+
+async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from websockets.asyncio.client import connect
+
+    fake_llm.speak(["One, ", "two, ", "three."], pause_after=1)  # (held: the reply goes on)
+    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
+    headers = {"Authorization": "Bearer s3cret"}
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
+        async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+            await socket.send('{"type": "text", "text": "Count."}')
+            while '"transcript"' not in str(await socket.recv()):
+                pass  # (the reply has begun; the page closes now)
+        record = fake_llm.realtime_sessions[0]
+        await until(lambda: record.outcome == "closed")  # (was: open until the session's limit)
+        await until(lambda: not running_tasks())
+    assert record.outcome == "closed"
