@@ -25,8 +25,11 @@ settings' ``allowed_origins`` (a page of another site cannot borrow the user's t
 Each session runs the agent once, in a ``MiniAgents`` context of its own, within the limits:
 the settings' ``max_live_runs`` sessions at once (``max_live_runs_per_principal`` each; a
 ticket is refused with 503 or 429), ``max_session_seconds`` long, messages of at most
-``max_message_bytes`` (a bigger one closes the session, code 1009). An app that knows
-nobody is an explicit choice (``authentication=NoAuthentication()``: local development).
+``max_message_bytes`` (a bigger one closes the session, code 1009; one the page never
+sends, code 1007, saying so). A page that leaves ends its session at once, the realtime
+API's with it; one that sends ``{"type": "end"}`` hears the rest of the reply first. An
+app that knows nobody is an explicit choice (``authentication=NoAuthentication()``: local
+development).
 """
 
 from __future__ import annotations
@@ -273,12 +276,11 @@ async def _relay(
         sending: list[asyncio.Task[None]] = []
 
         async def read() -> None:
-            left = False
+            heard = False  # (whether the page hears the rest: its input ended by "end")
             try:
                 while True:
                     message = await websocket.receive()
                     if message["type"] == "websocket.disconnect":
-                        left = True
                         return
                     data = message.get("bytes")
                     text = message.get("text")
@@ -288,25 +290,20 @@ async def _relay(
                     if data:
                         call.send_message(AudioChunk(audio=data, format=audio_format))
                     elif text:
-                        said = json.loads(text)
-                        kind = said.get("type")
-                        if kind == "text" and said.get("text"):
-                            call.send_message(str(said["text"]))
-                        elif kind == "played":
-                            call.send_message(
-                                PlaybackPosition(
-                                    item_id=str(said["item_id"]), played_ms=int(said["ms"])
-                                )
-                            )
-                        elif kind == "end":
+                        kind, given = _said(text)
+                        if kind == "end":
+                            heard = True
                             return
+                        if given is not None:
+                            call.send_message(given)
             except WebSocketDisconnect:
-                left = True
-            except (ValueError, KeyError, TypeError):
-                return
+                pass
+            except ValueError:  # (a message the page never sends: said as the close's reason)
+                with contextlib.suppress(Exception):
+                    await websocket.close(1007, _UNREADABLE)
             finally:
                 call.finish()
-                if left:  # (nobody hears the rest: the session, the API's too, ends now)
+                if not heard:  # (nobody hears the rest: the session, the API's too, ends now)
                     reply.cancel()
 
         reading = spawn(read(), "voice page input")
@@ -329,6 +326,32 @@ async def _relay(
             for task in sending:
                 task.cancel()
             await asyncio.gather(reading, *sending, return_exceptions=True)
+
+
+_UNREADABLE = "A message was not one the page sends (JSON: text, played, end; or audio)."
+
+
+def _said(text: str) -> tuple[object, str | PlaybackPosition | None]:
+    """A JSON message of the page: its ``type``, and the input it gives the session, if any.
+
+    Raises:
+        ValueError: if it is not one the page sends (not a JSON object, a text that is no
+            text, a ``played`` without its item or a whole number of milliseconds).
+    """
+    said = json.loads(text)
+    if not isinstance(said, dict):
+        raise ValueError("not a JSON object")
+    kind = said.get("type")
+    if kind == "text":
+        if not isinstance(said.get("text"), str):
+            raise ValueError("a text message needs its text")
+        return kind, said["text"] or None
+    if kind == "played":
+        item, ms = said.get("item_id"), said.get("ms")
+        if not isinstance(item, str) or type(ms) is not int or ms < 0:
+            raise ValueError("a played message needs its item_id and ms")
+        return kind, PlaybackPosition(item_id=item, played_ms=ms)
+    return kind, None
 
 
 async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]]) -> None:

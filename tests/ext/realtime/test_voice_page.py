@@ -261,3 +261,32 @@ async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
         await until(lambda: record.outcome == "closed")  # (was: open until the session's limit)
         await until(lambda: not running_tasks())
     assert record.outcome == "closed"
+
+
+async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
+    headers = {"Authorization": "Bearer s3cret"}
+    malformed = [
+        "[1]",  # (JSON, not an object: was an AttributeError, lost)
+        "not JSON",
+        '{"type": "played", "item_id": "item_1", "ms": 1e999}',  # (int(inf): OverflowError)
+        '{"type": "played", "item_id": "item_1", "ms": -5}',
+        '{"type": "played"}',
+        '{"type": "text", "text": {"a": 1}}',
+    ]
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        for message in malformed:
+            ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
+            async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+                await socket.send(message)
+                with pytest.raises(ConnectionClosedError):  # (was: a session_end, then 1000)
+                    await socket.recv()
+            assert socket.close_code == 1007, message
+            assert socket.close_reason.startswith("A message was not one the page sends"), message
+        await until(lambda: not running_tasks())
+    assert [record.outcome for record in fake_llm.realtime_sessions] == ["closed"] * 6
