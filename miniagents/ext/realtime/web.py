@@ -26,10 +26,11 @@ Each session runs the agent once, in a ``MiniAgents`` context of its own, within
 the settings' ``max_live_runs`` sessions at once (``max_live_runs_per_principal`` each; a
 ticket is refused with 503 or 429), ``max_session_seconds`` long, messages of at most
 ``max_message_bytes`` (a bigger one closes the session, code 1009; one the page never
-sends, code 1007, saying so). A page that leaves ends its session at once, the realtime
-API's with it; one that sends ``{"type": "end"}`` hears the rest of the reply first. An
-app that knows nobody is an explicit choice (``authentication=NoAuthentication()``: local
-development).
+sends, code 1007, saying so); a page that sends faster than the API takes is read no
+further ahead of the session than a few dozen messages (held back, not kept). A page that
+leaves ends its session at once, the realtime API's with it; one that sends ``{"type":
+"end"}`` hears the rest of the reply first. An app that knows nobody is an explicit choice
+(``authentication=NoAuthentication()``: local development).
 """
 
 from __future__ import annotations
@@ -270,9 +271,10 @@ async def _relay(
     from miniagents.ext.realtime.pieces import AudioFormat
 
     audio_format = AudioFormat(rate=input_rate)
+    inbox: asyncio.Queue[AudioChunk | PlaybackPosition | str | None] = asyncio.Queue()
+    room = asyncio.Semaphore(_READ_AHEAD)  # (the page is read no further ahead of the session)
     async with MiniAgents():
-        call = agent.initiate_inquiry()
-        reply = call.reply_sequence(finish_call=False)
+        reply = agent.inquire(_taken(inbox, room))
         sending: list[asyncio.Task[None]] = []
 
         async def read() -> None:
@@ -287,22 +289,24 @@ async def _relay(
                     if len(data or b"") + len((text or "").encode()) > max_bytes:
                         await websocket.close(1009, "A message was bigger than the app takes.")
                         return
+                    given: AudioChunk | PlaybackPosition | str | None = None
                     if data:
-                        call.send_message(AudioChunk(audio=data, format=audio_format))
+                        given = AudioChunk(audio=data, format=audio_format)
                     elif text:
                         kind, given = _said(text)
                         if kind == "end":
                             heard = True
                             return
-                        if given is not None:
-                            call.send_message(given)
+                    if given is not None:
+                        await room.acquire()
+                        inbox.put_nowait(given)
             except WebSocketDisconnect:
                 pass
             except ValueError:  # (a message the page never sends: said as the close's reason)
                 with contextlib.suppress(Exception):
                     await websocket.close(1007, _UNREADABLE)
             finally:
-                call.finish()
+                inbox.put_nowait(None)  # (the input's end)
                 if not heard:  # (nobody hears the rest: the session, the API's too, ends now)
                     reply.cancel()
 
@@ -326,6 +330,21 @@ async def _relay(
             for task in sending:
                 task.cancel()
             await asyncio.gather(reading, *sending, return_exceptions=True)
+
+
+_READ_AHEAD = 16
+"""The most messages of the page read and not yet taken by the session (with the stream's
+high-water mark of pieces pulled ahead: a page that sends faster than the API takes is
+held back, not kept)."""
+
+
+async def _taken(
+    inbox: asyncio.Queue[AudioChunk | PlaybackPosition | str | None], room: asyncio.Semaphore
+) -> AsyncIterator[AudioChunk | PlaybackPosition | str]:
+    """The page's input as the session pulls it, until its end (``None``)."""
+    while (given := await inbox.get()) is not None:
+        room.release()
+        yield given
 
 
 _UNREADABLE = "A message was not one the page sends (JSON: text, played, end; or audio)."
