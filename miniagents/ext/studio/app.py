@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from miniagents.arguments import check_count
-from miniagents.ext.errors import MissingExtraError
+from miniagents.ext.errors import MissingExtraError, WebConfigurationError
 
 try:
     from starlette.applications import Starlette
@@ -119,8 +119,8 @@ def studio_app(
             limit).
 
     Raises:
-        StudioConfigurationError: for an empty token or one with spaces, no allowed host,
-            or a limit below 1.
+        StudioConfigurationError: for an empty token or one with spaces, no allowed host
+            or one that is no host name, or a limit below 1.
     """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
         raise StudioConfigurationError(
@@ -136,7 +136,10 @@ def studio_app(
         check_count(limit, name, owner="studio_app", error=StudioConfigurationError)
     runs = store if isinstance(store, RunStore) else RunStore(store)
     forks = _Forks(runs, max_forks, dict(environment or {}), fork_timeout)
-    studio = _Studio(runs, token, allowed_hosts, forks, _Bound(max_followers))
+    try:
+        studio = _Studio(runs, token, allowed_hosts, forks, _Bound(max_followers))
+    except WebConfigurationError as error:  # (a host that is no host name: "http://...")
+        raise StudioConfigurationError(str(error)) from error
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ import pytest
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.studio import Recorder, RunStore
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
+from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
 from tests.ext.web.serving import served
 
@@ -245,3 +246,15 @@ async def test_a_damaged_chunk_ends_the_event_stream_with_an_error_event_saying_
     assert kind == "error"
     assert "cannot be read" in said["message"]
     assert recorded in said["message"]
+
+
+def test_a_host_that_is_no_host_name_is_a_configuration_error_and_one_line_of_the_command(
+    store: RunStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(StudioConfigurationError, match="holds 'http://studio"):
+        studio_app(store, token=TOKEN, allowed_hosts=["http://studio.internal"])
+    with pytest.raises(SystemExit) as exited:  # (was: the WebConfigurationError's traceback)
+        studio_main(["--store", str(store.path), "--allow-host", "http://studio.internal"], "s")
+    assert exited.value.code == 2
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert said.startswith("s: error: argument --allow-host: allowed_hosts holds 'http://")
