@@ -354,10 +354,14 @@ def _said(text: str) -> tuple[object, str | PlaybackPosition | None]:
     """A JSON message of the page: its ``type``, and the input it gives the session, if any.
 
     Raises:
-        ValueError: if it is not one the page sends (not a JSON object, a text that is no
-            text, a ``played`` without its item or a whole number of milliseconds).
+        ValueError: if it is not one the page sends (not a JSON object, or one nested
+            past the parser's depth, a text that is no text, a ``played`` without its item
+            or a whole number of milliseconds).
     """
-    said = json.loads(text)
+    try:
+        said = json.loads(text)
+    except RecursionError as error:  # (nested deeper than the parser goes)
+        raise ValueError("nested too deep") from error
     if not isinstance(said, dict):
         raise ValueError("not a JSON object")
     kind = said.get("type")
