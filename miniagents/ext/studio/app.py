@@ -247,7 +247,7 @@ class _Studio:
             return _error(413, "body_too_large", f"A fork's body is at most {_MAX_BODY:,} bytes.")
         try:
             asked = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: nested past the parser's depth)
             return _error(
                 400, "invalid_json", 'The body is not JSON; send {"call": 3, "reply": "..."}.'
             )

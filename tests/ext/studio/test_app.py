@@ -258,3 +258,14 @@ def test_a_host_that_is_no_host_name_is_a_configuration_error_and_one_line_of_th
     assert exited.value.code == 2
     said = capsys.readouterr().err.strip().splitlines()[-1]
     assert said.startswith("s: error: argument --allow-host: allowed_hosts holds 'http://")
+
+
+async def test_a_fork_body_nested_past_the_parsers_depth_is_a_400(
+    client: httpx.AsyncClient, recorded: str
+) -> None:
+    nested = await client.post(
+        f"/api/runs/{recorded}/fork",
+        headers={**AUTH, "Content-Type": "application/json"},
+        content=b"[" * 100_000,  # (was: a RecursionError, a 500)
+    )
+    assert (nested.status_code, nested.json()["error"]["code"]) == (400, "invalid_json")
