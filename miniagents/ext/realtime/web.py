@@ -289,22 +289,20 @@ async def _relay(
                     if len(data or b"") + len((text or "").encode()) > max_bytes:
                         await websocket.close(1009, "A message was bigger than the app takes.")
                         return
-                    given: AudioChunk | PlaybackPosition | str | None = None
-                    if data:
-                        given = AudioChunk(audio=data, format=audio_format)
-                    elif text:
-                        kind, given = _said(text)
-                        if kind == "end":
-                            heard = True
-                            return
+                    said = _said(text) if text and not data else (None, None)
+                    if said is None or len(data or b"") % 2:  # (odd: no 16-bit samples)
+                        await websocket.close(1007, _UNREADABLE)
+                        return
+                    kind, typed = said
+                    if kind == "end":
+                        heard = True
+                        return
+                    given = AudioChunk(audio=data, format=audio_format) if data else typed
                     if given is not None:
                         await room.acquire()
                         inbox.put_nowait(given)
             except WebSocketDisconnect:
                 pass
-            except ValueError:  # (a message the page never sends: said as the close's reason)
-                with contextlib.suppress(Exception):
-                    await websocket.close(1007, _UNREADABLE)
             finally:
                 inbox.put_nowait(None)  # (the input's end)
                 if not heard:  # (nobody hears the rest: the session, the API's too, ends now)
@@ -350,29 +348,27 @@ async def _taken(
 _UNREADABLE = "A message was not one the page sends (JSON: text, played, end; or audio)."
 
 
-def _said(text: str) -> tuple[object, str | PlaybackPosition | None]:
+def _said(text: str) -> tuple[object, str | PlaybackPosition | None] | None:
     """A JSON message of the page: its ``type``, and the input it gives the session, if any.
 
-    Raises:
-        ValueError: if it is not one the page sends (not a JSON object, or one nested
-            past the parser's depth, a text that is no text, a ``played`` without its item
-            or a whole number of milliseconds).
+    ``None`` for one the page never sends: not a JSON object (or one nested past the
+    parser's depth), a text that is no text, a ``played`` without its item or a whole
+    number of milliseconds.
     """
     try:
         said = json.loads(text)
-    except RecursionError as error:  # (nested deeper than the parser goes)
-        raise ValueError("nested too deep") from error
+    except (ValueError, RecursionError):  # (RecursionError: nested past the parser's depth)
+        return None
     if not isinstance(said, dict):
-        raise ValueError("not a JSON object")
+        return None
     kind = said.get("type")
     if kind == "text":
-        if not isinstance(said.get("text"), str):
-            raise ValueError("a text message needs its text")
-        return kind, said["text"] or None
+        typed = said.get("text")
+        return (kind, typed or None) if isinstance(typed, str) else None
     if kind == "played":
         item, ms = said.get("item_id"), said.get("ms")
         if not isinstance(item, str) or type(ms) is not int or ms < 0:
-            raise ValueError("a played message needs its item_id and ms")
+            return None
         return kind, PlaybackPosition(item_id=item, played_ms=ms)
     return kind, None
 

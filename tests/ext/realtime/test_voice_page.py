@@ -284,7 +284,7 @@ async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
 
     app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
     headers = {"Authorization": "Bearer s3cret"}
-    malformed = [
+    malformed: list[str | bytes] = [
         "[1]",  # (JSON, not an object: was an AttributeError, lost)
         "not JSON",
         '{"type": "played", "item_id": "item_1", "ms": 1e999}',  # (int(inf): OverflowError)
@@ -292,6 +292,7 @@ async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
         '{"type": "played"}',
         '{"type": "text", "text": {"a": 1}}',
         "[" * 60_000,  # (nested past the parser's depth: a RecursionError)
+        b"odd",  # (audio of no whole 16-bit sample: every later one shifted by a byte)
     ]
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         for message in malformed:
