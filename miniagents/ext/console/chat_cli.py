@@ -520,6 +520,13 @@ def _web(
         raise _CannotStart(
             'the web chat needs the web extra; install it with pip install "miniagents[web]"'
         ) from error
+    try:
+        WebSettings(allowed_hosts=[host])  # (its error would name --allow-host)
+    except WebConfigurationError as error:
+        raise _CannotStart(
+            f"--host {host!r} is no host name nor address; give the address to listen on, "
+            "e.g. 127.0.0.1, or 0.0.0.0 for every one"
+        ) from error
     named = [*LOCAL_HOSTS, host, *settings.get("allowed_hosts", [])]  # (--host's too)
     settings["allowed_hosts"] = list(dict.fromkeys(named))
     try:

@@ -25,8 +25,12 @@ settings' ``allowed_origins`` (a page of another site cannot borrow the user's t
 Each session runs the agent once, in a ``MiniAgents`` context of its own, within the limits:
 the settings' ``max_live_runs`` sessions at once (``max_live_runs_per_principal`` each; a
 ticket is refused with 503 or 429), ``max_session_seconds`` long, messages of at most
-``max_message_bytes`` (a bigger one closes the session, code 1009). An app that knows
-nobody is an explicit choice (``authentication=NoAuthentication()``: local development).
+``max_message_bytes`` (a bigger one closes the session, code 1009; one the page never
+sends, code 1007, saying so); a page that sends faster than the API takes is read no
+further ahead of the session than a few dozen messages (held back, not kept). A page that
+leaves ends its session at once, the realtime API's with it; one that sends ``{"type":
+"end"}`` hears the rest of the reply first. An app that knows nobody is an explicit choice
+(``authentication=NoAuthentication()``: local development).
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
+from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.lowlevel import spawn
 
 __all__ = ["DEFAULT_PAGE", "voice_app"]
@@ -266,12 +271,14 @@ async def _relay(
     from miniagents.ext.realtime.pieces import AudioFormat
 
     audio_format = AudioFormat(rate=input_rate)
+    inbox: asyncio.Queue[AudioChunk | PlaybackPosition | str | None] = asyncio.Queue()
+    room = asyncio.Semaphore(_READ_AHEAD)  # (the page is read no further ahead of the session)
     async with MiniAgents():
-        call = agent.initiate_inquiry()
-        reply = call.reply_sequence(finish_call=False)
+        reply = agent.inquire(_taken(inbox, room))
         sending: list[asyncio.Task[None]] = []
 
         async def read() -> None:
+            heard = False  # (whether the page hears the rest: its input ended by "end")
             try:
                 while True:
                     message = await websocket.receive()
@@ -282,25 +289,24 @@ async def _relay(
                     if len(data or b"") + len((text or "").encode()) > max_bytes:
                         await websocket.close(1009, "A message was bigger than the app takes.")
                         return
-                    if data:
-                        call.send_message(AudioChunk(audio=data, format=audio_format))
-                    elif text:
-                        said = json.loads(text)
-                        kind = said.get("type")
-                        if kind == "text" and said.get("text"):
-                            call.send_message(str(said["text"]))
-                        elif kind == "played":
-                            call.send_message(
-                                PlaybackPosition(
-                                    item_id=str(said["item_id"]), played_ms=int(said["ms"])
-                                )
-                            )
-                        elif kind == "end":
-                            return
-            except (WebSocketDisconnect, ValueError, KeyError, TypeError):
-                return
+                    said = _said(text) if text and not data else (None, None)
+                    if said is None or len(data or b"") % 2:  # (odd: no 16-bit samples)
+                        await websocket.close(1007, _UNREADABLE)
+                        return
+                    kind, typed = said
+                    if kind == "end":
+                        heard = True
+                        return
+                    given = AudioChunk(audio=data, format=audio_format) if data else typed
+                    if given is not None:
+                        await room.acquire()
+                        inbox.put_nowait(given)
+            except WebSocketDisconnect:
+                pass
             finally:
-                call.finish()
+                inbox.put_nowait(None)  # (the input's end)
+                if not heard:  # (nobody hears the rest: the session, the API's too, ends now)
+                    reply.cancel()
 
         reading = spawn(read(), "voice page input")
         try:
@@ -311,7 +317,7 @@ async def _relay(
             reply.cancel()
             with contextlib.suppress(Exception):
                 await websocket.close(1008, "The session lasted as long as the app allows.")
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, StreamCancelledError):  # (the page left)
             reply.cancel()
         except Exception as error:  # the session's error: told to the page, then closed
             with contextlib.suppress(Exception):
@@ -322,6 +328,49 @@ async def _relay(
             for task in sending:
                 task.cancel()
             await asyncio.gather(reading, *sending, return_exceptions=True)
+
+
+_READ_AHEAD = 16
+"""The most messages of the page read and not yet taken by the session (with the stream's
+high-water mark of pieces pulled ahead: a page that sends faster than the API takes is
+held back, not kept)."""
+
+
+async def _taken(
+    inbox: asyncio.Queue[AudioChunk | PlaybackPosition | str | None], room: asyncio.Semaphore
+) -> AsyncIterator[AudioChunk | PlaybackPosition | str]:
+    """The page's input as the session pulls it, until its end (``None``)."""
+    while (given := await inbox.get()) is not None:
+        room.release()
+        yield given
+
+
+_UNREADABLE = "A message was not one the page sends (JSON: text, played, end; or audio)."
+
+
+def _said(text: str) -> tuple[object, str | PlaybackPosition | None] | None:
+    """A JSON message of the page: its ``type``, and the input it gives the session, if any.
+
+    ``None`` for one the page never sends: not a JSON object (or one nested past the
+    parser's depth), a text that is no text, a ``played`` without its item or a whole
+    number of milliseconds.
+    """
+    try:
+        said = json.loads(text)
+    except (ValueError, RecursionError):  # (RecursionError: nested past the parser's depth)
+        return None
+    if not isinstance(said, dict):
+        return None
+    kind = said.get("type")
+    if kind == "text":
+        typed = said.get("text")
+        return (kind, typed or None) if isinstance(typed, str) else None
+    if kind == "played":
+        item, ms = said.get("item_id"), said.get("ms")
+        if not isinstance(item, str) or type(ms) is not int or ms < 0:
+            return None
+        return kind, PlaybackPosition(item_id=item, played_ms=ms)
+    return kind, None
 
 
 async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]]) -> None:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from miniagents.arguments import check_count
-from miniagents.ext.errors import MissingExtraError
+from miniagents.ext.errors import MissingExtraError, WebConfigurationError
 
 try:
     from starlette.applications import Starlette
@@ -64,6 +64,7 @@ from miniagents.ext.studio.errors import (
     StudioError,
     StudioForkError,
     StudioNotFoundError,
+    StudioStoreError,
 )
 from miniagents.ext.studio.fork import Fork, ForkResult, afork, plan_fork
 from miniagents.ext.studio.store import RunStore
@@ -118,8 +119,8 @@ def studio_app(
             limit).
 
     Raises:
-        StudioConfigurationError: for an empty token or one with spaces, no allowed host,
-            or a limit below 1.
+        StudioConfigurationError: for an empty token or one with spaces, no allowed host
+            or one that is no host name, or a limit below 1.
     """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
         raise StudioConfigurationError(
@@ -135,7 +136,10 @@ def studio_app(
         check_count(limit, name, owner="studio_app", error=StudioConfigurationError)
     runs = store if isinstance(store, RunStore) else RunStore(store)
     forks = _Forks(runs, max_forks, dict(environment or {}), fork_timeout)
-    studio = _Studio(runs, token, allowed_hosts, forks, _Bound(max_followers))
+    try:
+        studio = _Studio(runs, token, allowed_hosts, forks, _Bound(max_followers))
+    except WebConfigurationError as error:  # (a host that is no host name: "http://...")
+        raise StudioConfigurationError(str(error)) from error
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -221,7 +225,11 @@ class _Studio:
         given = request.query_params.get("after") or request.headers.get("last-event-id")
         after = _whole(given, 0)
         if after is None:
-            return _error(400, "bad_position", "after (or Last-Event-ID) must be a whole number.")
+            return _error(
+                400,
+                "bad_position",
+                "after (or Last-Event-ID) must be a whole number (at most 18 digits).",
+            )
         if not self.forks.starting(run_id):
             run_id = (await asyncio.to_thread(self.runs.run, run_id)).id  # (404 if unknown)
         if self.followers.full():
@@ -239,7 +247,7 @@ class _Studio:
             return _error(413, "body_too_large", f"A fork's body is at most {_MAX_BODY:,} bytes.")
         try:
             asked = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: nested past the parser's depth)
             return _error(
                 400, "invalid_json", 'The body is not JSON; send {"call": 3, "reply": "..."}.'
             )
@@ -289,9 +297,11 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def _whole(given: str | None, default: int) -> int | None:
+    """``given`` as a whole number below 10**18 (what SQLite holds), ``default`` if absent."""
     if given is None or given == "":
         return default
-    return int(given) if given.isdigit() else None
+    # (str.isdigit alone takes "²", which int() refuses: ASCII digits only, at most 18)
+    return int(given) if given.isascii() and given.isdigit() and len(given) <= 18 else None
 
 
 _TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."
@@ -326,8 +336,9 @@ async def _followed(
     [...]}`` (the events as :mod:`~miniagents.ext.studio.events` writes them, numbered from
     ``first``), its id the number of its last event. A fork's run that has not started yet
     is waited for (its program is starting); one whose program ended without starting it
-    ends the stream with an ``error`` event, and so does a stream past the most followers
-    (counted while it runs: one its client left before it began takes no place).
+    ends the stream with an ``error`` event, and so do a chunk that cannot be read (damaged)
+    and a stream past the most followers (counted while it runs: one its client left before
+    it began takes no place).
     """
     if not followers.take():
         yield f"event: error\ndata: {json.dumps({'message': _TOO_MANY_FOLLOWERS})}\n\n"
@@ -358,6 +369,8 @@ async def _followed(
                 yield f"event: end\ndata: {json.dumps(run.as_json())}\n\n"
                 return
             await asyncio.sleep(_POLL)
+    except StudioStoreError as error:  # (a damaged chunk: said, not a cut stream)
+        yield f"event: error\ndata: {json.dumps({'message': str(error)})}\n\n"
     finally:
         followers.give_back()
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from miniagents.ext.studio.diff import render_diff
-from miniagents.ext.studio.errors import StudioError
+from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
 from miniagents.ext.studio.fork import afork, plan_fork
 from miniagents.ext.studio.recorder import Recorder
 from miniagents.ext.studio.store import STORE_VARIABLE, RunStore, store_path
@@ -264,7 +264,10 @@ def _served(args: argparse.Namespace) -> int:
             'the studio needs the web extra; install it with pip install "miniagents[web]"'
         ) from error
     store = RunStore(store_path(args.store))
-    app = studio_app(store, token=token, allowed_hosts=[*LOCAL_HOSTS, *args.allow_host])
+    try:
+        app = studio_app(store, token=token, allowed_hosts=[*LOCAL_HOSTS, *args.allow_host])
+    except StudioConfigurationError as error:  # (the token is checked above: a host)
+        raise _CannotStart(f"argument --allow-host: {error}") from error
     listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

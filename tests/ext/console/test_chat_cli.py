@@ -437,6 +437,19 @@ def test_miniagents_web_on_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> 
     )
 
 
+def test_miniagents_web_on_a_host_that_is_no_address_names_host_in_its_error(
+    tmp_path: Path,
+) -> None:
+    result = run_python(["-m", "miniagents", "web", "--host", "http://0.0.0.0"], tmp_path)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [said] = result.stderr.splitlines()
+    assert said.startswith(  # (was: "--allow-host: allowed_hosts holds 'http://0.0.0.0'")
+        "python -m miniagents web: error: --host 'http://0.0.0.0' is no host name nor address"
+    )
+
+
 def test_miniagents_web_serves_the_chat_page_with_the_offline_model(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a free port (the server binds it right after)
         probe.bind(("127.0.0.1", 0))

@@ -19,25 +19,40 @@ import json
 import math
 import socket
 import wave
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as ASGIMessage
 
 if TYPE_CHECKING:
     from websockets.asyncio import client
 
 from miniagents.errors import WebConfigurationError
 from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.realtime import PCM24K, AudioFormat
+from miniagents.ext.realtime.agent import make_realtime_agent
+from miniagents.ext.realtime.provider import (
+    InputEnd,
+    RealtimeEvent,
+    RealtimeLink,
+    RealtimeOptions,
+    SessionSetup,
+)
 from miniagents.ext.realtime.web import voice_app
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
+from miniagents.messages.image import ImagePart
+from miniagents.promising.limits import DEFAULT_HIGH_WATER_MARK
+from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer
 from tests.ext.realtime.kit import APIS
+from tests.ext.web.serving import until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FOUND = CHROMIUM.exists()
@@ -239,3 +254,160 @@ def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
         with pytest.raises(WebConfigurationError, match=f"voice_app needs {limit}") as refused:
             make()
         assert refused.value.parameter == limit
+
+
+async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from websockets.asyncio.client import connect
+
+    fake_llm.speak(["One, ", "two, ", "three."], pause_after=1)  # (held: the reply goes on)
+    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
+    headers = {"Authorization": "Bearer s3cret"}
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
+        async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+            await socket.send('{"type": "text", "text": "Count."}')
+            while '"transcript"' not in str(await socket.recv()):
+                pass  # (the reply has begun; the page closes now)
+        record = fake_llm.realtime_sessions[0]
+        await until(lambda: record.outcome == "closed")  # (was: open until the session's limit)
+        await until(lambda: not running_tasks())
+    assert record.outcome == "closed"
+
+
+async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
+    headers = {"Authorization": "Bearer s3cret"}
+    malformed: list[str | bytes] = [
+        "[1]",  # (JSON, not an object: was an AttributeError, lost)
+        "not JSON",
+        '{"type": "played", "item_id": "item_1", "ms": 1e999}',  # (int(inf): OverflowError)
+        '{"type": "played", "item_id": "item_1", "ms": -5}',
+        '{"type": "played"}',
+        '{"type": "text", "text": {"a": 1}}',
+        "[" * 60_000,  # (nested past the parser's depth: a RecursionError)
+        b"odd",  # (audio of no whole 16-bit sample: every later one shifted by a byte)
+    ]
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        for message in malformed:
+            ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
+            async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+                await socket.send(message)
+                with pytest.raises(ConnectionClosedError):  # (was: a session_end, then 1000)
+                    await socket.recv()
+            assert socket.close_code == 1007, message
+            assert str(socket.close_reason).startswith("A message was not one"), message
+        await until(lambda: not running_tasks())
+    assert [record.outcome for record in fake_llm.realtime_sessions] == ["closed"] * len(malformed)
+
+
+class _HeldLink:
+    """A realtime API that takes the user's audio only once the test lets it, and says nothing."""
+
+    reports_speech = True
+    replies_to_tool_outputs = False
+
+    def __init__(self) -> None:
+        self.taken: list[bytes] = []
+        self.let_in = asyncio.Event()
+        self._closed = asyncio.Event()
+
+    async def asend_audio(self, audio: bytes) -> None:
+        await self.let_in.wait()
+        self.taken.append(audio)
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        raise AssertionError("no text is sent")
+
+    async def asend_images(self, images: Sequence[ImagePart]) -> None:
+        raise AssertionError("no image is sent")
+
+    async def asend_item(self, role: str, text: str) -> None:
+        raise AssertionError("nothing is carried in")
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        raise AssertionError("no tool is called")
+
+    async def arespond(self) -> None:
+        return None
+
+    async def atruncate(self, item_id: str, played_ms: int) -> None:
+        return None
+
+    async def aend_input(self) -> InputEnd:
+        return "no_turn"
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self._closed.wait()
+        said: tuple[RealtimeEvent, ...] = ()  # (an async generator of no event)
+        for event in said:
+            yield event
+
+    async def aclose(self) -> None:
+        self._closed.set()
+
+
+@dataclass
+class _HeldAPI:
+    """The realtime provider of one :class:`_HeldLink`."""
+
+    link: _HeldLink
+    provider_name: str = "held"
+    price_provider: str | None = None
+    input_format: AudioFormat = PCM24K
+    output_format: AudioFormat = PCM24K
+    default_model: str | None = "held-model"
+
+    async def aconnect(self, setup: SessionSetup, options: RealtimeOptions) -> RealtimeLink:
+        return self.link
+
+
+async def test_a_page_that_sends_faster_than_the_api_takes_is_read_no_further_ahead() -> None:
+    from websockets.asyncio.client import connect
+
+    link = _HeldLink()
+    agent = make_realtime_agent(
+        RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
+    )
+    app = voice_app(agent, authentication=NoAuthentication())
+    ahead: list[int] = []  # at each frame the app read: how far ahead of the API it was
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        async def counted_receive() -> ASGIMessage:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                ahead.append(len(ahead) + 1 - len(link.taken))
+            return message
+
+        await app(scope, counted_receive, send)
+
+    frames = [bytes([index % 256, index // 256]) * 240 for index in range(300)]  # (10 ms each)
+    async with served(counted) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ticket = (await client.post("/session", json={})).json()["ticket"]
+        async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+            for frame in frames:
+                await socket.send(frame)
+            await _settled(ahead)  # (the app reads no more while the API takes nothing)
+            link.let_in.set()
+            await socket.send('{"type": "end"}')
+            async for _ in socket:  # (to the app's close: the session has ended)
+                pass
+    assert link.taken == frames  # every frame, in order
+    # 16 read and waiting, the high-water mark pulled ahead, one in the session's hands and
+    # one read, waiting for room (was: all 300 read and held while the API took none)
+    assert max(ahead) <= 16 + DEFAULT_HIGH_WATER_MARK + 2
+
+
+async def _settled(seen: list[int], turns: int = 200) -> None:
+    """Let the loop run until ``seen`` has not grown for ``turns`` of its turns."""
+    length, still = -1, 0
+    while still < turns:
+        await asyncio.sleep(0)
+        still = still + 1 if len(seen) == length else 0
+        length = len(seen)

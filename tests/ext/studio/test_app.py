@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.studio import Recorder, RunStore
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
+from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
 from tests.ext.web.serving import served
 
@@ -217,3 +219,53 @@ async def test_event_streams_past_the_most_followers_are_refused(store: RunStore
         async with client.stream("GET", events, headers=AUTH) as again:  # (its place is free)
             assert again.status_code == 200
             assert [line async for line in again.aiter_lines()][-2].startswith("data: ")
+
+
+async def test_a_position_or_limit_that_is_no_small_whole_number_is_a_400(
+    client: httpx.AsyncClient, recorded: str
+) -> None:
+    events = f"/api/runs/{recorded}/events"
+    for after in ("%C2%B2", "9" * 30, "9" * 5_000):  # ("²" is a digit to str.isdigit)
+        refused = await client.get(f"{events}?after={after}", headers=AUTH)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, "bad_position")
+    resumed = await client.get(events, headers={**AUTH, "Last-Event-ID": "9" * 20})
+    assert resumed.status_code == 400
+    refused = await client.get("/api/runs?limit=%C2%B2", headers=AUTH)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "bad_limit")
+
+
+async def test_a_damaged_chunk_ends_the_event_stream_with_an_error_event_saying_so(
+    client: httpx.AsyncClient, recorded: str, store: RunStore
+) -> None:
+    with sqlite3.connect(store.path) as damaging:  # (a batch cut short: a crash mid-write)
+        damaging.execute("UPDATE studio_chunks SET data = substr(data, 1, 20)")
+    damaging.close()
+    async with client.stream("GET", f"/api/runs/{recorded}/events", headers=AUTH) as response:
+        events = await _events(response)  # (whole: not cut with the chunked body unfinished)
+    [(kind, said)] = events
+    assert kind == "error"
+    assert "cannot be read" in said["message"]
+    assert recorded in said["message"]
+
+
+def test_a_host_that_is_no_host_name_is_a_configuration_error_and_one_line_of_the_command(
+    store: RunStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(StudioConfigurationError, match="holds 'http://studio"):
+        studio_app(store, token=TOKEN, allowed_hosts=["http://studio.internal"])
+    with pytest.raises(SystemExit) as exited:  # (was: the WebConfigurationError's traceback)
+        studio_main(["--store", str(store.path), "--allow-host", "http://studio.internal"], "s")
+    assert exited.value.code == 2
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert said.startswith("s: error: argument --allow-host: allowed_hosts holds 'http://")
+
+
+async def test_a_fork_body_nested_past_the_parsers_depth_is_a_400(
+    client: httpx.AsyncClient, recorded: str
+) -> None:
+    nested = await client.post(
+        f"/api/runs/{recorded}/fork",
+        headers={**AUTH, "Content-Type": "application/json"},
+        content=b"[" * 100_000,  # (was: a RecursionError, a 500)
+    )
+    assert (nested.status_code, nested.json()["error"]["code"]) == (400, "invalid_json")
