@@ -192,6 +192,7 @@ class _Classes(MessageClassRegistry):
             fields = json.dumps(
                 message.model_dump(mode="json"), ensure_ascii=False, allow_nan=False
             )
+            fields.encode()  # a lone surrogate: refused here, not by the database's driver
         except (ValueError, TypeError, RecursionError, MessageTypeError) as error:
             raise ChatHistoryError(
                 f"Cannot keep this {name} in a ChatHistorySQL: its fields cannot be written "

@@ -218,6 +218,19 @@ def test_values_that_would_change_are_refused_before_anything_is_written(
     assert asyncio.run(history.load()) == ()
 
 
+@pytest.mark.parametrize(
+    "message",
+    [Message(text="half \ud800 a pair"), Message(text="x", note="half \udfff a pair")],
+)
+def test_text_that_is_not_valid_unicode_is_refused_before_anything_is_written(
+    database_url: str, message: Message
+) -> None:
+    history = ChatHistorySQL("chat", database_url=database_url)
+    with pytest.raises(ChatHistoryError, match="surrogates not allowed.*nothing was written"):
+        asyncio.run(history.append(message))
+    assert asyncio.run(history.load()) == ()
+
+
 # -- errors --------------------------------------------------------------------------------
 
 
