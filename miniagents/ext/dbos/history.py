@@ -250,7 +250,8 @@ class ChatHistorySQL(ChatHistory):
         timeout: Seconds to wait, at most, for a connection or a locked SQLite file.
 
     Raises:
-        ChatHistoryOptionError: for an empty or too long ``conversation``, a ``database_url``
+        ChatHistoryOptionError: for an empty or too long ``conversation`` (or one holding a
+            NUL or a lone surrogate), a ``database_url``
             that is not a SQLite file or PostgreSQL URL, ``message_classes`` that are not
             ``Message`` subclasses (or two of one name), or a ``timeout`` that is not
             positive (a ``ValueError``).
@@ -268,6 +269,18 @@ class ChatHistorySQL(ChatHistory):
         self.conversation = check_text(
             conversation, "conversation", most=_MAX_NAME, fix=fix, error=ChatHistoryOptionError
         )
+        try:
+            conversation.encode()
+        except UnicodeEncodeError as error:
+            raise ChatHistoryOptionError(
+                f"conversation {conversation!r} is not valid Unicode ({error.reason}), so no "
+                f"database can keep it. {fix}"
+            ) from error
+        if "\x00" in conversation:
+            raise ChatHistoryOptionError(
+                f"conversation {conversation!r} holds a NUL character, which PostgreSQL cannot "
+                f"keep. {fix}"
+            )
         self.timeout = check_seconds(timeout, "timeout", error=ChatHistoryOptionError)
         self.database_url = DEFAULT_DATABASE_URL if database_url is None else database_url
         self._classes = _Classes(message_classes)

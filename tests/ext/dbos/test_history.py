@@ -239,6 +239,8 @@ def test_text_that_is_not_valid_unicode_is_refused_before_anything_is_written(
     [
         ({"conversation": ""}, "conversation must be a non-empty str"),
         ({"conversation": "x" * 256}, "at most 255"),
+        ({"conversation": "a\x00b"}, "a NUL character"),
+        ({"conversation": "a\ud800b"}, "not valid Unicode"),
         ({"database_url": "not a url"}, "is not a database URL"),
         ({"database_url": "sqlite://"}, "in-memory SQLite"),
         ({"database_url": "mysql://u@h/db"}, "SQLite .* or PostgreSQL"),
