@@ -226,7 +226,7 @@ def test_text_that_is_not_valid_unicode_is_refused_before_anything_is_written(
     database_url: str, message: Message
 ) -> None:
     history = ChatHistorySQL("chat", database_url=database_url)
-    with pytest.raises(ChatHistoryError, match="surrogates not allowed.*nothing was written"):
+    with pytest.raises(ChatHistoryError, match=r"surrogates not allowed.*nothing was written"):
         asyncio.run(history.append(message))
     assert asyncio.run(history.load()) == ()
 
