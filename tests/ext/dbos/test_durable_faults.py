@@ -394,6 +394,47 @@ def test_a_workflow_id_gives_its_reply_only_to_the_same_call(tmp_path: Path) -> 
     assert echo.endswith("Give this call another workflow id.")
 
 
+SAME_ID_OTHER_ARGUMENTS = """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.dbos.errors import DurableConfigurationError
+from miniagents.ext.llm.offline import offline_agent
+
+URL = "sqlite:///runs.sqlite"
+shop = durable(offline_agent.fork(alias="SHOP"), database_url=URL)
+
+
+async def main() -> None:
+    async with MiniAgents():
+        with workflow_id("order-1"):
+            print("tea:", await shop.inquire("tea", reply="one tea", token_delay=0))
+        with workflow_id("order-1"):  # the same call, its arguments in another order
+            print("again:", await shop.inquire("tea", token_delay=0, reply="one tea"))
+        try:
+            with workflow_id("order-1"):
+                print("two:", await shop.inquire("tea", reply="two teas", token_delay=0))
+        except DurableConfigurationError as error:
+            print("two refused:", error)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_workflow_id_gives_its_reply_only_to_the_same_arguments(tmp_path: Path) -> None:
+    # the same agent and input with other arguments under a run's id got that run's reply
+    done = run_python(["-c", SAME_ID_OTHER_ARGUMENTS], tmp_path)
+    assert done.returncode == 0, done.stderr
+    tea, again, two = done.stdout.splitlines()
+    assert (tea, again) == ("tea: one tea", "again: one tea")
+    assert two.startswith(
+        "two refused: The workflow id 'order-1' names a run of SHOP with other arguments "
+        "than this call's"
+    )
+
+
 async def test_a_reply_that_ended_before_it_was_published_leaves_nothing_to_wait_for() -> None:
     # A call under the id of a run that DBOS still showed as running, though its body had
     # ended here, waited for a reply to be published or for the run's recorded end. The
