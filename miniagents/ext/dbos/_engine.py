@@ -363,7 +363,7 @@ class Engine:
                 task = asyncio.ensure_future(workflow(alias, messages, dict(kwargs), version))
             task.add_done_callback(_retrieved)
             return await self._published_or(workflow_id, task)
-        _check_same_run(workflow_id, status.input, alias, messages)
+        _check_same_run(workflow_id, status.input, alias, messages, kwargs)
         if status.status == "SUCCESS":
             result = await _outside(dbos.get_result_async(workflow_id))
             return cast("tuple[Message, ...]", result)
@@ -423,17 +423,21 @@ class Engine:
 
 
 def _check_same_run(
-    workflow_id: str, recorded: object, alias: str, messages: tuple[Message, ...]
+    workflow_id: str,
+    recorded: object,
+    alias: str,
+    messages: tuple[Message, ...],
+    kwargs: Mapping[str, object],
 ) -> None:
     """Refuse to give a run's reply to a call of another agent, or with other input.
 
     A workflow id names one run: asked again, the run replays as it was recorded. A call
-    of another agent, or with other input messages, under the same id would get a reply
-    that is not its own.
+    of another agent, or with other input messages or arguments, under the same id would
+    get a reply that is not its own.
 
     Raises:
         DurableConfigurationError: if the recorded run is another agent's, or had other
-            input messages.
+            input messages or arguments.
     """
     args = recorded.get("args") if isinstance(recorded, dict) else None
     if not isinstance(args, (tuple, list)) or len(args) < 2:
@@ -452,6 +456,33 @@ def _check_same_run(
             "replayed as recorded, so this call would get another input's reply. Give it "
             "another workflow id (e.g. one made from its input)."
         )
+    recorded_kwargs = args[2] if len(args) > 2 else None
+    if isinstance(recorded_kwargs, Mapping) and not _same_arguments(recorded_kwargs, kwargs):
+        raise DurableConfigurationError(
+            f"The workflow id {workflow_id!r} names a run of {alias} with other arguments "
+            f"than this call's (recorded: {sorted(recorded_kwargs)!r:.200}, given: "
+            f"{sorted(kwargs)!r:.200}): a workflow id names one run, whose reply is replayed "
+            "as recorded, so this call would get another call's reply. Give it another "
+            "workflow id (e.g. one made from its input and arguments: ids_by_input=True)."
+        )
+
+
+def _same_arguments(recorded: Mapping[str, object], given: Mapping[str, object]) -> bool:
+    """Whether a run's recorded arguments are ``given`` (equal, or pickled alike)."""
+    if set(recorded) != set(given):
+        return False
+    for name, value in given.items():
+        try:
+            if bool(recorded[name] == value):
+                continue
+        except Exception:  # an == that cannot tell (e.g. arrays'): compare the pickles
+            pass
+        try:
+            if pickle.dumps(recorded[name]) != pickle.dumps(value):
+                return False
+        except Exception:  # recorded once, so it pickles; given: checked before
+            return False
+    return True
 
 
 async def _first(

@@ -138,8 +138,42 @@ def _input_id(alias: str, messages: tuple[Message, ...], kwargs: Mapping[str, ob
     for message in messages:
         digest.update(type(message).__qualname__.encode())
         digest.update(message.model_dump_json().encode())
-    digest.update(repr(sorted(kwargs.items())).encode())
+    digest.update(repr(sorted((name, _stable(value)) for name, value in kwargs.items())).encode())
     return f"{alias}:{digest.hexdigest()[:32]}"
+
+
+class _Shown:
+    """A value's stand-in in :func:`_input_id`, shown as ``text``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _stable(value: object) -> object:
+    """``value``, shown alike in every process (its repr, unless that changes with the process).
+
+    A set's order follows the process's hash seed: its items are shown sorted. An object
+    shown by its address (``object``'s repr) is shown by its pickle. Other values keep
+    their repr, so that the ids of the runs made before stay.
+    """
+    if type(value) is list:
+        return [_stable(item) for item in value]
+    if type(value) is tuple:
+        return tuple(_stable(item) for item in value)
+    if type(value) is dict:
+        return {key: _stable(item) for key, item in value.items()}
+    if isinstance(value, (set, frozenset)):
+        if not value:
+            return value
+        items = "{" + ", ".join(sorted(repr(_stable(item)) for item in value)) + "}"
+        return _Shown(items if type(value) is set else f"{type(value).__name__}({items})")
+    if type(value).__repr__ is object.__repr__:
+        kind = type(value)
+        return _Shown(f"<{kind.__module__}.{kind.__qualname__} {pickle.dumps(value).hex()}>")
+    return value
 
 
 def _check_recordable(

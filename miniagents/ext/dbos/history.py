@@ -146,7 +146,12 @@ def _new_database(url: str, timeout: float) -> _Database:
     elif backend == "postgresql":
         if parsed.drivername == "postgresql":  # DBOS's URLs name no driver: psycopg 3
             parsed = parsed.set(drivername="postgresql+psycopg")
-        connect_args = {"connect_timeout": max(1, math.ceil(timeout))}
+        given = parsed.query.get("options", "")  # the URL's own options are kept
+        options = f"-c lock_timeout={max(1, math.ceil(timeout * 1000))}"
+        connect_args = {  # a lock held by another session: an error after timeout too
+            "connect_timeout": max(1, math.ceil(timeout)),
+            "options": f"{given if isinstance(given, str) else ' '.join(given)} {options}".strip(),
+        }
     else:
         raise ChatHistoryOptionError(
             f"database_url {shown!r} names a {backend} database: ChatHistorySQL keeps chat "
@@ -192,6 +197,7 @@ class _Classes(MessageClassRegistry):
             fields = json.dumps(
                 message.model_dump(mode="json"), ensure_ascii=False, allow_nan=False
             )
+            fields.encode()  # a lone surrogate: refused here, not by the database's driver
         except (ValueError, TypeError, RecursionError, MessageTypeError) as error:
             raise ChatHistoryError(
                 f"Cannot keep this {name} in a ChatHistorySQL: its fields cannot be written "
@@ -234,8 +240,9 @@ class ChatHistorySQL(ChatHistory):
 
     Nothing is opened before the first call: the table is created then if it is missing,
     and a database that cannot be reached (or a SQLite file that another process keeps
-    locked) is an error after ``timeout`` seconds at most. The engines (a pool of
-    connections per database) are shared by the histories of a process.
+    locked, or a PostgreSQL table or lock that another session holds) is an error after
+    ``timeout`` seconds at most. The engines (a pool of connections per database) are
+    shared by the histories of a process.
 
     Args:
         conversation: The conversation's name, e.g. a user's or a session's id (at most
@@ -246,10 +253,12 @@ class ChatHistorySQL(ChatHistory):
         message_classes: Your own ``Message`` subclasses, so that their messages load back
             as themselves (the built-in classes always do); appending another class of
             your own is refused.
-        timeout: Seconds to wait, at most, for a connection or a locked SQLite file.
+        timeout: Seconds to wait, at most, for a connection, a locked SQLite file or a lock
+            another PostgreSQL session holds.
 
     Raises:
-        ChatHistoryOptionError: for an empty or too long ``conversation``, a ``database_url``
+        ChatHistoryOptionError: for an empty or too long ``conversation`` (or one holding a
+            NUL or a lone surrogate), a ``database_url``
             that is not a SQLite file or PostgreSQL URL, ``message_classes`` that are not
             ``Message`` subclasses (or two of one name), or a ``timeout`` that is not
             positive (a ``ValueError``).
@@ -267,6 +276,18 @@ class ChatHistorySQL(ChatHistory):
         self.conversation = check_text(
             conversation, "conversation", most=_MAX_NAME, fix=fix, error=ChatHistoryOptionError
         )
+        try:
+            conversation.encode()
+        except UnicodeEncodeError as error:
+            raise ChatHistoryOptionError(
+                f"conversation {conversation!r} is not valid Unicode ({error.reason}), so no "
+                f"database can keep it. {fix}"
+            ) from error
+        if "\x00" in conversation:
+            raise ChatHistoryOptionError(
+                f"conversation {conversation!r} holds a NUL character, which PostgreSQL cannot "
+                f"keep. {fix}"
+            )
         self.timeout = check_seconds(timeout, "timeout", error=ChatHistoryOptionError)
         self.database_url = DEFAULT_DATABASE_URL if database_url is None else database_url
         self._classes = _Classes(message_classes)
@@ -381,7 +402,7 @@ class _Connected:
         cause = _cause_of(error)
         if _locked(cause):
             return ChatHistoryError(
-                f"Could not {self._doing} the chat history {history.conversation!r}: the SQLite "
+                f"Could not {self._doing} the chat history {history.conversation!r}: the "
                 f"database {shown} stayed locked for {history.timeout:g} s ({cause}). Another "
                 "process holds a long transaction on it: end it, or pass a longer timeout=."
             )
@@ -421,5 +442,5 @@ def _cause_of(error: BaseException) -> str:
 
 
 def _locked(cause: str) -> bool:
-    """Whether the driver said a SQLite file stayed locked (its timeout has passed)."""
-    return "locked" in cause or "busy" in cause
+    """Whether the driver said a SQLite file or a PostgreSQL lock stayed locked (too long)."""
+    return "locked" in cause or "busy" in cause or "lock timeout" in cause

@@ -162,8 +162,15 @@ class SQLCallStore:
         }
 
         def work(connection: sqlalchemy.Connection) -> None:
-            connection.execute(table.delete().where(table.c.key == recorded.key))
-            connection.execute(table.insert().values(**row))
+            # one statement: another process recording the same call at once is replaced,
+            # not a duplicate key (a delete, then an insert, raced on PostgreSQL)
+            if connection.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+            upsert = insert(table).values(**row)
+            replaced = {name: upsert.excluded[name] for name in row if name != "key"}
+            connection.execute(upsert.on_conflict_do_update(index_elements=["key"], set_=replaced))
 
         await asyncio.to_thread(tables.run, work, "record a call")
 

@@ -130,7 +130,8 @@ class ChatHistoryMD(ChatHistory):
             as themselves (the built-in classes always do); others load as ``Message``.
 
     Raises:
-        ChatHistoryOptionError: if ``on_torn_section`` is neither ``"drop"`` nor ``"raise"``,
+        ChatHistoryOptionError: if ``path`` holds a NUL or cannot be encoded as a file name,
+            if ``on_torn_section`` is neither ``"drop"`` nor ``"raise"``,
             or if ``message_classes`` holds something that is not a ``Message`` subclass, or
             two classes of one name (a ``ValueError``).
     """
@@ -147,6 +148,18 @@ class ChatHistoryMD(ChatHistory):
                 f'on_torn_section must be "drop" or "raise", not {on_torn_section!r}.'
             )
         self.path = Path(path)
+        try:
+            encoded = os.fsencode(self.path)
+        except UnicodeEncodeError as error:
+            raise ChatHistoryOptionError(
+                f"The chat history path {str(self.path)!r} cannot be encoded as a file name "
+                f"({error.reason}). Pass a path of valid characters."
+            ) from error
+        if b"\x00" in encoded:
+            raise ChatHistoryOptionError(
+                f"The chat history path {str(self.path)!r} holds a NUL character, which no file "
+                "name can hold. Pass a path without it."
+            )
         self.on_torn_section: Literal["drop", "raise"] = on_torn_section
         self._classes = MessageClasses(message_classes)
         self._known: _Known | None = None

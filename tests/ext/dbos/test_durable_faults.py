@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import socket
 import sqlite3
 import threading
@@ -28,6 +29,7 @@ from miniagents.ext.dbos import (
     workflow_id,
 )
 from miniagents.ext.dbos._engine import Engine
+from miniagents.ext.dbos.durable import _input_id
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.test_durable_kills import MAIN, Child, _script
 from tests.subprocesses import run_python
@@ -392,6 +394,94 @@ def test_a_workflow_id_gives_its_reply_only_to_the_same_call(tmp_path: Path) -> 
         "ECHO tea refused: The workflow id 'order-1' names a run of the agent SHOP, not of ECHO"
     )
     assert echo.endswith("Give this call another workflow id.")
+
+
+SAME_ID_OTHER_ARGUMENTS = """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.dbos.errors import DurableConfigurationError
+from miniagents.ext.llm.offline import offline_agent
+
+URL = "sqlite:///runs.sqlite"
+shop = durable(offline_agent.fork(alias="SHOP"), database_url=URL)
+
+
+async def main() -> None:
+    async with MiniAgents():
+        with workflow_id("order-1"):
+            print("tea:", await shop.inquire("tea", reply="one tea", token_delay=0))
+        with workflow_id("order-1"):  # the same call, its arguments in another order
+            print("again:", await shop.inquire("tea", token_delay=0, reply="one tea"))
+        try:
+            with workflow_id("order-1"):
+                print("two:", await shop.inquire("tea", reply="two teas", token_delay=0))
+        except DurableConfigurationError as error:
+            print("two refused:", error)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_workflow_id_gives_its_reply_only_to_the_same_arguments(tmp_path: Path) -> None:
+    # the same agent and input with other arguments under a run's id got that run's reply
+    done = run_python(["-c", SAME_ID_OTHER_ARGUMENTS], tmp_path)
+    assert done.returncode == 0, done.stderr
+    tea, again, two = done.stdout.splitlines()
+    assert (tea, again) == ("tea: one tea", "again: one tea")
+    assert two.startswith(
+        "two refused: The workflow id 'order-1' names a run of SHOP with other arguments "
+        "than this call's"
+    )
+
+
+INPUT_IDS = """
+import pickle
+import sys
+
+from miniagents import Message
+from miniagents.ext.dbos.durable import _input_id
+from tests.ext.dbos.test_durable_faults import Options
+
+kwargs = {
+    "tags": {"red", "green", "blue", "cyan", "teal", "plum"},
+    "nested": [frozenset({"x", "y", "z", "w"}), {"k": {"p", "q", "r"}}],
+    "options": Options(),
+}
+print(_input_id("SHOP", (Message(text="tea"),), kwargs))
+"""
+
+
+class Options:
+    """An argument of a class of its own, with the default repr (its address in it)."""
+
+    def __init__(self) -> None:
+        self.size = 2
+
+
+def test_ids_by_input_are_the_same_in_every_process(tmp_path: Path) -> None:
+    # a set of strings (its order is the process's hash seed's) or an object shown by its
+    # address in the arguments gave the same input another id in the next process: after
+    # a crash, a pipeline of ids_by_input ran its finished items again
+    ids = set()
+    for seed in ("1", "2", "3"):
+        done = run_python(["-c", INPUT_IDS], tmp_path, env={"PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr
+        ids.add(done.stdout.strip())
+    assert len(ids) == 1, ids
+    plain = {"text": "x", "n": [1, 2.5, None, True], "d": {"b": 1, "a": (2, "3")}}
+    kept = (
+        "SHOP:"
+        + hashlib.sha256(
+            b"SHOP"
+            + b"Message"
+            + Message(text="tea").model_dump_json().encode()
+            + repr(sorted(plain.items())).encode()
+        ).hexdigest()[:32]
+    )
+    assert _input_id("SHOP", (Message(text="tea"),), plain) == kept  # as before: no new ids
 
 
 async def test_a_reply_that_ended_before_it_was_published_leaves_nothing_to_wait_for() -> None:

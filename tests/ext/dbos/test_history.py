@@ -9,18 +9,21 @@ SQLite file another process keeps locked, values that would not come back the sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from itertools import count
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from miniagents import Message, MiniAgentsError
 from miniagents.ext.dbos import history as history_module
@@ -218,6 +221,19 @@ def test_values_that_would_change_are_refused_before_anything_is_written(
     assert asyncio.run(history.load()) == ()
 
 
+@pytest.mark.parametrize(
+    "message",
+    [Message(text="half \ud800 a pair"), Message(text="x", note="half \udfff a pair")],
+)
+def test_text_that_is_not_valid_unicode_is_refused_before_anything_is_written(
+    database_url: str, message: Message
+) -> None:
+    history = ChatHistorySQL("chat", database_url=database_url)
+    with pytest.raises(ChatHistoryError, match=r"surrogates not allowed.*nothing was written"):
+        asyncio.run(history.append(message))
+    assert asyncio.run(history.load()) == ()
+
+
 # -- errors --------------------------------------------------------------------------------
 
 
@@ -226,6 +242,8 @@ def test_values_that_would_change_are_refused_before_anything_is_written(
     [
         ({"conversation": ""}, "conversation must be a non-empty str"),
         ({"conversation": "x" * 256}, "at most 255"),
+        ({"conversation": "a\x00b"}, "a NUL character"),
+        ({"conversation": "a\ud800b"}, "not valid Unicode"),
         ({"database_url": "not a url"}, "is not a database URL"),
         ({"database_url": "sqlite://"}, "in-memory SQLite"),
         ({"database_url": "mysql://u@h/db"}, "SQLite .* or PostgreSQL"),
@@ -293,6 +311,52 @@ def test_a_first_call_on_a_locked_file_waits_for_the_lock_once(
     with pytest.raises(ChatHistoryError, match=r"stayed locked for 0\.1 s"):
         asyncio.run(history.load())
     assert made == 1  # (it looked again after the lock's timeout: twice the timeout in all)
+
+
+@contextlib.contextmanager
+def _table_locked(url: str) -> Iterator[None]:
+    """The history table locked by another session (in a thread of its own) until the end.
+
+    The session lets go when the block ends, or after a minute at most: a call that waits
+    for the lock, instead of failing after its timeout, then ends and fails its test.
+    """
+    locked, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        engine = sqlalchemy.create_engine(url.replace("postgresql:", "postgresql+psycopg:"))
+        try:
+            with engine.connect() as connection:
+                lock = f"LOCK TABLE {TABLE_NAME} IN ACCESS EXCLUSIVE MODE"
+                connection.execute(sqlalchemy.text(lock))
+                locked.set()
+                done.wait(timeout=60)
+                connection.rollback()
+        finally:
+            engine.dispose()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(timeout=60)
+        yield
+    finally:
+        done.set()
+        holder.join()
+
+
+@pytest.mark.parametrize("doing", ["read", "write"])
+def test_a_locked_postgres_table_is_an_error_after_the_timeout(
+    postgres: PostgresServer, doing: str
+) -> None:
+    """A table another session keeps locked is an error after ``timeout``, not a hang."""
+    url = postgres.create_database(f"locked_{doing}_{next(_NAMES)}")
+    history = ChatHistorySQL("chat", database_url=url, timeout=0.5)
+    asyncio.run(history.append(UserMessage(text="Kept.")))  # the table made
+    with _table_locked(url):
+        call = history.load() if doing == "read" else history.append(UserMessage(text="W"))
+        with pytest.raises(ChatHistoryError, match=rf"Could not {doing} .* stayed locked"):
+            asyncio.run(call)
+    assert [message.text for message in asyncio.run(history.load())] == ["Kept."]
 
 
 def test_the_event_loop_goes_on_while_the_database_is_locked(locked_sqlite: str) -> None:

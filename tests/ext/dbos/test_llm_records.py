@@ -3,14 +3,18 @@ on SQLite and on a real Postgres (SQLAlchemy), shared by the caches and runs tha
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
+import sqlalchemy
 
 from miniagents.ext.dbos import SQLCallStore, SQLRunJournal, use_database
 from miniagents.ext.dbos.errors import DurableConfigurationError
+from miniagents.ext.dbos.llm_records import CALLS_TABLE
 from miniagents.ext.llm.cache import RecordedCall
 from miniagents.ext.llm.provider import Finish, ToolCallDelta, ToolCallStart
+from tests.fakes.postgres import PostgresServer
 
 
 def _recorded(key: str, model: str, text: str, at: float) -> RecordedCall:
@@ -44,6 +48,39 @@ async def test_a_sql_call_store_keeps_recorded_calls_with_every_event(database_u
     assert await again.aget("k3") is not None
     await again.aclear()
     assert await store.acandidates("openai", "m-1", 10) == []
+
+
+def _waits_for_a_lock(monitor: sqlalchemy.Connection) -> bool:
+    query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    return bool(monitor.execute(sqlalchemy.text(query)).scalar())
+
+
+async def test_two_processes_recording_one_call_at_once_keep_the_later(
+    postgres: PostgresServer,
+) -> None:
+    # Two replicas that missed the same call both recorded it: the second's insert waited
+    # for the first's, then failed on the key (a DurableDatabaseError: the call failed).
+    url = postgres.create_database(f"calls_{time.monotonic_ns()}")
+    store = SQLCallStore(url)
+    await store.aput(_recorded("k0", "m-1", "zero", time.time()))  # the table made
+    engine = sqlalchemy.create_engine(url.replace("postgresql:", "postgresql+psycopg:"))
+    mine = _recorded("k1", "m-1", "mine", time.time())
+    try:
+        with engine.connect() as other, engine.connect() as monitor:
+            other.execute(  # the other replica's recording, not committed yet
+                sqlalchemy.text(
+                    f"INSERT INTO {CALLS_TABLE} (key, provider, model, request, events, "
+                    "recorded_at) VALUES ('k1', 'openai', 'm-1', '{}', '[]', 0)"
+                )
+            )
+            put = asyncio.ensure_future(store.aput(mine))
+            while not await asyncio.to_thread(_waits_for_a_lock, monitor):
+                assert not put.done(), put.exception()  # (it did not wait: a failure)
+            other.commit()
+            await put
+    finally:
+        engine.dispose()
+    assert await store.aget("k1") == mine
 
 
 async def test_a_sql_run_journal_keeps_each_pipelines_records_in_order(database_url: str) -> None:

@@ -23,7 +23,11 @@ from pathlib import Path
 import pytest
 
 from miniagents import Message
-from miniagents.ext.history import ChatHistoryError, MalformedChatHistoryError
+from miniagents.ext.history import (
+    ChatHistoryError,
+    ChatHistoryOptionError,
+    MalformedChatHistoryError,
+)
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import UserMessage
 from tests.history_calls import every_call
@@ -224,3 +228,13 @@ async def test_a_symlink_to_a_regular_file_is_followed(tmp_path: Path) -> None:
     link.symlink_to(target)
     await ChatHistoryMD(link).append(UserMessage(text="via the link"))
     assert list(await ChatHistoryMD(target).load()) == [UserMessage(text="via the link")]
+
+
+@pytest.mark.parametrize(("name", "problem"), [("a\x00b.md", "NUL"), ("a\ud800b.md", "encoded")])
+def test_a_path_no_file_can_have_is_refused_at_once(
+    tmp_path: Path, name: str, problem: str
+) -> None:
+    with pytest.raises(ChatHistoryOptionError, match=problem) as raised:
+        ChatHistoryMD(tmp_path / name)
+    assert isinstance(raised.value, ValueError)
+    assert list(tmp_path.iterdir()) == []
