@@ -42,6 +42,7 @@ class Receiver:
     url: str = ""
     posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     answers: list[Response] = field(default_factory=list)
+    hold: asyncio.Event | None = None  # (if set: each post is answered once it is set)
 
     def states(self) -> list[str]:
         return [json.loads(body)["statusUpdate"]["status"]["state"] for _, body in self.posts]
@@ -53,6 +54,8 @@ async def receiving() -> AsyncIterator[Receiver]:
 
     async def hook(request: Request) -> Response:
         receiver.posts.append((dict(request.headers), await request.body()))
+        if receiver.hold is not None:
+            await receiver.hold.wait()
         return receiver.answers.pop(0) if receiver.answers else Response(status_code=200)
 
     def make(url: str) -> Starlette:
@@ -67,13 +70,16 @@ def pushing(receiver: Receiver, **options: Any) -> A2APushNotifications:
     return A2APushNotifications(allowed_urls=[f"{receiver.url}hooks/"], **options)
 
 
+def greeting(receiver: Receiver, **options: Any) -> Starlette:
+    """The greeter's app, whose tasks' webhooks may be under the receiver's ``hooks/``."""
+    return a2a_app(
+        greeter, authentication=NoAuthentication(), push_notifications=pushing(receiver, **options)
+    )
+
+
 async def test_each_change_of_state_is_posted_in_order_signed_with_the_clients_token() -> None:
     async with receiving() as receiver:
-        app = a2a_app(
-            greeter,
-            authentication=NoAuthentication(),
-            push_notifications=pushing(receiver, signing_secret=SECRET),
-        )
+        app = greeting(receiver, signing_secret=SECRET)
         async with served(app) as web:
             card = (await web.get("/.well-known/agent-card.json")).json()
             config = {
@@ -107,11 +113,7 @@ async def test_each_change_of_state_is_posted_in_order_signed_with_the_clients_t
 
 async def test_the_four_methods_keep_give_list_and_delete_a_tasks_webhooks() -> None:
     async with receiving() as receiver:
-        app = a2a_app(
-            greeter,
-            authentication=NoAuthentication(),
-            push_notifications=pushing(receiver, max_per_task=2),
-        )
+        app = greeting(receiver, max_per_task=2)
         async with served(app) as web:
             task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
             hook = {
@@ -154,11 +156,7 @@ async def test_the_four_methods_keep_give_list_and_delete_a_tasks_webhooks() -> 
 
 async def test_a_refused_answer_sets_no_webhook_and_one_over_the_bound_answers_nothing() -> None:
     async with receiving() as receiver:
-        app = a2a_app(
-            greeter,
-            authentication=NoAuthentication(),
-            push_notifications=pushing(receiver, max_per_task=1),
-        )
+        app = greeting(receiver, max_per_task=1)
         async with served(app) as web:
             task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
             named = {"taskId": task["id"]}
@@ -199,9 +197,7 @@ async def test_a_webhook_under_no_allowed_url_is_refused_and_nothing_starts(
     url: str, why: str
 ) -> None:
     async with receiving() as receiver:
-        app = a2a_app(
-            greeter, authentication=NoAuthentication(), push_notifications=pushing(receiver)
-        )
+        app = greeting(receiver)
         host = receiver.url.removeprefix("http://").rstrip("/")
         config = {"url": url.format(url=receiver.url, host=host)}
         params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
@@ -227,9 +223,7 @@ async def test_a_webhook_its_posts_could_not_be_sent_to_is_refused_and_nothing_s
     field: str, value: Any, why: str
 ) -> None:
     async with receiving() as receiver:
-        app = a2a_app(
-            greeter, authentication=NoAuthentication(), push_notifications=pushing(receiver)
-        )
+        app = greeting(receiver)
         given = value.format(url=receiver.url) if field == "url" else value
         config = {"url": f"{receiver.url}hooks/x", field: given}
         params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
@@ -267,11 +261,7 @@ async def test_a_post_is_tried_again_on_a_5xx_and_given_up_after_its_attempts(
     async with receiving() as receiver:
         receiver.answers = [Response(status_code=503), Response(status_code=200)]
         receiver.answers += [Response(status_code=500)] * 3
-        app = a2a_app(
-            greeter,
-            authentication=NoAuthentication(),
-            push_notifications=pushing(receiver, attempts=3, retry_delay=0),
-        )
+        app = greeting(receiver, attempts=3, retry_delay=0)
         async with served(app) as web:
             config = {"url": f"{receiver.url}hooks/flaky"}
             params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
@@ -285,11 +275,7 @@ async def test_a_post_is_tried_again_on_a_5xx_and_given_up_after_its_attempts(
 async def test_a_redirect_is_not_followed() -> None:
     async with receiving() as receiver:
         receiver.answers = [Response(status_code=307, headers={"location": "http://evil.example/"})]
-        app = a2a_app(
-            greeter,
-            authentication=NoAuthentication(),
-            push_notifications=pushing(receiver, attempts=1),
-        )
+        app = greeting(receiver, attempts=1)
         async with served(app) as web:
             config = {"url": f"{receiver.url}hooks/moved"}
             params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
@@ -300,9 +286,7 @@ async def test_a_redirect_is_not_followed() -> None:
 
 async def test_a_task_cancelled_where_it_waits_posts_that_it_was_cancelled() -> None:
     async with receiving() as receiver:
-        app = a2a_app(
-            greeter, authentication=NoAuthentication(), push_notifications=pushing(receiver)
-        )
+        app = greeting(receiver)
         async with served(app) as web:
             config = {"url": f"{receiver.url}hooks/x"}
             params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
@@ -335,39 +319,25 @@ async def test_the_app_stops_its_posts_when_it_stops() -> None:
 
 
 async def test_a_deleted_webhook_is_posted_nothing_more_and_one_set_again_hears_the_rest() -> None:
-    hold = asyncio.Event()
-    heard: list[tuple[str, str]] = []
-
-    async def hook(request: Request) -> Response:
-        state = json.loads(await request.body())["statusUpdate"]["status"]["state"]
-        heard.append((request.path_params["name"], state))
-        await hold.wait()  # (the first post is under way while the rest wait behind it)
-        return Response()
-
     def posting() -> list[asyncio.Task[Any]]:
         return [task for task in asyncio.all_tasks() if "a2a push" in task.get_name()]
 
-    async with serving(
-        lambda url: Starlette(routes=[Route("/hooks/{name}", hook, methods=["POST"])])
-    ) as url:
-        app = a2a_app(
-            greeter,
-            authentication=NoAuthentication(),
-            push_notifications=A2APushNotifications(allowed_urls=[url]),
-        )
-        async with served(app) as web:
-            config = {"id": "h", "url": f"{url}hooks/old"}
+    async with receiving() as receiver:
+        receiver.hold = asyncio.Event()  # (the first post is under way, the rest wait behind)
+        async with served(greeting(receiver)) as web:
+            config = {"id": "h", "url": f"{receiver.url}hooks/h", "token": "old"}
             params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
             task = (await call(web, rpc("SendMessage", params))).json()["result"]["task"]
-            await until(lambda: heard == [("old", "TASK_STATE_WORKING")])  # (one more waits)
+            await until(lambda: len(receiver.posts) == 1)  # (and one more waits)
             deleting = {"taskId": task["id"], "id": "h"}
             await call(web, rpc("DeleteTaskPushNotificationConfig", deleting))
-            again = {"taskId": task["id"], "id": "h", "url": f"{url}hooks/new"}
+            again = {**config, "taskId": task["id"], "token": "new"}
             await call(web, rpc("CreateTaskPushNotificationConfig", again))
             await call(web, rpc("SendMessage", send_params("Ada", taskId=task["id"])))
-            hold.set()
+            receiver.hold.set()
             await until(lambda: not posting())  # (every post that was to be sent, sent)
-    assert heard == [
+    tokens = [headers["x-a2a-notification-token"] for headers, _ in receiver.posts]
+    assert list(zip(tokens, receiver.states(), strict=True)) == [
         ("old", "TASK_STATE_WORKING"),  # (under way when it was deleted)
         ("new", "TASK_STATE_WORKING"),
         ("new", "TASK_STATE_COMPLETED"),
