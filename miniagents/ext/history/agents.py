@@ -79,8 +79,9 @@ async def markdown_history_agent(
 
 def _markdown_history(path: Path) -> ChatHistoryMD:
     """One ``ChatHistoryMD`` per file in a context, so the file is read only once."""
+    made = ChatHistoryMD(path)  # a path no file can have: refused here, not by resolve()
     return MiniAgents.get_current().resource(
-        ("markdown-chat-history", path.resolve()), lambda: ChatHistoryMD(path), _nothing_to_close
+        ("markdown-chat-history", path.resolve()), lambda: made, _nothing_to_close
     )
 
 

@@ -35,6 +35,7 @@ from miniagents import (
 from miniagents.ext.history import (
     ChatHistory,
     ChatHistoryError,
+    ChatHistoryOptionError,
     InMemoryChatHistory,
     MalformedChatHistoryError,
 )
@@ -738,6 +739,13 @@ async def test_markdown_history_agent_writes_the_file_and_replies_with_it(
         fourth = await markdown_history_agent.fork(history_md_file=str(path)).inquire("e")
     assert [message.text for message in fourth] == ["a", "b", "c", "d", "e"]
     assert summary(await ChatHistoryMD(path).load()) == summary(fourth)
+
+
+async def test_markdown_history_agent_refuses_a_path_no_file_can_have(tmp_path: Path) -> None:
+    agent = markdown_history_agent.fork(history_md_file=tmp_path / "a\x00b.md")
+    async with MiniAgents():
+        with pytest.raises(ChatHistoryOptionError, match="holds a NUL character"):
+            await agent.inquire("x")
 
 
 async def test_markdown_history_agent_defaults_to_chat_md(
