@@ -367,6 +367,19 @@ def held_assistant(poem: asyncio.Queue[str | None], turns: list[int]) -> MiniAge
     )
 
 
+def noted_lookups(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """An event set as a resume request looks for its paused job (``apaused_here``)."""
+    entered = asyncio.Event()
+    lookup = RunManager.apaused_here
+
+    async def noted(self: RunManager, *args: Any, **kwargs: Any) -> Job | Response | None:
+        entered.set()
+        return await lookup(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunManager, "apaused_here", noted)
+    return entered
+
+
 async def resumed_in_the_window(
     monkeypatch: pytest.MonkeyPatch,
     app: Starlette,
@@ -383,14 +396,7 @@ async def resumed_in_the_window(
     ``twice``: a second resume is sent first, and refused at once (one waits at a time).
     Returns the first run's rest and the resume's events, once the manager has no job left.
     """
-    entered = asyncio.Event()
-    lookup = RunManager.apaused_here
-
-    async def noted(self: RunManager, *args: Any, **kwargs: Any) -> Job | Response | None:
-        entered.set()
-        return await lookup(self, *args, **kwargs)
-
-    monkeypatch.setattr(RunManager, "apaused_here", noted)
+    entered = noted_lookups(monkeypatch)
     manager: RunManager = app.state.runs
     assert manager.live == 1
     assert manager.jobs()[0].paused is False  # still streaming: the poet writes
@@ -806,14 +812,7 @@ async def test_an_agui_resume_waits_past_other_runs_of_the_thread_that_end_witho
         reply=reply,
         token_delay=0,
     )
-    entered = asyncio.Event()
-    lookup = RunManager.apaused_here
-
-    async def noted(self: RunManager, *args: Any, **kwargs: Any) -> Job | Response | None:
-        entered.set()
-        return await lookup(self, *args, **kwargs)
-
-    monkeypatch.setattr(RunManager, "apaused_here", noted)
+    entered = noted_lookups(monkeypatch)
     app = agui_app(agent, authentication=NoAuthentication())
     manager: RunManager = app.state.runs
     async with (
