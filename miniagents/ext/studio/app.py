@@ -357,8 +357,12 @@ async def _followed(
                 if forks.starting(run_id):
                     await asyncio.sleep(_POLL)
                     continue
-                state = forks.state(run_id) or {}
-                message = {"message": "The fork's program ended before its run started.", **state}
+                state = forks.state(run_id)
+                message = (
+                    {"message": f"The run {run_id} is no longer in the store (deleted)."}
+                    if state is None
+                    else {"message": "The fork's program ended before its run started.", **state}
+                )
                 yield f"event: error\ndata: {json.dumps(message)}\n\n"
                 return
             if run.status != "running":

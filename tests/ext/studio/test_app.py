@@ -176,6 +176,33 @@ async def test_a_live_runs_events_stream_as_they_are_written(
     assert any(line.startswith("event: end") for line in rest)
 
 
+async def test_a_followed_run_deleted_from_the_store_ends_its_stream_saying_so(
+    client: httpx.AsyncClient, store: RunStore
+) -> None:
+    gate = asyncio.Event()
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        await gate.wait()
+        ctx.reply("Done.")
+
+    with Recorder(store, command=()) as recorder:
+        async with MiniAgents():
+            reply = slow.inquire()
+            recorder.flush()
+            run_id = recorder.run_id
+            async with client.stream("GET", f"/api/runs/{run_id}/events", headers=AUTH) as response:
+                lines = response.aiter_lines()
+                _first = [line async for line in _until_data(lines)]
+                store.delete(run_id)  # (another studio's delete, while this one follows it)
+                rest = [line async for line in lines]
+            gate.set()
+            await reply
+    errors = [json.loads(line[6:]) for line in rest if line.startswith("data: ")]
+    assert "event: error" in rest
+    assert errors == [{"message": f"The run {run_id} is no longer in the store (deleted)."}]
+
+
 async def _until_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
     async for line in lines:
         yield line
