@@ -38,15 +38,20 @@ class ChatHistory(ABC):
     async def append(self, message: Message) -> None:
         """Keep one more message, after the others."""
 
-    def check_message(self, message: object) -> Message:
+    def check_message(self, message: object, *, taken_by: str = ".append()") -> Message:
         """``message``, if it is a ``Message``: for :meth:`append` to check its argument.
+
+        Args:
+            message: What was given.
+            taken_by: What it was given to, named in the error after the class's name
+                (``"()"``: the class itself).
 
         Raises:
             MessageTypeError: if ``message`` is not a ``Message`` (a ``TypeError`` too).
         """
         if not isinstance(message, Message):
             raise MessageTypeError(
-                f"{type(self).__name__}.append() takes a Message, but got a value of type "
+                f"{type(self).__name__}{taken_by} takes a Message, but got a value of type "
                 f"{type(message).__name__}. Wrap text in a message first, e.g. "
                 'UserMessage(text="...") from miniagents.ext.llm.messages.'
             )

@@ -16,10 +16,15 @@ class InMemoryChatHistory(ChatHistory):
 
     Args:
         messages: Messages to start with (e.g. a system prompt).
+
+    Raises:
+        MessageTypeError: if one of ``messages`` is not a ``Message`` (a ``TypeError`` too).
     """
 
     def __init__(self, messages: Iterable[Message] = ()) -> None:
-        self._messages: list[Message] = list(messages)
+        self._messages: list[Message] = [
+            self.check_message(message, taken_by="()") for message in messages
+        ]
 
     async def load(self) -> MessageTuple:
         """Every message kept so far, oldest first."""

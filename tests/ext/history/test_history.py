@@ -145,6 +145,11 @@ async def test_append_refuses_what_is_not_a_message(value: object) -> None:
     assert await history.load() == ()
 
 
+def test_in_memory_history_refuses_to_start_with_what_is_not_a_message() -> None:
+    with pytest.raises(TypeError, match=r"InMemoryChatHistory\(\) takes a Message.* str"):
+        InMemoryChatHistory(cast(Any, [SystemMessage(text="Be brief."), "hello"]))
+
+
 async def test_markdown_append_refuses_what_is_not_a_message(tmp_path: Path) -> None:
     path = tmp_path / "chat.md"
     history = ChatHistoryMD(path)
