@@ -118,6 +118,20 @@ def _tables(url: str | None) -> _Tables:
         return tables
 
 
+def _json_text(value: object) -> str:
+    """``value`` as JSON text that every driver can encode.
+
+    Where the text has a lone surrogate (which no driver can encode), it and every other
+    character beyond ASCII are escaped.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value)  # (read back the same: JSON escapes are decoded)
+    return text
+
+
 class SQLCallStore:
     """A call cache's recordings in a SQL database (a ``CallStore``).
 
@@ -156,8 +170,8 @@ class SQLCallStore:
             "key": recorded.key,
             "provider": recorded.provider[:255],
             "model": recorded.model[:255],
-            "request": json.dumps(recorded.request, ensure_ascii=False),
-            "events": json.dumps(events_to_json(recorded.events), ensure_ascii=False),
+            "request": _json_text(recorded.request),
+            "events": _json_text(events_to_json(recorded.events)),
             "recorded_at": recorded.recorded_at,
         }
 

@@ -50,6 +50,17 @@ async def test_a_sql_call_store_keeps_recorded_calls_with_every_event(database_u
     assert await store.acandidates("openai", "m-1", 10) == []
 
 
+async def test_a_call_whose_texts_hold_a_lone_surrogate_is_recorded_and_read_back_the_same(
+    database_url: str,
+) -> None:
+    store = SQLCallStore(database_url)
+    broken = "caf\udce9 menu"  # (a file name read with surrogateescape, say)
+    recorded = _recorded("k1", "m-1", broken, time.time())
+    recorded = RecordedCall("k1", recorded.request, (broken, *recorded.events[1:]), 1.0)
+    await store.aput(recorded)
+    assert await store.aget("k1") == recorded
+
+
 def _waits_for_a_lock(monitor: sqlalchemy.Connection) -> bool:
     query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
     return bool(monitor.execute(sqlalchemy.text(query)).scalar())
