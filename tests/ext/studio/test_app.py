@@ -11,7 +11,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.studio import Recorder, RunStore
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
 from miniagents.ext.studio.cli import studio_main
@@ -148,59 +148,49 @@ async def test_the_events_of_an_ended_run_come_whole_then_its_end(
     assert [event[0] for event in later[0][1]["events"]] == ["end"]
 
 
+@pytest.mark.parametrize("deleted", [False, True], ids=["ended", "deleted as it is followed"])
 async def test_a_live_runs_events_stream_as_they_are_written(
-    client: httpx.AsyncClient, store: RunStore
+    client: httpx.AsyncClient, store: RunStore, deleted: bool
 ) -> None:
+    # and a run deleted from the store while it is followed (another studio's delete) ends
+    # the stream saying so
     gate = asyncio.Event()
-
-    @miniagent
-    async def slow(ctx: InteractionContext) -> None:
-        await gate.wait()
-        ctx.reply("Done.")
-
     with Recorder(store, command=()) as recorder:
         async with MiniAgents():
-            reply = slow.inquire()
+            reply = gated(gate).inquire()
             recorder.flush()  # (the node is written now: the stream has it at once)
-            async with client.stream(
-                "GET", f"/api/runs/{recorder.run_id}/events", headers=AUTH
-            ) as response:
+            run_id = recorder.run_id
+            async with client.stream("GET", f"/api/runs/{run_id}/events", headers=AUTH) as response:
                 lines = response.aiter_lines()
                 first = [line async for line in _until_data(lines)]
                 events = json.loads(first[-1][6:])["events"]
                 assert events[0][:5] == ["node", 1, None, "agent", "SLOW"]  # before the run ends
-                gate.set()
-                await reply
-                recorder.close()
+                if deleted:
+                    store.delete(run_id)
+                else:
+                    gate.set()
+                    await reply
+                    recorder.close()
                 rest = [line async for line in lines]
-    assert any(line.startswith("event: end") for line in rest)
+            gate.set()
+            await reply
+    if not deleted:
+        assert any(line.startswith("event: end") for line in rest)
+        return
+    errors = [json.loads(line[6:]) for line in rest if line.startswith("data: ")]
+    assert "event: error" in rest
+    assert errors == [{"message": f"The run {run_id} is no longer in the store (deleted)."}]
 
 
-async def test_a_followed_run_deleted_from_the_store_ends_its_stream_saying_so(
-    client: httpx.AsyncClient, store: RunStore
-) -> None:
-    gate = asyncio.Event()
+def gated(gate: asyncio.Event) -> MiniAgent[[]]:
+    """An agent ``SLOW`` that replies "Done." once ``gate`` is set."""
 
     @miniagent
     async def slow(ctx: InteractionContext) -> None:
         await gate.wait()
         ctx.reply("Done.")
 
-    with Recorder(store, command=()) as recorder:
-        async with MiniAgents():
-            reply = slow.inquire()
-            recorder.flush()
-            run_id = recorder.run_id
-            async with client.stream("GET", f"/api/runs/{run_id}/events", headers=AUTH) as response:
-                lines = response.aiter_lines()
-                _first = [line async for line in _until_data(lines)]
-                store.delete(run_id)  # (another studio's delete, while this one follows it)
-                rest = [line async for line in lines]
-            gate.set()
-            await reply
-    errors = [json.loads(line[6:]) for line in rest if line.startswith("data: ")]
-    assert "event: error" in rest
-    assert errors == [{"message": f"The run {run_id} is no longer in the store (deleted)."}]
+    return slow
 
 
 async def _until_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -223,12 +213,7 @@ def test_the_app_refuses_options_it_cannot_keep(store: RunStore) -> None:
 
 async def test_event_streams_past_the_most_followers_are_refused(store: RunStore) -> None:
     gate = asyncio.Event()
-
-    @miniagent
-    async def slow(ctx: InteractionContext) -> None:
-        await gate.wait()
-        ctx.reply("Done.")
-
+    slow = gated(gate)
     async with served(studio_app(store, token=TOKEN, max_followers=1)) as client:
         with Recorder(store, command=()) as recorder:
             async with MiniAgents():
