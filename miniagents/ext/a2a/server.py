@@ -566,10 +566,15 @@ class _A2ATasks:
                 "params.message has no parts: send at least one.",
                 violations=[("message.parts", "at least one part is needed")],
             )
-        if message.role == Role.ROLE_AGENT:
+        if message.role not in (Role.ROLE_USER, Role.ROLE_UNSPECIFIED):  # (unset: a user's)
+            said = (
+                "is the agent's (ROLE_AGENT)"
+                if message.role == Role.ROLE_AGENT
+                else f"has the role {message.role}, which A2A does not define"
+            )
             raise _RPCError(
                 Code.INVALID_PARAMS,
-                "params.message is the agent's (ROLE_AGENT): send ROLE_USER.",
+                f"params.message {said}: send ROLE_USER.",
                 violations=[("message.role", "a client's message is ROLE_USER")],
             )
         sent = MessageToDict(message)

@@ -141,6 +141,7 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
         ({"message": {"parts": "text"}}, -32602, "not an A2A SendMessageRequest"),
         ({"message": {"messageId": "m", "role": "ROLE_USER", "parts": []}}, -32602, "no parts"),
         (send_params(role="ROLE_AGENT"), -32602, "ROLE_AGENT"),
+        (send_params(role=999), -32602, "has the role 999, which A2A does not define"),
         (
             {"message": {"messageId": "m", "parts": [{"url": "https://x.example/f.pdf"}]}},
             -32005,
@@ -153,7 +154,7 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
         ),
         (send_params(taskId="no-such-task"), -32001, "no task 'no-such-task'"),
     ],
-    ids=["shape", "no-parts", "agent-role", "file", "html", "unknown-task"],
+    ids=["shape", "no-parts", "agent-role", "unknown-role", "file", "html", "unknown-task"],
 )
 @pytest.mark.parametrize("method", ["SendMessage", "SendStreamingMessage"])
 async def test_a_message_the_app_cannot_take_starts_nothing(
