@@ -16,6 +16,7 @@ Without a URL, both use the database of durable runs: ``use_database``'s, else
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -223,6 +224,17 @@ def _recorded(row: Mapping[Any, Any]) -> RecordedCall:
     )
 
 
+def _column_key(name: str) -> str:
+    """``name`` as a key of at most 255 characters: itself if it fits, else hashed.
+
+    A longer name is a prefix of it and the SHA-256 of the whole, so two long names that
+    begin alike keep apart.
+    """
+    if len(name) <= 255:
+        return name
+    return f"{name[:190]}#{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
 class SQLRunJournal:
     """The journal of a batch run of the pipeline ``pipeline``, in a SQL database.
 
@@ -238,8 +250,9 @@ class SQLRunJournal:
     def __init__(self, pipeline: str, database_url: str | None = None) -> None:
         if database_url is not None:
             checked_url(database_url)
-        self.pipeline = pipeline[:255]
+        self.pipeline = pipeline
         self._url = database_url
+        self._key = _column_key(pipeline)
 
     def __repr__(self) -> str:
         return f"SQLRunJournal({self.pipeline!r})"
@@ -250,7 +263,7 @@ class SQLRunJournal:
         table = tables.journal
 
         def work(connection: sqlalchemy.Connection) -> list[dict[str, object]]:
-            query = table.select().where(table.c.pipeline == self.pipeline).order_by(table.c.id)
+            query = table.select().where(table.c.pipeline == self._key).order_by(table.c.id)
             records: list[dict[str, object]] = []
             for row in connection.execute(query).mappings():
                 record = json.loads(row["record"])
@@ -267,7 +280,7 @@ class SQLRunJournal:
         text = json.dumps(dict(record), separators=(",", ":"), ensure_ascii=False)
 
         def work(connection: sqlalchemy.Connection) -> None:
-            connection.execute(table.insert().values(pipeline=self.pipeline, record=text))
+            connection.execute(table.insert().values(pipeline=self._key, record=text))
 
         await asyncio.to_thread(tables.run, work, "write a batch run's journal")
 
@@ -277,6 +290,6 @@ class SQLRunJournal:
         table = tables.journal
 
         def work(connection: sqlalchemy.Connection) -> None:
-            connection.execute(table.delete().where(table.c.pipeline == self.pipeline))
+            connection.execute(table.delete().where(table.c.pipeline == self._key))
 
         await asyncio.to_thread(tables.run, work, "clear a batch run's journal")

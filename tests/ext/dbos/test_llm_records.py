@@ -110,6 +110,23 @@ async def test_a_sql_run_journal_keeps_each_pipelines_records_in_order(database_
     assert await two.aload() == [{"kind": "submitting", "tag": "t9"}]
 
 
+async def test_pipelines_whose_long_names_begin_alike_keep_their_journals_apart(
+    database_url: str,
+) -> None:
+    # (the column holds 255 characters: a longer name was cut there, so two such names
+    # shared one journal, and one pipeline's batch run read the other's records)
+    one = SQLRunJournal("P" * 255 + "-one", database_url)
+    two = SQLRunJournal("P" * 255 + "-two", database_url)
+    await one.aappend({"kind": "submitting", "tag": "t1"})
+    assert await two.aload() == []
+    await two.aappend({"kind": "submitting", "tag": "t2"})
+    assert await SQLRunJournal("P" * 255 + "-one", database_url).aload() == [
+        {"kind": "submitting", "tag": "t1"}
+    ]
+    await one.aclear()
+    assert await two.aload() == [{"kind": "submitting", "tag": "t2"}]
+
+
 async def test_without_a_url_they_use_the_database_of_durable_runs(tmp_path: object) -> None:
     from pathlib import Path
 
