@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from typing import Any
 
 import pytest
 
-from miniagents import InteractionContext, miniagent
+from miniagents import InteractionContext, Message, miniagent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
+from miniagents.frozen.errors import HashKeyError
 from tests.ext.web.serving import (
     AI_SDK,
     PROTOCOLS,
@@ -94,15 +96,23 @@ def _nested(depth: int) -> str:
     return '{"a": ' * depth + "1" + "}" * depth
 
 
+# Too deep for a message to freeze (Python's recursion limit, 1,000), not for json.loads to
+# read: before Python 3.12 json.loads counts against the same limit (its 1,000 levels less
+# the request's stack), from 3.12 against the C stack's (thousands of levels)
+_TOO_DEEP_TO_FREEZE = 800 if sys.version_info < (3, 12) else 2_000
+
+
 def _deep_call_bodies(protocol: Protocol) -> list[dict[str, Any]]:
     """Bodies whose history holds a tool call of arguments too deep to keep (or to parse)."""
+    with pytest.raises(HashKeyError, match="nested too deeply"):  # (the premise)
+        Message(arguments=json.loads(_nested(_TOO_DEEP_TO_FREEZE)))
     if protocol is AI_SDK:  # (its input is JSON in the body: under json.loads' depth)
         part = {"type": "tool-f", "toolCallId": "c1", "state": "output-available", "output": 1}
-        part["input"] = json.loads(_nested(800))
+        part["input"] = json.loads(_nested(_TOO_DEEP_TO_FREEZE))
         called = {"id": "a1", "role": "assistant", "parts": [part]}
         return [chat_request(messages=[*chat_request()["messages"], called])]
     bodies = []
-    for depth in (800, 50_000):  # (a JSON text: kept too deep to freeze, or to parse)
+    for depth in (_TOO_DEEP_TO_FREEZE, 50_000):  # (JSON text: too deep to freeze, or to parse)
         function = {"name": "f", "arguments": _nested(depth)}
         called = {
             "id": "a1",
