@@ -88,6 +88,7 @@ right for the extensions)::
     │   └── DurableApprovalError (also LookupError)  a decision for a call that does not wait
     ├── StudioError                               recorded runs and forks (ext.studio.errors)
     │   ├── StudioStoreError (also OSError)         the store of runs cannot be opened or written
+    │   │   └── StudioDamagedRunError               one run's record in it is damaged
     │   ├── StudioNotFoundError (also LookupError)  a run, or a call of one, that it does not hold
     │   ├── StudioForkError (also ValueError)       a fork that cannot be made as asked
     │   └── StudioConfigurationError (also ArgumentError)  a recorder or studio given bad options
@@ -196,8 +197,8 @@ _REEXPORTS = Reexports(
             "DurableVersionError"
         ),
         "miniagents.ext.studio.errors": (
-            "StudioConfigurationError StudioError StudioForkError StudioNotFoundError "
-            "StudioStoreError"
+            "StudioConfigurationError StudioDamagedRunError StudioError StudioForkError "
+            "StudioNotFoundError StudioStoreError"
         ),
         "miniagents.evals.errors": (
             "CaseTimeoutError DatasetError EvalArgumentError EvalReportError "

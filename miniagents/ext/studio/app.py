@@ -61,6 +61,7 @@ except ImportError as _missing:  # (the web extra is installed in the tests)
 from miniagents.ext.studio.diff import diff_runs
 from miniagents.ext.studio.errors import (
     StudioConfigurationError,
+    StudioDamagedRunError,
     StudioError,
     StudioForkError,
     StudioNotFoundError,
@@ -200,6 +201,8 @@ class _Studio:
                 return _error(404, "not_found", str(error))
             except StudioForkError as error:
                 return _error(422, "cannot_fork", str(error))
+            except StudioDamagedRunError as error:
+                return _error(422, "damaged_run", str(error))
             except StudioError as error:
                 return _error(500, "store_error", str(error))
 

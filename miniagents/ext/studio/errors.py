@@ -1,7 +1,8 @@
 """Errors of the studio (runs, forks); the whole hierarchy is drawn in :mod:`miniagents.errors`.
 
 A store that cannot be read or written (:class:`StudioStoreError`), a run or a call that
-is not in it (:class:`StudioNotFoundError`), a fork that cannot be made as asked
+is not in it (:class:`StudioNotFoundError`), a run whose record in it is damaged
+(:class:`StudioDamagedRunError`), a fork that cannot be made as asked
 (:class:`StudioForkError`), or a recorder or studio given options it cannot use
 (:class:`StudioConfigurationError`).
 """
@@ -13,6 +14,7 @@ from miniagents.root_error import ArgumentError
 
 __all__ = [
     "StudioConfigurationError",
+    "StudioDamagedRunError",
     "StudioError",
     "StudioForkError",
     "StudioNotFoundError",
@@ -26,6 +28,10 @@ class StudioError(MiniAgentsError):
 
 class StudioStoreError(StudioError, OSError):
     """The store of recorded runs cannot be opened, read or written (the message says why)."""
+
+
+class StudioDamagedRunError(StudioStoreError):
+    """A run whose row in the store cannot be read (its command or fork is damaged)."""
 
 
 class StudioNotFoundError(StudioError, LookupError):

@@ -19,6 +19,7 @@ writer. A run whose process ended without closing it (killed) shows as ``"lost"`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -33,7 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
-from miniagents.ext.studio.errors import StudioNotFoundError, StudioStoreError
+from miniagents.ext.studio.errors import (
+    StudioDamagedRunError,
+    StudioNotFoundError,
+    StudioStoreError,
+)
 from miniagents.ext.studio.events import RunEvent, batch_json, decode_batch, event_of
 from miniagents.promising.lowlevel import logger
 
@@ -108,6 +113,8 @@ class RunInfo:
         error: The error it ended with (``"KeyError: 'x'"``), if any.
         forked_from: The run it is a fork of, if any.
         fork: What the fork changed (see :mod:`miniagents.ext.studio.fork`), if a fork.
+        damaged: Why its row cannot be read, if it cannot (then it has no command, no fork,
+            and its error says so; :meth:`RunStore.run` refuses it).
     """
 
     id: str
@@ -120,6 +127,7 @@ class RunInfo:
     error: str | None
     forked_from: str | None
     fork: Mapping[str, Any] | None
+    damaged: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The run as JSON values (for the studio's page)."""
@@ -133,6 +141,7 @@ class RunInfo:
             "error": self.error,
             "forked_from": self.forked_from,
             "fork": None if self.fork is None else dict(self.fork),
+            "damaged": self.damaged,
         }
 
 
@@ -157,7 +166,10 @@ class RunStore:
     # -- reading ---------------------------------------------------------------------------
 
     def runs(self, limit: int = 200) -> list[RunInfo]:
-        """The latest ``limit`` runs, the latest first (none if the file does not exist)."""
+        """The latest ``limit`` runs, the latest first (none if the file does not exist).
+
+        A run whose row is damaged is among them, marked (``damaged``).
+        """
         if not self.path.exists():
             return []
         rows = self._query(
@@ -170,7 +182,15 @@ class RunStore:
 
         Raises:
             StudioNotFoundError: if the store has no such run.
+            StudioDamagedRunError: if the run's row cannot be read.
         """
+        found = self._found(run_id)
+        if found.damaged is not None:
+            raise StudioDamagedRunError(found.damaged)
+        return found
+
+    def _found(self, run_id: str) -> RunInfo:
+        """The run ``run_id`` (or the latest), damaged or not (see :meth:`run`)."""
         if run_id == "last":
             found = self.runs(1)
             if not found:
@@ -284,7 +304,7 @@ class RunStore:
 
     def delete(self, run_id: str) -> None:
         """Forget the run and its events."""
-        self.run(run_id)  # (it must exist)
+        self._found(run_id)  # (it must exist; a damaged one may go)
         self._query("DELETE FROM studio_chunks WHERE run = ?", (run_id,))
         self._query("DELETE FROM studio_runs WHERE id = ?", (run_id,))
 
@@ -382,18 +402,35 @@ def _run_info(row: tuple[Any, ...]) -> RunInfo:
     run_id, name, command, cwd, started, ended, status, error, forked_from, fork, pid, host = row
     if status == "running" and _gone(pid, host):
         status = "lost"
-    return RunInfo(
+    info = RunInfo(
         id=str(run_id),
         name=str(name),
-        command=tuple(str(part) for part in json.loads(command)),
+        command=(),
         cwd=str(cwd),
         started=float(started),
         ended=None if ended is None else float(ended),
         status=status,
         error=error,
         forked_from=forked_from,
-        fork=None if fork is None else json.loads(fork),
+        fork=None,
     )
+    try:
+        parts = json.loads(command)
+        forked = None if fork is None else json.loads(fork)
+    except (ValueError, RecursionError, TypeError) as broken:
+        why = f"{type(broken).__name__}: {broken}"
+    else:
+        if not isinstance(parts, list) or not all(isinstance(part, str) for part in parts):
+            why = f"its command is {command!r:.80}, not a list of texts"
+        elif forked is not None and not isinstance(forked, dict):
+            why = f"its fork is {fork!r:.80}, not an object"
+        else:
+            return dataclasses.replace(info, command=tuple(parts), fork=forked)
+    damaged = (
+        f"The record of the run {info.id!r} is damaged ({why}): it cannot be shown, forked "
+        "or compared. Delete it (RunStore.delete), or record the program again."
+    )
+    return dataclasses.replace(info, status="failed", error=damaged, damaged=damaged)
 
 
 def _gone(pid: object, host: object) -> bool:

@@ -180,6 +180,7 @@ class RunTree:
 
         Raises:
             StudioNotFoundError: if the store has no such run.
+            StudioDamagedRunError: if its row cannot be read.
         """
         run = store.run(run_id)
         return cls(run, store.all_events(run.id))

@@ -281,3 +281,46 @@ async def test_a_fork_body_nested_past_the_parsers_depth_is_a_400(
         content=b"[" * 100_000,  # (was: a RecursionError, a 500)
     )
     assert (nested.status_code, nested.json()["error"]["code"]) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize(
+    ("column", "damaged"),
+    [
+        ("command", "{"),  # JSON that does not parse
+        ("command", '{"program": "x.py"}'),  # JSON of the wrong shape (not a list of texts)
+        ("command", "[1, 2]"),
+        ("fork", "[1]"),
+    ],
+)
+async def test_a_run_whose_record_is_damaged_is_a_4xx_and_leaves_the_other_runs_listed(
+    client: httpx.AsyncClient, store: RunStore, recorded: str, column: str, damaged: str
+) -> None:
+    with Recorder(store, name="broken", command=()) as recorder:
+        async with MiniAgents():
+            await greeter.inquire()
+    broken = recorder.run_id
+    with sqlite3.connect(store.path) as damaging:
+        damaging.execute(f"UPDATE studio_runs SET {column} = ? WHERE id = ?", (damaged, broken))
+    damaging.close()
+    listed = await client.get("/api/runs", headers=AUTH)
+    assert listed.status_code == 200  # (was: a 500, the good run unlisted with it)
+    runs = {run["id"]: run for run in listed.json()["runs"]}
+    assert runs.keys() == {recorded, broken}
+    assert runs[recorded]["damaged"] is None
+    assert runs[broken]["damaged"].startswith(f"The record of the run {broken!r} is damaged")
+    assert runs[broken]["forkable"] is False
+    answers = [
+        await client.get(f"/api/runs/{broken}", headers=AUTH),
+        await client.get(f"/api/runs/{broken}/events", headers=AUTH),
+        await client.post(f"/api/runs/{broken}/fork", headers=AUTH, json={"call": 1, "reply": "x"}),
+        await client.get(f"/api/diff?left={recorded}&right={broken}", headers=AUTH),
+    ]
+    for answer in answers:
+        said = answer.json()["error"]
+        assert (answer.status_code, said["code"]) == (422, "damaged_run"), answer.request.url
+        assert said["message"].startswith(f"The record of the run {broken!r} is damaged")
+    assert (await client.get(f"/api/runs/{recorded}", headers=AUTH)).status_code == 200
+    store.delete(broken)  # (what the message advises: it can be deleted)
+    assert [run["id"] for run in (await client.get("/api/runs", headers=AUTH)).json()["runs"]] == [
+        recorded
+    ]
