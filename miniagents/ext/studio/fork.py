@@ -155,9 +155,13 @@ def plan_fork(
     tree = RunTree.of(store, run_id)
     recorded = tree.calls.get(call)
     if recorded is None:
+        numbers = [str(number) for number in sorted(tree.calls)]
+        if len(numbers) > 6:  # (bounded: a long run has thousands)
+            numbers = [*numbers[:3], "...", *numbers[-3:]]
         raise StudioNotFoundError(
             f"The run {tree.run.id} has no call {call}; its calls are numbered "
-            f"{sorted(tree.calls) or 'none'} (miniagents studio show {tree.run.id})."
+            f"{', '.join(numbers) or 'none'} ({len(tree.calls):,} calls; see them with "
+            f"miniagents studio show {tree.run.id})."
         )
     edits = {"reply": reply, "prompt": prompt, "system": system}
     if all(edit is None for edit in edits.values()):
