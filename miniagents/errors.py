@@ -90,6 +90,7 @@ right for the extensions)::
     │   ├── StudioStoreError (also OSError)         the store of runs cannot be opened or written
     │   │   └── StudioDamagedRunError               one run's record in it is damaged
     │   ├── StudioNotFoundError (also LookupError)  a run, or a call of one, that it does not hold
+    │   ├── StudioRunTooLargeError (also ValueError)  more events than a reader is let read
     │   ├── StudioForkError (also ValueError)       a fork that cannot be made as asked
     │   └── StudioConfigurationError (also ArgumentError)  a recorder or studio given bad options
     ├── EvalsError                                an eval (miniagents.evals.errors)
@@ -198,7 +199,7 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.ext.studio.errors": (
             "StudioConfigurationError StudioDamagedRunError StudioError StudioForkError "
-            "StudioNotFoundError StudioStoreError"
+            "StudioNotFoundError StudioRunTooLargeError StudioStoreError"
         ),
         "miniagents.evals.errors": (
             "CaseTimeoutError DatasetError EvalArgumentError EvalReportError "

@@ -15,7 +15,9 @@ side by side. Its JSON API, under ``/api``:
                                             202 ``{"run": the fork's id}``
 ``GET /api/forks/{run}``                    how a fork's program stands (its exit status and
                                             the end of its output, once ended)
-``GET /api/diff?left=...&right=...``        the two runs side by side (``diff_runs``)
+``GET /api/diff?left=...&right=...``        the two runs side by side (``diff_runs``; a
+                                            run of more than ``max_run_events`` events is a
+                                            413, and so is its fork)
 ==========================================  ==============================================
 
 **Who asks.** The studio shows what programs did, prompts and replies included, and runs
@@ -65,6 +67,7 @@ from miniagents.ext.studio.errors import (
     StudioError,
     StudioForkError,
     StudioNotFoundError,
+    StudioRunTooLargeError,
     StudioStoreError,
 )
 from miniagents.ext.studio.fork import Fork, ForkResult, afork, plan_fork
@@ -104,6 +107,7 @@ def studio_app(
     max_forks: int = 2,
     max_followers: int = 64,
     fork_timeout: float | None = 600.0,
+    max_run_events: int = 200_000,
 ) -> Starlette:
     """The studio's app over ``store`` (see the module).
 
@@ -118,6 +122,8 @@ def studio_app(
         max_followers: The most event streams open at once (one more is a 503).
         fork_timeout: Seconds a fork's program may run before it is killed (``None``: no
             limit).
+        max_run_events: The most events of a run one diff or fork reads (a run of more is a
+            413).
 
     Raises:
         StudioConfigurationError: for an empty token or one with spaces, no allowed host
@@ -133,12 +139,17 @@ def studio_app(
             "allowed_hosts is empty: nobody could reach the studio; leave it out for this "
             "machine's own names, or list the names it is reached by."
         )
-    for name, limit in (("max_forks", max_forks), ("max_followers", max_followers)):
+    limits = (
+        ("max_forks", max_forks),
+        ("max_followers", max_followers),
+        ("max_run_events", max_run_events),
+    )
+    for name, limit in limits:
         check_count(limit, name, owner="studio_app", error=StudioConfigurationError)
     runs = store if isinstance(store, RunStore) else RunStore(store)
     forks = _Forks(runs, max_forks, dict(environment or {}), fork_timeout)
     try:
-        studio = _Studio(runs, token, allowed_hosts, forks, _Bound(max_followers))
+        studio = _Studio(runs, token, allowed_hosts, forks, _Bound(max_followers), max_run_events)
     except WebConfigurationError as error:  # (a host that is no host name: "http://...")
         raise StudioConfigurationError(str(error)) from error
 
@@ -181,8 +192,10 @@ class _Studio:
         allowed_hosts: Sequence[str],
         forks: _Forks,
         followers: _Bound,
+        max_run_events: int,
     ) -> None:
         self.runs = runs
+        self.max_run_events = max_run_events
         settings = WebSettings(allowed_hosts=[host.lower() for host in allowed_hosts])
         self.door = Door(BearerTokenAuth({token: "studio"}), settings, "the studio")
         self.forks = forks
@@ -203,6 +216,8 @@ class _Studio:
                 return _error(422, "cannot_fork", str(error))
             except StudioDamagedRunError as error:
                 return _error(422, "damaged_run", str(error))
+            except StudioRunTooLargeError as error:
+                return _error(413, "run_too_large", str(error))
             except StudioError as error:
                 return _error(500, "store_error", str(error))
 
@@ -260,7 +275,13 @@ class _Studio:
         if any(edit is not None and not isinstance(edit, str) for edit in edits.values()):
             return _error(422, "bad_fork", "reply, prompt and system are texts.")
         planned = await asyncio.to_thread(
-            plan_fork, self.runs, request.path_params["run"], asked["call"], **edits
+            lambda: plan_fork(
+                self.runs,
+                request.path_params["run"],
+                asked["call"],
+                **edits,
+                max_events=self.max_run_events,
+            )
         )
         if not self.forks.start(planned):
             return _error(
@@ -283,7 +304,10 @@ class _Studio:
         if not left or not right:
             return _error(400, "bad_diff", "Give the two runs: /api/diff?left=RUN&right=RUN.")
         trees = await asyncio.to_thread(
-            lambda: (RunTree.of(self.runs, left), RunTree.of(self.runs, right))
+            lambda: (
+                RunTree.of(self.runs, left, self.max_run_events),
+                RunTree.of(self.runs, right, self.max_run_events),
+            )
         )
         rows = diff_runs(*trees)
         return JSONResponse(

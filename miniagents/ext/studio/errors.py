@@ -2,7 +2,8 @@
 
 A store that cannot be read or written (:class:`StudioStoreError`), a run or a call that
 is not in it (:class:`StudioNotFoundError`), a run whose record in it is damaged
-(:class:`StudioDamagedRunError`), a fork that cannot be made as asked
+(:class:`StudioDamagedRunError`), a run longer than a reader takes
+(:class:`StudioRunTooLargeError`), a fork that cannot be made as asked
 (:class:`StudioForkError`), or a recorder or studio given options it cannot use
 (:class:`StudioConfigurationError`).
 """
@@ -18,6 +19,7 @@ __all__ = [
     "StudioError",
     "StudioForkError",
     "StudioNotFoundError",
+    "StudioRunTooLargeError",
     "StudioStoreError",
 ]
 
@@ -36,6 +38,10 @@ class StudioDamagedRunError(StudioStoreError):
 
 class StudioNotFoundError(StudioError, LookupError):
     """A run (or a call of a run) that the store does not hold."""
+
+
+class StudioRunTooLargeError(StudioError, ValueError):
+    """A run with more events than its reader was let read (the message says how many)."""
 
 
 class StudioForkError(StudioError, ValueError):

@@ -143,16 +143,20 @@ def plan_fork(
     reply: str | None = None,
     prompt: str | None = None,
     system: str | None = None,
+    max_events: int | None = None,
 ) -> Fork:
     """A fork of the run ``run_id`` at its call number ``call``, checked.
 
+    ``max_events``: the most events of the run read to check it (``None``: no limit).
+
     Raises:
         StudioNotFoundError: if the run, or the call in it, is not in the store.
+        StudioRunTooLargeError: if the run has more than ``max_events`` events.
         StudioForkError: if nothing is edited, an edit is too long, the call did not end
             with a reply (it cannot be replayed), or the run cannot be run again (it was
             recorded without its command).
     """
-    tree = RunTree.of(store, run_id)
+    tree = RunTree.of(store, run_id, max_events)
     recorded = tree.calls.get(call)
     if recorded is None:
         numbers = [str(number) for number in sorted(tree.calls)]

@@ -37,6 +37,7 @@ from typing import Any, Literal, TypeAlias, TypeVar
 from miniagents.ext.studio.errors import (
     StudioDamagedRunError,
     StudioNotFoundError,
+    StudioRunTooLargeError,
     StudioStoreError,
 )
 from miniagents.ext.studio.events import RunEvent, batch_json, decode_batch, event_of
@@ -258,14 +259,40 @@ class RunStore:
             for index, item in enumerate(json.loads(data))
         ]
 
-    def all_events(self, run_id: str) -> list[RunEvent]:
-        """Every event of the run, in order."""
+    def all_events(self, run_id: str, max_events: int | None = None) -> list[RunEvent]:
+        """Every event of the run, in order.
+
+        Args:
+            run_id: The run.
+            max_events: The most events read (``None``: no limit).
+
+        Raises:
+            StudioRunTooLargeError: if the run has more than ``max_events`` events (said
+                before they are read; a live run that grows past it, as soon as seen).
+        """
+        if max_events is not None and self.path.exists():
+            last = self._query(
+                "SELECT first + count - 1 FROM studio_chunks WHERE run = ? "
+                "ORDER BY first DESC LIMIT 1",
+                (run_id,),
+            )
+            self._check_size(run_id, int(last[0][0]) if last else 0, max_events)
         found: list[RunEvent] = []
         while True:
             more = self.events(run_id, found[-1].seq if found else 0)
             if not more:
                 return found
             found += more
+            if max_events is not None:
+                self._check_size(run_id, found[-1].seq, max_events)
+
+    def _check_size(self, run_id: str, events: int, max_events: int) -> None:
+        if events > max_events:
+            raise StudioRunTooLargeError(
+                f"The run {run_id!r} has {events:,} events, more than the {max_events:,} "
+                "read at once here (max_run_events); show it with miniagents studio show, "
+                "or let the studio read more (studio_app(max_run_events=...))."
+            )
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -175,15 +175,18 @@ class RunTree:
             self._add(event)
 
     @classmethod
-    def of(cls, store: RunStore, run_id: str) -> RunTree:
+    def of(cls, store: RunStore, run_id: str, max_events: int | None = None) -> RunTree:
         """The tree of the run ``run_id`` of ``store`` (``"last"``: the latest run).
+
+        ``max_events``: the most events read (``None``: no limit).
 
         Raises:
             StudioNotFoundError: if the store has no such run.
             StudioDamagedRunError: if its row cannot be read.
+            StudioRunTooLargeError: if it has more than ``max_events`` events.
         """
         run = store.run(run_id)
-        return cls(run, store.all_events(run.id))
+        return cls(run, store.all_events(run.id, max_events))
 
     @property
     def ended(self) -> float:

@@ -16,6 +16,7 @@ from miniagents.ext.studio import Recorder, RunStore
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
+from tests.ext.studio.kit import many_calls
 from tests.ext.web.serving import served
 
 TOKEN = "s3cr3t-token"
@@ -324,3 +325,27 @@ async def test_a_run_whose_record_is_damaged_is_a_4xx_and_leaves_the_other_runs_
     assert [run["id"] for run in (await client.get("/api/runs", headers=AUTH)).json()["runs"]] == [
         recorded
     ]
+
+
+async def test_a_diff_or_fork_of_a_run_past_the_most_events_read_is_a_413(
+    store: RunStore, recorded: str
+) -> None:
+    big = many_calls(store, 3_000)
+    app = studio_app(store, token=TOKEN, max_run_events=2_999)
+    async with served(app) as client:
+        answers = [
+            await client.get(f"/api/diff?left={recorded}&right={big}", headers=AUTH),
+            await client.post(
+                f"/api/runs/{big}/fork", headers=AUTH, json={"call": 1, "reply": "x"}
+            ),
+        ]
+        for answer in answers:  # (was: the whole run read, whatever its size)
+            said = answer.json()["error"]
+            assert (answer.status_code, said["code"]) == (413, "run_too_large")
+            assert said["message"].startswith(f"The run {big!r} has 3,000 events, more than")
+            assert "max_run_events" in said["message"]
+        assert not app.state.forks.states  # (no program started)
+        same = await client.get(f"/api/diff?left={recorded}&right={recorded}", headers=AUTH)
+        assert same.status_code == 200
+    with pytest.raises(StudioConfigurationError, match="studio_app needs max_run_events to be"):
+        studio_app(store, token=TOKEN, max_run_events=0)

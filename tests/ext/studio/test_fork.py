@@ -15,10 +15,10 @@ from miniagents.ext.studio import Fork, Recorder, RunStore, RunTree, diff_runs, 
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import StudioForkError, StudioNotFoundError
-from miniagents.ext.studio.events import encode_batch
-from miniagents.ext.studio.store import STORE_VARIABLE, RunInfo
+from miniagents.ext.studio.store import STORE_VARIABLE
 from miniagents.testing import FakeLLMServer
 from tests.ext.studio import program
+from tests.ext.studio.kit import many_calls
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.subprocesses import run_python
 
@@ -118,20 +118,6 @@ async def test_a_fork_that_cannot_be_made_says_why(
         plan_fork(store, second.run.id, _researchers_answer(second, "Rome"), reply="x")
     with pytest.raises(StudioForkError, match="run, call, key and child"):
         Fork.from_json({"run": "r"})
-
-
-def many_calls(store: RunStore, calls: int) -> str:
-    """A run of ``calls`` calls of a model (numbered 1 to ``calls``), written as a recorder
-    writes them; its id."""
-    run_id = "20261127-000000-many00"
-    store.open_run(
-        RunInfo(run_id, "many", ("python",), ".", 0.0, None, "running", None, None, None)
-    )
-    request = {"provider": "openai", "model": "m", "key": "k", "request": {"messages": []}}
-    events = [("call", number, None, 0, request) for number in range(1, calls + 1)]
-    store.append(run_id, [(1, calls, encode_batch(events))])
-    store.end_run(run_id, "ok", None)
-    return run_id
 
 
 def test_a_call_a_long_run_does_not_have_is_a_404_of_a_bounded_message(store: RunStore) -> None:
