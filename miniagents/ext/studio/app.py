@@ -9,7 +9,8 @@ side by side. Its JSON API, under ``/api``:
 ``GET /api/runs``                           the latest runs (``?limit=``, at most 1,000)
 ``GET /api/runs/{run}``                     one run (``last``: the latest)
 ``GET /api/runs/{run}/events``              its events as SSE, from ``?after=`` (or
-                                            ``Last-Event-ID``) on, live until it ends
+                                            ``Last-Event-ID``) on, live until it ends (a
+                                            comment every ``keepalive`` seconds it is quiet)
 ``POST /api/runs/{run}/fork``               ``{"call": 3, "reply": "..."}`` (or ``prompt``,
                                             ``system``): runs the program again as a fork;
                                             202 ``{"run": the fork's id}``
@@ -40,7 +41,7 @@ import asyncio
 import json
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,7 @@ def studio_app(
     max_followers: int = 64,
     fork_timeout: float | None = 600.0,
     max_run_events: int = 200_000,
+    keepalive: float = 15.0,
 ) -> Starlette:
     """The studio's app over ``store`` (see the module).
 
@@ -124,6 +126,8 @@ def studio_app(
             limit).
         max_run_events: The most events of a run one diff or fork reads (a run of more is a
             413).
+        keepalive: Seconds an event stream may be quiet before it sends a comment (so that
+            a client that left is noticed, under a server that says so only when sent to).
 
     Raises:
         StudioConfigurationError: for an empty token or one with spaces, no allowed host
@@ -139,6 +143,10 @@ def studio_app(
             "allowed_hosts is empty: nobody could reach the studio; leave it out for this "
             "machine's own names, or list the names it is reached by."
         )
+    if not isinstance(keepalive, (int, float)) or not 0 < keepalive < float("inf"):
+        raise StudioConfigurationError(
+            f"studio_app needs keepalive to be a number of seconds above 0, got {keepalive!r}."
+        )
     limits = (
         ("max_forks", max_forks),
         ("max_followers", max_followers),
@@ -149,7 +157,15 @@ def studio_app(
     runs = store if isinstance(store, RunStore) else RunStore(store)
     forks = _Forks(runs, max_forks, dict(environment or {}), fork_timeout)
     try:
-        studio = _Studio(runs, token, allowed_hosts, forks, _Bound(max_followers), max_run_events)
+        studio = _Studio(
+            runs,
+            token,
+            allowed_hosts,
+            forks,
+            _Bound(max_followers),
+            max_run_events,
+            float(keepalive),
+        )
     except WebConfigurationError as error:  # (a host that is no host name: "http://...")
         raise StudioConfigurationError(str(error)) from error
 
@@ -193,9 +209,11 @@ class _Studio:
         forks: _Forks,
         followers: _Bound,
         max_run_events: int,
+        keepalive: float,
     ) -> None:
         self.runs = runs
         self.max_run_events = max_run_events
+        self.keepalive = keepalive
         settings = WebSettings(allowed_hosts=[host.lower() for host in allowed_hosts])
         self.door = Door(BearerTokenAuth({token: "studio"}), settings, "the studio")
         self.forks = forks
@@ -252,8 +270,8 @@ class _Studio:
             run_id = (await asyncio.to_thread(self.runs.run, run_id)).id  # (404 if unknown)
         if self.followers.full():
             return _error(503, "too_many_followers", _TOO_MANY_FOLLOWERS)
-        return StreamingResponse(
-            _followed(self.runs, self.forks, run_id, after, self.followers),
+        return _EventStream(
+            _followed(self.runs, self.forks, run_id, after, self.followers, self.keepalive),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -354,9 +372,32 @@ class _Bound:
         self.open -= 1
 
 
+class _EventStream(StreamingResponse):
+    """A stream that closes its events as it ends, however it ends.
+
+    (A client that left: its place among the followers is given back then, not when the
+    generator is collected.)
+    """
+
+    def __init__(self, events: AsyncGenerator[str, None], **options: Any) -> None:
+        super().__init__(events, **options)
+        self._events = events
+
+    async def stream_response(self, send: Callable[..., Awaitable[None]]) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            await self._events.aclose()
+
+
 async def _followed(
-    runs: RunStore, forks: _Forks, run_id: str, after: int, followers: _Bound
-) -> AsyncIterator[str]:
+    runs: RunStore,
+    forks: _Forks,
+    run_id: str,
+    after: int,
+    followers: _Bound,
+    keepalive: float = 15.0,
+) -> AsyncGenerator[str, None]:
     """The run's events after ``after`` as SSE, then each new one, until the run has ended.
 
     Each SSE message is a chunk of events as the store keeps it, ``{"first": n, "events":
@@ -365,18 +406,25 @@ async def _followed(
     is waited for (its program is starting); one whose program ended without starting it
     ends the stream with an ``error`` event, and so do a chunk that cannot be read (damaged)
     and a stream past the most followers (counted while it runs: one its client left before
-    it began takes no place).
+    it began takes no place). A comment (``: keepalive``) is sent each ``keepalive``
+    seconds nothing else was: a client that left is noticed then.
     """
     if not followers.take():
         yield f"event: error\ndata: {json.dumps({'message': _TOO_MANY_FOLLOWERS})}\n\n"
         return
+    clock = asyncio.get_running_loop().time
+    sent = clock()
     try:
         while True:
+            if clock() - sent >= keepalive:
+                yield ": keepalive\n\n"
+                sent = clock()
             found = await asyncio.to_thread(runs.chunks, run_id, after)
             if found:
                 for first, count, data in found:
                     after = first + count - 1
                     yield f'id: {after}\ndata: {{"first":{first},"events":{data}}}\n\n'
+                sent = clock()
                 continue
             try:
                 run = await asyncio.to_thread(runs.run, run_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.studio import Recorder, RunStore
@@ -18,6 +19,7 @@ from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
 from tests.ext.studio.kit import many_calls
 from tests.ext.web.serving import served
+from tests.fakes.fixtures import WAIT
 
 TOKEN = "s3cr3t-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -349,3 +351,69 @@ async def test_a_diff_or_fork_of_a_run_past_the_most_events_read_is_a_413(
         assert same.status_code == 200
     with pytest.raises(StudioConfigurationError, match="studio_app needs max_run_events to be"):
         studio_app(store, token=TOKEN, max_run_events=0)
+
+
+class _Asgi24:
+    """``app`` under uvicorn as under a server of ASGI 2.4 or later, for its event streams:
+    their scope says 2.4 (Starlette then does not watch for the client leaving, its send
+    does), and a send after the client left raises ``OSError``, as the spec has it;
+    ``ended`` is set once a stream's app call has returned."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.ended = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith("/events"):
+            return await self.app(scope, receive, send)
+        gone = asyncio.Event()
+
+        async def watch() -> None:  # (a GET: its only message after the request is the end)
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        async def sent(message: Message) -> None:
+            if gone.is_set():
+                raise OSError("The client has gone.")
+            await send(message)
+
+        watching = asyncio.create_task(watch())
+        scope = {**scope, "asgi": {**scope.get("asgi", {}), "spec_version": "2.4"}}
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            watching.cancel()
+            self.ended.set()
+
+
+async def test_a_client_that_left_a_quiet_runs_events_is_noticed_by_the_keepalive(
+    store: RunStore,
+) -> None:
+    gate = asyncio.Event()
+    server = _Asgi24(studio_app(store, token=TOKEN, max_followers=1, keepalive=0.01))
+    async with served(server) as client:
+        with Recorder(store, command=()) as recorder:
+            async with MiniAgents():
+                reply = gated(gate).inquire()  # (quiet: nothing more is written until the end)
+                recorder.flush()
+                events = f"/api/runs/{recorder.run_id}/events"
+                async with client.stream("GET", events, headers=AUTH) as response:
+                    lines = response.aiter_lines()
+                    [line async for line in _until_data(lines)]
+                    async for line in lines:
+                        if line:
+                            break
+                    assert line == ": keepalive"  # (a comment: EventSource skips it)
+                # the client left (the connection closed): the next keepalive fails, the
+                # stream ends, its place is given back (was: held until the run wrote more)
+                await asyncio.wait_for(server.ended.wait(), WAIT)
+                second = await client.get(f"/api/runs/{recorder.run_id}", headers=AUTH)
+                assert second.status_code == 200
+                async with client.stream("GET", events, headers=AUTH) as again:
+                    assert again.status_code == 200  # (not a 503: one follower at most)
+                    gate.set()
+                    await reply
+                    recorder.close()
+                    rest = [line async for line in again.aiter_lines()]
+                assert any(line.startswith("event: end") for line in rest)
