@@ -212,6 +212,9 @@ def test_the_app_refuses_options_it_cannot_keep(store: RunStore) -> None:
         studio_app(store, token=TOKEN, allowed_hosts=())
     with pytest.raises(StudioConfigurationError, match="studio_app needs max_forks to be"):
         studio_app(store, token=TOKEN, max_forks=0)
+    for keepalive in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(StudioConfigurationError, match="keepalive to be a number of seconds"):
+            studio_app(store, token=TOKEN, keepalive=keepalive)
 
 
 async def test_event_streams_past_the_most_followers_are_refused(store: RunStore) -> None:
