@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 if TYPE_CHECKING:
+    from playwright.async_api import Browser, Playwright
     from websockets.asyncio import client
 
 from miniagents.errors import WebConfigurationError
@@ -105,6 +106,26 @@ def frequency(pcm: bytes, rate: int) -> float:
     return crossings / 2 / (len(part) / rate)
 
 
+async def launch(playwright: Playwright, *extra: str) -> Browser:
+    """Debian's Chromium, headless, its microphone a fake one (``extra``: more switches)."""
+    assert CHROMIUM_FOUND, "Chromium is missing: apt-get install -y chromium"
+    return await playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--autoplay-policy=no-user-gesture-required",
+            *extra,
+        ],
+    )
+
+
 async def test_the_pages_spoken_question_reaches_the_api_and_the_answer_comes_back(
     tmp_path: Path, fake_llm: FakeLLMServer
 ) -> None:
@@ -118,21 +139,7 @@ async def test_the_pages_spoken_question_reaches_the_api_and_the_answer_comes_ba
         APIS[0].voice(fake_llm, silence_ms=400), authentication=BearerTokenAuth({"s3cret": "ada"})
     )
     async with served(app) as base_url, async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={question}",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+        browser = await launch(playwright, f"--use-file-for-fake-audio-capture={question}")
         try:
             page = await browser.new_page()
             await page.goto(f"{base_url}/#token=s3cret")
@@ -254,6 +261,29 @@ def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
         with pytest.raises(WebConfigurationError, match=f"voice_app needs {limit}") as refused:
             make()
         assert refused.value.parameter == limit
+
+
+async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMServer) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    # a chunk of the microphone (2,048 samples: 4,096 bytes) is more than the app takes
+    app = voice_app(
+        APIS[0].voice(fake_llm), authentication=NoAuthentication(), max_message_bytes=1_000
+    )
+    async with served(app) as base_url, async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            page = await browser.new_page()
+            await page.goto(base_url)
+            await page.click("#mic")
+            await expect(page.locator("body")).to_have_attribute(
+                "data-state", "error", timeout=30_000
+            )
+            await expect(page.locator("#status")).to_have_text(  # (was: "The session ended.")
+                "The session ended: A message was bigger than the app takes. (1009)"
+            )
+        finally:
+            await browser.close()
 
 
 async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
