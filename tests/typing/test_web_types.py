@@ -29,6 +29,7 @@ from miniagents.ext.web.agui import ApprovalFlow as AGUIApprovalFlow
 from miniagents.ext.web.ai_sdk import ApprovalFlow as AISDKApprovalFlow
 from miniagents.ext.web.ai_sdk import ChatRequest
 from miniagents.ext.web.auth import Authentication
+from miniagents.ext.web.settings import checked_host
 from tests.fakes.typecheck import assert_passes_mypy
 
 
@@ -96,6 +97,8 @@ def check_the_settings_are_one_typed_object() -> None:
     WebSettings(allowed_hosts=[1])  # type: ignore[list-item]
     WebSettings(max_live=3)  # type: ignore[call-arg]
     settings.max_live_runs = 3  # type: ignore[misc]
+    assert_type(checked_host("::1"), str)
+    checked_host(b"::1")  # type: ignore[arg-type]
 
 
 def check_the_door_takes_a_backend_request_user_or_nobody_by_name(mounted: bool) -> None:

@@ -67,7 +67,7 @@ from miniagents.ext.a2a._rpc import (
     result,
 )
 from miniagents.ext.a2a._webhooks import Poster, Webhook, webhook_of
-from miniagents.ext.a2a._wire import COMPLETED, FINAL_STATES, PAUSED_STATES, WORKING, Code
+from miniagents.ext.a2a._wire import CANCELED, COMPLETED, FINAL_STATES, PAUSED_STATES, WORKING, Code
 from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.a2a.push import A2APushNotifications
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -673,9 +673,11 @@ class _A2ATasks:
                 f"{task_id!r}; send the task's ({encoder.fold.context_id!r}), or none.",
                 violations=[("message.contextId", "not the context of the task")],
             )
-        if manager.paused(task_id, owner) is not job:
+        if manager.paused(task_id, owner) is not job or job.cancelling:
             state = encoder.task(_events(job))["status"]
             said = state.get("state") if isinstance(state, dict) else None
+            if job.cancelling:  # (CancelTask, or its wait expired: it ends cancelled)
+                said = CANCELED
             if job.done or said in FINAL_STATES:
                 raise _RPCError(
                     Code.UNSUPPORTED_OPERATION,

@@ -515,19 +515,19 @@ def _web(
         import uvicorn
 
         from miniagents.ext.web import BearerTokenAuth, WebSettings, web_chat_app
-        from miniagents.ext.web.settings import LOCAL_HOSTS
+        from miniagents.ext.web.settings import LOCAL_HOSTS, checked_host
     except ImportError as error:
         raise _CannotStart(
             'the web chat needs the web extra; install it with pip install "miniagents[web]"'
         ) from error
     try:
-        WebSettings(allowed_hosts=[host])  # (its error would name --allow-host)
+        shown = checked_host(host)  # (as a URL writes it: an IPv6 address in brackets)
     except WebConfigurationError as error:
         raise _CannotStart(
             f"--host {host!r} is no host name nor address; give the address to listen on, "
             "e.g. 127.0.0.1, or 0.0.0.0 for every one"
         ) from error
-    named = [*LOCAL_HOSTS, host, *settings.get("allowed_hosts", [])]  # (--host's too)
+    named = [*LOCAL_HOSTS, shown, *settings.get("allowed_hosts", [])]  # (--host's too)
     settings["allowed_hosts"] = list(dict.fromkeys(named))
     try:
         app = web_chat_app(
@@ -540,7 +540,7 @@ def _web(
         raise _CannotStart(f"{_flag(error.parameter)}: {error}") from error
     listener = _listen(host, port)
     port = listener.getsockname()[1]  # the one chosen, for --port 0
-    address = f"http://{host}:{port}/#token={token}"
+    address = f"http://{shown}:{port}/#token={token}"
     print(f"Chatting with {_who(provider, model, chosen)} at {address}", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     with listener, contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the server stopped

@@ -727,7 +727,9 @@ class RunManager:
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}
-        self._paused: dict[tuple[str | None, str], Job] = {}
+        # the paused jobs by pause key, the latest to pause last (two runs of one AG-UI
+        # thread may both pause): live jobs, so bounded by max_live_runs
+        self._paused: dict[tuple[str | None, str], dict[Job, None]] = {}
         self._resuming: set[tuple[str | None, str]] = set()  # (a resume waits for its pause)
         # the ended runs and jobs, the oldest ended first, with the timers that forget them
         self._ended: dict[Run, asyncio.TimerHandle] = {}
@@ -760,10 +762,29 @@ class RunManager:
         """
         return [job for (who, _), job in self._keyed.items() if who == owner]
 
-    def paused(self, pause_key: str, owner: str | None = None) -> Job | None:
-        """``owner``'s job paused under ``pause_key`` (a thread, a chat), if one waits there."""
-        job = self._paused.get((owner, pause_key))
-        return job if job is not None and job.paused else None
+    def paused(
+        self, pause_key: str, owner: str | None = None, which: Callable[[Job], bool] | None = None
+    ) -> Job | None:
+        """``owner``'s job paused under ``pause_key`` (a thread, a chat), if one waits there.
+
+        Of several (runs of one AG-UI thread that paused each), the latest to pause that
+        ``which`` accepts (any, if not given).
+        """
+        for job in reversed(self._paused.get((owner, pause_key), {})):
+            if job.paused and (which is None or which(job)):
+                return job
+        return None
+
+    def _paused_jobs(self, owner: str | None, pause_key: str) -> list[Job]:
+        return [job for job in self._paused.get((owner, pause_key), {}) if job.paused]
+
+    def _unpaused(self, job: Job) -> None:
+        """``job`` waits under its pause key no more (resumed, or ended)."""
+        jobs = self._paused.get((job.owner, job.pause_key))
+        if jobs is not None:
+            jobs.pop(job, None)
+            if not jobs:
+                del self._paused[job.owner, job.pause_key]
 
     def room(self, owner: str | None, key: str, pause_key: str) -> Response | None:
         """The refusal of ``owner``'s new job under ``key``, streamed, if there is no room for it.
@@ -820,8 +841,7 @@ class RunManager:
     def _replaced(self, owner: str | None, key: str, pause_key: str) -> list[Job]:
         previous = self._runs.get((owner, key))
         found = [previous.job] if previous is not None and not previous.job.done else []
-        paused = self.paused(pause_key, owner)
-        return [*found, paused] if paused is not None else found
+        return [*found, *(job for job in self._paused_jobs(owner, pause_key) if job not in found)]
 
     def start(
         self,
@@ -896,8 +916,10 @@ class RunManager:
         owner: str | None,
         pause_key: str,
         find: Callable[[DurableJobs], Awaitable[FoundRun | None]],
+        which: Callable[[Job], bool] | None = None,
     ) -> Job | Response | None:
-        """``owner``'s job paused under ``pause_key``, if one waits there (see :meth:`paused`).
+        """``owner``'s job paused under ``pause_key`` that ``which`` accepts (any, if not
+        given), if one waits there (see :meth:`paused`).
 
         Jobs of ``pause_key`` still running here (a resume sent before its run paused, as
         soon as its client saw the call; two runs of one AG-UI thread may run at once) are
@@ -917,7 +939,7 @@ class RunManager:
                 )
             self._resuming.add(resuming)
             try:
-                while self.paused(pause_key, owner) is None and (
+                while self.paused(pause_key, owner, which) is None and (
                     running := self._running(owner, pause_key)
                 ):
                     settling = [asyncio.ensure_future(job.asettled()) for job in running]
@@ -928,14 +950,14 @@ class RunManager:
                             settles.cancel()
             finally:
                 self._resuming.discard(resuming)
-        elif self.durable is not None and self.paused(pause_key, owner) is None:
+        elif self.durable is not None and self.paused(pause_key, owner, which) is None:
             waiting = await find(self.durable)
-            if waiting is not None and self.paused(pause_key, owner) is None:
+            if waiting is not None and self.paused(pause_key, owner, which) is None:
                 recovered = self.here_or_recovered(waiting)
                 if isinstance(recovered, Response):
                     return recovered
                 await recovered.job.asettled()  # replayed to where it waits again
-        return self.paused(pause_key, owner)
+        return self.paused(pause_key, owner, which)
 
     def _running(self, owner: str | None, pause_key: str) -> list[Job]:
         """``owner``'s jobs of ``pause_key`` that run here and have not paused."""
@@ -956,15 +978,17 @@ class RunManager:
         named: bool,
         missing: Callable[[], Response],
         gone: Callable[[], Response],
+        which: Callable[[Job], bool] | None = None,
     ) -> Response:
         """Decide the calls of the job :meth:`apaused_here` finds and resume it under ``run_key``.
 
         ``missing()`` answers if no job waits there; ``decide`` reads the decisions, given
-        the job's ``asked`` (or gives the refusal). ``named`` and ``gone`` are
+        the job's ``asked`` (or gives the refusal); ``which``: the paused jobs it may be (a
+        thread's run whose interrupts the resume answers). ``named`` and ``gone`` are
         :meth:`aresume_run`'s. The answer is the new run's stream, or, when its principal
         has no room for one more stream, the refusal (nothing decided).
         """
-        job = await self.apaused_here(owner, pause_key, find)
+        job = await self.apaused_here(owner, pause_key, find, which)
         if job is None or isinstance(job, Response):
             return missing() if job is None else job
         decisions = decide(job.asked)
@@ -998,15 +1022,15 @@ class RunManager:
             await self.durable.anote_pause(
                 job.owner, job.workflow_id, job.pauses - 1, point, named=named
             )
-            if self.paused(job.pause_key, job.owner) is not job or job.last_pause is not pause:
+            still = self.paused(job.pause_key, job.owner, lambda found: found is job)
+            if still is not job or job.last_pause is not pause:
                 return gone()  # resumed (or ended) meanwhile
             for asked, _ in decisions:
                 if not asked.pending:
                     return not_pending(asked.call_id, asked.tool_name)
         for asked, decision in decisions:
             decision.apply(asked, job.owner)
-        if self._paused.get((job.owner, job.pause_key)) is job:
-            del self._paused[job.owner, job.pause_key]
+        self._unpaused(job)
         run = job.resume(run_key)
         self._runs[job.owner, run_key] = run
         return run
@@ -1027,8 +1051,7 @@ class RunManager:
                 "paused where its agent asked one."
             )
         request.answer(*messages)
-        if self._paused.get((job.owner, job.pause_key)) is job:
-            del self._paused[job.owner, job.pause_key]
+        self._unpaused(job)
         run = job.resume(run_key)
         self._runs[job.owner, run_key] = run
         return run
@@ -1085,13 +1108,14 @@ class RunManager:
 
     def paused_at(self, job: Job) -> None:
         """``job`` has paused under its pause key."""
-        self._paused[job.owner, job.pause_key] = job
+        jobs = self._paused.setdefault((job.owner, job.pause_key), {})
+        jobs.pop(job, None)  # (paused again: the latest)
+        jobs[job] = None
 
     def forget_job(self, job: Job) -> None:
         """``job`` has ended: it is found by its key ``keep_runs_for`` seconds more."""
         self._jobs.discard(job)
-        if self._paused.get((job.owner, job.pause_key)) is job:
-            del self._paused[job.owner, job.pause_key]
+        self._unpaused(job)
         loop = asyncio.get_running_loop()
         keep_runs_for = self.settings.keep_runs_for
         self._ended_jobs[job] = loop.call_later(keep_runs_for, self._forget_keyed, job)
@@ -1118,7 +1142,11 @@ class RunManager:
     def _forget_oldest(self) -> None:
         """Forget the oldest ended runs over ``max_ended_runs`` (a run a paused job waits on is
         live: neither counted nor forgotten)."""
-        waiting = sum(job.paused and job.current in self._ended for job in self._paused.values())
+        waiting = sum(
+            job.paused and job.current in self._ended
+            for jobs in self._paused.values()
+            for job in jobs
+        )
         over = len(self._ended) - waiting - self.settings.max_ended_runs
         if over <= 0:
             return

@@ -157,7 +157,7 @@ def agui_app(
     {"approved": true}}`` (or ``"approved": false, "reason": ...``), or ``"status":
     "cancelled"`` (a denial); that run's stream goes on from where the first stopped (its
     ``messages`` are not read again: the agent has them). A new run of the thread without
-    ``resume`` abandons the waiting one (it is cancelled); a paused run that nobody
+    ``resume`` abandons the waiting ones (they are cancelled); a paused run that nobody
     resumes within the settings' ``keep_runs_for`` seconds is cancelled.
 
     **Approvals in the stream** (``approval_flow="in_stream"``): the run never pauses and
@@ -280,9 +280,10 @@ class _AGUIRuns:
         )
 
     async def _aresume(self, owner: str | None, run_input: RunAgentInput) -> Response:
-        """Resume the thread's paused run (see ``RunManager.aresume``) with the input's answers."""
+        """Resume the thread's run paused at the input's interrupts (``RunManager.aresume``)."""
         manager, thread = self.manager, run_input.thread_id
-        named = ", ".join(repr(entry.interrupt_id) for entry in run_input.resume or [])
+        answered = [entry.interrupt_id for entry in run_input.resume or []]
+        named = ", ".join(repr(interrupt) for interrupt in answered)
         return await manager.aresume(
             owner,
             thread,
@@ -298,6 +299,7 @@ class _AGUIRuns:
                 "a new run without resume.",
             ),
             gone=lambda: resumed_meanwhile(f"the thread {thread!r}", "interrupts"),
+            which=lambda job: any(job.asked(interrupt) is not None for interrupt in answered),
         )
 
     async def afollow(self, request: Request, owner: str | None) -> Response:

@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_MAX_STREAMS_PER_PRINCIPAL",
     "LOCAL_HOSTS",
     "WebSettings",
+    "checked_host",
 ]
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -159,7 +160,7 @@ class WebSettings:
                 parameter="approval_edits",
             )
         origins = tuple(_origin(one) for one in _strings("allowed_origins", self.allowed_origins))
-        hosts = tuple(_host(one) for one in _strings("allowed_hosts", self.allowed_hosts))
+        hosts = tuple(checked_host(one) for one in _strings("allowed_hosts", self.allowed_hosts))
         object.__setattr__(self, "allowed_origins", origins)
         object.__setattr__(self, "allowed_hosts", hosts)
 
@@ -225,8 +226,20 @@ _NAME = re.compile(r"(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 _IPV6 = re.compile(r"\[[0-9a-f:.]+\]")
 
 
-def _host(host: str) -> str:
-    """``host`` as the apps match it (lower case, an IPv6 address in brackets), or refused."""
+def checked_host(host: str) -> str:
+    """``host`` as the apps match it and a URL writes it (lower case, IPv6 in brackets).
+
+    ``allowed_hosts`` is checked with it, and so is the ``--host`` of ``miniagents web``,
+    whose printed URL writes the host so (``http://[::1]:8000/``).
+
+    Args:
+        host: A host name (``*.`` for its subdomains), an IPv4 address, an IPv6 address
+            (bracketed or not), or ``*`` (any).
+
+    Raises:
+        WebConfigurationError: if ``host`` is none of those (a scheme, a port or a path in
+            it, say).
+    """
     name = host.strip().lower().removesuffix(".")
     if name.count(":") > 1 and not name.startswith("["):
         name = f"[{name}]"  # (an IPv6 address, as a Host header writes it)

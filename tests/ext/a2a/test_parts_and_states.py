@@ -247,6 +247,37 @@ async def test_a_task_cancelled_while_it_asks_says_it_was_cancelled() -> None:
     assert answered["error"]["code"] == -32004  # (no question waits any more)
 
 
+async def test_an_answer_sent_while_the_task_is_being_cancelled_is_refused_as_ended() -> None:
+    stopping, release = asyncio.Event(), asyncio.Event()
+    heard: list[object] = []
+
+    @miniagent
+    async def slow_to_stop(ctx: InteractionContext) -> None:
+        question = request_input("Which city?")
+        ctx.reply(question)
+        try:
+            heard.append(await question.aanswer())
+        except asyncio.CancelledError:
+            stopping.set()
+            await release.wait()  # (its task ends only once the test lets it)
+            raise
+
+    async with served(a2a_app(slow_to_stop, authentication=NoAuthentication())) as web:
+        task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        cancelling = asyncio.ensure_future(call(web, rpc("CancelTask", {"id": task["id"]})))
+        await stopping.wait()  # CancelTask was taken; the task has not ended yet
+        answer = send_params("Paris", taskId=task["id"])
+        answer["configuration"] = {"returnImmediately": True}
+        answered = (await call(web, rpc("SendMessage", answer))).json()
+        release.set()
+        cancelled = (await cancelling).json()["result"]
+    assert cancelled["status"]["state"] == "TASK_STATE_CANCELED"
+    assert answered["error"]["code"] == -32004, answered  # (as to a task that has ended)
+    assert "has ended (TASK_STATE_CANCELED)" in answered["error"]["message"]
+    assert heard == []
+
+
 async def test_a_question_nobody_answers_is_cancelled_with_its_task(
     virtual_clock: Any,
 ) -> None:

@@ -576,6 +576,22 @@ def test_miniagents_web_gives_each_settings_option_to_the_app(
     assert elsewhere.allowed_hosts == (*LOCAL_HOSTS, "127.0.0.2")  # the host it listens on
 
 
+def test_miniagents_web_prints_an_ipv6_host_in_brackets_in_its_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:  # (the URL's host is checked_host's, tested in tests/ext/web/test_settings.py)
+        with socket.create_server(("::1", 0), family=socket.AF_INET6):
+            pass
+    except OSError:  # no IPv6 here: the command says it cannot listen there, in one line
+        assert main(["web", "--provider", "offline", "--port", "0", "--host", "::1"]) == 2
+        assert "cannot listen on ::1:0" in capsys.readouterr().err
+        return
+    api = _served_chat_api(monkeypatch, "--host", "::1")
+    assert api.state.runs.settings.allowed_hosts == LOCAL_HOSTS  # ([::1] is one already)
+    said = capsys.readouterr().out
+    assert re.search(r"at http://\[::1\]:\d+/#token=", said), said
+
+
 def _flag_of(setting: str) -> str:
     """The option of the web command for a field of WebSettings (the lists' in the singular)."""
     singular = {"allowed_hosts": "--allow-host", "allowed_origins": "--allow-origin"}

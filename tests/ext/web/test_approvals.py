@@ -251,6 +251,60 @@ async def test_a_new_agui_run_of_the_thread_abandons_the_paused_one() -> None:
     assert deleted == []
 
 
+async def test_two_paused_agui_runs_of_one_thread_are_each_resumed_by_their_interrupts() -> None:
+    # r1 and r2 of thread t1 run at once and both pause (r2 first); each is resumed by the
+    # ids of its own interrupts (was: the thread kept its latest pause only, so r2's resume
+    # was a 404 and r2 waited until keep_runs_for cancelled it)
+    release = asyncio.Event()
+
+    async def hold() -> str:
+        """Wait for the test."""
+        await release.wait()
+        return "held"
+
+    def reply(call: LLMCall) -> ScriptedReply:
+        texts = [m.text or "" for m in call.messages]
+        [run] = [text.split()[-1] for text in texts if text.startswith("Run ")]
+        deleting = CallTool("delete_file", {"path": f"{run}.txt"})
+        first: ScriptedReply = [CallTool("hold", {}), deleting] if run == "r1" else deleting
+        return one_per_call(first, "Finished.")(call)
+
+    agent = offline_agent.fork(
+        tools=[FunctionTool(hold), FunctionTool(delete_file, requires_approval=True)],
+        reply=reply,
+        token_delay=0,
+    )
+    app = agui_app(agent, authentication=NoAuthentication())
+    manager: RunManager = app.state.runs
+    async with (
+        served(app) as client,
+        client.stream("POST", "/", json=agui_input("r1", text="Run r1")) as first,
+    ):
+        reader = SSEReader(first)
+        await reader.until("TOOL_CALL_END")  # r1 holds: it runs, not paused
+        _response, second = await post_events(client, agui_input("r2", text="Run r2"))
+        release.set()
+        rest = await reader.rest()
+        assert manager.live == 2
+        assert all(job.paused for job in manager.jobs())
+        asked = {
+            run: events[-1].json["outcome"]["interrupts"][0]["id"]
+            for run, events in (("r1", rest), ("r2", second))
+        }
+        assert asked["r1"] != asked["r2"]
+        done = {}
+        for run, resumed in (("r2", "r3"), ("r1", "r4")):
+            entry = {"interruptId": asked[run], "status": "resolved", "payload": {"approved": True}}
+            response, events = await post_events(client, run_input(resumed, [entry]))
+            assert response.status_code == 200, (run, response.status_code)
+            done[run] = events
+            assert deleted == [f"{name}.txt" for name in done]
+    for events in done.values():
+        assert events[-1].json["type"] == "RUN_FINISHED"
+        assert "outcome" not in events[-1].json or events[-1].json["outcome"]["type"] == "success"
+    assert manager.live == 0
+
+
 async def test_a_paused_run_nobody_resumes_is_cancelled_after_keep_runs_for() -> None:
     app = agui_app(
         assistant(), authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=0)

@@ -18,7 +18,7 @@ from miniagents.ext.a2a import a2a_app
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app, web_chat_app
 from miniagents.ext.web.lowlevel import Door, RunManager
-from miniagents.ext.web.settings import LOCAL_HOSTS
+from miniagents.ext.web.settings import LOCAL_HOSTS, checked_host
 
 PAGE = Path(__file__).resolve().parents[3] / "examples" / "web_chat" / "index.html"
 FIELDS = [field.name for field in dataclasses.fields(WebSettings)]
@@ -92,6 +92,14 @@ def test_hosts_and_origins_are_kept_as_tuples_in_the_form_the_apps_match() -> No
     assert settings == dataclasses.replace(settings)  # (checked again, the same)
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.max_live_runs = 1  # type: ignore[misc]
+
+
+def test_a_host_is_checked_and_written_as_a_url_writes_it() -> None:
+    written = {"::1": "[::1]", "[::1]": "[::1]", "LocalHost.": "localhost", "0.0.0.0": "0.0.0.0"}
+    assert {host: checked_host(host) for host in written} == written
+    for wrong in ("http://0.0.0.0", "localhost:8000", "a b", ""):
+        with pytest.raises(WebConfigurationError, match="is not a host name"):
+            checked_host(wrong)
 
 
 def test_each_field_is_documented_once_in_the_class_docstring() -> None:
