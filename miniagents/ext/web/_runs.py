@@ -283,8 +283,21 @@ class Run(EventLog):
 
     async def aresponse_after(self, request: Request) -> Response:
         """The response of a client that follows the run after its ``Last-Event-ID`` (all of
-        it without one), or the 400 of an id that is not the run's."""
-        start = await astart_position(request, self)
+        it without one), or the 400 of an id that is not the run's.
+
+        A recovered run may keep the client waiting until its replay reaches the id: the
+        client holds a stream's slot while it waits (refused without one), so the waiting
+        are bounded as the streams are.
+        """
+        manager, owner = self.job.manager, self.job.owner
+        refused = manager.open_stream(owner)
+        if refused is not None:
+            self.unfollowed()  # (a run made again for this request, now followed by nobody)
+            return refused.response()
+        try:
+            start = await astart_position(request, self)
+        finally:
+            manager.close_stream(owner)
         return start if isinstance(start, Response) else self.response(start)
 
 

@@ -9,10 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
+from starlette.requests import Request
 
-from miniagents import MiniAgent
+from miniagents import MiniAgent, MiniAgents, miniagent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
+from miniagents.ext.web._runs import Job, RunManager
+from miniagents.ext.web.agui import _AGUI
 from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
     SSEEvent,
@@ -320,3 +323,38 @@ async def test_a_new_request_for_a_chat_cancels_its_run_still_streaming(
         assert await fake_llm.wait_disconnected_async(0, WAIT)
     assert [event.type for event in old_rest[-2:]] == ["abort", "[DONE]"]
     assert "".join(e.json["delta"] for e in fresh if e.type == "text-delta") == "Fresh"
+
+
+async def test_a_client_waiting_for_a_recovered_runs_event_holds_a_stream_slot() -> None:
+    """A client whose ``Last-Event-ID`` a recovered run's replay has not reached waits for it
+    holding one of its streams' slots: with ``max_streams_per_principal=1`` a second such
+    client is a 429 while the first waits, and the slot is free again once it has its
+    answer."""
+
+    @miniagent
+    async def echo(ctx: Any) -> None:
+        ctx.reply("hi")
+
+    settings = WebSettings(max_streams_per_principal=1, grace_period=3600)
+    protocol = _AGUI(edits=settings.approval_edits)
+    manager = RunManager(
+        protocol, echo, context=MiniAgents, approval_flow="protocol", settings=settings
+    )
+    ids = protocol.ids("r1", "t1")
+    job = Job(manager, "alice", ids, protocol.encoder(ids, "protocol", 60.0), recovered=True)
+    run = job.current
+
+    def request() -> Request:
+        headers = [(b"last-event-id", b"5")]
+        return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
+
+    waiting = asyncio.ensure_future(run.aresponse_after(request()))
+    await asyncio.sleep(0)  # (its first step: it takes the slot and waits for event 5)
+    assert not waiting.done()
+    assert manager.open_streams == 1
+    second = await run.aresponse_after(request())
+    assert second.status_code == 429
+    run.end()  # the replay ended without event 5: the waiting client's id is not the run's
+    first = await waiting
+    assert first.status_code == 400
+    assert manager.open_streams == 0
