@@ -26,8 +26,9 @@ the key of its first run (:meth:`RunManager.job`) while it runs or waits, and
 about it (its encoder's: A2A's task), not its runs, each of which is kept as long as the
 manager keeps that run (see :meth:`Job.last_run`). At most ``max_live_runs`` jobs run (or
 wait paused) at once, and at most ``max_ended_runs`` ended runs (and as many ended jobs)
-are kept: a burst of short runs forgets the oldest ended first, before their time (a
-paused job's run, which its job waits on, is live: never forgotten so). At most
+are kept: past it, the oldest ended run of the principal who has the most kept is
+forgotten before its time, so one principal's burst pushes out their own (a paused job's
+run, which its job waits on, is live: never forgotten so). At most
 ``max_streams`` event streams are sent at once (``max_streams_per_principal`` of one
 principal's): a stream's slot is taken as its response starts, and freed as it closes.
 
@@ -40,14 +41,15 @@ different run for each principal).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
-import itertools
 import math
 import secrets
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -94,6 +96,8 @@ __all__ = [
     "Run",
     "RunManager",
 ]
+
+_Kept = TypeVar("_Kept")
 
 
 class ApprovalDecision(BaseModel):
@@ -1132,8 +1136,8 @@ class RunManager:
         loop = asyncio.get_running_loop()
         keep_runs_for = self.settings.keep_runs_for
         self._ended_jobs[job] = loop.call_later(keep_runs_for, self._forget_keyed, job)
-        while len(self._ended_jobs) > self.settings.max_ended_runs:  # the oldest ended goes first
-            oldest = next(iter(self._ended_jobs))
+        over = len(self._ended_jobs) - self.settings.max_ended_runs
+        for oldest in _most_kept_first(self._ended_jobs, lambda job: job.owner, over):
             self._ended_jobs[oldest].cancel()  # (the timer lets go of it)
             self._forget_keyed(oldest)
 
@@ -1153,8 +1157,9 @@ class RunManager:
         self._forget_oldest()
 
     def _forget_oldest(self) -> None:
-        """Forget the oldest ended runs over ``max_ended_runs`` (a run a paused job waits on is
-        live: neither counted nor forgotten)."""
+        """Forget the ended runs over ``max_ended_runs``, each the oldest of the principal who
+        has the most kept (a run a paused job waits on is live: neither counted nor
+        forgotten)."""
         waiting = sum(
             job.paused and job.current in self._ended
             for jobs in self._paused.values()
@@ -1163,8 +1168,8 @@ class RunManager:
         over = len(self._ended) - waiting - self.settings.max_ended_runs
         if over <= 0:
             return
-        oldest = list(itertools.islice((run for run in self._ended if not _waited_on(run)), over))
-        for run in oldest:
+        candidates = [run for run in self._ended if not _waited_on(run)]
+        for run in _most_kept_first(candidates, lambda run: run.job.owner, over):
             self._ended.pop(run).cancel()  # (the timer lets go of it)
             self._drop(run)
 
@@ -1214,3 +1219,21 @@ class RunManager:
 def _waited_on(run: Run) -> bool:
     """Whether ``run`` is the run its paused job waits on (live, though its stream ended)."""
     return run.job.paused and run.job.current is run
+
+
+def _most_kept_first(
+    kept: Iterable[_Kept], owner_of: Callable[[_Kept], str | None], over: int
+) -> list[_Kept]:
+    """The ``over`` items of ``kept`` (oldest first) to let go of: each time the oldest of the
+    owner with the most left (so that one principal's burst pushes out their own, not the
+    others'; with one principal, the oldest first)."""
+    if over <= 0:
+        return []
+    by_owner: dict[str | None, collections.deque[_Kept]] = {}
+    for item in kept:
+        by_owner.setdefault(owner_of(item), collections.deque()).append(item)
+    chosen: list[_Kept] = []
+    for _ in range(min(over, sum(map(len, by_owner.values())))):
+        most = max(by_owner.values(), key=len)  # (the first such: the one seen first)
+        chosen.append(most.popleft())
+    return chosen

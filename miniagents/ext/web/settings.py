@@ -101,9 +101,11 @@ class WebSettings:
             once; one more is a 429 (``too_many_runs_of_yours``, with ``Retry-After``) and
             starts nothing. An app without authentication counts every request as one
             principal's (``NoAuthentication``: the one local user).
-        max_ended_runs: The most ended runs kept for late readers: a burst of short runs
-            forgets the oldest ended first, before ``keep_runs_for`` is up (as if it had
-            passed); a live or paused run is never forgotten so. ``0`` keeps none.
+        max_ended_runs: The most ended runs kept for late readers: past it, the oldest
+            ended run of the principal who has the most kept is forgotten, before
+            ``keep_runs_for`` is up (as if it had passed), so one principal's burst of short
+            runs pushes out their own; a live or paused run is never forgotten so. ``0``
+            keeps none.
         max_streams: The most event streams (SSE responses: a run's own, its followers',
             its resumes) the app sends at once; one more is a 503 (``too_many_streams``,
             with ``Retry-After``). A stream's slot is free again when it closes.

@@ -22,7 +22,7 @@ from miniagents import Message, MiniAgent
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.offline_script import call_count
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, agui_app
 from miniagents.ext.web.lowlevel import Run
 from tests.ext.web.serving import (
     AGUI,
@@ -116,6 +116,41 @@ async def read_again(client: httpx.AsyncClient, protocol: Protocol, key: str) ->
     """A run's status code and last event (``""``: none) when it is read again from the start."""
     response, events = await get_events(client, protocol.resume_path(key), {"last-event-id": "0"})
     return response.status_code, events[-1].type if events else ""
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_one_principals_burst_of_runs_pushes_out_their_own_ended_runs_not_anothers(
+    protocol: Protocol,
+) -> None:
+    """``max_ended_runs=3``: Alice's run ends, then Bob's burst of ten; Alice's stays
+    readable, and Bob keeps his two latest (the pool is the app's; the one let go is the
+    oldest of whoever has the most kept)."""
+    app = protocol.app(
+        offline_agent.fork(reply="Hi " * 5, token_delay=0),
+        authentication=BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"}),
+        settings=WebSettings(keep_runs_for=3600, max_ended_runs=3),
+    )
+    alice = {"Authorization": "Bearer alice-token"}
+    bob = {"Authorization": "Bearer bob-token"}
+    manager = app.state.runs
+    async with served(app) as client:
+        await post_events(client, protocol.body("a0"), headers=alice)
+        for n in range(10):
+            await post_events(client, protocol.body(f"b{n}"), headers=bob)
+        await until(lambda: manager.live == 0)
+        kept = manager.kept
+
+        async def read(key: str, who: dict[str, str]) -> int:
+            response, _ = await get_events(
+                client, protocol.resume_path(key), {"last-event-id": "0", **who}
+            )
+            return response.status_code
+
+        alices = await read("a0", alice)
+        bobs = [await read(f"b{n}", bob) for n in range(10)]
+    assert kept == 3
+    assert alices == 200
+    assert bobs == [protocol.no_run_status] * 8 + [200, 200]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
