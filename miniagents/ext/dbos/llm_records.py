@@ -191,8 +191,8 @@ class SQLCallStore:
         table = tables.calls
         row = {
             "key": recorded.key,
-            "provider": recorded.provider[:255],
-            "model": recorded.model[:255],
+            "provider": _column_key(recorded.provider),  # (a long name: a prefix and its hash)
+            "model": _column_key(recorded.model),
             "request": _json_text(recorded.request),
             "events": _json_text(events_to_json(recorded.events)),
             "recorded_at": recorded.recorded_at,
@@ -217,7 +217,9 @@ class SQLCallStore:
 
         tables = _tables(self._url)
         table = tables.calls
-        alike = sqlalchemy.and_(table.c.provider == provider, table.c.model == model)
+        alike = sqlalchemy.and_(
+            table.c.provider == _column_key(provider), table.c.model == _column_key(model)
+        )
         order = sqlalchemy.case((alike, 0), else_=1)
 
         def work(connection: sqlalchemy.Connection) -> list[RecordedCall]:

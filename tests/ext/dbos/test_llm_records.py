@@ -55,6 +55,20 @@ async def test_a_sql_call_store_keeps_recorded_calls_with_every_event(database_u
     assert await store.acandidates("openai", "m-1", 10) == []
 
 
+async def test_calls_of_a_model_with_a_long_name_are_offered_first(database_url: str) -> None:
+    # (the columns hold 255 characters: a longer name was cut there, so it never matched the
+    # model asked for, and two long names that begin alike matched each other)
+    store = SQLCallStore(database_url)
+    one, two = "m" * 255 + "-one", "m" * 255 + "-two"
+    now = time.time()
+    await store.aput(_recorded("k1", one, "one", now - 10))
+    await store.aput(_recorded("k2", two, "two", now - 5))
+    await store.aput(_recorded("k3", "m-short", "short", now))
+    assert [each.key for each in await store.acandidates("openai", one, 10)] == ["k1", "k3", "k2"]
+    assert [each.key for each in await store.acandidates("openai", two, 1)] == ["k2"]
+    assert await store.aget("k1") == _recorded("k1", one, "one", now - 10)  # read back whole
+
+
 async def test_a_call_whose_texts_hold_a_lone_surrogate_is_recorded_and_read_back_the_same(
     database_url: str,
 ) -> None:
