@@ -425,7 +425,7 @@ def start_interaction(
     """
     hook = tracker.adopt_hook
     ending = interaction_ending(hook)  # None unless an observer is set (tracing)
-    prepared = prepared_interaction(agent)  # None unless a preparer is set (durable runs)
+    prepare = prepared_interaction(agent)  # None unless a preparer is set (durable runs)
     if start_asap is None:
         start_asap = agent.start_asap
     if start_asap is None:
@@ -448,40 +448,13 @@ def start_interaction(
     reply_sequence = replies.sequence
     reply_core = core_of(reply_sequence)
     names, values = _keywords(agent, arguments)
+    launching = (tracker, agent, inputs, args, names, values, replies, reply_core, ending)
     if start_asap:
-        _launch(
-            tracker,
-            agent,
-            inputs,
-            args,
-            names,
-            values,
-            replies,
-            reply_core,
-            ending,
-            None,
-            None,
-            prepared,
-        )
+        _launch(*launching, None, None, prepare)
     else:  # started where it was inquired (a partial: no closure cells made per inquire)
         tracker.track_lazy(reply_core)
-        captured = contextvars.copy_context()
         replies.start_lazily(
-            partial(
-                _launch,
-                tracker,
-                agent,
-                inputs,
-                args,
-                names,
-                values,
-                replies,
-                reply_core,
-                ending,
-                captured,
-                relay,
-                prepared,
-            )
+            partial(_launch, *launching, contextvars.copy_context(), relay, prepare)
         )
     return reply_sequence
 
