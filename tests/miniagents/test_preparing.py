@@ -44,8 +44,8 @@ async def test_each_interaction_runs_with_what_was_prepared_where_it_was_inquire
     numbers: _Numbers,
 ) -> None:
     async with MiniAgents():
-        lazy = _numbered.inquire(start_asap=False)  # started later, numbered now
-        eager = _numbered.inquire(start_asap=True)
+        lazy = _numbered.fork(start_asap=False).inquire()  # started later, numbered now
+        eager = _numbered.fork(start_asap=True).inquire()
         assert numbers.inquired == ["NUMBERED.0", "NUMBERED.1"]
         assert str(await eager) == "NUMBERED.1"
         assert str(await lazy) == "NUMBERED.0"
