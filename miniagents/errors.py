@@ -81,6 +81,7 @@ right for the extensions)::
     │   └── A2AInputRequiredError                   it asks for input the caller cannot give
     ├── DurableError                              a durable run on DBOS (ext.dbos.errors)
     │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable, locked, corrupt
+    │   ├── DurableDataError (also ValueError)      a value or constraint its database refused
     │   ├── DurableConfigurationError (also ValueError)  two database URLs, aliases clash
     │   ├── DurableRecordError (also TypeError)     a field or argument that cannot be recorded
     │   ├── DurableVersionError (also RuntimeError)  started by other code (app version)
@@ -194,7 +195,7 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.ext.dbos.errors": (
             "DurableApprovalError DurableConfigurationError DurableDatabaseError "
-            "DurableError DurableFailedCallError DurableRecordError "
+            "DurableDataError DurableError DurableFailedCallError DurableRecordError "
             "DurableVersionError"
         ),
         "miniagents.ext.studio.errors": (

@@ -78,6 +78,7 @@ from miniagents.miniagents._awaitables import surely_not_async
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
+from miniagents.miniagents._preparing import prepared_interaction
 from miniagents.miniagents._scope import current_scope
 from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.context import (
@@ -424,6 +425,7 @@ def start_interaction(
     """
     hook = tracker.adopt_hook
     ending = interaction_ending(hook)  # None unless an observer is set (tracing)
+    prepare = prepared_interaction(agent)  # None unless a preparer is set (durable runs)
     if start_asap is None:
         start_asap = agent.start_asap
     if start_asap is None:
@@ -446,26 +448,13 @@ def start_interaction(
     reply_sequence = replies.sequence
     reply_core = core_of(reply_sequence)
     names, values = _keywords(agent, arguments)
+    launching = (tracker, agent, inputs, args, names, values, replies, reply_core, ending)
     if start_asap:
-        _launch(tracker, agent, inputs, args, names, values, replies, reply_core, ending)
+        _launch(*launching, None, None, prepare)
     else:  # started where it was inquired (a partial: no closure cells made per inquire)
         tracker.track_lazy(reply_core)
-        captured = contextvars.copy_context()
         replies.start_lazily(
-            partial(
-                _launch,
-                tracker,
-                agent,
-                inputs,
-                args,
-                names,
-                values,
-                replies,
-                reply_core,
-                ending,
-                captured,
-                relay,
-            )
+            partial(_launch, *launching, contextvars.copy_context(), relay, prepare)
         )
     return reply_sequence
 
@@ -482,13 +471,15 @@ def _launch(
     ending: InteractionEnding | None,
     captured: contextvars.Context | None = None,
     relay: _Relay | None = None,
+    prepared: Callable[[], object] | None = None,
 ) -> None:
     """Start an interaction's run, in a task of its own (in ``captured``, for a lazy start).
 
     Its replies are tracked from now on (one never started, its replies dropped unread, is
     not kept), and its input held (see :func:`_hold_input`); it joins the interaction scope
     current where it was inquired, if any. ``relay``: the reply hook of a lazy start that
-    had no observer when inquired (an observer set since observes it).
+    had no observer when inquired (an observer set since observes it). ``prepared``: what
+    the interaction preparer gave where it was inquired, called in the run's context.
     """
     if relay is not None:
         ending = interaction_ending(relay.target)  # the observer now, if there is one
@@ -498,6 +489,10 @@ def _launch(
     # ``asyncio.eager_task_factory``) the run may end, and tell the tracker, right here
     tracker.track_replies(reply_core, agent.alias)
     held = None if inputs is _NO_MESSAGES else _hold_input(inputs, reply_core)
+    if prepared is not None:  # (its context variables are the run's, not its caller's)
+        if captured is None:
+            captured = contextvars.copy_context()
+        captured.run(prepared)
     scope = current_scope.get() if captured is None else captured.get(current_scope)
     if scope is not None:  # its task runs outside it: what the agent starts is not its caller's
         if captured is None:

@@ -27,6 +27,11 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   :func:`outgoing_carrier`, :func:`adopt_carrier` and :func:`incoming_carrier` carry the
   trace to another process (a Ray worker). Without an observer, an interaction pays one
   call that finds none. See :mod:`miniagents.miniagents._observing`;
+- :func:`prepare_interactions`: a hook of its own beside tracing's: an
+  :class:`InteractionPreparer` told of each interaction where it is inquired (in its
+  caller's task, in the caller's order), which may give what to call in the interaction's
+  own context before its task starts (durable runs number interactions so). See
+  :mod:`miniagents.miniagents._preparing`;
 - :class:`Hook`: a declared extension point (one implementation of a protocol, set for
   the process); the hooks of the layers above (the LLM and tool calls' observers and
   recorders of :mod:`miniagents.ext.llm` and :mod:`miniagents.ext.tools`) are hooks,
@@ -66,6 +71,8 @@ from miniagents.miniagents._observing import adopt_carrier as adopt_carrier
 from miniagents.miniagents._observing import incoming_carrier as incoming_carrier
 from miniagents.miniagents._observing import observe_interactions as observe_interactions
 from miniagents.miniagents._observing import outgoing_carrier as outgoing_carrier
+from miniagents.miniagents._preparing import InteractionPreparer as InteractionPreparer
+from miniagents.miniagents._preparing import prepare_interactions as prepare_interactions
 from miniagents.miniagents._scope import InteractionScope as InteractionScope
 from miniagents.miniagents.context import (
     MiniAgents,
@@ -81,6 +88,7 @@ __all__ = [
     "Hook",
     "InteractionMessagesWatch",
     "InteractionObserver",
+    "InteractionPreparer",
     "InteractionScope",
     "InteractionWatch",
     "LinkEnd",
@@ -97,6 +105,7 @@ __all__ = [
     "observe_interactions",
     "outgoing_carrier",
     "outgoing_links",
+    "prepare_interactions",
     "sending",
     "start_task",
     "with_settings",

@@ -28,10 +28,13 @@ from miniagents import (
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
 from miniagents.messages import MessageSequenceAppender, as_message_sequence
 from miniagents.miniagents.lowlevel import (
+    InteractionPreparer,
     InteractionScope,
+    ObservedAgent,
     context_settings,
     enclosing_contexts,
     extension_settings,
+    prepare_interactions,
     with_settings,
 )
 from miniagents.operators import agent_operator, flatten_messages, resolve_messages
@@ -96,6 +99,22 @@ def check_the_agents_low_level() -> None:
     assert_type(InteractionScope().running, int)
     print(MiniAgents().stream_llm_tokens_by_default)  # type: ignore[attr-defined]
     MiniAgents().start(None, "x")  # type: ignore[attr-defined]
+
+
+class _Preparer:
+    def interaction_inquired(self, agent: ObservedAgent) -> Callable[[], object] | None:
+        return None
+
+
+class _NotAPreparer:
+    def interaction_inquired(self, agent: ObservedAgent) -> str:
+        return agent.alias
+
+
+def check_the_interaction_preparer() -> None:
+    assert_type(prepare_interactions(_Preparer()), InteractionPreparer | None)
+    assert_type(prepare_interactions(None), InteractionPreparer | None)
+    prepare_interactions(_NotAPreparer())  # type: ignore[arg-type]
 
 
 async def check_a_scope() -> None:

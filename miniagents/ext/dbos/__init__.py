@@ -26,7 +26,8 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.ext.dbos.durable": "DEFAULT_DATABASE_URL durable use_database workflow_id",
         "miniagents.ext.dbos.errors": (
-            "DurableApprovalError DurableConfigurationError DurableDatabaseError DurableError "
+            "DurableApprovalError DurableConfigurationError DurableDatabaseError DurableDataError "
+            "DurableError "
             "DurableFailedCallError DurableRecordError DurableVersionError"
         ),
         "miniagents.ext.dbos.llm_records": "SQLCallStore SQLRunJournal",

@@ -12,6 +12,7 @@ from miniagents.ext.dbos.durable import workflow_id as workflow_id
 from miniagents.ext.dbos.errors import DurableApprovalError as DurableApprovalError
 from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
 from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
+from miniagents.ext.dbos.errors import DurableDataError as DurableDataError
 from miniagents.ext.dbos.errors import DurableError as DurableError
 from miniagents.ext.dbos.errors import DurableFailedCallError as DurableFailedCallError
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
@@ -32,8 +33,8 @@ from miniagents.ext.dbos.runs import replay as replay
 __all__ = [
     "DurableApprovals", "PendingApproval", "aapprove", "adeny", "apending_approvals",
     "DEFAULT_DATABASE_URL", "durable", "use_database", "workflow_id",
-    "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableError",
-    "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
+    "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableDataError",
+    "DurableError",     "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
     "ChatHistorySQL",
     "SQLCallStore", "SQLRunJournal",
     "DurableRunInfo", "acancel_run", "afind_runs", "aname_run", "anote_run", "arecover",

@@ -50,6 +50,7 @@ from miniagents.ext.dbos._approvals import (
 from miniagents.ext.dbos._database_errors import database_failure, first_line, sqlite_failure
 from miniagents.ext.dbos._recording import (
     DurableRun,
+    InteractionNumbers,
     LLMRecorder,
     ToolRecorder,
     current_run,
@@ -71,7 +72,7 @@ from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents, current_context
-from miniagents.miniagents.lowlevel import start_task
+from miniagents.miniagents.lowlevel import prepare_interactions, start_task
 from miniagents.promising.errors import StreamCancelledError
 
 if TYPE_CHECKING:
@@ -203,6 +204,7 @@ def _registered_functions() -> tuple[
     step = dbos.step(name=_STEP)(_step)
     register_approvals(dbos)  # the decisions of calls that wait (see _approvals)
     record_llm_calls(LLMRecorder())
+    prepare_interactions(InteractionNumbers())
     record_tool_calls(ToolRecorder())
     return workflow, step
 

@@ -2,7 +2,10 @@
 
 Every call of a model and every tool call that runs inside a durable run is a DBOS step
 named by where it is in the run (a key), not by when it started, so that concurrent tools
-and nested agents find their own results again whatever the order they start in::
+and nested agents find their own results again whatever the order they start in. A nested
+agent's interaction is numbered where its caller inquires it (``InteractionNumbers``, the
+agents' interaction preparer), so the calls of one agent started at once keep their keys
+whatever the order they first call their model in::
 
     run:      AGENT.0/llm.0 | AGENT.0/tool.c1.0 | AGENT.0/tool.c1.0/HELPER.0/llm.0 | AGENT.0/llm.1
     first:    live, recorded  live, recorded      live, recorded                   (killed)
@@ -38,8 +41,16 @@ from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents import InteractionContext
+from miniagents.miniagents.lowlevel import ObservedAgent
 
-__all__ = ["DurableRun", "LLMRecorder", "ToolRecorder", "current_run", "run_path"]
+__all__ = [
+    "DurableRun",
+    "InteractionNumbers",
+    "LLMRecorder",
+    "ToolRecorder",
+    "current_run",
+    "run_path",
+]
 
 StepFunction = Callable[[str], Awaitable[object]]
 
@@ -52,6 +63,11 @@ run_path: contextvars.ContextVar[str] = contextvars.ContextVar(
     "miniagents_durable_path", default=""
 )
 """Where the current task is in its run: the key of its interaction or tool call."""
+
+_inquired_path: contextvars.ContextVar[tuple[DurableRun, str] | None] = contextvars.ContextVar(
+    "miniagents_durable_inquired", default=None
+)
+"""The key an interaction was given where it was inquired (set in its own context), and its run."""
 
 _END = object()
 
@@ -186,14 +202,41 @@ class LLMRecorder:
         if run is None:
             return None
         path = run.paths.get(id(ctx))
-        if path is None:  # the interaction's first call: name it under its caller's path
-            parent = run_path.get()
-            alias = ctx.this_agent.alias
-            path = f"{parent}/{alias}.{run.next_index(f'{parent}/{alias}')}"
+        if path is None:  # the interaction's first call: its key, given where it was inquired
+            inquired = _inquired_path.get()
+            if inquired is not None and inquired[0] is run:
+                path = inquired[1]
+            else:  # (inquired outside this run: numbered now, under its caller's path)
+                path = _numbered(run, run_path.get(), ctx.this_agent.alias)
             run.paths[id(ctx)] = path
             run_path.set(path)  # in the agent's task: its tools are under it
         key = f"{path}/llm.{run.next_index(f'{path}/llm')}"
         return _llm_events(run, key, provider, start)
+
+
+class InteractionNumbers:
+    """Each interaction inquired in a durable run is numbered there, in its caller's order.
+
+    The calls of one agent started at once (``asyncio.gather``, a fan-out) keep the keys
+    they were given when inquired, whatever the order they first call their model in::
+
+        parent:    inquire(HELPER, "a") -> PARENT.0/HELPER.0   inquire(HELPER, "b") -> .../HELPER.1
+        recorded:  HELPER.0's model call first, then HELPER.1's
+        recovery:  HELPER.1's first: it still replays its own record (HELPER.1/llm.0)
+    """
+
+    def interaction_inquired(self, agent: ObservedAgent) -> Callable[[], object] | None:
+        """The key of the interaction, set in its context (``None``: not in a durable run)."""
+        run = current_run.get()
+        if run is None:
+            return None
+        path = _numbered(run, run_path.get(), agent.alias)
+        return functools.partial(_inquired_path.set, (run, path))
+
+
+def _numbered(run: DurableRun, parent: str, alias: str) -> str:
+    """The key of the next interaction of ``alias`` under ``parent``: ``{parent}/{alias}.{n}``."""
+    return f"{parent}/{alias}.{run.next_index(f'{parent}/{alias}')}"
 
 
 async def _llm_events(

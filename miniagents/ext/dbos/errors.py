@@ -11,6 +11,7 @@ from miniagents.promising.errors import MiniAgentsError
 __all__ = [
     "DurableApprovalError",
     "DurableConfigurationError",
+    "DurableDataError",
     "DurableDatabaseError",
     "DurableError",
     "DurableFailedCallError",
@@ -28,6 +29,15 @@ class DurableDatabaseError(DurableError, ConnectionError):
 
     Its message is one line that names the cause (locked, corrupt, not writable, a missing
     folder, an unreachable server) and the fix; the library's error is not chained to it.
+    """
+
+
+class DurableDataError(DurableError, ValueError):
+    """A database of durable records refused what was written: a value, or a constraint.
+
+    A value it cannot keep (a NUL character in a name, on PostgreSQL), or a table not as
+    this library makes it (a column narrowed, a constraint added). Nothing was written.
+    The database was reached: a database that cannot be is a ``DurableDatabaseError``.
     """
 
 

@@ -30,6 +30,7 @@ import json
 import math
 import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -110,17 +111,33 @@ class _Database:
         self.lock = threading.Lock()
 
 
-_DATABASES: dict[tuple[str, float], _Database] = {}
+_ENGINES_KEPT = 8
+"""How many engines a process keeps (those of the databases used last); the others are disposed."""
+
+_DATABASES: OrderedDict[tuple[str, float], _Database] = OrderedDict()
 _DATABASES_LOCK = threading.Lock()
 
 
 def _database(url: str, timeout: float) -> _Database:
-    """The shared engine of ``url`` (made at its first use; no connection is opened here)."""
+    """The shared engine of ``url`` (made at its first use; no connection is opened here).
+
+    The engines of the :data:`_ENGINES_KEPT` databases used last are kept; the one used
+    longest ago is disposed (its pooled connections closed) when another is made, and made
+    again if it is used again.
+    """
+    dropped = None
     with _DATABASES_LOCK:
-        known = _DATABASES.get((url, timeout))
+        key = (url, timeout)
+        known = _DATABASES.get(key)
         if known is None:
-            known = _DATABASES[(url, timeout)] = _new_database(url, timeout)
-        return known
+            known = _DATABASES[key] = _new_database(url, timeout)
+            if len(_DATABASES) > _ENGINES_KEPT:
+                dropped = _DATABASES.popitem(last=False)[1]
+        else:
+            _DATABASES.move_to_end(key)
+    if dropped is not None:  # (a connection it lent is closed when given back)
+        dropped.engine.dispose()
+    return known
 
 
 def _new_database(url: str, timeout: float) -> _Database:
@@ -242,7 +259,8 @@ class ChatHistorySQL(ChatHistory):
     and a database that cannot be reached (or a SQLite file that another process keeps
     locked, or a PostgreSQL table or lock that another session holds) is an error after
     ``timeout`` seconds at most. The engines (a pool of connections per database) are
-    shared by the histories of a process.
+    shared by the histories of a process: those of the 8 databases used last are kept, and
+    one used longer ago is disposed, its connections closed (made again at its next use).
 
     Args:
         conversation: The conversation's name, e.g. a user's or a session's id (at most
@@ -291,7 +309,7 @@ class ChatHistorySQL(ChatHistory):
         self.timeout = check_seconds(timeout, "timeout", error=ChatHistoryOptionError)
         self.database_url = DEFAULT_DATABASE_URL if database_url is None else database_url
         self._classes = _Classes(message_classes)
-        self._database = _database(self.database_url, self.timeout)
+        self._shown = _database(self.database_url, self.timeout).shown  # (the URL checked)
         self._worker = SerialWorker()
 
     async def load(self) -> MessageTuple:
@@ -331,7 +349,7 @@ class ChatHistorySQL(ChatHistory):
                 messages.append(self._classes.decode(name, fields))
             except (ValueError, TypeError, RecursionError, ChatHistoryError) as error:
                 raise ChatHistoryError(
-                    f"Row {row_id} of {TABLE_NAME} in {self._database.shown} is not a message "
+                    f"Row {row_id} of {TABLE_NAME} in {self._shown} is not a message "
                     f"({error}). The table holds rows written by something else than "
                     "ChatHistorySQL: fix or delete that row."
                 ) from error
@@ -354,7 +372,7 @@ class ChatHistorySQL(ChatHistory):
 
     def __repr__(self) -> str:
         """The class, the conversation and the database (without its password)."""
-        return f"ChatHistorySQL({self.conversation!r}, database_url={self._database.shown!r})"
+        return f"ChatHistorySQL({self.conversation!r}, database_url={self._shown!r})"
 
 
 class _Connected:
@@ -366,7 +384,8 @@ class _Connected:
         self._connection: Connection | None = None
 
     def __enter__(self) -> Connection:
-        database = self._history._database
+        history = self._history
+        database = _database(history.database_url, history.timeout)  # (made again if dropped)
         try:
             connection = database.engine.connect()
         except sqlalchemy_errors.SQLAlchemyError as error:
@@ -398,7 +417,7 @@ class _Connected:
 
     def _sql_error(self, error: BaseException) -> ChatHistoryError:
         history = self._history
-        shown = history._database.shown
+        shown = history._shown
         cause = _cause_of(error)
         if _locked(cause):
             return ChatHistoryError(

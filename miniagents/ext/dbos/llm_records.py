@@ -22,9 +22,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from miniagents.ext.dbos._database_errors import first_line
 from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
 from miniagents.ext.dbos._sqlite import id_column
-from miniagents.ext.dbos.errors import DurableDatabaseError
+from miniagents.ext.dbos.errors import DurableDatabaseError, DurableDataError, DurableError
 from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
 
 if TYPE_CHECKING:
@@ -82,10 +83,11 @@ class _Tables:
         self.lock = threading.Lock()
         self.ready = False
 
-    def run(self, work: Callable[[sqlalchemy.Connection], T], doing: str) -> T:
-        """``work`` in a transaction (the tables made first, once).
+    def run(self, work: Callable[[sqlalchemy.Connection], T], doing: str, table: str) -> T:
+        """``work`` on ``table`` in a transaction (the tables made first, once).
 
         Raises:
+            DurableDataError: if the database refused a value or a constraint (nothing written).
             DurableDatabaseError: if the database cannot be reached or written.
         """
         try:
@@ -98,12 +100,32 @@ class _Tables:
                 return work(connection)
         except Exception as error:
             if type(error).__module__.startswith("sqlalchemy"):
-                raise DurableDatabaseError(
-                    f"Could not {doing} in the database {self.shown} "
-                    f"({type(error).__name__}: {error}). Check that it runs and accepts "
-                    "connections, and its URL."
-                ) from error
+                raise self._told(error, doing, table) from error
             raise
+
+    def _told(self, error: Exception, doing: str, table: str) -> DurableError:
+        """What a SQLAlchemy ``error`` means, as the library's error (one sentence or two)."""
+        from sqlalchemy import exc
+
+        original = getattr(error, "orig", None)
+        said = f"{type(error).__name__}: {first_line(original or error)}"
+        if isinstance(error, (exc.IntegrityError, exc.DataError)):
+            return DurableDataError(
+                f"Could not {doing}: the database {self.shown} refused it ({said}). Either a "
+                "value is one it cannot keep (a NUL character in a name, on PostgreSQL), or "
+                f"its table {table} is not as this library makes it (a column or a constraint "
+                "changed): remove that value, or drop the table so that it is made again."
+            )
+        if isinstance(error, (exc.OperationalError, exc.InterfaceError)):
+            return DurableDatabaseError(
+                f"Could not {doing}: could not reach the database {self.shown} ({said}). Check "
+                "that it runs and accepts connections (a SQLite file: that its folder exists, "
+                "and no other process keeps it locked), and its URL."
+            )
+        return DurableDatabaseError(
+            f"Could not {doing} in the database {self.shown} ({said}). Check that its table "
+            f"{table} is as this library makes it: drop a changed one so that it is made again."
+        )
 
 
 _TABLES: dict[str, _Tables] = {}
@@ -161,7 +183,7 @@ class SQLCallStore:
             row = connection.execute(table.select().where(table.c.key == key)).mappings().first()
             return None if row is None else _recorded(row)
 
-        return await asyncio.to_thread(tables.run, work, "read a recorded call")
+        return await asyncio.to_thread(tables.run, work, "read a recorded call", CALLS_TABLE)
 
     async def aput(self, recorded: RecordedCall) -> None:
         """Keep ``recorded`` (in place of one of the same key)."""
@@ -169,8 +191,8 @@ class SQLCallStore:
         table = tables.calls
         row = {
             "key": recorded.key,
-            "provider": recorded.provider[:255],
-            "model": recorded.model[:255],
+            "provider": _column_key(recorded.provider),  # (a long name: a prefix and its hash)
+            "model": _column_key(recorded.model),
             "request": _json_text(recorded.request),
             "events": _json_text(events_to_json(recorded.events)),
             "recorded_at": recorded.recorded_at,
@@ -187,7 +209,7 @@ class SQLCallStore:
             replaced = {name: upsert.excluded[name] for name in row if name != "key"}
             connection.execute(upsert.on_conflict_do_update(index_elements=["key"], set_=replaced))
 
-        await asyncio.to_thread(tables.run, work, "record a call")
+        await asyncio.to_thread(tables.run, work, "record a call", CALLS_TABLE)
 
     async def acandidates(self, provider: str, model: str, limit: int) -> list[RecordedCall]:
         """The calls of ``provider`` and ``model`` first, the latest first, then others."""
@@ -195,14 +217,16 @@ class SQLCallStore:
 
         tables = _tables(self._url)
         table = tables.calls
-        alike = sqlalchemy.and_(table.c.provider == provider, table.c.model == model)
+        alike = sqlalchemy.and_(
+            table.c.provider == _column_key(provider), table.c.model == _column_key(model)
+        )
         order = sqlalchemy.case((alike, 0), else_=1)
 
         def work(connection: sqlalchemy.Connection) -> list[RecordedCall]:
             query = table.select().order_by(order, table.c.recorded_at.desc()).limit(limit)
             return [_recorded(row) for row in connection.execute(query).mappings()]
 
-        return await asyncio.to_thread(tables.run, work, "read recorded calls")
+        return await asyncio.to_thread(tables.run, work, "read recorded calls", CALLS_TABLE)
 
     async def aclear(self) -> None:
         """Forget every recorded call."""
@@ -212,7 +236,7 @@ class SQLCallStore:
         def work(connection: sqlalchemy.Connection) -> None:
             connection.execute(table.delete())
 
-        await asyncio.to_thread(tables.run, work, "clear the recorded calls")
+        await asyncio.to_thread(tables.run, work, "clear the recorded calls", CALLS_TABLE)
 
 
 def _recorded(row: Mapping[Any, Any]) -> RecordedCall:
@@ -271,7 +295,9 @@ class SQLRunJournal:
                     records.append(record)
             return records
 
-        return await asyncio.to_thread(tables.run, work, "read a batch run's journal")
+        return await asyncio.to_thread(
+            tables.run, work, "read a batch run's journal", JOURNAL_TABLE
+        )
 
     async def aappend(self, record: Mapping[str, object]) -> None:
         """Add a record (committed before this returns)."""
@@ -282,7 +308,7 @@ class SQLRunJournal:
         def work(connection: sqlalchemy.Connection) -> None:
             connection.execute(table.insert().values(pipeline=self._key, record=text))
 
-        await asyncio.to_thread(tables.run, work, "write a batch run's journal")
+        await asyncio.to_thread(tables.run, work, "write a batch run's journal", JOURNAL_TABLE)
 
     async def aclear(self) -> None:
         """Drop the pipeline's records."""
@@ -292,4 +318,4 @@ class SQLRunJournal:
         def work(connection: sqlalchemy.Connection) -> None:
             connection.execute(table.delete().where(table.c.pipeline == self._key))
 
-        await asyncio.to_thread(tables.run, work, "clear a batch run's journal")
+        await asyncio.to_thread(tables.run, work, "clear a batch run's journal", JOURNAL_TABLE)

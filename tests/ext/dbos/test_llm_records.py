@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy
 
 from miniagents.ext.dbos import SQLCallStore, SQLRunJournal, use_database
-from miniagents.ext.dbos.errors import DurableConfigurationError
-from miniagents.ext.dbos.llm_records import CALLS_TABLE
+from miniagents.ext.dbos.errors import (
+    DurableConfigurationError,
+    DurableDatabaseError,
+    DurableDataError,
+)
+from miniagents.ext.dbos.llm_records import CALLS_TABLE, JOURNAL_TABLE
 from miniagents.ext.llm.cache import RecordedCall
 from miniagents.ext.llm.provider import Finish, ToolCallDelta, ToolCallStart
 from tests.fakes.postgres import PostgresServer
@@ -48,6 +53,20 @@ async def test_a_sql_call_store_keeps_recorded_calls_with_every_event(database_u
     assert await again.aget("k3") is not None
     await again.aclear()
     assert await store.acandidates("openai", "m-1", 10) == []
+
+
+async def test_calls_of_a_model_with_a_long_name_are_offered_first(database_url: str) -> None:
+    # (the columns hold 255 characters: a longer name was cut there, so it never matched the
+    # model asked for, and two long names that begin alike matched each other)
+    store = SQLCallStore(database_url)
+    one, two = "m" * 255 + "-one", "m" * 255 + "-two"
+    now = time.time()
+    await store.aput(_recorded("k1", one, "one", now - 10))
+    await store.aput(_recorded("k2", two, "two", now - 5))
+    await store.aput(_recorded("k3", "m-short", "short", now))
+    assert [each.key for each in await store.acandidates("openai", one, 10)] == ["k1", "k3", "k2"]
+    assert [each.key for each in await store.acandidates("openai", two, 1)] == ["k2"]
+    assert await store.aget("k1") == _recorded("k1", one, "one", now - 10)  # read back whole
 
 
 async def test_a_call_whose_texts_hold_a_lone_surrogate_is_recorded_and_read_back_the_same(
@@ -125,6 +144,39 @@ async def test_pipelines_whose_long_names_begin_alike_keep_their_journals_apart(
     ]
     await one.aclear()
     assert await two.aload() == [{"kind": "submitting", "tag": "t2"}]
+
+
+async def test_a_record_the_database_refuses_is_told_as_such_not_as_a_connection_problem(
+    database_url: str,
+) -> None:
+    # a journal table made by something else: one record per pipeline (a unique constraint)
+    engine = sqlalchemy.create_engine(database_url.replace("postgresql:", "postgresql+psycopg:"))
+    identity = "SERIAL" if database_url.startswith("postgresql") else "INTEGER"
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(
+                f"CREATE TABLE {JOURNAL_TABLE} (id {identity} PRIMARY KEY, "
+                "pipeline VARCHAR(255) NOT NULL UNIQUE, record TEXT NOT NULL)"
+            )
+        )
+    engine.dispose()
+    journal = SQLRunJournal("PIPE", database_url)
+    await journal.aappend({"kind": "submitting", "tag": "t1"})
+    with pytest.raises(DurableDataError) as refused:
+        await journal.aappend({"kind": "submitted", "tag": "t1"})
+    assert not isinstance(refused.value, DurableDatabaseError)
+    message = str(refused.value)
+    assert "refused it (IntegrityError" in message
+    assert f"its table {JOURNAL_TABLE} is not as this library makes it" in message
+    assert "reach" not in message
+    assert await journal.aload() == [{"kind": "submitting", "tag": "t1"}]  # nothing half-written
+
+
+async def test_a_database_that_cannot_be_reached_is_told_as_such(tmp_path: Path) -> None:
+    store = SQLCallStore(f"sqlite:///{tmp_path / 'missing' / 'calls.sqlite'}")
+    with pytest.raises(DurableDatabaseError, match="could not reach the database") as failed:
+        await store.aget("k1")
+    assert not isinstance(failed.value, DurableDataError)
 
 
 async def test_without_a_url_they_use_the_database_of_durable_runs(tmp_path: object) -> None:

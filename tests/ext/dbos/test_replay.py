@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from miniagents import MiniAgents
+from miniagents import InteractionContext, MessageSequencePromise, MiniAgents, miniagent
 from miniagents.ext.dbos import (
     DurableRecordError,
     DurableVersionError,
@@ -100,3 +100,45 @@ async def test_a_run_keeps_the_notes_and_names_an_app_gives_it(database: str) ->
         assert await arun_named(agent, "r2") == "noted-1"
         assert await arun_named(agent, "r3") is None
         assert await arun_named(agent, "noted-1") is None  # a run's id is not a name
+
+
+order: list[str] = []
+"""The order in which the fanned-out calls of ``_FAN_OUT`` reach their first model call."""
+
+asked: dict[str, MessageSequencePromise] = {}
+"""The replies of ``_FAN_OUT``'s calls of ``FANNED``, by their input."""
+
+
+@miniagent(alias="GATE")
+async def _gate(ctx: InteractionContext, name: str) -> None:
+    for before in order[: order.index(name)]:  # its sub-agent's first call waits for theirs
+        await asked[before]
+    ctx.reply(name)
+
+
+_FANNED = offline_agent.fork(
+    alias="FANNED", reply=lambda call: f"Answer to {call.messages[-1].text}.", token_delay=0
+)
+
+
+@miniagent(alias="FAN_OUT")
+async def _fan_out(ctx: InteractionContext) -> None:
+    for name in ("A", "B"):  # the same agent twice at once, started in this order
+        asked[name] = _FANNED.inquire(_gate.inquire(name=name))
+        ctx.reply(asked[name])
+
+
+async def test_calls_of_one_agent_at_once_replay_their_own_records_whatever_their_order(
+    database: str,
+) -> None:
+    agent = durable(_fan_out, database_url=database)
+    async with MiniAgents():
+        order[:] = ["A", "B"]  # recorded: A's model call first
+        with workflow_id("fanned-1"):
+            first = [str(message) for message in await agent.inquire()]
+        recorded = {name: str(await asked[name]) for name in order}
+        order[:] = ["B", "A"]  # replayed: B's first
+        again = [str(message) for message in await replay(agent, "fanned-1")]
+        replayed = {name: str(await asked[name]) for name in order}
+    assert first == again == ["Answer to A.", "Answer to B."]
+    assert recorded == replayed == {"A": "Answer to A.", "B": "Answer to B."}
