@@ -48,8 +48,7 @@ class StreamTracker:
     whose agent never ran (its task cancelled before its first step) are not told: they
     end failed (cancelled), or not at all, and stay until a prune or the context's exit,
     as a failed stream whose error nobody received does. The replies of a lazy agent are
-    tracked from its start (:meth:`track_lazy` until then, weakly: replies dropped unread
-    go, and their agent never runs).
+    tracked from its start (:meth:`track_lazy` until then).
     """
 
     __slots__ = (

@@ -571,11 +571,10 @@ def _hold_input(
     Its run takes the hold over and gives it up at its end; an interaction given up on
     before its run started gives it up then (the ``_HeldInput`` returned, which its
     replies' giving up calls): another agent reading the same input keeps it either way.
-    ``None``: no hold (an ended input of ready messages needs none).
+    ``None``: no hold (an ended input of ready messages needs none; an ended reply may still
+    have messages streaming, which the interaction will read, and gives them up with it).
     """
     input_core = core_of(inputs)
-    # (an ended input of ready messages needs no hold; an ended reply may still have
-    # messages streaming, which the interaction will read, and gives them up with it)
     if input_core.done and input_core.flow is None:
         return None
     input_core.hold_reader()

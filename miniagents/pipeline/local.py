@@ -571,10 +571,7 @@ async def _ended(*tasks: asyncio.Future[Any]) -> None:
 
 
 def _resting(results: object) -> TypeGuard[types.AsyncGeneratorType[Any, Any]]:
-    """Whether ``results`` is an async generator that has started and rests at a ``yield``.
-
-    (Not one that runs in a task now, nor one that has ended.)
-    """
+    """Whether ``results`` is an async generator that has started and rests at a ``yield``."""
     return (
         isinstance(results, types.AsyncGeneratorType)
         and not results.ag_running

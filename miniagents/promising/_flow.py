@@ -147,7 +147,6 @@ class Flow:
         """Follow the limits of a stream named ``what`` that has ``recorded`` pieces so far."""
         self.window = window = limits.replay_window
         self.high_water = high_water = limits.high_water_mark
-        # half the high-water mark, at least 1
         self.low_water = (high_water // 2 or 1) if high_water else None
         self.check_at = window if window is not None else _NEVER
         # pieces a producer may add before checking for room again: a new stream's first
@@ -525,13 +524,9 @@ class Flow:
         *credit*: the next checks pass at once until it is used up (each recorded piece
         uses one) or something takes room away (a new cursor, a queued segment, a sink).
 
-        ``feeding`` asks for a *feeder*: a stream whose pieces are forwarded into this one
-        (the segment a flattener follows now, a core observing this one as its sink). The
-        flattener's backlog does not count for it: the backlog shrinks only when the feeder
-        ends, so counting it would make the feeder wait for itself. It still counts for the
-        producer of the segments (an agent's input pull, ``areply``), which it paces. A
-        feeder's check gives *feed credit* (``feed_credit``), on the same terms but apart
-        from the own producer's: the two measures differ by the backlog.
+        ``feeding`` asks for a *feeder*, on its own measure, without the backlog (see the
+        module docstring's **Feeders**). A feeder's check gives *feed credit*
+        (``feed_credit``), on the same terms but apart from the own producer's.
         """
         if self.unpaced or core.done:
             return True

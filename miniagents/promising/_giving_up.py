@@ -194,11 +194,8 @@ def give_up(core: Consumed) -> None:
 def consumed(core: Consumed) -> bool:
     """Whether a consumer is subscribed or waiting for the next piece, or holds it.
 
-    An interaction whose input the stream is holds it while it runs (:func:`hold_reader`).
-    An ``async for`` reader between two pieces (doing the work the last one asks for)
-    holds it too, until it reads to the end, is closed or goes (see :func:`add_reader`).
-
-    A consumer woken by a piece (or the end) counts until its task has run: its wait has
+    (The holders are the module docstring's: :func:`hold_reader`, :func:`add_reader`.) A
+    consumer woken by a piece (or the end) counts until its task has run: its wait has
     ended, but it has not given up. A consumer whose wait is cancelled stops counting when
     its task runs the cancellation, so the outcome does not depend on the order in which
     the loop runs the woken consumers: each one cancelled gets ``CancelledError``, each
