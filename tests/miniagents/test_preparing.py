@@ -28,11 +28,11 @@ class _Numbers:
 @pytest.fixture
 def numbers() -> Iterator[_Numbers]:
     made = _Numbers()
-    assert prepare_interactions(made) is None
+    before = prepare_interactions(made)  # (a durable run's, once this process used DBOS)
     try:
         yield made
     finally:
-        assert prepare_interactions(None) is made
+        assert prepare_interactions(before) is made
 
 
 @miniagent(alias="NUMBERED")
@@ -53,6 +53,14 @@ async def test_each_interaction_runs_with_what_was_prepared_where_it_was_inquire
 
 
 async def test_without_a_preparer_an_interaction_runs_in_its_callers_context() -> None:
+    before = prepare_interactions(None)
+    try:
+        await _runs_in_its_callers_context()
+    finally:
+        prepare_interactions(before)
+
+
+async def _runs_in_its_callers_context() -> None:
     async with MiniAgents():
         _number.set("the caller's")
         assert str(await _numbered.inquire()) == "the caller's"
