@@ -360,6 +360,25 @@ class _Run(Generic[InputT, ExpectedT]):
         recorded = CaseRecording(self.clock)
         tracing = self.tracing
         span = None if tracing is None else tracing.start_case(case.name, repetition, attempt)
+        try:
+            return await self._atry(case, position, index, repetition, attempt, recorded, span)
+        except BaseException as error:
+            if tracing is not None:
+                tracing.end(span, {}, error)  # (a failed try, or the run cancelled)
+            raise
+
+    async def _atry(
+        self,
+        case: Case[InputT, ExpectedT],
+        position: int,
+        index: int,
+        repetition: int,
+        attempt: int,
+        recorded: CaseRecording,
+        span: StartedSpan,
+    ) -> MessageTuple[Message]:
+        """The try, in the case's span (which it ends if the try succeeds)."""
+        tracing = self.tracing
         meter = self.case_budget() if self.case_budget is not None else Budget()
         try:
             step = current_step.set(recorded)
@@ -377,13 +396,11 @@ class _Run(Generic[InputT, ExpectedT]):
                 messages = await replies
             else:
                 messages = await self._aread(case, replies, recorded)
-        except BaseException as error:
+        except BaseException:
             tree = recorded.tree() if self.keep_trees else None
             self.failed[position] = _Failure(
                 recorded.now(), recorded.first_token, meter.usage, tree
             )
-            if tracing is not None:
-                tracing.end(span, {}, error)
             raise
         duration = recorded.now()
         tree = recorded.tree()
@@ -480,6 +497,10 @@ class _Run(Generic[InputT, ExpectedT]):
                 raise EvaluatorDefinitionError(_not_a_score(evaluator, score))
         except Exception as error:
             score = Score.failed_with(error)
+        except BaseException as error:  # (the run cancelled as it scored)
+            if tracing is not None:
+                tracing.end(span, {}, error)
+            raise
         if tracing is not None:
             tracing.end(span, evaluator_attributes(score))
         return score
