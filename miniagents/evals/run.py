@@ -37,7 +37,7 @@ import datetime
 import functools
 import itertools
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Generic, ParamSpec
 
@@ -161,6 +161,7 @@ async def aevaluate(
     """
     cases, dataset_name, shared = _cases_of(dataset)
     _check(repetitions, max_concurrency, timeout)
+    _check_given(evaluators, case_budget, metadata)
     every = _evaluators_of(None, (*evaluators, *shared))
     evaluators_of = [_evaluators_of(case, every) if case.evaluators else every for case in cases]
     total = len(cases) * repetitions
@@ -380,6 +381,11 @@ class _Run(Generic[InputT, ExpectedT]):
         """The try, in the case's span (which it ends if the try succeeds)."""
         tracing = self.tracing
         meter = self.case_budget() if self.case_budget is not None else Budget()
+        if not isinstance(meter, Budget):
+            raise EvalArgumentError(
+                f"aevaluate()'s case_budget made {meter!r}, not a Budget; make it a function "
+                "that returns a new one, e.g. case_budget=lambda: Budget(max_cost_usd=0.05)."
+            )
         try:
             step = current_step.set(recorded)
             try:
@@ -639,4 +645,28 @@ def _check(repetitions: object, max_concurrency: object, timeout: object) -> Non
         fix = "Or pass None for no timeout."
         check_seconds(
             timeout, "timeout", forever=True, owner="aevaluate()", fix=fix, error=EvalArgumentError
+        )
+
+
+def _check_given(evaluators: object, case_budget: object, metadata: object) -> None:
+    """Check the arguments of ``aevaluate`` a type checker would have (for a careless caller).
+
+    Raises:
+        EvalArgumentError: for a lone evaluator, a ``case_budget`` that is not a function, or
+            ``metadata`` that is not a mapping.
+    """
+    if isinstance(evaluators, (Evaluator, str, Mapping)) or not isinstance(evaluators, Iterable):
+        raise EvalArgumentError(
+            f"aevaluate() takes a list of evaluators, not {evaluators!r}; pass [{evaluators!r}]."
+        )
+    if case_budget is not None and not callable(case_budget):
+        raise EvalArgumentError(
+            f"aevaluate() needs case_budget to be a function that makes a new Budget for each "
+            f"try of a case, e.g. case_budget=lambda: Budget(max_cost_usd=0.05); got "
+            f"{case_budget!r} (for one budget of the whole run, pass budget=)."
+        )
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise EvalArgumentError(
+            f"aevaluate() needs metadata to be a mapping (e.g. {{'model': 'gpt-4o'}}); got "
+            f"{metadata!r}."
         )
