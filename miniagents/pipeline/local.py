@@ -152,7 +152,7 @@ class Pipeline(Generic[T, ReplyT]):
 
         Raises:
             PipelineArgumentError: if ``items`` is not an iterable, an async iterable or an
-                observable.
+                observable, or is a string.
         """
         given: object = items  # (typed so; code mypy does not check may pass anything)
         if not isinstance(given, (Iterable, AsyncIterable, Observable)):
@@ -160,6 +160,12 @@ class Pipeline(Generic[T, ReplyT]):
                 "pipeline() needs its items as an iterable, an async iterable or an observable "
                 f"(e.g. a list); got {type(given).__name__} {given!r}. For one item, pass "
                 "[item]."
+            )
+        if isinstance(given, str):  # (an Iterable[str]: each character would be an item)
+            raise PipelineArgumentError(
+                f"{settings.caller}() needs its items as an iterable of items, not the string "
+                f"{_shown(given)} (each of its characters would be an item). For one item, "
+                f"pass [{_shown(given)}]."
             )
         self._chain = tuple(agents)
         self._items = items
@@ -907,8 +913,9 @@ def pipeline(
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that
             is not positive (a ``ValueError``), a ``jitter`` that is neither a bool nor a
-            ``random.Random``, an unknown ``overflow``, or a ``durable`` that is neither a
-            bool nor a non-empty string.
+            ``random.Random``, an unknown ``overflow``, a ``durable`` that is neither a
+            bool nor a non-empty string, or ``items`` that are not an iterable, or are a
+            ``str`` (whose characters would each be an item: pass ``[text]``).
         DurablePipelineUnavailableError: for ``durable=`` without ``miniagents.ext.dbos``
             imported (``pip install "miniagents[dbos]"``).
     """
@@ -933,3 +940,8 @@ def pipeline(
     runner = durable_items(durable, chain, caller="pipeline")
     name = durable if isinstance(durable, str) else None
     return Pipeline(chain, items, settings, runner, batch, name)
+
+
+def _shown(text: str) -> str:
+    """``text`` as Python writes it, cut short past 40 characters."""
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}..."

@@ -537,6 +537,12 @@ def test_items_that_are_not_iterable_are_refused_at_once(items: object) -> None:
         pipeline(upper, items)  # type: ignore[arg-type]
 
 
+def test_a_string_as_the_items_is_refused_not_run_a_character_at_a_time() -> None:
+    # (a str is an Iterable[str]: mypy lets it pass, and each character was an item)
+    with pytest.raises(PipelineArgumentError, match=r"not the string 'one document' .*\['one"):
+        pipeline(upper, "one document")
+
+
 @pytest.mark.parametrize(
     ("items", "index", "shown"),
     [
