@@ -506,6 +506,10 @@ def test_plain_for_left_early_stops_the_thread() -> None:
         {"retry_on": ("ValueError",)},
         {"retry_on": (ValueError, "x")},
         {"retry_on": None},
+        {"total": "10"},
+        {"total": -1},
+        {"description": 5},
+        {"batch": 5},
     ],
 )
 def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, object]) -> None:
