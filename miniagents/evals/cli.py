@@ -49,6 +49,7 @@ from miniagents.evals.run import evaluate
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.llm.usage import Budget
 from miniagents.miniagents import MiniAgent
+from miniagents.root_error import ArgumentError
 
 __all__ = ["main"]
 
@@ -159,6 +160,12 @@ def _run(args: argparse.Namespace) -> int:
     for flag, value in (("--json", args.json), ("--html", args.html)):
         if value is not None and not Path(value).resolve().parent.is_dir():
             raise _CannotStart(f"{flag} {value}: its folder does not exist")
+        if value is not None and Path(value).is_dir():  # (found now, not after the run)
+            raise _CannotStart(f"{flag} {value}: is a folder; give the file to write")
+    try:
+        budget = None if args.max_cost is None else Budget(max_cost_usd=args.max_cost)
+    except ArgumentError as error:
+        raise _CannotStart(f"--max-cost {args.max_cost}: {error}") from None
     try:
         report = evaluate(
             agent,
@@ -169,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
             max_concurrency=args.concurrency,
             retries=args.retries,
             timeout=args.timeout,
-            budget=None if args.max_cost is None else Budget(max_cost_usd=args.max_cost),
+            budget=budget,
             progress=False if args.no_progress else None,
             keep_trees=args.trees,
         )
