@@ -37,11 +37,11 @@ from typing import NoReturn, cast
 import pydantic
 
 from miniagents.evals._specs import evaluator_of
-from miniagents.evals.assertions import problems_of
+from miniagents.evals.assertions import _check_thresholds, problems_of
 from miniagents.evals.case import CaseRun, Evaluator
 from miniagents.evals.compare import Comparison
 from miniagents.evals.dataset import load_dataset
-from miniagents.evals.errors import DatasetError, EvalReportError, EvalsError
+from miniagents.evals.errors import DatasetError, EvalArgumentError, EvalReportError, EvalsError
 from miniagents.evals.functions import FunctionEvaluator, ScoreLike
 from miniagents.evals.html import write_html
 from miniagents.evals.report import EvalReport
@@ -130,6 +130,10 @@ def _parser(prog: str) -> _Parser:
 
 def _run(args: argparse.Namespace) -> int:
     minimums = _minimums(args.min_score)
+    try:
+        _check_thresholds(minimums, args.max_drop)
+    except EvalArgumentError as error:
+        raise _CannotStart(str(error)) from None
     agent = _imported(args.agent, "--agent")
     if not isinstance(agent, MiniAgent):
         raise _CannotStart(
