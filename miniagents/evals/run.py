@@ -412,9 +412,13 @@ class _Run(Generic[InputT, ExpectedT]):
         tree = recorded.tree()
         usage = meter.usage
         first = recorded.first_token
-        run = CaseRun(
-            case, repetition, attempt, messages, self.output(messages), tree, duration, first, usage
-        )
+        text = self.output(messages)
+        if not isinstance(text, str):
+            raise EvalArgumentError(
+                f"aevaluate()'s output= returned {_shown(text)}, not a str; make it return the "
+                "text the evaluators compare, e.g. output=lambda replies: str(replies[-1])."
+            )
+        run = CaseRun(case, repetition, attempt, messages, text, tree, duration, first, usage)
         scores: dict[str, Score] = {}
         evaluators = self.evaluators_of[index]
         if tracing is None and self.plain[index]:
@@ -591,6 +595,12 @@ def _current(
     if tracing is None or span is None:
         return contextlib.nullcontext()
     return tracing.current(span)
+
+
+def _shown(value: object) -> str:
+    """``value`` as Python writes it, cut short past 60 characters."""
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:59] + "…"
 
 
 def _text(value: object) -> str:

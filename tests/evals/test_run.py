@@ -351,6 +351,21 @@ async def test_a_failed_case_keeps_its_tree_and_usage_so_far(
     assert result.first_token == pytest.approx(DELAY)
 
 
+async def test_an_output_function_that_gives_no_text_fails_each_case_saying_what_to_return() -> (
+    None
+):
+    # (its Message was handed to every evaluator, each failing on it, and to the HTML page)
+    report = await aevaluate(
+        geographer,
+        CAPITALS,
+        [Contains()],
+        output=lambda replies: replies[-1],  # type: ignore[arg-type,return-value]
+    )
+    assert [result.error for result in report.results] == ["EvalArgumentError"] * 2
+    assert "output= returned Message(" in str(report.results[0].error_message)
+    assert "not a str" in str(report.results[0].error_message)
+
+
 async def test_the_output_function_gives_what_the_evaluators_compare() -> None:
     report = await aevaluate(
         geographer,
