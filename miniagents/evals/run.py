@@ -412,28 +412,9 @@ class _Run(Generic[InputT, ExpectedT]):
         tree = recorded.tree()
         usage = meter.usage
         first = recorded.first_token
-        text = self.output(messages)
-        if not isinstance(text, str):
-            raise EvalArgumentError(
-                f"aevaluate()'s output= returned {_shown(text)}, not a str; make it return the "
-                "text the evaluators compare, e.g. output=lambda replies: str(replies[-1])."
-            )
+        text = self._output_of(messages)
         run = CaseRun(case, repetition, attempt, messages, text, tree, duration, first, usage)
-        scores: dict[str, Score] = {}
-        evaluators = self.evaluators_of[index]
-        if tracing is None and self.plain[index]:
-            # (evaluators that only score, never await, call no model: no meter, no task
-            # switch; each is called as _ascore would, without its coroutine)
-            for evaluator in evaluators:
-                score = _scored(evaluator, run)
-                if score is not None:
-                    scores[evaluator.name] = score
-        else:
-            with charged_to(self.evaluation_meter):
-                for evaluator in evaluators:
-                    score = await self._ascore(evaluator, run, span)
-                    if score is not None:
-                        scores[evaluator.name] = score
+        scores = await self._ascores(index, run, span)
         result = CaseResult(
             case=case.name,
             repetition=repetition,
@@ -459,6 +440,41 @@ class _Run(Generic[InputT, ExpectedT]):
             )
             tracing.end(span, attributes)
         return _NO_REPLIES
+
+    def _output_of(self, messages: MessageTuple[Message]) -> str:
+        """The text the evaluators compare (``output=``'s).
+
+        Raises:
+            EvalArgumentError: if ``output=`` returned something else than a ``str``.
+        """
+        text = self.output(messages)
+        if not isinstance(text, str):
+            raise EvalArgumentError(
+                f"aevaluate()'s output= returned {_shown(text)}, not a str; make it return the "
+                "text the evaluators compare, e.g. output=lambda replies: str(replies[-1])."
+            )
+        return text
+
+    async def _ascores(
+        self, index: int, run: CaseRun[InputT, ExpectedT], span: StartedSpan
+    ) -> dict[str, Score]:
+        """The scores of the run of the case ``index`` by its evaluators, by name."""
+        scores: dict[str, Score] = {}
+        evaluators = self.evaluators_of[index]
+        if self.tracing is None and self.plain[index]:
+            # (evaluators that only score, never await, call no model: no meter, no task
+            # switch; each is called as _ascore would, without its coroutine)
+            for evaluator in evaluators:
+                score = _scored(evaluator, run)
+                if score is not None:
+                    scores[evaluator.name] = score
+        else:
+            with charged_to(self.evaluation_meter):
+                for evaluator in evaluators:
+                    score = await self._ascore(evaluator, run, span)
+                    if score is not None:
+                        scores[evaluator.name] = score
+        return scores
 
     def _kept(self, recorded: CaseRecording, tree: ReplyTree | None = None) -> ReplyTree | None:
         """The tree the report keeps (made now: the recorder's nodes are let go of), or none."""
