@@ -179,7 +179,7 @@ def load_dataset(
             f"{file}: a dataset file is .yaml, .yml, .json or .jsonl; rename it or convert it."
         )
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # (a byte order mark, if any, is dropped)
     except (OSError, UnicodeDecodeError) as error:
         raise DatasetError(f"{file}: cannot be read ({error}).") from None
     if suffix == ".jsonl":

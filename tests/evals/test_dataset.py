@@ -114,6 +114,15 @@ cases:
     assert (tools.tools, tools.order) == (("search",), "exact")
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".yaml"])
+def test_a_file_that_starts_with_a_byte_order_mark_is_read(tmp_path: Path, suffix: str) -> None:
+    # (as editors on Windows save UTF-8: JSON's parser refused it, "Unexpected UTF-8 BOM")
+    text = '{"input": "one", "expected": "1"}' if suffix == ".jsonl" else '[{"input": "one"}]'
+    path = tmp_path / f"cases{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert [case.input for case in load_dataset(path)] == ["one"]
+
+
 def test_jsonl_and_json_files_and_a_yaml_list(tmp_path: Path) -> None:
     lines = _write(
         tmp_path,
