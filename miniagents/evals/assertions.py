@@ -28,8 +28,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from miniagents.arguments import check_number
 from miniagents.evals.compare import Comparison, compare
-from miniagents.evals.errors import EvalThresholdError
+from miniagents.evals.errors import EvalArgumentError, EvalThresholdError
 from miniagents.evals.report import EvalReport
 
 __all__ = ["UPDATE_BASELINES", "assert_eval", "problems_of"]
@@ -52,7 +53,12 @@ def problems_of(
         min_scores: The lowest mean score of each evaluator, by name.
         baseline: The run to compare with.
         max_drop: How much an evaluator's mean may drop from the baseline's.
+
+    Raises:
+        EvalArgumentError: for a threshold or a ``max_drop`` that is not a number from 0
+            to 1 (NaN included: no score would fail it).
     """
+    _check_thresholds(min_scores, max_drop)
     problems: list[str] = []
     for name, minimum in (min_scores or {}).items():
         if name not in report.evaluators:
@@ -114,7 +120,10 @@ def assert_eval(
     Raises:
         EvalThresholdError: naming every problem (an ``AssertionError``).
         EvalReportError: if the baseline file is not a report.
+        EvalArgumentError: for a threshold or a ``max_drop`` that is not a number from 0
+            to 1 (NaN included: no score would fail it).
     """
+    _check_thresholds(min_scores, max_drop)  # (before a baseline is written)
     if update_baseline is None:
         update_baseline = os.environ.get(UPDATE_BASELINES, "") == "1"
     stored: EvalReport | None = None
@@ -141,3 +150,23 @@ def assert_eval(
             + details
         )
     return comparison
+
+
+def _check_thresholds(min_scores: Mapping[str, float] | None, max_drop: float) -> None:
+    """Check the thresholds of a check (``miniagents eval`` checks them before its run).
+
+    Raises:
+        EvalArgumentError: for one that is not a number from 0 to 1 (NaN, that every mean
+            score would meet, included).
+    """
+    fix = "A mean score is from 0 to 1."
+    for name, minimum in (min_scores or {}).items():
+        check_number(
+            minimum,
+            f"min_scores[{name!r}]",
+            most=1,
+            owner="The eval",
+            fix=fix,
+            error=EvalArgumentError,
+        )
+    check_number(max_drop, "max_drop", most=1, owner="The eval", fix=fix, error=EvalArgumentError)

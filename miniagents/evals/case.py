@@ -18,7 +18,7 @@ in its run), so they share this module.
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Generic
@@ -26,7 +26,7 @@ from typing import Generic
 from typing_extensions import TypeVar
 
 from miniagents.arguments import check_number
-from miniagents.evals.errors import EvaluatorDefinitionError
+from miniagents.evals.errors import DatasetError, EvaluatorDefinitionError
 from miniagents.evals.tree import ReplyTree
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.messages import Message, MessageTuple
@@ -61,9 +61,20 @@ class Case(Generic[InputT_co, ExpectedT_co]):
     evaluators: Sequence[Evaluator[InputT_co, ExpectedT_co]] = ()
 
     def __post_init__(self) -> None:
-        """Keep the metadata read-only, and the evaluators a tuple."""
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
-        object.__setattr__(self, "evaluators", tuple(self.evaluators))
+        """Keep the metadata read-only, and the evaluators a tuple.
+
+        Raises:
+            DatasetError: if the metadata is not a mapping, or the evaluators not a list.
+        """
+        whose = f"The case {self.name!r}" if self.name else "A case"
+        given: object = self.metadata  # (typed so; code mypy does not check may pass anything)
+        if not isinstance(given, Mapping):
+            raise DatasetError(
+                f"{whose} needs its metadata as a mapping (e.g. {{'source': 'faq'}}); got "
+                f"{given!r}."
+            )
+        object.__setattr__(self, "metadata", MappingProxyType(dict(given)))
+        object.__setattr__(self, "evaluators", _evaluators_tuple(self.evaluators, whose))
 
 
 @dataclass(frozen=True)
@@ -182,3 +193,17 @@ class Evaluator(ABC, Generic[InputT_contra, ExpectedT_contra]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _evaluators_tuple(given: object, whose: str) -> tuple[Evaluator[object, object], ...]:
+    """``given`` (a case's or a dataset's evaluators) as a tuple.
+
+    Raises:
+        DatasetError: if it is an evaluator alone, or not an iterable.
+    """
+    if isinstance(given, (Evaluator, str, Mapping)) or not isinstance(given, Iterable):
+        raise DatasetError(
+            f"{whose} needs its evaluators as a list of evaluators, not {given!r}; pass "
+            f"[{given!r}]."
+        )
+    return tuple(given)

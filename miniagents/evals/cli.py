@@ -37,11 +37,11 @@ from typing import NoReturn, cast
 import pydantic
 
 from miniagents.evals._specs import evaluator_of
-from miniagents.evals.assertions import problems_of
+from miniagents.evals.assertions import _check_thresholds, problems_of
 from miniagents.evals.case import CaseRun, Evaluator
 from miniagents.evals.compare import Comparison
 from miniagents.evals.dataset import load_dataset
-from miniagents.evals.errors import DatasetError, EvalReportError, EvalsError
+from miniagents.evals.errors import DatasetError, EvalArgumentError, EvalReportError, EvalsError
 from miniagents.evals.functions import FunctionEvaluator, ScoreLike
 from miniagents.evals.html import write_html
 from miniagents.evals.report import EvalReport
@@ -49,6 +49,7 @@ from miniagents.evals.run import evaluate
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.llm.usage import Budget
 from miniagents.miniagents import MiniAgent
+from miniagents.root_error import ArgumentError
 
 __all__ = ["main"]
 
@@ -129,6 +130,10 @@ def _parser(prog: str) -> _Parser:
 
 def _run(args: argparse.Namespace) -> int:
     minimums = _minimums(args.min_score)
+    try:
+        _check_thresholds(minimums, args.max_drop)
+    except EvalArgumentError as error:
+        raise _CannotStart(str(error)) from None
     agent = _imported(args.agent, "--agent")
     if not isinstance(agent, MiniAgent):
         raise _CannotStart(
@@ -159,6 +164,12 @@ def _run(args: argparse.Namespace) -> int:
     for flag, value in (("--json", args.json), ("--html", args.html)):
         if value is not None and not Path(value).resolve().parent.is_dir():
             raise _CannotStart(f"{flag} {value}: its folder does not exist")
+        if value is not None and Path(value).is_dir():  # (found now, not after the run)
+            raise _CannotStart(f"{flag} {value}: is a folder; give the file to write")
+    try:
+        budget = None if args.max_cost is None else Budget(max_cost_usd=args.max_cost)
+    except ArgumentError as error:
+        raise _CannotStart(f"--max-cost {args.max_cost}: {error}") from None
     try:
         report = evaluate(
             agent,
@@ -169,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
             max_concurrency=args.concurrency,
             retries=args.retries,
             timeout=args.timeout,
-            budget=None if args.max_cost is None else Budget(max_cost_usd=args.max_cost),
+            budget=budget,
             progress=False if args.no_progress else None,
             keep_trees=args.trees,
         )

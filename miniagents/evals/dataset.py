@@ -36,7 +36,7 @@ import pydantic
 from typing_extensions import TypeVar
 
 from miniagents.evals._specs import evaluator_of
-from miniagents.evals.case import Case, Evaluator
+from miniagents.evals.case import Case, Evaluator, _evaluators_tuple
 from miniagents.evals.errors import DatasetError, EvaluatorDefinitionError
 from miniagents.ext.errors import MissingExtraError
 
@@ -63,8 +63,8 @@ class Dataset(Generic[InputT_co, ExpectedT_co]):
         evaluators: The evaluators of every case (a run adds its own, a case its own).
 
     Raises:
-        DatasetError: if two cases have the same name, a case is not a ``Case``, or there
-            is no case.
+        DatasetError: if two cases have the same name, a case is not a ``Case``, there is no
+            case, the name is not a ``str`` or the evaluators are not a list.
     """
 
     cases: Sequence[Case[InputT_co, ExpectedT_co]]
@@ -73,6 +73,9 @@ class Dataset(Generic[InputT_co, ExpectedT_co]):
 
     def __post_init__(self) -> None:
         """Name the unnamed cases, and check that names are unique."""
+        name: object = self.name  # (typed so; code mypy does not check may pass anything)
+        if not isinstance(name, str):
+            raise DatasetError(f"A dataset's name is a str, not {name!r}; e.g. name='capitals'.")
         given: object = self.cases
         if not isinstance(given, Iterable) or isinstance(given, (str, bytes, Mapping)):
             raise DatasetError(f"A dataset takes a list of Case objects, not {given!r}.")
@@ -98,7 +101,8 @@ class Dataset(Generic[InputT_co, ExpectedT_co]):
             seen[case.name] = index
             named.append(case)
         object.__setattr__(self, "cases", tuple(named))
-        object.__setattr__(self, "evaluators", tuple(self.evaluators))
+        whose = f"The dataset {self.name!r}"
+        object.__setattr__(self, "evaluators", _evaluators_tuple(self.evaluators, whose))
 
     def __len__(self) -> int:
         """The number of cases."""
@@ -175,7 +179,7 @@ def load_dataset(
             f"{file}: a dataset file is .yaml, .yml, .json or .jsonl; rename it or convert it."
         )
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # (a byte order mark, if any, is dropped)
     except (OSError, UnicodeDecodeError) as error:
         raise DatasetError(f"{file}: cannot be read ({error}).") from None
     if suffix == ".jsonl":

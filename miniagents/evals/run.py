@@ -37,7 +37,7 @@ import datetime
 import functools
 import itertools
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Generic, ParamSpec
 
@@ -161,6 +161,7 @@ async def aevaluate(
     """
     cases, dataset_name, shared = _cases_of(dataset)
     _check(repetitions, max_concurrency, timeout)
+    _check_given(evaluators, case_budget, metadata)
     every = _evaluators_of(None, (*evaluators, *shared))
     evaluators_of = [_evaluators_of(case, every) if case.evaluators else every for case in cases]
     total = len(cases) * repetitions
@@ -360,7 +361,31 @@ class _Run(Generic[InputT, ExpectedT]):
         recorded = CaseRecording(self.clock)
         tracing = self.tracing
         span = None if tracing is None else tracing.start_case(case.name, repetition, attempt)
+        try:
+            return await self._atry(case, position, index, repetition, attempt, recorded, span)
+        except BaseException as error:
+            if tracing is not None:
+                tracing.end(span, {}, error)  # (a failed try, or the run cancelled)
+            raise
+
+    async def _atry(
+        self,
+        case: Case[InputT, ExpectedT],
+        position: int,
+        index: int,
+        repetition: int,
+        attempt: int,
+        recorded: CaseRecording,
+        span: StartedSpan,
+    ) -> MessageTuple[Message]:
+        """The try, in the case's span (which it ends if the try succeeds)."""
+        tracing = self.tracing
         meter = self.case_budget() if self.case_budget is not None else Budget()
+        if not isinstance(meter, Budget):
+            raise EvalArgumentError(
+                f"aevaluate()'s case_budget made {meter!r}, not a Budget; make it a function "
+                "that returns a new one, e.g. case_budget=lambda: Budget(max_cost_usd=0.05)."
+            )
         try:
             step = current_step.set(recorded)
             try:
@@ -377,36 +402,19 @@ class _Run(Generic[InputT, ExpectedT]):
                 messages = await replies
             else:
                 messages = await self._aread(case, replies, recorded)
-        except BaseException as error:
+        except BaseException:
             tree = recorded.tree() if self.keep_trees else None
             self.failed[position] = _Failure(
                 recorded.now(), recorded.first_token, meter.usage, tree
             )
-            if tracing is not None:
-                tracing.end(span, {}, error)
             raise
         duration = recorded.now()
         tree = recorded.tree()
         usage = meter.usage
         first = recorded.first_token
-        run = CaseRun(
-            case, repetition, attempt, messages, self.output(messages), tree, duration, first, usage
-        )
-        scores: dict[str, Score] = {}
-        evaluators = self.evaluators_of[index]
-        if tracing is None and self.plain[index]:
-            # (evaluators that only score, never await, call no model: no meter, no task
-            # switch; each is called as _ascore would, without its coroutine)
-            for evaluator in evaluators:
-                score = _scored(evaluator, run)
-                if score is not None:
-                    scores[evaluator.name] = score
-        else:
-            with charged_to(self.evaluation_meter):
-                for evaluator in evaluators:
-                    score = await self._ascore(evaluator, run, span)
-                    if score is not None:
-                        scores[evaluator.name] = score
+        text = self._output_of(messages)
+        run = CaseRun(case, repetition, attempt, messages, text, tree, duration, first, usage)
+        scores = await self._ascores(index, run, span)
         result = CaseResult(
             case=case.name,
             repetition=repetition,
@@ -432,6 +440,41 @@ class _Run(Generic[InputT, ExpectedT]):
             )
             tracing.end(span, attributes)
         return _NO_REPLIES
+
+    def _output_of(self, messages: MessageTuple[Message]) -> str:
+        """The text the evaluators compare (``output=``'s).
+
+        Raises:
+            EvalArgumentError: if ``output=`` returned something else than a ``str``.
+        """
+        text = self.output(messages)
+        if not isinstance(text, str):
+            raise EvalArgumentError(
+                f"aevaluate()'s output= returned {_shown(text)}, not a str; make it return the "
+                "text the evaluators compare, e.g. output=lambda replies: str(replies[-1])."
+            )
+        return text
+
+    async def _ascores(
+        self, index: int, run: CaseRun[InputT, ExpectedT], span: StartedSpan
+    ) -> dict[str, Score]:
+        """The scores of the run of the case ``index`` by its evaluators, by name."""
+        scores: dict[str, Score] = {}
+        evaluators = self.evaluators_of[index]
+        if self.tracing is None and self.plain[index]:
+            # (evaluators that only score, never await, call no model: no meter, no task
+            # switch; each is called as _ascore would, without its coroutine)
+            for evaluator in evaluators:
+                score = _scored(evaluator, run)
+                if score is not None:
+                    scores[evaluator.name] = score
+        else:
+            with charged_to(self.evaluation_meter):
+                for evaluator in evaluators:
+                    score = await self._ascore(evaluator, run, span)
+                    if score is not None:
+                        scores[evaluator.name] = score
+        return scores
 
     def _kept(self, recorded: CaseRecording, tree: ReplyTree | None = None) -> ReplyTree | None:
         """The tree the report keeps (made now: the recorder's nodes are let go of), or none."""
@@ -480,6 +523,10 @@ class _Run(Generic[InputT, ExpectedT]):
                 raise EvaluatorDefinitionError(_not_a_score(evaluator, score))
         except Exception as error:
             score = Score.failed_with(error)
+        except BaseException as error:  # (the run cancelled as it scored)
+            if tracing is not None:
+                tracing.end(span, {}, error)
+            raise
         if tracing is not None:
             tracing.end(span, evaluator_attributes(score))
         return score
@@ -566,6 +613,12 @@ def _current(
     return tracing.current(span)
 
 
+def _shown(value: object) -> str:
+    """``value`` as Python writes it, cut short past 60 characters."""
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:59] + "…"
+
+
 def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
@@ -618,4 +671,28 @@ def _check(repetitions: object, max_concurrency: object, timeout: object) -> Non
         fix = "Or pass None for no timeout."
         check_seconds(
             timeout, "timeout", forever=True, owner="aevaluate()", fix=fix, error=EvalArgumentError
+        )
+
+
+def _check_given(evaluators: object, case_budget: object, metadata: object) -> None:
+    """Check the arguments of ``aevaluate`` a type checker would have (for a careless caller).
+
+    Raises:
+        EvalArgumentError: for a lone evaluator, a ``case_budget`` that is not a function, or
+            ``metadata`` that is not a mapping.
+    """
+    if isinstance(evaluators, (Evaluator, str, Mapping)) or not isinstance(evaluators, Iterable):
+        raise EvalArgumentError(
+            f"aevaluate() takes a list of evaluators, not {evaluators!r}; pass [{evaluators!r}]."
+        )
+    if case_budget is not None and not callable(case_budget):
+        raise EvalArgumentError(
+            f"aevaluate() needs case_budget to be a function that makes a new Budget for each "
+            f"try of a case, e.g. case_budget=lambda: Budget(max_cost_usd=0.05); got "
+            f"{case_budget!r} (for one budget of the whole run, pass budget=)."
+        )
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise EvalArgumentError(
+            f"aevaluate() needs metadata to be a mapping (e.g. {{'model': 'gpt-4o'}}); got "
+            f"{metadata!r}."
         )

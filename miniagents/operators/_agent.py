@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import ParamSpec
 
@@ -11,6 +12,7 @@ from typing_extensions import TypeVar
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.agent import MiniAgent
+from miniagents.operators.errors import OperatorArgumentError
 
 __all__ = ["agent_operator"]
 
@@ -42,5 +44,21 @@ def agent_operator(
 
     Example:
         >>> # source.pipe(agent_operator(upper), agent_operator(exclaim, mark="!"))
+
+    Raises:
+        OperatorArgumentError: if ``agent`` is not an agent (e.g. a function without
+            ``@miniagent``).
     """
+    given: object = agent  # (typed so; code mypy does not check may pass anything)
+    if not isinstance(given, MiniAgent):
+        what = (
+            f"the function {given.__name__}"
+            if inspect.isfunction(given)
+            else f"{type(given).__name__} {given!r}"
+        )
+        raise OperatorArgumentError(
+            f"agent_operator() got {what}, not an agent: decorate it with @miniagent (an "
+            "`async def` of an InteractionContext that replies with ctx.reply), or pass an "
+            "agent made by one."
+        )
     return agent.as_operator(*args, **kwargs)

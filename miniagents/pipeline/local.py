@@ -152,7 +152,7 @@ class Pipeline(Generic[T, ReplyT]):
 
         Raises:
             PipelineArgumentError: if ``items`` is not an iterable, an async iterable or an
-                observable.
+                observable, or is a string.
         """
         given: object = items  # (typed so; code mypy does not check may pass anything)
         if not isinstance(given, (Iterable, AsyncIterable, Observable)):
@@ -161,10 +161,22 @@ class Pipeline(Generic[T, ReplyT]):
                 f"(e.g. a list); got {type(given).__name__} {given!r}. For one item, pass "
                 "[item]."
             )
+        if isinstance(given, str):  # (an Iterable[str]: each character would be an item)
+            raise PipelineArgumentError(
+                f"{settings.caller}() needs its items as an iterable of items, not the string "
+                f"{_shown(given)} (each of its characters would be an item). For one item, "
+                f"pass [{_shown(given)}]."
+            )
         self._chain = tuple(agents)
         self._items = items
         self._settings = settings
         self._runner = runner
+        batch_given: object = batch
+        if batch_given is not None and not callable(getattr(batch_given, "start", None)):
+            raise PipelineArgumentError(
+                f"{settings.caller}() needs batch to be a batch mode, e.g. "
+                f"miniagents.ext.llm.batch.BatchMode(), or None; got {batch_given!r}."
+            )
         self._batch = batch
         self._name = name or durable_pipeline_id(self._chain)
         self._batched: BatchedRun | None = None
@@ -775,8 +787,9 @@ def pipeline_settings(
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that is
             not positive, a ``retry_on`` that is not a tuple of exception classes (a
-            ``ValueError``), a ``jitter`` that is neither a bool nor a ``random.Random``, or
-            an unknown ``overflow``.
+            ``ValueError``), a ``jitter`` that is neither a bool nor a ``random.Random``,
+            an unknown ``overflow``, a ``total`` that is not a whole number >= 0, or a
+            ``description`` that is not a ``str``.
     """
     chain = agent_chain(agents, caller)
     concurrency = max_in_flight if max_concurrency is None else max_concurrency
@@ -802,6 +815,13 @@ def pipeline_settings(
         raise PipelineArgumentError(
             f"{caller}() needs jitter to be True (random waits), False (none) or a "
             f"random.Random (e.g. random.Random(7), for waits a test can repeat); got {jitter!r}."
+        )
+    if total is not None:  # (read by the progress bar, as it starts: checked before)
+        check_count(total, "total", least=0, owner=owner, fix="Or None: len(items).", error=error)
+    if description is not None and not isinstance(description, str):
+        raise PipelineArgumentError(
+            f"{caller}() needs description to be a str (the text before the progress bar), "
+            f"or None for the last agent's alias; got {description!r}."
         )
     try:
         checked_overflow(overflow)
@@ -907,8 +927,9 @@ def pipeline(
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that
             is not positive (a ``ValueError``), a ``jitter`` that is neither a bool nor a
-            ``random.Random``, an unknown ``overflow``, or a ``durable`` that is neither a
-            bool nor a non-empty string.
+            ``random.Random``, an unknown ``overflow``, a ``durable`` that is neither a
+            bool nor a non-empty string, or ``items`` that are not an iterable, or are a
+            ``str`` (whose characters would each be an item: pass ``[text]``).
         DurablePipelineUnavailableError: for ``durable=`` without ``miniagents.ext.dbos``
             imported (``pip install "miniagents[dbos]"``).
     """
@@ -933,3 +954,8 @@ def pipeline(
     runner = durable_items(durable, chain, caller="pipeline")
     name = durable if isinstance(durable, str) else None
     return Pipeline(chain, items, settings, runner, batch, name)
+
+
+def _shown(text: str) -> str:
+    """``text`` as Python writes it, cut short past 40 characters."""
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}..."

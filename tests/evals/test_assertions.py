@@ -11,6 +11,7 @@ from miniagents.evals import (
     Case,
     Contains,
     Dataset,
+    EvalArgumentError,
     EvalReport,
     EvalReportError,
     EvalThresholdError,
@@ -107,3 +108,24 @@ async def test_a_baseline_given_as_a_report_and_a_broken_baseline_file(tmp_path:
     broken.write_text("{}", encoding="utf-8")
     with pytest.raises(EvalReportError, match=r"broken\.json: This is not an eval report"):
         assert_eval(stored, baseline=broken)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"min_scores": {"contains": float("nan")}}, r"min_scores\['contains'\] to be a number"),
+        ({"min_scores": {"contains": 2}}, r"min_scores\['contains'\] to be a number from 0 to 1"),
+        ({"min_scores": {"contains": "0.9"}}, r"min_scores\['contains'\] to be a number"),
+        ({"max_drop": float("nan")}, r"max_drop to be a number from 0 to 1; got nan"),
+        ({"max_drop": -0.1}, r"max_drop to be a number from 0 to 1; got -0.1"),
+    ],
+)
+async def test_a_threshold_that_no_score_can_meet_or_fail_is_refused(
+    tmp_path: Path, given: dict[str, object], message: str
+) -> None:
+    # (a NaN threshold passed every score: a gate that never failed)
+    report = await _run(ALL, "candidate")
+    baseline = tmp_path / "baseline.json"
+    with pytest.raises(EvalArgumentError, match=message):
+        assert_eval(report, baseline=baseline, **given)  # type: ignore[arg-type]
+    assert not baseline.exists()  # refused before anything is written

@@ -155,6 +155,20 @@ def test_a_run_prints_its_table_saves_its_json_and_a_later_run_compares(folder: 
         ),
         (["capitals.yaml", "--agent", "my_agents:good", "--repetitions", "0"], "repetitions"),
         (
+            ["capitals.yaml", "--agent", "my_agents:good", "--max-cost", "-5"],
+            "--max-cost -5.0: A Budget needs max_cost_usd to be a number",
+        ),
+        (["capitals.yaml", "--agent", "my_agents:good", "--json", "."], "--json .: is a folder"),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--min-score", "contains=nan"],
+            "min_scores['contains'] to be a number from 0 to 1; got nan",
+        ),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--max-drop", "-1"],
+            "max_drop to be a number from 0 to 1; got -1.0",
+        ),
+        (["capitals.yaml", "--agent", "my_agents:good", "--html", "."], "--html .: is a folder"),
+        (
             ["capitals.yaml", "--agent", "my_agents:good", "--input-type", "my_agents:good"],
             "is not a Message subclass",
         ),

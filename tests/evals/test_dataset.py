@@ -53,6 +53,18 @@ def test_a_dataset_refuses_two_cases_of_one_name_and_what_is_not_a_case() -> Non
         Dataset("abc")  # type: ignore[arg-type]
 
 
+def test_a_case_or_dataset_of_the_wrong_kind_of_parts_says_what_to_give() -> None:
+    # (each was a bare TypeError from dict() or tuple(), or a name that broke the reports)
+    with pytest.raises(DatasetError, match=r"The case 'q' needs its metadata as a mapping"):
+        Case("a", name="q", metadata=None)  # type: ignore[arg-type]
+    with pytest.raises(DatasetError, match=r"needs its evaluators as a list.*\[Contains\("):
+        Case("a", evaluators=Contains())  # type: ignore[arg-type]
+    with pytest.raises(DatasetError, match=r"The dataset 'd' needs its evaluators as a list"):
+        Dataset([Case("a")], name="d", evaluators=Contains())  # type: ignore[arg-type]
+    with pytest.raises(DatasetError, match=r"A dataset's name is a str, not 3"):
+        Dataset([Case("a")], name=3)  # type: ignore[arg-type]
+
+
 def test_a_cases_metadata_is_read_only() -> None:
     case = Case("a", metadata={"level": 1})
     with pytest.raises(TypeError):
@@ -100,6 +112,15 @@ cases:
     assert fuzzy.threshold == 0.7
     assert isinstance(tools, ToolsCalled)
     assert (tools.tools, tools.order) == (("search",), "exact")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".yaml"])
+def test_a_file_that_starts_with_a_byte_order_mark_is_read(tmp_path: Path, suffix: str) -> None:
+    # (as editors on Windows save UTF-8: JSON's parser refused it, "Unexpected UTF-8 BOM")
+    text = '{"input": "one", "expected": "1"}' if suffix == ".jsonl" else '[{"input": "one"}]'
+    path = tmp_path / f"cases{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert [case.input for case in load_dataset(path)] == ["one"]
 
 
 def test_jsonl_and_json_files_and_a_yaml_list(tmp_path: Path) -> None:

@@ -280,6 +280,9 @@ async def test_the_case_and_the_dataset_and_the_run_evaluators_add_up_and_names_
         ("retries", -1, r"aevaluate\(\) needs retries to be a whole number of at least 0; got -1"),
         ("backoff", -0.5, r"aevaluate\(\) needs backoff to be a number of seconds of at least 0"),
         ("retry_on", ValueError, r"aevaluate\(\) needs retry_on to be a tuple"),
+        ("evaluators", Contains(), r"a list of evaluators.*\[Contains\(name='contains'\)\]"),
+        ("metadata", ["model"], r"aevaluate\(\) needs metadata to be a mapping"),
+        ("case_budget", Budget(), r"case_budget to be a function that makes a new Budget"),
     ],
 )
 async def test_bad_arguments_are_refused_with_what_to_give(
@@ -289,6 +292,12 @@ async def test_bad_arguments_are_refused_with_what_to_give(
         await aevaluate(geographer, CAPITALS, **{argument: value})  # type: ignore[arg-type]
     with pytest.raises(EvalArgumentError, match="takes a Dataset, or a list of Case"):
         await aevaluate(geographer, ["What?"])  # type: ignore[arg-type]
+
+
+async def test_a_case_budget_that_makes_no_budget_fails_each_case_saying_so() -> None:
+    report = await aevaluate(geographer, CAPITALS, case_budget=lambda: 0.05)  # type: ignore[arg-type,return-value]
+    assert [result.error for result in report.results] == ["EvalArgumentError"] * 2
+    assert "case_budget made 0.05, not a Budget" in str(report.results[0].error_message)
 
 
 async def test_it_runs_in_the_current_context_or_in_one_of_its_own() -> None:
@@ -340,6 +349,21 @@ async def test_a_failed_case_keeps_its_tree_and_usage_so_far(
     assert result.tree.agents() == ["FAILS_AFTER_A_POEM", "POET"]
     assert result.usage.requests == 1
     assert result.first_token == pytest.approx(DELAY)
+
+
+async def test_an_output_function_that_gives_no_text_fails_each_case_saying_what_to_return() -> (
+    None
+):
+    # (its Message was handed to every evaluator, each failing on it, and to the HTML page)
+    report = await aevaluate(
+        geographer,
+        CAPITALS,
+        [Contains()],
+        output=lambda replies: replies[-1],  # type: ignore[arg-type,return-value]
+    )
+    assert [result.error for result in report.results] == ["EvalArgumentError"] * 2
+    assert "output= returned Message(" in str(report.results[0].error_message)
+    assert "not a str" in str(report.results[0].error_message)
 
 
 async def test_the_output_function_gives_what_the_evaluators_compare() -> None:

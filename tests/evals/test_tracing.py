@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterator
 
@@ -13,7 +14,17 @@ from opentelemetry.trace import StatusCode
 
 from miniagents import InteractionContext, miniagent
 from miniagents.errors import MissingExtraError
-from miniagents.evals import Case, Contains, Dataset, ExactMatch, LLMJudge, aevaluate
+from miniagents.evals import (
+    Case,
+    CaseRun,
+    Contains,
+    Dataset,
+    Evaluator,
+    ExactMatch,
+    LLMJudge,
+    Score,
+    aevaluate,
+)
 from miniagents.ext.llm.offline import offline_agent
 from tests.evals.agents import librarian
 from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
@@ -131,3 +142,47 @@ async def test_spans_without_opentelemetry_give_the_install_hint(
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
     with pytest.raises(MissingExtraError, match=r'pip install "miniagents\[otel\]"'):
         await aevaluate(librarian, DATASET, trace=True)
+
+
+async def test_a_run_cancelled_while_an_evaluator_scores_ends_its_case_and_evaluator_spans(
+    exporter: tuple[InMemorySpanExporter, TracerProvider],
+) -> None:
+    spans, provider = exporter
+    scoring = asyncio.Event()
+
+    class Waiting(Evaluator):
+        name = "waiting"
+
+        async def ascore(self, run: CaseRun[object, object]) -> Score | None:
+            scoring.set()
+            await asyncio.Event().wait()
+            return None
+
+    task = asyncio.ensure_future(
+        aevaluate(librarian.fork(token_delay=0), DATASET, [Waiting()], tracer_provider=provider)
+    )
+    await scoring.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    assert set(finished) == {"eval poems", "eval case rivers", "eval evaluator waiting"}
+    for name in ("eval case rivers", "eval evaluator waiting"):
+        assert dict(finished[name].attributes or {})["error.type"] == "CancelledError"
+        assert finished[name].status.status_code == StatusCode.ERROR
+
+
+async def test_an_output_function_that_raises_fails_the_case_and_ends_its_span(
+    exporter: tuple[InMemorySpanExporter, TracerProvider],
+) -> None:
+    spans, provider = exporter
+
+    def unreadable(replies: object) -> str:
+        raise ValueError("no text here")
+
+    report = await aevaluate(
+        librarian.fork(token_delay=0), DATASET, output=unreadable, tracer_provider=provider
+    )
+    assert report.results[0].error == "ValueError"
+    cases = [span for span in spans.get_finished_spans() if span.name == "eval case rivers"]
+    assert [dict(span.attributes or {}).get("error.type") for span in cases] == ["ValueError"]

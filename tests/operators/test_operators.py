@@ -313,6 +313,15 @@ async def test_agent_operator_is_the_agent_as_an_operator() -> None:
     assert [str(reply) for reply in replies] == ["HI?", "THERE?"]
 
 
+def test_agent_operator_of_a_plain_function_says_to_decorate_it() -> None:
+    async def shout_plain(ctx: InteractionContext) -> None:
+        ctx.reply(ctx.message_promises)
+
+    hint = r"got the function shout_plain, not an agent: decorate it with @miniagent"
+    with pytest.raises(OperatorArgumentError, match=hint):
+        agent_operator(shout_plain)  # type: ignore[arg-type]
+
+
 async def test_an_agent_reads_a_resolved_stream_directly() -> None:
     source: Observable[MessageType] = reactivex.of("a", "b")
     async with MiniAgents():

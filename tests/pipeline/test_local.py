@@ -506,6 +506,10 @@ def test_plain_for_left_early_stops_the_thread() -> None:
         {"retry_on": ("ValueError",)},
         {"retry_on": (ValueError, "x")},
         {"retry_on": None},
+        {"total": "10"},
+        {"total": -1},
+        {"description": 5},
+        {"batch": 5},
     ],
 )
 def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, object]) -> None:
@@ -535,6 +539,12 @@ def test_a_plain_function_is_refused_with_the_way_to_make_it_an_agent() -> None:
 def test_items_that_are_not_iterable_are_refused_at_once(items: object) -> None:
     with pytest.raises(PipelineArgumentError, match="needs its items as an iterable"):
         pipeline(upper, items)  # type: ignore[arg-type]
+
+
+def test_a_string_as_the_items_is_refused_not_run_a_character_at_a_time() -> None:
+    # (a str is an Iterable[str]: mypy lets it pass, and each character was an item)
+    with pytest.raises(PipelineArgumentError, match=r"not the string 'one document' .*\['one"):
+        pipeline(upper, "one document")
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ share its buffer, each line read once). A read given up on (Ctrl+C, cancellation
 blocks the program's exit; on a terminal its thread stops waiting, so the next line typed
 goes to whoever reads next (``input()``, or the console). On a pipe or a file, where lines
 may wait in the buffer of ``sys.stdin`` unseen, the thread reads on, and the line it reads
-is kept for the next read of the console's.
+is kept for the next read of the console's. Bytes that are not text in stdin's encoding are
+read as U+FFFD (a strict ``sys.stdin`` is reconfigured with ``errors="replace"``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import io
 import os
 import select
 import sys
@@ -74,8 +76,19 @@ class _LineReader:
         self._read: _LineRead | None = None
 
     def _read_line(self) -> str | None:
+        stream = self.stream
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            # Bytes that are not text (in a UTF-8 locale, stdin's errors are strict) are read
+            # as U+FFFD, not as an error that would lose the lines read with them
+            with contextlib.suppress(OSError, ValueError):  # (text decoded already: kept)
+                stream.reconfigure(errors="replace")
         try:
-            line = self.stream.readline()
+            line = stream.readline()
+        except UnicodeDecodeError as error:  # (a ValueError, but stdin is not closed)
+            raise InputEndedError(
+                f"The console's input is not {stream.encoding} text ({error}); give it text "
+                "in that encoding, or set PYTHONIOENCODING (e.g. utf-8:replace)."
+            ) from None
         except ValueError:  # sys.stdin was closed: nothing more to read
             return None
         except OSError as error:

@@ -41,8 +41,9 @@ which this layer may not import): each is listed in ``--help`` and gets its argu
 
 Exit status: 0 when the user ends the chat; 2 when it cannot start (a bad argument, a
 missing key or SDK, a file that is not a chat history or cannot be written), with one line
-on stderr that says why; 141 (128 + SIGPIPE), and nothing on stderr, when the reader of its
-output goes away (``miniagents chat | head``).
+on stderr that says why; 1, with one such line, when the history file cannot be written
+during the chat (e.g. a full disk); 141 (128 + SIGPIPE), and nothing on stderr, when the
+reader of its output goes away (``miniagents chat | head``).
 """
 
 from __future__ import annotations
@@ -191,6 +192,10 @@ def main(
         return asyncio.run(_chat(args.provider, args.model, args.system, args.history))
     except _CannotStart as error:
         chat_parser.error(str(error))
+    except ChatHistoryError as error:  # the history file could not be written mid-chat
+        sys.stdout.flush()
+        sys.stderr.write(f"{chat_parser.prog}: error: {' '.join(str(error).split())}\n")
+        return 1
     except KeyboardInterrupt:  # Ctrl+C outside the dialog itself (e.g. as it starts)
         print()
         return 130

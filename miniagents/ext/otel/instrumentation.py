@@ -94,7 +94,10 @@ agent it started and left running may end after it.
 recorded (``gen_ai.input.messages``, ``gen_ai.output.messages``,
 ``gen_ai.system_instructions``, ``gen_ai.tool.call.arguments``,
 ``gen_ai.tool.call.result``, as JSON; a tool call's arguments as an object in the messages)
-only with ``capture_content=True``. The output message of a call that ended well has the
+only with ``capture_content=True``, whole (each call's ``gen_ai.input.messages`` holds its
+whole conversation): the SDK's ``SpanLimits(max_span_attribute_length=...)`` (or
+``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``) bounds what a span keeps. The output message of a call
+that ended well has the
 conventions' required ``finish_reason``: the API's own (``end_turn``, ``tool_calls``, ...),
 else, for a reply whose API named none (a compatible server's ``null``), the conventions'
 ``tool_call`` when the model called tools, ``stop`` otherwise (``gen_ai.response.finish_reasons``

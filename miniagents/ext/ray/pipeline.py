@@ -330,6 +330,12 @@ def ray_pipeline(
             "ray_pipeline() needs its items as an iterable (e.g. a list) or a "
             f"ray.data.Dataset; got {type(given).__name__} {given!r}. For one item, pass [item]."
         )
+    if isinstance(given, str):  # (an Iterable[str]: each character would be an item)
+        raise RayPipelineArgumentError(
+            f"ray_pipeline() needs its items as an iterable of items, not the string "
+            f"{given[:40]!r} (each of its characters would be an item). For one item, pass "
+            "[item]."
+        )
     ray_options: dict[str, Any] = dict(options)
     local_only = sorted(ray_options.keys() & _LOCAL_ONLY.keys())
     if local_only:  # (the first one, by name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import re
 import signal
 import socket
@@ -23,7 +24,9 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from miniagents.ext.console import _terminal
 from miniagents.ext.console.chat_cli import BROKEN_PIPE_STATUS, main
+from miniagents.ext.history import ChatHistoryError
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.web import WebSettings
 from miniagents.ext.web.settings import LOCAL_HOSTS
@@ -618,3 +621,24 @@ def test_miniagents_web_help_says_each_settings_default_as_the_settings_have_it(
             assert float(said.group(1)) == default, flag
     assert "--grace-period SECONDS" in helped  # (None: the app's own, 10 s, said in its help)
     assert "(default: 10;" in helped.split("--grace-period", 1)[1]
+
+
+def test_a_history_file_that_cannot_be_written_mid_chat_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def full(self: ChatHistoryMD, message: object) -> None:
+        raise ChatHistoryError(f"Cannot write to the chat history file {self}: the disk is full.")
+
+    monkeypatch.setattr(ChatHistoryMD, "_append", full)  # (e.g. the disk filled up)
+    reading, writing = os.pipe()
+    os.write(writing, b"Hello!\n")
+    os.close(writing)
+    with open(reading, encoding="utf-8") as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        monkeypatch.setattr(_terminal._console_input, "reader", None)
+        status = main(["chat", "--provider", "offline", "--history", str(tmp_path / "t.md")])
+    assert status == 1
+    error = capsys.readouterr().err
+    assert error.startswith("miniagents chat: error: Cannot write to the chat history file ")
+    assert error.endswith("the disk is full.\n")
+    assert error.count("\n") == 1  # (no traceback)

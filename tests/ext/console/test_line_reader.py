@@ -166,3 +166,14 @@ async def test_the_end_of_input_on_a_terminal_is_read_as_the_end(
     keyboard.type("\x04")  # Ctrl+D at the start of a line
     assert await read.line() is None
     assert_ended(read.threads)
+
+
+async def test_bytes_that_are_not_text_are_read_as_replacement_characters_not_as_the_end(
+    pipe: tuple[TextIO, Keyboard],
+) -> None:
+    stdin, keyboard = pipe
+    assert stdin.errors == "strict"  # (as a UTF-8 locale's stdin is)
+    os.write(keyboard.fd, b"hello\n\xff\xfe bad\nafter\n")
+    assert await Read().line() == "hello"
+    assert await Read().line() == "\ufffd\ufffd bad"
+    assert await Read().line() == "after"
