@@ -242,7 +242,7 @@ class _AISDKRuns:
         return await self.manager.aresume(
             owner,
             chat.id,
-            lambda durable: durable.afind(owner, key=chat.id, running_only=True),
+            lambda durable: durable.afind_all(owner, key=chat.id, running_only=True),
             lambda asked: _decisions(chat, responses, asked),
             run_key=chat.id,
             named=False,

@@ -526,6 +526,71 @@ async def test_a_failed_run_asked_for_after_a_restart_ends_with_its_own_error(
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("followed", [False, True], ids=["resumed", "followed_then_resumed"])
+async def test_two_paused_agui_runs_of_one_thread_are_each_resumed_after_a_restart(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    followed: bool,
+) -> None:
+    # r1 and r2 of the thread t1 run at once and both pause (r2 first); after a restart
+    # each is resumed by its own interrupts, whether their clients follow them again first
+    # or not (was: a resume recovered the thread's newest paused run alone, so r1's was a
+    # 404; a run followed while another of its thread waited here paused under a key of its
+    # own, so its resume was a 404 too)
+    fake_llm.reply(  # r1's call streams a token and waits (paused) while r2 runs
+        tokens=["Removing ", "a."],
+        tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")],
+        for_model=MAIN,
+        pause_after=1,
+    )
+    fake_llm.reply(
+        tokens=["Removing b."],
+        tool_calls=[ToolCall("remove", {"name": "b.txt"}, id="k2")],
+        for_model=MAIN,
+    )
+    second = {**AG_UI.body, "runId": "r2"}
+    async with (
+        _client_of(Server(fake_llm, tmp_path, "ag-ui"), kill=True) as client,
+        client.stream("POST", "/", json=AG_UI.body) as first,
+    ):
+        reader = SSEReader(first)
+        await fake_llm.wait_paused_async(0)
+        _, r2 = await post_events(client, second)  # pauses at k2
+        fake_llm.requests[0].resume()
+        r1 = await reader.rest()  # pauses at k1
+    for events, call in ((r1, "k1"), (r2, "k2")):
+        outcome = events[-1].json["outcome"]
+        assert [interrupt["id"] for interrupt in outcome["interrupts"]] == [call]
+    assert _side_effects(tmp_path) == []
+
+    fake_llm.reply(tokens=["Removed ", "a."], for_model=MAIN)
+    fake_llm.reply(tokens=["Removed ", "b."], for_model=MAIN)
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
+        if followed:  # each client follows its run again (r2's first), as they were
+            for run, events in (("r2", r2), ("r1", r1)):
+                response, again = await get_events(client, f"/runs/{run}")
+                assert response.status_code == 200
+                assert [event.type for event in again] == [event.type for event in events]
+                assert _ids(again) == _ids(events)
+        resumed = {}
+        for call, run in (("k1", "r3"), ("k2", "r4")):  # the older run's first
+            response, events = await post_events(client, _approve(call, run))
+            assert response.status_code == 200, (call, [event.data for event in events])
+            resumed[call] = events
+
+    for call, name in (("k1", "a"), ("k2", "b")):
+        events = resumed[call]
+        assert events[-1].type == "RUN_FINISHED"
+        assert "outcome" not in events[-1].json or events[-1].json["outcome"]["type"] == "success"
+        results = [e.json["content"] for e in events if e.type == "TOOL_CALL_RESULT"]
+        assert results == [f"removed {name}.txt"]  # its own call, approved
+        deltas = [str(e.json["delta"]) for e in events if e.type == "TEXT_MESSAGE_CONTENT"]
+        assert deltas[-2:] == ["Removed ", f"{name}."]  # the model's answer to it
+    assert _side_effects(tmp_path) == ["removed a.txt", "removed b.txt"]  # each approved once
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN] * 4
+
+
+@pytest.mark.timeout(240)
 async def test_an_agui_run_paused_twice_keeps_each_runs_events_after_a_restart(
     fake_llm: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
