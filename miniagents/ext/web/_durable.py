@@ -205,6 +205,18 @@ class DurableJobs:
                 )
         return found
 
+    async def aabandon_all(self, owner: str | None, key: str, *, but: str | None = None) -> None:
+        """Cancel the runs of ``owner``'s job ``key`` that have not ended (``but`` that one).
+
+        A new turn of a chat replaces its job: so its runs that paused before a restart and
+        were not made again since are given up on too, not left pending (and resumable).
+        """
+        from miniagents.ext.dbos import acancel_run
+
+        for found in await self.afind_all(owner, key=key, running_only=True):
+            if found.workflow_id != but:
+                await acancel_run(self._agent, found.workflow_id)
+
     async def afind_named(self, owner: str | None, name: str) -> FoundRun | None:
         """``owner``'s job's run that went on in the run ``name`` after a pause, if recorded."""
         from miniagents.ext.dbos import arun_named

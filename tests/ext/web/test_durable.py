@@ -419,6 +419,54 @@ async def test_an_ai_sdk_run_paused_for_an_approval_is_resumed_after_a_restart(
     assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
 
 
+def _statuses(folder: Path, protocol: Protocol, key: str) -> list[str]:
+    """The statuses of the durable runs of the protocol's job ``key``, oldest first.
+
+    (Their approvals' workflows, whose ids start alike, aside.)
+    """
+    connection = sqlite3.connect(folder / "runs.sqlite")
+    try:
+        rows = connection.execute(
+            "SELECT status FROM workflow_status WHERE workflow_uuid LIKE ? AND name != ? "
+            "ORDER BY created_at",
+            (f'{protocol.name}:["{key}",%', APPROVAL_WORKFLOW),
+        ).fetchall()
+    finally:
+        connection.close()
+    return [str(status) for (status,) in rows]
+
+
+@pytest.mark.timeout(240)
+async def test_a_new_ai_sdk_message_after_a_restart_abandons_the_paused_one(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # a chat has one paused message at most: a new message abandons the paused one, after
+    # a restart too (was: the paused message's durable run, not recovered here, stayed
+    # pending, recovered at every start, and its approval, sent after the new message,
+    # still removed the file)
+    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    fake_llm.reply(tokens=["Never ", "mind ", "then."], for_model=MAIN)
+    async with _client_of(Server(fake_llm, tmp_path, "ai-sdk"), kill=True) as client:
+        _, paused = await post_events(client, AI_SDK.body)
+    assert "tool-approval-request" in [event.type for event in paused]
+
+    other = {"id": "u2", "role": "user", "parts": [{"type": "text", "text": "Never mind."}]}
+    async with _client_of(Server(fake_llm, tmp_path, "ai-sdk")) as client:
+        new_message = {**AI_SDK.body, "messages": [*AI_SDK.body["messages"], other]}
+        response, events = await post_events(client, new_message)
+        assert response.status_code == 200
+        assert [event.type for event in events][-2:] == ["finish", "[DONE]"]
+    assert _statuses(tmp_path, AI_SDK, "c1") == ["CANCELLED", "SUCCESS"]
+
+    async with _client_of(Server(fake_llm, tmp_path, "ai-sdk")) as client:
+        late = await client.post("/", json=_resume_body(AI_SDK))  # the abandoned one's approval
+        assert late.status_code == 409, late.text
+        assert late.json()["error"]["code"] == "not_pending"
+    assert _side_effects(tmp_path) == []
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
 async def test_a_run_resumed_from_a_pause_and_killed_resumes_at_the_clients_last_event(
