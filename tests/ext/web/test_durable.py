@@ -341,15 +341,25 @@ async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
 
 def _status_of_key(folder: Path, protocol: Protocol, key: str) -> str | None:
     """The status of the durable run of the protocol's job ``key`` (a run id, a chat id)."""
+    statuses = _statuses(folder, protocol, key)
+    return statuses[0] if statuses else None
+
+
+def _statuses(folder: Path, protocol: Protocol, key: str) -> list[str]:
+    """The statuses of the durable runs of the protocol's job ``key``, oldest first.
+
+    (Their approvals' workflows, whose ids start alike, aside.)
+    """
     connection = sqlite3.connect(folder / "runs.sqlite")
     try:
-        row = connection.execute(
-            "SELECT status FROM workflow_status WHERE workflow_uuid LIKE ?",
-            (f'{protocol.name}:["{key}",%',),
-        ).fetchone()
+        rows = connection.execute(
+            "SELECT status FROM workflow_status WHERE workflow_uuid LIKE ? AND name != ? "
+            "ORDER BY created_at",
+            (f'{protocol.name}:["{key}",%', APPROVAL_WORKFLOW),
+        ).fetchall()
     finally:
         connection.close()
-    return None if row is None else str(row[0])
+    return [str(status) for (status,) in rows]
 
 
 @pytest.mark.timeout(240)
@@ -390,19 +400,23 @@ async def test_a_run_its_client_gave_up_on_is_not_recovered_after_a_restart(
         assert [event.data for event in events[-2:]] == [event.data for event in before[-2:]]
 
 
+async def _ai_sdk_killed_at_approval(llm: FakeLLMServer, folder: Path) -> list[SSEEvent]:
+    """The chat ``c1`` asks to approve the call ``k1``; its server is killed as it waits."""
+    llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    async with _client_of(Server(llm, folder, "ai-sdk"), kill=True) as client:
+        _, paused = await post_events(client, AI_SDK.body)
+    assert "tool-approval-request" in [event.type for event in paused]
+    return paused
+
+
 @pytest.mark.timeout(240)
 async def test_an_ai_sdk_run_paused_for_an_approval_is_resumed_after_a_restart(
     fake_llm: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
-    fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
-
-    # the server is killed while the call waits for its approval
-    async with _client_of(Server(fake_llm, tmp_path, "ai-sdk"), kill=True) as client:
-        _, paused = await post_events(client, AI_SDK.body)
-    assert "tool-approval-request" in [event.type for event in paused]
+    paused = await _ai_sdk_killed_at_approval(fake_llm, tmp_path)
     assert [event.type for event in paused][-3:] == ["finish-step", "finish", "[DONE]"]
+    fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
 
     async with _client_of(Server(fake_llm, tmp_path, "ai-sdk")) as client:
         response, events = await post_events(client, _resume_body(AI_SDK))
@@ -419,23 +433,6 @@ async def test_an_ai_sdk_run_paused_for_an_approval_is_resumed_after_a_restart(
     assert _side_effects(tmp_path) == ["removed a.txt"]  # approved after the restart, once
 
 
-def _statuses(folder: Path, protocol: Protocol, key: str) -> list[str]:
-    """The statuses of the durable runs of the protocol's job ``key``, oldest first.
-
-    (Their approvals' workflows, whose ids start alike, aside.)
-    """
-    connection = sqlite3.connect(folder / "runs.sqlite")
-    try:
-        rows = connection.execute(
-            "SELECT status FROM workflow_status WHERE workflow_uuid LIKE ? AND name != ? "
-            "ORDER BY created_at",
-            (f'{protocol.name}:["{key}",%', APPROVAL_WORKFLOW),
-        ).fetchall()
-    finally:
-        connection.close()
-    return [str(status) for (status,) in rows]
-
-
 @pytest.mark.timeout(240)
 async def test_a_new_ai_sdk_message_after_a_restart_abandons_the_paused_one(
     fake_llm: FakeLLMServer,  # noqa: F811
@@ -445,11 +442,8 @@ async def test_a_new_ai_sdk_message_after_a_restart_abandons_the_paused_one(
     # a restart too (was: the paused message's durable run, not recovered here, stayed
     # pending, recovered at every start, and its approval, sent after the new message,
     # still removed the file)
-    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    await _ai_sdk_killed_at_approval(fake_llm, tmp_path)
     fake_llm.reply(tokens=["Never ", "mind ", "then."], for_model=MAIN)
-    async with _client_of(Server(fake_llm, tmp_path, "ai-sdk"), kill=True) as client:
-        _, paused = await post_events(client, AI_SDK.body)
-    assert "tool-approval-request" in [event.type for event in paused]
 
     other = {"id": "u2", "role": "user", "parts": [{"type": "text", "text": "Never mind."}]}
     async with _client_of(Server(fake_llm, tmp_path, "ai-sdk")) as client:
