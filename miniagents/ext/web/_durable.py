@@ -172,24 +172,50 @@ class DurableJobs:
         running_only: bool = False,
     ) -> FoundRun | None:
         """``owner``'s newest job's run of ``key`` (and of ``group``, if given), if any."""
+        found = await self.afind_all(owner, key=key, group=group, running_only=running_only)
+        return found[0] if found else None
+
+    async def afind_all(
+        self,
+        owner: str | None,
+        *,
+        key: str | None = None,
+        group: str | None = None,
+        running_only: bool = False,
+    ) -> list[FoundRun]:
+        """``owner``'s jobs' runs of ``key`` (and of ``group``, if given), newest first."""
         from miniagents.ext.dbos import afind_runs
 
         prefix = self._prefix(owner) + (json.dumps([key])[:-1] + "," if key is not None else "")
-        found = await afind_runs(self._agent, prefix, running_only=running_only)
-        for run in found:
+        found = []
+        for run in await afind_runs(self._agent, prefix, running_only=running_only):
             parsed = self._parsed(owner, run.workflow_id)
             if parsed is not None and (group is None or parsed[1] == group):
-                return FoundRun(
-                    run.workflow_id,
-                    owner,
-                    parsed[0],
-                    parsed[1],
-                    run.ended,
-                    run.decided,
-                    _pauses(run.notes),
-                    run.cancelled,
+                found.append(
+                    FoundRun(
+                        run.workflow_id,
+                        owner,
+                        parsed[0],
+                        parsed[1],
+                        run.ended,
+                        run.decided,
+                        _pauses(run.notes),
+                        run.cancelled,
+                    )
                 )
-        return None
+        return found
+
+    async def aabandon_all(self, owner: str | None, key: str, *, but: str | None = None) -> None:
+        """Cancel the runs of ``owner``'s job ``key`` that have not ended (``but`` that one).
+
+        A new turn of a chat replaces its job: so its runs that paused before a restart and
+        were not made again since are given up on too, not left pending (and resumable).
+        """
+        from miniagents.ext.dbos import acancel_run
+
+        for found in await self.afind_all(owner, key=key, running_only=True):
+            if found.workflow_id != but:
+                await acancel_run(self._agent, found.workflow_id)
 
     async def afind_named(self, owner: str | None, name: str) -> FoundRun | None:
         """``owner``'s job's run that went on in the run ``name`` after a pause, if recorded."""

@@ -803,17 +803,17 @@ class RunManager:
             if not jobs:
                 del self._paused[job.owner, job.pause_key]
 
-    def room(self, owner: str | None, key: str, pause_key: str) -> Response | None:
+    def room(self, owner: str | None, key: str, pause_key: str | None) -> Response | None:
         """The refusal of ``owner``'s new job under ``key``, streamed, if there is no room for it.
 
-        The jobs it replaces (its key's, its pause key's) do not count. Over the app's limit
-        it is a 503; over the principal's, a 429 (see :meth:`no_room`).
+        The jobs it replaces (its key's, its pause key's: none for ``None``) do not count.
+        Over the app's limit it is a 503; over the principal's, a 429 (see :meth:`no_room`).
         """
         refused = self.no_room(owner, key, pause_key, streamed=True)
         return None if refused is None else refused.response()
 
     def no_room(
-        self, owner: str | None, key: str, pause_key: str, *, streamed: bool = False
+        self, owner: str | None, key: str, pause_key: str | None, *, streamed: bool = False
     ) -> NoRoom | None:
         """Why ``owner``'s new job under ``key`` has no room (``None``: it has room).
 
@@ -855,10 +855,11 @@ class RunManager:
         else:
             del self._streams[owner]
 
-    def _replaced(self, owner: str | None, key: str, pause_key: str) -> list[Job]:
+    def _replaced(self, owner: str | None, key: str, pause_key: str | None) -> list[Job]:
         previous = self._runs.get((owner, key))
         found = [previous.job] if previous is not None and not previous.job.done else []
-        return [*found, *(job for job in self._paused_jobs(owner, pause_key) if job not in found)]
+        paused = [] if pause_key is None else self._paused_jobs(owner, pause_key)
+        return [*found, *(job for job in paused if job not in found)]
 
     def start(
         self,
@@ -871,14 +872,15 @@ class RunManager:
         """Start ``owner``'s job ``ids`` whose reply ``make_reply()`` makes; return its run.
 
         ``found``: the durable run it replays, after a restart. A job still running under
-        its key, and one paused under its pause key (a new turn of its thread or chat),
-        are cancelled.
+        its key is cancelled, and so are those paused under its pause key (a new turn of
+        its thread or chat), unless it is a recovered one (a run of the thread that waited
+        beside them before the restart).
         """
         abandon = workflow = None
         if self.durable is not None:  # a run given up on is not recovered at the next start
             workflow = self.durable.workflow_id(owner, ids.key, ids.group)
             abandon = functools.partial(self.durable.abandon, workflow)
-        for replaced in self._replaced(owner, ids.key, ids.pause_key):
+        for replaced in self._replaced(owner, ids.key, None if found else ids.pause_key):
             replaced.cancel()
         encoder = self.protocol.encoder(ids, self.approval_flow, self.settings.keep_runs_for)
         job = Job(
@@ -906,33 +908,30 @@ class RunManager:
         workflow = durable.workflow_id(owner, ids.key, ids.group)
         return self.start(owner, ids, lambda: durable.started(workflow, messages, kwargs))
 
-    def recover(self, found: FoundRun, pause_key: str | None = None) -> Run:
+    def recover(self, found: FoundRun) -> Run:
         """Make the job of a durable run found after a restart again, from its replay.
 
-        ``pause_key``: where it pauses, if not its own (so as not to replace a job there).
+        It replaces no job paused under its pause key (see :meth:`start`).
         """
         durable = self.durable
         assert durable is not None  # (found by it)
         ids = self.protocol.ids(found.key, found.group)
-        if pause_key is not None:
-            ids = JobIds(ids.key, ids.group, pause_key, ids.prefix)
         replayed = functools.partial(durable.replayed, found.workflow_id)
         return self.start(found.owner, ids, replayed, found=found)
 
-    def here_or_recovered(self, found: FoundRun, pause_key: str | None = None) -> Run | Response:
+    def here_or_recovered(self, found: FoundRun) -> Run | Response:
         """The found job's first run if it is here, else its job made again (a refusal: no room)."""
         run = self.get(found.key, found.owner)
         if run is not None:
             return run
-        ids = self.protocol.ids(found.key, found.group)
-        refused = self.room(found.owner, found.key, pause_key or ids.pause_key)
-        return refused if refused is not None else self.recover(found, pause_key)
+        refused = self.room(found.owner, found.key, None)  # (it replaces no paused job)
+        return refused if refused is not None else self.recover(found)
 
     async def apaused_here(
         self,
         owner: str | None,
         pause_key: str,
-        find: Callable[[DurableJobs], Awaitable[FoundRun | None]],
+        find: Callable[[DurableJobs], Awaitable[Sequence[FoundRun]]],
         which: Callable[[Job], bool] | None = None,
     ) -> Job | Response | None:
         """``owner``'s job paused under ``pause_key`` that ``which`` accepts (any, if not
@@ -941,9 +940,10 @@ class RunManager:
         Jobs of ``pause_key`` still running here (a resume sent before its run paused, as
         soon as its client saw the call; two runs of one AG-UI thread may run at once) are
         waited for until one of them pauses or all have ended, never started again; by one
-        resume at a time (another is refused with a 409 at once). A durable run paused
-        before a restart (``find`` gives it) is made again first, up to where it waits (see
-        :meth:`here_or_recovered`: the refusal, if it has no room).
+        resume at a time (another is refused with a 409 at once). The durable runs paused
+        before a restart (``find`` gives them, newest first) are made again first, each up
+        to where it waits, until one that ``which`` accepts waits here (see
+        :meth:`here_or_recovered`: the refusal, if one has no room).
         """
         if self._running(owner, pause_key):
             resuming = (owner, pause_key)
@@ -968,8 +968,9 @@ class RunManager:
             finally:
                 self._resuming.discard(resuming)
         elif self.durable is not None and self.paused(pause_key, owner, which) is None:
-            waiting = await find(self.durable)
-            if waiting is not None and self.paused(pause_key, owner, which) is None:
+            for waiting in await find(self.durable):
+                if self.paused(pause_key, owner, which) is not None:
+                    break
                 recovered = self.here_or_recovered(waiting)
                 if isinstance(recovered, Response):
                     return recovered
@@ -985,7 +986,7 @@ class RunManager:
         self,
         owner: str | None,
         pause_key: str,
-        find: Callable[[DurableJobs], Awaitable[FoundRun | None]],
+        find: Callable[[DurableJobs], Awaitable[Sequence[FoundRun]]],
         decide: Callable[
             [Callable[[str], ToolApprovalRequest | None]],
             Sequence[tuple[ToolApprovalRequest, ApprovalDecision]] | Response,

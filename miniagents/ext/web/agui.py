@@ -287,7 +287,7 @@ class _AGUIRuns:
         return await manager.aresume(
             owner,
             thread,
-            lambda durable: durable.afind(owner, group=thread, running_only=True),
+            lambda durable: durable.afind_all(owner, group=thread, running_only=True),
             lambda asked: _decisions(run_input, asked, edits=manager.settings.approval_edits),
             run_key=run_input.run_id,
             named=True,
@@ -333,8 +333,7 @@ class _AGUIRuns:
         run = manager.get(run_id, owner)
         if run is not None:
             return run  # made again meanwhile by another request
-        paused = manager.paused(found.group, owner) is not None  # (the thread's: not replaced)
-        first = manager.here_or_recovered(found, f"{found.group}\n{found.key}" if paused else None)
+        first = manager.here_or_recovered(found)  # (it replaces no paused run of its thread)
         if isinstance(first, Response) or found.key == run_id:
             return first
         runs = [point.run for point in found.pauses]

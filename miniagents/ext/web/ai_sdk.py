@@ -157,7 +157,8 @@ def ai_sdk_app(
 
     **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
     the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
-    its own where the runs a crash stopped are recovered.
+    its own where the runs a crash stopped are recovered. A new message of a chat gives up
+    on the chat's runs that paused before a restart too, as on the one it replaces here.
 
     Args:
         agent: The agent to run.
@@ -222,6 +223,10 @@ class _AISDKRuns:
         except (HashKeyError, RecursionError):  # (a call's arguments, frozen)
             return too_deep("invalid_chat_request")
         kwargs = dict(self.arguments(chat)) if self.arguments is not None else {}
+        if manager.durable is not None:  # (the job here: replaced by start_new, as live)
+            here = manager.job(chat.id, owner)
+            but = None if here is None else here.workflow_id
+            await manager.durable.aabandon_all(owner, chat.id, but=but)
         ids = manager.protocol.ids(chat.id, f"msg-{secrets.token_hex(8)}")
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 
@@ -242,7 +247,7 @@ class _AISDKRuns:
         return await self.manager.aresume(
             owner,
             chat.id,
-            lambda durable: durable.afind(owner, key=chat.id, running_only=True),
+            lambda durable: durable.afind_all(owner, key=chat.id, running_only=True),
             lambda asked: _decisions(chat, responses, asked),
             run_key=chat.id,
             named=False,

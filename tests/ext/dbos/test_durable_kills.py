@@ -255,6 +255,41 @@ def test_killed_during_a_nested_agents_stream(
     assert "The helper says hi." in [text for _, text in again.reply]
 
 
+FANNED = "fanned-model"
+
+
+def test_calls_of_one_agent_at_once_killed_between_their_records_recover_their_own(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+) -> None:
+    fanned = CHILD.with_name("fanned_child.py")
+
+    def asked(since: int) -> list[str]:
+        return [request.json["messages"][-1]["content"] for request in fake_llm.requests[since:]]
+
+    reference = Child(
+        fake_llm, tmp_path, f"sqlite:///{tmp_path / 'reference.sqlite'}", fanned
+    ).finish()  # the echo of each question: the reply of a run nobody killed
+    assert reference.reply == [
+        ["OpenAIMessage", "Question A"],
+        ["OpenAIMessage", "Question B"],
+    ]
+    done_before = len(fake_llm.requests)
+
+    fake_llm.reply(for_model=FANNED)  # A's call first: it ends (recorded)
+    fake_llm.reply(for_model=FANNED, pause_after=1)  # then B's: it streams, and waits
+    first = Child(fake_llm, tmp_path, database_url, fanned, ORDER="A,B")
+    fake_llm.wait_paused(done_before + 1, timeout=TIMEOUT)  # A's record written, B's not
+    first.kill()
+
+    fake_llm.clear_script()  # the echo
+    again = Child(fake_llm, tmp_path, database_url, fanned, ORDER="B,A").finish()
+
+    # B's call made again (it was killed), first this time; A's replayed, not made again
+    assert asked(done_before) == ["Question A", "Question B", "Question B"]
+    assert again.reply == reference.reply  # each call got its own record
+    assert again.tokens == reference.tokens
+
+
 # -- a failed call, handled ----------------------------------------------------------------------
 
 PRIMARY = "primary-model"
