@@ -155,10 +155,10 @@ class A2AProtocol(WebProtocol):
         assert isinstance(encoder, A2AEncoder)  # (made by encoder())
         return encoder.asking(request)
 
-    def ended(self, encoder: Encoder, runs: Sequence[Sequence[str]]) -> None:
+    def ended(self, encoder: Encoder, runs: Sequence[Sequence[str]]) -> int:
         """The task has ended: its encoder keeps the task whole (see :meth:`A2AEncoder.ended`)."""
         assert isinstance(encoder, A2AEncoder)  # (made by encoder())
-        encoder.ended(runs)
+        return encoder.ended(runs)
 
 
 class A2AEncoder:
@@ -251,12 +251,16 @@ class A2AEncoder:
         """The task was cancelled (by the client, or as the app stopped)."""
         return [self._status(CANCELED)]
 
-    def ended(self, runs: Sequence[Sequence[str]]) -> None:
+    def ended(self, runs: Sequence[Sequence[str]]) -> int:
         """The task has ended: its fold reads the rest of ``runs`` and keeps each text whole.
 
         From now on the task is answered from the fold alone (its runs are let go of). A
         task that ends while it waits for its client (its wait expired, it was cancelled,
         the app stopped) was cancelled there: its run had ended, so its status says so now.
+
+        Returns:
+            The bytes of the task's JSON (its client's messages, questions and artifacts):
+            about what the task keeps from now on.
         """
         self.fold.catch_up(runs)
         self.fold.settle()
@@ -265,6 +269,7 @@ class A2AEncoder:
             self.fold.cancelled()
             for event in self.fold.ending():
                 self._post(event)
+        return len(json_text(self.fold.task(self.client_messages), compact=True).encode())
 
     def _status(
         self,

@@ -930,8 +930,8 @@ class _A2ATasks:
                 Code.TASK_NOT_FOUND,
                 f"There is no task {task_id!r}: it never started here, or it ended more than "
                 f"{self.manager.settings.keep_runs_for:g} seconds ago (or before the latest "
-                f"{self.manager.settings.max_ended_runs} tasks that ended, max_ended_runs) "
-                "and was forgotten.",
+                f"{self.manager.settings.max_ended_runs} tasks that ended, max_ended_runs, "
+                "or the ended tasks kept more than max_ended_task_bytes) and was forgotten.",
                 metadata={"taskId": task_id},
             )
         return job

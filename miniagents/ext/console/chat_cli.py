@@ -347,6 +347,12 @@ _SETTINGS: dict[str, tuple[str | None, type, str]] = {
         int,
         "the most ended answers kept for pages that reconnect (default: 1000; 0: none)",
     ),
+    "max_ended_task_bytes": (
+        "N",
+        int,
+        "the most bytes the ended tasks of an A2A app keep; the chat page keeps no such "
+        "record (default: 32000000)",
+    ),
     "max_streams": ("N", int, "the most answers sent to pages at once (default: 1000)"),
     "max_streams_per_principal": (
         "N",

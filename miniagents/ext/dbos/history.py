@@ -30,11 +30,11 @@ import json
 import math
 import threading
 import zlib
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from miniagents.arguments import check_seconds, check_text
+from miniagents.ext.dbos._kept_engines import KeptEngines
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.history.base import ChatHistory
@@ -111,33 +111,19 @@ class _Database:
         self.lock = threading.Lock()
 
 
-_ENGINES_KEPT = 8
-"""How many engines a process keeps (those of the databases used last); the others are disposed."""
-
-_DATABASES: OrderedDict[tuple[str, float], _Database] = OrderedDict()
-_DATABASES_LOCK = threading.Lock()
+_DATABASES: KeptEngines[tuple[str, float], _Database] = KeptEngines(
+    lambda key: _new_database(*key), lambda database: database.engine.dispose()
+)
 
 
 def _database(url: str, timeout: float) -> _Database:
     """The shared engine of ``url`` (made at its first use; no connection is opened here).
 
-    The engines of the :data:`_ENGINES_KEPT` databases used last are kept; the one used
-    longest ago is disposed (its pooled connections closed) when another is made, and made
-    again if it is used again.
+    The engines of the :data:`~._kept_engines.ENGINES_KEPT` databases used last are kept;
+    the one used longest ago is disposed (its pooled connections closed) when another is
+    made, and made again if it is used again.
     """
-    dropped = None
-    with _DATABASES_LOCK:
-        key = (url, timeout)
-        known = _DATABASES.get(key)
-        if known is None:
-            known = _DATABASES[key] = _new_database(url, timeout)
-            if len(_DATABASES) > _ENGINES_KEPT:
-                dropped = _DATABASES.popitem(last=False)[1]
-        else:
-            _DATABASES.move_to_end(key)
-    if dropped is not None:  # (a connection it lent is closed when given back)
-        dropped.engine.dispose()
-    return known
+    return _DATABASES.get((url, timeout))
 
 
 def _new_database(url: str, timeout: float) -> _Database:

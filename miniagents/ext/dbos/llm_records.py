@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from miniagents.ext.dbos._database_errors import first_line
 from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
+from miniagents.ext.dbos._kept_engines import KeptEngines
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.dbos.errors import DurableDatabaseError, DurableDataError, DurableError
 from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
@@ -43,7 +44,7 @@ T = TypeVar("T")
 
 
 class _Tables:
-    """The engine of one database and its two tables (made once per process and URL)."""
+    """The engine of one database and its two tables (made again if it was let go of)."""
 
     def __init__(self, url: str) -> None:
         import sqlalchemy
@@ -128,17 +129,16 @@ class _Tables:
         )
 
 
-_TABLES: dict[str, _Tables] = {}
-_TABLES_LOCK = threading.Lock()
+_TABLES: KeptEngines[str, _Tables] = KeptEngines(_Tables, lambda tables: tables.engine.dispose())
 
 
 def _tables(url: str | None) -> _Tables:
-    wanted = checked_url(url if url is not None else configured_url())
-    with _TABLES_LOCK:
-        tables = _TABLES.get(wanted)
-        if tables is None:
-            tables = _TABLES[wanted] = _Tables(wanted)
-        return tables
+    """The tables of ``url`` (else the configured database's), with its shared engine.
+
+    Those of the :data:`~._kept_engines.ENGINES_KEPT` databases used last are kept; the
+    engine of the one used longest ago is disposed when another is made.
+    """
+    return _TABLES.get(checked_url(url if url is not None else configured_url()))
 
 
 def _json_text(value: object) -> str:

@@ -10,7 +10,8 @@
       {"type": "text"|"played"|"end"} ...-> text, PlaybackPosition, the input's end
       <- {"type": "item"} + PCM (binary), {"type": "transcript", "delta"}, {"type": "tool_call"},
          {"type": "tool_output", "delta"}, {"type": "turn_end"}, {"type": "interrupted"},
-         {"type": "session_end", "usage"} | {"type": "error", "message"}
+         {"type": "held"} (its input waits), {"type": "session_end", "usage"} |
+         {"type": "error", "message"}
 
 A browser's WebSocket sends no ``Authorization`` header, so the page asks for a ticket
 first, with ``fetch`` and its credentials (``Authorization: Bearer <token>``, the token it
@@ -27,8 +28,10 @@ the settings' ``max_live_runs`` sessions at once (``max_live_runs_per_principal`
 ticket is refused with 503 or 429), ``max_session_seconds`` long, messages of at most
 ``max_message_bytes`` (a bigger one closes the session, code 1009; one the page never
 sends, code 1007, saying so); a page that sends faster than the API takes is read no
-further ahead of the session than a few dozen messages (held back, not kept). A page that
-leaves ends its session at once, the realtime API's with it; one that sends ``{"type":
+further ahead of the session than a few dozen messages (held back, not kept; told so every
+few seconds with a ``held`` event, which is how a page that left meanwhile is noticed: its
+leaving waits behind its messages, unread). A page that leaves ends its session at once,
+the realtime API's with it; one that sends ``{"type":
 "end"}`` hears the rest of the reply first. An app that knows nobody is an explicit choice
 (``authentication=NoAuthentication()``: local development).
 """
@@ -299,7 +302,7 @@ async def _relay(
                         return
                     given = AudioChunk(audio=data, format=audio_format) if data else typed
                     if given is not None:
-                        await room.acquire()
+                        await _room(room, websocket)
                         inbox.put_nowait(given)
             except WebSocketDisconnect:
                 pass
@@ -334,6 +337,27 @@ _READ_AHEAD = 16
 """The most messages of the page read and not yet taken by the session (with the stream's
 high-water mark of pieces pulled ahead: a page that sends faster than the API takes is
 held back, not kept)."""
+
+
+_HELD_CHECK = 5.0
+"""Seconds between the ``held`` events a held-back page is sent (its leaving is noticed so)."""
+
+
+async def _room(room: asyncio.Semaphore, websocket: WebSocket) -> None:
+    """A place among the page's messages read ahead, told ``held`` while it waits for one.
+
+    While there is none, the page is sent ``{"type": "held"}`` each :data:`_HELD_CHECK`
+    seconds. Held back, the page's messages are not read, so the server reads nothing more of its
+    connection: its leaving (behind its unread messages) cannot be heard, but a send to it
+    fails then, which ends the session (a ``WebSocketDisconnect``) and frees its place.
+    """
+    while True:
+        try:
+            async with asyncio.timeout(_HELD_CHECK):
+                await room.acquire()
+                return
+        except TimeoutError:
+            await _event(websocket, "held")
 
 
 async def _taken(

@@ -162,12 +162,17 @@ class WebProtocol(ABC):
         del encoder, message_id, request  # (a protocol whose clients answer none)
         return []
 
-    def ended(self, encoder: Encoder, runs: Sequence[Sequence[str]]) -> None:
+    def ended(self, encoder: Encoder, runs: Sequence[Sequence[str]]) -> int:
         """A job has ended, its encoder ``encoder``; ``runs``: its runs' events, let go of next.
 
         A protocol that answers about an ended job (A2A: its task, for ``GetTask``) keeps
         from them, in its encoder, what that takes, as little as it can: each run is kept
         as long as the run manager keeps it for late readers, not as long as its job. By
         default nothing is kept (an ended run is answered from its own log).
+
+        Returns:
+            About how many bytes the encoder keeps so (the run manager bounds their sum,
+            ``max_ended_task_bytes``): ``0`` by default.
         """
         del encoder, runs  # (nothing to keep)
+        return 0

@@ -382,6 +382,7 @@ class Job:
         "cancelling",
         "current",
         "encoder",
+        "kept_bytes",
         "key",
         "last_pause",
         "manager",
@@ -427,6 +428,7 @@ class Job:
         self._settled = asyncio.Event()  # set where the job pauses, and when it ends
         self._expiry: asyncio.TimerHandle | None = None
         self.task: asyncio.Task[None] | None = None
+        self.kept_bytes = 0  # what its encoder keeps once it has ended (its protocol's count)
 
     def ask(self, request: ToolApprovalRequest) -> None:
         """Keep ``request``, a call of the job's reply that asked for approval."""
@@ -489,14 +491,18 @@ class Job:
             if self._expiry is not None:
                 self._expiry.cancel()
             self.current.end()
-            self.manager.forget_job(self)
-            self._settled.set()
-            self._notify_moved()  # (its waiters wake after this step: it has let go by then)
-            self._let_go()
+            try:
+                self._let_go()  # (first: the manager counts what its encoder keeps)
+            finally:
+                self.manager.forget_job(self)
+                self._settled.set()
+                self._notify_moved()  # (its waiters wake after this step)
 
     def _let_go(self) -> None:
         """The job has ended: its encoder keeps what answers for it, and it lets go of its runs."""
-        self.manager.protocol.ended(self.encoder, [run.events for run in self.runs])
+        self.kept_bytes = self.manager.protocol.ended(
+            self.encoder, [run.events for run in self.runs]
+        )
         last = self.current
         self._last = weakref.ref(last)
         self.current = last.blank()
@@ -708,6 +714,7 @@ class RunManager:
 
     __slots__ = (
         "_ended",
+        "_ended_bytes",
         "_ended_jobs",
         "_jobs",
         "_keyed",
@@ -751,6 +758,7 @@ class RunManager:
         # the ended runs and jobs, the oldest ended first, with the timers that forget them
         self._ended: dict[Run, asyncio.TimerHandle] = {}
         self._ended_jobs: dict[Job, asyncio.TimerHandle] = {}
+        self._ended_bytes = 0  # what the ended jobs' encoders keep (their kept_bytes)
 
     @property
     def live(self) -> int:
@@ -1131,19 +1139,37 @@ class RunManager:
         jobs[job] = None
 
     def forget_job(self, job: Job) -> None:
-        """``job`` has ended: it is found by its key ``keep_runs_for`` seconds more."""
+        """``job`` has ended: it is found by its key ``keep_runs_for`` seconds more.
+
+        Sooner when over ``max_ended_runs`` ended jobs are kept, or their encoders keep over
+        ``max_ended_task_bytes`` (then with its runs: they hold it), each time the oldest of
+        the principal who keeps the most.
+        """
         self._jobs.discard(job)
         self._unpaused(job)
         loop = asyncio.get_running_loop()
         keep_runs_for = self.settings.keep_runs_for
         self._ended_jobs[job] = loop.call_later(keep_runs_for, self._forget_keyed, job)
+        self._ended_bytes += job.kept_bytes
         over = len(self._ended_jobs) - self.settings.max_ended_runs
         for oldest in _most_kept_first(self._ended_jobs, lambda job: job.owner, over):
             self._ended_jobs[oldest].cancel()  # (the timer lets go of it)
             self._forget_keyed(oldest)
+        over = self._ended_bytes - self.settings.max_ended_task_bytes
+        largest = _most_kept_first(
+            self._ended_jobs, lambda job: job.owner, over, lambda job: job.kept_bytes
+        )
+        for oldest in largest:
+            self._ended_jobs[oldest].cancel()
+            self._forget_keyed(oldest)
+        gone = set(largest)
+        for run in [run for run in self._ended if run.job in gone]:
+            self._ended.pop(run).cancel()
+            self._drop(run)
 
     def _forget_keyed(self, job: Job) -> None:
-        self._ended_jobs.pop(job, None)
+        if self._ended_jobs.pop(job, None) is not None:
+            self._ended_bytes -= job.kept_bytes
         if self._keyed.get((job.owner, job.key)) is job:
             del self._keyed[job.owner, job.key]
 
@@ -1206,6 +1232,7 @@ class RunManager:
             timer.cancel()
         self._ended.clear()
         self._ended_jobs.clear()
+        self._ended_bytes = 0
         self._runs.clear()
         self._keyed.clear()
         self._paused.clear()
@@ -1223,18 +1250,34 @@ def _waited_on(run: Run) -> bool:
 
 
 def _most_kept_first(
-    kept: Iterable[_Kept], owner_of: Callable[[_Kept], str | None], over: int
+    kept: Iterable[_Kept],
+    owner_of: Callable[[_Kept], str | None],
+    over: int,
+    size_of: Callable[[_Kept], int] | None = None,
 ) -> list[_Kept]:
-    """The ``over`` items of ``kept`` (oldest first) to let go of: each time the oldest of the
-    owner with the most left (so that one principal's burst pushes out their own, not the
-    others'; with one principal, the oldest first)."""
+    """The items of ``kept`` (oldest first) to let go of, ``over`` in all: each time the oldest
+    of the owner who keeps the most (so that one principal's burst pushes out their own, not
+    the others'; with one principal, the oldest first).
+
+    Each item counts one, or its ``size_of`` (bytes, say: then ``over`` is in bytes, and
+    "the most" is the largest sum).
+    """
     if over <= 0:
         return []
     by_owner: dict[str | None, collections.deque[_Kept]] = {}
+    totals: dict[str | None, int] = {}
     for item in kept:
-        by_owner.setdefault(owner_of(item), collections.deque()).append(item)
+        owner = owner_of(item)
+        by_owner.setdefault(owner, collections.deque()).append(item)
+        totals[owner] = totals.get(owner, 0) + (1 if size_of is None else size_of(item))
     chosen: list[_Kept] = []
-    for _ in range(min(over, sum(map(len, by_owner.values())))):
-        most = max(by_owner.values(), key=len)  # (the first such: the one seen first)
-        chosen.append(most.popleft())
+    while over > 0 and by_owner:
+        most = max(totals, key=totals.__getitem__)  # (the first such: the one seen first)
+        item = by_owner[most].popleft()
+        size = 1 if size_of is None else size_of(item)
+        chosen.append(item)
+        over -= size
+        totals[most] -= size
+        if not by_owner[most]:
+            del by_owner[most], totals[most]
     return chosen

@@ -24,6 +24,8 @@ from miniagents.ext.a2a import a2a_app
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import SSEReader, gated, served, until
+from tests.fakes.asgi24 import Asgi24
+from tests.fakes.fixtures import WAIT
 
 ran: list[str] = []
 
@@ -349,5 +351,28 @@ async def test_a2as_streams_are_bounded_and_a_refused_one_starts_no_task() -> No
         assert runs.live == 1  # (the refused stream's task was not started)
         await first.aclose()
         await until(lambda: runs.open_streams == 0)
+        tokens.put_nowait(None)
+        await until(lambda: runs.live == 0)
+
+
+async def test_a_subscriber_that_left_gives_back_its_stream_under_an_asgi_2_4_server() -> None:
+    # (SubscribeToTask follows the task's runs in its events: the follower is given back as
+    # its events are closed, which must be as the response returns under ASGI 2.4 too)
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = a2a_app(gated(tokens), authentication=NoAuthentication())
+    runs = app.state.runs
+    server = Asgi24(app)
+    async with served(server) as web:
+        sent = rpc("SendMessage", {**send_params(), "configuration": {"returnImmediately": True}})
+        task_id = (await call(web, sent)).json()["result"]["task"]["id"]
+        server.ended.clear()  # (that request's)
+        job = runs.job(task_id)
+        following = rpc("SubscribeToTask", {"id": task_id})
+        async with web.stream("POST", "/", json=following) as response:
+            await SSEReader(response).take(1)
+            assert (runs.open_streams, job.last_run().followers) == (1, 1)
+        await asyncio.wait_for(server.ended.wait(), WAIT)  # (the response has returned)
+        assert (runs.open_streams, job.last_run().followers) == (0, 0)
+        assert not job.done  # (an A2A task outlives its connections)
         tokens.put_nowait(None)
         await until(lambda: runs.live == 0)

@@ -3,25 +3,29 @@
 The run manager keeps at most ``max_ended_runs`` ended runs for late readers, and as many
 ended tasks for ``GetTask``. A task of several runs (one per answer to its questions) ends
 more runs than tasks, so its runs are let go of before it is: the task, still answered in
-full, must not hold them (nor its last one) past that.
+full, must not hold them (nor its last one) past that. What the ended tasks keep is bounded
+in bytes too (``max_ended_task_bytes``): their clients' messages may be as large as a body.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 from typing import Any
 
 import httpx2
 
 from miniagents import Message, MiniAgent
 from miniagents.ext.a2a import a2a_app
+from miniagents.ext.a2a._encoding import A2AEncoder
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.offline_script import call_count
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import NoAuthentication, WebSettings
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.ext.web.lowlevel import Run
+from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_TASK_BYTES
 from tests.ext.a2a.rpc import call, rpc, send_params
-from tests.ext.web.serving import delete_file, deleted, nothing_deleted  # noqa: F401
+from tests.ext.web.serving import delete_file, deleted, nothing_deleted, served  # noqa: F401
 
 ASK = CallTool("delete_file", {"path": "notes.md"})
 
@@ -93,3 +97,55 @@ async def test_an_ended_tasks_runs_are_let_go_of_while_get_task_still_answers_it
     assert whole["artifacts"][-1]["parts"] == [{"text": "Done."}]
     assert len(whole["history"]) == 3  # the request, the question, the answer
     assert deleted == ["notes.md", "notes.md"]
+
+
+BODY_TEXT = 900_000
+"""The text of each large message (a body just under the default ``max_body_bytes``)."""
+
+
+def kept_records() -> dict[str, int]:
+    """The bytes of each task record that anything still holds, by task id (its JSON, the
+    client's messages in its history; after a ``gc.collect()``)."""
+    gc.collect()
+    return {
+        found.fold.task_id: len(json.dumps(found.fold.task(found.client_messages)))
+        for found in gc.get_objects()
+        if isinstance(found, A2AEncoder)
+    }
+
+
+async def sent_task(client: httpx2.AsyncClient, text: str, token: str = "alice") -> str:
+    """A task of one message of ``text``, ended (completed); its id."""
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = await call(client, rpc("SendMessage", send_params(text)), headers=headers)
+    task = answer.json()["result"]["task"]
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    return str(task["id"])
+
+
+async def test_the_ended_tasks_keep_at_most_max_ended_task_bytes_of_their_messages() -> None:
+    # (they kept every client's message: up to max_ended_runs x max_body_bytes, 1 GB)
+    tasks = DEFAULT_MAX_ENDED_TASK_BYTES // BODY_TEXT + 5
+    app = a2a_app(
+        offline_agent.fork(reply="Done.", token_delay=0),
+        authentication=BearerTokenAuth({"alice": "alice", "bob": "bob"}),
+        settings=WebSettings(keep_runs_for=3600),
+    )
+    async with served(app) as client:
+        bobs = await sent_task(client, "b" * BODY_TEXT, "bob")
+        alices = [await sent_task(client, "a" * BODY_TEXT) for _ in range(tasks)]
+        kept = kept_records()
+        assert sum(kept.values()) <= DEFAULT_MAX_ENDED_TASK_BYTES
+        assert len(kept) < tasks  # (each record is a body's size)
+        assert bobs in kept  # alice's burst let go of her own oldest, not bob's
+        assert alices[-1] in kept
+        assert alices[0] not in kept
+        gone = await call(
+            client, rpc("GetTask", {"id": alices[0]}), headers={"Authorization": "Bearer alice"}
+        )
+        assert gone.json()["error"]["code"] == -32001  # TaskNotFoundError
+        last = await call(
+            client, rpc("GetTask", {"id": alices[-1]}), headers={"Authorization": "Bearer alice"}
+        )
+        [sent] = last.json()["result"]["history"]
+        assert sent["parts"] == [{"text": "a" * BODY_TEXT}]

@@ -27,11 +27,13 @@ import sqlalchemy
 
 from miniagents import Message, MiniAgentsError
 from miniagents.ext.dbos import history as history_module
+from miniagents.ext.dbos._kept_engines import ENGINES_KEPT
 from miniagents.ext.dbos.history import DEFAULT_DATABASE_URL, TABLE_NAME, ChatHistorySQL
 from miniagents.ext.history import ChatHistory, ChatHistoryError, ChatHistoryOptionError
 from miniagents.ext.llm.messages import AssistantMessage, TokenUsage, UserMessage
 from miniagents.testing import ChatHistoryContract
 from miniagents.testing.chat_history_contract import ContractNote
+from tests.ext.dbos.descriptors import open_files
 from tests.fakes.postgres import PostgresServer
 from tests.subprocesses import python_env
 
@@ -172,30 +174,21 @@ def test_conversations_of_one_database_are_kept_apart(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def _open_files(path: Path) -> int:
-    """How many file descriptors of this process are open on ``path`` (Linux's /proc)."""
-    opened = 0
-    for descriptor in Path("/proc/self/fd").iterdir():
-        with contextlib.suppress(OSError):  # (one closed meanwhile)
-            opened += descriptor.readlink() == path
-    return opened
-
-
 def test_the_engine_of_a_database_used_long_ago_is_disposed(tmp_path: Path) -> None:
-    kept = history_module._ENGINES_KEPT
+    kept = ENGINES_KEPT
     paths = [tmp_path / f"chats{index}.sqlite" for index in range(kept + 1)]
 
     async def main() -> None:
         histories = [ChatHistorySQL("chat", database_url=f"sqlite:///{path}") for path in paths]
         for history, path in zip(histories[:-1], paths, strict=False):
             await history.append(UserMessage(text=path.name))
-        assert _open_files(paths[0]) == 1  # its pool keeps its connection
+        assert open_files(paths[0]) == 1  # its pool keeps its connection
         await histories[-1].append(UserMessage(text=paths[-1].name))
-        assert _open_files(paths[0]) == 0  # one database too many: the oldest let go
-        assert _open_files(paths[-1]) == 1
+        assert open_files(paths[0]) == 0  # one database too many: the oldest let go
+        assert open_files(paths[-1]) == 1
         assert [m.text for m in await histories[0].load()] == [paths[0].name]  # made again
-        assert _open_files(paths[0]) == 1
-        assert _open_files(paths[1]) == 0  # (then the next oldest let go)
+        assert open_files(paths[0]) == 1
+        assert open_files(paths[1]) == 0  # (then the next oldest let go)
 
     asyncio.run(main())
 

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy
 
 from miniagents.ext.dbos import SQLCallStore, SQLRunJournal, use_database
+from miniagents.ext.dbos._kept_engines import ENGINES_KEPT
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableDatabaseError,
@@ -19,6 +20,7 @@ from miniagents.ext.dbos.errors import (
 from miniagents.ext.dbos.llm_records import CALLS_TABLE, JOURNAL_TABLE
 from miniagents.ext.llm.cache import RecordedCall
 from miniagents.ext.llm.provider import Finish, ToolCallDelta, ToolCallStart
+from tests.ext.dbos.descriptors import open_files
 from tests.fakes.postgres import PostgresServer
 
 
@@ -111,6 +113,25 @@ async def test_two_processes_recording_one_call_at_once_keep_the_later(
     finally:
         engine.dispose()
     assert await store.aget("k1") == mine
+
+
+async def test_the_engine_of_a_database_used_long_ago_is_disposed(tmp_path: Path) -> None:
+    # (one engine was kept per URL for the life of the process: a pool of connections each,
+    # a descriptor of each SQLite file that was ever used, kept open)
+    paths = [tmp_path / f"records{index}.sqlite" for index in range(ENGINES_KEPT + 1)]
+    stores = [SQLCallStore(f"sqlite:///{path}") for path in paths]
+    now = time.time()
+    for store, path in zip(stores[:-1], paths, strict=False):
+        await store.aput(_recorded(path.name, "m", path.name, now))
+    assert open_files(paths[0]) == 1  # its pool keeps its connection
+    journal = SQLRunJournal("p", f"sqlite:///{paths[-1]}")  # (the journals share the engines)
+    await journal.aappend({"at": 1})
+    assert open_files(paths[0]) == 0  # one database too many: the oldest let go
+    assert open_files(paths[-1]) == 1
+    assert await stores[0].aget(paths[0].name) is not None  # made again
+    assert open_files(paths[0]) == 1
+    assert open_files(paths[1]) == 0  # (then the next oldest let go)
+    assert await journal.aload() == [{"at": 1}]
 
 
 async def test_a_sql_run_journal_keeps_each_pipelines_records_in_order(database_url: str) -> None:

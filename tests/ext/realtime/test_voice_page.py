@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 from miniagents.errors import WebConfigurationError
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.realtime import PCM24K, AudioFormat
+from miniagents.ext.realtime import PCM24K, AudioFormat, web
 from miniagents.ext.realtime.agent import make_realtime_agent
 from miniagents.ext.realtime.provider import (
     InputEnd,
@@ -54,6 +54,7 @@ from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer
 from tests.ext.realtime.kit import APIS
 from tests.ext.web.serving import until
+from tests.fakes.fixtures import WAIT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FOUND = CHROMIUM.exists()
@@ -346,7 +347,7 @@ class _HeldLink:
     def __init__(self) -> None:
         self.taken: list[bytes] = []
         self.let_in = asyncio.Event()
-        self._closed = asyncio.Event()
+        self.closed = asyncio.Event()
 
     async def asend_audio(self, audio: bytes) -> None:
         await self.let_in.wait()
@@ -374,13 +375,13 @@ class _HeldLink:
         return "no_turn"
 
     async def events(self) -> AsyncIterator[RealtimeEvent]:
-        await self._closed.wait()
+        await self.closed.wait()
         said: tuple[RealtimeEvent, ...] = ()  # (an async generator of no event)
         for event in said:
             yield event
 
     async def aclose(self) -> None:
-        self._closed.set()
+        self.closed.set()
 
 
 @dataclass
@@ -432,6 +433,34 @@ async def test_a_page_that_sends_faster_than_the_api_takes_is_read_no_further_ah
     # 16 read and waiting, the high-water mark pulled ahead, one in the session's hands and
     # one read, waiting for room (was: all 300 read and held while the API took none)
     assert max(ahead) <= 16 + DEFAULT_HIGH_WATER_MARK + 2
+
+
+async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (its messages were not read while the API took none, so its leaving, behind them, was
+    # noticed only when the API next took input: the session and its place held meanwhile)
+    from websockets.asyncio.client import connect
+
+    monkeypatch.setattr(web, "_HELD_CHECK", 0.01)  # (how often a held-back page is told so)
+    link = _HeldLink()
+    agent = make_realtime_agent(
+        RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
+    )
+    app = voice_app(agent, authentication=NoAuthentication(), settings=WebSettings(max_live_runs=1))
+    frames = [bytes([index % 256, 0]) * 240 for index in range(100)]  # (past the read-ahead)
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ticket = (await client.post("/session", json={})).json()["ticket"]
+        async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+            for frame in frames:
+                await socket.send(frame)
+            assert (await socket.recv()) == '{"type": "held"}'  # (held back: told so)
+            socket.transport.abort()  # the page is gone (its tab closed), its frames unread
+        await asyncio.wait_for(link.closed.wait(), WAIT)  # the API's session ended
+        await until(lambda: not running_tasks())
+        again = await client.post("/session", json={})
+        assert again.status_code == 200  # its place is free (max_live_runs=1)
+    assert len(link.taken) == 0
 
 
 async def _settled(seen: list[int], turns: int = 200) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.studio import Recorder, RunStore
@@ -19,6 +18,7 @@ from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
 from tests.ext.studio.kit import many_calls
 from tests.ext.web.serving import served
+from tests.fakes.asgi24 import Asgi24
 from tests.fakes.fixtures import WAIT
 
 TOKEN = "s3cr3t-token"
@@ -356,45 +356,14 @@ async def test_a_diff_or_fork_of_a_run_past_the_most_events_read_is_a_413(
         studio_app(store, token=TOKEN, max_run_events=0)
 
 
-class _Asgi24:
-    """``app`` under uvicorn as under a server of ASGI 2.4 or later, for its event streams:
-    their scope says 2.4 (Starlette then does not watch for the client leaving, its send
-    does), and a send after the client left raises ``OSError``, as the spec has it;
-    ``ended`` is set once a stream's app call has returned."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.ended = asyncio.Event()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].endswith("/events"):
-            return await self.app(scope, receive, send)
-        gone = asyncio.Event()
-
-        async def watch() -> None:  # (a GET: its only message after the request is the end)
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            gone.set()
-
-        async def sent(message: Message) -> None:
-            if gone.is_set():
-                raise OSError("The client has gone.")
-            await send(message)
-
-        watching = asyncio.create_task(watch())
-        scope = {**scope, "asgi": {**scope.get("asgi", {}), "spec_version": "2.4"}}
-        try:
-            await self.app(scope, receive, sent)
-        finally:
-            watching.cancel()
-            self.ended.set()
-
-
 async def test_a_client_that_left_a_quiet_runs_events_is_noticed_by_the_keepalive(
     store: RunStore,
 ) -> None:
     gate = asyncio.Event()
-    server = _Asgi24(studio_app(store, token=TOKEN, max_followers=1, keepalive=0.01))
+    server = Asgi24(
+        studio_app(store, token=TOKEN, max_followers=1, keepalive=0.01),
+        lambda path: path.endswith("/events"),
+    )
     async with served(server) as client:
         with Recorder(store, command=()) as recorder:
             async with MiniAgents():

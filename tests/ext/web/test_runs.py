@@ -28,6 +28,7 @@ from tests.ext.web.serving import (
     served,
     until,
 )
+from tests.fakes.asgi24 import Asgi24
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 TOKENS = ["One ", "two ", "three ", "four ", "five"]
@@ -283,6 +284,30 @@ async def test_an_ai_sdk_run_left_by_its_client_ends_with_abort(
         assert await fake_llm.wait_disconnected_async(0, WAIT)
         _response, events = await get_events(client, "/c1/stream", {"last-event-id": "0"})
     assert [event.type for event in events[-2:]] == ["abort", "[DONE]"]
+
+
+@pytest.mark.parametrize("make_app", [agui_app, ai_sdk_app], ids=["agui", "ai_sdk"])
+async def test_a_client_that_left_gives_back_its_stream_under_an_asgi_2_4_server(
+    make_app: Any,
+) -> None:
+    # (under ASGI 2.4 Starlette's StreamingResponse no longer watches for the client
+    # leaving: sse-starlette's does, so the slot and the follower are given back as the
+    # response returns, not when its events are collected)
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    app = make_app(
+        gated(queue), authentication=NoAuthentication(), settings=WebSettings(grace_period=0)
+    )
+    runs: RunManager = app.state.runs
+    server = Asgi24(app, lambda path: path == "/")
+    async with served(server) as client:
+        queue.put_nowait("Hel")
+        body = run_input() if make_app is agui_app else chat("r1")
+        async with client.stream("POST", "/", json=body) as response:
+            await SSEReader(response).take(3)
+            assert (runs.open_streams, await followers(app, "r1")) == (1, 1)
+        await asyncio.wait_for(server.ended.wait(), WAIT)  # (the response has returned)
+        assert (runs.open_streams, await followers(app, "r1")) == (0, 0)
+        await until(lambda: runs.live == 0)  # nobody follows it: cancelled (no grace)
 
 
 async def test_a_client_back_within_the_grace_period_keeps_the_run_going(

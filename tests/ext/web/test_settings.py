@@ -37,6 +37,8 @@ _REFUSED = [
     ("max_live_runs", 2.5),
     ("max_live_runs_per_principal", True),
     ("max_ended_runs", -1),
+    ("max_ended_task_bytes", -1),
+    ("max_ended_task_bytes", 1e6),
     ("max_streams", 0),
     ("max_streams_per_principal", 0),
     ("keep_runs_for", -1.0),

@@ -1,0 +1,67 @@
+"""The SQLAlchemy engines a process keeps: those of the databases it used last.
+
+An engine keeps a pool of connections (a SQLite file's descriptor, a PostgreSQL session)
+for as long as it lives, so one kept per URL for the life of the process grows without
+end in a program that opens many databases (a database per tenant, per test). The
+modules that share an engine per database (``history``, ``llm_records``) keep theirs in
+a :class:`KeptEngines`, which keeps those of the :data:`ENGINES_KEPT` databases used last::
+
+    get(a) ... get(h)  ->  8 kept, a used longest ago
+    get(i)             ->  i made, a disposed (its pooled connections closed)
+    get(a)             ->  a made again, b disposed
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+__all__ = ["ENGINES_KEPT", "KeptEngines"]
+
+ENGINES_KEPT = 8
+"""How many engines a process keeps (those of the databases used last); the others are disposed."""
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class KeptEngines(Generic[K, V]):
+    """What each database is used through (its engine), by key; only the last used are kept.
+
+    Args:
+        make: Makes the value of a key at its first use (or again after it was let go of);
+            it should open no connection.
+        dispose: Closes a value let go of (its engine's pooled connections); a connection
+            it lent is closed when given back.
+        kept: How many values are kept at most.
+    """
+
+    def __init__(
+        self, make: Callable[[K], V], dispose: Callable[[V], None], kept: int = ENGINES_KEPT
+    ) -> None:
+        self._make_engine = make
+        self._dispose_engine = dispose
+        self._most_engines = kept
+        self._engines: OrderedDict[K, V] = OrderedDict()
+        self._engines_lock = threading.Lock()
+
+    def get(self, key: K) -> V:
+        """The value of ``key``, made if it is not kept; the one used longest ago is disposed.
+
+        Raises:
+            Exception: whatever ``make`` raises (nothing is kept then).
+        """
+        dropped: list[V] = []
+        with self._engines_lock:
+            value = self._engines.get(key)
+            if value is None:
+                value = self._engines[key] = self._make_engine(key)
+                while len(self._engines) > self._most_engines:
+                    dropped.append(self._engines.popitem(last=False)[1])
+            else:
+                self._engines.move_to_end(key)
+        for each in dropped:  # (outside the lock: disposing waits for no other caller)
+            self._dispose_engine(each)
+        return value
