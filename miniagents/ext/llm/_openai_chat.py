@@ -31,7 +31,7 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
-from miniagents.ext.llm.sdk_calls import sdk_arguments
+from miniagents.ext.llm.sdk_calls import sdk_arguments, whole_reply
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.promising.lowlevel import logger
@@ -84,7 +84,9 @@ async def chat_reply(
     if call.output_format is not None:
         arguments["response_format"] = _response_format(call.output_format)
     if not call.stream:
-        completion = await create(model=call.model, messages=messages, **arguments)
+        completion = whole_reply(
+            await create(model=call.model, messages=messages, **arguments), "OpenAI"
+        )
         for event in _whole_reply(completion, refusals):
             yield event
         return

@@ -19,7 +19,11 @@ from typing import Any, ClassVar
 from weakref import WeakKeyDictionary, WeakSet
 
 from miniagents.arguments import check_count, check_seconds
-from miniagents.ext.llm.errors import LLMConfigurationError, LLMSDKMissingError
+from miniagents.ext.llm.errors import (
+    LLMConfigurationError,
+    LLMResponseError,
+    LLMSDKMissingError,
+)
 from miniagents.ext.llm.provider import LLMOptions, _memo_of, call_option, check_kind
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "import_sdk",
     "recent_http_error",
     "sdk_arguments",
+    "whole_reply",
 ]
 
 
@@ -440,3 +445,22 @@ def recent_http_error(seconds: float) -> BaseException | None:
     if noted is None or noted[0] < asyncio.get_running_loop().time() - seconds:
         return None
     return noted[1]
+
+
+def whole_reply(reply: Any, provider: str) -> Any:
+    """Return ``reply``, a reply that was not streamed, if the SDK could read it as its API's.
+
+    An SDK hands back a body that is not JSON (a proxy's or a captive portal's web page,
+    answered with status 200) as a ``str`` rather than fail.
+
+    Raises:
+        LLMResponseError: if it is such a body, showing its start.
+    """
+    if not isinstance(reply, str | bytes):
+        return reply
+    start = reply[:200]
+    raise LLMResponseError(
+        f"{provider} answered with a body that is not the JSON of its API: {start!r}"
+        f"{' (cut)' if len(reply) > len(start) else ''}. Check that the base URL is the "
+        "API's (not a web page or a proxy's sign-in page), then try again."
+    )

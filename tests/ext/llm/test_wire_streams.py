@@ -193,3 +193,25 @@ def test_a_chat_chunk_of_a_tool_call_is_its_events_without_a_sign_of_life() -> N
     # the role chunk and the finish chunk give nothing else; the usage chunk neither
     assert len(signs) == 3
     assert len(seen) == len(signs) + 2 + 1  # the call's two events, and the Finish
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_whole_reply_that_is_not_json_is_a_response_error_not_an_attribute_error(
+    api: str,
+) -> None:
+    """``stream=False`` answered 200 with a web page (a proxy's, a wrong base URL): the SDK
+    hands back the body as a ``str``; the call fails with an ``LLMResponseError`` that
+    shows the start of the body and names the base URL to check."""
+    page = b"<html><body>Sign in to the network</body></html>"
+
+    async def main() -> None:
+        body = lambda: httpx2.Response(200, content=page, headers={"content-type": "text/html"})  # noqa: E731
+        async with MiniAgents():
+            await replying_agent(api, body).inquire("Hi", stream=False)
+
+    with pytest.raises(LLMResponseError) as raised:
+        run_with_virtual_time(main())
+    message = str(raised.value)
+    assert "not the JSON of its API" in message
+    assert "'<html><body>Sign in to the network</body></html>'" in message
+    assert "base URL" in message
