@@ -147,6 +147,11 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
 
     A finish reason in ``refusals`` (a server's ``content_filter``) ends it as ``"refusal"``.
     """
+    if not completion.choices:
+        raise LLMResponseError(
+            "The OpenAI completion came with no choices (an empty choices list), so it has no "
+            "reply; try the call again, or another model if the server keeps sending none."
+        )
     choice = completion.choices[0]
     yield choice.message.content or ""
     refusal = getattr(choice.message, "refusal", None)

@@ -215,3 +215,24 @@ def test_a_whole_reply_that_is_not_json_is_a_response_error_not_an_attribute_err
     assert "not the JSON of its API" in message
     assert "'<html><body>Sign in to the network</body></html>'" in message
     assert "base URL" in message
+
+
+def test_a_whole_chat_completion_without_choices_is_a_response_error() -> None:
+    """A completion whose ``choices`` list is empty: no reply, said so, not an IndexError."""
+    completion = {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1},
+    }
+
+    async def main() -> None:
+        async with MiniAgents():
+            await replying_agent("chat", lambda: httpx2.Response(200, json=completion)).inquire(
+                "Hi", stream=False
+            )
+
+    with pytest.raises(LLMResponseError, match="no choices"):
+        run_with_virtual_time(main())
