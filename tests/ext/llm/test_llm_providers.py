@@ -758,6 +758,23 @@ async def test_a_prompt_that_is_not_valid_unicode_is_a_request_error_naming_the_
     assert server.requests == []
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+async def test_a_float_that_json_cannot_write_is_a_request_error_naming_the_fix(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, value: float
+) -> None:
+    """``temperature=nan`` (e.g. from a failed computation): JSON has no such number."""
+    async with MiniAgents():
+        with pytest.raises(LLMRequestError) as raised:
+            await ask(llm, client, "Hi", temperature=value)
+    assert str(raised.value) == (
+        f"The request to {llm.label} could not be sent: it holds a float that is NaN or "
+        "infinite, which JSON cannot write (in an option, e.g. temperature, in extra_options "
+        "or in a tool's schema). Give a finite number instead."
+    )
+    assert type(raised.value.__cause__) is ValueError
+    assert server.requests == []
+
+
 async def test_a_closed_client_is_a_configuration_error_naming_the_fix(
     llm: LLM, server: FakeLLMServer
 ) -> None:
