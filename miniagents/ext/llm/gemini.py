@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 from weakref import WeakSet
 
+import pydantic
+
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -429,6 +431,7 @@ def _config(call: LLMCall, options: GeminiOptions) -> Any:
 
     Raises:
         LLMConfigurationError: for an ``extra_options`` entry that is no field of it.
+        LLMRequestError: for an option of a type the SDK's config does not take.
     """
     config_class = _config_class()
     fields = config_class.model_fields
@@ -461,7 +464,19 @@ def _config(call: LLMCall, options: GeminiOptions) -> Any:
     if http:
         given = config.get("http_options")
         config["http_options"] = {**(given if isinstance(given, Mapping) else {}), **http}
-    return config_class(**config)
+    try:
+        return config_class(**config)
+    except pydantic.ValidationError as error:
+        renamed = {sdk: ours for ours, sdk in _RENAMED.items()}
+        problems = "; ".join(
+            f"{'.'.join(renamed.get(str(part), str(part)) for part in problem['loc'])}: "
+            f"{problem['msg']} (got {problem['input']!r})"
+            for problem in error.errors()
+        )
+        raise LLMRequestError(
+            f"The Gemini SDK refused the call's options: {problems}. Give each option a "
+            "value of its type, e.g. gemini_agent.fork(temperature=0.5, max_tokens=1024)."
+        ) from error
 
 
 @functools.cache

@@ -233,6 +233,22 @@ async def test_an_extra_option_the_api_does_not_take_is_refused_before_the_reque
     assert server.requests == []
 
 
+@pytest.mark.parametrize(
+    ("option", "value"), [("temperature", "hot"), ("max_tokens", 1.5)], ids=["str", "fraction"]
+)
+async def test_an_option_of_the_wrong_type_is_a_request_error_before_the_request(
+    native: Native, server: FakeLLMServer, option: str, value: object
+) -> None:
+    """The SDK checks the options' types itself (Gemini's pydantic config, botocore's
+    parameter validation): its refusal is an ``LLMRequestError`` that names the option."""
+    async with MiniAgents():
+        with pytest.raises(LLMRequestError) as raised:
+            await native.ask("Hi", **{option: value})
+    named = "maxTokens" if native.name == "bedrock" and option == "max_tokens" else option
+    assert named in str(raised.value)
+    assert server.requests == []
+
+
 async def test_extra_options_reach_the_api(native: Native, server: FakeLLMServer) -> None:
     if native.name == "gemini":
         extra: dict[str, object] = {"candidate_count": 1}
