@@ -236,3 +236,34 @@ def test_a_whole_chat_completion_without_choices_is_a_response_error() -> None:
 
     with pytest.raises(LLMResponseError, match="no choices"):
         run_with_virtual_time(main())
+
+
+def test_negative_token_counts_of_a_server_are_unknown_not_a_credit_to_the_budget() -> None:
+    """A server that reports ``prompt_tokens: -1000000``: the reply is kept, those counts
+    are unknown (``None``), the call is unpriced, and a budget is not credited with them
+    (was: a bare ``ValueError`` of the price table, and a budget whose total went down)."""
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    text = {"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}
+    counts = {"prompt_tokens": -1_000_000, "completion_tokens": -5, "total_tokens": -1_000_005}
+    events = [
+        sse(None, {**base, "choices": [text]}),
+        sse(None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        sse(None, {**base, "choices": [], "usage": counts}),
+        sse(None, "[DONE]"),
+    ]
+    budget = Budget(max_total_tokens=1000)
+
+    async def main() -> AssistantMessage:
+        async with MiniAgents():
+            reply = paced_agent("chat", events).inquire("Hi", model="gpt-4o-mini", budget=budget)
+            message = (await reply)[0]
+        assert isinstance(message, AssistantMessage)
+        return message
+
+    message = run_with_virtual_time(main())
+    assert str(message) == "Hi"
+    assert message.usage == TokenUsage()
+    totals = budget.usage
+    assert (totals.requests, totals.unpriced_requests) == (1, 1)
+    assert totals.input_tokens == 0
+    assert totals.output_tokens == 1  # its streamed piece, as for a reply without usage
