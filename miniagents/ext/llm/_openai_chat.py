@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
+import pydantic
+
 from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm.errors import LLMResponseError
 from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
@@ -292,14 +294,20 @@ def _call_events(called: Any, ids: dict[int, str]) -> list[LLMEvent]:
 
 
 def _extra_usage(extra: Mapping[str, Any]) -> Any:
-    """The usage a server sent outside of ``usage`` (Groq: ``x_groq.usage``), if any."""
+    """The usage a server sent outside of ``usage`` (Groq: ``x_groq.usage``), if any.
+
+    One without its counts (or with counts that are no numbers) is none: unknown.
+    """
     given = extra.get("x_groq")
     usage = given.get("usage") if isinstance(given, Mapping) else None
     if not isinstance(usage, Mapping):
         return None
     from openai.types import CompletionUsage  # (the SDK is loaded: its chunk is here)
 
-    return CompletionUsage.model_validate(usage)
+    try:
+        return CompletionUsage.model_validate(usage)
+    except pydantic.ValidationError:
+        return None
 
 
 def _usage(usage: Any) -> tuple[int | None, ...]:

@@ -267,3 +267,31 @@ def test_negative_token_counts_of_a_server_are_unknown_not_a_credit_to_the_budge
     assert (totals.requests, totals.unpriced_requests) == (1, 1)
     assert totals.input_tokens == 0
     assert totals.output_tokens == 1  # its streamed piece, as for a reply without usage
+
+
+@pytest.mark.parametrize(
+    "usage", [{"queue_time": 0.1}, {"prompt_tokens": "lots"}], ids=["partial", "not-a-count"]
+)
+def test_a_groq_usage_that_is_not_one_leaves_the_usage_unknown_and_the_reply_kept(
+    usage: dict[str, object],
+) -> None:
+    """``x_groq.usage`` without its counts (or with counts that are no numbers): the reply
+    is kept, its usage unknown (was: a bare pydantic ``ValidationError`` that lost it)."""
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    text = {"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}
+    stop = {"index": 0, "delta": {}, "finish_reason": "stop"}
+    events = [
+        sse(None, {**base, "choices": [text]}),
+        sse(None, {**base, "choices": [stop], "x_groq": {"usage": usage}}),
+        sse(None, "[DONE]"),
+    ]
+
+    async def main() -> AssistantMessage:
+        async with MiniAgents():
+            message = (await paced_agent("chat", events).inquire("Hi"))[0]
+        assert isinstance(message, AssistantMessage)
+        return message
+
+    message = run_with_virtual_time(main())
+    assert str(message) == "Hi"
+    assert message.usage == TokenUsage()
