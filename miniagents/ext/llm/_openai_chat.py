@@ -33,7 +33,7 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
-from miniagents.ext.llm.sdk_calls import sdk_arguments, whole_reply
+from miniagents.ext.llm.sdk_calls import check_one_reply, sdk_arguments, whole_reply
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.promising.lowlevel import logger
@@ -81,6 +81,7 @@ async def chat_reply(
     messages = _messages(call, conversation)
     create = api.chat.completions.create
     arguments = sdk_arguments(create, options, "The OpenAI SDK's chat.completions")
+    check_one_reply(arguments, "n", "OpenAI")
     if call.tools:
         arguments["tools"] = [_tool(tool) for tool in call.tools]
     if call.output_format is not None:

@@ -77,6 +77,7 @@ from miniagents.ext.llm.sdk_calls import (
     SDKOptions,
     base_url_source,
     check_base_url,
+    check_one_reply,
     check_retries_and_timeout,
     import_sdk,
 )
@@ -446,6 +447,7 @@ def _config(call: LLMCall, options: GeminiOptions) -> Any:
                 "names, e.g. extra_options={'safety_settings': [...]}."
             )
         config[name] = value
+    check_one_reply(config, "candidate_count", "Gemini")
     if call.system:
         config["system_instruction"] = call.system
     if call.tools:

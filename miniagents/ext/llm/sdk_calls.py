@@ -32,6 +32,7 @@ __all__ = [
     "base_url_source",
     "check_base_url",
     "check_client",
+    "check_one_reply",
     "client_with_options",
     "import_sdk",
     "recent_http_error",
@@ -463,4 +464,23 @@ def whole_reply(reply: Any, provider: str) -> Any:
         f"{provider} answered with a body that is not the JSON of its API: {start!r}"
         f"{' (cut)' if len(reply) > len(start) else ''}. Check that the base URL is the "
         "API's (not a web page or a proxy's sign-in page), then try again."
+    )
+
+
+def check_one_reply(arguments: Mapping[str, object], name: str, provider: str) -> None:
+    """Refuse an ``extra_options`` entry ``name`` (``n``, ``candidate_count``) other than 1.
+
+    An agent's reply is one answer: the answers of several choices (candidates) of one
+    call would be mixed into its text.
+
+    Raises:
+        LLMConfigurationError: naming the entry and what to do instead.
+    """
+    count = arguments.get(name)
+    if count is None or (count == 1 and not isinstance(count, bool)):
+        return
+    raise LLMConfigurationError(
+        f"extra_options has {name}={count!r}, but an agent's reply is one answer: the "
+        f"{provider} answers of several {name} would be mixed into one text. Leave {name} "
+        "out, and call the agent once per answer you want (e.g. concurrently)."
     )

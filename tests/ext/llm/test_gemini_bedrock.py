@@ -249,6 +249,17 @@ async def test_an_option_of_the_wrong_type_is_a_request_error_before_the_request
     assert server.requests == []
 
 
+async def test_several_gemini_candidates_are_refused_before_the_request(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``candidate_count=2``: the answers would be mixed into the reply's one text."""
+    GEMINI.environment(server, monkeypatch)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="candidate_count=2, but an agent's"):
+            await GEMINI.ask("Hi", extra_options={"candidate_count": 2})
+    assert server.requests == []
+
+
 async def test_extra_options_reach_the_api(native: Native, server: FakeLLMServer) -> None:
     if native.name == "gemini":
         extra: dict[str, object] = {"candidate_count": 1}

@@ -501,6 +501,26 @@ async def test_an_extra_option_the_sdk_does_not_take_is_refused_before_the_reque
     assert server.requests == []
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_several_chat_choices_are_refused_before_the_request(
+    server: FakeLLMServer, stream: bool
+) -> None:
+    """``n=2``: the answers of two choices would be mixed into the reply's one text."""
+    async with OPENAI.client(server) as client, MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await ask(OPENAI, client, "hi", extra_options={"n": 2}, stream=stream)
+        server.reply(["One answer."])
+        assert str(await only_message(ask(OPENAI, client, "hi", extra_options={"n": 1}))) == (
+            "One answer."
+        )
+    assert str(raised.value) == (
+        "extra_options has n=2, but an agent's reply is one answer: the OpenAI answers of "
+        "several n would be mixed into one text. Leave n out, and call the agent once per "
+        "answer you want (e.g. concurrently)."
+    )
+    assert len(server.requests) == 1
+
+
 async def test_openai_stream_options_given_are_sent_as_they_are(server: FakeLLMServer) -> None:
     server.reply(tokens=["a", "b"])
     async with OPENAI.client(server) as client, MiniAgents():
