@@ -206,9 +206,9 @@ def _too_many_rounds(alias: str, model: str, max_rounds: int) -> LLMToolRoundsEr
     )
 
 
-_CUT_OFF = frozenset({"length", "max_tokens", "max_output_tokens", "incomplete"})
+_CUT_OFF = frozenset({"length", "max_tokens", "max_output_tokens", "incomplete", "MAX_TOKENS"})
 """The finish reasons of a reply that the model's token limit cut off (Chat Completions and
-the offline model, Anthropic, the Responses API)."""
+the offline model, Anthropic and Bedrock, the Responses API, Gemini)."""
 
 
 def _cut_off(

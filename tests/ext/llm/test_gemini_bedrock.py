@@ -38,6 +38,7 @@ from miniagents.ext.llm.errors import (
     LLMConfigurationError,
     LLMConnectionError,
     LLMError,
+    LLMOutputValidationError,
     LLMRateLimitError,
     LLMRequestError,
     LLMResponseError,
@@ -448,6 +449,23 @@ async def test_structured_output_is_asked_natively_and_partials_stream(
     asked = server.requests[0].output_format
     assert asked is not None
     assert set(asked["schema"]["properties"]) == {"city", "celsius"}
+
+
+async def test_a_structured_answer_cut_off_by_max_tokens_is_not_retried(
+    native: Native, server: FakeLLMServer
+) -> None:
+    """Gemini's ``MAX_TOKENS`` and Bedrock's ``max_tokens``: cut short, so not retried."""
+    server.reply(['{"city": "Pa', 'ris", "cel'], finish_reason="length", times=2)
+    async with MiniAgents():
+        with pytest.raises(LLMOutputValidationError) as raised:
+            await structured(native.agent, Weather, output_retries=1).inquire(
+                "Weather?",
+                model=native.model,
+                **({"max_retries": 0} if native.name == "bedrock" else {}),
+            )
+    assert len(server.requests) == 1
+    reason = "MAX_TOKENS" if native.name == "gemini" else "max_tokens"
+    assert f"reached its max_tokens (finish reason {reason!r})" in str(raised.value)
 
 
 async def test_an_image_goes_as_bytes(native: Native, server: FakeLLMServer) -> None:
