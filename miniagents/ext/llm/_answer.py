@@ -28,7 +28,7 @@ from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents import InteractionContext
 
-__all__ = ["Answer", "invalid_answer", "retry_prompt"]
+__all__ = ["Answer", "cut_answer", "invalid_answer", "retry_prompt"]
 
 
 class Answer:
@@ -145,6 +145,21 @@ def retry_prompt(answer: Answer, errors: list[dict[str, object]]) -> tuple[Promp
             f"That answer is not a valid {answer.output_type.__name__}: "
             f"{error_summary(errors)}. Answer again with only the corrected JSON object.",
         ),
+    )
+
+
+def cut_answer(
+    alias: str, model: str, answer: Answer, errors: list[dict[str, object]], reason: str | None
+) -> LLMOutputValidationError:
+    """The error of a structured answer that the token limit cut short (not retried)."""
+    return LLMOutputValidationError(
+        f"The agent {alias} gave up on its structured answer: the model {model!r} reached "
+        f"its max_tokens (finish reason {reason!r}) while it wrote it, so its JSON is cut "
+        f"short ({error_summary(errors)}) and a retry under the same limit would be too. "
+        f"Give it more room with {alias.lower()}.fork(max_tokens=...), or leave max_tokens "
+        "out.",
+        errors,
+        answer.text,
     )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from miniagents.arguments import check_count, check_flag, check_seconds
-from miniagents.ext.llm._answer import Answer, invalid_answer, retry_prompt
+from miniagents.ext.llm._answer import Answer, cut_answer, invalid_answer, retry_prompt
 from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._turn import Turn
@@ -147,6 +147,8 @@ async def _run_call(
                 _log(context, ctx, call, turn, calls, metered, refused=bool(errors))
                 if not errors:
                     return
+                if turn.finish.reason in _CUT_OFF:  # a retry would be cut short too
+                    raise cut_answer(alias, model, answer, errors, turn.finish.reason)
                 if retries == 0:
                     raise invalid_answer(alias, model, answer, errors, options)
                 retries -= 1
@@ -204,9 +206,9 @@ def _too_many_rounds(alias: str, model: str, max_rounds: int) -> LLMToolRoundsEr
     )
 
 
-_CUT_OFF = frozenset({"length", "max_tokens", "max_output_tokens", "incomplete"})
+_CUT_OFF = frozenset({"length", "max_tokens", "max_output_tokens", "incomplete", "MAX_TOKENS"})
 """The finish reasons of a reply that the model's token limit cut off (Chat Completions and
-the offline model, Anthropic, the Responses API)."""
+the offline model, Anthropic and Bedrock, the Responses API, Gemini)."""
 
 
 def _cut_off(

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
+import pydantic
+
 from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm.errors import LLMResponseError
 from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
@@ -31,7 +33,7 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
-from miniagents.ext.llm.sdk_calls import sdk_arguments
+from miniagents.ext.llm.sdk_calls import check_one_reply, sdk_arguments, whole_reply
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.promising.lowlevel import logger
@@ -79,12 +81,15 @@ async def chat_reply(
     messages = _messages(call, conversation)
     create = api.chat.completions.create
     arguments = sdk_arguments(create, options, "The OpenAI SDK's chat.completions")
+    check_one_reply(arguments, "n", "OpenAI")
     if call.tools:
         arguments["tools"] = [_tool(tool) for tool in call.tools]
     if call.output_format is not None:
         arguments["response_format"] = _response_format(call.output_format)
     if not call.stream:
-        completion = await create(model=call.model, messages=messages, **arguments)
+        completion = whole_reply(
+            await create(model=call.model, messages=messages, **arguments), "OpenAI"
+        )
         for event in _whole_reply(completion, refusals):
             yield event
         return
@@ -145,6 +150,11 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
 
     A finish reason in ``refusals`` (a server's ``content_filter``) ends it as ``"refusal"``.
     """
+    if not completion.choices:
+        raise LLMResponseError(
+            "The OpenAI completion came with no choices (an empty choices list), so it has no "
+            "reply; try the call again, or another model if the server keeps sending none."
+        )
     choice = completion.choices[0]
     yield choice.message.content or ""
     refusal = getattr(choice.message, "refusal", None)
@@ -285,14 +295,20 @@ def _call_events(called: Any, ids: dict[int, str]) -> list[LLMEvent]:
 
 
 def _extra_usage(extra: Mapping[str, Any]) -> Any:
-    """The usage a server sent outside of ``usage`` (Groq: ``x_groq.usage``), if any."""
+    """The usage a server sent outside of ``usage`` (Groq: ``x_groq.usage``), if any.
+
+    One without its counts (or with counts that are no numbers) is none: unknown.
+    """
     given = extra.get("x_groq")
     usage = given.get("usage") if isinstance(given, Mapping) else None
     if not isinstance(usage, Mapping):
         return None
     from openai.types import CompletionUsage  # (the SDK is loaded: its chunk is here)
 
-    return CompletionUsage.model_validate(usage)
+    try:
+        return CompletionUsage.model_validate(usage)
+    except pydantic.ValidationError:
+        return None
 
 
 def _usage(usage: Any) -> tuple[int | None, ...]:

@@ -44,7 +44,7 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
-from miniagents.ext.llm.sdk_calls import sdk_arguments
+from miniagents.ext.llm.sdk_calls import sdk_arguments, whole_reply
 from miniagents.ext.llm.sdk_errors import reported_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -84,7 +84,7 @@ async def responses_reply(
     request = _input(call)
     if not call.stream:
         response = await create(model=call.model, input=request, **arguments)
-        for event in _output_events(response):
+        for event in _output_events(whole_reply(response, "OpenAI")):
             yield event
         return
     calls: dict[str, str] = {}  # the call id of each function call item, by the item's id

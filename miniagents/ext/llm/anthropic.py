@@ -56,6 +56,7 @@ from miniagents.ext.llm.sdk_calls import (
     client_with_options,
     import_sdk,
     sdk_arguments,
+    whole_reply,
 )
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
@@ -165,7 +166,7 @@ class AnthropicProvider:
         create, messages, arguments = _request(call, options)
         if not call.stream:
             reply = await create(model=call.model, messages=messages, **arguments)
-            for event in _whole_reply(reply):
+            for event in _whole_reply(whole_reply(reply, "Anthropic")):
                 yield event
             return
         stop_reason: str | None = None

@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 from weakref import WeakSet
 
+import pydantic
+
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -75,6 +77,7 @@ from miniagents.ext.llm.sdk_calls import (
     SDKOptions,
     base_url_source,
     check_base_url,
+    check_one_reply,
     check_retries_and_timeout,
     import_sdk,
 )
@@ -429,6 +432,7 @@ def _config(call: LLMCall, options: GeminiOptions) -> Any:
 
     Raises:
         LLMConfigurationError: for an ``extra_options`` entry that is no field of it.
+        LLMRequestError: for an option of a type the SDK's config does not take.
     """
     config_class = _config_class()
     fields = config_class.model_fields
@@ -443,6 +447,7 @@ def _config(call: LLMCall, options: GeminiOptions) -> Any:
                 "names, e.g. extra_options={'safety_settings': [...]}."
             )
         config[name] = value
+    check_one_reply(config, "candidate_count", "Gemini")
     if call.system:
         config["system_instruction"] = call.system
     if call.tools:
@@ -461,7 +466,19 @@ def _config(call: LLMCall, options: GeminiOptions) -> Any:
     if http:
         given = config.get("http_options")
         config["http_options"] = {**(given if isinstance(given, Mapping) else {}), **http}
-    return config_class(**config)
+    try:
+        return config_class(**config)
+    except pydantic.ValidationError as error:
+        renamed = {sdk: ours for ours, sdk in _RENAMED.items()}
+        problems = "; ".join(
+            f"{'.'.join(renamed.get(str(part), str(part)) for part in problem['loc'])}: "
+            f"{problem['msg']} (got {problem['input']!r})"
+            for problem in error.errors()
+        )
+        raise LLMRequestError(
+            f"The Gemini SDK refused the call's options: {problems}. Give each option a "
+            "value of its type, e.g. gemini_agent.fork(temperature=0.5, max_tokens=1024)."
+        ) from error
 
 
 @functools.cache

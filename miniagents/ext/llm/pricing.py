@@ -23,6 +23,7 @@ import functools
 from typing import TYPE_CHECKING, Protocol
 
 from miniagents.ext.llm.messages import TokenUsage
+from miniagents.promising.lowlevel import logger
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -77,14 +78,26 @@ class ReportedTokens(Protocol):
 
 
 def reported_usage(reported: ReportedTokens) -> TokenUsage:
-    """The ``TokenUsage`` of the tokens a call reported (no cost yet: see :func:`cost_usd`)."""
+    """The ``TokenUsage`` of the tokens a call reported (no cost yet: see :func:`cost_usd`).
+
+    A count that is not a whole number of at least 0 (a misbehaving server's) is unknown,
+    ``None``: it is neither priced nor taken off a budget's totals.
+    """
     return TokenUsage(
-        input_tokens=reported.input_tokens,
-        output_tokens=reported.output_tokens,
-        cached_input_tokens=reported.cached_input_tokens,
-        cache_write_tokens=reported.cache_write_tokens,
-        reasoning_tokens=reported.reasoning_tokens,
+        input_tokens=_count(reported.input_tokens),
+        output_tokens=_count(reported.output_tokens),
+        cached_input_tokens=_count(reported.cached_input_tokens),
+        cache_write_tokens=_count(reported.cache_write_tokens),
+        reasoning_tokens=_count(reported.reasoning_tokens),
     )
+
+
+def _count(reported: int | None) -> int | None:
+    """A reported token count, or ``None`` if it is no count (negative, or not an int)."""
+    if reported is None or (isinstance(reported, int) and reported >= 0):
+        return reported
+    logger.warning("A provider reported %r tokens; the count is taken as unknown.", reported)
+    return None
 
 
 def cost_usd(

@@ -19,7 +19,11 @@ from typing import Any, ClassVar
 from weakref import WeakKeyDictionary, WeakSet
 
 from miniagents.arguments import check_count, check_seconds
-from miniagents.ext.llm.errors import LLMConfigurationError, LLMSDKMissingError
+from miniagents.ext.llm.errors import (
+    LLMConfigurationError,
+    LLMResponseError,
+    LLMSDKMissingError,
+)
 from miniagents.ext.llm.provider import LLMOptions, _memo_of, call_option, check_kind
 
 __all__ = [
@@ -28,10 +32,12 @@ __all__ = [
     "base_url_source",
     "check_base_url",
     "check_client",
+    "check_one_reply",
     "client_with_options",
     "import_sdk",
     "recent_http_error",
     "sdk_arguments",
+    "whole_reply",
 ]
 
 
@@ -440,3 +446,41 @@ def recent_http_error(seconds: float) -> BaseException | None:
     if noted is None or noted[0] < asyncio.get_running_loop().time() - seconds:
         return None
     return noted[1]
+
+
+def whole_reply(reply: Any, provider: str) -> Any:
+    """Return ``reply``, a reply that was not streamed, if the SDK could read it as its API's.
+
+    An SDK hands back a body that is not JSON (a proxy's or a captive portal's web page,
+    answered with status 200) as a ``str`` rather than fail.
+
+    Raises:
+        LLMResponseError: if it is such a body, showing its start.
+    """
+    if not isinstance(reply, str | bytes):
+        return reply
+    start = reply[:200]
+    raise LLMResponseError(
+        f"{provider} answered with a body that is not the JSON of its API: {start!r}"
+        f"{' (cut)' if len(reply) > len(start) else ''}. Check that the base URL is the "
+        "API's (not a web page or a proxy's sign-in page), then try again."
+    )
+
+
+def check_one_reply(arguments: Mapping[str, object], name: str, provider: str) -> None:
+    """Refuse an ``extra_options`` entry ``name`` (``n``, ``candidate_count``) other than 1.
+
+    An agent's reply is one answer: the answers of several choices (candidates) of one
+    call would be mixed into its text.
+
+    Raises:
+        LLMConfigurationError: naming the entry and what to do instead.
+    """
+    count = arguments.get(name)
+    if count is None or (count == 1 and not isinstance(count, bool)):
+        return
+    raise LLMConfigurationError(
+        f"extra_options has {name}={count!r}, but an agent's reply is one answer: the "
+        f"{provider} answers of several {name} would be mixed into one text. Leave {name} "
+        "out, and call the agent once per answer you want (e.g. concurrently)."
+    )

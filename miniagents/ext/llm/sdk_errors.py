@@ -16,6 +16,7 @@ error is matched against this table, most specific first::
     the SDK's base error  -> LLMError
     json.JSONDecodeError  -> LLMResponseError     (a malformed event)
     UnicodeEncodeError    -> LLMRequestError      (a prompt that is not valid Unicode)
+    a NaN or infinity     -> LLMRequestError      (json.dumps' "not JSON compliant")
     an HTTP client error  -> LLMTimeoutError or LLMConnectionError (the Anthropic SDK lets
                              httpx2's errors out of a broken stream unwrapped; the Gemini
                              and Bedrock SDKs, aiohttp's)
@@ -91,6 +92,14 @@ def translate_sdk_error(
             "not valid Unicode (a lone surrogate, e.g. from bytes decoded with "
             "errors='surrogateescape'). Remove or replace it before the call, e.g. "
             "text.encode('utf-8', 'replace').decode('utf-8').",
+            error,
+        )
+    if isinstance(error, ValueError) and "not JSON compliant" in _said(error):  # json.dumps
+        return _made(
+            LLMRequestError,
+            f"The request to {provider} could not be sent: it holds a float that is NaN or "
+            "infinite, which JSON cannot write (in an option, e.g. temperature, in "
+            "extra_options or in a tool's schema). Give a finite number instead.",
             error,
         )
     names = {cls.__name__ for cls in type(error).__mro__}

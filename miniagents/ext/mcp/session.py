@@ -8,9 +8,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
+from miniagents.arguments import check_seconds
 from miniagents.ext.mcp._sdk import require_mcp
 from miniagents.ext.mcp.errors import MCPSessionError
 from miniagents.ext.mcp.tool import MCPTool
+from miniagents.root_error import ArgumentError
 
 if TYPE_CHECKING:
     from mcp import Client, StdioServerParameters
@@ -61,8 +63,25 @@ class MCPSession:
         prefix: str = "",
         read_timeout: float | None = None,
     ) -> None:
-        """Describe the connection; nothing happens before ``async with``."""
+        """Describe the connection; nothing happens before ``async with``.
+
+        Raises:
+            ArgumentError: for a ``prefix`` that is not a ``str``, or a ``read_timeout``
+                that is not a positive, finite number of seconds (nor ``None``).
+        """
         require_mcp()
+        if not isinstance(prefix, str):
+            raise ArgumentError(
+                f"MCPSession needs prefix to be a str (put before each tool's name); got "
+                f"{prefix!r}. E.g. MCPSession(..., prefix='web_')."
+            )
+        if read_timeout is not None:
+            read_timeout = check_seconds(
+                read_timeout,
+                "read_timeout",
+                owner="MCPSession",
+                fix="E.g. MCPSession(..., read_timeout=30), or None to wait as long as it takes.",
+            )
         self._server = server
         self._prefix = prefix
         self._read_timeout = read_timeout

@@ -38,6 +38,7 @@ from miniagents.ext.llm.errors import (
     LLMConfigurationError,
     LLMConnectionError,
     LLMError,
+    LLMOutputValidationError,
     LLMRateLimitError,
     LLMRequestError,
     LLMResponseError,
@@ -233,6 +234,33 @@ async def test_an_extra_option_the_api_does_not_take_is_refused_before_the_reque
     assert server.requests == []
 
 
+@pytest.mark.parametrize(
+    ("option", "value"), [("temperature", "hot"), ("max_tokens", 1.5)], ids=["str", "fraction"]
+)
+async def test_an_option_of_the_wrong_type_is_a_request_error_before_the_request(
+    native: Native, server: FakeLLMServer, option: str, value: object
+) -> None:
+    """The SDK checks the options' types itself (Gemini's pydantic config, botocore's
+    parameter validation): its refusal is an ``LLMRequestError`` that names the option."""
+    async with MiniAgents():
+        with pytest.raises(LLMRequestError) as raised:
+            await native.ask("Hi", **{option: value})
+    named = "maxTokens" if native.name == "bedrock" and option == "max_tokens" else option
+    assert named in str(raised.value)
+    assert server.requests == []
+
+
+async def test_several_gemini_candidates_are_refused_before_the_request(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``candidate_count=2``: the answers would be mixed into the reply's one text."""
+    GEMINI.environment(server, monkeypatch)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="candidate_count=2, but an agent's"):
+            await GEMINI.ask("Hi", extra_options={"candidate_count": 2})
+    assert server.requests == []
+
+
 async def test_extra_options_reach_the_api(native: Native, server: FakeLLMServer) -> None:
     if native.name == "gemini":
         extra: dict[str, object] = {"candidate_count": 1}
@@ -421,6 +449,23 @@ async def test_structured_output_is_asked_natively_and_partials_stream(
     asked = server.requests[0].output_format
     assert asked is not None
     assert set(asked["schema"]["properties"]) == {"city", "celsius"}
+
+
+async def test_a_structured_answer_cut_off_by_max_tokens_is_not_retried(
+    native: Native, server: FakeLLMServer
+) -> None:
+    """Gemini's ``MAX_TOKENS`` and Bedrock's ``max_tokens``: cut short, so not retried."""
+    server.reply(['{"city": "Pa', 'ris", "cel'], finish_reason="length", times=2)
+    async with MiniAgents():
+        with pytest.raises(LLMOutputValidationError) as raised:
+            await structured(native.agent, Weather, output_retries=1).inquire(
+                "Weather?",
+                model=native.model,
+                **({"max_retries": 0} if native.name == "bedrock" else {}),
+            )
+    assert len(server.requests) == 1
+    reason = "MAX_TOKENS" if native.name == "gemini" else "max_tokens"
+    assert f"reached its max_tokens (finish reason {reason!r})" in str(raised.value)
 
 
 async def test_an_image_goes_as_bytes(native: Native, server: FakeLLMServer) -> None:

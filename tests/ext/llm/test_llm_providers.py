@@ -501,6 +501,26 @@ async def test_an_extra_option_the_sdk_does_not_take_is_refused_before_the_reque
     assert server.requests == []
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_several_chat_choices_are_refused_before_the_request(
+    server: FakeLLMServer, stream: bool
+) -> None:
+    """``n=2``: the answers of two choices would be mixed into the reply's one text."""
+    async with OPENAI.client(server) as client, MiniAgents():
+        with pytest.raises(LLMConfigurationError) as raised:
+            await ask(OPENAI, client, "hi", extra_options={"n": 2}, stream=stream)
+        server.reply(["One answer."])
+        assert str(await only_message(ask(OPENAI, client, "hi", extra_options={"n": 1}))) == (
+            "One answer."
+        )
+    assert str(raised.value) == (
+        "extra_options has n=2, but an agent's reply is one answer: the OpenAI answers of "
+        "several n would be mixed into one text. Leave n out, and call the agent once per "
+        "answer you want (e.g. concurrently)."
+    )
+    assert len(server.requests) == 1
+
+
 async def test_openai_stream_options_given_are_sent_as_they_are(server: FakeLLMServer) -> None:
     server.reply(tokens=["a", "b"])
     async with OPENAI.client(server) as client, MiniAgents():
@@ -755,6 +775,23 @@ async def test_a_prompt_that_is_not_valid_unicode_is_a_request_error_naming_the_
         "text.encode('utf-8', 'replace').decode('utf-8')."
     )
     assert type(raised.value.__cause__) is UnicodeEncodeError
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+async def test_a_float_that_json_cannot_write_is_a_request_error_naming_the_fix(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, value: float
+) -> None:
+    """``temperature=nan`` (e.g. from a failed computation): JSON has no such number."""
+    async with MiniAgents():
+        with pytest.raises(LLMRequestError) as raised:
+            await ask(llm, client, "Hi", temperature=value)
+    assert str(raised.value) == (
+        f"The request to {llm.label} could not be sent: it holds a float that is NaN or "
+        "infinite, which JSON cannot write (in an option, e.g. temperature, in extra_options "
+        "or in a tool's schema). Give a finite number instead."
+    )
+    assert type(raised.value.__cause__) is ValueError
     assert server.requests == []
 
 

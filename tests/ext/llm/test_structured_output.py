@@ -208,6 +208,31 @@ async def test_no_retries_fails_at_the_first_invalid_answer_and_its_message_too(
     assert len(server.requests) == 1
 
 
+async def test_an_answer_cut_off_by_max_tokens_is_not_retried_and_says_to_give_more_room(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    """Its JSON is cut short by the token limit: a retry under the same limit would be cut
+    too (and paid for), and making the type simpler is not the fix: max_tokens is."""
+    server.reply(['{"city": "Pa', 'ris", "cel'], finish_reason="length", times=2)
+    async with MiniAgents():
+        agent = weather_agent(llm, client, output_retries=1)
+        reply = agent.inquire("Weather?", max_tokens=20)
+        with pytest.raises(LLMOutputValidationError) as raised:
+            await reply
+    assert len(server.requests) == 1
+    error = raised.value
+    assert error.text == '{"city": "Paris", "cel'
+    assert error.errors[0]["type"] == "json_invalid"
+    assert str(error).startswith(
+        f"The agent {llm.alias} gave up on its structured answer: the model {llm.model!r} "
+        f"reached its max_tokens (finish reason {llm.length!r}) while it wrote it, so its "
+        "JSON is cut short"
+    )
+    assert str(error).endswith(
+        f"Give it more room with {llm.alias.lower()}.fork(max_tokens=...), or leave max_tokens out."
+    )
+
+
 async def test_partial_objects_arrive_before_the_answer_ends(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:

@@ -193,3 +193,105 @@ def test_a_chat_chunk_of_a_tool_call_is_its_events_without_a_sign_of_life() -> N
     # the role chunk and the finish chunk give nothing else; the usage chunk neither
     assert len(signs) == 3
     assert len(seen) == len(signs) + 2 + 1  # the call's two events, and the Finish
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_whole_reply_that_is_not_json_is_a_response_error_not_an_attribute_error(
+    api: str,
+) -> None:
+    """``stream=False`` answered 200 with a web page (a proxy's, a wrong base URL): the SDK
+    hands back the body as a ``str``; the call fails with an ``LLMResponseError`` that
+    shows the start of the body and names the base URL to check."""
+    page = b"<html><body>Sign in to the network</body></html>"
+
+    async def main() -> None:
+        body = lambda: httpx2.Response(200, content=page, headers={"content-type": "text/html"})  # noqa: E731
+        async with MiniAgents():
+            await replying_agent(api, body).inquire("Hi", stream=False)
+
+    with pytest.raises(LLMResponseError) as raised:
+        run_with_virtual_time(main())
+    message = str(raised.value)
+    assert "not the JSON of its API" in message
+    assert "'<html><body>Sign in to the network</body></html>'" in message
+    assert "base URL" in message
+
+
+def test_a_whole_chat_completion_without_choices_is_a_response_error() -> None:
+    """A completion whose ``choices`` list is empty: no reply, said so, not an IndexError."""
+    completion = {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1},
+    }
+
+    async def main() -> None:
+        async with MiniAgents():
+            await replying_agent("chat", lambda: httpx2.Response(200, json=completion)).inquire(
+                "Hi", stream=False
+            )
+
+    with pytest.raises(LLMResponseError, match="no choices"):
+        run_with_virtual_time(main())
+
+
+def test_negative_token_counts_of_a_server_are_unknown_not_a_credit_to_the_budget() -> None:
+    """A server that reports ``prompt_tokens: -1000000``: the reply is kept, those counts
+    are unknown (``None``), the call is unpriced, and a budget is not credited with them
+    (was: a bare ``ValueError`` of the price table, and a budget whose total went down)."""
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    text = {"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}
+    counts = {"prompt_tokens": -1_000_000, "completion_tokens": -5, "total_tokens": -1_000_005}
+    events = [
+        sse(None, {**base, "choices": [text]}),
+        sse(None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        sse(None, {**base, "choices": [], "usage": counts}),
+        sse(None, "[DONE]"),
+    ]
+    budget = Budget(max_total_tokens=1000)
+
+    async def main() -> AssistantMessage:
+        async with MiniAgents():
+            reply = paced_agent("chat", events).inquire("Hi", model="gpt-4o-mini", budget=budget)
+            message = (await reply)[0]
+        assert isinstance(message, AssistantMessage)
+        return message
+
+    message = run_with_virtual_time(main())
+    assert str(message) == "Hi"
+    assert message.usage == TokenUsage()
+    totals = budget.usage
+    assert (totals.requests, totals.unpriced_requests) == (1, 1)
+    assert totals.input_tokens == 0
+    assert totals.output_tokens == 1  # its streamed piece, as for a reply without usage
+
+
+@pytest.mark.parametrize(
+    "usage", [{"queue_time": 0.1}, {"prompt_tokens": "lots"}], ids=["partial", "not-a-count"]
+)
+def test_a_groq_usage_that_is_not_one_leaves_the_usage_unknown_and_the_reply_kept(
+    usage: dict[str, object],
+) -> None:
+    """``x_groq.usage`` without its counts (or with counts that are no numbers): the reply
+    is kept, its usage unknown (was: a bare pydantic ``ValidationError`` that lost it)."""
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    text = {"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}
+    stop = {"index": 0, "delta": {}, "finish_reason": "stop"}
+    events = [
+        sse(None, {**base, "choices": [text]}),
+        sse(None, {**base, "choices": [stop], "x_groq": {"usage": usage}}),
+        sse(None, "[DONE]"),
+    ]
+
+    async def main() -> AssistantMessage:
+        async with MiniAgents():
+            message = (await paced_agent("chat", events).inquire("Hi"))[0]
+        assert isinstance(message, AssistantMessage)
+        return message
+
+    message = run_with_virtual_time(main())
+    assert str(message) == "Hi"
+    assert message.usage == TokenUsage()

@@ -18,7 +18,7 @@ from mcp.server import Server, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 
 from miniagents import MiniAgents
-from miniagents.errors import StreamCancelledError, ToolError
+from miniagents.errors import ArgumentError, StreamCancelledError, ToolError
 from miniagents.ext.mcp import MCPSession, MCPSessionError, MCPTool, mcp_server
 from miniagents.ext.tools import (
     ToolCallMessage,
@@ -256,6 +256,26 @@ def test_the_arguments_of_a_command_given_as_one_str_are_refused() -> None:
     with pytest.raises(MCPSessionError, match=r"arguments .* are one str") as raised:
         MCPSession.stdio("python", "server.py --verbose")  # type: ignore[arg-type]
     assert "MCPSession.stdio('python', ['server.py', '--verbose'])" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"read_timeout": 0}, "read_timeout to be a positive, finite number of seconds; got 0"),
+        ({"read_timeout": -1}, "read_timeout to be a positive, finite number of seconds; got -1"),
+        ({"read_timeout": "5"}, "read_timeout to be a positive, finite number of seconds; got '5'"),
+        ({"prefix": 5}, "prefix to be a str (put before each tool's name); got 5"),
+    ],
+    ids=["zero-timeout", "negative-timeout", "str-timeout", "int-prefix"],
+)
+def test_bad_session_arguments_are_refused_when_it_is_made(
+    arguments: dict[str, Any], says: str
+) -> None:
+    """Not when it opens, as the server's failure to list its tools (a bad prefix or
+    timeout), nor as every call timing out at once (a timeout of 0 or less)."""
+    with pytest.raises(ArgumentError) as raised:
+        MCPSession("http://127.0.0.1:1/mcp", **arguments)
+    assert str(raised.value).startswith(f"MCPSession needs {says}.")
 
 
 async def test_an_http_server_that_is_not_there_is_a_clear_error() -> None:
