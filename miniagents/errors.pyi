@@ -25,6 +25,7 @@ from miniagents.ext.a2a.errors import A2AUnsupportedOperationError as A2AUnsuppo
 from miniagents.ext.dbos.errors import DurableApprovalError as DurableApprovalError
 from miniagents.ext.dbos.errors import DurableConfigurationError as DurableConfigurationError
 from miniagents.ext.dbos.errors import DurableDatabaseError as DurableDatabaseError
+from miniagents.ext.dbos.errors import DurableDataError as DurableDataError
 from miniagents.ext.dbos.errors import DurableError as DurableError
 from miniagents.ext.dbos.errors import DurableFailedCallError as DurableFailedCallError
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
@@ -70,9 +71,11 @@ from miniagents.ext.realtime.errors import RealtimeError as RealtimeError
 from miniagents.ext.realtime.errors import RealtimeInputError as RealtimeInputError
 from miniagents.ext.realtime.errors import RealtimeServerError as RealtimeServerError
 from miniagents.ext.studio.errors import StudioConfigurationError as StudioConfigurationError
+from miniagents.ext.studio.errors import StudioDamagedRunError as StudioDamagedRunError
 from miniagents.ext.studio.errors import StudioError as StudioError
 from miniagents.ext.studio.errors import StudioForkError as StudioForkError
 from miniagents.ext.studio.errors import StudioNotFoundError as StudioNotFoundError
+from miniagents.ext.studio.errors import StudioRunTooLargeError as StudioRunTooLargeError
 from miniagents.ext.studio.errors import StudioStoreError as StudioStoreError
 from miniagents.ext.tools.errors import ToolApprovalError as ToolApprovalError
 from miniagents.ext.tools.errors import ToolCallError as ToolCallError
@@ -125,8 +128,8 @@ __all__ = [
     "A2AInputRequiredError", "A2AInvalidRequestError", "A2AProtocolError", "A2ARemoteError",
     "A2AReplyTooLargeError", "A2ATaskCanceledError", "A2ATaskFailedError", "A2ATaskNotFoundError",
     "A2ATaskRejectedError", "A2AUnsupportedOperationError",
-    "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableError",
-    "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
+    "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableDataError",
+    "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
     "InputEndedError", "InputRequestError", "MissingExtraError", "WebChatPageError",
     "WebConfigurationError",
     "ChatHistoryError", "ChatHistoryOptionError", "MalformedChatHistoryError",
@@ -140,8 +143,8 @@ __all__ = [
     "RayPipelineArgumentError", "RayPipelineLinkError", "RayPipelineRerunError",
     "RayWorkerDiedError", "RemoteError", "RemoteTraceback",
     "RealtimeConnectionError", "RealtimeError", "RealtimeInputError", "RealtimeServerError",
-    "StudioConfigurationError", "StudioError", "StudioForkError", "StudioNotFoundError",
-    "StudioStoreError",
+    "StudioConfigurationError", "StudioDamagedRunError", "StudioError", "StudioForkError",
+    "StudioNotFoundError", "StudioRunTooLargeError", "StudioStoreError",
     "ToolApprovalError", "ToolCallError", "ToolDefinitionError", "ToolError",
     "ToolNameConflictError",
     "FrozenFieldError", "FrozenInstanceError", "HashKeyError",

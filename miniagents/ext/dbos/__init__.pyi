@@ -34,7 +34,7 @@ __all__ = [
     "DurableApprovals", "PendingApproval", "aapprove", "adeny", "apending_approvals",
     "DEFAULT_DATABASE_URL", "durable", "use_database", "workflow_id",
     "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableDataError",
-    "DurableError",     "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
+    "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
     "ChatHistorySQL",
     "SQLCallStore", "SQLRunJournal",
     "DurableRunInfo", "acancel_run", "afind_runs", "aname_run", "anote_run", "arecover",
