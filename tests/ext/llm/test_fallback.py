@@ -136,12 +136,13 @@ async def test_a_provider_failing_first_is_replaced_by_the_next(
             base_url=f"http://127.0.0.1:{closed_port()}/v1", api_key="test", max_retries=5
         )
         first = first.fork(async_client=dead)
-    elif failure == "timeout":
-        fake_llm.reply(TOKENS, hang_after=0)  # the head is sent, then nothing
-        first = first.fork(timeout=0.2)
+    elif failure == "timeout":  # (each reply for its model: a loaded machine may time the
+        # first request out before it arrives; 1 s lets it arrive, then waits for nothing)
+        fake_llm.reply(TOKENS, hang_after=0, for_model="gpt-test")  # the head, then nothing
+        first = first.fork(timeout=1.0)
     else:
         fake_llm.fail(int(failure), headers=FAST_RETRY)
-    fake_llm.reply(TOKENS, pause_after=1)
+    fake_llm.reply(TOKENS, pause_after=1, for_model="claude-test")
     async with MiniAgents():
         reply = fallback_agent(first, second).inquire("hi")
         tokens: list[str] = []
