@@ -54,6 +54,9 @@ class MCPSession:
         prefix: Put before each tool's name (e.g. ``"github_"``), to tell apart the tools
             of several servers.
         read_timeout: Seconds to wait for each answer of the server (default: no limit).
+        open_timeout: Seconds ``async with`` waits for the server to start, answer the
+            handshake and list its tools (``None``: no limit), so that a server that never
+            answers is an error, not a hang.
     """
 
     def __init__(
@@ -62,12 +65,14 @@ class MCPSession:
         *,
         prefix: str = "",
         read_timeout: float | None = None,
+        open_timeout: float | None = 60.0,
     ) -> None:
         """Describe the connection; nothing happens before ``async with``.
 
         Raises:
-            ArgumentError: for a ``prefix`` that is not a ``str``, or a ``read_timeout``
-                that is not a positive, finite number of seconds (nor ``None``).
+            ArgumentError: for a ``prefix`` that is not a ``str``, or a ``read_timeout`` or
+                ``open_timeout`` that is not a positive, finite number of seconds (nor
+                ``None``).
         """
         require_mcp()
         if not isinstance(prefix, str):
@@ -75,16 +80,21 @@ class MCPSession:
                 f"MCPSession needs prefix to be a str (put before each tool's name); got "
                 f"{prefix!r}. E.g. MCPSession(..., prefix='web_')."
             )
-        if read_timeout is not None:
-            read_timeout = check_seconds(
-                read_timeout,
-                "read_timeout",
+        read_timeout, open_timeout = (
+            None
+            if seconds is None
+            else check_seconds(
+                seconds,
+                name,
                 owner="MCPSession",
-                fix="E.g. MCPSession(..., read_timeout=30), or None to wait as long as it takes.",
+                fix=f"E.g. MCPSession(..., {name}=30), or None to wait as long as it takes.",
             )
+            for name, seconds in (("read_timeout", read_timeout), ("open_timeout", open_timeout))
+        )
         self._server = server
         self._prefix = prefix
         self._read_timeout = read_timeout
+        self._open_timeout = open_timeout
         self._client: Client | None = None
         self._running: asyncio.Task[None] | None = None
         """The task that holds the connection, from ``async with`` to the block's end."""
@@ -104,6 +114,7 @@ class MCPSession:
         cwd: str | Path | None = None,
         prefix: str = "",
         read_timeout: float | None = None,
+        open_timeout: float | None = 60.0,
     ) -> Self:
         """A server run as a child process, talked to over its stdin and stdout.
 
@@ -115,6 +126,7 @@ class MCPSession:
             cwd: The working directory of the child.
             prefix: See the class.
             read_timeout: See the class.
+            open_timeout: See the class.
 
         Raises:
             MCPSessionError: if ``args`` is a ``str`` (it would be split into characters).
@@ -132,12 +144,19 @@ class MCPSession:
         parameters = StdioServerParameters(
             command=command, args=list(args), env=dict(env) if env else None, cwd=cwd
         )
-        return cls(parameters, prefix=prefix, read_timeout=read_timeout)
+        return cls(parameters, prefix=prefix, read_timeout=read_timeout, open_timeout=open_timeout)
 
     @classmethod
-    def http(cls, url: str, *, prefix: str = "", read_timeout: float | None = None) -> Self:
+    def http(
+        cls,
+        url: str,
+        *,
+        prefix: str = "",
+        read_timeout: float | None = None,
+        open_timeout: float | None = 60.0,
+    ) -> Self:
         """A server reached over streamable HTTP at ``url`` (e.g. ``http://127.0.0.1:8000/mcp``)."""
-        return cls(url, prefix=prefix, read_timeout=read_timeout)
+        return cls(url, prefix=prefix, read_timeout=read_timeout, open_timeout=open_timeout)
 
     async def __aenter__(self) -> Self:
         """Connect (in a task of the session's own), and list the server's tools.
@@ -145,7 +164,8 @@ class MCPSession:
         Raises:
             MCPSessionError: if the server cannot be reached or started, or fails to list
                 its tools (the SDK's error is the cause), or lists them on more than 1000
-                pages (a listing that never ends).
+                pages (a listing that never ends), or has not listed them within
+                ``open_timeout`` seconds.
         """
         if self._running is not None:
             raise MCPSessionError("This MCP session is open already; make a new one.")
@@ -154,7 +174,18 @@ class MCPSession:
         self._broken = None
         running = self._running = asyncio.create_task(self._connect(opened, self._closing))
         try:
-            self._tools = await asyncio.shield(opened)
+            self._tools = await asyncio.wait_for(asyncio.shield(opened), self._open_timeout)
+        except TimeoutError as error:
+            self._running = None
+            self._closing.set()
+            running.cancel()  # (still connecting: stop at once)
+            await _ended(running)
+            raise MCPSessionError(
+                f"The MCP server {self._describe()} did not start, answer and list its tools "
+                f"within {self._open_timeout:g} seconds (open_timeout). Check that it runs "
+                "(or that its command works when run by hand), or give it longer: "
+                "MCPSession(..., open_timeout=120)."
+            ) from error
         except BaseException:
             self._running = None
             self._closing.set()  # the caller gave up as the connection opened: close it

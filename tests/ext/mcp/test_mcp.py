@@ -265,8 +265,9 @@ def test_the_arguments_of_a_command_given_as_one_str_are_refused() -> None:
         ({"read_timeout": -1}, "read_timeout to be a positive, finite number of seconds; got -1"),
         ({"read_timeout": "5"}, "read_timeout to be a positive, finite number of seconds; got '5'"),
         ({"prefix": 5}, "prefix to be a str (put before each tool's name); got 5"),
+        ({"open_timeout": 0}, "open_timeout to be a positive, finite number of seconds; got 0"),
     ],
-    ids=["zero-timeout", "negative-timeout", "str-timeout", "int-prefix"],
+    ids=["zero-timeout", "negative-timeout", "str-timeout", "int-prefix", "zero-open-timeout"],
 )
 def test_bad_session_arguments_are_refused_when_it_is_made(
     arguments: dict[str, Any], says: str
@@ -276,6 +277,29 @@ def test_bad_session_arguments_are_refused_when_it_is_made(
     with pytest.raises(ArgumentError) as raised:
         MCPSession("http://127.0.0.1:1/mcp", **arguments)
     assert str(raised.value).startswith(f"MCPSession needs {says}.")
+
+
+async def test_a_server_that_never_answers_is_an_error_after_open_timeout(tmp_path: Path) -> None:
+    """Not a hang: a server that starts and then says nothing (no handshake) is an error
+    after ``open_timeout``, and its process is stopped."""
+    pid_file = tmp_path / "pid"
+    silent = MCPSession.stdio(
+        sys.executable,
+        [
+            "-c",
+            "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)",
+            str(pid_file),
+        ],
+        open_timeout=1.0,
+    )
+    with pytest.raises(MCPSessionError, match=r"within 1 seconds \(open_timeout\)"):
+        await soon(silent.__aenter__())
+    assert not _runs_on(pid_file), "the silent server runs on"
+
+
+def _runs_on(pid_file: Path) -> bool:
+    """Whether the process that wrote ``pid_file`` runs (no file: it never started)."""
+    return pid_file.exists() and Path(f"/proc/{pid_file.read_text()}").exists()
 
 
 async def test_an_http_server_that_is_not_there_is_a_clear_error() -> None:
