@@ -254,8 +254,9 @@ def _output_events(response: Any) -> list[LLMEvent]:
     events: list[LLMEvent] = []
     for item in response.output or ():
         if item.type == "message":
-            texts += [part.text for part in item.content if part.type == "output_text"]
-            events += [Refusal(part.refusal) for part in item.content if part.type == "refusal"]
+            parts = item.content or ()  # (null from a server of another make: no text)
+            texts += [part.text for part in parts if part.type == "output_text"]
+            events += [Refusal(part.refusal) for part in parts if part.type == "refusal"]
         elif item.type == "function_call":
             events += [
                 ToolCallStart(item.call_id, item.name),

@@ -238,6 +238,36 @@ def test_a_whole_chat_completion_without_choices_is_a_response_error() -> None:
         run_with_virtual_time(main())
 
 
+def test_a_whole_responses_message_with_null_content_is_a_reply_without_text() -> None:
+    """A Responses reply (``stream=False``) whose message item has ``content: null`` (a
+    server of another make): the reply has no text, as a streamed one would have; not a
+    bare ``TypeError``."""
+    usage = {
+        "input_tokens": 1,
+        "output_tokens": 0,
+        "total_tokens": 1,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    }
+    item = {"type": "message", "id": "m1", "role": "assistant", "status": "completed"}
+    response = {
+        "id": "r",
+        "object": "response",
+        "created_at": 1,
+        "model": "m",
+        "status": "completed",
+        "output": [{**item, "content": None}],
+        "usage": usage,
+    }
+
+    async def main() -> list[str]:
+        async with MiniAgents():
+            agent = replying_agent("responses", lambda: httpx2.Response(200, json=response))
+            return [str(message) for message in await agent.inquire("Hi", stream=False)]
+
+    assert run_with_virtual_time(main()) == [""]
+
+
 def test_negative_token_counts_of_a_server_are_unknown_not_a_credit_to_the_budget() -> None:
     """A server that reports ``prompt_tokens: -1000000``: the reply is kept, those counts
     are unknown (``None``), the call is unpriced, and a budget is not credited with them
