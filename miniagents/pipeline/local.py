@@ -45,7 +45,7 @@ from pydantic import BaseModel
 from reactivex import Observable
 from typing_extensions import TypeVar
 
-from miniagents.arguments import check_count, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds
 from miniagents.messages import Message, MessageTuple
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.sequence import MessageType
@@ -787,7 +787,8 @@ def pipeline_settings(
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that is
             not positive, a ``retry_on`` that is not a tuple of exception classes (a
-            ``ValueError``), a ``jitter`` that is neither a bool nor a ``random.Random``,
+            ``ValueError``), an ``ordered``, ``fail_fast`` or ``progress`` that is not a
+            bool, a ``jitter`` that is neither a bool nor a ``random.Random``,
             an unknown ``overflow``, a ``total`` that is not a whole number >= 0, or a
             ``description`` that is not a ``str``.
     """
@@ -797,6 +798,11 @@ def pipeline_settings(
     for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
         check_count(value, name, owner=owner, error=error)
     check_count(retries, "retries", least=0, owner=owner, error=error)
+    for name, flag in (("ordered", ordered), ("fail_fast", fail_fast)):
+        check_flag(flag, name, owner=owner, error=error)
+    if progress is not None:
+        fix = "Or None: shown on a terminal."
+        check_flag(progress, "progress", owner=owner, fix=fix, error=error)
     check_seconds(backoff, "backoff", zero=True, forever=True, owner=owner, error=error)
     fix = f"It is the longest wait between two tries: e.g. {DEFAULT_MAX_BACKOFF:g}, the default."
     check_seconds(max_backoff, "max_backoff", zero=True, owner=owner, fix=fix, error=error)
@@ -926,7 +932,8 @@ def pipeline(
     Raises:
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that
-            is not positive (a ``ValueError``), a ``jitter`` that is neither a bool nor a
+            is not positive (a ``ValueError``), an ``ordered``, ``fail_fast`` or
+            ``progress`` that is not a bool, a ``jitter`` that is neither a bool nor a
             ``random.Random``, an unknown ``overflow``, a ``durable`` that is neither a
             bool nor a non-empty string, or ``items`` that are not an iterable, or are a
             ``str`` (whose characters would each be an item: pass ``[text]``).

@@ -510,6 +510,10 @@ def test_plain_for_left_early_stops_the_thread() -> None:
         {"total": -1},
         {"description": 5},
         {"batch": 5},
+        {"ordered": "no"},
+        {"fail_fast": "yes"},
+        {"fail_fast": 1},
+        {"progress": "on"},
     ],
 )
 def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, object]) -> None:

@@ -141,7 +141,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from miniagents.arguments import check_flag
 from miniagents.ext.errors import MissingExtraError
+from miniagents.root_error import ArgumentError
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -171,7 +173,20 @@ def instrument(
 
     Raises:
         MissingExtraError: if ``opentelemetry-api`` is not installed (an ``ImportError``).
+        ArgumentError: for a provider that is not one (no ``get_tracer``/``get_meter``), or
+            a ``capture_content`` that is not a bool (a ``ValueError``).
     """
+    check_flag(capture_content, "capture_content", owner="instrument()")
+    for name, provider, method, example in (
+        ("tracer_provider", tracer_provider, "get_tracer", "opentelemetry.sdk.trace"),
+        ("meter_provider", meter_provider, "get_meter", "opentelemetry.sdk.metrics"),
+    ):
+        if provider is not None and not callable(getattr(provider, method, None)):
+            kind = name.title().replace("_", "")
+            raise ArgumentError(
+                f"instrument() needs {name} to be an OpenTelemetry {kind} (e.g. "
+                f"{example}.{kind}()), or None for the global one; got {provider!r}."
+            )
     try:
         from miniagents.ext.otel._tracing import Telemetry
     except ImportError as error:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Generic, overload
 
 from typing_extensions import TypeVar, Unpack
 
-from miniagents.arguments import check_count, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings, is_dataset
 from miniagents.ext.ray._wire import check_sendable_agent
@@ -296,7 +296,8 @@ def ray_pipeline(
             (``retries``, ``max_concurrency``, ``fail_fast``...: the message says what to
             use instead), no agents (or something that is not an agent), items that are
             neither iterable nor a ``Dataset``, a ``batch_size`` or ``max_in_flight`` that
-            is not a positive int, a ``max_in_flight`` below ``batch_size``, a ``timeout``
+            is not a positive int, a ``max_in_flight`` below ``batch_size``, an ``ordered``
+            that is not a bool, a ``timeout``
             that is not positive, a ``max_retries`` that is not an int >= 0 or a
             ``cancel_timeout`` that is not a positive number (a ``ValueError``).
         MessageSerializationError: for an agent that cannot be pickled to reach the
@@ -318,6 +319,7 @@ def ray_pipeline(
         fix = "Or pass None for no timeout."
         check_seconds(timeout, "timeout", forever=True, owner=owner, fix=fix, error=error)
     check_count(batch_size, "batch_size", owner=owner, error=error)
+    check_flag(ordered, "ordered", owner=owner, error=error)
     if max_in_flight < batch_size:
         raise RayPipelineArgumentError(
             f"ray_pipeline() needs batch_size <= max_in_flight (a batch is sent whole); got "

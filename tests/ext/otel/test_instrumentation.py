@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
-from miniagents.errors import MissingExtraError, StreamCancelledError
+from miniagents.errors import ArgumentError, MissingExtraError, StreamCancelledError
 from miniagents.ext.llm import (
     LLMCall,
     LLMEvent,
@@ -815,3 +815,25 @@ async def test_a_persons_decision_is_recorded_on_the_tool_calls_span(
     assert attributes["miniagents.approval.approved"] is True
     assert attributes["miniagents.approval.decided_by"] == "alice"
     assert str(attributes["miniagents.approval.decided_at"]).endswith("+00:00")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            {"tracer_provider": "x"},
+            r"^instrument\(\) needs tracer_provider to be an OpenTelemetry TracerProvider "
+            r"\(e\.g\. opentelemetry\.sdk\.trace\.TracerProvider\(\)\), or None for the global "
+            r"one; got 'x'\.$",
+        ),
+        ({"meter_provider": TracerProvider()}, r"meter_provider to be an OpenTelemetry MeterProv"),
+        ({"capture_content": "no"}, r"capture_content to be True or False; got 'no'\.$"),
+    ],
+    ids=["a-string-as-tracer-provider", "a-tracer-provider-as-meter-provider", "a-str-flag"],
+)
+def test_instrument_refuses_what_is_not_a_provider_or_a_flag(
+    arguments: dict[str, object], message: str
+) -> None:
+    # (was: a bare AttributeError for a str provider, and "no" taken as a true flag)
+    with pytest.raises(ArgumentError, match=message):
+        instrument(**arguments)  # type: ignore[arg-type]
