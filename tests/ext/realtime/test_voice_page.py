@@ -97,14 +97,22 @@ def write_question(path: Path, rate: int = 48000) -> None:
 
 
 def frequency(pcm: bytes, rate: int) -> float:
-    """The frequency of the loud part of ``pcm`` (16-bit mono), from its zero crossings."""
+    """The frequency of the loud part of ``pcm`` (16-bit mono), from its rising zero crossings.
+
+    It is the typical period (the middle half of the periods between crossings, averaged), not
+    the crossings over the whole span: a loaded machine's capture may drop or pad a few
+    milliseconds, which stretches the span without changing the tone.
+    """
     samples = array.array("h")
     samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
     loud = [index for index, value in enumerate(samples) if abs(value) > 2000]
     assert loud, "no loud audio reached the API"
     part = samples[loud[0] : loud[-1]]
-    crossings = sum(1 for a, b in itertools.pairwise(part) if (a < 0) != (b < 0))
-    return crossings / 2 / (len(part) / rate)
+    rising = [i for i, (a, b) in enumerate(itertools.pairwise(part)) if a < 0 <= b]
+    periods = sorted(b - a for a, b in itertools.pairwise(rising))
+    assert len(periods) >= 8, f"too few periods in the loud audio: {len(periods)}"
+    middle = periods[len(periods) // 4 : len(periods) - len(periods) // 4]
+    return rate / (sum(middle) / len(middle))
 
 
 async def launch(playwright: Playwright, *extra: str) -> Browser:
