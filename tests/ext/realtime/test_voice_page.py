@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import json
 import math
+import re
 import socket
 import wave
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -290,6 +291,34 @@ async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMSe
             )
             await expect(page.locator("#status")).to_have_text(  # (was: "The session ended.")
                 "The session ended: A message was bigger than the app takes. (1009)"
+            )
+        finally:
+            await browser.close()
+
+
+async def test_the_page_says_the_connection_closed_when_the_server_stops_without_a_reason(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            page = await browser.new_page()
+            async with served(app) as base_url:
+                await page.goto(base_url)
+                await page.click("#mic")
+                await expect(page.locator("body")).to_have_attribute(
+                    "data-state", "live", timeout=30_000
+                )
+            # the server stopped mid-session: no reason (was: "The session ended.", as if done)
+            await expect(page.locator("body")).to_have_attribute("data-state", "error")
+            await expect(page.locator("#status")).to_have_text(
+                re.compile(
+                    r"^The connection closed without a reason \(10\d\d\)\. Reload the page to "
+                    r"start a new session\.$"
+                )
             )
         finally:
             await browser.close()
