@@ -665,6 +665,27 @@ async def _run(
             forget_task(replies.task)
 
 
+def _not_an_agent_function(given: object) -> str:
+    """Why ``given`` (not callable, or an async generator function) is no agent function."""
+    if inspect.isasyncgenfunction(given):
+        name = getattr(given, "__name__", "agent")
+        return (
+            f"{name!r} is an async generator function (it yields), but an agent replies "
+            f"through its context: replace each `yield x` with `ctx.reply(x)` in `async def "
+            f"{name}(ctx: InteractionContext, ...) -> None`."
+        )
+    if isinstance(given, MiniAgent):
+        fix = "it is an agent already: use it as it is (or its fork(...))"
+    elif inspect.iscoroutine(given):
+        fix = "pass the async function itself, without calling it: `miniagent(my_agent)`"
+    else:
+        fix = "define one as `async def agent(ctx: InteractionContext, ...) -> None`"
+    return (
+        f"@miniagent takes an agent function, but got a {type(given).__name__} ({given!r}), "
+        f"which cannot be called: {fix}."
+    )
+
+
 async def _awaited(awaitable: Awaitable[None]) -> None:
     await awaitable
 
@@ -856,6 +877,8 @@ class MiniAgent(Generic[P, ReplyT_co]):
             AgentArgumentError: if ``bound`` names an argument ``func`` does not take.
             ConcurrencyLimitError: if ``max_concurrency`` is not a positive int.
         """
+        if not callable(func) or inspect.isasyncgenfunction(func):
+            raise AgentDefinitionError(_not_an_agent_function(func))
         name = getattr(func, "__name__", repr(func))
         if surely_not_async(func):  # (a plain function returning an awaitable is one)
             raise AgentDefinitionError(

@@ -203,6 +203,48 @@ def test_a_non_async_function_is_an_agent_definition_error(with_arguments: bool)
     assert "async def sync_agent(ctx: InteractionContext" in str(error)
 
 
+async def _called_by_mistake(ctx: InteractionContext) -> None:
+    ctx.reply("never")
+
+
+@pytest.mark.parametrize("what", ["number", "coroutine", "agent"])
+def test_something_not_callable_is_an_agent_definition_error_naming_the_fix(what: str) -> None:
+    # a plausible slip: the function called (a coroutine), an agent decorated again
+    given: object = 42
+    if what == "coroutine":
+        given = _called_by_mistake(cast(InteractionContext, None))
+    elif what == "agent":
+        given = untyped_miniagent(_called_by_mistake)
+    try:
+        with pytest.raises(AgentDefinitionError) as raised:
+            untyped_miniagent(given)
+    finally:
+        if inspect.iscoroutine(given):
+            given.close()
+    assert isinstance(raised.value, TypeError)
+    message = str(raised.value)
+    assert "@miniagent takes an agent function" in message
+    assert type(given).__name__ in message
+    hint = {
+        "number": "async def agent(ctx: InteractionContext, ...)",
+        "coroutine": "without calling it",
+        "agent": "an agent already",
+    }[what]
+    assert hint in message
+
+
+def test_an_async_generator_function_is_an_agent_definition_error_at_decoration() -> None:
+    async def yielding(ctx: InteractionContext) -> AsyncIterator[str]:
+        yield "a reply"
+
+    with pytest.raises(AgentDefinitionError) as raised:
+        untyped_miniagent(yielding)  # (on main: accepted, and each inquiry failed later)
+    assert isinstance(raised.value, TypeError)
+    message = str(raised.value)
+    assert "'yielding' is an async generator function" in message
+    assert "ctx.reply(" in message
+
+
 @miniagent
 async def _greeter(ctx: InteractionContext, greeting: str = "Hello") -> None:
     ctx.reply(f"{greeting}, {(await ctx.message_promises)[0]}")
