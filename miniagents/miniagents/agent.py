@@ -53,6 +53,7 @@ from typing import (
     Concatenate,
     Generic,
     Literal,
+    NoReturn,
     ParamSpec,
     Protocol,
     Self,
@@ -638,9 +639,11 @@ async def _run(
         if type(running) is not CoroutineType:  # a plain function's awaitable, or none
             running = _awaiting(running, agent)
         if agent.concurrency_limit is None:
-            await running
-        else:
-            await _run_limited(agent.concurrency_limit, running)
+            # (a jump where dropping the result was a pop: no more work per interaction)
+            if await running is not None:
+                _returned(agent)
+        elif await _run_limited(agent.concurrency_limit, running) is not None:
+            _returned(agent)
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         if _failed(agent, interaction, replies, error) and input_core is not None:
             _release_input(input_core, reply_core, gave_up=True)  # given up on: its input too
@@ -686,8 +689,20 @@ def _not_an_agent_function(given: object) -> str:
     )
 
 
+def _returned(agent: MiniAgent[...]) -> NoReturn:
+    """The agent function returned a value, which no one would see: fail its interaction.
+
+    Raises:
+        AgentDefinitionError: always (the interaction's replies fail with it).
+    """
+    raise AgentDefinitionError(
+        f"The agent {agent.alias} returned a value other than None, but an agent's return "
+        "value is dropped: reply it instead, with ctx.reply(...), and return nothing."
+    )
+
+
 async def _awaited(awaitable: Awaitable[None]) -> None:
-    await awaitable
+    return await awaitable  # (a value is refused by the run: see _returned)
 
 
 def _awaiting(given: object, agent: MiniAgent[...]) -> Coroutine[Any, Any, None]:
@@ -707,15 +722,19 @@ def _awaiting(given: object, agent: MiniAgent[...]) -> Coroutine[Any, Any, None]
     return _awaited(given)
 
 
-async def _run_limited(limit: ConcurrencyLimit, running: Coroutine[Any, Any, None]) -> None:
-    """Run an agent function's coroutine once ``limit`` has a slot for it."""
+async def _run_limited(limit: ConcurrencyLimit, running: Coroutine[Any, Any, object]) -> object:
+    """Run an agent function's coroutine once ``limit`` has a slot for it; what it returned.
+
+    (``None``, as its type says; code mypy does not check may return a value: see
+    ``_returned``.)
+    """
     try:
         await limit.acquire()  # it may wait here for a slot
     except BaseException:
         running.close()  # never to run
         raise
     try:  # (not async with: its bound __aexit__ would be held while the agent runs)
-        await running
+        return await running  # (a value is refused by the run: see _returned)
     finally:
         limit.release()
 

@@ -294,6 +294,31 @@ async def test_a_plain_function_that_returns_no_awaitable_fails_its_interaction(
     )
 
 
+async def _returns_its_reply(ctx: InteractionContext) -> str:
+    ctx.reply("replied")
+    return "returned"  # a slip: the value is no reply
+
+
+@pytest.mark.parametrize("max_concurrency", [None, 2])
+async def test_an_agent_that_returns_a_value_fails_its_interaction_naming_ctx_reply(
+    max_concurrency: int | None,
+) -> None:
+    # on main the value was dropped without a word and the replies ended as if complete
+    returning = untyped_miniagent(_returns_its_reply, max_concurrency=max_concurrency)
+    by_lambda = untyped_miniagent(lambda ctx: _returns_its_reply(ctx), alias="LAMBDA")
+    async with MiniAgents():
+        for agent in (returning, by_lambda):
+            texts, error = await texts_until_error(agent.inquire())
+            assert texts == ["replied"]
+            assert isinstance(error, AgentDefinitionError)
+            assert isinstance(error, TypeError)
+            assert str(error) == (
+                f"The agent {agent.alias} returned a value other than None, but an agent's "
+                "return value is dropped: reply it instead, with ctx.reply(...), and return "
+                "nothing."
+            )
+
+
 async def _no_parameters() -> None:
     pass
 
