@@ -535,6 +535,18 @@ def test_a_plain_function_is_refused_with_the_way_to_make_it_an_agent() -> None:
         pipeline([upper, summarize], ["x"])  # type: ignore[list-item]
 
 
+@pytest.mark.parametrize("chain", ["one", "list"])
+def test_the_items_given_first_are_refused_naming_the_order(chain: str) -> None:
+    # a slip: pipeline(items, agent); on main the error said the items were no agents
+    agents: object = upper if chain == "one" else [upper, upper]
+    with pytest.raises(PipelineArgumentError) as raised:
+        pipeline(["x"], agents)  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "pipeline() takes the agents first, then the items, but got the items (['x']) first "
+        "and the agents second: swap them, pipeline(agents, items)."
+    )
+
+
 @pytest.mark.parametrize("items", [5, None])
 def test_items_that_are_not_iterable_are_refused_at_once(items: object) -> None:
     with pytest.raises(PipelineArgumentError, match="needs its items as an iterable"):
