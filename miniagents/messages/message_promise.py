@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import AsyncIterable, Callable, Generator, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, overload
@@ -142,12 +143,20 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
             StreamArgumentError: if both or neither of ``source`` and ``prefill_message``
                 are given, if metadata comes with ``prefill_message``, or for an
                 ``overflow=`` that ``message_class`` does not declare as a field.
+            MessageTypeError: if ``prefill_message`` is not a ``Message``.
         """
         if prefill_message is not None:
             if source is not None or metadata:
                 raise StreamArgumentError(
                     "MessagePromise(prefill_message=...) takes no token source and no "
                     "metadata: the message already holds both."
+                )
+            if not isinstance(prefill_message, Message):
+                raise MessageTypeError(
+                    "MessagePromise(prefill_message=...) takes a Message, not a "
+                    f"{type(prefill_message).__name__} ({reprlib.repr(prefill_message)}): wrap "
+                    "it, MessagePromise(prefill_message=Message(text=...)), or make the promise "
+                    "of a text with MessagePromise.of_text(text)."
                 )
             self._init_prefilled(prefill_message)
         elif source is None:
