@@ -15,7 +15,7 @@ import threading
 import traceback
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import aclosing
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import reactivex
@@ -540,7 +540,7 @@ def test_the_items_given_first_are_refused_naming_the_order(chain: str) -> None:
     # a slip: pipeline(items, agent); on main the error said the items were no agents
     agents: object = upper if chain == "one" else [upper, upper]
     with pytest.raises(PipelineArgumentError) as raised:
-        pipeline(["x"], agents)  # type: ignore[arg-type]
+        pipeline(cast(Any, ["x"]), cast(Any, agents))
     assert str(raised.value) == (
         "pipeline() takes the agents first, then the items, but got the items (['x']) first "
         "and the agents second: swap them, pipeline(agents, items)."
