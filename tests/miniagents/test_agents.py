@@ -294,6 +294,17 @@ async def test_a_plain_function_that_returns_no_awaitable_fails_its_interaction(
     )
 
 
+async def test_the_input_given_by_keyword_is_refused_naming_its_place() -> None:
+    # on main: "Check the spelling, or add a parameter 'messages' to the agent function"
+    async with MiniAgents():
+        with pytest.raises(AgentArgumentError) as raised:
+            loose(_greeter).inquire(messages="Ann")
+    assert str(raised.value) == (
+        "The agent _GREETER got an unexpected keyword argument 'messages' in inquire(); it "
+        "takes: greeting. Pass the input messages first, by position: inquire(messages, ...)."
+    )
+
+
 async def _returns_its_reply(ctx: InteractionContext) -> str:
     ctx.reply("replied")
     return "returned"  # a slip: the value is no reply
