@@ -291,6 +291,19 @@ async def test_a_promise_whose_resolver_gives_no_awaitable_fails_with_one_of_our
     assert not isinstance(own.value, MiniAgentsError)  # (its own errors pass as they are)
 
 
+async def test_a_streamed_promise_whose_resolver_gives_no_awaitable_fails_naming_it() -> None:
+    # on main: a bare TypeError ("object int can't be used in 'await' expression")
+    plain: Any = lambda pieces: len(pieces)  # noqa: E731  # (mypy would refuse it)
+    stream: StreamedPromise[str, int] = StreamedPromise(Producer(["a", "b"])(), resolver=plain)
+    with pytest.raises(StreamArgumentError) as raised:
+        await stream
+    assert str(raised.value) == (
+        "The resolver of a StreamedPromise must return an awaitable (the stream awaits it), "
+        "but it returned int: make it an `async def` function of the tuple of pieces."
+    )
+    assert [piece async for piece in stream] == ["a", "b"]  # (the pieces stand)
+
+
 def test_consuming_a_task_backed_stream_outside_asyncio_is_a_clear_error() -> None:
     promise = MessagePromise.from_async_iterable(Producer(["a"])())
     with pytest.raises(NoRunningLoopError, match=r"asyncio\.run"):
