@@ -151,14 +151,17 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
                     "MessagePromise(prefill_message=...) takes no token source and no "
                     "metadata: the message already holds both."
                 )
-            if not isinstance(prefill_message, Message):
+            try:  # (no check before: a message is the common case, and costs nothing here)
+                self._init_prefilled(prefill_message)
+            except AttributeError:  # (no ``text``: a str, a dict ... given for a message)
+                if isinstance(prefill_message, Message):
+                    raise
                 raise MessageTypeError(
                     "MessagePromise(prefill_message=...) takes a Message, not a "
                     f"{type(prefill_message).__name__} ({reprlib.repr(prefill_message)}): wrap "
                     "it, MessagePromise(prefill_message=Message(text=...)), or make the promise "
                     "of a text with MessagePromise.of_text(text)."
-                )
-            self._init_prefilled(prefill_message)
+                ) from None
         elif source is None:
             raise StreamArgumentError(
                 "MessagePromise() needs a token source (an async iterable or an Observable "
