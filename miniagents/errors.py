@@ -28,6 +28,7 @@ right for the extensions)::
     ├── MessageTypeError (also TypeError)         not a MessageType where messages were expected
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
     ├── ImagePartError (also ValueError)          an ImagePart without one source, or unknown bytes
+    ├── UnresolvedMessageError (also AttributeError)  a message's field read from its promise
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
     ├── AgentArgumentError (also TypeError)       an unknown, missing or extra agent argument
     │   └── MissingAgentArgumentError (also ValueError)  an agent run without one it needs
@@ -148,7 +149,9 @@ _REEXPORTS = Reexports(
             "StreamOverflowError StreamPicklingError StreamSourceError"
         ),
         "miniagents.frozen.errors": "FrozenFieldError FrozenInstanceError HashKeyError",
-        "miniagents.messages.errors": "AppenderClosedError ImagePartError MessageTypeError",
+        "miniagents.messages.errors": (
+            "AppenderClosedError ImagePartError MessageTypeError UnresolvedMessageError"
+        ),
         "miniagents.miniagents.errors": (
             "AgentArgumentError AgentDefinitionError AgentFinishedError "
             "ConcurrencyLimitError ContextArgumentError ContextReenteredError "

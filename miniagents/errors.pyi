@@ -88,6 +88,7 @@ from miniagents.frozen.errors import HashKeyError as HashKeyError
 from miniagents.messages.errors import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import ImagePartError as ImagePartError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
+from miniagents.messages.errors import UnresolvedMessageError as UnresolvedMessageError
 from miniagents.miniagents.errors import AgentArgumentError as AgentArgumentError
 from miniagents.miniagents.errors import AgentDefinitionError as AgentDefinitionError
 from miniagents.miniagents.errors import AgentFinishedError as AgentFinishedError
@@ -148,7 +149,7 @@ __all__ = [
     "ToolApprovalError", "ToolCallError", "ToolDefinitionError", "ToolError",
     "ToolNameConflictError",
     "FrozenFieldError", "FrozenInstanceError", "HashKeyError",
-    "AppenderClosedError", "ImagePartError", "MessageTypeError",
+    "AppenderClosedError", "ImagePartError", "MessageTypeError", "UnresolvedMessageError",
     "AgentArgumentError", "AgentDefinitionError", "AgentFinishedError", "ConcurrencyLimitError",
     "ContextArgumentError", "ContextReenteredError", "LoopAlreadyRunningError",
     "MissingAgentArgumentError", "NoActiveContextError",

@@ -61,6 +61,13 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "miniagents.reexports",
         "AttributeError(f'module {self.facade!r} has no attribute {name!r}')",
     ): ("a facade's __getattr__ must raise AttributeError for a name it does not have"),
+    (
+        "miniagents.messages.message_promise",
+        "AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}')",
+    ): (
+        "MessagePromise.__getattr__, for a private or special name it lacks: the plain "
+        "AttributeError Python raises without the method (copy, pickle and hasattr probe them)"
+    ),
     ("miniagents.promising._replay", "error.with_traceback(self._traceback)"): (
         "re-raises the error that ended a stream (its producer's, of any type) for a consumer"
     ),

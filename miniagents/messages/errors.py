@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
 
-__all__ = ["AppenderClosedError", "ImagePartError", "MessageTypeError"]
+__all__ = [
+    "AppenderClosedError",
+    "ImagePartError",
+    "MessageTypeError",
+    "UnresolvedMessageError",
+]
 
 
 class MessageTypeError(MiniAgentsError, TypeError):
@@ -22,3 +27,7 @@ class ImagePartError(MiniAgentsError, ValueError):
     ``ValidationError`` (its message, and the error itself in the ``ctx`` of the entry), as
     every invalid field of a model does.
     """
+
+
+class UnresolvedMessageError(MiniAgentsError, AttributeError):
+    """A field of a message read from its ``MessagePromise`` (await the promise first)."""

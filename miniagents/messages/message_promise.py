@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import AsyncIterable, Callable, Generator, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Generic, Self, overload
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, overload
 
 from reactivex import Observable
 from typing_extensions import TypeVar
 
 from miniagents.frozen.model import FrozenDict, freeze
-from miniagents.messages.errors import MessageTypeError
+from miniagents.messages.errors import MessageTypeError, UnresolvedMessageError
 from miniagents.messages.message import Message
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
 from miniagents.promising.lowlevel import (
@@ -142,6 +143,7 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
             StreamArgumentError: if both or neither of ``source`` and ``prefill_message``
                 are given, if metadata comes with ``prefill_message``, or for an
                 ``overflow=`` that ``message_class`` does not declare as a field.
+            MessageTypeError: if ``prefill_message`` is not a ``Message``.
         """
         if prefill_message is not None:
             if source is not None or metadata:
@@ -149,7 +151,17 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
                     "MessagePromise(prefill_message=...) takes no token source and no "
                     "metadata: the message already holds both."
                 )
-            self._init_prefilled(prefill_message)
+            try:  # (no check before: a message is the common case, and costs nothing here)
+                self._init_prefilled(prefill_message)
+            except AttributeError:  # (no ``text``: a str, a dict ... given for a message)
+                if isinstance(prefill_message, Message):
+                    raise
+                raise MessageTypeError(
+                    "MessagePromise(prefill_message=...) takes a Message, not a "
+                    f"{type(prefill_message).__name__} ({reprlib.repr(prefill_message)}): wrap "
+                    "it, MessagePromise(prefill_message=Message(text=...)), or make the promise "
+                    "of a text with MessagePromise.of_text(text)."
+                ) from None
         elif source is None:
             raise StreamArgumentError(
                 "MessagePromise() needs a token source (an async iterable or an Observable "
@@ -406,6 +418,26 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
     def __repr__(self) -> str:
         """Show the class, the state, the number of tokens so far and the metadata."""
         return f"{super().__repr__()[:-1]}, {dict(self.metadata)!r}>"
+
+    if not TYPE_CHECKING:  # (for mypy a promise has only its own attributes, as it does)
+
+        def __getattr__(self, name: str) -> NoReturn:
+            """Called only for an attribute it lacks: a message's field, read too soon.
+
+            Raises:
+                UnresolvedMessageError: for a public name (an ``AttributeError``, so that
+                    ``hasattr`` still says no), telling to await the promise first.
+                AttributeError: for a private or special one, as without this method.
+            """
+            if name[:1] == "_":
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise UnresolvedMessageError(
+                f"A MessagePromise has no attribute {name!r}: it is the promise of a message "
+                "(which may still be streaming). Await it, then read the message: `message = "
+                f"await promise`, then `message.{name}`.",
+                name=name,
+                obj=self,
+            )
 
 
 _NO_METADATA = FrozenDict()

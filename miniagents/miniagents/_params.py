@@ -88,10 +88,12 @@ class AgentParameters:
         if not (self.takes_any or given <= self.names):  # (a set comparison: no set made)
             unknown = sorted(set(arguments) - self.names)
             takes = ", ".join(sorted(self.names)) or "no arguments"
+            fix = f"Check the spelling, or add a parameter {unknown[0]!r} to the agent function."
+            if unknown[0] == "messages" and where == "inquire":  # the input by keyword
+                fix = "Pass the input messages first, by position: inquire(messages, ...)."
             raise AgentArgumentError(
                 f"The agent {self.agent} got an unexpected keyword argument {unknown[0]!r} "
-                f"in {where}(); it takes: {takes}. Check the spelling, or add a parameter "
-                f"{unknown[0]!r} to the agent function."
+                f"in {where}(); it takes: {takes}. {fix}"
             )
         if not complete or self.required <= given:
             return

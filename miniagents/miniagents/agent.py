@@ -53,6 +53,7 @@ from typing import (
     Concatenate,
     Generic,
     Literal,
+    NoReturn,
     ParamSpec,
     Protocol,
     Self,
@@ -638,9 +639,11 @@ async def _run(
         if type(running) is not CoroutineType:  # a plain function's awaitable, or none
             running = _awaiting(running, agent)
         if agent.concurrency_limit is None:
-            await running
-        else:
-            await _run_limited(agent.concurrency_limit, running)
+            # (a jump where dropping the result was a pop: no more work per interaction)
+            if await running is not None:
+                _returned(agent)
+        elif await _run_limited(agent.concurrency_limit, running) is not None:
+            _returned(agent)
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         if _failed(agent, interaction, replies, error) and input_core is not None:
             _release_input(input_core, reply_core, gave_up=True)  # given up on: its input too
@@ -665,8 +668,41 @@ async def _run(
             forget_task(replies.task)
 
 
+def _not_an_agent_function(given: object) -> str:
+    """Why ``given`` (not callable, or an async generator function) is no agent function."""
+    if inspect.isasyncgenfunction(given):
+        name = getattr(given, "__name__", "agent")
+        return (
+            f"{name!r} is an async generator function (it yields), but an agent replies "
+            f"through its context: replace each `yield x` with `ctx.reply(x)` in `async def "
+            f"{name}(ctx: InteractionContext, ...) -> None`."
+        )
+    if isinstance(given, MiniAgent):
+        fix = "it is an agent already: use it as it is (or its fork(...))"
+    elif inspect.iscoroutine(given):
+        fix = "pass the async function itself, without calling it: `miniagent(my_agent)`"
+    else:
+        fix = "define one as `async def agent(ctx: InteractionContext, ...) -> None`"
+    return (
+        f"@miniagent takes an agent function, but got a {type(given).__name__} ({given!r}), "
+        f"which cannot be called: {fix}."
+    )
+
+
+def _returned(agent: MiniAgent[...]) -> NoReturn:
+    """The agent function returned a value, which no one would see: fail its interaction.
+
+    Raises:
+        AgentDefinitionError: always (the interaction's replies fail with it).
+    """
+    raise AgentDefinitionError(
+        f"The agent {agent.alias} returned a value other than None, but an agent's return "
+        "value is dropped: reply it instead, with ctx.reply(...), and return nothing."
+    )
+
+
 async def _awaited(awaitable: Awaitable[None]) -> None:
-    await awaitable
+    return await awaitable  # (a value is refused by the run: see _returned)
 
 
 def _awaiting(given: object, agent: MiniAgent[...]) -> Coroutine[Any, Any, None]:
@@ -686,15 +722,19 @@ def _awaiting(given: object, agent: MiniAgent[...]) -> Coroutine[Any, Any, None]
     return _awaited(given)
 
 
-async def _run_limited(limit: ConcurrencyLimit, running: Coroutine[Any, Any, None]) -> None:
-    """Run an agent function's coroutine once ``limit`` has a slot for it."""
+async def _run_limited(limit: ConcurrencyLimit, running: Coroutine[Any, Any, object]) -> object:
+    """Run an agent function's coroutine once ``limit`` has a slot for it; what it returned.
+
+    (``None``, as its type says; code mypy does not check may return a value: see
+    ``_returned``.)
+    """
     try:
         await limit.acquire()  # it may wait here for a slot
     except BaseException:
         running.close()  # never to run
         raise
     try:  # (not async with: its bound __aexit__ would be held while the agent runs)
-        await running
+        return await running  # (a value is refused by the run: see _returned)
     finally:
         limit.release()
 
@@ -856,6 +896,8 @@ class MiniAgent(Generic[P, ReplyT_co]):
             AgentArgumentError: if ``bound`` names an argument ``func`` does not take.
             ConcurrencyLimitError: if ``max_concurrency`` is not a positive int.
         """
+        if not callable(func) or inspect.isasyncgenfunction(func):
+            raise AgentDefinitionError(_not_an_agent_function(func))
         name = getattr(func, "__name__", repr(func))
         if surely_not_async(func):  # (a plain function returning an awaitable is one)
             raise AgentDefinitionError(

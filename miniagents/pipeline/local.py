@@ -25,6 +25,7 @@ import functools
 import inspect
 import queue
 import random
+import reprlib
 import threading
 import types
 import weakref
@@ -762,6 +763,13 @@ def agent_chain(
     return chain
 
 
+def _agents_in(items: object) -> bool:
+    """Whether ``items`` are an agent or a list or tuple of agents (given in their place)."""
+    if isinstance(items, list | tuple):
+        return bool(items) and isinstance(items[0], MiniAgent)
+    return isinstance(items, MiniAgent)
+
+
 def pipeline_settings(
     agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]],
     *,
@@ -940,6 +948,12 @@ def pipeline(
         DurablePipelineUnavailableError: for ``durable=`` without ``miniagents.ext.dbos``
             imported (``pip install "miniagents[dbos]"``).
     """
+    if not isinstance(agents, MiniAgent) and _agents_in(items):
+        raise PipelineArgumentError(
+            "pipeline() takes the agents first, then the items, but got the items "
+            f"({reprlib.repr(agents)}) first and the agents second: swap them, "
+            "pipeline(agents, items)."
+        )
     chain, settings = pipeline_settings(
         agents,
         caller="pipeline",

@@ -15,6 +15,7 @@ consumer (see :mod:`miniagents.promising.limits`).
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
@@ -24,7 +25,7 @@ from reactivex.disposable import Disposable
 from miniagents.promising._replay import DirectSource, ReplayCore
 from miniagents.promising._reporting import report_lost_error
 from miniagents.promising._tasks import forget_task, spawn
-from miniagents.promising.errors import StreamSourceError
+from miniagents.promising.errors import StreamArgumentError, StreamSourceError
 
 __all__ = [
     "PieceObserver",
@@ -162,7 +163,14 @@ class _Stop:
 
 async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.ObserverBase[T]) -> None:
     try:
-        value = await factory()
+        awaitable: object = factory()  # (typed Awaitable: code mypy does not check may err)
+        if not inspect.isawaitable(awaitable):
+            raise StreamArgumentError(
+                "The resolver of a Promise must return an awaitable (the promise awaits it), "
+                f"but it returned {type(awaitable).__name__}: make it an `async def` "
+                "function, or use Promise(prefill=value) for a ready value."
+            )
+        value = await awaitable
     except BaseException as error:
         _report(observer, error)
         if isinstance(error, asyncio.CancelledError):

@@ -90,7 +90,11 @@ class Promise(Shared[ReplayCore[T]]):
         self._core.cancel()
 
     async def aresolve(self) -> T:
-        """Wait for the value and return it (or raise the resolver's error)."""
+        """Wait for the value and return it (or raise the resolver's error).
+
+        Raises:
+            StreamArgumentError: if the resolver returned no awaitable (a plain function).
+        """
         pieces = await self._core.acollect()
         return pieces[0]
 

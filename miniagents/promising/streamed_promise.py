@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
@@ -12,7 +13,7 @@ from miniagents.promising._giving_up import move_readers
 from miniagents.promising._replay import DirectSource, ReplayCore, ReplayObservable
 from miniagents.promising._shared import Shared
 from miniagents.promising._sources import from_async_iterable
-from miniagents.promising.errors import StreamSourceError
+from miniagents.promising.errors import StreamArgumentError, StreamSourceError
 from miniagents.promising.limits import Overflow
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
 
@@ -170,7 +171,14 @@ class StreamedPromise(Shared[ReplayCore[PieceT]], Generic[PieceT, WholeT]):
     async def _resolve_whole(self, pieces: tuple[PieceT, ...]) -> WholeT:
         """Compute the whole from all the pieces."""
         assert self._resolver is not None  # every subclass without a resolver overrides this
-        return await self._resolver(pieces)
+        whole = self._resolver(pieces)
+        if not inspect.isawaitable(whole):  # (typed Awaitable: code mypy does not check)
+            raise StreamArgumentError(
+                f"The resolver of a {type(self).__name__} must return an awaitable (the stream "
+                f"awaits it), but it returned {type(whole).__name__}: make it an `async def` "
+                "function of the tuple of pieces."
+            )
+        return await whole
 
     @property
     def done(self) -> bool:

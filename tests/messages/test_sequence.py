@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from typing import Any, cast
 
 import pydantic
 import pytest
 import reactivex
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MessageTuple, MessageType
-from miniagents.errors import IncompleteStreamError, MessageTypeError, MiniAgentsError
+from miniagents.errors import (
+    IncompleteStreamError,
+    MessageTypeError,
+    MiniAgentsError,
+    UnresolvedMessageError,
+)
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 from tests.fakes.reading import texts, texts_until_error
@@ -254,6 +260,40 @@ async def test_str_of_a_streaming_sequence_is_a_clear_error() -> None:
         str(sequence)
     await sequence
     assert str(sequence) == "x"
+
+
+async def test_a_message_field_read_from_its_promise_is_one_of_our_errors_naming_await() -> None:
+    # `async for message in agent.inquire(...)` gives promises: `message.text` is a slip
+    # a newcomer makes (on main: a bare AttributeError naming a private class)
+    streaming = MessagePromise(slow_words("Hel", "lo", delay=0.01), role="assistant")
+    for promise in (MessagePromise(prefill_message=Message(text="Hi")), streaming):
+        with pytest.raises(UnresolvedMessageError) as raised:
+            promise.text  # type: ignore[attr-defined]  # noqa: B018
+        assert isinstance(raised.value, AttributeError)
+        assert isinstance(raised.value, MiniAgentsError)
+        assert str(raised.value) == (
+            "A MessagePromise has no attribute 'text': it is the promise of a message (which "
+            "may still be streaming). Await it, then read the message: `message = await "
+            "promise`, then `message.text`."
+        )
+        assert not hasattr(promise, "role")  # (hasattr still says no)
+        with pytest.raises(AttributeError) as plain:
+            promise._no_such_slot  # type: ignore[attr-defined]  # noqa: B018
+        assert not isinstance(plain.value, MiniAgentsError)  # (private names: as before)
+    assert (await streaming).text == "Hello"
+    assert streaming.metadata["role"] == "assistant"
+
+
+@pytest.mark.parametrize("given", ["Hello", {"text": "Hello"}])
+def test_a_prefill_message_that_is_no_message_is_a_message_type_error(given: object) -> None:
+    # on main: a bare AttributeError ("'str' object has no attribute 'text'")
+    with pytest.raises(MessageTypeError) as raised:
+        MessagePromise(prefill_message=cast(Any, given))
+    assert str(raised.value) == (
+        f"MessagePromise(prefill_message=...) takes a Message, not a {type(given).__name__} "
+        f"({given!r}): wrap it, MessagePromise(prefill_message=Message(text=...)), or make the "
+        "promise of a text with MessagePromise.of_text(text)."
+    )
 
 
 def test_messages_and_prefill_pieces_are_exclusive() -> None:

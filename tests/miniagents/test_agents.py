@@ -203,6 +203,48 @@ def test_a_non_async_function_is_an_agent_definition_error(with_arguments: bool)
     assert "async def sync_agent(ctx: InteractionContext" in str(error)
 
 
+async def _called_by_mistake(ctx: InteractionContext) -> None:
+    ctx.reply("never")
+
+
+@pytest.mark.parametrize("what", ["number", "coroutine", "agent"])
+def test_something_not_callable_is_an_agent_definition_error_naming_the_fix(what: str) -> None:
+    # a plausible slip: the function called (a coroutine), an agent decorated again
+    given: object = 42
+    if what == "coroutine":
+        given = _called_by_mistake(cast(InteractionContext, None))
+    elif what == "agent":
+        given = untyped_miniagent(_called_by_mistake)
+    try:
+        with pytest.raises(AgentDefinitionError) as raised:
+            untyped_miniagent(given)
+    finally:
+        if inspect.iscoroutine(given):
+            given.close()
+    assert isinstance(raised.value, TypeError)
+    message = str(raised.value)
+    assert "@miniagent takes an agent function" in message
+    assert type(given).__name__ in message
+    hint = {
+        "number": "async def agent(ctx: InteractionContext, ...)",
+        "coroutine": "without calling it",
+        "agent": "an agent already",
+    }[what]
+    assert hint in message
+
+
+def test_an_async_generator_function_is_an_agent_definition_error_at_decoration() -> None:
+    async def yielding(ctx: InteractionContext) -> AsyncIterator[str]:
+        yield "a reply"
+
+    with pytest.raises(AgentDefinitionError) as raised:
+        untyped_miniagent(yielding)  # (on main: accepted, and each inquiry failed later)
+    assert isinstance(raised.value, TypeError)
+    message = str(raised.value)
+    assert "'yielding' is an async generator function" in message
+    assert "ctx.reply(" in message
+
+
 @miniagent
 async def _greeter(ctx: InteractionContext, greeting: str = "Hello") -> None:
     ctx.reply(f"{greeting}, {(await ctx.message_promises)[0]}")
@@ -250,6 +292,42 @@ async def test_a_plain_function_that_returns_no_awaitable_fails_its_interaction(
         "The agent function of BROKEN must return an awaitable (the agent awaits it), but "
         "it returned NoneType: make it `async def agent(ctx: InteractionContext, ...) -> None`."
     )
+
+
+async def test_the_input_given_by_keyword_is_refused_naming_its_place() -> None:
+    # on main: "Check the spelling, or add a parameter 'messages' to the agent function"
+    async with MiniAgents():
+        with pytest.raises(AgentArgumentError) as raised:
+            loose(_greeter).inquire(messages="Ann")
+    assert str(raised.value) == (
+        "The agent _GREETER got an unexpected keyword argument 'messages' in inquire(); it "
+        "takes: greeting. Pass the input messages first, by position: inquire(messages, ...)."
+    )
+
+
+async def _returns_its_reply(ctx: InteractionContext) -> str:
+    ctx.reply("replied")
+    return "returned"  # a slip: the value is no reply
+
+
+@pytest.mark.parametrize("max_concurrency", [None, 2])
+async def test_an_agent_that_returns_a_value_fails_its_interaction_naming_ctx_reply(
+    max_concurrency: int | None,
+) -> None:
+    # on main the value was dropped without a word and the replies ended as if complete
+    returning = untyped_miniagent(_returns_its_reply, max_concurrency=max_concurrency)
+    by_lambda = untyped_miniagent(lambda ctx: _returns_its_reply(ctx), alias="LAMBDA")
+    async with MiniAgents():
+        for agent in (returning, by_lambda):
+            texts, error = await texts_until_error(agent.inquire())
+            assert texts == ["replied"]
+            assert isinstance(error, AgentDefinitionError)
+            assert isinstance(error, TypeError)
+            assert str(error) == (
+                f"The agent {agent.alias} returned a value other than None, but an agent's "
+                "return value is dropped: reply it instead, with ctx.reply(...), and return "
+                "nothing."
+            )
 
 
 async def _no_parameters() -> None:

@@ -15,7 +15,7 @@ import threading
 import traceback
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import aclosing
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import reactivex
@@ -537,6 +537,18 @@ def test_a_plain_function_is_refused_with_the_way_to_make_it_an_agent() -> None:
         pipeline(summarize, ["x"])  # type: ignore[arg-type]
     with pytest.raises(PipelineArgumentError, match=hint):
         pipeline([upper, summarize], ["x"])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("chain", ["one", "list"])
+def test_the_items_given_first_are_refused_naming_the_order(chain: str) -> None:
+    # a slip: pipeline(items, agent); on main the error said the items were no agents
+    agents: object = upper if chain == "one" else [upper, upper]
+    with pytest.raises(PipelineArgumentError) as raised:
+        pipeline(cast(Any, ["x"]), cast(Any, agents))
+    assert str(raised.value) == (
+        "pipeline() takes the agents first, then the items, but got the items (['x']) first "
+        "and the agents second: swap them, pipeline(agents, items)."
+    )
 
 
 @pytest.mark.parametrize("items", [5, None])

@@ -268,6 +268,42 @@ def test_a_promise_given_a_coroutine_for_its_resolver_refuses_it_and_closes_it()
         Promise(42)  # type: ignore[call-overload]
 
 
+async def test_a_promise_whose_resolver_gives_no_awaitable_fails_with_one_of_our_errors() -> None:
+    # `Promise(lambda: 5)`: callable, so taken at once; on main, awaiting it was a bare
+    # TypeError ("object int can't be used in 'await' expression")
+    def sync_value() -> int:
+        return 5
+
+    for resolver in (sync_value, lambda: 5):
+        with pytest.raises(StreamArgumentError) as raised:
+            await Promise(resolver)  # type: ignore[arg-type]
+        assert str(raised.value) == (
+            "The resolver of a Promise must return an awaitable (the promise awaits it), but "
+            "it returned int: make it an `async def` function, or use Promise(prefill=value) "
+            "for a ready value."
+        )
+
+    async def failing() -> int:
+        raise TypeError("the resolver's own")
+
+    with pytest.raises(TypeError, match="the resolver's own") as own:
+        await Promise(failing)
+    assert not isinstance(own.value, MiniAgentsError)  # (its own errors pass as they are)
+
+
+async def test_a_streamed_promise_whose_resolver_gives_no_awaitable_fails_naming_it() -> None:
+    # on main: a bare TypeError ("object int can't be used in 'await' expression")
+    plain: Any = lambda pieces: len(pieces)  # noqa: E731  # (mypy would refuse it)
+    stream: StreamedPromise[str, int] = StreamedPromise(Producer(["a", "b"])(), resolver=plain)
+    with pytest.raises(StreamArgumentError) as raised:
+        await stream
+    assert str(raised.value) == (
+        "The resolver of a StreamedPromise must return an awaitable (the stream awaits it), "
+        "but it returned int: make it an `async def` function of the tuple of pieces."
+    )
+    assert [piece async for piece in stream] == ["a", "b"]  # (the pieces stand)
+
+
 def test_consuming_a_task_backed_stream_outside_asyncio_is_a_clear_error() -> None:
     promise = MessagePromise.from_async_iterable(Producer(["a"])())
     with pytest.raises(NoRunningLoopError, match=r"asyncio\.run"):
