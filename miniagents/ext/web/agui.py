@@ -275,9 +275,11 @@ class _AGUIRuns:
         named = await durable.afind_named(owner, run_id)
         # (a resume sent again after a crash that came before its decision was given)
         again = bool(run_input.resume) and named is not None and not named.ended
-        return await durable.afind(owner, key=run_id) is not None or (
+        found = await durable.afind(owner, key=run_id) is not None or (
             named is not None and not (again and named.group == run_input.thread_id)
         )
+        # (looked at again after the awaits: a start of the same id may have come in meanwhile)
+        return found or self.manager.get(run_id, owner) is not None
 
     async def _aresume(self, owner: str | None, run_input: RunAgentInput) -> Response:
         """Resume the thread's run paused at the input's interrupts (``RunManager.aresume``)."""
