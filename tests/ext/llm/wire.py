@@ -33,6 +33,7 @@ __all__ = [
     "events_reply",
     "paced_agent",
     "replying_agent",
+    "response",
     "responses_events",
     "sdk_agent",
     "sse",
@@ -264,3 +265,28 @@ def replying_agent(api: str, *replies: Reply) -> MiniAgent[..., Any]:
 def paced_agent(api: str, events: Sequence[bytes], gap: float = 0.0) -> MiniAgent[..., Any]:
     """The agent of ``api`` whose every call gets ``events``, ``gap`` seconds apart."""
     return replying_agent(api, events_reply(events, gap))
+
+
+def response(status: str, output: list[dict[str, Any]], model: str = "gpt-test") -> dict[str, Any]:
+    """A Responses API ``response`` object of ``status`` with its ``output`` items (a whole
+    reply's body, or the ``response`` of a ``response.created`` / ``.completed`` event);
+    its usage only when ``completed``."""
+    usage = {
+        "input_tokens": 3,
+        "output_tokens": 5,
+        "total_tokens": 8,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    }
+    return {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 0,
+        "model": model,
+        "status": status,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": usage if status == "completed" else None,
+    }
