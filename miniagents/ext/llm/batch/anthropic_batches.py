@@ -17,7 +17,7 @@ import json
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from typing import Any
 
-from miniagents.ext.llm.batch._sdk import SDKBatchAPI
+from miniagents.ext.llm.batch._sdk import SDKBatchAPI, aresult_lines
 from miniagents.ext.llm.batch.api import (
     BatchLimits,
     BatchRequest,
@@ -25,7 +25,6 @@ from miniagents.ext.llm.batch.api import (
     OutcomeReason,
     RequestOutcome,
 )
-from miniagents.promising.lowlevel import logger
 
 __all__ = ["AnthropicBatchAPI"]
 
@@ -100,25 +99,9 @@ class AnthropicBatchAPI(SDKBatchAPI):
         """
         results = client.messages.batches.with_streaming_response.results(state.batch_id)
         async with results as response:
-            number = 0
-            async for line in response.iter_lines():
-                number += 1
-                if not line.strip():
-                    continue
-                where = f"line {number} of the results of the batch {state.batch_id}"
-                try:
-                    item = json.loads(line)
-                except ValueError:
-                    item = None
-                if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
-                    logger.warning(
-                        "Batch mode skipped %s: it is not a JSON object with a custom_id (%r). "
-                        "Its request ends without a result.",
-                        where,
-                        line[:200],
-                    )
-                    continue
-                yield _outcome(item["custom_id"], item.get("result"), where)
+            where = f"the results of the batch {state.batch_id}"
+            async for item, place in aresult_lines(response.iter_lines(), where):
+                yield _outcome(item["custom_id"], item.get("result"), place)
 
     async def acancel(self, client: Any, batch_id: str) -> None:
         """Cancel the batch (``canceling``, then ``ended``)."""

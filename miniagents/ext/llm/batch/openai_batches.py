@@ -18,7 +18,12 @@ import json
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from typing import Any
 
-from miniagents.ext.llm.batch._sdk import LATEST, SDKBatchAPI, afirst_among_latest
+from miniagents.ext.llm.batch._sdk import (
+    LATEST,
+    SDKBatchAPI,
+    afirst_among_latest,
+    aresult_lines,
+)
 from miniagents.ext.llm.batch.api import (
     BatchLimits,
     BatchRequest,
@@ -26,7 +31,6 @@ from miniagents.ext.llm.batch.api import (
     OutcomeReason,
     RequestOutcome,
 )
-from miniagents.promising.lowlevel import logger
 
 __all__ = ["OpenAIBatchAPI"]
 
@@ -108,25 +112,9 @@ class OpenAIBatchAPI(SDKBatchAPI):
             if not file_id:
                 continue
             async with client.files.with_streaming_response.content(file_id) as response:
-                number = 0
-                async for line in response.iter_lines():
-                    number += 1
-                    if not line.strip():
-                        continue
-                    where = f"line {number} of the file {file_id} of the batch {state.batch_id}"
-                    try:
-                        parsed = json.loads(line)
-                    except ValueError:
-                        parsed = None
-                    if not isinstance(parsed, dict) or not isinstance(parsed.get("custom_id"), str):
-                        logger.warning(
-                            "Batch mode skipped %s: it is not a JSON object with a custom_id "
-                            "(%r). Its request ends without a result.",
-                            where,
-                            line[:200],
-                        )
-                        continue
-                    yield _outcome(parsed, where)
+                where = f"the file {file_id} of the batch {state.batch_id}"
+                async for line, place in aresult_lines(response.iter_lines(), where):
+                    yield _outcome(line, place)
 
     async def acancel(self, client: Any, batch_id: str) -> None:
         """Cancel the batch (``cancelling``, then ``cancelled``)."""
