@@ -118,7 +118,7 @@ async def test_a_sync_tool_past_its_timeout_gets_its_cancellation_flag_set() -> 
     async with MiniAgents():
         result = await result_of(run_tool_call(FunctionTool(crunch, timeout=0.05), call("crunch")))
     assert result.is_error
-    assert "did not finish within its timeout of 0.05 seconds" in result.text
+    assert "did not finish within its timeout of 0.05 seconds" in str(result.text)
     assert started.is_set()
     assert await asyncio.to_thread(flagged.wait, SAFETY)
 
