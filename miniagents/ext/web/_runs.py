@@ -272,18 +272,22 @@ class Run(EventLog):
         *,
         frame: Callable[[str], str] | None = None,
         prelude: Sequence[str] = (),
+        slot_held: bool = False,
     ) -> EventSourceResponse:
         """An SSE response that follows the run from ``start`` while the client stays.
 
         ``frame``: what each event's data becomes in this response (a protocol that wraps
         each event for its request: A2A's JSON-RPC envelope, which names the request's id);
         ``prelude``: events (already framed, without ids) sent before the run's (A2A's
-        snapshot of the task, which a resubscribing client gets first).
+        snapshot of the task, which a resubscribing client gets first); ``slot_held``: the
+        caller took the stream's slot of the job's owner and hands it to the response
+        (which frees it as it closes), so that the client never holds two.
         """
         events = self.follow(start)
         if frame is not None or prelude:
             events = _framed(events, frame, prelude)
-        return _RunResponse(self.job, events, self._manager.protocol.headers, self)
+        headers = self._manager.protocol.headers
+        return _RunResponse(self.job, events, headers, self, slot_held=slot_held)
 
     async def aresponse_after(self, request: Request) -> Response:
         """The response of a client that follows the run after its ``Last-Event-ID`` (all of
@@ -291,7 +295,8 @@ class Run(EventLog):
 
         A recovered run may keep the client waiting until its replay reaches the id: the
         client holds a stream's slot while it waits (refused without one), so the waiting
-        are bounded as the streams are.
+        are bounded as the streams are; its stream then holds that slot, handed over (not
+        freed and taken again, which another client could take in between).
         """
         manager, owner = self.job.manager, self.job.owner
         refused = manager.open_stream(owner)
@@ -300,9 +305,13 @@ class Run(EventLog):
             return refused.response()
         try:
             start = await astart_position(request, self)
-        finally:
+        except BaseException:
             manager.close_stream(owner)
-        return start if isinstance(start, Response) else self.response(start)
+            raise
+        if isinstance(start, Response):
+            manager.close_stream(owner)
+            return start
+        return self.response(start, slot_held=True)
 
 
 async def _framed(
@@ -322,7 +331,7 @@ async def _framed(
 class _RunResponse(EventSourceResponse):
     """A stream of ``job``'s events, which holds a stream's slot of its owner while it is
     sent (refused without one); ``run``: the run it follows (``None``: its events follow
-    the runs themselves)."""
+    the runs themselves); ``slot_held``: the slot was taken for it already (handed over)."""
 
     def __init__(
         self,
@@ -330,15 +339,20 @@ class _RunResponse(EventSourceResponse):
         events: AsyncIterator[ServerSentEvent],
         headers: Mapping[str, str],
         run: Run | None = None,
+        *,
+        slot_held: bool = False,
     ) -> None:
         super().__init__(events, headers=headers, ping=15, sep=LINE_END)
         self._job = job
         self._run = run
+        self._slot_held = slot_held
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = self._run
         manager, owner = self._job.manager, self._job.owner
-        refused = manager.open_stream(owner)  # (taken here: no await between look and take)
+        refused = None
+        if not self._slot_held:
+            refused = manager.open_stream(owner)  # (taken here: no await between look and take)
         if refused is not None:
             if run is not None:
                 run.unfollowed()  # (a run started for this response, now followed by nobody)

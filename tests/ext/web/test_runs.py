@@ -383,3 +383,53 @@ async def test_a_client_waiting_for_a_recovered_runs_event_holds_a_stream_slot()
     first = await waiting
     assert first.status_code == 400
     assert manager.open_streams == 0
+
+
+async def test_a_follower_holds_one_stream_slot_handed_from_its_wait_to_its_stream() -> None:
+    """The slot a follower takes while it waits for its ``Last-Event-ID`` is handed over to
+    its stream, not freed and taken again: with ``max_streams_per_principal=1``, once the
+    first follower has its response, a second is refused (429) and the first's stream is
+    sent (it was freed there, so the second got the slot and the first was refused after
+    its wait)."""
+
+    @miniagent
+    async def echo(ctx: Any) -> None:
+        ctx.reply("hi")
+
+    settings = WebSettings(max_streams_per_principal=1, grace_period=3600)
+    protocol = _AGUI(edits=settings.approval_edits)
+    manager = RunManager(
+        protocol, echo, context=MiniAgents, approval_flow="protocol", settings=settings
+    )
+    ids = protocol.ids("r1", "t1")
+    job = Job(manager, "alice", ids, protocol.encoder(ids, "protocol", 60.0), recovered=True)
+    run = job.current
+
+    def request(last: bytes | None) -> Request:
+        headers = [] if last is None else [(b"last-event-id", last)]
+        return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
+
+    waiting = asyncio.ensure_future(run.aresponse_after(request(b"0")))
+    await asyncio.sleep(0)  # (its first step: it takes the slot and waits for event 1)
+    run.append('{"type":"RUN_STARTED","threadId":"t1","runId":"r1"}')
+    run.append('{"type":"RUN_FINISHED","threadId":"t1","runId":"r1"}')
+    run.end()
+    first = await waiting
+    assert manager.open_streams == 1  # (handed over to the response)
+    second = await run.aresponse_after(request(None))
+    assert second.status_code == 429
+    sent: list[dict[str, Any]] = []
+    never: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    async def receive() -> dict[str, Any]:
+        return await never
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "asgi": {}}
+    await first(scope, receive, send)
+    assert sent[0]["status"] == 200
+    body = b"".join(message.get("body", b"") for message in sent[1:])
+    assert b"RUN_FINISHED" in body
+    assert manager.open_streams == 0
