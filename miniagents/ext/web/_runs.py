@@ -730,6 +730,7 @@ class RunManager:
         "_ended",
         "_ended_bytes",
         "_ended_jobs",
+        "_ended_of",
         "_jobs",
         "_keyed",
         "_paused",
@@ -771,6 +772,7 @@ class RunManager:
         self._resuming: set[tuple[str | None, str]] = set()  # (a resume waits for its pause)
         # the ended runs and jobs, the oldest ended first, with the timers that forget them
         self._ended: dict[Run, asyncio.TimerHandle] = {}
+        self._ended_of: dict[Job, dict[Run, None]] = {}  # (the same runs, by their job)
         self._ended_jobs: dict[Job, asyncio.TimerHandle] = {}
         self._ended_bytes = 0  # what the ended jobs' encoders keep (their kept_bytes)
 
@@ -1176,10 +1178,10 @@ class RunManager:
         for oldest in largest:
             self._ended_jobs[oldest].cancel()
             self._forget_keyed(oldest)
-        gone = set(largest)
-        for run in [run for run in self._ended if run.job in gone]:
-            self._ended.pop(run).cancel()
-            self._drop(run)
+        for gone in largest:
+            for run in list(self._ended_of.get(gone, ())):
+                self._unkeep(run)
+                self._drop(run)
 
     def _forget_keyed(self, job: Job) -> None:
         if self._ended_jobs.pop(job, None) is not None:
@@ -1190,12 +1192,22 @@ class RunManager:
     def forget_later(self, run: Run) -> None:
         """``run`` has ended: forget it ``keep_runs_for`` seconds from now (or sooner, when over
         ``max_ended_runs`` ended runs are kept and it is the oldest)."""
-        kept = self._ended.pop(run, None)
-        if kept is not None:  # (its job still waits there: kept as long, as if ended now)
-            kept.cancel()
+        self._unkeep(run)  # (its job still waits there: kept as long, as if ended now)
         loop = asyncio.get_running_loop()
         self._ended[run] = loop.call_later(self.settings.keep_runs_for, self._forget, run)
+        self._ended_of.setdefault(run.job, {})[run] = None
         self._forget_oldest()
+
+    def _unkeep(self, run: Run) -> None:
+        """``run`` is kept as an ended run no more (its timer, if still to come, is cancelled)."""
+        timer = self._ended.pop(run, None)
+        if timer is None:
+            return
+        timer.cancel()
+        runs = self._ended_of[run.job]
+        del runs[run]
+        if not runs:
+            del self._ended_of[run.job]
 
     def _forget_oldest(self) -> None:
         """Forget the ended runs over ``max_ended_runs``, each the oldest of the principal who
@@ -1211,14 +1223,14 @@ class RunManager:
             return
         candidates = [run for run in self._ended if not _waited_on(run)]
         for run in _most_kept_first(candidates, lambda run: run.job.owner, over):
-            self._ended.pop(run).cancel()  # (the timer lets go of it)
+            self._unkeep(run)  # (the timer lets go of it)
             self._drop(run)
 
     def _forget(self, run: Run) -> None:
         if _waited_on(run):  # its job waits there: kept as long
             self.forget_later(run)
         else:
-            self._ended.pop(run, None)
+            self._unkeep(run)
             self._drop(run)
 
     def _drop(self, run: Run) -> None:
@@ -1235,9 +1247,7 @@ class RunManager:
             and not _waited_on(run)
         ]
         for key in expired:
-            timer = self._ended.pop(self._runs.pop(key), None)
-            if timer is not None:
-                timer.cancel()
+            self._unkeep(self._runs.pop(key))
 
     async def aclose(self) -> None:
         """Cancel every live job and wait for their tasks (the app is shutting down)."""
@@ -1245,6 +1255,7 @@ class RunManager:
         for timer in [*self._ended.values(), *self._ended_jobs.values()]:
             timer.cancel()
         self._ended.clear()
+        self._ended_of.clear()
         self._ended_jobs.clear()
         self._ended_bytes = 0
         self._runs.clear()

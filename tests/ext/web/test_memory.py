@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -260,3 +262,37 @@ def approval(events: list[SSEEvent]) -> dict[str, object]:
     """The resume entry that approves the call a run paused at."""
     [interrupt] = events[-1].json["outcome"]["interrupts"]
     return {"interruptId": interrupt["id"], "status": "resolved", "payload": {"approved": True}}
+
+
+class _CountedRuns(dict[Run, Any]):
+    """The manager's ended runs, counting the runs that anything walks through."""
+
+    walked = 0
+
+    def __iter__(self) -> Iterator[Run]:
+        for run in super().__iter__():
+            self.walked += 1
+            yield run
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_job_that_ends_walks_through_none_of_the_runs_kept(protocol: Protocol) -> None:
+    """Forgetting an ended job finds its runs by an index: with 40 ended runs kept (far
+    under ``max_ended_runs``), one more run that ends walks through none of them (it went
+    through all of them: a cost that grew with the runs kept)."""
+    app = protocol.app(
+        offline_agent.fork(reply="Hi", token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=3600),
+    )
+    manager = app.state.runs
+    async with served(app) as client:
+        for n in range(40):
+            await one_run(client, protocol, f"k{n}", again=False)
+        await until(lambda: manager.live == 0)
+        counted = _CountedRuns(manager._ended)
+        manager._ended = counted
+        await one_run(client, protocol, "last", again=False)
+        await until(lambda: manager.live == 0)
+        assert len(counted) == 41
+        assert counted.walked == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -418,13 +419,13 @@ async def test_a_follower_holds_one_stream_slot_handed_from_its_wait_to_its_stre
     assert manager.open_streams == 1  # (handed over to the response)
     second = await run.aresponse_after(request(None))
     assert second.status_code == 429
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     never: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
 
     async def receive() -> dict[str, Any]:
         return await never
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "asgi": {}}
