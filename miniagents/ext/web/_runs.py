@@ -28,7 +28,9 @@ manager keeps that run (see :meth:`Job.last_run`). At most ``max_live_runs`` job
 wait paused) at once, and at most ``max_ended_runs`` ended runs (and as many ended jobs)
 are kept: past it, the oldest ended run of the principal who has the most kept is
 forgotten before its time, so one principal's burst pushes out their own (a paused job's
-run, which its job waits on, is live: never forgotten so). At most
+run, which its job waits on, is live: never forgotten so); so is the oldest ended of the
+principal who keeps the most bytes while the ended runs' events and jobs' records keep
+over ``max_ended_run_bytes``. At most
 ``max_streams`` event streams are sent at once (``max_streams_per_principal`` of one
 principal's): a stream's slot is taken as its response starts, and freed as it closes.
 
@@ -1157,9 +1159,9 @@ class RunManager:
     def forget_job(self, job: Job) -> None:
         """``job`` has ended: it is found by its key ``keep_runs_for`` seconds more.
 
-        Sooner when over ``max_ended_runs`` ended jobs are kept, or their encoders keep over
-        ``max_ended_task_bytes`` (then with its runs: they hold it), each time the oldest of
-        the principal who keeps the most.
+        Sooner when over ``max_ended_runs`` ended jobs are kept, each time the oldest of the
+        principal who keeps the most; or when the ended jobs and runs keep over
+        ``max_ended_run_bytes`` (see :meth:`_forget_over_bytes`).
         """
         self._jobs.discard(job)
         self._unpaused(job)
@@ -1171,17 +1173,7 @@ class RunManager:
         for oldest in _most_kept_first(self._ended_jobs, lambda job: job.owner, over):
             self._ended_jobs[oldest].cancel()  # (the timer lets go of it)
             self._forget_keyed(oldest)
-        over = self._ended_bytes - self.settings.max_ended_task_bytes
-        largest = _most_kept_first(
-            self._ended_jobs, lambda job: job.owner, over, lambda job: job.kept_bytes
-        )
-        for oldest in largest:
-            self._ended_jobs[oldest].cancel()
-            self._forget_keyed(oldest)
-        for gone in largest:
-            for run in list(self._ended_of.get(gone, ())):
-                self._unkeep(run)
-                self._drop(run)
+        self._forget_over_bytes()
 
     def _forget_keyed(self, job: Job) -> None:
         if self._ended_jobs.pop(job, None) is not None:
@@ -1196,7 +1188,9 @@ class RunManager:
         loop = asyncio.get_running_loop()
         self._ended[run] = loop.call_later(self.settings.keep_runs_for, self._forget, run)
         self._ended_of.setdefault(run.job, {})[run] = None
+        self._ended_bytes += run.size
         self._forget_oldest()
+        self._forget_over_bytes()
 
     def _unkeep(self, run: Run) -> None:
         """``run`` is kept as an ended run no more (its timer, if still to come, is cancelled)."""
@@ -1204,6 +1198,7 @@ class RunManager:
         if timer is None:
             return
         timer.cancel()
+        self._ended_bytes -= run.size
         runs = self._ended_of[run.job]
         del runs[run]
         if not runs:
@@ -1225,6 +1220,48 @@ class RunManager:
         for run in _most_kept_first(candidates, lambda run: run.job.owner, over):
             self._unkeep(run)  # (the timer lets go of it)
             self._drop(run)
+
+    def _forget_over_bytes(self) -> None:
+        """Forget ended jobs and runs while they keep over ``max_ended_run_bytes``, each time
+        the oldest of the principal who keeps the most bytes.
+
+        What is let go of at once: an ended job, with its ended runs (its encoder's record,
+        A2A's task, and their logs: they hold it), or an ended run of a job still kept
+        otherwise (live, or its record forgotten); a run a paused job waits on is live:
+        neither counted nor forgotten.
+        """
+        waiting = sum(
+            job.current.size
+            for jobs in self._paused.values()
+            for job in jobs
+            if job.paused and job.current in self._ended
+        )
+        over = self._ended_bytes - waiting - self.settings.max_ended_run_bytes
+        if over <= 0:
+            return
+        ended: list[tuple[float, Job | Run]] = [
+            (timer.when(), job) for job, timer in self._ended_jobs.items()
+        ]
+        ended += [
+            (timer.when(), run)
+            for run, timer in self._ended.items()
+            if run.job not in self._ended_jobs and not _waited_on(run)
+        ]
+        ended.sort(key=lambda kept: kept[0])  # (the oldest ended first)
+        for gone in _most_kept_first([kept for _, kept in ended], _owner, over, self._bytes):
+            runs = list(self._ended_of.get(gone, ())) if isinstance(gone, Job) else [gone]
+            if isinstance(gone, Job):
+                self._ended_jobs[gone].cancel()  # (the timer lets go of it)
+                self._forget_keyed(gone)
+            for run in runs:
+                self._unkeep(run)
+                self._drop(run)
+
+    def _bytes(self, kept: Job | Run) -> int:
+        """What an ended job (its record and its ended runs) or an ended run keeps, in bytes."""
+        if isinstance(kept, Run):
+            return kept.size
+        return kept.kept_bytes + sum(run.size for run in self._ended_of.get(kept, ()))
 
     def _forget(self, run: Run) -> None:
         if _waited_on(run):  # its job waits there: kept as long
@@ -1267,6 +1304,11 @@ class RunManager:
             if job.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await job.task
+
+
+def _owner(kept: Job | Run) -> str | None:
+    """The principal an ended job or run belongs to."""
+    return kept.owner if isinstance(kept, Job) else kept.job.owner
 
 
 def _waited_on(run: Run) -> bool:

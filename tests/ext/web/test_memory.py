@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from starlette.applications import Starlette
 
 from miniagents import Message, MiniAgent
 from miniagents.ext.llm.offline import CallTool, offline_agent
@@ -296,3 +297,48 @@ async def test_a_job_that_ends_walks_through_none_of_the_runs_kept(protocol: Pro
         await until(lambda: manager.live == 0)
         assert len(counted) == 41
         assert counted.walked == 0
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_the_ended_runs_keep_at_most_max_ended_run_bytes_of_events(
+    protocol: Protocol,
+) -> None:
+    """A bound of about three runs' logs, in bytes (far under ``max_ended_runs``): Alice's
+    run ends, then Bob's ten; the logs kept stay under it, Alice's is kept and Bob keeps his
+    latest two (the oldest of whoever keeps the most bytes goes first, as A2A's tasks). They
+    were bounded by count only: all eleven were kept."""
+    size = 0
+
+    def app_of(bound: int) -> Starlette:
+        return protocol.app(
+            offline_agent.fork(reply="Hi " * 100, token_delay=0),
+            authentication=BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"}),
+            settings=WebSettings(keep_runs_for=3600, max_ended_run_bytes=bound),
+        )
+
+    alice = {"Authorization": "Bearer alice-token"}
+    bob = {"Authorization": "Bearer bob-token"}
+    app = app_of(10**9)  # (a run's log, measured)
+    async with served(app) as client:
+        await post_events(client, protocol.body("a0"), headers=alice)
+        await until(lambda: app.state.runs.live == 0)
+        size = log_bytes(app.state.runs.get("a0", "alice"))
+    app = app_of(size * 7 // 2)
+    manager = app.state.runs
+    async with served(app) as client:
+        await post_events(client, protocol.body("a0"), headers=alice)
+        for n in range(10):
+            await post_events(client, protocol.body(f"b{n}"), headers=bob)
+        await until(lambda: manager.live == 0)
+        kept = {key: manager.get(key, "bob") for key in [f"b{n}" for n in range(10)]}
+        alices = manager.get("a0", "alice")
+        assert alices is not None
+        assert [key for key, run in kept.items() if run is not None] == ["b8", "b9"]
+        total = log_bytes(alices) + sum(log_bytes(run) for run in kept.values() if run)
+        assert total <= size * 7 // 2
+
+
+def log_bytes(run: Run | None) -> int:
+    """The bytes of a run's events (UTF-8)."""
+    assert run is not None
+    return sum(len(event.encode()) for event in run.events)
