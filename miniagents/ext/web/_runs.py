@@ -531,11 +531,11 @@ class Job:
         return last if last is not None else self.current
 
     def _pause(self) -> None:
-        self.current.end()
         loop = asyncio.get_running_loop()
         self._resumed = loop.create_future()
         self._expiry = loop.call_later(self.manager.settings.keep_runs_for, self.cancel)
         self.manager.paused_at(self)
+        self.current.end()  # (paused first: the manager keeps the run its job waits on)
         self._settled.set()
         self._notify_moved()
 

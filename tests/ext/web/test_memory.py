@@ -342,3 +342,30 @@ def log_bytes(run: Run | None) -> int:
     """The bytes of a run's events (UTF-8)."""
     assert run is not None
     return sum(len(event.encode()) for event in run.events)
+
+
+@pytest.mark.parametrize("bound", ["max_ended_runs", "max_ended_run_bytes"])
+async def test_a_paused_run_is_kept_by_an_app_that_keeps_no_ended_run(bound: str) -> None:
+    """``max_ended_runs=0`` or ``max_ended_run_bytes=0``: every run is forgotten as it ends,
+    but a paused one, which its job waits on, is live: kept, followed, resumed. (It ended
+    before its job was paused, so the bound let it go as it paused.)"""
+    app = agui_app(
+        approving(),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=3600, **{bound: 0}),
+    )
+    async with served(app) as client:
+        _response, first = await post_events(client, agui_input("r0", thread="t0"))
+        _response, other = await post_events(client, agui_input("r1", thread="t1"))
+        kept = app.state.runs.kept
+        again = await read_again(client, AGUI, "r0")
+        _response, resumed = await post_events(
+            client, agui_input("r0b", thread="t0", resume=[approval(first)])
+        )
+        after = app.state.runs.kept
+    assert kept == 2  # the two paused runs
+    assert again == (200, "RUN_FINISHED")  # (its stream ended where it paused)
+    assert resumed[-1].json == {"type": "RUN_FINISHED", "threadId": "t0", "runId": "r0b"}
+    assert after == 1  # r1 still paused; r0 and r0b, ended, forgotten at once
+    assert deleted == ["a.txt"]
+    assert other[-1].json["outcome"]["type"] == "interrupt"
