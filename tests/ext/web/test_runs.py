@@ -15,7 +15,7 @@ from starlette.requests import Request
 from miniagents import MiniAgent, MiniAgents, miniagent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
-from miniagents.ext.web._runs import Job, RunManager
+from miniagents.ext.web._runs import Job, Run, RunManager
 from miniagents.ext.web.agui import _AGUI
 from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
@@ -351,11 +351,9 @@ async def test_a_new_request_for_a_chat_cancels_its_run_still_streaming(
     assert "".join(e.json["delta"] for e in fresh if e.type == "text-delta") == "Fresh"
 
 
-async def test_a_client_waiting_for_a_recovered_runs_event_holds_a_stream_slot() -> None:
-    """A client whose ``Last-Event-ID`` a recovered run's replay has not reached waits for it
-    holding one of its streams' slots: with ``max_streams_per_principal=1`` a second such
-    client is a 429 while the first waits, and the slot is free again once it has its
-    answer."""
+def recovered_run() -> tuple[RunManager, Run]:
+    """A recovered AG-UI run of Alice's (its replay to come), of a manager that lets one
+    principal have one stream open."""
 
     @miniagent
     async def echo(ctx: Any) -> None:
@@ -368,7 +366,16 @@ async def test_a_client_waiting_for_a_recovered_runs_event_holds_a_stream_slot()
     )
     ids = protocol.ids("r1", "t1")
     job = Job(manager, "alice", ids, protocol.encoder(ids, "protocol", 60.0), recovered=True)
-    run = job.current
+    return manager, job.current
+
+
+async def test_a_client_waiting_for_a_recovered_runs_event_holds_a_stream_slot() -> None:
+    """A client whose ``Last-Event-ID`` a recovered run's replay has not reached waits for it
+    holding one of its streams' slots: with ``max_streams_per_principal=1`` a second such
+    client is a 429 while the first waits, and the slot is free again once it has its
+    answer."""
+
+    manager, run = recovered_run()
 
     def request() -> Request:
         headers = [(b"last-event-id", b"5")]
@@ -393,18 +400,7 @@ async def test_a_follower_holds_one_stream_slot_handed_from_its_wait_to_its_stre
     sent (it was freed there, so the second got the slot and the first was refused after
     its wait)."""
 
-    @miniagent
-    async def echo(ctx: Any) -> None:
-        ctx.reply("hi")
-
-    settings = WebSettings(max_streams_per_principal=1, grace_period=3600)
-    protocol = _AGUI(edits=settings.approval_edits)
-    manager = RunManager(
-        protocol, echo, context=MiniAgents, approval_flow="protocol", settings=settings
-    )
-    ids = protocol.ids("r1", "t1")
-    job = Job(manager, "alice", ids, protocol.encoder(ids, "protocol", 60.0), recovered=True)
-    run = job.current
+    manager, run = recovered_run()
 
     def request(last: bytes | None) -> Request:
         headers = [] if last is None else [(b"last-event-id", last)]
