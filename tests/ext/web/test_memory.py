@@ -344,15 +344,24 @@ def log_bytes(run: Run | None) -> int:
     return sum(len(event.encode()) for event in run.events)
 
 
-@pytest.mark.parametrize("bound", ["max_ended_runs", "max_ended_run_bytes"])
-async def test_a_paused_run_is_kept_by_an_app_that_keeps_no_ended_run(bound: str) -> None:
+@pytest.mark.parametrize(
+    "settings",
+    [
+        WebSettings(keep_runs_for=3600, max_ended_runs=0),
+        WebSettings(keep_runs_for=3600, max_ended_run_bytes=0),
+    ],
+    ids=["max_ended_runs", "max_ended_run_bytes"],
+)
+async def test_a_paused_run_is_kept_by_an_app_that_keeps_no_ended_run(
+    settings: WebSettings,
+) -> None:
     """``max_ended_runs=0`` or ``max_ended_run_bytes=0``: every run is forgotten as it ends,
     but a paused one, which its job waits on, is live: kept, followed, resumed. (It ended
     before its job was paused, so the bound let it go as it paused.)"""
     app = agui_app(
         approving(),
         authentication=NoAuthentication(),
-        settings=WebSettings(keep_runs_for=3600, **{bound: 0}),
+        settings=settings,
     )
     async with served(app) as client:
         _response, first = await post_events(client, agui_input("r0", thread="t0"))
