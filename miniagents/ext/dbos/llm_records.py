@@ -22,11 +22,11 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from miniagents.ext.dbos._database_errors import first_line
+from miniagents.ext.dbos._database_errors import first_line, refused_value
 from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
 from miniagents.ext.dbos._kept_engines import KeptEngines
 from miniagents.ext.dbos._sqlite import id_column
-from miniagents.ext.dbos.errors import DurableDatabaseError, DurableDataError, DurableError
+from miniagents.ext.dbos.errors import DurableDatabaseError, DurableError
 from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
 
 if TYPE_CHECKING:
@@ -108,15 +108,11 @@ class _Tables:
         """What a SQLAlchemy ``error`` means, as the library's error (one sentence or two)."""
         from sqlalchemy import exc
 
+        refused = refused_value(error, doing, self.shown, table)
+        if refused is not None:
+            return refused
         original = getattr(error, "orig", None)
         said = f"{type(error).__name__}: {first_line(original or error)}"
-        if isinstance(error, (exc.IntegrityError, exc.DataError)):
-            return DurableDataError(
-                f"Could not {doing}: the database {self.shown} refused it ({said}). Either a "
-                "value is one it cannot keep (a NUL character in a name, on PostgreSQL), or "
-                f"its table {table} is not as this library makes it (a column or a constraint "
-                "changed): remove that value, or drop the table so that it is made again."
-            )
         if isinstance(error, (exc.OperationalError, exc.InterfaceError)):
             return DurableDatabaseError(
                 f"Could not {doing}: could not reach the database {self.shown} ({said}). Check "
