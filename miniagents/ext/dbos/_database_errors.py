@@ -33,11 +33,11 @@ from pathlib import Path
 
 from miniagents.ext.dbos._sqlite import sqlite_path
 from miniagents.ext.dbos.errors import DurableDatabaseError, DurableDataError
+from miniagents.ext.sqlite_files import is_damaged_sqlite
 
 __all__ = ["database_failure", "first_line", "refused_value", "sqlite_failure"]
 
 _LOCKED = ("database is locked", "database table is locked", "database schema is locked")
-_CORRUPT = ("file is not a database", "database disk image is malformed", "malformed database")
 _UNWRITABLE = (
     "unable to open database file",
     "attempt to write a readonly database",
@@ -65,7 +65,7 @@ def sqlite_failure(path: str, error: BaseException, waited: float) -> DurableDat
             f"{where} is locked by another process ({said}; waited {waited:g} s): stop that "
             "process, or give database_url another file."
         )
-    if any(words in lowered for words in _CORRUPT):
+    if is_damaged_sqlite(error):
         return DurableDatabaseError(
             f"{where} is corrupt ({said}): it is not a SQLite database, or parts of it were "
             "overwritten. Move it away and give database_url a new file (its runs are lost), "

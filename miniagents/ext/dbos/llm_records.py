@@ -28,6 +28,7 @@ from miniagents.ext.dbos._kept_engines import KeptEngines
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.dbos.errors import DurableDatabaseError, DurableError
 from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
+from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 
 if TYPE_CHECKING:
     import sqlalchemy
@@ -42,6 +43,8 @@ JOURNAL_TABLE = "miniagents_batch_journal"
 
 T = TypeVar("T")
 
+_ANOTHER = "give the store another database_url"
+
 
 class _Tables:
     """The engine of one database and its two tables (made again if it was let go of)."""
@@ -51,6 +54,8 @@ class _Tables:
 
         self.shown = redacted(url)
         parsed = sqlalchemy.make_url(url)
+        self.path = parsed.database if parsed.get_backend_name() == "sqlite" else None
+        """The SQLite file, for a URL of one."""
         if parsed.drivername in ("postgresql", "postgres"):  # DBOS's URLs name no driver
             parsed = parsed.set(drivername="postgresql+psycopg")
         connect_args: dict[str, object] = (
@@ -108,6 +113,13 @@ class _Tables:
         """What a SQLAlchemy ``error`` means, as the library's error (one sentence or two)."""
         from sqlalchemy import exc
 
+        if self.path is not None and is_damaged_sqlite(error):
+            self.engine.dispose()  # (its connections would read the file moved away)
+            self.ready = False
+            return DurableDatabaseError(
+                f"Could not {doing}. "
+                + damaged_sqlite_file(self.path, error, f"where {table} is kept", _ANOTHER)
+            )
         refused = refused_value(error, doing, self.shown, table)
         if refused is not None:
             return refused
