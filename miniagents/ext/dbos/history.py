@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from miniagents.arguments import check_seconds, check_text
-from miniagents.ext.dbos._kept_engines import KeptEngines
+from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.history.base import ChatHistory
@@ -117,7 +117,7 @@ class _Database:
 
 
 _DATABASES: KeptEngines[tuple[str, float], _Database] = KeptEngines(
-    lambda key: _new_database(*key), lambda database: database.engine.dispose()
+    lambda key: _new_database(*key), lambda database: dispose_engine(database.engine)
 )
 
 
@@ -413,7 +413,7 @@ class _Connected:
         path = sqlalchemy.make_url(history.database_url).database
         if path and is_damaged_sqlite(error):
             database = _database(history.database_url, history.timeout)
-            database.engine.dispose()  # (its connections would read the file moved away)
+            dispose_engine(database.engine)  # (its connections would read the moved file)
             database.ready = False
             return MalformedChatHistoryError(
                 f"Could not {self._doing} the chat history {history.conversation!r}. "

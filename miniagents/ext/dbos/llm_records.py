@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from miniagents.ext.dbos._database_errors import first_line, refused_value
 from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
-from miniagents.ext.dbos._kept_engines import KeptEngines
+from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.dbos.errors import DurableDatabaseError, DurableError
 from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
@@ -114,7 +114,7 @@ class _Tables:
         from sqlalchemy import exc
 
         if self.path is not None and is_damaged_sqlite(error):
-            self.engine.dispose()  # (its connections would read the file moved away)
+            dispose_engine(self.engine)  # (its connections would read the file moved away)
             self.ready = False
             return DurableDatabaseError(
                 f"Could not {doing}. "
@@ -137,7 +137,9 @@ class _Tables:
         )
 
 
-_TABLES: KeptEngines[str, _Tables] = KeptEngines(_Tables, lambda tables: tables.engine.dispose())
+_TABLES: KeptEngines[str, _Tables] = KeptEngines(
+    _Tables, lambda tables: dispose_engine(tables.engine)
+)
 
 
 def _tables(url: str | None) -> _Tables:
