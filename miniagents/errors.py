@@ -116,6 +116,7 @@ right for the extensions)::
         ├── LLMOutputValidationError                a structured answer that did not validate
         ├── LLMRefusalError                         the model refused to answer (not retried)
         ├── LLMBatchError                           a batched request did not run (expired, ...)
+        ├── LLMCacheFileError (also OSError)        a call cache's SQLite file that is not one
         ├── LLMCacheMissError (also LookupError)    a replay-only call cache had no recording
         ├── BudgetExceededError                     a Budget's limit reached: the call not made
         └── RealtimeError                           a realtime session failed (ext.realtime.errors)
@@ -176,7 +177,7 @@ _REEXPORTS = Reexports(
         "miniagents.ext.mcp.errors": "MCPSessionError",
         "miniagents.ext.llm.errors": (
             "BudgetExceededError LLMAuthenticationError LLMBatchError "
-            "LLMCacheMissError LLMConfigurationError LLMConnectionError LLMError "
+            "LLMCacheFileError LLMCacheMissError LLMConfigurationError LLMConnectionError LLMError "
             "LLMOutputValidationError LLMRateLimitError LLMRefusalError "
             "LLMRequestError LLMResponseError LLMSDKMissingError LLMServerError "
             "LLMTimeoutError LLMToolRoundsError"

@@ -42,6 +42,7 @@ from miniagents.ext.history.errors import TornChatHistoryError as TornChatHistor
 from miniagents.ext.llm.errors import BudgetExceededError as BudgetExceededError
 from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
 from miniagents.ext.llm.errors import LLMBatchError as LLMBatchError
+from miniagents.ext.llm.errors import LLMCacheFileError as LLMCacheFileError
 from miniagents.ext.llm.errors import LLMCacheMissError as LLMCacheMissError
 from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
 from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
@@ -135,10 +136,11 @@ __all__ = [
     "WebConfigurationError",
     "ChatHistoryError", "ChatHistoryOptionError", "MalformedChatHistoryError",
     "TornChatHistoryError",
-    "BudgetExceededError", "LLMAuthenticationError", "LLMBatchError", "LLMCacheMissError",
-    "LLMConfigurationError", "LLMConnectionError", "LLMError", "LLMOutputValidationError",
-    "LLMRateLimitError", "LLMRefusalError", "LLMRequestError", "LLMResponseError",
-    "LLMSDKMissingError", "LLMServerError", "LLMTimeoutError", "LLMToolRoundsError",
+    "BudgetExceededError", "LLMAuthenticationError", "LLMBatchError", "LLMCacheFileError",
+    "LLMCacheMissError", "LLMConfigurationError", "LLMConnectionError", "LLMError",
+    "LLMOutputValidationError", "LLMRateLimitError", "LLMRefusalError", "LLMRequestError",
+    "LLMResponseError", "LLMSDKMissingError", "LLMServerError", "LLMTimeoutError",
+    "LLMToolRoundsError",
     "MCPSessionError",
     "MessageSerializationError", "RayAgentArgumentError", "RayAgentError", "RayCancelTimeoutError",
     "RayPipelineArgumentError", "RayPipelineLinkError", "RayPipelineRerunError",

@@ -99,6 +99,14 @@ def check_tool_attributes(tool: Tool) -> None:
     assert_type(tool.validate({"a": 1}), Mapping[str, object])
     assert_type(tool.run({}), AsyncIterator[str])
     tool.name = 42  # type: ignore[assignment]
+    assert_type(tool.timeout, float | None)
+
+
+def check_a_tool_timeout() -> None:
+    assert_type(FunctionTool(add, timeout=30).timeout, float | None)
+    assert_type(FunctionTool(add, timeout=0.5), FunctionTool)
+    FunctionTool(add, timeout=None)
+    FunctionTool(add, timeout="30")  # type: ignore[arg-type]
 
 
 def check_running(tools: ToolSet, call: ToolCallMessage) -> None:

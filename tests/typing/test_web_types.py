@@ -81,7 +81,7 @@ def check_the_settings_are_one_typed_object() -> None:
         max_live_runs=20,
         max_live_runs_per_principal=2,
         max_ended_runs=0,
-        max_ended_task_bytes=1_000_000,
+        max_ended_run_bytes=1_000_000,
         max_streams=100,
         max_streams_per_principal=5,
         max_body_bytes=10_000,

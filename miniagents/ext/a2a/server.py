@@ -931,7 +931,8 @@ class _A2ATasks:
                 f"There is no task {task_id!r}: it never started here, or it ended more than "
                 f"{self.manager.settings.keep_runs_for:g} seconds ago (or before the latest "
                 f"{self.manager.settings.max_ended_runs} tasks that ended, max_ended_runs, "
-                "or the ended tasks kept more than max_ended_task_bytes) and was forgotten.",
+                "or the ended tasks and runs kept more than max_ended_run_bytes) and was "
+                "forgotten.",
                 metadata={"taskId": task_id},
             )
         return job

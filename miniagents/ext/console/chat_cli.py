@@ -347,11 +347,11 @@ _SETTINGS: dict[str, tuple[str | None, type, str]] = {
         int,
         "the most ended answers kept for pages that reconnect (default: 1000; 0: none)",
     ),
-    "max_ended_task_bytes": (
+    "max_ended_run_bytes": (
         "N",
         int,
-        "the most bytes the ended tasks of an A2A app keep; the chat page keeps no such "
-        "record (default: 32000000)",
+        "the most bytes the ended answers kept for pages that reconnect keep, all together "
+        "(default: 32000000; 0: none)",
     ),
     "max_streams": ("N", int, "the most answers sent to pages at once (default: 1000)"),
     "max_streams_per_principal": (

@@ -15,6 +15,10 @@ cause and the fix::
     PostgreSQL, connecting                 -> cannot be reached: the server, the URL
     anything else of the database          -> failed, with the driver's first line
 
+A value or a constraint that the database refused (SQLAlchemy's ``IntegrityError`` or
+``DataError``, where the library's own tables are written) is told by :func:`refused_value`
+as a ``DurableDataError``: the value, or a table changed by something else.
+
 Only errors of the database itself are told (the driver's, or SQLAlchemy's around it) and
 only those raised by DBOS's own code or ours: an error that the agent's own code raised
 (recorded as its run's end, raised again) is the agent's, and stays as it is.
@@ -28,12 +32,12 @@ import traceback
 from pathlib import Path
 
 from miniagents.ext.dbos._sqlite import sqlite_path
-from miniagents.ext.dbos.errors import DurableDatabaseError
+from miniagents.ext.dbos.errors import DurableDatabaseError, DurableDataError
+from miniagents.ext.sqlite_files import is_damaged_sqlite
 
-__all__ = ["database_failure", "first_line", "sqlite_failure"]
+__all__ = ["database_failure", "first_line", "refused_value", "sqlite_failure"]
 
 _LOCKED = ("database is locked", "database table is locked", "database schema is locked")
-_CORRUPT = ("file is not a database", "database disk image is malformed", "malformed database")
 _UNWRITABLE = (
     "unable to open database file",
     "attempt to write a readonly database",
@@ -61,7 +65,7 @@ def sqlite_failure(path: str, error: BaseException, waited: float) -> DurableDat
             f"{where} is locked by another process ({said}; waited {waited:g} s): stop that "
             "process, or give database_url another file."
         )
-    if any(words in lowered for words in _CORRUPT):
+    if is_damaged_sqlite(error):
         return DurableDatabaseError(
             f"{where} is corrupt ({said}): it is not a SQLite database, or parts of it were "
             "overwritten. Move it away and give database_url a new file (its runs are lost), "
@@ -104,6 +108,31 @@ def database_failure(
         )
     return DurableDatabaseError(
         f"The database of durable runs {shown} failed ({_kind(driver)}: {said})."
+    )
+
+
+def refused_value(
+    error: BaseException, doing: str, shown: str, table: str
+) -> DurableDataError | None:
+    """The error for a value or a constraint that the database refused, else ``None``.
+
+    Args:
+        error: What SQLAlchemy raised (its ``IntegrityError`` or ``DataError`` is told).
+        doing: What was being done, as words that follow "Could not".
+        shown: The database's URL as errors show it (without a password).
+        table: The table written.
+    """
+    from sqlalchemy import exc
+
+    if not isinstance(error, (exc.IntegrityError, exc.DataError)):
+        return None
+    original = getattr(error, "orig", None)
+    said = f"{_kind(error)}: {first_line(original or error)}"
+    return DurableDataError(
+        f"Could not {doing}: the database {shown} refused it ({said}). Either a value is one "
+        "it cannot keep (a NUL character in a name, on PostgreSQL), or its table "
+        f"{table} is not as this library makes it (a column or a constraint changed): remove "
+        "that value, or drop the table so that it is made again."
     )
 
 

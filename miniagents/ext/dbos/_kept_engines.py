@@ -9,6 +9,11 @@ a :class:`KeptEngines`, which keeps those of the :data:`ENGINES_KEPT` databases 
     get(a) ... get(h)  ->  8 kept, a used longest ago
     get(i)             ->  i made, a disposed (its pooled connections closed)
     get(a)             ->  a made again, b disposed
+
+:func:`dispose_engine` disposes an engine let go of: SQLAlchemy's ``Engine.dispose()``
+closes its pooled connections but gives one lent at that moment (in use by another thread)
+back to the disposed pool when it is returned, where it stays open until the garbage
+collector's cycle pass frees the pool (never, with ``gc.disable()``); this closes it then.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-__all__ = ["ENGINES_KEPT", "KeptEngines"]
+if TYPE_CHECKING:
+    import sqlalchemy
+    from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = ["ENGINES_KEPT", "KeptEngines", "dispose_engine"]
 
 ENGINES_KEPT = 8
 """How many engines a process keeps (those of the databases used last); the others are disposed."""
@@ -65,3 +74,21 @@ class KeptEngines(Generic[K, V]):
         for each in dropped:  # (outside the lock: disposing waits for no other caller)
             self._dispose_engine(each)
         return value
+
+
+def dispose_engine(engine: sqlalchemy.Engine) -> None:
+    """Close ``engine``'s pooled connections, and each lent one when it is given back.
+
+    The engine stays usable: it opens new connections, in a new pool.
+    """
+    from sqlalchemy import event
+
+    disposed = engine.pool
+    engine.dispose()  # (a new pool: the listener below is not copied to it)
+    event.listen(disposed, "checkin", _close_returned)
+    disposed.dispose()  # (one given back between the two calls)
+
+
+def _close_returned(_connection: object, entry: ConnectionPoolEntry) -> None:
+    """Close the connection of a disposed pool given back to it."""
+    entry.close()

@@ -34,17 +34,22 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from miniagents.arguments import check_seconds, check_text
-from miniagents.ext.dbos._kept_engines import KeptEngines
+from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.history.base import ChatHistory
-from miniagents.ext.history.errors import ChatHistoryError, ChatHistoryOptionError
+from miniagents.ext.history.errors import (
+    ChatHistoryError,
+    ChatHistoryOptionError,
+    MalformedChatHistoryError,
+)
 from miniagents.ext.history.storage import (
     BUILT_IN_MESSAGE_CLASSES,
     MessageClassRegistry,
     SerialWorker,
 )
 from miniagents.ext.llm.messages import LLMToolApprovalRequest
+from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
@@ -112,7 +117,7 @@ class _Database:
 
 
 _DATABASES: KeptEngines[tuple[str, float], _Database] = KeptEngines(
-    lambda key: _new_database(*key), lambda database: database.engine.dispose()
+    lambda key: _new_database(*key), lambda database: dispose_engine(database.engine)
 )
 
 
@@ -405,6 +410,15 @@ class _Connected:
         history = self._history
         shown = history._shown
         cause = _cause_of(error)
+        path = sqlalchemy.make_url(history.database_url).database
+        if path and is_damaged_sqlite(error):
+            database = _database(history.database_url, history.timeout)
+            dispose_engine(database.engine)  # (its connections would read the moved file)
+            database.ready = False
+            return MalformedChatHistoryError(
+                f"Could not {self._doing} the chat history {history.conversation!r}. "
+                + damaged_sqlite_file(path, error, "ChatHistorySQL's", "give another database_url")
+            )
         if _locked(cause):
             return ChatHistoryError(
                 f"Could not {self._doing} the chat history {history.conversation!r}: the "

@@ -22,12 +22,13 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from miniagents.ext.dbos._database_errors import first_line
+from miniagents.ext.dbos._database_errors import first_line, refused_value
 from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
-from miniagents.ext.dbos._kept_engines import KeptEngines
+from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine
 from miniagents.ext.dbos._sqlite import id_column
-from miniagents.ext.dbos.errors import DurableDatabaseError, DurableDataError, DurableError
+from miniagents.ext.dbos.errors import DurableDatabaseError, DurableError
 from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
+from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 
 if TYPE_CHECKING:
     import sqlalchemy
@@ -42,6 +43,8 @@ JOURNAL_TABLE = "miniagents_batch_journal"
 
 T = TypeVar("T")
 
+_ANOTHER = "give the store another database_url"
+
 
 class _Tables:
     """The engine of one database and its two tables (made again if it was let go of)."""
@@ -51,6 +54,8 @@ class _Tables:
 
         self.shown = redacted(url)
         parsed = sqlalchemy.make_url(url)
+        self.path = parsed.database if parsed.get_backend_name() == "sqlite" else None
+        """The SQLite file, for a URL of one."""
         if parsed.drivername in ("postgresql", "postgres"):  # DBOS's URLs name no driver
             parsed = parsed.set(drivername="postgresql+psycopg")
         connect_args: dict[str, object] = (
@@ -108,15 +113,18 @@ class _Tables:
         """What a SQLAlchemy ``error`` means, as the library's error (one sentence or two)."""
         from sqlalchemy import exc
 
+        if self.path is not None and is_damaged_sqlite(error):
+            dispose_engine(self.engine)  # (its connections would read the file moved away)
+            self.ready = False
+            return DurableDatabaseError(
+                f"Could not {doing}. "
+                + damaged_sqlite_file(self.path, error, f"where {table} is kept", _ANOTHER)
+            )
+        refused = refused_value(error, doing, self.shown, table)
+        if refused is not None:
+            return refused
         original = getattr(error, "orig", None)
         said = f"{type(error).__name__}: {first_line(original or error)}"
-        if isinstance(error, (exc.IntegrityError, exc.DataError)):
-            return DurableDataError(
-                f"Could not {doing}: the database {self.shown} refused it ({said}). Either a "
-                "value is one it cannot keep (a NUL character in a name, on PostgreSQL), or "
-                f"its table {table} is not as this library makes it (a column or a constraint "
-                "changed): remove that value, or drop the table so that it is made again."
-            )
         if isinstance(error, (exc.OperationalError, exc.InterfaceError)):
             return DurableDatabaseError(
                 f"Could not {doing}: could not reach the database {self.shown} ({said}). Check "
@@ -129,7 +137,9 @@ class _Tables:
         )
 
 
-_TABLES: KeptEngines[str, _Tables] = KeptEngines(_Tables, lambda tables: tables.engine.dispose())
+_TABLES: KeptEngines[str, _Tables] = KeptEngines(
+    _Tables, lambda tables: dispose_engine(tables.engine)
+)
 
 
 def _tables(url: str | None) -> _Tables:

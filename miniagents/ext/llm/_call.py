@@ -43,7 +43,7 @@ from miniagents.ext.llm.sdk_calls import recent_http_error
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
 from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.ext.tools.approval import ToolApprovalRequest
-from miniagents.ext.tools.messages import ToolResultMessage
+from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
@@ -117,6 +117,7 @@ async def _run_call(
         tool_set = _tool_set(options.tools or (), alias)
         tools = tuple(tool_set)
     system, prompt = prompt_of(await ctx.messages, options.system, tools=bool(tools))
+    used_ids = {item.call_id for item in prompt if isinstance(item, ToolCallMessage)}
 
     output_type = options.output_type
     output = None if output_type is None else output_format_of(output_type)
@@ -127,6 +128,7 @@ async def _run_call(
         while True:
             call = _new_call(model, plan.stream, system, prompt, call_options, tools, output)
             turn = Turn(ctx, plan.message_class, metadata)
+            turn.used_ids = used_ids  # the call ids of the conversation: a repeated one renamed
             if answer is not None:
                 answer.start_try()
                 turn.text_sink = answer.feed

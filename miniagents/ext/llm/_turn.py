@@ -170,6 +170,7 @@ class Turn:
         "text",
         "text_sink",
         "texts",
+        "used_ids",
     )
 
     def __init__(
@@ -188,6 +189,7 @@ class Turn:
         self.refusals: list[str] | tuple[()] = ()
         self.text_sink: Callable[[str], None] | None = None
         self.answer_opens: Callable[[], None] | None = None
+        self.used_ids: set[str] | None = None
         self._answering: bool | None = None
         self._record: ReplayCore[str] | None = None  # the text message's, once taken into
 
@@ -267,13 +269,19 @@ class Turn:
                     f"The model started the tool call {event.call_id!r} twice: the "
                     "provider's stream is malformed."
                 )
+            call_id = event.call_id
+            used = self.used_ids
+            if used is not None:
+                if call_id in used:  # a model that numbers its calls anew each round
+                    call_id = _unused_id(call_id, used)
+                used.add(call_id)
             appender = MessageTokenAppender(
                 message_class=LLMToolCallMessage,
                 **self.metadata,
                 tool_name=event.tool_name,
-                call_id=event.call_id,
+                call_id=call_id,
             )
-            self.calls[event.call_id] = self._reply(appender)
+            self.calls[event.call_id] = self._reply(appender)  # (by the provider's id)
         elif isinstance(event, Refusal):
             if not isinstance(self.refusals, list):
                 self.refusals = []
@@ -524,3 +532,16 @@ class Turn:
         """The tool calls of the turn, complete, in order."""
         messages = [await appender.promise for appender in self.calls.values()]
         return [message for message in messages if isinstance(message, LLMToolCallMessage)]
+
+
+def _unused_id(call_id: str, used: set[str]) -> str:
+    """``call_id`` with the first suffix (``_2``, ``_3``, ...) that makes it not in ``used``.
+
+    Some models (Ollama's: ``call_0``) number the calls of each round from the start, and
+    a conversation whose calls share an id is refused by other APIs (Anthropic's
+    ``tool_use`` ids must be unique), e.g. after a fallback.
+    """
+    number = 2
+    while f"{call_id}_{number}" in used:
+        number += 1
+    return f"{call_id}_{number}"

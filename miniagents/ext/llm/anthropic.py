@@ -273,7 +273,19 @@ _GIVEN_CLIENTS_URL = base_url_source("ANTHROPIC_BASE_URL", given=True)
 
 
 def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
-    """The events of a reply that was not streamed: its text, its tool calls, its ``Finish``."""
+    """The events of a reply that was not streamed: its text, its tool calls, its ``Finish``.
+
+    Raises:
+        LLMResponseError: if it has no ``stop_reason``: Anthropic documents one in every
+            whole reply, so a null one is a message not finished (as a stream that ends
+            before its ``message_stop`` event is).
+    """
+    if reply.stop_reason is None:
+        raise LLMResponseError(
+            "Anthropic sent a whole reply with no stop_reason (the API always gives one to a "
+            "finished message): the reply is incomplete. Check that the base URL is the API's "
+            "(not a proxy that cuts replies short), or call it again."
+        )
     yield "".join(block.text for block in reply.content if block.type == "text")
     for block in reply.content:
         if block.type == "tool_use":

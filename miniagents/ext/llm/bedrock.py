@@ -192,7 +192,7 @@ class BedrockProvider:
         arguments = _arguments(client, call, options)
         if not call.stream:
             response = await client.converse(**arguments)
-            content = response["output"]["message"]["content"]
+            content = _whole_content(response)
             yield "".join(block["text"] for block in content if "text" in block)
             for block in content:
                 used = block.get("toolUse")
@@ -251,6 +251,41 @@ class BedrockProvider:
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of botocore (or its HTTP client), else ``error``."""
         return translate_bedrock_error(error)
+
+
+def _whole_content(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The content blocks of a whole (not streamed) Converse reply, checked.
+
+    Raises:
+        LLMResponseError: if the reply has no ``output.message.content`` list, or a
+            ``toolUse`` block lacks its id or name.
+    """
+    output = response.get("output")
+    if not isinstance(output, dict):
+        raise LLMResponseError(
+            "Bedrock sent a reply with no output (not a whole Converse reply): check that the "
+            "endpoint is Bedrock's runtime, or call it again."
+        )
+    message = output.get("message")
+    if not isinstance(message, dict):
+        raise LLMResponseError(
+            "Bedrock sent a reply with no output.message (not a whole Converse reply): check "
+            "that the endpoint is Bedrock's runtime, or call it again."
+        )
+    content = message.get("content")
+    if not isinstance(content, list):
+        raise LLMResponseError(
+            "Bedrock sent a reply with no output.message.content list (not a whole Converse "
+            "reply): check that the endpoint is Bedrock's runtime, or call it again."
+        )
+    for index, block in enumerate(content):
+        used = block.get("toolUse")
+        if used is not None and not ("toolUseId" in used and "name" in used):
+            raise LLMResponseError(
+                f"Bedrock sent a reply whose toolUse block {index} has no toolUseId or no "
+                "name: check that the endpoint is Bedrock's runtime, or call it again."
+            )
+    return content
 
 
 def _finish(
@@ -527,9 +562,19 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
             getattr(exceptions, "BotoCoreError", None),
             getattr(exceptions, "ClientError", None),
             getattr(parser, "ParserError", None),
+            getattr(sys.modules.get("botocore.parsers"), "ResponseParserError", None),
         )
         if isinstance(base, type)
     )
+    if isinstance(error, (AttributeError, TypeError, ValueError)) and _raised_in(
+        error, "botocore.parsers"
+    ):  # botocore's parser, given a body of another shape than the API's
+        return _made(
+            LLMResponseError,
+            f"Bedrock sent a malformed response (botocore could not parse it: {error}). Check "
+            "that the endpoint is Bedrock's runtime, or call it again.",
+            error,
+        )
     if not bases or not isinstance(error, bases):
         return translate_transport_error(error, "Bedrock")
     said = (str(error) or type(error).__name__).rstrip(".")
@@ -556,6 +601,16 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
         )
     kind, what = found
     return _made(kind, f"Bedrock {what}: {said}.{_HINTS.get(kind, '')}", error)
+
+
+def _raised_in(error: BaseException, module: str) -> bool:
+    """Whether ``error`` was raised by the code of ``module`` (its innermost frame's)."""
+    trace = error.__traceback__
+    if trace is None:
+        return False
+    while trace.tb_next is not None:
+        trace = trace.tb_next
+    return bool(trace.tb_frame.f_globals.get("__name__") == module)
 
 
 P = ParamSpec("P")

@@ -36,6 +36,7 @@ __all__ = [
     "BudgetExceededError",
     "LLMAuthenticationError",
     "LLMBatchError",
+    "LLMCacheFileError",
     "LLMCacheMissError",
     "LLMConfigurationError",
     "LLMConnectionError",
@@ -189,6 +190,14 @@ class LLMBatchError(LLMError):
         super().__init__(message)
         self.batch_id = batch_id
         self.reason = reason
+
+
+class LLMCacheFileError(LLMError, OSError):
+    """A call cache's SQLite file is not a database, or a damaged one (the file is named).
+
+    The message says what to do: move the file away (a new one is made there), or give
+    the cache another path.
+    """
 
 
 class LLMCacheMissError(LLMError, LookupError):

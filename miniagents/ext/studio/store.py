@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
+from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 from miniagents.ext.studio.errors import (
     StudioDamagedRunError,
     StudioNotFoundError,
@@ -405,6 +406,15 @@ class RunStore:
         return connection
 
     def _store_error(self, error: sqlite3.Error) -> StudioStoreError:
+        if is_damaged_sqlite(error):
+            return StudioStoreError(
+                damaged_sqlite_file(
+                    self.path,
+                    error,
+                    "the studio's store of recorded runs",
+                    "give another file with --store (or the MINIAGENTS_STUDIO variable)",
+                )
+            )
         return StudioStoreError(
             f"The store of recorded runs {self.path} cannot be used: {error}. Is it a store "
             "of recorded runs (a SQLite file that miniagents run wrote)? Give another file "

@@ -37,11 +37,15 @@ class FunctionTool(Tool):
       The reply is a returned ``str`` as it is, any other value as JSON.
     - **Approval**: ``requires_approval=True`` (or a predicate on the arguments) makes a
       call wait for a person's decision first (see ``Tool`` and ``ToolApprovalRequest``).
+    - **Timeout**: ``timeout=`` seconds (``None``, the default: no limit) bounds a call's
+      run: past it, the run is cancelled (a sync function's thread goes on, its
+      cancellation flag set) and the model gets an error result saying it timed out.
 
     Raises:
         ToolDefinitionError: for a parameter without an annotation or of a type with no
             JSON schema, for ``*args``, for a (sync) generator function, or for something
             that is not a function.
+        ArgumentError: for a ``timeout`` that is not a positive, finite number.
     """
 
     __slots__ = ("_arguments", "func")
@@ -53,6 +57,7 @@ class FunctionTool(Tool):
         name: str | None = None,
         description: str | None = None,
         requires_approval: ApprovalRule = False,
+        timeout: float | None = None,
     ) -> None:
         """Describe ``func`` as a tool (see the class docstring)."""
         if not callable(func) or isinstance(func, type):
@@ -70,6 +75,7 @@ class FunctionTool(Tool):
             name=name if name is not None else _name_of(func),
             description=description if description is not None else docs.description,
             requires_approval=requires_approval,
+            timeout=timeout,
         )
         parameters = list(inspect.signature(func).parameters.values())
         self._arguments = ArgumentModel.of(func, parameters, docs.arguments, self.name)

@@ -84,7 +84,8 @@ def run_tool_call(
     ``metadata`` fields) with the call's ``tool_name`` and ``call_id``; its type says the
     class: ``MessagePromise[result_class]``. Its tokens are the tool's reply, each passed
     on as soon as the tool produces it. It never fails for the tool's sake: arguments that
-    are not valid JSON, arguments the tool's ``validate`` refuses and exceptions of the
+    are not valid JSON, arguments the tool's ``validate`` refuses, a run past the tool's
+    ``timeout`` (cancelled) and exceptions of the
     tool (after any reply so far, and a blank line) end it as an error result
     (``is_error=True``) whose text tells the model what went wrong. Only cancellation ends
     it with an error (``StreamCancelledError``): cancelling the result
@@ -175,16 +176,26 @@ async def _call(
         validated = tool.validate(arguments)
         pieces = recorded_tool_call(tool, call, lambda: tool.run(validated))  # durable runs
         try:
-            async for piece in pieces:
-                if result.closed:  # cancelled: the cancellation is on its way to this task
-                    return None
-                if piece:
-                    replied = True
-                    result.append(piece)
-        finally:
-            aclose = getattr(pieces, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            async with asyncio.timeout(tool.timeout) as deadline:
+                try:
+                    async for piece in pieces:
+                        if result.closed:  # cancelled: the cancellation is on its way here
+                            return None
+                        if piece:
+                            replied = True
+                            result.append(piece)
+                finally:
+                    aclose = getattr(pieces, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+        except TimeoutError as error:
+            if not deadline.expired():  # the tool's own TimeoutError: an error like any
+                raise
+            raise ToolCallError(
+                f"The tool {tool.name} did not finish within its timeout of {tool.timeout:g} "
+                "seconds, so its run was cancelled. Call it again with arguments that ask "
+                "for less, or do without it."
+            ) from error
     except asyncio.CancelledError as error:
         result.fail(error)
         raise

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TypeAlias
 
+from miniagents.arguments import check_seconds
 from miniagents.ext.tools._names import tool_name
 
 __all__ = ["ApprovalRule", "Tool"]
@@ -34,6 +35,9 @@ class Tool(ABC):
         requires_approval: Whether a call waits for a person's approval before it runs
             (``True``), or a predicate on the call's arguments that says so (see
             ``ToolApprovalRequest``); by default, never.
+        timeout: The most seconds a call may run (``None``, the default: no limit). Past
+            it, the call's run is cancelled and the model gets an error result saying it
+            timed out (the time waiting for an approval does not count).
 
     Attributes:
         name: The tool's name, valid for every provider.
@@ -41,6 +45,7 @@ class Tool(ABC):
         parameters: The JSON schema of the arguments (a new copy at each access: plain
             dicts and lists, ready for an SDK).
         requires_approval: Whether (or for which arguments) a call needs approval.
+        timeout: The most seconds a call may run, or ``None`` for no limit.
 
     Example:
         >>> class Clock(Tool):
@@ -50,7 +55,7 @@ class Tool(ABC):
         {'type': 'object', 'properties': {}}
     """
 
-    __slots__ = ("_parameters", "description", "name", "requires_approval")
+    __slots__ = ("_parameters", "description", "name", "requires_approval", "timeout")
 
     def __init__(
         self,
@@ -59,11 +64,26 @@ class Tool(ABC):
         description: str = "",
         parameters: Mapping[str, object] | None = None,
         requires_approval: ApprovalRule = False,
+        timeout: float | None = None,
     ) -> None:
-        """Describe the tool (see the class docstring)."""
+        """Describe the tool (see the class docstring).
+
+        Raises:
+            ArgumentError: for a ``timeout`` that is not a positive, finite number.
+        """
         self.name = tool_name(name, f"The tool {type(self).__name__}")
         self.description = description
         self.requires_approval = requires_approval
+        self.timeout = (
+            None
+            if timeout is None
+            else check_seconds(
+                timeout,
+                "timeout",
+                owner=f"The tool {self.name}",
+                fix="Pass e.g. timeout=30 (seconds), or timeout=None for no limit.",
+            )
+        )
         self._parameters: dict[str, object] = (
             {"type": "object", "properties": {}}
             if parameters is None

@@ -125,8 +125,9 @@ At most ``max_streams`` event streams are sent at once (a 503, ``too_many_stream
 most ``max_streams_per_principal`` to one principal (a 429, ``too_many_streams_of_yours``):
 a stream's slot is freed as it closes. A finished run is forgotten ``keep_runs_for``
 seconds after it ends, read again or not, and sooner when more than ``max_ended_runs``
-(1,000) runs have ended since: the oldest ended goes first (a live or paused run never
-does).
+(1,000) runs have ended since, or when the ended runs keep more than
+``max_ended_run_bytes`` (32 MB) of events in all: the oldest ended goes first (of the
+principal who keeps the most; a live or paused run never does).
 
 **Which hosts.** A request whose ``Host`` is not one of the settings' ``allowed_hosts``
 (this machine's names by default: ``localhost``, ``127.0.0.1``, ``[::1]``, any port) is a

@@ -38,12 +38,16 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.promising.lowlevel import spawn
+
+if TYPE_CHECKING:
+    from miniagents.ext.dbos import DurableRunInfo
 
 __all__ = ["DurableJobs", "FoundRun", "PausePoint"]
 
@@ -171,7 +175,26 @@ class DurableJobs:
         group: str | None = None,
         running_only: bool = False,
     ) -> FoundRun | None:
-        """``owner``'s newest job's run of ``key`` (and of ``group``, if given), if any."""
+        """``owner``'s newest job's run of ``key`` (and of ``group``, if given), if any.
+
+        With a key, only the newest run whose id starts as the job's do (is the job's, with
+        a group) is read: not every run of the key, each with its steps.
+        """
+        from miniagents.ext.dbos import afind_runs
+
+        if key is not None:
+            prefix = (
+                self.workflow_id(owner, key, group)
+                if group is not None
+                else self._prefix(owner) + json.dumps([key])[:-1] + ","
+            )
+            runs = await afind_runs(self._agent, prefix, running_only=running_only, limit=1)
+            if not runs:
+                return None
+            newest = self._found(owner, runs[0], group)
+            if newest is not None:
+                return newest
+            # (an id of another's make, that only starts as the job's, came first: read all)
         found = await self.afind_all(owner, key=key, group=group, running_only=running_only)
         return found[0] if found else None
 
@@ -187,23 +210,24 @@ class DurableJobs:
         from miniagents.ext.dbos import afind_runs
 
         prefix = self._prefix(owner) + (json.dumps([key])[:-1] + "," if key is not None else "")
-        found = []
-        for run in await afind_runs(self._agent, prefix, running_only=running_only):
-            parsed = self._parsed(owner, run.workflow_id)
-            if parsed is not None and (group is None or parsed[1] == group):
-                found.append(
-                    FoundRun(
-                        run.workflow_id,
-                        owner,
-                        parsed[0],
-                        parsed[1],
-                        run.ended,
-                        run.decided,
-                        _pauses(run.notes),
-                        run.cancelled,
-                    )
-                )
-        return found
+        runs = await afind_runs(self._agent, prefix, running_only=running_only)
+        return [found for run in runs if (found := self._found(owner, run, group)) is not None]
+
+    def _found(self, owner: str | None, run: DurableRunInfo, group: str | None) -> FoundRun | None:
+        """``run`` as ``owner``'s job's (of ``group``, if given), if it is one."""
+        parsed = self._parsed(owner, run.workflow_id)
+        if parsed is None or (group is not None and parsed[1] != group):
+            return None
+        return FoundRun(
+            run.workflow_id,
+            owner,
+            parsed[0],
+            parsed[1],
+            run.ended,
+            run.decided,
+            _pauses(run.notes),
+            run.cancelled,
+        )
 
     async def aabandon_all(self, owner: str | None, key: str, *, but: str | None = None) -> None:
         """Cancel the runs of ``owner``'s job ``key`` that have not ended (``but`` that one).

@@ -288,6 +288,7 @@ class EventLog:
         "key",
         "places",
         "recovered",
+        "size",
         "tag",
     )
 
@@ -298,6 +299,7 @@ class EventLog:
         self.recovered = recovered
         self.tag = tag
         self.events: list[str] = []
+        self.size = 0  # the bytes of its events (UTF-8), counted as they come
         self.done = False
         self.ended_at: float | None = None
         self._changed = asyncio.Event()
@@ -309,6 +311,7 @@ class EventLog:
         if self._tracker is not None and self.places is not None:
             self.places.append(self._tracker.place(len(self.events), data))
         self.events.append(data)
+        self.size += len(data) if data.isascii() else len(data.encode())
         self._notify()
 
     def end(self) -> None:

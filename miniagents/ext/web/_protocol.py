@@ -172,7 +172,7 @@ class WebProtocol(ABC):
 
         Returns:
             About how many bytes the encoder keeps so (the run manager bounds their sum,
-            ``max_ended_task_bytes``): ``0`` by default.
+            ``max_ended_run_bytes``): ``0`` by default.
         """
         del encoder, runs  # (nothing to keep)
         return 0

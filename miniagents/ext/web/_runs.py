@@ -28,7 +28,9 @@ manager keeps that run (see :meth:`Job.last_run`). At most ``max_live_runs`` job
 wait paused) at once, and at most ``max_ended_runs`` ended runs (and as many ended jobs)
 are kept: past it, the oldest ended run of the principal who has the most kept is
 forgotten before its time, so one principal's burst pushes out their own (a paused job's
-run, which its job waits on, is live: never forgotten so). At most
+run, which its job waits on, is live: never forgotten so); so is the oldest ended of the
+principal who keeps the most bytes while the ended runs' events and jobs' records keep
+over ``max_ended_run_bytes``. At most
 ``max_streams`` event streams are sent at once (``max_streams_per_principal`` of one
 principal's): a stream's slot is taken as its response starts, and freed as it closes.
 
@@ -272,18 +274,22 @@ class Run(EventLog):
         *,
         frame: Callable[[str], str] | None = None,
         prelude: Sequence[str] = (),
+        slot_held: bool = False,
     ) -> EventSourceResponse:
         """An SSE response that follows the run from ``start`` while the client stays.
 
         ``frame``: what each event's data becomes in this response (a protocol that wraps
         each event for its request: A2A's JSON-RPC envelope, which names the request's id);
         ``prelude``: events (already framed, without ids) sent before the run's (A2A's
-        snapshot of the task, which a resubscribing client gets first).
+        snapshot of the task, which a resubscribing client gets first); ``slot_held``: the
+        caller took the stream's slot of the job's owner and hands it to the response
+        (which frees it as it closes), so that the client never holds two.
         """
         events = self.follow(start)
         if frame is not None or prelude:
             events = _framed(events, frame, prelude)
-        return _RunResponse(self.job, events, self._manager.protocol.headers, self)
+        headers = self._manager.protocol.headers
+        return _RunResponse(self.job, events, headers, self, slot_held=slot_held)
 
     async def aresponse_after(self, request: Request) -> Response:
         """The response of a client that follows the run after its ``Last-Event-ID`` (all of
@@ -291,7 +297,8 @@ class Run(EventLog):
 
         A recovered run may keep the client waiting until its replay reaches the id: the
         client holds a stream's slot while it waits (refused without one), so the waiting
-        are bounded as the streams are.
+        are bounded as the streams are; its stream then holds that slot, handed over (not
+        freed and taken again, which another client could take in between).
         """
         manager, owner = self.job.manager, self.job.owner
         refused = manager.open_stream(owner)
@@ -300,9 +307,13 @@ class Run(EventLog):
             return refused.response()
         try:
             start = await astart_position(request, self)
-        finally:
+        except BaseException:
             manager.close_stream(owner)
-        return start if isinstance(start, Response) else self.response(start)
+            raise
+        if isinstance(start, Response):
+            manager.close_stream(owner)
+            return start
+        return self.response(start, slot_held=True)
 
 
 async def _framed(
@@ -322,7 +333,7 @@ async def _framed(
 class _RunResponse(EventSourceResponse):
     """A stream of ``job``'s events, which holds a stream's slot of its owner while it is
     sent (refused without one); ``run``: the run it follows (``None``: its events follow
-    the runs themselves)."""
+    the runs themselves); ``slot_held``: the slot was taken for it already (handed over)."""
 
     def __init__(
         self,
@@ -330,15 +341,20 @@ class _RunResponse(EventSourceResponse):
         events: AsyncIterator[ServerSentEvent],
         headers: Mapping[str, str],
         run: Run | None = None,
+        *,
+        slot_held: bool = False,
     ) -> None:
         super().__init__(events, headers=headers, ping=15, sep=LINE_END)
         self._job = job
         self._run = run
+        self._slot_held = slot_held
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = self._run
         manager, owner = self._job.manager, self._job.owner
-        refused = manager.open_stream(owner)  # (taken here: no await between look and take)
+        refused = None
+        if not self._slot_held:
+            refused = manager.open_stream(owner)  # (taken here: no await between look and take)
         if refused is not None:
             if run is not None:
                 run.unfollowed()  # (a run started for this response, now followed by nobody)
@@ -515,11 +531,11 @@ class Job:
         return last if last is not None else self.current
 
     def _pause(self) -> None:
-        self.current.end()
         loop = asyncio.get_running_loop()
         self._resumed = loop.create_future()
         self._expiry = loop.call_later(self.manager.settings.keep_runs_for, self.cancel)
         self.manager.paused_at(self)
+        self.current.end()  # (paused first: the manager keeps the run its job waits on)
         self._settled.set()
         self._notify_moved()
 
@@ -716,6 +732,7 @@ class RunManager:
         "_ended",
         "_ended_bytes",
         "_ended_jobs",
+        "_ended_of",
         "_jobs",
         "_keyed",
         "_paused",
@@ -757,6 +774,7 @@ class RunManager:
         self._resuming: set[tuple[str | None, str]] = set()  # (a resume waits for its pause)
         # the ended runs and jobs, the oldest ended first, with the timers that forget them
         self._ended: dict[Run, asyncio.TimerHandle] = {}
+        self._ended_of: dict[Job, dict[Run, None]] = {}  # (the same runs, by their job)
         self._ended_jobs: dict[Job, asyncio.TimerHandle] = {}
         self._ended_bytes = 0  # what the ended jobs' encoders keep (their kept_bytes)
 
@@ -1141,9 +1159,9 @@ class RunManager:
     def forget_job(self, job: Job) -> None:
         """``job`` has ended: it is found by its key ``keep_runs_for`` seconds more.
 
-        Sooner when over ``max_ended_runs`` ended jobs are kept, or their encoders keep over
-        ``max_ended_task_bytes`` (then with its runs: they hold it), each time the oldest of
-        the principal who keeps the most.
+        Sooner when over ``max_ended_runs`` ended jobs are kept, each time the oldest of the
+        principal who keeps the most; or when the ended jobs and runs keep over
+        ``max_ended_run_bytes`` (see :meth:`_forget_over_bytes`).
         """
         self._jobs.discard(job)
         self._unpaused(job)
@@ -1155,17 +1173,7 @@ class RunManager:
         for oldest in _most_kept_first(self._ended_jobs, lambda job: job.owner, over):
             self._ended_jobs[oldest].cancel()  # (the timer lets go of it)
             self._forget_keyed(oldest)
-        over = self._ended_bytes - self.settings.max_ended_task_bytes
-        largest = _most_kept_first(
-            self._ended_jobs, lambda job: job.owner, over, lambda job: job.kept_bytes
-        )
-        for oldest in largest:
-            self._ended_jobs[oldest].cancel()
-            self._forget_keyed(oldest)
-        gone = set(largest)
-        for run in [run for run in self._ended if run.job in gone]:
-            self._ended.pop(run).cancel()
-            self._drop(run)
+        self._forget_over_bytes()
 
     def _forget_keyed(self, job: Job) -> None:
         if self._ended_jobs.pop(job, None) is not None:
@@ -1176,12 +1184,25 @@ class RunManager:
     def forget_later(self, run: Run) -> None:
         """``run`` has ended: forget it ``keep_runs_for`` seconds from now (or sooner, when over
         ``max_ended_runs`` ended runs are kept and it is the oldest)."""
-        kept = self._ended.pop(run, None)
-        if kept is not None:  # (its job still waits there: kept as long, as if ended now)
-            kept.cancel()
+        self._unkeep(run)  # (its job still waits there: kept as long, as if ended now)
         loop = asyncio.get_running_loop()
         self._ended[run] = loop.call_later(self.settings.keep_runs_for, self._forget, run)
+        self._ended_of.setdefault(run.job, {})[run] = None
+        self._ended_bytes += run.size
         self._forget_oldest()
+        self._forget_over_bytes()
+
+    def _unkeep(self, run: Run) -> None:
+        """``run`` is kept as an ended run no more (its timer, if still to come, is cancelled)."""
+        timer = self._ended.pop(run, None)
+        if timer is None:
+            return
+        timer.cancel()
+        self._ended_bytes -= run.size
+        runs = self._ended_of[run.job]
+        del runs[run]
+        if not runs:
+            del self._ended_of[run.job]
 
     def _forget_oldest(self) -> None:
         """Forget the ended runs over ``max_ended_runs``, each the oldest of the principal who
@@ -1197,14 +1218,56 @@ class RunManager:
             return
         candidates = [run for run in self._ended if not _waited_on(run)]
         for run in _most_kept_first(candidates, lambda run: run.job.owner, over):
-            self._ended.pop(run).cancel()  # (the timer lets go of it)
+            self._unkeep(run)  # (the timer lets go of it)
             self._drop(run)
+
+    def _forget_over_bytes(self) -> None:
+        """Forget ended jobs and runs while they keep over ``max_ended_run_bytes``, each time
+        the oldest of the principal who keeps the most bytes.
+
+        What is let go of at once: an ended job, with its ended runs (its encoder's record,
+        A2A's task, and their logs: they hold it), or an ended run of a job still kept
+        otherwise (live, or its record forgotten); a run a paused job waits on is live:
+        neither counted nor forgotten.
+        """
+        waiting = sum(
+            job.current.size
+            for jobs in self._paused.values()
+            for job in jobs
+            if job.paused and job.current in self._ended
+        )
+        over = self._ended_bytes - waiting - self.settings.max_ended_run_bytes
+        if over <= 0:
+            return
+        ended: list[tuple[float, Job | Run]] = [
+            (timer.when(), job) for job, timer in self._ended_jobs.items()
+        ]
+        ended += [
+            (timer.when(), run)
+            for run, timer in self._ended.items()
+            if run.job not in self._ended_jobs and not _waited_on(run)
+        ]
+        ended.sort(key=lambda kept: kept[0])  # (the oldest ended first)
+        for gone in _most_kept_first([kept for _, kept in ended], _owner, over, self._bytes):
+            runs = list(self._ended_of.get(gone, ())) if isinstance(gone, Job) else [gone]
+            if isinstance(gone, Job):
+                self._ended_jobs[gone].cancel()  # (the timer lets go of it)
+                self._forget_keyed(gone)
+            for run in runs:
+                self._unkeep(run)
+                self._drop(run)
+
+    def _bytes(self, kept: Job | Run) -> int:
+        """What an ended job (its record and its ended runs) or an ended run keeps, in bytes."""
+        if isinstance(kept, Run):
+            return kept.size
+        return kept.kept_bytes + sum(run.size for run in self._ended_of.get(kept, ()))
 
     def _forget(self, run: Run) -> None:
         if _waited_on(run):  # its job waits there: kept as long
             self.forget_later(run)
         else:
-            self._ended.pop(run, None)
+            self._unkeep(run)
             self._drop(run)
 
     def _drop(self, run: Run) -> None:
@@ -1221,9 +1284,7 @@ class RunManager:
             and not _waited_on(run)
         ]
         for key in expired:
-            timer = self._ended.pop(self._runs.pop(key), None)
-            if timer is not None:
-                timer.cancel()
+            self._unkeep(self._runs.pop(key))
 
     async def aclose(self) -> None:
         """Cancel every live job and wait for their tasks (the app is shutting down)."""
@@ -1231,6 +1292,7 @@ class RunManager:
         for timer in [*self._ended.values(), *self._ended_jobs.values()]:
             timer.cancel()
         self._ended.clear()
+        self._ended_of.clear()
         self._ended_jobs.clear()
         self._ended_bytes = 0
         self._runs.clear()
@@ -1242,6 +1304,11 @@ class RunManager:
             if job.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await job.task
+
+
+def _owner(kept: Job | Run) -> str | None:
+    """The principal an ended job or run belongs to."""
+    return kept.owner if isinstance(kept, Job) else kept.job.owner
 
 
 def _waited_on(run: Run) -> bool:

@@ -316,7 +316,8 @@ class _AGUIRuns:
                 "unknown_run",
                 f"There is no run {run_id!r}: it never started here, or it ended more than "
                 f"{self.manager.settings.keep_runs_for:g} seconds ago (or before the latest "
-                f"{self.manager.settings.max_ended_runs} runs that ended, max_ended_runs).",
+                f"{self.manager.settings.max_ended_runs} runs that ended, max_ended_runs, "
+                "or the ended runs kept more than max_ended_run_bytes).",
             )
         return await run.aresponse_after(request)
 

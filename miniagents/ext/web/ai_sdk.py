@@ -227,6 +227,9 @@ class _AISDKRuns:
             here = manager.job(chat.id, owner)
             but = None if here is None else here.workflow_id
             await manager.durable.aabandon_all(owner, chat.id, but=but)
+            refused = manager.room(owner, chat.id, chat.id)  # (another start took it meanwhile?)
+            if refused is not None:
+                return refused
         ids = manager.protocol.ids(chat.id, f"msg-{secrets.token_hex(8)}")
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 

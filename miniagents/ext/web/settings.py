@@ -25,7 +25,7 @@ __all__ = [
     "DEFAULT_GRACE_PERIOD",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_ENDED_RUNS",
-    "DEFAULT_MAX_ENDED_TASK_BYTES",
+    "DEFAULT_MAX_ENDED_RUN_BYTES",
     "DEFAULT_MAX_LIVE_RUNS",
     "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
     "DEFAULT_MAX_STREAMS",
@@ -50,8 +50,8 @@ DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL = 10
 DEFAULT_MAX_ENDED_RUNS = 1_000
 """The most ended runs an app keeps for late readers (one more forgets the oldest ended)."""
 
-DEFAULT_MAX_ENDED_TASK_BYTES = 32_000_000
-"""The most bytes the ended A2A tasks of an app keep (one more forgets the oldest ended)."""
+DEFAULT_MAX_ENDED_RUN_BYTES = 32_000_000
+"""The most bytes an app's ended runs (and A2A tasks) keep (more forgets the oldest ended)."""
 
 DEFAULT_MAX_STREAMS = 1_000
 """The most event streams an app sends at once (one more is a 503 until one closes)."""
@@ -110,14 +110,14 @@ class WebSettings:
             ``keep_runs_for`` is up (as if it had passed), so one principal's burst of short
             runs pushes out their own; a live or paused run is never forgotten so. ``0``
             keeps none.
-        max_ended_task_bytes: The most bytes the ended tasks of ``a2a_app`` keep for
-            ``GetTask`` and ``ListTasks``, all together (each its task's JSON: its client's
-            messages, each up to ``max_body_bytes``, its questions and its artifacts): past
-            it, the oldest ended task of the principal who keeps the most bytes is
-            forgotten, with its runs, before ``keep_runs_for`` is up, so one principal's
-            large tasks push out their own (a task larger than the bound alone is kept by
-            nobody once it ends). ``0`` keeps none. The other apps keep no such record of an
-            ended run (their ended runs are bounded by ``max_ended_runs``).
+        max_ended_run_bytes: The most bytes every app's ended runs keep, all together: each
+            ended run's events (for late readers), and, in ``a2a_app``, each ended task's
+            JSON too (for ``GetTask`` and ``ListTasks``: its client's messages, each up to
+            ``max_body_bytes``, its questions and its artifacts). Past it, the oldest ended
+            run (an ended task, with its runs) of the principal who keeps the most bytes is
+            forgotten, before ``keep_runs_for`` is up, so one principal's large runs push
+            out their own (one larger than the bound alone is kept by nobody once it ends);
+            a live or paused run is never forgotten so. ``0`` keeps none.
         max_streams: The most event streams (SSE responses: a run's own, its followers',
             its resumes) the app sends at once; one more is a 503 (``too_many_streams``,
             with ``Retry-After``). A stream's slot is free again when it closes.
@@ -141,7 +141,7 @@ class WebSettings:
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS
     max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL
     max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS
-    max_ended_task_bytes: int = DEFAULT_MAX_ENDED_TASK_BYTES
+    max_ended_run_bytes: int = DEFAULT_MAX_ENDED_RUN_BYTES
     max_streams: int = DEFAULT_MAX_STREAMS
     max_streams_per_principal: int = DEFAULT_MAX_STREAMS_PER_PRINCIPAL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -184,7 +184,7 @@ _COUNTS = {
     "max_live_runs": 1,
     "max_live_runs_per_principal": 1,
     "max_ended_runs": 0,
-    "max_ended_task_bytes": 0,
+    "max_ended_run_bytes": 0,
     "max_streams": 1,
     "max_streams_per_principal": 1,
     "max_body_bytes": 1,

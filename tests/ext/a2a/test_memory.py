@@ -4,7 +4,7 @@ The run manager keeps at most ``max_ended_runs`` ended runs for late readers, an
 ended tasks for ``GetTask``. A task of several runs (one per answer to its questions) ends
 more runs than tasks, so its runs are let go of before it is: the task, still answered in
 full, must not hold them (nor its last one) past that. What the ended tasks keep is bounded
-in bytes too (``max_ended_task_bytes``): their clients' messages may be as large as a body.
+in bytes too (``max_ended_run_bytes``): their clients' messages may be as large as a body.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from miniagents.ext.llm.offline_script import call_count
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.ext.web.lowlevel import Run
-from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_TASK_BYTES
+from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_RUN_BYTES
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import delete_file, deleted, nothing_deleted, served  # noqa: F401
 
@@ -123,9 +123,9 @@ async def sent_task(client: httpx2.AsyncClient, text: str, token: str = "alice")
     return str(task["id"])
 
 
-async def test_the_ended_tasks_keep_at_most_max_ended_task_bytes_of_their_messages() -> None:
+async def test_the_ended_tasks_keep_at_most_max_ended_run_bytes_of_their_messages() -> None:
     # (they kept every client's message: up to max_ended_runs x max_body_bytes, 1 GB)
-    tasks = DEFAULT_MAX_ENDED_TASK_BYTES // BODY_TEXT + 5
+    tasks = DEFAULT_MAX_ENDED_RUN_BYTES // BODY_TEXT + 5
     app = a2a_app(
         offline_agent.fork(reply="Done.", token_delay=0),
         authentication=BearerTokenAuth({"alice": "alice", "bob": "bob"}),
@@ -135,7 +135,7 @@ async def test_the_ended_tasks_keep_at_most_max_ended_task_bytes_of_their_messag
         bobs = await sent_task(client, "b" * BODY_TEXT, "bob")
         alices = [await sent_task(client, "a" * BODY_TEXT) for _ in range(tasks)]
         kept = kept_records()
-        assert sum(kept.values()) <= DEFAULT_MAX_ENDED_TASK_BYTES
+        assert sum(kept.values()) <= DEFAULT_MAX_ENDED_RUN_BYTES
         assert len(kept) < tasks  # (each record is a body's size)
         assert bobs in kept  # alice's burst let go of her own oldest, not bob's
         assert alices[-1] in kept

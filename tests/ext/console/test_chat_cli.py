@@ -527,7 +527,7 @@ WEB_OPTIONS = [  # an option of the web command for each field of WebSettings
     "--approval-edits",
     *("--grace-period", "2.5", "--keep-runs-for", "60"),
     *("--max-live-runs", "7", "--max-live-runs-per-principal", "3", "--max-ended-runs", "0"),
-    *("--max-ended-task-bytes", "100"),
+    *("--max-ended-run-bytes", "100"),
     *("--max-streams", "9", "--max-streams-per-principal", "4", "--max-body-bytes", "5000"),
 ]
 WEB_SETTINGS = WebSettings(  # what they set
@@ -539,7 +539,7 @@ WEB_SETTINGS = WebSettings(  # what they set
     max_live_runs=7,
     max_live_runs_per_principal=3,
     max_ended_runs=0,
-    max_ended_task_bytes=100,
+    max_ended_run_bytes=100,
     max_streams=9,
     max_streams_per_principal=4,
     max_body_bytes=5000,

@@ -255,6 +255,14 @@ def test_text_that_is_not_valid_unicode_is_refused_before_anything_is_written(
     assert asyncio.run(history.load()) == ()
 
 
+def test_text_with_a_nul_character_is_kept_on_postgres_too(database_url: str) -> None:
+    # PostgreSQL keeps no NUL in text, but the fields are JSON, where it is an escape
+    history = ChatHistorySQL("chat", database_url=database_url)
+    message = Message(text="a\x00b", note="\x00")
+    asyncio.run(history.append(message))
+    assert asyncio.run(ChatHistorySQL("chat", database_url=database_url).load()) == (message,)
+
+
 # -- errors --------------------------------------------------------------------------------
 
 

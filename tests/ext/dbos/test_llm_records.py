@@ -221,3 +221,29 @@ def test_a_url_that_cannot_hold_them_is_refused() -> None:
         SQLCallStore("mysql://somewhere/db")
     with pytest.raises(DurableConfigurationError):
         SQLRunJournal("P", "sqlite:///:memory:")
+
+
+@pytest.mark.parametrize("what", ["call", "journal"])
+async def test_a_nul_character_that_postgres_refuses_is_told_with_the_table_and_the_fix(
+    postgres: PostgresServer, what: str
+) -> None:
+    # PostgreSQL keeps no NUL in text (SQLite does): our error, not psycopg's DataError
+    url = postgres.create_database(f"nul_{what}_{time.monotonic_ns()}")
+    if what == "call":
+        table = CALLS_TABLE
+        store = SQLCallStore(url)
+        with pytest.raises(DurableDataError) as refused:
+            await store.aput(_recorded("k1", "m\x00-1", "one", time.time()))
+        assert await store.aget("k1") is None  # nothing written
+    else:
+        table = JOURNAL_TABLE
+        journal = SQLRunJournal("PIPE\x00", url)
+        with pytest.raises(DurableDataError) as refused:
+            await journal.aappend({"kind": "submitting", "tag": "t1"})
+        assert await SQLRunJournal("PIPE", url).aload() == []
+    message = str(refused.value)
+    assert "refused it (DataError" in message
+    assert "a NUL character" in message
+    assert f"its table {table}" in message
+    assert "remove that value" in message
+    assert type(refused.value.__cause__).__module__.startswith("sqlalchemy")

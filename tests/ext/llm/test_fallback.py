@@ -802,3 +802,46 @@ async def test_a_fallback_of_fallbacks_counts_the_rounds_of_every_agent_that_fai
     assert answer.agent_alias == "LAST_RESORT"
     assert answer.usage is not None
     assert (answer.usage.input_tokens, answer.usage.output_tokens) == (400, 23)
+
+
+async def test_a_call_id_repeated_in_a_later_round_is_made_unique_for_the_next_provider(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    # a model that numbers its calls anew each round (Ollama: call_0 every round): the
+    # second round's call gets a suffix where the conversation is kept, so that Anthropic,
+    # which refuses two tool_use blocks of one id, takes it after the fallback
+    first, second = the_agents(clients)
+    fake_llm.reply(tool_calls=[ToolCall("add", {"a": 2, "b": 3}, id="call_0")])  # OpenAI
+    fake_llm.reply(tool_calls=[ToolCall("add", {"a": 5, "b": 1}, id="call_0")])  # OpenAI
+    fake_llm.fail(500)  # OpenAI's third call
+    fake_llm.reply(["It ", "is ", "6."])  # Anthropic, given both rounds
+    async with MiniAgents():
+        reply = fallback_agent(first, second).inquire("2 + 3 + 1?", tools=[add])
+        messages = await reply
+    ids = [
+        (type(m).__name__, m.call_id)
+        for m in messages
+        if isinstance(m, LLMToolCallMessage | LLMToolResultMessage)
+    ]
+    assert ids == [
+        ("LLMToolCallMessage", "call_0"),
+        ("LLMToolResultMessage", "call_0"),
+        ("LLMToolCallMessage", "call_0_2"),
+        ("LLMToolResultMessage", "call_0_2"),
+    ]
+    assert str(messages[-1]) == "It is 6."
+    uses, results = [], []
+    for message in fake_llm.requests[3].json["messages"]:
+        for block in message["content"] if isinstance(message["content"], list) else ():
+            if block["type"] == "tool_use":
+                uses.append((block["id"], block["input"]))
+            elif block["type"] == "tool_result":
+                results.append((block["tool_use_id"], block["content"]))
+    assert uses == [("call_0", {"a": 2, "b": 3}), ("call_0_2", {"a": 5, "b": 1})]
+    assert results == [("call_0", "5"), ("call_0_2", "6")]
+    # and OpenAI's third request, the one that failed, carried them so too
+    sent = fake_llm.requests[2].json["messages"]
+    called = [call["id"] for message in sent for call in message.get("tool_calls") or ()]
+    answered = [message["tool_call_id"] for message in sent if message["role"] == "tool"]
+    assert called == answered == ["call_0", "call_0_2"]

@@ -833,3 +833,42 @@ async def test_a_bedrock_token_event_without_its_delta_is_a_response_error() -> 
         await read()
     assert taken == ["Hi"]
     assert stream.closed
+
+
+@pytest.mark.parametrize(
+    ("output", "missing"),
+    [
+        (None, "a reply with no output "),
+        ({"message": {"role": "assistant"}}, r"no output\.message\.content list"),
+        (
+            {"message": {"role": "assistant", "content": [{"toolUse": {"input": {}}}]}},
+            "toolUse block 0 has no toolUseId or no name",
+        ),
+        # botocore's parser refuses these before the agent sees them (a union with no
+        # member; a string where a list goes): its errors are translated
+        ({}, "malformed response.*ConverseOutput must have one and only one member"),
+        ({"message": {"role": "assistant", "content": [{}]}}, "malformed response.*Content"),
+        ({"message": {"role": "assistant", "content": "Hi"}}, "malformed response"),
+    ],
+    ids=[
+        "no-output",
+        "no-content",
+        "tool-use-without-id",
+        "no-message",
+        "block-without-text",
+        "content-not-a-list",
+    ],
+)
+async def test_a_malformed_whole_bedrock_reply_is_a_response_error_naming_what_is_missing(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, output: Any, missing: str
+) -> None:
+    # stream=False: a 200 whose body is not a whole Converse reply (a server of another
+    # make, a proxy): an LLMResponseError saying what was missing, not a KeyError
+    BEDROCK.environment(server, monkeypatch)
+    body: dict[str, Any] = {"stopReason": "end_turn", "usage": {"inputTokens": 1}}
+    if output is not None:
+        body["output"] = output
+    server.fail(200, body=body)  # (a 200: a reply)
+    async with MiniAgents():
+        with pytest.raises(LLMResponseError, match=f"Bedrock.*{missing}"):
+            await BEDROCK.ask("Hi", stream=False)

@@ -1265,3 +1265,36 @@ async def test_each_call_of_a_tool_loop_is_logged_with_its_own_usage(
             f"- role: assistant\n- model: {llm.model}\n- agent_alias: {llm.alias}\n"
         )
         assert f"- usage: {counts} " in response
+
+
+@pytest.mark.parametrize("calls", [False, True], ids=["text", "tool-call"])
+async def test_a_whole_anthropic_reply_without_a_stop_reason_is_a_response_error(
+    server: FakeLLMServer, calls: bool
+) -> None:
+    # stream=False: Anthropic documents stop_reason as never null in a whole reply; a
+    # null one is a message not finished (a proxy's snapshot), refused as a stream that
+    # ends before its message_stop event is, not kept as if it were the whole answer
+    block: dict[str, object] = (
+        {"type": "tool_use", "id": "c1", "name": "get_weather", "input": {"city": "Paris"}}
+        if calls
+        else {"type": "text", "text": "Hi."}
+    )
+    server.fail(  # (a 200: a reply)
+        200,
+        body={
+            "id": "msg_null",
+            "type": "message",
+            "role": "assistant",
+            "model": ANTHROPIC.model,
+            "content": [block],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 3, "output_tokens": 2},
+        },
+    )
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        with pytest.raises(
+            LLMResponseError, match="Anthropic sent a whole reply with no stop_reason"
+        ):
+            await ask(ANTHROPIC, client, "hi", stream=False)
+    assert len(server.requests) == 1

@@ -40,6 +40,7 @@ from miniagents.ext.llm.openai import OpenAIMessage, OpenAIOptions, OpenAIProvid
 from miniagents.messages import MessageType
 from miniagents.testing import FakeLLMServer
 from tests.ext.llm.test_llm_providers import RESPONSES, tokens_then_error
+from tests.ext.llm.wire import response
 from tests.ext.tools.loop_support import add
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.messages.test_image import URL
@@ -295,28 +296,6 @@ def sse(*events: dict[str, Any]) -> bytes:
         b"event: %s\ndata: %s\n\n" % (event["type"].encode(), json.dumps(event).encode())
         for event in events
     )
-
-
-def response(status: str, output: list[dict[str, Any]]) -> dict[str, Any]:
-    usage = {
-        "input_tokens": 3,
-        "output_tokens": 5,
-        "total_tokens": 8,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens_details": {"reasoning_tokens": 0},
-    }
-    return {
-        "id": "resp_1",
-        "object": "response",
-        "created_at": 0,
-        "model": MODEL,
-        "status": status,
-        "output": output,
-        "parallel_tool_calls": True,
-        "tool_choice": "auto",
-        "tools": [],
-        "usage": usage if status == "completed" else None,
-    }
 
 
 async def test_arguments_that_come_whole_instead_of_in_deltas_are_taken() -> None:

@@ -25,6 +25,7 @@ from tests.ext.llm.wire import (
     events_reply,
     paced_agent,
     replying_agent,
+    response,
     sse,
 )
 
@@ -242,27 +243,12 @@ def test_a_whole_responses_message_with_null_content_is_a_reply_without_text() -
     """A Responses reply (``stream=False``) whose message item has ``content: null`` (a
     server of another make): the reply has no text, as a streamed one would have; not a
     bare ``TypeError``."""
-    usage = {
-        "input_tokens": 1,
-        "output_tokens": 0,
-        "total_tokens": 1,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens_details": {"reasoning_tokens": 0},
-    }
     item = {"type": "message", "id": "m1", "role": "assistant", "status": "completed"}
-    response = {
-        "id": "r",
-        "object": "response",
-        "created_at": 1,
-        "model": "m",
-        "status": "completed",
-        "output": [{**item, "content": None}],
-        "usage": usage,
-    }
+    body = response("completed", [{**item, "content": None}])
 
     async def main() -> list[str]:
         async with MiniAgents():
-            agent = replying_agent("responses", lambda: httpx2.Response(200, json=response))
+            agent = replying_agent("responses", lambda: httpx2.Response(200, json=body))
             return [str(message) for message in await agent.inquire("Hi", stream=False)]
 
     assert run_with_virtual_time(main()) == [""]

@@ -33,6 +33,7 @@ __all__ = [
     "events_reply",
     "paced_agent",
     "replying_agent",
+    "response",
     "responses_events",
     "sdk_agent",
     "sse",
@@ -100,26 +101,8 @@ def responses_events(tokens: Sequence[str], thinking: Sequence[str] = ()) -> Par
     def event(kind: str, **fields: Any) -> bytes:
         return sse(kind, {"type": kind, "sequence_number": 0, **fields})
 
-    def response(status: str, output: list[Any]) -> dict[str, Any]:
-        counts = {
-            "input_tokens": 1,
-            "output_tokens": len(tokens),
-            "total_tokens": 41,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens_details": {"reasoning_tokens": 0},
-        }
-        return {
-            "id": "r",
-            "object": "response",
-            "created_at": 1,
-            "status": status,
-            "model": "m",
-            "output": output,
-            "tools": [],
-            "tool_choice": "auto",
-            "parallel_tool_calls": True,
-            "usage": counts,
-        }
+    def reply(status: str, output: list[Any]) -> dict[str, Any]:
+        return response(status, output, model="m", usage=(1, len(tokens)))
 
     where = {"item_id": "msg", "output_index": 0, "content_index": 0}
     text = "".join(tokens)
@@ -134,14 +117,14 @@ def responses_events(tokens: Sequence[str], thinking: Sequence[str] = ()) -> Par
     summary = {"item_id": "rs", "output_index": 0, "summary_index": 0}
     return (
         [
-            event("response.created", response=response("in_progress", [])),
+            event("response.created", response=reply("in_progress", [])),
             *(event("response.reasoning_summary_text.delta", **summary, delta=t) for t in thinking),
         ],
         [event("response.output_text.delta", **where, delta=token) for token in tokens],
         [
             event("response.output_text.done", **where, text=text),
             event("response.output_item.done", output_index=0, item=item),
-            event("response.completed", response=response("completed", [item])),
+            event("response.completed", response=reply("completed", [item])),
         ],
     )
 
@@ -264,3 +247,40 @@ def replying_agent(api: str, *replies: Reply) -> MiniAgent[..., Any]:
 def paced_agent(api: str, events: Sequence[bytes], gap: float = 0.0) -> MiniAgent[..., Any]:
     """The agent of ``api`` whose every call gets ``events``, ``gap`` seconds apart."""
     return replying_agent(api, events_reply(events, gap))
+
+
+def response(
+    status: str,
+    output: list[dict[str, Any]],
+    model: str = "gpt-test",
+    usage: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """A Responses API ``response`` object of ``status`` with its ``output`` items (a whole
+    reply's body, or the ``response`` of a ``response.created`` / ``.completed`` event).
+
+    ``usage``: its ``(input, output)`` tokens; ``None``: ``(3, 5)`` when ``completed``,
+    else no usage.
+    """
+    if usage is None and status == "completed":
+        usage = (3, 5)
+    counts = None
+    if usage is not None:
+        counts = {
+            "input_tokens": usage[0],
+            "output_tokens": usage[1],
+            "total_tokens": sum(usage),
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        }
+    return {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 0,
+        "model": model,
+        "status": status,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": counts,
+    }

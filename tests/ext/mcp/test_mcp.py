@@ -297,6 +297,40 @@ async def test_a_server_that_never_answers_is_an_error_after_open_timeout(tmp_pa
     assert not _runs_on(pid_file), "the silent server runs on"
 
 
+_LISTS_A_STRING_SCHEMA = """
+import json, sys
+for line in sys.stdin:
+    asked = json.loads(line)
+    if "id" not in asked or "method" not in asked:
+        continue
+    if asked["method"] == "initialize":
+        version = asked["params"]["protocolVersion"]
+        info = {"name": "raw", "version": "1"}
+        tools = {"tools": {}}
+        said = {"result": {"protocolVersion": version, "capabilities": tools, "serverInfo": info}}
+    elif asked["method"] == "tools/list":
+        tools = [{"name": "fine", "inputSchema": {"type": "object"}},
+                 {"name": "odd_tool", "inputSchema": {"type": "string"}}]
+        said = {"result": {"tools": tools}}
+    else:
+        said = {"error": {"code": -32601, "message": "unknown method"}}
+    print(json.dumps({"jsonrpc": "2.0", "id": asked["id"], **said}), flush=True)
+"""
+"""A hand-written stdio MCP server (no SDK, so nothing checks what it sends) that lists a
+tool whose inputSchema is not a JSON object schema."""
+
+
+async def test_a_tool_whose_input_schema_is_not_an_object_schema_is_refused() -> None:
+    # no model takes a tool whose arguments are not a JSON object: the session refuses the
+    # listing when it opens (the mcp SDK validates it against MCP's schema, which says
+    # "type": "object"), naming the server and the field, rather than give it to a model
+    odd = MCPSession.stdio(sys.executable, ["-c", _LISTS_A_STRING_SCHEMA])
+    with pytest.raises(MCPSessionError, match="failed to list its tools") as raised:
+        await soon(odd.__aenter__())
+    assert "tools.1.inputSchema.type" in str(raised.value)
+    assert "Input should be 'object'" in str(raised.value)
+
+
 def _runs_on(pid_file: Path) -> bool:
     """Whether the process that wrote ``pid_file`` runs (no file: it never started)."""
     return pid_file.exists() and Path(f"/proc/{pid_file.read_text()}").exists()

@@ -472,7 +472,7 @@ async def test_a_call_a_budget_refuses_has_no_span_and_fails_the_agents_span(
 
 
 def _body_without_a_finish_reason(llm: LLM, calls: bool) -> dict[str, object]:
-    """A whole reply of an OpenAI- or Anthropic-compatible server that names no finish
+    """A whole reply of an OpenAI-compatible server that names no finish
     reason (``null``), as some servers send: a text, or a tool call."""
     arguments = {"city": "Paris"}
     usage = {"input_tokens": 3, "output_tokens": 2}
@@ -535,6 +535,9 @@ def _body_without_a_finish_reason(llm: LLM, calls: bool) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("calls", [False, True], ids=["text", "tool-call"])
+# (Anthropic's whole reply without a stop_reason is refused: an LLMResponseError, tested in
+# tests/ext/llm/test_llm_providers.py)
+@pytest.mark.parametrize("llm", [OPENAI, RESPONSES], ids=["openai", "responses"])
 async def test_an_output_message_without_the_apis_finish_reason_gets_the_conventions_one(
     llm: LLM,
     client: SDKClient,

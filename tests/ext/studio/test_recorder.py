@@ -249,7 +249,7 @@ def test_a_program_that_fails_is_a_failed_run_and_a_killed_one_is_lost(store: Ru
 def test_a_store_that_is_not_one_and_a_run_it_lacks_are_clear_errors(tmp_path: Path) -> None:
     not_sqlite = tmp_path / "notes.txt"
     not_sqlite.write_text("not a database, " * 100)
-    with pytest.raises(StudioStoreError, match="cannot be used: file is not a database"):
+    with pytest.raises(StudioStoreError, match=r"is not a SQLite database.*with --store"):
         RunStore(not_sqlite).runs()
     empty = RunStore(tmp_path / "empty.sqlite")
     assert empty.runs() == []

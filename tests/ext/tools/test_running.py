@@ -19,7 +19,7 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
-from miniagents.errors import NoActiveContextError, StreamCancelledError
+from miniagents.errors import ArgumentError, NoActiveContextError, StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools import (
     FunctionTool,
@@ -29,6 +29,7 @@ from miniagents.ext.tools import (
     ToolSet,
     as_tool,
     run_tool_call,
+    tool_cancellation,
 )
 from miniagents.messages import MessageTokenAppender
 
@@ -81,6 +82,45 @@ async def test_a_call_gives_a_result_message_with_the_calls_name_and_id() -> Non
     assert result == ToolResultMessage(
         text="Hello, Ada!", tool_name="greet", call_id="call_1", is_error=False
     )
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), True, "1"])
+def test_a_timeout_that_is_not_a_positive_finite_number_is_refused(timeout: object) -> None:
+    with pytest.raises(ArgumentError, match=r"The tool add needs timeout to be a positive"):
+        FunctionTool(add, timeout=timeout)  # type: ignore[arg-type]
+
+
+async def test_a_tools_own_timeout_error_is_an_error_like_any_not_its_timeout() -> None:
+    async def slow_service() -> str:
+        """Ask a service that times out."""
+        raise TimeoutError("the service did not answer")
+
+    async with MiniAgents():
+        result = await result_of(
+            run_tool_call(FunctionTool(slow_service, timeout=60), call("slow_service"))
+        )
+    assert result.is_error
+    assert result.text == "The tool slow_service failed: TimeoutError: the service did not answer"
+
+
+async def test_a_sync_tool_past_its_timeout_gets_its_cancellation_flag_set() -> None:
+    # the call gives up at the timeout; the thread, which cannot be stopped, sees the flag
+    started = threading.Event()
+    flagged = threading.Event()
+
+    def crunch() -> str:
+        """Crunch until cancelled."""
+        started.set()
+        if tool_cancellation().wait(SAFETY):
+            flagged.set()
+        return "done"
+
+    async with MiniAgents():
+        result = await result_of(run_tool_call(FunctionTool(crunch, timeout=0.05), call("crunch")))
+    assert result.is_error
+    assert "did not finish within its timeout of 0.05 seconds" in str(result.text)
+    assert started.is_set()
+    assert await asyncio.to_thread(flagged.wait, SAFETY)
 
 
 async def test_values_other_than_str_become_json() -> None:

@@ -25,7 +25,7 @@ from miniagents.ext.llm import (
 )
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
 from miniagents.ext.mcp import MCPSession
-from miniagents.ext.tools import ToolDefinitionError, as_tool
+from miniagents.ext.tools import FunctionTool, ToolDefinitionError, as_tool
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.llm.test_llm_providers import LLM, SDKClient
 from tests.ext.mcp.server import server as mcp_server
@@ -251,6 +251,38 @@ async def test_invalid_arguments_and_tool_exceptions_go_back_to_the_model_as_err
     assert [(result.call_id, result.text, result.is_error) for result in results] == expected
     sent_back = conversation(llm, server.requests[1])[2:]
     assert sent_back == wire_results(llm, expected)
+
+
+async def test_a_tool_past_its_timeout_is_cancelled_and_the_model_told_the_loop_goes_on(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    # the tool awaits a future nobody resolves: its timeout (0.05 s) is the only clock
+    cancelled = asyncio.Event()
+
+    async def hang() -> str:
+        """A tool that never answers."""
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    server.reply(tool_calls=[ToolCall("hang", id="c1"), ToolCall("add", {"a": 1, "b": 2}, id="c2")])
+    server.reply(["It hung."])
+    async with MiniAgents():
+        tools = [FunctionTool(hang, timeout=0.05), add]
+        messages = await asyncio.wait_for(ask(llm, client, "Try.", tools=tools), WAIT)
+    assert cancelled.is_set()
+    results = [message for message in messages if isinstance(message, ToolResultMessage)]
+    timed_out = (
+        "The tool hang did not finish within its timeout of 0.05 seconds, so its run was "
+        "cancelled. Call it again with arguments that ask for less, or do without it."
+    )
+    expected = [("c1", timed_out, True), ("c2", "3", False)]
+    assert [(result.call_id, result.text, result.is_error) for result in results] == expected
+    assert conversation(llm, server.requests[1])[2:] == wire_results(llm, expected)
+    assert str(messages[-1]) == "It hung."
 
 
 async def test_malformed_argument_json_is_an_error_result_and_goes_back_as_no_arguments(

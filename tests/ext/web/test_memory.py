@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
+from starlette.applications import Starlette
 
 from miniagents import Message, MiniAgent
 from miniagents.ext.llm.offline import CallTool, offline_agent
@@ -260,3 +263,118 @@ def approval(events: list[SSEEvent]) -> dict[str, object]:
     """The resume entry that approves the call a run paused at."""
     [interrupt] = events[-1].json["outcome"]["interrupts"]
     return {"interruptId": interrupt["id"], "status": "resolved", "payload": {"approved": True}}
+
+
+class _CountedRuns(dict[Run, Any]):
+    """The manager's ended runs, counting the runs that anything walks through."""
+
+    walked = 0
+
+    def __iter__(self) -> Iterator[Run]:
+        for run in super().__iter__():
+            self.walked += 1
+            yield run
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_job_that_ends_walks_through_none_of_the_runs_kept(protocol: Protocol) -> None:
+    """Forgetting an ended job finds its runs by an index: with 40 ended runs kept (far
+    under ``max_ended_runs``), one more run that ends walks through none of them (it went
+    through all of them: a cost that grew with the runs kept)."""
+    app = protocol.app(
+        offline_agent.fork(reply="Hi", token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=3600),
+    )
+    manager = app.state.runs
+    async with served(app) as client:
+        for n in range(40):
+            await one_run(client, protocol, f"k{n}", again=False)
+        await until(lambda: manager.live == 0)
+        counted = _CountedRuns(manager._ended)
+        manager._ended = counted
+        await one_run(client, protocol, "last", again=False)
+        await until(lambda: manager.live == 0)
+        assert len(counted) == 41
+        assert counted.walked == 0
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_the_ended_runs_keep_at_most_max_ended_run_bytes_of_events(
+    protocol: Protocol,
+) -> None:
+    """A bound of about three runs' logs, in bytes (far under ``max_ended_runs``): Alice's
+    run ends, then Bob's ten; the logs kept stay under it, Alice's is kept and Bob keeps his
+    latest two (the oldest of whoever keeps the most bytes goes first, as A2A's tasks). They
+    were bounded by count only: all eleven were kept."""
+    size = 0
+
+    def app_of(bound: int) -> Starlette:
+        return protocol.app(
+            offline_agent.fork(reply="Hi " * 100, token_delay=0),
+            authentication=BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"}),
+            settings=WebSettings(keep_runs_for=3600, max_ended_run_bytes=bound),
+        )
+
+    alice = {"Authorization": "Bearer alice-token"}
+    bob = {"Authorization": "Bearer bob-token"}
+    app = app_of(10**9)  # (a run's log, measured)
+    async with served(app) as client:
+        await post_events(client, protocol.body("a0"), headers=alice)
+        await until(lambda: app.state.runs.live == 0)
+        size = log_bytes(app.state.runs.get("a0", "alice"))
+    app = app_of(size * 7 // 2)
+    manager = app.state.runs
+    async with served(app) as client:
+        await post_events(client, protocol.body("a0"), headers=alice)
+        for n in range(10):
+            await post_events(client, protocol.body(f"b{n}"), headers=bob)
+        await until(lambda: manager.live == 0)
+        kept = {key: manager.get(key, "bob") for key in [f"b{n}" for n in range(10)]}
+        alices = manager.get("a0", "alice")
+        assert alices is not None
+        assert [key for key, run in kept.items() if run is not None] == ["b8", "b9"]
+        total = log_bytes(alices) + sum(log_bytes(run) for run in kept.values() if run)
+        assert total <= size * 7 // 2
+
+
+def log_bytes(run: Run | None) -> int:
+    """The bytes of a run's events (UTF-8)."""
+    assert run is not None
+    return sum(len(event.encode()) for event in run.events)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        WebSettings(keep_runs_for=3600, max_ended_runs=0),
+        WebSettings(keep_runs_for=3600, max_ended_run_bytes=0),
+    ],
+    ids=["max_ended_runs", "max_ended_run_bytes"],
+)
+async def test_a_paused_run_is_kept_by_an_app_that_keeps_no_ended_run(
+    settings: WebSettings,
+) -> None:
+    """``max_ended_runs=0`` or ``max_ended_run_bytes=0``: every run is forgotten as it ends,
+    but a paused one, which its job waits on, is live: kept, followed, resumed. (It ended
+    before its job was paused, so the bound let it go as it paused.)"""
+    app = agui_app(
+        approving(),
+        authentication=NoAuthentication(),
+        settings=settings,
+    )
+    async with served(app) as client:
+        _response, first = await post_events(client, agui_input("r0", thread="t0"))
+        _response, other = await post_events(client, agui_input("r1", thread="t1"))
+        kept = app.state.runs.kept
+        again = await read_again(client, AGUI, "r0")
+        _response, resumed = await post_events(
+            client, agui_input("r0b", thread="t0", resume=[approval(first)])
+        )
+        after = app.state.runs.kept
+    assert kept == 2  # the two paused runs
+    assert again == (200, "RUN_FINISHED")  # (its stream ended where it paused)
+    assert resumed[-1].json == {"type": "RUN_FINISHED", "threadId": "t0", "runId": "r0b"}
+    assert after == 1  # r1 still paused; r0 and r0b, ended, forgotten at once
+    assert deleted == ["a.txt"]
+    assert other[-1].json["outcome"]["type"] == "interrupt"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from miniagents import MiniAgent, MiniAgents, miniagent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
-from miniagents.ext.web._runs import Job, RunManager
+from miniagents.ext.web._runs import Job, Run, RunManager
 from miniagents.ext.web.agui import _AGUI
 from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
@@ -350,11 +351,9 @@ async def test_a_new_request_for_a_chat_cancels_its_run_still_streaming(
     assert "".join(e.json["delta"] for e in fresh if e.type == "text-delta") == "Fresh"
 
 
-async def test_a_client_waiting_for_a_recovered_runs_event_holds_a_stream_slot() -> None:
-    """A client whose ``Last-Event-ID`` a recovered run's replay has not reached waits for it
-    holding one of its streams' slots: with ``max_streams_per_principal=1`` a second such
-    client is a 429 while the first waits, and the slot is free again once it has its
-    answer."""
+def recovered_run() -> tuple[RunManager, Run]:
+    """A recovered AG-UI run of Alice's (its replay to come), of a manager that lets one
+    principal have one stream open."""
 
     @miniagent
     async def echo(ctx: Any) -> None:
@@ -367,7 +366,16 @@ async def test_a_client_waiting_for_a_recovered_runs_event_holds_a_stream_slot()
     )
     ids = protocol.ids("r1", "t1")
     job = Job(manager, "alice", ids, protocol.encoder(ids, "protocol", 60.0), recovered=True)
-    run = job.current
+    return manager, job.current
+
+
+async def test_a_client_waiting_for_a_recovered_runs_event_holds_a_stream_slot() -> None:
+    """A client whose ``Last-Event-ID`` a recovered run's replay has not reached waits for it
+    holding one of its streams' slots: with ``max_streams_per_principal=1`` a second such
+    client is a 429 while the first waits, and the slot is free again once it has its
+    answer."""
+
+    manager, run = recovered_run()
 
     def request() -> Request:
         headers = [(b"last-event-id", b"5")]
@@ -382,4 +390,43 @@ async def test_a_client_waiting_for_a_recovered_runs_event_holds_a_stream_slot()
     run.end()  # the replay ended without event 5: the waiting client's id is not the run's
     first = await waiting
     assert first.status_code == 400
+    assert manager.open_streams == 0
+
+
+async def test_a_follower_holds_one_stream_slot_handed_from_its_wait_to_its_stream() -> None:
+    """The slot a follower takes while it waits for its ``Last-Event-ID`` is handed over to
+    its stream, not freed and taken again: with ``max_streams_per_principal=1``, once the
+    first follower has its response, a second is refused (429) and the first's stream is
+    sent (it was freed there, so the second got the slot and the first was refused after
+    its wait)."""
+
+    manager, run = recovered_run()
+
+    def request(last: bytes | None) -> Request:
+        headers = [] if last is None else [(b"last-event-id", last)]
+        return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
+
+    waiting = asyncio.ensure_future(run.aresponse_after(request(b"0")))
+    await asyncio.sleep(0)  # (its first step: it takes the slot and waits for event 1)
+    run.append('{"type":"RUN_STARTED","threadId":"t1","runId":"r1"}')
+    run.append('{"type":"RUN_FINISHED","threadId":"t1","runId":"r1"}')
+    run.end()
+    first = await waiting
+    assert manager.open_streams == 1  # (handed over to the response)
+    second = await run.aresponse_after(request(None))
+    assert second.status_code == 429
+    sent: list[MutableMapping[str, Any]] = []
+    never: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    async def receive() -> dict[str, Any]:
+        return await never
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "asgi": {}}
+    await first(scope, receive, send)
+    assert sent[0]["status"] == 200
+    body = b"".join(message.get("body", b"") for message in sent[1:])
+    assert b"RUN_FINISHED" in body
     assert manager.open_streams == 0

@@ -8,11 +8,14 @@ agent's options take that copy as their ``async_client``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
-__all__ = ["SDKBatchAPI", "afirst_among_latest"]
+from miniagents.promising.lowlevel import logger
+
+__all__ = ["SDKBatchAPI", "afirst_among_latest", "aresult_lines"]
 
 LATEST: int = 100
 """How many of the latest batches a lookup by tag reads (one page of the listing)."""
@@ -58,3 +61,33 @@ async def afirst_among_latest(
         if seen >= LATEST:
             break
     return None
+
+
+async def aresult_lines(
+    lines: AsyncIterable[str], where: str
+) -> AsyncIterator[tuple[dict[str, Any], str]]:
+    """The results of a JSONL file (``where`` it is), each with where it is in the file.
+
+    A line that is not a JSON object with a ``custom_id`` is logged (naming its place) and
+    skipped: the lines after it still give their results, and its own request ends
+    without one.
+    """
+    number = 0
+    async for line in lines:
+        number += 1
+        if not line.strip():
+            continue
+        place = f"line {number} of {where}"
+        try:
+            item = json.loads(line)
+        except ValueError:
+            item = None
+        if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
+            logger.warning(
+                "Batch mode skipped %s: it is not a JSON object with a custom_id (%r). Its "
+                "request ends without a result.",
+                place,
+                line[:200],
+            )
+            continue
+        yield item, place

@@ -17,7 +17,7 @@ import json
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from typing import Any
 
-from miniagents.ext.llm.batch._sdk import SDKBatchAPI
+from miniagents.ext.llm.batch._sdk import SDKBatchAPI, aresult_lines
 from miniagents.ext.llm.batch.api import (
     BatchLimits,
     BatchRequest,
@@ -90,21 +90,37 @@ class AnthropicBatchAPI(SDKBatchAPI):
         return BatchState(batch_id, status == "ended", status, batch)
 
     async def aresults(self, client: Any, state: BatchState) -> AsyncIterator[RequestOutcome]:
-        """The results, as they stream."""
-        async for item in await client.messages.batches.results(state.batch_id):
-            result = item.result
-            kind = result.type
-            if kind == "succeeded":
-                body = result.message.model_dump(mode="json", exclude_unset=True)
-                yield RequestOutcome(item.custom_id, "succeeded", 200, body)
-            elif kind == "errored":
-                error = result.error.model_dump(mode="json", exclude_unset=True)
-                status = _STATUSES.get(str(result.error.error.type), 500)
-                yield RequestOutcome(item.custom_id, "errored", status, error)
-            else:
-                reason: OutcomeReason = "expired" if kind == "expired" else "cancelled"
-                yield RequestOutcome(item.custom_id, reason, message=f"the request {kind}")
+        """The results, as they stream (a line each, read as JSON here).
+
+        A line that is not a JSON object with a ``custom_id`` is logged (naming the batch
+        and the line) and skipped: the lines after it still give their requests' outcomes,
+        and its own request ends without a result (``failed``); a line whose ``result`` is
+        not one of the API's ends its request ``failed``, saying so.
+        """
+        results = client.messages.batches.with_streaming_response.results(state.batch_id)
+        async with results as response:
+            where = f"the results of the batch {state.batch_id}"
+            async for item, place in aresult_lines(response.iter_lines(), where):
+                yield _outcome(item["custom_id"], item.get("result"), place)
 
     async def acancel(self, client: Any, batch_id: str) -> None:
         """Cancel the batch (``canceling``, then ``ended``)."""
         await client.messages.batches.cancel(batch_id)
+
+
+def _outcome(custom_id: str, result: object, where: str) -> RequestOutcome:
+    """The outcome of a result of the batch (``where`` it is, for a bad one)."""
+    kind = result.get("type") if isinstance(result, dict) else None
+    if kind == "succeeded" and isinstance(result, dict) and isinstance(result.get("message"), dict):
+        return RequestOutcome(custom_id, "succeeded", 200, result["message"])
+    if kind == "errored" and isinstance(result, dict) and isinstance(result.get("error"), dict):
+        error = result["error"]
+        inner = error.get("error")
+        status = _STATUSES.get(str(inner.get("type")) if isinstance(inner, dict) else "", 500)
+        return RequestOutcome(custom_id, "errored", status, error)
+    if kind in ("canceled", "expired"):
+        reason: OutcomeReason = "expired" if kind == "expired" else "cancelled"
+        return RequestOutcome(custom_id, reason, message=f"the request {kind}")
+    return RequestOutcome(
+        custom_id, "failed", message=f"{where} has no result of the API's ({result!r:.200})"
+    )

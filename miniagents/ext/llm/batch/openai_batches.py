@@ -18,7 +18,12 @@ import json
 from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from typing import Any
 
-from miniagents.ext.llm.batch._sdk import LATEST, SDKBatchAPI, afirst_among_latest
+from miniagents.ext.llm.batch._sdk import (
+    LATEST,
+    SDKBatchAPI,
+    afirst_among_latest,
+    aresult_lines,
+)
 from miniagents.ext.llm.batch.api import (
     BatchLimits,
     BatchRequest,
@@ -96,27 +101,36 @@ class OpenAIBatchAPI(SDKBatchAPI):
         return BatchState(batch_id, ended, str(batch.status), batch, failure)
 
     async def aresults(self, client: Any, state: BatchState) -> AsyncIterator[RequestOutcome]:
-        """The lines of the output file, then the error file's."""
+        """The lines of the output file, then the error file's.
+
+        A line that is not a JSON object with a ``custom_id`` is logged (naming the batch,
+        the file and the line) and skipped: the lines after it still give their requests'
+        outcomes, and its own request ends without a result (``failed``).
+        """
         batch = state.handle
         for file_id in (batch.output_file_id, batch.error_file_id):
             if not file_id:
                 continue
             async with client.files.with_streaming_response.content(file_id) as response:
-                async for line in response.iter_lines():
-                    if line.strip():
-                        yield _outcome(json.loads(line))
+                where = f"the file {file_id} of the batch {state.batch_id}"
+                async for line, place in aresult_lines(response.iter_lines(), where):
+                    yield _outcome(line, place)
 
     async def acancel(self, client: Any, batch_id: str) -> None:
         """Cancel the batch (``cancelling``, then ``cancelled``)."""
         await client.batches.cancel(batch_id)
 
 
-def _outcome(line: Mapping[str, Any]) -> RequestOutcome:
-    """The outcome of a line of an output or error file."""
+def _outcome(line: Mapping[str, Any], where: str) -> RequestOutcome:
+    """The outcome of a line of an output or error file (``where`` it is, for a bad one)."""
     custom_id = str(line.get("custom_id"))
     response = line.get("response")
     if isinstance(response, Mapping) and response.get("status_code") is not None:
-        status = int(response["status_code"])
+        status = response["status_code"]
+        if isinstance(status, bool) or not isinstance(status, int):
+            return RequestOutcome(
+                custom_id, "failed", message=f"{where} has a status_code that is not a number"
+            )
         body = response.get("body")
         return RequestOutcome(
             custom_id,
@@ -124,7 +138,11 @@ def _outcome(line: Mapping[str, Any]) -> RequestOutcome:
             status,
             body if isinstance(body, Mapping) else {},
         )
-    error = line.get("error") or {}
+    error = line.get("error")
+    if not isinstance(error, Mapping):
+        return RequestOutcome(
+            custom_id, "failed", message=f"{where} has neither a response nor an error"
+        )
     code = str(error.get("code"))
     return RequestOutcome(
         custom_id, _UNRUN.get(code, "failed"), message=str(error.get("message") or code)

@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.errors import LLMCacheFileError, LLMConfigurationError
 from miniagents.ext.llm.provider import Finish, LLMEvent, Refusal, ToolCallDelta, ToolCallStart
+from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 
 __all__ = [
     "CallStore",
@@ -243,19 +244,36 @@ class SQLiteCallStore:
 
     def _execute(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
-            connection = self._connection
-            if connection is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-                # closed when the store goes, if not before (a store nobody closes must not
-                # leave an open file to the collector: Python 3.13 warns of it)
-                weakref.finalize(self, connection.close)
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute(_CREATE)
-                connection.execute(_INDEX)
-                self._connection = connection
-            with connection:
-                return connection.execute(sql, parameters).fetchall()
+            try:
+                connection = self._connected()
+                with connection:
+                    return connection.execute(sql, parameters).fetchall()
+            except sqlite3.DatabaseError as error:
+                if is_damaged_sqlite(error):
+                    raise LLMCacheFileError(
+                        damaged_sqlite_file(self.path, error, "a call cache's")
+                    ) from error
+                raise
+
+    def _connected(self) -> sqlite3.Connection:
+        """The open file (opened, and its table made, at the first use)."""
+        connection = self._connection
+        if connection is not None:
+            return connection
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        # closed when the store goes, if not before (a store nobody closes must not
+        # leave an open file to the collector: Python 3.13 warns of it)
+        weakref.finalize(self, connection.close)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(_CREATE)
+            connection.execute(_INDEX)
+        except BaseException:
+            connection.close()  # (opened again at the next use)
+            raise
+        self._connection = connection
+        return connection
 
 
 _CREATE = (

@@ -4,12 +4,14 @@ server over HTTP: the replies, several steps per agent, flushing, failures, budg
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any, Literal
 
 import anthropic
+import httpx2
 import openai
 import pytest
 
@@ -614,3 +616,80 @@ async def test_the_file_journal_skips_a_record_cut_short_and_appends_after_it(
     ]
     await journal.aclear()
     assert not journal.path.exists()
+
+
+class _DamagingTransport(httpx2.AsyncHTTPTransport):
+    """Real HTTP to the fake server; the batch's results come back with their first three
+    lines damaged: not JSON, without a ``custom_id``, without a response (or result)."""
+
+    def __init__(self, results_path_end: str) -> None:
+        super().__init__()
+        self._end = results_path_end
+        self.whole: list[str] = []  # the custom_id of the line left whole
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await super().handle_async_request(request)
+        if not request.url.path.endswith(self._end):
+            return response
+        lines = [json.loads(line) for line in (await response.aread()).splitlines() if line]
+        self.whole.append(lines[3]["custom_id"])
+        damaged = [
+            "{not json",
+            json.dumps({key: value for key, value in lines[1].items() if key != "custom_id"}),
+            json.dumps({"custom_id": lines[2]["custom_id"]}),
+            json.dumps(lines[3]),
+        ]
+        content = "\n".join(damaged).encode()
+        return httpx2.Response(
+            200, headers={"content-type": "application/octet-stream"}, content=content + b"\n"
+        )
+
+
+@pytest.mark.parametrize("api", ["chat", "anthropic"])
+async def test_a_damaged_line_of_the_results_fails_its_request_alone(
+    api: Api,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # a results line that is not JSON, has no custom_id, or has no response: its request
+    # fails (an LLMBatchError), the others keep their replies; the skipped lines are logged
+    # naming the batch and the line
+    transport = _DamagingTransport("/content" if api == "chat" else "/results")
+    http = httpx2.AsyncClient(transport=transport)
+    if api == "anthropic":
+        client: Any = anthropic.AsyncAnthropic(
+            base_url=fake_llm.anthropic_base_url, api_key="test", http_client=http
+        )
+        agent: MiniAgent[..., Any] = anthropic_agent.fork(async_client=client, model=MODELS[api])
+    else:
+        client = openai.AsyncOpenAI(
+            base_url=fake_llm.openai_base_url, api_key="test", http_client=http
+        )
+        agent = openai_agent.fork(async_client=client, model=MODELS[api])
+    _CLIENTS.append(client)
+    fake_llm.reply(times=4)  # each echoes its item
+    items = ["It is A.", "It is B.", "It is C.", "It is D."]
+    with caplog.at_level(logging.WARNING, logger="miniagents"):
+        results = await run_batched(agent, items, batch_mode(retry="none"))
+
+    (batch,) = fake_llm.batches.created
+    (whole,) = set(transport.whole)  # (read once)
+    owners = {
+        item: next(req.custom_id for req in batch.requests if item in json.dumps(req.body))
+        for item in items
+    }
+    for item, result in zip(items, results, strict=True):
+        if owners[item] == whole:
+            assert str(result.get()[-1]) == item
+            continue
+        assert isinstance(result.error, LLMBatchError)
+        assert (result.error.reason, result.error.batch_id) == ("failed", batch.id)
+    assert sum(result.error is None for result in results) == 1
+    errors = " ".join(str(result.error) for result in results if result.error is not None)
+    assert f"line 3 of the {'file' if api == 'chat' else 'results'}" in errors
+    skipped = [record.getMessage() for record in caplog.records if "skipped line" in record.message]
+    assert [message.split(":")[0].split(" of ")[0] for message in skipped] == [
+        "Batch mode skipped line 1",
+        "Batch mode skipped line 2",
+    ]
+    assert all(batch.id in message for message in skipped)

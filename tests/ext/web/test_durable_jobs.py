@@ -1,0 +1,92 @@
+"""A durable app's jobs found by their key: the newest run read alone, not every run of the key.
+
+These tests launch DBOS in the test's process, on a SQLite file, and destroy it at their end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.web._durable import DurableJobs
+
+RUNS = 12
+"""The runs of one job's key (its groups: the threads of a run id, the messages of a chat)."""
+
+
+@miniagent
+async def echo(ctx: InteractionContext) -> None:
+    """Say what was asked."""
+    ctx.reply(f"said: {ctx.message_promises}")
+
+
+@pytest.fixture
+def destroyed() -> Iterator[None]:
+    """DBOS destroyed after the test (it launches it in this process)."""
+    from dbos import DBOS
+
+    try:
+        yield
+    finally:
+        DBOS.destroy(destroy_registry=False)
+
+
+class _Statements:
+    """The SQL statements that every engine of the process runs while it counts."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *_: object) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _Statements:
+        sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", self)
+
+
+async def test_a_job_found_by_its_key_reads_its_newest_run_only(
+    tmp_path: Path, destroyed: None
+) -> None:
+    agent = durable(echo.fork(alias="ECHO_JOBS"), database_url=f"sqlite:///{tmp_path / 'r.db'}")
+    jobs = DurableJobs.of(agent, "ag-ui")
+    assert jobs is not None
+    async with MiniAgents():
+        for index in range(RUNS):  # one key, a group per run: the last is the newest
+            with workflow_id(jobs.workflow_id("ada", "run-1", f"thread-{index}")):
+                await agent.inquire("Hi")
+        with workflow_id(jobs.workflow_id("bob", "run-1", "thread-0")):  # another's: not found
+            await agent.inquire("Hi")
+        every = await jobs.afind_all("ada", key="run-1")
+        assert len(every) == RUNS
+        with _Statements() as statements:
+            found = await jobs.afind("ada", key="run-1")
+        assert found is not None
+        assert found == every[0]  # the newest
+        assert (found.owner, found.key, found.group) == ("ada", "run-1", f"thread-{RUNS - 1}")
+        assert found.ended
+        # a query of the newest run, and one of its steps: not one of steps per run (main: 13)
+        assert statements.count <= 3, statements.count
+        with _Statements() as statements:
+            exact = await jobs.afind("ada", key="run-1", group="thread-3")
+        assert exact is not None
+        assert exact.workflow_id == jobs.workflow_id("ada", "run-1", "thread-3")
+        assert statements.count <= 3, statements.count
+        assert await jobs.afind("ada", key="run-2") is None
+        with workflow_id(jobs.workflow_id("ada", "run-2", "thread-0")):
+            await agent.inquire("Hi")
+        with workflow_id('ag-ui:"ada":["run-2", 7]'):  # newer, but not a job's id: passed over
+            await agent.inquire("Hi")
+        passed_over = await jobs.afind("ada", key="run-2")
+        assert passed_over is not None
+        assert passed_over.workflow_id == jobs.workflow_id("ada", "run-2", "thread-0")
+        assert await jobs.afind("ada", key="run-1", group="thread-99") is None
+        assert (await jobs.afind("bob", key="run-1")) is not None
