@@ -145,6 +145,8 @@ HAND_WRITTEN_ALLOWED: dict[str, str] = {
     "miniagents.ext.a2a._wire": "a remote's JSON (not an argument): a protocol error",
     "miniagents.ext.a2a.server": "a client's JSON-RPC id (not an argument): a protocol error",
     "miniagents.ext.llm.batch._run": "reads the stall timeout checked elsewhere: refuses nothing",
+    "miniagents.ext.llm.batch.openai_batches": "a result line's status_code (not an argument): "
+    "that request's failure",
 }
 """Modules that test ``isinstance(x, bool) or not isinstance(x, <number>)`` themselves."""
 
