@@ -29,6 +29,7 @@ from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, m
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallError
 from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.messages import MessageSequencePromise
 from tests.fakes.fixtures import WAIT
 
 AGUI_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
@@ -168,6 +169,44 @@ def gated(tokens: asyncio.Queue[str | None]) -> MiniAgent[[]]:
         ctx.reply(MessagePromise.from_async_iterable(_from_queue(tokens)))
 
     return gated_agent
+
+
+class GatedDurable:
+    """A durable agent's runs as the run manager uses them (a stand-in: none are recorded),
+    whose awaits before a start (``aabandon_all``: a new chat turn's; ``afind_named``: an
+    AG-UI start's run-id check) each wait for the test's ``gate``, counted in ``waiting``.
+
+    Put it in the manager as ``app.state.runs.durable = GatedDurable(agent)``.
+    """
+
+    def __init__(self, agent: MiniAgent[..., Message]) -> None:
+        self.agent = agent
+        self.waiting = 0
+        self.gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def _await_gate(self) -> None:
+        self.waiting += 1
+        await self.gate
+
+    async def aabandon_all(self, owner: str | None, key: str, *, but: str | None = None) -> None:
+        await self._await_gate()
+
+    async def afind_named(self, owner: str | None, name: str) -> None:
+        await self._await_gate()
+
+    async def afind(self, owner: str | None, **_: object) -> None:
+        return None
+
+    def workflow_id(self, owner: str | None, key: str, group: str) -> str:
+        return f"{key}/{group}"
+
+    def started(
+        self, workflow_id: str, messages: list[Message], kwargs: Mapping[str, object]
+    ) -> MessageSequencePromise[Message]:
+        return self.agent.inquire(messages, **kwargs)
+
+    def abandon(self, workflow_id: str) -> None:
+        pass
 
 
 def queued_poet(tokens: asyncio.Queue[str | None]) -> MiniAgent[[str]]:

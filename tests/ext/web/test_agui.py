@@ -6,19 +6,18 @@ Bad input and refused resumes, alike in both protocols, are tested in test_proto
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 
 from ag_ui.core import Context, Tool
 
-from miniagents import InteractionContext, MiniAgent, miniagent
+from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
-from miniagents.messages import MessageSequencePromise
 from miniagents.messages.message import Message
 from tests.ext.web.serving import (
     AGUI_EVENT,
+    GatedDurable,
     SSEReader,
     agui_input,
     collapsed,
@@ -289,42 +288,14 @@ async def test_a_run_given_up_on_ends_what_it_left_open_before_its_run_finished(
     ]
 
 
-class _GatedFinds:
-    """A durable agent's runs (as the app uses them) that has none, and whose ``afind_named``,
-    the await of a start's run-id check, waits for the test's ``gate``."""
-
-    def __init__(self, agent: MiniAgent[..., Message]) -> None:
-        self.agent = agent
-        self.waiting = 0
-        self.gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def afind_named(self, owner: str | None, name: str) -> None:
-        self.waiting += 1
-        await self.gate
-
-    async def afind(self, owner: str | None, **_: object) -> None:
-        return None
-
-    def workflow_id(self, owner: str | None, key: str, group: str) -> str:
-        return f"{key}/{group}"
-
-    def started(
-        self, workflow_id: str, messages: list[Message], kwargs: Mapping[str, object]
-    ) -> MessageSequencePromise[Message]:
-        return self.agent.inquire(messages, **kwargs)
-
-    def abandon(self, workflow_id: str) -> None:
-        pass
-
-
 async def test_two_starts_of_one_run_id_across_the_durable_check_are_one_run_and_a_409() -> None:
     """Two starts of the run ``r1`` whose run-id checks both wait in the durable agent's
     lookup (neither found a run there) start one run; the other is a 409 ``run_exists``
     (was: both started: two live jobs of one run id)."""
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     app = agui_app(gated(tokens), authentication=NoAuthentication())
-    finds = _GatedFinds(gated(tokens))
-    app.state.runs.durable = finds  # (a stand-in: the durable agent's runs as the app uses them)
+    finds = GatedDurable(gated(tokens))
+    app.state.runs.durable = finds
     async with served(app) as client:
         first = asyncio.ensure_future(client.post("/", json=run_input("r1")))
         second = asyncio.ensure_future(client.post("/", json=run_input("r1")))

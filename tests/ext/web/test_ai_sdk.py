@@ -6,17 +6,15 @@ Bad input and refused resumes, alike in both protocols, are tested in test_proto
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
-from miniagents import InteractionContext, MiniAgent, miniagent
+from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
-from miniagents.ext.web._durable import DurableJobs
 from miniagents.messages.message import Message
-from miniagents.messages.sequence import MessageSequencePromise
 from tests.ext.web.serving import (
+    GatedDurable,
     SSEReader,
     chat_request,
     collapsed,
@@ -228,31 +226,6 @@ async def test_a_denied_tool_part_becomes_the_denial_the_model_reads() -> None:
     )
 
 
-class _GatedAbandons:
-    """A durable agent's runs (as the manager uses them) whose ``aabandon_all``, the await of a
-    new chat turn before it starts, waits for the test's ``gate``."""
-
-    def __init__(self, agent: MiniAgent[..., Message]) -> None:
-        self.agent = agent
-        self.waiting = 0
-        self.gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def aabandon_all(self, owner: str | None, key: str, *, but: str | None = None) -> None:
-        self.waiting += 1
-        await self.gate
-
-    def workflow_id(self, owner: str | None, key: str, group: str) -> str:
-        return f"{key}/{group}"
-
-    def started(
-        self, workflow_id: str, messages: list[Message], kwargs: Mapping[str, object]
-    ) -> MessageSequencePromise[Message]:
-        return self.agent.inquire(messages, **kwargs)
-
-    def abandon(self, workflow_id: str) -> None:
-        pass
-
-
 async def test_two_chats_started_across_the_abandon_await_keep_to_max_live_runs() -> None:
     """``max_live_runs=1``: two new chats whose starts both wait in the durable agent's
     ``aabandon_all`` (each had room before it) start one run, and the other is a 503 (room is
@@ -263,8 +236,8 @@ async def test_two_chats_started_across_the_abandon_await_keep_to_max_live_runs(
         agent, authentication=NoAuthentication(), settings=WebSettings(max_live_runs=1)
     )
     manager = app.state.runs
-    abandons = _GatedAbandons(agent)
-    manager.durable = cast(DurableJobs, abandons)
+    abandons = GatedDurable(agent)
+    manager.durable = abandons
     async with served(app) as client:
         first = asyncio.ensure_future(client.post("/", json=chat_request("c1")))
         second = asyncio.ensure_future(client.post("/", json=chat_request("c2")))
