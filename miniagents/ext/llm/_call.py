@@ -117,7 +117,9 @@ async def _run_call(
         tool_set = _tool_set(options.tools or (), alias)
         tools = tuple(tool_set)
     system, prompt = prompt_of(await ctx.messages, options.system, tools=bool(tools))
-    used_ids = {item.call_id for item in prompt if isinstance(item, ToolCallMessage)}
+    used_ids = (  # (without tools no call is made: nothing to rename, and no work per call)
+        {item.call_id for item in prompt if isinstance(item, ToolCallMessage)} if tools else None
+    )
 
     output_type = options.output_type
     output = None if output_type is None else output_format_of(output_type)
