@@ -282,8 +282,13 @@ def input_of(agent: MiniAgent[...], messages: MessageType) -> MessageSequencePro
     try:
         inputs = as_message_sequence(messages)
     except MessageTypeError as error:
+        hint = ""
+        given: object = messages  # (typed so; code mypy does not check may pass anything)
+        if inspect.iscoroutine(given):  # (an async function called, not awaited)
+            given.close()  # (refused: never to run, nor to warn that it never ran)
+            hint = " A coroutine is not a message: await it first, inquire(await ...)."
         raise MessageTypeError(
-            f"The input of the agent {agent.alias} is invalid. {error}"
+            f"The input of the agent {agent.alias} is invalid. {error}{hint}"
         ) from error
     if inputs is not messages:  # made here, for this interaction only
         input_core = core_of(inputs)

@@ -1168,6 +1168,18 @@ async def test_an_invalid_input_is_a_message_type_error_naming_the_agent() -> No
     assert "ECHO" in str(raised.value)
 
 
+async def test_a_coroutine_as_the_input_is_refused_saying_to_await_it_and_is_closed() -> None:
+    async def make_input() -> str:
+        return "hi"
+
+    given = make_input()
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match=r"await it first, inquire\(await \.\.\.\)"):
+            echo.inquire(cast(Any, given))
+    # (was: left unclosed, so Python warned "coroutine 'make_input' was never awaited")
+    assert inspect.getcoroutinestate(given) == inspect.CORO_CLOSED
+
+
 # -- initiate_inquiry / AgentCall ----------------------------------------------------------------
 
 
