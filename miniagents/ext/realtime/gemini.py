@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError, LLMError
+from miniagents.ext.llm.errors import LLMAuthenticationError, LLMError
 from miniagents.ext.llm.sdk_calls import import_sdk
 from miniagents.ext.realtime.agent import make_realtime_agent
 from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
@@ -46,6 +46,7 @@ from miniagents.ext.realtime.provider import (
     TextOut,
     ToolCalled,
     UserTranscribed,
+    _open_error,
 )
 from miniagents.messages.image import ImagePart
 from miniagents.miniagents.context import MiniAgents
@@ -374,18 +375,9 @@ def _dropped_error(error: BaseException) -> LLMError:
 
 
 def _connect_error(error: BaseException) -> LLMError:
-    response = getattr(error, "response", None)
-    status = getattr(response, "status_code", None) or getattr(error, "code", None)
-    if status in (401, 403):
-        return LLMAuthenticationError(
-            f"Gemini Live refused the API key (HTTP {status}): check GEMINI_API_KEY, or the "
-            "api_key of the client given as async_client."
-        )
-    if isinstance(error, ValueError):
-        return LLMConfigurationError(f"The Gemini Live session could not be opened: {error}")
-    return RealtimeConnectionError(
-        f"Gemini Live could not be reached: {type(error).__name__}: {error}"
-    )
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    status = status or getattr(error, "code", None)
+    return _open_error(error, status, "Gemini Live", "The Gemini Live session", "GEMINI_API_KEY")
 
 
 gemini_live_agent = make_realtime_agent(

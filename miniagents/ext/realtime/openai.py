@@ -24,12 +24,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from miniagents.ext.llm.errors import (
-    LLMAuthenticationError,
-    LLMConfigurationError,
-    LLMError,
-    LLMRequestError,
-)
+from miniagents.ext.llm.errors import LLMError, LLMRequestError
 from miniagents.ext.llm.sdk_calls import check_client
 from miniagents.ext.realtime.agent import make_realtime_agent
 from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
@@ -49,6 +44,7 @@ from miniagents.ext.realtime.provider import (
     TextOut,
     ToolCalled,
     UserTranscribed,
+    _open_error,
 )
 from miniagents.messages.image import ImagePart
 from miniagents.utils.nested import merged
@@ -413,20 +409,11 @@ def _dropped_error(error: Any) -> LLMError:
 
 def _connect_error(error: BaseException) -> LLMError:
     """The error of a connection that could not be opened."""
-    response = getattr(error, "response", None)
-    status = getattr(response, "status_code", None)
-    if status in (401, 403):
-        return LLMAuthenticationError(
-            f"The OpenAI Realtime API refused the API key (HTTP {status}): check "
-            "OPENAI_API_KEY, or the api_key of the client given as async_client."
-        )
-    if isinstance(status, int):
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(status, int) and status not in (401, 403):
         return LLMRequestError(f"The OpenAI Realtime API refused the session (HTTP {status}).")
-    if isinstance(error, ValueError):
-        return LLMConfigurationError(f"The OpenAI Realtime session could not be opened: {error}")
-    return RealtimeConnectionError(
-        f"The OpenAI Realtime API could not be reached: {type(error).__name__}: {error}"
-    )
+    api, session = "The OpenAI Realtime API", "The OpenAI Realtime session"
+    return _open_error(error, status, api, session, "OPENAI_API_KEY")
 
 
 openai_realtime_agent = make_realtime_agent(

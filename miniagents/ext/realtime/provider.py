@@ -30,7 +30,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeAlias, TypeVar
 
+from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError, LLMError
 from miniagents.ext.llm.usage import Budget
+from miniagents.ext.realtime.errors import RealtimeConnectionError
 from miniagents.ext.realtime.pieces import AudioFormat, RealtimeUsage
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
@@ -295,6 +297,18 @@ class RealtimeProvider(Protocol[OptionsT]):
                 connection: ``RealtimeConnectionError``).
         """
         ...
+
+
+def _open_error(error: BaseException, status: object, api: str, session: str, key: str) -> LLMError:
+    """A provider's error for a session not opened (``status``: the refusal's HTTP one)."""
+    if status in (401, 403):
+        return LLMAuthenticationError(
+            f"{api} refused the API key (HTTP {status}): check {key}, or the api_key of the "
+            "client given as async_client."
+        )
+    if isinstance(error, ValueError):
+        return LLMConfigurationError(f"{session} could not be opened: {error}")
+    return RealtimeConnectionError(f"{api} could not be reached: {type(error).__name__}: {error}")
 
 
 @dataclass(frozen=True, kw_only=True)
