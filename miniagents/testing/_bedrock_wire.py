@@ -113,9 +113,7 @@ class BedrockWire(Wire):
                 "conversation that starts with a user message."
             )
         config = body.get("inferenceConfig")
-        return _check_messages(messages, "toolConfig" in body) or (
-            check_ranges(config, _RANGES) if isinstance(config, dict) else None
-        )
+        return _check_messages(messages, "toolConfig" in body) or check_ranges(config, _RANGES)
 
     def body(self, rendering: Rendering) -> dict[str, Any]:
         """A Converse response."""

@@ -104,7 +104,7 @@ class GeminiWire(Wire):
         config = body.get("generationConfig")
         return (
             _check_contents(contents)
-            or (check_ranges(config, _RANGES) if isinstance(config, dict) else None)
+            or check_ranges(config, _RANGES)
             or _check_output_format(config)
         )
 

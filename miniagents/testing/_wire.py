@@ -332,10 +332,10 @@ def check_fields(body: object, required: tuple[str, ...]) -> str | None:
     return None
 
 
-def check_ranges(body: Mapping[str, Any], ranges: Mapping[str, tuple[float, float]]) -> str | None:
-    """Why a numeric option of ``body`` is refused (not a number, out of range), if one is."""
+def check_ranges(body: object, ranges: Mapping[str, tuple[float, float]]) -> str | None:
+    """Why a numeric option of ``body`` (if a JSON object) is refused: not a number, out of range."""
     for name, (low, high) in ranges.items():
-        value = body.get(name)
+        value = body.get(name) if isinstance(body, Mapping) else None
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
