@@ -57,15 +57,11 @@ def read_regular(path: Path) -> tuple[bytes, FileId | None]:
     try:
         identity = _check_regular(path, fd)
         _lock(fd, exclusive=False)  # an append of another process ends before this reads
-        chunks: list[bytes] = []
-        os.lseek(fd, 0, os.SEEK_SET)
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
+        return read_from(fd, 0, path), identity
     except OSError as error:
         raise _cannot(path, "read", error) from error
     finally:
         close(fd)
-    return b"".join(chunks), identity
 
 
 def open_for_append(path: Path, identity: FileId | None) -> tuple[int, FileId, int]:
