@@ -289,10 +289,10 @@ def compare(baseline: EvalReport, candidate: EvalReport) -> Comparison:
         cases.append(_case(name, before[name], after[name], evaluators))
     for name in after:
         if name not in before:
-            cases.append(_lone(name, "added", (), after[name], evaluators))
+            cases.append(_case(name, (), after[name], evaluators, "added"))
     for name in before:
         if name not in after:
-            cases.append(_lone(name, "removed", before[name], (), evaluators))
+            cases.append(_case(name, before[name], (), evaluators, "removed"))
     cases.sort(key=_rank)
     scores = {
         evaluator: _paired([(before[name], after[name]) for name in common], _mean_value(evaluator))
@@ -376,18 +376,26 @@ def _paired(
 
 
 def _case(
-    name: str, before: list[CaseResult], after: list[CaseResult], evaluators: list[str]
+    name: str,
+    before: Sequence[CaseResult],
+    after: Sequence[CaseResult],
+    evaluators: list[str],
+    lone: Status | None = None,
 ) -> CaseComparison:
+    """The case compared; ``lone``: its status if one side never ran it (its changes, means).
+
+    (With a side empty, ``_unpaired`` gives the means alone: no delta, nothing up or down.)
+    """
     scores = {
         evaluator: _unpaired(_values(before, evaluator), _values(after, evaluator))
         for evaluator in evaluators
-        if _values(before, evaluator) or _values(after, evaluator)
+        if lone or _values(before, evaluator) or _values(after, evaluator)
     }
     replied = _unpaired(
         [float(run.error is None) for run in before], [float(run.error is None) for run in after]
     )
     changes = [*scores.values(), replied]
-    status: Status = "unchanged"
+    status: Status = lone or "unchanged"
     if any(change.down for change in changes):
         status = "regressed"
     elif any(change.up for change in changes):
@@ -400,35 +408,6 @@ def _case(
         duration=_unpaired(_durations(before), _durations(after)),
         cost=_unpaired(
             [run.usage.cost_usd for run in before], [run.usage.cost_usd for run in after]
-        ),
-        baseline=tuple(before),
-        candidate=tuple(after),
-    )
-
-
-def _lone(
-    name: str,
-    status: Status,
-    before: Sequence[CaseResult],
-    after: Sequence[CaseResult],
-    evaluators: list[str],
-) -> CaseComparison:
-    scores = {
-        evaluator: Change(mean(_values(before, evaluator)), mean(_values(after, evaluator)))
-        for evaluator in evaluators
-    }
-    return CaseComparison(
-        case=name,
-        status=status,
-        scores=scores,
-        replied=Change(
-            mean([float(run.error is None) for run in before]),
-            mean([float(run.error is None) for run in after]),
-        ),
-        duration=Change(mean(_durations(before)), mean(_durations(after))),
-        cost=Change(
-            mean([run.usage.cost_usd for run in before]),
-            mean([run.usage.cost_usd for run in after]),
         ),
         baseline=tuple(before),
         candidate=tuple(after),
