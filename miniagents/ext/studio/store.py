@@ -346,20 +346,18 @@ class RunStore:
     # -- the file --------------------------------------------------------------------------
 
     def _query(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            connection = self._connected()
-            try:
-                with connection:
-                    return connection.execute(sql, parameters).fetchall()
-            except sqlite3.Error as error:
-                raise self._store_error(error) from error
+        return self._using(lambda connection: connection.execute(sql, parameters).fetchall())
 
     def _many(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
+        self._using(lambda connection: connection.executemany(sql, rows))
+
+    def _using(self, work: Callable[[sqlite3.Connection], _R]) -> _R:
+        """What ``work`` does with the open file, in one transaction (its errors the store's)."""
         with self._lock:
             connection = self._connected()
             try:
                 with connection:
-                    connection.executemany(sql, rows)
+                    return work(connection)
             except sqlite3.Error as error:
                 raise self._store_error(error) from error
 
