@@ -253,13 +253,13 @@ class _Reader:
 
 
 def _approval_asked(request: ToolApprovalRequest) -> ApprovalAsked:
-    arguments = plain(request.arguments)
-    return ApprovalAsked(
-        request.call_id,
-        request.tool_name,
-        arguments if isinstance(arguments, dict) else {},
-        request,
-    )
+    return ApprovalAsked(request.call_id, request.tool_name, _arguments(request.arguments), request)
+
+
+def _arguments(arguments: object) -> dict[str, object]:
+    """A call's arguments as a plain dict (``{}`` for arguments that are no mapping)."""
+    plain_arguments = plain(arguments)
+    return plain_arguments if isinstance(plain_arguments, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -322,13 +322,8 @@ async def _call_parts(promise: MessagePromise[Message], message_id: str) -> Asyn
             yield CallDelta(call_id, token)
     message = await promise
     if isinstance(message, ToolCallMessage):
-        arguments = plain(message.arguments)
-        yield CallEnd(
-            message.call_id,
-            message.tool_name,
-            arguments if isinstance(arguments, dict) else {},
-            message.text or "",
-        )
+        arguments = _arguments(message.arguments)
+        yield CallEnd(message.call_id, message.tool_name, arguments, message.text or "")
     else:  # pragma: no cover - a promise of ToolCallMessage resolves to one
         yield CallEnd(call_id, tool_name, {}, str(message))
 
