@@ -333,7 +333,7 @@ def check_fields(body: object, required: tuple[str, ...]) -> str | None:
 
 
 def check_ranges(body: object, ranges: Mapping[str, tuple[float, float]]) -> str | None:
-    """Why a numeric option of ``body`` (if a JSON object) is refused: not a number, out of range."""
+    """Why a numeric option of ``body`` (if an object) is refused: not a number, out of range."""
     for name, (low, high) in ranges.items():
         value = body.get(name) if isinstance(body, Mapping) else None
         if value is None:
