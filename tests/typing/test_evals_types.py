@@ -140,6 +140,9 @@ async def check_runs_and_reports(path: Path) -> None:
     await aevaluate(assistant, cases, repetitions="3")  # type: ignore[arg-type]
     await aevaluate(assistant, [Case(3)])  # type: ignore[type-var]
     await aevaluate("assistant", cases)  # type: ignore[arg-type]
+    assert_type(await aevaluate(assistant, cases, evaluator_timeout=30), EvalReport)
+    assert_type(evaluate(assistant, cases, evaluator_timeout=None), EvalReport)
+    await aevaluate(assistant, cases, evaluator_timeout="30")  # type: ignore[arg-type]
 
 
 def test_evals_types_pass_mypy() -> None:
