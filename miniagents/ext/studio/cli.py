@@ -108,6 +108,8 @@ def studio_main(argv: Sequence[str], prog: str) -> int:
         for name, options in verb.arguments:
             parser.add_argument(name, **options)  # type: ignore[arg-type]
         args = parser.parse_args(given[1:])
+        if getattr(args, "max_events", 1) < 1:
+            parser.error(f"argument --max-events: {args.max_events} is not at least 1")
         try:
             return verb.run(args, RunStore(store_path(args.store)))
         except (StudioError, _CannotStart) as error:
@@ -188,21 +190,10 @@ _RUN: tuple[str, dict[str, object]] = (
 )
 
 
-def _events_count(text: str) -> int:
-    """``--max-events``'s value: a whole number of at least 1."""
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a whole number of at least 1")
-    return count
-
-
 _MAX_EVENTS: tuple[str, dict[str, object]] = (
     "--max-events",
     {
-        "type": _events_count,
+        "type": int,
         "default": MAX_RUN_EVENTS,
         "metavar": "N",
         "help": f"the most events of a run read (default: {MAX_RUN_EVENTS:,}); a run of more "
