@@ -100,6 +100,7 @@ right for the extensions)::
     │   ├── EvaluatorDefinitionError (also ArgumentError)  an evaluator that cannot work as given
     │   ├── EvalArgumentError (also ArgumentError)  aevaluate(), compare() given bad arguments
     │   ├── CaseTimeoutError (also TimeoutError)    a case's agent took longer than the timeout
+    │   ├── EvaluatorTimeoutError (also TimeoutError)  an evaluator took longer than its timeout
     │   ├── EvalReportError (also ValueError)       a stored report (JSON) that cannot be read
     │   └── EvalThresholdError (also AssertionError)  a score below its threshold, or regressed
     └── LLMError                                  an LLM call failed (miniagents.ext.llm.errors)
@@ -208,7 +209,7 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.evals.errors": (
             "CaseTimeoutError DatasetError EvalArgumentError EvalReportError "
-            "EvalThresholdError EvalsError EvaluatorDefinitionError"
+            "EvalThresholdError EvalsError EvaluatorDefinitionError EvaluatorTimeoutError"
         ),
     },
 )

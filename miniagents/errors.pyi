@@ -7,6 +7,7 @@ from miniagents.evals.errors import EvalReportError as EvalReportError
 from miniagents.evals.errors import EvalsError as EvalsError
 from miniagents.evals.errors import EvalThresholdError as EvalThresholdError
 from miniagents.evals.errors import EvaluatorDefinitionError as EvaluatorDefinitionError
+from miniagents.evals.errors import EvaluatorTimeoutError as EvaluatorTimeoutError
 from miniagents.ext.a2a.errors import A2ACardError as A2ACardError
 from miniagents.ext.a2a.errors import A2AConfigurationError as A2AConfigurationError
 from miniagents.ext.a2a.errors import A2AConnectionError as A2AConnectionError
@@ -125,7 +126,7 @@ from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
 
 __all__ = [
     "CaseTimeoutError", "DatasetError", "EvalArgumentError", "EvalReportError", "EvalsError",
-    "EvalThresholdError", "EvaluatorDefinitionError",
+    "EvalThresholdError", "EvaluatorDefinitionError", "EvaluatorTimeoutError",
     "A2ACardError", "A2AConfigurationError", "A2AConnectionError", "A2AError", "A2AHTTPError",
     "A2AInputRequiredError", "A2AInvalidRequestError", "A2AProtocolError", "A2ARemoteError",
     "A2AReplyTooLargeError", "A2ATaskCanceledError", "A2ATaskFailedError", "A2ATaskNotFoundError",

@@ -45,6 +45,8 @@ ALLOWED_CLASSES: dict[str, str] = {
     "_WorkerDied": "private to ray_agent: caught by its retry loop, which raises "
     "RayWorkerDiedError",
     "_CannotStart": "private to the chat command line: caught in main(), which prints it",
+    "_LineTooLong": "private to the console's line reader: caught by read_user_text and "
+    "ask_approval, which print it on stderr and read on",
     "AuthenticationError": "Starlette's: a backend of the web apps refuses credentials with it, "
     "as Starlette's AuthenticationMiddleware expects (the apps answer it with a 401)",
     "_AppStopped": "private to the web apps of durable agents: ends their recovery context "

@@ -31,6 +31,7 @@ from miniagents.evals.errors import EvalReportError as EvalReportError
 from miniagents.evals.errors import EvalsError as EvalsError
 from miniagents.evals.errors import EvalThresholdError as EvalThresholdError
 from miniagents.evals.errors import EvaluatorDefinitionError as EvaluatorDefinitionError
+from miniagents.evals.errors import EvaluatorTimeoutError as EvaluatorTimeoutError
 from miniagents.evals.functions import FunctionEvaluator as FunctionEvaluator
 from miniagents.evals.functions import evaluator as evaluator
 from miniagents.evals.judge import JudgeVerdict as JudgeVerdict
@@ -78,6 +79,7 @@ __all__ = [
     "Evaluator",
     "EvaluatorDefinitionError",
     "EvaluatorSummary",
+    "EvaluatorTimeoutError",
     "ExactMatch",
     "FunctionEvaluator",
     "FuzzyMatch",

@@ -4,7 +4,8 @@
 
     miniagents eval DATASET --agent MODULE:NAME [--evaluator NAME_OR_PATH ...]
                     [--name RUN] [--repetitions N] [--concurrency N] [--retries N]
-                    [--timeout S] [--max-cost USD] [--input-type MODULE:NAME]
+                    [--timeout S] [--evaluator-timeout S] [--max-cost USD]
+                    [--input-type MODULE:NAME]
                     [--json FILE] [--html FILE] [--trees]
                     [--baseline FILE] [--max-drop X] [--min-score NAME=VALUE ...]
 
@@ -103,6 +104,12 @@ def _parser(prog: str) -> _Parser:
     parser.add_argument("--concurrency", type=int, default=16, help="cases at once")
     parser.add_argument("--retries", type=int, default=0, help="tries more of a failed case")
     parser.add_argument("--timeout", type=float, help="seconds a case may take")
+    parser.add_argument(
+        "--evaluator-timeout",
+        type=float,
+        metavar="S",
+        help="seconds an evaluator may take on a run (past it, its score is an error)",
+    )
     parser.add_argument("--max-cost", type=float, metavar="USD", help="the run's budget")
     parser.add_argument(
         "--input-type", metavar="MODULE:NAME", help="the inputs' type (default: str)"
@@ -180,6 +187,7 @@ def _run(args: argparse.Namespace) -> int:
             max_concurrency=args.concurrency,
             retries=args.retries,
             timeout=args.timeout,
+            evaluator_timeout=args.evaluator_timeout,
             budget=budget,
             progress=False if args.no_progress else None,
             keep_trees=args.trees,

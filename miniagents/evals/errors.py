@@ -7,6 +7,7 @@ EvalsError
 ├── EvaluatorDefinitionError (also ValueError)  an evaluator that cannot work as given
 ├── EvalArgumentError (also ValueError)    aevaluate() or compare() given what it cannot use
 ├── CaseTimeoutError (also TimeoutError)   a case's agent took longer than the timeout
+├── EvaluatorTimeoutError (also TimeoutError)  an evaluator took longer than its timeout
 ├── EvalReportError (also ValueError)      a stored report (JSON) that cannot be read
 └── EvalThresholdError (also AssertionError)  a score below its threshold, or regressed
 """
@@ -24,6 +25,7 @@ __all__ = [
     "EvalThresholdError",
     "EvalsError",
     "EvaluatorDefinitionError",
+    "EvaluatorTimeoutError",
 ]
 
 
@@ -45,6 +47,10 @@ class EvalArgumentError(EvalsError, ArgumentError):
 
 class CaseTimeoutError(EvalsError, TimeoutError):
     """A case's agent took longer than the run's ``timeout`` (retried like a ``TimeoutError``)."""
+
+
+class EvaluatorTimeoutError(EvalsError, TimeoutError):
+    """An evaluator took longer than the run's ``evaluator_timeout``: its score for the run."""
 
 
 class EvalReportError(EvalsError, ValueError):

@@ -13,6 +13,11 @@ A comparison's page: the change of each evaluator's score with its confidence in
 forest plot: a dot per evaluator, its interval as a line, 0 marked), the two runs'
 distributions of duration and cost overlaid, then the cases that changed, the regressions
 first, with both outputs, and the others.
+
+A page shows at most ``max_text`` characters (600 by default) of each output, error
+message and score reason: past it, the text is cut and ends with how many characters
+were cut (``… [4,999,400 more characters]``), so that a case whose output is 50 MB makes
+a page a browser opens. The report itself (its JSON) keeps them whole.
 """
 
 from __future__ import annotations
@@ -23,12 +28,17 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from miniagents.arguments import check_count
 from miniagents.evals._stats import percentile
 from miniagents.evals.case import Score
 from miniagents.evals.compare import Change, Comparison
+from miniagents.evals.errors import EvalArgumentError
 from miniagents.evals.report import CaseResult, EvalReport
 
-__all__ = ["comparison_html", "report_html", "write_html"]
+__all__ = ["MAX_TEXT", "comparison_html", "report_html", "write_html"]
+
+MAX_TEXT = 600
+"""The most characters of an output, error message or score reason a page shows (default)."""
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px;
@@ -198,14 +208,15 @@ def _figure(chart: str, caption: str) -> str:
 # -- tables ------------------------------------------------------------------------------
 
 
-def _score_cell(score: Score | None) -> str:
+def _score_cell(score: Score | None, max_text: int) -> str:
     if score is None:
         return "<td>-</td>"
+    reason = _short(score.reason or "", max_text)
     if score.error is not None:
-        return f'<td class="error" title="{_e(score.reason or "")}">! {_e(score.error)}</td>'
+        return f'<td class="error" title="{_e(reason)}">! {_e(score.error)}</td>'
     kind = "pass" if score.passed else "fail"
     mark = "✓" if score.passed else "✗"
-    title = f' title="{_e(score.reason)}"' if score.reason else ""
+    title = f' title="{_e(reason)}"' if reason else ""
     return f'<td class="{kind} num"{title}>{mark} {score.value:.2f}</td>'
 
 
@@ -217,29 +228,32 @@ def _usd(value: float) -> str:
     return f"${value:.6f}"
 
 
-def _runs_table(report: EvalReport, id_: str = "cases") -> str:
+def _runs_table(report: EvalReport, max_text: int, id_: str = "cases") -> str:
     head = "".join(f"<th>{_e(name)}</th>" for name in report.evaluators)
     rows = [
         f'<table id="{_e(id_)}"><thead><tr><th>case</th><th>#</th>{head}<th>output</th>'
         "<th>duration</th><th>first token</th><th>tokens</th><th>cost</th></tr></thead><tbody>"
     ]
     for result in report.results:
-        rows.append(_run_row(report, result))
+        rows.append(_run_row(report, result, max_text))
     rows.append("</tbody></table>")
     return "".join(rows)
 
 
-def _run_row(report: EvalReport, result: CaseResult) -> str:
+def _run_row(report: EvalReport, result: CaseResult, max_text: int) -> str:
     if result.error is not None:
         cells = f'<td class="error" colspan="{max(len(report.evaluators), 1)}">error: ' + (
             f"{_e(result.error)}</td>"
         )
         if not report.evaluators:
             cells = ""
-        shown = f'<td class="output error">{_e(result.error_message or result.error)}</td>'
+        message = _short(result.error_message or result.error, max_text)
+        shown = f'<td class="output error">{_e(message)}</td>'
     else:
-        cells = "".join(_score_cell(result.scores.get(name)) for name in report.evaluators)
-        shown = f'<td class="output">{_e(_short(result.output or ""))}'
+        cells = "".join(
+            _score_cell(result.scores.get(name), max_text) for name in report.evaluators
+        )
+        shown = f'<td class="output">{_e(_short(result.output or "", max_text))}'
         if result.tree is not None and result.tree.root is not None:
             tree = _e(result.tree.render())
             shown += f"<details><summary>reply tree</summary><pre>{tree}</pre></details>"
@@ -255,8 +269,11 @@ def _run_row(report: EvalReport, result: CaseResult) -> str:
     )
 
 
-def _short(text: str, limit: int = 600) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _short(text: str, limit: int) -> str:
+    """``text``, or its first ``limit`` characters and how many more it has."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit:,} more characters]"
 
 
 def _summary_table(report: EvalReport) -> str:
@@ -295,8 +312,18 @@ def _metadata(report: EvalReport) -> str:
 # -- pages -------------------------------------------------------------------------------
 
 
-def report_html(report: EvalReport) -> str:
-    """The page of one run (see the module docstring)."""
+def report_html(report: EvalReport, *, max_text: int = MAX_TEXT) -> str:
+    """The page of one run (see the module docstring).
+
+    Args:
+        report: The run.
+        max_text: The most characters of each output, error message and score reason the
+            page shows (past it, they are cut, with how many characters were cut).
+
+    Raises:
+        EvalArgumentError: for a ``max_text`` that is not a whole number of at least 1.
+    """
+    _check(max_text, "report_html()")
     bars = [(name, [("run", report.mean(name))]) for name in report.evaluators]
     charts = [
         _figure(_score_bars("scores", bars), "mean score per evaluator (0 to 1)"),
@@ -319,7 +346,7 @@ def report_html(report: EvalReport) -> str:
         _summary_table(report),
         f'<div class="charts">{"".join(charts)}</div>',
         "<h2>Cases</h2>",
-        _runs_table(report),
+        _runs_table(report, max_text),
     ]
     return _page(f"{report.name}: {report.dataset}", body)
 
@@ -355,8 +382,18 @@ def _comparison_charts(comparison: Comparison) -> list[str]:
     ]
 
 
-def comparison_html(comparison: Comparison) -> str:
-    """The page of a comparison (see the module docstring)."""
+def comparison_html(comparison: Comparison, *, max_text: int = MAX_TEXT) -> str:
+    """The page of a comparison (see the module docstring).
+
+    Args:
+        comparison: The comparison of two runs.
+        max_text: The most characters of each output and error message the page shows
+            (past it, they are cut, with how many characters were cut).
+
+    Raises:
+        EvalArgumentError: for a ``max_text`` that is not a whole number of at least 1.
+    """
+    _check(max_text, "comparison_html()")
     baseline, candidate = comparison.baseline, comparison.candidate
     charts = _comparison_charts(comparison)
     figures = [
@@ -385,8 +422,8 @@ def comparison_html(comparison: Comparison) -> str:
         listed.append(
             f'<tr class="{case.status}" data-case="{_e(case.case)}"><td>{_e(case.case)}</td>'
             f"<td>{case.status}</td><td>{_e(case.what_changed())}</td>"
-            f'<td class="output">{_e(_shown(before))}</td>'
-            f'<td class="output">{_e(_shown(after))}</td></tr>'
+            f'<td class="output">{_e(_shown(before, max_text))}</td>'
+            f'<td class="output">{_e(_shown(after, max_text))}</td></tr>'
         )
     listed.append("</tbody></table>")
     others = [
@@ -414,12 +451,12 @@ def comparison_html(comparison: Comparison) -> str:
     return _page(f"{baseline.name} → {candidate.name}: {candidate.dataset}", body)
 
 
-def _shown(result: CaseResult | None) -> str:
+def _shown(result: CaseResult | None, max_text: int) -> str:
     if result is None:
         return "-"
     if result.error is not None:
-        return f"error: {result.error}: {result.error_message or ''}"
-    return _short(result.output or "", 300)
+        return f"error: {result.error}: {_short(result.error_message or '', max_text)}"
+    return _short(result.output or "", max_text)
 
 
 def _change_cells(change: Change) -> str:
@@ -440,9 +477,29 @@ def _change_cells(change: Change) -> str:
     )
 
 
-def write_html(report: EvalReport | Comparison, path: str | os.PathLike[str]) -> Path:
-    """Write the page of a run or of a comparison to ``path``; return the path."""
-    page = comparison_html(report) if isinstance(report, Comparison) else report_html(report)
+def write_html(
+    report: EvalReport | Comparison, path: str | os.PathLike[str], *, max_text: int = MAX_TEXT
+) -> Path:
+    """Write the page of a run or of a comparison to ``path``; return the path.
+
+    Args:
+        report: The run, or the comparison.
+        path: The file to write.
+        max_text: The most characters of each output, error message and score reason the
+            page shows (past it, they are cut, with how many characters were cut).
+
+    Raises:
+        EvalArgumentError: for a ``max_text`` that is not a whole number of at least 1.
+    """
+    _check(max_text, "write_html()")
+    if isinstance(report, Comparison):
+        page = comparison_html(report, max_text=max_text)
+    else:
+        page = report_html(report, max_text=max_text)
     file = Path(path)
     file.write_text(page, encoding="utf-8")
     return file
+
+
+def _check(max_text: object, owner: str) -> None:
+    check_count(max_text, "max_text", owner=owner, error=EvalArgumentError)

@@ -53,7 +53,12 @@ from miniagents.evals._tracing import (
 )
 from miniagents.evals.case import Case, CaseRun, Evaluator, Score
 from miniagents.evals.dataset import Dataset
-from miniagents.evals.errors import CaseTimeoutError, EvalArgumentError, EvaluatorDefinitionError
+from miniagents.evals.errors import (
+    CaseTimeoutError,
+    EvalArgumentError,
+    EvaluatorDefinitionError,
+    EvaluatorTimeoutError,
+)
 from miniagents.evals.matching import expected_text
 from miniagents.evals.report import CaseResult, EvalReport
 from miniagents.evals.tree import ReplyTree
@@ -106,6 +111,7 @@ async def aevaluate(
     retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
     backoff: float = 0.5,
     timeout: float | None = None,
+    evaluator_timeout: float | None = None,
     budget: Budget | None = None,
     case_budget: Callable[[], Budget] | None = None,
     progress: bool | None = None,
@@ -136,7 +142,12 @@ async def aevaluate(
             each; each wait is drawn at random below it, as in ``pipeline``).
         timeout: The longest a try of a case may take, from the inquiry to the last token,
             in seconds (a ``CaseTimeoutError`` after it); ``None``: no limit. The
-            evaluators are not timed.
+            evaluators are not timed by it.
+        evaluator_timeout: The longest an evaluator's ``ascore`` may take on a run, in
+            seconds: past it, it is cancelled and its score is an
+            ``EvaluatorTimeoutError`` (as an evaluator's own error is), and the other
+            evaluators and cases go on; ``None``: no limit. (A synchronous ``score``
+            cannot be cut short.)
         budget: A budget for the whole run (the agent's calls and the judges'): once it
             is used up, the calls it refuses fail their cases (``BudgetExceededError``).
         case_budget: Makes a new budget for each try of a case (e.g. ``lambda:
@@ -160,7 +171,7 @@ async def aevaluate(
         ProgressBarMissingError: for ``progress=True`` without tqdm.
     """
     cases, dataset_name, shared = _cases_of(dataset)
-    _check(repetitions, max_concurrency, timeout)
+    _check(repetitions, max_concurrency, timeout, evaluator_timeout)
     _check_given(evaluators, case_budget, metadata)
     every = _evaluators_of(None, (*evaluators, *shared))
     evaluators_of = [_evaluators_of(case, every) if case.evaluators else every for case in cases]
@@ -175,6 +186,7 @@ async def aevaluate(
         evaluators_of,
         repetitions=repetitions,
         timeout=timeout,
+        evaluator_timeout=evaluator_timeout,
         case_budget=case_budget,
         keep_trees=keep_trees,
         output=output,
@@ -327,6 +339,7 @@ class _Run(Generic[InputT, ExpectedT]):
     _: KW_ONLY
     repetitions: int
     timeout: float | None
+    evaluator_timeout: float | None
     case_budget: Callable[[], Budget] | None
     keep_trees: bool
     output: Callable[[MessageTuple[Message]], str]
@@ -518,7 +531,7 @@ class _Run(Generic[InputT, ExpectedT]):
         span = None if tracing is None else tracing.start_evaluator(evaluator.name, case_span)
         try:
             with _current(tracing, span):
-                score = await evaluator.ascore(run)
+                score = await self._atimed(evaluator, run)
             if score is not None and not isinstance(score, Score):
                 raise EvaluatorDefinitionError(_not_a_score(evaluator, score))
         except Exception as error:
@@ -530,6 +543,29 @@ class _Run(Generic[InputT, ExpectedT]):
         if tracing is not None:
             tracing.end(span, evaluator_attributes(score))
         return score
+
+    async def _atimed(
+        self, evaluator: Evaluator[InputT, ExpectedT], run: CaseRun[InputT, ExpectedT]
+    ) -> Score | None:
+        """The evaluator's ``ascore`` of ``run``, within the run's ``evaluator_timeout``.
+
+        Raises:
+            EvaluatorTimeoutError: if the timeout passed first (the evaluator cancelled).
+        """
+        if self.evaluator_timeout is None:
+            return await evaluator.ascore(run)
+        deadline = asyncio.timeout(self.evaluator_timeout)
+        try:
+            async with deadline:
+                return await evaluator.ascore(run)
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the evaluator's own
+            raise EvaluatorTimeoutError(
+                f"The evaluator {evaluator.name} took longer than the evaluator_timeout of "
+                f"{self.evaluator_timeout} s on the case {run.case.name!r}; raise "
+                "evaluator_timeout= if it needs more time."
+            ) from None
 
     def result_of(self, item: ItemResult[str, Message]) -> CaseResult:
         """The result of a run of a case, as the pipeline hands out its item."""
@@ -664,14 +700,17 @@ def _evaluators_of(
     return every
 
 
-def _check(repetitions: object, max_concurrency: object, timeout: object) -> None:
+def _check(
+    repetitions: object, max_concurrency: object, timeout: object, evaluator_timeout: object
+) -> None:
     for what, value in (("repetitions", repetitions), ("max_concurrency", max_concurrency)):
         check_count(value, what, owner="aevaluate()", error=EvalArgumentError)
-    if timeout is not None:
-        fix = "Or pass None for no timeout."
-        check_seconds(
-            timeout, "timeout", forever=True, owner="aevaluate()", fix=fix, error=EvalArgumentError
-        )
+    for what, seconds in (("timeout", timeout), ("evaluator_timeout", evaluator_timeout)):
+        if seconds is not None:
+            fix = "Or pass None for no timeout."
+            check_seconds(
+                seconds, what, forever=True, owner="aevaluate()", fix=fix, error=EvalArgumentError
+            )
 
 
 def _check_given(evaluators: object, case_budget: object, metadata: object) -> None:

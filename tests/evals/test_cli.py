@@ -6,6 +6,7 @@ module (the agents) and the dataset; :func:`main` runs in the test's process for
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -14,9 +15,12 @@ import pytest
 from miniagents.cli import main as miniagents_main
 from miniagents.evals import EvalReport
 from miniagents.evals.cli import main
+from miniagents.testing import run_with_virtual_time
 from tests.subprocesses import run_python
 
 AGENTS = """\
+import asyncio
+
 from miniagents import InteractionContext, miniagent
 from miniagents.evals import CaseRun, evaluator
 
@@ -35,6 +39,12 @@ async def worse(ctx: InteractionContext) -> None:
 @evaluator
 def short(run: CaseRun[str, str]) -> bool:
     return len(run.output) < 10
+
+
+@evaluator
+async def hangs(run: CaseRun[str, str]) -> bool:
+    await asyncio.Event().wait()  # (a service that never answers)
+    return True
 
 
 not_an_agent = 42
@@ -155,6 +165,10 @@ def test_a_run_prints_its_table_saves_its_json_and_a_later_run_compares(folder: 
         ),
         (["capitals.yaml", "--agent", "my_agents:good", "--repetitions", "0"], "repetitions"),
         (
+            ["capitals.yaml", "--agent", "my_agents:good", "--evaluator-timeout", "0"],
+            "evaluator_timeout to be a positive number of seconds",
+        ),
+        (
             ["capitals.yaml", "--agent", "my_agents:good", "--max-cost", "-5"],
             "--max-cost -5.0: A Budget needs max_cost_usd to be a number",
         ),
@@ -226,3 +240,21 @@ def test_the_command_line_lists_eval_and_hands_it_its_arguments(
         miniagents_main(["eval", "--help"], prog="python -m miniagents")
     assert exit.value.code == 0
     assert capsys.readouterr().out.startswith("usage: python -m miniagents eval")
+
+
+def test_an_evaluator_past_the_evaluator_timeout_scores_its_runs_as_timed_out(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setattr(asyncio, "run", run_with_virtual_time)  # (evaluate()'s loop)
+    arguments = ["capitals.yaml", "--agent", "my_agents:good", "--no-progress"]
+    arguments += ["--evaluator", "my_agents:hangs", "--evaluator-timeout", "60"]
+    status = main([*arguments, "--json", "out.json", "--min-score", "contains=1"])
+    assert status == 0
+    capsys.readouterr()
+    results = json.loads((folder / "out.json").read_text(encoding="utf-8"))["results"]
+    assert [result["scores"]["hangs"]["error"] for result in results] == [
+        "EvaluatorTimeoutError"
+    ] * 2
+    assert [result["scores"]["contains"]["passed"] for result in results] == [True, True]

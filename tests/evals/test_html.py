@@ -14,15 +14,17 @@ from playwright.async_api import Page
 from miniagents import InteractionContext, miniagent
 from miniagents.evals import (
     Case,
+    CaseRun,
     Contains,
     Dataset,
     EvalArgumentError,
     EvalReport,
     ExactMatch,
     aevaluate,
+    evaluator,
 )
 from miniagents.evals.compare import compare
-from miniagents.evals.html import comparison_html, report_html, write_html
+from miniagents.evals.html import MAX_TEXT, comparison_html, report_html, write_html
 from miniagents.testing import virtual_time
 from tests.ext.web.browser import chromium_page, wait_for
 
@@ -162,3 +164,51 @@ def test_the_pages_are_html_text() -> None:
     assert "no s measured" in report_html(report)
     with pytest.raises(EvalArgumentError, match="share no case"):
         comparison_html(compare(report, report))
+
+
+@miniagent
+async def terse(ctx: InteractionContext) -> None:
+    question = str((await ctx.message_promises)[0])
+    ctx.reply("Paris" if "France" in question else "Lima" if "Peru" in question else "none")
+
+
+@miniagent
+async def verbose(ctx: InteractionContext) -> None:
+    question = str((await ctx.message_promises)[0])
+    if "Mars" in question:
+        raise LookupError("no such planet: " + "m" * 1_000_000)
+    ctx.reply("Paris " + "p" * 1_000_000 if "France" in question else "Lima")
+
+
+@evaluator
+def loud(run: CaseRun[str, str]) -> bool:
+    raise ValueError("r" * 1_000_000)
+
+
+async def test_a_page_shows_each_output_error_and_reason_cut_saying_how_much(
+    tmp_path: Path,
+) -> None:
+    cases = [DATASET.cases[0], DATASET.cases[1], DATASET.cases[3]]
+    report = await aevaluate(verbose, cases, [ExactMatch(), loud])
+    france = report.results[0]
+    assert len(france.output or "") == 1_000_006  # kept whole
+    assert len(report.to_json()) > 3_000_000  # (the stored report too)
+    page = write_html(report, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert len(page) < 20_000
+    assert "Paris " + "p" * (MAX_TEXT - 6) + "… [999,406 more characters]" in page
+    assert "no such planet: " + "m" * (MAX_TEXT - 16) + "… [999,416 more characters]" in page
+    assert "r" * MAX_TEXT + "… [999,400 more characters]" in page  # the score's reason
+    assert "Lima</td>" in page  # a short output is whole
+    small = report_html(report, max_text=10)
+    assert "Paris pppp… [999,996 more characters]" in small
+    assert len(small) < len(page) - 3 * (MAX_TEXT - 10)
+    baseline = await aevaluate(terse, cases, [ExactMatch()])
+    comparison = compare(baseline, await aevaluate(verbose, cases, [ExactMatch()]))
+    assert [case.status for case in comparison.cases] == ["regressed", "regressed", "unchanged"]
+    compared = comparison_html(comparison)
+    assert len(compared) < 20_000
+    assert "p" * (MAX_TEXT - 6) + "… [999,406 more characters]" in compared
+    assert "m" * (MAX_TEXT - 16) + "… [999,416 more characters]" in compared
+    with pytest.raises(EvalArgumentError, match=r"write_html\(\) needs max_text to be a whole"):
+        write_html(report, tmp_path / "no.html", max_text=0)
+    assert not (tmp_path / "no.html").exists()

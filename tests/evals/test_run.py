@@ -18,6 +18,7 @@ from miniagents.evals import (
     Dataset,
     EvalArgumentError,
     Evaluator,
+    EvaluatorTimeoutError,
     ExactMatch,
     MaxDuration,
     MaxFirstTokenTime,
@@ -190,6 +191,58 @@ async def test_a_case_past_the_timeout_fails_with_a_case_timeout_error_and_is_re
     assert issubclass(CaseTimeoutError, TimeoutError)
 
 
+class _Hangs(Evaluator[object, object]):
+    """Waits forever on its first run (a service that never answers), scores the others."""
+
+    name = "hangs"
+
+    def __init__(self) -> None:
+        self.cancelled = 0
+
+    async def ascore(self, run: CaseRun[object, object]) -> Score:
+        if run.case.name == "france":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        return Score(1.0, True)
+
+
+async def test_an_evaluator_past_the_evaluator_timeout_is_cancelled_and_scored_so(
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    hangs = _Hangs()
+    started = virtual_clock.time()
+    report = await aevaluate(
+        geographer, CAPITALS, [hangs, Contains()], evaluator_timeout=30, max_concurrency=1
+    )
+    assert virtual_clock.time() - started == pytest.approx(30)
+    france, peru = report.results
+    assert france.error is None  # the case ran: only its evaluator failed
+    assert france.scores["hangs"] == Score(
+        0.0,
+        False,
+        "The evaluator hangs took longer than the evaluator_timeout of 30 s on the case "
+        "'france'; raise evaluator_timeout= if it needs more time.",
+        "EvaluatorTimeoutError",
+    )
+    assert france.scores["contains"] == Score(1.0, True)  # the other evaluators went on
+    assert peru.scores["hangs"] == Score(1.0, True)  # and the other cases
+    assert hangs.cancelled == 1
+    assert issubclass(EvaluatorTimeoutError, TimeoutError)
+
+
+async def test_an_evaluators_own_timeout_error_is_not_the_evaluator_timeout() -> None:
+    @evaluator
+    async def times_out(run: CaseRun[object, object]) -> Score:
+        raise TimeoutError("the service's own")
+
+    report = await aevaluate(geographer, CAPITALS, [times_out], evaluator_timeout=100)
+    score = report.results[0].scores["times_out"]
+    assert (score.error, score.reason) == ("TimeoutError", "the service's own")
+
+
 async def test_an_agents_own_timeout_error_is_not_the_cases() -> None:
     @miniagent
     async def times_out(ctx: InteractionContext) -> None:
@@ -277,6 +330,7 @@ async def test_the_case_and_the_dataset_and_the_run_evaluators_add_up_and_names_
         ("repetitions", 0, "repetitions to be a whole number of at least 1"),
         ("max_concurrency", 1.5, "max_concurrency to be a whole number of at least 1"),
         ("timeout", -1, "timeout to be a positive number of seconds"),
+        ("evaluator_timeout", 0, "evaluator_timeout to be a positive number of seconds"),
         ("retries", -1, r"aevaluate\(\) needs retries to be a whole number of at least 0; got -1"),
         ("backoff", -0.5, r"aevaluate\(\) needs backoff to be a number of seconds of at least 0"),
         ("retry_on", ValueError, r"aevaluate\(\) needs retry_on to be a tuple"),

@@ -137,9 +137,14 @@ async def check_runs_and_reports(path: Path) -> None:
     assert_type(comparison.scores["contains"], Change)
     assert_type(assert_eval(report, min_scores={"contains": 0.9}, baseline=path), Comparison | None)
     assert_type(write_html(comparison, path), Path)
+    assert_type(write_html(report, path, max_text=2000), Path)
+    write_html(report, path, max_text="2000")  # type: ignore[arg-type]
     await aevaluate(assistant, cases, repetitions="3")  # type: ignore[arg-type]
     await aevaluate(assistant, [Case(3)])  # type: ignore[type-var]
     await aevaluate("assistant", cases)  # type: ignore[arg-type]
+    assert_type(await aevaluate(assistant, cases, evaluator_timeout=30), EvalReport)
+    assert_type(evaluate(assistant, cases, evaluator_timeout=None), EvalReport)
+    await aevaluate(assistant, cases, evaluator_timeout="30")  # type: ignore[arg-type]
 
 
 def test_evals_types_pass_mypy() -> None:

@@ -9,7 +9,9 @@ blocks the program's exit; on a terminal its thread stops waiting, so the next l
 goes to whoever reads next (``input()``, or the console). On a pipe or a file, where lines
 may wait in the buffer of ``sys.stdin`` unseen, the thread reads on, and the line it reads
 is kept for the next read of the console's. Bytes that are not text in stdin's encoding are
-read as U+FFFD (a strict ``sys.stdin`` is reconfigured with ``errors="replace"``).
+read as U+FFFD (a strict ``sys.stdin`` is reconfigured with ``errors="replace"``). A line
+of more than :data:`MAX_LINE_CHARS` characters (piped: a terminal's own lines are shorter)
+is skipped, read on to its end without being kept, and said so on stderr.
 """
 
 from __future__ import annotations
@@ -34,6 +36,22 @@ from miniagents.messages.sequence import MessageSequencePromise
 
 EXIT_WORDS = frozenset({"exit", "quit"})
 """What the user types to end a dialog (case and surrounding spaces ignored)."""
+
+MAX_LINE_CHARS = 1_000_000
+"""The most characters of a line read as one message (or answer); a longer one is skipped."""
+
+_SKIPPED_CHUNK = 65_536
+"""Characters read at once of a line that is skipped (none of them kept)."""
+
+
+class _LineTooLong(Exception):
+    """The line read had more than :data:`MAX_LINE_CHARS` characters: it was skipped."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"The line read has more than {MAX_LINE_CHARS:,} characters, the most the console "
+            "takes as one message; it was skipped: send a shorter message."
+        )
 
 
 class _LineRead:
@@ -82,8 +100,12 @@ class _LineReader:
             # as U+FFFD, not as an error that would lose the lines read with them
             with contextlib.suppress(OSError, ValueError):  # (text decoded already: kept)
                 stream.reconfigure(errors="replace")
+        limit = MAX_LINE_CHARS + 2  # (the line's characters, "\r\n")
         try:
-            line = stream.readline()
+            line = stream.readline(limit)
+            if len(line) == limit and not line.endswith("\n"):  # longer: read to its end
+                while (rest := stream.readline(_SKIPPED_CHUNK)) and not rest.endswith("\n"):
+                    pass
         except UnicodeDecodeError as error:  # (a ValueError, but stdin is not closed)
             raise InputEndedError(
                 f"The console's input is not {stream.encoding} text ({error}); give it text "
@@ -99,7 +121,10 @@ class _LineReader:
             return None
         # undecodable bytes (kept as surrogates by some locales) become U+FFFD
         line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        return line.removesuffix("\n").removesuffix("\r")
+        line = line.removesuffix("\n").removesuffix("\r")
+        if len(line) > MAX_LINE_CHARS:
+            raise _LineTooLong
+        return line
 
     def _run(self, read: _LineRead) -> None:
         try:
@@ -304,6 +329,9 @@ async def read_user_text(prompt: str) -> str:
             except asyncio.CancelledError:  # e.g. Ctrl+C: end the prompt's line
                 _write("\n")
                 raise
+            except _LineTooLong as error:  # skipped: said, and the next line is read
+                print_error(error)
+                continue
             if text is not None and text.strip() and not typed:
                 _write(text + "\n")  # echoed, so that a piped transcript reads well
         if text is None:
@@ -403,7 +431,11 @@ async def ask_approval(message: MessagePromise) -> None:
         answer: str | None = await session.prompt_async(APPROVAL_PROMPT)
     else:
         _write(APPROVAL_PROMPT)
-        answer = await _read_line()
+        try:
+            answer = await _read_line()
+        except _LineTooLong as error:  # (no "y": the call is denied)
+            print_error(error)
+            answer = None
         if not typed:
             _write((answer or "") + "\n")  # echoed, as the user's messages are
     if answer is not None and answer.strip().lower() in ("y", "yes"):

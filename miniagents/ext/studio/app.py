@@ -72,7 +72,7 @@ from miniagents.ext.studio.errors import (
     StudioStoreError,
 )
 from miniagents.ext.studio.fork import Fork, ForkResult, afork, plan_fork
-from miniagents.ext.studio.store import RunStore
+from miniagents.ext.studio.store import MAX_RUN_EVENTS, RunStore
 from miniagents.ext.studio.tree import RunTree
 from miniagents.ext.web.auth import BearerTokenAuth
 from miniagents.ext.web.lowlevel import Door, aread_bounded
@@ -108,7 +108,7 @@ def studio_app(
     max_forks: int = 2,
     max_followers: int = 64,
     fork_timeout: float | None = 600.0,
-    max_run_events: int = 200_000,
+    max_run_events: int = MAX_RUN_EVENTS,
     keepalive: float = 15.0,
 ) -> Starlette:
     """The studio's app over ``store`` (see the module).

@@ -5,10 +5,11 @@
     miniagents run [--store FILE] [--name NAME] program.py [ARGS ...]
     miniagents studio [--store FILE] [--host H] [--port P] [--token T] [--allow-host HOST ...]
     miniagents studio list [--store FILE]
-    miniagents studio show [RUN] [--store FILE]
+    miniagents studio show [RUN] [--store FILE] [--max-events N]
     miniagents studio fork [RUN] (--call N | --call-with TEXT) (--reply TEXT | --prompt TEXT
                                                                 | --system TEXT)
-    miniagents studio diff [LEFT] [RIGHT]
+                                 [--max-events N]
+    miniagents studio diff [LEFT] [RIGHT] [--max-events N]
 
 ``run`` runs the program as ``python program.py ARGS`` would (its ``__name__`` is
 ``"__main__"``), recording its run (:class:`~miniagents.ext.studio.recorder.Recorder`);
@@ -21,7 +22,9 @@ name it answers (when ``--host`` makes it reachable by others). ``list`` lists t
 runs a run's program again with a call's reply (or prompt) edited, every call before it
 replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
 reply has a text), and prints the two runs side by side, as ``diff`` does (``RIGHT``
-defaults to the last run, ``LEFT`` to the run it forked).
+defaults to the last run, ``LEFT`` to the run it forked). ``show``, ``fork`` and ``diff``
+read each run whole, up to ``--max-events`` events (200,000 by default, as the studio's
+``max_run_events``): a run of more is refused, saying so, before it is read.
 
 The store is ``--store``, else ``MINIAGENTS_STUDIO``, else ``miniagents_runs.sqlite`` in
 the current folder. Exit status 2, with one line on stderr, for what cannot start: a bad
@@ -46,7 +49,7 @@ from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
 from miniagents.ext.studio.fork import afork, plan_fork
 from miniagents.ext.studio.recorder import Recorder
-from miniagents.ext.studio.store import STORE_VARIABLE, RunStore, store_path
+from miniagents.ext.studio.store import MAX_RUN_EVENTS, STORE_VARIABLE, RunStore, store_path
 from miniagents.ext.studio.tree import RunTree
 
 __all__ = ["DEFAULT_PORT", "TOKEN_VARIABLE", "run_main", "studio_main"]
@@ -105,6 +108,8 @@ def studio_main(argv: Sequence[str], prog: str) -> int:
         for name, options in verb.arguments:
             parser.add_argument(name, **options)  # type: ignore[arg-type]
         args = parser.parse_args(given[1:])
+        if getattr(args, "max_events", 1) < 1:
+            parser.error(f"argument --max-events: {args.max_events} is not at least 1")
         try:
             return verb.run(args, RunStore(store_path(args.store)))
         except (StudioError, _CannotStart) as error:
@@ -139,7 +144,7 @@ def _list(_args: argparse.Namespace, store: RunStore) -> int:
 
 
 def _show(args: argparse.Namespace, store: RunStore) -> int:
-    print(RunTree.of(store, args.run).render())
+    print(RunTree.of(store, args.run, args.max_events).render())
     return 0
 
 
@@ -148,9 +153,15 @@ def _fork(args: argparse.Namespace, store: RunStore) -> int:
         raise _CannotStart("name the call to edit: --call N (see show) or --call-with TEXT")
     call = args.call
     if call is None:
-        call = RunTree.of(store, args.run).call_with(args.call_with).id
+        call = RunTree.of(store, args.run, args.max_events).call_with(args.call_with).id
     planned = plan_fork(
-        store, args.run, call, reply=args.reply, prompt=args.prompt, system=args.system
+        store,
+        args.run,
+        call,
+        reply=args.reply,
+        prompt=args.prompt,
+        system=args.system,
+        max_events=args.max_events,
     )
     result = asyncio.run(afork(store, planned))
     sys.stdout.write(result.output)
@@ -159,16 +170,17 @@ def _fork(args: argparse.Namespace, store: RunStore) -> int:
             f"[miniagents] the fork's program ended with status {result.returncode}",
             file=sys.stderr,
         )
-    print(render_diff(RunTree.of(store, planned.run), RunTree.of(store, planned.child)))
+    trees = (RunTree.of(store, run, args.max_events) for run in (planned.run, planned.child))
+    print(render_diff(*trees))
     return result.returncode
 
 
 def _diff(args: argparse.Namespace, store: RunStore) -> int:
-    right = RunTree.of(store, args.right)
+    right = RunTree.of(store, args.right, args.max_events)
     left = args.left or right.run.forked_from
     if left is None:
         raise _CannotStart(f"the run {right.run.id} is no fork: give the run to compare it with")
-    print(render_diff(RunTree.of(store, left), right))
+    print(render_diff(RunTree.of(store, left, args.max_events), right))
     return 0
 
 
@@ -177,12 +189,24 @@ _RUN: tuple[str, dict[str, object]] = (
     {"nargs": "?", "default": "last", "help": "the run's id (default: last)"},
 )
 
+
+_MAX_EVENTS: tuple[str, dict[str, object]] = (
+    "--max-events",
+    {
+        "type": int,
+        "default": MAX_RUN_EVENTS,
+        "metavar": "N",
+        "help": f"the most events of a run read (default: {MAX_RUN_EVENTS:,}); a run of more "
+        "is refused",
+    },
+)
+
 _VERBS = {
     "list": _Verb("List the recorded runs, the latest first.", (), _list),
     "show": _Verb(
         "Print a recorded run as a tree: its agents and tool calls, with their time and "
         "cost, and each call of a model with its number (the one to fork at) and reply.",
-        (_RUN,),
+        (_RUN, _MAX_EVENTS),
         _show,
     ),
     "fork": _Verb(
@@ -195,6 +219,7 @@ _VERBS = {
             ("--reply", {"help": "the call's reply, edited"}),
             ("--prompt", {"help": "the text of the call's last message, edited"}),
             ("--system", {"help": "the call's system prompt, edited"}),
+            _MAX_EVENTS,
         ),
         _fork,
     ),
@@ -204,6 +229,7 @@ _VERBS = {
         (
             ("left", {"nargs": "?", "help": "the first run (default: the one RIGHT forked)"}),
             ("right", {"nargs": "?", "default": "last", "help": "the second run (default: last)"}),
+            _MAX_EVENTS,
         ),
         _diff,
     ),

@@ -48,6 +48,7 @@ __all__ = [
     "CHUNK_EVENTS",
     "DEFAULT_STORE",
     "FLUSH_INTERVAL",
+    "MAX_RUN_EVENTS",
     "STORE_VARIABLE",
     "Chunk",
     "RunInfo",
@@ -71,6 +72,11 @@ FLUSH_INTERVAL = 0.05
 
 CHUNK_EVENTS = 5_000
 """The most events of one chunk (a bigger batch is written as several)."""
+
+MAX_RUN_EVENTS = 200_000
+"""The most events of a run that one reading of it takes whole by default: the studio's
+(``studio_app(max_run_events=...)``) and its commands' (``miniagents studio show --max-events
+N``); a process reading 200,000 small events grew to about 300 MB."""
 
 _SCHEMA_VERSION = "1"
 
@@ -291,8 +297,8 @@ class RunStore:
         if events > max_events:
             raise StudioRunTooLargeError(
                 f"The run {run_id!r} has {events:,} events, more than the {max_events:,} "
-                "read at once here (max_run_events); show it with miniagents studio show, "
-                "or let the studio read more (studio_app(max_run_events=...))."
+                "read at once here; read more with studio_app(max_run_events=...) or, on "
+                "the command line, --max-events N (the memory it takes grows with the events)."
             )
 
     # -- writing ---------------------------------------------------------------------------

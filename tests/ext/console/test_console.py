@@ -1443,3 +1443,25 @@ def test_the_console_asks_the_user_to_approve_a_call_that_waits(
         f"{result}\n"
         "> Finished.\n"
     )
+
+
+TOO_LONG = (
+    "ERROR: The line read has more than 1,000,000 characters, the most the console takes as "
+    "one message; it was skipped: send a shorter message.\n"
+)
+
+
+def test_a_piped_line_past_the_most_characters_is_skipped_saying_so(tmp_path: Path) -> None:
+    result = run_piped(tmp_path, DIALOG, "x" * 1_000_001 + "\nhello\n")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == TOO_LONG  # (was: read whole, echoed and sent, whatever its size)
+    assert result.stdout == f"USER: hello\nASSISTANT: {OFFLINE}hello\nUSER: \nDONE\n"
+
+
+def test_an_approval_answer_past_the_most_characters_denies_the_call(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "approving.py", APPROVING)
+    done = run_python([str(script)], tmp_path, stdin="y" * 1_000_001 + "\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == TOO_LONG
+    assert "Approve? [y/N] \nTOOL RESULT delete_file (failed): The user denied" in done.stdout

@@ -9,6 +9,7 @@ step waits for time to pass: the read waits for its line, the test for the readi
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import select
 import sys
@@ -177,3 +178,30 @@ async def test_bytes_that_are_not_text_are_read_as_replacement_characters_not_as
     assert await Read().line() == "hello"
     assert await Read().line() == "\ufffd\ufffd bad"
     assert await Read().line() == "after"
+
+
+async def test_a_line_past_the_most_characters_is_skipped_without_being_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    most = _terminal.MAX_LINE_CHARS
+    lines = ["a" * most, "b" * (most + 1) + "\r", "c" * (3 * most), "after", "d" * (2 * most)]
+    stdin = io.StringIO("\n".join(lines))  # (piped; the last line without a line break)
+    taken = [0]
+    read = stdin.readline
+
+    def readline(size: int = -1) -> str:
+        line = read(size)
+        taken[0] = max(taken[0], len(line))  # (the most characters one read took)
+        return line
+
+    monkeypatch.setattr(stdin, "readline", readline)
+    replace_stdin(monkeypatch, stdin)
+    assert await _terminal._read_line() == "a" * most  # the most: read whole
+    for _ in range(2):
+        with pytest.raises(_terminal._LineTooLong, match="more than 1,000,000 characters"):
+            await _terminal._read_line()
+    assert await _terminal._read_line() == "after"
+    with pytest.raises(_terminal._LineTooLong):
+        await _terminal._read_line()
+    assert await _terminal._read_line() is None
+    assert taken[0] == most + 2  # (was: each line whole, 3,000,001 characters)
