@@ -261,15 +261,16 @@ def _whole_content(response: dict[str, Any]) -> list[dict[str, Any]]:
             ``toolUse`` block lacks its id or name.
     """
     keys = ("output", "message", "content")
-    content: Any = response
+    level: Any = response
     for depth, key in enumerate(keys, 1):  # (a dict at each level, and a list at the last)
-        content = content.get(key)
-        if not isinstance(content, list if depth == len(keys) else dict):
+        level = level.get(key)
+        if not isinstance(level, list if depth == len(keys) else dict):
             path = ".".join(keys[:depth]) + " list" * (depth == len(keys))
             raise LLMResponseError(
                 f"Bedrock sent a reply with no {path} (not a whole Converse reply): check "
                 "that the endpoint is Bedrock's runtime, or call it again."
             )
+    content: list[dict[str, Any]] = level
     for index, block in enumerate(content):
         used = block.get("toolUse")
         if used is not None and not ("toolUseId" in used and "name" in used):
