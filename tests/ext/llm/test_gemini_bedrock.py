@@ -10,6 +10,7 @@ the server. Each test runs for both providers where the behaviour is shared.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import sys
@@ -397,6 +398,42 @@ async def test_gemini_sends_each_calls_thought_signature_back(
         "name": "get_weather",
         "response": {"result": "Sunny in Paris."},
     }
+
+
+async def test_gemini_sends_each_calls_own_signature_back_when_its_id_repeats(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a model that numbers its calls anew each round (call_0, then call_0 again), each call
+    # with its own thought signature: the second is renamed in the conversation (call_0_2),
+    # and each call goes back with its own signature (not the latest call_0's, nor the
+    # documented stand-in for a call not known)
+    GEMINI.environment(server, monkeypatch)
+
+    def round_with(signature: bytes) -> dict[str, Any]:
+        called = {"id": "call_0", "name": "get_weather", "args": {"city": "Paris"}}
+        part = {"functionCall": called, "thoughtSignature": base64.b64encode(signature).decode()}
+        content = {"role": "model", "parts": [part]}
+        return {"candidates": [{"content": content, "finishReason": "STOP"}]}
+
+    server.fail(200, body=round_with(b"first-round"))  # (a 200: a whole reply)
+    server.fail(200, body=round_with(b"second-round"))
+    server.reply(["Done."])
+    async with MiniAgents():
+        messages = await GEMINI.ask("Weather?", tools=[get_weather], stream=False)
+    assert str(messages[-1]) == "Done."
+    calls = [message for message in messages if isinstance(message, LLMToolCallMessage)]
+    assert [call.call_id for call in calls] == ["call_0", "call_0_2"]
+    contents = server.requests[2].json["contents"]
+    sent = [
+        (part["functionCall"]["id"], part["thoughtSignature"])
+        for content in contents
+        for part in content["parts"]
+        if "functionCall" in part
+    ]
+    assert sent == [
+        ("call_0", base64.b64encode(b"first-round").decode()),
+        ("call_0_2", base64.b64encode(b"second-round").decode()),
+    ]
 
 
 async def test_gemini_sends_the_documented_signature_for_a_call_from_elsewhere(
