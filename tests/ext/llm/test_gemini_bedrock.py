@@ -436,6 +436,27 @@ async def test_gemini_sends_each_calls_own_signature_back_when_its_id_repeats(
     ]
 
 
+async def test_a_streamed_gemini_call_whose_id_repeats_keeps_its_signature(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same, streamed: the fake's signature goes back with the renamed call too (not
+    # Google's stand-in for a call whose signature is not known)
+    GEMINI.environment(server, monkeypatch)
+    for _ in "12":
+        server.reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="call_0")])
+    server.reply(["Done."])
+    async with MiniAgents():
+        await GEMINI.ask("Weather?", tools=[get_weather])
+    sent = [
+        (part["functionCall"]["id"], part["thoughtSignature"])
+        for content in server.requests[2].json["contents"]
+        for part in content["parts"]
+        if "functionCall" in part
+    ]
+    fakes = "ZmFrZS10aG91Z2h0LXNpZ25hdHVyZQ=="  # (the fake's signature of every call)
+    assert sent == [("call_0", fakes), ("call_0_2", fakes)]
+
+
 async def test_gemini_sends_the_documented_signature_for_a_call_from_elsewhere(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
