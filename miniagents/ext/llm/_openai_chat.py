@@ -12,6 +12,9 @@
               ignores it sends none: the reply is kept, its usage unknown, and a warning
               is logged once)
     refusal:  delta.refusal pieces (``message.refusal`` not streamed): ``Refusal`` events
+
+A reply with no ``finish_reason`` (no chunk gave one; a whole reply's choice has none) is
+not finished: an ``LLMResponseError``.
 """
 
 from __future__ import annotations
@@ -149,6 +152,11 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
     """The events of a completion that was not streamed: text, refusal, calls, ``Finish``.
 
     A finish reason in ``refusals`` (a server's ``content_filter``) ends it as ``"refusal"``.
+
+    Raises:
+        LLMResponseError: if it has no choices, or its choice no ``finish_reason``: the API
+            gives one to every finished reply, so a null one is a reply not finished (as a
+            stream whose chunks give none is).
     """
     if not completion.choices:
         raise LLMResponseError(
@@ -156,6 +164,13 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
             "reply; try the call again, or another model if the server keeps sending none."
         )
     choice = completion.choices[0]
+    reason = choice.finish_reason
+    if reason is None:
+        raise LLMResponseError(
+            "OpenAI sent a whole completion with no finish_reason (the API gives one to every "
+            "finished reply): the reply is incomplete. Check that the base URL is the API's "
+            "(not a proxy that cuts replies short), or call it again."
+        )
     yield choice.message.content or ""
     refusal = getattr(choice.message, "refusal", None)
     if refusal:
@@ -165,7 +180,6 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
         if function is not None:
             yield ToolCallStart(called.id, function.name)
             yield ToolCallDelta(called.id, function.arguments or "")
-    reason = choice.finish_reason
     yield Finish(
         "refusal" if reason in refusals else reason,
         *_usage(completion.usage),

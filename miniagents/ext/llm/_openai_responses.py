@@ -15,7 +15,8 @@
 
 A stream ends with ``response.completed`` or ``response.incomplete`` (the reply was cut:
 its finish reason says why, e.g. ``max_output_tokens``); ``response.failed`` and ``error``
-events, and a stream that ends without one of those, are ``LLMResponseError`` s.
+events, and a stream that ends without one of those, are ``LLMResponseError`` s; so is a
+whole reply (``stream=False``) whose status is not ``completed`` nor ``incomplete``.
 
 The typed options go by the Responses API's names: ``max_tokens`` and
 ``max_completion_tokens`` as ``max_output_tokens``, ``reasoning_effort`` as
@@ -247,9 +248,25 @@ def _text_format(output: OutputFormat) -> dict[str, Any]:
 
 
 def _output_events(response: Any) -> list[LLMEvent]:
-    """The events of a reply that was not streamed: its text, its calls, its ``Finish``."""
-    if response.status == "failed":
+    """The events of a reply that was not streamed: its text, its calls, its ``Finish``.
+
+    Raises:
+        LLMResponseError: if its status is ``failed`` (the error it reports), or neither
+            ``completed`` nor ``incomplete`` (``in_progress``, ``queued``, ``cancelled``,
+            none): not a whole reply, as a stream that ends before its
+            ``response.completed`` (or ``.incomplete``) event is not.
+    """
+    status = response.status
+    if status == "failed":
         raise _response_failure(response)
+    if status not in ("completed", "incomplete"):
+        said = "no status" if status is None else f"status {status!r}"
+        raise LLMResponseError(
+            f"OpenAI sent a whole response with {said} (neither completed nor incomplete): "
+            "the reply is not finished. Leave out background=True from extra_options (the "
+            "agent does not wait for a response made in the background), check that the base "
+            "URL is the API's, or call it again."
+        )
     texts: list[str] = []
     events: list[LLMEvent] = []
     for item in response.output or ():

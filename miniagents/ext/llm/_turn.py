@@ -58,7 +58,7 @@ from miniagents.miniagents import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
 from miniagents.promising.lowlevel import ReplayCore, RunFirst, core_of, handoffs, run_first
 
-__all__ = ["Turn"]
+__all__ = ["Turn", "unused_id"]
 
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
 
@@ -273,7 +273,7 @@ class Turn:
             used = self.used_ids
             if used is not None:
                 if call_id in used:  # a model that numbers its calls anew each round
-                    call_id = _unused_id(call_id, used)
+                    call_id = unused_id(call_id, used)
                 used.add(call_id)
             appender = MessageTokenAppender(
                 message_class=LLMToolCallMessage,
@@ -534,12 +534,14 @@ class Turn:
         return [message for message in messages if isinstance(message, LLMToolCallMessage)]
 
 
-def _unused_id(call_id: str, used: set[str]) -> str:
+def unused_id(call_id: str, used: set[str]) -> str:
     """``call_id`` with the first suffix (``_2``, ``_3``, ...) that makes it not in ``used``.
 
     Some models (Ollama's: ``call_0``) number the calls of each round from the start, and
     a conversation whose calls share an id is refused by other APIs (Anthropic's
-    ``tool_use`` ids must be unique), e.g. after a fallback.
+    ``tool_use`` ids must be unique), e.g. after a fallback. A provider that keeps what a
+    call needs back by its id (Gemini's thought signatures) renames it so first, as the
+    turn would.
     """
     number = 2
     while f"{call_id}_{number}" in used:

@@ -260,24 +260,17 @@ def _whole_content(response: dict[str, Any]) -> list[dict[str, Any]]:
         LLMResponseError: if the reply has no ``output.message.content`` list, or a
             ``toolUse`` block lacks its id or name.
     """
-    output = response.get("output")
-    if not isinstance(output, dict):
-        raise LLMResponseError(
-            "Bedrock sent a reply with no output (not a whole Converse reply): check that the "
-            "endpoint is Bedrock's runtime, or call it again."
-        )
-    message = output.get("message")
-    if not isinstance(message, dict):
-        raise LLMResponseError(
-            "Bedrock sent a reply with no output.message (not a whole Converse reply): check "
-            "that the endpoint is Bedrock's runtime, or call it again."
-        )
-    content = message.get("content")
-    if not isinstance(content, list):
-        raise LLMResponseError(
-            "Bedrock sent a reply with no output.message.content list (not a whole Converse "
-            "reply): check that the endpoint is Bedrock's runtime, or call it again."
-        )
+    keys = ("output", "message", "content")
+    level: Any = response
+    for depth, key in enumerate(keys, 1):  # (a dict at each level, and a list at the last)
+        level = level.get(key)
+        if not isinstance(level, list if depth == len(keys) else dict):
+            path = ".".join(keys[:depth]) + " list" * (depth == len(keys))
+            raise LLMResponseError(
+                f"Bedrock sent a reply with no {path} (not a whole Converse reply): check "
+                "that the endpoint is Bedrock's runtime, or call it again."
+            )
+    content: list[dict[str, Any]] = level
     for index, block in enumerate(content):
         used = block.get("toolUse")
         if used is not None and not ("toolUseId" in used and "name" in used):

@@ -21,7 +21,8 @@ Gemini Developer API with ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), or Vertex 
 
 Gemini gives a call no id unless it wants one (Vertex AI does): the agent then makes one.
 The ``thought_signature`` of a call (Gemini 3 refuses a conversation that drops it) is
-kept by the provider, by the call's id, and sent back with it; for a call it does not know
+kept by the provider, by the call's id in the conversation (a repeated id renamed, as the
+tool loop renames it: ``call_0_2``), and sent back with it; for a call it does not know
 (a conversation from elsewhere) it sends the value Google documents for that case.
 Images are ``inline_data`` (bytes) or ``file_data`` (a URL: Vertex AI fetches ``gs://``
 and http(s) ones; the Developer API, files it has uploaded). Structured output is
@@ -52,6 +53,7 @@ from weakref import WeakSet
 
 import pydantic
 
+from miniagents.ext.llm._turn import unused_id
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -216,9 +218,15 @@ class GeminiProvider:
             response = await models.generate_content(
                 model=call.model, contents=contents, config=config
             )
-            calls = _Calls()
+            calls = _Calls(call)
             text: list[str] = []
             events = [event for event in calls.events(response) if not _text(event, text)]
+            if calls.reason is None:  # (as a stream whose chunks give none)
+                raise LLMResponseError(
+                    "Gemini sent a whole reply with no finish_reason (the model had not "
+                    "finished it): the reply is incomplete. Check that the base URL is the "
+                    "API's (not a proxy that cuts replies short), or call it again."
+                )
             yield "".join(text)
             for event in events:
                 yield event
@@ -228,7 +236,7 @@ class GeminiProvider:
             model=call.model, contents=contents, config=config
         )
         del models, config, contents  # (not held while it streams)
-        calls = _Calls()
+        calls = _Calls(call)
         last: Any = None
         try:
             async for chunk in stream:
@@ -271,9 +279,16 @@ def _text(event: LLMEvent, text: list[str]) -> bool:
 class _Calls:
     """What a reply's chunks said so far: its calls, its finish reason."""
 
-    def __init__(self) -> None:
+    def __init__(self, call: LLMCall) -> None:
         self.count = 0
         self.reason: str | None = None
+        # the conversation's call ids (with tools, as the agent's turn renames a repeated
+        # one): a call's signature is kept by the id the conversation will send back
+        self.used = (
+            {item.call_id for item in call.messages if isinstance(item, ToolCallMessage)}
+            if call.tools
+            else None
+        )
 
     def events(self, chunk: Any) -> list[LLMEvent]:
         """The events of one chunk: its text parts, its calls."""
@@ -296,6 +311,10 @@ class _Calls:
             if called is not None:
                 self.count += 1
                 call_id = called.id or f"gemini-call-{_serial()}"
+                if self.used is not None:
+                    if call_id in self.used:  # (call_0 each round: call_0_2, as the turn would)
+                        call_id = unused_id(call_id, self.used)
+                    self.used.add(call_id)
                 if part.thought_signature:
                     _SIGNATURES[call_id] = part.thought_signature
                     if len(_SIGNATURES) > _KEPT:

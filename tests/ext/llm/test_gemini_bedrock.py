@@ -10,6 +10,7 @@ the server. Each test runs for both providers where the behaviour is shared.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import sys
@@ -397,6 +398,63 @@ async def test_gemini_sends_each_calls_thought_signature_back(
         "name": "get_weather",
         "response": {"result": "Sunny in Paris."},
     }
+
+
+async def test_gemini_sends_each_calls_own_signature_back_when_its_id_repeats(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a model that numbers its calls anew each round (call_0, then call_0 again), each call
+    # with its own thought signature: the second is renamed in the conversation (call_0_2),
+    # and each call goes back with its own signature (not the latest call_0's, nor the
+    # documented stand-in for a call not known)
+    GEMINI.environment(server, monkeypatch)
+
+    def round_with(signature: bytes) -> dict[str, Any]:
+        called = {"id": "call_0", "name": "get_weather", "args": {"city": "Paris"}}
+        part = {"functionCall": called, "thoughtSignature": base64.b64encode(signature).decode()}
+        content = {"role": "model", "parts": [part]}
+        return {"candidates": [{"content": content, "finishReason": "STOP"}]}
+
+    server.fail(200, body=round_with(b"first-round"))  # (a 200: a whole reply)
+    server.fail(200, body=round_with(b"second-round"))
+    server.reply(["Done."])
+    async with MiniAgents():
+        messages = await GEMINI.ask("Weather?", tools=[get_weather], stream=False)
+    assert str(messages[-1]) == "Done."
+    calls = [message for message in messages if isinstance(message, LLMToolCallMessage)]
+    assert [call.call_id for call in calls] == ["call_0", "call_0_2"]
+    contents = server.requests[2].json["contents"]
+    sent = [
+        (part["functionCall"]["id"], part["thoughtSignature"])
+        for content in contents
+        for part in content["parts"]
+        if "functionCall" in part
+    ]
+    assert sent == [
+        ("call_0", base64.b64encode(b"first-round").decode()),
+        ("call_0_2", base64.b64encode(b"second-round").decode()),
+    ]
+
+
+async def test_a_streamed_gemini_call_whose_id_repeats_keeps_its_signature(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same, streamed: the fake's signature goes back with the renamed call too (not
+    # Google's stand-in for a call whose signature is not known)
+    GEMINI.environment(server, monkeypatch)
+    for _ in "12":
+        server.reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="call_0")])
+    server.reply(["Done."])
+    async with MiniAgents():
+        await GEMINI.ask("Weather?", tools=[get_weather])
+    sent = [
+        (part["functionCall"]["id"], part["thoughtSignature"])
+        for content in server.requests[2].json["contents"]
+        for part in content["parts"]
+        if "functionCall" in part
+    ]
+    fakes = "ZmFrZS10aG91Z2h0LXNpZ25hdHVyZQ=="  # (the fake's signature of every call)
+    assert sent == [("call_0", fakes), ("call_0_2", fakes)]
 
 
 async def test_gemini_sends_the_documented_signature_for_a_call_from_elsewhere(
@@ -872,3 +930,21 @@ async def test_a_malformed_whole_bedrock_reply_is_a_response_error_naming_what_i
     async with MiniAgents():
         with pytest.raises(LLMResponseError, match=f"Bedrock.*{missing}"):
             await BEDROCK.ask("Hi", stream=False)
+
+
+async def test_a_whole_gemini_reply_without_a_finish_reason_is_a_response_error(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stream=False: a candidate with no finishReason is one the model has not finished
+    # (Google: "if empty, the model has not stopped generating"), refused as a stream whose
+    # chunks give none is, not kept as if it were the whole answer
+    GEMINI.environment(server, monkeypatch)
+    content = {"role": "model", "parts": [{"text": "Hi."}]}
+    usage = {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}
+    server.fail(200, body={"candidates": [{"content": content}], "usageMetadata": usage})
+    async with MiniAgents():
+        with pytest.raises(
+            LLMResponseError, match="Gemini sent a whole reply with no finish_reason"
+        ):
+            await GEMINI.ask("Hi", stream=False)
+    assert len(server.requests) == 1

@@ -57,6 +57,7 @@ from miniagents.ext.llm.fallback import is_provider_failure
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.promising.sentinels import DEFAULT
 from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, manual_time
+from tests.ext.llm.wire import response
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 # -- the two providers ---------------------------------------------------------------------
@@ -1297,4 +1298,72 @@ async def test_a_whole_anthropic_reply_without_a_stop_reason_is_a_response_error
             LLMResponseError, match="Anthropic sent a whole reply with no stop_reason"
         ):
             await ask(ANTHROPIC, client, "hi", stream=False)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("calls", [False, True], ids=["text", "tool-call"])
+async def test_a_whole_chat_completion_without_a_finish_reason_is_a_response_error(
+    server: FakeLLMServer, calls: bool
+) -> None:
+    # stream=False: a choice with finish_reason null is a reply not finished (a proxy's
+    # snapshot), refused as a stream that ends with no chunk giving a finish reason is, not
+    # kept as if it were the whole answer (nor its calls run)
+    ran: list[int] = []
+
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        ran.append(a + b)
+        return a + b
+
+    message: dict[str, object] = {"role": "assistant", "content": "Hi."}
+    if calls:
+        function = {"name": "add", "arguments": '{"a": 2, "b": 3}'}
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": function}],
+        }
+    server.fail(  # (a 200: a reply)
+        200,
+        body={
+            "id": "chatcmpl-null",
+            "object": "chat.completion",
+            "created": 1,
+            "model": OPENAI.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": None}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        },
+    )
+    async with OPENAI.client(server) as client, MiniAgents():
+        with pytest.raises(LLMResponseError, match="OpenAI sent a whole completion with no finish"):
+            await ask(OPENAI, client, "2 + 3?", tools=[add], stream=False)
+    assert len(server.requests) == 1
+    assert ran == []
+
+
+@pytest.mark.parametrize("status", ["in_progress", "queued", "cancelled", None])
+async def test_a_whole_response_not_finished_is_a_response_error(
+    server: FakeLLMServer, status: str | None
+) -> None:
+    # stream=False: a Responses reply that is neither completed nor incomplete (nor failed),
+    # or has no status at all, is not a whole answer: refused as a stream that ends before
+    # its response.completed (or .incomplete) event is
+    item = {
+        "type": "message",
+        "id": "m1",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": "Hi.", "annotations": []}],
+    }
+    body = response("completed", [item])
+    if status is None:
+        del body["status"]
+    else:
+        body["status"] = status
+    server.fail(200, body=body)  # (a 200: a reply)
+    async with RESPONSES.client(server) as client, MiniAgents():
+        with pytest.raises(LLMResponseError, match="OpenAI sent a whole response") as raised:
+            await ask(RESPONSES, client, "hi", stream=False)
+    said = "no status" if status is None else f"status {status!r}"
+    assert said in str(raised.value)
     assert len(server.requests) == 1
