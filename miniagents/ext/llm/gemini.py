@@ -221,12 +221,6 @@ class GeminiProvider:
             calls = _Calls(call)
             text: list[str] = []
             events = [event for event in calls.events(response) if not _text(event, text)]
-            if calls.reason is None:  # (as a stream whose chunks give none)
-                raise LLMResponseError(
-                    "Gemini sent a whole reply with no finish_reason (the model had not "
-                    "finished it): the reply is incomplete. Check that the base URL is the "
-                    "API's (not a proxy that cuts replies short), or call it again."
-                )
             yield "".join(text)
             for event in events:
                 yield event

@@ -930,21 +930,3 @@ async def test_a_malformed_whole_bedrock_reply_is_a_response_error_naming_what_i
     async with MiniAgents():
         with pytest.raises(LLMResponseError, match=f"Bedrock.*{missing}"):
             await BEDROCK.ask("Hi", stream=False)
-
-
-async def test_a_whole_gemini_reply_without_a_finish_reason_is_a_response_error(
-    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # stream=False: a candidate with no finishReason is one the model has not finished
-    # (Google: "if empty, the model has not stopped generating"), refused as a stream whose
-    # chunks give none is, not kept as if it were the whole answer
-    GEMINI.environment(server, monkeypatch)
-    content = {"role": "model", "parts": [{"text": "Hi."}]}
-    usage = {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}
-    server.fail(200, body={"candidates": [{"content": content}], "usageMetadata": usage})
-    async with MiniAgents():
-        with pytest.raises(
-            LLMResponseError, match="Gemini sent a whole reply with no finish_reason"
-        ):
-            await GEMINI.ask("Hi", stream=False)
-    assert len(server.requests) == 1
