@@ -484,12 +484,7 @@ def _stream_without_a_stop_reason(calls: bool) -> bytes:
 
     usage = {"input_tokens": 3, "output_tokens": 1}
     message = {"id": "msg_null", "type": "message", "role": "assistant", "model": "claude-test"}
-    opened: dict[str, object] = {
-        **message,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-    }
+    opened = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
     block: dict[str, object] = {"type": "text", "text": ""}
     delta: dict[str, object] = {"type": "text_delta", "text": "Hi."}
     if calls:
