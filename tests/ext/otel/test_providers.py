@@ -471,43 +471,73 @@ async def test_a_call_a_budget_refuses_has_no_span_and_fails_the_agents_span(
 # -- the finish reason of a captured output message is never null -------------------------
 
 
-def _stream_without_a_stop_reason(calls: bool) -> bytes:
-    """A streamed Anthropic reply that reaches ``message_stop`` naming no stop reason
-    (``null``), which the agent keeps, its finish reason unknown: a text, or a tool call.
-
-    (A whole reply without the API's finish reason, of any of the three APIs, is refused:
-    an ``LLMResponseError``, tested in ``tests/ext/llm/test_llm_providers.py``.)
-    """
-
-    def event(kind: str, **fields: object) -> bytes:
-        return f"event: {kind}\ndata: {json.dumps({'type': kind, **fields})}\n\n".encode()
-
-    usage = {"input_tokens": 3, "output_tokens": 1}
-    message = {"id": "msg_null", "type": "message", "role": "assistant", "model": "claude-test"}
-    opened = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
-    block: dict[str, object] = {"type": "text", "text": ""}
-    delta: dict[str, object] = {"type": "text_delta", "text": "Hi."}
-    if calls:
-        block = {"type": "tool_use", "id": "c1", "name": "get_weather", "input": {}}
-        delta = {"type": "input_json_delta", "partial_json": json.dumps({"city": "Paris"})}
-    return b"".join(
-        [
-            event("message_start", message={**opened, "usage": usage}),
-            event("content_block_start", index=0, content_block=block),
-            event("content_block_delta", index=0, delta=delta),
-            event("content_block_stop", index=0),
-            event(
-                "message_delta",
-                delta={"stop_reason": None, "stop_sequence": None},
-                usage={"output_tokens": 2},
-            ),
-            event("message_stop"),
-        ]
+def _body_without_a_finish_reason(llm: LLM, calls: bool) -> dict[str, object]:
+    """A whole reply of an OpenAI-compatible server that names no finish
+    reason (``null``), as some servers send: a text, or a tool call."""
+    arguments = {"city": "Paris"}
+    usage = {"input_tokens": 3, "output_tokens": 2}
+    if llm.name == "openai":
+        message: dict[str, object] = {"role": "assistant", "content": None if calls else "Hi."}
+        if calls:
+            function = {"name": "get_weather", "arguments": json.dumps(arguments)}
+            message["tool_calls"] = [{"id": "c1", "type": "function", "function": function}]
+        return {
+            "id": "chatcmpl-null",
+            "object": "chat.completion",
+            "created": 0,
+            "model": llm.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": None}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+    if llm.name == "anthropic":
+        block: dict[str, object] = (
+            {"type": "tool_use", "id": "c1", "name": "get_weather", "input": arguments}
+            if calls
+            else {"type": "text", "text": "Hi."}
+        )
+        return {
+            "id": "msg_null",
+            "type": "message",
+            "role": "assistant",
+            "model": llm.model,
+            "content": [block],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+    item: dict[str, object] = (
+        {
+            "type": "function_call",
+            "id": "fc_1",
+            "call_id": "c1",
+            "name": "get_weather",
+            "arguments": json.dumps(arguments),
+            "status": "completed",
+        }
+        if calls
+        else {
+            "type": "message",
+            "id": "msg_1",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "Hi.", "annotations": []}],
+        }
     )
+    return {
+        "id": "resp_null",
+        "object": "response",
+        "created_at": 0,
+        "model": llm.model,
+        "status": None,
+        "output": [item],
+        "usage": {**usage, "total_tokens": 5},
+    }
 
 
 @pytest.mark.parametrize("calls", [False, True], ids=["text", "tool-call"])
-@pytest.mark.parametrize("llm", [ANTHROPIC], ids=["anthropic"])
+# (Anthropic's whole reply without a stop_reason is refused: an LLMResponseError, tested in
+# tests/ext/llm/test_llm_providers.py)
+@pytest.mark.parametrize("llm", [OPENAI, RESPONSES], ids=["openai", "responses"])
 async def test_an_output_message_without_the_apis_finish_reason_gets_the_conventions_one(
     llm: LLM,
     client: SDKClient,
@@ -517,12 +547,11 @@ async def test_an_output_message_without_the_apis_finish_reason_gets_the_convent
 ) -> None:
     """``finish_reason`` is required in ``gen_ai.output.messages``: never ``null``."""
     instrument(traces.tracer_provider, capture_content=True, meter_provider=traces.meter_provider)
-    events = _stream_without_a_stop_reason(calls)
-    fake_llm.fail(200, body=events, headers={"Content-Type": "text/event-stream"})  # (a reply)
-    fake_llm.reply(["Sunny."])
+    fake_llm.fail(200, body=_body_without_a_finish_reason(llm, calls))  # (a 200: a reply)
+    fake_llm.reply(["Sunny."], finish_reason="stop")
     agent = llm.agent.fork(model=llm.model, async_client=client, tools=[get_weather])
     async with MiniAgents():
-        await agent.inquire("Weather in Paris?")
+        await agent.inquire("Weather in Paris?", stream=False)
     first = traces.named(f"chat {llm.model}")[0]
     (output,) = json.loads(str((first.attributes or {})["gen_ai.output.messages"]))
     assert output["finish_reason"] == ("tool_call" if calls else "stop")  # the conventions'
