@@ -13,8 +13,9 @@
               is logged once)
     refusal:  delta.refusal pieces (``message.refusal`` not streamed): ``Refusal`` events
 
-A reply with no ``finish_reason`` (no chunk gave one; a whole reply's choice has none) is
-not finished: an ``LLMResponseError``.
+A stream whose chunks give no ``finish_reason`` was cut short: an ``LLMResponseError``. A
+whole reply (``stream=False``) whose choice has none is kept, its finish reason unknown:
+its body was read whole, and some compatible servers send ``null`` there.
 """
 
 from __future__ import annotations
@@ -154,9 +155,7 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
     A finish reason in ``refusals`` (a server's ``content_filter``) ends it as ``"refusal"``.
 
     Raises:
-        LLMResponseError: if it has no choices, or its choice no ``finish_reason``: the API
-            gives one to every finished reply, so a null one is a reply not finished (as a
-            stream whose chunks give none is).
+        LLMResponseError: if it has no choices.
     """
     if not completion.choices:
         raise LLMResponseError(
@@ -165,12 +164,6 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
         )
     choice = completion.choices[0]
     reason = choice.finish_reason
-    if reason is None:
-        raise LLMResponseError(
-            "OpenAI sent a whole completion with no finish_reason (the API gives one to every "
-            "finished reply): the reply is incomplete. Check that the base URL is the API's "
-            "(not a proxy that cuts replies short), or call it again."
-        )
     yield choice.message.content or ""
     refusal = getattr(choice.message, "refusal", None)
     if refusal:

@@ -16,7 +16,8 @@
 A stream ends with ``response.completed`` or ``response.incomplete`` (the reply was cut:
 its finish reason says why, e.g. ``max_output_tokens``); ``response.failed`` and ``error``
 events, and a stream that ends without one of those, are ``LLMResponseError`` s; so is a
-whole reply (``stream=False``) whose status is not ``completed`` nor ``incomplete``.
+whole reply (``stream=False``) that is not finished (``in_progress``, ``queued``,
+``cancelled``). A whole reply with no status at all is kept, its output read whole.
 
 The typed options go by the Responses API's names: ``max_tokens`` and
 ``max_completion_tokens`` as ``max_output_tokens``, ``reasoning_effort`` as
@@ -247,22 +248,26 @@ def _text_format(output: OutputFormat) -> dict[str, Any]:
     return described
 
 
+_UNFINISHED = frozenset({"in_progress", "queued", "cancelled"})
+"""The statuses of a whole response that is not (or will never be) finished."""
+
+
 def _output_events(response: Any) -> list[LLMEvent]:
     """The events of a reply that was not streamed: its text, its calls, its ``Finish``.
 
     Raises:
-        LLMResponseError: if its status is ``failed`` (the error it reports), or neither
-            ``completed`` nor ``incomplete`` (``in_progress``, ``queued``, ``cancelled``,
-            none): not a whole reply, as a stream that ends before its
-            ``response.completed`` (or ``.incomplete``) event is not.
+        LLMResponseError: if its status is ``failed`` (the error it reports), or says it is
+            not finished (``in_progress``, ``queued``, ``cancelled``): not a whole reply, as
+            a stream that ends before its ``response.completed`` event is not. No status
+            (some compatible servers send none) is kept: its output was read whole.
     """
     status = response.status
     if status == "failed":
         raise _response_failure(response)
-    if status not in ("completed", "incomplete"):
-        said = "no status" if status is None else f"status {status!r}"
+    if status in _UNFINISHED:
         raise LLMResponseError(
-            f"OpenAI sent a whole response with {said} (neither completed nor incomplete): "
+            f"OpenAI sent a whole response with status {status!r} (neither completed nor "
+            "incomplete): "
             "the reply is not finished. Leave out background=True from extra_options (the "
             "agent does not wait for a response made in the background), check that the base "
             "URL is the API's, or call it again."
