@@ -2,11 +2,15 @@
 says so as its own error, naming the file and the fix (``miniagents.ext.sqlite_files``).
 
 Durable runs' database says it at the start (``tests/ext/dbos/test_durable_faults.py``).
+A file damaged while a store holds it open is let go of at the error: the next use opens
+the path again (a new file, if the damaged one was moved away as the error says).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -117,3 +121,66 @@ def test_only_what_sqlite_says_of_a_damaged_file_is_told_as_such() -> None:
         "(database disk image is malformed): move it away (its records are lost; the sqlite3 "
         "shell's .recover may save some), so that a new one is made there, or give up."
     )
+
+
+def _opened(path: Path) -> list[str]:
+    """The files of ``path`` (the database, its -wal and -shm) that this process holds open."""
+    held = []
+    for descriptor in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # (the listing's own descriptor, closed by now)
+            target = os.readlink(f"/proc/self/fd/{descriptor}")
+            if target == str(path) or target.startswith(f"{path}-"):
+                held.append(target)
+    return held
+
+
+def _damage_every_page_but_the_first(path: Path) -> None:
+    """Overwrite the tables' and indexes' pages of ``path``, as a store keeps it open.
+
+    The pages are written into the file first (a checkpoint of the WAL journal), and a
+    change made after (in the journal) makes the store's connection read them again.
+    """
+    with contextlib.closing(sqlite3.connect(path)) as database:
+        database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (size,) = database.execute("PRAGMA page_size").fetchone()
+    pages = path.stat().st_size // size
+    with path.open("r+b") as file:
+        file.seek(size)
+        file.write(bytes(range(256)) * (size // 256) * (pages - 1))
+    with contextlib.closing(sqlite3.connect(path)) as database:
+        database.execute("PRAGMA user_version = 7")
+        database.commit()
+
+
+@pytest.mark.parametrize("name", ["SQLiteCallStore", "RunStore"])
+def test_a_file_damaged_while_open_is_let_go_of_at_the_error(tmp_path: Path, name: str) -> None:
+    # it was held open until close(): a moved file still read, its descriptors kept
+    path = tmp_path / "given.sqlite"
+    path.touch()
+    error = STORES[name][1]
+    store: SQLiteCallStore | RunStore
+    if name == "SQLiteCallStore":
+        store = call_store = SQLiteCallStore(path)
+
+        def read() -> object:
+            return asyncio.run(call_store.aget("k1"))
+    else:
+        store = run_store = RunStore(path)
+        read = run_store.runs
+    try:
+        assert read() in (None, [])
+        assert _opened(path)
+        _damage_every_page_but_the_first(path)
+        for _ in range(2):  # (opened again at the second: the same error)
+            with pytest.raises(error, match="is not a SQLite database, or is damaged"):
+                read()
+            assert _opened(path) == []
+        moved = tmp_path / "moved.sqlite"
+        path.rename(moved)  # the fix the error says
+        path.touch()
+        assert read() in (None, [])  # a new file, opened at the path
+        assert _opened(path)
+        assert _opened(moved) == []
+    finally:
+        store.close()
+    assert _opened(path) == []

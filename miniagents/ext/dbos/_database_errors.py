@@ -8,7 +8,7 @@ cause and the fix::
 
     SQLite "database is locked"            -> locked: another process holds it
     SQLite "file is not a database",
-           "database disk image is malformed" -> corrupt: move it away, or restore it
+           "database disk image is malformed" -> damaged: move it away (damaged_sqlite_file)
     SQLite "unable to open database file",
            "attempt to write a readonly ...",
            "disk I/O error", "... is full"    -> cannot be opened or written: permissions, disk
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from miniagents.ext.dbos._sqlite import sqlite_path
 from miniagents.ext.dbos.errors import DurableDatabaseError, DurableDataError
-from miniagents.ext.sqlite_files import is_damaged_sqlite
+from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 
 __all__ = ["database_failure", "first_line", "refused_value", "sqlite_failure"]
 
@@ -66,11 +66,8 @@ def sqlite_failure(path: str, error: BaseException, waited: float) -> DurableDat
             "process, or give database_url another file."
         )
     if is_damaged_sqlite(error):
-        return DurableDatabaseError(
-            f"{where} is corrupt ({said}): it is not a SQLite database, or parts of it were "
-            "overwritten. Move it away and give database_url a new file (its runs are lost), "
-            "or restore it from a backup (the sqlite3 shell's .recover may save some of them)."
-        )
+        whose, another = "the database of durable runs", "give database_url another file"
+        return DurableDatabaseError(damaged_sqlite_file(path, error, whose, another))
     if any(words in lowered for words in _UNWRITABLE):
         return DurableDatabaseError(
             f"{where} cannot be opened or written ({said}): check that this process may read "

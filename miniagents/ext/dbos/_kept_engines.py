@@ -21,13 +21,15 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 
 if TYPE_CHECKING:
     import sqlalchemy
     from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["ENGINES_KEPT", "KeptEngines", "dispose_engine"]
+__all__ = ["ENGINES_KEPT", "KeptEngines", "Opened", "dispose_engine", "let_go_of_damaged"]
 
 ENGINES_KEPT = 8
 """How many engines a process keeps (those of the databases used last); the others are disposed."""
@@ -87,6 +89,24 @@ def dispose_engine(engine: sqlalchemy.Engine) -> None:
     engine.dispose()  # (a new pool: the listener below is not copied to it)
     event.listen(disposed, "checkin", _close_returned)
     disposed.dispose()  # (one given back between the two calls)
+
+
+class Opened(Protocol):
+    """An engine, and whether its tables are known to exist."""
+
+    engine: sqlalchemy.Engine
+    ready: bool
+
+
+def let_go_of_damaged(
+    opened: Opened, path: str | None, error: BaseException, whose: str, another: str
+) -> str | None:
+    """``damaged_sqlite_file``'s sentence if ``error`` says ``path`` is damaged, else ``None``."""
+    if not path or not is_damaged_sqlite(error):
+        return None
+    dispose_engine(opened.engine)  # (its connections would read the file moved away)
+    opened.ready = False
+    return damaged_sqlite_file(path, error, whose, another)
 
 
 def _close_returned(_connection: object, entry: ConnectionPoolEntry) -> None:

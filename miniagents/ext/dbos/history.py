@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from miniagents.arguments import check_seconds, check_text
-from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine
+from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine, let_go_of_damaged
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.errors import MissingExtraError
 from miniagents.ext.history.base import ChatHistory
@@ -49,7 +49,6 @@ from miniagents.ext.history.storage import (
     SerialWorker,
 )
 from miniagents.ext.llm.messages import LLMToolApprovalRequest
-from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
@@ -99,6 +98,7 @@ _TABLE = sqlalchemy.Table(
     sqlite_autoincrement=True,  # ids never reused, so they order the messages for good
 )
 _UNREACHABLE = (sqlalchemy_errors.OperationalError, sqlalchemy_errors.InterfaceError)
+_ANOTHER = "give another database_url"
 _SCHEMA_LOCK = 0x6D696E69  # a PostgreSQL advisory lock: one process creates the table at a time
 
 
@@ -411,13 +411,10 @@ class _Connected:
         shown = history._shown
         cause = _cause_of(error)
         path = sqlalchemy.make_url(history.database_url).database
-        if path and is_damaged_sqlite(error):
-            database = _database(history.database_url, history.timeout)
-            dispose_engine(database.engine)  # (its connections would read the moved file)
-            database.ready = False
+        database = _database(history.database_url, history.timeout)
+        if damaged := let_go_of_damaged(database, path, error, "ChatHistorySQL's", _ANOTHER):
             return MalformedChatHistoryError(
-                f"Could not {self._doing} the chat history {history.conversation!r}. "
-                + damaged_sqlite_file(path, error, "ChatHistorySQL's", "give another database_url")
+                f"Could not {self._doing} the chat history {history.conversation!r}. {damaged}"
             )
         if _locked(cause):
             return ChatHistoryError(

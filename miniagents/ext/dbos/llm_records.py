@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from miniagents.ext.dbos._database_errors import first_line, refused_value
 from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
-from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine
+from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine, let_go_of_damaged
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.dbos.errors import DurableDatabaseError, DurableError
 from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
-from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 
 if TYPE_CHECKING:
     import sqlalchemy
@@ -113,13 +112,8 @@ class _Tables:
         """What a SQLAlchemy ``error`` means, as the library's error (one sentence or two)."""
         from sqlalchemy import exc
 
-        if self.path is not None and is_damaged_sqlite(error):
-            dispose_engine(self.engine)  # (its connections would read the file moved away)
-            self.ready = False
-            return DurableDatabaseError(
-                f"Could not {doing}. "
-                + damaged_sqlite_file(self.path, error, f"where {table} is kept", _ANOTHER)
-            )
+        if damaged := let_go_of_damaged(self, self.path, error, f"where {table} is kept", _ANOTHER):
+            return DurableDatabaseError(f"Could not {doing}. {damaged}")
         refused = refused_value(error, doing, self.shown, table)
         if refused is not None:
             return refused

@@ -345,9 +345,7 @@ class RunStore:
     def close(self) -> None:
         """Close the file (it opens again at the next use)."""
         with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            self._close()
 
     # -- the file --------------------------------------------------------------------------
 
@@ -409,8 +407,14 @@ class RunStore:
         self._connection = connection
         return connection
 
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
     def _store_error(self, error: sqlite3.Error) -> StudioStoreError:
         if is_damaged_sqlite(error):
+            self._close()  # (the next use opens the path again: maybe a new file)
             return StudioStoreError(
                 damaged_sqlite_file(
                     self.path,

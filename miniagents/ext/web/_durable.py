@@ -124,11 +124,13 @@ class DurableJobs:
 
         return cls(agent, protocol) if is_durable(agent) else None
 
-    def _prefix(self, owner: str | None) -> str:
-        """The start of the workflow ids of ``owner``'s jobs (no owner: the app knows nobody)."""
-        if owner is None:
-            return f"{self._protocol}:"
-        return f"{self._protocol}:{json.dumps(owner)}:"
+    def _prefix(self, owner: str | None, key: str | None = None) -> str:
+        """The start of the workflow ids of ``owner``'s jobs (no owner: the app knows nobody).
+
+        With ``key``, of its jobs of that key (of any group).
+        """
+        start = f"{self._protocol}:" if owner is None else f"{self._protocol}:{json.dumps(owner)}:"
+        return start if key is None else start + json.dumps([key])[:-1] + ","
 
     def workflow_id(self, owner: str | None, key: str, group: str) -> str:
         """The workflow id of ``owner``'s job ``key`` of ``group``."""
@@ -184,9 +186,7 @@ class DurableJobs:
 
         if key is not None:
             prefix = (
-                self.workflow_id(owner, key, group)
-                if group is not None
-                else self._prefix(owner) + json.dumps([key])[:-1] + ","
+                self._prefix(owner, key) if group is None else self.workflow_id(owner, key, group)
             )
             runs = await afind_runs(self._agent, prefix, running_only=running_only, limit=1)
             if not runs:
@@ -209,8 +209,7 @@ class DurableJobs:
         """``owner``'s jobs' runs of ``key`` (and of ``group``, if given), newest first."""
         from miniagents.ext.dbos import afind_runs
 
-        prefix = self._prefix(owner) + (json.dumps([key])[:-1] + "," if key is not None else "")
-        runs = await afind_runs(self._agent, prefix, running_only=running_only)
+        runs = await afind_runs(self._agent, self._prefix(owner, key), running_only=running_only)
         return [found for run in runs if (found := self._found(owner, run, group)) is not None]
 
     def _found(self, owner: str | None, run: DurableRunInfo, group: str | None) -> FoundRun | None:

@@ -462,12 +462,14 @@ def test_a_decision_for_a_run_or_call_that_does_not_wait_is_refused(
     assert not (tmp_path / "other.sqlite").exists()
 
 
-def test_approvals_on_a_corrupt_file_say_it_is_corrupt_in_one_line(tmp_path: Path) -> None:
+def test_approvals_on_a_corrupt_file_say_it_is_damaged_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "runs.sqlite"
     path.write_bytes(bytes(range(256)) * 64)
     with pytest.raises(DurableDatabaseError) as caught:
         asyncio.run(apending_approvals(database_url=f"sqlite:///{path}"))
     said = str(caught.value)
-    assert said.startswith(f"The SQLite file {str(path)!r} of durable runs is corrupt ("), said
+    assert said.startswith(
+        f"The SQLite file {str(path)!r} (the database of durable runs) is not a SQLite database"
+    ), said
     assert "\n" not in said
     assert caught.value.__cause__ is None

@@ -94,7 +94,7 @@ async def test_a_locked_sqlite_file_fails_at_start(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content", ["random bytes", "a text file", "a broken header"])
-async def test_a_corrupt_sqlite_file_fails_at_start_said_to_be_corrupt(
+async def test_a_corrupt_sqlite_file_fails_at_start_said_to_be_damaged(
     tmp_path: Path, content: str
 ) -> None:
     # it was "cannot be written (file is not a database); another process may hold it locked"
@@ -110,11 +110,13 @@ async def test_a_corrupt_sqlite_file_fails_at_start_said_to_be_corrupt(
         with pytest.raises(DurableDatabaseError) as caught:
             await agent.inquire("Hi")
     said = said_in_one_line(caught.value)
-    assert said.startswith(f"The SQLite file {str(path)!r} of durable runs is corrupt ("), said
+    assert said.startswith(
+        f"The SQLite file {str(path)!r} (the database of durable runs) is not a SQLite "
+        "database, or is damaged ("
+    ), said
     assert said.endswith(
-        "): it is not a SQLite database, or parts of it were overwritten. Move it away and "
-        "give database_url a new file (its runs are lost), or restore it from a backup (the "
-        "sqlite3 shell's .recover may save some of them)."
+        "): move it away (its records are lost; the sqlite3 shell's .recover may save some), "
+        "so that a new one is made there, or give database_url another file."
     )
     assert "locked" not in said
 
@@ -204,10 +206,10 @@ def test_a_sqlite_file_corrupted_in_the_middle_fails_a_new_run_in_one_line(
     assert then.returncode == 0, then.stderr
     assert then.stderr == ""
     assert then.stdout.splitlines() == [
-        f"DurableDatabaseError: The SQLite file {str(path)!r} of durable runs is corrupt "
-        "(database disk image is malformed): it is not a SQLite database, or parts of it were "
-        "overwritten. Move it away and give database_url a new file (its runs are lost), or "
-        "restore it from a backup (the sqlite3 shell's .recover may save some of them).",
+        f"DurableDatabaseError: The SQLite file {str(path)!r} (the database of durable runs) "
+        "is not a SQLite database, or is damaged (database disk image is malformed): move it "
+        "away (its records are lost; the sqlite3 shell's .recover may save some), so that a "
+        "new one is made there, or give database_url another file.",
         "cause: None True",
     ]
 

@@ -235,9 +235,12 @@ class SQLiteCallStore:
     def close(self) -> None:
         """Close the file (it opens again at the next use)."""
         with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            self._close()
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     async def _run(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
         return await asyncio.to_thread(self._execute, sql, parameters)
@@ -250,6 +253,7 @@ class SQLiteCallStore:
                     return connection.execute(sql, parameters).fetchall()
             except sqlite3.DatabaseError as error:
                 if is_damaged_sqlite(error):
+                    self._close()  # (the next use opens the path again: maybe a new file)
                     raise LLMCacheFileError(
                         damaged_sqlite_file(self.path, error, "a call cache's")
                     ) from error
