@@ -157,7 +157,8 @@ def agui_app(
     {"approved": true}}`` (or ``"approved": false, "reason": ...``), or ``"status":
     "cancelled"`` (a denial); that run's stream goes on from where the first stopped (its
     ``messages`` are not read again: the agent has them). A new run of the thread without
-    ``resume`` abandons the waiting ones (they are cancelled); a paused run that nobody
+    ``resume`` abandons the waiting ones (they are cancelled; a durable agent's that waited
+    before a restart too); a paused run that nobody
     resumes within the settings' ``keep_runs_for`` seconds is cancelled.
 
     **Approvals in the stream** (``approval_flow="in_stream"``): the run never pauses and
@@ -252,6 +253,9 @@ class _AGUIRuns:
         kwargs = _input_arguments(run_input, self.inputs)
         if self.arguments is not None:
             kwargs.update(self.arguments(run_input))
+        if manager.durable is not None:  # (the jobs here: those paused replaced as live ones)
+            here = [job.workflow_id for job in manager.jobs(owner)]
+            await manager.durable.aabandon_all(owner, group=run_input.thread_id, but=here)
         ids = manager.protocol.ids(run_input.run_id, run_input.thread_id)
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 

@@ -462,6 +462,36 @@ async def test_a_new_ai_sdk_message_after_a_restart_abandons_the_paused_one(
 
 
 @pytest.mark.timeout(240)
+async def test_a_new_agui_run_of_a_thread_after_a_restart_abandons_its_paused_run(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # a new run of a thread without resume abandons the thread's paused runs, after a
+    # restart too (was: the paused run's durable run, not made again here, stayed pending,
+    # and its interrupt, answered after the new run, still removed the file)
+    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    fake_llm.reply(tokens=["Never ", "mind ", "then."], for_model=MAIN)
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui"), kill=True) as client:
+        _, paused = await post_events(client, AG_UI.body)
+    assert paused[-1].json["outcome"]["type"] == "interrupt"
+
+    other = {"id": "u2", "role": "user", "content": "Never mind."}
+    new_run = {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
+        response, events = await post_events(client, new_run)
+        assert response.status_code == 200
+        assert events[-1].type == "RUN_FINISHED"
+    assert _statuses(tmp_path, AG_UI, "r1") == ["CANCELLED"]
+
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
+        late = await client.post("/", json=_approve("k1", "r2"))  # the abandoned one's
+        assert late.status_code == 404, late.text
+        assert late.json()["error"]["code"] == "unknown_interrupt"
+    assert _side_effects(tmp_path) == []
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+
+
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
 async def test_a_run_resumed_from_a_pause_and_killed_resumes_at_the_clients_last_event(
     fake_llm: FakeLLMServer,  # noqa: F811
