@@ -15,6 +15,7 @@ restart as it ended before it.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import subprocess
@@ -275,6 +276,39 @@ async def test_a_run_killed_mid_stream_resumes_at_the_clients_last_event_after_a
         assert (response.status_code, whole) == (204, [])
     assert replayed == (seen + rest)[4:]
     assert len(fake_llm.requests) == before + 3
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
+async def test_a_made_up_last_event_id_of_a_recovered_run_is_a_400_at_the_runs_end(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    protocol: Protocol,
+) -> None:
+    # after a restart a run's events come again from its replay, then live: an id beyond
+    # them is known to be none of the run's at its end (or its pause) only; till then the
+    # client waits, holding one stream's slot, and gets the 400 a run here answers at once
+    _script(fake_llm, pause_second=True)
+    first = Server(fake_llm, tmp_path, protocol.name)
+    async with _client_of(first, kill=True) as client:  # the 2nd call streams, and waits
+        await _killed_at_pause(first, client, protocol, protocol.body, "All ", paused=1)
+
+    fake_llm.clear_script()
+    _script(fake_llm, start=1, pause_second=True)  # the second call again, held after a token
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
+        made_up = asyncio.ensure_future(
+            client.get(protocol.path, headers={"Last-Event-ID": "999999"})
+        )
+        await fake_llm.wait_paused_async(2)  # the run recovered for it goes on, live
+        assert not made_up.done()
+        fake_llm.requests[2].resume()
+        refused = await made_up
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "unknown_event_id"
+        response, whole = await get_events(client, protocol.path, {"Last-Event-ID": "0"})
+    if protocol is AG_UI:
+        assert response.status_code == 200
+        assert whole[-1].type == "RUN_FINISHED"
 
 
 @pytest.mark.timeout(240)
