@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from ag_ui.core import Context, Tool
 
 from miniagents import InteractionContext, miniagent
@@ -295,38 +296,17 @@ class _GatedAbandons(GatedDurable):
         return None
 
 
-async def test_two_starts_of_one_run_id_across_the_durable_abandoning_are_one_run() -> None:
-    """Two starts of the run ``r1`` that both wait while the durable agent gives up on the
-    thread's paused runs (after their run-id checks) start one run; the other is a 409
-    ``run_exists``."""
-    tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    app = agui_app(gated(tokens), authentication=NoAuthentication())
-    abandons = _GatedAbandons(gated(tokens))
-    app.state.runs.durable = abandons
-    async with served(app) as client:
-        first = asyncio.ensure_future(client.post("/", json=run_input("r1")))
-        second = asyncio.ensure_future(client.post("/", json=run_input("r1")))
-        await until(lambda: abandons.waiting == 2)
-        abandons.gate.set_result(None)
-        manager = app.state.runs
-        await until(lambda: first.done() or second.done() or manager.live == 2)
-        assert manager.live == 1
-        for token in ("Hi", None, None):  # (each run's stream ends at a None)
-            tokens.put_nowait(token)
-        answers = await asyncio.gather(first, second, return_exceptions=True)
-    assert sorted(str(getattr(answer, "status_code", repr(answer))) for answer in answers) == [
-        "200",
-        "409",
-    ]
-
-
-async def test_two_starts_of_one_run_id_across_the_durable_check_are_one_run_and_a_409() -> None:
+@pytest.mark.parametrize("durable", [GatedDurable, _GatedAbandons], ids=["check", "abandoning"])
+async def test_two_starts_of_one_run_id_across_the_durable_check_are_one_run_and_a_409(
+    durable: type[GatedDurable],
+) -> None:
     """Two starts of the run ``r1`` whose run-id checks both wait in the durable agent's
-    lookup (neither found a run there) start one run; the other is a 409 ``run_exists``
-    (was: both started: two live jobs of one run id)."""
+    lookup (neither found a run there), or that both wait after them while the durable
+    agent gives up on the thread's paused runs, start one run; the other is a 409
+    ``run_exists`` (was: both started: two live jobs of one run id)."""
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     app = agui_app(gated(tokens), authentication=NoAuthentication())
-    finds = GatedDurable(gated(tokens))
+    finds = durable(gated(tokens))
     app.state.runs.durable = finds
     async with served(app) as client:
         first = asyncio.ensure_future(client.post("/", json=run_input("r1")))
