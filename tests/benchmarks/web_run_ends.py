@@ -5,7 +5,8 @@ An AG-UI app's manager, driven directly (no HTTP: the offline agent, replying "H
 bytes of ``max_ended_run_bytes``); then ``--ends`` more runs end, each letting the oldest go.
 What is timed is the manager's own work as each run and its job end (``forget_later`` and
 ``forget_job``, ``time.perf_counter``, summed); the baseline, in the same process, is the
-same ends at ``--few`` kept. Before and after a change, one copy of the package each::
+same ends at ``--few`` kept (the app and its filling: ``tests.ext.web.test_memory``'s). Before
+and after a change, one copy of the package each::
 
     git archive ae84e2e miniagents | tar -x -C /tmp/web8-before
     PYTHONPATH=/tmp/web8-before:. python tests/benchmarks/web_run_ends.py
@@ -21,35 +22,13 @@ from collections.abc import Callable
 from typing import Any
 
 import miniagents
-from miniagents.ext.llm import UserMessage
-from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.web import BearerTokenAuth, WebSettings, agui_app
 from miniagents.ext.web.lowlevel import RunManager
+from tests.ext.web.test_memory import end_runs, manager_at_bound, run_size
 
 
-async def _end(manager: RunManager, keys: list[str]) -> None:
-    for key in keys:
-        run = manager.start_new(
-            None, manager.protocol.ids(key, f"t-{key}"), [UserMessage(text="Hi")], {}
-        )
-        await run.job.asettled()
-
-
-async def _per_end(kept: int, ends: int, by_bytes: bool, size: int) -> float:
+async def _per_end(kept: int, ends: int, bound: str, size: int) -> float:
     """The manager's µs per run end, ``kept`` ended runs kept at the bound."""
-    if by_bytes:
-        settings = WebSettings(
-            keep_runs_for=3600, max_ended_runs=2 * kept, max_ended_run_bytes=kept * size
-        )
-    else:
-        settings = WebSettings(keep_runs_for=3600, max_ended_runs=kept)
-    app = agui_app(
-        offline_agent.fork(reply="Hi", token_delay=0),
-        authentication=BearerTokenAuth({}),
-        settings=settings,
-    )
-    manager: RunManager = app.state.runs
-    await _end(manager, [f"k{n:06}" for n in range(kept + 5)])
+    manager = await manager_at_bound(bound, kept, size)
     spent = [0.0]
     originals = {name: getattr(RunManager, name) for name in ["forget_later", "forget_job"]}
 
@@ -64,7 +43,7 @@ async def _per_end(kept: int, ends: int, by_bytes: bool, size: int) -> float:
     for name, method in originals.items():
         setattr(RunManager, name, timed(method))
     try:
-        await _end(manager, [f"m{n:06}" for n in range(ends)])
+        await end_runs(manager, [f"m{n:06}" for n in range(ends)])
     finally:
         for name, method in originals.items():
             setattr(RunManager, name, method)
@@ -73,19 +52,10 @@ async def _per_end(kept: int, ends: int, by_bytes: bool, size: int) -> float:
 
 
 async def _main(arguments: argparse.Namespace) -> None:
-    probe = agui_app(
-        offline_agent.fork(reply="Hi", token_delay=0),
-        authentication=BearerTokenAuth({}),
-        settings=WebSettings(keep_runs_for=3600),
-    )
-    await _end(probe.state.runs, ["p00000"])
-    run = probe.state.runs.get("p00000")
-    assert run is not None
-    size = run.size + run.job.kept_bytes
-    await probe.state.runs.aclose()
-    few = await _per_end(arguments.few, arguments.ends, arguments.bytes, size)
-    many = await _per_end(arguments.kept, arguments.ends, arguments.bytes, size)
     bound = "max_ended_run_bytes" if arguments.bytes else "max_ended_runs"
+    size = await run_size()
+    few = await _per_end(arguments.few, arguments.ends, bound, size)
+    many = await _per_end(arguments.kept, arguments.ends, bound, size)
     print(f"miniagents from {miniagents.__file__}; bound {bound}")
     print(f"{arguments.ends:,} run ends at {arguments.few:,} kept: {few:.1f} µs an end")
     print(f"{arguments.ends:,} run ends at {arguments.kept:,} kept: {many:.1f} µs an end")

@@ -331,11 +331,24 @@ def counting_calls(
     return counted_method
 
 
-async def calls_per_end_at_the_bound(
-    monkeypatch: pytest.MonkeyPatch, bound: str, kept: int, size: int
-) -> float:
-    """The Python calls the manager makes as a run (and its job) ends, with ``kept`` ended
-    runs kept at the ``bound`` (each run's log ``size`` bytes): each end lets one go."""
+async def run_size() -> int:
+    """What one run of :func:`end_runs` keeps once ended: its log, and its job's record."""
+    app = agui_app(
+        offline_agent.fork(reply="Hi", token_delay=0),
+        authentication=BearerTokenAuth({}),
+        settings=WebSettings(keep_runs_for=3600),
+    )
+    manager: RunManager = app.state.runs
+    await end_runs(manager, ["p0000"])
+    probe = manager.get("p0000")
+    assert probe is not None
+    await manager.aclose()
+    return probe.size + probe.job.kept_bytes
+
+
+async def manager_at_bound(bound: str, kept: int, size: int) -> RunManager:
+    """An AG-UI app's manager that keeps about ``kept`` ended runs at ``bound``
+    (``max_ended_runs``, or ``max_ended_run_bytes`` of runs of ``size`` bytes)."""
     settings = WebSettings(keep_runs_for=3600, max_ended_runs=kept)
     if bound == "max_ended_run_bytes":
         settings = WebSettings(
@@ -348,6 +361,15 @@ async def calls_per_end_at_the_bound(
     )
     manager: RunManager = app.state.runs
     await end_runs(manager, [f"k{n:05}" for n in range(kept + 5)])
+    return manager
+
+
+async def calls_per_end_at_the_bound(
+    monkeypatch: pytest.MonkeyPatch, bound: str, kept: int, size: int
+) -> float:
+    """The Python calls the manager makes as a run (and its job) ends, with ``kept`` ended
+    runs kept at the ``bound`` (each run's log ``size`` bytes): each end lets one go."""
+    manager = await manager_at_bound(bound, kept, size)
     full = manager.kept  # (by bytes: about as many, their jobs' records counted too)
     assert kept * 9 // 10 <= full <= kept
     counted = [0]
@@ -368,16 +390,7 @@ async def test_a_run_that_ends_at_the_bound_does_work_that_does_not_grow_with_th
     principal's ended runs and totals as they come and go, so what it does as a run ends
     (counted in Python calls) is the same with 2,000 runs kept as with 20 (it went through
     every kept run, and summed the paused jobs' runs, at each end: 2,000 calls and more)."""
-    app = agui_app(
-        offline_agent.fork(reply="Hi", token_delay=0),
-        authentication=BearerTokenAuth({}),
-        settings=WebSettings(keep_runs_for=3600),
-    )
-    await end_runs(app.state.runs, ["p0000"])
-    probe = app.state.runs.get("p0000")
-    assert probe is not None
-    size = probe.size + probe.job.kept_bytes  # (its log, and its job's record)
-    await app.state.runs.aclose()
+    size = await run_size()
     few = await calls_per_end_at_the_bound(monkeypatch, bound, 20, size)
     many = await calls_per_end_at_the_bound(monkeypatch, bound, 2_000, size)
     assert many <= few + 5, (few, many)
