@@ -40,13 +40,24 @@ class Kept(Generic[_Item]):
     chosen. ``total``: the sizes of the items not held.
     """
 
-    __slots__ = ("_candidates", "_entries", "_heaps", "_members", "_stamps", "_totals", "total")
+    __slots__ = (
+        "_candidates",
+        "_entries",
+        "_heaps",
+        "_members",
+        "_stamped",
+        "_stamps",
+        "_totals",
+        "total",
+    )
 
     def __init__(self) -> None:
         self._entries: dict[_Item, _Entry] = {}
-        # each principal's items, oldest first (a heap; an entry whose stamp is no more its
-        # item's is stale, left until it comes up or the heap is compacted)
-        self._heaps: dict[str | None, list[tuple[tuple[float, ...], int, _Item]]] = {}
+        # each principal's items' places, oldest first (a heap of (key, stamp); a stamp no
+        # item has now is stale, left until it comes up or the heap is compacted: it holds
+        # no item, so what is let go of is not kept alive by it)
+        self._heaps: dict[str | None, list[tuple[tuple[float, ...], int]]] = {}
+        self._stamped: dict[int, _Item] = {}  # the items by their stamps
         self._members: dict[str | None, int] = {}  # the items of each principal (held too)
         self._candidates: dict[str | None, int] = {}  # of them, not held
         self._totals: dict[str | None, int] = {}  # their sizes
@@ -73,7 +84,8 @@ class Kept(Generic[_Item]):
         self.remove(item)
         stamp = next(self._stamps)
         self._entries[item] = _Entry(owner, size, key, stamp, held)
-        heapq.heappush(self._heaps.setdefault(owner, []), (key, stamp, item))
+        self._stamped[stamp] = item
+        heapq.heappush(self._heaps.setdefault(owner, []), (key, stamp))
         self._members[owner] = self._members.get(owner, 0) + 1
         if not held:
             self._count(owner, 1, size)
@@ -83,6 +95,7 @@ class Kept(Generic[_Item]):
         entry = self._entries.pop(item, None)
         if entry is None:
             return
+        del self._stamped[entry.stamp]
         owner = entry.owner
         if not entry.held:
             self._count(owner, -1, -entry.size)
@@ -93,12 +106,8 @@ class Kept(Generic[_Item]):
         self._members[owner] = members
         heap = self._heaps[owner]
         if len(heap) > 2 * members + 16:  # (mostly stale: compacted, in time of the removals)
-            entries = self._entries
-            heap[:] = [
-                kept
-                for kept in heap
-                if (found := entries.get(kept[2])) is not None and found.stamp == kept[1]
-            ]
+            stamped = self._stamped
+            heap[:] = [kept for kept in heap if kept[1] in stamped]
             heapq.heapify(heap)
 
     def resize(self, item: _Item, change: int) -> None:
@@ -153,19 +162,15 @@ class Kept(Generic[_Item]):
             self._candidates.pop(owner, None)
             self._totals.pop(owner, None)
 
-    def _current(self, kept: tuple[tuple[float, ...], int, _Item]) -> bool:
-        entry = self._entries.get(kept[2])
-        return entry is not None and entry.stamp == kept[1]
-
     def _oldest(self, owner: str | None, *, take: bool = False) -> _Item:
         """``owner``'s oldest item not held (it has one); ``take``: off its heap."""
-        heap = self._heaps[owner]
-        held: list[tuple[tuple[float, ...], int, _Item]] = []
-        while not self._current(heap[0]) or self._entries[heap[0][2]].held:
+        heap, stamped = self._heaps[owner], self._stamped
+        held: list[tuple[tuple[float, ...], int]] = []
+        while heap[0][1] not in stamped or self._entries[stamped[heap[0][1]]].held:
             kept = heapq.heappop(heap)
-            if self._current(kept):
+            if kept[1] in stamped:
                 held.append(kept)  # (a few: a principal's paused jobs' runs)
-        item = heapq.heappop(heap)[2] if take else heap[0][2]
+        item = stamped[heapq.heappop(heap)[1] if take else heap[0][1]]
         for kept in held:
             heapq.heappush(heap, kept)
         return item
