@@ -35,7 +35,7 @@ import asyncio
 import contextvars
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -228,16 +228,25 @@ class DurableJobs:
             run.cancelled,
         )
 
-    async def aabandon_all(self, owner: str | None, key: str, *, but: str | None = None) -> None:
-        """Cancel the runs of ``owner``'s job ``key`` that have not ended (``but`` that one).
+    async def aabandon_all(
+        self,
+        owner: str | None,
+        key: str | None = None,
+        *,
+        group: str | None = None,
+        but: Collection[str | None] = (),
+    ) -> None:
+        """Cancel the runs of ``owner``'s job ``key`` (or of its jobs of ``group``) that have
+        not ended (``but`` those: the jobs here).
 
-        A new turn of a chat replaces its job: so its runs that paused before a restart and
-        were not made again since are given up on too, not left pending (and resumable).
+        A new turn of a chat (a new AG-UI run of a thread, without ``resume``) replaces
+        what waited there: so its runs that paused before a restart and were not made again
+        since are given up on too, not left pending (and resumable).
         """
         from miniagents.ext.dbos import acancel_run
 
-        for found in await self.afind_all(owner, key=key, running_only=True):
-            if found.workflow_id != but:
+        for found in await self.afind_all(owner, key=key, group=group, running_only=True):
+            if found.workflow_id not in but:
                 await acancel_run(self._agent, found.workflow_id)
 
     async def afind_named(self, owner: str | None, name: str) -> FoundRun | None:

@@ -43,15 +43,14 @@ different run for each principal).
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
+import itertools
 import math
 import secrets
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -73,6 +72,7 @@ from miniagents.ext.web._http import (
     read_model,
     unknown_run,
 )
+from miniagents.ext.web._keeping import Kept
 from miniagents.ext.web._protocol import ApprovalFlow, Encoder, JobIds, WebProtocol
 from miniagents.ext.web.settings import (
     DEFAULT_GRACE_PERIOD,
@@ -98,8 +98,6 @@ __all__ = [
     "Run",
     "RunManager",
 ]
-
-_Kept = TypeVar("_Kept")
 
 
 class ApprovalDecision(BaseModel):
@@ -734,11 +732,16 @@ class RunManager:
         "_ended_jobs",
         "_ended_of",
         "_jobs",
+        "_kept_jobs",
+        "_kept_runs",
         "_keyed",
+        "_order",
         "_paused",
         "_resuming",
         "_runs",
         "_streams",
+        "_waited",
+        "_weighed",
         "agent",
         "approval_flow",
         "context",
@@ -777,6 +780,14 @@ class RunManager:
         self._ended_of: dict[Job, dict[Run, None]] = {}  # (the same runs, by their job)
         self._ended_jobs: dict[Job, asyncio.TimerHandle] = {}
         self._ended_bytes = 0  # what the ended jobs' encoders keep (their kept_bytes)
+        # the same, by principal with their totals, for the bounds: the ended runs (count),
+        # the ended jobs (count), and what is let go of at once past max_ended_run_bytes (an
+        # ended job with its ended runs, or an ended run of a job not kept as ended)
+        self._order = itertools.count()  # (the order they ended in)
+        self._kept_runs: Kept[Run] = Kept()
+        self._kept_jobs: Kept[Job] = Kept()
+        self._weighed: Kept[Job | Run] = Kept()
+        self._waited: dict[Job, Run] = {}  # the ended runs paused jobs wait on (held)
 
     @property
     def live(self) -> int:
@@ -828,6 +839,10 @@ class RunManager:
             jobs.pop(job, None)
             if not jobs:
                 del self._paused[job.owner, job.pause_key]
+        waited = self._waited.pop(job, None)
+        if waited is not None:  # (its job waits there no more: it counts again)
+            self._kept_runs.hold(waited, False)
+            self._weighed.hold(waited, False)
 
     def room(self, owner: str | None, key: str, pause_key: str | None) -> Response | None:
         """The refusal of ``owner``'s new job under ``key``, streamed, if there is no room for it.
@@ -1167,10 +1182,18 @@ class RunManager:
         self._unpaused(job)
         loop = asyncio.get_running_loop()
         keep_runs_for = self.settings.keep_runs_for
-        self._ended_jobs[job] = loop.call_later(keep_runs_for, self._forget_keyed, job)
+        timer = loop.call_later(keep_runs_for, self._forget_keyed, job)
+        self._ended_jobs[job] = timer
         self._ended_bytes += job.kept_bytes
-        over = len(self._ended_jobs) - self.settings.max_ended_runs
-        for oldest in _most_kept_first(self._ended_jobs, lambda job: job.owner, over):
+        order = next(self._order)
+        self._kept_jobs.add(job, job.owner, 1, (order,))
+        size = job.kept_bytes
+        for run in self._ended_of.get(job, ()):  # (let go of with it, from now on)
+            self._weighed.remove(run)
+            size += run.size
+        self._weighed.add(job, job.owner, size, (timer.when(), 0, order))
+        over = self._kept_jobs.total - self.settings.max_ended_runs
+        for oldest in self._kept_jobs.choose(over):
             self._ended_jobs[oldest].cancel()  # (the timer lets go of it)
             self._forget_keyed(oldest)
         self._forget_over_bytes()
@@ -1178,6 +1201,10 @@ class RunManager:
     def _forget_keyed(self, job: Job) -> None:
         if self._ended_jobs.pop(job, None) is not None:
             self._ended_bytes -= job.kept_bytes
+            self._kept_jobs.remove(job)
+            self._weighed.remove(job)
+            for run in self._ended_of.get(job, ()):  # (kept on: let go of each on its own)
+                self._weigh(run, held=False)
         if self._keyed.get((job.owner, job.key)) is job:
             del self._keyed[job.owner, job.key]
 
@@ -1189,8 +1216,18 @@ class RunManager:
         self._ended[run] = loop.call_later(self.settings.keep_runs_for, self._forget, run)
         self._ended_of.setdefault(run.job, {})[run] = None
         self._ended_bytes += run.size
+        held = _waited_on(run)
+        if held:
+            self._waited[run.job] = run
+        self._kept_runs.add(run, run.job.owner, 1, (next(self._order),), held=held)
+        self._weigh(run, held=held)
         self._forget_oldest()
         self._forget_over_bytes()
+
+    def _weigh(self, run: Run, *, held: bool) -> None:
+        """Count ``run``, ended, by itself toward ``max_ended_run_bytes`` (at its place)."""
+        place = (self._ended[run].when(), 1, *self._kept_runs.key_of(run))
+        self._weighed.add(run, run.job.owner, run.size, place, held=held)
 
     def _unkeep(self, run: Run) -> None:
         """``run`` is kept as an ended run no more (its timer, if still to come, is cancelled)."""
@@ -1199,6 +1236,13 @@ class RunManager:
             return
         timer.cancel()
         self._ended_bytes -= run.size
+        self._kept_runs.remove(run)
+        if run in self._weighed:
+            self._weighed.remove(run)
+        elif run.job in self._weighed:  # (an ended job's: it keeps less)
+            self._weighed.resize(run.job, -run.size)
+        if self._waited.get(run.job) is run:
+            del self._waited[run.job]
         runs = self._ended_of[run.job]
         del runs[run]
         if not runs:
@@ -1208,16 +1252,8 @@ class RunManager:
         """Forget the ended runs over ``max_ended_runs``, each the oldest of the principal who
         has the most kept (a run a paused job waits on is live: neither counted nor
         forgotten)."""
-        waiting = sum(
-            job.paused and job.current in self._ended
-            for jobs in self._paused.values()
-            for job in jobs
-        )
-        over = len(self._ended) - waiting - self.settings.max_ended_runs
-        if over <= 0:
-            return
-        candidates = [run for run in self._ended if not _waited_on(run)]
-        for run in _most_kept_first(candidates, lambda run: run.job.owner, over):
+        over = self._kept_runs.total - self.settings.max_ended_runs
+        for run in self._kept_runs.choose(over):
             self._unkeep(run)  # (the timer lets go of it)
             self._drop(run)
 
@@ -1230,25 +1266,8 @@ class RunManager:
         otherwise (live, or its record forgotten); a run a paused job waits on is live:
         neither counted nor forgotten.
         """
-        waiting = sum(
-            job.current.size
-            for jobs in self._paused.values()
-            for job in jobs
-            if job.paused and job.current in self._ended
-        )
-        over = self._ended_bytes - waiting - self.settings.max_ended_run_bytes
-        if over <= 0:
-            return
-        ended: list[tuple[float, Job | Run]] = [
-            (timer.when(), job) for job, timer in self._ended_jobs.items()
-        ]
-        ended += [
-            (timer.when(), run)
-            for run, timer in self._ended.items()
-            if run.job not in self._ended_jobs and not _waited_on(run)
-        ]
-        ended.sort(key=lambda kept: kept[0])  # (the oldest ended first)
-        for gone in _most_kept_first([kept for _, kept in ended], _owner, over, self._bytes):
+        over = self._weighed.total - self.settings.max_ended_run_bytes
+        for gone in self._weighed.choose(over):  # (the oldest ended first: a job before a run)
             runs = list(self._ended_of.get(gone, ())) if isinstance(gone, Job) else [gone]
             if isinstance(gone, Job):
                 self._ended_jobs[gone].cancel()  # (the timer lets go of it)
@@ -1256,12 +1275,6 @@ class RunManager:
             for run in runs:
                 self._unkeep(run)
                 self._drop(run)
-
-    def _bytes(self, kept: Job | Run) -> int:
-        """What an ended job (its record and its ended runs) or an ended run keeps, in bytes."""
-        if isinstance(kept, Run):
-            return kept.size
-        return kept.kept_bytes + sum(run.size for run in self._ended_of.get(kept, ()))
 
     def _forget(self, run: Run) -> None:
         if _waited_on(run):  # its job waits there: kept as long
@@ -1295,6 +1308,8 @@ class RunManager:
         self._ended_of.clear()
         self._ended_jobs.clear()
         self._ended_bytes = 0
+        self._kept_runs, self._kept_jobs, self._weighed = Kept(), Kept(), Kept()
+        self._waited.clear()
         self._runs.clear()
         self._keyed.clear()
         self._paused.clear()
@@ -1306,45 +1321,6 @@ class RunManager:
                     await job.task
 
 
-def _owner(kept: Job | Run) -> str | None:
-    """The principal an ended job or run belongs to."""
-    return kept.owner if isinstance(kept, Job) else kept.job.owner
-
-
 def _waited_on(run: Run) -> bool:
     """Whether ``run`` is the run its paused job waits on (live, though its stream ended)."""
     return run.job.paused and run.job.current is run
-
-
-def _most_kept_first(
-    kept: Iterable[_Kept],
-    owner_of: Callable[[_Kept], str | None],
-    over: int,
-    size_of: Callable[[_Kept], int] | None = None,
-) -> list[_Kept]:
-    """The items of ``kept`` (oldest first) to let go of, ``over`` in all: each time the oldest
-    of the owner who keeps the most (so that one principal's burst pushes out their own, not
-    the others'; with one principal, the oldest first).
-
-    Each item counts one, or its ``size_of`` (bytes, say: then ``over`` is in bytes, and
-    "the most" is the largest sum).
-    """
-    if over <= 0:
-        return []
-    by_owner: dict[str | None, collections.deque[_Kept]] = {}
-    totals: dict[str | None, int] = {}
-    for item in kept:
-        owner = owner_of(item)
-        by_owner.setdefault(owner, collections.deque()).append(item)
-        totals[owner] = totals.get(owner, 0) + (1 if size_of is None else size_of(item))
-    chosen: list[_Kept] = []
-    while over > 0 and by_owner:
-        most = max(totals, key=totals.__getitem__)  # (the first such: the one seen first)
-        item = by_owner[most].popleft()
-        size = 1 if size_of is None else size_of(item)
-        chosen.append(item)
-        over -= size
-        totals[most] -= size
-        if not by_owner[most]:
-            del by_owner[most], totals[most]
-    return chosen

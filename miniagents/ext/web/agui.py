@@ -157,7 +157,8 @@ def agui_app(
     {"approved": true}}`` (or ``"approved": false, "reason": ...``), or ``"status":
     "cancelled"`` (a denial); that run's stream goes on from where the first stopped (its
     ``messages`` are not read again: the agent has them). A new run of the thread without
-    ``resume`` abandons the waiting ones (they are cancelled); a paused run that nobody
+    ``resume`` abandons the waiting ones (they are cancelled; a durable agent's that waited
+    before a restart too); a paused run that nobody
     resumes within the settings' ``keep_runs_for`` seconds is cancelled.
 
     **Approvals in the stream** (``approval_flow="in_stream"``): the run never pauses and
@@ -234,17 +235,20 @@ class _AGUIRuns:
         if isinstance(run_input, Response):
             return run_input
         if await self._aexists(owner, run_input):
-            return error_response(
-                409,
-                "run_exists",
-                f"A run with the id {run_input.run_id!r} exists already; follow it with GET "
-                f"runs/{run_input.run_id}, or start a new run with a new runId.",
-            )
+            return _run_exists(run_input)
         if run_input.resume:
             return await self._aresume(owner, run_input)
         refused = manager.room(owner, run_input.run_id, run_input.thread_id)
         if refused is not None:
             return refused
+        if manager.durable is not None:  # (the jobs here: those paused replaced as live ones)
+            here = [job.workflow_id for job in manager.jobs(owner)]
+            await manager.durable.aabandon_all(owner, group=run_input.thread_id, but=here)
+            if manager.get(run_input.run_id, owner) is not None:  # (started meanwhile)
+                return _run_exists(run_input)
+            refused = manager.room(owner, run_input.run_id, run_input.thread_id)
+            if refused is not None:
+                return refused
         try:
             messages = agui_input_messages(run_input.messages)
         except (HashKeyError, RecursionError):  # (a call's arguments: frozen, or parsed)
@@ -343,6 +347,15 @@ class _AGUIRuns:
         if run_id in runs:  # replayed up to the pause it resumed
             await first.job.arun_after(runs.index(run_id) + 1)
         return manager.get(run_id, owner)
+
+
+def _run_exists(run_input: RunAgentInput) -> Response:
+    return error_response(
+        409,
+        "run_exists",
+        f"A run with the id {run_input.run_id!r} exists already; follow it with GET "
+        f"runs/{run_input.run_id}, or start a new run with a new runId.",
+    )
 
 
 def _input_arguments(run_input: RunAgentInput, inputs: Collection[AGUIInput]) -> dict[str, object]:

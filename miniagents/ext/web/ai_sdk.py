@@ -225,7 +225,7 @@ class _AISDKRuns:
         kwargs = dict(self.arguments(chat)) if self.arguments is not None else {}
         if manager.durable is not None:  # (the job here: replaced by start_new, as live)
             here = manager.job(chat.id, owner)
-            but = None if here is None else here.workflow_id
+            but = () if here is None else (here.workflow_id,)
             await manager.durable.aabandon_all(owner, chat.id, but=but)
             refused = manager.room(owner, chat.id, chat.id)  # (another start took it meanwhile?)
             if refused is not None:

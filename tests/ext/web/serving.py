@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import json
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -173,8 +173,9 @@ def gated(tokens: asyncio.Queue[str | None]) -> MiniAgent[[]]:
 
 class GatedDurable:
     """A durable agent's runs as the run manager uses them (a stand-in: none are recorded),
-    whose awaits before a start (``aabandon_all``: a new chat turn's; ``afind_named``: an
-    AG-UI start's run-id check) each wait for the test's ``gate``, counted in ``waiting``.
+    whose awaits before a start (``aabandon_all``: a new chat turn's, or a new AG-UI run's;
+    ``afind_named``: an AG-UI start's run-id check) each wait for the test's ``gate``,
+    counted in ``waiting``.
 
     Put it in the manager as ``app.state.runs.durable = GatedDurable(agent)``.
     """
@@ -188,7 +189,14 @@ class GatedDurable:
         self.waiting += 1
         await self.gate
 
-    async def aabandon_all(self, owner: str | None, key: str, *, but: str | None = None) -> None:
+    async def aabandon_all(
+        self,
+        owner: str | None,
+        key: str | None = None,
+        *,
+        group: str | None = None,
+        but: Collection[str | None] = (),
+    ) -> None:
         await self._await_gate()
 
     async def afind_named(self, owner: str | None, name: str) -> None:

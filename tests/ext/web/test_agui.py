@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from ag_ui.core import Context, Tool
 
 from miniagents import InteractionContext, miniagent
@@ -288,13 +289,24 @@ async def test_a_run_given_up_on_ends_what_it_left_open_before_its_run_finished(
     ]
 
 
-async def test_two_starts_of_one_run_id_across_the_durable_check_are_one_run_and_a_409() -> None:
+class _GatedAbandons(GatedDurable):
+    """Its run-id check answers at once: only a new run's abandoning waits for the gate."""
+
+    async def afind_named(self, owner: str | None, name: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize("durable", [GatedDurable, _GatedAbandons], ids=["check", "abandoning"])
+async def test_two_starts_of_one_run_id_across_the_durable_check_are_one_run_and_a_409(
+    durable: type[GatedDurable],
+) -> None:
     """Two starts of the run ``r1`` whose run-id checks both wait in the durable agent's
-    lookup (neither found a run there) start one run; the other is a 409 ``run_exists``
-    (was: both started: two live jobs of one run id)."""
+    lookup (neither found a run there), or that both wait after them while the durable
+    agent gives up on the thread's paused runs, start one run; the other is a 409
+    ``run_exists`` (was: both started: two live jobs of one run id)."""
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     app = agui_app(gated(tokens), authentication=NoAuthentication())
-    finds = GatedDurable(gated(tokens))
+    finds = durable(gated(tokens))
     app.state.runs.durable = finds
     async with served(app) as client:
         first = asyncio.ensure_future(client.post("/", json=run_input("r1")))

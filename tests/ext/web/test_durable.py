@@ -15,6 +15,7 @@ restart as it ended before it.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import subprocess
@@ -278,6 +279,39 @@ async def test_a_run_killed_mid_stream_resumes_at_the_clients_last_event_after_a
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
+async def test_a_made_up_last_event_id_of_a_recovered_run_is_a_400_at_the_runs_end(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    protocol: Protocol,
+) -> None:
+    # after a restart a run's events come again from its replay, then live: an id beyond
+    # them is known to be none of the run's at its end (or its pause) only; till then the
+    # client waits, holding one stream's slot, and gets the 400 a run here answers at once
+    _script(fake_llm, pause_second=True)
+    first = Server(fake_llm, tmp_path, protocol.name)
+    async with _client_of(first, kill=True) as client:  # the 2nd call streams, and waits
+        await _killed_at_pause(first, client, protocol, protocol.body, "All ", paused=1)
+
+    fake_llm.clear_script()
+    _script(fake_llm, start=1, pause_second=True)  # the second call again, held after a token
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
+        made_up = asyncio.ensure_future(
+            client.get(protocol.path, headers={"Last-Event-ID": "999999"})
+        )
+        await fake_llm.wait_paused_async(2)  # the run recovered for it goes on, live
+        assert not made_up.done()
+        fake_llm.requests[2].resume()
+        refused = await made_up
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "unknown_event_id"
+        response, whole = await get_events(client, protocol.path, {"Last-Event-ID": "0"})
+    if protocol is AG_UI:
+        assert response.status_code == 200
+        assert whole[-1].type == "RUN_FINISHED"
+
+
+@pytest.mark.timeout(240)
 async def test_a_run_paused_for_an_approval_is_resumed_after_a_restart(
     fake_llm: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
@@ -457,6 +491,36 @@ async def test_a_new_ai_sdk_message_after_a_restart_abandons_the_paused_one(
         late = await client.post("/", json=_resume_body(AI_SDK))  # the abandoned one's approval
         assert late.status_code == 409, late.text
         assert late.json()["error"]["code"] == "not_pending"
+    assert _side_effects(tmp_path) == []
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+
+
+@pytest.mark.timeout(240)
+async def test_a_new_agui_run_of_a_thread_after_a_restart_abandons_its_paused_run(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # a new run of a thread without resume abandons the thread's paused runs, after a
+    # restart too (was: the paused run's durable run, not made again here, stayed pending,
+    # and its interrupt, answered after the new run, still removed the file)
+    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    fake_llm.reply(tokens=["Never ", "mind ", "then."], for_model=MAIN)
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui"), kill=True) as client:
+        _, paused = await post_events(client, AG_UI.body)
+    assert paused[-1].json["outcome"]["type"] == "interrupt"
+
+    other = {"id": "u2", "role": "user", "content": "Never mind."}
+    new_run = {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
+        response, events = await post_events(client, new_run)
+        assert response.status_code == 200
+        assert events[-1].type == "RUN_FINISHED"
+    assert _statuses(tmp_path, AG_UI, "r1") == ["CANCELLED"]
+
+    async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
+        late = await client.post("/", json=_approve("k1", "r2"))  # the abandoned one's
+        assert late.status_code == 404, late.text
+        assert late.json()["error"]["code"] == "unknown_interrupt"
     assert _side_effects(tmp_path) == []
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx2 as httpx
@@ -22,11 +24,12 @@ import pytest
 from starlette.applications import Starlette
 
 from miniagents import Message, MiniAgent
+from miniagents.ext.llm import UserMessage
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.offline_script import call_count
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, agui_app
-from miniagents.ext.web.lowlevel import Run
+from miniagents.ext.web.lowlevel import Run, RunManager
 from tests.ext.web.serving import (
     AGUI,
     PROTOCOLS,
@@ -297,6 +300,100 @@ async def test_a_job_that_ends_walks_through_none_of_the_runs_kept(protocol: Pro
         await until(lambda: manager.live == 0)
         assert len(counted) == 41
         assert counted.walked == 0
+
+
+async def end_runs(manager: RunManager, keys: list[str]) -> None:
+    """Run the app's agent once per key, straight through its run manager, to the end."""
+    for key in keys:
+        run = manager.start_new(
+            None, manager.protocol.ids(key, f"t-{key}"), [UserMessage(text="Hi")], {}
+        )
+        await run.job.asettled()
+
+
+def counting_calls(
+    method: Callable[[RunManager, Any], None], counted: list[int]
+) -> Callable[[RunManager, Any], None]:
+    """``method``, which adds the Python calls each of its calls makes to ``counted[0]``."""
+
+    def counted_method(manager: RunManager, argument: Any) -> None:
+        def profile(_frame: FrameType, event: str, _arg: object) -> None:
+            if event == "call":
+                counted[0] += 1
+
+        before = sys.getprofile()
+        sys.setprofile(profile)
+        try:
+            method(manager, argument)
+        finally:
+            sys.setprofile(before)
+
+    return counted_method
+
+
+async def run_size() -> int:
+    """What one run of :func:`end_runs` keeps once ended: its log, and its job's record."""
+    app = agui_app(
+        offline_agent.fork(reply="Hi", token_delay=0),
+        authentication=BearerTokenAuth({}),
+        settings=WebSettings(keep_runs_for=3600),
+    )
+    manager: RunManager = app.state.runs
+    await end_runs(manager, ["p0000"])
+    probe = manager.get("p0000")
+    assert probe is not None
+    await manager.aclose()
+    return probe.size + probe.job.kept_bytes
+
+
+async def manager_at_bound(bound: str, kept: int, size: int) -> RunManager:
+    """An AG-UI app's manager that keeps about ``kept`` ended runs at ``bound``
+    (``max_ended_runs``, or ``max_ended_run_bytes`` of runs of ``size`` bytes)."""
+    settings = WebSettings(keep_runs_for=3600, max_ended_runs=kept)
+    if bound == "max_ended_run_bytes":
+        settings = WebSettings(
+            keep_runs_for=3600, max_ended_runs=2 * kept, max_ended_run_bytes=kept * size
+        )
+    app = agui_app(
+        offline_agent.fork(reply="Hi", token_delay=0),
+        authentication=BearerTokenAuth({}),
+        settings=settings,
+    )
+    manager: RunManager = app.state.runs
+    await end_runs(manager, [f"k{n:05}" for n in range(kept + 5)])
+    return manager
+
+
+async def calls_per_end_at_the_bound(
+    monkeypatch: pytest.MonkeyPatch, bound: str, kept: int, size: int
+) -> float:
+    """The Python calls the manager makes as a run (and its job) ends, with ``kept`` ended
+    runs kept at the ``bound`` (each run's log ``size`` bytes): each end lets one go."""
+    manager = await manager_at_bound(bound, kept, size)
+    full = manager.kept  # (by bytes: about as many, their jobs' records counted too)
+    assert kept * 9 // 10 <= full <= kept
+    counted = [0]
+    with monkeypatch.context() as patched:
+        for name in ["forget_later", "forget_job"]:
+            patched.setattr(RunManager, name, counting_calls(getattr(RunManager, name), counted))
+        await end_runs(manager, [f"m{n:05}" for n in range(10)])
+    assert manager.kept == full
+    await manager.aclose()
+    return counted[0] / 10
+
+
+@pytest.mark.parametrize("bound", ["max_ended_runs", "max_ended_run_bytes"])
+async def test_a_run_that_ends_at_the_bound_does_work_that_does_not_grow_with_the_runs_kept(
+    monkeypatch: pytest.MonkeyPatch, bound: str
+) -> None:
+    """At the bound, each run that ends lets the oldest go: the manager keeps each
+    principal's ended runs and totals as they come and go, so what it does as a run ends
+    (counted in Python calls) is the same with 2,000 runs kept as with 20 (it went through
+    every kept run, and summed the paused jobs' runs, at each end: 2,000 calls and more)."""
+    size = await run_size()
+    few = await calls_per_end_at_the_bound(monkeypatch, bound, 20, size)
+    many = await calls_per_end_at_the_bound(monkeypatch, bound, 2_000, size)
+    assert many <= few + 5, (few, many)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
