@@ -143,6 +143,10 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.pipeline.local", "error"): (
         "fail_fast: the first failed item's error, raised to the consumer with its own type"
     ),
+    ("miniagents.ext.sqlite_files", "raised"): (
+        "SQLiteFile: the error its store gives for what SQLite or the file system said (each "
+        "store's own, from its errors module), or that error itself to let it through"
+    ),
     ("miniagents.pipeline.local", "got"): (
         "plain for: the error of the run on its thread, raised to the consumer with its own type"
     ),

@@ -1,4 +1,4 @@
-"""What it means that a SQLite file a user named is not a database (or a damaged one).
+"""SQLite files a user names: kept open by a store, and what it means that one is damaged.
 
 The extensions keep records in SQLite files that a user names: a call cache's
 (``SQLiteCallStore``, ``SQLCallStore`` on a ``sqlite:///`` URL), a batch run's journal,
@@ -11,13 +11,28 @@ all; each store raises the sentence as its own error::
     sqlite3.DatabaseError: file is not a database
       -> "The SQLite file 'calls.sqlite' (a call cache's) is not a SQLite database, or is
           damaged (file is not a database): move it away ..., or give another path."
+
+A store that keeps such a file open itself (``SQLiteCallStore``, the studio's ``RunStore``)
+keeps it in a :class:`SQLiteFile`: opened and set up at its first use, one thread at a
+time, closed when the store is closed or goes, and let go of when SQLite says it is damaged
+(the next use opens the path again: a new file, once the damaged one is moved away).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["damaged_sqlite_file", "is_damaged_sqlite"]
+from miniagents.promising.errors import MiniAgentsError
+
+__all__ = ["SQLiteFile", "damaged_sqlite_file", "is_damaged_sqlite"]
+
+_R = TypeVar("_R")
 
 _DAMAGED = ("file is not a database", "database disk image is malformed", "malformed database")
 """What SQLite says (lower case) of a file that is not a database, or a damaged one."""
@@ -54,3 +69,82 @@ def damaged_sqlite_file(
         f"damaged ({said}): move it away (its records are lost; the sqlite3 shell's .recover "
         f"may save some), so that a new one is made there, or {another}."
     )
+
+
+class SQLiteFile:
+    """A SQLite file a store keeps open between its uses (see the module).
+
+    Args:
+        path: The file (made, with its folder, when first opened).
+        setup: What is done on a new connection before its first use (its journal mode, its
+            tables), in a transaction; an error it raises closes the connection again.
+        failed: The error to raise for an error of SQLite or of the file system, given it
+            and whether it came while the file was being opened (the error itself: it is
+            raised as it is).
+    """
+
+    __slots__ = ("__weakref__", "_failed", "_held", "_lock", "_setup", "path")
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        setup: Callable[[sqlite3.Connection], object],
+        failed: Callable[[OSError | sqlite3.Error, bool], BaseException],
+    ) -> None:
+        self.path = Path(path)
+        self._setup = setup
+        self._failed = failed
+        self._lock = threading.Lock()
+        self._held: list[sqlite3.Connection] = []  # the open connection, if any
+        # closed when the store goes, if not before (a store nobody closes must not leave
+        # an open file to the collector: Python 3.13 warns of it); one for every opening
+        weakref.finalize(self, _let_go, self._held)
+
+    def using(self, work: Callable[[sqlite3.Connection], _R]) -> _R:
+        """What ``work`` does with the open file, in one transaction, one thread at a time.
+
+        Raises:
+            BaseException: what ``failed`` gives for an error of SQLite or of the file system
+                (an error of the package, e.g. one ``setup`` raised, goes through as it is).
+        """
+        with self._lock:
+            held = self._held
+            opening = False
+            try:
+                if not held:
+                    opening = True
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                    opening = False
+                    self._set_up(connection)
+                with held[0]:
+                    return work(held[0])
+            except (OSError, sqlite3.Error) as error:
+                if isinstance(error, MiniAgentsError):
+                    raise
+                if is_damaged_sqlite(error):
+                    _let_go(held)
+                raised = self._failed(error, opening)
+                if raised is error:
+                    raise
+                raise raised from error
+
+    def close(self) -> None:
+        """Close the file (it opens again at the next use)."""
+        with self._lock:
+            _let_go(self._held)
+
+    def _set_up(self, connection: sqlite3.Connection) -> None:
+        try:
+            with connection:
+                self._setup(connection)
+        except BaseException:
+            connection.close()  # (opened again at the next use)
+            raise
+        self._held.append(connection)
+
+
+def _let_go(held: list[sqlite3.Connection]) -> None:
+    """Close the connection ``held`` keeps, if any."""
+    while held:
+        held.pop().close()

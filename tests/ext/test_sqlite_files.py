@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import sqlite3
 from collections.abc import Callable, Coroutine
@@ -184,3 +185,41 @@ def test_a_file_damaged_while_open_is_let_go_of_at_the_error(tmp_path: Path, nam
     finally:
         store.close()
     assert _opened(path) == []
+
+
+def _connections() -> int:
+    """The sqlite3 connections alive in this process (open or closed)."""
+    return sum(isinstance(each, sqlite3.Connection) for each in gc.get_objects())
+
+
+@pytest.mark.parametrize("name", ["SQLiteCallStore", "RunStore"])
+def test_a_store_opened_again_and_again_keeps_no_closed_connection(
+    tmp_path: Path, name: str
+) -> None:
+    # each opening registered a finalizer holding its connection: a store closed after each
+    # use (or failing on a damaged file at each) kept every connection it had ever opened
+    path = tmp_path / "given.sqlite"
+    store: SQLiteCallStore | RunStore
+    if name == "SQLiteCallStore":
+        store = call_store = SQLiteCallStore(path)
+
+        def read() -> object:
+            return asyncio.run(call_store.aget("k1"))
+    else:
+        store = run_store = RunStore(path)
+        read = run_store.runs
+    gc.collect()
+    before = _connections()
+    for _ in range(20):
+        assert read() in (None, [])
+        store.close()
+    path.write_bytes(GARBAGE)  # (and a file that fails each opening)
+    for _ in range(20):
+        with pytest.raises(STORES[name][1]):
+            read()
+    gc.collect()
+    assert _connections() - before <= 1
+    store.close()
+    del store, read
+    gc.collect()
+    assert _connections() == before

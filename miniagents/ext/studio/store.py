@@ -27,14 +27,13 @@ import socket
 import sqlite3
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
-from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
+from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
 from miniagents.ext.studio.errors import (
     StudioDamagedRunError,
     StudioNotFoundError,
@@ -165,8 +164,7 @@ class RunStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
+        self._file = SQLiteFile(path, self._set_up, self._failed)
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
@@ -344,77 +342,42 @@ class RunStore:
 
     def close(self) -> None:
         """Close the file (it opens again at the next use)."""
-        with self._lock:
-            self._close()
+        self._file.close()
 
     # -- the file --------------------------------------------------------------------------
 
     def _query(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        return self._using(lambda connection: connection.execute(sql, parameters).fetchall())
+        rows: list[tuple[Any, ...]] = self._file.using(
+            lambda connection: connection.execute(sql, parameters).fetchall()
+        )
+        return rows
 
     def _many(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
-        self._using(lambda connection: connection.executemany(sql, rows))
+        self._file.using(lambda connection: connection.executemany(sql, rows))
 
-    def _using(self, work: Callable[[sqlite3.Connection], _R]) -> _R:
-        """What ``work`` does with the open file, in one transaction (its errors the store's)."""
-        with self._lock:
-            connection = self._connected()
-            try:
-                with connection:
-                    return work(connection)
-            except sqlite3.Error as error:
-                raise self._store_error(error) from error
-
-    def _connected(self) -> sqlite3.Connection:
-        connection = self._connection
-        if connection is not None:
-            return connection
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        except (OSError, sqlite3.Error) as error:
+    def _set_up(self, connection: sqlite3.Connection) -> None:
+        connection.execute("PRAGMA journal_mode=WAL")
+        for statement in _SCHEMA:
+            connection.execute(statement)
+        found = connection.execute("SELECT value FROM studio_meta WHERE key = 'schema'").fetchone()
+        if found is None:
+            connection.execute(
+                "INSERT INTO studio_meta (key, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,)
+            )
+        elif found[0] != _SCHEMA_VERSION:
             raise StudioStoreError(
+                f"The store {self.path} was written by another version of the studio "
+                f"(schema {found[0]}, this one reads {_SCHEMA_VERSION}); give another "
+                "file, or delete this one."
+            )
+
+    def _failed(self, error: OSError | sqlite3.Error, opening: bool) -> StudioStoreError:
+        if opening:
+            return StudioStoreError(
                 f"Cannot open the store of recorded runs {self.path}: {error}. Give a file in "
                 "a folder you can write (--store, or the MINIAGENTS_STUDIO variable)."
-            ) from error
-        # closed when the store goes, if not before (no open file left to the collector)
-        weakref.finalize(self, connection.close)
-        try:
-            with connection:
-                connection.execute("PRAGMA journal_mode=WAL")
-                for statement in _SCHEMA:
-                    connection.execute(statement)
-                found = connection.execute(
-                    "SELECT value FROM studio_meta WHERE key = 'schema'"
-                ).fetchone()
-                if found is None:
-                    connection.execute(
-                        "INSERT INTO studio_meta (key, value) VALUES ('schema', ?)",
-                        (_SCHEMA_VERSION,),
-                    )
-                elif found[0] != _SCHEMA_VERSION:
-                    raise StudioStoreError(
-                        f"The store {self.path} was written by another version of the studio "
-                        f"(schema {found[0]}, this one reads {_SCHEMA_VERSION}); give another "
-                        "file, or delete this one."
-                    )
-        except sqlite3.Error as error:
-            connection.close()
-            raise self._store_error(error) from error
-        except StudioStoreError:
-            connection.close()
-            raise
-        self._connection = connection
-        return connection
-
-    def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def _store_error(self, error: sqlite3.Error) -> StudioStoreError:
+            )
         if is_damaged_sqlite(error):
-            self._close()  # (the next use opens the path again: maybe a new file)
             return StudioStoreError(
                 damaged_sqlite_file(
                     self.path,

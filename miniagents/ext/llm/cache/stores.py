@@ -18,8 +18,6 @@ import asyncio
 import json
 import os
 import sqlite3
-import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -28,7 +26,7 @@ from typing import Any, Protocol
 
 from miniagents.ext.llm.errors import LLMCacheFileError, LLMConfigurationError
 from miniagents.ext.llm.provider import Finish, LLMEvent, Refusal, ToolCallDelta, ToolCallStart
-from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
+from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
 
 __all__ = [
     "CallStore",
@@ -191,8 +189,7 @@ class SQLiteCallStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
+        self._file = SQLiteFile(path, _set_up, self._failed)
 
     def __repr__(self) -> str:
         return f"SQLiteCallStore({str(self.path)!r})"
@@ -234,50 +231,23 @@ class SQLiteCallStore:
 
     def close(self) -> None:
         """Close the file (it opens again at the next use)."""
-        with self._lock:
-            self._close()
-
-    def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self._file.close()
 
     async def _run(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        return await asyncio.to_thread(self._execute, sql, parameters)
+        return await asyncio.to_thread(
+            self._file.using, lambda connection: connection.execute(sql, parameters).fetchall()
+        )
 
-    def _execute(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            try:
-                connection = self._connected()
-                with connection:
-                    return connection.execute(sql, parameters).fetchall()
-            except sqlite3.DatabaseError as error:
-                if is_damaged_sqlite(error):
-                    self._close()  # (the next use opens the path again: maybe a new file)
-                    raise LLMCacheFileError(
-                        damaged_sqlite_file(self.path, error, "a call cache's")
-                    ) from error
-                raise
+    def _failed(self, error: OSError | sqlite3.Error, opening: bool) -> BaseException:
+        if is_damaged_sqlite(error):
+            return LLMCacheFileError(damaged_sqlite_file(self.path, error, "a call cache's"))
+        return error
 
-    def _connected(self) -> sqlite3.Connection:
-        """The open file (opened, and its table made, at the first use)."""
-        connection = self._connection
-        if connection is not None:
-            return connection
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        # closed when the store goes, if not before (a store nobody closes must not
-        # leave an open file to the collector: Python 3.13 warns of it)
-        weakref.finalize(self, connection.close)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(_CREATE)
-            connection.execute(_INDEX)
-        except BaseException:
-            connection.close()  # (opened again at the next use)
-            raise
-        self._connection = connection
-        return connection
+
+def _set_up(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(_CREATE)
+    connection.execute(_INDEX)
 
 
 _CREATE = (
