@@ -153,21 +153,22 @@ def _damage_every_page_but_the_first(path: Path) -> None:
         database.commit()
 
 
+def _store_at(name: str, path: Path) -> tuple[SQLiteCallStore | RunStore, Callable[[], object]]:
+    """The store ``name`` (of the two that keep their file open) at ``path``, and a read of it."""
+    if name == "SQLiteCallStore":
+        call_store = SQLiteCallStore(path)
+        return call_store, lambda: asyncio.run(call_store.aget("k1"))
+    run_store = RunStore(path)
+    return run_store, run_store.runs
+
+
 @pytest.mark.parametrize("name", ["SQLiteCallStore", "RunStore"])
 def test_a_file_damaged_while_open_is_let_go_of_at_the_error(tmp_path: Path, name: str) -> None:
     # it was held open until close(): a moved file still read, its descriptors kept
     path = tmp_path / "given.sqlite"
     path.touch()
     error = STORES[name][1]
-    store: SQLiteCallStore | RunStore
-    if name == "SQLiteCallStore":
-        store = call_store = SQLiteCallStore(path)
-
-        def read() -> object:
-            return asyncio.run(call_store.aget("k1"))
-    else:
-        store = run_store = RunStore(path)
-        read = run_store.runs
+    store, read = _store_at(name, path)
     try:
         assert read() in (None, [])
         assert _opened(path)
@@ -199,15 +200,7 @@ def test_a_store_opened_again_and_again_keeps_no_closed_connection(
     # each opening registered a finalizer holding its connection: a store closed after each
     # use (or failing on a damaged file at each) kept every connection it had ever opened
     path = tmp_path / "given.sqlite"
-    store: SQLiteCallStore | RunStore
-    if name == "SQLiteCallStore":
-        store = call_store = SQLiteCallStore(path)
-
-        def read() -> object:
-            return asyncio.run(call_store.aget("k1"))
-    else:
-        store = run_store = RunStore(path)
-        read = run_store.runs
+    store, read = _store_at(name, path)
     gc.collect()
     before = _connections()
     for _ in range(20):
