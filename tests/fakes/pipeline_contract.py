@@ -132,6 +132,23 @@ def an_items_iterable_that_raises_gives_the_results_before_it_then_its_error(
     assert seen == [0, 1, 2, 3]
 
 
+def leaving_the_loop_early_closes_the_items(run: Runner) -> None:
+    closed: list[str] = []
+
+    def items() -> Iterator[str]:
+        try:
+            for i in range(1000):
+                yield f"item {i}"
+        finally:  # e.g. the file the items are read from, closed
+            closed.append("closed")
+
+    results = run(contract_upper, items(), max_in_flight=2)  # (held: the loop's owner keeps it)
+    for result in results:
+        assert str(result.get()) == "ITEM 0"
+        break
+    assert closed == ["closed"]
+
+
 def a_pipeline_runs_once(run: Runner) -> None:
     results = run(contract_upper, ["a"])
     assert [str(result.get()) for result in results] == ["A"]
@@ -166,6 +183,7 @@ CASES: list[Callable[[Runner], None]] = [
     a_failed_item_holds_its_error_and_the_others_go_on,
     async_for_gives_the_same_results,
     an_items_iterable_that_raises_gives_the_results_before_it_then_its_error,
+    leaving_the_loop_early_closes_the_items,
     a_pipeline_runs_once,
     bad_arguments_are_refused_at_once,
     the_progress_bar_counts_items_and_failures_when_asked,

@@ -77,7 +77,9 @@ class PipelineRun(Generic[T, ReplyT]):
         self.carrier = carrier
         """The trace of the code that runs the pipeline, for the workers to continue it."""
         rows = _rows(items)
-        self.items: Iterator[tuple[int, T]] = enumerate(rows)
+        self.source: Iterator[T] = iter(rows)
+        """The items' iterator: closed with the run (a generator's clean-up runs then)."""
+        self.items: Iterator[tuple[int, T]] = enumerate(self.source)
         self.exhausted = False
         self.read_error: BaseException | None = None
         """The error the items raised: the consumer gets it after the results before it."""
@@ -171,14 +173,25 @@ class PipelineRun(Generic[T, ReplyT]):
             raise self.read_error
 
     def close(self) -> None:
-        """Cancel the batches still running, and close the progress bar.
+        """Close the items, cancel the batches still running, and close the progress bar.
 
-        Ray's cancel runs in a daemon thread, waited for ``cancel_timeout`` seconds at most.
+        The items' iterator is closed if it can be (a generator's clean-up runs: e.g. the
+        file it reads is closed, left early). Ray's cancel runs in a daemon thread, waited
+        for ``cancel_timeout`` seconds at most.
 
         Raises:
             RayCancelTimeoutError: if Ray's cancel has not returned by then.
             RayAgentError: if Ray's cancel failed.
+            Exception: the error of the items' clean-up (after the cancel).
         """
+        try:
+            close = getattr(self.source, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._cancel()
+
+    def _cancel(self) -> None:
         import ray
 
         refs = list(self.pending)

@@ -71,8 +71,10 @@ class RayPipeline(Generic[T, ReplyT]):
     the last agent's reply messages, as for the local ``Pipeline``.
 
     Nothing runs before the iteration starts; leaving the loop early cancels the items
-    still running (an ``async for`` loop left early stops when the async generator is
-    closed, e.g. with ``contextlib.aclosing``).
+    still running and closes the items' iterator (a generator's clean-up runs), as the
+    local pipeline does (an ``async for`` loop left early stops when the async generator
+    is closed, e.g. with ``contextlib.aclosing``). The pipeline lets go of its items as
+    its run starts: only the run holds them.
     """
 
     def __init__(
@@ -126,9 +128,8 @@ class RayPipeline(Generic[T, ReplyT]):
                 "miniagents.pipeline.pipeline(...)."
             )
         carrier = tuple(outgoing_carrier().items())  # the workers' spans continue this trace
-        run: PipelineRun[T, ReplyT] = PipelineRun(
-            self._remote, self._items, self._settings, carrier
-        )
+        items, self._items = self._items, ()  # the run's alone: let go of when it ends
+        run: PipelineRun[T, ReplyT] = PipelineRun(self._remote, items, self._settings, carrier)
         return run
 
     def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
