@@ -61,7 +61,7 @@ from miniagents.pipeline.errors import (
 )
 from miniagents.pipeline.item_result import ItemResult
 from miniagents.pipeline.item_runner import ItemRunner
-from miniagents.pipeline.progress import progress_bar
+from miniagents.pipeline.progress import check_progress_options, progress_bar
 from miniagents.promising import StreamedPromise
 from miniagents.promising.errors import StreamLimitError
 from miniagents.promising.limits import Overflow, checked_overflow
@@ -808,9 +808,6 @@ def pipeline_settings(
     check_count(retries, "retries", least=0, owner=owner, error=error)
     for name, flag in (("ordered", ordered), ("fail_fast", fail_fast)):
         check_flag(flag, name, owner=owner, error=error)
-    if progress is not None:
-        fix = "Or None: shown on a terminal."
-        check_flag(progress, "progress", owner=owner, fix=fix, error=error)
     check_seconds(backoff, "backoff", zero=True, forever=True, owner=owner, error=error)
     fix = f"It is the longest wait between two tries: e.g. {DEFAULT_MAX_BACKOFF:g}, the default."
     check_seconds(max_backoff, "max_backoff", zero=True, owner=owner, fix=fix, error=error)
@@ -830,13 +827,7 @@ def pipeline_settings(
             f"{caller}() needs jitter to be True (random waits), False (none) or a "
             f"random.Random (e.g. random.Random(7), for waits a test can repeat); got {jitter!r}."
         )
-    if total is not None:  # (read by the progress bar, as it starts: checked before)
-        check_count(total, "total", least=0, owner=owner, fix="Or None: len(items).", error=error)
-    if description is not None and not isinstance(description, str):
-        raise PipelineArgumentError(
-            f"{caller}() needs description to be a str (the text before the progress bar), "
-            f"or None for the last agent's alias; got {description!r}."
-        )
+    check_progress_options(progress, total, description, owner=owner, error=error)
     try:
         checked_overflow(overflow)
     except StreamLimitError as error:

@@ -25,8 +25,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeAlias
 
+from miniagents.arguments import check_count, check_flag
 from miniagents.miniagents.registering import register
 from miniagents.pipeline.errors import ProgressBarMissingError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "POSTFIX_INTERVAL",
@@ -34,6 +36,7 @@ __all__ = [
     "ProgressMeter",
     "ProgressReading",
     "add_progress_meter",
+    "check_progress_options",
     "progress_bar",
 ]
 
@@ -165,3 +168,31 @@ def progress_bar(show: bool | None, total: int | None, description: str) -> Prog
         ) from error
     bar: _Bar = tqdm(total=total, desc=description, unit="item", file=sys.stderr)
     return ProgressBar(bar)
+
+
+def check_progress_options(
+    progress: object, total: object, description: object, *, owner: str, error: type[ArgumentError]
+) -> None:
+    """Check a pipeline's ``progress``, ``total`` and ``description`` (as it is called).
+
+    Args:
+        progress: ``True``, ``False`` or ``None``.
+        total: A whole number >= 0, or ``None``.
+        description: A ``str``, or ``None``.
+        owner: The caller, as its messages name it (``"pipeline()"``).
+        error: The caller's error for a bad argument.
+
+    Raises:
+        ArgumentError: (``error``) for anything else, naming the fix.
+    """
+    if progress is not None:
+        check_flag(
+            progress, "progress", owner=owner, fix="Or None: shown on a terminal.", error=error
+        )
+    if total is not None:  # (read by the progress bar, as it starts: checked before)
+        check_count(total, "total", least=0, owner=owner, fix="Or None: len(items).", error=error)
+    if description is not None and not isinstance(description, str):
+        raise error(
+            f"{owner} needs description to be a str (the text before the progress bar), "
+            f"or None for the last agent's alias; got {description!r}."
+        )

@@ -161,6 +161,10 @@ def bad_arguments_are_refused_at_once(run: Runner) -> None:
         run([], ["a"])
     with pytest.raises(ValueError, match="max_in_flight"):
         run(contract_upper, ["a"], max_in_flight=0)
+    with pytest.raises(ValueError, match=r"needs progress to be True or False; got 'yes'"):
+        run(contract_upper, ["a"], progress="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"needs description to be a str .*; got 5\.$"):
+        run(contract_upper, ["a"], description=5)  # type: ignore[arg-type]
 
 
 def the_progress_bar_counts_items_and_failures_when_asked(run: Runner) -> None:

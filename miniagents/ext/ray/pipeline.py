@@ -54,6 +54,7 @@ from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import outgoing_carrier, outgoing_links, sending
 from miniagents.pipeline.errors import PipelineArgumentError
 from miniagents.pipeline.local import agent_chain
+from miniagents.pipeline.progress import check_progress_options
 
 if TYPE_CHECKING:
     from ray.data import Dataset
@@ -298,9 +299,11 @@ def ray_pipeline(
             use instead), no agents (or something that is not an agent), items that are
             neither iterable nor a ``Dataset``, a ``batch_size`` or ``max_in_flight`` that
             is not a positive int, a ``max_in_flight`` below ``batch_size``, an ``ordered``
-            that is not a bool, a ``timeout``
-            that is not positive, a ``max_retries`` that is not an int >= 0 or a
-            ``cancel_timeout`` that is not a positive number (a ``ValueError``).
+            that is not a bool, a ``progress`` that is neither a bool nor ``None``, a
+            ``total`` that is not a whole number >= 0, a ``description`` that is not a
+            ``str``, a ``timeout`` that is not positive, a ``max_retries`` that is not an
+            int >= 0 or a ``cancel_timeout`` that is not a positive number (a
+            ``ValueError``).
         MessageSerializationError: for an agent that cannot be pickled to reach the
             workers (e.g. a durable agent of ``miniagents.ext.dbos``).
 
@@ -321,6 +324,7 @@ def ray_pipeline(
         check_seconds(timeout, "timeout", forever=True, owner=owner, fix=fix, error=error)
     check_count(batch_size, "batch_size", owner=owner, error=error)
     check_flag(ordered, "ordered", owner=owner, error=error)
+    check_progress_options(progress, total, description, owner=owner, error=error)
     if max_in_flight < batch_size:
         raise RayPipelineArgumentError(
             f"ray_pipeline() needs batch_size <= max_in_flight (a batch is sent whole); got "

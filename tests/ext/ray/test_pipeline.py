@@ -197,6 +197,7 @@ async def forgot_the_decorator(ctx: InteractionContext) -> None:
         ((upper_agent, ["a"]), {"cancel_timeout": "5"}, r"cancel_timeout to be a positive"),
         ((upper_agent, ["a"]), {"cancel_timeout": 0}, r"cancel_timeout to be a positive"),
         ((upper_agent, ["a"]), {"ordered": "no"}, r"ordered to be True or False; got 'no'"),
+        ((upper_agent, ["a"]), {"total": -1}, r"total to be a whole number .* 0; got -1\. Or None"),
     ],
 )
 def test_arguments_it_cannot_use_are_refused_at_the_call_naming_them(
