@@ -249,6 +249,32 @@ async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: Fake
         assert again.status_code == 200  # (her session ended: room again)
 
 
+async def test_one_users_tickets_never_push_out_anothers(fake_llm: FakeLLMServer) -> None:
+    from websockets.asyncio.client import connect
+
+    app = voice_app(
+        APIS[0].voice(fake_llm),
+        authentication=BearerTokenAuth({"a": "ada", "e": "eve", "b": "bob"}),
+        settings=WebSettings(max_live_runs=1),  # (the app keeps a few tickets: 4)
+    )
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ada = {"Authorization": "Bearer a"}
+        ticket = (await client.post("/session", json={}, headers=ada)).json()["ticket"]
+        eve = {"Authorization": "Bearer e"}
+        asked = [(await client.post("/session", json={}, headers=eve)) for _ in range(10)]
+        bob = await client.post("/session", json={}, headers={"Authorization": "Bearer b"})
+        # (was: a 403, ada's ticket dropped for eve's, the oldest, unused)
+        async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+            await socket.send('{"type": "end"}')
+            async for _ in socket:  # (to the app's close: the session has ended)
+                pass
+        assert [answer.status_code for answer in asked] == [200] * 10  # (eve's own dropped)
+        assert bob.status_code == 503  # (full of others' tickets: none of theirs dropped)
+        assert bob.json()["error"]["code"] == "too_many_tickets"
+        mine = [(await client.post("/session", json={}, headers=ada)) for _ in range(3)]
+        assert [answer.status_code for answer in mine] == [200] * 3  # (her own oldest dropped)
+
+
 def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
     fake_llm: FakeLLMServer,
 ) -> None:
