@@ -312,7 +312,7 @@ async def _relay(
                     if len(data or b"") + len((text or "").encode()) > max_bytes:
                         await websocket.close(1009, "A message was bigger than the app takes.")
                         return
-                    said = _said(text) if text and not data else (None, None)
+                    said = _said(text) if data is None and text is not None else (None, None)
                     if said is None or len(data or b"") % 2:  # (odd: no 16-bit samples)
                         await websocket.close(1007, _UNREADABLE)
                         return
@@ -396,8 +396,8 @@ def _said(text: str) -> tuple[object, str | PlaybackPosition | None] | None:
     """A JSON message of the page: its ``type``, and the input it gives the session, if any.
 
     ``None`` for one the page never sends: not a JSON object (or one nested past the
-    parser's depth), a text that is no text, a ``played`` without its item or a whole
-    number of milliseconds.
+    parser's depth), of no type the page sends (``text``, ``played``, ``end``), a text
+    that is no text, a ``played`` without its item or a whole number of milliseconds.
     """
     try:
         said = json.loads(text)
@@ -414,7 +414,7 @@ def _said(text: str) -> tuple[object, str | PlaybackPosition | None] | None:
         if not isinstance(item, str) or type(ms) is not int or ms < 0:
             return None
         return kind, PlaybackPosition(item_id=item, played_ms=ms)
-    return kind, None
+    return (kind, None) if kind == "end" else None
 
 
 async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]]) -> None:

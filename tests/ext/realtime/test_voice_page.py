@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -374,7 +375,7 @@ async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
     fake_llm: FakeLLMServer,
 ) -> None:
     from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosedError
+    from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
     app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
     headers = {"Authorization": "Bearer s3cret"}
@@ -387,12 +388,17 @@ async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
         '{"type": "text", "text": {"a": 1}}',
         "[" * 60_000,  # (nested past the parser's depth: a RecursionError)
         b"odd",  # (audio of no whole 16-bit sample: every later one shifted by a byte)
+        '{"type": "stop"}',  # (no type the page sends: was ignored, the session went on)
+        '{"text": "Hi."}',
+        "",
     ]
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         for message in malformed:
             ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
             async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
                 await socket.send(message)
+                with contextlib.suppress(ConnectionClosed):  # (the app may have closed first)
+                    await socket.send('{"type": "end"}')
                 with pytest.raises(ConnectionClosedError):  # (was: a session_end, then 1000)
                     await socket.recv()
             assert socket.close_code == 1007, message
