@@ -41,11 +41,11 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from miniagents.arguments import check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds
 from miniagents.ext.llm.charging import CallCharge, charged_budgets
 from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
 from miniagents.ext.llm.messages import (
@@ -93,7 +93,7 @@ from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.miniagents.agent import InteractionContext
+from miniagents.miniagents.agent import InteractionContext, MiniAgent
 from miniagents.promising.lowlevel import logger, spawn
 
 __all__ = ["CONVERSATION_KEPT", "Session"]
@@ -737,11 +737,43 @@ def check_options(options: RealtimeOptions, alias: str) -> None:
             f"The modality of the agent {alias} must be 'audio' or 'text', not "
             f"{options.modality!r}."
         )
+    owner = f"The agent {alias}"
     check_seconds(
         options.drain_timeout,
         "drain_timeout",
         zero=True,
         forever=True,
-        owner=f"The agent {alias}",
+        owner=owner,
         error=LLMConfigurationError,
     )
+    for name in ("model", "instructions", "voice"):
+        value = getattr(options, name)
+        if value is not None and not isinstance(value, str):
+            raise _wrong(
+                name,
+                f"{owner} needs {name} to be a str (or None: the API's default); got {value!r}.",
+            )
+    if options.silence_ms is not None:
+        check_count(options.silence_ms, "silence_ms", owner=owner, error=LLMConfigurationError)
+    for name in ("transcribe_input", "vad", "interrupt"):
+        check_flag(getattr(options, name), name, owner=owner, error=LLMConfigurationError)
+    if options.extra_session is not None and not isinstance(options.extra_session, Mapping):
+        raise _wrong(
+            "extra_session",
+            f"{owner} needs extra_session to be a mapping of the API's session settings, by "
+            f"their names; got {options.extra_session!r}.",
+        )
+    for agent in options.handoffs or ():
+        if not isinstance(agent, MiniAgent):
+            raise _wrong(
+                "handoffs",
+                f"{owner} cannot hand the conversation to {agent!r}: a handoff is a MiniAgent "
+                "(a text agent), e.g. handoffs=[planner].",
+            )
+
+
+def _wrong(name: str, said: str) -> LLMConfigurationError:
+    """The ``LLMConfigurationError`` ``said``, of the argument ``name``."""
+    refused = LLMConfigurationError(said)
+    refused.parameter = name
+    return refused

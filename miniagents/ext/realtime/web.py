@@ -25,7 +25,9 @@ settings' ``allowed_origins`` (a page of another site cannot borrow the user's t
 
 Each session runs the agent once, in a ``MiniAgents`` context of its own, within the limits:
 the settings' ``max_live_runs`` sessions at once (``max_live_runs_per_principal`` each; a
-ticket is refused with 503 or 429), ``max_session_seconds`` long, messages of at most
+ticket is refused with 503 or 429; unused tickets kept: ``4 * max_live_runs``, a
+principal's own oldest dropped past them or past ``2 * max_live_runs_per_principal``
+of theirs, never another's), ``max_session_seconds`` long, messages of at most
 ``max_message_bytes`` (a bigger one closes the session, code 1009; one the page never
 sends, code 1007, saying so); a page that sends faster than the API takes is read no
 further ahead of the session than a few dozen messages (held back, not kept; told so every
@@ -139,9 +141,12 @@ def voice_app(
         refused = sessions.refusal(owner)
         if refused is not None:
             return refused
+        ticket = sessions.ticket(owner)
+        if isinstance(ticket, Response):
+            return ticket
         return JSONResponse(
             {
-                "ticket": sessions.ticket(owner),
+                "ticket": ticket,
                 "expires_in": ticket_seconds,
                 "input_rate": formats[0],
                 "output_rate": formats[1],
@@ -225,14 +230,29 @@ class _Sessions:
             )
         return None
 
-    def ticket(self, owner: str | None) -> str:
-        """A new ticket for ``owner`` (the oldest dropped past a bound)."""
+    def ticket(self, owner: str | None) -> str | Response:
+        """A new ticket for ``owner``, or the 503 of an app holding as many as it keeps.
+
+        The app keeps ``4 * max_live_runs`` tickets not yet used, a principal
+        ``2 * max_live_runs_per_principal`` of them: past either, the principal's own oldest
+        is dropped, never another's (a user asking again and again cannot void the
+        tickets of others); an app full of others' tickets refuses (they expire soon).
+        """
         now = time.monotonic()
         for key, (_, expires) in list(self._tickets.items()):
             if expires < now:
                 del self._tickets[key]
-        while len(self._tickets) >= 4 * self._most:
-            del self._tickets[next(iter(self._tickets))]
+        mine = [key for key, (whose, _) in self._tickets.items() if whose == owner]
+        full = len(self._tickets) >= 4 * self._most
+        if mine and (full or len(mine) >= 2 * self._most_each):
+            del self._tickets[mine[0]]
+        elif full:
+            return _no_room(
+                503,
+                "too_many_tickets",
+                f"The app holds {4 * self._most} tickets not yet used, its limit "
+                "(4 * max_live_runs)",
+            )
         ticket = secrets.token_urlsafe(24)
         self._tickets[ticket] = (owner, now + self._ticket_seconds)
         return ticket
@@ -292,7 +312,7 @@ async def _relay(
                     if len(data or b"") + len((text or "").encode()) > max_bytes:
                         await websocket.close(1009, "A message was bigger than the app takes.")
                         return
-                    said = _said(text) if text and not data else (None, None)
+                    said = _said(text) if data is None and text is not None else (None, None)
                     if said is None or len(data or b"") % 2:  # (odd: no 16-bit samples)
                         await websocket.close(1007, _UNREADABLE)
                         return
@@ -376,8 +396,8 @@ def _said(text: str) -> tuple[object, str | PlaybackPosition | None] | None:
     """A JSON message of the page: its ``type``, and the input it gives the session, if any.
 
     ``None`` for one the page never sends: not a JSON object (or one nested past the
-    parser's depth), a text that is no text, a ``played`` without its item or a whole
-    number of milliseconds.
+    parser's depth), of no type the page sends (``text``, ``played``, ``end``), a text
+    that is no text, a ``played`` without its item or a whole number of milliseconds.
     """
     try:
         said = json.loads(text)
@@ -394,7 +414,7 @@ def _said(text: str) -> tuple[object, str | PlaybackPosition | None] | None:
         if not isinstance(item, str) or type(ms) is not int or ms < 0:
             return None
         return kind, PlaybackPosition(item_id=item, played_ms=ms)
-    return kind, None
+    return (kind, None) if kind == "end" else None
 
 
 async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]]) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 
 import pytest
 
 from miniagents import MiniAgents
-from miniagents.errors import LLMAuthenticationError
+from miniagents.errors import LLMAuthenticationError, LLMConfigurationError
 from miniagents.ext.llm.pricing import modal_cost_usd
 from miniagents.ext.realtime import (
     PCM24K,
@@ -173,3 +174,26 @@ async def test_audio_of_another_format_is_refused_before_it_is_sent(
         with pytest.raises(RealtimeInputError, match=f"resample it to {api.format.rate} Hz"):
             await api.voice(fake_llm).inquire(streamed([wrong]))
     assert fake_llm.realtime_sessions[0].input_audio_bytes == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        ({"silence_ms": -1}, "needs silence_ms to be a whole number of at least 1; got -1"),
+        ({"silence_ms": 1.5}, "needs silence_ms to be a whole number of at least 1; got 1.5"),
+        ({"model": 7}, "needs model to be a str"),  # (was: a ValidationError of a Transcript)
+        ({"voice": 5}, "needs voice to be a str"),  # (was: sent to the API as it was)
+        ({"instructions": ["Be brief."]}, "needs instructions to be a str"),
+        ({"vad": "no"}, "needs vad to be True or False; got 'no'"),
+        ({"extra_session": 5}, "needs extra_session to be a mapping"),  # (was: a TypeError)
+        ({"handoffs": [5]}, "hand the conversation to 5: a handoff is a MiniAgent"),
+    ],
+)
+async def test_wrong_arguments_are_refused_before_connecting_saying_what_to_give(
+    api: Api, fake_llm: FakeLLMServer, arguments: dict[str, object], said: str
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=re.escape(said)) as refused:
+            await api.voice(fake_llm, **arguments).inquire(streamed(["Hi."]))
+    assert refused.value.parameter == next(iter(arguments))
+    assert fake_llm.realtime_sessions == []

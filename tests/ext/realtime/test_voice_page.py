@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -249,6 +250,32 @@ async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: Fake
         assert again.status_code == 200  # (her session ended: room again)
 
 
+async def test_one_users_tickets_never_push_out_anothers(fake_llm: FakeLLMServer) -> None:
+    from websockets.asyncio.client import connect
+
+    app = voice_app(
+        APIS[0].voice(fake_llm),
+        authentication=BearerTokenAuth({"a": "ada", "e": "eve", "b": "bob"}),
+        settings=WebSettings(max_live_runs=1),  # (the app keeps a few tickets: 4)
+    )
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ada = {"Authorization": "Bearer a"}
+        ticket = (await client.post("/session", json={}, headers=ada)).json()["ticket"]
+        eve = {"Authorization": "Bearer e"}
+        asked = [(await client.post("/session", json={}, headers=eve)) for _ in range(10)]
+        bob = await client.post("/session", json={}, headers={"Authorization": "Bearer b"})
+        # (was: a 403, ada's ticket dropped for eve's, the oldest, unused)
+        async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+            await socket.send('{"type": "end"}')
+            async for _ in socket:  # (to the app's close: the session has ended)
+                pass
+        assert [answer.status_code for answer in asked] == [200] * 10  # (eve's own dropped)
+        assert bob.status_code == 503  # (full of others' tickets: none of theirs dropped)
+        assert bob.json()["error"]["code"] == "too_many_tickets"
+        mine = [(await client.post("/session", json={}, headers=ada)) for _ in range(3)]
+        assert [answer.status_code for answer in mine] == [200] * 3  # (her own oldest dropped)
+
+
 def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
     fake_llm: FakeLLMServer,
 ) -> None:
@@ -348,7 +375,7 @@ async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
     fake_llm: FakeLLMServer,
 ) -> None:
     from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosedError
+    from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
     app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
     headers = {"Authorization": "Bearer s3cret"}
@@ -361,12 +388,17 @@ async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
         '{"type": "text", "text": {"a": 1}}',
         "[" * 60_000,  # (nested past the parser's depth: a RecursionError)
         b"odd",  # (audio of no whole 16-bit sample: every later one shifted by a byte)
+        '{"type": "stop"}',  # (no type the page sends: was ignored, the session went on)
+        '{"text": "Hi."}',
+        "",
     ]
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         for message in malformed:
             ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
             async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
                 await socket.send(message)
+                with contextlib.suppress(ConnectionClosed):  # (the app may have closed first)
+                    await socket.send('{"type": "end"}')
                 with pytest.raises(ConnectionClosedError):  # (was: a session_end, then 1000)
                     await socket.recv()
             assert socket.close_code == 1007, message
