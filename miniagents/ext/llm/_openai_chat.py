@@ -20,6 +20,7 @@ its body was read whole, and some compatible servers send ``null`` there.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
@@ -105,37 +106,44 @@ async def chat_reply(
     stream = await create(model=call.model, messages=messages, stream=True, **arguments)
     del api, create, arguments, messages  # (not held while it streams)
     async with stream:
-        async for chunk in stream:
-            answered = chunk.model or answered
-            if chunk.usage is not None:
-                usage = chunk.usage
-            else:
-                extra = getattr(chunk, "model_extra", None)
-                if extra:  # Groq's usage: in the last chunk's x_groq
-                    usage = _extra_usage(extra) or usage
-            choices = chunk.choices
-            if not choices:  # (the usage chunk)
-                yield ""
-                continue
-            choice = choices[0]
-            delta = choice.delta
-            if delta is not None:
-                content = delta.content
-                refusal = getattr(delta, "refusal", None)
-                tool_calls = delta.tool_calls
-                if content:  # most chunks: a token
-                    yield content
-                elif not (refusal or tool_calls):
-                    yield ""  # nothing else (reasoning_content, the finish): a sign of life
-                if refusal:
-                    yield Refusal(refusal)
-                for called in tool_calls or ():
-                    for event in _call_events(called, ids):
-                        yield event
-            else:
-                yield ""
-            if choice.finish_reason is not None:
-                finish_reason = choice.finish_reason
+        try:
+            async for chunk in stream:
+                answered = chunk.model or answered
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                else:
+                    extra = getattr(chunk, "model_extra", None)
+                    if extra:  # Groq's usage: in the last chunk's x_groq
+                        usage = _extra_usage(extra) or usage
+                choices = chunk.choices
+                if not choices:  # (the usage chunk)
+                    yield ""
+                    continue
+                choice = choices[0]
+                delta = choice.delta
+                if delta is not None:
+                    content = delta.content
+                    refusal = getattr(delta, "refusal", None)
+                    tool_calls = delta.tool_calls
+                    if content:  # most chunks: a token
+                        yield content
+                    elif not (refusal or tool_calls):
+                        yield ""  # nothing else (reasoning_content, the finish): a sign of life
+                    if refusal:
+                        yield Refusal(refusal)
+                    for called in tool_calls or ():
+                        for event in _call_events(called, ids):
+                            yield event
+                else:
+                    yield ""
+                if choice.finish_reason is not None:
+                    finish_reason = choice.finish_reason
+        except Exception as error:
+            # the SDK raises an error event's APIError inside its stream's generator: the
+            # httpx generators under it, kept by the error's frames, are let go of now, here
+            # in the loop (not later by the collector, in whatever thread it runs then)
+            traceback.clear_frames(error.__traceback__)
+            raise
     if finish_reason is None:
         raise LLMResponseError(
             "The OpenAI stream ended before its final event (the reply is incomplete): no "
