@@ -81,6 +81,11 @@ async def chat_reply(
     reason in ``refusals`` (a server's ``content_filter``) ends the reply as ``"refusal"``;
     ``conversation`` is what the server takes of a conversation (OpenAI's: any order, its
     roles; a local model's chat template: turns that alternate).
+
+    The SDK raises an error event's ``APIError`` inside its stream's generator, whose frame
+    holds the httpx generators under it: the error's frames are cleared where it is caught,
+    so that those are closed now, on the loop (not kept as long as the error is, then
+    finalized by the collector in whatever thread it runs).
     """
     api = client(options)
     messages = _messages(call, conversation)
@@ -139,10 +144,7 @@ async def chat_reply(
                 if choice.finish_reason is not None:
                     finish_reason = choice.finish_reason
         except Exception as error:
-            # the SDK raises an error event's APIError inside its stream's generator: the
-            # httpx generators under it, kept by the error's frames, are let go of now, here
-            # in the loop (not later by the collector, in whatever thread it runs then)
-            traceback.clear_frames(error.__traceback__)
+            traceback.clear_frames(error.__traceback__)  # (the SDK's generators: see above)
             raise
     if finish_reason is None:
         raise LLMResponseError(
