@@ -119,6 +119,11 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.ext.dbos.runs", "error"): (
         "the error a durable run failed with, recorded, raised again where its replay stops"
     ),
+    ("miniagents.ext.ray._pipeline_run", "refused"): (
+        "the MessageTypeError of an item that cannot be an agent's input, made by the check "
+        "ray_pipeline shares with pipeline() (item_input_error, typed MessageTypeError | None: "
+        "raised when it is one)"
+    ),
     ("miniagents.ext.ray.agent", "failure"): "the remote agent's own error, with its own type",
     ("miniagents.ext.ray.agent", "self._failure(error)"): (
         "the error that ended the replies: the input's (re-raised), RayWorkerDiedError or "

@@ -78,6 +78,7 @@ __all__ = [
     "Pipeline",
     "PipelineSettings",
     "agent_chain",
+    "item_input_error",
     "observed_items",
     "pipeline",
     "pipeline_settings",
@@ -496,7 +497,7 @@ class _Run(Generic[T, ReplyT]):
                 if self.stopped:  # (a source that went on when the reader was cancelled)
                     return
                 if type(item) is not str and (
-                    refused := _input_error(item, index, self.settings.caller)
+                    refused := item_input_error(item, index, self.settings.caller)
                 ):
                     # the caller's mistake, not the agent's failure: the run ends at once
                     self.failure = refused
@@ -592,13 +593,20 @@ def _resting(results: object) -> TypeGuard[types.AsyncGeneratorType[Any, Any]]:
     )
 
 
-def _input_error(item: object, index: int, caller: str) -> MessageTypeError | None:
+def item_input_error(item: object, index: int, caller: str) -> MessageTypeError | None:
     """The error for an item that cannot be an agent's input at all, else ``None``.
 
     An item is a ``MessageType`` (or ``None``, no input): one of another type (an ``int``,
     ``bytes``), or a list or tuple holding one, would only fail as the agent's input. What
     an iterable that is not a list or a tuple holds is not looked at here (reading it would
-    use it up): the agent's input checks it, and the item fails on its own.
+    use it up): the agent's input checks it, and the item fails on its own. Both pipelines
+    check their items with it (``pipeline`` and ``ray_pipeline``), and end the run at once
+    with its error: the caller's mistake, not an agent's failure.
+
+    Args:
+        item: The item, as read from the items.
+        index: Its index among the items (named in the message).
+        caller: The pipeline's function, as the message names it (``"pipeline"``).
     """
     found = _not_an_input(item)
     if found is None:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import cast
 
 import pytest
 from typing_extensions import Protocol
 
 from miniagents import InteractionContext, ItemResult, MiniAgent, MiniAgents, miniagent
+from miniagents.errors import MessageTypeError
 
 
 class ContractError(ValueError):
@@ -167,6 +170,23 @@ def bad_arguments_are_refused_at_once(run: Runner) -> None:
         run(contract_upper, ["a"], description=5)  # type: ignore[arg-type]
 
 
+def an_item_that_cannot_be_an_agents_input_stops_the_run_at_once(run: Runner) -> None:
+    items = cast("list[str]", ["a", "b", 5, "c"])  # (what mypy refuses: the user's code)
+    seen: list[int] = []
+
+    def consume() -> None:
+        for result in run(contract_upper, items):
+            seen.append(result.index)
+
+    with pytest.raises(MessageTypeError) as raised:
+        consume()
+    assert re.match(
+        r"(ray_)?pipeline\(\) got item 2, 5 \(of type int\), which cannot be an agent's input",
+        str(raised.value),
+    )
+    assert not {2, 3} & set(seen)  # (no result holding an error for it: the run stopped)
+
+
 def the_progress_bar_counts_items_and_failures_when_asked(run: Runner) -> None:
     items = ["a", "bad", "c"]
     quiet = io.StringIO()  # not a terminal: no bar unless asked
@@ -190,6 +210,7 @@ CASES: list[Callable[[Runner], None]] = [
     leaving_the_loop_early_closes_the_items,
     a_pipeline_runs_once,
     bad_arguments_are_refused_at_once,
+    an_item_that_cannot_be_an_agents_input_stops_the_run_at_once,
     the_progress_bar_counts_items_and_failures_when_asked,
 ]
 """Every case of the contract, run through each pipeline."""

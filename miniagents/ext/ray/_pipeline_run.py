@@ -31,6 +31,7 @@ from miniagents.ext.ray.errors import (
 from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.pipeline import ItemResult as ItemResult
+from miniagents.pipeline.local import item_input_error
 from miniagents.pipeline.progress import ProgressBar, progress_bar
 
 __all__ = ["ItemResult", "PipelineRun", "Settings", "is_dataset"]
@@ -94,7 +95,12 @@ class PipelineRun(Generic[T, ReplyT]):
         self.bar: ProgressBar = progress_bar(settings.show_progress, total, settings.description)
 
     def next_result(self) -> ItemResult[T, ReplyT] | None:
-        """Send what there is room for, then the next result if it is ready."""
+        """Send what there is room for, then the next result if it is ready.
+
+        Raises:
+            MessageTypeError: at once, for an item that cannot be an agent's input at all
+                (as ``pipeline()`` does): the run is to be closed.
+        """
         self._fill()
         if self.settings.ordered:
             result = self.by_index.pop(self.next_index, None)
@@ -115,6 +121,11 @@ class PipelineRun(Generic[T, ReplyT]):
             for index, item in _guarded(itertools.islice(self.items, settings.batch_size), self):
                 taken += 1
                 self.in_flight += 1
+                if type(item) is not str and (
+                    refused := item_input_error(item, index, "ray_pipeline")
+                ):  # the caller's mistake, not the agent's failure: the run ends at once
+                    self.exhausted = True
+                    raise refused
                 try:
                     data = dumps(item, f"the item {index} of the pipeline")
                 except MessageSerializationError as error:

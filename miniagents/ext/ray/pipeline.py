@@ -310,7 +310,9 @@ def ray_pipeline(
     Iterating the pipeline raises :class:`RayPipelineLinkError` where a budget of
     :mod:`miniagents.ext.llm` applies (``charged_to``, ``with_budget``, a ``Budget`` bound in
     one of its agents): it could not hold
-    on the workers (see the module).
+    on the workers (see the module); and a ``MessageTypeError``, at once, for an item that
+    cannot be an agent's input at all (an ``int``, say: its index and type named, as
+    ``pipeline()`` does), before it is sent.
     """
     require_ray()
     try:  # the local pipeline's check of the agents
