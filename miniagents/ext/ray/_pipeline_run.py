@@ -92,7 +92,13 @@ class PipelineRun(Generic[T, ReplyT]):
         total = settings.total
         if total is None and rows is items and isinstance(items, Sized):  # not a Dataset
             total = len(items)
-        self.bar: ProgressBar = progress_bar(settings.show_progress, total, settings.description)
+        try:
+            self.bar: ProgressBar = progress_bar(
+                settings.show_progress, total, settings.description
+            )
+        except BaseException:  # (no tqdm, or tqdm's own error): the items are the run's
+            self._close_source()
+            raise
 
     def next_result(self) -> ItemResult[T, ReplyT] | None:
         """Send what there is room for, then the next result if it is ready.
@@ -196,11 +202,14 @@ class PipelineRun(Generic[T, ReplyT]):
             Exception: the error of the items' clean-up (after the cancel).
         """
         try:
-            close = getattr(self.source, "close", None)
-            if close is not None:
-                close()
+            self._close_source()
         finally:
             self._cancel()
+
+    def _close_source(self) -> None:
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
 
     def _cancel(self) -> None:
         import ray

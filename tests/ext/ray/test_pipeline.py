@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import sys
 import threading
 import uuid
 from collections.abc import Generator, Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import ray
+import tqdm
 
 from miniagents import InteractionContext, Message, MessageTuple, MiniAgent
 from miniagents.ext.ray import (
@@ -24,6 +26,7 @@ from miniagents.ext.ray import (
 )
 from miniagents.ext.ray.errors import RayPipelineArgumentError
 from miniagents.pipeline import PipelineTimeoutError
+from miniagents.pipeline.errors import ProgressBarMissingError
 from tests.ext.ray.remote import (
     CustomError,
     SignalsHandle,
@@ -281,6 +284,37 @@ def test_leaving_the_loop_early_while_rays_cancel_hangs_is_a_timeout_error(
     finally:
         release.set()  # the real cancel goes on
     ray.get(signals.wait.remote(f"{key}:cancelled:wait:never a"), timeout=WITHIN)
+
+
+@pytest.mark.parametrize("bar", ["no-tqdm", "tqdm-fails"])
+def test_a_progress_bar_that_cannot_be_made_closes_the_items(
+    bar: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        try:
+            yield "header"
+            yield "a"
+        finally:  # e.g. the file the items are read from, closed
+            closed.append("closed")
+
+    items = lines()
+    assert next(items) == "header"  # (the items' owner read the first one: they have begun)
+    if bar == "no-tqdm":
+        monkeypatch.setitem(sys.modules, "tqdm", None)  # not installed
+        expected: type[Exception] = ProgressBarMissingError
+    else:
+
+        def failing_tqdm(*args: object, **kwargs: object) -> None:
+            raise OSError("stderr is gone")
+
+        monkeypatch.setattr(tqdm, "tqdm", failing_tqdm)
+        expected = OSError
+    pipeline = ray_pipeline(upper_agent, items, progress=True, num_cpus=0.5)
+    with pytest.raises(expected):
+        list(pipeline)
+    assert closed == ["closed"]
 
 
 async def _collect(pipeline: Any) -> list[ItemResult[str]]:
