@@ -11,6 +11,7 @@ at most ``max_in_flight`` items between reading them and handing out their resul
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from collections import deque
@@ -204,44 +205,97 @@ class PipelineRun(Generic[T, ReplyT]):
         try:
             self._close_source()
         finally:
-            self._cancel()
+            cancel = self._cancel()
+            if cancel is not None:
+                cancel.join()
+
+    async def aclose(self) -> None:
+        """Close the run as :meth:`close` does, waiting for Ray's cancel off the event loop.
+
+        The items and the progress bar are closed here, on the loop; the wait for Ray's
+        cancel (``cancel_timeout`` seconds at most) is a thread's, so that the loop's other
+        tasks run meanwhile.
+
+        Raises:
+            RayCancelTimeoutError: if Ray's cancel has not returned by then.
+            RayAgentError: if Ray's cancel failed.
+            Exception: the error of the items' clean-up (after the cancel).
+        """
+        try:
+            self._close_source()
+        finally:
+            cancel = self._cancel()
+            if cancel is not None:
+                await cancel.ajoin()
 
     def _close_source(self) -> None:
         close = getattr(self.source, "close", None)
         if close is not None:
             close()
 
-    def _cancel(self) -> None:
-        import ray
-
+    def _cancel(self) -> _Cancel | None:
+        """Close the bar and start Ray's cancel of the batches still running, if any."""
         refs = list(self.pending)
         self.pending.clear()
         self.bar.close()
         if not refs:
-            return
-        outcome: list[BaseException | None] = []
+            return None
+        return _Cancel(refs, self.settings.cancel_timeout)
 
-        def cancel_all() -> None:
-            try:
-                for ref in refs:
-                    ray.cancel(ref)
-            except BaseException as error:  # handed to the waiting thread
-                outcome.append(error)
-            else:
-                outcome.append(None)
 
-        canceller = threading.Thread(target=cancel_all, name="miniagents-ray-stop", daemon=True)
-        canceller.start()
-        canceller.join(self.settings.cancel_timeout)
-        if not outcome:
+class _Cancel:
+    """Ray's cancel of a run's batches still running, in a daemon thread (it may hang)."""
+
+    def __init__(self, refs: list[Any], timeout: float) -> None:
+        self._refs = refs
+        self._timeout = timeout
+        self._outcome: list[BaseException | None] = []
+        self._thread = threading.Thread(
+            target=self._cancel_all, name="miniagents-ray-stop", daemon=True
+        )
+        self._thread.start()
+
+    def _cancel_all(self) -> None:
+        import ray
+
+        try:
+            for ref in self._refs:
+                ray.cancel(ref)
+        except BaseException as error:  # handed to the waiting thread
+            self._outcome.append(error)
+        else:
+            self._outcome.append(None)
+
+    def join(self) -> None:
+        """Wait for Ray's cancel, ``timeout`` seconds at most (blocking this thread).
+
+        Raises:
+            RayCancelTimeoutError: if it has not returned by then.
+            RayAgentError: if it failed.
+        """
+        self._thread.join(self._timeout)
+        self._check()
+
+    async def ajoin(self) -> None:
+        """Wait for Ray's cancel as :meth:`join` does, in a thread: the loop goes on.
+
+        Raises:
+            RayCancelTimeoutError: if it has not returned by then.
+            RayAgentError: if it failed.
+        """
+        await asyncio.to_thread(self._thread.join, self._timeout)
+        self._check()
+
+    def _check(self) -> None:
+        if not self._outcome:
             raise RayCancelTimeoutError(
-                f"Ray's cancel of the {len(refs)} batch(es) of the pipeline still running took "
-                f"longer than {self.settings.cancel_timeout} s; they may go on running. Check "
-                "the Ray cluster (`ray status`, the workers' logs), or give ray_pipeline(...) "
-                "a larger cancel_timeout."
+                f"Ray's cancel of the {len(self._refs)} batch(es) of the pipeline still running "
+                f"took longer than {self._timeout} s; they may go on running. Check the Ray "
+                "cluster (`ray status`, the workers' logs), or give ray_pipeline(...) a larger "
+                "cancel_timeout."
             )
-        if outcome[0] is not None:  # Ray's own error
-            raise ray_failure(outcome[0], "the cancel of the pipeline's running batches")
+        if self._outcome[0] is not None:  # Ray's own error
+            raise ray_failure(self._outcome[0], "the cancel of the pipeline's running batches")
 
 
 def _guarded(items: Iterator[tuple[int, T]], run: PipelineRun[T, Any]) -> Iterator[tuple[int, T]]:

@@ -180,7 +180,7 @@ class RayPipeline(Generic[T, ReplyT]):
         finally:
             for future in futures:
                 future.cancel()
-            run.close()
+            await run.aclose()  # (Ray's cancel waited for in a thread: the loop goes on)
 
 
 _ON_RAY = (

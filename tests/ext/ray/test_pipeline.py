@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -284,6 +284,48 @@ def test_leaving_the_loop_early_while_rays_cancel_hangs_is_a_timeout_error(
     finally:
         release.set()  # the real cancel goes on
     ray.get(signals.wait.remote(f"{key}:cancelled:wait:never a"), timeout=WITHIN)
+
+
+async def test_leaving_an_async_loop_early_waits_for_rays_cancel_off_the_event_loop(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    cancelling = asyncio.Event()
+    release = threading.Event()
+    real_cancel = ray.cancel
+
+    def stuck_cancel(ref: Any, **options: Any) -> None:  # Ray's cancel, stuck until released
+        loop.call_soon_threadsafe(cancelling.set)
+        release.wait()
+        real_cancel(ref, **options)
+
+    async def other_task() -> str:  # another task of the loop: it runs while the run closes
+        await cancelling.wait()
+        release.set()
+        return "ran"
+
+    key = uuid.uuid4().hex
+    texts = ["first", "wait:never a"]
+    pipeline = ray_pipeline(
+        item_agent.fork(signals=signals, key=key), texts, num_cpus=0.5, cancel_timeout=WITHIN
+    )
+    results = aiter(pipeline)
+    assert isinstance(results, AsyncGenerator)
+    other = asyncio.create_task(other_task())
+    try:
+        assert str((await anext(results)).get()) == "FIRST"
+        await asyncio.wait_for(signals.wait.remote(f"{key}:waiting:wait:never a"), WITHIN)
+        monkeypatch.setattr(ray, "cancel", stuck_cancel)
+        # leaving the loop early: Ray's cancel returns only once the other task has run
+        # (a close that blocked the loop would wait cancel_timeout, then fail with
+        # RayCancelTimeoutError)
+        await results.aclose()
+        assert other.done()
+        assert other.result() == "ran"
+    finally:
+        release.set()  # (the real cancel goes on)
+        other.cancel()
+    await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled:wait:never a"), WITHIN)
 
 
 @pytest.mark.parametrize("bar", ["no-tqdm", "tqdm-fails"])
