@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
+    AsyncIterator,
     Iterable,
     Iterator,
     Mapping,
@@ -61,7 +62,7 @@ from miniagents.pipeline.errors import (
 )
 from miniagents.pipeline.item_result import ItemResult
 from miniagents.pipeline.item_runner import ItemRunner
-from miniagents.pipeline.progress import check_progress_options, progress_bar
+from miniagents.pipeline.progress import ProgressBar, check_progress_options, progress_bar
 from miniagents.promising import StreamedPromise
 from miniagents.promising.errors import StreamLimitError
 from miniagents.promising.limits import Overflow, checked_overflow
@@ -300,14 +301,10 @@ class Pipeline(Generic[T, ReplyT]):
         self._claim()
         # the context the run's tasks start in: in batch mode, its calls go to batches
         context = contextvars.copy_context()
-        batched = await self._aopen(context)
         settings = self._settings
-        total = settings.total
-        if total is None and isinstance(self._items, Sized):
-            total = len(self._items)
-        bar = context.run(progress_bar, settings.progress, total, settings.description)
-        run: _Run[T, ReplyT] = _Run(self, settings)
         items, self._items = self._items, ()  # the run's alone: let go of when it ends
+        batched, bar = await self._aopen(context, items)
+        run: _Run[T, ReplyT] = _Run(self, settings)
         observed = None
         if isinstance(items, Observable):  # subscribed to now, not when the reader starts
             observed = observed_items(items, settings.overflow)
@@ -370,28 +367,40 @@ class Pipeline(Generic[T, ReplyT]):
                 # task, which ends with this step, it waits for that task's end.)
                 await asyncio.wait((held,))
 
-    async def _aopen(self, context: contextvars.Context) -> BatchedRun | None:
-        """Open the run of the batch mode, if any, and get the item runner ready, if any.
+    async def _aopen(
+        self, context: contextvars.Context, items: Iterable[T] | AsyncIterable[T] | Observable[T]
+    ) -> tuple[BatchedRun | None, ProgressBar]:
+        """Open the run of the batch mode, get the item runner ready, make the progress bar.
 
-        Both in ``context``, the one the run's tasks start in: the durable runs that a
-        durable runner recovers run there, in batch mode too.
+        All in ``context``, the one the run's tasks start in: the durable runs that a
+        durable runner recovers run there, in batch mode too. If one of them fails, the
+        batch mode's run is ended and ``items`` (taken, never read) are closed, so that a
+        generator's clean-up runs, before the error is raised.
         """
         batched = None
         runner = self._runner
-        if self._batch is not None:
-            journal = None if runner is None else runner.journal
-            batched = self._batched = self._batch.start(self._name, journal)
-            await batched.aopen()
-            context.run(batched.activate)
-        if runner is not None:  # e.g. DBOS launched: not part of any try's timeout
-            try:
+        settings = self._settings
+        try:
+            if self._batch is not None:
+                journal = None if runner is None else runner.journal
+                batched = self._batched = self._batch.start(self._name, journal)
+                await batched.aopen()
+                context.run(batched.activate)
+            if runner is not None:  # e.g. DBOS launched: not part of any try's timeout
                 await context.run(asyncio.ensure_future, runner.aready())
-            except BaseException as error:
+            total = settings.total
+            if total is None and isinstance(items, Sized):
+                total = len(items)
+            bar = context.run(progress_bar, settings.progress, total, settings.description)
+        except BaseException as error:
+            try:
                 if batched is not None:
                     cancelled = isinstance(error, asyncio.CancelledError)
                     await batched.aclose("interrupted" if cancelled else "stopped")
-                raise
-        return batched
+            finally:
+                await _close_unread(items)
+            raise
+        return batched, bar
 
     def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
         """Run the pipeline on a thread of its own, giving each result (blocking between).
@@ -660,6 +669,23 @@ async def _cancelled(task: asyncio.Future[MessageTuple[ReplyT]]) -> None:
         raise
     if not task.cancelled():
         task.result()
+
+
+async def _close_unread(items: Iterable[T] | AsyncIterable[T] | Observable[T]) -> None:
+    """Close the items of a run whose set-up failed, as a run stopped early closes them.
+
+    An iterator or async iterator of its own (e.g. a generator, a file) is closed, so that
+    its clean-up runs; an iterable that makes a new iterator for each reader, and an
+    observable nobody subscribed to, have nothing to close.
+    """
+    if isinstance(items, AsyncIterator):
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    elif isinstance(items, Iterator):
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
 
 
 async def _aiter_items(

@@ -13,14 +13,17 @@ import asyncio
 import contextlib
 import io
 import re
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import cast
+from unittest import mock
 
 import pytest
+import tqdm
 from typing_extensions import Protocol
 
 from miniagents import InteractionContext, ItemResult, MiniAgent, MiniAgents, miniagent
-from miniagents.errors import MessageTypeError
+from miniagents.errors import MessageTypeError, ProgressBarMissingError
 
 
 class ContractError(ValueError):
@@ -201,6 +204,44 @@ def the_progress_bar_counts_items_and_failures_when_asked(run: Runner) -> None:
     assert "failed=1" in shown.getvalue()
 
 
+@contextlib.contextmanager
+def _without_tqdm() -> Iterator[None]:
+    """As if tqdm were not installed (its entry in ``sys.modules`` alone, put back after)."""
+    kept = sys.modules["tqdm"]
+    sys.modules["tqdm"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.modules["tqdm"] = kept
+
+
+def a_progress_bar_that_cannot_be_made_closes_the_items(run: Runner) -> None:
+    """Without tqdm, or with tqdm failing, the run's error is raised and its items closed."""
+
+    def failing_tqdm(*args: object, **kwargs: object) -> None:
+        raise OSError("stderr is gone")
+
+    unmade: list[tuple[contextlib.AbstractContextManager[object], type[Exception]]] = [
+        (_without_tqdm(), ProgressBarMissingError),
+        (mock.patch.object(tqdm, "tqdm", failing_tqdm), OSError),
+    ]
+    for patched, expected in unmade:
+        closed: list[str] = []
+
+        def lines(closed: list[str] = closed) -> Iterator[str]:
+            try:
+                yield "header"
+                yield "a"
+            finally:  # e.g. the file the items are read from, closed
+                closed.append("closed")
+
+        items = lines()
+        assert next(items) == "header"  # (the items' owner read the first one: begun)
+        with patched, pytest.raises(expected):
+            list(run(contract_upper, items, progress=True))
+        assert closed == ["closed"]
+
+
 CASES: list[Callable[[Runner], None]] = [
     a_chain_runs_over_every_item_in_the_input_order,
     unordered_results_hold_every_item_once,
@@ -212,5 +253,6 @@ CASES: list[Callable[[Runner], None]] = [
     bad_arguments_are_refused_at_once,
     an_item_that_cannot_be_an_agents_input_stops_the_run_at_once,
     the_progress_bar_counts_items_and_failures_when_asked,
+    a_progress_bar_that_cannot_be_made_closes_the_items,
 ]
 """Every case of the contract, run through each pipeline."""

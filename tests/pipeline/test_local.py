@@ -1244,3 +1244,50 @@ async def test_no_item_starts_after_the_run_stopped_even_if_the_source_yields_on
     async with MiniAgents(), aclosing(pipeline(records, stubborn()).__aiter__()) as it:
         assert (await anext(it)).index == 0
     assert started == ["a"]
+
+
+class _RecordedBatching:
+    """A batch mode that records how its one run ended (nothing is batched)."""
+
+    def __init__(self) -> None:
+        self.endings: list[str] = []
+
+    def start(self, name: str, journal: object) -> _RecordedBatching:
+        return self
+
+    async def aopen(self) -> None:
+        pass
+
+    def activate(self) -> None:
+        pass
+
+    def item(self) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+    async def aclose(self, ending: str) -> None:
+        self.endings.append(ending)
+
+
+async def test_a_progress_bar_that_cannot_be_made_ends_the_batch_run_and_closes_the_items(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    closed: list[str] = []
+
+    async def lines() -> AsyncIterator[str]:
+        try:
+            yield "header"
+            yield "a"
+        finally:  # e.g. the cursor the items are read from, closed
+            closed.append("closed")
+
+    items = lines()
+    assert await anext(items) == "header"  # (begun: only an explicit close ends it)
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # not installed
+    batching = _RecordedBatching()
+    async with MiniAgents():
+        run = pipeline(upper, items, progress=True, batch=batching)
+        with pytest.raises(ImportError, match="tqdm"):
+            async for _ in run:
+                pass
+    assert batching.endings == ["stopped"]
+    assert closed == ["closed"]

@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import sys
 import threading
 import uuid
 from collections.abc import AsyncGenerator, Generator, Iterator
@@ -14,7 +13,6 @@ from typing import Any
 
 import pytest
 import ray
-import tqdm
 
 from miniagents import InteractionContext, Message, MessageTuple, MiniAgent
 from miniagents.ext.ray import (
@@ -26,7 +24,6 @@ from miniagents.ext.ray import (
 )
 from miniagents.ext.ray.errors import RayPipelineArgumentError
 from miniagents.pipeline import PipelineTimeoutError
-from miniagents.pipeline.errors import ProgressBarMissingError
 from tests.ext.ray.remote import (
     CustomError,
     SignalsHandle,
@@ -326,37 +323,6 @@ async def test_leaving_an_async_loop_early_waits_for_rays_cancel_off_the_event_l
         release.set()  # (the real cancel goes on)
         other.cancel()
     await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled:wait:never a"), WITHIN)
-
-
-@pytest.mark.parametrize("bar", ["no-tqdm", "tqdm-fails"])
-def test_a_progress_bar_that_cannot_be_made_closes_the_items(
-    bar: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    closed: list[str] = []
-
-    def lines() -> Iterator[str]:
-        try:
-            yield "header"
-            yield "a"
-        finally:  # e.g. the file the items are read from, closed
-            closed.append("closed")
-
-    items = lines()
-    assert next(items) == "header"  # (the items' owner read the first one: they have begun)
-    if bar == "no-tqdm":
-        monkeypatch.setitem(sys.modules, "tqdm", None)  # not installed
-        expected: type[Exception] = ProgressBarMissingError
-    else:
-
-        def failing_tqdm(*args: object, **kwargs: object) -> None:
-            raise OSError("stderr is gone")
-
-        monkeypatch.setattr(tqdm, "tqdm", failing_tqdm)
-        expected = OSError
-    pipeline = ray_pipeline(upper_agent, items, progress=True, num_cpus=0.5)
-    with pytest.raises(expected):
-        list(pipeline)
-    assert closed == ["closed"]
 
 
 async def _collect(pipeline: Any) -> list[ItemResult[str]]:
