@@ -6,7 +6,7 @@
                     [--name RUN] [--repetitions N] [--concurrency N] [--retries N]
                     [--timeout S] [--evaluator-timeout S] [--max-cost USD]
                     [--input-type MODULE:NAME]
-                    [--json FILE] [--html FILE] [--trees]
+                    [--json FILE] [--html FILE] [--max-text N] [--trees]
                     [--baseline FILE] [--max-drop X] [--min-score NAME=VALUE ...]
 
 ``DATASET`` is a ``.yaml``, ``.json`` or ``.jsonl`` file (see
@@ -15,8 +15,11 @@ one, by a built-in name (``contains``) or an import path (``checks:polite``: an
 ``Evaluator``, or a function of the run). An import path is ``module:name`` (the module
 found from the current folder too, as ``python -m`` finds it). The report prints as a
 table; ``--json`` and ``--html`` save it (with ``--baseline``, the HTML page is the
-comparison's). An evaluator that scored only one of the two runs compared has no change
-to show: a ``warning:`` line on stderr (and in the comparison's table) names it.
+comparison's; ``--max-text N``: the most characters of each text the page shows, and the
+most steps of each reply tree, 600 by default, as
+:func:`~miniagents.evals.html.write_html`'s ``max_text``). An evaluator that scored only
+one of the two runs compared has no change to show: a ``warning:`` line on stderr (and in
+the comparison's table) names it.
 
 Exit status: 0 when every ``--min-score`` holds and, with ``--baseline FILE`` (a report
 saved with ``--json``), no evaluator's mean dropped by more than ``--max-drop``; 1 when
@@ -37,6 +40,7 @@ from typing import NoReturn, cast
 
 import pydantic
 
+from miniagents.arguments import check_count
 from miniagents.evals._specs import evaluator_of
 from miniagents.evals.assertions import _check_thresholds, problems_of
 from miniagents.evals.case import CaseRun, Evaluator
@@ -44,7 +48,7 @@ from miniagents.evals.compare import Comparison
 from miniagents.evals.dataset import load_dataset
 from miniagents.evals.errors import DatasetError, EvalArgumentError, EvalReportError, EvalsError
 from miniagents.evals.functions import FunctionEvaluator, ScoreLike
-from miniagents.evals.html import write_html
+from miniagents.evals.html import MAX_TEXT, write_html
 from miniagents.evals.report import EvalReport
 from miniagents.evals.run import evaluate
 from miniagents.ext.errors import MissingExtraError
@@ -116,6 +120,14 @@ def _parser(prog: str) -> _Parser:
     )
     parser.add_argument("--json", metavar="FILE", help="save the report as JSON")
     parser.add_argument("--html", metavar="FILE", help="save the report as an HTML page")
+    parser.add_argument(
+        "--max-text",
+        type=int,
+        default=MAX_TEXT,
+        metavar="N",
+        help="the most characters of each output, error, reason, case name and metadata "
+        f"value the HTML page shows, and the most steps of a reply tree (default: {MAX_TEXT})",
+    )
     parser.add_argument("--trees", action="store_true", help="keep the reply trees")
     parser.add_argument("--baseline", metavar="FILE", help="a report (JSON) to compare with")
     parser.add_argument(
@@ -136,11 +148,7 @@ def _parser(prog: str) -> _Parser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    minimums = _minimums(args.min_score)
-    try:
-        _check_thresholds(minimums, args.max_drop)
-    except EvalArgumentError as error:
-        raise _CannotStart(str(error)) from None
+    minimums = _checked_limits(args)
     agent = _imported(args.agent, "--agent")
     if not isinstance(agent, MiniAgent):
         raise _CannotStart(
@@ -208,12 +216,25 @@ def _run(args: argparse.Namespace) -> int:
         print(f"The report is saved in {args.json}.")
     if args.html is not None:
         page: EvalReport | Comparison = comparison if comparison is not None else report
-        write_html(page, args.html)
+        write_html(page, args.html, max_text=args.max_text)
         print(f"The HTML page is saved in {args.html}.")
     if problems:
         print("The eval failed:\n- " + "\n- ".join(problems), file=sys.stderr)
         return 1
     return 0
+
+
+def _checked_limits(args: argparse.Namespace) -> dict[str, float]:
+    """The ``--min-score`` minimums, checked with ``--max-drop`` and ``--max-text``."""
+    minimums = _minimums(args.min_score)
+    try:
+        _check_thresholds(minimums, args.max_drop)
+        check_count(
+            args.max_text, "--max-text", error=EvalArgumentError, fix="Give e.g. --max-text 600."
+        )
+    except EvalArgumentError as error:
+        raise _CannotStart(str(error)) from None
+    return minimums
 
 
 def _minimums(given: list[str]) -> dict[str, float]:

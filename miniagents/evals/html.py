@@ -15,9 +15,11 @@ distributions of duration and cost overlaid, then the cases that changed, the re
 first, with both outputs, and the others.
 
 A page shows at most ``max_text`` characters (600 by default) of each output, error
-message and score reason: past it, the text is cut and ends with how many characters
-were cut (``… [4,999,400 more characters]``), so that a case whose output is 50 MB makes
-a page a browser opens. The report itself (its JSON) keeps them whole.
+message, score reason, case name and metadata key and value: past it, the text is cut and
+ends with how many characters were cut (``… [4,999,400 more characters]``), so that a case
+whose output is 50 MB makes a page a browser opens. A reply tree shows at most its first
+``max_text`` steps (a line each, cut as the texts are), then how many more it has
+(``… [99,400 more nodes]``). The report itself (its JSON) keeps them whole.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ from miniagents.evals.case import Score
 from miniagents.evals.compare import Change, Comparison
 from miniagents.evals.errors import EvalArgumentError
 from miniagents.evals.report import CaseResult, EvalReport
+from miniagents.evals.tree import AgentStep, Step, _line
 
 __all__ = ["MAX_TEXT", "comparison_html", "report_html", "write_html"]
 
 MAX_TEXT = 600
-"""The most characters of an output, error message or score reason a page shows (default)."""
+"""The most characters of each text (an output, an error message, a score reason, a case's
+name, a metadata key or value) and the most steps of each reply tree a page shows (default)."""
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px;
@@ -255,18 +259,39 @@ def _run_row(report: EvalReport, result: CaseResult, max_text: int) -> str:
         )
         shown = f'<td class="output">{_e(_short(result.output or "", max_text))}'
         if result.tree is not None and result.tree.root is not None:
-            tree = _e(result.tree.render())
+            tree = _e(_tree_lines(result.tree.root, max_text))
             shown += f"<details><summary>reply tree</summary><pre>{tree}</pre></details>"
         shown += "</td>"
     kind = "passed" if result.passed else "failed"
+    case = _e(_short(result.case, max_text))
     return (
-        f'<tr class="run {kind}" data-case="{_e(result.case)}"><td>{_e(result.case)}</td>'
+        f'<tr class="run {kind}" data-case="{case}"><td>{case}</td>'
         f'<td class="num">{result.repetition}</td>{cells}{shown}'
         f'<td class="num">{_seconds(result.duration)}</td>'
         f'<td class="num">{_seconds(result.first_token)}</td>'
         f'<td class="num">{result.usage.total_tokens:,}</td>'
         f'<td class="num">{_usd(result.usage.cost_usd)}</td></tr>'
     )
+
+
+def _tree_lines(root: AgentStep, limit: int) -> str:
+    """The tree's first ``limit`` steps as ``ReplyTree.render`` draws them, then how many more.
+
+    Each line is cut at ``limit`` characters, as the page's other texts are.
+    """
+    lines: list[str] = []
+    more = 0
+    stack: list[tuple[Step, int]] = [(root, 0)]
+    while stack:
+        step, depth = stack.pop()
+        if len(lines) < limit:
+            lines.append(_short("  " * depth + _line(step), limit))
+        else:
+            more += 1
+        stack.extend((child, depth + 1) for child in reversed(step.children))
+    if more:
+        lines.append(f"… [{more:,} more nodes]")
+    return "\n".join(lines)
 
 
 def _short(text: str, limit: int) -> str:
@@ -300,11 +325,13 @@ def _summary_table(report: EvalReport) -> str:
     return "".join(rows)
 
 
-def _metadata(report: EvalReport) -> str:
+def _metadata(report: EvalReport, max_text: int) -> str:
     if not report.metadata:
         return ""
     items = "".join(
-        f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in report.metadata.items()
+        f"<tr><th>{_e(_short(str(key), max_text))}</th>"
+        f"<td>{_e(_short(str(value), max_text))}</td></tr>"
+        for key, value in report.metadata.items()
     )
     return f'<table class="metadata">{items}</table>'
 
@@ -317,8 +344,9 @@ def report_html(report: EvalReport, *, max_text: int = MAX_TEXT) -> str:
 
     Args:
         report: The run.
-        max_text: The most characters of each output, error message and score reason the
-            page shows (past it, they are cut, with how many characters were cut).
+        max_text: The most characters of each text the page shows (outputs, error
+            messages, score reasons, case names, metadata; past it, they are cut, with how
+            many characters were cut), and the most steps of each reply tree.
 
     Raises:
         EvalArgumentError: for a ``max_text`` that is not a whole number of at least 1.
@@ -341,7 +369,7 @@ def report_html(report: EvalReport, *, max_text: int = MAX_TEXT) -> str:
         f"<h1>{_e(report.name)}: {_e(report.agent)} on {_e(report.dataset)}</h1>",
         f'<div class="headline">{_e(report.headline())} · started {_e(report.started)}, '
         f"took {report.duration:.1f} s</div>",
-        _metadata(report),
+        _metadata(report, max_text),
         "<h2>Scores</h2>",
         _summary_table(report),
         f'<div class="charts">{"".join(charts)}</div>',
@@ -387,8 +415,8 @@ def comparison_html(comparison: Comparison, *, max_text: int = MAX_TEXT) -> str:
 
     Args:
         comparison: The comparison of two runs.
-        max_text: The most characters of each output and error message the page shows
-            (past it, they are cut, with how many characters were cut).
+        max_text: The most characters of each output, error message and case name the
+            page shows (past it, they are cut, with how many characters were cut).
 
     Raises:
         EvalArgumentError: for a ``max_text`` that is not a whole number of at least 1.
@@ -419,8 +447,9 @@ def comparison_html(comparison: Comparison, *, max_text: int = MAX_TEXT) -> str:
     for case in changed:
         before = case.baseline[0] if case.baseline else None
         after = case.candidate[0] if case.candidate else None
+        name = _e(_short(case.case, max_text))
         listed.append(
-            f'<tr class="{case.status}" data-case="{_e(case.case)}"><td>{_e(case.case)}</td>'
+            f'<tr class="{case.status}" data-case="{name}"><td>{name}</td>'
             f"<td>{case.status}</td><td>{_e(case.what_changed())}</td>"
             f'<td class="output">{_e(_shown(before, max_text))}</td>'
             f'<td class="output">{_e(_shown(after, max_text))}</td></tr>'
@@ -429,8 +458,8 @@ def comparison_html(comparison: Comparison, *, max_text: int = MAX_TEXT) -> str:
     others = [
         '<table id="others"><thead><tr><th>case</th><th>status</th></tr></thead><tbody>',
         *(
-            f'<tr class="{case.status}" data-case="{_e(case.case)}"><td>{_e(case.case)}</td>'
-            f"<td>{case.status}</td></tr>"
+            f'<tr class="{case.status}" data-case="{_e(_short(case.case, max_text))}">'
+            f"<td>{_e(_short(case.case, max_text))}</td><td>{case.status}</td></tr>"
             for case in comparison.cases
             if case.status not in ("regressed", "improved")
         ),
@@ -485,8 +514,9 @@ def write_html(
     Args:
         report: The run, or the comparison.
         path: The file to write.
-        max_text: The most characters of each output, error message and score reason the
-            page shows (past it, they are cut, with how many characters were cut).
+        max_text: The most characters of each text the page shows (outputs, error
+            messages, score reasons, case names, metadata; past it, they are cut, with how
+            many characters were cut), and the most steps of each reply tree.
 
     Raises:
         EvalArgumentError: for a ``max_text`` that is not a whole number of at least 1.

@@ -183,6 +183,10 @@ def test_a_run_prints_its_table_saves_its_json_and_a_later_run_compares(folder: 
         ),
         (["capitals.yaml", "--agent", "my_agents:good", "--html", "."], "--html .: is a folder"),
         (
+            ["capitals.yaml", "--agent", "my_agents:good", "--max-text", "0"],
+            "--max-text must be a whole number of at least 1; got 0. Give e.g. --max-text 600.",
+        ),
+        (
             ["capitals.yaml", "--agent", "my_agents:good", "--input-type", "my_agents:good"],
             "is not a Message subclass",
         ),
@@ -258,3 +262,21 @@ def test_an_evaluator_past_the_evaluator_timeout_scores_its_runs_as_timed_out(
         "EvaluatorTimeoutError"
     ] * 2
     assert [result["scores"]["contains"]["passed"] for result in results] == [True, True]
+
+
+def test_max_text_reaches_the_html_page(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    arguments = ["capitals.yaml", "--agent", "my_agents:good", "--no-progress", "--trees"]
+    assert main([*arguments, "--html", "whole.html"]) == 0
+    assert main([*arguments, "--html", "cut.html", "--max-text", "3"]) == 0
+    capsys.readouterr()
+    whole = (folder / "whole.html").read_text(encoding="utf-8")
+    cut = (folder / "cut.html").read_text(encoding="utf-8")
+    assert '<td class="output">Paris.' in whole
+    assert '<td class="output">Par… [3 more characters]' in cut  # (was: no such flag)
+    assert 'data-case="fra… [3 more characters]"' in cut  # (the case's name, cut too)
+    assert "<pre>agent GOOD (0.000 .. " in whole
+    assert "<pre>age… [" in cut  # (each line of the reply tree, cut too)

@@ -25,6 +25,8 @@ from miniagents.evals import (
 )
 from miniagents.evals.compare import compare
 from miniagents.evals.html import MAX_TEXT, comparison_html, report_html, write_html
+from miniagents.evals.report import CaseResult
+from miniagents.evals.tree import AgentStep, ModelCall, ReplyTree
 from miniagents.testing import virtual_time
 from tests.ext.web.browser import chromium_page, wait_for
 
@@ -212,3 +214,26 @@ async def test_a_page_shows_each_output_error_and_reason_cut_saying_how_much(
     with pytest.raises(EvalArgumentError, match=r"write_html\(\) needs max_text to be a whole"):
         write_html(report, tmp_path / "no.html", max_text=0)
     assert not (tmp_path / "no.html").exists()
+
+
+def test_a_page_cuts_a_long_reply_tree_metadata_values_and_case_names() -> None:
+    calls = tuple(ModelCall(order, "m", "offline", 0.0) for order in range(1, 100_000))
+    tree = ReplyTree(AgentStep(0, "BIG", 0.0, children=calls))  # (100,000 steps)
+    name = "c" * 1_000_000
+    result = CaseResult(name, 0, "q", None, "a", tree=tree)
+    report = EvalReport("r", "A", "d", (result,), metadata={"commit": "x" * 5_000_000})
+    page = report_html(report)
+    assert len(page) < 80_000, len(page)  # (was: 5 MB of metadata, the whole tree, the name)
+    shown = page.split("<pre>", 1)[1].split("</pre>", 1)[0].splitlines()
+    assert len(shown) == MAX_TEXT + 1
+    assert shown[0] == "agent BIG (0.000 .. ? s)"
+    assert shown[-2] == "  model m [offline] (0.000 .. ? s)"
+    assert shown[-1] == f"… [{100_000 - MAX_TEXT:,} more nodes]"
+    assert "x" * MAX_TEXT + "… [4,999,400 more characters]</td>" in page
+    assert f'data-case="{"c" * MAX_TEXT}… [999,400 more characters]"' in page
+    small = report_html(report, max_text=2)
+    lines = "ag… [22 more characters]\n  … [32 more characters]\n… [99,998 more nodes]"
+    assert f"<pre>{lines}</pre>" in small
+    compared = comparison_html(compare(report, report))
+    assert len(compared) < 20_000, len(compared)
+    assert f"<td>{'c' * MAX_TEXT}… [999,400 more characters]</td>" in compared

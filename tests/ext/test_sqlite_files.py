@@ -32,6 +32,7 @@ from miniagents.ext.dbos.history import ChatHistorySQL
 from miniagents.ext.llm.cache.stores import SQLiteCallStore
 from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 from miniagents.ext.studio.store import RunStore
+from tests.subprocesses import ROOT
 
 GARBAGE = b"this is not a database: " * 400
 
@@ -110,6 +111,17 @@ def test_a_file_that_is_not_a_database_is_our_error_naming_the_file_and_the_fix(
     assert path.read_bytes() == GARBAGE  # nothing written over what it held
     path.rename(tmp_path / "moved.sqlite")  # the fix it says: then the store works
     asyncio.run(read(path))
+
+
+def test_the_durability_page_says_what_the_error_says() -> None:
+    """The page's list of errors names a damaged file in the error's own words."""
+    said = damaged_sqlite_file("runs.sqlite", sqlite3.DatabaseError("x"), "durable runs'")
+    page = " ".join((ROOT / "docs" / "durability.md").read_text(encoding="utf-8").split())
+    assert "is not a SQLite database, or is damaged" in said
+    assert "is not a SQLite database, or is damaged" in page
+    assert "move it away" in said
+    assert "move it away" in page
+    assert "corrupt" not in page.lower()  # (was: "is corrupt", a word the error never says)
 
 
 def test_only_what_sqlite_says_of_a_damaged_file_is_told_as_such() -> None:

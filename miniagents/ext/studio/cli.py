@@ -47,7 +47,7 @@ from pathlib import Path
 
 from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
-from miniagents.ext.studio.fork import afork, plan_fork
+from miniagents.ext.studio.fork import _planned, afork
 from miniagents.ext.studio.recorder import Recorder
 from miniagents.ext.studio.store import MAX_RUN_EVENTS, STORE_VARIABLE, RunStore, store_path
 from miniagents.ext.studio.tree import RunTree
@@ -151,18 +151,9 @@ def _show(args: argparse.Namespace, store: RunStore) -> int:
 def _fork(args: argparse.Namespace, store: RunStore) -> int:
     if (args.call is None) == (args.call_with is None):
         raise _CannotStart("name the call to edit: --call N (see show) or --call-with TEXT")
-    call = args.call
-    if call is None:
-        call = RunTree.of(store, args.run, args.max_events).call_with(args.call_with).id
-    planned = plan_fork(
-        store,
-        args.run,
-        call,
-        reply=args.reply,
-        prompt=args.prompt,
-        system=args.system,
-        max_events=args.max_events,
-    )
+    tree = RunTree.of(store, args.run, args.max_events)  # (read once: planned, then compared)
+    call = args.call if args.call is not None else tree.call_with(args.call_with).id
+    planned = _planned(tree, call, args.reply, args.prompt, args.system, args.max_events)
     result = asyncio.run(afork(store, planned))
     sys.stdout.write(result.output)
     if result.returncode:
@@ -170,8 +161,7 @@ def _fork(args: argparse.Namespace, store: RunStore) -> int:
             f"[miniagents] the fork's program ended with status {result.returncode}",
             file=sys.stderr,
         )
-    trees = (RunTree.of(store, run, args.max_events) for run in (planned.run, planned.child))
-    print(render_diff(*trees))
+    print(render_diff(tree, RunTree.of(store, planned.child, args.max_events)))
     return result.returncode
 
 

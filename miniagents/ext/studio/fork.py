@@ -38,6 +38,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from miniagents.arguments import check_count
 from miniagents.ext.llm.cache import CallCache, RecordedCall
 from miniagents.ext.llm.cache.keys import canonical_request, request_key
 from miniagents.ext.llm.cache.stores import events_from_json
@@ -47,6 +48,7 @@ from miniagents.ext.llm.routing import Proceed, install_llm_route
 from miniagents.ext.studio.errors import StudioForkError, StudioNotFoundError
 from miniagents.ext.studio.store import STORE_VARIABLE, RunStore, new_run_id
 from miniagents.ext.studio.tree import CallRecord, RunTree
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "FORK_VARIABLE",
@@ -81,6 +83,9 @@ class Fork:
         reply: The call's reply, edited (``None``: not edited).
         prompt: The text of the call's last message, edited (``None``: not edited).
         system: The call's system prompt, edited (``None``: not edited).
+        max_events: The most events of the run read, when it was planned and again when
+            the fork's program reads its calls (``None``: no limit); a run grown past it
+            meanwhile is refused there as it would have been here.
     """
 
     run: str
@@ -90,6 +95,7 @@ class Fork:
     reply: str | None = None
     prompt: str | None = None
     system: str | None = None
+    max_events: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The fork as JSON values."""
@@ -116,6 +122,16 @@ class Fork:
             )
         if not all(edit is None or isinstance(edit, str) for edit in edits):
             raise StudioForkError(f"A fork's edits are texts: {data!r:.80}.")
+        if fork.max_events is not None:
+            try:
+                check_count(
+                    fork.max_events,
+                    "max_events",
+                    owner="A fork",
+                    fix="Make the fork with plan_fork(), which sets it.",
+                )
+            except ArgumentError as error:
+                raise StudioForkError(str(error)) from None
         return fork
 
     @classmethod
@@ -147,7 +163,8 @@ def plan_fork(
 ) -> Fork:
     """A fork of the run ``run_id`` at its call number ``call``, checked.
 
-    ``max_events``: the most events of the run read to check it (``None``: no limit).
+    ``max_events``: the most events of the run read to check it (``None``: no limit); the
+    fork keeps it, and its program reads the run with the same bound.
 
     Raises:
         StudioNotFoundError: if the run, or the call in it, is not in the store.
@@ -156,7 +173,18 @@ def plan_fork(
             with a reply (it cannot be replayed), or the run cannot be run again (it was
             recorded without its command).
     """
-    tree = RunTree.of(store, run_id, max_events)
+    return _planned(RunTree.of(store, run_id, max_events), call, reply, prompt, system, max_events)
+
+
+def _planned(
+    tree: RunTree,
+    call: int,
+    reply: str | None,
+    prompt: str | None,
+    system: str | None,
+    max_events: int | None,
+) -> Fork:
+    """The fork :func:`plan_fork` plans, of the run's tree read already (with ``max_events``)."""
     recorded = tree.calls.get(call)
     if recorded is None:
         numbers = [str(number) for number in sorted(tree.calls)]
@@ -195,7 +223,7 @@ def plan_fork(
             "cannot be run again: record the program with miniagents run, or with "
             "record_runs() in a program started from its file."
         )
-    return Fork(tree.run.id, call, recorded.key, new_run_id(), reply, prompt, system)
+    return Fork(tree.run.id, call, recorded.key, new_run_id(), reply, prompt, system, max_events)
 
 
 def recorded_calls(tree: RunTree) -> dict[str, RecordedCall]:
@@ -278,10 +306,14 @@ def replay_recorded_calls(store: RunStore, fork: Fork) -> Callable[[], None]:
     Returns:
         A function that stops it.
 
+    The run is read up to ``fork.max_events`` events, the bound it was planned with.
+
     Raises:
         StudioNotFoundError: if the store has no such run, or no such call.
+        StudioRunTooLargeError: if the run has more than ``fork.max_events`` events (it
+            grew since the fork was planned).
     """
-    tree = RunTree.of(store, fork.run)
+    tree = RunTree.of(store, fork.run, fork.max_events)
     calls = recorded_calls(tree)
     edited = next((call for call in tree.calls.values() if call.key == fork.key), None)
     if edited is None:
@@ -329,7 +361,11 @@ async def afork(
 
     The program runs with its recorded command, in its recorded folder, in this process's
     environment with ``environment`` over it, and the store and the fork in
-    ``MINIAGENTS_STUDIO`` and ``MINIAGENTS_STUDIO_FORK``; its run is ``fork.child``.
+    ``MINIAGENTS_STUDIO`` and ``MINIAGENTS_STUDIO_FORK``; its run is ``fork.child``. The
+    program reads the run's calls up to ``fork.max_events`` events: a run that grew past
+    it since the fork was planned is refused there (``StudioRunTooLargeError``, as
+    :func:`plan_fork` refuses it), and the program ends without running (``miniagents
+    run``: with status 2 and the error's message in its output).
 
     Args:
         store: The store that holds the run.

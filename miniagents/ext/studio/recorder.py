@@ -162,6 +162,8 @@ class Recorder:
             StudioConfigurationError: if it was started before.
             StudioStoreError: if the store cannot be written.
             StudioNotFoundError: if the fork's run is not in the store.
+            StudioRunTooLargeError: if the fork's run has more events than the fork's
+                ``max_events`` (it grew since the fork was planned).
         """
         if self._writer is not None or self._closed:
             raise StudioConfigurationError("This Recorder was started already; make a new one.")

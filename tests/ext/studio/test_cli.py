@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from collections import Counter
+from typing import ClassVar
+
 import pytest
 
-from miniagents.ext.studio import RunStore
+from miniagents.ext.studio import Fork, ForkResult, Recorder, RunStore, RunTree, cli
 from miniagents.ext.studio.cli import studio_main
+from miniagents.ext.studio.events import RunEvent
 from miniagents.ext.studio.store import MAX_RUN_EVENTS
+from miniagents.testing import FakeLLMServer
+from tests.ext.studio import program
 from tests.ext.studio.kit import many_calls
 
 
@@ -46,3 +54,51 @@ def test_max_events_bounds_show_fork_and_diff_and_is_checked(
     for wrong, why in (("0", "0 is not at least 1"), ("many", "invalid int value: 'many'")):
         said = _refused(store, ["show", big, "--max-events", wrong], capsys)
         assert f"argument --max-events: {why}" in said
+
+
+class _CountingStore(RunStore):
+    """A store that counts its reads of each run's events."""
+
+    reads: ClassVar[Counter[str]] = Counter()
+
+    def all_events(self, run_id: str, max_events: int | None = None) -> list[RunEvent]:
+        self.reads[run_id] += 1
+        return super().all_events(run_id, max_events)
+
+
+@pytest.mark.parametrize("named_by", [["--call-with", "Paris has 2.1"], ["--call", "CALL"]])
+def test_fork_reads_the_run_it_forks_once(
+    named_by: list[str],
+    openai_env: FakeLLMServer,
+    store: RunStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The run is read once: to find the call, plan the fork and compare the fork with it."""
+    program.script(openai_env)
+
+    async def recorded() -> str:
+        with Recorder(store, command=("python", "program.py")) as recorder:
+            await program.amain()
+        return recorder.run_id
+
+    async def in_this_process(counted: RunStore, fork: Fork) -> ForkResult:
+        with Recorder(store, command=(), fork=fork):  # (the fork's program: not counted)
+            written = await program.amain()
+        return ForkResult(fork.child, 0, written + "\n")
+
+    run_id = asyncio.run(recorded())
+    paris = next(call for call in RunTree.of(store, run_id).calls.values() if "2.1" in call.text)
+    monkeypatch.setattr(cli, "RunStore", _CountingStore)
+    monkeypatch.setattr(cli, "afork", in_this_process)
+    _CountingStore.reads.clear()
+    named = [str(paris.id) if given == "CALL" else given for given in named_by]
+    arguments = ["fork", run_id, *named, "--reply", "Paris has 3 million people."]
+    assert studio_main([*arguments, "--store", str(store.path)], "miniagents studio") == 0
+    child = RunTree.of(store, "last").run
+    assert child.forked_from == run_id
+    assert _CountingStore.reads == {run_id: 1, child.id: 1}  # (was: 3 with --call-with, 2)
+    shown = capsys.readouterr().out
+    assert shown.startswith("Notes: Paris has 3 million people. Rome has 2.8 million people.\n")
+    assert re.search(r"~ \. RESEARCHER .* call \d+ replayed, call \d+ edited", shown)
+    assert re.search(r"~ \. WRITER .* call \d+ live", shown)

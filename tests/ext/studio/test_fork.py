@@ -11,16 +11,29 @@ from pathlib import Path
 
 import pytest
 
-from miniagents.ext.studio import Fork, Recorder, RunStore, RunTree, diff_runs, plan_fork
+from miniagents.ext.studio import (
+    Fork,
+    Recorder,
+    RunStore,
+    RunTree,
+    afork,
+    diff_runs,
+    plan_fork,
+)
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.diff import render_diff
-from miniagents.ext.studio.errors import StudioForkError, StudioNotFoundError
-from miniagents.ext.studio.store import STORE_VARIABLE
+from miniagents.ext.studio.errors import (
+    StudioForkError,
+    StudioNotFoundError,
+    StudioRunTooLargeError,
+)
+from miniagents.ext.studio.events import encode_batch
+from miniagents.ext.studio.store import STORE_VARIABLE, RunInfo
 from miniagents.testing import FakeLLMServer
 from tests.ext.studio import program
 from tests.ext.studio.kit import many_calls
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.subprocesses import run_python
+from tests.subprocesses import python_env, run_python
 
 PROGRAM = Path(program.__file__)
 
@@ -127,6 +140,54 @@ def test_a_call_a_long_run_does_not_have_is_a_404_of_a_bounded_message(store: Ru
     said = str(missing.value)
     assert len(said) < 300, said  # (was: every number, 3,000 of them)
     assert "numbered 1, 2, 3, ..., 2998, 2999, 3000 (3,000 calls;" in said
+
+
+def _growing_run(store: RunStore, folder: Path, events: int) -> str:
+    """A run of ``events`` calls of a model, still running, recorded by ``miniagents run``
+    from a program that says ``the program ran``; its id."""
+    program_file = folder / "tiny.py"
+    program_file.write_text("print('the program ran')\n")
+    command = (sys.executable, "-m", "miniagents", "run", "--name", "tiny", str(program_file))
+    run_id = "20261127-000000-grows0"
+    store.open_run(
+        RunInfo(run_id, "tiny", command, str(folder), 0.0, None, "running", None, None, None)
+    )
+    _grow(store, run_id, 1, events)
+    return run_id
+
+
+def _grow(store: RunStore, run_id: str, first: int, events: int) -> None:
+    """Add ``events`` calls of a model to the run, numbered from ``first``."""
+    request = {"provider": "openai", "model": "m", "key": "k", "request": {"messages": []}}
+    calls = [("call", number, None, 0, request) for number in range(first, first + events)]
+    store.append(run_id, [(first, events, encode_batch(calls))])
+
+
+async def test_a_run_grown_past_the_bound_since_the_fork_was_planned_is_refused_by_the_fork(
+    store: RunStore, tmp_path: Path
+) -> None:
+    run_id = _growing_run(store, tmp_path, 3_000)
+    planned = plan_fork(store, run_id, 1, system="Be brief.", max_events=3_000)
+    assert Fork.from_json(planned.as_json()) == planned  # (what the fork's program reads)
+    _grow(store, run_id, 3_001, 10)  # (the run goes on between the plan and the fork)
+    said = "The run '20261127-000000-grows0' has 3,010 events, more than the 3,000 read at once"
+    with pytest.raises(StudioRunTooLargeError, match=said):
+        plan_fork(store, run_id, 1, system="Be brief.", max_events=3_000)  # (as planned now)
+    with pytest.raises(StudioRunTooLargeError, match=said):  # (was: read whole, unbounded)
+        Recorder(store, command=(), fork=planned).start()
+    result = await afork(store, planned, environment=python_env(), timeout=120)
+    assert result.returncode == 2, result.output
+    assert said in result.output
+    assert "the program ran" not in result.output  # (it never started)
+    assert [run.id for run in store.runs()] == [run_id]  # (no fork recorded)
+
+
+def test_a_forks_bound_must_be_a_whole_number_of_at_least_1() -> None:
+    fork = {"run": "r", "call": 1, "key": "k", "child": "c"}
+    assert Fork.from_json(fork).max_events is None  # (a fork written before the bound)
+    for wrong in (0, True, "9", 1.5):
+        with pytest.raises(StudioForkError, match="A fork needs max_events to be a whole number"):
+            Fork.from_json({**fork, "max_events": wrong})
 
 
 @pytest.mark.timeout(300)  # (three Pythons one after the other: slow on a loaded machine)
