@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
@@ -300,12 +301,28 @@ def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
         assert refused.value.parameter == limit
 
 
+def test_a_message_bound_below_the_pages_microphone_chunk_is_refused_when_the_app_is_made(
+    fake_llm: FakeLLMServer,
+) -> None:
+    agent, local = APIS[0].voice(fake_llm), NoAuthentication()
+    with pytest.raises(WebConfigurationError) as refused:  # (was: every session closed, 1009)
+        voice_app(agent, authentication=local, max_message_bytes=4095)
+    assert str(refused.value) == (
+        "voice_app needs max_message_bytes to be a whole number of at least 4096; got 4095. "
+        "The page sends its microphone's audio in messages of 4,096 bytes: a smaller bound "
+        "would close every session at its first chunk."
+    )
+    assert refused.value.parameter == "max_message_bytes"
+    app = voice_app(agent, authentication=local, max_message_bytes=web.MICROPHONE_CHUNK_BYTES)
+    assert app.state.max_message_bytes == 4096
+
+
 async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMServer) -> None:
     from playwright.async_api import async_playwright, expect
 
-    # a chunk of the microphone (2,048 samples: 4,096 bytes) is more than the app takes
+    # the microphone's chunks (4,096 bytes) are taken; a typed text of 5,000 is not
     app = voice_app(
-        APIS[0].voice(fake_llm), authentication=NoAuthentication(), max_message_bytes=1_000
+        APIS[0].voice(fake_llm), authentication=NoAuthentication(), max_message_bytes=4096
     )
     async with served(app) as base_url, async_playwright() as playwright:
         browser = await launch(playwright)
@@ -313,6 +330,11 @@ async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMSe
             page = await browser.new_page()
             await page.goto(base_url)
             await page.click("#mic")
+            await expect(page.locator("body")).to_have_attribute(
+                "data-state", "live", timeout=30_000
+            )
+            await page.fill("#text", "x" * 5_000)
+            await page.click("#typed button")
             await expect(page.locator("body")).to_have_attribute(
                 "data-state", "error", timeout=30_000
             )
@@ -349,6 +371,41 @@ async def test_the_page_says_the_connection_closed_when_the_server_stops_without
             )
         finally:
             await browser.close()
+
+
+async def test_the_voice_server_cuts_a_message_past_the_apps_bound_before_reading_it_whole(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    server = web.voice_server(app, log_level="warning")
+    assert server.config.ws_max_size == 64 * 1024  # (uvicorn's own: 16 MiB)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            ticket = (await client.post("/session", json={})).json()["ticket"]
+        url = base_url.replace("http", "ws") + "/ws?ticket=" + ticket
+        async with connect(url, max_size=None) as websocket:
+            await websocket.send(bytes(64 * 1024 + 2))  # (one message past the bound)
+            with pytest.raises(ConnectionClosedError):
+                await websocket.recv()
+        assert websocket.close_code == 1009
+        # cut by the server as it came, not by the app after it was read whole
+        assert websocket.close_reason != "A message was bigger than the app takes."
+        assert "65536" in str(websocket.close_reason)  # (the server's bound, named by it)
+        await until(lambda: not running_tasks())
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+    with pytest.raises(WebConfigurationError, match="voice_server needs an app made by voice_app"):
+        web.voice_server(Starlette())
 
 
 async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
