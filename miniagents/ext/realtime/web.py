@@ -5,7 +5,8 @@
     browser                                  voice_app                       realtime API
     GET /                   -> the page (one HTML file, its own scripts only)
     POST /session (who asks: the door)  -> a ticket: {"ticket", "input_rate", "output_rate"}
-    WS /ws?ticket=...  (the Host, the Origin and the ticket checked, once)
+    WS /ws, Sec-WebSocket-Protocol: miniagents.voice, miniagents.voice.ticket.<ticket>
+       (the Host, the Origin and the ticket checked, once)
       mic PCM (binary) ..................-> AudioChunk s ................-> the agent's session
       {"type": "text"|"played"|"end"} ...-> text, PlaybackPosition, the input's end
       <- {"type": "item"} + PCM (binary), {"type": "transcript", "delta"}, {"type": "tool_call"},
@@ -17,7 +18,12 @@ A browser's WebSocket sends no ``Authorization`` header, so the page asks for a 
 first, with ``fetch`` and its credentials (``Authorization: Bearer <token>``, the token it
 was opened with, ``/#token=...``; or the cookies of an enclosing app's session): the app's
 door (:class:`~miniagents.ext.web.lowlevel.Door`, the web apps' own) knows who asks, and
-the ticket, good once and for ``ticket_seconds``, names them. The door takes every request
+the ticket, good once and for ``ticket_seconds``, names them. The page sends it in the
+WebSocket's ``Sec-WebSocket-Protocol`` header, as the protocol
+``miniagents.voice.ticket.<ticket>`` beside ``miniagents.voice`` (the protocol the app
+answers with), never in the URL, which access logs keep. A ticket in the URL's query string
+(``/ws?ticket=...``, how the page sent it before) is still taken, with a warning logged
+once per app; it goes in the first release after 2027-06-30. The door takes every request
 and the WebSocket only from the settings' ``allowed_hosts`` (the ``Host`` header, against
 DNS rebinding: a 400) and a page's WebSocket only from the app's own origin and the
 settings' ``allowed_origins`` (a page of another site cannot borrow the user's ticket: a
@@ -44,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import time
@@ -80,14 +87,30 @@ from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.lowlevel import spawn
+from miniagents.reexports import FORMER_HOMES_GO_AFTER
 
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["DEFAULT_PAGE", "MICROPHONE_CHUNK_BYTES", "voice_app", "voice_server"]
+__all__ = [
+    "DEFAULT_PAGE",
+    "MICROPHONE_CHUNK_BYTES",
+    "TICKET_PROTOCOL_PREFIX",
+    "VOICE_PROTOCOL",
+    "voice_app",
+    "voice_server",
+]
+
+_logger = logging.getLogger("miniagents.ext.realtime.web")
 
 DEFAULT_PAGE = Path(__file__).with_name("voice_page.html")
 """The page ``voice_app`` serves unless given another: a microphone button, a transcript."""
+
+VOICE_PROTOCOL = "miniagents.voice"
+"""The WebSocket protocol the page asks for and the app answers with (the ticket beside it)."""
+
+TICKET_PROTOCOL_PREFIX = "miniagents.voice.ticket."
+"""The page's ticket, as a WebSocket protocol: this prefix, then the ticket."""
 
 MICROPHONE_CHUNK_BYTES = 4096
 """The size of each message of the microphone's audio the page sends (2,048 16-bit samples):
@@ -140,6 +163,7 @@ def voice_app(
     policy = page_policy(html)
     sessions = _Sessions(settings, ticket_seconds)
     formats = _formats(agent)
+    warned: list[bool] = []  # (whether a ticket in the query string was warned of)
 
     async def serve_page(_request: Request) -> Response:
         return HTMLResponse(html, headers={"Content-Security-Policy": policy})
@@ -164,12 +188,13 @@ def voice_app(
         )
 
     async def relay(websocket: WebSocket) -> None:  # (its Host and Origin: the door's)
-        good, owner = sessions.take(websocket.query_params.get("ticket", ""))
+        good, owner = sessions.take(_ticket_of(websocket, warned))
         if not good:
             await websocket.close(1008, "No ticket, or one that is not good (any more).")
             return
+        offered = websocket.scope.get("subprotocols") or []
         try:
-            await websocket.accept()
+            await websocket.accept(VOICE_PROTOCOL if VOICE_PROTOCOL in offered else None)
             await _relay(agent, websocket, formats[0], max_session_seconds, max_message_bytes)
         finally:
             sessions.end(owner)
@@ -235,6 +260,29 @@ def voice_server(
         ws_max_size=bound,
     )
     return uvicorn.Server(config)
+
+
+def _ticket_of(websocket: WebSocket, warned: list[bool]) -> str:
+    """The ticket of the WebSocket's protocols, else of its query string (deprecated), or "".
+
+    The first ticket of a query string is warned of (``warned``: once per app).
+    """
+    for protocol in websocket.scope.get("subprotocols") or []:
+        if protocol.startswith(TICKET_PROTOCOL_PREFIX):
+            return str(protocol[len(TICKET_PROTOCOL_PREFIX) :])
+    ticket = websocket.query_params.get("ticket", "")
+    if ticket and not warned:
+        warned.append(True)
+        _logger.warning(
+            "A voice page sent its ticket in the WebSocket's URL (/ws?ticket=...), where "
+            "access logs keep it; send it in the Sec-WebSocket-Protocol header, as the "
+            "protocol %r + ticket beside %r (new WebSocket(url, [...])), as the app's own "
+            "page does. The query string is taken until the first release after %s.",
+            TICKET_PROTOCOL_PREFIX,
+            VOICE_PROTOCOL,
+            FORMER_HOMES_GO_AFTER,
+        )
+    return ticket
 
 
 def _seconds(value: float, name: str) -> float:
