@@ -10,16 +10,28 @@ argument (``owner``), its name, what it must be, what it was, and how to give it
     Pass e.g. max_concurrency=4.
 
 A ``bool`` is never taken for a number, and NaN is never a number of seconds or an amount.
-A check that allows ``None`` is the caller's (``if value is not None: check_...``).
+A check that allows ``None`` is the caller's (``if value is not None: check_...``). A rule
+that no check says (a str or None, a mapping of settings) is refused with the same sentence
+by :func:`refused_argument`, which makes the error for the caller to raise.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 from miniagents.root_error import ArgumentError
 
-__all__ = ["check_count", "check_flag", "check_number", "check_seconds", "check_text"]
+__all__ = [
+    "check_count",
+    "check_flag",
+    "check_number",
+    "check_seconds",
+    "check_text",
+    "refused_argument",
+]
+
+_Refusal = TypeVar("_Refusal", bound=ArgumentError)
 
 
 def check_count(
@@ -37,7 +49,9 @@ def check_count(
         ArgumentError: (or ``error``) for anything else.
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise _refused(value, name, f"a whole number of at least {least}", owner, fix, error)
+        raise refused_argument(
+            value, name, f"a whole number of at least {least}", owner=owner, fix=fix, error=error
+        )
     return value
 
 
@@ -65,7 +79,7 @@ def check_seconds(
         and (forever or value < math.inf)
     ):
         return float(value)
-    raise _refused(value, name, _SECONDS[zero, forever], owner, fix, error)
+    raise refused_argument(value, name, _SECONDS[zero, forever], owner=owner, fix=fix, error=error)
 
 
 _SECONDS = {
@@ -99,7 +113,7 @@ def check_number(
         return float(value)  # (NaN is not)
     kind = f"a number of {unit}" if unit else "a number"
     rule = f"{kind} of at least 0" if most == math.inf else f"{kind} from 0 to {most:g}"
-    raise _refused(value, name, rule, owner, fix, error)
+    raise refused_argument(value, name, rule, owner=owner, fix=fix, error=error)
 
 
 def check_text(
@@ -120,7 +134,7 @@ def check_text(
     """
     if not isinstance(value, str) or not value.strip() or (most is not None and len(value) > most):
         rule = "a non-empty str" + (f" of at most {most} characters" if most is not None else "")
-        raise _refused(value, name, rule, owner, fix, error)
+        raise refused_argument(value, name, rule, owner=owner, fix=fix, error=error)
     return value
 
 
@@ -138,14 +152,37 @@ def check_flag(
         ArgumentError: (or ``error``) for anything else (``1``, ``"yes"``, ``None``).
     """
     if not isinstance(value, bool):
-        raise _refused(value, name, "True or False", owner, fix, error)
+        raise refused_argument(value, name, "True or False", owner=owner, fix=fix, error=error)
     return value
 
 
-def _refused(
-    value: object, name: str, rule: str, owner: str, fix: str, error: type[ArgumentError]
-) -> ArgumentError:
-    """The error for ``value`` of the argument ``name``, which must be ``rule``."""
+def refused_argument(
+    value: object,
+    name: str,
+    rule: str,
+    *,
+    owner: str = "",
+    fix: str = "",
+    error: type[_Refusal],
+) -> _Refusal:
+    """The ``error`` refusing ``value`` of the argument ``name``, which must be ``rule``.
+
+    The checks' sentence, for a rule of the caller's own: ``refused_argument(5, "voice",
+    "a str", owner="The agent voice", error=LLMConfigurationError)`` is the
+    ``LLMConfigurationError`` "The agent voice needs voice to be a str; got 5.", its
+    ``parameter`` ``"voice"``. The caller raises it.
+
+    Args:
+        value: What was given.
+        name: The argument's name.
+        rule: What it must be (``"a str, or None"``), after "to be".
+        owner: Who takes it (``"voice_app"``); without, the sentence is "name must be ...".
+        fix: A sentence (or more) after it, saying how to give it.
+        error: The class of the error: ``ArgumentError`` or a layer's subclass of it.
+
+    Returns:
+        The error (of the class ``error``), not raised.
+    """
     wanted = f"{owner} needs {name} to be {rule}" if owner else f"{name} must be {rule}"
     refused = error(f"{wanted}; got {value!r}." + (f" {fix}" if fix else ""))
     refused.parameter = name

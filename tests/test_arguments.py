@@ -11,12 +11,20 @@ from __future__ import annotations
 import ast
 import math
 from pathlib import Path
+from typing import assert_type
 
 import pytest
 
 import miniagents.errors
 from miniagents import MiniAgents
-from miniagents.arguments import check_count, check_flag, check_number, check_seconds, check_text
+from miniagents.arguments import (
+    check_count,
+    check_flag,
+    check_number,
+    check_seconds,
+    check_text,
+    refused_argument,
+)
 from miniagents.errors import ArgumentError, LLMConfigurationError, MiniAgentsError
 from miniagents.ext.llm.batch import BatchMode
 from miniagents.ext.llm.usage import Budget
@@ -96,6 +104,36 @@ def test_the_message_names_who_takes_the_argument_and_the_fix_and_the_error_its_
     assert raised.value.parameter == "max_requests"
     assert isinstance(raised.value, ArgumentError)
     assert isinstance(raised.value, ValueError)
+
+
+def test_a_rule_of_the_callers_own_is_refused_with_the_checks_sentence_as_its_error() -> None:
+    refused = refused_argument(
+        5,
+        "voice",
+        "a str",
+        owner="The agent V",
+        fix="E.g. voice='ash'.",
+        error=LLMConfigurationError,
+    )
+    assert_type(refused, LLMConfigurationError)  # (the caller's class, for mypy too)
+    assert type(refused) is LLMConfigurationError
+    assert str(refused) == "The agent V needs voice to be a str; got 5. E.g. voice='ash'."
+    assert refused.parameter == "voice"
+    plain = refused_argument([1], "tags", "a tuple", error=ArgumentError)
+    assert (str(plain), plain.parameter) == ("tags must be a tuple; got [1].", "tags")
+
+
+def test_no_module_builds_an_argument_refusal_of_its_own() -> None:
+    """The refusals made from a caller's error class are made by ``refused_argument`` only:
+    the private copies it replaced (``_refused``, ``_wrong``, ``_not_a_description``) are gone."""
+    copies = {
+        f"{path.relative_to(PACKAGE.parent)}: {node.name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.parse(path.read_text(encoding="utf-8")).body  # (module-level functions)
+        if isinstance(node, ast.FunctionDef)
+        and node.name in {"_refused", "_wrong", "_not_a_description"}
+    }
+    assert not copies, f"Build these refusals with miniagents.arguments.refused_argument: {copies}"
 
 
 def test_the_layers_argument_errors_are_argument_errors_still_caught_as_before() -> None:

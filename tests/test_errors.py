@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
 
 import pytest
 
@@ -351,6 +352,8 @@ def returns_our_errors(function: str) -> bool:
             returned = eval(annotation, vars(module))
         except NameError:
             return False
+        if isinstance(returned, TypeVar):  # (generic in the error: what it is bound to)
+            returned = returned.__bound__
         if not allowed_class(returned):
             return False
     return bool(definitions)

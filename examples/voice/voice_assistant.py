@@ -92,9 +92,7 @@ async def one_exchange() -> None:
 
 def serve() -> None:
     """Serve the voice page (see the module)."""
-    import uvicorn
-
-    from miniagents.ext.realtime.web import voice_app
+    from miniagents.ext.realtime.web import voice_app, voice_server
     from miniagents.ext.web import BearerTokenAuth
 
     token = secrets.token_urlsafe(12)
@@ -108,7 +106,7 @@ def serve() -> None:
     app = voice_app(assistant, authentication=BearerTokenAuth({token: "you"}))
     print(f"Open http://127.0.0.1:8000/#token={token}")
     try:
-        uvicorn.run(app, host="127.0.0.1", port=8000, ws="websockets-sansio")
+        voice_server(app, host="127.0.0.1", port=8000).run()  # (its messages bounded as the app's)
     finally:
         if server is not None:
             server.stop()

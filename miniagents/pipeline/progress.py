@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeAlias
 
-from miniagents.arguments import check_count, check_flag
+from miniagents.arguments import check_count, check_flag, refused_argument
 from miniagents.miniagents.registering import register
 from miniagents.pipeline.errors import ProgressBarMissingError
 from miniagents.root_error import ArgumentError
@@ -192,14 +192,10 @@ def check_progress_options(
     if total is not None:  # (read by the progress bar, as it starts: checked before)
         check_count(total, "total", least=0, owner=owner, fix="Or None: len(items).", error=error)
     if description is not None and not isinstance(description, str):
-        raise _not_a_description(description, owner, error)
-
-
-def _not_a_description(
-    description: object, owner: str, error: type[ArgumentError]
-) -> ArgumentError:
-    """The error for a ``description`` that is not a ``str``."""
-    return error(
-        f"{owner} needs description to be a str (the text before the progress bar), "
-        f"or None for the last agent's alias; got {description!r}."
-    )
+        raise refused_argument(
+            description,
+            "description",
+            "a str (the text before the progress bar), or None for the last agent's alias",
+            owner=owner,
+            error=error,
+        )

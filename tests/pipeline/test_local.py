@@ -521,6 +521,16 @@ def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, object])
         pipeline(upper, ["x"], **kwargs)  # type: ignore[arg-type]
 
 
+def test_a_description_that_is_not_a_str_is_refused_naming_it_as_the_other_arguments() -> None:
+    with pytest.raises(PipelineArgumentError) as refused:
+        pipeline(upper, ["x"], description=5)  # type: ignore[arg-type]
+    assert str(refused.value) == (
+        "pipeline() needs description to be a str (the text before the progress bar), or None "
+        "for the last agent's alias; got 5."
+    )
+    assert refused.value.parameter == "description"  # (was: "", unlike every other argument)
+
+
 def test_no_agents_is_refused() -> None:
     with pytest.raises(PipelineArgumentError, match="at least one agent"):
         pipeline([], ["x"])

@@ -45,7 +45,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from miniagents.arguments import check_count, check_flag, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
 from miniagents.ext.llm.charging import CallCharge, charged_budgets
 from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
 from miniagents.ext.llm.messages import (
@@ -749,31 +749,32 @@ def check_options(options: RealtimeOptions, alias: str) -> None:
     for name in ("model", "instructions", "voice"):
         value = getattr(options, name)
         if value is not None and not isinstance(value, str):
-            raise _wrong(
+            raise refused_argument(
+                value,
                 name,
-                f"{owner} needs {name} to be a str (or None: the API's default); got {value!r}.",
+                "a str (or None: the API's default)",
+                owner=owner,
+                error=LLMConfigurationError,
             )
     if options.silence_ms is not None:
         check_count(options.silence_ms, "silence_ms", owner=owner, error=LLMConfigurationError)
     for name in ("transcribe_input", "vad", "interrupt"):
         check_flag(getattr(options, name), name, owner=owner, error=LLMConfigurationError)
     if options.extra_session is not None and not isinstance(options.extra_session, Mapping):
-        raise _wrong(
+        raise refused_argument(
+            options.extra_session,
             "extra_session",
-            f"{owner} needs extra_session to be a mapping of the API's session settings, by "
-            f"their names; got {options.extra_session!r}.",
+            "a mapping of the API's session settings, by their names",
+            owner=owner,
+            error=LLMConfigurationError,
         )
     for agent in options.handoffs or ():
         if not isinstance(agent, MiniAgent):
-            raise _wrong(
+            raise refused_argument(
+                options.handoffs,
                 "handoffs",
-                f"{owner} cannot hand the conversation to {agent!r}: a handoff is a MiniAgent "
-                "(a text agent), e.g. handoffs=[planner].",
+                "MiniAgents (text agents) to hand the conversation to",
+                owner=owner,
+                fix=f"{agent!r} is not one: pass e.g. handoffs=[planner].",
+                error=LLMConfigurationError,
             )
-
-
-def _wrong(name: str, said: str) -> LLMConfigurationError:
-    """The ``LLMConfigurationError`` ``said``, of the argument ``name``."""
-    refused = LLMConfigurationError(said)
-    refused.parameter = name
-    return refused

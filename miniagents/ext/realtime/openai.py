@@ -24,7 +24,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from miniagents.ext.llm.errors import LLMError, LLMRequestError
+from miniagents.arguments import check_text, refused_argument
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMError, LLMRequestError
 from miniagents.ext.llm.sdk_calls import check_client
 from miniagents.ext.realtime.agent import make_realtime_agent
 from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
@@ -89,12 +90,35 @@ class OpenAIRealtimeOptions(RealtimeOptions):
     websocket_options: Mapping[str, object] | None = None
 
     def check(self, alias: str) -> None:
-        """Refuse an ``async_client`` that is not the SDK's async client.
+        """Refuse OpenAI's own arguments of the wrong kind, before connecting.
 
         Raises:
-            LLMConfigurationError: for another object.
+            LLMConfigurationError: for an ``async_client`` that is not the SDK's async
+                client, a ``transcription_model`` that is not a non-empty str, or
+                ``websocket_options`` that are not a mapping by str names; naming the
+                argument.
         """
         check_client(self.async_client, ("openai.AsyncOpenAI",), "OpenAI", alias)
+        owner = f"The agent {alias}"
+        check_text(
+            self.transcription_model,
+            "transcription_model",
+            owner=owner,
+            fix='E.g. transcription_model="gpt-4o-mini-transcribe".',
+            error=LLMConfigurationError,
+        )
+        options: object = self.websocket_options
+        if options is not None and (
+            not isinstance(options, Mapping) or not all(isinstance(key, str) for key in options)
+        ):
+            raise refused_argument(
+                options,
+                "websocket_options",
+                "a mapping of the WebSocket connection's options by their names (str), or None",
+                owner=owner,
+                fix='E.g. websocket_options={"open_timeout": 30}.',
+                error=LLMConfigurationError,
+            )
 
 
 class OpenAIRealtimeProvider:

@@ -5,7 +5,8 @@
     browser                                  voice_app                       realtime API
     GET /                   -> the page (one HTML file, its own scripts only)
     POST /session (who asks: the door)  -> a ticket: {"ticket", "input_rate", "output_rate"}
-    WS /ws?ticket=...  (the Host, the Origin and the ticket checked, once)
+    WS /ws, Sec-WebSocket-Protocol: miniagents.voice, miniagents.voice.ticket.<ticket>
+       (the Host, the Origin and the ticket checked, once)
       mic PCM (binary) ..................-> AudioChunk s ................-> the agent's session
       {"type": "text"|"played"|"end"} ...-> text, PlaybackPosition, the input's end
       <- {"type": "item"} + PCM (binary), {"type": "transcript", "delta"}, {"type": "tool_call"},
@@ -17,7 +18,12 @@ A browser's WebSocket sends no ``Authorization`` header, so the page asks for a 
 first, with ``fetch`` and its credentials (``Authorization: Bearer <token>``, the token it
 was opened with, ``/#token=...``; or the cookies of an enclosing app's session): the app's
 door (:class:`~miniagents.ext.web.lowlevel.Door`, the web apps' own) knows who asks, and
-the ticket, good once and for ``ticket_seconds``, names them. The door takes every request
+the ticket, good once and for ``ticket_seconds``, names them. The page sends it in the
+WebSocket's ``Sec-WebSocket-Protocol`` header, as the protocol
+``miniagents.voice.ticket.<ticket>`` beside ``miniagents.voice`` (the protocol the app
+answers with), never in the URL, which access logs keep. A ticket in the URL's query string
+(``/ws?ticket=...``, how the page sent it before) is still taken, with a warning logged
+once per app; it goes in the first release after 2027-06-30. The door takes every request
 and the WebSocket only from the settings' ``allowed_hosts`` (the ``Host`` header, against
 DNS rebinding: a 400) and a page's WebSocket only from the app's own origin and the
 settings' ``allowed_origins`` (a page of another site cannot borrow the user's ticket: a
@@ -28,14 +34,15 @@ the settings' ``max_live_runs`` sessions at once (``max_live_runs_per_principal`
 ticket is refused with 503 or 429; unused tickets kept: ``4 * max_live_runs``, a
 principal's own oldest dropped past them or past ``2 * max_live_runs_per_principal``
 of theirs, never another's), ``max_session_seconds`` long, messages of at most
-``max_message_bytes`` (a bigger one closes the session, code 1009; one the page never
-sends, code 1007, saying so); a page that sends faster than the API takes is read no
-further ahead of the session than a few dozen messages (held back, not kept; told so every
-few seconds with a ``held`` event, which is how a page that left meanwhile is noticed: its
-leaving waits behind its messages, unread). A page that leaves ends its session at once,
-the realtime API's with it; one that sends ``{"type":
-"end"}`` hears the rest of the reply first. An app that knows nobody is an explicit choice
-(``authentication=NoAuthentication()``: local development).
+``max_message_bytes`` (at least the page's microphone chunk, 4,096 bytes; a bigger one
+closes the session, code 1009, and :func:`voice_server`'s uvicorn cuts it as it arrives,
+not read whole; one the page never sends, code 1007, saying so); a page that sends faster
+than the API takes is read no further ahead of the session than a few dozen messages
+(held back, not kept; told so every few seconds with a ``held`` event, which is how a page
+that left meanwhile is noticed: its leaving waits behind its messages, unread). A page
+that leaves ends its session at once, the realtime API's with it; one that sends
+``{"type": "end"}`` hears the rest of the reply first. An app that knows nobody is an
+explicit choice (``authentication=NoAuthentication()``: local development).
 """
 
 from __future__ import annotations
@@ -43,13 +50,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -79,11 +87,34 @@ from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.lowlevel import spawn
+from miniagents.reexports import FORMER_HOMES_GO_AFTER
 
-__all__ = ["DEFAULT_PAGE", "voice_app"]
+if TYPE_CHECKING:
+    import uvicorn
+
+__all__ = [
+    "DEFAULT_PAGE",
+    "MICROPHONE_CHUNK_BYTES",
+    "TICKET_PROTOCOL_PREFIX",
+    "VOICE_PROTOCOL",
+    "voice_app",
+    "voice_server",
+]
+
+_logger = logging.getLogger("miniagents.ext.realtime.web")
 
 DEFAULT_PAGE = Path(__file__).with_name("voice_page.html")
 """The page ``voice_app`` serves unless given another: a microphone button, a transcript."""
+
+VOICE_PROTOCOL = "miniagents.voice"
+"""The WebSocket protocol the page asks for and the app answers with (the ticket beside it)."""
+
+TICKET_PROTOCOL_PREFIX = "miniagents.voice.ticket."
+"""The page's ticket, as a WebSocket protocol: this prefix, then the ticket."""
+
+MICROPHONE_CHUNK_BYTES = 4096
+"""The size of each message of the microphone's audio the page sends (2,048 16-bit samples):
+the least ``max_message_bytes`` a voice app takes."""
 
 
 def voice_app(
@@ -109,13 +140,17 @@ def voice_app(
             ``max_live_runs_per_principal`` each) (:class:`WebSettings`).
         page: The HTML page (default :data:`DEFAULT_PAGE`).
         max_session_seconds: How long a session may last.
-        max_message_bytes: The largest message the page may send (audio or JSON).
+        max_message_bytes: The largest message the page may send (audio or JSON), at
+            least :data:`MICROPHONE_CHUNK_BYTES`; the app keeps it as
+            ``app.state.max_message_bytes``, the bound to give the server's own
+            (:func:`voice_server` does).
         ticket_seconds: How long a ticket is good for (it is good once).
 
     Raises:
         WebChatPageError: if ``page`` is not a file.
         WebConfigurationError: if ``authentication`` is not given, for a limit that is not
-            a positive number, or an agent that is not a realtime agent.
+            a positive number (``max_message_bytes``: below the page's microphone chunk),
+            or an agent that is not a realtime agent.
     """
     door = Door(authentication, settings, "voice_app")
     path = Path(page)
@@ -123,13 +158,12 @@ def voice_app(
         raise WebChatPageError(f"The voice page {str(path)!r} is not a file; give an HTML page.")
     max_session_seconds = _seconds(max_session_seconds, "max_session_seconds")
     ticket_seconds = _seconds(ticket_seconds, "ticket_seconds")
-    max_message_bytes = check_count(
-        max_message_bytes, "max_message_bytes", owner="voice_app", error=WebConfigurationError
-    )
+    max_message_bytes = _message_bound(max_message_bytes)
     html = path.read_text(encoding="utf-8")
     policy = page_policy(html)
     sessions = _Sessions(settings, ticket_seconds)
     formats = _formats(agent)
+    warned: list[bool] = []  # (whether a ticket in the query string was warned of)
 
     async def serve_page(_request: Request) -> Response:
         return HTMLResponse(html, headers={"Content-Security-Policy": policy})
@@ -154,12 +188,13 @@ def voice_app(
         )
 
     async def relay(websocket: WebSocket) -> None:  # (its Host and Origin: the door's)
-        good, owner = sessions.take(websocket.query_params.get("ticket", ""))
+        good, owner = sessions.take(_ticket_of(websocket, warned))
         if not good:
             await websocket.close(1008, "No ticket, or one that is not good (any more).")
             return
+        offered = websocket.scope.get("subprotocols") or []
         try:
-            await websocket.accept()
+            await websocket.accept(VOICE_PROTOCOL if VOICE_PROTOCOL in offered else None)
             await _relay(agent, websocket, formats[0], max_session_seconds, max_message_bytes)
         finally:
             sessions.end(owner)
@@ -171,7 +206,7 @@ def voice_app(
         door.warn_unowned()
         yield
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", serve_page),
             Route("/session", new_session, methods=["POST"]),
@@ -180,11 +215,96 @@ def voice_app(
         middleware=door.middleware(),
         lifespan=lifespan,
     )
+    app.state.max_message_bytes = max_message_bytes
+    return app
+
+
+def voice_server(
+    app: Starlette, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+) -> uvicorn.Server:
+    """A uvicorn server of a voice app that reads no WebSocket message past the app's bound.
+
+    uvicorn reads a whole WebSocket message before the app sees it, up to its own
+    ``ws_max_size`` (16 MiB by default): this server's is the app's ``max_message_bytes``,
+    so a bigger message is cut by the server as it arrives (code 1009), not read whole
+    first. Run it with ``voice_server(app).run()`` (or ``await ....serve()``); a server of
+    your own takes ``ws_max_size=app.state.max_message_bytes``.
+
+    Args:
+        app: An app made by :func:`voice_app`.
+        host: The address to listen on.
+        port: The port to listen on.
+        log_level: uvicorn's log level.
+
+    Returns:
+        The server, not started.
+
+    Raises:
+        WebConfigurationError: for an app that :func:`voice_app` did not make.
+    """
+    import uvicorn
+
+    bound: object = getattr(getattr(app, "state", None), "max_message_bytes", None)
+    if not isinstance(app, Starlette) or not isinstance(bound, int):
+        raise WebConfigurationError(
+            f"voice_server needs an app made by voice_app(...), not {app!r}; for another "
+            "app, run uvicorn with ws_max_size set to its largest message.",
+            parameter="app",
+        )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws="websockets-sansio",
+        ws_max_size=bound,
+    )
+    return uvicorn.Server(config)
+
+
+def _ticket_of(websocket: WebSocket, warned: list[bool]) -> str:
+    """The ticket of the WebSocket's protocols, else of its query string (deprecated), or "".
+
+    The first ticket of a query string is warned of (``warned``: once per app).
+    """
+    for protocol in websocket.scope.get("subprotocols") or []:
+        if protocol.startswith(TICKET_PROTOCOL_PREFIX):
+            return str(protocol[len(TICKET_PROTOCOL_PREFIX) :])
+    ticket = websocket.query_params.get("ticket", "")
+    if ticket and not warned:
+        warned.append(True)
+        _logger.warning(
+            "A voice page sent its ticket in the WebSocket's URL (/ws?ticket=...), where "
+            "access logs keep it; send it in the Sec-WebSocket-Protocol header, as the "
+            "protocol %r + ticket beside %r (new WebSocket(url, [...])), as the app's own "
+            "page does. The query string is taken until the first release after %s.",
+            TICKET_PROTOCOL_PREFIX,
+            VOICE_PROTOCOL,
+            FORMER_HOMES_GO_AFTER,
+        )
+    return ticket
 
 
 def _seconds(value: float, name: str) -> float:
     """``value``, a positive number of seconds, or the ``WebConfigurationError`` naming it."""
     return check_seconds(value, name, owner="voice_app", error=WebConfigurationError)
+
+
+def _message_bound(value: int) -> int:
+    """``value``, a ``max_message_bytes`` of at least the page's microphone chunk.
+
+    Raises:
+        WebConfigurationError: for anything else, naming the least.
+    """
+    return check_count(
+        value,
+        "max_message_bytes",
+        least=MICROPHONE_CHUNK_BYTES,
+        owner="voice_app",
+        fix=f"The page sends its microphone's audio in messages of {MICROPHONE_CHUNK_BYTES:,} "
+        "bytes: a smaller bound would close every session at its first chunk.",
+        error=WebConfigurationError,
+    )
 
 
 def _formats(agent: MiniAgent[..., RealtimePiece]) -> tuple[int, int]:

@@ -31,7 +31,7 @@ from miniagents.ext.realtime import (
 )
 from miniagents.messages import ImagePart, Message
 from miniagents.testing import FakeLLMServer, LiveUsage, tone
-from tests.ext.realtime.kit import Api, of, pieces, pieces_then_error, question, streamed
+from tests.ext.realtime.kit import APIS, Api, of, pieces, pieces_then_error, question, streamed
 
 DOT = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 USAGE = LiveUsage(input_text=10, input_audio=20, output_text=4, output_audio=30)
@@ -186,7 +186,7 @@ async def test_audio_of_another_format_is_refused_before_it_is_sent(
         ({"instructions": ["Be brief."]}, "needs instructions to be a str"),
         ({"vad": "no"}, "needs vad to be True or False; got 'no'"),
         ({"extra_session": 5}, "needs extra_session to be a mapping"),  # (was: a TypeError)
-        ({"handoffs": [5]}, "hand the conversation to 5: a handoff is a MiniAgent"),
+        ({"handoffs": [5]}, "needs handoffs to be MiniAgents (text agents) to hand the"),
     ],
 )
 async def test_wrong_arguments_are_refused_before_connecting_saying_what_to_give(
@@ -195,5 +195,25 @@ async def test_wrong_arguments_are_refused_before_connecting_saying_what_to_give
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match=re.escape(said)) as refused:
             await api.voice(fake_llm, **arguments).inquire(streamed(["Hi."]))
+    assert refused.value.parameter == next(iter(arguments))
+    assert fake_llm.realtime_sessions == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        ({"transcription_model": 5}, "needs transcription_model to be a non-empty str; got 5"),
+        ({"transcription_model": " "}, "needs transcription_model to be a non-empty str"),
+        ({"websocket_options": 30}, "needs websocket_options to be a mapping"),
+        ({"websocket_options": {1: 30}}, "needs websocket_options to be a mapping"),
+    ],
+)
+async def test_openais_own_wrong_arguments_are_refused_before_connecting(
+    fake_llm: FakeLLMServer, arguments: dict[str, object], said: str
+) -> None:
+    # (was: a number sent as the transcription model; the SDK's TypeError, at connecting)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=re.escape(said)) as refused:
+            await APIS[0].voice(fake_llm, **arguments).inquire(streamed(["Hi."]))
     assert refused.value.parameter == next(iter(arguments))
     assert fake_llm.realtime_sessions == []

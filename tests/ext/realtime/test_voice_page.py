@@ -30,12 +30,14 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Playwright
     from websockets.asyncio import client
+    from websockets.typing import Subprotocol
 
 from miniagents.errors import WebConfigurationError
 from miniagents.ext.llm.offline import offline_agent
@@ -153,6 +155,8 @@ async def test_the_pages_spoken_question_reaches_the_api_and_the_answer_comes_ba
         browser = await launch(playwright, f"--use-file-for-fake-audio-capture={question}")
         try:
             page = await browser.new_page()
+            opened: list[str] = []
+            page.on("websocket", lambda socket: opened.append(socket.url))
             await page.goto(f"{base_url}/#token=s3cret")
             await page.click("#mic")
             # (the page's own policy forbids eval: Playwright's locators read it instead)
@@ -164,6 +168,8 @@ async def test_the_pages_spoken_question_reaches_the_api_and_the_answer_comes_ba
             await page.screenshot(path=str(ARTIFACTS / "voice_page.png"))
         finally:
             await browser.close()
+    # the ticket went in the Sec-WebSocket-Protocol header, not in the URL (access logs keep it)
+    assert opened == [base_url.replace("http", "ws") + "/ws"]
     assert stats["audioBytes"] == 3 * 4800  # the three pieces of the answer, 100 ms each
     assert stats["errors"] == []
     record = fake_llm.realtime_sessions[0]
@@ -187,12 +193,12 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
         headers = {"Authorization": "Bearer s3cret"}
         given = (await client.post("/session", json={}, headers=headers)).json()
         assert (given["input_rate"], given["output_rate"]) == (24000, 24000)
-        ws_url = base_url.replace("http", "ws") + "/ws?ticket="
+        ws_url, ticket = base_url.replace("http", "ws") + "/ws", ticketed(given["ticket"])
         with pytest.raises(InvalidStatus, match="403") as foreign:  # a page of another site
-            async with connect(ws_url + given["ticket"], origin=Origin("https://evil.example")):
+            async with connect(ws_url, subprotocols=ticket, origin=Origin("https://evil.example")):
                 pass
         assert b"origin_not_allowed" in foreign.value.response.body  # (the door's own 403)
-        async with connect(ws_url + given["ticket"]) as socket:  # (refused above: not taken)
+        async with connect(ws_url, subprotocols=ticket) as socket:  # (refused above: not taken)
             await socket.send('{"type": "text", "text": "Hi."}')
             events: list[str | bytes] = []
             while '"turn_end"' not in str(events[-1:]):
@@ -202,7 +208,7 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
         assert "".join(deltas) == "You said: Hi."
         assert any(isinstance(event, bytes) for event in events)  # the audio
         with pytest.raises(InvalidStatus, match="403"):  # a ticket is good once
-            async with connect(ws_url + given["ticket"]):
+            async with connect(ws_url, subprotocols=ticket):
                 pass
         elsewhere = await client.get("/", headers={"Host": "evil.example"})
         assert elsewhere.status_code == 400
@@ -213,13 +219,56 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
         assert b"host_not_allowed" in elsewhere_ws.value.response.body
 
 
+async def test_the_ticket_goes_in_the_protocol_header_and_one_in_the_url_is_warned_of(
+    fake_llm: FakeLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from websockets.asyncio.client import connect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
+    headers = {"Authorization": "Bearer s3cret"}
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
+        async with session_socket(base_url, ticket) as socket:
+            assert socket.subprotocol == web.VOICE_PROTOCOL  # (the app's answer: not the ticket)
+            await socket.send('{"type": "end"}')
+            async for _ in socket:  # (to the app's close: the session has ended)
+                pass
+        assert not [record for record in caplog.records if record.name.endswith("realtime.web")]
+        for _ in range(2):  # (a page of before, its ticket in the URL: taken, warned of once)
+            ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
+            async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+                assert socket.subprotocol is None
+                await socket.send('{"type": "end"}')
+                async for _ in socket:
+                    pass
+            assert socket.close_code == 1000
+    warned = [record for record in caplog.records if record.name.endswith("realtime.web")]
+    assert len(warned) == 1
+    assert "send it in the Sec-WebSocket-Protocol header" in warned[0].getMessage()
+    assert "until the first release after 2027-06-30" in warned[0].getMessage()
+
+
 def connect_as(host: str, base_url: str, ticket: str) -> client.connect:
     """A WebSocket to the app at ``base_url`` whose ``Host`` is ``host`` (the app's own port)."""
     from websockets.asyncio.client import connect
 
     port = int(base_url.rsplit(":", 1)[1])
-    uri = f"ws://{host}:{port}/ws?ticket={ticket}"
-    return connect(uri, host="127.0.0.1", port=port, proxy=None)
+    uri = f"ws://{host}:{port}/ws"
+    return connect(uri, host="127.0.0.1", port=port, proxy=None, subprotocols=ticketed(ticket))
+
+
+def session_socket(base_url: str, ticket: str) -> client.connect:
+    """A WebSocket to the app at ``base_url``, its ticket sent as the page sends it."""
+    from websockets.asyncio.client import connect
+
+    return connect(base_url.replace("http", "ws") + "/ws", subprotocols=ticketed(ticket))
+
+
+def ticketed(ticket: str) -> list[Subprotocol]:
+    """The WebSocket protocols the page asks for: the voice protocol, and its ticket."""
+    from websockets.typing import Subprotocol
+
+    return [Subprotocol(web.VOICE_PROTOCOL), Subprotocol(web.TICKET_PROTOCOL_PREFIX + ticket)]
 
 
 async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: FakeLLMServer) -> None:
@@ -251,7 +300,6 @@ async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: Fake
 
 
 async def test_one_users_tickets_never_push_out_anothers(fake_llm: FakeLLMServer) -> None:
-    from websockets.asyncio.client import connect
 
     app = voice_app(
         APIS[0].voice(fake_llm),
@@ -265,7 +313,7 @@ async def test_one_users_tickets_never_push_out_anothers(fake_llm: FakeLLMServer
         asked = [(await client.post("/session", json={}, headers=eve)) for _ in range(10)]
         bob = await client.post("/session", json={}, headers={"Authorization": "Bearer b"})
         # (was: a 403, ada's ticket dropped for eve's, the oldest, unused)
-        async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+        async with session_socket(base_url, ticket) as socket:
             await socket.send('{"type": "end"}')
             async for _ in socket:  # (to the app's close: the session has ended)
                 pass
@@ -300,12 +348,28 @@ def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
         assert refused.value.parameter == limit
 
 
+def test_a_message_bound_below_the_pages_microphone_chunk_is_refused_when_the_app_is_made(
+    fake_llm: FakeLLMServer,
+) -> None:
+    agent, local = APIS[0].voice(fake_llm), NoAuthentication()
+    with pytest.raises(WebConfigurationError) as refused:  # (was: every session closed, 1009)
+        voice_app(agent, authentication=local, max_message_bytes=4095)
+    assert str(refused.value) == (
+        "voice_app needs max_message_bytes to be a whole number of at least 4096; got 4095. "
+        "The page sends its microphone's audio in messages of 4,096 bytes: a smaller bound "
+        "would close every session at its first chunk."
+    )
+    assert refused.value.parameter == "max_message_bytes"
+    app = voice_app(agent, authentication=local, max_message_bytes=web.MICROPHONE_CHUNK_BYTES)
+    assert app.state.max_message_bytes == 4096
+
+
 async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMServer) -> None:
     from playwright.async_api import async_playwright, expect
 
-    # a chunk of the microphone (2,048 samples: 4,096 bytes) is more than the app takes
+    # the microphone's chunks (4,096 bytes) are taken; a typed text of 5,000 is not
     app = voice_app(
-        APIS[0].voice(fake_llm), authentication=NoAuthentication(), max_message_bytes=1_000
+        APIS[0].voice(fake_llm), authentication=NoAuthentication(), max_message_bytes=4096
     )
     async with served(app) as base_url, async_playwright() as playwright:
         browser = await launch(playwright)
@@ -313,6 +377,11 @@ async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMSe
             page = await browser.new_page()
             await page.goto(base_url)
             await page.click("#mic")
+            await expect(page.locator("body")).to_have_attribute(
+                "data-state", "live", timeout=30_000
+            )
+            await page.fill("#text", "x" * 5_000)
+            await page.click("#typed button")
             await expect(page.locator("body")).to_have_attribute(
                 "data-state", "error", timeout=30_000
             )
@@ -351,17 +420,51 @@ async def test_the_page_says_the_connection_closed_when_the_server_stops_without
             await browser.close()
 
 
-async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
+async def test_the_voice_server_cuts_a_message_past_the_apps_bound_before_reading_it_whole(
     fake_llm: FakeLLMServer,
 ) -> None:
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    server = web.voice_server(app, log_level="warning")
+    assert server.config.ws_max_size == 64 * 1024  # (uvicorn's own: 16 MiB)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            ticket = (await client.post("/session", json={})).json()["ticket"]
+        url = base_url.replace("http", "ws") + "/ws"
+        async with connect(url, max_size=None, subprotocols=ticketed(ticket)) as websocket:
+            await websocket.send(bytes(64 * 1024 + 2))  # (one message past the bound)
+            with pytest.raises(ConnectionClosedError):
+                await websocket.recv()
+        assert websocket.close_code == 1009
+        # cut by the server as it came, not by the app after it was read whole
+        assert websocket.close_reason != "A message was bigger than the app takes."
+        assert "65536" in str(websocket.close_reason)  # (the server's bound, named by it)
+        await until(lambda: not running_tasks())
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+    with pytest.raises(WebConfigurationError, match="voice_server needs an app made by voice_app"):
+        web.voice_server(Starlette())
+
+
+async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
+    fake_llm: FakeLLMServer,
+) -> None:
 
     fake_llm.speak(["One, ", "two, ", "three."], pause_after=1)  # (held: the reply goes on)
     app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
     headers = {"Authorization": "Bearer s3cret"}
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
-        async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+        async with session_socket(base_url, ticket) as socket:
             await socket.send('{"type": "text", "text": "Count."}')
             while '"transcript"' not in str(await socket.recv()):
                 pass  # (the reply has begun; the page closes now)
@@ -374,7 +477,6 @@ async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
 async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
     fake_llm: FakeLLMServer,
 ) -> None:
-    from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
     app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
@@ -395,7 +497,7 @@ async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         for message in malformed:
             ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
-            async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+            async with session_socket(base_url, ticket) as socket:
                 await socket.send(message)
                 with contextlib.suppress(ConnectionClosed):  # (the app may have closed first)
                     await socket.send('{"type": "end"}')
@@ -469,7 +571,6 @@ class _HeldAPI:
 
 
 async def test_a_page_that_sends_faster_than_the_api_takes_is_read_no_further_ahead() -> None:
-    from websockets.asyncio.client import connect
 
     link = _HeldLink()
     agent = make_realtime_agent(
@@ -490,7 +591,7 @@ async def test_a_page_that_sends_faster_than_the_api_takes_is_read_no_further_ah
     frames = [bytes([index % 256, index // 256]) * 240 for index in range(300)]  # (10 ms each)
     async with served(counted) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         ticket = (await client.post("/session", json={})).json()["ticket"]
-        async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+        async with session_socket(base_url, ticket) as socket:
             for frame in frames:
                 await socket.send(frame)
             await _settled(ahead)  # (the app reads no more while the API takes nothing)
@@ -509,7 +610,6 @@ async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
 ) -> None:
     # (its messages were not read while the API took none, so its leaving, behind them, was
     # noticed only when the API next took input: the session and its place held meanwhile)
-    from websockets.asyncio.client import connect
 
     monkeypatch.setattr(web, "_HELD_CHECK", 0.01)  # (how often a held-back page is told so)
     link = _HeldLink()
@@ -520,7 +620,7 @@ async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
     frames = [bytes([index % 256, 0]) * 240 for index in range(100)]  # (past the read-ahead)
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         ticket = (await client.post("/session", json={})).json()["ticket"]
-        async with connect(base_url.replace("http", "ws") + "/ws?ticket=" + ticket) as socket:
+        async with session_socket(base_url, ticket) as socket:
             for frame in frames:
                 await socket.send(frame)
             assert (await socket.recv()) == '{"type": "held"}'  # (held back: told so)
