@@ -494,7 +494,16 @@ class FakeLLMServer(ScriptedApp):
             delay: Seconds to wait before responding.
             for_model: Only a request for this model takes this failure.
             times: Enqueue this failure this many times (e.g. 1 + max_retries).
+
+        Raises:
+            FakeLLMServerError: if ``status`` is not an int from 200 to 599.
         """
+        given: object = status  # (typed so; a test mypy does not check may pass anything)
+        if not isinstance(given, int) or isinstance(given, bool) or not 200 <= given <= 599:
+            raise FakeLLMServerError(
+                f"FakeLLMServer.fail() takes an HTTP status, an int from 200 to 599 (e.g. 429 "
+                f"or 500), not {given!r:.40}."
+            )
         item = Failure(
             status=status,
             body=body,
