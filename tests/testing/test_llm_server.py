@@ -445,6 +445,19 @@ def test_a_failure_that_is_no_http_status_is_refused_where_it_is_scripted(
     assert fake_llm.requests == []
 
 
+async def test_async_with_says_to_enter_the_server_with_a_plain_with() -> None:
+    server = FakeLLMServer()
+    with pytest.raises(
+        FakeLLMServerError, match=r"with a plain `with FakeLLMServer\(\) as server:`"
+    ):
+        async with server:
+            raise AssertionError("never entered")
+    # (was: a bare TypeError, "'FakeLLMServer' object does not support the asynchronous
+    # context manager protocol")
+    with pytest.raises(FakeLLMServerError, match="not started"):
+        server.port  # noqa: B018 - (nor was it started)
+
+
 # -- stream failure modes ------------------------------------------------------------------
 
 
