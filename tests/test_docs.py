@@ -3,7 +3,9 @@ prints what its page says."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import itertools
 import re
 import subprocess
@@ -660,3 +662,36 @@ def test_the_api_reference_shows_the_docstrings_rest_markup_as_markdown() -> Non
         "Args:\n"
         "    x: A value.\n"
     )
+
+
+_COMMAND_LINE = re.compile(
+    r"(?<![\w.-])miniagents\s+(chat|web|eval|run|studio(?: list| show| fork| diff)?)"
+    r"((?: +(?:\"[^\"\n]*\"|[^\s`]+))*)"
+)
+"""A ``miniagents`` command written in a page, its words up to the line's end or a backtick."""
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+@cache
+def _flags_of(command: str) -> frozenset[str]:
+    """The flags ``miniagents COMMAND --help`` lists."""
+    from miniagents.cli import main
+
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown), pytest.raises(SystemExit):
+        main([*command.split(), "--help"])
+    return frozenset(_FLAG.findall(shown.getvalue()))
+
+
+def test_every_flag_a_page_gives_a_command_is_one_of_its_flags() -> None:
+    pages = [*PAGES, ROOT / "CHANGELOG.md"]  # (the site's changelog page includes it)
+    unknown = [
+        f"{page.relative_to(ROOT)}: miniagents {found[1]} {flag}"
+        for page in pages
+        for found in _COMMAND_LINE.finditer(page.read_text(encoding="utf-8"))
+        for flag in _FLAG.findall(found[2])
+        if flag not in _flags_of(found[1])
+    ]
+    # (was: the changelog gave `miniagents web --max-ended-task-bytes`, a flag renamed
+    # --max-ended-run-bytes before any release)
+    assert not unknown, f"Flags the commands do not take: {unknown}"

@@ -8,6 +8,7 @@ iterables, observables, streams still running) become segments that a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, MutableSequence
 from typing import Any, Union
 
@@ -96,6 +97,11 @@ def collect(item: object, out: MutableSequence[Segment]) -> None:
         raise MessageTypeError(
             f"Got {type(item).__name__} where messages were expected; "
             "decode it to str first, e.g. data.decode('utf-8')."
+        )
+    elif isinstance(item, asyncio.Future):  # (iterable, for `yield from`: not its result)
+        raise MessageTypeError(
+            f"Got an asyncio task or future ({item!r:.80}) where messages were expected; "
+            "await it first, and pass its result."
         )
     elif isinstance(item, Iterable):
         for sub_item in item:

@@ -166,9 +166,14 @@ class InteractionContext:
         try:
             self._replies.append(messages)
         except MessageTypeError as error:
+            hint = ""
+            given: object = messages  # (typed so; code mypy does not check may pass anything)
+            if inspect.iscoroutine(given):  # (an async function called, not awaited)
+                given.close()  # (refused: never to run, nor to warn that it never ran)
+                hint = " A coroutine is not a message: await it first, ctx.reply(await ...)."
             raise MessageTypeError(
                 f"The agent {self.this_agent.alias} replied with something that is not "
-                f"a message. {error}"
+                f"a message. {error}{hint}"
             ) from error
 
     async def areply(self, messages: MessageType) -> None:

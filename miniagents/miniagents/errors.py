@@ -55,11 +55,12 @@ class ContextReenteredError(MiniAgentsError, RuntimeError):
 
 
 class ContextArgumentError(MiniAgentsError, TypeError):
-    """``MiniAgents(...)`` or its ``run(...)`` was given an argument it cannot use.
+    """``MiniAgents(...)`` or its ``run(...)`` got an argument it cannot use, or a plain ``with``.
 
     A handler that is not an async function (``on_persist_message=save`` where ``save`` is
-    a plain ``def``), a ``start_everything_asap_by_default`` that is not a ``bool``, or
-    ``run(main)`` (a function, not the coroutine ``main()``).
+    a plain ``def``), a ``start_everything_asap_by_default`` that is not a ``bool``,
+    ``run(main)`` (a function, not the coroutine ``main()``), or a plain ``with
+    MiniAgents():`` (it is ``async with``).
     """
 
 

@@ -69,6 +69,7 @@ import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
+from typing import NoReturn
 
 from miniagents.testing._compatible_wire import COMPATIBLE_SERVERS
 from miniagents.testing._http import Handler, HTTPServer
@@ -156,6 +157,21 @@ class FakeLLMServer(ScriptedApp):
     ) -> None:
         """Stop the server."""
         self.stop()
+
+    async def __aenter__(self) -> NoReturn:
+        """Refuse ``async with``: the server serves in a thread of its own, entered with ``with``.
+
+        Raises:
+            FakeLLMServerError: always, saying how to enter it.
+        """
+        raise FakeLLMServerError(
+            "FakeLLMServer is entered with a plain `with FakeLLMServer() as server:` (it "
+            "serves in a thread of its own), not `async with`; the SDK clients and "
+            "MiniAgents() go in the `async with` inside it."
+        )
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Never called: :meth:`__aenter__` refuses ``async with`` (both make the protocol)."""
 
     @property
     def port(self) -> int:
@@ -494,7 +510,16 @@ class FakeLLMServer(ScriptedApp):
             delay: Seconds to wait before responding.
             for_model: Only a request for this model takes this failure.
             times: Enqueue this failure this many times (e.g. 1 + max_retries).
+
+        Raises:
+            FakeLLMServerError: if ``status`` is not an int from 200 to 599.
         """
+        given: object = status  # (typed so; a test mypy does not check may pass anything)
+        if not isinstance(given, int) or isinstance(given, bool) or not 200 <= given <= 599:
+            raise FakeLLMServerError(
+                f"FakeLLMServer.fail() takes an HTTP status, an int from 200 to 599 (e.g. 429 "
+                f"or 500), not {given!r:.40}."
+            )
         item = Failure(
             status=status,
             body=body,

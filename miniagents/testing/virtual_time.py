@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import selectors
 from collections.abc import Callable, Coroutine, Iterator
@@ -187,7 +188,8 @@ def run_with_virtual_time(
 
     Raises:
         VirtualTimeError: if called while an event loop runs in this thread (there, use
-            ``with virtual_time():``), or if ``start`` is not a finite number.
+            ``with virtual_time():``), if ``start`` is not a finite number, or if ``main``
+            is not a coroutine (``run_with_virtual_time(main)``, not ``main()``).
 
     Example:
         >>> async def main() -> float:
@@ -196,6 +198,13 @@ def run_with_virtual_time(
         >>> run_with_virtual_time(main())  # at once
         30.0
     """
+    given: object = main  # (typed a coroutine; may be the async function itself)
+    if not inspect.iscoroutine(given):
+        name = getattr(given, "__name__", "main")
+        raise VirtualTimeError(
+            f"run_with_virtual_time() takes a coroutine, not {given!r:.60}: call the async "
+            f"function, run_with_virtual_time({name}()), with the parentheses."
+        )
     try:
         if _running_loop() is not None:
             raise VirtualTimeError(
@@ -287,6 +296,11 @@ def manual_time() -> Iterator[VirtualClock]:
     Yields:
         The loop's clock (see :func:`virtual_time`, of which this is the stopped form).
 
+    Raises:
+        VirtualTimeError: outside a running loop (from sync code, run the test with
+            ``run_with_virtual_time(main(), auto_advance=False)``), or as
+            :func:`virtual_time` does.
+
     Example:
         >>> async def test_a_stall(server: FakeLLMServer) -> None:  # doctest: +SKIP
         ...     server.reply(["Hel", "lo"], hang_after=1)
@@ -294,6 +308,12 @@ def manual_time() -> Iterator[VirtualClock]:
         ...         ...  # start the call, read its first token
         ...         clock.advance(60)  # now the stall timeout fires
     """
+    if _running_loop() is None:
+        raise VirtualTimeError(
+            "manual_time() stops the running event loop's clock, but no loop is running: use "
+            "it in async code, or run_with_virtual_time(main(), auto_advance=False) from sync "
+            "code."
+        )
     with virtual_time(auto_advance=False) as clock:
         yield clock
 

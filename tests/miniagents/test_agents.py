@@ -1180,6 +1180,46 @@ async def test_a_coroutine_as_the_input_is_refused_saying_to_await_it_and_is_clo
     assert inspect.getcoroutinestate(given) == inspect.CORO_CLOSED
 
 
+async def test_a_coroutine_replied_is_refused_saying_to_await_it_and_is_closed() -> None:
+    async def fetch() -> str:
+        return "fetched"
+
+    given = fetch()
+
+    @miniagent
+    async def forgetful(ctx: InteractionContext) -> None:
+        ctx.reply(cast(Any, given))  # (a forgotten await)
+
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match=r"await it first, ctx\.reply\(await \.\.\.\)"):
+            await forgetful.inquire()
+    # (was: the error listed what a message may be, without the await; the coroutine was
+    # left unclosed, so Python warned "coroutine 'fetch' was never awaited")
+    assert inspect.getcoroutinestate(given) == inspect.CORO_CLOSED
+
+
+@pytest.mark.parametrize("done", [False, True], ids=["pending", "done"])
+async def test_a_task_replied_is_refused_saying_to_await_it(done: bool) -> None:
+    async def fetch() -> str:
+        return "fetched"
+
+    @miniagent
+    async def forgetful(ctx: InteractionContext) -> None:
+        task = asyncio.ensure_future(fetch())
+        if done:
+            await task
+        try:
+            ctx.reply(cast(Any, task))  # (a forgotten await)
+        finally:
+            await task
+
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match=r"task or future .* await it first"):
+            await forgetful.inquire()
+    # (was: a future is iterable, for `yield from`: a pending one failed with a bare
+    # RuntimeError, "await wasn't used with future", and a done one replied nothing)
+
+
 # -- initiate_inquiry / AgentCall ----------------------------------------------------------------
 
 
@@ -1347,6 +1387,29 @@ def test_run_of_the_async_function_itself_says_to_call_it() -> None:
     assert str(raised.value).endswith(
         ": call the async function, MiniAgents().run(main()), with the parentheses."
     )
+
+
+@pytest.mark.parametrize("in_a_loop", [False, True], ids=["plain code", "async code"])
+def test_a_plain_with_says_to_write_async_with(in_a_loop: bool) -> None:
+    context: Any = (
+        MiniAgents()
+    )  # (mypy sees the with below as the end: its __enter__ never returns)
+
+    def enter() -> None:
+        with pytest.raises(ContextArgumentError) as raised, context:
+            pass
+        assert "`async with MiniAgents(): ...` inside an async function" in str(raised.value)
+        assert "`MiniAgents().run(main())`" in str(raised.value)
+
+    async def in_async_code() -> None:
+        enter()
+
+    # (was: a bare TypeError, "'MiniAgents' object does not support the context manager
+    # protocol")
+    if in_a_loop:
+        asyncio.run(in_async_code())
+    else:
+        enter()
 
 
 async def test_run_of_the_async_function_itself_in_a_running_loop_says_to_call_it() -> None:

@@ -27,6 +27,7 @@ from openai.types.chat import ChatCompletionChunk
 from miniagents.testing import (
     FAST_RETRY,
     FakeLLMServer,
+    FakeLLMServerError,
     FakeLLMServerTimeout,
     manual_time,
     virtual_time,
@@ -430,6 +431,31 @@ async def test_error_statuses(fake_llm: FakeLLMServer) -> None:  # noqa: F811
         assert type(error) is error_class
         assert error.status_code == status
     assert [r.status for r in fake_llm.requests] == [case[0] for case in cases]
+
+
+@pytest.mark.parametrize("status", ["500", 42, 600, True, 500.0])
+def test_a_failure_that_is_no_http_status_is_refused_where_it_is_scripted(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    status: object,
+) -> None:
+    with pytest.raises(FakeLLMServerError, match=r"takes an HTTP status, an int from 200 to 599"):
+        fake_llm.fail(status)  # type: ignore[arg-type]
+    # (was: scripted, then the server's handler broke on it: the request had no status and
+    # the SDK, its connection dropped, retried and got the next reply, so the test passed)
+    assert fake_llm.requests == []
+
+
+async def test_async_with_says_to_enter_the_server_with_a_plain_with() -> None:
+    server = FakeLLMServer()
+    with pytest.raises(
+        FakeLLMServerError, match=r"with a plain `with FakeLLMServer\(\) as server:`"
+    ):
+        async with server:
+            raise AssertionError("never entered")
+    # (was: a bare TypeError, "'FakeLLMServer' object does not support the asynchronous
+    # context manager protocol")
+    with pytest.raises(FakeLLMServerError, match="not started"):
+        server.port  # noqa: B018 - (nor was it started)
 
 
 # -- stream failure modes ------------------------------------------------------------------

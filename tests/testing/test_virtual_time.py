@@ -230,6 +230,20 @@ async def test_run_with_virtual_time_refuses_to_run_inside_a_running_loop() -> N
     assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED  # no "never awaited"
 
 
+def test_run_with_virtual_time_of_the_async_function_itself_says_to_call_it() -> None:
+    async def main() -> None:
+        raise AssertionError("never run")
+
+    with pytest.raises(VirtualTimeError) as raised:
+        run_with_virtual_time(main)  # type: ignore[arg-type]
+    # (was: asyncio's bare TypeError, "An asyncio.Future, a coroutine or an awaitable is
+    # required", as MiniAgents().run(main) says it already)
+    assert str(raised.value).startswith("run_with_virtual_time() takes a coroutine, not <func")
+    assert str(raised.value).endswith(
+        ": call the async function, run_with_virtual_time(main()), with the parentheses."
+    )
+
+
 # -- virtual_time() and manual_time() on the running loop ---------------------------------------
 
 
@@ -367,6 +381,15 @@ def test_virtual_time_on_a_virtual_time_loop_sets_the_mode_of_its_clock() -> Non
 def test_virtual_time_needs_a_running_loop() -> None:
     with pytest.raises(VirtualTimeError, match="no loop is running"), virtual_time():
         pass
+
+
+def test_manual_time_needs_a_running_loop_and_says_so_in_its_own_name() -> None:
+    with pytest.raises(VirtualTimeError) as raised, manual_time():
+        pass
+    # (was: the message of virtual_time(), which sent sync code to run_with_virtual_time(...)
+    # with its clock running by itself)
+    assert str(raised.value).startswith("manual_time() stops the running event loop's clock")
+    assert "run_with_virtual_time(main(), auto_advance=False)" in str(raised.value)
 
 
 @contextlib.contextmanager
