@@ -247,6 +247,7 @@ async def afind_runs(
     prefix: str,
     *,
     running_only: bool = False,
+    here_only: bool = False,
     limit: int | None = None,
 ) -> list[DurableRunInfo]:
     """The durable runs of ``agent``'s database whose ids start with ``prefix``, newest first.
@@ -255,6 +256,9 @@ async def afind_runs(
         agent: A durable agent (its database is searched).
         prefix: The start of the ids (an id is found by itself).
         running_only: Only the runs that have not ended.
+        here_only: Only the runs of this process's DBOS executor (its executor id,
+            ``DBOS__VMID``): those it started or recovered, not those another process
+            sharing the database runs.
         limit: The most runs to give.
 
     Raises:
@@ -268,6 +272,7 @@ async def afind_runs(
             workflow_id_prefix=prefix,
             name=_WORKFLOW,
             status=["PENDING", "ENQUEUED"] if running_only else None,
+            executor_id=dbos.executor_id if here_only else None,
             sort_desc=True,
             limit=limit,
             load_input=False,

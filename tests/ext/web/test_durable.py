@@ -526,6 +526,42 @@ async def test_a_new_agui_run_of_a_thread_after_a_restart_abandons_its_paused_ru
 
 
 @pytest.mark.timeout(240)
+async def test_a_new_agui_run_of_a_thread_leaves_the_run_another_server_streams_of_it(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # two servers on one database, each a DBOS executor of its own (DBOS__VMID): a new run
+    # of the thread on one abandons the thread's runs of its own executor only, never the
+    # run the other streams (was: it cancelled it, and the other's stream ended at its next
+    # step with the run cancelled under it)
+    fake_llm.reply(tokens=["All ", "done ", "now."], for_model=MAIN, pause_after=1)
+    fake_llm.reply(tokens=["Hello."], for_model=MAIN)
+    first = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-a")
+    second = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-b")
+    other = {"id": "u2", "role": "user", "content": "Hi."}
+    new_run = {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
+    async with (
+        _client_of(first) as client,
+        _client_of(second) as other_client,
+        client.stream("POST", "/", json=AG_UI.body) as response,
+    ):
+        reader = SSEReader(response)
+        while (event := await reader.next()) is not None and AG_UI.delta(event) is None:
+            pass
+        paused = await fake_llm.wait_paused_async(0)
+        _, events = await post_events(other_client, new_run)
+        assert events[-1].type == "RUN_FINISHED"
+        statuses = _statuses(tmp_path, AG_UI, "r1")
+        paused.resume()
+        rest = await reader.rest()
+    assert statuses == ["PENDING"]  # the other server's live run, left alone
+    assert [AG_UI.delta(event) for event in rest if AG_UI.delta(event)] == ["done ", "now."]
+    assert rest[-1].json["type"] == "RUN_FINISHED"
+    assert "outcome" not in rest[-1].json or rest[-1].json["outcome"]["type"] == "success"
+    assert _statuses(tmp_path, AG_UI, "r1") == ["SUCCESS"]
+
+
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
 async def test_a_run_resumed_from_a_pause_and_killed_resumes_at_the_clients_last_event(
     fake_llm: FakeLLMServer,  # noqa: F811
