@@ -213,8 +213,17 @@ class DurableJobs:
         """
         from miniagents.ext.dbos import afind_runs
 
-        prefix = self._prefix(owner, key)
-        runs = await afind_runs(self._agent, prefix, running_only=running_only, here_only=here_only)
+        def ours(workflow_id: str) -> bool:  # (the others' steps are not read)
+            parsed = self._parsed(owner, workflow_id)
+            return parsed is not None and (group is None or parsed[1] == group)
+
+        runs = await afind_runs(
+            self._agent,
+            self._prefix(owner, key),
+            running_only=running_only,
+            here_only=here_only,
+            which=ours,
+        )
         return [found for run in runs if (found := self._found(owner, run, group)) is not None]
 
     def _found(self, owner: str | None, run: DurableRunInfo, group: str | None) -> FoundRun | None:
