@@ -221,6 +221,24 @@ async def _killed_at_pause(
     return seen
 
 
+async def _killed_in_second_call(
+    llm: FakeLLMServer, folder: Path, protocol: Protocol, *, held_again: bool = False
+) -> list[SSEEvent]:
+    """The protocol's run (:func:`_script`), its server killed once the model's second call
+    has streamed ``All `` and waits; the second call is scripted again for the next server
+    (held after its first token too, if ``held_again``). Returns the events read."""
+    paused = len(llm.requests) + 1  # (the second call of the run)
+    _script(llm, pause_second=True)
+    server = Server(llm, folder, protocol.name)
+    async with _client_of(server, kill=True) as client:  # the 2nd call streams, and waits
+        seen = await _killed_at_pause(
+            server, client, protocol, protocol.body, "All ", paused=paused
+        )
+    llm.clear_script()
+    _script(llm, start=1, pause_second=held_again)
+    return seen
+
+
 async def _reference(llm: FakeLLMServer, folder: Path, protocol: Protocol) -> list[SSEEvent]:
     """The events of the run that nobody killed."""
     folder.mkdir()  # noqa: ASYNC240 - a test's temporary folder, at once
@@ -242,16 +260,9 @@ async def test_a_run_killed_mid_stream_resumes_at_the_clients_last_event_after_a
     reference = _normalized(await _reference(fake_llm, tmp_path / "reference", protocol))
     before = len(fake_llm.requests)
 
-    _script(fake_llm, pause_second=True)
-    first = Server(fake_llm, tmp_path, protocol.name)
-    async with _client_of(first, kill=True) as client:  # the 2nd call streams, and waits
-        seen = await _killed_at_pause(
-            first, client, protocol, protocol.body, "All ", paused=before + 1
-        )
+    seen = await _killed_in_second_call(fake_llm, tmp_path, protocol)
     assert _side_effects(tmp_path) == ["note a"]
 
-    fake_llm.clear_script()
-    _script(fake_llm, start=1)  # the second call again
     async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
         last = {"Last-Event-ID": seen[-1].id or ""}
         response, rest = await get_events(client, protocol.path, last)
@@ -288,13 +299,8 @@ async def test_a_made_up_last_event_id_of_a_recovered_run_is_a_400_at_the_runs_e
     # after a restart a run's events come again from its replay, then live: an id beyond
     # them is known to be none of the run's at its end (or its pause) only; till then the
     # client waits, holding one stream's slot, and gets the 400 a run here answers at once
-    _script(fake_llm, pause_second=True)
-    first = Server(fake_llm, tmp_path, protocol.name)
-    async with _client_of(first, kill=True) as client:  # the 2nd call streams, and waits
-        await _killed_at_pause(first, client, protocol, protocol.body, "All ", paused=1)
-
-    fake_llm.clear_script()
-    _script(fake_llm, start=1, pause_second=True)  # the second call again, held after a token
+    # (the second call again, held after a token)
+    await _killed_in_second_call(fake_llm, tmp_path, protocol, held_again=True)
     async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
         made_up = asyncio.ensure_future(
             client.get(protocol.path, headers={"Last-Event-ID": "999999"})
