@@ -247,6 +247,8 @@ async def afind_runs(
     prefix: str,
     *,
     running_only: bool = False,
+    here_only: bool = False,
+    which: Callable[[str], bool] | None = None,
     limit: int | None = None,
 ) -> list[DurableRunInfo]:
     """The durable runs of ``agent``'s database whose ids start with ``prefix``, newest first.
@@ -255,6 +257,11 @@ async def afind_runs(
         agent: A durable agent (its database is searched).
         prefix: The start of the ids (an id is found by itself).
         running_only: Only the runs that have not ended.
+        here_only: Only the runs of this process's DBOS executor (its executor id,
+            ``DBOS__VMID``): those it started or recovered, not those another process
+            sharing the database runs.
+        which: Only the runs whose ids it accepts; the others' steps are not read (a
+            run's steps are one query more each).
         limit: The most runs to give.
 
     Raises:
@@ -268,6 +275,7 @@ async def afind_runs(
             workflow_id_prefix=prefix,
             name=_WORKFLOW,
             status=["PENDING", "ENQUEUED"] if running_only else None,
+            executor_id=dbos.executor_id if here_only else None,
             sort_desc=True,
             limit=limit,
             load_input=False,
@@ -276,6 +284,8 @@ async def afind_runs(
     )
     found: list[DurableRunInfo] = []
     for status in statuses:
+        if which is not None and not which(status.workflow_id):
+            continue
         recorded = await _recorded_steps(status.workflow_id)
         decided = frozenset(
             key.rpartition("/approval.")[2].rpartition(".")[0]

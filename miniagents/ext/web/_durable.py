@@ -205,11 +205,25 @@ class DurableJobs:
         key: str | None = None,
         group: str | None = None,
         running_only: bool = False,
+        here_only: bool = False,
     ) -> list[FoundRun]:
-        """``owner``'s jobs' runs of ``key`` (and of ``group``, if given), newest first."""
+        """``owner``'s jobs' runs of ``key`` (and of ``group``, if given), newest first.
+
+        ``here_only``: those of this process's DBOS executor only (see ``afind_runs``).
+        """
         from miniagents.ext.dbos import afind_runs
 
-        runs = await afind_runs(self._agent, self._prefix(owner, key), running_only=running_only)
+        def ours(workflow_id: str) -> bool:  # (the others' steps are not read)
+            parsed = self._parsed(owner, workflow_id)
+            return parsed is not None and (group is None or parsed[1] == group)
+
+        runs = await afind_runs(
+            self._agent,
+            self._prefix(owner, key),
+            running_only=running_only,
+            here_only=here_only,
+            which=ours,
+        )
         return [found for run in runs if (found := self._found(owner, run, group)) is not None]
 
     def _found(self, owner: str | None, run: DurableRunInfo, group: str | None) -> FoundRun | None:
@@ -237,15 +251,18 @@ class DurableJobs:
         but: Collection[str | None] = (),
     ) -> None:
         """Cancel the runs of ``owner``'s job ``key`` (or of its jobs of ``group``) that have
-        not ended (``but`` those: the jobs here).
+        not ended (``but`` those: the jobs here), of this process's DBOS executor only.
 
         A new turn of a chat (a new AG-UI run of a thread, without ``resume``) replaces
         what waited there: so its runs that paused before a restart and were not made again
-        since are given up on too, not left pending (and resumable).
+        since (recovered here, at the start) are given up on too, not left pending (and
+        resumable). A run of another executor sharing the database (another server, with
+        its own ``DBOS__VMID``) is that server's to replace: it may be streaming now.
         """
         from miniagents.ext.dbos import acancel_run
 
-        for found in await self.afind_all(owner, key=key, group=group, running_only=True):
+        runs = await self.afind_all(owner, key=key, group=group, running_only=True, here_only=True)
+        for found in runs:
             if found.workflow_id not in but:
                 await acancel_run(self._agent, found.workflow_id)
 

@@ -728,7 +728,6 @@ class RunManager:
 
     __slots__ = (
         "_ended",
-        "_ended_bytes",
         "_ended_jobs",
         "_ended_of",
         "_jobs",
@@ -779,7 +778,6 @@ class RunManager:
         self._ended: dict[Run, asyncio.TimerHandle] = {}
         self._ended_of: dict[Job, dict[Run, None]] = {}  # (the same runs, by their job)
         self._ended_jobs: dict[Job, asyncio.TimerHandle] = {}
-        self._ended_bytes = 0  # what the ended jobs' encoders keep (their kept_bytes)
         # the same, by principal with their totals, for the bounds: the ended runs (count),
         # the ended jobs (count), and what is let go of at once past max_ended_run_bytes (an
         # ended job with its ended runs, or an ended run of a job not kept as ended)
@@ -1184,7 +1182,6 @@ class RunManager:
         keep_runs_for = self.settings.keep_runs_for
         timer = loop.call_later(keep_runs_for, self._forget_keyed, job)
         self._ended_jobs[job] = timer
-        self._ended_bytes += job.kept_bytes
         order = next(self._order)
         self._kept_jobs.add(job, job.owner, 1, (order,))
         size = job.kept_bytes
@@ -1200,7 +1197,6 @@ class RunManager:
 
     def _forget_keyed(self, job: Job) -> None:
         if self._ended_jobs.pop(job, None) is not None:
-            self._ended_bytes -= job.kept_bytes
             self._kept_jobs.remove(job)
             self._weighed.remove(job)
             for run in self._ended_of.get(job, ()):  # (kept on: let go of each on its own)
@@ -1215,7 +1211,6 @@ class RunManager:
         loop = asyncio.get_running_loop()
         self._ended[run] = loop.call_later(self.settings.keep_runs_for, self._forget, run)
         self._ended_of.setdefault(run.job, {})[run] = None
-        self._ended_bytes += run.size
         held = _waited_on(run)
         if held:
             self._waited[run.job] = run
@@ -1235,7 +1230,6 @@ class RunManager:
         if timer is None:
             return
         timer.cancel()
-        self._ended_bytes -= run.size
         self._kept_runs.remove(run)
         if run in self._weighed:
             self._weighed.remove(run)
@@ -1307,7 +1301,6 @@ class RunManager:
         self._ended.clear()
         self._ended_of.clear()
         self._ended_jobs.clear()
-        self._ended_bytes = 0
         self._kept_runs, self._kept_jobs, self._weighed = Kept(), Kept(), Kept()
         self._waited.clear()
         self._runs.clear()

@@ -221,6 +221,24 @@ async def _killed_at_pause(
     return seen
 
 
+async def _killed_in_second_call(
+    llm: FakeLLMServer, folder: Path, protocol: Protocol, *, held_again: bool = False
+) -> list[SSEEvent]:
+    """The protocol's run (:func:`_script`), its server killed once the model's second call
+    has streamed ``All `` and waits; the second call is scripted again for the next server
+    (held after its first token too, if ``held_again``). Returns the events read."""
+    paused = len(llm.requests) + 1  # (the second call of the run)
+    _script(llm, pause_second=True)
+    server = Server(llm, folder, protocol.name)
+    async with _client_of(server, kill=True) as client:  # the 2nd call streams, and waits
+        seen = await _killed_at_pause(
+            server, client, protocol, protocol.body, "All ", paused=paused
+        )
+    llm.clear_script()
+    _script(llm, start=1, pause_second=held_again)
+    return seen
+
+
 async def _reference(llm: FakeLLMServer, folder: Path, protocol: Protocol) -> list[SSEEvent]:
     """The events of the run that nobody killed."""
     folder.mkdir()  # noqa: ASYNC240 - a test's temporary folder, at once
@@ -242,16 +260,9 @@ async def test_a_run_killed_mid_stream_resumes_at_the_clients_last_event_after_a
     reference = _normalized(await _reference(fake_llm, tmp_path / "reference", protocol))
     before = len(fake_llm.requests)
 
-    _script(fake_llm, pause_second=True)
-    first = Server(fake_llm, tmp_path, protocol.name)
-    async with _client_of(first, kill=True) as client:  # the 2nd call streams, and waits
-        seen = await _killed_at_pause(
-            first, client, protocol, protocol.body, "All ", paused=before + 1
-        )
+    seen = await _killed_in_second_call(fake_llm, tmp_path, protocol)
     assert _side_effects(tmp_path) == ["note a"]
 
-    fake_llm.clear_script()
-    _script(fake_llm, start=1)  # the second call again
     async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
         last = {"Last-Event-ID": seen[-1].id or ""}
         response, rest = await get_events(client, protocol.path, last)
@@ -288,13 +299,8 @@ async def test_a_made_up_last_event_id_of_a_recovered_run_is_a_400_at_the_runs_e
     # after a restart a run's events come again from its replay, then live: an id beyond
     # them is known to be none of the run's at its end (or its pause) only; till then the
     # client waits, holding one stream's slot, and gets the 400 a run here answers at once
-    _script(fake_llm, pause_second=True)
-    first = Server(fake_llm, tmp_path, protocol.name)
-    async with _client_of(first, kill=True) as client:  # the 2nd call streams, and waits
-        await _killed_at_pause(first, client, protocol, protocol.body, "All ", paused=1)
-
-    fake_llm.clear_script()
-    _script(fake_llm, start=1, pause_second=True)  # the second call again, held after a token
+    # (the second call again, held after a token)
+    await _killed_in_second_call(fake_llm, tmp_path, protocol, held_again=True)
     async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
         made_up = asyncio.ensure_future(
             client.get(protocol.path, headers={"Last-Event-ID": "999999"})
@@ -523,6 +529,42 @@ async def test_a_new_agui_run_of_a_thread_after_a_restart_abandons_its_paused_ru
         assert late.json()["error"]["code"] == "unknown_interrupt"
     assert _side_effects(tmp_path) == []
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+
+
+@pytest.mark.timeout(240)
+async def test_a_new_agui_run_of_a_thread_leaves_the_run_another_server_streams_of_it(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # two servers on one database, each a DBOS executor of its own (DBOS__VMID): a new run
+    # of the thread on one abandons the thread's runs of its own executor only, never the
+    # run the other streams (was: it cancelled it, and the other's stream ended at its next
+    # step with the run cancelled under it)
+    fake_llm.reply(tokens=["All ", "done ", "now."], for_model=MAIN, pause_after=1)
+    fake_llm.reply(tokens=["Hello."], for_model=MAIN)
+    first = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-a")
+    second = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-b")
+    other = {"id": "u2", "role": "user", "content": "Hi."}
+    new_run = {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
+    async with (
+        _client_of(first) as client,
+        _client_of(second) as other_client,
+        client.stream("POST", "/", json=AG_UI.body) as response,
+    ):
+        reader = SSEReader(response)
+        while (event := await reader.next()) is not None and AG_UI.delta(event) is None:
+            pass
+        paused = await fake_llm.wait_paused_async(0)
+        _, events = await post_events(other_client, new_run)
+        assert events[-1].type == "RUN_FINISHED"
+        statuses = _statuses(tmp_path, AG_UI, "r1")
+        paused.resume()
+        rest = await reader.rest()
+    assert statuses == ["PENDING"]  # the other server's live run, left alone
+    assert [AG_UI.delta(event) for event in rest if AG_UI.delta(event)] == ["done ", "now."]
+    assert rest[-1].json["type"] == "RUN_FINISHED"
+    assert "outcome" not in rest[-1].json or rest[-1].json["outcome"]["type"] == "success"
+    assert _statuses(tmp_path, AG_UI, "r1") == ["SUCCESS"]
 
 
 @pytest.mark.timeout(240)

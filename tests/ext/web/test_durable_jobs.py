@@ -5,6 +5,7 @@ These tests launch DBOS in the test's process, on a SQLite file, and destroy it 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,13 +38,16 @@ def destroyed() -> Iterator[None]:
 
 
 class _Statements:
-    """The SQL statements that every engine of the process runs while it counts."""
+    """The SQL statements that every engine of the process runs while it counts (those
+    that name the table ``of``, if given: DBOS's threads poll the database meanwhile)."""
 
-    def __init__(self) -> None:
+    def __init__(self, of: str = "") -> None:
         self.count = 0
+        self._of = of
 
-    def __call__(self, *_: object) -> None:
-        self.count += 1
+    def __call__(self, _connection: object, _cursor: object, statement: str, *_: object) -> None:
+        if self._of in statement:
+            self.count += 1
 
     def __enter__(self) -> _Statements:
         sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", self)
@@ -90,3 +94,68 @@ async def test_a_job_found_by_its_key_reads_its_newest_run_only(
         assert passed_over.workflow_id == jobs.workflow_id("ada", "run-2", "thread-0")
         assert await jobs.afind("ada", key="run-1", group="thread-99") is None
         assert (await jobs.afind("bob", key="run-1")) is not None
+
+
+def _pending_copies(database: Path, of: str, workflow_ids: list[str]) -> None:
+    """Record runs ``workflow_ids``, each a copy of the run ``of`` (without its steps), and
+    mark them and ``of`` not ended (as runs paused for approvals are)."""
+    connection = sqlite3.connect(database)
+    try:
+        with connection:
+            connection.execute(
+                "CREATE TEMP TABLE copied AS SELECT * FROM workflow_status WHERE workflow_uuid = ?",
+                (of,),
+            )
+            for copy_id in workflow_ids:
+                connection.execute("UPDATE copied SET workflow_uuid = ?", (copy_id,))
+                connection.execute("INSERT INTO workflow_status SELECT * FROM copied")
+            connection.execute("DROP TABLE copied")
+            for pending_id in [of, *workflow_ids]:
+                connection.execute(
+                    "UPDATE workflow_status SET status = 'PENDING' WHERE workflow_uuid = ?",
+                    (pending_id,),
+                )
+    finally:
+        connection.close()
+
+
+async def test_a_threads_new_run_reads_the_steps_of_that_threads_runs_only(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """An AG-UI start abandons its thread's unended runs: with the principal's unended runs
+    of 10 other threads, or of 1,000, it reads the steps of its thread's run only (it read
+    each run's steps, of every thread: a statement per run, 11 and 1,001)."""
+    from dbos import DBOS
+
+    database = tmp_path / "r.db"
+    agent = durable(echo.fork(alias="ECHO_THREADS"), database_url=f"sqlite:///{database}")
+    jobs = DurableJobs.of(agent, "ag-ui")
+    assert jobs is not None
+    made = 1
+
+    async def statements_per_start(others: int) -> int:
+        nonlocal made
+        copies = [jobs.workflow_id("ada", f"run-{n}", f"thread-{n}") for n in range(made, others)]
+        made = others
+        waiting = jobs.workflow_id("ada", f"run-x{others}", "thread-x")
+        with workflow_id(waiting):
+            await agent.inquire("Hi")
+        await (await DBOS.retrieve_workflow_async(waiting)).get_result()  # (recorded)
+        _pending_copies(database, waiting, copies)
+        with _Statements("operation_outputs") as statements:  # (a run's steps)
+            await jobs.aabandon_all("ada", group="thread-x")
+        [found] = await jobs.afind_all("ada", key=f"run-x{others}")
+        assert (found.workflow_id, found.cancelled) == (waiting, True)
+        assert not (await jobs.afind_all("ada", group="thread-0"))[0].ended
+        assert len(await jobs.afind_all("ada", running_only=True)) == others
+        return statements.count
+
+    async with MiniAgents():
+        first = jobs.workflow_id("ada", "run-0", "thread-0")
+        with workflow_id(first):
+            await agent.inquire("Hi")
+        await (await DBOS.retrieve_workflow_async(first)).get_result()
+        _pending_copies(database, first, [])
+        few = await statements_per_start(10)
+        many = await statements_per_start(1_000)
+    assert few == many == 1, (few, many)

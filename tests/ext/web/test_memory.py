@@ -29,6 +29,7 @@ from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.offline_script import call_count
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, agui_app
+from miniagents.ext.web._keeping import Kept
 from miniagents.ext.web.lowlevel import Run, RunManager
 from tests.ext.web.serving import (
     AGUI,
@@ -90,6 +91,7 @@ async def test_a_thousand_runs_leave_no_run_kept_and_the_memory_level(protocol: 
         levelled = resident_mb()
         await runs(client, protocol, WARM_UP, RUNS, again=False)  # nobody reads them again
         await until(lambda: manager.kept == 0 and manager.live == 0)
+        assert_kept_consistent(manager, forgotten=True)
         gc.collect()
         after = resident_mb()
     assert after - levelled < LEVEL_MB, f"{levelled:.1f} MB, then {after:.1f} MB"
@@ -106,6 +108,68 @@ async def test_runs_read_again_are_forgotten_too(protocol: Protocol) -> None:
     async with served(app) as client:
         await runs(client, protocol, 0, 100, again=True)
         await until(lambda: manager.kept == 0 and manager.live == 0)
+        assert_kept_consistent(manager, forgotten=True)
+
+
+def kept_entries(kept: Kept[Any]) -> dict[Any, tuple[str | None, int, bool]]:
+    """What a :class:`Kept` holds, by item: its principal, its size, and whether it is held.
+
+    Checks on the way that its running totals (the whole, each principal's count and
+    bytes, its members) are what a fresh sum over its entries gives, and that its index
+    (the stamps, each principal's heap) holds each entry and nothing else but stale stamps.
+    """
+    entries = {item: (e.owner, e.size, e.held) for item, e in kept._entries.items()}
+    members: dict[str | None, int] = {}
+    candidates: dict[str | None, int] = {}
+    totals: dict[str | None, int] = {}
+    for owner, size, held in entries.values():
+        members[owner] = members.get(owner, 0) + 1
+        if not held:
+            candidates[owner] = candidates.get(owner, 0) + 1
+            totals[owner] = totals.get(owner, 0) + size
+    assert kept.total == sum(totals.values()), (kept.total, totals)
+    assert kept._members == members
+    assert kept._candidates == candidates
+    assert kept._totals == totals
+    assert kept._stamped == {e.stamp: item for item, e in kept._entries.items()}
+    assert set(kept._heaps) == set(members)
+    for item, e in kept._entries.items():
+        assert (e.key, e.stamp) in kept._heaps[e.owner], item
+    return entries
+
+
+def assert_kept_consistent(manager: RunManager, *, forgotten: bool = False) -> None:
+    """Fail unless the manager's kept structures agree: each :class:`Kept`'s totals with
+    its entries (:func:`kept_entries`), and each structure's entries with the others' (an
+    entry one keeps and the others do not is a leak: a run or job nothing lets go of).
+
+    ``forgotten``: every run has ended and been forgotten, so nothing is kept at all.
+    """
+    runs = kept_entries(manager._kept_runs)
+    jobs = kept_entries(manager._kept_jobs)
+    weighed = kept_entries(manager._weighed)
+    assert set(runs) == set(manager._ended)
+    assert set(jobs) == set(manager._ended_jobs)
+    assert {job: dict(ended) for job, ended in manager._ended_of.items()} == {
+        job: {run: None for run in manager._ended if run.job is job}
+        for job in {run.job for run in manager._ended}
+    }
+    assert manager._waited == {run.job: run for run in manager._ended if runs[run][2]}
+    expected: dict[Any, tuple[str | None, int, bool]] = {}
+    for job in manager._ended_jobs:
+        ended = manager._ended_of.get(job, {})
+        expected[job] = (job.owner, job.kept_bytes + sum(run.size for run in ended), False)
+    for run in manager._ended:
+        assert runs[run] == (run.job.owner, 1, run.job.paused and run.job.current is run)
+        if run.job not in manager._ended_jobs:
+            expected[run] = (run.job.owner, run.size, runs[run][2])
+    assert weighed == expected
+    for job in jobs:
+        assert jobs[job] == (job.owner, 1, False)
+    if forgotten:
+        assert runs == jobs == weighed == {}
+        assert not manager._ended_of
+        assert not manager._waited
 
 
 def runs_named(key: str) -> list[Run]:
@@ -144,6 +208,7 @@ async def test_one_principals_burst_of_runs_pushes_out_their_own_ended_runs_not_
         for n in range(10):
             await post_events(client, protocol.body(f"b{n}"), headers=bob)
         await until(lambda: manager.live == 0)
+        assert_kept_consistent(manager)
         kept = manager.kept
 
         async def read(key: str, who: dict[str, str]) -> int:
@@ -175,6 +240,7 @@ async def test_a_burst_of_short_runs_keeps_the_latest_max_ended_runs_only(
         for n in range(1, 30):
             await one_run(client, protocol, f"k{n}", again=False)
         await until(lambda: manager.live == 0)
+        assert_kept_consistent(manager)
         kept = manager.kept
         latest = [await read_again(client, protocol, f"k{n}") for n in range(25, 30)]
         evicted = await read_again(client, protocol, "k0")
@@ -222,9 +288,11 @@ async def test_a_paused_run_is_never_let_go_of_for_the_runs_that_end_after_it() 
             )
             assert done[-1].json == {"type": "RUN_FINISHED", "threadId": f"t{n}", "runId": f"r{n}b"}
         kept = app.state.runs.kept
+        assert_kept_consistent(app.state.runs)
         _response, resumed = await post_events(
             client, agui_input("r0b", thread="t0", resume=[approval(first)])
         )
+        assert_kept_consistent(app.state.runs)
     assert kept == 3  # the paused run, and the 2 latest of the 10 that ended
     assert resumed[-1].json == {"type": "RUN_FINISHED", "threadId": "t0", "runId": "r0b"}
     assert deleted == ["a.txt"] * 6
@@ -378,6 +446,7 @@ async def calls_per_end_at_the_bound(
             patched.setattr(RunManager, name, counting_calls(getattr(RunManager, name), counted))
         await end_runs(manager, [f"m{n:05}" for n in range(10)])
     assert manager.kept == full
+    assert_kept_consistent(manager)
     await manager.aclose()
     return counted[0] / 10
 
@@ -427,6 +496,7 @@ async def test_the_ended_runs_keep_at_most_max_ended_run_bytes_of_events(
         for n in range(10):
             await post_events(client, protocol.body(f"b{n}"), headers=bob)
         await until(lambda: manager.live == 0)
+        assert_kept_consistent(manager)
         kept = {key: manager.get(key, "bob") for key in [f"b{n}" for n in range(10)]}
         alices = manager.get("a0", "alice")
         assert alices is not None
@@ -464,11 +534,13 @@ async def test_a_paused_run_is_kept_by_an_app_that_keeps_no_ended_run(
         _response, first = await post_events(client, agui_input("r0", thread="t0"))
         _response, other = await post_events(client, agui_input("r1", thread="t1"))
         kept = app.state.runs.kept
+        assert_kept_consistent(app.state.runs)
         again = await read_again(client, AGUI, "r0")
         _response, resumed = await post_events(
             client, agui_input("r0b", thread="t0", resume=[approval(first)])
         )
         after = app.state.runs.kept
+        assert_kept_consistent(app.state.runs)
     assert kept == 2  # the two paused runs
     assert again == (200, "RUN_FINISHED")  # (its stream ended where it paused)
     assert resumed[-1].json == {"type": "RUN_FINISHED", "threadId": "t0", "runId": "r0b"}
