@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
-from typing import Any, Literal, NoReturn, Protocol, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, Self, TypeVar, cast
 
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.message_promise import MessagePromise, message_listener
@@ -248,19 +248,21 @@ class MiniAgents:
 
     # -- entering and leaving ----------------------------------------------------------
 
-    def __enter__(self) -> NoReturn:
-        """Refuse a plain ``with``: the context is entered with ``async with``.
+    if not TYPE_CHECKING:  # (at run time only: a type checker still refuses a plain `with`)
 
-        Raises:
-            ContextArgumentError: always, saying how to enter it.
-        """
-        raise ContextArgumentError(
-            "MiniAgents is an async context: write `async with MiniAgents(): ...` inside an "
-            "async function, or `MiniAgents().run(main())` from plain code, not `with`."
-        )
+        def __enter__(self) -> NoReturn:
+            """Refuse a plain ``with``: the context is entered with ``async with``.
 
-    def __exit__(self, *exc_info: object) -> None:
-        """Never called: :meth:`__enter__` refuses a plain ``with`` (both make the protocol)."""
+            Raises:
+                ContextArgumentError: always, saying how to enter it.
+            """
+            raise ContextArgumentError(
+                "MiniAgents is an async context: write `async with MiniAgents(): ...` inside "
+                "an async function, or `MiniAgents().run(main())` from plain code, not `with`."
+            )
+
+        def __exit__(self, *exc_info: object) -> None:
+            """Never called: :meth:`__enter__` refuses a plain ``with`` (both make the protocol)."""
 
     async def __aenter__(self) -> Self:
         """Activate the context for the code inside the ``async with`` block.

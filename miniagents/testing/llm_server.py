@@ -69,7 +69,7 @@ import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from miniagents.testing._compatible_wire import COMPATIBLE_SERVERS
 from miniagents.testing._http import Handler, HTTPServer
@@ -158,20 +158,22 @@ class FakeLLMServer(ScriptedApp):
         """Stop the server."""
         self.stop()
 
-    async def __aenter__(self) -> NoReturn:
-        """Refuse ``async with``: the server serves in a thread of its own, entered with ``with``.
+    if not TYPE_CHECKING:  # (at run time only: a type checker still refuses `async with`)
 
-        Raises:
-            FakeLLMServerError: always, saying how to enter it.
-        """
-        raise FakeLLMServerError(
-            "FakeLLMServer is entered with a plain `with FakeLLMServer() as server:` (it "
-            "serves in a thread of its own), not `async with`; the SDK clients and "
-            "MiniAgents() go in the `async with` inside it."
-        )
+        async def __aenter__(self) -> NoReturn:
+            """Refuse ``async with``: the server serves in a thread of its own (``with``).
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        """Never called: :meth:`__aenter__` refuses ``async with`` (both make the protocol)."""
+            Raises:
+                FakeLLMServerError: always, saying how to enter it.
+            """
+            raise FakeLLMServerError(
+                "FakeLLMServer is entered with a plain `with FakeLLMServer() as server:` (it "
+                "serves in a thread of its own), not `async with`; the SDK clients and "
+                "MiniAgents() go in the `async with` inside it."
+            )
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            """Never called: :meth:`__aenter__` refuses ``async with`` (both make the protocol)."""
 
     @property
     def port(self) -> int:

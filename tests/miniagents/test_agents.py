@@ -1391,9 +1391,7 @@ def test_run_of_the_async_function_itself_says_to_call_it() -> None:
 
 @pytest.mark.parametrize("in_a_loop", [False, True], ids=["plain code", "async code"])
 def test_a_plain_with_says_to_write_async_with(in_a_loop: bool) -> None:
-    context: Any = (
-        MiniAgents()
-    )  # (mypy sees the with below as the end: its __enter__ never returns)
+    context: Any = MiniAgents()  # (mypy refuses a plain `with MiniAgents()` as it is)
 
     def enter() -> None:
         with pytest.raises(ContextArgumentError) as raised, context:

@@ -124,6 +124,11 @@ async def check_inquire() -> None:
         assert_type(await promise, Message)
 
 
+def check_a_plain_with_is_refused() -> None:
+    with MiniAgents():  # type: ignore[attr-defined]
+        pass
+
+
 def check_inquire_errors() -> None:
     named_agent.inquire("hi", name=1)  # type: ignore[arg-type]
     named_agent.inquire("hi", nam="x")  # type: ignore[call-arg]
