@@ -216,6 +216,7 @@ async def test_taken_from_it_unsubscribes_from_a_hot_source_and_stops_its_intera
         {"timeout": 0.0},
         {"max_backoff": -1.0},
         {"jitter": 1.0},
+        {"batch": 3},  # (refused when the operator is made, not at each subscription)
     ],
 )
 def test_bad_arguments_are_refused_when_the_operator_is_made(kwargs: dict[str, float]) -> None:
