@@ -36,6 +36,7 @@ from miniagents.messages._collect import (
     is_message,
 )
 from miniagents.messages.message_promise import MessagePromise, _ReadyMessagePromise
+from miniagents.promising.errors import DeadlockError
 from miniagents.promising.lowlevel import (
     DirectSource,
     Observer,
@@ -318,6 +319,10 @@ class Flattener:
                     core = segment.core
                 else:
                     core = None
+                if core is not None and core is self.sink:  # a stream in its own pieces
+                    self.dispose()
+                    self.observer.on_error(_followed_itself())
+                    continue
                 self.inner_active = True
                 inner = self._follow(segment, core)
                 if self.inner_active:
@@ -493,3 +498,17 @@ def _give_up_on(segments: deque[Segment], sink: ReplayCore[Any] | None) -> None:
             if ended and any(id(piece) in passed for piece in core.pieces):
                 continue
         core.check_abandoned()
+
+
+def _followed_itself() -> DeadlockError:
+    """The error of a stream given itself as one of its parts: it would wait for its own end.
+
+    (Followed, it replayed its own pieces into itself without end, on the loop's thread,
+    so that no timeout could fire.)
+    """
+    return DeadlockError(
+        "A message sequence was given itself as one of its parts (e.g. appender.append("
+        "appender.sequence), or an iterable that yields the sequence it feeds): it would wait "
+        "for its own end, and never end. Pass another sequence, or the messages it holds so "
+        "far (a list of them)."
+    )

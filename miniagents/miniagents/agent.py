@@ -1029,7 +1029,15 @@ class MiniAgent(Generic[P, ReplyT_co]):
         it) and when its interaction is over, unless others read that source (the
         observable of a shared sequence). The marble diagram is in
         :func:`miniagents.operators.agent_operator`.
+
+        Raises:
+            AgentArgumentError: for a keyword argument the agent function does not take,
+                here rather than at each subscription.
         """
+        given = _given(kwargs)
+        if "start_asap" not in self._parameters.names:
+            given.pop("start_asap", None)  # (an option of the interaction, as in inquire)
+        self._parameters.check_known(given, "as_operator")
 
         def operator(source: Observable[MessageType]) -> Observable[ReplyT_co]:
             return MessageObservable(lambda: start(self, source, args, kwargs), own=True)

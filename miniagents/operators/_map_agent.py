@@ -16,7 +16,12 @@ from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.pipeline import ItemResult, Pipeline
 from miniagents.pipeline.batching import PipelineBatching
-from miniagents.pipeline.local import DEFAULT_MAX_BACKOFF, observed_items, pipeline_settings
+from miniagents.pipeline.local import (
+    DEFAULT_MAX_BACKOFF,
+    checked_batch,
+    observed_items,
+    pipeline_settings,
+)
 from miniagents.promising.limits import Overflow
 
 __all__ = ["map_agent"]
@@ -94,7 +99,8 @@ def map_agent(
         PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that
             is not positive (a ``ValueError``), a ``jitter`` that is neither a bool nor a
-            ``random.Random``, or an unknown ``overflow``.
+            ``random.Random``, an unknown ``overflow``, or a ``batch`` that is not a batch
+            mode.
     """
     chain, settings = pipeline_settings(
         agents,
@@ -111,6 +117,7 @@ def map_agent(
         fail_fast=fail_fast,
         overflow=overflow,
     )
+    checked_batch(batch, "map_agent")  # when the operator is made, as the others
 
     def operator(source: Observable[T]) -> Observable[ItemResult[T, ReplyT]]:
         def subscribe(

@@ -116,16 +116,20 @@ class _Splitter:
 
     def feed(self, token: str) -> list[MessagePromise]:
         started: list[MessagePromise] = []
-        self.buffer += token
-        while (index := self.buffer.find(self.delimiter)) >= 0:
-            self._emit(self.buffer[:index], started)
-            self.buffer = self.buffer[index + len(self.delimiter) :]
+        text, delimiter = self.buffer + token, self.delimiter
+        # read on from each delimiter found, not from a copy of the rest: a token holding
+        # many delimiters (a document cut into lines) costs its length, not its square
+        start = 0
+        while (index := text.find(delimiter, start)) >= 0:
+            self._emit(text[start:index], started)
+            start = index + len(delimiter)
             if self.part is not None:
                 self.part.complete()
                 self.part = None
-        held = _partial_delimiter_length(self.buffer, self.delimiter)
-        self._emit(self.buffer[: len(self.buffer) - held], started)
-        self.buffer = self.buffer[len(self.buffer) - held :]
+        rest = text[start:] if start else text
+        held = _partial_delimiter_length(rest, delimiter)
+        self._emit(rest[: len(rest) - held], started)
+        self.buffer = rest[len(rest) - held :]
         return started
 
     def close(self) -> list[MessagePromise]:

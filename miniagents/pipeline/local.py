@@ -79,6 +79,7 @@ __all__ = [
     "Pipeline",
     "PipelineSettings",
     "agent_chain",
+    "checked_batch",
     "item_input_error",
     "observed_items",
     "pipeline",
@@ -174,13 +175,7 @@ class Pipeline(Generic[T, ReplyT]):
         self._items = items
         self._settings = settings
         self._runner = runner
-        batch_given: object = batch
-        if batch_given is not None and not callable(getattr(batch_given, "start", None)):
-            raise PipelineArgumentError(
-                f"{settings.caller}() needs batch to be a batch mode, e.g. "
-                f"miniagents.ext.llm.batch.BatchMode(), or None; got {batch_given!r}."
-            )
-        self._batch = batch
+        self._batch = checked_batch(batch, settings.caller)
         self._name = name or durable_pipeline_id(self._chain)
         self._batched: BatchedRun | None = None
         self._used = False
@@ -762,6 +757,21 @@ def observed_items(source: Observable[T], overflow: Overflow) -> StreamedPromise
 
 async def _no_whole(pieces: tuple[object, ...]) -> None:
     return None
+
+
+def checked_batch(batch: PipelineBatching | None, caller: str) -> PipelineBatching | None:
+    """``batch``, if it is a batch mode (something with a ``start``) or ``None``.
+
+    Raises:
+        PipelineArgumentError: if it is not, naming ``caller`` and what to give.
+    """
+    given: object = batch  # (typed so; code mypy does not check may pass anything)
+    if given is not None and not callable(getattr(given, "start", None)):
+        raise PipelineArgumentError(
+            f"{caller}() needs batch to be a batch mode, e.g. "
+            f"miniagents.ext.llm.batch.BatchMode(), or None; got {given!r}."
+        )
+    return batch
 
 
 def agent_chain(

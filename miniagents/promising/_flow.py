@@ -135,6 +135,7 @@ class Flow:
         "room",
         "room_at",
         "room_waiters",
+        "skipped",
         "unpaced",
         "weak_handles",
         "what",
@@ -160,6 +161,9 @@ class Flow:
         self.overflow: Overflow = overflow if overflow == "buffer" else checked_overflow(overflow)
         self.cursors: list[weakref.ref[HasPosition]] | None = None  # made at the first one
         self.delivered = 0
+        # the pieces ``drop_oldest`` skipped while no cursor read the stream (a hot source
+        # before its first reader): a reader that comes later skips them too (first_to_read)
+        self.skipped = 0
         self.floor = 0  # pieces released, for good (physically, the record may still hold some)
         self.pins = 0
         # flattenings that hold the stream queued, to read it from its first piece once the
@@ -499,6 +503,18 @@ class Flow:
         self.check_at = kept + max(_BATCH, self.high_water or 0)
         return floor
 
+    def first_to_read(self, core: FlowCore) -> int | None:
+        """Where a new reader starts: the first piece, or ``None`` if it has been released.
+
+        A reader of a stream whose ``drop_oldest`` policy skipped pieces before any cursor
+        read it skips them too, as the slowest reader would have: past the window, it starts
+        at the oldest piece kept rather than failing.
+        """
+        floor = self.settle(core)
+        if not floor:
+            return 0
+        return floor if floor <= self.skipped else None
+
     def released_error(self, core: FlowCore) -> ReplayWindowError:
         """The error for a consumer that needs pieces this stream has released."""
         return ReplayWindowError(
@@ -757,7 +773,7 @@ class Flow:
         """Make the slowest consumers skip the oldest piece they have not read."""
         low = self.lowest_cursor()
         if low is None:
-            self.delivered = min(self.delivered + 1, core.base + len(core.pieces))
+            self.delivered = self.skipped = min(self.delivered + 1, core.base + len(core.pieces))
             return
         self.room_at = 0  # a cursor moves without reading: room may come sooner
         for ref in self.cursors or ():

@@ -12,11 +12,13 @@ import reactivex
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MessageTuple, MessageType
 from miniagents.errors import (
+    DeadlockError,
     IncompleteStreamError,
     MessageTypeError,
     MiniAgentsError,
     UnresolvedMessageError,
 )
+from miniagents.messages import MessageSequenceAppender
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import VirtualClock
 from tests.fakes.reading import texts, texts_until_error
@@ -367,3 +369,29 @@ async def test_a_sequence_over_an_async_iterable_goes_on_while_someone_still_rea
     assert [(await (await anext(reader))).text for _ in range(5)] == ["m1", "m2", "m3", "m4", "m5"]
     await asyncio.wait_for(closed.wait(), 10)  # read to its end
     assert [message.text for message in await sequence] == [f"m{n}" for n in range(6)]
+
+
+async def test_a_sequence_given_itself_as_a_part_fails_instead_of_replaying_itself_forever() -> (
+    None
+):
+    # followed, it replayed its own pieces into itself without end, synchronously: the loop
+    # never ran again (no timeout could fire) and memory grew until the process died
+    appender = MessageSequenceAppender()
+    with appender:
+        appender.append("a")
+        appender.append(appender.sequence)
+    seen, error = await texts_until_error(appender.sequence)
+    assert seen == ["a"]
+    assert isinstance(error, DeadlockError)
+    assert "was given itself as one of its parts" in str(error)
+
+    holder: list[MessageSequencePromise] = []
+
+    async def parts() -> AsyncIterator[MessageType]:
+        yield "b"
+        yield [holder[0]]  # (nested in a list: the same)
+
+    holder.append(MessageSequencePromise(parts()))
+    seen, error = await texts_until_error(holder[0])
+    assert seen == ["b"]
+    assert isinstance(error, DeadlockError)

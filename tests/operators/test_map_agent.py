@@ -177,6 +177,31 @@ async def test_a_hot_source_is_subscribed_to_at_once_and_no_item_is_lost() -> No
     assert [str(result.get()) for result in results] == ["ITEM 0", "ITEM 1", "ITEM 2"]
 
 
+async def test_a_hot_source_past_the_window_before_the_task_runs_keeps_its_newest_items() -> None:
+    # overflow="drop_oldest": what came before the operator's task runs, past the replay
+    # window, is dropped from the oldest on; the run reads the newest (it failed with a
+    # ReplayWindowError for the dropped ones, and no item ran)
+    subject: Subject[str] = Subject()
+    results: list[ItemResult[str]] = []
+    errors: list[Exception] = []
+    done = asyncio.Event()
+
+    def failed(error: Exception) -> None:
+        errors.append(error)
+        done.set()
+
+    async with MiniAgents(replay_window=10, high_water_mark=2):
+        subject.pipe(map_agent(upper, overflow="drop_oldest")).subscribe(
+            on_next=results.append, on_error=failed, on_completed=done.set
+        )
+        for i in range(30):  # at once, before the operator's task has run
+            subject.on_next(f"item {i}")
+        subject.on_completed()
+        await asyncio.wait_for(done.wait(), WAIT)
+    assert errors == []
+    assert [str(result.get()) for result in results] == ["ITEM 28", "ITEM 29"]
+
+
 async def test_taken_from_it_unsubscribes_from_a_hot_source_and_stops_its_interactions() -> None:
     subject: Subject[str] = Subject()
     cancelled: list[str] = []
@@ -216,6 +241,7 @@ async def test_taken_from_it_unsubscribes_from_a_hot_source_and_stops_its_intera
         {"timeout": 0.0},
         {"max_backoff": -1.0},
         {"jitter": 1.0},
+        {"batch": 3},  # (refused when the operator is made, not at each subscription)
     ],
 )
 def test_bad_arguments_are_refused_when_the_operator_is_made(kwargs: dict[str, float]) -> None:

@@ -312,6 +312,20 @@ async def test_a_hot_source_may_drop_the_oldest_unread_pieces() -> None:
     assert error is None
 
 
+async def test_drop_oldest_past_the_window_before_any_reader_starts_it_at_the_oldest_kept() -> None:
+    # a hot source that outruns the window before its first reader comes (as one piped into
+    # map_agent, read by a task that starts later): the reader starts where the slowest one
+    # would be, not with a ReplayWindowError for the pieces the policy dropped
+    subject: Subject[str] = Subject()
+    with limits(window=10, high_water=2):
+        sequence = MessageSequencePromise.from_observable(subject, overflow="drop_oldest")
+    sequence.start()
+    for index in range(30):
+        subject.on_next(f"h{index}")
+    subject.on_completed()
+    assert [str(promise) async for promise in sequence] == ["h28", "h29"]
+
+
 async def test_a_hot_source_may_fail_the_stream() -> None:
     read, error = await hot_items("error")
     assert read == ["h0", "h1"]

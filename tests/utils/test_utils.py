@@ -25,7 +25,7 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
-from miniagents.miniagents.errors import NoActiveContextError
+from miniagents.miniagents.errors import AgentArgumentError, NoActiveContextError
 from miniagents.promising.sentinels import AWAIT, CLEAR
 from miniagents.testing import VirtualClock
 from miniagents.utils import (
@@ -870,6 +870,12 @@ async def test_as_operator_passes_its_keyword_arguments_to_the_agent() -> None:
             ops.to_list(),
         )
     assert [str(message) for message in result] == ["[>> a]", "[>> b]"]
+
+
+def test_as_operator_refuses_an_unknown_keyword_when_it_is_made() -> None:
+    # (not at each subscription, as an error "in inquire()" the pipe's author never called)
+    with pytest.raises(AgentArgumentError, match="'prefx' in as_operator\\(\\); it takes: prefix"):
+        prefixer.as_operator(prefx=">> ")  # type: ignore[call-arg]
 
 
 async def test_as_operator_streams_each_reply_before_the_source_completes() -> None:
