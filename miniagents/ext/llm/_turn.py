@@ -53,6 +53,7 @@ from miniagents.ext.llm.provider import (
 )
 from miniagents.ext.llm.recording import recorder_events
 from miniagents.ext.llm.routing import routed_reply
+from miniagents.ext.llm.sdk_errors import let_go_of_frames
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
@@ -343,6 +344,7 @@ class Turn:
             if self.calls and not call.tools:
                 raise self._called_without_tools(call.model)
         except BaseException as caught:
+            let_go_of_frames(caught)  # (the SDK's generators, closed now: see there)
             # a stall: its own error, for the watch's cancellation
             error = caught if watch is None else watch.end(caught)
             translated = error if isinstance(error, MiniAgentsError) else metered.translate(error)

@@ -240,6 +240,9 @@ class GeminiProvider:
                     yield ""  # nothing for the reply (thinking, the usage): a sign of life
                 for event in events:
                     yield event
+        except Exception as error:
+            await _let_go_of_response(error)
+            raise
         finally:
             await stream.aclose()  # the SDK's stream closes its HTTP response
         if last is None or calls.reason is None:
@@ -252,6 +255,20 @@ class GeminiProvider:
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Gemini SDK (or its HTTP client), else ``error``."""
         return translate_gemini_error(error)
+
+
+async def _let_go_of_response(error: BaseException) -> None:
+    """Close the SDK's read of the HTTP response that an error of its stream holds.
+
+    The SDK raises an error chunk's ``APIError`` with its ``response``, whose segment
+    iterator, left suspended, holds the HTTP response open and the HTTP client's generators
+    under it, as long as the error is kept (a durable run records it, a caller keeps it);
+    closed here, they are closed now, on the loop, and the connection goes back to its pool.
+    """
+    segments = getattr(getattr(error, "response", None), "segment_iterator", None)
+    close = getattr(segments, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def on_vertex_ai(client: object) -> bool:
