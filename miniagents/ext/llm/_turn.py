@@ -276,11 +276,13 @@ class Turn:
                 if call_id in used:  # a model that numbers its calls anew each round
                     call_id = unused_id(call_id, used)
                 used.add(call_id)
+            signed = event.thought_signature
             appender = MessageTokenAppender(
                 message_class=LLMToolCallMessage,
                 **self.metadata,
                 tool_name=event.tool_name,
                 call_id=call_id,
+                **({} if signed is None else {"thought_signature": signed}),
             )
             self.calls[event.call_id] = self._reply(appender)  # (by the provider's id)
         elif isinstance(event, Refusal):
