@@ -20,7 +20,6 @@ its body was read whole, and some compatible servers send ``null`` there.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
@@ -83,9 +82,8 @@ async def chat_reply(
     roles; a local model's chat template: turns that alternate).
 
     The SDK raises an error event's ``APIError`` inside its stream's generator, whose frame
-    holds the httpx generators under it: the error's frames are cleared where it is caught,
-    so that those are closed now, on the loop (not kept as long as the error is, then
-    finalized by the collector in whatever thread it runs).
+    holds the httpx generators under it: the agent clears the error's frames where it
+    catches it (``sdk_errors.let_go_of_frames``).
     """
     api = client(options)
     messages = _messages(call, conversation)
@@ -111,41 +109,37 @@ async def chat_reply(
     stream = await create(model=call.model, messages=messages, stream=True, **arguments)
     del api, create, arguments, messages  # (not held while it streams)
     async with stream:
-        try:
-            async for chunk in stream:
-                answered = chunk.model or answered
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                else:
-                    extra = getattr(chunk, "model_extra", None)
-                    if extra:  # Groq's usage: in the last chunk's x_groq
-                        usage = _extra_usage(extra) or usage
-                choices = chunk.choices
-                if not choices:  # (the usage chunk)
-                    yield ""
-                    continue
-                choice = choices[0]
-                delta = choice.delta
-                if delta is not None:
-                    content = delta.content
-                    refusal = getattr(delta, "refusal", None)
-                    tool_calls = delta.tool_calls
-                    if content:  # most chunks: a token
-                        yield content
-                    elif not (refusal or tool_calls):
-                        yield ""  # nothing else (reasoning_content, the finish): a sign of life
-                    if refusal:
-                        yield Refusal(refusal)
-                    for called in tool_calls or ():
-                        for event in _call_events(called, ids):
-                            yield event
-                else:
-                    yield ""
-                if choice.finish_reason is not None:
-                    finish_reason = choice.finish_reason
-        except Exception as error:
-            traceback.clear_frames(error.__traceback__)  # (the SDK's generators: see above)
-            raise
+        async for chunk in stream:
+            answered = chunk.model or answered
+            if chunk.usage is not None:
+                usage = chunk.usage
+            else:
+                extra = getattr(chunk, "model_extra", None)
+                if extra:  # Groq's usage: in the last chunk's x_groq
+                    usage = _extra_usage(extra) or usage
+            choices = chunk.choices
+            if not choices:  # (the usage chunk)
+                yield ""
+                continue
+            choice = choices[0]
+            delta = choice.delta
+            if delta is not None:
+                content = delta.content
+                refusal = getattr(delta, "refusal", None)
+                tool_calls = delta.tool_calls
+                if content:  # most chunks: a token
+                    yield content
+                elif not (refusal or tool_calls):
+                    yield ""  # nothing else (reasoning_content, the finish): a sign of life
+                if refusal:
+                    yield Refusal(refusal)
+                for called in tool_calls or ():
+                    for event in _call_events(called, ids):
+                        yield event
+            else:
+                yield ""
+            if choice.finish_reason is not None:
+                finish_reason = choice.finish_reason
     if finish_reason is None:
         raise LLMResponseError(
             "The OpenAI stream ended before its final event (the reply is incomplete): no "

@@ -68,6 +68,10 @@ async def responses_reply(
     """Stream a reply of ``client(options).responses``: its tokens and calls, then a ``Finish``.
 
     The client is asked for first (it checks the options), when the stream is first read.
+    An ``error`` or ``response.failed`` event's error is raised once the stream has ended
+    (the API ends it there): the SDK's stream holds its own generator, and one left
+    suspended by an error raised mid-stream would wait for the collector, which finalizes
+    it (and the HTTP client's generators under it) in whatever thread it runs.
     """
     create = client(options).responses.create
     arguments = sdk_arguments(
@@ -92,11 +96,14 @@ async def responses_reply(
     calls: dict[str, str] = {}  # the call id of each function call item, by the item's id
     argued: set[str] = set()  # the items whose arguments came
     final: Any = None
+    failed: Any = None  # an error or response.failed event
     stream = await create(model=call.model, input=request, stream=True, **arguments)
     del create, arguments, request  # (not held while it streams)
     async with stream:
         async for event in stream:
             kind = event.type
+            if failed is not None:  # (read to its end: see above)
+                continue
             if kind == "response.output_text.delta":
                 yield event.delta
             elif kind == "response.refusal.delta":
@@ -116,12 +123,12 @@ async def responses_reply(
                 yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.arguments)
             elif kind in ("response.completed", "response.incomplete"):
                 final = event.response
-            elif kind == "response.failed":
-                raise _response_failure(event.response)
-            elif kind == "error":
-                raise reported_error("OpenAI", event.message, event.code)
+            elif kind in ("response.failed", "error"):
+                failed = event
             else:  # nothing for the reply (reasoning, response.in_progress, ...): a sign of life
                 yield ""
+    if failed is not None:
+        raise _stream_failure(failed)
     if final is None:
         raise LLMResponseError(
             "The OpenAI stream ended before its final event (the reply is incomplete): no "
@@ -130,6 +137,13 @@ async def responses_reply(
     yield Finish(
         _finish_reason(final), *_usage(final.usage), model=final.model, response_id=final.id
     )
+
+
+def _stream_failure(event: Any) -> LLMResponseError:
+    """The error that an ``error`` or ``response.failed`` event of the stream reports."""
+    if event.type == "response.failed":
+        return _response_failure(event.response)
+    return reported_error("OpenAI", event.message, event.code)
 
 
 def _typed_options(options: OpenAIOptions) -> dict[str, object]:

@@ -53,6 +53,7 @@ from miniagents.ext.llm.provider import (
 )
 from miniagents.ext.llm.recording import recorder_events
 from miniagents.ext.llm.routing import routed_reply
+from miniagents.ext.llm.sdk_errors import let_go_of_frames
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.miniagents import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
@@ -275,11 +276,13 @@ class Turn:
                 if call_id in used:  # a model that numbers its calls anew each round
                     call_id = unused_id(call_id, used)
                 used.add(call_id)
+            signed = event.thought_signature
             appender = MessageTokenAppender(
                 message_class=LLMToolCallMessage,
                 **self.metadata,
                 tool_name=event.tool_name,
                 call_id=call_id,
+                **({} if signed is None else {"thought_signature": signed}),
             )
             self.calls[event.call_id] = self._reply(appender)  # (by the provider's id)
         elif isinstance(event, Refusal):
@@ -343,6 +346,7 @@ class Turn:
             if self.calls and not call.tools:
                 raise self._called_without_tools(call.model)
         except BaseException as caught:
+            let_go_of_frames(caught)  # (the SDK's generators, closed now: see there)
             # a stall: its own error, for the watch's cancellation
             error = caught if watch is None else watch.end(caught)
             translated = error if isinstance(error, MiniAgentsError) else metered.translate(error)

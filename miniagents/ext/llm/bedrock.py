@@ -40,6 +40,7 @@ retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -240,6 +241,10 @@ class BedrockProvider:
                 elif "metadata" in event:
                     usage = event["metadata"].get("usage")
                 yield ""  # nothing for the reply (reasoning, a block's end): a sign of life
+        except Exception:
+            stream.close()  # the HTTP response, at once
+            await _ended(stream)
+            raise
         finally:
             stream.close()  # the HTTP response, at once
         if not stopped:
@@ -537,6 +542,19 @@ _HINTS = {
     ),
     LLMConfigurationError: ' Set AWS_REGION, or give the agent region="us-east-1".',
 }
+
+
+async def _ended(stream: Any) -> None:
+    """Read the rest of a stream whose response is closed, so that its generator ends.
+
+    The SDK's event stream holds its own raw generator (and that generator the stream); one
+    left suspended by an error raised mid-stream (an exception event's) would wait for the
+    collector, which finalizes it in whatever thread it runs. Its response closed, it ends
+    at once.
+    """
+    with contextlib.suppress(Exception):
+        async for _ in stream:
+            pass
 
 
 def translate_bedrock_error(error: BaseException) -> BaseException:

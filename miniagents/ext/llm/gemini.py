@@ -21,9 +21,9 @@ Gemini Developer API with ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), or Vertex 
 
 Gemini gives a call no id unless it wants one (Vertex AI does): the agent then makes one.
 The ``thought_signature`` of a call (Gemini 3 refuses a conversation that drops it) is
-kept by the provider, by the call's id in the conversation (a repeated id renamed, as the
-tool loop renames it: ``call_0_2``), and sent back with it; for a call it does not know
-(a conversation from elsewhere) it sends the value Google documents for that case.
+kept on the call's message (``LLMToolCallMessage.thought_signature``, base64: in a saved
+history too), and sent back with it; for a call without one (a conversation from
+elsewhere, an older history) it sends the value Google documents for that case.
 Images are ``inline_data`` (bytes) or ``file_data`` (a URL: Vertex AI fetches ``gs://``
 and http(s) ones; the Developer API, files it has uploaded). Structured output is
 ``response_json_schema`` with ``response_mime_type="application/json"``.
@@ -45,7 +45,6 @@ import json
 import mimetypes
 import sys
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
@@ -53,7 +52,6 @@ from weakref import WeakSet
 
 import pydantic
 
-from miniagents.ext.llm._turn import unused_id
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -123,11 +121,6 @@ _RENAMED = {"max_tokens": "max_output_tokens"}
 
 _UNKNOWN_SIGNATURE = base64.urlsafe_b64decode("skip_thought_signature_validator")
 """The thought signature Google documents for a call whose own signature is not known."""
-
-_SIGNATURES: OrderedDict[str, bytes] = OrderedDict()
-"""The thought signature of each recent call, by its id (the latest ``_KEPT``)."""
-
-_KEPT = 4096
 
 
 class GeminiMessage(AssistantMessage):
@@ -218,7 +211,7 @@ class GeminiProvider:
             response = await models.generate_content(
                 model=call.model, contents=contents, config=config
             )
-            calls = _Calls(call)
+            calls = _Calls()
             text: list[str] = []
             events = [event for event in calls.events(response) if not _text(event, text)]
             yield "".join(text)
@@ -230,7 +223,7 @@ class GeminiProvider:
             model=call.model, contents=contents, config=config
         )
         del models, config, contents  # (not held while it streams)
-        calls = _Calls(call)
+        calls = _Calls()
         last: Any = None
         try:
             async for chunk in stream:
@@ -240,6 +233,9 @@ class GeminiProvider:
                     yield ""  # nothing for the reply (thinking, the usage): a sign of life
                 for event in events:
                     yield event
+        except Exception as error:
+            await _let_go_of_response(error)
+            raise
         finally:
             await stream.aclose()  # the SDK's stream closes its HTTP response
         if last is None or calls.reason is None:
@@ -252,6 +248,20 @@ class GeminiProvider:
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Gemini SDK (or its HTTP client), else ``error``."""
         return translate_gemini_error(error)
+
+
+async def _let_go_of_response(error: BaseException) -> None:
+    """Close the SDK's read of the HTTP response that an error of its stream holds.
+
+    The SDK raises an error chunk's ``APIError`` with its ``response``, whose segment
+    iterator, left suspended, holds the HTTP response open and the HTTP client's generators
+    under it, as long as the error is kept (a durable run records it, a caller keeps it);
+    closed here, they are closed now, on the loop, and the connection goes back to its pool.
+    """
+    segments = getattr(getattr(error, "response", None), "segment_iterator", None)
+    close = getattr(segments, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def on_vertex_ai(client: object) -> bool:
@@ -273,16 +283,9 @@ def _text(event: LLMEvent, text: list[str]) -> bool:
 class _Calls:
     """What a reply's chunks said so far: its calls, its finish reason."""
 
-    def __init__(self, call: LLMCall) -> None:
+    def __init__(self) -> None:
         self.count = 0
         self.reason: str | None = None
-        # the conversation's call ids (with tools, as the agent's turn renames a repeated
-        # one): a call's signature is kept by the id the conversation will send back
-        self.used = (
-            {item.call_id for item in call.messages if isinstance(item, ToolCallMessage)}
-            if call.tools
-            else None
-        )
 
     def events(self, chunk: Any) -> list[LLMEvent]:
         """The events of one chunk: its text parts, its calls."""
@@ -305,15 +308,11 @@ class _Calls:
             if called is not None:
                 self.count += 1
                 call_id = called.id or f"gemini-call-{_serial()}"
-                if self.used is not None:
-                    if call_id in self.used:  # (call_0 each round: call_0_2, as the turn would)
-                        call_id = unused_id(call_id, self.used)
-                    self.used.add(call_id)
-                if part.thought_signature:
-                    _SIGNATURES[call_id] = part.thought_signature
-                    if len(_SIGNATURES) > _KEPT:
-                        _SIGNATURES.popitem(last=False)
-                events.append(ToolCallStart(call_id, called.name or ""))
+                signed = part.thought_signature
+                signature = base64.b64encode(signed).decode("ascii") if signed else None
+                events.append(
+                    ToolCallStart(call_id, called.name or "", thought_signature=signature)
+                )
                 events.append(ToolCallDelta(call_id, json.dumps(called.args or {})))
         reason = candidate.finish_reason
         if reason is not None:
@@ -543,10 +542,9 @@ def _contents(call: LLMCall) -> list[dict[str, Any]]:
                     "id": item.call_id,
                 }
                 part: dict[str, Any] = {"function_call": function_call}
-                if not called:
-                    part["thought_signature"] = _SIGNATURES.get(item.call_id, _UNKNOWN_SIGNATURE)
-                elif item.call_id in _SIGNATURES:
-                    part["thought_signature"] = _SIGNATURES[item.call_id]
+                signature = _signature(item)
+                if signature is not None or not called:
+                    part["thought_signature"] = signature or _UNKNOWN_SIGNATURE
                 called = True
                 parts.append(part)
             else:
@@ -558,6 +556,17 @@ def _contents(call: LLMCall) -> list[dict[str, Any]]:
                 {"role": "model" if turn.role == "assistant" else "user", "parts": parts}
             )
     return contents
+
+
+def _signature(item: ToolCallMessage) -> bytes | None:
+    """The thought signature a call's message keeps (an ``LLMToolCallMessage``'s), if any."""
+    signature = getattr(item, "thought_signature", None)
+    if not isinstance(signature, str):
+        return None
+    try:
+        return base64.b64decode(signature, validate=True)
+    except ValueError:  # (binascii.Error) not base64: a field of another meaning
+        return None
 
 
 _CONVERSATION = ConversationRules()

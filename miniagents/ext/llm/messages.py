@@ -100,7 +100,16 @@ class AssistantMessage(LLMMessage):
 
 
 class LLMToolCallMessage(ToolCallMessage, LLMMessage):
-    """A tool call in an LLM agent's reply: a ``ToolCallMessage`` with the model and agent."""
+    """A tool call in an LLM agent's reply: a ``ToolCallMessage`` with the model and agent.
+
+    Attributes:
+        thought_signature: What the API asked to be sent back with the call (Gemini's
+            thought signature, base64), sent with it in the conversation's next requests
+            and kept in a saved history; ``None`` (a call of another API, or of an older
+            history): nothing.
+    """
+
+    thought_signature: str | None = None
 
 
 class LLMToolResultMessage(ToolResultMessage, LLMMessage):

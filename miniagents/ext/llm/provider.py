@@ -211,10 +211,13 @@ class ToolCallStart:
     Attributes:
         call_id: The provider's id of the call (unique in the conversation).
         tool_name: The name of the tool the model calls.
+        thought_signature: What the API asks to be sent back with the call (Gemini's
+            thought signature, base64), kept on the call's message; ``None``: nothing.
     """
 
     call_id: str
     tool_name: str
+    thought_signature: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

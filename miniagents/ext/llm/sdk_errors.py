@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
@@ -44,6 +45,7 @@ from miniagents.ext.llm.errors import (
 )
 
 __all__ = [
+    "let_go_of_frames",
     "reported_error",
     "translate_loaded_sdk_error",
     "translate_sdk_error",
@@ -151,6 +153,26 @@ def reported_error(
     if failed:
         return LLMResponseError(f"{provider} failed the response: {said}")
     return LLMResponseError(f"{provider} sent an error instead of the rest of the reply: {said}")
+
+
+def let_go_of_frames(error: BaseException) -> None:
+    """Clear the frames of a caught error's traceback, and of its causes' tracebacks.
+
+    An SDK raises a stream's error inside its generators (the OpenAI and Anthropic SDKs an
+    error event's ``APIError``, Google's a ``ServerError``), or a provider raises one for an
+    event the SDK yielded, while the frames in its traceback hold the HTTP client's
+    generators under them (the SSE decoder's, the response's, the connection's). Kept as
+    long as the error is (a durable run records it, a caller keeps it), those would wait for
+    the collector, which finalizes them in whatever thread it runs; cleared where the agent
+    catches the error, they are closed now, on the loop. A frame still running (the
+    catcher's) is left as it is; the error keeps its type, message and cause.
+    """
+    seen: set[int] = set()
+    each: BaseException | None = error
+    while each is not None and id(each) not in seen:
+        seen.add(id(each))
+        traceback.clear_frames(each.__traceback__)
+        each = each.__cause__
 
 
 def _said(error: BaseException) -> str:

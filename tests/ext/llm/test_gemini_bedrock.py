@@ -15,6 +15,7 @@ import contextlib
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -455,6 +456,87 @@ async def test_a_streamed_gemini_call_whose_id_repeats_keeps_its_signature(
     ]
     fakes = "ZmFrZS10aG91Z2h0LXNpZ25hdHVyZQ=="  # (the fake's signature of every call)
     assert sent == [("call_0", fakes), ("call_0_2", fakes)]
+
+
+def _signed_call(signature: bytes) -> dict[str, Any]:
+    """A whole Gemini reply calling ``get_weather`` as ``call_0``, signed ``signature``."""
+    called = {"id": "call_0", "name": "get_weather", "args": {"city": "Paris"}}
+    part = {"functionCall": called, "thoughtSignature": base64.b64encode(signature).decode()}
+    return {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP"}]}
+
+
+def _sent_signatures(server: FakeLLMServer, model: str) -> list[tuple[str, str]]:
+    """The calls, and their signatures, that the requests for ``model`` sent back."""
+    return [
+        (part["functionCall"]["id"], part["thoughtSignature"])
+        for request in server.requests
+        if f"/{model}:" in request.path
+        for content in request.json["contents"]
+        for part in content["parts"]
+        if "functionCall" in part
+    ]
+
+
+async def test_two_conversations_whose_calls_share_an_id_each_send_their_own_signature(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Vertex AI gives ids: two conversations at once, each given call_0 with its own
+    # signature; both calls are made before either conversation sends its next request
+    GEMINI.environment(server, monkeypatch)
+    arrived: list[str] = []
+    both = asyncio.Event()
+
+    async def get_weather(city: str) -> str:
+        """The weather in a city."""
+        arrived.append(city)
+        if len(arrived) == 2:
+            both.set()
+        await both.wait()
+        return f"Sunny in {city}."
+
+    for model in ("gemini-a", "gemini-b"):
+        server.fail(200, body=_signed_call(model.encode()), for_model=model)
+        server.reply(["Done."], for_model=model)
+    async with MiniAgents():
+        replies = [
+            gemini_agent.inquire("Weather?", model=model, tools=[get_weather], stream=False)
+            for model in ("gemini-a", "gemini-b")
+        ]
+        await asyncio.gather(*(reply.aresolve_messages() for reply in replies))
+    for model in ("gemini-a", "gemini-b"):
+        assert _sent_signatures(server, model) == [
+            ("call_0", base64.b64encode(model.encode()).decode())
+        ]
+
+
+async def test_a_saved_history_keeps_each_calls_signature(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # a conversation saved, another one given the same call id meanwhile, then the first
+    # loaded back and carried on: it sends its own call's signature
+    from miniagents.ext.history.markdown import ChatHistoryMD
+
+    GEMINI.environment(server, monkeypatch)
+    path = tmp_path / "chat.md"
+    for model in ("gemini-a", "gemini-b"):
+        server.fail(200, body=_signed_call(model.encode()), for_model=model)
+        server.reply(["Done."], for_model=model)
+    async with MiniAgents():
+        first = await gemini_agent.inquire(
+            "Weather?", model="gemini-a", tools=[get_weather], stream=False
+        )
+        await ChatHistoryMD(path).store([UserMessage(text="Weather?"), *first])
+        await gemini_agent.inquire("Weather?", model="gemini-b", tools=[get_weather])
+    assert "thought_signature" in path.read_text()
+    server.reply(["Still sunny."], for_model="gemini-a")
+    async with MiniAgents():
+        history = await ChatHistoryMD(path).load()
+        assert [type(message) for message in history][1] is LLMToolCallMessage
+        await gemini_agent.inquire(
+            [*history, UserMessage(text="And now?")], model="gemini-a", tools=[get_weather]
+        )
+    signed = base64.b64encode(b"gemini-a").decode()
+    assert _sent_signatures(server, "gemini-a") == [("call_0", signed), ("call_0", signed)]
 
 
 async def test_gemini_sends_the_documented_signature_for_a_call_from_elsewhere(

@@ -96,7 +96,10 @@ def events_to_json(events: Sequence[LLMEvent]) -> list[list[Any]]:
             if event:
                 shown.append(["text", event])
         elif isinstance(event, ToolCallStart):
-            shown.append(["call", event.call_id, event.tool_name])
+            called: list[Any] = ["call", event.call_id, event.tool_name]
+            if event.thought_signature is not None:  # (a record without it: none)
+                called.append(event.thought_signature)
+            shown.append(called)
         elif isinstance(event, ToolCallDelta):
             shown.append(["arguments", event.call_id, event.text])
         elif isinstance(event, Refusal):
@@ -119,7 +122,8 @@ def events_from_json(shown: Sequence[Sequence[Any]]) -> tuple[LLMEvent, ...]:
         if kind == "text":
             events.append(str(item[1]))
         elif kind == "call":
-            events.append(ToolCallStart(str(item[1]), str(item[2])))
+            signed = str(item[3]) if len(item) > 3 else None
+            events.append(ToolCallStart(str(item[1]), str(item[2]), thought_signature=signed))
         elif kind == "arguments":
             events.append(ToolCallDelta(str(item[1]), str(item[2])))
         elif kind == "refusal":

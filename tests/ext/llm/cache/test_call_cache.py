@@ -444,3 +444,13 @@ def test_a_cache_given_no_store_keeps_its_recordings_in_the_default_file(in_tmp:
     cache = CallCache()
     assert isinstance(cache.store, SQLiteCallStore)
     assert cache.store.path == Path("miniagents_llm_calls.sqlite")
+
+
+def test_a_recorded_calls_thought_signature_is_kept() -> None:
+    from miniagents.ext.llm.cache.stores import events_from_json, events_to_json
+    from miniagents.ext.llm.provider import ToolCallStart
+
+    signed = ToolCallStart("call_0", "get_weather", thought_signature="c2ln")
+    assert events_from_json(events_to_json([signed])) == (signed,)
+    assert events_to_json([ToolCallStart("c1", "add")]) == [["call", "c1", "add"]]
+    assert events_from_json([["call", "c1", "add"]]) == (ToolCallStart("c1", "add"),)  # (older)
