@@ -47,7 +47,7 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
 )
 from miniagents.ext.llm.sdk_calls import sdk_arguments, whole_reply
-from miniagents.ext.llm.sdk_errors import reported_error
+from miniagents.ext.llm.sdk_errors import drain_closed, reported_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 
@@ -68,10 +68,8 @@ async def responses_reply(
     """Stream a reply of ``client(options).responses``: its tokens and calls, then a ``Finish``.
 
     The client is asked for first (it checks the options), when the stream is first read.
-    An ``error`` or ``response.failed`` event's error is raised once the stream has ended
-    (the API ends it there): the SDK's stream holds its own generator, and one left
-    suspended by an error raised mid-stream would wait for the collector, which finalizes
-    it (and the HTTP client's generators under it) in whatever thread it runs.
+    An ``error`` or ``response.failed`` event's error is raised once the stream's response
+    is closed and its generator drained (see ``drain_closed``).
     """
     create = client(options).responses.create
     arguments = sdk_arguments(
@@ -102,8 +100,6 @@ async def responses_reply(
     async with stream:
         async for event in stream:
             kind = event.type
-            if failed is not None:  # (read to its end: see above)
-                continue
             if kind == "response.output_text.delta":
                 yield event.delta
             elif kind == "response.refusal.delta":
@@ -125,9 +121,11 @@ async def responses_reply(
                 final = event.response
             elif kind in ("response.failed", "error"):
                 failed = event
+                break
             else:  # nothing for the reply (reasoning, response.in_progress, ...): a sign of life
                 yield ""
     if failed is not None:
+        await drain_closed(stream)  # (its response closed as the `async with` ended)
         raise _stream_failure(failed)
     if final is None:
         raise LLMResponseError(

@@ -40,7 +40,6 @@ retried.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -84,7 +83,7 @@ from miniagents.ext.llm.sdk_calls import (
     check_retries_and_timeout,
     import_sdk,
 )
-from miniagents.ext.llm.sdk_errors import _made, translate_transport_error
+from miniagents.ext.llm.sdk_errors import _made, drain_closed, translate_transport_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -243,7 +242,7 @@ class BedrockProvider:
                 yield ""  # nothing for the reply (reasoning, a block's end): a sign of life
         except Exception:
             stream.close()  # the HTTP response, at once
-            await _ended(stream)
+            await drain_closed(stream)
             raise
         finally:
             stream.close()  # the HTTP response, at once
@@ -542,19 +541,6 @@ _HINTS = {
     ),
     LLMConfigurationError: ' Set AWS_REGION, or give the agent region="us-east-1".',
 }
-
-
-async def _ended(stream: Any) -> None:
-    """Read the rest of a stream whose response is closed, so that its generator ends.
-
-    The SDK's event stream holds its own raw generator (and that generator the stream); one
-    left suspended by an error raised mid-stream (an exception event's) would wait for the
-    collector, which finalizes it in whatever thread it runs. Its response closed, it ends
-    at once.
-    """
-    with contextlib.suppress(Exception):
-        async for _ in stream:
-            pass
 
 
 def translate_bedrock_error(error: BaseException) -> BaseException:

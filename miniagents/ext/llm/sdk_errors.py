@@ -29,9 +29,11 @@ Responses API's ``error`` and ``response.failed`` events): the provider hands it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
+from collections.abc import AsyncIterable
 
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
@@ -45,6 +47,7 @@ from miniagents.ext.llm.errors import (
 )
 
 __all__ = [
+    "drain_closed",
     "let_go_of_frames",
     "reported_error",
     "translate_loaded_sdk_error",
@@ -153,6 +156,19 @@ def reported_error(
     if failed:
         return LLMResponseError(f"{provider} failed the response: {said}")
     return LLMResponseError(f"{provider} sent an error instead of the rest of the reply: {said}")
+
+
+async def drain_closed(stream: AsyncIterable[object]) -> None:
+    """Read to its end an SDK stream whose HTTP response is closed, so that its generator ends.
+
+    An SDK's stream object holds its own generator, and that generator the stream: one left
+    suspended by an error raised mid-stream (an error event's) would wait for the
+    collector, which finalizes it in whatever thread it runs. With its response closed, the
+    generator ends at once (the error of reading a closed response is not the caller's).
+    """
+    with contextlib.suppress(Exception):
+        async for _ in stream:
+            pass
 
 
 def let_go_of_frames(error: BaseException) -> None:
