@@ -419,6 +419,59 @@ async def test_the_page_says_the_connection_closed_when_the_server_stops_without
             await browser.close()
 
 
+HELD_MICROPHONE = """
+(() => {
+  const devices = navigator.mediaDevices;
+  const real = devices.getUserMedia.bind(devices);
+  let grant = null;
+  const granted = new Promise((given) => { grant = given; });
+  let asked = null;
+  devices.getUserMedia = (constraints) => {
+    asked = granted.then(() => real(constraints));
+    return asked.then((stream) => { window.microphone = stream; return stream; });
+  };
+  // the microphone given, then a task later (the page's own microtasks all run): "given"
+  window.grantMicrophone = () => {
+    grant();
+    return asked.then(() => new Promise((done) => setTimeout(() => done("given"), 0)));
+  };
+})();
+"""
+"""A page's microphone that the browser grants only when the test says so."""
+
+
+async def test_a_session_that_ends_while_the_microphone_is_asked_for_is_not_shown_live(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    fake_llm.refuse_realtime(401)  # (the session fails as it starts: an error, then a close)
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with served(app) as base_url, async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            page = await browser.new_page()
+            await page.add_init_script(HELD_MICROPHONE)
+            await page.goto(base_url)
+            await page.click("#mic")
+            await expect(page.locator("body")).to_have_attribute(
+                "data-state", "error", timeout=30_000
+            )
+            said = await page.text_content("#status")
+            assert await page.evaluate("grantMicrophone()") == "given"  # (after the close)
+            # was: "live", "Listening…" over the error, the microphone on and sending nowhere
+            assert await page.get_attribute("body", "data-state") == "error"
+            assert await page.text_content("#status") == said
+            assert await page.evaluate(
+                "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
+            )
+        finally:
+            await browser.close()
+    assert said is not None
+    assert said.startswith("Error: ")
+    assert "401" in said
+
+
 async def test_the_voice_server_cuts_a_message_past_the_apps_bound_before_reading_it_whole(
     fake_llm: FakeLLMServer,
 ) -> None:
