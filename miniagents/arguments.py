@@ -173,7 +173,7 @@ def refused_argument(
     ``parameter`` ``"voice"``. The caller raises it.
 
     Args:
-        value: What was given.
+        value: What was given (its ``repr`` in the message, cut after 80 characters).
         name: The argument's name.
         rule: What it must be (``"a str, or None"``), after "to be".
         owner: Who takes it (``"voice_app"``); without, the sentence is "name must be ...".
@@ -184,6 +184,13 @@ def refused_argument(
         The error (of the class ``error``), not raised.
     """
     wanted = f"{owner} needs {name} to be {rule}" if owner else f"{name} must be {rule}"
-    refused = error(f"{wanted}; got {value!r}." + (f" {fix}" if fix else ""))
+    shown = repr(value)
+    if len(shown) > _MOST_SHOWN:
+        shown = f"{shown[:_MOST_SHOWN]}..."
+    refused = error(f"{wanted}; got {shown}." + (f" {fix}" if fix else ""))
     refused.parameter = name
     return refused
+
+
+_MOST_SHOWN = 80
+"""The most characters of the refused value's ``repr`` a message shows (a long one is cut)."""

@@ -123,6 +123,12 @@ def test_a_rule_of_the_callers_own_is_refused_with_the_checks_sentence_as_its_er
     assert (str(plain), plain.parameter) == ("tags must be a tuple; got [1].", "tags")
 
 
+def test_a_long_value_is_cut_in_the_message() -> None:
+    refused = refused_argument(list(range(100)), "tags", "a tuple", error=ArgumentError)
+    shown = repr(list(range(100)))[:80]
+    assert str(refused) == f"tags must be a tuple; got {shown}...."  # (was: all 390 characters)
+
+
 def test_no_module_builds_an_argument_refusal_of_its_own() -> None:
     """The refusals made from a caller's error class are made by ``refused_argument`` only:
     the private copies it replaced (``_refused``, ``_wrong``, ``_not_a_description``) are gone."""

@@ -44,6 +44,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 
 from typing_extensions import TypeVar
 
+from miniagents.arguments import refused_argument
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.prompt import PromptItem
@@ -399,12 +400,17 @@ def check_kind(
         example: The argument as it may be given, e.g. ``stream=False``.
 
     Raises:
-        LLMConfigurationError: if ``value`` is neither, naming the argument and the fix.
+        LLMConfigurationError: if ``value`` is neither, naming the argument (its
+            ``parameter``) and the fix.
     """
     if value is not None and not isinstance(value, kind):
-        raise LLMConfigurationError(
-            f"The {name} of the agent {alias} must be {wanted}, not {value!r:.60}: e.g. "
-            f"{alias.lower()}.fork({example})."
+        raise refused_argument(
+            value,
+            name,
+            wanted,
+            owner=f"The agent {alias}",
+            fix=f"Pass e.g. {alias.lower()}.fork({example}).",
+            error=LLMConfigurationError,
         )
 
 

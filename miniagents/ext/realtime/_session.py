@@ -732,12 +732,16 @@ def check_options(options: RealtimeOptions, alias: str) -> None:
     Raises:
         LLMConfigurationError: naming the option and the fix.
     """
-    if options.modality not in ("audio", "text"):
-        raise LLMConfigurationError(
-            f"The modality of the agent {alias} must be 'audio' or 'text', not "
-            f"{options.modality!r}."
-        )
     owner = f"The agent {alias}"
+    if options.modality not in ("audio", "text"):
+        raise refused_argument(
+            options.modality,
+            "modality",
+            "'audio' or 'text'",
+            owner=owner,
+            fix='Pass e.g. modality="text" for a text reply.',
+            error=LLMConfigurationError,
+        )
     check_seconds(
         options.drain_timeout,
         "drain_timeout",

@@ -22,6 +22,7 @@ from contextlib import nullcontext
 from typing import Any, ParamSpec, TypeVar, cast
 from weakref import WeakKeyDictionary
 
+from miniagents.arguments import refused_argument
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.llm_agent import describe_options_agent
 from miniagents.ext.llm.usage import Budget, charged_to
@@ -73,9 +74,13 @@ def make_realtime_agent(
             check(ctx.this_agent.alias)
         budget: object = made.budget
         if budget is not None and not isinstance(budget, Budget):
-            raise LLMConfigurationError(
-                f"The budget of the agent {alias} must be a Budget, got {budget!r}: e.g. "
-                f"{alias.lower()}.fork(budget=Budget(max_cost_usd=1.0))."
+            raise refused_argument(
+                budget,
+                "budget",
+                "a Budget (or None: no budget of its own)",
+                owner=f"The agent {ctx.this_agent.alias}",
+                fix=f"Pass e.g. {alias.lower()}.fork(budget=Budget(max_cost_usd=1.0)).",
+                error=LLMConfigurationError,
             )
         session = Session(ctx, provider, made, ctx.this_agent.alias)
 

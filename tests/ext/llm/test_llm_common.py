@@ -214,12 +214,12 @@ async def test_a_missing_model_is_a_clear_error(agent: object) -> None:
 @pytest.mark.parametrize(
     ("arguments", "says"),
     [
-        ({"model": 123}, r"The model of the agent OFFLINE_AGENT must be a str \(the model's"),
-        ({"system": 123}, r"The system of the agent OFFLINE_AGENT must be a str, not 123"),
-        ({"stream": "yes"}, r"The stream of the agent OFFLINE_AGENT must be True or False, not"),
+        ({"model": 123}, r"The agent OFFLINE_AGENT needs model to be a str \(the model's name\)"),
+        ({"system": 123}, r"The agent OFFLINE_AGENT needs system to be a str; got 123\. Pass"),
+        ({"stream": "yes"}, r"The agent OFFLINE_AGENT needs stream to be True or False; got 'yes'"),
         (
             {"extra_options": [("user", "u-1")]},
-            r"The extra_options of the agent OFFLINE_AGENT must be a mapping of the SDK's",
+            r"The agent OFFLINE_AGENT needs extra_options to be a mapping of the SDK's",
         ),
     ],
     ids=["model", "system", "stream", "extra_options"],
@@ -231,7 +231,8 @@ async def test_an_argument_of_the_wrong_kind_is_refused_naming_it_and_the_fix(
         with pytest.raises(LLMConfigurationError, match=says) as raised:
             await offline_agent.inquire("hi", token_delay=0, **arguments)
     [name] = arguments
-    assert f"e.g. offline_agent.fork({name}=" in str(raised.value)
+    assert f"Pass e.g. offline_agent.fork({name}=" in str(raised.value)
+    assert raised.value.parameter == name  # (was: "", the check written by hand)
 
 
 async def test_a_context_that_streams_by_default_takes_only_a_bool() -> None:

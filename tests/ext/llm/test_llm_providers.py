@@ -579,9 +579,10 @@ async def test_a_client_of_another_sdk_is_refused_before_any_request(
             with pytest.raises(LLMConfigurationError) as raised:
                 await ask(llm, given, "hi")  # type: ignore[arg-type]
             assert str(raised.value).startswith(
-                f"The async_client of the agent {llm.alias} must be an {kinds}, not <"
+                f"The agent {llm.alias} needs async_client to be an {kinds}; got <"
             )
             assert f"e.g. {llm.alias.lower()}.fork(async_client={wanted}())" in str(raised.value)
+            assert raised.value.parameter == "async_client"
     assert server.requests == []
 
 

@@ -187,6 +187,8 @@ async def test_audio_of_another_format_is_refused_before_it_is_sent(
         ({"vad": "no"}, "needs vad to be True or False; got 'no'"),
         ({"extra_session": 5}, "needs extra_session to be a mapping"),  # (was: a TypeError)
         ({"handoffs": [5]}, "needs handoffs to be MiniAgents (text agents) to hand the"),
+        ({"modality": "video"}, "needs modality to be 'audio' or 'text'; got 'video'. Pass"),
+        ({"budget": 5}, "needs budget to be a Budget (or None: no budget of its own); got 5"),
     ],
 )
 async def test_wrong_arguments_are_refused_before_connecting_saying_what_to_give(

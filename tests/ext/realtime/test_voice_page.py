@@ -55,10 +55,9 @@ from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.messages.image import ImagePart
 from miniagents.promising.limits import DEFAULT_HIGH_WATER_MARK
 from miniagents.promising.lowlevel import running_tasks
-from miniagents.testing import FakeLLMServer
+from miniagents.testing import FakeLLMServer, VirtualClock
 from tests.ext.realtime.kit import APIS
 from tests.ext.web.serving import until
-from tests.fakes.fixtures import WAIT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FOUND = CHROMIUM.exists()
@@ -420,6 +419,59 @@ async def test_the_page_says_the_connection_closed_when_the_server_stops_without
             await browser.close()
 
 
+HELD_MICROPHONE = """
+(() => {
+  const devices = navigator.mediaDevices;
+  const real = devices.getUserMedia.bind(devices);
+  let grant = null;
+  const granted = new Promise((given) => { grant = given; });
+  let asked = null;
+  devices.getUserMedia = (constraints) => {
+    asked = granted.then(() => real(constraints));
+    return asked.then((stream) => { window.microphone = stream; return stream; });
+  };
+  // the microphone given, then a task later (the page's own microtasks all run): "given"
+  window.grantMicrophone = () => {
+    grant();
+    return asked.then(() => new Promise((done) => setTimeout(() => done("given"), 0)));
+  };
+})();
+"""
+"""A page's microphone that the browser grants only when the test says so."""
+
+
+async def test_a_session_that_ends_while_the_microphone_is_asked_for_is_not_shown_live(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    fake_llm.refuse_realtime(401)  # (the session fails as it starts: an error, then a close)
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with served(app) as base_url, async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            page = await browser.new_page()
+            await page.add_init_script(HELD_MICROPHONE)
+            await page.goto(base_url)
+            await page.click("#mic")
+            await expect(page.locator("body")).to_have_attribute(
+                "data-state", "error", timeout=30_000
+            )
+            said = await page.text_content("#status")
+            assert await page.evaluate("grantMicrophone()") == "given"  # (after the close)
+            # was: "live", "Listening…" over the error, the microphone on and sending nowhere
+            assert await page.get_attribute("body", "data-state") == "error"
+            assert await page.text_content("#status") == said
+            assert await page.evaluate(
+                "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
+            )
+        finally:
+            await browser.close()
+    assert said is not None
+    assert said.startswith("Error: ")
+    assert "401" in said
+
+
 async def test_the_voice_server_cuts_a_message_past_the_apps_bound_before_reading_it_whole(
     fake_llm: FakeLLMServer,
 ) -> None:
@@ -606,12 +658,12 @@ async def test_a_page_that_sends_faster_than_the_api_takes_is_read_no_further_ah
 
 
 async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
-    monkeypatch: pytest.MonkeyPatch,
+    virtual_clock: VirtualClock,
 ) -> None:
     # (its messages were not read while the API took none, so its leaving, behind them, was
     # noticed only when the API next took input: the session and its place held meanwhile)
-
-    monkeypatch.setattr(web, "_HELD_CHECK", 0.01)  # (how often a held-back page is told so)
+    # The loop is on a virtual clock: the app's held checks, a few seconds apart, come as
+    # soon as the loop waits for nothing else, on a fast machine as on a loaded one.
     link = _HeldLink()
     agent = make_realtime_agent(
         RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
@@ -624,8 +676,11 @@ async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
             for frame in frames:
                 await socket.send(frame)
             assert (await socket.recv()) == '{"type": "held"}'  # (held back: told so)
+            told = virtual_clock.elapsed
             socket.transport.abort()  # the page is gone (its tab closed), its frames unread
-        await asyncio.wait_for(link.closed.wait(), WAIT)  # the API's session ended
+        await asyncio.wait_for(link.closed.wait(), 60)  # the API's session ended
+        # noticed at the next few held checks (its sends fail), not at the session's end
+        assert virtual_clock.elapsed - told < 30
         await until(lambda: not running_tasks())
         again = await client.post("/session", json={})
         assert again.status_code == 200  # its place is free (max_live_runs=1)
