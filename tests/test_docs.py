@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import inspect
 import io
 import itertools
 import re
@@ -695,3 +696,27 @@ def test_every_flag_a_page_gives_a_command_is_one_of_its_flags() -> None:
     # (was: the changelog gave `miniagents web --max-ended-task-bytes`, a flag renamed
     # --max-ended-run-bytes before any release)
     assert not unknown, f"Flags the commands do not take: {unknown}"
+
+
+def test_getting_started_says_which_keys_pick_the_chats_provider_and_where_history_goes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from miniagents.cli import main
+    from miniagents.ext.history import markdown_history_agent
+
+    with pytest.raises(SystemExit):
+        main(["chat", "--help"])
+    variables = set(re.findall(r"\b[A-Z]+_(?:API_KEY|AUTH_TOKEN)\b", capsys.readouterr().out))
+    assert variables == {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"}
+    page = " ".join((ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8").split())
+    choice = page[page.index("- `--provider openai|anthropic|offline`") :]
+    choice = choice[: choice.index("- `--model`")]
+    named = set(re.findall(r"`([A-Z]+_(?:API_KEY|AUTH_TOKEN))`", choice))
+    assert named == variables  # (was: without ANTHROPIC_AUTH_TOKEN, which --help names)
+    default = inspect.signature(markdown_history_agent.func).parameters["history_md_file"]
+    assert default.default == "CHAT.md"
+    assert "history_agent=markdown_history_agent)`" in page  # (was: never said)
+    assert (
+        "the history agent appends every message to `CHAT.md` in the current folder, unless "
+        'you give it another file (`markdown_history_agent.fork(history_md_file="notes.md")`)'
+    ) in page

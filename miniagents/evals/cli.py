@@ -40,9 +40,9 @@ from typing import NoReturn, cast
 
 import pydantic
 
-from miniagents.arguments import check_count
+from miniagents.arguments import check_count, check_number, check_seconds
 from miniagents.evals._specs import evaluator_of
-from miniagents.evals.assertions import _check_thresholds, problems_of
+from miniagents.evals.assertions import problems_of
 from miniagents.evals.case import CaseRun, Evaluator
 from miniagents.evals.compare import Comparison
 from miniagents.evals.dataset import load_dataset
@@ -225,13 +225,48 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _checked_limits(args: argparse.Namespace) -> dict[str, float]:
-    """The ``--min-score`` minimums, checked with ``--max-drop`` and ``--max-text``."""
+    """The ``--min-score`` minimums, checked with every other number given, by its flag.
+
+    Each error names the flag and how to give it (not ``aevaluate()``'s argument).
+    """
     minimums = _minimums(args.min_score)
+    score = "A mean score is from 0 to 1"
     try:
-        _check_thresholds(minimums, args.max_drop)
-        check_count(
-            args.max_text, "--max-text", error=EvalArgumentError, fix="Give e.g. --max-text 600."
+        for name, minimum in minimums.items():
+            check_number(
+                minimum,
+                f"--min-score {name}",
+                most=1,
+                fix=f"{score}: give e.g. --min-score {name}=0.9.",
+                error=EvalArgumentError,
+            )
+        check_number(
+            args.max_drop,
+            "--max-drop",
+            most=1,
+            fix=f"{score}: give e.g. --max-drop 0.05.",
+            error=EvalArgumentError,
         )
+        for flag, value, least, example in (
+            ("--repetitions", args.repetitions, 1, "3"),
+            ("--concurrency", args.concurrency, 1, "4"),
+            ("--retries", args.retries, 0, "2"),
+            ("--max-text", args.max_text, 1, "600"),
+        ):
+            fix = f"Give e.g. {flag} {example}."
+            check_count(value, flag, least=least, fix=fix, error=EvalArgumentError)
+        for flag, seconds in (
+            ("--timeout", args.timeout),
+            ("--evaluator-timeout", args.evaluator_timeout),
+        ):
+            if seconds is not None:
+                fix = f"Give e.g. {flag} 60, or leave it out for no timeout."
+                check_seconds(seconds, flag, forever=True, fix=fix, error=EvalArgumentError)
+        if args.max_cost is not None:
+            fix = "Give e.g. --max-cost 0.50, or leave it out for no limit."
+            check_number(
+                args.max_cost, "--max-cost", unit="US dollars", fix=fix, error=EvalArgumentError
+            )
     except EvalArgumentError as error:
         raise _CannotStart(str(error)) from None
     return minimums

@@ -142,7 +142,9 @@ def _function_agent_of(offline: OfflineAgent[P]) -> FunctionAgentFactory[P]:
             The agent (the offline agent with this script; alias ``SCRIPTED_AGENT``).
 
         Raises:
-            LLMConfigurationError: if ``reply`` is not a function, or is an async one.
+            LLMConfigurationError: if ``reply`` is not a function, is an async one, or
+                cannot be called with the call alone (its signature, where Python can read
+                it).
 
         Example:
             >>> shout = function_agent(lambda call: (call.messages[-1].text or "").upper())
@@ -159,11 +161,36 @@ def _function_agent_of(offline: OfflineAgent[P]) -> FunctionAgentFactory[P]:
                 "async (an async def). Make it a plain def that returns the reply; for an "
                 "agent that awaits something, write one with @miniagent."
             )
+        _check_takes_the_call(reply)
         return offline.fork(
             alias=SCRIPTED_ALIAS, reply=reply, tools=tools, model=model, token_delay=0.0
         )
 
     return function_agent
+
+
+def _check_takes_the_call(reply: Callable[..., object]) -> None:
+    """Refuse a reply function that cannot be called with the call alone (one argument).
+
+    A function whose signature cannot be read (some builtins) is let through.
+
+    Raises:
+        LLMConfigurationError: naming the function, its signature and what it must take.
+    """
+    try:
+        signature = inspect.signature(reply)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(None)
+    except TypeError:
+        parameters = signature.replace(return_annotation=inspect.Signature.empty)
+        raise LLMConfigurationError(
+            f"function_agent() calls its function with one argument, the call (an LLMCall: "
+            f"the messages, the tools, the options), but {reply!r:.80} takes {parameters}. "
+            'Make it take the call, e.g. function_agent(lambda call: "hi") or '
+            "def reply(call: LLMCall) -> str."
+        ) from None
 
 
 class _Replies:

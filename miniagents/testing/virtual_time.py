@@ -41,8 +41,9 @@ import math
 import selectors
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Executor
-from contextlib import ExitStack, contextmanager
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from weakref import WeakKeyDictionary
 
 from typing_extensions import TypeVarTuple
@@ -229,8 +230,7 @@ def run_with_virtual_time(
             loop.close()
 
 
-@contextmanager
-def virtual_time(*, auto_advance: bool = True) -> Iterator[VirtualClock]:
+def virtual_time(*, auto_advance: bool = True) -> AbstractContextManager[VirtualClock]:
     """Put the running event loop on a virtual clock inside the ``with`` block.
 
     The clock starts at the loop's time; timers set before the block fire at their times
@@ -246,13 +246,14 @@ def virtual_time(*, auto_advance: bool = True) -> Iterator[VirtualClock]:
         auto_advance: ``True``: the clock jumps to the next timer whenever the loop is
             idle. ``False``: the clock is stopped (see :func:`manual_time`).
 
-    Yields:
-        The loop's clock.
+    Returns:
+        A plain ``with`` block (in async code too), which gives the loop's clock; an
+        ``async with`` one is refused with a ``VirtualTimeError`` saying so.
 
     Raises:
-        VirtualTimeError: outside a running loop, or on a loop that is not asyncio's
-            selector loop (the default one on Linux and macOS); on another loop, run the
-            test with :func:`run_with_virtual_time`.
+        VirtualTimeError: (as the block is entered) outside a running loop, or on a loop
+            that is not asyncio's selector loop (the default one on Linux and macOS); on
+            another loop, run the test with :func:`run_with_virtual_time`.
 
     Example:
         >>> async def test_a_delay() -> None:
@@ -260,6 +261,12 @@ def virtual_time(*, auto_advance: bool = True) -> Iterator[VirtualClock]:
         ...         await asyncio.sleep(60)
         ...         assert clock.elapsed == 60
     """
+    return _WithBlock("virtual_time", _virtual_time(auto_advance))
+
+
+@contextmanager
+def _virtual_time(auto_advance: bool) -> Iterator[VirtualClock]:
+    """The block of :func:`virtual_time`."""
     loop = _running_loop()
     if loop is None:
         raise VirtualTimeError(
@@ -283,8 +290,7 @@ def virtual_time(*, auto_advance: bool = True) -> Iterator[VirtualClock]:
             blocks.close()
 
 
-@contextmanager
-def manual_time() -> Iterator[VirtualClock]:
+def manual_time() -> AbstractContextManager[VirtualClock]:
     """Stop the running loop's clock inside the ``with`` block: only ``advance`` moves it.
 
     For tests that talk to a server outside the loop: I/O goes on, but no timer fires
@@ -293,13 +299,15 @@ def manual_time() -> Iterator[VirtualClock]:
     meanwhile; the fake server's ``_async`` waiters (``await server.wait_requests_async(1)``)
     wait in a thread of their own, so they work.
 
-    Yields:
-        The loop's clock (see :func:`virtual_time`, of which this is the stopped form).
+    Returns:
+        A plain ``with`` block (in async code too), which gives the loop's clock (see
+        :func:`virtual_time`, of which this is the stopped form); an ``async with`` one is
+        refused with a ``VirtualTimeError`` saying so.
 
     Raises:
-        VirtualTimeError: outside a running loop (from sync code, run the test with
-            ``run_with_virtual_time(main(), auto_advance=False)``), or as
-            :func:`virtual_time` does.
+        VirtualTimeError: (as the block is entered) outside a running loop (from sync
+            code, run the test with ``run_with_virtual_time(main(), auto_advance=False)``),
+            or as :func:`virtual_time` does.
 
     Example:
         >>> async def test_a_stall(server: FakeLLMServer) -> None:  # doctest: +SKIP
@@ -308,14 +316,55 @@ def manual_time() -> Iterator[VirtualClock]:
         ...         ...  # start the call, read its first token
         ...         clock.advance(60)  # now the stall timeout fires
     """
+    return _WithBlock("manual_time", _manual_time())
+
+
+@contextmanager
+def _manual_time() -> Iterator[VirtualClock]:
+    """The block of :func:`manual_time`."""
     if _running_loop() is None:
         raise VirtualTimeError(
             "manual_time() stops the running event loop's clock, but no loop is running: use "
             "it in async code, or run_with_virtual_time(main(), auto_advance=False) from sync "
             "code."
         )
-    with virtual_time(auto_advance=False) as clock:
+    with _virtual_time(auto_advance=False) as clock:
         yield clock
+
+
+class _WithBlock:
+    """The block of :func:`virtual_time` or :func:`manual_time`: a plain ``with`` one.
+
+    ``async with`` is refused with a ``VirtualTimeError`` that says to write ``with`` (the
+    block changes the loop's clock at once: it has nothing to await), where Python's own
+    error would be a bare ``TypeError``. Type checkers see no ``async with`` either.
+    """
+
+    def __init__(self, name: str, block: AbstractContextManager[VirtualClock]) -> None:
+        self._name = name
+        self._block = block
+
+    def __enter__(self) -> VirtualClock:
+        return self._block.__enter__()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> bool | None:
+        return self._block.__exit__(kind, error, trace)
+
+    if not TYPE_CHECKING:  # (for the message only: typed, `async with` stays an error)
+
+        async def __aenter__(self) -> NoReturn:
+            raise VirtualTimeError(
+                f"{self._name}() is a plain `with` block, not an `async with` one: write "
+                f"`with {self._name}() as clock:` (in async code too)."
+            )
+
+        async def __aexit__(self, *exited: object) -> None:
+            return None
 
 
 class _OpenBlocks:

@@ -163,23 +163,40 @@ def test_a_run_prints_its_table_saves_its_json_and_a_later_run_compares(folder: 
             ["capitals.yaml", "--agent", "my_agents:good", "--json", "no/such/dir/x.json"],
             "its folder does not exist",
         ),
-        (["capitals.yaml", "--agent", "my_agents:good", "--repetitions", "0"], "repetitions"),
+        (  # (was: "aevaluate() needs repetitions ...", and so for each flag below)
+            ["capitals.yaml", "--agent", "my_agents:good", "--repetitions", "0"],
+            "--repetitions must be a whole number of at least 1; got 0. Give e.g. --repetitions 3.",
+        ),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--concurrency", "0"],
+            "--concurrency must be a whole number of at least 1; got 0. Give e.g. --concurrency 4.",
+        ),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--retries", "-1"],
+            "--retries must be a whole number of at least 0; got -1. Give e.g. --retries 2.",
+        ),
+        (
+            ["capitals.yaml", "--agent", "my_agents:good", "--timeout", "nan"],
+            "--timeout must be a positive number of seconds; got nan. Give e.g. --timeout 60",
+        ),
         (
             ["capitals.yaml", "--agent", "my_agents:good", "--evaluator-timeout", "0"],
-            "evaluator_timeout to be a positive number of seconds",
+            "--evaluator-timeout must be a positive number of seconds; got 0.0.",
         ),
         (
             ["capitals.yaml", "--agent", "my_agents:good", "--max-cost", "-5"],
-            "--max-cost -5.0: A Budget needs max_cost_usd to be a number",
+            "--max-cost must be a number of US dollars of at least 0; got -5.0. "
+            "Give e.g. --max-cost 0.50",
         ),
         (["capitals.yaml", "--agent", "my_agents:good", "--json", "."], "--json .: is a folder"),
         (
             ["capitals.yaml", "--agent", "my_agents:good", "--min-score", "contains=nan"],
-            "min_scores['contains'] to be a number from 0 to 1; got nan",
+            "--min-score contains must be a number from 0 to 1; got nan. A mean score is from "
+            "0 to 1: give e.g. --min-score contains=0.9.",
         ),
         (
             ["capitals.yaml", "--agent", "my_agents:good", "--max-drop", "-1"],
-            "max_drop to be a number from 0 to 1; got -1.0",
+            "--max-drop must be a number from 0 to 1; got -1.0.",
         ),
         (["capitals.yaml", "--agent", "my_agents:good", "--html", "."], "--html .: is a folder"),
         (

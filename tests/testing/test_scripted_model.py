@@ -185,6 +185,41 @@ async def test_function_agent_refuses_what_is_not_a_function() -> None:
         function_agent("Hello")  # type: ignore[arg-type]
 
 
+def two_arguments(call: LLMCall, more: str) -> str:
+    return more
+
+
+@pytest.mark.parametrize(
+    ("reply", "takes"),
+    [(lambda: "hi", "()"), (two_arguments, "(call: 'LLMCall', more: 'str')")],
+    ids=["none", "two"],
+)
+async def test_function_agent_refuses_a_function_that_does_not_take_the_call(
+    reply: object, takes: str
+) -> None:
+    with pytest.raises(LLMConfigurationError) as raised:  # when it is made (was: a bare
+        function_agent(reply)  # type: ignore[arg-type]  # TypeError when it was called)
+    said = str(raised.value)
+    assert said.startswith(
+        "function_agent() calls its function with one argument, the call (an LLMCall: the "
+        "messages, the tools, the options), but "
+    )
+    assert said.endswith(
+        f' takes {takes}. Make it take the call, e.g. function_agent(lambda call: "hi") or '
+        "def reply(call: LLMCall) -> str."
+    )
+
+
+async def test_function_agent_takes_a_function_whose_signature_cannot_be_read_or_has_more() -> None:
+    def with_a_default(call: LLMCall, prefix: str = "Said: ") -> str:
+        return prefix + (call.messages[-1].text or "")
+
+    async with MiniAgents():
+        said = [await function_agent(reply).inquire("hi") for reply in (with_a_default, str)]
+    assert [str(m) for m in said[0]] == ["Said: hi"]
+    assert str(said[1][0]).startswith("LLMCall(")  # (str: a builtin with no signature to read)
+
+
 class AsyncReply:
     async def __call__(self, call: LLMCall) -> str:
         return "hi"

@@ -7,7 +7,7 @@ import contextlib
 import inspect
 import multiprocessing
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
@@ -376,6 +376,24 @@ def test_virtual_time_on_a_virtual_time_loop_sets_the_mode_of_its_clock() -> Non
         assert loop.clock.auto_advance
 
     run_with_virtual_time(main())
+
+
+@pytest.mark.parametrize("block", [virtual_time, manual_time])
+async def test_async_with_is_refused_saying_to_write_a_plain_with(
+    block: Callable[[], contextlib.AbstractContextManager[VirtualClock]],
+) -> None:
+    name = block.__name__
+    with pytest.raises(VirtualTimeError) as raised:  # (was: a bare TypeError)
+        async with block():  # type: ignore[attr-defined]
+            pass
+    assert str(raised.value) == (
+        f"{name}() is a plain `with` block, not an `async with` one: write "
+        f"`with {name}() as clock:` (in async code too)."
+    )
+    assert "time" not in vars(asyncio.get_running_loop())  # (the loop's clock: untouched)
+    with block() as clock:  # the plain block still works
+        clock.advance(5)
+        assert clock.elapsed == pytest.approx(5, abs=1e-9)
 
 
 def test_virtual_time_needs_a_running_loop() -> None:

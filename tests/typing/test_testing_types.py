@@ -69,6 +69,13 @@ def check_virtual_time() -> None:
     VirtualClock().advance("1")  # type: ignore[arg-type]
 
 
+async def check_virtual_time_is_no_async_with() -> None:
+    async with virtual_time():  # type: ignore[attr-defined]  # (a plain `with`)
+        pass
+    async with manual_time():  # type: ignore[attr-defined]
+        pass
+
+
 # --- The test that pytest runs --------------------------------------------------------
 
 

@@ -15,8 +15,10 @@ import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ParamSpec
+from typing import Any, Literal, ParamSpec
 
+from miniagents.arguments import check_count, check_number, check_seconds, refused_argument
+from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.offline_script import (
@@ -42,6 +44,8 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
     call_option,
 )
+from miniagents.miniagents import AgentFunction, ConcurrencyLimit
+from miniagents.promising.sentinels import Sentinel
 
 __all__ = [
     "CallTool",
@@ -100,6 +104,57 @@ class OfflineOptions(LLMOptions):
     max_tokens: int | None = call_option(None)
     temperature: float | None = call_option(None)
     tool_rules: Sequence[ToolRule] | None = None
+
+    def check(self, alias: str) -> None:
+        """Refuse an argument of the wrong kind: every LLM agent's, and the offline model's.
+
+        ``OfflineAgent`` checks the arguments bound to it so as it is made (``bind``,
+        ``fork``, ``create_offline_agent``), and the agent checks those of each call.
+
+        Raises:
+            LLMConfigurationError: for one of the wrong kind, naming it and the fix.
+        """
+        super().check(alias)
+        owner, agent = f"The agent {alias}", alias.lower()
+        check_seconds(
+            self.token_delay,
+            "token_delay",
+            zero=True,
+            owner=owner,
+            fix=f"Pass it as a number, e.g. {agent}.fork(token_delay=0.1), or 0 for no wait.",
+            error=LLMConfigurationError,
+        )
+        if self.temperature is not None:
+            check_number(
+                self.temperature,
+                "temperature",
+                owner=owner,
+                fix=f"Pass it as a number, e.g. {agent}.fork(temperature=0.7), or None.",
+                error=LLMConfigurationError,
+            )
+        if self.max_tokens is not None:
+            check_count(
+                self.max_tokens,
+                "max_tokens",
+                owner=owner,
+                fix=f"E.g. {agent}.fork(max_tokens=100), or None for no limit.",
+                error=LLMConfigurationError,
+            )
+        rules: object = self.tool_rules  # (as given: a str is a Sequence too)
+        if rules is not None and (
+            isinstance(rules, str)
+            or not isinstance(rules, Sequence)
+            or not all(isinstance(rule, ToolRule) for rule in rules)
+        ):
+            raise refused_argument(
+                rules,
+                "tool_rules",
+                "a list of ToolRule",
+                owner=owner,
+                fix=f'E.g. {agent}.fork(tool_rules=[ToolRule(r"weather in (?P<city>\\w+)", '
+                '"get_weather")]).',
+                error=LLMConfigurationError,
+            )
 
 
 class OfflineProvider:
@@ -265,9 +320,41 @@ P = ParamSpec("P")
 
 
 class OfflineAgent(LLMAgent[P, OfflineMessage], AnyLLMAgent[OfflineMessage]):
-    """The class of ``offline_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
+    """The class of ``offline_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``).
+
+    The arguments bound to it are checked as it is made (see ``OfflineOptions.check``).
+    """
 
     __slots__ = ()
+
+    def __init__(
+        self,
+        func: AgentFunction[P],
+        *,
+        alias: str | None = None,
+        description: str | None = None,
+        max_concurrency: int | ConcurrencyLimit | None = None,
+        start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
+        bound: Mapping[str, object] | None = None,
+        bound_in: str = "fork",
+    ) -> None:
+        """Make the agent (see ``MiniAgent``), then check the arguments bound to it.
+
+        Raises:
+            LLMConfigurationError: for a bound argument of the wrong kind (a
+                ``token_delay`` that is not a number of seconds, a ``temperature`` that is
+                not a number, ...), naming it and the fix.
+        """
+        super().__init__(
+            func,
+            alias=alias,
+            description=description,
+            max_concurrency=max_concurrency,
+            start_asap=start_asap,
+            bound=bound,
+            bound_in=bound_in,
+        )
+        OfflineOptions(**self.bound_arguments).check(self.alias)  # type: ignore[arg-type]
 
 
 offline_agent = OfflineAgent.of(

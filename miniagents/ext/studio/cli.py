@@ -13,7 +13,9 @@
 
 ``run`` runs the program as ``python program.py ARGS`` would (its ``__name__`` is
 ``"__main__"``), recording its run (:class:`~miniagents.ext.studio.recorder.Recorder`);
-its exit status is the program's. ``studio`` serves the studio's page
+its exit status is the program's, and so is its end: an error it does not catch (Ctrl+C's
+``KeyboardInterrupt`` too, which ends the process by SIGINT) shows the program's own
+traceback, without the frames of this command. ``studio`` serves the studio's page
 (:func:`~miniagents.ext.studio.app.studio_app`, extra ``web``) at
 ``http://127.0.0.1:8100/#token=...`` until Ctrl+C (the token: ``--token``, else
 ``MINIAGENTS_STUDIO_TOKEN``, else a new random one); ``--allow-host`` names another host
@@ -44,6 +46,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
@@ -84,11 +87,14 @@ def run_main(argv: Sequence[str], prog: str) -> int:
         parser.error(str(cannot))
     sys.argv = [str(program), *args.args]
     sys.path[0] = str(program.resolve().parent)  # (as `python program.py` has it)
+    program_file = os.path.abspath(program)  # (its `__file__`, as `python program.py` has it)
     ended: BaseException | None = None
     try:
-        runpy.run_path(str(program), run_name="__main__")
+        runpy.run_path(program_file, run_name="__main__")
     except BaseException as failure:  # (SystemExit too: the program's exit status)
         ended = failure
+        if not isinstance(failure, SystemExit):
+            sys.excepthook = _ProgramsTraceback(sys.excepthook, failure, program_file)
         raise
     finally:
         recorder.close(ended)
@@ -97,6 +103,42 @@ def run_main(argv: Sequence[str], prog: str) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+class _ProgramsTraceback:
+    """An excepthook that shows a program's uncaught error as ``python program.py`` would.
+
+    The error goes up through this command's frames (and runpy's) to the interpreter, which
+    shows it and ends the process as it would have ended the program's (exit status 1, or
+    SIGINT for a ``KeyboardInterrupt``); this hook, set as it leaves the program, cuts the
+    frames before the program's own from its traceback, and hands any other error to the
+    hook it replaced as it is.
+    """
+
+    def __init__(
+        self,
+        hook: Callable[[type[BaseException], BaseException, TracebackType | None], object],
+        failure: BaseException,
+        program_file: str,
+    ) -> None:
+        self._hook = hook
+        self._failure = failure
+        self._program_file = program_file
+
+    def __call__(
+        self, kind: type[BaseException], error: BaseException, trace: TracebackType | None
+    ) -> None:
+        if error is self._failure:
+            trace = self._from_program(trace)
+            error.with_traceback(trace)  # (what the interpreter's hook shows)
+        self._hook(kind, error, trace)
+
+    def _from_program(self, trace: TracebackType | None) -> TracebackType | None:
+        """``trace`` from the program's first frame on (all of it if the program has none)."""
+        step = trace
+        while step is not None and step.tb_frame.f_code.co_filename != self._program_file:
+            step = step.tb_next
+        return trace if step is None else step
 
 
 def studio_main(argv: Sequence[str], prog: str) -> int:

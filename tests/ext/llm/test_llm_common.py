@@ -503,6 +503,41 @@ async def test_the_offline_model_cuts_its_reply_at_max_tokens(stream: bool) -> N
     assert message.usage == TokenUsage(input_tokens=1, output_tokens=2)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"token_delay": "0.1"}, "needs token_delay to be a finite number of seconds"),
+        ({"token_delay": -1}, "needs token_delay to be a finite number of seconds"),
+        ({"temperature": "hot"}, "needs temperature to be a number of at least 0; got 'hot'"),
+        ({"max_tokens": 0}, "needs max_tokens to be a whole number of at least 1; got 0"),
+        ({"tool_rules": "weather"}, "needs tool_rules to be a list of ToolRule"),
+        ({"model": 3}, "The model of the agent OFFLINE_AGENT must be a str"),
+    ],
+    ids=[
+        "token_delay-text",
+        "token_delay-negative",
+        "temperature",
+        "max_tokens",
+        "tool_rules",
+        "model",
+    ],
+)
+async def test_the_offline_agents_arguments_are_checked_when_it_is_made_and_called(
+    arguments: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(LLMConfigurationError, match=says) as made:  # (was: taken, or TypeError)
+        create_offline_agent(reply="x", **arguments)
+    assert str(made.value).startswith(("The agent OFFLINE_AGENT needs ", "The model of"))
+    with pytest.raises(LLMConfigurationError, match=says):
+        offline_agent.fork(**arguments)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=says):  # (given to the call)
+            await offline_agent.inquire("hi", reply="x", **arguments)
+    good = create_offline_agent(reply="x", token_delay=0, temperature=0.5, max_tokens=3)
+    async with MiniAgents():
+        assert [str(reply) for reply in await good.inquire("hi", tool_rules=[])] == ["x"]
+
+
 async def test_the_sdk_missing_error_is_an_llm_error_and_an_import_error() -> None:
     assert issubclass(LLMSDKMissingError, LLMError)
     assert issubclass(LLMSDKMissingError, ImportError)

@@ -1,10 +1,15 @@
-"""The studio's commands (``miniagents studio show``, ``fork``, ``diff``): the runs they read."""
+"""The studio's commands (``miniagents studio show``, ``fork``, ``diff``): the runs they read;
+``miniagents run``'s end when the program is interrupted."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import signal
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -16,6 +21,7 @@ from miniagents.ext.studio.store import MAX_RUN_EVENTS
 from miniagents.testing import FakeLLMServer
 from tests.ext.studio import program
 from tests.ext.studio.kit import many_calls
+from tests.subprocesses import default_sigint_in_children, python_env
 
 
 def _refused(store: RunStore, arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -102,3 +108,59 @@ def test_fork_reads_the_run_it_forks_once(
     assert shown.startswith("Notes: Paris has 3 million people. Rome has 2.8 million people.\n")
     assert re.search(r"~ \. RESEARCHER .* call \d+ replayed, call \d+ edited", shown)
     assert re.search(r"~ \. WRITER .* call \d+ live", shown)
+
+
+_SLOW_PROGRAM = """\
+import asyncio
+
+from miniagents import MiniAgents
+
+
+async def main() -> None:
+    async with MiniAgents():
+        print("ready", flush=True)
+        await asyncio.sleep(3600)
+
+
+asyncio.run(main())
+"""
+
+
+def _interrupted(command: list[str], cwd: Path) -> tuple[int, str]:
+    """Start ``command``, press Ctrl+C (SIGINT) once it printed ``ready``: how it ended."""
+    with default_sigint_in_children():
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=python_env(MINIAGENTS_STUDIO=str(cwd / "runs.sqlite")),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode, errors
+
+
+@pytest.mark.timeout(180)  # (two Pythons one after the other: slow on a loaded machine)
+def test_ctrl_c_ends_a_run_as_it_ends_the_program_with_its_own_traceback(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "slow.py").write_text(_SLOW_PROGRAM)
+    plain = _interrupted([sys.executable, "slow.py"], tmp_path)
+    recorded = _interrupted([sys.executable, "-m", "miniagents", "run", "slow.py"], tmp_path)
+    status, errors = recorded
+    said, traceback = errors.split("\n", 1)
+    assert said.startswith("[miniagents] recorded the run ")
+    assert (status, traceback) == plain  # (was: runpy's and the command's frames too)
+    assert status in (-signal.SIGINT, 130)
+    assert traceback.endswith("KeyboardInterrupt\n")
+    assert "miniagents/ext/studio" not in traceback
+    assert "runpy" not in traceback
