@@ -985,6 +985,8 @@ SIGINT_TESTS = [
     "tests/ext/console/test_console.py::"
     "test_plain_mode_sigint_while_waiting_for_input_ends_the_dialog_and_keeps_the_history[kill]",
     "tests/ext/console/test_chat_cli.py::test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended",
+    "tests/ext/studio/test_cli.py::"
+    "test_ctrl_c_ends_a_run_as_it_ends_the_program_with_its_own_traceback",
 ]
 """Tests that send SIGINT: to the test process itself, to a child on a pty, to a piped child."""
 
