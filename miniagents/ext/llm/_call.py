@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from miniagents.arguments import check_count, check_flag, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
 from miniagents.ext.llm._answer import Answer, cut_answer, invalid_answer, retry_prompt
 from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._output_schema import output_format_of
@@ -85,9 +85,13 @@ def run_call(
         return _run_call(ctx, provider, options)
     if not isinstance(budget, Budget):
         alias = ctx.this_agent.alias
-        raise LLMConfigurationError(
-            f"The budget of the agent {alias} must be a Budget, got {budget!r}: e.g. "
-            f"{alias.lower()}.inquire(..., budget=Budget(max_cost_usd=1.0))."
+        raise refused_argument(
+            budget,
+            "budget",
+            "a Budget, or None",
+            owner=f"The agent {alias}",
+            fix=f"Pass e.g. {alias.lower()}.inquire(..., budget=Budget(max_cost_usd=1.0)).",
+            error=LLMConfigurationError,
         )
     return _charged_run_call(ctx, provider, options, budget)
 

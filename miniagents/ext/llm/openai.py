@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, ParamSpec
 
+from miniagents.arguments import refused_argument
 from miniagents.ext.llm._openai_chat import chat_reply
 from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm._openai_responses import responses_reply
@@ -87,9 +88,13 @@ def _client(options: OpenAIOptions) -> Any:
         LLMSDKMissingError: without the SDK (and no client given).
     """
     if options.api not in _APIS:
-        raise LLMConfigurationError(
-            f"api must be 'chat_completions' or 'responses', not {options.api!r}: "
-            "e.g. openai_agent.fork(api='responses')."
+        raise refused_argument(
+            options.api,
+            "api",
+            "'chat_completions' or 'responses'",
+            owner="The OpenAI agent",
+            fix="Pass e.g. openai_agent.fork(api='responses').",
+            error=LLMConfigurationError,
         )
     api: Any = options.async_client
     if api is None:  # the context's client (a client given means the SDK is installed)

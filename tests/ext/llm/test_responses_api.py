@@ -281,9 +281,10 @@ async def test_an_api_that_is_neither_is_refused_and_the_reply_fails(
         with pytest.raises(LLMConfigurationError):
             await anext(aiter(await anext(aiter(reply))))  # the message fails too
     assert str(raised.value) == (
-        "api must be 'chat_completions' or 'responses', not 'completions': e.g. "
-        "openai_agent.fork(api='responses')."
+        "The OpenAI agent needs api to be 'chat_completions' or 'responses'; got "
+        "'completions'. Pass e.g. openai_agent.fork(api='responses')."
     )
+    assert raised.value.parameter == "api"
     assert fake_llm.requests == []
 
 

@@ -79,9 +79,11 @@ async def test_a_budget_that_is_not_a_budget_fails_the_reply_with_how_to_make_on
     budget: object,
 ) -> None:
     async with MiniAgents():
-        with pytest.raises(LLMConfigurationError, match=r"must be a Budget, got") as caught:
+        refused = r"needs budget to be a Budget, or None; got"
+        with pytest.raises(LLMConfigurationError, match=refused) as caught:
             await llm.inquire("x", budget=budget)  # type: ignore[arg-type]
     assert "budget=Budget(max_cost_usd=1.0)" in str(caught.value)
+    assert caught.value.parameter == "budget"
 
 
 def test_a_budget_holds_its_limits_and_starts_empty() -> None:
