@@ -240,9 +240,7 @@ def test_a_page_cuts_a_long_reply_tree_metadata_values_and_case_names() -> None:
     assert f"<td>{'c' * MAX_TEXT}… [999,400 more characters]</td>" in compared
 
 
-def test_a_page_cuts_the_names_of_its_run_agent_dataset_and_evaluators_and_a_scores_error() -> (
-    None
-):
+def test_a_page_cuts_the_names_of_its_run_agent_dataset_and_evaluators_and_a_scores_error() -> None:
     big = "n" * 1_000_000
     cut = "n" * MAX_TEXT + "… [999,400 more characters]"
     failed = Score(0.0, False, error="e" * 1_000_000)
