@@ -81,7 +81,7 @@ right for the extensions)::
     │   │   └── A2ATaskRejectedError                  rejected there (or by a served agent)
     │   └── A2AInputRequiredError                   it asks for input the caller cannot give
     ├── DurableError                              a durable run on DBOS (ext.dbos.errors)
-    │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable, locked, corrupt
+    │   ├── DurableDatabaseError (also ConnectionError)  its database unreachable, locked, damaged
     │   ├── DurableDataError (also ValueError)      a value or constraint its database refused
     │   ├── DurableConfigurationError (also ValueError)  two database URLs, aliases clash
     │   ├── DurableRecordError (also TypeError)     a field or argument that cannot be recorded

@@ -15,7 +15,8 @@ distributions of duration and cost overlaid, then the cases that changed, the re
 first, with both outputs, and the others.
 
 A page shows at most ``max_text`` characters (600 by default) of each output, error
-message, score reason, case name and metadata key and value: past it, the text is cut and
+message, score reason, case name, metadata key and value, and name of a run, its agent,
+its dataset or an evaluator: past it, the text is cut and
 ends with how many characters were cut (``… [4,999,400 more characters]``), so that a case
 whose output is 50 MB makes a page a browser opens. A reply tree shows at most its first
 ``max_text`` steps (a line each, cut as the texts are), then how many more it has
@@ -24,6 +25,7 @@ whose output is 50 MB makes a page a browser opens. A reply tree shows at most i
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import os
@@ -217,7 +219,8 @@ def _score_cell(score: Score | None, max_text: int) -> str:
         return "<td>-</td>"
     reason = _short(score.reason or "", max_text)
     if score.error is not None:
-        return f'<td class="error" title="{_e(reason)}">! {_e(score.error)}</td>'
+        error = _short(score.error, max_text)
+        return f'<td class="error" title="{_e(reason)}">! {_e(error)}</td>'
     kind = "pass" if score.passed else "fail"
     mark = "✓" if score.passed else "✗"
     title = f' title="{_e(reason)}"' if reason else ""
@@ -233,7 +236,7 @@ def _usd(value: float) -> str:
 
 
 def _runs_table(report: EvalReport, max_text: int, id_: str = "cases") -> str:
-    head = "".join(f"<th>{_e(name)}</th>" for name in report.evaluators)
+    head = "".join(f"<th>{_e(_short(name, max_text))}</th>" for name in report.evaluators)
     rows = [
         f'<table id="{_e(id_)}"><thead><tr><th>case</th><th>#</th>{head}<th>output</th>'
         "<th>duration</th><th>first token</th><th>tokens</th><th>cost</th></tr></thead><tbody>"
@@ -247,7 +250,7 @@ def _runs_table(report: EvalReport, max_text: int, id_: str = "cases") -> str:
 def _run_row(report: EvalReport, result: CaseResult, max_text: int) -> str:
     if result.error is not None:
         cells = f'<td class="error" colspan="{max(len(report.evaluators), 1)}">error: ' + (
-            f"{_e(result.error)}</td>"
+            f"{_e(_short(result.error, max_text))}</td>"
         )
         if not report.evaluators:
             cells = ""
@@ -294,6 +297,16 @@ def _tree_lines(root: AgentStep, limit: int) -> str:
     return "\n".join(lines)
 
 
+def _labelled(report: EvalReport, max_text: int) -> EvalReport:
+    """``report`` with its name, agent and dataset cut as the page's texts are (to show)."""
+    return dataclasses.replace(
+        report,
+        name=_short(report.name, max_text),
+        agent=_short(report.agent, max_text),
+        dataset=_short(report.dataset, max_text),
+    )
+
+
 def _short(text: str, limit: int) -> str:
     """``text``, or its first ``limit`` characters and how many more it has."""
     if len(text) <= limit:
@@ -301,13 +314,14 @@ def _short(text: str, limit: int) -> str:
     return f"{text[:limit]}… [{len(text) - limit:,} more characters]"
 
 
-def _summary_table(report: EvalReport) -> str:
+def _summary_table(report: EvalReport, max_text: int) -> str:
     rows = [
         '<table id="summary"><thead><tr><th>evaluator</th><th>mean</th><th>passed</th>'
         "<th>errors</th></tr></thead><tbody>"
     ]
-    for name, summary in report.summaries().items():
+    for evaluator, summary in report.summaries().items():
         shown = "-" if summary.mean is None else f"{summary.mean:.2f}"
+        name = _short(evaluator, max_text)
         rows.append(
             f'<tr data-evaluator="{_e(name)}"><td>{_e(name)}</td><td class="num">{shown}</td>'
             f'<td class="num">{summary.passed}/{summary.scored}</td>'
@@ -345,14 +359,16 @@ def report_html(report: EvalReport, *, max_text: int = MAX_TEXT) -> str:
     Args:
         report: The run.
         max_text: The most characters of each text the page shows (outputs, error
-            messages, score reasons, case names, metadata; past it, they are cut, with how
-            many characters were cut), and the most steps of each reply tree.
+            messages, score reasons, case names, metadata, the names of the run, its agent,
+            its dataset and its evaluators; past it, they are cut, with how many
+            characters were cut), and the most steps of each reply tree.
 
     Raises:
         EvalArgumentError: for a ``max_text`` that is not a whole number of at least 1.
     """
     _check(max_text, "report_html()")
-    bars = [(name, [("run", report.mean(name))]) for name in report.evaluators]
+    shown = _labelled(report, max_text)
+    bars = [(_short(name, max_text), [("run", report.mean(name))]) for name in report.evaluators]
     charts = [
         _figure(_score_bars("scores", bars), "mean score per evaluator (0 to 1)"),
         _figure(
@@ -366,29 +382,30 @@ def report_html(report: EvalReport, *, max_text: int = MAX_TEXT) -> str:
         _figure(_histogram("costs", [("run", report.costs())], "$", 6), "cost of a case"),
     ]
     body = [
-        f"<h1>{_e(report.name)}: {_e(report.agent)} on {_e(report.dataset)}</h1>",
-        f'<div class="headline">{_e(report.headline())} · started {_e(report.started)}, '
+        f"<h1>{_e(shown.name)}: {_e(shown.agent)} on {_e(shown.dataset)}</h1>",
+        f'<div class="headline">{_e(shown.headline())} · started {_e(report.started)}, '
         f"took {report.duration:.1f} s</div>",
         _metadata(report, max_text),
         "<h2>Scores</h2>",
-        _summary_table(report),
+        _summary_table(report, max_text),
         f'<div class="charts">{"".join(charts)}</div>',
         "<h2>Cases</h2>",
         _runs_table(report, max_text),
     ]
-    return _page(f"{report.name}: {report.dataset}", body)
+    return _page(f"{shown.name}: {shown.dataset}", body)
 
 
-def _comparison_charts(comparison: Comparison) -> list[str]:
+def _comparison_charts(comparison: Comparison, max_text: int) -> list[str]:
     """The charts of a comparison: its changes, its scores, its durations and its costs."""
     baseline, candidate = comparison.baseline, comparison.candidate
+    changes = [(_short(name, max_text), change) for name, change in comparison.scores.items()]
     means = [
         (name, [("baseline", change.baseline), ("candidate", change.candidate)])
-        for name, change in comparison.scores.items()
+        for name, change in changes
     ]
     return [
         _figure(
-            _forest("changes", list(comparison.scores.items())),
+            _forest("changes", changes),
             "change of the mean score, with its 95% confidence interval",
         ),
         _figure(_score_bars("scores", means), "mean score: baseline (grey), candidate (blue)"),
@@ -415,15 +432,18 @@ def comparison_html(comparison: Comparison, *, max_text: int = MAX_TEXT) -> str:
 
     Args:
         comparison: The comparison of two runs.
-        max_text: The most characters of each output, error message and case name the
-            page shows (past it, they are cut, with how many characters were cut).
+        max_text: The most characters of each output, error message, case name and name
+            of a run, its agent, its dataset or an evaluator the page shows (past it, they
+            are cut, with how many characters were cut).
 
     Raises:
         EvalArgumentError: for a ``max_text`` that is not a whole number of at least 1.
     """
     _check(max_text, "comparison_html()")
-    baseline, candidate = comparison.baseline, comparison.candidate
-    charts = _comparison_charts(comparison)
+    named_baseline = _labelled(comparison.baseline, max_text)
+    named_candidate = _labelled(comparison.candidate, max_text)
+    shown = dataclasses.replace(comparison, baseline=named_baseline, candidate=named_candidate)
+    charts = _comparison_charts(comparison, max_text)
     figures = [
         '<table id="figures"><thead><tr><th></th><th>baseline</th><th>candidate</th>'
         "<th>change</th><th>95% CI</th></tr></thead><tbody>"
@@ -434,7 +454,8 @@ def comparison_html(comparison: Comparison, *, max_text: int = MAX_TEXT) -> str:
         ("first token (s)", comparison.first_token),
         ("cost ($/case)", comparison.cost),
     ]
-    for name, change in rows:
+    for figure, change in rows:
+        name = _short(figure, max_text)
         figures.append(
             f'<tr data-figure="{_e(name)}"><td>{_e(name)}</td>{_change_cells(change)}</tr>'
         )
@@ -450,7 +471,7 @@ def comparison_html(comparison: Comparison, *, max_text: int = MAX_TEXT) -> str:
         name = _e(_short(case.case, max_text))
         listed.append(
             f'<tr class="{case.status}" data-case="{name}"><td>{name}</td>'
-            f"<td>{case.status}</td><td>{_e(case.what_changed())}</td>"
+            f"<td>{case.status}</td><td>{_e(_short(case.what_changed(), max_text))}</td>"
             f'<td class="output">{_e(_shown(before, max_text))}</td>'
             f'<td class="output">{_e(_shown(after, max_text))}</td></tr>'
         )
@@ -466,9 +487,13 @@ def comparison_html(comparison: Comparison, *, max_text: int = MAX_TEXT) -> str:
         "</tbody></table>",
     ]
     body = [
-        f"<h1>{_e(baseline.name)} → {_e(candidate.name)} on {_e(candidate.dataset)}</h1>",
-        f'<div class="headline">{_e(comparison.headline())}</div>',
-        *(f'<p class="warning">warning: {_e(warning)}</p>' for warning in comparison.warnings),
+        f"<h1>{_e(named_baseline.name)} → {_e(named_candidate.name)} on "
+        f"{_e(named_candidate.dataset)}</h1>",
+        f'<div class="headline">{_e(shown.headline())}</div>',
+        *(
+            f'<p class="warning">warning: {_e(_short(warning, max_text))}</p>'
+            for warning in comparison.warnings
+        ),
         "<h2>Figures</h2>",
         "".join(figures),
         f'<div class="charts">{"".join(charts)}</div>',
@@ -477,14 +502,16 @@ def comparison_html(comparison: Comparison, *, max_text: int = MAX_TEXT) -> str:
         "<h2>The other cases</h2>",
         "".join(others),
     ]
-    return _page(f"{baseline.name} → {candidate.name}: {candidate.dataset}", body)
+    title = f"{named_baseline.name} → {named_candidate.name}: {named_candidate.dataset}"
+    return _page(title, body)
 
 
 def _shown(result: CaseResult | None, max_text: int) -> str:
     if result is None:
         return "-"
     if result.error is not None:
-        return f"error: {result.error}: {_short(result.error_message or '', max_text)}"
+        error = _short(result.error, max_text)
+        return f"error: {error}: {_short(result.error_message or '', max_text)}"
     return _short(result.output or "", max_text)
 
 

@@ -20,6 +20,7 @@ from miniagents.evals import (
     EvalArgumentError,
     EvalReport,
     ExactMatch,
+    Score,
     aevaluate,
     evaluator,
 )
@@ -237,3 +238,22 @@ def test_a_page_cuts_a_long_reply_tree_metadata_values_and_case_names() -> None:
     compared = comparison_html(compare(report, report))
     assert len(compared) < 20_000, len(compared)
     assert f"<td>{'c' * MAX_TEXT}… [999,400 more characters]</td>" in compared
+
+
+def test_a_page_cuts_the_names_of_its_run_agent_dataset_and_evaluators_and_a_scores_error() -> None:
+    big = "n" * 1_000_000
+    cut = "n" * MAX_TEXT + "… [999,400 more characters]"
+    failed = Score(0.0, False, error="e" * 1_000_000)
+    result = CaseResult("c", 0, "q", None, "a", scores={big: failed})
+    report = EvalReport(big, big, big, (result,), evaluators=(big,))
+    page = report_html(report)
+    assert len(page) < 40_000, len(page)  # (was: 14 MB: the names in every place, the error)
+    assert f"<title>{cut}: {cut}</title>" in page
+    assert f"<h1>{cut}: {cut} on {cut}</h1>" in page
+    assert f'data-evaluator="{cut}"' in page
+    assert "! " + "e" * MAX_TEXT + "… [999,400 more characters]</td>" in page
+    other = EvalReport("r", "A", "d", (CaseResult("c", 0, "q", None, "b"),), evaluators=(big,))
+    compared = comparison_html(compare(report, other))
+    assert len(compared) < 40_000, len(compared)
+    assert f"<h1>{cut} → r on d</h1>" in compared
+    assert f'data-evaluator="{cut}"' in compared

@@ -345,8 +345,8 @@ class Engine:
             DurableConfigurationError: if the run ``workflow_id`` is another agent's, or
                 had other input messages.
             DurableError: if the run was cancelled or gave up its recovery.
-            DurableDatabaseError: if the database of runs failed (corrupt, locked, not
-                writable, unreachable: said in one line).
+            DurableDatabaseError: if the database of runs failed (not a SQLite database or
+                damaged, locked, not writable, unreachable: said in one line).
         """
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
@@ -664,7 +664,7 @@ def _check_reachable(url: str) -> None:
                 connection.rollback()
             finally:
                 connection.close()
-        except sqlite3.Error as error:  # locked, corrupt, or not writable: said in one line
+        except sqlite3.Error as error:  # locked, not SQLite or damaged, not writable: one line
             raise sqlite_failure(path, error, CONNECT_TIMEOUT) from None
         return
     import sqlalchemy

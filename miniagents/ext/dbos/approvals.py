@@ -286,7 +286,7 @@ class _Client:
             self.client = await asyncio.to_thread(self._connected)
         except DurableDatabaseError:
             raise
-        except Exception as error:  # said in one line: corrupt, locked, unreachable...
+        except Exception as error:  # in one line: not a SQLite database or damaged, locked...
             failure = database_failure(error, self.url, self.shown, _engine.CONNECT_TIMEOUT)
             if failure is None:
                 failure = DurableDatabaseError(

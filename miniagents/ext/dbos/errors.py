@@ -25,10 +25,11 @@ class DurableError(MiniAgentsError):
 
 
 class DurableDatabaseError(DurableError, ConnectionError):
-    """The database of durable runs cannot be reached, opened or written, or is corrupt.
+    """The database of durable runs cannot be reached or written, is not SQLite, or is damaged.
 
-    Its message is one line that names the cause (locked, corrupt, not writable, a missing
-    folder, an unreachable server) and the fix; the library's error is not chained to it.
+    Its message is one line that names the cause (locked, not a SQLite database or damaged,
+    not writable, a missing folder, an unreachable server) and the fix; the library's error
+    is not chained to it.
     """
 
 

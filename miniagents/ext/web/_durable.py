@@ -291,6 +291,41 @@ class DurableJobs:
             await aname_run(self._agent, self._prefix(owner) + point.run, workflow_id)
 
     @staticmethod
+    def stopped_by_dbos(error: BaseException) -> bool:
+        """Whether DBOS stopped the job's live run with ``error``, one of its own.
+
+        DBOS stops a run cancelled underneath it (``DBOS.cancel_workflow``, an operator,
+        another process), or no longer this process's, with an error that is no
+        ``Exception`` (so that no code of the run catches it): nothing else would.
+        """
+        return not isinstance(error, Exception | asyncio.CancelledError) and (
+            type(error).__module__.partition(".")[0] == "dbos"
+        )
+
+    async def astopped(self, workflow_id: str, error: BaseException) -> Exception:
+        """The error a live job ends with whose run ``workflow_id`` DBOS stopped (``error``).
+
+        A run cancelled (as its record says) ends saying so; another, with DBOS's reason.
+        """
+        from miniagents.ext.dbos import DurableError, afind_runs
+
+        try:
+            runs = await afind_runs(self._agent, workflow_id, which=workflow_id.__eq__)
+        except DurableError:  # (its database cannot say: the run ends with DBOS's reason)
+            runs = []
+        if any(run.cancelled for run in runs):
+            return DurableError(
+                f"The durable run {workflow_id!r} was cancelled before its end (by "
+                "DBOS.cancel_workflow, an operator or another process), so its reply stops "
+                "here. Ask again in a new run (a new run id, or a new message of the chat)."
+            )
+        return DurableError(
+            f"The durable run {workflow_id!r} was stopped by DBOS before its end "
+            f"({type(error).__name__}: {error}), so its reply stops here. Ask again in a new "
+            "run (a new run id, or a new message of the chat)."
+        )
+
+    @staticmethod
     def stopped_there(error: Exception) -> bool:
         """Whether ``error`` is a replay's, where the run's record stops (it was cancelled)."""
         from miniagents.ext.dbos import DurableError

@@ -641,6 +641,14 @@ async def _job_events(
         for data in encoder.failed(error):
             yield data
         return
+    except BaseException as error:  # DBOS stopped the durable run underneath: it says so
+        durable = manager.durable
+        if durable is None or job.workflow_id is None or not durable.stopped_by_dbos(error):
+            raise
+        stopped = await durable.astopped(job.workflow_id, error)
+        for data in encoder.failed(stopped):
+            yield data
+        return
     for data in encoder.finished():
         yield data
 

@@ -984,3 +984,47 @@ def test_a_durable_runs_resume_sent_before_it_paused_waits_for_it_and_starts_not
         "ran: ['hold', 'remove a.txt']",
         "turns: [0, 1]",
     ]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
+async def test_a_live_run_cancelled_through_dbos_ends_with_the_protocols_error_event(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    protocol: Protocol,
+) -> None:
+    # another process (an operator) cancels the durable run while the model's second call
+    # waits after its first token: once the call goes on, the stream ends with the
+    # protocol's error, which says so (was: the stream ended without a RUN_ERROR nor a
+    # RUN_FINISHED, nor an AI SDK error part)
+    paused = len(fake_llm.requests) + 1  # (the run's second call)
+    _script(fake_llm, pause_second=True)
+    server = Server(fake_llm, tmp_path, protocol.name)
+    async with (
+        _client_of(server) as client,
+        client.stream("POST", "/", json=protocol.body) as response,
+    ):
+        assert response.status_code == 200
+        reader = SSEReader(response)
+        while (event := await reader.next()) is not None:
+            if protocol.delta(event) == "All ":
+                break
+        held = await fake_llm.wait_paused_async(paused)
+        runs = new_client(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+        try:
+            (run,) = runs.list_workflows(workflow_id_prefix=f"{protocol.name}:")
+            await asyncio.to_thread(runs.cancel_workflow, run.workflow_id)
+        finally:
+            close_client(runs)
+        held.resume()
+        rest = await reader.rest()
+    if protocol is AG_UI:
+        assert [event.type for event in rest][-1:] == ["RUN_ERROR"], rest
+        assert not [event for event in rest if event.type == "RUN_FINISHED"]
+        message = str(rest[-1].json["message"])
+    else:
+        assert [event.data for event in rest][-1:] == ["[DONE]"], rest
+        (error,) = [event.json for event in rest if event.type == "error"]
+        message = str(error["errorText"])
+    assert f"The durable run {run.workflow_id!r} was cancelled" in message, message
+    assert message.endswith("."), message
