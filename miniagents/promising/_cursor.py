@@ -75,12 +75,12 @@ class PieceIterator(AsyncIterator[T]):
             self.__class__ = _WatchedPlainIterator
             return
         self.__class__ = _FollowedIterator  # the stream follows it: uncount it when gone
-        start = flow.first_to_read(core) if core.sent else 0  # (none sent yet: none released)
-        if start is None:
+        floor = flow.settle(core) if core.sent else 0  # (none sent yet: none released)
+        if floor > flow.skipped:  # (what drop_oldest skipped before any reader: skipped too)
             self.index = -1  # too late: its first read raises ReplayWindowError
             self.quit = True  # (it will read nothing: it holds nothing for anyone)
         else:
-            self.index = start  # (past what drop_oldest skipped before any reader)
+            self.index = floor  # the first piece, or the oldest drop_oldest kept
             flow.add_cursor(self)
             if gate is not None and flow.queued:  # an agent's input it was held for
                 flow.let_go_reader(core, gate)

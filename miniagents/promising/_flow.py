@@ -162,7 +162,7 @@ class Flow:
         self.cursors: list[weakref.ref[HasPosition]] | None = None  # made at the first one
         self.delivered = 0
         # the pieces ``drop_oldest`` skipped while no cursor read the stream (a hot source
-        # before its first reader): a reader that comes later skips them too (first_to_read)
+        # before its first reader): a reader that comes later skips them too (PieceIterator)
         self.skipped = 0
         self.floor = 0  # pieces released, for good (physically, the record may still hold some)
         self.pins = 0
@@ -502,18 +502,6 @@ class Flow:
         kept = core.base + len(core.pieces) - (floor if floor > core.base else core.base)
         self.check_at = kept + max(_BATCH, self.high_water or 0)
         return floor
-
-    def first_to_read(self, core: FlowCore) -> int | None:
-        """Where a new reader starts: the first piece, or ``None`` if it has been released.
-
-        A reader of a stream whose ``drop_oldest`` policy skipped pieces before any cursor
-        read it skips them too, as the slowest reader would have: past the window, it starts
-        at the oldest piece kept rather than failing.
-        """
-        floor = self.settle(core)
-        if not floor:
-            return 0
-        return floor if floor <= self.skipped else None
 
     def released_error(self, core: FlowCore) -> ReplayWindowError:
         """The error for a consumer that needs pieces this stream has released."""
