@@ -47,7 +47,7 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
 )
 from miniagents.ext.llm.sdk_calls import sdk_arguments, whole_reply
-from miniagents.ext.llm.sdk_errors import drain_closed, reported_error
+from miniagents.ext.llm.sdk_errors import adrain_closed, reported_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 
@@ -69,7 +69,7 @@ async def responses_reply(
 
     The client is asked for first (it checks the options), when the stream is first read.
     An ``error`` or ``response.failed`` event's error is raised once the stream's response
-    is closed and its generator drained (see ``drain_closed``).
+    is closed and its generator drained (see ``adrain_closed``).
     """
     create = client(options).responses.create
     arguments = sdk_arguments(
@@ -125,7 +125,7 @@ async def responses_reply(
             else:  # nothing for the reply (reasoning, response.in_progress, ...): a sign of life
                 yield ""
     if failed is not None:
-        await drain_closed(stream)  # (its response closed as the `async with` ended)
+        await adrain_closed(stream)  # (its response closed as the `async with` ended)
         raise _stream_failure(failed)
     if final is None:
         raise LLMResponseError(

@@ -83,7 +83,7 @@ from miniagents.ext.llm.sdk_calls import (
     check_retries_and_timeout,
     import_sdk,
 )
-from miniagents.ext.llm.sdk_errors import _made, drain_closed, translate_transport_error
+from miniagents.ext.llm.sdk_errors import _made, adrain_closed, translate_transport_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -242,7 +242,7 @@ class BedrockProvider:
                 yield ""  # nothing for the reply (reasoning, a block's end): a sign of life
         except Exception:
             stream.close()  # the HTTP response, at once
-            await drain_closed(stream)
+            await adrain_closed(stream)
             raise
         finally:
             stream.close()  # the HTTP response, at once

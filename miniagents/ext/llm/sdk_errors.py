@@ -47,7 +47,7 @@ from miniagents.ext.llm.errors import (
 )
 
 __all__ = [
-    "drain_closed",
+    "adrain_closed",
     "let_go_of_frames",
     "reported_error",
     "translate_loaded_sdk_error",
@@ -158,7 +158,7 @@ def reported_error(
     return LLMResponseError(f"{provider} sent an error instead of the rest of the reply: {said}")
 
 
-async def drain_closed(stream: AsyncIterable[object]) -> None:
+async def adrain_closed(stream: AsyncIterable[object]) -> None:
     """Read to its end an SDK stream whose HTTP response is closed, so that its generator ends.
 
     An SDK's stream object holds its own generator, and that generator the stream: one left

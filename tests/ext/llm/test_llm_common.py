@@ -511,7 +511,7 @@ async def test_the_offline_model_cuts_its_reply_at_max_tokens(stream: bool) -> N
         ({"temperature": "hot"}, "needs temperature to be a number of at least 0; got 'hot'"),
         ({"max_tokens": 0}, "needs max_tokens to be a whole number of at least 1; got 0"),
         ({"tool_rules": "weather"}, "needs tool_rules to be a list of ToolRule"),
-        ({"model": 3}, "The model of the agent OFFLINE_AGENT must be a str"),
+        ({"model": 3}, "The agent OFFLINE_AGENT needs model to be a str"),
     ],
     ids=[
         "token_delay-text",
