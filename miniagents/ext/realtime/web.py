@@ -54,7 +54,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -251,12 +251,16 @@ def voice_server(
             "app, run uvicorn with ws_max_size set to its largest message.",
             parameter="app",
         )
+    # websockets-sansio (uvicorn 0.35 and later), else the websockets library's own: both
+    # honour ws_max_size, and the web extra takes uvicorn from 0.30 on
+    known: object = getattr(getattr(uvicorn, "config", None), "WS_PROTOCOLS", {})
+    sansio = isinstance(known, Mapping) and "websockets-sansio" in known
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
-        ws="websockets-sansio",
+        ws="websockets-sansio" if sansio else "websockets",
         ws_max_size=bound,
     )
     return uvicorn.Server(config)

@@ -507,6 +507,20 @@ async def test_the_voice_server_cuts_a_message_past_the_apps_bound_before_readin
         web.voice_server(Starlette())
 
 
+def test_the_voice_server_takes_the_websockets_librarys_protocol_on_an_older_uvicorn(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn.config
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    assert web.voice_server(app).config.ws == "websockets-sansio"
+    older = {k: v for k, v in uvicorn.config.WS_PROTOCOLS.items() if k != "websockets-sansio"}
+    monkeypatch.setattr(uvicorn.config, "WS_PROTOCOLS", older)  # (as uvicorn 0.30 to 0.34)
+    server = web.voice_server(app)
+    assert server.config.ws == "websockets"  # (was: "websockets-sansio", which those refuse)
+    assert server.config.ws_max_size == 64 * 1024
+
+
 async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
     fake_llm: FakeLLMServer,
 ) -> None:
