@@ -138,6 +138,9 @@ class RecordedRequest:
             self._changed.notify_all()
 
 
+KeptT = TypeVar("KeptT", RecordedRequest, LiveRecord)
+
+
 class Recorder:
     """The requests a server received, and ways to wait for them (from a thread or a loop)."""
 
@@ -146,6 +149,14 @@ class Recorder:
         self._requests: list[RecordedRequest] = []
         self._errors: list[BaseException] = []
         self._live: list[LiveRecord] = []
+
+    def _kept(self, records: list[KeptT], record_of: Callable[[int], KeptT]) -> KeptT:
+        """A new record (made with its index) added to ``records``, waking who waits for one."""
+        with self._lock:
+            record = record_of(len(records))
+            records.append(record)
+            self._lock.notify_all()
+        return record
 
     @property
     def errors(self) -> list[BaseException]:

@@ -77,6 +77,11 @@ def _wire_of(route: str) -> Wire | None:
     return wire
 
 
+def _headers_of(handler: Handler) -> dict[str, str]:
+    """The request's headers, their names lower-cased (as the records keep them)."""
+    return {name.lower(): value for name, value in handler.headers.items()}
+
+
 class ScriptedApp(Recorder):
     """A script of replies and failures, answering the requests of an HTTP server."""
 
@@ -186,7 +191,7 @@ class ScriptedApp(Recorder):
             self._hold_live(handler, route, target.query)
             return
         raw_body = read_body(handler)
-        headers = {name.lower(): value for name, value in handler.headers.items()}
+        headers = _headers_of(handler)
         batch_api = next((api for api in self._batch_apis if api.claims(route, headers)), None)
         wire = _wire_of(route) if batch_api is None and handler.command == "POST" else None
         record, exchange = self._record(handler, raw_body, route, batch_api or wire)
@@ -223,21 +228,21 @@ class ScriptedApp(Recorder):
         except ValueError:
             body = None
         model, streamed = wire.route(route, body) if isinstance(wire, Wire) else (None, None)
-        with self._lock:
-            record = RecordedRequest(
-                index=len(self._requests),
+        record = self._kept(
+            self._requests,
+            lambda index: RecordedRequest(
+                index=index,
                 method=handler.command,
                 path=handler.path,
-                headers={name.lower(): value for name, value in handler.headers.items()},
+                headers=_headers_of(handler),
                 raw_body=raw_body,
                 body=body,
                 provider=None if wire is None else wire.provider,
                 model=model,
                 streamed=streamed,
                 _changed=self._lock,
-            )
-            self._requests.append(record)
-            self._lock.notify_all()
+            ),
+        )
         exchange = Exchange(
             handler, self.stopping, lambda status: setattr(record, "status", status)
         )
@@ -270,17 +275,17 @@ class ScriptedApp(Recorder):
             handler.close_connection = True
             return
         model = parse_qs(query).get("model", [None])[0]
-        with self._lock:
-            record = LiveRecord(
-                index=len(self._live),
+        record = self._kept(
+            self._live,
+            lambda index: LiveRecord(
+                index=index,
                 provider=wire.provider,
                 path=handler.path,
-                headers={name.lower(): value for name, value in handler.headers.items()},
+                headers=_headers_of(handler),
                 model=model,
                 _changed=self._lock,
-            )
-            self._live.append(record)
-            self._lock.notify_all()
+            ),
+        )
         session = LiveSession(
             wire,
             record,
