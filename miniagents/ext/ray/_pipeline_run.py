@@ -16,6 +16,7 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sized
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic
 
@@ -202,10 +203,7 @@ class PipelineRun(Generic[T, ReplyT]):
             RayAgentError: if Ray's cancel failed.
             Exception: the error of the items' clean-up (after the cancel).
         """
-        try:
-            self._close_source()
-        finally:
-            cancel = self._cancel()
+        with self._closing() as cancel:
             if cancel is not None:
                 cancel.join()
 
@@ -221,12 +219,18 @@ class PipelineRun(Generic[T, ReplyT]):
             RayAgentError: if Ray's cancel failed.
             Exception: the error of the items' clean-up (after the cancel).
         """
+        with self._closing() as cancel:
+            if cancel is not None:
+                await cancel.ajoin()
+
+    @contextmanager
+    def _closing(self) -> Iterator[_Cancel | None]:
+        """Close the items, then start Ray's cancel; the block waits for it (``None``: no
+        batch was running), and the items' clean-up error, if any, is raised after it."""
         try:
             self._close_source()
         finally:
-            cancel = self._cancel()
-            if cancel is not None:
-                await cancel.ajoin()
+            yield self._cancel()
 
     def _close_source(self) -> None:
         close = getattr(self.source, "close", None)
