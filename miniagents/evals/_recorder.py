@@ -349,10 +349,7 @@ class _Recorder:
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
         theirs: InteractionWatch | None = _pass_on(self.interactions, "interaction_started", agent)
-        parent = current_step.get()
-        if parent is None:
-            return theirs
-        return _nested(parent, _AgentNode(parent.recording, agent.alias, theirs))
+        return _nested(theirs, lambda parent: _AgentNode(parent.recording, agent.alias, theirs))
 
     def carrier(self) -> Mapping[str, str]:
         return _pass_on(self.interactions, "carrier") or {}
@@ -380,18 +377,24 @@ class _Recorder:
         theirs: ToolCallWatch | None = _pass_on(
             self.tool_calls, "tool_call_started", tool, call, result
         )
-        parent = current_step.get()
-        if parent is None:
-            return theirs
-        return _nested(parent, _ToolNode(parent.recording, tool.name, call, result, theirs))
+        return _nested(
+            theirs, lambda parent: _ToolNode(parent.recording, tool.name, call, result, theirs)
+        )
 
 
 NestingT = TypeVar("NestingT", _AgentNode, _ToolNode)
 
 
-def _nested(parent: CaseRecording | _AgentNode | _ToolNode, node: NestingT) -> NestingT:
-    """``node``, a child of ``parent``, made the current step: the hooks call the recorder in
-    the interaction's (or the tool call's) own task, so what its work starts nests under it."""
+def _nested(
+    theirs: WatchT | None, node_of: Callable[[CaseRecording | _AgentNode | _ToolNode], NestingT]
+) -> NestingT | WatchT | None:
+    """``theirs`` outside every case; inside one, the node ``node_of`` makes, a child of the
+    current step, made the current step: the hooks call the recorder in the interaction's (or
+    the tool call's) own task, so what its work starts nests under it."""
+    parent = current_step.get()
+    if parent is None:
+        return theirs
+    node = node_of(parent)
     parent.children.append(node)
     current_step.set(node)
     return node
