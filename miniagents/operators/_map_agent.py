@@ -57,7 +57,10 @@ def map_agent(
     pulled no further than that, plus its high-water mark; a hot source is not slowed, what
     it emits beyond the high-water mark follows ``overflow``. A failed item is a result
     holding its error (``fail_fast=True``: the error ends the result instead, and the items
-    in flight are cancelled). Disposing of the subscription cancels the items in flight.
+    in flight are cancelled). An item that cannot be an agent's input at all (not a
+    ``MessageType``) ends the result with a ``MessageTypeError`` in its place: after the
+    results of the items before it, and no item after it starts. Disposing of the
+    subscription cancels the items in flight.
     Each subscription reads the source anew and needs a running ``MiniAgents`` context.
 
     .. marble::
