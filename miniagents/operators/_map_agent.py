@@ -71,7 +71,12 @@ def map_agent(
         ------ra-------rb(rc|                      (ordered=True: rc waits for rb)
 
     Example:
-        >>> # source.pipe(map_agent(classify, max_concurrency=16), ops.map(lambda r: r.get()))
+        >>> # source.pipe(map_agent(classify, max_concurrency=16), ops.map(ItemResult.get))
+
+        (``ops.map(ItemResult.get)``, not a lambda: in ``pipe``, mypy cannot tell a lambda's
+        parameter from the operator before it, and ``lambda r: r.get()`` is an error under
+        ``--strict``; the method itself is typed, and the result is an
+        ``Observable[MessageTuple[ReplyT]]``.)
 
     Args:
         agents: The agent, or the agents of a chain (each gets the replies of the one
