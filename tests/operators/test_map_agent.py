@@ -10,6 +10,7 @@ import pytest
 import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
+from reactivex.notification import OnError
 from reactivex.subject import Subject
 
 from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent
@@ -251,21 +252,14 @@ def test_bad_arguments_are_refused_when_the_operator_is_made(kwargs: dict[str, f
 
 async def test_a_bad_item_is_the_error_after_the_results_of_the_items_before_it() -> None:
     # the error ended the run at once: the results before it were not emitted
-    results: list[ItemResult[str]] = []
-    errors: list[Exception] = []
-    done = asyncio.Event()
-
-    def failed(error: Exception) -> None:
-        errors.append(error)
-        done.set()
-
     async with MiniAgents():
         source = cast("Observable[str]", reactivex.from_iterable(["a", "b", 5, "c"]))
-        source.pipe(map_agent(upper)).subscribe(
-            on_next=results.append, on_error=failed, on_completed=done.set
+        told = await asyncio.wait_for(
+            source.pipe(map_agent(upper), ops.materialize(), ops.to_list()), WAIT
         )
-        await asyncio.wait_for(done.wait(), WAIT)
-    assert [str(result.get()) for result in results] == ["A", "B"]
-    assert len(errors) == 1
-    assert isinstance(errors[0], MessageTypeError)
-    assert "map_agent() got item 2, 5 " in str(errors[0])
+    assert [str(note.value.get()) for note in told if note.kind == "N"] == ["A", "B"]
+    assert [note.kind for note in told] == ["N", "N", "E"]
+    error = told[-1]
+    assert isinstance(error, OnError)
+    assert isinstance(error.exception, MessageTypeError)
+    assert "map_agent() got item 2, 5 " in str(error.exception)
