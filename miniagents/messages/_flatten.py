@@ -323,6 +323,12 @@ class Flattener:
                     self.dispose()
                     self.observer.on_error(_followed_itself())
                     continue
+                # a stream fed by its sink (through others): only a sink followed can be
+                sink = self.sink
+                if core is not None and sink is not None and sink.observers and _fed_by(core, sink):
+                    self.dispose()
+                    self.observer.on_error(_followed_in_a_cycle())
+                    continue
                 self.inner_active = True
                 inner = self._follow(segment, core)
                 if self.inner_active:
@@ -511,4 +517,44 @@ def _followed_itself() -> DeadlockError:
         "appender.sequence), or an iterable that yields the sequence it feeds): it would wait "
         "for its own end, and never end. Pass another sequence, or the messages it holds so "
         "far (a list of them)."
+    )
+
+
+def _fed_by(core: ReplayCore[Any], sink: ReplayCore[Any]) -> bool:
+    """Whether ``sink`` feeds ``core``, through the streams and flattenings that feed it.
+
+    It walks who makes ``core``'s next piece (the deadlock watch's producers: the part a
+    flattening follows, the stream a core follows) until it finds ``sink``, or only tasks
+    and what it cannot name are left: ``sink`` following ``core`` would close a cycle.
+    """
+    seen: set[int] = set()
+    stack: list[object] = [core]
+    while stack:
+        node = stack.pop()
+        if node is sink:
+            return True
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ReplayCore):
+            if not node.done:
+                stack.append(node.producer)
+            continue
+        producers = getattr(node, "producers", None)
+        if producers is not None:
+            stack.extend(producers())
+    return False
+
+
+def _followed_in_a_cycle() -> DeadlockError:
+    """The error of a stream given a part that it feeds itself: each would wait for the other.
+
+    (Followed, the two replayed each other's pieces into each other without end, on the
+    loop's thread, so that no timeout could fire.)
+    """
+    return DeadlockError(
+        "A message sequence was given, as one of its parts, a sequence that it feeds itself "
+        "(e.g. a.append(b.sequence) and b.append(a.sequence), directly or through other "
+        "sequences): each would wait for the other's end, and neither would end. Break the "
+        "cycle: pass one of them the messages the other holds so far (a list of them)."
     )

@@ -10,6 +10,7 @@ from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT
 from miniagents.messages.sequence import MessageType, as_message_sequence
 from miniagents.operators.errors import OperatorArgumentError
+from miniagents.promising.errors import DeadlockError
 from miniagents.promising.lowlevel import core_of
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -132,10 +133,13 @@ def join_messages(
     )
     message_class = checked_message_class(message_class, "join_messages")
     sequence = as_message_sequence(messages)
+    own: list[object] = []  # the joined message's core, once made
 
     async def tokens() -> AsyncIterator[str]:
         first = True
         async for promise in sequence:
+            if core_of(promise) is own[0]:  # (read, it would stream itself into itself)
+                raise _joined_into_itself()
             if not first:
                 yield delimiter
             first = False
@@ -155,7 +159,17 @@ def join_messages(
                     yield fields
 
     joined = MessagePromise.from_async_iterable(tokens(), message_class=message_class, **metadata)
+    own.append(core_of(joined))
     return stopped_when_abandoned(joined)
+
+
+def _joined_into_itself() -> DeadlockError:
+    """The error of a joined message found among the messages it joins."""
+    return DeadlockError(
+        "join_messages() was given a sequence that holds the joined message itself: it would "
+        "join its own tokens into itself without end. Join a sequence that does not hold the "
+        "result (append the joined message to another sequence)."
+    )
 
 
 StreamT = TypeVar("StreamT", bound=StreamedPromise[Any, Any])

@@ -57,7 +57,10 @@ def map_agent(
     pulled no further than that, plus its high-water mark; a hot source is not slowed, what
     it emits beyond the high-water mark follows ``overflow``. A failed item is a result
     holding its error (``fail_fast=True``: the error ends the result instead, and the items
-    in flight are cancelled). Disposing of the subscription cancels the items in flight.
+    in flight are cancelled). An item that cannot be an agent's input at all (not a
+    ``MessageType``) ends the result with a ``MessageTypeError`` in its place: after the
+    results of the items before it, and no item after it starts. Disposing of the
+    subscription cancels the items in flight.
     Each subscription reads the source anew and needs a running ``MiniAgents`` context.
 
     .. marble::
@@ -68,7 +71,12 @@ def map_agent(
         ------ra-------rb(rc|                      (ordered=True: rc waits for rb)
 
     Example:
-        >>> # source.pipe(map_agent(classify, max_concurrency=16), ops.map(lambda r: r.get()))
+        >>> # source.pipe(map_agent(classify, max_concurrency=16), ops.map(ItemResult.get))
+
+        (``ops.map(ItemResult.get)``, not a lambda: in ``pipe``, mypy cannot tell a lambda's
+        parameter from the operator before it, and ``lambda r: r.get()`` is an error under
+        ``--strict``; the method itself is typed, and the result is an
+        ``Observable[MessageTuple[ReplyT]]``.)
 
     Args:
         agents: The agent, or the agents of a chain (each gets the replies of the one

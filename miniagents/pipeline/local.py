@@ -276,8 +276,9 @@ class Pipeline(Generic[T, ReplyT]):
             NoActiveContextError: outside of every ``MiniAgents`` context (plain ``for``
                 makes one of its own).
             PipelineRerunError: if the pipeline ran already.
-            MessageTypeError: at once, for an item that cannot be an agent's input at all
-                (its index and type named), the items in flight cancelled.
+            MessageTypeError: in the place of an item that cannot be an agent's input at
+                all (its index and type named): after the results of the items before it
+                (the ones in flight awaited), and no item after it starts.
             Exception: the error of the items iterable, after the results before it; with
                 ``fail_fast=True``, the first failed item's error; with a runner, the
                 error of getting it ready (with ``durable=``: e.g. the database of the
@@ -503,9 +504,9 @@ class _Run(Generic[T, ReplyT]):
                 if type(item) is not str and (
                     refused := item_input_error(item, index, self.settings.caller)
                 ):
-                    # the caller's mistake, not the agent's failure: the run ends at once
-                    self.failure = refused
-                    self.changed.set()
+                    # the caller's mistake, not an agent's failure: it takes the item's
+                    # place, after the results of the items before it (none after it starts)
+                    self.read_error = refused
                     return
                 task = asyncio.ensure_future(self.owner._one(self.limit, index, item))
                 self.running[index] = task
@@ -604,8 +605,9 @@ def item_input_error(item: object, index: int, caller: str) -> MessageTypeError 
     ``bytes``), or a list or tuple holding one, would only fail as the agent's input. What
     an iterable that is not a list or a tuple holds is not looked at here (reading it would
     use it up): the agent's input checks it, and the item fails on its own. Both pipelines
-    check their items with it (``pipeline`` and ``ray_pipeline``), and end the run at once
-    with its error: the caller's mistake, not an agent's failure.
+    check their items with it (``pipeline`` and ``ray_pipeline``), and end the run with its
+    error (``pipeline``: in the item's place, after the results of the items before it): the
+    caller's mistake, not an agent's failure.
 
     Args:
         item: The item, as read from the items.
@@ -930,7 +932,8 @@ def pipeline(
             lazily, or an observable of them (pushed: what it emits beyond the high-water
             mark follows ``overflow``). Each item is one interaction's input (what
             ``agent.inquire`` takes); an item that cannot be one (an ``int``, ``bytes``, a
-            list holding one) ends the run at once with a ``MessageTypeError`` naming it.
+            list holding one) ends the run with a ``MessageTypeError`` naming it, in its
+            place: after the results of every item before it, and none after it starts.
         max_in_flight: At most this many items are read and not yet handed to you.
         max_concurrency: At most this many items run at once (default: ``max_in_flight``).
         ordered: Give the results in the input's order (``True``) or as they complete.

@@ -505,6 +505,13 @@ class Flow:
 
     def released_error(self, core: FlowCore) -> ReplayWindowError:
         """The error for a consumer that needs pieces this stream has released."""
+        if self.floor <= self.skipped:  # (dropped by the overflow policy, before any reader)
+            return ReplayWindowError(
+                f"Cannot read {self.what} from its first piece: its overflow policy "
+                f"'drop_oldest' dropped the first {self.floor} pieces, which its hot source "
+                "emitted while nobody read it. Iterate it (async for) to read the pieces it "
+                "kept, or start every consumer before the source emits."
+            )
         return ReplayWindowError(
             f"Cannot read {self.what} from its first piece: past its replay window of "
             f"{self.window} pieces, a stream keeps only the pieces its live consumers still "
@@ -762,6 +769,12 @@ class Flow:
         low = self.lowest_cursor()
         if low is None:
             self.delivered = self.skipped = min(self.delivered + 1, core.base + len(core.pieces))
+            if not self.pins and not self.queued and not core.delivering:
+                # dropped for every consumer to come: a late reader starts after them, and
+                # the record keeps only the newest pieces, window or not (in batches)
+                self.floor = max(self.floor, self.skipped)
+                if self.floor - core.base >= _BATCH:
+                    core.drop_front(self.floor)
             return
         self.room_at = 0  # a cursor moves without reading: room may come sooner
         for ref in self.cursors or ():

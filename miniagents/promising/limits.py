@@ -84,6 +84,9 @@ Marble (HWM = 2, a consumer that reads one piece while the source emits three)::
     "drop_newest":  h0 h1 h3 h6 h9     a piece arriving while 2 wait is dropped
     "drop_oldest":  h1 h4 h7 h8 h9     the slow reader skips its oldest unread piece
     "error":        h0 h1 #            StreamOverflowError after the pieces kept
+
+With "drop_oldest" and no reader yet, the stream keeps only the newest HWM pieces (the
+oldest go for good, whatever the replay window): a reader that comes later reads those.
 """
 
 

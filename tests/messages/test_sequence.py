@@ -395,3 +395,56 @@ async def test_a_sequence_given_itself_as_a_part_fails_instead_of_replaying_itse
     seen, error = await texts_until_error(holder[0])
     assert seen == ["b"]
     assert isinstance(error, DeadlockError)
+
+
+async def test_sequences_that_contain_each_other_fail_instead_of_freezing_the_loop() -> None:
+    # a appends b's sequence and b appends a's (or a ring of three): followed, each replayed
+    # the other's pieces into itself without end, synchronously, so no timeout could fire
+    a, b = MessageSequenceAppender(), MessageSequenceAppender()
+    with a, b:
+        a.append("a1")
+        b.append("b1")
+        a.append(b.sequence)
+        b.append(a.sequence)
+    for sequence, before in ((a.sequence, ["a1", "b1"]), (b.sequence, ["b1"])):
+        seen, error = await texts_until_error(sequence)
+        assert seen == before
+        assert isinstance(error, DeadlockError)
+        assert "a sequence that it feeds itself" in str(error)
+
+    ring = [MessageSequenceAppender() for _ in range(3)]
+    for index, appender in enumerate(ring):
+        with appender:
+            appender.append(f"r{index}")
+            appender.append(ring[(index + 1) % 3].sequence)
+    seen, error = await texts_until_error(ring[0].sequence)
+    assert seen == ["r0", "r1", "r2"]
+    assert isinstance(error, DeadlockError)
+
+    holder: dict[str, MessageSequencePromise] = {}
+
+    async def parts(name: str, other: str) -> AsyncIterator[MessageType]:
+        yield name
+        yield [holder[other]]
+
+    holder["x"] = MessageSequencePromise(parts("x", "y"))
+    holder["y"] = MessageSequencePromise(parts("y", "x"))
+    seen, error = await texts_until_error(holder["x"])
+    assert seen == ["x", "y"]
+    assert isinstance(error, DeadlockError)
+    assert not [task for task in running_tasks() if not task.done()]
+
+
+async def test_a_sequence_that_feeds_another_is_followed_by_it_as_before() -> None:
+    # no cycle: a chain a <- b <- c, and one sequence given twice, pass everything on
+    a, b, c = MessageSequenceAppender(), MessageSequenceAppender(), MessageSequenceAppender()
+    with c:
+        c.append("c1")
+        with b:
+            b.append(c.sequence)
+            b.append("b1")
+            with a:
+                a.append(b.sequence)
+                a.append(c.sequence)
+                a.append("a1")
+    assert await texts(a.sequence) == ["c1", "b1", "c1", "a1"]

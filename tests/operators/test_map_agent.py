@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import pytest
 import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
+from reactivex.notification import OnError
 from reactivex.subject import Subject
 
 from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent
-from miniagents.errors import PipelineArgumentError
+from miniagents.errors import MessageTypeError, PipelineArgumentError
 from miniagents.operators import map_agent
 from miniagents.promising import StreamedPromise
 from tests.fakes.fixtures import WAIT
@@ -247,3 +248,18 @@ async def test_taken_from_it_unsubscribes_from_a_hot_source_and_stops_its_intera
 def test_bad_arguments_are_refused_when_the_operator_is_made(kwargs: dict[str, float]) -> None:
     with pytest.raises(PipelineArgumentError, match="map_agent\\(\\) needs"):
         map_agent(upper, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_bad_item_is_the_error_after_the_results_of_the_items_before_it() -> None:
+    # the error ended the run at once: the results before it were not emitted
+    async with MiniAgents():
+        source = cast("Observable[str]", reactivex.from_iterable(["a", "b", 5, "c"]))
+        told = await asyncio.wait_for(
+            source.pipe(map_agent(upper), ops.materialize(), ops.to_list()), WAIT
+        )
+    assert [str(note.value.get()) for note in told if note.kind == "N"] == ["A", "B"]
+    assert [note.kind for note in told] == ["N", "N", "E"]
+    error = told[-1]
+    assert isinstance(error, OnError)
+    assert isinstance(error.exception, MessageTypeError)
+    assert "map_agent() got item 2, 5 " in str(error.exception)

@@ -31,12 +31,13 @@ from miniagents import (
     miniagent,
 )
 from miniagents.errors import (
+    DeadlockError,
     OperatorArgumentError,
     PipelineArgumentError,
     StreamLimitError,
     StreamSourceError,
 )
-from miniagents.messages import as_message_sequence
+from miniagents.messages import MessageSequenceAppender, as_message_sequence
 from miniagents.operators import (
     agent_operator,
     flatten_messages,
@@ -46,6 +47,7 @@ from miniagents.operators import (
     split_messages,
 )
 from miniagents.operators._split import _Splitter
+from miniagents.promising.lowlevel import core_of
 from miniagents.testing import VirtualClock
 
 
@@ -436,3 +438,15 @@ async def test_giving_up_on_a_join_or_a_split_stops_the_agent_it_reads(
             await asyncio.wait_for(joined.aresolve(), 5)
     assert virtual_clock.elapsed == pytest.approx(5)  # not the agent's 100 s
     assert events == ["cancelled"]
+
+
+async def test_join_messages_over_a_sequence_that_holds_the_joined_message_fails() -> None:
+    # read, the joined message streamed its own tokens into itself without end, synchronously
+    appender = MessageSequenceAppender()
+    joined = join_messages(appender.sequence)
+    with appender:
+        appender.append("x")
+        appender.append(joined)
+    with pytest.raises(DeadlockError, match="holds the joined message itself"):
+        await joined
+    assert core_of(joined).pieces == ["x"]  # the tokens before it

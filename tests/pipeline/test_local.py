@@ -48,6 +48,7 @@ from miniagents.pipeline import (
 )
 from miniagents.pipeline.durability import DurableItems, set_durable_items
 from miniagents.pipeline.local import DEFAULT_MAX_BACKOFF
+from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import virtual_time
 
 
@@ -584,7 +585,7 @@ def test_a_string_as_the_items_is_refused_not_run_a_character_at_a_time() -> Non
     ids=["range", "a-later-int", "bytes", "a-list-holding-a-float"],
 )
 @pytest.mark.parametrize("loop", ["async for", "for"])
-async def test_an_item_that_cannot_be_an_agents_input_is_refused_at_once_naming_its_type(
+async def test_an_item_that_cannot_be_an_agents_input_is_refused_naming_its_type(
     items: object, index: int, shown: str, loop: str
 ) -> None:
     # issue 58, item 9: every item ended with ok == False (a MessageTypeError each)
@@ -613,6 +614,57 @@ async def test_an_item_that_cannot_be_an_agents_input_is_refused_at_once_naming_
         "these). Turn each item into one first, e.g. "
     )
     assert len(started) <= index  # nothing started for it, nor after it
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_bad_item_takes_its_place_after_the_results_before_it_even_in_flight(
+    ordered: bool,
+) -> None:
+    # the error ended the run at once: the results of the items before it, finished or in
+    # flight, were lost
+    gate = asyncio.Event()
+    started: list[str] = []
+
+    @miniagent
+    async def waits_on_b(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        started.append(text)
+        if text == "b":
+            await gate.wait()  # in flight while the bad item is read
+        ctx.reply(text.upper())
+
+    items = cast("list[str]", ["a", "b", "c", 5, "d"])
+    seen: list[str] = []
+
+    async def consume() -> None:
+        async for result in pipeline(waits_on_b, items, ordered=ordered):
+            seen.append(str(result.get()))
+            gate.set()  # (b ends once a result before the error is out)
+
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match="got item 3, 5 "):
+            await consume()
+        assert not [task for task in running_tasks() if not task.done()]
+    assert (seen if ordered else sorted(seen)) == ["A", "B", "C"]
+    assert "d" not in started  # nothing after it starts
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_bad_item_deep_in_a_long_run_loses_no_result_before_it(ordered: bool) -> None:
+    items = cast("list[str]", [f"m{n}" for n in range(3_000)])
+    items[2_500] = cast("str", 2_500)
+    seen: list[int] = []
+
+    async def consume() -> None:
+        async for result in pipeline(upper, items, ordered=ordered, max_in_flight=64):
+            assert result.ok
+            seen.append(result.index)
+
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match="got item 2500, 2500 "):
+            await consume()
+        assert not [task for task in running_tasks() if not task.done()]
+    assert (seen if ordered else sorted(seen)) == list(range(2_500))
 
 
 async def test_every_kind_of_input_is_an_item_none_included() -> None:

@@ -17,11 +17,11 @@ from reactivex import operators as ops
 from reactivex.subject import Subject
 
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
-from miniagents.errors import StreamOverflowError
+from miniagents.errors import ReplayWindowError, StreamOverflowError
 from miniagents.messages import MessageSequencePromise
 from miniagents.promising import StreamedPromise
 from miniagents.promising.limits import Overflow, StreamLimits, stream_limits
-from miniagents.promising.lowlevel import read_on_demand
+from miniagents.promising.lowlevel import core_of, read_on_demand
 
 HWM = 4
 
@@ -324,6 +324,37 @@ async def test_drop_oldest_past_the_window_before_any_reader_starts_it_at_the_ol
         subject.on_next(f"h{index}")
     subject.on_completed()
     assert [str(promise) async for promise in sequence] == ["h28", "h29"]
+
+
+@pytest.mark.parametrize("window", [1024, None])
+async def test_drop_oldest_before_any_reader_keeps_only_the_newest_pieces_from_the_start(
+    window: int | None,
+) -> None:
+    # it kept every piece until the replay window was passed (or for ever, with none): 500
+    # pushes before the first reader were all read, not the newest 8
+    subject: Subject[str] = Subject()
+    with limits(window=window, high_water=8):
+        sequence = MessageSequencePromise.from_observable(subject, overflow="drop_oldest")
+    sequence.start()
+    core = core_of(sequence)
+    most = 0
+    for index in range(20_000):
+        subject.on_next(f"h{index}")
+        most = max(most, len(core.pieces))
+    assert most <= 8 + 64  # the newest pieces, and a batch at most before they are dropped
+    subject.on_completed()
+    with pytest.raises(ReplayWindowError, match="'drop_oldest' dropped the first 19992 pieces"):
+        await sequence  # the whole is gone: it says what dropped it
+    assert [str(promise) async for promise in sequence] == [f"h{n}" for n in range(19_992, 20_000)]
+
+    subject = Subject()
+    with limits(window=window, high_water=8):
+        sequence = MessageSequencePromise.from_observable(subject, overflow="drop_oldest")
+    sequence.start()
+    for index in range(500):
+        subject.on_next(f"h{index}")
+    subject.on_completed()
+    assert [str(promise) async for promise in sequence] == [f"h{n}" for n in range(492, 500)]
 
 
 async def test_a_hot_source_may_fail_the_stream() -> None:

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import assert_type
 
 from reactivex import Observable
+from reactivex import operators as ops
 
 from miniagents import (
     InteractionContext,
@@ -90,6 +91,9 @@ def check_map_agent_types(texts: Observable[str], messages: Observable[Message])
     llm = messages.pipe(map_agent(openai_agent.fork(model="gpt-4o-mini")))
     assert_type(llm, Observable[ItemResult[Message, LLMReply[OpenAIMessage]]])
     assert operator is not None
+    # map_agent's docstring example: the replies of each item, typed (a lambda is not)
+    replies = texts.pipe(map_agent(plain_agent, max_concurrency=16), ops.map(ItemResult.get))
+    assert_type(replies, Observable[MessageTuple[Message]])
     map_agent(plain_agent, max_in_flight="8")  # type: ignore[arg-type]
     map_agent(plain_agent)(Observable[int]())  # type: ignore[type-var]
 
