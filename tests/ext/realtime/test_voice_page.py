@@ -118,8 +118,12 @@ def frequency(pcm: bytes, rate: int) -> float:
     return rate / (sum(middle) / len(middle))
 
 
-async def launch(playwright: Playwright, *extra: str) -> Browser:
-    """Debian's Chromium, headless, its microphone a fake one (``extra``: more switches)."""
+async def launch(playwright: Playwright, *extra: str, granted: bool = True) -> Browser:
+    """Debian's Chromium, headless, its microphone a fake one (``extra``: more switches).
+
+    ``granted``: whether the browser gives the microphone to a page that asks for it
+    without asking the user (else the page's permission decides, as the user set it).
+    """
     assert CHROMIUM_FOUND, "Chromium is missing: apt-get install -y chromium"
     return await playwright.chromium.launch(
         executable_path=str(CHROMIUM),
@@ -130,7 +134,7 @@ async def launch(playwright: Playwright, *extra: str) -> Browser:
             "--disable-component-update",
             "--no-first-run",
             "--disable-sync",
-            "--use-fake-ui-for-media-stream",
+            *(["--use-fake-ui-for-media-stream"] if granted else []),
             "--use-fake-device-for-media-stream",
             "--autoplay-policy=no-user-gesture-required",
             *extra,
@@ -708,3 +712,82 @@ async def _settled(seen: list[int], turns: int = 200) -> None:
         await asyncio.sleep(0)
         still = still + 1 if len(seen) == length else 0
         length = len(seen)
+
+
+async def test_a_refused_microphone_closes_the_session_and_says_what_to_do(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    app = voice_app(
+        APIS[0].voice(fake_llm),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_runs=1),
+    )
+    async with served(app) as base_url, async_playwright() as playwright:
+        browser = await launch(playwright, granted=False)
+        try:
+            context = await browser.new_context()
+            page = await context.new_page()
+            browsing = await context.new_cdp_session(page)
+            await browsing.send(  # the user refuses the page the microphone
+                "Browser.setPermission",
+                {"permission": {"name": "microphone"}, "setting": "denied", "origin": base_url},
+            )
+            closed: list[bool] = []
+            page.on("websocket", lambda socket: socket.on("close", lambda _: closed.append(True)))
+            await page.goto(base_url)
+            await page.click("#mic")
+            await expect(page.locator("body")).to_have_attribute(
+                "data-state", "error", timeout=30_000
+            )
+            await until(lambda: bool(closed))  # (was: open, until the session's limit)
+            async with httpx.AsyncClient(base_url=base_url) as client:
+                await until(lambda: not running_tasks())  # (the session has ended)
+                again = await client.post("/session", json={})
+            assert again.status_code == 200  # its place is free (max_live_runs=1)
+            await expect(page.locator("#status")).to_have_text(  # (was: the error's name only)
+                "The microphone was not given (NotAllowedError). Allow this page to use the "
+                "microphone (the browser's site settings), then press the button again."
+            )
+        finally:
+            await browser.close()
+
+
+async def test_the_button_starts_no_second_session_while_one_is_starting(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    asked: list[str] = []  # the page's requests for a ticket
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/session":
+            asked.append(scope["method"])
+        await app(scope, receive, send)
+
+    async with served(counted) as base_url, async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            page = await browser.new_page()
+            await page.add_init_script(HELD_MICROPHONE)
+            opened: list[str] = []
+            page.on("websocket", lambda socket: opened.append(socket.url))
+            await page.goto(base_url)
+            await page.click("#mic")
+            await expect(page.locator("body")).to_have_attribute("data-state", "connecting")
+            await page.click("#mic")  # again, while the first session starts
+            assert await page.evaluate("grantMicrophone()") == "given"
+            await expect(page.locator("body")).to_have_attribute(
+                "data-state", "live", timeout=30_000
+            )
+            await page.click("#mic")  # (its end: the page tells the app, which closes)
+            await expect(page.locator("body")).to_have_attribute(
+                "data-state", "ended", timeout=30_000
+            )
+        finally:
+            await browser.close()
+    assert asked == ["POST"]  # (was: two tickets, two sockets, two sessions)
+    assert len(opened) == 1
+    assert len(fake_llm.realtime_sessions) == 1
