@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Playwright
+    from playwright.async_api import Browser, Page, Playwright
     from websockets.asyncio import client
     from websockets.typing import Subprotocol
 
@@ -140,6 +140,19 @@ async def launch(playwright: Playwright, *extra: str, granted: bool = True) -> B
             *extra,
         ],
     )
+
+
+@asynccontextmanager
+async def browsed(app: ASGIApp, *, granted: bool = True) -> AsyncIterator[tuple[str, Page]]:
+    """``app`` served, and a page of Chromium (see :func:`launch`): its URL, and the page."""
+    from playwright.async_api import async_playwright
+
+    async with served(app) as base_url, async_playwright() as playwright:
+        browser = await launch(playwright, granted=granted)
+        try:
+            yield base_url, await browser.new_page()
+        finally:
+            await browser.close()
 
 
 async def test_the_pages_spoken_question_reaches_the_api_and_the_answer_comes_back(
@@ -368,31 +381,22 @@ def test_a_message_bound_below_the_pages_microphone_chunk_is_refused_when_the_ap
 
 
 async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMServer) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     # the microphone's chunks (4,096 bytes) are taken; a typed text of 5,000 is not
     app = voice_app(
         APIS[0].voice(fake_llm), authentication=NoAuthentication(), max_message_bytes=4096
     )
-    async with served(app) as base_url, async_playwright() as playwright:
-        browser = await launch(playwright)
-        try:
-            page = await browser.new_page()
-            await page.goto(base_url)
-            await page.click("#mic")
-            await expect(page.locator("body")).to_have_attribute(
-                "data-state", "live", timeout=30_000
-            )
-            await page.fill("#text", "x" * 5_000)
-            await page.click("#typed button")
-            await expect(page.locator("body")).to_have_attribute(
-                "data-state", "error", timeout=30_000
-            )
-            await expect(page.locator("#status")).to_have_text(  # (was: "The session ended.")
-                "The session ended: A message was bigger than the app takes. (1009)"
-            )
-        finally:
-            await browser.close()
+    async with browsed(app) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        await page.fill("#text", "x" * 5_000)
+        await page.click("#typed button")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text(  # (was: "The session ended.")
+            "The session ended: A message was bigger than the app takes. (1009)"
+        )
 
 
 async def test_the_page_says_the_connection_closed_when_the_server_stops_without_a_reason(
@@ -447,30 +451,23 @@ HELD_MICROPHONE = """
 async def test_a_session_that_ends_while_the_microphone_is_asked_for_is_not_shown_live(
     fake_llm: FakeLLMServer,
 ) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     fake_llm.refuse_realtime(401)  # (the session fails as it starts: an error, then a close)
     app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-    async with served(app) as base_url, async_playwright() as playwright:
-        browser = await launch(playwright)
-        try:
-            page = await browser.new_page()
-            await page.add_init_script(HELD_MICROPHONE)
-            await page.goto(base_url)
-            await page.click("#mic")
-            await expect(page.locator("body")).to_have_attribute(
-                "data-state", "error", timeout=30_000
-            )
-            said = await page.text_content("#status")
-            assert await page.evaluate("grantMicrophone()") == "given"  # (after the close)
-            # was: "live", "Listening…" over the error, the microphone on and sending nowhere
-            assert await page.get_attribute("body", "data-state") == "error"
-            assert await page.text_content("#status") == said
-            assert await page.evaluate(
-                "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
-            )
-        finally:
-            await browser.close()
+    async with browsed(app) as (base_url, page):
+        await page.add_init_script(HELD_MICROPHONE)
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
+        said = await page.text_content("#status")
+        assert await page.evaluate("grantMicrophone()") == "given"  # (after the close)
+        # was: "live", "Listening…" over the error, the microphone on and sending nowhere
+        assert await page.get_attribute("body", "data-state") == "error"
+        assert await page.text_content("#status") == said
+        assert await page.evaluate(
+            "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
+        )
     assert said is not None
     assert said.startswith("Error: ")
     assert "401" in said
@@ -716,49 +713,40 @@ async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
 async def test_a_refused_microphone_closes_the_session_and_says_what_to_do(
     fake_llm: FakeLLMServer,
 ) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     app = voice_app(
         APIS[0].voice(fake_llm),
         authentication=NoAuthentication(),
         settings=WebSettings(max_live_runs=1),
     )
-    async with served(app) as base_url, async_playwright() as playwright:
-        browser = await launch(playwright, granted=False)
-        try:
-            context = await browser.new_context()
-            page = await context.new_page()
-            browsing = await context.new_cdp_session(page)
-            await browsing.send(  # the user refuses the page the microphone
-                "Browser.setPermission",
-                {"permission": {"name": "microphone"}, "setting": "denied", "origin": base_url},
-            )
-            closed: list[bool] = []
-            page.on("websocket", lambda socket: socket.on("close", lambda _: closed.append(True)))
-            await page.goto(base_url)
-            await page.click("#mic")
-            await expect(page.locator("body")).to_have_attribute(
-                "data-state", "error", timeout=30_000
-            )
-            await until(lambda: bool(closed))  # (was: open, until the session's limit)
-            async with httpx.AsyncClient(base_url=base_url) as client:
-                await until(lambda: not running_tasks())  # (the session has ended)
-                again = await client.post("/session", json={})
-            assert again.status_code == 200  # its place is free (max_live_runs=1)
-            await expect(page.locator("#status")).to_have_text(  # (was: the error's name only)
-                "The microphone was not given (NotAllowedError). Allow this page to use the "
-                "microphone (the browser's site settings), then press the button again."
-            )
-        finally:
-            await browser.close()
+    async with browsed(app, granted=False) as (base_url, page):
+        browsing = await page.context.new_cdp_session(page)
+        await browsing.send(  # the user refuses the page the microphone
+            "Browser.setPermission",
+            {"permission": {"name": "microphone"}, "setting": "denied", "origin": base_url},
+        )
+        closed: list[bool] = []
+        page.on("websocket", lambda socket: socket.on("close", lambda _: closed.append(True)))
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
+        await until(lambda: bool(closed))  # (was: open, until the session's limit)
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            await until(lambda: not running_tasks())  # (the session has ended)
+            again = await client.post("/session", json={})
+        assert again.status_code == 200  # its place is free (max_live_runs=1)
+        await expect(page.locator("#status")).to_have_text(  # (was: the error's name only)
+            "The microphone was not given (NotAllowedError). Allow this page to use the "
+            "microphone (the browser's site settings), then press the button again."
+        )
 
 
 async def test_the_button_starts_no_second_session_while_one_is_starting(
     fake_llm: FakeLLMServer,
 ) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
-    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
     asked: list[str] = []  # the page's requests for a ticket
 
     async def counted(scope: Scope, receive: Receive, send: Send) -> None:
@@ -766,27 +754,20 @@ async def test_the_button_starts_no_second_session_while_one_is_starting(
             asked.append(scope["method"])
         await app(scope, receive, send)
 
-    async with served(counted) as base_url, async_playwright() as playwright:
-        browser = await launch(playwright)
-        try:
-            page = await browser.new_page()
-            await page.add_init_script(HELD_MICROPHONE)
-            opened: list[str] = []
-            page.on("websocket", lambda socket: opened.append(socket.url))
-            await page.goto(base_url)
-            await page.click("#mic")
-            await expect(page.locator("body")).to_have_attribute("data-state", "connecting")
-            await page.click("#mic")  # again, while the first session starts
-            assert await page.evaluate("grantMicrophone()") == "given"
-            await expect(page.locator("body")).to_have_attribute(
-                "data-state", "live", timeout=30_000
-            )
-            await page.click("#mic")  # (its end: the page tells the app, which closes)
-            await expect(page.locator("body")).to_have_attribute(
-                "data-state", "ended", timeout=30_000
-            )
-        finally:
-            await browser.close()
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+
+    async with browsed(counted) as (base_url, page):
+        await page.add_init_script(HELD_MICROPHONE)
+        opened: list[str] = []
+        page.on("websocket", lambda socket: opened.append(socket.url))
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "connecting")
+        await page.click("#mic")  # again, while the first session starts
+        assert await page.evaluate("grantMicrophone()") == "given"
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        await page.click("#mic")  # (its end: the page tells the app, which closes)
+        await expect(page.locator("body")).to_have_attribute("data-state", "ended", timeout=30_000)
     assert asked == ["POST"]  # (was: two tickets, two sockets, two sessions)
     assert len(opened) == 1
     assert len(fake_llm.realtime_sessions) == 1
