@@ -40,9 +40,8 @@ not read whole; one the page never sends, code 1007, saying so); a page that sen
 than the API takes is read no further ahead of the session than a few dozen messages
 (held back, not kept; told so each second with a ``held`` event, which is how a page that
 left meanwhile is noticed, within a few seconds: its leaving waits behind its messages,
-unread). A page
-that leaves ends its session at once, the realtime API's with it; one that sends
-``{"type": "end"}`` hears the rest of the reply first. An app that knows nobody is an
+unread). A page that leaves ends its session at once, the realtime API's with it; one that
+sends ``{"type": "end"}`` hears the rest of the reply first. An app that knows nobody is an
 explicit choice (``authentication=NoAuthentication()``: local development).
 """
 
