@@ -690,7 +690,14 @@ async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
     )
     app = voice_app(agent, authentication=NoAuthentication(), settings=WebSettings(max_live_runs=1))
     frames = [bytes([index % 256, 0]) * 240 for index in range(100)]  # (past the read-ahead)
-    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+    # (a new connection for each request: the second, 4 s of the virtual clock after the
+    # first, near uvicorn's keep-alive of 5 s, at times waited for its answer until httpx's
+    # read timeout on the kept-alive one)
+    no_pool = httpx.Limits(max_keepalive_connections=0)
+    async with (
+        served(app) as base_url,
+        httpx.AsyncClient(base_url=base_url, limits=no_pool) as client,
+    ):
         ticket = (await client.post("/session", json={})).json()["ticket"]
         async with session_socket(base_url, ticket) as socket:
             for frame in frames:
