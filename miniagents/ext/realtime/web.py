@@ -38,10 +38,10 @@ of theirs, never another's), ``max_session_seconds`` long, messages of at most
 closes the session, code 1009, and :func:`voice_server`'s uvicorn cuts it as it arrives,
 not read whole; one the page never sends, code 1007, saying so); a page that sends faster
 than the API takes is read no further ahead of the session than a few dozen messages
-(held back, not kept; told so every few seconds with a ``held`` event, which is how a page
-that left meanwhile is noticed: its leaving waits behind its messages, unread). A page
-that leaves ends its session at once, the realtime API's with it; one that sends
-``{"type": "end"}`` hears the rest of the reply first. An app that knows nobody is an
+(held back, not kept; told so each second with a ``held`` event, which is how a page that
+left meanwhile is noticed, within a few seconds: its leaving waits behind its messages,
+unread). A page that leaves ends its session at once, the realtime API's with it; one that
+sends ``{"type": "end"}`` hears the rest of the reply first. An app that knows nobody is an
 explicit choice (``authentication=NoAuthentication()``: local development).
 """
 
@@ -483,8 +483,9 @@ high-water mark of pieces pulled ahead: a page that sends faster than the API ta
 held back, not kept)."""
 
 
-_HELD_CHECK = 5.0
-"""Seconds between the ``held`` events a held-back page is sent (its leaving is noticed so)."""
+_HELD_CHECK = 1.0
+"""Seconds between the ``held`` events a held-back page is sent (its leaving is noticed so:
+the first send after it goes out, a later one fails, so within about three of them)."""
 
 
 async def _room(room: asyncio.Semaphore, websocket: WebSocket) -> None:
