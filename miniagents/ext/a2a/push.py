@@ -26,9 +26,9 @@ say:
   receiver knows the post came from this app, whole, and recently;
 - **bounded**: at most ``max_per_task`` webhooks a task; each post waits ``timeout``
   seconds at most and is tried ``attempts`` times (after ``retry_delay`` seconds, doubled
-  each time) on a connection error, a timeout, a 429 or a 5xx; the posts to one webhook
-  go in order, at most ``max_queued`` wait, and what is still waiting when the app stops
-  is dropped.
+  each time) on a connection error, a timeout, a 429 or a 5xx (only the status of an
+  answer is read, never its body); the posts to one webhook go in order, at most
+  ``max_queued`` wait, and what is still waiting when the app stops is dropped.
 """
 
 from __future__ import annotations

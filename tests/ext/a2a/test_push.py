@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from miniagents.ext.a2a import A2APushNotifications, a2a_app
@@ -285,6 +285,25 @@ async def test_a_redirect_is_not_followed() -> None:
             params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
             await call(web, rpc("SendMessage", params))
             await until(lambda: len(receiver.posts) == 2)
+    assert receiver.states() == ["TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED"]
+
+
+async def test_an_answer_whose_body_never_ends_holds_up_no_post() -> None:
+    never = asyncio.Event()  # (the receiver's body: a byte, then nothing, never ended)
+
+    async def endless() -> AsyncIterator[bytes]:
+        yield b"{"
+        await never.wait()
+
+    async with receiving() as receiver:
+        receiver.answers = [StreamingResponse(endless(), media_type="application/json")]
+        app = greeting(receiver, timeout=60.0)  # (read, it would wait for the rest so long)
+        async with served(app) as web:
+            config = {"url": f"{receiver.url}hooks/endless"}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            await call(web, rpc("SendMessage", params))
+            await until(lambda: len(receiver.posts) == 2)
+            never.set()
     assert receiver.states() == ["TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED"]
 
 
