@@ -104,9 +104,12 @@ class Poster:
         delay = settings.retry_delay
         for attempt in range(1, settings.attempts + 1):
             try:
-                status = await self._apost_once(webhook.url, body, headers)
+                async with asyncio.timeout(settings.timeout):  # (in all: its reads may trickle)
+                    status = await self._apost_once(webhook.url, body, headers)
             except httpx.HTTPError as error:
                 said = repr(error)
+            except TimeoutError:
+                said = f"no answer within {settings.timeout:g} seconds"
             else:
                 if 200 <= status < 300:
                     return
