@@ -104,14 +104,17 @@ class Poster:
         delay = settings.retry_delay
         for attempt in range(1, settings.attempts + 1):
             try:
-                response = await self._http().post(webhook.url, content=body, headers=headers)
+                async with asyncio.timeout(settings.timeout):  # (in all: its reads may trickle)
+                    status = await self._apost_once(webhook.url, body, headers)
             except httpx.HTTPError as error:
                 said = repr(error)
+            except TimeoutError:
+                said = f"no answer within {settings.timeout:g} seconds"
             else:
-                if response.is_success:
+                if 200 <= status < 300:
                     return
-                said = f"HTTP {response.status_code}"
-                if response.status_code != 429 and response.status_code < 500:
+                said = f"HTTP {status}"
+                if status != 429 and status < 500:
                     attempt = settings.attempts  # (refused: trying again changes nothing)
             if attempt >= settings.attempts:
                 _logger.warning(
@@ -125,6 +128,15 @@ class Poster:
                 return
             await asyncio.sleep(delay)
             delay *= 2
+
+    async def _apost_once(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """Post ``body`` to ``url`` once: the status of the answer, whose body is never read.
+
+        (A receiver's answer says nothing past its status: read, an endless or huge one
+        would hold up the webhook's posts, or fill the memory.)
+        """
+        async with self._http().stream("POST", url, content=body, headers=headers) as response:
+            return response.status_code
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:

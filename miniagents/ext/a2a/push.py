@@ -13,11 +13,12 @@ say:
   neither listed nor changed;
 - **where**: only under the URLs the app allows (``allowed_urls``: a scheme, a host, a
   port, or ``*`` for any, and a path each webhook starts with; a path with a ``.`` or
-  ``..`` segment, which would leave it once resolved, is refused), never with credentials
-  in the URL, never following a redirect, so that a client cannot make the server post to
-  hosts of its choosing (SSRF); a URL no post could be sent to (a control character, over
-  8,192 characters) is refused, and so are a token and credentials that are not printable
-  ASCII (each post's headers carry them);
+  ``..`` segment, which would leave it once resolved, is refused, and so is one encoded,
+  ``..%2F`` or ``..%5C``), never with credentials in the URL, never following a redirect,
+  so that a client cannot make the server post to hosts of its choosing (SSRF); a URL no
+  post could be sent to (a control character, over 8,192 characters) is refused, and so
+  are a token and credentials that are not printable ASCII (each post's headers carry
+  them);
 - **signed**: each post carries the client's ``token`` (``X-A2A-Notification-Token``) and
   its credentials (``Authorization: <scheme> <credentials>``) as A2A says, and, with a
   ``signing_secret``, ``X-A2A-Signature: t=<unix time>,v1=<hex>``, the HMAC-SHA256 of
@@ -25,9 +26,9 @@ say:
   receiver knows the post came from this app, whole, and recently;
 - **bounded**: at most ``max_per_task`` webhooks a task; each post waits ``timeout``
   seconds at most and is tried ``attempts`` times (after ``retry_delay`` seconds, doubled
-  each time) on a connection error, a timeout, a 429 or a 5xx; the posts to one webhook
-  go in order, at most ``max_queued`` wait, and what is still waiting when the app stops
-  is dropped.
+  each time) on a connection error, a timeout, a 429 or a 5xx (only the status of an
+  answer is read, never its body); the posts to one webhook go in order, at most
+  ``max_queued`` wait, and what is still waiting when the app stops is dropped.
 """
 
 from __future__ import annotations
@@ -106,11 +107,13 @@ class A2APushNotifications:
             return f"the webhook URL {url!r} is not an http(s) URL"
         if parts.username is not None or parts.password is not None:
             return f"the webhook URL {url!r} holds credentials: send them as authentication"
-        if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
-            # (the HTTP client, or the receiver, resolves them: out from under the prefix)
+        # (the path decoded whole, a "\\" read as a "/": a receiver that decodes "..%2F", or
+        # takes "..\\" for "../", resolves the segment then, out from under the prefix)
+        segments = unquote(parts.path).replace("\\", "/").split("/")
+        if any(segment in (".", "..") for segment in segments):
             return (
-                f"the webhook URL {url!r} has a '.' or '..' segment in its path: send the "
-                "path as it is meant, without them"
+                f"the webhook URL {url!r} has a '.' or '..' segment in its path (once "
+                "decoded): send the path as it is meant, without them"
             )
         for allowed in self.allowed_urls:
             if _Prefix.of(allowed).admits(parts.scheme, parts.hostname, port, parts.path):

@@ -41,6 +41,7 @@ from a2a.types import (
     Role,
     SecurityRequirement,
     SecurityScheme,
+    SendMessageConfiguration,
     SendMessageRequest,
     StringList,
     SubscribeToTaskRequest,
@@ -579,7 +580,7 @@ class _A2ATasks:
             )
         sent = MessageToDict(message)
         configuration = request.configuration
-        history = configuration.history_length if configuration.HasField("history_length") else None
+        history = _history_length(configuration, "configuration.historyLength")
         pushed = None
         if configuration.HasField("task_push_notification_config"):
             given = MessageToDict(configuration.task_push_notification_config)
@@ -709,8 +710,8 @@ class _A2ATasks:
 
     async def _aget(self, call: _Call) -> Response:
         request = _parsed(call.params, GetTaskRequest())
+        history = _history_length(request, "historyLength")
         job = self._job(request.id, call.owner)
-        history = request.history_length if request.HasField("history_length") else None
         return result(call.rpc_id, self._task(job, history))
 
     async def _alist(self, call: _Call) -> Response:
@@ -728,13 +729,7 @@ class _A2ATasks:
                 f"params.pageSize is {size}: ask for 1 to {MAX_PAGE_SIZE} tasks a page.",
                 violations=[("pageSize", f"from 1 to {MAX_PAGE_SIZE}")],
             )
-        history = request.history_length if request.HasField("history_length") else None
-        if history is not None and history < 0:
-            raise _RPCError(
-                Code.INVALID_PARAMS,
-                f"params.historyLength is {history}: give 0 or more (or none: all of it).",
-                violations=[("historyLength", "0 or more")],
-            )
+        history = _history_length(request, "historyLength")
         after = _after(request.page_token)
         since = (
             request.status_timestamp_after.ToDatetime(UTC)
@@ -980,6 +975,26 @@ def _parsed(params: Mapping[str, object], into: ProtoT) -> ProtoT:
             f"The params are not an A2A {into.DESCRIPTOR.name}: {error}",
             violations=[("params", str(error))],
         ) from None
+
+
+def _history_length(
+    request: GetTaskRequest | ListTasksRequest | SendMessageConfiguration, field: str
+) -> int | None:
+    """The most messages of a task's history that ``request`` asks for (``None``: all).
+
+    Raises:
+        _RPCError: if it asks for fewer than none (-32602, naming ``field``).
+    """
+    if not request.HasField("history_length"):
+        return None
+    history = request.history_length
+    if history < 0:
+        raise _RPCError(
+            Code.INVALID_PARAMS,
+            f"params.{field} is {history}: give 0 or more (or none: all of it).",
+            violations=[(field, "0 or more")],
+        )
+    return history
 
 
 def _decisions(

@@ -78,7 +78,7 @@ from miniagents.ext.web.auth import BearerTokenAuth
 from miniagents.ext.web.lowlevel import Door, aread_bounded
 from miniagents.ext.web.settings import LOCAL_HOSTS, WebSettings
 
-__all__ = ["PAGE_POLICY", "studio_app"]
+__all__ = ["MIN_TOKEN_LENGTH", "PAGE_POLICY", "studio_app"]
 
 """The ``Host`` names the studio answers by default (with any port)."""
 
@@ -87,6 +87,9 @@ PAGE_POLICY = (
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 """The page's Content-Security-Policy: its own script and style files, its own origin."""
+
+MIN_TOKEN_LENGTH = 16
+"""The fewest characters of the studio's token (a shorter one is refused: it is guessed)."""
 
 _PAGE = Path(__file__).resolve().parent / "page"
 _FILES = {
@@ -115,7 +118,8 @@ def studio_app(
 
     Args:
         store: The store of recorded runs, or its file.
-        token: The bearer token every ``/api`` request must carry.
+        token: The bearer token every ``/api`` request must carry (at least
+            :data:`MIN_TOKEN_LENGTH` characters, e.g. ``secrets.token_urlsafe()``).
         allowed_hosts: The ``Host`` names it answers, whatever the port (``"studio.internal"``,
             ``"*.example.com"`` for its subdomains; an IPv6 address in brackets).
         environment: Variables a fork's program gets over the studio's own environment
@@ -130,13 +134,19 @@ def studio_app(
             a client that left is noticed, under a server that says so only when sent to).
 
     Raises:
-        StudioConfigurationError: for an empty token or one with spaces, no allowed host
+        StudioConfigurationError: for a token that is short or has spaces, no allowed host
             or one that is no host name, or a limit below 1.
     """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
         raise StudioConfigurationError(
             "The studio needs a bearer token (token=...), a text without spaces: it shows the "
             "prompts and replies of your runs, and runs your programs again."
+        )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise StudioConfigurationError(
+            f"The studio's token has {len(token)} characters, too few to keep guessers out: "
+            f"give one of at least {MIN_TOKEN_LENGTH} (e.g. secrets.token_urlsafe()): whoever "
+            "has it reads your runs and runs your programs again."
         )
     if not allowed_hosts:
         raise StudioConfigurationError(

@@ -18,8 +18,9 @@ its exit status is the program's, and so is its end: an error it does not catch 
 traceback, without the frames of this command. ``studio`` serves the studio's page
 (:func:`~miniagents.ext.studio.app.studio_app`, extra ``web``) at
 ``http://127.0.0.1:8100/#token=...`` until Ctrl+C (the token: ``--token``, else
-``MINIAGENTS_STUDIO_TOKEN``, else a new random one); ``--allow-host`` names another host
-name it answers (when ``--host`` makes it reachable by others). ``list`` lists the runs,
+``MINIAGENTS_STUDIO_TOKEN``, at least 16 characters, else a new random one);
+``--allow-host`` names another host name it answers (when ``--host`` makes it reachable
+by others). ``list`` lists the runs,
 ``show`` prints a run's tree (``RUN``: a run's id, or ``last``, the default), ``fork``
 runs a run's program again with a call's reply (or prompt) edited, every call before it
 replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
@@ -315,12 +316,17 @@ def _served(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from miniagents.ext.studio.app import studio_app
+        from miniagents.ext.studio.app import MIN_TOKEN_LENGTH, studio_app
         from miniagents.ext.web.settings import LOCAL_HOSTS
     except ImportError as error:
         raise _CannotStart(
             'the studio needs the web extra; install it with pip install "miniagents[web]"'
         ) from error
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise _CannotStart(
+            f"the token has {len(token)} characters, too few to keep guessers out; give one "
+            f"of at least {MIN_TOKEN_LENGTH} (or none, for a random one)"
+        )
     store = RunStore(store_path(args.store))
     try:
         app = studio_app(store, token=token, allowed_hosts=[*LOCAL_HOSTS, *args.allow_host])

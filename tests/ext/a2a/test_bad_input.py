@@ -155,8 +155,22 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
             "media type 'text/html'",
         ),
         (send_params(taskId="no-such-task"), -32001, "no task 'no-such-task'"),
+        (
+            {**send_params(), "configuration": {"historyLength": -1}},
+            -32602,
+            "configuration.historyLength is -1: give 0 or more",
+        ),
     ],
-    ids=["shape", "no-parts", "agent-role", "unknown-role", "file", "html", "unknown-task"],
+    ids=[
+        "shape",
+        "no-parts",
+        "agent-role",
+        "unknown-role",
+        "file",
+        "html",
+        "unknown-task",
+        "negative-history",
+    ],
 )
 @pytest.mark.parametrize("method", ["SendMessage", "SendStreamingMessage"])
 async def test_a_message_the_app_cannot_take_starts_nothing(
@@ -183,6 +197,20 @@ async def test_an_unknown_task_is_not_found(web: httpx2.AsyncClient, method: str
     error = error_of(await call(web, rpc(method, {})))
     assert (error["code"], "names no task" in error["message"]) == (-32602, True)
     assert violations(error) == ["id"]
+
+
+async def test_a_task_asked_for_with_a_negative_history_length_is_refused(
+    web: httpx2.AsyncClient,
+) -> None:
+    """(As ``ListTasks`` refuses it: not an empty history, silently.)"""
+    started = await call(web, rpc("SendMessage", send_params()))
+    task_id = started.json()["result"]["task"]["id"]
+    error = error_of(await call(web, rpc("GetTask", {"id": task_id, "historyLength": -1})))
+    assert (error["code"], "historyLength is -1: give 0 or more" in error["message"]) == (
+        -32602,
+        True,
+    )
+    assert violations(error) == ["historyLength"]
 
 
 async def test_the_fields_at_fault_are_named_in_the_errors_details(

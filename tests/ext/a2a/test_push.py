@@ -10,6 +10,7 @@ and given up after its attempts; the four methods keep, give, list and delete we
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -20,13 +21,15 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from miniagents.ext.a2a import A2APushNotifications, a2a_app
+from miniagents.ext.a2a._webhooks import Poster, Webhook
 from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.a2a.push import SIGNATURE_HEADER, signature_valid
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication
+from miniagents.testing import virtual_time
 from tests.ext.a2a.rpc import call, rpc, send_params, serving
 from tests.ext.a2a.test_bad_input import error_of, violations
 from tests.ext.a2a.test_parts_and_states import greeter
@@ -188,6 +191,10 @@ async def test_a_refused_answer_sets_no_webhook_and_one_over_the_bound_answers_n
         ("{url}hooks/../admin", "has a '.' or '..' segment"),  # (posted to /admin)
         ("{url}hooks/%2E%2e/admin", "has a '.' or '..' segment"),  # (a server's /admin)
         ("{url}hooks/./x", "has a '.' or '..' segment"),
+        ("{url}hooks/..%2Fadmin", "has a '.' or '..' segment"),  # (a decoding server's /admin)
+        ("{url}hooks/%2e%2e%2fadmin", "has a '.' or '..' segment"),
+        ("{url}hooks/..%5Cadmin", "has a '.' or '..' segment"),  # ("\\": a "/" to some)
+        ("{url}hooks/..\\admin", "has a '.' or '..' segment"),
         ("http://user:pass@{host}/hooks/x", "holds credentials"),
         ("file:///etc/passwd", "not an http(s) URL"),
         ("", "a webhook needs its url"),
@@ -282,6 +289,78 @@ async def test_a_redirect_is_not_followed() -> None:
             await call(web, rpc("SendMessage", params))
             await until(lambda: len(receiver.posts) == 2)
     assert receiver.states() == ["TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED"]
+
+
+async def test_an_answer_whose_body_never_ends_holds_up_no_post() -> None:
+    never = asyncio.Event()  # (the receiver's body: a byte, then nothing, never ended)
+
+    async def endless() -> AsyncIterator[bytes]:
+        yield b"{"
+        await never.wait()
+
+    async with receiving() as receiver:
+        receiver.answers = [StreamingResponse(endless(), media_type="application/json")]
+        app = greeting(receiver, timeout=60.0)  # (read, it would wait for the rest so long)
+        async with served(app) as web:
+            config = {"url": f"{receiver.url}hooks/endless"}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            await call(web, rpc("SendMessage", params))
+            await until(lambda: len(receiver.posts) == 2)
+            never.set()
+    assert receiver.states() == ["TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED"]
+
+
+async def test_a_post_whose_answer_trickles_in_is_given_up_after_its_timeout() -> None:
+    """A post waits ``timeout`` seconds in all, however its answer trickles in.
+
+    (Each read of the HTTP client waits ``timeout`` at most: a receiver that sends a byte
+    of its answer's head a little more often would hold the webhook's posts for ever.) The
+    receiver is a bare TCP server in the test's own loop, on a virtual clock.
+    """
+    requests: list[bytes] = []
+    given_up: list[str] = []
+    heard = asyncio.Event()
+
+    class Heard(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            given_up.append(record.getMessage())
+            heard.set()
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        try:
+            while True:  # (a header line every 5 s: each read waits less than the timeout)
+                await asyncio.sleep(5)
+                writer.write(b"X-Slow: 1\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hooks/slow"
+    settings = A2APushNotifications(allowed_urls=[f"http://127.0.0.1:{port}/hooks/"], attempts=1)
+    poster = Poster(settings)
+    logger = logging.getLogger("miniagents.ext.a2a")
+    handler = Heard(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        with virtual_time() as clock:
+            poster.post([Webhook("h", "task", url)], '{"statusUpdate": {}}')
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(heard.wait(), 600)
+            assert given_up, f"the post still waits at {clock.elapsed:g} s"
+            assert clock.elapsed == pytest.approx(10.0)
+    finally:
+        logger.removeHandler(handler)
+        await poster.aclose()
+        server.close()
+        await server.wait_closed()
+    assert "given up after 1 attempt(s): no answer within 10 seconds" in given_up[0]
+    assert len(requests) == 1
 
 
 async def test_a_task_cancelled_where_it_waits_posts_that_it_was_cancelled() -> None:

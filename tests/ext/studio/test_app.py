@@ -21,7 +21,7 @@ from tests.ext.web.serving import served
 from tests.fakes.asgi24 import Asgi24
 from tests.fakes.fixtures import WAIT
 
-TOKEN = "s3cr3t-token"
+TOKEN = "s3cr3t-studio-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -208,6 +208,9 @@ def test_the_app_refuses_options_it_cannot_keep(store: RunStore) -> None:
         studio_app(store, token="")
     with pytest.raises(StudioConfigurationError, match="needs a bearer token"):
         studio_app(store, token="two words")
+    for weak in ("x", "s3cr3t", "fifteen-chars-x"):  # (guessed, over the network)
+        with pytest.raises(StudioConfigurationError, match="give one of at least 16"):
+            studio_app(store, token=weak)
     with pytest.raises(StudioConfigurationError, match="allowed_hosts is empty"):
         studio_app(store, token=TOKEN, allowed_hosts=())
     with pytest.raises(StudioConfigurationError, match="studio_app needs max_forks to be"):

@@ -41,6 +41,17 @@ def test_a_command_refuses_a_run_past_the_most_events_read_before_reading_it(
     assert "--max-events N" in said
 
 
+def test_the_studio_refuses_a_token_too_short_to_keep_guessers_out(
+    store: RunStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unserved = ["--port", "0", "--allow-host", "http://no.host"]  # (nothing served if taken)
+    said = _refused(store, ["--token", "s3cr3t", *unserved], capsys)
+    assert "the token has 6 characters, too few to keep guessers out" in said
+    monkeypatch.setenv(cli.TOKEN_VARIABLE, "dev")
+    said = _refused(store, unserved, capsys)
+    assert "the token has 3 characters" in said
+
+
 def test_max_events_bounds_show_fork_and_diff_and_is_checked(
     store: RunStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
