@@ -8,6 +8,7 @@ import functools
 import gc
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, cast
 from unittest.mock import AsyncMock
@@ -1166,6 +1167,19 @@ async def test_an_invalid_input_is_a_message_type_error_naming_the_agent() -> No
         with pytest.raises(MessageTypeError) as raised:
             echo.inquire(cast(Any, 42))
     assert "ECHO" in str(raised.value)
+
+
+async def test_a_dict_with_a_field_of_a_wrong_type_as_input_or_reply_is_our_error() -> None:
+    @miniagent
+    async def replier(ctx: InteractionContext) -> None:
+        ctx.reply({"text": 3})
+
+    wrong = re.escape("'text': Input should be a valid string (got 3)")
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match=wrong):  # (was: pydantic's ValidationError)
+            replier.inquire({"text": 3})
+        with pytest.raises(MessageTypeError, match=wrong):
+            await replier.inquire("hi")
 
 
 async def test_a_coroutine_as_the_input_is_refused_saying_to_await_it_and_is_closed() -> None:
