@@ -157,6 +157,23 @@ def test_bare_decorator_makes_an_agent_named_after_the_function() -> None:
     assert agent.func is my_helper_agent
 
 
+def test_an_agent_of_a_partial_or_an_object_is_named_and_described_by_its_function() -> None:
+    async def greet(ctx: InteractionContext, who: str, times: int) -> None:
+        """Greet someone a few times."""
+
+    class Greeter:
+        """Greets."""
+
+        async def __call__(self, ctx: InteractionContext) -> None:
+            pass
+
+    of_partial = miniagent(functools.partial(functools.partial(greet, times=2), who="Ada"))
+    # (was: "FUNCTOOLS.PARTIAL(<FUNCTION ...GREET AT 0X7F...>, ...)", and partial's docstring)
+    assert (of_partial.alias, of_partial.description) == ("GREET", "Greet someone a few times.")
+    of_object = miniagent(Greeter())
+    assert (of_object.alias, of_object.description) == ("GREETER", "Greets.")  # (was: its repr)
+
+
 def test_an_agent_without_docstring_has_no_description() -> None:
     @miniagent
     async def quiet(ctx: InteractionContext) -> None:
