@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from miniagents.arguments import refused_argument
 from miniagents.ext.history.base import ChatHistory
+from miniagents.ext.history.errors import ChatHistoryOptionError
 from miniagents.ext.history.in_memory import InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.miniagents import InteractionContext
@@ -34,11 +36,22 @@ async def history_agent(
 
     Raises:
         MissingAgentArgumentError: if no chat history was given (a ``ValueError``).
+        ChatHistoryOptionError: if ``chat_history`` is not a ``ChatHistory`` (e.g. a path).
     """
     if chat_history is None:
         raise MissingAgentArgumentError(
             "history_agent needs a chat history. Bind one, e.g. "
             "history_agent.fork(chat_history=InMemoryChatHistory())."
+        )
+    if not isinstance(chat_history, ChatHistory):
+        raise refused_argument(
+            chat_history,
+            "chat_history",
+            "a ChatHistory",
+            owner="history_agent",
+            fix="Bind one, e.g. history_agent.fork(chat_history=ChatHistoryMD(path)); for a "
+            "markdown file, markdown_history_agent.fork(history_md_file=path) does it.",
+            error=ChatHistoryOptionError,
         )
     await _store_and_reply(ctx, chat_history)
 
@@ -73,7 +86,20 @@ async def markdown_history_agent(
     Args:
         ctx: The interaction.
         history_md_file: The markdown file.
+
+    Raises:
+        ChatHistoryOptionError: if ``history_md_file`` is not a path (a ``str`` or a
+            ``PathLike``).
     """
+    if not isinstance(history_md_file, (str, os.PathLike)):
+        raise refused_argument(
+            history_md_file,
+            "history_md_file",
+            "a path (a str or a PathLike)",
+            owner="markdown_history_agent",
+            fix='Bind one, e.g. markdown_history_agent.fork(history_md_file="CHAT.md").',
+            error=ChatHistoryOptionError,
+        )
     await _store_and_reply(ctx, _markdown_history(Path(history_md_file)))
 
 
