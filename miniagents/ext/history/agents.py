@@ -43,17 +43,10 @@ async def history_agent(
             "history_agent needs a chat history. Bind one, e.g. "
             "history_agent.fork(chat_history=InMemoryChatHistory())."
         )
-    if not isinstance(chat_history, ChatHistory):
-        raise refused_argument(
-            chat_history,
-            "chat_history",
-            "a ChatHistory",
-            owner="history_agent",
-            fix="Bind one, e.g. history_agent.fork(chat_history=ChatHistoryMD(path)); for a "
-            "markdown file, markdown_history_agent.fork(history_md_file=path) does it.",
-            error=ChatHistoryOptionError,
-        )
-    await _store_and_reply(ctx, chat_history)
+    checked = ChatHistory.check_argument(
+        chat_history, taken_by="history_agent", bind="history_agent.fork"
+    )
+    await _store_and_reply(ctx, checked)
 
 
 @miniagent(alias="IN_MEMORY_HISTORY_AGENT")

@@ -42,7 +42,7 @@ from miniagents.ext import console_user_agent as console_user_agent_module
 from miniagents.ext.console import agents as console_agents
 from miniagents.ext.console.agents import console_output_agent, console_user_agent
 from miniagents.ext.file_agents import file_output_agent
-from miniagents.ext.history import InMemoryChatHistory
+from miniagents.ext.history import ChatHistoryOptionError, InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
@@ -260,7 +260,7 @@ USER_AGENT_FACTORY = """
 import asyncio
 
 from miniagents import MiniAgents
-from miniagents.ext.history import InMemoryChatHistory
+from miniagents.ext.history import ChatHistoryOptionError, InMemoryChatHistory
 from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.utils import adialog_loop
@@ -317,7 +317,7 @@ import asyncio
 import sys
 
 from miniagents import MiniAgents
-from miniagents.ext.history import InMemoryChatHistory
+from miniagents.ext.history import ChatHistoryOptionError, InMemoryChatHistory
 from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.history.agents import in_memory_history_agent
 from miniagents.ext.llm.anthropic import anthropic_agent
@@ -1467,3 +1467,25 @@ def test_an_approval_answer_past_the_most_characters_denies_the_call(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert done.stderr == TOO_LONG
     assert "Approve? [y/N] \nTOOL RESULT delete_file (failed): The user denied" in done.stdout
+
+
+async def test_a_path_as_the_console_user_agents_chat_history_is_refused_before_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+
+    async def typed(prompt: str) -> str:
+        read.append(prompt)
+        return "hi"
+
+    monkeypatch.setattr(console_agents, "read_user_text", typed)
+    user = console_user_agent.fork(chat_history="CHAT.md")  # (fork's arguments are untyped)
+    async with MiniAgents():
+        # (was: the user's message read, then AttributeError: 'str' has no attribute 'store')
+        with pytest.raises(ChatHistoryOptionError) as refused:
+            await user.inquire()
+    assert str(refused.value).startswith(
+        "console_user_agent needs chat_history to be a ChatHistory; got 'CHAT.md'. Give one, "
+        "e.g. create_console_user_agent(chat_history=ChatHistoryMD(path))"
+    )
+    assert read == []

@@ -726,7 +726,8 @@ async def test_a_history_agent_given_a_path_or_no_path_names_what_it_takes(
     monkeypatch.chdir(tmp_path)
     async with MiniAgents():
         # (was: AttributeError: 'str' object has no attribute 'append')
-        with pytest.raises(ChatHistoryOptionError, match=r"markdown_history_agent\.fork") as by:
+        fix = re.escape("e.g. history_agent.fork(chat_history=ChatHistoryMD(path))")
+        with pytest.raises(ChatHistoryOptionError, match=fix) as by:
             await history_agent.inquire("x", chat_history=cast(Any, "CHAT.md"))
         assert str(by.value).startswith(
             "history_agent needs chat_history to be a ChatHistory; got 'CHAT.md'."
