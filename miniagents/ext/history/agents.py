@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from miniagents.arguments import refused_argument
+from miniagents.arguments import check_path
 from miniagents.ext.history.base import ChatHistory
 from miniagents.ext.history.errors import ChatHistoryOptionError
 from miniagents.ext.history.in_memory import InMemoryChatHistory
@@ -84,16 +84,14 @@ async def markdown_history_agent(
         ChatHistoryOptionError: if ``history_md_file`` is not a path (a ``str`` or a
             ``PathLike``).
     """
-    if not isinstance(history_md_file, (str, os.PathLike)):
-        raise refused_argument(
-            history_md_file,
-            "history_md_file",
-            "a path (a str or a PathLike)",
-            owner="markdown_history_agent",
-            fix='Bind one, e.g. markdown_history_agent.fork(history_md_file="CHAT.md").',
-            error=ChatHistoryOptionError,
-        )
-    await _store_and_reply(ctx, _markdown_history(Path(history_md_file)))
+    path = check_path(
+        history_md_file,
+        "history_md_file",
+        owner="markdown_history_agent",
+        fix='Bind one, e.g. markdown_history_agent.fork(history_md_file="CHAT.md").',
+        error=ChatHistoryOptionError,
+    )
+    await _store_and_reply(ctx, _markdown_history(Path(path)))
 
 
 def _markdown_history(path: Path) -> ChatHistoryMD:

@@ -33,11 +33,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
+from miniagents.errors import ArgumentError
 from miniagents.ext import console_user_agent as console_user_agent_module
 from miniagents.ext.console import agents as console_agents
 from miniagents.ext.console.agents import console_output_agent, console_user_agent
@@ -260,6 +261,7 @@ USER_AGENT_FACTORY = """
 import asyncio
 
 from miniagents import MiniAgents
+from miniagents.errors import ArgumentError
 from miniagents.ext.history import ChatHistoryOptionError, InMemoryChatHistory
 from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.llm.offline import offline_agent
@@ -317,6 +319,7 @@ import asyncio
 import sys
 
 from miniagents import MiniAgents
+from miniagents.errors import ArgumentError
 from miniagents.ext.history import ChatHistoryOptionError, InMemoryChatHistory
 from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.history.agents import in_memory_history_agent
@@ -489,6 +492,21 @@ def test_tokens_are_printed_as_they_stream(tmp_path: Path, mode: str) -> None:
 
 
 # -- the file output agent, in-process ---------------------------------------------------
+
+
+async def test_file_output_agent_refuses_a_file_that_is_no_path_and_an_append_no_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with MiniAgents():
+        # (was: TypeError: expected str, bytes or os.PathLike object, not int)
+        with pytest.raises(ArgumentError, match=r"fork\(file=\"answer\.md\"\)") as by:
+            await file_output_agent.inquire("x", file=cast(Any, 3))
+        assert str(by.value).startswith("file_output_agent needs file to be a path (a str or")
+        # (was: "no" taken as True: the file appended to)
+        with pytest.raises(ArgumentError, match="needs append to be True or False; got 'no'"):
+            await file_output_agent.inquire("x", file="out.txt", append=cast(Any, "no"))
+    assert not (tmp_path / "out.txt").exists()
 
 
 async def test_file_output_agent_writes_each_message_on_its_line_and_passes_them_on(
