@@ -772,6 +772,16 @@ async def test_markdown_history_agent_refuses_a_path_no_file_can_have(tmp_path: 
             await agent.inquire("x")
 
 
+def test_a_chat_history_md_of_no_path_names_what_it_takes() -> None:
+    for wrong in (None, 3):  # (was: TypeError: expected str, bytes or os.PathLike object)
+        with pytest.raises(ChatHistoryOptionError) as by:
+            ChatHistoryMD(cast(Any, wrong))
+        assert str(by.value) == (
+            f"ChatHistoryMD needs path to be a path (a str or a PathLike); got {wrong}. "
+            'Pass e.g. ChatHistoryMD("CHAT.md").'
+        )
+
+
 async def test_markdown_history_agent_defaults_to_chat_md(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
