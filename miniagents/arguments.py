@@ -141,14 +141,12 @@ def check_text(
 
 
 def check_path(
-    value: object,
-    name: str,
-    *,
-    owner: str = "",
-    fix: str = "",
-    error: type[ArgumentError] = ArgumentError,
+    value: object, name: str, *, owner: str, fix: str, error: type[ArgumentError] = ArgumentError
 ) -> str | os.PathLike[str]:
     """``value`` if it is a file's path: a ``str`` or an ``os.PathLike`` (a ``Path``).
+
+    A path names no file by default, so the message always says who takes it (``owner``)
+    and how to give it (``fix``, e.g. ``'Pass e.g. ChatHistoryMD("CHAT.md").'``).
 
     Raises:
         ArgumentError: (or ``error``) for anything else (``None``, a number, an open file).

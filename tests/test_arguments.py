@@ -82,11 +82,12 @@ def test_a_number_is_from_0_to_its_most() -> None:
 
 
 def test_a_path_is_a_str_or_a_path_like() -> None:
-    assert [check_path(path, "file") for path in ("a.md", Path("a.md"))] == ["a.md", Path("a.md")]
+    given = ("a.md", Path("a.md"))
+    assert [check_path(path, "file", owner="f", fix="") for path in given] == list(given)
     paths: list[object] = [None, 3, b"a.md", ["a.md"]]
     for bad in paths:
-        with pytest.raises(ArgumentError, match=r"^file must be a path \(a str or a PathLike\)"):
-            check_path(bad, "file")
+        with pytest.raises(ArgumentError, match=r"^f needs file to be a path \(a str or a Path"):
+            check_path(bad, "file", owner="f", fix="Pass e.g. f('a.md').")
 
 
 def test_a_text_has_more_than_spaces_and_a_flag_is_a_bool() -> None:
