@@ -261,8 +261,7 @@ USER_AGENT_FACTORY = """
 import asyncio
 
 from miniagents import MiniAgents
-from miniagents.errors import ArgumentError
-from miniagents.ext.history import ChatHistoryOptionError, InMemoryChatHistory
+from miniagents.ext.history import InMemoryChatHistory
 from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.utils import adialog_loop
@@ -319,8 +318,7 @@ import asyncio
 import sys
 
 from miniagents import MiniAgents
-from miniagents.errors import ArgumentError
-from miniagents.ext.history import ChatHistoryOptionError, InMemoryChatHistory
+from miniagents.ext.history import InMemoryChatHistory
 from miniagents.ext.console.agents import create_console_user_agent
 from miniagents.ext.history.agents import in_memory_history_agent
 from miniagents.ext.llm.anthropic import anthropic_agent
