@@ -1,9 +1,10 @@
 """The MiniAgents demo: chat with an assistant in your terminal.
 
 Run it with ``python examples/demo.py``. With no API key it talks with the offline model
-(no network needed); with ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY``) set it talks with
-OpenAI (or Anthropic). The assistant's reply streams token by token, and a history agent
-gives it the whole conversation each turn. Type ``exit``, press Ctrl+D or Ctrl+C to end.
+(no network needed); with ``OPENAI_API_KEY`` set it talks with OpenAI, else, with
+``ANTHROPIC_API_KEY`` (or ``ANTHROPIC_AUTH_TOKEN``, a bearer token) set, with Anthropic.
+The assistant's reply streams token by token, and a history agent gives it the whole
+conversation each turn. Type ``exit``, press Ctrl+D or Ctrl+C to end.
 An LLM error (a wrong key, no network) is shown in one line, and the chat goes on.
 
 Installed, the same chat is a command with options: ``miniagents chat --help``.

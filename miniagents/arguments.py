@@ -18,6 +18,7 @@ by :func:`refused_argument`, which makes the error for the caller to raise.
 from __future__ import annotations
 
 import math
+import os
 from typing import TypeVar
 
 from miniagents.root_error import ArgumentError
@@ -26,6 +27,7 @@ __all__ = [
     "check_count",
     "check_flag",
     "check_number",
+    "check_path",
     "check_seconds",
     "check_text",
     "refused_argument",
@@ -134,6 +136,23 @@ def check_text(
     """
     if not isinstance(value, str) or not value.strip() or (most is not None and len(value) > most):
         rule = "a non-empty str" + (f" of at most {most} characters" if most is not None else "")
+        raise refused_argument(value, name, rule, owner=owner, fix=fix, error=error)
+    return value
+
+
+def check_path(
+    value: object, name: str, *, owner: str, fix: str, error: type[ArgumentError] = ArgumentError
+) -> str | os.PathLike[str]:
+    """``value`` if it is a file's path: a ``str`` or an ``os.PathLike`` (a ``Path``).
+
+    A path names no file by default, so the message always says who takes it (``owner``)
+    and how to give it (``fix``, e.g. ``'Pass e.g. ChatHistoryMD("CHAT.md").'``).
+
+    Raises:
+        ArgumentError: (or ``error``) for anything else (``None``, a number, an open file).
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        rule = "a path (a str or a PathLike)"
         raise refused_argument(value, name, rule, owner=owner, fix=fix, error=error)
     return value
 

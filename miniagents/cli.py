@@ -9,6 +9,7 @@ when ``eval`` runs; so with ``run`` and ``studio`` (:mod:`miniagents.ext.studio.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from miniagents.ext.console.chat_cli import Command
@@ -27,10 +28,10 @@ def _eval(argv: list[str], prog: str) -> int:
     return eval_main(argv, prog=prog)
 
 
-def _run(argv: list[str], prog: str) -> int:
+def _run(argv: list[str], prog: str, *, ends_the_process: bool) -> int:
     from miniagents.ext.studio.cli import run_main  # (only when it runs)
 
-    return run_main(argv, prog)
+    return run_main(argv, prog, ends_the_process=ends_the_process)
 
 
 def _studio(argv: list[str], prog: str) -> int:
@@ -48,7 +49,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     """
     commands = {
         "eval": Command(_EVAL_HELP, _eval),
-        "run": Command(_RUN_HELP, _run),
+        # (the process's own command line: an error its program leaves uncaught ends it)
+        "run": Command(_RUN_HELP, functools.partial(_run, ends_the_process=argv is None)),
         "studio": Command(_STUDIO_HELP, _studio),
     }
     return console_main(argv, prog=prog, commands=commands)

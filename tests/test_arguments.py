@@ -21,6 +21,7 @@ from miniagents.arguments import (
     check_count,
     check_flag,
     check_number,
+    check_path,
     check_seconds,
     check_text,
     refused_argument,
@@ -78,6 +79,15 @@ def test_a_number_is_from_0_to_its_most() -> None:
     for bad in [-0.1, 1.01, math.inf, *NOT_NUMBERS]:
         with pytest.raises(ArgumentError, match=r"^p must be a number from 0 to 1; got "):
             check_number(bad, "p", most=1)
+
+
+def test_a_path_is_a_str_or_a_path_like() -> None:
+    given = ("a.md", Path("a.md"))
+    assert [check_path(path, "file", owner="f", fix="") for path in given] == list(given)
+    paths: list[object] = [None, 3, b"a.md", ["a.md"]]
+    for bad in paths:
+        with pytest.raises(ArgumentError, match=r"^f needs file to be a path \(a str or a Path"):
+            check_path(bad, "file", owner="f", fix="Pass e.g. f('a.md').")
 
 
 def test_a_text_has_more_than_spaces_and_a_flag_is_a_bool() -> None:

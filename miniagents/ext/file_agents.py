@@ -9,11 +9,14 @@ import os
 from pathlib import Path
 from typing import TextIO
 
+from miniagents.arguments import check_flag, check_path
 from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import miniagent
 from miniagents.miniagents.errors import MissingAgentArgumentError
 
 __all__ = ["file_output_agent"]
+
+_BIND_FILE = 'Bind one, e.g. file_output_agent.fork(file="answer.md").'
 
 
 @miniagent(alias="FILE_OUTPUT_AGENT")
@@ -36,12 +39,13 @@ async def file_output_agent(
 
     Raises:
         MissingAgentArgumentError: if no file was given (a ``ValueError``).
+        ArgumentError: if ``file`` is not a path (a ``str`` or a ``PathLike``), or ``append``
+            is not ``True`` or ``False``.
     """
     if file is None:
-        raise MissingAgentArgumentError(
-            "file_output_agent needs a file. Bind one, e.g. "
-            'file_output_agent.fork(file="answer.md").'
-        )
+        raise MissingAgentArgumentError(f"file_output_agent needs a file. {_BIND_FILE}")
+    check_path(file, "file", owner="file_output_agent", fix=_BIND_FILE)
+    check_flag(append, "append", owner="file_output_agent")
     ctx.reply(ctx.messages)
     output: TextIO | None = None
     try:

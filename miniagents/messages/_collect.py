@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, MutableSequence
 from typing import Any, Union
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from reactivex import Observable
 
 from miniagents.messages.errors import MessageTypeError
@@ -88,7 +88,8 @@ def collect(item: object, out: MutableSequence[Segment]) -> None:
     elif isinstance(item, Mapping):
         out.append(MessagePromise.of_message(_message_from_mapping(item)))
     elif isinstance(item, BaseModel):
-        out.append(MessagePromise.of_message(Message.model_validate(dict(item))))
+        model = f"A {type(item).__name__} (a pydantic model)"
+        out.append(MessagePromise.of_message(_validated(dict(item), model)))
     elif isinstance(item, Observable):
         out.append(item)
     elif isinstance(item, AsyncIterable):
@@ -121,7 +122,28 @@ def _message_from_mapping(data: Mapping[Any, object]) -> Message:
             f"A dict given as a message must have str keys (its fields), but it has "
             f"{bad_keys[0]!r}. Use field names as keys, e.g. {{'text': 'Hi', 'role': 'user'}}."
         )
-    return Message.model_validate(dict(data))
+    return _validated(dict(data), "A dict")
+
+
+def _validated(fields: dict[str, object], given: str) -> Message:
+    """The message of ``fields`` (``given``: a dict, a model); a wrong field is refused.
+
+    Raises:
+        MessageTypeError: naming the first field pydantic refuses (its error is the cause).
+    """
+    try:
+        return Message.model_validate(fields)
+    except ValidationError as invalid:
+        problems = invalid.errors()
+        first = problems[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(the message)"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise MessageTypeError(
+            f"{given} given as a message has a field that a Message refuses: "
+            f"{field!r}: {first['msg']} (got {first['input']!r:.80}){more}. Give the field "
+            "a value of its type (e.g. {'text': 'Hi'}: text is a str), or make the Message "
+            "yourself to see every problem."
+        ) from invalid
 
 
 def _collect_stream(stream: StreamedPromise[Any, Any], out: MutableSequence[Segment]) -> None:

@@ -14,7 +14,17 @@ import functools
 import inspect
 from collections.abc import Callable
 
-__all__ = ["surely_not_async"]
+__all__ = ["called_function", "surely_not_async"]
+
+
+def called_function(func: Callable[..., object]) -> Callable[..., object]:
+    """What a call of ``func`` calls: the function of a ``functools.partial`` (of a partial...).
+
+    It names and describes an agent made of a partial (not ``functools.partial`` itself).
+    """
+    while isinstance(func, functools.partial):
+        func = func.func
+    return func
 
 
 def surely_not_async(func: Callable[..., object]) -> bool:
@@ -26,9 +36,7 @@ def surely_not_async(func: Callable[..., object]) -> bool:
     an async function, a function annotated ``-> Awaitable[None]``) gives one, as its type
     says: what it returns is checked at each call.
     """
-    target: object = func
-    while isinstance(target, functools.partial):
-        target = target.func
+    target = called_function(func)
     if inspect.iscoroutinefunction(target):
         return False
     # a call goes to the class's __call__ (an instance attribute of that name is not called)

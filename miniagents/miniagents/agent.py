@@ -75,7 +75,7 @@ from miniagents.messages.sequence import (
     MessageType,
     as_message_sequence,
 )
-from miniagents.miniagents._awaitables import surely_not_async
+from miniagents.miniagents._awaitables import called_function, surely_not_async
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
@@ -908,7 +908,8 @@ class MiniAgent(Generic[P, ReplyT_co]):
         """
         if not callable(func) or inspect.isasyncgenfunction(func):
             raise AgentDefinitionError(_not_an_agent_function(func))
-        name = getattr(func, "__name__", repr(func))
+        called = called_function(func)  # (a partial is named and described by its function)
+        name = getattr(called, "__name__", type(called).__name__)  # (an object: its class)
         if surely_not_async(func):  # (a plain function returning an awaitable is one)
             raise AgentDefinitionError(
                 f"@miniagent needs an async function, but {name!r} is not one. "
@@ -917,7 +918,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
         self.func = func
         self.alias: str = alias if alias is not None else str(name).upper()
         self.description: str | None = (
-            description if description is not None else inspect.getdoc(func)
+            description if description is not None else inspect.getdoc(called)
         )
         self.concurrency_limit: ConcurrencyLimit | None = (
             max_concurrency

@@ -208,6 +208,23 @@ def test_a_dict_with_non_str_keys_is_rejected_with_a_fix() -> None:
         MessageSequencePromise({1: "one"})  # type: ignore[dict-item]
 
 
+class _Note(pydantic.BaseModel):
+    text: int = 3
+
+
+@pytest.mark.parametrize(("given", "as_what"), [({"text": 3}, "A dict"), (_Note(), "A _Note")])
+def test_a_dict_or_model_with_a_field_of_a_wrong_type_is_our_error_naming_the_field(
+    given: object, as_what: str
+) -> None:
+    with pytest.raises(MessageTypeError) as caught:  # (was: pydantic's ValidationError)
+        MessageSequencePromise(["fine", given])  # type: ignore[list-item]
+    said = str(caught.value)
+    assert said.startswith(f"{as_what}")
+    assert "'text': Input should be a valid string (got 3)" in said
+    assert "Give the field a value of its type" in said
+    assert isinstance(caught.value.__cause__, pydantic.ValidationError)
+
+
 async def test_bad_input_in_an_async_part_ends_the_stream_at_its_position() -> None:
     async def items() -> AsyncIterator[object]:
         yield "good"

@@ -8,6 +8,7 @@ import functools
 import gc
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, cast
 from unittest.mock import AsyncMock
@@ -154,6 +155,23 @@ def test_bare_decorator_makes_an_agent_named_after_the_function() -> None:
     assert agent.alias == "MY_HELPER_AGENT"
     assert agent.description == "Helps.\n\nIn many ways."
     assert agent.func is my_helper_agent
+
+
+def test_an_agent_of_a_partial_or_an_object_is_named_and_described_by_its_function() -> None:
+    async def greet(ctx: InteractionContext, who: str, times: int) -> None:
+        """Greet someone a few times."""
+
+    class Greeter:
+        """Greets."""
+
+        async def __call__(self, ctx: InteractionContext) -> None:
+            pass
+
+    of_partial = miniagent(functools.partial(functools.partial(greet, times=2), who="Ada"))
+    # (was: "FUNCTOOLS.PARTIAL(<FUNCTION ...GREET AT 0X7F...>, ...)", and partial's docstring)
+    assert (of_partial.alias, of_partial.description) == ("GREET", "Greet someone a few times.")
+    of_object = miniagent(Greeter())
+    assert (of_object.alias, of_object.description) == ("GREETER", "Greets.")  # (was: its repr)
 
 
 def test_an_agent_without_docstring_has_no_description() -> None:
@@ -1166,6 +1184,19 @@ async def test_an_invalid_input_is_a_message_type_error_naming_the_agent() -> No
         with pytest.raises(MessageTypeError) as raised:
             echo.inquire(cast(Any, 42))
     assert "ECHO" in str(raised.value)
+
+
+async def test_a_dict_with_a_field_of_a_wrong_type_as_input_or_reply_is_our_error() -> None:
+    @miniagent
+    async def replier(ctx: InteractionContext) -> None:
+        ctx.reply({"text": 3})
+
+    wrong = re.escape("'text': Input should be a valid string (got 3)")
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match=wrong):  # (was: pydantic's ValidationError)
+            replier.inquire({"text": 3})
+        with pytest.raises(MessageTypeError, match=wrong):
+            await replier.inquire("hi")
 
 
 async def test_a_coroutine_as_the_input_is_refused_saying_to_await_it_and_is_closed() -> None:

@@ -64,7 +64,13 @@ async def console_user_agent(
     Raises:
         InputEndedError: when the input ends or the user types ``exit`` (an ``EOFError``:
             it ends a dialog loop).
+        ChatHistoryOptionError: if ``chat_history`` is not a ``ChatHistory`` (e.g. a path),
+            before anything is read.
     """
+    if chat_history is not None:
+        ChatHistory.check_argument(
+            chat_history, taken_by="console_user_agent", bind="create_console_user_agent"
+        )
     try:
         async for message in ctx.message_promises:
             await print_message(message, label)

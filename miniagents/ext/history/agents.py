@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from miniagents.arguments import check_path
 from miniagents.ext.history.base import ChatHistory
+from miniagents.ext.history.errors import ChatHistoryOptionError
 from miniagents.ext.history.in_memory import InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.miniagents import InteractionContext
@@ -34,13 +36,17 @@ async def history_agent(
 
     Raises:
         MissingAgentArgumentError: if no chat history was given (a ``ValueError``).
+        ChatHistoryOptionError: if ``chat_history`` is not a ``ChatHistory`` (e.g. a path).
     """
     if chat_history is None:
         raise MissingAgentArgumentError(
             "history_agent needs a chat history. Bind one, e.g. "
             "history_agent.fork(chat_history=InMemoryChatHistory())."
         )
-    await _store_and_reply(ctx, chat_history)
+    checked = ChatHistory.check_argument(
+        chat_history, taken_by="history_agent", bind="history_agent.fork"
+    )
+    await _store_and_reply(ctx, checked)
 
 
 @miniagent(alias="IN_MEMORY_HISTORY_AGENT")
@@ -73,8 +79,19 @@ async def markdown_history_agent(
     Args:
         ctx: The interaction.
         history_md_file: The markdown file.
+
+    Raises:
+        ChatHistoryOptionError: if ``history_md_file`` is not a path (a ``str`` or a
+            ``PathLike``).
     """
-    await _store_and_reply(ctx, _markdown_history(Path(history_md_file)))
+    path = check_path(
+        history_md_file,
+        "history_md_file",
+        owner="markdown_history_agent",
+        fix='Bind one, e.g. markdown_history_agent.fork(history_md_file="CHAT.md").',
+        error=ChatHistoryOptionError,
+    )
+    await _store_and_reply(ctx, _markdown_history(Path(path)))
 
 
 def _markdown_history(path: Path) -> ChatHistoryMD:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
+from miniagents.arguments import refused_argument
+from miniagents.ext.history.errors import ChatHistoryOptionError
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
@@ -56,6 +58,30 @@ class ChatHistory(ABC):
                 'UserMessage(text="...") from miniagents.ext.llm.messages.'
             )
         return message
+
+    @staticmethod
+    def check_argument(value: object, *, taken_by: str, bind: str) -> ChatHistory:
+        """``value``, if it is a ``ChatHistory``: for an agent to check its ``chat_history``.
+
+        Args:
+            value: What was given as ``chat_history``.
+            taken_by: Who takes it, named in the error (``"history_agent"``).
+            bind: How to give it, named in the error (``"history_agent.fork"``).
+
+        Raises:
+            ChatHistoryOptionError: if ``value`` is not a ``ChatHistory`` (e.g. a file's path).
+        """
+        if not isinstance(value, ChatHistory):
+            raise refused_argument(
+                value,
+                "chat_history",
+                "a ChatHistory",
+                owner=taken_by,
+                fix=f"Give one, e.g. {bind}(chat_history=ChatHistoryMD(path)) for a markdown "
+                "file, or InMemoryChatHistory().",
+                error=ChatHistoryOptionError,
+            )
+        return value
 
     async def store(self, messages: Iterable[Message]) -> MessageTuple:
         """Append ``messages`` in order, then return the whole history."""

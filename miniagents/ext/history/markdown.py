@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from miniagents.arguments import check_path
 from miniagents.ext.history._classes import MessageClasses
 from miniagents.ext.history._file import (
     FileId,
@@ -130,7 +131,8 @@ class ChatHistoryMD(ChatHistory):
             as themselves (the built-in classes always do); others load as ``Message``.
 
     Raises:
-        ChatHistoryOptionError: if ``path`` holds a NUL or cannot be encoded as a file name,
+        ChatHistoryOptionError: if ``path`` is not a path (a ``str`` or a ``PathLike``),
+            if it holds a NUL or cannot be encoded as a file name,
             if ``on_torn_section`` is neither ``"drop"`` nor ``"raise"``,
             or if ``message_classes`` holds something that is not a ``Message`` subclass, or
             two classes of one name (a ``ValueError``).
@@ -147,7 +149,15 @@ class ChatHistoryMD(ChatHistory):
             raise ChatHistoryOptionError(
                 f'on_torn_section must be "drop" or "raise", not {on_torn_section!r}.'
             )
-        self.path = Path(path)
+        self.path = Path(
+            check_path(
+                path,
+                "path",
+                owner="ChatHistoryMD",
+                fix='Pass e.g. ChatHistoryMD("CHAT.md").',
+                error=ChatHistoryOptionError,
+            )
+        )
         try:
             encoded = os.fsencode(self.path)
         except UnicodeEncodeError as error:

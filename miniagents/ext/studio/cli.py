@@ -66,8 +66,18 @@ class _CannotStart(Exception):
     """What keeps a command from starting (its message is the line on stderr)."""
 
 
-def run_main(argv: Sequence[str], prog: str) -> int:
-    """``miniagents run``: run ``program.py`` with its arguments, recorded; its exit status."""
+def run_main(argv: Sequence[str], prog: str, *, ends_the_process: bool = False) -> int:
+    """``miniagents run``: run ``program.py`` with its arguments, recorded; its exit status.
+
+    Args:
+        argv: The arguments after the command's name.
+        prog: The command's name in messages.
+        ends_the_process: Whether an error the program does not catch ends this process
+            (the ``miniagents`` command's own run): then ``sys.excepthook`` shows it with the
+            program's frames only. Called in-process (the default), the error goes up to the
+            caller, and ``sys.excepthook``, ``sys.argv`` and ``sys.path`` are left as they
+            were before the call.
+    """
     parser = _parser(
         prog,
         "Run a Python program as `python program.py ARGS` would, recording its run (its "
@@ -86,6 +96,7 @@ def run_main(argv: Sequence[str], prog: str) -> int:
         recorder = Recorder(store_path(args.store), name=name, command=command).start()
     except StudioError as cannot:
         parser.error(str(cannot))
+    argv_before, path_before = sys.argv, sys.path[0]
     sys.argv = [str(program), *args.args]
     sys.path[0] = str(program.resolve().parent)  # (as `python program.py` has it)
     program_file = os.path.abspath(program)  # (its `__file__`, as `python program.py` has it)
@@ -94,10 +105,12 @@ def run_main(argv: Sequence[str], prog: str) -> int:
         runpy.run_path(program_file, run_name="__main__")
     except BaseException as failure:  # (SystemExit too: the program's exit status)
         ended = failure
-        if not isinstance(failure, SystemExit):
+        if ends_the_process and not isinstance(failure, SystemExit):
             sys.excepthook = _ProgramsTraceback(sys.excepthook, failure, program_file)
         raise
     finally:
+        if not ends_the_process:
+            sys.argv, sys.path[0] = argv_before, path_before
         recorder.close(ended)
         print(
             f"[miniagents] recorded the run {recorder.run_id} in {recorder.store.path}",

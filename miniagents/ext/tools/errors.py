@@ -46,7 +46,8 @@ class ToolCallError(ToolError):
 
     Any other exception also becomes an error result, with its type and message; this one
     lets the tool tell the model precisely what to do differently, e.g.
-    ``raise ToolCallError("No city named 'Pari'. Did you mean 'Paris'?")``.
+    ``raise ToolCallError("No city named 'Pari'. Did you mean 'Paris'?")``. Raised without
+    a message (or a blank one), it answers that the tool failed, as any other exception.
     """
 
 

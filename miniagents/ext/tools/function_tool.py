@@ -70,7 +70,7 @@ class FunctionTool(Tool):
                 "block the event loop. Make it an async generator (`async def` with "
                 "`yield`), or return a list."
             )
-        docs = parse_docstring(inspect.getdoc(func))
+        docs = parse_docstring(inspect.getdoc(_called(func)))
         super().__init__(
             name=name if name is not None else _name_of(func),
             description=description if description is not None else docs.description,
@@ -128,8 +128,13 @@ def _split(arguments: Mapping[str, object]) -> tuple[list[object], Mapping[str, 
     return [], arguments
 
 
+def _called(func: Callable[..., object]) -> Callable[..., object]:
+    """The function that names and describes ``func``: a ``functools.partial``'s own."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return func
+
+
 def _name_of(func: Callable[..., object]) -> str:
-    name = getattr(func, "__name__", None)
-    if name is None:
-        name = getattr(getattr(func, "func", None), "__name__", None)  # functools.partial
-    return str(name if name is not None else type(func).__name__)
+    called = _called(func)
+    return str(getattr(called, "__name__", type(called).__name__))

@@ -249,6 +249,8 @@ def _error_text(tool: Tool, error: Exception) -> str:
         said = str(error)
     except Exception as failure:  # an error whose __str__ fails must not hang the result
         said = f"(its message could not be read: {type(failure).__name__})"
+    if not said.strip():  # (an empty result tells the model nothing; some APIs refuse it)
+        return f"The tool {tool.name} failed: {type(error).__name__}, without a message."
     if isinstance(error, ToolCallError):
         return said
     return f"The tool {tool.name} failed: {type(error).__name__}: {said}"

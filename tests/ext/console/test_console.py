@@ -33,16 +33,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
+from miniagents.errors import ArgumentError
 from miniagents.ext import console_user_agent as console_user_agent_module
 from miniagents.ext.console import agents as console_agents
 from miniagents.ext.console.agents import console_output_agent, console_user_agent
 from miniagents.ext.file_agents import file_output_agent
-from miniagents.ext.history import InMemoryChatHistory
+from miniagents.ext.history import ChatHistoryOptionError, InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
@@ -489,6 +490,21 @@ def test_tokens_are_printed_as_they_stream(tmp_path: Path, mode: str) -> None:
 
 
 # -- the file output agent, in-process ---------------------------------------------------
+
+
+async def test_file_output_agent_refuses_a_file_that_is_no_path_and_an_append_no_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with MiniAgents():
+        # (was: TypeError: expected str, bytes or os.PathLike object, not int)
+        with pytest.raises(ArgumentError, match=r"fork\(file=\"answer\.md\"\)") as by:
+            await file_output_agent.inquire("x", file=cast(Any, 3))
+        assert str(by.value).startswith("file_output_agent needs file to be a path (a str or")
+        # (was: "no" taken as True: the file appended to)
+        with pytest.raises(ArgumentError, match="needs append to be True or False; got 'no'"):
+            await file_output_agent.inquire("x", file="out.txt", append=cast(Any, "no"))
+    assert not (tmp_path / "out.txt").exists()
 
 
 async def test_file_output_agent_writes_each_message_on_its_line_and_passes_them_on(
@@ -1467,3 +1483,25 @@ def test_an_approval_answer_past_the_most_characters_denies_the_call(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert done.stderr == TOO_LONG
     assert "Approve? [y/N] \nTOOL RESULT delete_file (failed): The user denied" in done.stdout
+
+
+async def test_a_path_as_the_console_user_agents_chat_history_is_refused_before_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+
+    async def typed(prompt: str) -> str:
+        read.append(prompt)
+        return "hi"
+
+    monkeypatch.setattr(console_agents, "read_user_text", typed)
+    user = console_user_agent.fork(chat_history="CHAT.md")  # (fork's arguments are untyped)
+    async with MiniAgents():
+        # (was: the user's message read, then AttributeError: 'str' has no attribute 'store')
+        with pytest.raises(ChatHistoryOptionError) as refused:
+            await user.inquire()
+    assert str(refused.value).startswith(
+        "console_user_agent needs chat_history to be a ChatHistory; got 'CHAT.md'. Give one, "
+        "e.g. create_console_user_agent(chat_history=ChatHistoryMD(path))"
+    )
+    assert read == []

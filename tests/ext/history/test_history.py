@@ -720,6 +720,25 @@ async def test_history_agent_needs_a_chat_history() -> None:
     assert "history_agent needs a chat history" in str(caught.value)
 
 
+async def test_a_history_agent_given_a_path_or_no_path_names_what_it_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with MiniAgents():
+        # (was: AttributeError: 'str' object has no attribute 'append')
+        fix = re.escape("e.g. history_agent.fork(chat_history=ChatHistoryMD(path))")
+        with pytest.raises(ChatHistoryOptionError, match=fix) as by:
+            await history_agent.inquire("x", chat_history=cast(Any, "CHAT.md"))
+        assert str(by.value).startswith(
+            "history_agent needs chat_history to be a ChatHistory; got 'CHAT.md'."
+        )
+        for wrong in (None, 3):  # (was: TypeError: expected str, bytes or os.PathLike object)
+            with pytest.raises(ChatHistoryOptionError, match=r"fork\(history_md_file=") as by:
+                await markdown_history_agent.inquire("x", history_md_file=cast(Any, wrong))
+            assert f"to be a path (a str or a PathLike); got {wrong}." in str(by.value)
+    assert not (tmp_path / "CHAT.md").exists()  # (no file written)
+
+
 async def test_markdown_history_agent_writes_the_file_and_replies_with_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -751,6 +770,16 @@ async def test_markdown_history_agent_refuses_a_path_no_file_can_have(tmp_path: 
     async with MiniAgents():
         with pytest.raises(ChatHistoryOptionError, match="holds a NUL character"):
             await agent.inquire("x")
+
+
+def test_a_chat_history_md_of_no_path_names_what_it_takes() -> None:
+    for wrong in (None, 3):  # (was: TypeError: expected str, bytes or os.PathLike object)
+        with pytest.raises(ChatHistoryOptionError) as by:
+            ChatHistoryMD(cast(Any, wrong))
+        assert str(by.value) == (
+            f"ChatHistoryMD needs path to be a path (a str or a PathLike); got {wrong}. "
+            'Pass e.g. ChatHistoryMD("CHAT.md").'
+        )
 
 
 async def test_markdown_history_agent_defaults_to_chat_md(

@@ -175,3 +175,17 @@ def test_ctrl_c_ends_a_run_as_it_ends_the_program_with_its_own_traceback(
     assert traceback.endswith("KeyboardInterrupt\n")
     assert "miniagents/ext/studio" not in traceback
     assert "runpy" not in traceback
+
+
+def test_run_called_in_process_leaves_the_excepthook_argv_and_path_as_they_were(
+    tmp_path: Path,
+) -> None:
+    """An error the program leaves uncaught goes up to the caller, which may catch it."""
+    (tmp_path / "failing.py").write_text("raise ValueError('the program failed')\n")
+    hook, argv, path = sys.excepthook, sys.argv, sys.path[0]
+    store = str(tmp_path / "runs.sqlite")
+    with pytest.raises(ValueError, match="the program failed"):
+        cli.run_main(["--store", store, str(tmp_path / "failing.py"), "x"], "miniagents run")
+    assert sys.excepthook is hook  # (was: the command's hook, kept in the process)
+    assert (sys.argv, sys.path[0]) == (argv, path)  # (was: the program's)
+    assert RunStore(store).runs()[0].status == "failed"

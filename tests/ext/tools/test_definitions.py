@@ -285,6 +285,16 @@ def test_partials_async_generators_and_callable_objects_are_function_tools() -> 
     assert properties(as_tool(Doubler())) == {"value": {"type": "number"}}  # type: ignore[call-overload]
 
 
+def test_a_partial_is_described_by_its_function_not_by_functools() -> None:
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    tool = as_tool(functools.partial(functools.partial(add), b=1))
+    # (was: "partial(func, *args, **keywords) - new function with partial application...")
+    assert (tool.name, tool.description) == ("add", "Add two numbers.")
+
+
 def test_an_explicit_tool_keeps_its_own_schema_and_a_set_looks_tools_up_by_name() -> None:
     class Clock(Tool):
         async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:

@@ -340,6 +340,24 @@ async def test_a_tool_call_error_is_the_result_text_as_it_is() -> None:
     assert (str(result), result.is_error) == ("No city named 'Pari'. Did you mean 'Paris'?", True)
 
 
+async def test_an_error_without_a_message_is_a_result_that_says_so_not_an_empty_one() -> None:
+    def refuse() -> str:
+        raise ToolCallError()
+
+    def fail() -> str:
+        raise ValueError(" ")
+
+    async with MiniAgents():
+        refused = await result_of(run_tool_call(as_tool(refuse), call("refuse")))
+        failed = await result_of(run_tool_call(as_tool(fail), call("fail")))
+    # (was: "" and "The tool fail failed: ValueError:  ": nothing for the model to go by)
+    assert (str(refused), refused.is_error) == (
+        "The tool refuse failed: ToolCallError, without a message.",
+        True,
+    )
+    assert str(failed) == "The tool fail failed: ValueError, without a message."
+
+
 async def test_a_failure_after_some_output_keeps_the_output_and_then_tells_the_error() -> None:
     async def flaky(count: int) -> AsyncIterator[str]:
         yield "partial output"
