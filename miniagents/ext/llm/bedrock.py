@@ -239,7 +239,7 @@ class BedrockProvider:
                 elif "metadata" in event:
                     usage = event["metadata"].get("usage")
                 yield ""  # nothing for the reply (reasoning, a block's end): a sign of life
-        except Exception:
+        except BaseException:  # stopped part-way (by a budget, a reader gone, an error)
             stream.close()  # the HTTP response, at once
             await adrain_closed(stream)
             raise
