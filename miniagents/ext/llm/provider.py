@@ -324,8 +324,9 @@ class LLMOptions:
     def check(self, alias: str) -> None:
         """Refuse an argument of the wrong kind, before the first call of the model.
 
-        The agent calls it once per options instance (and context), so a call pays
-        nothing for it. A provider's options class that takes arguments of its own extends
+        The agent calls it on the arguments bound to it as it is made (``fork``, ``bind``),
+        and once per options instance (and context) of its calls, so a call pays nothing
+        for it. A provider's options class that takes arguments of its own extends
         it: ``super().check(alias)``, then its own checks (see :func:`check_kind`).
 
         Args:
