@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import types
+from contextlib import nullcontext
 from typing import Any
 
 import anthropic
@@ -96,6 +97,39 @@ def _ask(provider: str, server: FakeLLMServer, clients: list[Any]) -> Any:
     )
 
 
+async def _generators_left(
+    provider: str,
+    server: FakeLLMServer,
+    expected: type[BaseException],
+    budget: Budget | None = None,
+) -> list[str]:
+    """The async generators left alive by a call of ``provider`` failing with ``expected``.
+
+    Measured with the collector off, once the loop has run the closes it was given, while
+    the error is kept (as a durable run records it); ``budget`` is charged for the call.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        before = _httpx_generators()
+        clients: list[Any] = []
+        kept: list[BaseException] = []
+        async with MiniAgents():
+            with nullcontext() if budget is None else charged_to(budget):
+                reply = _ask(provider, server, clients)
+            with pytest.raises(expected) as raised:
+                await reply
+            kept.append(raised.value)  # (the error kept, as a durable run records it)
+        for _ in range(10):  # (the aclose of each, as the loop runs it)
+            await asyncio.sleep(0)
+        left = [name for name in _httpx_generators() if name not in before]
+        for client in clients:
+            await client.close()
+        return left
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize(
     ("provider", "fault"),
     [(provider, fault) for provider, faults in _FAULTS.items() for fault in faults],
@@ -109,26 +143,8 @@ async def test_a_failed_stream_leaves_no_generator_to_the_collector(
     _environment(provider, fake_llm, monkeypatch)
     faults: dict[str, Any] = {fault: 2}
     fake_llm.reply(tokens=["Par", "tial ", "never"], **faults)
-    gc.collect()
-    gc.disable()
-    try:
-        before = _httpx_generators()
-        clients: list[Any] = []
-        kept: list[BaseException] = []
-        async with MiniAgents():
-            reply = _ask(provider, fake_llm, clients)
-            expected = LLMConnectionError if fault == "cut_after" else LLMError
-            with pytest.raises(expected) as raised:
-                await reply
-            kept.append(raised.value)  # (the error kept, as a durable run records it)
-        for _ in range(10):  # (the aclose of each, as the loop runs it)
-            await asyncio.sleep(0)
-        left = [name for name in _httpx_generators() if name not in before]
-        for client in clients:
-            await client.close()
-        assert left == []
-    finally:
-        gc.enable()
+    expected = LLMConnectionError if fault == "cut_after" else LLMError
+    assert await _generators_left(provider, fake_llm, expected) == []
 
 
 _GEMINIS_FLOOR = pytest.mark.xfail(
@@ -157,23 +173,5 @@ async def test_a_stream_a_budget_stops_leaves_no_generator_to_the_collector(
     wait for the collector)."""
     _environment(provider, fake_llm, monkeypatch)
     fake_llm.reply(tokens=["one ", "two ", "three ", "four ", "five ", "six"], usage=(1, 6))
-    gc.collect()
-    gc.disable()
-    try:
-        before = _httpx_generators()
-        clients: list[Any] = []
-        kept: list[BaseException] = []
-        async with MiniAgents():
-            with charged_to(Budget(max_total_tokens=2)):
-                reply = _ask(provider, fake_llm, clients)
-                with pytest.raises(BudgetExceededError) as raised:
-                    await reply
-            kept.append(raised.value)
-        for _ in range(10):  # (the aclose of each, as the loop runs it)
-            await asyncio.sleep(0)
-        left = [name for name in _httpx_generators() if name not in before]
-        for client in clients:
-            await client.close()
-        assert left == [], left
-    finally:
-        gc.enable()
+    budget = Budget(max_total_tokens=2)
+    assert await _generators_left(provider, fake_llm, BudgetExceededError, budget) == []
