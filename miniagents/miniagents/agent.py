@@ -904,6 +904,8 @@ class MiniAgent(Generic[P, ReplyT_co]):
                 agent function too, as its type (``AgentFunction``) says; one that returns
                 none fails its interaction with this error when it is called.
             AgentArgumentError: if ``bound`` names an argument ``func`` does not take.
+                (A subclass may refuse a bound argument too: see
+                :meth:`check_bound_arguments`.)
             ConcurrencyLimitError: if ``max_concurrency`` is not a positive int.
         """
         if not callable(func) or inspect.isasyncgenfunction(func):
@@ -935,11 +937,21 @@ class MiniAgent(Generic[P, ReplyT_co]):
         # to its last interaction)
         self._bound_keywords = (tuple(self._bound), tuple(self._bound.values()))
         self._keyword_names: tuple[str, ...] = ()
+        self.check_bound_arguments()
 
     @property
     def bound_arguments(self) -> Mapping[str, object]:
         """The arguments bound with ``fork``, ``bind`` or ``@miniagent(...)`` (read-only)."""
         return MappingProxyType(self._bound)
+
+    def check_bound_arguments(self) -> None:
+        """Refuse an argument bound to the agent that its class knows to be wrong.
+
+        Called as the agent is made (``fork``, ``bind``, ...), once the names of the bound
+        arguments were checked. A ``MiniAgent`` checks nothing more; a subclass that knows
+        what its arguments must be overrides it (an ``LLMAgent`` checks them against its
+        options class), so that a wrong one is refused where it is bound.
+        """
 
     def inquire(
         self, messages: MessageType | None = None, /, *args: P.args, **kwargs: P.kwargs

@@ -38,6 +38,7 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
 )
 from miniagents.ext.llm.sdk_calls import check_one_reply, sdk_arguments, whole_reply
+from miniagents.ext.llm.sdk_errors import adrain_closed
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.promising.lowlevel import logger
@@ -83,7 +84,10 @@ async def chat_reply(
 
     The SDK raises an error event's ``APIError`` inside its stream's generator, whose frame
     holds the httpx generators under it: the agent clears the error's frames where it
-    catches it (``sdk_errors.let_go_of_frames``).
+    catches it (``sdk_errors.let_go_of_frames``). A stream stopped part-way (a budget
+    crossed, its reader gone) is closed and its generator drained (see ``adrain_closed``),
+    which the stream object and its generator, holding each other, would leave to the
+    collector.
     """
     api = client(options)
     messages = _messages(call, conversation)
@@ -108,38 +112,42 @@ async def chat_reply(
     ids: dict[int, str] = {}  # the id of each call, by its index in the reply
     stream = await create(model=call.model, messages=messages, stream=True, **arguments)
     del api, create, arguments, messages  # (not held while it streams)
-    async with stream:
-        async for chunk in stream:
-            answered = chunk.model or answered
-            if chunk.usage is not None:
-                usage = chunk.usage
-            else:
-                extra = getattr(chunk, "model_extra", None)
-                if extra:  # Groq's usage: in the last chunk's x_groq
-                    usage = _extra_usage(extra) or usage
-            choices = chunk.choices
-            if not choices:  # (the usage chunk)
-                yield ""
-                continue
-            choice = choices[0]
-            delta = choice.delta
-            if delta is not None:
-                content = delta.content
-                refusal = getattr(delta, "refusal", None)
-                tool_calls = delta.tool_calls
-                if content:  # most chunks: a token
-                    yield content
-                elif not (refusal or tool_calls):
-                    yield ""  # nothing else (reasoning_content, the finish): a sign of life
-                if refusal:
-                    yield Refusal(refusal)
-                for called in tool_calls or ():
-                    for event in _call_events(called, ids):
-                        yield event
-            else:
-                yield ""
-            if choice.finish_reason is not None:
-                finish_reason = choice.finish_reason
+    try:
+        async with stream:
+            async for chunk in stream:
+                answered = chunk.model or answered
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                else:
+                    extra = getattr(chunk, "model_extra", None)
+                    if extra:  # Groq's usage: in the last chunk's x_groq
+                        usage = _extra_usage(extra) or usage
+                choices = chunk.choices
+                if not choices:  # (the usage chunk)
+                    yield ""
+                    continue
+                choice = choices[0]
+                delta = choice.delta
+                if delta is not None:
+                    content = delta.content
+                    refusal = getattr(delta, "refusal", None)
+                    tool_calls = delta.tool_calls
+                    if content:  # most chunks: a token
+                        yield content
+                    elif not (refusal or tool_calls):
+                        yield ""  # nothing else (reasoning_content, the finish): a sign of life
+                    if refusal:
+                        yield Refusal(refusal)
+                    for called in tool_calls or ():
+                        for event in _call_events(called, ids):
+                            yield event
+                else:
+                    yield ""
+                if choice.finish_reason is not None:
+                    finish_reason = choice.finish_reason
+    except BaseException:  # stopped part-way (by a budget, a reader gone, an error)
+        await adrain_closed(stream)  # (its response closed as the `async with` ended)
+        raise
     if finish_reason is None:
         raise LLMResponseError(
             "The OpenAI stream ended before its final event (the reply is incomplete): no "

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from miniagents.ext.llm.provider import call_option
+from miniagents.ext.llm.provider import call_option, check_sampling
 from miniagents.ext.llm.sdk_calls import SDKOptions
 
 if TYPE_CHECKING:
@@ -60,3 +60,12 @@ class OpenAIOptions(SDKOptions):
     frequency_penalty: float | None = call_option(None)
     logit_bias: Mapping[str, int] | None = call_option(None)
     reasoning_effort: str | None = call_option(None)
+
+    def check(self, alias: str) -> None:
+        """Refuse an argument of the wrong kind: every LLM agent's, and OpenAI's own.
+
+        Raises:
+            LLMConfigurationError: for one of the wrong kind, naming it and the fix.
+        """
+        super().check(alias)
+        check_sampling(alias, max_tokens=self.max_tokens)

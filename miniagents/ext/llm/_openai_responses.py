@@ -97,33 +97,39 @@ async def responses_reply(
     failed: Any = None  # an error or response.failed event
     stream = await create(model=call.model, input=request, stream=True, **arguments)
     del create, arguments, request  # (not held while it streams)
-    async with stream:
-        async for event in stream:
-            kind = event.type
-            if kind == "response.output_text.delta":
-                yield event.delta
-            elif kind == "response.refusal.delta":
-                yield Refusal(event.delta)
-            elif kind == "response.function_call_arguments.delta":
-                argued.add(event.item_id)
-                yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.delta)
-            elif kind == "response.output_item.added" and event.item.type == "function_call":
-                item = event.item
-                calls[item.id or item.call_id] = item.call_id
-                yield ToolCallStart(item.call_id, item.name)
-                if item.arguments:
-                    argued.add(item.id or item.call_id)
-                    yield ToolCallDelta(item.call_id, item.arguments)
-            elif kind == "response.function_call_arguments.done" and event.item_id not in argued:
-                argued.add(event.item_id)  # the arguments came whole, without deltas
-                yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.arguments)
-            elif kind in ("response.completed", "response.incomplete"):
-                final = event.response
-            elif kind in ("response.failed", "error"):
-                failed = event
-                break
-            else:  # nothing for the reply (reasoning, response.in_progress, ...): a sign of life
-                yield ""
+    try:
+        async with stream:
+            async for event in stream:
+                kind = event.type
+                if kind == "response.output_text.delta":
+                    yield event.delta
+                elif kind == "response.refusal.delta":
+                    yield Refusal(event.delta)
+                elif kind == "response.function_call_arguments.delta":
+                    argued.add(event.item_id)
+                    yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.delta)
+                elif kind == "response.output_item.added" and event.item.type == "function_call":
+                    item = event.item
+                    calls[item.id or item.call_id] = item.call_id
+                    yield ToolCallStart(item.call_id, item.name)
+                    if item.arguments:
+                        argued.add(item.id or item.call_id)
+                        yield ToolCallDelta(item.call_id, item.arguments)
+                elif (
+                    kind == "response.function_call_arguments.done" and event.item_id not in argued
+                ):
+                    argued.add(event.item_id)  # the arguments came whole, without deltas
+                    yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.arguments)
+                elif kind in ("response.completed", "response.incomplete"):
+                    final = event.response
+                elif kind in ("response.failed", "error"):
+                    failed = event
+                    break
+                else:  # nothing for the reply (reasoning, in_progress, ...): a sign of life
+                    yield ""
+    except BaseException:  # stopped part-way (by a budget, a reader gone, an error)
+        await adrain_closed(stream)  # (its response closed as the `async with` ended)
+        raise
     if failed is not None:
         await adrain_closed(stream)  # (its response closed as the `async with` ended)
         raise _stream_failure(failed)

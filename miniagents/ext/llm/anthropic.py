@@ -58,7 +58,7 @@ from miniagents.ext.llm.sdk_calls import (
     sdk_arguments,
     whole_reply,
 )
-from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
+from miniagents.ext.llm.sdk_errors import adrain_closed, translate_loaded_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -178,32 +178,36 @@ class AnthropicProvider:
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
         del create, arguments, messages  # (not held while it streams)
-        async with stream:
-            async for event in stream:
-                kind = event.type
-                if kind == "content_block_delta":  # most events: a token, tested first
-                    delta = event.delta
-                    if delta.type == "text_delta":
-                        yield delta.text
+        try:
+            async with stream:
+                async for event in stream:
+                    kind = event.type
+                    if kind == "content_block_delta":  # most events: a token, tested first
+                        delta = event.delta
+                        if delta.type == "text_delta":
+                            yield delta.text
+                            continue
+                        if delta.type == "input_json_delta":
+                            yield ToolCallDelta(calls.get(event.index, ""), delta.partial_json)
+                            continue
+                    elif kind == "message_start":
+                        prompt = _input_usage(event.message.usage)
+                        answered = event.message.model
+                        message_id = event.message.id
+                    elif kind == "content_block_start" and event.content_block.type == "tool_use":
+                        block = event.content_block
+                        calls[event.index] = block.id
+                        yield ToolCallStart(block.id, block.name)
                         continue
-                    if delta.type == "input_json_delta":
-                        yield ToolCallDelta(calls.get(event.index, ""), delta.partial_json)
-                        continue
-                elif kind == "message_start":
-                    prompt = _input_usage(event.message.usage)
-                    answered = event.message.model
-                    message_id = event.message.id
-                elif kind == "content_block_start" and event.content_block.type == "tool_use":
-                    block = event.content_block
-                    calls[event.index] = block.id
-                    yield ToolCallStart(block.id, block.name)
-                    continue
-                elif kind == "message_delta":
-                    stop_reason = event.delta.stop_reason
-                    output_tokens = event.usage.output_tokens
-                elif kind == "message_stop":
-                    stopped = True
-                yield ""  # nothing for the reply (thinking, a block's start or end): a sign of life
+                    elif kind == "message_delta":
+                        stop_reason = event.delta.stop_reason
+                        output_tokens = event.usage.output_tokens
+                    elif kind == "message_stop":
+                        stopped = True
+                    yield ""  # nothing for the reply (thinking, a block's edge): a sign of life
+        except BaseException:  # stopped part-way (by a budget, a reader gone, an error)
+            await adrain_closed(stream)  # (its response closed as the `async with` ended)
+            raise
         if not stopped:
             raise LLMResponseError(
                 "The Anthropic stream ended before its message_stop event "

@@ -75,12 +75,12 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
     call_option,
     check_kind,
+    check_sampling,
 )
 from miniagents.ext.llm.sdk_calls import (
     SDKOptions,
     base_url_source,
     check_base_url,
-    check_retries_and_timeout,
     import_sdk,
 )
 from miniagents.ext.llm.sdk_errors import _made, adrain_closed, translate_transport_error
@@ -151,6 +151,7 @@ class BedrockOptions(SDKOptions):
 
     client_classes = ("aiobotocore.client.AioBaseClient",)
     sdk_name = "Bedrock"
+    own_setting = "botocore's own setting"
 
     async_client: BedrockRuntimeClient | None = None
     region: str | None = None
@@ -174,9 +175,7 @@ class BedrockOptions(SDKOptions):
                 "session.create_client('bedrock-runtime', region_name=..., config=AioConfig("
                 "retries={'max_attempts': 1}, read_timeout=30)), or give no client."
             )
-        check_retries_and_timeout(
-            self.max_retries, self.timeout, alias.lower(), "botocore's own setting"
-        )
+        check_sampling(alias, max_tokens=self.max_tokens)
 
 
 class BedrockProvider:
@@ -240,7 +239,7 @@ class BedrockProvider:
                 elif "metadata" in event:
                     usage = event["metadata"].get("usage")
                 yield ""  # nothing for the reply (reasoning, a block's end): a sign of life
-        except Exception:
+        except BaseException:  # stopped part-way (by a budget, a reader gone, an error)
             stream.close()  # the HTTP response, at once
             await adrain_closed(stream)
             raise

@@ -72,13 +72,13 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
     call_option,
+    check_sampling,
 )
 from miniagents.ext.llm.sdk_calls import (
     SDKOptions,
     base_url_source,
     check_base_url,
     check_one_reply,
-    check_retries_and_timeout,
     import_sdk,
 )
 from miniagents.ext.llm.sdk_errors import _made, translate_transport_error
@@ -171,7 +171,7 @@ class GeminiOptions(SDKOptions):
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
         """
         super().check(alias)
-        check_retries_and_timeout(self.max_retries, self.timeout, alias.lower())
+        check_sampling(alias, max_tokens=self.max_tokens)
 
 
 class GeminiProvider:

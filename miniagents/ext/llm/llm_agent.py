@@ -200,7 +200,23 @@ class LLMAgent(MiniAgent[P, LLMReply[AnswerT]], AnyLLMAgent[AnswerT]):
         What :func:`make_llm_agent` does, for a class of agents of one's own, e.g.
         ``GeminiAgent.of(GeminiOptions, GeminiProvider(), alias=..., summary=...)``.
         """
-        return cls(_agent_function(options, provider, alias, summary), alias=alias)
+        function = _AgentFunction(cast(Callable[..., OptionsT], options), provider, alias, summary)
+        return cls(cast("AgentFunction[P]", function), alias=alias)
+
+    def check_bound_arguments(self) -> None:
+        """Refuse an argument bound to the agent of the wrong kind, as the agent is made.
+
+        ``fork``, ``bind`` and the ``create_*_agent`` functions check so what they bind
+        with the options class's ``check`` (each call checks its own arguments too).
+
+        Raises:
+            LLMConfigurationError: for a bound argument of the wrong kind (a
+                ``temperature`` that is not a number, a ``max_tokens`` that is not a whole
+                number, ...), naming it (its ``parameter``) and the fix.
+        """
+        function: object = self.func
+        if isinstance(function, _AgentFunction):
+            function.check(self.bound_arguments, self.alias)
 
 
 def make_llm_agent(
@@ -227,23 +243,42 @@ def make_llm_agent(
     return LLMAgent.of(options, provider, alias=alias, summary=summary)
 
 
-def _agent_function(
-    options: Callable[P, OptionsT],
-    provider: LLMProvider[OptionsT, AnswerT],
-    alias: str,
-    summary: str,
-) -> AgentFunction[P]:
-    """The agent function of an LLM agent: it builds the options, then runs the call."""
-    build = cast(Callable[..., OptionsT], options)
-    reusable = _reusable(options)
+class _AgentFunction(Generic[OptionsT, AnswerT]):
+    """The agent function of an LLM agent: it builds the options, then runs the call.
 
-    async def run(ctx: InteractionContext, /, **arguments: object) -> None:
-        running = run_call(ctx, provider, _options(ctx, provider, build, reusable, arguments))
+    An object rather than a closure, so that the agent and its forks pickle (it pickles
+    as its options class, its provider, alias and summary), and so that the agent checks
+    the arguments bound to it with its options class (see ``LLMAgent.check_bound_arguments``).
+    """
+
+    def __init__(
+        self,
+        options: Callable[..., OptionsT],
+        provider: LLMProvider[OptionsT, AnswerT],
+        alias: str,
+        summary: str,
+    ) -> None:
+        self._made = (options, provider, alias, summary)
+        self._provider = provider
+        self._build = options
+        self._reusable = _reusable(options)
+        describe_options_agent(self, options, alias=alias, summary=summary)
+
+    async def __call__(self, ctx: InteractionContext, /, **arguments: object) -> None:
+        """Run one call of the agent: its options made of ``arguments``, then the call."""
+        provider = self._provider
+        made = _options(ctx, provider, self._build, self._reusable, arguments)
+        running = run_call(ctx, provider, made)
         del arguments  # (made into the options: not held while the call runs)
         await running
 
-    describe_options_agent(run, options, alias=alias, summary=summary)
-    return cast("AgentFunction[P]", run)
+    def __reduce__(self) -> tuple[type[Self], tuple[object, ...]]:
+        """Pickle as what made it (the options class and the provider pickle by reference)."""
+        return type(self), self._made
+
+    def check(self, bound: Mapping[str, object], alias: str) -> None:
+        """Refuse a bound argument of the wrong kind (the options' ``check``)."""
+        self._build(**bound).check(alias)
 
 
 _BUILT: WeakKeyDictionary[
@@ -251,7 +286,7 @@ _BUILT: WeakKeyDictionary[
 ]
 _BUILT = WeakKeyDictionary()
 """By agent: the options class and arguments of its last call, and the options made. (Read here, not
-in the agent function, which pickles by value: a Ray worker gets a copy of the agent.)"""
+in the agent function, which pickles: a Ray worker gets a copy of the agent.)"""
 
 
 def _options(

@@ -15,9 +15,9 @@ import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, ParamSpec
+from typing import Any, ParamSpec
 
-from miniagents.arguments import check_count, check_number, check_seconds, refused_argument
+from miniagents.arguments import check_seconds, refused_argument
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
@@ -43,9 +43,8 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
     call_option,
+    check_sampling,
 )
-from miniagents.miniagents import AgentFunction, ConcurrencyLimit
-from miniagents.promising.sentinels import Sentinel
 
 __all__ = [
     "CallTool",
@@ -108,8 +107,9 @@ class OfflineOptions(LLMOptions):
     def check(self, alias: str) -> None:
         """Refuse an argument of the wrong kind: every LLM agent's, and the offline model's.
 
-        ``OfflineAgent`` checks the arguments bound to it so as it is made (``bind``,
-        ``fork``, ``create_offline_agent``), and the agent checks those of each call.
+        The agent checks the arguments bound to it so as it is made (``bind``, ``fork``,
+        ``create_offline_agent``: see ``LLMAgent.check_bound_arguments``), and those of
+        each call.
 
         Raises:
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
@@ -124,22 +124,7 @@ class OfflineOptions(LLMOptions):
             fix=f"Pass it as a number, e.g. {agent}.fork(token_delay=0.1), or 0 for no wait.",
             error=LLMConfigurationError,
         )
-        if self.temperature is not None:
-            check_number(
-                self.temperature,
-                "temperature",
-                owner=owner,
-                fix=f"Pass it as a number, e.g. {agent}.fork(temperature=0.7), or None.",
-                error=LLMConfigurationError,
-            )
-        if self.max_tokens is not None:
-            check_count(
-                self.max_tokens,
-                "max_tokens",
-                owner=owner,
-                fix=f"E.g. {agent}.fork(max_tokens=100), or None for no limit.",
-                error=LLMConfigurationError,
-            )
+        check_sampling(alias, temperature=self.temperature, max_tokens=self.max_tokens)
         rules: object = self.tool_rules  # (as given: a str is a Sequence too)
         if rules is not None and (
             isinstance(rules, str)
@@ -320,41 +305,9 @@ P = ParamSpec("P")
 
 
 class OfflineAgent(LLMAgent[P, OfflineMessage], AnyLLMAgent[OfflineMessage]):
-    """The class of ``offline_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``).
-
-    The arguments bound to it are checked as it is made (see ``OfflineOptions.check``).
-    """
+    """The class of ``offline_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        func: AgentFunction[P],
-        *,
-        alias: str | None = None,
-        description: str | None = None,
-        max_concurrency: int | ConcurrencyLimit | None = None,
-        start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
-        bound: Mapping[str, object] | None = None,
-        bound_in: str = "fork",
-    ) -> None:
-        """Make the agent (see ``MiniAgent``), then check the arguments bound to it.
-
-        Raises:
-            LLMConfigurationError: for a bound argument of the wrong kind (a
-                ``token_delay`` that is not a number of seconds, a ``temperature`` that is
-                not a number, ...), naming it and the fix.
-        """
-        super().__init__(
-            func,
-            alias=alias,
-            description=description,
-            max_concurrency=max_concurrency,
-            start_asap=start_asap,
-            bound=bound,
-            bound_in=bound_in,
-        )
-        OfflineOptions(**self.bound_arguments).check(self.alias)  # type: ignore[arg-type]
 
 
 offline_agent = OfflineAgent.of(

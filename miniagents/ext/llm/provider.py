@@ -38,13 +38,14 @@ reason ``"refusal"``); the reply then fails with an ``LLMRefusalError``::
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol, TypeAlias
 
 from typing_extensions import TypeVar
 
-from miniagents.arguments import refused_argument
+from miniagents.arguments import check_count, check_number, refused_argument
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.prompt import PromptItem
@@ -67,6 +68,7 @@ __all__ = [
     "ToolCallStart",
     "call_option",
     "check_kind",
+    "check_sampling",
 ]
 
 DEFAULT_MAX_TOOL_ROUNDS = 10
@@ -322,8 +324,9 @@ class LLMOptions:
     def check(self, alias: str) -> None:
         """Refuse an argument of the wrong kind, before the first call of the model.
 
-        The agent calls it once per options instance (and context), so a call pays
-        nothing for it. A provider's options class that takes arguments of its own extends
+        The agent calls it on the arguments bound to it as it is made (``fork``, ``bind``),
+        and once per options instance (and context) of its calls, so a call pays nothing
+        for it. A provider's options class that takes arguments of its own extends
         it: ``super().check(alias)``, then its own checks (see :func:`check_kind`).
 
         Args:
@@ -410,6 +413,48 @@ def check_kind(
             wanted,
             owner=f"The agent {alias}",
             fix=f"Pass e.g. {alias.lower()}.fork({example}).",
+            error=LLMConfigurationError,
+        )
+
+
+def check_sampling(
+    alias: str, *, temperature: object = None, top_p: object = None, max_tokens: object = None
+) -> None:
+    """Refuse a sampling option that many providers take, given but of the wrong kind.
+
+    The one check of these options for every provider's options class that takes them
+    (in its ``check``); ``None`` is not given.
+
+    Args:
+        alias: The agent's alias.
+        temperature: Must be a number of at least 0.
+        top_p: Must be a number from 0 to 1.
+        max_tokens: Must be a whole number of at least 1.
+
+    Raises:
+        LLMConfigurationError: for one of the wrong kind, naming it (its ``parameter``)
+            and the fix.
+    """
+    owner, agent = f"The agent {alias}", alias.lower()
+    for name, value, most, example in (
+        ("temperature", temperature, math.inf, 0.7),
+        ("top_p", top_p, 1, 0.9),
+    ):
+        if value is not None:
+            check_number(
+                value,
+                name,
+                most=most,
+                owner=owner,
+                fix=f"Pass it as a number, e.g. {agent}.fork({name}={example}), or None.",
+                error=LLMConfigurationError,
+            )
+    if max_tokens is not None:
+        check_count(
+            max_tokens,
+            "max_tokens",
+            owner=owner,
+            fix=f"E.g. {agent}.fork(max_tokens=100), or None for no limit.",
             error=LLMConfigurationError,
         )
 

@@ -24,7 +24,13 @@ from miniagents.ext.llm.errors import (
     LLMResponseError,
     LLMSDKMissingError,
 )
-from miniagents.ext.llm.provider import LLMOptions, _memo_of, call_option, check_kind
+from miniagents.ext.llm.provider import (
+    LLMOptions,
+    _memo_of,
+    call_option,
+    check_kind,
+    check_sampling,
+)
 
 __all__ = [
     "SDKOptions",
@@ -127,6 +133,8 @@ class SDKOptions(LLMOptions):
     """The SDK's async client classes, the usual one first (see :func:`check_client`)."""
     sdk_name: ClassVar[str] = ""
     """The provider's name in errors, e.g. "OpenAI"."""
+    own_setting: ClassVar[str] = "the client's own setting"
+    """What a ``max_retries`` or ``timeout`` of ``None`` leaves them to, in errors."""
 
     async_client: object = None
     temperature: float | None = call_option(None)
@@ -135,13 +143,18 @@ class SDKOptions(LLMOptions):
     timeout: float | None = None
 
     def check(self, alias: str) -> None:
-        """Refuse an argument of the wrong kind: every LLM agent's, and ``async_client``.
+        """Refuse an argument of the wrong kind: every LLM agent's, and every SDK agent's.
+
+        Those are ``async_client``, ``temperature``, ``top_p``, ``max_retries`` and
+        ``timeout``.
 
         Raises:
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
         """
         super().check(alias)
         check_client(self.async_client, self.client_classes, self.sdk_name, alias)
+        check_sampling(alias, temperature=self.temperature, top_p=self.top_p)
+        check_retries_and_timeout(self.max_retries, self.timeout, alias.lower(), self.own_setting)
 
 
 def sdk_arguments(

@@ -239,16 +239,15 @@ async def test_an_extra_option_the_api_does_not_take_is_refused_before_the_reque
 @pytest.mark.parametrize(
     ("option", "value"), [("temperature", "hot"), ("max_tokens", 1.5)], ids=["str", "fraction"]
 )
-async def test_an_option_of_the_wrong_type_is_a_request_error_before_the_request(
+async def test_an_option_of_the_wrong_type_is_refused_before_the_request(
     native: Native, server: FakeLLMServer, option: str, value: object
 ) -> None:
-    """The SDK checks the options' types itself (Gemini's pydantic config, botocore's
-    parameter validation): its refusal is an ``LLMRequestError`` that names the option."""
+    """The agent checks the options it shares with the others (``check_sampling``) before
+    the SDK would (Gemini's pydantic config, botocore's parameter validation)."""
     async with MiniAgents():
-        with pytest.raises(LLMRequestError) as raised:
+        with pytest.raises(LLMConfigurationError) as raised:
             await native.ask("Hi", **{option: value})
-    named = "maxTokens" if native.name == "bedrock" and option == "max_tokens" else option
-    assert named in str(raised.value)
+    assert raised.value.parameter == option
     assert server.requests == []
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import pickle
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -536,6 +537,77 @@ async def test_the_offline_agents_arguments_are_checked_when_it_is_made_and_call
     good = create_offline_agent(reply="x", token_delay=0, temperature=0.5, max_tokens=3)
     async with MiniAgents():
         assert [str(reply) for reply in await good.inquire("hi", tool_rules=[])] == ["x"]
+
+
+def _provider_agents() -> list[MiniAgent[...]]:
+    from miniagents.ext.llm.bedrock import bedrock_agent
+    from miniagents.ext.llm.compatible import ollama_agent
+    from miniagents.ext.llm.gemini import gemini_agent
+
+    agents: list[MiniAgent[...]] = [
+        openai_agent,
+        anthropic_agent,
+        gemini_agent,
+        bedrock_agent,
+        ollama_agent,
+        offline_agent,
+    ]
+    return agents
+
+
+@pytest.mark.parametrize(
+    "index", range(6), ids=["openai", "anthropic", "gemini", "bedrock", "ollama", "offline"]
+)
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("temperature", "hot", "needs temperature to be a number of at least 0; got 'hot'"),
+        ("temperature", float("nan"), "needs temperature to be a number of at least 0; got nan"),
+        ("max_tokens", "x", "needs max_tokens to be a whole number of at least 1; got 'x'"),
+        ("max_tokens", 0, "needs max_tokens to be a whole number of at least 1; got 0"),
+    ],
+    ids=["temperature", "temperature-nan", "max_tokens-text", "max_tokens-zero"],
+)
+def test_every_providers_agent_refuses_a_bad_option_where_it_is_bound(
+    index: int, name: str, value: object, says: str
+) -> None:
+    agent = _provider_agents()[index]
+    given: dict[str, Any] = {name: value}
+    made: list[Callable[[], object]] = [
+        lambda: agent.fork(**given),
+        lambda: agent.bind(**given),  # (what create_*_agent is)
+        lambda: agent.fork(model="m").fork(**given),
+    ]
+    for make in made:
+        with pytest.raises(LLMConfigurationError, match=says) as refused:
+            make()
+        assert refused.value.parameter == name
+    assert agent.fork(temperature=0.5, max_tokens=3).bound_arguments["max_tokens"] == 3
+
+
+def test_every_sdk_providers_agent_refuses_a_bad_shared_sdk_option_where_it_is_bound() -> None:
+    for agent in _provider_agents()[:5]:
+        wrong: list[dict[str, Any]] = [{"top_p": 2}, {"max_retries": -1}, {"timeout": "soon"}]
+        for given in wrong:
+            with pytest.raises(LLMConfigurationError) as refused:
+                agent.fork(**given)
+            assert refused.value.parameter in given
+
+
+def test_every_providers_agent_and_its_forks_pickle_with_plain_pickle() -> None:
+    for agent in _provider_agents():
+        fork = agent.fork(model="m", temperature=0.5)
+        copied = pickle.loads(pickle.dumps(fork))
+        assert type(copied) is type(fork)
+        assert copied.alias == fork.alias
+        assert dict(copied.bound_arguments) == {"model": "m", "temperature": 0.5}
+        assert pickle.loads(pickle.dumps(agent)).alias == agent.alias
+
+
+async def test_a_pickled_fork_of_the_offline_agent_answers() -> None:
+    fork = pickle.loads(pickle.dumps(create_offline_agent(reply="x", token_delay=0)))
+    async with MiniAgents():
+        assert [str(reply) for reply in await fork.inquire("hi")] == ["x"]
 
 
 async def test_the_sdk_missing_error_is_an_llm_error_and_an_import_error() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import types
+from contextlib import nullcontext
 from typing import Any
 
 import anthropic
@@ -29,11 +30,12 @@ import openai
 import pytest
 
 from miniagents import MiniAgents
-from miniagents.errors import LLMConnectionError, LLMError
+from miniagents.errors import BudgetExceededError, LLMConnectionError, LLMError
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.bedrock import bedrock_agent
 from miniagents.ext.llm.gemini import gemini_agent
 from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
@@ -95,6 +97,39 @@ def _ask(provider: str, server: FakeLLMServer, clients: list[Any]) -> Any:
     )
 
 
+async def _generators_left(
+    provider: str,
+    server: FakeLLMServer,
+    expected: type[BaseException],
+    budget: Budget | None = None,
+) -> list[str]:
+    """The async generators left alive by a call of ``provider`` failing with ``expected``.
+
+    Measured with the collector off, once the loop has run the closes it was given, while
+    the error is kept (as a durable run records it); ``budget`` is charged for the call.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        before = _httpx_generators()
+        clients: list[Any] = []
+        kept: list[BaseException] = []
+        async with MiniAgents():
+            with nullcontext() if budget is None else charged_to(budget):
+                reply = _ask(provider, server, clients)
+            with pytest.raises(expected) as raised:
+                await reply
+            kept.append(raised.value)  # (the error kept, as a durable run records it)
+        for _ in range(10):  # (the aclose of each, as the loop runs it)
+            await asyncio.sleep(0)
+        left = [name for name in _httpx_generators() if name not in before]
+        for client in clients:
+            await client.close()
+        return left
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize(
     ("provider", "fault"),
     [(provider, fault) for provider, faults in _FAULTS.items() for fault in faults],
@@ -108,23 +143,35 @@ async def test_a_failed_stream_leaves_no_generator_to_the_collector(
     _environment(provider, fake_llm, monkeypatch)
     faults: dict[str, Any] = {fault: 2}
     fake_llm.reply(tokens=["Par", "tial ", "never"], **faults)
-    gc.collect()
-    gc.disable()
-    try:
-        before = _httpx_generators()
-        clients: list[Any] = []
-        kept: list[BaseException] = []
-        async with MiniAgents():
-            reply = _ask(provider, fake_llm, clients)
-            expected = LLMConnectionError if fault == "cut_after" else LLMError
-            with pytest.raises(expected) as raised:
-                await reply
-            kept.append(raised.value)  # (the error kept, as a durable run records it)
-        for _ in range(10):  # (the aclose of each, as the loop runs it)
-            await asyncio.sleep(0)
-        left = [name for name in _httpx_generators() if name not in before]
-        for client in clients:
-            await client.close()
-        assert left == []
-    finally:
-        gc.enable()
+    expected = LLMConnectionError if fault == "cut_after" else LLMError
+    assert await _generators_left(provider, fake_llm, expected) == []
+
+
+_GEMINIS_FLOOR = pytest.mark.xfail(
+    strict=True,
+    reason="Google's SDK reads the response in a generator of its own, which holds it: "
+    "closed part-way, it leaves the response's segment iterator suspended, and nothing "
+    "public reaches it (an error's response does: see gemini._let_go_of_response)",
+)
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        pytest.param(provider, marks=[_GEMINIS_FLOOR] if provider == "gemini" else [])
+        for provider in _FAULTS
+    ],
+)
+async def test_a_stream_a_budget_stops_leaves_no_generator_to_the_collector(
+    provider: str,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A budget crossed mid-stream stops the reply: the agent stops reading the SDK's stream
+    part-way (not by its error), closes it and reads its generator to its end (the SDK's
+    stream and its generator hold each other: left suspended, about ten generators would
+    wait for the collector)."""
+    _environment(provider, fake_llm, monkeypatch)
+    fake_llm.reply(tokens=["one ", "two ", "three ", "four ", "five ", "six"], usage=(1, 6))
+    budget = Budget(max_total_tokens=2)
+    assert await _generators_left(provider, fake_llm, BudgetExceededError, budget) == []
