@@ -890,3 +890,25 @@ async def test_a_page_that_cannot_start_listening_closes_its_session(
             await until(lambda: not running_tasks())  # (the session has ended)
             again = await client.post("/session", json={})
         assert again.status_code == 200  # its place is free (max_live_runs=1)
+
+
+async def test_the_page_says_it_is_catching_up_while_its_input_is_held_back() -> None:
+    from playwright.async_api import expect
+
+    link = _HeldLink()  # (it takes no audio until the test lets it)
+    agent = make_realtime_agent(
+        RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
+    )
+    app = voice_app(agent, authentication=NoAuthentication())
+    async with browsed(app) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        status = page.locator("#status")
+        await expect(status).to_have_text(  # (was: "Listening…", the page told nothing)
+            "Catching up: the agent has not yet taken all you said…", timeout=60_000
+        )
+        link.let_in.set()
+        await expect(status).to_have_text("Listening…", timeout=30_000)  # (read again)
+        await expect(page.locator("body")).to_have_attribute("data-state", "live")
+    assert link.taken  # (the microphone's audio, once let in)
