@@ -11,7 +11,8 @@
       {"type": "text"|"played"|"end"} ...-> text, PlaybackPosition, the input's end
       <- {"type": "item"} + PCM (binary), {"type": "transcript", "delta"}, {"type": "tool_call"},
          {"type": "tool_output", "delta"}, {"type": "turn_end"}, {"type": "interrupted"},
-         {"type": "held"} (its input waits), {"type": "session_end", "usage"} |
+         {"type": "held"} (its input waits), {"type": "reading"} (read again),
+         {"type": "session_end", "usage"} |
          {"type": "error", "message"}
 
 A browser's WebSocket sends no ``Authorization`` header, so the page asks for a ticket
@@ -40,7 +41,8 @@ not read whole; one the page never sends, code 1007, saying so); a page that sen
 than the API takes is read no further ahead of the session than a few dozen messages
 (held back, not kept; told so each second with a ``held`` event, which is how a page that
 left meanwhile is noticed, within a few seconds: its leaving waits behind its messages,
-unread). A page that leaves ends its session at once, the realtime API's with it; one that
+unread; and told ``reading`` once it is read again: the page says it is catching up
+meanwhile). A page that leaves ends its session at once, the realtime API's with it; one that
 sends ``{"type": "end"}`` hears the rest of the reply first. An app that knows nobody is an
 explicit choice (``authentication=NoAuthentication()``: local development).
 """
@@ -492,17 +494,22 @@ async def _room(room: asyncio.Semaphore, websocket: WebSocket) -> None:
     """A place among the page's messages read ahead, told ``held`` while it waits for one.
 
     While there is none, the page is sent ``{"type": "held"}`` each :data:`_HELD_CHECK`
-    seconds. Held back, the page's messages are not read, so the server reads nothing more of its
+    seconds, and ``{"type": "reading"}`` once there is (its messages are read again). Held
+    back, the page's messages are not read, so the server reads nothing more of its
     connection: its leaving (behind its unread messages) cannot be heard, but a send to it
     fails then, which ends the session (a ``WebSocketDisconnect``) and frees its place.
     """
+    held = False
     while True:
         try:
             async with asyncio.timeout(_HELD_CHECK):
                 await room.acquire()
-                return
+                break
         except TimeoutError:
+            held = True
             await _event(websocket, "held")
+    if held:
+        await _event(websocket, "reading")
 
 
 async def _taken(

@@ -778,3 +778,137 @@ async def test_the_button_starts_no_second_session_while_one_is_starting(
     assert asked == ["POST"]  # (was: two tickets, two sockets, two sessions)
     assert len(opened) == 1
     assert len(fake_llm.realtime_sessions) == 1
+
+
+COUNTED_INTERVALS = """
+(() => {
+  const live = new Set();
+  const every = window.setInterval.bind(window);
+  const clear = window.clearInterval.bind(window);
+  window.setInterval = (...args) => { const id = every(...args); live.add(id); return id; };
+  window.clearInterval = (id) => { live.delete(id); clear(id); };
+  window.liveIntervals = () => live.size;
+})();
+"""
+"""A page whose repeating timers are counted: ``liveIntervals()``, those not cleared."""
+
+
+async def test_a_session_that_ends_stops_its_playback_reports(fake_llm: FakeLLMServer) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app) as (base_url, page):
+        await page.add_init_script(COUNTED_INTERVALS)
+        await page.goto(base_url)
+        for _ in range(2):  # two sessions, one after the other, on one page
+            await page.click("#mic")
+            await expect(page.locator("body")).to_have_attribute(
+                "data-state", "live", timeout=30_000
+            )
+            assert await page.evaluate("liveIntervals()") == 1  # (was: 2 in the second)
+            await page.click("#mic")  # (its end: the page tells the app, which closes)
+            await expect(page.locator("body")).to_have_attribute(
+                "data-state", "ended", timeout=30_000
+            )
+            assert await page.evaluate("liveIntervals()") == 0  # (was: 1, reporting on)
+    assert len(fake_llm.realtime_sessions) == 2
+
+
+async def test_the_button_starts_no_second_session_while_one_is_finishing(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    asked: list[str] = []  # the page's requests for a ticket
+    let_end = asyncio.Event()  # (until set, the app reads no end: the session is finishing)
+
+    async def end_held(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/session":
+            asked.append(scope["method"])
+
+        async def held_receive() -> ASGIMessage:
+            message = await receive()
+            if '"end"' in str(message.get("text")):
+                await let_end.wait()
+            return message
+
+        await app(scope, held_receive, send)
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(end_held) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        await page.click("#mic")  # its end: "Finishing…"
+        await expect(page.locator("body")).to_have_attribute("data-state", "ending")
+        await page.click("#mic")  # again, while the first session finishes
+        assert await page.get_attribute("body", "data-state") == "ending"  # (was: "connecting")
+        let_end.set()
+        await expect(page.locator("body")).to_have_attribute("data-state", "ended", timeout=30_000)
+    assert asked == ["POST"]  # (was: a second ticket, socket and session)
+    assert len(fake_llm.realtime_sessions) == 1
+
+
+FAILING_AUDIO = """
+(() => {
+  const Real = window.AudioContext;
+  let made = 0;
+  window.AudioContext = function (options) {
+    made += 1;
+    const refused = "NotSupportedError";
+    if (made === %d) throw new DOMException("This browser makes no audio here.", refused);
+    return new Real(options);
+  };
+})();
+"""
+"""A page whose ``AudioContext`` number ``%d`` fails (1: the player's; 2: the microphone's)."""
+
+
+@pytest.mark.parametrize("failing", [1, 2], ids=["player", "microphone"])
+async def test_a_page_that_cannot_start_listening_closes_its_session(
+    fake_llm: FakeLLMServer, failing: int
+) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(
+        APIS[0].voice(fake_llm),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_runs=1),
+    )
+    async with browsed(app) as (base_url, page):
+        await page.add_init_script(FAILING_AUDIO % failing)
+        closed: list[bool] = []
+        page.on("websocket", lambda socket: socket.on("close", lambda _: closed.append(True)))
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text(
+            "NotSupportedError: This browser makes no audio here."
+        )
+        await until(lambda: bool(closed))  # (was: open, until the session's limit)
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            await until(lambda: not running_tasks())  # (the session has ended)
+            again = await client.post("/session", json={})
+        assert again.status_code == 200  # its place is free (max_live_runs=1)
+
+
+async def test_the_page_says_it_is_catching_up_while_its_input_is_held_back() -> None:
+    from playwright.async_api import expect
+
+    link = _HeldLink()  # (it takes no audio until the test lets it)
+    agent = make_realtime_agent(
+        RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
+    )
+    app = voice_app(agent, authentication=NoAuthentication())
+    async with browsed(app) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        status = page.locator("#status")
+        await expect(status).to_have_text(  # (was: "Listening…", the page told nothing)
+            "Catching up: the agent has not yet taken all you said…", timeout=60_000
+        )
+        link.let_in.set()
+        await expect(status).to_have_text("Listening…", timeout=30_000)  # (read again)
+        await expect(page.locator("body")).to_have_attribute("data-state", "live")
+    assert link.taken  # (the microphone's audio, once let in)
