@@ -568,6 +568,34 @@ async def test_a_new_agui_run_of_a_thread_leaves_the_run_another_server_streams_
 
 
 @pytest.mark.timeout(240)
+async def test_a_new_agui_run_of_a_thread_abandons_its_run_paused_on_another_live_server(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # two servers on one database: the thread's run paused for an approval on one (its
+    # job live there), a new run of the thread on the other replaces it, as it does on one
+    # server (was: it was left pending, and its interrupt, answered on the first server
+    # after the new run, still removed the file)
+    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    fake_llm.reply(tokens=["Never ", "mind ", "then."], for_model=MAIN)
+    first = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-a")
+    second = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-b")
+    other = {"id": "u2", "role": "user", "content": "Never mind."}
+    new_run = {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
+    async with _client_of(first) as client, _client_of(second) as other_client:
+        _, paused = await post_events(client, AG_UI.body)
+        assert paused[-1].json["outcome"]["type"] == "interrupt"
+        _, events = await post_events(other_client, new_run)
+        assert events[-1].type == "RUN_FINISHED"
+        statuses = _statuses(tmp_path, AG_UI, "r1")
+        _, late = await post_events(client, _approve("k1", "r2"))  # the abandoned one's
+    assert statuses == ["CANCELLED"]
+    assert "RUN_FINISHED" not in [event.type for event in late], late
+    assert _side_effects(tmp_path) == []
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+
+
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
 async def test_a_run_resumed_from_a_pause_and_killed_resumes_at_the_clients_last_event(
     fake_llm: FakeLLMServer,  # noqa: F811
