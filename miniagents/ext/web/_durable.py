@@ -307,10 +307,12 @@ class DurableJobs:
             type(error).__module__.partition(".")[0] == "dbos"
         )
 
-    async def astopped(self, workflow_id: str, error: BaseException) -> Exception:
+    async def astopped(self, workflow_id: str, error: BaseException) -> Exception | None:
         """The error a live job ends with whose run ``workflow_id`` DBOS stopped (``error``).
 
-        A run cancelled (as its record says) ends saying so; another, with DBOS's reason.
+        ``None`` if the run's record says it was cancelled: the job ends as a cancelled
+        run's replay does (and as a job given up on), with the protocol's cancelled
+        events. Another run ends with DBOS's reason.
         """
         from miniagents.ext.dbos import DurableError, afind_runs
 
@@ -319,11 +321,7 @@ class DurableJobs:
         except DurableError:  # (its database cannot say: the run ends with DBOS's reason)
             runs = []
         if any(run.cancelled for run in runs):
-            return DurableError(
-                f"The durable run {workflow_id!r} was cancelled before its end (by "
-                "DBOS.cancel_workflow, an operator or another process), so its reply stops "
-                "here. Ask again in a new run (a new run id, or a new message of the chat)."
-            )
+            return None
         return DurableError(
             f"The durable run {workflow_id!r} was stopped by DBOS before its end "
             f"({type(error).__name__}: {error}), so its reply stops here. Ask again in a new "

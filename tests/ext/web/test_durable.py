@@ -590,7 +590,7 @@ async def test_a_new_agui_run_of_a_thread_abandons_its_run_paused_on_another_liv
         statuses = _statuses(tmp_path, AG_UI, "r1")
         _, late = await post_events(client, _approve("k1", "r2"))  # the abandoned one's
     assert statuses == ["CANCELLED"]
-    assert "RUN_FINISHED" not in [event.type for event in late], late
+    assert late[-1].json.get("outcome") == {"type": "cancelled"}, late  # (not run on)
     assert _side_effects(tmp_path) == []
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
 
@@ -1016,15 +1016,16 @@ def test_a_durable_runs_resume_sent_before_it_paused_waits_for_it_and_starts_not
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
-async def test_a_live_run_cancelled_through_dbos_ends_with_the_protocols_error_event(
+async def test_a_live_run_cancelled_through_dbos_ends_as_its_replay_after_a_restart(
     fake_llm: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
     protocol: Protocol,
 ) -> None:
     # another process (an operator) cancels the durable run while the model's second call
     # waits after its first token: once the call goes on, the stream ends with the
-    # protocol's error, which says so (was: the stream ended without a RUN_ERROR nor a
-    # RUN_FINISHED, nor an AI SDK error part)
+    # protocol's cancelled events (RUN_FINISHED cancelled, abort), the same as the run's
+    # replay after a restart ends with (was: live, RUN_ERROR or an AI SDK error part;
+    # replayed, the cancelled events)
     paused = len(fake_llm.requests) + 1  # (the run's second call)
     _script(fake_llm, pause_second=True)
     server = Server(fake_llm, tmp_path, protocol.name)
@@ -1046,13 +1047,18 @@ async def test_a_live_run_cancelled_through_dbos_ends_with_the_protocols_error_e
             close_client(runs)
         held.resume()
         rest = await reader.rest()
+    live = [event.data for event in rest]
     if protocol is AG_UI:
-        assert [event.type for event in rest][-1:] == ["RUN_ERROR"], rest
-        assert not [event for event in rest if event.type == "RUN_FINISHED"]
-        message = str(rest[-1].json["message"])
+        assert [event.type for event in rest][-1:] == ["RUN_FINISHED"], rest
+        assert rest[-1].json["outcome"] == {"type": "cancelled"}
+        assert "RUN_ERROR" not in [event.type for event in rest]
     else:
-        assert [event.data for event in rest][-1:] == ["[DONE]"], rest
-        (error,) = [event.json for event in rest if event.type == "error"]
-        message = str(error["errorText"])
-    assert f"The durable run {run.workflow_id!r} was cancelled" in message, message
-    assert message.endswith("."), message
+        assert [event.type for event in rest][-2:] == ["abort", "[DONE]"], rest
+        assert "error" not in [event.type for event in rest]
+
+    cut = {} if protocol is AG_UI else {"Last-Event-ID": "0"}
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
+        response, replayed = await get_events(client, protocol.path, cut)
+        assert response.status_code == 200
+    ending = 1 if protocol is AG_UI else 2
+    assert [event.data for event in replayed][-ending:] == live[-ending:]
