@@ -1062,3 +1062,35 @@ async def test_a_live_run_cancelled_through_dbos_ends_as_its_replay_after_a_rest
         assert response.status_code == 200
     ending = 1 if protocol is AG_UI else 2
     assert [event.data for event in replayed][-ending:] == live[-ending:]
+
+
+@pytest.mark.timeout(240)
+async def test_a_live_run_cancelled_through_dbos_closes_its_model_call_at_once(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # another process cancels the durable run while the model's second call streams (held
+    # after its first token): the call is closed without its end, and the run's stream ends
+    # there, cancelled (was: the call, a DBOS step, went on to its end, and the job stayed
+    # open for as long as the call was held)
+    paused = len(fake_llm.requests) + 1  # (the run's second call)
+    _script(fake_llm, pause_second=True)
+    server = Server(fake_llm, tmp_path, AG_UI.name)
+    async with (
+        _client_of(server) as client,
+        client.stream("POST", "/", json=AG_UI.body) as response,
+    ):
+        reader = SSEReader(response)
+        while (event := await reader.next()) is not None and AG_UI.delta(event) != "All ":
+            pass
+        await fake_llm.wait_paused_async(paused)
+        runs = new_client(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+        try:
+            (run,) = runs.list_workflows(workflow_id_prefix=f"{AG_UI.name}:")
+            await asyncio.to_thread(runs.cancel_workflow, run.workflow_id)
+        finally:
+            close_client(runs)
+        assert await fake_llm.wait_disconnected_async(paused, timeout=60)  # never resumed
+        rest = await reader.rest()
+    assert [AG_UI.delta(event) for event in rest if AG_UI.delta(event)] == []
+    assert rest[-1].json["outcome"] == {"type": "cancelled"}
