@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import logging
 import pickle
 import sqlite3
@@ -201,7 +202,12 @@ def _registered_functions() -> tuple[
     """The workflow and step functions, registered with DBOS once (and the recorders set)."""
     dbos = _dbos()
     workflow = dbos.workflow(name=_WORKFLOW)(_interaction_workflow)
-    step = dbos.step(name=_STEP)(_step)
+    if "preemptible" in inspect.signature(dbos.step).parameters:
+        # a step of a run cancelled meanwhile is stopped (a model's stream closed), not
+        # run to its end: DBOS watches for the cancel and cancels the step's task
+        step = dbos.step(name=_STEP, preemptible=True)(_step)
+    else:  # (a DBOS before preemptible steps: a step runs to its end)
+        step = dbos.step(name=_STEP)(_step)
     register_approvals(dbos)  # the decisions of calls that wait (see _approvals)
     record_llm_calls(LLMRecorder())
     prepare_interactions(InteractionNumbers())

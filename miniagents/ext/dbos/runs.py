@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
 from miniagents.ext.dbos._engine import (
     _WORKFLOW,
     Engine,
@@ -233,6 +234,11 @@ class DurableRunInfo:
             replay decides them at once, as they were decided, and asks nobody.
         notes: What :func:`anote_run` kept with it.
         cancelled: Whether it was cancelled (:func:`acancel_run`): given up on.
+        here: Whether this process's DBOS executor runs it (its executor id,
+            ``DBOS__VMID``): it started or recovered it.
+        waiting: Whether a call of it waits for a person's decision now (one not yet
+            given, see ``apending_approvals``): it has not ended, and goes on only once
+            the call is decided.
     """
 
     workflow_id: str
@@ -240,6 +246,8 @@ class DurableRunInfo:
     decided: frozenset[str]
     notes: Mapping[str, object] = field(default_factory=dict)
     cancelled: bool = False
+    here: bool = False
+    waiting: bool = False
 
 
 async def afind_runs(
@@ -295,8 +303,27 @@ async def afind_runs(
         ended = status.status not in ("PENDING", "ENQUEUED")
         notes = dict(status.attributes) if isinstance(status.attributes, dict) else {}
         cancelled = status.status == "CANCELLED"
-        found.append(DurableRunInfo(status.workflow_id, ended, decided, notes, cancelled))
+        here = status.executor_id == dbos.executor_id
+        waiting = not ended and await _awaits_decision(status.workflow_id)
+        found.append(
+            DurableRunInfo(status.workflow_id, ended, decided, notes, cancelled, here, waiting)
+        )
     return found
+
+
+async def _awaits_decision(workflow_id: str) -> bool:
+    """Whether an approval of the run waits (its workflow has not ended: no decision yet)."""
+    approvals = await _outside(
+        _dbos().list_workflows_async(
+            workflow_id_prefix=approval_id(workflow_id, ""),
+            name=APPROVAL_WORKFLOW,
+            status=["PENDING", "ENQUEUED"],
+            limit=1,
+            load_input=False,
+            load_output=False,
+        )
+    )
+    return bool(approvals)
 
 
 async def _recorded_steps(workflow_id: str) -> dict[str, object]:

@@ -89,6 +89,8 @@ class FoundRun:
     decided: frozenset[str]  # the calls whose decisions are recorded (replayed, never asked)
     pauses: tuple[PausePoint, ...] = ()  # the pauses it was resumed from, in order
     cancelled: bool = False  # given up on (its replay stops where it was cancelled)
+    here: bool = False  # run by this process's DBOS executor (started or recovered here)
+    waiting: bool = False  # a call of it waits for a person's decision now
 
 
 def _pauses(notes: Mapping[str, object]) -> tuple[PausePoint, ...]:
@@ -205,12 +207,8 @@ class DurableJobs:
         key: str | None = None,
         group: str | None = None,
         running_only: bool = False,
-        here_only: bool = False,
     ) -> list[FoundRun]:
-        """``owner``'s jobs' runs of ``key`` (and of ``group``, if given), newest first.
-
-        ``here_only``: those of this process's DBOS executor only (see ``afind_runs``).
-        """
+        """``owner``'s jobs' runs of ``key`` (and of ``group``, if given), newest first."""
         from miniagents.ext.dbos import afind_runs
 
         def ours(workflow_id: str) -> bool:  # (the others' steps are not read)
@@ -221,7 +219,6 @@ class DurableJobs:
             self._agent,
             self._prefix(owner, key),
             running_only=running_only,
-            here_only=here_only,
             which=ours,
         )
         return [found for run in runs if (found := self._found(owner, run, group)) is not None]
@@ -240,6 +237,8 @@ class DurableJobs:
             run.decided,
             _pauses(run.notes),
             run.cancelled,
+            run.here,
+            run.waiting,
         )
 
     async def aabandon_all(
@@ -249,21 +248,27 @@ class DurableJobs:
         *,
         group: str | None = None,
         but: Collection[str | None] = (),
+        paused_elsewhere: bool = False,
     ) -> None:
         """Cancel the runs of ``owner``'s job ``key`` (or of its jobs of ``group``) that have
-        not ended (``but`` those: the jobs here), of this process's DBOS executor only.
+        not ended (``but`` those: the jobs here), of this process's DBOS executor, and, with
+        ``paused_elsewhere``, those of another executor that wait for a decision.
 
         A new turn of a chat (a new AG-UI run of a thread, without ``resume``) replaces
         what waited there: so its runs that paused before a restart and were not made again
         since (recovered here, at the start) are given up on too, not left pending (and
         resumable). A run of another executor sharing the database (another server, with
-        its own ``DBOS__VMID``) is that server's to replace: it may be streaming now.
+        its own ``DBOS__VMID``) that streams is that server's: it is left alone. One whose
+        call waits for a decision is paused there (``paused_elsewhere``: the app's jobs
+        pause at such a wait, as its approvals are the protocol's), so the new turn
+        replaces it as it would here; a decision given there later finds it cancelled.
         """
         from miniagents.ext.dbos import acancel_run
 
-        runs = await self.afind_all(owner, key=key, group=group, running_only=True, here_only=True)
+        runs = await self.afind_all(owner, key=key, group=group, running_only=True)
         for found in runs:
-            if found.workflow_id not in but:
+            replaced = found.here or (paused_elsewhere and found.waiting)
+            if replaced and found.workflow_id not in but:
                 await acancel_run(self._agent, found.workflow_id)
 
     async def afind_named(self, owner: str | None, name: str) -> FoundRun | None:
@@ -302,10 +307,12 @@ class DurableJobs:
             type(error).__module__.partition(".")[0] == "dbos"
         )
 
-    async def astopped(self, workflow_id: str, error: BaseException) -> Exception:
+    async def astopped(self, workflow_id: str, error: BaseException) -> Exception | None:
         """The error a live job ends with whose run ``workflow_id`` DBOS stopped (``error``).
 
-        A run cancelled (as its record says) ends saying so; another, with DBOS's reason.
+        ``None`` if the run's record says it was cancelled: the job ends as a cancelled
+        run's replay does (and as a job given up on), with the protocol's cancelled
+        events. Another run ends with DBOS's reason.
         """
         from miniagents.ext.dbos import DurableError, afind_runs
 
@@ -314,11 +321,7 @@ class DurableJobs:
         except DurableError:  # (its database cannot say: the run ends with DBOS's reason)
             runs = []
         if any(run.cancelled for run in runs):
-            return DurableError(
-                f"The durable run {workflow_id!r} was cancelled before its end (by "
-                "DBOS.cancel_workflow, an operator or another process), so its reply stops "
-                "here. Ask again in a new run (a new run id, or a new message of the chat)."
-            )
+            return None
         return DurableError(
             f"The durable run {workflow_id!r} was stopped by DBOS before its end "
             f"({type(error).__name__}: {error}), so its reply stops here. Ask again in a new "

@@ -646,8 +646,8 @@ async def _job_events(
         if durable is None or job.workflow_id is None or not durable.stopped_by_dbos(error):
             raise
         stopped = await durable.astopped(job.workflow_id, error)
-        for data in encoder.failed(stopped):
-            yield data
+        for data in encoder.failed(stopped) if stopped is not None else encoder.cancelled():
+            yield data  # (cancelled: as its replay ends, after a restart)
         return
     for data in encoder.finished():
         yield data

@@ -243,7 +243,12 @@ class _AGUIRuns:
             return refused
         if manager.durable is not None:  # (the jobs here: those paused replaced as live ones)
             here = [job.workflow_id for job in manager.jobs(owner)]
-            await manager.durable.aabandon_all(owner, group=run_input.thread_id, but=here)
+            await manager.durable.aabandon_all(
+                owner,
+                group=run_input.thread_id,
+                but=here,
+                paused_elsewhere=manager.approval_flow == "protocol",
+            )
             if manager.get(run_input.run_id, owner) is not None:  # (started meanwhile)
                 return _run_exists(run_input)
             refused = manager.room(owner, run_input.run_id, run_input.thread_id)

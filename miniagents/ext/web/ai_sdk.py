@@ -226,7 +226,9 @@ class _AISDKRuns:
         if manager.durable is not None:  # (the job here: replaced by start_new, as live)
             here = manager.job(chat.id, owner)
             but = () if here is None else (here.workflow_id,)
-            await manager.durable.aabandon_all(owner, chat.id, but=but)
+            await manager.durable.aabandon_all(
+                owner, chat.id, but=but, paused_elsewhere=manager.approval_flow == "protocol"
+            )
             refused = manager.room(owner, chat.id, chat.id)  # (another start took it meanwhile?)
             if refused is not None:
                 return refused

@@ -196,6 +196,7 @@ class GatedDurable:
         *,
         group: str | None = None,
         but: Collection[str | None] = (),
+        paused_elsewhere: bool = False,
     ) -> None:
         await self._await_gate()
 

@@ -31,7 +31,7 @@ import pytest
 
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW
 from miniagents.ext.dbos._sqlite import close_client, new_client
-from miniagents.testing import FakeLLMServer, ToolCall
+from miniagents.testing import FakeLLMServer, RecordedRequest, ToolCall
 from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, until
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
@@ -501,6 +501,16 @@ async def test_a_new_ai_sdk_message_after_a_restart_abandons_the_paused_one(
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
 
 
+def _scripted_never_mind(llm: FakeLLMServer) -> dict[str, Any]:
+    """Script the model: AG-UI's run r1 asks to remove ``a.txt`` (the call ``k1``, which waits
+    for approval), the next call answers "Never mind then.". Returns the new run r5 of the
+    thread (a new message of the user's) that replaces r1."""
+    llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    llm.reply(tokens=["Never ", "mind ", "then."], for_model=MAIN)
+    other = {"id": "u2", "role": "user", "content": "Never mind."}
+    return {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
+
+
 @pytest.mark.timeout(240)
 async def test_a_new_agui_run_of_a_thread_after_a_restart_abandons_its_paused_run(
     fake_llm: FakeLLMServer,  # noqa: F811
@@ -509,14 +519,11 @@ async def test_a_new_agui_run_of_a_thread_after_a_restart_abandons_its_paused_ru
     # a new run of a thread without resume abandons the thread's paused runs, after a
     # restart too (was: the paused run's durable run, not made again here, stayed pending,
     # and its interrupt, answered after the new run, still removed the file)
-    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
-    fake_llm.reply(tokens=["Never ", "mind ", "then."], for_model=MAIN)
+    new_run = _scripted_never_mind(fake_llm)
     async with _client_of(Server(fake_llm, tmp_path, "ag-ui"), kill=True) as client:
         _, paused = await post_events(client, AG_UI.body)
     assert paused[-1].json["outcome"]["type"] == "interrupt"
 
-    other = {"id": "u2", "role": "user", "content": "Never mind."}
-    new_run = {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
     async with _client_of(Server(fake_llm, tmp_path, "ag-ui")) as client:
         response, events = await post_events(client, new_run)
         assert response.status_code == 200
@@ -565,6 +572,31 @@ async def test_a_new_agui_run_of_a_thread_leaves_the_run_another_server_streams_
     assert rest[-1].json["type"] == "RUN_FINISHED"
     assert "outcome" not in rest[-1].json or rest[-1].json["outcome"]["type"] == "success"
     assert _statuses(tmp_path, AG_UI, "r1") == ["SUCCESS"]
+
+
+@pytest.mark.timeout(240)
+async def test_a_new_agui_run_of_a_thread_abandons_its_run_paused_on_another_live_server(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # two servers on one database: the thread's run paused for an approval on one (its
+    # job live there), a new run of the thread on the other replaces it, as it does on one
+    # server (was: it was left pending, and its interrupt, answered on the first server
+    # after the new run, still removed the file)
+    new_run = _scripted_never_mind(fake_llm)
+    first = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-a")
+    second = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-b")
+    async with _client_of(first) as client, _client_of(second) as other_client:
+        _, paused = await post_events(client, AG_UI.body)
+        assert paused[-1].json["outcome"]["type"] == "interrupt"
+        _, events = await post_events(other_client, new_run)
+        assert events[-1].type == "RUN_FINISHED"
+        statuses = _statuses(tmp_path, AG_UI, "r1")
+        _, late = await post_events(client, _approve("k1", "r2"))  # the abandoned one's
+    assert statuses == ["CANCELLED"]
+    assert late[-1].json.get("outcome") == {"type": "cancelled"}, late  # (not run on)
+    assert _side_effects(tmp_path) == []
+    assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
 
 
 @pytest.mark.timeout(240)
@@ -986,45 +1018,76 @@ def test_a_durable_runs_resume_sent_before_it_paused_waits_for_it_and_starts_not
     ]
 
 
+@asynccontextmanager
+async def _cancelled_in_second_call(
+    llm: FakeLLMServer, folder: Path, protocol: Protocol
+) -> AsyncIterator[tuple[SSEReader, RecordedRequest]]:
+    """The protocol's run (:func:`_script`) on a server of its own, cancelled by another
+    process (a DBOS client, as an operator's) once the model's second call has streamed
+    ``All `` and waits. Yields the run's reader and the held call; the server stops after."""
+    paused = len(llm.requests) + 1  # (the run's second call)
+    _script(llm, pause_second=True)
+    async with (
+        _client_of(Server(llm, folder, protocol.name)) as client,
+        client.stream("POST", "/", json=protocol.body) as response,
+    ):
+        assert response.status_code == 200
+        reader = SSEReader(response)
+        while (event := await reader.next()) is not None and protocol.delta(event) != "All ":
+            pass
+        held = await llm.wait_paused_async(paused)
+        runs = new_client(f"sqlite:///{folder / 'runs.sqlite'}")
+        try:
+            (run,) = runs.list_workflows(workflow_id_prefix=f"{protocol.name}:")
+            await asyncio.to_thread(runs.cancel_workflow, run.workflow_id)
+        finally:
+            close_client(runs)
+        yield reader, held
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
-async def test_a_live_run_cancelled_through_dbos_ends_with_the_protocols_error_event(
+async def test_a_live_run_cancelled_through_dbos_ends_as_its_replay_after_a_restart(
     fake_llm: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
     protocol: Protocol,
 ) -> None:
     # another process (an operator) cancels the durable run while the model's second call
     # waits after its first token: once the call goes on, the stream ends with the
-    # protocol's error, which says so (was: the stream ended without a RUN_ERROR nor a
-    # RUN_FINISHED, nor an AI SDK error part)
-    paused = len(fake_llm.requests) + 1  # (the run's second call)
-    _script(fake_llm, pause_second=True)
-    server = Server(fake_llm, tmp_path, protocol.name)
-    async with (
-        _client_of(server) as client,
-        client.stream("POST", "/", json=protocol.body) as response,
-    ):
-        assert response.status_code == 200
-        reader = SSEReader(response)
-        while (event := await reader.next()) is not None:
-            if protocol.delta(event) == "All ":
-                break
-        held = await fake_llm.wait_paused_async(paused)
-        runs = new_client(f"sqlite:///{tmp_path / 'runs.sqlite'}")
-        try:
-            (run,) = runs.list_workflows(workflow_id_prefix=f"{protocol.name}:")
-            await asyncio.to_thread(runs.cancel_workflow, run.workflow_id)
-        finally:
-            close_client(runs)
+    # protocol's cancelled events (RUN_FINISHED cancelled, abort), the same as the run's
+    # replay after a restart ends with (was: live, RUN_ERROR or an AI SDK error part;
+    # replayed, the cancelled events)
+    async with _cancelled_in_second_call(fake_llm, tmp_path, protocol) as (reader, held):
         held.resume()
         rest = await reader.rest()
+    live = [event.data for event in rest]
     if protocol is AG_UI:
-        assert [event.type for event in rest][-1:] == ["RUN_ERROR"], rest
-        assert not [event for event in rest if event.type == "RUN_FINISHED"]
-        message = str(rest[-1].json["message"])
+        assert [event.type for event in rest][-1:] == ["RUN_FINISHED"], rest
+        assert rest[-1].json["outcome"] == {"type": "cancelled"}
+        assert "RUN_ERROR" not in [event.type for event in rest]
     else:
-        assert [event.data for event in rest][-1:] == ["[DONE]"], rest
-        (error,) = [event.json for event in rest if event.type == "error"]
-        message = str(error["errorText"])
-    assert f"The durable run {run.workflow_id!r} was cancelled" in message, message
-    assert message.endswith("."), message
+        assert [event.type for event in rest][-2:] == ["abort", "[DONE]"], rest
+        assert "error" not in [event.type for event in rest]
+
+    cut = {} if protocol is AG_UI else {"Last-Event-ID": "0"}
+    async with _client_of(Server(fake_llm, tmp_path, protocol.name)) as client:
+        response, replayed = await get_events(client, protocol.path, cut)
+        assert response.status_code == 200
+    ending = 1 if protocol is AG_UI else 2
+    assert [event.data for event in replayed][-ending:] == live[-ending:]
+
+
+@pytest.mark.timeout(240)
+async def test_a_live_run_cancelled_through_dbos_closes_its_model_call_at_once(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # another process cancels the durable run while the model's second call streams (held
+    # after its first token): the call is closed without its end, and the run's stream ends
+    # there, cancelled (was: the call, a DBOS step, went on to its end, and the job stayed
+    # open for as long as the call was held)
+    async with _cancelled_in_second_call(fake_llm, tmp_path, AG_UI) as (reader, held):
+        assert await fake_llm.wait_disconnected_async(held.index, timeout=60)  # not resumed
+        rest = await reader.rest()
+    assert [AG_UI.delta(event) for event in rest if AG_UI.delta(event)] == []
+    assert rest[-1].json["outcome"] == {"type": "cancelled"}

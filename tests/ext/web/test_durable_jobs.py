@@ -14,6 +14,7 @@ import sqlalchemy
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
 from miniagents.ext.web._durable import DurableJobs
 
 RUNS = 12
@@ -159,3 +160,66 @@ async def test_a_threads_new_run_reads_the_steps_of_that_threads_runs_only(
         few = await statements_per_start(10)
         many = await statements_per_start(1_000)
     assert few == many == 1, (few, many)
+
+
+def _requeued_elsewhere(database: Path, workflow_id: str, *, waiting: bool) -> None:
+    """Mark the run ``workflow_id`` as DBOS's recovery leaves a dead executor's run until a
+    live one dequeues it (``ENQUEUED``, the dead one's executor id), with an approval of it
+    that waits too if ``waiting`` (a copy of the run's row, named as approvals are)."""
+    connection = sqlite3.connect(database)
+    try:
+        with connection:
+            connection.execute(
+                "UPDATE workflow_status SET status = 'ENQUEUED', executor_id = 'dead-server' "
+                "WHERE workflow_uuid = ?",
+                (workflow_id,),
+            )
+            if waiting:
+                connection.execute(
+                    "CREATE TEMP TABLE copied AS SELECT * FROM workflow_status "
+                    "WHERE workflow_uuid = ?",
+                    (workflow_id,),
+                )
+                connection.execute(
+                    "UPDATE copied SET workflow_uuid = ?, name = ?",
+                    (approval_id(workflow_id, "/tool.k1"), APPROVAL_WORKFLOW),
+                )
+                connection.execute("INSERT INTO workflow_status SELECT * FROM copied")
+                connection.execute("DROP TABLE copied")
+    finally:
+        connection.close()
+
+
+async def test_a_new_turn_gives_up_a_run_requeued_from_a_dead_server_that_waits_for_a_decision(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A run of a dead executor that DBOS's recovery queued again keeps that executor's id
+    until a live one dequeues it: a new turn of its thread gives it up if it waits for a
+    decision (it was paused: the new turn replaces it), and leaves it to run on if not (a
+    streaming one, which the live executor that dequeues it runs to its end). (It was
+    skipped either way: the new turn gave up this executor's runs only, so the paused one
+    was run on, and waited to be resumed, after the turn that replaced it.)"""
+    from dbos import DBOS
+
+    database = tmp_path / "r.db"
+    agent = durable(echo.fork(alias="ECHO_REQUEUED"), database_url=f"sqlite:///{database}")
+    jobs = DurableJobs.of(agent, "ag-ui")
+    assert jobs is not None
+    async with MiniAgents():
+        paused = jobs.workflow_id("ada", "run-1", "thread-1")
+        streaming = jobs.workflow_id("ada", "run-2", "thread-1")
+        for run in (paused, streaming):
+            with workflow_id(run):
+                await agent.inquire("Hi")
+            await (await DBOS.retrieve_workflow_async(run)).get_result()  # (recorded)
+        _requeued_elsewhere(database, paused, waiting=True)
+        _requeued_elsewhere(database, streaming, waiting=False)
+        found = {run.workflow_id: run for run in await jobs.afind_all("ada", group="thread-1")}
+        assert [(found[run].here, found[run].waiting) for run in (paused, streaming)] == [
+            (False, True),
+            (False, False),
+        ]
+        await jobs.aabandon_all("ada", group="thread-1", paused_elsewhere=True)
+        found = {run.workflow_id: run for run in await jobs.afind_all("ada", group="thread-1")}
+    assert found[paused].cancelled
+    assert not found[streaming].ended  # left to the live executor that dequeues it
