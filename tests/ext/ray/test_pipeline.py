@@ -9,12 +9,13 @@ import signal
 import threading
 import uuid
 from collections.abc import AsyncGenerator, Generator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import ray
 
 from miniagents import InteractionContext, Message, MessageTuple, MiniAgent
+from miniagents.errors import MessageTypeError
 from miniagents.ext.ray import (
     ItemResult,
     MessageSerializationError,
@@ -140,6 +141,56 @@ def test_an_item_that_fails_gives_its_error_and_the_other_items_go_on(
     with pytest.raises(CustomError):
         results[1].get()
     assert str(results[2].get()) == "THREE"
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_bad_item_takes_its_place_after_the_results_before_it_even_in_flight(
+    signals: SignalsHandle, ordered: bool
+) -> None:
+    # the error ended the run at once: the results of the items before it were lost
+    key = uuid.uuid4().hex
+    # item 0 runs until item 2 has finished: item 2 is sent with the bad item's batch (the
+    # items before it in the batch go on), so item 0 is in flight when the bad item is read
+    texts = ["wait:go zero", "one", "finish:go two", cast("str", 3), "four"]
+    items = CountingItems(texts)
+    pipeline = ray_pipeline(
+        item_agent.fork(signals=signals, key=key),
+        items,
+        max_in_flight=4,
+        batch_size=2,
+        ordered=ordered,
+        num_cpus=0.5,
+    )
+    seen: list[str] = []
+
+    async def consume() -> None:
+        async for result in pipeline:
+            seen.append(str(result.get()))
+
+    with pytest.raises(MessageTypeError, match=r"^ray_pipeline\(\) got item 3, 3 "):
+        await consume()
+    zero_one, two = ["WAIT:GO ZERO", "ONE"], ["FINISH:GO TWO"]  # (a batch's results: at once)
+    assert seen == (zero_one + two if ordered else two + zero_one)
+    assert items.taken == 4  # nothing after it is read, so nothing after it is sent
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_a_bad_item_deep_in_a_run_loses_no_result_before_it(ordered: bool) -> None:
+    items = [f"m{n}" for n in range(200)]
+    items[150] = cast("str", b"150")
+    pipeline = ray_pipeline(
+        upper_agent, items, max_in_flight=8, batch_size=4, ordered=ordered, num_cpus=0.5
+    )
+    seen: list[int] = []
+
+    def consume() -> None:
+        for result in pipeline:
+            assert result.ok, result.error
+            seen.append(result.index)
+
+    with pytest.raises(MessageTypeError, match=r"^ray_pipeline\(\) got item 150, b'150' "):
+        consume()
+    assert (seen if ordered else sorted(seen)) == list(range(150))
 
 
 # ray.data's own DataContext sets settings it deprecates itself (Ray 2.60).
