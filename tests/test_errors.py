@@ -142,6 +142,10 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "the items iterable's own error, or the MessageTypeError of an item that cannot be an "
         "agent's input (item_input_error's), raised to the consumer after the results before it"
     ),
+    ("miniagents.ext.ray._pipeline_run", "failure"): (
+        "the items' own clean-up error (closing their iterator), raised with its own type "
+        "once Ray's cancel of the batches still running was waited for"
+    ),
     ("miniagents.pipeline.local", "error"): (
         "fail_fast: the first failed item's error, raised to the consumer with its own type"
     ),

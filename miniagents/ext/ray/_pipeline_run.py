@@ -206,7 +206,8 @@ class PipelineRun(Generic[T, ReplyT]):
         Raises:
             RayCancelTimeoutError: if Ray's cancel has not returned by then.
             RayAgentError: if Ray's cancel failed.
-            Exception: the error of the items' clean-up (after the cancel).
+            Exception: the error of the items' clean-up, after the cancel was waited for
+                (where both failed: the items' error, with the cancel's as its context).
         """
         with self._closing() as cancel:
             if cancel is not None:
@@ -222,7 +223,8 @@ class PipelineRun(Generic[T, ReplyT]):
         Raises:
             RayCancelTimeoutError: if Ray's cancel has not returned by then.
             RayAgentError: if Ray's cancel failed.
-            Exception: the error of the items' clean-up (after the cancel).
+            Exception: the error of the items' clean-up, after the cancel was waited for
+                (where both failed: the items' error, with the cancel's as its context).
         """
         with self._closing() as cancel:
             if cancel is not None:
@@ -231,11 +233,18 @@ class PipelineRun(Generic[T, ReplyT]):
     @contextmanager
     def _closing(self) -> Iterator[_Cancel | None]:
         """Close the items, then start Ray's cancel; the block waits for it (``None``: no
-        batch was running), and the items' clean-up error, if any, is raised after it."""
+        batch was running), and the items' clean-up error, if any, is raised after it (the
+        wait's own failure, if it failed too, as its context)."""
+        failure: BaseException | None = None
         try:
             self._close_source()
-        finally:
+        except BaseException as error:  # (raised once the cancel was waited for)
+            failure = error
+        try:
             yield self._cancel()
+        finally:
+            if failure is not None:
+                raise failure  # (Python keeps the wait's failure, if any, as its context)
 
     def _close_source(self) -> None:
         close = getattr(self.source, "close", None)

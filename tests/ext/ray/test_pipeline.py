@@ -8,7 +8,7 @@ import re
 import signal
 import threading
 import uuid
-from collections.abc import AsyncGenerator, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from typing import Any, cast
 
 import pytest
@@ -19,6 +19,7 @@ from miniagents.errors import MessageTypeError
 from miniagents.ext.ray import (
     ItemResult,
     MessageSerializationError,
+    RayAgentError,
     RayCancelTimeoutError,
     RayWorkerDiedError,
     ray_pipeline,
@@ -374,6 +375,90 @@ async def test_leaving_an_async_loop_early_waits_for_rays_cancel_off_the_event_l
         release.set()  # (the real cancel goes on)
         other.cancel()
     await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled:wait:never a"), WITHIN)
+
+
+class CleanUpError(Exception):
+    """The error of the items' own clean-up (e.g. the file they are read from)."""
+
+
+def _items_whose_clean_up_fails(texts: list[str]) -> Iterator[str]:
+    try:
+        yield from texts
+    finally:  # (closed by the run, left early)
+        raise CleanUpError("the items' file could not be closed")
+
+
+def _left_early_with_a_batch_running(
+    signals: SignalsHandle, key: str, cancel_timeout: float = WITHIN
+) -> Any:
+    """A pipeline over items whose clean-up fails; its 2nd item runs until cancelled."""
+    texts = ["first", "wait:never a"]
+    return ray_pipeline(
+        item_agent.fork(signals=signals, key=key),
+        _items_whose_clean_up_fails([*texts, "never read"]),
+        max_in_flight=2,  # (the third item is never read: the items are only closed)
+        num_cpus=0.5,
+        cancel_timeout=cancel_timeout,
+    )
+
+
+def _noting_cancel(noted: list[str], fails: bool) -> Callable[..., None]:
+    """Ray's cancel, noting in ``noted`` when it has returned (or failing after it ran)."""
+    real_cancel = ray.cancel
+
+    def cancel(ref: Any, **options: Any) -> None:
+        real_cancel(ref, **options)
+        noted.append("cancelled")
+        if fails:
+            raise ValueError("the cancel was refused")
+
+    return cancel
+
+
+@pytest.mark.parametrize("cancel_fails", [False, True])
+def test_closing_raises_the_items_clean_up_error_after_rays_cancel(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch, cancel_fails: bool
+) -> None:
+    key = uuid.uuid4().hex
+    results = iter(_left_early_with_a_batch_running(signals, key))
+    assert isinstance(results, Generator)
+    assert str(next(results).get()) == "FIRST"
+    ray.get(signals.wait.remote(f"{key}:waiting:wait:never a"), timeout=WITHIN)
+    noted: list[str] = []
+    monkeypatch.setattr(ray, "cancel", _noting_cancel(noted, cancel_fails))
+    with pytest.raises(CleanUpError, match="could not be closed") as raised:
+        results.close()  # leaving the loop early: the items are closed, the batch cancelled
+    assert noted == ["cancelled"]  # Ray's cancel was started and waited for, before it
+    _assert_the_cancels_failure_is_its_context(raised.value, cancel_fails)
+    ray.get(signals.wait.remote(f"{key}:cancelled:wait:never a"), timeout=WITHIN)
+
+
+@pytest.mark.parametrize("cancel_fails", [False, True])
+async def test_closing_an_async_loop_raises_the_items_clean_up_error_after_rays_cancel(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch, cancel_fails: bool
+) -> None:
+    key = uuid.uuid4().hex
+    results = aiter(_left_early_with_a_batch_running(signals, key))
+    assert isinstance(results, AsyncGenerator)
+    assert str((await anext(results)).get()) == "FIRST"
+    await asyncio.wait_for(signals.wait.remote(f"{key}:waiting:wait:never a"), WITHIN)
+    noted: list[str] = []
+    monkeypatch.setattr(ray, "cancel", _noting_cancel(noted, cancel_fails))
+    with pytest.raises(CleanUpError, match="could not be closed") as raised:
+        await results.aclose()  # leaving the loop early: the items are closed, the batch cancelled
+    assert noted == ["cancelled"]  # Ray's cancel was started and waited for, before it
+    _assert_the_cancels_failure_is_its_context(raised.value, cancel_fails)
+    await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled:wait:never a"), WITHIN)
+
+
+def _assert_the_cancels_failure_is_its_context(error: BaseException, cancel_fails: bool) -> None:
+    context = error.__context__
+    if not cancel_fails:
+        assert not isinstance(context, RayAgentError)
+        return
+    assert isinstance(context, RayAgentError)  # (the wait's own failure, kept)
+    assert str(context).startswith("Ray could not run the cancel of the pipeline's running")
+    assert isinstance(context.__cause__, ValueError)
 
 
 async def _collect(pipeline: Any) -> list[ItemResult[str]]:
