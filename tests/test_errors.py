@@ -120,11 +120,6 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.ext.dbos.runs", "error"): (
         "the error a durable run failed with, recorded, raised again where its replay stops"
     ),
-    ("miniagents.ext.ray._pipeline_run", "refused"): (
-        "the MessageTypeError of an item that cannot be an agent's input, made by the check "
-        "ray_pipeline shares with pipeline() (item_input_error, typed MessageTypeError | None: "
-        "raised when it is one)"
-    ),
     ("miniagents.ext.ray.agent", "failure"): "the remote agent's own error, with its own type",
     ("miniagents.ext.ray.agent", "self._failure(error)"): (
         "the error that ended the replies: the input's (re-raised), RayWorkerDiedError or "
@@ -144,7 +139,12 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "the items iterable's own error, raised to the consumer after the results before it"
     ),
     ("miniagents.ext.ray._pipeline_run", "self.read_error"): (
-        "the items iterable's own error, raised to the consumer after the results before it"
+        "the items iterable's own error, or the MessageTypeError of an item that cannot be an "
+        "agent's input (item_input_error's), raised to the consumer after the results before it"
+    ),
+    ("miniagents.ext.ray._pipeline_run", "failure"): (
+        "the items' own clean-up error (closing their iterator), raised with its own type "
+        "once Ray's cancel of the batches still running was waited for"
     ),
     ("miniagents.pipeline.local", "error"): (
         "fail_fast: the first failed item's error, raised to the consumer with its own type"

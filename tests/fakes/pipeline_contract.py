@@ -173,21 +173,35 @@ def bad_arguments_are_refused_at_once(run: Runner) -> None:
         run(contract_upper, ["a"], description=5)  # type: ignore[arg-type]
 
 
-def an_item_that_cannot_be_an_agents_input_stops_the_run_at_once(run: Runner) -> None:
+def _noting(items: list[str], read: list[object]) -> Iterator[str]:
+    """The items, lazily, each noted in ``read`` as the pipeline reads it."""
+    for item in items:
+        read.append(item)
+        yield item
+
+
+def _read_into(seen: list[str], results: Results) -> None:
+    """Note each result's replies in ``seen``, until the results end (or raise)."""
+    for result in results:
+        seen.append(str(result.get()))
+
+
+def an_item_that_cannot_be_an_agents_input_takes_its_place_after_the_results_before_it(
+    run: Runner,
+) -> None:
     items = cast("list[str]", ["a", "b", 5, "c"])  # (what mypy refuses: the user's code)
-    seen: list[int] = []
-
-    def consume() -> None:
-        for result in run(contract_upper, items):
-            seen.append(result.index)
-
-    with pytest.raises(MessageTypeError) as raised:
-        consume()
-    assert re.match(
-        r"(ray_)?pipeline\(\) got item 2, 5 \(of type int\), which cannot be an agent's input",
-        str(raised.value),
-    )
-    assert not {2, 3} & set(seen)  # (no result holding an error for it: the run stopped)
+    for ordered in (True, False):
+        read: list[object] = []
+        seen: list[str] = []
+        with pytest.raises(MessageTypeError) as raised:
+            _read_into(seen, run(contract_upper, _noting(items, read), ordered=ordered))
+        assert re.match(
+            r"(ray_)?pipeline\(\) got item 2, 5 \(of type int\), which cannot be an agent's "
+            "input",
+            str(raised.value),
+        )
+        assert (seen if ordered else sorted(seen)) == ["A", "B"]  # every result before it
+        assert read == ["a", "b", 5]  # nothing after it is read, so nothing after it starts
 
 
 def the_progress_bar_counts_items_and_failures_when_asked(run: Runner) -> None:
@@ -251,7 +265,7 @@ CASES: list[Callable[[Runner], None]] = [
     leaving_the_loop_early_closes_the_items,
     a_pipeline_runs_once,
     bad_arguments_are_refused_at_once,
-    an_item_that_cannot_be_an_agents_input_stops_the_run_at_once,
+    an_item_that_cannot_be_an_agents_input_takes_its_place_after_the_results_before_it,
     the_progress_bar_counts_items_and_failures_when_asked,
     a_progress_bar_that_cannot_be_made_closes_the_items,
 ]

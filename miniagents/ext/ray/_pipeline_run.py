@@ -85,7 +85,8 @@ class PipelineRun(Generic[T, ReplyT]):
         self.items: Iterator[tuple[int, T]] = enumerate(self.source)
         self.exhausted = False
         self.read_error: BaseException | None = None
-        """The error the items raised: the consumer gets it after the results before it."""
+        """The error the items raised, or the ``MessageTypeError`` of an item that cannot be
+        an agent's input: the consumer gets it after the results of the items before it."""
         self.in_flight = 0
         self.pending: dict[Any, _Batch[T]] = {}
         self.by_index: dict[int, ItemResult[T, ReplyT]] = {}
@@ -105,9 +106,9 @@ class PipelineRun(Generic[T, ReplyT]):
     def next_result(self) -> ItemResult[T, ReplyT] | None:
         """Send what there is room for, then the next result if it is ready.
 
-        Raises:
-            MessageTypeError: at once, for an item that cannot be an agent's input at all
-                (as ``pipeline()`` does): the run is to be closed.
+        An item that cannot be an agent's input at all ends the reading, as the items' own
+        error does: its ``MessageTypeError`` is :meth:`raise_read_error`'s, once the results
+        of the items before it are out (as ``pipeline()`` does).
         """
         self._fill()
         if self.settings.ordered:
@@ -127,13 +128,15 @@ class PipelineRun(Generic[T, ReplyT]):
             batch: _Batch[T] = _Batch([], [], [])
             taken = 0
             for index, item in _guarded(itertools.islice(self.items, settings.batch_size), self):
-                taken += 1
-                self.in_flight += 1
                 if type(item) is not str and (
                     refused := item_input_error(item, index, "ray_pipeline")
-                ):  # the caller's mistake, not the agent's failure: the run ends at once
+                ):  # the caller's mistake, not an agent's failure: it takes the item's
+                    # place, after the results of the items before it (none after it is read)
+                    self.read_error = refused
                     self.exhausted = True
-                    raise refused
+                    break
+                taken += 1
+                self.in_flight += 1
                 try:
                     data = dumps(item, f"the item {index} of the pipeline")
                 except MessageSerializationError as error:
@@ -183,9 +186,11 @@ class PipelineRun(Generic[T, ReplyT]):
             self.in_order_of_completion.append(result)
 
     def raise_read_error(self) -> None:
-        """Raise the error the items raised, if they did (once every result before it is out).
+        """Raise the error that ended the reading, if any (once every result before it is out).
 
         Raises:
+            MessageTypeError: for an item that cannot be an agent's input at all (its index
+                and type named).
             Exception: the items iterable's own error, with its type.
         """
         if self.read_error is not None:
@@ -201,7 +206,8 @@ class PipelineRun(Generic[T, ReplyT]):
         Raises:
             RayCancelTimeoutError: if Ray's cancel has not returned by then.
             RayAgentError: if Ray's cancel failed.
-            Exception: the error of the items' clean-up (after the cancel).
+            Exception: the error of the items' clean-up, after the cancel was waited for
+                (where both failed: the items' error, with the cancel's as its context).
         """
         with self._closing() as cancel:
             if cancel is not None:
@@ -217,7 +223,8 @@ class PipelineRun(Generic[T, ReplyT]):
         Raises:
             RayCancelTimeoutError: if Ray's cancel has not returned by then.
             RayAgentError: if Ray's cancel failed.
-            Exception: the error of the items' clean-up (after the cancel).
+            Exception: the error of the items' clean-up, after the cancel was waited for
+                (where both failed: the items' error, with the cancel's as its context).
         """
         with self._closing() as cancel:
             if cancel is not None:
@@ -226,11 +233,18 @@ class PipelineRun(Generic[T, ReplyT]):
     @contextmanager
     def _closing(self) -> Iterator[_Cancel | None]:
         """Close the items, then start Ray's cancel; the block waits for it (``None``: no
-        batch was running), and the items' clean-up error, if any, is raised after it."""
+        batch was running), and the items' clean-up error, if any, is raised after it (the
+        wait's own failure, if it failed too, as its context)."""
+        failure: BaseException | None = None
         try:
             self._close_source()
-        finally:
+        except BaseException as error:  # (raised once the cancel was waited for)
+            failure = error
+        try:
             yield self._cancel()
+        finally:
+            if failure is not None:
+                raise failure  # (Python keeps the wait's failure, if any, as its context)
 
     def _close_source(self) -> None:
         close = getattr(self.source, "close", None)

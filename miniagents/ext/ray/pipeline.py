@@ -271,7 +271,8 @@ def ray_pipeline(
             before; the first gets the item).
         items: The items: any iterable of ``MessageType`` values (read lazily), or a
             ``ray.data.Dataset`` (each row, a dict, is one item: a message with the row's
-            columns as its fields).
+            columns as its fields). An item that cannot be one (an ``int``, ``bytes``)
+            ends the run with a ``MessageTypeError`` in its place (see below).
         max_in_flight: At most this many items are on their way at once (sent, and
             their results not yet handed out); at least ``batch_size``.
         batch_size: How many items go to a worker together (they run there concurrently).
@@ -310,9 +311,10 @@ def ray_pipeline(
     Iterating the pipeline raises :class:`RayPipelineLinkError` where a budget of
     :mod:`miniagents.ext.llm` applies (``charged_to``, ``with_budget``, a ``Budget`` bound in
     one of its agents): it could not hold
-    on the workers (see the module); and a ``MessageTypeError``, at once, for an item that
-    cannot be an agent's input at all (an ``int``, say: its index and type named, as
-    ``pipeline()`` does), before it is sent.
+    on the workers (see the module); and a ``MessageTypeError`` for an item that cannot be
+    an agent's input at all (an ``int``, say: its index and type named), in its place, as
+    ``pipeline()`` does: after the results of every item before it (those on their way
+    awaited), and no item after it is read or sent.
     """
     require_ray()
     try:  # the local pipeline's check of the agents

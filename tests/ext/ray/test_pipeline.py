@@ -8,16 +8,18 @@ import re
 import signal
 import threading
 import uuid
-from collections.abc import AsyncGenerator, Generator, Iterator
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from typing import Any, cast
 
 import pytest
 import ray
 
 from miniagents import InteractionContext, Message, MessageTuple, MiniAgent
+from miniagents.errors import MessageTypeError
 from miniagents.ext.ray import (
     ItemResult,
     MessageSerializationError,
+    RayAgentError,
     RayCancelTimeoutError,
     RayWorkerDiedError,
     ray_pipeline,
@@ -140,6 +142,56 @@ def test_an_item_that_fails_gives_its_error_and_the_other_items_go_on(
     with pytest.raises(CustomError):
         results[1].get()
     assert str(results[2].get()) == "THREE"
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_bad_item_takes_its_place_after_the_results_before_it_even_in_flight(
+    signals: SignalsHandle, ordered: bool
+) -> None:
+    # the error ended the run at once: the results of the items before it were lost
+    key = uuid.uuid4().hex
+    # item 0 runs until item 2 has finished: item 2 is sent with the bad item's batch (the
+    # items before it in the batch go on), so item 0 is in flight when the bad item is read
+    texts = ["wait:go zero", "one", "finish:go two", cast("str", 3), "four"]
+    items = CountingItems(texts)
+    pipeline = ray_pipeline(
+        item_agent.fork(signals=signals, key=key),
+        items,
+        max_in_flight=4,
+        batch_size=2,
+        ordered=ordered,
+        num_cpus=0.5,
+    )
+    seen: list[str] = []
+
+    async def consume() -> None:
+        async for result in pipeline:
+            seen.append(str(result.get()))
+
+    with pytest.raises(MessageTypeError, match=r"^ray_pipeline\(\) got item 3, 3 "):
+        await consume()
+    zero_one, two = ["WAIT:GO ZERO", "ONE"], ["FINISH:GO TWO"]  # (a batch's results: at once)
+    assert seen == (zero_one + two if ordered else two + zero_one)
+    assert items.taken == 4  # nothing after it is read, so nothing after it is sent
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_a_bad_item_deep_in_a_run_loses_no_result_before_it(ordered: bool) -> None:
+    items = [f"m{n}" for n in range(200)]
+    items[150] = cast("str", b"150")
+    pipeline = ray_pipeline(
+        upper_agent, items, max_in_flight=8, batch_size=4, ordered=ordered, num_cpus=0.5
+    )
+    seen: list[int] = []
+
+    def consume() -> None:
+        for result in pipeline:
+            assert result.ok, result.error
+            seen.append(result.index)
+
+    with pytest.raises(MessageTypeError, match=r"^ray_pipeline\(\) got item 150, b'150' "):
+        consume()
+    assert (seen if ordered else sorted(seen)) == list(range(150))
 
 
 # ray.data's own DataContext sets settings it deprecates itself (Ray 2.60).
@@ -323,6 +375,90 @@ async def test_leaving_an_async_loop_early_waits_for_rays_cancel_off_the_event_l
         release.set()  # (the real cancel goes on)
         other.cancel()
     await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled:wait:never a"), WITHIN)
+
+
+class CleanUpError(Exception):
+    """The error of the items' own clean-up (e.g. the file they are read from)."""
+
+
+def _items_whose_clean_up_fails(texts: list[str]) -> Iterator[str]:
+    try:
+        yield from texts
+    finally:  # (closed by the run, left early)
+        raise CleanUpError("the items' file could not be closed")
+
+
+def _left_early_with_a_batch_running(
+    signals: SignalsHandle, key: str, cancel_timeout: float = WITHIN
+) -> Any:
+    """A pipeline over items whose clean-up fails; its 2nd item runs until cancelled."""
+    texts = ["first", "wait:never a"]
+    return ray_pipeline(
+        item_agent.fork(signals=signals, key=key),
+        _items_whose_clean_up_fails([*texts, "never read"]),
+        max_in_flight=2,  # (the third item is never read: the items are only closed)
+        num_cpus=0.5,
+        cancel_timeout=cancel_timeout,
+    )
+
+
+def _noting_cancel(noted: list[str], fails: bool) -> Callable[..., None]:
+    """Ray's cancel, noting in ``noted`` when it has returned (or failing after it ran)."""
+    real_cancel = ray.cancel
+
+    def cancel(ref: Any, **options: Any) -> None:
+        real_cancel(ref, **options)
+        noted.append("cancelled")
+        if fails:
+            raise ValueError("the cancel was refused")
+
+    return cancel
+
+
+@pytest.mark.parametrize("cancel_fails", [False, True])
+def test_closing_raises_the_items_clean_up_error_after_rays_cancel(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch, cancel_fails: bool
+) -> None:
+    key = uuid.uuid4().hex
+    results = iter(_left_early_with_a_batch_running(signals, key))
+    assert isinstance(results, Generator)
+    assert str(next(results).get()) == "FIRST"
+    ray.get(signals.wait.remote(f"{key}:waiting:wait:never a"), timeout=WITHIN)
+    noted: list[str] = []
+    monkeypatch.setattr(ray, "cancel", _noting_cancel(noted, cancel_fails))
+    with pytest.raises(CleanUpError, match="could not be closed") as raised:
+        results.close()  # leaving the loop early: the items are closed, the batch cancelled
+    assert noted == ["cancelled"]  # Ray's cancel was started and waited for, before it
+    _assert_the_cancels_failure_is_its_context(raised.value, cancel_fails)
+    ray.get(signals.wait.remote(f"{key}:cancelled:wait:never a"), timeout=WITHIN)
+
+
+@pytest.mark.parametrize("cancel_fails", [False, True])
+async def test_closing_an_async_loop_raises_the_items_clean_up_error_after_rays_cancel(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch, cancel_fails: bool
+) -> None:
+    key = uuid.uuid4().hex
+    results = aiter(_left_early_with_a_batch_running(signals, key))
+    assert isinstance(results, AsyncGenerator)
+    assert str((await anext(results)).get()) == "FIRST"
+    await asyncio.wait_for(signals.wait.remote(f"{key}:waiting:wait:never a"), WITHIN)
+    noted: list[str] = []
+    monkeypatch.setattr(ray, "cancel", _noting_cancel(noted, cancel_fails))
+    with pytest.raises(CleanUpError, match="could not be closed") as raised:
+        await results.aclose()  # leaving the loop early: the items are closed, the batch cancelled
+    assert noted == ["cancelled"]  # Ray's cancel was started and waited for, before it
+    _assert_the_cancels_failure_is_its_context(raised.value, cancel_fails)
+    await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled:wait:never a"), WITHIN)
+
+
+def _assert_the_cancels_failure_is_its_context(error: BaseException, cancel_fails: bool) -> None:
+    context = error.__context__
+    if not cancel_fails:
+        assert not isinstance(context, RayAgentError)
+        return
+    assert isinstance(context, RayAgentError)  # (the wait's own failure, kept)
+    assert str(context).startswith("Ray could not run the cancel of the pipeline's running")
+    assert isinstance(context.__cause__, ValueError)
 
 
 async def _collect(pipeline: Any) -> list[ItemResult[str]]:
