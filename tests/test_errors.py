@@ -136,7 +136,8 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "traceback it had when the result was made)"
     ),
     ("miniagents.pipeline.local", "read_error"): (
-        "the items iterable's own error, raised to the consumer after the results before it"
+        "the items iterable's own error, or the MessageTypeError of an item that cannot be an "
+        "agent's input, raised to the consumer after the results before it"
     ),
     ("miniagents.ext.ray._pipeline_run", "self.read_error"): (
         "the items iterable's own error, or the MessageTypeError of an item that cannot be an "

@@ -606,8 +606,8 @@ def item_input_error(item: object, index: int, caller: str) -> MessageTypeError 
     an iterable that is not a list or a tuple holds is not looked at here (reading it would
     use it up): the agent's input checks it, and the item fails on its own. Both pipelines
     check their items with it (``pipeline`` and ``ray_pipeline``), and end the run with its
-    error (``pipeline``: in the item's place, after the results of the items before it): the
-    caller's mistake, not an agent's failure.
+    error in the item's place, after the results of the items before it: the caller's
+    mistake, not an agent's failure.
 
     Args:
         item: The item, as read from the items.
