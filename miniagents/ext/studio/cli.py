@@ -51,14 +51,13 @@ from types import TracebackType
 
 from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
-from miniagents.ext.studio.fork import _planned, afork
+from miniagents.ext.studio.fork import TOKEN_VARIABLE, _planned, afork
 from miniagents.ext.studio.recorder import Recorder
 from miniagents.ext.studio.store import MAX_RUN_EVENTS, STORE_VARIABLE, RunStore, store_path
 from miniagents.ext.studio.tree import RunTree
 
 __all__ = ["DEFAULT_PORT", "TOKEN_VARIABLE", "run_main", "studio_main"]
 
-TOKEN_VARIABLE = "MINIAGENTS_STUDIO_TOKEN"
 DEFAULT_PORT = 8100
 
 
