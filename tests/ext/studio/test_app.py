@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+import uvicorn
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
-from miniagents.ext.studio import Recorder, RunStore
+from miniagents.ext.studio import Recorder, RunStore, cli
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
@@ -392,3 +394,34 @@ async def test_a_client_that_left_a_quiet_runs_events_is_noticed_by_the_keepaliv
                     recorder.close()
                     rest = [line async for line in again.aiter_lines()]
                 assert any(line.startswith("event: end") for line in rest)
+
+
+async def test_the_studios_server_bounds_its_connections_and_the_size_of_their_headers(
+    store: RunStore,
+) -> None:
+    config = cli._server_config(studio_app(store, token=TOKEN))  # (was: unbounded, uvicorn's)
+    bounds = (config.limit_concurrency, config.timeout_keep_alive, config.http)
+    assert bounds == (128, 5, "h11")
+    assert config.h11_max_incomplete_event_size == 16 * 1024
+    config.limit_concurrency = 2  # (the connection asking counts: one more is one too many)
+    server = uvicorn.Server(config)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    address = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        async with httpx.AsyncClient(base_url=address) as first, httpx.AsyncClient() as second:
+            assert (await first.get("/api/runs")).status_code == 401  # (kept alive, open)
+            refused = await second.get(f"{address}/api/runs", headers=AUTH)
+            assert (refused.status_code, refused.text) == (503, "Service Unavailable")
+        reader, writer = await asyncio.open_connection("127.0.0.1", listener.getsockname()[1])
+        writer.write(b"GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"x" * 20_000)
+        # (headers not ended, past 16 KiB: refused, not read on and kept)
+        assert (await reader.readline()).startswith(b"HTTP/1.1 400 ")
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
