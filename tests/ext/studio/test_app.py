@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 import uvicorn
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
-from miniagents.ext.studio import Recorder, RunStore, cli
+from miniagents.ext.studio import Recorder, RunStore, RunTree, cli
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
@@ -425,3 +426,37 @@ async def test_the_studios_server_bounds_its_connections_and_the_size_of_their_h
         server.should_exit = True
         await serving
         listener.close()
+
+
+async def test_reads_of_whole_runs_past_the_most_at_once_are_a_503_to_retry(
+    store: RunStore, recorded: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, released = threading.Event(), threading.Event()
+    read_whole = RunTree.of
+
+    def held(runs: RunStore, run: str, max_events: int) -> RunTree:
+        entered.set()
+        released.wait(WAIT)
+        return read_whole(runs, run, max_events)
+
+    monkeypatch.setattr(RunTree, "of", held)
+    diff = f"/api/diff?left={recorded}&right={recorded}"
+    async with served(studio_app(store, token=TOKEN, max_reads=1)) as client:
+        first = asyncio.create_task(client.get(diff, headers=AUTH))
+        await asyncio.to_thread(entered.wait, WAIT)  # (the first diff reads, held)
+        refused = [  # (was: each read at once, however many)
+            await client.get(diff, headers=AUTH),
+            await client.post(
+                f"/api/runs/{recorded}/fork",
+                headers={**AUTH, "Content-Type": "application/json"},
+                json={"call": 1, "reply": "Hi."},
+            ),
+        ]
+        for response in refused:
+            assert (response.status_code, response.headers["retry-after"]) == (503, "1")
+            error = response.json()["error"]
+            assert error["code"] == "too_many_reads"
+            assert error["message"].endswith("at once as it may (1); retry in a moment.")
+        released.set()
+        assert (await first).status_code == 200
+        assert (await client.get(diff, headers=AUTH)).status_code == 200  # (its place back)
