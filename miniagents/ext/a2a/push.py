@@ -59,8 +59,12 @@ class A2APushNotifications:
 
     Attributes:
         allowed_urls: The URLs webhooks may be under: each a scheme, host, port (``*``:
-            any) and path prefix, e.g. ``https://hooks.example.com/a2a/`` or
-            ``http://127.0.0.1:*/``; a webhook elsewhere is refused (-32602).
+            any) and path prefix, e.g. ``https://hooks.example.com/a2a/`` or, for a
+            receiver on this machine, ``http://127.0.0.1:8200/a2a-hooks/``; a webhook
+            elsewhere is refused (-32602). Allow one host, one port and one path each:
+            every client that may set a webhook makes the app post where it allows, and
+            ``http://127.0.0.1:*/`` would let it post to any service listening on this
+            machine (``*`` suits a host that serves nothing but webhooks).
         signing_secret: The secret each post is signed with (``X-A2A-Signature``), if any.
         max_per_task: The most webhooks one task has.
         timeout: Seconds one post may take.
@@ -152,7 +156,7 @@ class _Prefix:
             raise A2AConfigurationError(
                 f"allowed_urls holds {allowed!r}, which is no URL webhooks can be under: give "
                 "a scheme, a host, a port (or :* for any) and a path, e.g. "
-                "'https://hooks.example.com/a2a/' or 'http://127.0.0.1:*/'."
+                "'https://hooks.example.com/a2a/' or 'http://127.0.0.1:8200/a2a-hooks/'."
             )
         default = 443 if parts.scheme == "https" else 80
         path = parts.path or "/"

@@ -21,6 +21,10 @@ side by side. Its JSON API, under ``/api``:
                                             413, and so is its fork)
 ==========================================  ==============================================
 
+A diff and a fork read runs whole (up to ``max_run_events`` events each): at most
+``max_reads`` such requests read at once, and one more is a 503 (``too_many_reads``, with
+``Retry-After``) to retry in a moment.
+
 **Who asks.** The studio shows what programs did, prompts and replies included, and runs
 programs again: every ``/api`` request needs the bearer token it was made with
 (``Authorization: Bearer <token>``; the page has it from its address, ``/#token=...``,
@@ -45,7 +49,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from miniagents.arguments import check_count
 from miniagents.ext.errors import MissingExtraError, WebConfigurationError
@@ -110,6 +114,7 @@ def studio_app(
     environment: Mapping[str, str] | None = None,
     max_forks: int = 2,
     max_followers: int = 64,
+    max_reads: int = 4,
     fork_timeout: float | None = 600.0,
     max_run_events: int = MAX_RUN_EVENTS,
     keepalive: float = 15.0,
@@ -126,6 +131,8 @@ def studio_app(
             (e.g. a model server's address).
         max_forks: The most fork programs running at once (one more is a 429).
         max_followers: The most event streams open at once (one more is a 503).
+        max_reads: The most diffs and forks reading their runs at once (one more is a 503,
+            to retry).
         fork_timeout: Seconds a fork's program may run before it is killed (``None``: no
             limit).
         max_run_events: The most events of a run one diff or fork reads (a run of more is a
@@ -160,6 +167,7 @@ def studio_app(
     limits = (
         ("max_forks", max_forks),
         ("max_followers", max_followers),
+        ("max_reads", max_reads),
         ("max_run_events", max_run_events),
     )
     for name, limit in limits:
@@ -173,6 +181,7 @@ def studio_app(
             allowed_hosts,
             forks,
             _Bound(max_followers),
+            _Bound(max_reads),
             max_run_events,
             float(keepalive),
         )
@@ -206,6 +215,7 @@ async def _serve_file(request: Request) -> Response:
 
 
 _Handler = Callable[[Request], Awaitable[Response]]
+_Read = TypeVar("_Read")
 
 
 class _Studio:
@@ -218,6 +228,7 @@ class _Studio:
         allowed_hosts: Sequence[str],
         forks: _Forks,
         followers: _Bound,
+        reads: _Bound,
         max_run_events: int,
         keepalive: float,
     ) -> None:
@@ -228,6 +239,7 @@ class _Studio:
         self.door = Door(BearerTokenAuth({token: "studio"}), settings, "the studio")
         self.forks = forks
         self.followers = followers
+        self.reads = reads
 
     def api(self, handler: _Handler) -> _Handler:
         """``handler`` for the token's holder alone, the studio's errors as JSON errors."""
@@ -302,7 +314,7 @@ class _Studio:
         edits = {name: asked.get(name) for name in ("reply", "prompt", "system")}
         if any(edit is not None and not isinstance(edit, str) for edit in edits.values()):
             return _error(422, "bad_fork", "reply, prompt and system are texts.")
-        planned = await asyncio.to_thread(
+        planned = await self.read(
             lambda: plan_fork(
                 self.runs,
                 request.path_params["run"],
@@ -311,6 +323,8 @@ class _Studio:
                 max_events=self.max_run_events,
             )
         )
+        if isinstance(planned, Response):
+            return planned
         if not self.forks.start(planned):
             return _error(
                 429,
@@ -318,6 +332,28 @@ class _Studio:
                 f"{self.forks.limit} forks run already; wait for one to end.",
             )
         return JSONResponse({"run": planned.child, "forked_from": planned.run}, status_code=202)
+
+    async def read(self, reading: Callable[[], _Read]) -> _Read | Response:
+        """``reading()`` in a thread, or a 503 if ``max_reads`` reads run already.
+
+        Its place is given back as the thread ends (a request given up does not end it).
+        """
+        if not self.reads.take():
+            return _error(
+                503,
+                "too_many_reads",
+                f"The studio reads as many runs at once as it may ({self.reads.limit}); retry in "
+                "a moment.",
+                headers={"Retry-After": "1"},
+            )
+        thread = asyncio.ensure_future(asyncio.to_thread(reading))
+        thread.add_done_callback(self._read_ended)
+        return await asyncio.shield(thread)
+
+    def _read_ended(self, thread: asyncio.Future[Any]) -> None:
+        self.reads.give_back()
+        if not thread.cancelled():
+            thread.exception()  # (retrieved: the request may have been given up)
 
     async def fork_state(self, request: Request) -> Response:
         """``GET /api/forks/{run}``."""
@@ -331,12 +367,14 @@ class _Studio:
         left, right = request.query_params.get("left"), request.query_params.get("right")
         if not left or not right:
             return _error(400, "bad_diff", "Give the two runs: /api/diff?left=RUN&right=RUN.")
-        trees = await asyncio.to_thread(
+        trees = await self.read(
             lambda: (
                 RunTree.of(self.runs, left, self.max_run_events),
                 RunTree.of(self.runs, right, self.max_run_events),
             )
         )
+        if isinstance(trees, Response):
+            return trees
         rows = diff_runs(*trees)
         return JSONResponse(
             {
@@ -347,8 +385,11 @@ class _Studio:
         )
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _error(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _whole(given: str | None, default: int) -> int | None:

@@ -53,6 +53,7 @@ from miniagents.root_error import ArgumentError
 __all__ = [
     "FORK_VARIABLE",
     "MAX_EDIT_CHARS",
+    "TOKEN_VARIABLE",
     "Fork",
     "ForkResult",
     "afork",
@@ -63,6 +64,13 @@ __all__ = [
 
 FORK_VARIABLE = "MINIAGENTS_STUDIO_FORK"
 """The environment variable that tells a recorder its run is a fork (the fork, as JSON)."""
+
+TOKEN_VARIABLE = "MINIAGENTS_STUDIO_TOKEN"
+"""The environment variable of the studio's token (``miniagents studio`` reads it).
+
+A fork's program never gets it (:func:`afork` leaves it out of the program's environment):
+the program needs no token, and whoever reads its environment could use the studio.
+"""
 
 MAX_EDIT_CHARS = 100_000
 """The longest edited reply or prompt a fork takes."""
@@ -362,6 +370,8 @@ async def afork(
     The program runs with its recorded command, in its recorded folder, in this process's
     environment with ``environment`` over it, and the store and the fork in
     ``MINIAGENTS_STUDIO`` and ``MINIAGENTS_STUDIO_FORK``; its run is ``fork.child``. The
+    studio's token (:data:`TOKEN_VARIABLE`) is left out of the environment it inherits:
+    the program needs none. The
     program reads the run's calls up to ``fork.max_events`` events: a run that grew past
     it since the fork was planned is refused there (``StudioRunTooLargeError``, as
     :func:`plan_fork` refuses it), and the program ends without running (``miniagents
@@ -378,7 +388,7 @@ async def afork(
     """
     run = store.run(fork.run)
     variables = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != TOKEN_VARIABLE},
         **(environment or {}),
         STORE_VARIABLE: str(store.path.resolve()),
         FORK_VARIABLE: json.dumps(fork.as_json(), ensure_ascii=False),

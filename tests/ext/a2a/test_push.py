@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from starlette.applications import Starlette
@@ -430,6 +432,23 @@ async def test_a_deleted_webhook_is_posted_nothing_more_and_one_set_again_hears_
 def test_push_notifications_need_urls_webhooks_can_be_under(allowed: Any) -> None:
     with pytest.raises(A2AConfigurationError, match="allowed_urls"):
         A2APushNotifications(allowed_urls=allowed)
+
+
+def test_the_allowed_urls_the_docs_show_are_one_host_one_port_one_path() -> None:
+    with pytest.raises(A2AConfigurationError) as refused:
+        A2APushNotifications(allowed_urls=["ftp://hooks.example/"])
+    shown = [
+        *re.findall(r"``(https?://[^`]+)``", A2APushNotifications.__doc__ or ""),
+        *re.findall(r"'(https?://[^']+)'", str(refused.value)),
+    ]
+    examples = [url for url in shown if url != "http://127.0.0.1:*/"]  # (the one warned of)
+    assert len(examples) == 4
+    for url in examples:  # (was: http://127.0.0.1:*/, a post to any port of this machine)
+        parts = urlsplit(url)
+        assert ":*" not in parts.netloc, url
+        assert parts.path.strip("/"), url
+        assert A2APushNotifications(allowed_urls=[url]).refusal(f"{url}hook") is None
+    assert "would let it post to any service" in (A2APushNotifications.__doc__ or "")
 
 
 def test_a_signature_of_another_time_is_refused() -> None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+import uvicorn
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
-from miniagents.ext.studio import Recorder, RunStore
+from miniagents.ext.studio import Recorder, RunStore, RunTree, cli
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
@@ -392,3 +395,68 @@ async def test_a_client_that_left_a_quiet_runs_events_is_noticed_by_the_keepaliv
                     recorder.close()
                     rest = [line async for line in again.aiter_lines()]
                 assert any(line.startswith("event: end") for line in rest)
+
+
+async def test_the_studios_server_bounds_its_connections_and_the_size_of_their_headers(
+    store: RunStore,
+) -> None:
+    config = cli._server_config(studio_app(store, token=TOKEN))  # (was: unbounded, uvicorn's)
+    bounds = (config.limit_concurrency, config.timeout_keep_alive, config.http)
+    assert bounds == (128, 5, "h11")
+    assert config.h11_max_incomplete_event_size == 16 * 1024
+    config.limit_concurrency = 2  # (the connection asking counts: one more is one too many)
+    server = uvicorn.Server(config)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    address = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        async with httpx.AsyncClient(base_url=address) as first, httpx.AsyncClient() as second:
+            assert (await first.get("/api/runs")).status_code == 401  # (kept alive, open)
+            refused = await second.get(f"{address}/api/runs", headers=AUTH)
+            assert (refused.status_code, refused.text) == (503, "Service Unavailable")
+        reader, writer = await asyncio.open_connection("127.0.0.1", listener.getsockname()[1])
+        writer.write(b"GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"x" * 20_000)
+        # (headers not ended, past 16 KiB: refused, not read on and kept)
+        assert (await reader.readline()).startswith(b"HTTP/1.1 400 ")
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
+
+
+async def test_reads_of_whole_runs_past_the_most_at_once_are_a_503_to_retry(
+    store: RunStore, recorded: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, released = threading.Event(), threading.Event()
+    read_whole = RunTree.of
+
+    def held(runs: RunStore, run: str, max_events: int) -> RunTree:
+        entered.set()
+        released.wait(WAIT)
+        return read_whole(runs, run, max_events)
+
+    monkeypatch.setattr(RunTree, "of", held)
+    diff = f"/api/diff?left={recorded}&right={recorded}"
+    async with served(studio_app(store, token=TOKEN, max_reads=1)) as client:
+        first = asyncio.create_task(client.get(diff, headers=AUTH))
+        await asyncio.to_thread(entered.wait, WAIT)  # (the first diff reads, held)
+        refused = [  # (was: each read at once, however many)
+            await client.get(diff, headers=AUTH),
+            await client.post(
+                f"/api/runs/{recorded}/fork",
+                headers={**AUTH, "Content-Type": "application/json"},
+                json={"call": 1, "reply": "Hi."},
+            ),
+        ]
+        for response in refused:
+            assert (response.status_code, response.headers["retry-after"]) == (503, "1")
+            error = response.json()["error"]
+            assert error["code"] == "too_many_reads"
+            assert error["message"].endswith("at once as it may (1); retry in a moment.")
+        released.set()
+        assert (await first).status_code == 200
+        assert (await client.get(diff, headers=AUTH)).status_code == 200  # (its place back)

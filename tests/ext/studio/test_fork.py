@@ -3,6 +3,7 @@ request to the fake server), the calls after it live; and the two runs side by s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -20,7 +21,7 @@ from miniagents.ext.studio import (
     diff_runs,
     plan_fork,
 )
-from miniagents.ext.studio.cli import studio_main
+from miniagents.ext.studio.cli import TOKEN_VARIABLE, studio_main
 from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import (
     StudioForkError,
@@ -279,3 +280,20 @@ def test_miniagents_run_passes_the_programs_exit_status_and_records_its_failure(
         ("failing.py", "failed", "SystemExit: 3"),
     ]
     store.close()
+
+
+async def test_a_forks_program_gets_the_studios_environment_without_its_token(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_VARIABLE, "s3cr3t-studio-token")
+    monkeypatch.setenv("MINIAGENTS_TEST_INHERITED", "kept")
+    printing = "import json, os; print(json.dumps(dict(os.environ)))"
+    with Recorder(store, command=(sys.executable, "-c", printing)) as recorder:
+        pass
+    planned = Fork(recorder.run_id, 1, "k", "20261127-000000-child0")
+    result = await afork(store, planned, environment={"MINIAGENTS_TEST_GIVEN": "given"})
+    assert result.returncode == 0, result.output
+    seen = json.loads(result.output)
+    assert TOKEN_VARIABLE not in seen  # (was: the studio's token, for any program it forks)
+    assert (seen["MINIAGENTS_TEST_INHERITED"], seen["MINIAGENTS_TEST_GIVEN"]) == ("kept", "given")
+    assert seen[STORE_VARIABLE] == str(store.path.resolve())
