@@ -97,24 +97,37 @@ def check_number(
     value: object,
     name: str,
     *,
+    least: float = 0,
     most: float = math.inf,
+    finite: bool = False,
     unit: str = "",
     owner: str = "",
     fix: str = "",
     error: type[ArgumentError] = ArgumentError,
 ) -> float:
-    """``value`` as a ``float`` if it is a number from 0 to ``most`` (``inf`` by default).
+    """``value`` as a ``float`` if it is a number from ``least`` (0) to ``most`` (``inf``).
 
     ``unit``: what it counts (``"US dollars"``), said in the message; a number up to 1 is a
-    ratio, a threshold: ``check_number(value, "threshold", most=1)``.
+    ratio, a threshold: ``check_number(value, "threshold", most=1)``. ``finite``: ``inf``
+    is refused too (where it is no limit, e.g. a budget, it is taken).
 
     Raises:
         ArgumentError: (or ``error``) for anything else (NaN too).
     """
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= most:
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and least <= value <= most
+        and not (finite and value == math.inf)
+    ):
         return float(value)  # (NaN is not)
-    kind = f"a number of {unit}" if unit else "a number"
-    rule = f"{kind} of at least 0" if most == math.inf else f"{kind} from 0 to {most:g}"
+    number = "a finite number" if finite and most == math.inf else "a number"
+    kind = f"{number} of {unit}" if unit else number
+    rule = (
+        f"{kind} of at least {least:g}"
+        if most == math.inf
+        else f"{kind} from {least:g} to {most:g}"
+    )
     raise refused_argument(value, name, rule, owner=owner, fix=fix, error=error)
 
 

@@ -81,6 +81,20 @@ def test_a_number_is_from_0_to_its_most() -> None:
             check_number(bad, "p", most=1)
 
 
+def test_a_number_may_have_a_least_below_0() -> None:
+    assert [check_number(value, "p", least=-2, most=2) for value in (-2, 0, 2)] == [-2, 0, 2]
+    for bad in [-2.5, 2.01, math.nan, *NOT_NUMBERS]:
+        with pytest.raises(ArgumentError, match=r"^p must be a number from -2 to 2; got "):
+            check_number(bad, "p", least=-2, most=2)
+
+
+def test_a_finite_number_refuses_inf() -> None:
+    assert check_number(2.5, "t", finite=True) == 2.5
+    for bad in [math.inf, -math.inf, math.nan]:
+        with pytest.raises(ArgumentError, match=r"^t must be a finite number of at least 0; got "):
+            check_number(bad, "t", finite=True)
+
+
 def test_a_path_is_a_str_or_a_path_like() -> None:
     given = ("a.md", Path("a.md"))
     assert [check_path(path, "file", owner="f", fix="") for path in given] == list(given)

@@ -68,4 +68,10 @@ class OpenAIOptions(SDKOptions):
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
         """
         super().check(alias)
-        check_sampling(alias, max_tokens=self.max_tokens)
+        check_sampling(
+            alias,
+            max_tokens=self.max_tokens,
+            max_completion_tokens=self.max_completion_tokens,
+            presence_penalty=self.presence_penalty,
+            frequency_penalty=self.frequency_penalty,
+        )

@@ -48,6 +48,7 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
     call_option,
+    check_sampling,
 )
 from miniagents.ext.llm.sdk_calls import (
     SDKOptions,
@@ -145,6 +146,7 @@ class AnthropicOptions(SDKOptions):
         check_count(
             self.max_tokens, "max_tokens", owner=owner, fix=fix, error=LLMConfigurationError
         )
+        check_sampling(alias, top_k=self.top_k)
 
 
 class AnthropicProvider:

@@ -143,8 +143,8 @@ class GeminiOptions(SDKOptions):
         top_k: Sample only from this many most likely tokens.
         stop_sequences: Texts at which the model stops.
         seed: A seed, so that repeated calls sample alike (as far as the service can).
-        presence_penalty: Higher makes new topics more likely.
-        frequency_penalty: Higher makes repeated tokens less likely.
+        presence_penalty: From -2 to 2: higher makes new topics more likely.
+        frequency_penalty: From -2 to 2: higher makes repeated tokens less likely.
         max_retries: How many times the SDK retries a request that failed with HTTP 408,
             429 or 5xx, or a broken connection, before its reply began (with backoff from
             1 s); ``None``: the client's own setting (no retry unless the client was made
@@ -171,7 +171,13 @@ class GeminiOptions(SDKOptions):
             LLMConfigurationError: for one of the wrong kind, naming it and the fix.
         """
         super().check(alias)
-        check_sampling(alias, max_tokens=self.max_tokens)
+        check_sampling(
+            alias,
+            max_tokens=self.max_tokens,
+            top_k=self.top_k,
+            presence_penalty=self.presence_penalty,
+            frequency_penalty=self.frequency_penalty,
+        )
 
 
 class GeminiProvider:

@@ -418,7 +418,15 @@ def check_kind(
 
 
 def check_sampling(
-    alias: str, *, temperature: object = None, top_p: object = None, max_tokens: object = None
+    alias: str,
+    *,
+    temperature: object = None,
+    top_p: object = None,
+    max_tokens: object = None,
+    max_completion_tokens: object = None,
+    top_k: object = None,
+    presence_penalty: object = None,
+    frequency_penalty: object = None,
 ) -> None:
     """Refuse a sampling option that many providers take, given but of the wrong kind.
 
@@ -427,9 +435,13 @@ def check_sampling(
 
     Args:
         alias: The agent's alias.
-        temperature: Must be a number of at least 0.
+        temperature: Must be a finite number of at least 0.
         top_p: Must be a number from 0 to 1.
         max_tokens: Must be a whole number of at least 1.
+        max_completion_tokens: Must be a whole number of at least 1.
+        top_k: Must be a whole number of at least 1.
+        presence_penalty: Must be a number from -2 to 2.
+        frequency_penalty: Must be a number from -2 to 2.
 
     Raises:
         LLMConfigurationError: for one of the wrong kind, naming it (its ``parameter``)
@@ -445,18 +457,38 @@ def check_sampling(
                 value,
                 name,
                 most=most,
+                finite=True,
                 owner=owner,
                 fix=f"Pass it as a number, e.g. {agent}.fork({name}={example}), or None.",
                 error=LLMConfigurationError,
             )
-    if max_tokens is not None:
-        check_count(
-            max_tokens,
-            "max_tokens",
-            owner=owner,
-            fix=f"E.g. {agent}.fork(max_tokens=100), or None for no limit.",
-            error=LLMConfigurationError,
-        )
+    for name, value, example, unset in (
+        ("max_tokens", max_tokens, 100, "no limit"),
+        ("max_completion_tokens", max_completion_tokens, 100, "no limit"),
+        ("top_k", top_k, 40, "the model's default"),
+    ):
+        if value is not None:
+            check_count(
+                value,
+                name,
+                owner=owner,
+                fix=f"E.g. {agent}.fork({name}={example}), or None for {unset}.",
+                error=LLMConfigurationError,
+            )
+    for name, value in (
+        ("presence_penalty", presence_penalty),
+        ("frequency_penalty", frequency_penalty),
+    ):
+        if value is not None:
+            check_number(
+                value,
+                name,
+                least=-2,
+                most=2,
+                owner=owner,
+                fix=f"E.g. {agent}.fork({name}=0.5), or None for the model's default.",
+                error=LLMConfigurationError,
+            )
 
 
 _MEMO = "_miniagents_memo"

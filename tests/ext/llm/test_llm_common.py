@@ -509,7 +509,7 @@ async def test_the_offline_model_cuts_its_reply_at_max_tokens(stream: bool) -> N
     [
         ({"token_delay": "0.1"}, "needs token_delay to be a finite number of seconds"),
         ({"token_delay": -1}, "needs token_delay to be a finite number of seconds"),
-        ({"temperature": "hot"}, "needs temperature to be a number of at least 0; got 'hot'"),
+        ({"temperature": "hot"}, "temperature to be a finite number of at least 0; got 'hot'"),
         ({"max_tokens": 0}, "needs max_tokens to be a whole number of at least 1; got 0"),
         ({"tool_rules": "weather"}, "needs tool_rules to be a list of ToolRule"),
         ({"model": 3}, "The agent OFFLINE_AGENT needs model to be a str"),
@@ -561,12 +561,13 @@ def _provider_agents() -> list[MiniAgent[...]]:
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
-        ("temperature", "hot", "needs temperature to be a number of at least 0; got 'hot'"),
-        ("temperature", float("nan"), "needs temperature to be a number of at least 0; got nan"),
+        ("temperature", "hot", "needs temperature to be a finite number of at least 0; got 'hot'"),
+        ("temperature", float("nan"), "to be a finite number of at least 0; got nan"),
+        ("temperature", float("inf"), "to be a finite number of at least 0; got inf"),
         ("max_tokens", "x", "needs max_tokens to be a whole number of at least 1; got 'x'"),
         ("max_tokens", 0, "needs max_tokens to be a whole number of at least 1; got 0"),
     ],
-    ids=["temperature", "temperature-nan", "max_tokens-text", "max_tokens-zero"],
+    ids=["temperature", "temperature-nan", "temperature-inf", "max_tokens-text", "max_tokens-zero"],
 )
 def test_every_providers_agent_refuses_a_bad_option_where_it_is_bound(
     index: int, name: str, value: object, says: str
@@ -583,6 +584,47 @@ def test_every_providers_agent_refuses_a_bad_option_where_it_is_bound(
             make()
         assert refused.value.parameter == name
     assert agent.fork(temperature=0.5, max_tokens=3).bound_arguments["max_tokens"] == 3
+
+
+_COUNT = "a whole number of at least 1"
+_PENALTY = "a number from -2 to 2"
+
+
+@pytest.mark.parametrize(
+    ("index", "name", "value", "rule"),
+    [
+        (0, "max_completion_tokens", 0, _COUNT),
+        (0, "max_completion_tokens", 2.5, _COUNT),
+        (1, "top_k", 0, _COUNT),
+        (2, "top_k", "40", _COUNT),
+        (0, "presence_penalty", 2.5, _PENALTY),
+        (0, "frequency_penalty", -3, _PENALTY),
+        (0, "frequency_penalty", float("nan"), _PENALTY),
+        (2, "presence_penalty", "high", _PENALTY),
+        (2, "frequency_penalty", float("inf"), _PENALTY),
+    ],
+    ids=[
+        "openai-max_completion_tokens-zero",
+        "openai-max_completion_tokens-float",
+        "anthropic-top_k-zero",
+        "gemini-top_k-text",
+        "openai-presence_penalty-high",
+        "openai-frequency_penalty-low",
+        "openai-frequency_penalty-nan",
+        "gemini-presence_penalty-text",
+        "gemini-frequency_penalty-inf",
+    ],
+)
+def test_a_providers_agent_refuses_a_bad_option_of_its_own_where_it_is_bound(
+    index: int, name: str, value: object, rule: str
+) -> None:
+    agent = _provider_agents()[index]
+    given: dict[str, Any] = {name: value}
+    with pytest.raises(LLMConfigurationError, match=f"needs {name} to be {rule}; got ") as refused:
+        agent.fork(**given)
+    assert refused.value.parameter == name
+    good: dict[str, Any] = {name: {"top_k": 40, "max_completion_tokens": 100}.get(name, -2)}
+    assert agent.fork(**good).bound_arguments[name] == good[name]
 
 
 def test_every_sdk_providers_agent_refuses_a_bad_shared_sdk_option_where_it_is_bound() -> None:

@@ -783,14 +783,15 @@ async def test_a_prompt_that_is_not_valid_unicode_is_a_request_error_naming_the_
 async def test_a_float_that_json_cannot_write_is_a_request_error_naming_the_fix(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:
-    """``temperature=inf`` (e.g. from a failed computation): JSON has no such number.
+    """An infinite float in ``extra_options`` (e.g. from a failed computation): JSON has none.
 
-    (A ``temperature`` that is NaN is refused before, as a configuration error: see
-    ``test_every_providers_agent_refuses_a_bad_option_where_it_is_bound``.)
+    (A ``temperature`` that is NaN or infinite is refused before, as a configuration
+    error: see ``test_every_providers_agent_refuses_a_bad_option_where_it_is_bound``.)
     """
+    extra: dict[str, object] = {"extra_body": {"custom_field": float("inf")}}
     async with MiniAgents():
         with pytest.raises(LLMRequestError) as raised:
-            await ask(llm, client, "Hi", temperature=float("inf"))
+            await ask(llm, client, "Hi", extra_options=extra)
     assert str(raised.value) == (
         f"The request to {llm.label} could not be sent: it holds a float that is NaN or "
         "infinite, which JSON cannot write (in an option, e.g. temperature, in extra_options "
