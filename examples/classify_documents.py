@@ -8,8 +8,8 @@ the documents' order; a failed document is a result holding its error, and the o
 on. The results are written to a CSV file: the path given as the first argument, or
 ``topics.csv`` in a temporary folder. Run it with ``python examples/classify_documents.py
 [out.csv]``: a progress bar shows on a terminal. It uses the offline model unless
-``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY``) is set; with a real model, keep the count
-small (``COUNT`` below) unless you mean to pay for 2,000 calls.
+``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN``) is set; with a real
+model, keep the count small (``COUNT`` below) unless you mean to pay for 2,000 calls.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ right for the extensions)::
     │   ├── ChatHistoryOptionError (also ArgumentError)  an option the history does not take
     │   └── MalformedChatHistoryError (also ValueError)  not a chat history (file, line named)
     │       └── TornChatHistoryError                 its last section was cut short by a crash
+    ├── FileOutputError (also OSError)            file_output_agent cannot open or write its file
     ├── InputEndedError (also EOFError)           the user ended the console input (ext.errors)
     ├── InputRequestError (also RuntimeError)     an input request not pending, or withdrawn
     ├── MissingExtraError (also ImportError)      an optional dependency is not installed
@@ -166,8 +167,8 @@ _REEXPORTS = Reexports(
             "PipelineRerunError PipelineTimeoutError ProgressBarMissingError"
         ),
         "miniagents.ext.errors": (
-            "InputEndedError InputRequestError MissingExtraError WebChatPageError "
-            "WebConfigurationError"
+            "FileOutputError InputEndedError InputRequestError MissingExtraError "
+            "WebChatPageError WebConfigurationError"
         ),
         "miniagents.ext.history.errors": (
             "ChatHistoryError ChatHistoryOptionError MalformedChatHistoryError TornChatHistoryError"

@@ -31,6 +31,7 @@ from miniagents.ext.dbos.errors import DurableError as DurableError
 from miniagents.ext.dbos.errors import DurableFailedCallError as DurableFailedCallError
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
 from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
+from miniagents.ext.errors import FileOutputError as FileOutputError
 from miniagents.ext.errors import InputEndedError as InputEndedError
 from miniagents.ext.errors import InputRequestError as InputRequestError
 from miniagents.ext.errors import MissingExtraError as MissingExtraError
@@ -133,8 +134,8 @@ __all__ = [
     "A2ATaskRejectedError", "A2AUnsupportedOperationError",
     "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableDataError",
     "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
-    "InputEndedError", "InputRequestError", "MissingExtraError", "WebChatPageError",
-    "WebConfigurationError",
+    "FileOutputError", "InputEndedError", "InputRequestError", "MissingExtraError",
+    "WebChatPageError", "WebConfigurationError",
     "ChatHistoryError", "ChatHistoryOptionError", "MalformedChatHistoryError",
     "TornChatHistoryError",
     "BudgetExceededError", "LLMAuthenticationError", "LLMBatchError", "LLMCacheFileError",

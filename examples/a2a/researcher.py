@@ -9,7 +9,8 @@ Who asks: a caller sends the bearer token of ``RESEARCHER_TOKEN`` (``demo-token`
 a request without it is refused (401), and each caller's tasks are its own.
 
 Offline (no API key) its model is the offline one, which streams its scripted answer token
-by token (set ``OPENAI_API_KEY`` or ``ANTHROPIC_API_KEY`` for a real model).
+by token (set ``OPENAI_API_KEY``, or ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN``, for a
+real model).
 """
 
 from __future__ import annotations

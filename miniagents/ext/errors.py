@@ -14,12 +14,21 @@ from miniagents.promising.errors import MiniAgentsError
 from miniagents.root_error import ArgumentError
 
 __all__ = [
+    "FileOutputError",
     "InputEndedError",
     "InputRequestError",
     "MissingExtraError",
     "WebChatPageError",
     "WebConfigurationError",
 ]
+
+
+class FileOutputError(MiniAgentsError, OSError):
+    """``file_output_agent`` could not open or write its file (the message names the path).
+
+    An ``OSError``, raised from the operating system's (a directory, a missing folder, no
+    permission, a full disk).
+    """
 
 
 class InputEndedError(MiniAgentsError, EOFError):

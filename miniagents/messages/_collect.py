@@ -122,6 +122,13 @@ def _message_from_mapping(data: Mapping[Any, object]) -> Message:
             f"A dict given as a message must have str keys (its fields), but it has "
             f"{bad_keys[0]!r}. Use field names as keys, e.g. {{'text': 'Hi', 'role': 'user'}}."
         )
+    if "content" in data and "text" not in data:  # the OpenAI chat format's, not ours
+        raise MessageTypeError(
+            "A dict given as a message has a 'content' and no 'text' (the shape of an OpenAI "
+            "chat message), which would make a message without text. A message's text is "
+            "its 'text' field: pass {'text': ..., 'role': ...} instead, e.g. "
+            "{'text': 'Hi', 'role': 'user'}."
+        )
     return _validated(dict(data), "A dict")
 
 

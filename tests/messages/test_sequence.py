@@ -208,6 +208,15 @@ def test_a_dict_with_non_str_keys_is_rejected_with_a_fix() -> None:
         MessageSequencePromise({1: "one"})  # type: ignore[dict-item]
 
 
+async def test_an_openai_style_dict_is_refused_with_the_text_field_to_pass_instead() -> None:
+    # (was: a Message with text=None and an extra "content" field, silently)
+    with pytest.raises(MessageTypeError, match="has a 'content' and no 'text'") as caught:
+        MessageSequencePromise(["fine", {"role": "user", "content": "Hi"}])
+    assert "pass {'text': ..., 'role': ...} instead" in str(caught.value)
+    # (a message of its own fields, "content" among them, is one still)
+    assert await texts(MessageSequencePromise({"text": "Hi", "content": "extra"})) == ["Hi"]
+
+
 class _Note(pydantic.BaseModel):
     text: int = 3
 

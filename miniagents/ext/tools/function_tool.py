@@ -22,10 +22,13 @@ class FunctionTool(Tool):
     """A typed function as a tool: its name, docstring and parameters describe it.
 
     - **Name**: the function's ``__name__`` (or ``name=``), made valid for the providers.
-    - **Description**: the docstring without its ``Args:`` section (or ``description=``).
+    - **Description**: the docstring without its ``Args:`` section (or ``description=``);
+      a callable object's is its ``__call__``'s, else its class's.
     - **Schema**: every parameter, from its annotation and default (pydantic), with the
       description from the ``Args:`` section (an ``Annotated[..., Field(description=...)]``
-      wins); ``**kwargs`` is left out, and arguments the schema does not name are refused.
+      wins); ``**kwargs`` is left out, and so are the keyword arguments a
+      ``functools.partial`` binds (fixed at the call, as ``fork``/``bind`` fix an agent's);
+      arguments the schema does not name are refused.
     - **Running**: the arguments are validated with pydantic first. An ``async def``
       function is awaited; an async generator function's yields stream as they come; a
       plain (sync) function runs in a worker thread (``asyncio.to_thread``), off the event
@@ -70,14 +73,19 @@ class FunctionTool(Tool):
                 "block the event loop. Make it an async generator (`async def` with "
                 "`yield`), or return a list."
             )
-        docs = parse_docstring(inspect.getdoc(_called(func)))
+        docs = parse_docstring(_docstring_of(func))
         super().__init__(
             name=name if name is not None else _name_of(func),
             description=description if description is not None else docs.description,
             requires_approval=requires_approval,
             timeout=timeout,
         )
-        parameters = list(inspect.signature(func).parameters.values())
+        bound = _bound_keywords(func)  # a partial's: fixed at the call, not the model's
+        parameters = [
+            parameter
+            for parameter in inspect.signature(func).parameters.values()
+            if parameter.name not in bound
+        ]
         self._arguments = ArgumentModel.of(func, parameters, docs.arguments, self.name)
         self._parameters = self._arguments.schema
         self.func = func
@@ -133,6 +141,26 @@ def _called(func: Callable[..., object]) -> Callable[..., object]:
     while isinstance(func, functools.partial):
         func = func.func
     return func
+
+
+def _docstring_of(func: Callable[..., object]) -> str | None:
+    """What describes ``func``: a callable object's ``__call__`` docstring, else its class's."""
+    called = _called(func)
+    call = type(called).__call__
+    if not inspect.isroutine(called) and inspect.isfunction(call):  # a callable object
+        said = inspect.getdoc(call)
+        if said:
+            return said
+    return inspect.getdoc(called)
+
+
+def _bound_keywords(func: Callable[..., object]) -> set[str]:
+    """The names of the keyword arguments that the partials of ``func`` bind."""
+    bound: set[str] = set()
+    while isinstance(func, functools.partial):
+        bound.update(func.keywords)
+        func = func.func
+    return bound
 
 
 def _name_of(func: Callable[..., object]) -> str:

@@ -89,7 +89,8 @@ def run_tool_call(
     tool (after any reply so far, and a blank line) end it as an error result
     (``is_error=True``) whose text tells the model what went wrong. Only cancellation ends
     it with an error (``StreamCancelledError``): cancelling the result
-    (``result.cancel()``, or every consumer giving up) cancels the tool.
+    (``result.cancel()``, or every consumer giving up) cancels the tool. A tool that calls
+    ``sys.exit()`` ends it with that ``SystemExit``, which its reader gets as it is.
 
     The call runs in a task of the current ``MiniAgents`` context, which waits for it on exit.
 
@@ -163,8 +164,12 @@ async def _call(
     result: MessageTokenAppender[ToolResultMessage],
     approval: ToolApprovalRequest | None,
     watch: ToolCallWatch | None,
-) -> Exception | None:
-    """Run the call into ``result``; the tool's error that became an error result, if any."""
+) -> BaseException | None:
+    """Run the call into ``result``; the tool's error that ended it there, if any.
+
+    That error is one that became an error result, or a ``SystemExit`` the result fails
+    with, so that its reader gets it as ``await asyncio.to_thread(sys.exit)`` would.
+    """
     replied = False
     try:
         if call.arguments_error is not None:
@@ -207,6 +212,9 @@ async def _call(
         result.update_metadata(is_error=True)
         result.append((ERROR_SEPARATOR if replied else "") + _error_text(tool, error))
         result.complete()
+        return error
+    except SystemExit as error:  # sys.exit() in the tool (its thread): for its reader to get
+        result.fail(error)  # (raised out of this task, it would stop the loop, and be lost)
         return error
     except BaseException as error:  # e.g. KeyboardInterrupt: not for the model to handle
         result.fail(error)

@@ -42,6 +42,7 @@ from miniagents.errors import ArgumentError
 from miniagents.ext import console_user_agent as console_user_agent_module
 from miniagents.ext.console import agents as console_agents
 from miniagents.ext.console.agents import console_output_agent, console_user_agent
+from miniagents.ext.errors import FileOutputError
 from miniagents.ext.file_agents import file_output_agent
 from miniagents.ext.history import ChatHistoryOptionError, InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
@@ -519,6 +520,31 @@ async def test_file_output_agent_writes_each_message_on_its_line_and_passes_them
 
         await file_output_agent.fork(file=str(path), append=True).inquire("three")
         assert path.read_text(encoding="utf-8") == "one\ntwo\nthree\n"  # appended
+
+
+async def test_file_output_agent_writes_off_the_loop_and_names_the_path_it_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = Path.open
+    threads: set[int] = set()
+
+    def watched_open(path: Path, *args: Any, **kwargs: Any) -> Any:
+        threads.add(threading.get_ident())
+        return opened(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", watched_open)
+    async with MiniAgents():
+        await file_output_agent.fork(file=tmp_path / "answer.md").inquire("one")
+        assert threads
+        assert threading.get_ident() not in threads  # (was: opened on the loop)
+        # (was: the bare IsADirectoryError and FileNotFoundError of open())
+        with pytest.raises(FileOutputError, match="It is a directory") as directory:
+            await file_output_agent.fork(file=tmp_path).inquire("x")
+        with pytest.raises(FileOutputError, match="Its folder does not exist") as missing:
+            await file_output_agent.fork(file=tmp_path / "no" / "a.md").inquire("x")
+    assert str(directory.value).startswith(f"file_output_agent cannot write to {str(tmp_path)!r}")
+    assert isinstance(missing.value, OSError)
+    assert isinstance(missing.value.__cause__, FileNotFoundError)
 
 
 async def test_file_output_agent_writes_each_token_as_it_comes(tmp_path: Path) -> None:

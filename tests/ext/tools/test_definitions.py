@@ -17,6 +17,7 @@ from miniagents.ext.tools import (
     AgentTool,
     FunctionTool,
     Tool,
+    ToolCallError,
     ToolDefinitionError,
     ToolError,
     ToolNameConflictError,
@@ -293,6 +294,45 @@ def test_a_partial_is_described_by_its_function_not_by_functools() -> None:
     tool = as_tool(functools.partial(functools.partial(add), b=1))
     # (was: "partial(func, *args, **keywords) - new function with partial application...")
     assert (tool.name, tool.description) == ("add", "Add two numbers.")
+
+
+async def test_a_partials_bound_keywords_are_left_out_of_the_schema_and_kept_fixed() -> None:
+    def send(to: str, text: str, *, urgent: bool = False) -> str:
+        return f"{to}:{text}:{urgent}"
+
+    tool = as_tool(functools.partial(send, to="ops", urgent=True))
+    # (was: "to" and "urgent" in the schema, with the bound values as defaults, which the
+    # model could override)
+    assert properties(tool) == {"text": {"type": "string"}}
+    with pytest.raises(ToolCallError):
+        tool.validate({"text": "hi", "to": "everyone"})
+    replies = [piece async for piece in tool.run(tool.validate({"text": "hi"}))]
+    assert replies == ["ops:hi:True"]
+
+
+def test_a_callable_object_is_described_by_its_call_method_else_by_its_class() -> None:
+    class Converter:
+        """Holds the exchange rates."""
+
+        def __call__(self, amount: float) -> float:
+            """Convert euros to dollars.
+
+            Args:
+                amount: The euros.
+            """
+            return amount * 1.1
+
+    class Doubler:
+        """Doubles numbers."""
+
+        def __call__(self, value: float) -> float:
+            return value * 2
+
+    converter = as_tool(Converter())  # type: ignore[call-overload]
+    # (was: "Holds the exchange rates.", and no description of the argument)
+    assert converter.description == "Convert euros to dollars."
+    assert properties(converter) == {"amount": {"type": "number", "description": "The euros."}}
+    assert as_tool(Doubler()).description == "Doubles numbers."  # type: ignore[call-overload]
 
 
 def test_an_explicit_tool_keeps_its_own_schema_and_a_set_looks_tools_up_by_name() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
@@ -356,6 +357,23 @@ async def test_an_error_without_a_message_is_a_result_that_says_so_not_an_empty_
         True,
     )
     assert str(failed) == "The tool fail failed: ValueError, without a message."
+
+
+async def test_sys_exit_in_a_sync_tool_reaches_its_reader_as_system_exit_and_is_not_lost(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def quit_now() -> str:
+        sys.exit(3)
+
+    # (was: the reader got a CancelledError, as the SystemExit raised out of the tool's task
+    # stopped the loop, and "Task exception was never retrieved" and a lost error were told)
+    with pytest.raises(SystemExit) as exited:
+        async with MiniAgents(), asyncio.timeout(SAFETY):  # (in this task: not soon()'s)
+            await run_tool_call(as_tool(quit_now), call("quit_now"))
+    assert exited.value.code == 3
+    gc.collect()
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert capsys.readouterr().err == ""
 
 
 async def test_a_failure_after_some_output_keeps_the_output_and_then_tells_the_error() -> None:
