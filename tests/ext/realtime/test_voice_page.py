@@ -968,3 +968,31 @@ async def test_each_way_a_session_ends_closes_its_audio_contexts(
             re.compile(r"^The microphone was not given \(NotAllowedError\)\."), timeout=30_000
         )
         await expect(root).to_have_attribute("data-live-contexts", "0")
+
+
+async def test_a_socket_the_server_refuses_fails_the_start_and_closes_the_player(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    async def refusing(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # (as for a ticket used or too old: no upgrade)
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await app(scope, receive, send)
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(refusing) as (base_url, page):
+        await page.add_init_script(COUNTED_CONTEXTS)
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("#status")).to_have_text(  # (was: "... Reload the page ...")
+            "The connection closed before the session began (1006). Press the button to try again.",
+            timeout=30_000,
+        )
+        await expect(page.locator("body")).to_have_attribute("data-state", "error")
+        # the start's wait for the socket to open failed (was: pending for ever) and the
+        # player closed (was: live)
+        await expect(page.locator("html")).to_have_attribute("data-live-contexts", "0")
+        assert len(await page.evaluate("window.voice.errors")) == 1
+    assert fake_llm.realtime_sessions == []
