@@ -912,3 +912,87 @@ async def test_the_page_says_it_is_catching_up_while_its_input_is_held_back() ->
         await expect(status).to_have_text("Listening…", timeout=30_000)  # (read again)
         await expect(page.locator("body")).to_have_attribute("data-state", "live")
     assert link.taken  # (the microphone's audio, once let in)
+
+
+COUNTED_CONTEXTS = """
+(() => {
+  const Real = window.AudioContext;
+  const live = new Set();
+  const told = () => { document.documentElement.dataset.liveContexts = String(live.size); };
+  window.AudioContext = function (options) {
+    const made = new Real(options);
+    const close = made.close.bind(made);
+    made.close = () => { live.delete(made); told(); return close(); };
+    live.add(made);
+    told();
+    return made;
+  };
+  const devices = navigator.mediaDevices;
+  const real = devices.getUserMedia.bind(devices);
+  window.refuseMicrophone = false;
+  devices.getUserMedia = (constraints) => window.refuseMicrophone
+    ? Promise.reject(new DOMException("The user said no.", "NotAllowedError"))
+    : real(constraints);
+})();
+"""
+"""A page whose audio contexts are counted: the page's root's ``data-live-contexts``, those
+made and not closed; ``window.refuseMicrophone = true`` refuses it the microphone."""
+
+
+async def test_each_way_a_session_ends_closes_its_audio_contexts(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app) as (base_url, page):
+        await page.add_init_script(COUNTED_CONTEXTS)
+        await page.goto(base_url)
+        body, root = page.locator("body"), page.locator("html")
+        # a normal end: the user ends it, the app closes the socket
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        await expect(root).to_have_attribute("data-live-contexts", "2")  # (player, microphone)
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "ended", timeout=30_000)
+        await expect(root).to_have_attribute("data-live-contexts", "0")  # (was: 1, the player)
+        # an error: the API refuses the session as it starts
+        fake_llm.refuse_realtime(401)
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
+        await expect(root).to_have_attribute("data-live-contexts", "0")
+        # a refused microphone
+        await page.evaluate("window.refuseMicrophone = true")
+        await page.click("#mic")
+        await expect(page.locator("#status")).to_have_text(
+            re.compile(r"^The microphone was not given \(NotAllowedError\)\."), timeout=30_000
+        )
+        await expect(root).to_have_attribute("data-live-contexts", "0")
+
+
+async def test_a_socket_the_server_refuses_fails_the_start_and_closes_the_player(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    async def refusing(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # (as for a ticket used or too old: no upgrade)
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await app(scope, receive, send)
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(refusing) as (base_url, page):
+        await page.add_init_script(COUNTED_CONTEXTS)
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("#status")).to_have_text(  # (was: "... Reload the page ...")
+            "The connection closed before the session began (1006). Press the button to try again.",
+            timeout=30_000,
+        )
+        await expect(page.locator("body")).to_have_attribute("data-state", "error")
+        # the start's wait for the socket to open failed (was: pending for ever) and the
+        # player closed (was: live)
+        await expect(page.locator("html")).to_have_attribute("data-live-contexts", "0")
+        assert len(await page.evaluate("window.voice.errors")) == 1
+    assert fake_llm.realtime_sessions == []
