@@ -288,6 +288,10 @@ BAD_ARGUMENTS = {
         ["web", "--provider", "offline", "--token", ""],
         "web: error: the token (--token) is empty or has spaces",
     ),
+    "short token": (
+        ["web", "--provider", "offline", "--token", "x"],
+        "web: error: the token (--token or MINIAGENTS_WEB_TOKEN) has 1 characters, too few",
+    ),
     "no origin": (
         ["web", "--provider", "offline", "--allow-origin", "*"],
         "web: error: --allow-origin: allowed_origins holds '*', which is not an origin",
