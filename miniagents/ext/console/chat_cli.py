@@ -342,6 +342,12 @@ _SETTINGS: dict[str, tuple[str | None, type, str]] = {
         int,
         "the most of them for the token's holder, the one user here (default: 10)",
     ),
+    "max_live_run_bytes": (
+        "N",
+        int,
+        "the most bytes one live answer holds, in an A2A task of many turns: unused here "
+        "(default: 4000000)",
+    ),
     "max_ended_runs": (
         "N",
         int,

@@ -169,3 +169,27 @@ async def test_an_ended_task_keeps_about_its_own_size_not_its_run_logs() -> None
         assert record < 2 * len(json.dumps(task))
         got = await get_task(client, task["id"])
     assert got["artifacts"][-1]["parts"] == [{"text": words}]
+
+
+async def test_a_live_task_that_holds_over_max_live_run_bytes_takes_no_more_turns() -> None:
+    # (a live task of many turns held each turn's runs and messages, none counted: 40
+    # answers of 200 KB were 41 runs and 8 MB, bounded only by 10 live tasks a principal)
+    app = a2a_app(
+        approving(),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_run_bytes=50_000),
+    )
+    async with served(app) as client:
+        large = send_params("Delete notes.md. " + "x" * 60_000)
+        task = (await call(client, rpc("SendMessage", large))).json()["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        [question] = [part for part in task["status"]["message"]["parts"] if "data" in part]
+        call_id = question["data"]["toolApprovalRequest"]["toolCallId"]
+        answer = {"data": {"toolCallId": call_id, "approved": True}}
+        sent = send_params(taskId=task["id"], parts=[answer])
+        refused = (await call(client, rpc("SendMessage", sent))).json()["error"]
+        still = await get_task(client, task["id"])
+    assert "max_live_run_bytes (50000)" in refused["message"]
+    assert "Send a new message without taskId" in refused["message"]
+    assert still["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"  # (the turn not taken)
+    assert deleted == []
