@@ -7,7 +7,7 @@ printed, as they are produced over there; then the orchestrator answers, and the
 process is stopped. ``python examples/a2a/orchestrator.py http://127.0.0.1:8001/`` calls a
 researcher that already runs there instead.
 
-It sends the researcher's bearer token (``RESEARCHER_TOKEN``, ``demo-token`` by default).
+It sends the researcher's bearer token (``RESEARCHER_TOKEN``, ``demo-token-change-me`` by default).
 Offline (no API key) both models are the offline one: the orchestrator calls the researcher
 by its rule, and answers with what the researcher said.
 """
@@ -27,7 +27,7 @@ from miniagents.ext.llm.offline import ToolRule
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 
 RESEARCHER = Path(__file__).with_name("researcher.py")
-TOKEN = os.environ.get("RESEARCHER_TOKEN", "demo-token")
+TOKEN = os.environ.get("RESEARCHER_TOKEN", "demo-token-change-me")
 
 
 async def orchestrate(url: str) -> None:

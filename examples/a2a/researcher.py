@@ -5,8 +5,9 @@ at ``/.well-known/agent-card.json``); ``--port 0`` picks a free port. It prints 
 serves at (flushed) before it serves. Without ``--port``, it serves itself on a free port,
 asks itself one question over A2A, prints the answer as it streams, and stops.
 
-Who asks: a caller sends the bearer token of ``RESEARCHER_TOKEN`` (``demo-token`` by default);
-a request without it is refused (401), and each caller's tasks are its own.
+Who asks: a caller sends the bearer token of ``RESEARCHER_TOKEN`` (by default
+``demo-token-change-me``); a request without it is refused (401), and each caller's tasks
+are its own.
 
 Offline (no API key) its model is the offline one, which streams its scripted answer token
 by token (set ``OPENAI_API_KEY``, or ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN``, for a
@@ -27,7 +28,7 @@ from miniagents.ext.a2a import A2ASkill, a2a_agent, a2a_app
 from miniagents.ext.llm.from_env import llm_agent_from_env
 from miniagents.ext.web import BearerTokenAuth
 
-TOKEN = os.environ.get("RESEARCHER_TOKEN", "demo-token")
+TOKEN = os.environ.get("RESEARCHER_TOKEN", "demo-token-change-me")
 """The bearer token callers send (``Authorization: Bearer <token>``)."""
 
 researcher = llm_agent_from_env(

@@ -137,13 +137,15 @@ async def ask_myself() -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen()
-    app = tck_app(BearerTokenAuth({"self-check": "me"}))
+    app = tck_app(BearerTokenAuth({"self-check-token-0": "me"}))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with MiniAgents():
             url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-            remote = a2a_agent(url, alias="TCK", headers={"Authorization": "Bearer self-check"})
+            remote = a2a_agent(
+                url, alias="TCK", headers={"Authorization": "Bearer self-check-token-0"}
+            )
             for asked in KIT_REQUESTS:
                 try:
                     async for promise in remote.inquire(asked):

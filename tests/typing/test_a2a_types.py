@@ -78,7 +78,7 @@ def check_the_app_is_a_starlette_app_of_any_agent() -> None:
             version="2.0",
             url="https://agents.example/researcher/",
             arguments=metadata_of,
-            authentication=BearerTokenAuth({"token": "ada"}),
+            authentication=BearerTokenAuth({"token-of-ada-kept-secret": "ada"}),
             settings=WebSettings(
                 allowed_origins=["https://front.example"],
                 grace_period=None,

@@ -73,7 +73,9 @@ def check_the_agents_arguments_are_typed() -> None:
 
 
 def check_the_page_wants_a_realtime_agent_and_says_who_asks() -> None:
-    app = voice_app(openai_realtime_agent, authentication=BearerTokenAuth({"t": "ada"}))
+    app = voice_app(
+        openai_realtime_agent, authentication=BearerTokenAuth({"token-of-ada-kept-secret": "ada"})
+    )
     assert_type(app, Starlette)
     local = NoAuthentication()
     voice_app(openai_realtime_agent, authentication=local, settings=WebSettings(max_live_runs=4))

@@ -103,7 +103,7 @@ def check_the_settings_are_one_typed_object() -> None:
 
 
 def check_the_door_takes_a_backend_request_user_or_nobody_by_name(mounted: bool) -> None:
-    tokens = BearerTokenAuth({"token": "ada"})
+    tokens = BearerTokenAuth({"token-of-ada-kept-secret": "ada"})
     chosen: Authentication = "request.user" if mounted else tokens
     assert_type(
         agui_app(

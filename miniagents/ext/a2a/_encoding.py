@@ -121,6 +121,7 @@ class A2AProtocol(WebProtocol):
     headers = A2A_HEADERS
     compact = True
     takes_answers = True  # (the next message to a task that asks is the answer)
+    answers_from_kept = True  # (GetTask and ListTasks read the task its encoder keeps)
 
     def __init__(self, poster: Poster | None = None) -> None:
         self.poster = poster  # (the push notifications' posts, if the app sends them)

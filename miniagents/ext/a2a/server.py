@@ -692,6 +692,7 @@ class _A2ATasks:
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
                 metadata={"taskId": task_id, "state": WORKING},
             )
+        _check_room(job, encoder, sent, manager.settings.max_live_run_bytes)
         run_key = f"{task_id}#{len(job.runs)}"
         if job.question is not None:  # (the agent asked its caller: this is the answer)
             answer = input_messages(
@@ -953,6 +954,28 @@ class _A2ATasks:
             return json_text({"task": self._task(job)}, compact=True)
 
         return follow_from_now(job, snapshot, framer(rpc_id))
+
+
+def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> None:
+    """Refuse the message ``sent`` to ``job``'s live task if it would hold over ``bound`` bytes.
+
+    What it holds: its runs' events and its client's messages (a task of many turns holds
+    them all while it lives), with ``sent``.
+
+    Raises:
+        _RPCError: if it would.
+    """
+    held = sum(run.size for run in job.runs)
+    held += len(json_text([*encoder.client_messages, sent], compact=True).encode())
+    if held > bound:
+        raise _RPCError(
+            Code.UNSUPPORTED_OPERATION,
+            f"The task {job.key!r} would hold {held} bytes with this message (its turns' "
+            f"events and messages), over max_live_run_bytes ({bound}): it takes no more "
+            "messages. Send a new message without taskId (in the same contextId) to start a "
+            "new task, or make the app with a higher max_live_run_bytes.",
+            metadata={"taskId": job.key, "heldBytes": str(held)},
+        )
 
 
 def _encoder(job: Job) -> A2AEncoder:

@@ -342,6 +342,12 @@ _SETTINGS: dict[str, tuple[str | None, type, str]] = {
         int,
         "the most of them for the token's holder, the one user here (default: 10)",
     ),
+    "max_live_run_bytes": (
+        "N",
+        int,
+        "the most bytes one live answer holds, in an A2A task of many turns: unused here "
+        "(default: 4000000)",
+    ),
     "max_ended_runs": (
         "N",
         int,
@@ -526,11 +532,17 @@ def _web(
         import uvicorn
 
         from miniagents.ext.web import BearerTokenAuth, WebSettings, web_chat_app
+        from miniagents.ext.web.auth import MIN_TOKEN_LENGTH
         from miniagents.ext.web.settings import LOCAL_HOSTS, checked_host
     except ImportError as error:
         raise _CannotStart(
             'the web chat needs the web extra; install it with pip install "miniagents[web]"'
         ) from error
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise _CannotStart(
+            f"the token (--token or {_TOKEN_VARIABLE}) has {len(token)} characters, too few "
+            f"(guessed); give one of at least {MIN_TOKEN_LENGTH} (or none, for a random one)"
+        )
     try:
         shown = checked_host(host)  # (as a URL writes it: an IPv6 address in brackets)
     except WebConfigurationError as error:

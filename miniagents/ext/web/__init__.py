@@ -19,7 +19,7 @@ page) stays its parameter::
     app = agui_app(agent, authentication=NoAuthentication())  # this machine only
     app = ai_sdk_app(
         agent,
-        authentication=BearerTokenAuth({"s3cr3t": "ada"}),
+        authentication=BearerTokenAuth({"s3cr3t-token-of-ada": "ada"}),
         settings=WebSettings(allowed_hosts=["chat.example.com"], max_live_runs=20),
     )
 

@@ -152,6 +152,11 @@ class WebProtocol(ABC):
 
     compact: bool = False
     """Whether its events' JSON has no spaces (AG-UI's, as its models write it)."""
+    answers_from_kept: bool = False
+    """Whether it answers about an ended job only from what its encoder keeps (:meth:`ended`;
+    A2A's task), never from the job's runs: then the run manager lets go of a job's ended
+    runs as the job ends (but a run a client's stream still follows). Else they are kept
+    for late readers (AG-UI's and the AI SDK's replays from ``Last-Event-ID``)."""
 
     def asking(self, encoder: Encoder, message_id: str, request: InputRequest) -> list[str]:
         """The events of the agent's question ``request`` where its job pauses for the answer.

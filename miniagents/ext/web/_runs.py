@@ -1182,7 +1182,9 @@ class RunManager:
 
         Sooner when over ``max_ended_runs`` ended jobs are kept, each time the oldest of the
         principal who keeps the most; or when the ended jobs and runs keep over
-        ``max_ended_run_bytes`` (see :meth:`_forget_over_bytes`).
+        ``max_ended_run_bytes`` (see :meth:`_forget_over_bytes`). Its ended runs are let go
+        of now where the protocol answers from what its encoder keeps
+        (``answers_from_kept``), but those a client's stream still follows.
         """
         self._jobs.discard(job)
         self._unpaused(job)
@@ -1190,6 +1192,11 @@ class RunManager:
         keep_runs_for = self.settings.keep_runs_for
         timer = loop.call_later(keep_runs_for, self._forget_keyed, job)
         self._ended_jobs[job] = timer
+        if self.protocol.answers_from_kept:  # (nobody reads its ended runs: let go of now)
+            for run in list(self._ended_of.get(job, ())):
+                if run.followers == 0:
+                    self._unkeep(run)
+                    self._drop(run)
         order = next(self._order)
         self._kept_jobs.add(job, job.owner, 1, (order,))
         size = job.kept_bytes

@@ -36,7 +36,10 @@ from starlette.requests import HTTPConnection
 
 from miniagents.ext.errors import WebConfigurationError
 
-__all__ = ["Authentication", "BearerTokenAuth", "NoAuthentication"]
+__all__ = ["MIN_TOKEN_LENGTH", "Authentication", "BearerTokenAuth", "NoAuthentication"]
+
+MIN_TOKEN_LENGTH = 16
+"""The fewest characters :class:`BearerTokenAuth` takes in a token (a shorter one is guessed)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class BearerTokenAuth(AuthenticationBackend):
     constant time.
 
     Args:
-        tokens: Each token, with the principal it names (e.g. ``{"s3cr3t": "ada"}``).
+        tokens: Each token, with the principal it names (e.g. ``{token: "ada"}``, ``token``
+            of at least :data:`MIN_TOKEN_LENGTH` characters: ``secrets.token_urlsafe(32)``).
 
     Attributes:
         challenge: The ``WWW-Authenticate`` value a 401 of the apps carries.
@@ -79,7 +83,8 @@ class BearerTokenAuth(AuthenticationBackend):
         Raises:
             WebConfigurationError: for an empty token (a request of ``Bearer `` and nothing
                 after it would be its principal's), one with spaces around it (never
-                matched), or a token of no principal.
+                matched), a token of no principal, or one shorter than
+                :data:`MIN_TOKEN_LENGTH` characters (guessed).
         """
         for token, principal in tokens.items():
             problem = (
@@ -89,13 +94,16 @@ class BearerTokenAuth(AuthenticationBackend):
                 if token != token.strip()
                 else "no principal (the runs it starts would be nobody's)"
                 if not principal
+                else f"a token of {len(token)} characters (one so short is guessed)"
+                if len(token) < MIN_TOKEN_LENGTH
                 else None
             )
             if problem is not None:
                 raise WebConfigurationError(
-                    f"BearerTokenAuth was given {problem}: give each token (a secret, e.g. "
-                    f"secrets.token_urlsafe()) with the principal it names, "
-                    f"{{token: 'ada'}}.",
+                    f"BearerTokenAuth was given {problem}: give each token (a secret of at "
+                    f"least {MIN_TOKEN_LENGTH} characters; make a random one with python -c "
+                    f'"import secrets; print(secrets.token_urlsafe(32))") with the principal '
+                    f"it names, {{token: 'ada'}}.",
                     parameter="tokens",
                 )
         self._tokens = [(token.encode(), principal) for token, principal in tokens.items()]

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_MAX_ENDED_RUN_BYTES",
     "DEFAULT_MAX_LIVE_RUNS",
     "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
+    "DEFAULT_MAX_LIVE_RUN_BYTES",
     "DEFAULT_MAX_STREAMS",
     "DEFAULT_MAX_STREAMS_PER_PRINCIPAL",
     "LOCAL_HOSTS",
@@ -46,6 +47,10 @@ DEFAULT_MAX_LIVE_RUNS = 100
 
 DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL = 10
 """The most runs one principal runs at once (one more is a 429 until one of theirs ends)."""
+
+DEFAULT_MAX_LIVE_RUN_BYTES = 4_000_000
+"""The most bytes one live A2A task holds (its runs' events, its client's messages) and takes
+a turn more."""
 
 DEFAULT_MAX_ENDED_RUNS = 1_000
 """The most ended runs an app keeps for late readers (one more forgets the oldest ended)."""
@@ -105,6 +110,11 @@ class WebSettings:
             once; one more is a 429 (``too_many_runs_of_yours``, with ``Retry-After``) and
             starts nothing. An app without authentication counts every request as one
             principal's (``NoAuthentication``: the one local user).
+        max_live_run_bytes: The most bytes one live run holds and still takes a turn more,
+            in ``a2a_app``: a task of many turns (each answer to its questions) holds each
+            turn's events and its client's messages while it lives. A message to a task
+            that holds more, with it, is refused (a JSON-RPC error that says to start a new
+            task).
         max_ended_runs: The most ended runs kept for late readers: past it, the oldest
             ended run of the principal who has the most kept is forgotten, before
             ``keep_runs_for`` is up (as if it had passed), so one principal's burst of short
@@ -140,6 +150,7 @@ class WebSettings:
     keep_runs_for: float = 300.0
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS
     max_live_runs_per_principal: int = DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL
+    max_live_run_bytes: int = DEFAULT_MAX_LIVE_RUN_BYTES
     max_ended_runs: int = DEFAULT_MAX_ENDED_RUNS
     max_ended_run_bytes: int = DEFAULT_MAX_ENDED_RUN_BYTES
     max_streams: int = DEFAULT_MAX_STREAMS
@@ -183,6 +194,7 @@ class WebSettings:
 _COUNTS = {
     "max_live_runs": 1,
     "max_live_runs_per_principal": 1,
+    "max_live_run_bytes": 1,
     "max_ended_runs": 0,
     "max_ended_run_bytes": 0,
     "max_streams": 1,

@@ -27,6 +27,9 @@ from tests.ext.web.serving import SSEReader, gated, served, until
 from tests.fakes.asgi24 import Asgi24
 from tests.fakes.fixtures import WAIT
 
+ALICE, BOB = "alice-secret-token", "bob-secret-token"
+"""The bearer tokens of the tests' two principals."""
+
 ran: list[str] = []
 
 
@@ -252,13 +255,13 @@ async def test_an_oversized_body_is_refused_before_it_is_read_whole(
 
 async def test_over_the_apps_limit_a_task_is_a_503_and_over_a_principals_a_429() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    auth = BearerTokenAuth({"a": "alice", "b": "bob"})
+    auth = BearerTokenAuth({ALICE: "alice", BOB: "bob"})
     limited = a2a_app(
         gated(tokens),
         authentication=auth,
         settings=WebSettings(max_live_runs=2, max_live_runs_per_principal=1),
     )
-    alice, bob = {"authorization": "Bearer a"}, {"authorization": "Bearer b"}
+    alice, bob = {"authorization": f"Bearer {ALICE}"}, {"authorization": f"Bearer {BOB}"}
     async with served(limited) as web:
         sent = rpc("SendMessage", {**send_params(), "configuration": {"returnImmediately": True}})
         assert "result" in (await call(web, sent, headers=alice)).json()
@@ -354,10 +357,10 @@ async def test_a2as_streams_are_bounded_and_a_refused_one_starts_no_task() -> No
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     app = a2a_app(
         gated(tokens),
-        authentication=BearerTokenAuth({"a": "alice"}),
+        authentication=BearerTokenAuth({ALICE: "alice"}),
         settings=WebSettings(max_streams_per_principal=1),
     )
-    alice = {"authorization": "Bearer a"}
+    alice = {"authorization": f"Bearer {ALICE}"}
     runs = app.state.runs
     async with served(app) as web:
         sent = rpc("SendMessage", {**send_params(), "configuration": {"returnImmediately": True}})

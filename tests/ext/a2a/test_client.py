@@ -309,13 +309,15 @@ async def test_an_unreachable_agent_and_a_missing_card_are_typed_errors() -> Non
 
 async def test_the_remotes_credentials_are_sent_and_a_refusal_is_an_http_error() -> None:
     agent = offline_agent.fork(alias="GUARDED", reply="Welcome.", token_delay=0)
-    app = a2a_app(agent, authentication=BearerTokenAuth({"s3cr3t": "ada"}))
+    app = a2a_app(agent, authentication=BearerTokenAuth({"s3cr3t-token-of-ada": "ada"}))
     async with served(app) as web, MiniAgents():
         url = f"{web.base_url}/"
         with pytest.raises(A2AHTTPError, match="HTTP 401") as refused:
             await a2a_agent(url).inquire("Hi")
         assert refused.value.status == 401
-        [answer] = await a2a_agent(url, headers={"Authorization": "Bearer s3cr3t"}).inquire("Hi")
+        [answer] = await a2a_agent(
+            url, headers={"Authorization": "Bearer s3cr3t-token-of-ada"}
+        ).inquire("Hi")
     assert str(answer) == "Welcome."
 
 

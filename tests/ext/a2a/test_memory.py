@@ -25,6 +25,7 @@ from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.ext.web.lowlevel import Run
 from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_RUN_BYTES
 from tests.ext.a2a.rpc import call, rpc, send_params
+from tests.ext.a2a.test_bad_input import ALICE, BOB
 from tests.ext.web.serving import delete_file, deleted, nothing_deleted, served  # noqa: F401
 
 ASK = CallTool("delete_file", {"path": "notes.md"})
@@ -82,11 +83,10 @@ async def test_an_ended_tasks_runs_are_let_go_of_while_get_task_still_answers_it
     async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as client:
         first = await approved_task(client)
         whole = await get_task(client, first)
-        assert len(runs_of(first)) == 2  # kept for late readers (two ended runs of two)
-        second = await approved_task(client)  # its two runs end: the first task's go
-        assert manager.kept == 2
-        assert runs_of(first) == []  # let go of, though the task is kept
-        assert len(runs_of(second)) == 2
+        assert runs_of(first) == []  # let go of as it ended (A2A answers from its task)
+        second = await approved_task(client)
+        assert manager.kept == 0  # (no ended run kept for late readers A2A never has)
+        assert runs_of(second) == []
         again = await get_task(client, first)
     assert again == whole  # its status, artifacts and history, as when its runs were kept
     assert [artifact["metadata"]["miniagents"]["kind"] for artifact in whole["artifacts"]] == [
@@ -114,7 +114,7 @@ def kept_records() -> dict[str, int]:
     }
 
 
-async def sent_task(client: httpx2.AsyncClient, text: str, token: str = "alice") -> str:
+async def sent_task(client: httpx2.AsyncClient, text: str, token: str = ALICE) -> str:
     """A task of one message of ``text``, ended (completed); its id."""
     headers = {"Authorization": f"Bearer {token}"}
     answer = await call(client, rpc("SendMessage", send_params(text)), headers=headers)
@@ -128,11 +128,11 @@ async def test_the_ended_tasks_keep_at_most_max_ended_run_bytes_of_their_message
     tasks = DEFAULT_MAX_ENDED_RUN_BYTES // BODY_TEXT + 5
     app = a2a_app(
         offline_agent.fork(reply="Done.", token_delay=0),
-        authentication=BearerTokenAuth({"alice": "alice", "bob": "bob"}),
+        authentication=BearerTokenAuth({ALICE: "alice", BOB: "bob"}),
         settings=WebSettings(keep_runs_for=3600),
     )
     async with served(app) as client:
-        bobs = await sent_task(client, "b" * BODY_TEXT, "bob")
+        bobs = await sent_task(client, "b" * BODY_TEXT, BOB)
         alices = [await sent_task(client, "a" * BODY_TEXT) for _ in range(tasks)]
         kept = kept_records()
         assert sum(kept.values()) <= DEFAULT_MAX_ENDED_RUN_BYTES
@@ -141,11 +141,55 @@ async def test_the_ended_tasks_keep_at_most_max_ended_run_bytes_of_their_message
         assert alices[-1] in kept
         assert alices[0] not in kept
         gone = await call(
-            client, rpc("GetTask", {"id": alices[0]}), headers={"Authorization": "Bearer alice"}
+            client, rpc("GetTask", {"id": alices[0]}), headers={"Authorization": f"Bearer {ALICE}"}
         )
         assert gone.json()["error"]["code"] == -32001  # TaskNotFoundError
         last = await call(
-            client, rpc("GetTask", {"id": alices[-1]}), headers={"Authorization": "Bearer alice"}
+            client, rpc("GetTask", {"id": alices[-1]}), headers={"Authorization": f"Bearer {ALICE}"}
         )
         [sent] = last.json()["result"]["history"]
         assert sent["parts"] == [{"text": "a" * BODY_TEXT}]
+
+
+async def test_an_ended_task_keeps_about_its_own_size_not_its_run_logs() -> None:
+    # (its ended run's log was kept for late readers A2A never has: 27 times the task, for
+    # a reply of 500 words, so that max_ended_run_bytes kept 27 times fewer tasks)
+    words = " ".join(f"word{index}" for index in range(500))
+    app = a2a_app(
+        offline_agent.fork(reply=words, token_delay=0),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=3600),
+    )
+    async with served(app) as client:
+        answer = await call(client, rpc("SendMessage", send_params("Say 500 words.")))
+        task = answer.json()["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+        assert runs_of(task["id"]) == []  # its run's log, let go of as the task ended
+        [record] = kept_records().values()
+        assert record < 2 * len(json.dumps(task))
+        got = await get_task(client, task["id"])
+    assert got["artifacts"][-1]["parts"] == [{"text": words}]
+
+
+async def test_a_live_task_that_holds_over_max_live_run_bytes_takes_no_more_turns() -> None:
+    # (a live task of many turns held each turn's runs and messages, none counted: 40
+    # answers of 200 KB were 41 runs and 8 MB, bounded only by 10 live tasks a principal)
+    app = a2a_app(
+        approving(),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_run_bytes=50_000),
+    )
+    async with served(app) as client:
+        large = send_params("Delete notes.md. " + "x" * 60_000)
+        task = (await call(client, rpc("SendMessage", large))).json()["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        [question] = [part for part in task["status"]["message"]["parts"] if "data" in part]
+        call_id = question["data"]["toolApprovalRequest"]["toolCallId"]
+        answer = {"data": {"toolCallId": call_id, "approved": True}}
+        sent = send_params(taskId=task["id"], parts=[answer])
+        refused = (await call(client, rpc("SendMessage", sent))).json()["error"]
+        still = await get_task(client, task["id"])
+    assert "max_live_run_bytes (50000)" in refused["message"]
+    assert "Send a new message without taskId" in refused["message"]
+    assert still["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"  # (the turn not taken)
+    assert deleted == []

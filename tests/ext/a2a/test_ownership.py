@@ -28,9 +28,9 @@ from miniagents.ext.web import BearerTokenAuth
 from tests.ext.a2a.rpc import all_of, call, decision, rpc, sdk_client, send_params, user_message
 from tests.ext.web.serving import delete_file, deleted, gated, nothing_deleted, served  # noqa: F401
 
-TOKENS = BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"})
-ALICE = {"Authorization": "Bearer alice-token"}
-BOB = {"Authorization": "Bearer bob-token"}
+TOKENS = BearerTokenAuth({"alice-secret-token": "alice", "bob-secret-token": "bob"})
+ALICE = {"Authorization": "Bearer alice-secret-token"}
+BOB = {"Authorization": "Bearer bob-secret-token"}
 
 
 async def test_another_principal_cannot_get_cancel_follow_or_answer_a_task() -> None:

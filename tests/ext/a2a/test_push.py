@@ -33,7 +33,7 @@ from miniagents.ext.a2a.push import SIGNATURE_HEADER, signature_valid
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication
 from miniagents.testing import virtual_time
 from tests.ext.a2a.rpc import call, rpc, send_params, serving
-from tests.ext.a2a.test_bad_input import error_of, violations
+from tests.ext.a2a.test_bad_input import ALICE, BOB, error_of, violations
 from tests.ext.a2a.test_parts_and_states import greeter
 from tests.ext.web.serving import served, until
 
@@ -244,8 +244,8 @@ async def test_a_webhook_its_posts_could_not_be_sent_to_is_refused_and_nothing_s
 
 
 async def test_only_whoever_may_read_the_task_sets_or_sees_its_webhooks() -> None:
-    tokens = BearerTokenAuth({"a": "alice", "b": "bob"})
-    alice, bob = {"Authorization": "Bearer a"}, {"Authorization": "Bearer b"}
+    tokens = BearerTokenAuth({ALICE: "alice", BOB: "bob"})
+    alice, bob = {"Authorization": f"Bearer {ALICE}"}, {"Authorization": f"Bearer {BOB}"}
     async with receiving() as receiver:
         app = a2a_app(greeter, authentication=tokens, push_notifications=pushing(receiver))
         async with served(app) as web:

@@ -288,6 +288,10 @@ BAD_ARGUMENTS = {
         ["web", "--provider", "offline", "--token", ""],
         "web: error: the token (--token) is empty or has spaces",
     ),
+    "short token": (
+        ["web", "--provider", "offline", "--token", "x"],
+        "web: error: the token (--token or MINIAGENTS_WEB_TOKEN) has 1 characters, too few",
+    ),
     "no origin": (
         ["web", "--provider", "offline", "--allow-origin", "*"],
         "web: error: --allow-origin: allowed_origins holds '*', which is not an origin",
@@ -527,7 +531,7 @@ WEB_OPTIONS = [  # an option of the web command for each field of WebSettings
     "--approval-edits",
     *("--grace-period", "2.5", "--keep-runs-for", "60"),
     *("--max-live-runs", "7", "--max-live-runs-per-principal", "3", "--max-ended-runs", "0"),
-    *("--max-ended-run-bytes", "100"),
+    *("--max-ended-run-bytes", "100", "--max-live-run-bytes", "200"),
     *("--max-streams", "9", "--max-streams-per-principal", "4", "--max-body-bytes", "5000"),
 ]
 WEB_SETTINGS = WebSettings(  # what they set
@@ -538,6 +542,7 @@ WEB_SETTINGS = WebSettings(  # what they set
     keep_runs_for=60.0,
     max_live_runs=7,
     max_live_runs_per_principal=3,
+    max_live_run_bytes=200,
     max_ended_runs=0,
     max_ended_run_bytes=100,
     max_streams=9,

@@ -165,7 +165,8 @@ async def test_the_pages_spoken_question_reaches_the_api_and_the_answer_comes_ba
     assert CHROMIUM_FOUND, "Chromium is missing: apt-get install -y chromium"
     fake_llm.speak(["Sunny ", "and ", "warm."], heard="What is the weather?")
     app = voice_app(
-        APIS[0].voice(fake_llm, silence_ms=400), authentication=BearerTokenAuth({"s3cret": "ada"})
+        APIS[0].voice(fake_llm, silence_ms=400),
+        authentication=BearerTokenAuth({"s3cret-token-of-ada": "ada"}),
     )
     async with served(app) as base_url, async_playwright() as playwright:
         browser = await launch(playwright, f"--use-file-for-fake-audio-capture={question}")
@@ -173,7 +174,7 @@ async def test_the_pages_spoken_question_reaches_the_api_and_the_answer_comes_ba
             page = await browser.new_page()
             opened: list[str] = []
             page.on("websocket", lambda socket: opened.append(socket.url))
-            await page.goto(f"{base_url}/#token=s3cret")
+            await page.goto(f"{base_url}/#token=s3cret-token-of-ada")
             await page.click("#mic")
             # (the page's own policy forbids eval: Playwright's locators read it instead)
             await expect(page.locator(".assistant")).to_have_text("Sunny and warm.", timeout=30_000)
@@ -200,13 +201,15 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
     from websockets.exceptions import InvalidStatus
     from websockets.typing import Origin
 
-    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
+    app = voice_app(
+        APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret-token-of-ada": "ada"})
+    )
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         page = await client.get("/")
         assert "script-src 'sha256-" in page.headers["content-security-policy"]
         refused = await client.post("/session", json={})
         assert refused.status_code == 401
-        headers = {"Authorization": "Bearer s3cret"}
+        headers = {"Authorization": "Bearer s3cret-token-of-ada"}
         given = (await client.post("/session", json={}, headers=headers)).json()
         assert (given["input_rate"], given["output_rate"]) == (24000, 24000)
         ws_url, ticket = base_url.replace("http", "ws") + "/ws", ticketed(given["ticket"])
@@ -240,8 +243,10 @@ async def test_the_ticket_goes_in_the_protocol_header_and_one_in_the_url_is_warn
 ) -> None:
     from websockets.asyncio.client import connect
 
-    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
-    headers = {"Authorization": "Bearer s3cret"}
+    app = voice_app(
+        APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret-token-of-ada": "ada"})
+    )
+    headers = {"Authorization": "Bearer s3cret-token-of-ada"}
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
         async with session_socket(base_url, ticket) as socket:
@@ -293,10 +298,10 @@ async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: Fake
     settings = WebSettings(allowed_hosts=["voice.example"], max_live_runs_per_principal=1)
     app = voice_app(
         APIS[0].voice(fake_llm),
-        authentication=BearerTokenAuth({"s3cret": "ada"}),
+        authentication=BearerTokenAuth({"s3cret-token-of-ada": "ada"}),
         settings=settings,
     )
-    asked = {"Authorization": "Bearer s3cret", "Host": "voice.example"}
+    asked = {"Authorization": "Bearer s3cret-token-of-ada", "Host": "voice.example"}
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         assert (await client.get("/")).status_code == 400  # (127.0.0.1 is not listed)
         first = (await client.post("/session", json={}, headers=asked)).json()["ticket"]
@@ -319,15 +324,19 @@ async def test_one_users_tickets_never_push_out_anothers(fake_llm: FakeLLMServer
 
     app = voice_app(
         APIS[0].voice(fake_llm),
-        authentication=BearerTokenAuth({"a": "ada", "e": "eve", "b": "bob"}),
+        authentication=BearerTokenAuth(
+            {"ada-secret-token": "ada", "eve-secret-token": "eve", "bob-secret-token": "bob"}
+        ),
         settings=WebSettings(max_live_runs=1),  # (the app keeps a few tickets: 4)
     )
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
-        ada = {"Authorization": "Bearer a"}
+        ada = {"Authorization": "Bearer ada-secret-token"}
         ticket = (await client.post("/session", json={}, headers=ada)).json()["ticket"]
-        eve = {"Authorization": "Bearer e"}
+        eve = {"Authorization": "Bearer eve-secret-token"}
         asked = [(await client.post("/session", json={}, headers=eve)) for _ in range(10)]
-        bob = await client.post("/session", json={}, headers={"Authorization": "Bearer b"})
+        bob = await client.post(
+            "/session", json={}, headers={"Authorization": "Bearer bob-secret-token"}
+        )
         # (was: a 403, ada's ticket dropped for eve's, the oldest, unused)
         async with session_socket(base_url, ticket) as socket:
             await socket.send('{"type": "end"}')
@@ -527,8 +536,10 @@ async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
 ) -> None:
 
     fake_llm.speak(["One, ", "two, ", "three."], pause_after=1)  # (held: the reply goes on)
-    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
-    headers = {"Authorization": "Bearer s3cret"}
+    app = voice_app(
+        APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret-token-of-ada": "ada"})
+    )
+    headers = {"Authorization": "Bearer s3cret-token-of-ada"}
     async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         ticket = (await client.post("/session", json={}, headers=headers)).json()["ticket"]
         async with session_socket(base_url, ticket) as socket:
@@ -546,8 +557,10 @@ async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
 ) -> None:
     from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
-    app = voice_app(APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret": "ada"}))
-    headers = {"Authorization": "Bearer s3cret"}
+    app = voice_app(
+        APIS[0].voice(fake_llm), authentication=BearerTokenAuth({"s3cret-token-of-ada": "ada"})
+    )
+    headers = {"Authorization": "Bearer s3cret-token-of-ada"}
     malformed: list[str | bytes] = [
         "[1]",  # (JSON, not an object: was an AttributeError, lost)
         "not JSON",

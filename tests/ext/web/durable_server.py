@@ -5,8 +5,8 @@
 (``ag-ui`` or ``ai-sdk``), ``GRACE`` (the app's grace period, 60 s by default) and
 ``MOUNT`` (if set, the app is mounted there in a Starlette app of its own, whose lifespan
 does not run the mounted app's) and ``AUTH`` (if set, the app knows two principals by their
-bearer tokens: ``alice-token`` and ``bob-token``; else it knows nobody: ``NoAuthentication``).
-Approvals may edit a call's arguments. It
+bearer tokens: ``alice-secret-token`` and ``bob-secret-token``; else it knows nobody:
+``NoAuthentication``). Approvals may edit a call's arguments. It
 listens on a free port of 127.0.0.1 and prints ``PORT <n>``, flushed, before it serves (a
 request waits in the socket's backlog until DBOS has launched and recovered the runs a kill
 stopped). The agent is an OpenAI agent (the test's fake LLM server, with the real SDK) with
@@ -63,7 +63,7 @@ assistant = durable(
 
 def main() -> None:
     make_app = ai_sdk_app if os.environ.get("PROTOCOL") == "ai-sdk" else agui_app
-    tokens = BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"})
+    tokens = BearerTokenAuth({"alice-secret-token": "alice", "bob-secret-token": "bob"})
     app = make_app(
         assistant,
         authentication=tokens if os.environ.get("AUTH") else NoAuthentication(),

@@ -56,9 +56,9 @@ from tests.ext.web.serving import (
     until,
 )
 
-TOKENS = BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"})
-ALICE = {"authorization": "Bearer alice-token"}
-BOB = {"authorization": "Bearer bob-token"}
+TOKENS = BearerTokenAuth({"alice-secret-token": "alice", "bob-secret-token": "bob"})
+ALICE = {"authorization": "Bearer alice-secret-token"}
+BOB = {"authorization": "Bearer bob-secret-token"}
 FRONT = "http://front.example"
 
 
@@ -247,8 +247,10 @@ async def test_a_request_of_nobody_the_app_knows_is_a_401_and_starts_nothing(
         ({"  ": "ada"}, "an empty token"),
         ({" tok-1": "ada"}, "spaces around it"),  # (never matched: the given one is stripped)
         ({"tok-1": ""}, "no principal"),
+        ({"x": "ada"}, "a token of 1 characters"),  # (any length was taken: guessed at once)
+        ({"fifteen-chars-x": "ada"}, "secrets.token_urlsafe(32)"),  # (the fix, said)
     ],
-    ids=["empty", "blank", "spaced", "nobody"],
+    ids=["empty", "blank", "spaced", "nobody", "short", "under-16"],
 )
 def test_a_bearer_token_that_would_let_anyone_in_or_nobody_is_refused(
     tokens: dict[str, str], said: str

@@ -925,7 +925,10 @@ async def test_a_run_keeps_its_owner_across_a_restart(
     tmp_path: Path,
     protocol: Protocol,
 ) -> None:
-    alice, bob = {"authorization": "Bearer alice-token"}, {"authorization": "Bearer bob-token"}
+    alice, bob = (
+        {"authorization": "Bearer alice-secret-token"},
+        {"authorization": "Bearer bob-secret-token"},
+    )
     _script(fake_llm)
     async with _client_of(Server(fake_llm, tmp_path, protocol.name, AUTH="1")) as client:
         response, events = await post_events(client, protocol.body, headers=alice)
@@ -963,7 +966,10 @@ async def test_only_its_principal_resumes_a_paused_run_and_the_record_says_who_d
     tmp_path: Path,
     protocol: Protocol,
 ) -> None:
-    alice, bob = {"authorization": "Bearer alice-token"}, {"authorization": "Bearer bob-token"}
+    alice, bob = (
+        {"authorization": "Bearer alice-secret-token"},
+        {"authorization": "Bearer bob-secret-token"},
+    )
     fake_llm.reply(
         tokens=["Removing."],
         tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")],

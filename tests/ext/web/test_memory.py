@@ -199,11 +199,11 @@ async def test_one_principals_burst_of_runs_pushes_out_their_own_ended_runs_not_
     oldest of whoever has the most kept)."""
     app = protocol.app(
         offline_agent.fork(reply="Hi " * 5, token_delay=0),
-        authentication=BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"}),
+        authentication=BearerTokenAuth({"alice-secret-token": "alice", "bob-secret-token": "bob"}),
         settings=WebSettings(keep_runs_for=3600, max_ended_runs=3),
     )
-    alice = {"Authorization": "Bearer alice-token"}
-    bob = {"Authorization": "Bearer bob-token"}
+    alice = {"Authorization": "Bearer alice-secret-token"}
+    bob = {"Authorization": "Bearer bob-secret-token"}
     manager = app.state.runs
     async with served(app) as client:
         await post_events(client, protocol.body("a0"), headers=alice)
@@ -480,12 +480,14 @@ async def test_the_ended_runs_keep_at_most_max_ended_run_bytes_of_events(
     def app_of(bound: int) -> Starlette:
         return protocol.app(
             offline_agent.fork(reply="Hi " * 100, token_delay=0),
-            authentication=BearerTokenAuth({"alice-token": "alice", "bob-token": "bob"}),
+            authentication=BearerTokenAuth(
+                {"alice-secret-token": "alice", "bob-secret-token": "bob"}
+            ),
             settings=WebSettings(keep_runs_for=3600, max_ended_run_bytes=bound),
         )
 
-    alice = {"Authorization": "Bearer alice-token"}
-    bob = {"Authorization": "Bearer bob-token"}
+    alice = {"Authorization": "Bearer alice-secret-token"}
+    bob = {"Authorization": "Bearer bob-secret-token"}
     app = app_of(10**9)  # (a run's log, measured)
     async with served(app) as client:
         await post_events(client, protocol.body("a0"), headers=alice)

@@ -179,7 +179,9 @@ def test_a_page_that_is_not_a_file_is_refused_when_the_app_is_made(tmp_path: Pat
 
 async def test_the_page_opened_with_a_token_sends_it_and_runs_under_its_policy() -> None:
     agent = offline_agent.fork(reply="Hello there.", token_delay=0)
-    app = web_chat_app(agent, page=PAGE, authentication=BearerTokenAuth({"tok-123": "ada"}))
+    app = web_chat_app(
+        agent, page=PAGE, authentication=BearerTokenAuth({"tok-123-456-789-0": "ada"})
+    )
     text = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
     async with (
         served(app) as client,
@@ -189,7 +191,9 @@ async def test_the_page_opened_with_a_token_sends_it_and_runs_under_its_policy()
         assert "script-src 'sha256-" in page.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert page.headers["x-content-type-options"] == "nosniff"
-        await browser.goto(f"{client.base_url}/?ask=Hi#token=tok-123")  # as miniagents web says
+        await browser.goto(
+            f"{client.base_url}/?ask=Hi#token=tok-123-456-789-0"
+        )  # as miniagents web says
         await wait_for(browser, STATE, lambda v: v == "idle")  # its script ran: the policy lets it
         assert await browser.evaluate(text) == ["Hello there."]  # answered: the token was sent
         assert await browser.evaluate("location.hash") == ""  # it left the address bar
