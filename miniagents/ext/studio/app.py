@@ -78,6 +78,7 @@ from miniagents.ext.studio.errors import (
 from miniagents.ext.studio.fork import Fork, ForkResult, afork, plan_fork
 from miniagents.ext.studio.store import MAX_RUN_EVENTS, RunStore
 from miniagents.ext.studio.tree import RunTree
+from miniagents.ext.web.auth import MIN_TOKEN_LENGTH as MIN_TOKEN_LENGTH
 from miniagents.ext.web.auth import BearerTokenAuth
 from miniagents.ext.web.lowlevel import Door, aread_bounded
 from miniagents.ext.web.settings import LOCAL_HOSTS, WebSettings
@@ -91,9 +92,6 @@ PAGE_POLICY = (
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 """The page's Content-Security-Policy: its own script and style files, its own origin."""
-
-MIN_TOKEN_LENGTH = 16
-"""The fewest characters of the studio's token (a shorter one is refused: it is guessed)."""
 
 _PAGE = Path(__file__).resolve().parent / "page"
 _FILES = {
