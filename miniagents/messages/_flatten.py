@@ -43,6 +43,7 @@ from miniagents.promising.lowlevel import (
     ReplayCore,
     ReplayObservable,
     core_of,
+    fed_by,
     follow_outside,
     paced_core_of,
     pieces_are,
@@ -325,7 +326,7 @@ class Flattener:
                     continue
                 # a stream fed by its sink (through others): only a sink followed can be
                 sink = self.sink
-                if core is not None and sink is not None and sink.observers and _fed_by(core, sink):
+                if core is not None and sink is not None and sink.observers and fed_by(core, sink):
                     self.dispose()
                     self.observer.on_error(_followed_in_a_cycle())
                     continue
@@ -518,32 +519,6 @@ def _followed_itself() -> DeadlockError:
         "for its own end, and never end. Pass another sequence, or the messages it holds so "
         "far (a list of them)."
     )
-
-
-def _fed_by(core: ReplayCore[Any], sink: ReplayCore[Any]) -> bool:
-    """Whether ``sink`` feeds ``core``, through the streams and flattenings that feed it.
-
-    It walks who makes ``core``'s next piece (the deadlock watch's producers: the part a
-    flattening follows, the stream a core follows) until it finds ``sink``, or only tasks
-    and what it cannot name are left: ``sink`` following ``core`` would close a cycle.
-    """
-    seen: set[int] = set()
-    stack: list[object] = [core]
-    while stack:
-        node = stack.pop()
-        if node is sink:
-            return True
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, ReplayCore):
-            if not node.done:
-                stack.append(node.producer)
-            continue
-        producers = getattr(node, "producers", None)
-        if producers is not None:
-            stack.extend(producers())
-    return False
 
 
 def _followed_in_a_cycle() -> DeadlockError:

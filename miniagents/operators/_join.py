@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar, overload
 
@@ -11,7 +12,7 @@ from miniagents.messages.message_promise import MessagePromise, MessageT
 from miniagents.messages.sequence import MessageType, as_message_sequence
 from miniagents.operators.errors import OperatorArgumentError
 from miniagents.promising.errors import DeadlockError
-from miniagents.promising.lowlevel import core_of
+from miniagents.promising.lowlevel import ReplayCore, core_of, fed_by
 from miniagents.promising.streamed_promise import StreamedPromise
 
 __all__ = ["checked_delimiter", "join_messages", "stopped_when_abandoned"]
@@ -133,18 +134,23 @@ def join_messages(
     )
     message_class = checked_message_class(message_class, "join_messages")
     sequence = as_message_sequence(messages)
-    own: list[object] = []  # the joined message's core, once made
+    reading = _Reading()
 
     async def tokens() -> AsyncIterator[str]:
         first = True
+        own = reading.own
         async for promise in sequence:
-            if core_of(promise) is own[0]:  # (read, it would stream itself into itself)
+            core = core_of(promise)
+            if core is own:  # (read, it would stream itself into itself)
                 raise _joined_into_itself()
+            if fed_by(core, own):  # (it feeds that message: each would grow the other)
+                raise _joined_in_a_cycle()
             if not first:
                 yield delimiter
             first = False
             leading = strip_leading_newlines
             streamed = False
+            reading.follow(core)
             async for token in promise:
                 streamed = True
                 if leading:
@@ -153,14 +159,43 @@ def join_messages(
                         continue
                     leading = False
                 yield token
+            reading.following = None
             if not streamed:  # a message of fields alone joins as its fields (its JSON)
                 message = await promise
                 if message.text is None and (fields := str(message)) != "{}":
                     yield fields
 
     joined = MessagePromise.from_async_iterable(tokens(), message_class=message_class, **metadata)
-    own.append(core_of(joined))
+    reading.own = core_of(joined)
     return stopped_when_abandoned(joined)
+
+
+class _Reading:
+    """What a joined message reads now, named as its producer for the deadlock watch.
+
+    While it reads a message, the joined message's next token comes from that message: so
+    :func:`~miniagents.promising.lowlevel.fed_by` (and the watch) can walk from a joined
+    message into what it joins, as they cannot through its task alone.
+    """
+
+    __slots__ = ("following", "own", "task")
+
+    def __init__(self) -> None:
+        self.own: ReplayCore[Any] | None = None  # the joined message's core, once made
+        self.task: asyncio.Task[Any] | None = None  # the task that reads for it
+        self.following: ReplayCore[Any] | None = None  # the message read now, if any
+
+    def follow(self, core: ReplayCore[Any]) -> None:
+        """Read ``core`` now: name it (and the task) as who makes the next token."""
+        own = self.own
+        if own is not None and own.producer is not self:
+            self.task = asyncio.current_task()
+            own.producer = self
+        self.following = core
+
+    def producers(self) -> tuple[object, ...]:
+        """The task that reads for the joined message, and the message it reads now."""
+        return (self.task,) if self.following is None else (self.task, self.following)
 
 
 def _joined_into_itself() -> DeadlockError:
@@ -169,6 +204,17 @@ def _joined_into_itself() -> DeadlockError:
         "join_messages() was given a sequence that holds the joined message itself: it would "
         "join its own tokens into itself without end. Join a sequence that does not hold the "
         "result (append the joined message to another sequence)."
+    )
+
+
+def _joined_in_a_cycle() -> DeadlockError:
+    """The error of a joined message given a message that it feeds itself."""
+    return DeadlockError(
+        "join_messages() was given a message that the joined message feeds itself (e.g. "
+        "j1 = join_messages(a) and j2 = join_messages(b), where a holds j2 and b holds j1, "
+        "directly or through other joins): each would join the other's tokens without end. "
+        "Break the cycle: give one of them the messages the other joins (not the joined "
+        "message), or join them once, in one join_messages()."
     )
 
 

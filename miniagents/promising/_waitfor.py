@@ -37,7 +37,7 @@ import asyncio
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol, TypeGuard
 
-__all__ = ["EndOf", "Producer", "Room", "Search"]
+__all__ = ["EndOf", "Producer", "Room", "Search", "fed_by"]
 
 
 class Producer(Protocol):
@@ -77,6 +77,31 @@ class EndOf:
     def producers(self) -> Iterable[object]:
         """The tasks not ended yet."""
         return [task for task in self.tasks if not task.done()] or [None]
+
+
+def fed_by(core: object, sink: object) -> bool:
+    """Whether ``sink`` feeds ``core``, through the streams that feed it.
+
+    It walks who makes ``core``'s next piece (a core's ``producer``; a :class:`Producer`'s
+    ``producers()``: the part a flattening follows, the message a join reads) until it finds
+    ``sink``, or only tasks and what it cannot name are left: ``sink`` reading ``core``
+    would close a cycle, each feeding the other without end.
+    """
+    seen: set[int] = set()
+    stack: list[object] = [core]
+    while stack:
+        node = stack.pop()
+        if node is sink:
+            return True
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        producers = getattr(node, "producers", None)
+        if producers is not None:
+            stack.extend(producers())
+        elif hasattr(node, "producer") and not node.done:  # type: ignore[attr-defined]
+            stack.append(node.producer)  # a core not ended: who makes its next piece
+    return False
 
 
 Entry = tuple[Any, Any, Any, object]

@@ -66,6 +66,8 @@ What the layers above need, and where it is:
   watch can follow a wait from one stream to the next (see
   :mod:`miniagents.promising._deadlock`: waits that nothing but each other can end are
   relieved, if a bounded buffer holds them, or fail with ``DeadlockError``);
+  :func:`fed_by` walks those links to tell whether one stream feeds another (reading it
+  would close a cycle that never ends);
   :func:`set_deadlock_check_interval` sets how often a loop is checked (``None``: never);
 - **errors that must not be lost**: :func:`mark_received`, :func:`was_received`,
   :func:`report_lost_error`, :func:`report_broken_observer` and the ``miniagents``
@@ -111,6 +113,7 @@ from miniagents.promising._tasks import spawn as spawn
 from miniagents.promising._tasks import start_owned as start_owned
 from miniagents.promising._waitfor import EndOf as EndOf
 from miniagents.promising._waitfor import Producer as Producer
+from miniagents.promising._waitfor import fed_by as fed_by
 from miniagents.promising._waiting import handoffs as handoffs
 from miniagents.promising.limits import Overflow as Overflow
 from miniagents.promising.limits import StreamLimits as StreamLimits
@@ -130,6 +133,7 @@ __all__ = [
     "RunFirst",
     "StreamLimits",
     "core_of",
+    "fed_by",
     "follow_outside",
     "forget_task",
     "handoffs",

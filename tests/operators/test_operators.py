@@ -450,3 +450,28 @@ async def test_join_messages_over_a_sequence_that_holds_the_joined_message_fails
     with pytest.raises(DeadlockError, match="holds the joined message itself"):
         await joined
     assert core_of(joined).pieces == ["x"]  # the tokens before it
+
+
+@pytest.mark.parametrize("ring", [2, 3])
+async def test_joined_messages_that_feed_each_other_fail_instead_of_growing(ring: int) -> None:
+    # j1 = join(a), j2 = join(b), a holds j2 and b holds j1 (or a ring of three): the joins'
+    # producers are tasks, so the cycle went unseen and each joined the other's tokens forever
+    appenders = [MessageSequenceAppender() for _ in range(ring)]
+    joined = [join_messages(appender.sequence) for appender in appenders]
+    for number, appender in enumerate(appenders):
+        with appender:
+            appender.append(f"x{number}")
+            appender.append(joined[(number + 1) % ring])
+    tokens: list[str] = []
+
+    async def read_some() -> None:
+        async for token in joined[0]:
+            tokens.append(token)
+            assert len(tokens) < 100, "the joined messages grew into each other without end"
+
+    with pytest.raises(DeadlockError, match=r"feeds itself.*Break the cycle"):
+        await read_some()
+    for message in joined:
+        with pytest.raises(DeadlockError):
+            await message
+    assert tokens[0] == "x0"
