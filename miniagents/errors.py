@@ -29,6 +29,7 @@ right for the extensions)::
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
     ├── ImagePartError (also ValueError)          an ImagePart without one source, or unknown bytes
     ├── UnresolvedMessageError (also AttributeError)  a message's field read from its promise
+    ├── SyncReadError (also TypeError)            a message sequence read with for, not async for
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
     ├── AgentArgumentError (also TypeError)       an unknown, missing or extra agent argument
     │   └── MissingAgentArgumentError (also ValueError)  an agent run without one it needs
@@ -153,7 +154,8 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.frozen.errors": "FrozenFieldError FrozenInstanceError HashKeyError",
         "miniagents.messages.errors": (
-            "AppenderClosedError ImagePartError MessageTypeError UnresolvedMessageError"
+            "AppenderClosedError ImagePartError MessageTypeError SyncReadError "
+            "UnresolvedMessageError"
         ),
         "miniagents.miniagents.errors": (
             "AgentArgumentError AgentDefinitionError AgentFinishedError "

@@ -91,6 +91,7 @@ from miniagents.frozen.errors import HashKeyError as HashKeyError
 from miniagents.messages.errors import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import ImagePartError as ImagePartError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
+from miniagents.messages.errors import SyncReadError as SyncReadError
 from miniagents.messages.errors import UnresolvedMessageError as UnresolvedMessageError
 from miniagents.miniagents.errors import AgentArgumentError as AgentArgumentError
 from miniagents.miniagents.errors import AgentDefinitionError as AgentDefinitionError
@@ -153,7 +154,8 @@ __all__ = [
     "ToolApprovalError", "ToolCallError", "ToolDefinitionError", "ToolError",
     "ToolNameConflictError",
     "FrozenFieldError", "FrozenInstanceError", "HashKeyError",
-    "AppenderClosedError", "ImagePartError", "MessageTypeError", "UnresolvedMessageError",
+    "AppenderClosedError", "ImagePartError", "MessageTypeError", "SyncReadError",
+    "UnresolvedMessageError",
     "AgentArgumentError", "AgentDefinitionError", "AgentFinishedError", "ConcurrencyLimitError",
     "ContextArgumentError", "ContextReenteredError", "LoopAlreadyRunningError",
     "MissingAgentArgumentError", "NoActiveContextError",

@@ -8,6 +8,7 @@ __all__ = [
     "AppenderClosedError",
     "ImagePartError",
     "MessageTypeError",
+    "SyncReadError",
     "UnresolvedMessageError",
 ]
 
@@ -26,6 +27,13 @@ class ImagePartError(MiniAgentsError, ValueError):
     Raised while pydantic validates the part, so it reaches the caller inside pydantic's
     ``ValidationError`` (its message, and the error itself in the ``ctx`` of the entry), as
     every invalid field of a model does.
+    """
+
+
+class SyncReadError(MiniAgentsError, TypeError):
+    """A message sequence read synchronously (``for``, ``list()``, ``in``, an index).
+
+    A ``TypeError`` too, as Python's own error for something not iterable is.
     """
 
 

@@ -16,6 +16,7 @@ from typing import (
     Any,
     Generic,
     Literal,
+    NoReturn,
     Self,
     SupportsIndex,
     TypeAlias,
@@ -30,6 +31,7 @@ from reactivex.disposable import Disposable
 from miniagents.messages._collect import AsyncPart, Segment, collect
 from miniagents.messages._flatten import FlattenSource, LoopObservable
 from miniagents.messages._resolve import messages_in_order
+from miniagents.messages.errors import SyncReadError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT_co
 from miniagents.promising.errors import (
@@ -136,6 +138,24 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
 
         def __await__(self) -> Generator[Any, None, MessageTuple[MessageT_co]]:
             """``await sequence`` gives all the messages."""
+
+    else:  # hidden from mypy, which so keeps refusing `for m in sequence` and `sequence[0]`
+
+        def __getitem__(self, index: object) -> NoReturn:
+            """Refuse a synchronous read: ``for``, ``list()``, ``in`` or an index.
+
+            Python's ``for`` falls back on ``__getitem__`` (an ``__iter__`` would make the
+            sequence an ``Iterable`` to ``isinstance`` checks, and to mypy).
+
+            Raises:
+                SyncReadError: always, saying to use ``async for`` or ``await``.
+            """
+            raise SyncReadError(
+                f"A {type(self).__name__} is read asynchronously, as its messages stream: "
+                "use `async for message in sequence:` for each message as it starts, or "
+                "`messages = await sequence` for all of them, complete (a MessageTuple, which "
+                "`for`, `len()` and indexes take)."
+            )
 
     def __init__(
         self: MessageSequencePromise[Message],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sized
 from typing import Any, cast
 
 import pydantic
@@ -16,6 +16,7 @@ from miniagents.errors import (
     IncompleteStreamError,
     MessageTypeError,
     MiniAgentsError,
+    SyncReadError,
     UnresolvedMessageError,
 )
 from miniagents.messages import MessageSequenceAppender
@@ -474,3 +475,32 @@ async def test_a_sequence_that_feeds_another_is_followed_by_it_as_before() -> No
                 a.append(c.sequence)
                 a.append("a1")
     assert await texts(a.sequence) == ["c1", "b1", "c1", "a1"]
+
+
+def _read_in_a_for(sequence: MessageSequencePromise) -> None:
+    for message in cast("Iterable[MessagePromise]", sequence):
+        print(message)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        _read_in_a_for,
+        lambda sequence: list(cast("Iterable[MessagePromise]", sequence)),
+        lambda sequence: "a" in cast("list[object]", sequence),
+        lambda sequence: cast("list[MessagePromise]", sequence)[0],
+    ],
+    ids=["for", "list", "in", "index"],
+)
+def test_a_sequence_read_synchronously_says_to_use_async_for_or_await(
+    read: Callable[[MessageSequencePromise], object],
+) -> None:
+    # a bare TypeError before ("'MessageSequencePromise' object is not iterable")
+    sequence = MessageSequencePromise(["a", "b"])
+    with pytest.raises(SyncReadError, match=r"`async for message in sequence:`.*await sequence`"):
+        read(sequence)
+    with pytest.raises(TypeError):  # (still a TypeError, for code that catches that)
+        read(sequence)
+    # ... and the sequence does not look iterable (nor sized) to isinstance checks
+    assert not isinstance(sequence, Iterable)
+    assert not isinstance(sequence, Sized)

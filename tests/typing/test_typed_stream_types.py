@@ -123,6 +123,12 @@ async def check_message_sequence_types(
     print((await plain)[0].celsius)  # type: ignore[attr-defined]
     wrong: MessageSequencePromise[Weather] = plain  # type: ignore[assignment]
     assert_type(wrong, MessageSequencePromise[Weather])
+    # read synchronously, a sequence is refused by mypy too (at run time: SyncReadError)
+    for message in weathers:  # type: ignore[attr-defined]
+        print(message)
+    print(len(weathers))  # type: ignore[arg-type]
+    print(weathers[0])  # type: ignore[index]
+    print(list(weathers))  # type: ignore[call-overload]
 
 
 class Row(BaseModel):
