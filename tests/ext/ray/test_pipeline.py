@@ -451,6 +451,61 @@ async def test_closing_an_async_loop_raises_the_items_clean_up_error_after_rays_
     await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled:wait:never a"), WITHIN)
 
 
+def _stuck_cancel(release: threading.Event) -> Callable[..., None]:
+    """Ray's cancel, stuck until ``release`` is set (then it runs)."""
+    real_cancel = ray.cancel
+
+    def cancel(ref: Any, **options: Any) -> None:
+        release.wait()
+        real_cancel(ref, **options)
+
+    return cancel
+
+
+def test_closing_while_rays_cancel_hangs_raises_the_items_clean_up_error_after_the_timeout(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = uuid.uuid4().hex
+    release = threading.Event()
+    results = iter(_left_early_with_a_batch_running(signals, key, cancel_timeout=0.5))
+    assert isinstance(results, Generator)
+    try:
+        assert str(next(results).get()) == "FIRST"
+        ray.get(signals.wait.remote(f"{key}:waiting:wait:never a"), timeout=WITHIN)
+        monkeypatch.setattr(ray, "cancel", _stuck_cancel(release))
+        with pytest.raises(CleanUpError, match="could not be closed") as raised:
+            results.close()  # the cancel never returns: the wait for it times out first
+    finally:
+        release.set()  # (the real cancel goes on)
+    _assert_the_cancel_timed_out_as_its_context(raised.value)
+    ray.get(signals.wait.remote(f"{key}:cancelled:wait:never a"), timeout=WITHIN)
+
+
+async def test_closing_an_async_loop_while_rays_cancel_hangs_raises_the_items_clean_up_error(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = uuid.uuid4().hex
+    release = threading.Event()
+    results = aiter(_left_early_with_a_batch_running(signals, key, cancel_timeout=0.5))
+    assert isinstance(results, AsyncGenerator)
+    try:
+        assert str((await anext(results)).get()) == "FIRST"
+        await asyncio.wait_for(signals.wait.remote(f"{key}:waiting:wait:never a"), WITHIN)
+        monkeypatch.setattr(ray, "cancel", _stuck_cancel(release))
+        with pytest.raises(CleanUpError, match="could not be closed") as raised:
+            await results.aclose()  # the cancel never returns: the wait for it times out first
+    finally:
+        release.set()  # (the real cancel goes on)
+    _assert_the_cancel_timed_out_as_its_context(raised.value)
+    await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled:wait:never a"), WITHIN)
+
+
+def _assert_the_cancel_timed_out_as_its_context(error: BaseException) -> None:
+    context = error.__context__
+    assert isinstance(context, RayCancelTimeoutError)  # (the wait's own failure, kept)
+    assert re.match(r"Ray's cancel of the 1 batch\(es\) .* longer than 0\.5 s", str(context))
+
+
 def _assert_the_cancels_failure_is_its_context(error: BaseException, cancel_fails: bool) -> None:
     context = error.__context__
     if not cancel_fails:
