@@ -15,7 +15,7 @@ import asyncio
 import itertools
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic
@@ -74,8 +74,11 @@ class PipelineRun(Generic[T, ReplyT]):
         items: Iterable[T],
         settings: Settings,
         carrier: tuple[tuple[str, str], ...] = (),
+        watch: Callable[[Any], None] | None = None,
     ) -> None:
         self.remote = remote
+        self.watch = watch
+        """Called with each batch's ref as it is sent (the async loop awaits its end)."""
         self.settings = settings
         self.carrier = carrier
         """The trace of the code that runs the pipeline, for the workers to continue it."""
@@ -152,7 +155,10 @@ class PipelineRun(Generic[T, ReplyT]):
 
     def _send(self, batch: _Batch[T]) -> None:
         batch.attempts += 1
-        self.pending[self.remote.remote(batch.data, self.carrier)] = batch
+        ref = self.remote.remote(batch.data, self.carrier)
+        self.pending[ref] = batch
+        if self.watch is not None:
+            self.watch(ref)
 
     def finish(self, ref: Any, outcome: list[tuple[bool, bytes]] | BaseException) -> None:
         """Take the outcome of a batch: its results, or Ray's error (then maybe send it again)."""

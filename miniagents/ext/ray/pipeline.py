@@ -31,7 +31,7 @@ own context on the worker. For budgets that hold, run the agents with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, overload
 
 from typing_extensions import TypeVar, Unpack
@@ -108,7 +108,7 @@ class RayPipeline(Generic[T, ReplyT]):
         remote: Any = ray.remote  # Ray's overloads type no option given as **options
         self._remote: Any = remote(max_retries=0, **options)(pipeline_items)
 
-    def _run(self) -> PipelineRun[T, ReplyT]:
+    def _run(self, watch: Callable[[Any], None] | None = None) -> PipelineRun[T, ReplyT]:
         if self._used:
             raise RayPipelineRerunError(
                 "A RayPipeline runs once; call ray_pipeline(...) again to rerun."
@@ -130,7 +130,9 @@ class RayPipeline(Generic[T, ReplyT]):
             )
         carrier = tuple(outgoing_carrier().items())  # the workers' spans continue this trace
         items, self._items = self._items, ()  # the run's alone: let go of when it ends
-        run: PipelineRun[T, ReplyT] = PipelineRun(self._remote, items, self._settings, carrier)
+        run: PipelineRun[T, ReplyT] = PipelineRun(
+            self._remote, items, self._settings, carrier, watch
+        )
         return run
 
     def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
@@ -157,9 +159,20 @@ class RayPipeline(Generic[T, ReplyT]):
             run.close()
 
     async def __aiter__(self) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
-        """Run the pipeline, giving each item's result (awaiting between results)."""
-        run = self._run()
-        futures: dict[asyncio.Future[Any], Any] = {}
+        """Run the pipeline, giving each item's result (awaiting between results).
+
+        Each batch is watched once, as it is sent: its end puts it in a queue that the loop
+        awaits, so the work per result does not grow with the batches in flight.
+        """
+        ended: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
+        watched: set[asyncio.Future[Any]] = set()
+
+        def watch(ref: Any) -> None:
+            future = asyncio.wrap_future(ref.future())
+            watched.add(future)
+            future.add_done_callback(lambda _: ended.put_nowait((ref, future)))
+
+        run = self._run(watch)
         try:
             while True:
                 result = run.next_result()
@@ -169,16 +182,12 @@ class RayPipeline(Generic[T, ReplyT]):
                 if not run.pending:
                     run.raise_read_error()
                     return
-                for ref in run.pending:
-                    if ref not in futures.values():
-                        futures[asyncio.wrap_future(ref.future())] = ref
-                done, _ = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
-                for future in done:
-                    ref = futures.pop(future)
-                    error = future.exception()
-                    run.finish(ref, error if error is not None else future.result())
+                ref, future = await ended.get()
+                watched.discard(future)
+                error = future.exception()
+                run.finish(ref, error if error is not None else future.result())
         finally:
-            for future in futures:
+            for future in watched:
                 future.cancel()
             await run.aclose()  # (Ray's cancel waited for in a thread: the loop goes on)
 

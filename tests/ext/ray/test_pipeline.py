@@ -451,6 +451,58 @@ async def test_closing_an_async_loop_raises_the_items_clean_up_error_after_rays_
     await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled:wait:never a"), WITHIN)
 
 
+def _stuck_cancel(release: threading.Event) -> Callable[..., None]:
+    """Ray's cancel, stuck until ``release`` is set (then it runs)."""
+    real_cancel = ray.cancel
+
+    def cancel(ref: Any, **options: Any) -> None:
+        release.wait()
+        real_cancel(ref, **options)
+
+    return cancel
+
+
+class _Loop:
+    """A loop over a pipeline's results, ``for`` or ``async for``, stepped by a test."""
+
+    def __init__(self, pipeline: Any, asynchronous: bool) -> None:
+        self._results = aiter(pipeline) if asynchronous else iter(pipeline)
+        assert isinstance(self._results, AsyncGenerator | Generator)
+
+    async def next(self) -> ItemResult[str]:
+        if isinstance(self._results, Generator):
+            return cast(ItemResult[str], next(self._results))
+        return cast(ItemResult[str], await anext(self._results))
+
+    async def close(self) -> None:
+        """Leave the loop early (its generator is closed)."""
+        if isinstance(self._results, Generator):
+            self._results.close()
+        else:
+            await self._results.aclose()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["for", "async for"])
+async def test_closing_while_rays_cancel_hangs_raises_the_items_clean_up_error_after_the_timeout(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch, asynchronous: bool
+) -> None:
+    key = uuid.uuid4().hex
+    release = threading.Event()
+    loop = _Loop(_left_early_with_a_batch_running(signals, key, cancel_timeout=0.5), asynchronous)
+    try:
+        assert str((await loop.next()).get()) == "FIRST"
+        await asyncio.wait_for(signals.wait.remote(f"{key}:waiting:wait:never a"), WITHIN)
+        monkeypatch.setattr(ray, "cancel", _stuck_cancel(release))
+        with pytest.raises(CleanUpError, match="could not be closed") as raised:
+            await loop.close()  # the cancel never returns: the wait for it times out first
+    finally:
+        release.set()  # (the real cancel goes on)
+    context = raised.value.__context__
+    assert isinstance(context, RayCancelTimeoutError)  # (the wait's own failure, kept)
+    assert re.match(r"Ray's cancel of the 1 batch\(es\) .* longer than 0\.5 s", str(context))
+    await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled:wait:never a"), WITHIN)
+
+
 def _assert_the_cancels_failure_is_its_context(error: BaseException, cancel_fails: bool) -> None:
     context = error.__context__
     if not cancel_fails:
