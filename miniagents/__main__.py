@@ -5,7 +5,7 @@ The same as the ``miniagents`` command; see :mod:`miniagents.cli`.
 
 import sys
 
-from miniagents.cli import main
+from miniagents.cli import command
 
 if __name__ == "__main__":
-    sys.exit(main(prog="python -m miniagents"))
+    sys.exit(command(prog="python -m miniagents"))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from miniagents.ext.console.chat_cli import Command
 from miniagents.ext.console.chat_cli import main as console_main
 
-__all__ = ["main"]
+__all__ = ["command", "main"]
 
 _EVAL_HELP = "evaluate an agent on a dataset file (scores, time, cost; against a baseline)"
 _RUN_HELP = "run a Python program, recording its run for the studio"
@@ -43,14 +43,33 @@ def _studio(argv: list[str], prog: str) -> int:
 def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     """Run the ``miniagents`` command with ``argv`` (default: ``sys.argv[1:]``); its exit status.
 
+    Called in-process, an error that ``miniagents run``'s program leaves uncaught goes up to
+    the caller, and ``sys.excepthook`` is left as it was: only :func:`command`, the console's
+    entry point, lets such an error end the process with the program's own traceback.
+
     Args:
         argv: The arguments after the program's name.
         prog: The program's name in messages (default: ``miniagents``).
     """
+    return _main(argv, prog, ends_the_process=False)
+
+
+def command(*, prog: str | None = None) -> int:
+    """The console's entry point: ``main()`` over this process's own command line.
+
+    An error that ``miniagents run``'s program leaves uncaught ends the process, shown by
+    ``sys.excepthook`` with the program's frames only, as ``python program.py`` shows it.
+
+    Args:
+        prog: The program's name in messages (default: ``miniagents``).
+    """
+    return _main(None, prog, ends_the_process=True)
+
+
+def _main(argv: Sequence[str] | None, prog: str | None, *, ends_the_process: bool) -> int:
     commands = {
         "eval": Command(_EVAL_HELP, _eval),
-        # (the process's own command line: an error its program leaves uncaught ends it)
-        "run": Command(_RUN_HELP, functools.partial(_run, ends_the_process=argv is None)),
+        "run": Command(_RUN_HELP, functools.partial(_run, ends_the_process=ends_the_process)),
         "studio": Command(_STUDIO_HELP, _studio),
     }
     return console_main(argv, prog=prog, commands=commands)

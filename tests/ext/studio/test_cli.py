@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import pytest
 
+from miniagents.cli import main as miniagents_main
 from miniagents.ext.studio import Fork, ForkResult, Recorder, RunStore, RunTree, cli
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.events import RunEvent
@@ -189,3 +190,18 @@ def test_run_called_in_process_leaves_the_excepthook_argv_and_path_as_they_were(
     assert sys.excepthook is hook  # (was: the command's hook, kept in the process)
     assert (sys.argv, sys.path[0]) == (argv, path)  # (was: the program's)
     assert RunStore(store).runs()[0].status == "failed"
+
+
+def test_the_command_s_main_called_in_process_without_argv_leaves_the_excepthook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the console's entry point lets the program's error end the process."""
+    (tmp_path / "failing.py").write_text("raise ValueError('the program failed')\n")
+    store = str(tmp_path / "runs.sqlite")
+    monkeypatch.setattr(sys, "argv", ["miniagents", "run", "--store", store, "failing.py"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # (restored whatever happens)
+    hook = sys.excepthook
+    with pytest.raises(ValueError, match="the program failed"):
+        miniagents_main()
+    assert sys.excepthook is hook  # (was: the command's hook, kept in the caller's process)
