@@ -1,9 +1,9 @@
 """A console chat whose history is kept in a markdown file: stop it, run it again, go on.
 
 Run it with ``python examples/conversation.py [CHAT.md]``. Each message is appended to the
-file as soon as it is complete, so the conversation survives a crash; the next run reads
-the file back and the assistant sees everything said so far. The assistant is the offline
-model unless ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY``) is set.
+file as soon as it is complete, so the conversation survives a crash; the next run reads the
+file back and the assistant sees everything said so far. The assistant is the offline model
+unless ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN``) is set.
 """
 
 from __future__ import annotations

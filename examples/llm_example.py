@@ -1,7 +1,7 @@
 """Token streaming from an LLM agent: print the answer as it is written, then replay it.
 
 Run it with ``python examples/llm_example.py``. It uses the offline model unless
-``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY``) is set.
+``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN``) is set.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Agents in parallel: a writer, three critics at once, an editor gathering their replies.
 
-The writer streams a draft, three critics read it at the same time, and an editor
-gathers everything, in order, into one reply. Run it with
-``python examples/parallel_agents.py``. It uses the offline model unless
-``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY``) is set. Inquiring an agent starts it at
-once and returns its reply as a promise, so agents inquired one after the other run at
-the same time: the three slow checkers below take about one second together, not three.
+The writer streams a draft, three critics read it at the same time, and an editor gathers
+everything, in order, into one reply. Run it with ``python examples/parallel_agents.py``. It
+uses the offline model unless ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY`` or
+``ANTHROPIC_AUTH_TOKEN``) is set. Inquiring an agent starts it at once and returns its reply
+as a promise, so agents inquired one after the other run at the same time: the three slow
+checkers below take about one second together, not three.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Agents as reactive operators: compose them with ``Observable.pipe``.
 
-Run it with ``python examples/pipe_composition.py``. ``agent.as_operator()`` turns an
-agent into a ``reactivex`` operator from messages to its reply messages, so agents and
-the operators of ``reactivex.operators`` chain in one pipeline. Each subscription to an
-agent's operator is one call of the agent with the whole source as its input; to call an
-agent once per item, map each item to its own small pipeline (``concat_map`` below). It
-uses the offline model unless ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY``) is set.
+Run it with ``python examples/pipe_composition.py``. ``agent.as_operator()`` turns an agent
+into a ``reactivex`` operator from messages to its reply messages, so agents and the
+operators of ``reactivex.operators`` chain in one pipeline. Each subscription to an agent's
+operator is one call of the agent with the whole source as its input; to call an agent once
+per item, map each item to its own small pipeline (``concat_map`` below). It uses the
+offline model unless ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY`` or
+``ANTHROPIC_AUTH_TOKEN``) is set.
 """
 
 from __future__ import annotations

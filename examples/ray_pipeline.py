@@ -1,12 +1,12 @@
 """Summarise a few hundred documents on a local Ray cluster, with a progress bar.
 
-Each document goes through a chain of two agents on a Ray worker: ``outline`` does the
-CPU work (it counts the words and finds the keywords), then the LLM writes a one-line
-summary. At most 32 documents are on their way at once, however many there are, and the
-results come back in the documents' order. Run it with ``python examples/ray_pipeline.py``
-(the progress bar shows on a terminal). It starts a local Ray cluster of 2 CPUs, and uses
-the offline model unless ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY``) is set; on a real
-cluster, connect with ``ray.init(address="auto")`` instead (see the README).
+Each document goes through a chain of two agents on a Ray worker: ``outline`` does the CPU
+work (it counts the words and finds the keywords), then the LLM writes a one-line summary.
+At most 32 documents are on their way at once, however many there are, and the results come
+back in the documents' order. Run it with ``python examples/ray_pipeline.py`` (the progress
+bar shows on a terminal). It starts a local Ray cluster of 2 CPUs, and uses the offline
+model unless ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN``) is
+set; on a real cluster, connect with ``ray.init(address="auto")`` instead (see the README).
 """
 
 from __future__ import annotations

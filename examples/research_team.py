@@ -4,11 +4,11 @@ Run it as it is (``python examples/research_team.py``), or recorded::
 
     miniagents run examples/research_team.py
 
-An editor asks three researchers at once, each about one city; a researcher looks its
-city up with a tool (the lookup of a city it does not know fails, and the model reads the
-error), then a writer makes one paragraph of their notes. Offline (no API key) the
-models are the offline model, scripted below; with ``OPENAI_API_KEY`` (or
-``ANTHROPIC_API_KEY``) set, real models do the work.
+An editor asks three researchers at once, each about one city; a researcher looks its city
+up with a tool (the lookup of a city it does not know fails, and the model reads the error),
+then a writer makes one paragraph of their notes. Offline (no API key) the models are the
+offline model, scripted below; with ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY`` or
+``ANTHROPIC_AUTH_TOKEN``) set, real models do the work.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """An assistant with tools: two typed functions, and a sub-agent whose reply streams in place.
 
-Run it with ``python examples/tools.py``. Offline, the offline model calls the tools by
-its rules (a pattern of the question per tool); with ``OPENAI_API_KEY`` (or
-``ANTHROPIC_API_KEY``) set, a real model decides which tools to call. The three calls run
-at once, and the poet's lines reach this program while the poet is still writing them.
+Run it with ``python examples/tools.py``. Offline, the offline model calls the tools by its
+rules (a pattern of the question per tool); with ``OPENAI_API_KEY`` (or
+``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN``) set, a real model decides which tools to
+call. The three calls run at once, and the poet's lines reach this program while the poet is
+still writing them.
 """
 
 from __future__ import annotations

@@ -722,13 +722,13 @@ def test_getting_started_says_which_keys_pick_the_chats_provider_and_where_histo
     ) in page
 
 
-def test_a_page_that_names_the_anthropic_key_names_its_bearer_token_too() -> None:
+def test_a_page_or_example_that_names_the_anthropic_key_names_its_bearer_token_too() -> None:
     # (was: docs/a2a.md and docs/streams.md named ANTHROPIC_API_KEY alone, though the
-    # Anthropic agents take ANTHROPIC_AUTH_TOKEN as well)
+    # Anthropic agents take ANTHROPIC_AUTH_TOKEN as well; then eight examples' docstrings)
     missing = [
         page.relative_to(ROOT).as_posix()
-        for page in PAGES
+        for page in [*PAGES, *EXAMPLES]
         if "ANTHROPIC_API_KEY" in (text := page.read_text(encoding="utf-8"))
         and "ANTHROPIC_AUTH_TOKEN" not in text
     ]
-    assert not missing, f"pages that name ANTHROPIC_API_KEY alone: {missing}"
+    assert not missing, f"pages and examples that name ANTHROPIC_API_KEY alone: {missing}"

@@ -7,8 +7,8 @@ parallel, asks the LLM for a short description; an editor gathers the drafts, in
 into one markdown document, which streams to the console and to the output file.
 
 With no API key the offline model stands in: its "draft" is the module's own docstring
-summary, so the example runs anywhere. With ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY``)
-set, a real model writes the drafts.
+summary, so the example runs anywhere. With ``OPENAI_API_KEY`` (or ``ANTHROPIC_API_KEY`` or
+``ANTHROPIC_AUTH_TOKEN``) set, a real model writes the drafts.
 """
 
 from __future__ import annotations
