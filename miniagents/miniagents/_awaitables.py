@@ -20,7 +20,8 @@ __all__ = ["called_function", "surely_not_async"]
 def called_function(func: Callable[..., object]) -> Callable[..., object]:
     """What a call of ``func`` calls: the function of a ``functools.partial`` (of a partial...).
 
-    It names and describes an agent made of a partial (not ``functools.partial`` itself).
+    It names and describes an agent made of a partial (not ``functools.partial`` itself),
+    and a tool function so (re-exported by :mod:`miniagents.miniagents.lowlevel`).
     """
     while isinstance(func, functools.partial):
         func = func.func

@@ -37,6 +37,9 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   recorders of :mod:`miniagents.ext.llm` and :mod:`miniagents.ext.tools`) are hooks,
   set through the functions of their public modules and read where the work is done (see
   :mod:`miniagents.miniagents._hooks`);
+- :func:`called_function`: what a call of a callable calls (the function of a
+  ``functools.partial``, of a partial ...), the one that names and describes it (an agent
+  made of a partial, a tool function of :mod:`miniagents.ext.tools`);
 - :func:`enclosing_contexts`: the current context and those around it, innermost first
   (the usage totals of :mod:`miniagents.ext.llm` count a call in each of them);
 - :func:`add_link_opener` and :func:`outgoing_links`: *live links*, for state of the caller
@@ -53,6 +56,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
+from miniagents.miniagents._awaitables import called_function as called_function
 from miniagents.miniagents._hooks import Hook as Hook
 from miniagents.miniagents._links import CallerEnd as CallerEnd
 from miniagents.miniagents._links import LinkEnd as LinkEnd
@@ -97,6 +101,7 @@ __all__ = [
     "add_link_opener",
     "adopt_carrier",
     "at_exit",
+    "called_function",
     "context_settings",
     "enclosing_contexts",
     "extension_settings",

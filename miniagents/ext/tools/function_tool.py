@@ -14,6 +14,7 @@ from miniagents.ext.tools._output import as_text
 from miniagents.ext.tools.cancellation import _CURRENT, ToolCancellation
 from miniagents.ext.tools.errors import ToolDefinitionError
 from miniagents.ext.tools.tool import ApprovalRule, Tool
+from miniagents.miniagents.lowlevel import called_function
 
 __all__ = ["FunctionTool"]
 
@@ -136,16 +137,9 @@ def _split(arguments: Mapping[str, object]) -> tuple[list[object], Mapping[str, 
     return [], arguments
 
 
-def _called(func: Callable[..., object]) -> Callable[..., object]:
-    """The function that names and describes ``func``: a ``functools.partial``'s own."""
-    while isinstance(func, functools.partial):
-        func = func.func
-    return func
-
-
 def _docstring_of(func: Callable[..., object]) -> str | None:
     """What describes ``func``: a callable object's ``__call__`` docstring, else its class's."""
-    called = _called(func)
+    called = called_function(func)
     call = type(called).__call__
     if not inspect.isroutine(called) and inspect.isfunction(call):  # a callable object
         said = inspect.getdoc(call)
@@ -164,5 +158,5 @@ def _bound_keywords(func: Callable[..., object]) -> set[str]:
 
 
 def _name_of(func: Callable[..., object]) -> str:
-    called = _called(func)
+    called = called_function(func)
     return str(getattr(called, "__name__", type(called).__name__))
