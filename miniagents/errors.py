@@ -30,6 +30,7 @@ right for the extensions)::
     ├── ImagePartError (also ValueError)          an ImagePart without one source, or unknown bytes
     ├── UnresolvedMessageError (also AttributeError)  a message's field read from its promise
     ├── SyncReadError (also TypeError)            a message sequence read with for, not async for
+    ├── MessageTupleFieldError (also AttributeError)  a message's field read from their tuple
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
     ├── AgentArgumentError (also TypeError)       an unknown, missing or extra agent argument
     │   └── MissingAgentArgumentError (also ValueError)  an agent run without one it needs
@@ -154,8 +155,8 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.frozen.errors": "FrozenFieldError FrozenInstanceError HashKeyError",
         "miniagents.messages.errors": (
-            "AppenderClosedError ImagePartError MessageTypeError SyncReadError "
-            "UnresolvedMessageError"
+            "AppenderClosedError ImagePartError MessageTupleFieldError MessageTypeError "
+            "SyncReadError UnresolvedMessageError"
         ),
         "miniagents.miniagents.errors": (
             "AgentArgumentError AgentDefinitionError AgentFinishedError "

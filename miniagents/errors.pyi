@@ -90,6 +90,7 @@ from miniagents.frozen.errors import FrozenInstanceError as FrozenInstanceError
 from miniagents.frozen.errors import HashKeyError as HashKeyError
 from miniagents.messages.errors import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import ImagePartError as ImagePartError
+from miniagents.messages.errors import MessageTupleFieldError as MessageTupleFieldError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
 from miniagents.messages.errors import SyncReadError as SyncReadError
 from miniagents.messages.errors import UnresolvedMessageError as UnresolvedMessageError
@@ -154,8 +155,8 @@ __all__ = [
     "ToolApprovalError", "ToolCallError", "ToolDefinitionError", "ToolError",
     "ToolNameConflictError",
     "FrozenFieldError", "FrozenInstanceError", "HashKeyError",
-    "AppenderClosedError", "ImagePartError", "MessageTypeError", "SyncReadError",
-    "UnresolvedMessageError",
+    "AppenderClosedError", "ImagePartError", "MessageTupleFieldError", "MessageTypeError",
+    "SyncReadError", "UnresolvedMessageError",
     "AgentArgumentError", "AgentDefinitionError", "AgentFinishedError", "ConcurrencyLimitError",
     "ContextArgumentError", "ContextReenteredError", "LoopAlreadyRunningError",
     "MissingAgentArgumentError", "NoActiveContextError",

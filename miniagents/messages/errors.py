@@ -7,6 +7,7 @@ from miniagents.promising.errors import MiniAgentsError
 __all__ = [
     "AppenderClosedError",
     "ImagePartError",
+    "MessageTupleFieldError",
     "MessageTypeError",
     "SyncReadError",
     "UnresolvedMessageError",
@@ -15,6 +16,13 @@ __all__ = [
 
 class MessageTypeError(MiniAgentsError, TypeError):
     """Something that is not a ``MessageType`` stood where messages were expected."""
+
+
+class MessageTupleFieldError(MiniAgentsError, AttributeError):
+    """A message's field read from a tuple of messages (``(await reply).text``).
+
+    Read it from one of them, ``messages[0].text``; ``str(messages)`` gives their text.
+    """
 
 
 class AppenderClosedError(MiniAgentsError, RuntimeError):

@@ -31,7 +31,7 @@ from reactivex.disposable import Disposable
 from miniagents.messages._collect import AsyncPart, Segment, collect
 from miniagents.messages._flatten import FlattenSource, LoopObservable
 from miniagents.messages._resolve import messages_in_order
-from miniagents.messages.errors import SyncReadError
+from miniagents.messages.errors import MessageTupleFieldError, SyncReadError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT_co
 from miniagents.promising.errors import (
@@ -78,6 +78,26 @@ class MessageTuple(tuple[MessageT_co, ...]):
     def __repr__(self) -> str:
         """Show the messages."""
         return f"MessageTuple({tuple.__repr__(self)})"
+
+    if not TYPE_CHECKING:  # (for mypy a tuple of messages has only a tuple's attributes)
+
+        def __getattr__(self, name: str) -> NoReturn:
+            """Called only for an attribute it lacks: a message's field, read from the tuple.
+
+            Raises:
+                MessageTupleFieldError: for a public name (an ``AttributeError``, so that
+                    ``hasattr`` still says no), telling to read it from one message.
+                AttributeError: for a private or special one, as without this method.
+            """
+            if name[:1] == "_":
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise MessageTupleFieldError(
+                f"A MessageTuple has no attribute {name!r}: it is the tuple of the messages "
+                f"(here {len(self)}), not one message. Read it from one of them: "
+                f"`messages[0].{name}`; `str(messages)` gives their text, joined.",
+                name=name,
+                obj=self,
+            )
 
     @overload
     def __getitem__(self, index: SupportsIndex, /) -> MessageT_co: ...

@@ -14,6 +14,7 @@ from miniagents import Message, MessagePromise, MessageSequencePromise, MessageT
 from miniagents.errors import (
     DeadlockError,
     IncompleteStreamError,
+    MessageTupleFieldError,
     MessageTypeError,
     MiniAgentsError,
     SyncReadError,
@@ -504,3 +505,20 @@ def test_a_sequence_read_synchronously_says_to_use_async_for_or_await(
     # ... and the sequence does not look iterable (nor sized) to isinstance checks
     assert not isinstance(sequence, Iterable)
     assert not isinstance(sequence, Sized)
+
+
+async def test_a_message_field_read_from_the_awaited_tuple_says_to_read_it_from_one() -> None:
+    messages = cast(Any, await MessageSequencePromise(["a", "b"]))
+    with pytest.raises(MessageTupleFieldError) as raised:
+        print(messages.text)  # (was: AttributeError: 'MessageTuple' object has no attribute)
+    assert isinstance(raised.value, AttributeError)
+    assert (raised.value.name, raised.value.obj) == ("text", messages)
+    assert str(raised.value) == (
+        "A MessageTuple has no attribute 'text': it is the tuple of the messages (here 2), not "
+        "one message. Read it from one of them: `messages[0].text`; `str(messages)` gives "
+        "their text, joined."
+    )
+    assert not hasattr(messages, "role")
+    with pytest.raises(AttributeError) as private:
+        print(messages._private)
+    assert type(private.value) is AttributeError

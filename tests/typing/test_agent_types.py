@@ -129,6 +129,15 @@ def check_a_plain_with_is_refused() -> None:
         pass
 
 
+async def check_calling_or_awaiting_an_agent_and_a_field_of_the_tuple_are_refused() -> None:
+    # (an agent is inquired: `await plain_agent.inquire("hi")`)
+    await plain_agent("hi")  # type: ignore[operator]
+    await plain_agent  # type: ignore[misc]
+    assert_type((await plain_agent.inquire("hi"))[0], Message)
+    # (MessageTupleFieldError at run time: a message's field is read from one message)
+    print((await plain_agent.inquire("hi")).text)  # type: ignore[attr-defined]
+
+
 def check_inquire_errors() -> None:
     named_agent.inquire("hi", name=1)  # type: ignore[arg-type]
     named_agent.inquire("hi", nam="x")  # type: ignore[call-arg]
