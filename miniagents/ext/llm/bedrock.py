@@ -151,6 +151,7 @@ class BedrockOptions(SDKOptions):
 
     client_classes = ("aiobotocore.client.AioBaseClient",)
     sdk_name = "Bedrock"
+    most_temperature = 1
     own_setting = "botocore's own setting"
 
     async_client: BedrockRuntimeClient | None = None
