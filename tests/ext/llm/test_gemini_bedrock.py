@@ -34,7 +34,7 @@ from miniagents.ext.llm import (
     partial_outputs,
     structured,
 )
-from miniagents.ext.llm.bedrock import BedrockMessage, bedrock_agent
+from miniagents.ext.llm.bedrock import BedrockMessage, BedrockProvider, bedrock_agent
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -682,16 +682,16 @@ async def test_http_408_is_a_timeout_whatever_its_error_type(
     assert len(server.requests) == 1
 
 
-async def test_bedrock_takes_http_409_as_the_other_sdks_do(
-    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    BEDROCK.environment(server, monkeypatch)
-    server.fail(409, message="scripted conflict")
-    async with MiniAgents():
-        with pytest.raises(
-            LLMServerError, match=r"^Bedrock kept failing with a conflict \(HTTP 409\)"
-        ):
-            await BEDROCK.ask("Hi")
+def test_bedrock_takes_http_409_as_the_other_sdks_do() -> None:
+    from botocore.exceptions import ClientError
+
+    response: Any = {
+        "Error": {"Code": "ConflictException", "Message": "scripted conflict"},
+        "ResponseMetadata": {"HTTPStatusCode": 409},
+    }
+    translated = BedrockProvider().translate(ClientError(response, "ConverseStream"))
+    assert type(translated) is LLMServerError
+    assert str(translated).startswith("Bedrock kept failing with a conflict (HTTP 409): ")
 
 
 @pytest.mark.parametrize(
