@@ -427,9 +427,8 @@ def check_sampling(
     top_k: object = None,
     presence_penalty: object = None,
     frequency_penalty: object = None,
-    most_temperature: float = math.inf,
+    hottest: tuple[str, float] = ("", math.inf),
     penalties_below_2: bool = False,
-    provider: str = "",
 ) -> None:
     """Refuse a sampling option that many providers take, given but of the wrong kind.
 
@@ -439,7 +438,7 @@ def check_sampling(
 
     Args:
         alias: The agent's alias.
-        temperature: Must be a finite number from 0 to ``most_temperature``.
+        temperature: Must be a finite number from 0 to the top of ``hottest``.
         top_p: Must be a number from 0 to 1.
         max_tokens: Must be a whole number of at least 1.
         max_completion_tokens: Must be a whole number of at least 1.
@@ -448,16 +447,16 @@ def check_sampling(
             ``penalties_below_2``).
         frequency_penalty: Must be a number from -2 to 2 (2 excluded if
             ``penalties_below_2``).
-        most_temperature: The highest temperature the provider's API takes (``inf``: no
-            bound but a finite number).
+        hottest: The provider's name and the highest temperature its API takes, e.g.
+            ``("Anthropic", 1)`` (by default none: any finite number is taken).
         penalties_below_2: Whether the API takes the penalties up to, but not including, 2.
-        provider: The provider's name, said with the bound of its own (e.g. "Anthropic").
 
     Raises:
         LLMConfigurationError: for one of the wrong kind, naming it (its ``parameter``)
             and the fix.
     """
     owner, agent = f"The agent {alias}", alias.lower()
+    provider, most_temperature = hottest
     for name, value, most, example in (
         ("temperature", temperature, most_temperature, 0.7),
         ("top_p", top_p, 1, 0.9),

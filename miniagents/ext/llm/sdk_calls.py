@@ -157,13 +157,8 @@ class SDKOptions(LLMOptions):
         """
         super().check(alias)
         check_client(self.async_client, self.client_classes, self.sdk_name, alias)
-        check_sampling(
-            alias,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            most_temperature=self.most_temperature,
-            provider=self.sdk_name,
-        )
+        hottest = (self.sdk_name, self.most_temperature)
+        check_sampling(alias, temperature=self.temperature, top_p=self.top_p, hottest=hottest)
         check_retries_and_timeout(self.max_retries, self.timeout, alias.lower(), self.own_setting)
 
 
