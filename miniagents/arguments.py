@@ -99,6 +99,7 @@ def check_number(
     *,
     least: float = 0,
     most: float = math.inf,
+    below_most: bool = False,
     finite: bool = False,
     unit: str = "",
     owner: str = "",
@@ -108,8 +109,9 @@ def check_number(
     """``value`` as a ``float`` if it is a number from ``least`` (0) to ``most`` (``inf``).
 
     ``unit``: what it counts (``"US dollars"``), said in the message; a number up to 1 is a
-    ratio, a threshold: ``check_number(value, "threshold", most=1)``. ``finite``: ``inf``
-    is refused too (where it is no limit, e.g. a budget, it is taken).
+    ratio, a threshold: ``check_number(value, "threshold", most=1)``. ``below_most``:
+    ``most`` itself is refused (a range up to, but not including, ``most``). ``finite``:
+    ``inf`` is refused too (where it is no limit, e.g. a budget, it is taken).
 
     Raises:
         ArgumentError: (or ``error``) for anything else (NaN too).
@@ -118,16 +120,14 @@ def check_number(
         isinstance(value, (int, float))
         and not isinstance(value, bool)
         and least <= value <= most
+        and not (below_most and value == most)
         and not (finite and value == math.inf)
     ):
         return float(value)  # (NaN is not)
     number = "a finite number" if finite and most == math.inf else "a number"
     kind = f"{number} of {unit}" if unit else number
-    rule = (
-        f"{kind} of at least {least:g}"
-        if most == math.inf
-        else f"{kind} from {least:g} to {most:g}"
-    )
+    top = f"up to but not including {most:g}" if below_most else f"to {most:g}"
+    rule = f"{kind} of at least {least:g}" if most == math.inf else f"{kind} from {least:g} {top}"
     raise refused_argument(value, name, rule, owner=owner, fix=fix, error=error)
 
 

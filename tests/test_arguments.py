@@ -88,6 +88,20 @@ def test_a_number_may_have_a_least_below_0() -> None:
             check_number(bad, "p", least=-2, most=2)
 
 
+def test_a_number_may_be_below_its_most() -> None:
+    assert [
+        check_number(value, "p", least=-2, most=2, below_most=True) for value in (-2, 1.99)
+    ] == [
+        -2,
+        1.99,
+    ]
+    for bad in [2, 2.0, 2.01, math.inf, math.nan, *NOT_NUMBERS]:
+        with pytest.raises(
+            ArgumentError, match=r"^p must be a number from -2 up to but not including 2; got "
+        ):
+            check_number(bad, "p", least=-2, most=2, below_most=True)
+
+
 def test_a_finite_number_refuses_inf() -> None:
     assert check_number(2.5, "t", finite=True) == 2.5
     for bad in [math.inf, -math.inf, math.nan]:

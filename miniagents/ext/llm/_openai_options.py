@@ -49,6 +49,7 @@ class OpenAIOptions(SDKOptions):
 
     client_classes = ("openai.AsyncOpenAI",)
     sdk_name = "OpenAI"
+    most_temperature = 2
 
     async_client: openai_sdk.AsyncOpenAI | None = None
     api: Literal["chat_completions", "responses"] = "chat_completions"

@@ -120,6 +120,7 @@ class AnthropicOptions(SDKOptions):
         "anthropic.AsyncAnthropicVertex",
     )
     sdk_name = "Anthropic"
+    most_temperature = 1
 
     async_client: (
         anthropic_sdk.AsyncAnthropic

@@ -83,7 +83,12 @@ from miniagents.ext.llm.sdk_calls import (
     check_base_url,
     import_sdk,
 )
-from miniagents.ext.llm.sdk_errors import _made, adrain_closed, translate_transport_error
+from miniagents.ext.llm.sdk_errors import (
+    _made,
+    adrain_closed,
+    transient_status,
+    translate_transport_error,
+)
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -151,6 +156,7 @@ class BedrockOptions(SDKOptions):
 
     client_classes = ("aiobotocore.client.AioBaseClient",)
     sdk_name = "Bedrock"
+    most_temperature = 1
     own_setting = "botocore's own setting"
 
     async_client: BedrockRuntimeClient | None = None
@@ -588,6 +594,8 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
                 found = (LLMServerError, "failed with a server error")
             elif status == 200:  # an exception of the event stream
                 found = (LLMResponseError, "sent an error instead of the rest of the reply")
+            elif (transient := transient_status(status)) is not None:  # 408, 409: as the SDKs'
+                found = (transient[0], f"{transient[1]} (HTTP {status})")
             else:
                 found = (LLMRequestError, "refused the request")
     else:

@@ -143,8 +143,10 @@ class GeminiOptions(SDKOptions):
         top_k: Sample only from this many most likely tokens.
         stop_sequences: Texts at which the model stops.
         seed: A seed, so that repeated calls sample alike (as far as the service can).
-        presence_penalty: From -2 to 2: higher makes new topics more likely.
-        frequency_penalty: From -2 to 2: higher makes repeated tokens less likely.
+        presence_penalty: From -2 up to, but not including, 2: higher makes new topics
+            more likely.
+        frequency_penalty: From -2 up to, but not including, 2: higher makes repeated
+            tokens less likely.
         max_retries: How many times the SDK retries a request that failed with HTTP 408,
             429 or 5xx, or a broken connection, before its reply began (with backoff from
             1 s); ``None``: the client's own setting (no retry unless the client was made
@@ -155,6 +157,7 @@ class GeminiOptions(SDKOptions):
 
     client_classes = ("google.genai.Client", "google.genai.client.AsyncClient")
     sdk_name = "Gemini"
+    most_temperature = 2
 
     async_client: genai.Client | genai.client.AsyncClient | None = None
     max_tokens: int | None = call_option(None)
@@ -177,6 +180,7 @@ class GeminiOptions(SDKOptions):
             top_k=self.top_k,
             presence_penalty=self.presence_penalty,
             frequency_penalty=self.frequency_penalty,
+            penalties_below_2=True,
         )
 
 

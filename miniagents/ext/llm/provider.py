@@ -427,39 +427,53 @@ def check_sampling(
     top_k: object = None,
     presence_penalty: object = None,
     frequency_penalty: object = None,
+    hottest: tuple[str, float] = ("", math.inf),
+    penalties_below_2: bool = False,
 ) -> None:
     """Refuse a sampling option that many providers take, given but of the wrong kind.
 
     The one check of these options for every provider's options class that takes them
-    (in its ``check``); ``None`` is not given.
+    (in its ``check``); ``None`` is not given. The bounds that differ by provider are its
+    arguments, given by its options class.
 
     Args:
         alias: The agent's alias.
-        temperature: Must be a finite number of at least 0.
+        temperature: Must be a finite number from 0 to the top of ``hottest``.
         top_p: Must be a number from 0 to 1.
         max_tokens: Must be a whole number of at least 1.
         max_completion_tokens: Must be a whole number of at least 1.
         top_k: Must be a whole number of at least 1.
-        presence_penalty: Must be a number from -2 to 2.
-        frequency_penalty: Must be a number from -2 to 2.
+        presence_penalty: Must be a number from -2 to 2 (2 excluded if
+            ``penalties_below_2``).
+        frequency_penalty: Must be a number from -2 to 2 (2 excluded if
+            ``penalties_below_2``).
+        hottest: The provider's name and the highest temperature its API takes, e.g.
+            ``("Anthropic", 1)`` (by default none: any finite number is taken).
+        penalties_below_2: Whether the API takes the penalties up to, but not including, 2.
 
     Raises:
         LLMConfigurationError: for one of the wrong kind, naming it (its ``parameter``)
             and the fix.
     """
     owner, agent = f"The agent {alias}", alias.lower()
+    provider, most_temperature = hottest
     for name, value, most, example in (
-        ("temperature", temperature, math.inf, 0.7),
+        ("temperature", temperature, most_temperature, 0.7),
         ("top_p", top_p, 1, 0.9),
     ):
         if value is not None:
+            takes = (
+                f"{provider} takes a {name} from 0 to {most:g}: pass"
+                if provider and name == "temperature" and most < math.inf
+                else "Pass it as a number,"
+            )
             check_number(
                 value,
                 name,
                 most=most,
                 finite=True,
                 owner=owner,
-                fix=f"Pass it as a number, e.g. {agent}.fork({name}={example}), or None.",
+                fix=f"{takes} e.g. {agent}.fork({name}={example}), or None.",
                 error=LLMConfigurationError,
             )
     for name, value, example, unset in (
@@ -485,6 +499,7 @@ def check_sampling(
                 name,
                 least=-2,
                 most=2,
+                below_most=penalties_below_2,
                 owner=owner,
                 fix=f"E.g. {agent}.fork({name}=0.5), or None for the model's default.",
                 error=LLMConfigurationError,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import math
 import sys
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -135,6 +136,9 @@ class SDKOptions(LLMOptions):
     """The provider's name in errors, e.g. "OpenAI"."""
     own_setting: ClassVar[str] = "the client's own setting"
     """What a ``max_retries`` or ``timeout`` of ``None`` leaves them to, in errors."""
+    most_temperature: ClassVar[float] = math.inf
+    """The highest ``temperature`` the provider's API takes (the top of its documented
+    range: OpenAI's and Gemini's 2, Anthropic's and Bedrock's Converse 1)."""
 
     async_client: object = None
     temperature: float | None = call_option(None)
@@ -153,7 +157,8 @@ class SDKOptions(LLMOptions):
         """
         super().check(alias)
         check_client(self.async_client, self.client_classes, self.sdk_name, alias)
-        check_sampling(alias, temperature=self.temperature, top_p=self.top_p)
+        hottest = (self.sdk_name, self.most_temperature)
+        check_sampling(alias, temperature=self.temperature, top_p=self.top_p, hottest=hottest)
         check_retries_and_timeout(self.max_retries, self.timeout, alias.lower(), self.own_setting)
 
 

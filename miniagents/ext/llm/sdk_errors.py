@@ -22,6 +22,9 @@ error is matched against this table, most specific first::
                              and Bedrock SDKs, aiohttp's)
     an error event        -> LLMResponseError     (a status error with status 200)
 
+Bedrock's errors (botocore's) are translated in :mod:`miniagents.ext.llm.bedrock`, with
+HTTP 408 and 409 decided here (:func:`transient_status`).
+
 Some streams report a failure as an event the SDK yields rather than raises (the
 Responses API's ``error`` and ``response.failed`` events): the provider hands it to
 :func:`reported_error`, which makes the same ``LLMResponseError`` here.
@@ -50,6 +53,7 @@ __all__ = [
     "adrain_closed",
     "let_go_of_frames",
     "reported_error",
+    "transient_status",
     "translate_loaded_sdk_error",
     "translate_sdk_error",
     "translate_transport_error",
@@ -70,10 +74,21 @@ _TABLE: tuple[tuple[str, type[LLMError], str], ...] = (
 
 
 _TRANSIENT: dict[object, tuple[type[LLMError], str]] = {
-    408: (LLMTimeoutError, "did not answer in time (HTTP 408, after the SDK's retries)"),
-    409: (LLMServerError, "kept failing with a conflict (HTTP 409, after the SDK's retries)"),
+    408: (LLMTimeoutError, "did not answer in time"),
+    409: (LLMServerError, "kept failing with a conflict"),
 }
 """The HTTP statuses that the SDKs retry as transient, besides 429 and 5xx."""
+
+
+def transient_status(status: object) -> tuple[type[LLMError], str] | None:
+    """The error of an HTTP status that is transient besides 429 and 5xx, and what it says.
+
+    The one place that decides what HTTP 408 (a timeout, ``LLMTimeoutError``) and 409 (a
+    conflict, ``LLMServerError``) are, whatever error type the body names: for the OpenAI
+    and Anthropic SDKs (which retry them), and for Bedrock's (a 408 from a front end before
+    the model has no ``ModelTimeoutException`` type). ``None`` for any other status.
+    """
+    return _TRANSIENT.get(status)
 
 
 def translate_sdk_error(
@@ -118,9 +133,12 @@ def translate_sdk_error(
     status = getattr(error, "status_code", None)
     if status == 200:  # an error event inside a streamed reply
         return _made(LLMResponseError, f"{provider} sent an error mid-stream: {said}", error)
-    if status in _TRANSIENT:  # statuses the SDKs retry, with no error class of their own
-        kind, what = _TRANSIENT[status]
-        return _made(kind, f"{provider} {what}: {said}", error)
+    transient = transient_status(status)  # retried by the SDKs, with no error class of its own
+    if transient is not None:
+        kind, what = transient
+        return _made(
+            kind, f"{provider} {what} (HTTP {status}, after the SDK's retries): {said}", error
+        )
     for name, kind, what in _TABLE:
         if name in names:
             return _made(kind, f"{provider} {what}: {said}", error)

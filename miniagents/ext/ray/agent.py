@@ -200,7 +200,9 @@ def ray_agent(agent: AgentT, /, **options: Unpack[RayOptions]) -> AgentT:
         )
     runner = _Runner(agent, dict(options))
 
-    @functools.wraps(agent.func)  # inspect.signature() then gives the agent's parameters
+    # (its name, docstring and __wrapped__, so inspect.signature() gives the agent's
+    # parameters; not the agent function's own attributes, its __dict__)
+    @functools.wraps(agent.func, updated=())
     async def remote_interaction(ctx: InteractionContext, /, *args: Any, **kwargs: Any) -> None:
         await runner.run(ctx, args, kwargs)
 

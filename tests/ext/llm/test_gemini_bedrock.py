@@ -34,7 +34,7 @@ from miniagents.ext.llm import (
     partial_outputs,
     structured,
 )
-from miniagents.ext.llm.bedrock import BedrockMessage, bedrock_agent
+from miniagents.ext.llm.bedrock import BedrockMessage, BedrockProvider, bedrock_agent
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -45,6 +45,7 @@ from miniagents.ext.llm.errors import (
     LLMRequestError,
     LLMResponseError,
     LLMServerError,
+    LLMTimeoutError,
 )
 from miniagents.ext.llm.gemini import GeminiMessage, gemini_agent
 from miniagents.ext.llm.pricing import cost_usd
@@ -660,6 +661,37 @@ async def test_http_errors_are_llm_errors(
             await native.ask("Hi")
     assert "scripted failure" in str(raised.value)
     assert raised.value.__cause__ is not None
+
+
+@pytest.mark.parametrize(
+    "error_type",
+    [None, "RequestTimeout", ""],
+    ids=["bedrocks-own", "a-front-ends", "none"],
+)
+async def test_http_408_is_a_timeout_whatever_its_error_type(
+    native: Native, server: FakeLLMServer, error_type: str | None
+) -> None:
+    # (Bedrock's own 408 is a ModelTimeoutException; one from a front end or a proxy before
+    # it has another type, or none: the status decides, as for the other SDKs)
+    headers = {} if error_type is None else {"x-amzn-ErrorType": error_type}
+    server.fail(408, message="scripted timeout", headers=headers)
+    async with MiniAgents():
+        with pytest.raises(LLMTimeoutError) as raised:
+            await native.ask("Hi")
+    assert "scripted timeout" in str(raised.value)
+    assert len(server.requests) == 1
+
+
+def test_bedrock_takes_http_409_as_the_other_sdks_do() -> None:
+    from botocore.exceptions import ClientError
+
+    response: Any = {
+        "Error": {"Code": "ConflictException", "Message": "scripted conflict"},
+        "ResponseMetadata": {"HTTPStatusCode": 409},
+    }
+    translated = BedrockProvider().translate(ClientError(response, "ConverseStream"))
+    assert type(translated) is LLMServerError
+    assert str(translated).startswith("Bedrock kept failing with a conflict (HTTP 409): ")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import pickle
+import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -561,9 +562,9 @@ def _provider_agents() -> list[MiniAgent[...]]:
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
-        ("temperature", "hot", "needs temperature to be a finite number of at least 0; got 'hot'"),
-        ("temperature", float("nan"), "to be a finite number of at least 0; got nan"),
-        ("temperature", float("inf"), "to be a finite number of at least 0; got inf"),
+        ("temperature", "hot", "needs temperature to be {temperature}; got 'hot'"),
+        ("temperature", float("nan"), "to be {temperature}; got nan"),
+        ("temperature", float("inf"), "to be {temperature}; got inf"),
         ("max_tokens", "x", "needs max_tokens to be a whole number of at least 1; got 'x'"),
         ("max_tokens", 0, "needs max_tokens to be a whole number of at least 1; got 0"),
     ],
@@ -573,6 +574,7 @@ def test_every_providers_agent_refuses_a_bad_option_where_it_is_bound(
     index: int, name: str, value: object, says: str
 ) -> None:
     agent = _provider_agents()[index]
+    says = says.format(temperature=_TEMPERATURES[index][0])
     given: dict[str, Any] = {name: value}
     made: list[Callable[[], object]] = [
         lambda: agent.fork(**given),
@@ -586,8 +588,51 @@ def test_every_providers_agent_refuses_a_bad_option_where_it_is_bound(
     assert agent.fork(temperature=0.5, max_tokens=3).bound_arguments["max_tokens"] == 3
 
 
+_TEMPERATURES = [
+    ("a number from 0 to 2", "OpenAI"),
+    ("a number from 0 to 1", "Anthropic"),
+    ("a number from 0 to 2", "Gemini"),
+    ("a number from 0 to 1", "Bedrock"),
+    ("a number from 0 to 2", "OpenAI"),  # (an OpenAI-compatible server: OpenAI's options)
+    ("a finite number of at least 0", ""),  # (the offline model takes any)
+]
+"""By the index of ``_provider_agents()``: the temperatures its provider's API takes."""
+
+
+@pytest.mark.parametrize(
+    ("index", "most"),
+    [(0, 2), (1, 1), (2, 2), (3, 1), (4, 2)],
+    ids=["openai", "anthropic", "gemini", "bedrock", "ollama"],
+)
+def test_every_providers_agent_refuses_a_temperature_above_its_apis_range_where_it_is_bound(
+    index: int, most: int
+) -> None:
+    agent = _provider_agents()[index]
+    rule, provider = _TEMPERATURES[index]
+    too_hot = most + 0.5
+    says = (
+        f"needs temperature to be {rule}; got {too_hot}. {provider} takes a temperature from "
+        f"0 to {most}: pass e.g. {agent.alias.lower()}.fork(temperature=0.7), or None."
+    )
+    made: list[Callable[[], object]] = [
+        lambda: agent.fork(temperature=too_hot),
+        lambda: agent.bind(temperature=too_hot),
+    ]
+    for make in made:
+        with pytest.raises(LLMConfigurationError, match=re.escape(says)) as refused:
+            make()
+        assert refused.value.parameter == "temperature"
+    assert agent.fork(temperature=most).bound_arguments["temperature"] == most
+    assert agent.fork(temperature=0).bound_arguments["temperature"] == 0
+
+
+def test_the_offline_agent_takes_any_finite_temperature() -> None:
+    assert offline_agent.fork(temperature=5).bound_arguments["temperature"] == 5
+
+
 _COUNT = "a whole number of at least 1"
 _PENALTY = "a number from -2 to 2"
+_GEMINI_PENALTY = "a number from -2 up to but not including 2"
 
 
 @pytest.mark.parametrize(
@@ -600,8 +645,10 @@ _PENALTY = "a number from -2 to 2"
         (0, "presence_penalty", 2.5, _PENALTY),
         (0, "frequency_penalty", -3, _PENALTY),
         (0, "frequency_penalty", float("nan"), _PENALTY),
-        (2, "presence_penalty", "high", _PENALTY),
-        (2, "frequency_penalty", float("inf"), _PENALTY),
+        (2, "presence_penalty", "high", _GEMINI_PENALTY),
+        (2, "frequency_penalty", float("inf"), _GEMINI_PENALTY),
+        (2, "presence_penalty", 2, _GEMINI_PENALTY),
+        (2, "frequency_penalty", 2.0, _GEMINI_PENALTY),
     ],
     ids=[
         "openai-max_completion_tokens-zero",
@@ -613,6 +660,8 @@ _PENALTY = "a number from -2 to 2"
         "openai-frequency_penalty-nan",
         "gemini-presence_penalty-text",
         "gemini-frequency_penalty-inf",
+        "gemini-presence_penalty-2",
+        "gemini-frequency_penalty-2",
     ],
 )
 def test_a_providers_agent_refuses_a_bad_option_of_its_own_where_it_is_bound(
@@ -625,6 +674,15 @@ def test_a_providers_agent_refuses_a_bad_option_of_its_own_where_it_is_bound(
     assert refused.value.parameter == name
     good: dict[str, Any] = {name: {"top_k": 40, "max_completion_tokens": 100}.get(name, -2)}
     assert agent.fork(**good).bound_arguments[name] == good[name]
+
+
+def test_openais_penalties_take_2_and_geminis_take_just_below_it() -> None:
+    openai_agent_, _, gemini_agent = _provider_agents()[:3]
+    for name in ("presence_penalty", "frequency_penalty"):
+        top: dict[str, Any] = {name: 2}
+        below: dict[str, Any] = {name: 1.99}
+        assert openai_agent_.fork(**top).bound_arguments[name] == 2
+        assert gemini_agent.fork(**below).bound_arguments[name] == 1.99
 
 
 def test_every_sdk_providers_agent_refuses_a_bad_shared_sdk_option_where_it_is_bound() -> None:

@@ -447,9 +447,10 @@ async def test_every_typed_option_reaches_the_server_under_its_api_name(
 async def test_an_option_the_api_refuses_is_an_llm_request_error(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:
+    too_hot = {"extra_body": {"temperature": 7.0}}  # (temperature=7.0 is refused as bound)
     async with MiniAgents():
         with pytest.raises(LLMRequestError) as raised:
-            await ask(llm, client, "hi", temperature=7.0)
+            await ask(llm, client, "hi", extra_options=too_hot)
     assert "temperature: Input should be between 0 and" in str(raised.value)
     assert server.requests[0].json["temperature"] == 7.0
 

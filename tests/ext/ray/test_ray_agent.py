@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import logging
 import os
 import threading
@@ -474,6 +475,15 @@ async def test_the_remote_agent_keeps_its_alias_parameters_and_bound_arguments()
         assert str(await remote.inquire("x", prefix="given: ")) == "given: x"
         assert str(await remote.fork(prefix="forked: ").inquire("x")) == "forked: x"
         assert await remote.inquire(Message(text="as is"), prefix="") == (Message(text="as is"),)
+
+
+def test_the_remote_agents_function_copies_what_a_wrapper_should_and_no_more() -> None:
+    llm = offline_agent.fork(reply="x")  # (its function, an object, has attributes of its own)
+    remote = ray_agent(llm, num_cpus=0.5)
+    assert vars(llm.func)["_provider"] is not None
+    assert [name for name in vars(remote.func) if not name.startswith("__")] == []
+    assert inspect.signature(remote.func) == inspect.signature(llm.func)
+    assert (remote.func.__name__, remote.func.__doc__) == (llm.func.__name__, llm.func.__doc__)
 
 
 async def _texts_of(replies: MessageSequencePromise) -> list[str]:
