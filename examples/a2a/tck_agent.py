@@ -41,6 +41,7 @@ from miniagents.ext.a2a import (
 from miniagents.ext.a2a.server import AnswerAs
 from miniagents.ext.input_requests import request_input
 from miniagents.ext.web import BearerTokenAuth
+from miniagents.ext.web.serving import server_config
 from miniagents.ext.web.auth import Authentication, NoAuthentication
 
 TEXTS = {
@@ -138,7 +139,7 @@ async def ask_myself() -> None:
     sock.bind(("127.0.0.1", 0))
     sock.listen()
     app = tck_app(BearerTokenAuth({"self-check-token-0": "me"}))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(server_config(app))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with MiniAgents():
@@ -179,7 +180,7 @@ def main() -> None:
     if port is None:
         asyncio.run(ask_myself())
         return
-    uvicorn.run(tck_app(), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.Server(server_config(tck_app(), port=port)).run()
 
 
 if __name__ == "__main__":

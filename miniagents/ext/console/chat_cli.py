@@ -533,6 +533,7 @@ def _web(
 
         from miniagents.ext.web import BearerTokenAuth, WebSettings, web_chat_app
         from miniagents.ext.web.auth import MIN_TOKEN_LENGTH
+        from miniagents.ext.web.serving import server_config
         from miniagents.ext.web.settings import LOCAL_HOSTS, checked_host
     except ImportError as error:
         raise _CannotStart(
@@ -565,7 +566,7 @@ def _web(
     port = listener.getsockname()[1]  # the one chosen, for --port 0
     address = f"http://{shown}:{port}/#token={token}"
     print(f"Chatting with {_who(provider, model, chosen)} at {address}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(server_config(app))  # (bounded: the apps' one serving)
     with listener, contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the server stopped
         server.run(sockets=[listener])
     return 0 if server.started else 1

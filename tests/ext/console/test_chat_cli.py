@@ -29,6 +29,7 @@ from miniagents.ext.console.chat_cli import BROKEN_PIPE_STATUS, main
 from miniagents.ext.history import ChatHistoryError
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.web import WebSettings
+from miniagents.ext.web.serving import HEADERS_SECONDS, MAX_CONNECTIONS
 from miniagents.ext.web.settings import LOCAL_HOSTS
 from miniagents.testing import FakeLLMServer
 from tests.ext.console.test_console import WAIT, read_until, run_with_stdin_closed
@@ -557,6 +558,10 @@ def _served_chat_api(monkeypatch: pytest.MonkeyPatch, *args: str) -> Starlette:
 
     def run(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
         assert isinstance(self.config.app, Starlette)
+        # the apps' one serving, bounded (was: uvicorn's defaults, no connection limit and
+        # no deadline for a request's headers)
+        assert self.config.limit_concurrency == MAX_CONNECTIONS
+        assert getattr(self.config.http, "deadline", None) == HEADERS_SECONDS
         served.append(self.config.app)
         self.started = True
 
