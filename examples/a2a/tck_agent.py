@@ -41,8 +41,8 @@ from miniagents.ext.a2a import (
 from miniagents.ext.a2a.server import AnswerAs
 from miniagents.ext.input_requests import request_input
 from miniagents.ext.web import BearerTokenAuth
-from miniagents.ext.web.serving import server_config
 from miniagents.ext.web.auth import Authentication, NoAuthentication
+from miniagents.ext.web.serving import server_config
 
 TEXTS = {
     "tck-complete-task": "Hello from TCK",
