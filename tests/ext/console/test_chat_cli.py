@@ -556,12 +556,13 @@ def _served_chat_api(monkeypatch: pytest.MonkeyPatch, *args: str) -> Starlette:
     served: list[Starlette] = []
 
     def run(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
-        assert isinstance(self.config.app, Starlette)
+        served_app = getattr(self.config.app, "app", None)  # (the serving's, around it)
+        assert isinstance(served_app, Starlette)
         # the apps' one serving, bounded (was: uvicorn's defaults, no connection limit and
         # no deadline for a request's headers)
         assert self.config.limit_concurrency == MAX_CONNECTIONS
         assert getattr(self.config.http, "deadline", None) == HEADERS_SECONDS
-        served.append(self.config.app)
+        served.append(served_app)
         self.started = True
 
     monkeypatch.setattr(uvicorn.Server, "run", run)

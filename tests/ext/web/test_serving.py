@@ -58,7 +58,8 @@ async def test_a_connection_whose_headers_trickle_in_is_closed_and_one_on_time_i
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     entered, released = asyncio.Event(), asyncio.Event()
-    config = server_config(_held_app(entered, released), headers_seconds=0.2)
+    # (a short deadline: the requests on time come well within it, the slow one never)
+    config = server_config(_held_app(entered, released), headers_seconds=1.0)
     async with _serving(config) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(REQUEST)  # (on time: its answer waits for the test, past the deadline)
@@ -85,6 +86,34 @@ async def test_a_connection_whose_headers_trickle_in_is_closed_and_one_on_time_i
         assert answer.endswith(b"done")
         writer.close()
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+async def test_a_later_request_of_a_kept_alive_connection_has_the_same_deadline() -> None:
+    entered, released = asyncio.Event(), asyncio.Event()
+    released.set()  # (each answer at once)
+    # (a short deadline: the requests on time come well within it, the slow one never)
+    config = server_config(_held_app(entered, released), headers_seconds=1.0)
+    async with _serving(config) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(2):  # two requests on time, the connection kept alive between them
+            writer.write(REQUEST)
+            answer = await asyncio.wait_for(reader.readuntil(b"done"), WAIT)
+            assert answer.startswith(b"HTTP/1.1 200 ")
+        writer.write(b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # (the third: not ended)
+
+        async def trickle() -> None:
+            with suppress(ConnectionError):
+                while not writer.is_closing():
+                    writer.write(b"X-Slow: a\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(0.05)  # (the pace only: the server's close decides)
+
+        trickling = asyncio.create_task(trickle())
+        try:  # (was: uvicorn's keep-alive timer, reset by each byte: held for ever)
+            assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        finally:
+            writer.close()
+            await trickling
 
 
 async def test_a_request_past_the_most_connections_is_a_503() -> None:
