@@ -27,6 +27,7 @@ from miniagents import MiniAgents
 from miniagents.ext.a2a import A2ASkill, a2a_agent, a2a_app
 from miniagents.ext.llm.from_env import llm_agent_from_env
 from miniagents.ext.web import BearerTokenAuth
+from miniagents.ext.web.serving import server_config
 
 TOKEN = os.environ.get("RESEARCHER_TOKEN", "demo-token-change-me")
 """The bearer token callers send (``Authorization: Bearer <token>``)."""
@@ -62,7 +63,7 @@ def listening(port: int) -> socket.socket:
 def server(sock: socket.socket) -> tuple[uvicorn.Server, str]:
     """The researcher's A2A app under uvicorn, on ``sock``; and its URL."""
     app = a2a_app(researcher, skills=skills, authentication=BearerTokenAuth({TOKEN: "caller"}))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    config = server_config(app)  # (bounded: connections, the time headers take)
     return uvicorn.Server(config), f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
 

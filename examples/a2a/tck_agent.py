@@ -14,13 +14,16 @@ against it. Without ``--port``, it serves itself on a free port, asks itself a f
 kit's requests over A2A (``a2a_agent``), prints what came back, and stops.
 
 Served for the kit it takes no credentials (the kit sends none): run it on a machine of
-your own only (it listens on 127.0.0.1). Its self-check asks with a bearer token.
+your own only (it listens on 127.0.0.1). Its self-check asks with a bearer token. It posts
+a task's changes only to the receivers ``TCK_PUSH_RECEIVERS`` names, which the kit's run
+sets to this machine's ports: never allow those in an app of yours.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator
 
@@ -42,6 +45,7 @@ from miniagents.ext.a2a.server import AnswerAs
 from miniagents.ext.input_requests import request_input
 from miniagents.ext.web import BearerTokenAuth
 from miniagents.ext.web.auth import Authentication, NoAuthentication
+from miniagents.ext.web.serving import server_config
 
 TEXTS = {
     "tck-complete-task": "Hello from TCK",
@@ -124,12 +128,29 @@ def tck_app(authentication: Authentication | None = None) -> Starlette:
         arguments=arguments,
         answer_as=answer_as,
         authentication=NoAuthentication() if authentication is None else authentication,
-        # the kit's webhook receiver listens on this machine, on a port of its own choosing;
-        # the kit's other webhooks are set on tasks that have ended (nothing is posted there)
-        push_notifications=A2APushNotifications(
-            allowed_urls=["http://localhost:*/", "http://127.0.0.1:*/", "https://example.com/"]
-        ),
+        push_notifications=push_notifications(),
     )
+
+
+RECEIVERS_VARIABLE = "TCK_PUSH_RECEIVERS"
+"""The variable that names the kit's webhook receivers (URL prefixes, spaces between)."""
+
+
+def push_notifications() -> A2APushNotifications:
+    """Where the app may post a task's changes: the kit's receivers, named by the variable.
+
+    Without :data:`RECEIVERS_VARIABLE`, none: only ``https://example.com/``, where the kit
+    sets its other webhooks, on tasks that have ended (nothing is posted there).
+    """
+    # ######################################################################################
+    # NOT FOR AN APP OF YOURS. The kit's receiver listens on this machine, on a port of its
+    # own choosing, so the kit's run (docs/a2a.md, "Conformance") sets
+    # TCK_PUSH_RECEIVERS="http://localhost:*/ http://127.0.0.1:*/". An app that allows such
+    # a prefix lets any caller make it post to any port of its own machine (the services
+    # behind its firewall). Allow your receivers' own URLs: one host, one port, one path.
+    # ######################################################################################
+    kits = os.environ.get(RECEIVERS_VARIABLE, "").split()  # (none unless the kit's run sets it)
+    return A2APushNotifications(allowed_urls=[*kits, "https://example.com/"])
 
 
 async def ask_myself() -> None:
@@ -138,7 +159,7 @@ async def ask_myself() -> None:
     sock.bind(("127.0.0.1", 0))
     sock.listen()
     app = tck_app(BearerTokenAuth({"self-check-token-0": "me"}))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(server_config(app))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with MiniAgents():
@@ -179,7 +200,7 @@ def main() -> None:
     if port is None:
         asyncio.run(ask_myself())
         return
-    uvicorn.run(tck_app(), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.Server(server_config(tck_app(), port=port)).run()
 
 
 if __name__ == "__main__":

@@ -117,7 +117,9 @@ if __name__ == "__main__":
     if "--serve" in sys.argv:
         import uvicorn
 
+        from miniagents.ext.web.serving import server_config
+
         app = web_chat_app(assistant, page=PAGE, authentication=LOCAL)
-        uvicorn.run(app, host="127.0.0.1", port=8000)
+        uvicorn.Server(server_config(app, port=8000)).run()  # (bounded: the apps' serving)
     else:
         asyncio.run(ask_once("Can you write a poem about rivers?"))

@@ -305,6 +305,8 @@ def _add_web(commands: Any) -> None:
             continue
         how: dict[str, Any] = {"action": "append"} if kind is list else {"type": kind}
         web.add_argument(_flag(name), dest=name, metavar=metavar, help=described, **how)
+    for name in _NOT_THE_CHATS:  # (taken, to be refused in words: not listed in --help)
+        web.add_argument(_flag(name), dest=name, help=argparse.SUPPRESS)
 
 
 _SETTINGS: dict[str, tuple[str | None, type, str]] = {
@@ -342,12 +344,6 @@ _SETTINGS: dict[str, tuple[str | None, type, str]] = {
         int,
         "the most of them for the token's holder, the one user here (default: 10)",
     ),
-    "max_live_run_bytes": (
-        "N",
-        int,
-        "the most bytes one live answer holds, in an A2A task of many turns: unused here "
-        "(default: 4000000)",
-    ),
     "max_ended_runs": (
         "N",
         int,
@@ -376,8 +372,25 @@ _SETTINGS: dict[str, tuple[str | None, type, str]] = {
 metavar, its type (``list``: repeated, ``bool``: a flag) and its help."""
 
 
+_NOT_THE_CHATS = {
+    "max_live_run_bytes": "it bounds the bytes an A2A task of many turns holds, and the chat "
+    "page's answers are one turn each (the answers at once are bounded by --max-live-runs)",
+}
+"""The fields of ``WebSettings`` that mean nothing to the chat page, each with the reason its
+option is refused."""
+
+
 def _settings_given(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings the ``web`` command was given (each parsed to its type by its option)."""
+    """The settings the ``web`` command was given (each parsed to its type by its option).
+
+    Raises:
+        _CannotStart: for the option of a field that means nothing to the chat page.
+    """
+    for name, reason in _NOT_THE_CHATS.items():
+        if getattr(args, name) is not None:
+            raise _CannotStart(
+                f"{_flag(name)} does not apply to the chat page: {reason}; leave it out"
+            )
     return {name: found for name in _SETTINGS if (found := getattr(args, name)) is not None}
 
 
@@ -533,6 +546,7 @@ def _web(
 
         from miniagents.ext.web import BearerTokenAuth, WebSettings, web_chat_app
         from miniagents.ext.web.auth import MIN_TOKEN_LENGTH
+        from miniagents.ext.web.serving import server_config
         from miniagents.ext.web.settings import LOCAL_HOSTS, checked_host
     except ImportError as error:
         raise _CannotStart(
@@ -565,7 +579,7 @@ def _web(
     port = listener.getsockname()[1]  # the one chosen, for --port 0
     address = f"http://{shown}:{port}/#token={token}"
     print(f"Chatting with {_who(provider, model, chosen)} at {address}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(server_config(app))  # (bounded: the apps' one serving)
     with listener, contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the server stopped
         server.run(sockets=[listener])
     return 0 if server.started else 1

@@ -56,7 +56,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +83,7 @@ from miniagents.ext.realtime.pieces import (
 from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.lowlevel import Door, page_policy
+from miniagents.ext.web.serving import server_config
 from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
@@ -229,8 +230,11 @@ def voice_server(
     uvicorn reads a whole WebSocket message before the app sees it, up to its own
     ``ws_max_size`` (16 MiB by default): this server's is the app's ``max_message_bytes``,
     so a bigger message is cut by the server as it arrives (code 1009), not read whole
-    first. Run it with ``voice_server(app).run()`` (or ``await ....serve()``); a server of
-    your own takes ``ws_max_size=app.state.max_message_bytes``.
+    first. Its connections are bounded as every app's MiniAgents serves
+    (:func:`~miniagents.ext.web.serving.server_config`: their number, the time their
+    first request's headers take). Run it with ``voice_server(app).run()`` (or
+    ``await ....serve()``); a server of your own takes
+    ``server_config(app, ws_max_size=app.state.max_message_bytes)``.
 
     Args:
         app: An app made by :func:`voice_app`.
@@ -253,18 +257,7 @@ def voice_server(
             "app, run uvicorn with ws_max_size set to its largest message.",
             parameter="app",
         )
-    # websockets-sansio (uvicorn 0.35 and later), else the websockets library's own: both
-    # honour ws_max_size, and the web extra takes uvicorn from 0.30 on
-    known: object = getattr(getattr(uvicorn, "config", None), "WS_PROTOCOLS", {})
-    sansio = isinstance(known, Mapping) and "websockets-sansio" in known
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        ws="websockets-sansio" if sansio else "websockets",
-        ws_max_size=bound,
-    )
+    config = server_config(app, host=host, port=port, log_level=log_level, ws_max_size=bound)
     return uvicorn.Server(config)
 
 

@@ -48,7 +48,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
@@ -57,21 +56,9 @@ from miniagents.ext.studio.recorder import Recorder
 from miniagents.ext.studio.store import MAX_RUN_EVENTS, STORE_VARIABLE, RunStore, store_path
 from miniagents.ext.studio.tree import RunTree
 
-if TYPE_CHECKING:
-    import uvicorn
-    from starlette.applications import Starlette
-
 __all__ = ["DEFAULT_PORT", "TOKEN_VARIABLE", "run_main", "studio_main"]
 
 DEFAULT_PORT = 8100
-
-_MAX_CONNECTIONS = 128
-"""The most connections ``miniagents studio`` serves at once (past them: a 503), above the
-64 event streams its app follows at most (``max_followers``)."""
-_KEEP_ALIVE_SECONDS = 5
-"""How long an idle connection is kept between two requests."""
-_MAX_HEADER_BYTES = 16 * 1024
-"""The most bytes of a request's line and headers read before they are refused (a 400)."""
 
 
 class _CannotStart(Exception):
@@ -342,6 +329,7 @@ def _served(args: argparse.Namespace) -> int:
         import uvicorn
 
         from miniagents.ext.studio.app import MIN_TOKEN_LENGTH, studio_app
+        from miniagents.ext.web.serving import server_config
         from miniagents.ext.web.settings import LOCAL_HOSTS
     except ImportError as error:
         raise _CannotStart(
@@ -371,28 +359,7 @@ def _served(args: argparse.Namespace) -> int:
     port = listener.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"The studio of {store.path} is at http://{shown}:{port}/#token={token}", flush=True)
-    server = uvicorn.Server(_server_config(app))
+    server = uvicorn.Server(server_config(app))  # (bounded: the apps' one serving)
     with listener, contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[listener])
     return 0 if server.started else 1
-
-
-def _server_config(app: Starlette) -> uvicorn.Config:
-    """The uvicorn configuration ``miniagents studio`` serves ``app`` with: bounded.
-
-    At most ``_MAX_CONNECTIONS`` connections at once (one more is answered 503), an idle
-    one closed after ``_KEEP_ALIVE_SECONDS``, and a request's headers read up to
-    ``_MAX_HEADER_BYTES`` (with h11, whose bound it is, even where httptools is installed).
-    uvicorn has no timeout on reading a request's headers: a client that sends them slowly
-    holds its connection, one of the bounded many.
-    """
-    import uvicorn
-
-    return uvicorn.Config(
-        app,
-        log_level="warning",
-        http="h11",
-        limit_concurrency=_MAX_CONNECTIONS,
-        timeout_keep_alive=_KEEP_ALIVE_SECONDS,
-        h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
-    )

@@ -472,3 +472,23 @@ async def test_without_push_notifications_the_methods_say_so() -> None:
         refused = error_of(await call(web, rpc("SendMessage", inline)))
     assert card["capabilities"]["pushNotifications"] is False
     assert error["code"] == refused["code"] == -32003
+
+
+def test_the_tck_agent_allows_the_kits_receiver_on_this_machine_only_where_its_run_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "examples" / "a2a" / "tck_agent.py"
+    spec = importlib.util.spec_from_file_location("tck_agent", path)
+    assert spec is not None
+    assert spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    receiver = "http://127.0.0.1:9/hooks/1"  # (a port of this machine: none by default)
+    monkeypatch.delenv(example.RECEIVERS_VARIABLE, raising=False)
+    assert example.push_notifications().refusal(receiver) is not None  # (was: allowed)
+    assert example.push_notifications().refusal("https://example.com/hook") is None
+    monkeypatch.setenv(example.RECEIVERS_VARIABLE, "http://localhost:*/ http://127.0.0.1:*/")
+    assert example.push_notifications().refusal(receiver) is None  # (the kit's run sets it)

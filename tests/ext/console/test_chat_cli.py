@@ -29,6 +29,7 @@ from miniagents.ext.console.chat_cli import BROKEN_PIPE_STATUS, main
 from miniagents.ext.history import ChatHistoryError
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.web import WebSettings
+from miniagents.ext.web.serving import HEADERS_SECONDS, MAX_CONNECTIONS
 from miniagents.ext.web.settings import LOCAL_HOSTS
 from miniagents.testing import FakeLLMServer
 from tests.ext.console.test_console import WAIT, read_until, run_with_stdin_closed
@@ -531,7 +532,7 @@ WEB_OPTIONS = [  # an option of the web command for each field of WebSettings
     "--approval-edits",
     *("--grace-period", "2.5", "--keep-runs-for", "60"),
     *("--max-live-runs", "7", "--max-live-runs-per-principal", "3", "--max-ended-runs", "0"),
-    *("--max-ended-run-bytes", "100", "--max-live-run-bytes", "200"),
+    *("--max-ended-run-bytes", "100"),
     *("--max-streams", "9", "--max-streams-per-principal", "4", "--max-body-bytes", "5000"),
 ]
 WEB_SETTINGS = WebSettings(  # what they set
@@ -542,7 +543,6 @@ WEB_SETTINGS = WebSettings(  # what they set
     keep_runs_for=60.0,
     max_live_runs=7,
     max_live_runs_per_principal=3,
-    max_live_run_bytes=200,
     max_ended_runs=0,
     max_ended_run_bytes=100,
     max_streams=9,
@@ -556,8 +556,13 @@ def _served_chat_api(monkeypatch: pytest.MonkeyPatch, *args: str) -> Starlette:
     served: list[Starlette] = []
 
     def run(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
-        assert isinstance(self.config.app, Starlette)
-        served.append(self.config.app)
+        served_app = getattr(self.config.app, "app", None)  # (the serving's, around it)
+        assert isinstance(served_app, Starlette)
+        # the apps' one serving, bounded (was: uvicorn's defaults, no connection limit and
+        # no deadline for a request's headers)
+        assert self.config.limit_concurrency == MAX_CONNECTIONS
+        assert getattr(self.config.http, "deadline", None) == HEADERS_SECONDS
+        served.append(served_app)
         self.started = True
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
@@ -572,7 +577,7 @@ def test_miniagents_web_gives_each_settings_option_to_the_app(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     given = [option for option in WEB_OPTIONS if option.startswith("--")]
-    flags = {field.name: _flag_of(field.name) for field in dataclasses.fields(WebSettings)}
+    flags = {field.name: _flag_of(field.name) for field in _CHATS_FIELDS}
     assert sorted(set(given)) == sorted(flags.values())  # one option per field, each named so
     settings = _served_chat_api(monkeypatch, *WEB_OPTIONS).state.runs.settings
     assert settings == WEB_SETTINGS
@@ -602,6 +607,25 @@ def test_miniagents_web_prints_an_ipv6_host_in_brackets_in_its_url(
     assert re.search(r"at http://\[::1\]:\d+/#token=", said), said
 
 
+_CHATS_FIELDS = [
+    field for field in dataclasses.fields(WebSettings) if field.name != "max_live_run_bytes"
+]
+"""The fields of WebSettings that the chat page has a use for (each has its option)."""
+
+
+def test_miniagents_web_refuses_the_option_of_a_bound_only_a2a_has(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *_args, **_kwargs: None)
+    with pytest.raises(SystemExit) as exited:  # (was: taken, and unused)
+        main(["web", "--provider", "offline", "--port", "0", "--max-live-run-bytes", "200"])
+    assert exited.value.code == 2
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1, said
+    assert "web: error: --max-live-run-bytes does not apply to the chat page: it bounds" in said
+    assert "leave it out" in said
+
+
 def _flag_of(setting: str) -> str:
     """The option of the web command for a field of WebSettings (the lists' in the singular)."""
     singular = {"allowed_hosts": "--allow-host", "allowed_origins": "--allow-origin"}
@@ -615,7 +639,8 @@ def test_miniagents_web_help_says_each_settings_default_as_the_settings_have_it(
     assert shown.returncode == 0, shown.stderr
     helped = " ".join(shown.stdout.split())  # (argparse wraps the lines)
     defaults = WebSettings()
-    for field in dataclasses.fields(WebSettings):
+    assert "--max-live-run-bytes" not in helped  # (A2A's: refused, below)
+    for field in _CHATS_FIELDS:
         flag, default = _flag_of(field.name), getattr(defaults, field.name)
         assert f"{flag} " in helped, flag
         if isinstance(default, bool):

@@ -52,6 +52,7 @@ from miniagents.ext.realtime.provider import (
 )
 from miniagents.ext.realtime.web import voice_app
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
+from miniagents.ext.web.serving import HEADERS_SECONDS, MAX_CONNECTIONS
 from miniagents.messages.image import ImagePart
 from miniagents.promising.limits import DEFAULT_HIGH_WATER_MARK
 from miniagents.promising.lowlevel import running_tasks
@@ -491,6 +492,8 @@ async def test_the_voice_server_cuts_a_message_past_the_apps_bound_before_readin
     app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
     server = web.voice_server(app, log_level="warning")
     assert server.config.ws_max_size == 64 * 1024  # (uvicorn's own: 16 MiB)
+    assert server.config.limit_concurrency == MAX_CONNECTIONS  # (was: no limit)
+    assert getattr(server.config.http, "deadline", None) == HEADERS_SECONDS  # (was: none)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)

@@ -15,10 +15,11 @@ import pytest
 import uvicorn
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
-from miniagents.ext.studio import Recorder, RunStore, RunTree, cli
+from miniagents.ext.studio import Recorder, RunStore, RunTree
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
+from miniagents.ext.web.serving import HEADERS_SECONDS
 from tests.ext.studio.kit import many_calls
 from tests.ext.web.serving import served
 from tests.fakes.asgi24 import Asgi24
@@ -398,11 +399,19 @@ async def test_a_client_that_left_a_quiet_runs_events_is_noticed_by_the_keepaliv
 
 
 async def test_the_studios_server_bounds_its_connections_and_the_size_of_their_headers(
-    store: RunStore,
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = cli._server_config(studio_app(store, token=TOKEN))  # (was: unbounded, uvicorn's)
-    bounds = (config.limit_concurrency, config.timeout_keep_alive, config.http)
-    assert bounds == (128, 5, "h11")
+    configs: list[uvicorn.Config] = []
+
+    def run(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+        configs.append(self.config)
+        self.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    assert studio_main(["--store", str(store.path), "--port", "0"], "s") == 0
+    (config,) = configs  # the apps' one serving (was: the studio's own, with no deadline)
+    assert (config.limit_concurrency, config.timeout_keep_alive) == (128, 5)
+    assert getattr(config.http, "deadline", None) == HEADERS_SECONDS
     assert config.h11_max_incomplete_event_size == 16 * 1024
     config.limit_concurrency = 2  # (the connection asking counts: one more is one too many)
     server = uvicorn.Server(config)

@@ -1,0 +1,264 @@
+"""``server_config``: the one uvicorn configuration every app MiniAgents serves itself runs under.
+
+``miniagents web``, ``miniagents studio``, :func:`~miniagents.ext.realtime.web.voice_server`
+and the examples that serve an A2A app run uvicorn with it, so that each is bounded the
+same way, whatever a client does with its connection:
+
+- at most ``max_connections`` connections at once (:data:`MAX_CONNECTIONS`; a request on
+  one more is answered 503), uvicorn's ``limit_concurrency``;
+- a connection whose next request's line and headers have not all arrived within
+  ``headers_seconds`` (:data:`HEADERS_SECONDS`) of its opening, or of the end of its last
+  answer, is closed: uvicorn has no timeout of its own for them, so a client that sends
+  its headers a byte a minute (a "slowloris") would hold its connection, one of the
+  bounded many, for ever (uvicorn's keep-alive timer starts again at each byte);
+- a request's line and headers of at most :data:`MAX_HEADER_BYTES` (a 400 past them), read
+  with h11, whose bound it is, even where httptools is installed;
+- an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer.
+
+The deadline is kept by a small protocol in front of uvicorn's (it watches the bytes that
+arrive for the blank line that ends the headers, and closes the connection if it has not
+come in time), told by the served app when an answer has ended; an ASGI middleware alone
+could not: it runs once the headers are read. Its floor: a request's body has no deadline
+(the apps read at most ``max_body_bytes`` of it), nor has a kept-alive connection whose
+client is named by a proxy's header, past its first request. A deployment open to the
+internet puts a reverse proxy in front (nginx's ``client_header_timeout``,
+``client_body_timeout``, ``limit_conn``), which bounds those too (see the docs' deployment
+page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+from typing import TYPE_CHECKING, ClassVar
+
+from miniagents.arguments import check_count, check_seconds
+from miniagents.ext.errors import WebConfigurationError
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "HEADERS_SECONDS",
+    "KEEP_ALIVE_SECONDS",
+    "MAX_CONNECTIONS",
+    "MAX_HEADER_BYTES",
+    "server_config",
+]
+
+MAX_CONNECTIONS = 128
+"""The most connections a server of ``server_config`` serves at once (past them: a 503)."""
+
+HEADERS_SECONDS = 10.0
+"""Seconds a connection has to send a request's line and headers, all of them, from its
+opening or from the end of its last answer."""
+
+KEEP_ALIVE_SECONDS = 5
+"""How long an idle connection is kept between two requests."""
+
+MAX_HEADER_BYTES = 16 * 1024
+"""The most bytes of a request's line and headers read before they are refused (a 400)."""
+
+_OWNER = "server_config"
+"""Who takes the serving's arguments, in the message of a refused one."""
+
+_UVICORNS_WS_MAX_SIZE = 16 * 1024 * 1024
+"""uvicorn's own bound of a WebSocket message (its default ``ws_max_size``)."""
+
+_HEADERS_END = re.compile(b"\n\r?\n")
+"""The blank line that ends a request's headers, as h11 finds it (a bare LF taken too)."""
+
+
+def server_config(
+    app: Starlette,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "warning",
+    max_connections: int = MAX_CONNECTIONS,
+    headers_seconds: float = HEADERS_SECONDS,
+    ws_max_size: int | None = None,
+) -> uvicorn.Config:
+    """The uvicorn configuration that serves ``app`` bounded (see the module's docstring).
+
+    Run it with ``uvicorn.Server(server_config(app)).run()`` (or ``await ....serve()``).
+
+    Args:
+        app: The app to serve.
+        host: The address to listen on (unless the server is given its sockets).
+        port: The port to listen on (likewise).
+        log_level: uvicorn's log level.
+        max_connections: The most connections served at once.
+        headers_seconds: Seconds a connection has to send a request's headers, from its
+            opening or from the end of its last answer.
+        ws_max_size: The largest WebSocket message read, in bytes (one bigger is cut as it
+            arrives, code 1009); ``None``: uvicorn's own (16 MiB).
+
+    Returns:
+        The configuration, its server not started.
+
+    Raises:
+        WebConfigurationError: for a count or a number of seconds that is not one.
+    """
+    import uvicorn
+
+    fix = "Pass such a value (or leave it out for its default)."
+    check_count(
+        max_connections, "max_connections", owner=_OWNER, fix=fix, error=WebConfigurationError
+    )
+    seconds = check_seconds(
+        headers_seconds, "headers_seconds", owner=_OWNER, fix=fix, error=WebConfigurationError
+    )
+
+    class _Protocol(_HeadersInTime):
+        deadline = seconds
+        by_address: ClassVar[weakref.WeakValueDictionary[_Address, _HeadersInTime]] = (
+            weakref.WeakValueDictionary()
+        )
+
+    sansio = False
+    if ws_max_size is not None:
+        check_count(ws_max_size, "ws_max_size", owner=_OWNER, fix=fix, error=WebConfigurationError)
+        # websockets-sansio (uvicorn 0.35 and later), else the websockets library's own: both
+        # honour ws_max_size, and the web extra takes uvicorn from 0.30 on
+        sansio = "websockets-sansio" in getattr(uvicorn.config, "WS_PROTOCOLS", {})
+    return uvicorn.Config(
+        _Answers(app, _Protocol),
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=_Protocol,
+        limit_concurrency=max_connections,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        ws=("websockets-sansio" if sansio else "websockets") if ws_max_size else "auto",
+        ws_max_size=ws_max_size or _UVICORNS_WS_MAX_SIZE,
+    )
+
+
+class _HeadersInTime(asyncio.Protocol):
+    """uvicorn's h11 protocol for one connection, which is closed if a request's headers are late.
+
+    Every event of the connection is passed on to uvicorn's protocol as it comes. The
+    deadline runs from the connection's opening, and again from the end of each answer
+    (told by :class:`_Answers`), until the blank line that ends the next request's headers
+    arrives, or the app is called with that request (which uvicorn may have read already).
+    """
+
+    deadline: ClassVar[float] = HEADERS_SECONDS
+    by_address: ClassVar[weakref.WeakValueDictionary[_Address, _HeadersInTime]]
+    """The server's connections, by their addresses (each server's class has its own)."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: uvicorn.server.ServerState,
+        app_state: dict[str, object],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        from uvicorn.config import HTTP_PROTOCOLS
+        from uvicorn.importer import import_from_string
+
+        http: type[asyncio.Protocol] = import_from_string(HTTP_PROTOCOLS["h11"])
+        self._http = http(  # type: ignore[call-arg]
+            config=config, server_state=server_state, app_state=app_state, _loop=_loop
+        )
+        self._loop = _loop or asyncio.get_event_loop()
+        self._transport: asyncio.BaseTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._tail = b""  # the last bytes received, for a blank line cut between two reads
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        address = _address(
+            transport.get_extra_info("sockname"), transport.get_extra_info("peername")
+        )
+        if address is not None:
+            self.by_address[address] = self
+        self.awaiting_headers()
+        self._http.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._timer is not None:
+            if _HEADERS_END.search(self._tail + data):
+                self.headers_read()
+            else:
+                self._tail = (self._tail + data)[-2:]
+        self._http.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._http.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.headers_read()
+        self._http.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._http.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._http.resume_writing()
+
+    def awaiting_headers(self) -> None:
+        """Start the deadline of the next request's headers (none while the connection closes)."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing() and self._timer is None:
+            self._tail = b""
+            self._timer = self._loop.call_later(self.deadline, self._late)
+
+    def headers_read(self) -> None:
+        """Stop the deadline: the request's headers are all here."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _late(self) -> None:
+        self._timer = None
+        transport = self._transport
+        if transport is not None and transport.get_protocol() is self:  # (not a WebSocket's)
+            transport.close()
+
+
+class _Answers:
+    """The served app, which tells each request's connection when its answer has ended.
+
+    The connection (:class:`_HeadersInTime`) then waits for the next request's headers
+    within its deadline; a request the app is called with has its headers read.
+    """
+
+    def __init__(self, app: ASGIApp, connections: type[_HeadersInTime]) -> None:
+        self.app = app
+        """The app served."""
+        self._connections = connections
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        address = _address(scope.get("server"), scope.get("client"))
+        connection = None if address is None else self._connections.by_address.get(address)
+        if connection is None:  # (the lifespan, or a client named by a proxy's header)
+            await self.app(scope, receive, send)
+            return
+        connection.headers_read()
+        if scope["type"] != "http":  # (a WebSocket: its connection is the WebSocket's now)
+            await self.app(scope, receive, send)
+            return
+
+        async def answering(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                connection.awaiting_headers()
+
+        await self.app(scope, receive, answering)
+
+
+_Address = tuple[str, int, str, int]
+"""A connection's addresses: the server's host and port, then the client's."""
+
+
+def _address(server: object, client: object) -> _Address | None:
+    """The addresses of a connection (as a socket or a request's scope has them), if IP."""
+    if isinstance(server, (tuple, list)) and isinstance(client, (tuple, list)):
+        return (str(server[0]), int(server[1]), str(client[0]), int(client[1]))
+    return None  # (a Unix socket's)

@@ -1,0 +1,148 @@
+"""The apps' one serving: a real uvicorn on 127.0.0.1 under ``server_config``, raw sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from miniagents.ext.errors import WebConfigurationError
+from miniagents.ext.web.serving import (
+    HEADERS_SECONDS,
+    KEEP_ALIVE_SECONDS,
+    MAX_CONNECTIONS,
+    MAX_HEADER_BYTES,
+    server_config,
+)
+from tests.fakes.fixtures import WAIT
+
+REQUEST = b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def _held_app(entered: asyncio.Event, released: asyncio.Event) -> Starlette:
+    """An app whose one route answers once ``released`` is set (``entered`` set as it waits)."""
+
+    async def held(_request: Request) -> PlainTextResponse:
+        entered.set()
+        await released.wait()
+        return PlainTextResponse("done")
+
+    return Starlette(routes=[Route("/held", held)])
+
+
+@asynccontextmanager
+async def _serving(config: uvicorn.Config) -> AsyncIterator[int]:
+    """A server of ``config`` on a free port of 127.0.0.1 (its port), stopped at the end."""
+    server = uvicorn.Server(config)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
+
+
+async def test_a_connection_whose_headers_trickle_in_is_closed_and_one_on_time_is_served(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    entered, released = asyncio.Event(), asyncio.Event()
+    # (a short deadline: the requests on time come well within it, the slow one never)
+    config = server_config(_held_app(entered, released), headers_seconds=1.0)
+    async with _serving(config) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(REQUEST)  # (on time: its answer waits for the test, past the deadline)
+        await asyncio.wait_for(entered.wait(), WAIT)
+        slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", port)
+        slow_writer.write(b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # (not ended)
+
+        async def trickle() -> None:  # a byte at a time, never the blank line that ends them
+            with suppress(ConnectionError):
+                while not slow_writer.is_closing():
+                    slow_writer.write(b"X-Slow: a\r\n")
+                    await slow_writer.drain()
+                    await asyncio.sleep(0.05)  # (the pace only: the server's close decides)
+
+        trickling = asyncio.create_task(trickle())
+        try:  # (was: read on for ever, the connection held)
+            assert await asyncio.wait_for(slow_reader.read(), WAIT) == b""
+        finally:
+            slow_writer.close()
+            await trickling
+        released.set()  # the first connection's answer comes after the slow one was cut
+        answer = await asyncio.wait_for(reader.read(1024), WAIT)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert answer.endswith(b"done")
+        writer.close()
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+async def test_a_later_request_of_a_kept_alive_connection_has_the_same_deadline() -> None:
+    entered, released = asyncio.Event(), asyncio.Event()
+    released.set()  # (each answer at once)
+    # (a short deadline: the requests on time come well within it, the slow one never)
+    config = server_config(_held_app(entered, released), headers_seconds=1.0)
+    async with _serving(config) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(2):  # two requests on time, the connection kept alive between them
+            writer.write(REQUEST)
+            answer = await asyncio.wait_for(reader.readuntil(b"done"), WAIT)
+            assert answer.startswith(b"HTTP/1.1 200 ")
+        writer.write(b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # (the third: not ended)
+
+        async def trickle() -> None:
+            with suppress(ConnectionError):
+                while not writer.is_closing():
+                    writer.write(b"X-Slow: a\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(0.05)  # (the pace only: the server's close decides)
+
+        trickling = asyncio.create_task(trickle())
+        try:  # (was: uvicorn's keep-alive timer, reset by each byte: held for ever)
+            assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        finally:
+            writer.close()
+            await trickling
+
+
+async def test_a_request_past_the_most_connections_is_a_503() -> None:
+    entered, released = asyncio.Event(), asyncio.Event()
+    config = server_config(_held_app(entered, released), max_connections=2)
+    async with _serving(config) as port:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(REQUEST)  # (held open: one of the two)
+        await asyncio.wait_for(entered.wait(), WAIT)
+        other_reader, other_writer = await asyncio.open_connection("127.0.0.1", port)
+        other_writer.write(REQUEST)  # (the connection asking counts: one too many)
+        refused = await asyncio.wait_for(other_reader.read(1024), WAIT)
+        assert refused.startswith(b"HTTP/1.1 503 ")  # (was: no limit at all)
+        released.set()
+        other_writer.close()
+        writer.close()
+
+
+def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> None:
+    app = Starlette()
+    config = server_config(app)
+    assert (config.limit_concurrency, config.timeout_keep_alive) == (128, 5)
+    assert (MAX_CONNECTIONS, KEEP_ALIVE_SECONDS, HEADERS_SECONDS) == (128, 5, 10.0)
+    assert config.h11_max_incomplete_event_size == MAX_HEADER_BYTES == 16 * 1024
+    assert (config.ws, config.ws_max_size) == ("auto", 16 * 1024 * 1024)  # (uvicorn's own)
+    assert server_config(app, ws_max_size=4096).ws_max_size == 4096
+    with pytest.raises(WebConfigurationError, match="headers_seconds to be a positive"):
+        server_config(app, headers_seconds=0)
+    with pytest.raises(WebConfigurationError, match="max_connections to be a whole number"):
+        server_config(app, max_connections=0)
+    with pytest.raises(WebConfigurationError, match="ws_max_size to be a whole number"):
+        server_config(app, ws_max_size=0)
