@@ -343,14 +343,21 @@ class Engine:
         alias: str,
         messages: tuple[Message, ...],
         kwargs: Mapping[str, object],
+        *,
+        elsewhere_timeout: float | None = None,
     ) -> MessageSequencePromise | tuple[Message, ...]:
         """The reply of the run ``workflow_id``: started now, running here, or recorded.
+
+        A run that another process's DBOS executor runs streams there: its recorded reply
+        is waited for, at most ``elsewhere_timeout`` seconds if given (``None``: as long
+        as it takes), unless this process runs it meanwhile (dequeued here).
 
         Raises:
             DurableVersionError: if the run was started by another application version.
             DurableConfigurationError: if the run ``workflow_id`` is another agent's, or
                 had other input messages.
-            DurableError: if the run was cancelled or gave up its recovery.
+            DurableError: if the run was cancelled or gave up its recovery, or runs in
+                another process and did not end within ``elsewhere_timeout`` seconds.
             DurableDatabaseError: if the database of runs failed (not a SQLite database or
                 damaged, locked, not writable, unreachable: said in one line).
         """
@@ -397,7 +404,11 @@ class Engine:
             self.resumed[workflow_id] = contextvars.copy_context()  # it runs in the caller's
             await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
         # running: recovered here (it streams), or in another process (it ends)
-        reply = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
+        ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
+        executor = status.executor_id
+        if elsewhere_timeout is not None and executor != dbos.executor_id:
+            ended = _ended_elsewhere(workflow_id, executor, ended, elsewhere_timeout)
+        reply = await self._published_or(workflow_id, ended)
         self._wait_for_record(workflow_id)
         return reply
 
@@ -428,6 +439,28 @@ class Engine:
         if not published.done() and self.running.get(workflow_id) is published:
             del self.running[workflow_id]
         return reply
+
+
+async def _ended_elsewhere(
+    workflow_id: str, executor: str | None, ended: Awaitable[T], timeout: float
+) -> T:
+    """``ended`` (the end of a run another executor runs), if it comes within ``timeout`` s.
+
+    Raises:
+        DurableError: if it does not (the executor may have died, or the run waits there
+            for a decision that is given there).
+    """
+    try:
+        return await asyncio.wait_for(ended, timeout)
+    except TimeoutError:
+        raise DurableError(
+            f"The durable run {workflow_id!r} runs in another process (DBOS executor "
+            f"{executor!r}), whose reply streams there, and it did not end within {timeout:g} "
+            "seconds. Ask the server that runs it (it may wait there for a decision); if that "
+            "server is gone, start it again with the same DBOS__VMID (its runs are recovered "
+            "at its start) or recover that executor's runs with DBOS (its admin server's "
+            "workflow recovery, or DBOS Conductor), then ask again; or start a new run."
+        ) from None
 
 
 def _check_same_run(

@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from miniagents.arguments import check_seconds
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
 from miniagents.ext.dbos._engine import (
     _WORKFLOW,
@@ -57,6 +58,7 @@ from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
 
 __all__ = [
+    "ELSEWHERE_TIMEOUT",
     "DurableRunInfo",
     "acancel_run",
     "afind_runs",
@@ -69,6 +71,9 @@ __all__ = [
 ]
 
 ReplyT = TypeVar("ReplyT", bound=Message)
+
+ELSEWHERE_TIMEOUT = 300.0
+"""Seconds :func:`replay` waits for the end of a run that another process runs, by default."""
 
 _durable_functions: weakref.WeakKeyDictionary[Callable[..., Awaitable[None]], str | None] = (
     weakref.WeakKeyDictionary()
@@ -338,16 +343,25 @@ async def _recorded_steps(workflow_id: str) -> dict[str, object]:
     return recorded
 
 
-def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePromise[ReplyT]:
+def replay(
+    agent: MiniAgent[..., ReplyT],
+    workflow_id: str,
+    *,
+    elsewhere_timeout: float | None = ELSEWHERE_TIMEOUT,
+) -> MessageSequencePromise[ReplyT]:
     """The reply of ``agent``'s durable run ``workflow_id``, from its first message and token.
 
     Call it inside a ``MiniAgents`` context. A run still running here streams on; a run a
     crash stopped is recovered (its recorded calls replayed, the rest live); a run that has
     ended replays its recorded model and tool calls, and the decisions recorded in it, in a
     new reply, without calling a model or running a tool: the same stream as its first
-    reader saw.
+    reader saw. A run that another process's DBOS executor runs (another server sharing
+    the database) is replayed once it has ended there, if it ends within
+    ``elsewhere_timeout`` seconds (``None``: as long as it takes).
 
-    The reply fails with ``DurableError`` if there is no such run, with
+    The reply fails with ``DurableError`` if there is no such run, or if it runs in
+    another process and does not end in time (that process may have died, or the run
+    waits there for a decision: the error says what to do), with
     ``DurableVersionError`` if other code started it (and has ended); a run that failed
     fails again where its record stops (the call that failed has no recorded result), with
     the error it failed with; a run that was cancelled fails there with a ``DurableError``
@@ -357,15 +371,29 @@ def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePr
         DurableConfigurationError: if ``agent`` is not durable.
     """
     database_url = _database_of(agent)
-    replies = _REPLAYER.inquire(workflow_id=workflow_id, database_url=database_url)
+    if elsewhere_timeout is not None:
+        check_seconds(
+            elsewhere_timeout,
+            "elsewhere_timeout",
+            owner="replay",
+            fix="give the seconds to wait for the end of a run of another process, or None",
+        )
+    replies = _REPLAYER.inquire(
+        workflow_id=workflow_id, database_url=database_url, elsewhere_timeout=elsewhere_timeout
+    )
     return cast("MessageSequencePromise[ReplyT]", replies)
 
 
 async def _replay_interaction(
-    ctx: InteractionContext, /, *, workflow_id: str, database_url: str | None
+    ctx: InteractionContext,
+    /,
+    *,
+    workflow_id: str,
+    database_url: str | None,
+    elsewhere_timeout: float | None,
 ) -> None:
     engine = await _alaunched(database_url)
-    ctx.reply(await _areplayed(engine, workflow_id))
+    ctx.reply(await _areplayed(engine, workflow_id, elsewhere_timeout))
 
 
 _REPLAYER: MiniAgent[..., Message] = MiniAgent(
@@ -375,7 +403,9 @@ _REPLAYER: MiniAgent[..., Message] = MiniAgent(
 )
 
 
-async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise:
+async def _areplayed(
+    engine: Engine, workflow_id: str, elsewhere_timeout: float | None
+) -> MessageSequencePromise:
     """The run's reply as it streamed: live if it runs (or is recovered), else replayed."""
     dbos = _dbos()
     # (a run running here is PENDING: engine.areply gives its live reply, or the recorded
@@ -387,7 +417,9 @@ async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise
         )
     alias, messages, kwargs, version = _inputs_of(workflow_id, status.input)
     if status.status in ("PENDING", "ENQUEUED"):
-        reply = await engine.areply(workflow_id, alias, messages, kwargs)
+        reply = await engine.areply(
+            workflow_id, alias, messages, kwargs, elsewhere_timeout=elsewhere_timeout
+        )
         if isinstance(reply, MessageSequencePromise):
             return reply
         # it ended meanwhile: replayed below, as a run that had ended
