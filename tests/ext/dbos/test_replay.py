@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from miniagents import InteractionContext, MessageSequencePromise, MiniAgents, miniagent
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessageSequencePromise,
+    MiniAgent,
+    MiniAgents,
+    miniagent,
+)
 from miniagents.ext.dbos import (
     DurableError,
     DurableRecordError,
@@ -84,6 +91,13 @@ async def test_a_run_of_another_version_of_its_agent_is_refused(
     assert calls == ["Hello?"]
 
 
+async def _recorded(agent: MiniAgent[..., Message], run: str) -> str:
+    """``run``, an ended run of ``agent``, asked ``Hello?``."""
+    with workflow_id(run):
+        await agent.inquire("Hello?")
+    return run
+
+
 def _pending_elsewhere(database: str, recorded: str, copy: str) -> None:
     """Record ``copy``: the run ``recorded`` as another process's executor left it, pending
     (``dead-server`` ran it and died, and nobody recovered its runs since)."""
@@ -116,13 +130,10 @@ async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
     # a run that another server's executor holds pending (it died, or the run waits there
     # for a decision) never ends here: its replay fails after elsewhere_timeout with what to
     # do (was: it waited for the run's end forever, and so did a web follow or resume of it)
-    agent = durable(
-        offline_agent.fork(alias="ELSEWHERE", reply=_answer, token_delay=0), database_url=database
-    )
+    answering = offline_agent.fork(alias="ELSEWHERE", reply=_answer, token_delay=0)
+    agent = durable(answering, database_url=database)
     async with MiniAgents():
-        with workflow_id("elsewhere-0"):
-            await agent.inquire("Hello?")
-        _pending_elsewhere(database, "elsewhere-0", "elsewhere-1")
+        _pending_elsewhere(database, await _recorded(agent, "elsewhere-0"), "elsewhere-1")
         with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
             await asyncio.wait_for(
                 replay(agent, "elsewhere-1", elsewhere_timeout=0.5).aresolve_messages(), 60
