@@ -31,7 +31,7 @@ import contextvars
 import functools
 import json
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -61,6 +61,7 @@ __all__ = [
     "ELSEWHERE_TIMEOUT",
     "DurableRunInfo",
     "acancel_run",
+    "acancelled_runs",
     "afind_runs",
     "aname_run",
     "anote_run",
@@ -314,6 +315,32 @@ async def afind_runs(
             DurableRunInfo(status.workflow_id, ended, decided, notes, cancelled, here, waiting)
         )
     return found
+
+
+async def acancelled_runs(
+    agent: MiniAgent[..., Message], workflow_ids: Collection[str]
+) -> set[str]:
+    """Those of ``workflow_ids`` whose durable runs of ``agent``'s database were cancelled.
+
+    One query, however many ids (a server asks it of its paused runs: another server may
+    have cancelled them, see :func:`acancel_run`).
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable.
+        DurableDatabaseError: if the database cannot be reached.
+    """
+    if not workflow_ids:
+        return set()
+    await _aengine(agent)
+    statuses = await _outside(
+        _dbos().list_workflows_async(
+            workflow_ids=list(workflow_ids),
+            status="CANCELLED",
+            load_input=False,
+            load_output=False,
+        )
+    )
+    return {status.workflow_id for status in statuses}
 
 
 async def _awaits_decision(workflow_id: str) -> bool:

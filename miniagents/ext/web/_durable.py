@@ -271,6 +271,12 @@ class DurableJobs:
             if replaced and found.workflow_id not in but:
                 await acancel_run(self._agent, found.workflow_id)
 
+    async def acancelled(self, workflow_ids: Collection[str]) -> set[str]:
+        """Those of ``workflow_ids`` whose runs were cancelled (by another server, say)."""
+        from miniagents.ext.dbos import acancelled_runs
+
+        return await acancelled_runs(self._agent, workflow_ids)
+
     async def afind_named(self, owner: str | None, name: str) -> FoundRun | None:
         """``owner``'s job's run that went on in the run ``name`` after a pause, if recorded."""
         from miniagents.ext.dbos import arun_named

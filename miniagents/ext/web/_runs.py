@@ -859,6 +859,28 @@ class RunManager:
         refused = self.no_room(owner, key, pause_key, streamed=True)
         return None if refused is None else refused.response()
 
+    async def aroom(self, owner: str | None, key: str, pause_key: str | None) -> Response | None:
+        """:meth:`room`, where the durable jobs paused here whose runs another server
+        cancelled (a new run of their thread there replaced them) are let go of first if
+        there is no room: they wait for nothing, and held their places until they expired.
+        """
+        refused = self.room(owner, key, pause_key)
+        if refused is None or self.durable is None:
+            return refused
+        paused = {
+            job.workflow_id: job
+            for jobs in self._paused.values()
+            for job in jobs
+            if job.paused and job.workflow_id is not None
+        }
+        freed = False
+        for workflow_id in await self.durable.acancelled(paused):
+            job = paused[workflow_id]
+            if job.paused:  # (still: not resumed meanwhile)
+                job.cancel(abandoned=False)  # (its run is cancelled already)
+                freed = True
+        return self.room(owner, key, pause_key) if freed else refused
+
     def no_room(
         self, owner: str | None, key: str, pause_key: str | None, *, streamed: bool = False
     ) -> NoRoom | None:

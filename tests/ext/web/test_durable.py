@@ -600,6 +600,35 @@ async def test_a_new_agui_run_of_a_thread_abandons_its_run_paused_on_another_liv
 
 
 @pytest.mark.timeout(240)
+async def test_a_run_paused_here_and_replaced_on_another_server_frees_its_live_place_here(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # the first server holds one live run: the thread's run paused there is replaced by a
+    # new run of the thread on the second server (its durable run cancelled), so a run of
+    # another thread on the first server has room (was: the paused job held its place
+    # until it expired, and the new run was refused with a 503)
+    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    fake_llm.reply(tokens=["Never ", "mind ", "then."], for_model=MAIN)
+    fake_llm.reply(tokens=["Hello ", "there."], for_model=MAIN)
+    first = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-a", MAX_LIVE="1")
+    second = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-b")
+    other = {"id": "u2", "role": "user", "content": "Never mind."}
+    new_run = {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
+    another_thread = {**AG_UI.body, "threadId": "t2", "runId": "r7"}
+    async with _client_of(first) as client, _client_of(second) as other_client:
+        _, paused = await post_events(client, AG_UI.body)
+        assert paused[-1].json["outcome"]["type"] == "interrupt"
+        _, events = await post_events(other_client, new_run)
+        assert events[-1].type == "RUN_FINISHED"
+        assert _statuses(tmp_path, AG_UI, "r1") == ["CANCELLED"]
+        response, events = await post_events(client, another_thread)
+        assert response.status_code == 200, [event.data for event in events]
+        assert events[-1].type == "RUN_FINISHED"
+    assert _side_effects(tmp_path) == []
+
+
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("protocol", [AG_UI, AI_SDK], ids=lambda protocol: protocol.name)
 async def test_a_run_resumed_from_a_pause_and_killed_resumes_at_the_clients_last_event(
     fake_llm: FakeLLMServer,  # noqa: F811
