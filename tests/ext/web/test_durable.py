@@ -37,7 +37,8 @@ from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
 CHILD = Path(__file__).with_name("durable_server.py")
-TIMEOUT = 120.0  # seconds a child may take to stop, at most, on a loaded machine
+TIMEOUT = 120.0  # seconds a child may take to stop, or to reach a call, at most, on a loaded
+# machine: a hang guard only (the fake LLM server's waits wake at the event)
 MAIN = "main-model"
 
 
@@ -216,7 +217,7 @@ async def _killed_at_pause(
             seen.append(event)
             if protocol.delta(event) == delta:
                 break
-        await server.llm.wait_paused_async(paused)
+        await server.llm.wait_paused_async(paused, timeout=TIMEOUT)
         server.kill()
     return seen
 
@@ -305,7 +306,8 @@ async def test_a_made_up_last_event_id_of_a_recovered_run_is_a_400_at_the_runs_e
         made_up = asyncio.ensure_future(
             client.get(protocol.path, headers={"Last-Event-ID": "999999"})
         )
-        await fake_llm.wait_paused_async(2)  # the run recovered for it goes on, live
+        # the run recovered for it goes on, live
+        await fake_llm.wait_paused_async(2, timeout=TIMEOUT)
         assert not made_up.done()
         fake_llm.requests[2].resume()
         refused = await made_up
@@ -418,7 +420,7 @@ async def test_a_run_its_client_gave_up_on_is_not_recovered_after_a_restart(
             while (event := await reader.next()) is not None and protocol.delta(event) is None:
                 pass
         # the client left: the run is cancelled at once, its model call closed
-        assert await fake_llm.wait_disconnected_async(0)
+        assert await fake_llm.wait_disconnected_async(0, timeout=TIMEOUT)
         await until(lambda: _status_of_key(tmp_path, protocol, key) == "CANCELLED")
         # how it ended, for a reader (the AI SDK's: a client cut off after the first event)
         cut = {} if protocol is AG_UI else {"Last-Event-ID": "0"}
@@ -561,7 +563,7 @@ async def test_a_new_agui_run_of_a_thread_leaves_the_run_another_server_streams_
         reader = SSEReader(response)
         while (event := await reader.next()) is not None and AG_UI.delta(event) is None:
             pass
-        paused = await fake_llm.wait_paused_async(0)
+        paused = await fake_llm.wait_paused_async(0, timeout=TIMEOUT)
         _, events = await post_events(other_client, new_run)
         assert events[-1].type == "RUN_FINISHED"
         statuses = _statuses(tmp_path, AG_UI, "r1")
@@ -763,7 +765,7 @@ async def test_two_paused_agui_runs_of_one_thread_are_each_resumed_after_a_resta
         client.stream("POST", "/", json=AG_UI.body) as first,
     ):
         reader = SSEReader(first)
-        await fake_llm.wait_paused_async(0)
+        await fake_llm.wait_paused_async(0, timeout=TIMEOUT)
         _, r2 = await post_events(client, second)  # pauses at k2
         fake_llm.requests[0].resume()
         r1 = await reader.rest()  # pauses at k1
@@ -1070,7 +1072,7 @@ async def _cancelled_in_second_call(
         reader = SSEReader(response)
         while (event := await reader.next()) is not None and protocol.delta(event) != "All ":
             pass
-        held = await llm.wait_paused_async(paused)
+        held = await llm.wait_paused_async(paused, timeout=TIMEOUT)
         runs = new_client(f"sqlite:///{folder / 'runs.sqlite'}")
         try:
             (run,) = runs.list_workflows(workflow_id_prefix=f"{protocol.name}:")
@@ -1122,7 +1124,7 @@ async def test_a_live_run_cancelled_through_dbos_closes_its_model_call_at_once(
     # there, cancelled (was: the call, a DBOS step, went on to its end, and the job stayed
     # open for as long as the call was held)
     async with _cancelled_in_second_call(fake_llm, tmp_path, AG_UI) as (reader, held):
-        assert await fake_llm.wait_disconnected_async(held.index, timeout=60)  # not resumed
+        assert await fake_llm.wait_disconnected_async(held.index, timeout=TIMEOUT)  # not resumed
         rest = await reader.rest()
     assert [AG_UI.delta(event) for event in rest if AG_UI.delta(event)] == []
     assert rest[-1].json["outcome"] == {"type": "cancelled"}
