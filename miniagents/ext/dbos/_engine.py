@@ -19,7 +19,9 @@ so that the workflows it recovers at launch run on that loop too. They run in a
 ``MiniAgents`` context of the engine's own, not in the context of the run that happened to
 launch DBOS (``arecover`` gives its caller's instead)::
 
-    launch (by a run of context A)  ->  recovered runs: in the engine's context E
+    launch (by a run of context A)  ->  recovered runs: in the engine's context E (each
+                                        queued again by DBOS: one that another process
+                                        sharing the database takes runs there instead)
     A ends                          ->  they go on (A does not wait for them)
     B asks for one by its id        ->  B reads its reply as it streams
     the loop ends (asyncio.run)     ->  E ends: runs still running stop unrecorded, runs

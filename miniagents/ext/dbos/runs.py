@@ -105,7 +105,9 @@ async def arecover(agent: MiniAgent[..., Message]) -> None:
 
     The runs a crash stopped are recovered at launch and run on in the current
     ``MiniAgents`` context (a server calls this at its start, in a context of its own, so
-    that they do not belong to the first request's). Nothing happens if DBOS runs already.
+    that they do not belong to the first request's). DBOS queues them again to recover
+    them, on a queue every process sharing the database reads: one that another process
+    takes first runs there, in that process's context. Nothing happens if DBOS runs already.
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable, or another database is in

@@ -24,7 +24,9 @@ recorded as a name of the durable run (``ag-ui:<runId>``, after the owner), so t
 found by its own id. The app launches DBOS at its start in a ``MiniAgents`` context of its
 own, in which the runs that the restart stopped are recovered (not in the first request's);
 at its end, those nobody came back for are cancelled (they stay recorded, and are
-recovered again at the next start).
+recovered again at the next start). DBOS's recovery queues those runs again, on a queue
+every server sharing the database reads: a run another live server takes first runs in
+that server's app context, and this one replays it once it has ended there.
 
 ``miniagents.ext.dbos`` is imported only for a durable agent (which it made).
 """
