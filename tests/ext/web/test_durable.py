@@ -513,6 +513,20 @@ def _scripted_never_mind(llm: FakeLLMServer) -> dict[str, Any]:
     return {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
 
 
+@asynccontextmanager
+async def _paused_on_first_of_two(
+    llm: FakeLLMServer, folder: Path, **first_env: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Clients of two AG-UI servers on one database (``first_env``: the first's more
+    settings), once the thread's run r1 has paused for an approval on the first."""
+    first = Server(llm, folder, "ag-ui", DBOS__VMID="server-a", **first_env)
+    second = Server(llm, folder, "ag-ui", DBOS__VMID="server-b")
+    async with _client_of(first) as client, _client_of(second) as other_client:
+        _, paused = await post_events(client, AG_UI.body)
+        assert paused[-1].json["outcome"]["type"] == "interrupt"
+        yield client, other_client
+
+
 @pytest.mark.timeout(240)
 async def test_a_new_agui_run_of_a_thread_after_a_restart_abandons_its_paused_run(
     fake_llm: FakeLLMServer,  # noqa: F811
@@ -586,11 +600,7 @@ async def test_a_new_agui_run_of_a_thread_abandons_its_run_paused_on_another_liv
     # server (was: it was left pending, and its interrupt, answered on the first server
     # after the new run, still removed the file)
     new_run = _scripted_never_mind(fake_llm)
-    first = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-a")
-    second = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-b")
-    async with _client_of(first) as client, _client_of(second) as other_client:
-        _, paused = await post_events(client, AG_UI.body)
-        assert paused[-1].json["outcome"]["type"] == "interrupt"
+    async with _paused_on_first_of_two(fake_llm, tmp_path) as (client, other_client):
         _, events = await post_events(other_client, new_run)
         assert events[-1].type == "RUN_FINISHED"
         statuses = _statuses(tmp_path, AG_UI, "r1")
@@ -602,6 +612,27 @@ async def test_a_new_agui_run_of_a_thread_abandons_its_run_paused_on_another_liv
 
 
 @pytest.mark.timeout(240)
+async def test_a_resume_sent_to_another_server_than_the_paused_runs_says_to_send_it_there(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # the thread's run waits for an approval on the first server: the second answers its
+    # resume at once with a 409 that says where to send it (was: it replayed the run, whose
+    # end it waited for, and the run waited for the very resume: the request never ended),
+    # and the resume sent there goes on as ever
+    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    fake_llm.reply(tokens=["Removed."], for_model=MAIN)
+    async with _paused_on_first_of_two(fake_llm, tmp_path) as (client, other_client):
+        refused = await asyncio.wait_for(other_client.post("/", json=_approve("k1", "r2")), 60)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "paused_elsewhere", refused.text
+        assert "DBOS__VMID" in refused.text
+        _, resumed = await post_events(client, _approve("k1", "r2"))
+    assert resumed[-1].type == "RUN_FINISHED"
+    assert _side_effects(tmp_path) == ["removed a.txt"]
+
+
+@pytest.mark.timeout(240)
 async def test_a_run_paused_here_and_replaced_on_another_server_frees_its_live_place_here(
     fake_llm: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
@@ -610,17 +641,10 @@ async def test_a_run_paused_here_and_replaced_on_another_server_frees_its_live_p
     # new run of the thread on the second server (its durable run cancelled), so a run of
     # another thread on the first server has room (was: the paused job held its place
     # until it expired, and the new run was refused with a 503)
-    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
-    fake_llm.reply(tokens=["Never ", "mind ", "then."], for_model=MAIN)
-    fake_llm.reply(tokens=["Hello ", "there."], for_model=MAIN)
-    first = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-a", MAX_LIVE="1")
-    second = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-b")
-    other = {"id": "u2", "role": "user", "content": "Never mind."}
-    new_run = {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
     another_thread = {**AG_UI.body, "threadId": "t2", "runId": "r7"}
-    async with _client_of(first) as client, _client_of(second) as other_client:
-        _, paused = await post_events(client, AG_UI.body)
-        assert paused[-1].json["outcome"]["type"] == "interrupt"
+    new_run = _scripted_never_mind(fake_llm)
+    fake_llm.reply(tokens=["Hello ", "there."], for_model=MAIN)  # (the run of another_thread)
+    async with _paused_on_first_of_two(fake_llm, tmp_path, MAX_LIVE="1") as (client, other_client):
         _, events = await post_events(other_client, new_run)
         assert events[-1].type == "RUN_FINISHED"
         assert _statuses(tmp_path, AG_UI, "r1") == ["CANCELLED"]
