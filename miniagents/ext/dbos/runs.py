@@ -9,6 +9,8 @@ the app find it by that id and read its reply again, from the first token::
                                          crash stopped are recovered (they run on here)
     afind_runs(agent, "chat-7/")         the runs whose ids start so, newest first
     acancel_run(agent, "chat-7/turn-2")  a run given up on: not recovered at the next start
+    acancelled_runs(agent, ["chat-7/turn-2", "chat-7/turn-3"])
+                                         those of the runs that were cancelled ({"chat-7/turn-2"})
     anote_run(agent, "chat-7/turn-3", {"pause.0": {...}})
                                          JSON notes of the app's, kept with the run (each
                                          key written at once; afind_runs gives them back)
@@ -18,7 +20,8 @@ the app find it by that id and read its reply again, from the first token::
     replay(agent, "chat-7/turn-3")       the run's reply, every message and token as it
                                          streamed: a run still running streams on (recovered
                                          steps replayed, the rest live); an ended run
-                                         replays its recorded steps (no model or tool call)
+                                         replays its recorded steps (no model or tool call);
+                                         one another process runs, once it ends there
 
 The reply that ``replay`` gives is the same stream as the run's first reader saw (the same
 messages, the same tokens, in the same order), so a reader that had read part of it can
