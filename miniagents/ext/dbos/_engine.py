@@ -431,16 +431,18 @@ class Engine:
     ) -> MessageSequencePromise | tuple[Message, ...]:
         """The reply of ``workflow_id`` published here if it comes first, else ``result``.
 
-        When ``result`` (the run's end) comes first, nothing will publish the reply here
-        any more (the run has ended, here or in another process, or failed before it
-        published): the future waited for is dropped, so that the next call under the same
-        id asks the database instead of waiting for it forever.
+        When ``result`` (the run's end) comes first, or fails, nothing will publish the
+        reply here any more (the run has ended, here or in another process, or failed
+        before it published, or was waited for long enough): the future waited for is
+        dropped, so that the next call under the same id asks the database instead of
+        waiting for it forever.
         """
         published = self.published(workflow_id)
-        reply = await _first(published, result)
-        if not published.done() and self.running.get(workflow_id) is published:
-            del self.running[workflow_id]
-        return reply
+        try:
+            return await _first(published, result)
+        finally:  # (the run's end, or its error: a wait bounded, see _ended_elsewhere)
+            if not published.done() and self.running.get(workflow_id) is published:
+                del self.running[workflow_id]
 
 
 async def _ended_elsewhere(

@@ -134,10 +134,11 @@ async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
     agent = durable(answering, database_url=database)
     async with MiniAgents():
         _pending_elsewhere(database, await _recorded(agent, "elsewhere-0"), "elsewhere-1")
-        with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
-            await asyncio.wait_for(
-                replay(agent, "elsewhere-1", elsewhere_timeout=0.5).aresolve_messages(), 60
-            )
+        for _ in range(2):  # (asked again, it is waited for again, as long)
+            with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
+                await asyncio.wait_for(
+                    replay(agent, "elsewhere-1", elsewhere_timeout=0.5).aresolve_messages(), 60
+                )
     assert "DBOS__VMID" in str(caught.value)
     assert calls == ["Hello?"]
 
