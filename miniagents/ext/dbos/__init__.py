@@ -32,8 +32,8 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.ext.dbos.llm_records": "SQLCallStore SQLRunJournal",
         "miniagents.ext.dbos.runs": (
-            "DurableRunInfo acancel_run afind_runs aname_run anote_run arecover arun_named "
-            "is_durable replay"
+            "DurableRunInfo acancel_run acancelled_runs afind_runs aname_run anote_run arecover "
+            "arun_named is_durable replay"
         ),
         "miniagents.ext.dbos.history": "ChatHistorySQL",
     },

@@ -22,6 +22,7 @@ from miniagents.ext.dbos.llm_records import SQLCallStore as SQLCallStore
 from miniagents.ext.dbos.llm_records import SQLRunJournal as SQLRunJournal
 from miniagents.ext.dbos.runs import DurableRunInfo as DurableRunInfo
 from miniagents.ext.dbos.runs import acancel_run as acancel_run
+from miniagents.ext.dbos.runs import acancelled_runs as acancelled_runs
 from miniagents.ext.dbos.runs import afind_runs as afind_runs
 from miniagents.ext.dbos.runs import aname_run as aname_run
 from miniagents.ext.dbos.runs import anote_run as anote_run
@@ -37,6 +38,6 @@ __all__ = [
     "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
     "ChatHistorySQL",
     "SQLCallStore", "SQLRunJournal",
-    "DurableRunInfo", "acancel_run", "afind_runs", "aname_run", "anote_run", "arecover",
-    "arun_named", "is_durable", "replay",
+    "DurableRunInfo", "acancel_run", "acancelled_runs", "afind_runs", "aname_run", "anote_run",
+    "arecover", "arun_named", "is_durable", "replay",
 ]

@@ -19,7 +19,9 @@ so that the workflows it recovers at launch run on that loop too. They run in a
 ``MiniAgents`` context of the engine's own, not in the context of the run that happened to
 launch DBOS (``arecover`` gives its caller's instead)::
 
-    launch (by a run of context A)  ->  recovered runs: in the engine's context E
+    launch (by a run of context A)  ->  recovered runs: in the engine's context E (each
+                                        queued again by DBOS: one that another process
+                                        sharing the database takes runs there instead)
     A ends                          ->  they go on (A does not wait for them)
     B asks for one by its id        ->  B reads its reply as it streams
     the loop ends (asyncio.run)     ->  E ends: runs still running stop unrecorded, runs
@@ -343,14 +345,21 @@ class Engine:
         alias: str,
         messages: tuple[Message, ...],
         kwargs: Mapping[str, object],
+        *,
+        elsewhere_timeout: float | None = None,
     ) -> MessageSequencePromise | tuple[Message, ...]:
         """The reply of the run ``workflow_id``: started now, running here, or recorded.
+
+        A run that another process's DBOS executor runs streams there: its recorded reply
+        is waited for, at most ``elsewhere_timeout`` seconds if given (``None``: as long
+        as it takes), unless this process runs it meanwhile (dequeued here).
 
         Raises:
             DurableVersionError: if the run was started by another application version.
             DurableConfigurationError: if the run ``workflow_id`` is another agent's, or
                 had other input messages.
-            DurableError: if the run was cancelled or gave up its recovery.
+            DurableError: if the run was cancelled or gave up its recovery, or runs in
+                another process and did not end within ``elsewhere_timeout`` seconds.
             DurableDatabaseError: if the database of runs failed (not a SQLite database or
                 damaged, locked, not writable, unreachable: said in one line).
         """
@@ -397,7 +406,11 @@ class Engine:
             self.resumed[workflow_id] = contextvars.copy_context()  # it runs in the caller's
             await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
         # running: recovered here (it streams), or in another process (it ends)
-        reply = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
+        ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
+        executor = status.executor_id
+        if elsewhere_timeout is not None and executor != dbos.executor_id:
+            ended = _ended_elsewhere(workflow_id, executor, ended, elsewhere_timeout)
+        reply = await self._published_or(workflow_id, ended)
         self._wait_for_record(workflow_id)
         return reply
 
@@ -418,16 +431,40 @@ class Engine:
     ) -> MessageSequencePromise | tuple[Message, ...]:
         """The reply of ``workflow_id`` published here if it comes first, else ``result``.
 
-        When ``result`` (the run's end) comes first, nothing will publish the reply here
-        any more (the run has ended, here or in another process, or failed before it
-        published): the future waited for is dropped, so that the next call under the same
-        id asks the database instead of waiting for it forever.
+        When ``result`` (the run's end) comes first, or fails, nothing will publish the
+        reply here any more (the run has ended, here or in another process, or failed
+        before it published, or was waited for long enough): the future waited for is
+        dropped, so that the next call under the same id asks the database instead of
+        waiting for it forever.
         """
         published = self.published(workflow_id)
-        reply = await _first(published, result)
-        if not published.done() and self.running.get(workflow_id) is published:
-            del self.running[workflow_id]
-        return reply
+        try:
+            return await _first(published, result)
+        finally:  # (the run's end, or its error: a wait bounded, see _ended_elsewhere)
+            if not published.done() and self.running.get(workflow_id) is published:
+                del self.running[workflow_id]
+
+
+async def _ended_elsewhere(
+    workflow_id: str, executor: str | None, ended: Awaitable[T], timeout: float
+) -> T:
+    """``ended`` (the end of a run another executor runs), if it comes within ``timeout`` s.
+
+    Raises:
+        DurableError: if it does not (the executor may have died, or the run waits there
+            for a decision that is given there).
+    """
+    try:
+        return await asyncio.wait_for(ended, timeout)
+    except TimeoutError:
+        raise DurableError(
+            f"The durable run {workflow_id!r} runs in another process (DBOS executor "
+            f"{executor!r}), whose reply streams there, and it did not end within {timeout:g} "
+            "seconds. Ask the server that runs it (it may wait there for a decision); if that "
+            "server is gone, start it again with the same DBOS__VMID (its runs are recovered "
+            "at its start) or recover that executor's runs with DBOS (its admin server's "
+            "workflow recovery, or DBOS Conductor), then ask again; or start a new run."
+        ) from None
 
 
 def _check_same_run(

@@ -9,6 +9,8 @@ the app find it by that id and read its reply again, from the first token::
                                          crash stopped are recovered (they run on here)
     afind_runs(agent, "chat-7/")         the runs whose ids start so, newest first
     acancel_run(agent, "chat-7/turn-2")  a run given up on: not recovered at the next start
+    acancelled_runs(agent, ["chat-7/turn-2", "chat-7/turn-3"])
+                                         those of the runs that were cancelled ({"chat-7/turn-2"})
     anote_run(agent, "chat-7/turn-3", {"pause.0": {...}})
                                          JSON notes of the app's, kept with the run (each
                                          key written at once; afind_runs gives them back)
@@ -18,7 +20,8 @@ the app find it by that id and read its reply again, from the first token::
     replay(agent, "chat-7/turn-3")       the run's reply, every message and token as it
                                          streamed: a run still running streams on (recovered
                                          steps replayed, the rest live); an ended run
-                                         replays its recorded steps (no model or tool call)
+                                         replays its recorded steps (no model or tool call);
+                                         one another process runs, once it ends there
 
 The reply that ``replay`` gives is the same stream as the run's first reader saw (the same
 messages, the same tokens, in the same order), so a reader that had read part of it can
@@ -31,10 +34,11 @@ import contextvars
 import functools
 import json
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from miniagents.arguments import check_seconds
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
 from miniagents.ext.dbos._engine import (
     _WORKFLOW,
@@ -57,8 +61,10 @@ from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
 
 __all__ = [
+    "ELSEWHERE_TIMEOUT",
     "DurableRunInfo",
     "acancel_run",
+    "acancelled_runs",
     "afind_runs",
     "aname_run",
     "anote_run",
@@ -69,6 +75,9 @@ __all__ = [
 ]
 
 ReplyT = TypeVar("ReplyT", bound=Message)
+
+ELSEWHERE_TIMEOUT = 300.0
+"""Seconds :func:`replay` waits for the end of a run that another process runs, by default."""
 
 _durable_functions: weakref.WeakKeyDictionary[Callable[..., Awaitable[None]], str | None] = (
     weakref.WeakKeyDictionary()
@@ -99,7 +108,9 @@ async def arecover(agent: MiniAgent[..., Message]) -> None:
 
     The runs a crash stopped are recovered at launch and run on in the current
     ``MiniAgents`` context (a server calls this at its start, in a context of its own, so
-    that they do not belong to the first request's). Nothing happens if DBOS runs already.
+    that they do not belong to the first request's). DBOS queues them again to recover
+    them, on a queue every process sharing the database reads: one that another process
+    takes first runs there, in that process's context. Nothing happens if DBOS runs already.
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable, or another database is in
@@ -311,6 +322,32 @@ async def afind_runs(
     return found
 
 
+async def acancelled_runs(
+    agent: MiniAgent[..., Message], workflow_ids: Collection[str]
+) -> set[str]:
+    """Those of ``workflow_ids`` whose durable runs of ``agent``'s database were cancelled.
+
+    One query, however many ids (a server asks it of its paused runs: another server may
+    have cancelled them, see :func:`acancel_run`).
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable.
+        DurableDatabaseError: if the database cannot be reached.
+    """
+    if not workflow_ids:
+        return set()
+    await _aengine(agent)
+    statuses = await _outside(
+        _dbos().list_workflows_async(
+            workflow_ids=list(workflow_ids),
+            status="CANCELLED",
+            load_input=False,
+            load_output=False,
+        )
+    )
+    return {status.workflow_id for status in statuses}
+
+
 async def _awaits_decision(workflow_id: str) -> bool:
     """Whether an approval of the run waits (its workflow has not ended: no decision yet)."""
     approvals = await _outside(
@@ -338,16 +375,25 @@ async def _recorded_steps(workflow_id: str) -> dict[str, object]:
     return recorded
 
 
-def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePromise[ReplyT]:
+def replay(
+    agent: MiniAgent[..., ReplyT],
+    workflow_id: str,
+    *,
+    elsewhere_timeout: float | None = ELSEWHERE_TIMEOUT,
+) -> MessageSequencePromise[ReplyT]:
     """The reply of ``agent``'s durable run ``workflow_id``, from its first message and token.
 
     Call it inside a ``MiniAgents`` context. A run still running here streams on; a run a
     crash stopped is recovered (its recorded calls replayed, the rest live); a run that has
     ended replays its recorded model and tool calls, and the decisions recorded in it, in a
     new reply, without calling a model or running a tool: the same stream as its first
-    reader saw.
+    reader saw. A run that another process's DBOS executor runs (another server sharing
+    the database) is replayed once it has ended there, if it ends within
+    ``elsewhere_timeout`` seconds (``None``: as long as it takes).
 
-    The reply fails with ``DurableError`` if there is no such run, with
+    The reply fails with ``DurableError`` if there is no such run, or if it runs in
+    another process and does not end in time (that process may have died, or the run
+    waits there for a decision: the error says what to do), with
     ``DurableVersionError`` if other code started it (and has ended); a run that failed
     fails again where its record stops (the call that failed has no recorded result), with
     the error it failed with; a run that was cancelled fails there with a ``DurableError``
@@ -357,15 +403,29 @@ def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePr
         DurableConfigurationError: if ``agent`` is not durable.
     """
     database_url = _database_of(agent)
-    replies = _REPLAYER.inquire(workflow_id=workflow_id, database_url=database_url)
+    if elsewhere_timeout is not None:
+        check_seconds(
+            elsewhere_timeout,
+            "elsewhere_timeout",
+            owner="replay",
+            fix="give the seconds to wait for the end of a run of another process, or None",
+        )
+    replies = _REPLAYER.inquire(
+        workflow_id=workflow_id, database_url=database_url, elsewhere_timeout=elsewhere_timeout
+    )
     return cast("MessageSequencePromise[ReplyT]", replies)
 
 
 async def _replay_interaction(
-    ctx: InteractionContext, /, *, workflow_id: str, database_url: str | None
+    ctx: InteractionContext,
+    /,
+    *,
+    workflow_id: str,
+    database_url: str | None,
+    elsewhere_timeout: float | None,
 ) -> None:
     engine = await _alaunched(database_url)
-    ctx.reply(await _areplayed(engine, workflow_id))
+    ctx.reply(await _areplayed(engine, workflow_id, elsewhere_timeout))
 
 
 _REPLAYER: MiniAgent[..., Message] = MiniAgent(
@@ -375,7 +435,9 @@ _REPLAYER: MiniAgent[..., Message] = MiniAgent(
 )
 
 
-async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise:
+async def _areplayed(
+    engine: Engine, workflow_id: str, elsewhere_timeout: float | None
+) -> MessageSequencePromise:
     """The run's reply as it streamed: live if it runs (or is recovered), else replayed."""
     dbos = _dbos()
     # (a run running here is PENDING: engine.areply gives its live reply, or the recorded
@@ -387,7 +449,9 @@ async def _areplayed(engine: Engine, workflow_id: str) -> MessageSequencePromise
         )
     alias, messages, kwargs, version = _inputs_of(workflow_id, status.input)
     if status.status in ("PENDING", "ENQUEUED"):
-        reply = await engine.areply(workflow_id, alias, messages, kwargs)
+        reply = await engine.areply(
+            workflow_id, alias, messages, kwargs, elsewhere_timeout=elsewhere_timeout
+        )
         if isinstance(reply, MessageSequencePromise):
             return reply
         # it ended meanwhile: replayed below, as a run that had ended

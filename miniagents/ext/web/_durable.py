@@ -24,7 +24,9 @@ recorded as a name of the durable run (``ag-ui:<runId>``, after the owner), so t
 found by its own id. The app launches DBOS at its start in a ``MiniAgents`` context of its
 own, in which the runs that the restart stopped are recovered (not in the first request's);
 at its end, those nobody came back for are cancelled (they stay recorded, and are
-recovered again at the next start).
+recovered again at the next start). DBOS's recovery queues those runs again, on a queue
+every server sharing the database reads: a run another live server takes first runs in
+that server's app context, and this one replays it once it has ended there.
 
 ``miniagents.ext.dbos`` is imported only for a durable agent (which it made).
 """
@@ -270,6 +272,12 @@ class DurableJobs:
             replaced = found.here or (paused_elsewhere and found.waiting)
             if replaced and found.workflow_id not in but:
                 await acancel_run(self._agent, found.workflow_id)
+
+    async def acancelled(self, workflow_ids: Collection[str]) -> set[str]:
+        """Those of ``workflow_ids`` whose runs were cancelled (by another server, say)."""
+        from miniagents.ext.dbos import acancelled_runs
+
+        return await acancelled_runs(self._agent, workflow_ids)
 
     async def afind_named(self, owner: str | None, name: str) -> FoundRun | None:
         """``owner``'s job's run that went on in the run ``name`` after a pause, if recorded."""

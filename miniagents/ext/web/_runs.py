@@ -368,6 +368,19 @@ class _RunResponse(EventSourceResponse):
             manager.close_stream(owner)
 
 
+def _paused_elsewhere(pause_key: str) -> Response:
+    """The 409 of a resume of a durable run that waits for its decisions on another server."""
+    return error_response(
+        409,
+        "paused_elsewhere",
+        f"The run of {pause_key!r} waits for its decisions on another server sharing the "
+        "database of durable runs (another DBOS executor, DBOS__VMID): send the resume to "
+        "that server. If that server is gone, start it again with the same DBOS__VMID (its "
+        "runs are recovered at its start) and resume there, or start a new run without "
+        "resume, which gives the paused one up.",
+    )
+
+
 # -- a job: a reply turned into events, streamed to one run at a time ------------------------------
 
 
@@ -859,6 +872,28 @@ class RunManager:
         refused = self.no_room(owner, key, pause_key, streamed=True)
         return None if refused is None else refused.response()
 
+    async def aroom(self, owner: str | None, key: str, pause_key: str | None) -> Response | None:
+        """:meth:`room`, where the durable jobs paused here whose runs another server
+        cancelled (a new run of their thread there replaced them) are let go of first if
+        there is no room: they wait for nothing, and held their places until they expired.
+        """
+        refused = self.room(owner, key, pause_key)
+        if refused is None or self.durable is None:
+            return refused
+        paused = {
+            job.workflow_id: job
+            for jobs in self._paused.values()
+            for job in jobs
+            if job.paused and job.workflow_id is not None
+        }
+        freed = False
+        for workflow_id in await self.durable.acancelled(paused):
+            job = paused[workflow_id]
+            if job.paused:  # (still: not resumed meanwhile)
+                job.cancel(abandoned=False)  # (its run is cancelled already)
+                freed = True
+        return self.room(owner, key, pause_key) if freed else refused
+
     def no_room(
         self, owner: str | None, key: str, pause_key: str | None, *, streamed: bool = False
     ) -> NoRoom | None:
@@ -990,7 +1025,9 @@ class RunManager:
         resume at a time (another is refused with a 409 at once). The durable runs paused
         before a restart (``find`` gives them, newest first) are made again first, each up
         to where it waits, until one that ``which`` accepts waits here (see
-        :meth:`here_or_recovered`: the refusal, if one has no room).
+        :meth:`here_or_recovered`: the refusal, if one has no room); those that wait for
+        decisions on another server are not (their replay here would wait for their end):
+        if none waits here, the answer is a 409 that says to resume there.
         """
         if self._running(owner, pause_key):
             resuming = (owner, pause_key)
@@ -1015,13 +1052,19 @@ class RunManager:
             finally:
                 self._resuming.discard(resuming)
         elif self.durable is not None and self.paused(pause_key, owner, which) is None:
+            elsewhere = False  # (a run that waits on another server: its replay would wait)
             for waiting in await find(self.durable):
                 if self.paused(pause_key, owner, which) is not None:
                     break
+                if waiting.waiting and not waiting.here:
+                    elsewhere = True
+                    continue
                 recovered = self.here_or_recovered(waiting)
                 if isinstance(recovered, Response):
                     return recovered
                 await recovered.job.asettled()  # replayed to where it waits again
+            if elsewhere and self.paused(pause_key, owner, which) is None:
+                return _paused_elsewhere(pause_key)
         return self.paused(pause_key, owner, which)
 
     def _running(self, owner: str | None, pause_key: str) -> list[Job]:

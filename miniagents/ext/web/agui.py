@@ -238,7 +238,7 @@ class _AGUIRuns:
             return _run_exists(run_input)
         if run_input.resume:
             return await self._aresume(owner, run_input)
-        refused = manager.room(owner, run_input.run_id, run_input.thread_id)
+        refused = await manager.aroom(owner, run_input.run_id, run_input.thread_id)
         if refused is not None:
             return refused
         if manager.durable is not None:  # (the jobs here: those paused replaced as live ones)

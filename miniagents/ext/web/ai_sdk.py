@@ -215,7 +215,7 @@ class _AISDKRuns:
             return responses
         if responses:
             return await self._aresume(owner, chat, responses)
-        refused = manager.room(owner, chat.id, chat.id)
+        refused = await manager.aroom(owner, chat.id, chat.id)
         if refused is not None:
             return refused
         try:

@@ -8,13 +8,23 @@ SQLite file of their own), and destroy it at their end.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from miniagents import InteractionContext, MessageSequencePromise, MiniAgents, miniagent
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessageSequencePromise,
+    MiniAgent,
+    MiniAgents,
+    miniagent,
+)
 from miniagents.ext.dbos import (
+    DurableError,
     DurableRecordError,
     DurableVersionError,
     afind_runs,
@@ -78,6 +88,58 @@ async def test_a_run_of_another_version_of_its_agent_is_refused(
         monkeypatch.setattr(_engine._agents, "version", lambda alias: "another-version")
         with pytest.raises(DurableVersionError, match="another version of its agent CHANGED"):
             await replay(agent, "changed-1")
+    assert calls == ["Hello?"]
+
+
+async def _recorded(agent: MiniAgent[..., Message], run: str) -> str:
+    """``run``, an ended run of ``agent``, asked ``Hello?``."""
+    with workflow_id(run):
+        await agent.inquire("Hello?")
+    return run
+
+
+def _pending_elsewhere(database: str, recorded: str, copy: str) -> None:
+    """Record ``copy``: the run ``recorded`` as another process's executor left it, pending
+    (``dead-server`` ran it and died, and nobody recovered its runs since)."""
+    connection = sqlite3.connect(database.removeprefix("sqlite:///"))
+    try:
+        with connection:
+            connection.execute(
+                "CREATE TEMP TABLE copied AS SELECT * FROM workflow_status WHERE workflow_uuid = ?",
+                (recorded,),
+            )
+            connection.execute(
+                "UPDATE copied SET workflow_uuid = ?, status = 'PENDING', output = NULL, "
+                "executor_id = 'dead-server'",
+                (copy,),
+            )
+            connection.execute("INSERT INTO workflow_status SELECT * FROM copied")
+            connection.execute(
+                "INSERT INTO workflow_input SELECT ?, inputs, retention_timestamp "
+                "FROM workflow_input WHERE workflow_uuid = ?",
+                (copy, recorded),
+            )
+            connection.execute("DROP TABLE copied")
+    finally:
+        connection.close()
+
+
+async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
+    database: str,
+) -> None:
+    # a run that another server's executor holds pending (it died, or the run waits there
+    # for a decision) never ends here: its replay fails after elsewhere_timeout with what to
+    # do (was: it waited for the run's end forever, and so did a web follow or resume of it)
+    answering = offline_agent.fork(alias="ELSEWHERE", reply=_answer, token_delay=0)
+    agent = durable(answering, database_url=database)
+    async with MiniAgents():
+        _pending_elsewhere(database, await _recorded(agent, "elsewhere-0"), "elsewhere-1")
+        for _ in range(2):  # (asked again, it is waited for again, as long)
+            with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
+                await asyncio.wait_for(
+                    replay(agent, "elsewhere-1", elsewhere_timeout=0.5).aresolve_messages(), 60
+                )
+    assert "DBOS__VMID" in str(caught.value)
     assert calls == ["Hello?"]
 
 

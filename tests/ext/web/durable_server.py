@@ -2,7 +2,8 @@
 
 ``python durable_server.py``, with ``DB_URL`` (the database of durable runs),
 ``SIDE_EFFECTS`` (the file the ``note`` and ``remove`` tools append to), ``PROTOCOL``
-(``ag-ui`` or ``ai-sdk``), ``GRACE`` (the app's grace period, 60 s by default) and
+(``ag-ui`` or ``ai-sdk``), ``GRACE`` (the app's grace period, 60 s by default),
+``MAX_LIVE`` (the app's ``max_live_runs``, if set) and
 ``MOUNT`` (if set, the app is mounted there in a Starlette app of its own, whose lifespan
 does not run the mounted app's) and ``AUTH`` (if set, the app knows two principals by their
 bearer tokens: ``alice-secret-token`` and ``bob-secret-token``; else it knows nobody:
@@ -15,6 +16,7 @@ a ``note`` tool and a ``remove`` tool that needs approval.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from pathlib import Path
@@ -64,12 +66,13 @@ assistant = durable(
 def main() -> None:
     make_app = ai_sdk_app if os.environ.get("PROTOCOL") == "ai-sdk" else agui_app
     tokens = BearerTokenAuth({"alice-secret-token": "alice", "bob-secret-token": "bob"})
+    settings = WebSettings(grace_period=float(os.environ.get("GRACE", "60")), approval_edits=True)
+    if os.environ.get("MAX_LIVE"):
+        settings = dataclasses.replace(settings, max_live_runs=int(os.environ["MAX_LIVE"]))
     app = make_app(
         assistant,
         authentication=tokens if os.environ.get("AUTH") else NoAuthentication(),
-        settings=WebSettings(
-            grace_period=float(os.environ.get("GRACE", "60")), approval_edits=True
-        ),
+        settings=settings,
     )
     if os.environ.get("MOUNT"):
         app = Starlette(routes=[Mount(os.environ["MOUNT"], app=app)])

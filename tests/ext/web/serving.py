@@ -203,6 +203,9 @@ class GatedDurable:
     async def afind_named(self, owner: str | None, name: str) -> None:
         await self._await_gate()
 
+    async def acancelled(self, workflow_ids: Collection[str]) -> set[str]:
+        return set()
+
     async def afind(self, owner: str | None, **_: object) -> None:
         return None
 

@@ -37,7 +37,8 @@ from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
 CHILD = Path(__file__).with_name("durable_server.py")
-TIMEOUT = 120.0  # seconds a child may take to stop, at most, on a loaded machine
+TIMEOUT = 120.0  # seconds a child may take to stop, or to reach a call, at most, on a loaded
+# machine: a hang guard only (the fake LLM server's waits wake at the event)
 MAIN = "main-model"
 
 
@@ -216,7 +217,7 @@ async def _killed_at_pause(
             seen.append(event)
             if protocol.delta(event) == delta:
                 break
-        await server.llm.wait_paused_async(paused)
+        await server.llm.wait_paused_async(paused, timeout=TIMEOUT)
         server.kill()
     return seen
 
@@ -305,7 +306,8 @@ async def test_a_made_up_last_event_id_of_a_recovered_run_is_a_400_at_the_runs_e
         made_up = asyncio.ensure_future(
             client.get(protocol.path, headers={"Last-Event-ID": "999999"})
         )
-        await fake_llm.wait_paused_async(2)  # the run recovered for it goes on, live
+        # the run recovered for it goes on, live
+        await fake_llm.wait_paused_async(2, timeout=TIMEOUT)
         assert not made_up.done()
         fake_llm.requests[2].resume()
         refused = await made_up
@@ -418,7 +420,7 @@ async def test_a_run_its_client_gave_up_on_is_not_recovered_after_a_restart(
             while (event := await reader.next()) is not None and protocol.delta(event) is None:
                 pass
         # the client left: the run is cancelled at once, its model call closed
-        assert await fake_llm.wait_disconnected_async(0)
+        assert await fake_llm.wait_disconnected_async(0, timeout=TIMEOUT)
         await until(lambda: _status_of_key(tmp_path, protocol, key) == "CANCELLED")
         # how it ended, for a reader (the AI SDK's: a client cut off after the first event)
         cut = {} if protocol is AG_UI else {"Last-Event-ID": "0"}
@@ -511,6 +513,20 @@ def _scripted_never_mind(llm: FakeLLMServer) -> dict[str, Any]:
     return {**AG_UI.body, "runId": "r5", "messages": [*AG_UI.body["messages"], other]}
 
 
+@asynccontextmanager
+async def _paused_on_first_of_two(
+    llm: FakeLLMServer, folder: Path, **first_env: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Clients of two AG-UI servers on one database (``first_env``: the first's more
+    settings), once the thread's run r1 has paused for an approval on the first."""
+    first = Server(llm, folder, "ag-ui", DBOS__VMID="server-a", **first_env)
+    second = Server(llm, folder, "ag-ui", DBOS__VMID="server-b")
+    async with _client_of(first) as client, _client_of(second) as other_client:
+        _, paused = await post_events(client, AG_UI.body)
+        assert paused[-1].json["outcome"]["type"] == "interrupt"
+        yield client, other_client
+
+
 @pytest.mark.timeout(240)
 async def test_a_new_agui_run_of_a_thread_after_a_restart_abandons_its_paused_run(
     fake_llm: FakeLLMServer,  # noqa: F811
@@ -561,7 +577,7 @@ async def test_a_new_agui_run_of_a_thread_leaves_the_run_another_server_streams_
         reader = SSEReader(response)
         while (event := await reader.next()) is not None and AG_UI.delta(event) is None:
             pass
-        paused = await fake_llm.wait_paused_async(0)
+        paused = await fake_llm.wait_paused_async(0, timeout=TIMEOUT)
         _, events = await post_events(other_client, new_run)
         assert events[-1].type == "RUN_FINISHED"
         statuses = _statuses(tmp_path, AG_UI, "r1")
@@ -584,11 +600,7 @@ async def test_a_new_agui_run_of_a_thread_abandons_its_run_paused_on_another_liv
     # server (was: it was left pending, and its interrupt, answered on the first server
     # after the new run, still removed the file)
     new_run = _scripted_never_mind(fake_llm)
-    first = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-a")
-    second = Server(fake_llm, tmp_path, "ag-ui", DBOS__VMID="server-b")
-    async with _client_of(first) as client, _client_of(second) as other_client:
-        _, paused = await post_events(client, AG_UI.body)
-        assert paused[-1].json["outcome"]["type"] == "interrupt"
+    async with _paused_on_first_of_two(fake_llm, tmp_path) as (client, other_client):
         _, events = await post_events(other_client, new_run)
         assert events[-1].type == "RUN_FINISHED"
         statuses = _statuses(tmp_path, AG_UI, "r1")
@@ -597,6 +609,49 @@ async def test_a_new_agui_run_of_a_thread_abandons_its_run_paused_on_another_liv
     assert late[-1].json.get("outcome") == {"type": "cancelled"}, late  # (not run on)
     assert _side_effects(tmp_path) == []
     assert [str(request.json["model"]) for request in fake_llm.requests] == [MAIN, MAIN]
+
+
+@pytest.mark.timeout(240)
+async def test_a_resume_sent_to_another_server_than_the_paused_runs_says_to_send_it_there(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # the thread's run waits for an approval on the first server: the second answers its
+    # resume at once with a 409 that says where to send it (was: it replayed the run, whose
+    # end it waited for, and the run waited for the very resume: the request never ended),
+    # and the resume sent there goes on as ever
+    fake_llm.reply(tool_calls=[ToolCall("remove", {"name": "a.txt"}, id="k1")], for_model=MAIN)
+    fake_llm.reply(tokens=["Removed."], for_model=MAIN)
+    async with _paused_on_first_of_two(fake_llm, tmp_path) as (client, other_client):
+        refused = await asyncio.wait_for(other_client.post("/", json=_approve("k1", "r2")), 60)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "paused_elsewhere", refused.text
+        assert "DBOS__VMID" in refused.text
+        _, resumed = await post_events(client, _approve("k1", "r2"))
+    assert resumed[-1].type == "RUN_FINISHED"
+    assert _side_effects(tmp_path) == ["removed a.txt"]
+
+
+@pytest.mark.timeout(240)
+async def test_a_run_paused_here_and_replaced_on_another_server_frees_its_live_place_here(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # the first server holds one live run: the thread's run paused there is replaced by a
+    # new run of the thread on the second server (its durable run cancelled), so a run of
+    # another thread on the first server has room (was: the paused job held its place
+    # until it expired, and the new run was refused with a 503)
+    another_thread = {**AG_UI.body, "threadId": "t2", "runId": "r7"}
+    new_run = _scripted_never_mind(fake_llm)
+    fake_llm.reply(tokens=["Hello ", "there."], for_model=MAIN)  # (the run of another_thread)
+    async with _paused_on_first_of_two(fake_llm, tmp_path, MAX_LIVE="1") as (client, other_client):
+        _, events = await post_events(other_client, new_run)
+        assert events[-1].type == "RUN_FINISHED"
+        assert _statuses(tmp_path, AG_UI, "r1") == ["CANCELLED"]
+        response, events = await post_events(client, another_thread)
+        assert response.status_code == 200, [event.data for event in events]
+        assert events[-1].type == "RUN_FINISHED"
+    assert _side_effects(tmp_path) == []
 
 
 @pytest.mark.timeout(240)
@@ -734,7 +789,7 @@ async def test_two_paused_agui_runs_of_one_thread_are_each_resumed_after_a_resta
         client.stream("POST", "/", json=AG_UI.body) as first,
     ):
         reader = SSEReader(first)
-        await fake_llm.wait_paused_async(0)
+        await fake_llm.wait_paused_async(0, timeout=TIMEOUT)
         _, r2 = await post_events(client, second)  # pauses at k2
         fake_llm.requests[0].resume()
         r1 = await reader.rest()  # pauses at k1
@@ -1041,7 +1096,7 @@ async def _cancelled_in_second_call(
         reader = SSEReader(response)
         while (event := await reader.next()) is not None and protocol.delta(event) != "All ":
             pass
-        held = await llm.wait_paused_async(paused)
+        held = await llm.wait_paused_async(paused, timeout=TIMEOUT)
         runs = new_client(f"sqlite:///{folder / 'runs.sqlite'}")
         try:
             (run,) = runs.list_workflows(workflow_id_prefix=f"{protocol.name}:")
@@ -1093,7 +1148,7 @@ async def test_a_live_run_cancelled_through_dbos_closes_its_model_call_at_once(
     # there, cancelled (was: the call, a DBOS step, went on to its end, and the job stayed
     # open for as long as the call was held)
     async with _cancelled_in_second_call(fake_llm, tmp_path, AG_UI) as (reader, held):
-        assert await fake_llm.wait_disconnected_async(held.index, timeout=60)  # not resumed
+        assert await fake_llm.wait_disconnected_async(held.index, timeout=TIMEOUT)  # not resumed
         rest = await reader.rest()
     assert [AG_UI.delta(event) for event in rest if AG_UI.delta(event)] == []
     assert rest[-1].json["outcome"] == {"type": "cancelled"}
