@@ -88,9 +88,13 @@ async def served(app: ASGIApp) -> AsyncIterator[str]:
         sock.close()
 
 
-def write_question(path: Path, rate: int = 48000) -> None:
-    """A second of a 440 Hz tone (the user's question), then two seconds of quiet."""
-    tone = [int(16000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(rate)]
+def write_question(path: Path, rate: int = 48000, *, loud: bool = True) -> None:
+    """A second of a 440 Hz tone (the user's question), then two seconds of quiet.
+
+    ``loud=False``: three seconds of quiet (a microphone that asks nothing).
+    """
+    volume = 16000 if loud else 0
+    tone = [int(volume * math.sin(2 * math.pi * 440 * n / rate)) for n in range(rate)]
     samples = array.array("h", tone + [0] * (2 * rate))
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
@@ -143,14 +147,22 @@ async def launch(playwright: Playwright, *extra: str, granted: bool = True) -> B
 
 
 @asynccontextmanager
-async def browsed(app: ASGIApp, *, granted: bool = True) -> AsyncIterator[tuple[str, Page]]:
-    """``app`` served, and a page of Chromium (see :func:`launch`): its URL, and the page."""
+async def browsed(
+    app: ASGIApp, *extra: str, granted: bool = True, scripts: Sequence[str] = ()
+) -> AsyncIterator[tuple[str, Page]]:
+    """``app`` served, and a page of Chromium (see :func:`launch`): its URL, and the page.
+
+    ``scripts``: run in each document of the page before its own (``add_init_script``).
+    """
     from playwright.async_api import async_playwright
 
     async with served(app) as base_url, async_playwright() as playwright:
-        browser = await launch(playwright, granted=granted)
+        browser = await launch(playwright, *extra, granted=granted)
         try:
-            yield base_url, await browser.new_page()
+            page = await browser.new_page()
+            for script in scripts:
+                await page.add_init_script(script)
+            yield base_url, page
         finally:
             await browser.close()
 
@@ -1009,3 +1021,119 @@ async def test_a_socket_the_server_refuses_fails_the_start_and_closes_the_player
         await expect(page.locator("html")).to_have_attribute("data-live-contexts", "0")
         assert len(await page.evaluate("window.voice.errors")) == 1
     assert fake_llm.realtime_sessions == []
+
+
+LATE_CLOSES = """
+(() => {
+  const Real = window.WebSocket;
+  const held = [];
+  let holding = true;
+  const told = () => { document.documentElement.dataset.heldCloses = String(held.length); };
+  window.WebSocket = class extends Real {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("close", (closed) => {
+        if (!holding) return;
+        closed.stopImmediatePropagation();
+        held.push(() => this.dispatchEvent(new CloseEvent("close", closed)));
+        told();
+      }, { capture: true });
+    }
+  };
+  // the closes held so far told to the page now, and none held after them
+  window.releaseCloses = () => { holding = false; held.splice(0).forEach((tell) => tell()); };
+  const devices = navigator.mediaDevices;
+  const real = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = (constraints) => real(constraints).then((stream) => {
+    window.microphone = stream;
+    return stream;
+  });
+})();
+"""
+"""A page whose sockets' closes are told to it only at ``releaseCloses()`` (the root's
+``data-held-closes``: how many wait), and whose last microphone is ``window.microphone``."""
+
+
+async def test_a_session_that_closes_late_leaves_the_next_ones_microphone_live(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, scripts=[COUNTED_CONTEXTS, LATE_CLOSES]) as (base_url, page):
+        await page.goto(base_url)
+        body, root, status = page.locator("body"), page.locator("html"), page.locator("#status")
+        # the first session fails (its microphone refused): the page closes its socket, and
+        # that close comes late, after the user has started the next session
+        await page.evaluate("window.refuseMicrophone = true")
+        await page.click("#mic")
+        await expect(status).to_have_text(re.compile(r"^The microphone was not given"))
+        await expect(root).to_have_attribute("data-held-closes", "1", timeout=30_000)
+        await page.evaluate("window.refuseMicrophone = false")
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        await page.evaluate("releaseCloses()")  # (the first session's close, told at once)
+        # was: the microphone stopped, "ended", the first session's close shown over the second
+        assert await page.evaluate(
+            "window.microphone.getTracks().every((track) => track.readyState === 'live')"
+        )
+        assert await page.get_attribute("body", "data-state") == "live"
+        await expect(status).to_have_text("Listening…")
+        sent = await page.evaluate("window.voice.framesSent")
+        await asyncio.wait_for(sent_more(page, sent + 4), 30)  # (it still sends)
+        await expect(root).to_have_attribute("data-live-contexts", "2")  # (its player, its capture)
+
+
+async def sent_more(page: Page, frames: int) -> None:
+    """Until the page has sent more than ``frames`` frames of its microphone."""
+    while await page.evaluate("window.voice.framesSent") <= frames:
+        pass  # (each look waits for the page's answer)
+
+
+TIMED_PLAYBACK = """
+(() => {
+  const start = AudioBufferSourceNode.prototype.start;
+  window.playedIn = [];  // how long after its player's present each piece of audio is to play
+  AudioBufferSourceNode.prototype.start = function (when, ...rest) {
+    window.playedIn.push((when || 0) - this.context.currentTime);
+    return start.call(this, when, ...rest);
+  };
+})();
+"""
+"""A page that records, for each piece of audio it plays, how far ahead it schedules it."""
+
+
+async def test_a_second_session_on_the_page_plays_and_shows_its_reply_as_the_first_did(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    quiet = tmp_path / "quiet.wav"  # (a quiet microphone: the only questions are typed)
+    write_question(quiet, loud=False)
+    # Gemini numbers its turns anew in each session (turn_1, ...): the page's lines too
+    fake_llm.speak(["Word "] * 200)  # (the first answer: 20 s of audio)
+    app = voice_app(APIS[1].voice(fake_llm), authentication=NoAuthentication())
+    microphone = f"--use-file-for-fake-audio-capture={quiet}"
+    async with browsed(app, microphone, scripts=[TIMED_PLAYBACK]) as (base_url, page):
+        await page.goto(base_url)
+        body, said = page.locator("body"), page.locator(".assistant")
+        for session, answer in enumerate(["Word " * 200, "You said: Hi."]):
+            await page.click("#mic")
+            await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+            await page.evaluate("window.playedIn = []")
+            await page.fill("#text", "Hi.")
+            await page.click("#typed button")
+            first = await asyncio.wait_for(first_played(page), 30)
+            assert first < 5, first  # (was: the second's, 15 s or so: the first's clock)
+            await expect(said.nth(session)).to_have_text(answer.strip(), timeout=30_000)
+            await page.click("#mic")
+            await expect(body).to_have_attribute("data-state", "ended", timeout=30_000)
+        await expect(said).to_have_count(2)  # (was: 1, the second answer added to the first)
+    assert len(fake_llm.realtime_sessions) == 2
+
+
+async def first_played(page: Page) -> float:
+    """How far ahead the page scheduled its first audio since ``playedIn`` was emptied."""
+    while not (played := await page.evaluate("window.playedIn")):
+        pass  # (each look waits for the page's answer)
+    return float(played[0])
