@@ -65,10 +65,12 @@ ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts"
 
 
 @asynccontextmanager
-async def served(app: ASGIApp) -> AsyncIterator[str]:
-    """``app`` under uvicorn on a free port of 127.0.0.1 (WebSockets on websockets' sans-I/O)."""
+async def served(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
+    """``app`` under uvicorn on ``port`` of 127.0.0.1, else a free one (WebSockets on websockets'
+    sans-I/O)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (a port served before)
+    sock.bind(("127.0.0.1", port))
     sock.listen(16)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
@@ -420,7 +422,7 @@ async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMSe
         )
 
 
-async def test_the_page_says_the_connection_closed_when_the_server_stops_without_a_reason(
+async def test_the_page_says_the_connection_closed_when_the_server_stops_and_starts_again(
     fake_llm: FakeLLMServer,
 ) -> None:
     from playwright.async_api import async_playwright, expect
@@ -438,12 +440,17 @@ async def test_the_page_says_the_connection_closed_when_the_server_stops_without
                 )
             # the server stopped mid-session: no reason (was: "The session ended.", as if done)
             await expect(page.locator("body")).to_have_attribute("data-state", "error")
-            await expect(page.locator("#status")).to_have_text(
+            await expect(page.locator("#status")).to_have_text(  # (was: "Reload the page ...")
                 re.compile(
-                    r"^The connection closed without a reason \(10\d\d\)\. Reload the page to "
-                    r"start a new session\.$"
+                    r"^The connection closed without a reason \(10\d\d\)\. Press the button "
+                    r"to start a new session\.$"
                 )
             )
+            async with served(app, int(base_url.rsplit(":", 1)[1])):  # the server is back
+                await page.click("#mic")  # as the page says
+                await expect(page.locator("body")).to_have_attribute(
+                    "data-state", "live", timeout=30_000
+                )
         finally:
             await browser.close()
 
@@ -1137,3 +1144,81 @@ async def first_played(page: Page) -> float:
     while not (played := await page.evaluate("window.playedIn")):
         pass  # (each look waits for the page's answer)
     return float(played[0])
+
+
+class _Relay:
+    """A TCP relay on 127.0.0.1 to a server's port, whose connections the test can cut.
+
+    A cut connection is dropped (no WebSocket close frame, no TCP close handshake), as a
+    lost network drops it; the relay takes new connections after it.
+    """
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._open: list[asyncio.StreamWriter] = []
+        self.url = ""
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        """The relay listening: its URL."""
+        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            yield self.url
+        finally:
+            self.cut()
+            server.close()
+            await server.wait_closed()
+
+    def cut(self) -> None:
+        """Drop every connection relayed so far, both ways."""
+        for writer in self._open:
+            writer.transport.abort()
+        self._open.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        far_reader, far_writer = await asyncio.open_connection("127.0.0.1", self._port)
+        self._open += [writer, far_writer]
+        await asyncio.gather(
+            _pipe(reader, far_writer), _pipe(far_reader, writer), return_exceptions=True
+        )
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """What ``reader`` reads, written to ``writer``, to its end (then ``writer`` closes)."""
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+async def test_a_lost_connection_says_to_press_the_button_and_pressing_it_starts_again(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with served(app) as base_url, async_playwright() as playwright:
+        relay = _Relay(int(base_url.rsplit(":", 1)[1]))
+        browser = await launch(playwright)
+        try:
+            async with relay.serving() as url:
+                page = await browser.new_page()
+                await page.goto(url)
+                body = page.locator("body")
+                await page.click("#mic")
+                await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+                relay.cut()  # the network is lost mid-session
+                await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
+                await expect(page.locator("#status")).to_have_text(  # (was: "Reload the page")
+                    "The connection was lost (1006). Press the button to start a new session."
+                )
+                await until(lambda: not running_tasks())  # (the app's session ended too)
+                await page.click("#mic")  # as the page says
+                await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+                await expect(page.locator("#status")).to_have_text("Listening…")
+        finally:
+            await browser.close()
+    assert len(fake_llm.realtime_sessions) == 2
