@@ -446,6 +446,12 @@ async def test_the_page_says_the_connection_closed_when_the_server_stops_and_sta
                     r"to start a new session\.$"
                 )
             )
+            await page.click("#mic")  # while it is away
+            said = page.locator("#status")
+            await expect(said).to_have_text(  # (was: "TypeError: Failed to fetch")
+                "The app could not be reached (Failed to fetch): check the network, then press "
+                "the button again."
+            )
             async with served(app, int(base_url.rsplit(":", 1)[1])):  # the server is back
                 await page.click("#mic")  # as the page says
                 await expect(page.locator("body")).to_have_attribute(
@@ -786,15 +792,7 @@ async def test_the_button_starts_no_second_session_while_one_is_starting(
 ) -> None:
     from playwright.async_api import expect
 
-    asked: list[str] = []  # the page's requests for a ticket
-
-    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/session":
-            asked.append(scope["method"])
-        await app(scope, receive, send)
-
-    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-
+    counted = _CountedTickets(voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication()))
     async with browsed(counted) as (base_url, page):
         await page.add_init_script(HELD_MICROPHONE)
         opened: list[str] = []
@@ -807,9 +805,22 @@ async def test_the_button_starts_no_second_session_while_one_is_starting(
         await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
         await page.click("#mic")  # (its end: the page tells the app, which closes)
         await expect(page.locator("body")).to_have_attribute("data-state", "ended", timeout=30_000)
-    assert asked == ["POST"]  # (was: two tickets, two sockets, two sessions)
+    assert counted.asked == ["POST"]  # (was: two tickets, two sockets, two sessions)
     assert len(opened) == 1
     assert len(fake_llm.realtime_sessions) == 1
+
+
+class _CountedTickets:
+    """An app whose requests for a ticket are counted: ``asked``, their methods."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.asked: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/session":
+            self.asked.append(scope["method"])
+        await self.app(scope, receive, send)
 
 
 COUNTED_INTERVALS = """
@@ -1222,3 +1233,82 @@ async def test_a_lost_connection_says_to_press_the_button_and_pressing_it_starts
         finally:
             await browser.close()
     assert len(fake_llm.realtime_sessions) == 2
+
+
+MICROPHONE_FAILING = """
+(() => {
+  const devices = navigator.mediaDevices;
+  devices.getUserMedia = () => Promise.reject(new DOMException("As the browser says.", "%s"));
+})();
+"""
+"""A page whose microphone fails with the ``DOMException`` named ``%s``."""
+
+
+@pytest.mark.parametrize(
+    ("failure", "said"),
+    [
+        ("NotFoundError", "No microphone was found (NotFoundError). Connect one, then press"),
+        ("NotReadableError", "The microphone could not be started (NotReadableError): another"),
+    ],
+)
+async def test_a_missing_or_busy_microphone_is_said_so_not_refused(
+    fake_llm: FakeLLMServer, failure: str, said: str
+) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, scripts=[MICROPHONE_FAILING % failure]) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
+        # (was: "The microphone was not given (...). Allow this page to use the microphone")
+        await expect(page.locator("#status")).to_have_text(re.compile("^" + re.escape(said)))
+
+
+async def test_a_page_the_browser_gives_no_microphone_says_to_open_it_securely(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    # a page of a name that is not this machine's, over http: not a secure context, where
+    # the browser has no navigator.mediaDevices at all
+    settings = WebSettings(allowed_hosts=["voice.test"])
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication(), settings=settings)
+    counted = _CountedTickets(app)
+    async with served(counted) as base_url, async_playwright() as playwright:
+        browser = await launch(playwright, "--host-resolver-rules=MAP voice.test 127.0.0.1")
+        try:
+            page = await browser.new_page()
+            await page.goto(base_url.replace("127.0.0.1", "voice.test"))
+            await page.click("#mic")
+            await expect(page.locator("body")).to_have_attribute("data-state", "error")
+            await expect(page.locator("#status")).to_have_text(  # (was: a TypeError's words)
+                "This browser gives the microphone only to a secure page: open this one over "
+                "https (or at localhost), then press the button."
+            )
+        finally:
+            await browser.close()
+    assert counted.asked == []  # (was: a session, begun and failed)
+    assert fake_llm.realtime_sessions == []
+
+
+async def test_a_refusal_that_is_no_json_is_said_with_its_status(fake_llm: FakeLLMServer) -> None:
+    from playwright.async_api import expect
+
+    async def behind_a_proxy(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/session":  # (the app is down)
+            page = b"<html><body>502 Bad Gateway</body></html>"
+            headers = [(b"content-type", b"text/html"), (b"content-length", b"%d" % len(page))]
+            await send({"type": "http.response.start", "status": 502, "headers": headers})
+            await send({"type": "http.response.body", "body": page})
+            return
+        await app(scope, receive, send)
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(behind_a_proxy) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error")
+        await expect(page.locator("#status")).to_have_text(  # (was: a SyntaxError's words)
+            "The app refused a session (502 Bad Gateway). Press the button to try again."
+        )
