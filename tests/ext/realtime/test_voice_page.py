@@ -1312,3 +1312,22 @@ async def test_a_refusal_that_is_no_json_is_said_with_its_status(fake_llm: FakeL
         await expect(page.locator("#status")).to_have_text(  # (was: a SyntaxError's words)
             "The app refused a session (502 Bad Gateway). Press the button to try again."
         )
+
+
+async def test_the_button_says_what_it_does_in_each_state(fake_llm: FakeLLMServer) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, scripts=[HELD_MICROPHONE]) as (base_url, page):
+        await page.goto(base_url)
+        button, body = page.locator("#mic"), page.locator("body")
+        await expect(button).to_have_text("Start talking")
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "connecting")
+        await expect(button).to_have_text("Connecting…")  # (was: "Start talking")
+        assert await page.evaluate("grantMicrophone()") == "given"
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        await expect(button).to_have_text("Stop talking")  # (was: "Start talking")
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "ended", timeout=30_000)
+        await expect(button).to_have_text("Start talking")
