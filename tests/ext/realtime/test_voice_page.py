@@ -1331,3 +1331,49 @@ async def test_the_button_says_what_it_does_in_each_state(fake_llm: FakeLLMServe
         await page.click("#mic")
         await expect(body).to_have_attribute("data-state", "ended", timeout=30_000)
         await expect(button).to_have_text("Start talking")
+
+
+async def test_an_item_played_to_its_end_is_reported_once(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    quiet = tmp_path / "quiet.wav"  # (a quiet microphone: the only question is typed)
+    write_question(quiet, loud=False)
+    played: list[int] = []  # the playback positions the app is told, in ms
+    typed = asyncio.Event()
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        async def counted_receive() -> ASGIMessage:
+            message = await receive()
+            said = json.loads(message.get("text") or "{}")
+            if said.get("type") == "played":
+                played.append(said["ms"])
+            elif said.get("type") == "text" and said.get("text") == "Done.":
+                typed.set()
+            return message
+
+        await app(scope, counted_receive, send)
+
+    fake_llm.speak(["One, ", "two, ", "three."])  # (300 ms of audio)
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    microphone = f"--use-file-for-fake-audio-capture={quiet}"
+    async with browsed(counted, microphone) as (base_url, page):
+        await page.clock.install()  # (the page's reports come as the test moves its clock)
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        await page.fill("#text", "Count.")
+        await page.click("#typed button")
+        await expect(page.locator(".assistant")).to_have_text("One, two, three.", timeout=30_000)
+        for _ in range(240):  # (the audio plays on the audio clock: reported to its end)
+            if 300 in played:
+                break
+            await page.clock.run_for(250)
+        assert 300 in played, played
+        told = len(played)
+        await page.clock.run_for(10_000)  # 40 reports' time more, the item played
+        await page.fill("#text", "Done.")  # (the app reads it after any report before it)
+        await page.click("#typed button")
+        await asyncio.wait_for(typed.wait(), 30)
+    assert len(played) == told, played  # (was: 40 more of 300 ms)
