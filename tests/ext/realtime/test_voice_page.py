@@ -324,6 +324,9 @@ async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: Fake
             refused = await client.post("/session", json={}, headers=asked)
             assert refused.status_code == 429
             assert refused.json()["error"]["code"] == "too_many_runs_of_yours"
+            assert refused.json()["error"]["message"].startswith(  # (was: "1 sessions")
+                "You hold 1 session, the most one user may hold"
+            )
             with pytest.raises(InvalidStatus, match="403"):  # a ticket given before: no room
                 async with connect_as("voice.example", base_url, second):
                     pass
