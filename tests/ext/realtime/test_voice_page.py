@@ -421,7 +421,8 @@ async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMSe
         await page.click("#typed button")
         await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
         await expect(page.locator("#status")).to_have_text(  # (was: "The session ended.")
-            "The session ended: A message was bigger than the app takes. (1009)"
+            "The session ended: A message was bigger than the app takes. (1009). Press the "
+            "button to start a new session."  # (was: nothing of what to do)
         )
 
 
