@@ -338,13 +338,13 @@ class _Sessions:
             return _no_room(
                 503,
                 "too_many_runs",
-                f"The app holds {self._most} sessions, its limit (max_live_runs)",
+                f"The app holds {_sessions(self._most)}, its limit (max_live_runs)",
             )
         if self._live.get(owner, 0) >= self._most_each:
             return _no_room(
                 429,
                 "too_many_runs_of_yours",
-                f"You hold {self._most_each} sessions, the most one user may hold "
+                f"You hold {_sessions(self._most_each)}, the most one user may hold "
                 "(max_live_runs_per_principal)",
             )
         return None
@@ -392,6 +392,11 @@ class _Sessions:
             self._live[owner] = left
         else:
             self._live.pop(owner, None)
+
+
+def _sessions(count: int) -> str:
+    """``count`` sessions, in words: "1 session", "2 sessions"."""
+    return f"{count} session" if count == 1 else f"{count} sessions"
 
 
 def _no_room(status: int, code: str, said: str) -> Response:

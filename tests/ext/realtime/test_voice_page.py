@@ -66,10 +66,12 @@ ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts"
 
 
 @asynccontextmanager
-async def served(app: ASGIApp) -> AsyncIterator[str]:
-    """``app`` under uvicorn on a free port of 127.0.0.1 (WebSockets on websockets' sans-I/O)."""
+async def served(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
+    """``app`` under uvicorn on ``port`` of 127.0.0.1, else a free one (WebSockets on websockets'
+    sans-I/O)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (a port served before)
+    sock.bind(("127.0.0.1", port))
     sock.listen(16)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
@@ -89,9 +91,13 @@ async def served(app: ASGIApp) -> AsyncIterator[str]:
         sock.close()
 
 
-def write_question(path: Path, rate: int = 48000) -> None:
-    """A second of a 440 Hz tone (the user's question), then two seconds of quiet."""
-    tone = [int(16000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(rate)]
+def write_question(path: Path, rate: int = 48000, *, loud: bool = True) -> None:
+    """A second of a 440 Hz tone (the user's question), then two seconds of quiet.
+
+    ``loud=False``: three seconds of quiet (a microphone that asks nothing).
+    """
+    volume = 16000 if loud else 0
+    tone = [int(volume * math.sin(2 * math.pi * 440 * n / rate)) for n in range(rate)]
     samples = array.array("h", tone + [0] * (2 * rate))
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
@@ -144,14 +150,22 @@ async def launch(playwright: Playwright, *extra: str, granted: bool = True) -> B
 
 
 @asynccontextmanager
-async def browsed(app: ASGIApp, *, granted: bool = True) -> AsyncIterator[tuple[str, Page]]:
-    """``app`` served, and a page of Chromium (see :func:`launch`): its URL, and the page."""
+async def browsed(
+    app: ASGIApp, *extra: str, granted: bool = True, scripts: Sequence[str] = ()
+) -> AsyncIterator[tuple[str, Page]]:
+    """``app`` served, and a page of Chromium (see :func:`launch`): its URL, and the page.
+
+    ``scripts``: run in each document of the page before its own (``add_init_script``).
+    """
     from playwright.async_api import async_playwright
 
     async with served(app) as base_url, async_playwright() as playwright:
-        browser = await launch(playwright, granted=granted)
+        browser = await launch(playwright, *extra, granted=granted)
         try:
-            yield base_url, await browser.new_page()
+            page = await browser.new_page()
+            for script in scripts:
+                await page.add_init_script(script)
+            yield base_url, page
         finally:
             await browser.close()
 
@@ -311,6 +325,9 @@ async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: Fake
             refused = await client.post("/session", json={}, headers=asked)
             assert refused.status_code == 429
             assert refused.json()["error"]["code"] == "too_many_runs_of_yours"
+            assert refused.json()["error"]["message"].startswith(  # (was: "1 sessions")
+                "You hold 1 session, the most one user may hold"
+            )
             with pytest.raises(InvalidStatus, match="403"):  # a ticket given before: no room
                 async with connect_as("voice.example", base_url, second):
                     pass
@@ -405,11 +422,12 @@ async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMSe
         await page.click("#typed button")
         await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
         await expect(page.locator("#status")).to_have_text(  # (was: "The session ended.")
-            "The session ended: A message was bigger than the app takes. (1009)"
+            "The session ended: A message was bigger than the app takes. (1009). Press the "
+            "button to start a new session."  # (was: nothing of what to do)
         )
 
 
-async def test_the_page_says_the_connection_closed_when_the_server_stops_without_a_reason(
+async def test_the_page_says_the_connection_closed_when_the_server_stops_and_starts_again(
     fake_llm: FakeLLMServer,
 ) -> None:
     from playwright.async_api import async_playwright, expect
@@ -427,12 +445,23 @@ async def test_the_page_says_the_connection_closed_when_the_server_stops_without
                 )
             # the server stopped mid-session: no reason (was: "The session ended.", as if done)
             await expect(page.locator("body")).to_have_attribute("data-state", "error")
-            await expect(page.locator("#status")).to_have_text(
+            await expect(page.locator("#status")).to_have_text(  # (was: "Reload the page ...")
                 re.compile(
-                    r"^The connection closed without a reason \(10\d\d\)\. Reload the page to "
-                    r"start a new session\.$"
+                    r"^The connection closed without a reason \(10\d\d\)\. Press the button "
+                    r"to start a new session\.$"
                 )
             )
+            await page.click("#mic")  # while it is away
+            said = page.locator("#status")
+            await expect(said).to_have_text(  # (was: "TypeError: Failed to fetch")
+                "The app could not be reached (Failed to fetch): check the network, then press "
+                "the button again."
+            )
+            async with served(app, int(base_url.rsplit(":", 1)[1])):  # the server is back
+                await page.click("#mic")  # as the page says
+                await expect(page.locator("body")).to_have_attribute(
+                    "data-state", "live", timeout=30_000
+                )
         finally:
             await browser.close()
 
@@ -770,15 +799,7 @@ async def test_the_button_starts_no_second_session_while_one_is_starting(
 ) -> None:
     from playwright.async_api import expect
 
-    asked: list[str] = []  # the page's requests for a ticket
-
-    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/session":
-            asked.append(scope["method"])
-        await app(scope, receive, send)
-
-    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-
+    counted = _CountedTickets(voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication()))
     async with browsed(counted) as (base_url, page):
         await page.add_init_script(HELD_MICROPHONE)
         opened: list[str] = []
@@ -791,9 +812,22 @@ async def test_the_button_starts_no_second_session_while_one_is_starting(
         await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
         await page.click("#mic")  # (its end: the page tells the app, which closes)
         await expect(page.locator("body")).to_have_attribute("data-state", "ended", timeout=30_000)
-    assert asked == ["POST"]  # (was: two tickets, two sockets, two sessions)
+    assert counted.asked == ["POST"]  # (was: two tickets, two sockets, two sessions)
     assert len(opened) == 1
     assert len(fake_llm.realtime_sessions) == 1
+
+
+class _CountedTickets:
+    """An app whose requests for a ticket are counted: ``asked``, their methods."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.asked: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/session":
+            self.asked.append(scope["method"])
+        await self.app(scope, receive, send)
 
 
 COUNTED_INTERVALS = """
@@ -1012,3 +1046,341 @@ async def test_a_socket_the_server_refuses_fails_the_start_and_closes_the_player
         await expect(page.locator("html")).to_have_attribute("data-live-contexts", "0")
         assert len(await page.evaluate("window.voice.errors")) == 1
     assert fake_llm.realtime_sessions == []
+
+
+LATE_CLOSES = """
+(() => {
+  const Real = window.WebSocket;
+  const held = [];
+  let holding = true;
+  const told = () => { document.documentElement.dataset.heldCloses = String(held.length); };
+  window.WebSocket = class extends Real {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("close", (closed) => {
+        if (!holding) return;
+        closed.stopImmediatePropagation();
+        held.push(() => this.dispatchEvent(new CloseEvent("close", closed)));
+        told();
+      }, { capture: true });
+    }
+  };
+  // the closes held so far told to the page now, and none held after them
+  window.releaseCloses = () => { holding = false; held.splice(0).forEach((tell) => tell()); };
+  const devices = navigator.mediaDevices;
+  const real = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = (constraints) => real(constraints).then((stream) => {
+    window.microphone = stream;
+    return stream;
+  });
+})();
+"""
+"""A page whose sockets' closes are told to it only at ``releaseCloses()`` (the root's
+``data-held-closes``: how many wait), and whose last microphone is ``window.microphone``."""
+
+
+async def test_a_session_that_closes_late_leaves_the_next_ones_microphone_live(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, scripts=[COUNTED_CONTEXTS, LATE_CLOSES]) as (base_url, page):
+        await page.goto(base_url)
+        body, root, status = page.locator("body"), page.locator("html"), page.locator("#status")
+        # the first session fails (its microphone refused): the page closes its socket, and
+        # that close comes late, after the user has started the next session
+        await page.evaluate("window.refuseMicrophone = true")
+        await page.click("#mic")
+        await expect(status).to_have_text(re.compile(r"^The microphone was not given"))
+        await expect(root).to_have_attribute("data-held-closes", "1", timeout=30_000)
+        await page.evaluate("window.refuseMicrophone = false")
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        await page.evaluate("releaseCloses()")  # (the first session's close, told at once)
+        # was: the microphone stopped, "ended", the first session's close shown over the second
+        assert await page.evaluate(
+            "window.microphone.getTracks().every((track) => track.readyState === 'live')"
+        )
+        assert await page.get_attribute("body", "data-state") == "live"
+        await expect(status).to_have_text("Listening…")
+        sent = await page.evaluate("window.voice.framesSent")
+        await asyncio.wait_for(sent_more(page, sent + 4), 30)  # (it still sends)
+        await expect(root).to_have_attribute("data-live-contexts", "2")  # (its player, its capture)
+
+
+async def sent_more(page: Page, frames: int) -> None:
+    """Until the page has sent more than ``frames`` frames of its microphone."""
+    while await page.evaluate("window.voice.framesSent") <= frames:
+        pass  # (each look waits for the page's answer)
+
+
+TIMED_PLAYBACK = """
+(() => {
+  const start = AudioBufferSourceNode.prototype.start;
+  window.playedIn = [];  // how long after its player's present each piece of audio is to play
+  AudioBufferSourceNode.prototype.start = function (when, ...rest) {
+    window.playedIn.push((when || 0) - this.context.currentTime);
+    return start.call(this, when, ...rest);
+  };
+})();
+"""
+"""A page that records, for each piece of audio it plays, how far ahead it schedules it."""
+
+
+async def test_a_second_session_on_the_page_plays_and_shows_its_reply_as_the_first_did(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    quiet = tmp_path / "quiet.wav"  # (a quiet microphone: the only questions are typed)
+    write_question(quiet, loud=False)
+    # Gemini numbers its turns anew in each session (turn_1, ...): the page's lines too
+    fake_llm.speak(["Word "] * 200)  # (the first answer: 20 s of audio)
+    app = voice_app(APIS[1].voice(fake_llm), authentication=NoAuthentication())
+    microphone = f"--use-file-for-fake-audio-capture={quiet}"
+    async with browsed(app, microphone, scripts=[TIMED_PLAYBACK]) as (base_url, page):
+        await page.goto(base_url)
+        body, said = page.locator("body"), page.locator(".assistant")
+        for session, answer in enumerate(["Word " * 200, "You said: Hi."]):
+            await page.click("#mic")
+            await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+            await page.evaluate("window.playedIn = []")
+            await page.fill("#text", "Hi.")
+            await page.click("#typed button")
+            first = await asyncio.wait_for(first_played(page), 30)
+            assert first < 5, first  # (was: the second's, 15 s or so: the first's clock)
+            await expect(said.nth(session)).to_have_text(answer.strip(), timeout=30_000)
+            await page.click("#mic")
+            await expect(body).to_have_attribute("data-state", "ended", timeout=30_000)
+        await expect(said).to_have_count(2)  # (was: 1, the second answer added to the first)
+    assert len(fake_llm.realtime_sessions) == 2
+
+
+async def first_played(page: Page) -> float:
+    """How far ahead the page scheduled its first audio since ``playedIn`` was emptied."""
+    while not (played := await page.evaluate("window.playedIn")):
+        pass  # (each look waits for the page's answer)
+    return float(played[0])
+
+
+class _Relay:
+    """A TCP relay on 127.0.0.1 to a server's port, whose connections the test can cut.
+
+    A cut connection is dropped (no WebSocket close frame, no TCP close handshake), as a
+    lost network drops it; the relay takes new connections after it.
+    """
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._open: list[asyncio.StreamWriter] = []
+        self.url = ""
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        """The relay listening: its URL."""
+        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            yield self.url
+        finally:
+            self.cut()
+            server.close()
+            await server.wait_closed()
+
+    def cut(self) -> None:
+        """Drop every connection relayed so far, both ways."""
+        for writer in self._open:
+            writer.transport.abort()
+        self._open.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        far_reader, far_writer = await asyncio.open_connection("127.0.0.1", self._port)
+        self._open += [writer, far_writer]
+        await asyncio.gather(
+            _pipe(reader, far_writer), _pipe(far_reader, writer), return_exceptions=True
+        )
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """What ``reader`` reads, written to ``writer``, to its end (then ``writer`` closes)."""
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+async def test_a_lost_connection_says_to_press_the_button_and_pressing_it_starts_again(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with served(app) as base_url, async_playwright() as playwright:
+        relay = _Relay(int(base_url.rsplit(":", 1)[1]))
+        browser = await launch(playwright)
+        try:
+            async with relay.serving() as url:
+                page = await browser.new_page()
+                await page.goto(url)
+                body = page.locator("body")
+                await page.click("#mic")
+                await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+                relay.cut()  # the network is lost mid-session
+                await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
+                await expect(page.locator("#status")).to_have_text(  # (was: "Reload the page")
+                    "The connection was lost (1006). Press the button to start a new session."
+                )
+                await until(lambda: not running_tasks())  # (the app's session ended too)
+                await page.click("#mic")  # as the page says
+                await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+                await expect(page.locator("#status")).to_have_text("Listening…")
+        finally:
+            await browser.close()
+    assert len(fake_llm.realtime_sessions) == 2
+
+
+MICROPHONE_FAILING = """
+(() => {
+  const devices = navigator.mediaDevices;
+  devices.getUserMedia = () => Promise.reject(new DOMException("As the browser says.", "%s"));
+})();
+"""
+"""A page whose microphone fails with the ``DOMException`` named ``%s``."""
+
+
+@pytest.mark.parametrize(
+    ("failure", "said"),
+    [
+        ("NotFoundError", "No microphone was found (NotFoundError). Connect one, then press"),
+        ("NotReadableError", "The microphone could not be started (NotReadableError): another"),
+    ],
+)
+async def test_a_missing_or_busy_microphone_is_said_so_not_refused(
+    fake_llm: FakeLLMServer, failure: str, said: str
+) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, scripts=[MICROPHONE_FAILING % failure]) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
+        # (was: "The microphone was not given (...). Allow this page to use the microphone")
+        await expect(page.locator("#status")).to_have_text(re.compile("^" + re.escape(said)))
+
+
+async def test_a_page_the_browser_gives_no_microphone_says_to_open_it_securely(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    # a page of a name that is not this machine's, over http: not a secure context, where
+    # the browser has no navigator.mediaDevices at all
+    settings = WebSettings(allowed_hosts=["voice.test"])
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication(), settings=settings)
+    counted = _CountedTickets(app)
+    async with served(counted) as base_url, async_playwright() as playwright:
+        browser = await launch(playwright, "--host-resolver-rules=MAP voice.test 127.0.0.1")
+        try:
+            page = await browser.new_page()
+            await page.goto(base_url.replace("127.0.0.1", "voice.test"))
+            await page.click("#mic")
+            await expect(page.locator("body")).to_have_attribute("data-state", "error")
+            await expect(page.locator("#status")).to_have_text(  # (was: a TypeError's words)
+                "This browser gives the microphone only to a secure page: open this one over "
+                "https (or at localhost), then press the button."
+            )
+        finally:
+            await browser.close()
+    assert counted.asked == []  # (was: a session, begun and failed)
+    assert fake_llm.realtime_sessions == []
+
+
+async def test_a_refusal_that_is_no_json_is_said_with_its_status(fake_llm: FakeLLMServer) -> None:
+    from playwright.async_api import expect
+
+    async def behind_a_proxy(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/session":  # (the app is down)
+            page = b"<html><body>502 Bad Gateway</body></html>"
+            headers = [(b"content-type", b"text/html"), (b"content-length", b"%d" % len(page))]
+            await send({"type": "http.response.start", "status": 502, "headers": headers})
+            await send({"type": "http.response.body", "body": page})
+            return
+        await app(scope, receive, send)
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(behind_a_proxy) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error")
+        await expect(page.locator("#status")).to_have_text(  # (was: a SyntaxError's words)
+            "The app refused a session (502 Bad Gateway). Press the button to try again."
+        )
+
+
+async def test_the_button_says_what_it_does_in_each_state(fake_llm: FakeLLMServer) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, scripts=[HELD_MICROPHONE]) as (base_url, page):
+        await page.goto(base_url)
+        button, body = page.locator("#mic"), page.locator("body")
+        await expect(button).to_have_text("Start talking")
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "connecting")
+        await expect(button).to_have_text("Connecting…")  # (was: "Start talking")
+        assert await page.evaluate("grantMicrophone()") == "given"
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        await expect(button).to_have_text("Stop talking")  # (was: "Start talking")
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "ended", timeout=30_000)
+        await expect(button).to_have_text("Start talking")
+
+
+async def test_an_item_played_to_its_end_is_reported_once(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    quiet = tmp_path / "quiet.wav"  # (a quiet microphone: the only question is typed)
+    write_question(quiet, loud=False)
+    played: list[int] = []  # the playback positions the app is told, in ms
+    typed = asyncio.Event()
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        async def counted_receive() -> ASGIMessage:
+            message = await receive()
+            said = json.loads(message.get("text") or "{}")
+            if said.get("type") == "played":
+                played.append(said["ms"])
+            elif said.get("type") == "text" and said.get("text") == "Done.":
+                typed.set()
+            return message
+
+        await app(scope, counted_receive, send)
+
+    fake_llm.speak(["One, ", "two, ", "three."])  # (300 ms of audio)
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    microphone = f"--use-file-for-fake-audio-capture={quiet}"
+    async with browsed(counted, microphone) as (base_url, page):
+        await page.clock.install()  # (the page's reports come as the test moves its clock)
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        await page.fill("#text", "Count.")
+        await page.click("#typed button")
+        await expect(page.locator(".assistant")).to_have_text("One, two, three.", timeout=30_000)
+        for _ in range(240):  # (the audio plays on the audio clock: reported to its end)
+            if 300 in played:
+                break
+            await page.clock.run_for(250)
+        assert 300 in played, played
+        told = len(played)
+        await page.clock.run_for(10_000)  # 40 reports' time more, the item played
+        await page.fill("#text", "Done.")  # (the app reads it after any report before it)
+        await page.click("#typed button")
+        await asyncio.wait_for(typed.wait(), 30)
+    assert len(played) == told, played  # (was: 40 more of 300 ms)
