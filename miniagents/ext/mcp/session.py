@@ -12,6 +12,7 @@ from miniagents.arguments import check_seconds
 from miniagents.ext.mcp._sdk import require_mcp
 from miniagents.ext.mcp.errors import MCPSessionError
 from miniagents.ext.mcp.tool import MCPTool
+from miniagents.ext.tools.errors import ToolCallError
 from miniagents.root_error import ArgumentError
 
 if TYPE_CHECKING:
@@ -317,7 +318,25 @@ class MCPSession:
                 f"The MCP session of the tool {name} is closed. Call MCP tools inside the "
                 "`async with MCPSession(...)` block that listed them."
             )
-        return await client.call_tool(name, arguments)
+        from mcp import MCPError
+        from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+        try:
+            return await client.call_tool(name, arguments)
+        except MCPError as error:  # the SDK's words name no fix: say what to do
+            if error.code == REQUEST_TIMEOUT and self._read_timeout is not None:
+                raise ToolCallError(
+                    f"The MCP server {self._describe()} did not answer the call of its tool "
+                    f"{name} within {self._read_timeout:g} seconds (read_timeout). Call it "
+                    "again, or give the server longer: MCPSession(..., read_timeout=120)."
+                ) from error
+            if error.code == CONNECTION_CLOSED:
+                raise ToolCallError(
+                    f"The connection to the MCP server {self._describe()} closed before it "
+                    f"answered the call of its tool {name} (the server stopped, or could not "
+                    "be reached any more). Open a new session once the server runs again."
+                ) from error
+            raise
 
     def _describe(self) -> str:
         server = self._server

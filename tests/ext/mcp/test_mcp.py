@@ -216,9 +216,26 @@ async def test_an_http_server_that_dies_gives_error_results_and_the_block_goes_o
             assert current is not None
             assert current.cancelling() == 0  # nothing cancelled the block
     assert cut.is_error
-    assert str(cut) == "The tool hang failed: MCPError: Connection closed"
+    closed = re.escape(f"The connection to the MCP server {url} closed before it answered")
+    assert re.match(f"{closed} the call of its tool hang .* Open a new session once", str(cut))
     assert after.is_error
-    assert re.search(r"Connection closed|The connection to the MCP server .* broke", str(after))
+    broke = "The connection to the MCP server .* broke"
+    assert re.search(f"{closed} the call of its tool add|{broke}", str(after))
+
+
+async def test_a_call_past_read_timeout_is_an_error_result_that_names_it() -> None:
+    """The SDK's own words (``MCPError: Request 'tools/call' timed out``) named no fix."""
+    session = MCPSession.stdio(sys.executable, [*SERVER, "stdio"], cwd=ROOT, read_timeout=0.5)
+    async with session, MiniAgents():
+        [result] = await results(ToolSet(session), call("hang", me="late"))
+        [cancelled] = await results(ToolSet(session), call("cancelled", me="late"))
+    assert result.is_error
+    assert str(result) == (
+        f"The MCP server {sys.executable} -m tests.ext.mcp.server stdio did not answer the "
+        "call of its tool hang within 0.5 seconds (read_timeout). Call it again, or give the "
+        "server longer: MCPSession(..., read_timeout=120)."
+    )
+    assert str(cancelled) == "late was cancelled"  # the server was told to stop the call
 
 
 async def test_a_call_after_the_session_closed_is_an_error_result() -> None:
