@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit, urlunsplit
 
 from miniagents.arguments import check_seconds
 from miniagents.ext.mcp._sdk import require_mcp
@@ -339,9 +340,10 @@ class MCPSession:
             raise
 
     def _describe(self) -> str:
+        """The server, as errors and tool results name it (a URL without its secrets)."""
         server = self._server
         if isinstance(server, str):
-            return server
+            return _shown_url(server)
         command = getattr(server, "command", None)
         if command is not None:
             return " ".join([command, *getattr(server, "args", [])])
@@ -353,6 +355,19 @@ class MCPSession:
     def __repr__(self) -> str:
         """Show the server and the names of its tools."""
         return f"<MCPSession {self._describe()} tools={[tool.name for tool in self._tools or ()]}>"
+
+
+def _shown_url(url: str) -> str:
+    """``url`` without what may be a secret: its user and password, its query (``?key=``).
+
+    Errors are logged and a tool's error result goes to the model, so a token in a
+    server's URL (``https://mcp.example.com/mcp?api_key=...``) is never shown: ``…`` stands
+    for it.
+    """
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = host if host == parts.netloc else f"…@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
 
 
 async def _ended(running: asyncio.Task[None]) -> None:

@@ -362,6 +362,20 @@ async def test_an_http_server_that_is_not_there_is_a_clear_error() -> None:
         await soon(absent.__aenter__())
 
 
+async def test_a_servers_url_is_named_without_its_secrets() -> None:
+    """Errors are logged, and a tool's error result goes to the model: a token in the URL
+    (a user's password, an ``api_key`` in the query) is never shown."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens there
+    absent = MCPSession.http(f"http://ada:hunter2@127.0.0.1:{port}/mcp?api_key=hunter2#top")
+    with pytest.raises(MCPSessionError) as raised:
+        await soon(absent.__aenter__())
+    assert f"the MCP server http://…@127.0.0.1:{port}/mcp?…: " in str(raised.value)
+    assert "hunter2" not in str(raised.value) + repr(absent)
+    assert "hunter2" not in repr(MCPSession.http("https://example.com/mcp?token=hunter2"))
+
+
 async def test_an_in_process_server_works_too() -> None:
     from tests.ext.mcp.server import server
 
