@@ -235,8 +235,7 @@ async def test_tracing_sees_every_span_while_the_recorder_runs_and_gets_its_hook
 async def test_uninstrument_during_a_run_holds_during_it_and_after_it(
     traces: Traces,  # noqa: F811
 ) -> None:
-    asked = asyncio.Event()
-    go_on = asyncio.Event()
+    asked, go_on = asyncio.Event(), asyncio.Event()
 
     @miniagent
     async def asks_later(ctx: InteractionContext) -> None:
