@@ -170,6 +170,17 @@ def _run(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.dataset, input_type=cast("type[str]", input_type))
     except (DatasetError, MissingExtraError) as error:
         raise _CannotStart(str(error)) from None
+    named = dict.fromkeys(
+        [evaluator.name for evaluator in dataset.evaluators]
+        + [evaluator.name for evaluator in evaluators]
+        + [evaluator.name for case in dataset for evaluator in case.evaluators]
+    )
+    for name in minimums:
+        if name not in named:  # (found now, not after a run that may cost money)
+            raise _CannotStart(
+                f"--min-score {name}: no evaluator of this run is named {name!r} (its "
+                f"evaluators: {', '.join(named) or 'none'}); give one of those names"
+            )
     baseline = None
     if args.baseline is not None:
         try:
