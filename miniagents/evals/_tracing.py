@@ -171,14 +171,15 @@ def case_attributes(
 
 
 def evaluator_attributes(score: Score | None) -> dict[str, AttributeValue]:
-    """The attributes an evaluator's span ends with (none if it did not score the case)."""
+    """The attributes an evaluator's span ends with (none if it did not score the case).
+
+    An evaluator's error is the span's ``error.type`` and error status, as ``end`` gives
+    them (never the reason: it may quote the output, as content may not be).
+    """
     if score is None:
         return {"miniagents.eval.scored": False}
-    attributes: dict[str, AttributeValue] = {
+    return {
         "miniagents.eval.scored": True,
         "miniagents.eval.score": score.value,
         "miniagents.eval.passed": score.passed,
     }
-    if score.error is not None:
-        attributes["error.type"] = score.error
-    return attributes  # (never the reason: it may quote the output, as content may not be)

@@ -45,7 +45,7 @@ from miniagents.evals._specs import evaluator_of
 from miniagents.evals.assertions import problems_of
 from miniagents.evals.case import CaseRun, Evaluator
 from miniagents.evals.compare import Comparison
-from miniagents.evals.dataset import load_dataset
+from miniagents.evals.dataset import Dataset, load_dataset
 from miniagents.evals.errors import DatasetError, EvalArgumentError, EvalReportError, EvalsError
 from miniagents.evals.functions import FunctionEvaluator, ScoreLike
 from miniagents.evals.html import MAX_TEXT, write_html
@@ -170,6 +170,7 @@ def _run(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.dataset, input_type=cast("type[str]", input_type))
     except (DatasetError, MissingExtraError) as error:
         raise _CannotStart(str(error)) from None
+    _check_scored(minimums, dataset, evaluators)
     baseline = None
     if args.baseline is not None:
         try:
@@ -222,6 +223,28 @@ def _run(args: argparse.Namespace) -> int:
         print("The eval failed:\n- " + "\n- ".join(problems), file=sys.stderr)
         return 1
     return 0
+
+
+def _check_scored(
+    minimums: dict[str, float],
+    dataset: Dataset[str, object],
+    given: list[Evaluator[object, object]],
+) -> None:
+    """Refuse a ``--min-score`` that no evaluator of the run would score.
+
+    Found before the run, not after one that may cost money.
+    """
+    named = dict.fromkeys(
+        [evaluator.name for evaluator in dataset.evaluators]
+        + [evaluator.name for evaluator in given]
+        + [evaluator.name for case in dataset for evaluator in case.evaluators]
+    )
+    for name in minimums:
+        if name not in named:
+            raise _CannotStart(
+                f"--min-score {name}: no evaluator of this run is named {name!r} (its "
+                f"evaluators: {', '.join(named) or 'none'}); give one of those names"
+            )
 
 
 def _checked_limits(args: argparse.Namespace) -> dict[str, float]:

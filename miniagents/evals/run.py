@@ -541,7 +541,8 @@ class _Run(Generic[InputT, ExpectedT]):
                 tracing.end(span, {}, error)
             raise
         if tracing is not None:
-            tracing.end(span, evaluator_attributes(score))
+            failure = None if score is None else score.error  # (the class's name)
+            tracing.end(span, evaluator_attributes(score), failure)
         return score
 
     async def _atimed(

@@ -98,7 +98,16 @@ class AgentsCalled(Evaluator[object, object]):
 
     def score(self, run: CaseRun[object, object]) -> Score:
         """How the agents that ran (the root aside) meet the names."""
-        return _match(self.agents, run.tree.agents()[1:], self.order)
+        root, *asked = run.tree.agents() or [""]
+        score = _match(self.agents, asked, self.order)
+        if score.passed or root not in self.agents:
+            return score
+        return Score(
+            score.value,
+            False,
+            f"{score.reason}; {root} is the case's own agent, which is not counted: name "
+            "the agents it asks",
+        )
 
 
 class ToolsCalled(Evaluator[object, object]):

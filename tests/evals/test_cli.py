@@ -155,6 +155,11 @@ def test_a_run_prints_its_table_saves_its_json_and_a_later_run_compares(folder: 
             ["capitals.yaml", "--agent", "my_agents:good", "--min-score", "contains"],
             "give NAME=VALUE",
         ),
+        (  # (was: the whole run, then "There is no evaluator 'contans' in the report")
+            ["capitals.yaml", "--agent", "my_agents:good", "--min-score", "contans=0.9"],
+            "--min-score contans: no evaluator of this run is named 'contans' (its evaluators: "
+            "contains); give one of those names",
+        ),
         (
             ["capitals.yaml", "--agent", "my_agents:good", "--baseline", "none.json"],
             "--baseline: none.json: cannot be read",

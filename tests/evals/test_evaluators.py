@@ -223,6 +223,13 @@ def test_the_trajectory_evaluators_read_the_tree_at_every_depth() -> None:
     assert AgentsCalled(["WRITER", "EDITOR"]).score(run) == Score(
         0.5, False, "ran SEARCHER, WRITER; never ran EDITOR"
     )
+    assert AgentsCalled(["ORCHESTRATOR", "WRITER"]).score(run) == Score(
+        0.5,
+        False,
+        "ran SEARCHER, WRITER; never ran ORCHESTRATOR; ORCHESTRATOR is the case's own agent, "
+        "which is not counted: name the agents it asks",
+    )  # (it said "never ran ORCHESTRATOR", the agent that ran first)
+    assert AgentsCalled([], order="exact").score(_run("x", tree=ReplyTree())).passed
     assert ToolsCalled(["search", "lookup"], order="exact").score(run).passed
     assert ToolsCalled(["lookup"]).score(run).passed
     with pytest.raises(EvaluatorDefinitionError, match="takes a list of names"):

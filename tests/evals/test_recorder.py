@@ -31,6 +31,7 @@ from miniagents.evals.tree import step_from_dict
 from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, ToolCallStart
+from miniagents.ext.otel import uninstrument
 from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import VirtualClock
@@ -229,6 +230,28 @@ async def test_tracing_sees_every_span_while_the_recorder_runs_and_gets_its_hook
     tools = observe_tool_calls(None)
     observe_tool_calls(tools)
     assert type(calls).__name__ == type(tools).__name__ == "Telemetry"
+
+
+async def test_uninstrument_during_a_run_holds_during_it_and_after_it(
+    traces: Traces,  # noqa: F811
+) -> None:
+    asked, go_on = asyncio.Event(), asyncio.Event()
+
+    @miniagent
+    async def asks_later(ctx: InteractionContext) -> None:
+        asked.set()
+        await go_on.wait()  # (the run's recorder holds tracing's observer meanwhile)
+        ctx.reply(poet.fork(token_delay=0).inquire("Rivers."))
+
+    run = asyncio.create_task(aevaluate(asks_later, [Case("Go.")]))
+    await asked.wait()
+    uninstrument()
+    go_on.set()
+    assert (await run).results[0].error is None
+    async with MiniAgents():
+        await poet.fork(alias="AFTER", token_delay=0).inquire("Seas.")
+    # the case's agent started before uninstrument() (its span ends); nothing after has one
+    assert traces.tree() == ["invoke_agent ASKS_LATER"]
 
 
 async def test_an_observer_set_during_a_run_stays_after_it() -> None:

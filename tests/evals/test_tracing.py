@@ -81,6 +81,31 @@ async def test_a_span_per_run_case_and_evaluator_with_their_figures(
     }  # never the reason: it quotes the output
 
 
+async def test_an_evaluator_that_raises_has_an_error_span(
+    exporter: tuple[InMemorySpanExporter, TracerProvider],
+) -> None:
+    """Its ``error.type`` with an error status, as every failed span of the run has."""
+    spans, provider = exporter
+
+    class Broken(Evaluator[object, object]):
+        name = "broken"
+
+        def score(self, run: CaseRun[object, object]) -> Score:
+            raise KeyError("the secret is 42")
+
+    report = await aevaluate(
+        librarian.fork(token_delay=0), DATASET, [Broken(), Contains()], tracer_provider=provider
+    )
+    assert report.results[0].scores["broken"].error == "KeyError"
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    broken, fine = finished["eval evaluator broken"], finished["eval evaluator contains"]
+    assert dict(broken.attributes or {})["error.type"] == "KeyError"
+    assert broken.status.status_code == StatusCode.ERROR
+    assert "42" not in str(broken.status.description)  # never the error's message
+    assert fine.status.status_code == StatusCode.UNSET
+    assert "error.type" not in dict(fine.attributes or {})
+
+
 async def test_with_instrument_the_agents_spans_nest_under_the_cases_and_the_judges_under_its(
     traces: Traces,  # noqa: F811
 ) -> None:

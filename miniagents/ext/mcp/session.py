@@ -7,11 +7,13 @@ import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit, urlunsplit
 
 from miniagents.arguments import check_seconds
 from miniagents.ext.mcp._sdk import require_mcp
 from miniagents.ext.mcp.errors import MCPSessionError
 from miniagents.ext.mcp.tool import MCPTool
+from miniagents.ext.tools.errors import ToolCallError
 from miniagents.root_error import ArgumentError
 
 if TYPE_CHECKING:
@@ -317,12 +319,31 @@ class MCPSession:
                 f"The MCP session of the tool {name} is closed. Call MCP tools inside the "
                 "`async with MCPSession(...)` block that listed them."
             )
-        return await client.call_tool(name, arguments)
+        from mcp import MCPError
+        from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+        try:
+            return await client.call_tool(name, arguments)
+        except MCPError as error:  # the SDK's words name no fix: say what to do
+            if error.code == REQUEST_TIMEOUT and self._read_timeout is not None:
+                raise ToolCallError(
+                    f"The MCP server {self._describe()} did not answer the call of its tool "
+                    f"{name} within {self._read_timeout:g} seconds (read_timeout). Call it "
+                    "again, or give the server longer: MCPSession(..., read_timeout=120)."
+                ) from error
+            if error.code == CONNECTION_CLOSED:
+                raise ToolCallError(
+                    f"The connection to the MCP server {self._describe()} closed before it "
+                    f"answered the call of its tool {name} (the server stopped, or could not "
+                    "be reached any more). Open a new session once the server runs again."
+                ) from error
+            raise
 
     def _describe(self) -> str:
+        """The server, as errors and tool results name it (a URL without its secrets)."""
         server = self._server
         if isinstance(server, str):
-            return server
+            return _shown_url(server)
         command = getattr(server, "command", None)
         if command is not None:
             return " ".join([command, *getattr(server, "args", [])])
@@ -334,6 +355,19 @@ class MCPSession:
     def __repr__(self) -> str:
         """Show the server and the names of its tools."""
         return f"<MCPSession {self._describe()} tools={[tool.name for tool in self._tools or ()]}>"
+
+
+def _shown_url(url: str) -> str:
+    """``url`` without what may be a secret: its user and password, its query (``?key=``).
+
+    Errors are logged and a tool's error result goes to the model, so a token in a
+    server's URL (``https://mcp.example.com/mcp?api_key=...``) is never shown: ``…`` stands
+    for it.
+    """
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = host if host == parts.netloc else f"…@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
 
 
 async def _ended(running: asyncio.Task[None]) -> None:

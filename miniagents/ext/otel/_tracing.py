@@ -151,7 +151,12 @@ class Telemetry:
 
     @classmethod
     def uninstall(cls) -> None:
-        """Stop observing (an observer that is not ours stays)."""
+        """Stop observing (an observer that is not ours stays).
+
+        An observer that is not ours may hold ours to pass the events on to (the evals'
+        recorder does, while a run goes on, and puts it back when the run ends): ours is
+        no longer ``installed`` then, so it makes no span nor metric of what starts after.
+        """
         cls.installed = None
         interactions = observe_interactions(None)
         if interactions is not None and not isinstance(interactions, Telemetry):
@@ -162,6 +167,10 @@ class Telemetry:
         tools = observe_tool_calls(None)
         if tools is not None and not isinstance(tools, Telemetry):
             observe_tool_calls(tools)
+
+    def _on(self) -> bool:
+        """Whether this is the instrumentation in use (not one uninstalled or replaced since)."""
+        return Telemetry.installed is self
 
     def failed(self, error: Exception) -> None:
         """Log, once, that OpenTelemetry failed; the agents go on."""
@@ -203,6 +212,8 @@ class Telemetry:
         The interaction a durable agent runs right under its own gets none (see
         ``_durable_span``): a durable agent's interaction has one span.
         """
+        if not self._on():
+            return None
         try:
             outer = _durable_span.get()
             if outer is not None:
@@ -235,7 +246,8 @@ class Telemetry:
     def carrier(self) -> Mapping[str, str]:
         """The current trace, for another process (W3C ``traceparent``, by default)."""
         carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        if self._on():
+            propagate.inject(carrier)
         return carrier
 
     # -- model calls (miniagents.ext.llm.observing.LLMCallObserver) -----------------------
@@ -244,6 +256,8 @@ class Telemetry:
         self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
     ) -> _ChatWatch | None:
         """Start the call's span (current where the provider's code runs: see ``events``)."""
+        if not self._on():
+            return None
         try:
             provider_name = _provider_name(provider)
             attributes: Attributes = {
@@ -289,6 +303,8 @@ class Telemetry:
         self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
     ) -> _ToolWatch | None:
         """Start the call's span and make it current in the call's task."""
+        if not self._on():
+            return None
         try:
             attributes: Attributes = {
                 "gen_ai.operation.name": "execute_tool",

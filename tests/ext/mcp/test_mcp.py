@@ -216,9 +216,26 @@ async def test_an_http_server_that_dies_gives_error_results_and_the_block_goes_o
             assert current is not None
             assert current.cancelling() == 0  # nothing cancelled the block
     assert cut.is_error
-    assert str(cut) == "The tool hang failed: MCPError: Connection closed"
+    closed = re.escape(f"The connection to the MCP server {url} closed before it answered")
+    assert re.match(f"{closed} the call of its tool hang .* Open a new session once", str(cut))
     assert after.is_error
-    assert re.search(r"Connection closed|The connection to the MCP server .* broke", str(after))
+    broke = "The connection to the MCP server .* broke"
+    assert re.search(f"{closed} the call of its tool add|{broke}", str(after))
+
+
+async def test_a_call_past_read_timeout_is_an_error_result_that_names_it() -> None:
+    """The SDK's own words (``MCPError: Request 'tools/call' timed out``) named no fix."""
+    session = MCPSession.stdio(sys.executable, [*SERVER, "stdio"], cwd=ROOT, read_timeout=0.5)
+    async with session, MiniAgents():
+        [result] = await results(ToolSet(session), call("hang", me="late"))
+        [cancelled] = await results(ToolSet(session), call("cancelled", me="late"))
+    assert result.is_error
+    assert str(result) == (
+        f"The MCP server {sys.executable} -m tests.ext.mcp.server stdio did not answer the "
+        "call of its tool hang within 0.5 seconds (read_timeout). Call it again, or give the "
+        "server longer: MCPSession(..., read_timeout=120)."
+    )
+    assert str(cancelled) == "late was cancelled"  # the server was told to stop the call
 
 
 async def test_a_call_after_the_session_closed_is_an_error_result() -> None:
@@ -343,6 +360,20 @@ async def test_an_http_server_that_is_not_there_is_a_clear_error() -> None:
     absent = MCPSession.http(f"http://127.0.0.1:{port}/mcp")
     with pytest.raises(MCPSessionError, match=f"127.0.0.1:{port}"):
         await soon(absent.__aenter__())
+
+
+async def test_a_servers_url_is_named_without_its_secrets() -> None:
+    """Errors are logged, and a tool's error result goes to the model: a token in the URL
+    (a user's password, an ``api_key`` in the query) is never shown."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens there
+    absent = MCPSession.http(f"http://ada:hunter2@127.0.0.1:{port}/mcp?api_key=hunter2#top")
+    with pytest.raises(MCPSessionError) as raised:
+        await soon(absent.__aenter__())
+    assert f"the MCP server http://…@127.0.0.1:{port}/mcp?…: " in str(raised.value)
+    assert "hunter2" not in str(raised.value) + repr(absent)
+    assert "hunter2" not in repr(MCPSession.http("https://example.com/mcp?token=hunter2"))
 
 
 async def test_an_in_process_server_works_too() -> None:
