@@ -367,6 +367,11 @@ _SETTINGS: dict[str, tuple[str | None, type, str]] = {
         "the largest request the page may send, in bytes: the whole conversation "
         "(default: 1000000)",
     ),
+    "body_seconds": (
+        "SECONDS",
+        float,
+        "seconds a request has to send its body, all of it (default: 30; past them: a 408)",
+    ),
 }
 """The option of each field of ``WebSettings`` (its name, the lists' in the singular): its
 metavar, its type (``list``: repeated, ``bool``: a flag) and its help."""

@@ -1,21 +1,30 @@
 """The apps' HTTP words: a request's JSON body read within bounds, and the JSON errors they answer.
 
+A body is read within two bounds: its size (``max_body_bytes``, a 413 past it) and its
+time (``body_seconds``, a 408 past it: a client that sends it a byte a minute would hold its
+connection and the app's task for as long as it likes).
+
 Every refusal is a JSON body ``{"error": {"code": ..., "message": ...}}`` with its HTTP status;
 the message is a sentence that says what was wrong and how to do it right.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS
+
 __all__ = [
     "aread_bounded",
+    "body_deadline",
     "error_response",
     "invalid_arguments",
     "not_pending",
@@ -29,6 +38,9 @@ __all__ = [
 ]
 
 _Model = TypeVar("_Model", bound=BaseModel)
+
+_BODY_SECONDS = "miniagents.body_seconds"
+"""The key of a request's scope that holds its body's deadline (see :func:`body_deadline`)."""
 
 
 def error_response(
@@ -75,23 +87,43 @@ def unnamable_run(key: str, field: str, code: str) -> JSONResponse | None:
     )
 
 
+def body_deadline(request: Request, seconds: float) -> None:
+    """Give ``request``'s body ``seconds`` to arrive, all of it, once it is read.
+
+    The deadline runs from the start of its reading by :func:`aread_bounded`. The app calls
+    it with its settings' ``body_seconds`` before its handler runs; a request it was not
+    called for has :data:`~miniagents.ext.web.settings.DEFAULT_BODY_SECONDS`.
+    """
+    request.scope[_BODY_SECONDS] = seconds
+
+
 async def aread_bounded(request: Request, max_bytes: int) -> bytes | None:
     """The request's body, or ``None`` if it is over ``max_bytes`` (then it is not read whole).
 
     A declared ``Content-Length`` over the limit is refused before any byte is read; the
     body is read in chunks, and the reading stops at the first chunk past the limit, so a
-    large body is never held in memory.
+    large body is never held in memory. The body must arrive within its deadline
+    (:func:`body_deadline`), from the start of its reading.
+
+    Raises:
+        HTTPException: a 408, which the app answers with its message, if the body has not
+            all arrived within its deadline.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            return None
-        chunks.append(chunk)
+    seconds: float = request.scope.get(_BODY_SECONDS, DEFAULT_BODY_SECONDS)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    return None
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HTTPException(408, _too_slow(seconds)) from None
     return b"".join(chunks)
 
 
@@ -99,9 +131,13 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
     """The request's body parsed as JSON, or the error response that says why it is not.
 
     The body is read in chunks and refused (413) as soon as it is over ``max_bytes``, so a
-    large body is never held in memory; a body that is not JSON is a 400.
+    large body is never held in memory; one not all here within its deadline is a 408
+    (:func:`aread_bounded`), and a body that is not JSON a 400.
     """
-    body = await aread_bounded(request, max_bytes)
+    try:
+        body = await aread_bounded(request, max_bytes)
+    except HTTPException as late:
+        return error_response(late.status_code, "body_too_slow", late.detail)
     if body is None:
         return _too_large(max_bytes)
     try:
@@ -153,6 +189,13 @@ def _too_large(max_bytes: int) -> JSONResponse:
         "body_too_large",
         f"The request body is over the limit of {max_bytes} bytes; send a shorter "
         "conversation (or raise max_body_bytes).",
+    )
+
+
+def _too_slow(seconds: float) -> str:
+    return (
+        f"The request body did not all arrive within {seconds:g} seconds; send it at once "
+        "(or raise body_seconds)."
     )
 
 

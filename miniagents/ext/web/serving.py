@@ -18,9 +18,10 @@ same way, whatever a client does with its connection:
 The deadline is kept by a small protocol in front of uvicorn's (it watches the bytes that
 arrive for the blank line that ends the headers, and closes the connection if it has not
 come in time), told by the served app when an answer has ended; an ASGI middleware alone
-could not: it runs once the headers are read. Its floor: a request's body has no deadline
-(the apps read at most ``max_body_bytes`` of it), nor has a kept-alive connection whose
-client is named by a proxy's header, past its first request. A deployment open to the
+could not: it runs once the headers are read. A request's body is the app's to bound: the
+web apps read at most ``max_body_bytes`` of it, within ``body_seconds`` (their
+``WebSettings``; a 408 past them). Its floor: a kept-alive connection whose client is named
+by a proxy's header has no header deadline past its first request. A deployment open to the
 internet puts a reverse proxy in front (nginx's ``client_header_timeout``,
 ``client_body_timeout``, ``limit_conn``), which bounds those too (see the docs' deployment
 page).

@@ -22,6 +22,7 @@ from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.errors import WebConfigurationError
 
 __all__ = [
+    "DEFAULT_BODY_SECONDS",
     "DEFAULT_GRACE_PERIOD",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_ENDED_RUNS",
@@ -66,6 +67,9 @@ DEFAULT_MAX_STREAMS_PER_PRINCIPAL = 20
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 """The largest request body the apps read (a bigger one is a 413)."""
+
+DEFAULT_BODY_SECONDS = 30.0
+"""Seconds a request's body has to arrive, all of it, once the app reads it (then a 408)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +140,10 @@ class WebSettings:
             (``too_many_streams_of_yours``, with ``Retry-After``).
         max_body_bytes: The largest request body taken, in bytes (a bigger one is a 413,
             ``body_too_large``, refused as it arrives).
+        body_seconds: Seconds a request's body has to arrive, all of it, from the moment
+            the app starts reading it: a client that sends it a byte at a time past them is
+            answered a 408 (``body_too_slow``), and the request holds its connection and its
+            task no longer.
 
     Raises:
         WebConfigurationError: for a value the app could not keep to (a count under its
@@ -156,20 +164,17 @@ class WebSettings:
     max_streams: int = DEFAULT_MAX_STREAMS
     max_streams_per_principal: int = DEFAULT_MAX_STREAMS_PER_PRINCIPAL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_seconds: float = DEFAULT_BODY_SECONDS
 
     def __post_init__(self) -> None:
         for name, least in _COUNTS.items():
             check_count(
                 getattr(self, name), name, least=least, owner=_OWNER, fix=_fix(name), error=_ERROR
             )
-        check_seconds(
-            self.keep_runs_for,
-            "keep_runs_for",
-            zero=True,
-            owner=_OWNER,
-            fix=_fix("keep_runs_for"),
-            error=_ERROR,
-        )
+        for name, zero in _DURATIONS.items():
+            check_seconds(
+                getattr(self, name), name, zero=zero, owner=_OWNER, fix=_fix(name), error=_ERROR
+            )
         if self.grace_period is not None:
             check_seconds(
                 self.grace_period,
@@ -202,6 +207,10 @@ _COUNTS = {
     "max_body_bytes": 1,
 }
 """Each count of the settings, with its least value."""
+
+_DURATIONS = {"keep_runs_for": True, "body_seconds": False}
+"""Each duration of the settings (but the grace period, which may be None or forever), with
+whether 0 is taken."""
 
 
 _OWNER = "WebSettings"

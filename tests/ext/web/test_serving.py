@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 import pytest
@@ -14,7 +14,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from miniagents.ext.a2a import a2a_app
 from miniagents.ext.errors import WebConfigurationError
+from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
 from miniagents.ext.web.serving import (
     HEADERS_SECONDS,
     KEEP_ALIVE_SECONDS,
@@ -22,6 +24,7 @@ from miniagents.ext.web.serving import (
     MAX_HEADER_BYTES,
     server_config,
 )
+from tests.ext.web.serving import poet
 from tests.fakes.fixtures import WAIT
 
 REQUEST = b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -54,6 +57,15 @@ async def _serving(config: uvicorn.Config) -> AsyncIterator[int]:
         listener.close()
 
 
+async def _trickle(writer: asyncio.StreamWriter, piece: bytes) -> None:
+    """Send ``piece`` again and again, a pause between, until the connection is closed."""
+    with suppress(ConnectionError):
+        while not writer.is_closing():
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.05)  # (the pace only: the server's close or answer decides)
+
+
 async def test_a_connection_whose_headers_trickle_in_is_closed_and_one_on_time_is_served(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -66,15 +78,8 @@ async def test_a_connection_whose_headers_trickle_in_is_closed_and_one_on_time_i
         await asyncio.wait_for(entered.wait(), WAIT)
         slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", port)
         slow_writer.write(b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # (not ended)
-
-        async def trickle() -> None:  # a byte at a time, never the blank line that ends them
-            with suppress(ConnectionError):
-                while not slow_writer.is_closing():
-                    slow_writer.write(b"X-Slow: a\r\n")
-                    await slow_writer.drain()
-                    await asyncio.sleep(0.05)  # (the pace only: the server's close decides)
-
-        trickling = asyncio.create_task(trickle())
+        # (a header at a time, never the blank line that ends them)
+        trickling = asyncio.create_task(_trickle(slow_writer, b"X-Slow: a\r\n"))
         try:  # (was: read on for ever, the connection held)
             assert await asyncio.wait_for(slow_reader.read(), WAIT) == b""
         finally:
@@ -100,15 +105,7 @@ async def test_a_later_request_of_a_kept_alive_connection_has_the_same_deadline(
             answer = await asyncio.wait_for(reader.readuntil(b"done"), WAIT)
             assert answer.startswith(b"HTTP/1.1 200 ")
         writer.write(b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # (the third: not ended)
-
-        async def trickle() -> None:
-            with suppress(ConnectionError):
-                while not writer.is_closing():
-                    writer.write(b"X-Slow: a\r\n")
-                    await writer.drain()
-                    await asyncio.sleep(0.05)  # (the pace only: the server's close decides)
-
-        trickling = asyncio.create_task(trickle())
+        trickling = asyncio.create_task(_trickle(writer, b"X-Slow: a\r\n"))
         try:  # (was: uvicorn's keep-alive timer, reset by each byte: held for ever)
             assert await asyncio.wait_for(reader.read(), WAIT) == b""
         finally:
@@ -130,6 +127,32 @@ async def test_a_request_past_the_most_connections_is_a_503() -> None:
         released.set()
         other_writer.close()
         writer.close()
+
+
+@pytest.mark.parametrize("make_app", [ai_sdk_app, a2a_app], ids=["ai_sdk", "a2a"])
+async def test_a_body_that_trickles_in_is_a_408_past_its_deadline(
+    make_app: Callable[..., Starlette], caplog: pytest.LogCaptureFixture
+) -> None:
+    # (a short deadline: the trickle, a byte at a time, never ends the body)
+    settings = WebSettings(body_seconds=0.5)
+    app = make_app(poet, authentication=NoAuthentication(), settings=settings)
+    async with _serving(server_config(app)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n{"
+        )
+        trickling = asyncio.create_task(_trickle(writer, b" "))  # (never the body's end)
+        try:  # (was: read on for ever, the connection and the app's task held)
+            answer = await asyncio.wait_for(reader.readuntil(b"body_seconds"), WAIT)
+        finally:
+            writer.close()
+            await trickling
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"did not all arrive within 0.5 seconds" in answer
+    if make_app is ai_sdk_app:  # (the JSON apps' own error; A2A's is Starlette's plain text)
+        assert b'"code":"body_too_slow"' in answer
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
 
 
 def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> None:

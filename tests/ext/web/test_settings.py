@@ -49,6 +49,9 @@ _REFUSED = [
     ("max_body_bytes", True),
     ("max_body_bytes", 1e6),
     ("max_body_bytes", "1000"),
+    ("body_seconds", 0),
+    ("body_seconds", math.inf),
+    ("body_seconds", "30"),
     ("approval_edits", "yes"),
     ("allowed_origins", "https://chat.example.com"),  # (a str, not a list of them)
     ("allowed_origins", ["*"]),
@@ -81,6 +84,7 @@ def test_the_defaults_are_the_secure_ones() -> None:
     assert settings.approval_edits is False
     assert settings.grace_period is None  # (the app's own: 10 s, A2A's never)
     assert (settings.max_streams, settings.max_streams_per_principal) == (1_000, 20)
+    assert settings.body_seconds == 30.0  # (a body sent a byte a minute: a 408)
 
 
 def test_hosts_and_origins_are_kept_as_tuples_in_the_form_the_apps_match() -> None:
