@@ -151,6 +151,20 @@ def test_a_block_that_shows_an_example_is_that_example() -> None:
         )
 
 
+def test_every_page_and_example_serves_with_the_bounded_configuration() -> None:
+    # docs/web.md's in-stream approval demo built uvicorn.Config(app) itself (no connection
+    # limit, no deadline for headers): what is copied from the pages serves as server_config
+    bare = re.compile(r"uvicorn\.(?:Config|run)\(")
+    sources = [*PAGES, *sorted((ROOT / "examples").rglob("*.py"))]
+    unbounded = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sources
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if bare.search(line)
+    ]
+    assert unbounded == [], "serve with miniagents.ext.web.serving.server_config(app)"
+
+
 def test_every_snippet_has_a_name_of_its_own() -> None:
     names = [snippet.name for snippet in SNIPPETS]
     assert len(set(names)) == len(names)
