@@ -165,6 +165,17 @@ def test_every_page_and_example_serves_with_the_bounded_configuration() -> None:
     assert unbounded == [], "serve with miniagents.ext.web.serving.server_config(app)"
 
 
+def test_the_agents_page_shows_a_reply_started_as_a_task_with_ensure_future() -> None:
+    # asyncio.create_task(agent.inquire()) fails ("a coroutine was expected"): the page on
+    # agents shows the spelling that works, in a snippet that the tests run
+    page = [snippet for snippet in SNIPPETS if snippet.name.startswith("docs/concepts/agents.md")]
+    shown = [
+        snippet for snippet in page if "asyncio.ensure_future(researcher.inquire(" in snippet.code
+    ]
+    assert shown, "docs/concepts/agents.md: show asyncio.ensure_future(agent.inquire(...))"
+    assert shown[0].expected is not None
+
+
 def test_every_snippet_has_a_name_of_its_own() -> None:
     names = [snippet.name for snippet in SNIPPETS]
     assert len(set(names)) == len(names)
