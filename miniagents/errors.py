@@ -29,7 +29,7 @@ right for the extensions)::
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
     ├── ImagePartError (also ValueError)          an ImagePart without one source, or unknown bytes
     ├── UnresolvedMessageError (also AttributeError)  a message's field read from its promise
-    ├── SyncReadError (also TypeError)            a message sequence read with for, not async for
+    ├── SyncReadError (also TypeError)            a message stream read with for, not async for
     ├── MessageTupleFieldError (also AttributeError)  a message's field read from their tuple
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
     ├── AgentArgumentError (also TypeError)       an unknown, missing or extra agent argument

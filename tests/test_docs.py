@@ -151,6 +151,31 @@ def test_a_block_that_shows_an_example_is_that_example() -> None:
         )
 
 
+def test_every_page_and_example_serves_with_the_bounded_configuration() -> None:
+    # docs/web.md's in-stream approval demo built uvicorn.Config(app) itself (no connection
+    # limit, no deadline for headers): what is copied from the pages serves as server_config
+    bare = re.compile(r"uvicorn\.(?:Config|run)\(")
+    sources = [*PAGES, *sorted((ROOT / "examples").rglob("*.py"))]
+    unbounded = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sources
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if bare.search(line)
+    ]
+    assert unbounded == [], "serve with miniagents.ext.web.serving.server_config(app)"
+
+
+def test_the_agents_page_shows_a_reply_started_as_a_task_with_ensure_future() -> None:
+    # asyncio.create_task(agent.inquire()) fails ("a coroutine was expected"): the page on
+    # agents shows the spelling that works, in a snippet that the tests run
+    page = [snippet for snippet in SNIPPETS if snippet.name.startswith("docs/concepts/agents.md")]
+    shown = [
+        snippet for snippet in page if "asyncio.ensure_future(researcher.inquire(" in snippet.code
+    ]
+    assert shown, "docs/concepts/agents.md: show asyncio.ensure_future(agent.inquire(...))"
+    assert shown[0].expected is not None
+
+
 def test_every_snippet_has_a_name_of_its_own() -> None:
     names = [snippet.name for snippet in SNIPPETS]
     assert len(set(names)) == len(names)

@@ -39,7 +39,7 @@ class ImagePartError(MiniAgentsError, ValueError):
 
 
 class SyncReadError(MiniAgentsError, TypeError):
-    """A message sequence read synchronously (``for``, ``list()``, ``in``, an index).
+    """A message or a message sequence read synchronously (``for``, ``list()``, ``in``, ``[0]``).
 
     A ``TypeError`` too, as Python's own error for something not iterable is.
     """

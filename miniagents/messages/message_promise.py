@@ -11,7 +11,7 @@ from reactivex import Observable
 from typing_extensions import TypeVar
 
 from miniagents.frozen.model import FrozenDict, freeze
-from miniagents.messages.errors import MessageTypeError, UnresolvedMessageError
+from miniagents.messages.errors import MessageTypeError, SyncReadError, UnresolvedMessageError
 from miniagents.messages.message import Message
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
 from miniagents.promising.lowlevel import (
@@ -437,6 +437,21 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
                 f"await promise`, then `message.{name}`.",
                 name=name,
                 obj=self,
+            )
+
+        def __getitem__(self, index: object) -> NoReturn:
+            """Refuse reading the tokens with ``for``, ``list()``, ``in`` or an index.
+
+            Python falls back on ``__getitem__`` for these; an ``__iter__`` would make every
+            promise an ``Iterable`` to ``isinstance`` checks (and a ``__len__`` a ``Sized``).
+
+            Raises:
+                SyncReadError: always, saying to use ``async for`` or ``await``.
+            """
+            raise SyncReadError(
+                "A MessagePromise streams its tokens, so it is read asynchronously: "
+                "use `async for token in message:` for each token as it comes, or "
+                "`message = await message` for the whole message (then `message.text`)."
             )
 
 

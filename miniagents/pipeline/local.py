@@ -386,7 +386,7 @@ class Pipeline(Generic[T, ReplyT]):
                 await context.run(asyncio.ensure_future, runner.aready())
             total = settings.total
             if total is None and isinstance(items, Sized):
-                total = len(items)
+                total = _length(items)
             bar = context.run(progress_bar, settings.progress, total, settings.description)
         except BaseException as error:
             try:
@@ -683,6 +683,18 @@ async def _close_unread(items: Iterable[T] | AsyncIterable[T] | Observable[T]) -
         close = getattr(items, "close", None)
         if close is not None:
             close()
+
+
+def _length(items: Sized) -> int | None:
+    """The number of ``items`` for the progress bar, or ``None`` if their ``__len__`` fails.
+
+    A user's ``__len__`` may refuse (a lazy query that knows its length only once run):
+    the run goes on with the total unknown, as for items that are not ``Sized``.
+    """
+    try:
+        return len(items)
+    except Exception:  # (any error of a user's __len__: no total, no failure)
+        return None
 
 
 async def _aiter_items(

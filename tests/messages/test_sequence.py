@@ -478,23 +478,27 @@ async def test_a_sequence_that_feeds_another_is_followed_by_it_as_before() -> No
     assert await texts(a.sequence) == ["c1", "b1", "c1", "a1"]
 
 
-def _read_in_a_for(sequence: MessageSequencePromise) -> None:
-    for message in cast("Iterable[MessagePromise]", sequence):
-        print(message)
+def _read_in_a_for(stream: object) -> None:
+    for piece in cast("Iterable[object]", stream):
+        print(piece)
 
 
-@pytest.mark.parametrize(
+_each_sync_read = pytest.mark.parametrize(
     "read",
     [
         _read_in_a_for,
-        lambda sequence: list(cast("Iterable[MessagePromise]", sequence)),
-        lambda sequence: "a" in cast("list[object]", sequence),
-        lambda sequence: cast("list[MessagePromise]", sequence)[0],
+        lambda stream: list(cast("Iterable[object]", stream)),
+        lambda stream: "a" in cast("list[object]", stream),
+        lambda stream: cast("list[object]", stream)[0],
     ],
     ids=["for", "list", "in", "index"],
 )
+"""A message stream read synchronously in each way Python has (``for``, ``list()`` ...)."""
+
+
+@_each_sync_read
 def test_a_sequence_read_synchronously_says_to_use_async_for_or_await(
-    read: Callable[[MessageSequencePromise], object],
+    read: Callable[[object], object],
 ) -> None:
     # a bare TypeError before ("'MessageSequencePromise' object is not iterable")
     sequence = MessageSequencePromise(["a", "b"])
@@ -522,3 +526,30 @@ async def test_a_message_field_read_from_the_awaited_tuple_says_to_read_it_from_
     with pytest.raises(AttributeError) as private:
         print(messages._private)
     assert type(private.value) is AttributeError
+
+
+class _Tokens(pydantic.BaseModel):
+    tokens: list[str]
+
+
+@_each_sync_read
+async def test_a_message_promise_read_synchronously_says_to_use_async_for_or_await(
+    read: Callable[[object], object],
+) -> None:
+    # a bare TypeError before ("'MessagePromise' object is not iterable")
+    streaming = MessagePromise(slow_words("Hel", "lo", delay=0))
+    for promise in (MessagePromise.of_text("Hello"), streaming):
+        with pytest.raises(SyncReadError) as raised:
+            read(promise)
+        assert isinstance(raised.value, TypeError)  # (code that catches that still works)
+        assert str(raised.value) == (
+            "A MessagePromise streams its tokens, so it is read asynchronously: use `async for "
+            "token in message:` for each token as it comes, or `message = await message` for "
+            "the whole message (then `message.text`)."
+        )
+        # ... and the promise does not look iterable (nor sized) to isinstance checks
+        assert not isinstance(promise, Iterable)
+        assert not isinstance(promise, Sized)
+        with pytest.raises(pydantic.ValidationError):  # (a list field still refuses it)
+            _Tokens(tokens=cast("list[str]", promise))
+        assert (await promise).text == "Hello"

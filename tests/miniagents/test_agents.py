@@ -509,6 +509,24 @@ async def test_gathered_inquiries_run_in_parallel(virtual_clock: VirtualClock) -
     )  # five sleeps of 0.2 s at once, not one after another
 
 
+async def test_a_reply_is_started_as_a_task_with_ensure_future_as_the_agents_page_says() -> None:
+    # docs/concepts/agents.md: a reply is awaitable, not a coroutine, so asyncio's
+    # create_task refuses it; ensure_future (or create_task of reply.aresolve()) starts it
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        ctx.reply("Done!")
+
+    async with MiniAgents():
+        reply = echo.inquire()
+        with pytest.raises(TypeError, match="a coroutine was expected"):
+            asyncio.create_task(cast(Any, reply))  # noqa: RUF006  # (refused: no task)
+        task = asyncio.ensure_future(reply)
+        assert not task.done()
+        assert texts_of(await within(task)) == ["Done!"]
+        resolved = asyncio.create_task(echo.inquire().aresolve())
+        assert texts_of(await within(resolved)) == ["Done!"]
+
+
 async def test_an_agent_starts_without_anyone_consuming_its_replies() -> None:
     started = asyncio.Event()
 

@@ -132,3 +132,28 @@ async def test_a_run_without_llm_calls_shows_no_tokens(capsys: pytest.CaptureFix
         results = [result async for result in pipeline(echo, ["a", "b"], progress=True)]
     assert [str(result.get()) for result in results] == ["a", "b"]
     assert "tokens=" not in capsys.readouterr().err
+
+
+class _UnsizableRows:
+    """Rows that iterate but whose ``__len__`` fails (as a lazy query's may)."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["a", "b"])
+
+    def __len__(self) -> int:
+        raise TypeError("this query does not know its length before it runs")
+
+
+async def test_items_whose_len_fails_run_with_the_total_unknown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the TypeError of __len__ ended the run before (from the bar's total)
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        ctx.reply(str(await ctx.message_promises))
+
+    async with MiniAgents():
+        results = [result async for result in pipeline(echo, _UnsizableRows(), progress=True)]
+    assert [str(result.get()) for result in results] == ["a", "b"]
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.search(r"\b2item \[", last), last  # a count with no total ("2/2" with one)

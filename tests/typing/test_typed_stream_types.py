@@ -90,6 +90,12 @@ async def check_message_promise_types() -> None:
     assert_type(as_weather, MessagePromise[Weather])
     print((await plain).celsius)  # type: ignore[attr-defined]
     (await weather).celsius = 1  # type: ignore[misc]  # frozen
+    # read synchronously, a promise is refused by mypy too (at run time: SyncReadError)
+    for token in plain:  # type: ignore[attr-defined]
+        print(token)
+    print(plain[0])  # type: ignore[index]
+    print(list(plain))  # type: ignore[call-overload]
+    print("Hel" in plain)  # type: ignore[operator]
 
 
 async def check_message_sequence_types(
