@@ -986,7 +986,7 @@ async def test_bedrock_takes_an_api_key_as_a_bearer_token(
 async def test_a_bedrock_token_event_without_its_delta_is_a_response_error() -> None:
     # botocore leaves out what it could not parse: a contentBlockDelta with no delta fails
     # the reply (after the tokens before it), and the HTTP stream is closed
-    from miniagents.ext.llm.bedrock import BedrockOptions, BedrockProvider
+    from miniagents.ext.llm.bedrock import BedrockOptions
     from miniagents.ext.llm.provider import LLMCall
 
     class _Stream:
