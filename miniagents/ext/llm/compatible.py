@@ -53,6 +53,9 @@ its bytes), any image or an ``output_type`` to DeepSeek, ``api="responses"`` to 
 without the Responses API (all but Azure and OpenRouter), ``logit_bias`` to Groq. A reply
 a server's content filter cut (``finish_reason="content_filter"``), and a prompt Azure's
 filter refused (HTTP 400, code ``content_filter``), fail with an ``LLMRefusalError``.
+A temperature above the top of a server's documented range (its ``most_temperature``: 2
+for the hosted servers but Together) is refused as the agent is made and at each call; a
+local server's (Ollama, vLLM, LM Studio) and Together's are left to the server.
 
 The price table knows the hosted servers' models (OpenRouter, Groq, DeepSeek, Together,
 Fireworks, Azure); a local server's (Ollama, vLLM, LM Studio) cost nothing the table can
@@ -61,10 +64,11 @@ say: their cost is ``None``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, ParamSpec, get_args
+from typing import Any, Final, Literal, ParamSpec, cast, get_args
 
 from miniagents.ext.llm._openai_chat import chat_reply
 from miniagents.ext.llm._openai_options import OpenAIOptions
@@ -145,6 +149,11 @@ class CompatibleServer:
         structured_output: Whether it takes a JSON schema (``response_format``).
         responses_api: Whether it serves the Responses API (``api="responses"``).
         unsupported: The call options it refuses.
+        most_temperature: The highest ``temperature`` it takes, checked as the agent is
+            made and at each call (the top of its documented range: 2 for the hosted ones
+            that document OpenAI's); ``None``: unchecked but for a finite number of at least
+            0, where the range is unknown or unbounded (vLLM, Ollama and LM Studio take
+            more than 2).
     """
 
     name: ServerName
@@ -161,6 +170,7 @@ class CompatibleServer:
     structured_output: bool = True
     responses_api: bool = False
     unsupported: frozenset[str] = frozenset()
+    most_temperature: float | None = 2
 
 
 SERVERS: Final[Mapping[ServerName, CompatibleServer]] = {
@@ -175,6 +185,7 @@ SERVERS: Final[Mapping[ServerName, CompatibleServer]] = {
             key_required=False,
             provider_name="ollama",
             url_images=False,
+            most_temperature=None,
         ),
         CompatibleServer(
             "vllm",
@@ -184,6 +195,7 @@ SERVERS: Final[Mapping[ServerName, CompatibleServer]] = {
             "VLLM_API_KEY",
             key_required=False,
             provider_name="vllm",
+            most_temperature=None,
         ),
         CompatibleServer(
             "lm_studio",
@@ -194,6 +206,7 @@ SERVERS: Final[Mapping[ServerName, CompatibleServer]] = {
             key_required=False,
             provider_name="lm_studio",
             url_images=False,
+            most_temperature=None,
         ),
         CompatibleServer(
             "openrouter",
@@ -235,6 +248,7 @@ SERVERS: Final[Mapping[ServerName, CompatibleServer]] = {
             "TOGETHER_API_KEY",
             price_provider="together",
             provider_name="together_ai",
+            most_temperature=None,
         ),
         CompatibleServer(
             "fireworks",
@@ -450,12 +464,41 @@ class CompatibleAgent(LLMAgent[P, CompatibleMessage], AnyLLMAgent[CompatibleMess
     __slots__ = ()
 
 
+def _server_options(
+    options: Callable[P, OpenAIOptions], server: ServerName
+) -> Callable[P, OpenAIOptions]:
+    """A subclass of ``options`` with the temperature range of ``server``.
+
+    Its ``check`` refuses a temperature above the server's ``most_temperature``, naming the
+    server. The class is named ``_<Name>Options`` (e.g. ``_LmStudioOptions``), the name this
+    module binds it to, so that its agent pickles.
+    """
+    known = SERVERS[server]
+    label, most = known.label, known.most_temperature
+    top = "of at least 0 (its top is left to the server)" if most is None else f"from 0 to {most:g}"
+    doc = f"""The arguments of ``{server}_agent``: OpenAI's, with {label}'s temperature range.
+
+    Attributes:
+        temperature: The sampling temperature, {top}: higher is more random.
+    """
+    bound = {
+        "__doc__": doc,
+        "api_name": label,
+        "most_temperature": math.inf if most is None else most,
+    }
+    base = cast("type[OpenAIOptions]", options)
+    name = "".join(part.title() for part in server.split("_"))
+    made = type(f"_{name}Options", (base,), bound)
+    return cast("Callable[P, OpenAIOptions]", made)
+
+
 def _server_agent(
     options: Callable[P, OpenAIOptions], server: ServerName, who: str = ""
 ) -> CompatibleAgent[P]:
     """The agent of ``server``, its alias from the server's label (e.g. ``GROQ_AGENT``).
 
-    ``who`` begins its summary (default: "A model on " and the label).
+    ``options``: the server's (:func:`_server_options`). ``who`` begins its summary
+    (default: "A model on " and the label).
     """
     label = SERVERS[server].label
     who = who or f"A model on {label}"
@@ -467,31 +510,41 @@ def _server_agent(
     )
 
 
-ollama_agent = _server_agent(OpenAIOptions, "ollama")
+_OllamaOptions = _server_options(OpenAIOptions, "ollama")
+_VllmOptions = _server_options(OpenAIOptions, "vllm")
+_LmStudioOptions = _server_options(OpenAIOptions, "lm_studio")
+_OpenrouterOptions = _server_options(OpenAIOptions, "openrouter")
+_GroqOptions = _server_options(OpenAIOptions, "groq")
+_DeepseekOptions = _server_options(OpenAIOptions, "deepseek")
+_TogetherOptions = _server_options(OpenAIOptions, "together")
+_FireworksOptions = _server_options(OpenAIOptions, "fireworks")
+_AzureOptions = _server_options(OpenAIOptions, "azure")
+
+ollama_agent = _server_agent(_OllamaOptions, "ollama")
 """A model on a local Ollama server (``OLLAMA_BASE_URL`` or ``OLLAMA_HOST``)."""
 
-vllm_agent = _server_agent(OpenAIOptions, "vllm")
+vllm_agent = _server_agent(_VllmOptions, "vllm")
 """A model on a vLLM server (``VLLM_BASE_URL``, ``VLLM_API_KEY``)."""
 
-lm_studio_agent = _server_agent(OpenAIOptions, "lm_studio")
+lm_studio_agent = _server_agent(_LmStudioOptions, "lm_studio")
 """A model on a local LM Studio server (``LM_STUDIO_BASE_URL``)."""
 
-openrouter_agent = _server_agent(OpenAIOptions, "openrouter")
+openrouter_agent = _server_agent(_OpenrouterOptions, "openrouter")
 """A model on OpenRouter (``OPENROUTER_API_KEY``), e.g. model="anthropic/claude-3.5-haiku"."""
 
-groq_agent = _server_agent(OpenAIOptions, "groq")
+groq_agent = _server_agent(_GroqOptions, "groq")
 """A model on Groq (``GROQ_API_KEY``), e.g. model="llama-3.3-70b-versatile"."""
 
-deepseek_agent = _server_agent(OpenAIOptions, "deepseek", "A DeepSeek model")
+deepseek_agent = _server_agent(_DeepseekOptions, "deepseek", "A DeepSeek model")
 """A DeepSeek model (``DEEPSEEK_API_KEY``), e.g. model="deepseek-chat"."""
 
-together_agent = _server_agent(OpenAIOptions, "together")
+together_agent = _server_agent(_TogetherOptions, "together")
 """A model on Together AI (``TOGETHER_API_KEY``)."""
 
-fireworks_agent = _server_agent(OpenAIOptions, "fireworks")
+fireworks_agent = _server_agent(_FireworksOptions, "fireworks")
 """A model on Fireworks AI (``FIREWORKS_API_KEY``)."""
 
-azure_openai_agent = _server_agent(OpenAIOptions, "azure")
+azure_openai_agent = _server_agent(_AzureOptions, "azure")
 """A model on Azure OpenAI (``openai.AsyncAzureOpenAI``): ``model`` is the deployment's name."""
 
 _AGENTS: Final[Mapping[ServerName, MiniAgent[..., LLMReply[CompatibleMessage]]]] = {

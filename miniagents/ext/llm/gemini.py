@@ -81,7 +81,7 @@ from miniagents.ext.llm.sdk_calls import (
     check_one_reply,
     import_sdk,
 )
-from miniagents.ext.llm.sdk_errors import _made, translate_transport_error
+from miniagents.ext.llm.sdk_errors import _made, transient_status, translate_transport_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
@@ -604,7 +604,6 @@ def _parts(item: PromptText) -> list[dict[str, Any]]:
 _BY_STATUS: dict[int, tuple[type[LLMError], str]] = {
     401: (LLMAuthenticationError, "refused the API key"),
     403: (LLMAuthenticationError, "refused the credentials for this request"),
-    408: (LLMTimeoutError, "did not answer in time (HTTP 408)"),
     429: (LLMRateLimitError, "refused the request for its rate limit or quota"),
     504: (LLMTimeoutError, "did not answer in time (HTTP 504)"),
 }
@@ -614,10 +613,11 @@ def translate_gemini_error(error: BaseException) -> BaseException:
     """The ``LLMError`` for an error of the Gemini SDK or its HTTP client, else ``error``.
 
     ``ClientError`` (4xx) and ``ServerError`` (5xx) by their status: 429 a rate limit,
-    401 and 403 (and a 400 for an invalid API key) authentication, 408 and 504 a timeout,
-    another 4xx a refused request, another 5xx a server error; a chunk the SDK cannot
-    parse a malformed response; aiohttp's and httpx's errors a broken connection or a
-    timeout.
+    401 and 403 (and a 400 for an invalid API key) authentication, 408 (as
+    ``sdk_errors.transient_status`` says) and 504 a timeout, another 4xx (409 too, which
+    Gemini's SDK does not retry) a refused request, another 5xx a server error; a chunk
+    the SDK cannot parse a malformed response; aiohttp's and httpx's errors a broken
+    connection or a timeout.
     """
     errors = sys.modules.get("google.genai.errors")
     if errors is None or not isinstance(error, errors.APIError | errors.UnknownApiResponseError):
@@ -631,6 +631,11 @@ def translate_gemini_error(error: BaseException) -> BaseException:
     if status in _BY_STATUS:
         kind, what = _BY_STATUS[status]
         return _made(kind, f"Gemini {what}: {said}", error)
+    # 408 is what transient_status says for every SDK (a timeout); a 409 is not: Gemini's
+    # SDK retries 408, 429 and 5xx only, so a 409 is no conflict "kept" after retries, and
+    # stays a refused request as any other 4xx
+    if status != 409 and (transient := transient_status(status)) is not None:
+        return _made(transient[0], f"Gemini {transient[1]} (HTTP {status}): {said}", error)
     if isinstance(status, int) and status >= 500:
         return _made(LLMServerError, f"Gemini failed with a server error ({status}): {said}", error)
     if isinstance(status, int) and status >= 400:

@@ -139,6 +139,9 @@ class SDKOptions(LLMOptions):
     most_temperature: ClassVar[float] = math.inf
     """The highest ``temperature`` the provider's API takes (the top of its documented
     range: OpenAI's and Gemini's 2, Anthropic's and Bedrock's Converse 1)."""
+    api_name: ClassVar[str] = ""
+    """Whose API the ranges are, in errors, if not the SDK's (an OpenAI-compatible server's
+    name, e.g. "Groq")."""
 
     async_client: object = None
     temperature: float | None = call_option(None)
@@ -157,7 +160,7 @@ class SDKOptions(LLMOptions):
         """
         super().check(alias)
         check_client(self.async_client, self.client_classes, self.sdk_name, alias)
-        hottest = (self.sdk_name, self.most_temperature)
+        hottest = (self.api_name or self.sdk_name, self.most_temperature)
         check_sampling(alias, temperature=self.temperature, top_p=self.top_p, hottest=hottest)
         check_retries_and_timeout(self.max_retries, self.timeout, alias.lower(), self.own_setting)
 

@@ -23,7 +23,9 @@ error is matched against this table, most specific first::
     an error event        -> LLMResponseError     (a status error with status 200)
 
 Bedrock's errors (botocore's) are translated in :mod:`miniagents.ext.llm.bedrock`, with
-HTTP 408 and 409 decided here (:func:`transient_status`).
+HTTP 408 and 409 decided here (:func:`transient_status`); Gemini's in
+:mod:`miniagents.ext.llm.gemini`, with 408 decided here (its SDK does not retry a 409,
+which stays a refused request).
 
 Some streams report a failure as an event the SDK yields rather than raises (the
 Responses API's ``error`` and ``response.failed`` events): the provider hands it to
@@ -85,8 +87,9 @@ def transient_status(status: object) -> tuple[type[LLMError], str] | None:
 
     The one place that decides what HTTP 408 (a timeout, ``LLMTimeoutError``) and 409 (a
     conflict, ``LLMServerError``) are, whatever error type the body names: for the OpenAI
-    and Anthropic SDKs (which retry them), and for Bedrock's (a 408 from a front end before
-    the model has no ``ModelTimeoutException`` type). ``None`` for any other status.
+    and Anthropic SDKs (which retry them), for Bedrock's (a 408 from a front end before
+    the model has no ``ModelTimeoutException`` type), and for Gemini's 408 (its SDK does
+    not retry a 409). ``None`` for any other status.
     """
     return _TRANSIENT.get(status)
 

@@ -9,6 +9,8 @@ cannot serve.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from miniagents import Message, MiniAgents
@@ -111,6 +113,31 @@ async def test_groq_refuses_logit_bias_before_the_request(server: FakeLLMServer)
         with pytest.raises(LLMConfigurationError, match="Groq does not take logit_bias"):
             await groq_agent.inquire("Hi", model="m", logit_bias={"1": 5})
     assert server.requests == []
+
+
+@pytest.mark.parametrize("name", ["ollama", "vllm", "lm_studio"])
+def test_a_local_servers_agent_takes_a_temperature_above_2(name: ServerName) -> None:
+    agent = compatible_agent(name)
+    assert agent.fork(temperature=3.5).bound_arguments["temperature"] == 3.5
+    assert agent.bind(temperature=3.5).bound_arguments["temperature"] == 3.5
+    with pytest.raises(LLMConfigurationError, match="a finite number of at least 0; got -1"):
+        agent.fork(temperature=-1)
+
+
+async def test_a_hosted_server_refuses_a_temperature_above_its_range(
+    server: FakeLLMServer,
+) -> None:
+    says = (
+        "GROQ_AGENT needs temperature to be a number from 0 to 2; got 2.5. Groq takes a "
+        "temperature from 0 to 2: pass e.g. groq_agent.fork(temperature=0.7), or None."
+    )
+    with pytest.raises(LLMConfigurationError, match=re.escape(says)):
+        groq_agent.fork(temperature=2.5)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=re.escape(says)):
+            await groq_agent.inquire("Hi", model="m", temperature=2.5)
+    assert server.requests == []
+    assert groq_agent.fork(temperature=2).bound_arguments["temperature"] == 2
 
 
 async def test_deepseeks_cache_hits_are_the_cached_tokens(server: FakeLLMServer) -> None:

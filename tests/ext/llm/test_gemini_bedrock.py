@@ -695,6 +695,31 @@ def test_bedrock_takes_http_409_as_the_other_sdks_do() -> None:
 
 
 @pytest.mark.parametrize(
+    ("status", "kind", "says"),
+    [
+        (408, LLMTimeoutError, "Gemini did not answer in time (HTTP 408): "),
+        (409, LLMRequestError, "Gemini refused the request (409): "),
+    ],
+    ids=["408-a-timeout", "409-refused-not-retried"],
+)
+async def test_gemini_takes_408_as_the_other_sdks_do_but_not_409_which_its_sdk_never_retries(
+    server: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    kind: type[LLMError],
+    says: str,
+) -> None:
+    GEMINI.environment(server, monkeypatch)
+    server.fail(status, message="scripted status")
+    async with MiniAgents():
+        with pytest.raises(kind) as raised:
+            await GEMINI.ask("Hi")
+    assert type(raised.value) is kind
+    assert str(raised.value).startswith(says)
+    assert "scripted status" in str(raised.value)
+
+
+@pytest.mark.parametrize(
     ("fault", "kind"),
     [
         ({"error_event_after": 1}, LLMError),
@@ -961,7 +986,7 @@ async def test_bedrock_takes_an_api_key_as_a_bearer_token(
 async def test_a_bedrock_token_event_without_its_delta_is_a_response_error() -> None:
     # botocore leaves out what it could not parse: a contentBlockDelta with no delta fails
     # the reply (after the tokens before it), and the HTTP stream is closed
-    from miniagents.ext.llm.bedrock import BedrockOptions, BedrockProvider
+    from miniagents.ext.llm.bedrock import BedrockOptions
     from miniagents.ext.llm.provider import LLMCall
 
     class _Stream:
