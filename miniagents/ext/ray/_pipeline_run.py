@@ -1,7 +1,9 @@
 """The state of one ``ray_pipeline`` run: items read, batches on their way, results held.
 
-:class:`PipelineRun` does no waiting of its own: :class:`~miniagents.ext.ray.RayPipeline`
-waits for Ray (with ``ray.wait`` or with asyncio) and tells it what finished. It keeps
+:class:`PipelineRun` does no waiting of its own: it watches each batch once, as it is sent, and
+hands its end (its ref and Ray's future of it) to the ``ended`` callable of the loop of
+:class:`~miniagents.ext.ray.RayPipeline` (a queue's put, blocking or asyncio), which waits
+on that queue and tells it what finished: no wait looks at every batch on its way. It keeps
 at most ``max_in_flight`` items between reading them and handing out their results::
 
     read:      i0 i1 i2 i3 | i4 (waits for room)
@@ -12,6 +14,8 @@ at most ``max_in_flight`` items between reading them and handing out their resul
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import itertools
 import threading
 from collections import deque
@@ -73,12 +77,13 @@ class PipelineRun(Generic[T, ReplyT]):
         remote: Any,
         items: Iterable[T],
         settings: Settings,
+        ended: Callable[[Any, concurrent.futures.Future[Any]], None],
         carrier: tuple[tuple[str, str], ...] = (),
-        watch: Callable[[Any], None] | None = None,
     ) -> None:
         self.remote = remote
-        self.watch = watch
-        """Called with each batch's ref as it is sent (the async loop awaits its end)."""
+        self.ended = ended
+        """Called with each batch's ref and Ray's future of it once it ends (in Ray's thread,
+        or here if it had ended already): the loop's queue, which :meth:`finish` is fed from."""
         self.settings = settings
         self.carrier = carrier
         """The trace of the code that runs the pipeline, for the workers to continue it."""
@@ -157,12 +162,14 @@ class PipelineRun(Generic[T, ReplyT]):
         batch.attempts += 1
         ref = self.remote.remote(batch.data, self.carrier)
         self.pending[ref] = batch
-        if self.watch is not None:
-            self.watch(ref)
+        ref.future().add_done_callback(functools.partial(self.ended, ref))
 
-    def finish(self, ref: Any, outcome: list[tuple[bool, bytes]] | BaseException) -> None:
-        """Take the outcome of a batch: its results, or Ray's error (then maybe send it again)."""
+    def finish(self, ref: Any, ended: concurrent.futures.Future[Any]) -> None:
+        """Take the end of a batch: its results, or Ray's error (then maybe send it again)."""
         batch = self.pending.pop(ref)
+        outcome: list[tuple[bool, bytes]] | BaseException | None = ended.exception()
+        if outcome is None:
+            outcome = ended.result()
         if isinstance(outcome, BaseException):
             died = worker_died(outcome)
             if died and batch.attempts <= self.settings.retries:

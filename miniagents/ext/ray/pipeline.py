@@ -31,6 +31,8 @@ own context on the worker. For budgets that hold, run the agents with
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import queue
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, overload
 
@@ -108,7 +110,9 @@ class RayPipeline(Generic[T, ReplyT]):
         remote: Any = ray.remote  # Ray's overloads type no option given as **options
         self._remote: Any = remote(max_retries=0, **options)(pipeline_items)
 
-    def _run(self, watch: Callable[[Any], None] | None = None) -> PipelineRun[T, ReplyT]:
+    def _run(
+        self, ended: Callable[[Any, concurrent.futures.Future[Any]], None]
+    ) -> PipelineRun[T, ReplyT]:
         if self._used:
             raise RayPipelineRerunError(
                 "A RayPipeline runs once; call ray_pipeline(...) again to rerun."
@@ -131,15 +135,18 @@ class RayPipeline(Generic[T, ReplyT]):
         carrier = tuple(outgoing_carrier().items())  # the workers' spans continue this trace
         items, self._items = self._items, ()  # the run's alone: let go of when it ends
         run: PipelineRun[T, ReplyT] = PipelineRun(
-            self._remote, items, self._settings, carrier, watch
+            self._remote, items, self._settings, ended, carrier
         )
         return run
 
     def __iter__(self) -> Iterator[ItemResult[T, ReplyT]]:
-        """Run the pipeline, giving each item's result (blocking between results)."""
-        import ray
+        """Run the pipeline, giving each item's result (blocking between results).
 
-        run = self._run()
+        Each batch's end is put in a queue as it comes (the run watches each batch once, as
+        it is sent), so the work per result does not grow with the batches in flight.
+        """
+        ended: queue.SimpleQueue[tuple[Any, concurrent.futures.Future[Any]]] = queue.SimpleQueue()
+        run = self._run(lambda ref, future: ended.put((ref, future)))
         try:
             while True:
                 result = run.next_result()
@@ -149,30 +156,24 @@ class RayPipeline(Generic[T, ReplyT]):
                     run.raise_read_error()
                     return
                 else:
-                    [ref], _ = ray.wait(list(run.pending), num_returns=1)
-                    try:
-                        outcome: Any = ray.get(ref)
-                    except ray.exceptions.RayError as error:
-                        outcome = error
-                    run.finish(ref, outcome)
+                    run.finish(*ended.get())
         finally:
             run.close()
 
     async def __aiter__(self) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
         """Run the pipeline, giving each item's result (awaiting between results).
 
-        Each batch is watched once, as it is sent: its end puts it in a queue that the loop
-        awaits, so the work per result does not grow with the batches in flight.
+        Each batch's end is put in a queue that the loop awaits, as :meth:`__iter__`'s loop
+        blocks on its own, so the work per result does not grow with the batches in flight.
         """
-        ended: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] = asyncio.Queue()
-        watched: set[asyncio.Future[Any]] = set()
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Queue[tuple[Any, concurrent.futures.Future[Any]]] = asyncio.Queue()
 
-        def watch(ref: Any) -> None:
-            future = asyncio.wrap_future(ref.future())
-            watched.add(future)
-            future.add_done_callback(lambda _: ended.put_nowait((ref, future)))
+        def put(ref: Any, future: concurrent.futures.Future[Any]) -> None:
+            if not loop.is_closed():  # (a batch cancelled as the run closed may end later)
+                loop.call_soon_threadsafe(ended.put_nowait, (ref, future))
 
-        run = self._run(watch)
+        run = self._run(put)
         try:
             while True:
                 result = run.next_result()
@@ -182,13 +183,8 @@ class RayPipeline(Generic[T, ReplyT]):
                 if not run.pending:
                     run.raise_read_error()
                     return
-                ref, future = await ended.get()
-                watched.discard(future)
-                error = future.exception()
-                run.finish(ref, error if error is not None else future.result())
+                run.finish(*await ended.get())
         finally:
-            for future in watched:
-                future.cancel()
             await run.aclose()  # (Ray's cancel waited for in a thread: the loop goes on)
 
 
