@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from miniagents.testing._record import RecordedRequest
+from miniagents.testing._record import HANG_GUARD, RecordedRequest
 from miniagents.testing._respond import render
 from miniagents.testing._script import Failure, Reply
 from miniagents.testing._wire import Wire
@@ -264,7 +264,7 @@ class FakeBatches:
         with self._lock:
             return self._look_failures.pop(0) if self._look_failures else None
 
-    def wait_created(self, count: int, timeout: float = 5.0) -> list[FakeBatch]:
+    def wait_created(self, count: int, timeout: float = HANG_GUARD) -> list[FakeBatch]:
         """Wait until at least ``count`` batches were created; return them all.
 
         Raises:
@@ -278,7 +278,7 @@ class FakeBatches:
                 )
             return list(self._batches.values())
 
-    async def wait_created_async(self, count: int, timeout: float = 5.0) -> list[FakeBatch]:
+    async def wait_created_async(self, count: int, timeout: float = HANG_GUARD) -> list[FakeBatch]:
         """``wait_created`` that lets the event loop run while it waits (in a thread)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[FakeBatch] | None] = loop.create_future()

@@ -16,7 +16,12 @@ from miniagents.testing._script import Failure, Provider, Reply
 from miniagents.testing._wire import turns
 from miniagents.testing.errors import FakeLLMServerTimeout
 
-__all__ = ["Outcome", "RecordedRequest", "Recorder"]
+__all__ = ["HANG_GUARD", "Outcome", "RecordedRequest", "Recorder"]
+
+HANG_GUARD = 60.0
+"""The waiters' default timeout, in seconds: a guard against a hang, not a window that
+decides a result (what a test waits for comes in time or never, however loaded the
+machine; a test that waits for something not to happen gives its own short timeout)."""
 
 T = TypeVar("T")
 
@@ -180,7 +185,7 @@ class Recorder:
         self,
         index: int,
         until: Callable[[LiveRecord], bool] = lambda record: True,
-        timeout: float = 5.0,
+        timeout: float = HANG_GUARD,
     ) -> LiveRecord:
         """Wait until realtime session ``index`` is open and ``until(record)`` holds.
 
@@ -203,7 +208,7 @@ class Recorder:
             )
         return found
 
-    def wait_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+    def wait_requests(self, count: int, timeout: float = HANG_GUARD) -> list[RecordedRequest]:
         """Wait until at least ``count`` requests were received; return them all.
 
         Blocking (for a test's thread); see ``wait_requests_async`` inside an event loop.
@@ -213,7 +218,7 @@ class Recorder:
         """
         return self._received(count, timeout, self._wait(self._at_least(count), timeout))
 
-    def wait_finished(self, index: int, timeout: float = 5.0) -> RecordedRequest:
+    def wait_finished(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """Wait until the response to request ``index`` is over; return its record.
 
         Raises:
@@ -223,7 +228,7 @@ class Recorder:
         found = self._wait(lambda: self._ended(index, finished=True), timeout)
         return self._found(found, f"The response to request {index} was not over", timeout)
 
-    def wait_disconnected(self, index: int, timeout: float = 5.0) -> bool:
+    def wait_disconnected(self, index: int, timeout: float = HANG_GUARD) -> bool:
         """Wait until the client closed the connection of request ``index`` mid-response.
 
         Returns:
@@ -233,7 +238,7 @@ class Recorder:
         found = self._wait(lambda: self._ended(index), timeout)
         return found is not None and found._disconnected.is_set()
 
-    def wait_paused(self, index: int, timeout: float = 5.0) -> RecordedRequest:
+    def wait_paused(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """Wait until the response to request ``index`` has paused (``pause_after``).
 
         Raises:
@@ -242,28 +247,31 @@ class Recorder:
         found = self._wait(lambda: self._paused(index), timeout)
         return self._found(found, f"The response to request {index} did not pause", timeout)
 
-    async def wait_requests_async(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+    async def wait_requests_async(
+        self, count: int, timeout: float = HANG_GUARD
+    ) -> list[RecordedRequest]:
         """``wait_requests`` that lets the event loop run while it waits.
 
         Each ``*_async`` waiter waits in a thread of its own and wakes the loop when it is
         done, ``timeout`` in wall-clock seconds: it works on a virtual clock, stopped
         (``manual_time()``) or not, and does not hold it (the code under test may sleep
-        meanwhile).
+        meanwhile). Every waiter's default ``timeout`` (60 s) is a guard against a hang, not
+        a window that decides a result: a loaded machine is slow, never wrong.
         """
         found = await self._wait_async(self._at_least(count), timeout)
         return self._received(count, timeout, found)
 
-    async def wait_finished_async(self, index: int, timeout: float = 5.0) -> RecordedRequest:
+    async def wait_finished_async(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """``wait_finished`` that lets the event loop run while it waits."""
         found = await self._wait_async(lambda: self._ended(index, finished=True), timeout)
         return self._found(found, f"The response to request {index} was not over", timeout)
 
-    async def wait_disconnected_async(self, index: int, timeout: float = 5.0) -> bool:
+    async def wait_disconnected_async(self, index: int, timeout: float = HANG_GUARD) -> bool:
         """``wait_disconnected`` that lets the event loop run while it waits."""
         found = await self._wait_async(lambda: self._ended(index), timeout)
         return found is not None and found._disconnected.is_set()
 
-    async def wait_paused_async(self, index: int, timeout: float = 5.0) -> RecordedRequest:
+    async def wait_paused_async(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """``wait_paused`` that lets the event loop run while it waits.
 
         Raises:

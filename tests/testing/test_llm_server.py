@@ -8,6 +8,7 @@ must follow.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import threading
 import time
@@ -26,6 +27,7 @@ from openai.types.chat import ChatCompletionChunk
 
 from miniagents.testing import (
     FAST_RETRY,
+    FakeBatches,
     FakeLLMServer,
     FakeLLMServerError,
     FakeLLMServerTimeout,
@@ -773,6 +775,19 @@ async def test_the_async_waiters_work_on_a_stopped_clock_and_keep_their_timeout(
         assert (await fake_llm.wait_finished_async(0, WAIT)).outcome == "complete"
         assert not await fake_llm.wait_disconnected_async(0, WAIT)
         assert clock.elapsed == 0
+
+
+def test_every_waiter_s_default_timeout_is_a_hang_guard_not_a_window() -> None:
+    # a default that decides a result on a loaded machine (was: 5 s) fails slow CI runs
+    waiters = [
+        getattr(owner, name)
+        for owner in (FakeLLMServer, FakeBatches)
+        for name in dir(owner)
+        if name.startswith("wait_")
+    ]
+    assert len(waiters) == 11
+    for waiter in waiters:
+        assert inspect.signature(waiter).parameters["timeout"].default == 60, waiter
 
 
 async def test_an_async_waiter_does_not_hold_a_clock_that_runs_by_itself(

@@ -597,7 +597,7 @@ class _A2ATasks:
             if webhook is not None:  # (before the task goes on: it hears what the answer makes)
                 self._set_webhook(job, webhook)
         else:
-            started = self._started(request, sent, call.owner)
+            started = await self._astarted(request, sent, call.owner)
             if isinstance(started, NoRoom):
                 return _busy(call.rpc_id, started)
             job = started
@@ -642,7 +642,7 @@ class _A2ATasks:
         }
         return {"message": message}
 
-    def _started(
+    async def _astarted(
         self, request: SendMessageRequest, sent: dict[str, object], owner: str | None
     ) -> Job | NoRoom:
         """A new task of the message (its input messages checked first), or why there is no room."""
@@ -650,7 +650,7 @@ class _A2ATasks:
         manager = self.manager
         task_id = str(uuid.uuid4())
         context_id = request.message.context_id or str(uuid.uuid4())
-        refused = manager.no_room(owner, task_id, task_id)
+        refused = await manager.ano_room(owner, task_id, task_id)
         if refused is not None:
             return refused
         kwargs = dict(self.arguments(request)) if self.arguments is not None else {}

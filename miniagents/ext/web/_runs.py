@@ -863,23 +863,34 @@ class RunManager:
             self._kept_runs.hold(waited, False)
             self._weighed.hold(waited, False)
 
-    def room(self, owner: str | None, key: str, pause_key: str | None) -> Response | None:
+    async def aroom(self, owner: str | None, key: str, pause_key: str | None) -> Response | None:
         """The refusal of ``owner``'s new job under ``key``, streamed, if there is no room for it.
 
         The jobs it replaces (its key's, its pause key's: none for ``None``) do not count.
-        Over the app's limit it is a 503; over the principal's, a 429 (see :meth:`no_room`).
+        Over the app's limit it is a 503; over the principal's, a 429 (see :meth:`ano_room`).
         """
-        refused = self.no_room(owner, key, pause_key, streamed=True)
+        refused = await self.ano_room(owner, key, pause_key, streamed=True)
         return None if refused is None else refused.response()
 
-    async def aroom(self, owner: str | None, key: str, pause_key: str | None) -> Response | None:
-        """:meth:`room`, where the durable jobs paused here whose runs another server
-        cancelled (a new run of their thread there replaced them) are let go of first if
-        there is no room: they wait for nothing, and held their places until they expired.
+    async def ano_room(
+        self, owner: str | None, key: str, pause_key: str | None, *, streamed: bool = False
+    ) -> NoRoom | None:
+        """:meth:`no_room`, the check of every start: if there is no room, the durable jobs
+        paused here whose runs another server cancelled (a new run of their thread there
+        replaced them) are let go of first (they wait for nothing, and held their places
+        until they expired), and the room is counted again.
+
+        While there is room, it asks the database nothing and does not yield to the loop.
         """
-        refused = self.room(owner, key, pause_key)
-        if refused is None or self.durable is None:
+        refused = self.no_room(owner, key, pause_key, streamed=streamed)
+        if refused is None or not await self._afree_cancelled():
             return refused
+        return self.no_room(owner, key, pause_key, streamed=streamed)
+
+    async def _afree_cancelled(self) -> bool:
+        """Let go of the durable jobs paused here whose runs were cancelled; whether any were."""
+        if self.durable is None:
+            return False
         paused = {
             job.workflow_id: job
             for jobs in self._paused.values()
@@ -892,13 +903,14 @@ class RunManager:
             if job.paused:  # (still: not resumed meanwhile)
                 job.cancel(abandoned=False)  # (its run is cancelled already)
                 freed = True
-        return self.room(owner, key, pause_key) if freed else refused
+        return freed
 
     def no_room(
         self, owner: str | None, key: str, pause_key: str | None, *, streamed: bool = False
     ) -> NoRoom | None:
         """Why ``owner``'s new job under ``key`` has no room (``None``: it has room).
 
+        The count as it stands; a start asks :meth:`ano_room`, which may free places first.
         ``streamed``: its response will be a stream, so a stream's room counts too.
         """
         limits = self.settings
@@ -1001,13 +1013,16 @@ class RunManager:
         replayed = functools.partial(durable.replayed, found.workflow_id)
         return self.start(found.owner, ids, replayed, found=found)
 
-    def here_or_recovered(self, found: FoundRun) -> Run | Response:
+    async def ahere_or_recovered(self, found: FoundRun) -> Run | Response:
         """The found job's first run if it is here, else its job made again (a refusal: no room)."""
         run = self.get(found.key, found.owner)
         if run is not None:
             return run
-        refused = self.room(found.owner, found.key, None)  # (it replaces no paused job)
-        return refused if refused is not None else self.recover(found)
+        refused = await self.aroom(found.owner, found.key, None)  # (it replaces no paused job)
+        if refused is not None:
+            return refused
+        run = self.get(found.key, found.owner)  # (made again meanwhile, if room was sought)
+        return run if run is not None else self.recover(found)
 
     async def apaused_here(
         self,
@@ -1025,7 +1040,7 @@ class RunManager:
         resume at a time (another is refused with a 409 at once). The durable runs paused
         before a restart (``find`` gives them, newest first) are made again first, each up
         to where it waits, until one that ``which`` accepts waits here (see
-        :meth:`here_or_recovered`: the refusal, if one has no room); those that wait for
+        :meth:`ahere_or_recovered`: the refusal, if one has no room); those that wait for
         decisions on another server are not (their replay here would wait for their end):
         if none waits here, the answer is a 409 that says to resume there.
         """
@@ -1059,7 +1074,7 @@ class RunManager:
                 if waiting.waiting and not waiting.here:
                     elsewhere = True
                     continue
-                recovered = self.here_or_recovered(waiting)
+                recovered = await self.ahere_or_recovered(waiting)
                 if isinstance(recovered, Response):
                     return recovered
                 await recovered.job.asettled()  # replayed to where it waits again

@@ -249,11 +249,11 @@ class _AGUIRuns:
                 but=here,
                 paused_elsewhere=manager.approval_flow == "protocol",
             )
-            if manager.get(run_input.run_id, owner) is not None:  # (started meanwhile)
-                return _run_exists(run_input)
-            refused = manager.room(owner, run_input.run_id, run_input.thread_id)
+            refused = await manager.aroom(owner, run_input.run_id, run_input.thread_id)
             if refused is not None:
                 return refused
+            if manager.get(run_input.run_id, owner) is not None:  # (started meanwhile)
+                return _run_exists(run_input)
         try:
             messages = agui_input_messages(run_input.messages)
         except (HashKeyError, RecursionError):  # (a call's arguments: frozen, or parsed)
@@ -345,7 +345,7 @@ class _AGUIRuns:
         run = manager.get(run_id, owner)
         if run is not None:
             return run  # made again meanwhile by another request
-        first = manager.here_or_recovered(found)  # (it replaces no paused run of its thread)
+        first = await manager.ahere_or_recovered(found)  # (it replaces no paused run of its thread)
         if isinstance(first, Response) or found.key == run_id:
             return first
         runs = [point.run for point in found.pauses]

@@ -229,7 +229,7 @@ class _AISDKRuns:
             await manager.durable.aabandon_all(
                 owner, chat.id, but=but, paused_elsewhere=manager.approval_flow == "protocol"
             )
-            refused = manager.room(owner, chat.id, chat.id)  # (another start took it meanwhile?)
+            refused = await manager.aroom(owner, chat.id, chat.id)  # (taken meanwhile?)
             if refused is not None:
                 return refused
         ids = manager.protocol.ids(chat.id, f"msg-{secrets.token_hex(8)}")
@@ -303,10 +303,10 @@ class _AISDKRuns:
         run = manager.get(chat_id, owner)
         if run is not None:
             return run  # made again meanwhile by another request
-        refused = manager.room(owner, chat_id, chat_id)
-        if refused is not None:
-            return refused
-        return await manager.recover(found).job.arun_after(len(found.pauses))
+        recovered = await manager.ahere_or_recovered(found)
+        if isinstance(recovered, Response):
+            return recovered
+        return await recovered.job.arun_after(len(found.pauses))
 
 
 def _approval_responses(chat: ChatRequest) -> list[_ApprovalResponse] | Response:

@@ -16,7 +16,7 @@ their owners, limits, approvals and pauses:
   approvals asked, tool results, read in order by the manager) as the protocol's events
   (JSON text, :func:`json_text`), and, for durable agents, which events make an item;
 - its requests read the protocol's bodies (within bounds: :func:`aread_bounded`), ask the
-  manager for room (:meth:`RunManager.no_room`: a job's, and its stream's), start jobs
+  manager for room (:meth:`RunManager.ano_room`: a job's, and its stream's), start jobs
   (:meth:`RunManager.start_new`), find them (:meth:`RunManager.job`,
   :meth:`RunManager.paused`), resume them with decisions
   (:meth:`RunManager.aresume_run`, :class:`ApprovalDecision`) and answer with a run's

@@ -29,6 +29,7 @@ from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, m
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallError
 from miniagents.ext.web import agui_app, ai_sdk_app
+from miniagents.ext.web._durable import FoundRun
 from miniagents.messages import MessageSequencePromise
 from tests.fakes.fixtures import WAIT
 
@@ -206,7 +207,7 @@ class GatedDurable:
     async def acancelled(self, workflow_ids: Collection[str]) -> set[str]:
         return set()
 
-    async def afind(self, owner: str | None, **_: object) -> None:
+    async def afind(self, owner: str | None, **_: object) -> FoundRun | None:
         return None
 
     def workflow_id(self, owner: str | None, key: str, group: str) -> str:

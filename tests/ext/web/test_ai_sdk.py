@@ -6,19 +6,26 @@ Bad input and refused resumes, alike in both protocols, are tested in test_proto
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from typing import Any
 
-from miniagents import InteractionContext, miniagent
+from miniagents import InteractionContext, MessageSequencePromise, MiniAgent, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
-from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
+from miniagents.ext.web._durable import FoundRun
 from miniagents.messages.message import Message
 from tests.ext.web.serving import (
     GatedDurable,
     SSEReader,
     chat_request,
     collapsed,
+    delete_file,
+    deleted,
+    event_types,
+    events_of,
     gated,
+    nothing_deleted,  # noqa: F401
     post_events,
     queued_poet,
     served,
@@ -250,3 +257,64 @@ async def test_two_chats_started_across_the_abandon_await_keep_to_max_live_runs(
         answers = sorted([(await first).status_code, (await second).status_code])
     assert live == 1
     assert answers == [200, 503]
+
+
+class _CancelledElsewhere(GatedDurable):
+    """Durable runs (see ``GatedDurable``, its gate open) where another server cancelled
+    every run paused here, and recorded the chat ``c2``'s run, whose replay here is
+    ``replayed_by``'s reply."""
+
+    def __init__(self, agent: MiniAgent[..., Message], replayed_by: MiniAgent[[]]) -> None:
+        super().__init__(agent)
+        self.gate.set_result(None)
+        self.replayed_by = replayed_by
+        self.asked: list[set[str]] = []
+
+    async def acancelled(self, workflow_ids: Collection[str]) -> set[str]:
+        self.asked.append(set(workflow_ids))
+        return set(workflow_ids)
+
+    async def afind(self, owner: str | None, **found: object) -> FoundRun | None:
+        if found.get("key") != "c2":
+            return None
+        return FoundRun("c2/g", owner, "c2", "g", ended=False, decided=frozenset())
+
+    def replayed(self, workflow_id: str) -> MessageSequencePromise[Message]:
+        return self.replayed_by.inquire()
+
+    def stopped_by_dbos(self, error: BaseException) -> bool:
+        return False
+
+
+async def test_a_chat_recovered_here_frees_the_place_of_a_run_paused_here_cancelled_elsewhere() -> (
+    None
+):
+    """``max_live_runs=1``: the chat ``c1`` paused here for an approval, and another server
+    cancelled its run (a new turn of it there); the chat ``c2``'s run, recorded there, is
+    followed here: it is made again (was: a 503, the paused job held its place until it
+    expired, as the chat's follow checked the room without asking what was cancelled)."""
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    needs_approval = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(CallTool("delete_file", {"path": "a.txt"}), "Finished."),
+        token_delay=0,
+    )
+    app = ai_sdk_app(
+        needs_approval, authentication=NoAuthentication(), settings=WebSettings(max_live_runs=1)
+    )
+    durable = _CancelledElsewhere(needs_approval, gated(tokens))
+    app.state.runs.durable = durable
+    async with served(app) as client:
+        _, paused = await post_events(client, chat_request("c1", text="Delete"))
+        assert event_types(paused)[-4] == "tool-approval-request"
+        first = app.state.runs.job("c1")
+        async with client.stream("GET", "/c2/stream") as response:
+            assert response.status_code == 200, await response.aread()
+            for token in ("Hello.", None):
+                tokens.put_nowait(token)
+            replayed = await events_of(response)
+    texts = [event.json["delta"] for event in replayed if event.type == "text-delta"]
+    assert texts == ["Hello."]
+    assert [len(asked) for asked in durable.asked] == [1]  # (asked only when there was no room)
+    assert first.done
+    assert deleted == []

@@ -12,7 +12,6 @@ else with its item ended (the protocol's way) and the second's item sent whole, 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from typing import Literal
@@ -270,7 +269,9 @@ async def test_a_recovered_run_waits_only_until_the_clients_item_ended_before_it
     text = EventPlace(1, 0, "text", ("r1-0",))
     seen = parse_event_id(event_id(6, None, text))
     assert seen is not None
-    await asyncio.wait_for(run.areached_place(seen), 5)  # not waiting for event 7
+    reached = run.areached_place(seen)
+    with pytest.raises(StopIteration):  # it returns at once, not waiting for event 7
+        reached.send(None)
     point = _point(run, event_id(6, None, text))
     assert (int(point), [json.loads(data)["type"] for data in point.prelude]) == (
         1,
