@@ -151,8 +151,11 @@ async def test_a_bad_item_takes_its_place_after_the_results_before_it_even_in_fl
     # the error ended the run at once: the results of the items before it were lost
     key = uuid.uuid4().hex
     # item 0 runs until item 2 has finished: item 2 is sent with the bad item's batch (the
-    # items before it in the batch go on), so item 0 is in flight when the bad item is read
-    texts = ["wait:go zero", "one", "finish:go two", cast("str", 3), "four"]
+    # items before it in the batch go on), so item 0 is in flight when the bad item is read.
+    # Unordered, "finished" is "its result was read here": item 2's agent setting the signal
+    # as it ends would let item 0's batch end before item 2's does (a race, not an order)
+    two = "finish:go two" if ordered else "two"
+    texts = ["wait:go zero", "one", two, cast("str", 3), "four"]
     items = CountingItems(texts)
     pipeline = ray_pipeline(
         item_agent.fork(signals=signals, key=key),
@@ -167,11 +170,13 @@ async def test_a_bad_item_takes_its_place_after_the_results_before_it_even_in_fl
     async def consume() -> None:
         async for result in pipeline:
             seen.append(str(result.get()))
+            if seen[-1] == "TWO":  # (unordered: item 2's result read, item 0 may end)
+                await signals.set.remote(f"{key}:go")
 
     with pytest.raises(MessageTypeError, match=r"^ray_pipeline\(\) got item 3, 3 "):
         await consume()
-    zero_one, two = ["WAIT:GO ZERO", "ONE"], ["FINISH:GO TWO"]  # (a batch's results: at once)
-    assert seen == (zero_one + two if ordered else two + zero_one)
+    zero_one = ["WAIT:GO ZERO", "ONE"]  # (a batch's results: at once)
+    assert seen == ([*zero_one, "FINISH:GO TWO"] if ordered else ["TWO", *zero_one])
     assert items.taken == 4  # nothing after it is read, so nothing after it is sent
 
 

@@ -61,13 +61,19 @@ class _Statements:
 async def test_a_job_found_by_its_key_reads_its_newest_run_only(
     tmp_path: Path, destroyed: None
 ) -> None:
+    from dbos import DBOS
+
     agent = durable(echo.fork(alias="ECHO_JOBS"), database_url=f"sqlite:///{tmp_path / 'r.db'}")
     jobs = DurableJobs.of(agent, "ag-ui")
     assert jobs is not None
     async with MiniAgents():
         for index in range(RUNS):  # one key, a group per run: the last is the newest
-            with workflow_id(jobs.workflow_id("ada", "run-1", f"thread-{index}")):
+            run = jobs.workflow_id("ada", "run-1", f"thread-{index}")
+            with workflow_id(run):
                 await agent.inquire("Hi")
+            # (recorded: the reply comes before DBOS records the run's end, so a find right
+            # after it could read the run as pending, and a later one as ended)
+            await (await DBOS.retrieve_workflow_async(run)).get_result()
         with workflow_id(jobs.workflow_id("bob", "run-1", "thread-0")):  # another's: not found
             await agent.inquire("Hi")
         every = await jobs.afind_all("ada", key="run-1")
