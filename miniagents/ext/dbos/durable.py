@@ -26,13 +26,14 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TypeVar, cast
 
+from miniagents.arguments import check_seconds
 from miniagents.ext.dbos import _engine
 from miniagents.ext.dbos._engine import DEFAULT_DATABASE_URL
 from miniagents.ext.dbos._recording import current_run
 from miniagents.ext.dbos._versions import fingerprint
 from miniagents.ext.dbos.errors import DurableRecordError
 from miniagents.ext.dbos.llm_records import SQLRunJournal
-from miniagents.ext.dbos.runs import _mark_durable
+from miniagents.ext.dbos.runs import ELSEWHERE_TIMEOUT, _mark_durable
 from miniagents.messages import MessageTuple
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageType
@@ -78,6 +79,7 @@ def durable(
     *,
     database_url: str | None = None,
     ids_by_input: bool = False,
+    elsewhere_timeout: float | None = ELSEWHERE_TIMEOUT,
 ) -> AgentT:
     """``agent``, each of its interactions run as a DBOS workflow (a durable run).
 
@@ -97,14 +99,28 @@ def durable(
             ids_by_input=True), items)``), each item is a durable run: run again after a
             crash, the pipeline gives the finished items' recorded replies at once and
             recovers the items that were running.
+        elsewhere_timeout: The most seconds an interaction waits for the end of its run
+            when another process's DBOS executor holds it pending (another server sharing
+            the database, maybe dead, asked under the same workflow id); then its reply
+            fails with a ``DurableError`` that names the executor and what to do, as
+            ``replay``'s does (``None``: as long as it takes).
 
     Raises:
         MissingExtraError: if DBOS is not installed (``pip install "miniagents[dbos]"``).
         DurableConfigurationError: if another agent of that alias is durable already, or
             ``database_url`` cannot hold durable runs (another scheme, an in-memory SQLite).
+        ArgumentError: if ``elsewhere_timeout`` is not a number of seconds above 0 (or
+            ``None``).
     """
     if database_url is not None:
         _engine.checked_url(database_url)
+    if elsewhere_timeout is not None:
+        check_seconds(
+            elsewhere_timeout,
+            "elsewhere_timeout",
+            owner="durable",
+            fix="give the seconds to wait for the end of a run of another process, or None",
+        )
     _engine.register_agent(cast("MiniAgent[..., Message]", agent))
     inner = cast("MiniAgent[..., Message]", agent)
 
@@ -121,7 +137,11 @@ def durable(
         started = _started.get()
         if started is not None:
             started.append(chosen)
-        ctx.reply(await engine.areply(chosen, inner.alias, messages, kwargs))
+        ctx.reply(
+            await engine.areply(
+                chosen, inner.alias, messages, kwargs, elsewhere_timeout=elsewhere_timeout
+            )
+        )
 
     _mark_durable(durable_interaction, database_url)
     return type(agent)(  # of the agent's class (a GeminiAgent's durable twin is one)

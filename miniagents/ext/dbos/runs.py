@@ -77,7 +77,7 @@ __all__ = [
 ReplyT = TypeVar("ReplyT", bound=Message)
 
 ELSEWHERE_TIMEOUT = 300.0
-"""Seconds :func:`replay` waits for the end of a run that another process runs, by default."""
+"""Seconds the end of a run that another process runs is waited for (``replay``, ``durable``)."""
 
 _durable_functions: weakref.WeakKeyDictionary[Callable[..., Awaitable[None]], str | None] = (
     weakref.WeakKeyDictionary()

@@ -23,6 +23,7 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
+from miniagents.errors import ArgumentError
 from miniagents.ext.dbos import (
     DurableError,
     DurableRecordError,
@@ -141,6 +142,31 @@ async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
                 )
     assert "DBOS__VMID" in str(caught.value)
     assert calls == ["Hello?"]
+
+
+async def test_a_run_pending_in_another_process_asked_by_its_id_is_waited_for_a_bounded_time(
+    database: str,
+) -> None:
+    # asked again under its workflow id (a web app's start of the same job on another
+    # server), a run that another server's executor holds pending fails after the agent's
+    # elsewhere_timeout, as its replay does (was: the interaction waited for its end forever)
+    answering = offline_agent.fork(alias="ELSEWHERE_ASKED", reply=_answer, token_delay=0)
+    agent = durable(answering, database_url=database, elsewhere_timeout=0.5)
+    async with MiniAgents():
+        _pending_elsewhere(database, await _recorded(agent, "asked-0"), "asked-1")
+        for _ in range(2):  # (asked again, it is waited for again, as long)
+            with workflow_id("asked-1"):
+                reply = agent.inquire("Hello?")
+            with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
+                await asyncio.wait_for(reply.aresolve_messages(), 60)
+    assert "DBOS__VMID" in str(caught.value)
+    assert calls == ["Hello?"]
+
+
+def test_a_durable_agents_elsewhere_timeout_is_a_number_of_seconds() -> None:
+    answering = offline_agent.fork(alias="ELSEWHERE_REFUSED", reply=_answer, token_delay=0)
+    with pytest.raises(ArgumentError, match="elsewhere_timeout"):
+        durable(answering, elsewhere_timeout=0)
 
 
 async def test_a_run_keeps_the_notes_and_names_an_app_gives_it(database: str) -> None:
