@@ -35,6 +35,7 @@ from miniagents.messages.errors import MessageTypeError
 from miniagents.promising.errors import StreamArgumentError
 from miniagents.promising.limits import StreamLimits, stream_limits
 from miniagents.testing import VirtualClock
+from miniagents.testing._record import HANG_GUARD
 
 T = TypeVar("T")
 
@@ -828,7 +829,7 @@ async def test_tokens_pushed_from_another_thread_reach_an_async_consumer_in_orde
     thread = threading.Thread(target=push)
     thread.start()
     try:
-        received = await asyncio.wait_for(collect(promise), timeout=5)
+        received = await asyncio.wait_for(collect(promise), timeout=HANG_GUARD)
     finally:
         thread.join()
 
@@ -851,7 +852,7 @@ async def test_messages_pushed_from_an_executor_reach_an_async_consumer_in_order
 
     consumer = asyncio.ensure_future(collect(sequence))
     await asyncio.get_running_loop().run_in_executor(None, push)
-    promises = await asyncio.wait_for(consumer, timeout=5)
+    promises = await asyncio.wait_for(consumer, timeout=HANG_GUARD)
 
     assert [str(promise) for promise in promises] == texts
     assert [message.text for message in await sequence] == texts
@@ -871,7 +872,7 @@ async def test_a_sequence_fed_from_a_thread_wakes_its_reader_at_each_message() -
     def push() -> None:
         for index, event in enumerate(read):
             subject.on_next(f"message {index}")
-            if not event.wait(timeout=10):
+            if not event.wait(timeout=HANG_GUARD):
                 late.append(index)
         subject.on_completed()
 
@@ -957,7 +958,7 @@ async def test_awaiting_a_stream_of_a_synchronous_observable_completes(
 ) -> None:
     stream = make()
 
-    resolved = await asyncio.wait_for(stream.aresolve(), timeout=5)
+    resolved = await asyncio.wait_for(stream.aresolve(), timeout=HANG_GUARD)
 
     assert str(resolved) == text
     assert stream.done
