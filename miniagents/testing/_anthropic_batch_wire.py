@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from miniagents.testing._anthropic_wire import AnthropicWire
-from miniagents.testing._batch_wire import Answer, BatchWire, page
+from miniagents.testing._batch_wire import Answer, BatchWire, iso_time, page
 from miniagents.testing._batches import (
     EXPIRY_SECONDS,
     BatchRequest,
@@ -115,7 +114,7 @@ class AnthropicBatchAPI(BatchWire):
         }
 
     def _results(self, batch_id: str) -> Answer:
-        batch = next((each for each in self._batches.created if each.id == batch_id), None)
+        batch = self._known(batch_id)
         if batch is None:
             return self._missing(batch_id)
         if not batch.ended:
@@ -138,10 +137,6 @@ class AnthropicBatchAPI(BatchWire):
         return 404, self._error(404, f"No message batch {batch_id!r}.")
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
 def _batch_object(batch: FakeBatch, base: str, *, fresh: bool = False) -> dict[str, Any]:
     """The batch as the API shows it (``fresh``: as created, before any look)."""
     ended = batch.ended and not fresh
@@ -162,10 +157,10 @@ def _batch_object(batch: FakeBatch, base: str, *, fresh: bool = False) -> dict[s
             "canceled": counts["canceled"] if ended else 0,
             "expired": (counts["expired"] if ended else 0),
         },
-        "ended_at": _iso(batch.ended_at or batch.created_at) if ended else None,
-        "created_at": _iso(batch.created_at),
-        "expires_at": _iso(batch.created_at + EXPIRY_SECONDS),
+        "ended_at": iso_time(batch.ended_at or batch.created_at) if ended else None,
+        "created_at": iso_time(batch.created_at),
+        "expires_at": iso_time(batch.created_at + EXPIRY_SECONDS),
         "archived_at": None,
-        "cancel_initiated_at": _iso(batch.created_at) if batch.cancel_asked else None,
+        "cancel_initiated_at": iso_time(batch.created_at) if batch.cancel_asked else None,
         "results_url": f"{base}/v1/messages/batches/{batch.id}/results" if ended else None,
     }

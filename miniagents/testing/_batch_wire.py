@@ -5,7 +5,7 @@ OpenAI's Files and Batch APIs (``_openai_batch_wire``), Anthropic's Message Batc
 request to an answer, a status and a JSON object or the bytes of a file; :class:`BatchWire`
 writes that answer (or none, for a creation the test stalls), and :func:`page` cuts a
 listing of batches the way the APIs do (the latest first, ``limit`` of them after the id
-the client gives).
+the client gives); :func:`iso_time` writes a time as Anthropic's and Gemini's do.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -20,7 +21,7 @@ from miniagents.testing._batches import BatchProvider, FakeBatch, FakeBatches, U
 from miniagents.testing._http import Exchange
 from miniagents.testing._wire import Wire, dumps
 
-__all__ = ["Answer", "BatchWire", "page"]
+__all__ = ["Answer", "BatchWire", "iso_time", "page"]
 
 Answer = tuple[int, dict[str, Any] | bytes]
 """A status, and a JSON object or the bytes of a file."""
@@ -93,6 +94,10 @@ class BatchWire:
         except ValueError:
             return None, (400, self._error(400, not_json))
 
+    def _known(self, batch_id: str) -> FakeBatch | None:
+        """The batch ``batch_id``, not counted as a look (``None``: no such batch)."""
+        return next((batch for batch in self._batches.created if batch.id == batch_id), None)
+
     def _look(self, batch_id: str, shown: Callable[[FakeBatch], dict[str, Any]]) -> Answer:
         """The batch as ``shown`` (or the failure a test scripted for a look, or a 404)."""
         failing = self._batches.take_look_failure()
@@ -138,3 +143,8 @@ def page(
         ids = [batch.id for batch in listed]
         listed = listed[ids.index(after) + 1 :] if after in ids else []
     return listed[:limit], len(listed) > limit
+
+
+def iso_time(seconds: float) -> str:
+    """A time (seconds since the epoch) as the APIs write it: ISO 8601 in UTC, with ``Z``."""
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")

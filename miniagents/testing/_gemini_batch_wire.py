@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from miniagents.testing._batch_wire import Answer, BatchWire, page
+from miniagents.testing._batch_wire import Answer, BatchWire, iso_time, page
 from miniagents.testing._batches import BatchRequest, FakeBatch, Unanswered
 from miniagents.testing._gemini_wire import GeminiWire
 
@@ -158,10 +157,6 @@ def _dig(value: object, *names: str) -> object:
     return value
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
 def _operation(batch: FakeBatch, *, fresh: bool = False) -> dict[str, Any]:
     """The batch as the API shows it: an operation (``fresh``: as created, before any look)."""
     ended = batch.ended and not fresh
@@ -173,8 +168,8 @@ def _operation(batch: FakeBatch, *, fresh: bool = False) -> dict[str, Any]:
         "name": batch.id,
         "displayName": batch.metadata.get("displayName", ""),
         "state": state,
-        "createTime": _iso(batch.created_at),
-        "updateTime": _iso(batch.ended_at or batch.created_at),
+        "createTime": iso_time(batch.created_at),
+        "updateTime": iso_time(batch.ended_at or batch.created_at),
         "batchStats": {
             "requestCount": str(len(batch.requests)),
             "successfulRequestCount": str(counts["succeeded"] if ended else 0),
@@ -185,7 +180,7 @@ def _operation(batch: FakeBatch, *, fresh: bool = False) -> dict[str, Any]:
     operation: dict[str, Any] = {"name": batch.id, "metadata": metadata, "done": ended}
     if not ended:
         return operation
-    metadata["endTime"] = _iso(batch.ended_at or batch.created_at)
+    metadata["endTime"] = iso_time(batch.ended_at or batch.created_at)
     if batch.ending == "failed":
         operation["error"] = {"code": 3, "message": batch.failure or "The batch failed."}
         return operation

@@ -170,7 +170,7 @@ class OpenAIBatchAPI(BatchWire):
         return 200, _batch_object(batch, fresh=True)
 
     def _cancel(self, batch_id: str) -> Answer:
-        batch = self._batches.get(batch_id) if batch_id in _ids(self._batches) else None
+        batch = self._known(batch_id)
         if batch is None:
             return _missing("batch", batch_id)
         if batch.ended:
@@ -239,10 +239,6 @@ _UNRUN = {
     "batch_expired": "This request could not be executed before the completion window expired.",
     "batch_cancelled": "This request was not executed because the batch was cancelled.",
 }
-
-
-def _ids(batches: FakeBatches) -> set[str]:
-    return {batch.id for batch in batches.created}
 
 
 def _status(batch: FakeBatch) -> str:

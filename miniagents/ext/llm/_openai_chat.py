@@ -37,7 +37,12 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
-from miniagents.ext.llm.sdk_calls import check_one_reply, sdk_arguments, whole_reply
+from miniagents.ext.llm.sdk_calls import (
+    check_one_reply,
+    sdk_arguments,
+    tool_declaration,
+    whole_reply,
+)
 from miniagents.ext.llm.sdk_errors import adrain_closed
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -280,10 +285,7 @@ def _content(item: PromptText) -> str | list[dict[str, Any]]:
 
 
 def _tool(tool: Tool) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
-    if tool.description:
-        function["description"] = tool.description
-    return {"type": "function", "function": function}
+    return {"type": "function", "function": tool_declaration(tool, parameters=tool.parameters)}
 
 
 def _response_format(output: OutputFormat) -> dict[str, Any]:

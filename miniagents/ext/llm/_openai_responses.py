@@ -46,7 +46,7 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
-from miniagents.ext.llm.sdk_calls import sdk_arguments, whole_reply
+from miniagents.ext.llm.sdk_calls import sdk_arguments, tool_declaration, whole_reply
 from miniagents.ext.llm.sdk_errors import adrain_closed, reported_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
@@ -243,15 +243,7 @@ def _content(item: PromptText) -> str | list[dict[str, Any]]:
 
 def _tool(tool: Tool) -> dict[str, Any]:
     """A function tool; not strict, since a tool's schema need not meet strict mode's rules."""
-    described: dict[str, Any] = {
-        "type": "function",
-        "name": tool.name,
-        "parameters": tool.parameters,
-        "strict": False,
-    }
-    if tool.description:
-        described["description"] = tool.description
-    return described
+    return {"type": "function", **tool_declaration(tool, parameters=tool.parameters, strict=False)}
 
 
 def _text_format(output: OutputFormat) -> dict[str, Any]:

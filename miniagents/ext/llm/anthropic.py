@@ -57,11 +57,11 @@ from miniagents.ext.llm.sdk_calls import (
     client_with_options,
     import_sdk,
     sdk_arguments,
+    tool_declaration,
     whole_reply,
 )
 from miniagents.ext.llm.sdk_errors import adrain_closed, translate_loaded_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
-from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
 
 if TYPE_CHECKING:
@@ -245,7 +245,9 @@ def _request(
     if call.system:
         arguments["system"] = call.system
     if call.tools:
-        arguments["tools"] = [_tool(tool) for tool in call.tools]
+        arguments["tools"] = [
+            tool_declaration(tool, input_schema=tool.parameters) for tool in call.tools
+        ]
     if call.output_format is not None:
         _ask_output_format(create, arguments, call.output_format)
     return create, _messages(call), arguments
@@ -398,13 +400,6 @@ def _ask_output_format(create: Any, arguments: dict[str, object], output: Output
         body = arguments.get("extra_body")
         body = {**(body if isinstance(body, Mapping) else {}), "output_config": config}
         arguments["extra_body"] = body
-
-
-def _tool(tool: Tool) -> dict[str, Any]:
-    described: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters}
-    if tool.description:
-        described["description"] = tool.description
-    return described
 
 
 P = ParamSpec("P")

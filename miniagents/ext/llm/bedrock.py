@@ -82,6 +82,7 @@ from miniagents.ext.llm.sdk_calls import (
     base_url_source,
     check_base_url,
     import_sdk,
+    tool_declaration,
 )
 from miniagents.ext.llm.sdk_errors import (
     _made,
@@ -427,10 +428,7 @@ def _arguments(client: Any, call: LLMCall, options: BedrockOptions) -> dict[str,
 
 
 def _tool(tool: Tool) -> dict[str, Any]:
-    spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": tool.parameters}}
-    if tool.description:
-        spec["description"] = tool.description
-    return {"toolSpec": spec}
+    return {"toolSpec": tool_declaration(tool, inputSchema={"json": tool.parameters})}
 
 
 def _messages(call: LLMCall) -> list[dict[str, Any]]:

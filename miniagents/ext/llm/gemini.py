@@ -80,10 +80,10 @@ from miniagents.ext.llm.sdk_calls import (
     check_base_url,
     check_one_reply,
     import_sdk,
+    tool_declaration,
 )
 from miniagents.ext.llm.sdk_errors import _made, transient_status, translate_transport_error
 from miniagents.ext.tools.messages import ToolCallMessage
-from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents.context import MiniAgents
 
 if TYPE_CHECKING:
@@ -473,7 +473,9 @@ def _config(call: LLMCall, options: GeminiOptions) -> Any:
     if call.system:
         config["system_instruction"] = call.system
     if call.tools:
-        declarations = [_declaration(tool) for tool in call.tools]
+        declarations = [
+            tool_declaration(tool, parameters_json_schema=tool.parameters) for tool in call.tools
+        ]
         config["tools"] = [*config.get("tools", ()), {"function_declarations": declarations}]
     # the agent runs the tools: the SDK's own loop (for Python functions) stays off
     config.setdefault("automatic_function_calling", {"disable": True})
@@ -521,13 +523,6 @@ def _config_class() -> Any:
             return False
 
     return _Config
-
-
-def _declaration(tool: Tool) -> dict[str, Any]:
-    declared: dict[str, Any] = {"name": tool.name, "parameters_json_schema": tool.parameters}
-    if tool.description:
-        declared["description"] = tool.description
-    return declared
 
 
 def _contents(call: LLMCall) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from miniagents.ext.llm.provider import (
     check_kind,
     check_sampling,
 )
+from miniagents.ext.tools.tool import Tool
 
 __all__ = [
     "SDKOptions",
@@ -44,6 +45,7 @@ __all__ = [
     "import_sdk",
     "recent_http_error",
     "sdk_arguments",
+    "tool_declaration",
     "whole_reply",
 ]
 
@@ -467,6 +469,17 @@ def recent_http_error(seconds: float) -> BaseException | None:
     if noted is None or noted[0] < asyncio.get_running_loop().time() - seconds:
         return None
     return noted[1]
+
+
+def tool_declaration(tool: Tool, **schema: object) -> dict[str, Any]:
+    """``tool`` as a request declares it: its name, ``schema``, then its description if any.
+
+    ``schema``: the API's own fields, e.g. ``input_schema=tool.parameters``.
+    """
+    declared: dict[str, Any] = {"name": tool.name, **schema}
+    if tool.description:
+        declared["description"] = tool.description
+    return declared
 
 
 def whole_reply(reply: Any, provider: str) -> Any:
