@@ -448,11 +448,29 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
             Raises:
                 SyncReadError: always, saying to use ``async for`` or ``await``.
             """
-            raise SyncReadError(
-                "A MessagePromise streams its tokens, so it is read asynchronously: "
-                "use `async for token in message:` for each token as it comes, or "
-                "`message = await message` for the whole message (then `message.text`)."
+            _refuse_sync_read(
+                "A MessagePromise streams its tokens, so it is read asynchronously",
+                each="`async for token in message:` for each token as it comes",
+                whole="`message = await message` for the whole message (then `message.text`)",
             )
+
+
+def _refuse_sync_read(subject: str, *, each: str, whole: str) -> NoReturn:
+    """Refuse a synchronous read (``for``, ``list()``, ``in``, an index) of a stream of messages.
+
+    The one refusal of a ``MessagePromise`` and a ``MessageSequencePromise`` read so (their
+    ``__getitem__``, hidden from mypy): a sentence naming the ``async for`` and the ``await``
+    that read them.
+
+    Args:
+        subject: What was read, and that it is read asynchronously (the sentence's start).
+        each: The ``async for`` that reads it piece by piece, and what each piece is.
+        whole: The ``await`` that reads it whole, and what that gives.
+
+    Raises:
+        SyncReadError: always.
+    """
+    raise SyncReadError(f"{subject}: use {each}, or {whole}.")
 
 
 _NO_METADATA = FrozenDict()

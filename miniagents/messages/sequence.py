@@ -31,9 +31,9 @@ from reactivex.disposable import Disposable
 from miniagents.messages._collect import AsyncPart, Segment, collect
 from miniagents.messages._flatten import FlattenSource, LoopObservable
 from miniagents.messages._resolve import messages_in_order
-from miniagents.messages.errors import MessageTupleFieldError, SyncReadError
+from miniagents.messages.errors import MessageTupleFieldError
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessagePromise, MessageT_co
+from miniagents.messages.message_promise import MessagePromise, MessageT_co, _refuse_sync_read
 from miniagents.promising.errors import (
     IncompleteStreamError,
     StreamArgumentError,
@@ -170,11 +170,11 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
             Raises:
                 SyncReadError: always, saying to use ``async for`` or ``await``.
             """
-            raise SyncReadError(
-                f"A {type(self).__name__} is read asynchronously, as its messages stream: "
-                "use `async for message in sequence:` for each message as it starts, or "
-                "`messages = await sequence` for all of them, complete (a MessageTuple, which "
-                "`for`, `len()` and indexes take)."
+            _refuse_sync_read(
+                f"A {type(self).__name__} is read asynchronously, as its messages stream",
+                each="`async for message in sequence:` for each message as it starts",
+                whole="`messages = await sequence` for all of them, complete (a MessageTuple, "
+                "which `for`, `len()` and indexes take)",
             )
 
     def __init__(

@@ -38,7 +38,6 @@ from collections.abc import (
     Iterator,
     Mapping,
     Sequence,
-    Sized,
 )
 from dataclasses import dataclass
 from typing import Any, Generic, TypeGuard
@@ -62,7 +61,12 @@ from miniagents.pipeline.errors import (
 )
 from miniagents.pipeline.item_result import ItemResult
 from miniagents.pipeline.item_runner import ItemRunner
-from miniagents.pipeline.progress import ProgressBar, check_progress_options, progress_bar
+from miniagents.pipeline.progress import (
+    ProgressBar,
+    check_progress_options,
+    known_total,
+    progress_bar,
+)
 from miniagents.promising import StreamedPromise
 from miniagents.promising.errors import StreamLimitError
 from miniagents.promising.limits import Overflow, checked_overflow
@@ -385,8 +389,8 @@ class Pipeline(Generic[T, ReplyT]):
             if runner is not None:  # e.g. DBOS launched: not part of any try's timeout
                 await context.run(asyncio.ensure_future, runner.aready())
             total = settings.total
-            if total is None and isinstance(items, Sized):
-                total = _length(items)
+            if total is None:
+                total = known_total(items)
             bar = context.run(progress_bar, settings.progress, total, settings.description)
         except BaseException as error:
             try:
@@ -683,18 +687,6 @@ async def _close_unread(items: Iterable[T] | AsyncIterable[T] | Observable[T]) -
         close = getattr(items, "close", None)
         if close is not None:
             close()
-
-
-def _length(items: Sized) -> int | None:
-    """The number of ``items`` for the progress bar, or ``None`` if their ``__len__`` fails.
-
-    A user's ``__len__`` may refuse (a lazy query that knows its length only once run):
-    the run goes on with the total unknown, as for items that are not ``Sized``.
-    """
-    try:
-        return len(items)
-    except Exception:  # (any error of a user's __len__: no total, no failure)
-        return None
 
 
 async def _aiter_items(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import Protocol, TypeAlias
 
 from miniagents.arguments import check_count, check_flag, refused_argument
@@ -37,6 +37,7 @@ __all__ = [
     "ProgressReading",
     "add_progress_meter",
     "check_progress_options",
+    "known_total",
     "progress_bar",
 ]
 
@@ -134,6 +135,25 @@ class ProgressBar:
                 self._bar.set_postfix_str(self.postfix(), refresh=True)
             self._bar.close()
             self._bar = None
+
+
+def known_total(items: object) -> int | None:
+    """The number of ``items`` for a progress bar's total, or ``None`` if it is not known.
+
+    Items that are not ``Sized`` (a generator, an async iterable) have no total, nor have
+    items whose ``__len__`` fails: a user's ``__len__`` may refuse (a lazy query that knows
+    its length only once run), and the run goes on with the total unknown. Both pipelines
+    (``pipeline`` and ``ray_pipeline``) read their total with it.
+
+    Args:
+        items: The items of a run, as given to the pipeline.
+    """
+    if not isinstance(items, Sized):
+        return None
+    try:
+        return len(items)
+    except Exception:  # (any error of a user's __len__: no total, no failure)
+        return None
 
 
 def progress_bar(show: bool | None, total: int | None, description: str) -> ProgressBar:

@@ -19,7 +19,7 @@ import functools
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic
@@ -38,7 +38,7 @@ from miniagents.messages import Message, MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.pipeline import ItemResult as ItemResult
 from miniagents.pipeline.local import item_input_error
-from miniagents.pipeline.progress import ProgressBar, progress_bar
+from miniagents.pipeline.progress import ProgressBar, known_total, progress_bar
 
 __all__ = ["ItemResult", "PipelineRun", "Settings", "is_dataset"]
 
@@ -101,8 +101,8 @@ class PipelineRun(Generic[T, ReplyT]):
         self.in_order_of_completion: deque[ItemResult[T, ReplyT]] = deque()
         self.next_index = 0
         total = settings.total
-        if total is None and rows is items and isinstance(items, Sized):  # not a Dataset
-            total = len(items)
+        if total is None and rows is items:  # not a Dataset
+            total = known_total(items)
         try:
             self.bar: ProgressBar = progress_bar(
                 settings.show_progress, total, settings.description

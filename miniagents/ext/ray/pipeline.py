@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, overload
@@ -170,7 +171,9 @@ class RayPipeline(Generic[T, ReplyT]):
         ended: asyncio.Queue[tuple[Any, concurrent.futures.Future[Any]]] = asyncio.Queue()
 
         def put(ref: Any, future: concurrent.futures.Future[Any]) -> None:
-            if not loop.is_closed():  # (a batch cancelled as the run closed may end later)
+            # In Ray's thread. A batch cancelled as the run closed may end after the loop has
+            # closed, even between a look at the loop and the call: its end is nobody's then.
+            with contextlib.suppress(RuntimeError):  # ("Event loop is closed")
                 loop.call_soon_threadsafe(ended.put_nowait, (ref, future))
 
         run = self._run(put)

@@ -224,6 +224,27 @@ def test_the_progress_bar_is_shown_when_asked_and_not_when_stderr_is_no_terminal
     assert "3/3" in shown
 
 
+class _UnsizableRows:
+    """Rows that iterate but whose ``__len__`` fails (as a lazy query's may)."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["a", "b", "c"])
+
+    def __len__(self) -> int:
+        raise TypeError("this query does not know its length before it runs")
+
+
+def test_items_whose_len_fails_run_every_item_with_the_total_unknown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the TypeError of __len__ ended the run before (from the bar's total), as the local
+    # pipeline's did before it read its total with known_total
+    results = list(ray_pipeline(upper_agent, _UnsizableRows(), progress=True, num_cpus=0.5))
+    assert [str(result.get()) for result in results] == ["A", "B", "C"]
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.search(r"\b3item \[", last), last  # a count with no total ("3/3" with one)
+
+
 def test_a_pipeline_runs_once_and_checks_its_settings() -> None:
     pipeline = ray_pipeline(upper_agent, ["a"], num_cpus=0.5)
     assert [str(result.get()) for result in pipeline] == ["A"]

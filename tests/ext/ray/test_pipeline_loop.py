@@ -7,7 +7,9 @@ batches on their way.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -105,3 +107,59 @@ def test_the_plain_loops_work_per_batch_does_not_grow_with_the_batches_in_flight
     # Before, each wait handed ray.wait every batch on its way: 500 in flight cost about
     # 500 refs looked at per result (nearly 1,000,000 here).
     assert handed + CountedRef.compared <= len(items)
+
+
+class _LateRef:
+    """An object ref whose batch ends only when the test says (after the loop has closed)."""
+
+    def __init__(self) -> None:
+        self._future: concurrent.futures.Future[list[tuple[bool, bytes]]] = (
+            concurrent.futures.Future()
+        )
+
+    def future(self) -> concurrent.futures.Future[list[tuple[bool, bytes]]]:
+        return self._future
+
+
+def test_a_batch_that_ends_as_the_async_loops_event_loop_closes_is_let_go_of(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ref = _LateRef()
+    task = _LateTask(ref)
+    cancelled: list[object] = []
+    monkeypatch.setattr(ray, "remote", lambda **options: lambda function: task)
+    monkeypatch.setattr(ray, "cancel", cancelled.append)
+    loop = asyncio.new_event_loop()
+
+    async def leave_with_the_batch_running() -> None:
+        task.sent = asyncio.Event()
+        results = aiter(ray_pipeline(upper_agent, ["a"], progress=False))
+        first = asyncio.ensure_future(anext(results))
+        await task.sent.wait()  # the batch was sent: its end is watched
+        first.cancel()  # the consumer leaves: the run closes, Ray's cancel is asked
+        with pytest.raises(asyncio.CancelledError):
+            await first
+
+    loop.run_until_complete(leave_with_the_batch_running())
+    assert cancelled == [ref]
+    # The race: Ray's thread looked at the loop just before it closed, and called it after.
+    monkeypatch.setattr(loop, "is_closed", lambda: False)
+    loop.close()
+    with caplog.at_level(logging.ERROR, logger="concurrent.futures"):
+        ref.future().set_result([])  # the batch ends late, in "Ray's" thread
+    # Before, call_soon_threadsafe's RuntimeError ("Event loop is closed") was raised in
+    # the future's callback, which concurrent.futures logs as an error.
+    assert caplog.records == []
+
+
+class _LateTask:
+    """A Ray remote function whose one batch is ``ref``; ``sent`` is set as it is sent."""
+
+    def __init__(self, ref: _LateRef) -> None:
+        self._ref = ref
+        self.sent: asyncio.Event | None = None
+
+    def remote(self, batch: list[bytes], carrier: object) -> _LateRef:
+        assert self.sent is not None
+        self.sent.set()
+        return self._ref
