@@ -21,15 +21,20 @@ fireworks  as together
 azure      the deployment in the path; ``api-version`` and an ``api-key`` header required
            (404, 401); a first chunk with no choices (``prompt_filter_results``)
 ========== ==================================================================================
+
+Each takes the ``temperature`` range its server documents, as its agent checks it
+(``CompatibleServer.most_temperature``): OpenAI's 0 to 2 for the hosted ones that
+document it, any temperature of at least 0 for the local servers and Together.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, get_args
 from urllib.parse import parse_qs, urlsplit
 
-from miniagents.ext.llm.compatible import ServerName
+from miniagents.ext.llm.compatible import SERVERS, ServerName
 from miniagents.testing._openai_wire import OpenAIWire, chat_usage, include_usage
 from miniagents.testing._wire import Event, Rendering, StreamPlan, parts_of
 
@@ -47,8 +52,10 @@ _COMMENT = "comment"  # the event "name" of an SSE comment line
 class CompatibleWire(OpenAIWire):
     """Chat Completions as one OpenAI-compatible server speaks it (see the module)."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: ServerName) -> None:
         self.server = server
+        most = SERVERS[server].most_temperature
+        self.ranges = {**self.ranges, "temperature": (0, math.inf if most is None else most)}
 
     def route(self, path: str, body: object) -> tuple[str | None, bool]:
         """The body's model and ``stream`` (Azure: the deployment of the path)."""

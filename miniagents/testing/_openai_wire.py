@@ -71,6 +71,8 @@ class OpenAIWire(Wire):
     call_prefix = "call_fake"
     stop_reasons = ("stop", "tool_calls")
     reasons = ANTHROPIC_TO_OPENAI
+    ranges: Mapping[str, tuple[float, float]] = _RANGES
+    """The numeric options it checks, with their ranges (a server's dialect may differ)."""
 
     def validate(self, body: object) -> str | None:
         """Why the API would refuse this body: a missing field, an option out of range, or
@@ -80,7 +82,7 @@ class OpenAIWire(Wire):
             return problem
         messages = body["messages"]
         return (
-            check_ranges(body, _RANGES)
+            check_ranges(body, self.ranges)
             or _check_roles(messages)
             or _check_tool_messages(messages)
             or _check_images(messages)

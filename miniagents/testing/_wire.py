@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -341,5 +342,7 @@ def check_ranges(body: object, ranges: Mapping[str, tuple[float, float]]) -> str
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{name}: Input should be a valid number"
         if not low <= value <= high:
+            if high == math.inf:
+                return f"{name}: Input should be greater than or equal to {low}, got {value}"
             return f"{name}: Input should be between {low} and {high}, got {value}"
     return None

@@ -55,7 +55,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 APIS = ("chat", "responses", "anthropic", "gemini", "bedrock", "ollama")
@@ -496,7 +496,9 @@ def our_agent(api: str, model: str, client: Any) -> Any:
         return ollama_agent.fork(model=model, async_client=client)
     from miniagents.ext.llm.openai import openai_agent
 
-    api_name = "chat_completions" if api == "chat" else "responses"
+    api_name: Literal["chat_completions", "responses"] = (
+        "chat_completions" if api == "chat" else "responses"
+    )
     return openai_agent.fork(model=model, async_client=client, api=api_name)
 
 

@@ -140,9 +140,10 @@ async def test_a_tool_that_raises_is_a_failed_step_and_the_agent_goes_on(
         """Fails."""
         raise RuntimeError(f"no weather for {city}")
 
+    answers: list[CallTool | str] = [CallTool("explode", {"city": "Oslo"}), "Sorry."]
     agent = offline_agent.fork(
         alias="UNLUCKY",
-        reply=iter([CallTool("explode", {"city": "Oslo"}), "Sorry."]),
+        reply=iter(answers),
         tools=[explode],
     )
     tree = await _tree(agent)

@@ -88,8 +88,9 @@ async def test_times_are_those_of_the_replies_first_and_last_tokens(
 async def test_the_first_token_is_the_texts_not_a_tool_calls(
     virtual_clock: VirtualClock,  # noqa: F811
 ) -> None:
+    answers: list[CallTool | str] = [CallTool("get_weather", {"city": "Oslo"}), "Sunny, it says."]
     agent = offline_agent.fork(
-        reply=iter([CallTool("get_weather", {"city": "Oslo"}), "Sunny, it says."]),
+        reply=iter(answers),
         tools=[get_weather],
         token_delay=DELAY,
     )

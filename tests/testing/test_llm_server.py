@@ -750,6 +750,33 @@ def test_numeric_options_out_of_the_api_range_are_refused(
     assert body["error"]["message"] == "temperature: Input should be between 0 and 2, got 2.5"
 
 
+@pytest.mark.parametrize(
+    ("server", "most"), [("ollama", None), ("vllm", None), ("together", None), ("groq", 2)]
+)
+def test_each_compatible_dialect_takes_its_servers_temperature_range(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    server: str,
+    most: float | None,
+) -> None:
+    # every dialect refused a temperature above 2, as OpenAI does: a local server takes more
+    path = f"/{server}/v1/chat/completions"
+    base = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
+    fake_llm.reply("Hot.")
+    status, body = post_json(fake_llm, path, {**base, "temperature": 3.5})
+    if most is None:
+        assert (status, body["choices"][0]["message"]["content"]) == (200, "Hot.")
+        status, body = post_json(fake_llm, path, {**base, "temperature": -1})
+        assert (status, body["error"]["message"]) == (
+            400,
+            "temperature: Input should be greater than or equal to 0, got -1",
+        )
+    else:
+        assert (status, body["error"]["message"]) == (
+            400,
+            "temperature: Input should be between 0 and 2, got 3.5",
+        )
+
+
 # -- waiting for the server -----------------------------------------------------------------
 
 

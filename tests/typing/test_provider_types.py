@@ -171,5 +171,34 @@ def check_a_list_of_every_provider_agent_joins_to_any_llm_agent() -> None:
     assert_type(answers[0].inquire(), MessageSequencePromise[LLMReply[AnthropicMessage]])
 
 
+def check_each_agents_fork_is_typed_by_its_options() -> None:
+    # fork took any keyword of any type (``**kwargs: object``): each agent's forks are
+    # checked by name and type as its bind is, besides fork's own alias, description, ...
+    ollama_agent.fork(temperature="x")  # type: ignore[arg-type]
+    ollama_agent.fork(temprature=0.5)  # type: ignore[call-arg]
+    openai_agent.fork(alias="A", model="gpt-4o-mini", api="chat")  # type: ignore[arg-type]
+    anthropic_agent.fork(max_tokens="100")  # type: ignore[arg-type]
+    anthropic_agent.fork(seed=1)  # type: ignore[call-arg]  # (not Anthropic's)
+    gemini_agent.fork(top_k="40")  # type: ignore[arg-type]
+    bedrock_agent.fork(region=1)  # type: ignore[arg-type]
+    offline_agent.fork(token_delay="0")  # type: ignore[arg-type]
+    offline_agent.fork(top_k=3)  # type: ignore[call-arg]  # (not the offline model's)
+    gemini_agent.fork(alias=1)  # type: ignore[arg-type]
+    gemini_agent.fork(max_concurrency="2")  # type: ignore[arg-type]
+    # the right ones, with fork's own keywords beside them, give an agent of its class
+    assert_type(
+        gemini_agent.fork(alias="G", description="d", max_concurrency=2, top_k=40), GeminiAgent
+    )
+    assert_type(bedrock_agent.fork(start_asap=False, region="us-east-1"), BedrockAgent)
+    local = ollama_agent.fork(alias="LOCAL", temperature=3.0)
+    assert_type(local.inquire("Hi"), MessageSequencePromise[LLMReply[CompatibleMessage]])
+    local = ollama_agent
+    # an agent of any provider forks with the arguments every LLM agent takes
+    for agent in [gemini_agent, bedrock_agent]:
+        assert_type(agent.fork(alias="A", model="m"), AnyLLMAgent[AssistantMessage])
+        agent.fork(model=1)  # type: ignore[arg-type]
+        agent.fork(region="us-east-1")  # type: ignore[call-arg]  # (Bedrock's own)
+
+
 def test_provider_types_pass_mypy() -> None:
     assert_passes_mypy(__file__)

@@ -17,6 +17,8 @@ from miniagents.ext.llm.sdk_calls import SDKOptions
 if TYPE_CHECKING:
     import openai as openai_sdk
 
+    from miniagents.ext.llm.llm_agent import _ForkArguments
+
 __all__ = ["OpenAIOptions"]
 
 
@@ -76,3 +78,10 @@ class OpenAIOptions(SDKOptions):
             presence_penalty=self.presence_penalty,
             frequency_penalty=self.frequency_penalty,
         )
+
+
+if TYPE_CHECKING:
+
+    @dataclass(frozen=True, kw_only=True)
+    class _OpenAIFork(OpenAIOptions, _ForkArguments):
+        """What the OpenAI and OpenAI-compatible agents' ``fork`` takes (``_TypedFork``)."""

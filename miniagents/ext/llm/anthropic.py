@@ -67,6 +67,8 @@ from miniagents.miniagents.context import MiniAgents
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
 
+    from miniagents.ext.llm.llm_agent import _ForkArguments, _TypedFork
+
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "AnthropicAgent",
@@ -405,10 +407,20 @@ def _ask_output_format(create: Any, arguments: dict[str, object], output: Output
 P = ParamSpec("P")
 
 
+if TYPE_CHECKING:
+
+    @dataclass(frozen=True, kw_only=True)
+    class _AnthropicFork(AnthropicOptions, _ForkArguments):
+        """What ``anthropic_agent.fork`` takes: its arguments, and a fork's name and limits."""
+
+
 class AnthropicAgent(LLMAgent[P, AnthropicMessage], AnyLLMAgent[AnthropicMessage]):
     """The class of ``anthropic_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+        fork = _TypedFork(_AnthropicFork)  # type: ignore[assignment]  # (its options, by name)
 
 
 anthropic_agent = AnthropicAgent.of(

@@ -97,6 +97,8 @@ from miniagents.miniagents.context import MiniAgents
 if TYPE_CHECKING:
     from types_aiobotocore_bedrock_runtime import BedrockRuntimeClient
 
+    from miniagents.ext.llm.llm_agent import _ForkArguments, _TypedFork
+
 __all__ = [
     "REFUSAL_REASONS",
     "BedrockAgent",
@@ -618,10 +620,20 @@ def _raised_in(error: BaseException, module: str) -> bool:
 P = ParamSpec("P")
 
 
+if TYPE_CHECKING:
+
+    @dataclass(frozen=True, kw_only=True)
+    class _BedrockFork(BedrockOptions, _ForkArguments):
+        """What ``bedrock_agent.fork`` takes: its arguments, and a fork's name and limits."""
+
+
 class BedrockAgent(LLMAgent[P, BedrockMessage], AnyLLMAgent[BedrockMessage]):
     """The class of ``bedrock_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+        fork = _TypedFork(_BedrockFork)  # type: ignore[assignment]  # (its options, by name)
 
 
 bedrock_agent = BedrockAgent.of(

@@ -68,7 +68,7 @@ import math
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, ParamSpec, cast, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, cast, get_args
 
 from miniagents.ext.llm._openai_chat import chat_reply
 from miniagents.ext.llm._openai_options import OpenAIOptions
@@ -91,6 +91,10 @@ from miniagents.ext.llm.sdk_calls import (
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
+
+if TYPE_CHECKING:
+    from miniagents.ext.llm._openai_options import _OpenAIFork
+    from miniagents.ext.llm.llm_agent import _TypedFork
 
 __all__ = [
     "DEFAULT_AZURE_API_VERSION",
@@ -462,6 +466,9 @@ class CompatibleAgent(LLMAgent[P, CompatibleMessage], AnyLLMAgent[CompatibleMess
     """
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+        fork = _TypedFork(_OpenAIFork)  # type: ignore[assignment]  # (its options, by name)
 
 
 def _server_options(

@@ -89,6 +89,8 @@ from miniagents.miniagents.context import MiniAgents
 if TYPE_CHECKING:
     from google import genai
 
+    from miniagents.ext.llm.llm_agent import _ForkArguments, _TypedFork
+
 __all__ = [
     "REFUSAL_REASONS",
     "GeminiAgent",
@@ -641,10 +643,20 @@ def translate_gemini_error(error: BaseException) -> BaseException:
 P = ParamSpec("P")
 
 
+if TYPE_CHECKING:
+
+    @dataclass(frozen=True, kw_only=True)
+    class _GeminiFork(GeminiOptions, _ForkArguments):
+        """What ``gemini_agent.fork`` takes: its arguments, and a fork's name and limits."""
+
+
 class GeminiAgent(LLMAgent[P, GeminiMessage], AnyLLMAgent[GeminiMessage]):
     """The class of ``gemini_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+        fork = _TypedFork(_GeminiFork)  # type: ignore[assignment]  # (its options, by name)
 
 
 gemini_agent = GeminiAgent.of(

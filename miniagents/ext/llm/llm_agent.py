@@ -46,6 +46,7 @@ from typing import (
     TypeVar,
     Unpack,
     cast,
+    overload,
 )
 from weakref import WeakKeyDictionary
 
@@ -98,6 +99,43 @@ class LLMAgentOptions(TypedDict, total=False):
     budget: Budget | None
 
 
+if TYPE_CHECKING:  # (what types each LLM agent class's ``fork``: nothing of it runs)
+    F = ParamSpec("F")
+    AgentT = TypeVar("AgentT")
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class _ForkArguments:
+        """The keywords of ``MiniAgent.fork`` besides the agent's own arguments."""
+
+        alias: str | None = None
+        description: str | None = None
+        max_concurrency: int | None = None
+        start_asap: bool | Literal[Sentinel.DEFAULT] | None = None
+
+    class _TypedFork(Generic[F]):
+        """``fork`` typed as ``F``: an agent class's options with the ``_ForkArguments``.
+
+        A class of agents says ``fork = _TypedFork(_XFork)``, ``_XFork`` being a dataclass
+        of its options class and ``_ForkArguments``: mypy then checks each keyword of its
+        forks by name and type, and gives the fork the agent's own type. (A ``ParamSpec``
+        takes no keywords besides its own, so the agent's ``P`` cannot type ``fork``.)
+        """
+
+        def __init__(self, arguments: Callable[F, object]) -> None: ...
+
+        @overload
+        def __get__(self, agent: None, owner: type[object]) -> Self: ...
+
+        @overload
+        def __get__(self, agent: AgentT, owner: type[object]) -> Callable[F, AgentT]: ...
+
+        def __get__(self, agent: object, owner: type[object]) -> object: ...
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class _AnyLLMFork(LLMOptions, _ForkArguments):
+        """What ``AnyLLMAgent.fork`` takes: the arguments every LLM agent takes."""
+
+
 class AnyLLMAgent(Generic[AnswerT_co]):
     """An LLM agent of any provider, its answers ``AnswerT_co``: what a list of them is.
 
@@ -105,7 +143,9 @@ class AnyLLMAgent(Generic[AnswerT_co]):
     bedrock_agent.fork(model=...)]``, to ``AnyLLMAgent[AssistantMessage]``, whose
     ``inquire``, ``bind`` and ``as_operator`` take the arguments every LLM agent takes
     (:class:`LLMAgentOptions`, checked by name and type) and whose replies are typed
-    (``LLMReply[AssistantMessage]``); ``fork`` gives one of the same class. Every
+    (``LLMReply[AssistantMessage]``); ``fork`` takes them too, beside its own ``alias``,
+    ``description``, ``max_concurrency`` and ``start_asap``, and gives one of the same
+    class (each built-in provider's class types its ``fork`` by its own options). Every
     :class:`LLMAgent` is one. (Its methods are the ``MiniAgent``'s; this class only types
     them.)
     """
@@ -129,17 +169,8 @@ class AnyLLMAgent(Generic[AnswerT_co]):
             """Start the agent now and send it its input later (``MiniAgent``'s)."""
             ...
 
-        def fork(
-            self,
-            *,
-            alias: str | None = None,
-            description: str | None = None,
-            max_concurrency: int | None = None,
-            start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
-            **kwargs: object,
-        ) -> Self:
-            """An agent of the same class with more arguments bound (``MiniAgent.fork``)."""
-            ...
+        fork = _TypedFork(_AnyLLMFork)
+        """An agent of the same class with more arguments bound (``MiniAgent.fork``)."""
 
         def bind(self, **options: Unpack[LLMAgentOptions]) -> Self:
             """``fork`` with the arguments typed (``MiniAgent.bind``)."""

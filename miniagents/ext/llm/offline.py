@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from miniagents.arguments import check_seconds, refused_argument
 from miniagents.ext.llm.errors import LLMConfigurationError
@@ -45,6 +45,9 @@ from miniagents.ext.llm.provider import (
     call_option,
     check_sampling,
 )
+
+if TYPE_CHECKING:
+    from miniagents.ext.llm.llm_agent import _ForkArguments, _TypedFork
 
 __all__ = [
     "CallTool",
@@ -304,10 +307,20 @@ def _pieces(text: str, stream: bool) -> list[str]:
 P = ParamSpec("P")
 
 
+if TYPE_CHECKING:
+
+    @dataclass(frozen=True, kw_only=True)
+    class _OfflineFork(OfflineOptions, _ForkArguments):
+        """What ``offline_agent.fork`` takes: its arguments, and a fork's name and limits."""
+
+
 class OfflineAgent(LLMAgent[P, OfflineMessage], AnyLLMAgent[OfflineMessage]):
     """The class of ``offline_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+        fork = _TypedFork(_OfflineFork)  # type: ignore[assignment]  # (its options, by name)
 
 
 offline_agent = OfflineAgent.of(

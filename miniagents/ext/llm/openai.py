@@ -18,7 +18,7 @@ response on OpenAI's side unless told not to (``extra_options={"store": False}``
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from miniagents.arguments import refused_argument
 from miniagents.ext.llm._openai_chat import chat_reply
@@ -31,6 +31,10 @@ from miniagents.ext.llm.provider import LLMCall, LLMEvent
 from miniagents.ext.llm.sdk_calls import base_url_source, client_with_options, import_sdk
 from miniagents.ext.llm.sdk_errors import translate_loaded_sdk_error
 from miniagents.miniagents.context import MiniAgents
+
+if TYPE_CHECKING:
+    from miniagents.ext.llm._openai_options import _OpenAIFork
+    from miniagents.ext.llm.llm_agent import _TypedFork
 
 __all__ = [
     "OpenAIAgent",
@@ -128,6 +132,9 @@ class OpenAIAgent(LLMAgent[P, OpenAIMessage], AnyLLMAgent[OpenAIMessage]):
     """The class of ``openai_agent`` and its forks, an ``AnyLLMAgent`` (see ``llm_agent``)."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+        fork = _TypedFork(_OpenAIFork)  # type: ignore[assignment]  # (its options, by name)
 
 
 openai_agent = OpenAIAgent.of(

@@ -124,6 +124,18 @@ def test_a_local_servers_agent_takes_a_temperature_above_2(name: ServerName) -> 
         agent.fork(temperature=-1)
 
 
+@pytest.mark.parametrize("name", ["ollama", "vllm", "lm_studio"])
+async def test_a_local_server_is_sent_a_temperature_above_2(
+    server: FakeLLMServer, name: ServerName
+) -> None:
+    # the fake's dialects refused a temperature above 2 for every server: a 400 here
+    server.reply("Hot.")
+    async with MiniAgents():
+        reply = await compatible_agent(name).fork(temperature=3.5).inquire("Hi", model="m")
+    assert reply[0].text == "Hot."
+    assert server.requests[0].json["temperature"] == 3.5
+
+
 async def test_a_hosted_server_refuses_a_temperature_above_its_range(
     server: FakeLLMServer,
 ) -> None:

@@ -411,8 +411,8 @@ AGENT_IDS = ["openai", "anthropic", "offline"]
             lambda: create_offline_agent(reply="x", token_dealy=0.2),  # type: ignore[call-arg]
             "token_dealy",
         ),
-        (lambda: anthropic_agent.fork(max_token=10), "max_token"),
-        (lambda: offline_agent.fork(temprature=0.5), "temprature"),
+        (lambda: anthropic_agent.fork(max_token=10), "max_token"),  # type: ignore[call-arg]
+        (lambda: offline_agent.fork(temprature=0.5), "temprature"),  # type: ignore[call-arg]
     ],
     ids=["create_openai_agent", "create_offline_agent", "fork", "fork-offline"],
 )
@@ -840,7 +840,7 @@ async def test_the_stall_timeout_comes_from_the_agent_else_the_contexts(
 
     slow = offline_agent.fork(reply="done", token_delay=30.0)
     if agent is not None:
-        slow = slow.fork(stall_timeout=None if agent == "none" else agent)
+        slow = slow.fork(stall_timeout=None if agent == "none" else agent)  # type: ignore[arg-type]
     async with MiniAgents(**setting(outer)), MiniAgents(**setting(inner)):  # type: ignore[arg-type]
         reply = slow.inquire("x")
         if stalls:

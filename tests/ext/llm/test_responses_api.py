@@ -273,7 +273,7 @@ async def test_an_api_that_is_neither_is_refused_and_the_reply_fails(
     fake_llm: FakeLLMServer,  # noqa: F811
     client: openai.AsyncOpenAI,
 ) -> None:
-    wrong = openai_agent.fork(model=MODEL, async_client=client, api="completions")
+    wrong = openai_agent.fork(model=MODEL, async_client=client, api="completions")  # type: ignore[arg-type]
     async with MiniAgents():
         reply = wrong.inquire("hi")
         with pytest.raises(LLMConfigurationError) as raised:

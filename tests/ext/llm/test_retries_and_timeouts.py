@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import weakref
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import anthropic
 import openai
@@ -38,7 +38,9 @@ async def agent(
         made: MiniAgent[..., Any] = anthropic_agent.fork(model="claude-test", async_client=client)
     else:
         client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, **settings)
-        api = "chat_completions" if request.param == "openai" else "responses"
+        api: Literal["chat_completions", "responses"] = (
+            "chat_completions" if request.param == "openai" else "responses"
+        )
         made = openai_agent.fork(model="gpt-test", async_client=client, api=api)
     async with client:
         yield made

@@ -129,7 +129,8 @@ def test_the_pricing_module_answers_none_for_what_the_table_does_not_know() -> N
 
 
 async def test_the_tool_loops_answer_sums_the_usage_and_cost_of_its_calls() -> None:
-    agent = priced.fork(reply=iter([CallTool("add", {"a": 2, "b": 3}), "It is 5."]), tools=[add])
+    answers: list[CallTool | str] = [CallTool("add", {"a": 2, "b": 3}), "It is 5."]
+    agent = priced.fork(reply=iter(answers), tools=[add])
     async with MiniAgents() as context:
         reply = await agent.inquire("What is 2 + 3?")
     answer = reply[-1]
@@ -176,7 +177,8 @@ async def test_a_meter_counts_one_interaction_tree_the_agents_it_calls_as_tools_
         """Answer a question with another model."""
         ctx.reply(inner.inquire(question))
 
-    outer = llm.fork(reply=iter([CallTool("HELPER", {"question": "q"}), "done"]), tools=[helper])
+    answers: list[CallTool | str] = [CallTool("HELPER", {"question": "q"}), "done"]
+    outer = llm.fork(reply=iter(answers), tools=[helper])
     meter = Budget()
     async with MiniAgents() as context:
         await llm.inquire("not counted by the meter")

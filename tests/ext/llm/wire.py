@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import anthropic
 import httpx2
@@ -194,7 +194,9 @@ def sdk_agent(api: str, http: httpx2.AsyncClient) -> MiniAgent[..., Any]:
         client = anthropic.AsyncAnthropic(api_key="test", max_retries=0, http_client=http)
         return anthropic_agent.fork(model="m", async_client=client)
     openai_client = openai.AsyncOpenAI(api_key="test", max_retries=0, http_client=http)
-    name = "chat_completions" if api == "chat" else "responses"
+    name: Literal["chat_completions", "responses"] = (
+        "chat_completions" if api == "chat" else "responses"
+    )
     return openai_agent.fork(model="m", async_client=openai_client, api=name)
 
 

@@ -279,7 +279,7 @@ def test_without_tools_the_prompt_has_calls_and_results_as_text() -> None:
 
 @pytest.mark.parametrize("reply", [["first", "second"], [CallTool("add"), 42], 42])
 async def test_a_reply_that_is_neither_a_text_nor_calls_is_a_clear_error(reply: object) -> None:
-    agent = offline_agent.fork(tools=[add], reply=reply, token_delay=0)
+    agent = offline_agent.fork(tools=[add], reply=reply, token_delay=0)  # type: ignore[arg-type]
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match="which is neither a text nor a CallTool"):
             await agent.inquire("hi")
