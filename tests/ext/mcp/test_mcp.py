@@ -243,7 +243,10 @@ async def test_a_call_after_the_session_closed_is_an_error_result() -> None:
         tools = ToolSet(closed)
     [result] = await results(tools, call("add", a=1, b=2))
     assert result.is_error
-    assert "The MCP session of the tool add is closed" in str(result)
+    assert str(result) == (  # a sentence, as the model reads it: no "failed: MCPSessionError"
+        "The MCP session of the tool add is closed. Call MCP tools inside the "
+        "`async with MCPSession(...)` block that listed them."
+    )
 
 
 def assert_not_open(session: MCPSession) -> None:
