@@ -3,10 +3,9 @@
 While an eval runs, one :class:`_Recorder` is the observer of the interactions
 (:func:`~miniagents.miniagents.lowlevel.observe_interactions`), of the model calls
 (:func:`~miniagents.ext.llm.observing.observe_llm_calls`) and of the tool calls
-(:func:`~miniagents.ext.tools.observing.observe_tool_calls`). Each hook has one observer
-at a time, so the recorder *chains*: it passes every event on to the observer that was
-set before it (tracing's, ``miniagents.ext.otel``), whose spans stay as they were, and
-records only what runs inside a case.
+(:func:`~miniagents.ext.tools.observing.observe_tool_calls`), plugged in beside the
+observers there (tracing's, ``miniagents.ext.otel``, installed before a run or during
+one), which stay as they are, and it records only what runs inside a case.
 
 What runs inside a case is told by a context variable, the step whose work runs in the
 current task: the runner sets the case's root before it inquires the agent, and each
@@ -20,9 +19,9 @@ them, across tasks, as the library's tasks inherit the context of where they wer
     tool call's task: tool_call_started    -> ToolNode (child of the agent), current = it
     sub-agent's task: interaction_started  -> AgentNode (child of the tool call)
 
-Outside a case the recorder only passes the events on (one call more per interaction,
-model call and tool call). It is installed while at least one run is going on
-(:func:`recording`), and put back as it found the hooks when the last one ends.
+Outside a case the recorder records nothing (one call more per interaction, model call
+and tool call). It is plugged in while at least one run is going on (:func:`recording`),
+and unplugged, leaving the others, when the last one ends.
 """
 
 from __future__ import annotations
@@ -30,33 +29,34 @@ from __future__ import annotations
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from miniagents.evals.tree import AgentStep, ModelCall, ReplyTree, ToolStep
 from miniagents.ext.llm.observing import (
-    LLMCallObserver,
     LLMCallWatch,
+    add_llm_call_observer,
     innermost_provider,
-    observe_llm_calls,
+    remove_llm_call_observer,
 )
 from miniagents.ext.llm.pricing import cost_usd, price_provider_of, reported_usage
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.observing import ToolCallObserver, ToolCallWatch, observe_tool_calls
+from miniagents.ext.tools.observing import (
+    ToolCallWatch,
+    add_tool_call_observer,
+    remove_tool_call_observer,
+)
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.lowlevel import (
-    InteractionObserver,
     InteractionWatch,
     ObservedAgent,
-    observe_interactions,
+    add_interaction_observer,
+    remove_interaction_observer,
 )
-from miniagents.promising.lowlevel import logger
 
 __all__ = ["CaseRecording", "current_step", "recording"]
-
-WatchT = TypeVar("WatchT")
 
 ERROR_RESULT = "error result"
 """The ``error`` of a tool step whose result says the call failed without an exception."""
@@ -143,52 +143,44 @@ current_step: contextvars.ContextVar[CaseRecording | _AgentNode | _ToolNode | No
 """The step whose work runs in this task, inside a case (``None``: outside every case)."""
 
 
-class _StepNode(Generic[WatchT]):
-    """What every step being recorded keeps: its order, its times, its error, its watch.
+class _StepNode:
+    """What every step being recorded keeps: its order, its times, its error."""
 
-    Its watch (``theirs``) is the one of the observer set before the recorder, told when
-    the step ends.
-    """
+    __slots__ = ("ended", "error", "order", "recording", "started")
 
-    __slots__ = ("ended", "error", "order", "recording", "started", "theirs")
-
-    def __init__(self, recording: CaseRecording, theirs: WatchT | None) -> None:
+    def __init__(self, recording: CaseRecording) -> None:
         self.recording = recording
         self.order = recording.next_order()
         self.started = recording.now()
         self.ended: float | None = None
         self.error: str | None = None
-        self.theirs = theirs
 
-    def _end(self, error: BaseException | None, what: str) -> None:
-        """Note the end (and ``error``, over any other); tell the watch (its method ``what``)."""
+    def _end(self, error: BaseException | None) -> None:
+        """Note the end (and ``error``, over any other)."""
         self.ended = self.recording.now()
         if error is not None:
             self.error = type(error).__qualname__
-        _pass_on(self.theirs, what, error)
 
 
-class _AgentNode(_StepNode[InteractionWatch]):
-    """An interaction being recorded: its watch too (told when its replies have ended)."""
+class _AgentNode(_StepNode):
+    """An interaction being recorded (its watch: told when its replies have ended)."""
 
     __slots__ = ("alias", "children")
 
-    def __init__(
-        self, recording: CaseRecording, alias: str, theirs: InteractionWatch | None
-    ) -> None:
-        super().__init__(recording, theirs)
+    def __init__(self, recording: CaseRecording, alias: str) -> None:
+        super().__init__(recording)
         self.alias = alias
         self.children: list[_Node] = []
 
     def interaction_ended(self, error: BaseException | None) -> None:
-        self._end(error, "interaction_ended")
+        self._end(error)
 
     def step(self) -> AgentStep:
         children = tuple(child.step() for child in self.children)
         return AgentStep(self.order, self.alias, self.started, self.ended, self.error, children)
 
 
-class _ToolNode(_StepNode[ToolCallWatch]):
+class _ToolNode(_StepNode):
     """A tool call being recorded (its watch too)."""
 
     __slots__ = ("arguments", "call_id", "children", "result", "result_promise", "tool")
@@ -199,9 +191,8 @@ class _ToolNode(_StepNode[ToolCallWatch]):
         tool: str,
         call: ToolCallMessage,
         result: MessagePromise[ToolResultMessage],
-        theirs: ToolCallWatch | None,
     ) -> None:
-        super().__init__(recording, theirs)
+        super().__init__(recording)
         self.tool = tool
         self.call_id = call.call_id
         self.arguments: Mapping[str, object] = call.arguments
@@ -220,7 +211,7 @@ class _ToolNode(_StepNode[ToolCallWatch]):
                 self.result = message.text
                 if message.is_error:
                     self.error = ERROR_RESULT
-        self._end(error, "tool_call_ended")
+        self._end(error)
 
     def step(self) -> ToolStep:
         return ToolStep(
@@ -236,7 +227,7 @@ class _ToolNode(_StepNode[ToolCallWatch]):
         )
 
 
-class _ModelNode(_StepNode[LLMCallWatch]):
+class _ModelNode(_StepNode):
     """A call of a model being recorded (its watch too: it sees the events pass)."""
 
     __slots__ = ("finish", "first_token", "model", "price_provider", "provider")
@@ -246,21 +237,14 @@ class _ModelNode(_StepNode[LLMCallWatch]):
         recording: CaseRecording,
         names: tuple[str, str | None],
         call: LLMCall,
-        theirs: LLMCallWatch | None,
     ) -> None:
-        super().__init__(recording, theirs)
+        super().__init__(recording)
         self.model = call.model
         self.provider, self.price_provider = names
         self.first_token: float | None = None
         self.finish: Finish | None = None
 
-    def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
-        theirs = self.theirs
-        if theirs is not None:
-            events = theirs.events(events)
-        return self._events(events)
-
-    async def _events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+    async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
         # Each event costs a step of this generator: so, until the first token, a test of
         # its kind; after it, only one for the Finish (a text token is a str: no call).
         try:
@@ -284,7 +268,7 @@ class _ModelNode(_StepNode[LLMCallWatch]):
                 await close()
 
     def call_ended(self, error: BaseException | None) -> None:
-        self._end(error, "call_ended")
+        self._end(error)
 
     def cost(self, finish: Finish) -> float | None:
         """What the call cost, by the price of its model (``None``: unknown)."""
@@ -319,13 +303,10 @@ _Node = _AgentNode | _ToolNode | _ModelNode
 class _Recorder:
     """The observer of the three hooks while runs go on (see the module docstring)."""
 
-    __slots__ = ("interactions", "llm_calls", "names", "tool_calls", "users")
+    __slots__ = ("names", "users")
 
     def __init__(self) -> None:
         self.users = 0
-        self.interactions: InteractionObserver | None = None  # the observers set before
-        self.llm_calls: LLMCallObserver | None = None
-        self.tool_calls: ToolCallObserver | None = None
         self.names: dict[int, tuple[object, tuple[str, str | None]]] = {}
         """The names of each provider seen (by its id; it is held, so the id stays its own)
         while runs go on: a provider's name and price list, looked up once, not per call."""
@@ -348,24 +329,20 @@ class _Recorder:
     # -- interactions ----------------------------------------------------------------
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
-        theirs: InteractionWatch | None = _pass_on(self.interactions, "interaction_started", agent)
-        return _nested(theirs, lambda parent: _AgentNode(parent.recording, agent.alias, theirs))
+        return _nested(lambda parent: _AgentNode(parent.recording, agent.alias))
 
     def carrier(self) -> Mapping[str, str]:
-        return _pass_on(self.interactions, "carrier") or {}
+        return {}  # (the recorder follows no trace across processes)
 
     # -- model calls -----------------------------------------------------------------
 
     def llm_call_started(
         self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
     ) -> LLMCallWatch | None:
-        theirs: LLMCallWatch | None = _pass_on(
-            self.llm_calls, "llm_call_started", agent_alias, provider, call
-        )
         parent = current_step.get()
         if parent is None:
-            return theirs
-        node = _ModelNode(parent.recording, self.provider_names(provider), call, theirs)
+            return None
+        node = _ModelNode(parent.recording, self.provider_names(provider), call)
         parent.children.append(node)
         return node
 
@@ -374,26 +351,21 @@ class _Recorder:
     def tool_call_started(
         self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
     ) -> ToolCallWatch | None:
-        theirs: ToolCallWatch | None = _pass_on(
-            self.tool_calls, "tool_call_started", tool, call, result
-        )
-        return _nested(
-            theirs, lambda parent: _ToolNode(parent.recording, tool.name, call, result, theirs)
-        )
+        return _nested(lambda parent: _ToolNode(parent.recording, tool.name, call, result))
 
 
 NestingT = TypeVar("NestingT", _AgentNode, _ToolNode)
 
 
 def _nested(
-    theirs: WatchT | None, node_of: Callable[[CaseRecording | _AgentNode | _ToolNode], NestingT]
-) -> NestingT | WatchT | None:
-    """``theirs`` outside every case; inside one, the node ``node_of`` makes, a child of the
+    node_of: Callable[[CaseRecording | _AgentNode | _ToolNode], NestingT],
+) -> NestingT | None:
+    """``None`` outside every case; inside one, the node ``node_of`` makes, a child of the
     current step, made the current step: the hooks call the recorder in the interaction's (or
     the tool call's) own task, so what its work starts nests under it."""
     parent = current_step.get()
     if parent is None:
-        return theirs
+        return None
     node = node_of(parent)
     parent.children.append(node)
     current_step.set(node)
@@ -410,58 +382,25 @@ _RECORDER = _Recorder()
 def recording() -> Iterator[None]:
     """Record the cases' trees while the block runs (blocks of concurrent runs may overlap).
 
-    The first block installs the recorder (chained to the observers set before it); the
-    last one to end puts those back, unless another observer was set meanwhile (e.g.
-    ``instrument()`` of ``miniagents.ext.otel``), which then stays.
+    The first block plugs the recorder in beside the observers plugged in (e.g.
+    ``instrument()`` of ``miniagents.ext.otel``, before the run or during it); the last one
+    to end unplugs it, leaving the others as they are.
     """
     recorder = _RECORDER
     if recorder.users == 0:
-        recorder.interactions = observe_interactions(recorder)
-        recorder.llm_calls = observe_llm_calls(recorder)
-        recorder.tool_calls = observe_tool_calls(recorder)
+        add_interaction_observer(recorder)
+        add_llm_call_observer(recorder)
+        add_tool_call_observer(recorder)
     recorder.users += 1
     try:
         yield
     finally:
         recorder.users -= 1
         if recorder.users == 0:
-            _restore(observe_interactions, recorder.interactions)
-            _restore(observe_llm_calls, recorder.llm_calls)
-            _restore(observe_tool_calls, recorder.tool_calls)
-            recorder.interactions = recorder.llm_calls = recorder.tool_calls = None
+            remove_interaction_observer(recorder)
+            remove_llm_call_observer(recorder)
+            remove_tool_call_observer(recorder)
             recorder.names.clear()
-
-
-def _restore(observe: Callable[[Any], object], before: object) -> None:
-    """Put ``before`` back as the hook's observer if the recorder still is it."""
-    now = observe(before)
-    if now is not _RECORDER:  # set by someone else meanwhile: it stays
-        observe(now)
-
-
-_warned: set[str] = set()
-
-
-def _pass_on(before: object, what: str, *args: object) -> Any:
-    """Call ``what`` of the observer (or watch) set before the recorder, if any, with ``args``.
-
-    Its error is logged once (then ``None``).
-    """
-    if before is None:
-        return None
-    try:
-        return getattr(before, what)(*args)
-    except Exception as error:
-        if what not in _warned:
-            _warned.add(what)
-            logger.warning(
-                "The observer that the evals' recorder passes %s on to failed (%s: %s); "
-                "that observer misses it, the eval goes on. This is logged once.",
-                what,
-                type(error).__name__,
-                error,
-            )
-        return None
 
 
 def _provider_name(provider: object) -> str:

@@ -9,10 +9,11 @@ A difference between two runs is given with a 95 % confidence interval (by defau
 
 No interval comes of fewer than two values a side (there is no spread to measure). The
 t quantile is exact for 1 and 2 degrees of freedom, found by bisection of the
-distribution function (the regularized incomplete beta function) between them and up to 3
-(Welch's degrees of freedom are seldom whole: two repetitions a side give 1 to 2), and
-Cornish-Fisher's expansion from 3 on (Abramowitz and Stegun 26.7.5, within 0.003 of the
-true value there): no SciPy.
+distribution function (the regularized incomplete beta function) between them and up to
+30 (Welch's degrees of freedom are seldom whole: two repetitions a side give 1 to 2), and
+Cornish-Fisher's expansion from 30 on (Abramowitz and Stegun 26.7.5, within 0.00001 of
+the true value there, up to the 0.9995 quantile; at 3 degrees of freedom it was 0.004 off
+the 0.975 quantile, 0.05 off the 0.995 one): no SciPy.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def t_quantile(p: float, df: float) -> float:
         return math.tan(math.pi * (p - 0.5))
     if df == 2:
         return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
-    if 1 < df < 3:  # the expansion is off by up to 0.5 here (at 1.2: 8.14 for 8.65)
+    if 1 < df < _EXPANDED_FROM:  # the expansion is off here (at 3: 3.1786 for 3.1824)
         return _t_bisected(p, df)
     z = NormalDist().inv_cdf(p)
     z2 = z * z
@@ -57,12 +58,16 @@ def t_quantile(p: float, df: float) -> float:
     return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
 
 
+_EXPANDED_FROM = 30
+"""The fewest degrees of freedom whose t quantile is Cornish-Fisher's expansion."""
+
+
 def _t_bisected(p: float, df: float) -> float:
-    """The ``p`` quantile of t with ``df`` from 1 to 3, by bisection of the distribution."""
+    """The ``p`` quantile of t with ``df`` from 1 to 30, by bisection of the distribution."""
     if p < 0.5:
         return -_t_bisected(1 - p, df)
     low, high = 0.0, t_quantile(p, 1)  # (the quantile falls as df grows)
-    for _ in range(100):
+    for _ in range(64):  # (2**-64 of the first bound: past a float's precision)
         middle = (low + high) / 2
         tail = _beta_regularized(df / (df + middle * middle), df / 2, 0.5) / 2  # P(T > middle)
         if 1 - tail < p:

@@ -9,38 +9,135 @@ module reads or rebinds another module's globals to meet another layer::
 
     extension (ext.otel):  observe_llm_calls(tracer)  ->  hook.set(tracer)
     layer (ext.llm):       observer = hook.current    (None: nobody plugged in, the default)
+
+A hook whose module can fan one event out to several implementations (the observers: the
+evals' recorder and tracing observe at once) is made with ``combine``, and takes them with
+:meth:`Hook.add` and :meth:`Hook.remove` (each through its module's functions, such as
+``add_interaction_observer``): ``current`` is then ``None``, the one implementation plugged
+in, or what ``combine`` makes of them all, so that the layer's read stays one attribute
+lookup however many are plugged in::
+
+    add(recorder)  ->  current = recorder
+    add(tracer)    ->  current = combine((recorder, tracer))
+    remove(recorder) -> current = tracer
+
+A module's ``combine`` (and the watches it hands out) are made on :class:`Fanout`, which
+calls each implementation in turn, logging an error of one once and going on with the
+others.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["Hook"]
+from miniagents.miniagents.logged_once import LoggedOnce
+
+__all__ = ["Fanout", "Hook"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Hook(Generic[T]):
-    """One implementation of a protocol, set for the whole process (or none, the default).
+    """The implementations of a protocol, set for the whole process (or none, the default).
 
     Args:
         name: What plugs in here, for ``repr`` (e.g. ``"the LLM call observer"``).
+        combine: What makes one implementation of several (given them in the order they
+            were added); ``None``: one implementation at a time (the newest one added).
 
     Attributes:
-        current: The implementation set, or ``None``. Read it where the work is done: a
+        current: The implementation in use, or ``None``. Read it where the work is done: a
             read is an attribute lookup, cheap enough for a hot path.
     """
 
-    __slots__ = ("current", "name")
+    __slots__ = ("_combine", "_combined", "_plugged", "current", "name")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, combine: Callable[[tuple[T, ...]], T] | None = None) -> None:
         self.name = name
         self.current: T | None = None
+        self._combine = combine
+        self._plugged: tuple[T, ...] = ()
+        self._combined: tuple[T, tuple[T, ...]] | None = None  # combine's last, and of what
 
     def set(self, implementation: T | None) -> T | None:
-        """Plug ``implementation`` in (``None``: unplug); return the one it replaces."""
-        previous, self.current = self.current, implementation
+        """Plug ``implementation`` in alone (``None``: unplug all); return what it replaces.
+
+        What it returns may be given back to ``set`` later: the implementations it
+        combined are then plugged in again, each one removable on its own.
+        """
+        previous = self.current
+        combined = self._combined
+        if implementation is None:
+            self._plug(())
+        elif combined is not None and implementation is combined[0]:
+            self.current, self._plugged = combined  # (put back: the same ones plugged in)
+        else:
+            self._plug((implementation,))
         return previous
+
+    def add(self, implementation: T) -> None:
+        """Plug ``implementation`` in beside those plugged in already (once: again, no-op)."""
+        if implementation not in self._plugged:
+            self._plug((*self._plugged, implementation))
+
+    def remove(self, implementation: T) -> None:
+        """Unplug ``implementation``, leaving the others plugged in (not plugged in: no-op)."""
+        if implementation in self._plugged:
+            self._plug(tuple(other for other in self._plugged if other is not implementation))
+
+    def _plug(self, plugged: tuple[T, ...]) -> None:
+        self._plugged = plugged
+        if len(plugged) > 1 and self._combine is not None:
+            self.current = combined = self._combine(plugged)
+            self._combined = (combined, plugged)
+        else:
+            self.current = plugged[-1] if plugged else None
 
     def __repr__(self) -> str:
         return f"Hook({self.name!r}, current={self.current!r})"
+
+
+class Fanout(Generic[T]):
+    """Several implementations of one protocol as one: the base of a hook's ``combine``.
+
+    Args:
+        plugged: The implementations, in the order they are told.
+        failures: What logs an implementation's error once per place (a message: a new
+            one, for this fan-out and the watches made with it).
+    """
+
+    __slots__ = ("failures", "plugged")
+
+    def __init__(self, plugged: Sequence[T], failures: LoggedOnce | str) -> None:
+        self.plugged = tuple(plugged)
+        self.failures = failures if isinstance(failures, LoggedOnce) else LoggedOnce(failures)
+
+    def each(self, where: str, call: Callable[[T], R | None]) -> list[R]:
+        """``call(implementation)`` for each in turn: what they return that is not ``None``.
+
+        An error is logged once (as failed at ``where``) and the others are called all the
+        same.
+        """
+        results = []
+        for implementation in self.plugged:
+            result = self.failures.call(where, call, implementation)
+            if result is not None:
+                results.append(result)
+        return results
+
+    def watch(
+        self,
+        where: str,
+        call: Callable[[T], R | None],
+        combine: Callable[[list[R], LoggedOnce], R],
+    ) -> R | None:
+        """The watches :meth:`each` returns as one: ``None``, the one, or ``combine``'s of all.
+
+        ``combine`` is given the watches and this fan-out's ``failures``.
+        """
+        watches = self.each(where, call)
+        if len(watches) < 2:
+            return watches[0] if watches else None
+        return combine(watches, self.failures)

@@ -21,6 +21,13 @@ nothing for the agents.
 With no observer set (the default) an interaction costs one call of
 :func:`interaction_ending` that finds none, and nothing per message or token.
 
+Several observers may observe at once (the evals' recorder beside tracing): each one plugs
+itself in with :func:`add_interaction_observer` and out with
+:func:`remove_interaction_observer`, in any order, and the others stay as they were. The
+hook then holds one observer that tells each of them in turn (in the order they were
+added), and whose watch tells each of their watches; an error of one is logged once, and
+the others are told all the same.
+
 A trace that crosses processes (a Ray worker) travels as a *carrier*: the observer's
 :meth:`~InteractionObserver.carrier` (e.g. a W3C ``traceparent``) is sent along
 (:func:`outgoing_carrier`), and the other process makes it current with
@@ -35,7 +42,7 @@ from typing import Any, Protocol
 
 from miniagents.messages.message_promise import MessagePromise, is_ready
 from miniagents.messages.sequence import MessageSequencePromise
-from miniagents.miniagents._hooks import Hook
+from miniagents.miniagents._hooks import Fanout, Hook
 from miniagents.miniagents.logged_once import LoggedOnce
 from miniagents.promising.lowlevel import ReplayCore, core_of
 
@@ -45,11 +52,13 @@ __all__ = [
     "InteractionObserver",
     "InteractionWatch",
     "ObservedAgent",
+    "add_interaction_observer",
     "adopt_carrier",
     "incoming_carrier",
     "interaction_ending",
     "observe_interactions",
     "outgoing_carrier",
+    "remove_interaction_observer",
 ]
 
 
@@ -109,24 +118,89 @@ class InteractionObserver(Protocol):
         ...
 
 
-_observer: Hook[InteractionObserver] = Hook("the interaction observer")
+class _Observers(Fanout[InteractionObserver]):
+    """Several observers as one (what the hook holds while more than one is plugged in)."""
+
+    __slots__ = ()
+
+    def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+        return self.watch(
+            "interaction_started", lambda told: told.interaction_started(agent), _watches
+        )
+
+    def carrier(self) -> Mapping[str, str]:
+        carrier: dict[str, str] = {}
+        for carried in self.each("carrier", lambda told: told.carrier()):
+            carrier.update(carried)
+        return carrier
+
+
+class _Watches(Fanout[InteractionWatch]):
+    """The watches of one interaction by several observers, as one."""
+
+    __slots__ = ()
+
+    def interaction_ended(self, error: BaseException | None) -> None:
+        self.each("interaction_ended", lambda watch: watch.interaction_ended(error))
+
+
+class _MessagesWatches(_Watches):
+    """The watches of one interaction by several observers, some wanting the messages."""
+
+    __slots__ = ()
+
+    def interaction_input(self, inputs: MessageSequencePromise) -> None:
+        self._tell("interaction_input", inputs)
+
+    def interaction_replied(self, message: MessagePromise) -> None:
+        self._tell("interaction_replied", message)
+
+    def _tell(self, what: str, argument: object) -> None:
+        self.each(what, lambda watch: _call_with(getattr(watch, what, None), argument))
+
+
+def _watches(watches: list[InteractionWatch], failures: LoggedOnce) -> InteractionWatch:
+    wanting = any(hasattr(watch, "interaction_replied") for watch in watches)
+    return (_MessagesWatches if wanting else _Watches)(watches, failures)
+
+
+def _call_with(method: Callable[[object], None] | None, argument: object) -> None:
+    if method is not None:
+        method(argument)
+
+
+_observer: Hook[InteractionObserver] = Hook(
+    "the interaction observer", lambda observers: _Observers(observers, _FAILED)
+)
 _incoming: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
     "miniagents_incoming_carrier", default=None
 )
-_failures = LoggedOnce(
+_FAILED = (
     "The interaction observer failed in %s (%s: %s); the agents go on unobserved there. "
     "This is logged once."
 )
+_failures = LoggedOnce(_FAILED)
 
 
 def observe_interactions(observer: InteractionObserver | None) -> InteractionObserver | None:
     """Set the observer of the interactions that start from now on; return the one before.
 
-    There is one observer at a time (``None``: none, the default). Interactions started
-    before keep the observer they had; one inquired before with a lazy start, and started
-    after, gets the observer set at its start.
+    It replaces every observer plugged in (``None``: none, the default); to observe beside
+    the others, use :func:`add_interaction_observer`. Interactions started before keep the
+    observer they had; one inquired before with a lazy start, and started after, gets the
+    observer set at its start.
     """
     return _observer.set(observer)
+
+
+def add_interaction_observer(observer: InteractionObserver) -> None:
+    """Plug ``observer`` in beside the observers plugged in already (once; see the module)."""
+    _observer.add(observer)
+
+
+def remove_interaction_observer(observer: InteractionObserver) -> None:
+    """Unplug ``observer``, leaving the others plugged in (not plugged in: nothing to do)."""
+    _observer.remove(observer)
 
 
 def interaction_ending(then: Callable[[MessagePromise], None]) -> InteractionEnding | None:

@@ -26,7 +26,9 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   (an :class:`InteractionMessagesWatch` is also given the input and each reply message);
   :func:`outgoing_carrier`, :func:`adopt_carrier` and :func:`incoming_carrier` carry the
   trace to another process (a Ray worker). Without an observer, an interaction pays one
-  call that finds none. See :mod:`miniagents.miniagents._observing`;
+  call that finds none. :func:`add_interaction_observer` and
+  :func:`remove_interaction_observer` plug an observer in and out beside the others (the
+  evals' recorder and tracing observe at once). See :mod:`miniagents.miniagents._observing`;
 - :func:`prepare_interactions`: a hook of its own beside tracing's: an
   :class:`InteractionPreparer` told of each interaction where it is inquired (in its
   caller's task, in the caller's order), which may give what to call in the interaction's
@@ -36,7 +38,8 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   the process); the hooks of the layers above (the LLM and tool calls' observers and
   recorders of :mod:`miniagents.ext.llm` and :mod:`miniagents.ext.tools`) are hooks,
   set through the functions of their public modules and read where the work is done (see
-  :mod:`miniagents.miniagents._hooks`);
+  :mod:`miniagents.miniagents._hooks`); :class:`Fanout` makes several implementations of
+  an observer hook one;
 - :func:`called_function`: what a call of a callable calls (the function of a
   ``functools.partial``, of a partial ...), the one that names and describes it (an agent
   made of a partial, a tool function of :mod:`miniagents.ext.tools`);
@@ -57,6 +60,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from miniagents.miniagents._awaitables import called_function as called_function
+from miniagents.miniagents._hooks import Fanout as Fanout
 from miniagents.miniagents._hooks import Hook as Hook
 from miniagents.miniagents._links import CallerEnd as CallerEnd
 from miniagents.miniagents._links import LinkEnd as LinkEnd
@@ -71,10 +75,14 @@ from miniagents.miniagents._observing import (
 from miniagents.miniagents._observing import InteractionObserver as InteractionObserver
 from miniagents.miniagents._observing import InteractionWatch as InteractionWatch
 from miniagents.miniagents._observing import ObservedAgent as ObservedAgent
+from miniagents.miniagents._observing import add_interaction_observer as add_interaction_observer
 from miniagents.miniagents._observing import adopt_carrier as adopt_carrier
 from miniagents.miniagents._observing import incoming_carrier as incoming_carrier
 from miniagents.miniagents._observing import observe_interactions as observe_interactions
 from miniagents.miniagents._observing import outgoing_carrier as outgoing_carrier
+from miniagents.miniagents._observing import (
+    remove_interaction_observer as remove_interaction_observer,
+)
 from miniagents.miniagents._preparing import InteractionPreparer as InteractionPreparer
 from miniagents.miniagents._preparing import prepare_interactions as prepare_interactions
 from miniagents.miniagents._scope import InteractionScope as InteractionScope
@@ -89,6 +97,7 @@ from miniagents.miniagents.context import (
 
 __all__ = [
     "CallerEnd",
+    "Fanout",
     "Hook",
     "InteractionMessagesWatch",
     "InteractionObserver",
@@ -98,6 +107,7 @@ __all__ = [
     "LinkEnd",
     "LinkOpener",
     "ObservedAgent",
+    "add_interaction_observer",
     "add_link_opener",
     "adopt_carrier",
     "at_exit",
@@ -111,6 +121,7 @@ __all__ = [
     "outgoing_carrier",
     "outgoing_links",
     "prepare_interactions",
+    "remove_interaction_observer",
     "sending",
     "start_task",
     "with_settings",

@@ -58,3 +58,14 @@ librarian: MiniAgent[..., Message] = offline_agent.fork(
     token_delay=DELAY,
 )
 """Calls the POEM tool (an agent: its interaction nests under the tool call), then answers."""
+
+LIBRARIAN_SPANS = [
+    "invoke_agent LIBRARIAN",
+    "  chat offline",
+    "  execute_tool POEM",
+    "    invoke_agent POEM",
+    "      invoke_agent POET",
+    "        chat offline",
+    "  chat offline",
+]
+"""The spans of one interaction of the librarian, instrumented, as ``Traces.tree()`` draws them."""

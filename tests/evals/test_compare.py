@@ -228,3 +228,23 @@ def test_an_evaluator_of_one_run_only_is_warned_of_in_the_table_and_the_json() -
         warning.replace("candidate only, not the baseline", "baseline only, not the candidate"),
     )
     assert compare(before, before).warnings == ()
+
+
+_T_975 = (
+    *(12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228),
+    *(2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086),
+    *(2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042),
+)
+"""t(0.975, df) for df 1 to 30, as a standard table gives them (3 decimals)."""
+
+_T_995 = {1: 63.657, 2: 9.925, 3: 5.841, 4: 4.604, 5: 4.032, 10: 3.169, 20: 2.845, 30: 2.750}
+"""t(0.995, df), from the same table."""
+
+
+@pytest.mark.parametrize("df", range(1, 31))
+def test_the_t_quantile_is_the_tables_to_3_decimals(df: int) -> None:
+    """The expansion was 0.004 off at 3 degrees of freedom (3.179 for 3.182)."""
+    assert t_quantile(0.975, df) == pytest.approx(_T_975[df - 1], abs=5e-4)
+    assert t_quantile(0.025, df) == pytest.approx(-_T_975[df - 1], abs=5e-4)
+    if df in _T_995:
+        assert t_quantile(0.995, df) == pytest.approx(_T_995[df], abs=5e-4)

@@ -31,11 +31,11 @@ from miniagents.evals.tree import step_from_dict
 from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, ToolCallStart
-from miniagents.ext.otel import uninstrument
+from miniagents.ext.otel import instrument, uninstrument
 from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import VirtualClock
-from tests.evals.agents import DELAY, editor, forecaster, librarian, poet
+from tests.evals.agents import DELAY, LIBRARIAN_SPANS, editor, forecaster, librarian, poet
 from tests.fakes.fixtures import virtual_clock  # noqa: F401
 from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
 
@@ -216,15 +216,9 @@ async def test_tracing_sees_every_span_while_the_recorder_runs_and_gets_its_hook
     async with MiniAgents():
         report = await aevaluate(librarian.fork(token_delay=0), [Case("A poem about rivers?")])
     assert report.results[0].error is None
-    assert traces.tree() == [
-        "invoke_agent LIBRARIAN",
-        "  chat offline",
-        "  execute_tool POEM",
-        "    invoke_agent POEM",
-        "      invoke_agent POET",
-        "        chat offline",
-        "  chat offline",
-    ]  # the run's own agent (one try of a case) has no span: the case's is made instead
+    assert (
+        traces.tree() == LIBRARIAN_SPANS
+    )  # the run's own agent (one try of a case) has no span: the case's is made instead
     assert observe_interactions(before) is before  # put back as the recorder found them
     calls = observe_llm_calls(None)
     observe_llm_calls(calls)
@@ -244,15 +238,61 @@ async def test_uninstrument_during_a_run_holds_during_it_and_after_it(
         await go_on.wait()  # (the run's recorder holds tracing's observer meanwhile)
         ctx.reply(poet.fork(token_delay=0).inquire("Rivers."))
 
-    run = asyncio.create_task(aevaluate(asks_later, [Case("Go.")]))
+    run = asyncio.create_task(aevaluate(asks_later, [Case("Go.")], keep_trees=True))
     await asked.wait()
     uninstrument()
+    assert _plugged() == (_RECORDER,) * 3  # the recorder alone: no dead tracing left
     go_on.set()
-    assert (await run).results[0].error is None
+    report = await run
+    assert report.results[0].error is None
+    assert report.results[0].tree is not None
+    assert report.results[0].tree.agents() == ["ASKS_LATER", "POET"]
+    assert _plugged() == (None,) * 3  # nothing left plugged in
     async with MiniAgents():
         await poet.fork(alias="AFTER", token_delay=0).inquire("Seas.")
     # the case's agent started before uninstrument() (its span ends); nothing after has one
     assert traces.tree() == ["invoke_agent ASKS_LATER"]
+
+
+async def test_instrument_during_a_run_traces_beside_the_recorder_and_stays_after_it(
+    traces: Traces,  # noqa: F811
+) -> None:
+    uninstrument()  # (instrumented again during the run, with the fixture's providers)
+    asked, go_on = asyncio.Event(), asyncio.Event()
+
+    @miniagent
+    async def asks_later(ctx: InteractionContext) -> None:
+        asked.set()
+        await go_on.wait()
+        ctx.reply(librarian.fork(token_delay=0).inquire("A poem about rivers?"))
+
+    run = asyncio.create_task(aevaluate(asks_later, [Case("Go.")], keep_trees=True))
+    await asked.wait()
+    instrument(traces.tracer_provider, meter_provider=traces.meter_provider)
+    go_on.set()
+    report = await run
+    tree = report.results[0].tree
+    assert tree is not None  # the recorder kept recording beside the tracing
+    assert tree.agents() == ["ASKS_LATER", "LIBRARIAN", "POEM", "POET"]
+    assert tree.tools() == ["POEM"]
+    assert (
+        traces.tree() == LIBRARIAN_SPANS
+    )  # the case's agent started before instrument(): it has no span
+    plugged = _plugged()
+    assert type(plugged[0]).__name__ == "Telemetry"
+    assert plugged == (plugged[0],) * 3  # the tracing alone stays after the run
+    uninstrument()
+    assert _plugged() == (None,) * 3
+
+
+def _plugged() -> tuple[object, object, object]:
+    """What each of the three observer hooks holds (put back as it was)."""
+    found = []
+    for observe in (observe_interactions, observe_llm_calls, observe_tool_calls):
+        current = observe(None)
+        observe(current)  # type: ignore[arg-type]
+        found.append(current)
+    return found[0], found[1], found[2]
 
 
 async def test_an_observer_set_during_a_run_stays_after_it() -> None:
@@ -353,19 +393,19 @@ async def test_a_model_calls_first_token_is_its_first_event_that_says_something(
         for event in events:
             yield event
 
-    node = _ModelNode(recording, ("p", None), call, None)  # reads 1 (its start)
+    node = _ModelNode(recording, ("p", None), call)  # reads 1 (its start)
     given: list[LLMEvent] = ["", "", "Hel", "", "lo", last]
     passed = [event async for event in node.events(provided(given))]
     assert passed == given  # passed on as they are
     assert (node.started, node.first_token, node.finish) == (1.0, 2.0, last)
 
-    node = _ModelNode(recording, ("p", None), call, None)  # reads 3
+    node = _ModelNode(recording, ("p", None), call)  # reads 3
     tool = ToolCallStart("id-1", "get_weather")
     passed = [event async for event in node.events(provided(["", tool, "x"]))]
     assert passed == ["", tool, "x"]
     assert node.first_token == 4.0
 
-    node = _ModelNode(recording, ("p", None), call, None)  # reads 5
+    node = _ModelNode(recording, ("p", None), call)  # reads 5
     passed = [event async for event in node.events(provided(["", early]))]
     assert passed == ["", early]
     assert (node.first_token, node.finish) == (None, early)  # no token came
@@ -383,7 +423,7 @@ async def test_closing_a_model_calls_events_closes_the_providers() -> None:
 
     recording = CaseRecording(lambda: 0.0)
     call = LLMCall(model="m", stream=True, system=None, messages=())
-    node = _ModelNode(recording, ("p", None), call, None)
+    node = _ModelNode(recording, ("p", None), call)
     events = node.events(provided())
     assert await anext(events) == "a"
     await events.aclose()  # type: ignore[attr-defined]  # (an async generator's)

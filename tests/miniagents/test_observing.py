@@ -14,10 +14,12 @@ from miniagents.messages import MessagePromise, MessageSequencePromise, MessageT
 from miniagents.miniagents.lowlevel import (
     InteractionWatch,
     ObservedAgent,
+    add_interaction_observer,
     adopt_carrier,
     incoming_carrier,
     observe_interactions,
     outgoing_carrier,
+    remove_interaction_observer,
 )
 from miniagents.promising.lowlevel import core_of
 
@@ -96,26 +98,30 @@ async def test_the_watch_is_told_when_the_last_token_has_come(recorder: _Recorde
             await reply
 
 
+class _Broken:
+    """An observer whose every method raises."""
+
+    def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+        raise RuntimeError("broken observer")
+
+    def carrier(self) -> Mapping[str, str]:
+        raise RuntimeError("broken carrier")
+
+
+@miniagent
+async def _fine(ctx: InteractionContext) -> None:
+    ctx.reply("fine")
+
+
 async def test_an_observer_that_raises_is_logged_once_and_the_agents_go_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    class Broken:
-        def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
-            raise RuntimeError("broken observer")
-
-        def carrier(self) -> Mapping[str, str]:
-            raise RuntimeError("broken carrier")
-
-    @miniagent
-    async def agent(ctx: InteractionContext) -> None:
-        ctx.reply("fine")
-
-    observe_interactions(Broken())
+    observe_interactions(_Broken())
     try:
         with caplog.at_level(logging.WARNING, logger="miniagents"):
             async with MiniAgents():
-                assert str(await agent.inquire()) == "fine"
-                assert str(await agent.inquire()) == "fine"
+                assert str(await _fine.inquire()) == "fine"
+                assert str(await _fine.inquire()) == "fine"
             assert outgoing_carrier() == {}
     finally:
         observe_interactions(None)
@@ -123,6 +129,36 @@ async def test_an_observer_that_raises_is_logged_once_and_the_agents_go_on(
     assert len(messages) == 2, messages  # once each: interaction_started, carrier
     assert "interaction_started (RuntimeError: broken observer)" in messages[0]
     assert "carrier (RuntimeError: broken carrier)" in messages[1]
+
+
+async def test_observers_added_side_by_side_are_each_told_and_each_removed_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, second, broken = _Recorder(), _Recorder(), _Broken()
+    for observer in (first, broken, second):
+        add_interaction_observer(observer)
+    try:
+        with caplog.at_level(logging.WARNING, logger="miniagents"):
+            async with MiniAgents():
+                assert str(await _fine.inquire()) == "fine"
+                assert outgoing_carrier() == {"caller": ""}  # (the broken one's: logged)
+                remove_interaction_observer(first)
+                remove_interaction_observer(broken)
+                assert observe_interactions(None) is second  # the one left, alone
+                observe_interactions(second)
+                assert str(await _fine.fork(alias="LATER").inquire()) == "fine"
+    finally:
+        remove_interaction_observer(second)
+    assert observe_interactions(None) is None
+    assert first.events == ["start _FINE (inquired by nobody)", "end _FINE"]
+    assert second.events == [  # (told after the first, which set the context variable)
+        "start _FINE (inquired by _FINE)",
+        "end _FINE",
+        "start LATER (inquired by nobody)",
+        "end LATER",
+    ]
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages  # once each: interaction_started, carrier
 
 
 async def test_a_carrier_adopted_in_a_task_is_incoming_there_only(recorder: _Recorder) -> None:

@@ -17,6 +17,12 @@ span current there), and is told when the call has ended::
 With no observer set (the default) a call costs one call of :func:`watch_llm_call` that
 finds none, and nothing per token. An observer's error is logged once and the call goes
 on unobserved.
+
+Several observers may observe at once (the evals' recorder beside tracing): each plugs
+itself in with :func:`add_llm_call_observer` and out with :func:`remove_llm_call_observer`,
+in any order, the others staying as they were. The hook then holds one observer that asks
+each of them in turn for its watch; the events pass through every watch's ``events`` (the
+first observer's outermost), and each watch is told the call's end.
 """
 
 from __future__ import annotations
@@ -26,14 +32,16 @@ from typing import Any, Protocol
 
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 from miniagents.miniagents.logged_once import LoggedOnce
-from miniagents.miniagents.lowlevel import Hook
+from miniagents.miniagents.lowlevel import Fanout, Hook
 
 __all__ = [
     "LLMCallObserver",
     "LLMCallWatch",
+    "add_llm_call_observer",
     "end_llm_call",
     "innermost_provider",
     "observe_llm_calls",
+    "remove_llm_call_observer",
     "watch_llm_call",
 ]
 
@@ -63,16 +71,62 @@ class LLMCallObserver(Protocol):
         ...
 
 
-_observer: Hook[LLMCallObserver] = Hook("the LLM call observer")
-_failures = LoggedOnce(
+class _Observers(Fanout[LLMCallObserver]):
+    """Several observers as one (what the hook holds while more than one is plugged in)."""
+
+    __slots__ = ()
+
+    def llm_call_started(
+        self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+    ) -> LLMCallWatch | None:
+        return self.watch(
+            "llm_call_started",
+            lambda told: told.llm_call_started(agent_alias, provider, call),
+            _Watches,
+        )
+
+
+class _Watches(Fanout[LLMCallWatch]):
+    """The watches of one call by several observers, as one."""
+
+    __slots__ = ()
+
+    def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        for watch in reversed(self.plugged):  # (the first watch's outermost)
+            events = watch.events(events)
+        return events
+
+    def call_ended(self, error: BaseException | None) -> None:
+        self.each("call_ended", lambda watch: watch.call_ended(error))
+
+
+_observer: Hook[LLMCallObserver] = Hook(
+    "the LLM call observer", lambda observers: _Observers(observers, _FAILED)
+)
+_FAILED = (
     "The LLM call observer failed in %s (%s: %s); the calls go on unobserved there. "
     "This is logged once."
 )
+_failures = LoggedOnce(_FAILED)
 
 
 def observe_llm_calls(observer: LLMCallObserver | None) -> LLMCallObserver | None:
-    """Set the observer of the calls that start from now on; return the one before."""
+    """Set the observer of the calls that start from now on; return the one before.
+
+    It replaces every observer plugged in; to observe beside them, use
+    :func:`add_llm_call_observer`.
+    """
     return _observer.set(observer)
+
+
+def add_llm_call_observer(observer: LLMCallObserver) -> None:
+    """Plug ``observer`` in beside the observers plugged in already (once; see the module)."""
+    _observer.add(observer)
+
+
+def remove_llm_call_observer(observer: LLMCallObserver) -> None:
+    """Unplug ``observer``, leaving the others plugged in (not plugged in: nothing to do)."""
+    _observer.remove(observer)
 
 
 def watch_llm_call(

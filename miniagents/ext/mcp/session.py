@@ -138,9 +138,10 @@ class MCPSession:
 
         given: object = args  # a str passes without mypy (and a Sequence[str] before)
         if isinstance(given, str):
-            raise MCPSessionError(
-                f"The arguments of the MCP server's command are one str, {given!r}; give a "
-                f"list of them, e.g. MCPSession.stdio({command!r}, {shlex.split(given)!r})."
+            raise MCPSessionError(  # (not quoted: an argument may be a token)
+                f"The arguments of the MCP server's command {_program(command)!r} are one "
+                f"str ({len(shlex.split(given))} words once split); give a list of them, one "
+                f"item each, e.g. MCPSession.stdio({command!r}, shlex.split(args))."
             )
 
         parameters = StdioServerParameters(
@@ -340,13 +341,17 @@ class MCPSession:
             raise
 
     def _describe(self) -> str:
-        """The server, as errors and tool results name it (a URL without its secrets)."""
+        """The server, as errors and tool results name it (without what may be a secret).
+
+        A URL without its user, password and query; a command by its program's name, its
+        arguments (a token may be one) as ``…``.
+        """
         server = self._server
         if isinstance(server, str):
             return _shown_url(server)
         command = getattr(server, "command", None)
         if command is not None:
-            return " ".join([command, *getattr(server, "args", [])])
+            return _program(command) + (" …" if getattr(server, "args", None) else "")
         name = getattr(server, "name", None)  # an in-process MCPServer or Server
         if isinstance(name, str):
             return f"{name!r} (in-process)"
@@ -355,6 +360,11 @@ class MCPSession:
     def __repr__(self) -> str:
         """Show the server and the names of its tools."""
         return f"<MCPSession {self._describe()} tools={[tool.name for tool in self._tools or ()]}>"
+
+
+def _program(command: str) -> str:
+    """The name of the program ``command`` runs (its path left out, e.g. ``python3.12``)."""
+    return Path(command).name or command
 
 
 def _shown_url(url: str) -> str:

@@ -25,7 +25,11 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from miniagents.ext.llm.observing import innermost_provider, observe_llm_calls
+from miniagents.ext.llm.observing import (
+    add_llm_call_observer,
+    innermost_provider,
+    remove_llm_call_observer,
+)
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import (
     Finish,
@@ -38,11 +42,16 @@ from miniagents.ext.llm.provider import (
 )
 from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.observing import observe_tool_calls
+from miniagents.ext.tools.observing import add_tool_call_observer, remove_tool_call_observer
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.logged_once import LoggedOnce
-from miniagents.miniagents.lowlevel import ObservedAgent, incoming_carrier, observe_interactions
+from miniagents.miniagents.lowlevel import (
+    ObservedAgent,
+    add_interaction_observer,
+    incoming_carrier,
+    remove_interaction_observer,
+)
 from miniagents.promising.errors import StreamCancelledError
 
 __all__ = ["Telemetry"]
@@ -143,30 +152,29 @@ class Telemetry:
     # -- installing ------------------------------------------------------------------
 
     def install(self) -> None:
-        """Observe everything from now on (replacing the instrumentation before, if any)."""
+        """Observe everything from now on (replacing the instrumentation before, if any).
+
+        It plugs in beside the other observers (the evals' recorder, while a run goes on),
+        which stay as they are.
+        """
+        Telemetry.uninstall()
         Telemetry.installed = self
-        observe_interactions(self)
-        observe_llm_calls(self)
-        observe_tool_calls(self)
+        add_interaction_observer(self)
+        add_llm_call_observer(self)
+        add_tool_call_observer(self)
 
     @classmethod
     def uninstall(cls) -> None:
-        """Stop observing (an observer that is not ours stays).
+        """Stop observing: unplug ours, leaving the other observers plugged in.
 
-        An observer that is not ours may hold ours to pass the events on to (the evals'
-        recorder does, while a run goes on, and puts it back when the run ends): ours is
-        no longer ``installed`` then, so it makes no span nor metric of what starts after.
+        An observer that chains to the one it replaced (``set``, not ``add``) may still
+        hold ours: ours is no longer ``installed`` then, so it makes no span nor metric.
         """
-        cls.installed = None
-        interactions = observe_interactions(None)
-        if interactions is not None and not isinstance(interactions, Telemetry):
-            observe_interactions(interactions)
-        calls = observe_llm_calls(None)
-        if calls is not None and not isinstance(calls, Telemetry):
-            observe_llm_calls(calls)
-        tools = observe_tool_calls(None)
-        if tools is not None and not isinstance(tools, Telemetry):
-            observe_tool_calls(tools)
+        telemetry, cls.installed = cls.installed, None
+        if telemetry is not None:
+            remove_interaction_observer(telemetry)
+            remove_llm_call_observer(telemetry)
+            remove_tool_call_observer(telemetry)
 
     def _on(self) -> bool:
         """Whether this is the instrumentation in use (not one uninstalled or replaced since)."""

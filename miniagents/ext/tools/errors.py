@@ -44,8 +44,10 @@ class ToolNameConflictError(ToolError, ValueError):
 class ToolCallError(ToolError):
     """Raise it in a tool to answer the call with an error result of exactly this message.
 
-    Any other exception also becomes an error result, with its type and message; this one
-    lets the tool tell the model precisely what to do differently, e.g.
+    Any other exception also becomes an error result, with its type and message (the
+    library's own tool errors, ``ToolError``, such as an MCP session's ``MCPSessionError``,
+    with their message only: a sentence); this one lets the tool tell the model precisely
+    what to do differently, e.g.
     ``raise ToolCallError("No city named 'Pari'. Did you mean 'Paris'?")``. Raised without
     a message (or a blank one), it answers that the tool failed, as any other exception.
     """

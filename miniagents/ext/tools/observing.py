@@ -15,6 +15,12 @@ before the tool runs, if the watch has a ``tool_call_decided`` method
 
 With no observer set (the default) a call costs one call of :func:`watch_tool_call` that
 finds none. An observer's error is logged once and the call goes on unobserved.
+
+Several observers may observe at once (the evals' recorder beside tracing): each plugs
+itself in with :func:`add_tool_call_observer` and out with
+:func:`remove_tool_call_observer`, in any order, the others staying as they were. The hook
+then holds one observer that asks each of them in turn for its watch, and each watch is
+told the call's decision and end.
 """
 
 from __future__ import annotations
@@ -26,15 +32,17 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.logged_once import LoggedOnce
-from miniagents.miniagents.lowlevel import Hook
+from miniagents.miniagents.lowlevel import Fanout, Hook
 
 __all__ = [
     "ToolCallDecisionWatch",
     "ToolCallObserver",
     "ToolCallWatch",
+    "add_tool_call_observer",
     "decided_tool_call",
     "end_tool_call",
     "observe_tool_calls",
+    "remove_tool_call_observer",
     "watch_tool_call",
 ]
 
@@ -70,16 +78,59 @@ class ToolCallObserver(Protocol):
         ...
 
 
-_observer: Hook[ToolCallObserver] = Hook("the tool call observer")
-_failures = LoggedOnce(
+class _Observers(Fanout[ToolCallObserver]):
+    """Several observers as one (what the hook holds while more than one is plugged in)."""
+
+    __slots__ = ()
+
+    def tool_call_started(
+        self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
+    ) -> ToolCallWatch | None:
+        return self.watch(
+            "tool_call_started", lambda told: told.tool_call_started(tool, call, result), _Watches
+        )
+
+
+class _Watches(Fanout[ToolCallWatch]):
+    """The watches of one tool call by several observers, as one."""
+
+    __slots__ = ()
+
+    def tool_call_decided(self, decision: ToolDecision) -> None:
+        for watch in self.plugged:
+            decided_tool_call(watch, decision)
+
+    def tool_call_ended(self, error: BaseException | None) -> None:
+        self.each("tool_call_ended", lambda watch: watch.tool_call_ended(error))
+
+
+_observer: Hook[ToolCallObserver] = Hook(
+    "the tool call observer", lambda observers: _Observers(observers, _FAILED)
+)
+_FAILED = (
     "The tool call observer failed in %s (%s: %s); the calls go on unobserved there. "
     "This is logged once."
 )
+_failures = LoggedOnce(_FAILED)
 
 
 def observe_tool_calls(observer: ToolCallObserver | None) -> ToolCallObserver | None:
-    """Set the observer of the tool calls that start from now on; return the one before."""
+    """Set the observer of the tool calls that start from now on; return the one before.
+
+    It replaces every observer plugged in; to observe beside them, use
+    :func:`add_tool_call_observer`.
+    """
     return _observer.set(observer)
+
+
+def add_tool_call_observer(observer: ToolCallObserver) -> None:
+    """Plug ``observer`` in beside the observers plugged in already (once; see the module)."""
+    _observer.add(observer)
+
+
+def remove_tool_call_observer(observer: ToolCallObserver) -> None:
+    """Unplug ``observer``, leaving the others plugged in (not plugged in: nothing to do)."""
+    _observer.remove(observer)
 
 
 def watch_tool_call(

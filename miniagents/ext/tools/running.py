@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TypeVar, overload
 
 from miniagents.ext.tools.approval import ToolApprovalRequest, withdraw_request
-from miniagents.ext.tools.errors import ToolCallError
+from miniagents.ext.tools.errors import ToolCallError, ToolError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import (
     ToolCallWatch,
@@ -259,6 +259,6 @@ def _error_text(tool: Tool, error: Exception) -> str:
         said = f"(its message could not be read: {type(failure).__name__})"
     if not said.strip():  # (an empty result tells the model nothing; some APIs refuse it)
         return f"The tool {tool.name} failed: {type(error).__name__}, without a message."
-    if isinstance(error, ToolCallError):
-        return said
+    if isinstance(error, ToolError):  # (ours: a sentence, whose class would tell the model
+        return said  # nothing, e.g. an MCP session's, closed: "The MCP session of ...")
     return f"The tool {tool.name} failed: {type(error).__name__}: {said}"

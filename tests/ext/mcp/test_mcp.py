@@ -230,8 +230,8 @@ async def test_a_call_past_read_timeout_is_an_error_result_that_names_it() -> No
         [result] = await results(ToolSet(session), call("hang", me="late"))
         [cancelled] = await results(ToolSet(session), call("cancelled", me="late"))
     assert result.is_error
-    assert str(result) == (
-        f"The MCP server {sys.executable} -m tests.ext.mcp.server stdio did not answer the "
+    assert str(result) == (  # the program's name only: an argument may be a token
+        f"The MCP server {Path(sys.executable).name} … did not answer the "
         "call of its tool hang within 0.5 seconds (read_timeout). Call it again, or give the "
         "server longer: MCPSession(..., read_timeout=120)."
     )
@@ -243,7 +243,10 @@ async def test_a_call_after_the_session_closed_is_an_error_result() -> None:
         tools = ToolSet(closed)
     [result] = await results(tools, call("add", a=1, b=2))
     assert result.is_error
-    assert "The MCP session of the tool add is closed" in str(result)
+    assert str(result) == (  # a sentence, as the model reads it: no "failed: MCPSessionError"
+        "The MCP session of the tool add is closed. Call MCP tools inside the "
+        "`async with MCPSession(...)` block that listed them."
+    )
 
 
 def assert_not_open(session: MCPSession) -> None:
@@ -263,16 +266,23 @@ async def test_the_tools_of_a_session_that_is_not_open_are_an_error() -> None:
 
 
 async def test_a_server_that_does_not_start_is_a_clear_error() -> None:
-    broken = MCPSession.stdio(sys.executable, ["-c", "print('not an MCP server')"])
+    broken = MCPSession.stdio(
+        sys.executable, ["-c", "print('not an MCP server')", "--token=s3cret"]
+    )
     with pytest.raises(MCPSessionError, match="Could not connect to the MCP server") as raised:
         await soon(broken.__aenter__())
     assert isinstance(raised.value, ToolError)
+    program = Path(sys.executable).name  # its name only: an argument may be a token
+    assert f"Could not connect to the MCP server {program} …" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+    assert "s3cret" not in repr(broken)
 
 
 def test_the_arguments_of_a_command_given_as_one_str_are_refused() -> None:
     with pytest.raises(MCPSessionError, match=r"arguments .* are one str") as raised:
-        MCPSession.stdio("python", "server.py --verbose")  # type: ignore[arg-type]
-    assert "MCPSession.stdio('python', ['server.py', '--verbose'])" in str(raised.value)
+        MCPSession.stdio("python", "server.py --token=s3cret")  # type: ignore[arg-type]
+    assert "MCPSession.stdio('python', shlex.split(args))" in str(raised.value)
+    assert "s3cret" not in str(raised.value)  # (an argument may be a token)
 
 
 @pytest.mark.parametrize(
