@@ -55,9 +55,6 @@ ALLOWED_CLASSES: dict[str, str] = {
     "their own JSON 408)",
     "_AppStopped": "private to the web apps of durable agents: ends their recovery context "
     "(cancelling what it runs) and is caught right around it",
-    "PydanticCustomError": "pydantic's error of a validator, which pydantic makes an entry of "
-    "its ValidationError: a Message's lazy iterable field refuses a promise with the "
-    "iteration_error a tuple field gives",
     "ClientGone": "the fake LLM server's handler threads: caught by the server, never a user's",
     "Stopping": "the fake LLM server's handler threads: caught by the server, never a user's",
     "Unanswered": "the fake LLM server's handler threads: caught by a batch API's wire "

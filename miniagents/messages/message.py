@@ -3,71 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Self, cast
 
-from pydantic import BaseModel, GetCoreSchemaHandler, model_validator
-from pydantic_core import CoreSchema, PydanticCustomError, PydanticSerializationError, to_json
-from pydantic_core import core_schema as schemas
+from pydantic import BaseModel, model_validator
+from pydantic_core import PydanticSerializationError, to_json
 
 from miniagents.frozen.model import Frozen
 from miniagents.messages.image import ImagePart, images_of, read_images
-from miniagents.promising.streamed_promise import StreamedPromise
 
 __all__ = ["Message"]
-
-
-_VALIDATED_PARTS: Final = ("schema", "items_schema", "choices", "values_schema", "keys_schema")
-"""The keys of a core schema that hold the schemas its value's parts are validated with."""
-
-
-def _refusing_promises(schema: CoreSchema) -> CoreSchema:
-    """``schema``, each lazy iterable in it (a ``generator`` schema) refusing a promise first."""
-    if schema["type"] == "generator":
-        return schemas.no_info_before_validator_function(_no_promise, schema)
-    parts: dict[str, object] = dict(schema)
-    for key in _VALIDATED_PARTS:
-        part = parts.get(key)
-        if isinstance(part, dict) and "type" in part:
-            parts[key] = _refusing_promises(cast("CoreSchema", part))
-        elif isinstance(part, dict):  # a tagged union's choices, by tag
-            parts[key] = {tag: _refusing_choice(choice) for tag, choice in part.items()}
-        elif isinstance(part, list):
-            parts[key] = [_refusing_choice(choice) for choice in part]
-    if schema["type"] == "model-fields":
-        parts["fields"] = {
-            name: {**field, "schema": _refusing_promises(field["schema"])}
-            for name, field in schema["fields"].items()
-        }
-    return cast("CoreSchema", parts)
-
-
-def _refusing_choice(choice: object) -> object:
-    """A union's choice (a schema, or a schema and its label) or a tuple's item schema."""
-    if isinstance(choice, tuple):
-        return (_refusing_promises(choice[0]), *choice[1:])
-    if isinstance(choice, dict) and "type" in choice:
-        return _refusing_promises(cast("CoreSchema", choice))
-    return choice
-
-
-def _no_promise(value: object) -> object:
-    """``value``, unless it is a promise: read synchronously, its error refuses it.
-
-    Raises:
-        PydanticCustomError: the ``iteration_error`` pydantic gives for a ``tuple[X, ...]``
-            field, holding the promise's ``SyncReadError`` (what to await instead).
-    """
-    if isinstance(value, StreamedPromise):
-        try:
-            next(iter(cast("Iterable[object]", value)))  # (SyncReadError: hidden from mypy)
-        except TypeError as error:
-            raise PydanticCustomError(
-                "iteration_error",
-                "Error iterating over object, error: {error}",
-                {"error": f"{type(error).__name__}: {error}"},
-            ) from None
-    return value
 
 
 class Message(Frozen):
@@ -123,20 +68,6 @@ class Message(Frozen):
         # pydantic: this __init__ is not a custom one (validating a Message inside other
         # data, or with model_validate, builds it without calling __init__, as before)
         __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
-
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: type[BaseModel], handler: GetCoreSchemaHandler, /
-    ) -> CoreSchema:
-        """Pydantic's schema, whose lazy iterables (``Iterable[X]`` fields) refuse a promise.
-
-        Pydantic reads an ``Iterable`` field only when it is read, and a ``MessagePromise``
-        (or a sequence) is iterable to Python (a ``__getitem__`` that refuses): such a field
-        would take a promise and fail when read. Each lazy iterable of the schema first
-        tries to read a promise given, so that it is refused as a ``tuple[X, ...]`` field
-        refuses it, at validation. Made once per class: other fields cost nothing more.
-        """
-        return _refusing_promises(handler(source))
 
     @model_validator(mode="after")
     def _typed_images(self) -> Self:

@@ -6,15 +6,13 @@ import json
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterable
 from typing import Any
 
 import pydantic
-import pydantic_core
 import pytest
 
 import miniagents
-from miniagents.messages import Message, MessagePromise, MessageSequencePromise
+from miniagents.messages import Message
 from miniagents.promising import Frozen, FrozenDict
 from miniagents.promising.errors import FrozenInstanceError
 from tests.subprocesses import ROOT, python_env
@@ -288,35 +286,3 @@ def test_messages_pickled_in_one_process_are_equal_in_another() -> None:
 
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().split() == [message.hash_key for message in PICKLED]
-
-
-class _Parts(Message):
-    listed: tuple[str, ...] = ()
-    lazy: Iterable[str] = ()
-    maybe_lazy: Iterable[str] | None = None
-
-
-def _refusal(field: str, value: object) -> pydantic_core.ErrorDetails:
-    with pytest.raises(pydantic.ValidationError) as raised:
-        _Parts.model_validate({field: value})
-    (error,) = raised.value.errors()
-    return error
-
-
-@pytest.mark.parametrize("field", ["lazy", "maybe_lazy"])
-async def test_a_promise_given_to_an_iterable_field_is_refused_as_a_tuple_field_refuses_it(
-    field: str,
-) -> None:
-    # Before, pydantic took the promise (iterable to Python, by the __getitem__ that refuses)
-    # into the lazy field, and the SyncReadError came only when the field was read.
-    for promise in (MessagePromise.of_text("Hello"), MessageSequencePromise(["a", "b"])):
-        refused = _refusal(field, promise)
-        listed = _refusal("listed", promise)
-        assert refused["type"] == listed["type"] == "iteration_error"
-        assert refused["msg"] == listed["msg"]
-        assert refused["msg"].startswith("Error iterating over object, error: SyncReadError: A ")
-        assert "= await " in refused["msg"]  # (what to do instead)
-        given: dict[str, Any] = {field: promise}
-        with pytest.raises(pydantic.ValidationError, match="SyncReadError"):
-            _Parts(**given)
-    assert tuple(_Parts(lazy=["a", "b"]).lazy) == ("a", "b")  # what is iterable is taken
