@@ -11,7 +11,7 @@ import datetime
 import types
 import typing
 from collections import deque
-from collections.abc import Iterable, MutableSequence, MutableSet
+from collections.abc import Generator, Iterable, MutableSequence, MutableSet
 from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
@@ -26,6 +26,11 @@ from pydantic_core import PydanticUndefined
 __all__ = ["mutable_part", "unsure_fields"]
 
 _MUTABLE_ORIGINS: tuple[type, ...] = (list, set, bytearray, deque, MutableSequence, MutableSet)
+
+_ONE_SHOT_ORIGINS: frozenset[object] = frozenset({Iterable, Generator})
+"""Annotations pydantic validates into an iterator, consumed by its first reader (a field
+declared so would read empty the second time, and a promise given to it would be taken,
+to fail only when read): exactly these, not their subclasses (a tuple is iterable too)."""
 
 _IMMUTABLE_LEAVES: frozenset[object] = frozenset(
     {
@@ -50,8 +55,10 @@ _UNIONS: tuple[object, ...] = (typing.Union, types.UnionType)
 
 
 def mutable_part(annotation: object, frozen_base: type[BaseModel]) -> object | None:
-    """A mutable container type (or a mutable model) named inside a field annotation."""
+    """A mutable container type (or a mutable model, or an iterator) inside an annotation."""
     origin = typing.get_origin(annotation) or annotation
+    if origin in _ONE_SHOT_ORIGINS:
+        return annotation
     if isinstance(origin, type) and issubclass(origin, _MUTABLE_ORIGINS):
         return annotation
     if (

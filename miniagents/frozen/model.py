@@ -178,9 +178,10 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
             if mutable is not None:
                 raise FrozenFieldError(
                     f"Field {name!r} of the Frozen model {cls.__qualname__} is declared as "
-                    f"{mutable!r}, which is mutable. Declare it immutable instead, e.g. "
-                    "tuple[X, ...] for a list, frozenset[X] for a set, or a Frozen subclass "
-                    "for a pydantic model."
+                    f"{mutable!r}, which is mutable (an iterable field holds an iterator, "
+                    "used up by its first reader). Declare it immutable instead, e.g. "
+                    "tuple[X, ...] for a list or an iterable, frozenset[X] for a set, or a "
+                    "Frozen subclass for a pydantic model."
                 )
         cls.__frozen_fields__ = tuple(cls.model_fields)
         cls.__frozen_unsure__ = unsure_fields(cls, Frozen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import collections.abc
 import copy
 import json
 import pickle
@@ -735,6 +736,36 @@ def test_a_field_declared_as_a_mutable_model_is_rejected_at_class_definition() -
 
         class HoldsPlain(Frozen):
             inner: Plain
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        collections.abc.Iterable[str],
+        collections.abc.Iterable[str] | None,
+        collections.abc.Generator[int, None, None],
+        tuple[collections.abc.Iterable[int], ...],
+    ],
+)
+def test_a_field_declared_as_an_iterable_is_rejected_at_class_definition(
+    annotation: object,
+) -> None:
+    # Before, pydantic kept such a field's value as an iterator: the first reader used it up
+    # (the second str() of the model showed it empty, two equal models were unequal), and a
+    # MessagePromise given to it was taken, to fail only when the field was read.
+    expected = r"'parts'.*used up by its first reader.*tuple\[X, \.\.\.\]"
+    fields: dict[str, Any] = {"parts": (annotation, ())}
+    with pytest.raises(TypeError, match=expected):
+        pydantic.create_model("HoldsIterable", __base__=Frozen, **fields)
+
+
+def test_tuples_and_strings_stay_accepted_though_they_are_iterable() -> None:
+    class Fine(Frozen):
+        parts: tuple[str, ...] = ()
+        word: str = ""
+        members: frozenset[int] = frozenset()
+
+    assert Fine.model_validate({"parts": ["a", "b"]}) == Fine(parts=("a", "b"))
 
 
 def test_a_mutable_model_given_as_an_extra_field_keeps_its_data() -> None:
