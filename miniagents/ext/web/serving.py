@@ -19,12 +19,12 @@ The deadline is kept by a small protocol in front of uvicorn's (it watches the b
 arrive for the blank line that ends the headers, and closes the connection if it has not
 come in time), told by the served app when an answer has ended; an ASGI middleware alone
 could not: it runs once the headers are read. A request's body is the app's to bound: the
-web apps read at most ``max_body_bytes`` of it, within ``body_seconds`` (their
-``WebSettings``; a 408 past them). Its floor: a kept-alive connection whose client is named
-by a proxy's header has no header deadline past its first request. A deployment open to the
-internet puts a reverse proxy in front (nginx's ``client_header_timeout``,
-``client_body_timeout``, ``limit_conn``), which bounds those too (see the docs' deployment
-page).
+web apps read at most ``max_body_bytes`` of it, within ``body_seconds`` of its arrival at
+the app (their ``WebSettings``; a 408 past them). Its floor: a kept-alive connection whose
+client is named by a proxy's header has no header deadline past its first request. A
+deployment open to the internet puts a reverse proxy in front (nginx's
+``client_header_timeout``, ``client_body_timeout``, ``limit_conn``), which bounds those too
+(see the docs' deployment page).
 """
 
 from __future__ import annotations
