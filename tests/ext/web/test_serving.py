@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
+from uvicorn.importer import import_from_string
 
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.errors import WebConfigurationError
@@ -181,3 +185,46 @@ def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> Non
         server_config(app, max_connections=0)
     with pytest.raises(WebConfigurationError, match="ws_max_size to be a whole number"):
         server_config(app, ws_max_size=0)
+
+
+def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
+    """uvicorn's protocol table and its protocols' arguments, which ``server_config`` uses.
+
+    None of them is documented: a uvicorn that changes them fails here, naming what it
+    changed (tested with uvicorn 0.30, 0.35 and 0.54).
+    """
+    version = uvicorn.__version__
+
+    def pinned(holds: bool, what: str) -> None:
+        assert holds, (
+            f"uvicorn {version} changed what server_config (miniagents/ext/web/serving.py) "
+            f"builds on: {what}. Adapt _HeadersInTime and server_config to it, or bound the "
+            "web extra's uvicorn in pyproject.toml below this version."
+        )
+
+    named = HTTP_PROTOCOLS.get("h11")
+    pinned(named is not None, "uvicorn.config.HTTP_PROTOCOLS has no 'h11' protocol")
+    h11_protocol = import_from_string(named)
+    pinned(
+        isinstance(h11_protocol, type) and issubclass(h11_protocol, asyncio.Protocol),
+        f"HTTP_PROTOCOLS['h11'] ({named}) is not an asyncio.Protocol class",
+    )
+    taken = inspect.signature(h11_protocol.__init__).parameters
+    for argument in ("config", "server_state", "app_state", "_loop"):
+        pinned(argument in taken, f"its h11 protocol takes no {argument}= argument")
+    for method in ("connection_made", "data_received", "eof_received", "connection_lost"):
+        pinned(callable(getattr(h11_protocol, method, None)), f"its h11 protocol has no {method}")
+    made = inspect.getsource(uvicorn.Server.startup)
+    for argument in ("config=config", "server_state=", "app_state=", "_loop=_loop"):
+        pinned(argument in made, f"its server makes a protocol without {argument}")
+    configured = inspect.signature(uvicorn.Config).parameters
+    for argument in (
+        "http",
+        "limit_concurrency",
+        "timeout_keep_alive",
+        "h11_max_incomplete_event_size",
+        "ws",
+        "ws_max_size",
+    ):
+        pinned(argument in configured, f"uvicorn.Config takes no {argument}= argument")
+    pinned("websockets" in WS_PROTOCOLS, "uvicorn.config.WS_PROTOCOLS has no 'websockets'")
