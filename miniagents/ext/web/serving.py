@@ -227,7 +227,10 @@ class _Answers:
     """The served app, which tells each request's connection when its answer has ended.
 
     The connection (:class:`_HeadersInTime`) then waits for the next request's headers
-    within its deadline; a request the app is called with has its headers read.
+    within its deadline; a request the app is called with has its headers read. An answer
+    given before the request's body was all read (a refusal, a 413) closes its connection
+    (``Connection: close``): the rest of that body is no request's, and a client sending it
+    slowly would otherwise hold the connection past every deadline.
     """
 
     def __init__(self, app: ASGIApp, connections: type[_HeadersInTime]) -> None:
@@ -246,12 +249,35 @@ class _Answers:
             await self.app(scope, receive, send)
             return
 
+        unread = _has_body(scope)
+
+        async def reading() -> Message:
+            nonlocal unread
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                unread = False
+            return message
+
         async def answering(message: Message) -> None:
+            if message["type"] == "http.response.start" and unread:
+                message = {**message, "headers": [*message.get("headers", []), _CLOSE]}
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 connection.awaiting_headers()
 
-        await self.app(scope, receive, answering)
+        await self.app(scope, reading, answering)
+
+
+_CLOSE = (b"connection", b"close")
+"""The header of an answer after which its connection is closed."""
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request of ``scope`` has a body (a length above 0, or chunks)."""
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 _Address = tuple[str, int, str, int]

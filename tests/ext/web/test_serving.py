@@ -18,7 +18,7 @@ from uvicorn.importer import import_from_string
 
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.errors import WebConfigurationError
-from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, ai_sdk_app
 from miniagents.ext.web.lowlevel import Door, aread_bounded
 from miniagents.ext.web.serving import (
     HEADERS_SECONDS,
@@ -169,6 +169,43 @@ async def test_a_bodys_deadline_runs_from_the_requests_arrival_not_from_its_read
         writer.close()
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert answer.endswith(b"did not all arrive within 0.5 seconds")
+
+
+async def test_a_connection_whose_body_was_refused_unread_is_closed_after_the_answer() -> None:
+    authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
+    app = ai_sdk_app(poet, authentication=authentication)
+    async with bounded(server_config(app, headers_seconds=1.0)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(  # (no token: a 401, its body never read)
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000\r\n\r\n{"
+        )
+        head, _answer = await answer_of(reader)
+        assert head.startswith(b"HTTP/1.1 401 ")
+        assert b"connection: close" in head.lower()
+        # the body goes on, a blank line in it (which once stopped the headers' deadline)
+        writer.write(b"\r\n\r\n")
+        trickling = asyncio.create_task(trickle(writer, b" "))
+        try:  # (was: held for ever, the keep-alive timer reset by each byte)
+            assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        finally:
+            writer.close()
+            await trickling
+
+
+async def test_a_kept_alive_connection_serves_a_second_request_after_a_read_body() -> None:
+    app = ai_sdk_app(poet, authentication=NoAuthentication())
+    async with bounded(server_config(app)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(2):  # (a body read whole keeps its connection open)
+            writer.write(
+                b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 2\r\n\r\n[]"
+            )
+            head, _answer = await answer_of(reader)
+            assert head.startswith(b"HTTP/1.1 422 ")
+            assert b"connection: close" not in head.lower()
+        writer.close()
 
 
 def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> None:
