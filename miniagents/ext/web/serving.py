@@ -13,7 +13,9 @@ same way, whatever a client does with its connection:
   bounded many, for ever (uvicorn's keep-alive timer starts again at each byte);
 - a request's line and headers of at most :data:`MAX_HEADER_BYTES` (a 400 past them), read
   with h11, whose bound it is, even where httptools is installed;
-- an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer.
+- an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer;
+- a connection closed after an answer given before its request's body was all read (a
+  refusal, a 413): the rest of that body would otherwise hold it, a byte at a time.
 
 The deadline is kept by a small protocol in front of uvicorn's (it watches the bytes that
 arrive for the blank line that ends the headers, and closes the connection if it has not
