@@ -71,7 +71,8 @@ class Door:
 
     Args:
         authentication: How the app learns who asks (``None``: not given, refused).
-        settings: The app's settings: its ``allowed_hosts`` and ``allowed_origins``.
+        settings: The app's settings: its ``allowed_hosts``, ``allowed_origins`` and
+            ``body_seconds``.
         name: The app's name, in its errors and warnings.
         request_headers: The request headers a page of an allowed origin may send besides
             ``Authorization``, ``Content-Type`` and ``Last-Event-ID`` (a protocol's own,
