@@ -51,8 +51,8 @@ ALLOWED_CLASSES: dict[str, str] = {
     "AuthenticationError": "Starlette's: a backend of the web apps refuses credentials with it, "
     "as Starlette's AuthenticationMiddleware expects (the apps answer it with a 401)",
     "HTTPException": "Starlette's: the web apps' 408 of a request body not all sent within "
-    "body_seconds, which Starlette answers with its message (the JSON apps catch it and answer "
-    "their own JSON 408)",
+    "body_seconds, which Starlette answers with its message (the JSON apps, A2A and the studio "
+    "catch it and answer their own JSON 408)",
     "_AppStopped": "private to the web apps of durable agents: ends their recovery context "
     "(cancelling what it runs) and is caught right around it",
     "ClientGone": "the fake LLM server's handler threads: caught by the server, never a user's",

@@ -53,6 +53,7 @@ from google.protobuf.message import Message as ProtoMessage
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -248,7 +249,8 @@ def a2a_app(
     **Bad input** is answered with A2A's JSON-RPC errors, each with its
     ``google.rpc.ErrorInfo`` (and a ``google.rpc.BadRequest`` naming the fields at fault),
     and starts nothing: a body that is not JSON (-32700), not a request or over
-    ``max_body_bytes`` (-32600), an unknown method (-32601), params of the wrong shape
+    ``max_body_bytes`` (-32600; one not all sent within ``body_seconds`` of the request's
+    arrival: -32600 with HTTP 408), an unknown method (-32601), params of the wrong shape
     (-32602), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
     followed or answered (-32004), a part of a media type the agent does not take, or a
     body not sent as JSON (-32005), another protocol version (-32009). A task over the
@@ -483,8 +485,18 @@ class _A2ATasks:
         A notification (no ``id``) is carried out if its method changes something
         (:data:`_EFFECTS`), and answered with nothing (HTTP 204), its errors too.
         """
-        limit = self.manager.settings.max_body_bytes
-        body = await aread_bounded(request, limit)
+        settings = self.manager.settings
+        limit = settings.max_body_bytes
+        try:
+            body = await aread_bounded(request, limit)
+        except HTTPException as late:  # (its id unread: null, as a body that is no JSON's)
+            return error_response(
+                None,
+                Code.INVALID_REQUEST,
+                late.detail,
+                metadata={"bodySeconds": f"{settings.body_seconds:g}"},
+                status=late.status_code,
+            )
         if body is None:
             return error_response(
                 None,

@@ -56,6 +56,7 @@ from miniagents.ext.errors import MissingExtraError, WebConfigurationError
 
 try:
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
@@ -81,7 +82,7 @@ from miniagents.ext.studio.tree import RunTree
 from miniagents.ext.web.auth import MIN_TOKEN_LENGTH as MIN_TOKEN_LENGTH
 from miniagents.ext.web.auth import BearerTokenAuth
 from miniagents.ext.web.lowlevel import Door, aread_bounded
-from miniagents.ext.web.settings import LOCAL_HOSTS, WebSettings
+from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, LOCAL_HOSTS, WebSettings
 
 __all__ = ["MIN_TOKEN_LENGTH", "PAGE_POLICY", "studio_app"]
 
@@ -116,6 +117,7 @@ def studio_app(
     fork_timeout: float | None = 600.0,
     max_run_events: int = MAX_RUN_EVENTS,
     keepalive: float = 15.0,
+    body_seconds: float = DEFAULT_BODY_SECONDS,
 ) -> Starlette:
     """The studio's app over ``store`` (see the module).
 
@@ -137,10 +139,13 @@ def studio_app(
             413).
         keepalive: Seconds an event stream may be quiet before it sends a comment (so that
             a client that left is noticed, under a server that says so only when sent to).
+        body_seconds: Seconds a fork's body has to arrive, all of it, from the request's
+            arrival (a 408, ``body_too_slow``, past them).
 
     Raises:
         StudioConfigurationError: for a token that is short or has spaces, no allowed host
-            or one that is no host name, or a limit below 1.
+            or one that is no host name, a limit below 1, or a ``body_seconds`` that is not
+            a positive number.
     """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
         raise StudioConfigurationError(
@@ -182,8 +187,9 @@ def studio_app(
             _Bound(max_reads),
             max_run_events,
             float(keepalive),
+            body_seconds,
         )
-    except WebConfigurationError as error:  # (a host that is no host name: "http://...")
+    except WebConfigurationError as error:  # (a host that is no host name, say: "http://...")
         raise StudioConfigurationError(str(error)) from error
 
     @asynccontextmanager
@@ -229,11 +235,13 @@ class _Studio:
         reads: _Bound,
         max_run_events: int,
         keepalive: float,
+        body_seconds: float,
     ) -> None:
         self.runs = runs
         self.max_run_events = max_run_events
         self.keepalive = keepalive
-        settings = WebSettings(allowed_hosts=[host.lower() for host in allowed_hosts])
+        hosts = [host.lower() for host in allowed_hosts]
+        settings = WebSettings(allowed_hosts=hosts, body_seconds=body_seconds)
         self.door = Door(BearerTokenAuth({token: "studio"}), settings, "the studio")
         self.forks = forks
         self.followers = followers
@@ -298,7 +306,10 @@ class _Studio:
 
     async def fork(self, request: Request) -> Response:
         """``POST /api/runs/{run}/fork``: 202, the fork's program started."""
-        body = await aread_bounded(request, _MAX_BODY)
+        try:
+            body = await aread_bounded(request, _MAX_BODY)
+        except HTTPException as late:
+            return _error(late.status_code, "body_too_slow", late.detail)
         if body is None:
             return _error(413, "body_too_large", f"A fork's body is at most {_MAX_BODY:,} bytes.")
         try:

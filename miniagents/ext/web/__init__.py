@@ -165,7 +165,7 @@ on, so its LLM calls are cancelled and their HTTP streams closed.
 **Bad input** gets a 4xx with a JSON body ``{"error": {"code": ..., "message": ...}}`` that
 says what was wrong, and starts no run: a body that is not JSON (400, ``invalid_json``),
 not of the protocol's shape (422), over ``max_body_bytes`` (413, ``body_too_large``), not
-all sent within ``body_seconds`` of its reading's start (408, ``body_too_slow``), an
+all sent within ``body_seconds`` of the request's arrival (408, ``body_too_slow``), an
 AG-UI run id in use (409, ``run_exists``) or unknown (404, ``unknown_run``), a
 ``Last-Event-ID`` that is not an event of the run (400, ``unknown_event_id``), a resume
 that answers no waiting call or is not a decision (404, 409, 422), edited arguments the

@@ -25,7 +25,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from miniagents.ext.web._guard import Door
-from miniagents.ext.web._http import body_deadline
 from miniagents.ext.web._runs import RunManager
 from miniagents.miniagents.lowlevel import adopt_carrier, incoming_carrier
 
@@ -116,7 +115,6 @@ def protocol_app(manager: RunManager, door: Door, routes: Sequence[ProtocolRoute
                 return owner  # (nobody it knows: nothing starts, nothing is shown)
             if durable is not None:  # (a mounted app: its lifespan did not launch DBOS)
                 await durable.aready(manager.context, manager.aclose)
-            body_deadline(request, manager.settings.body_seconds)
             headers = request.headers
             carried = {name: found for name in TRACE_HEADERS if (found := headers.get(name))}
             if "traceparent" not in carried:

@@ -22,6 +22,9 @@
   origin always is), and allowed origins get CORS (preflight included) from Starlette's
   ``CORSMiddleware``. A WebSocket (which a browser opens from a page of any site, with no
   CORS) is held to the same hosts and origins: refused before it is accepted.
+- **Body deadline** (:meth:`Door.middleware`, before anything else): a request's body has
+  the settings' ``body_seconds`` from the request's arrival at the app (its headers read) to
+  arrive, all of it, however late the app starts reading it (a 408 past them).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miniagents.ext.errors import WebConfigurationError
-from miniagents.ext.web._http import error_response
+from miniagents.ext.web._http import body_deadline, error_response
 from miniagents.ext.web.auth import Authentication, NoAuthentication
 from miniagents.ext.web.settings import LOCAL_HOSTS, WebSettings
 
@@ -68,7 +71,8 @@ class Door:
 
     Args:
         authentication: How the app learns who asks (``None``: not given, refused).
-        settings: The app's settings: its ``allowed_hosts`` and ``allowed_origins``.
+        settings: The app's settings: its ``allowed_hosts``, ``allowed_origins`` and
+            ``body_seconds``.
         name: The app's name, in its errors and warnings.
         request_headers: The request headers a page of an allowed origin may send besides
             ``Authorization``, ``Content-Type`` and ``Last-Event-ID`` (a protocol's own,
@@ -161,9 +165,10 @@ class Door:
         ]
 
     def middleware(self) -> list[Middleware]:
-        """The app's middleware, outermost first: headers, hosts, CORS, the origins, identity."""
+        """The app's middleware, outermost first: body deadline, headers, hosts, CORS, identity."""
         origins = self.settings.allowed_origins
         found = [
+            Middleware(_BodyDeadline, seconds=self.settings.body_seconds),
             *self.page_middleware(),
             Middleware(
                 CORSMiddleware,
@@ -213,6 +218,19 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_secured)
+
+
+class _BodyDeadline:
+    """Starts each request's body deadline as the request reaches the app (see the module)."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            body_deadline(scope, self.seconds)
+        await self.app(scope, receive, send)
 
 
 class _HostCheck:

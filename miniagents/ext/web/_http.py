@@ -1,8 +1,9 @@
 """The apps' HTTP words: a request's JSON body read within bounds, and the JSON errors they answer.
 
 A body is read within two bounds: its size (``max_body_bytes``, a 413 past it) and its
-time (``body_seconds``, a 408 past it: a client that sends it a byte a minute would hold its
-connection and the app's task for as long as it likes).
+time (``body_seconds`` from the request's arrival at the app, a 408 past it: a client that
+sends it a byte a minute, or its headers and then nothing, would hold its connection and the
+app's task for as long as it likes).
 
 Every refusal is a JSON body ``{"error": {"code": ..., "message": ...}}`` with its HTTP status;
 the message is a sentence that says what was wrong and how to do it right.
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import Scope
 
 from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS
 
@@ -39,8 +41,9 @@ __all__ = [
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
-_BODY_SECONDS = "miniagents.body_seconds"
-"""The key of a request's scope that holds its body's deadline (see :func:`body_deadline`)."""
+_BODY_DEADLINE = "miniagents.body_deadline"
+"""The key of a request's scope that holds its body's deadline, the loop's time it ends and
+its seconds (see :func:`body_deadline`)."""
 
 
 def error_response(
@@ -87,14 +90,20 @@ def unnamable_run(key: str, field: str, code: str) -> JSONResponse | None:
     )
 
 
-def body_deadline(request: Request, seconds: float) -> None:
-    """Give ``request``'s body ``seconds`` to arrive, all of it, once it is read.
+def body_deadline(scope: Scope, seconds: float) -> None:
+    """Give the body of the request of ``scope`` ``seconds`` from now to arrive, all of it.
 
-    The deadline runs from the start of its reading by :func:`aread_bounded`. The app calls
-    it with its settings' ``body_seconds`` before its handler runs; a request it was not
-    called for has :data:`~miniagents.ext.web.settings.DEFAULT_BODY_SECONDS`.
+    The door calls it as the request reaches the app (its headers read), with its settings'
+    ``body_seconds``, so that a client that sends its headers and then nothing is refused
+    as one whose body trickles in, however late the app starts reading. A request given a
+    deadline already (by the door of an app it is mounted in) keeps the earlier one. A
+    request that was not given one has
+    :data:`~miniagents.ext.web.settings.DEFAULT_BODY_SECONDS` from the start of its reading.
     """
-    request.scope[_BODY_SECONDS] = seconds
+    ends = asyncio.get_running_loop().time() + seconds
+    given: tuple[float, float] | None = scope.get(_BODY_DEADLINE)
+    if given is None or ends < given[0]:
+        scope[_BODY_DEADLINE] = (ends, seconds)
 
 
 async def aread_bounded(request: Request, max_bytes: int) -> bytes | None:
@@ -103,7 +112,7 @@ async def aread_bounded(request: Request, max_bytes: int) -> bytes | None:
     A declared ``Content-Length`` over the limit is refused before any byte is read; the
     body is read in chunks, and the reading stops at the first chunk past the limit, so a
     large body is never held in memory. The body must arrive within its deadline
-    (:func:`body_deadline`), from the start of its reading.
+    (:func:`body_deadline`: from the request's arrival at the app).
 
     Raises:
         HTTPException: a 408, which the app answers with its message, if the body has not
@@ -114,9 +123,12 @@ async def aread_bounded(request: Request, max_bytes: int) -> bytes | None:
         return None
     chunks: list[bytes] = []
     size = 0
-    seconds: float = request.scope.get(_BODY_SECONDS, DEFAULT_BODY_SECONDS)
+    given: tuple[float, float] | None = request.scope.get(_BODY_DEADLINE)
+    if given is None:
+        given = (asyncio.get_running_loop().time() + DEFAULT_BODY_SECONDS, DEFAULT_BODY_SECONDS)
+    ends, seconds = given
     try:
-        async with asyncio.timeout(seconds):
+        async with asyncio.timeout_at(ends):
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > max_bytes:

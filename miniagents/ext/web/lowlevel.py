@@ -15,7 +15,8 @@ their owners, limits, approvals and pauses:
   :class:`Encoder` per job that writes the reply's parts (:data:`Part`: texts, tool calls,
   approvals asked, tool results, read in order by the manager) as the protocol's events
   (JSON text, :func:`json_text`), and, for durable agents, which events make an item;
-- its requests read the protocol's bodies (within bounds: :func:`aread_bounded`), ask the
+- its requests read the protocol's bodies (within bounds: :func:`aread_bounded`, by the
+  deadline the :class:`Door` started as the request arrived), ask the
   manager for room (:meth:`RunManager.ano_room`: a job's, and its stream's), start jobs
   (:meth:`RunManager.start_new`), find them (:meth:`RunManager.job`,
   :meth:`RunManager.paused`), resume them with decisions

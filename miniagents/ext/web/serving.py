@@ -13,18 +13,20 @@ same way, whatever a client does with its connection:
   bounded many, for ever (uvicorn's keep-alive timer starts again at each byte);
 - a request's line and headers of at most :data:`MAX_HEADER_BYTES` (a 400 past them), read
   with h11, whose bound it is, even where httptools is installed;
-- an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer.
+- an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer;
+- a connection closed after an answer given before its request's body was all read (a
+  refusal, a 413): the rest of that body would otherwise hold it, a byte at a time.
 
 The deadline is kept by a small protocol in front of uvicorn's (it watches the bytes that
 arrive for the blank line that ends the headers, and closes the connection if it has not
 come in time), told by the served app when an answer has ended; an ASGI middleware alone
 could not: it runs once the headers are read. A request's body is the app's to bound: the
-web apps read at most ``max_body_bytes`` of it, within ``body_seconds`` (their
-``WebSettings``; a 408 past them). Its floor: a kept-alive connection whose client is named
-by a proxy's header has no header deadline past its first request. A deployment open to the
-internet puts a reverse proxy in front (nginx's ``client_header_timeout``,
-``client_body_timeout``, ``limit_conn``), which bounds those too (see the docs' deployment
-page).
+web apps read at most ``max_body_bytes`` of it, within ``body_seconds`` of its arrival at
+the app (their ``WebSettings``; a 408 past them). Its floor: a kept-alive connection whose
+client is named by a proxy's header has no header deadline past its first request. A
+deployment open to the internet puts a reverse proxy in front (nginx's
+``client_header_timeout``, ``client_body_timeout``, ``limit_conn``), which bounds those too
+(see the docs' deployment page).
 """
 
 from __future__ import annotations
@@ -227,7 +229,10 @@ class _Answers:
     """The served app, which tells each request's connection when its answer has ended.
 
     The connection (:class:`_HeadersInTime`) then waits for the next request's headers
-    within its deadline; a request the app is called with has its headers read.
+    within its deadline; a request the app is called with has its headers read. An answer
+    given before the request's body was all read (a refusal, a 413) closes its connection
+    (``Connection: close``): the rest of that body is no request's, and a client sending it
+    slowly would otherwise hold the connection past every deadline.
     """
 
     def __init__(self, app: ASGIApp, connections: type[_HeadersInTime]) -> None:
@@ -246,12 +251,35 @@ class _Answers:
             await self.app(scope, receive, send)
             return
 
+        unread = _has_body(scope)
+
+        async def reading() -> Message:
+            nonlocal unread
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                unread = False
+            return message
+
         async def answering(message: Message) -> None:
+            if message["type"] == "http.response.start" and unread:
+                message = {**message, "headers": [*message.get("headers", []), _CLOSE]}
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 connection.awaiting_headers()
 
-        await self.app(scope, receive, answering)
+        await self.app(scope, reading, answering)
+
+
+_CLOSE = (b"connection", b"close")
+"""The header of an answer after which its connection is closed."""
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request of ``scope`` has a body (a length above 0, or chunks)."""
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 _Address = tuple[str, int, str, int]

@@ -69,7 +69,7 @@ DEFAULT_MAX_BODY_BYTES = 1_000_000
 """The largest request body the apps read (a bigger one is a 413)."""
 
 DEFAULT_BODY_SECONDS = 30.0
-"""Seconds a request's body has to arrive, all of it, once the app reads it (then a 408)."""
+"""Seconds a request's body has to arrive, all of it, from the request's arrival (then a 408)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,8 +140,9 @@ class WebSettings:
             (``too_many_streams_of_yours``, with ``Retry-After``).
         max_body_bytes: The largest request body taken, in bytes (a bigger one is a 413,
             ``body_too_large``, refused as it arrives).
-        body_seconds: Seconds a request's body has to arrive, all of it, from the moment
-            the app starts reading it: a client that sends it a byte at a time past them is
+        body_seconds: Seconds a request's body has to arrive, all of it, from the request's
+            arrival at the app (its headers read), however late the app starts reading it: a
+            client that sends it a byte at a time past them, or nothing after its headers, is
             answered a 408 (``body_too_slow``), and the request holds its connection and its
             task no longer.
 

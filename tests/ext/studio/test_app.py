@@ -19,9 +19,9 @@ from miniagents.ext.studio import Recorder, RunStore, RunTree
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
-from miniagents.ext.web.serving import HEADERS_SECONDS
+from miniagents.ext.web.serving import HEADERS_SECONDS, server_config
 from tests.ext.studio.kit import many_calls
-from tests.ext.web.serving import served
+from tests.ext.web.serving import answer_of, bounded, served, trickle
 from tests.fakes.asgi24 import Asgi24
 from tests.fakes.fixtures import WAIT
 
@@ -283,6 +283,31 @@ def test_a_host_that_is_no_host_name_is_a_configuration_error_and_one_line_of_th
     assert exited.value.code == 2
     said = capsys.readouterr().err.strip().splitlines()[-1]
     assert said.startswith("s: error: argument --allow-host: allowed_hosts holds 'http://")
+
+
+async def test_a_fork_body_that_trickles_in_is_a_408_past_the_studios_own_deadline(
+    store: RunStore, recorded: str
+) -> None:
+    # (a short deadline: the trickle, a byte at a time, never ends the body)
+    app = studio_app(store, token=TOKEN, body_seconds=0.5)  # (was: 30 s, whatever was asked)
+    async with bounded(server_config(app)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"POST /api/runs/{recorded}/fork HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 1000\r\n\r\n{".encode()
+        )
+        trickling = asyncio.create_task(trickle(writer, b" "))  # (never the body's end)
+        try:
+            head, answer = await answer_of(reader)
+        finally:
+            writer.close()
+            await trickling
+    assert head.startswith(b"HTTP/1.1 408 ")  # (and JSON, as the studio's other errors)
+    assert answer["error"]["code"] == "body_too_slow"
+    assert "did not all arrive within 0.5 seconds" in answer["error"]["message"]
+    with pytest.raises(StudioConfigurationError, match="body_seconds to be a positive"):
+        studio_app(store, token=TOKEN, body_seconds=0)
 
 
 async def test_a_fork_body_nested_past_the_parsers_depth_is_a_400(

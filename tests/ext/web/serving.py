@@ -13,7 +13,7 @@ import itertools
 import json
 import socket
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,45 @@ async def served(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
         server.should_exit = True
         await task
         sock.close()
+
+
+@asynccontextmanager
+async def bounded(config: uvicorn.Config) -> AsyncIterator[int]:
+    """A server of ``config`` (``server_config``'s) on a free port of 127.0.0.1 (its port).
+
+    The server is stopped at the end; the tests talk to it over raw sockets.
+    """
+    server = uvicorn.Server(config)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
+
+
+async def trickle(writer: asyncio.StreamWriter, piece: bytes) -> None:
+    """Send ``piece`` again and again, a pause between, until the connection is closed."""
+    with suppress(ConnectionError):
+        while not writer.is_closing():
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.05)  # (the pace only: the server's close or answer decides)
+
+
+async def answer_of(reader: asyncio.StreamReader) -> tuple[bytes, Any]:
+    """The next answer read from a raw connection: its status line and headers, its JSON."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    )
+    return head, json.loads(await asyncio.wait_for(reader.readexactly(length), WAIT))
 
 
 class SSEReader:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+import inspect
+from collections.abc import Callable
 
 import pytest
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
+from uvicorn.importer import import_from_string
 
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.errors import WebConfigurationError
-from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, ai_sdk_app
+from miniagents.ext.web.lowlevel import Door, aread_bounded
 from miniagents.ext.web.serving import (
     HEADERS_SECONDS,
     KEEP_ALIVE_SECONDS,
@@ -24,7 +27,7 @@ from miniagents.ext.web.serving import (
     MAX_HEADER_BYTES,
     server_config,
 )
-from tests.ext.web.serving import poet
+from tests.ext.web.serving import answer_of, bounded, poet, trickle
 from tests.fakes.fixtures import WAIT
 
 REQUEST = b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -41,45 +44,20 @@ def _held_app(entered: asyncio.Event, released: asyncio.Event) -> Starlette:
     return Starlette(routes=[Route("/held", held)])
 
 
-@asynccontextmanager
-async def _serving(config: uvicorn.Config) -> AsyncIterator[int]:
-    """A server of ``config`` on a free port of 127.0.0.1 (its port), stopped at the end."""
-    server = uvicorn.Server(config)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await serving
-        listener.close()
-
-
-async def _trickle(writer: asyncio.StreamWriter, piece: bytes) -> None:
-    """Send ``piece`` again and again, a pause between, until the connection is closed."""
-    with suppress(ConnectionError):
-        while not writer.is_closing():
-            writer.write(piece)
-            await writer.drain()
-            await asyncio.sleep(0.05)  # (the pace only: the server's close or answer decides)
-
-
 async def test_a_connection_whose_headers_trickle_in_is_closed_and_one_on_time_is_served(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     entered, released = asyncio.Event(), asyncio.Event()
     # (a short deadline: the requests on time come well within it, the slow one never)
     config = server_config(_held_app(entered, released), headers_seconds=1.0)
-    async with _serving(config) as port:
+    async with bounded(config) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(REQUEST)  # (on time: its answer waits for the test, past the deadline)
         await asyncio.wait_for(entered.wait(), WAIT)
         slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", port)
         slow_writer.write(b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # (not ended)
         # (a header at a time, never the blank line that ends them)
-        trickling = asyncio.create_task(_trickle(slow_writer, b"X-Slow: a\r\n"))
+        trickling = asyncio.create_task(trickle(slow_writer, b"X-Slow: a\r\n"))
         try:  # (was: read on for ever, the connection held)
             assert await asyncio.wait_for(slow_reader.read(), WAIT) == b""
         finally:
@@ -98,14 +76,14 @@ async def test_a_later_request_of_a_kept_alive_connection_has_the_same_deadline(
     released.set()  # (each answer at once)
     # (a short deadline: the requests on time come well within it, the slow one never)
     config = server_config(_held_app(entered, released), headers_seconds=1.0)
-    async with _serving(config) as port:
+    async with bounded(config) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for _ in range(2):  # two requests on time, the connection kept alive between them
             writer.write(REQUEST)
             answer = await asyncio.wait_for(reader.readuntil(b"done"), WAIT)
             assert answer.startswith(b"HTTP/1.1 200 ")
         writer.write(b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # (the third: not ended)
-        trickling = asyncio.create_task(_trickle(writer, b"X-Slow: a\r\n"))
+        trickling = asyncio.create_task(trickle(writer, b"X-Slow: a\r\n"))
         try:  # (was: uvicorn's keep-alive timer, reset by each byte: held for ever)
             assert await asyncio.wait_for(reader.read(), WAIT) == b""
         finally:
@@ -116,7 +94,7 @@ async def test_a_later_request_of_a_kept_alive_connection_has_the_same_deadline(
 async def test_a_request_past_the_most_connections_is_a_503() -> None:
     entered, released = asyncio.Event(), asyncio.Event()
     config = server_config(_held_app(entered, released), max_connections=2)
-    async with _serving(config) as port:
+    async with bounded(config) as port:
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(REQUEST)  # (held open: one of the two)
         await asyncio.wait_for(entered.wait(), WAIT)
@@ -136,23 +114,98 @@ async def test_a_body_that_trickles_in_is_a_408_past_its_deadline(
     # (a short deadline: the trickle, a byte at a time, never ends the body)
     settings = WebSettings(body_seconds=0.5)
     app = make_app(poet, authentication=NoAuthentication(), settings=settings)
-    async with _serving(server_config(app)) as port:
+    async with bounded(server_config(app)) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
             b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100000\r\n\r\n{"
         )
-        trickling = asyncio.create_task(_trickle(writer, b" "))  # (never the body's end)
+        trickling = asyncio.create_task(trickle(writer, b" "))  # (never the body's end)
         try:  # (was: read on for ever, the connection and the app's task held)
-            answer = await asyncio.wait_for(reader.readuntil(b"body_seconds"), WAIT)
+            head, answer = await answer_of(reader)
         finally:
             writer.close()
             await trickling
-    assert answer.startswith(b"HTTP/1.1 408 ")
-    assert b"did not all arrive within 0.5 seconds" in answer
-    if make_app is ai_sdk_app:  # (the JSON apps' own error; A2A's is Starlette's plain text)
-        assert b'"code":"body_too_slow"' in answer
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert b"content-type: application/json" in head.lower()
+    if make_app is ai_sdk_app:  # (the JSON apps' own error)
+        error = answer["error"]
+        assert error["code"] == "body_too_slow"
+    else:  # (was: Starlette's plain text, which no JSON-RPC client reads)
+        assert (answer["jsonrpc"], answer["id"]) == ("2.0", None)
+        error = answer["error"]
+        assert error["code"] == -32600  # (Invalid Request: none arrived whole)
+        assert error["data"][0]["metadata"] == {"bodySeconds": "0.5"}
+    assert "did not all arrive within 0.5 seconds" in error["message"]
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+async def test_a_bodys_deadline_runs_from_the_requests_arrival_not_from_its_reading() -> None:
+    reading = asyncio.Event()
+
+    async def late_reader(request: Request) -> Response:
+        # an app slow to start reading: it reads once the body's whole deadline has passed
+        await asyncio.sleep(0.5)  # (the app's delay, not the test's order: the clock's)
+        reading.set()
+        try:
+            body = await aread_bounded(request, 1000)
+        except HTTPException as late:
+            return PlainTextResponse(late.detail, status_code=late.status_code)
+        return PlainTextResponse(repr(body))
+
+    door = Door(NoAuthentication(), WebSettings(body_seconds=0.5), "late_reader")
+    app = Starlette(
+        routes=[Route("/", late_reader, methods=["POST"])], middleware=door.middleware()
+    )
+    async with bounded(server_config(app)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(  # its headers, then nothing until the app reads
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2\r\n\r\n"
+        )
+        await asyncio.wait_for(reading.wait(), WAIT)
+        writer.write(b"{}")  # (was: taken, the client's silence before the reading free)
+        answer = await asyncio.wait_for(reader.readuntil(b"seconds"), WAIT)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert answer.endswith(b"did not all arrive within 0.5 seconds")
+
+
+async def test_a_connection_whose_body_was_refused_unread_is_closed_after_the_answer() -> None:
+    authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
+    app = ai_sdk_app(poet, authentication=authentication)
+    async with bounded(server_config(app, headers_seconds=1.0)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(  # (no token: a 401, its body never read)
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000\r\n\r\n{"
+        )
+        head, _answer = await answer_of(reader)
+        assert head.startswith(b"HTTP/1.1 401 ")
+        assert b"connection: close" in head.lower()
+        # the body goes on, a blank line in it (which once stopped the headers' deadline)
+        writer.write(b"\r\n\r\n")
+        trickling = asyncio.create_task(trickle(writer, b" "))
+        try:  # (was: held for ever, the keep-alive timer reset by each byte)
+            assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        finally:
+            writer.close()
+            await trickling
+
+
+async def test_a_kept_alive_connection_serves_a_second_request_after_a_read_body() -> None:
+    app = ai_sdk_app(poet, authentication=NoAuthentication())
+    async with bounded(server_config(app)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(2):  # (a body read whole keeps its connection open)
+            writer.write(
+                b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 2\r\n\r\n[]"
+            )
+            head, _answer = await answer_of(reader)
+            assert head.startswith(b"HTTP/1.1 422 ")
+            assert b"connection: close" not in head.lower()
+        writer.close()
 
 
 def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> None:
@@ -169,3 +222,46 @@ def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> Non
         server_config(app, max_connections=0)
     with pytest.raises(WebConfigurationError, match="ws_max_size to be a whole number"):
         server_config(app, ws_max_size=0)
+
+
+def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
+    """uvicorn's protocol table and its protocols' arguments, which ``server_config`` uses.
+
+    None of them is documented: a uvicorn that changes them fails here, naming what it
+    changed (tested with uvicorn 0.30, 0.35 and 0.54).
+    """
+    version = uvicorn.__version__
+
+    def pinned(holds: bool, what: str) -> None:
+        assert holds, (
+            f"uvicorn {version} changed what server_config (miniagents/ext/web/serving.py) "
+            f"builds on: {what}. Adapt _HeadersInTime and server_config to it, or bound the "
+            "web extra's uvicorn in pyproject.toml below this version."
+        )
+
+    named = HTTP_PROTOCOLS.get("h11")
+    pinned(named is not None, "uvicorn.config.HTTP_PROTOCOLS has no 'h11' protocol")
+    h11_protocol = import_from_string(named)
+    pinned(
+        isinstance(h11_protocol, type) and issubclass(h11_protocol, asyncio.Protocol),
+        f"HTTP_PROTOCOLS['h11'] ({named}) is not an asyncio.Protocol class",
+    )
+    taken = inspect.signature(h11_protocol.__init__).parameters
+    for argument in ("config", "server_state", "app_state", "_loop"):
+        pinned(argument in taken, f"its h11 protocol takes no {argument}= argument")
+    for method in ("connection_made", "data_received", "eof_received", "connection_lost"):
+        pinned(callable(getattr(h11_protocol, method, None)), f"its h11 protocol has no {method}")
+    made = inspect.getsource(uvicorn.Server.startup)
+    for argument in ("config=config", "server_state=", "app_state=", "_loop=_loop"):
+        pinned(argument in made, f"its server makes a protocol without {argument}")
+    configured = inspect.signature(uvicorn.Config).parameters
+    for argument in (
+        "http",
+        "limit_concurrency",
+        "timeout_keep_alive",
+        "h11_max_incomplete_event_size",
+        "ws",
+        "ws_max_size",
+    ):
+        pinned(argument in configured, f"uvicorn.Config takes no {argument}= argument")
+    pinned("websockets" in WS_PROTOCOLS, "uvicorn.config.WS_PROTOCOLS has no 'websockets'")
