@@ -487,29 +487,68 @@ HELD_MICROPHONE = """
 """A page's microphone that the browser grants only when the test says so."""
 
 
-async def test_a_session_that_ends_while_the_microphone_is_asked_for_is_not_shown_live(
+async def test_no_session_opens_while_the_microphone_is_asked_for(
     fake_llm: FakeLLMServer,
 ) -> None:
     from playwright.async_api import expect
 
     fake_llm.refuse_realtime(401)  # (the session fails as it starts: an error, then a close)
     app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-    async with browsed(app) as (base_url, page):
-        await page.add_init_script(HELD_MICROPHONE)
+    counted = _CountedTickets(app)
+    async with browsed(counted, scripts=[HELD_MICROPHONE]) as (base_url, page):
+        opened: list[str] = []
+        page.on("websocket", lambda socket: opened.append(socket.url))
         await page.goto(base_url)
         await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "connecting")
+        # the browser asks the user (was: the session opened first, and failed meanwhile)
+        assert (counted.asked, opened, fake_llm.realtime_sessions) == ([], [], [])
+        assert await page.evaluate("grantMicrophone()") == "given"
         await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
         said = await page.text_content("#status")
-        assert await page.evaluate("grantMicrophone()") == "given"  # (after the close)
-        # was: "live", "Listening…" over the error, the microphone on and sending nowhere
-        assert await page.get_attribute("body", "data-state") == "error"
-        assert await page.text_content("#status") == said
-        assert await page.evaluate(
+        assert await page.evaluate(  # (the session failed: its microphone let go)
             "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
         )
     assert said is not None
     assert said.startswith("Error: ")
     assert "401" in said
+    assert counted.asked == ["POST"]
+
+
+async def test_a_typed_session_that_ends_while_the_microphone_is_asked_for_is_not_shown_live(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with served(app) as base_url, async_playwright() as playwright:
+        relay = _Relay(int(base_url.rsplit(":", 1)[1]))
+        browser = await launch(playwright)
+        try:
+            async with relay.serving() as url:
+                page = await browser.new_page()
+                await page.add_init_script(HELD_MICROPHONE)
+                await page.goto(url)
+                body = page.locator("body")
+                await page.fill("#text", "Hi.")
+                await page.click("#typed button")
+                await expect(page.locator(".assistant")).to_have_text(
+                    "You said: Hi.", timeout=30_000
+                )
+                await page.click("#mic")  # the microphone asked for, in the typed session
+                await expect(body).to_have_attribute("data-state", "connecting")
+                relay.cut()  # the network is lost meanwhile
+                await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
+                said = await page.text_content("#status")
+                assert await page.evaluate("grantMicrophone()") == "given"  # (after the close)
+                assert await page.get_attribute("body", "data-state") == "error"
+                assert await page.text_content("#status") == said
+                assert await page.evaluate(
+                    "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
+                )
+        finally:
+            await browser.close()
+    assert said == "The connection was lost (1006). Press the button to start a new session."
 
 
 async def test_the_voice_server_cuts_a_message_past_the_apps_bound_before_reading_it_whole(
@@ -762,36 +801,70 @@ async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
     assert len(link.taken) == 0
 
 
-async def test_a_refused_microphone_closes_the_session_and_says_what_to_do(
+async def test_a_refused_microphone_opens_no_session_and_says_what_to_do(
     fake_llm: FakeLLMServer,
 ) -> None:
     from playwright.async_api import expect
 
-    app = voice_app(
-        APIS[0].voice(fake_llm),
-        authentication=NoAuthentication(),
-        settings=WebSettings(max_live_runs=1),
-    )
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    counted = _CountedTickets(app)
+    async with browsed(counted, granted=False) as (base_url, page):
+        browsing = await page.context.new_cdp_session(page)
+        await browsing.send(  # the user refuses the page the microphone
+            "Browser.setPermission",
+            {"permission": {"name": "microphone"}, "setting": "denied", "origin": base_url},
+        )
+        opened: list[str] = []
+        page.on("websocket", lambda socket: opened.append(socket.url))
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text(  # (was: the error's name only)
+            "The microphone was not given (NotAllowedError). Allow this page to use the "
+            "microphone (the browser's site settings), then press the button again; or type "
+            "below."
+        )
+    # the microphone is asked for first (was: a ticket, a socket and a session of the
+    # realtime API opened, then closed)
+    assert counted.asked == []
+    assert opened == []
+    assert fake_llm.realtime_sessions == []
+
+
+async def test_a_user_the_browser_gives_no_microphone_types_instead(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    fake_llm.speak(["Sunny ", "and ", "warm."])
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
     async with browsed(app, granted=False) as (base_url, page):
         browsing = await page.context.new_cdp_session(page)
         await browsing.send(  # the user refuses the page the microphone
             "Browser.setPermission",
             {"permission": {"name": "microphone"}, "setting": "denied", "origin": base_url},
         )
-        closed: list[bool] = []
-        page.on("websocket", lambda socket: socket.on("close", lambda _: closed.append(True)))
+        body, status = page.locator("body"), page.locator("#status")
         await page.goto(base_url)
         await page.click("#mic")
-        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
-        await until(lambda: bool(closed))  # (was: open, until the session's limit)
-        async with httpx.AsyncClient(base_url=base_url) as client:
-            await until(lambda: not running_tasks())  # (the session has ended)
-            again = await client.post("/session", json={})
-        assert again.status_code == 200  # its place is free (max_live_runs=1)
-        await expect(page.locator("#status")).to_have_text(  # (was: the error's name only)
-            "The microphone was not given (NotAllowedError). Allow this page to use the "
-            "microphone (the browser's site settings), then press the button again."
+        await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
+        await page.fill("#text", "What is the weather?")
+        await page.click("#typed button")  # (was: nothing, the box needed a live session)
+        await expect(body).to_have_attribute("data-state", "typing", timeout=30_000)
+        await expect(page.locator(".user")).to_have_text("What is the weather?")
+        await expect(page.locator(".assistant")).to_have_text("Sunny and warm.", timeout=30_000)
+        await expect(page.locator("#text")).to_have_value("")
+        await expect(page.locator("#mic")).to_have_text("Start talking")
+        await page.click("#mic")  # the microphone, asked for again: refused, typing goes on
+        await expect(status).to_have_text(re.compile(r"^The microphone was not given"))
+        await expect(body).to_have_attribute("data-state", "typing")
+        await page.fill("#text", "Hi.")
+        await page.click("#typed button")
+        await expect(page.locator(".assistant").nth(1)).to_have_text(
+            "You said: Hi.", timeout=30_000
         )
+    assert len(fake_llm.realtime_sessions) == 1  # (one session, typed in twice)
+    assert fake_llm.realtime_sessions[0].input_audio_bytes == 0  # (text only)
 
 
 async def test_the_button_starts_no_second_session_while_one_is_starting(
@@ -814,6 +887,27 @@ async def test_the_button_starts_no_second_session_while_one_is_starting(
         await expect(page.locator("body")).to_have_attribute("data-state", "ended", timeout=30_000)
     assert counted.asked == ["POST"]  # (was: two tickets, two sockets, two sessions)
     assert len(opened) == 1
+    assert len(fake_llm.realtime_sessions) == 1
+
+
+async def test_send_while_a_session_starts_says_when_to_send(fake_llm: FakeLLMServer) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, scripts=[HELD_MICROPHONE]) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "connecting")
+        await page.fill("#text", "Hi.")
+        await page.click("#typed button")  # (the browser still asks for the microphone)
+        await expect(page.locator("#status")).to_have_text(  # (was: "Connecting…", nothing said)
+            "The session is starting: press Send again once it is live."
+        )
+        await expect(page.locator("#text")).to_have_value("Hi.")  # (kept, to send again)
+        assert await page.evaluate("grantMicrophone()") == "given"
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        await page.click("#typed button")  # as the page says
+        await expect(page.locator(".assistant")).to_have_text("You said: Hi.", timeout=30_000)
     assert len(fake_llm.realtime_sessions) == 1
 
 
@@ -893,6 +987,12 @@ async def test_the_button_starts_no_second_session_while_one_is_finishing(
         await expect(page.locator("body")).to_have_attribute("data-state", "ending")
         await page.click("#mic")  # again, while the first session finishes
         assert await page.get_attribute("body", "data-state") == "ending"  # (was: "connecting")
+        await page.fill("#text", "Hi.")
+        await page.click("#typed button")  # (its input has ended: the page says when to send)
+        await expect(page.locator("#status")).to_have_text(  # (was: "Finishing…", nothing said)
+            "The session is finishing: press Send again once it has ended, to begin a new one."
+        )
+        await expect(page.locator("#text")).to_have_value("Hi.")  # (kept, to send again)
         let_end.set()
         await expect(page.locator("body")).to_have_attribute("data-state", "ended", timeout=30_000)
     assert asked == ["POST"]  # (was: a second ticket, socket and session)
@@ -969,7 +1069,10 @@ COUNTED_CONTEXTS = """
   const Real = window.AudioContext;
   const live = new Set();
   const told = () => { document.documentElement.dataset.liveContexts = String(live.size); };
+  window.refuseAudio = false;
   window.AudioContext = function (options) {
+    const refused = "NotSupportedError";
+    if (window.refuseAudio) throw new DOMException("This browser makes no audio here.", refused);
     const made = new Real(options);
     const close = made.close.bind(made);
     made.close = () => { live.delete(made); told(); return close(); };
@@ -986,7 +1089,8 @@ COUNTED_CONTEXTS = """
 })();
 """
 """A page whose audio contexts are counted: the page's root's ``data-live-contexts``, those
-made and not closed; ``window.refuseMicrophone = true`` refuses it the microphone."""
+made and not closed; ``window.refuseMicrophone = true`` refuses it the microphone, and
+``window.refuseAudio = true`` any new audio context."""
 
 
 async def test_each_way_a_session_ends_closes_its_audio_contexts(
@@ -1088,13 +1192,13 @@ async def test_a_session_that_closes_late_leaves_the_next_ones_microphone_live(
     async with browsed(app, scripts=[COUNTED_CONTEXTS, LATE_CLOSES]) as (base_url, page):
         await page.goto(base_url)
         body, root, status = page.locator("body"), page.locator("html"), page.locator("#status")
-        # the first session fails (its microphone refused): the page closes its socket, and
-        # that close comes late, after the user has started the next session
-        await page.evaluate("window.refuseMicrophone = true")
+        # the first session fails (no audio context for its player): the page closes its
+        # socket, and that close comes late, after the user has started the next session
+        await page.evaluate("window.refuseAudio = true")
         await page.click("#mic")
-        await expect(status).to_have_text(re.compile(r"^The microphone was not given"))
+        await expect(status).to_have_text("NotSupportedError: This browser makes no audio here.")
         await expect(root).to_have_attribute("data-held-closes", "1", timeout=30_000)
-        await page.evaluate("window.refuseMicrophone = false")
+        await page.evaluate("window.refuseAudio = false")
         await page.click("#mic")
         await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
         await page.evaluate("releaseCloses()")  # (the first session's close, told at once)
@@ -1291,12 +1395,16 @@ async def test_a_page_the_browser_gives_no_microphone_says_to_open_it_securely(
             await expect(page.locator("body")).to_have_attribute("data-state", "error")
             await expect(page.locator("#status")).to_have_text(  # (was: a TypeError's words)
                 "This browser gives the microphone only to a secure page: open this one over "
-                "https (or at localhost), then press the button."
+                "https (or at localhost), then press the button; or type below."
             )
+            assert counted.asked == []  # (was: a session, begun and failed)
+            assert fake_llm.realtime_sessions == []
+            await page.fill("#text", "Hi.")  # (was: nothing: the box needed a live session)
+            await page.click("#typed button")
+            await expect(page.locator(".assistant")).to_have_text("You said: Hi.", timeout=30_000)
         finally:
             await browser.close()
-    assert counted.asked == []  # (was: a session, begun and failed)
-    assert fake_llm.realtime_sessions == []
+    assert counted.asked == ["POST"]  # (the typed session's)
 
 
 async def test_a_refusal_that_is_no_json_is_said_with_its_status(fake_llm: FakeLLMServer) -> None:
