@@ -518,36 +518,25 @@ async def test_no_session_opens_while_the_microphone_is_asked_for(
 async def test_a_typed_session_that_ends_while_the_microphone_is_asked_for_is_not_shown_live(
     fake_llm: FakeLLMServer,
 ) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-    async with served(app) as base_url, async_playwright() as playwright:
-        relay = _Relay(int(base_url.rsplit(":", 1)[1]))
-        browser = await launch(playwright)
-        try:
-            async with relay.serving() as url:
-                page = await browser.new_page()
-                await page.add_init_script(HELD_MICROPHONE)
-                await page.goto(url)
-                body = page.locator("body")
-                await page.fill("#text", "Hi.")
-                await page.click("#typed button")
-                await expect(page.locator(".assistant")).to_have_text(
-                    "You said: Hi.", timeout=30_000
-                )
-                await page.click("#mic")  # the microphone asked for, in the typed session
-                await expect(body).to_have_attribute("data-state", "connecting")
-                relay.cut()  # the network is lost meanwhile
-                await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
-                said = await page.text_content("#status")
-                assert await page.evaluate("grantMicrophone()") == "given"  # (after the close)
-                assert await page.get_attribute("body", "data-state") == "error"
-                assert await page.text_content("#status") == said
-                assert await page.evaluate(
-                    "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
-                )
-        finally:
-            await browser.close()
+    async with relayed(app, scripts=[HELD_MICROPHONE]) as (relay, page):
+        body = page.locator("body")
+        await page.fill("#text", "Hi.")
+        await page.click("#typed button")
+        await expect(page.locator(".assistant")).to_have_text("You said: Hi.", timeout=30_000)
+        await page.click("#mic")  # the microphone asked for, in the typed session
+        await expect(body).to_have_attribute("data-state", "connecting")
+        relay.cut()  # the network is lost meanwhile
+        await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
+        said = await page.text_content("#status")
+        assert await page.evaluate("grantMicrophone()") == "given"  # (after the close)
+        assert await page.get_attribute("body", "data-state") == "error"
+        assert await page.text_content("#status") == said
+        assert await page.evaluate(
+            "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
+        )
     assert said == "The connection was lost (1006). Press the button to start a new session."
 
 
@@ -1316,33 +1305,47 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-async def test_a_lost_connection_says_to_press_the_button_and_pressing_it_starts_again(
-    fake_llm: FakeLLMServer,
-) -> None:
-    from playwright.async_api import async_playwright, expect
+@asynccontextmanager
+async def relayed(app: ASGIApp, scripts: Sequence[str] = ()) -> AsyncIterator[tuple[_Relay, Page]]:
+    """``app`` served behind a :class:`_Relay`, and a page of Chromium opened at the relay.
 
-    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    ``scripts``: run in each document of the page before its own (``add_init_script``).
+    """
+    from playwright.async_api import async_playwright
+
     async with served(app) as base_url, async_playwright() as playwright:
         relay = _Relay(int(base_url.rsplit(":", 1)[1]))
         browser = await launch(playwright)
         try:
             async with relay.serving() as url:
                 page = await browser.new_page()
+                for script in scripts:
+                    await page.add_init_script(script)
                 await page.goto(url)
-                body = page.locator("body")
-                await page.click("#mic")
-                await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
-                relay.cut()  # the network is lost mid-session
-                await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
-                await expect(page.locator("#status")).to_have_text(  # (was: "Reload the page")
-                    "The connection was lost (1006). Press the button to start a new session."
-                )
-                await until(lambda: not running_tasks())  # (the app's session ended too)
-                await page.click("#mic")  # as the page says
-                await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
-                await expect(page.locator("#status")).to_have_text("Listening…")
+                yield relay, page
         finally:
             await browser.close()
+
+
+async def test_a_lost_connection_says_to_press_the_button_and_pressing_it_starts_again(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with relayed(app) as (relay, page):
+        body = page.locator("body")
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        relay.cut()  # the network is lost mid-session
+        await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text(  # (was: "Reload the page")
+            "The connection was lost (1006). Press the button to start a new session."
+        )
+        await until(lambda: not running_tasks())  # (the app's session ended too)
+        await page.click("#mic")  # as the page says
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text("Listening…")
     assert len(fake_llm.realtime_sessions) == 2
 
 
