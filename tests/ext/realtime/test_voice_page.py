@@ -36,6 +36,7 @@ from starlette.types import Message as ASGIMessage
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page, Playwright
+    from playwright.async_api import WebSocket as PlaywrightSocket
     from websockets.asyncio import client
     from websockets.typing import Subprotocol
 
@@ -130,6 +131,8 @@ async def launch(playwright: Playwright, *extra: str, granted: bool = True) -> B
 
     ``granted``: whether the browser gives the microphone to a page that asks for it
     without asking the user (else the page's permission decides, as the user set it).
+    Its autoplay policy is its own: audio starts only after a user's gesture (the test's
+    clicks are real input events), as in the browsers people use.
     """
     assert CHROMIUM_FOUND, "Chromium is missing: apt-get install -y chromium"
     return await playwright.chromium.launch(
@@ -143,7 +146,6 @@ async def launch(playwright: Playwright, *extra: str, granted: bool = True) -> B
             "--disable-sync",
             *(["--use-fake-ui-for-media-stream"] if granted else []),
             "--use-fake-device-for-media-stream",
-            "--autoplay-policy=no-user-gesture-required",
             *extra,
         ],
     )
@@ -900,6 +902,51 @@ async def test_send_while_a_session_starts_says_when_to_send(fake_llm: FakeLLMSe
     assert len(fake_llm.realtime_sessions) == 1
 
 
+GESTURE_AUDIO = """
+(() => {
+  // as WebKit's policy: an audio context made outside a user's gesture (a click, a key, a
+  // form sent by them, being handled) starts suspended, silent, and only a gesture resumes it
+  const Real = window.AudioContext;
+  const gestures = ["click", "keydown", "keyup", "mousedown", "mouseup", "pointerup", "submit"];
+  const gesture = () => gestures.includes(window.event?.type) && navigator.userActivation.isActive;
+  window.players = [];
+  window.AudioContext = function (options) {
+    const made = new Real(options);
+    if (!gesture()) made.suspend();
+    const resume = made.resume.bind(made);
+    made.resume = () => (gesture() ? resume() : Promise.resolve());
+    window.players.push(made);
+    return made;
+  };
+})();
+"""
+"""A page whose audio starts only from a user's gesture, as Safari's; ``players``: its
+audio contexts."""
+
+
+async def test_the_reply_plays_in_a_browser_that_starts_audio_only_from_a_gesture(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    quiet = tmp_path / "quiet.wav"  # (a quiet microphone: the only question is typed)
+    write_question(quiet, loud=False)
+    fake_llm.speak(["One, ", "two."])
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    microphone = f"--use-file-for-fake-audio-capture={quiet}"
+    async with browsed(app, microphone, scripts=[GESTURE_AUDIO]) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        await page.fill("#text", "Count.")
+        await page.click("#typed button")
+        await expect(page.locator(".assistant")).to_have_text("One, two.", timeout=30_000)
+        # the player, the page's first audio context (was: "suspended", made after the
+        # page's waits for the app: the reply was silent)
+        assert await page.evaluate("window.players[0].state") == "running"
+        assert await page.evaluate("window.voice.audioChunks") > 0
+
+
 class _CountedTickets:
     """An app whose requests for a ticket are counted: ``asked``, their methods."""
 
@@ -1016,19 +1063,28 @@ async def test_a_page_that_cannot_start_listening_closes_its_session(
     )
     async with browsed(app) as (base_url, page):
         await page.add_init_script(FAILING_AUDIO % failing)
+        opened: list[bool] = []
         closed: list[bool] = []
-        page.on("websocket", lambda socket: socket.on("close", lambda _: closed.append(True)))
+        page.on("websocket", lambda socket: watch(socket, opened, closed))
         await page.goto(base_url)
         await page.click("#mic")
         await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
         await expect(page.locator("#status")).to_have_text(
             "NotSupportedError: This browser makes no audio here."
         )
-        await until(lambda: bool(closed))  # (was: open, until the session's limit)
+        # the player is made first, in the user's press: without it, no session is begun
+        assert len(opened) == (0 if failing == 1 else 1)
+        await until(lambda: len(closed) == len(opened))  # (was: open, until the session's limit)
         async with httpx.AsyncClient(base_url=base_url) as client:
             await until(lambda: not running_tasks())  # (the session has ended)
             again = await client.post("/session", json={})
         assert again.status_code == 200  # its place is free (max_live_runs=1)
+
+
+def watch(socket: PlaywrightSocket, opened: list[bool], closed: list[bool]) -> None:
+    """``socket`` noted in ``opened``, and in ``closed`` once it closes."""
+    opened.append(True)
+    socket.on("close", lambda _: closed.append(True))
 
 
 async def test_the_page_says_it_is_catching_up_while_its_input_is_held_back() -> None:
@@ -1058,10 +1114,11 @@ COUNTED_CONTEXTS = """
   const Real = window.AudioContext;
   const live = new Set();
   const told = () => { document.documentElement.dataset.liveContexts = String(live.size); };
-  window.refuseAudio = false;
+  window.refuseCapture = false;
   window.AudioContext = function (options) {
     const refused = "NotSupportedError";
-    if (window.refuseAudio) throw new DOMException("This browser makes no audio here.", refused);
+    const capture = options?.sampleRate !== undefined;  // (the player takes the default rate)
+    if (window.refuseCapture && capture) throw new DOMException("No audio here.", refused);
     const made = new Real(options);
     const close = made.close.bind(made);
     made.close = () => { live.delete(made); told(); return close(); };
@@ -1079,7 +1136,7 @@ COUNTED_CONTEXTS = """
 """
 """A page whose audio contexts are counted: the page's root's ``data-live-contexts``, those
 made and not closed; ``window.refuseMicrophone = true`` refuses it the microphone, and
-``window.refuseAudio = true`` any new audio context."""
+``window.refuseCapture = true`` the microphone's audio context (made at the app's rate)."""
 
 
 async def test_each_way_a_session_ends_closes_its_audio_contexts(
@@ -1181,13 +1238,13 @@ async def test_a_session_that_closes_late_leaves_the_next_ones_microphone_live(
     async with browsed(app, scripts=[COUNTED_CONTEXTS, LATE_CLOSES]) as (base_url, page):
         await page.goto(base_url)
         body, root, status = page.locator("body"), page.locator("html"), page.locator("#status")
-        # the first session fails (no audio context for its player): the page closes its
+        # the first session fails (no audio context for its microphone): the page closes its
         # socket, and that close comes late, after the user has started the next session
-        await page.evaluate("window.refuseAudio = true")
+        await page.evaluate("window.refuseCapture = true")
         await page.click("#mic")
-        await expect(status).to_have_text("NotSupportedError: This browser makes no audio here.")
+        await expect(status).to_have_text("NotSupportedError: No audio here.")
         await expect(root).to_have_attribute("data-held-closes", "1", timeout=30_000)
-        await page.evaluate("window.refuseAudio = false")
+        await page.evaluate("window.refuseCapture = false")
         await page.click("#mic")
         await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
         await page.evaluate("releaseCloses()")  # (the first session's close, told at once)
