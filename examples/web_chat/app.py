@@ -7,7 +7,10 @@ stream, ``ai_sdk_app``; ``web_chat_app`` puts the two together). Offline (no API
 offline model calls the tools by its rules: ask "What is the weather in Paris?", "Write a
 poem about rivers" or "Delete notes.md" (that one waits for your approval: the page
 answers as ``useChat`` does, sending the chat again with the approval). Reload the page
-mid-answer: it resumes.
+mid-answer: it resumes; reloaded while a call waits for your approval, it shows the call
+with its Approve and Deny again (a question given in the address, ``/?ask=...``, is sent
+once: the page takes it out of the address). An approval the app can no longer take (the
+server restarted, or the run waited past ``keep_runs_for``) is shown as the app's error.
 
 It is served for you alone, on this machine: ``authentication=NoAuthentication()`` (the app
 knows nobody, by name) and the settings' default hosts (``localhost``, ``127.0.0.1``,

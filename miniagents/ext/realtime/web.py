@@ -107,7 +107,8 @@ __all__ = [
 _logger = logging.getLogger("miniagents.ext.realtime.web")
 
 DEFAULT_PAGE = Path(__file__).with_name("voice_page.html")
-"""The page ``voice_app`` serves unless given another: a microphone button, a transcript."""
+"""The page ``voice_app`` serves unless given another: a microphone button, a text box, a
+transcript (typed without a microphone, a session captures no audio)."""
 
 VOICE_PROTOCOL = "miniagents.voice"
 """The WebSocket protocol the page asks for and the app answers with (the ticket beside it)."""

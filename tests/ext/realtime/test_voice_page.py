@@ -36,6 +36,7 @@ from starlette.types import Message as ASGIMessage
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page, Playwright
+    from playwright.async_api import WebSocket as PlaywrightSocket
     from websockets.asyncio import client
     from websockets.typing import Subprotocol
 
@@ -106,6 +107,24 @@ def write_question(path: Path, rate: int = 48000, *, loud: bool = True) -> None:
         out.writeframes(samples.tobytes())
 
 
+def quiet_microphone(folder: Path) -> str:
+    """Chromium's switch for a quiet microphone, of a file written in ``folder`` (the only
+    questions are typed)."""
+    quiet = folder / "quiet.wav"
+    write_question(quiet, loud=False)
+    return f"--use-file-for-fake-audio-capture={quiet}"
+
+
+async def typed_in_a_live_session(page: Page, text: str) -> None:
+    """The button pressed until the session is live, then ``text`` typed and sent."""
+    from playwright.async_api import expect
+
+    await page.click("#mic")
+    await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+    await page.fill("#text", text)
+    await page.click("#typed button")
+
+
 def frequency(pcm: bytes, rate: int) -> float:
     """The frequency of the loud part of ``pcm`` (16-bit mono), from its rising zero crossings.
 
@@ -130,6 +149,8 @@ async def launch(playwright: Playwright, *extra: str, granted: bool = True) -> B
 
     ``granted``: whether the browser gives the microphone to a page that asks for it
     without asking the user (else the page's permission decides, as the user set it).
+    Its autoplay policy is its own: audio starts only after a user's gesture (the test's
+    clicks are real input events), as in the browsers people use.
     """
     assert CHROMIUM_FOUND, "Chromium is missing: apt-get install -y chromium"
     return await playwright.chromium.launch(
@@ -143,7 +164,6 @@ async def launch(playwright: Playwright, *extra: str, granted: bool = True) -> B
             "--disable-sync",
             *(["--use-fake-ui-for-media-stream"] if granted else []),
             "--use-fake-device-for-media-stream",
-            "--autoplay-policy=no-user-gesture-required",
             *extra,
         ],
     )
@@ -487,29 +507,57 @@ HELD_MICROPHONE = """
 """A page's microphone that the browser grants only when the test says so."""
 
 
-async def test_a_session_that_ends_while_the_microphone_is_asked_for_is_not_shown_live(
+async def test_no_session_opens_while_the_microphone_is_asked_for(
     fake_llm: FakeLLMServer,
 ) -> None:
     from playwright.async_api import expect
 
     fake_llm.refuse_realtime(401)  # (the session fails as it starts: an error, then a close)
     app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-    async with browsed(app) as (base_url, page):
-        await page.add_init_script(HELD_MICROPHONE)
+    counted = _CountedTickets(app)
+    async with browsed(counted, scripts=[HELD_MICROPHONE]) as (base_url, page):
+        opened: list[str] = []
+        page.on("websocket", lambda socket: opened.append(socket.url))
         await page.goto(base_url)
         await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "connecting")
+        # the browser asks the user (was: the session opened first, and failed meanwhile)
+        assert (counted.asked, opened, fake_llm.realtime_sessions) == ([], [], [])
+        assert await page.evaluate("grantMicrophone()") == "given"
         await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
         said = await page.text_content("#status")
-        assert await page.evaluate("grantMicrophone()") == "given"  # (after the close)
-        # was: "live", "Listening…" over the error, the microphone on and sending nowhere
-        assert await page.get_attribute("body", "data-state") == "error"
-        assert await page.text_content("#status") == said
-        assert await page.evaluate(
+        assert await page.evaluate(  # (the session failed: its microphone let go)
             "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
         )
     assert said is not None
     assert said.startswith("Error: ")
     assert "401" in said
+    assert counted.asked == ["POST"]
+
+
+async def test_a_typed_session_that_ends_while_the_microphone_is_asked_for_is_not_shown_live(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with relayed(app, scripts=[HELD_MICROPHONE]) as (relay, page):
+        body = page.locator("body")
+        await page.fill("#text", "Hi.")
+        await page.click("#typed button")
+        await expect(page.locator(".assistant")).to_have_text("You said: Hi.", timeout=30_000)
+        await page.click("#mic")  # the microphone asked for, in the typed session
+        await expect(body).to_have_attribute("data-state", "connecting")
+        relay.cut()  # the network is lost meanwhile
+        await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
+        said = await page.text_content("#status")
+        assert await page.evaluate("grantMicrophone()") == "given"  # (after the close)
+        assert await page.get_attribute("body", "data-state") == "error"
+        assert await page.text_content("#status") == said
+        assert await page.evaluate(
+            "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
+        )
+    assert said == "The connection was lost (1006). Press the button to start a new session."
 
 
 async def test_the_voice_server_cuts_a_message_past_the_apps_bound_before_reading_it_whole(
@@ -762,36 +810,70 @@ async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
     assert len(link.taken) == 0
 
 
-async def test_a_refused_microphone_closes_the_session_and_says_what_to_do(
+async def test_a_refused_microphone_opens_no_session_and_says_what_to_do(
     fake_llm: FakeLLMServer,
 ) -> None:
     from playwright.async_api import expect
 
-    app = voice_app(
-        APIS[0].voice(fake_llm),
-        authentication=NoAuthentication(),
-        settings=WebSettings(max_live_runs=1),
-    )
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    counted = _CountedTickets(app)
+    async with browsed(counted, granted=False) as (base_url, page):
+        browsing = await page.context.new_cdp_session(page)
+        await browsing.send(  # the user refuses the page the microphone
+            "Browser.setPermission",
+            {"permission": {"name": "microphone"}, "setting": "denied", "origin": base_url},
+        )
+        opened: list[str] = []
+        page.on("websocket", lambda socket: opened.append(socket.url))
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text(  # (was: the error's name only)
+            "The microphone was not given (NotAllowedError). Allow this page to use the "
+            "microphone (the browser's site settings), then press the button again; or type "
+            "below."
+        )
+    # the microphone is asked for first (was: a ticket, a socket and a session of the
+    # realtime API opened, then closed)
+    assert counted.asked == []
+    assert opened == []
+    assert fake_llm.realtime_sessions == []
+
+
+async def test_a_user_the_browser_gives_no_microphone_types_instead(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    fake_llm.speak(["Sunny ", "and ", "warm."])
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
     async with browsed(app, granted=False) as (base_url, page):
         browsing = await page.context.new_cdp_session(page)
         await browsing.send(  # the user refuses the page the microphone
             "Browser.setPermission",
             {"permission": {"name": "microphone"}, "setting": "denied", "origin": base_url},
         )
-        closed: list[bool] = []
-        page.on("websocket", lambda socket: socket.on("close", lambda _: closed.append(True)))
+        body, status = page.locator("body"), page.locator("#status")
         await page.goto(base_url)
         await page.click("#mic")
-        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
-        await until(lambda: bool(closed))  # (was: open, until the session's limit)
-        async with httpx.AsyncClient(base_url=base_url) as client:
-            await until(lambda: not running_tasks())  # (the session has ended)
-            again = await client.post("/session", json={})
-        assert again.status_code == 200  # its place is free (max_live_runs=1)
-        await expect(page.locator("#status")).to_have_text(  # (was: the error's name only)
-            "The microphone was not given (NotAllowedError). Allow this page to use the "
-            "microphone (the browser's site settings), then press the button again."
+        await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
+        await page.fill("#text", "What is the weather?")
+        await page.click("#typed button")  # (was: nothing, the box needed a live session)
+        await expect(body).to_have_attribute("data-state", "typing", timeout=30_000)
+        await expect(page.locator(".user")).to_have_text("What is the weather?")
+        await expect(page.locator(".assistant")).to_have_text("Sunny and warm.", timeout=30_000)
+        await expect(page.locator("#text")).to_have_value("")
+        await expect(page.locator("#mic")).to_have_text("Start talking")
+        await page.click("#mic")  # the microphone, asked for again: refused, typing goes on
+        await expect(status).to_have_text(re.compile(r"^The microphone was not given"))
+        await expect(body).to_have_attribute("data-state", "typing")
+        await page.fill("#text", "Hi.")
+        await page.click("#typed button")
+        await expect(page.locator(".assistant").nth(1)).to_have_text(
+            "You said: Hi.", timeout=30_000
         )
+    assert len(fake_llm.realtime_sessions) == 1  # (one session, typed in twice)
+    assert fake_llm.realtime_sessions[0].input_audio_bytes == 0  # (text only)
 
 
 async def test_the_button_starts_no_second_session_while_one_is_starting(
@@ -815,6 +897,67 @@ async def test_the_button_starts_no_second_session_while_one_is_starting(
     assert counted.asked == ["POST"]  # (was: two tickets, two sockets, two sessions)
     assert len(opened) == 1
     assert len(fake_llm.realtime_sessions) == 1
+
+
+async def test_send_while_a_session_starts_says_when_to_send(fake_llm: FakeLLMServer) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, scripts=[HELD_MICROPHONE]) as (base_url, page):
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "connecting")
+        await page.fill("#text", "Hi.")
+        await page.click("#typed button")  # (the browser still asks for the microphone)
+        await expect(page.locator("#status")).to_have_text(  # (was: "Connecting…", nothing said)
+            "The session is starting: press Send again once it is live."
+        )
+        await expect(page.locator("#text")).to_have_value("Hi.")  # (kept, to send again)
+        assert await page.evaluate("grantMicrophone()") == "given"
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        await page.click("#typed button")  # as the page says
+        await expect(page.locator(".assistant")).to_have_text("You said: Hi.", timeout=30_000)
+    assert len(fake_llm.realtime_sessions) == 1
+
+
+GESTURE_AUDIO = """
+(() => {
+  // as WebKit's policy: an audio context made outside a user's gesture (a click, a key, a
+  // form sent by them, being handled) starts suspended, silent, and only a gesture resumes it
+  const Real = window.AudioContext;
+  const gestures = ["click", "keydown", "keyup", "mousedown", "mouseup", "pointerup", "submit"];
+  const gesture = () => gestures.includes(window.event?.type) && navigator.userActivation.isActive;
+  window.players = [];
+  window.AudioContext = function (options) {
+    const made = new Real(options);
+    if (!gesture()) made.suspend();
+    const resume = made.resume.bind(made);
+    made.resume = () => (gesture() ? resume() : Promise.resolve());
+    window.players.push(made);
+    return made;
+  };
+})();
+"""
+"""A page whose audio starts only from a user's gesture, as Safari's; ``players``: its
+audio contexts."""
+
+
+async def test_the_reply_plays_in_a_browser_that_starts_audio_only_from_a_gesture(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    fake_llm.speak(["One, ", "two."])
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    microphone = quiet_microphone(tmp_path)
+    async with browsed(app, microphone, scripts=[GESTURE_AUDIO]) as (base_url, page):
+        await page.goto(base_url)
+        await typed_in_a_live_session(page, "Count.")
+        await expect(page.locator(".assistant")).to_have_text("One, two.", timeout=30_000)
+        # the player, the page's first audio context (was: "suspended", made after the
+        # page's waits for the app: the reply was silent)
+        assert await page.evaluate("window.players[0].state") == "running"
+        assert await page.evaluate("window.voice.audioChunks") > 0
 
 
 class _CountedTickets:
@@ -893,6 +1036,12 @@ async def test_the_button_starts_no_second_session_while_one_is_finishing(
         await expect(page.locator("body")).to_have_attribute("data-state", "ending")
         await page.click("#mic")  # again, while the first session finishes
         assert await page.get_attribute("body", "data-state") == "ending"  # (was: "connecting")
+        await page.fill("#text", "Hi.")
+        await page.click("#typed button")  # (its input has ended: the page says when to send)
+        await expect(page.locator("#status")).to_have_text(  # (was: "Finishing…", nothing said)
+            "The session is finishing: press Send again once it has ended, to begin a new one."
+        )
+        await expect(page.locator("#text")).to_have_value("Hi.")  # (kept, to send again)
         let_end.set()
         await expect(page.locator("body")).to_have_attribute("data-state", "ended", timeout=30_000)
     assert asked == ["POST"]  # (was: a second ticket, socket and session)
@@ -927,19 +1076,28 @@ async def test_a_page_that_cannot_start_listening_closes_its_session(
     )
     async with browsed(app) as (base_url, page):
         await page.add_init_script(FAILING_AUDIO % failing)
+        opened: list[bool] = []
         closed: list[bool] = []
-        page.on("websocket", lambda socket: socket.on("close", lambda _: closed.append(True)))
+        page.on("websocket", lambda socket: watch(socket, opened, closed))
         await page.goto(base_url)
         await page.click("#mic")
         await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
         await expect(page.locator("#status")).to_have_text(
             "NotSupportedError: This browser makes no audio here."
         )
-        await until(lambda: bool(closed))  # (was: open, until the session's limit)
+        # the player is made first, in the user's press: without it, no session is begun
+        assert len(opened) == (0 if failing == 1 else 1)
+        await until(lambda: len(closed) == len(opened))  # (was: open, until the session's limit)
         async with httpx.AsyncClient(base_url=base_url) as client:
             await until(lambda: not running_tasks())  # (the session has ended)
             again = await client.post("/session", json={})
         assert again.status_code == 200  # its place is free (max_live_runs=1)
+
+
+def watch(socket: PlaywrightSocket, opened: list[bool], closed: list[bool]) -> None:
+    """``socket`` noted in ``opened``, and in ``closed`` once it closes."""
+    opened.append(True)
+    socket.on("close", lambda _: closed.append(True))
 
 
 async def test_the_page_says_it_is_catching_up_while_its_input_is_held_back() -> None:
@@ -969,7 +1127,11 @@ COUNTED_CONTEXTS = """
   const Real = window.AudioContext;
   const live = new Set();
   const told = () => { document.documentElement.dataset.liveContexts = String(live.size); };
+  window.refuseCapture = false;
   window.AudioContext = function (options) {
+    const refused = "NotSupportedError";
+    const capture = options?.sampleRate !== undefined;  // (the player takes the default rate)
+    if (window.refuseCapture && capture) throw new DOMException("No audio here.", refused);
     const made = new Real(options);
     const close = made.close.bind(made);
     made.close = () => { live.delete(made); told(); return close(); };
@@ -986,7 +1148,8 @@ COUNTED_CONTEXTS = """
 })();
 """
 """A page whose audio contexts are counted: the page's root's ``data-live-contexts``, those
-made and not closed; ``window.refuseMicrophone = true`` refuses it the microphone."""
+made and not closed; ``window.refuseMicrophone = true`` refuses it the microphone, and
+``window.refuseCapture = true`` the microphone's audio context (made at the app's rate)."""
 
 
 async def test_each_way_a_session_ends_closes_its_audio_contexts(
@@ -1088,13 +1251,13 @@ async def test_a_session_that_closes_late_leaves_the_next_ones_microphone_live(
     async with browsed(app, scripts=[COUNTED_CONTEXTS, LATE_CLOSES]) as (base_url, page):
         await page.goto(base_url)
         body, root, status = page.locator("body"), page.locator("html"), page.locator("#status")
-        # the first session fails (its microphone refused): the page closes its socket, and
-        # that close comes late, after the user has started the next session
-        await page.evaluate("window.refuseMicrophone = true")
+        # the first session fails (no audio context for its microphone): the page closes its
+        # socket, and that close comes late, after the user has started the next session
+        await page.evaluate("window.refuseCapture = true")
         await page.click("#mic")
-        await expect(status).to_have_text(re.compile(r"^The microphone was not given"))
+        await expect(status).to_have_text("NotSupportedError: No audio here.")
         await expect(root).to_have_attribute("data-held-closes", "1", timeout=30_000)
-        await page.evaluate("window.refuseMicrophone = false")
+        await page.evaluate("window.refuseCapture = false")
         await page.click("#mic")
         await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
         await page.evaluate("releaseCloses()")  # (the first session's close, told at once)
@@ -1133,12 +1296,10 @@ async def test_a_second_session_on_the_page_plays_and_shows_its_reply_as_the_fir
 ) -> None:
     from playwright.async_api import expect
 
-    quiet = tmp_path / "quiet.wav"  # (a quiet microphone: the only questions are typed)
-    write_question(quiet, loud=False)
     # Gemini numbers its turns anew in each session (turn_1, ...): the page's lines too
     fake_llm.speak(["Word "] * 200)  # (the first answer: 20 s of audio)
     app = voice_app(APIS[1].voice(fake_llm), authentication=NoAuthentication())
-    microphone = f"--use-file-for-fake-audio-capture={quiet}"
+    microphone = quiet_microphone(tmp_path)
     async with browsed(app, microphone, scripts=[TIMED_PLAYBACK]) as (base_url, page):
         await page.goto(base_url)
         body, said = page.locator("body"), page.locator(".assistant")
@@ -1212,33 +1373,47 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-async def test_a_lost_connection_says_to_press_the_button_and_pressing_it_starts_again(
-    fake_llm: FakeLLMServer,
-) -> None:
-    from playwright.async_api import async_playwright, expect
+@asynccontextmanager
+async def relayed(app: ASGIApp, scripts: Sequence[str] = ()) -> AsyncIterator[tuple[_Relay, Page]]:
+    """``app`` served behind a :class:`_Relay`, and a page of Chromium opened at the relay.
 
-    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    ``scripts``: run in each document of the page before its own (``add_init_script``).
+    """
+    from playwright.async_api import async_playwright
+
     async with served(app) as base_url, async_playwright() as playwright:
         relay = _Relay(int(base_url.rsplit(":", 1)[1]))
         browser = await launch(playwright)
         try:
             async with relay.serving() as url:
                 page = await browser.new_page()
+                for script in scripts:
+                    await page.add_init_script(script)
                 await page.goto(url)
-                body = page.locator("body")
-                await page.click("#mic")
-                await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
-                relay.cut()  # the network is lost mid-session
-                await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
-                await expect(page.locator("#status")).to_have_text(  # (was: "Reload the page")
-                    "The connection was lost (1006). Press the button to start a new session."
-                )
-                await until(lambda: not running_tasks())  # (the app's session ended too)
-                await page.click("#mic")  # as the page says
-                await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
-                await expect(page.locator("#status")).to_have_text("Listening…")
+                yield relay, page
         finally:
             await browser.close()
+
+
+async def test_a_lost_connection_says_to_press_the_button_and_pressing_it_starts_again(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import expect
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with relayed(app) as (relay, page):
+        body = page.locator("body")
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        relay.cut()  # the network is lost mid-session
+        await expect(body).to_have_attribute("data-state", "error", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text(  # (was: "Reload the page")
+            "The connection was lost (1006). Press the button to start a new session."
+        )
+        await until(lambda: not running_tasks())  # (the app's session ended too)
+        await page.click("#mic")  # as the page says
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text("Listening…")
     assert len(fake_llm.realtime_sessions) == 2
 
 
@@ -1291,12 +1466,16 @@ async def test_a_page_the_browser_gives_no_microphone_says_to_open_it_securely(
             await expect(page.locator("body")).to_have_attribute("data-state", "error")
             await expect(page.locator("#status")).to_have_text(  # (was: a TypeError's words)
                 "This browser gives the microphone only to a secure page: open this one over "
-                "https (or at localhost), then press the button."
+                "https (or at localhost), then press the button; or type below."
             )
+            assert counted.asked == []  # (was: a session, begun and failed)
+            assert fake_llm.realtime_sessions == []
+            await page.fill("#text", "Hi.")  # (was: nothing: the box needed a live session)
+            await page.click("#typed button")
+            await expect(page.locator(".assistant")).to_have_text("You said: Hi.", timeout=30_000)
         finally:
             await browser.close()
-    assert counted.asked == []  # (was: a session, begun and failed)
-    assert fake_llm.realtime_sessions == []
+    assert counted.asked == ["POST"]  # (the typed session's)
 
 
 async def test_a_refusal_that_is_no_json_is_said_with_its_status(fake_llm: FakeLLMServer) -> None:
@@ -1345,10 +1524,9 @@ async def test_an_item_played_to_its_end_is_reported_once(
 ) -> None:
     from playwright.async_api import expect
 
-    quiet = tmp_path / "quiet.wav"  # (a quiet microphone: the only question is typed)
-    write_question(quiet, loud=False)
     played: list[int] = []  # the playback positions the app is told, in ms
     typed = asyncio.Event()
+    before: list[int] = []  # how many were told before "Done." (a reply to it plays after)
 
     async def counted(scope: Scope, receive: Receive, send: Send) -> None:
         async def counted_receive() -> ASGIMessage:
@@ -1357,6 +1535,7 @@ async def test_an_item_played_to_its_end_is_reported_once(
             if said.get("type") == "played":
                 played.append(said["ms"])
             elif said.get("type") == "text" and said.get("text") == "Done.":
+                before.append(len(played))
                 typed.set()
             return message
 
@@ -1364,14 +1543,11 @@ async def test_an_item_played_to_its_end_is_reported_once(
 
     fake_llm.speak(["One, ", "two, ", "three."])  # (300 ms of audio)
     app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-    microphone = f"--use-file-for-fake-audio-capture={quiet}"
+    microphone = quiet_microphone(tmp_path)
     async with browsed(counted, microphone) as (base_url, page):
         await page.clock.install()  # (the page's reports come as the test moves its clock)
         await page.goto(base_url)
-        await page.click("#mic")
-        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
-        await page.fill("#text", "Count.")
-        await page.click("#typed button")
+        await typed_in_a_live_session(page, "Count.")
         await expect(page.locator(".assistant")).to_have_text("One, two, three.", timeout=30_000)
         for _ in range(240):  # (the audio plays on the audio clock: reported to its end)
             if 300 in played:
@@ -1383,4 +1559,4 @@ async def test_an_item_played_to_its_end_is_reported_once(
         await page.fill("#text", "Done.")  # (the app reads it after any report before it)
         await page.click("#typed button")
         await asyncio.wait_for(typed.wait(), 30)
-    assert len(played) == told, played  # (was: 40 more of 300 ms)
+    assert before == [told], played  # (was: 40 more of 300 ms)

@@ -16,11 +16,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Page
 from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from miniagents import InteractionContext, MessagePromise, miniagent
 from miniagents.errors import WebChatPageError
-from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.llm.offline import CallTool, OfflineAgent, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, web_chat_app
 from tests.ext.web.browser import chromium_page, wait_for
@@ -141,19 +144,29 @@ async def test_a_reload_after_the_answer_ended_unseen_shows_all_of_it() -> None:
         assert await browser.evaluate(f"{saved}[1].parts[0].text") == "Once upon a time."
 
 
-async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_ends_it() -> None:
-    agent = offline_agent.fork(
+def cleaner(reply: str) -> OfflineAgent[...]:
+    """An offline agent that calls ``delete_file`` (it waits for approval), then says ``reply``."""
+    return offline_agent.fork(
         tools=[FunctionTool(delete_file, requires_approval=True)],
-        reply=one_per_call(CallTool("delete_file", {"path": "notes.md"}), "Kept."),
+        reply=one_per_call(CallTool("delete_file", {"path": "notes.md"}), reply),
         token_delay=0,
     )
+
+
+async def asked_to_clean_up(browser: Page, base_url: str) -> None:
+    """The page opened at ``base_url`` asking to clean up, until the call waits for approval."""
+    await browser.goto(f"{base_url}/?ask=Clean%20up")
+    await wait_for(browser, "document.querySelector('.approval .approve') !== null")
+    await wait_for(browser, STATE, lambda v: v == "idle")  # the stream ended: it waits
+
+
+async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_ends_it() -> None:
+    agent = cleaner("Kept.")
     async with (
         served(web_chat_app(agent, authentication=NoAuthentication(), page=PAGE)) as client,
         chromium_page() as browser,
     ):
-        await browser.goto(f"{client.base_url}/?ask=Clean%20up")
-        await wait_for(browser, "document.querySelector('.approval .deny') !== null")
-        await wait_for(browser, STATE, lambda v: v == "idle")  # the stream ended: it waits
+        await asked_to_clean_up(browser, str(client.base_url))
         await browser.evaluate("document.querySelector('.approval .deny').click()")
         await wait_for(
             browser,
@@ -167,6 +180,50 @@ async def test_a_call_denied_after_the_stream_paused_sends_the_chat_again_and_en
             "Denied on the page."
         )
         assert await browser.evaluate("document.querySelectorAll('.approval').length") == 0
+    assert deleted == []
+
+
+async def test_a_reload_while_a_call_waits_for_approval_asks_nothing_again() -> None:
+    agent = cleaner("Done.")
+    users = "[...document.querySelectorAll('.user')].map(e => e.textContent)"
+    async with (
+        served(web_chat_app(agent, authentication=NoAuthentication(), page=PAGE)) as client,
+        chromium_page() as browser,
+    ):
+        await asked_to_clean_up(browser, str(client.base_url))
+        assert await browser.evaluate("location.search") == ""  # (was: ?ask=Clean%20up)
+        await browser.reload()
+        await wait_for(browser, "document.querySelector('.approval .approve') !== null")
+        await wait_for(browser, STATE, lambda v: v == "idle")
+        assert await browser.evaluate(users) == ["Clean up"]  # (was: asked again, twice)
+        await browser.evaluate("document.querySelector('.approval .approve').click()")
+        text = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
+        await wait_for(browser, text, lambda v: v == ["Done."])
+    assert deleted == ["notes.md"]
+
+
+async def test_an_approval_the_app_refuses_is_shown_and_not_sent_again() -> None:
+    agent = cleaner("Done.")
+    app = web_chat_app(agent, authentication=NoAuthentication(), page=PAGE)
+    refusing: list[bool] = []  # (set: the run is gone, as after a restart or keep_runs_for)
+    posts: list[str] = []  # the chats sent once the run is gone
+
+    async def gone(scope: Scope, receive: Receive, send: Send) -> None:
+        if refusing and scope["type"] == "http" and scope["method"] == "POST":
+            posts.append(scope["path"])
+            error = {"code": "not_pending", "message": "No run of the chat waits for them."}
+            await JSONResponse({"error": error}, status_code=409)(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    async with served(gone) as client, chromium_page() as browser:
+        await asked_to_clean_up(browser, str(client.base_url))
+        refusing.append(True)
+        await browser.evaluate("document.querySelector('.approval .approve').click()")
+        await wait_for(browser, STATE, lambda v: v == "idle")  # (was: streaming, for ever)
+        said = "[...document.querySelectorAll('.assistant .error')].map(e => e.textContent)"
+        assert await browser.evaluate(said) == ["Error: No run of the chat waits for them."]
+    assert posts == ["/api/chat/"]  # (was: sent again and again, hundreds a minute)
     assert deleted == []
 
 
