@@ -47,7 +47,7 @@ from miniagents.ext.llm.provider import (
 )
 
 if TYPE_CHECKING:
-    from miniagents.ext.llm.llm_agent import _ForkArguments, _TypedFork
+    from miniagents.ext.llm.llm_agent import ForkArguments, TypedFork
 
 __all__ = [
     "CallTool",
@@ -310,7 +310,7 @@ P = ParamSpec("P")
 if TYPE_CHECKING:
 
     @dataclass(frozen=True, kw_only=True)
-    class _OfflineFork(OfflineOptions, _ForkArguments):
+    class _OfflineFork(OfflineOptions, ForkArguments):
         """What ``offline_agent.fork`` takes: its arguments, and a fork's name and limits."""
 
 
@@ -320,7 +320,7 @@ class OfflineAgent(LLMAgent[P, OfflineMessage], AnyLLMAgent[OfflineMessage]):
     __slots__ = ()
 
     if TYPE_CHECKING:
-        fork = _TypedFork(_OfflineFork)  # type: ignore[assignment]  # (its options, by name)
+        fork = TypedFork(_OfflineFork)  # type: ignore[assignment]  # (see TypedFork)
 
 
 offline_agent = OfflineAgent.of(
