@@ -8,7 +8,7 @@ failing fails mypy too. :func:`test_provider_types_pass_mypy` runs mypy on this 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, ParamSpec, TypeAlias, assert_type
 
@@ -43,7 +43,7 @@ from miniagents.ext.llm.compatible import (
 from miniagents.ext.llm.gemini import GeminiAgent as GeminiAgentClass
 from miniagents.ext.llm.gemini import GeminiOptions, create_gemini_agent, gemini_agent
 from miniagents.ext.llm.llm_agent import AnyLLMAgent
-from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline import CallTool, ScriptedReply, in_order, offline_agent
 from miniagents.ext.llm.openai import create_openai_agent, openai_agent
 from miniagents.ext.llm.sdk_calls import SDKOptions
 from miniagents.ext.tools import ToolLike
@@ -262,6 +262,15 @@ def check_a_provider_authors_fork_is_typed_with_typed_fork(
     # keyword): bind is its typed fork, as it is a @miniagent's
     plain = make_llm_agent(LoudOptions, provider, alias="PLAIN", summary="Speaks.")
     plain.bind(loudness="3")  # type: ignore[arg-type]
+
+
+def check_the_offline_agents_replies_are_typed_with_in_order() -> None:
+    # mypy joins a tool call and a text to ``object``: ``iter([...])`` of them is refused
+    offline_agent.fork(reply=iter([CallTool("add", {}), "It is 5."]))  # type: ignore[arg-type]
+    offline_agent.fork(reply=in_order(CallTool("add", {"a": 2, "b": 3}), "It is 5."))
+    offline_agent.inquire("Hi", reply=in_order([CallTool("a", {}), CallTool("b", {})], "Done."))
+    assert_type(in_order("a", "b"), Iterator[ScriptedReply])
+    in_order(CallTool("add", {}), 5)  # type: ignore[arg-type]
 
 
 def test_provider_types_pass_mypy() -> None:
