@@ -252,7 +252,7 @@ SERVERS: Final[Mapping[ServerName, CompatibleServer]] = {
             "TOGETHER_API_KEY",
             price_provider="together",
             provider_name="together_ai",
-            most_temperature=None,
+            most_temperature=None,  # (its API reference's schema sets no maximum)
         ),
         CompatibleServer(
             "fireworks",
