@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, ParamSpec, TypeAlias, assert_type
+from typing import Literal, ParamSpec, TypeAlias, assert_type
 
 from google import genai
 from mypy_extensions import DefaultNamedArg
@@ -230,20 +230,15 @@ class LoudMessage(AssistantMessage):
     """A reply of the provider author's model."""
 
 
-if TYPE_CHECKING:
-
-    @dataclass(frozen=True, kw_only=True)
-    class _LoudFork(LoudOptions, ForkArguments):
-        """What the loud agents' ``fork`` takes."""
+@dataclass(frozen=True, kw_only=True)
+class _LoudFork(LoudOptions, ForkArguments): ...  # (made at run time too: it costs little)
 
 
 class LoudAgent(LLMAgent[P, LoudMessage], AnyLLMAgent[LoudMessage]):
-    """A provider author's class of agents, its ``fork`` typed as the built-in ones'."""
+    """A provider author's class of agents, its ``fork`` typed (at run time, MiniAgent's)."""
 
     __slots__ = ()
-
-    if TYPE_CHECKING:
-        fork = TypedFork(_LoudFork)  # type: ignore[assignment]  # (narrower: see TypedFork)
+    fork = TypedFork(_LoudFork)  # type: ignore[assignment]  # (narrower: see TypedFork)
 
 
 def check_a_provider_authors_fork_is_typed_with_typed_fork(
