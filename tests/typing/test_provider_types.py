@@ -1,4 +1,4 @@
-"""Static typing tests for the Gemini, Bedrock and OpenAI-compatible agents.
+"""Static typing tests for the Gemini, Bedrock, OpenAI-compatible and provider authors' agents.
 
 The ``check_*`` functions are never called: mypy checks them (``mypy.ini`` is strict,
 with ``warn_unused_ignores``). ``assert_type`` pins the exact inferred types, and each
@@ -8,15 +8,27 @@ failing fails mypy too. :func:`test_provider_types_pass_mypy` runs mypy on this 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal, TypeAlias, assert_type
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, ParamSpec, TypeAlias, assert_type
 
 from google import genai
 from mypy_extensions import DefaultNamedArg
 from types_aiobotocore_bedrock_runtime import BedrockRuntimeClient
 
 from miniagents import Message, MessageSequencePromise, MiniAgent, MiniAgents
-from miniagents.ext.llm import AssistantMessage, Budget, LLMReply, TokenUsage
+from miniagents.ext.llm import (
+    AssistantMessage,
+    Budget,
+    ForkArguments,
+    LLMAgent,
+    LLMOptions,
+    LLMProvider,
+    LLMReply,
+    TokenUsage,
+    TypedFork,
+    make_llm_agent,
+)
 from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent, create_anthropic_agent
 from miniagents.ext.llm.bedrock import BedrockAgent as BedrockAgentClass
 from miniagents.ext.llm.bedrock import bedrock_agent, create_bedrock_agent
@@ -31,7 +43,7 @@ from miniagents.ext.llm.compatible import (
 from miniagents.ext.llm.gemini import GeminiAgent as GeminiAgentClass
 from miniagents.ext.llm.gemini import GeminiOptions, create_gemini_agent, gemini_agent
 from miniagents.ext.llm.llm_agent import AnyLLMAgent
-from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline import CallTool, ScriptedReply, in_order, offline_agent
 from miniagents.ext.llm.openai import create_openai_agent, openai_agent
 from miniagents.ext.llm.sdk_calls import SDKOptions
 from miniagents.ext.tools import ToolLike
@@ -198,6 +210,62 @@ def check_each_agents_fork_is_typed_by_its_options() -> None:
         assert_type(agent.fork(alias="A", model="m"), AnyLLMAgent[AssistantMessage])
         agent.fork(model=1)  # type: ignore[arg-type]
         agent.fork(region="us-east-1")  # type: ignore[call-arg]  # (Bedrock's own)
+
+
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoudOptions(LLMOptions):
+    """The arguments of a provider author's agent.
+
+    Attributes:
+        loudness: How loud its replies are.
+    """
+
+    loudness: int = 1
+
+
+class LoudMessage(AssistantMessage):
+    """A reply of the provider author's model."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _LoudFork(LoudOptions, ForkArguments): ...  # (made at run time too: it costs little)
+
+
+class LoudAgent(LLMAgent[P, LoudMessage], AnyLLMAgent[LoudMessage]):
+    """A provider author's class of agents, its ``fork`` typed (at run time, MiniAgent's)."""
+
+    __slots__ = ()
+    fork = TypedFork(_LoudFork)  # type: ignore[assignment]  # (narrower: see TypedFork)
+
+
+def check_a_provider_authors_fork_is_typed_with_typed_fork(
+    provider: LLMProvider[LoudOptions, LoudMessage],
+) -> None:
+    loud = LoudAgent.of(LoudOptions, provider, alias="LOUD", summary="Speaks up.")
+    louder = loud.fork(alias="LOUDER", max_concurrency=2, loudness=3, model="m")
+    loud = louder  # (the agent's own class and parameters)
+    assert_type(louder.inquire("Hi"), MessageSequencePromise[LLMReply[LoudMessage]])
+    loud.fork(loudness="3")  # type: ignore[arg-type]
+    loud.fork(loudnes=3)  # type: ignore[call-arg]
+    loud.fork(alias=1)  # type: ignore[arg-type]
+    for agent in [loud, gemini_agent]:
+        assert_type(agent.fork(model="m"), AnyLLMAgent[AssistantMessage])
+    # without a class of its own, make_llm_agent's agent forks as MiniAgent does (any
+    # keyword): bind is its typed fork, as it is a @miniagent's
+    plain = make_llm_agent(LoudOptions, provider, alias="PLAIN", summary="Speaks.")
+    plain.bind(loudness="3")  # type: ignore[arg-type]
+
+
+def check_the_offline_agents_replies_are_typed_with_in_order() -> None:
+    # mypy joins a tool call and a text to ``object``: ``iter([...])`` of them is refused
+    offline_agent.fork(reply=iter([CallTool("add", {}), "It is 5."]))  # type: ignore[arg-type]
+    offline_agent.fork(reply=in_order(CallTool("add", {"a": 2, "b": 3}), "It is 5."))
+    offline_agent.inquire("Hi", reply=in_order([CallTool("a", {}), CallTool("b", {})], "Done."))
+    assert_type(in_order("a", "b"), Iterator[ScriptedReply])
+    in_order(CallTool("add", {}), 5)  # type: ignore[arg-type]
 
 
 def test_provider_types_pass_mypy() -> None:

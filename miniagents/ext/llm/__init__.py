@@ -38,8 +38,10 @@ from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
 from miniagents.ext.llm.fallback import fallback_agent as fallback_agent
 from miniagents.ext.llm.fallback import is_provider_failure as is_provider_failure
 from miniagents.ext.llm.llm_agent import AnyLLMAgent as AnyLLMAgent
+from miniagents.ext.llm.llm_agent import ForkArguments as ForkArguments
 from miniagents.ext.llm.llm_agent import LLMAgent as LLMAgent
 from miniagents.ext.llm.llm_agent import LLMAgentOptions as LLMAgentOptions
+from miniagents.ext.llm.llm_agent import TypedFork as TypedFork
 from miniagents.ext.llm.llm_agent import make_llm_agent as make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage as AssistantMessage
 from miniagents.ext.llm.messages import LLMMessage as LLMMessage
@@ -82,6 +84,7 @@ __all__ = [
     "Budget",
     "BudgetExceededError",
     "Finish",
+    "ForkArguments",
     "ImagePart",
     "LLMAgent",
     "LLMAgentOptions",
@@ -109,6 +112,7 @@ __all__ = [
     "ToolCallMessage",
     "ToolCallStart",
     "ToolResultMessage",
+    "TypedFork",
     "UsageTotals",
     "UserMessage",
     "call_option",

@@ -17,7 +17,7 @@ from miniagents.ext.llm.sdk_calls import SDKOptions
 if TYPE_CHECKING:
     import openai as openai_sdk
 
-    from miniagents.ext.llm.llm_agent import _ForkArguments
+    from miniagents.ext.llm.llm_agent import ForkArguments
 
 __all__ = ["OpenAIOptions"]
 
@@ -83,5 +83,5 @@ class OpenAIOptions(SDKOptions):
 if TYPE_CHECKING:
 
     @dataclass(frozen=True, kw_only=True)
-    class _OpenAIFork(OpenAIOptions, _ForkArguments):
-        """What the OpenAI and OpenAI-compatible agents' ``fork`` takes (``_TypedFork``)."""
+    class _OpenAIFork(OpenAIOptions, ForkArguments):
+        """What the OpenAI and OpenAI-compatible agents' ``fork`` takes (``TypedFork``)."""

@@ -67,7 +67,7 @@ from miniagents.miniagents.context import MiniAgents
 if TYPE_CHECKING:
     import anthropic as anthropic_sdk
 
-    from miniagents.ext.llm.llm_agent import _ForkArguments, _TypedFork
+    from miniagents.ext.llm.llm_agent import ForkArguments, TypedFork
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -410,7 +410,7 @@ P = ParamSpec("P")
 if TYPE_CHECKING:
 
     @dataclass(frozen=True, kw_only=True)
-    class _AnthropicFork(AnthropicOptions, _ForkArguments):
+    class _AnthropicFork(AnthropicOptions, ForkArguments):
         """What ``anthropic_agent.fork`` takes: its arguments, and a fork's name and limits."""
 
 
@@ -420,7 +420,7 @@ class AnthropicAgent(LLMAgent[P, AnthropicMessage], AnyLLMAgent[AnthropicMessage
     __slots__ = ()
 
     if TYPE_CHECKING:
-        fork = _TypedFork(_AnthropicFork)  # type: ignore[assignment]  # (its options, by name)
+        fork = TypedFork(_AnthropicFork)  # type: ignore[assignment]  # (see TypedFork)
 
 
 anthropic_agent = AnthropicAgent.of(

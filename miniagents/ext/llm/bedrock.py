@@ -97,7 +97,7 @@ from miniagents.miniagents.context import MiniAgents
 if TYPE_CHECKING:
     from types_aiobotocore_bedrock_runtime import BedrockRuntimeClient
 
-    from miniagents.ext.llm.llm_agent import _ForkArguments, _TypedFork
+    from miniagents.ext.llm.llm_agent import ForkArguments, TypedFork
 
 __all__ = [
     "REFUSAL_REASONS",
@@ -623,7 +623,7 @@ P = ParamSpec("P")
 if TYPE_CHECKING:
 
     @dataclass(frozen=True, kw_only=True)
-    class _BedrockFork(BedrockOptions, _ForkArguments):
+    class _BedrockFork(BedrockOptions, ForkArguments):
         """What ``bedrock_agent.fork`` takes: its arguments, and a fork's name and limits."""
 
 
@@ -633,7 +633,7 @@ class BedrockAgent(LLMAgent[P, BedrockMessage], AnyLLMAgent[BedrockMessage]):
     __slots__ = ()
 
     if TYPE_CHECKING:
-        fork = _TypedFork(_BedrockFork)  # type: ignore[assignment]  # (its options, by name)
+        fork = TypedFork(_BedrockFork)  # type: ignore[assignment]  # (see TypedFork)
 
 
 bedrock_agent = BedrockAgent.of(

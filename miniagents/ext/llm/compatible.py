@@ -94,7 +94,7 @@ from miniagents.miniagents.context import MiniAgents
 
 if TYPE_CHECKING:
     from miniagents.ext.llm._openai_options import _OpenAIFork
-    from miniagents.ext.llm.llm_agent import _TypedFork
+    from miniagents.ext.llm.llm_agent import TypedFork
 
 __all__ = [
     "DEFAULT_AZURE_API_VERSION",
@@ -252,7 +252,7 @@ SERVERS: Final[Mapping[ServerName, CompatibleServer]] = {
             "TOGETHER_API_KEY",
             price_provider="together",
             provider_name="together_ai",
-            most_temperature=None,
+            most_temperature=None,  # (its API reference's schema sets no maximum)
         ),
         CompatibleServer(
             "fireworks",
@@ -468,7 +468,7 @@ class CompatibleAgent(LLMAgent[P, CompatibleMessage], AnyLLMAgent[CompatibleMess
     __slots__ = ()
 
     if TYPE_CHECKING:
-        fork = _TypedFork(_OpenAIFork)  # type: ignore[assignment]  # (its options, by name)
+        fork = TypedFork(_OpenAIFork)  # type: ignore[assignment]  # (see TypedFork)
 
 
 def _server_options(

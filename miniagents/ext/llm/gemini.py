@@ -89,7 +89,7 @@ from miniagents.miniagents.context import MiniAgents
 if TYPE_CHECKING:
     from google import genai
 
-    from miniagents.ext.llm.llm_agent import _ForkArguments, _TypedFork
+    from miniagents.ext.llm.llm_agent import ForkArguments, TypedFork
 
 __all__ = [
     "REFUSAL_REASONS",
@@ -646,7 +646,7 @@ P = ParamSpec("P")
 if TYPE_CHECKING:
 
     @dataclass(frozen=True, kw_only=True)
-    class _GeminiFork(GeminiOptions, _ForkArguments):
+    class _GeminiFork(GeminiOptions, ForkArguments):
         """What ``gemini_agent.fork`` takes: its arguments, and a fork's name and limits."""
 
 
@@ -656,7 +656,7 @@ class GeminiAgent(LLMAgent[P, GeminiMessage], AnyLLMAgent[GeminiMessage]):
     __slots__ = ()
 
     if TYPE_CHECKING:
-        fork = _TypedFork(_GeminiFork)  # type: ignore[assignment]  # (its options, by name)
+        fork = TypedFork(_GeminiFork)  # type: ignore[assignment]  # (see TypedFork)
 
 
 gemini_agent = GeminiAgent.of(

@@ -35,6 +35,7 @@ import dataclasses
 import inspect
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from types import MethodType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -68,8 +69,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnyLLMAgent",
+    "ForkArguments",
     "LLMAgent",
     "LLMAgentOptions",
+    "TypedFork",
     "describe_options_agent",
     "make_llm_agent",
 ]
@@ -99,40 +102,72 @@ class LLMAgentOptions(TypedDict, total=False):
     budget: Budget | None
 
 
-if TYPE_CHECKING:  # (what types each LLM agent class's ``fork``: nothing of it runs)
-    F = ParamSpec("F")
-    AgentT = TypeVar("AgentT")
+F = ParamSpec("F")
+AgentT = TypeVar("AgentT")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ForkArguments:
+    """The keywords ``MiniAgent.fork`` takes besides the agent's own arguments.
+
+    A base of the dataclass that types a class of agents' ``fork`` (see
+    :class:`TypedFork`), beside the options class: its fields are ``fork``'s name and
+    limits, with their types and defaults.
+    """
+
+    alias: str | None = None
+    description: str | None = None
+    max_concurrency: int | None = None
+    start_asap: bool | Literal[Sentinel.DEFAULT] | None = None
+
+
+class TypedFork(Generic[F]):
+    """A class of agents' ``fork``, typed as the dataclass ``F`` is made: by name and type.
+
+    ``MiniAgent.fork`` takes any keyword (``**kwargs: object``), since a ``ParamSpec``
+    takes no keywords besides its own: a class of LLM agents types its forks by giving
+    ``fork`` a dataclass of its options class and :class:`ForkArguments`::
+
+        if TYPE_CHECKING:
+
+            @dataclass(frozen=True, kw_only=True)
+            class _MyFork(MyOptions, ForkArguments): ...
+
+        class MyAgent(LLMAgent[P, MyMessage], AnyLLMAgent[MyMessage]):
+            __slots__ = ()
+
+            if TYPE_CHECKING:
+                fork = TypedFork(_MyFork)  # type: ignore[assignment]
+
+    mypy then checks each keyword of a fork by name and type and gives the fork the
+    agent's own type. The ``type: ignore[assignment]`` is asked because this ``fork``
+    refuses the keywords ``MiniAgent.fork``'s signature takes and the options class lacks
+    (the agent refuses them at run time too). Under ``TYPE_CHECKING`` nothing of it runs;
+    outside, the attribute is ``MiniAgent.fork`` itself.
+    """
+
+    __slots__ = ("arguments",)
+
+    def __init__(self, arguments: Callable[F, object]) -> None:
+        self.arguments = arguments
+
+    @overload
+    def __get__(self, agent: None, owner: type[object]) -> Self: ...
+
+    @overload
+    def __get__(self, agent: AgentT, owner: type[object]) -> Callable[F, AgentT]: ...
+
+    def __get__(self, agent: object, owner: type[object]) -> object:
+        """This descriptor on the class, else ``MiniAgent.fork`` bound to ``agent``."""
+        if agent is None:
+            return self
+        return MethodType(MiniAgent.fork, agent)
+
+
+if TYPE_CHECKING:  # (what types AnyLLMAgent's ``fork``: nothing of it runs)
 
     @dataclasses.dataclass(frozen=True, kw_only=True)
-    class _ForkArguments:
-        """The keywords of ``MiniAgent.fork`` besides the agent's own arguments."""
-
-        alias: str | None = None
-        description: str | None = None
-        max_concurrency: int | None = None
-        start_asap: bool | Literal[Sentinel.DEFAULT] | None = None
-
-    class _TypedFork(Generic[F]):
-        """``fork`` typed as ``F``: an agent class's options with the ``_ForkArguments``.
-
-        A class of agents says ``fork = _TypedFork(_XFork)``, ``_XFork`` being a dataclass
-        of its options class and ``_ForkArguments``: mypy then checks each keyword of its
-        forks by name and type, and gives the fork the agent's own type. (A ``ParamSpec``
-        takes no keywords besides its own, so the agent's ``P`` cannot type ``fork``.)
-        """
-
-        def __init__(self, arguments: Callable[F, object]) -> None: ...
-
-        @overload
-        def __get__(self, agent: None, owner: type[object]) -> Self: ...
-
-        @overload
-        def __get__(self, agent: AgentT, owner: type[object]) -> Callable[F, AgentT]: ...
-
-        def __get__(self, agent: object, owner: type[object]) -> object: ...
-
-    @dataclasses.dataclass(frozen=True, kw_only=True)
-    class _AnyLLMFork(LLMOptions, _ForkArguments):
+    class _AnyLLMFork(LLMOptions, ForkArguments):
         """What ``AnyLLMAgent.fork`` takes: the arguments every LLM agent takes."""
 
 
@@ -169,7 +204,7 @@ class AnyLLMAgent(Generic[AnswerT_co]):
             """Start the agent now and send it its input later (``MiniAgent``'s)."""
             ...
 
-        fork = _TypedFork(_AnyLLMFork)
+        fork = TypedFork(_AnyLLMFork)
         """An agent of the same class with more arguments bound (``MiniAgent.fork``)."""
 
         def bind(self, **options: Unpack[LLMAgentOptions]) -> Self:

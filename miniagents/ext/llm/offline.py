@@ -29,6 +29,7 @@ from miniagents.ext.llm.offline_script import (
     ScriptedReply,
     ToolRule,
     call_count,
+    in_order,
     offline_reply,
     one_per_call,
     scripted_calls,
@@ -47,7 +48,7 @@ from miniagents.ext.llm.provider import (
 )
 
 if TYPE_CHECKING:
-    from miniagents.ext.llm.llm_agent import _ForkArguments, _TypedFork
+    from miniagents.ext.llm.llm_agent import ForkArguments, TypedFork
 
 __all__ = [
     "CallTool",
@@ -61,6 +62,7 @@ __all__ = [
     "ScriptedReply",
     "ToolRule",
     "create_offline_agent",
+    "in_order",
     "offline_agent",
     "offline_reply",
     "one_per_call",
@@ -310,7 +312,7 @@ P = ParamSpec("P")
 if TYPE_CHECKING:
 
     @dataclass(frozen=True, kw_only=True)
-    class _OfflineFork(OfflineOptions, _ForkArguments):
+    class _OfflineFork(OfflineOptions, ForkArguments):
         """What ``offline_agent.fork`` takes: its arguments, and a fork's name and limits."""
 
 
@@ -320,7 +322,7 @@ class OfflineAgent(LLMAgent[P, OfflineMessage], AnyLLMAgent[OfflineMessage]):
     __slots__ = ()
 
     if TYPE_CHECKING:
-        fork = _TypedFork(_OfflineFork)  # type: ignore[assignment]  # (its options, by name)
+        fork = TypedFork(_OfflineFork)  # type: ignore[assignment]  # (see TypedFork)
 
 
 offline_agent = OfflineAgent.of(

@@ -53,6 +53,7 @@ __all__ = [
     "ToolRule",
     "answer_from_results",
     "call_count",
+    "in_order",
     "model_turns",
     "offline_reply",
     "one_per_call",
@@ -160,7 +161,7 @@ ScriptedReply: TypeAlias = "str | CallTool | Refuse | Sequence[CallTool]"
 Script: TypeAlias = "ScriptedReply | Iterator[ScriptedReply] | Callable[[LLMCall], ScriptedReply]"
 """The offline model's replies: one for every call, one per turn of the model
 (:func:`one_per_call`), an iterator of them (the next one at each call of the process,
-e.g. ``iter([...])`` bound with ``fork``), or a function of the call."""
+e.g. :func:`in_order`'s, bound with ``fork``), or a function of the call."""
 
 
 class RepliesByTurn:
@@ -220,6 +221,22 @@ def one_per_call(*replies: ScriptedReply) -> RepliesByTurn:
         CallTool(name='add', arguments={'a': 2, 'b': 3})
     """
     return RepliesByTurn(replies)
+
+
+def in_order(*replies: ScriptedReply) -> Iterator[ScriptedReply]:
+    """The offline model's replies, the next one at each call of the model in the process.
+
+    ``iter([...])`` typed: mypy joins a list of a ``CallTool`` and a text to
+    ``list[object]``, which ``reply=`` refuses, while each argument here is checked as a
+    :data:`ScriptedReply`. (An iterator is advanced by the calls made in this process: for
+    a reply per turn of the model, whatever ran before, see :func:`one_per_call`.)
+
+    Example:
+        >>> script = in_order(CallTool("add", {"a": 2, "b": 3}), "It is 5.")
+        >>> next(script), next(script)
+        (CallTool(name='add', arguments={'a': 2, 'b': 3}), 'It is 5.')
+    """
+    return iter(replies)
 
 
 def model_turns(messages: Sequence[PromptItem]) -> int:

@@ -34,7 +34,7 @@ from miniagents.miniagents.context import MiniAgents
 
 if TYPE_CHECKING:
     from miniagents.ext.llm._openai_options import _OpenAIFork
-    from miniagents.ext.llm.llm_agent import _TypedFork
+    from miniagents.ext.llm.llm_agent import TypedFork
 
 __all__ = [
     "OpenAIAgent",
@@ -134,7 +134,7 @@ class OpenAIAgent(LLMAgent[P, OpenAIMessage], AnyLLMAgent[OpenAIMessage]):
     __slots__ = ()
 
     if TYPE_CHECKING:
-        fork = _TypedFork(_OpenAIFork)  # type: ignore[assignment]  # (its options, by name)
+        fork = TypedFork(_OpenAIFork)  # type: ignore[assignment]  # (see TypedFork)
 
 
 openai_agent = OpenAIAgent.of(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import ParamSpec
 
 import pytest
 
@@ -14,6 +15,8 @@ from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.offline import OfflineMessage
 from miniagents.ext.llm.provider import Finish, call_option
 from miniagents.messages import Message
+
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,6 +222,46 @@ def test_the_options_every_llm_agent_takes_are_the_fields_of_llm_options() -> No
     }
     assert declared == fields
     assert not LLMAgentOptions.__required_keys__  # each may be left out
+
+
+def test_the_fork_arguments_are_the_keywords_of_miniagent_fork() -> None:
+    # every class of agents types its fork with them (TypedFork): they must not drift
+    import dataclasses
+    import inspect
+
+    from miniagents import MiniAgent
+    from miniagents.ext.llm import ForkArguments
+
+    fields = {
+        option.name: (option.type, option.default) for option in dataclasses.fields(ForkArguments)
+    }
+    keywords = {
+        name: (parameter.annotation, parameter.default)
+        for name, parameter in inspect.signature(MiniAgent.fork).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    assert fields == keywords
+
+
+async def test_a_typed_fork_outside_type_checking_is_miniagent_fork() -> None:
+    from miniagents.ext.llm import AnyLLMAgent, ForkArguments, LLMAgent, TypedFork
+
+    @dataclass(frozen=True, kw_only=True)
+    class EchoFork(EchoOptions, ForkArguments):
+        """What the echo agents' fork takes."""
+
+    class EchoAgent(LLMAgent[P, OfflineMessage], AnyLLMAgent[OfflineMessage]):
+        __slots__ = ()
+        fork = TypedFork(EchoFork)  # type: ignore[assignment]  # (narrower: see TypedFork)
+
+    agent = EchoAgent.of(EchoOptions, EchoProvider(), alias="ECHO", summary="Echo.")
+    assert isinstance(EchoAgent.fork, TypedFork)
+    hot = agent.fork(alias="HOT", temperature=0.5)
+    assert type(hot) is EchoAgent
+    assert (hot.alias, hot.bound_arguments) == ("HOT", {"temperature": 0.5})
+    async with MiniAgents():
+        reply = await hot.inquire("x")
+    assert str(reply[0]) == "[('temperature', 0.5)]"
 
 
 def test_every_provider_agent_and_its_forks_are_any_llm_agents_of_its_own_class() -> None:

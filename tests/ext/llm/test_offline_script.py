@@ -1,4 +1,4 @@
-"""``one_per_call``: the offline model's reply picked by the call, one per turn of the model."""
+"""``one_per_call`` and ``in_order``: the offline model's replies, by turn or by call."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from miniagents import Message, MiniAgents
 from miniagents.ext.llm.errors import LLMConfigurationError
-from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.llm.offline import CallTool, in_order, offline_agent, one_per_call
 from miniagents.ext.llm.offline_script import model_turns
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import LLMCall
@@ -80,3 +80,14 @@ async def test_a_call_past_the_last_reply_says_how_many_there_are_and_why() -> N
         "one_per_call(...) one more reply per turn (with tools, a turn is the model's calls, "
         "then its answer once the results are in)."
     )
+
+
+async def test_in_order_gives_the_next_reply_at_each_call_in_the_process() -> None:
+    agent = offline_agent.fork(
+        tools=[add], reply=in_order(CallTool("add", {"a": 2, "b": 3}), "It is 5."), token_delay=0
+    )
+    async with MiniAgents():
+        loop = await agent.inquire("2 + 3?")
+        with pytest.raises(LLMConfigurationError, match="used up its scripted replies"):
+            await agent.inquire("Again?")  # (an iterator: the process used both up)
+    assert [str(message) for message in loop] == ['{"a": 2, "b": 3}', "5", "It is 5."]
