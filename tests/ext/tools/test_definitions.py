@@ -213,6 +213,11 @@ def counts() -> Any:
     yield 1
 
 
+class Counter:
+    def __call__(self) -> Any:
+        yield 1
+
+
 @pytest.mark.parametrize(
     ("tool", "message"),
     [
@@ -221,6 +226,7 @@ def counts() -> Any:
         (takes_a_callback, r"type with no JSON schema \(callback: .*Callable"),
         (takes_args, r"extra positional arguments \(\*cities\).*`cities: list\[str\]`"),
         (counts, r"is a \(sync\) generator.*async generator"),
+        (Counter(), r"The tool function Counter is a \(sync\) generator"),  # (was: run)
         (42, r"42 cannot be a tool"),
         (Place, r"cannot be a tool"),
     ],

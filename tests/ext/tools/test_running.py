@@ -180,6 +180,37 @@ async def test_an_async_generators_yields_stream_into_the_result_as_they_come() 
     assert str(result) == "3 2 1 "
 
 
+async def test_a_callable_objects_async_call_runs_as_the_function_would() -> None:
+    class Ticker:
+        async def __call__(self, count: int) -> AsyncIterator[str]:
+            """Count aloud."""
+            for index in range(count):
+                yield f"{index} "
+
+    class Greeter:
+        async def __call__(self, name: str) -> str:
+            """Greet someone."""
+            return f"Hello, {name}!"
+
+    threads: list[int] = []
+
+    class Clock:
+        async def __call__(self) -> str:
+            """Tell the time."""
+            threads.append(threading.get_ident())
+            return "noon"
+
+    async with MiniAgents():
+        ticked = await result_of(run_tool_call(FunctionTool(Ticker()), call("Ticker", count=3)))
+        greeted = await result_of(run_tool_call(FunctionTool(Greeter()), call("Greeter", name="A")))
+        told = await result_of(run_tool_call(FunctionTool(Clock()), call("Clock")))
+    # (was: '"<async_generator object ...Ticker.__call__ at 0x...>"', the generator's repr)
+    assert (ticked.is_error, str(ticked)) == (False, "0 1 2 ")
+    assert str(greeted) == "Hello, A!"
+    # (was: called in a worker thread, its coroutine then awaited on the loop)
+    assert (str(told), threads) == ("noon", [threading.get_ident()])
+
+
 # --- agents as tools ----------------------------------------------------------------------
 
 
