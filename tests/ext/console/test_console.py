@@ -1531,3 +1531,33 @@ async def test_a_path_as_the_console_user_agents_chat_history_is_refused_before_
         "e.g. create_console_user_agent(chat_history=ChatHistoryMD(path))"
     )
     assert read == []
+
+
+@pytest.mark.parametrize(
+    ("agent", "name", "value"),
+    [
+        ("console_user_agent", "prompt", None),
+        ("console_user_agent", "label", 3),
+        ("console_input_agent", "prompt", 5),
+        ("console_output_agent", "label", None),
+    ],
+)
+async def test_a_prompt_or_a_label_that_is_not_text_is_refused_before_anything_is_read(
+    monkeypatch: pytest.MonkeyPatch, agent: str, name: str, value: object
+) -> None:
+    read: list[str] = []
+
+    async def typed(prompt: str) -> str:
+        read.append(prompt)
+        return "hi"
+
+    monkeypatch.setattr(console_agents, "read_user_text", typed)
+    async with MiniAgents():
+        # (was: TypeError: write() argument must be str, not int; None: nothing printed)
+        with pytest.raises(ArgumentError) as refused:
+            await getattr(console_agents, agent).fork(**{name: value}).inquire("hello")
+    assert str(refused.value) == (
+        f"{agent} needs {name} to be a str; got {value!r}. Bind one, e.g. "
+        f'{agent}.fork({name}="> ").'
+    )
+    assert read == []
