@@ -23,6 +23,7 @@ from miniagents import (
 from miniagents.errors import ArgumentError, NoActiveContextError, StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools import (
+    AgentTool,
     FunctionTool,
     ToolCallError,
     ToolCallMessage,
@@ -33,6 +34,7 @@ from miniagents.ext.tools import (
     tool_cancellation,
 )
 from miniagents.messages import MessageTokenAppender
+from miniagents.testing import virtual_time
 
 T = TypeVar("T")
 
@@ -102,6 +104,36 @@ async def test_a_tools_own_timeout_error_is_an_error_like_any_not_its_timeout() 
         )
     assert result.is_error
     assert result.text == "The tool slow_service failed: TimeoutError: the service did not answer"
+
+
+async def test_an_agent_tool_takes_a_timeout_and_past_it_its_interaction_is_cancelled() -> None:
+    stopped = asyncio.Event()
+
+    @miniagent
+    async def researcher(ctx: InteractionContext, question: str) -> None:
+        """Research a question (a sub-agent that never answers)."""
+        ctx.reply("Looking... ")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+
+    # (was: TypeError: AgentTool.__init__() got an unexpected keyword argument 'timeout')
+    tool = AgentTool(researcher, timeout=5)  # (SAFETY, 10 s, bounds the test on the clock too)
+    assert tool.timeout == 5
+    with virtual_time() as clock:  # (the loop is idle until the timeout: it jumps there)
+        async with MiniAgents():
+            result = await result_of(run_tool_call(tool, call("RESEARCHER", question="x")))
+            await stopped.wait()
+        assert clock.elapsed == 5
+    assert result.is_error
+    assert result.text == (
+        "Looking... \n\nThe tool RESEARCHER did not finish within its timeout of 5 seconds, "
+        "so its run was cancelled. Call it again with arguments that ask for less, or do "
+        "without it."
+    )
+    with pytest.raises(ArgumentError, match=r"The tool RESEARCHER needs timeout to be a positive"):
+        AgentTool(researcher, timeout=0)
 
 
 async def test_a_sync_tool_past_its_timeout_gets_its_cancellation_flag_set() -> None:
