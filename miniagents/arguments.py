@@ -162,10 +162,14 @@ def check_path(
     and how to give it (``fix``, e.g. ``'Pass e.g. ChatHistoryMD("CHAT.md").'``).
 
     Raises:
-        ArgumentError: (or ``error``) for anything else (``None``, a number, an open file).
+        ArgumentError: (or ``error``) for anything else (``None``, a number, an open file,
+            and an empty or blank str, which ``Path`` would take for the current folder).
     """
     if not isinstance(value, (str, os.PathLike)):
         rule = "a path (a str or a PathLike)"
+        raise refused_argument(value, name, rule, owner=owner, fix=fix, error=error)
+    if isinstance(value, str) and not value.strip():
+        rule = "the path of a file, not an empty str"
         raise refused_argument(value, name, rule, owner=owner, fix=fix, error=error)
     return value
 

@@ -116,6 +116,9 @@ def test_a_path_is_a_str_or_a_path_like() -> None:
     for bad in paths:
         with pytest.raises(ArgumentError, match=r"^f needs file to be a path \(a str or a Path"):
             check_path(bad, "file", owner="f", fix="Pass e.g. f('a.md').")
+    for blank in ["", "  "]:  # (was: taken, and read as the current folder, ".")
+        with pytest.raises(ArgumentError, match=r"^f needs file to be the path of a file, not an"):
+            check_path(blank, "file", owner="f", fix="Pass e.g. f('a.md').")
 
 
 def test_a_text_has_more_than_spaces_and_a_flag_is_a_bool() -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -187,6 +189,16 @@ def test_the_docs_say_what_the_pypi_package_is() -> None:
     assert "original MiniAgents project" in installation
     assert "(https://github.com/teremterem/MiniAgents)" in installation
     assert "`miniagents.ext.llms`" in installation
+
+
+def test_getting_started_lists_every_extra_of_the_package() -> None:
+    page = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    installation = page[page.index("## Installation") : page.index("## Command-line chat")]
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        extras = set(tomllib.load(file)["project"]["optional-dependencies"]) - {"dev"}
+    listed = set(re.findall(r'pip install -e "\.\[([a-z0-9-]+)\]"', installation))
+    # (was: gemini, bedrock, realtime and evals missing, though the page names them)
+    assert listed == extras
 
 
 # -- the test command: one, the same in the README, Getting started and CI (issue 58) -------

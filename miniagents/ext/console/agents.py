@@ -18,6 +18,7 @@ a message may span lines: Enter sends it, Alt+Enter (or Esc, Enter) starts a new
 
 from __future__ import annotations
 
+from miniagents.arguments import refused_argument
 from miniagents.ext.console._terminal import (
     ask_approval,
     print_error,
@@ -30,6 +31,7 @@ from miniagents.ext.llm.errors import LLMError
 from miniagents.ext.llm.messages import UserMessage
 from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import miniagent
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "console_input_agent",
@@ -66,7 +68,9 @@ async def console_user_agent(
             it ends a dialog loop).
         ChatHistoryOptionError: if ``chat_history`` is not a ``ChatHistory`` (e.g. a path),
             before anything is read.
+        ArgumentError: if ``prompt`` or ``label`` is not a ``str``, before anything is read.
     """
+    _check_texts("console_user_agent", prompt=prompt, label=label)
     if chat_history is not None:
         ChatHistory.check_argument(
             chat_history, taken_by="console_user_agent", bind="create_console_user_agent"
@@ -93,16 +97,37 @@ async def console_input_agent(ctx: InteractionContext, /, prompt: str = "USER: "
     Raises:
         InputEndedError: when the input ends or the user types ``exit`` (an ``EOFError``:
             it ends a dialog loop).
+        ArgumentError: if ``prompt`` is not a ``str``.
     """
+    _check_texts("console_input_agent", prompt=prompt)
     await ctx.messages
     ctx.reply(UserMessage(text=await read_user_text(prompt)))
 
 
 @miniagent(alias="CONSOLE_OUTPUT_AGENT")
 async def console_output_agent(ctx: InteractionContext, /, label: str = "") -> None:
-    """Prints each incoming message token by token (after ``label``) and replies with it."""
+    """Prints each incoming message token by token (after ``label``) and replies with it.
+
+    Raises:
+        ArgumentError: if ``label`` is not a ``str``.
+    """
+    _check_texts("console_output_agent", label=label)
     ctx.reply(ctx.messages)
     await print_messages(ctx.messages, label)
+
+
+def _check_texts(owner: str, **texts: object) -> None:
+    """Refuse a prompt or a label that is not a ``str`` (``None`` would print nothing)."""
+    for name, value in texts.items():
+        if not isinstance(value, str):
+            raise refused_argument(
+                value,
+                name,
+                "a str",
+                owner=owner,
+                fix=f'Bind one, e.g. {owner}.fork({name}="> ").',
+                error=ArgumentError,
+            )
 
 
 create_console_user_agent = console_user_agent.bind

@@ -447,9 +447,11 @@ async def _chat(
     assistant = _assistant(provider, model, system)
     history: ChatHistory = InMemoryChatHistory()
     if history_file is not None:
+        if not history_file.strip():
+            raise _CannotStart("--history is empty; give a file, e.g. --history CHAT.md")
         _check_writable(history_file)
-        history = ChatHistoryMD(history_file)
         try:
+            history = ChatHistoryMD(history_file)
             earlier = await history.load()
         except ChatHistoryError as error:
             raise _CannotStart(f"--history {history_file}: {error}") from error

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from miniagents.ext.history.base import ChatHistory
+from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
 
@@ -18,10 +19,18 @@ class InMemoryChatHistory(ChatHistory):
         messages: Messages to start with (e.g. a system prompt).
 
     Raises:
-        MessageTypeError: if one of ``messages`` is not a ``Message`` (a ``TypeError`` too).
+        MessageTypeError: if ``messages`` is not an iterable of messages, or one of them is
+            not a ``Message`` (a ``TypeError`` too).
     """
 
     def __init__(self, messages: Iterable[Message] = ()) -> None:
+        given: object = messages  # (typed as wanted; given untyped too)
+        if isinstance(given, (Message, str)) or not isinstance(given, Iterable):
+            raise MessageTypeError(
+                f"{type(self).__name__}() takes an iterable of messages (e.g. a list), but "
+                f"got {given!r}. Pass e.g. messages=[SystemMessage(text=...)], or nothing "
+                "for an empty history."
+            )
         self._messages: list[Message] = [
             self.check_message(message, taken_by="()") for message in messages
         ]

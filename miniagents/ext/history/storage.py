@@ -80,6 +80,11 @@ class MessageClassRegistry:
         store: str = "a chat history",
     ) -> None:
         self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in built_in}
+        if isinstance(extra, (type, str)) or not isinstance(extra, Iterable):
+            raise ChatHistoryOptionError(
+                f"message_classes takes a list of Message subclasses, not {extra!r}: pass "
+                "e.g. message_classes=[MyMessage]."
+            )
         for cls in extra:
             if not (isinstance(cls, type) and issubclass(cls, Message)):
                 raise ChatHistoryOptionError(

@@ -38,14 +38,18 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from miniagents.arguments import check_count
+from miniagents.arguments import check_count, check_seconds, refused_argument
 from miniagents.ext.llm.cache import CallCache, RecordedCall
 from miniagents.ext.llm.cache.keys import canonical_request, request_key
 from miniagents.ext.llm.cache.stores import events_from_json
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
 from miniagents.ext.llm.routing import Proceed, install_llm_route
-from miniagents.ext.studio.errors import StudioForkError, StudioNotFoundError
+from miniagents.ext.studio.errors import (
+    StudioConfigurationError,
+    StudioForkError,
+    StudioNotFoundError,
+)
 from miniagents.ext.studio.store import STORE_VARIABLE, RunStore, new_run_id
 from miniagents.ext.studio.tree import CallRecord, RunTree
 from miniagents.root_error import ArgumentError
@@ -180,7 +184,21 @@ def plan_fork(
         StudioForkError: if nothing is edited, an edit is too long, the call did not end
             with a reply (it cannot be replayed), or the run cannot be run again (it was
             recorded without its command).
+        StudioConfigurationError: if ``store`` is not a ``RunStore``, or ``call`` or
+            ``max_events`` is not a whole number of at least 1.
     """
+    if not isinstance(store, RunStore):
+        raise refused_argument(
+            store,
+            "store",
+            "a RunStore",
+            owner="plan_fork",
+            fix='Open the file first, e.g. plan_fork(RunStore("miniagents_runs.sqlite"), ...).',
+            error=StudioConfigurationError,
+        )
+    check_count(call, "call", owner="plan_fork", error=StudioConfigurationError)
+    if max_events is not None:
+        check_count(max_events, "max_events", owner="plan_fork", error=StudioConfigurationError)
     return _planned(RunTree.of(store, run_id, max_events), call, reply, prompt, system, max_events)
 
 
@@ -385,7 +403,11 @@ async def afork(
 
     Raises:
         StudioForkError: if the program cannot be started.
+        StudioConfigurationError: if ``timeout`` is not a positive, finite number of seconds
+            (nor ``None``).
     """
+    if timeout is not None:
+        check_seconds(timeout, "timeout", owner="afork", error=StudioConfigurationError)
     run = store.run(fork.run)
     variables = {
         **{name: value for name, value in os.environ.items() if name != TOKEN_VARIABLE},

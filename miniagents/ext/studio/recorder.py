@@ -35,13 +35,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from miniagents.arguments import check_seconds
+from miniagents.arguments import check_seconds, refused_argument
 from miniagents.ext.llm.observing import (
     LLMCallObserver,
     LLMCallWatch,
@@ -111,8 +111,9 @@ class Recorder:
             the run lags behind it).
 
     Raises:
-        StudioConfigurationError: for an empty name, or a ``flush_interval`` that is not a
-            positive number of seconds.
+        StudioConfigurationError: for an empty name, a ``flush_interval`` that is not a
+            positive number of seconds, a ``store`` that is neither a store nor a path, or a
+            ``command`` that is not a sequence of str (a str alone is refused).
         StudioForkError: if ``MINIAGENTS_STUDIO_FORK`` holds no fork.
     """
 
@@ -137,7 +138,18 @@ class Recorder:
         if not isinstance(name, str) or not name.strip():
             raise StudioConfigurationError(f"A run's name must be a non-empty str, got {name!r}.")
         self.name = name
-        self.command = tuple(command)
+        given: object = command  # (typed as wanted; given untyped too)
+        parts = None if isinstance(given, str) or not isinstance(given, Iterable) else tuple(given)
+        if parts is None or not all(isinstance(part, str) for part in parts):
+            raise refused_argument(
+                command,
+                "command",
+                "a sequence of str (the program and its arguments)",
+                owner="Recorder",
+                fix='Pass e.g. command=["python", "program.py"], or command=() for none.',
+                error=StudioConfigurationError,
+            )
+        self.command: tuple[str, ...] = parts
         self._fork_from_environment = fork is None
         self.fork = fork if fork is not None else Fork.from_environment()
         self.run_id = new_run_id() if self.fork is None else self.fork.child

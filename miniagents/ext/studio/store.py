@@ -33,8 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
+from miniagents.arguments import check_path
 from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
 from miniagents.ext.studio.errors import (
+    StudioConfigurationError,
     StudioDamagedRunError,
     StudioNotFoundError,
     StudioRunTooLargeError,
@@ -92,10 +94,18 @@ RunStatus: TypeAlias = Literal["running", "ok", "failed", "lost"]
 without saying how it ended."""
 
 
+_GIVE_STORE = 'Give the file of the runs, e.g. RunStore("miniagents_runs.sqlite").'
+"""How to give a store's file, in the error of one that is no path."""
+
+
 def store_path(given: str | os.PathLike[str] | None = None) -> Path:
     """The store's file: ``given``, else :data:`STORE_VARIABLE`, else :data:`DEFAULT_STORE`."""
     if given is not None:
-        return Path(given)
+        return Path(
+            check_path(
+                given, "store", owner="The studio", fix=_GIVE_STORE, error=StudioConfigurationError
+            )
+        )
     named = os.environ.get(STORE_VARIABLE)
     return Path(named) if named else DEFAULT_STORE
 
@@ -163,6 +173,7 @@ class RunStore:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        check_path(path, "path", owner="RunStore", fix=_GIVE_STORE, error=StudioConfigurationError)
         self.path = Path(path)
         self._file = SQLiteFile(path, self._set_up, self._failed)
 

@@ -45,10 +45,14 @@ class AgentTool(Tool):
       interaction.
     - **Approval**: ``requires_approval=True`` (or a predicate on the arguments) makes a
       call wait for a person's decision first (see ``Tool`` and ``ToolApprovalRequest``).
+    - **Timeout**: ``timeout=`` seconds (``None``, the default: no limit) bounds a call:
+      past it, the agent's interaction is cancelled and the model gets an error result
+      saying it timed out.
 
     Raises:
         ToolDefinitionError: for an unbound parameter without an annotation or of a type
             with no JSON schema (bind it with ``fork`` to hide it from the model).
+        ArgumentError: for a ``timeout`` that is not a positive, finite number.
     """
 
     __slots__ = ("_arguments", "agent")
@@ -60,6 +64,7 @@ class AgentTool(Tool):
         name: str | None = None,
         description: str | None = None,
         requires_approval: ApprovalRule = False,
+        timeout: float | None = None,
     ) -> None:
         """Describe ``agent`` as a tool (see the class docstring)."""
         own = parse_docstring(inspect.getdoc(agent.func))
@@ -69,6 +74,7 @@ class AgentTool(Tool):
             name=name if name is not None else agent.alias,
             description=description,
             requires_approval=requires_approval,
+            timeout=timeout,
         )
         bound = agent.bound_arguments
         parameters = [

@@ -37,10 +37,12 @@ from typing import Any, Protocol
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from miniagents.arguments import refused_argument
 from miniagents.ext.tools.errors import ToolApprovalError, ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message import Message
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "ApprovalStore",
@@ -143,7 +145,18 @@ class ToolApprovalRequest(Message):
             ToolApprovalError: if the request is not pending (decided already, or not
                 made for a call that waits), or if the tool refuses ``arguments`` (the
                 message says what is wrong with them; the request stays pending).
+            ArgumentError: if ``arguments`` is not a mapping (e.g. a JSON text), or ``by``
+                is not a ``str``; nothing is decided.
         """
+        if arguments is not None and not isinstance(arguments, Mapping):
+            raise refused_argument(
+                arguments,
+                "arguments",
+                "a mapping of the tool's arguments (a dict), or None",
+                owner="ToolApprovalRequest.approve",
+                fix="Parse a JSON text first, e.g. approve(arguments=json.loads(text)).",
+                error=ArgumentError,
+            )
         edited = None if arguments is None else dict(arguments)
         self.decide(ToolDecision(True, edited, decided_by=by))
 
@@ -153,7 +166,18 @@ class ToolApprovalRequest(Message):
         Raises:
             ToolApprovalError: if the request is not pending, or if the tool refuses the
                 decision's edited arguments (the request stays pending).
+            ArgumentError: if its ``reason`` or ``decided_by`` is not a ``str`` (nor
+                ``None``); nothing is decided.
         """
+        for name, value in (("reason", decision.reason), ("decided_by", decision.decided_by)):
+            if value is not None and not isinstance(value, str):
+                raise refused_argument(
+                    value,
+                    name,
+                    "a str, or None",
+                    owner="A tool call's decision",
+                    error=ArgumentError,
+                )
         if decision.approved and decision.arguments is not None and self.pending:
             self.check_arguments(decision.arguments)
         if decision.decided_at is None:
@@ -199,6 +223,7 @@ class ToolApprovalRequest(Message):
 
         Raises:
             ToolApprovalError: if the request is not pending.
+            ArgumentError: if ``reason`` or ``by`` is not a ``str``; nothing is decided.
         """
         self.decide(ToolDecision(False, reason=reason, decided_by=by))
 

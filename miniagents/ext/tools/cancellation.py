@@ -29,6 +29,8 @@ from __future__ import annotations
 import threading
 from contextvars import ContextVar
 
+from miniagents.arguments import check_seconds
+
 __all__ = ["ToolCancellation", "tool_cancellation"]
 
 
@@ -53,12 +55,27 @@ class ToolCancellation:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the call is cancelled, or ``timeout`` seconds passed.
 
-        A ``time.sleep(timeout)`` that wakes up at the cancellation.
+        A ``time.sleep(timeout)`` that wakes up at the cancellation; ``None`` (or ``inf``)
+        waits for the cancellation alone.
 
         Returns:
             Whether the call was cancelled.
+
+        Raises:
+            ArgumentError: if ``timeout`` is not a number of seconds of at least 0 (NaN, a
+                negative number, a str), or ``None``.
         """
-        return self._event.wait(timeout)
+        if timeout is None:
+            return self._event.wait()
+        seconds = check_seconds(
+            timeout,
+            "timeout",
+            zero=True,
+            forever=True,
+            owner="ToolCancellation.wait",
+            fix="Pass e.g. wait(5), or wait() to wait for the cancellation alone.",
+        )
+        return self._event.wait(None if seconds > threading.TIMEOUT_MAX else seconds)
 
     def cancel(self) -> None:
         """Set the flag (the tool's runner does, when the call is cancelled)."""

@@ -68,7 +68,7 @@ class FunctionTool(Tool):
             raise ToolDefinitionError(
                 f"{func!r} cannot be a tool: a tool is a function, a MiniAgent or a Tool."
             )
-        if inspect.isgeneratorfunction(func):
+        if inspect.isgeneratorfunction(_code_of(func)):
             raise ToolDefinitionError(
                 f"The tool function {_name_of(func)} is a (sync) generator, which would "
                 "block the event loop. Make it an async generator (`async def` with "
@@ -100,11 +100,12 @@ class FunctionTool(Tool):
         """Call the function; yield its reply (see the class docstring)."""
         args, kwargs = _split(arguments)
         func = self.func
-        if inspect.isasyncgenfunction(func):
+        code = _code_of(func)
+        if inspect.isasyncgenfunction(code):
             async for item in cast(AsyncIterable[object], func(*args, **kwargs)):
                 yield as_text(item)
             return
-        if inspect.iscoroutinefunction(func):
+        if inspect.iscoroutinefunction(code):
             result = await cast(Awaitable[object], func(*args, **kwargs))
         else:
             cancellation = ToolCancellation()
@@ -146,6 +147,19 @@ def _docstring_of(func: Callable[..., object]) -> str | None:
         if said:
             return said
     return inspect.getdoc(called)
+
+
+def _code_of(func: Callable[..., object]) -> Callable[..., object]:
+    """What a call of ``func`` runs: a callable object's ``__call__``, else ``func`` itself.
+
+    So an object whose class defines ``async def __call__`` (with or without ``yield``), or
+    a generator ``__call__``, is told apart as such a function is.
+    """
+    called = called_function(func)
+    if inspect.isroutine(called):
+        return func  # (inspect tells a partial of a function apart by that function)
+    call = type(called).__call__
+    return call if inspect.isfunction(call) else func
 
 
 def _bound_keywords(func: Callable[..., object]) -> set[str]:

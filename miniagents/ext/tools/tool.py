@@ -10,6 +10,7 @@ from typing import TypeAlias
 
 from miniagents.arguments import check_seconds
 from miniagents.ext.tools._names import tool_name
+from miniagents.ext.tools.errors import ToolDefinitionError
 
 __all__ = ["ApprovalRule", "Tool"]
 
@@ -70,8 +71,21 @@ class Tool(ABC):
 
         Raises:
             ArgumentError: for a ``timeout`` that is not a positive, finite number.
+            ToolDefinitionError: for a ``description`` that is not a ``str``, or
+                ``parameters`` that are not a mapping (a JSON schema as a ``dict``).
         """
         self.name = tool_name(name, f"The tool {type(self).__name__}")
+        if not isinstance(description, str):
+            raise ToolDefinitionError(
+                f"The description of the tool {self.name} must be a str, not {description!r}."
+                ' Pass e.g. description="Get the weather in a city.", or nothing for none.'
+            )
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise ToolDefinitionError(
+                f"The parameters of the tool {self.name} must be a JSON schema as a dict, "
+                f'not {parameters!r}. Pass e.g. {{"type": "object", "properties": '
+                '{"city": {"type": "string"}}}, or a pydantic model\'s model_json_schema().'
+            )
         self.description = description
         self.requires_approval = requires_approval
         self.timeout = (

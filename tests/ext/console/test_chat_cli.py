@@ -272,6 +272,11 @@ BAD_ARGUMENTS = {
     "unknown option": (["chat", "--temperature", "1"], "error: unrecognized arguments"),
     "missing value": (["chat", "--history"], "chat: error: argument --history: expected one"),
     "empty model": (["chat", "--model", " "], "chat: error: --model is empty"),
+    # (was: "--history : Cannot read the chat history file .: it is a directory")
+    "empty history": (
+        ["chat", "--provider", "offline", "--history", ""],
+        "chat: error: --history is empty; give a file, e.g. --history CHAT.md",
+    ),
     "no key": (
         ["chat", "--provider", "anthropic"],
         "chat: error: Anthropic needs an API key; set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN)",

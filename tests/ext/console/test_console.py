@@ -1511,9 +1511,9 @@ def test_an_approval_answer_past_the_most_characters_denies_the_call(tmp_path: P
     assert "Approve? [y/N] \nTOOL RESULT delete_file (failed): The user denied" in done.stdout
 
 
-async def test_a_path_as_the_console_user_agents_chat_history_is_refused_before_reading(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def prompts_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The prompts the console agents read the user's text after (each read gives "hi")."""
     read: list[str] = []
 
     async def typed(prompt: str) -> str:
@@ -1521,6 +1521,12 @@ async def test_a_path_as_the_console_user_agents_chat_history_is_refused_before_
         return "hi"
 
     monkeypatch.setattr(console_agents, "read_user_text", typed)
+    return read
+
+
+async def test_a_path_as_the_console_user_agents_chat_history_is_refused_before_reading(
+    prompts_read: list[str],
+) -> None:
     user = console_user_agent.fork(chat_history="CHAT.md")  # (fork's arguments are untyped)
     async with MiniAgents():
         # (was: the user's message read, then AttributeError: 'str' has no attribute 'store')
@@ -1530,4 +1536,27 @@ async def test_a_path_as_the_console_user_agents_chat_history_is_refused_before_
         "console_user_agent needs chat_history to be a ChatHistory; got 'CHAT.md'. Give one, "
         "e.g. create_console_user_agent(chat_history=ChatHistoryMD(path))"
     )
-    assert read == []
+    assert prompts_read == []
+
+
+@pytest.mark.parametrize(
+    ("agent", "name", "value"),
+    [
+        ("console_user_agent", "prompt", None),
+        ("console_user_agent", "label", 3),
+        ("console_input_agent", "prompt", 5),
+        ("console_output_agent", "label", None),
+    ],
+)
+async def test_a_prompt_or_a_label_that_is_not_text_is_refused_before_anything_is_read(
+    prompts_read: list[str], agent: str, name: str, value: object
+) -> None:
+    async with MiniAgents():
+        # (was: TypeError: write() argument must be str, not int; None: nothing printed)
+        with pytest.raises(ArgumentError) as refused:
+            await getattr(console_agents, agent).fork(**{name: value}).inquire("hello")
+    assert str(refused.value) == (
+        f"{agent} needs {name} to be a str; got {value!r}. Bind one, e.g. "
+        f'{agent}.fork({name}="> ").'
+    )
+    assert prompts_read == []

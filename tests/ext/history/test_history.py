@@ -150,6 +150,27 @@ def test_in_memory_history_refuses_to_start_with_what_is_not_a_message() -> None
         InMemoryChatHistory(cast(Any, [SystemMessage(text="Be brief."), "hello"]))
 
 
+@pytest.mark.parametrize("messages", [None, SystemMessage(text="Be brief."), 3])
+def test_in_memory_history_refuses_to_start_with_what_is_not_a_list_of_messages(
+    messages: object,
+) -> None:
+    # (was: TypeError: 'NoneType' object is not iterable, and for a message alone, its
+    # fields taken for messages: "takes a Message, but got a value of type tuple")
+    with pytest.raises(TypeError, match=r"InMemoryChatHistory\(\) takes an iterable of messages"):
+        InMemoryChatHistory(cast(Any, messages))
+
+
+@pytest.mark.parametrize("classes", [UserMessage, None, "UserMessage"])
+def test_a_history_file_refuses_message_classes_that_are_not_a_list(
+    tmp_path: Path, classes: object
+) -> None:
+    # (was: TypeError: '_FrozenMeta' object is not iterable, for a class alone)
+    with pytest.raises(
+        ChatHistoryOptionError, match=r"a list of Message subclasses.*\[MyMessage\]"
+    ):
+        ChatHistoryMD(tmp_path / "chat.md", message_classes=cast(Any, classes))
+
+
 async def test_markdown_append_refuses_what_is_not_a_message(tmp_path: Path) -> None:
     path = tmp_path / "chat.md"
     history = ChatHistoryMD(path)

@@ -24,6 +24,7 @@ from miniagents.ext.studio import (
 from miniagents.ext.studio.cli import TOKEN_VARIABLE, studio_main
 from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import (
+    StudioConfigurationError,
     StudioForkError,
     StudioNotFoundError,
     StudioRunTooLargeError,
@@ -297,3 +298,53 @@ async def test_a_forks_program_gets_the_studios_environment_without_its_token(
     assert TOKEN_VARIABLE not in seen  # (was: the studio's token, for any program it forks)
     assert (seen["MINIAGENTS_TEST_INHERITED"], seen["MINIAGENTS_TEST_GIVEN"]) == ("kept", "given")
     assert seen[STORE_VARIABLE] == str(store.path.resolve())
+
+
+@pytest.mark.parametrize(
+    ("store", "call", "max_events", "refused"),
+    [
+        ("runs.sqlite", 3, None, "plan_fork needs store to be a RunStore; got 'runs.sqlite'"),
+        (None, "3", None, "plan_fork needs call to be a whole number of at least 1; got '3'"),
+        (None, True, None, "plan_fork needs call to be a whole number of at least 1; got True"),
+        (None, 3, 0, "plan_fork needs max_events to be a whole number of at least 1; got 0"),
+    ],
+)
+def test_plan_fork_refuses_a_store_a_call_or_a_bound_of_the_wrong_kind(
+    tmp_path: Path, store: object, call: object, max_events: object, refused: str
+) -> None:
+    # (was: AttributeError: 'str' object has no attribute 'run'; "The run ... has no call 3;
+    # its calls are numbered 3, 5, ..."; "more than the 0 read at once here")
+    given = RunStore(tmp_path / "runs.sqlite") if store is None else store
+    with pytest.raises(StudioConfigurationError) as raised:
+        plan_fork(given, "last", call, reply="x", max_events=max_events)  # type: ignore[arg-type]
+    assert str(raised.value).startswith(refused)
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, "5"])
+async def test_afork_refuses_a_timeout_that_is_not_a_number_of_seconds(
+    tmp_path: Path, timeout: object
+) -> None:
+    fork = Fork("run", 3, "key", "child", "reply", None, None, None)
+    # (was: TimeoutError with no message, at once; for "5": TypeError from asyncio)
+    with pytest.raises(StudioConfigurationError, match=r"^afork needs timeout to be a positive"):
+        await afork(RunStore(tmp_path / "r.sqlite"), fork, timeout=timeout)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({"command": "python program.py"}, "Recorder needs command to be a sequence of str"),
+        ({"command": ["python", 3]}, "Recorder needs command to be a sequence of str"),
+        ({"store": 3}, "The studio needs store to be a path (a str or a PathLike); got 3."),
+    ],
+)
+def test_a_recorder_refuses_a_command_or_a_store_of_the_wrong_kind(
+    given: dict[str, object], refused: str
+) -> None:
+    # (was: a str taken as the command, its letters the program's arguments; TypeError:
+    # expected str, bytes or os.PathLike object, not int)
+    with pytest.raises(StudioConfigurationError) as raised:
+        Recorder(**given)  # type: ignore[arg-type]
+    assert str(raised.value).startswith(refused)
+    with pytest.raises(StudioConfigurationError, match=r"^RunStore needs path to be a path"):
+        RunStore(None)  # type: ignore[arg-type]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgent, MiniAgents
+from miniagents.errors import ArgumentError
 from miniagents.ext.llm import LLMToolApprovalRequest, LLMToolCallMessage, LLMToolResultMessage
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import (
@@ -278,6 +280,37 @@ async def test_a_decision_says_who_decided_and_when() -> None:
     denied = request_approval(remover_call())
     denied.deny("No.", by="bob")
     assert (await denied.adecision()).decided_by == "bob"
+
+
+@pytest.mark.parametrize(
+    ("decide", "refused"),
+    [
+        # (was: ValueError: dictionary update sequence element #0 has length 1; 2 is required)
+        (
+            lambda request: request.approve(arguments='{"path": "a.txt"}'),
+            "ToolApprovalRequest.approve needs arguments to be a mapping of the tool's arguments",
+        ),
+        # (was: taken, and kept in the decision as it was)
+        (
+            lambda request: request.approve(by=3),
+            "A tool call's decision needs decided_by to be a str, or None; got 3.",
+        ),
+        (
+            lambda request: request.deny(["no"]),
+            "A tool call's decision needs reason to be a str, or None; got ['no'].",
+        ),
+    ],
+)
+async def test_a_decision_of_the_wrong_kind_is_refused_and_the_request_still_waits(
+    decide: Callable[[Any], None], refused: str
+) -> None:
+    request = request_approval(remover_call())
+    with pytest.raises(ArgumentError) as raised:
+        decide(request)
+    assert str(raised.value).startswith(refused)
+    assert request.pending
+    request.approve()
+    assert (await request.adecision()).approved
 
 
 async def test_edits_of_a_tool_that_validates_nothing_are_checked_against_its_schema() -> None:

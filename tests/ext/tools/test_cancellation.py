@@ -19,7 +19,7 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
-from miniagents.errors import StreamCancelledError
+from miniagents.errors import ArgumentError, StreamCancelledError
 from miniagents.ext.llm import LLMCall, fallback_agent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import (
@@ -110,6 +110,36 @@ async def test_a_call_that_ends_leaves_its_flag_unset() -> None:
         result = await run_tool_call(as_tool(quick), call)
     assert str(result) == "4"
     assert not seen[0].cancelled
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), -1, "5", True])
+def test_a_wait_of_no_number_of_seconds_is_refused(timeout: object) -> None:
+    # (was: NaN and -1 returned at once, so `while not flag.wait(step)` spun; "5" was a
+    # TypeError from threading)
+    with pytest.raises(ArgumentError, match=r"^ToolCancellation.wait needs timeout to be a"):
+        tool_cancellation().wait(cast(float, timeout))
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300])
+def test_a_wait_of_inf_seconds_waits_for_the_cancellation(timeout: float) -> None:
+    flag = ToolCancellation()
+    started = threading.Event()
+    outcome: list[object] = []
+
+    def wait() -> None:
+        started.set()
+        try:
+            outcome.append(flag.wait(timeout))
+        except Exception as error:  # (was: OverflowError: timestamp out of range for ...)
+            outcome.append(error)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    started.wait()
+    flag.cancel()
+    thread.join()
+    assert outcome == [True]
+    assert ToolCancellation().wait(0) is False
 
 
 def test_outside_a_tool_call_the_flag_is_never_set() -> None:

@@ -213,6 +213,11 @@ def counts() -> Any:
     yield 1
 
 
+class Counter:
+    def __call__(self) -> Any:
+        yield 1
+
+
 @pytest.mark.parametrize(
     ("tool", "message"),
     [
@@ -221,6 +226,7 @@ def counts() -> Any:
         (takes_a_callback, r"type with no JSON schema \(callback: .*Callable"),
         (takes_args, r"extra positional arguments \(\*cities\).*`cities: list\[str\]`"),
         (counts, r"is a \(sync\) generator.*async generator"),
+        (Counter(), r"The tool function Counter is a \(sync\) generator"),  # (was: run)
         (42, r"42 cannot be a tool"),
         (Place, r"cannot be a tool"),
     ],
@@ -333,6 +339,31 @@ def test_a_callable_object_is_described_by_its_call_method_else_by_its_class() -
     assert converter.description == "Convert euros to dollars."
     assert properties(converter) == {"amount": {"type": "number", "description": "The euros."}}
     assert as_tool(Doubler()).description == "Doubles numbers."  # type: ignore[call-overload]
+
+
+class Weather(BaseModel):
+    city: str
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({"parameters": Weather}, r"The parameters of the tool clock must be a JSON schema as a"),
+        ({"parameters": '{"type": "object"}'}, r"a JSON schema as a dict, not '\{"),
+        ({"description": None}, r"The description of the tool clock must be a str, not None\."),
+    ],
+)
+def test_an_explicit_tools_schema_or_description_of_the_wrong_kind_is_refused(
+    given: dict[str, Any], refused: str
+) -> None:
+    class Clock(Tool):
+        async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
+            yield "12:00"
+
+    # (was: TypeError: 'ModelMetaclass' object is not iterable; ValueError: dictionary
+    # update sequence element #0 has length 1; 2 is required; None taken as the description)
+    with pytest.raises(ToolDefinitionError, match=refused):
+        Clock(name="clock", **given)
 
 
 def test_an_explicit_tool_keeps_its_own_schema_and_a_set_looks_tools_up_by_name() -> None:

@@ -23,6 +23,7 @@ from miniagents import (
 from miniagents.errors import ArgumentError, NoActiveContextError, StreamCancelledError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools import (
+    AgentTool,
     FunctionTool,
     ToolCallError,
     ToolCallMessage,
@@ -33,6 +34,7 @@ from miniagents.ext.tools import (
     tool_cancellation,
 )
 from miniagents.messages import MessageTokenAppender
+from miniagents.testing import virtual_time
 
 T = TypeVar("T")
 
@@ -102,6 +104,36 @@ async def test_a_tools_own_timeout_error_is_an_error_like_any_not_its_timeout() 
         )
     assert result.is_error
     assert result.text == "The tool slow_service failed: TimeoutError: the service did not answer"
+
+
+async def test_an_agent_tool_takes_a_timeout_and_past_it_its_interaction_is_cancelled() -> None:
+    stopped = asyncio.Event()
+
+    @miniagent
+    async def researcher(ctx: InteractionContext, question: str) -> None:
+        """Research a question (a sub-agent that never answers)."""
+        ctx.reply("Looking... ")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+
+    # (was: TypeError: AgentTool.__init__() got an unexpected keyword argument 'timeout')
+    tool = AgentTool(researcher, timeout=5)  # (SAFETY, 10 s, bounds the test on the clock too)
+    assert tool.timeout == 5
+    with virtual_time() as clock:  # (the loop is idle until the timeout: it jumps there)
+        async with MiniAgents():
+            result = await result_of(run_tool_call(tool, call("RESEARCHER", question="x")))
+            await stopped.wait()
+        assert clock.elapsed == 5
+    assert result.is_error
+    assert result.text == (
+        "Looking... \n\nThe tool RESEARCHER did not finish within its timeout of 5 seconds, "
+        "so its run was cancelled. Call it again with arguments that ask for less, or do "
+        "without it."
+    )
+    with pytest.raises(ArgumentError, match=r"The tool RESEARCHER needs timeout to be a positive"):
+        AgentTool(researcher, timeout=0)
 
 
 async def test_a_sync_tool_past_its_timeout_gets_its_cancellation_flag_set() -> None:
@@ -178,6 +210,37 @@ async def test_an_async_generators_yields_stream_into_the_result_as_they_come() 
         result = await result_of(promise)
     assert seen == ["3 ", "2 ", "1 "]
     assert str(result) == "3 2 1 "
+
+
+async def test_a_callable_objects_async_call_runs_as_the_function_would() -> None:
+    class Ticker:
+        async def __call__(self, count: int) -> AsyncIterator[str]:
+            """Count aloud."""
+            for index in range(count):
+                yield f"{index} "
+
+    class Greeter:
+        async def __call__(self, name: str) -> str:
+            """Greet someone."""
+            return f"Hello, {name}!"
+
+    threads: list[int] = []
+
+    class Clock:
+        async def __call__(self) -> str:
+            """Tell the time."""
+            threads.append(threading.get_ident())
+            return "noon"
+
+    async with MiniAgents():
+        ticked = await result_of(run_tool_call(FunctionTool(Ticker()), call("Ticker", count=3)))
+        greeted = await result_of(run_tool_call(FunctionTool(Greeter()), call("Greeter", name="A")))
+        told = await result_of(run_tool_call(FunctionTool(Clock()), call("Clock")))
+    # (was: '"<async_generator object ...Ticker.__call__ at 0x...>"', the generator's repr)
+    assert (ticked.is_error, str(ticked)) == (False, "0 1 2 ")
+    assert str(greeted) == "Hello, A!"
+    # (was: called in a worker thread, its coroutine then awaited on the loop)
+    assert (str(told), threads) == ("noon", [threading.get_ident()])
 
 
 # --- agents as tools ----------------------------------------------------------------------
