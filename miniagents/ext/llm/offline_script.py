@@ -298,7 +298,7 @@ def scripted_reply(
         except StopIteration:
             raise LLMConfigurationError(
                 "The offline agent has used up its scripted replies. Give it more, "
-                "e.g. fork(reply=iter([...])) with one reply per call."
+                "e.g. fork(reply=in_order(...)) with one reply per call."
             ) from None
     given: object = script  # typed as a function by now, but it may be anything at run time
     if not callable(given):
@@ -327,7 +327,7 @@ def scripted_calls(reply: ScriptedReply) -> list[CallTool]:
         raise LLMConfigurationError(
             f"A reply of the offline agent holds {odd!r}, which is neither a text nor a "
             "CallTool. A list in a reply is calls made at once; for one reply per call, "
-            "give one_per_call(...) or iter([...])."
+            "give one_per_call(...) or in_order(...)."
         )
     return calls
 

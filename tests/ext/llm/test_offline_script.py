@@ -88,6 +88,7 @@ async def test_in_order_gives_the_next_reply_at_each_call_in_the_process() -> No
     )
     async with MiniAgents():
         loop = await agent.inquire("2 + 3?")
-        with pytest.raises(LLMConfigurationError, match="used up its scripted replies"):
+        used_up = r"used up its scripted replies.*reply=in_order\(\.\.\.\)"
+        with pytest.raises(LLMConfigurationError, match=used_up):
             await agent.inquire("Again?")  # (an iterator: the process used both up)
     assert [str(message) for message in loop] == ['{"a": 2, "b": 3}', "5", "It is 5."]
