@@ -28,6 +28,8 @@ others.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -46,6 +48,8 @@ class Hook(Generic[T]):
         name: What plugs in here, for ``repr`` (e.g. ``"the LLM call observer"``).
         combine: What makes one implementation of several (given them in the order they
             were added); ``None``: one implementation at a time (the newest one added).
+            What it makes is best weakly referenceable (a :class:`Fanout` is): the hook
+            then knows it again when it is given back to :meth:`set`, without holding it.
 
     Attributes:
         current: The implementation in use, or ``None``. Read it where the work is done: a
@@ -59,7 +63,9 @@ class Hook(Generic[T]):
         self.current: T | None = None
         self._combine = combine
         self._plugged: tuple[T, ...] = ()
-        self._combined: tuple[T, tuple[T, ...]] | None = None  # combine's last, and of what
+        self._combined: weakref.WeakKeyDictionary[T, tuple[T, ...]] = weakref.WeakKeyDictionary()
+        """What each of ``combine``'s implementations still alive combines: the hook holds
+        none of them, nor what they combine, once they are no longer plugged in."""
 
     def set(self, implementation: T | None) -> T | None:
         """Plug ``implementation`` in alone (``None``: unplug all); return what it replaces.
@@ -68,11 +74,11 @@ class Hook(Generic[T]):
         combined are then plugged in again, each one removable on its own.
         """
         previous = self.current
-        combined = self._combined
+        combined = None if implementation is None else self._combination(implementation)
         if implementation is None:
             self._plug(())
-        elif combined is not None and implementation is combined[0]:
-            self.current, self._plugged = combined  # (put back: the same ones plugged in)
+        elif combined is not None:
+            self.current, self._plugged = implementation, combined  # (the same ones again)
         else:
             self._plug((implementation,))
         return previous
@@ -91,9 +97,17 @@ class Hook(Generic[T]):
         self._plugged = plugged
         if len(plugged) > 1 and self._combine is not None:
             self.current = combined = self._combine(plugged)
-            self._combined = (combined, plugged)
+            with contextlib.suppress(TypeError):  # (not weakly referenceable: see __init__)
+                self._combined[combined] = plugged
         else:
             self.current = plugged[-1] if plugged else None
+
+    def _combination(self, implementation: T) -> tuple[T, ...] | None:
+        """What ``implementation`` combines, if ``combine`` made it (``None``: it did not)."""
+        try:
+            return self._combined.get(implementation)
+        except TypeError:  # (neither weakly referenceable nor hashable: not one of combine's)
+            return None
 
     def __repr__(self) -> str:
         return f"Hook({self.name!r}, current={self.current!r})"
@@ -108,7 +122,7 @@ class Fanout(Generic[T]):
             one, for this fan-out and the watches made with it).
     """
 
-    __slots__ = ("failures", "plugged")
+    __slots__ = ("__weakref__", "failures", "plugged")
 
     def __init__(self, plugged: Sequence[T], failures: LoggedOnce | str) -> None:
         self.plugged = tuple(plugged)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
+import weakref
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -159,6 +161,24 @@ async def test_observers_added_side_by_side_are_each_told_and_each_removed_alone
     ]
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2, messages  # once each: interaction_started, carrier
+
+
+def test_a_removed_observer_is_held_by_nothing_and_a_combination_given_back_restores_it() -> None:
+    first, second = _Recorder(), _Recorder()
+    removed = weakref.ref(first)
+    add_interaction_observer(first)
+    add_interaction_observer(second)
+    try:
+        both = observe_interactions(None)  # (the two as one)
+        assert observe_interactions(both) is None  # given back: the two plugged in again
+        remove_interaction_observer(first)
+        assert observe_interactions(None) is second  # each removable alone
+        observe_interactions(second)
+        del both, first
+        gc.collect()
+        assert removed() is None  # no combination it was in is kept by the hook
+    finally:
+        observe_interactions(None)
 
 
 async def test_a_carrier_adopted_in_a_task_is_incoming_there_only(recorder: _Recorder) -> None:
