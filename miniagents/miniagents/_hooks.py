@@ -84,13 +84,20 @@ class Hook(Generic[T]):
         return previous
 
     def add(self, implementation: T) -> None:
-        """Plug ``implementation`` in beside those plugged in already (once: again, no-op)."""
-        if implementation not in self._plugged:
+        """Plug ``implementation`` in beside those plugged in already (once: again, no-op).
+
+        Implementations are told apart by identity: one equal to another plugged in (``==``)
+        is another one, plugged in beside it.
+        """
+        if not _holds(self._plugged, implementation):
             self._plug((*self._plugged, implementation))
 
     def remove(self, implementation: T) -> None:
-        """Unplug ``implementation``, leaving the others plugged in (not plugged in: no-op)."""
-        if implementation in self._plugged:
+        """Unplug ``implementation``, leaving the others plugged in (not plugged in: no-op).
+
+        Only ``implementation`` itself is unplugged, not another one equal to it.
+        """
+        if _holds(self._plugged, implementation):
             self._plug(tuple(other for other in self._plugged if other is not implementation))
 
     def _plug(self, plugged: tuple[T, ...]) -> None:
@@ -111,6 +118,11 @@ class Hook(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Hook({self.name!r}, current={self.current!r})"
+
+
+def _holds(plugged: tuple[T, ...], implementation: T) -> bool:
+    """Whether ``implementation`` itself is one of ``plugged`` (not one equal to it)."""
+    return any(other is implementation for other in plugged)
 
 
 class Fanout(Generic[T]):

@@ -181,6 +181,43 @@ def test_a_removed_observer_is_held_by_nothing_and_a_combination_given_back_rest
         observe_interactions(None)
 
 
+class _Named:
+    """An observer equal to any other of its name (as a dataclass's instances are)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.told = 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Named) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+        self.told += 1
+        return None
+
+    def carrier(self) -> Mapping[str, str]:
+        return {}
+
+
+async def test_observers_equal_to_each_other_are_plugged_in_and_out_each_by_itself() -> None:
+    first, second = _Named("same"), _Named("same")
+    add_interaction_observer(first)
+    add_interaction_observer(second)  # equal to the first, but another observer
+    add_interaction_observer(second)  # (itself again: no-op)
+    try:
+        async with MiniAgents():
+            await _fine.inquire()
+        assert (first.told, second.told) == (1, 1)
+        remove_interaction_observer(second)
+        assert observe_interactions(None) is first  # the other one stays
+        observe_interactions(first)
+    finally:
+        observe_interactions(None)
+
+
 async def test_a_carrier_adopted_in_a_task_is_incoming_there_only(recorder: _Recorder) -> None:
     assert outgoing_carrier() == {"caller": ""}
     seen: list[Mapping[str, str] | None] = []
