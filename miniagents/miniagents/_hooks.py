@@ -130,15 +130,17 @@ class Fanout(Generic[T]):
 
     Args:
         plugged: The implementations, in the order they are told.
-        failures: What logs an implementation's error once per place (a message: a new
-            one, for this fan-out and the watches made with it).
+        failures: What logs an implementation's error once per place: the hook's module's
+            own, shared by every combination it makes and the watches made with them (so
+            that an error is logged once however often the observers are plugged in and
+            out, and once whether its observer was alone or beside others).
     """
 
     __slots__ = ("__weakref__", "failures", "plugged")
 
-    def __init__(self, plugged: Sequence[T], failures: LoggedOnce | str) -> None:
+    def __init__(self, plugged: Sequence[T], failures: LoggedOnce) -> None:
         self.plugged = tuple(plugged)
-        self.failures = failures if isinstance(failures, LoggedOnce) else LoggedOnce(failures)
+        self.failures = failures
 
     def each(self, where: str, call: Callable[[T], R | None]) -> list[R]:
         """``call(implementation)`` for each in turn: what they return that is not ``None``.

@@ -13,6 +13,7 @@ import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.messages import MessagePromise, MessageSequencePromise, MessageTokenAppender
+from miniagents.miniagents import _observing
 from miniagents.miniagents.lowlevel import (
     InteractionWatch,
     ObservedAgent,
@@ -51,6 +52,12 @@ class _Watch:
     def interaction_ended(self, error: BaseException | None) -> None:
         ended = "" if error is None else f" with {type(error).__name__}"
         self.recorder.events.append(f"end {self.alias}{ended}")
+
+
+@pytest.fixture(autouse=True)
+def _logged_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The observers' failures logged before (once per place for the process) forgotten."""
+    monkeypatch.setattr(_observing._failures, "_logged", set())
 
 
 @pytest.fixture
@@ -161,6 +168,28 @@ async def test_observers_added_side_by_side_are_each_told_and_each_removed_alone
     ]
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2, messages  # once each: interaction_started, carrier
+
+
+async def test_a_broken_observer_is_logged_once_however_often_others_plug_in_and_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = _Broken()
+    add_interaction_observer(broken)
+    try:
+        with caplog.at_level(logging.WARNING, logger="miniagents"):
+            async with MiniAgents():
+                await _fine.inquire()  # alone
+                for _ in range(2):  # (beside another, as each eval run plugs its recorder)
+                    other = _Recorder()
+                    add_interaction_observer(other)
+                    assert str(await _fine.inquire()) == "fine"
+                    remove_interaction_observer(other)
+                    assert other.events == ["start _FINE (inquired by nobody)", "end _FINE"]
+    finally:
+        observe_interactions(None)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1, messages
+    assert "interaction_started (RuntimeError: broken observer)" in messages[0]
 
 
 def test_a_removed_observer_is_held_by_nothing_and_a_combination_given_back_restores_it() -> None:
