@@ -24,11 +24,16 @@ lookup however many are plugged in::
 A module's ``combine`` (and the watches it hands out) are made on :class:`Fanout`, which
 calls each implementation in turn, logging an error of one once and going on with the
 others.
+
+Plugging in and out is safe from any thread, and at once from several: a change is made
+of what is plugged in when it is made (``combine`` is called with no lock held, and called
+again if another change came first), so none is lost. Reading ``current`` takes no lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
@@ -56,7 +61,7 @@ class Hook(Generic[T]):
             read is an attribute lookup, cheap enough for a hot path.
     """
 
-    __slots__ = ("_combine", "_combined", "_plugged", "current", "name")
+    __slots__ = ("_combine", "_combined", "_lock", "_plugged", "current", "name")
 
     def __init__(self, name: str, combine: Callable[[tuple[T, ...]], T] | None = None) -> None:
         self.name = name
@@ -66,6 +71,7 @@ class Hook(Generic[T]):
         self._combined: weakref.WeakKeyDictionary[T, tuple[T, ...]] = weakref.WeakKeyDictionary()
         """What each of ``combine``'s implementations still alive combines: the hook holds
         none of them, nor what they combine, once they are no longer plugged in."""
+        self._lock = threading.Lock()  # (held to change what is plugged in, never to read)
 
     def set(self, implementation: T | None) -> T | None:
         """Plug ``implementation`` in alone (``None``: unplug all); return what it replaces.
@@ -73,14 +79,14 @@ class Hook(Generic[T]):
         What it returns may be given back to ``set`` later: the implementations it
         combined are then plugged in again, each one removable on its own.
         """
-        previous = self.current
         combined = None if implementation is None else self._combination(implementation)
-        if implementation is None:
-            self._plug(())
-        elif combined is not None:
-            self.current, self._plugged = implementation, combined  # (the same ones again)
-        else:
-            self._plug((implementation,))
+        with self._lock:
+            previous = self.current
+            if implementation is None:
+                self._plugged, self.current = (), None
+            else:  # (given back a combination: the same ones again)
+                self._plugged = (implementation,) if combined is None else combined
+                self.current = implementation
         return previous
 
     def add(self, implementation: T) -> None:
@@ -89,25 +95,45 @@ class Hook(Generic[T]):
         Implementations are told apart by identity: one equal to another plugged in (``==``)
         is another one, plugged in beside it.
         """
-        if not _holds(self._plugged, implementation):
-            self._plug((*self._plugged, implementation))
+        self._change(
+            lambda plugged: None if _holds(plugged, implementation) else (*plugged, implementation)
+        )
 
     def remove(self, implementation: T) -> None:
         """Unplug ``implementation``, leaving the others plugged in (not plugged in: no-op).
 
         Only ``implementation`` itself is unplugged, not another one equal to it.
         """
-        if _holds(self._plugged, implementation):
-            self._plug(tuple(other for other in self._plugged if other is not implementation))
+        self._change(
+            lambda plugged: (
+                tuple(other for other in plugged if other is not implementation)
+                if _holds(plugged, implementation)
+                else None
+            )
+        )
 
-    def _plug(self, plugged: tuple[T, ...]) -> None:
-        self._plugged = plugged
-        if len(plugged) > 1 and self._combine is not None:
-            self.current = combined = self._combine(plugged)
-            with contextlib.suppress(TypeError):  # (not weakly referenceable: see __init__)
-                self._combined[combined] = plugged
-        else:
-            self.current = plugged[-1] if plugged else None
+    def _change(self, change: Callable[[tuple[T, ...]], tuple[T, ...] | None]) -> None:
+        """Plug in what ``change`` makes of what is plugged in (``None``: no change)."""
+        while True:
+            before = self._plugged
+            plugged = change(before)
+            if plugged is None:
+                return
+            current = self._one_of(plugged)  # (no lock held: combine may take its time)
+            with self._lock:
+                if self._plugged is before:
+                    self._plugged, self.current = plugged, current
+                    return
+            # (another change came first: made again, of what that one plugged in)
+
+    def _one_of(self, plugged: tuple[T, ...]) -> T | None:
+        """``plugged`` as one implementation: ``None``, the one, or what ``combine`` makes."""
+        if len(plugged) < 2 or self._combine is None:
+            return plugged[-1] if plugged else None
+        combined = self._combine(plugged)
+        with contextlib.suppress(TypeError):  # (not weakly referenceable: see __init__)
+            self._combined[combined] = plugged
+        return combined
 
     def _combination(self, implementation: T) -> tuple[T, ...] | None:
         """What ``implementation`` combines, if ``combine`` made it (``None``: it did not)."""

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import gc
 import logging
+import threading
 import weakref
 from collections.abc import Iterator, Mapping
 
@@ -15,6 +16,7 @@ from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.messages import MessagePromise, MessageSequencePromise, MessageTokenAppender
 from miniagents.miniagents import _observing
 from miniagents.miniagents.lowlevel import (
+    Hook,
     InteractionWatch,
     ObservedAgent,
     add_interaction_observer,
@@ -245,6 +247,22 @@ async def test_observers_equal_to_each_other_are_plugged_in_and_out_each_by_itse
         observe_interactions(first)
     finally:
         observe_interactions(None)
+
+
+def test_an_observer_plugged_in_from_another_thread_meanwhile_is_not_lost() -> None:
+    def combine(plugged: tuple[str, ...]) -> str:
+        if plugged == ("w", "x"):  # (the first change, while it is being made)
+            other = threading.Thread(target=hook.add, args=("y",))
+            other.start()
+            other.join()  # another thread plugs "y" in meanwhile, to the end
+        return "+".join(plugged)
+
+    hook: Hook[str] = Hook("a test's", combine)
+    hook.add("w")
+    hook.add("x")
+    assert hook.current == "w+y+x"  # made again, of what the other thread plugged in
+    hook.remove("w")
+    assert hook.current == "y+x"
 
 
 async def test_a_carrier_adopted_in_a_task_is_incoming_there_only(recorder: _Recorder) -> None:
