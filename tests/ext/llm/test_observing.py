@@ -18,6 +18,14 @@ from miniagents.ext.llm.observing import (
 )
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 
+_LOGGED = [
+    "The LLM call observer failed in llm_call_started (RuntimeError: no watch for FIRST); "
+    "the calls go on unobserved there. This is logged once.",
+    "The LLM call observer failed in call_ended (RuntimeError: no end); the calls go on "
+    "unobserved there. This is logged once.",
+]
+"""What a broken observer's calls log (each once), the first call's agent named FIRST."""
+
 
 class _Broken:
     """An observer and its watch, each of whose methods raises."""
@@ -48,12 +56,7 @@ def test_a_failing_observer_is_logged_once_per_method_and_the_calls_go_on(
     finally:
         observe_llm_calls(before)
     messages = [record.getMessage() for record in caplog.records]
-    assert messages == [
-        "The LLM call observer failed in llm_call_started (RuntimeError: no watch for FIRST); "
-        "the calls go on unobserved there. This is logged once.",
-        "The LLM call observer failed in call_ended (RuntimeError: no end); the calls go on "
-        "unobserved there. This is logged once.",
-    ]
+    assert messages == _LOGGED
 
 
 class _Told:
@@ -109,9 +112,4 @@ async def test_failing_observers_beside_another_are_logged_once_and_it_is_told_e
         observe_llm_calls(None)
     assert told.told == ["start FIRST", "event Hi", "end", "start SECOND", "event Hi", "end"]
     messages = [record.getMessage() for record in caplog.records]
-    assert messages == [
-        "The LLM call observer failed in llm_call_started (RuntimeError: no watch for FIRST); "
-        "the calls go on unobserved there. This is logged once.",
-        "The LLM call observer failed in call_ended (RuntimeError: no end); the calls go on "
-        "unobserved there. This is logged once.",
-    ]
+    assert messages == _LOGGED
