@@ -24,10 +24,17 @@ lookup however many are plugged in::
 A module's ``combine`` (and the watches it hands out) are made on :class:`Fanout`, which
 calls each implementation in turn, logging an error of one once and going on with the
 others.
+
+Plugging in and out is safe from any thread, and at once from several: a change is made
+of what is plugged in when it is made (``combine`` is called with no lock held, and called
+again if another change came first), so none is lost. Reading ``current`` takes no lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -46,20 +53,25 @@ class Hook(Generic[T]):
         name: What plugs in here, for ``repr`` (e.g. ``"the LLM call observer"``).
         combine: What makes one implementation of several (given them in the order they
             were added); ``None``: one implementation at a time (the newest one added).
+            What it makes is best weakly referenceable (a :class:`Fanout` is): the hook
+            then knows it again when it is given back to :meth:`set`, without holding it.
 
     Attributes:
         current: The implementation in use, or ``None``. Read it where the work is done: a
             read is an attribute lookup, cheap enough for a hot path.
     """
 
-    __slots__ = ("_combine", "_combined", "_plugged", "current", "name")
+    __slots__ = ("_combine", "_combined", "_lock", "_plugged", "current", "name")
 
     def __init__(self, name: str, combine: Callable[[tuple[T, ...]], T] | None = None) -> None:
         self.name = name
         self.current: T | None = None
         self._combine = combine
         self._plugged: tuple[T, ...] = ()
-        self._combined: tuple[T, tuple[T, ...]] | None = None  # combine's last, and of what
+        self._combined: weakref.WeakKeyDictionary[T, tuple[T, ...]] = weakref.WeakKeyDictionary()
+        """What each of ``combine``'s implementations still alive combines: the hook holds
+        none of them, nor what they combine, once they are no longer plugged in."""
+        self._lock = threading.Lock()  # (held to change what is plugged in, never to read)
 
     def set(self, implementation: T | None) -> T | None:
         """Plug ``implementation`` in alone (``None``: unplug all); return what it replaces.
@@ -67,36 +79,76 @@ class Hook(Generic[T]):
         What it returns may be given back to ``set`` later: the implementations it
         combined are then plugged in again, each one removable on its own.
         """
-        previous = self.current
-        combined = self._combined
-        if implementation is None:
-            self._plug(())
-        elif combined is not None and implementation is combined[0]:
-            self.current, self._plugged = combined  # (put back: the same ones plugged in)
-        else:
-            self._plug((implementation,))
+        combined = None if implementation is None else self._combination(implementation)
+        with self._lock:
+            previous = self.current
+            if implementation is None:
+                self._plugged, self.current = (), None
+            else:  # (given back a combination: the same ones again)
+                self._plugged = (implementation,) if combined is None else combined
+                self.current = implementation
         return previous
 
     def add(self, implementation: T) -> None:
-        """Plug ``implementation`` in beside those plugged in already (once: again, no-op)."""
-        if implementation not in self._plugged:
-            self._plug((*self._plugged, implementation))
+        """Plug ``implementation`` in beside those plugged in already (once: again, no-op).
+
+        Implementations are told apart by identity: one equal to another plugged in (``==``)
+        is another one, plugged in beside it.
+        """
+        self._change(
+            lambda plugged: None if _holds(plugged, implementation) else (*plugged, implementation)
+        )
 
     def remove(self, implementation: T) -> None:
-        """Unplug ``implementation``, leaving the others plugged in (not plugged in: no-op)."""
-        if implementation in self._plugged:
-            self._plug(tuple(other for other in self._plugged if other is not implementation))
+        """Unplug ``implementation``, leaving the others plugged in (not plugged in: no-op).
 
-    def _plug(self, plugged: tuple[T, ...]) -> None:
-        self._plugged = plugged
-        if len(plugged) > 1 and self._combine is not None:
-            self.current = combined = self._combine(plugged)
-            self._combined = (combined, plugged)
-        else:
-            self.current = plugged[-1] if plugged else None
+        Only ``implementation`` itself is unplugged, not another one equal to it.
+        """
+        self._change(
+            lambda plugged: (
+                tuple(other for other in plugged if other is not implementation)
+                if _holds(plugged, implementation)
+                else None
+            )
+        )
+
+    def _change(self, change: Callable[[tuple[T, ...]], tuple[T, ...] | None]) -> None:
+        """Plug in what ``change`` makes of what is plugged in (``None``: no change)."""
+        while True:
+            before = self._plugged
+            plugged = change(before)
+            if plugged is None:
+                return
+            current = self._one_of(plugged)  # (no lock held: combine may take its time)
+            with self._lock:
+                if self._plugged is before:
+                    self._plugged, self.current = plugged, current
+                    return
+            # (another change came first: made again, of what that one plugged in)
+
+    def _one_of(self, plugged: tuple[T, ...]) -> T | None:
+        """``plugged`` as one implementation: ``None``, the one, or what ``combine`` makes."""
+        if len(plugged) < 2 or self._combine is None:
+            return plugged[-1] if plugged else None
+        combined = self._combine(plugged)
+        with contextlib.suppress(TypeError):  # (not weakly referenceable: see __init__)
+            self._combined[combined] = plugged
+        return combined
+
+    def _combination(self, implementation: T) -> tuple[T, ...] | None:
+        """What ``implementation`` combines, if ``combine`` made it (``None``: it did not)."""
+        try:
+            return self._combined.get(implementation)
+        except TypeError:  # (neither weakly referenceable nor hashable: not one of combine's)
+            return None
 
     def __repr__(self) -> str:
         return f"Hook({self.name!r}, current={self.current!r})"
+
+
+def _holds(plugged: tuple[T, ...], implementation: T) -> bool:
+    """Whether ``implementation`` itself is one of ``plugged`` (not one equal to it)."""
+    return any(other is implementation for other in plugged)
 
 
 class Fanout(Generic[T]):
@@ -104,15 +156,17 @@ class Fanout(Generic[T]):
 
     Args:
         plugged: The implementations, in the order they are told.
-        failures: What logs an implementation's error once per place (a message: a new
-            one, for this fan-out and the watches made with it).
+        failures: What logs an implementation's error once per place: the hook's module's
+            own, shared by every combination it makes and the watches made with them (so
+            that an error is logged once however often the observers are plugged in and
+            out, and once whether its observer was alone or beside others).
     """
 
-    __slots__ = ("failures", "plugged")
+    __slots__ = ("__weakref__", "failures", "plugged")
 
-    def __init__(self, plugged: Sequence[T], failures: LoggedOnce | str) -> None:
+    def __init__(self, plugged: Sequence[T], failures: LoggedOnce) -> None:
         self.plugged = tuple(plugged)
-        self.failures = failures if isinstance(failures, LoggedOnce) else LoggedOnce(failures)
+        self.failures = failures
 
     def each(self, where: str, call: Callable[[T], R | None]) -> list[R]:
         """``call(implementation)`` for each in turn: what they return that is not ``None``.

@@ -169,17 +169,16 @@ def _call_with(method: Callable[[object], None] | None, argument: object) -> Non
         method(argument)
 
 
+_failures = LoggedOnce(
+    "The interaction observer failed in %s (%s: %s); the agents go on unobserved there. "
+    "This is logged once."
+)
 _observer: Hook[InteractionObserver] = Hook(
-    "the interaction observer", lambda observers: _Observers(observers, _FAILED)
+    "the interaction observer", lambda observers: _Observers(observers, _failures)
 )
 _incoming: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
     "miniagents_incoming_carrier", default=None
 )
-_FAILED = (
-    "The interaction observer failed in %s (%s: %s); the agents go on unobserved there. "
-    "This is logged once."
-)
-_failures = LoggedOnce(_FAILED)
 
 
 def observe_interactions(observer: InteractionObserver | None) -> InteractionObserver | None:

@@ -37,7 +37,7 @@ from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import VirtualClock
 from tests.evals.agents import DELAY, LIBRARIAN_SPANS, editor, forecaster, librarian, poet
 from tests.fakes.fixtures import virtual_clock  # noqa: F401
-from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
+from tests.fakes.tracing import Traces, parent_of, plugged_observers, traces  # noqa: F401
 
 
 async def _tree(agent: object, text: str = "Write about rivers.") -> ReplyTree:
@@ -241,13 +241,13 @@ async def test_uninstrument_during_a_run_holds_during_it_and_after_it(
     run = asyncio.create_task(aevaluate(asks_later, [Case("Go.")], keep_trees=True))
     await asked.wait()
     uninstrument()
-    assert _plugged() == (_RECORDER,) * 3  # the recorder alone: no dead tracing left
+    assert plugged_observers() == (_RECORDER,) * 3  # the recorder alone: no dead tracing left
     go_on.set()
     report = await run
     assert report.results[0].error is None
     assert report.results[0].tree is not None
     assert report.results[0].tree.agents() == ["ASKS_LATER", "POET"]
-    assert _plugged() == (None,) * 3  # nothing left plugged in
+    assert plugged_observers() == (None,) * 3  # nothing left plugged in
     async with MiniAgents():
         await poet.fork(alias="AFTER", token_delay=0).inquire("Seas.")
     # the case's agent started before uninstrument() (its span ends); nothing after has one
@@ -278,21 +278,11 @@ async def test_instrument_during_a_run_traces_beside_the_recorder_and_stays_afte
     assert (
         traces.tree() == LIBRARIAN_SPANS
     )  # the case's agent started before instrument(): it has no span
-    plugged = _plugged()
+    plugged = plugged_observers()
     assert type(plugged[0]).__name__ == "Telemetry"
     assert plugged == (plugged[0],) * 3  # the tracing alone stays after the run
     uninstrument()
-    assert _plugged() == (None,) * 3
-
-
-def _plugged() -> tuple[object, object, object]:
-    """What each of the three observer hooks holds (put back as it was)."""
-    found = []
-    for observe in (observe_interactions, observe_llm_calls, observe_tool_calls):
-        current = observe(None)
-        observe(current)  # type: ignore[arg-type]
-        found.append(current)
-    return found[0], found[1], found[2]
+    assert plugged_observers() == (None,) * 3
 
 
 async def test_an_observer_set_during_a_run_stays_after_it() -> None:

@@ -1,6 +1,7 @@
 """Tracing fixtures: the OpenTelemetry SDK's in-memory exporter and metric reader, instrumented.
 
-A test module imports the fixture to use it (``from tests.fakes.tracing import traces``).
+A test module imports the fixture to use it (``from tests.fakes.tracing import traces``), and
+:func:`plugged_observers` to see what the three observer hooks hold.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.otel import instrument, uninstrument
+from miniagents.ext.tools.observing import observe_tool_calls
+from miniagents.miniagents.lowlevel import observe_interactions
 
 
 @dataclass
@@ -73,6 +77,16 @@ class Traces:
                             if isinstance(point, HistogramDataPoint)
                         ]
         return found
+
+
+def plugged_observers() -> tuple[object, object, object]:
+    """What each of the three observer hooks holds (put back as it was)."""
+    found = []
+    for observe in (observe_interactions, observe_llm_calls, observe_tool_calls):
+        current = observe(None)
+        observe(current)  # type: ignore[arg-type]
+        found.append(current)
+    return found[0], found[1], found[2]
 
 
 def parent_of(child: ReadableSpan, parent: ReadableSpan) -> bool:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
+import threading
+import weakref
 from collections.abc import Iterator, Mapping
 
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.messages import MessagePromise, MessageSequencePromise, MessageTokenAppender
+from miniagents.miniagents import _observing
 from miniagents.miniagents.lowlevel import (
+    Hook,
     InteractionWatch,
     ObservedAgent,
     add_interaction_observer,
@@ -49,6 +54,12 @@ class _Watch:
     def interaction_ended(self, error: BaseException | None) -> None:
         ended = "" if error is None else f" with {type(error).__name__}"
         self.recorder.events.append(f"end {self.alias}{ended}")
+
+
+@pytest.fixture(autouse=True)
+def _logged_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The observers' failures logged before (once per place for the process) forgotten."""
+    monkeypatch.setattr(_observing._failures, "_logged", set())
 
 
 @pytest.fixture
@@ -159,6 +170,99 @@ async def test_observers_added_side_by_side_are_each_told_and_each_removed_alone
     ]
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2, messages  # once each: interaction_started, carrier
+
+
+async def test_a_broken_observer_is_logged_once_however_often_others_plug_in_and_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = _Broken()
+    add_interaction_observer(broken)
+    try:
+        with caplog.at_level(logging.WARNING, logger="miniagents"):
+            async with MiniAgents():
+                await _fine.inquire()  # alone
+                for _ in range(2):  # (beside another, as each eval run plugs its recorder)
+                    other = _Recorder()
+                    add_interaction_observer(other)
+                    assert str(await _fine.inquire()) == "fine"
+                    remove_interaction_observer(other)
+                    assert other.events == ["start _FINE (inquired by nobody)", "end _FINE"]
+    finally:
+        observe_interactions(None)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1, messages
+    assert "interaction_started (RuntimeError: broken observer)" in messages[0]
+
+
+def test_a_removed_observer_is_held_by_nothing_and_a_combination_given_back_restores_it() -> None:
+    first, second = _Recorder(), _Recorder()
+    removed = weakref.ref(first)
+    add_interaction_observer(first)
+    add_interaction_observer(second)
+    try:
+        both = observe_interactions(None)  # (the two as one)
+        assert observe_interactions(both) is None  # given back: the two plugged in again
+        remove_interaction_observer(first)
+        assert observe_interactions(None) is second  # each removable alone
+        observe_interactions(second)
+        del both, first
+        gc.collect()
+        assert removed() is None  # no combination it was in is kept by the hook
+    finally:
+        observe_interactions(None)
+
+
+class _Named:
+    """An observer equal to any other of its name (as a dataclass's instances are)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.told = 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Named) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+        self.told += 1
+        return None
+
+    def carrier(self) -> Mapping[str, str]:
+        return {}
+
+
+async def test_observers_equal_to_each_other_are_plugged_in_and_out_each_by_itself() -> None:
+    first, second = _Named("same"), _Named("same")
+    add_interaction_observer(first)
+    add_interaction_observer(second)  # equal to the first, but another observer
+    add_interaction_observer(second)  # (itself again: no-op)
+    try:
+        async with MiniAgents():
+            await _fine.inquire()
+        assert (first.told, second.told) == (1, 1)
+        remove_interaction_observer(second)
+        assert observe_interactions(None) is first  # the other one stays
+        observe_interactions(first)
+    finally:
+        observe_interactions(None)
+
+
+def test_an_observer_plugged_in_from_another_thread_meanwhile_is_not_lost() -> None:
+    def combine(plugged: tuple[str, ...]) -> str:
+        if plugged == ("w", "x"):  # (the first change, while it is being made)
+            other = threading.Thread(target=hook.add, args=("y",))
+            other.start()
+            other.join()  # another thread plugs "y" in meanwhile, to the end
+        return "+".join(plugged)
+
+    hook: Hook[str] = Hook("a test's", combine)
+    hook.add("w")
+    hook.add("x")
+    assert hook.current == "w+y+x"  # made again, of what the other thread plugged in
+    hook.remove("w")
+    assert hook.current == "y+x"
 
 
 async def test_a_carrier_adopted_in_a_task_is_incoming_there_only(recorder: _Recorder) -> None:

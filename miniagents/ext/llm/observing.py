@@ -100,14 +100,13 @@ class _Watches(Fanout[LLMCallWatch]):
         self.each("call_ended", lambda watch: watch.call_ended(error))
 
 
-_observer: Hook[LLMCallObserver] = Hook(
-    "the LLM call observer", lambda observers: _Observers(observers, _FAILED)
-)
-_FAILED = (
+_failures = LoggedOnce(
     "The LLM call observer failed in %s (%s: %s); the calls go on unobserved there. "
     "This is logged once."
 )
-_failures = LoggedOnce(_FAILED)
+_observer: Hook[LLMCallObserver] = Hook(
+    "the LLM call observer", lambda observers: _Observers(observers, _failures)
+)
 
 
 def observe_llm_calls(observer: LLMCallObserver | None) -> LLMCallObserver | None:

@@ -10,8 +10,9 @@
 plugs into the three hooks that tracing uses (no events of its own): the interaction
 observer of :mod:`miniagents.miniagents.lowlevel`, the model calls' of
 :mod:`miniagents.ext.llm.observing` and the tool calls' of
-:mod:`miniagents.ext.tools.observing` (an observer set before it, OpenTelemetry's, is
-still told everything). What it is told becomes the run's events (see
+:mod:`miniagents.ext.tools.observing`, plugged in beside the observers there
+(OpenTelemetry's, installed before it or while it records), which stay as they are, and
+unplugged alone when it closes. What it is told becomes the run's events (see
 :mod:`miniagents.ext.studio.events`): each interaction a node (its parent: the node in
 whose task it started, so who inquired whom, or which tool call ran it), with its input
 and reply messages, each call of a model with its full request (and the call cache's key
@@ -43,10 +44,10 @@ from typing import Any
 
 from miniagents.arguments import check_seconds, refused_argument
 from miniagents.ext.llm.observing import (
-    LLMCallObserver,
     LLMCallWatch,
+    add_llm_call_observer,
     innermost_provider,
-    observe_llm_calls,
+    remove_llm_call_observer,
 )
 from miniagents.ext.llm.pricing import price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
@@ -63,16 +64,20 @@ from miniagents.ext.studio.store import (
 )
 from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.observing import ToolCallObserver, ToolCallWatch, observe_tool_calls
+from miniagents.ext.tools.observing import (
+    ToolCallWatch,
+    add_tool_call_observer,
+    remove_tool_call_observer,
+)
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, is_ready
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.lowlevel import (
-    InteractionObserver,
     InteractionWatch,
     ObservedAgent,
-    observe_interactions,
+    add_interaction_observer,
+    remove_interaction_observer,
 )
 from miniagents.promising.lowlevel import ReplayCore, core_of
 
@@ -155,9 +160,6 @@ class Recorder:
         self.run_id = new_run_id() if self.fork is None else self.fork.child
         self._ids = itertools.count(1).__next__
         self._writer: RunWriter | None = None
-        self._interactions: InteractionObserver | None = None  # (those set before: told too)
-        self._calls: LLMCallObserver | None = None
-        self._tools: ToolCallObserver | None = None
         self._unroute: Callable[[], None] | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -207,9 +209,9 @@ class Recorder:
             self.store, self.run_id, encode_batch, self.flush_interval
         )
         self._put = writer.put
-        self._interactions = observe_interactions(self)
-        self._calls = observe_llm_calls(self)
-        self._tools = observe_tool_calls(self)
+        add_interaction_observer(self)
+        add_llm_call_observer(self)
+        add_tool_call_observer(self)
         return self
 
     def close(self, error: BaseException | None = None) -> None:
@@ -225,9 +227,9 @@ class Recorder:
         writer = self._writer
         if writer is None:
             return
-        _restore(observe_interactions, self, self._interactions)
-        _restore(observe_llm_calls, self, self._calls)
-        _restore(observe_tool_calls, self, self._tools)
+        remove_interaction_observer(self)
+        remove_llm_call_observer(self)
+        remove_tool_call_observer(self)
         if self._unroute is not None:
             self._unroute()
         writer.close()
@@ -256,10 +258,7 @@ class Recorder:
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
         """A node for the interaction, a child of the node whose task inquired it."""
-        before = self._interactions
-        other = None if before is None else before.interaction_started(agent)
-        replied = None if other is None else getattr(other, "interaction_replied", None)
-        node = _AgentWatch(self._put, self._ids(), other, replied)
+        node = _AgentWatch(self._put, self._ids())
         parent = _current.get()
         parent_id = None if parent is None else parent.id
         self._put(("node", node.id, parent_id, "agent", agent.alias, _now(), None))
@@ -267,9 +266,8 @@ class Recorder:
         return node
 
     def carrier(self) -> Mapping[str, str]:
-        """The carrier of the observer set before, if any (the recorder has none)."""
-        before = self._interactions
-        return {} if before is None else before.carrier()
+        """None: the recorder follows no trace across processes."""
+        return {}
 
     # -- the calls of models (miniagents.ext.llm.observing.LLMCallObserver) --------------
 
@@ -277,11 +275,9 @@ class Recorder:
         self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
     ) -> LLMCallWatch | None:
         """A call of the model, in the node of the agent that makes it."""
-        before = self._calls
-        other = None if before is None else before.llm_call_started(agent_alias, provider, call)
         node = _current.get()
         price_provider = price_provider_of(innermost_provider(provider))
-        watch = _CallWatch(self._put, self._ids(), other, call.model, price_provider)
+        watch = _CallWatch(self._put, self._ids(), call.model, price_provider)
         request = CallRequest(provider, call)
         self._put(("call", watch.id, None if node is None else node.id, _now(), request))
         return watch
@@ -292,10 +288,8 @@ class Recorder:
         self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
     ) -> ToolCallWatch | None:
         """A node for the tool call, in the call's own task (what it inquires is its child)."""
-        before = self._tools
-        other = None if before is None else before.tool_call_started(tool, call, result)
         parent = _current.get()
-        node = _ToolWatch(self._put, self._ids(), other, result)
+        node = _ToolWatch(self._put, self._ids(), result)
         extra = {"arguments": call.text or "", "call_id": call.call_id}
         parent_id = None if parent is None else parent.id
         self._put(("node", node.id, parent_id, "tool", tool.name, _now(), extra))
@@ -335,13 +329,6 @@ def record_runs(
     return recorder
 
 
-def _restore(observe: Callable[[Any], Any], recorder: Recorder, before: object) -> None:
-    """Put back the observer set before ``recorder`` (unless another replaced it since)."""
-    current = observe(before)
-    if current is not recorder:  # (someone set theirs after the recorder's: it stays)
-        observe(current)
-
-
 def _clean_exit(error: BaseException) -> bool:
     return isinstance(error, SystemExit) and error.code in (None, 0)
 
@@ -364,15 +351,9 @@ class _AgentWatch:
 
     put: _Put
     id: int
-    other: InteractionWatch | None
-    other_replied: Callable[[MessagePromise], None] | None
-    """The other watch's ``interaction_replied`` (optional for it: looked up once)."""
     replies: int = 0
 
     def interaction_input(self, inputs: MessageSequencePromise) -> None:
-        told = getattr(self.other, "interaction_input", None)  # (optional for their watch)
-        if told is not None:
-            told(inputs)
         core = core_of(inputs)
         core.when_done(lambda: self._inputs(core))
 
@@ -381,9 +362,6 @@ class _AgentWatch:
             _follow(self.put, self.id, "input", index, promise)
 
     def interaction_replied(self, message: MessagePromise) -> None:
-        told = self.other_replied
-        if told is not None:
-            told(message)
         index = self.replies
         self.replies = index + 1
         if is_ready(message):  # (the common case, inline: a ready message)
@@ -399,8 +377,6 @@ class _AgentWatch:
 
     def interaction_ended(self, error: BaseException | None) -> None:
         self.put(("end", self.id, _now(), error, None))
-        if self.other is not None:
-            self.other.interaction_ended(error)
 
 
 def _follow(put: _Put, node: int, role: str, index: int, promise: MessagePromise) -> None:
@@ -441,16 +417,14 @@ class _CallWatch:
 
     put: _Put
     id: int
-    other: LLMCallWatch | None
     model: str
     price_provider: str | None
     finish: Finish | None = None
 
     async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
-        source = events if self.other is None else self.other.events(events)
         put, call = self.put, self.id
         try:
-            async for event in source:
+            async for event in events:
                 if type(event) is str:
                     if event:
                         put(("token", call, _now(), event))
@@ -460,7 +434,7 @@ class _CallWatch:
                     put(("token", call, _now(), event))
                 yield event
         finally:
-            close = getattr(source, "aclose", None)
+            close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
 
@@ -470,8 +444,6 @@ class _CallWatch:
         if error is None and finish is not None:
             ended = CallEnded(finish, self.model, self.price_provider)
         self.put(("call_end", self.id, _now(), ended, error))
-        if self.other is not None:
-            self.other.call_ended(error)
 
 
 @dataclass(slots=True, eq=False)
@@ -480,14 +452,10 @@ class _ToolWatch:
 
     put: _Put
     id: int
-    other: ToolCallWatch | None
     result: MessagePromise[ToolResultMessage]
 
     def tool_call_decided(self, decision: ToolDecision) -> None:
         self.put(("decision", self.id, _now(), decision))
-        told = getattr(self.other, "tool_call_decided", None)
-        if told is not None:
-            told(decision)
 
     def tool_call_ended(self, error: BaseException | None) -> None:
         core = core_of(self.result)
@@ -495,5 +463,3 @@ class _ToolWatch:
         if core.done and core.error is None:
             result = self.result.message_now()
         self.put(("end", self.id, _now(), error, result))
-        if self.other is not None:
-            self.other.tool_call_ended(error)

@@ -104,14 +104,13 @@ class _Watches(Fanout[ToolCallWatch]):
         self.each("tool_call_ended", lambda watch: watch.tool_call_ended(error))
 
 
-_observer: Hook[ToolCallObserver] = Hook(
-    "the tool call observer", lambda observers: _Observers(observers, _FAILED)
-)
-_FAILED = (
+_failures = LoggedOnce(
     "The tool call observer failed in %s (%s: %s); the calls go on unobserved there. "
     "This is logged once."
 )
-_failures = LoggedOnce(_FAILED)
+_observer: Hook[ToolCallObserver] = Hook(
+    "the tool call observer", lambda observers: _Observers(observers, _failures)
+)
 
 
 def observe_tool_calls(observer: ToolCallObserver | None) -> ToolCallObserver | None:

@@ -1,4 +1,5 @@
-"""An LLM call observer that fails: logged once per place, and the calls go on unobserved."""
+"""An LLM call observer that fails: logged once per place, and the calls go on unobserved
+(by it; the observers beside it are told everything)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,23 @@ from typing import Any, cast
 
 import pytest
 
+from miniagents.ext.llm import observing
 from miniagents.ext.llm.observing import (
     LLMCallWatch,
+    add_llm_call_observer,
     end_llm_call,
     observe_llm_calls,
     watch_llm_call,
 )
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
+
+_LOGGED = [
+    "The LLM call observer failed in llm_call_started (RuntimeError: no watch for FIRST); "
+    "the calls go on unobserved there. This is logged once.",
+    "The LLM call observer failed in call_ended (RuntimeError: no end); the calls go on "
+    "unobserved there. This is logged once.",
+]
+"""What a broken observer's calls log (each once), the first call's agent named FIRST."""
 
 
 class _Broken:
@@ -45,9 +56,60 @@ def test_a_failing_observer_is_logged_once_per_method_and_the_calls_go_on(
     finally:
         observe_llm_calls(before)
     messages = [record.getMessage() for record in caplog.records]
-    assert messages == [
-        "The LLM call observer failed in llm_call_started (RuntimeError: no watch for FIRST); "
-        "the calls go on unobserved there. This is logged once.",
-        "The LLM call observer failed in call_ended (RuntimeError: no end); the calls go on "
-        "unobserved there. This is logged once.",
-    ]
+    assert messages == _LOGGED
+
+
+class _Told:
+    """An observer that is its own watch, and notes what it is told."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def llm_call_started(
+        self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+    ) -> LLMCallWatch | None:
+        self.told.append(f"start {agent_alias}")
+        return self
+
+    async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        async for event in events:
+            self.told.append(f"event {event}")
+            yield event
+
+    def call_ended(self, error: BaseException | None) -> None:
+        self.told.append("end")
+
+
+class _EndsBroken:
+    """An observer whose watch fails as its call ends."""
+
+    def llm_call_started(
+        self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+    ) -> LLMCallWatch | None:
+        return _Broken()
+
+
+async def test_failing_observers_beside_another_are_logged_once_and_it_is_told_everything(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(observing._failures, "_logged", set())  # (what earlier tests logged)
+    provider = cast("LLMProvider[Any, Any]", object())
+    call = cast("LLMCall", object())
+
+    async def provided() -> AsyncIterator[LLMEvent]:
+        yield "Hi"
+
+    told, broken, ends_broken = _Told(), _Broken(), _EndsBroken()
+    for observer in (broken, told, ends_broken):
+        add_llm_call_observer(observer)
+    try:
+        for alias in ("FIRST", "SECOND"):
+            watch = watch_llm_call(alias, provider, call)
+            assert watch is not None
+            assert [event async for event in watch.events(provided())] == ["Hi"]
+            end_llm_call(watch, None)
+    finally:
+        observe_llm_calls(None)
+    assert told.told == ["start FIRST", "event Hi", "end", "start SECOND", "event Hi", "end"]
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == _LOGGED

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -26,19 +28,31 @@ from miniagents.ext.llm import (
     make_llm_agent,
 )
 from miniagents.ext.llm.errors import LLMTimeoutError
+from miniagents.ext.llm.observing import add_llm_call_observer, remove_llm_call_observer
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.offline_script import CallTool, one_per_call
 from miniagents.ext.llm.provider import Finish
 from miniagents.ext.otel import instrument, uninstrument
-from miniagents.ext.otel._tracing import ENDED_AFTER_PARENT, HOLD_LIMIT, UNFINISHED_CHILDREN
+from miniagents.ext.otel._tracing import (
+    ENDED_AFTER_PARENT,
+    HOLD_LIMIT,
+    UNFINISHED_CHILDREN,
+    Telemetry,
+)
 from miniagents.ext.tools import FunctionTool
+from miniagents.ext.tools.observing import add_tool_call_observer, remove_tool_call_observer
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages import MessageSequencePromise, MessageTokenAppender
-from miniagents.miniagents.lowlevel import adopt_carrier, outgoing_carrier
+from miniagents.miniagents.lowlevel import (
+    add_interaction_observer,
+    adopt_carrier,
+    outgoing_carrier,
+    remove_interaction_observer,
+)
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing import VirtualClock, scripted_agent
 from tests.fakes.fixtures import virtual_clock  # noqa: F401
-from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
+from tests.fakes.tracing import Traces, parent_of, plugged_observers, traces  # noqa: F401
 
 
 @miniagent
@@ -380,6 +394,42 @@ async def test_instrumenting_again_replaces_the_provider(traces: Traces) -> None
         "chat offline",
         "invoke_agent OFFLINE_AGENT",
     ]
+
+
+class _Quiet:
+    """An observer of the interactions, the model calls and the tool calls that watches none."""
+
+    def interaction_started(self, agent: object) -> None:
+        return None
+
+    def carrier(self) -> Mapping[str, str]:
+        return {}
+
+    def llm_call_started(self, *args: object) -> None:
+        return None
+
+    def tool_call_started(self, *args: object) -> None:
+        return None
+
+
+def test_uninstrument_beside_another_observer_leaves_the_telemetry_to_be_collected(
+    traces: Traces,  # noqa: F811
+) -> None:
+    quiet = _Quiet()
+    add_interaction_observer(quiet)
+    add_llm_call_observer(quiet)
+    add_tool_call_observer(quiet)
+    installed = Telemetry.installed
+    assert installed is not None
+    telemetry = weakref.ref(installed)
+    del installed
+    uninstrument()
+    remove_interaction_observer(quiet)
+    remove_llm_call_observer(quiet)
+    remove_tool_call_observer(quiet)
+    assert plugged_observers() == (None,) * 3
+    gc.collect()
+    assert telemetry() is None  # no hook holds it, nor a combination it was in
 
 
 # -- telemetry never breaks a reply --------------------------------------------------------

@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from miniagents.ext.llm.cache import request_key
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.llm.pricing import cost_usd
+from miniagents.ext.otel import instrument, uninstrument
 from miniagents.ext.studio import Recorder, RunStore, RunTree
 from miniagents.ext.studio.errors import (
     StudioConfigurationError,
@@ -35,7 +36,7 @@ from miniagents.testing import FakeLLMServer
 from tests.ext.studio import program
 from tests.ext.web.serving import until
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
-from tests.fakes.tracing import Traces, traces  # noqa: F401
+from tests.fakes.tracing import Traces, plugged_observers, traces  # noqa: F401
 
 
 async def test_a_run_is_its_tree_of_agent_calls_with_messages_tokens_requests_and_cost(
@@ -211,6 +212,57 @@ async def test_an_observer_set_before_is_told_everything_still(
     assert names.count("invoke_agent RESEARCHER") == 2
     assert names.count("execute_tool LIBRARIAN") == 2
     assert names.count("chat paris-model") == 2
+
+
+async def _recorded_while(store: RunStore, meanwhile: Callable[[], None]) -> RunTree:
+    """A run recorded while an LLM agent runs, ``meanwhile`` called between its two steps."""
+    asked, go_on = asyncio.Event(), asyncio.Event()
+    llm = offline_agent.fork(alias="LATER", token_delay=0)
+
+    @miniagent
+    async def asks_later(ctx: InteractionContext) -> None:
+        asked.set()
+        await go_on.wait()
+        ctx.reply(llm.inquire("Rivers."))
+
+    with Recorder(store, command=()) as recorder:
+        async with MiniAgents():
+            reply = asks_later.inquire()
+            await asked.wait()
+            meanwhile()
+            go_on.set()
+            await reply
+    return RunTree.of(store, recorder.run_id)
+
+
+async def test_instrument_while_recording_traces_beside_the_recorder_and_stays_after_it(
+    store: RunStore,
+    traces: Traces,  # noqa: F811
+) -> None:
+    uninstrument()  # (instrumented again while the run is recorded)
+    tree = await _recorded_while(
+        store, lambda: instrument(traces.tracer_provider, meter_provider=traces.meter_provider)
+    )
+    assert [node.name for node in tree.agents()] == ["ASKS_LATER", "LATER"]  # still recorded
+    assert traces.tree() == ["invoke_agent LATER", "  chat offline"]  # and traced
+    plugged = plugged_observers()
+    assert type(plugged[0]).__name__ == "Telemetry"
+    assert plugged == (plugged[0],) * 3  # the tracing alone stays after the run
+    uninstrument()
+    assert plugged_observers() == (None,) * 3
+
+
+async def test_uninstrument_while_recording_leaves_no_tracing_plugged_in_after_it(
+    store: RunStore,
+    traces: Traces,  # noqa: F811
+) -> None:
+    tree = await _recorded_while(store, uninstrument)
+    assert [node.name for node in tree.agents()] == ["ASKS_LATER", "LATER"]
+    assert plugged_observers() == (None,) * 3  # no uninstalled tracing put back
+    async with MiniAgents():
+        await offline_agent.fork(alias="AFTER", token_delay=0).inquire("Seas.")
+    # the run's first agent started before uninstrument() (its span ends); nothing after
+    assert traces.tree() == ["invoke_agent ASKS_LATER"]
 
 
 async def test_a_message_longer_than_the_most_kept_is_cut_and_says_so(store: RunStore) -> None:
