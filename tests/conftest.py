@@ -60,6 +60,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Schedul
     return GroupScheduling(config, log)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give the tests that read the one mypy run (``tests/fakes/typecheck.py``) its bound.
+
+    The first of them in a process runs mypy over every typed test and the pages' blocks
+    (bounded at 600 s there): on a loaded machine that outlasts the 120 s default, and the
+    test would fail for the load alone. A test's own ``timeout`` mark is kept.
+    """
+    from tests.fakes.typecheck import MYPY_SECONDS, assert_passes_mypy
+
+    for item in items:
+        module = getattr(item, "module", None)
+        reads_mypy = getattr(module, "assert_passes_mypy", None) is assert_passes_mypy
+        if reads_mypy and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(MYPY_SECONDS + 60))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Freeze what the imports made, so the collection after each test stays quick."""
     gc.collect()
