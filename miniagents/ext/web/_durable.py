@@ -162,7 +162,11 @@ class DurableJobs:
             return self._agent.inquire(messages, **kwargs)
 
     def replayed(self, workflow_id: str) -> MessageSequencePromise[Message]:
-        """A found job's reply again, from its first token (see ``miniagents.ext.dbos.replay``)."""
+        """A found job's reply again, from its first token (see ``miniagents.ext.dbos.replay``).
+
+        A run another server's executor holds is waited for at most the agent's
+        ``elsewhere_timeout`` (``durable(..., elsewhere_timeout=...)``).
+        """
         from miniagents.ext.dbos import replay
 
         return replay(self._agent, workflow_id)
