@@ -820,9 +820,12 @@ async def test_tokens_pushed_from_another_thread_reach_an_async_consumer_in_orde
     promise.start()  # subscribe now: the subject is hot
     recorder = Recorder()
     promise.as_observable().subscribe(recorder)
+    stop = threading.Event()
 
     def push() -> None:
         for token in tokens:
+            if stop.is_set():  # (the collection failed: the rest is not wanted)
+                return
             subject.on_next(token)
         subject.on_completed()
 
@@ -831,7 +834,8 @@ async def test_tokens_pushed_from_another_thread_reach_an_async_consumer_in_orde
     try:
         received = await asyncio.wait_for(collect(promise), timeout=HANG_GUARD)
     finally:
-        thread.join()
+        stop.set()
+        await asyncio.to_thread(thread.join)  # (the loop runs on meanwhile, never blocked)
 
     assert received == tokens
     assert recorder.events == [*(("next", token) for token in tokens), ("completed",)]

@@ -102,8 +102,9 @@ def durable(
         elsewhere_timeout: The most seconds an interaction waits for the end of its run
             when another process's DBOS executor holds it pending (another server sharing
             the database, maybe dead, asked under the same workflow id); then its reply
-            fails with a ``DurableError`` that names the executor and what to do, as
-            ``replay``'s does (``None``: as long as it takes).
+            fails with a ``DurableError`` that names the executor and what to do
+            (``None``: as long as it takes). The agent's replays (``replay(agent, id)``,
+            a web app's follow or resume of a run after a restart) wait as long.
 
     Raises:
         MissingExtraError: if DBOS is not installed (``pip install "miniagents[dbos]"``).
@@ -143,7 +144,7 @@ def durable(
             )
         )
 
-    _mark_durable(durable_interaction, database_url)
+    _mark_durable(durable_interaction, database_url, elsewhere_timeout)
     return type(agent)(  # of the agent's class (a GeminiAgent's durable twin is one)
         durable_interaction,
         alias=agent.alias,

@@ -38,7 +38,6 @@ from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from miniagents.arguments import check_seconds
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
 from miniagents.ext.dbos._engine import (
     _WORKFLOW,
@@ -77,16 +76,34 @@ __all__ = [
 ReplyT = TypeVar("ReplyT", bound=Message)
 
 ELSEWHERE_TIMEOUT = 300.0
-"""Seconds the end of a run that another process runs is waited for (``replay``, ``durable``)."""
+"""Seconds a durable agent waits for the end of a run that another process runs, unless
+``durable(..., elsewhere_timeout=...)`` says otherwise (its replays wait as long)."""
 
-_durable_functions: weakref.WeakKeyDictionary[Callable[..., Awaitable[None]], str | None] = (
+
+@dataclass(frozen=True)
+class _DurableSettings:
+    """What ``durable(...)`` was given: where the runs are recorded, how long to wait."""
+
+    database_url: str | None
+    elsewhere_timeout: float | None
+
+
+_durable_functions: weakref.WeakKeyDictionary[Callable[..., Awaitable[None]], _DurableSettings] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _mark_durable(function: Callable[..., Awaitable[None]], database_url: str | None) -> None:
-    """(For ``durable``.) The agents running ``function`` are durable, on ``database_url``."""
-    _durable_functions[function] = database_url
+def _mark_durable(
+    function: Callable[..., Awaitable[None]],
+    database_url: str | None,
+    elsewhere_timeout: float | None,
+) -> None:
+    """(For ``durable``.) The agents running ``function`` are durable, as they were made.
+
+    Their runs are recorded in ``database_url``, and a run of another process is waited for
+    at most ``elsewhere_timeout`` seconds.
+    """
+    _durable_functions[function] = _DurableSettings(database_url, elsewhere_timeout)
 
 
 def is_durable(agent: MiniAgent[..., Message]) -> bool:
@@ -94,13 +111,17 @@ def is_durable(agent: MiniAgent[..., Message]) -> bool:
     return agent.func in _durable_functions
 
 
-def _database_of(agent: MiniAgent[..., Message]) -> str | None:
+def _settings_of(agent: MiniAgent[..., Message]) -> _DurableSettings:
     if agent.func not in _durable_functions:
         raise DurableConfigurationError(
             f"The agent {agent.alias} is not durable: make it with durable(agent) to find "
             "or replay its runs."
         )
     return _durable_functions[agent.func]
+
+
+def _database_of(agent: MiniAgent[..., Message]) -> str | None:
+    return _settings_of(agent).database_url
 
 
 async def arecover(agent: MiniAgent[..., Message]) -> None:
@@ -375,12 +396,7 @@ async def _recorded_steps(workflow_id: str) -> dict[str, object]:
     return recorded
 
 
-def replay(
-    agent: MiniAgent[..., ReplyT],
-    workflow_id: str,
-    *,
-    elsewhere_timeout: float | None = ELSEWHERE_TIMEOUT,
-) -> MessageSequencePromise[ReplyT]:
+def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePromise[ReplyT]:
     """The reply of ``agent``'s durable run ``workflow_id``, from its first message and token.
 
     Call it inside a ``MiniAgents`` context. A run still running here streams on; a run a
@@ -388,8 +404,9 @@ def replay(
     ended replays its recorded model and tool calls, and the decisions recorded in it, in a
     new reply, without calling a model or running a tool: the same stream as its first
     reader saw. A run that another process's DBOS executor runs (another server sharing
-    the database) is replayed once it has ended there, if it ends within
-    ``elsewhere_timeout`` seconds (``None``: as long as it takes).
+    the database) is replayed once it has ended there, if it ends within the agent's
+    ``elsewhere_timeout`` (``durable(..., elsewhere_timeout=...)``: the one setting of that
+    wait, for the agent's interactions and its replays alike).
 
     The reply fails with ``DurableError`` if there is no such run, or if it runs in
     another process and does not end in time (that process may have died, or the run
@@ -402,16 +419,11 @@ def replay(
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
     """
-    database_url = _database_of(agent)
-    if elsewhere_timeout is not None:
-        check_seconds(
-            elsewhere_timeout,
-            "elsewhere_timeout",
-            owner="replay",
-            fix="give the seconds to wait for the end of a run of another process, or None",
-        )
+    settings = _settings_of(agent)
     replies = _REPLAYER.inquire(
-        workflow_id=workflow_id, database_url=database_url, elsewhere_timeout=elsewhere_timeout
+        workflow_id=workflow_id,
+        database_url=settings.database_url,
+        elsewhere_timeout=settings.elsewhere_timeout,
     )
     return cast("MessageSequencePromise[ReplyT]", replies)
 

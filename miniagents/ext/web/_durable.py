@@ -22,11 +22,14 @@ there too and goes on at once in that run, so each run (the paused one, the one 
 resumed it) has its events numbered as they were. The AG-UI run that resumed a job is
 recorded as a name of the durable run (``ag-ui:<runId>``, after the owner), so that it is
 found by its own id. The app launches DBOS at its start in a ``MiniAgents`` context of its
-own, in which the runs that the restart stopped are recovered (not in the first request's);
-at its end, those nobody came back for are cancelled (they stay recorded, and are
-recovered again at the next start). DBOS's recovery queues those runs again, on a queue
-every server sharing the database reads: a run another live server takes first runs in
-that server's app context, and this one replays it once it has ended there.
+own, in which the runs that the restart stopped are recovered (not in the first request's).
+At its end, its jobs and the recovered runs nobody came back for are stopped, as at a
+crash: their tasks are cancelled, but not their durable runs, which stay pending in the
+database with the steps they recorded, and the next start recovers them again (only a run
+given up on, :meth:`DurableJobs.abandon`, is cancelled in the database: no start recovers
+it). DBOS's recovery queues those runs again, on a queue every server sharing the database
+reads: a run another live server takes first runs in that server's app context, and this
+one replays it once it has ended there (waiting at most the agent's ``elsewhere_timeout``).
 
 ``miniagents.ext.dbos`` is imported only for a durable agent (which it made).
 """
@@ -104,7 +107,10 @@ def _pauses(notes: Mapping[str, object]) -> tuple[PausePoint, ...]:
 
 
 class _AppStopped(Exception):
-    """Ends the app's recovery context with its recovered runs cancelled, not awaited."""
+    """Ends the app's recovery context with its recovered runs' tasks cancelled, not awaited.
+
+    Their durable runs stay pending in the database: the next start recovers them.
+    """
 
 
 class DurableJobs:
@@ -162,7 +168,11 @@ class DurableJobs:
             return self._agent.inquire(messages, **kwargs)
 
     def replayed(self, workflow_id: str) -> MessageSequencePromise[Message]:
-        """A found job's reply again, from its first token (see ``miniagents.ext.dbos.replay``)."""
+        """A found job's reply again, from its first token (see ``miniagents.ext.dbos.replay``).
+
+        A run another server's executor holds is waited for at most the agent's
+        ``elsewhere_timeout`` (``durable(..., elsewhere_timeout=...)``).
+        """
         from miniagents.ext.dbos import replay
 
         return replay(self._agent, workflow_id)
@@ -349,7 +359,8 @@ class DurableJobs:
     ) -> AsyncIterator[None]:
         """The app's life: DBOS launched in a context of the app's own, which ends with it.
 
-        ``before_stop`` runs first at the end (the app's jobs are cancelled).
+        ``before_stop`` runs first at the end (the app's jobs are stopped; their durable
+        runs, as the recovered ones, stay pending for the next start).
         """
         from miniagents.ext.dbos import arecover
 

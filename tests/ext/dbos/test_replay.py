@@ -9,7 +9,6 @@ SQLite file of their own), and destroy it at their end.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from miniagents.ext.dbos import (
 )
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.provider import LLMCall
+from tests.fakes.dead_executor import pending_elsewhere
 
 calls: list[str] = []
 """The prompts the model was called with (its last message), in this test's process."""
@@ -99,47 +99,20 @@ async def _recorded(agent: MiniAgent[..., Message], run: str) -> str:
     return run
 
 
-def _pending_elsewhere(database: str, recorded: str, copy: str) -> None:
-    """Record ``copy``: the run ``recorded`` as another process's executor left it, pending
-    (``dead-server`` ran it and died, and nobody recovered its runs since)."""
-    connection = sqlite3.connect(database.removeprefix("sqlite:///"))
-    try:
-        with connection:
-            connection.execute(
-                "CREATE TEMP TABLE copied AS SELECT * FROM workflow_status WHERE workflow_uuid = ?",
-                (recorded,),
-            )
-            connection.execute(
-                "UPDATE copied SET workflow_uuid = ?, status = 'PENDING', output = NULL, "
-                "executor_id = 'dead-server'",
-                (copy,),
-            )
-            connection.execute("INSERT INTO workflow_status SELECT * FROM copied")
-            connection.execute(
-                "INSERT INTO workflow_input SELECT ?, inputs, retention_timestamp "
-                "FROM workflow_input WHERE workflow_uuid = ?",
-                (copy, recorded),
-            )
-            connection.execute("DROP TABLE copied")
-    finally:
-        connection.close()
-
-
 async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
     database: str,
 ) -> None:
     # a run that another server's executor holds pending (it died, or the run waits there
-    # for a decision) never ends here: its replay fails after elsewhere_timeout with what to
-    # do (was: it waited for the run's end forever, and so did a web follow or resume of it)
+    # for a decision) never ends here: its replay fails after its agent's elsewhere_timeout
+    # with what to do (was: it waited for the run's end forever, and so did a web follow or
+    # resume of it)
     answering = offline_agent.fork(alias="ELSEWHERE", reply=_answer, token_delay=0)
-    agent = durable(answering, database_url=database)
+    agent = durable(answering, database_url=database, elsewhere_timeout=0.5)
     async with MiniAgents():
-        _pending_elsewhere(database, await _recorded(agent, "elsewhere-0"), "elsewhere-1")
+        pending_elsewhere(database, await _recorded(agent, "elsewhere-0"), "elsewhere-1")
         for _ in range(2):  # (asked again, it is waited for again, as long)
             with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
-                await asyncio.wait_for(
-                    replay(agent, "elsewhere-1", elsewhere_timeout=0.5).aresolve_messages(), 60
-                )
+                await asyncio.wait_for(replay(agent, "elsewhere-1").aresolve_messages(), 60)
     assert "DBOS__VMID" in str(caught.value)
     assert calls == ["Hello?"]
 
@@ -153,7 +126,7 @@ async def test_a_run_pending_in_another_process_asked_by_its_id_is_waited_for_a_
     answering = offline_agent.fork(alias="ELSEWHERE_ASKED", reply=_answer, token_delay=0)
     agent = durable(answering, database_url=database, elsewhere_timeout=0.5)
     async with MiniAgents():
-        _pending_elsewhere(database, await _recorded(agent, "asked-0"), "asked-1")
+        pending_elsewhere(database, await _recorded(agent, "asked-0"), "asked-1")
         for _ in range(2):  # (asked again, it is waited for again, as long)
             with workflow_id("asked-1"):
                 reply = agent.inquire("Hello?")

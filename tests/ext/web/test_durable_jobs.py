@@ -5,6 +5,7 @@ These tests launch DBOS in the test's process, on a SQLite file, and destroy it 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,10 @@ import sqlalchemy
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
+from miniagents.ext.web import NoAuthentication, agui_app
 from miniagents.ext.web._durable import DurableJobs
+from tests.ext.web.serving import event_types, get_events, served
+from tests.fakes.dead_executor import DEAD_EXECUTOR, pending_elsewhere
 
 RUNS = 12
 """The runs of one job's key (its groups: the threads of a run id, the messages of a chat)."""
@@ -229,3 +233,27 @@ async def test_a_new_turn_gives_up_a_run_requeued_from_a_dead_server_that_waits_
         found = {run.workflow_id: run for run in await jobs.afind_all("ada", group="thread-1")}
     assert found[paused].cancelled
     assert not found[streaming].ended  # left to the live executor that dequeues it
+
+
+async def test_a_follow_of_a_run_pending_on_a_dead_server_answers_within_the_agents_bound(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A follow (``GET /runs/{runId}``) of a run that a dead server's DBOS executor holds
+    pending answers once the durable agent's ``elsewhere_timeout`` has passed, with the
+    error that names that executor. (It waited ``replay``'s own 300 s, whatever the agent
+    said: the app's replay did not follow the agent's setting, and had none of its own.)"""
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    agent = durable(echo.fork(alias="ECHO_DEAD"), database_url=database, elsewhere_timeout=0.5)
+    jobs = DurableJobs.of(agent, "ag-ui")
+    assert jobs is not None
+    async with MiniAgents():
+        with workflow_id("seed"):
+            await agent.inquire("Hi")
+    pending_elsewhere(database, "seed", jobs.workflow_id(None, "r1", "t1"))
+    async with served(agui_app(agent, authentication=NoAuthentication())) as client:
+        # (a hang guard only: the answer comes after the agent's 0.5 s)
+        response, events = await asyncio.wait_for(get_events(client, "/runs/r1"), 60)
+    assert response.status_code == 200
+    assert event_types(events) == ["RUN_STARTED", "RUN_ERROR"]
+    assert f"DBOS executor '{DEAD_EXECUTOR}'" in events[-1].json["message"]
+    assert "within 0.5 seconds" in events[-1].json["message"]
