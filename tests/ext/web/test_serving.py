@@ -15,6 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
 from uvicorn.importer import import_from_string
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.errors import WebConfigurationError
@@ -85,6 +86,47 @@ async def test_a_later_request_of_a_kept_alive_connection_has_the_same_deadline(
         writer.write(b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # (the third: not ended)
         trickling = asyncio.create_task(trickle(writer, b"X-Slow: a\r\n"))
         try:  # (was: uvicorn's keep-alive timer, reset by each byte: held for ever)
+            assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        finally:
+            writer.close()
+            await trickling
+
+
+def _client_app() -> Starlette:
+    """An app whose one route answers with the client's address, as the app sees it."""
+
+    async def client(request: Request) -> PlainTextResponse:
+        assert request.client is not None
+        return PlainTextResponse(f"{request.url.scheme} {request.client.host} done")
+
+    return Starlette(routes=[Route("/held", client)])
+
+
+@pytest.mark.parametrize(
+    ("proxies", "seen"),
+    [((), "http 127.0.0.1"), (("127.0.0.1",), "https 203.0.113.9")],
+    ids=["no-proxy", "a-trusted-proxy"],
+)
+async def test_a_client_that_names_another_in_a_forwarded_header_keeps_its_deadline(
+    proxies: tuple[str, ...], seen: str
+) -> None:
+    # (a short deadline: the request on time comes well within it, the slow one never)
+    config = server_config(_client_app(), headers_seconds=1.0)
+    if proxies:  # (left out, the default, otherwise)
+        config = server_config(_client_app(), headers_seconds=1.0, trusted_proxies=proxies)
+    async with bounded(config) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 203.0.113.9\r\n"
+            b"X-Forwarded-Proto: https\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.readuntil(b"done"), WAIT)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        # (was: 203.0.113.9, uvicorn trusting 127.0.0.1's header by default)
+        assert answer.endswith(f"{seen} done".encode())
+        writer.write(b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # (the second: not ended)
+        trickling = asyncio.create_task(trickle(writer, b"X-Slow: a\r\n"))
+        try:  # (was: held for ever, the connection not matched to the renamed client)
             assert await asyncio.wait_for(reader.read(), WAIT) == b""
         finally:
             writer.close()
@@ -222,6 +264,10 @@ def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> Non
         server_config(app, max_connections=0)
     with pytest.raises(WebConfigurationError, match="ws_max_size to be a whole number"):
         server_config(app, ws_max_size=0)
+    assert not config.proxy_headers  # (uvicorn's default: 127.0.0.1's headers trusted)
+    with pytest.raises(WebConfigurationError, match="trusted_proxies to be a list") as refused:
+        server_config(app, trusted_proxies="127.0.0.1")
+    assert refused.value.parameter == "trusted_proxies"
 
 
 def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
@@ -262,6 +308,9 @@ def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
         "h11_max_incomplete_event_size",
         "ws",
         "ws_max_size",
+        "proxy_headers",
     ):
         pinned(argument in configured, f"uvicorn.Config takes no {argument}= argument")
+    proxied = inspect.signature(ProxyHeadersMiddleware).parameters
+    pinned("trusted_hosts" in proxied, "its ProxyHeadersMiddleware takes no trusted_hosts=")
     pinned("websockets" in WS_PROTOCOLS, "uvicorn.config.WS_PROTOCOLS has no 'websockets'")
