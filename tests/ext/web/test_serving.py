@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
 from uvicorn.importer import import_from_string
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -180,6 +180,28 @@ async def test_a_body_that_trickles_in_is_a_408_past_its_deadline(
         assert error["data"][0]["metadata"] == {"bodySeconds": "0.5"}
     assert "did not all arrive within 0.5 seconds" in error["message"]
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+async def test_a2as_408_names_the_deadline_of_the_door_it_is_mounted_under() -> None:
+    door = Door(NoAuthentication(), WebSettings(body_seconds=0.5), "outer")
+    inner = a2a_app(poet, authentication=NoAuthentication())  # (its own: 30 seconds)
+    app = Starlette(routes=[Mount("/agent", inner)], middleware=door.middleware())
+    async with bounded(server_config(app)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /agent/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n{"
+        )
+        trickling = asyncio.create_task(trickle(writer, b" "))  # (never the body's end)
+        try:
+            head, answer = await answer_of(reader)
+        finally:
+            writer.close()
+            await trickling
+    assert head.startswith(b"HTTP/1.1 408 ")
+    error = answer["error"]
+    assert "did not all arrive within 0.5 seconds" in error["message"]
+    assert error["data"][0]["metadata"] == {"bodySeconds": "0.5"}  # (was: "30", its own)
 
 
 async def test_a_bodys_deadline_runs_from_the_requests_arrival_not_from_its_reading() -> None:
