@@ -83,6 +83,7 @@ from miniagents.ext.web.lowlevel import (
     ProtocolRoute,
     RunManager,
     aread_bounded,
+    body_seconds_of,
     follow_from_now,
     follow_to_end,
     json_text,
@@ -494,7 +495,7 @@ class _A2ATasks:
                 None,
                 Code.INVALID_REQUEST,
                 late.detail,
-                metadata={"bodySeconds": f"{settings.body_seconds:g}"},
+                metadata={"bodySeconds": f"{body_seconds_of(request.scope):g}"},  # (as said)
                 status=late.status_code,
             )
         if body is None:

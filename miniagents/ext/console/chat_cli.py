@@ -4,11 +4,14 @@
 [--port P] [--token T] [--allow-host NAME ...] [--allow-origin ORIGIN ...]
 [--approval-edits] [--grace-period S] [--keep-runs-for S] [--max-live-runs N]
 [--max-live-runs-per-principal N] [--max-ended-runs N] [--max-streams N]
-[--max-streams-per-principal N] [--max-body-bytes N]` serves the same assistant on a chat
+[--max-streams-per-principal N] [--max-body-bytes N] [--body-seconds S] [--max-connections N]
+[--headers-seconds S] [--trusted-proxy ADDRESS ...]` serves the same assistant on a chat
 page in the browser instead (``web_chat_app``, extra ``web``, whose settings the options
-from ``--allow-host`` on set: one option per field of ``WebSettings``, each named after it,
-the lists' in the singular and repeated), at http://127.0.0.1:8000 by default, until
-Ctrl+C. The page is ``--page``; without it, run from a clone of the repository, the
+from ``--allow-host`` to ``--body-seconds`` set: one option per field of ``WebSettings``,
+each named after it, the lists' in the singular and repeated; the last three set the
+serving's, ``server_config``'s, alike: :mod:`~miniagents.ext.console.web_options`), at
+http://127.0.0.1:8000 by default, until Ctrl+C. The page is ``--page``; without it, run
+from a clone of the repository, the
 example's page (``examples/web_chat/index.html``). ``--port`` is from 0 to 65535 (0: a free
 port, the one announced); a port in use is a web chat that cannot start. The token's holder
 is the one principal, so ``--max-live-runs-per-principal`` (10) bounds the answers at once
@@ -63,6 +66,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from miniagents.ext.console.agents import create_console_user_agent
+from miniagents.ext.console.web_options import (
+    SERVING_OPTIONS,
+    SETTINGS_OPTIONS,
+    add_web_options,
+    option_flag,
+    web_options_given,
+)
 from miniagents.ext.errors import WebConfigurationError
 from miniagents.ext.history import ChatHistory, ChatHistoryError, InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
@@ -188,6 +198,7 @@ def main(
                 args.port,
                 args.token,
                 _settings_given(args),
+                web_options_given(args, SERVING_OPTIONS),
             )
         return asyncio.run(_chat(args.provider, args.model, args.system, args.history))
     except _CannotStart as error:
@@ -297,84 +308,9 @@ def _add_web(commands: Any) -> None:
         help="the bearer token the page must send (default: MINIAGENTS_WEB_TOKEN, else a "
         "new random one; the address printed carries it)",
     )
-    for name, (metavar, kind, described) in _SETTINGS.items():
-        if kind is bool:  # a flag (left out: the settings' default)
-            web.add_argument(
-                _flag(name), dest=name, action="store_true", default=None, help=described
-            )
-            continue
-        how: dict[str, Any] = {"action": "append"} if kind is list else {"type": kind}
-        web.add_argument(_flag(name), dest=name, metavar=metavar, help=described, **how)
+    add_web_options(web, {**SETTINGS_OPTIONS, **SERVING_OPTIONS})
     for name in _NOT_THE_CHATS:  # (taken, to be refused in words: not listed in --help)
-        web.add_argument(_flag(name), dest=name, help=argparse.SUPPRESS)
-
-
-_SETTINGS: dict[str, tuple[str | None, type, str]] = {
-    "allowed_hosts": (
-        "NAME",
-        list,
-        "a host name the page is reached by, besides localhost, 127.0.0.1, [::1] and --host "
-        "(e.g. the machine's name on the network); repeat it for more",
-    ),
-    "allowed_origins": (
-        "ORIGIN",
-        list,
-        "a front end's origin that may call the assistant too (e.g. "
-        "https://chat.example.com); repeat it for more",
-    ),
-    "approval_edits": (
-        None,
-        bool,
-        "let an approval replace a tool call's arguments (default: off)",
-    ),
-    "grace_period": (
-        "SECONDS",
-        float,
-        "seconds an answer goes on after its page left it (default: 10; 0: it stops at once)",
-    ),
-    "keep_runs_for": (
-        "SECONDS",
-        float,
-        "seconds an ended answer is kept for a page that reconnects, and an answer waits "
-        "for its approvals (default: 300)",
-    ),
-    "max_live_runs": ("N", int, "the most answers streaming or waiting at once (default: 100)"),
-    "max_live_runs_per_principal": (
-        "N",
-        int,
-        "the most of them for the token's holder, the one user here (default: 10)",
-    ),
-    "max_ended_runs": (
-        "N",
-        int,
-        "the most ended answers kept for pages that reconnect (default: 1000; 0: none)",
-    ),
-    "max_ended_run_bytes": (
-        "N",
-        int,
-        "the most bytes the ended answers kept for pages that reconnect keep, all together "
-        "(default: 32000000; 0: none)",
-    ),
-    "max_streams": ("N", int, "the most answers sent to pages at once (default: 1000)"),
-    "max_streams_per_principal": (
-        "N",
-        int,
-        "the most of them sent to the token's holder (default: 20)",
-    ),
-    "max_body_bytes": (
-        "N",
-        int,
-        "the largest request the page may send, in bytes: the whole conversation "
-        "(default: 1000000)",
-    ),
-    "body_seconds": (
-        "SECONDS",
-        float,
-        "seconds a request has to send its body, all of it (default: 30; past them: a 408)",
-    ),
-}
-"""The option of each field of ``WebSettings`` (its name, the lists' in the singular): its
-metavar, its type (``list``: repeated, ``bool``: a flag) and its help."""
+        web.add_argument(option_flag(name), dest=name, help=argparse.SUPPRESS)
 
 
 _NOT_THE_CHATS = {
@@ -394,15 +330,9 @@ def _settings_given(args: argparse.Namespace) -> dict[str, Any]:
     for name, reason in _NOT_THE_CHATS.items():
         if getattr(args, name) is not None:
             raise _CannotStart(
-                f"{_flag(name)} does not apply to the chat page: {reason}; leave it out"
+                f"{option_flag(name)} does not apply to the chat page: {reason}; leave it out"
             )
-    return {name: found for name in _SETTINGS if (found := getattr(args, name)) is not None}
-
-
-def _flag(setting: str) -> str:
-    """The option of the ``web`` command that sets the field ``setting`` of ``WebSettings``."""
-    singular = {"allowed_hosts": "allow-host", "allowed_origins": "allow-origin"}
-    return f"--{singular.get(setting, setting.replace('_', '-'))}"
+    return web_options_given(args, SETTINGS_OPTIONS)
 
 
 def _provider(chosen: str | None) -> _Provider:
@@ -538,6 +468,7 @@ def _web(
     port: int,
     token_given: str | None,
     settings: dict[str, Any],
+    serving: dict[str, Any],
 ) -> int:
     if not 0 <= port <= 65535:
         raise _CannotStart(f"argument --port: {port} is not a port; give one from 0 to 65535")
@@ -580,13 +511,14 @@ def _web(
             authentication=BearerTokenAuth({token: "you"}),
             settings=WebSettings(**settings),
         )
+        config = server_config(app, **serving)  # (bounded: the apps' one serving)
     except WebConfigurationError as error:  # (an --allow-origin that is no origin, a limit)
-        raise _CannotStart(f"{_flag(error.parameter)}: {error}") from error
+        raise _CannotStart(f"{option_flag(error.parameter)}: {error}") from error
     listener = _listen(host, port)
     port = listener.getsockname()[1]  # the one chosen, for --port 0
     address = f"http://{shown}:{port}/#token={token}"
     print(f"Chatting with {_who(provider, model, chosen)} at {address}", flush=True)
-    server = uvicorn.Server(server_config(app))  # (bounded: the apps' one serving)
+    server = uvicorn.Server(config)
     with listener, contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the server stopped
         server.run(sockets=[listener])
     return 0 if server.started else 1

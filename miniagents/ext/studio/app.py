@@ -190,7 +190,7 @@ def studio_app(
             body_seconds,
         )
     except WebConfigurationError as error:  # (a host that is no host name, say: "http://...")
-        raise StudioConfigurationError(str(error)) from error
+        raise _studios(error) from error
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -210,6 +210,16 @@ def studio_app(
     app.state.store = runs
     app.state.forks = studio.forks
     return app
+
+
+def _studios(refused: WebConfigurationError) -> StudioConfigurationError:
+    """The studio's error for a setting its door refused, naming the same ``parameter``.
+
+    A command line names its own option for it.
+    """
+    error = StudioConfigurationError(str(refused))
+    error.parameter = refused.parameter
+    return error
 
 
 async def _serve_file(request: Request) -> Response:

@@ -4,6 +4,8 @@
 
     miniagents run [--store FILE] [--name NAME] program.py [ARGS ...]
     miniagents studio [--store FILE] [--host H] [--port P] [--token T] [--allow-host HOST ...]
+                      [--body-seconds S] [--max-connections N] [--headers-seconds S]
+                      [--trusted-proxy ADDRESS ...]
     miniagents studio list [--store FILE]
     miniagents studio show [RUN] [--store FILE] [--max-events N]
     miniagents studio fork [RUN] (--call N | --call-with TEXT) (--reply TEXT | --prompt TEXT
@@ -20,7 +22,9 @@ traceback, without the frames of this command. ``studio`` serves the studio's pa
 ``http://127.0.0.1:8100/#token=...`` until Ctrl+C (the token: ``--token``, else
 ``MINIAGENTS_STUDIO_TOKEN``, at least 16 characters, else a new random one);
 ``--allow-host`` names another host name it answers (when ``--host`` makes it reachable
-by others). ``list`` lists the runs,
+by others); ``--body-seconds``, ``--max-connections``, ``--headers-seconds`` and
+``--trusted-proxy`` bound it as they bound ``miniagents web``
+(:mod:`~miniagents.ext.console.web_options`). ``list`` lists the runs,
 ``show`` prints a run's tree (``RUN``: a run's id, or ``last``, the default), ``fork``
 runs a run's program again with a call's reply (or prompt) edited, every call before it
 replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
@@ -49,6 +53,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from miniagents.ext.console.web_options import (
+    SERVING_OPTIONS,
+    SETTINGS_OPTIONS,
+    add_web_options,
+    option_flag,
+    web_options_given,
+)
 from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
 from miniagents.ext.studio.fork import TOKEN_VARIABLE, _planned, afork
@@ -306,11 +317,17 @@ def _serve(argv: list[str], prog: str) -> int:
         metavar="HOST",
         help="another Host name to answer besides the local ones (repeatable)",
     )
+    add_web_options(parser, {**_SETTINGS_OPTIONS, **SERVING_OPTIONS})
     args = parser.parse_args(argv)
     try:
         return _served(args)
     except _CannotStart as error:
         parser.error(str(error))
+
+
+_SETTINGS_OPTIONS = {"body_seconds": SETTINGS_OPTIONS["body_seconds"]}
+"""The options of the web apps' settings that apply to the studio (its page takes no other
+origin, and its own limits bound its runs and bodies), beside every one of the serving's."""
 
 
 def _served(args: argparse.Namespace) -> int:
@@ -328,6 +345,7 @@ def _served(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
+        from miniagents.ext.errors import WebConfigurationError
         from miniagents.ext.studio.app import MIN_TOKEN_LENGTH, studio_app
         from miniagents.ext.web.serving import server_config
         from miniagents.ext.web.settings import LOCAL_HOSTS
@@ -341,10 +359,14 @@ def _served(args: argparse.Namespace) -> int:
             f"of at least {MIN_TOKEN_LENGTH} (or none, for a random one)"
         )
     store = RunStore(store_path(args.store))
+    hosts = [*LOCAL_HOSTS, *args.allow_host]
     try:
-        app = studio_app(store, token=token, allowed_hosts=[*LOCAL_HOSTS, *args.allow_host])
-    except StudioConfigurationError as error:  # (the token is checked above: a host)
-        raise _CannotStart(f"argument --allow-host: {error}") from error
+        settings = web_options_given(args, _SETTINGS_OPTIONS)
+        app = studio_app(store, token=token, allowed_hosts=hosts, **settings)
+        config = server_config(app, **web_options_given(args, SERVING_OPTIONS))
+    except (StudioConfigurationError, WebConfigurationError) as error:  # (a host, a bound)
+        named = option_flag(error.parameter or "allowed_hosts")  # (the token's checked above)
+        raise _CannotStart(f"argument {named}: {error}") from error
     listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -359,7 +381,7 @@ def _served(args: argparse.Namespace) -> int:
     port = listener.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"The studio of {store.path} is at http://{shown}:{port}/#token={token}", flush=True)
-    server = uvicorn.Server(server_config(app))  # (bounded: the apps' one serving)
+    server = uvicorn.Server(config)  # (bounded: the apps' one serving)
     with listener, contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[listener])
     return 0 if server.started else 1

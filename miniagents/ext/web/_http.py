@@ -27,6 +27,7 @@ from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS
 __all__ = [
     "aread_bounded",
     "body_deadline",
+    "body_seconds_of",
     "error_response",
     "invalid_arguments",
     "not_pending",
@@ -104,6 +105,17 @@ def body_deadline(scope: Scope, seconds: float) -> None:
     given: tuple[float, float] | None = scope.get(_BODY_DEADLINE)
     if given is None or ends < given[0]:
         scope[_BODY_DEADLINE] = (ends, seconds)
+
+
+def body_seconds_of(scope: Scope) -> float:
+    """The seconds the body of the request of ``scope`` has to arrive: those of its deadline.
+
+    The deadline the request was given (:func:`body_deadline`: the one that ends first,
+    of every door it passed), else the default's, as :func:`aread_bounded` keeps it and its
+    408 says it.
+    """
+    given: tuple[float, float] | None = scope.get(_BODY_DEADLINE)
+    return DEFAULT_BODY_SECONDS if given is None else given[1]
 
 
 async def aread_bounded(request: Request, max_bytes: int) -> bytes | None:

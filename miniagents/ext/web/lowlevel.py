@@ -16,7 +16,8 @@ their owners, limits, approvals and pauses:
   approvals asked, tool results, read in order by the manager) as the protocol's events
   (JSON text, :func:`json_text`), and, for durable agents, which events make an item;
 - its requests read the protocol's bodies (within bounds: :func:`aread_bounded`, by the
-  deadline the :class:`Door` started as the request arrived), ask the
+  deadline the :class:`Door` started as the request arrived, its seconds
+  :func:`body_seconds_of`), ask the
   manager for room (:meth:`RunManager.ano_room`: a job's, and its stream's), start jobs
   (:meth:`RunManager.start_new`), find them (:meth:`RunManager.job`,
   :meth:`RunManager.paused`), resume them with decisions
@@ -54,6 +55,7 @@ from miniagents.ext.web._guard import Door as Door
 from miniagents.ext.web._guard import SecurityHeaders as SecurityHeaders
 from miniagents.ext.web._guard import page_policy as page_policy
 from miniagents.ext.web._http import aread_bounded as aread_bounded
+from miniagents.ext.web._http import body_seconds_of as body_seconds_of
 from miniagents.ext.web._protocol import ApprovalFlow as ApprovalFlow
 from miniagents.ext.web._protocol import Encoder as Encoder
 from miniagents.ext.web._protocol import Item as Item
@@ -118,6 +120,7 @@ __all__ = [
     "TextStart",
     "WebProtocol",
     "aread_bounded",
+    "body_seconds_of",
     "follow_from_now",
     "follow_to_end",
     "json_text",

@@ -15,15 +15,18 @@ same way, whatever a client does with its connection:
   with h11, whose bound it is, even where httptools is installed;
 - an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer;
 - a connection closed after an answer given before its request's body was all read (a
-  refusal, a 413): the rest of that body would otherwise hold it, a byte at a time.
+  refusal, a 413): the rest of that body would otherwise hold it, a byte at a time;
+- a client's ``X-Forwarded-For`` and ``X-Forwarded-Proto`` read only from the proxies named
+  in ``trusted_proxies`` (none by default; uvicorn's own default trusts 127.0.0.1), and
+  only once the request is matched to its connection, so that every connection keeps its
+  bounds whatever its client says it is.
 
 The deadline is kept by a small protocol in front of uvicorn's (it watches the bytes that
 arrive for the blank line that ends the headers, and closes the connection if it has not
 come in time), told by the served app when an answer has ended; an ASGI middleware alone
 could not: it runs once the headers are read. A request's body is the app's to bound: the
 web apps read at most ``max_body_bytes`` of it, within ``body_seconds`` of its arrival at
-the app (their ``WebSettings``; a 408 past them). Its floor: a kept-alive connection whose
-client is named by a proxy's header has no header deadline past its first request. A
+the app (their ``WebSettings``; a 408 past them). A
 deployment open to the internet puts a reverse proxy in front (nginx's
 ``client_header_timeout``, ``client_body_timeout``, ``limit_conn``), which bounds those too
 (see the docs' deployment page).
@@ -34,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import re
 import weakref
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from miniagents.arguments import check_count, check_seconds
@@ -84,6 +88,7 @@ def server_config(
     max_connections: int = MAX_CONNECTIONS,
     headers_seconds: float = HEADERS_SECONDS,
     ws_max_size: int | None = None,
+    trusted_proxies: Sequence[str] = (),
 ) -> uvicorn.Config:
     """The uvicorn configuration that serves ``app`` bounded (see the module's docstring).
 
@@ -99,14 +104,21 @@ def server_config(
             opening or from the end of its last answer.
         ws_max_size: The largest WebSocket message read, in bytes (one bigger is cut as it
             arrives, code 1009); ``None``: uvicorn's own (16 MiB).
+        trusted_proxies: The addresses of the reverse proxies in front (``"127.0.0.1"``
+            for one on this machine, ``"*"`` for any), whose ``X-Forwarded-For`` and
+            ``X-Forwarded-Proto`` headers name a request's client and scheme to the app
+            (uvicorn's ``forwarded_allow_ips``). None by default: a request's client is
+            the connection's own address, whatever headers it sends.
 
     Returns:
         The configuration, its server not started.
 
     Raises:
-        WebConfigurationError: for a count or a number of seconds that is not one.
+        WebConfigurationError: for a count or a number of seconds that is not one, or
+            proxies that are not a list of addresses.
     """
     import uvicorn
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     fix = "Pass such a value (or leave it out for its default)."
     check_count(
@@ -115,6 +127,21 @@ def server_config(
     seconds = check_seconds(
         headers_seconds, "headers_seconds", owner=_OWNER, fix=fix, error=WebConfigurationError
     )
+
+    if isinstance(trusted_proxies, str) or not all(
+        isinstance(proxy, str) and proxy.strip() for proxy in trusted_proxies
+    ):
+        raise WebConfigurationError(
+            f"{_OWNER} needs trusted_proxies to be a list of the proxies' addresses (e.g. "
+            f'["127.0.0.1"]), got {trusted_proxies!r}. Pass such a list (or leave it out '
+            "when no proxy is in front).",
+            parameter="trusted_proxies",
+        )
+    served: ASGIApp = app
+    if trusted_proxies:  # (inside _Answers: the request is matched to its connection first)
+        # (uvicorn types its ASGI callables its own way, Starlette its)
+        proxied = ProxyHeadersMiddleware(app, trusted_hosts=list(trusted_proxies))  # type: ignore[arg-type]
+        served = proxied  # type: ignore[assignment]
 
     class _Protocol(_HeadersInTime):
         deadline = seconds
@@ -129,7 +156,7 @@ def server_config(
         # honour ws_max_size, and the web extra takes uvicorn from 0.30 on
         sansio = "websockets-sansio" in getattr(uvicorn.config, "WS_PROTOCOLS", {})
     return uvicorn.Config(
-        _Answers(app, _Protocol),
+        _Answers(served, _Protocol),
         host=host,
         port=port,
         log_level=log_level,
@@ -139,6 +166,7 @@ def server_config(
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         ws=("websockets-sansio" if sansio else "websockets") if ws_max_size else "auto",
         ws_max_size=ws_max_size or _UVICORNS_WS_MAX_SIZE,
+        proxy_headers=False,  # (read inside _Answers, from trusted_proxies only)
     )
 
 
@@ -243,7 +271,7 @@ class _Answers:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         address = _address(scope.get("server"), scope.get("client"))
         connection = None if address is None else self._connections.by_address.get(address)
-        if connection is None:  # (the lifespan, or a client named by a proxy's header)
+        if connection is None:  # (the lifespan, or a connection over a Unix socket)
             await self.app(scope, receive, send)
             return
         connection.headers_read()

@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents.ext.console import _terminal
 from miniagents.ext.console.chat_cli import BROKEN_PIPE_STATUS, main
@@ -33,6 +34,7 @@ from miniagents.ext.web.serving import HEADERS_SECONDS, MAX_CONNECTIONS
 from miniagents.ext.web.settings import LOCAL_HOSTS
 from miniagents.testing import FakeLLMServer
 from tests.ext.console.test_console import WAIT, read_until, run_with_stdin_closed
+from tests.ext.web.serving import configs_run
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 from tests.test_install import installed_checkout
 
@@ -596,6 +598,25 @@ def test_miniagents_web_gives_each_settings_option_to_the_app(
     assert defaults == WebSettings()
     elsewhere = _served_chat_api(monkeypatch, "--host", "127.0.0.2").state.runs.settings
     assert elsewhere.allowed_hosts == (*LOCAL_HOSTS, "127.0.0.2")  # the host it listens on
+
+
+def test_miniagents_web_gives_each_serving_option_to_the_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = configs_run(monkeypatch)
+    served = ["web", "--provider", "offline", "--port", "0"]
+    bounds = ["--max-connections", "7", "--headers-seconds", "3", "--trusted-proxy", "10.0.0.1"]
+    assert main([*served, *bounds]) == 0  # (was: unrecognized)
+    (config,) = configs
+    assert config.limit_concurrency == 7
+    assert getattr(config.http, "deadline", None) == 3.0
+    assert isinstance(getattr(config.app, "app", None), ProxyHeadersMiddleware)
+    with pytest.raises(SystemExit) as exited:
+        main([*served, "--headers-seconds", "0"])
+    assert exited.value.code == 2
+    said = capsys.readouterr().err
+    assert "web: error: --headers-seconds: server_config needs headers_seconds" in said
+    assert len(configs) == 1  # (nothing served with a bound it cannot keep)
 
 
 def test_miniagents_web_prints_an_ipv6_host_in_brackets_in_its_url(

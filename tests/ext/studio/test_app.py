@@ -13,6 +13,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.studio import Recorder, RunStore, RunTree
@@ -21,7 +23,7 @@ from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.web.serving import HEADERS_SECONDS, server_config
 from tests.ext.studio.kit import many_calls
-from tests.ext.web.serving import answer_of, bounded, served, trickle
+from tests.ext.web.serving import answer_of, bounded, configs_run, served, trickle
 from tests.fakes.asgi24 import Asgi24
 from tests.fakes.fixtures import WAIT
 
@@ -423,16 +425,38 @@ async def test_a_client_that_left_a_quiet_runs_events_is_noticed_by_the_keepaliv
                 assert any(line.startswith("event: end") for line in rest)
 
 
+def test_miniagents_studio_takes_the_web_commands_options_of_its_bounds(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = configs_run(monkeypatch)
+    bounds = ["--body-seconds", "2.5", "--max-connections", "7", "--headers-seconds", "3"]
+    proxies = ["--trusted-proxy", "10.0.0.1", "--trusted-proxy", "10.0.0.2"]
+    served = ["--store", str(store.path), "--port", "0"]
+    assert studio_main([*served, *bounds, *proxies], "s") == 0  # (was: unrecognized)
+    (config,) = configs
+    assert config.limit_concurrency == 7
+    assert getattr(config.http, "deadline", None) == 3.0
+    proxied = getattr(config.app, "app", None)  # (inside the serving's, around the studio)
+    assert isinstance(proxied, ProxyHeadersMiddleware)
+    app = proxied.app
+    assert isinstance(app, Starlette)
+    deadlines = [m.kwargs.get("seconds") for m in app.user_middleware if "seconds" in m.kwargs]
+    assert deadlines == [2.5]  # (the door's body deadline)
+    for refused, said in (
+        (["--body-seconds", "0"], "argument --body-seconds: WebSettings needs body_seconds"),
+        (["--max-connections", "0"], "argument --max-connections: server_config needs"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            studio_main([*served, *refused], "s")
+        assert exited.value.code == 2
+        assert said in capsys.readouterr().err
+    assert len(configs) == 1  # (nothing served with a bound it cannot keep)
+
+
 async def test_the_studios_server_bounds_its_connections_and_the_size_of_their_headers(
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    configs: list[uvicorn.Config] = []
-
-    def run(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
-        configs.append(self.config)
-        self.started = True
-
-    monkeypatch.setattr(uvicorn.Server, "run", run)
+    configs = configs_run(monkeypatch)
     assert studio_main(["--store", str(store.path), "--port", "0"], "s") == 0
     (config,) = configs  # the apps' one serving (was: the studio's own, with no deadline)
     assert (config.limit_concurrency, config.timeout_keep_alive) == (128, 5)

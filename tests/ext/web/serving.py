@@ -94,6 +94,22 @@ async def bounded(config: uvicorn.Config) -> AsyncIterator[int]:
         listener.close()
 
 
+def configs_run(monkeypatch: pytest.MonkeyPatch) -> list[uvicorn.Config]:
+    """The configurations of the uvicorn servers run from now on, none of them served.
+
+    A command that serves (``miniagents web``, ``miniagents studio``) returns at once, its
+    server started in name only.
+    """
+    configs: list[uvicorn.Config] = []
+
+    def run(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+        configs.append(self.config)
+        self.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    return configs
+
+
 async def trickle(writer: asyncio.StreamWriter, piece: bytes) -> None:
     """Send ``piece`` again and again, a pause between, until the connection is closed."""
     with suppress(ConnectionError):

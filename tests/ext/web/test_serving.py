@@ -12,9 +12,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
 from uvicorn.importer import import_from_string
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.errors import WebConfigurationError
@@ -91,6 +92,47 @@ async def test_a_later_request_of_a_kept_alive_connection_has_the_same_deadline(
             await trickling
 
 
+def _client_app() -> Starlette:
+    """An app whose one route answers with the client's address, as the app sees it."""
+
+    async def client(request: Request) -> PlainTextResponse:
+        assert request.client is not None
+        return PlainTextResponse(f"{request.url.scheme} {request.client.host} done")
+
+    return Starlette(routes=[Route("/held", client)])
+
+
+@pytest.mark.parametrize(
+    ("proxies", "seen"),
+    [((), "http 127.0.0.1"), (("127.0.0.1",), "https 203.0.113.9")],
+    ids=["no-proxy", "a-trusted-proxy"],
+)
+async def test_a_client_that_names_another_in_a_forwarded_header_keeps_its_deadline(
+    proxies: tuple[str, ...], seen: str
+) -> None:
+    # (a short deadline: the request on time comes well within it, the slow one never)
+    config = server_config(_client_app(), headers_seconds=1.0)
+    if proxies:  # (left out, the default, otherwise)
+        config = server_config(_client_app(), headers_seconds=1.0, trusted_proxies=proxies)
+    async with bounded(config) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 203.0.113.9\r\n"
+            b"X-Forwarded-Proto: https\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.readuntil(b"done"), WAIT)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        # (was: 203.0.113.9, uvicorn trusting 127.0.0.1's header by default)
+        assert answer.endswith(f"{seen} done".encode())
+        writer.write(b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # (the second: not ended)
+        trickling = asyncio.create_task(trickle(writer, b"X-Slow: a\r\n"))
+        try:  # (was: held for ever, the connection not matched to the renamed client)
+            assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        finally:
+            writer.close()
+            await trickling
+
+
 async def test_a_request_past_the_most_connections_is_a_503() -> None:
     entered, released = asyncio.Event(), asyncio.Event()
     config = server_config(_held_app(entered, released), max_connections=2)
@@ -138,6 +180,26 @@ async def test_a_body_that_trickles_in_is_a_408_past_its_deadline(
         assert error["data"][0]["metadata"] == {"bodySeconds": "0.5"}
     assert "did not all arrive within 0.5 seconds" in error["message"]
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+async def test_a2as_408_names_the_deadline_of_the_door_it_is_mounted_under() -> None:
+    door = Door(NoAuthentication(), WebSettings(body_seconds=0.5), "outer")
+    inner = a2a_app(poet, authentication=NoAuthentication())  # (its own: 30 seconds)
+    app = Starlette(routes=[Mount("/agent", inner)], middleware=door.middleware())
+    async with bounded(server_config(app)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /agent/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n{"
+        )  # (then nothing: nothing unread as the server closes, which a reset would lose)
+        try:
+            head, answer = await answer_of(reader)
+        finally:
+            writer.close()
+    assert head.startswith(b"HTTP/1.1 408 ")
+    error = answer["error"]
+    assert "did not all arrive within 0.5 seconds" in error["message"]
+    assert error["data"][0]["metadata"] == {"bodySeconds": "0.5"}  # (was: "30", its own)
 
 
 async def test_a_bodys_deadline_runs_from_the_requests_arrival_not_from_its_reading() -> None:
@@ -222,6 +284,10 @@ def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> Non
         server_config(app, max_connections=0)
     with pytest.raises(WebConfigurationError, match="ws_max_size to be a whole number"):
         server_config(app, ws_max_size=0)
+    assert not config.proxy_headers  # (uvicorn's default: 127.0.0.1's headers trusted)
+    with pytest.raises(WebConfigurationError, match="trusted_proxies to be a list") as refused:
+        server_config(app, trusted_proxies="127.0.0.1")
+    assert refused.value.parameter == "trusted_proxies"
 
 
 def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
@@ -262,6 +328,9 @@ def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
         "h11_max_incomplete_event_size",
         "ws",
         "ws_max_size",
+        "proxy_headers",
     ):
         pinned(argument in configured, f"uvicorn.Config takes no {argument}= argument")
+    proxied = inspect.signature(ProxyHeadersMiddleware).parameters
+    pinned("trusted_hosts" in proxied, "its ProxyHeadersMiddleware takes no trusted_hosts=")
     pinned("websockets" in WS_PROTOCOLS, "uvicorn.config.WS_PROTOCOLS has no 'websockets'")
