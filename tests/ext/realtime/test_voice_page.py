@@ -1560,3 +1560,46 @@ async def test_an_item_played_to_its_end_is_reported_once(
         await page.click("#typed button")
         await asyncio.wait_for(typed.wait(), 30)
     assert before == [told], played  # (was: 40 more of 300 ms)
+
+
+NO_SCRIPT_PROCESSOR = """
+(() => {
+  // a browser that dropped the deprecated ScriptProcessorNode
+  BaseAudioContext.prototype.createScriptProcessor = () => {
+    throw new DOMException("ScriptProcessorNode is gone.", "NotSupportedError");
+  };
+})();
+"""
+"""A page whose browser has no ``ScriptProcessorNode`` (deprecated: an ``AudioWorklet`` instead)."""
+
+
+async def test_the_page_captures_with_the_apps_worklet_in_chunks_of_4096_bytes(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    question = tmp_path / "question.wav"
+    write_question(question)
+    fake_llm.speak(["Sunny."], heard="What is the weather?")
+    app = voice_app(APIS[0].voice(fake_llm, silence_ms=400), authentication=NoAuthentication())
+    async with browsed(
+        app, f"--use-file-for-fake-audio-capture={question}", scripts=[NO_SCRIPT_PROCESSOR]
+    ) as (base_url, page):
+        page_answer = await page.goto(base_url)
+        assert page_answer is not None
+        policy = page_answer.headers["content-security-policy"]
+        # (the page's own scripts by hash, its worklet by its origin: nothing else)
+        assert re.search(r"script-src( 'sha256-[^']+')+ 'self';", policy), policy
+        await page.click("#mic")  # (was: an error, the page captured with a ScriptProcessorNode)
+        await expect(page.locator(".assistant")).to_have_text("Sunny.", timeout=30_000)
+        await expect(page.locator("body")).to_have_attribute("data-state", "live")
+        stats = await page.evaluate("window.voice")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://x") as client:
+        worklet = await client.get("/capture.js", headers={"Host": "127.0.0.1"})
+    assert worklet.status_code == 200
+    assert worklet.headers["content-type"].startswith("text/javascript")
+    assert stats["errors"] == []
+    assert stats["framesSent"] > 0
+    assert stats["bytesSent"] == stats["framesSent"] * web.MICROPHONE_CHUNK_BYTES
+    record = fake_llm.realtime_sessions[0]
+    assert frequency(bytes(record.input_audio), 24000) == pytest.approx(440, rel=0.03)
