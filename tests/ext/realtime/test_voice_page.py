@@ -1603,3 +1603,73 @@ async def test_the_page_captures_with_the_apps_worklet_in_chunks_of_4096_bytes(
     assert stats["bytesSent"] == stats["framesSent"] * web.MICROPHONE_CHUNK_BYTES
     record = fake_llm.realtime_sessions[0]
     assert frequency(bytes(record.input_audio), 24000) == pytest.approx(440, rel=0.03)
+
+
+async def test_a_typed_session_is_ended_from_the_page_as_a_spoken_one_is(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    fake_llm.speak(["Sunny ", "and ", "warm."])
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, quiet_microphone(tmp_path)) as (base_url, page):
+        body, end = page.locator("body"), page.locator("#end")
+        await page.goto(base_url)
+        await expect(end).to_be_hidden()  # (no session to end)
+        await page.fill("#text", "What is the weather?")
+        await page.click("#typed button")
+        await expect(body).to_have_attribute("data-state", "typing", timeout=30_000)
+        await expect(page.locator(".assistant")).to_have_text("Sunny and warm.", timeout=30_000)
+        # (was: no way to end it, it lasted until the user left or max_session_seconds)
+        await page.click("#end", timeout=10_000)
+        await expect(body).to_have_attribute("data-state", "ended", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text("The session ended.")
+        await expect(end).to_be_hidden()
+        await page.click("#mic")  # a spoken session: its own button ends it, not this one
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        await expect(end).to_be_hidden()
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "ended", timeout=30_000)
+    assert [record.outcome for record in fake_llm.realtime_sessions] == ["closed"] * 2
+    assert fake_llm.realtime_sessions[0].input_audio_bytes == 0  # (text only)
+
+
+class _HeldTextLink(_HeldLink):
+    """A :class:`_HeldLink` that takes typed texts too, once the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.typed: list[str] = []
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        await self.let_in.wait()
+        self.typed.append(text)
+
+
+async def test_a_typed_session_says_it_is_catching_up_while_its_input_is_held_back() -> None:
+    from playwright.async_api import expect
+
+    link = _HeldTextLink()  # (it takes no text until the test lets it)
+    agent = make_realtime_agent(
+        RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
+    )
+    app = voice_app(agent, authentication=NoAuthentication())
+    texts = [f"Line {index}." for index in range(120)]  # (past the read-ahead)
+    async with browsed(app) as (base_url, page):
+        await page.goto(base_url)
+        await page.fill("#text", texts[0])
+        await page.click("#typed button")
+        await expect(page.locator("body")).to_have_attribute("data-state", "typing", timeout=30_000)
+        for text in texts[1:]:
+            await page.fill("#text", text)
+            await page.click("#typed button")
+        status = page.locator("#status")
+        await expect(status).to_have_text(  # (was: the typing hint, the page told nothing)
+            "Catching up: the agent has not yet taken all you said…", timeout=30_000
+        )
+        link.let_in.set()
+        await expect(status).to_have_text(  # (read again)
+            "Type below, or press the button to talk.", timeout=30_000
+        )
+        await expect(page.locator("body")).to_have_attribute("data-state", "typing")
+    assert link.typed[:5] == texts[:5]  # (the texts, in order, once let in)
