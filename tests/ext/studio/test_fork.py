@@ -330,6 +330,17 @@ async def test_afork_refuses_a_timeout_that_is_not_a_number_of_seconds(
         await afork(RunStore(tmp_path / "r.sqlite"), fork, timeout=timeout)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("environment", [{"PORT": 8000}, {1: "x"}, [("PORT", "8000")], "PORT=8000"])
+async def test_afork_refuses_an_environment_that_is_not_of_str_to_str(
+    tmp_path: Path, environment: object
+) -> None:
+    fork = Fork("run", 3, "key", "child", "reply", None, None, None)
+    # (was: a bare TypeError from the program's start: expected str, bytes or os.PathLike
+    # object, not int; for a list: "dictionary update sequence element ...")
+    with pytest.raises(StudioConfigurationError, match=r"^afork needs environment to be a mapping"):
+        await afork(RunStore(tmp_path / "r.sqlite"), fork, environment=environment)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("given", "refused"),
     [
