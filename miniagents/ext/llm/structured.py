@@ -47,6 +47,7 @@ from weakref import WeakKeyDictionary
 
 from reactivex import Observable, operators
 
+from miniagents.arguments import check_count
 from miniagents.ext.llm._output_schema import PartialParser, output_format_of
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.messages.message import Message
@@ -123,11 +124,21 @@ def structured(
             ``agent`` has it (bound with ``agent.fork(output_retries=...)``, else 1).
 
     Raises:
-        LLMConfigurationError: if ``output_type`` is not a ``Message`` subclass with fields.
+        LLMConfigurationError: if ``output_type`` is not a ``Message`` subclass with fields,
+            or ``output_retries`` is not a whole number of at least 0 (nor ``None``).
         AgentArgumentError: if ``agent`` is not an LLM agent (not an agent at all, or one
             that takes no ``output_type``).
     """
     output_format_of(output_type)  # refuse a bad type now rather than at the first call
+    if output_retries is not None:  # (now, and naming this call rather than a fork)
+        check_count(
+            output_retries,
+            "output_retries",
+            least=0,
+            owner="structured",
+            fix="E.g. structured(agent, Weather, output_retries=2), or None for the agent's.",
+            error=LLMConfigurationError,
+        )
     given: object = agent  # (typed so; code mypy does not check may pass anything)
     if not isinstance(given, MiniAgent):
         raise AgentArgumentError(

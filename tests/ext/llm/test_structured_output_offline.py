@@ -260,6 +260,14 @@ async def test_output_retries_must_be_a_whole_number(retries: object) -> None:
             await agent.inquire("x", output_type=Weather, output_retries=retries)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("retries", [-1, 1.5, True, "2"])
+def test_output_retries_given_to_structured_are_refused_at_once_naming_it(retries: object) -> None:
+    # (was: accepted, then at the first call "Set it with offline_agent.fork(...)")
+    refused = r"^structured needs output_retries to be a whole number of at least 0; got "
+    with pytest.raises(LLMConfigurationError, match=refused):
+        structured(offline_agent, Weather, output_retries=retries)  # type: ignore[arg-type]
+
+
 async def test_a_structured_agent_takes_no_other_output_type() -> None:
     class Other(Message):
         name: str
