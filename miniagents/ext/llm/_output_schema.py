@@ -42,7 +42,6 @@ def output_fields(output_type: type[Message]) -> tuple[str, ...]:
     return tuple(name for name in output_type.model_fields if name not in _OWN_FIELDS)
 
 
-@cache
 def output_format_of(output_type: type[Message]) -> OutputFormat:
     """The ``OutputFormat`` that asks a model for an ``output_type`` (made once per type).
 
@@ -50,12 +49,19 @@ def output_format_of(output_type: type[Message]) -> OutputFormat:
         LLMConfigurationError: if ``output_type`` is not a ``Message`` subclass with fields,
             or if it redeclares ``text``.
     """
-    if not (isinstance(output_type, type) and issubclass(output_type, Message)):
+    given: object = output_type  # (typed so; code mypy does not check may pass anything)
+    if not (isinstance(given, type) and issubclass(given, Message)):
         raise LLMConfigurationError(
-            f"output_type must be a Message subclass with typed fields, got {output_type!r}: "
+            f"output_type must be a Message subclass with typed fields, got {given!r}: "
             "e.g. `class Weather(Message): city: str; celsius: float`, then "
             "output_type=Weather."
         )
+    return _format_of(given)  # (checked first: the cache hashes it, a list is unhashable)
+
+
+@cache
+def _format_of(output_type: type[Message]) -> OutputFormat:
+    """``output_format_of`` for a ``Message`` subclass, made once per type."""
     if not output_fields(output_type):
         raise LLMConfigurationError(
             f"The output type {output_type.__name__} declares no fields for the model to "

@@ -193,10 +193,10 @@ class LLMBatchError(LLMError):
 
 
 class LLMCacheFileError(LLMError, OSError):
-    """A call cache's SQLite file is not a database, or a damaged one (the file is named).
+    """A call cache's SQLite file cannot be opened, is not a database, or is damaged.
 
-    The message says what to do: move the file away (a new one is made there), or give
-    the cache another path.
+    The message names the file and says what to do: move the file away (a new one is made
+    there), or give the cache another path (a file in a folder you can write).
     """
 
 

@@ -47,6 +47,7 @@ from weakref import WeakKeyDictionary
 
 from reactivex import Observable, operators
 
+from miniagents.arguments import check_count
 from miniagents.ext.llm._output_schema import PartialParser, output_format_of
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.messages.message import Message
@@ -54,6 +55,7 @@ from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.errors import AgentArgumentError
 from miniagents.promising.lowlevel import ReplayCore, core_of, stream_on
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -122,10 +124,27 @@ def structured(
             ``agent`` has it (bound with ``agent.fork(output_retries=...)``, else 1).
 
     Raises:
-        LLMConfigurationError: if ``output_type`` is not a ``Message`` subclass with fields.
-        AgentArgumentError: if ``agent`` is not an LLM agent (it takes no ``output_type``).
+        LLMConfigurationError: if ``output_type`` is not a ``Message`` subclass with fields,
+            or ``output_retries`` is not a whole number of at least 0 (nor ``None``).
+        AgentArgumentError: if ``agent`` is not an LLM agent (not an agent at all, or one
+            that takes no ``output_type``).
     """
     output_format_of(output_type)  # refuse a bad type now rather than at the first call
+    if output_retries is not None:  # (now, and naming this call rather than a fork)
+        check_count(
+            output_retries,
+            "output_retries",
+            least=0,
+            owner="structured",
+            fix="E.g. structured(agent, Weather, output_retries=2), or None for the agent's.",
+            error=LLMConfigurationError,
+        )
+    given: object = agent  # (typed so; code mypy does not check may pass anything)
+    if not isinstance(given, MiniAgent):
+        raise AgentArgumentError(
+            f"structured takes an LLM agent, not {given!r}: pass one made by make_llm_agent, "
+            "e.g. structured(openai_agent.fork(model='gpt-4o-mini'), Weather)."
+        )
     # refuses an agent that takes no output_type now; the type itself goes with each call
     inner: MiniAgent[..., Message] = (
         agent.fork(output_type=None)
@@ -185,9 +204,22 @@ def partial_outputs(
             message class, or a base class of it).
 
     Raises:
-        LLMConfigurationError: if the promise's messages are not ``output_type`` s.
+        LLMConfigurationError: if ``promise`` is not a message promise (e.g. the message
+            itself), or its messages are not ``output_type`` s.
     """
+    given: object = promise  # (typed so; code mypy does not check may pass anything)
+    if not isinstance(given, MessagePromise):
+        raise LLMConfigurationError(
+            f"partial_outputs takes the promise of a structured answer, not {given!r}: pass "
+            "the promise as it comes from the agent's reply, e.g. `async for promise in "
+            "weather_agent.inquire(...): partial_outputs(promise)`."
+        )
     expected = promise.message_class if output_type is None else output_type
+    if not (isinstance(expected, type) and issubclass(expected, Message)):
+        raise LLMConfigurationError(
+            f"partial_outputs takes a Message subclass as output_type, not {expected!r}: "
+            "e.g. partial_outputs(promise, Weather)."
+        )
     if not issubclass(promise.message_class, expected) or expected is Message:
         raise LLMConfigurationError(
             f"This message is a {promise.message_class.__name__}, not a "

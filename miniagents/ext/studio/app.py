@@ -76,7 +76,7 @@ from miniagents.ext.studio.errors import (
     StudioRunTooLargeError,
     StudioStoreError,
 )
-from miniagents.ext.studio.fork import Fork, ForkResult, afork, plan_fork
+from miniagents.ext.studio.fork import Fork, ForkResult, afork, checked_environment, plan_fork
 from miniagents.ext.studio.store import MAX_RUN_EVENTS, RunStore
 from miniagents.ext.studio.tree import RunTree
 from miniagents.ext.web.auth import MIN_TOKEN_LENGTH as MIN_TOKEN_LENGTH
@@ -144,8 +144,9 @@ def studio_app(
 
     Raises:
         StudioConfigurationError: for a token that is short or has spaces, no allowed host
-            or one that is no host name, a limit below 1, or a ``body_seconds`` that is not
-            a positive number.
+            or one that is no host name, a limit below 1, a ``body_seconds`` that is not
+            a positive number, or an ``environment`` that is not a mapping of ``str`` to
+            ``str``.
     """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
         raise StudioConfigurationError(
@@ -176,7 +177,7 @@ def studio_app(
     for name, limit in limits:
         check_count(limit, name, owner="studio_app", error=StudioConfigurationError)
     runs = store if isinstance(store, RunStore) else RunStore(store)
-    forks = _Forks(runs, max_forks, dict(environment or {}), fork_timeout)
+    forks = _Forks(runs, max_forks, checked_environment(environment, "studio_app"), fork_timeout)
     try:
         studio = _Studio(
             runs,

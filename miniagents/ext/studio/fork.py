@@ -61,6 +61,7 @@ __all__ = [
     "Fork",
     "ForkResult",
     "afork",
+    "checked_environment",
     "plan_fork",
     "recorded_calls",
     "replay_recorded_calls",
@@ -376,6 +377,37 @@ class ForkResult:
     output: str
 
 
+def checked_environment(environment: Mapping[str, str] | None, owner: str) -> dict[str, str]:
+    """``environment`` (``None``: none) as a dict, if its names and values are all ``str``.
+
+    Raises:
+        StudioConfigurationError: for anything else (e.g. a port given as a number), which a
+            program's environment cannot hold.
+    """
+    given: object = {} if environment is None else environment  # (typed so; may be anything)
+    fix = "Write each value as text, e.g. environment={'PORT': '8000'}."
+    if not isinstance(given, Mapping):
+        raise refused_argument(
+            given,
+            "environment",
+            "a mapping of names to values",
+            owner=owner,
+            fix=fix,
+            error=StudioConfigurationError,
+        )
+    for name, value in given.items():
+        if not (isinstance(name, str) and isinstance(value, str)):
+            raise refused_argument(
+                {name: value},
+                "environment",
+                "a mapping of str names to str values",
+                owner=owner,
+                fix=fix,
+                error=StudioConfigurationError,
+            )
+    return dict(given)
+
+
 async def afork(
     store: RunStore,
     fork: Fork,
@@ -404,14 +436,15 @@ async def afork(
     Raises:
         StudioForkError: if the program cannot be started.
         StudioConfigurationError: if ``timeout`` is not a positive, finite number of seconds
-            (nor ``None``).
+            (nor ``None``), or ``environment`` is not a mapping of ``str`` to ``str``.
     """
     if timeout is not None:
         check_seconds(timeout, "timeout", owner="afork", error=StudioConfigurationError)
+    added = checked_environment(environment, "afork")
     run = store.run(fork.run)
     variables = {
         **{name: value for name, value in os.environ.items() if name != TOKEN_VARIABLE},
-        **(environment or {}),
+        **added,
         STORE_VARIABLE: str(store.path.resolve()),
         FORK_VARIABLE: json.dumps(fork.as_json(), ensure_ascii=False),
     }

@@ -16,8 +16,9 @@ import logging
 from collections.abc import Mapping
 from typing import TypeVar, overload
 
+from miniagents.arguments import refused_argument
 from miniagents.ext.tools.approval import ToolApprovalRequest, withdraw_request
-from miniagents.ext.tools.errors import ToolCallError, ToolError
+from miniagents.ext.tools.errors import ToolCallError, ToolDefinitionError, ToolError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import (
     ToolCallWatch,
@@ -30,8 +31,9 @@ from miniagents.ext.tools.tool import Tool
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.lowlevel import start_task
+from miniagents.root_error import ArgumentError
 
-__all__ = ["ERROR_SEPARATOR", "error_result", "run_tool_call"]
+__all__ = ["ERROR_SEPARATOR", "checked_call", "error_result", "run_tool_call"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +98,40 @@ def run_tool_call(
 
     Raises:
         NoActiveContextError: outside of a ``MiniAgents`` context.
+        ToolDefinitionError: if ``tool`` is not a ``Tool`` (e.g. a function).
+        ArgumentError: if ``call`` is not a ``ToolCallMessage``.
     """
+    if not isinstance(tool, Tool):
+        raise ToolDefinitionError(
+            f"run_tool_call takes a Tool, not {tool!r}: make one with as_tool(...), e.g. "
+            "run_tool_call(as_tool(add), call), or run the call with ToolSet([add]).run(call)."
+        )
+    checked_call(call, "run_tool_call")
     result = MessageTokenAppender(
         message_class=result_class, **metadata, tool_name=call.tool_name, call_id=call.call_id
     )
     task = start_task(_run(tool, call, result, approval), f"tool {tool.name}")
     result.cancel_when_abandoned(task)
     return result.promise
+
+
+def checked_call(call: object, owner: str) -> ToolCallMessage:
+    """``call`` if it is a ``ToolCallMessage`` (what ``owner`` takes).
+
+    Raises:
+        ArgumentError: for anything else (e.g. a tuple of calls, or a dict of arguments).
+    """
+    if not isinstance(call, ToolCallMessage):
+        raise refused_argument(
+            call,
+            "call",
+            "a ToolCallMessage",
+            owner=owner,
+            fix="Pass the model's ToolCallMessage, e.g. ToolCallMessage(tool_name='add', "
+            "arguments={'a': 1, 'b': 2}, call_id='c1').",
+            error=ArgumentError,
+        )
+    return call
 
 
 @overload

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TypeAlias
 
-from miniagents.arguments import check_seconds
+from miniagents.arguments import check_flag, check_seconds
 from miniagents.ext.tools._names import tool_name
 from miniagents.ext.tools.errors import ToolDefinitionError
 
@@ -70,7 +70,8 @@ class Tool(ABC):
         """Describe the tool (see the class docstring).
 
         Raises:
-            ArgumentError: for a ``timeout`` that is not a positive, finite number.
+            ArgumentError: for a ``timeout`` that is not a positive, finite number, or a
+                ``requires_approval`` that is neither a bool nor a predicate.
             ToolDefinitionError: for a ``description`` that is not a ``str``, or
                 ``parameters`` that are not a mapping (a JSON schema as a ``dict``).
         """
@@ -87,7 +88,17 @@ class Tool(ABC):
                 '{"city": {"type": "string"}}}, or a pydantic model\'s model_json_schema().'
             )
         self.description = description
-        self.requires_approval = requires_approval
+        self.requires_approval = (
+            requires_approval
+            if callable(requires_approval)
+            else check_flag(
+                requires_approval,
+                "requires_approval",
+                owner=f"The tool {self.name}",
+                fix="Pass True, False, or a predicate on the call's arguments, e.g. "
+                "requires_approval=lambda arguments: arguments['amount'] > 100.",
+            )
+        )
         self.timeout = (
             None
             if timeout is None

@@ -8,11 +8,12 @@ from typing import TypeVar, overload
 from miniagents.ext.tools.approval import ToolApprovalRequest, request_approval
 from miniagents.ext.tools.errors import ToolNameConflictError
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.running import ResultT, error_result, run_tool_call
+from miniagents.ext.tools.running import ResultT, checked_call, error_result, run_tool_call
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike, as_tool
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
+from miniagents.root_error import ArgumentError
 
 __all__ = ["ToolSet"]
 
@@ -114,8 +115,9 @@ class ToolSet:
 
         Raises:
             NoActiveContextError: outside of a ``MiniAgents`` context.
+            ArgumentError: if ``call`` is not a ``ToolCallMessage``.
         """
-        tool = self._by_name.get(call.tool_name)
+        tool = self._by_name.get(checked_call(call, "ToolSet.run").tool_name)
         if tool is None:
             names = ", ".join(self._by_name) or "none"
             return error_result(
@@ -168,9 +170,20 @@ class ToolSet:
 
         The results stream as they come: each result's tokens as its tool produces them,
         whatever the order the tools finish in.
+
+        Raises:
+            ArgumentError: if ``calls`` is not an iterable of ``ToolCallMessage`` s (e.g.
+                one call, which is iterable too); no call has started then.
         """
+        given: object = calls  # (typed so; code mypy does not check may pass anything)
+        if isinstance(given, ToolCallMessage):
+            raise ArgumentError(
+                "ToolSet.run_all takes the calls, not one call: pass a list of them, e.g. "
+                "run_all([call]), or run one with run(call)."
+            )
+        checked = [checked_call(call, "ToolSet.run_all") for call in calls]
         # a sequence of ToolResultMessage promises
-        return MessageSequencePromise([self.run(call) for call in calls])  # type: ignore[return-value]
+        return MessageSequencePromise([self.run(call) for call in checked])  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         """Show the names of the tools."""

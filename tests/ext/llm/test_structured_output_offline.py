@@ -227,7 +227,7 @@ async def test_an_output_type_bound_to_the_agent_is_refused_for_structured(how: 
     assert isinstance(weather, Weather)
 
 
-@pytest.mark.parametrize("given", [int, Message, "Weather"])
+@pytest.mark.parametrize("given", [int, Message, "Weather", [Weather], {"city": str}])
 async def test_an_output_type_that_is_not_a_message_type_with_fields_is_refused(
     given: object,
 ) -> None:
@@ -260,6 +260,14 @@ async def test_output_retries_must_be_a_whole_number(retries: object) -> None:
             await agent.inquire("x", output_type=Weather, output_retries=retries)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("retries", [-1, 1.5, True, "2"])
+def test_output_retries_given_to_structured_are_refused_at_once_naming_it(retries: object) -> None:
+    # (was: accepted, then at the first call "Set it with offline_agent.fork(...)")
+    refused = r"^structured needs output_retries to be a whole number of at least 0; got "
+    with pytest.raises(LLMConfigurationError, match=refused):
+        structured(offline_agent, Weather, output_retries=retries)  # type: ignore[arg-type]
+
+
 async def test_a_structured_agent_takes_no_other_output_type() -> None:
     class Other(Message):
         name: str
@@ -281,6 +289,14 @@ def test_structured_needs_an_llm_agent() -> None:
         structured(plain, Weather)
 
 
+def test_structured_refuses_what_is_not_an_agent_with_a_sentence() -> None:
+    def answer(question: str) -> str:
+        return question
+
+    with pytest.raises(AgentArgumentError, match=r"structured takes an LLM agent, not <function"):
+        structured(answer, Weather)  # type: ignore[arg-type]
+
+
 async def test_partials_of_a_ready_message_come_from_its_text() -> None:
     promise = MessagePromise.of_message(
         Weather(text='{"city": "Nice", "celsius": 25}', city="Nice", celsius=25)
@@ -293,6 +309,15 @@ async def test_partials_of_a_ready_message_come_from_its_text() -> None:
 async def test_partials_of_a_message_of_another_type_are_refused() -> None:
     with pytest.raises(LLMConfigurationError, match="not a Weather"):
         partial_outputs(MessagePromise.of_text("hi"), Weather)
+
+
+async def test_partials_of_a_message_not_its_promise_or_of_no_message_type_are_refused() -> None:
+    weather = Weather(text='{"city": "Nice", "celsius": 25}', city="Nice", celsius=25)
+    with pytest.raises(LLMConfigurationError, match=r"not Weather\(text="):
+        partial_outputs(weather)  # type: ignore[call-overload]
+    promise = MessagePromise.of_message(weather)
+    with pytest.raises(LLMConfigurationError, match=r"as output_type, not \[<class"):
+        partial_outputs(promise, [Weather])  # type: ignore[call-overload]
 
 
 async def test_no_partial_is_parsed_until_someone_asks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -224,6 +224,9 @@ def test_the_app_refuses_options_it_cannot_keep(store: RunStore) -> None:
     for keepalive in (0, -1.0, float("nan"), float("inf")):
         with pytest.raises(StudioConfigurationError, match="keepalive to be a number of seconds"):
             studio_app(store, token=TOKEN, keepalive=keepalive)
+    # (was: accepted, to fail at each fork with a bare TypeError from the program's start)
+    with pytest.raises(StudioConfigurationError, match="studio_app needs environment to be"):
+        studio_app(store, token=TOKEN, environment={"PORT": 8000})  # type: ignore[dict-item]
 
 
 async def test_event_streams_past_the_most_followers_are_refused(store: RunStore) -> None:

@@ -320,14 +320,24 @@ def test_plan_fork_refuses_a_store_a_call_or_a_bound_of_the_wrong_kind(
     assert str(raised.value).startswith(refused)
 
 
-@pytest.mark.parametrize("timeout", [0, -1.0, "5"])
-async def test_afork_refuses_a_timeout_that_is_not_a_number_of_seconds(
-    tmp_path: Path, timeout: object
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        *[({"timeout": timeout}, "timeout to be a positive") for timeout in (0, -1.0, "5")],
+        *[
+            ({"environment": environment}, "environment to be a mapping")
+            for environment in ({"PORT": 8000}, {1: "x"}, [("PORT", "8000")], "PORT=8000")
+        ],
+    ],
+)
+async def test_afork_refuses_a_timeout_or_an_environment_of_the_wrong_kind(
+    tmp_path: Path, given: dict[str, object], refused: str
 ) -> None:
     fork = Fork("run", 3, "key", "child", "reply", None, None, None)
-    # (was: TimeoutError with no message, at once; for "5": TypeError from asyncio)
-    with pytest.raises(StudioConfigurationError, match=r"^afork needs timeout to be a positive"):
-        await afork(RunStore(tmp_path / "r.sqlite"), fork, timeout=timeout)  # type: ignore[arg-type]
+    # (was: TimeoutError with no message, at once; for "5": TypeError from asyncio; for an
+    # environment of numbers, a bare TypeError from the program's start)
+    with pytest.raises(StudioConfigurationError, match=rf"^afork needs {refused}"):
+        await afork(RunStore(tmp_path / "r.sqlite"), fork, **given)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

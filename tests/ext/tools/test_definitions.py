@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from miniagents import InteractionContext, miniagent
-from miniagents.errors import MiniAgentsError
+from miniagents.errors import ArgumentError, MiniAgentsError
 from miniagents.ext.tools import (
     AgentTool,
     FunctionTool,
@@ -425,3 +425,15 @@ def test_an_agent_shows_its_bound_arguments_read_only() -> None:
     assert researcher.bound_arguments == {}
     with pytest.raises(TypeError):
         forked.bound_arguments["style"] = "plain"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("rule", ["no", 1, None, "yes"])
+def test_requires_approval_that_is_neither_a_bool_nor_a_predicate_is_refused(rule: object) -> None:
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    refused = r"The tool add needs requires_approval to be True or False; got "
+    with pytest.raises(ArgumentError, match=refused):
+        FunctionTool(add, requires_approval=rule)  # type: ignore[arg-type]
+    assert FunctionTool(add, requires_approval=lambda arguments: True).needs_approval({"a": 1})

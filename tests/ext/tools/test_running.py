@@ -27,6 +27,7 @@ from miniagents.ext.tools import (
     FunctionTool,
     ToolCallError,
     ToolCallMessage,
+    ToolDefinitionError,
     ToolResultMessage,
     ToolSet,
     as_tool,
@@ -663,3 +664,35 @@ async def test_an_agent_tools_result_is_the_sub_agents_answer_not_its_tool_calls
         LLMToolResultMessage,
         OfflineMessage,
     ]
+
+
+# --- wrong arguments, refused with the fix -----------------------------------------------
+
+
+async def test_a_function_given_as_the_tool_is_refused_with_as_tool_and_nothing_starts() -> None:
+    async with MiniAgents():
+        with pytest.raises(ToolDefinitionError, match=r"as_tool\(add\)"):
+            run_tool_call(add, call("add", a=1, b=2))  # type: ignore[call-overload]
+        refused = r"run_tool_call needs call to be a ToolCallMessage; got "
+        with pytest.raises(ArgumentError, match=refused):
+            run_tool_call(as_tool(add), {"a": 1, "b": 2})  # type: ignore[call-overload]
+    gc.collect()  # a run's coroutine never started would warn here (an error: filterwarnings)
+
+
+async def test_run_all_refuses_one_call_or_anything_but_calls_before_any_starts() -> None:
+    started: list[int] = []
+
+    def add_noted(a: int, b: int) -> int:
+        """Add two numbers."""
+        started.append(a)
+        return a + b
+
+    tools = ToolSet([FunctionTool(add_noted, name="add")])
+    async with MiniAgents():
+        with pytest.raises(ArgumentError, match=r"not one call: pass a list of them"):
+            tools.run_all(call("add", a=1, b=2))  # type: ignore[arg-type]
+        with pytest.raises(ArgumentError, match=r"run_all needs call to be a ToolCallMessage"):
+            tools.run_all([call("add", a=1, b=2), ("add", {"a": 3})])  # type: ignore[list-item]
+        with pytest.raises(ArgumentError, match=r"ToolSet.run needs call to be a ToolCallMessage"):
+            tools.run("add")  # type: ignore[call-overload]
+    assert started == []

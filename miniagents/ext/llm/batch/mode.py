@@ -68,7 +68,8 @@ class BatchMode:
     Raises:
         LLMConfigurationError: for a limit below 1, a wait or an interval that is not a
             positive number of seconds (``idle_wait``: at least 0), an unknown ``retry``,
-            or negative ``retries``.
+            negative ``retries``, or a ``journal`` that is none of a path, a ``RunJournal``
+            and ``None``.
     """
 
     def __init__(
@@ -111,6 +112,16 @@ class BatchMode:
                 f"BatchMode's retry must be 'batch', 'live' or 'none', got {retry!r}."
             )
         check_count(retries, "retries", least=0, owner=owner, error=error)
+        if not (
+            journal is DEFAULT
+            or journal is None
+            or isinstance(journal, (str, os.PathLike))
+            or all(hasattr(journal, name) for name in ("aload", "aappend", "aclear"))
+        ):
+            raise LLMConfigurationError(
+                "BatchMode's journal must be a file path, a RunJournal (aload, aappend, "
+                f"aclear) or None for none, got {journal!r:.60}."
+            )
         self.max_requests = max_requests
         self.max_bytes = max_bytes
         self.retry: Literal["batch", "live", "none"] = retry

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from miniagents.arguments import check_count
 from miniagents.ext.llm.errors import LLMCacheFileError, LLMConfigurationError
 from miniagents.ext.llm.provider import Finish, LLMEvent, Refusal, ToolCallDelta, ToolCallStart
 from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
@@ -152,7 +153,23 @@ class MemoryCallStore:
     """
 
     def __init__(self, max_entries: int | None = 10_000) -> None:
-        self.max_entries = max_entries
+        """Empty.
+
+        Raises:
+            LLMConfigurationError: for a ``max_entries`` that is not a whole number of at
+                least 1 (nor ``None``).
+        """
+        self.max_entries = (
+            None
+            if max_entries is None
+            else check_count(
+                max_entries,
+                "max_entries",
+                owner="MemoryCallStore",
+                fix="Or pass None for no limit.",
+                error=LLMConfigurationError,
+            )
+        )
         self._calls: OrderedDict[str, RecordedCall] = OrderedDict()
 
     def __len__(self) -> int:
@@ -245,6 +262,11 @@ class SQLiteCallStore:
     def _failed(self, error: OSError | sqlite3.Error, opening: bool) -> BaseException:
         if is_damaged_sqlite(error):
             return LLMCacheFileError(damaged_sqlite_file(self.path, error, "a call cache's"))
+        if opening:
+            return LLMCacheFileError(
+                f"Cannot open the call cache's file {self.path}: {error}. Give the cache a "
+                "file (not a folder) in a folder you can write, e.g. CallCache('calls.sqlite')."
+            )
         return error
 
 

@@ -21,6 +21,7 @@ from miniagents.ext.llm.batch import BatchMode, FileJournal
 from miniagents.ext.llm.errors import (
     BudgetExceededError,
     LLMBatchError,
+    LLMConfigurationError,
     LLMRequestError,
 )
 from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage
@@ -693,3 +694,10 @@ async def test_a_damaged_line_of_the_results_fails_its_request_alone(
         "Batch mode skipped line 2",
     ]
     assert all(batch.id in message for message in skipped)
+
+
+@pytest.mark.parametrize("journal", [123, object(), b"journal.jsonl"])
+def test_a_journal_that_is_no_path_nor_run_journal_is_refused_at_once(journal: object) -> None:
+    # (was: accepted, to be used as a RunJournal only when a batched run opened it)
+    with pytest.raises(LLMConfigurationError, match=r"^BatchMode's journal must be a file path"):
+        BatchMode(journal=journal)  # type: ignore[arg-type]

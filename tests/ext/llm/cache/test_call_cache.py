@@ -26,8 +26,14 @@ from miniagents.ext.llm.cache import (
     canonical_request,
     request_key,
 )
-from miniagents.ext.llm.errors import LLMCacheMissError, LLMRequestError
+from miniagents.ext.llm.errors import (
+    LLMCacheFileError,
+    LLMCacheMissError,
+    LLMConfigurationError,
+    LLMRequestError,
+)
 from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage
+from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.ext.llm.pricing import cost_usd
 from miniagents.ext.llm.prompt import PromptText
@@ -343,6 +349,31 @@ async def test_a_sqlite_store_keeps_the_recordings_for_another_cache(
             store.close()
     assert str(replayed[-1]) == "kept?"
     assert _calls(fake_llm) == 1
+
+
+async def test_a_sqlite_file_that_cannot_be_opened_is_our_error_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    # (was: sqlite3.OperationalError: unable to open database file, from the agent's reply)
+    store = SQLiteCallStore(tmp_path)  # a folder, not a file
+    try:
+        with pytest.raises(LLMCacheFileError, match=r"Cannot open the call cache's file .*"):
+            await store.aget("k1")
+    finally:
+        store.close()
+    offline = offline_agent.fork(token_delay=0)
+    async with MiniAgents():
+        with CallCache(tmp_path).active(), pytest.raises(LLMCacheFileError, match="not a folder"):
+            await offline.inquire("x")
+
+
+@pytest.mark.parametrize("max_entries", [0, -1, "5", 2.5])
+def test_a_memory_store_refuses_a_max_entries_that_is_not_a_count(max_entries: object) -> None:
+    # (was: accepted; at the first recording -1 raised KeyError: 'dictionary is empty' and
+    # "5" a TypeError of its comparison, each failing the agent's reply)
+    refused = r"^MemoryCallStore needs max_entries to be a whole number of at least 1; got "
+    with pytest.raises(LLMConfigurationError, match=refused):
+        MemoryCallStore(max_entries=max_entries)  # type: ignore[arg-type]
 
 
 async def test_a_sqlite_store_nobody_closes_closes_its_file_when_it_goes(tmp_path: Path) -> None:
