@@ -57,7 +57,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,7 +233,12 @@ def voice_app(
 
 
 def voice_server(
-    app: Starlette, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+    app: Starlette,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    trusted_proxies: Sequence[str] = (),
 ) -> uvicorn.Server:
     """A uvicorn server of a voice app that reads no WebSocket message past the app's bound.
 
@@ -251,12 +256,16 @@ def voice_server(
         host: The address to listen on.
         port: The port to listen on.
         log_level: uvicorn's log level.
+        trusted_proxies: The addresses of the reverse proxies in front, whose
+            ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers name a request's client
+            and scheme (``server_config``'s); none by default.
 
     Returns:
         The server, not started.
 
     Raises:
-        WebConfigurationError: for an app that :func:`voice_app` did not make.
+        WebConfigurationError: for an app that :func:`voice_app` did not make, or proxies
+            that are not a list of addresses.
     """
     import uvicorn
 
@@ -267,7 +276,14 @@ def voice_server(
             "app, run uvicorn with ws_max_size set to its largest message.",
             parameter="app",
         )
-    config = server_config(app, host=host, port=port, log_level=log_level, ws_max_size=bound)
+    config = server_config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws_max_size=bound,
+        trusted_proxies=trusted_proxies,
+    )
     return uvicorn.Server(config)
 
 

@@ -16,6 +16,14 @@ same way, whatever a client does with its connection:
 - an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer;
 - a connection closed after an answer given before its request's body was all read (a
   refusal, a 413): the rest of that body would otherwise hold it, a byte at a time;
+- a connection closed while its client may still be sending (an answer given before the
+  request's body was all read, headers past their deadline or their bound) closed
+  lingering: its answer sent, the server's side of it is shut (the client reads the
+  answer's end), and what the client still sends is read and dropped, for at most
+  ``linger_seconds`` (:data:`LINGER_SECONDS`) and :data:`LINGER_BYTES`, before it is
+  closed: closed at once, with bytes of the client's still unread, it would be reset,
+  and a reset can lose the answer before the client reads it (nginx's
+  ``lingering_close``); a connection over TLS is closed at once;
 - a client's ``X-Forwarded-For`` and ``X-Forwarded-Proto`` read only from the proxies named
   in ``trusted_proxies`` (none by default; uvicorn's own default trusts 127.0.0.1), and
   only once the request is matched to its connection, so that every connection keeps its
@@ -51,6 +59,8 @@ if TYPE_CHECKING:
 __all__ = [
     "HEADERS_SECONDS",
     "KEEP_ALIVE_SECONDS",
+    "LINGER_BYTES",
+    "LINGER_SECONDS",
     "MAX_CONNECTIONS",
     "MAX_HEADER_BYTES",
     "server_config",
@@ -68,6 +78,14 @@ KEEP_ALIVE_SECONDS = 5
 
 MAX_HEADER_BYTES = 16 * 1024
 """The most bytes of a request's line and headers read before they are refused (a 400)."""
+
+LINGER_SECONDS = 2.0
+"""Seconds a connection closed while its client may still be sending is read (and what is
+read dropped) after its answer, so that the answer is not lost to a reset."""
+
+LINGER_BYTES = 1024 * 1024
+"""The most bytes read and dropped from a client while its connection lingers; past them
+it is closed at once."""
 
 _OWNER = "server_config"
 """Who takes the serving's arguments, in the message of a refused one."""
@@ -89,6 +107,7 @@ def server_config(
     headers_seconds: float = HEADERS_SECONDS,
     ws_max_size: int | None = None,
     trusted_proxies: Sequence[str] = (),
+    linger_seconds: float = LINGER_SECONDS,
 ) -> uvicorn.Config:
     """The uvicorn configuration that serves ``app`` bounded (see the module's docstring).
 
@@ -109,6 +128,9 @@ def server_config(
             ``X-Forwarded-Proto`` headers name a request's client and scheme to the app
             (uvicorn's ``forwarded_allow_ips``). None by default: a request's client is
             the connection's own address, whatever headers it sends.
+        linger_seconds: Seconds a connection closed while its client may still be
+            sending is read after its answer (what is read dropped, :data:`LINGER_BYTES`
+            at most), so that a reset does not lose the answer.
 
     Returns:
         The configuration, its server not started.
@@ -126,6 +148,14 @@ def server_config(
     )
     seconds = check_seconds(
         headers_seconds, "headers_seconds", owner=_OWNER, fix=fix, error=WebConfigurationError
+    )
+    lingering = check_seconds(
+        linger_seconds,
+        "linger_seconds",
+        zero=True,  # (0: closed at once)
+        owner=_OWNER,
+        fix=fix,
+        error=WebConfigurationError,
     )
 
     if isinstance(trusted_proxies, str) or not all(
@@ -145,6 +175,7 @@ def server_config(
 
     class _Protocol(_HeadersInTime):
         deadline = seconds
+        linger = lingering
         by_address: ClassVar[weakref.WeakValueDictionary[_Address, _HeadersInTime]] = (
             weakref.WeakValueDictionary()
         )
@@ -177,9 +208,12 @@ class _HeadersInTime(asyncio.Protocol):
     deadline runs from the connection's opening, and again from the end of each answer
     (told by :class:`_Answers`), until the blank line that ends the next request's headers
     arrives, or the app is called with that request (which uvicorn may have read already).
+    A close while the client may still be sending (bytes of it have come since the end of
+    the last answer) lingers: see :meth:`close`.
     """
 
     deadline: ClassVar[float] = HEADERS_SECONDS
+    linger: ClassVar[float] = LINGER_SECONDS
     by_address: ClassVar[weakref.WeakValueDictionary[_Address, _HeadersInTime]]
     """The server's connections, by their addresses (each server's class has its own)."""
 
@@ -201,6 +235,9 @@ class _HeadersInTime(asyncio.Protocol):
         self._transport: asyncio.BaseTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tail = b""  # the last bytes received, for a blank line cut between two reads
+        self._received = False  # whether bytes came since the end of the last answer
+        self._dropping: int | None = None  # while lingering: the bytes it may still drop
+        self._lingering: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -210,9 +247,18 @@ class _HeadersInTime(asyncio.Protocol):
         if address is not None:
             self.by_address[address] = self
         self.awaiting_headers()
-        self._http.connection_made(transport)
+        served = transport
+        if isinstance(transport, asyncio.Transport):
+            served = _Lingering(transport, self)
+        self._http.connection_made(served)
 
     def data_received(self, data: bytes) -> None:
+        if self._dropping is not None:  # (lingering: the rest of what the client sends)
+            self._dropping -= len(data)
+            if self._dropping < 0 and self._transport is not None:
+                self._transport.close()
+            return
+        self._received = True
         if self._timer is not None:
             if _HEADERS_END.search(self._tail + data):
                 self.headers_read()
@@ -221,10 +267,15 @@ class _HeadersInTime(asyncio.Protocol):
         self._http.data_received(data)
 
     def eof_received(self) -> bool | None:
+        if self._dropping is not None:  # (lingering: the client has sent all)
+            return False  # (closed)
         return self._http.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.headers_read()
+        if self._lingering is not None:
+            self._lingering.cancel()
+            self._lingering = None
         self._http.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -236,8 +287,9 @@ class _HeadersInTime(asyncio.Protocol):
     def awaiting_headers(self) -> None:
         """Start the deadline of the next request's headers (none while the connection closes)."""
         transport = self._transport
-        if transport is not None and not transport.is_closing() and self._timer is None:
+        if transport is not None and not self.is_closing() and self._timer is None:
             self._tail = b""
+            self._received = False
             self._timer = self._loop.call_later(self.deadline, self._late)
 
     def headers_read(self) -> None:
@@ -246,11 +298,101 @@ class _HeadersInTime(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
+    def is_closing(self) -> bool:
+        """Whether the connection is closed, or closing (lingering included)."""
+        transport = self._transport
+        return transport is None or transport.is_closing() or self._dropping is not None
+
+    def close(self) -> None:
+        """Close the connection, lingering if its client may still be sending.
+
+        Closed at once with bytes of the client's unread, the connection would be reset,
+        and a reset can lose the answer before the client reads it. So the server's side
+        is shut once the answer is sent (the client reads its end), and what the client
+        still sends is read and dropped until it shuts its side, for at most ``linger``
+        seconds and :data:`LINGER_BYTES`; then the connection is closed.
+        """
+        transport = self._transport
+        if transport is None or self.is_closing():
+            return
+        if (
+            not self._received
+            or not self.linger
+            or transport.get_protocol() is not self  # (a WebSocket's)
+            or not isinstance(transport, asyncio.Transport)
+            or not transport.can_write_eof()  # (over TLS)
+        ):
+            transport.close()
+            return
+        self.headers_read()
+        self._dropping = LINGER_BYTES
+        transport.write_eof()  # (once what is written is sent)
+        transport.resume_reading()  # (uvicorn's, paused while the app reads slowly)
+        self._lingering = self._loop.call_later(self.linger, transport.close)
+
     def _late(self) -> None:
         self._timer = None
         transport = self._transport
         if transport is not None and transport.get_protocol() is self:  # (not a WebSocket's)
-            transport.close()
+            self.close()
+
+
+class _Lingering(asyncio.Transport):
+    """A connection's transport as uvicorn's protocol has it: its close lingers.
+
+    Everything else is the transport's own; :meth:`close` is the connection's
+    (:meth:`_HeadersInTime.close`).
+    """
+
+    def __init__(self, transport: asyncio.Transport, connection: _HeadersInTime) -> None:
+        super().__init__()
+        self._transport = transport
+        self._connection = connection
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def is_closing(self) -> bool:
+        return self._connection.is_closing()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self._transport.get_extra_info(name, default)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._transport.get_write_buffer_limits()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._transport.write(data)
+
+    def write_eof(self) -> None:
+        self._transport.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
 
 
 class _Answers:

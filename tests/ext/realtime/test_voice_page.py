@@ -597,6 +597,22 @@ async def test_the_voice_server_cuts_a_message_past_the_apps_bound_before_readin
         web.voice_server(Starlette())
 
 
+def test_the_voice_server_reads_forwarded_headers_from_the_proxies_it_is_given_only(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    unproxied = web.voice_server(app).config
+    assert getattr(unproxied.app, "app", None) is app  # (none read by default)
+    assert not unproxied.proxy_headers
+    proxied = web.voice_server(app, trusted_proxies=["10.0.0.1"]).config  # (was: unexpected)
+    assert isinstance(getattr(proxied.app, "app", None), ProxyHeadersMiddleware)
+    assert proxied.ws_max_size == 64 * 1024  # (the app's bound kept)
+    with pytest.raises(WebConfigurationError, match="trusted_proxies to be a list"):
+        web.voice_server(app, trusted_proxies="10.0.0.1")
+
+
 def test_the_voice_server_takes_the_websockets_librarys_protocol_on_an_older_uvicorn(
     fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,6 +24,8 @@ from miniagents.ext.web.lowlevel import Door, aread_bounded
 from miniagents.ext.web.serving import (
     HEADERS_SECONDS,
     KEEP_ALIVE_SECONDS,
+    LINGER_BYTES,
+    LINGER_SECONDS,
     MAX_CONNECTIONS,
     MAX_HEADER_BYTES,
     server_config,
@@ -236,7 +238,7 @@ async def test_a_bodys_deadline_runs_from_the_requests_arrival_not_from_its_read
 async def test_a_connection_whose_body_was_refused_unread_is_closed_after_the_answer() -> None:
     authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
     app = ai_sdk_app(poet, authentication=authentication)
-    async with bounded(server_config(app, headers_seconds=1.0)) as port:
+    async with bounded(server_config(app, headers_seconds=1.0, linger_seconds=0.5)) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(  # (no token: a 401, its body never read)
             b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -250,9 +252,39 @@ async def test_a_connection_whose_body_was_refused_unread_is_closed_after_the_an
         trickling = asyncio.create_task(trickle(writer, b" "))
         try:  # (was: held for ever, the keep-alive timer reset by each byte)
             assert await asyncio.wait_for(reader.read(), WAIT) == b""
+            # closed past its linger, the client sending still: its writes then refused
+            await asyncio.wait_for(trickling, WAIT)
         finally:
             writer.close()
             await trickling
+
+
+@pytest.mark.parametrize(
+    ("settings", "token", "status"),
+    [(WebSettings(), None, b"401"), (WebSettings(max_body_bytes=1000), "ann", b"413")],
+    ids=["401", "413"],
+)
+async def test_an_answer_given_as_the_client_still_sends_its_body_is_read_whole(
+    settings: WebSettings, token: str | None, status: bytes
+) -> None:
+    authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
+    app = ai_sdk_app(poet, authentication=authentication, settings=settings)
+    authorized = b"Authorization: Bearer a-token-of-twenty-chars\r\n" if token else b""
+    async with bounded(server_config(app)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(  # (its body sent on at once, most of it unread as the server answers)
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + authorized
+            + b"Content-Length: 1000000\r\n\r\n{"
+            + b" " * 300_000
+        )
+        try:  # (was: ConnectionResetError, the server's close with bytes unread a reset)
+            head, _answer = await answer_of(reader)
+            assert head.startswith(b"HTTP/1.1 " + status + b" ")
+            assert b"connection: close" in head.lower()
+            assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        finally:
+            writer.close()
 
 
 async def test_a_kept_alive_connection_serves_a_second_request_after_a_read_body() -> None:
@@ -280,6 +312,11 @@ def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> Non
     assert server_config(app, ws_max_size=4096).ws_max_size == 4096
     with pytest.raises(WebConfigurationError, match="headers_seconds to be a positive"):
         server_config(app, headers_seconds=0)
+    assert (LINGER_SECONDS, LINGER_BYTES) == (2.0, 1024 * 1024)
+    assert getattr(config.http, "linger", None) == LINGER_SECONDS
+    assert getattr(server_config(app, linger_seconds=0).http, "linger", None) == 0
+    with pytest.raises(WebConfigurationError, match="linger_seconds to be"):
+        server_config(app, linger_seconds=-1)
     with pytest.raises(WebConfigurationError, match="max_connections to be a whole number"):
         server_config(app, max_connections=0)
     with pytest.raises(WebConfigurationError, match="ws_max_size to be a whole number"):
