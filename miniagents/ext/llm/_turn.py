@@ -40,7 +40,12 @@ from miniagents.ext.llm._stall import StallWatch, stall_watched
 from miniagents.ext.llm.charging import CallCharge, budget_link
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
-from miniagents.ext.llm.observing import LLMCallWatch, end_llm_call, watch_llm_call
+from miniagents.ext.llm.observing import (
+    LLMCallWatch,
+    end_llm_call,
+    watch_llm_call,
+    watched_events,
+)
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -124,7 +129,7 @@ class _Sent:
     def watched(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
         """The provider's events of the call, about to be requested, watched."""
         self.watch = watch_llm_call(self._agent_alias, self._provider, self._call)
-        return events if self.watch is None else self.watch.events(events)
+        return events if self.watch is None else watched_events(self.watch, events)
 
 
 _NO_FINISH = Finish()
@@ -336,7 +341,7 @@ class Turn:
                 charge = metered.charge(call)  # no request is sent, and nothing traced)
                 observed = watch_llm_call(alias, metered, call)
                 if observed is not None:
-                    events = observed.events(events)
+                    events = watched_events(observed, events)
             taking: AsyncIterator[LLMEvent] = events
             if in_turn and first is None:
                 taking = turns = InTurn(events)

@@ -43,6 +43,7 @@ __all__ = [
     "observe_llm_calls",
     "remove_llm_call_observer",
     "watch_llm_call",
+    "watched_events",
 ]
 
 
@@ -93,7 +94,7 @@ class _Watches(Fanout[LLMCallWatch]):
 
     def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
         for watch in reversed(self.plugged):  # (the first watch's outermost)
-            events = watch.events(events)
+            events = watched_events(watch, events)
         return events
 
     def call_ended(self, error: BaseException | None) -> None:
@@ -138,6 +139,17 @@ def watch_llm_call(
     return _failures.call(
         "llm_call_started", observer.llm_call_started, agent_alias, provider, call
     )
+
+
+def watched_events(watch: LLMCallWatch, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+    """``events`` through ``watch.events``; if that raises (logged once), ``events`` unwatched.
+
+    Only the call of ``events`` is guarded: an error that the iterator it returns raises
+    as it is read is the call's (a watch passes the provider's errors through, and they
+    cannot be told apart).
+    """
+    watched = _failures.call("events", watch.events, events)
+    return events if watched is None else watched
 
 
 def end_llm_call(watch: LLMCallWatch, error: BaseException | None) -> None:

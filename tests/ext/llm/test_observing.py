@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 
+from miniagents import MiniAgents
 from miniagents.ext.llm import observing
 from miniagents.ext.llm.observing import (
     LLMCallWatch,
@@ -16,6 +17,7 @@ from miniagents.ext.llm.observing import (
     observe_llm_calls,
     watch_llm_call,
 )
+from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 
 _LOGGED = [
@@ -113,3 +115,46 @@ async def test_failing_observers_beside_another_are_logged_once_and_it_is_told_e
     assert told.told == ["start FIRST", "event Hi", "end", "start SECOND", "event Hi", "end"]
     messages = [record.getMessage() for record in caplog.records]
     assert messages == _LOGGED
+
+
+class _EventsBroken:
+    """An observer whose watch's ``events`` raises (it is no generator: the call raises)."""
+
+    def __init__(self) -> None:
+        self.ended: list[BaseException | None] = []
+
+    def llm_call_started(
+        self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+    ) -> LLMCallWatch | None:
+        return self
+
+    def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        raise RuntimeError("no events")
+
+    def call_ended(self, error: BaseException | None) -> None:
+        self.ended.append(error)
+
+
+async def test_a_watch_whose_events_raises_is_logged_once_and_the_call_replies(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(observing._failures, "_logged", set())  # (what earlier tests logged)
+    agent = offline_agent.fork(reply=iter(["Hello", "Again"]), token_delay=0)
+    broken, told = _EventsBroken(), _Told()
+    observe_llm_calls(broken)  # alone, then beside another observer
+    try:
+        async with MiniAgents():
+            assert str(await agent.inquire("hi")) == "Hello"
+            add_llm_call_observer(told)
+            assert str(await agent.inquire("hi")) == "Again"
+    finally:
+        observe_llm_calls(None)
+    assert broken.ended == [None, None]  # (told each call's end all the same)
+    assert told.told[0] == "start OFFLINE_AGENT"
+    assert told.told[-1] == "end"
+    assert "event Again" in told.told
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "The LLM call observer failed in events (RuntimeError: no events); the calls go on "
+        "unobserved there. This is logged once."
+    ]
