@@ -156,10 +156,10 @@ class Fanout(Generic[T]):
 
     Args:
         plugged: The implementations, in the order they are told.
-        failures: What logs an implementation's error once per place: the hook's module's
-            own, shared by every combination it makes and the watches made with them (so
-            that an error is logged once however often the observers are plugged in and
-            out, and once whether its observer was alone or beside others).
+        failures: What logs an implementation's error once per its class and place: the
+            hook's module's own, shared by every combination it makes and the watches made
+            with them (so that an error is logged once however often the observers are
+            plugged in and out, and once whether its observer was alone or beside others).
     """
 
     __slots__ = ("__weakref__", "failures", "plugged")
@@ -171,12 +171,12 @@ class Fanout(Generic[T]):
     def each(self, where: str, call: Callable[[T], R | None]) -> list[R]:
         """``call(implementation)`` for each in turn: what they return that is not ``None``.
 
-        An error is logged once (as failed at ``where``) and the others are called all the
-        same.
+        An error is logged once (as the implementation's, failed at ``where``) and the
+        others are called all the same.
         """
         results = []
         for implementation in self.plugged:
-            result = self.failures.call(where, call, implementation)
+            result = self.failures.call(where, implementation, call, implementation)
             if result is not None:
                 results.append(result)
         return results

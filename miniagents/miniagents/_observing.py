@@ -25,8 +25,8 @@ Several observers may observe at once (the evals' recorder beside tracing): each
 itself in with :func:`add_interaction_observer` and out with
 :func:`remove_interaction_observer`, in any order, and the others stay as they were. The
 hook then holds one observer that tells each of them in turn (in the order they were
-added), and whose watch tells each of their watches; an error of one is logged once, and
-the others are told all the same.
+added), and whose watch tells each of their watches; an error of one is logged once (for
+its class and method), and the others are told all the same.
 
 A trace that crosses processes (a Ray worker) travels as a *carrier*: the observer's
 :meth:`~InteractionObserver.carrier` (e.g. a W3C ``traceparent``) is sent along
@@ -106,7 +106,7 @@ class InteractionObserver(Protocol):
     """Told about every interaction that starts while it is set (see the module docstring).
 
     Its methods must be quick and must not raise: an error they raise is logged (once per
-    method) and the interaction goes on unobserved.
+    its class and method) and the interaction goes on unobserved by it.
     """
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
@@ -170,8 +170,8 @@ def _call_with(method: Callable[[object], None] | None, argument: object) -> Non
 
 
 _failures = LoggedOnce(
-    "The interaction observer failed in %s (%s: %s); the agents go on unobserved there. "
-    "This is logged once."
+    "An interaction observer (%s) failed in %s (%s: %s); the agents go on unobserved by it "
+    "there. This is logged once for its class."
 )
 _observer: Hook[InteractionObserver] = Hook(
     "the interaction observer", lambda observers: _Observers(observers, _failures)
@@ -220,7 +220,7 @@ def outgoing_carrier() -> dict[str, str]:
     try:
         return dict(observer.carrier())
     except Exception as error:
-        _failures.failed(error, "carrier")
+        _failures.failed(error, "carrier", observer)
         return {}
 
 
@@ -270,7 +270,9 @@ class InteractionEnding:
             try:
                 replied(promise)
             except Exception as error:
-                _failures.failed(error, "interaction_replied")
+                _failures.failed(
+                    error, "interaction_replied", getattr(replied, "__self__", replied)
+                )
         if core is None:
             return
         if not core.done:
@@ -292,7 +294,7 @@ class InteractionEnding:
         try:
             watch = self._watch = self._observer.interaction_started(agent)
         except Exception as error:
-            _failures.failed(error, "interaction_started")
+            _failures.failed(error, "interaction_started", self._observer)
             return
         if watch is not None:
             self._sequence = sequence
@@ -303,7 +305,7 @@ class InteractionEnding:
                 try:
                     told(inputs)
                 except Exception as error:
-                    _failures.failed(error, "interaction_input")
+                    _failures.failed(error, "interaction_input", watch)
 
     def _message_ended(self, core: ReplayCore[Any]) -> None:
         self._pending -= 1
@@ -321,4 +323,4 @@ class InteractionEnding:
         try:
             watch.interaction_ended(error)
         except Exception as failure:
-            _failures.failed(failure, "interaction_ended")
+            _failures.failed(failure, "interaction_ended", watch)

@@ -327,3 +327,28 @@ async def test_a_messages_watch_gets_the_input_and_each_reply_unread() -> None:
             assert [str(message) for message in await reply] == ["x", "got 2"]
     finally:
         observe_interactions(None)
+
+
+class _AlsoBroken(_Broken):
+    """Another class of broken observer."""
+
+
+async def test_two_broken_observers_are_each_logged_once_by_their_class(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for observer in (_Broken(), _AlsoBroken(), _Broken()):  # (the third: the first's class)
+        add_interaction_observer(observer)
+    try:
+        with caplog.at_level(logging.WARNING, logger="miniagents"):
+            async with MiniAgents():
+                assert str(await _fine.inquire()) == "fine"
+                assert str(await _fine.inquire()) == "fine"
+    finally:
+        observe_interactions(None)
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        f"An interaction observer ({__name__}.{name}) failed in interaction_started "
+        "(RuntimeError: broken observer); the agents go on unobserved by it there. This is "
+        "logged once for its class."
+        for name in ("_Broken", "_AlsoBroken")
+    ]

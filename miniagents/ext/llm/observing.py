@@ -102,8 +102,8 @@ class _Watches(Fanout[LLMCallWatch]):
 
 
 _failures = LoggedOnce(
-    "The LLM call observer failed in %s (%s: %s); the calls go on unobserved there. "
-    "This is logged once."
+    "An LLM call observer (%s) failed in %s (%s: %s); the calls go on unobserved by it "
+    "there. This is logged once for its class."
 )
 _observer: Hook[LLMCallObserver] = Hook(
     "the LLM call observer", lambda observers: _Observers(observers, _failures)
@@ -137,7 +137,7 @@ def watch_llm_call(
     if observer is None:
         return None
     return _failures.call(
-        "llm_call_started", observer.llm_call_started, agent_alias, provider, call
+        "llm_call_started", observer, observer.llm_call_started, agent_alias, provider, call
     )
 
 
@@ -148,13 +148,13 @@ def watched_events(watch: LLMCallWatch, events: AsyncIterator[LLMEvent]) -> Asyn
     as it is read is the call's (a watch passes the provider's errors through, and they
     cannot be told apart).
     """
-    watched = _failures.call("events", watch.events, events)
+    watched = _failures.call("events", watch, watch.events, events)
     return events if watched is None else watched
 
 
 def end_llm_call(watch: LLMCallWatch, error: BaseException | None) -> None:
     """Tell ``watch`` that its call has ended (an error of the watch is logged once)."""
-    _failures.call("call_ended", watch.call_ended, error)
+    _failures.call("call_ended", watch, watch.call_ended, error)
 
 
 def innermost_provider(provider: object) -> object:

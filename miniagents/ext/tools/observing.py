@@ -105,8 +105,8 @@ class _Watches(Fanout[ToolCallWatch]):
 
 
 _failures = LoggedOnce(
-    "The tool call observer failed in %s (%s: %s); the calls go on unobserved there. "
-    "This is logged once."
+    "A tool call observer (%s) failed in %s (%s: %s); the calls go on unobserved by it "
+    "there. This is logged once for its class."
 )
 _observer: Hook[ToolCallObserver] = Hook(
     "the tool call observer", lambda observers: _Observers(observers, _failures)
@@ -139,16 +139,18 @@ def watch_tool_call(
     observer = _observer.current
     if observer is None:
         return None
-    return _failures.call("tool_call_started", observer.tool_call_started, tool, call, result)
+    return _failures.call(
+        "tool_call_started", observer, observer.tool_call_started, tool, call, result
+    )
 
 
 def end_tool_call(watch: ToolCallWatch, error: BaseException | None) -> None:
     """Tell ``watch`` that its call has ended (an error of the watch is logged once)."""
-    _failures.call("tool_call_ended", watch.tool_call_ended, error)
+    _failures.call("tool_call_ended", watch, watch.tool_call_ended, error)
 
 
 def decided_tool_call(watch: ToolCallWatch | None, decision: ToolDecision) -> None:
     """Tell ``watch`` the decision on its call, if it listens (an error is logged once)."""
     told = getattr(watch, "tool_call_decided", None)
     if told is not None:
-        _failures.call("tool_call_decided", told, decision)
+        _failures.call("tool_call_decided", watch, told, decision)

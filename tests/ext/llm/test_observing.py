@@ -21,10 +21,11 @@ from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 
 _LOGGED = [
-    "The LLM call observer failed in llm_call_started (RuntimeError: no watch for FIRST); "
-    "the calls go on unobserved there. This is logged once.",
-    "The LLM call observer failed in call_ended (RuntimeError: no end); the calls go on "
-    "unobserved there. This is logged once.",
+    f"An LLM call observer ({__name__}._Broken) failed in llm_call_started (RuntimeError: "
+    "no watch for FIRST); the calls go on unobserved by it there. This is logged once for "
+    "its class.",
+    f"An LLM call observer ({__name__}._Broken) failed in call_ended (RuntimeError: no end); "
+    "the calls go on unobserved by it there. This is logged once for its class.",
 ]
 """What a broken observer's calls log (each once), the first call's agent named FIRST."""
 
@@ -155,6 +156,6 @@ async def test_a_watch_whose_events_raises_is_logged_once_and_the_call_replies(
     assert "event Again" in told.told
     messages = [record.getMessage() for record in caplog.records]
     assert messages == [
-        "The LLM call observer failed in events (RuntimeError: no events); the calls go on "
-        "unobserved there. This is logged once."
+        f"An LLM call observer ({__name__}._EventsBroken) failed in events (RuntimeError: "
+        "no events); the calls go on unobserved by it there. This is logged once for its class."
     ]
