@@ -32,9 +32,7 @@ again if another change came first), so none is lost. Reading ``current`` takes 
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -53,40 +51,37 @@ class Hook(Generic[T]):
         name: What plugs in here, for ``repr`` (e.g. ``"the LLM call observer"``).
         combine: What makes one implementation of several (given them in the order they
             were added); ``None``: one implementation at a time (the newest one added).
-            What it makes is best weakly referenceable (a :class:`Fanout` is): the hook
-            then knows it again when it is given back to :meth:`set`, without holding it.
+            What it makes is best a :class:`Fanout`: given back to :meth:`set`, its parts
+            are plugged in again.
 
     Attributes:
         current: The implementation in use, or ``None``. Read it where the work is done: a
             read is an attribute lookup, cheap enough for a hot path.
     """
 
-    __slots__ = ("_combine", "_combined", "_lock", "_plugged", "current", "name")
+    __slots__ = ("_combine", "_lock", "_plugged", "current", "name")
 
     def __init__(self, name: str, combine: Callable[[tuple[T, ...]], T] | None = None) -> None:
         self.name = name
         self.current: T | None = None
         self._combine = combine
         self._plugged: tuple[T, ...] = ()
-        self._combined: weakref.WeakKeyDictionary[T, tuple[T, ...]] = weakref.WeakKeyDictionary()
-        """What each of ``combine``'s implementations still alive combines: the hook holds
-        none of them, nor what they combine, once they are no longer plugged in."""
         self._lock = threading.Lock()  # (held to change what is plugged in, never to read)
 
     def set(self, implementation: T | None) -> T | None:
         """Plug ``implementation`` in alone (``None``: unplug all); return what it replaces.
 
-        What it returns may be given back to ``set`` later: the implementations it
-        combined are then plugged in again, each one removable on its own.
+        What it returns may be given back to ``set`` later: the implementations a
+        :class:`Fanout` combined are then plugged in again, each one removable on its own.
         """
-        combined = None if implementation is None else self._combination(implementation)
+        if implementation is None:
+            plugged: tuple[T, ...] = ()
+        else:  # (given back a combination: the same ones again)
+            plugged = (
+                implementation.plugged if isinstance(implementation, Fanout) else (implementation,)
+            )
         with self._lock:
-            previous = self.current
-            if implementation is None:
-                self._plugged, self.current = (), None
-            else:  # (given back a combination: the same ones again)
-                self._plugged = (implementation,) if combined is None else combined
-                self.current = implementation
+            previous, self._plugged, self.current = self.current, plugged, implementation
         return previous
 
     def add(self, implementation: T) -> None:
@@ -130,17 +125,7 @@ class Hook(Generic[T]):
         """``plugged`` as one implementation: ``None``, the one, or what ``combine`` makes."""
         if len(plugged) < 2 or self._combine is None:
             return plugged[-1] if plugged else None
-        combined = self._combine(plugged)
-        with contextlib.suppress(TypeError):  # (not weakly referenceable: see __init__)
-            self._combined[combined] = plugged
-        return combined
-
-    def _combination(self, implementation: T) -> tuple[T, ...] | None:
-        """What ``implementation`` combines, if ``combine`` made it (``None``: it did not)."""
-        try:
-            return self._combined.get(implementation)
-        except TypeError:  # (neither weakly referenceable nor hashable: not one of combine's)
-            return None
+        return self._combine(plugged)
 
     def __repr__(self) -> str:
         return f"Hook({self.name!r}, current={self.current!r})"
@@ -162,7 +147,7 @@ class Fanout(Generic[T]):
             plugged in and out, and once whether its observer was alone or beside others).
     """
 
-    __slots__ = ("__weakref__", "failures", "plugged")
+    __slots__ = ("failures", "plugged")
 
     def __init__(self, plugged: Sequence[T], failures: LoggedOnce) -> None:
         self.plugged = tuple(plugged)
