@@ -34,9 +34,8 @@ from typing import Any, TypeVar
 from miniagents.evals.tree import AgentStep, ModelCall, ReplyTree, ToolStep
 from miniagents.ext.llm.observing import (
     LLMCallWatch,
-    add_llm_call_observer,
     innermost_provider,
-    remove_llm_call_observer,
+    llm_call_observers,
 )
 from miniagents.ext.llm.pricing import cost_usd, price_provider_of, reported_usage
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
@@ -44,16 +43,14 @@ from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import (
     ToolCallWatch,
-    add_tool_call_observer,
-    remove_tool_call_observer,
+    tool_call_observers,
 )
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.lowlevel import (
     InteractionWatch,
     ObservedAgent,
-    add_interaction_observer,
-    remove_interaction_observer,
+    interaction_observers,
 )
 
 __all__ = ["CaseRecording", "current_step", "recording"]
@@ -388,18 +385,18 @@ def recording() -> Iterator[None]:
     """
     recorder = _RECORDER
     if recorder.users == 0:
-        add_interaction_observer(recorder)
-        add_llm_call_observer(recorder)
-        add_tool_call_observer(recorder)
+        interaction_observers.add(recorder)
+        llm_call_observers.add(recorder)
+        tool_call_observers.add(recorder)
     recorder.users += 1
     try:
         yield
     finally:
         recorder.users -= 1
         if recorder.users == 0:
-            remove_interaction_observer(recorder)
-            remove_llm_call_observer(recorder)
-            remove_tool_call_observer(recorder)
+            interaction_observers.remove(recorder)
+            llm_call_observers.remove(recorder)
+            tool_call_observers.remove(recorder)
             recorder.names.clear()
 
 

@@ -12,8 +12,8 @@ module reads or rebinds another module's globals to meet another layer::
 
 A hook whose module can fan one event out to several implementations (the observers: the
 evals' recorder and tracing observe at once) is made with ``combine``, and takes them with
-:meth:`Hook.add` and :meth:`Hook.remove` (each through its module's functions, such as
-``add_interaction_observer``): ``current`` is then ``None``, the one implementation plugged
+:meth:`Hook.add` and :meth:`Hook.remove` (such a module exports its hook, such as
+``interaction_observers``): ``current`` is then ``None``, the one implementation plugged
 in, or what ``combine`` makes of them all, so that the layer's read stays one attribute
 lookup however many are plugged in::
 

@@ -22,11 +22,12 @@ With no observer set (the default) an interaction costs one call of
 :func:`interaction_ending` that finds none, and nothing per message or token.
 
 Several observers may observe at once (the evals' recorder beside tracing): each one plugs
-itself in with :func:`add_interaction_observer` and out with
-:func:`remove_interaction_observer`, in any order, and the others stay as they were. The
-hook then holds one observer that tells each of them in turn (in the order they were
-added), and whose watch tells each of their watches; an error of one is logged once (for
-its class and method), and the others are told all the same.
+itself in with ``interaction_observers.add(observer)`` and out with
+``interaction_observers.remove(observer)`` (the hook :data:`interaction_observers`), in any
+order, and the others stay as they were. The hook then holds one observer that tells each
+of them in turn (in the order they were added), and whose watch tells each of their
+watches; an error of one is logged once (for its class and method), and the others are
+told all the same.
 
 A trace that crosses processes (a Ray worker) travels as a *carrier*: the observer's
 :meth:`~InteractionObserver.carrier` (e.g. a W3C ``traceparent``) is sent along
@@ -52,13 +53,12 @@ __all__ = [
     "InteractionObserver",
     "InteractionWatch",
     "ObservedAgent",
-    "add_interaction_observer",
     "adopt_carrier",
     "incoming_carrier",
     "interaction_ending",
+    "interaction_observers",
     "observe_interactions",
     "outgoing_carrier",
-    "remove_interaction_observer",
 ]
 
 
@@ -173,9 +173,10 @@ _failures = LoggedOnce(
     "An interaction observer (%s) failed in %s (%s: %s); the agents go on unobserved by it "
     "there. This is logged once for its class."
 )
-_observer: Hook[InteractionObserver] = Hook(
+interaction_observers: Hook[InteractionObserver] = Hook(
     "the interaction observer", lambda observers: _Observers(observers, _failures)
 )
+"""The interaction observers: ``add`` plugs one in beside the others, ``remove`` unplugs it."""
 _incoming: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
     "miniagents_incoming_carrier", default=None
 )
@@ -185,21 +186,11 @@ def observe_interactions(observer: InteractionObserver | None) -> InteractionObs
     """Set the observer of the interactions that start from now on; return the one before.
 
     It replaces every observer plugged in (``None``: none, the default); to observe beside
-    the others, use :func:`add_interaction_observer`. Interactions started before keep the
+    the others, use ``interaction_observers.add``. Interactions started before keep the
     observer they had; one inquired before with a lazy start, and started after, gets the
     observer set at its start.
     """
-    return _observer.set(observer)
-
-
-def add_interaction_observer(observer: InteractionObserver) -> None:
-    """Plug ``observer`` in beside the observers plugged in already (once; see the module)."""
-    _observer.add(observer)
-
-
-def remove_interaction_observer(observer: InteractionObserver) -> None:
-    """Unplug ``observer``, leaving the others plugged in (not plugged in: nothing to do)."""
-    _observer.remove(observer)
+    return interaction_observers.set(observer)
 
 
 def interaction_ending(then: Callable[[MessagePromise], None]) -> InteractionEnding | None:
@@ -208,13 +199,13 @@ def interaction_ending(then: Callable[[MessagePromise], None]) -> InteractionEnd
     ``then`` is the context's hook for each reply message still streaming (see
     :class:`InteractionEnding`).
     """
-    observer = _observer.current
+    observer = interaction_observers.current
     return None if observer is None else InteractionEnding(observer, then)
 
 
 def outgoing_carrier() -> dict[str, str]:
     """The current trace, for another process (empty without an observer)."""
-    observer = _observer.current
+    observer = interaction_observers.current
     if observer is None:
         return {}
     try:

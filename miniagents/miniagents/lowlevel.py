@@ -26,9 +26,9 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   (an :class:`InteractionMessagesWatch` is also given the input and each reply message);
   :func:`outgoing_carrier`, :func:`adopt_carrier` and :func:`incoming_carrier` carry the
   trace to another process (a Ray worker). Without an observer, an interaction pays one
-  call that finds none. :func:`add_interaction_observer` and
-  :func:`remove_interaction_observer` plug an observer in and out beside the others (the
-  evals' recorder and tracing observe at once). See :mod:`miniagents.miniagents._observing`;
+  call that finds none. :data:`interaction_observers` is its hook: its ``add`` and
+  ``remove`` plug an observer in and out beside the others (the evals' recorder and
+  tracing observe at once). See :mod:`miniagents.miniagents._observing`;
 - :func:`prepare_interactions`: a hook of its own beside tracing's: an
   :class:`InteractionPreparer` told of each interaction where it is inquired (in its
   caller's task, in the caller's order), which may give what to call in the interaction's
@@ -75,14 +75,11 @@ from miniagents.miniagents._observing import (
 from miniagents.miniagents._observing import InteractionObserver as InteractionObserver
 from miniagents.miniagents._observing import InteractionWatch as InteractionWatch
 from miniagents.miniagents._observing import ObservedAgent as ObservedAgent
-from miniagents.miniagents._observing import add_interaction_observer as add_interaction_observer
 from miniagents.miniagents._observing import adopt_carrier as adopt_carrier
 from miniagents.miniagents._observing import incoming_carrier as incoming_carrier
+from miniagents.miniagents._observing import interaction_observers as interaction_observers
 from miniagents.miniagents._observing import observe_interactions as observe_interactions
 from miniagents.miniagents._observing import outgoing_carrier as outgoing_carrier
-from miniagents.miniagents._observing import (
-    remove_interaction_observer as remove_interaction_observer,
-)
 from miniagents.miniagents._preparing import InteractionPreparer as InteractionPreparer
 from miniagents.miniagents._preparing import prepare_interactions as prepare_interactions
 from miniagents.miniagents._scope import InteractionScope as InteractionScope
@@ -107,7 +104,6 @@ __all__ = [
     "LinkEnd",
     "LinkOpener",
     "ObservedAgent",
-    "add_interaction_observer",
     "add_link_opener",
     "adopt_carrier",
     "at_exit",
@@ -116,12 +112,12 @@ __all__ = [
     "enclosing_contexts",
     "extension_settings",
     "incoming_carrier",
+    "interaction_observers",
     "note_sent",
     "observe_interactions",
     "outgoing_carrier",
     "outgoing_links",
     "prepare_interactions",
-    "remove_interaction_observer",
     "sending",
     "start_task",
     "with_settings",

@@ -19,12 +19,11 @@ from miniagents.miniagents.lowlevel import (
     Hook,
     InteractionWatch,
     ObservedAgent,
-    add_interaction_observer,
     adopt_carrier,
     incoming_carrier,
+    interaction_observers,
     observe_interactions,
     outgoing_carrier,
-    remove_interaction_observer,
 )
 from miniagents.promising.lowlevel import core_of
 
@@ -147,19 +146,19 @@ async def test_observers_added_side_by_side_are_each_told_and_each_removed_alone
 ) -> None:
     first, second, broken = _Recorder(), _Recorder(), _Broken()
     for observer in (first, broken, second):
-        add_interaction_observer(observer)
+        interaction_observers.add(observer)
     try:
         with caplog.at_level(logging.WARNING, logger="miniagents"):
             async with MiniAgents():
                 assert str(await _fine.inquire()) == "fine"
                 assert outgoing_carrier() == {"caller": ""}  # (the broken one's: logged)
-                remove_interaction_observer(first)
-                remove_interaction_observer(broken)
+                interaction_observers.remove(first)
+                interaction_observers.remove(broken)
                 assert observe_interactions(None) is second  # the one left, alone
                 observe_interactions(second)
                 assert str(await _fine.fork(alias="LATER").inquire()) == "fine"
     finally:
-        remove_interaction_observer(second)
+        interaction_observers.remove(second)
     assert observe_interactions(None) is None
     assert first.events == ["start _FINE (inquired by nobody)", "end _FINE"]
     assert second.events == [  # (told after the first, which set the context variable)
@@ -176,16 +175,16 @@ async def test_a_broken_observer_is_logged_once_however_often_others_plug_in_and
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     broken = _Broken()
-    add_interaction_observer(broken)
+    interaction_observers.add(broken)
     try:
         with caplog.at_level(logging.WARNING, logger="miniagents"):
             async with MiniAgents():
                 await _fine.inquire()  # alone
                 for _ in range(2):  # (beside another, as each eval run plugs its recorder)
                     other = _Recorder()
-                    add_interaction_observer(other)
+                    interaction_observers.add(other)
                     assert str(await _fine.inquire()) == "fine"
-                    remove_interaction_observer(other)
+                    interaction_observers.remove(other)
                     assert other.events == ["start _FINE (inquired by nobody)", "end _FINE"]
     finally:
         observe_interactions(None)
@@ -197,12 +196,12 @@ async def test_a_broken_observer_is_logged_once_however_often_others_plug_in_and
 def test_a_removed_observer_is_held_by_nothing_and_a_combination_given_back_restores_it() -> None:
     first, second = _Recorder(), _Recorder()
     removed = weakref.ref(first)
-    add_interaction_observer(first)
-    add_interaction_observer(second)
+    interaction_observers.add(first)
+    interaction_observers.add(second)
     try:
         both = observe_interactions(None)  # (the two as one)
         assert observe_interactions(both) is None  # given back: the two plugged in again
-        remove_interaction_observer(first)
+        interaction_observers.remove(first)
         assert observe_interactions(None) is second  # each removable alone
         observe_interactions(second)
         del both, first
@@ -235,14 +234,14 @@ class _Named:
 
 async def test_observers_equal_to_each_other_are_plugged_in_and_out_each_by_itself() -> None:
     first, second = _Named("same"), _Named("same")
-    add_interaction_observer(first)
-    add_interaction_observer(second)  # equal to the first, but another observer
-    add_interaction_observer(second)  # (itself again: no-op)
+    interaction_observers.add(first)
+    interaction_observers.add(second)  # equal to the first, but another observer
+    interaction_observers.add(second)  # (itself again: no-op)
     try:
         async with MiniAgents():
             await _fine.inquire()
         assert (first.told, second.told) == (1, 1)
-        remove_interaction_observer(second)
+        interaction_observers.remove(second)
         assert observe_interactions(None) is first  # the other one stays
         observe_interactions(first)
     finally:
@@ -337,7 +336,7 @@ async def test_two_broken_observers_are_each_logged_once_by_their_class(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     for observer in (_Broken(), _AlsoBroken(), _Broken()):  # (the third: the first's class)
-        add_interaction_observer(observer)
+        interaction_observers.add(observer)
     try:
         with caplog.at_level(logging.WARNING, logger="miniagents"):
             async with MiniAgents():

@@ -19,8 +19,9 @@ finds none, and nothing per token. An observer's error is logged once and the ca
 on unobserved.
 
 Several observers may observe at once (the evals' recorder beside tracing): each plugs
-itself in with :func:`add_llm_call_observer` and out with :func:`remove_llm_call_observer`,
-in any order, the others staying as they were. The hook then holds one observer that asks
+itself in with ``llm_call_observers.add(observer)`` and out with
+``llm_call_observers.remove(observer)`` (the hook :data:`llm_call_observers`), in any order,
+the others staying as they were. The hook then holds one observer that asks
 each of them in turn for its watch; the events pass through every watch's ``events`` (the
 first observer's outermost), and each watch is told the call's end.
 """
@@ -37,11 +38,10 @@ from miniagents.miniagents.lowlevel import Fanout, Hook
 __all__ = [
     "LLMCallObserver",
     "LLMCallWatch",
-    "add_llm_call_observer",
     "end_llm_call",
     "innermost_provider",
+    "llm_call_observers",
     "observe_llm_calls",
-    "remove_llm_call_observer",
     "watch_llm_call",
     "watched_events",
 ]
@@ -105,35 +105,26 @@ _failures = LoggedOnce(
     "An LLM call observer (%s) failed in %s (%s: %s); the calls go on unobserved by it "
     "there. This is logged once for its class."
 )
-_observer: Hook[LLMCallObserver] = Hook(
+llm_call_observers: Hook[LLMCallObserver] = Hook(
     "the LLM call observer", lambda observers: _Observers(observers, _failures)
 )
+"""The LLM call observers: ``add`` plugs one in beside the others, ``remove`` unplugs it."""
 
 
 def observe_llm_calls(observer: LLMCallObserver | None) -> LLMCallObserver | None:
     """Set the observer of the calls that start from now on; return the one before.
 
     It replaces every observer plugged in; to observe beside them, use
-    :func:`add_llm_call_observer`.
+    ``llm_call_observers.add``.
     """
-    return _observer.set(observer)
-
-
-def add_llm_call_observer(observer: LLMCallObserver) -> None:
-    """Plug ``observer`` in beside the observers plugged in already (once; see the module)."""
-    _observer.add(observer)
-
-
-def remove_llm_call_observer(observer: LLMCallObserver) -> None:
-    """Unplug ``observer``, leaving the others plugged in (not plugged in: nothing to do)."""
-    _observer.remove(observer)
+    return llm_call_observers.set(observer)
 
 
 def watch_llm_call(
     agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
 ) -> LLMCallWatch | None:
     """The observer's watch of a call that starts now (``None`` without an observer)."""
-    observer = _observer.current
+    observer = llm_call_observers.current
     if observer is None:
         return None
     return _failures.call(

@@ -26,9 +26,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 from opentelemetry.util.types import AttributeValue
 
 from miniagents.ext.llm.observing import (
-    add_llm_call_observer,
     innermost_provider,
-    remove_llm_call_observer,
+    llm_call_observers,
 )
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import (
@@ -42,15 +41,14 @@ from miniagents.ext.llm.provider import (
 )
 from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.observing import add_tool_call_observer, remove_tool_call_observer
+from miniagents.ext.tools.observing import tool_call_observers
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.logged_once import LoggedOnce
 from miniagents.miniagents.lowlevel import (
     ObservedAgent,
-    add_interaction_observer,
     incoming_carrier,
-    remove_interaction_observer,
+    interaction_observers,
 )
 from miniagents.promising.errors import StreamCancelledError
 
@@ -159,9 +157,9 @@ class Telemetry:
         """
         Telemetry.uninstall()
         Telemetry.installed = self
-        add_interaction_observer(self)
-        add_llm_call_observer(self)
-        add_tool_call_observer(self)
+        interaction_observers.add(self)
+        llm_call_observers.add(self)
+        tool_call_observers.add(self)
 
     @classmethod
     def uninstall(cls) -> None:
@@ -172,9 +170,9 @@ class Telemetry:
         """
         telemetry, cls.installed = cls.installed, None
         if telemetry is not None:
-            remove_interaction_observer(telemetry)
-            remove_llm_call_observer(telemetry)
-            remove_tool_call_observer(telemetry)
+            interaction_observers.remove(telemetry)
+            llm_call_observers.remove(telemetry)
+            tool_call_observers.remove(telemetry)
 
     def _on(self) -> bool:
         """Whether this is the instrumentation in use (not one uninstalled or replaced since)."""

@@ -45,9 +45,8 @@ from typing import Any
 from miniagents.arguments import check_seconds, refused_argument
 from miniagents.ext.llm.observing import (
     LLMCallWatch,
-    add_llm_call_observer,
     innermost_provider,
-    remove_llm_call_observer,
+    llm_call_observers,
 )
 from miniagents.ext.llm.pricing import price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
@@ -66,8 +65,7 @@ from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import (
     ToolCallWatch,
-    add_tool_call_observer,
-    remove_tool_call_observer,
+    tool_call_observers,
 )
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message import Message
@@ -76,8 +74,7 @@ from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.lowlevel import (
     InteractionWatch,
     ObservedAgent,
-    add_interaction_observer,
-    remove_interaction_observer,
+    interaction_observers,
 )
 from miniagents.promising.lowlevel import ReplayCore, core_of
 
@@ -209,9 +206,9 @@ class Recorder:
             self.store, self.run_id, encode_batch, self.flush_interval
         )
         self._put = writer.put
-        add_interaction_observer(self)
-        add_llm_call_observer(self)
-        add_tool_call_observer(self)
+        interaction_observers.add(self)
+        llm_call_observers.add(self)
+        tool_call_observers.add(self)
         return self
 
     def close(self, error: BaseException | None = None) -> None:
@@ -227,9 +224,9 @@ class Recorder:
         writer = self._writer
         if writer is None:
             return
-        remove_interaction_observer(self)
-        remove_llm_call_observer(self)
-        remove_tool_call_observer(self)
+        interaction_observers.remove(self)
+        llm_call_observers.remove(self)
+        tool_call_observers.remove(self)
         if self._unroute is not None:
             self._unroute()
         writer.close()

@@ -17,8 +17,9 @@ With no observer set (the default) a call costs one call of :func:`watch_tool_ca
 finds none. An observer's error is logged once and the call goes on unobserved.
 
 Several observers may observe at once (the evals' recorder beside tracing): each plugs
-itself in with :func:`add_tool_call_observer` and out with
-:func:`remove_tool_call_observer`, in any order, the others staying as they were. The hook
+itself in with ``tool_call_observers.add(observer)`` and out with
+``tool_call_observers.remove(observer)`` (the hook :data:`tool_call_observers`), in any
+order, the others staying as they were. The hook
 then holds one observer that asks each of them in turn for its watch, and each watch is
 told the call's decision and end.
 """
@@ -38,11 +39,10 @@ __all__ = [
     "ToolCallDecisionWatch",
     "ToolCallObserver",
     "ToolCallWatch",
-    "add_tool_call_observer",
     "decided_tool_call",
     "end_tool_call",
     "observe_tool_calls",
-    "remove_tool_call_observer",
+    "tool_call_observers",
     "watch_tool_call",
 ]
 
@@ -108,35 +108,26 @@ _failures = LoggedOnce(
     "A tool call observer (%s) failed in %s (%s: %s); the calls go on unobserved by it "
     "there. This is logged once for its class."
 )
-_observer: Hook[ToolCallObserver] = Hook(
+tool_call_observers: Hook[ToolCallObserver] = Hook(
     "the tool call observer", lambda observers: _Observers(observers, _failures)
 )
+"""The tool call observers: ``add`` plugs one in beside the others, ``remove`` unplugs it."""
 
 
 def observe_tool_calls(observer: ToolCallObserver | None) -> ToolCallObserver | None:
     """Set the observer of the tool calls that start from now on; return the one before.
 
     It replaces every observer plugged in; to observe beside them, use
-    :func:`add_tool_call_observer`.
+    ``tool_call_observers.add``.
     """
-    return _observer.set(observer)
-
-
-def add_tool_call_observer(observer: ToolCallObserver) -> None:
-    """Plug ``observer`` in beside the observers plugged in already (once; see the module)."""
-    _observer.add(observer)
-
-
-def remove_tool_call_observer(observer: ToolCallObserver) -> None:
-    """Unplug ``observer``, leaving the others plugged in (not plugged in: nothing to do)."""
-    _observer.remove(observer)
+    return tool_call_observers.set(observer)
 
 
 def watch_tool_call(
     tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
 ) -> ToolCallWatch | None:
     """The observer's watch of a call that starts now (``None`` without an observer)."""
-    observer = _observer.current
+    observer = tool_call_observers.current
     if observer is None:
         return None
     return _failures.call(

@@ -12,8 +12,8 @@ from miniagents import MiniAgents
 from miniagents.ext.llm import observing
 from miniagents.ext.llm.observing import (
     LLMCallWatch,
-    add_llm_call_observer,
     end_llm_call,
+    llm_call_observers,
     observe_llm_calls,
     watch_llm_call,
 )
@@ -104,7 +104,7 @@ async def test_failing_observers_beside_another_are_logged_once_and_it_is_told_e
 
     told, broken, ends_broken = _Told(), _Broken(), _EndsBroken()
     for observer in (broken, told, ends_broken):
-        add_llm_call_observer(observer)
+        llm_call_observers.add(observer)
     try:
         for alias in ("FIRST", "SECOND"):
             watch = watch_llm_call(alias, provider, call)
@@ -146,7 +146,7 @@ async def test_a_watch_whose_events_raises_is_logged_once_and_the_call_replies(
     try:
         async with MiniAgents():
             assert str(await agent.inquire("hi")) == "Hello"
-            add_llm_call_observer(told)
+            llm_call_observers.add(told)
             assert str(await agent.inquire("hi")) == "Again"
     finally:
         observe_llm_calls(None)

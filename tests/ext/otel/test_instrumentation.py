@@ -28,7 +28,7 @@ from miniagents.ext.llm import (
     make_llm_agent,
 )
 from miniagents.ext.llm.errors import LLMTimeoutError
-from miniagents.ext.llm.observing import add_llm_call_observer, remove_llm_call_observer
+from miniagents.ext.llm.observing import llm_call_observers
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.offline_script import CallTool, one_per_call
 from miniagents.ext.llm.provider import Finish
@@ -40,14 +40,13 @@ from miniagents.ext.otel._tracing import (
     Telemetry,
 )
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.tools.observing import add_tool_call_observer, remove_tool_call_observer
+from miniagents.ext.tools.observing import tool_call_observers
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages import MessageSequencePromise, MessageTokenAppender
 from miniagents.miniagents.lowlevel import (
-    add_interaction_observer,
     adopt_carrier,
+    interaction_observers,
     outgoing_carrier,
-    remove_interaction_observer,
 )
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing import VirtualClock, scripted_agent
@@ -416,17 +415,17 @@ def test_uninstrument_beside_another_observer_leaves_the_telemetry_to_be_collect
     traces: Traces,  # noqa: F811
 ) -> None:
     quiet = _Quiet()
-    add_interaction_observer(quiet)
-    add_llm_call_observer(quiet)
-    add_tool_call_observer(quiet)
+    interaction_observers.add(quiet)
+    llm_call_observers.add(quiet)
+    tool_call_observers.add(quiet)
     installed = Telemetry.installed
     assert installed is not None
     telemetry = weakref.ref(installed)
     del installed
     uninstrument()
-    remove_interaction_observer(quiet)
-    remove_llm_call_observer(quiet)
-    remove_tool_call_observer(quiet)
+    interaction_observers.remove(quiet)
+    llm_call_observers.remove(quiet)
+    tool_call_observers.remove(quiet)
     assert plugged_observers() == (None,) * 3
     gc.collect()
     assert telemetry() is None  # no hook holds it, nor a combination it was in
