@@ -260,7 +260,8 @@ def a2a_app(
     not a request, over ``max_body_bytes`` or of params of over :data:`MAX_REQUEST_VALUES`
     values (-32600; one not all sent within ``body_seconds`` of the request's
     arrival: -32600 with HTTP 408), an unknown method (-32601), params of the wrong shape
-    (-32602), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
+    (-32602; a message's ``contextId`` or ``messageId`` with a control or format character
+    too), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
     followed or answered (-32004), a part of a media type the agent does not take, or a
     body not sent as JSON (-32005), another protocol version (-32009). A task over the
     limits is an HTTP 503 (the app's, ``max_live_runs``) or 429 (the principal's), with
@@ -610,6 +611,15 @@ class _A2ATasks:
                 f"params.message {said}: send ROLE_USER.",
                 violations=[("message.role", "a client's message is ROLE_USER")],
             )
+        for field, value in (("contextId", message.context_id), ("messageId", message.message_id)):
+            if not value.isprintable():  # (kept, and shown to whoever lists the tasks)
+                raise _RPCError(
+                    Code.INVALID_PARAMS,
+                    f"params.message.{field} {value!r} holds a control or format character "
+                    "(a line break, NUL, a bidirectional override, ...): send an id of "
+                    "printable characters, e.g. a UUID.",
+                    violations=[(f"message.{field}", "not printable")],
+                )
         sent = MessageToDict(message)
         configuration = request.configuration
         history = _history_length(configuration, "configuration.historyLength")

@@ -199,6 +199,8 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
             -32602,
             "configuration.historyLength is -1: give 0 or more",
         ),
+        (send_params(contextId="ctx\u202ecod.exe"), -32602, "contextId 'ctx\\u202ecod.exe'"),
+        (send_params(messageId="m\x00"), -32602, "messageId 'm\\x00' holds a control"),
     ],
     ids=[
         "shape",
@@ -209,6 +211,8 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
         "html",
         "unknown-task",
         "negative-history",
+        "bidi-context-id",
+        "nul-message-id",
     ],
 )
 @pytest.mark.parametrize("method", ["SendMessage", "SendStreamingMessage"])
