@@ -147,18 +147,30 @@ Args:
 
 
 async def afetch_agent_card(
-    url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 30.0
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> AgentCard:
     """The agent card of the A2A agent at ``url`` (its ``/.well-known/agent-card.json``).
 
     ``a2a_agent(await afetch_agent_card(url))`` takes the card's name and description as
-    the agent's alias and description (what a model reads of it as a tool).
+    the agent's alias and description (what a model reads of it as a tool). The card is
+    read within ``max_event_bytes`` bytes, counted as they come, as ``a2a_agent`` reads it.
 
     Raises:
         A2ACardError: if the card cannot be fetched or read (an HTTP error, not a card).
         A2AConnectionError: if the agent cannot be reached.
+        A2AReplyTooLargeError: if the card is over ``max_event_bytes`` bytes.
+        A2AConfigurationError: if ``max_event_bytes`` is not a positive whole number.
     """
-    async with httpx.AsyncClient(headers=dict(headers or {}), timeout=timeout) as client:
+    owner = "afetch_agent_card()"
+    check_count(max_event_bytes, "max_event_bytes", owner=owner, error=A2AConfigurationError)
+    hooks = {"response": [_EventBound(max_event_bytes, f"at {url}").ahook]}
+    async with httpx.AsyncClient(
+        headers=dict(headers or {}), timeout=timeout, event_hooks=hooks
+    ) as client:
         return await _afetched(client, url)
 
 
@@ -434,8 +446,8 @@ class _EventBound:
         what = "one event of its stream" if events else "one answer"
         return A2AReplyTooLargeError(
             f"The remote agent {self.alias} sent {what} over {self.max_bytes} bytes, which "
-            "a2a_agent does not read whole; give the agent a higher max_event_bytes if the "
-            "remote's events are this large by design.",
+            "is not read whole; give the agent a higher max_event_bytes if the remote's "
+            "events are this large by design.",
             limit="max_event_bytes",
         )
 

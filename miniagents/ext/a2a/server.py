@@ -100,6 +100,7 @@ __all__ = [
     "DEFAULT_INPUT_MODES",
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
+    "MAX_REQUEST_VALUES",
     "A2ASkill",
     "AnswerAs",
     "a2a_app",
@@ -113,6 +114,12 @@ DEFAULT_PAGE_SIZE = 50
 
 MAX_PAGE_SIZE = 100
 """The most tasks a ``ListTasks`` page holds (a request for more is refused, -32602)."""
+
+MAX_REQUEST_VALUES = 10_000
+"""The most JSON values (objects, lists, strings, numbers, ...) a request's params hold, counted
+at every depth (a request of more is refused, -32600): reading each into A2A's protobuf
+messages takes the server's time, so that a body of tiny parts or a long list, within
+``max_body_bytes``, would hold up every other request for seconds."""
 
 CARD_MAX_AGE = 300
 """Seconds a client may keep the agent card before it asks again (its ``Cache-Control``)."""
@@ -249,10 +256,12 @@ def a2a_app(
 
     **Bad input** is answered with A2A's JSON-RPC errors, each with its
     ``google.rpc.ErrorInfo`` (and a ``google.rpc.BadRequest`` naming the fields at fault),
-    and starts nothing: a body that is not JSON (-32700), not a request or over
-    ``max_body_bytes`` (-32600; one not all sent within ``body_seconds`` of the request's
+    and starts nothing: a body that is not JSON (-32700; ``NaN`` and ``Infinity`` are not),
+    not a request, over ``max_body_bytes`` or of params of over :data:`MAX_REQUEST_VALUES`
+    values (-32600; one not all sent within ``body_seconds`` of the request's
     arrival: -32600 with HTTP 408), an unknown method (-32601), params of the wrong shape
-    (-32602), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
+    (-32602; a message's ``contextId`` or ``messageId`` with a control or format character
+    too), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
     followed or answered (-32004), a part of a media type the agent does not take, or a
     body not sent as JSON (-32005), another protocol version (-32009). A task over the
     limits is an HTTP 503 (the app's, ``max_live_runs``) or 429 (the principal's), with
@@ -507,7 +516,9 @@ class _A2ATasks:
                 metadata={"maxBodyBytes": str(limit)},
             )
         try:
-            parsed: object = json.loads(body)
+            parsed: object = json.loads(body, parse_constant=_no_constant)
+        except _RPCError as error:
+            return error.response(None)
         except (ValueError, UnicodeDecodeError, RecursionError) as error:
             reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
             return error_response(
@@ -539,6 +550,15 @@ class _A2ATasks:
             params = parsed.get("params", {})
             if not isinstance(params, dict):
                 raise _RPCError(Code.INVALID_PARAMS, "The request's params are not an object.")
+            if _holds_over(params, MAX_REQUEST_VALUES):  # (before protobuf reads them)
+                raise _RPCError(
+                    Code.INVALID_REQUEST,
+                    f"The request's params hold over {MAX_REQUEST_VALUES} JSON values (its "
+                    "parts, and the objects, lists, strings and numbers in them), the most "
+                    "this agent reads: send fewer parts, or a long list as one text or file "
+                    "part.",
+                    metadata={"maxRequestValues": str(MAX_REQUEST_VALUES)},
+                )
             self._check_version(request)
             handler = self.methods.get(method)
             if handler is None:
@@ -591,6 +611,15 @@ class _A2ATasks:
                 f"params.message {said}: send ROLE_USER.",
                 violations=[("message.role", "a client's message is ROLE_USER")],
             )
+        for field, value in (("contextId", message.context_id), ("messageId", message.message_id)):
+            if not value.isprintable():  # (kept, and shown to whoever lists the tasks)
+                raise _RPCError(
+                    Code.INVALID_PARAMS,
+                    f"params.message.{field} {value!r} holds a control or format character "
+                    "(a line break, NUL, a bidirectional override, ...): send an id of "
+                    "printable characters, e.g. a UUID.",
+                    violations=[(f"message.{field}", "not printable")],
+                )
         sent = MessageToDict(message)
         configuration = request.configuration
         history = _history_length(configuration, "configuration.historyLength")
@@ -1168,6 +1197,36 @@ def _one_event(rpc_id: RPCId, event: Mapping[str, object]) -> Response:
         yield ServerSentEvent(data=data)
 
     return EventSourceResponse(events(), headers=A2A_HEADERS, sep="\n")  # (as its streams)
+
+
+def _holds_over(value: object, most: int) -> bool:
+    """Whether the JSON ``value`` holds over ``most`` values (itself included), counted to there."""
+    count = 0
+    left = [value]
+    while left:
+        count += 1
+        if count > most:
+            return True
+        item = left.pop()
+        if isinstance(item, dict):
+            left.extend(item.values())
+        elif isinstance(item, list):
+            left.extend(item)
+    return False
+
+
+def _no_constant(name: str) -> object:
+    """Refuse ``NaN``, ``Infinity`` and ``-Infinity``, which Python's JSON reads but JSON has not.
+
+    (Taken, such a number fails the protocol's own JSON later, as an internal error.)
+
+    Raises:
+        _RPCError: always, naming the constant (-32700).
+    """
+    raise _RPCError(
+        Code.PARSE_ERROR,
+        f"The request body is not JSON ({name!r} is no JSON number): send a number, or a string.",
+    )
 
 
 def _cursor(stamp: str, key: str) -> str:

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
+from miniagents.ext.a2a.server import MAX_REQUEST_VALUES
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import SSEReader, gated, served, until
@@ -99,6 +100,14 @@ def violations(error: dict[str, Any]) -> list[str]:
     ]
 
 
+def _with_data(data: bytes) -> bytes:
+    """A ``SendMessage`` body of one data part whose JSON is ``data`` (written as given)."""
+    return (
+        b'{"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": '
+        b'{"messageId": "m", "role": "ROLE_USER", "parts": [{"data": ' + data + b"}]}}}"
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "code", "said"),
     [
@@ -110,8 +119,13 @@ def violations(error: dict[str, Any]) -> list[str]:
         (b'{"jsonrpc": "2.0", "id": 1}', -32600, "method"),
         (b'{"jsonrpc": "2.0", "id": true, "method": "GetTask"}', -32600, "id is not"),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": []}', -32602, "object"),
+        (_with_data(b'{"x": NaN}'), -32700, "'NaN'"),  # (JSON has no NaN: not a 500)
+        (_with_data(b"[-Infinity]"), -32700, "'-Infinity'"),
     ],
-    ids=["not-json", "too-deep", "not-object", "batch", "no-jsonrpc", "no-method", "id", "params"],
+    ids=[
+        *("not-json", "too-deep", "not-object", "batch", "no-jsonrpc", "no-method", "id"),
+        *("params", "nan", "infinity"),
+    ],
 )
 async def test_a_request_that_is_not_json_rpc_is_refused_with_its_code(
     web: httpx2.AsyncClient, body: bytes, code: int, said: str
@@ -121,6 +135,28 @@ async def test_a_request_that_is_not_json_rpc_is_refused_with_its_code(
     assert error["code"] == code
     assert said in error["message"]
     assert ran == []
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [{"text": "x"}] * (MAX_REQUEST_VALUES // 2),  # (each part: an object and its text)
+        [{"data": [0] * MAX_REQUEST_VALUES}],
+    ],
+    ids=["many-parts", "long-list"],
+)
+async def test_a_request_of_too_many_json_values_is_refused_before_it_is_read(
+    parts: list[object],
+) -> None:
+    app = a2a_app(counted, authentication=NoAuthentication())  # (the default max_body_bytes)
+    async with served(app) as client:
+        error = error_of(await call(client, rpc("SendMessage", send_params(parts=parts))))
+        assert error["code"] == -32600
+        assert f"over {MAX_REQUEST_VALUES} JSON values" in error["message"]
+        assert ran == []
+        fewer = send_params(parts=[{"data": [0] * (MAX_REQUEST_VALUES // 2)}])
+        assert "result" in (await call(client, rpc("SendMessage", fewer))).json()
+    assert ran == ["ran"]
 
 
 @pytest.mark.parametrize(
@@ -163,6 +199,8 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
             -32602,
             "configuration.historyLength is -1: give 0 or more",
         ),
+        (send_params(contextId="ctx\u202ecod.exe"), -32602, "contextId 'ctx\\u202ecod.exe'"),
+        (send_params(messageId="m\x00"), -32602, "messageId 'm\\x00' holds a control"),
     ],
     ids=[
         "shape",
@@ -173,6 +211,8 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
         "html",
         "unknown-task",
         "negative-history",
+        "bidi-context-id",
+        "nul-message-id",
     ],
 )
 @pytest.mark.parametrize("method", ["SendMessage", "SendStreamingMessage"])

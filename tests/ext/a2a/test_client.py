@@ -12,6 +12,7 @@ and in a pipeline, pickled.
 from __future__ import annotations
 
 import asyncio
+import json
 import pickle
 import socket
 from collections.abc import AsyncIterator
@@ -23,7 +24,9 @@ from a2a.server.tasks import TaskUpdater
 from a2a.types import Message as WireMessage
 from a2a.types import Role, TaskState
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
@@ -305,6 +308,33 @@ async def test_an_unreachable_agent_and_a_missing_card_are_typed_errors() -> Non
         a2a_agent("ftp://example.com")
     with pytest.raises(A2AConfigurationError, match="reconnects"):
         a2a_agent("http://example.com", reconnects=-1)
+
+
+async def test_a_fetched_card_is_read_within_its_bound() -> None:
+    card = {
+        "name": "Big",
+        "description": "x" * 40_000,  # (a hostile server's card could be endless)
+        "version": "1.0.0",
+        "supportedInterfaces": [{"url": "http://127.0.0.1/", "protocolBinding": "JSONRPC"}],
+        "capabilities": {},
+        "defaultInputModes": ["text/plain"],
+        "defaultOutputModes": ["text/plain"],
+        "skills": [],
+    }
+    body = json.dumps(card).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 1_000):
+            yield body[start : start + 1_000]
+
+    async def served_card(request: Request) -> StreamingResponse:
+        return StreamingResponse(chunks(), media_type="application/json")
+
+    app = Starlette(routes=[Route("/.well-known/agent-card.json", served_card)])
+    async with serving(lambda _: app) as url:
+        with pytest.raises(A2AReplyTooLargeError, match="over 10000 bytes"):
+            await afetch_agent_card(url, max_event_bytes=10_000)
+        assert (await afetch_agent_card(url, max_event_bytes=100_000)).name == "Big"
 
 
 async def test_the_remotes_credentials_are_sent_and_a_refusal_is_an_http_error() -> None:
