@@ -23,15 +23,18 @@ looks at a batch (:meth:`FakeBatches.fail_looks`), or leave a creation unanswere
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from miniagents.testing._record import HANG_GUARD, RecordedRequest
+from miniagents.testing._record import (
+    HANG_GUARD,
+    RecordedRequest,
+    wait_probed,
+    wait_probed_async,
+)
 from miniagents.testing._respond import render
 from miniagents.testing._script import Failure, Reply
 from miniagents.testing._wire import Wire
@@ -270,30 +273,28 @@ class FakeBatches:
         Raises:
             FakeLLMServerTimeout: Fewer batches were created within ``timeout`` seconds.
         """
-        with self._lock:
-            if not self._lock.wait_for(lambda: len(self._batches) >= count, timeout):
-                raise FakeLLMServerTimeout(
-                    f"The fake server was given {len(self._batches)} batches within "
-                    f"{timeout:g} s, and the test expected {count}."
-                )
-            return list(self._batches.values())
+        return self._created(count, timeout, wait_probed(self._lock, self._all(count), timeout))
 
     async def wait_created_async(self, count: int, timeout: float = HANG_GUARD) -> list[FakeBatch]:
         """``wait_created`` that lets the event loop run while it waits (in a thread)."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[list[FakeBatch] | None] = loop.create_future()
+        found = await wait_probed_async(self._lock, self._all(count), timeout)
+        return self._created(count, timeout, found)
 
-        def wait() -> None:
-            found: list[FakeBatch] | None = None
-            with contextlib.suppress(FakeLLMServerTimeout):
-                found = self.wait_created(count, timeout)
-            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
-                loop.call_soon_threadsafe(_settle, done, found)
+    def _all(self, count: int) -> Callable[[], list[FakeBatch] | None]:
+        """A probe: every batch once at least ``count`` were created (under the lock)."""
+        return lambda: list(self._batches.values()) if len(self._batches) >= count else None
 
-        threading.Thread(target=wait, name="fake-llm-server-batches", daemon=True).start()
-        found = await done
+    def _created(
+        self, count: int, timeout: float, found: list[FakeBatch] | None
+    ) -> list[FakeBatch]:
+        """``found``, or the timeout of a wait for ``count`` batches."""
         if found is None:
-            return self.wait_created(count, 0)  # (raises the timeout, with the count)
+            with self._lock:
+                created = len(self._batches)
+            raise FakeLLMServerTimeout(
+                f"The fake server was given {created} batches within {timeout:g} s, and the "
+                f"test expected {count}."
+            )
         return found
 
     # -- the wire formats' side --------------------------------------------------------------
@@ -440,8 +441,3 @@ _PREFIXES: dict[BatchProvider, str] = {
     "gemini": "batches/fake",
 }
 """The start of the ids of each provider's batches."""
-
-
-def _settle(future: asyncio.Future[Any], result: object) -> None:
-    if not future.done():
-        future.set_result(result)

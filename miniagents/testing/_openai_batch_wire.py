@@ -62,6 +62,7 @@ class OpenAIBatchAPI(BatchWire):
 
     paths = ("/v1/files", "/v1/batches")
     patterns = (_FILE, _BATCH)
+    _wire = OpenAIWire()
 
     def __init__(self, batches: FakeBatches) -> None:
         super().__init__(batches)
@@ -135,14 +136,9 @@ class OpenAIBatchAPI(BatchWire):
     # -- batches -----------------------------------------------------------------------------
 
     def _create(self, raw_body: bytes) -> Answer:
-        refused = self._batches.take_refusal()
+        body, refused = self._creation(raw_body, "The body is not JSON.")
         if refused is not None:
-            status, message = refused
-            return status, OpenAIWire().error_body(status, message, "req_fake_batches")
-        try:
-            body = json.loads(raw_body)
-        except ValueError:
-            return 400, _error("The body is not JSON.", "invalid_request")
+            return refused
         if not isinstance(body, dict):
             return 400, _error("The body must be an object.", "invalid_request")
         endpoint = body.get("endpoint")

@@ -16,7 +16,14 @@ from miniagents.testing._script import Failure, Provider, Reply
 from miniagents.testing._wire import turns
 from miniagents.testing.errors import FakeLLMServerTimeout
 
-__all__ = ["HANG_GUARD", "Outcome", "RecordedRequest", "Recorder"]
+__all__ = [
+    "HANG_GUARD",
+    "Outcome",
+    "RecordedRequest",
+    "Recorder",
+    "wait_probed",
+    "wait_probed_async",
+]
 
 HANG_GUARD = 60.0
 """The waiters' default timeout, in seconds: a guard against a hang, not a window that
@@ -200,7 +207,7 @@ class Recorder:
             record = self._live[index]
             return record if until(record) else None
 
-        found = await self._wait_async(probe, timeout)
+        found = await wait_probed_async(self._lock, probe, timeout)
         if found is None:
             raise FakeLLMServerTimeout(
                 f"Realtime session {index} did not come to the state the test waited for "
@@ -216,7 +223,9 @@ class Recorder:
         Raises:
             FakeLLMServerTimeout: Fewer requests arrived within ``timeout`` seconds.
         """
-        return self._received(count, timeout, self._wait(self._at_least(count), timeout))
+        return self._received(
+            count, timeout, wait_probed(self._lock, self._at_least(count), timeout)
+        )
 
     def wait_finished(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """Wait until the response to request ``index`` is over; return its record.
@@ -225,7 +234,7 @@ class Recorder:
             FakeLLMServerTimeout: The request did not arrive or its response did not end
                 in time.
         """
-        found = self._wait(lambda: self._ended(index, finished=True), timeout)
+        found = wait_probed(self._lock, lambda: self._ended(index, finished=True), timeout)
         return self._found(found, f"The response to request {index} was not over", timeout)
 
     def wait_disconnected(self, index: int, timeout: float = HANG_GUARD) -> bool:
@@ -235,7 +244,7 @@ class Recorder:
             Whether the client disconnected before the end of the response within
             ``timeout`` seconds (``False`` also if the response ended otherwise first).
         """
-        found = self._wait(lambda: self._ended(index), timeout)
+        found = wait_probed(self._lock, lambda: self._ended(index), timeout)
         return found is not None and found._disconnected.is_set()
 
     def wait_paused(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
@@ -244,7 +253,7 @@ class Recorder:
         Raises:
             FakeLLMServerTimeout: It did not pause within ``timeout`` seconds.
         """
-        found = self._wait(lambda: self._paused(index), timeout)
+        found = wait_probed(self._lock, lambda: self._paused(index), timeout)
         return self._found(found, f"The response to request {index} did not pause", timeout)
 
     async def wait_requests_async(
@@ -258,17 +267,19 @@ class Recorder:
         meanwhile). Every waiter's default ``timeout`` (60 s) is a guard against a hang, not
         a window that decides a result: a loaded machine is slow, never wrong.
         """
-        found = await self._wait_async(self._at_least(count), timeout)
+        found = await wait_probed_async(self._lock, self._at_least(count), timeout)
         return self._received(count, timeout, found)
 
     async def wait_finished_async(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """``wait_finished`` that lets the event loop run while it waits."""
-        found = await self._wait_async(lambda: self._ended(index, finished=True), timeout)
+        found = await wait_probed_async(
+            self._lock, lambda: self._ended(index, finished=True), timeout
+        )
         return self._found(found, f"The response to request {index} was not over", timeout)
 
     async def wait_disconnected_async(self, index: int, timeout: float = HANG_GUARD) -> bool:
         """``wait_disconnected`` that lets the event loop run while it waits."""
-        found = await self._wait_async(lambda: self._ended(index), timeout)
+        found = await wait_probed_async(self._lock, lambda: self._ended(index), timeout)
         return found is not None and found._disconnected.is_set()
 
     async def wait_paused_async(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
@@ -277,7 +288,7 @@ class Recorder:
         Raises:
             FakeLLMServerTimeout: It did not pause within ``timeout`` seconds.
         """
-        found = await self._wait_async(lambda: self._paused(index), timeout)
+        found = await wait_probed_async(self._lock, lambda: self._paused(index), timeout)
         return self._found(found, f"The response to request {index} did not pause", timeout)
 
     def _at_least(self, count: int) -> Callable[[], list[RecordedRequest] | None]:
@@ -309,48 +320,53 @@ class Recorder:
             raise FakeLLMServerTimeout(f"{what} within {timeout:g} s.")
         return found
 
-    def _wait(
-        self,
-        probe: Callable[[], T | None],
-        timeout: float,
-        gave_up: Callable[[], bool] = lambda: False,
-    ) -> T | None:
-        """What ``probe`` gives (under the lock) once it gives something, else ``None``.
 
-        ``None`` after ``timeout`` seconds, or once ``gave_up`` (checked when woken).
-        """
-        found: T | None = None
+def wait_probed(
+    lock: threading.Condition,
+    probe: Callable[[], T | None],
+    timeout: float,
+    gave_up: Callable[[], bool] = lambda: False,
+) -> T | None:
+    """What ``probe`` gives (under ``lock``) once it gives something, else ``None``.
 
-        def seen() -> bool:
-            nonlocal found
-            try:
-                found = probe()
-            except IndexError:  # that request has not come yet
-                found = None
-            return found is not None or gave_up()
+    ``None`` after ``timeout`` seconds, or once ``gave_up`` (checked when woken). The
+    recorder's waits and the batches' are this one, each on its own lock.
+    """
+    found: T | None = None
 
-        with self._lock:
-            self._lock.wait_for(seen, timeout)
-        return found
-
-    async def _wait_async(self, probe: Callable[[], T | None], timeout: float) -> T | None:
-        """``_wait`` in a thread of its own (not an executor's: it holds no virtual clock)."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[T | None] = loop.create_future()
-        gave_up = threading.Event()
-
-        def wait() -> None:
-            found = self._wait(probe, timeout, gave_up.is_set)
-            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
-                loop.call_soon_threadsafe(_settle, done, found)
-
-        threading.Thread(target=wait, name="fake-llm-server-wait", daemon=True).start()
+    def seen() -> bool:
+        nonlocal found
         try:
-            return await done
-        finally:  # given up (cancelled): the thread ends now
-            gave_up.set()
-            with self._lock:
-                self._lock.notify_all()
+            found = probe()
+        except IndexError:  # that request has not come yet
+            found = None
+        return found is not None or gave_up()
+
+    with lock:
+        lock.wait_for(seen, timeout)
+    return found
+
+
+async def wait_probed_async(
+    lock: threading.Condition, probe: Callable[[], T | None], timeout: float
+) -> T | None:
+    """``wait_probed`` in a thread of its own (not an executor's: it holds no virtual clock)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T | None] = loop.create_future()
+    gave_up = threading.Event()
+
+    def wait() -> None:
+        found = wait_probed(lock, probe, timeout, gave_up.is_set)
+        with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+            loop.call_soon_threadsafe(_settle, done, found)
+
+    threading.Thread(target=wait, name="fake-llm-server-wait", daemon=True).start()
+    try:
+        return await done
+    finally:  # given up (cancelled): the thread ends now
+        gave_up.set()
+        with lock:
+            lock.notify_all()
 
 
 def _settle(future: asyncio.Future[T], result: T) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
@@ -110,7 +110,7 @@ async def _run_call(
     context = llm_settings()
     plan = _memo_of(options).get(_PLAN, _NO_PLAN)
     if plan.context is not context or plan.alias is not alias or plan.provider is not provider:
-        plan = _plan(options, context, alias, provider)
+        plan = _plan(options, context, alias, provider, ctx.this_agent.bound_arguments)
     model, metered, metadata, known = plan.model, plan.metered, plan.metadata, plan.known
     retries = plan.retries  # (counted down by this call's retries)
     call_options = dict(plan.call_options)  # the call's own (a provider may add to it)
@@ -281,7 +281,11 @@ _NO_PLAN = _Plan._make([None] * 15)  # one None per field
 
 
 def _plan(
-    options: OptionsT, context: LLMSettings, alias: str, provider: LLMProvider[OptionsT]
+    options: OptionsT,
+    context: LLMSettings,
+    alias: str,
+    provider: LLMProvider[OptionsT],
+    bound: Mapping[str, object],
 ) -> _Plan:
     """What every call with ``options`` in the context ``context`` shares, checked (kept).
 
@@ -289,6 +293,8 @@ def _plan(
     calls given the same arguments) for the same context settings, alias and provider.
     All of it is immutable or only read (the call options are copied for each call); a
     check that fails raises, and nothing is kept, so the next call is refused too.
+    ``bound`` is the agent's bound arguments: a refusal says whether the value came from
+    them (``fork``) or from the call (``inquire``).
 
     Raises:
         LLMConfigurationError: for no model, an argument of the wrong kind (see
@@ -308,7 +314,7 @@ def _plan(
         stream = _context_flag(context, "stream_llm_tokens_by_default", alias)
     stall_timeout = _stall_timeout(options, context, alias)
     in_turn = _context_flag(context, "llm_parse_in_turn", alias)
-    max_rounds, retries = _counts(options, alias)
+    max_rounds, retries = _counts(options, alias, bound)
     call_options = options.call_options()
     message_class = provider.message_class
     metadata: dict[str, object] = {  # only read: each message copies it
@@ -386,7 +392,7 @@ def refuse_bound_output_type(bound: object, alias: str, typed_as: str, made_with
     )
 
 
-def _counts(options: LLMOptions, alias: str) -> tuple[int, int]:
+def _counts(options: LLMOptions, alias: str, bound: Mapping[str, object]) -> tuple[int, int]:
     """The agent's ``max_tool_rounds`` and ``output_retries``, checked (once per options).
 
     Raises:
@@ -396,8 +402,8 @@ def _counts(options: LLMOptions, alias: str) -> tuple[int, int]:
     counts: tuple[int, int] | None = memo.get("counts")
     if counts is None:
         counts = (
-            _count(options, "max_tool_rounds", 1, alias),
-            _count(options, "output_retries", 0, alias),
+            _count(options, "max_tool_rounds", 1, alias, bound),
+            _count(options, "output_retries", 0, alias, bound),
         )
         memo["counts"] = counts
     return counts
@@ -426,17 +432,27 @@ def _role_of(message_class: type[Message]) -> object:
 _ROLES: dict[type[Message], object] = {}
 
 
-def _count(options: LLMOptions, name: str, least: int, alias: str) -> int:
+def _count(
+    options: LLMOptions, name: str, least: int, alias: str, bound: Mapping[str, object]
+) -> int:
     """The agent's option ``name`` (``max_tool_rounds``, ``output_retries``), checked.
+
+    The fix a refusal names is where the value came from: ``fork`` (or ``bind``) when it
+    is the one bound to the agent (``bound``), else the call (``inquire``).
 
     Raises:
         LLMConfigurationError: if it is not a whole number of at least ``least``.
     """
-    fix = f"Set it with {alias.lower()}.fork({name}=...)."
+    value = getattr(options, name)
+    if name in bound and bound[name] is value:
+        fix = f"Set it with {alias.lower()}.fork({name}=...)."
+    else:
+        fix = (
+            f"It was given to this call: pass a whole number of at least {least} to "
+            f"{alias.lower()}.inquire(..., {name}=...), or leave it out for the agent's."
+        )
     owner = f"The agent {alias}"
-    return check_count(
-        getattr(options, name), name, least=least, owner=owner, fix=fix, error=LLMConfigurationError
-    )
+    return check_count(value, name, least=least, owner=owner, fix=fix, error=LLMConfigurationError)
 
 
 def _stall_timeout(options: LLMOptions, context: LLMSettings, alias: str) -> float | None:

@@ -50,6 +50,7 @@ from reactivex import Observable, operators
 from miniagents.arguments import check_count
 from miniagents.ext.llm._output_schema import PartialParser, output_format_of
 from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.messages import LLMMessage
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
@@ -205,7 +206,9 @@ def partial_outputs(
 
     Raises:
         LLMConfigurationError: if ``promise`` is not a message promise (e.g. the message
-            itself), or its messages are not ``output_type`` s.
+            itself), or its messages are not ``output_type`` s, or, with no ``output_type``,
+            if it is not a structured answer (e.g. the text answer of an agent asked for
+            no output type, or a tool call).
     """
     given: object = promise  # (typed so; code mypy does not check may pass anything)
     if not isinstance(given, MessagePromise):
@@ -219,6 +222,13 @@ def partial_outputs(
         raise LLMConfigurationError(
             f"partial_outputs takes a Message subclass as output_type, not {expected!r}: "
             "e.g. partial_outputs(promise, Weather)."
+        )
+    if issubclass(expected, LLMMessage):  # (a provider's own class: no fields of an answer)
+        raise LLMConfigurationError(
+            f"This message is a {expected.__name__}, an LLM agent's reply as text (or a tool "
+            "call or result), not a structured answer: partial objects are those of an "
+            "agent asked for an output type. Make it with structured(agent, Weather), or "
+            "give output_type=Weather to inquire(), then pass its answers to partial_outputs."
         )
     if not issubclass(promise.message_class, expected) or expected is Message:
         raise LLMConfigurationError(

@@ -260,6 +260,18 @@ async def test_output_retries_must_be_a_whole_number(retries: object) -> None:
             await agent.inquire("x", output_type=Weather, output_retries=retries)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("name", ["output_retries", "max_tool_rounds"])
+async def test_a_count_refused_names_where_it_was_given(name: str) -> None:
+    # (was: a value given to inquire was refused with "Set it with offline_agent.fork(...)")
+    agent = offline_agent.fork(token_delay=0)
+    async with MiniAgents():
+        per_call = rf"offline_agent\.inquire\(\.\.\., {name}="
+        with pytest.raises(LLMConfigurationError, match=per_call):
+            await agent.inquire("x", output_type=Weather, **{name: -1})  # type: ignore[arg-type]
+        with pytest.raises(LLMConfigurationError, match=rf"offline_agent\.fork\({name}="):
+            await agent.fork(**{name: -1}).inquire("x", output_type=Weather)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("retries", [-1, 1.5, True, "2"])
 def test_output_retries_given_to_structured_are_refused_at_once_naming_it(retries: object) -> None:
     # (was: accepted, then at the first call "Set it with offline_agent.fork(...)")
@@ -309,6 +321,17 @@ async def test_partials_of_a_ready_message_come_from_its_text() -> None:
 async def test_partials_of_a_message_of_another_type_are_refused() -> None:
     with pytest.raises(LLMConfigurationError, match="not a Weather"):
         partial_outputs(MessagePromise.of_text("hi"), Weather)
+
+
+async def test_partials_of_an_unstructured_answer_are_refused_not_an_empty_stream() -> None:
+    # (was: partial_outputs(promise) of a text answer yielded nothing, raising nothing)
+    async with MiniAgents():
+        reply = offline_agent.fork(token_delay=0, reply="Sunny.").inquire("Weather?")
+        promise = await anext(aiter(reply))
+        with pytest.raises(LLMConfigurationError, match=r"OfflineMessage, an LLM agent's reply"):
+            partial_outputs(promise)
+        with pytest.raises(LLMConfigurationError, match="not a structured answer"):
+            partial_outputs(promise, type(await promise))
 
 
 async def test_partials_of_a_message_not_its_promise_or_of_no_message_type_are_refused() -> None:

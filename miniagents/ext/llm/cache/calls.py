@@ -20,9 +20,11 @@ agent's own message class, its usage kept and its cost 0 (``Finish.replayed``; t
   naming the nearest recorded call and how the call differs from it, and no request is
   ever made (a test suite runs with no key and no network).
 
-Two identical calls in flight make one request: the second waits for the first (with
-signs of life, for its stall watch), then replays its reply; if the first fails or is given
-up, the second makes the call itself. A call that fails is not recorded. ``namespace``
+Two identical calls in flight in one event loop make one request: the second waits for the
+first (with signs of life, for its stall watch), then replays its reply; if the first fails
+or is given up, the second makes the call itself. A call in another thread's event loop (a
+cache installed for the process, used by two ``MiniAgents`` contexts in two threads) makes
+its own: a loop cannot wait on another's. A call that fails is not recorded. ``namespace``
 separates recordings (change it to invalidate them all), ``max_age`` makes old ones
 misses; ``aclear`` forgets them.
 
@@ -167,7 +169,8 @@ class CallCache:
         self.mode: CacheMode = mode
         self.namespace = namespace
         self.max_age = None if max_age is None else float(max_age)
-        self._flights: dict[str, _Flight] = {}
+        self._flights: dict[tuple[asyncio.AbstractEventLoop, str], _Flight] = {}
+        """The calls in flight, by event loop and key (only a loop's own calls wait on them)."""
         self._hits = self._misses = self._recorded = self._shared = 0
 
     def __repr__(self) -> str:
@@ -213,6 +216,7 @@ class CallCache:
     ) -> AsyncIterator[LLMEvent]:
         request = canonical_request(provider, call)
         key = request_key(request, self.namespace)
+        in_flight = (asyncio.get_running_loop(), key)
         while True:
             recorded = None if self.mode == "record" else await self._fresh(key)
             if recorded is not None:
@@ -222,7 +226,7 @@ class CallCache:
                 return
             if self.mode == "replay":
                 await self._amiss(key, request)
-            flight = self._flights.get(key)
+            flight = self._flights.get(in_flight)
             if flight is None:
                 break
             while not flight.done:  # an identical call is being made: its reply, after it
@@ -234,7 +238,7 @@ class CallCache:
                     yield event
                 return
             # it failed, or was given up: look again (another may be under way), or make it
-        flight = self._flights[key] = _Flight()
+        flight = self._flights[in_flight] = _Flight()
         self._misses += 1
         events: list[LLMEvent] = []
         recorded = None
@@ -249,8 +253,8 @@ class CallCache:
                 await self.store.aput(recorded)
                 self._recorded += 1
         finally:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
+            if self._flights.get(in_flight) is flight:
+                del self._flights[in_flight]
             flight.end(recorded)
 
     async def _fresh(self, key: str) -> RecordedCall | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 import warnings
 from collections.abc import AsyncIterator
@@ -257,6 +258,46 @@ async def test_two_identical_calls_in_flight_make_one_request(
     assert _calls(fake_llm) == 1
     assert cache.stats.shared == 1
     assert cache.stats.misses == 1
+
+
+def test_identical_calls_in_two_threads_event_loops_make_one_request_each(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: the second waited on the first's flight, an asyncio event of another loop, set
+    # from the other thread: not thread-safe, and it never made its own request)
+    fake_llm.reply(["first ", "reply"], pause_after=1)
+    fake_llm.reply(["second reply"])
+    cache = CallCache(MemoryCallStore())
+    answers: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        async def call() -> str:
+            client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+            async with client, MiniAgents():
+                agent = openai_agent.fork(model="gpt-4o-mini", async_client=client)
+                return str((await agent.inquire("same"))[-1])
+
+        try:
+            answers[name] = asyncio.run(call())
+        except Exception as error:  # (shown by the assertion below)
+            answers[name] = error
+
+    remove = cache.install()
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("first", "second")]
+    try:
+        threads[0].start()
+        paused = fake_llm.wait_paused(0, WAIT)  # the first call is in flight
+        threads[1].start()
+        try:
+            fake_llm.wait_requests(2, WAIT)  # the second made its own
+        finally:
+            paused.resume()
+            for thread in threads:
+                thread.join(WAIT)
+    finally:
+        remove()
+    assert answers == {"first": "first reply", "second": "second reply"}
+    assert (cache.stats.misses, cache.stats.shared) == (2, 0)
 
 
 async def test_a_call_waiting_for_an_identical_one_that_fails_makes_it_itself(
