@@ -4,11 +4,13 @@ Its run kept every event it streamed, and its reply its text, with no bound whil
 (a reply of 100 MB peaked at 301 MB). Past the bound, the run is cut: its agent is
 cancelled, its client gets its protocol's error (AG-UI's ``RUN_ERROR``, the AI SDK's
 ``error`` part, which the chat page shows), and so does every later reader of the run.
+A run forgotten as it ends (whole or cut) leaves nothing of its reply behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -38,6 +40,9 @@ BOUND = 100_000
 PEAK_BYTES = 3_000_000
 """What the process may allocate at most while a cut run streams (it was over 15 MB: the
 reply's 5 MB three times over, in its log, its text and its client's events)."""
+HELD_BYTES = 80_000
+"""What a run forgotten as it ended may leave allocated (caches' noise, under 30 KB; its
+reply's events and text were over 200 KB, cut, or 10 MB, whole)."""
 PAGE = Path(__file__).parents[3] / "examples" / "web_chat" / "index.html"
 
 
@@ -152,3 +157,37 @@ async def test_a_live_run_past_max_live_run_bytes_is_cut_with_its_protocols_erro
     streamed = sum(len(event.data) for event in events)
     assert streamed < BOUND + 2 * len(TOKEN) + 10_000, streamed
     assert peak < PEAK_BYTES, f"peak {peak:,} bytes"
+
+
+@pytest.mark.parametrize("door", DOORS[:2], ids=str)
+@pytest.mark.parametrize("bound", [BOUND, 10 * TOKENS * len(TOKEN)], ids=["cut", "whole"])
+async def test_a_run_forgotten_as_it_ends_keeps_nothing_of_its_reply(
+    door: Door, bound: int
+) -> None:
+    """``keep_runs_for=0``: once the run has ended (whole, or cut), neither its events nor its
+    reply's text stay (its job's context has exited; its task's end holds no frame of it)."""
+    sent = Sent()
+    app = door.app(
+        writer(sent),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_run_bytes=bound, keep_runs_for=0),
+    )
+    manager = app.state.runs
+    async with served(app) as client:
+        await post_events(client, door.body("warm"), door.path)  # (the caches, filled once)
+        await until(lambda: manager.live == 0 and manager.kept == 0)
+        sent.stopped = False
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            _response, events = await post_events(client, door.body("k1"), door.path)
+            streamed = sum(len(event.data) for event in events)
+            del events
+            await until(lambda: sent.stopped and manager.live == 0 and manager.kept == 0)
+            gc.collect()
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert streamed > BOUND
+    assert held - before < HELD_BYTES, f"{held - before:,} bytes held"
