@@ -53,6 +53,7 @@ right for the extensions)::
     ├── InputRequestError (also RuntimeError)     an input request not pending, or withdrawn
     ├── MissingExtraError (also ImportError)      an optional dependency is not installed
     ├── WebChatPageError (also FileNotFoundError)  web_chat_app given a page that is no file
+    ├── WebRunTooLargeError (also RuntimeError)   a live web run cut at max_live_run_bytes
     ├── ToolError                                 a tool (miniagents.ext.tools, miniagents.ext.mcp)
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
@@ -171,7 +172,7 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.ext.errors": (
             "FileOutputError InputEndedError InputRequestError MissingExtraError "
-            "WebChatPageError WebConfigurationError"
+            "WebChatPageError WebConfigurationError WebRunTooLargeError"
         ),
         "miniagents.ext.history.errors": (
             "ChatHistoryError ChatHistoryOptionError MalformedChatHistoryError TornChatHistoryError"

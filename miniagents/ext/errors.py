@@ -20,6 +20,7 @@ __all__ = [
     "MissingExtraError",
     "WebChatPageError",
     "WebConfigurationError",
+    "WebRunTooLargeError",
 ]
 
 
@@ -85,3 +86,11 @@ class WebConfigurationError(ArgumentError):
     def __init__(self, message: str, *, parameter: str = "") -> None:
         super().__init__(message)
         self.parameter = parameter
+
+
+class WebRunTooLargeError(MiniAgentsError, RuntimeError):
+    """A live web run's events grew past the app's ``max_live_run_bytes``: it was cut there.
+
+    The run's agent is cancelled, and its client (and every later reader of the run) gets
+    the error in its protocol's own terms (AG-UI's ``RUN_ERROR``, the AI SDK's error part).
+    """

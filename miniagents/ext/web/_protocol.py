@@ -157,6 +157,12 @@ class WebProtocol(ABC):
     A2A's task), never from the job's runs: then the run manager lets go of a job's ended
     runs as the job ends (but a run a client's stream still follows). Else they are kept
     for late readers (AG-UI's and the AI SDK's replays from ``Last-Event-ID``)."""
+    cuts_live_runs: bool = False
+    """Whether a live run whose events grow past ``max_live_run_bytes`` is cut there (its
+    agent cancelled, the :meth:`Encoder.failed` events of a
+    :class:`~miniagents.ext.errors.WebRunTooLargeError` its end): AG-UI's and the AI SDK's
+    runs, whose one turn holds what it streams. A2A bounds its tasks otherwise (a message to
+    a task that holds more is refused)."""
 
     def asking(self, encoder: Encoder, message_id: str, request: InputRequest) -> list[str]:
         """The events of the agent's question ``request`` where its job pauses for the answer.

@@ -58,7 +58,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from miniagents.ext.errors import InputRequestError
+from miniagents.ext.errors import InputRequestError, WebRunTooLargeError
 from miniagents.ext.input_requests import InputRequest, withdraw_input_request
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
@@ -408,6 +408,7 @@ class Job:
         "approvals",
         "cancelling",
         "current",
+        "cut",
         "encoder",
         "kept_bytes",
         "key",
@@ -456,6 +457,7 @@ class Job:
         self._expiry: asyncio.TimerHandle | None = None
         self.task: asyncio.Task[None] | None = None
         self.kept_bytes = 0  # what its encoder keeps once it has ended (its protocol's count)
+        self.cut: WebRunTooLargeError | None = None  # why it was cut, if it was
 
     def ask(self, request: ToolApprovalRequest) -> None:
         """Keep ``request``, a call of the job's reply that asked for approval."""
@@ -500,8 +502,11 @@ class Job:
     async def _produce(self, events: AsyncIterator[str | Pause]) -> None:
         try:
             async for item in events:
+                if self.cut is not None:
+                    continue  # (cut: nothing more is kept until its cancellation lands)
                 if not isinstance(item, Pause):
                     self.current.append(item)
+                    self._check_size()
                     continue
                 self.pauses += 1
                 self.last_pause = item
@@ -510,13 +515,16 @@ class Job:
                 else:
                     self._go_on(item.into)
         except asyncio.CancelledError:
-            if not self.current.done:
+            if not self.current.done and self.cut is None:
                 for data in self.encoder.cancelled():
                     self.current.append(data)
             raise
         finally:
             if self._expiry is not None:
                 self._expiry.cancel()
+            if self.cut is not None and not self.current.done:
+                for data in self.encoder.failed(self.cut):
+                    self.current.append(data)
             self.current.end()
             try:
                 self._let_go()  # (first: the manager counts what its encoder keeps)
@@ -524,6 +532,20 @@ class Job:
                 self.manager.forget_job(self)
                 self._settled.set()
                 self._notify_moved()  # (its waiters wake after this step)
+
+    def _check_size(self) -> None:
+        """Cut the run if its events hold over ``max_live_run_bytes`` (where its protocol
+        :attr:`~._protocol.WebProtocol.cuts_live_runs`): its job is cancelled, and its run
+        ends with the protocol's error events."""
+        run, bound = self.current, self.manager.settings.max_live_run_bytes
+        if run.size <= bound or not self.manager.protocol.cuts_live_runs:
+            return
+        self.cut = WebRunTooLargeError(
+            f"The run {run.key!r} was cut: its events grew to {run.size} bytes, over the "
+            f"app's max_live_run_bytes ({bound}). Ask for a shorter reply (bound the model's "
+            "output, its max_tokens say), or make the app with a higher max_live_run_bytes."
+        )
+        self.cancel()
 
     def _let_go(self) -> None:
         """The job has ended: its encoder keeps what answers for it, and it lets go of its runs."""

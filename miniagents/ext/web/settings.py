@@ -50,8 +50,8 @@ DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL = 10
 """The most runs one principal runs at once (one more is a 429 until one of theirs ends)."""
 
 DEFAULT_MAX_LIVE_RUN_BYTES = 4_000_000
-"""The most bytes one live A2A task holds (its runs' events, its client's messages) and takes
-a turn more."""
+"""The most bytes one live run's events hold (an AG-UI or AI SDK run is cut past them), and
+one live A2A task (its runs' events, its client's messages) holds and takes a turn more."""
 
 DEFAULT_MAX_ENDED_RUNS = 1_000
 """The most ended runs an app keeps for late readers (one more forgets the oldest ended)."""
@@ -114,11 +114,17 @@ class WebSettings:
             once; one more is a 429 (``too_many_runs_of_yours``, with ``Retry-After``) and
             starts nothing. An app without authentication counts every request as one
             principal's (``NoAuthentication``: the one local user).
-        max_live_run_bytes: The most bytes one live run holds and still takes a turn more,
-            in ``a2a_app``: a task of many turns (each answer to its questions) holds each
-            turn's events and its client's messages while it lives. A message to a task
-            that holds more, with it, is refused (a JSON-RPC error that says to start a new
-            task).
+        max_live_run_bytes: The most bytes one live run holds. In ``agui_app``,
+            ``ai_sdk_app`` and ``web_chat_app``, a run keeps every event it streamed (for
+            the clients that reconnect) and its reply its text while it runs: a run whose
+            events grow past this is cut there (its agent cancelled), and its client, and
+            every later reader of the run, gets the protocol's error
+            (``WebRunTooLargeError``: AG-UI's ``RUN_ERROR``, the AI SDK's ``error`` part,
+            which the chat page shows). In ``a2a_app``, the bytes one live task holds and
+            still takes a turn more: a task of many turns (each answer to its questions)
+            holds each turn's events and its client's messages while it lives. A message to
+            a task that holds more, with it, is refused (a JSON-RPC error that says to start
+            a new task).
         max_ended_runs: The most ended runs kept for late readers: past it, the oldest
             ended run of the principal who has the most kept is forgotten, before
             ``keep_runs_for`` is up (as if it had passed), so one principal's burst of short

@@ -1,0 +1,193 @@
+"""A live run of AG-UI, the AI SDK or the chat page is cut past ``max_live_run_bytes``.
+
+Its run kept every event it streamed, and its reply its text, with no bound while it ran
+(a reply of 100 MB peaked at 301 MB). Past the bound, the run is cut: its agent is
+cancelled, its client gets its protocol's error (AG-UI's ``RUN_ERROR``, the AI SDK's
+``error`` part, which the chat page shows), and so does every later reader of the run.
+A run forgotten as it ends (whole or cut) leaves nothing of its reply behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+
+from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
+from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
+from miniagents.ext.web.web_chat import web_chat_app
+from tests.ext.web.serving import (
+    SSEEvent,
+    agui_input,
+    chat_request,
+    get_events,
+    post_events,
+    served,
+    until,
+)
+
+TOKEN = "x" * 10_000
+TOKENS = 500
+"""The reply: 500 tokens of 10 KB (5 MB), far past the bound."""
+BOUND = 100_000
+PEAK_BYTES = 3_000_000
+"""What the process may allocate at most while a cut run streams (it was over 15 MB: the
+reply's 5 MB three times over, in its log, its text and its client's events)."""
+HELD_BYTES = 80_000
+"""What a run forgotten as it ended may leave allocated (caches' noise, under 30 KB; its
+reply's events and text were over 200 KB, cut, or 10 MB, whole)."""
+PAGE = Path(__file__).parents[3] / "examples" / "web_chat" / "index.html"
+
+
+@dataclass
+class Sent:
+    """How many tokens the agent wrote, and whether its writing was stopped (or ended)."""
+
+    tokens: int = 0
+    stopped: bool = False
+
+
+def writer(sent: Sent) -> MiniAgent[..., Message]:
+    """An agent whose reply is ``TOKENS`` tokens of ``TOKEN``, counted in ``sent``."""
+
+    async def tokens() -> AsyncIterator[str]:
+        try:
+            for _ in range(TOKENS):
+                sent.tokens += 1
+                yield TOKEN
+                await asyncio.sleep(0)  # (a model's stream waits for its next token)
+        finally:
+            sent.stopped = True
+
+    @miniagent
+    async def long_writer(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(tokens()))
+
+    return long_writer
+
+
+@dataclass(frozen=True)
+class Door:
+    """One protocol's app, where its runs start and are read again, and its error event."""
+
+    name: str
+    app: Callable[..., Starlette]
+    path: str
+    body: Callable[[str], dict[str, Any]]
+    again: Callable[[str], str]
+    error: Callable[[list[SSEEvent]], str]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _agui_error(events: list[SSEEvent]) -> str:
+    last = events[-1]
+    assert last.type == "RUN_ERROR", [event.type for event in events[-3:]]
+    assert last.json["code"] == "WebRunTooLargeError"
+    return str(last.json["message"])
+
+
+def _ai_sdk_error(events: list[SSEEvent]) -> str:
+    assert [event.type for event in events[-2:]] == ["error", "[DONE]"], events[-2:]
+    return str(events[-2].json["errorText"])
+
+
+def _chat_page(agent: MiniAgent[..., Message], **kwargs: Any) -> Starlette:
+    return web_chat_app(agent, page=PAGE, **kwargs)
+
+
+DOORS = [
+    Door(
+        "agui",
+        agui_app,
+        "/",
+        lambda key: agui_input(key, thread=f"t-{key}"),
+        lambda key: f"/runs/{key}",
+        _agui_error,
+    ),
+    Door("ai_sdk", ai_sdk_app, "/", chat_request, lambda key: f"/{key}/stream", _ai_sdk_error),
+    Door(
+        "chat_page",
+        _chat_page,
+        "/api/chat/",
+        chat_request,
+        lambda key: f"/api/chat/{key}/stream",
+        _ai_sdk_error,
+    ),
+]
+
+
+@pytest.mark.parametrize("door", DOORS, ids=str)
+async def test_a_live_run_past_max_live_run_bytes_is_cut_with_its_protocols_error(
+    door: Door,
+) -> None:
+    sent = Sent()
+    app = door.app(
+        writer(sent),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_run_bytes=BOUND, keep_runs_for=3600),
+    )
+    manager = app.state.runs if door.name != "chat_page" else None
+    async with served(app) as client:
+        tracemalloc.start()
+        try:
+            _response, events = await post_events(client, door.body("k1"), door.path)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        message = door.error(events)
+        await until(lambda: sent.stopped)
+        if manager is not None:
+            await until(lambda: manager.live == 0)
+        # (read again from the start, as a client that lost the stream mid-way)
+        again_headers = {"last-event-id": "0"}
+        _response, again = await get_events(client, door.again("k1"), again_headers)
+    assert "max_live_run_bytes (100000)" in message, message
+    assert "was cut" in message
+    assert door.error(again) == message  # (a later reader gets the same error)
+    assert sent.tokens < TOKENS  # (its agent was stopped: it wrote no more)
+    streamed = sum(len(event.data) for event in events)
+    assert streamed < BOUND + 2 * len(TOKEN) + 10_000, streamed
+    assert peak < PEAK_BYTES, f"peak {peak:,} bytes"
+
+
+@pytest.mark.parametrize("door", DOORS[:2], ids=str)
+@pytest.mark.parametrize("bound", [BOUND, 10 * TOKENS * len(TOKEN)], ids=["cut", "whole"])
+async def test_a_run_forgotten_as_it_ends_keeps_nothing_of_its_reply(
+    door: Door, bound: int
+) -> None:
+    """``keep_runs_for=0``: once the run has ended (whole, or cut), neither its events nor its
+    reply's text stay (its job's context has exited; its task's end holds no frame of it)."""
+    sent = Sent()
+    app = door.app(
+        writer(sent),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_run_bytes=bound, keep_runs_for=0),
+    )
+    manager = app.state.runs
+    async with served(app) as client:
+        await post_events(client, door.body("warm"), door.path)  # (the caches, filled once)
+        await until(lambda: manager.live == 0 and manager.kept == 0)
+        sent.stopped = False
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            _response, events = await post_events(client, door.body("k1"), door.path)
+            streamed = sum(len(event.data) for event in events)
+            del events
+            await until(lambda: sent.stopped and manager.live == 0 and manager.kept == 0)
+            gc.collect()
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert streamed > BOUND
+    assert held - before < HELD_BYTES, f"{held - before:,} bytes held"
