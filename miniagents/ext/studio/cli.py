@@ -5,7 +5,9 @@
     miniagents run [--store FILE] [--name NAME] program.py [ARGS ...]
     miniagents studio [--store FILE] [--host H] [--port P] [--token T] [--allow-host HOST ...]
                       [--body-seconds S] [--max-connections N] [--headers-seconds S]
-                      [--trusted-proxy ADDRESS ...]
+                      [--trusted-proxy ADDRESS ...] [--max-forks N] [--max-followers N]
+                      [--max-reads N] [--fork-timeout S] [--max-run-events N]
+                      [--keepalive S]
     miniagents studio list [--store FILE]
     miniagents studio show [RUN] [--store FILE] [--max-events N]
     miniagents studio fork [RUN] (--call N | --call-with TEXT) (--reply TEXT | --prompt TEXT
@@ -24,10 +26,12 @@ traceback, without the frames of this command. ``studio`` serves the studio's pa
 ``--allow-host`` names another host name it answers (when ``--host`` makes it reachable
 by others); ``--body-seconds``, ``--max-connections``, ``--headers-seconds`` and
 ``--trusted-proxy`` bound it as they bound ``miniagents web``
-(:mod:`~miniagents.ext.console.web_options`). ``list`` lists the runs,
-``show`` prints a run's tree (``RUN``: a run's id, or ``last``, the default), ``fork``
-runs a run's program again with a call's reply (or prompt) edited, every call before it
-replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
+(:mod:`~miniagents.ext.console.web_options`); ``--max-forks``, ``--max-followers``,
+``--max-reads``, ``--fork-timeout``, ``--max-run-events`` and ``--keepalive`` set the
+studio's own limits, the arguments of ``studio_app`` they are named after. ``list`` lists
+the runs, ``show`` prints a run's tree (``RUN``: a run's id, or ``last``, the default),
+``fork`` runs a run's program again with a call's reply (or prompt) edited, every call
+before it replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
 reply has a text), and prints the two runs side by side, as ``diff`` does (``RIGHT``
 defaults to the last run, ``LEFT`` to the run it forked). ``show``, ``fork`` and ``diff``
 read each run whole, up to ``--max-events`` events (200,000 by default, as the studio's
@@ -56,6 +60,7 @@ from types import TracebackType
 from miniagents.ext.console.web_options import (
     SERVING_OPTIONS,
     SETTINGS_OPTIONS,
+    WebOption,
     add_web_options,
     option_flag,
     web_options_given,
@@ -317,13 +322,44 @@ def _serve(argv: list[str], prog: str) -> int:
         metavar="HOST",
         help="another Host name to answer besides the local ones (repeatable)",
     )
-    add_web_options(parser, {**_SETTINGS_OPTIONS, **SERVING_OPTIONS})
+    add_web_options(parser, {**_LIMITS, **_SETTINGS_OPTIONS, **SERVING_OPTIONS})
     args = parser.parse_args(argv)
     try:
         return _served(args)
     except _CannotStart as error:
         parser.error(str(error))
 
+
+_LIMITS: dict[str, WebOption] = {
+    "max_forks": ("N", int, "the most fork programs running at once (default: 2; one more: a 429)"),
+    "max_followers": (
+        "N",
+        int,
+        "the most event streams open at once (default: 64; one more: a 503)",
+    ),
+    "max_reads": (
+        "N",
+        int,
+        "the most diffs and forks reading their runs at once (default: 4; one more: a 503)",
+    ),
+    "fork_timeout": (
+        "SECONDS",
+        float,
+        "seconds a fork's program may run before it is killed (default: 600)",
+    ),
+    "max_run_events": (
+        "N",
+        int,
+        f"the most events of a run one diff or fork reads (default: {MAX_RUN_EVENTS:,}; a run "
+        "of more: a 413)",
+    ),
+    "keepalive": (
+        "SECONDS",
+        float,
+        "seconds an event stream may be quiet before it sends a comment (default: 15)",
+    ),
+}
+"""The options of ``studio_app``'s own limits, each named after its argument."""
 
 _SETTINGS_OPTIONS = {"body_seconds": SETTINGS_OPTIONS["body_seconds"]}
 """The options of the web apps' settings that apply to the studio (its page takes no other
@@ -361,7 +397,7 @@ def _served(args: argparse.Namespace) -> int:
     store = RunStore(store_path(args.store))
     hosts = [*LOCAL_HOSTS, *args.allow_host]
     try:
-        settings = web_options_given(args, _SETTINGS_OPTIONS)
+        settings = web_options_given(args, {**_LIMITS, **_SETTINGS_OPTIONS})
         app = studio_app(store, token=token, allowed_hosts=hosts, **settings)
         config = server_config(app, **web_options_given(args, SERVING_OPTIONS))
     except (StudioConfigurationError, WebConfigurationError) as error:  # (a host, a bound)
