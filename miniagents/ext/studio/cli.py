@@ -47,11 +47,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import os
+import pkgutil
 import runpy
 import secrets
 import socket
 import sys
+import types
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,12 +116,12 @@ def run_main(argv: Sequence[str], prog: str, *, ends_the_process: bool = False) 
     except StudioError as cannot:
         parser.error(str(cannot))
     argv_before, path_before = sys.argv, sys.path[0]
-    sys.argv = [str(program), *args.args]
+    sys.argv = [args.program, *args.args]  # (as typed, as `python program.py` has it)
     sys.path[0] = str(program.resolve().parent)  # (as `python program.py` has it)
     program_file = os.path.abspath(program)  # (its `__file__`, as `python program.py` has it)
     ended: BaseException | None = None
     try:
-        runpy.run_path(program_file, run_name="__main__")
+        _run_program(program_file)
     except BaseException as failure:  # (SystemExit too: the program's exit status)
         ended = failure
         if ends_the_process and not isinstance(failure, SystemExit):
@@ -132,6 +136,32 @@ def run_main(argv: Sequence[str], prog: str, *, ends_the_process: bool = False) 
             file=sys.stderr,
         )
     return 0
+
+
+def _run_program(program_file: str) -> None:
+    """Run the program at ``program_file`` (an absolute path) as its ``__main__`` module.
+
+    Its ``__file__`` and its code's file are ``program_file``, and ``sys.argv`` is left as
+    it is, as ``python program.py`` has them (``runpy.run_path`` would make ``sys.argv[0]``
+    the absolute path); a zip file is run by ``runpy``.
+    """
+    if zipfile.is_zipfile(program_file):
+        runpy.run_path(program_file, run_name="__main__")
+        return
+    with io.open_code(program_file) as source:
+        code = pkgutil.read_code(source)  # (a compiled program)
+    if code is None:
+        with io.open_code(program_file) as source:
+            code = compile(source.read(), program_file, "exec")
+    main = types.ModuleType("__main__")
+    main.__file__ = program_file
+    main.__cached__ = None  # type: ignore[attr-defined]
+    before = sys.modules["__main__"]
+    sys.modules["__main__"] = main
+    try:
+        exec(code, vars(main))
+    finally:
+        sys.modules["__main__"] = before
 
 
 class _ProgramsTraceback:
