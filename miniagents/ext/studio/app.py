@@ -165,17 +165,9 @@ def studio_app(
             "allowed_hosts is empty: nobody could reach the studio; leave it out for this "
             "machine's own names, or list the names it is reached by."
         )
-    keepalive = check_seconds(
-        keepalive, "keepalive", owner="studio_app", error=StudioConfigurationError
-    )
-    if fork_timeout is not None:
-        check_seconds(
-            fork_timeout,
-            "fork_timeout",
-            owner="studio_app",
-            fix="Or pass None for no limit.",
-            error=StudioConfigurationError,
-        )
+    for name, seconds in (("keepalive", keepalive), ("fork_timeout", fork_timeout)):
+        if seconds is not None or name == "keepalive":  # (a fork_timeout of None: no limit)
+            check_seconds(seconds, name, owner="studio_app", error=StudioConfigurationError)
     limits = (
         ("max_forks", max_forks),
         ("max_followers", max_followers),
@@ -195,7 +187,7 @@ def studio_app(
             _Bound(max_followers),
             _Bound(max_reads),
             max_run_events,
-            keepalive,
+            float(keepalive),
             body_seconds,
         )
     except WebConfigurationError as error:  # (a host that is no host name, say: "http://...")

@@ -230,6 +230,8 @@ def test_the_app_refuses_options_it_cannot_keep(store: RunStore) -> None:
             ) as refused:
                 studio_app(store, token=TOKEN, **{name: seconds})  # type: ignore[arg-type]
             assert refused.value.parameter == name
+    with pytest.raises(StudioConfigurationError, match="needs keepalive"):
+        studio_app(store, token=TOKEN, keepalive=None)  # type: ignore[arg-type]
     # (was: accepted, to fail at each fork with a bare TypeError from the program's start)
     with pytest.raises(StudioConfigurationError, match="studio_app needs environment to be"):
         studio_app(store, token=TOKEN, environment={"PORT": 8000})  # type: ignore[dict-item]
@@ -455,10 +457,7 @@ def test_miniagents_studio_takes_the_web_commands_options_of_its_bounds(
         (["--body-seconds", "0"], "argument --body-seconds: WebSettings needs body_seconds"),
         (["--max-connections", "0"], "argument --max-connections: server_config needs"),
     ):
-        with pytest.raises(SystemExit) as exited:
-            studio_main([*served, *refused], "s")
-        assert exited.value.code == 2
-        assert said in capsys.readouterr().err
+        assert said in _refused_by_studio([*served, *refused], capsys)
     assert len(configs) == 1  # (nothing served with a bound it cannot keep)
 
 
@@ -500,18 +499,19 @@ def test_miniagents_studio_takes_an_option_for_each_of_the_studios_own_limits(
         (["--fork-timeout", "0"], "argument --fork-timeout: studio_app needs fork_timeout"),
         (["--keepalive", "inf"], "argument --keepalive: studio_app needs keepalive"),
     ):
-        with pytest.raises(SystemExit) as exited:
-            studio_main([*served, *refused], "s")
-        assert exited.value.code == 2
-        assert said in capsys.readouterr().err
+        assert said in _refused_by_studio([*served, *refused], capsys)
     assert len(configs) == 2  # (nothing served with a limit it cannot keep)
-    assert "--max-run-events N" in _help(capsys)
-
-
-def _help(capsys: pytest.CaptureFixture[str]) -> str:
     with pytest.raises(SystemExit):
         studio_main(["--help"], "s")
-    return capsys.readouterr().out
+    assert "--max-run-events N" in capsys.readouterr().out
+
+
+def _refused_by_studio(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``miniagents studio`` says on stderr as it refuses ``arguments`` (status 2)."""
+    with pytest.raises(SystemExit) as exited:
+        studio_main(arguments, "s")
+    assert exited.value.code == 2
+    return capsys.readouterr().err
 
 
 async def test_the_studios_server_bounds_its_connections_and_the_size_of_their_headers(

@@ -169,21 +169,35 @@ async def test_a_reply_entered_complete_is_written_with_one_time_and_a_streamed_
     assert second["entered"] == streamed_item[4] / 1e9
 
 
-async def test_a_live_runs_tokens_are_in_the_store_before_it_ends(
+async def _recorded_until_the_writer_pauses(
     openai_env: FakeLLMServer, store: RunStore
-) -> None:
+) -> tuple[Recorder, asyncio.Future[str]]:
+    """The program, recorded and running, until its writer's first two tokens are in the
+    store, its call paused after them (``openai_env.requests[-1].resume()`` goes on)."""
     program.script(openai_env, paused_writer=True)
     recorder = Recorder(store, command=()).start()
     running = asyncio.ensure_future(program.amain())
+
+    def writers_tokens() -> str:
+        recorder.flush()
+        calls = RunTree.of(store, recorder.run_id).calls.values()
+        return "".join(call.text for call in calls if call.model == "gpt-4o-mini")
+
     try:
         await openai_env.wait_paused_async(len(program.CITIES) * 2, timeout=WAIT)
-
-        def writers_tokens() -> str:
-            recorder.flush()
-            calls = RunTree.of(store, recorder.run_id).calls.values()
-            return "".join(call.text for call in calls if call.model == "gpt-4o-mini")
-
         await until(lambda: writers_tokens() == "Notes so ")  # its first two, as they came
+    except BaseException:
+        running.cancel()
+        recorder.close()
+        raise
+    return recorder, running
+
+
+async def test_a_live_runs_tokens_are_in_the_store_before_it_ends(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    recorder, running = await _recorded_until_the_writer_pauses(openai_env, store)
+    try:
         tree = RunTree.of(store, recorder.run_id)
         assert tree.run.status == "running"
         writer = tree.roots[0].children[-1]
@@ -398,22 +412,10 @@ async def test_two_recorders_side_by_side_each_record_their_own_tree(
 async def test_after_close_a_call_still_streaming_writes_nothing_and_goes_on(
     openai_env: FakeLLMServer, store: RunStore
 ) -> None:
-    program.script(openai_env, paused_writer=True)
-    recorder = Recorder(store, command=()).start()
-    running = asyncio.ensure_future(program.amain())
-    try:
-        await openai_env.wait_paused_async(len(program.CITIES) * 2, timeout=WAIT)
-
-        def writers_tokens() -> str:
-            recorder.flush()
-            calls = RunTree.of(store, recorder.run_id).calls.values()
-            return "".join(call.text for call in calls if call.model == "gpt-4o-mini")
-
-        await until(lambda: writers_tokens() == "Notes so ")  # (its call streams, paused)
-    finally:
-        recorder.close()
-        written_at_close = len(store.events(recorder.run_id))
-        openai_env.requests[-1].resume()
+    recorder, running = await _recorded_until_the_writer_pauses(openai_env, store)
+    recorder.close()  # (the writer's call streams still, paused)
+    written_at_close = len(store.events(recorder.run_id))
+    openai_env.requests[-1].resume()
     assert await running == "Notes so far, then more."  # (nothing raised into the program)
     recorder.flush()
     assert len(store.events(recorder.run_id)) == written_at_close  # (was: its tokens, its end)
