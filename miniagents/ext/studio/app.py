@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from miniagents.arguments import check_count
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.errors import MissingExtraError, WebConfigurationError
 
 try:
@@ -144,8 +144,9 @@ def studio_app(
 
     Raises:
         StudioConfigurationError: for a token that is short or has spaces, no allowed host
-            or one that is no host name, a limit below 1, a ``body_seconds`` that is not
-            a positive number, or an ``environment`` that is not a mapping of ``str`` to
+            or one that is no host name, a limit below 1, a ``keepalive``, ``fork_timeout``
+            or ``body_seconds`` that is not a positive, finite number of seconds, or an
+            ``environment`` that is not a mapping of ``str`` to
             ``str``.
     """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
@@ -164,10 +165,9 @@ def studio_app(
             "allowed_hosts is empty: nobody could reach the studio; leave it out for this "
             "machine's own names, or list the names it is reached by."
         )
-    if not isinstance(keepalive, (int, float)) or not 0 < keepalive < float("inf"):
-        raise StudioConfigurationError(
-            f"studio_app needs keepalive to be a number of seconds above 0, got {keepalive!r}."
-        )
+    for name, seconds in (("keepalive", keepalive), ("fork_timeout", fork_timeout)):
+        if seconds is not None or name == "keepalive":  # (a fork_timeout of None: no limit)
+            check_seconds(seconds, name, owner="studio_app", error=StudioConfigurationError)
     limits = (
         ("max_forks", max_forks),
         ("max_followers", max_followers),

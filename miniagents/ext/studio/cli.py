@@ -5,7 +5,9 @@
     miniagents run [--store FILE] [--name NAME] program.py [ARGS ...]
     miniagents studio [--store FILE] [--host H] [--port P] [--token T] [--allow-host HOST ...]
                       [--body-seconds S] [--max-connections N] [--headers-seconds S]
-                      [--trusted-proxy ADDRESS ...]
+                      [--trusted-proxy ADDRESS ...] [--max-forks N] [--max-followers N]
+                      [--max-reads N] [--fork-timeout S] [--max-run-events N]
+                      [--keepalive S]
     miniagents studio list [--store FILE]
     miniagents studio show [RUN] [--store FILE] [--max-events N]
     miniagents studio fork [RUN] (--call N | --call-with TEXT) (--reply TEXT | --prompt TEXT
@@ -24,10 +26,12 @@ traceback, without the frames of this command. ``studio`` serves the studio's pa
 ``--allow-host`` names another host name it answers (when ``--host`` makes it reachable
 by others); ``--body-seconds``, ``--max-connections``, ``--headers-seconds`` and
 ``--trusted-proxy`` bound it as they bound ``miniagents web``
-(:mod:`~miniagents.ext.console.web_options`). ``list`` lists the runs,
-``show`` prints a run's tree (``RUN``: a run's id, or ``last``, the default), ``fork``
-runs a run's program again with a call's reply (or prompt) edited, every call before it
-replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
+(:mod:`~miniagents.ext.console.web_options`); ``--max-forks``, ``--max-followers``,
+``--max-reads``, ``--fork-timeout``, ``--max-run-events`` and ``--keepalive`` set the
+studio's own limits, the arguments of ``studio_app`` they are named after. ``list`` lists
+the runs, ``show`` prints a run's tree (``RUN``: a run's id, or ``last``, the default),
+``fork`` runs a run's program again with a call's reply (or prompt) edited, every call
+before it replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
 reply has a text), and prints the two runs side by side, as ``diff`` does (``RIGHT``
 defaults to the last run, ``LEFT`` to the run it forked). ``show``, ``fork`` and ``diff``
 read each run whole, up to ``--max-events`` events (200,000 by default, as the studio's
@@ -43,11 +47,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import os
+import pkgutil
 import runpy
 import secrets
 import socket
 import sys
+import types
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +64,7 @@ from types import TracebackType
 from miniagents.ext.console.web_options import (
     SERVING_OPTIONS,
     SETTINGS_OPTIONS,
+    WebOption,
     add_web_options,
     option_flag,
     web_options_given,
@@ -107,12 +116,12 @@ def run_main(argv: Sequence[str], prog: str, *, ends_the_process: bool = False) 
     except StudioError as cannot:
         parser.error(str(cannot))
     argv_before, path_before = sys.argv, sys.path[0]
-    sys.argv = [str(program), *args.args]
+    sys.argv = [args.program, *args.args]  # (as typed, as `python program.py` has it)
     sys.path[0] = str(program.resolve().parent)  # (as `python program.py` has it)
     program_file = os.path.abspath(program)  # (its `__file__`, as `python program.py` has it)
     ended: BaseException | None = None
     try:
-        runpy.run_path(program_file, run_name="__main__")
+        _run_program(program_file)
     except BaseException as failure:  # (SystemExit too: the program's exit status)
         ended = failure
         if ends_the_process and not isinstance(failure, SystemExit):
@@ -127,6 +136,32 @@ def run_main(argv: Sequence[str], prog: str, *, ends_the_process: bool = False) 
             file=sys.stderr,
         )
     return 0
+
+
+def _run_program(program_file: str) -> None:
+    """Run the program at ``program_file`` (an absolute path) as its ``__main__`` module.
+
+    Its ``__file__`` and its code's file are ``program_file``, and ``sys.argv`` is left as
+    it is, as ``python program.py`` has them (``runpy.run_path`` would make ``sys.argv[0]``
+    the absolute path); a zip file is run by ``runpy``.
+    """
+    if zipfile.is_zipfile(program_file):
+        runpy.run_path(program_file, run_name="__main__")
+        return
+    with io.open_code(program_file) as source:
+        code = pkgutil.read_code(source)  # (a compiled program)
+    if code is None:
+        with io.open_code(program_file) as source:
+            code = compile(source.read(), program_file, "exec")
+    main = types.ModuleType("__main__")
+    main.__file__ = program_file
+    main.__cached__ = None  # type: ignore[attr-defined]
+    before = sys.modules["__main__"]
+    sys.modules["__main__"] = main
+    try:
+        exec(code, vars(main))
+    finally:
+        sys.modules["__main__"] = before
 
 
 class _ProgramsTraceback:
@@ -317,13 +352,44 @@ def _serve(argv: list[str], prog: str) -> int:
         metavar="HOST",
         help="another Host name to answer besides the local ones (repeatable)",
     )
-    add_web_options(parser, {**_SETTINGS_OPTIONS, **SERVING_OPTIONS})
+    add_web_options(parser, {**_LIMITS, **_SETTINGS_OPTIONS, **SERVING_OPTIONS})
     args = parser.parse_args(argv)
     try:
         return _served(args)
     except _CannotStart as error:
         parser.error(str(error))
 
+
+_LIMITS: dict[str, WebOption] = {
+    "max_forks": ("N", int, "the most fork programs running at once (default: 2; one more: a 429)"),
+    "max_followers": (
+        "N",
+        int,
+        "the most event streams open at once (default: 64; one more: a 503)",
+    ),
+    "max_reads": (
+        "N",
+        int,
+        "the most diffs and forks reading their runs at once (default: 4; one more: a 503)",
+    ),
+    "fork_timeout": (
+        "SECONDS",
+        float,
+        "seconds a fork's program may run before it is killed (default: 600)",
+    ),
+    "max_run_events": (
+        "N",
+        int,
+        f"the most events of a run one diff or fork reads (default: {MAX_RUN_EVENTS:,}; a run "
+        "of more: a 413)",
+    ),
+    "keepalive": (
+        "SECONDS",
+        float,
+        "seconds an event stream may be quiet before it sends a comment (default: 15)",
+    ),
+}
+"""The options of ``studio_app``'s own limits, each named after its argument."""
 
 _SETTINGS_OPTIONS = {"body_seconds": SETTINGS_OPTIONS["body_seconds"]}
 """The options of the web apps' settings that apply to the studio (its page takes no other
@@ -361,7 +427,7 @@ def _served(args: argparse.Namespace) -> int:
     store = RunStore(store_path(args.store))
     hosts = [*LOCAL_HOSTS, *args.allow_host]
     try:
-        settings = web_options_given(args, _SETTINGS_OPTIONS)
+        settings = web_options_given(args, {**_LIMITS, **_SETTINGS_OPTIONS})
         app = studio_app(store, token=token, allowed_hosts=hosts, **settings)
         config = server_config(app, **web_options_given(args, SERVING_OPTIONS))
     except (StudioConfigurationError, WebConfigurationError) as error:  # (a host, a bound)

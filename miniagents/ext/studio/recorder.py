@@ -82,12 +82,6 @@ __all__ = ["Recorder", "record_runs"]
 
 _now = time.time_ns  # (an int: JSON writes it faster than a float)
 
-_current: contextvars.ContextVar[_AgentWatch | _ToolWatch | None] = contextvars.ContextVar(
-    "miniagents_studio_node", default=None
-)
-"""The node whose task this is (an interaction's, a tool call's): the parent of what starts
-here."""
-
 
 class Recorder:
     """Records a program's run into a store of runs (see the module).
@@ -98,7 +92,8 @@ class Recorder:
         with Recorder("runs.sqlite", name="nightly"):
             asyncio.run(main())
 
-    One recorder records at a time in a process (the hooks are the process's).
+    Several recorders may record side by side in a process (each into its own run): each
+    keeps its own node of each task, so that its runs' parents are its own nodes.
 
     Args:
         store: The store: a :class:`RunStore`, or its file; ``None``: :func:`store_path`
@@ -156,6 +151,11 @@ class Recorder:
         self.fork = fork if fork is not None else Fork.from_environment()
         self.run_id = new_run_id() if self.fork is None else self.fork.child
         self._ids = itertools.count(1).__next__
+        # the node of this recorder whose task this is (an interaction's, a tool call's): the
+        # parent of what starts here (another recorder's nodes are not this one's parents)
+        self._current: contextvars.ContextVar[_AgentWatch | _ToolWatch | None] = (
+            contextvars.ContextVar(f"miniagents_studio_node_{self.run_id}", default=None)
+        )
         self._writer: RunWriter | None = None
         self._unroute: Callable[[], None] | None = None
         self._closed = False
@@ -205,7 +205,7 @@ class Recorder:
         self._writer = writer = RunWriter(
             self.store, self.run_id, encode_batch, self.flush_interval
         )
-        self._put = writer.put
+        self._sink = writer  # (what the hooks and their watches put the events into)
         interaction_observers.add(self)
         llm_call_observers.add(self)
         tool_call_observers.add(self)
@@ -255,11 +255,12 @@ class Recorder:
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
         """A node for the interaction, a child of the node whose task inquired it."""
-        node = _AgentWatch(self._put, self._ids())
-        parent = _current.get()
+        writer = self._sink
+        node = _AgentWatch(writer, self._ids())
+        parent = self._current.get()
         parent_id = None if parent is None else parent.id
-        self._put(("node", node.id, parent_id, "agent", agent.alias, _now(), None))
-        _current.set(node)  # (in the interaction's own task)
+        writer.put(("node", node.id, parent_id, "agent", agent.alias, _now(), None))
+        self._current.set(node)  # (in the interaction's own task)
         return node
 
     def carrier(self) -> Mapping[str, str]:
@@ -272,11 +273,12 @@ class Recorder:
         self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
     ) -> LLMCallWatch | None:
         """A call of the model, in the node of the agent that makes it."""
-        node = _current.get()
+        node = self._current.get()
         price_provider = price_provider_of(innermost_provider(provider))
-        watch = _CallWatch(self._put, self._ids(), call.model, price_provider)
+        writer = self._sink
+        watch = _CallWatch(writer, self._ids(), call.model, price_provider)
         request = CallRequest(provider, call)
-        self._put(("call", watch.id, None if node is None else node.id, _now(), request))
+        writer.put(("call", watch.id, None if node is None else node.id, _now(), request))
         return watch
 
     # -- the tool calls (miniagents.ext.tools.observing.ToolCallObserver) ----------------
@@ -285,12 +287,13 @@ class Recorder:
         self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
     ) -> ToolCallWatch | None:
         """A node for the tool call, in the call's own task (what it inquires is its child)."""
-        parent = _current.get()
-        node = _ToolWatch(self._put, self._ids(), result)
+        parent = self._current.get()
+        writer = self._sink
+        node = _ToolWatch(writer, self._ids(), result)
         extra = {"arguments": call.text or "", "call_id": call.call_id}
         parent_id = None if parent is None else parent.id
-        self._put(("node", node.id, parent_id, "tool", tool.name, _now(), extra))
-        _current.set(node)  # (in the call's own task)
+        writer.put(("node", node.id, parent_id, "tool", tool.name, _now(), extra))
+        self._current.set(node)  # (in the call's own task)
         return node
 
 
@@ -339,14 +342,12 @@ def _error_text(error: BaseException | None) -> str | None:
 
 # -- the watches ---------------------------------------------------------------------------
 
-_Put = Callable[[tuple[Any, ...]], None]
-
 
 @dataclass(slots=True, eq=False)
 class _AgentWatch:
     """The watch of an interaction: its input, its reply messages, its end."""
 
-    put: _Put
+    writer: RunWriter
     id: int
     replies: int = 0
 
@@ -356,7 +357,7 @@ class _AgentWatch:
 
     def _inputs(self, core: ReplayCore[Any]) -> None:
         for index, promise in enumerate(core.pieces, core.base):
-            _follow(self.put, self.id, "input", index, promise)
+            _follow(self.writer, self.id, "input", index, promise)
 
     def interaction_replied(self, message: MessagePromise) -> None:
         index = self.replies
@@ -366,28 +367,28 @@ class _AgentWatch:
             text = whole.text
             t = _now()
             if type(whole) is Message and text is not None and len(text) <= MAX_TEXT:
-                self.put(("message", self.id, "reply", index, None, t, text, None))
+                self.writer.put(("message", self.id, "reply", index, None, t, text, None))
             else:
-                self.put(("message", self.id, "reply", index, None, t, whole, None))
+                self.writer.put(("message", self.id, "reply", index, None, t, whole, None))
         else:
-            _follow(self.put, self.id, "reply", index, message)
+            _follow(self.writer, self.id, "reply", index, message)
 
     def interaction_ended(self, error: BaseException | None) -> None:
-        self.put(("end", self.id, _now(), error, None))
+        self.writer.put(("end", self.id, _now(), error, None))
 
 
-def _follow(put: _Put, node: int, role: str, index: int, promise: MessagePromise) -> None:
+def _follow(writer: RunWriter, node: int, role: str, index: int, promise: MessagePromise) -> None:
     """Queue ``promise`` once complete (now, if it is)."""
     core = core_of(promise)
     if core.done:
-        _message(put, node, role, index, None, _now(), promise, core)
+        _message(writer, node, role, index, None, _now(), promise, core)
     else:
         entered = _now()
-        core.when_done(lambda: _message(put, node, role, index, entered, _now(), promise, core))
+        core.when_done(lambda: _message(writer, node, role, index, entered, _now(), promise, core))
 
 
 def _message(
-    put: _Put,
+    writer: RunWriter,
     node: int,
     role: str,
     index: int,
@@ -398,37 +399,37 @@ def _message(
 ) -> None:
     error = core.error  # (read, never raised: its error is its readers' to receive)
     if error is not None:
-        put(("message", node, role, index, entered, t, None, error))
+        writer.put(("message", node, role, index, entered, t, None, error))
         return
     message = promise.message_now()
     text = message.text
     if type(message) is Message and text is not None and len(text) <= MAX_TEXT:
-        put(("message", node, role, index, entered, t, text, None))  # (its text says it all)
+        writer.put(("message", node, role, index, entered, t, text, None))  # (its text says it all)
     else:
-        put(("message", node, role, index, entered, t, message, None))
+        writer.put(("message", node, role, index, entered, t, message, None))
 
 
 @dataclass(slots=True, eq=False)
 class _CallWatch:
     """The watch of a call of a model: its events, each with its time, and its end."""
 
-    put: _Put
+    writer: RunWriter
     id: int
     model: str
     price_provider: str | None
     finish: Finish | None = None
 
     async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
-        put, call = self.put, self.id
+        writer, call = self.writer, self.id  # (writer.put read at each: it drops once closed)
         try:
             async for event in events:
                 if type(event) is str:
                     if event:
-                        put(("token", call, _now(), event))
+                        writer.put(("token", call, _now(), event))
                 elif isinstance(event, Finish):
                     self.finish = event
                 else:
-                    put(("token", call, _now(), event))
+                    writer.put(("token", call, _now(), event))
                 yield event
         finally:
             close = getattr(events, "aclose", None)
@@ -440,23 +441,23 @@ class _CallWatch:
         ended = None
         if error is None and finish is not None:
             ended = CallEnded(finish, self.model, self.price_provider)
-        self.put(("call_end", self.id, _now(), ended, error))
+        self.writer.put(("call_end", self.id, _now(), ended, error))
 
 
 @dataclass(slots=True, eq=False)
 class _ToolWatch:
     """The watch of a tool call: the decision on it, if it waited for one, and its result."""
 
-    put: _Put
+    writer: RunWriter
     id: int
     result: MessagePromise[ToolResultMessage]
 
     def tool_call_decided(self, decision: ToolDecision) -> None:
-        self.put(("decision", self.id, _now(), decision))
+        self.writer.put(("decision", self.id, _now(), decision))
 
     def tool_call_ended(self, error: BaseException | None) -> None:
         core = core_of(self.result)
         result = None
         if core.done and core.error is None:
             result = self.result.message_now()
-        self.put(("end", self.id, _now(), error, result))
+        self.writer.put(("end", self.id, _now(), error, result))

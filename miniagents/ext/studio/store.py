@@ -510,7 +510,11 @@ class RunWriter:
         return self._next - 1
 
     def close(self, timeout: float = 60.0) -> None:
-        """Write what is queued, then stop the thread (wait ``timeout`` seconds at most)."""
+        """Write what is queued, then stop the thread (wait ``timeout`` seconds at most).
+
+        What is put after drops (the run has ended: what still streams is not its).
+        """
+        self.put = _dropped
         self._stop.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
@@ -548,3 +552,7 @@ class RunWriter:
                         error,
                         self.run_id,
                     )
+
+
+def _dropped(_item: tuple[Any, ...]) -> None:
+    """What a closed writer's ``put`` is: nothing."""

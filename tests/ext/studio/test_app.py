@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.studio import Recorder, RunStore, RunTree
+from miniagents.ext.studio import app as studio_app_module
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
@@ -221,9 +222,16 @@ def test_the_app_refuses_options_it_cannot_keep(store: RunStore) -> None:
         studio_app(store, token=TOKEN, allowed_hosts=())
     with pytest.raises(StudioConfigurationError, match="studio_app needs max_forks to be"):
         studio_app(store, token=TOKEN, max_forks=0)
-    for keepalive in (0, -1.0, float("nan"), float("inf")):
-        with pytest.raises(StudioConfigurationError, match="keepalive to be a number of seconds"):
-            studio_app(store, token=TOKEN, keepalive=keepalive)
+    for seconds in (0, -1.0, float("nan"), float("inf"), True, "15"):  # (was: True taken)
+        for name in ("keepalive", "fork_timeout"):  # (was: fork_timeout unchecked, each fork
+            with pytest.raises(  # failing when it started)
+                StudioConfigurationError,
+                match=f"studio_app needs {name} to be a positive, finite number of seconds",
+            ) as refused:
+                studio_app(store, token=TOKEN, **{name: seconds})  # type: ignore[arg-type]
+            assert refused.value.parameter == name
+    with pytest.raises(StudioConfigurationError, match="needs keepalive"):
+        studio_app(store, token=TOKEN, keepalive=None)  # type: ignore[arg-type]
     # (was: accepted, to fail at each fork with a bare TypeError from the program's start)
     with pytest.raises(StudioConfigurationError, match="studio_app needs environment to be"):
         studio_app(store, token=TOKEN, environment={"PORT": 8000})  # type: ignore[dict-item]
@@ -449,11 +457,61 @@ def test_miniagents_studio_takes_the_web_commands_options_of_its_bounds(
         (["--body-seconds", "0"], "argument --body-seconds: WebSettings needs body_seconds"),
         (["--max-connections", "0"], "argument --max-connections: server_config needs"),
     ):
-        with pytest.raises(SystemExit) as exited:
-            studio_main([*served, *refused], "s")
-        assert exited.value.code == 2
-        assert said in capsys.readouterr().err
+        assert said in _refused_by_studio([*served, *refused], capsys)
     assert len(configs) == 1  # (nothing served with a bound it cannot keep)
+
+
+def test_miniagents_studio_takes_an_option_for_each_of_the_studios_own_limits(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = configs_run(monkeypatch)
+    made: list[dict[str, object]] = []
+
+    def spied(*args: Any, **kwargs: Any) -> Starlette:
+        made.append(kwargs)
+        return studio_app(*args, **kwargs)
+
+    monkeypatch.setattr(studio_app_module, "studio_app", spied)
+    served = ["--store", str(store.path), "--port", "0"]
+    limits = {
+        "--max-forks": "3",
+        "--max-followers": "5",
+        "--max-reads": "6",
+        "--fork-timeout": "42.5",
+        "--max-run-events": "1000",
+        "--keepalive": "7.5",
+    }
+    given = [part for option, value in limits.items() for part in (option, value)]
+    assert studio_main([*served, *given], "s") == 0  # (was: unrecognized arguments)
+    [kwargs] = made
+    assert {name: kwargs[name] for name in kwargs if name not in ("token", "allowed_hosts")} == {
+        "max_forks": 3,
+        "max_followers": 5,
+        "max_reads": 6,
+        "fork_timeout": 42.5,
+        "max_run_events": 1000,
+        "keepalive": 7.5,
+    }
+    assert studio_main(served, "s") == 0  # (left out: studio_app's own defaults)
+    assert set(made[1]) == {"token", "allowed_hosts"}
+    for refused, said in (
+        (["--max-forks", "0"], "argument --max-forks: studio_app needs max_forks"),
+        (["--fork-timeout", "0"], "argument --fork-timeout: studio_app needs fork_timeout"),
+        (["--keepalive", "inf"], "argument --keepalive: studio_app needs keepalive"),
+    ):
+        assert said in _refused_by_studio([*served, *refused], capsys)
+    assert len(configs) == 2  # (nothing served with a limit it cannot keep)
+    with pytest.raises(SystemExit):
+        studio_main(["--help"], "s")
+    assert "--max-run-events N" in capsys.readouterr().out
+
+
+def _refused_by_studio(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``miniagents studio`` says on stderr as it refuses ``arguments`` (status 2)."""
+    with pytest.raises(SystemExit) as exited:
+        studio_main(arguments, "s")
+    assert exited.value.code == 2
+    return capsys.readouterr().err
 
 
 async def test_the_studios_server_bounds_its_connections_and_the_size_of_their_headers(

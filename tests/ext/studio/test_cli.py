@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import subprocess
@@ -124,6 +125,7 @@ def test_fork_reads_the_run_it_forks_once(
 
 _SLOW_PROGRAM = """\
 import asyncio
+import json
 
 from miniagents import MiniAgents
 
@@ -205,3 +207,21 @@ def test_the_command_s_main_called_in_process_without_argv_leaves_the_excepthook
     with pytest.raises(ValueError, match="the program failed"):
         miniagents_main()
     assert sys.excepthook is hook  # (was: the command's hook, kept in the caller's process)
+
+
+def test_run_gives_the_program_its_path_as_typed_in_argv_as_python_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "prog.py").write_text(
+        "import json, sys\n"
+        "with open('seen.json', 'w') as seen:\n"
+        "    json.dump([sys.argv, __file__, __name__], seen)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    main_before = sys.modules["__main__"]
+    store = str(tmp_path / "runs.sqlite")
+    assert cli.run_main(["--store", store, "./prog.py", "x"], "miniagents run") == 0
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    # (was: [str(tmp_path / "prog.py"), "x"], where `python ./prog.py x` gives ["./prog.py", "x"])
+    assert seen == [["./prog.py", "x"], str(tmp_path / "prog.py"), "__main__"]
+    assert sys.modules["__main__"] is main_before

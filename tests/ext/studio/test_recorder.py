@@ -169,21 +169,35 @@ async def test_a_reply_entered_complete_is_written_with_one_time_and_a_streamed_
     assert second["entered"] == streamed_item[4] / 1e9
 
 
-async def test_a_live_runs_tokens_are_in_the_store_before_it_ends(
+async def _recorded_until_the_writer_pauses(
     openai_env: FakeLLMServer, store: RunStore
-) -> None:
+) -> tuple[Recorder, asyncio.Future[str]]:
+    """The program, recorded and running, until its writer's first two tokens are in the
+    store, its call paused after them (``openai_env.requests[-1].resume()`` goes on)."""
     program.script(openai_env, paused_writer=True)
     recorder = Recorder(store, command=()).start()
     running = asyncio.ensure_future(program.amain())
+
+    def writers_tokens() -> str:
+        recorder.flush()
+        calls = RunTree.of(store, recorder.run_id).calls.values()
+        return "".join(call.text for call in calls if call.model == "gpt-4o-mini")
+
     try:
         await openai_env.wait_paused_async(len(program.CITIES) * 2, timeout=WAIT)
-
-        def writers_tokens() -> str:
-            recorder.flush()
-            calls = RunTree.of(store, recorder.run_id).calls.values()
-            return "".join(call.text for call in calls if call.model == "gpt-4o-mini")
-
         await until(lambda: writers_tokens() == "Notes so ")  # its first two, as they came
+    except BaseException:
+        running.cancel()
+        recorder.close()
+        raise
+    return recorder, running
+
+
+async def test_a_live_runs_tokens_are_in_the_store_before_it_ends(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    recorder, running = await _recorded_until_the_writer_pauses(openai_env, store)
+    try:
         tree = RunTree.of(store, recorder.run_id)
         assert tree.run.status == "running"
         writer = tree.roots[0].children[-1]
@@ -366,3 +380,43 @@ async def test_a_tool_call_that_waited_for_approval_has_the_decision_on_its_node
     assert tool.result["text"] == "Cleaned a.txt"
     classes = [reply["message"]["class"] for reply in tree.roots[0].replies]
     assert "LLMToolApprovalRequest" in classes
+
+
+async def test_two_recorders_side_by_side_each_record_their_own_tree(
+    tmp_path: Path,
+) -> None:
+    @miniagent
+    async def inner(ctx: InteractionContext) -> None:
+        ctx.reply("inner")
+
+    @miniagent
+    async def outer(ctx: InteractionContext) -> None:
+        ctx.reply(inner.inquire())
+
+    first_store, second_store = RunStore(tmp_path / "a.sqlite"), RunStore(tmp_path / "b.sqlite")
+    with Recorder(first_store, command=()) as first:
+        async with MiniAgents():
+            await inner.inquire()  # (the first's numbers run ahead of the second's)
+            with Recorder(second_store, command=()) as second:
+                await outer.inquire()
+    for store, roots in ((first_store, ["INNER", "OUTER"]), (second_store, ["OUTER"])):
+        recorder = first if store is first_store else second
+        tree = RunTree.of(store, recorder.run_id)
+        assert [root.name for root in tree.roots] == roots  # (was: the other's ids as parents)
+        top = tree.roots[-1]
+        assert [(child.name, child.reply_text) for child in top.children] == [("INNER", "inner")]
+    first_store.close()
+    second_store.close()
+
+
+async def test_after_close_a_call_still_streaming_writes_nothing_and_goes_on(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    recorder, running = await _recorded_until_the_writer_pauses(openai_env, store)
+    recorder.close()  # (the writer's call streams still, paused)
+    written_at_close = len(store.events(recorder.run_id))
+    openai_env.requests[-1].resume()
+    assert await running == "Notes so far, then more."  # (nothing raised into the program)
+    recorder.flush()
+    assert len(store.events(recorder.run_id)) == written_at_close  # (was: its tokens, its end)
+    assert RunTree.of(store, recorder.run_id).run.status == "ok"
