@@ -197,7 +197,7 @@ def main(
                 args.host,
                 args.port,
                 args.token,
-                _settings_given(args),
+                web_options_given(args, SETTINGS_OPTIONS),
                 web_options_given(args, SERVING_OPTIONS),
             )
         return asyncio.run(_chat(args.provider, args.model, args.system, args.history))
@@ -309,30 +309,6 @@ def _add_web(commands: Any) -> None:
         "new random one; the address printed carries it)",
     )
     add_web_options(web, {**SETTINGS_OPTIONS, **SERVING_OPTIONS})
-    for name in _NOT_THE_CHATS:  # (taken, to be refused in words: not listed in --help)
-        web.add_argument(option_flag(name), dest=name, help=argparse.SUPPRESS)
-
-
-_NOT_THE_CHATS = {
-    "max_live_run_bytes": "it bounds the bytes an A2A task of many turns holds, and the chat "
-    "page's answers are one turn each (the answers at once are bounded by --max-live-runs)",
-}
-"""The fields of ``WebSettings`` that mean nothing to the chat page, each with the reason its
-option is refused."""
-
-
-def _settings_given(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings the ``web`` command was given (each parsed to its type by its option).
-
-    Raises:
-        _CannotStart: for the option of a field that means nothing to the chat page.
-    """
-    for name, reason in _NOT_THE_CHATS.items():
-        if getattr(args, name) is not None:
-            raise _CannotStart(
-                f"{option_flag(name)} does not apply to the chat page: {reason}; leave it out"
-            )
-    return web_options_given(args, SETTINGS_OPTIONS)
 
 
 def _provider(chosen: str | None) -> _Provider:

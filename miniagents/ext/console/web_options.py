@@ -64,6 +64,12 @@ SETTINGS_OPTIONS: dict[str, WebOption] = {
         int,
         "the most of them for the token's holder, the one user here (default: 10)",
     ),
+    "max_live_run_bytes": (
+        "N",
+        int,
+        "the most bytes one answer's events may hold while it streams: past it, the answer is "
+        "cut with an error on the page (default: 4000000)",
+    ),
     "max_ended_runs": (
         "N",
         int,

@@ -539,7 +539,7 @@ WEB_OPTIONS = [  # an option of the web command for each field of WebSettings
     "--approval-edits",
     *("--grace-period", "2.5", "--keep-runs-for", "60"),
     *("--max-live-runs", "7", "--max-live-runs-per-principal", "3", "--max-ended-runs", "0"),
-    *("--max-ended-run-bytes", "100"),
+    *("--max-live-run-bytes", "50000", "--max-ended-run-bytes", "100"),
     *("--max-streams", "9", "--max-streams-per-principal", "4", "--max-body-bytes", "5000"),
     *("--body-seconds", "4.5"),
 ]
@@ -551,6 +551,7 @@ WEB_SETTINGS = WebSettings(  # what they set
     keep_runs_for=60.0,
     max_live_runs=7,
     max_live_runs_per_principal=3,
+    max_live_run_bytes=50000,
     max_ended_runs=0,
     max_ended_run_bytes=100,
     max_streams=9,
@@ -635,23 +636,9 @@ def test_miniagents_web_prints_an_ipv6_host_in_brackets_in_its_url(
     assert re.search(r"at http://\[::1\]:\d+/#token=", said), said
 
 
-_CHATS_FIELDS = [
-    field for field in dataclasses.fields(WebSettings) if field.name != "max_live_run_bytes"
-]
-"""The fields of WebSettings that the chat page has a use for (each has its option)."""
-
-
-def test_miniagents_web_refuses_the_option_of_a_bound_only_a2a_has(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(uvicorn.Server, "run", lambda *_args, **_kwargs: None)
-    with pytest.raises(SystemExit) as exited:  # (was: taken, and unused)
-        main(["web", "--provider", "offline", "--port", "0", "--max-live-run-bytes", "200"])
-    assert exited.value.code == 2
-    said = capsys.readouterr().err
-    assert said.count("\n") == 1, said
-    assert "web: error: --max-live-run-bytes does not apply to the chat page: it bounds" in said
-    assert "leave it out" in said
+_CHATS_FIELDS = dataclasses.fields(WebSettings)
+"""The fields of WebSettings: the chat page has a use for each (each has its option; was: all
+but ``max_live_run_bytes``, refused as A2A's own, though it cuts the page's answers too)."""
 
 
 def _flag_of(setting: str) -> str:
@@ -667,7 +654,6 @@ def test_miniagents_web_help_says_each_settings_default_as_the_settings_have_it(
     assert shown.returncode == 0, shown.stderr
     helped = " ".join(shown.stdout.split())  # (argparse wraps the lines)
     defaults = WebSettings()
-    assert "--max-live-run-bytes" not in helped  # (A2A's: refused, below)
     for field in _CHATS_FIELDS:
         flag, default = _flag_of(field.name), getattr(defaults, field.name)
         assert f"{flag} " in helped, flag
