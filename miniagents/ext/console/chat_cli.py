@@ -3,7 +3,8 @@
 `miniagents web [--provider ...] [--model ...] [--system ...] [--page FILE.html] [--host H]
 [--port P] [--token T] [--allow-host NAME ...] [--allow-origin ORIGIN ...]
 [--approval-edits] [--grace-period S] [--keep-runs-for S] [--max-live-runs N]
-[--max-live-runs-per-principal N] [--max-ended-runs N] [--max-streams N]
+[--max-live-runs-per-principal N] [--max-live-run-bytes N] [--max-ended-runs N]
+[--max-ended-run-bytes N] [--max-streams N]
 [--max-streams-per-principal N] [--max-body-bytes N] [--body-seconds S] [--max-connections N]
 [--headers-seconds S] [--trusted-proxy ADDRESS ...]` serves the same assistant on a chat
 page in the browser instead (``web_chat_app``, extra ``web``, whose settings the options
