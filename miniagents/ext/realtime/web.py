@@ -4,6 +4,7 @@
 
     browser                                  voice_app                       realtime API
     GET /                   -> the page (one HTML file, its own scripts only)
+    GET /capture.js         -> the page's audio worklet (a file of this package)
     POST /session (who asks: the door)  -> a ticket: {"ticket", "input_rate", "output_rate"}
     WS /ws, Sec-WebSocket-Protocol: miniagents.voice, miniagents.voice.ticket.<ticket>
        (the Host, the Origin and the ticket checked, once)
@@ -110,6 +111,9 @@ DEFAULT_PAGE = Path(__file__).with_name("voice_page.html")
 """The page ``voice_app`` serves unless given another: a microphone button, a text box, a
 transcript (typed without a microphone, a session captures no audio)."""
 
+_CAPTURE = Path(__file__).with_name("voice_capture.js")
+"""The audio worklet the page captures the microphone with, served at ``/capture.js``."""
+
 VOICE_PROTOCOL = "miniagents.voice"
 """The WebSocket protocol the page asks for and the app answers with (the ticket beside it)."""
 
@@ -164,13 +168,17 @@ def voice_app(
     ticket_seconds = _seconds(ticket_seconds, "ticket_seconds")
     max_message_bytes = _message_bound(max_message_bytes)
     html = path.read_text(encoding="utf-8")
-    policy = page_policy(html)
+    policy = page_policy(html, own_scripts=True)  # (its worklet, /capture.js)
+    capture = _CAPTURE.read_text(encoding="utf-8")
     sessions = _Sessions(settings, ticket_seconds)
     formats = _formats(agent)
     warned: list[bool] = []  # (whether a ticket in the query string was warned of)
 
     async def serve_page(_request: Request) -> Response:
         return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+
+    async def serve_capture(_request: Request) -> Response:
+        return Response(capture, media_type="text/javascript")
 
     async def new_session(request: Request) -> Response:
         owner = door.owner(request)
@@ -213,6 +221,7 @@ def voice_app(
     app = Starlette(
         routes=[
             Route("/", serve_page),
+            Route("/capture.js", serve_capture),
             Route("/session", new_session, methods=["POST"]),
             WebSocketRoute("/ws", relay),
         ],

@@ -338,13 +338,21 @@ def _not_json(headers: Headers) -> JSONResponse | None:
 _INLINE = re.compile(r"<(script|style)\b([^>]*)>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
-def page_policy(html: str) -> str:
+def page_policy(html: str, *, own_scripts: bool = False) -> str:
     """The Content-Security-Policy of a page: its own inline scripts and styles, nothing else.
 
     Each inline ``<script>`` and ``<style>`` of ``html`` is allowed by its SHA-256 hash
     (a script loaded by ``src`` is not allowed: the page is one file); the page may call
     its own origin (``connect-src 'self'``), show its own and ``data:`` images, and be
     framed by no one.
+
+    Args:
+        html: The page.
+        own_scripts: Whether the page may also load scripts of its own origin
+            (``script-src 'self'``): for an app that serves the page a script of its own
+            package, such as the voice page's audio worklet (a worklet's module is loaded
+            by its URL, which no hash allows). Its other answers are no scripts:
+            ``X-Content-Type-Options: nosniff`` keeps JSON from running as one.
     """
     hashes: dict[str, list[str]] = {"script": [], "style": []}
     for kind, attributes, body in _INLINE.findall(html):
@@ -352,7 +360,7 @@ def page_policy(html: str) -> str:
             continue
         digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
         hashes[kind.lower()].append(f"'sha256-{digest}'")
-    scripts = " ".join(hashes["script"]) or "'none'"
+    scripts = " ".join(hashes["script"] + (["'self'"] if own_scripts else [])) or "'none'"
     styles = " ".join(hashes["style"]) or "'none'"
     return (
         f"default-src 'none'; script-src {scripts}; style-src {styles}; connect-src 'self'; "

@@ -915,11 +915,18 @@ async def test_the_button_starts_no_second_session_while_one_is_starting(
     assert len(fake_llm.realtime_sessions) == 1
 
 
-async def test_send_while_a_session_starts_says_when_to_send(fake_llm: FakeLLMServer) -> None:
+async def test_send_while_a_session_starts_says_when_to_send(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
     from playwright.async_api import expect
 
     app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-    async with browsed(app, scripts=[HELD_MICROPHONE]) as (base_url, page):
+    # a quiet microphone: Chromium's own fake one beeps every half second, each beep speech to
+    # the API's voice detection, so that the user never stops speaking and the typed text is
+    # never answered (the session asks for a reply once the user is quiet) once a beep has
+    # come before it: the test then failed as often as the capture began early enough
+    microphone = quiet_microphone(tmp_path)
+    async with browsed(app, microphone, scripts=[HELD_MICROPHONE]) as (base_url, page):
         await page.goto(base_url)
         await page.click("#mic")
         await expect(page.locator("body")).to_have_attribute("data-state", "connecting")
@@ -1576,3 +1583,116 @@ async def test_an_item_played_to_its_end_is_reported_once(
         await page.click("#typed button")
         await asyncio.wait_for(typed.wait(), 30)
     assert before == [told], played  # (was: 40 more of 300 ms)
+
+
+NO_SCRIPT_PROCESSOR = """
+(() => {
+  // a browser that dropped the deprecated ScriptProcessorNode
+  BaseAudioContext.prototype.createScriptProcessor = () => {
+    throw new DOMException("ScriptProcessorNode is gone.", "NotSupportedError");
+  };
+})();
+"""
+"""A page whose browser has no ``ScriptProcessorNode`` (deprecated: an ``AudioWorklet`` instead)."""
+
+
+async def test_the_page_captures_with_the_apps_worklet_in_chunks_of_4096_bytes(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    question = tmp_path / "question.wav"
+    write_question(question)
+    fake_llm.speak(["Sunny."], heard="What is the weather?")
+    app = voice_app(APIS[0].voice(fake_llm, silence_ms=400), authentication=NoAuthentication())
+    async with browsed(
+        app, f"--use-file-for-fake-audio-capture={question}", scripts=[NO_SCRIPT_PROCESSOR]
+    ) as (base_url, page):
+        page_answer = await page.goto(base_url)
+        assert page_answer is not None
+        policy = page_answer.headers["content-security-policy"]
+        # (the page's own scripts by hash, its worklet by its origin: nothing else)
+        assert re.search(r"script-src( 'sha256-[^']+')+ 'self';", policy), policy
+        await page.click("#mic")  # (was: an error, the page captured with a ScriptProcessorNode)
+        await expect(page.locator(".assistant")).to_have_text("Sunny.", timeout=30_000)
+        await expect(page.locator("body")).to_have_attribute("data-state", "live")
+        stats = await page.evaluate("window.voice")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://x") as client:
+        worklet = await client.get("/capture.js", headers={"Host": "127.0.0.1"})
+    assert worklet.status_code == 200
+    assert worklet.headers["content-type"].startswith("text/javascript")
+    assert stats["errors"] == []
+    assert stats["framesSent"] > 0
+    assert stats["bytesSent"] == stats["framesSent"] * web.MICROPHONE_CHUNK_BYTES
+    record = fake_llm.realtime_sessions[0]
+    assert frequency(bytes(record.input_audio), 24000) == pytest.approx(440, rel=0.03)
+
+
+async def test_a_typed_session_is_ended_from_the_page_as_a_spoken_one_is(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    fake_llm.speak(["Sunny ", "and ", "warm."])
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, quiet_microphone(tmp_path)) as (base_url, page):
+        body, end = page.locator("body"), page.locator("#end")
+        await page.goto(base_url)
+        await expect(end).to_be_hidden()  # (no session to end)
+        await page.fill("#text", "What is the weather?")
+        await page.click("#typed button")
+        await expect(body).to_have_attribute("data-state", "typing", timeout=30_000)
+        await expect(page.locator(".assistant")).to_have_text("Sunny and warm.", timeout=30_000)
+        # (was: no way to end it, it lasted until the user left or max_session_seconds)
+        await page.click("#end", timeout=10_000)
+        await expect(body).to_have_attribute("data-state", "ended", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text("The session ended.")
+        await expect(end).to_be_hidden()
+        await page.click("#mic")  # a spoken session: its own button ends it, not this one
+        await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
+        await expect(end).to_be_hidden()
+        await page.click("#mic")
+        await expect(body).to_have_attribute("data-state", "ended", timeout=30_000)
+    assert [record.outcome for record in fake_llm.realtime_sessions] == ["closed"] * 2
+    assert fake_llm.realtime_sessions[0].input_audio_bytes == 0  # (text only)
+
+
+class _HeldTextLink(_HeldLink):
+    """A :class:`_HeldLink` that takes typed texts too, once the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.typed: list[str] = []
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        await self.let_in.wait()
+        self.typed.append(text)
+
+
+async def test_a_typed_session_says_it_is_catching_up_while_its_input_is_held_back() -> None:
+    from playwright.async_api import expect
+
+    link = _HeldTextLink()  # (it takes no text until the test lets it)
+    agent = make_realtime_agent(
+        RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
+    )
+    app = voice_app(agent, authentication=NoAuthentication())
+    texts = [f"Line {index}." for index in range(120)]  # (past the read-ahead)
+    async with browsed(app) as (base_url, page):
+        await page.goto(base_url)
+        await page.fill("#text", texts[0])
+        await page.click("#typed button")
+        await expect(page.locator("body")).to_have_attribute("data-state", "typing", timeout=30_000)
+        for text in texts[1:]:
+            await page.fill("#text", text)
+            await page.click("#typed button")
+        status = page.locator("#status")
+        await expect(status).to_have_text(  # (was: the typing hint, the page told nothing)
+            "Catching up: the agent has not yet taken all you said…", timeout=30_000
+        )
+        link.let_in.set()
+        await expect(status).to_have_text(  # (read again)
+            "Type below, or press the button to talk.", timeout=30_000
+        )
+        await expect(page.locator("body")).to_have_attribute("data-state", "typing")
+    assert link.typed[:5] == texts[:5]  # (the texts, in order, once let in)
