@@ -293,7 +293,13 @@ class _HeadersInTime(asyncio.Protocol):
             self._timer = self._loop.call_later(self.deadline, self._late)
 
     def headers_read(self) -> None:
-        """Stop the deadline: the request's headers are all here."""
+        """Stop the deadline: the request's headers are all here.
+
+        Bytes of the client's have come since the last answer's end, then: a pipelined
+        request's, read before that end (uvicorn reads them as they come), count too, so
+        that its answer given before its body was all read closes lingering.
+        """
+        self._received = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
