@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -310,6 +311,54 @@ async def test_a_pipelined_request_answered_before_its_body_is_read_is_read_whol
             assert await asyncio.wait_for(reader.read(), WAIT) == b""
         finally:
             writer.close()
+
+
+async def _lingering(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to ``port`` that lingers: its request refused, its body unread, kept open."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(  # (no token: a 401, its body never read)
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000000\r\n\r\n{"
+    )
+    head, _answer = await answer_of(reader)
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert await asyncio.wait_for(reader.read(), WAIT) == b""  # (the server's side shut)
+    return reader, writer  # (the client's side left open: the server reads on, lingering)
+
+
+async def test_a_lingering_connection_is_not_one_of_the_most_connections() -> None:
+    authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
+    app = ai_sdk_app(poet, authentication=authentication)
+    # (a linger far past the test: the connection lingers all through it)
+    config = server_config(app, max_connections=2, linger_seconds=10 * WAIT)
+    async with bounded(config) as port:
+        _reader, writer = await _lingering(port)
+        other_reader, other_writer = await asyncio.open_connection("127.0.0.1", port)
+        other_writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = await asyncio.wait_for(other_reader.readuntil(b"\r\n\r\n"), WAIT)
+        assert head.startswith(b"HTTP/1.1 405 ")  # (was: a 503, the lingering one counted)
+        other_writer.close()
+        writer.close()
+
+
+async def test_a_shutdown_closes_a_lingering_connection_at_once() -> None:
+    authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
+    app = ai_sdk_app(poet, authentication=authentication)
+    # (a linger far past the test's wait: the shutdown waiting for it fails the test)
+    server = uvicorn.Server(server_config(app, linger_seconds=10 * WAIT))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        _reader, writer = await _lingering(listener.getsockname()[1])
+        server.should_exit = True
+        await asyncio.wait_for(asyncio.shield(serving), WAIT)  # (was: the linger waited for)
+        writer.close()
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
 
 
 async def test_a_kept_alive_connection_serves_a_second_request_after_a_read_body() -> None:
