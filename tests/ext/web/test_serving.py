@@ -236,18 +236,24 @@ async def test_a_bodys_deadline_runs_from_the_requests_arrival_not_from_its_read
     assert answer.endswith(b"did not all arrive within 0.5 seconds")
 
 
+async def _refused(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to ``port`` whose request was refused (a 401), most of its body unsent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(  # (no token: a 401, its body never read)
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000000\r\n\r\n{"
+    )
+    head, _answer = await answer_of(reader)
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert b"connection: close" in head.lower()
+    return reader, writer
+
+
 async def test_a_connection_whose_body_was_refused_unread_is_closed_after_the_answer() -> None:
     authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
     app = ai_sdk_app(poet, authentication=authentication)
     async with bounded(server_config(app, headers_seconds=1.0, linger_seconds=0.5)) as port:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(  # (no token: a 401, its body never read)
-            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 1000000\r\n\r\n{"
-        )
-        head, _answer = await answer_of(reader)
-        assert head.startswith(b"HTTP/1.1 401 ")
-        assert b"connection: close" in head.lower()
+        reader, writer = await _refused(port)
         # the body goes on, a blank line in it (which once stopped the headers' deadline)
         writer.write(b"\r\n\r\n")
         trickling = asyncio.create_task(trickle(writer, b" "))
@@ -315,13 +321,7 @@ async def test_a_pipelined_request_answered_before_its_body_is_read_is_read_whol
 
 async def _lingering(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A connection to ``port`` that lingers: its request refused, its body unread, kept open."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(  # (no token: a 401, its body never read)
-        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 1000000\r\n\r\n{"
-    )
-    head, _answer = await answer_of(reader)
-    assert head.startswith(b"HTTP/1.1 401 ")
+    reader, writer = await _refused(port)
     assert await asyncio.wait_for(reader.read(), WAIT) == b""  # (the server's side shut)
     return reader, writer  # (the client's side left open: the server reads on, lingering)
 
