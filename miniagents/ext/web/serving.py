@@ -48,7 +48,7 @@ import asyncio
 import re
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypedDict
 
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.errors import WebConfigurationError
@@ -65,6 +65,7 @@ __all__ = [
     "LINGER_SECONDS",
     "MAX_CONNECTIONS",
     "MAX_HEADER_BYTES",
+    "ServingBounds",
     "server_config",
 ]
 
@@ -97,6 +98,20 @@ _UVICORNS_WS_MAX_SIZE = 16 * 1024 * 1024
 
 _HEADERS_END = re.compile(b"\n\r?\n")
 """The blank line that ends a request's headers, as h11 finds it (a bare LF taken too)."""
+
+
+class ServingBounds(TypedDict, total=False):
+    """The connections' bounds of ``server_config``, for a function that passes them on.
+
+    Each is ``server_config``'s argument of the same name (its default when left out):
+    :func:`~miniagents.ext.realtime.web.voice_server` takes them as
+    ``**bounds: Unpack[ServingBounds]``, so that they are named and documented once.
+    """
+
+    max_connections: int
+    headers_seconds: float
+    linger_seconds: float
+    trusted_proxies: Sequence[str]
 
 
 def server_config(

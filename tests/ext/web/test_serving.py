@@ -29,6 +29,7 @@ from miniagents.ext.web.serving import (
     LINGER_SECONDS,
     MAX_CONNECTIONS,
     MAX_HEADER_BYTES,
+    ServingBounds,
     server_config,
 )
 from tests.ext.web.serving import answer_of, bounded, poet, trickle
@@ -399,6 +400,17 @@ def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> Non
     with pytest.raises(WebConfigurationError, match="trusted_proxies to be a list") as refused:
         server_config(app, trusted_proxies="127.0.0.1")
     assert refused.value.parameter == "trusted_proxies"
+
+
+def test_the_serving_bounds_are_server_configs_arguments_by_their_names() -> None:
+    taken = inspect.signature(server_config).parameters
+    assert set(ServingBounds.__annotations__) == set(taken) - {
+        "app",
+        "host",
+        "port",
+        "log_level",
+        "ws_max_size",  # (the app's own: voice_server reads it from its app)
+    }
 
 
 def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
