@@ -440,6 +440,8 @@ def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
         pinned(argument in taken, f"its h11 protocol takes no {argument}= argument")
     for method in ("connection_made", "data_received", "eof_received", "connection_lost"):
         pinned(callable(getattr(h11_protocol, method, None)), f"its h11 protocol has no {method}")
+    connections = getattr(uvicorn.server.ServerState(), "connections", None)
+    pinned(isinstance(connections, set), "its ServerState has no set of connections")
     made = inspect.getsource(uvicorn.Server.startup)
     for argument in ("config=config", "server_state=", "app_state=", "_loop=_loop"):
         pinned(argument in made, f"its server makes a protocol without {argument}")
