@@ -57,10 +57,10 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -84,7 +84,7 @@ from miniagents.ext.realtime.pieces import (
 from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.lowlevel import Door, page_policy
-from miniagents.ext.web.serving import server_config
+from miniagents.ext.web.serving import ServingBounds, server_config
 from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.agent import MiniAgent
@@ -238,7 +238,7 @@ def voice_server(
     host: str = "127.0.0.1",
     port: int = 8000,
     log_level: str = "info",
-    trusted_proxies: Sequence[str] = (),
+    **bounds: Unpack[ServingBounds],
 ) -> uvicorn.Server:
     """A uvicorn server of a voice app that reads no WebSocket message past the app's bound.
 
@@ -256,16 +256,17 @@ def voice_server(
         host: The address to listen on.
         port: The port to listen on.
         log_level: uvicorn's log level.
-        trusted_proxies: The addresses of the reverse proxies in front, whose
-            ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers name a request's client
-            and scheme (``server_config``'s); none by default.
+        **bounds: The connections' bounds, each ``server_config``'s argument of its name
+            (:class:`~miniagents.ext.web.serving.ServingBounds`: ``max_connections``,
+            ``headers_seconds``, ``linger_seconds``, ``trusted_proxies``); its defaults
+            when left out.
 
     Returns:
         The server, not started.
 
     Raises:
-        WebConfigurationError: for an app that :func:`voice_app` did not make, or proxies
-            that are not a list of addresses.
+        WebConfigurationError: for an app that :func:`voice_app` did not make, or a bound
+            that ``server_config`` refuses (its ``parameter`` names it).
     """
     import uvicorn
 
@@ -282,7 +283,7 @@ def voice_server(
         port=port,
         log_level=log_level,
         ws_max_size=bound,
-        trusted_proxies=trusted_proxies,
+        **bounds,
     )
     return uvicorn.Server(config)
 

@@ -23,7 +23,9 @@ same way, whatever a client does with its connection:
   ``linger_seconds`` (:data:`LINGER_SECONDS`) and :data:`LINGER_BYTES`, before it is
   closed: closed at once, with bytes of the client's still unread, it would be reset,
   and a reset can lose the answer before the client reads it (nginx's
-  ``lingering_close``); a connection over TLS is closed at once;
+  ``lingering_close``); a connection over TLS is closed at once. A lingering connection
+  is not one of the ``max_connections`` (at most as many more linger; past them one is
+  closed at once), and the server's shutdown closes them at once (its lifespan's end);
 - a client's ``X-Forwarded-For`` and ``X-Forwarded-Proto`` read only from the proxies named
   in ``trusted_proxies`` (none by default; uvicorn's own default trusts 127.0.0.1), and
   only once the request is matched to its connection, so that every connection keeps its
@@ -46,7 +48,7 @@ import asyncio
 import re
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypedDict
 
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.errors import WebConfigurationError
@@ -63,6 +65,7 @@ __all__ = [
     "LINGER_SECONDS",
     "MAX_CONNECTIONS",
     "MAX_HEADER_BYTES",
+    "ServingBounds",
     "server_config",
 ]
 
@@ -95,6 +98,20 @@ _UVICORNS_WS_MAX_SIZE = 16 * 1024 * 1024
 
 _HEADERS_END = re.compile(b"\n\r?\n")
 """The blank line that ends a request's headers, as h11 finds it (a bare LF taken too)."""
+
+
+class ServingBounds(TypedDict, total=False):
+    """The connections' bounds of ``server_config``, for a function that passes them on.
+
+    Each is ``server_config``'s argument of the same name (its default when left out):
+    :func:`~miniagents.ext.realtime.web.voice_server` takes them as
+    ``**bounds: Unpack[ServingBounds]``, so that they are named and documented once.
+    """
+
+    max_connections: int
+    headers_seconds: float
+    linger_seconds: float
+    trusted_proxies: Sequence[str]
 
 
 def server_config(
@@ -176,6 +193,8 @@ def server_config(
     class _Protocol(_HeadersInTime):
         deadline = seconds
         linger = lingering
+        most_lingering = max_connections
+        lingering_ones: ClassVar[set[_HeadersInTime]] = set()
         by_address: ClassVar[weakref.WeakValueDictionary[_Address, _HeadersInTime]] = (
             weakref.WeakValueDictionary()
         )
@@ -216,6 +235,9 @@ class _HeadersInTime(asyncio.Protocol):
     linger: ClassVar[float] = LINGER_SECONDS
     by_address: ClassVar[weakref.WeakValueDictionary[_Address, _HeadersInTime]]
     """The server's connections, by their addresses (each server's class has its own)."""
+    most_lingering: ClassVar[int] = MAX_CONNECTIONS
+    lingering_ones: ClassVar[set[_HeadersInTime]]
+    """The server's lingering connections, not counted among its connections (likewise)."""
 
     def __init__(
         self,
@@ -232,6 +254,7 @@ class _HeadersInTime(asyncio.Protocol):
             config=config, server_state=server_state, app_state=app_state, _loop=_loop
         )
         self._loop = _loop or asyncio.get_event_loop()
+        self._server_state = server_state
         self._transport: asyncio.BaseTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tail = b""  # the last bytes received, for a blank line cut between two reads
@@ -276,6 +299,7 @@ class _HeadersInTime(asyncio.Protocol):
         if self._lingering is not None:
             self._lingering.cancel()
             self._lingering = None
+        self.lingering_ones.discard(self)
         self._http.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -293,7 +317,13 @@ class _HeadersInTime(asyncio.Protocol):
             self._timer = self._loop.call_later(self.deadline, self._late)
 
     def headers_read(self) -> None:
-        """Stop the deadline: the request's headers are all here."""
+        """Stop the deadline: the request's headers are all here.
+
+        Bytes of the client's have come since the last answer's end, then: a pipelined
+        request's, read before that end (uvicorn reads them as they come), count too, so
+        that its answer given before its body was all read closes lingering.
+        """
+        self._received = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -321,6 +351,7 @@ class _HeadersInTime(asyncio.Protocol):
             or transport.get_protocol() is not self  # (a WebSocket's)
             or not isinstance(transport, asyncio.Transport)
             or not transport.can_write_eof()  # (over TLS)
+            or len(self.lingering_ones) >= self.most_lingering
         ):
             transport.close()
             return
@@ -329,6 +360,16 @@ class _HeadersInTime(asyncio.Protocol):
         transport.write_eof()  # (once what is written is sent)
         transport.resume_reading()  # (uvicorn's, paused while the app reads slowly)
         self._lingering = self._loop.call_later(self.linger, transport.close)
+        # (no longer one of the server's connections: neither counted nor waited for)
+        self._server_state.connections.discard(self._http)
+        self.lingering_ones.add(self)
+
+    @classmethod
+    def close_lingering(cls) -> None:
+        """Close the server's lingering connections at once (it is shutting down)."""
+        for connection in list(cls.lingering_ones):
+            if connection._transport is not None:
+                connection._transport.close()
 
     def _late(self) -> None:
         self._timer = None
@@ -413,7 +454,18 @@ class _Answers:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         address = _address(scope.get("server"), scope.get("client"))
         connection = None if address is None else self._connections.by_address.get(address)
-        if connection is None:  # (the lifespan, or a connection over a Unix socket)
+        if scope["type"] == "lifespan":
+            connections = self._connections
+
+            async def living() -> Message:
+                message = await receive()
+                if message["type"] == "lifespan.shutdown":
+                    connections.close_lingering()  # (no longer waited for: see close)
+                return message
+
+            await self.app(scope, living, send)
+            return
+        if connection is None:  # (a connection over a Unix socket)
             await self.app(scope, receive, send)
             return
         connection.headers_read()

@@ -613,6 +613,24 @@ def test_the_voice_server_reads_forwarded_headers_from_the_proxies_it_is_given_o
         web.voice_server(app, trusted_proxies="10.0.0.1")
 
 
+def test_the_voice_server_takes_the_bounds_of_server_config_by_their_names(
+    fake_llm: FakeLLMServer,
+) -> None:
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    config = web.voice_server(  # (was: unexpected keyword arguments, the defaults fixed)
+        app, max_connections=3, headers_seconds=2.0, linger_seconds=0.5
+    ).config
+    assert config.limit_concurrency == 3
+    assert (getattr(config.http, "deadline", None), getattr(config.http, "linger", None)) == (
+        2.0,
+        0.5,
+    )
+    assert config.ws_max_size == 64 * 1024  # (the app's bound kept)
+    with pytest.raises(WebConfigurationError, match="max_connections to be") as refused:
+        web.voice_server(app, max_connections=0)
+    assert refused.value.parameter == "max_connections"
+
+
 def test_the_voice_server_takes_the_websockets_librarys_protocol_on_an_older_uvicorn(
     fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -28,6 +29,7 @@ from miniagents.ext.web.serving import (
     LINGER_SECONDS,
     MAX_CONNECTIONS,
     MAX_HEADER_BYTES,
+    ServingBounds,
     server_config,
 )
 from tests.ext.web.serving import answer_of, bounded, poet, trickle
@@ -235,18 +237,24 @@ async def test_a_bodys_deadline_runs_from_the_requests_arrival_not_from_its_read
     assert answer.endswith(b"did not all arrive within 0.5 seconds")
 
 
+async def _refused(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to ``port`` whose request was refused (a 401), most of its body unsent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(  # (no token: a 401, its body never read)
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000000\r\n\r\n{"
+    )
+    head, _answer = await answer_of(reader)
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert b"connection: close" in head.lower()
+    return reader, writer
+
+
 async def test_a_connection_whose_body_was_refused_unread_is_closed_after_the_answer() -> None:
     authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
     app = ai_sdk_app(poet, authentication=authentication)
     async with bounded(server_config(app, headers_seconds=1.0, linger_seconds=0.5)) as port:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(  # (no token: a 401, its body never read)
-            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 1000000\r\n\r\n{"
-        )
-        head, _answer = await answer_of(reader)
-        assert head.startswith(b"HTTP/1.1 401 ")
-        assert b"connection: close" in head.lower()
+        reader, writer = await _refused(port)
         # the body goes on, a blank line in it (which once stopped the headers' deadline)
         writer.write(b"\r\n\r\n")
         trickling = asyncio.create_task(trickle(writer, b" "))
@@ -285,6 +293,73 @@ async def test_an_answer_given_as_the_client_still_sends_its_body_is_read_whole(
             assert await asyncio.wait_for(reader.read(), WAIT) == b""
         finally:
             writer.close()
+
+
+async def test_a_pipelined_request_answered_before_its_body_is_read_is_read_whole() -> None:
+    authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
+    app = ai_sdk_app(poet, authentication=authentication)
+    async with bounded(server_config(app)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(  # two requests at once: the first's body read whole, keeping the connection
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer a-token-of-twenty-chars\r\nContent-Length: 2\r\n\r\n[]"
+            # the second's refused (no token), most of its body unread as the server answers
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000\r\n\r\n{" + b" " * 300_000
+        )
+        try:
+            head, _answer = await answer_of(reader)
+            assert head.startswith(b"HTTP/1.1 422 ")
+            # (was: ConnectionResetError at times, the second answer's close not lingering:
+            # the first answer's end had forgotten the bytes of the second request)
+            head, _answer = await answer_of(reader)
+            assert head.startswith(b"HTTP/1.1 401 ")
+            assert b"connection: close" in head.lower()
+            assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        finally:
+            writer.close()
+
+
+async def _lingering(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to ``port`` that lingers: its request refused, its body unread, kept open."""
+    reader, writer = await _refused(port)
+    assert await asyncio.wait_for(reader.read(), WAIT) == b""  # (the server's side shut)
+    return reader, writer  # (the client's side left open: the server reads on, lingering)
+
+
+async def test_a_lingering_connection_is_not_one_of_the_most_connections() -> None:
+    authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
+    app = ai_sdk_app(poet, authentication=authentication)
+    # (a linger far past the test: the connection lingers all through it)
+    config = server_config(app, max_connections=2, linger_seconds=10 * WAIT)
+    async with bounded(config) as port:
+        _reader, writer = await _lingering(port)
+        other_reader, other_writer = await asyncio.open_connection("127.0.0.1", port)
+        other_writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = await asyncio.wait_for(other_reader.readuntil(b"\r\n\r\n"), WAIT)
+        assert head.startswith(b"HTTP/1.1 405 ")  # (was: a 503, the lingering one counted)
+        other_writer.close()
+        writer.close()
+
+
+async def test_a_shutdown_closes_a_lingering_connection_at_once() -> None:
+    authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
+    app = ai_sdk_app(poet, authentication=authentication)
+    # (a linger far past the test's wait: the shutdown waiting for it fails the test)
+    server = uvicorn.Server(server_config(app, linger_seconds=10 * WAIT))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        _reader, writer = await _lingering(listener.getsockname()[1])
+        server.should_exit = True
+        await asyncio.wait_for(asyncio.shield(serving), WAIT)  # (was: the linger waited for)
+        writer.close()
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
 
 
 async def test_a_kept_alive_connection_serves_a_second_request_after_a_read_body() -> None:
@@ -327,6 +402,17 @@ def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> Non
     assert refused.value.parameter == "trusted_proxies"
 
 
+def test_the_serving_bounds_are_server_configs_arguments_by_their_names() -> None:
+    taken = inspect.signature(server_config).parameters
+    assert set(ServingBounds.__annotations__) == set(taken) - {
+        "app",
+        "host",
+        "port",
+        "log_level",
+        "ws_max_size",  # (the app's own: voice_server reads it from its app)
+    }
+
+
 def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
     """uvicorn's protocol table and its protocols' arguments, which ``server_config`` uses.
 
@@ -354,6 +440,8 @@ def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
         pinned(argument in taken, f"its h11 protocol takes no {argument}= argument")
     for method in ("connection_made", "data_received", "eof_received", "connection_lost"):
         pinned(callable(getattr(h11_protocol, method, None)), f"its h11 protocol has no {method}")
+    connections = getattr(uvicorn.server.ServerState(), "connections", None)
+    pinned(isinstance(connections, set), "its ServerState has no set of connections")
     made = inspect.getsource(uvicorn.Server.startup)
     for argument in ("config=config", "server_state=", "app_state=", "_loop=_loop"):
         pinned(argument in made, f"its server makes a protocol without {argument}")
