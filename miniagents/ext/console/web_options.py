@@ -113,6 +113,13 @@ SERVING_OPTIONS: dict[str, WebOption] = {
         "seconds a connection has to send a request's line and headers, all of them, from "
         "its opening or its last answer (default: 10; past them it is closed)",
     ),
+    "linger_seconds": (
+        "SECONDS",
+        float,
+        "seconds a connection closed before its request was read whole is still read from "
+        "(what comes dropped), so that its client gets the answer (default: 2; 0: closed at "
+        "once)",
+    ),
     "trusted_proxies": (
         "ADDRESS",
         list,

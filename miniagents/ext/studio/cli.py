@@ -5,9 +5,9 @@
     miniagents run [--store FILE] [--name NAME] program.py [ARGS ...]
     miniagents studio [--store FILE] [--host H] [--port P] [--token T] [--allow-host HOST ...]
                       [--body-seconds S] [--max-connections N] [--headers-seconds S]
-                      [--trusted-proxy ADDRESS ...] [--max-forks N] [--max-followers N]
-                      [--max-reads N] [--fork-timeout S] [--max-run-events N]
-                      [--keepalive S]
+                      [--linger-seconds S] [--trusted-proxy ADDRESS ...] [--max-forks N]
+                      [--max-followers N] [--max-reads N] [--fork-timeout S]
+                      [--max-run-events N] [--keepalive S]
     miniagents studio list [--store FILE]
     miniagents studio show [RUN] [--store FILE] [--max-events N]
     miniagents studio fork [RUN] (--call N | --call-with TEXT) (--reply TEXT | --prompt TEXT
@@ -24,8 +24,8 @@ traceback, without the frames of this command. ``studio`` serves the studio's pa
 ``http://127.0.0.1:8100/#token=...`` until Ctrl+C (the token: ``--token``, else
 ``MINIAGENTS_STUDIO_TOKEN``, at least 16 characters, else a new random one);
 ``--allow-host`` names another host name it answers (when ``--host`` makes it reachable
-by others); ``--body-seconds``, ``--max-connections``, ``--headers-seconds`` and
-``--trusted-proxy`` bound it as they bound ``miniagents web``
+by others); ``--body-seconds``, ``--max-connections``, ``--headers-seconds``,
+``--linger-seconds`` and ``--trusted-proxy`` bound it as they bound ``miniagents web``
 (:mod:`~miniagents.ext.console.web_options`); ``--max-forks``, ``--max-followers``,
 ``--max-reads``, ``--fork-timeout``, ``--max-run-events`` and ``--keepalive`` set the
 studio's own limits, the arguments of ``studio_app`` they are named after. ``list`` lists

@@ -607,10 +607,11 @@ def test_miniagents_web_gives_each_serving_option_to_the_server(
     configs = configs_run(monkeypatch)
     served = ["web", "--provider", "offline", "--port", "0"]
     bounds = ["--max-connections", "7", "--headers-seconds", "3", "--trusted-proxy", "10.0.0.1"]
-    assert main([*served, *bounds]) == 0  # (was: unrecognized)
+    assert main([*served, *bounds, "--linger-seconds", "0.5"]) == 0  # (was: unrecognized)
     (config,) = configs
     assert config.limit_concurrency == 7
     assert getattr(config.http, "deadline", None) == 3.0
+    assert getattr(config.http, "linger", None) == 0.5
     assert isinstance(getattr(config.app, "app", None), ProxyHeadersMiddleware)
     with pytest.raises(SystemExit) as exited:
         main([*served, "--headers-seconds", "0"])

@@ -441,12 +441,14 @@ def test_miniagents_studio_takes_the_web_commands_options_of_its_bounds(
 ) -> None:
     configs = configs_run(monkeypatch)
     bounds = ["--body-seconds", "2.5", "--max-connections", "7", "--headers-seconds", "3"]
+    bounds += ["--linger-seconds", "0"]
     proxies = ["--trusted-proxy", "10.0.0.1", "--trusted-proxy", "10.0.0.2"]
     served = ["--store", str(store.path), "--port", "0"]
     assert studio_main([*served, *bounds, *proxies], "s") == 0  # (was: unrecognized)
     (config,) = configs
     assert config.limit_concurrency == 7
     assert getattr(config.http, "deadline", None) == 3.0
+    assert getattr(config.http, "linger", None) == 0.0
     proxied = getattr(config.app, "app", None)  # (inside the serving's, around the studio)
     assert isinstance(proxied, ProxyHeadersMiddleware)
     app = proxied.app
