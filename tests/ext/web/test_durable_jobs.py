@@ -18,8 +18,9 @@ from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
 from miniagents.ext.web import NoAuthentication, agui_app
 from miniagents.ext.web._durable import DurableJobs
-from tests.ext.web.serving import event_types, get_events, served
+from tests.ext.web.serving import SSEReader, event_types, get_events, served, until
 from tests.fakes.dead_executor import DEAD_EXECUTOR, pending_elsewhere
+from tests.fakes.fixtures import WAIT
 
 RUNS = 12
 """The runs of one job's key (its groups: the threads of a run id, the messages of a chat)."""
@@ -257,3 +258,45 @@ async def test_a_follow_of_a_run_pending_on_a_dead_server_answers_within_the_age
     assert event_types(events) == ["RUN_STARTED", "RUN_ERROR"]
     assert f"DBOS executor '{DEAD_EXECUTOR}'" in events[-1].json["message"]
     assert "within 0.5 seconds" in events[-1].json["message"]
+
+
+def _db_waits() -> set[asyncio.Task[object]]:
+    """The tasks that wait for a durable run's end in the database (DBOS polls it)."""
+    names = ("_ended_elsewhere", "get_result_async")
+    return {
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__name__", "") in names and not task.done()
+    }
+
+
+async def test_an_app_stopped_during_a_wait_for_a_run_elsewhere_leaves_no_poll_of_dbos(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """An app stopped while a follow waits for a run another server's executor holds ends
+    that wait with the app: its poll of the database is cancelled, so that DBOS, destroyed
+    after, finds nothing of it running. (Its poll outlived the app, and failed once DBOS was
+    destroyed: ``RuntimeError: cannot schedule new futures after shutdown``.)"""
+    from dbos import DBOS
+
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    agent = durable(echo.fork(alias="ECHO_STOPPED"), database_url=database, elsewhere_timeout=600)
+    jobs = DurableJobs.of(agent, "ag-ui")
+    assert jobs is not None
+    async with MiniAgents():
+        with workflow_id("seed"):
+            await agent.inquire("Hi")
+    pending_elsewhere(database, "seed", jobs.workflow_id(None, "r1", "t1"))
+    app = agui_app(agent, authentication=NoAuthentication())
+    async with served(app) as client, client.stream("GET", "/runs/r1") as response:
+        opened = await asyncio.wait_for(SSEReader(response).next(), WAIT)
+        assert opened is not None
+        assert opened.type == "RUN_STARTED"
+        await until(lambda: bool(_db_waits()))  # (the wait is open when the app stops)
+    left = [task for task in _db_waits() if not task.cancelling()]
+    assert not left, left  # each ended, or ending as cancelled, with the app
+    waits = _db_waits()
+    DBOS.destroy(destroy_registry=False)
+    ended = await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), WAIT)
+    assert all(isinstance(end, asyncio.CancelledError) for end in ended), ended
+
