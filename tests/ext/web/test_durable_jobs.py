@@ -300,3 +300,26 @@ async def test_an_app_stopped_during_a_wait_for_a_run_elsewhere_leaves_no_poll_o
     ended = await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), WAIT)
     assert all(isinstance(end, asyncio.CancelledError) for end in ended), ended
 
+
+async def test_a_jobs_key_is_found_in_its_own_case_only(tmp_path: Path, destroyed: None) -> None:
+    """A job's key differs from another's in case only (run ids ``r1`` and ``R1``): each
+    finds its own runs, never the other's. (SQLite's ``LIKE`` ignores the case of ASCII
+    letters, so the prefix of ``R1``'s runs selected ``r1``'s, and the app took them for
+    ``R1``'s: a follow of ``R1`` replayed ``r1``, a new ``R1`` gave ``r1``'s runs up.)"""
+    from dbos import DBOS
+
+    agent = durable(echo.fork(alias="ECHO_CASE"), database_url=f"sqlite:///{tmp_path / 'r.db'}")
+    jobs = DurableJobs.of(agent, "ag-ui")
+    assert jobs is not None
+    async with MiniAgents():
+        run = jobs.workflow_id("ada", "r1", "t1")
+        with workflow_id(run):
+            await agent.inquire("Hi")
+        await (await DBOS.retrieve_workflow_async(run)).get_result()  # (recorded)
+        found = await jobs.afind("ada", key="r1")
+        assert found is not None
+        assert found.workflow_id == run
+        assert await jobs.afind("ada", key="R1") is None
+        assert await jobs.afind("ada", key="R1", group="t1") is None
+        assert await jobs.afind_all("ada", key="R1") == []
+        assert await jobs.afind("Ada", key="r1") is None  # (another principal: never)
