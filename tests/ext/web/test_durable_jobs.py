@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from starlette.types import ASGIApp
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, workflow_id
@@ -236,6 +237,22 @@ async def test_a_new_turn_gives_up_a_run_requeued_from_a_dead_server_that_waits_
     assert not found[streaming].ended  # left to the live executor that dequeues it
 
 
+async def _held_by_dead_server(tmp_path: Path, alias: str, *, elsewhere_timeout: float) -> ASGIApp:
+    """An AG-UI app of a durable agent ``alias`` whose run ``r1`` (of the thread ``t1``) a
+    dead server's DBOS executor holds pending (a SQLite database in ``tmp_path``)."""
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    agent = durable(
+        echo.fork(alias=alias), database_url=database, elsewhere_timeout=elsewhere_timeout
+    )
+    jobs = DurableJobs.of(agent, "ag-ui")
+    assert jobs is not None
+    async with MiniAgents():
+        with workflow_id("seed"):
+            await agent.inquire("Hi")
+    pending_elsewhere(database, "seed", jobs.workflow_id(None, "r1", "t1"))
+    return agui_app(agent, authentication=NoAuthentication())
+
+
 async def test_a_follow_of_a_run_pending_on_a_dead_server_answers_within_the_agents_bound(
     tmp_path: Path, destroyed: None
 ) -> None:
@@ -243,15 +260,8 @@ async def test_a_follow_of_a_run_pending_on_a_dead_server_answers_within_the_age
     pending answers once the durable agent's ``elsewhere_timeout`` has passed, with the
     error that names that executor. (It waited ``replay``'s own 300 s, whatever the agent
     said: the app's replay did not follow the agent's setting, and had none of its own.)"""
-    database = f"sqlite:///{tmp_path / 'r.db'}"
-    agent = durable(echo.fork(alias="ECHO_DEAD"), database_url=database, elsewhere_timeout=0.5)
-    jobs = DurableJobs.of(agent, "ag-ui")
-    assert jobs is not None
-    async with MiniAgents():
-        with workflow_id("seed"):
-            await agent.inquire("Hi")
-    pending_elsewhere(database, "seed", jobs.workflow_id(None, "r1", "t1"))
-    async with served(agui_app(agent, authentication=NoAuthentication())) as client:
+    app = await _held_by_dead_server(tmp_path, "ECHO_DEAD", elsewhere_timeout=0.5)
+    async with served(app) as client:
         # (a hang guard only: the answer comes after the agent's 0.5 s)
         response, events = await asyncio.wait_for(get_events(client, "/runs/r1"), 60)
     assert response.status_code == 200
@@ -279,15 +289,7 @@ async def test_an_app_stopped_during_a_wait_for_a_run_elsewhere_leaves_no_poll_o
     destroyed: ``RuntimeError: cannot schedule new futures after shutdown``.)"""
     from dbos import DBOS
 
-    database = f"sqlite:///{tmp_path / 'r.db'}"
-    agent = durable(echo.fork(alias="ECHO_STOPPED"), database_url=database, elsewhere_timeout=600)
-    jobs = DurableJobs.of(agent, "ag-ui")
-    assert jobs is not None
-    async with MiniAgents():
-        with workflow_id("seed"):
-            await agent.inquire("Hi")
-    pending_elsewhere(database, "seed", jobs.workflow_id(None, "r1", "t1"))
-    app = agui_app(agent, authentication=NoAuthentication())
+    app = await _held_by_dead_server(tmp_path, "ECHO_STOPPED", elsewhere_timeout=600)
     async with served(app) as client, client.stream("GET", "/runs/r1") as response:
         opened = await asyncio.wait_for(SSEReader(response).next(), WAIT)
         assert opened is not None
