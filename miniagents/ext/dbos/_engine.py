@@ -533,11 +533,26 @@ def _same_arguments(recorded: Mapping[str, object], given: Mapping[str, object])
 async def _first(
     reply: asyncio.Future[MessageSequencePromise], result: Awaitable[Any]
 ) -> MessageSequencePromise | tuple[Message, ...]:
-    """The live reply if it comes first, else the recorded one (or the run's error)."""
+    """The live reply if it comes first, else the recorded one (or the run's error).
+
+    A coroutine ``result`` (a wait for the run's end in the database) is this wait's own:
+    it is cancelled once the live reply came, or when this wait is cancelled (the app or
+    the reader stopped), so that no poll of DBOS outlives it (one left polling fails once
+    DBOS is destroyed: its executor takes no more work). A task ``result`` (the run's
+    workflow itself) is the caller's, and runs on.
+    """
+    owned = not isinstance(result, asyncio.Future)
     ended = asyncio.ensure_future(result)
-    done, _ = await asyncio.wait({reply, ended}, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        done, _ = await asyncio.wait({reply, ended}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        if owned:
+            ended.cancel()
+        raise
     if reply in done:
         if not ended.done():
+            if owned:
+                ended.cancel()
             ended.add_done_callback(_retrieved)
         return reply.result()
     messages: tuple[Message, ...] = ended.result()

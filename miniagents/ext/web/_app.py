@@ -10,7 +10,10 @@ is given the principal who asks; a request's W3C trace context (``traceparent``,
 ``tracestate``) becomes the incoming one of the runs it starts, so that tracing
 (:mod:`miniagents.ext.otel`) continues the caller's trace. A durable agent's app launches
 DBOS at its start in a ``MiniAgents`` context of its own (at its first request if it is
-mounted, its lifespan not run), and cancels its runs at its end.
+mounted, its lifespan not run). At its end, the tasks of its live jobs are cancelled, in
+this process only: a durable agent's runs are not cancelled in the database, they stay
+pending there with the steps they recorded, and the next start recovers them (see
+:mod:`miniagents.ext.web._durable`).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def runs_app(
     """The ASGI app of a protocol: start a run, resume it, decide its pending approvals.
 
     Args:
-        manager: The runs, closed when the app shuts down.
+        manager: The runs, closed when the app shuts down (their jobs' tasks cancelled).
         door: Who asks, and the middleware that keeps browsers safe.
         start_run: ``POST /``: the protocol's run input.
         resume_run: ``GET resume_path``: the run's events after ``Last-Event-ID``.
@@ -93,8 +96,10 @@ def protocol_app(manager: RunManager, door: Door, routes: Sequence[ProtocolRoute
     Each route but the public ones is given the principal who asks (a request of nobody the
     app knows is the door's 401, and reaches no handler); a durable agent's app is ready
     (DBOS launched, its runs recovered) before any handler runs. The app's lifespan warns
-    of unowned runs, and cancels the manager's runs at its end. ``app.state.runs`` is the
-    manager, ``app.state.door`` the door.
+    of unowned runs, and at its end cancels the tasks of the manager's live jobs (as at a
+    crash: a durable agent's runs stay pending in the database, and its next start
+    recovers them; only a job given up on cancels its durable run). ``app.state.runs`` is
+    the manager, ``app.state.door`` the door.
     """
     durable = manager.durable
 

@@ -9,7 +9,7 @@ SQLite file of their own), and destroy it at their end.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,37 +99,34 @@ async def _recorded(agent: MiniAgent[..., Message], run: str) -> str:
     return run
 
 
+def _replayed(agent: MiniAgent[..., Message], run: str) -> MessageSequencePromise:
+    """``run`` read again by ``replay``."""
+    return replay(agent, run)
+
+
+def _asked_again(agent: MiniAgent[..., Message], run: str) -> MessageSequencePromise:
+    """``run`` asked again under its workflow id (a web app's start of the same job on
+    another server)."""
+    with workflow_id(run):
+        return agent.inquire("Hello?")
+
+
+@pytest.mark.parametrize("ask", [_replayed, _asked_again])
 async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
-    database: str,
+    database: str, ask: Callable[[MiniAgent[..., Message], str], MessageSequencePromise]
 ) -> None:
     # a run that another server's executor holds pending (it died, or the run waits there
-    # for a decision) never ends here: its replay fails after its agent's elsewhere_timeout
-    # with what to do (was: it waited for the run's end forever, and so did a web follow or
-    # resume of it)
-    answering = offline_agent.fork(alias="ELSEWHERE", reply=_answer, token_delay=0)
+    # for a decision) never ends here: its replay, or the same run asked again by its id,
+    # fails after its agent's elsewhere_timeout with what to do (was: it waited for the
+    # run's end forever, and so did a web follow or resume of it)
+    answering = offline_agent.fork(
+        alias=f"ELSEWHERE{ask.__name__.upper()}", reply=_answer, token_delay=0
+    )
     agent = durable(answering, database_url=database, elsewhere_timeout=0.5)
     async with MiniAgents():
         pending_elsewhere(database, await _recorded(agent, "elsewhere-0"), "elsewhere-1")
         for _ in range(2):  # (asked again, it is waited for again, as long)
-            with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
-                await asyncio.wait_for(replay(agent, "elsewhere-1").aresolve_messages(), 60)
-    assert "DBOS__VMID" in str(caught.value)
-    assert calls == ["Hello?"]
-
-
-async def test_a_run_pending_in_another_process_asked_by_its_id_is_waited_for_a_bounded_time(
-    database: str,
-) -> None:
-    # asked again under its workflow id (a web app's start of the same job on another
-    # server), a run that another server's executor holds pending fails after the agent's
-    # elsewhere_timeout, as its replay does (was: the interaction waited for its end forever)
-    answering = offline_agent.fork(alias="ELSEWHERE_ASKED", reply=_answer, token_delay=0)
-    agent = durable(answering, database_url=database, elsewhere_timeout=0.5)
-    async with MiniAgents():
-        pending_elsewhere(database, await _recorded(agent, "asked-0"), "asked-1")
-        for _ in range(2):  # (asked again, it is waited for again, as long)
-            with workflow_id("asked-1"):
-                reply = agent.inquire("Hello?")
+            reply = ask(agent, "elsewhere-1")
             with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
                 await asyncio.wait_for(reply.aresolve_messages(), 60)
     assert "DBOS__VMID" in str(caught.value)

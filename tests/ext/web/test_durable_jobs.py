@@ -12,14 +12,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from starlette.types import ASGIApp
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
 from miniagents.ext.web import NoAuthentication, agui_app
 from miniagents.ext.web._durable import DurableJobs
-from tests.ext.web.serving import event_types, get_events, served
+from tests.ext.web.serving import SSEReader, event_types, get_events, served, until
 from tests.fakes.dead_executor import DEAD_EXECUTOR, pending_elsewhere
+from tests.fakes.fixtures import WAIT
 
 RUNS = 12
 """The runs of one job's key (its groups: the threads of a run id, the messages of a chat)."""
@@ -235,6 +237,22 @@ async def test_a_new_turn_gives_up_a_run_requeued_from_a_dead_server_that_waits_
     assert not found[streaming].ended  # left to the live executor that dequeues it
 
 
+async def _held_by_dead_server(tmp_path: Path, alias: str, *, elsewhere_timeout: float) -> ASGIApp:
+    """An AG-UI app of a durable agent ``alias`` whose run ``r1`` (of the thread ``t1``) a
+    dead server's DBOS executor holds pending (a SQLite database in ``tmp_path``)."""
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    agent = durable(
+        echo.fork(alias=alias), database_url=database, elsewhere_timeout=elsewhere_timeout
+    )
+    jobs = DurableJobs.of(agent, "ag-ui")
+    assert jobs is not None
+    async with MiniAgents():
+        with workflow_id("seed"):
+            await agent.inquire("Hi")
+    pending_elsewhere(database, "seed", jobs.workflow_id(None, "r1", "t1"))
+    return agui_app(agent, authentication=NoAuthentication())
+
+
 async def test_a_follow_of_a_run_pending_on_a_dead_server_answers_within_the_agents_bound(
     tmp_path: Path, destroyed: None
 ) -> None:
@@ -242,18 +260,68 @@ async def test_a_follow_of_a_run_pending_on_a_dead_server_answers_within_the_age
     pending answers once the durable agent's ``elsewhere_timeout`` has passed, with the
     error that names that executor. (It waited ``replay``'s own 300 s, whatever the agent
     said: the app's replay did not follow the agent's setting, and had none of its own.)"""
-    database = f"sqlite:///{tmp_path / 'r.db'}"
-    agent = durable(echo.fork(alias="ECHO_DEAD"), database_url=database, elsewhere_timeout=0.5)
-    jobs = DurableJobs.of(agent, "ag-ui")
-    assert jobs is not None
-    async with MiniAgents():
-        with workflow_id("seed"):
-            await agent.inquire("Hi")
-    pending_elsewhere(database, "seed", jobs.workflow_id(None, "r1", "t1"))
-    async with served(agui_app(agent, authentication=NoAuthentication())) as client:
+    app = await _held_by_dead_server(tmp_path, "ECHO_DEAD", elsewhere_timeout=0.5)
+    async with served(app) as client:
         # (a hang guard only: the answer comes after the agent's 0.5 s)
         response, events = await asyncio.wait_for(get_events(client, "/runs/r1"), 60)
     assert response.status_code == 200
     assert event_types(events) == ["RUN_STARTED", "RUN_ERROR"]
     assert f"DBOS executor '{DEAD_EXECUTOR}'" in events[-1].json["message"]
     assert "within 0.5 seconds" in events[-1].json["message"]
+
+
+def _db_waits() -> set[asyncio.Task[object]]:
+    """The tasks that wait for a durable run's end in the database (DBOS polls it)."""
+    names = ("_ended_elsewhere", "get_result_async")
+    return {
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__name__", "") in names and not task.done()
+    }
+
+
+async def test_an_app_stopped_during_a_wait_for_a_run_elsewhere_leaves_no_poll_of_dbos(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """An app stopped while a follow waits for a run another server's executor holds ends
+    that wait with the app: its poll of the database is cancelled, so that DBOS, destroyed
+    after, finds nothing of it running. (Its poll outlived the app, and failed once DBOS was
+    destroyed: ``RuntimeError: cannot schedule new futures after shutdown``.)"""
+    from dbos import DBOS
+
+    app = await _held_by_dead_server(tmp_path, "ECHO_STOPPED", elsewhere_timeout=600)
+    async with served(app) as client, client.stream("GET", "/runs/r1") as response:
+        opened = await asyncio.wait_for(SSEReader(response).next(), WAIT)
+        assert opened is not None
+        assert opened.type == "RUN_STARTED"
+        await until(lambda: bool(_db_waits()))  # (the wait is open when the app stops)
+    left = [task for task in _db_waits() if not task.cancelling()]
+    assert not left, left  # each ended, or ending as cancelled, with the app
+    waits = _db_waits()
+    DBOS.destroy(destroy_registry=False)
+    ended = await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), WAIT)
+    assert all(isinstance(end, asyncio.CancelledError) for end in ended), ended
+
+
+async def test_a_jobs_key_is_found_in_its_own_case_only(tmp_path: Path, destroyed: None) -> None:
+    """A job's key differs from another's in case only (run ids ``r1`` and ``R1``): each
+    finds its own runs, never the other's. (SQLite's ``LIKE`` ignores the case of ASCII
+    letters, so the prefix of ``R1``'s runs selected ``r1``'s, and the app took them for
+    ``R1``'s: a follow of ``R1`` replayed ``r1``, a new ``R1`` gave ``r1``'s runs up.)"""
+    from dbos import DBOS
+
+    agent = durable(echo.fork(alias="ECHO_CASE"), database_url=f"sqlite:///{tmp_path / 'r.db'}")
+    jobs = DurableJobs.of(agent, "ag-ui")
+    assert jobs is not None
+    async with MiniAgents():
+        run = jobs.workflow_id("ada", "r1", "t1")
+        with workflow_id(run):
+            await agent.inquire("Hi")
+        await (await DBOS.retrieve_workflow_async(run)).get_result()  # (recorded)
+        found = await jobs.afind("ada", key="r1")
+        assert found is not None
+        assert found.workflow_id == run
+        assert await jobs.afind("ada", key="R1") is None
+        assert await jobs.afind("ada", key="R1", group="t1") is None
+        assert await jobs.afind_all("ada", key="R1") == []
+        assert await jobs.afind("Ada", key="r1") is None  # (another principal: never)
