@@ -86,14 +86,7 @@ class OpenAIBatchAPI(BatchWire):
             if found[2] and method == "POST":
                 return self._cancel(found[1])
             if not found[2] and method == "GET":
-                failing = self._batches.take_look_failure()
-                if failing is not None:
-                    return failing, _error("The batch could not be read.", "server_error")
-                batch = self._batches.look(found[1])
-                if batch is None:
-                    return _missing("batch", found[1])
-                self._write_results(batch)
-                return 200, _batch_object(batch)
+                return self._look(found[1], self._shown)
         return 404, _error(f"Unknown request {method} {route}.", "not_found")
 
     # -- files -------------------------------------------------------------------------------
@@ -175,6 +168,15 @@ class OpenAIBatchAPI(BatchWire):
             )
         self._batches.cancel(batch_id)
         return 200, _batch_object(batch, cancelling=True)
+
+    def _shown(self, batch: FakeBatch) -> dict[str, Any]:
+        """The batch looked at, its result files written once it has ended."""
+        self._write_results(batch)
+        return _batch_object(batch)
+
+    def _missing(self, batch_id: str) -> tuple[int, dict[str, Any]]:
+        """The 404 for a batch id not known, as the API words it."""
+        return _missing("batch", batch_id)
 
     def _list(self, query: str) -> dict[str, Any]:
         listed, more = page(self._batches, "openai", query, "after")

@@ -48,7 +48,7 @@ from weakref import WeakKeyDictionary
 from reactivex import Observable, operators
 
 from miniagents.arguments import check_count
-from miniagents.ext.llm._output_schema import PartialParser, output_format_of
+from miniagents.ext.llm._output_schema import PartialParser, a_class, output_format_of
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import LLMMessage
 from miniagents.messages.message import Message
@@ -156,7 +156,7 @@ def structured(
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
         if "output_type" in arguments:
             raise LLMConfigurationError(
-                f"This agent answers with a {output_type.__name__}: it takes no other "
+                f"This agent answers with {a_class(output_type)}: it takes no other "
                 "output_type. Make another with structured(agent, OtherType)."
             )
         given = {**arguments, "output_type": output_type}
@@ -225,15 +225,15 @@ def partial_outputs(
         )
     if issubclass(expected, LLMMessage):  # (a provider's own class: no fields of an answer)
         raise LLMConfigurationError(
-            f"This message is a {expected.__name__}, an LLM agent's reply as text (or a tool "
+            f"This message is {a_class(expected)}, an LLM agent's reply as text (or a tool "
             "call or result), not a structured answer: partial objects are those of an "
             "agent asked for an output type. Make it with structured(agent, Weather), or "
             "give output_type=Weather to inquire(), then pass its answers to partial_outputs."
         )
     if not issubclass(promise.message_class, expected) or expected is Message:
         raise LLMConfigurationError(
-            f"This message is a {promise.message_class.__name__}, not a "
-            f"{expected.__name__} with fields: partial objects are those of a structured "
+            f"This message is {a_class(promise.message_class)}, not "
+            f"{a_class(expected)} with fields: partial objects are those of a structured "
             "answer (structured(agent, Weather) or output_type=Weather)."
         )
     live = _LIVE.get(core_of(promise))

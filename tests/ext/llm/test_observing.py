@@ -30,6 +30,12 @@ _LOGGED = [
 """What a broken observer's calls log (each once), the first call's agent named FIRST."""
 
 
+@pytest.fixture(autouse=True)
+def _logged_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failures logged before (once per class and place for the process) forgotten."""
+    monkeypatch.setattr(observing._failures, "_logged", set())
+
+
 class _Broken:
     """An observer and its watch, each of whose methods raises."""
 
@@ -93,9 +99,8 @@ class _EndsBroken:
 
 
 async def test_failing_observers_beside_another_are_logged_once_and_it_is_told_everything(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(observing._failures, "_logged", set())  # (what earlier tests logged)
     provider = cast("LLMProvider[Any, Any]", object())
     call = cast("LLMCall", object())
 
@@ -137,9 +142,8 @@ class _EventsBroken:
 
 
 async def test_a_watch_whose_events_raises_is_logged_once_and_the_call_replies(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(observing._failures, "_logged", set())  # (what earlier tests logged)
     agent = offline_agent.fork(reply=iter(["Hello", "Again"]), token_delay=0)
     broken, told = _EventsBroken(), _Told()
     observe_llm_calls(broken)  # alone, then beside another observer

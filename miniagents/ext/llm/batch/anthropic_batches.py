@@ -120,7 +120,7 @@ def _outcome(custom_id: str, result: object, where: str) -> RequestOutcome:
         return RequestOutcome(custom_id, "errored", status, error)
     if kind in ("canceled", "expired"):
         reason: OutcomeReason = "expired" if kind == "expired" else "cancelled"
-        return RequestOutcome(custom_id, reason, message=f"the request {kind}")
+        return RequestOutcome(custom_id, reason)  # (its reason says it all)
     return RequestOutcome(
         custom_id, "failed", message=f"{where} has no result of the API's ({result!r:.200})"
     )

@@ -24,7 +24,9 @@ Two identical calls in flight in one event loop make one request: the second wai
 first (with signs of life, for its stall watch), then replays its reply; if the first fails
 or is given up, the second makes the call itself. A call in another thread's event loop (a
 cache installed for the process, used by two ``MiniAgents`` contexts in two threads) makes
-its own: a loop cannot wait on another's. A call that fails is not recorded. ``namespace``
+its own: a loop cannot wait on another's. A call that fails is not recorded; a call whose
+recording cannot be written (a file locked too long, a full disk) is answered all the same,
+and that is logged once for the cache. ``namespace``
 separates recordings (change it to invalidate them all), ``max_age`` makes old ones
 misses; ``aclear`` forgets them.
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -55,6 +58,8 @@ from miniagents.ext.llm.cache.stores import CallStore, RecordedCall, SQLiteCallS
 from miniagents.ext.llm.errors import LLMCacheMissError, LLMConfigurationError
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
 from miniagents.ext.llm.routing import Proceed, install_llm_route, route_llm_calls
+from miniagents.promising.errors import MiniAgentsError
+from miniagents.promising.lowlevel import logger
 
 __all__ = ["DEFAULT_CACHE_PATH", "CacheMode", "CacheStats", "CallCache"]
 
@@ -172,6 +177,7 @@ class CallCache:
         self._flights: dict[tuple[asyncio.AbstractEventLoop, str], _Flight] = {}
         """The calls in flight, by event loop and key (only a loop's own calls wait on them)."""
         self._hits = self._misses = self._recorded = self._shared = 0
+        self._unwritable_logged = False
 
     def __repr__(self) -> str:
         return f"CallCache({self.store!r}, mode={self.mode!r}, namespace={self.namespace!r})"
@@ -250,12 +256,38 @@ class CallCache:
                 yield event
             if events and isinstance(events[-1], Finish):
                 recorded = RecordedCall(key, request, tuple(events), time.time())
-                await self.store.aput(recorded)
-                self._recorded += 1
+                if await self._akeep(recorded):
+                    self._recorded += 1
         finally:
             if self._flights.get(in_flight) is flight:
                 del self._flights[in_flight]
             flight.end(recorded)
+
+    async def _akeep(self, recorded: RecordedCall) -> bool:
+        """Record a call whose answer was delivered; whether it could be.
+
+        A store that cannot be written (a file locked past SQLite's wait, a full disk, a
+        read-only file) must not fail a call already answered: that is logged, once for the
+        cache. An error of ours (a file that cannot be opened, or is damaged) is raised.
+        """
+        try:
+            await self.store.aput(recorded)
+        except (OSError, sqlite3.Error) as error:
+            if isinstance(error, MiniAgentsError):
+                raise
+            if not self._unwritable_logged:
+                self._unwritable_logged = True
+                logger.warning(
+                    "The call cache cannot record its calls in %r (%s: %s); their answers "
+                    "are delivered, unrecorded. Let the cache write its file: free it (another "
+                    "process may hold it locked), make room on its disk or make it writable, or "
+                    "give the cache another file. This is logged once for the cache.",
+                    self.store,
+                    type(error).__name__,
+                    error,
+                )
+            return False
+        return True
 
     async def _fresh(self, key: str) -> RecordedCall | None:
         recorded = await self.store.aget(key)

@@ -333,6 +333,14 @@ async def test_an_expired_request_is_its_items_error_when_it_may_not_be_tried_ag
     (batch,) = fake_llm.batches.created
     assert (error.reason, error.batch_id) == ("expired", batch.id)
     assert "expired before the provider ran it" in str(error)
+    # (Anthropic's was: "... (a batch has 24 hours, Gemini's 48) (the request expired).")
+    if api == "anthropic":
+        assert str(error) == (
+            f"A call queued in batch mode got no reply: its request, in the batch {batch.id}, "
+            "expired before the provider ran it (a batch has 24 hours, Gemini's 48). Give the "
+            "batch mode more retries (BatchMode(retries=...)), retry live "
+            "(BatchMode(retry='live')), or run the item again."
+        )
 
 
 async def test_an_expired_request_is_made_live_when_the_mode_says_so(

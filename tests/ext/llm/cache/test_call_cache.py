@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sqlite3
 import threading
 import time
 import warnings
@@ -20,6 +21,7 @@ from miniagents import MiniAgents, pipeline
 from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent
 from miniagents.ext.llm.batch import BatchMode
 from miniagents.ext.llm.cache import (
+    CacheStats,
     CallCache,
     MemoryCallStore,
     RecordedCall,
@@ -526,3 +528,41 @@ def test_a_recorded_calls_thought_signature_is_kept() -> None:
     assert events_from_json(events_to_json([signed])) == (signed,)
     assert events_to_json([ToolCallStart("c1", "add")]) == [["call", "c1", "add"]]
     assert events_from_json([["call", "c1", "add"]]) == (ToolCallStart("c1", "add"),)  # (older)
+
+
+async def test_a_recording_that_cannot_be_written_is_logged_once_and_the_calls_are_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: the raw sqlite3.OperationalError "database is locked", after the whole answer)
+    connect = sqlite3.connect
+
+    def impatient(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        kwargs["timeout"] = 0  # (not SQLite's 30 s wait for the lock: it is held throughout)
+        connection: sqlite3.Connection = connect(*args, **kwargs)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", impatient)
+    path = tmp_path / "calls.sqlite"
+    store = SQLiteCallStore(path)
+    cache = CallCache(store)
+    offline = offline_agent.fork(token_delay=0)
+    await store.aget("opened")
+    holder = connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing: reads go on, writes wait
+    try:
+        async with MiniAgents():
+            with cache.active():
+                first = await offline.inquire("one")
+                second = await offline.inquire("two")
+    finally:
+        holder.close()
+        store.close()
+    assert [str(reply[-1])[-13:] for reply in (first, second)] == ["You said: one", "You said: two"]
+    assert cache.stats == CacheStats(hits=0, misses=2, recorded=0)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"The call cache cannot record its calls in SQLiteCallStore({str(path)!r}) "
+        "(OperationalError: database is locked); their answers are delivered, unrecorded. "
+        "Let the cache write its file: free it (another process may hold it locked), make "
+        "room on its disk or make it writable, or give the cache another file. This is "
+        "logged once for the cache."
+    ]
