@@ -933,19 +933,27 @@ async def test_the_button_starts_no_second_session_while_one_is_starting(
     assert len(fake_llm.realtime_sessions) == 1
 
 
+@asynccontextmanager
+async def quietly_opened(
+    tmp_path: Path, fake_llm: FakeLLMServer, script: str
+) -> AsyncIterator[Page]:
+    """The page of a voice app of ``fake_llm``, opened, with a quiet microphone and ``script``."""
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, quiet_microphone(tmp_path), scripts=[script]) as (base_url, page):
+        await page.goto(base_url)
+        yield page
+
+
 async def test_send_while_a_session_starts_says_when_to_send(
     tmp_path: Path, fake_llm: FakeLLMServer
 ) -> None:
     from playwright.async_api import expect
 
-    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
     # a quiet microphone: Chromium's own fake one beeps every half second, each beep speech to
     # the API's voice detection, so that the user never stops speaking and the typed text is
     # never answered (the session asks for a reply once the user is quiet) once a beep has
     # come before it: the test then failed as often as the capture began early enough
-    microphone = quiet_microphone(tmp_path)
-    async with browsed(app, microphone, scripts=[HELD_MICROPHONE]) as (base_url, page):
-        await page.goto(base_url)
+    async with quietly_opened(tmp_path, fake_llm, HELD_MICROPHONE) as page:
         await page.click("#mic")
         await expect(page.locator("body")).to_have_attribute("data-state", "connecting")
         await page.fill("#text", "Hi.")
@@ -989,16 +997,33 @@ async def test_the_reply_plays_in_a_browser_that_starts_audio_only_from_a_gestur
     from playwright.async_api import expect
 
     fake_llm.speak(["One, ", "two."])
-    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-    microphone = quiet_microphone(tmp_path)
-    async with browsed(app, microphone, scripts=[GESTURE_AUDIO]) as (base_url, page):
-        await page.goto(base_url)
+    async with quietly_opened(tmp_path, fake_llm, GESTURE_AUDIO) as page:
         await typed_in_a_live_session(page, "Count.")
         await expect(page.locator(".assistant")).to_have_text("One, two.", timeout=30_000)
         # the player, the page's first audio context (was: "suspended", made after the
         # page's waits for the app: the reply was silent)
         assert await page.evaluate("window.players[0].state") == "running"
         assert await page.evaluate("window.voice.audioChunks") > 0
+
+
+async def test_the_microphone_is_captured_in_a_browser_that_starts_audio_only_from_a_gesture(
+    tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    from playwright.async_api import expect
+
+    async with quietly_opened(tmp_path, fake_llm, GESTURE_AUDIO) as page:
+        async with page.expect_websocket() as opening:
+            await page.click("#mic")
+        socket = await opening.value
+        await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
+        # the capture, made in the press of the button as the player is (was: made once the
+        # app had given a ticket, outside the gesture: suspended, the microphone never sent)
+        await socket.wait_for_event(
+            "framesent", lambda payload: isinstance(payload, bytes), timeout=30_000
+        )
+        states = await page.evaluate("window.players.map((each) => each.state)")
+        assert states == ["running", "running"]  # (the player, the capture)
+    assert fake_llm.realtime_sessions[0].input_audio_bytes > 0
 
 
 class _CountedTickets:
@@ -1101,10 +1126,11 @@ FAILING_AUDIO = """
   };
 })();
 """
-"""A page whose ``AudioContext`` number ``%d`` fails (1: the player's; 2: the microphone's)."""
+"""A page whose ``AudioContext`` number ``%d`` fails (1: the player's; 2: the microphone's
+capture's, both made in the user's press of the button)."""
 
 
-@pytest.mark.parametrize("failing", [1, 2], ids=["player", "microphone"])
+@pytest.mark.parametrize("failing", [1, 2], ids=["player", "capture"])
 async def test_a_page_that_cannot_start_listening_closes_its_session(
     fake_llm: FakeLLMServer, failing: int
 ) -> None:
@@ -1126,8 +1152,9 @@ async def test_a_page_that_cannot_start_listening_closes_its_session(
         await expect(page.locator("#status")).to_have_text(
             "NotSupportedError: This browser makes no audio here."
         )
-        # the player is made first, in the user's press: without it, no session is begun
-        assert len(opened) == (0 if failing == 1 else 1)
+        # the player and the capture are made first, in the user's press: without them, no
+        # session is begun
+        assert opened == []
         await until(lambda: len(closed) == len(opened))  # (was: open, until the session's limit)
         async with httpx.AsyncClient(base_url=base_url) as client:
             await until(lambda: not running_tasks())  # (the session has ended)
@@ -1168,17 +1195,20 @@ COUNTED_CONTEXTS = """
   const Real = window.AudioContext;
   const live = new Set();
   const told = () => { document.documentElement.dataset.liveContexts = String(live.size); };
-  window.refuseCapture = false;
   window.AudioContext = function (options) {
-    const refused = "NotSupportedError";
-    const capture = options?.sampleRate !== undefined;  // (the player takes the default rate)
-    if (window.refuseCapture && capture) throw new DOMException("No audio here.", refused);
     const made = new Real(options);
     const close = made.close.bind(made);
     made.close = () => { live.delete(made); told(); return close(); };
     live.add(made);
     told();
     return made;
+  };
+  // the capture's worklet (made once the session's socket is open) refused while asked
+  const RealNode = window.AudioWorkletNode;
+  window.refuseCapture = false;
+  window.AudioWorkletNode = function (...args) {
+    if (window.refuseCapture) throw new DOMException("No audio here.", "NotSupportedError");
+    return new RealNode(...args);
   };
   const devices = navigator.mediaDevices;
   const real = devices.getUserMedia.bind(devices);
@@ -1190,7 +1220,8 @@ COUNTED_CONTEXTS = """
 """
 """A page whose audio contexts are counted: the page's root's ``data-live-contexts``, those
 made and not closed; ``window.refuseMicrophone = true`` refuses it the microphone, and
-``window.refuseCapture = true`` the microphone's audio context (made at the app's rate)."""
+``window.refuseCapture = true`` the microphone's capture (its worklet, made once the session's
+socket is open)."""
 
 
 async def test_each_way_a_session_ends_closes_its_audio_contexts(
@@ -1292,7 +1323,7 @@ async def test_a_session_that_closes_late_leaves_the_next_ones_microphone_live(
     async with browsed(app, scripts=[COUNTED_CONTEXTS, LATE_CLOSES]) as (base_url, page):
         await page.goto(base_url)
         body, root, status = page.locator("body"), page.locator("html"), page.locator("#status")
-        # the first session fails (no audio context for its microphone): the page closes its
+        # the first session fails (no capture for its microphone): the page closes its
         # socket, and that close comes late, after the user has started the next session
         await page.evaluate("window.refuseCapture = true")
         await page.click("#mic")
@@ -1311,6 +1342,46 @@ async def test_a_session_that_closes_late_leaves_the_next_ones_microphone_live(
         sent = await page.evaluate("window.voice.framesSent")
         await asyncio.wait_for(sent_more(page, sent + 4), 30)  # (it still sends)
         await expect(root).to_have_attribute("data-live-contexts", "2")  # (its player, its capture)
+
+
+HELD_WORKLET = """
+(() => {
+  const real = AudioWorklet.prototype.addModule;
+  let load;
+  const loading = new Promise((done) => { load = done; });
+  window.workletLoaded = false;
+  AudioWorklet.prototype.addModule = function (...args) {
+    return loading.then(() => real.apply(this, args)).then(() => { window.workletLoaded = true; });
+  };
+  window.loadWorklet = () => load();
+})();
+"""
+"""A page whose capture's worklet loads only at ``loadWorklet()`` (then ``workletLoaded``)."""
+
+
+async def test_an_error_told_while_the_capture_loads_stays_shown(fake_llm: FakeLLMServer) -> None:
+    from playwright.async_api import expect
+
+    fake_llm.refuse_realtime(401)  # (the session fails as it starts: an error, then a close)
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app, scripts=[LATE_CLOSES, HELD_WORKLET]) as (base_url, page):
+        await page.goto(base_url)
+        body, status = page.locator("body"), page.locator("#status")
+        await page.click("#mic")
+        await expect(status).to_have_text(re.compile(r"^Error: .*401"), timeout=30_000)
+        await expect(page.locator("html")).to_have_attribute("data-held-closes", "1")
+        await page.evaluate("loadWorklet()")
+        await page.wait_for_function("window.workletLoaded")
+        # was: "Listening…", "live", then the close shown as one without a reason (1011)
+        await expect(status).to_have_text(re.compile(r"^Error: .*401"))
+        assert await page.get_attribute("body", "data-state") == "error"
+        assert await page.evaluate(  # (its microphone let go)
+            "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
+        )
+        await page.evaluate("releaseCloses()")
+        await expect(status).to_have_text(re.compile(r"^Error: .*401"))
+        await expect(body).to_have_attribute("data-state", "error")
+        assert await page.evaluate("window.voice.framesSent") == 0
 
 
 async def sent_more(page: Page, frames: int) -> None:
