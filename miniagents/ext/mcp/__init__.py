@@ -8,16 +8,25 @@ server's content; a result the server marks ``isError`` is an error result. The 
 lasts as long as its ``async with`` block.
 
 The other way round, :func:`mcp_server` (and :func:`serve_stdio`) serves agents, functions
-and ``Tool`` s as the tools of an MCP server, for any MCP client.
+and ``Tool`` s as the tools of an MCP server, for any MCP client; :func:`mcp_http_app`
+serves them over streamable HTTP behind the web apps' authentication and host checks.
 
 Importing this package does not import the SDK; opening a session without it raises an
 ``MissingExtraError`` (an ``ImportError``) that says ``pip install "miniagents[mcp]"``.
 """
 
 from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
+from miniagents.ext.mcp.serving import mcp_http_app as mcp_http_app
 from miniagents.ext.mcp.serving import mcp_server as mcp_server
 from miniagents.ext.mcp.serving import serve_stdio as serve_stdio
 from miniagents.ext.mcp.session import MCPSession as MCPSession
 from miniagents.ext.mcp.tool import MCPTool as MCPTool
 
-__all__ = ["MCPSession", "MCPSessionError", "MCPTool", "mcp_server", "serve_stdio"]
+__all__ = [
+    "MCPSession",
+    "MCPSessionError",
+    "MCPTool",
+    "mcp_http_app",
+    "mcp_server",
+    "serve_stdio",
+]

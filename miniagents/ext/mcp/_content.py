@@ -11,17 +11,33 @@ if TYPE_CHECKING:
 __all__ = ["result_text"]
 
 
-def result_text(result: CallToolResult) -> str:
+def result_text(result: CallToolResult, max_chars: int) -> str:
     """The text of a tool result: its text blocks, with other blocks described in brackets.
 
     Images and audio become ``[image: image/png]``-style notes (a text reply cannot carry
     them), embedded text resources their text, resource links their URI. A result with no
-    content but structured content gives that content as JSON.
+    content but structured content gives that content as JSON. A text longer than
+    ``max_chars`` is cut there, and a note that says so follows it (see ``MCPSession``'s
+    ``max_result_chars``): the blocks past the cut are counted, never joined.
     """
     parts = [_block_text(block) for block in result.content]
     if not parts and result.structured_content is not None:
-        return json.dumps(result.structured_content, ensure_ascii=False)
-    return "\n".join(parts)
+        parts = [json.dumps(result.structured_content, ensure_ascii=False)]
+    length = sum(map(len, parts)) + max(len(parts) - 1, 0)  # with the newlines between them
+    if length <= max_chars:
+        return "\n".join(parts)
+    kept: list[str] = []
+    room = max_chars
+    for part in parts:
+        if room <= 0:
+            break
+        kept.append(part[:room])
+        room -= len(kept[-1]) + 1
+    return (
+        "\n".join(kept)[:max_chars] + f"\n[The tool's result was cut here: it had {length:,} "
+        f"characters, more than the {max_chars:,} this MCP session passes on "
+        "(max_result_chars). Ask for less, e.g. a narrower query or a part of it at a time.]"
+    )
 
 
 def _block_text(block: ContentBlock) -> str:

@@ -4,7 +4,8 @@
 
     server = mcp_server([researcher, get_weather], name="research")
     # in-process: MCPSession(server); over stdio: await serve_stdio([...]) in the server's
-    # own program; over HTTP: server.streamable_http_app() in any ASGI server
+    # own program; over HTTP, behind a bearer token and the allowed hosts:
+    app = mcp_http_app([researcher, get_weather], authentication=BearerTokenAuth({token: "ada"}))
 
 Each call runs in a ``MiniAgents`` context of its own, which ends when the call has
 finished; its result (MCP results are not streamed) is the tool's whole reply as text, and
@@ -30,14 +31,24 @@ if TYPE_CHECKING:
         ListToolsResult,
         PaginatedRequestParams,
     )
+    from starlette.applications import Starlette
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["mcp_server", "serve_stdio"]
+    from miniagents.ext.web.auth import Authentication
+    from miniagents.ext.web.lowlevel import Door
+    from miniagents.ext.web.settings import WebSettings
+
+__all__ = ["mcp_http_app", "mcp_server", "serve_stdio"]
 
 
 def mcp_server(
     tools: Iterable[ToolLike], *, name: str = "miniagents", instructions: str | None = None
 ) -> Server[Any]:
     """An MCP server (the SDK's low-level ``Server``) whose tools are ``tools``.
+
+    Served over HTTP as the SDK's ``server.streamable_http_app()``, it asks nobody who they
+    are: whoever reaches it may call every tool. Serve :func:`mcp_http_app` instead, which
+    asks for credentials and checks the hosts.
 
     Args:
         tools: Agents, typed functions and ``Tool`` objects, as for ``ToolSet``.
@@ -101,3 +112,63 @@ async def serve_stdio(
     server = mcp_server(tools, name=name, instructions=instructions)
     async with stdio_server() as (read, write):
         await server.run(read, write, server.create_initialization_options())
+
+
+def mcp_http_app(
+    tools: Iterable[ToolLike],
+    *,
+    authentication: Authentication,
+    settings: WebSettings | None = None,
+    name: str = "miniagents",
+    instructions: str | None = None,
+) -> Starlette:
+    """An ASGI app that serves ``tools`` as an MCP server over streamable HTTP, at ``/mcp``.
+
+    It has the web apps' door (``miniagents.ext.web``): a request without the credentials
+    of ``authentication`` is a 401, and one for a host (or from a browser's origin) that
+    ``settings`` does not allow is refused, so that only those it knows call the tools.
+    Serve it with any ASGI server, e.g. ``uvicorn.run(app, host="127.0.0.1")``.
+
+    Args:
+        tools: Agents, typed functions and ``Tool`` objects, as for ``ToolSet``.
+        authentication: Who may call the tools, as the web apps take it: e.g.
+            ``BearerTokenAuth({token: "ada"})``, or ``NoAuthentication()`` for this
+            machine alone (its names only, the default ``allowed_hosts``).
+        settings: The hosts and origins it serves (``allowed_hosts``, ``allowed_origins``)
+            and its body deadline; default ``WebSettings()``: this machine's names only.
+        name: The server's name, as clients see it.
+        instructions: What clients should know about the server, if anything.
+
+    Raises:
+        MissingExtraError: without the MCP SDK (``pip install "miniagents[mcp]"``; an
+            ``ImportError``).
+        WebConfigurationError: if ``authentication`` is ``None``.
+    """
+    require_mcp()
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.middleware import Middleware
+
+    from miniagents.ext.web.lowlevel import Door
+    from miniagents.ext.web.settings import WebSettings
+
+    door = Door(authentication, settings or WebSettings(), "mcp_http_app")
+    app = mcp_server(tools, name=name, instructions=instructions).streamable_http_app(
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    )  # (the door checks the hosts and origins, as it does for the web apps)
+    for middleware in reversed([*door.middleware(), Middleware(_known_only, door=door)]):
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
+    return app
+
+
+def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
+    """``app``, answering a request of nobody ``door`` knows with its 401 (after its middleware)."""
+    from starlette.requests import Request
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        refused = door.owner(Request(scope)) if scope["type"] == "http" else None
+        if refused is None or isinstance(refused, str):
+            await app(scope, receive, send)
+        else:
+            await refused(scope, receive, send)
+
+    return guarded

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from miniagents.arguments import check_seconds
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.mcp._sdk import require_mcp
 from miniagents.ext.mcp.errors import MCPSessionError
-from miniagents.ext.mcp.tool import MCPTool
+from miniagents.ext.mcp.tool import DEFAULT_MAX_RESULT_CHARS, MCPTool
 from miniagents.ext.tools.errors import ToolCallError
 from miniagents.root_error import ArgumentError
 
@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult
 
-__all__ = ["MCPSession"]
+__all__ = ["DEFAULT_READ_TIMEOUT", "MCPSession"]
+
+DEFAULT_READ_TIMEOUT = 300.0
+"""Seconds a session waits for each answer of its server (``read_timeout``): the MCP SDK's
+own read timeout of an HTTP stream, 5 minutes, long enough for a slow tool."""
 
 _MAX_PAGES = 1000
 """The most pages of tools a session reads from a server (a listing that never ends fails)."""
@@ -55,10 +59,16 @@ class MCPSession:
             ``mcp_server`` makes), handy in tests.
         prefix: Put before each tool's name (e.g. ``"github_"``), to tell apart the tools
             of several servers.
-        read_timeout: Seconds to wait for each answer of the server (default: no limit).
+        read_timeout: Seconds to wait for each answer of the server, a tool's result
+            included (default: 300, the MCP SDK's own read timeout of an HTTP stream), so
+            that a server that hangs gives the call an error result, not a wait without
+            end; ``None`` waits as long as it takes.
         open_timeout: Seconds ``async with`` waits for the server to start, answer the
             handshake and list its tools (``None``: no limit), so that a server that never
             answers is an error, not a hang.
+        max_result_chars: The most characters of a tool's result that go on to the model
+            (default: 1,000,000): a longer result is cut there, with a note to the model
+            that says so, so that a huge result cannot fill the model's context.
     """
 
     def __init__(
@@ -66,15 +76,16 @@ class MCPSession:
         server: str | StdioServerParameters | Transport | MCPServer[Any] | Server[Any],
         *,
         prefix: str = "",
-        read_timeout: float | None = None,
+        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         open_timeout: float | None = 60.0,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
         """Describe the connection; nothing happens before ``async with``.
 
         Raises:
-            ArgumentError: for a ``prefix`` that is not a ``str``, or a ``read_timeout`` or
+            ArgumentError: for a ``prefix`` that is not a ``str``, a ``read_timeout`` or
                 ``open_timeout`` that is not a positive, finite number of seconds (nor
-                ``None``).
+                ``None``), or a ``max_result_chars`` that is not a whole number above 0.
         """
         require_mcp()
         if not isinstance(prefix, str):
@@ -92,6 +103,12 @@ class MCPSession:
                 fix=f"E.g. MCPSession(..., {name}=30), or None to wait as long as it takes.",
             )
             for name, seconds in (("read_timeout", read_timeout), ("open_timeout", open_timeout))
+        )
+        self._max_result_chars = check_count(
+            max_result_chars,
+            "max_result_chars",
+            owner="MCPSession",
+            fix="E.g. MCPSession(..., max_result_chars=100_000).",
         )
         self._server = server
         self._prefix = prefix
@@ -115,8 +132,9 @@ class MCPSession:
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
         prefix: str = "",
-        read_timeout: float | None = None,
+        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         open_timeout: float | None = 60.0,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> Self:
         """A server run as a child process, talked to over its stdin and stdout.
 
@@ -129,6 +147,7 @@ class MCPSession:
             prefix: See the class.
             read_timeout: See the class.
             open_timeout: See the class.
+            max_result_chars: See the class.
 
         Raises:
             MCPSessionError: if ``args`` is a ``str`` (it would be split into characters).
@@ -147,7 +166,13 @@ class MCPSession:
         parameters = StdioServerParameters(
             command=command, args=list(args), env=dict(env) if env else None, cwd=cwd
         )
-        return cls(parameters, prefix=prefix, read_timeout=read_timeout, open_timeout=open_timeout)
+        return cls(
+            parameters,
+            prefix=prefix,
+            read_timeout=read_timeout,
+            open_timeout=open_timeout,
+            max_result_chars=max_result_chars,
+        )
 
     @classmethod
     def http(
@@ -155,11 +180,18 @@ class MCPSession:
         url: str,
         *,
         prefix: str = "",
-        read_timeout: float | None = None,
+        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         open_timeout: float | None = 60.0,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> Self:
         """A server reached over streamable HTTP at ``url`` (e.g. ``http://127.0.0.1:8000/mcp``)."""
-        return cls(url, prefix=prefix, read_timeout=read_timeout, open_timeout=open_timeout)
+        return cls(
+            url,
+            prefix=prefix,
+            read_timeout=read_timeout,
+            open_timeout=open_timeout,
+            max_result_chars=max_result_chars,
+        )
 
     async def __aenter__(self) -> Self:
         """Connect (in a task of the session's own), and list the server's tools.
@@ -276,6 +308,7 @@ class MCPSession:
                     description=listed.description or "",
                     parameters=listed.input_schema,
                     call=self._call,
+                    max_result_chars=self._max_result_chars,
                 )
                 for listed in page.tools
             )
@@ -330,7 +363,8 @@ class MCPSession:
                 raise ToolCallError(
                     f"The MCP server {self._describe()} did not answer the call of its tool "
                     f"{name} within {self._read_timeout:g} seconds (read_timeout). Call it "
-                    "again, or give the server longer: MCPSession(..., read_timeout=120)."
+                    "again, or give the server longer: MCPSession(..., read_timeout=600), or "
+                    "read_timeout=None to wait as long as it takes."
                 ) from error
             if error.code == CONNECTION_CLOSED:
                 raise ToolCallError(

@@ -12,7 +12,10 @@ from miniagents.ext.tools.tool import Tool
 if TYPE_CHECKING:
     from mcp.types import CallToolResult
 
-__all__ = ["MCPTool"]
+__all__ = ["DEFAULT_MAX_RESULT_CHARS", "MCPTool"]
+
+DEFAULT_MAX_RESULT_CHARS = 1_000_000
+"""The most characters of a tool's result that go on to the model (``max_result_chars``)."""
 
 CallTool = Callable[[str, dict[str, object]], Awaitable["CallToolResult"]]
 """Calls a tool of the server by its own name, with arguments."""
@@ -24,14 +27,15 @@ class MCPTool(Tool):
     Its description and JSON schema are the server's own. The arguments go to the server
     as they are (the server validates them against its schema and answers an error result
     if they do not fit). The reply is the result's content as text; a result the server
-    marks ``isError`` is an error result (``is_error=True``) of that text.
+    marks ``isError`` is an error result (``is_error=True``) of that text. A text longer
+    than ``max_result_chars`` is cut there, with a note to the model that says so.
 
     Attributes:
         server_name: The tool's name on the server (``name`` is made valid for the
             providers and may carry the session's prefix).
     """
 
-    __slots__ = ("_call", "server_name")
+    __slots__ = ("_call", "_max_result_chars", "server_name")
 
     def __init__(
         self,
@@ -41,16 +45,18 @@ class MCPTool(Tool):
         description: str,
         parameters: Mapping[str, object],
         call: CallTool,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
         """Describe one tool of a server; ``call`` calls it (see ``MCPSession``)."""
         super().__init__(name=name, description=description, parameters=parameters)
         self.server_name = server_name
         self._call = call
+        self._max_result_chars = max_result_chars
 
     async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
         """Call the tool on the server; yield the result's text."""
         result = await self._call(self.server_name, dict(arguments))
-        text = result_text(result)
+        text = result_text(result, self._max_result_chars)
         if result.is_error:
             raise ToolCallError(text or f"The MCP tool {self.server_name} failed.")
         yield text

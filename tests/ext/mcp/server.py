@@ -72,6 +72,12 @@ async def cancelled(me: str) -> str:
     return f"{me} was cancelled"
 
 
+@server.tool()
+def big(chars: int, blocks: int = 1) -> list[str]:
+    """Answer ``blocks`` text blocks of ``chars`` characters each (a result too big to pass on)."""
+    return [str(block) * chars for block in range(blocks)]
+
+
 def _serve_http() -> None:
     import uvicorn
 

@@ -20,13 +20,17 @@ from mcp.server.mcpserver import MCPServer
 from miniagents import MiniAgents
 from miniagents.errors import ArgumentError, StreamCancelledError, ToolError
 from miniagents.ext.mcp import MCPSession, MCPSessionError, MCPTool, mcp_server
+from miniagents.ext.mcp.session import DEFAULT_READ_TIMEOUT
+from miniagents.ext.mcp.tool import DEFAULT_MAX_RESULT_CHARS
 from miniagents.ext.tools import (
     ToolCallMessage,
     ToolNameConflictError,
     ToolResultMessage,
     ToolSet,
 )
+from miniagents.testing.virtual_time import virtual_time
 from tests.ext.mcp.served import divide
+from tests.ext.mcp.server import server as test_server
 from tests.subprocesses import python_env
 
 T = TypeVar("T")
@@ -109,6 +113,7 @@ async def test_the_servers_tools_come_with_its_own_names_descriptions_and_schema
             "meet",
             "hang",
             "cancelled",
+            "big",
         ]
         add, shout = session.tools[:2]
     assert isinstance(add, MCPTool)
@@ -233,7 +238,8 @@ async def test_a_call_past_read_timeout_is_an_error_result_that_names_it() -> No
     assert str(result) == (  # the program's name only: an argument may be a token
         f"The MCP server {Path(sys.executable).name} … did not answer the "
         "call of its tool hang within 0.5 seconds (read_timeout). Call it again, or give the "
-        "server longer: MCPSession(..., read_timeout=120)."
+        "server longer: MCPSession(..., read_timeout=600), or read_timeout=None to wait as "
+        "long as it takes."
     )
     assert str(cancelled) == "late was cancelled"  # the server was told to stop the call
 
@@ -293,8 +299,16 @@ def test_the_arguments_of_a_command_given_as_one_str_are_refused() -> None:
         ({"read_timeout": "5"}, "read_timeout to be a positive, finite number of seconds; got '5'"),
         ({"prefix": 5}, "prefix to be a str (put before each tool's name); got 5"),
         ({"open_timeout": 0}, "open_timeout to be a positive, finite number of seconds; got 0"),
+        ({"max_result_chars": 0}, "max_result_chars to be a whole number of at least 1; got 0"),
     ],
-    ids=["zero-timeout", "negative-timeout", "str-timeout", "int-prefix", "zero-open-timeout"],
+    ids=[
+        "zero-timeout",
+        "negative-timeout",
+        "str-timeout",
+        "int-prefix",
+        "zero-open-timeout",
+        "zero-max-result-chars",
+    ],
 )
 def test_bad_session_arguments_are_refused_when_it_is_made(
     arguments: dict[str, Any], says: str
@@ -496,3 +510,54 @@ async def test_a_session_opens_once_at_a_time_and_again_after_it_closed() -> Non
     async with session:
         [result] = await results(ToolSet(session), call("add", a=1, b=1))
     assert str(result) == "2"
+
+
+async def test_a_hung_tool_is_an_error_result_after_the_default_read_timeout() -> None:
+    """A server whose tool never answers does not hold the call forever: by default the
+    session waits 300 seconds (of a virtual clock, so the test takes no time)."""
+    async with MCPSession(test_server) as session, MiniAgents():
+        with virtual_time() as clock:
+            [result] = await asyncio.wait_for(
+                ToolSet(session).run_all([call("hang", me="default")]), 3600
+            )
+            elapsed = clock.elapsed
+    assert isinstance(result, ToolResultMessage)
+    assert result.is_error
+    assert str(result).startswith(
+        "The MCP server 'miniagents-test-server' (in-process) did not answer the call of its "
+        "tool hang within 300 seconds (read_timeout)."
+    )
+    assert elapsed == DEFAULT_READ_TIMEOUT == 300
+
+
+async def test_a_result_past_max_result_chars_is_cut_with_a_note_to_the_model() -> None:
+    """A real server's result of 1,000,010 characters: the model gets the first million
+    (the default) and a note; a result of a million exactly comes whole."""
+    async with stdio_session() as session, MiniAgents():
+        cut, whole = await results(
+            ToolSet(session),
+            call("big", "c1", chars=1_000_010),
+            call("big", "c2", chars=1_000_000),
+        )
+    kept, _, note = str(cut).partition("\n")
+    assert (kept, cut.is_error) == ("0" * DEFAULT_MAX_RESULT_CHARS, False)
+    assert note == (
+        "[The tool's result was cut here: it had 1,000,010 characters, more than the "
+        "1,000,000 this MCP session passes on (max_result_chars). Ask for less, e.g. a "
+        "narrower query or a part of it at a time.]"
+    )
+    assert str(whole) == "0" * 1_000_000
+
+
+async def test_max_result_chars_counts_every_block_of_a_result() -> None:
+    session = MCPSession(test_server, max_result_chars=25)
+    async with session, MiniAgents():
+        cut, whole = await results(
+            ToolSet(session), call("big", "c1", chars=10, blocks=3), call("big", "c2", chars=8)
+        )
+    assert str(cut) == (
+        "0000000000\n1111111111\n222\n[The tool's result was cut here: it had 32 characters, "
+        "more than the 25 this MCP session passes on (max_result_chars). Ask for less, e.g. "
+        "a narrower query or a part of it at a time.]"
+    )
+    assert str(whole) == "00000000"

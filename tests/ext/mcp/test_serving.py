@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from miniagents import MiniAgents
-from miniagents.ext.errors import MissingExtraError
-from miniagents.ext.mcp import MCPSession, mcp_server, serve_stdio
+from miniagents.ext.errors import MissingExtraError, WebConfigurationError
+from miniagents.ext.mcp import MCPSession, mcp_http_app, mcp_server, serve_stdio
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
+from miniagents.ext.web import BearerTokenAuth
 from tests.ext.mcp.served import divide, poet
+from tests.ext.web.serving import served
 
 ROOT = Path(__file__).resolve().parents[3]
 SAFETY = 30.0
@@ -81,3 +83,43 @@ async def test_without_the_sdk_serve_stdio_names_the_extra_to_install(
         monkeypatch.setitem(sys.modules, name, None)  # `import mcp...` now fails
     with pytest.raises(MissingExtraError, match=r'pip install "miniagents\[mcp\]"'):
         await serve_stdio([divide])
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+ACCEPT = {"Accept": "application/json, text/event-stream"}
+
+
+async def test_the_http_app_asks_for_the_token_and_checks_the_host() -> None:
+    """Under uvicorn on 127.0.0.1: no token or a wrong one is a 401, another host a 400;
+    with the token, the MCP handshake answers."""
+    token = "t" * 32
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}))
+    async with served(app) as client:
+        nobody = await client.post("/mcp", json=INITIALIZE, headers=ACCEPT)
+        wrong = await client.post(
+            "/mcp", json=INITIALIZE, headers={**ACCEPT, "Authorization": "Bearer " + "x" * 32}
+        )
+        known = {**ACCEPT, "Authorization": f"Bearer {token}"}
+        elsewhere = await client.post(
+            "/mcp", json=INITIALIZE, headers={**known, "Host": "evil.example"}
+        )
+        answered = await client.post("/mcp", json=INITIALIZE, headers=known)
+    assert (nobody.status_code, nobody.headers["www-authenticate"]) == (401, "Bearer")
+    assert wrong.status_code == 401
+    assert elsewhere.status_code == 400
+    assert answered.status_code == 200
+    assert '"serverInfo":{"name":"miniagents"' in answered.text
+
+
+def test_the_http_app_needs_authentication() -> None:
+    with pytest.raises(WebConfigurationError, match="mcp_http_app needs authentication="):
+        mcp_http_app([divide], authentication=None)  # type: ignore[arg-type]
