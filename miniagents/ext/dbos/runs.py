@@ -36,7 +36,7 @@ import json
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
 from miniagents.ext.dbos._engine import (
@@ -58,6 +58,9 @@ from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
+
+if TYPE_CHECKING:
+    from dbos import WorkflowStatus
 
 __all__ = [
     "ELSEWHERE_TIMEOUT",
@@ -310,37 +313,52 @@ async def afind_runs(
     """
     await _aengine(agent)
     dbos = _dbos()
-    statuses = await _outside(
-        dbos.list_workflows_async(
-            workflow_id_prefix=prefix,
-            name=_WORKFLOW,
-            status=["PENDING", "ENQUEUED"] if running_only else None,
-            executor_id=dbos.executor_id if here_only else None,
-            sort_desc=True,
-            limit=limit,
-            load_input=False,
-            load_output=False,
-        )
-    )
     found: list[DurableRunInfo] = []
-    for status in statuses:
-        if which is not None and not which(status.workflow_id):
-            continue
-        recorded = await _recorded_steps(status.workflow_id)
-        decided = frozenset(
-            key.rpartition("/approval.")[2].rpartition(".")[0]
-            for key in recorded
-            if "/approval." in key
+    offset = 0
+    while True:
+        # (DBOS matches the prefix with SQL LIKE, which SQLite compares regardless of
+        # case: the ids are checked again here, and the rows it let through in excess do
+        # not count towards ``limit``)
+        statuses = await _outside(
+            dbos.list_workflows_async(
+                workflow_id_prefix=prefix,
+                name=_WORKFLOW,
+                status=["PENDING", "ENQUEUED"] if running_only else None,
+                executor_id=dbos.executor_id if here_only else None,
+                sort_desc=True,
+                limit=limit,
+                offset=offset or None,
+                load_input=False,
+                load_output=False,
+            )
         )
-        ended = status.status not in ("PENDING", "ENQUEUED")
-        notes = dict(status.attributes) if isinstance(status.attributes, dict) else {}
-        cancelled = status.status == "CANCELLED"
-        here = status.executor_id == dbos.executor_id
-        waiting = not ended and await _awaits_decision(status.workflow_id)
-        found.append(
-            DurableRunInfo(status.workflow_id, ended, decided, notes, cancelled, here, waiting)
-        )
-    return found
+        for status in statuses:
+            if not status.workflow_id.startswith(prefix):
+                continue
+            if which is not None and not which(status.workflow_id):
+                continue
+            found.append(await _run_info(status, dbos.executor_id))
+            if len(found) == limit:
+                return found
+        if limit is None or len(statuses) < limit:
+            return found
+        offset += len(statuses)
+
+
+async def _run_info(status: WorkflowStatus, executor_id: str) -> DurableRunInfo:
+    """What :func:`afind_runs` tells of the run ``status`` describes."""
+    recorded = await _recorded_steps(status.workflow_id)
+    decided = frozenset(
+        key.rpartition("/approval.")[2].rpartition(".")[0]
+        for key in recorded
+        if "/approval." in key
+    )
+    ended = status.status not in ("PENDING", "ENQUEUED")
+    notes = dict(status.attributes) if isinstance(status.attributes, dict) else {}
+    cancelled = status.status == "CANCELLED"
+    here = status.executor_id == executor_id
+    waiting = not ended and await _awaits_decision(status.workflow_id)
+    return DurableRunInfo(status.workflow_id, ended, decided, notes, cancelled, here, waiting)
 
 
 async def acancelled_runs(

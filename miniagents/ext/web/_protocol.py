@@ -105,7 +105,8 @@ class Encoder(Protocol):
         ...
 
     def failed(self, error: Exception) -> list[str]:
-        """The events that end the run with the agent's ``error``."""
+        """The events that end the run with the agent's ``error`` (what it left open ended
+        first)."""
         ...
 
     def cancelled(self) -> list[str]:

@@ -399,6 +399,7 @@ class Job:
     """
 
     __slots__ = (
+        "_cut_ending",
         "_expiry",
         "_last",
         "_moved",
@@ -458,6 +459,7 @@ class Job:
         self.task: asyncio.Task[None] | None = None
         self.kept_bytes = 0  # what its encoder keeps once it has ended (its protocol's count)
         self.cut: WebRunTooLargeError | None = None  # why it was cut, if it was
+        self._cut_ending: list[str] = []  # the events that end it, as it stood when cut
 
     def ask(self, request: ToolApprovalRequest) -> None:
         """Keep ``request``, a call of the job's reply that asked for approval."""
@@ -523,7 +525,7 @@ class Job:
             if self._expiry is not None:
                 self._expiry.cancel()
             if self.cut is not None and not self.current.done:
-                for data in self.encoder.failed(self.cut):
+                for data in self._cut_ending:
                     self.current.append(data)
             self.current.end()
             try:
@@ -545,6 +547,9 @@ class Job:
             f"app's max_live_run_bytes ({bound}). Ask for a shorter reply (bound the model's "
             "output, its max_tokens say), or make the app with a higher max_live_run_bytes."
         )
+        # (ended now: the events its reply writes until its cancellation lands are dropped,
+        # and what they open or end must not change how it ends)
+        self._cut_ending = self.encoder.failed(self.cut)
         self.cancel()
 
     def _let_go(self) -> None:

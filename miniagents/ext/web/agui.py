@@ -563,7 +563,8 @@ class _AGUIEncoder:
     It knows the thread and the run it streams to now (a resumed job streams to a new run)
     and the items it left open, which a run given up on ends before its ``RUN_FINISHED``
     (``@ag-ui/client``'s verifier refuses one while a text message, a tool call or a nested
-    run is open).
+    run is open), and a failed run before its ``RUN_ERROR`` (so that a client has the text
+    and the calls it had streamed as whole messages).
     """
 
     def __init__(
@@ -601,12 +602,19 @@ class _AGUIEncoder:
 
     def failed(self, error: Exception) -> list[str]:
         message = str(error) or repr(error)
-        return [_encode(RunErrorEvent(message=message, code=type(error).__name__))]
+        return self._ending(RunErrorEvent(message=message, code=type(error).__name__))
 
     def cancelled(self) -> list[str]:
         outcome = RunFinishedCancelledOutcome()
-        finished = RunFinishedEvent(thread_id=self._thread, run_id=self._run, outcome=outcome)
-        return [_encode(event) for event in [*reversed(self._open.values()), finished]]
+        return self._ending(
+            RunFinishedEvent(thread_id=self._thread, run_id=self._run, outcome=outcome)
+        )
+
+    def _ending(self, last: BaseEvent) -> list[str]:
+        """The events that end what the run left open (the last opened first), then ``last``."""
+        ended = [*reversed(self._open.values()), last]
+        self._open.clear()
+        return [_encode(event) for event in ended]
 
     def events(self, part: parts.Part) -> list[str]:
         """The events of ``part`` (noting the items they open and end)."""

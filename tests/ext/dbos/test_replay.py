@@ -200,3 +200,17 @@ async def test_calls_of_one_agent_at_once_replay_their_own_records_whatever_thei
         replayed = {name: str(await asked[name]) for name in order}
     assert first == again == ["Answer to A.", "Answer to B."]
     assert recorded == replayed == {"A": "Answer to A.", "B": "Answer to B."}
+
+
+async def test_runs_are_found_by_the_exact_case_of_their_ids_start(database: str) -> None:
+    # (was: SQLite's LIKE, which DBOS matches the prefix with, found "R1-new" for "r1" too,
+    # and with a limit it gave that run in place of "r1-old")
+    agent = durable(
+        offline_agent.fork(alias="CASED", reply=_answer, token_delay=0), database_url=database
+    )
+    async with MiniAgents():
+        await _recorded(agent, "r1-old")
+        await _recorded(agent, "R1-new")
+        assert [run.workflow_id for run in await afind_runs(agent, "R1")] == ["R1-new"]
+        assert [run.workflow_id for run in await afind_runs(agent, "r1")] == ["r1-old"]
+        assert [run.workflow_id for run in await afind_runs(agent, "r1", limit=1)] == ["r1-old"]

@@ -91,6 +91,11 @@ class Door:
 def _agui_error(events: list[SSEEvent]) -> str:
     last = events[-1]
     assert last.type == "RUN_ERROR", [event.type for event in events[-3:]]
+    # the text message it cut is ended first (was: RUN_ERROR came with it still open)
+    started = [event.json["messageId"] for event in events if event.type == "TEXT_MESSAGE_START"]
+    ended = [event.json["messageId"] for event in events if event.type == "TEXT_MESSAGE_END"]
+    assert started
+    assert ended == started, (started, ended)
     assert last.json["code"] == "WebRunTooLargeError"
     return str(last.json["message"])
 
