@@ -122,6 +122,7 @@ class A2AProtocol(WebProtocol):
     compact = True
     takes_answers = True  # (the next message to a task that asks is the answer)
     answers_from_kept = True  # (GetTask and ListTasks read the task its encoder keeps)
+    cuts_live_runs = True  # (a turn past max_live_run_bytes fails: WebRunTooLargeError)
 
     def __init__(self, poster: Poster | None = None) -> None:
         self.poster = poster  # (the push notifications' posts, if the app sends them)
