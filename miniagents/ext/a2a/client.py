@@ -344,7 +344,7 @@ class _Remote:
 
     def __init__(
         self,
-        target: str | AgentCard,
+        target: str | AgentCard | bytes,  # (bytes: a card's, as it pickles)
         headers: dict[str, str],
         timeout: float,
         card_timeout: float,
@@ -367,6 +367,10 @@ class _Remote:
             check_seconds(value, name, forever=True, owner=owner, error=error)
         fix = "It is how many times in a row a broken stream is followed again."
         check_count(reconnects, "reconnects", least=0, owner=owner, fix=fix, error=error)
+        if isinstance(target, bytes):
+            card = AgentCard()
+            card.ParseFromString(target)
+            target = card
         if isinstance(target, str):
             if not re.match(r"https?://[^/]", target):
                 raise A2AConfigurationError(
@@ -399,7 +403,7 @@ class _Remote:
             self.limits,
             self.questions,
         )
-        return (_remote, arguments)
+        return (_Remote, arguments)
 
     def alias(self) -> str:
         if self.card is None or not self.card.name:
@@ -428,35 +432,6 @@ class _Remote:
 def _card_bytes(card: AgentCard | None) -> bytes:
     assert card is not None  # (a remote without a URL has a card)
     return card.SerializeToString()
-
-
-def _remote(
-    target: str | bytes,
-    headers: dict[str, str],
-    timeout: float,
-    card_timeout: float,
-    reconnects: int,
-    cancel_timeout: float,
-    limits: _Limits,
-    questions: Questions,
-) -> _Remote:
-    """A pickled :class:`_Remote` again (its card from its bytes)."""
-    if isinstance(target, bytes):
-        card = AgentCard()
-        card.ParseFromString(target)
-        target_or_card: str | AgentCard = card
-    else:
-        target_or_card = target
-    return _Remote(
-        target_or_card,
-        headers,
-        timeout,
-        card_timeout,
-        reconnects,
-        cancel_timeout,
-        limits,
-        questions,
-    )
 
 
 async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None = None) -> None:
