@@ -122,6 +122,7 @@ class A2AProtocol(WebProtocol):
     compact = True
     takes_answers = True  # (the next message to a task that asks is the answer)
     answers_from_kept = True  # (GetTask and ListTasks read the task its encoder keeps)
+    cuts_live_runs = True  # (a turn past max_live_run_bytes fails: WebRunTooLargeError)
 
     def __init__(self, poster: Poster | None = None) -> None:
         self.poster = poster  # (the push notifications' posts, if the app sends them)
@@ -242,7 +243,12 @@ class A2AEncoder:
         return [self._status(COMPLETED, extra=extra)]
 
     def failed(self, error: Exception) -> list[str]:
-        """The task has failed with the agent's ``error`` (rejected: it raised that)."""
+        """The task has failed with the agent's ``error`` (rejected: it raised that).
+
+        Its client (and every later reader, and its webhooks) gets the error's message
+        (``str(error)``, or its ``repr`` if that is empty) and its class's name, nothing
+        more: never its traceback, its causes, nor a file of the agent's or the library's.
+        """
         text = str(error) or repr(error)
         message = agent_message(self._task, self._context, [{"text": text}])
         state = REJECTED if isinstance(error, A2ATaskRejectedError) else FAILED

@@ -41,6 +41,7 @@ import asyncio
 import functools
 import json
 import logging
+import math
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -98,6 +99,7 @@ if TYPE_CHECKING:
     from mypy_extensions import DefaultNamedArg
 
 __all__ = [
+    "DEFAULT_CARD_TIMEOUT",
     "DEFAULT_MAX_EVENT_BYTES",
     "DEFAULT_MAX_REPLY_CHARS",
     "DEFAULT_MAX_REPLY_MESSAGES",
@@ -112,6 +114,10 @@ DEFAULT_MAX_REPLY_CHARS = 10_000_000
 DEFAULT_MAX_REPLY_MESSAGES = 10_000
 """The most messages a remote's reply may have (``max_reply_messages``): artifacts and
 calls that wait for approval."""
+
+DEFAULT_CARD_TIMEOUT = 60.0
+"""Seconds the fetch of a remote's card may take in all (``card_timeout``): a card is one
+small answer, so that only a server that sends it a byte at a time takes this long."""
 
 DEFAULT_MAX_EVENT_BYTES = 64_000_000
 """The most bytes one event of a remote's stream, or one answer, may take
@@ -151,6 +157,7 @@ async def afetch_agent_card(
     *,
     headers: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    card_timeout: float = DEFAULT_CARD_TIMEOUT,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> AgentCard:
     """The agent card of the A2A agent at ``url`` (its ``/.well-known/agent-card.json``).
@@ -159,24 +166,46 @@ async def afetch_agent_card(
     the agent's alias and description (what a model reads of it as a tool). The card is
     read within ``max_event_bytes`` bytes, counted as they come, as ``a2a_agent`` reads it.
 
+    Args:
+        url: The agent's base URL.
+        headers: HTTP headers of the request (e.g. ``{"Authorization": "Bearer ..."}``).
+        timeout: Seconds to connect, send, and wait for each read of the answer.
+        card_timeout: Seconds the whole fetch may take (``inf``: no deadline), so that a
+            server that sends its card a byte at a time, each within ``timeout``, does not
+            hold the fetch until ``max_event_bytes``.
+        max_event_bytes: The most bytes the card may take.
+
     Raises:
         A2ACardError: if the card cannot be fetched or read (an HTTP error, not a card).
-        A2AConnectionError: if the agent cannot be reached.
+        A2AConnectionError: if the agent cannot be reached, or its card is not read whole
+            within ``card_timeout`` seconds.
         A2AReplyTooLargeError: if the card is over ``max_event_bytes`` bytes.
-        A2AConfigurationError: if ``max_event_bytes`` is not a positive whole number.
+        A2AConfigurationError: if ``max_event_bytes`` is not a positive whole number, or
+            ``card_timeout`` not a positive number of seconds.
     """
     owner = "afetch_agent_card()"
     check_count(max_event_bytes, "max_event_bytes", owner=owner, error=A2AConfigurationError)
+    deadline = check_seconds(
+        card_timeout, "card_timeout", forever=True, owner=owner, error=A2AConfigurationError
+    )
     hooks = {"response": [_EventBound(max_event_bytes, f"at {url}").ahook]}
     async with httpx.AsyncClient(
         headers=dict(headers or {}), timeout=timeout, event_hooks=hooks
     ) as client:
-        return await _afetched(client, url)
+        return await _afetched(client, url, deadline)
 
 
-async def _afetched(client: httpx.AsyncClient, url: str) -> AgentCard:
+async def _afetched(client: httpx.AsyncClient, url: str, deadline: float) -> AgentCard:
+    """The card of the agent at ``url``, read whole within ``deadline`` seconds."""
     try:
-        return await A2ACardResolver(client, url).get_agent_card()
+        async with asyncio.timeout(deadline if deadline < math.inf else None):
+            return await A2ACardResolver(client, url).get_agent_card()
+    except TimeoutError as error:
+        raise A2AConnectionError(
+            f"The agent card of the A2A agent at {url} was not read whole within "
+            f"card_timeout ({deadline:g} seconds): the agent sends it too slowly. Check that "
+            "the URL is the agent's, or give a higher card_timeout."
+        ) from error
     except A2AClientError as error:
         if isinstance(error.__cause__, httpx.TransportError):
             raise A2AConnectionError(
@@ -196,6 +225,7 @@ def a2a_agent(
     description: str | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 30.0,
+    card_timeout: float = DEFAULT_CARD_TIMEOUT,
     reconnects: int = 3,
     cancel_timeout: float = 10.0,
     max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
@@ -235,6 +265,9 @@ def a2a_agent(
         headers: HTTP headers of every request (e.g. ``{"Authorization": "Bearer ..."}``).
         timeout: Seconds to connect, send, and wait for each event or answer; a stream
             that waits longer is followed again (see ``reconnects``).
+        card_timeout: Seconds the fetch of the card of an agent given by its URL may take
+            in all (``inf``: no deadline); past it, the interaction fails with
+            ``A2AConnectionError`` (see :func:`afetch_agent_card`).
         reconnects: How many times in a row a broken stream is followed again before the
             reply fails with ``A2AConnectionError``.
         cancel_timeout: Seconds the remote's ``CancelTask`` may take, when the reply is
@@ -255,13 +288,20 @@ def a2a_agent(
             a caller that answers none (a tool of an LLM agent, whose model reads the error).
 
     Raises:
-        A2AConfigurationError: if ``timeout``, ``reconnects``, ``cancel_timeout``,
-            ``max_reply_chars``, ``max_reply_messages`` or ``max_event_bytes`` is not a
-            usable number, or the URL is not an ``http(s)`` URL.
+        A2AConfigurationError: if ``timeout``, ``card_timeout``, ``reconnects``,
+            ``cancel_timeout``, ``max_reply_chars``, ``max_reply_messages`` or
+            ``max_event_bytes`` is not a usable number, or the URL is not an ``http(s)`` URL.
     """
     limits = _Limits(max_reply_chars, max_reply_messages, max_event_bytes)
     remote = _Remote(
-        target, dict(headers or {}), timeout, reconnects, cancel_timeout, limits, questions
+        target,
+        dict(headers or {}),
+        timeout,
+        card_timeout,
+        reconnects,
+        cancel_timeout,
+        limits,
+        questions,
     )
     call = functools.partial(_ask, remote)
     call.__doc__ = _ASK_DOC  # (AgentTool reads the description of `message` here)
@@ -293,6 +333,7 @@ class _Remote:
         "_card",
         "cancel_timeout",
         "card",
+        "card_timeout",
         "headers",
         "limits",
         "questions",
@@ -303,9 +344,10 @@ class _Remote:
 
     def __init__(
         self,
-        target: str | AgentCard,
+        target: str | AgentCard | bytes,  # (bytes: a card's, as it pickles)
         headers: dict[str, str],
         timeout: float,
+        card_timeout: float,
         reconnects: int,
         cancel_timeout: float,
         limits: _Limits,
@@ -317,10 +359,18 @@ class _Remote:
                 f"a2a_agent() takes questions='ask' or 'raise'; got {questions!r}."
             )
         self.questions: Questions = questions
-        for name, value in (("timeout", timeout), ("cancel_timeout", cancel_timeout)):
+        for name, value in (
+            ("timeout", timeout),
+            ("card_timeout", card_timeout),
+            ("cancel_timeout", cancel_timeout),
+        ):
             check_seconds(value, name, forever=True, owner=owner, error=error)
         fix = "It is how many times in a row a broken stream is followed again."
         check_count(reconnects, "reconnects", least=0, owner=owner, fix=fix, error=error)
+        if isinstance(target, bytes):
+            card = AgentCard()
+            card.ParseFromString(target)
+            target = card
         if isinstance(target, str):
             if not re.match(r"https?://[^/]", target):
                 raise A2AConfigurationError(
@@ -334,6 +384,7 @@ class _Remote:
             self.card = target
         self.headers = headers
         self.timeout = float(timeout)
+        self.card_timeout = float(card_timeout)
         self.reconnects = reconnects
         self.cancel_timeout = float(cancel_timeout)
         self.limits = limits
@@ -346,12 +397,13 @@ class _Remote:
             target,
             self.headers,
             self.timeout,
+            self.card_timeout,
             self.reconnects,
             self.cancel_timeout,
             self.limits,
             self.questions,
         )
-        return (_remote, arguments)
+        return (_Remote, arguments)
 
     def alias(self) -> str:
         if self.card is None or not self.card.name:
@@ -373,30 +425,13 @@ class _Remote:
     async def acard(self, client: httpx.AsyncClient) -> AgentCard:
         if self._card is None:
             assert self.url is not None  # (a remote without a card has a URL)
-            self._card = await _afetched(client, self.url)
+            self._card = await _afetched(client, self.url, self.card_timeout)
         return self._card
 
 
 def _card_bytes(card: AgentCard | None) -> bytes:
     assert card is not None  # (a remote without a URL has a card)
     return card.SerializeToString()
-
-
-def _remote(
-    target: str | bytes,
-    headers: dict[str, str],
-    timeout: float,
-    reconnects: int,
-    cancel_timeout: float,
-    limits: _Limits,
-    questions: Questions,
-) -> _Remote:
-    """A pickled :class:`_Remote` again (its card from its bytes)."""
-    if isinstance(target, bytes):
-        card = AgentCard()
-        card.ParseFromString(target)
-        return _Remote(card, headers, timeout, reconnects, cancel_timeout, limits, questions)
-    return _Remote(target, headers, timeout, reconnects, cancel_timeout, limits, questions)
 
 
 async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None = None) -> None:

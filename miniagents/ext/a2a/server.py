@@ -99,6 +99,7 @@ __all__ = [
     "CARD_PATH",
     "DEFAULT_INPUT_MODES",
     "DEFAULT_PAGE_SIZE",
+    "MAX_ID_CHARS",
     "MAX_PAGE_SIZE",
     "MAX_REQUEST_VALUES",
     "A2ASkill",
@@ -120,6 +121,11 @@ MAX_REQUEST_VALUES = 10_000
 at every depth (a request of more is refused, -32600): reading each into A2A's protobuf
 messages takes the server's time, so that a body of tiny parts or a long list, within
 ``max_body_bytes``, would hold up every other request for seconds."""
+
+MAX_ID_CHARS = 256
+"""The most characters an id a client chooses may hold (a message's ``contextId`` and
+``messageId``, a webhook's ``id``; a longer one is refused, -32602): the app keeps each id,
+and lists, posts and logs it, so that only the body's limit bounded it before."""
 
 CARD_MAX_AGE = 300
 """Seconds a client may keep the agent card before it asks again (its ``Cache-Control``)."""
@@ -261,7 +267,8 @@ def a2a_app(
     values (-32600; one not all sent within ``body_seconds`` of the request's
     arrival: -32600 with HTTP 408), an unknown method (-32601), params of the wrong shape
     (-32602; a message's ``contextId`` or ``messageId`` with a control or format character
-    too), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
+    too, and an id a client chooses, a webhook's too, of over :data:`MAX_ID_CHARS`
+    characters), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
     followed or answered (-32004), a part of a media type the agent does not take, or a
     body not sent as JSON (-32005), another protocol version (-32009). A task over the
     limits is an HTTP 503 (the app's, ``max_live_runs``) or 429 (the principal's), with
@@ -612,6 +619,7 @@ class _A2ATasks:
                 violations=[("message.role", "a client's message is ROLE_USER")],
             )
         for field, value in (("contextId", message.context_id), ("messageId", message.message_id)):
+            _check_id_length(value, f"message.{field}")
             if not value.isprintable():  # (kept, and shown to whoever lists the tasks)
                 raise _RPCError(
                     Code.INVALID_PARAMS,
@@ -900,6 +908,8 @@ class _A2ATasks:
                     violations=[(f"{where}{field}", "not printable ASCII")],
                 )
         given = config.get("id")
+        if isinstance(given, str):
+            _check_id_length(given, f"{where}id")
         webhook_id = given if isinstance(given, str) and given else str(uuid.uuid4())
         return lambda task_id: webhook_of(config, task_id, webhook_id)
 
@@ -1017,6 +1027,21 @@ def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> None
             "messages. Send a new message without taskId (in the same contextId) to start a "
             "new task, or make the app with a higher max_live_run_bytes.",
             metadata={"taskId": job.key, "heldBytes": str(held)},
+        )
+
+
+def _check_id_length(value: str, field: str) -> None:
+    """Refuse the id ``value`` a client chose, of the params' ``field``, if it is too long.
+
+    Raises:
+        _RPCError: if it holds over :data:`MAX_ID_CHARS` characters (-32602).
+    """
+    if len(value) > MAX_ID_CHARS:
+        raise _RPCError(
+            Code.INVALID_PARAMS,
+            f"params.{field} holds {len(value)} characters, over the {MAX_ID_CHARS} an id "
+            "may hold: send a shorter id, e.g. a UUID.",
+            violations=[(field, f"over {MAX_ID_CHARS} characters")],
         )
 
 

@@ -162,8 +162,8 @@ class WebProtocol(ABC):
     """Whether a live run whose events grow past ``max_live_run_bytes`` is cut there (its
     agent cancelled, the :meth:`Encoder.failed` events of a
     :class:`~miniagents.ext.errors.WebRunTooLargeError` its end): AG-UI's and the AI SDK's
-    runs, whose one turn holds what it streams. A2A bounds its tasks otherwise (a message to
-    a task that holds more is refused)."""
+    runs, whose one turn holds what it streams, and A2A's turns (its task then fails; a
+    message to a task that holds more is refused besides)."""
 
     def asking(self, encoder: Encoder, message_id: str, request: InputRequest) -> list[str]:
         """The events of the agent's question ``request`` where its job pauses for the answer.

@@ -120,11 +120,12 @@ class WebSettings:
             events grow past this is cut there (its agent cancelled), and its client, and
             every later reader of the run, gets the protocol's error
             (``WebRunTooLargeError``: AG-UI's ``RUN_ERROR``, the AI SDK's ``error`` part,
-            which the chat page shows). In ``a2a_app``, the bytes one live task holds and
-            still takes a turn more: a task of many turns (each answer to its questions)
-            holds each turn's events and its client's messages while it lives. A message to
-            a task that holds more, with it, is refused (a JSON-RPC error that says to start
-            a new task).
+            which the chat page shows). In ``a2a_app``, a running turn is cut so too (its
+            task fails, its status message the error's, for its stream and ``GetTask``), and
+            this is also the bytes one live task holds and still takes a turn more: a task
+            of many turns (each answer to its questions) holds each turn's events and its
+            client's messages while it lives. A message to a task that holds more, with it,
+            is refused (a JSON-RPC error that says to start a new task).
         max_ended_runs: The most ended runs kept for late readers: past it, the oldest
             ended run of the principal who has the most kept is forgotten, before
             ``keep_runs_for`` is up (as if it had passed), so one principal's burst of short

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
-from miniagents.ext.a2a.server import MAX_REQUEST_VALUES
+from miniagents.ext.a2a.server import MAX_ID_CHARS, MAX_REQUEST_VALUES
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import SSEReader, gated, served, until
@@ -201,6 +201,8 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
         ),
         (send_params(contextId="ctx\u202ecod.exe"), -32602, "contextId 'ctx\\u202ecod.exe'"),
         (send_params(messageId="m\x00"), -32602, "messageId 'm\\x00' holds a control"),
+        (send_params(contextId="c" * 257), -32602, "contextId holds 257 characters, over the 256"),
+        (send_params(messageId="m" * 300), -32602, "messageId holds 300 characters, over the 256"),
     ],
     ids=[
         "shape",
@@ -213,6 +215,8 @@ async def test_a_method_the_app_does_not_serve_is_answered_with_its_code(
         "negative-history",
         "bidi-context-id",
         "nul-message-id",
+        "long-context-id",
+        "long-message-id",
     ],
 )
 @pytest.mark.parametrize("method", ["SendMessage", "SendStreamingMessage"])
@@ -229,6 +233,15 @@ async def test_a_message_the_app_cannot_take_starts_nothing(
     assert said in error["message"]
     assert ran == []
     assert (app.state.runs.live, app.state.runs.kept) == (0, 0)
+
+
+async def test_a_clients_ids_of_max_id_chars_are_taken(web: httpx2.AsyncClient) -> None:
+    """(Over it, they are refused: see ``test_a_message_the_app_cannot_take_starts_nothing``.)"""
+    params = send_params(contextId="c" * MAX_ID_CHARS, messageId="m" * MAX_ID_CHARS)
+    task = (await call(web, rpc("SendMessage", params))).json()["result"]["task"]
+    assert (task["contextId"], task["status"]["state"]) == ("c" * 256, "TASK_STATE_COMPLETED")
+    error = error_of(await call(web, rpc("SendMessage", send_params(contextId="c" * 257))))
+    assert violations(error) == ["message.contextId"]
 
 
 @pytest.mark.parametrize("method", ["GetTask", "CancelTask", "SubscribeToTask"])

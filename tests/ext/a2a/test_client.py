@@ -44,6 +44,7 @@ from miniagents.errors import (
     A2ATaskRejectedError,
 )
 from miniagents.ext.a2a import A2AMessage, a2a_agent, a2a_app, afetch_agent_card
+from miniagents.ext.a2a.client import DEFAULT_CARD_TIMEOUT
 from miniagents.ext.llm.messages import (
     LLMMessage,
     LLMToolApprovalRequest,
@@ -55,7 +56,7 @@ from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.tools import FunctionTool, ToolResultMessage
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.pipeline import pipeline
-from miniagents.testing import FakeLLMServer
+from miniagents.testing import FakeLLMServer, virtual_time
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import PlayedExecutor, sdk_app, text
 from tests.ext.web.serving import (
@@ -308,6 +309,46 @@ async def test_an_unreachable_agent_and_a_missing_card_are_typed_errors() -> Non
         a2a_agent("ftp://example.com")
     with pytest.raises(A2AConfigurationError, match="reconnects"):
         a2a_agent("http://example.com", reconnects=-1)
+
+
+async def trickle_card(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A server that sends a card's answer a byte every 5 seconds (each read well within its
+    timeout), for ever: the card fetch's deadline must end it."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 64000\r\n\r\n"
+    )
+    try:
+        while True:
+            writer.write(b" ")
+            await writer.drain()
+            await asyncio.sleep(5)
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
+
+
+async def test_a_card_sent_a_byte_at_a_time_is_given_up_at_the_card_timeout() -> None:
+    # (each read came within the timeout: the fetch was held until max_event_bytes, for ever
+    # at a byte every few seconds)
+    server = await asyncio.start_server(trickle_card, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        with virtual_time() as clock:
+            with pytest.raises(A2AConnectionError, match=r"within card_timeout \(60 seconds\)"):
+                await afetch_agent_card(url)
+            assert clock.elapsed == pytest.approx(DEFAULT_CARD_TIMEOUT)
+        with virtual_time() as clock:
+            async with MiniAgents():
+                with pytest.raises(A2AConnectionError, match=r"card_timeout \(10 seconds\)"):
+                    await a2a_agent(url, card_timeout=10).inquire("Hi")
+            assert clock.elapsed == pytest.approx(10.0)
+    finally:
+        server.close()
+        await server.wait_closed()
+    with pytest.raises(A2AConfigurationError, match="card_timeout"):
+        a2a_agent(url, card_timeout=0)
 
 
 async def test_a_fetched_card_is_read_within_its_bound() -> None:

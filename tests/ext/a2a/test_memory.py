@@ -5,12 +5,15 @@ ended tasks for ``GetTask``. A task of several runs (one per answer to its quest
 more runs than tasks, so its runs are let go of before it is: the task, still answered in
 full, must not hold them (nor its last one) past that. What the ended tasks keep is bounded
 in bytes too (``max_ended_run_bytes``): their clients' messages may be as large as a body.
+A live task is bounded by ``max_live_run_bytes``: a running turn past it is cut (the task
+fails with the error), and a message to a task that holds more is refused.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import tracemalloc
 from typing import Any
 
 import httpx2
@@ -24,9 +27,16 @@ from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.ext.web.lowlevel import Run
 from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_RUN_BYTES
-from tests.ext.a2a.rpc import call, rpc, send_params
+from tests.ext.a2a.rpc import call, rpc, send_params, stream_results
 from tests.ext.a2a.test_bad_input import ALICE, BOB
-from tests.ext.web.serving import delete_file, deleted, nothing_deleted, served  # noqa: F401
+from tests.ext.web.serving import (  # noqa: F401
+    delete_file,
+    deleted,
+    nothing_deleted,
+    served,
+    until,
+)
+from tests.ext.web.test_live_run_bounds import BOUND, PEAK_BYTES, TOKEN, TOKENS, Sent, writer
 
 ASK = CallTool("delete_file", {"path": "notes.md"})
 
@@ -193,3 +203,45 @@ async def test_a_live_task_that_holds_over_max_live_run_bytes_takes_no_more_turn
     assert "Send a new message without taskId" in refused["message"]
     assert still["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"  # (the turn not taken)
     assert deleted == []
+
+
+def failure(status: dict[str, Any]) -> str:
+    """The text of a failed task's ``status`` (its error's message), checked to be the cut's."""
+    assert status["state"] == "TASK_STATE_FAILED", status
+    [part] = status["message"]["parts"]
+    text: str = part["text"]
+    return text
+
+
+async def test_a_running_turn_past_max_live_run_bytes_fails_its_task_with_the_cut() -> None:
+    # (a running turn was never cut: one turn of a task held every event of its reply, a
+    # 5 MB reply 5 MB and more, past max_live_run_bytes; only the next message was refused)
+    sent = Sent()
+    app = a2a_app(
+        writer(sent),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_run_bytes=BOUND, keep_runs_for=3600),
+    )
+    manager = app.state.runs
+    async with served(app) as client:
+        tracemalloc.start()
+        try:
+            events = await stream_results(client, rpc("SendStreamingMessage", send_params()))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        await until(lambda: sent.stopped and manager.live == 0)
+        last = events[-1]["result"]["statusUpdate"]
+        task_id = last["taskId"]
+        got = await get_task(client, task_id)
+        whole = await call(client, rpc("SendMessage", send_params()))
+    message = failure(last["status"])
+    assert "max_live_run_bytes (100000)" in message, message
+    assert "was cut" in message
+    assert last["metadata"]["miniagents"]["errorType"] == "WebRunTooLargeError"
+    assert failure(got["status"]) == message  # (a later GetTask reads the same error)
+    assert "max_live_run_bytes (100000)" in failure(whole.json()["result"]["task"]["status"])
+    assert sent.tokens < TOKENS  # (its agent was stopped: it wrote no more)
+    streamed = sum(len(json.dumps(event)) for event in events)
+    assert streamed < BOUND + 2 * len(TOKEN) + 10_000, streamed
+    assert peak < PEAK_BYTES, f"peak {peak:,} bytes"

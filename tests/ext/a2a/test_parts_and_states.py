@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,12 +25,22 @@ from a2a.types import (
 )
 from google.protobuf.json_format import MessageToDict
 
+import miniagents
 from miniagents import InteractionContext, Message, miniagent
 from miniagents.ext.a2a import A2AData, A2AFile, A2ATaskRejectedError, a2a_app
 from miniagents.ext.input_requests import AuthRequest, request_input
 from miniagents.ext.web import NoAuthentication, WebSettings
 from miniagents.messages.image import ImagePart
-from tests.ext.a2a.rpc import all_of, call, kind, rpc, sdk_client, send_params, user_message
+from tests.ext.a2a.rpc import (
+    all_of,
+    call,
+    kind,
+    rpc,
+    sdk_client,
+    send_params,
+    stream_results,
+    user_message,
+)
 from tests.ext.web.serving import served
 
 PNG = base64.b64decode(
@@ -104,6 +116,33 @@ async def test_a_rejected_task_says_why_and_ends_its_stream() -> None:
     assert MessageToDict(events[-1].status_update.metadata)["miniagents"] == {
         "errorType": "A2ATaskRejectedError"
     }
+
+
+async def test_a_failed_task_reports_its_errors_message_and_class_only() -> None:
+    """Never its traceback, its causes, nor a file of the library's (or the agent's)."""
+
+    @miniagent
+    async def reader(ctx: InteractionContext) -> None:
+        path = str(Path(__file__).with_name("no-such-file"))
+        missing = FileNotFoundError(2, "No such file", path)
+        raise ValueError("The river's data could not be read.") from missing
+
+    @miniagent
+    async def analyst(ctx: InteractionContext) -> None:
+        ctx.reply("Reading the data. ")
+        ctx.reply(reader.inquire())  # (its failure fails the task: a sub-agent's, nested)
+
+    async with served(a2a_app(analyst, authentication=NoAuthentication())) as web:
+        events = await stream_results(web, rpc("SendStreamingMessage", send_params()))
+        last = events[-1]["result"]["statusUpdate"]
+        got = (await call(web, rpc("GetTask", {"id": last["taskId"]}))).json()["result"]
+    assert got["status"] == last["status"]
+    assert last["status"]["state"] == "TASK_STATE_FAILED"
+    assert last["status"]["message"]["parts"] == [{"text": "The river's data could not be read."}]
+    assert last["metadata"] == {"miniagents": {"errorType": "ValueError"}}
+    said = json.dumps([events, got])
+    for leaked in ("Traceback", "no-such-file", 'File \\"', str(Path(miniagents.__file__).parent)):
+        assert leaked not in said, leaked
 
 
 @miniagent
