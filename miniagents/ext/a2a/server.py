@@ -619,15 +619,7 @@ class _A2ATasks:
                 violations=[("message.role", "a client's message is ROLE_USER")],
             )
         for field, value in (("contextId", message.context_id), ("messageId", message.message_id)):
-            _check_id_length(value, f"message.{field}")
-            if not value.isprintable():  # (kept, and shown to whoever lists the tasks)
-                raise _RPCError(
-                    Code.INVALID_PARAMS,
-                    f"params.message.{field} {value!r} holds a control or format character "
-                    "(a line break, NUL, a bidirectional override, ...): send an id of "
-                    "printable characters, e.g. a UUID.",
-                    violations=[(f"message.{field}", "not printable")],
-                )
+            _check_id(value, f"message.{field}")
         sent = MessageToDict(message)
         configuration = request.configuration
         history = _history_length(configuration, "configuration.historyLength")
@@ -909,7 +901,7 @@ class _A2ATasks:
                 )
         given = config.get("id")
         if isinstance(given, str):
-            _check_id_length(given, f"{where}id")
+            _check_id(given, f"{where}id")
         webhook_id = given if isinstance(given, str) and given else str(uuid.uuid4())
         return lambda task_id: webhook_of(config, task_id, webhook_id)
 
@@ -1030,11 +1022,15 @@ def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> None
         )
 
 
-def _check_id_length(value: str, field: str) -> None:
-    """Refuse the id ``value`` a client chose, of the params' ``field``, if it is too long.
+def _check_id(value: str, field: str) -> None:
+    """Refuse the id ``value`` a client chose, of the params' ``field``, if it cannot be kept.
+
+    An id is kept, and shown to whoever lists the tasks or the webhooks: it is refused too
+    long, or with a control or format character (which would show it as another text).
 
     Raises:
-        _RPCError: if it holds over :data:`MAX_ID_CHARS` characters (-32602).
+        _RPCError: if it holds over :data:`MAX_ID_CHARS` characters, or one that is not
+            printable (-32602).
     """
     if len(value) > MAX_ID_CHARS:
         raise _RPCError(
@@ -1042,6 +1038,14 @@ def _check_id_length(value: str, field: str) -> None:
             f"params.{field} holds {len(value)} characters, over the {MAX_ID_CHARS} an id "
             "may hold: send a shorter id, e.g. a UUID.",
             violations=[(field, f"over {MAX_ID_CHARS} characters")],
+        )
+    if not value.isprintable():
+        raise _RPCError(
+            Code.INVALID_PARAMS,
+            f"params.{field} {value!r} holds a control or format character (a line break, "
+            "NUL, a bidirectional override, ...): send an id of printable characters, e.g. "
+            "a UUID.",
+            violations=[(field, "not printable")],
         )
 
 

@@ -226,8 +226,17 @@ async def test_a_webhook_under_no_allowed_url_is_refused_and_nothing_starts(
         ("token", "t\r\nX-Injected: 1", "not printable ASCII"),
         ("authentication", {"scheme": "Bearer", "credentials": "c\u20ac"}, "not printable ASCII"),
         ("id", "h" * 257, "id holds 257 characters, over the 256"),
+        ("id", "h\u202eook", "holds a control or format character"),  # (was: kept, listed)
     ],
-    ids=["nul-in-url", "long-url", "unicode-token", "crlf-token", "unicode-credentials", "long-id"],
+    ids=[
+        "nul-in-url",
+        "long-url",
+        "unicode-token",
+        "crlf-token",
+        "unicode-credentials",
+        "long-id",
+        "bidi-id",
+    ],
 )
 async def test_a_webhook_its_posts_could_not_be_sent_to_is_refused_and_nothing_starts(
     field: str, value: Any, why: str
