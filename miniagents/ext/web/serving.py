@@ -25,7 +25,10 @@ same way, whatever a client does with its connection:
   and a reset can lose the answer before the client reads it (nginx's
   ``lingering_close``); a connection over TLS is closed at once. A lingering connection
   is not one of the ``max_connections`` (at most as many more linger; past them one is
-  closed at once), and the server's shutdown closes them at once (its lifespan's end);
+  closed at once), and the server's shutdown closes them at its lifespan's end (on Python
+  3.12 and later, asyncio's ``Server.wait_closed``, which uvicorn awaits before that end,
+  waits for every connection, so a shutdown there waits for them, ``linger_seconds`` at
+  most);
 - a client's ``X-Forwarded-For`` and ``X-Forwarded-Proto`` read only from the proxies named
   in ``trusted_proxies`` (none by default; uvicorn's own default trusts 127.0.0.1), and
   only once the request is matched to its connection, so that every connection keeps its
