@@ -44,7 +44,7 @@ from miniagents.ext.llm.cache.keys import canonical_request, request_key
 from miniagents.ext.llm.cache.stores import events_from_json
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
-from miniagents.ext.llm.routing import Proceed, install_llm_route
+from miniagents.ext.llm.routing import Proceed, add_llm_route
 from miniagents.ext.studio.errors import (
     StudioConfigurationError,
     StudioForkError,
@@ -327,8 +327,29 @@ class _EditedPrompt:
         return dataclasses.replace(call, messages=tuple(messages), system=system)
 
 
+class _Stoppable:
+    """A route that passes every call on untouched once stopped (a context keeps it)."""
+
+    def __init__(self, route: CallCache | _EditedPrompt) -> None:
+        self.route = route
+        self.rank = route.rank
+        self.stopped = False
+
+    def llm_call(
+        self, provider: LLMProvider[Any, Any], call: LLMCall, options: LLMOptions, proceed: Proceed
+    ) -> AsyncIterator[LLMEvent]:
+        if self.stopped:
+            return proceed(call, options)
+        return self.route.llm_call(provider, call, options, proceed)
+
+
 def replay_recorded_calls(store: RunStore, fork: Fork) -> Callable[[], None]:
-    """Replay the calls of the run ``fork`` forks in every call of this process, edited.
+    """Replay the calls of the run ``fork`` forks, edited, in the calls made from here on.
+
+    Its routes are set in the current context (:func:`~miniagents.ext.llm.routing.add_llm_route`):
+    the calls of the interactions started in it from now on, and of everything they cause,
+    are replayed; another context's calls are not (two forks run side by side in one
+    process, each in a task of its own, each replay their own run).
 
     Returns:
         A function that stops it.
@@ -351,13 +372,15 @@ def replay_recorded_calls(store: RunStore, fork: Fork) -> Callable[[], None]:
         calls[fork.key] = RecordedCall(
             fork.key, edited.request, _events(edited, fork.reply), edited.started
         )
-    removers = [install_llm_route(CallCache(_RecordedRun(calls)))]
+    routes = [_Stoppable(CallCache(_RecordedRun(calls)))]
     if fork.prompt is not None or fork.system is not None:
-        removers.append(install_llm_route(_EditedPrompt(fork.key, fork.prompt, fork.system)))
+        routes.append(_Stoppable(_EditedPrompt(fork.key, fork.prompt, fork.system)))
+    for route in routes:
+        add_llm_route(route)
 
     def stop() -> None:
-        for remove in removers:
-            remove()
+        for route in routes:
+            route.stopped = True
 
     return stop
 

@@ -93,7 +93,11 @@ class Recorder:
             asyncio.run(main())
 
     Several recorders may record side by side in a process (each into its own run): each
-    keeps its own node of each task, so that its runs' parents are its own nodes.
+    keeps its own node of each task, so that its runs' parents are its own nodes. A fork's
+    recorder records and replays the program it runs again: what starts, from its start on,
+    in the context it was started in (the interactions started there and all they cause),
+    so that two forks run side by side in one process, each in a task of its own, each
+    replay and record their own.
 
     Args:
         store: The store: a :class:`RunStore`, or its file; ``None``: :func:`store_path`
@@ -156,6 +160,12 @@ class Recorder:
         self._current: contextvars.ContextVar[_AgentWatch | _ToolWatch | None] = (
             contextvars.ContextVar(f"miniagents_studio_node_{self.run_id}", default=None)
         )
+        # a fork's: set in the context it was started in (what it records and replays)
+        self._scope: contextvars.ContextVar[bool] | None = (
+            None
+            if self.fork is None
+            else contextvars.ContextVar(f"miniagents_studio_fork_{self.run_id}", default=False)
+        )
         self._writer: RunWriter | None = None
         self._unroute: Callable[[], None] | None = None
         self._closed = False
@@ -181,6 +191,8 @@ class Recorder:
         fork = self.fork
         if fork is not None:
             self._unroute = replay_recorded_calls(self.store, fork)
+            if self._scope is not None:
+                self._scope.set(True)
         try:
             self.store.open_run(
                 RunInfo(
@@ -251,10 +263,17 @@ class Recorder:
         if self._writer is not None:
             self._writer.flush()
 
+    def _outside(self) -> bool:
+        """Whether this is a fork's recorder and the current context is not its program's."""
+        scope = self._scope
+        return scope is not None and not scope.get()
+
     # -- the interactions (miniagents.miniagents.lowlevel.InteractionObserver) -----------
 
     def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
         """A node for the interaction, a child of the node whose task inquired it."""
+        if self._outside():
+            return None
         writer = self._sink
         node = _AgentWatch(writer, self._ids())
         parent = self._current.get()
@@ -273,6 +292,8 @@ class Recorder:
         self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
     ) -> LLMCallWatch | None:
         """A call of the model, in the node of the agent that makes it."""
+        if self._outside():
+            return None
         node = self._current.get()
         price_provider = price_provider_of(innermost_provider(provider))
         writer = self._sink
@@ -287,6 +308,8 @@ class Recorder:
         self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
     ) -> ToolCallWatch | None:
         """A node for the tool call, in the call's own task (what it inquires is its child)."""
+        if self._outside():
+            return None
         parent = self._current.get()
         writer = self._sink
         node = _ToolWatch(writer, self._ids(), result)

@@ -3,6 +3,7 @@ request to the fake server), the calls after it live; and the two runs side by s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -115,6 +116,40 @@ async def test_a_fork_with_an_edited_prompt_makes_that_call_live_with_the_edit(
     sent = openai_env.requests[-1].json["messages"]
     assert sent[-1]["content"] == "Notes: none at all."
     assert written == "Notes: none at all."
+
+
+async def test_two_fork_recorders_in_one_process_each_replay_and_record_their_own_fork(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    first = await _recorded(openai_env, store)
+    made = len(openai_env.requests)
+    call = _researchers_answer(first, "Paris")
+    forks = [
+        plan_fork(store, first.run.id, call, reply=f"Paris has {people} million people.")
+        for people in (3, 4)
+    ]
+
+    async def forked(fork: Fork) -> str:
+        with Recorder(store, command=(), fork=fork):  # (each in a task of its own)
+            return await program.amain()
+
+    written = await asyncio.gather(*(forked(fork) for fork in forks))
+    # each program got its own edit (was: the second got the first's, whose route came first)
+    assert written == [
+        f"Notes: Paris has {people} million people. Rome has 2.8 million people."
+        for people in (3, 4)
+    ]
+    assert _calls(openai_env)[made:] == ["gpt-4o-mini", "gpt-4o-mini"]  # (the two writers)
+    for fork, people in zip(forks, (3, 4), strict=True):
+        tree = RunTree.of(store, fork.child)
+        assert len(tree.agents()) == program.AGENT_CALLS  # (its own program's, not the other's)
+        writer = next(node for node in tree.agents() if node.name == "WRITER")
+        assert f"Paris has {people} million" in writer.reply_text
+    with Recorder(store, command=()) as later:  # (the forks closed: nothing is replayed)
+        program.script(openai_env)
+        await program.amain()
+    assert len(openai_env.requests) == made + 2 + 5
+    assert not any(one.replayed for one in RunTree.of(store, later.run_id).calls.values())
 
 
 async def test_a_fork_that_cannot_be_made_says_why(
