@@ -86,8 +86,6 @@ from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, LOCAL_HOSTS, WebSe
 
 __all__ = ["MIN_TOKEN_LENGTH", "PAGE_POLICY", "studio_app"]
 
-"""The ``Host`` names the studio answers by default (with any port)."""
-
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -149,33 +147,21 @@ def studio_app(
             ``environment`` that is not a mapping of ``str`` to
             ``str``.
     """
-    if not isinstance(token, str) or not token or any(char.isspace() for char in token):
-        raise StudioConfigurationError(
-            "The studio needs a bearer token (token=...), a text without spaces: it shows the "
-            "prompts and replies of your runs, and runs your programs again."
-        )
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise StudioConfigurationError(
-            f"The studio's token has {len(token)} characters, too few to keep guessers out: "
-            f"give one of at least {MIN_TOKEN_LENGTH} (e.g. secrets.token_urlsafe()): whoever "
-            "has it reads your runs and runs your programs again."
-        )
+    _check_token(token)
     if not allowed_hosts:
         raise StudioConfigurationError(
             "allowed_hosts is empty: nobody could reach the studio; leave it out for this "
             "machine's own names, or list the names it is reached by."
         )
-    for name, seconds in (("keepalive", keepalive), ("fork_timeout", fork_timeout)):
-        if seconds is not None or name == "keepalive":  # (a fork_timeout of None: no limit)
-            check_seconds(seconds, name, owner="studio_app", error=StudioConfigurationError)
-    limits = (
-        ("max_forks", max_forks),
-        ("max_followers", max_followers),
-        ("max_reads", max_reads),
-        ("max_run_events", max_run_events),
+    _check_limits(
+        {"keepalive": keepalive, "fork_timeout": fork_timeout},
+        {
+            "max_forks": max_forks,
+            "max_followers": max_followers,
+            "max_reads": max_reads,
+            "max_run_events": max_run_events,
+        },
     )
-    for name, limit in limits:
-        check_count(limit, name, owner="studio_app", error=StudioConfigurationError)
     runs = store if isinstance(store, RunStore) else RunStore(store)
     forks = _Forks(runs, max_forks, checked_environment(environment, "studio_app"), fork_timeout)
     try:
@@ -198,8 +184,43 @@ def studio_app(
         yield
         await studio.forks.aclose()
 
-    routes = [Route(path, _serve_file) for path in _FILES]
-    routes += [
+    app = Starlette(routes=_routes(studio), middleware=studio.door.middleware(), lifespan=lifespan)
+    app.state.store = runs
+    app.state.forks = studio.forks
+    return app
+
+
+def _check_token(token: str) -> None:
+    """Refuse a token that is no text without spaces, or too short to keep guessers out."""
+    if not isinstance(token, str) or not token or any(char.isspace() for char in token):
+        raise StudioConfigurationError(
+            "The studio needs a bearer token (token=...), a text without spaces: it shows the "
+            "prompts and replies of your runs, and runs your programs again."
+        )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise StudioConfigurationError(
+            f"The studio's token has {len(token)} characters, too few to keep guessers out: "
+            f"give one of at least {MIN_TOKEN_LENGTH} (e.g. secrets.token_urlsafe()): whoever "
+            "has it reads your runs and runs your programs again."
+        )
+
+
+def _check_limits(seconds: Mapping[str, float | None], counts: Mapping[str, int]) -> None:
+    """Refuse a limit in ``seconds`` or ``counts`` the studio cannot keep to, by its name.
+
+    A ``fork_timeout`` of ``None`` is no limit; every other one is checked.
+    """
+    for name, given in seconds.items():
+        if given is not None or name != "fork_timeout":
+            check_seconds(given, name, owner="studio_app", error=StudioConfigurationError)
+    for name, count in counts.items():
+        check_count(count, name, owner="studio_app", error=StudioConfigurationError)
+
+
+def _routes(studio: _Studio) -> list[Route]:
+    """The page's files, public, and the API's routes behind the token (see the module)."""
+    return [
+        *(Route(path, _serve_file) for path in _FILES),
         Route("/api/runs", studio.api(studio.list_runs)),
         Route("/api/runs/{run}", studio.api(studio.one_run)),
         Route("/api/runs/{run}/events", studio.api(studio.events)),
@@ -207,10 +228,6 @@ def studio_app(
         Route("/api/forks/{run}", studio.api(studio.fork_state)),
         Route("/api/diff", studio.api(studio.diff)),
     ]
-    app = Starlette(routes=routes, middleware=studio.door.middleware(), lifespan=lifespan)
-    app.state.store = runs
-    app.state.forks = studio.forks
-    return app
 
 
 def _studios(refused: WebConfigurationError) -> StudioConfigurationError:
