@@ -536,9 +536,11 @@ class Job:
                 self._notify_moved()  # (its waiters wake after this step)
 
     def _check_size(self) -> None:
-        """Cut the run if its events hold over ``max_live_run_bytes`` (where its protocol
-        :attr:`~._protocol.WebProtocol.cuts_live_runs`): its job is cancelled, and its run
-        ends with the protocol's error events."""
+        """Cut the run if its events hold over ``max_live_run_bytes``.
+
+        Only where its protocol :attr:`~._protocol.WebProtocol.cuts_live_runs`: its job is
+        cancelled, and its run ends with the protocol's error events.
+        """
         run, bound = self.current, self.manager.settings.max_live_run_bytes
         if run.size <= bound or not self.manager.protocol.cuts_live_runs:
             return
