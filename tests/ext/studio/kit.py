@@ -8,8 +8,10 @@ from miniagents.ext.studio.store import RunInfo
 
 
 def many_calls(store: RunStore, calls: int) -> str:
-    """A run of ``calls`` calls of a model (numbered 1 to ``calls``), written as a recorder
-    writes them; its id."""
+    """A run of ``calls`` calls of a model, numbered 1 to ``calls``; its id.
+
+    It is written as a recorder writes it.
+    """
     run_id = "20261127-000000-many00"
     store.open_run(
         RunInfo(run_id, "many", ("python",), ".", 0.0, None, "running", None, None, None)

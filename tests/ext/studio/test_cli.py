@@ -1,5 +1,8 @@
-"""The studio's commands (``miniagents studio show``, ``fork``, ``diff``): the runs they read;
-``miniagents run``'s end when the program is interrupted."""
+"""The studio's commands: the runs they read, and ``miniagents run`` interrupted.
+
+``miniagents studio show``, ``fork`` and ``diff`` read runs; ``miniagents run`` ends a
+program's run when the program is interrupted.
+"""
 
 from __future__ import annotations
 

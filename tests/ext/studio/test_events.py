@@ -1,5 +1,8 @@
-"""A run's chunks: what a recorder writes is read back as the JSON values the page reads,
-and a chunk that names anything but a plain value's type is refused, never followed."""
+"""A run's chunks: what a recorder writes, read back as the page reads it.
+
+What a recorder writes is read back as the JSON values the page reads, and a chunk that
+names anything but a plain value's type is refused, never followed.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""Forks: a recorded run again from one model call, edited; the calls before it replayed (no
-request to the fake server), the calls after it live; and the two runs side by side."""
+"""Forks: a recorded run again from one model call, edited.
+
+The calls before it are replayed (no request to the fake server), the calls after it made
+live; and the two runs are shown side by side.
+"""
 
 from __future__ import annotations
 
@@ -180,8 +183,10 @@ def test_a_call_a_long_run_does_not_have_is_a_404_of_a_bounded_message(store: Ru
 
 
 def _growing_run(store: RunStore, folder: Path, events: int) -> str:
-    """A run of ``events`` calls of a model, still running, recorded by ``miniagents run``
-    from a program that says ``the program ran``; its id."""
+    """A run of ``events`` calls of a model, still running; its id.
+
+    It is recorded by ``miniagents run`` from a program that says ``the program ran``.
+    """
     program_file = folder / "tiny.py"
     program_file.write_text("print('the program ran')\n")
     command = (sys.executable, "-m", "miniagents", "run", "--name", "tiny", str(program_file))
@@ -232,8 +237,11 @@ def test_miniagents_run_records_a_program_and_studio_fork_runs_it_again(
     fake_llm: FakeLLMServer,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """The commands, as a user types them: the program's run recorded by ``miniagents run``,
-    then forked at the Paris researcher's answer (the calls before it replayed)."""
+    """The commands, as a user types them: a program's run recorded, then forked.
+
+    ``miniagents run`` records it; it is forked at the Paris researcher's answer (the calls
+    before it replayed).
+    """
     store_file = tmp_path / "runs.sqlite"
 
     def miniagents(*arguments: str) -> subprocess.CompletedProcess[str]:

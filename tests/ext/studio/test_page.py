@@ -1,6 +1,7 @@
-"""The studio's page in Chromium (Playwright, Debian's chromium): the tree of a recorded run,
-a live run's tokens before it ends, a fork at a second-level reply (0 requests for the calls
-before it), and the page used from the keyboard alone.
+"""The studio's page in Chromium (Playwright, Debian's chromium).
+
+The tree of a recorded run, a live run's tokens before it ends, a fork at a second-level
+reply (0 requests for the calls before it), and the page used from the keyboard alone.
 
 Each step waits for what the page shows (Playwright's ``expect``, which looks again until it
 holds), and a live run is held by the fake server (``pause_after``) until the page has shown

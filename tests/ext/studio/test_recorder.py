@@ -1,5 +1,8 @@
-"""The run recorder: the tree of a real run (the OpenAI SDK against the fake server), its
-messages, tokens, requests, cost and errors, written off the loop in batches, live."""
+"""The run recorder: the tree of a real run, written off the loop in batches, live.
+
+The run is the OpenAI SDK's against the fake server: its tree, messages, tokens, requests,
+cost and errors.
+"""
 
 from __future__ import annotations
 
@@ -172,8 +175,10 @@ async def test_a_reply_entered_complete_is_written_with_one_time_and_a_streamed_
 async def _recorded_until_the_writer_pauses(
     openai_env: FakeLLMServer, store: RunStore
 ) -> tuple[Recorder, asyncio.Future[str]]:
-    """The program, recorded and running, until its writer's first two tokens are in the
-    store, its call paused after them (``openai_env.requests[-1].resume()`` goes on)."""
+    """The program, recorded and running, until its writer's first two tokens are stored.
+
+    Its call is paused after them (``openai_env.requests[-1].resume()`` goes on).
+    """
     program.script(openai_env, paused_writer=True)
     recorder = Recorder(store, command=()).start()
     running = asyncio.ensure_future(program.amain())
