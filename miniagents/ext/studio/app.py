@@ -346,8 +346,10 @@ class _Studio:
             return _error(
                 400, "invalid_json", 'The body is not JSON; send {"call": 3, "reply": "..."}.'
             )
-        if not isinstance(asked, dict) or type(asked.get("call")) is not int:
-            return _error(422, "bad_fork", 'Name the call to edit by its number: {"call": 3, ...}.')
+        if not isinstance(asked, dict) or type(asked.get("call")) is not int or asked["call"] < 1:
+            return _error(
+                422, "bad_fork", 'Name the call to edit by its number, from 1: {"call": 3, ...}.'
+            )
         edits = {name: asked.get(name) for name in ("reply", "prompt", "system")}
         if any(edit is not None and not isinstance(edit, str) for edit in edits.values()):
             return _error(422, "bad_fork", "reply, prompt and system are texts.")

@@ -139,6 +139,17 @@ async def test_bad_requests_are_answered_with_what_to_send(
         assert (response.status_code, response.json()["error"]["code"]) == (status, code)
 
 
+async def test_a_fork_at_a_call_numbered_below_1_is_a_422_not_a_servers_failure(
+    client: httpx.AsyncClient, recorded: str
+) -> None:
+    for call in (0, -3):
+        asked = await client.post(
+            f"/api/runs/{recorded}/fork", headers=AUTH, json={"call": call, "reply": "x"}
+        )
+        # (was: a 500 "store_error", plan_fork's StudioConfigurationError taken for the store's)
+        assert (asked.status_code, asked.json()["error"]["code"]) == (422, "bad_fork"), call
+
+
 async def test_the_events_of_an_ended_run_come_whole_then_its_end(
     client: httpx.AsyncClient, recorded: str
 ) -> None:
