@@ -175,6 +175,40 @@ def test_bad_headers_are_refused_at_once_without_showing_a_value(
     assert "hunter" not in str(refused.value)
 
 
+async def test_the_http_app_closes_every_websocket_and_runs_its_lifespan() -> None:
+    """Under uvicorn on 127.0.0.1: a WebSocket, with the token or without, is refused (403)
+    before it opens, even to a route added to the app (it was passed through unchecked);
+    the lifespan still runs (the MCP handshake answers)."""
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    reached: list[str] = []
+
+    async def echo(websocket: WebSocket) -> None:
+        reached.append("echo")
+        await websocket.accept()
+        await websocket.close()
+
+    token = "t" * 32
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}))
+    app.router.routes.append(WebSocketRoute("/echo", echo))
+    known = {"Authorization": f"Bearer {token}"}
+    async with served(app) as client:
+        url = f"ws://127.0.0.1:{client.base_url.port}"
+        statuses = []
+        for path, headers in [("/echo", {}), ("/echo", known), ("/mcp", known)]:
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(url + path, additional_headers=headers, open_timeout=SAFETY):
+                    pass
+            statuses.append(refused.value.response.status_code)
+        answered = await client.post("/mcp", json=INITIALIZE, headers={**ACCEPT, **known})
+    assert statuses == [403, 403, 403]
+    assert reached == []
+    assert answered.status_code == 200
+
+
 def test_the_http_app_needs_authentication() -> None:
     with pytest.raises(WebConfigurationError, match="mcp_http_app needs authentication="):
         mcp_http_app([divide], authentication=None)  # type: ignore[arg-type]
