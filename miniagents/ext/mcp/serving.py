@@ -161,14 +161,26 @@ def mcp_http_app(
 
 
 def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
-    """``app``, answering a request of nobody ``door`` knows with its 401 (after its middleware)."""
+    """``app``, answering a request of nobody ``door`` knows with its 401 (after its middleware).
+
+    Only HTTP requests that ``door`` lets in and the server's ``lifespan`` reach ``app``: a
+    WebSocket (MCP has no WebSocket transport, and a route added to the app would be reached
+    unchecked) is closed before it opens (the server answers 403), and a scope of another
+    type reaches nothing.
+    """
     from starlette.requests import Request
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        refused = door.owner(Request(scope)) if scope["type"] == "http" else None
-        if refused is None or isinstance(refused, str):
+        kind = scope["type"]
+        if kind == "lifespan":
             await app(scope, receive, send)
-        else:
-            await refused(scope, receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # (policy violation)
+        elif kind == "http":
+            refused = door.owner(Request(scope))
+            if refused is None or isinstance(refused, str):
+                await app(scope, receive, send)
+            else:
+                await refused(scope, receive, send)
 
     return guarded

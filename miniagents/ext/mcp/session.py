@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from miniagents.arguments import check_count, check_seconds
+from miniagents.arguments import check_count, check_seconds, refused_argument
 from miniagents.ext.mcp._sdk import require_mcp
 from miniagents.ext.mcp.errors import MCPSessionError
 from miniagents.ext.mcp.tool import DEFAULT_MAX_RESULT_CHARS, MCPTool
@@ -17,6 +19,7 @@ from miniagents.ext.tools.errors import ToolCallError
 from miniagents.root_error import ArgumentError
 
 if TYPE_CHECKING:
+    import httpx2
     from mcp import Client, StdioServerParameters
     from mcp.client import Transport
     from mcp.server import Server
@@ -31,6 +34,15 @@ own read timeout of an HTTP stream, 5 minutes, long enough for a slow tool."""
 
 _MAX_PAGES = 1000
 """The most pages of tools a session reads from a server (a listing that never ends fails)."""
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP header's name: a token (RFC 9110), ASCII letters, digits and a few signs."""
+
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+"""An HTTP header's value: printable ASCII, spaces and tabs (no line break, no control)."""
+
+_REFUSALS = {401: "it asks for credentials", 403: "the credentials may not use it"}
+"""The HTTP statuses of a server that refuses whoever connects, and what each says."""
 
 
 class MCPSession:
@@ -122,6 +134,10 @@ class MCPSession:
         """Why the connection ended while the session was open, if it did."""
         self._tools: tuple[MCPTool, ...] | None = None
         """The server's tools while the session is open."""
+        self._headers: dict[str, str] = {}
+        """The HTTP headers of every request to a URL (``http(headers=...)``)."""
+        self._refused: int | None = None
+        """The status of the last request to a URL that the server refused (401, 403)."""
 
     @classmethod
     def stdio(
@@ -179,19 +195,39 @@ class MCPSession:
         cls,
         url: str,
         *,
+        headers: Mapping[str, str] | None = None,
         prefix: str = "",
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         open_timeout: float | None = 60.0,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> Self:
-        """A server reached over streamable HTTP at ``url`` (e.g. ``http://127.0.0.1:8000/mcp``)."""
-        return cls(
+        """A server reached over streamable HTTP at ``url`` (e.g. ``http://127.0.0.1:8000/mcp``).
+
+        Args:
+            url: The server's endpoint.
+            headers: HTTP headers sent with every request, e.g. the credentials of a
+                server that asks for them (as ``mcp_http_app`` does):
+                ``{"Authorization": f"Bearer {token}"}``. Errors and tool results never
+                show them.
+            prefix: See the class.
+            read_timeout: See the class.
+            open_timeout: See the class.
+            max_result_chars: See the class.
+
+        Raises:
+            ArgumentError: if ``headers`` is not a mapping of ``str`` to ``str``, or a name
+                is not an HTTP token (letters, digits, ``-``, ...), or a value holds a line
+                break, another control character or a character that is not ASCII.
+        """
+        session = cls(
             url,
             prefix=prefix,
             read_timeout=read_timeout,
             open_timeout=open_timeout,
             max_result_chars=max_result_chars,
         )
+        session._headers = _checked_headers(headers)
+        return session
 
     async def __aenter__(self) -> Self:
         """Connect (in a task of the session's own), and list the server's tools.
@@ -246,12 +282,21 @@ class MCPSession:
         the calls waiting for an answer get error results), not the caller's.
         """
         from mcp import Client, StdioServerParameters, stdio_client
+        from mcp.client.streamable_http import streamable_http_client
 
         server = self._server
-        if isinstance(server, StdioServerParameters):  # a transport: what every mcp 2 takes
+        http: httpx2.AsyncClient | None = None
+        if isinstance(server, str):  # our own client: its headers, and the statuses it hears
+            http = self._http_client()
+            server = streamable_http_client(server, http_client=http)
+        elif isinstance(server, StdioServerParameters):  # a transport: what every mcp 2 takes
             server = stdio_client(server)
+        self._refused = None
         try:
-            async with Client(server, read_timeout_seconds=self._read_timeout) as client:
+            async with (
+                http or contextlib.nullcontext(),
+                Client(server, read_timeout_seconds=self._read_timeout) as client,
+            ):
                 try:
                     tools = await self._list_tools(client)
                 except Exception as error:
@@ -269,13 +314,43 @@ class MCPSession:
                     _session_error(
                         f"Could not connect to the MCP server {self._describe()}",
                         error,
-                        "Check that it runs (or that its command works when run by hand).",
+                        self._connection_fix(),
                     )
                 )
             elif not closing.is_set():
                 self._broken = error
         finally:
             self._client = None
+
+    def _http_client(self) -> httpx2.AsyncClient:
+        """The HTTP client of a URL: the session's headers, the SDK's own timeouts.
+
+        It notes the status of a request the server refuses (``_refused``), which the SDK
+        reports only as "Server returned an error response".
+        """
+        import httpx2
+
+        async def heard(response: httpx2.Response) -> None:
+            if response.status_code in _REFUSALS:
+                self._refused = response.status_code
+
+        return httpx2.AsyncClient(
+            headers=self._headers,
+            timeout=httpx2.Timeout(30.0, read=300.0),  # (the SDK's default client's)
+            event_hooks={"response": [heard]},
+        )
+
+    def _connection_fix(self) -> str:
+        """What to do about a connection that failed: credentials if the server refused them."""
+        status = self._refused
+        if status is None:
+            return "Check that it runs (or that its command works when run by hand)."
+        given = "the headers given were refused: check them, or " if self._headers else ""
+        return (
+            f"The server answered HTTP {status} ({_REFUSALS[status]}); {given}give its "
+            "credentials as headers, e.g. MCPSession.http(url, headers={'Authorization': "
+            "'Bearer <token>'})."
+        )
 
     @property
     def tools(self) -> tuple[MCPTool, ...]:
@@ -394,6 +469,49 @@ class MCPSession:
     def __repr__(self) -> str:
         """Show the server and the names of its tools."""
         return f"<MCPSession {self._describe()} tools={[tool.name for tool in self._tools or ()]}>"
+
+
+def _checked_headers(headers: object) -> dict[str, str]:
+    """``headers`` as a ``dict``, each name an HTTP token and each value printable ASCII.
+
+    A value is never shown in the error (it may be a token).
+
+    Raises:
+        ArgumentError: naming the header that is wrong, and how to give it.
+    """
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise refused_argument(
+            headers,
+            "headers",
+            "a mapping of str to str, or None",
+            owner="MCPSession.http",
+            fix="E.g. MCPSession.http(url, headers={'Authorization': 'Bearer <token>'}).",
+            error=ArgumentError,
+        )
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ArgumentError(
+                f"MCPSession.http needs each name of headers to be an HTTP header's name (ASCII "
+                f"letters, digits and !#$%&'*+-.^_`|~, nothing else); got {name!r}. E.g. "
+                "headers={'Authorization': 'Bearer <token>'}."
+            )
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            got = (
+                "a line break, another control character or a character outside ASCII in it"
+                if isinstance(value, str)
+                else f"a {type(value).__name__}"
+            )
+            raise ArgumentError(
+                f"MCPSession.http needs the value of the header {name!r} to be a str of "
+                f"printable ASCII characters; got {got} (the value is not shown: it may be "
+                "a secret). Give it as one line of text, e.g. headers={'Authorization': "
+                "f'Bearer {token}'}."
+            )
+        checked[name] = value
+    return checked
 
 
 def _program(command: str) -> str:

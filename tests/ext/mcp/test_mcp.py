@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import re
 import socket
 import subprocess
@@ -19,9 +20,14 @@ from mcp.server.mcpserver import MCPServer
 
 from miniagents import MiniAgents
 from miniagents.errors import ArgumentError, StreamCancelledError, ToolError
-from miniagents.ext.mcp import MCPSession, MCPSessionError, MCPTool, mcp_server
-from miniagents.ext.mcp.session import DEFAULT_READ_TIMEOUT
-from miniagents.ext.mcp.tool import DEFAULT_MAX_RESULT_CHARS
+from miniagents.ext.mcp import (
+    DEFAULT_MAX_RESULT_CHARS,
+    DEFAULT_READ_TIMEOUT,
+    MCPSession,
+    MCPSessionError,
+    MCPTool,
+    mcp_server,
+)
 from miniagents.ext.tools import (
     ToolCallMessage,
     ToolNameConflictError,
@@ -100,6 +106,16 @@ async def results(tools: ToolSet, *calls: ToolCallMessage) -> list[ToolResultMes
         messages = await soon(tools.run_all(calls))
     assert all(isinstance(message, ToolResultMessage) for message in messages)
     return list(messages)
+
+
+def test_the_defaults_are_the_packages_names_and_the_sessions_defaults() -> None:
+    import miniagents.ext.mcp
+
+    assert {"DEFAULT_MAX_RESULT_CHARS", "DEFAULT_READ_TIMEOUT"} <= set(miniagents.ext.mcp.__all__)
+    for made_by in (MCPSession, MCPSession.stdio, MCPSession.http):
+        parameters = inspect.signature(made_by).parameters
+        assert parameters["read_timeout"].default == DEFAULT_READ_TIMEOUT == 300
+        assert parameters["max_result_chars"].default == DEFAULT_MAX_RESULT_CHARS == 1_000_000
 
 
 async def test_the_servers_tools_come_with_its_own_names_descriptions_and_schemas(

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from miniagents import MiniAgents
+from miniagents.errors import ArgumentError
 from miniagents.ext.errors import MissingExtraError, WebConfigurationError
-from miniagents.ext.mcp import MCPSession, mcp_http_app, mcp_server, serve_stdio
+from miniagents.ext.mcp import MCPSession, MCPSessionError, mcp_http_app, mcp_server, serve_stdio
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.ext.web import BearerTokenAuth
 from tests.ext.mcp.served import divide, poet
@@ -118,6 +119,94 @@ async def test_the_http_app_asks_for_the_token_and_checks_the_host() -> None:
     assert elsewhere.status_code == 400
     assert answered.status_code == 200
     assert '"serverInfo":{"name":"miniagents"' in answered.text
+
+
+async def test_our_client_calls_our_http_app_with_its_token_and_is_refused_without() -> None:
+    """``MCPSession.http(headers=...)`` sends the bearer token ``mcp_http_app`` asks for
+    (under uvicorn on 127.0.0.1); without it, or with a wrong one, opening the session fails
+    with an error that names the headers to give, and never shows the token given."""
+    token = "t" * 32
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}))
+    async with served(app) as client:
+        url = f"{client.base_url}/mcp"
+        known = MCPSession.http(url, headers={"Authorization": f"Bearer {token}"})
+        async with known as session, MiniAgents():
+            (divided,) = await asyncio.wait_for(
+                ToolSet(session).run_all([call("divide", a=1, b=4)]), SAFETY
+            )
+        with pytest.raises(MCPSessionError) as nobody:
+            async with MCPSession.http(url, open_timeout=SAFETY):
+                pass
+        wrong = "w" * 32
+        with pytest.raises(MCPSessionError) as refused:
+            async with MCPSession.http(url, headers={"Authorization": f"Bearer {wrong}"}):
+                pass
+    assert isinstance(divided, ToolResultMessage)
+    assert (str(divided), divided.is_error) == ("0.25", False)
+    assert (
+        "The server answered HTTP 401 (it asks for credentials); give its credentials as "
+        "headers, e.g. MCPSession.http(url, headers={'Authorization': 'Bearer <token>'})."
+        in str(nobody.value)
+    )
+    assert "HTTP 401" in str(refused.value)
+    assert "the headers given were refused: check them" in str(refused.value)
+    assert wrong not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "refusal"),
+    [
+        (["Authorization"], r"needs headers to be a mapping of str to str, or None; got \["),
+        ({"Bad Name": "x"}, r"each name of headers to be an HTTP header's name .*got 'Bad Name'"),
+        ({b"X-Key": "x"}, r"each name of headers .*got b'X-Key'"),
+        ({"X-Key": "hunter2\r\nX-Evil: 1"}, r"header 'X-Key' .*got a line break, another control"),
+        ({"X-Key": "hunter\u00e92"}, r"header 'X-Key' .*a character outside ASCII in it"),
+        (
+            {"X-Key": b"hunter2"},
+            r"header 'X-Key' to be a str .*got a bytes \(the value is not shown",
+        ),
+    ],
+)
+def test_bad_headers_are_refused_at_once_without_showing_a_value(
+    headers: object, refusal: str
+) -> None:
+    with pytest.raises(ArgumentError, match=refusal) as refused:
+        MCPSession.http("http://127.0.0.1:1/mcp", headers=headers)  # type: ignore[arg-type]
+    assert "hunter" not in str(refused.value)
+
+
+async def test_the_http_app_closes_every_websocket_and_runs_its_lifespan() -> None:
+    """Under uvicorn on 127.0.0.1: a WebSocket, with the token or without, is refused (403)
+    before it opens, even to a route added to the app (it was passed through unchecked);
+    the lifespan still runs (the MCP handshake answers)."""
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    reached: list[str] = []
+
+    async def echo(websocket: WebSocket) -> None:
+        reached.append("echo")
+        await websocket.accept()
+        await websocket.close()
+
+    token = "t" * 32
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}))
+    app.router.routes.append(WebSocketRoute("/echo", echo))
+    known = {"Authorization": f"Bearer {token}"}
+    async with served(app) as client:
+        url = f"ws://127.0.0.1:{client.base_url.port}"
+        statuses = []
+        for path, headers in [("/echo", {}), ("/echo", known), ("/mcp", known)]:
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(url + path, additional_headers=headers, open_timeout=SAFETY):
+                    pass
+            statuses.append(refused.value.response.status_code)
+        answered = await client.post("/mcp", json=INITIALIZE, headers={**ACCEPT, **known})
+    assert statuses == [403, 403, 403]
+    assert reached == []
+    assert answered.status_code == 200
 
 
 def test_the_http_app_needs_authentication() -> None:
