@@ -39,12 +39,15 @@ of theirs, never another's), ``max_session_seconds`` long, messages of at most
 ``max_message_bytes`` (at least the page's microphone chunk, 4,096 bytes; a bigger one
 closes the session, code 1009, and :func:`voice_server`'s uvicorn cuts it as it arrives,
 not read whole; one the page never sends, code 1007, saying so); a page that sends faster
-than the API takes is read no further ahead of the session than a few dozen messages
-(held back, not kept; told so each second with a ``held`` event, which is how a page that
-left meanwhile is noticed, within a few seconds: its leaving waits behind its messages,
-unread; and told ``reading`` once it is read again: the page says it is catching up
-meanwhile). A page that leaves ends its session at once, the realtime API's with it; one that
-sends ``{"type": "end"}`` hears the rest of the reply first. An app that knows nobody is an
+than the API takes is told ``held`` once 16 of its messages wait for the session,
+and ``reading`` once the session has taken them: the page keeps what it would send
+meanwhile (a bounded amount; it says it is catching up) and sends it then. Its messages
+are read all the while (those it sent before it heard ``held`` are kept, at most
+:data:`HELD_MORE_BYTES` of them; a page that sends past them is closed, code 1008, saying
+so), so the server's keepalive pings are answered and a page that vanished is noticed
+within the server's ping interval and timeout, whatever the session is doing. A page that
+leaves ends its session at once, the realtime API's with it; one that sends
+``{"type": "end"}`` hears the rest of the reply first. An app that knows nobody is an
 explicit choice (``authentication=NoAuthentication()``: local development).
 """
 
@@ -98,6 +101,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PAGE",
+    "HELD_MORE_BYTES",
     "MICROPHONE_CHUNK_BYTES",
     "TICKET_PROTOCOL_PREFIX",
     "VOICE_PROTOCOL",
@@ -123,6 +127,12 @@ TICKET_PROTOCOL_PREFIX = "miniagents.voice.ticket."
 MICROPHONE_CHUNK_BYTES = 4096
 """The size of each message of the microphone's audio the page sends (2,048 16-bit samples):
 the least ``max_message_bytes`` a voice app takes."""
+
+HELD_MORE_BYTES = 2 * 1024 * 1024
+"""The most a page told ``held`` may send before it is told ``reading``, in bytes, each
+message counted as at least :data:`MICROPHONE_CHUNK_BYTES`: what it sent before it heard
+``held``, and what it kept meanwhile and sends at once when told ``reading`` (the app's
+page keeps at most half of it). A page that sends more is closed (code 1008)."""
 
 
 def voice_app(
@@ -445,10 +455,9 @@ async def _relay(
     from miniagents.ext.realtime.pieces import AudioFormat
 
     audio_format = AudioFormat(rate=input_rate)
-    inbox: asyncio.Queue[AudioChunk | PlaybackPosition | str | None] = asyncio.Queue()
-    room = asyncio.Semaphore(_READ_AHEAD)  # (the page is read no further ahead of the session)
+    intake = _Intake(websocket)
     async with MiniAgents():
-        reply = agent.inquire(_taken(inbox, room))
+        reply = agent.inquire(intake.taken())
         sending: list[asyncio.Task[None]] = []
 
         async def read() -> None:
@@ -460,7 +469,8 @@ async def _relay(
                         return
                     data = message.get("bytes")
                     text = message.get("text")
-                    if len(data or b"") + len((text or "").encode()) > max_bytes:
+                    size = len(data or b"") + len((text or "").encode())
+                    if size > max_bytes:
                         await websocket.close(1009, "A message was bigger than the app takes.")
                         return
                     said = _said(text) if data is None and text is not None else (None, None)
@@ -472,13 +482,13 @@ async def _relay(
                         heard = True
                         return
                     given = AudioChunk(audio=data, format=audio_format) if data else typed
-                    if given is not None:
-                        await _room(room, websocket)
-                        inbox.put_nowait(given)
+                    if given is not None and not await intake.put(given, size):
+                        await websocket.close(1008, _PAST_HELD)
+                        return
             except WebSocketDisconnect:
                 pass
             finally:
-                inbox.put_nowait(None)  # (the input's end)
+                intake.end()  # (the input's end)
                 if not heard:  # (nobody hears the rest: the session, the API's too, ends now)
                     reply.cancel()
 
@@ -505,45 +515,61 @@ async def _relay(
 
 
 _READ_AHEAD = 16
-"""The most messages of the page read and not yet taken by the session (with the stream's
-high-water mark of pieces pulled ahead: a page that sends faster than the API takes is
-held back, not kept)."""
+"""The messages of the page read and not yet taken by the session at which it is told
+``held`` (with the stream's high-water mark of pieces pulled ahead)."""
+
+_PAST_HELD = (
+    "The page sent more than the app keeps after telling it held; keep what the microphone "
+    "and the text box give while held, and send it once told reading."
+)
 
 
-_HELD_CHECK = 1.0
-"""Seconds between the ``held`` events a held-back page is sent (its leaving is noticed so:
-the first send after it goes out, a later one fails, so within about three of them)."""
+class _Intake:
+    """The page's input, read and not yet taken by the session, and the page told ``held``.
 
-
-async def _room(room: asyncio.Semaphore, websocket: WebSocket) -> None:
-    """A place among the page's messages read ahead, told ``held`` while it waits for one.
-
-    While there is none, the page is sent ``{"type": "held"}`` each :data:`_HELD_CHECK`
-    seconds, and ``{"type": "reading"}`` once there is (its messages are read again). Held
-    back, the page's messages are not read, so the server reads nothing more of its
-    connection: its leaving (behind its unread messages) cannot be heard, but a send to it
-    fails then, which ends the session (a ``WebSocketDisconnect``) and frees its place.
+    The page is told ``held`` once :data:`_READ_AHEAD` of its messages wait, and
+    ``reading`` once the session has taken them all (the two told in the order they come
+    to be). Its messages are read all the while, so that the server reads its connection
+    (its pongs, its leaving); after ``held``, :data:`HELD_MORE_BYTES` of them at most.
     """
-    held = False
-    while True:
-        try:
-            async with asyncio.timeout(_HELD_CHECK):
-                await room.acquire()
-                break
-        except TimeoutError:
-            held = True
-            await _event(websocket, "held")
-    if held:
-        await _event(websocket, "reading")
 
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+        self._inbox: asyncio.Queue[AudioChunk | PlaybackPosition | str | None] = asyncio.Queue()
+        self._held = False
+        self._past = 0  # (what the page sent since it was told held, counted as the bound is)
+        self._telling = asyncio.Lock()  # ("held" and "reading" sent in the order they come)
 
-async def _taken(
-    inbox: asyncio.Queue[AudioChunk | PlaybackPosition | str | None], room: asyncio.Semaphore
-) -> AsyncIterator[AudioChunk | PlaybackPosition | str]:
-    """The page's input as the session pulls it, until its end (``None``)."""
-    while (given := await inbox.get()) is not None:
-        room.release()
-        yield given
+    async def put(self, given: AudioChunk | PlaybackPosition | str, size: int) -> bool:
+        """``given`` kept for the session (the page told ``held`` if it is now).
+
+        Returns:
+            False, nothing kept, for a page told ``held`` that sent past its bound.
+        """
+        if self._held:
+            self._past += max(size, MICROPHONE_CHUNK_BYTES)
+            if self._past > HELD_MORE_BYTES:
+                return False
+        self._inbox.put_nowait(given)
+        async with self._telling:
+            if not self._held and self._inbox.qsize() >= _READ_AHEAD:
+                self._held, self._past = True, 0
+                await _event(self._websocket, "held")
+        return True
+
+    def end(self) -> None:
+        """The page's input ended (read no more)."""
+        self._inbox.put_nowait(None)
+
+    async def taken(self) -> AsyncIterator[AudioChunk | PlaybackPosition | str]:
+        """The page's input as the session pulls it, until its end."""
+        while (given := await self._inbox.get()) is not None:
+            async with self._telling:
+                if self._held and self._inbox.empty():
+                    self._held = False
+                    with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # (it left)
+                        await _event(self._websocket, "reading")
+            yield given
 
 
 _UNREADABLE = "A message was not one the page sends (JSON: text, played, end; or audio)."

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Page, Playwright
+    from playwright.async_api import Browser, Locator, Page, Playwright
     from playwright.async_api import WebSocket as PlaywrightSocket
     from websockets.asyncio import client
     from websockets.typing import Subprotocol
@@ -66,23 +66,42 @@ CHROMIUM_FOUND = CHROMIUM.exists()
 ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts"
 
 
+PING_SECONDS = 0.25
+"""The keepalive pings' interval, and their timeout, of a server that tests them (uvicorn's
+are 20 s each)."""
+
+
 @asynccontextmanager
-async def served(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
+async def served(
+    app: ASGIApp, port: int = 0, *, pongs: asyncio.Queue[None] | None = None
+) -> AsyncIterator[str]:
     """``app`` under uvicorn on ``port`` of 127.0.0.1, else a free one (WebSockets on websockets'
-    sans-I/O)."""
+    sans-I/O).
+
+    ``pongs``: the app is served by :func:`web.voice_server`, which pings each WebSocket
+    every :data:`PING_SECONDS` and closes one that does not answer within as long (1011);
+    each answer it reads is put in ``pongs``.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (a port served before)
     sock.bind(("127.0.0.1", port))
     sock.listen(16)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        lifespan="off",
-        ws="websockets-sansio",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
+    if pongs is None:
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(config)
+    else:
+        assert isinstance(app, Starlette)
+        server = web.voice_server(app, log_level="warning")
+        server.config.ws = _counted_pongs(pongs)
+        server.config.ws_ping_interval = server.config.ws_ping_timeout = PING_SECONDS
+        server.config.timeout_graceful_shutdown = 5
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield f"http://127.0.0.1:{port}"
@@ -90,6 +109,29 @@ async def served(app: ASGIApp, port: int = 0) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+def _counted_pongs(pongs: asyncio.Queue[None]) -> type[asyncio.Protocol]:
+    """uvicorn's WebSocket protocol (websockets' sans-I/O), each pong it reads put in ``pongs``."""
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.frames import Frame
+
+    class Counted(WebSocketsSansIOProtocol):
+        def handle_pong(self, event: Frame) -> None:
+            super().handle_pong(event)
+            pongs.put_nowait(None)
+
+    return Counted
+
+
+async def pinged(pongs: asyncio.Queue[None], count: int) -> None:
+    """``count`` more pongs read by the server (each a ping's interval after the last).
+
+    A connection the server closed answers no more pings: a ``TimeoutError`` after 30 s.
+    """
+    async with asyncio.timeout(30):
+        for _ in range(count):
+            await pongs.get()
 
 
 def write_question(path: Path, rate: int = 48000, *, loud: bool = True) -> None:
@@ -171,15 +213,20 @@ async def launch(playwright: Playwright, *extra: str, granted: bool = True) -> B
 
 @asynccontextmanager
 async def browsed(
-    app: ASGIApp, *extra: str, granted: bool = True, scripts: Sequence[str] = ()
+    app: ASGIApp,
+    *extra: str,
+    granted: bool = True,
+    scripts: Sequence[str] = (),
+    pongs: asyncio.Queue[None] | None = None,
 ) -> AsyncIterator[tuple[str, Page]]:
     """``app`` served, and a page of Chromium (see :func:`launch`): its URL, and the page.
 
-    ``scripts``: run in each document of the page before its own (``add_init_script``).
+    ``scripts``: run in each document of the page before its own (``add_init_script``);
+    ``pongs``: as :func:`served` takes them.
     """
     from playwright.async_api import async_playwright
 
-    async with served(app) as base_url, async_playwright() as playwright:
+    async with served(app, pongs=pongs) as base_url, async_playwright() as playwright:
         browser = await launch(playwright, *extra, granted=granted)
         try:
             page = await browser.new_page()
@@ -764,18 +811,22 @@ class _HeldAPI:
         return self.link
 
 
-async def test_a_page_that_sends_faster_than_the_api_takes_is_read_no_further_ahead(
-    virtual_clock: VirtualClock,
-) -> None:
-    # The loop is on a virtual clock: the app's first held check comes only once the loop
-    # has nothing else to do, so once it has read all it will (was: 200 loop turns without
-    # a new read, on the real clock: a slow read could come after them)
-    link = _HeldLink()
+def held_voice(link: _HeldLink, settings: WebSettings | None = None) -> Starlette:
+    """A voice app of :class:`_HeldAPI`, of ``settings`` (else the default ones)."""
     agent = make_realtime_agent(
         RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
     )
-    app = voice_app(agent, authentication=NoAuthentication())
+    return voice_app(agent, authentication=NoAuthentication(), settings=settings or WebSettings())
+
+
+async def test_a_page_that_sends_past_held_is_read_no_further_and_closed_saying_so() -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    link = _HeldLink()
+    app = held_voice(link)
     ahead: list[int] = []  # at each frame the app read: how far ahead of the API it was
+    told: list[str | bytes] = []
+    closes: list[ASGIMessage] = []
 
     async def counted(scope: Scope, receive: Receive, send: Send) -> None:
         async def counted_receive() -> ASGIMessage:
@@ -784,24 +835,95 @@ async def test_a_page_that_sends_faster_than_the_api_takes_is_read_no_further_ah
                 ahead.append(len(ahead) + 1 - len(link.taken))
             return message
 
-        await app(scope, counted_receive, send)
+        async def closing(message: ASGIMessage) -> None:
+            if message["type"] == "websocket.close":
+                closes.append(message)
+            await send(message)
 
-    frames = [bytes([index % 256, index // 256]) * 240 for index in range(300)]  # (10 ms each)
+        await app(scope, counted_receive, closing)
+
+    past = web.HELD_MORE_BYTES // web.MICROPHONE_CHUNK_BYTES  # (the most read after "held")
+    frames = [bytes([index % 256, index // 256]) * 240 for index in range(past + 100)]
     async with served(counted) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ticket = (await client.post("/session", json={})).json()["ticket"]
+        async with session_socket(base_url, ticket) as socket:
+            with contextlib.suppress(ConnectionClosed):  # (the app closes it meanwhile)
+                for frame in frames:  # (a page that ignores "held")
+                    await socket.send(frame)
+            with contextlib.suppress(ConnectionClosed):  # (its close, or a reset: the frames
+                async for message in socket:  # read after it are dropped unread)
+                    told.append(message)
+            assert told[0] == '{"type": "held"}'
+        assert [closed.get("code") for closed in closes] == [1008]
+        assert str(closes[0].get("reason")).startswith("The page sent more than the app keeps")
+        await until(lambda: not running_tasks())
+    assert link.taken == []
+    # 16 read and waiting, the high-water mark pulled ahead, one in the session's hands; then
+    # each message counted as a microphone chunk at least, and the one past them (was: all
+    # read, or none past the first few dozen, the page's pongs unread)
+    assert max(ahead) <= 16 + DEFAULT_HIGH_WATER_MARK + 1 + past + 1
+    assert len(ahead) >= 16 + past  # (read on while held)
+
+
+async def test_a_held_page_is_read_on_so_it_answers_the_servers_pings_and_stays() -> None:
+    link = _HeldLink()
+    pongs: asyncio.Queue[None] = asyncio.Queue()
+    frames = [bytes([index % 256, 0]) * 2048 for index in range(60)]  # (past the read-ahead)
+    async with (
+        served(held_voice(link), pongs=pongs) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+    ):
         ticket = (await client.post("/session", json={})).json()["ticket"]
         async with session_socket(base_url, ticket) as socket:
             for frame in frames:
                 await socket.send(frame)
-            assert (await socket.recv()) == '{"type": "held"}'  # (it reads no more now)
-            assert len(ahead) < len(frames)
+            assert (await socket.recv()) == '{"type": "held"}'
+            # held for 4 pings: past the server's ping interval and timeout (was: its pongs
+            # unread, closed 1011, "keepalive ping timeout", after 0.5 s)
+            await pinged(pongs, 4)
             link.let_in.set()
+            assert (await socket.recv()) == '{"type": "reading"}'
             await socket.send('{"type": "end"}')
             async for _ in socket:  # (to the app's close: the session has ended)
                 pass
+        assert socket.close_code == 1000
+        await until(lambda: not running_tasks())
     assert link.taken == frames  # every frame, in order
-    # 16 read and waiting, the high-water mark pulled ahead, one in the session's hands and
-    # one read, waiting for room (was: all 300 read and held while the API took none)
-    assert max(ahead) <= 16 + DEFAULT_HIGH_WATER_MARK + 2
+
+
+@pytest.mark.parametrize("state", ["idle", "held", "speaking"])
+async def test_a_page_that_vanished_is_noticed_by_the_servers_pings_in_every_state(
+    fake_llm: FakeLLMServer, state: str
+) -> None:
+    link = _HeldLink()
+    fake_llm.speak(["One, ", "two, ", "three."], pause_after=1)  # (held: the reply goes on)
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    pongs: asyncio.Queue[None] = asyncio.Queue()
+    async with (
+        served(app if state == "speaking" else held_voice(link), pongs=pongs) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+    ):
+        ticket = (await client.post("/session", json={})).json()["ticket"]
+        async with session_socket(base_url, ticket) as socket:
+            if state == "held":
+                for index in range(60):
+                    await socket.send(bytes([index, 0]) * 2048)
+                assert (await socket.recv()) == '{"type": "held"}'
+            elif state == "speaking":
+                await socket.send('{"type": "text", "text": "Count."}')
+                while '"transcript"' not in str(await socket.recv()):
+                    pass  # (the reply has begun)
+            await pinged(pongs, 1)  # (the page answers while it is there)
+            # the page vanishes: it reads nothing more, so answers no ping, and sends no close
+            assert isinstance(socket.transport, asyncio.ReadTransport)
+            socket.transport.pause_reading()
+            if state == "speaking":
+                record = fake_llm.realtime_sessions[0]
+                await until(lambda: record.outcome == "closed")  # the API's session ended
+            else:
+                await asyncio.wait_for(link.closed.wait(), 30)  # the API's session ended
+            await until(lambda: not running_tasks())
+            socket.transport.abort()
 
 
 async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
@@ -809,13 +931,10 @@ async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
 ) -> None:
     # (its messages were not read while the API took none, so its leaving, behind them, was
     # noticed only when the API next took input: the session and its place held meanwhile)
-    # The loop is on a virtual clock: the app's held checks, a second apart, come as
-    # soon as the loop waits for nothing else, on a fast machine as on a loaded one.
+    # The loop is on a virtual clock: a timer of the app's would come as soon as the loop
+    # waits for nothing else, on a fast machine as on a loaded one.
     link = _HeldLink()
-    agent = make_realtime_agent(
-        RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
-    )
-    app = voice_app(agent, authentication=NoAuthentication(), settings=WebSettings(max_live_runs=1))
+    app = held_voice(link, WebSettings(max_live_runs=1))
     frames = [bytes([index % 256, 0]) * 240 for index in range(100)]  # (past the read-ahead)
     # (a new connection for each request: the second, 4 s of the virtual clock after the
     # first, near uvicorn's keep-alive of 5 s, at times waited for its answer until httpx's
@@ -833,11 +952,10 @@ async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
             told = virtual_clock.elapsed
             socket.transport.abort()  # the page is gone (its tab closed), its frames unread
         await asyncio.wait_for(link.closed.wait(), 60)  # the API's session ended
-        # noticed at the next held checks, a second apart (the first send after the leave
-        # goes out, a later one fails: 3 s here), not at the session's end (was: 15 s, the
-        # checks 5 s apart)
+        # noticed at once: its messages are read on while it is held, its leaving behind
+        # them (was: 3 s, at the held checks a second apart, whose sends at last failed)
         noticed = virtual_clock.elapsed - told
-        assert noticed < 10, noticed
+        assert noticed < 1, noticed
         await until(lambda: not running_tasks())
         again = await client.post("/session", json={})
         assert again.status_code == 200  # its place is free (max_live_runs=1)
@@ -1758,6 +1876,24 @@ class _HeldTextLink(_HeldLink):
         self.typed.append(text)
 
 
+async def typed_until_held(page: Page, texts: Sequence[str]) -> Locator:
+    """``texts`` sent from the page's box (the first begins a typed session), then the page's
+    status, once it says the page is catching up (its input held back)."""
+    from playwright.async_api import expect
+
+    await page.fill("#text", texts[0])
+    await page.click("#typed button")
+    await expect(page.locator("body")).to_have_attribute("data-state", "typing", timeout=30_000)
+    for text in texts[1:]:
+        await page.fill("#text", text)
+        await page.click("#typed button")
+    status = page.locator("#status")
+    await expect(status).to_have_text(
+        "Catching up: the agent has not yet taken all you said…", timeout=30_000
+    )
+    return status
+
+
 async def test_a_typed_session_says_it_is_catching_up_while_its_input_is_held_back() -> None:
     from playwright.async_api import expect
 
@@ -1769,19 +1905,38 @@ async def test_a_typed_session_says_it_is_catching_up_while_its_input_is_held_ba
     texts = [f"Line {index}." for index in range(120)]  # (past the read-ahead)
     async with browsed(app) as (base_url, page):
         await page.goto(base_url)
-        await page.fill("#text", texts[0])
-        await page.click("#typed button")
-        await expect(page.locator("body")).to_have_attribute("data-state", "typing", timeout=30_000)
-        for text in texts[1:]:
-            await page.fill("#text", text)
-            await page.click("#typed button")
-        status = page.locator("#status")
-        await expect(status).to_have_text(  # (was: the typing hint, the page told nothing)
-            "Catching up: the agent has not yet taken all you said…", timeout=30_000
-        )
+        # (was: the typing hint, the page told nothing)
+        status = await typed_until_held(page, texts)
         link.let_in.set()
         await expect(status).to_have_text(  # (read again)
             "Type below, or press the button to talk.", timeout=30_000
         )
         await expect(page.locator("body")).to_have_attribute("data-state", "typing")
     assert link.typed[:5] == texts[:5]  # (the texts, in order, once let in)
+
+
+async def test_a_held_page_keeps_what_it_would_send_and_stays_past_the_servers_pings() -> None:
+    from playwright.async_api import expect
+
+    link = _HeldTextLink()  # (it takes no text until the test lets it)
+    pongs: asyncio.Queue[None] = asyncio.Queue()
+    texts = [f"Line {index}." for index in range(120)]  # (past the read-ahead)
+    kept = [f"Kept {index}." for index in range(5)]
+    async with browsed(held_voice(link), pongs=pongs) as (base_url, page):
+        await page.goto(base_url)
+        status = await typed_until_held(page, texts)
+        # held for 4 pings: past the server's ping interval and timeout (was: its pongs
+        # unread, closed 1011, "keepalive ping timeout")
+        await pinged(pongs, 4)
+        waiting = await page.evaluate("window.voice.waiting")  # (kept since it was told held)
+        for text in kept:  # (kept by the page while held, not sent)
+            await page.fill("#text", text)
+            await page.click("#typed button")
+        assert await page.evaluate("window.voice.waiting") == waiting + len(kept)
+        link.let_in.set()
+        await expect(status).to_have_text(  # (read again: what it kept, sent)
+            "Type below, or press the button to talk.", timeout=30_000
+        )
+        await until(lambda: len(link.typed) == len(texts) + len(kept))
+        await expect(page.locator("body")).to_have_attribute("data-state", "typing")
+    assert link.typed == texts + kept  # every text, in order
