@@ -784,7 +784,8 @@ class _A2ATasks:
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
                 metadata={"taskId": task_id, "state": WORKING},
             )
-        _check_room(job, encoder, sent, manager.settings.max_live_run_bytes)
+        bound = manager.settings.max_live_run_bytes
+        encoder.bound_turn(_check_room(job, encoder, sent, bound), bound)
         run_key = f"{task_id}#{len(job.runs)}"
         if job.question is not None:  # (the agent asked its caller: this is the answer)
             answer = input_messages(
@@ -1050,11 +1051,14 @@ class _A2ATasks:
         return follow_from_now(job, snapshot, framer(rpc_id))
 
 
-def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> None:
+def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> int:
     """Refuse the message ``sent`` to ``job``'s live task if it would hold over ``bound`` bytes.
 
     What it holds: its runs' events and its client's messages (a task of many turns holds
     them all while it lives), with ``sent``.
+
+    Returns:
+        The bytes it holds with ``sent``: what the turn ``sent`` starts adds to them.
 
     Raises:
         _RPCError: if it would.
@@ -1070,6 +1074,7 @@ def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> None
             "new task, or make the app with a higher max_live_run_bytes.",
             metadata={"taskId": job.key, "heldBytes": str(held)},
         )
+    return held
 
 
 def _check_id(value: str, field: str, most: int) -> None:
