@@ -24,7 +24,9 @@ envelope (see :mod:`miniagents.ext.a2a.server`). How the reply's parts become ev
     question                 message the question (the stream ends; the next message answers)
     the task resumed         statusUpdate WORKING
     the reply has ended      statusUpdate COMPLETED (its usage, when the texts said some)
-    the agent failed         statusUpdate FAILED (its message the error's, errorType its class)
+    the agent failed         statusUpdate FAILED (its message names the error's class and a
+                             reference the server's log has it under, or, with error_texts,
+                             is the error's text; errorType its class, errorReference)
     the agent rejected it    statusUpdate REJECTED (it raised A2ATaskRejectedError: its message)
     the task was cancelled   statusUpdate CANCELED
 
@@ -36,6 +38,7 @@ questions between them); and, for a task answered as one message, that message's
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -65,6 +68,7 @@ from miniagents.ext.a2a._wire import (
 )
 from miniagents.ext.a2a.errors import A2ATaskRejectedError
 from miniagents.ext.a2a.messages import A2AData, A2AFile
+from miniagents.ext.errors import WebRunTooLargeError
 from miniagents.ext.input_requests import AuthRequest, InputRequest
 from miniagents.ext.llm.messages import LLMMessage, TokenUsage
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -91,6 +95,8 @@ from miniagents.ext.web.lowlevel import (
 )
 
 __all__ = ["A2A_HEADERS", "A2AEncoder", "A2AProtocol", "TaskFold", "agent_message", "now"]
+
+_logger = logging.getLogger("miniagents.ext.a2a")
 
 A2A_HEADERS: Mapping[str, str] = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 """Sent with every A2A stream (``Content-Type: text/event-stream`` besides)."""
@@ -124,8 +130,9 @@ class A2AProtocol(WebProtocol):
     answers_from_kept = True  # (GetTask and ListTasks read the task its encoder keeps)
     cuts_live_runs = True  # (a turn past max_live_run_bytes fails: WebRunTooLargeError)
 
-    def __init__(self, poster: Poster | None = None) -> None:
+    def __init__(self, poster: Poster | None = None, *, error_texts: bool = False) -> None:
         self.poster = poster  # (the push notifications' posts, if the app sends them)
+        self.error_texts = error_texts  # (a failed task says its error's text as is)
 
     paused_hint = (
         'send the task a message whose data parts decide its calls: {"toolCallId": ..., '
@@ -138,7 +145,7 @@ class A2AProtocol(WebProtocol):
 
     def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> A2AEncoder:
         """A new encoder of the task ``ids`` (A2A asks for approvals in its own way only)."""
-        return A2AEncoder(ids, self.poster)
+        return A2AEncoder(ids, self.poster, error_texts=self.error_texts)
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
         """No item: a durable agent is not served over A2A."""
@@ -174,13 +181,17 @@ class A2AEncoder:
         webhooks: The webhooks its client set (push notifications), by id.
     """
 
-    def __init__(self, ids: JobIds, poster: Poster | None = None) -> None:
+    def __init__(
+        self, ids: JobIds, poster: Poster | None = None, *, error_texts: bool = False
+    ) -> None:
         self._task = ids.key
         self._context = ids.group
         self._prefix = ids.prefix
         self._usage: list[TokenUsage] = []
         self._whole: set[str] = set()  # the messages sent whole (files, data), being read
         self._poster = poster
+        self._error_texts = error_texts
+        self._turn: tuple[int, int, int] | None = None  # (held, bound, taken): see bound_turn
         self.client_messages: list[object] = []
         self.fold = TaskFold(ids.key, ids.group)
         self.answered = False
@@ -245,14 +256,38 @@ class A2AEncoder:
     def failed(self, error: Exception) -> list[str]:
         """The task has failed with the agent's ``error`` (rejected: it raised that).
 
-        Its client (and every later reader, and its webhooks) gets the error's message
-        (``str(error)``, or its ``repr`` if that is empty) and its class's name, nothing
-        more: never its traceback, its causes, nor a file of the agent's or the library's.
+        Its client (and every later reader, and its webhooks) gets the error's class's name
+        and a sentence: by default one that names the class and a reference, under which
+        the server's log has the error whole (logged here, once: an error's text may hold
+        what its client must not see, a URL with a key, a path); with ``error_texts``, the
+        error's message (``str(error)``, or its ``repr`` if that is empty). A rejection
+        (``A2ATaskRejectedError``) and a cut (``WebRunTooLargeError``) always say their
+        message, written for the client. Never its traceback, its causes, nor a file of the
+        agent's or the library's.
         """
-        text = str(error) or repr(error)
+        kind = type(error).__name__
+        extra: dict[str, object] = {"errorType": kind}
+        if isinstance(error, A2ATaskRejectedError):
+            text = str(error) or repr(error)
+        else:
+            reference = uuid.uuid4().hex
+            extra["errorReference"] = reference
+            _logger.error(
+                "The A2A task %s failed with %s (reference %s).",
+                self._task,
+                kind,
+                reference,
+                exc_info=error,
+            )
+            text = str(error) or repr(error)
+            if not self._error_texts and not isinstance(error, WebRunTooLargeError):
+                text = (
+                    f"The agent failed with {kind}. The server's log has the error under the "
+                    f"reference {reference}: ask the agent's operator to look it up there."
+                )
         message = agent_message(self._task, self._context, [{"text": text}])
         state = REJECTED if isinstance(error, A2ATaskRejectedError) else FAILED
-        return [self._status(state, message=message, extra={"errorType": type(error).__name__})]
+        return [self._status(state, message=message, extra=extra)]
 
     def cancelled(self) -> list[str]:
         """The task was cancelled (by the client, or as the app stopped)."""
@@ -306,8 +341,34 @@ class A2AEncoder:
 
     # -- the reply's parts ------------------------------------------------------------------
 
+    def bound_turn(self, held: int, bound: int) -> None:
+        """Bound the turn that starts now: the task holds ``held`` bytes already (its earlier
+        turns' events, its client's messages), and may hold ``bound`` with this turn's."""
+        self._turn = (held, bound, 0)
+
     def events(self, part: Part) -> list[str]:
-        """The events of one part of the reply."""
+        """The events of one part of the reply.
+
+        Raises:
+            WebRunTooLargeError: if a turn bounded by :meth:`bound_turn` would make its task
+                hold over its bound with them (the turn is cut there: its agent is cancelled,
+                and the task fails with the error).
+        """
+        made = self._events(part)
+        if self._turn is not None:
+            held, bound, taken = self._turn
+            taken += sum(len(event) if event.isascii() else len(event.encode()) for event in made)
+            self._turn = (held, bound, taken)
+            if held + taken > bound:
+                raise WebRunTooLargeError(
+                    f"The task {self._task!r} was cut: with this turn it grew to {held + taken} "
+                    f"bytes (its earlier turns' events and its client's messages {held}), over "
+                    f"the app's max_live_run_bytes ({bound}). Ask for a shorter reply, start a "
+                    "new task for a new turn, or make the app with a higher max_live_run_bytes."
+                )
+        return made
+
+    def _events(self, part: Part) -> list[str]:
         if isinstance(part, TextDelta):  # (the most frequent first)
             if part.message_id in self._whole:
                 return []  # (sent whole, at its end)

@@ -57,6 +57,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from miniagents.arguments import check_count, check_flag
 from miniagents.ext.a2a._encoding import A2A_HEADERS, A2AEncoder, A2AProtocol, now
 from miniagents.ext.a2a._parts import input_messages
 from miniagents.ext.a2a._rpc import (
@@ -98,6 +99,8 @@ __all__ = [
     "CARD_MAX_AGE",
     "CARD_PATH",
     "DEFAULT_INPUT_MODES",
+    "DEFAULT_MAX_ID_CHARS",
+    "DEFAULT_MAX_REQUEST_VALUES",
     "DEFAULT_PAGE_SIZE",
     "MAX_ID_CHARS",
     "MAX_PAGE_SIZE",
@@ -116,16 +119,24 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 """The most tasks a ``ListTasks`` page holds (a request for more is refused, -32602)."""
 
-MAX_REQUEST_VALUES = 10_000
-"""The most JSON values (objects, lists, strings, numbers, ...) a request's params hold, counted
-at every depth (a request of more is refused, -32600): reading each into A2A's protobuf
-messages takes the server's time, so that a body of tiny parts or a long list, within
-``max_body_bytes``, would hold up every other request for seconds."""
+DEFAULT_MAX_REQUEST_VALUES = 10_000
+"""The most JSON values (objects, lists, strings, numbers, ...) a request's params hold unless
+``a2a_app(max_request_values=...)`` says another, counted at every depth (a request of more is
+refused, -32600): reading each into A2A's protobuf messages takes the server's time, so that
+a body of tiny parts or a long list, within ``max_body_bytes``, would hold up every other
+request for seconds."""
 
-MAX_ID_CHARS = 256
-"""The most characters an id a client chooses may hold (a message's ``contextId`` and
-``messageId``, a webhook's ``id``; a longer one is refused, -32602): the app keeps each id,
-and lists, posts and logs it, so that only the body's limit bounded it before."""
+DEFAULT_MAX_ID_CHARS = 256
+"""The most characters an id a client chooses may hold unless ``a2a_app(max_id_chars=...)``
+says another (a message's ``contextId`` and ``messageId``, a webhook's ``id``; a longer one
+is refused, -32602): the app keeps each id, and lists, posts and logs it, so that only the
+body's limit bounded it before."""
+
+MAX_REQUEST_VALUES = DEFAULT_MAX_REQUEST_VALUES
+"""The former name of :data:`DEFAULT_MAX_REQUEST_VALUES` (kept for the code that reads it)."""
+
+MAX_ID_CHARS = DEFAULT_MAX_ID_CHARS
+"""The former name of :data:`DEFAULT_MAX_ID_CHARS` (kept for the code that reads it)."""
 
 CARD_MAX_AGE = 300
 """Seconds a client may keep the agent card before it asks again (its ``Cache-Control``)."""
@@ -193,6 +204,9 @@ def a2a_app(
     context: Callable[[], MiniAgents] = MiniAgents,
     authentication: Authentication | None = None,
     settings: WebSettings = WebSettings(),
+    max_request_values: int = DEFAULT_MAX_REQUEST_VALUES,
+    max_id_chars: int = DEFAULT_MAX_ID_CHARS,
+    error_texts: bool = False,
 ) -> Starlette:
     """An ASGI app that serves ``agent`` over A2A: its card, and its tasks over JSON-RPC.
 
@@ -263,11 +277,11 @@ def a2a_app(
     **Bad input** is answered with A2A's JSON-RPC errors, each with its
     ``google.rpc.ErrorInfo`` (and a ``google.rpc.BadRequest`` naming the fields at fault),
     and starts nothing: a body that is not JSON (-32700; ``NaN`` and ``Infinity`` are not),
-    not a request, over ``max_body_bytes`` or of params of over :data:`MAX_REQUEST_VALUES`
+    not a request, over ``max_body_bytes`` or of params of over ``max_request_values``
     values (-32600; one not all sent within ``body_seconds`` of the request's
     arrival: -32600 with HTTP 408), an unknown method (-32601), params of the wrong shape
     (-32602; a message's ``contextId`` or ``messageId`` with a control or format character
-    too, and an id a client chooses, a webhook's too, of over :data:`MAX_ID_CHARS`
+    too, and an id a client chooses, a webhook's too, of over ``max_id_chars``
     characters), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
     followed or answered (-32004), a part of a media type the agent does not take, or a
     body not sent as JSON (-32005), another protocol version (-32009). A task over the
@@ -303,18 +317,41 @@ def a2a_app(
             ``NoAuthentication()`` for local development.
         settings: The limits (a task is a run: ``keep_runs_for`` keeps an ended task for
             ``GetTask``), hosts, origins and approval edits (``WebSettings``).
+        max_request_values: The most JSON values a request's params hold, counted at every
+            depth (:data:`DEFAULT_MAX_REQUEST_VALUES` by default); a request of more is
+            refused (-32600) before its params are read.
+        max_id_chars: The most characters an id a client chooses may hold (a message's
+            ``contextId`` and ``messageId``, a webhook's ``id``; :data:`DEFAULT_MAX_ID_CHARS`
+            by default); a longer one is refused (-32602).
+        error_texts: Whether a failed task tells its client the agent's error as it is
+            written. ``False``, the default: its status message says only the error's class
+            and a reference, under which the server's log (``miniagents.ext.a2a``) has the
+            error whole, since an error's text may hold what its client must not see (a URL
+            with a key, a path). ``True``: its status message is the error's text. Either
+            way, a task rejected (``A2ATaskRejectedError``) or cut (``WebRunTooLargeError``)
+            says its error's text: those are written for the client.
 
     Raises:
         A2AConfigurationError: if the agent is durable (``miniagents.ext.dbos``: not served
-            over A2A yet), or a skill has no tag.
+            over A2A yet), a skill has no tag, ``max_request_values`` or ``max_id_chars`` is
+            not a whole number of at least 1, or ``error_texts`` is not a bool.
         WebConfigurationError: if ``authentication`` is not given.
     """
     door = Door(authentication, settings, "a2a_app", request_headers=_CORS_HEADERS)
+    fix = "Pass such a number, or leave it out for its default."
+    error = A2AConfigurationError
+    check_count(max_request_values, "max_request_values", owner="a2a_app", fix=fix, error=error)
+    check_count(max_id_chars, "max_id_chars", owner="a2a_app", fix=fix, error=error)
+    check_flag(error_texts, "error_texts", owner="a2a_app", error=error)
     if settings.grace_period is None:  # A2A's tasks outlive their connections
         settings = dataclasses.replace(settings, grace_period=math.inf)
     poster = Poster(push_notifications) if push_notifications is not None else None
     manager = RunManager(
-        A2AProtocol(poster), agent, context=context, approval_flow="protocol", settings=settings
+        A2AProtocol(poster, error_texts=error_texts),
+        agent,
+        context=context,
+        approval_flow="protocol",
+        settings=settings,
     )
     if manager.durable is not None:
         raise A2AConfigurationError(
@@ -326,7 +363,17 @@ def a2a_app(
     card = _card(agent, name, description, skills, version, door.authentication, modes)
     if poster is not None:
         card["capabilities"] = {**_dict(card.get("capabilities")), "pushNotifications": True}
-    tasks = _A2ATasks(manager, card, url, arguments, modes, answer_as, poster)
+    tasks = _A2ATasks(
+        manager,
+        card,
+        url,
+        arguments,
+        modes,
+        answer_as,
+        poster,
+        max_request_values=max_request_values,
+        max_id_chars=max_id_chars,
+    )
     routes = [
         ProtocolRoute(CARD_PATH, tasks.acard, ["GET"], public=True),
         ProtocolRoute("/", tasks.arpc, ["POST"]),
@@ -448,6 +495,8 @@ class _A2ATasks:
     input_modes: Sequence[str]
     answer_as: AnswerAs | Callable[[SendMessageRequest], AnswerAs]
     poster: Poster | None
+    max_request_values: int
+    max_id_chars: int
 
     def __post_init__(self) -> None:
         self.methods: dict[str, _Method] = {
@@ -557,14 +606,15 @@ class _A2ATasks:
             params = parsed.get("params", {})
             if not isinstance(params, dict):
                 raise _RPCError(Code.INVALID_PARAMS, "The request's params are not an object.")
-            if _holds_over(params, MAX_REQUEST_VALUES):  # (before protobuf reads them)
+            most = self.max_request_values
+            if _holds_over(params, most):  # (before protobuf reads them)
                 raise _RPCError(
                     Code.INVALID_REQUEST,
-                    f"The request's params hold over {MAX_REQUEST_VALUES} JSON values (its "
+                    f"The request's params hold over {most} JSON values (its "
                     "parts, and the objects, lists, strings and numbers in them), the most "
                     "this agent reads: send fewer parts, or a long list as one text or file "
                     "part.",
-                    metadata={"maxRequestValues": str(MAX_REQUEST_VALUES)},
+                    metadata={"maxRequestValues": str(most)},
                 )
             self._check_version(request)
             handler = self.methods.get(method)
@@ -619,7 +669,7 @@ class _A2ATasks:
                 violations=[("message.role", "a client's message is ROLE_USER")],
             )
         for field, value in (("contextId", message.context_id), ("messageId", message.message_id)):
-            _check_id(value, f"message.{field}")
+            _check_id(value, f"message.{field}", self.max_id_chars)
         sent = MessageToDict(message)
         configuration = request.configuration
         history = _history_length(configuration, "configuration.historyLength")
@@ -734,7 +784,8 @@ class _A2ATasks:
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
                 metadata={"taskId": task_id, "state": WORKING},
             )
-        _check_room(job, encoder, sent, manager.settings.max_live_run_bytes)
+        bound = manager.settings.max_live_run_bytes
+        encoder.bound_turn(_check_room(job, encoder, sent, bound), bound)
         run_key = f"{task_id}#{len(job.runs)}"
         if job.question is not None:  # (the agent asked its caller: this is the answer)
             answer = input_messages(
@@ -901,7 +952,7 @@ class _A2ATasks:
                 )
         given = config.get("id")
         if isinstance(given, str):
-            _check_id(given, f"{where}id")
+            _check_id(given, f"{where}id", self.max_id_chars)
         webhook_id = given if isinstance(given, str) and given else str(uuid.uuid4())
         return lambda task_id: webhook_of(config, task_id, webhook_id)
 
@@ -1000,11 +1051,14 @@ class _A2ATasks:
         return follow_from_now(job, snapshot, framer(rpc_id))
 
 
-def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> None:
+def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> int:
     """Refuse the message ``sent`` to ``job``'s live task if it would hold over ``bound`` bytes.
 
     What it holds: its runs' events and its client's messages (a task of many turns holds
     them all while it lives), with ``sent``.
+
+    Returns:
+        The bytes it holds with ``sent``: what the turn ``sent`` starts adds to them.
 
     Raises:
         _RPCError: if it would.
@@ -1020,24 +1074,25 @@ def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> None
             "new task, or make the app with a higher max_live_run_bytes.",
             metadata={"taskId": job.key, "heldBytes": str(held)},
         )
+    return held
 
 
-def _check_id(value: str, field: str) -> None:
+def _check_id(value: str, field: str, most: int) -> None:
     """Refuse the id ``value`` a client chose, of the params' ``field``, if it cannot be kept.
 
     An id is kept, and shown to whoever lists the tasks or the webhooks: it is refused too
     long, or with a control or format character (which would show it as another text).
 
     Raises:
-        _RPCError: if it holds over :data:`MAX_ID_CHARS` characters, or one that is not
-            printable (-32602).
+        _RPCError: if it holds over ``most`` characters (the app's ``max_id_chars``), or
+            one that is not printable (-32602).
     """
-    if len(value) > MAX_ID_CHARS:
+    if len(value) > most:
         raise _RPCError(
             Code.INVALID_PARAMS,
-            f"params.{field} holds {len(value)} characters, over the {MAX_ID_CHARS} an id "
-            "may hold: send a shorter id, e.g. a UUID.",
-            violations=[(field, f"over {MAX_ID_CHARS} characters")],
+            f"params.{field} holds {len(value)} characters, over the {most} an id may hold: "
+            "send a shorter id, e.g. a UUID.",
+            violations=[(field, f"over {most} characters")],
         )
     if not value.isprintable():
         raise _RPCError(

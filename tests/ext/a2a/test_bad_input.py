@@ -21,7 +21,13 @@ from starlette.applications import Starlette
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
-from miniagents.ext.a2a.server import MAX_ID_CHARS, MAX_REQUEST_VALUES
+from miniagents.ext.a2a.errors import A2AConfigurationError
+from miniagents.ext.a2a.server import (
+    DEFAULT_MAX_ID_CHARS,
+    DEFAULT_MAX_REQUEST_VALUES,
+    MAX_ID_CHARS,
+    MAX_REQUEST_VALUES,
+)
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import SSEReader, gated, served, until
@@ -233,6 +239,44 @@ async def test_a_message_the_app_cannot_take_starts_nothing(
     assert said in error["message"]
     assert ran == []
     assert (app.state.runs.live, app.state.runs.kept) == (0, 0)
+
+
+async def test_a_smaller_max_request_values_and_max_id_chars_are_kept_to() -> None:
+    # (both were module constants, 10,000 and 256, that no app could lower)
+    assert (MAX_REQUEST_VALUES, MAX_ID_CHARS) == (DEFAULT_MAX_REQUEST_VALUES, DEFAULT_MAX_ID_CHARS)
+    app = a2a_app(counted, authentication=NoAuthentication(), max_request_values=40, max_id_chars=8)
+    async with served(app) as client:
+        many = send_params(parts=[{"data": list(range(40))}])
+        error = error_of(await call(client, rpc("SendMessage", many)))
+        assert error["code"] == -32600
+        assert "over 40 JSON values" in error["message"]
+        assert error["data"][0]["metadata"] == {"maxRequestValues": "40"}
+        error = error_of(await call(client, rpc("SendMessage", send_params(contextId="c" * 9))))
+        assert "holds 9 characters, over the 8 an id may hold" in error["message"]
+        assert violations(error) == ["message.contextId"]
+        assert ran == []
+        taken = send_params(contextId="c" * 8, messageId="m" * 8)
+        task = (await call(client, rpc("SendMessage", taken))).json()["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert ran == ["ran"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_request_values", 0),
+        ("max_request_values", 2.5),
+        ("max_id_chars", -1),
+        ("max_id_chars", True),
+        ("max_id_chars", "256"),
+        ("error_texts", "yes"),
+    ],
+)
+def test_a_bad_setting_of_a2a_app_is_refused_naming_it(name: str, value: object) -> None:
+    with pytest.raises(A2AConfigurationError) as refused:
+        a2a_app(counted, authentication=NoAuthentication(), **{name: value})  # type: ignore[arg-type]
+    said = str(refused.value)
+    assert all(word in said for word in (name, "a2a_app", repr(value))), said
 
 
 async def test_a_clients_ids_of_max_id_chars_are_taken(web: httpx2.AsyncClient) -> None:

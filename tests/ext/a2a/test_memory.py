@@ -17,10 +17,12 @@ import tracemalloc
 from typing import Any
 
 import httpx2
+from starlette.applications import Starlette
 
-from miniagents import Message, MiniAgent
+from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.a2a._encoding import A2AEncoder
+from miniagents.ext.input_requests import request_input
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.offline_script import call_count
 from miniagents.ext.tools import FunctionTool
@@ -217,11 +219,7 @@ async def test_a_running_turn_past_max_live_run_bytes_fails_its_task_with_the_cu
     # (a running turn was never cut: one turn of a task held every event of its reply, a
     # 5 MB reply 5 MB and more, past max_live_run_bytes; only the next message was refused)
     sent = Sent()
-    app = a2a_app(
-        writer(sent),
-        authentication=NoAuthentication(),
-        settings=WebSettings(max_live_run_bytes=BOUND, keep_runs_for=3600),
-    )
+    app = bounded(writer(sent))
     manager = app.state.runs
     async with served(app) as client:
         tracemalloc.start()
@@ -245,3 +243,43 @@ async def test_a_running_turn_past_max_live_run_bytes_fails_its_task_with_the_cu
     streamed = sum(len(json.dumps(event)) for event in events)
     assert streamed < BOUND + 2 * len(TOKEN) + 10_000, streamed
     assert peak < PEAK_BYTES, f"peak {peak:,} bytes"
+
+
+def asking_writer(sent: Sent) -> MiniAgent[..., Message]:
+    """An agent that writes 60 KB and asks to go on, then replies as ``writer`` does."""
+
+    @miniagent
+    async def asking(ctx: InteractionContext) -> None:
+        question = request_input("Go on?")
+        ctx.reply(TOKEN * 6)
+        ctx.reply(question)
+        await question.aanswer()
+        ctx.reply(writer(sent).inquire())
+
+    return asking
+
+
+def bounded(agent: MiniAgent[..., Message]) -> Starlette:
+    """``agent``'s app, its live tasks bounded to ``BOUND`` bytes, its ended ones kept."""
+    settings = WebSettings(max_live_run_bytes=BOUND, keep_runs_for=3600)
+    return a2a_app(agent, authentication=NoAuthentication(), settings=settings)
+
+
+async def test_a_cut_turn_leaves_its_task_holding_at_most_max_live_run_bytes() -> None:
+    # (a turn was cut at max_live_run_bytes of its own events: with its earlier turns, its
+    # task held up to about twice the bound, here 60 KB and 100 KB)
+    sent = Sent()
+    app = bounded(asking_writer(sent))
+    async with served(app) as client:
+        first = await stream_results(client, rpc("SendStreamingMessage", send_params()))
+        task_id = first[-1]["result"]["statusUpdate"]["taskId"]
+        assert first[-1]["result"]["statusUpdate"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        answer = send_params("Yes.", taskId=task_id)
+        second = await stream_results(client, rpc("SendStreamingMessage", answer))
+        await until(lambda: sent.stopped and app.state.runs.live == 0)
+    message = failure(second[-1]["result"]["statusUpdate"]["status"])
+    assert "max_live_run_bytes (100000)" in message, message
+    assert sent.tokens < TOKENS  # (its agent was stopped: it wrote no more)
+    events = [event["result"] for event in [*first, *second] if "task" not in event["result"]]
+    held = sum(len(json.dumps(event)) for event in events)  # (each stream's task snapshot aside)
+    assert held < BOUND + 2 * len(TOKEN), held  # (the bound, and one event's overshoot)

@@ -119,7 +119,8 @@ async def test_a_rejected_task_says_why_and_ends_its_stream() -> None:
 
 
 async def test_a_failed_task_reports_its_errors_message_and_class_only() -> None:
-    """Never its traceback, its causes, nor a file of the library's (or the agent's)."""
+    """Never its traceback, its causes, nor a file of the library's (or the agent's): not
+    even with ``error_texts=True`` (by default not its message either: test_error_texts)."""
 
     @miniagent
     async def reader(ctx: InteractionContext) -> None:
@@ -132,14 +133,15 @@ async def test_a_failed_task_reports_its_errors_message_and_class_only() -> None
         ctx.reply("Reading the data. ")
         ctx.reply(reader.inquire())  # (its failure fails the task: a sub-agent's, nested)
 
-    async with served(a2a_app(analyst, authentication=NoAuthentication())) as web:
+    app = a2a_app(analyst, authentication=NoAuthentication(), error_texts=True)
+    async with served(app) as web:
         events = await stream_results(web, rpc("SendStreamingMessage", send_params()))
         last = events[-1]["result"]["statusUpdate"]
         got = (await call(web, rpc("GetTask", {"id": last["taskId"]}))).json()["result"]
     assert got["status"] == last["status"]
     assert last["status"]["state"] == "TASK_STATE_FAILED"
     assert last["status"]["message"]["parts"] == [{"text": "The river's data could not be read."}]
-    assert last["metadata"] == {"miniagents": {"errorType": "ValueError"}}
+    assert last["metadata"]["miniagents"]["errorType"] == "ValueError"
     said = json.dumps([events, got])
     for leaked in ("Traceback", "no-such-file", 'File \\"', str(Path(miniagents.__file__).parent)):
         assert leaked not in said, leaked

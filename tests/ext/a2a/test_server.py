@@ -305,7 +305,7 @@ async def failing(ctx: InteractionContext) -> None:
     ctx.reply(MessagePromise.from_async_iterable(tokens()))
 
 
-async def test_an_agent_that_fails_fails_its_task_with_its_message_and_class() -> None:
+async def test_an_agent_that_fails_fails_its_task_with_its_class_and_a_reference() -> None:
     async with (
         served(a2a_app(failing, authentication=NoAuthentication())) as web,
         sdk_client(str(web.base_url)) as client,
@@ -313,8 +313,12 @@ async def test_an_agent_that_fails_fails_its_task_with_its_message_and_class() -
         events = [event async for event in client.send_message(user_message())]
     final = events[-1].status_update
     assert final.status.state == TaskState.TASK_STATE_FAILED
-    assert [part.text for part in final.status.message.parts] == ["the agent broke"]
-    assert ours(final.metadata) == {"errorType": "ValueError"}
+    reference = ours(final.metadata)["errorReference"]
+    assert ours(final.metadata) == {"errorType": "ValueError", "errorReference": reference}
+    [text] = [part.text for part in final.status.message.parts]
+    assert text.startswith("The agent failed with ValueError.")
+    assert reference in text
+    assert "the agent broke" not in text  # (its text only with error_texts=True)
 
 
 def cancellable(started: asyncio.Event, stopped: asyncio.Event) -> Any:

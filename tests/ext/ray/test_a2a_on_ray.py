@@ -55,7 +55,8 @@ async def failing(ctx: InteractionContext) -> None:
 
 @pytest.mark.timeout(120)
 async def test_a_remote_failure_reaches_the_driver_as_its_typed_error() -> None:
-    async with served(a2a_app(failing, authentication=NoAuthentication())) as web:
+    app = a2a_app(failing, authentication=NoAuthentication(), error_texts=True)  # (its text)
+    async with served(app) as web:
         on_ray = ray_agent(a2a_agent(f"{web.base_url}/", alias="REMOTE"), num_cpus=0.5)
         async with MiniAgents():
             with pytest.raises(A2ATaskFailedError, match="no such river") as raised:

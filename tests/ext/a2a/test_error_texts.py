@@ -1,0 +1,95 @@
+"""What a failed task tells its client: by default a sentence and a reference, not the error.
+
+An agent's error may echo what its client must not see (an SDK's error names the URL it
+called, with its key; an ``OSError`` a path). The client of a failed task, its stream, its
+``GetTask`` (status and history), ``ListTasks`` and its webhooks get the error's class and
+a reference; the server's log has the error whole, once, under that reference. With
+``a2a_app(error_texts=True)`` the error's text is sent as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+
+from miniagents import InteractionContext, miniagent
+from miniagents.ext.a2a import a2a_app
+from miniagents.ext.web import NoAuthentication
+from tests.ext.a2a.rpc import call, rpc, send_params, stream_results
+from tests.ext.a2a.test_push import Receiver, pushing, receiving
+from tests.ext.web.serving import served, until
+
+SECRET = "https://api.example.com/v1/chat?key=sk-live-0123456789"
+"""What the agent's error echoes: a URL with its key."""
+
+
+@miniagent
+async def leaky(ctx: InteractionContext) -> None:
+    """Fails as an SDK would, its error naming the URL it called."""
+    ctx.reply("Calling the model. ")
+    raise ConnectionError(f"Could not reach {SECRET}.")
+
+
+def leaky_app(receiver: Receiver, **options: Any) -> Starlette:
+    return a2a_app(
+        leaky, authentication=NoAuthentication(), push_notifications=pushing(receiver), **options
+    )
+
+
+async def failed_task(receiver: Receiver, app: Starlette) -> tuple[str, dict[str, Any]]:
+    """The failed task's stream, ``GetTask``, ``ListTasks`` and webhook posts, as one text,
+    and its last status update."""
+    async with served(app) as web:
+        config = {"url": f"{receiver.url}hooks/mine"}
+        params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+        events = await stream_results(web, rpc("SendStreamingMessage", params))
+        last: dict[str, Any] = events[-1]["result"]["statusUpdate"]
+        got = await call(web, rpc("GetTask", {"id": last["taskId"], "historyLength": 10}))
+        listed = await call(web, rpc("ListTasks", {"historyLength": 10}))
+        await until(lambda: "TASK_STATE_FAILED" in receiver.states())
+    posted = [body.decode() for _, body in receiver.posts]
+    return json.dumps([events, got.json(), listed.json(), posted]), last
+
+
+async def test_a_failed_task_sends_its_class_and_a_reference_and_logs_the_error_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (the error's text was sent as it is: to the stream, GetTask, ListTasks and webhooks)
+    caplog.set_level(logging.INFO)
+    async with receiving() as receiver:
+        said, last = await failed_task(receiver, leaky_app(receiver))
+    assert last["status"]["state"] == "TASK_STATE_FAILED"
+    reference = last["metadata"]["miniagents"]["errorReference"]
+    assert last["metadata"]["miniagents"] == {
+        "errorType": "ConnectionError",
+        "errorReference": reference,
+    }
+    [text] = [part["text"] for part in last["status"]["message"]["parts"]]
+    assert text.startswith("The agent failed with ConnectionError.")
+    assert re.fullmatch(r"[0-9a-f]{32}", reference)
+    assert reference in text
+    assert "api.example.com" not in said
+    assert "sk-live" not in said
+    assert said.count(reference) >= 4  # (the stream, GetTask, ListTasks, the webhook)
+    logged = [record for record in caplog.records if SECRET in _whole(record)]
+    assert len(logged) == 1, [record.getMessage() for record in logged]  # (once)
+    assert (logged[0].name, logged[0].levelno) == ("miniagents.ext.a2a", logging.ERROR)
+    assert reference in logged[0].getMessage()  # (the operator finds it by its reference)
+
+
+def _whole(record: logging.LogRecord) -> str:
+    """A log record as a handler writes it: its message, and its error's traceback."""
+    return logging.Formatter().format(record)
+
+
+async def test_with_error_texts_a_failed_task_sends_its_errors_text() -> None:
+    async with receiving() as receiver:
+        said, last = await failed_task(receiver, leaky_app(receiver, error_texts=True))
+    [text] = [part["text"] for part in last["status"]["message"]["parts"]]
+    assert text == f"Could not reach {SECRET}."
+    assert said.count("sk-live") >= 4  # (the stream, GetTask, ListTasks, the webhook)
