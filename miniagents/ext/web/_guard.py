@@ -23,7 +23,8 @@
   runs nothing and is framed nowhere), ``X-Content-Type-Options: nosniff``,
   ``X-Frame-Options: DENY`` and ``Referrer-Policy: no-referrer``; a POST must say
   ``Content-Type: application/json`` (415 otherwise: a form or a ``text/plain`` request, which
-  a page of any site may send without asking, starts nothing); a POST from a page of
+  a page of any site may send without asking, starts nothing); a request (a POST, or a
+  ``GET`` of a run's stream, which would hold one of the user's streams) from a page of
   another origin is a 403 unless that origin is allowed (``allowed_origins``; the app's own
   origin always is), and allowed origins get CORS (preflight included) from Starlette's
   ``CORSMiddleware``. A WebSocket (which a browser opens from a page of any site, with no
@@ -341,19 +342,24 @@ _HOST_HEADER = re.compile(r"(\[[0-9a-f:.]+\]|[^\[\]:/@\s]+)(?::\d*)?")
 
 
 class _OriginCheck:
-    """A POST must be JSON (415); it and a WebSocket, of its own origin or an allowed one (403)."""
+    """A POST must be JSON (415); any request and a WebSocket, of its own origin or an allowed one.
+
+    A page of another origin is a 403 for a ``GET`` too: its ``EventSource`` or ``fetch``
+    of a run's stream reads nothing without CORS, but would hold one of the user's streams
+    (``max_streams_per_principal``) for as long as it likes.
+    """
 
     def __init__(self, app: ASGIApp, allowed_origins: Sequence[str]) -> None:
         self.app = app
         self.allowed = frozenset(allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        websocket = scope["type"] == "websocket"
-        if not websocket and (scope["type"] != "http" or scope["method"] != "POST"):
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        refused = self._foreign(headers) or (None if websocket else _not_json(headers))
+        posted = scope["type"] == "http" and scope["method"] == "POST"
+        refused = self._foreign(headers) or (_not_json(headers) if posted else None)
         if refused is not None:
             await _refuse(refused, scope, receive, send)
             return

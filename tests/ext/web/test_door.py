@@ -573,6 +573,36 @@ async def test_a_cross_site_or_non_json_post_starts_nothing(protocol: Protocol) 
     assert calls == ["called"]
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_page_of_another_site_cannot_hold_the_users_streams_of_a_run(
+    protocol: Protocol,
+) -> None:
+    # a page of any site may open an EventSource on a run it knows the id of: it reads
+    # nothing (no CORS), but each would hold one of the user's streams
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    settings = WebSettings(max_streams_per_principal=2, allowed_origins=[FRONT])
+    app = protocol.app(gated(tokens), authentication=NoAuthentication(), settings=settings)
+    async with (
+        served(app) as client,
+        client.stream("POST", "/", json=protocol.body("k1")) as own,
+    ):
+        reader = SSEReader(own)
+        await reader.take(1)
+        path = protocol.resume_path("k1")
+        for origin in ("http://evil.example", "null", "http://evil.example"):
+            async with client.stream("GET", path, headers={"origin": origin}) as foreign:
+                assert foreign.status_code == 403
+                await foreign.aread()
+                assert foreign.json()["error"]["code"] == "origin_not_allowed"
+        async with client.stream("GET", path, headers={"origin": FRONT}) as front:
+            assert front.status_code == 200  # (the user's second stream: the front end's)
+            tokens.put_nowait("done")
+            tokens.put_nowait(None)
+            followed = await SSEReader(front).rest()
+        assert followed[-1].type == protocol.last_type
+        assert (await reader.rest())[-1].type == protocol.last_type
+
+
 async def opened(app: Starlette, headers: dict[str, str], *, denial: bool) -> list[ASGIMessage]:
     """What ``app`` sends to a WebSocket opened with ``headers``; ``denial``: whether its
     server can answer the opening with a response (ASGI's ``websocket.http.response``)."""
