@@ -84,6 +84,20 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.promising._replay", "error.with_traceback(self._traceback)"): (
         "re-raises the error that ended a stream (its producer's, of any type) for a consumer"
     ),
+    (
+        "miniagents.ext.web._http",
+        "ValueError(f'{name} is not a JSON number (send a finite number, or null)')",
+    ): (
+        "a json.loads hook (parse_constant): json.loads lets its ValueError out, and read_json "
+        "catches it right around the call as the body's 400"
+    ),
+    (
+        "miniagents.ext.web._http",
+        "ValueError(f'the number {text[:40]} is too large (send a finite number, or null)')",
+    ): (
+        "a json.loads hook (parse_float): json.loads lets its ValueError out, and read_json "
+        "catches it right around the call as the body's 400"
+    ),
     ("miniagents.ext.history._file", "OSError(errno.EIO, 'the write made no progress')"): (
         "caught by the except OSError right around it and turned into a ChatHistoryError"
     ),

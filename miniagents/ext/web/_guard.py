@@ -5,6 +5,12 @@
   runs; so a page of a name an attacker points at this machine (DNS rebinding) is
   refused, and the same-origin check below, which compares a page's ``Origin`` with the
   ``Host``, compares it with a host the app serves.
+- **Clients of an app that knows nobody** (:meth:`Door.middleware`, after the hosts): with
+  ``NoAuthentication`` and only this machine's names allowed, a request or WebSocket from a
+  client of another address (the connection's, or the one a trusted proxy names) is a 403
+  JSON error: the ``Host`` header is the client's to write, so a client on the network that
+  sends ``Host: localhost`` to an app listening on every address would otherwise be served
+  as the local user.
 - **Identity** (:class:`Door`): every app is given its ``authentication`` (see
   :mod:`miniagents.ext.web.auth`; made without, it is a ``WebConfigurationError``); the
   principal is ``request.user.identity``, and a request whose user is not authenticated is
@@ -17,7 +23,8 @@
   runs nothing and is framed nowhere), ``X-Content-Type-Options: nosniff``,
   ``X-Frame-Options: DENY`` and ``Referrer-Policy: no-referrer``; a POST must say
   ``Content-Type: application/json`` (415 otherwise: a form or a ``text/plain`` request, which
-  a page of any site may send without asking, starts nothing); a POST from a page of
+  a page of any site may send without asking, starts nothing); a request (a POST, or a
+  ``GET`` of a run's stream, which would hold one of the user's streams) from a page of
   another origin is a 403 unless that origin is allowed (``allowed_origins``; the app's own
   origin always is), and allowed origins get CORS (preflight included) from Starlette's
   ``CORSMiddleware``. A WebSocket (which a browser opens from a page of any site, with no
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import logging
 import re
 from collections.abc import Sequence
@@ -106,11 +114,15 @@ class Door:
         self.request_headers = (*_REQUEST_HEADERS, *request_headers)
         self._warned = False
 
+    def _serves_others(self) -> bool:
+        """Whether the settings' ``allowed_hosts`` name a host that is not this machine's."""
+        return not all(host in LOCAL_HOSTS for host in self.settings.allowed_hosts)
+
     def warn_unowned(self) -> None:
         """Say once that runs are nobody's, when the app knows nobody and serves other hosts."""
         hosts = self.settings.allowed_hosts
-        local = all(host in LOCAL_HOSTS for host in hosts)
-        if isinstance(self.authentication, NoAuthentication) and not local and not self._warned:
+        unowned = isinstance(self.authentication, NoAuthentication)
+        if unowned and self._serves_others() and not self._warned:
             self._warned = True
             _logger.warning(
                 "%s serves %s with NoAuthentication: anyone who reaches it by those names "
@@ -158,11 +170,18 @@ class Door:
         return response
 
     def page_middleware(self) -> list[Middleware]:
-        """The middleware of a page's app, outermost first: the security headers, the hosts."""
-        return [
+        """The middleware of a page's app, outermost first: the security headers, the hosts.
+
+        An app that knows nobody and serves only this machine's names serves only this
+        machine's clients too (see the module).
+        """
+        found = [
             Middleware(SecurityHeaders),
             Middleware(_HostCheck, allowed_hosts=self.settings.allowed_hosts),
         ]
+        if isinstance(self.authentication, NoAuthentication) and not self._serves_others():
+            found.append(Middleware(_LocalClients, name=self.name))
+        return found
 
     def middleware(self) -> list[Middleware]:
         """The app's middleware, outermost first: body deadline, headers, hosts, CORS, identity."""
@@ -261,6 +280,45 @@ class _HostCheck:
         await _refuse(refused, scope, receive, send)
 
 
+class _LocalClients:
+    """A request or WebSocket of a client on another machine: a 403 (see the module)."""
+
+    def __init__(self, app: ASGIApp, name: str) -> None:
+        self.app = app
+        self.name = name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        address = (
+            _address_of(client[0]) if scope["type"] in ("http", "websocket") and client else None
+        )
+        if address is None or address.is_loopback:
+            await self.app(scope, receive, send)
+            return
+        refused = error_response(
+            403,
+            "client_not_local",
+            f"{self.name} knows nobody (NoAuthentication), so it serves this machine only, "
+            f"and this request comes from {address}: give the app authentication= (e.g. "
+            "BearerTokenAuth({token: principal})) to serve other machines.",
+        )
+        await _refuse(refused, scope, receive, send)
+
+
+def _address_of(host: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address of a client's host (an IPv4-mapped one as IPv4), ``None`` if it is none.
+
+    A client of no address (a Unix socket's, a test client's name) is not on the network.
+    """
+    try:
+        address = ipaddress.ip_address(host) if isinstance(host, str) else None
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 async def _refuse(response: JSONResponse, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer with ``response``; a WebSocket too, before it is accepted.
 
@@ -284,19 +342,24 @@ _HOST_HEADER = re.compile(r"(\[[0-9a-f:.]+\]|[^\[\]:/@\s]+)(?::\d*)?")
 
 
 class _OriginCheck:
-    """A POST must be JSON (415); it and a WebSocket, of its own origin or an allowed one (403)."""
+    """A POST must be JSON (415); any request and a WebSocket, of its own origin or an allowed one.
+
+    A page of another origin is a 403 for a ``GET`` too: its ``EventSource`` or ``fetch``
+    of a run's stream reads nothing without CORS, but would hold one of the user's streams
+    (``max_streams_per_principal``) for as long as it likes.
+    """
 
     def __init__(self, app: ASGIApp, allowed_origins: Sequence[str]) -> None:
         self.app = app
         self.allowed = frozenset(allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        websocket = scope["type"] == "websocket"
-        if not websocket and (scope["type"] != "http" or scope["method"] != "POST"):
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        refused = self._foreign(headers) or (None if websocket else _not_json(headers))
+        posted = scope["type"] == "http" and scope["method"] == "POST"
+        refused = self._foreign(headers) or (_not_json(headers) if posted else None)
         if refused is not None:
             await _refuse(refused, scope, receive, send)
             return

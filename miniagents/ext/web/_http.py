@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -156,7 +157,9 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
 
     The body is read in chunks and refused (413) as soon as it is over ``max_bytes``, so a
     large body is never held in memory; one not all here within its deadline is a 408
-    (:func:`aread_bounded`), and a body that is not JSON a 400.
+    (:func:`aread_bounded`), and a body that is not JSON a 400: ``NaN``, ``Infinity`` and a
+    number too large for a float too, which Python's JSON reads but JSON has not (taken,
+    they would reach the agent, and the events that carry them would be no JSON).
     """
     try:
         body = await aread_bounded(request, max_bytes)
@@ -165,7 +168,7 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
     if body is None:
         return _too_large(max_bytes)
     try:
-        parsed: object = json.loads(body)
+        parsed: object = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as error:
         return error_response(400, "invalid_json", f"The request body is not valid JSON: {error}.")
     except RecursionError:  # (a body of many brackets within the size limit)
@@ -205,6 +208,27 @@ def too_deep(code: str) -> JSONResponse:
         "The body's messages hold a value (a tool call's arguments, say) nested too deeply "
         "to be kept; send it flatter (a deep structure as a JSON string, for instance).",
     )
+
+
+def _no_constant(name: str) -> object:
+    """Refuse ``NaN``, ``Infinity`` or ``-Infinity`` (``name``), which JSON has not.
+
+    Raises:
+        ValueError: always, naming the constant.
+    """
+    raise ValueError(f"{name} is not a JSON number (send a finite number, or null)")
+
+
+def _finite(text: str) -> float:
+    """The number ``text`` as a float, refused if it is too large for one (``1e999``).
+
+    Raises:
+        ValueError: if the number is too large to be a float.
+    """
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"the number {text[:40]} is too large (send a finite number, or null)")
+    return number
 
 
 def _too_large(max_bytes: int) -> JSONResponse:

@@ -12,7 +12,9 @@ Every app takes ``authentication=``, and must be given it (an app made without i
 - :class:`NoAuthentication`: nobody is known, on purpose (local development). Runs are
   then nobody's, every request counts as one principal's against the per-principal
   limits, and the app serves only the hosts of its settings (this machine's names by
-  default, see :class:`~miniagents.ext.web.settings.WebSettings`).
+  default, see :class:`~miniagents.ext.web.settings.WebSettings`); with only those, it
+  serves only this machine's clients too (one of another address is a 403, whatever
+  ``Host`` it sends).
 
 The principal is ``request.user.identity``; a request whose user is not authenticated is a
 401 and starts nothing.
@@ -51,8 +53,10 @@ class NoAuthentication:
     and every request counts as one principal's against ``max_live_runs_per_principal``
     and ``max_streams_per_principal``. It is safe where every client is you: keep the
     settings' ``allowed_hosts`` to this machine's names (the default) and listen on
-    ``127.0.0.1``. An app that serves other hosts with it says so, as a warning, when it
-    starts.
+    ``127.0.0.1``. With those names only, the app refuses a client of another address (a
+    403: a client on the network may send ``Host: localhost`` to an app that listens on
+    every address). An app that serves other hosts with it says so, as a warning, when it
+    starts, and serves any client.
     """
 
 

@@ -249,7 +249,11 @@ def _strings(name: str, values: object) -> Sequence[str]:
 
 
 def _origin(origin: str) -> str:
-    """``origin`` as ``scheme://host[:port]`` (refused if it is not an origin)."""
+    """``origin`` as ``scheme://host[:port]`` (refused if it is not an origin).
+
+    Written as a browser writes a page's ``Origin`` (the host in lower case, no default
+    port), which the apps match it with as it is.
+    """
     parts = urlsplit(origin)
     if origin == "*" or parts.scheme not in ("http", "https") or not parts.netloc:
         raise WebConfigurationError(
@@ -258,13 +262,15 @@ def _origin(origin: str) -> str:
             "taken: a page of any site could then use the app with its users' credentials).",
             parameter="allowed_origins",
         )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
         raise WebConfigurationError(
-            f"allowed_origins holds {origin!r}, which has a path: an origin is a scheme, "
-            f"host and port only, e.g. {parts.scheme}://{parts.netloc}.",
+            f"allowed_origins holds {origin!r}, which has a path, a query or a user: an "
+            "origin is a scheme, host and port only, e.g. "
+            f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}.",
             parameter="allowed_origins",
         )
-    return f"{parts.scheme}://{parts.netloc}"
+    default_port = ":443" if parts.scheme == "https" else ":80"
+    return f"{parts.scheme}://{parts.netloc.lower().removesuffix(default_port)}"
 
 
 _NAME = re.compile(r"(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*")

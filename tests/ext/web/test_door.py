@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from miniagents.ext.web import (
     web_chat_app,
 )
 from miniagents.ext.web.lowlevel import Door
+from miniagents.ext.web.serving import server_config
 from miniagents.ext.web.settings import LOCAL_HOSTS
 from tests.ext.web.serving import (
     AGUI,
@@ -46,6 +47,7 @@ from tests.ext.web.serving import (
     SSEReader,
     agui_input,
     answered_chat,
+    bounded,
     chat_request,
     delete_file,
     deleted,
@@ -302,6 +304,51 @@ async def test_an_app_that_knows_nobody_says_so_once_at_its_start_only_if_it_ser
     assert caplog.records == []
 
 
+@contextlib.asynccontextmanager
+async def behind_a_proxy(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app``, served behind a proxy of this machine that names each client."""
+    async with (
+        bounded(server_config(app, trusted_proxies=["127.0.0.1"])) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_an_app_that_knows_nobody_serves_no_client_of_another_machine_whatever_its_host(
+    protocol: Protocol,
+) -> None:
+    # a client on the network (192.0.2.7, as the proxy in front names it) that writes this
+    # machine's name in its Host header: it would be served as the local user
+    from_afar = {"host": "localhost", "x-forwarded-for": "192.0.2.7"}
+    calls: list[str] = []
+    app = protocol.app(counted(calls), authentication=NoAuthentication())
+    async with behind_a_proxy(app) as client:
+        refused = await client.post("/", json=protocol.body("k1"), headers=from_afar)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "client_not_local"
+        assert "authentication=" in refused.json()["error"]["message"]
+        followed = await client.get(protocol.resume_path("k1"), headers=from_afar)
+        assert followed.status_code == 403
+        assert calls == []
+        response, events = await post_events(client, protocol.body("k2"))  # (this machine)
+        assert response.status_code == 200
+        assert events[-1].type == protocol.last_type
+    assert calls == ["called"]
+    public = WebSettings(allowed_hosts=[*LOCAL_HOSTS, "chat.example.com"])  # (said at its start)
+    for served_to_others in (
+        protocol.app(counted(calls), authentication=NoAuthentication(), settings=public),
+        protocol.app(counted(calls), authentication=TOKENS),
+    ):
+        async with behind_a_proxy(served_to_others) as client:
+            response, events = await post_events(
+                client, protocol.body("k3"), headers={**from_afar, **ALICE}
+            )
+            assert response.status_code == 200
+            assert events[-1].type == protocol.last_type
+    assert calls == ["called"] * 3
+
+
 async def test_an_enclosing_apps_authentication_middleware_names_the_principal() -> None:
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
@@ -524,6 +571,36 @@ async def test_a_cross_site_or_non_json_post_starts_nothing(protocol: Protocol) 
         assert mine.status_code == 200
         await until(lambda: app.state.runs.live == 0)
     assert calls == ["called"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_page_of_another_site_cannot_hold_the_users_streams_of_a_run(
+    protocol: Protocol,
+) -> None:
+    # a page of any site may open an EventSource on a run it knows the id of: it reads
+    # nothing (no CORS), but each would hold one of the user's streams
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    settings = WebSettings(max_streams_per_principal=2, allowed_origins=[FRONT])
+    app = protocol.app(gated(tokens), authentication=NoAuthentication(), settings=settings)
+    async with (
+        served(app) as client,
+        client.stream("POST", "/", json=protocol.body("k1")) as own,
+    ):
+        reader = SSEReader(own)
+        await reader.take(1)
+        path = protocol.resume_path("k1")
+        for origin in ("http://evil.example", "null", "http://evil.example"):
+            async with client.stream("GET", path, headers={"origin": origin}) as foreign:
+                assert foreign.status_code == 403
+                await foreign.aread()
+                assert foreign.json()["error"]["code"] == "origin_not_allowed"
+        async with client.stream("GET", path, headers={"origin": FRONT}) as front:
+            assert front.status_code == 200  # (the user's second stream: the front end's)
+            tokens.put_nowait("done")
+            tokens.put_nowait(None)
+            followed = await SSEReader(front).rest()
+        assert followed[-1].type == protocol.last_type
+        assert (await reader.rest())[-1].type == protocol.last_type
 
 
 async def opened(app: Starlette, headers: dict[str, str], *, denial: bool) -> list[ASGIMessage]:

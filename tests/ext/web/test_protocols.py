@@ -36,8 +36,13 @@ from tests.ext.web.serving import (
 def bad_inputs() -> list[Any]:
     cases: list[Any] = []
     for protocol in PROTOCOLS:
+        valid = json.dumps(protocol.body("c"))[:-1].encode()  # (a body it runs, but for...)
         common = [
             (b'{"id": "c", "runId": ', 400, "invalid_json", "not valid JSON"),
+            # ...a number JSON has not, which Python's json reads
+            (valid + b', "state": {"x": NaN}}', 400, "invalid_json", "NaN is not a JSON"),
+            (valid + b', "state": -Infinity}', 400, "invalid_json", "Infinity is not a JSON"),
+            (valid + b', "state": [1e999]}', 400, "invalid_json", "1e999 is too large"),
             (b'{"pad": "' + b"x" * 2_000 + b'"}', 413, "body_too_large", "1000 bytes"),
             *((shape, 422, protocol.invalid_code, named) for shape, named in protocol.bad_shapes),
         ]

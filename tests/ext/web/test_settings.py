@@ -56,6 +56,7 @@ _REFUSED = [
     ("allowed_origins", "https://chat.example.com"),  # (a str, not a list of them)
     ("allowed_origins", ["*"]),
     ("allowed_origins", ["https://chat.example.com/app"]),
+    ("allowed_origins", ["https://user@chat.example.com"]),
     ("allowed_origins", [3]),
     ("allowed_hosts", "chat.example.com"),
     ("allowed_hosts", ["https://chat.example.com"]),
@@ -93,6 +94,9 @@ def test_hosts_and_origins_are_kept_as_tuples_in_the_form_the_apps_match() -> No
         allowed_origins=["https://chat.example.com/", "http://127.0.0.1:8000"],
         grace_period=math.inf,  # never
     )
+    # as a browser writes a page's Origin (the apps match it as it is)
+    written = WebSettings(allowed_origins=["HTTPS://Chat.Example.COM:443", "http://Front:80"])
+    assert written.allowed_origins == ("https://chat.example.com", "http://front")
     assert settings.allowed_hosts == ("chat.example.com", "[::1]", "*.example.com", "*", "0.0.0.0")
     assert settings.allowed_origins == ("https://chat.example.com", "http://127.0.0.1:8000")
     assert settings == dataclasses.replace(settings)  # (checked again, the same)
