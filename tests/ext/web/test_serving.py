@@ -13,7 +13,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
 from uvicorn.importer import import_from_string
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -390,6 +391,32 @@ async def test_an_answer_given_as_the_server_shuts_down_does_not_linger() -> Non
         # lingering as the client may still send its body)
         await asyncio.wait_for(asyncio.shield(serving), WAIT)
         writer.close()
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
+
+
+async def test_a_websockets_connection_is_counted_once_and_let_go_as_it_closes() -> None:
+    from websockets.asyncio.client import connect
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.close()
+
+    server = uvicorn.Server(server_config(Starlette(routes=[WebSocketRoute("/ws", echo)])))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        async with connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/ws") as websocket:
+            await websocket.send("hi")
+            assert await websocket.recv() == "hi"
+            connections = server.server_state.connections
+            assert len(connections) == 1  # (the WebSocket's: the HTTP one let go)
+        await until(lambda: not connections)  # (none left counted)
     finally:
         server.should_exit = True
         await serving
