@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
 from collections.abc import Callable
 
 import pytest
@@ -33,7 +32,7 @@ from miniagents.ext.web.serving import (
     ServingBounds,
     server_config,
 )
-from tests.ext.web.serving import answer_of, bounded, poet, trickle, until
+from tests.ext.web.serving import answer_of, bounded, poet, running, trickle, until
 from tests.fakes.fixtures import WAIT
 
 REQUEST = b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -347,22 +346,12 @@ async def test_a_shutdown_ends_a_lingering_connection() -> None:
     authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
     app = ai_sdk_app(poet, authentication=authentication)
     # (a linger far past the test's wait: the shutdown waiting for it fails the test)
-    server = uvicorn.Server(server_config(app, linger_seconds=10 * WAIT))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        _reader, writer = await _lingering(listener.getsockname()[1])
-        server.should_exit = True
+    async with running(server_config(app, linger_seconds=10 * WAIT)) as run:
+        _reader, writer = await _lingering(run.port)
         # (was, on Python 3.12 and later: the linger waited for, asyncio's Server.wait_closed
         # waiting for every connection before the lifespan's end, which closed it)
-        await asyncio.wait_for(asyncio.shield(serving), WAIT)
+        await run.ashut_down()
         writer.close()
-    finally:
-        server.should_exit = True
-        await serving
-        listener.close()
 
 
 async def test_an_answer_given_as_the_server_shuts_down_does_not_linger() -> None:
@@ -376,25 +365,15 @@ async def test_an_answer_given_as_the_server_shuts_down_does_not_linger() -> Non
         return Response(status_code=401)  # (given once the shutdown has begun)
 
     app = Starlette(routes=[Route("/", refused, methods=["POST"])])
-    server = uvicorn.Server(server_config(app, linger_seconds=10 * WAIT))
-    servers.append(server)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        _reader, writer = await asyncio.open_connection("127.0.0.1", listener.getsockname()[1])
+    async with running(server_config(app, linger_seconds=10 * WAIT)) as run:
+        servers.append(run.server)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
         writer.write(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
         await asyncio.wait_for(entered.wait(), WAIT)
-        server.should_exit = True
         # (was, on Python 3.12 and later: the linger waited for, the connection closed
         # lingering as the client may still send its body)
-        await asyncio.wait_for(asyncio.shield(serving), WAIT)
+        await run.ashut_down()
         writer.close()
-    finally:
-        server.should_exit = True
-        await serving
-        listener.close()
 
 
 async def test_a_websockets_connection_is_counted_once_and_let_go_as_it_closes() -> None:
@@ -405,22 +384,13 @@ async def test_a_websockets_connection_is_counted_once_and_let_go_as_it_closes()
         await websocket.send_text(await websocket.receive_text())
         await websocket.close()
 
-    server = uvicorn.Server(server_config(Starlette(routes=[WebSocketRoute("/ws", echo)])))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        async with connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/ws") as websocket:
+    async with running(server_config(Starlette(routes=[WebSocketRoute("/ws", echo)]))) as run:
+        async with connect(f"ws://127.0.0.1:{run.port}/ws") as websocket:
             await websocket.send("hi")
             assert await websocket.recv() == "hi"
-            connections = server.server_state.connections
+            connections = run.server.server_state.connections
             assert len(connections) == 1  # (the WebSocket's: the HTTP one let go)
         await until(lambda: not connections)  # (none left counted)
-    finally:
-        server.should_exit = True
-        await serving
-        listener.close()
 
 
 async def test_a_kept_alive_connection_serves_a_second_request_after_a_read_body() -> None:
