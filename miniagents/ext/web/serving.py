@@ -4,8 +4,9 @@
 and the examples that serve an A2A app run uvicorn with it, so that each is bounded the
 same way, whatever a client does with its connection:
 
-- at most ``max_connections`` connections at once (:data:`MAX_CONNECTIONS`; a request on
-  one more is answered 503), uvicorn's ``limit_concurrency``;
+- at most ``max_connections`` connections (or requests) at once (:data:`MAX_CONNECTIONS`;
+  a request on one more is answered 503), counted as uvicorn's ``limit_concurrency`` counts
+  them, the lingering ones left out;
 - a connection whose next request's line and headers have not all arrived within
   ``headers_seconds`` (:data:`HEADERS_SECONDS`) of its opening, or of the end of its last
   answer, is closed: uvicorn has no timeout of its own for them, so a client that sends
@@ -25,10 +26,8 @@ same way, whatever a client does with its connection:
   and a reset can lose the answer before the client reads it (nginx's
   ``lingering_close``); a connection over TLS is closed at once. A lingering connection
   is not one of the ``max_connections`` (at most as many more linger; past them one is
-  closed at once), and the server's shutdown closes them at its lifespan's end (on Python
-  3.12 and later, asyncio's ``Server.wait_closed``, which uvicorn awaits before that end,
-  waits for every connection, so a shutdown there waits for them, ``linger_seconds`` at
-  most);
+  closed at once), and the server's shutdown closes it at once (and closes at once, not
+  lingering, those it closes after);
 - a client's ``X-Forwarded-For`` and ``X-Forwarded-Proto`` read only from the proxies named
   in ``trusted_proxies`` (none by default; uvicorn's own default trusts 127.0.0.1), and
   only once the request is matched to its connection, so that every connection keeps its
@@ -48,6 +47,7 @@ deployment open to the internet puts a reverse proxy in front (nginx's
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import weakref
 from collections.abc import Sequence
@@ -92,6 +92,8 @@ read dropped) after its answer, so that the answer is not lost to a reset."""
 LINGER_BYTES = 1024 * 1024
 """The most bytes read and dropped from a client while its connection lingers; past them
 it is closed at once."""
+
+_logger = logging.getLogger("miniagents.ext.web")
 
 _OWNER = "server_config"
 """Who takes the serving's arguments, in the message of a refused one."""
@@ -196,7 +198,7 @@ def server_config(
     class _Protocol(_HeadersInTime):
         deadline = seconds
         linger = lingering
-        most_lingering = max_connections
+        most = max_connections
         lingering_ones: ClassVar[set[_HeadersInTime]] = set()
         by_address: ClassVar[weakref.WeakValueDictionary[_Address, _HeadersInTime]] = (
             weakref.WeakValueDictionary()
@@ -214,7 +216,7 @@ def server_config(
         port=port,
         log_level=log_level,
         http=_Protocol,
-        limit_concurrency=max_connections,
+        limit_concurrency=None,  # (counted by _Answers: a lingering connection left out)
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         ws=("websockets-sansio" if sansio else "websockets") if ws_max_size else "auto",
@@ -231,14 +233,17 @@ class _HeadersInTime(asyncio.Protocol):
     (told by :class:`_Answers`), until the blank line that ends the next request's headers
     arrives, or the app is called with that request (which uvicorn may have read already).
     A close while the client may still be sending (bytes of it have come since the end of
-    the last answer) lingers: see :meth:`close`.
+    the last answer) lingers: see :meth:`close`. The server knows the connection as this
+    protocol (in its state's ``connections``, until a WebSocket takes it over), so that its
+    shutdown is this protocol's: see :meth:`shutdown`.
     """
 
     deadline: ClassVar[float] = HEADERS_SECONDS
     linger: ClassVar[float] = LINGER_SECONDS
     by_address: ClassVar[weakref.WeakValueDictionary[_Address, _HeadersInTime]]
     """The server's connections, by their addresses (each server's class has its own)."""
-    most_lingering: ClassVar[int] = MAX_CONNECTIONS
+    most: ClassVar[int] = MAX_CONNECTIONS
+    """The most connections served at once, and the most lingering besides them."""
     lingering_ones: ClassVar[set[_HeadersInTime]]
     """The server's lingering connections, not counted among its connections (likewise)."""
 
@@ -264,6 +269,7 @@ class _HeadersInTime(asyncio.Protocol):
         self._received = False  # whether bytes came since the end of the last answer
         self._dropping: int | None = None  # while lingering: the bytes it may still drop
         self._lingering: asyncio.TimerHandle | None = None
+        self._shut = False  # whether the server shuts down: a close no longer lingers
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -277,6 +283,9 @@ class _HeadersInTime(asyncio.Protocol):
         if isinstance(transport, asyncio.Transport):
             served = _Lingering(transport, self)
         self._http.connection_made(served)
+        # (the server's connection is this protocol: its shutdown calls shutdown)
+        self._server_state.connections.discard(self._http)
+        self._server_state.connections.add(self)  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         if self._dropping is not None:  # (lingering: the rest of what the client sends)
@@ -303,6 +312,7 @@ class _HeadersInTime(asyncio.Protocol):
             self._lingering.cancel()
             self._lingering = None
         self.lingering_ones.discard(self)
+        self._server_state.connections.discard(self)
         self._http.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -310,6 +320,33 @@ class _HeadersInTime(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._http.resume_writing()
+
+    def shutdown(self) -> None:
+        """Close the connection: the server shuts down (uvicorn calls this).
+
+        A lingering connection is closed at once, and so is every later close of this one
+        (its answer given first, uvicorn's way): a shutdown waits for no linger.
+        """
+        self._shut = True
+        if self._dropping is not None and self._transport is not None:
+            self._transport.close()
+            return
+        self._http.shutdown()  # type: ignore[attr-defined]
+
+    def upgraded(self) -> None:
+        """Let the server know the connection as its WebSocket's, which takes it over."""
+        self._server_state.connections.discard(self)
+
+    def crowded(self) -> bool:
+        """Whether a request of this connection is one too many (it is answered 503).
+
+        Counted as uvicorn's ``limit_concurrency`` counts (the connections, this one too,
+        and the requests and WebSockets served, this request not yet), lingering
+        connections left out.
+        """
+        state = self._server_state
+        served = len(state.connections) - len(self.lingering_ones)
+        return served >= self.most or len(state.tasks) > self.most  # (its task one of them)
 
     def awaiting_headers(self) -> None:
         """Start the deadline of the next request's headers (none while the connection closes)."""
@@ -350,11 +387,12 @@ class _HeadersInTime(asyncio.Protocol):
             return
         if (
             not self._received
+            or self._shut
             or not self.linger
             or transport.get_protocol() is not self  # (a WebSocket's)
             or not isinstance(transport, asyncio.Transport)
             or not transport.can_write_eof()  # (over TLS)
-            or len(self.lingering_ones) >= self.most_lingering
+            or len(self.lingering_ones) >= self.most
         ):
             transport.close()
             return
@@ -363,16 +401,7 @@ class _HeadersInTime(asyncio.Protocol):
         transport.write_eof()  # (once what is written is sent)
         transport.resume_reading()  # (uvicorn's, paused while the app reads slowly)
         self._lingering = self._loop.call_later(self.linger, transport.close)
-        # (no longer one of the server's connections: neither counted nor waited for)
-        self._server_state.connections.discard(self._http)
-        self.lingering_ones.add(self)
-
-    @classmethod
-    def close_lingering(cls) -> None:
-        """Close the server's lingering connections at once (it is shutting down)."""
-        for connection in list(cls.lingering_ones):
-            if connection._transport is not None:
-                connection._transport.close()
+        self.lingering_ones.add(self)  # (not counted: see crowded)
 
     def _late(self) -> None:
         self._timer = None
@@ -406,7 +435,8 @@ class _Lingering(asyncio.Transport):
         return self._transport.get_extra_info(name, default)
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._transport.set_protocol(protocol)
+        self._transport.set_protocol(protocol)  # (a WebSocket's)
+        self._connection.upgraded()
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._transport.get_protocol()
@@ -457,18 +487,7 @@ class _Answers:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         address = _address(scope.get("server"), scope.get("client"))
         connection = None if address is None else self._connections.by_address.get(address)
-        if scope["type"] == "lifespan":
-            connections = self._connections
-
-            async def living() -> Message:
-                message = await receive()
-                if message["type"] == "lifespan.shutdown":
-                    connections.close_lingering()  # (no longer waited for: see close)
-                return message
-
-            await self.app(scope, living, send)
-            return
-        if connection is None:  # (a connection over a Unix socket)
+        if connection is None:  # (the lifespan, or a connection over a Unix socket)
             await self.app(scope, receive, send)
             return
         connection.headers_read()
@@ -476,6 +495,15 @@ class _Answers:
             await self.app(scope, receive, send)
             return
 
+        if connection.crowded():
+            from starlette.responses import PlainTextResponse
+
+            _logger.warning(
+                "A request was answered 503: the server serves its max_connections already."
+            )
+            refusal = PlainTextResponse("Service Unavailable", 503, {"Connection": "close"})
+            await refusal(scope, receive, send)
+            return
         unread = _has_body(scope)
 
         async def reading() -> Message:

@@ -570,7 +570,7 @@ def _served_chat_api(monkeypatch: pytest.MonkeyPatch, *args: str) -> Starlette:
         assert isinstance(served_app, Starlette)
         # the apps' one serving, bounded (was: uvicorn's defaults, no connection limit and
         # no deadline for a request's headers)
-        assert self.config.limit_concurrency == MAX_CONNECTIONS
+        assert getattr(self.config.http, "most", None) == MAX_CONNECTIONS
         assert getattr(self.config.http, "deadline", None) == HEADERS_SECONDS
         served.append(served_app)
         self.started = True
@@ -609,7 +609,7 @@ def test_miniagents_web_gives_each_serving_option_to_the_server(
     bounds = ["--max-connections", "7", "--headers-seconds", "3", "--trusted-proxy", "10.0.0.1"]
     assert main([*served, *bounds, "--linger-seconds", "0.5"]) == 0  # (was: unrecognized)
     (config,) = configs
-    assert config.limit_concurrency == 7
+    assert getattr(config.http, "most", None) == 7
     assert getattr(config.http, "deadline", None) == 3.0
     assert getattr(config.http, "linger", None) == 0.5
     assert isinstance(getattr(config.app, "app", None), ProxyHeadersMiddleware)

@@ -457,7 +457,7 @@ def test_miniagents_studio_takes_the_web_commands_options_of_its_bounds(
     served = ["--store", str(store.path), "--port", "0"]
     assert studio_main([*served, *bounds, *proxies], "s") == 0  # (was: unrecognized)
     (config,) = configs
-    assert config.limit_concurrency == 7
+    assert getattr(config.http, "most", None) == 7
     assert getattr(config.http, "deadline", None) == 3.0
     assert getattr(config.http, "linger", None) == 0.0
     proxied = getattr(config.app, "app", None)  # (inside the serving's, around the studio)
@@ -531,12 +531,15 @@ async def test_the_studios_server_bounds_its_connections_and_the_size_of_their_h
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configs = configs_run(monkeypatch)
-    assert studio_main(["--store", str(store.path), "--port", "0"], "s") == 0
+    served = ["--store", str(store.path), "--port", "0"]
+    assert studio_main(served, "s") == 0
     (config,) = configs  # the apps' one serving (was: the studio's own, with no deadline)
-    assert (config.limit_concurrency, config.timeout_keep_alive) == (128, 5)
+    assert (getattr(config.http, "most", None), config.timeout_keep_alive) == (128, 5)
     assert getattr(config.http, "deadline", None) == HEADERS_SECONDS
     assert config.h11_max_incomplete_event_size == 16 * 1024
-    config.limit_concurrency = 2  # (the connection asking counts: one more is one too many)
+    # (the connection asking counts: one more is one too many)
+    assert studio_main([*served, "--max-connections", "2"], "s") == 0
+    (_default, config) = configs
     server = uvicorn.Server(config)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

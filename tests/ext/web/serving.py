@@ -75,9 +75,23 @@ async def served(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
         sock.close()
 
 
+@dataclass(frozen=True)
+class Running:
+    """A server that :func:`running` runs: uvicorn's, the task serving and its port."""
+
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    port: int
+
+    async def ashut_down(self) -> None:
+        """Shut the server down, failing if that takes more than WAIT seconds."""
+        self.server.should_exit = True
+        await asyncio.wait_for(asyncio.shield(self.task), WAIT)
+
+
 @asynccontextmanager
-async def bounded(config: uvicorn.Config) -> AsyncIterator[int]:
-    """A server of ``config`` (``server_config``'s) on a free port of 127.0.0.1 (its port).
+async def running(config: uvicorn.Config) -> AsyncIterator[Running]:
+    """A server of ``config`` (``server_config``'s) on a free port of 127.0.0.1.
 
     The server is stopped at the end; the tests talk to it over raw sockets.
     """
@@ -87,11 +101,18 @@ async def bounded(config: uvicorn.Config) -> AsyncIterator[int]:
     listener.listen()
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     try:
-        yield listener.getsockname()[1]
+        yield Running(server, serving, listener.getsockname()[1])
     finally:
         server.should_exit = True
         await serving
         listener.close()
+
+
+@asynccontextmanager
+async def bounded(config: uvicorn.Config) -> AsyncIterator[int]:
+    """The port of a server of ``config`` that :func:`running` runs."""
+    async with running(config) as run:
+        yield run.port
 
 
 def configs_run(monkeypatch: pytest.MonkeyPatch) -> list[uvicorn.Config]:

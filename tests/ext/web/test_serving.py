@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +12,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
 from uvicorn.importer import import_from_string
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -33,7 +32,7 @@ from miniagents.ext.web.serving import (
     ServingBounds,
     server_config,
 )
-from tests.ext.web.serving import answer_of, bounded, poet, trickle
+from tests.ext.web.serving import answer_of, bounded, poet, running, trickle, until
 from tests.fakes.fixtures import WAIT
 
 REQUEST = b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -346,25 +345,52 @@ async def test_a_lingering_connection_is_not_one_of_the_most_connections() -> No
 async def test_a_shutdown_ends_a_lingering_connection() -> None:
     authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
     app = ai_sdk_app(poet, authentication=authentication)
-    # (a linger far past the test's wait: the shutdown waiting for it fails the test. From
-    # Python 3.12, asyncio's Server.wait_closed, which uvicorn awaits before the lifespan's
-    # end, waits for every connection, a lingering one too: there the shutdown waits for
-    # the linger, and the test's is shorter than its wait)
-    linger = 10 * WAIT if sys.version_info < (3, 12) else WAIT / 4
-    server = uvicorn.Server(server_config(app, linger_seconds=linger))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        _reader, writer = await _lingering(listener.getsockname()[1])
-        server.should_exit = True
-        await asyncio.wait_for(asyncio.shield(serving), WAIT)  # (was: the linger waited for)
+    # (a linger far past the test's wait: the shutdown waiting for it fails the test)
+    async with running(server_config(app, linger_seconds=10 * WAIT)) as run:
+        _reader, writer = await _lingering(run.port)
+        # (was, on Python 3.12 and later: the linger waited for, asyncio's Server.wait_closed
+        # waiting for every connection before the lifespan's end, which closed it)
+        await run.ashut_down()
         writer.close()
-    finally:
-        server.should_exit = True
-        await serving
-        listener.close()
+
+
+async def test_an_answer_given_as_the_server_shuts_down_does_not_linger() -> None:
+    entered = asyncio.Event()
+    servers: list[uvicorn.Server] = []
+
+    async def refused(_request: Request) -> Response:  # (its body unread: a close lingers)
+        entered.set()
+        (server,) = servers
+        await until(lambda: not any(listening.is_serving() for listening in server.servers))
+        return Response(status_code=401)  # (given once the shutdown has begun)
+
+    app = Starlette(routes=[Route("/", refused, methods=["POST"])])
+    async with running(server_config(app, linger_seconds=10 * WAIT)) as run:
+        servers.append(run.server)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        await asyncio.wait_for(entered.wait(), WAIT)
+        # (was, on Python 3.12 and later: the linger waited for, the connection closed
+        # lingering as the client may still send its body)
+        await run.ashut_down()
+        writer.close()
+
+
+async def test_a_websockets_connection_is_counted_once_and_let_go_as_it_closes() -> None:
+    from websockets.asyncio.client import connect
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.close()
+
+    async with running(server_config(Starlette(routes=[WebSocketRoute("/ws", echo)]))) as run:
+        async with connect(f"ws://127.0.0.1:{run.port}/ws") as websocket:
+            await websocket.send("hi")
+            assert await websocket.recv() == "hi"
+            connections = run.server.server_state.connections
+            assert len(connections) == 1  # (the WebSocket's: the HTTP one let go)
+        await until(lambda: not connections)  # (none left counted)
 
 
 async def test_a_kept_alive_connection_serves_a_second_request_after_a_read_body() -> None:
@@ -385,7 +411,9 @@ async def test_a_kept_alive_connection_serves_a_second_request_after_a_read_body
 def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> None:
     app = Starlette()
     config = server_config(app)
-    assert (config.limit_concurrency, config.timeout_keep_alive) == (128, 5)
+    # (counted by the serving, the lingering connections left out, not by uvicorn)
+    assert (config.limit_concurrency, config.timeout_keep_alive) == (None, 5)
+    assert getattr(config.http, "most", None) == MAX_CONNECTIONS
     assert (MAX_CONNECTIONS, KEEP_ALIVE_SECONDS, HEADERS_SECONDS) == (128, 5, 10.0)
     assert config.h11_max_incomplete_event_size == MAX_HEADER_BYTES == 16 * 1024
     assert (config.ws, config.ws_max_size) == ("auto", 16 * 1024 * 1024)  # (uvicorn's own)
@@ -443,8 +471,24 @@ def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
     taken = inspect.signature(h11_protocol.__init__).parameters
     for argument in ("config", "server_state", "app_state", "_loop"):
         pinned(argument in taken, f"its h11 protocol takes no {argument}= argument")
-    for method in ("connection_made", "data_received", "eof_received", "connection_lost"):
+    for method in (
+        "connection_made",
+        "data_received",
+        "eof_received",
+        "connection_lost",
+        "shutdown",
+    ):
         pinned(callable(getattr(h11_protocol, method, None)), f"its h11 protocol has no {method}")
+    upgrading = getattr(h11_protocol, "handle_websocket_upgrade", None)
+    pinned(
+        upgrading is not None and "transport.set_protocol(" in inspect.getsource(upgrading),
+        "its h11 protocol hands a WebSocket its connection without transport.set_protocol",
+    )
+    stopping = inspect.getsource(uvicorn.Server.shutdown)
+    pinned(
+        "server_state.connections" in stopping and ".shutdown()" in stopping,
+        "its server's shutdown does not call shutdown() on each of its state's connections",
+    )
     connections = getattr(uvicorn.server.ServerState(), "connections", None)
     pinned(isinstance(connections, set), "its ServerState has no set of connections")
     made = inspect.getsource(uvicorn.Server.startup)
