@@ -481,7 +481,7 @@ class Job:
         the job's owner while it is sent, as a run's own does (refused without one)."""
         return _RunResponse(self, events, self.manager.protocol.headers)
 
-    def start(self, events: AsyncIterator[str | Pause]) -> None:
+    def start(self, events: AsyncIterator[list[str] | Pause]) -> None:
         """Start streaming ``events`` (the job's own, see :func:`_job_events`)."""
         self.task = spawn(self._produce(events), f"web run {self.current.key}")
 
@@ -501,14 +501,16 @@ class Job:
         """Whether the job waits to be resumed (its last run has ended)."""
         return self._resumed is not None and not self._resumed.done() and not self.done
 
-    async def _produce(self, events: AsyncIterator[str | Pause]) -> None:
+    async def _produce(self, events: AsyncIterator[list[str] | Pause]) -> None:
         try:
             async for item in events:
                 if self.cut is not None:
                     continue  # (cut: nothing more is kept until its cancellation lands)
                 if not isinstance(item, Pause):
-                    self.current.append(item)
-                    self._check_size()
+                    for index, data in enumerate(item):
+                        self.current.append(data)
+                        if self._check_size(item[index + 1 :]):
+                            break
                     continue
                 self.pauses += 1
                 self.last_pause = item
@@ -535,13 +537,17 @@ class Job:
                 self._settled.set()
                 self._notify_moved()  # (its waiters wake after this step)
 
-    def _check_size(self) -> None:
+    def _check_size(self, unlogged: Sequence[str]) -> bool:
         """Cut the run if its events hold over ``max_live_run_bytes`` (where its protocol
         :attr:`~._protocol.WebProtocol.cuts_live_runs`): its job is cancelled, and its run
-        ends with the protocol's error events."""
+        ends with the protocol's error events; whether it was cut.
+
+        ``unlogged``: the events of the same part after the last one logged, which are not
+        (a cut between two events of a part ends what the run opened, as the client saw it).
+        """
         run, bound = self.current, self.manager.settings.max_live_run_bytes
         if run.size <= bound or not self.manager.protocol.cuts_live_runs:
-            return
+            return False
         self.cut = WebRunTooLargeError(
             f"The run {run.key!r} was cut: its events grew to {run.size} bytes, over the "
             f"app's max_live_run_bytes ({bound}). Ask for a shorter reply (bound the model's "
@@ -549,8 +555,9 @@ class Job:
         )
         # (ended now: the events its reply writes until its cancellation lands are dropped,
         # and what they open or end must not change how it ends)
-        self._cut_ending = self.encoder.failed(self.cut)
+        self._cut_ending = self.manager.protocol.cut(self.encoder, self.cut, unlogged)
         self.cancel()
+        return True
 
     def _let_go(self) -> None:
         """The job has ended: its encoder keeps what answers for it, and it lets go of its runs."""
@@ -649,11 +656,10 @@ async def _job_events(
     make_reply: Callable[[], MessageSequencePromise[Message]],
     ids: JobIds,
     found: FoundRun | None,
-) -> AsyncIterator[str | Pause]:
+) -> AsyncIterator[list[str] | Pause]:
     """The events of a job, made by its encoder; ``found``: the durable run it replays."""
     manager, encoder = job.manager, job.encoder
-    for data in encoder.opening():
-        yield data
+    yield encoder.opening()
     try:
         async with manager.context():
             approvals_last = manager.protocol.approvals_last
@@ -671,29 +677,25 @@ async def _job_events(
                 ):
                     async for paused in pauses.at(part):
                         yield paused
-                for data in encoder.events(part):
-                    yield data
+                yield encoder.events(part)
     except Exception as error:  # the agent's failure ends the run with it
         if found is not None and found.cancelled and DurableJobs.stopped_there(error):
-            for data in encoder.cancelled():  # given up on: it ends as it ended then
-                yield data
+            yield encoder.cancelled()  # given up on: it ends as it ended then
             return
-        for data in encoder.failed(error):
-            yield data
+        yield encoder.failed(error)
         return
     except BaseException as error:  # DBOS stopped the durable run underneath: it says so
         durable = manager.durable
         if durable is None or job.workflow_id is None or not durable.stopped_by_dbos(error):
             raise
         stopped = await durable.astopped(job.workflow_id, error)
-        for data in encoder.failed(stopped) if stopped is not None else encoder.cancelled():
-            yield data  # (cancelled: as its replay ends, after a restart)
+        # (cancelled: as its replay ends, after a restart)
+        yield encoder.failed(stopped) if stopped is not None else encoder.cancelled()
         return
-    for data in encoder.finished():
-        yield data
+    yield encoder.finished()
 
 
-async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[str | Pause]:
+async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[list[str] | Pause]:
     """The events of the agent's question ``part``, and the pause until it is answered.
 
     A protocol whose clients answer none gets the question as a text, withdrawn first (the
@@ -709,11 +711,9 @@ async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[str | Pause
             "serve it over A2A (a2a_app), whose clients do.",
         )
         for text in parts.as_text(part):
-            for data in encoder.events(text):
-                yield data
+            yield encoder.events(text)
         return
-    for data in manager.protocol.asking(encoder, part.message_id, request):
-        yield data  # (the protocol's question: it ends the run)
+    yield manager.protocol.asking(encoder, part.message_id, request)  # (it ends the run)
     if not request.pending:
         return
     job.question = request
@@ -722,8 +722,7 @@ async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[str | Pause
         run_key = await job.aresumed()
     finally:
         job.question = None
-    for data in encoder.resuming(run_key):
-        yield data
+    yield encoder.resuming(run_key)
 
 
 class _Pauses:
@@ -738,26 +737,22 @@ class _Pauses:
 
     async def at(
         self, part: parts.AwaitingApproval | parts.ResultStart
-    ) -> AsyncIterator[str | Pause]:
+    ) -> AsyncIterator[list[str] | Pause]:
         """The pauses before ``part``: those replayed, then one per wait for its decision."""
         job, encoder = self._job, self._job.encoder
         while self._replayed and self._replayed[0].at == part.call_id:  # paused here, resumed
             point = self._replayed.pop(0)
-            for data in encoder.pausing(job.waiting(point.waiting)):
-                yield data
+            yield encoder.pausing(job.waiting(point.waiting))
             yield Pause(point.at, point.waiting, into=point.run)
-            for data in encoder.resuming(point.run):
-                yield data
+            yield encoder.resuming(point.run)
         if not isinstance(part, parts.AwaitingApproval) or part.call_id in self._decided:
             return
         while part.request.pending:  # (a resume may answer other calls first)
             waiting = job.waiting()
-            for data in encoder.pausing(waiting):
-                yield data
+            yield encoder.pausing(waiting)
             yield Pause(part.call_id, [asked.call_id for asked in waiting])
             run_key = await job.aresumed()
-            for data in encoder.resuming(run_key):
-                yield data
+            yield encoder.resuming(run_key)
 
 
 # -- the manager ----------------------------------------------------------------------------------
