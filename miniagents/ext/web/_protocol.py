@@ -165,6 +165,12 @@ class WebProtocol(ABC):
     runs, whose one turn holds what it streams, and A2A's turns (its task then fails; a
     message to a task that holds more is refused besides)."""
 
+    fails_stopped_runs: bool = False
+    """Whether a live run that its server's stop ends fails with a
+    :class:`~miniagents.ext.errors.WebServerStoppedError` (AG-UI's ``RUN_ERROR``, the AI
+    SDK's error part: its client tells a stopped server from a finished run, and is told
+    whether it can read the run again), rather than ending cancelled (A2A's task)."""
+
     def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
         """The events that end a run cut with ``error`` (``max_live_run_bytes``) as it stands.
 

@@ -52,13 +52,14 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import anyio
 from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from miniagents.ext.errors import InputRequestError, WebRunTooLargeError
+from miniagents.ext.errors import InputRequestError, WebRunTooLargeError, WebServerStoppedError
 from miniagents.ext.input_requests import InputRequest, withdraw_input_request
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
@@ -328,10 +329,20 @@ async def _framed(
             yield sse(frame(str(event.data)), event.id)
 
 
+_STOP_GRACE = 5.0
+"""Seconds a stream has, once its server stops, to send its run's ending (then it is closed)."""
+
+
 class _RunResponse(EventSourceResponse):
     """A stream of ``job``'s events, which holds a stream's slot of its owner while it is
     sent (refused without one); ``run``: the run it follows (``None``: its events follow
-    the runs themselves); ``slot_held``: the slot was taken for it already (handed over)."""
+    the runs themselves); ``slot_held``: the slot was taken for it already (handed over).
+
+    When the server stops (sse-starlette sees it), the manager stops its jobs
+    (:meth:`RunManager.stop`): each run logs its ending, which the stream sends before it
+    closes (within ``_STOP_GRACE`` seconds), so that no client is left with a run that ends
+    nowhere.
+    """
 
     def __init__(
         self,
@@ -342,7 +353,15 @@ class _RunResponse(EventSourceResponse):
         *,
         slot_held: bool = False,
     ) -> None:
-        super().__init__(events, headers=headers, ping=15, sep=LINE_END)
+        self._stopping = anyio.Event()
+        super().__init__(
+            events,
+            headers=headers,
+            ping=15,
+            sep=LINE_END,
+            shutdown_event=self._stopping,
+            shutdown_grace_period=_STOP_GRACE,
+        )
         self._job = job
         self._run = run
         self._slot_held = slot_held
@@ -360,12 +379,18 @@ class _RunResponse(EventSourceResponse):
             return
         if run is not None:
             run.attach()
+        stops = spawn(self._astop_at_shutdown(), "a web stream's watch of its server's stop")
         try:
             await super().__call__(scope, receive, send)
         finally:
+            stops.cancel()
             if run is not None:
                 run.detach()
             manager.close_stream(owner)
+
+    async def _astop_at_shutdown(self) -> None:
+        await self._stopping.wait()
+        self._job.manager.stop()
 
 
 def _paused_elsewhere(pause_key: str) -> Response:
@@ -520,7 +545,7 @@ class Job:
                     self._go_on(item.into)
         except asyncio.CancelledError:
             if not self.current.done and self.cut is None:
-                for data in self.encoder.cancelled():
+                for data in self._cancelled_ending():
                     self.current.append(data)
             raise
         finally:
@@ -536,6 +561,31 @@ class Job:
                 self.manager.forget_job(self)
                 self._settled.set()
                 self._notify_moved()  # (its waiters wake after this step)
+
+    def _cancelled_ending(self) -> list[str]:
+        """The events that end the run cancelled: given up on, or stopped with its server.
+
+        Stopped so, it fails with a :class:`WebServerStoppedError` where its protocol
+        :attr:`~._protocol.WebProtocol.fails_stopped_runs`, which says whether it can be
+        read again (a durable agent's run goes on after a restart).
+        """
+        if not (self.manager.stopped and self.manager.protocol.fails_stopped_runs):
+            return self.encoder.cancelled()
+        key = self.current.key
+        if self.workflow_id is not None:
+            stopped = WebServerStoppedError(
+                f"The server stopped while the run {key!r} streamed; the run goes on (it is "
+                "durable) once the server starts again, or on another server sharing its "
+                "database of durable runs: read it again then, with the Last-Event-ID of "
+                "the last event you got, to get the rest."
+            )
+        else:
+            stopped = WebServerStoppedError(
+                f"The server stopped while the run {key!r} streamed, and the run stopped "
+                "with it: it cannot be read again. Ask again in a new run once the server "
+                "is back."
+            )
+        return self.encoder.failed(stopped)
 
     def _check_size(self, unlogged: Sequence[str]) -> bool:
         """Cut the run if its events hold over ``max_live_run_bytes`` (where its protocol
@@ -791,6 +841,7 @@ class RunManager:
         "open_streams",
         "protocol",
         "settings",
+        "stopped",
     )
 
     def __init__(
@@ -809,6 +860,7 @@ class RunManager:
         self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
         self.open_streams = 0  # the event streams sent now
+        self.stopped = False  # its server is stopping (see stop)
         self._streams: dict[str | None, int] = {}  # of them, by principal
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
@@ -1388,8 +1440,19 @@ class RunManager:
         for key in expired:
             self._unkeep(self._runs.pop(key))
 
+    def stop(self) -> None:
+        """The server stops: every live job is cancelled now, and ends its run as stopped.
+
+        Called as a stream sees the server stop (before the streams close, so that each
+        sends its run's ending: see ``_RunResponse``), and by :meth:`aclose`.
+        """
+        self.stopped = True
+        for job in list(self._jobs):
+            job.cancel(abandoned=False)
+
     async def aclose(self) -> None:
         """Cancel every live job and wait for their tasks (the app is shutting down)."""
+        self.stop()
         jobs = list(self._jobs)
         for timer in [*self._ended.values(), *self._ended_jobs.values()]:
             timer.cancel()
@@ -1401,8 +1464,6 @@ class RunManager:
         self._runs.clear()
         self._keyed.clear()
         self._paused.clear()
-        for job in jobs:
-            job.cancel(abandoned=False)
         for job in jobs:
             if job.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):

@@ -474,6 +474,7 @@ class _AGUI(WebProtocol):
     headers = AGUI_HEADERS
     compact = True
     cuts_live_runs = True
+    fails_stopped_runs = True
     paused_hint = (
         "answer its interrupt with a new run of the thread whose resume holds "
         '{"interruptId": the call id, "status": "resolved", "payload": {"approved": ...}}.'

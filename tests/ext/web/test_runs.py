@@ -430,3 +430,37 @@ async def test_a_follower_holds_one_stream_slot_handed_from_its_wait_to_its_stre
     body = b"".join(message.get("body", b"") for message in sent[1:])
     assert b"RUN_FINISHED" in body
     assert manager.open_streams == 0
+
+
+@pytest.mark.parametrize("protocol", ["agui", "ai_sdk"])
+async def test_a_live_run_whose_server_stops_ends_saying_so_not_with_a_bare_close(
+    protocol: str,
+) -> None:
+    """The server stops (a shutdown, as a signal starts it) mid-answer: the client's stream
+    ends its open text, then fails with ``WebServerStoppedError`` (AG-UI's ``RUN_ERROR``, the
+    AI SDK's error part), saying the run stopped with the server and is asked again. (The
+    stream closed mid-message, with no ending: a client could not tell a stopped server
+    from a lost connection.)"""
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    make = agui_app if protocol == "agui" else ai_sdk_app
+    app = make(gated(queue), authentication=NoAuthentication())
+    body, first = (
+        (run_input(), "TEXT_MESSAGE_CONTENT") if protocol == "agui" else (chat(), "text-delta")
+    )
+    stop = asyncio.Event()
+    async with served(app, stop=stop) as client:
+        queue.put_nowait("Hel")
+        async with client.stream("POST", "/", json=body) as response:
+            reader = SSEReader(response)
+            await reader.until(first)
+            stop.set()
+            rest = await asyncio.wait_for(reader.rest(), WAIT)
+    if protocol == "agui":
+        assert [event.type for event in rest] == ["TEXT_MESSAGE_END", "RUN_ERROR"]
+        assert rest[-1].json["code"] == "WebServerStoppedError"
+        message = rest[-1].json["message"]
+    else:
+        assert [event.type for event in rest] == ["error", "[DONE]"]
+        message = rest[0].json["errorText"]
+    assert "server stopped" in message
+    assert "cannot be read again" in message
