@@ -54,6 +54,7 @@ right for the extensions)::
     ├── MissingExtraError (also ImportError)      an optional dependency is not installed
     ├── WebChatPageError (also FileNotFoundError)  web_chat_app given a page that is no file
     ├── WebRunTooLargeError (also RuntimeError)   a live web run cut at max_live_run_bytes
+    ├── WebServerStoppedError (also RuntimeError)  a live web run's server stopped under its client
     ├── ToolError                                 a tool (miniagents.ext.tools, miniagents.ext.mcp)
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
@@ -172,7 +173,7 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.ext.errors": (
             "FileOutputError InputEndedError InputRequestError MissingExtraError "
-            "WebChatPageError WebConfigurationError WebRunTooLargeError"
+            "WebChatPageError WebConfigurationError WebRunTooLargeError WebServerStoppedError"
         ),
         "miniagents.ext.history.errors": (
             "ChatHistoryError ChatHistoryOptionError MalformedChatHistoryError TornChatHistoryError"

@@ -38,6 +38,7 @@ from miniagents.ext.errors import MissingExtraError as MissingExtraError
 from miniagents.ext.errors import WebChatPageError as WebChatPageError
 from miniagents.ext.errors import WebConfigurationError as WebConfigurationError
 from miniagents.ext.errors import WebRunTooLargeError as WebRunTooLargeError
+from miniagents.ext.errors import WebServerStoppedError as WebServerStoppedError
 from miniagents.ext.history.errors import ChatHistoryError as ChatHistoryError
 from miniagents.ext.history.errors import ChatHistoryOptionError as ChatHistoryOptionError
 from miniagents.ext.history.errors import MalformedChatHistoryError as MalformedChatHistoryError
@@ -138,7 +139,7 @@ __all__ = [
     "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableDataError",
     "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
     "FileOutputError", "InputEndedError", "InputRequestError", "MissingExtraError",
-    "WebChatPageError", "WebConfigurationError", "WebRunTooLargeError",
+    "WebChatPageError", "WebConfigurationError", "WebRunTooLargeError", "WebServerStoppedError",
     "ChatHistoryError", "ChatHistoryOptionError", "MalformedChatHistoryError",
     "TornChatHistoryError",
     "BudgetExceededError", "LLMAuthenticationError", "LLMBatchError", "LLMCacheFileError",

@@ -21,6 +21,7 @@ __all__ = [
     "WebChatPageError",
     "WebConfigurationError",
     "WebRunTooLargeError",
+    "WebServerStoppedError",
 ]
 
 
@@ -93,4 +94,15 @@ class WebRunTooLargeError(MiniAgentsError, RuntimeError):
 
     The run's agent is cancelled, and its client (and every later reader of the run) gets
     the error in its protocol's own terms (AG-UI's ``RUN_ERROR``, the AI SDK's error part).
+    """
+
+
+class WebServerStoppedError(MiniAgentsError, RuntimeError):
+    """The server of a live web run stopped while its client followed the run.
+
+    The client's stream ends with it in its protocol's own terms (AG-UI's ``RUN_ERROR`` of
+    code ``WebServerStoppedError``, the AI SDK's error part), never as a finished run. Its
+    message says whether the run can be read again: a durable agent's run goes on after
+    the restart (or on another server sharing its database), so its client reconnects
+    with its ``Last-Event-ID``; any other run stopped with the server, and is asked again.
     """

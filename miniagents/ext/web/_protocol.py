@@ -165,6 +165,23 @@ class WebProtocol(ABC):
     runs, whose one turn holds what it streams, and A2A's turns (its task then fails; a
     message to a task that holds more is refused besides)."""
 
+    fails_stopped_runs: bool = False
+    """Whether a live run that its server's stop ends fails with a
+    :class:`~miniagents.ext.errors.WebServerStoppedError` (AG-UI's ``RUN_ERROR``, the AI
+    SDK's error part: its client tells a stopped server from a finished run, and is told
+    whether it can read the run again), rather than ending cancelled (A2A's task)."""
+
+    def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
+        """The events that end a run cut with ``error`` (``max_live_run_bytes``) as it stands.
+
+        ``unlogged``: the last events ``encoder`` made, of one part, which the run does not
+        hold (it was cut between two events of that part): what they open is not open for
+        its clients, what they end is. By default the encoder's :meth:`~Encoder.failed`
+        events (a protocol whose failure ends no item).
+        """
+        del unlogged  # (its failure's events end no item)
+        return encoder.failed(error)
+
     def asking(self, encoder: Encoder, message_id: str, request: InputRequest) -> list[str]:
         """The events of the agent's question ``request`` where its job pauses for the answer.
 

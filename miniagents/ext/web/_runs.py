@@ -52,13 +52,14 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import anyio
 from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from miniagents.ext.errors import InputRequestError, WebRunTooLargeError
+from miniagents.ext.errors import InputRequestError, WebRunTooLargeError, WebServerStoppedError
 from miniagents.ext.input_requests import InputRequest, withdraw_input_request
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
@@ -328,10 +329,20 @@ async def _framed(
             yield sse(frame(str(event.data)), event.id)
 
 
+_STOP_GRACE = 5.0
+"""Seconds a stream has, once its server stops, to send its run's ending (then it is closed)."""
+
+
 class _RunResponse(EventSourceResponse):
     """A stream of ``job``'s events, which holds a stream's slot of its owner while it is
     sent (refused without one); ``run``: the run it follows (``None``: its events follow
-    the runs themselves); ``slot_held``: the slot was taken for it already (handed over)."""
+    the runs themselves); ``slot_held``: the slot was taken for it already (handed over).
+
+    When the server stops (sse-starlette sees it), the manager stops its jobs
+    (:meth:`RunManager.stop`): each run logs its ending, which the stream sends before it
+    closes (within ``_STOP_GRACE`` seconds), so that no client is left with a run that ends
+    nowhere.
+    """
 
     def __init__(
         self,
@@ -342,7 +353,15 @@ class _RunResponse(EventSourceResponse):
         *,
         slot_held: bool = False,
     ) -> None:
-        super().__init__(events, headers=headers, ping=15, sep=LINE_END)
+        self._stopping = anyio.Event()
+        super().__init__(
+            events,
+            headers=headers,
+            ping=15,
+            sep=LINE_END,
+            shutdown_event=self._stopping,
+            shutdown_grace_period=_STOP_GRACE,
+        )
         self._job = job
         self._run = run
         self._slot_held = slot_held
@@ -360,12 +379,18 @@ class _RunResponse(EventSourceResponse):
             return
         if run is not None:
             run.attach()
+        stops = spawn(self._astop_at_shutdown(), "a web stream's watch of its server's stop")
         try:
             await super().__call__(scope, receive, send)
         finally:
+            stops.cancel()
             if run is not None:
                 run.detach()
             manager.close_stream(owner)
+
+    async def _astop_at_shutdown(self) -> None:
+        await self._stopping.wait()
+        self._job.manager.stop()
 
 
 def _paused_elsewhere(pause_key: str) -> Response:
@@ -481,7 +506,7 @@ class Job:
         the job's owner while it is sent, as a run's own does (refused without one)."""
         return _RunResponse(self, events, self.manager.protocol.headers)
 
-    def start(self, events: AsyncIterator[str | Pause]) -> None:
+    def start(self, events: AsyncIterator[list[str] | Pause]) -> None:
         """Start streaming ``events`` (the job's own, see :func:`_job_events`)."""
         self.task = spawn(self._produce(events), f"web run {self.current.key}")
 
@@ -501,14 +526,16 @@ class Job:
         """Whether the job waits to be resumed (its last run has ended)."""
         return self._resumed is not None and not self._resumed.done() and not self.done
 
-    async def _produce(self, events: AsyncIterator[str | Pause]) -> None:
+    async def _produce(self, events: AsyncIterator[list[str] | Pause]) -> None:
         try:
             async for item in events:
                 if self.cut is not None:
                     continue  # (cut: nothing more is kept until its cancellation lands)
                 if not isinstance(item, Pause):
-                    self.current.append(item)
-                    self._check_size()
+                    for index, data in enumerate(item):
+                        self.current.append(data)
+                        if self._check_size(item[index + 1 :]):
+                            break
                     continue
                 self.pauses += 1
                 self.last_pause = item
@@ -518,7 +545,7 @@ class Job:
                     self._go_on(item.into)
         except asyncio.CancelledError:
             if not self.current.done and self.cut is None:
-                for data in self.encoder.cancelled():
+                for data in self._cancelled_ending():
                     self.current.append(data)
             raise
         finally:
@@ -535,15 +562,43 @@ class Job:
                 self._settled.set()
                 self._notify_moved()  # (its waiters wake after this step)
 
-    def _check_size(self) -> None:
-        """Cut the run if its events hold over ``max_live_run_bytes``.
+    def _cancelled_ending(self) -> list[str]:
+        """The events that end the run cancelled: given up on, or stopped with its server.
+
+        Stopped so, it fails with a :class:`WebServerStoppedError` where its protocol
+        :attr:`~._protocol.WebProtocol.fails_stopped_runs`, which says whether it can be
+        read again (a durable agent's run goes on after a restart).
+        """
+        if not (self.manager.stopped and self.manager.protocol.fails_stopped_runs):
+            return self.encoder.cancelled()
+        key = self.current.key
+        if self.workflow_id is not None:
+            stopped = WebServerStoppedError(
+                f"The server stopped while the run {key!r} streamed; the run goes on (it is "
+                "durable) once the server starts again, or on another server sharing its "
+                "database of durable runs: read it again then, with the Last-Event-ID of "
+                "the last event you got, to get the rest."
+            )
+        else:
+            stopped = WebServerStoppedError(
+                f"The server stopped while the run {key!r} streamed, and the run stopped "
+                "with it: it cannot be read again. Ask again in a new run once the server "
+                "is back."
+            )
+        return self.encoder.failed(stopped)
+
+    def _check_size(self, unlogged: Sequence[str]) -> bool:
+        """Cut the run if its events hold over ``max_live_run_bytes``; whether it was cut.
 
         Only where its protocol :attr:`~._protocol.WebProtocol.cuts_live_runs`: its job is
         cancelled, and its run ends with the protocol's error events.
+
+        ``unlogged``: the events of the same part after the last one logged, which are not
+        (a cut between two events of a part ends what the run opened, as the client saw it).
         """
         run, bound = self.current, self.manager.settings.max_live_run_bytes
         if run.size <= bound or not self.manager.protocol.cuts_live_runs:
-            return
+            return False
         self.cut = WebRunTooLargeError(
             f"The run {run.key!r} was cut: its events grew to {run.size} bytes, over the "
             f"app's max_live_run_bytes ({bound}). Ask for a shorter reply (bound the model's "
@@ -551,8 +606,9 @@ class Job:
         )
         # (ended now: the events its reply writes until its cancellation lands are dropped,
         # and what they open or end must not change how it ends)
-        self._cut_ending = self.encoder.failed(self.cut)
+        self._cut_ending = self.manager.protocol.cut(self.encoder, self.cut, unlogged)
         self.cancel()
+        return True
 
     def _let_go(self) -> None:
         """The job has ended: its encoder keeps what answers for it, and it lets go of its runs."""
@@ -651,11 +707,10 @@ async def _job_events(
     make_reply: Callable[[], MessageSequencePromise[Message]],
     ids: JobIds,
     found: FoundRun | None,
-) -> AsyncIterator[str | Pause]:
+) -> AsyncIterator[list[str] | Pause]:
     """The events of a job, made by its encoder; ``found``: the durable run it replays."""
     manager, encoder = job.manager, job.encoder
-    for data in encoder.opening():
-        yield data
+    yield encoder.opening()
     try:
         async with manager.context():
             approvals_last = manager.protocol.approvals_last
@@ -673,29 +728,25 @@ async def _job_events(
                 ):
                     async for paused in pauses.at(part):
                         yield paused
-                for data in encoder.events(part):
-                    yield data
+                yield encoder.events(part)
     except Exception as error:  # the agent's failure ends the run with it
         if found is not None and found.cancelled and DurableJobs.stopped_there(error):
-            for data in encoder.cancelled():  # given up on: it ends as it ended then
-                yield data
+            yield encoder.cancelled()  # given up on: it ends as it ended then
             return
-        for data in encoder.failed(error):
-            yield data
+        yield encoder.failed(error)
         return
     except BaseException as error:  # DBOS stopped the durable run underneath: it says so
         durable = manager.durable
         if durable is None or job.workflow_id is None or not durable.stopped_by_dbos(error):
             raise
         stopped = await durable.astopped(job.workflow_id, error)
-        for data in encoder.failed(stopped) if stopped is not None else encoder.cancelled():
-            yield data  # (cancelled: as its replay ends, after a restart)
+        # (cancelled: as its replay ends, after a restart)
+        yield encoder.failed(stopped) if stopped is not None else encoder.cancelled()
         return
-    for data in encoder.finished():
-        yield data
+    yield encoder.finished()
 
 
-async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[str | Pause]:
+async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[list[str] | Pause]:
     """The events of the agent's question ``part``, and the pause until it is answered.
 
     A protocol whose clients answer none gets the question as a text, withdrawn first (the
@@ -711,11 +762,9 @@ async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[str | Pause
             "serve it over A2A (a2a_app), whose clients do.",
         )
         for text in parts.as_text(part):
-            for data in encoder.events(text):
-                yield data
+            yield encoder.events(text)
         return
-    for data in manager.protocol.asking(encoder, part.message_id, request):
-        yield data  # (the protocol's question: it ends the run)
+    yield manager.protocol.asking(encoder, part.message_id, request)  # (it ends the run)
     if not request.pending:
         return
     job.question = request
@@ -724,8 +773,7 @@ async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[str | Pause
         run_key = await job.aresumed()
     finally:
         job.question = None
-    for data in encoder.resuming(run_key):
-        yield data
+    yield encoder.resuming(run_key)
 
 
 class _Pauses:
@@ -740,26 +788,22 @@ class _Pauses:
 
     async def at(
         self, part: parts.AwaitingApproval | parts.ResultStart
-    ) -> AsyncIterator[str | Pause]:
+    ) -> AsyncIterator[list[str] | Pause]:
         """The pauses before ``part``: those replayed, then one per wait for its decision."""
         job, encoder = self._job, self._job.encoder
         while self._replayed and self._replayed[0].at == part.call_id:  # paused here, resumed
             point = self._replayed.pop(0)
-            for data in encoder.pausing(job.waiting(point.waiting)):
-                yield data
+            yield encoder.pausing(job.waiting(point.waiting))
             yield Pause(point.at, point.waiting, into=point.run)
-            for data in encoder.resuming(point.run):
-                yield data
+            yield encoder.resuming(point.run)
         if not isinstance(part, parts.AwaitingApproval) or part.call_id in self._decided:
             return
         while part.request.pending:  # (a resume may answer other calls first)
             waiting = job.waiting()
-            for data in encoder.pausing(waiting):
-                yield data
+            yield encoder.pausing(waiting)
             yield Pause(part.call_id, [asked.call_id for asked in waiting])
             run_key = await job.aresumed()
-            for data in encoder.resuming(run_key):
-                yield data
+            yield encoder.resuming(run_key)
 
 
 # -- the manager ----------------------------------------------------------------------------------
@@ -798,6 +842,7 @@ class RunManager:
         "open_streams",
         "protocol",
         "settings",
+        "stopped",
     )
 
     def __init__(
@@ -816,6 +861,7 @@ class RunManager:
         self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
         self.open_streams = 0  # the event streams sent now
+        self.stopped = False  # its server is stopping (see stop)
         self._streams: dict[str | None, int] = {}  # of them, by principal
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
@@ -1395,8 +1441,19 @@ class RunManager:
         for key in expired:
             self._unkeep(self._runs.pop(key))
 
+    def stop(self) -> None:
+        """The server stops: every live job is cancelled now, and ends its run as stopped.
+
+        Called as a stream sees the server stop (before the streams close, so that each
+        sends its run's ending: see ``_RunResponse``), and by :meth:`aclose`.
+        """
+        self.stopped = True
+        for job in list(self._jobs):
+            job.cancel(abandoned=False)
+
     async def aclose(self) -> None:
         """Cancel every live job and wait for their tasks (the app is shutting down)."""
+        self.stop()
         jobs = list(self._jobs)
         for timer in [*self._ended.values(), *self._ended_jobs.values()]:
             timer.cancel()
@@ -1408,8 +1465,6 @@ class RunManager:
         self._runs.clear()
         self._keyed.clear()
         self._paused.clear()
-        for job in jobs:
-            job.cancel(abandoned=False)
         for job in jobs:
             if job.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):

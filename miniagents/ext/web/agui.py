@@ -7,6 +7,7 @@ manager's (:mod:`miniagents.ext.web._runs`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeAlias
@@ -68,6 +69,7 @@ from miniagents.ext.web._http import (
 )
 from miniagents.ext.web._protocol import (
     ApprovalFlow,
+    Encoder,
     Item,
     JobIds,
     WebProtocol,
@@ -472,6 +474,7 @@ class _AGUI(WebProtocol):
     headers = AGUI_HEADERS
     compact = True
     cuts_live_runs = True
+    fails_stopped_runs = True
     paused_hint = (
         "answer its interrupt with a new run of the thread whose resume holds "
         '{"interruptId": the call id, "status": "resolved", "payload": {"approved": ...}}.'
@@ -520,6 +523,46 @@ class _AGUI(WebProtocol):
 
     def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
         return _NAMED
+
+    def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
+        """The encoder's ending, the items of the ``unlogged`` events as the client saw them."""
+        assert isinstance(encoder, _AGUIEncoder)  # (its own)
+        return encoder.cut(error, unlogged)
+
+
+_ITEM_EVENTS: Mapping[str, type[BaseEvent]] = {
+    "TEXT_MESSAGE_START": TextMessageStartEvent,
+    "TEXT_MESSAGE_END": TextMessageEndEvent,
+    "TOOL_CALL_START": ToolCallStartEvent,
+    "TOOL_CALL_END": ToolCallEndEvent,
+    "SUBAGENT_STARTED": SubagentStartedEvent,
+    "SUBAGENT_FINISHED": SubagentFinishedEvent,
+}
+"""The events that open or end an item (a text message, a tool call, a nested run), by type."""
+
+
+def _item_of(event: BaseEvent) -> tuple[str, BaseEvent, bool] | None:
+    """The item ``event`` opens or ends, if any: its key, the event that ends it, and which.
+
+    The last is ``True`` where ``event`` opens the item, ``False`` where it ends it.
+    """
+    if isinstance(event, TextMessageStartEvent):
+        nested = event.subagent_run_id
+        end: BaseEvent = TextMessageEndEvent(message_id=event.message_id, subagent_run_id=nested)
+        return f"text {event.message_id}", end, True
+    if isinstance(event, ToolCallStartEvent):
+        end = ToolCallEndEvent(tool_call_id=event.tool_call_id)
+        return f"call {event.tool_call_id}", end, True
+    if isinstance(event, SubagentStartedEvent):
+        end = SubagentFinishedEvent(subagent_run_id=event.subagent_run_id)
+        return f"run {event.subagent_run_id}", end, True
+    if isinstance(event, TextMessageEndEvent):
+        return f"text {event.message_id}", event, False
+    if isinstance(event, ToolCallEndEvent):
+        return f"call {event.tool_call_id}", event, False
+    if isinstance(event, SubagentFinishedEvent):
+        return f"run {event.subagent_run_id}", event, False
+    return None
 
 
 def _text(event: Mapping[str, object], key: str) -> str:
@@ -625,24 +668,31 @@ class _AGUIEncoder:
         return found
 
     def _note(self, event: BaseEvent) -> None:
-        if isinstance(event, TextMessageStartEvent):
-            self._open[f"text {event.message_id}"] = TextMessageEndEvent(
-                message_id=event.message_id, subagent_run_id=event.subagent_run_id
-            )
-        elif isinstance(event, ToolCallStartEvent):
-            self._open[f"call {event.tool_call_id}"] = ToolCallEndEvent(
-                tool_call_id=event.tool_call_id
-            )
-        elif isinstance(event, SubagentStartedEvent):
-            self._open[f"run {event.subagent_run_id}"] = SubagentFinishedEvent(
-                subagent_run_id=event.subagent_run_id
-            )
-        elif isinstance(event, TextMessageEndEvent):
-            self._open.pop(f"text {event.message_id}", None)
-        elif isinstance(event, ToolCallEndEvent):
-            self._open.pop(f"call {event.tool_call_id}", None)
-        elif isinstance(event, SubagentFinishedEvent):
-            self._open.pop(f"run {event.subagent_run_id}", None)
+        item = _item_of(event)
+        if item is not None:
+            key, end, opens = item
+            if opens:
+                self._open[key] = end
+            else:
+                self._open.pop(key, None)
+
+    def cut(self, error: Exception, unlogged: Sequence[str]) -> list[str]:
+        """The events that end a run cut with ``error``, which does not log ``unlogged``.
+
+        Those are the last events it made: what they opened is not open, what they ended
+        is (undone the last first, so that each item is ended inside those around it).
+        """
+        for data in reversed(unlogged):
+            found = json.loads(data)
+            kind = _ITEM_EVENTS.get(str(found.get("type"))) if isinstance(found, dict) else None
+            item = None if kind is None else _item_of(kind.model_validate(found))
+            if item is not None:
+                key, end, opens = item
+                if opens:
+                    self._open.pop(key, None)
+                else:
+                    self._open[key] = end
+        return self.failed(error)
 
     def _events(self, part: parts.Part) -> Iterator[BaseEvent]:
         if isinstance(part, parts.TextStart):

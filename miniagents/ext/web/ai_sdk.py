@@ -448,6 +448,7 @@ class _AISDK(WebProtocol):
     headers = AI_SDK_HEADERS
     approvals_last = True  # useChat sends approvals back once every call of the step has its end
     cuts_live_runs = True
+    fails_stopped_runs = True
     paused_hint = (
         "answer it with addToolApprovalResponse and send the chat again (its tool part "
         'in state "approval-responded", with approval: {id, approved, reason}).'

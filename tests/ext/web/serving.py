@@ -52,11 +52,14 @@ class SSEEvent:
 
 
 @asynccontextmanager
-async def served(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+async def served(
+    app: ASGIApp, *, stop: asyncio.Event | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     """``app`` under uvicorn on a free port of 127.0.0.1, and an httpx client pointed at it.
 
     The socket listens before the server starts, so the first request waits in its backlog
-    rather than racing the start.
+    rather than racing the start. The server stops at the end, or once ``stop`` is set (a
+    shutdown as a signal starts it, while the test's client still reads).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -66,10 +69,18 @@ async def served(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
         uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
+
+    async def stopped(stop: asyncio.Event) -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    stopping = None if stop is None else asyncio.create_task(stopped(stop))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             yield client
     finally:
+        if stopping is not None:
+            stopping.cancel()
         server.should_exit = True
         await task
         sock.close()

@@ -303,6 +303,31 @@ async def test_an_app_stopped_during_a_wait_for_a_run_elsewhere_leaves_no_poll_o
     assert all(isinstance(end, asyncio.CancelledError) for end in ended), ended
 
 
+async def test_a_follow_of_a_run_elsewhere_ends_with_the_servers_stop_not_a_bare_close(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A client follows a run another server's executor holds, and this server stops (a
+    shutdown, as a signal starts it): its stream ends with ``RUN_ERROR`` of code
+    ``WebServerStoppedError``, saying the run goes on and is read again with its
+    ``Last-Event-ID``. (Its stream closed right after ``RUN_STARTED``, with no ending: the
+    client could not tell a stopped server from a lost connection, nor that it may read on.)"""
+    app = await _held_by_dead_server(tmp_path, "ECHO_SERVER_STOPS", elsewhere_timeout=600)
+    stop = asyncio.Event()
+    async with served(app, stop=stop) as client, client.stream("GET", "/runs/r1") as response:
+        reader = SSEReader(response)
+        opened = await asyncio.wait_for(reader.next(), WAIT)
+        assert opened is not None
+        assert opened.type == "RUN_STARTED"
+        await until(lambda: bool(_db_waits()))  # (it waits for the run elsewhere)
+        stop.set()
+        rest = await asyncio.wait_for(reader.rest(), WAIT)
+    assert event_types(rest) == ["RUN_ERROR"]
+    ending = rest[0].json
+    assert ending["code"] == "WebServerStoppedError"
+    assert "server stopped" in ending["message"]
+    assert "Last-Event-ID" in ending["message"]
+
+
 async def test_a_jobs_key_is_found_in_its_own_case_only(tmp_path: Path, destroyed: None) -> None:
     """A job's key differs from another's in case only (run ids ``r1`` and ``R1``): each
     finds its own runs, never the other's. (SQLite's ``LIKE`` ignores the case of ASCII

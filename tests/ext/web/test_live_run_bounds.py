@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,16 +22,19 @@ import pytest
 from starlette.applications import Starlette
 
 from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
+from miniagents.ext.llm.offline import CallTool
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.ext.web.web_chat import web_chat_app
 from tests.ext.web.serving import (
     SSEEvent,
     agui_input,
     chat_request,
+    event_types,
     get_events,
     post_events,
     served,
     until,
+    weather_and_poem,
 )
 
 TOKEN = "x" * 10_000
@@ -196,3 +200,56 @@ async def test_a_run_forgotten_as_it_ends_keeps_nothing_of_its_reply(
             tracemalloc.stop()
     assert streamed > BOUND
     assert held - before < HELD_BYTES, f"{held - before:,} bytes held"
+
+
+_ENDS = {
+    "TEXT_MESSAGE_END": ("TEXT_MESSAGE_START", "messageId"),
+    "TOOL_CALL_END": ("TOOL_CALL_START", "toolCallId"),
+    "SUBAGENT_FINISHED": ("SUBAGENT_STARTED", "subagentRunId"),
+}
+"""The AG-UI events that end an item, with the event that starts it and its id's field."""
+
+
+def _left_open(events: list[SSEEvent]) -> list[str]:
+    """The AG-UI items (text messages, tool calls, nested runs) started and never ended.
+
+    An end of an item that is not open fails.
+    """
+    opened: list[str] = []
+    starts = dict(_ENDS.values())
+    for event in events:
+        if event.type in starts:
+            opened.append(f"{event.type} {event.json[starts[event.type]]}")
+        elif event.type in _ENDS:
+            start, field = _ENDS[event.type]
+            item = f"{start} {event.json[field]}"
+            assert item in opened, (item, opened)
+            opened.remove(item)
+    return opened
+
+
+async def test_an_agui_run_cut_between_two_events_of_one_part_ends_every_item_it_opened() -> None:
+    """A cut lands after any event of the run, inside a part too (a tool's output opens a
+    nested run and its text message in one part, and ends them, then gives the result, in
+    another): its ``RUN_ERROR`` comes with every text message, tool call and nested run
+    the client saw opened ended before it, and nothing else ended. (A cut after a tool's
+    output's ``TEXT_MESSAGE_END``, before its ``SUBAGENT_FINISHED``, left the nested run
+    open; one after its ``SUBAGENT_STARTED``, before its ``TEXT_MESSAGE_START``, ended a
+    text message never started.)"""
+    agent = weather_and_poem(CallTool("weather", {"city": "Paris"}), answer="Both done.")
+    app = agui_app(agent, authentication=NoAuthentication())
+    manager = app.state.runs
+    async with served(app) as client:
+        _response, whole = await post_events(client, agui_input("r00", thread="t00"))
+        assert whole[-1].type == "RUN_FINISHED"
+        assert "SUBAGENT_STARTED" in {event.type for event in whole}
+        sizes = list(itertools.accumulate(len(event.data) for event in whole))
+        for cut_after in range(1, len(whole) - 1):
+            manager.settings = WebSettings(max_live_run_bytes=sizes[cut_after] - 1)
+            key = f"{cut_after:02d}"  # (a run's ids hold its key: the same size for each)
+            _response, events = await post_events(client, agui_input(f"r{key}", thread=f"t{key}"))
+            seen = [event.data.replace(key, "00") for event in events[: cut_after + 1]]
+            assert seen == [event.data for event in whole[: cut_after + 1]]
+            assert events[-1].type == "RUN_ERROR", (cut_after, event_types(events))
+            assert events[-1].json["code"] == "WebRunTooLargeError"
+            assert _left_open(events[:-1]) == [], (cut_after, event_types(events))

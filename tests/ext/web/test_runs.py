@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.ext.web._runs import Job, Run, RunManager
 from miniagents.ext.web.agui import _AGUI
+from miniagents.ext.web.web_chat import web_chat_app
 from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
     SSEEvent,
@@ -33,6 +35,7 @@ from tests.fakes.asgi24 import Asgi24
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 TOKENS = ["One ", "two ", "three ", "four ", "five"]
+PAGE = Path(__file__).parents[3] / "examples" / "web_chat" / "index.html"
 
 
 def run_input(run_id: str = "r1") -> dict[str, Any]:
@@ -430,3 +433,46 @@ async def test_a_follower_holds_one_stream_slot_handed_from_its_wait_to_its_stre
     body = b"".join(message.get("body", b"") for message in sent[1:])
     assert b"RUN_FINISHED" in body
     assert manager.open_streams == 0
+
+
+@pytest.mark.parametrize("protocol", ["agui", "ai_sdk", "chat_page"])
+async def test_a_live_run_whose_server_stops_ends_saying_so_not_with_a_bare_close(
+    protocol: str,
+) -> None:
+    """The server stops (a shutdown, as a signal starts it) mid-answer: the client's stream
+    ends its open text, then fails with ``WebServerStoppedError`` (AG-UI's ``RUN_ERROR``, the
+    AI SDK's and the chat page's error part), saying the run stopped with the server and is
+    asked again. (The
+    stream closed mid-message, with no ending: a client could not tell a stopped server
+    from a lost connection.)"""
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    agent, door = gated(queue), NoAuthentication()
+    if protocol == "agui":
+        app, path, body, first = (
+            agui_app(agent, authentication=door),
+            "/",
+            run_input(),
+            "TEXT_MESSAGE_CONTENT",
+        )
+    elif protocol == "ai_sdk":
+        app, path, body, first = ai_sdk_app(agent, authentication=door), "/", chat(), "text-delta"
+    else:
+        app = web_chat_app(agent, page=PAGE, authentication=door)
+        path, body, first = "/api/chat/", chat(), "text-delta"
+    stop = asyncio.Event()
+    async with served(app, stop=stop) as client:
+        queue.put_nowait("Hel")
+        async with client.stream("POST", path, json=body) as response:
+            reader = SSEReader(response)
+            await reader.until(first)
+            stop.set()
+            rest = await asyncio.wait_for(reader.rest(), WAIT)
+    if protocol == "agui":
+        assert [event.type for event in rest] == ["TEXT_MESSAGE_END", "RUN_ERROR"]
+        assert rest[-1].json["code"] == "WebServerStoppedError"
+        message = rest[-1].json["message"]
+    else:
+        assert [event.type for event in rest] == ["error", "[DONE]"]
+        message = rest[0].json["errorText"]
+    assert "server stopped" in message
+    assert "cannot be read again" in message
