@@ -12,7 +12,9 @@ argument (``owner``), its name, what it must be, what it was, and how to give it
 A ``bool`` is never taken for a number, and NaN is never a number of seconds or an amount.
 A check that allows ``None`` is the caller's (``if value is not None: check_...``). A rule
 that no check says (a str or None, a mapping of settings) is refused with the same sentence
-by :func:`refused_argument`, which makes the error for the caller to raise.
+by :func:`refused_argument`, which makes the error for the caller to raise. A sentence that
+names the class of what was given puts its article before it with :func:`a_class` ("a str",
+"an OfflineMessage"), in any layer.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TypeVar
 from miniagents.root_error import ArgumentError
 
 __all__ = [
+    "a_class",
     "check_count",
     "check_flag",
     "check_number",
@@ -226,6 +229,12 @@ def refused_argument(
     refused = error(f"{wanted}; got {shown}." + (f" {fix}" if fix else ""))
     refused.parameter = name
     return refused
+
+
+def a_class(cls: type) -> str:
+    """The class's name after its article, for a sentence: ``a Weather``, ``an OfflineMessage``."""
+    name = cls.__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 _MOST_SHOWN = 80

@@ -18,6 +18,7 @@ import pytest
 import miniagents.errors
 from miniagents import MiniAgents
 from miniagents.arguments import (
+    a_class,
     check_count,
     check_flag,
     check_number,
@@ -168,6 +169,18 @@ def test_a_long_value_is_cut_in_the_message() -> None:
     refused = refused_argument(list(range(100)), "tags", "a tuple", error=ArgumentError)
     shown = repr(list(range(100)))[:80]
     assert str(refused) == f"tags must be a tuple; got {shown}...."  # (was: all 390 characters)
+
+
+def test_a_class_is_named_after_its_article() -> None:
+    class Error(Exception):
+        pass
+
+    assert [a_class(cls) for cls in (str, int, Error, MiniAgents)] == [
+        "a str",
+        "an int",
+        "an Error",
+        "a MiniAgents",
+    ]
 
 
 def test_no_module_builds_an_argument_refusal_of_its_own() -> None:

@@ -36,6 +36,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
 from typing import Any, ClassVar
 
+from miniagents.arguments import a_class
 from miniagents.ext.history.base import ChatHistory
 from miniagents.ext.llm.anthropic import AnthropicMessage
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
@@ -155,7 +156,7 @@ class ChatHistoryContract(ABC):
         async def check() -> None:
             history = self.new_history()
             for loaded in (await history.load(), await self.reopen(history).load()):
-                expect(isinstance(loaded, MessageTuple), f"load() gave a {type(loaded).__name__}")
+                expect(isinstance(loaded, MessageTuple), f"load() gave {a_class(type(loaded))}")
                 expect(len(loaded) == 0, f"a new history loaded {list(loaded)!r}")
 
         self.run(check())
@@ -262,8 +263,8 @@ def _expect_same(sent: Sequence[Message], loaded: Sequence[Message], where: str)
     for number, (original, back) in enumerate(zip(sent, loaded, strict=True)):
         expect(
             type(back) is type(original),
-            f"{where}: message {number} was a {type(original).__name__}, came back as a "
-            f"{type(back).__name__}: {back!r}",
+            f"{where}: message {number} was {a_class(type(original))}, came back as "
+            f"{a_class(type(back))}: {back!r}",
         )
         expect(
             back == original,

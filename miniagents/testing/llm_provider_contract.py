@@ -42,6 +42,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import ClassVar, TypeVar
 
+from miniagents.arguments import a_class
 from miniagents.ext.llm.errors import LLMError, LLMTimeoutError
 from miniagents.ext.llm.llm_agent import make_llm_agent
 from miniagents.ext.llm.messages import AssistantMessage, TokenUsage
@@ -158,7 +159,7 @@ class LLMProviderContract(ProviderHooks[OptionsT]):
             message = messages[0]
             expect(
                 type(message) is spy.message_class,
-                f"the reply is a {type(message).__name__}, not the provider's message class",
+                f"the reply is {a_class(type(message))}, not the provider's message class",
             )
             if not isinstance(message, AssistantMessage):
                 raise ContractViolationError("the provider's message class is no AssistantMessage")

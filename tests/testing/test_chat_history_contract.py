@@ -11,7 +11,7 @@ import pytest
 from miniagents import Message, MessageTuple
 from miniagents.ext.history import ChatHistory, InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
-from miniagents.ext.llm import UserMessage
+from miniagents.ext.llm import AssistantMessage, UserMessage
 from miniagents.testing import ChatHistoryContract
 
 # -- ours pass it ---------------------------------------------------------------------------
@@ -98,6 +98,28 @@ class Haunted(ListHistory):
         self.kept.append(Message(text="boo"))
 
 
+class AppendOnlyLog(list[Message]):
+    """A list of messages of a store's own: not the ``MessageTuple`` a history loads."""
+
+
+class Listing(ListHistory):
+    """Loads its messages as an ``AppendOnlyLog``."""
+
+    async def load(self) -> MessageTuple:
+        return AppendOnlyLog(self.kept)  # type: ignore[return-value]
+
+
+class Generalizing(ListHistory):
+    """Keeps a provider's message (an ``OpenAIMessage``, ...) as an ``AssistantMessage``."""
+
+    async def append(self, message: Message) -> None:
+        if isinstance(self.check_message(message), AssistantMessage):
+            message = AssistantMessage(
+                **message.model_dump(include=set(AssistantMessage.model_fields))
+            )
+        self.kept.append(message)
+
+
 class Forgetful(ListHistory):
     """Keeps messages only in the object: reopened, it is empty."""
 
@@ -135,6 +157,8 @@ CHANGED = r"message \d+ (changed|was a)"
         (Backwards, False, INTERLEAVED, CHANGED),
         (Backwards, False, STORE, CHANGED),
         (Trusting, False, REFUSE, r"append\(\) took a str"),
+        (Listing, False, EMPTY, r"load\(\) gave an AppendOnlyLog"),
+        (Generalizing, False, KINDS, "10 was an OpenAIMessage, came back as an AssistantMessage"),
         (Racy, False, CONCURRENT, "20 messages appended at once, 1 loaded"),
         (Haunted, False, EMPTY, "a new history loaded"),
         (Forgetful, True, KINDS, r"load\(\) after reopen: 18 messages appended, 0 loaded"),

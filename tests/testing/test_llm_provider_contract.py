@@ -18,6 +18,7 @@ from miniagents.ext.llm.anthropic import AnthropicOptions, AnthropicProvider
 from miniagents.ext.llm.bedrock import BedrockOptions, BedrockProvider
 from miniagents.ext.llm.compatible import SERVERS, CompatibleProvider
 from miniagents.ext.llm.gemini import GeminiOptions, GeminiProvider
+from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.offline import OfflineMessage, OfflineOptions, OfflineProvider
 from miniagents.ext.llm.openai import OpenAIOptions, OpenAIProvider
 from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer, LLMProviderContract
@@ -294,6 +295,20 @@ def test_a_call_the_service_still_holds_open_fails_the_check() -> None:
     checks.call_closed = still_open  # type: ignore[method-assign]
     with pytest.raises(AssertionError, match="the call given up on stayed open at the service"):
         checks.test_giving_up_on_a_reply_closes_the_call()
+
+
+def test_a_reply_not_of_the_providers_message_class_is_named_with_its_article() -> None:
+    class Retyping(Scripted):
+        """Takes another message class as it replies: its reply is of the one it had."""
+
+        def reply(self, call: LLMCall, options: OfflineOptions) -> AsyncIterator[LLMEvent]:
+            self.message_class = AssistantMessage  # type: ignore[assignment]
+            return super().reply(call, options)
+
+    checks = checks_for(buffered)
+    checks.provider = lambda: Retyping(buffered)  # type: ignore[method-assign]
+    with pytest.raises(AssertionError, match="the reply is an OfflineMessage, not the provider's"):
+        checks.test_one_finish_comes_last_and_ends_the_reply()
 
 
 def test_the_contract_has_the_checks_the_docs_name() -> None:

@@ -28,7 +28,6 @@ from miniagents.messages.message import Message
 
 __all__ = [
     "PartialParser",
-    "a_class",
     "error_summary",
     "output_fields",
     "output_format_of",
@@ -196,9 +195,3 @@ def error_summary(errors: Sequence[Mapping[str, object]], limit: int = 5) -> str
         parts.append(f"{where or 'the answer'}: {error.get('msg')}")
     more = len(errors) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
-def a_class(cls: type) -> str:
-    """The class's name after its article, for a sentence: ``a Weather``, ``an OfflineMessage``."""
-    name = cls.__name__
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"

@@ -47,8 +47,8 @@ from weakref import WeakKeyDictionary
 
 from reactivex import Observable, operators
 
-from miniagents.arguments import check_count
-from miniagents.ext.llm._output_schema import PartialParser, a_class, output_format_of
+from miniagents.arguments import a_class, check_count
+from miniagents.ext.llm._output_schema import PartialParser, output_format_of
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import LLMMessage
 from miniagents.messages.message import Message

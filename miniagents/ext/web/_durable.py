@@ -106,11 +106,6 @@ def _pauses(notes: Mapping[str, object]) -> tuple[PausePoint, ...]:
     return tuple(found)
 
 
-def _matches(parsed: tuple[str, str], key: str | None, group: str | None) -> bool:
-    """Whether a job's ``parsed`` key and group are ``key`` and ``group`` (each if given)."""
-    return (key is None or parsed[0] == key) and (group is None or parsed[1] == group)
-
-
 class _AppStopped(Exception):
     """Ends the app's recovery context with its recovered runs' tasks cancelled, not awaited.
 
@@ -210,7 +205,7 @@ class DurableJobs:
             runs = await afind_runs(self._agent, prefix, running_only=running_only, limit=1)
             if not runs:
                 return None
-            newest = self._found(owner, runs[0], key, group)
+            newest = self._found(owner, runs[0])
             if newest is not None:
                 return newest
             # (an id of another's make, that only starts as the job's, came first: read all)
@@ -230,7 +225,7 @@ class DurableJobs:
 
         def ours(workflow_id: str) -> bool:  # (the others' steps are not read)
             parsed = self._parsed(owner, workflow_id)
-            return parsed is not None and _matches(parsed, key, group)
+            return parsed is not None and (group is None or parsed[1] == group)
 
         runs = await afind_runs(
             self._agent,
@@ -238,18 +233,17 @@ class DurableJobs:
             running_only=running_only,
             which=ours,
         )
-        return [found for run in runs if (found := self._found(owner, run, key, group)) is not None]
+        return [found for run in runs if (found := self._found(owner, run)) is not None]
 
-    def _found(
-        self, owner: str | None, run: DurableRunInfo, key: str | None, group: str | None
-    ) -> FoundRun | None:
-        """``run`` as ``owner``'s job's (of ``key`` and ``group``, if given), if it is one.
+    def _found(self, owner: str | None, run: DurableRunInfo) -> FoundRun | None:
+        """``run`` as ``owner``'s job's, if it is one (its id parses as a job's).
 
-        The key is compared here, exactly: a prefix found by the database may match ids
-        of another case (SQLite's ``LIKE`` ignores the case of ASCII letters).
+        Its key and group are those asked for: ``afind_runs`` gives only the ids that
+        start exactly (in their case too) as the prefix, which holds the key (and, with a
+        group, is the whole id), and the group of the others was checked by ``which``.
         """
         parsed = self._parsed(owner, run.workflow_id)
-        if parsed is None or not _matches(parsed, key, group):
+        if parsed is None:
             return None
         return FoundRun(
             run.workflow_id,

@@ -40,6 +40,7 @@ import asyncio
 import dataclasses
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -176,7 +177,10 @@ class CallCache:
         self.max_age = None if max_age is None else float(max_age)
         self._flights: dict[tuple[asyncio.AbstractEventLoop, str], _Flight] = {}
         """The calls in flight, by event loop and key (only a loop's own calls wait on them)."""
-        self._hits = self._misses = self._recorded = self._shared = 0
+        self._counts = dict.fromkeys(("hits", "misses", "recorded", "shared"), 0)
+        """What :attr:`stats` says, counted under ``_counts_lock``: the cache may serve the
+        event loops of several threads at once (installed for the process)."""
+        self._counts_lock = threading.Lock()
         self._unwritable_logged = False
 
     def __repr__(self) -> str:
@@ -185,7 +189,8 @@ class CallCache:
     @property
     def stats(self) -> CacheStats:
         """What the cache did so far."""
-        return CacheStats(self._hits, self._misses, self._recorded, self._shared)
+        with self._counts_lock:
+            return CacheStats(**self._counts)
 
     @contextmanager
     def active(self) -> Iterator[CallCache]:
@@ -226,7 +231,7 @@ class CallCache:
         while True:
             recorded = None if self.mode == "record" else await self._fresh(key)
             if recorded is not None:
-                self._hits += 1
+                self._count("hits")
                 for event in _replayed(recorded.events):
                     yield event
                 return
@@ -239,13 +244,13 @@ class CallCache:
                 await flight.await_change()
                 yield ""  # a sign of life
             if flight.recorded is not None:
-                self._shared += 1
+                self._count("shared")
                 for event in _replayed(flight.recorded.events):
                     yield event
                 return
             # it failed, or was given up: look again (another may be under way), or make it
         flight = self._flights[in_flight] = _Flight()
-        self._misses += 1
+        self._count("misses")
         events: list[LLMEvent] = []
         recorded = None
         try:
@@ -257,11 +262,16 @@ class CallCache:
             if events and isinstance(events[-1], Finish):
                 recorded = RecordedCall(key, request, tuple(events), time.time())
                 if await self._akeep(recorded):
-                    self._recorded += 1
+                    self._count("recorded")
         finally:
             if self._flights.get(in_flight) is flight:
                 del self._flights[in_flight]
             flight.end(recorded)
+
+    def _count(self, what: str) -> None:
+        """One more of ``what`` (a field of :class:`CacheStats`), whichever thread counts it."""
+        with self._counts_lock:
+            self._counts[what] += 1
 
     async def _akeep(self, recorded: RecordedCall) -> bool:
         """Record a call whose answer was delivered; whether it could be.

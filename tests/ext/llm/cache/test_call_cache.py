@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sqlite3
+import sys
 import threading
 import time
 import warnings
@@ -300,6 +301,45 @@ def test_identical_calls_in_two_threads_event_loops_make_one_request_each(
         remove()
     assert answers == {"first": "first reply", "second": "second reply"}
     assert (cache.stats.misses, cache.stats.shared) == (2, 0)
+
+
+def test_the_counts_are_exact_when_the_event_loops_of_many_threads_share_the_cache() -> None:
+    # (the counts were bare `+= 1`s; CPython 3.11's GIL switches threads at no point inside
+    # one, so this passed before the lock too: it keeps them exact where a switch can land)
+    from miniagents.ext.llm.openai import OpenAIOptions, OpenAIProvider
+
+    provider = OpenAIProvider()
+    options = OpenAIOptions(model="gpt-4o-mini")
+    cache = CallCache(MemoryCallStore())
+    threads_count, calls = 6, 150
+
+    async def live(call: LLMCall, _options: object) -> AsyncIterator[Any]:
+        yield f"answer to {call.messages!r}"
+        yield Finish("stop")
+
+    async def ask_twice(thread: int) -> None:
+        for _ in range(2):  # each call made (a miss, recorded), then replayed (a hit)
+            for number in range(calls):
+                prompt = (PromptText("user", f"thread {thread}, question {number}"),)
+                call = LLMCall(model="gpt-4o-mini", stream=True, system=None, messages=prompt)
+                async for _event in cache.llm_call(provider, call, options, live):
+                    pass
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython does
+    try:
+        threads = [
+            threading.Thread(target=asyncio.run, args=(ask_twice(thread),))
+            for thread in range(threads_count)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+    finally:
+        sys.setswitchinterval(interval)
+    made = threads_count * calls
+    assert cache.stats == CacheStats(hits=made, misses=made, recorded=made, shared=0)
 
 
 async def test_a_call_waiting_for_an_identical_one_that_fails_makes_it_itself(
