@@ -338,10 +338,9 @@ class _RunResponse(EventSourceResponse):
     sent (refused without one); ``run``: the run it follows (``None``: its events follow
     the runs themselves); ``slot_held``: the slot was taken for it already (handed over).
 
-    When the server stops (sse-starlette sees it), the manager stops its jobs
-    (:meth:`RunManager.stop`): each run logs its ending, which the stream sends before it
-    closes (within ``_STOP_GRACE`` seconds), so that no client is left with a run that ends
-    nowhere.
+    When the server stops (sse-starlette sees it), the stream stops its job
+    (:meth:`Job.stop`): its run logs its ending, which the stream sends before it closes
+    (within ``_STOP_GRACE`` seconds), so that no client is left with a run that ends nowhere.
     """
 
     def __init__(
@@ -389,8 +388,10 @@ class _RunResponse(EventSourceResponse):
             manager.close_stream(owner)
 
     async def _astop_at_shutdown(self) -> None:
+        # (only this stream's job: sse-starlette tells every stream of the thread, whichever
+        # of the thread's servers stops, and would close this one as well)
         await self._stopping.wait()
-        self._job.manager.stop()
+        self._job.stop()
 
 
 def _paused_elsewhere(pause_key: str) -> Response:
@@ -445,6 +446,7 @@ class Job:
         "pauses",
         "question",
         "runs",
+        "stopped",
         "tag",
         "task",
         "workflow_id",
@@ -474,6 +476,7 @@ class Job:
         self.pause_key = ids.pause_key
         self.approvals = MemoryApprovals()  # the reply's requests (its run: the job's key)
         self.cancelling = False
+        self.stopped = False  # cancelled as its server stops (see stop)
         self.key = ids.key
         self.current = Run(ids.key, self, recovered=recovered)
         self.runs = [self.current]
@@ -569,7 +572,7 @@ class Job:
         :attr:`~._protocol.WebProtocol.fails_stopped_runs`, which says whether it can be
         read again (a durable agent's run goes on after a restart).
         """
-        if not (self.manager.stopped and self.manager.protocol.fails_stopped_runs):
+        if not (self.stopped and self.manager.protocol.fails_stopped_runs):
             return self.encoder.cancelled()
         key = self.current.key
         if self.workflow_id is not None:
@@ -700,6 +703,11 @@ class Job:
             self.task.cancel()
             if abandoned and self._on_abandon is not None:
                 self._on_abandon()
+
+    def stop(self) -> None:
+        """Cancel the job as its server stops: its run ends saying so (not given up on)."""
+        self.stopped = True
+        self.cancel(abandoned=False)
 
 
 async def _job_events(
@@ -842,7 +850,6 @@ class RunManager:
         "open_streams",
         "protocol",
         "settings",
-        "stopped",
     )
 
     def __init__(
@@ -861,7 +868,6 @@ class RunManager:
         self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
         self.open_streams = 0  # the event streams sent now
-        self.stopped = False  # its server is stopping (see stop)
         self._streams: dict[str | None, int] = {}  # of them, by principal
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
@@ -1442,14 +1448,9 @@ class RunManager:
             self._unkeep(self._runs.pop(key))
 
     def stop(self) -> None:
-        """The server stops: every live job is cancelled now, and ends its run as stopped.
-
-        Called as a stream sees the server stop (before the streams close, so that each
-        sends its run's ending: see ``_RunResponse``), and by :meth:`aclose`.
-        """
-        self.stopped = True
+        """The server stops: every live job is stopped now (:meth:`Job.stop`)."""
         for job in list(self._jobs):
-            job.cancel(abandoned=False)
+            job.stop()
 
     async def aclose(self) -> None:
         """Cancel every live job and wait for their tasks (the app is shutting down)."""
