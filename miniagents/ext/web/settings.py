@@ -51,7 +51,7 @@ DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL = 10
 
 DEFAULT_MAX_LIVE_RUN_BYTES = 4_000_000
 """The most bytes one live run's events hold (an AG-UI or AI SDK run is cut past them), and
-one live A2A task (its runs' events, its client's messages) holds and takes a turn more."""
+one live A2A task (its runs' events, its client's messages: a turn is cut past them)."""
 
 DEFAULT_MAX_ENDED_RUNS = 1_000
 """The most ended runs an app keeps for late readers (one more forgets the oldest ended)."""
@@ -120,11 +120,11 @@ class WebSettings:
             events grow past this is cut there (its agent cancelled), and its client, and
             every later reader of the run, gets the protocol's error
             (``WebRunTooLargeError``: AG-UI's ``RUN_ERROR``, the AI SDK's ``error`` part,
-            which the chat page shows). In ``a2a_app``, a running turn is cut so too (its
-            task fails, its status message the error's, for its stream and ``GetTask``), and
-            this is also the bytes one live task holds and still takes a turn more: a task
-            of many turns (each answer to its questions) holds each turn's events and its
-            client's messages while it lives. A message to a task that holds more, with it,
+            which the chat page shows). In ``a2a_app``, this is the bytes one live task holds:
+            a task of many turns (each answer to its questions) holds each turn's events and
+            its client's messages while it lives, and a running turn is cut once they pass
+            this, its earlier turns counted (its task fails, its status message the error's,
+            for its stream and ``GetTask``). A message to a task that holds more, with it,
             is refused (a JSON-RPC error that says to start a new task).
         max_ended_runs: The most ended runs kept for late readers: past it, the oldest
             ended run of the principal who has the most kept is forgotten, before
