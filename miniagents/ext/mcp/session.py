@@ -26,11 +26,15 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult
 
-__all__ = ["DEFAULT_READ_TIMEOUT", "MCPSession"]
+__all__ = ["DEFAULT_OPEN_TIMEOUT", "DEFAULT_READ_TIMEOUT", "MCPSession"]
 
 DEFAULT_READ_TIMEOUT = 300.0
 """Seconds a session waits for each answer of its server (``read_timeout``): the MCP SDK's
 own read timeout of an HTTP stream, 5 minutes, long enough for a slow tool."""
+
+DEFAULT_OPEN_TIMEOUT = 60.0
+"""Seconds ``async with`` waits for its server to start, answer the handshake and list its
+tools (``open_timeout``): one minute."""
 
 _MAX_PAGES = 1000
 """The most pages of tools a session reads from a server (a listing that never ends fails)."""
@@ -76,8 +80,8 @@ class MCPSession:
             that a server that hangs gives the call an error result, not a wait without
             end; ``None`` waits as long as it takes.
         open_timeout: Seconds ``async with`` waits for the server to start, answer the
-            handshake and list its tools (``None``: no limit), so that a server that never
-            answers is an error, not a hang.
+            handshake and list its tools (default: 60; ``None``: no limit), so that a
+            server that never answers is an error, not a hang.
         max_result_chars: The most characters of a tool's result that go on to the model
             (default: 1,000,000): a longer result is cut there, with a note to the model
             that says so, so that a huge result cannot fill the model's context.
@@ -89,7 +93,7 @@ class MCPSession:
         *,
         prefix: str = "",
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
-        open_timeout: float | None = 60.0,
+        open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
         """Describe the connection; nothing happens before ``async with``.
@@ -149,7 +153,7 @@ class MCPSession:
         cwd: str | Path | None = None,
         prefix: str = "",
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
-        open_timeout: float | None = 60.0,
+        open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> Self:
         """A server run as a child process, talked to over its stdin and stdout.
@@ -198,7 +202,7 @@ class MCPSession:
         headers: Mapping[str, str] | None = None,
         prefix: str = "",
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
-        open_timeout: float | None = 60.0,
+        open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> Self:
         """A server reached over streamable HTTP at ``url`` (e.g. ``http://127.0.0.1:8000/mcp``).
