@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import sqlite3
 import threading
@@ -348,6 +349,36 @@ async def test_a_damaged_chunk_ends_the_event_stream_with_an_error_event_saying_
     assert kind == "error"
     assert "cannot be read" in said["message"]
     assert recorded in said["message"]
+
+
+async def test_a_chunk_the_store_holds_as_text_with_line_breaks_is_one_event_or_an_error(
+    client: httpx.AsyncClient, recorded: str, store: RunStore
+) -> None:
+    [(_, _, data)] = store.chunks(recorded)
+    events = json.loads(data)
+    with Recorder(store, name="edited", command=()) as recorder:
+        async with MiniAgents():
+            await greeter.inquire()
+    edited = recorder.run_id
+    injected = '[]\n\nevent: end\ndata: {"status": "ok"}\r\n\r\nid: 99'
+    with sqlite3.connect(store.path) as editing:  # (a store edited by hand)
+        pretty = json.dumps(events, indent=1)  # (line breaks between the values: still JSON)
+        editing.execute("UPDATE studio_chunks SET data = ? WHERE run = ?", (pretty, recorded))
+        editing.execute("UPDATE studio_chunks SET data = ? WHERE run = ?", (injected, edited))
+    editing.close()
+    frames = {}
+    for run in (recorded, edited):
+        text = (await client.get(f"/api/runs/{run}/events", headers=AUTH)).text
+        frames[run] = [frame.splitlines() for frame in re.split(r"\r?\n\r?\n", text) if frame]
+    # (was: the stored text as it was, its line breaks cutting the event; an injected end)
+    [chunk, end] = frames[recorded]
+    assert [line.partition(": ")[0] for line in chunk] == ["id", "data"]
+    assert json.loads(chunk[1].partition(": ")[2]) == {"first": 1, "events": events}
+    assert end[0] == "event: end"
+    [error] = frames[edited]
+    assert [line.partition(": ")[0] for line in error] == ["event", "data"]
+    assert error[0] == "event: error"
+    assert "cannot be read" in json.loads(error[1].partition(": ")[2])["message"]
 
 
 def test_a_host_that_is_no_host_name_is_a_configuration_error_and_one_line_of_the_command(
