@@ -142,6 +142,8 @@ class MCPSession:
         """The HTTP headers of every request to a URL (``http(headers=...)``)."""
         self._refused: int | None = None
         """The status of the last request to a URL that the server refused (401, 403)."""
+        self._refusals = 0
+        """How many requests to a URL the server has refused (a call refused: one more)."""
 
     @classmethod
     def stdio(
@@ -212,7 +214,9 @@ class MCPSession:
             headers: HTTP headers sent with every request, e.g. the credentials of a
                 server that asks for them (as ``mcp_http_app`` does):
                 ``{"Authorization": f"Bearer {token}"}``. Errors and tool results never
-                show them.
+                show them. A server that refuses them (HTTP 401 or 403), as the session
+                opens or at a later call (a token that expired), gives an error that says
+                so.
             prefix: See the class.
             read_timeout: See the class.
             open_timeout: See the class.
@@ -329,14 +333,15 @@ class MCPSession:
     def _http_client(self) -> httpx2.AsyncClient:
         """The HTTP client of a URL: the session's headers, the SDK's own timeouts.
 
-        It notes the status of a request the server refuses (``_refused``), which the SDK
-        reports only as "Server returned an error response".
+        It notes the status of a request the server refuses (``_refused``, counted in
+        ``_refusals``), which the SDK reports only as "Server returned an error response".
         """
         import httpx2
 
         async def heard(response: httpx2.Response) -> None:
             if response.status_code in _REFUSALS:
                 self._refused = response.status_code
+                self._refusals += 1
 
         return httpx2.AsyncClient(
             headers=self._headers,
@@ -433,8 +438,9 @@ class MCPSession:
                 "`async with MCPSession(...)` block that listed them."
             )
         from mcp import MCPError
-        from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+        from mcp.types import CONNECTION_CLOSED, INTERNAL_ERROR, REQUEST_TIMEOUT
 
+        refusals = self._refusals
         try:
             return await client.call_tool(name, arguments)
         except MCPError as error:  # the SDK's words name no fix: say what to do
@@ -450,6 +456,12 @@ class MCPSession:
                     f"The connection to the MCP server {self._describe()} closed before it "
                     f"answered the call of its tool {name} (the server stopped, or could not "
                     "be reached any more). Open a new session once the server runs again."
+                ) from error
+            if error.code == INTERNAL_ERROR and self._refusals != refusals:
+                # (the SDK's stand-in for a status; the session's client heard a refusal)
+                raise ToolCallError(
+                    f"The MCP server {self._describe()} refused the call of its tool {name}. "
+                    f"{self._connection_fix()} Open a new session with them."
                 ) from error
             raise
 
