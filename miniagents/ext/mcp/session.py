@@ -26,11 +26,15 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult
 
-__all__ = ["DEFAULT_READ_TIMEOUT", "MCPSession"]
+__all__ = ["DEFAULT_OPEN_TIMEOUT", "DEFAULT_READ_TIMEOUT", "MCPSession"]
 
 DEFAULT_READ_TIMEOUT = 300.0
 """Seconds a session waits for each answer of its server (``read_timeout``): the MCP SDK's
 own read timeout of an HTTP stream, 5 minutes, long enough for a slow tool."""
+
+DEFAULT_OPEN_TIMEOUT = 60.0
+"""Seconds ``async with`` waits for its server to start, answer the handshake and list its
+tools (``open_timeout``): one minute."""
 
 _MAX_PAGES = 1000
 """The most pages of tools a session reads from a server (a listing that never ends fails)."""
@@ -76,8 +80,8 @@ class MCPSession:
             that a server that hangs gives the call an error result, not a wait without
             end; ``None`` waits as long as it takes.
         open_timeout: Seconds ``async with`` waits for the server to start, answer the
-            handshake and list its tools (``None``: no limit), so that a server that never
-            answers is an error, not a hang.
+            handshake and list its tools (default: 60; ``None``: no limit), so that a
+            server that never answers is an error, not a hang.
         max_result_chars: The most characters of a tool's result that go on to the model
             (default: 1,000,000): a longer result is cut there, with a note to the model
             that says so, so that a huge result cannot fill the model's context.
@@ -89,7 +93,7 @@ class MCPSession:
         *,
         prefix: str = "",
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
-        open_timeout: float | None = 60.0,
+        open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
         """Describe the connection; nothing happens before ``async with``.
@@ -138,6 +142,8 @@ class MCPSession:
         """The HTTP headers of every request to a URL (``http(headers=...)``)."""
         self._refused: int | None = None
         """The status of the last request to a URL that the server refused (401, 403)."""
+        self._refusals = 0
+        """How many requests to a URL the server has refused (a call refused: one more)."""
 
     @classmethod
     def stdio(
@@ -149,7 +155,7 @@ class MCPSession:
         cwd: str | Path | None = None,
         prefix: str = "",
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
-        open_timeout: float | None = 60.0,
+        open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> Self:
         """A server run as a child process, talked to over its stdin and stdout.
@@ -198,7 +204,7 @@ class MCPSession:
         headers: Mapping[str, str] | None = None,
         prefix: str = "",
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
-        open_timeout: float | None = 60.0,
+        open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> Self:
         """A server reached over streamable HTTP at ``url`` (e.g. ``http://127.0.0.1:8000/mcp``).
@@ -208,7 +214,9 @@ class MCPSession:
             headers: HTTP headers sent with every request, e.g. the credentials of a
                 server that asks for them (as ``mcp_http_app`` does):
                 ``{"Authorization": f"Bearer {token}"}``. Errors and tool results never
-                show them.
+                show them. A server that refuses them (HTTP 401 or 403), as the session
+                opens or at a later call (a token that expired), gives an error that says
+                so.
             prefix: See the class.
             read_timeout: See the class.
             open_timeout: See the class.
@@ -325,14 +333,15 @@ class MCPSession:
     def _http_client(self) -> httpx2.AsyncClient:
         """The HTTP client of a URL: the session's headers, the SDK's own timeouts.
 
-        It notes the status of a request the server refuses (``_refused``), which the SDK
-        reports only as "Server returned an error response".
+        It notes the status of a request the server refuses (``_refused``, counted in
+        ``_refusals``), which the SDK reports only as "Server returned an error response".
         """
         import httpx2
 
         async def heard(response: httpx2.Response) -> None:
             if response.status_code in _REFUSALS:
                 self._refused = response.status_code
+                self._refusals += 1
 
         return httpx2.AsyncClient(
             headers=self._headers,
@@ -429,8 +438,9 @@ class MCPSession:
                 "`async with MCPSession(...)` block that listed them."
             )
         from mcp import MCPError
-        from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+        from mcp.types import CONNECTION_CLOSED, INTERNAL_ERROR, REQUEST_TIMEOUT
 
+        refusals = self._refusals
         try:
             return await client.call_tool(name, arguments)
         except MCPError as error:  # the SDK's words name no fix: say what to do
@@ -446,6 +456,12 @@ class MCPSession:
                     f"The connection to the MCP server {self._describe()} closed before it "
                     f"answered the call of its tool {name} (the server stopped, or could not "
                     "be reached any more). Open a new session once the server runs again."
+                ) from error
+            if error.code == INTERNAL_ERROR and self._refusals != refusals:
+                # (the SDK's stand-in for a status; the session's client heard a refusal)
+                raise ToolCallError(
+                    f"The MCP server {self._describe()} refused the call of its tool {name}. "
+                    f"{self._connection_fix()} Open a new session with them."
                 ) from error
             raise
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -101,6 +102,7 @@ _FILES = {
 _POLL = 0.1  # seconds between two looks at the store for a live run's new events
 _MAX_BODY = 256 * 1024
 _KEPT_FORKS = 100
+_logger = logging.getLogger("miniagents.ext.studio")
 
 
 def studio_app(
@@ -292,8 +294,13 @@ class _Studio:
                 return _error(422, "damaged_run", str(error))
             except StudioRunTooLargeError as error:
                 return _error(413, "run_too_large", str(error))
-            except StudioError as error:
-                return _error(500, "store_error", str(error))
+            except StudioConfigurationError as error:  # (an argument the request gave)
+                return _error(400, "bad_request", str(error))
+            except StudioError:  # (the store's own failure: its path and cause are logged)
+                _logger.exception(
+                    "The studio failed to answer %s %s.", request.method, request.url.path
+                )
+                return _error(500, "store_error", _STORE_FAILED)
 
         return guarded
 
@@ -440,6 +447,10 @@ def _whole(given: str | None, default: int) -> int | None:
 
 
 _TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."
+_STORE_FAILED = (
+    "The studio could not read its store of recorded runs; its log says why. Retry once "
+    "the store is fixed."
+)
 
 
 class _Bound:

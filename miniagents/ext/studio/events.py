@@ -139,9 +139,15 @@ def decode_batch(chunk: bytes | str) -> list[Any]:
 
 
 def batch_json(chunk: bytes | str) -> str:
-    """A chunk's events as one JSON array of arrays (what the page reads)."""
-    if isinstance(chunk, str):
-        return chunk
+    """A chunk's events as one JSON array of arrays, on one line (what the page reads).
+
+    A chunk kept as text is read and written again, not passed on as stored: a store
+    edited by hand may hold one with a line break, which would cut the SSE event it is
+    sent in (and what follows the break would be read as events of their own).
+
+    Raises:
+        StudioStoreError: for a chunk that names anything but a plain value's type.
+    """
     return json.dumps(decode_batch(chunk), ensure_ascii=False, separators=(",", ":"))
 
 

@@ -22,6 +22,7 @@ from miniagents import MiniAgents
 from miniagents.errors import ArgumentError, StreamCancelledError, ToolError
 from miniagents.ext.mcp import (
     DEFAULT_MAX_RESULT_CHARS,
+    DEFAULT_OPEN_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     MCPSession,
     MCPSessionError,
@@ -111,10 +112,12 @@ async def results(tools: ToolSet, *calls: ToolCallMessage) -> list[ToolResultMes
 def test_the_defaults_are_the_packages_names_and_the_sessions_defaults() -> None:
     import miniagents.ext.mcp
 
-    assert {"DEFAULT_MAX_RESULT_CHARS", "DEFAULT_READ_TIMEOUT"} <= set(miniagents.ext.mcp.__all__)
+    exported = {"DEFAULT_MAX_RESULT_CHARS", "DEFAULT_OPEN_TIMEOUT", "DEFAULT_READ_TIMEOUT"}
+    assert exported <= set(miniagents.ext.mcp.__all__)
     for made_by in (MCPSession, MCPSession.stdio, MCPSession.http):
         parameters = inspect.signature(made_by).parameters
         assert parameters["read_timeout"].default == DEFAULT_READ_TIMEOUT == 300
+        assert parameters["open_timeout"].default == DEFAULT_OPEN_TIMEOUT == 60
         assert parameters["max_result_chars"].default == DEFAULT_MAX_RESULT_CHARS == 1_000_000
 
 

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from starlette.authentication import AuthCredentials, AuthenticationError, BaseUser
+from starlette.requests import HTTPConnection
 
 from miniagents import MiniAgents
 from miniagents.errors import ArgumentError
@@ -151,6 +153,47 @@ async def test_our_client_calls_our_http_app_with_its_token_and_is_refused_witho
     assert "HTTP 401" in str(refused.value)
     assert "the headers given were refused: check them" in str(refused.value)
     assert wrong not in str(refused.value)
+
+
+class _Expiring(BearerTokenAuth):
+    """Knows its tokens until ``expired`` is set, then refuses them (a token that expired)."""
+
+    def __init__(self, tokens: dict[str, str]) -> None:
+        super().__init__(tokens)
+        self.expired = False
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        if self.expired:
+            raise AuthenticationError("This token has expired.")
+        return await super().authenticate(conn)
+
+
+async def test_a_call_the_server_refuses_after_the_opening_names_the_status_and_headers() -> None:
+    """A token that expires while the session is open: the next call's error result says
+    that the server answered 401 and names ``headers=``, not the SDK's bare words."""
+    token = "t" * 32
+    authentication = _Expiring({token: "ada"})
+    app = mcp_http_app([divide], authentication=authentication)
+    async with served(app) as client:
+        url = f"{client.base_url}/mcp"
+        headers = {"Authorization": f"Bearer {token}"}
+        async with MCPSession.http(url, headers=headers) as session, MiniAgents():
+            tools = ToolSet(session)
+            (divided,) = await asyncio.wait_for(tools.run_all([call("divide", a=1, b=4)]), SAFETY)
+            authentication.expired = True
+            (refused,) = await asyncio.wait_for(tools.run_all([call("divide", a=1, b=2)]), SAFETY)
+    assert isinstance(divided, ToolResultMessage)
+    assert (str(divided), divided.is_error) == ("0.25", False)
+    assert isinstance(refused, ToolResultMessage)
+    assert refused.is_error
+    # (was: "Server returned an error response", the SDK's words, naming no status nor fix)
+    assert str(refused) == (
+        f"The MCP server {url} refused the call of its tool divide. The server answered "
+        "HTTP 401 (it asks for credentials); the headers given were refused: check them, or "
+        "give its credentials as headers, e.g. MCPSession.http(url, headers={'Authorization': "
+        "'Bearer <token>'}). Open a new session with them."
+    )
+    assert token not in str(refused)
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import socket
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -17,7 +20,7 @@ from starlette.applications import Starlette
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
-from miniagents.ext.studio import Recorder, RunStore, RunTree
+from miniagents.ext.studio import Recorder, RunInfo, RunStore, RunTree
 from miniagents.ext.studio import app as studio_app_module
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
 from miniagents.ext.studio.cli import studio_main
@@ -148,6 +151,57 @@ async def test_a_fork_at_a_call_numbered_below_1_is_a_422_not_a_servers_failure(
         )
         # (was: a 500 "store_error", plan_fork's StudioConfigurationError taken for the store's)
         assert (asked.status_code, asked.json()["error"]["code"]) == (422, "bad_fork"), call
+
+
+async def test_a_store_that_fails_is_a_500_that_shows_nothing_of_it_and_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = tmp_path / "runs.sqlite"
+    broken.write_bytes(b"not a database, " * 1_000)  # (a file the studio cannot read)
+    async with served(studio_app(broken, token=TOKEN)) as client:
+        with caplog.at_level(logging.ERROR, logger="miniagents.ext.studio"):
+            answers = [
+                await client.get("/api/runs", headers=AUTH),
+                await client.get("/api/runs/last", headers=AUTH),
+            ]
+    for answer in answers:
+        said = answer.json()["error"]
+        assert (answer.status_code, said["code"]) == (500, "store_error")
+        # (was: the store's path and SQLite's words, to whoever asked)
+        assert said["message"] == (
+            "The studio could not read its store of recorded runs; its log says why. Retry "
+            "once the store is fixed."
+        )
+        assert str(tmp_path) not in answer.text
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    assert [record.getMessage() for record in logged] == [
+        "The studio failed to answer GET /api/runs.",
+        "The studio failed to answer GET /api/runs/last.",
+    ]
+    assert all(record.exc_info and str(broken) in str(record.exc_info[1]) for record in logged)
+
+
+class _CheckingStore(RunStore):
+    """A store whose reading refuses a run id it takes for no id (an argument's error)."""
+
+    def run(self, run_id: str) -> RunInfo:
+        if run_id.startswith("-"):
+            raise StudioConfigurationError(f"A run's id never starts with '-': {run_id!r}.")
+        return super().run(run_id)
+
+
+async def test_a_configuration_error_of_what_a_request_gave_is_a_400_with_its_message(
+    tmp_path: Path,
+) -> None:
+    store = _CheckingStore(tmp_path / "runs.sqlite")
+    async with served(studio_app(store, token=TOKEN)) as client:
+        answer = await client.get("/api/runs/-x", headers=AUTH)
+    store.close()
+    # (was: a 500 "store_error", the caller's mistake taken for the store's failure)
+    assert (answer.status_code, answer.json()["error"]) == (
+        400,
+        {"code": "bad_request", "message": "A run's id never starts with '-': '-x'."},
+    )
 
 
 async def test_the_events_of_an_ended_run_come_whole_then_its_end(
@@ -295,6 +349,36 @@ async def test_a_damaged_chunk_ends_the_event_stream_with_an_error_event_saying_
     assert kind == "error"
     assert "cannot be read" in said["message"]
     assert recorded in said["message"]
+
+
+async def test_a_chunk_the_store_holds_as_text_with_line_breaks_is_one_event_or_an_error(
+    client: httpx.AsyncClient, recorded: str, store: RunStore
+) -> None:
+    [(_, _, data)] = store.chunks(recorded)
+    events = json.loads(data)
+    with Recorder(store, name="edited", command=()) as recorder:
+        async with MiniAgents():
+            await greeter.inquire()
+    edited = recorder.run_id
+    injected = '[]\n\nevent: end\ndata: {"status": "ok"}\r\n\r\nid: 99'
+    with sqlite3.connect(store.path) as editing:  # (a store edited by hand)
+        pretty = json.dumps(events, indent=1)  # (line breaks between the values: still JSON)
+        editing.execute("UPDATE studio_chunks SET data = ? WHERE run = ?", (pretty, recorded))
+        editing.execute("UPDATE studio_chunks SET data = ? WHERE run = ?", (injected, edited))
+    editing.close()
+    frames = {}
+    for run in (recorded, edited):
+        text = (await client.get(f"/api/runs/{run}/events", headers=AUTH)).text
+        frames[run] = [frame.splitlines() for frame in re.split(r"\r?\n\r?\n", text) if frame]
+    # (was: the stored text as it was, its line breaks cutting the event; an injected end)
+    [chunk, end] = frames[recorded]
+    assert [line.partition(": ")[0] for line in chunk] == ["id", "data"]
+    assert json.loads(chunk[1].partition(": ")[2]) == {"first": 1, "events": events}
+    assert end[0] == "event: end"
+    [error] = frames[edited]
+    assert [line.partition(": ")[0] for line in error] == ["event", "data"]
+    assert error[0] == "event: error"
+    assert "cannot be read" in json.loads(error[1].partition(": ")[2])["message"]
 
 
 def test_a_host_that_is_no_host_name_is_a_configuration_error_and_one_line_of_the_command(
