@@ -31,9 +31,12 @@ itself, as any, as a fork of the first.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
+import functools
 import json
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +47,7 @@ from miniagents.ext.llm.cache.keys import canonical_request, request_key
 from miniagents.ext.llm.cache.stores import events_from_json
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
-from miniagents.ext.llm.routing import Proceed, add_llm_route
+from miniagents.ext.llm.routing import LLMCallRoute, Proceed, install_llm_route
 from miniagents.ext.studio.errors import (
     StudioConfigurationError,
     StudioForkError,
@@ -65,6 +68,7 @@ __all__ = [
     "plan_fork",
     "recorded_calls",
     "replay_recorded_calls",
+    "replaying_fork",
 ]
 
 FORK_VARIABLE = "MINIAGENTS_STUDIO_FORK"
@@ -298,10 +302,19 @@ class _RecordedRun:
         return None
 
 
+_EDIT_RANK = -2
+"""The edited prompt's place among the routes of a call: before the recorded calls (they see
+the edited request, a miss)."""
+
+_REPLAY_RANK = -1
+"""The recorded calls' place: before every other route (a call cache of the program's own,
+rank 0, answers neither a call the fork replays nor the edited one)."""
+
+
 class _EditedPrompt:
     """The route that makes the forked call's request another: its prompt edited."""
 
-    rank = -1  # (before the cache: the cache sees the edited request, a miss)
+    rank = _EDIT_RANK
 
     def __init__(self, key: str, prompt: str | None, system: str | None) -> None:
         self.key = key
@@ -327,29 +340,87 @@ class _EditedPrompt:
         return dataclasses.replace(call, messages=tuple(messages), system=system)
 
 
-class _Stoppable:
-    """A route that passes every call on untouched once stopped (a context keeps it)."""
+class _Replay:
+    """One fork's replay: its routes, by the rank of the process's route that runs each."""
 
-    def __init__(self, route: CallCache | _EditedPrompt) -> None:
-        self.route = route
-        self.rank = route.rank
-        self.stopped = False
+    def __init__(self, fork: Fork, routes: dict[int, LLMCallRoute]) -> None:
+        self.fork = fork
+        self.routes = routes
+        self.live = True
+
+
+class _Forks:
+    """The forks replaying in this process, and the two routes (installed while any is)."""
+
+    def __init__(self) -> None:
+        self.here: contextvars.ContextVar[_Replay | None] = contextvars.ContextVar(
+            "miniagents_studio_fork", default=None
+        )
+        self.live: tuple[_Replay, ...] = ()
+        self._lock = threading.Lock()
+        self._routes = (_Forked(_EDIT_RANK, self), _Forked(_REPLAY_RANK, self))
+        self._removers: list[Callable[[], None]] = []
+
+    def start(self, replay: _Replay) -> None:
+        """Replay ``replay`` in the current context (and where no other is, if alone)."""
+        with self._lock:
+            if not self.live:
+                self._removers = [install_llm_route(route) for route in self._routes]
+            self.live = (*self.live, replay)
+        self.here.set(replay)  # (one slot per context: a later fork here takes it over)
+
+    def stop(self, replay: _Replay) -> None:
+        """Stop ``replay`` (once): its routes let go, the process's removed after the last."""
+        with self._lock:
+            if not replay.live:
+                return
+            replay.live = False
+            replay.routes = {}  # (a context may keep the replay: not its recorded calls)
+            self.live = tuple(one for one in self.live if one is not replay)
+            if not self.live:
+                for remove in self._removers:
+                    remove()
+
+    def current(self) -> _Replay | None:
+        """The replay of the calls made here: the context's, else the process's only one."""
+        own = self.here.get()
+        if own is not None:  # (a fork started here, stopped or not: not another's)
+            return own if own.live else None
+        live = self.live
+        return live[0] if len(live) == 1 else None
+
+
+class _Forked:
+    """A route of the process that gives a call to the route of its rank of the fork here."""
+
+    def __init__(self, rank: int, forks: _Forks) -> None:
+        self.rank = rank
+        self.forks = forks
 
     def llm_call(
         self, provider: LLMProvider[Any, Any], call: LLMCall, options: LLMOptions, proceed: Proceed
     ) -> AsyncIterator[LLMEvent]:
-        if self.stopped:
+        replay = self.forks.current()
+        route = None if replay is None else replay.routes.get(self.rank)
+        if route is None:
             return proceed(call, options)
-        return self.route.llm_call(provider, call, options, proceed)
+        return route.llm_call(provider, call, options, proceed)
+
+
+_FORKS = _Forks()
 
 
 def replay_recorded_calls(store: RunStore, fork: Fork) -> Callable[[], None]:
     """Replay the calls of the run ``fork`` forks, edited, in the calls made from here on.
 
-    Its routes are set in the current context (:func:`~miniagents.ext.llm.routing.add_llm_route`):
-    the calls of the interactions started in it from now on, and of everything they cause,
-    are replayed; another context's calls are not (two forks run side by side in one
-    process, each in a task of its own, each replay their own run).
+    It replays in the current context: the calls of the interactions started in it from
+    now on, and of everything they cause, until stopped (another fork started later in
+    this context takes it over). A call made in a context where no fork was started, as
+    in a ``threading.Thread`` or ``loop.run_in_executor`` (which do not copy the context),
+    is replayed by the process's only fork, if exactly one replays; with several, by none
+    of them (it is made as it is). So two forks run side by side in one process, each in
+    a task of its own, each replay their own run, and a thread of theirs replays neither.
+    Once stopped, nothing of it is left among the routes of a call.
 
     Returns:
         A function that stops it.
@@ -372,17 +443,18 @@ def replay_recorded_calls(store: RunStore, fork: Fork) -> Callable[[], None]:
         calls[fork.key] = RecordedCall(
             fork.key, edited.request, _events(edited, fork.reply), edited.started
         )
-    routes = [_Stoppable(CallCache(_RecordedRun(calls)))]
+    routes: dict[int, LLMCallRoute] = {_REPLAY_RANK: CallCache(_RecordedRun(calls))}
     if fork.prompt is not None or fork.system is not None:
-        routes.append(_Stoppable(_EditedPrompt(fork.key, fork.prompt, fork.system)))
-    for route in routes:
-        add_llm_route(route)
+        routes[_EDIT_RANK] = _EditedPrompt(fork.key, fork.prompt, fork.system)
+    replay = _Replay(fork, routes)
+    _FORKS.start(replay)
+    return functools.partial(_FORKS.stop, replay)
 
-    def stop() -> None:
-        for route in routes:
-            route.stopped = True
 
-    return stop
+def replaying_fork() -> Fork | None:
+    """The fork that replays the calls made here (see :func:`replay_recorded_calls`)."""
+    replay = _FORKS.current()
+    return None if replay is None else replay.fork
 
 
 @dataclass(frozen=True)

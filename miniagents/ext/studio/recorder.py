@@ -52,7 +52,12 @@ from miniagents.ext.llm.pricing import price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.studio.events import MAX_TEXT, CallEnded, CallRequest, encode_batch
-from miniagents.ext.studio.fork import FORK_VARIABLE, Fork, replay_recorded_calls
+from miniagents.ext.studio.fork import (
+    FORK_VARIABLE,
+    Fork,
+    replay_recorded_calls,
+    replaying_fork,
+)
 from miniagents.ext.studio.store import (
     FLUSH_INTERVAL,
     RunInfo,
@@ -97,7 +102,10 @@ class Recorder:
     recorder records and replays the program it runs again: what starts, from its start on,
     in the context it was started in (the interactions started there and all they cause),
     so that two forks run side by side in one process, each in a task of its own, each
-    replay and record their own.
+    replay and record their own. What starts in a context where no fork was started (a
+    ``threading.Thread``'s, ``loop.run_in_executor``'s) is the process's only fork's, if
+    one alone is running, and none's if several are (see
+    :func:`~miniagents.ext.studio.fork.replay_recorded_calls`).
 
     Args:
         store: The store: a :class:`RunStore`, or its file; ``None``: :func:`store_path`
@@ -160,12 +168,6 @@ class Recorder:
         self._current: contextvars.ContextVar[_AgentWatch | _ToolWatch | None] = (
             contextvars.ContextVar(f"miniagents_studio_node_{self.run_id}", default=None)
         )
-        # a fork's: set in the context it was started in (what it records and replays)
-        self._scope: contextvars.ContextVar[bool] | None = (
-            None
-            if self.fork is None
-            else contextvars.ContextVar(f"miniagents_studio_fork_{self.run_id}", default=False)
-        )
         self._writer: RunWriter | None = None
         self._unroute: Callable[[], None] | None = None
         self._closed = False
@@ -191,8 +193,6 @@ class Recorder:
         fork = self.fork
         if fork is not None:
             self._unroute = replay_recorded_calls(self.store, fork)
-            if self._scope is not None:
-                self._scope.set(True)
         try:
             self.store.open_run(
                 RunInfo(
@@ -264,9 +264,8 @@ class Recorder:
             self._writer.flush()
 
     def _outside(self) -> bool:
-        """Whether this is a fork's recorder and the current context is not its program's."""
-        scope = self._scope
-        return scope is not None and not scope.get()
+        """Whether this is a fork's recorder and another fork (or none) replays here."""
+        return self.fork is not None and replaying_fork() is not self.fork
 
     # -- the interactions (miniagents.miniagents.lowlevel.InteractionObserver) -----------
 

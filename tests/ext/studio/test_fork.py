@@ -7,15 +7,19 @@ live; and the two runs are shown side by side.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import dataclasses
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from miniagents.ext.llm.routing import llm_routes
 from miniagents.ext.studio import (
     Fork,
     Recorder,
@@ -34,7 +38,8 @@ from miniagents.ext.studio.errors import (
     StudioRunTooLargeError,
 )
 from miniagents.ext.studio.events import encode_batch
-from miniagents.ext.studio.store import STORE_VARIABLE, RunInfo
+from miniagents.ext.studio.fork import replay_recorded_calls
+from miniagents.ext.studio.store import STORE_VARIABLE, RunInfo, new_run_id
 from miniagents.testing import FakeLLMServer
 from tests.ext.studio import program
 from tests.ext.studio.kit import many_calls
@@ -66,6 +71,16 @@ async def _recorded(
     with Recorder(store, command=command) as recorder:
         await program.amain()
     return RunTree.of(store, recorder.run_id)
+
+
+async def _two_forks(server: FakeLLMServer, store: RunStore) -> tuple[int, list[Fork]]:
+    """A run recorded (the requests it made), and two forks of it: Paris has 3, 4 million."""
+    first = await _recorded(server, store)
+    call = _researchers_answer(first, "Paris")
+    return len(server.requests), [
+        plan_fork(store, first.run.id, call, reply=f"Paris has {people} million people.")
+        for people in (3, 4)
+    ]
 
 
 async def test_a_fork_at_a_second_level_reply_replays_the_calls_before_it_and_runs_the_rest_live(
@@ -124,13 +139,7 @@ async def test_a_fork_with_an_edited_prompt_makes_that_call_live_with_the_edit(
 async def test_two_fork_recorders_in_one_process_each_replay_and_record_their_own_fork(
     openai_env: FakeLLMServer, store: RunStore
 ) -> None:
-    first = await _recorded(openai_env, store)
-    made = len(openai_env.requests)
-    call = _researchers_answer(first, "Paris")
-    forks = [
-        plan_fork(store, first.run.id, call, reply=f"Paris has {people} million people.")
-        for people in (3, 4)
-    ]
+    made, forks = await _two_forks(openai_env, store)
 
     async def forked(fork: Fork) -> str:
         with Recorder(store, command=(), fork=fork):  # (each in a task of its own)
@@ -153,6 +162,75 @@ async def test_two_fork_recorders_in_one_process_each_replay_and_record_their_ow
         await program.amain()
     assert len(openai_env.requests) == made + 2 + 5
     assert not any(one.replayed for one in RunTree.of(store, later.run_id).calls.values())
+
+
+async def _off_the_context(how: str) -> str:
+    """The program run in a thread that does not copy the context: a Thread's, an executor's."""
+    loop = asyncio.get_running_loop()
+    if how == "executor":
+        return await loop.run_in_executor(None, asyncio.run, program.amain())
+    written: list[str] = []
+    thread = threading.Thread(target=lambda: written.append(asyncio.run(program.amain())))
+    thread.start()
+    await loop.run_in_executor(None, thread.join)
+    assert written, "the program failed in its thread"
+    return written[0]
+
+
+@pytest.mark.parametrize("how", ["thread", "executor"])
+async def test_a_forks_program_that_calls_its_model_from_a_thread_is_replayed(
+    openai_env: FakeLLMServer, store: RunStore, how: str
+) -> None:
+    first = await _recorded(openai_env, store)
+    made = len(openai_env.requests)
+    fork = plan_fork(
+        store, first.run.id, _researchers_answer(first, "Paris"), reply="Paris has 3 million."
+    )
+    with Recorder(store, command=(), fork=fork):  # (its only fork: a thread's calls are its)
+        written = await _off_the_context(how)
+    # was: the thread's context had no route, so all 5 calls were made live, the edit lost
+    assert written == "Notes: Paris has 3 million. Rome has 2.8 million people."
+    assert _calls(openai_env)[made:] == ["gpt-4o-mini"]
+    assert len(RunTree.of(store, fork.child).agents()) == program.AGENT_CALLS
+
+
+async def test_with_two_forks_in_one_process_a_threads_calls_are_neither_forks(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    made, forks = await _two_forks(openai_env, store)
+    recorders = [Recorder(store, command=(), fork=fork) for fork in forks]
+    for recorder in recorders:  # (each in a context of its own, as in a task)
+        contextvars.copy_context().run(recorder.start)
+    try:
+        program.script(openai_env)
+        written = await _off_the_context("thread")
+    finally:
+        for recorder in recorders:
+            recorder.close()
+    # which fork's would they be? neither's (documented): made live, recorded by neither
+    assert written == "Notes: Paris has 2.1 million people. Rome has 2.8 million people."
+    assert len(openai_env.requests) == made + 5
+    assert all(not RunTree.of(store, fork.child).agents() for fork in forks)
+
+
+async def test_a_thousand_forks_one_after_another_in_one_context_leave_no_routes_there(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    first = await _recorded(openai_env, store)
+    writer = next(node for node in first.agents() if node.name == "WRITER")
+    fork = plan_fork(store, first.run.id, writer.calls[0].id, prompt="Notes: none.")
+    routes = llm_routes()
+    for _ in range(1000):
+        stop = replay_recorded_calls(store, fork)
+        stop()
+    # was: each stopped fork left its two routes in the context, passing calls on (2,000)
+    assert llm_routes() == routes
+    variables = len(contextvars.copy_context())  # (with the one slot of the forks)
+    for _ in range(10):  # (their recorders: a run each)
+        one = dataclasses.replace(fork, child=new_run_id())
+        Recorder(store, command=(), fork=one).start().close()
+    assert llm_routes() == routes
+    assert len(contextvars.copy_context()) == variables  # (was: a variable more per recorder)
 
 
 async def test_a_fork_that_cannot_be_made_says_why(
