@@ -231,9 +231,12 @@ def refused_argument(
     return refused
 
 
-def a_class(cls: type) -> str:
-    """The class's name after its article, for a sentence: ``a Weather``, ``an OfflineMessage``."""
-    name = cls.__name__
+def a_class(cls: type | str) -> str:
+    """The class's name after its article, for a sentence: ``a Weather``, ``an OfflineMessage``.
+
+    ``cls`` may be the name itself (a stream's ``what``, a row's class name).
+    """
+    name = cls if isinstance(cls, str) else cls.__name__
     return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 

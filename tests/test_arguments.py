@@ -181,6 +181,7 @@ def test_a_class_is_named_after_its_article() -> None:
         "an Error",
         "a MiniAgents",
     ]
+    assert a_class("OfflineNote") == "an OfflineNote"  # (a name given as it is)
 
 
 def test_no_module_builds_an_argument_refusal_of_its_own() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pydantic
 
-from miniagents.arguments import check_number
+from miniagents.arguments import a_class, check_number
 from miniagents.evals.case import CaseRun, Evaluator, Score
 from miniagents.evals.errors import EvaluatorDefinitionError
 from miniagents.ext.errors import MissingExtraError
@@ -282,7 +282,7 @@ class MatchesType(Evaluator[object, object]):
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "(the value)"
             more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-            return Score(0.0, False, f"not a {self.model.__name__}: {where}: {first['msg']}{more}")
+            return Score(0.0, False, f"not {a_class(self.model)}: {where}: {first['msg']}{more}")
         return Score(1.0, True)
 
 

@@ -42,6 +42,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from miniagents.arguments import a_class
 from miniagents.frozen.errors import HashKeyError
 
 __all__ = ["TOO_DEEP_FIX", "canonical_bytes", "hash_key_of"]
@@ -284,7 +285,8 @@ def canonical_bytes(model: BaseModel) -> bytes:
         path = "".join(reversed(error.path)).removeprefix(".")
         raise HashKeyError(
             f"Cannot compute the hash_key of this {type(model).__qualname__}: the field "
-            f"{path} holds a {kind.__module__}.{kind.__qualname__}, {error.reason}. Keep to "
+            f"{path} holds {a_class(kind)} ({kind.__module__}.{kind.__qualname__}), "
+            f"{error.reason}. Keep to "
             "str, bytes, numbers, None, tuples, lists, sets, dicts, enums, dates and times, "
             "UUIDs and pydantic models in a Frozen model, or convert the value to one of them "
             "before building the model."

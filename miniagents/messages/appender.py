@@ -15,6 +15,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, overload
 
+from miniagents.arguments import a_class
 from miniagents.messages._collect import Segment, collect, is_message, known_message_class
 from miniagents.messages._flatten import Flattener
 from miniagents.messages.errors import AppenderClosedError, MessageTypeError
@@ -421,7 +422,7 @@ class MessageTokenAppender(_Appender[str], Generic[MessageT_co]):
         self._check_open()
         if type(token) is not str and not isinstance(token, str):
             raise MessageTypeError(
-                f"A token must be a str, got a {type(token).__name__}: {token!r:.80}."
+                f"A token must be a str, got {a_class(type(token))}: {token!r:.80}."
             )
         self._record.accept(token)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, overload
 from reactivex import Observable
 from typing_extensions import TypeVar
 
+from miniagents.arguments import a_class
 from miniagents.frozen.model import FrozenDict, freeze
 from miniagents.messages.errors import MessageTypeError, SyncReadError, UnresolvedMessageError
 from miniagents.messages.message import Message
@@ -53,8 +54,8 @@ def _require_str(token: object) -> BaseException | None:
     if isinstance(token, str):
         return None
     return MessageTypeError(
-        f"A message token must be a str, but the token stream produced a "
-        f"{type(token).__name__}: {token!r}. Convert tokens to str before streaming them."
+        f"A message token must be a str, but the token stream produced "
+        f"{a_class(type(token))}: {token!r}. Convert tokens to str before streaming them."
     )
 
 
@@ -157,8 +158,8 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
                 if isinstance(prefill_message, Message):
                     raise
                 raise MessageTypeError(
-                    "MessagePromise(prefill_message=...) takes a Message, not a "
-                    f"{type(prefill_message).__name__} ({reprlib.repr(prefill_message)}): wrap "
+                    "MessagePromise(prefill_message=...) takes a Message, not "
+                    f"{a_class(type(prefill_message))} ({reprlib.repr(prefill_message)}): wrap "
                     "it, MessagePromise(prefill_message=Message(text=...)), or make the promise "
                     "of a text with MessagePromise.of_text(text)."
                 ) from None

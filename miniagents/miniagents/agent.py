@@ -65,6 +65,7 @@ from typing import (
 from reactivex import Observable
 from typing_extensions import TypeVar
 
+from miniagents.arguments import a_class
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.errors import AppenderClosedError, MessageTypeError
 from miniagents.messages.message import Message
@@ -694,7 +695,7 @@ def _not_an_agent_function(given: object) -> str:
     else:
         fix = "define one as `async def agent(ctx: InteractionContext, ...) -> None`"
     return (
-        f"@miniagent takes an agent function, but got a {type(given).__name__} ({given!r}), "
+        f"@miniagent takes an agent function, but got {a_class(type(given))} ({given!r}), "
         f"which cannot be called: {fix}."
     )
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 from reactivex import abc
 from reactivex.disposable import Disposable
 
+from miniagents.arguments import a_class
 from miniagents.promising._replay import DirectSource, ReplayCore
 from miniagents.promising._reporting import report_lost_error
 from miniagents.promising._tasks import forget_task, spawn
@@ -64,8 +65,8 @@ def check_async_iterable(source: object, what: str) -> None:
     """
     if not hasattr(type(source), "__aiter__"):
         raise StreamSourceError(
-            f"{what} needs an async iterable (or an Observable) as its source, but got a "
-            f"{type(source).__name__} ({source!r:.60}). Pass an async generator, e.g. "
+            f"{what} needs an async iterable (or an Observable) as its source, but got "
+            f"{a_class(type(source))} ({source!r:.60}). Pass an async generator, e.g. "
             "`async def tokens(): yield 'Hel'; yield 'lo'`, or wrap a list: "
             "`async def items(): for item in my_list: yield item`."
         )
@@ -82,8 +83,8 @@ def _open(source: AsyncIterable[T], what: str) -> AsyncIterator[T]:
         ) from error
     if not hasattr(type(iterator), "__anext__"):
         raise StreamSourceError(
-            f"The source of {what} is not an async iterable: its __aiter__() returned a "
-            f"{type(iterator).__name__}, which has no __anext__. Pass an async generator."
+            f"The source of {what} is not an async iterable: its __aiter__() returned "
+            f"{a_class(type(iterator))}, which has no __anext__. Pass an async generator."
         )
     return iterator
 
@@ -123,7 +124,9 @@ async def pump(
             raise
         task = asyncio.current_task()
         if task is not None and task.cancelling():  # stopped: the stream has ended already
-            report_lost_error(error, f"The source of a {what}, stopped as it was given up on,")
+            report_lost_error(
+                error, f"The source of {a_class(what)}, stopped as it was given up on,"
+            )
         else:
             _report(observer, error)
     else:

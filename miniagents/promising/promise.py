@@ -8,6 +8,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from reactivex import Observable
 
+from miniagents.arguments import a_class
 from miniagents.promising._replay import ReplayCore
 from miniagents.promising._shared import Shared
 from miniagents.promising._sources import from_awaitable_factory
@@ -62,8 +63,8 @@ class Promise(Shared[ReplayCore[T]]):
             if inspect.iscoroutine(given):
                 given.close()  # never to be awaited (and no warning that it was not)
             raise StreamArgumentError(
-                f"Promise() takes an async callable that it calls once, not a "
-                f"{type(given).__name__}: pass the function itself, e.g. Promise(fetch) "
+                f"Promise() takes an async callable that it calls once, not "
+                f"{a_class(type(given))}: pass the function itself, e.g. Promise(fetch) "
                 "rather than Promise(fetch()), or Promise(prefill=value) for a ready value."
             )
         if resolver is not None and prefill is NO_VALUE:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from reactivex import Observable
 
+from miniagents.arguments import a_class
 from miniagents.promising._cursor import PieceIterator
 from miniagents.promising._giving_up import move_readers
 from miniagents.promising._replay import DirectSource, ReplayCore, ReplayObservable
@@ -60,8 +61,8 @@ def source_observable(
         return source.as_observable()
     if not isinstance(source, AsyncIterable):
         raise StreamSourceError(
-            f"{what} needs an async iterable or an Observable as its source, but got a "
-            f"{type(source).__name__} ({source!r:.60}). Pass an async generator, e.g. "
+            f"{what} needs an async iterable or an Observable as its source, but got "
+            f"{a_class(type(source))} ({source!r:.60}). Pass an async generator, e.g. "
             "`async def pieces(): yield 1; yield 2`, or reactivex.from_iterable(my_list)."
         )
     return from_async_iterable(source, what)
@@ -174,7 +175,7 @@ class StreamedPromise(Shared[ReplayCore[PieceT]], Generic[PieceT, WholeT]):
         whole = self._resolver(pieces)
         if not inspect.isawaitable(whole):  # (typed Awaitable: code mypy does not check)
             raise StreamArgumentError(
-                f"The resolver of a {type(self).__name__} must return an awaitable (the stream "
+                f"The resolver of {a_class(type(self))} must return an awaitable (the stream "
                 f"awaits it), but it returned {type(whole).__name__}: make it an `async def` "
                 "function of the tuple of pieces."
             )

@@ -187,6 +187,17 @@ def test_a_type_validates_a_structured_reply_or_the_outputs_json() -> None:
         MatchesType(dict)  # type: ignore[arg-type]
 
 
+class Outlook(Message):
+    summary: str
+
+
+def test_a_type_that_does_not_validate_is_named_after_its_article() -> None:
+    # on main: "not a Outlook"
+    assert (
+        MatchesType(Outlook).score(_run("{}")).reason == "not an Outlook: summary: Field required"
+    )
+
+
 def test_the_performance_evaluators() -> None:
     usage = UsageTotals(requests=2, input_tokens=900, output_tokens=200, cost_usd=0.004)
     run = _run("x", duration=2.5, first_token=0.4, usage=usage)

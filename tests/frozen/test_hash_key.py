@@ -251,12 +251,14 @@ def test_an_unencodable_value_raises_naming_the_field_path_and_type(
     assert isinstance(raised.value, MiniAgentsError)
     assert isinstance(raised.value, TypeError)
     message = str(raised.value)
-    assert f"the field {path} holds a tests.frozen.test_hash_key.Opaque" in message
+    assert f"the field {path} holds an Opaque (tests.frozen.test_hash_key.Opaque)" in message
     assert "convert the value" in message
 
 
 def test_a_decimal_with_a_huge_exponent_is_refused_not_expanded() -> None:
-    with pytest.raises(HashKeyError, match=r"field v holds a decimal\.Decimal, whose exponent"):
+    with pytest.raises(
+        HashKeyError, match=r"field v holds a Decimal \(decimal\.Decimal\), whose exponent"
+    ):
         key(Decimal("1e999999999"))
 
 

@@ -277,7 +277,7 @@ def test_a_non_str_token_ends_the_stream_with_a_type_error_at_its_position() -> 
     scheduler.start()
 
     message = (
-        "A message token must be a str, but the token stream produced a int: 42. "
+        "A message token must be a str, but the token stream produced an int: 42. "
         "Convert tokens to str before streaming them."
     )
     # MessageTypeError, also a TypeError: the same error as for a non-str token appended

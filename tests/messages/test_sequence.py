@@ -314,13 +314,17 @@ async def test_a_message_field_read_from_its_promise_is_one_of_our_errors_naming
     assert streaming.metadata["role"] == "assistant"
 
 
-@pytest.mark.parametrize("given", ["Hello", {"text": "Hello"}])
-def test_a_prefill_message_that_is_no_message_is_a_message_type_error(given: object) -> None:
-    # on main: a bare AttributeError ("'str' object has no attribute 'text'")
+@pytest.mark.parametrize(
+    ("given", "named"), [("Hello", "a str"), ({"text": "Hello"}, "a dict"), (42, "an int")]
+)
+def test_a_prefill_message_that_is_no_message_is_a_message_type_error(
+    given: object, named: str
+) -> None:
+    # on main: a bare AttributeError ("'str' object has no attribute 'text'"); then "a int"
     with pytest.raises(MessageTypeError) as raised:
         MessagePromise(prefill_message=cast(Any, given))
     assert str(raised.value) == (
-        f"MessagePromise(prefill_message=...) takes a Message, not a {type(given).__name__} "
+        f"MessagePromise(prefill_message=...) takes a Message, not {named} "
         f"({given!r}): wrap it, MessagePromise(prefill_message=Message(text=...)), or make the "
         "promise of a text with MessagePromise.of_text(text)."
     )

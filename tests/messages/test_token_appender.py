@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from miniagents.messages.appender import MessageTokenAppender
+from miniagents.messages.errors import MessageTypeError
 from miniagents.promising.lowlevel import core_of
 
 _MANY = 5_000
@@ -23,6 +24,13 @@ async def test_appended_is_every_token_so_far_joined_packed_front_included() -> 
     appender.complete()
     assert appender.appended == "".join(tokens)
     assert str(await appender.promise) == "".join(tokens)
+
+
+def test_a_token_that_is_no_str_is_named_after_the_article_of_its_class() -> None:
+    # on main: "A token must be a str, got a int: 42."
+    appender = MessageTokenAppender()
+    with pytest.raises(MessageTypeError, match=r"^A token must be a str, got an int: 42\.$"):
+        appender.append(42)  # type: ignore[arg-type]
 
 
 async def test_appended_keeps_the_tokens_of_a_message_that_failed() -> None:

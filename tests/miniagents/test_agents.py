@@ -242,7 +242,8 @@ def test_something_not_callable_is_an_agent_definition_error_naming_the_fix(what
     assert isinstance(raised.value, TypeError)
     message = str(raised.value)
     assert "@miniagent takes an agent function" in message
-    assert type(given).__name__ in message
+    named = {"number": "an int", "coroutine": "a coroutine", "agent": "a MiniAgent"}[what]
+    assert f"but got {named} (" in message  # (on main: "a int")
     hint = {
         "number": "async def agent(ctx: InteractionContext, ...)",
         "coroutine": "without calling it",

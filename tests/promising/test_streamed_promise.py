@@ -264,7 +264,7 @@ def test_a_promise_given_a_coroutine_for_its_resolver_refuses_it_and_closes_it()
     ):
         Promise(coroutine)  # type: ignore[call-overload]
     assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED  # no "never awaited"
-    with pytest.raises(StreamArgumentError, match="not a int"):
+    with pytest.raises(StreamArgumentError, match="not an int"):
         Promise(42)  # type: ignore[call-overload]
 
 
@@ -628,6 +628,46 @@ async def test_every_consumer_gets_a_clear_error_from_a_broken_source(source: ob
             await asyncio.wait_for(promise.aresolve(), 5)
     with pytest.raises(StreamSourceError):
         await asyncio.wait_for(anext(aiter(promise)), 5)
+
+
+class EchoStream(StreamedPromise[str, str]):
+    """A stream whose class is named with a vowel (the errors put "an" before it)."""
+
+
+class GivesAnInt:
+    """Its __aiter__ returns an int."""
+
+    def __aiter__(self) -> object:
+        return 42
+
+
+async def test_errors_put_the_right_article_before_a_class_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # on main: "The resolver of a EchoStream", "got a int", "returned a int", "of a EchoStream"
+    plain: Any = lambda pieces: len(pieces)  # noqa: E731  # (mypy would refuse it)
+    with pytest.raises(StreamArgumentError, match=r"^The resolver of an EchoStream must"):
+        await EchoStream(Producer(["a"])(), resolver=plain)
+    with pytest.raises(StreamSourceError, match=r"but got an int \(42\)"):
+        EchoStream(42, resolver=join)  # type: ignore[arg-type]
+    with pytest.raises(StreamSourceError, match="returned an int, which has no __anext__"):
+        await EchoStream(GivesAnInt(), resolver=join)  # type: ignore[arg-type]
+
+    async def pieces() -> AsyncIterator[str]:
+        try:
+            yield "a"
+            await asyncio.Event().wait()
+        finally:
+            raise RuntimeError("closing failed")
+
+    stream = EchoStream(pieces(), resolver=join)
+    assert await anext(aiter(stream)) == "a"
+    [pump] = running_tasks()
+    pump.cancel()  # given up on while it waits for its next piece
+    await asyncio.gather(pump, return_exceptions=True)
+    [record] = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert record.getMessage().startswith("The source of an EchoStream, stopped as it was")
+    caplog.clear()  # (an expected error log: see conftest)
 
 
 # -- lost errors (issue 9) ---------------------------------------------------------------

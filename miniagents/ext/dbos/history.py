@@ -33,7 +33,7 @@ import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from miniagents.arguments import check_seconds, check_text
+from miniagents.arguments import a_class, check_seconds, check_text
 from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine, let_go_of_damaged
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.errors import MissingExtraError
@@ -196,8 +196,8 @@ class _Classes(MessageClassRegistry):
         name = type(message).__name__
         if name not in self.by_name:
             raise ChatHistoryError(
-                f"Cannot keep a {name} in a ChatHistorySQL: the class is not known to it, so "
-                "it would load back as a plain Message. Pass it in "
+                f"Cannot keep {a_class(name)} in a ChatHistorySQL: the class is not known to "
+                "it, so it would load back as a plain Message. Pass it in "
                 f"message_classes=[{name}, ...]."
             )
         try:

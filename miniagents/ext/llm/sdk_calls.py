@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from weakref import WeakKeyDictionary, WeakSet
 
-from miniagents.arguments import check_count, check_seconds
+from miniagents.arguments import a_class, check_count, check_seconds
 from miniagents.ext.llm.errors import (
     LLMConfigurationError,
     LLMResponseError,
@@ -106,7 +106,7 @@ def check_client(client: object, sdk_classes: tuple[str, ...], provider: str, al
         tuple(kinds),
         alias,
         "async_client",
-        f"an {' or '.join(sdk_classes)}",
+        a_class(" or ".join(sdk_classes)),
         f"async_client={sdk_classes[0]}()",
     )
 

@@ -48,6 +48,7 @@ from typing import Any, Final, NamedTuple
 
 from pydantic import BaseModel
 
+from miniagents.arguments import a_class
 from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT
 from miniagents.ext.ray.errors import MessageSerializationError, RemoteError, RemoteTraceback
 
@@ -219,7 +220,7 @@ def _serialization_error(value: object, what: str, error: Exception) -> MessageS
     subject = f"The field {place!r} of {what}" if place else what[:1].upper() + what[1:]
     return MessageSerializationError(
         f"{subject} ({type(value).__name__}) cannot be sent to or from a Ray worker: it "
-        f"holds a {type(culprit).__name__} ({culprit!r:.60}), which cannot be pickled "
+        f"holds {a_class(type(culprit))} ({culprit!r:.60}), which cannot be pickled "
         f"({error}). Messages cross processes as data: keep only values that can be "
         "pickled in them (str, numbers, lists, dicts, Message and Frozen models), and send "
         "an identifier instead of a live object such as a lock, a client or an open file."

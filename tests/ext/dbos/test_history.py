@@ -229,6 +229,17 @@ def test_a_class_of_ones_own_not_given_is_refused(tmp_path: Path) -> None:
     assert asyncio.run(history.load()) == ()
 
 
+class OfflineNote(Message):
+    """A class of one's own, named with a vowel."""
+
+
+def test_a_class_not_given_is_named_after_its_article(tmp_path: Path) -> None:
+    # on main: "Cannot keep a OfflineNote"
+    history = ChatHistorySQL("chat", database_url=f"sqlite:///{tmp_path / 'c.sqlite'}")
+    with pytest.raises(ChatHistoryError, match=r"^Cannot keep an OfflineNote in a ChatHistorySQL"):
+        asyncio.run(history.append(OfflineNote(text="Mine.")))
+
+
 @pytest.mark.parametrize(
     ("field", "problem"),
     [(float("inf"), "JSON"), ({1: "a"}, "would not load back the same")],

@@ -47,7 +47,7 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from miniagents.ext.llm.gemini import GeminiMessage, gemini_agent
+from miniagents.ext.llm.gemini import GeminiMessage, GeminiOptions, gemini_agent
 from miniagents.ext.llm.pricing import cost_usd
 from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer, ToolCall
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
@@ -129,6 +129,16 @@ def get_weather(city: str) -> str:
 
 
 # -- streaming, metadata, usage and cost ---------------------------------------------------
+
+
+def test_a_client_of_another_kind_is_refused_naming_the_sdks_classes_after_a() -> None:
+    # on main: "an google.genai.Client" (an article written for a class named with a vowel)
+    with pytest.raises(LLMConfigurationError) as raised:
+        GeminiOptions(model="gemini", async_client=object()).check("GEMINI_AGENT")  # type: ignore[arg-type]
+    assert str(raised.value).startswith(
+        "The agent GEMINI_AGENT needs async_client to be a google.genai.Client or "
+        "google.genai.client.AsyncClient; got <"
+    )
 
 
 async def test_tokens_stream_one_by_one_with_the_metadata_first(

@@ -13,10 +13,18 @@ from unittest.mock import ANY
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
-from miniagents.ext.ray._wire import INPUT_END, START, TOKENS, Call, dumps_arguments, dumps_settings
+from miniagents.ext.ray._wire import (
+    INPUT_END,
+    START,
+    TOKENS,
+    Call,
+    dumps,
+    dumps_arguments,
+    dumps_settings,
+)
 from miniagents.ext.ray._worker import OUTBOX_EVENTS, _Outbox, _send_replies, serve_interaction
 from miniagents.ext.ray._worker_loop import LoopTask, run_on_loop, worker_loop
-from miniagents.ext.ray.errors import RayCancelTimeoutError
+from miniagents.ext.ray.errors import MessageSerializationError, RayCancelTimeoutError
 from miniagents.messages import MessageTokenAppender
 from miniagents.messages.appender import MessageSequenceAppender
 
@@ -208,3 +216,16 @@ def test_an_interrupt_while_a_wait_is_being_scheduled_cancels_what_it_waits_for(
     assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED
     assert cancelled.is_set() == started.is_set()
     assert _pending_loop_tasks() == []
+
+
+class OpenHandle:
+    """A value that cannot be pickled, its class named with a vowel."""
+
+    def __reduce__(self) -> str:
+        raise TypeError("an open handle stays in its process")
+
+
+def test_a_value_that_cannot_be_pickled_is_named_after_its_article() -> None:
+    # on main: "it holds a OpenHandle"
+    with pytest.raises(MessageSerializationError, match=r"it holds an OpenHandle \(<"):
+        dumps(OpenHandle(), "a reply message of the agent ECHO")

@@ -178,8 +178,9 @@ class CallCache:
         self._flights: dict[tuple[asyncio.AbstractEventLoop, str], _Flight] = {}
         """The calls in flight, by event loop and key (only a loop's own calls wait on them)."""
         self._counts = dict.fromkeys(("hits", "misses", "recorded", "shared"), 0)
-        """What :attr:`stats` says, counted under ``_counts_lock``: the cache may serve the
-        event loops of several threads at once (installed for the process)."""
+        """What :attr:`stats` says, counted under ``_counts_lock`` (which also guards
+        ``_unwritable_logged``): the cache may serve the event loops of several threads at
+        once (installed for the process)."""
         self._counts_lock = threading.Lock()
         self._unwritable_logged = False
 
@@ -285,8 +286,9 @@ class CallCache:
         except (OSError, sqlite3.Error) as error:
             if isinstance(error, MiniAgentsError):
                 raise
-            if not self._unwritable_logged:
-                self._unwritable_logged = True
+            with self._counts_lock:  # (checked and set in one step: threads may share it)
+                first, self._unwritable_logged = not self._unwritable_logged, True
+            if first:
                 logger.warning(
                     "The call cache cannot record its calls in %r (%s: %s); their answers "
                     "are delivered, unrecorded. Let the cache write its file: free it (another "

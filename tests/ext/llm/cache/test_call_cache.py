@@ -10,9 +10,9 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import openai
@@ -606,3 +606,76 @@ async def test_a_recording_that_cannot_be_written_is_logged_once_and_the_calls_a
         "room on its disk or make it writable, or give the cache another file. This is "
         "logged once for the cache."
     ]
+
+
+class _FullDisk(MemoryCallStore):
+    """A store whose writes fail as on a full disk."""
+
+    async def aput(self, recorded: RecordedCall) -> None:
+        raise OSError(28, "No space left on device")
+
+
+class _AnnouncedLock:
+    """A lock that calls ``waiting`` before each acquisition (to order two threads by it)."""
+
+    def __init__(self, waiting: Callable[[], None]) -> None:
+        self._lock = threading.Lock()
+        self._waiting = waiting
+
+    def __enter__(self) -> None:
+        self._waiting()
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class _RacingCache(CallCache):
+    """A cache whose first thread, once it has read the flag, waits for the second to try."""
+
+    first: threading.Thread | None = None
+
+    def __init__(self) -> None:
+        self.first_read = threading.Event()
+        self.second_came = threading.Event()
+        self.logged = False
+        super().__init__(_FullDisk())
+        self._counts_lock = cast("Any", _AnnouncedLock(self._came))
+
+    def _came(self) -> None:
+        if threading.current_thread() is not self.first:
+            self.second_came.set()
+
+    @property
+    def _unwritable_logged(self) -> bool:
+        logged = self.logged
+        if threading.current_thread() is self.first:
+            self.first_read.set()
+            assert self.second_came.wait(WAIT)  # the second reads the flag, or waits for it
+        else:
+            self.second_came.set()
+        return logged
+
+    @_unwritable_logged.setter
+    def _unwritable_logged(self, logged: bool) -> None:
+        self.logged = logged
+
+
+def test_two_threads_that_cannot_record_log_it_once(caplog: pytest.LogCaptureFixture) -> None:
+    # (was: the flag read, then set, outside the cache's lock: both threads read it unset)
+    cache = _RacingCache()
+    recorded = RecordedCall(key="k", request={}, events=(), recorded_at=0.0)
+    kept: list[bool] = []
+
+    def keep() -> None:
+        kept.append(asyncio.run(cache._akeep(recorded)))
+
+    first = cache.first = threading.Thread(target=keep)
+    first.start()
+    assert cache.first_read.wait(WAIT)
+    second = threading.Thread(target=keep)
+    second.start()
+    first.join(WAIT)
+    second.join(WAIT)
+    assert kept == [False, False]
+    assert len([r for r in caplog.records if "cannot record its calls" in r.getMessage()]) == 1
