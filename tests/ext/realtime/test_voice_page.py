@@ -1537,14 +1537,16 @@ HELD_WORKLET = """
   const real = AudioWorklet.prototype.addModule;
   let load;
   const loading = new Promise((done) => { load = done; });
-  window.workletLoaded = false;
   AudioWorklet.prototype.addModule = function (...args) {
-    return loading.then(() => real.apply(this, args)).then(() => { window.workletLoaded = true; });
+    return loading.then(() => real.apply(this, args)).then(() => {
+      document.documentElement.dataset.workletLoaded = "true";
+    });
   };
   window.loadWorklet = () => load();
 })();
 """
-"""A page whose capture's worklet loads only at ``loadWorklet()`` (then ``workletLoaded``)."""
+"""A page whose capture's worklet loads only at ``loadWorklet()`` (then the root's
+``data-worklet-loaded`` is ``"true"``)."""
 
 
 REFUSED = re.compile(r"^Error: The agent failed with LLMAuthenticationError\. ")
@@ -1563,7 +1565,12 @@ async def test_an_error_told_while_the_capture_loads_stays_shown(fake_llm: FakeL
         await expect(status).to_have_text(REFUSED, timeout=30_000)
         await expect(page.locator("html")).to_have_attribute("data-held-closes", "1")
         await page.evaluate("loadWorklet()")
-        await page.wait_for_function("window.workletLoaded")
+        # (was: wait_for_function("window.workletLoaded"), a string Playwright evaluates with
+        # eval at each poll after its first, which the page's policy refuses: an EvalError
+        # whenever the worklet had not loaded at the first look)
+        await expect(page.locator("html")).to_have_attribute(
+            "data-worklet-loaded", "true", timeout=30_000
+        )
         # was: "Listening…", "live", then the close shown as one without a reason (1011)
         await expect(status).to_have_text(REFUSED)
         assert await page.get_attribute("body", "data-state") == "error"
