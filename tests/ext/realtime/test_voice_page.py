@@ -1360,11 +1360,7 @@ async def test_the_page_says_it_is_catching_up_while_its_input_is_held_back() ->
     from playwright.async_api import expect
 
     link = _HeldLink()  # (it takes no audio until the test lets it)
-    agent = make_realtime_agent(
-        RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
-    )
-    app = voice_app(agent, authentication=NoAuthentication())
-    async with browsed(app) as (base_url, page):
+    async with browsed(held_voice(link)) as (base_url, page):
         await page.goto(base_url)
         await page.click("#mic")
         await expect(page.locator("body")).to_have_attribute("data-state", "live", timeout=30_000)
@@ -1979,12 +1975,8 @@ async def test_a_typed_session_says_it_is_catching_up_while_its_input_is_held_ba
     from playwright.async_api import expect
 
     link = _HeldTextLink()  # (it takes no text until the test lets it)
-    agent = make_realtime_agent(
-        RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
-    )
-    app = voice_app(agent, authentication=NoAuthentication())
     texts = [f"Line {index}." for index in range(120)]  # (past the read-ahead)
-    async with browsed(app) as (base_url, page):
+    async with browsed(held_voice(link)) as (base_url, page):
         await page.goto(base_url)
         # (was: the typing hint, the page told nothing)
         status = await typed_until_held(page, texts)
