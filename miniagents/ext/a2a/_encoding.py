@@ -92,6 +92,7 @@ from miniagents.ext.web.lowlevel import (
     WebProtocol,
     json_text,
     plain,
+    told_error,
 )
 
 __all__ = ["A2A_HEADERS", "A2AEncoder", "A2AProtocol", "TaskFold", "agent_message", "now"]
@@ -270,21 +271,9 @@ class A2AEncoder:
         if isinstance(error, A2ATaskRejectedError):
             text = str(error) or repr(error)
         else:
-            reference = uuid.uuid4().hex
-            extra["errorReference"] = reference
-            _logger.error(
-                "The A2A task %s failed with %s (reference %s).",
-                self._task,
-                kind,
-                reference,
-                exc_info=error,
-            )
-            text = str(error) or repr(error)
-            if not self._error_texts and not isinstance(error, WebRunTooLargeError):
-                text = (
-                    f"The agent failed with {kind}. The server's log has the error under the "
-                    f"reference {reference}: ask the agent's operator to look it up there."
-                )
+            as_is = self._error_texts or isinstance(error, WebRunTooLargeError)
+            failed = f"The A2A task {self._task}"
+            text, extra["errorReference"] = told_error(error, _logger, failed, error_texts=as_is)
         message = agent_message(self._task, self._context, [{"text": text}])
         state = REJECTED if isinstance(error, A2ATaskRejectedError) else FAILED
         return [self._status(state, message=message, extra=extra)]

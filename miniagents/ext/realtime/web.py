@@ -14,7 +14,7 @@
          {"type": "tool_output", "delta"}, {"type": "turn_end"}, {"type": "interrupted"},
          {"type": "held"} (its input waits), {"type": "reading"} (read again),
          {"type": "session_end", "usage"} |
-         {"type": "error", "message"}
+         {"type": "error", "message", "error_type", "reference"}
 
 A browser's WebSocket sends no ``Authorization`` header, so the page asks for a ticket
 first, with ``fetch`` and its credentials (``Authorization: Bearer <token>``, the token it
@@ -47,8 +47,12 @@ are read all the while (those it sent before it heard ``held`` are kept, at most
 so), so the server's keepalive pings are answered and a page that vanished is noticed
 within the server's ping interval and timeout, whatever the session is doing. A page that
 leaves ends its session at once, the realtime API's with it; one that sends
-``{"type": "end"}`` hears the rest of the reply first. An app that knows nobody is an
-explicit choice (``authentication=NoAuthentication()``: local development).
+``{"type": "end"}`` hears the rest of the reply first. A session that fails tells the
+page its error's class and a reference, under which the app's log
+(``miniagents.ext.realtime.web``) has the error whole, not the error's text, which may hold
+what the page must not see (a URL with a key, a path); ``voice_app(error_texts=True)``
+tells the text. An app that knows nobody is an explicit choice
+(``authentication=NoAuthentication()``: local development).
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from miniagents.arguments import check_count, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds
 from miniagents.ext.errors import WebChatPageError, WebConfigurationError
 from miniagents.ext.llm.messages import LLMToolCallMessage
 from miniagents.ext.realtime.agent import provider_of
@@ -86,7 +90,7 @@ from miniagents.ext.realtime.pieces import (
 )
 from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.web.auth import Authentication
-from miniagents.ext.web.lowlevel import Door, page_policy
+from miniagents.ext.web.lowlevel import Door, page_policy, told_error
 from miniagents.ext.web.serving import ServingBounds, server_config
 from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message_promise import MessagePromise
@@ -144,6 +148,7 @@ def voice_app(
     max_session_seconds: float = 600.0,
     max_message_bytes: int = 64 * 1024,
     ticket_seconds: float = 30.0,
+    error_texts: bool = False,
 ) -> Starlette:
     """The voice page at ``/`` and ``agent`` behind it, over a WebSocket (see the module).
 
@@ -163,12 +168,17 @@ def voice_app(
             ``app.state.max_message_bytes``, the bound to give the server's own
             (:func:`voice_server` does).
         ticket_seconds: How long a ticket is good for (it is good once).
+        error_texts: Whether a session that fails tells the page its error as it is
+            written. ``False``, the default: the page is told the error's class and a
+            reference, under which the app's log (``miniagents.ext.realtime.web``) has the
+            error whole, since an error's text may hold what the page must not see (a URL
+            with a key, a path). ``True``: the page is told the error's text.
 
     Raises:
         WebChatPageError: if ``page`` is not a file.
         WebConfigurationError: if ``authentication`` is not given, for a limit that is not
             a positive number (``max_message_bytes``: below the page's microphone chunk),
-            or an agent that is not a realtime agent.
+            an ``error_texts`` that is not a bool, or an agent that is not a realtime agent.
     """
     door = Door(authentication, settings, "voice_app")
     path = Path(page)
@@ -177,11 +187,13 @@ def voice_app(
     max_session_seconds = _seconds(max_session_seconds, "max_session_seconds")
     ticket_seconds = _seconds(ticket_seconds, "ticket_seconds")
     max_message_bytes = _message_bound(max_message_bytes)
+    check_flag(error_texts, "error_texts", owner="voice_app", error=WebConfigurationError)
     html = path.read_text(encoding="utf-8")
     policy = page_policy(html, own_scripts=True)  # (its worklet, /capture.js)
     capture = _CAPTURE.read_text(encoding="utf-8")
     sessions = _Sessions(settings, ticket_seconds)
     formats = _formats(agent)
+    rates = {"input_rate": formats[0], "output_rate": formats[1]}  # (of its audio, in and out)
     warned: list[bool] = []  # (whether a ticket in the query string was warned of)
 
     async def serve_page(_request: Request) -> Response:
@@ -200,14 +212,7 @@ def voice_app(
         ticket = sessions.ticket(owner)
         if isinstance(ticket, Response):
             return ticket
-        return JSONResponse(
-            {
-                "ticket": ticket,
-                "expires_in": ticket_seconds,
-                "input_rate": formats[0],
-                "output_rate": formats[1],
-            }
-        )
+        return JSONResponse({"ticket": ticket, "expires_in": ticket_seconds, **rates})
 
     async def relay(websocket: WebSocket) -> None:  # (its Host and Origin: the door's)
         good, owner = sessions.take(_ticket_of(websocket, warned))
@@ -217,7 +222,9 @@ def voice_app(
         offered = websocket.scope.get("subprotocols") or []
         try:
             await websocket.accept(VOICE_PROTOCOL if VOICE_PROTOCOL in offered else None)
-            await _relay(agent, websocket, formats[0], max_session_seconds, max_message_bytes)
+            await _relay(
+                agent, websocket, formats[0], max_session_seconds, max_message_bytes, error_texts
+            )
         finally:
             sessions.end(owner)
         with contextlib.suppress(Exception):  # (its slot free first: the page may start anew)
@@ -450,8 +457,13 @@ async def _relay(
     input_rate: int,
     seconds: float,
     max_bytes: int,
+    error_texts: bool,
 ) -> None:
-    """One session: the page's messages in, the reply's pieces out, within ``seconds``."""
+    """One session: the page's messages in, the reply's pieces out, within ``seconds``.
+
+    ``error_texts``: whether the session's error is told to the page as it is written (else
+    its class and the reference the log has it under).
+    """
     from miniagents.ext.realtime.pieces import AudioFormat
 
     audio_format = AudioFormat(rate=input_rate)
@@ -504,8 +516,15 @@ async def _relay(
         except (WebSocketDisconnect, StreamCancelledError):  # (the page left)
             reply.cancel()
         except Exception as error:  # the session's error: told to the page, then closed
+            told = told_error(error, _logger, "A voice session", error_texts=error_texts)
             with contextlib.suppress(Exception):
-                await websocket.send_text(json.dumps({"type": "error", "message": str(error)}))
+                await _event(
+                    websocket,
+                    "error",
+                    message=told.text,
+                    error_type=type(error).__name__,
+                    reference=told.reference,
+                )
                 await websocket.close(1011)
         finally:
             reading.cancel()

@@ -38,6 +38,10 @@ read each limit by its name there; a protocol's app takes ``authentication`` and
 An app of another kind (the voice page of :mod:`miniagents.ext.realtime.web`, over a
 WebSocket) uses the :class:`Door` directly, :class:`SecurityHeaders` and
 :func:`page_policy` (the Content-Security-Policy of a page of one file).
+
+What a client is told of an agent's error, an A2A task's or a voice session's, is
+:func:`told_error`'s (a :class:`ToldError`): unless the app says ``error_texts=True``, a
+sentence naming the error's class and a reference, the error logged whole under it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ from miniagents.ext.web._app import TRACE_HEADERS as TRACE_HEADERS
 from miniagents.ext.web._app import Handler as Handler
 from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
 from miniagents.ext.web._app import protocol_app as protocol_app
+from miniagents.ext.web._error_texts import ToldError as ToldError
+from miniagents.ext.web._error_texts import told_error as told_error
 from miniagents.ext.web._event_log import sse
 from miniagents.ext.web._guard import Door as Door
 from miniagents.ext.web._guard import SecurityHeaders as SecurityHeaders
@@ -118,6 +124,7 @@ __all__ = [
     "TextDelta",
     "TextEnd",
     "TextStart",
+    "ToldError",
     "WebProtocol",
     "aread_bounded",
     "body_seconds_of",
@@ -127,6 +134,7 @@ __all__ = [
     "page_policy",
     "plain",
     "protocol_app",
+    "told_error",
 ]
 
 
