@@ -47,6 +47,12 @@ SETTINGS_OPTIONS: dict[str, WebOption] = {
         bool,
         "let an approval replace a tool call's arguments (default: off)",
     ),
+    "error_texts": (
+        None,
+        bool,
+        "tell the page an agent's error as it is written (default: off: the page is told the "
+        "error's class and a reference the log has the error under)",
+    ),
     "grace_period": (
         "SECONDS",
         float,

@@ -171,6 +171,21 @@ class WebProtocol(ABC):
     SDK's error part: its client tells a stopped server from a finished run, and is told
     whether it can read the run again), rather than ending cancelled (A2A's task)."""
 
+    tells_errors: bool = False
+    """Whether the run manager tells its clients what :func:`~._error_texts.told_error`
+    says of an agent's error (by default its class and a reference, the error logged; its
+    text with ``WebSettings.error_texts``), through :meth:`failed`: AG-UI's and the AI
+    SDK's. Else its encoder tells its own (A2A's, as ``a2a_app``'s ``error_texts`` says)."""
+
+    def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
+        """The events that end a run with the agent's ``error``, its client told ``text``.
+
+        Called only for a protocol that :attr:`tells_errors`. By default the encoder's
+        :meth:`~Encoder.failed` events, which tell the error's own text.
+        """
+        del text  # (its encoder tells its own)
+        return encoder.failed(error)
+
     def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
         """The events that end a run cut with ``error`` (``max_live_run_bytes``) as it stands.
 

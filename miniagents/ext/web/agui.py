@@ -474,6 +474,7 @@ class _AGUI(WebProtocol):
     headers = AGUI_HEADERS
     compact = True
     cuts_live_runs = True
+    tells_errors = True
     fails_stopped_runs = True
     paused_hint = (
         "answer its interrupt with a new run of the thread whose resume holds "
@@ -523,6 +524,11 @@ class _AGUI(WebProtocol):
 
     def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
         return _NAMED
+
+    def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
+        """The encoder's ``RUN_ERROR`` of ``error`` (of its class's ``code``), saying ``text``."""
+        assert isinstance(encoder, _AGUIEncoder)  # (its own)
+        return encoder.failed(error, text)
 
     def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
         """The encoder's ending, the items of the ``unlogged`` events as the client saw them."""
@@ -643,8 +649,13 @@ class _AGUIEncoder:
     def finished(self) -> list[str]:
         return [_encode(RunFinishedEvent(thread_id=self._thread, run_id=self._run))]
 
-    def failed(self, error: Exception) -> list[str]:
-        message = str(error) or repr(error)
+    def failed(self, error: Exception, text: str | None = None) -> list[str]:
+        """The events that end the run with ``error``: what it left open, then its ``RUN_ERROR``.
+
+        Its ``code`` is the error's class's name, its ``message`` ``text`` (by default the
+        error's own text).
+        """
+        message = (str(error) or repr(error)) if text is None else text
         return self._ending(RunErrorEvent(message=message, code=type(error).__name__))
 
     def cancelled(self) -> list[str]:

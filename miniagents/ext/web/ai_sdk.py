@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.applications import Starlette
@@ -39,6 +39,9 @@ from miniagents.frozen.errors import HashKeyError
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
+
+if TYPE_CHECKING:
+    from miniagents.ext.web._protocol import Encoder
 
 __all__ = [
     "AI_SDK_HEADERS",
@@ -449,6 +452,7 @@ class _AISDK(WebProtocol):
     approvals_last = True  # useChat sends approvals back once every call of the step has its end
     cuts_live_runs = True
     fails_stopped_runs = True
+    tells_errors = True
     paused_hint = (
         "answer it with addToolApprovalResponse and send the chat again (its tool part "
         'in state "approval-responded", with approval: {id, approved, reason}).'
@@ -461,6 +465,11 @@ class _AISDK(WebProtocol):
         self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float
     ) -> _AISDKEncoder:
         return _AISDKEncoder(ids.group)
+
+    def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
+        """The encoder's error part of ``error``, saying ``text``."""
+        assert isinstance(encoder, _AISDKEncoder)  # (its own)
+        return encoder.failed(error, text)
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
         kind = event.get("type")
@@ -524,8 +533,10 @@ class _AISDKEncoder:
     def finished(self) -> list[str]:
         return self._closed()
 
-    def failed(self, error: Exception) -> list[str]:
-        return [_dumps({"type": "error", "errorText": str(error) or repr(error)}), DONE]
+    def failed(self, error: Exception, text: str | None = None) -> list[str]:
+        """The error part that ends the response, saying ``text`` (by default ``error``'s own)."""
+        told = (str(error) or repr(error)) if text is None else text
+        return [_dumps({"type": "error", "errorText": told}), DONE]
 
     def cancelled(self) -> list[str]:
         return [_dumps({"type": "abort"}), DONE]

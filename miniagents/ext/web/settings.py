@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from miniagents.arguments import check_count, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds
 from miniagents.ext.errors import WebConfigurationError
 
 __all__ = [
@@ -100,6 +100,16 @@ class WebSettings:
             arguments is a 422, ``edits_not_allowed``, and decides nothing; ``True``: the
             edited arguments are checked against the tool's schema, a 422
             ``invalid_arguments`` if they do not fit).
+        error_texts: Whether a run that its agent's error ends tells its client (and every
+            later reader of the run) the error's text as it is written (``True``). By
+            default (``False``) it is told a sentence that names the error's class and a
+            reference, and the server's log has the error whole, once, under that
+            reference: an error's text may echo what the client must not see (an LLM SDK's
+            error names the URL it called, with its key; an ``OSError`` a path). The errors
+            the library writes for the client (``WebRunTooLargeError``,
+            ``WebServerStoppedError``, ``InputRequestError``) are told as they are. In
+            ``agui_app``, ``ai_sdk_app`` and ``web_chat_app``; ``a2a_app`` takes its own
+            ``error_texts``.
         grace_period: Seconds a run goes on after its last client left before it is
             cancelled (its LLM calls with it): ``0`` at once, ``math.inf`` never.
             ``None``, the default, is the app's own: 10 seconds for ``agui_app``,
@@ -162,6 +172,7 @@ class WebSettings:
     allowed_hosts: Sequence[str] = LOCAL_HOSTS
     allowed_origins: Sequence[str] = ()
     approval_edits: bool = False
+    error_texts: bool = False
     grace_period: float | None = None
     keep_runs_for: float = 300.0
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS
@@ -198,6 +209,7 @@ class WebSettings:
                 f"approval_edits must be True or False; got {self.approval_edits!r}.",
                 parameter="approval_edits",
             )
+        check_flag(self.error_texts, "error_texts", owner=_OWNER, error=_ERROR)
         origins = tuple(_origin(one) for one in _strings("allowed_origins", self.allowed_origins))
         hosts = tuple(checked_host(one) for one in _strings("allowed_hosts", self.allowed_hosts))
         object.__setattr__(self, "allowed_origins", origins)

@@ -537,6 +537,7 @@ WEB_OPTIONS = [  # an option of the web command for each field of WebSettings
     *("--allow-host", "chat.example.com", "--allow-host", "*.lan"),
     *("--allow-origin", "https://front.example"),
     "--approval-edits",
+    "--error-texts",
     *("--grace-period", "2.5", "--keep-runs-for", "60"),
     *("--max-live-runs", "7", "--max-live-runs-per-principal", "3", "--max-ended-runs", "0"),
     *("--max-live-run-bytes", "50000", "--max-ended-run-bytes", "100"),
@@ -547,6 +548,7 @@ WEB_SETTINGS = WebSettings(  # what they set
     allowed_hosts=[*LOCAL_HOSTS, "chat.example.com", "*.lan"],  # (and --host, 127.0.0.1)
     allowed_origins=["https://front.example"],
     approval_edits=True,
+    error_texts=True,
     grace_period=2.5,
     keep_runs_for=60.0,
     max_live_runs=7,

@@ -17,6 +17,7 @@ a ``note`` tool and a ``remove`` tool that needs approval.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import socket
 from pathlib import Path
@@ -63,10 +64,27 @@ assistant = durable(
 )
 
 
+class _OneLine(logging.Formatter):
+    """A record as one line, without its traceback.
+
+    The app logs an agent's failure with its traceback (under the reference its client is
+    told), which is no crash of the server: the test's ``Server.stop`` looks for those.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname} {record.name}: {record.getMessage()}"
+
+
 def main() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLine())
+    logging.getLogger("miniagents.ext.web").addHandler(handler)
     make_app = ai_sdk_app if os.environ.get("PROTOCOL") == "ai-sdk" else agui_app
     tokens = BearerTokenAuth({"alice-secret-token": "alice", "bob-secret-token": "bob"})
-    settings = WebSettings(grace_period=float(os.environ.get("GRACE", "60")), approval_edits=True)
+    # (its clients get an agent's error as written: the tests follow it across a restart)
+    settings = WebSettings(
+        grace_period=float(os.environ.get("GRACE", "60")), approval_edits=True, error_texts=True
+    )
     if os.environ.get("MAX_LIVE"):
         settings = dataclasses.replace(settings, max_live_runs=int(os.environ["MAX_LIVE"]))
     app = make_app(

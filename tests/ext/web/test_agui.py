@@ -125,11 +125,10 @@ async def test_an_agents_failure_ends_the_run_with_run_error() -> None:
     async with served(agui_app(failing, authentication=NoAuthentication())) as client:
         _response, events = await post_events(client, run_input())
     assert collapsed(events)[0] == "RUN_STARTED"
-    assert events[-1].json == {
-        "type": "RUN_ERROR",
-        "message": "The database is down.",
-        "code": "ValueError",
-    }
+    assert events[-1].type == "RUN_ERROR"
+    assert events[-1].json["code"] == "ValueError"
+    # (its text stays in the server's log: see test_error_texts.py)
+    assert events[-1].json["message"].startswith("The agent failed with ValueError. ")
     assert "RUN_FINISHED" not in collapsed(events)
 
 

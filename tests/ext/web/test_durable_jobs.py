@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
-from miniagents.ext.web import NoAuthentication, agui_app
+from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
 from miniagents.ext.web._durable import DurableJobs
 from tests.ext.web.serving import SSEReader, event_types, get_events, served, until
 from tests.fakes.dead_executor import DEAD_EXECUTOR, pending_elsewhere
@@ -250,7 +250,9 @@ async def _held_by_dead_server(tmp_path: Path, alias: str, *, elsewhere_timeout:
         with workflow_id("seed"):
             await agent.inquire("Hi")
     pending_elsewhere(database, "seed", jobs.workflow_id(None, "r1", "t1"))
-    return agui_app(agent, authentication=NoAuthentication())
+    # (its client gets the error as written, which names the executor)
+    settings = WebSettings(error_texts=True)
+    return agui_app(agent, authentication=NoAuthentication(), settings=settings)
 
 
 async def test_a_follow_of_a_run_pending_on_a_dead_server_answers_within_the_agents_bound(

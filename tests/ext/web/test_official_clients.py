@@ -141,7 +141,8 @@ def conformance_app(llm: FakeLLMServer) -> Starlette:
     }
     queues: dict[str, asyncio.Queue[str | None]] = {"agui": asyncio.Queue(), "ai": asyncio.Queue()}
     apps: dict[str, Starlette] = {}
-    edits = WebSettings(approval_edits=True)  # (a scenario approves with edited arguments)
+    # (a scenario approves with edited arguments; the clients get an agent's error as written)
+    edits = WebSettings(approval_edits=True, error_texts=True)
     for name, agent in agents.items():
         apps[f"agui/{name}"] = agui_app(agent, authentication=NoAuthentication(), settings=edits)
         apps[f"ai/{name}"] = ai_sdk_app(agent, authentication=NoAuthentication(), settings=edits)
