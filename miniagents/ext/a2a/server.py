@@ -57,7 +57,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from miniagents.arguments import check_count, check_flag
+from miniagents.arguments import check_count
 from miniagents.ext.a2a._encoding import A2A_HEADERS, A2AEncoder, A2AProtocol, now
 from miniagents.ext.a2a._parts import input_messages
 from miniagents.ext.a2a._rpc import (
@@ -206,7 +206,6 @@ def a2a_app(
     settings: WebSettings = WebSettings(),
     max_request_values: int = DEFAULT_MAX_REQUEST_VALUES,
     max_id_chars: int = DEFAULT_MAX_ID_CHARS,
-    error_texts: bool = False,
 ) -> Starlette:
     """An ASGI app that serves ``agent`` over A2A: its card, and its tasks over JSON-RPC.
 
@@ -316,25 +315,21 @@ def a2a_app(
             Starlette ``AuthenticationBackend``, ``"request.user"``, or
             ``NoAuthentication()`` for local development.
         settings: The limits (a task is a run: ``keep_runs_for`` keeps an ended task for
-            ``GetTask``), hosts, origins and approval edits (``WebSettings``).
+            ``GetTask``), hosts, origins, approval edits and error texts (``WebSettings``:
+            with ``error_texts=False``, the default, a failed task's status says only the
+            error's class and a reference the server's log, ``miniagents.ext.a2a``, has the
+            error under; a task rejected or cut says its error's text either way).
         max_request_values: The most JSON values a request's params hold, counted at every
             depth (:data:`DEFAULT_MAX_REQUEST_VALUES` by default); a request of more is
             refused (-32600) before its params are read.
         max_id_chars: The most characters an id a client chooses may hold (a message's
             ``contextId`` and ``messageId``, a webhook's ``id``; :data:`DEFAULT_MAX_ID_CHARS`
             by default); a longer one is refused (-32602).
-        error_texts: Whether a failed task tells its client the agent's error as it is
-            written. ``False``, the default: its status message says only the error's class
-            and a reference, under which the server's log (``miniagents.ext.a2a``) has the
-            error whole, since an error's text may hold what its client must not see (a URL
-            with a key, a path). ``True``: its status message is the error's text. Either
-            way, a task rejected (``A2ATaskRejectedError``) or cut (``WebRunTooLargeError``)
-            says its error's text: those are written for the client.
 
     Raises:
         A2AConfigurationError: if the agent is durable (``miniagents.ext.dbos``: not served
             over A2A yet), a skill has no tag, ``max_request_values`` or ``max_id_chars`` is
-            not a whole number of at least 1, or ``error_texts`` is not a bool.
+            not a whole number of at least 1.
         WebConfigurationError: if ``authentication`` is not given.
     """
     door = Door(authentication, settings, "a2a_app", request_headers=_CORS_HEADERS)
@@ -342,12 +337,11 @@ def a2a_app(
     error = A2AConfigurationError
     check_count(max_request_values, "max_request_values", owner="a2a_app", fix=fix, error=error)
     check_count(max_id_chars, "max_id_chars", owner="a2a_app", fix=fix, error=error)
-    check_flag(error_texts, "error_texts", owner="a2a_app", error=error)
     if settings.grace_period is None:  # A2A's tasks outlive their connections
         settings = dataclasses.replace(settings, grace_period=math.inf)
     poster = Poster(push_notifications) if push_notifications is not None else None
     manager = RunManager(
-        A2AProtocol(poster, error_texts=error_texts),
+        A2AProtocol(poster, error_texts=settings.error_texts),
         agent,
         context=context,
         approval_flow="protocol",

@@ -50,8 +50,8 @@ leaves ends its session at once, the realtime API's with it; one that sends
 ``{"type": "end"}`` hears the rest of the reply first. A session that fails tells the
 page its error's class and a reference, under which the app's log
 (``miniagents.ext.realtime.web``) has the error whole, not the error's text, which may hold
-what the page must not see (a URL with a key, a path); ``voice_app(error_texts=True)``
-tells the text. An app that knows nobody is an explicit choice
+what the page must not see (a URL with a key, a path); an app of
+``WebSettings(error_texts=True)`` tells the text. An app that knows nobody is an explicit choice
 (``authentication=NoAuthentication()``: local development).
 """
 
@@ -75,7 +75,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from miniagents.arguments import check_count, check_flag, check_seconds
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.errors import WebChatPageError, WebConfigurationError
 from miniagents.ext.llm.messages import LLMToolCallMessage
 from miniagents.ext.realtime.agent import provider_of
@@ -148,7 +148,6 @@ def voice_app(
     max_session_seconds: float = 600.0,
     max_message_bytes: int = 64 * 1024,
     ticket_seconds: float = 30.0,
-    error_texts: bool = False,
 ) -> Starlette:
     """The voice page at ``/`` and ``agent`` behind it, over a WebSocket (see the module).
 
@@ -160,7 +159,9 @@ def voice_app(
             ``NoAuthentication()`` for local development.
         settings: The hosts and origins the app serves, and its sessions' limits: a
             session is the app's run (``max_live_runs`` at once,
-            ``max_live_runs_per_principal`` each) (:class:`WebSettings`).
+            ``max_live_runs_per_principal`` each) (:class:`WebSettings`); ``error_texts``:
+            whether a session that fails tells the page its error's text (else its class
+            and a reference the log, ``miniagents.ext.realtime.web``, has it under).
         page: The HTML page (default :data:`DEFAULT_PAGE`).
         max_session_seconds: How long a session may last.
         max_message_bytes: The largest message the page may send (audio or JSON), at
@@ -168,17 +169,12 @@ def voice_app(
             ``app.state.max_message_bytes``, the bound to give the server's own
             (:func:`voice_server` does).
         ticket_seconds: How long a ticket is good for (it is good once).
-        error_texts: Whether a session that fails tells the page its error as it is
-            written. ``False``, the default: the page is told the error's class and a
-            reference, under which the app's log (``miniagents.ext.realtime.web``) has the
-            error whole, since an error's text may hold what the page must not see (a URL
-            with a key, a path). ``True``: the page is told the error's text.
 
     Raises:
         WebChatPageError: if ``page`` is not a file.
         WebConfigurationError: if ``authentication`` is not given, for a limit that is not
             a positive number (``max_message_bytes``: below the page's microphone chunk),
-            an ``error_texts`` that is not a bool, or an agent that is not a realtime agent.
+            or an agent that is not a realtime agent.
     """
     door = Door(authentication, settings, "voice_app")
     path = Path(page)
@@ -187,7 +183,6 @@ def voice_app(
     max_session_seconds = _seconds(max_session_seconds, "max_session_seconds")
     ticket_seconds = _seconds(ticket_seconds, "ticket_seconds")
     max_message_bytes = _message_bound(max_message_bytes)
-    check_flag(error_texts, "error_texts", owner="voice_app", error=WebConfigurationError)
     html = path.read_text(encoding="utf-8")
     policy = page_policy(html, own_scripts=True)  # (its worklet, /capture.js)
     capture = _CAPTURE.read_text(encoding="utf-8")
@@ -223,7 +218,7 @@ def voice_app(
         try:
             await websocket.accept(VOICE_PROTOCOL if VOICE_PROTOCOL in offered else None)
             await _relay(
-                agent, websocket, formats[0], max_session_seconds, max_message_bytes, error_texts
+                agent, websocket, formats[0], max_session_seconds, max_message_bytes, settings
             )
         finally:
             sessions.end(owner)
@@ -457,12 +452,12 @@ async def _relay(
     input_rate: int,
     seconds: float,
     max_bytes: int,
-    error_texts: bool,
+    settings: WebSettings,
 ) -> None:
     """One session: the page's messages in, the reply's pieces out, within ``seconds``.
 
-    ``error_texts``: whether the session's error is told to the page as it is written (else
-    its class and the reference the log has it under).
+    ``settings.error_texts``: whether the session's error is told to the page as it is
+    written (else its class and the reference the log has it under).
     """
     from miniagents.ext.realtime.pieces import AudioFormat
 
@@ -516,7 +511,7 @@ async def _relay(
         except (WebSocketDisconnect, StreamCancelledError):  # (the page left)
             reply.cancel()
         except Exception as error:  # the session's error: told to the page, then closed
-            told = told_error(error, _logger, "A voice session", error_texts=error_texts)
+            told = told_error(error, _logger, "A voice session", error_texts=settings.error_texts)
             with contextlib.suppress(Exception):
                 await _event(
                     websocket,

@@ -175,7 +175,7 @@ class WebProtocol(ABC):
     """Whether the run manager tells its clients what :func:`~._error_texts.told_error`
     says of an agent's error (by default its class and a reference, the error logged; its
     text with ``WebSettings.error_texts``), through :meth:`failed`: AG-UI's and the AI
-    SDK's. Else its encoder tells its own (A2A's, as ``a2a_app``'s ``error_texts`` says)."""
+    SDK's. Else its encoder tells its own (A2A's, as ``WebSettings.error_texts`` says)."""
 
     def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
         """The events that end a run with the agent's ``error``, its client told ``text``.

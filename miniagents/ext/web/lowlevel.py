@@ -40,8 +40,9 @@ WebSocket) uses the :class:`Door` directly, :class:`SecurityHeaders` and
 :func:`page_policy` (the Content-Security-Policy of a page of one file).
 
 What a client is told of an agent's error, an A2A task's or a voice session's, is
-:func:`told_error`'s (a :class:`ToldError`): unless the app says ``error_texts=True``, a
-sentence naming the error's class and a reference, the error logged whole under it.
+:func:`told_error`'s (a :class:`ToldError`): unless the app's settings say
+``WebSettings(error_texts=True)``, a sentence naming the error's class and a reference, the
+error logged whole under it.
 """
 
 from __future__ import annotations

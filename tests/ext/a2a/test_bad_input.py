@@ -269,7 +269,6 @@ async def test_a_smaller_max_request_values_and_max_id_chars_are_kept_to() -> No
         ("max_id_chars", -1),
         ("max_id_chars", True),
         ("max_id_chars", "256"),
-        ("error_texts", "yes"),
     ],
 )
 def test_a_bad_setting_of_a2a_app_is_refused_naming_it(name: str, value: object) -> None:

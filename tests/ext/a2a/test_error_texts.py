@@ -4,7 +4,7 @@ An agent's error may echo what its client must not see (an SDK's error names the
 called, with its key; an ``OSError`` a path). The client of a failed task, its stream, its
 ``GetTask`` (status and history), ``ListTasks`` and its webhooks get the error's class and
 a reference; the server's log has the error whole, once, under that reference. With
-``a2a_app(error_texts=True)`` the error's text is sent as it is.
+``WebSettings(error_texts=True)`` the error's text is sent as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
-from miniagents.ext.web import NoAuthentication
+from miniagents.ext.web import NoAuthentication, WebSettings
 from tests.ext.a2a.rpc import call, rpc, send_params, stream_results
 from tests.ext.a2a.test_push import Receiver, pushing, receiving
 from tests.ext.web.serving import served, until
@@ -89,7 +89,8 @@ def _whole(record: logging.LogRecord) -> str:
 
 async def test_with_error_texts_a_failed_task_sends_its_errors_text() -> None:
     async with receiving() as receiver:
-        said, last = await failed_task(receiver, leaky_app(receiver, error_texts=True))
+        texts = WebSettings(error_texts=True)
+        said, last = await failed_task(receiver, leaky_app(receiver, settings=texts))
     [text] = [part["text"] for part in last["status"]["message"]["parts"]]
     assert text == f"Could not reach {SECRET}."
     assert said.count("sk-live") >= 4  # (the stream, GetTask, ListTasks, the webhook)

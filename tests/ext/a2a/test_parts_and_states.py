@@ -120,7 +120,8 @@ async def test_a_rejected_task_says_why_and_ends_its_stream() -> None:
 
 async def test_a_failed_task_reports_its_errors_message_and_class_only() -> None:
     """Never its traceback, its causes, nor a file of the library's (or the agent's): not
-    even with ``error_texts=True`` (by default not its message either: test_error_texts)."""
+    even with ``WebSettings(error_texts=True)`` (by default not its message either: see
+    test_error_texts)."""
 
     @miniagent
     async def reader(ctx: InteractionContext) -> None:
@@ -133,7 +134,9 @@ async def test_a_failed_task_reports_its_errors_message_and_class_only() -> None
         ctx.reply("Reading the data. ")
         ctx.reply(reader.inquire())  # (its failure fails the task: a sub-agent's, nested)
 
-    app = a2a_app(analyst, authentication=NoAuthentication(), error_texts=True)
+    app = a2a_app(
+        analyst, authentication=NoAuthentication(), settings=WebSettings(error_texts=True)
+    )
     async with served(app) as web:
         events = await stream_results(web, rpc("SendStreamingMessage", send_params()))
         last = events[-1]["result"]["statusUpdate"]

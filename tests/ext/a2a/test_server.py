@@ -318,7 +318,7 @@ async def test_an_agent_that_fails_fails_its_task_with_its_class_and_a_reference
     [text] = [part.text for part in final.status.message.parts]
     assert text.startswith("The agent failed with ValueError.")
     assert reference in text
-    assert "the agent broke" not in text  # (its text only with error_texts=True)
+    assert "the agent broke" not in text  # (its text only with WebSettings(error_texts=True))
 
 
 def cancellable(started: asyncio.Event, stopped: asyncio.Event) -> Any:

@@ -17,7 +17,7 @@ from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.a2a import A2AMessage, a2a_agent, a2a_app, afetch_agent_card
 from miniagents.ext.a2a.errors import A2ATaskFailedError
 from miniagents.ext.ray import ray_agent
-from miniagents.ext.web import NoAuthentication
+from miniagents.ext.web import NoAuthentication, WebSettings
 from tests.ext.web.serving import gated, served
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
@@ -55,7 +55,8 @@ async def failing(ctx: InteractionContext) -> None:
 
 @pytest.mark.timeout(120)
 async def test_a_remote_failure_reaches_the_driver_as_its_typed_error() -> None:
-    app = a2a_app(failing, authentication=NoAuthentication(), error_texts=True)  # (its text)
+    texts = WebSettings(error_texts=True)  # (its text)
+    app = a2a_app(failing, authentication=NoAuthentication(), settings=texts)
     async with served(app) as web:
         on_ray = ray_agent(a2a_agent(f"{web.base_url}/", alias="REMOTE"), num_cpus=0.5)
         async with MiniAgents():

@@ -452,7 +452,6 @@ def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
         ),
         ("ticket_seconds", lambda: voice_app(agent, authentication=local, ticket_seconds=math.nan)),
         ("max_message_bytes", lambda: voice_app(agent, authentication=local, max_message_bytes=0)),
-        ("error_texts", lambda: voice_app(agent, authentication=local, error_texts=1)),  # type: ignore[arg-type]
     ]
     for limit, make in refused_limits:
         with pytest.raises(WebConfigurationError, match=f"voice_app needs {limit}") as refused:
@@ -812,9 +811,7 @@ class _HeldAPI:
         return self.link
 
 
-def held_voice(
-    link: _HeldLink, settings: WebSettings | None = None, *, error_texts: bool = False
-) -> Starlette:
+def held_voice(link: _HeldLink, settings: WebSettings | None = None) -> Starlette:
     """A voice app of :class:`_HeldAPI`, of ``settings`` (else the default ones)."""
     agent = make_realtime_agent(
         RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
@@ -823,7 +820,6 @@ def held_voice(
         agent,
         authentication=NoAuthentication(),
         settings=settings or WebSettings(),
-        error_texts=error_texts,
     )
 
 
@@ -883,7 +879,7 @@ async def test_a_failed_sessions_error_text_never_reaches_the_page_and_is_logged
 
 
 async def test_with_error_texts_a_failed_session_tells_the_page_its_errors_text() -> None:
-    told = await failed_session(held_voice(_LeakyLink(), error_texts=True))
+    told = await failed_session(held_voice(_LeakyLink(), WebSettings(error_texts=True)))
     [said] = [json.loads(message) for message in told]
     assert said["message"] == f"Could not reach {SECRET}."
     assert said["error_type"] == "ConnectionError"

@@ -122,10 +122,7 @@ def test_each_field_is_documented_once_in_the_class_docstring() -> None:
 def test_no_app_repeats_a_setting_in_its_signature(app: Callable[..., Starlette]) -> None:
     made = app if app is not chat_page_app else web_chat_app
     parameters = inspect.signature(made).parameters
-    # (a2a_app's own error_texts came before WebSettings had one; a2a_app does not read
-    # the settings' yet)
-    own = {"error_texts"} if made is a2a_app else set()
-    assert set(parameters).isdisjoint(set(FIELDS) - own), made.__name__
+    assert set(parameters).isdisjoint(FIELDS), made.__name__
     assert parameters["settings"].kind is inspect.Parameter.KEYWORD_ONLY
     assert parameters["settings"].default == WebSettings()
     assert parameters["authentication"].default is None  # (required: refused when left out)
