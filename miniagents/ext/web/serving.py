@@ -28,6 +28,9 @@ same way, whatever a client does with its connection:
   is not one of the ``max_connections`` (at most as many more linger; past them one is
   closed at once), and the server's shutdown closes it at once (and closes at once, not
   lingering, those it closes after);
+- a WebSocket's client pinged every ``ws_ping_seconds`` (:data:`WS_PING_SECONDS`), and its
+  connection closed if a ping is not answered within ``ws_ping_timeout_seconds``
+  (:data:`WS_PING_TIMEOUT_SECONDS`): a page that vanished without a close is noticed so;
 - a client's ``X-Forwarded-For`` and ``X-Forwarded-Proto`` read only from the proxies named
   in ``trusted_proxies`` (none by default; uvicorn's own default trusts 127.0.0.1), and
   only once the request is matched to its connection, so that every connection keeps its
@@ -49,8 +52,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import weakref
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, ClassVar, TypedDict
 
 from miniagents.arguments import check_count, check_seconds
@@ -68,6 +71,8 @@ __all__ = [
     "LINGER_SECONDS",
     "MAX_CONNECTIONS",
     "MAX_HEADER_BYTES",
+    "WS_PING_SECONDS",
+    "WS_PING_TIMEOUT_SECONDS",
     "ServingBounds",
     "server_config",
 ]
@@ -93,6 +98,13 @@ LINGER_BYTES = 1024 * 1024
 """The most bytes read and dropped from a client while its connection lingers; past them
 it is closed at once."""
 
+WS_PING_SECONDS = 20.0
+"""Seconds between two pings of a WebSocket's client (uvicorn's own ``ws_ping_interval``)."""
+
+WS_PING_TIMEOUT_SECONDS = 20.0
+"""Seconds a WebSocket's client has to answer a ping before its connection is closed
+(uvicorn's own ``ws_ping_timeout``): a page that vanished without a close is noticed so."""
+
 _logger = logging.getLogger("miniagents.ext.web")
 
 _OWNER = "server_config"
@@ -103,6 +115,9 @@ _UVICORNS_WS_MAX_SIZE = 16 * 1024 * 1024
 
 _HEADERS_END = re.compile(b"\n\r?\n")
 """The blank line that ends a request's headers, as h11 finds it (a bare LF taken too)."""
+
+_CONNECTION: ContextVar[_HeadersInTime | None] = ContextVar("_CONNECTION", default=None)
+"""The connection whose request the current task serves (set as uvicorn calls the app)."""
 
 
 class ServingBounds(TypedDict, total=False):
@@ -117,6 +132,8 @@ class ServingBounds(TypedDict, total=False):
     headers_seconds: float
     linger_seconds: float
     trusted_proxies: Sequence[str]
+    ws_ping_seconds: float
+    ws_ping_timeout_seconds: float
 
 
 def server_config(
@@ -130,6 +147,8 @@ def server_config(
     ws_max_size: int | None = None,
     trusted_proxies: Sequence[str] = (),
     linger_seconds: float = LINGER_SECONDS,
+    ws_ping_seconds: float = WS_PING_SECONDS,
+    ws_ping_timeout_seconds: float = WS_PING_TIMEOUT_SECONDS,
 ) -> uvicorn.Config:
     """The uvicorn configuration that serves ``app`` bounded (see the module's docstring).
 
@@ -153,6 +172,9 @@ def server_config(
         linger_seconds: Seconds a connection closed while its client may still be
             sending is read after its answer (what is read dropped, :data:`LINGER_BYTES`
             at most), so that a reset does not lose the answer.
+        ws_ping_seconds: Seconds between two pings of a WebSocket's client.
+        ws_ping_timeout_seconds: Seconds a WebSocket's client has to answer a ping before
+            its connection is closed (how a page that vanished is noticed).
 
     Returns:
         The configuration, its server not started.
@@ -179,16 +201,14 @@ def server_config(
         fix=fix,
         error=WebConfigurationError,
     )
-
-    if isinstance(trusted_proxies, str) or not all(
-        isinstance(proxy, str) and proxy.strip() for proxy in trusted_proxies
-    ):
-        raise WebConfigurationError(
-            f"{_OWNER} needs trusted_proxies to be a list of the proxies' addresses (e.g. "
-            f'["127.0.0.1"]), got {trusted_proxies!r}. Pass such a list (or leave it out '
-            "when no proxy is in front).",
-            parameter="trusted_proxies",
+    pings, ping_timeout = (
+        check_seconds(given, name, owner=_OWNER, fix=fix, error=WebConfigurationError)
+        for given, name in (
+            (ws_ping_seconds, "ws_ping_seconds"),
+            (ws_ping_timeout_seconds, "ws_ping_timeout_seconds"),
         )
+    )
+    _check_proxies(trusted_proxies)
     served: ASGIApp = app
     if trusted_proxies:  # (inside _Answers: the request is matched to its connection first)
         # (uvicorn types its ASGI callables its own way, Starlette its)
@@ -200,9 +220,6 @@ def server_config(
         linger = lingering
         most = max_connections
         lingering_ones: ClassVar[set[_HeadersInTime]] = set()
-        by_address: ClassVar[weakref.WeakValueDictionary[_Address, _HeadersInTime]] = (
-            weakref.WeakValueDictionary()
-        )
 
     sansio = False
     if ws_max_size is not None:
@@ -211,7 +228,7 @@ def server_config(
         # honour ws_max_size, and the web extra takes uvicorn from 0.30 on
         sansio = "websockets-sansio" in getattr(uvicorn.config, "WS_PROTOCOLS", {})
     return uvicorn.Config(
-        _Answers(served, _Protocol),
+        _Answers(served),
         host=host,
         port=port,
         log_level=log_level,
@@ -221,8 +238,23 @@ def server_config(
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         ws=("websockets-sansio" if sansio else "websockets") if ws_max_size else "auto",
         ws_max_size=ws_max_size or _UVICORNS_WS_MAX_SIZE,
+        ws_ping_interval=pings,
+        ws_ping_timeout=ping_timeout,
         proxy_headers=False,  # (read inside _Answers, from trusted_proxies only)
     )
+
+
+def _check_proxies(trusted_proxies: Sequence[str]) -> None:
+    """Refuse ``trusted_proxies`` unless it is a list of addresses."""
+    if isinstance(trusted_proxies, str) or not all(
+        isinstance(proxy, str) and proxy.strip() for proxy in trusted_proxies
+    ):
+        raise WebConfigurationError(
+            f"{_OWNER} needs trusted_proxies to be a list of the proxies' addresses (e.g. "
+            f'["127.0.0.1"]), got {trusted_proxies!r}. Pass such a list (or leave it out '
+            "when no proxy is in front).",
+            parameter="trusted_proxies",
+        )
 
 
 class _HeadersInTime(asyncio.Protocol):
@@ -240,8 +272,6 @@ class _HeadersInTime(asyncio.Protocol):
 
     deadline: ClassVar[float] = HEADERS_SECONDS
     linger: ClassVar[float] = LINGER_SECONDS
-    by_address: ClassVar[weakref.WeakValueDictionary[_Address, _HeadersInTime]]
-    """The server's connections, by their addresses (each server's class has its own)."""
     most: ClassVar[int] = MAX_CONNECTIONS
     """The most connections served at once, and the most lingering besides them."""
     lingering_ones: ClassVar[set[_HeadersInTime]]
@@ -261,6 +291,13 @@ class _HeadersInTime(asyncio.Protocol):
         self._http = http(  # type: ignore[call-arg]
             config=config, server_state=server_state, app_state=app_state, _loop=_loop
         )
+        app: ASGIApp = self._http.app  # type: ignore[attr-defined]
+
+        async def served(scope: Scope, receive: Receive, send: Send) -> None:
+            _CONNECTION.set(self)  # (in the request's own task: _Answers reads it there)
+            await app(scope, receive, send)
+
+        self._http.app = served  # type: ignore[attr-defined]  # (what it calls each request with)
         self._loop = _loop or asyncio.get_event_loop()
         self._server_state = server_state
         self._transport: asyncio.BaseTransport | None = None
@@ -273,11 +310,6 @@ class _HeadersInTime(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        address = _address(
-            transport.get_extra_info("sockname"), transport.get_extra_info("peername")
-        )
-        if address is not None:
-            self.by_address[address] = self
         self.awaiting_headers()
         served = transport
         if isinstance(transport, asyncio.Transport):
@@ -290,8 +322,8 @@ class _HeadersInTime(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._dropping is not None:  # (lingering: the rest of what the client sends)
             self._dropping -= len(data)
-            if self._dropping < 0 and self._transport is not None:
-                self._transport.close()
+            if self._dropping < 0:
+                self._end()
             return
         self._received = True
         if self._timer is not None:
@@ -325,13 +357,14 @@ class _HeadersInTime(asyncio.Protocol):
         """Close the connection: the server shuts down (uvicorn calls this).
 
         A lingering connection is closed at once, and so is every later close of this one
-        (its answer given first, uvicorn's way): a shutdown waits for no linger.
+        (its answer given first, uvicorn's way): a shutdown waits for no linger. One closed
+        now with some of its answer still unsent (a client that does not read) is aborted.
         """
         self._shut = True
-        if self._dropping is not None and self._transport is not None:
-            self._transport.close()
-            return
-        self._http.shutdown()  # type: ignore[attr-defined]
+        if self._dropping is None:  # (closed if its answer was given, else once it is)
+            self._http.shutdown()  # type: ignore[attr-defined]
+        if self.is_closing():  # (what is still unsent of an answer given is dropped)
+            self._end()
 
     def upgraded(self) -> None:
         """Let the server know the connection as its WebSocket's, which takes it over."""
@@ -400,8 +433,23 @@ class _HeadersInTime(asyncio.Protocol):
         self._dropping = LINGER_BYTES
         transport.write_eof()  # (once what is written is sent)
         transport.resume_reading()  # (uvicorn's, paused while the app reads slowly)
-        self._lingering = self._loop.call_later(self.linger, transport.close)
+        self._lingering = self._loop.call_later(self.linger, self._end)
         self.lingering_ones.add(self)  # (not counted: see crowded)
+
+    def _end(self) -> None:
+        """Close the connection now: aborted if some of its answer is still unsent.
+
+        A close waits for what is written to be sent, and a client that does not read would
+        hold the connection for ever; past its linger, or at the server's shutdown, the rest
+        of the answer is dropped.
+        """
+        transport = self._transport
+        if transport is None:
+            return
+        if isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
 
     def _late(self) -> None:
         self._timer = None
@@ -479,15 +527,13 @@ class _Answers:
     slowly would otherwise hold the connection past every deadline.
     """
 
-    def __init__(self, app: ASGIApp, connections: type[_HeadersInTime]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
         """The app served."""
-        self._connections = connections
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        address = _address(scope.get("server"), scope.get("client"))
-        connection = None if address is None else self._connections.by_address.get(address)
-        if connection is None:  # (the lifespan, or a connection over a Unix socket)
+        connection = _CONNECTION.get()  # (its own, over any transport: an IP or Unix socket)
+        if connection is None:  # (the lifespan, or a WebSocket's own protocol)
             await self.app(scope, receive, send)
             return
         connection.headers_read()
@@ -533,14 +579,3 @@ def _has_body(scope: Scope) -> bool:
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
             return True
     return False
-
-
-_Address = tuple[str, int, str, int]
-"""A connection's addresses: the server's host and port, then the client's."""
-
-
-def _address(server: object, client: object) -> _Address | None:
-    """The addresses of a connection (as a socket or a request's scope has them), if IP."""
-    if isinstance(server, (tuple, list)) and isinstance(client, (tuple, list)):
-        return (str(server[0]), int(server[1]), str(client[0]), int(client[1]))
-    return None  # (a Unix socket's)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -29,10 +31,12 @@ from miniagents.ext.web.serving import (
     LINGER_SECONDS,
     MAX_CONNECTIONS,
     MAX_HEADER_BYTES,
+    WS_PING_SECONDS,
+    WS_PING_TIMEOUT_SECONDS,
     ServingBounds,
     server_config,
 )
-from tests.ext.web.serving import answer_of, bounded, poet, running, trickle, until
+from tests.ext.web.serving import Running, answer_of, bounded, poet, running, trickle, until
 from tests.fakes.fixtures import WAIT
 
 REQUEST = b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -376,6 +380,128 @@ async def test_an_answer_given_as_the_server_shuts_down_does_not_linger() -> Non
         writer.close()
 
 
+@pytest.mark.parametrize("given", ["socket", "uds"])
+async def test_connections_over_a_unix_socket_are_bounded_too(given: str, tmp_path: Path) -> None:
+    entered, released = asyncio.Event(), asyncio.Event()
+    config = server_config(_held_app(entered, released), max_connections=2)
+    path = str(tmp_path / "serving.sock")
+    sockets = None
+    if given == "uds":  # (uvicorn's own setting: the server listens on the path itself)
+        config.uds = path
+    else:  # (a socket the server is given)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen()
+        sockets = [listener]
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=sockets))
+    try:
+        await until(lambda: server.started)
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(REQUEST)  # (held open: one of the two)
+        await asyncio.wait_for(entered.wait(), WAIT)
+        other_reader, other_writer = await asyncio.open_unix_connection(path)
+        other_writer.write(REQUEST)  # (the connection asking counts: one too many)
+        refused = await asyncio.wait_for(other_reader.read(1024), WAIT)
+        assert refused.startswith(b"HTTP/1.1 503 ")  # (was: served, nothing counted)
+        other_writer.close()
+        released.set()
+        assert (await asyncio.wait_for(reader.read(1024), WAIT)).endswith(b"done")
+        writer.close()
+        await until(lambda: not server.server_state.connections)
+        # the places freed: a new connection is served
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(REQUEST)
+        assert (await asyncio.wait_for(reader.read(1024), WAIT)).startswith(b"HTTP/1.1 200 ")
+        writer.close()
+    finally:
+        released.set()
+        server.should_exit = True
+        await serving
+
+
+ANSWER_BYTES = 32 * 1024 * 1024
+"""An answer far bigger than what the kernel's buffers of a connection hold."""
+
+
+def _large_app(answering: asyncio.Event) -> Starlette:
+    """An app whose one route answers :data:`ANSWER_BYTES` bytes, the request's body unread.
+
+    ``answering`` is set as the route returns its answer.
+    """
+
+    async def large(_request: Request) -> Response:
+        answering.set()
+        return Response(b"x" * ANSWER_BYTES)
+
+    return Starlette(routes=[Route("/", large, methods=["GET", "POST"])])
+
+
+async def _unread(run: Running, request: bytes, answering: asyncio.Event) -> socket.socket:
+    """A connection to ``run`` that sends ``request`` and never reads (a tiny buffer).
+
+    Returned once the server has given its answer (most of it unsent).
+    """
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(client, ("127.0.0.1", run.port))
+    await loop.sock_sendall(client, request)
+    await asyncio.wait_for(answering.wait(), WAIT)
+    await until(lambda: not run.server.server_state.tasks)  # (its answer given)
+    assert len(run.server.server_state.connections) == 1
+    return client
+
+
+LARGE_POST = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"
+"""A request for the large answer whose body is not all sent: its close lingers."""
+
+
+async def test_a_lingering_connection_whose_client_does_not_read_ends_with_its_linger() -> None:
+    # (a short linger: the answer is unsent at its end, the client never reading)
+    answering = asyncio.Event()
+    async with running(server_config(_large_app(answering), linger_seconds=0.5)) as run:
+        client = await _unread(run, LARGE_POST, answering)
+        try:  # (was: open for ever, its close waiting for the answer to be sent)
+            await until(lambda: not run.server.server_state.connections)
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize(
+    "request_sent",
+    [LARGE_POST, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"],
+    ids=["lingering", "kept-alive"],
+)
+async def test_a_shutdown_ends_a_connection_whose_client_does_not_read(
+    request_sent: bytes,
+) -> None:
+    # (a linger far past the test's wait: the shutdown waiting for it fails the test)
+    answering = asyncio.Event()
+    async with running(server_config(_large_app(answering), linger_seconds=10 * WAIT)) as run:
+        client = await _unread(run, request_sent, answering)
+        try:  # (was: waited for ever, the connection's close waiting for the answer to be sent)
+            await run.ashut_down()
+        finally:
+            client.close()
+
+
+def test_a_websockets_pings_are_the_servings_bounds() -> None:
+    app = Starlette()
+    config = server_config(app)
+    assert (WS_PING_SECONDS, WS_PING_TIMEOUT_SECONDS) == (20.0, 20.0)  # (uvicorn's own)
+    assert (config.ws_ping_interval, config.ws_ping_timeout) == (20.0, 20.0)
+    config = server_config(app, ws_ping_seconds=5, ws_ping_timeout_seconds=2.5)
+    assert (config.ws_ping_interval, config.ws_ping_timeout) == (5.0, 2.5)  # (was: TypeError)
+    bounds: list[ServingBounds] = [{"ws_ping_seconds": 0}, {"ws_ping_timeout_seconds": 0}]
+    for bound in bounds:
+        (name,) = bound
+        with pytest.raises(WebConfigurationError, match=f"{name} to be a positive") as refused:
+            server_config(app, **bound)
+        assert refused.value.parameter == name
+
+
 async def test_a_websockets_connection_is_counted_once_and_let_go_as_it_closes() -> None:
     from websockets.asyncio.client import connect
 
@@ -479,6 +605,8 @@ def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
         "shutdown",
     ):
         pinned(callable(getattr(h11_protocol, method, None)), f"its h11 protocol has no {method}")
+    handling = inspect.getsource(getattr(h11_protocol, "handle_events", lambda: None))
+    pinned("= self.app" in handling, "its h11 protocol calls no self.app with each request")
     upgrading = getattr(h11_protocol, "handle_websocket_upgrade", None)
     pinned(
         upgrading is not None and "transport.set_protocol(" in inspect.getsource(upgrading),
@@ -503,6 +631,8 @@ def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
         "ws",
         "ws_max_size",
         "proxy_headers",
+        "ws_ping_interval",
+        "ws_ping_timeout",
     ):
         pinned(argument in configured, f"uvicorn.Config takes no {argument}= argument")
     proxied = inspect.signature(ProxyHeadersMiddleware).parameters
