@@ -373,13 +373,13 @@ class _HeadersInTime(asyncio.Protocol):
     def crowded(self) -> bool:
         """Whether a request of this connection is one too many (it is answered 503).
 
-        Counted as uvicorn's ``limit_concurrency`` counts (the connections, this one too,
-        and the requests and WebSockets served, this request not yet), lingering
-        connections left out.
+        Past ``most`` connections (this one too, lingering ones left out) or requests and
+        WebSockets served (this request's task one of them): ``max_connections`` are served
+        at once, where uvicorn's ``limit_concurrency`` serves one fewer connection.
         """
         state = self._server_state
         served = len(state.connections) - len(self.lingering_ones)
-        return served >= self.most or len(state.tasks) > self.most  # (its task one of them)
+        return served > self.most or len(state.tasks) > self.most
 
     def awaiting_headers(self) -> None:
         """Start the deadline of the next request's headers (none while the connection closes)."""

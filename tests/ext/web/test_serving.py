@@ -143,18 +143,50 @@ async def test_a_client_that_names_another_in_a_forwarded_header_keeps_its_deadl
 
 async def test_a_request_past_the_most_connections_is_a_503() -> None:
     entered, released = asyncio.Event(), asyncio.Event()
-    config = server_config(_held_app(entered, released), max_connections=2)
+    config = server_config(_held_app(entered, released), max_connections=1)
     async with bounded(config) as port:
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(REQUEST)  # (held open: one of the two)
+        writer.write(REQUEST)  # (held open: the one served)
         await asyncio.wait_for(entered.wait(), WAIT)
         other_reader, other_writer = await asyncio.open_connection("127.0.0.1", port)
-        other_writer.write(REQUEST)  # (the connection asking counts: one too many)
+        other_writer.write(REQUEST)  # (one too many)
         refused = await asyncio.wait_for(other_reader.read(1024), WAIT)
         assert refused.startswith(b"HTTP/1.1 503 ")  # (was: no limit at all)
         released.set()
         other_writer.close()
         writer.close()
+
+
+async def test_max_connections_are_served_at_once() -> None:
+    both, released = asyncio.Event(), asyncio.Event()
+    entered: list[None] = []
+
+    async def held(_request: Request) -> PlainTextResponse:
+        entered.append(None)
+        if len(entered) == 2:
+            both.set()
+        await released.wait()
+        return PlainTextResponse("done")
+
+    app = Starlette(routes=[Route("/held", held)])
+    config = server_config(app, max_connections=2)
+    async with bounded(config) as port:
+        try:
+            opened = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+            for _reader, writer in opened:
+                writer.write(REQUEST)
+            await asyncio.wait_for(both.wait(), WAIT)  # (was: the second refused, a 503)
+            third_reader, third_writer = await asyncio.open_connection("127.0.0.1", port)
+            third_writer.write(REQUEST)
+            refused = await asyncio.wait_for(third_reader.read(1024), WAIT)
+            assert refused.startswith(b"HTTP/1.1 503 ")
+            released.set()
+            for reader, writer in opened:
+                assert (await asyncio.wait_for(reader.read(1024), WAIT)).endswith(b"done")
+                writer.close()
+            third_writer.close()
+        finally:
+            released.set()  # (the held requests end: the server can stop)
 
 
 @pytest.mark.parametrize("make_app", [ai_sdk_app, a2a_app], ids=["ai_sdk", "a2a"])
@@ -335,7 +367,7 @@ async def test_a_lingering_connection_is_not_one_of_the_most_connections() -> No
     authentication = BearerTokenAuth({"a-token-of-twenty-chars": "ann"})
     app = ai_sdk_app(poet, authentication=authentication)
     # (a linger far past the test: the connection lingers all through it)
-    config = server_config(app, max_connections=2, linger_seconds=10 * WAIT)
+    config = server_config(app, max_connections=1, linger_seconds=10 * WAIT)
     async with bounded(config) as port:
         _reader, writer = await _lingering(port)
         other_reader, other_writer = await asyncio.open_connection("127.0.0.1", port)
@@ -383,7 +415,7 @@ async def test_an_answer_given_as_the_server_shuts_down_does_not_linger() -> Non
 @pytest.mark.parametrize("given", ["socket", "uds"])
 async def test_connections_over_a_unix_socket_are_bounded_too(given: str, tmp_path: Path) -> None:
     entered, released = asyncio.Event(), asyncio.Event()
-    config = server_config(_held_app(entered, released), max_connections=2)
+    config = server_config(_held_app(entered, released), max_connections=1)
     path = str(tmp_path / "serving.sock")
     sockets = None
     if given == "uds":  # (uvicorn's own setting: the server listens on the path itself)
@@ -398,10 +430,10 @@ async def test_connections_over_a_unix_socket_are_bounded_too(given: str, tmp_pa
     try:
         await until(lambda: server.started)
         reader, writer = await asyncio.open_unix_connection(path)
-        writer.write(REQUEST)  # (held open: one of the two)
+        writer.write(REQUEST)  # (held open: the one served)
         await asyncio.wait_for(entered.wait(), WAIT)
         other_reader, other_writer = await asyncio.open_unix_connection(path)
-        other_writer.write(REQUEST)  # (the connection asking counts: one too many)
+        other_writer.write(REQUEST)  # (one too many)
         refused = await asyncio.wait_for(other_reader.read(1024), WAIT)
         assert refused.startswith(b"HTTP/1.1 503 ")  # (was: served, nothing counted)
         other_writer.close()
