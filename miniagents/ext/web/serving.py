@@ -5,8 +5,8 @@ and the examples that serve an A2A app run uvicorn with it, so that each is boun
 same way, whatever a client does with its connection:
 
 - at most ``max_connections`` connections (or requests) at once (:data:`MAX_CONNECTIONS`;
-  a request on one more is answered 503), counted as uvicorn's ``limit_concurrency`` counts
-  them, the lingering ones left out;
+  a request on one more is answered 503), the lingering ones left out (counted by the
+  serving itself: uvicorn's ``limit_concurrency`` would serve one connection fewer);
 - a connection whose next request's line and headers have not all arrived within
   ``headers_seconds`` (:data:`HEADERS_SECONDS`) of its opening, or of the end of its last
   answer, is closed: uvicorn has no timeout of its own for them, so a client that sends
