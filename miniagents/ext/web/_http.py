@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import sys
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -159,7 +160,9 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
     large body is never held in memory; one not all here within its deadline is a 408
     (:func:`aread_bounded`), and a body that is not JSON a 400: ``NaN``, ``Infinity`` and a
     number too large for a float too, which Python's JSON reads but JSON has not (taken,
-    they would reach the agent, and the events that carry them would be no JSON).
+    they would reach the agent, and the events that carry them would be no JSON), and an
+    integer of more digits than Python converts (``sys.get_int_max_str_digits()``, 4,300 by
+    default), whose own error would tell the client to change the server's Python.
     """
     try:
         body = await aread_bounded(request, max_bytes)
@@ -168,7 +171,9 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
     if body is None:
         return _too_large(max_bytes)
     try:
-        parsed: object = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+        parsed: object = json.loads(
+            body, parse_constant=_no_constant, parse_float=_finite, parse_int=_whole
+        )
     except (ValueError, UnicodeDecodeError) as error:
         return error_response(400, "invalid_json", f"The request body is not valid JSON: {error}.")
     except RecursionError:  # (a body of many brackets within the size limit)
@@ -217,6 +222,22 @@ def _no_constant(name: str) -> object:
         ValueError: always, naming the constant.
     """
     raise ValueError(f"{name} is not a JSON number (send a finite number, or null)")
+
+
+def _whole(text: str) -> int:
+    """The integer ``text``, refused if it has more digits than Python converts.
+
+    Raises:
+        ValueError: if the number has more digits than ``sys.get_int_max_str_digits()``.
+    """
+    digits = len(text) - text.startswith("-")
+    limit = sys.get_int_max_str_digits()
+    if limit and digits > limit:
+        raise ValueError(
+            f"the number {text[:40]}... has {digits} digits, more than the {limit} a number "
+            "may have (send a shorter number, or write it as a string)"
+        )
+    return int(text)
 
 
 def _finite(text: str) -> float:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from miniagents import InteractionContext, Message, miniagent
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
+from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app, web_chat_app
 from miniagents.frozen.errors import HashKeyError
 from tests.ext.web.serving import (
     AI_SDK,
@@ -78,6 +79,41 @@ async def test_bad_input_is_a_4xx_json_error_naming_the_problem_and_starts_no_ru
             assert nothing.status_code == protocol.no_run_status
         assert app.state.runs.live == 0
     assert calls == []
+
+
+PAGE = Path(__file__).parents[3] / "examples" / "web_chat" / "index.html"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "path"),
+    [*((one, "/") for one in PROTOCOLS), (AI_SDK, "/api/chat/")],
+    ids=["agui", "ai_sdk", "chat_page"],
+)
+async def test_an_integer_of_more_digits_than_python_converts_is_a_400_that_says_so(
+    protocol: Protocol, path: str
+) -> None:
+    # 5,000 digits: within the body limit, past Python's int conversion limit (4,300), whose
+    # own error would tell the client to call sys.set_int_max_str_digits()
+    valid = json.dumps(protocol.body("c"))[:-1].encode()
+    content = valid + b', "state": [-' + b"7" * 5_000 + b"]}"
+    agent = offline_agent.fork(token_delay=0)
+    app = (
+        protocol.app(agent, authentication=NoAuthentication())
+        if path == "/"
+        else web_chat_app(agent, authentication=NoAuthentication(), page=PAGE)
+    )
+    async with served(app) as client:
+        response = await client.post(
+            path, content=content, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400
+        message = response.json()["error"]["message"]
+        assert response.json()["error"]["code"] == "invalid_json"
+        assert message == (
+            f"The request body is not valid JSON: the number -{'7' * 39}... has 5000 digits, "
+            "more than the 4300 a number may have (send a shorter number, or write it as a "
+            "string)."
+        )
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
