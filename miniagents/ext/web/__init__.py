@@ -148,11 +148,13 @@ nobody (for local development): runs are nobody's, every request counts as one p
 for the limits, and an app that serves other hosts than this machine's warns as it starts.
 A POST must be JSON (415,
 ``unsupported_media_type``) from the app's own origin or one of ``allowed_origins`` (403,
-``origin_not_allowed``; CORS, preflight included, for those); every response carries a
-Content-Security-Policy (``default-src 'none'; frame-ancestors 'none'``),
-``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and ``Referrer-Policy:
-no-referrer``. Any text (lone surrogates, NUL, line separators, ``data:`` lines) streams as
-valid UTF-8 JSON, one SSE event each.
+``origin_not_allowed``; CORS, preflight included, for those); a browser's request that
+says no ``Origin`` but ``Sec-Fetch-Site: cross-site`` or ``same-site`` (an image or a frame
+of another site's page) is a 403 too (a link followed in the user's own tab still opens a
+page); every response carries a Content-Security-Policy (``default-src 'none';
+frame-ancestors 'none'``), ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``
+and ``Referrer-Policy: no-referrer``. Any text (lone surrogates, NUL, line separators,
+``data:`` lines) streams as valid UTF-8 JSON, one SSE event each.
 
 **AG-UI's inputs.** ``agui_app(agent, inputs=["state", "tools", "context",
 "forwarded_props"])`` gives the agent those fields of the ``RunAgentInput`` as keyword

@@ -26,9 +26,11 @@
   a page of any site may send without asking, starts nothing); a request (a POST, or a
   ``GET`` of a run's stream, which would hold one of the user's streams) from a page of
   another origin is a 403 unless that origin is allowed (``allowed_origins``; the app's own
-  origin always is), and allowed origins get CORS (preflight included) from Starlette's
-  ``CORSMiddleware``. A WebSocket (which a browser opens from a page of any site, with no
-  CORS) is held to the same hosts and origins: refused before it is accepted.
+  origin always is), as is one a browser sends with no ``Origin`` but ``Sec-Fetch-Site:
+  cross-site`` or ``same-site`` (an image's, a script's, a frame's; a link followed in the
+  user's own tab is not refused), and allowed origins get CORS (preflight included) from
+  Starlette's ``CORSMiddleware``. A WebSocket (which a browser opens from a page of any
+  site, with no CORS) is held to the same hosts and origins: refused before it is accepted.
 - **Body deadline** (:meth:`Door.middleware`, before anything else): a request's body has
   the settings' ``body_seconds`` from the request's arrival at the app (its headers read) to
   arrive, all of it, however late the app starts reading it (a 408 past them).
@@ -368,10 +370,31 @@ class _OriginCheck:
     def _foreign(self, headers: Headers) -> JSONResponse | None:
         """The 403 of a page of an origin that is neither the app's own nor allowed.
 
-        A request with no ``Origin`` (no browser's: it has no user's credentials to borrow)
-        is not refused.
+        A browser sends no ``Origin`` on some requests of a page of another site (an image,
+        a script, a frame) but says ``Sec-Fetch-Site: cross-site`` (or ``same-site``:
+        another origin of the same site): such a request is refused too, its origin
+        unknown, so not one allowed (a page of an allowed origin calls with ``fetch`` or
+        ``EventSource``, which send it). A link followed in the user's own window or tab
+        (``Sec-Fetch-Mode: navigate``, ``Sec-Fetch-Dest: document``) is not: it shows the
+        user what it opens, and a page an app serves (the voice page, the studio) is
+        opened so. A request with none of these headers (no browser's: it has no user's
+        credentials to borrow) is not refused.
         """
         origin = headers.get("origin")
+        site = headers.get("sec-fetch-site", "").strip().lower()
+        opened = (headers.get("sec-fetch-mode"), headers.get("sec-fetch-dest")) == (
+            "navigate",
+            "document",
+        )
+        if origin is None and site in ("cross-site", "same-site") and not opened:
+            return error_response(
+                403,
+                "origin_not_allowed",
+                f"A page of another origin ({site}) may not use this app, and this request "
+                "does not say which origin: only the app's own origin and the "
+                "allowed_origins it was made with may (a front end on another origin is "
+                "listed there, and calls with fetch or EventSource, which send its Origin).",
+            )
         if origin is not None and origin not in self.allowed:
             own = urlsplit(origin).netloc if origin != "null" else None
             if own is None or own != headers.get("host"):

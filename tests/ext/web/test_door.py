@@ -603,6 +603,66 @@ async def test_a_page_of_another_site_cannot_hold_the_users_streams_of_a_run(
         assert (await reader.rest())[-1].type == protocol.last_type
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_browsers_request_of_another_site_that_says_no_origin_is_refused(
+    protocol: Protocol,
+) -> None:
+    # an <img>, a <script> or a frame of a page of another site: the browser sends no
+    # Origin, but says where the request comes from in Sec-Fetch-Site
+    calls: list[str] = []
+    settings = WebSettings(allowed_origins=[FRONT])
+    app = protocol.app(counted(calls), authentication=NoAuthentication(), settings=settings)
+    path = protocol.resume_path("k1")
+    image = {"sec-fetch-mode": "no-cors", "sec-fetch-dest": "image"}
+    framed = {"sec-fetch-mode": "navigate", "sec-fetch-dest": "iframe"}
+    async with served(app) as client:
+        for site, kind in (("cross-site", image), ("same-site", image), ("Cross-Site", framed)):
+            refused = await client.get(path, headers={"sec-fetch-site": site, **kind})
+            assert refused.status_code == 403, site
+            error = refused.json()["error"]
+            assert error["code"] == "origin_not_allowed"
+            assert f"({site.lower()})" in error["message"]
+            assert "allowed_origins" in error["message"]
+            posted = await client.post(
+                "/", json=protocol.body("k1"), headers={"sec-fetch-site": site}
+            )
+            assert posted.status_code == 403, site
+        for headers in (
+            {},  # (no browser's)
+            {"sec-fetch-site": "same-origin", **image},
+            {"sec-fetch-site": "none"},  # (the user's own: typed, a bookmark)
+            {"sec-fetch-site": "cross-site", "origin": FRONT},  # (an allowed front end)
+            # a link followed in the user's own tab: it shows what it opens
+            {
+                "sec-fetch-site": "cross-site",
+                "sec-fetch-mode": "navigate",
+                "sec-fetch-dest": "document",
+            },
+        ):
+            answered = await client.get(path, headers=headers)
+            assert answered.status_code == protocol.no_run_status, headers
+        assert calls == []
+        response, events = await post_events(client, protocol.body("k2"))  # (no browser's)
+        assert response.status_code == 200
+        assert events[-1].type == protocol.last_type
+    assert calls == ["called"]
+
+
+async def test_a_page_of_another_site_may_link_the_chat_page_but_not_reach_its_agent() -> None:
+    app = chat_page_app(offline_agent, authentication=NoAuthentication())
+    linked = {"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"}
+    async with served(app) as client:
+        page = await client.get("/", headers={**linked, "sec-fetch-dest": "document"})
+        assert page.status_code == 200  # (the page is public: a link to it opens it)
+        assert "text/html" in page.headers["content-type"]
+        framed = {**linked, "sec-fetch-dest": "iframe"}
+        refused = await client.get("/api/chat/c1/stream", headers=framed)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "origin_not_allowed"
+        own = await client.get("/api/chat/c1/stream", headers={"sec-fetch-site": "same-origin"})
+        assert own.status_code == 204
+
+
 async def opened(app: Starlette, headers: dict[str, str], *, denial: bool) -> list[ASGIMessage]:
     """What ``app`` sends to a WebSocket opened with ``headers``; ``denial``: whether its
     server can answer the opening with a response (ASGI's ``websocket.http.response``)."""
