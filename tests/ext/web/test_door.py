@@ -663,9 +663,16 @@ async def test_a_page_of_another_site_may_link_the_chat_page_but_not_reach_its_a
         assert own.status_code == 204
 
 
-async def opened(app: Starlette, headers: dict[str, str], *, denial: bool) -> list[ASGIMessage]:
+async def opened(
+    app: Starlette,
+    headers: dict[str, str],
+    *,
+    denial: bool,
+    client: tuple[str, int] = ("127.0.0.1", 50000),
+) -> list[ASGIMessage]:
     """What ``app`` sends to a WebSocket opened with ``headers``; ``denial``: whether its
-    server can answer the opening with a response (ASGI's ``websocket.http.response``)."""
+    server can answer the opening with a response (ASGI's ``websocket.http.response``);
+    ``client``: the address the connection comes from."""
     scope = {
         "type": "websocket",
         "asgi": {"version": "3.0"},
@@ -676,7 +683,7 @@ async def opened(app: Starlette, headers: dict[str, str], *, denial: bool) -> li
         "query_string": b"",
         "headers": [(name.encode(), value.encode()) for name, value in headers.items()],
         "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
+        "client": client,
         "subprotocols": [],
         "extensions": {"websocket.http.response": {}} if denial else {},
     }
@@ -716,6 +723,36 @@ async def test_a_websocket_is_held_to_the_hosts_and_origins_before_it_is_accepte
         assert code in denied[1]["body"]
         closed = await opened(app, headers, denial=False)  # (a server without the extension)
         assert closed == [{"type": "websocket.close", "code": 1008}]
+
+
+async def test_an_app_that_knows_nobody_opens_no_websocket_of_a_client_of_another_machine() -> None:
+    # the client's address set in the ASGI scope (as a server sets it from the connection,
+    # or from the header of a trusted proxy): no address of another machine is at hand
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    def made(authentication: Any, settings: WebSettings) -> Starlette:
+        door = Door(authentication, settings, "a websocket app")
+        return Starlette(routes=[WebSocketRoute("/ws", endpoint)], middleware=door.middleware())
+
+    local = made(NoAuthentication(), WebSettings())
+    own = {"host": "localhost:8000", "origin": "http://localhost:8000"}
+    for address in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
+        sent = await opened(local, own, denial=True, client=(address, 50000))
+        assert sent[0]["type"] == "websocket.accept", address
+    afar = ("192.0.2.7", 50000)
+    denied = await opened(local, own, denial=True, client=afar)
+    assert denied[0]["type"] == "websocket.http.response.start"
+    assert denied[0]["status"] == 403
+    assert b"client_not_local" in denied[1]["body"]
+    assert b"authentication=" in denied[1]["body"]
+    closed = await opened(local, own, denial=False, client=afar)  # (a server without it)
+    assert closed == [{"type": "websocket.close", "code": 1008}]
+    public = WebSettings(allowed_hosts=[*LOCAL_HOSTS, "chat.example.com"])
+    for served_to_others in (made(NoAuthentication(), public), made(TOKENS, WebSettings())):
+        sent = await opened(served_to_others, own, denial=True, client=afar)
+        assert sent[0]["type"] == "websocket.accept"
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
