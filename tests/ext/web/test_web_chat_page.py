@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import Page
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from miniagents import InteractionContext, MessagePromise, miniagent
 from miniagents.errors import WebChatPageError
@@ -225,6 +225,29 @@ async def test_an_approval_the_app_refuses_is_shown_and_not_sent_again() -> None
         assert await browser.evaluate(said) == ["Error: No run of the chat waits for them."]
     assert posts == ["/api/chat/"]  # (was: sent again and again, hundreds a minute)
     assert deleted == []
+
+
+async def test_the_pages_requests_are_the_routes_the_app_serves_with_no_redirect() -> None:
+    app = web_chat_app(cleaner("Done."), authentication=NoAuthentication(), page=PAGE)
+    answered: list[tuple[str, str, int]] = []  # each request's method, path and status
+
+    async def recorded(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_recorded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answered.append((scope["method"], scope["path"], message["status"]))
+            await send(message)
+
+        await app(scope, receive, send_recorded if scope["type"] == "http" else send)
+
+    async with served(recorded) as client, chromium_page() as browser:
+        await asked_to_clean_up(browser, str(client.base_url))
+        await browser.evaluate("document.querySelector('.approval .approve').click()")
+        text = "[...document.querySelectorAll('.assistant > .text')].map(e => e.textContent)"
+        await wait_for(browser, text, lambda v: v == ["Done."])
+    posted = [(path, status) for method, path, status in answered if method == "POST"]
+    assert posted == [("/api/chat/", 200), ("/api/chat/", 200)]  # (asked, then approved)
+    assert [one for one in answered if 300 <= one[2] < 400] == []  # (no 307 to /api/chat/)
+    assert deleted == ["notes.md"]
 
 
 def test_a_page_that_is_not_a_file_is_refused_when_the_app_is_made(tmp_path: Path) -> None:
