@@ -98,6 +98,14 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "a json.loads hook (parse_float): json.loads lets its ValueError out, and read_json "
         "catches it right around the call as the body's 400"
     ),
+    (
+        "miniagents.ext.web._http",
+        "ValueError(f'the number {text[:40]}... has {digits} digits, more than the {limit} a "
+        "number may have (send a shorter number, or write it as a string)')",
+    ): (
+        "a json.loads hook (parse_int): json.loads lets its ValueError out, and read_json "
+        "catches it right around the call as the body's 400"
+    ),
     ("miniagents.ext.history._file", "OSError(errno.EIO, 'the write made no progress')"): (
         "caught by the except OSError right around it and turned into a ChatHistoryError"
     ),
