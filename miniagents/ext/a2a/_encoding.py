@@ -192,7 +192,6 @@ class A2AEncoder:
         self._whole: set[str] = set()  # the messages sent whole (files, data), being read
         self._poster = poster
         self._error_texts = error_texts
-        self._turn: tuple[int, int, int] | None = None  # (held, bound, taken): see bound_turn
         self.client_messages: list[object] = []
         self.fold = TaskFold(ids.key, ids.group)
         self.answered = False
@@ -330,34 +329,8 @@ class A2AEncoder:
 
     # -- the reply's parts ------------------------------------------------------------------
 
-    def bound_turn(self, held: int, bound: int) -> None:
-        """Bound the turn that starts now: the task holds ``held`` bytes already (its earlier
-        turns' events, its client's messages), and may hold ``bound`` with this turn's."""
-        self._turn = (held, bound, 0)
-
     def events(self, part: Part) -> list[str]:
-        """The events of one part of the reply.
-
-        Raises:
-            WebRunTooLargeError: if a turn bounded by :meth:`bound_turn` would make its task
-                hold over its bound with them (the turn is cut there: its agent is cancelled,
-                and the task fails with the error).
-        """
-        made = self._events(part)
-        if self._turn is not None:
-            held, bound, taken = self._turn
-            taken += sum(len(event) if event.isascii() else len(event.encode()) for event in made)
-            self._turn = (held, bound, taken)
-            if held + taken > bound:
-                raise WebRunTooLargeError(
-                    f"The task {self._task!r} was cut: with this turn it grew to {held + taken} "
-                    f"bytes (its earlier turns' events and its client's messages {held}), over "
-                    f"the app's max_live_run_bytes ({bound}). Ask for a shorter reply, start a "
-                    "new task for a new turn, or make the app with a higher max_live_run_bytes."
-                )
-        return made
-
-    def _events(self, part: Part) -> list[str]:
+        """The events of one part of the reply."""
         if isinstance(part, TextDelta):  # (the most frequent first)
             if part.message_id in self._whole:
                 return []  # (sent whole, at its end)

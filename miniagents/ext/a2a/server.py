@@ -778,8 +778,7 @@ class _A2ATasks:
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
                 metadata={"taskId": task_id, "state": WORKING},
             )
-        bound = manager.settings.max_live_run_bytes
-        encoder.bound_turn(_check_room(job, encoder, sent, bound), bound)
+        job.held_bytes = _check_room(job, encoder, sent, manager.settings.max_live_run_bytes)
         run_key = f"{task_id}#{len(job.runs)}"
         if job.question is not None:  # (the agent asked its caller: this is the answer)
             answer = input_messages(
