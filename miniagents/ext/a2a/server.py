@@ -318,7 +318,8 @@ def a2a_app(
             ``GetTask``), hosts, origins, approval edits and error texts (``WebSettings``:
             with ``error_texts=False``, the default, a failed task's status says only the
             error's class and a reference the server's log, ``miniagents.ext.a2a``, has the
-            error under; a task rejected or cut says its error's text either way).
+            error under; an error the library wrote for the client, a task's rejection or
+            cut say, is told as it is either way: ``WebProtocol.told``).
         max_request_values: The most JSON values a request's params hold, counted at every
             depth (:data:`DEFAULT_MAX_REQUEST_VALUES` by default); a request of more is
             refused (-32600) before its params are read.

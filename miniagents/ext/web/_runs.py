@@ -46,7 +46,6 @@ import asyncio
 import contextlib
 import functools
 import itertools
-import logging
 import math
 import secrets
 import weakref
@@ -66,7 +65,6 @@ from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, 
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
-from miniagents.ext.web._error_texts import told_error
 from miniagents.ext.web._event_log import LINE_END, EventLog, EventPlaces, astart_position, sse
 from miniagents.ext.web._http import (
     error_response,
@@ -769,24 +767,15 @@ def _failed(job: Job, error: Exception) -> list[str]:
     """The events that end ``job``'s run with its agent's ``error``, as its client is told it.
 
     Where its protocol :attr:`~._protocol.WebProtocol.tells_errors`, the client is told what
-    :func:`~._error_texts.told_error` says (the error logged whole once, under a reference),
-    but the errors written for it (:data:`_TOLD_AS_IS`), which it is told as they are.
+    its :meth:`~._protocol.WebProtocol.told` says; else its encoder tells its own.
     """
     manager = job.manager
     protocol = manager.protocol
     if not protocol.tells_errors:
         return job.encoder.failed(error)
-    if isinstance(error, _TOLD_AS_IS):
-        return protocol.failed(job.encoder, error, str(error) or repr(error))
     failed = f"The {protocol.name} run {job.current.key!r}"
-    told = told_error(error, _logger, failed, error_texts=manager.settings.error_texts)
+    told = protocol.told(error, failed, error_texts=manager.settings.error_texts)
     return protocol.failed(job.encoder, error, told.text)
-
-
-_TOLD_AS_IS = (InputRequestError, WebRunTooLargeError, WebServerStoppedError)
-"""The errors a run's client is told as they are: the library wrote them for it."""
-
-_logger = logging.getLogger("miniagents.ext.web")
 
 
 async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[list[str] | Pause]:
