@@ -40,8 +40,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 from miniagents.ext.a2a._parts import parts_of
 from miniagents.ext.a2a._webhooks import Poster, Webhook
@@ -68,7 +69,6 @@ from miniagents.ext.a2a._wire import (
 )
 from miniagents.ext.a2a.errors import A2ATaskRejectedError
 from miniagents.ext.a2a.messages import A2AData, A2AFile
-from miniagents.ext.errors import WebRunTooLargeError
 from miniagents.ext.input_requests import AuthRequest, InputRequest
 from miniagents.ext.llm.messages import LLMMessage, TokenUsage
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -89,10 +89,10 @@ from miniagents.ext.web.lowlevel import (
     TextDelta,
     TextEnd,
     TextStart,
+    ToldError,
     WebProtocol,
     json_text,
     plain,
-    told_error,
 )
 
 __all__ = ["A2A_HEADERS", "A2AEncoder", "A2AProtocol", "TaskFold", "agent_message", "now"]
@@ -131,6 +131,9 @@ class A2AProtocol(WebProtocol):
     answers_from_kept = True  # (GetTask and ListTasks read the task its encoder keeps)
     cuts_live_runs = True  # (a turn past max_live_run_bytes fails: WebRunTooLargeError)
 
+    told_as_is = (*WebProtocol.told_as_is, A2ATaskRejectedError)
+    logger = _logger
+
     def __init__(self, poster: Poster | None = None, *, error_texts: bool = False) -> None:
         self.poster = poster  # (the push notifications' posts, if the app sends them)
         self.error_texts = error_texts  # (a failed task says its error's text as is)
@@ -146,7 +149,7 @@ class A2AProtocol(WebProtocol):
 
     def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> A2AEncoder:
         """A new encoder of the task ``ids`` (A2A asks for approvals in its own way only)."""
-        return A2AEncoder(ids, self.poster, error_texts=self.error_texts)
+        return A2AEncoder(ids, self.poster, told=partial(self.told, error_texts=self.error_texts))
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
         """No item: a durable agent is not served over A2A."""
@@ -183,7 +186,11 @@ class A2AEncoder:
     """
 
     def __init__(
-        self, ids: JobIds, poster: Poster | None = None, *, error_texts: bool = False
+        self,
+        ids: JobIds,
+        poster: Poster | None = None,
+        *,
+        told: Callable[[Exception, str], ToldError],
     ) -> None:
         self._task = ids.key
         self._context = ids.group
@@ -191,8 +198,7 @@ class A2AEncoder:
         self._usage: list[TokenUsage] = []
         self._whole: set[str] = set()  # the messages sent whole (files, data), being read
         self._poster = poster
-        self._error_texts = error_texts
-        self._turn: tuple[int, int, int] | None = None  # (held, bound, taken): see bound_turn
+        self._told = told  # (its protocol's: what its client is told of an error)
         self.client_messages: list[object] = []
         self.fold = TaskFold(ids.key, ids.group)
         self.answered = False
@@ -261,19 +267,17 @@ class A2AEncoder:
         and a sentence: by default one that names the class and a reference, under which
         the server's log has the error whole (logged here, once: an error's text may hold
         what its client must not see, a URL with a key, a path); with ``error_texts``, the
-        error's message (``str(error)``, or its ``repr`` if that is empty). A rejection
-        (``A2ATaskRejectedError``) and a cut (``WebRunTooLargeError``) always say their
-        message, written for the client. Never its traceback, its causes, nor a file of the
-        agent's or the library's.
+        error's message (``str(error)``, or its ``repr`` if that is empty). The errors
+        written for the client (:attr:`A2AProtocol.told_as_is`: a rejection,
+        ``A2ATaskRejectedError``, and a cut, ``WebRunTooLargeError``, among them) always say
+        their message, with no reference. Never its traceback, its causes, nor a file of
+        the agent's or the library's (see :meth:`~miniagents.ext.web.lowlevel.WebProtocol.told`).
         """
         kind = type(error).__name__
         extra: dict[str, object] = {"errorType": kind}
-        if isinstance(error, A2ATaskRejectedError):
-            text = str(error) or repr(error)
-        else:
-            as_is = self._error_texts or isinstance(error, WebRunTooLargeError)
-            failed = f"The A2A task {self._task}"
-            text, extra["errorReference"] = told_error(error, _logger, failed, error_texts=as_is)
+        text, reference = self._told(error, f"The A2A task {self._task}")
+        if reference:
+            extra["errorReference"] = reference
         message = agent_message(self._task, self._context, [{"text": text}])
         state = REJECTED if isinstance(error, A2ATaskRejectedError) else FAILED
         return [self._status(state, message=message, extra=extra)]
@@ -330,34 +334,8 @@ class A2AEncoder:
 
     # -- the reply's parts ------------------------------------------------------------------
 
-    def bound_turn(self, held: int, bound: int) -> None:
-        """Bound the turn that starts now: the task holds ``held`` bytes already (its earlier
-        turns' events, its client's messages), and may hold ``bound`` with this turn's."""
-        self._turn = (held, bound, 0)
-
     def events(self, part: Part) -> list[str]:
-        """The events of one part of the reply.
-
-        Raises:
-            WebRunTooLargeError: if a turn bounded by :meth:`bound_turn` would make its task
-                hold over its bound with them (the turn is cut there: its agent is cancelled,
-                and the task fails with the error).
-        """
-        made = self._events(part)
-        if self._turn is not None:
-            held, bound, taken = self._turn
-            taken += sum(len(event) if event.isascii() else len(event.encode()) for event in made)
-            self._turn = (held, bound, taken)
-            if held + taken > bound:
-                raise WebRunTooLargeError(
-                    f"The task {self._task!r} was cut: with this turn it grew to {held + taken} "
-                    f"bytes (its earlier turns' events and its client's messages {held}), over "
-                    f"the app's max_live_run_bytes ({bound}). Ask for a shorter reply, start a "
-                    "new task for a new turn, or make the app with a higher max_live_run_bytes."
-                )
-        return made
-
-    def _events(self, part: Part) -> list[str]:
+        """The events of one part of the reply."""
         if isinstance(part, TextDelta):  # (the most frequent first)
             if part.message_id in self._whole:
                 return []  # (sent whole, at its end)

@@ -318,7 +318,8 @@ def a2a_app(
             ``GetTask``), hosts, origins, approval edits and error texts (``WebSettings``:
             with ``error_texts=False``, the default, a failed task's status says only the
             error's class and a reference the server's log, ``miniagents.ext.a2a``, has the
-            error under; a task rejected or cut says its error's text either way).
+            error under; an error the library wrote for the client, a task's rejection or
+            cut say, is told as it is either way: ``WebProtocol.told``).
         max_request_values: The most JSON values a request's params hold, counted at every
             depth (:data:`DEFAULT_MAX_REQUEST_VALUES` by default); a request of more is
             refused (-32600) before its params are read.
@@ -778,8 +779,7 @@ class _A2ATasks:
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
                 metadata={"taskId": task_id, "state": WORKING},
             )
-        bound = manager.settings.max_live_run_bytes
-        encoder.bound_turn(_check_room(job, encoder, sent, bound), bound)
+        job.held_bytes = _check_room(job, encoder, sent, manager.settings.max_live_run_bytes)
         run_key = f"{task_id}#{len(job.runs)}"
         if job.question is not None:  # (the agent asked its caller: this is the answer)
             answer = input_messages(

@@ -15,14 +15,17 @@ them over SSE, whatever the protocol; a protocol is one module that says three t
 from __future__ import annotations
 
 import json
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias
 
+from miniagents.ext.errors import InputRequestError, WebRunTooLargeError, WebServerStoppedError
 from miniagents.ext.input_requests import InputRequest
 from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.web._error_texts import ToldError, told_error
 from miniagents.ext.web._reply_parts import Part
 
 __all__ = [
@@ -175,7 +178,31 @@ class WebProtocol(ABC):
     """Whether the run manager tells its clients what :func:`~._error_texts.told_error`
     says of an agent's error (by default its class and a reference, the error logged; its
     text with ``WebSettings.error_texts``), through :meth:`failed`: AG-UI's and the AI
-    SDK's. Else its encoder tells its own (A2A's, as ``WebSettings.error_texts`` says)."""
+    SDK's. Else its encoder tells its own (A2A's, as :meth:`told` says too)."""
+
+    told_as_is: tuple[type[Exception], ...] = (
+        InputRequestError,
+        WebRunTooLargeError,
+        WebServerStoppedError,
+    )
+    """The errors its clients are told as they are written, whatever
+    ``WebSettings.error_texts`` says: the library wrote them for its clients (see
+    :meth:`told`)."""
+    logger: logging.Logger = logging.getLogger("miniagents.ext.web")
+    """The logger that logs an agent's error whole, under the reference its client is told."""
+
+    def told(self, error: Exception, failed: str, *, error_texts: bool) -> ToldError:
+        """What its client is told of the agent's ``error``, what failed ``failed``.
+
+        The errors the library wrote for its clients (:attr:`told_as_is`) are told as they
+        are, with no reference (``""``), not logged; any other as
+        :func:`~._error_texts.told_error` says (its class and a reference, the error logged
+        whole; its text with ``error_texts``). The run manager tells so where the protocol
+        :attr:`tells_errors`, and an encoder that tells its own (A2A's) asks it so.
+        """
+        if isinstance(error, self.told_as_is):
+            return ToldError(str(error) or repr(error), "")
+        return told_error(error, self.logger, failed, error_texts=error_texts)
 
     def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
         """The events that end a run with the agent's ``error``, its client told ``text``.

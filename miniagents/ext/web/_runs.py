@@ -46,7 +46,6 @@ import asyncio
 import contextlib
 import functools
 import itertools
-import logging
 import math
 import secrets
 import weakref
@@ -66,7 +65,6 @@ from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, 
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._durable import DurableJobs, FoundRun, PausePoint
-from miniagents.ext.web._error_texts import told_error
 from miniagents.ext.web._event_log import LINE_END, EventLog, EventPlaces, astart_position, sse
 from miniagents.ext.web._http import (
     error_response,
@@ -439,6 +437,7 @@ class Job:
         "current",
         "cut",
         "encoder",
+        "held_bytes",
         "kept_bytes",
         "key",
         "last_pause",
@@ -489,6 +488,7 @@ class Job:
         self.task: asyncio.Task[None] | None = None
         self.kept_bytes = 0  # what its encoder keeps once it has ended (its protocol's count)
         self.cut: WebRunTooLargeError | None = None  # why it was cut, if it was
+        self.held_bytes = 0  # what it held before its current run (its protocol's count)
         self._cut_ending: list[str] = []  # the events that end it, as it stood when cut
 
     def ask(self, request: ToolApprovalRequest) -> None:
@@ -593,21 +593,28 @@ class Job:
         return self.encoder.failed(stopped)
 
     def _check_size(self, unlogged: Sequence[str]) -> bool:
-        """Cut the run if its events hold over ``max_live_run_bytes``; whether it was cut.
+        """Cut the run if it makes its job hold over ``max_live_run_bytes``; whether it was cut.
 
-        Only where its protocol :attr:`~._protocol.WebProtocol.cuts_live_runs`: its job is
-        cancelled, and its run ends with the protocol's error events.
+        What the job holds: its run's events, with :attr:`held_bytes` (what its protocol
+        counts it held as the run started: an A2A task's earlier turns and its client's
+        messages). Only where its protocol :attr:`~._protocol.WebProtocol.cuts_live_runs`:
+        its job is cancelled, and its run ends with the protocol's error events.
 
         ``unlogged``: the events of the same part after the last one logged, which are not
         (a cut between two events of a part ends what the run opened, as the client saw it).
         """
-        run, bound = self.current, self.manager.settings.max_live_run_bytes
-        if run.size <= bound or not self.manager.protocol.cuts_live_runs:
+        run, bound, held = self.current, self.manager.settings.max_live_run_bytes, self.held_bytes
+        if held + run.size <= bound or not self.manager.protocol.cuts_live_runs:
             return False
+        size, earlier, new_turn = held + run.size, "", ""
+        if held:  # (A2A's task: its earlier turns)
+            earlier = f" (with its job's earlier turns' events and messages, {held})"
+            new_turn = "start a new task for a new turn, "
         self.cut = WebRunTooLargeError(
-            f"The run {run.key!r} was cut: its events grew to {run.size} bytes, over the "
+            f"The run {run.key!r} was cut: its events grew to {size} bytes{earlier}, over the "
             f"app's max_live_run_bytes ({bound}). Ask for a shorter reply (bound the model's "
-            "output, its max_tokens say), or make the app with a higher max_live_run_bytes."
+            f"output, its max_tokens say), {new_turn}or make the app with a higher "
+            "max_live_run_bytes."
         )
         # (ended now: the events its reply writes until its cancellation lands are dropped,
         # and what they open or end must not change how it ends)
@@ -760,24 +767,15 @@ def _failed(job: Job, error: Exception) -> list[str]:
     """The events that end ``job``'s run with its agent's ``error``, as its client is told it.
 
     Where its protocol :attr:`~._protocol.WebProtocol.tells_errors`, the client is told what
-    :func:`~._error_texts.told_error` says (the error logged whole once, under a reference),
-    but the errors written for it (:data:`_TOLD_AS_IS`), which it is told as they are.
+    its :meth:`~._protocol.WebProtocol.told` says; else its encoder tells its own.
     """
     manager = job.manager
     protocol = manager.protocol
     if not protocol.tells_errors:
         return job.encoder.failed(error)
-    if isinstance(error, _TOLD_AS_IS):
-        return protocol.failed(job.encoder, error, str(error) or repr(error))
     failed = f"The {protocol.name} run {job.current.key!r}"
-    told = told_error(error, _logger, failed, error_texts=manager.settings.error_texts)
+    told = protocol.told(error, failed, error_texts=manager.settings.error_texts)
     return protocol.failed(job.encoder, error, told.text)
-
-
-_TOLD_AS_IS = (InputRequestError, WebRunTooLargeError, WebServerStoppedError)
-"""The errors a run's client is told as they are: the library wrote them for it."""
-
-_logger = logging.getLogger("miniagents.ext.web")
 
 
 async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[list[str] | Pause]:

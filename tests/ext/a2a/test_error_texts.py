@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
+from miniagents.ext.errors import InputRequestError
 from miniagents.ext.web import NoAuthentication, WebSettings
 from tests.ext.a2a.rpc import call, rpc, send_params, stream_results
 from tests.ext.a2a.test_push import Receiver, pushing, receiving
@@ -94,3 +95,25 @@ async def test_with_error_texts_a_failed_task_sends_its_errors_text() -> None:
     [text] = [part["text"] for part in last["status"]["message"]["parts"]]
     assert text == f"Could not reach {SECRET}."
     assert said.count("sk-live") >= 4  # (the stream, GetTask, ListTasks, the webhook)
+
+
+async def test_an_error_the_library_wrote_for_the_client_is_sent_as_it_is(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (A2A's encoder kept its own list of such errors, apart from the run manager's:
+    # an InputRequestError was told by reference, the library's sentence logged as the
+    # agent's failure; AG-UI's and the AI SDK's clients were told it as it is)
+    @miniagent
+    async def withdrawn(ctx: InteractionContext) -> None:
+        del ctx
+        raise InputRequestError("Nobody can answer the question here.")
+
+    caplog.set_level(logging.INFO)
+    async with served(a2a_app(withdrawn, authentication=NoAuthentication())) as client:
+        events = await stream_results(client, rpc("SendStreamingMessage", send_params()))
+    last = events[-1]["result"]["statusUpdate"]
+    assert last["status"]["state"] == "TASK_STATE_FAILED", last
+    [text] = [part["text"] for part in last["status"]["message"]["parts"]]
+    assert text == "Nobody can answer the question here."
+    assert last["metadata"]["miniagents"] == {"errorType": "InputRequestError"}
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

@@ -283,3 +283,47 @@ async def test_a_cut_turn_leaves_its_task_holding_at_most_max_live_run_bytes() -
     events = [event["result"] for event in [*first, *second] if "task" not in event["result"]]
     held = sum(len(json.dumps(event)) for event in events)  # (each stream's task snapshot aside)
     assert held < BOUND + 2 * len(TOKEN), held  # (the bound, and one event's overshoot)
+
+
+def asking_once() -> MiniAgent[..., Message]:
+    """An agent that asks to go on and, answered, ends with no more to say."""
+
+    @miniagent
+    async def ask_once(ctx: InteractionContext) -> None:
+        question = request_input("Go on?")
+        ctx.reply(question)
+        await question.aanswer()
+
+    return ask_once
+
+
+async def asked_task(app: Starlette, padding: str) -> tuple[str, dict[str, Any]]:
+    """A task of ``app`` that asks to go on (its first message padded with ``padding``), and
+    what its client's answer "Yes." gets: its id and the answer's JSON-RPC reply."""
+    async with served(app) as client:
+        asked = await call(client, rpc("SendMessage", send_params(f"Go. {padding}")))
+        task = asked.json()["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED", task
+        answer = send_params("Yes.", taskId=task["id"])
+        return task["id"], (await call(client, rpc("SendMessage", answer))).json()
+
+
+async def test_a_turn_is_cut_by_every_event_its_task_logs_not_only_its_replys_parts() -> None:
+    # (a turn's bytes were counted twice: the encoder counted its reply's parts only, the
+    # run's log every event, its WORKING status too; a turn whose status took its task past
+    # max_live_run_bytes completed, and the task held over the bound)
+    padding = "x" * 20_000  # (its client's first message: the task holds it, not its run)
+    small = a2a_app(
+        asking_once(),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_run_bytes=10_000),
+    )
+    _, refused = await asked_task(small, padding)
+    held = int(refused["error"]["data"][0]["metadata"]["heldBytes"])  # (before the turn)
+    settings = WebSettings(max_live_run_bytes=held + 50)  # (its WORKING status: over 50)
+    app = a2a_app(asking_once(), authentication=NoAuthentication(), settings=settings)
+    _, answered = await asked_task(app, padding)
+    task = answered["result"]["task"]
+    message = failure(task["status"])
+    assert "max_live_run_bytes" in message, message
+    assert task["metadata"]["miniagents"]["errorType"] == "WebRunTooLargeError", task
