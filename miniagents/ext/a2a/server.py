@@ -88,6 +88,7 @@ from miniagents.ext.web.lowlevel import (
     follow_from_now,
     follow_to_end,
     json_text,
+    loads_json,
     protocol_app,
 )
 from miniagents.ext.web.settings import WebSettings
@@ -567,9 +568,7 @@ class _A2ATasks:
                 metadata={"maxBodyBytes": str(limit)},
             )
         try:
-            parsed: object = json.loads(body, parse_constant=_no_constant)
-        except _RPCError as error:
-            return error.response(None)
+            parsed = loads_json(body)
         except (ValueError, UnicodeDecodeError, RecursionError) as error:
             reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
             return error_response(
@@ -1291,20 +1290,6 @@ def _holds_over(value: object, most: int) -> bool:
         elif isinstance(item, list):
             left.extend(item)
     return False
-
-
-def _no_constant(name: str) -> object:
-    """Refuse ``NaN``, ``Infinity`` and ``-Infinity``, which Python's JSON reads but JSON has not.
-
-    (Taken, such a number fails the protocol's own JSON later, as an internal error.)
-
-    Raises:
-        _RPCError: always, naming the constant (-32700).
-    """
-    raise _RPCError(
-        Code.PARSE_ERROR,
-        f"The request body is not JSON ({name!r} is no JSON number): send a number, or a string.",
-    )
 
 
 def _cursor(stamp: str, key: str) -> str:

@@ -158,11 +158,8 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
 
     The body is read in chunks and refused (413) as soon as it is over ``max_bytes``, so a
     large body is never held in memory; one not all here within its deadline is a 408
-    (:func:`aread_bounded`), and a body that is not JSON a 400: ``NaN``, ``Infinity`` and a
-    number too large for a float too, which Python's JSON reads but JSON has not (taken,
-    they would reach the agent, and the events that carry them would be no JSON), and an
-    integer of more digits than Python converts (``sys.get_int_max_str_digits()``, 4,300 by
-    default), whose own error would tell the client to change the server's Python.
+    (:func:`aread_bounded`), and a body that is not JSON a 400, what :func:`loads_json`
+    refuses included.
     """
     try:
         body = await aread_bounded(request, max_bytes)
@@ -171,9 +168,7 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
     if body is None:
         return _too_large(max_bytes)
     try:
-        parsed: object = json.loads(
-            body, parse_constant=_no_constant, parse_float=_finite, parse_int=_whole
-        )
+        parsed = loads_json(body)
     except (ValueError, UnicodeDecodeError) as error:
         return error_response(400, "invalid_json", f"The request body is not valid JSON: {error}.")
     except RecursionError:  # (a body of many brackets within the size limit)
@@ -181,6 +176,23 @@ async def read_json(request: Request, max_bytes: int) -> object | JSONResponse:
             400, "invalid_json", "The request body is JSON nested too deeply to be read."
         )
     return parsed
+
+
+def loads_json(body: bytes | str) -> object:
+    """``body`` read as JSON, as JSON is written: what Python's JSON reads beyond it refused.
+
+    ``NaN``, ``Infinity`` and a number too large for a float (``1e999``) are not JSON (taken,
+    they would reach the agent, and the events that carry them would be no JSON), and an
+    integer of more digits than Python converts (``sys.get_int_max_str_digits()``) would
+    fail with an error that tells the client to change the server's Python.
+
+    Raises:
+        ValueError: if ``body`` is not JSON or holds such a number, the message a sentence
+            fragment the caller puts in its own ("the number ... is too large (send ...)").
+        UnicodeDecodeError: if ``body`` is bytes that are not UTF-8 (or UTF-16/32).
+        RecursionError: if ``body`` is nested too deeply for Python's JSON to read.
+    """
+    return json.loads(body, parse_constant=_no_constant, parse_float=_finite, parse_int=_whole)
 
 
 async def read_model(

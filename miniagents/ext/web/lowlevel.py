@@ -17,7 +17,7 @@ their owners, limits, approvals and pauses:
   (JSON text, :func:`json_text`), and, for durable agents, which events make an item;
 - its requests read the protocol's bodies (within bounds: :func:`aread_bounded`, by the
   deadline the :class:`Door` started as the request arrived, its seconds
-  :func:`body_seconds_of`), ask the
+  :func:`body_seconds_of`) and parse them as JSON is written (:func:`loads_json`), ask the
   manager for room (:meth:`RunManager.ano_room`: a job's, and its stream's), start jobs
   (:meth:`RunManager.start_new`), find them (:meth:`RunManager.job`,
   :meth:`RunManager.paused`), resume them with decisions
@@ -63,6 +63,7 @@ from miniagents.ext.web._guard import SecurityHeaders as SecurityHeaders
 from miniagents.ext.web._guard import page_policy as page_policy
 from miniagents.ext.web._http import aread_bounded as aread_bounded
 from miniagents.ext.web._http import body_seconds_of as body_seconds_of
+from miniagents.ext.web._http import loads_json as loads_json
 from miniagents.ext.web._protocol import ApprovalFlow as ApprovalFlow
 from miniagents.ext.web._protocol import Encoder as Encoder
 from miniagents.ext.web._protocol import Item as Item
@@ -132,6 +133,7 @@ __all__ = [
     "follow_from_now",
     "follow_to_end",
     "json_text",
+    "loads_json",
     "page_policy",
     "plain",
     "protocol_app",

@@ -125,12 +125,17 @@ def _with_data(data: bytes) -> bytes:
         (b'{"jsonrpc": "2.0", "id": 1}', -32600, "method"),
         (b'{"jsonrpc": "2.0", "id": true, "method": "GetTask"}', -32600, "id is not"),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": []}', -32602, "object"),
-        (_with_data(b'{"x": NaN}'), -32700, "'NaN'"),  # (JSON has no NaN: not a 500)
-        (_with_data(b"[-Infinity]"), -32700, "'-Infinity'"),
+        (
+            _with_data(b'{"x": NaN}'),
+            -32700,
+            "NaN is not a JSON number",
+        ),  # (JSON has no NaN: not a 500)
+        (_with_data(b"[-Infinity]"), -32700, "-Infinity"),
+        (_with_data(b"[1e999]"), -32700, "too large"),  # (no float: not taken as inf)
     ],
     ids=[
         *("not-json", "too-deep", "not-object", "batch", "no-jsonrpc", "no-method", "id"),
-        *("params", "nan", "infinity"),
+        *("params", "nan", "infinity", "huge-float"),
     ],
 )
 async def test_a_request_that_is_not_json_rpc_is_refused_with_its_code(
@@ -140,6 +145,20 @@ async def test_a_request_that_is_not_json_rpc_is_refused_with_its_code(
     error = error_of(response)
     assert error["code"] == code
     assert said in error["message"]
+    assert ran == []
+
+
+async def test_an_integer_of_more_digits_than_python_converts_is_refused_in_our_words() -> None:
+    app = a2a_app(counted, authentication=NoAuthentication())  # (the default max_body_bytes)
+    async with served(app) as client:
+        body = _with_data(b"[" + b"7" * 5_000 + b"]")
+        response = await client.post(
+            "/", content=body, headers={"content-type": "application/json"}
+        )
+        error = error_of(response)
+        assert error["code"] == -32700
+        assert "has 5000 digits" in error["message"]
+        assert "set_int_max_str_digits" not in error["message"]  # (no advice to the server)
     assert ran == []
 
 
