@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from miniagents.arguments import check_count, check_seconds, refused_argument
+from miniagents.arguments import a_class, check_count, check_seconds, refused_argument
 from miniagents.ext.mcp._sdk import require_mcp
 from miniagents.ext.mcp.errors import MCPSessionError
 from miniagents.ext.mcp.tool import DEFAULT_MAX_RESULT_CHARS, MCPTool
@@ -518,7 +518,7 @@ def _checked_headers(headers: object) -> dict[str, str]:
             got = (
                 "a line break, another control character or a character outside ASCII in it"
                 if isinstance(value, str)
-                else f"a {type(value).__name__}"
+                else a_class(type(value))
             )
             raise ArgumentError(
                 f"MCPSession.http needs the value of the header {name!r} to be a str of "

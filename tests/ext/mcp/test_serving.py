@@ -208,6 +208,7 @@ async def test_a_call_the_server_refuses_after_the_opening_names_the_status_and_
             {"X-Key": b"hunter2"},
             r"header 'X-Key' to be a str .*got a bytes \(the value is not shown",
         ),
+        ({"X-Key": 42}, r"header 'X-Key' to be a str .*got an int \(the value is not shown"),
     ],
 )
 def test_bad_headers_are_refused_at_once_without_showing_a_value(
