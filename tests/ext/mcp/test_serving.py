@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
 import pytest
 from starlette.authentication import AuthCredentials, AuthenticationError, BaseUser
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miniagents import MiniAgents
 from miniagents.errors import ArgumentError
@@ -194,6 +196,71 @@ async def test_a_call_the_server_refuses_after_the_opening_names_the_status_and_
         "'Bearer <token>'}). Open a new session with them."
     )
     assert token not in str(refused)
+
+
+def _refusing_one_call(app: ASGIApp, arrived: asyncio.Event, release: asyncio.Event) -> ASGIApp:
+    """``app``, but for the calls of ``divide``: ``b=2`` is refused (HTTP 403), ``b=3`` fails
+    (HTTP 500, a server's own error) once ``release`` is set (``arrived`` says it came)."""
+
+    async def gated(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        sent = json.loads(body)
+        b = sent.get("params", {}).get("arguments", {}).get("b") if sent.get("id") else None
+        if b in (2, 3):
+            if b == 3:
+                arrived.set()
+                await release.wait()
+            status = 403 if b == 2 else 500
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    return gated
+
+
+async def test_a_refusal_is_told_to_its_own_call_not_to_a_concurrent_call_that_failed() -> None:
+    """Two calls at once: one the server refuses (403) while the other waits, which then
+    fails with the server's own error (500). The refusal is the refused call's alone; it
+    was told to any call that failed while a refusal was heard (a count, not the call)."""
+    token = "t" * 32
+    arrived, release = asyncio.Event(), asyncio.Event()
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}))
+    async with served(_refusing_one_call(app, arrived, release)) as client:
+        url = f"{client.base_url}/mcp"
+        headers = {"Authorization": f"Bearer {token}"}
+        async with MCPSession.http(url, headers=headers) as session, MiniAgents():
+            tools = ToolSet(session)
+            failing = asyncio.ensure_future(tools.run_all([call("divide", "c2", a=1, b=3)]))
+            await asyncio.wait_for(arrived.wait(), SAFETY)  # the failing call is at the server
+            (refused,) = await asyncio.wait_for(tools.run_all([call("divide", a=1, b=2)]), SAFETY)
+            release.set()
+            (failed,) = await asyncio.wait_for(failing, SAFETY)
+    assert isinstance(refused, ToolResultMessage)
+    assert isinstance(failed, ToolResultMessage)
+    assert refused.is_error
+    assert str(refused).startswith(
+        f"The MCP server {url} refused the call of its tool divide. The server answered "
+        "HTTP 403 (the credentials may not use it);"
+    )
+    assert failed.is_error
+    assert "refused" not in str(failed)
+    assert "Server returned an error response" in str(failed)
 
 
 @pytest.mark.parametrize(
