@@ -38,6 +38,10 @@ DEFAULT_OPEN_TIMEOUT = 60.0
 """Seconds ``async with`` waits for its server to start, answer the handshake and list its
 tools (``open_timeout``): one minute."""
 
+_READ_MARGIN = 30.0
+"""Seconds the HTTP client of a URL waits past ``read_timeout`` before it gives up on a
+stream that says nothing (the session's own timeout ends a call before)."""
+
 _MAX_PAGES = 1000
 """The most pages of tools a session reads from a server (a listing that never ends fails)."""
 
@@ -85,7 +89,8 @@ class MCPSession:
         read_timeout: Seconds to wait for each answer of the server, a tool's result
             included (default: 300, the MCP SDK's own read timeout of an HTTP stream), so
             that a server that hangs gives the call an error result, not a wait without
-            end; ``None`` waits as long as it takes.
+            end; ``None`` waits as long as it takes. Over HTTP it bounds the HTTP client's
+            reads too (a little longer, so the session's own timeout comes first).
         open_timeout: Seconds ``async with`` waits for the server to start, answer the
             handshake and list its tools (default: 60; ``None``: no limit), so that a
             server that never answers is an error, not a hang.
@@ -339,7 +344,11 @@ class MCPSession:
             self._client = None
 
     def _http_client(self) -> httpx2.AsyncClient:
-        """The HTTP client of a URL: the session's headers, the SDK's own timeouts.
+        """The HTTP client of a URL: the session's headers, the SDK's timeouts but the read's.
+
+        Its read timeout (a stream that says nothing) is ``read_timeout`` and a little more,
+        so that the session's own timeout, which names ``read_timeout``, ends a hung call
+        first; ``None``: none.
 
         It notes the status of a request the server refuses (``_refused``, and by the call
         it belongs to, ``_refused_calls``), which the SDK reports only as "Server returned an
@@ -354,9 +363,10 @@ class MCPSession:
                 if number is not None:
                     self._refused_calls[number] = response.status_code
 
+        read = None if self._read_timeout is None else self._read_timeout + _READ_MARGIN
         return httpx2.AsyncClient(
             headers=self._headers,
-            timeout=httpx2.Timeout(30.0, read=300.0),  # (the SDK's default client's)
+            timeout=httpx2.Timeout(30.0, read=read),  # (the SDK's default client's, but read)
             event_hooks={"response": [heard]},
         )
 

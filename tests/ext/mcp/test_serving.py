@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.authentication import AuthCredentials, AuthenticationError, BaseUser
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +19,7 @@ from miniagents.ext.errors import MissingExtraError, WebConfigurationError
 from miniagents.ext.mcp import MCPSession, MCPSessionError, mcp_http_app, mcp_server, serve_stdio
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.ext.web import BearerTokenAuth
+from miniagents.testing.virtual_time import virtual_time
 from tests.ext.mcp.served import divide, poet
 from tests.ext.web.serving import served
 
@@ -261,6 +263,43 @@ async def test_a_refusal_is_told_to_its_own_call_not_to_a_concurrent_call_that_f
     assert failed.is_error
     assert "refused" not in str(failed)
     assert "Server returned an error response" in str(failed)
+
+
+async def test_over_http_a_hung_call_waits_read_timeout_not_the_http_clients_300() -> None:
+    """``read_timeout=600`` (what the error of a call past it advises) holds over HTTP too:
+    the call fails after 600 seconds (of a virtual clock) with the error that names it. The
+    HTTP client's own read timeout, 300 seconds whatever was given, ended it before (a
+    server that answers in JSON says nothing meanwhile), as a closed connection."""
+    released = asyncio.Event()
+
+    async def hang() -> str:
+        """Answer once the test is done."""
+        await released.wait()
+        return "late"
+
+    app = mcp_server([hang]).streamable_http_app(  # (JSON answers: no SSE pings meanwhile)
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    with virtual_time() as clock:  # (the server's timers too: it runs on this loop)
+        async with served(app) as client:
+            url = f"{client.base_url}/mcp"
+            session = MCPSession.http(url, read_timeout=600)
+            async with session, MiniAgents():
+                try:
+                    start = clock.elapsed
+                    tools = ToolSet(session)
+                    (result,) = await asyncio.wait_for(tools.run_all([call("hang")]), 3600)
+                    elapsed = clock.elapsed - start
+                finally:
+                    released.set()  # (the server's call ends, and the server with it)
+    assert isinstance(result, ToolResultMessage)
+    assert result.is_error
+    assert str(result).startswith(
+        f"The MCP server {url} did not answer the call of its tool hang within 600 seconds "
+        "(read_timeout)."
+    )
+    assert elapsed == pytest.approx(600)
 
 
 @pytest.mark.parametrize(
