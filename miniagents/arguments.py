@@ -235,9 +235,34 @@ def a_class(cls: type | str) -> str:
     """The class's name after its article, for a sentence: ``a Weather``, ``an OfflineMessage``.
 
     ``cls`` may be the name itself (a stream's ``what``, a row's class name).
+
+    The article follows the sound: an initialism by its first letter's name ("an HTTPError",
+    "an OSError", "a UUID"), a word by its first letter, but for the few that sound otherwise
+    ("a Unit", "a User", "an Hour").
     """
     name = cls if isinstance(cls, str) else cls.__name__
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+    if name[:2].isupper() and name[:2].isalpha():  # an initialism: its letters are spoken
+        vowel = name[0] in _SPOKEN_WITH_A_VOWEL
+    else:
+        word = name.lower()
+        vowel = word.startswith(_VOWELS) and not word.startswith(_LIKE_YOU)
+        vowel = vowel or word.startswith(_SILENT_H)
+    return f"{'an' if vowel else 'a'} {name}"
+
+
+_SPOKEN_WITH_A_VOWEL = "AEFHILMNORSX"
+"""The capital letters whose names start with a vowel's sound ("ef", "aitch", "em", ...)."""
+
+_VOWELS = ("a", "e", "i", "o", "u")
+
+_LIKE_YOU = (
+    *("unic", "unif", "union", "uniq", "unit", "univ", "unix", "uint", "us", "ut", "uu"),
+    *("eu", "one", "once"),
+)
+"""How the words that start with a vowel but sound "you" begin ("a Unit", "a User")."""
+
+_SILENT_H = ("hour", "honest", "honor", "honour", "heir")
+"""How the words that start with a silent "h" begin ("an Hour")."""
 
 
 _MOST_SHOWN = 80

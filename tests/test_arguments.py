@@ -184,6 +184,37 @@ def test_a_class_is_named_after_its_article() -> None:
     assert a_class("OfflineNote") == "an OfflineNote"  # (a name given as it is)
 
 
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("Unit", "a Unit"),
+        ("User", "a User"),
+        ("UsageError", "a UsageError"),
+        ("UnicodeError", "a UnicodeError"),
+        ("Undefined", "an Undefined"),
+        ("UUID", "a UUID"),
+        ("URL", "a URL"),
+        ("Hour", "an Hour"),
+        ("Handle", "a Handle"),
+        ("HTTPError", "an HTTPError"),
+        ("OSError", "an OSError"),
+        ("LLMCall", "an LLMCall"),
+        ("JSONDecodeError", "a JSONDecodeError"),
+        ("OneOf", "a OneOf"),
+        ("OfflineMessage", "an OfflineMessage"),
+        ("int", "an int"),
+        ("str", "a str"),
+        ("uint8", "a uint8"),
+        ("NoneType", "a NoneType"),
+        ("X", "an X"),
+        ("T", "a T"),
+    ],
+)
+def test_a_class_takes_the_article_of_how_its_name_sounds(name: str, named: str) -> None:
+    """By the first letter alone it was "an Unit", "an UUID", "a Hour", "a HTTPError"."""
+    assert a_class(name) == named
+
+
 def test_no_module_builds_an_argument_refusal_of_its_own() -> None:
     """The refusals made from a caller's error class are made by ``refused_argument`` only:
     the private copies it replaced (``_refused``, ``_wrong``, ``_not_a_description``) are gone."""

@@ -209,7 +209,7 @@ class _Replies:
         number = self._next + 1
         if self._next >= len(self._replies):
             raise LLMConfigurationError(
-                f"The scripted agent was called a {_ordinal(number)} time, but its script "
+                f"The scripted agent was called for the {_ordinal(number)} time, but its script "
                 f"has {len(self._replies)} repl{'y' if len(self._replies) == 1 else 'ies'}. "
                 "Give scripted_agent(...) one reply per call of the model: with tools, a "
                 "turn is its calls, then its answer once the results are in."

@@ -91,10 +91,23 @@ async def test_the_replies_are_shared_by_the_forks_and_a_call_too_many_is_a_clea
         with pytest.raises(LLMConfigurationError) as raised:
             await agent.inquire("c")
     assert str(raised.value) == (
-        "The scripted agent was called a 3rd time, but its script has 2 replies. Give "
+        "The scripted agent was called for the 3rd time, but its script has 2 replies. Give "
         "scripted_agent(...) one reply per call of the model: with tools, a turn is its "
         "calls, then its answer once the results are in."
     )
+
+
+async def test_a_call_too_many_is_counted_in_a_sentence_with_no_article_to_get_wrong() -> None:
+    """It wrote "called a 8th time" (and "a 11th", "a 18th"): "for the 8th time" now."""
+    agent = scripted_agent(*["reply"] * 7)
+    async with MiniAgents():
+        for _ in range(7):
+            await agent.inquire("a")
+        with pytest.raises(
+            LLMConfigurationError,
+            match=r"^The scripted agent was called for the 8th time, but its script has 7 ",
+        ):
+            await agent.inquire("b")
 
 
 async def test_a_scripted_tool_call_needs_the_agent_to_have_tools() -> None:

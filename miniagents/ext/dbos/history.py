@@ -162,8 +162,8 @@ def _new_database(url: str, timeout: float) -> _Database:
         }
     else:
         raise ChatHistoryOptionError(
-            f"database_url {shown!r} names a {backend} database: ChatHistorySQL keeps chat "
-            'histories in SQLite ("sqlite:///file.sqlite") or PostgreSQL '
+            f"database_url {shown!r} names a database of the backend {backend!r}: "
+            'ChatHistorySQL keeps chat histories in SQLite ("sqlite:///file.sqlite") or PostgreSQL '
             '("postgresql://user:password@host:5432/database").'
         )
     try:

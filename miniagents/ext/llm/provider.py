@@ -463,7 +463,7 @@ def check_sampling(
     ):
         if value is not None:
             takes = (
-                f"{provider} takes a {name} from 0 to {most:g}: pass"
+                f"{provider} takes a temperature from 0 to {most:g}: pass"
                 if provider and name == "temperature" and most < math.inf
                 else "Pass it as a number,"
             )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import re
 import shlex
 from collections.abc import Iterator, Mapping
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from miniagents.arguments import check_count, check_seconds, refused_argument
+from miniagents.arguments import a_class, check_count, check_seconds, refused_argument
 from miniagents.ext.mcp._sdk import require_mcp
 from miniagents.ext.mcp.errors import MCPSessionError
 from miniagents.ext.mcp.tool import DEFAULT_MAX_RESULT_CHARS, MCPTool
@@ -36,6 +38,10 @@ DEFAULT_OPEN_TIMEOUT = 60.0
 """Seconds ``async with`` waits for its server to start, answer the handshake and list its
 tools (``open_timeout``): one minute."""
 
+_READ_MARGIN = 30.0
+"""Seconds the HTTP client of a URL waits past ``read_timeout`` before it gives up on a
+stream that says nothing (the session's own timeout ends a call before)."""
+
 _MAX_PAGES = 1000
 """The most pages of tools a session reads from a server (a listing that never ends fails)."""
 
@@ -47,6 +53,11 @@ _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 _REFUSALS = {401: "it asks for credentials", 403: "the credentials may not use it"}
 """The HTTP statuses of a server that refuses whoever connects, and what each says."""
+
+_CALL_KEY = "io.github.miniagents/call"
+"""The key of a call's number in the ``_meta`` of its request to a URL: the number its
+refusal is told to (the SDK reports a refused call only as "Server returned an error
+response", and a hook of the HTTP client sees the request, not whose call it is)."""
 
 
 class MCPSession:
@@ -78,7 +89,8 @@ class MCPSession:
         read_timeout: Seconds to wait for each answer of the server, a tool's result
             included (default: 300, the MCP SDK's own read timeout of an HTTP stream), so
             that a server that hangs gives the call an error result, not a wait without
-            end; ``None`` waits as long as it takes.
+            end; ``None`` waits as long as it takes. Over HTTP it bounds the HTTP client's
+            reads too (a little longer, so the session's own timeout comes first).
         open_timeout: Seconds ``async with`` waits for the server to start, answer the
             handshake and list its tools (default: 60; ``None``: no limit), so that a
             server that never answers is an error, not a hang.
@@ -142,8 +154,9 @@ class MCPSession:
         """The HTTP headers of every request to a URL (``http(headers=...)``)."""
         self._refused: int | None = None
         """The status of the last request to a URL that the server refused (401, 403)."""
-        self._refusals = 0
-        """How many requests to a URL the server has refused (a call refused: one more)."""
+        self._refused_calls: dict[str, int] = {}
+        """The status of each call to a URL that the server refused, by the call's number."""
+        self._call_numbers = itertools.count(1)
 
     @classmethod
     def stdio(
@@ -331,27 +344,39 @@ class MCPSession:
             self._client = None
 
     def _http_client(self) -> httpx2.AsyncClient:
-        """The HTTP client of a URL: the session's headers, the SDK's own timeouts.
+        """The HTTP client of a URL: the session's headers, the SDK's timeouts but the read's.
 
-        It notes the status of a request the server refuses (``_refused``, counted in
-        ``_refusals``), which the SDK reports only as "Server returned an error response".
+        Its read timeout (a stream that says nothing) is ``read_timeout`` and a little more,
+        so that the session's own timeout, which names ``read_timeout``, ends a hung call
+        first; ``None``: none.
+
+        It notes the status of a request the server refuses (``_refused``, and by the call
+        it belongs to, ``_refused_calls``), which the SDK reports only as "Server returned an
+        error response".
         """
         import httpx2
 
         async def heard(response: httpx2.Response) -> None:
             if response.status_code in _REFUSALS:
                 self._refused = response.status_code
-                self._refusals += 1
+                number = _call_number(response.request)
+                if number is not None:
+                    self._refused_calls[number] = response.status_code
 
+        read = None if self._read_timeout is None else self._read_timeout + _READ_MARGIN
         return httpx2.AsyncClient(
             headers=self._headers,
-            timeout=httpx2.Timeout(30.0, read=300.0),  # (the SDK's default client's)
+            timeout=httpx2.Timeout(30.0, read=read),  # (the SDK's default client's, but read)
             event_hooks={"response": [heard]},
         )
 
-    def _connection_fix(self) -> str:
-        """What to do about a connection that failed: credentials if the server refused them."""
-        status = self._refused
+    def _connection_fix(self, status: int | None = None) -> str:
+        """What to do about a connection that failed: credentials if the server refused them.
+
+        Args:
+            status: The status of the refusal (default: the last one heard, if any).
+        """
+        status = status or self._refused
         if status is None:
             return "Check that it runs (or that its command works when run by hand)."
         given = "the headers given were refused: check them, or " if self._headers else ""
@@ -440,9 +465,11 @@ class MCPSession:
         from mcp import MCPError
         from mcp.types import CONNECTION_CLOSED, INTERNAL_ERROR, REQUEST_TIMEOUT
 
-        refusals = self._refusals
+        number = str(next(self._call_numbers))
+        meta = {_CALL_KEY: number} if isinstance(self._server, str) else None
         try:
-            return await client.call_tool(name, arguments)
+            # (RequestParamsMeta takes any key, extra_items, which mypy does not read yet)
+            return await client.call_tool(name, arguments, meta=meta)  # type: ignore[arg-type]
         except MCPError as error:  # the SDK's words name no fix: say what to do
             if error.code == REQUEST_TIMEOUT and self._read_timeout is not None:
                 raise ToolCallError(
@@ -457,13 +484,16 @@ class MCPSession:
                     f"answered the call of its tool {name} (the server stopped, or could not "
                     "be reached any more). Open a new session once the server runs again."
                 ) from error
-            if error.code == INTERNAL_ERROR and self._refusals != refusals:
-                # (the SDK's stand-in for a status; the session's client heard a refusal)
+            refused = self._refused_calls.get(number)
+            if error.code == INTERNAL_ERROR and refused is not None:
+                # (the SDK's stand-in for a status; the session's client heard this refusal)
                 raise ToolCallError(
                     f"The MCP server {self._describe()} refused the call of its tool {name}. "
-                    f"{self._connection_fix()} Open a new session with them."
+                    f"{self._connection_fix(refused)} Open a new session with them."
                 ) from error
             raise
+        finally:
+            self._refused_calls.pop(number, None)
 
     def _describe(self) -> str:
         """The server, as errors and tool results name it (without what may be a secret).
@@ -518,7 +548,7 @@ def _checked_headers(headers: object) -> dict[str, str]:
             got = (
                 "a line break, another control character or a character outside ASCII in it"
                 if isinstance(value, str)
-                else f"a {type(value).__name__}"
+                else a_class(type(value))
             )
             raise ArgumentError(
                 f"MCPSession.http needs the value of the header {name!r} to be a str of "
@@ -528,6 +558,18 @@ def _checked_headers(headers: object) -> dict[str, str]:
             )
         checked[name] = value
     return checked
+
+
+def _call_number(request: httpx2.Request) -> str | None:
+    """The number of the call ``request`` belongs to (its ``_meta``), if it is a call's."""
+    try:
+        sent = json.loads(request.content)
+    except (ValueError, RuntimeError):  # (not JSON, or a body streamed: not a call's)
+        return None
+    params = sent.get("params") if isinstance(sent, dict) else None
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    number = meta.get(_CALL_KEY) if isinstance(meta, dict) else None
+    return number if isinstance(number, str) else None
 
 
 def _program(command: str) -> str:

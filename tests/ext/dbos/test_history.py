@@ -287,6 +287,7 @@ def test_text_with_a_nul_character_is_kept_on_postgres_too(database_url: str) ->
         ({"database_url": "not a url"}, "is not a database URL"),
         ({"database_url": "sqlite://"}, "in-memory SQLite"),
         ({"database_url": "mysql://u@h/db"}, "SQLite .* or PostgreSQL"),
+        ({"database_url": "oracle://u@h/db"}, "names a database of the backend 'oracle': "),
         ({"database_url": "postgresql+nosuchdriver://u@h/db"}, "driver"),
         ({"timeout": 0}, "timeout must be a positive, finite number"),
         ({"message_classes": [int]}, "message_classes takes Message subclasses"),

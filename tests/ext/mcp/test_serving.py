@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
 import pytest
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.authentication import AuthCredentials, AuthenticationError, BaseUser
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miniagents import MiniAgents
 from miniagents.errors import ArgumentError
@@ -16,6 +19,7 @@ from miniagents.ext.errors import MissingExtraError, WebConfigurationError
 from miniagents.ext.mcp import MCPSession, MCPSessionError, mcp_http_app, mcp_server, serve_stdio
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.ext.web import BearerTokenAuth
+from miniagents.testing.virtual_time import virtual_time
 from tests.ext.mcp.served import divide, poet
 from tests.ext.web.serving import served
 
@@ -196,6 +200,108 @@ async def test_a_call_the_server_refuses_after_the_opening_names_the_status_and_
     assert token not in str(refused)
 
 
+def _refusing_one_call(app: ASGIApp, arrived: asyncio.Event, release: asyncio.Event) -> ASGIApp:
+    """``app``, but for the calls of ``divide``: ``b=2`` is refused (HTTP 403), ``b=3`` fails
+    (HTTP 500, a server's own error) once ``release`` is set (``arrived`` says it came)."""
+
+    async def gated(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        sent = json.loads(body)
+        b = sent.get("params", {}).get("arguments", {}).get("b") if sent.get("id") else None
+        if b in (2, 3):
+            if b == 3:
+                arrived.set()
+                await release.wait()
+            status = 403 if b == 2 else 500
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    return gated
+
+
+async def test_a_refusal_is_told_to_its_own_call_not_to_a_concurrent_call_that_failed() -> None:
+    """Two calls at once: one the server refuses (403) while the other waits, which then
+    fails with the server's own error (500). The refusal is the refused call's alone; it
+    was told to any call that failed while a refusal was heard (a count, not the call)."""
+    token = "t" * 32
+    arrived, release = asyncio.Event(), asyncio.Event()
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}))
+    async with served(_refusing_one_call(app, arrived, release)) as client:
+        url = f"{client.base_url}/mcp"
+        headers = {"Authorization": f"Bearer {token}"}
+        async with MCPSession.http(url, headers=headers) as session, MiniAgents():
+            tools = ToolSet(session)
+            failing = asyncio.ensure_future(tools.run_all([call("divide", "c2", a=1, b=3)]))
+            await asyncio.wait_for(arrived.wait(), SAFETY)  # the failing call is at the server
+            (refused,) = await asyncio.wait_for(tools.run_all([call("divide", a=1, b=2)]), SAFETY)
+            release.set()
+            (failed,) = await asyncio.wait_for(failing, SAFETY)
+    assert isinstance(refused, ToolResultMessage)
+    assert isinstance(failed, ToolResultMessage)
+    assert refused.is_error
+    assert str(refused).startswith(
+        f"The MCP server {url} refused the call of its tool divide. The server answered "
+        "HTTP 403 (the credentials may not use it);"
+    )
+    assert failed.is_error
+    assert "refused" not in str(failed)
+    assert "Server returned an error response" in str(failed)
+
+
+async def test_over_http_a_hung_call_waits_read_timeout_not_the_http_clients_300() -> None:
+    """``read_timeout=600`` (what the error of a call past it advises) holds over HTTP too:
+    the call fails after 600 seconds (of a virtual clock) with the error that names it. The
+    HTTP client's own read timeout, 300 seconds whatever was given, ended it before (a
+    server that answers in JSON says nothing meanwhile), as a closed connection."""
+    released = asyncio.Event()
+
+    async def hang() -> str:
+        """Answer once the test is done."""
+        await released.wait()
+        return "late"
+
+    app = mcp_server([hang]).streamable_http_app(  # (JSON answers: no SSE pings meanwhile)
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    with virtual_time() as clock:  # (the server's timers too: it runs on this loop)
+        async with served(app) as client:
+            url = f"{client.base_url}/mcp"
+            session = MCPSession.http(url, read_timeout=600)
+            async with session, MiniAgents():
+                try:
+                    start = clock.elapsed
+                    tools = ToolSet(session)
+                    (result,) = await asyncio.wait_for(tools.run_all([call("hang")]), 3600)
+                    elapsed = clock.elapsed - start
+                finally:
+                    released.set()  # (the server's call ends, and the server with it)
+    assert isinstance(result, ToolResultMessage)
+    assert result.is_error
+    assert str(result).startswith(
+        f"The MCP server {url} did not answer the call of its tool hang within 600 seconds "
+        "(read_timeout)."
+    )
+    assert elapsed == pytest.approx(600)
+
+
 @pytest.mark.parametrize(
     ("headers", "refusal"),
     [
@@ -208,6 +314,7 @@ async def test_a_call_the_server_refuses_after_the_opening_names_the_status_and_
             {"X-Key": b"hunter2"},
             r"header 'X-Key' to be a str .*got a bytes \(the value is not shown",
         ),
+        ({"X-Key": 42}, r"header 'X-Key' to be a str .*got an int \(the value is not shown"),
     ],
 )
 def test_bad_headers_are_refused_at_once_without_showing_a_value(
