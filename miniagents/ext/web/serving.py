@@ -28,6 +28,9 @@ same way, whatever a client does with its connection:
   is not one of the ``max_connections`` (at most as many more linger; past them one is
   closed at once), and the server's shutdown closes it at once (and closes at once, not
   lingering, those it closes after);
+- a shutdown waiting at most ``shutdown_seconds`` (:data:`SHUTDOWN_SECONDS`) for the
+  answers under way (and the WebSockets open) to end, then cancelling them: an app stuck
+  mid-answer would hold it for ever (uvicorn's own waits without a bound);
 - a WebSocket's client pinged every ``ws_ping_seconds`` (:data:`WS_PING_SECONDS`), and its
   connection closed if a ping is not answered within ``ws_ping_timeout_seconds``
   (:data:`WS_PING_TIMEOUT_SECONDS`): a page that vanished without a close is noticed so;
@@ -71,6 +74,7 @@ __all__ = [
     "LINGER_SECONDS",
     "MAX_CONNECTIONS",
     "MAX_HEADER_BYTES",
+    "SHUTDOWN_SECONDS",
     "WS_PING_SECONDS",
     "WS_PING_TIMEOUT_SECONDS",
     "ServingBounds",
@@ -93,6 +97,9 @@ MAX_HEADER_BYTES = 16 * 1024
 LINGER_SECONDS = 2.0
 """Seconds a connection closed while its client may still be sending is read (and what is
 read dropped) after its answer, so that the answer is not lost to a reset."""
+
+SHUTDOWN_SECONDS = 5.0
+"""Seconds a shutdown waits for the answers under way to end before it cancels them."""
 
 LINGER_BYTES = 1024 * 1024
 """The most bytes read and dropped from a client while its connection lingers; past them
@@ -134,6 +141,7 @@ class ServingBounds(TypedDict, total=False):
     trusted_proxies: Sequence[str]
     ws_ping_seconds: float
     ws_ping_timeout_seconds: float
+    shutdown_seconds: float
 
 
 def server_config(
@@ -149,6 +157,7 @@ def server_config(
     linger_seconds: float = LINGER_SECONDS,
     ws_ping_seconds: float = WS_PING_SECONDS,
     ws_ping_timeout_seconds: float = WS_PING_TIMEOUT_SECONDS,
+    shutdown_seconds: float = SHUTDOWN_SECONDS,
 ) -> uvicorn.Config:
     """The uvicorn configuration that serves ``app`` bounded (see the module's docstring).
 
@@ -175,6 +184,8 @@ def server_config(
         ws_ping_seconds: Seconds between two pings of a WebSocket's client.
         ws_ping_timeout_seconds: Seconds a WebSocket's client has to answer a ping before
             its connection is closed (how a page that vanished is noticed).
+        shutdown_seconds: Seconds a shutdown waits for the answers under way to end
+            before it cancels them (uvicorn's ``timeout_graceful_shutdown``).
 
     Returns:
         The configuration, its server not started.
@@ -201,11 +212,12 @@ def server_config(
         fix=fix,
         error=WebConfigurationError,
     )
-    pings, ping_timeout = (
+    pings, ping_timeout, shutdown = (
         check_seconds(given, name, owner=_OWNER, fix=fix, error=WebConfigurationError)
         for given, name in (
             (ws_ping_seconds, "ws_ping_seconds"),
             (ws_ping_timeout_seconds, "ws_ping_timeout_seconds"),
+            (shutdown_seconds, "shutdown_seconds"),
         )
     )
     _check_proxies(trusted_proxies)
@@ -240,6 +252,8 @@ def server_config(
         ws_max_size=ws_max_size or _UVICORNS_WS_MAX_SIZE,
         ws_ping_interval=pings,
         ws_ping_timeout=ping_timeout,
+        # (typed a whole number, but waited for with asyncio.wait_for: seconds, a float's too)
+        timeout_graceful_shutdown=shutdown,  # type: ignore[arg-type]
         proxy_headers=False,  # (read inside _Answers, from trusted_proxies only)
     )
 
