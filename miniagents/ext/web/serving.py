@@ -14,7 +14,9 @@ same way, whatever a client does with its connection:
   bounded many, for ever (uvicorn's keep-alive timer starts again at each byte);
 - a request's line and headers of at most :data:`MAX_HEADER_BYTES` (a 400 past them), read
   with h11, whose bound it is, even where httptools is installed;
-- an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer;
+- an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer (aborted,
+  like one past its headers' deadline, if some of that answer is still unsent: a client
+  that does not read);
 - a connection closed after an answer given before its request's body was all read (a
   refusal, a 413): the rest of that body would otherwise hold it, a byte at a time;
 - a connection closed while its client may still be sending (an answer given before the
@@ -321,6 +323,7 @@ class _HeadersInTime(asyncio.Protocol):
         self._dropping: int | None = None  # while lingering: the bytes it may still drop
         self._lingering: asyncio.TimerHandle | None = None
         self._shut = False  # whether the server shuts down: a close no longer lingers
+        self._idle = False  # whether it awaits a request's headers, its last answer given
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -401,6 +404,7 @@ class _HeadersInTime(asyncio.Protocol):
         if transport is not None and not self.is_closing() and self._timer is None:
             self._tail = b""
             self._received = False
+            self._idle = True
             self._timer = self._loop.call_later(self.deadline, self._late)
 
     def headers_read(self) -> None:
@@ -411,6 +415,7 @@ class _HeadersInTime(asyncio.Protocol):
         that its answer given before its body was all read closes lingering.
         """
         self._received = True
+        self._idle = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -428,6 +433,9 @@ class _HeadersInTime(asyncio.Protocol):
         is shut once the answer is sent (the client reads its end), and what the client
         still sends is read and dropped until it shuts its side, for at most ``linger``
         seconds and :data:`LINGER_BYTES`; then the connection is closed.
+        A connection closed idle (awaiting its next request's headers: at their deadline or
+        uvicorn's keep-alive's) is aborted if some of its last answer is still unsent: a
+        client that does not read would otherwise hold it, and one of the most connections.
         """
         transport = self._transport
         if transport is None or self.is_closing():
@@ -441,7 +449,10 @@ class _HeadersInTime(asyncio.Protocol):
             or not transport.can_write_eof()  # (over TLS)
             or len(self.lingering_ones) >= self.most
         ):
-            transport.close()
+            if self._idle:  # (past a deadline: the unsent output dropped)
+                self._end()
+            else:
+                transport.close()
             return
         self.headers_read()
         self._dropping = LINGER_BYTES

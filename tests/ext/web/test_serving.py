@@ -502,6 +502,23 @@ async def test_a_lingering_connection_whose_client_does_not_read_ends_with_its_l
             client.close()
 
 
+async def test_an_idle_connection_whose_client_does_not_read_ends_at_its_deadline() -> None:
+    # (a short headers deadline, before uvicorn's keep-alive: the answer is unsent at it)
+    answering = asyncio.Event()
+    config = server_config(_large_app(answering), max_connections=1, headers_seconds=0.5)
+    async with running(config) as run:
+        client = await _unread(run, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", answering)
+        try:  # (was: open for ever, its close waiting for the answer to be sent)
+            await until(lambda: not run.server.server_state.connections)
+            reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
+            writer.write(b"GET /missing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+            assert head.startswith(b"HTTP/1.1 404 ")  # (served: its slot freed)
+            writer.close()
+        finally:
+            client.close()
+
+
 @pytest.mark.parametrize(
     "request_sent",
     [LARGE_POST, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"],
