@@ -14,7 +14,9 @@ same way, whatever a client does with its connection:
   bounded many, for ever (uvicorn's keep-alive timer starts again at each byte);
 - a request's line and headers of at most :data:`MAX_HEADER_BYTES` (a 400 past them), read
   with h11, whose bound it is, even where httptools is installed;
-- an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer;
+- an idle connection closed :data:`KEEP_ALIVE_SECONDS` after its last answer (aborted,
+  like one past its headers' deadline, if some of that answer is still unsent: a client
+  that does not read);
 - a connection closed after an answer given before its request's body was all read (a
   refusal, a 413): the rest of that body would otherwise hold it, a byte at a time;
 - a connection closed while its client may still be sending (an answer given before the
@@ -28,6 +30,9 @@ same way, whatever a client does with its connection:
   is not one of the ``max_connections`` (at most as many more linger; past them one is
   closed at once), and the server's shutdown closes it at once (and closes at once, not
   lingering, those it closes after);
+- a shutdown waiting at most ``shutdown_seconds`` (:data:`SHUTDOWN_SECONDS`) for the
+  answers under way (and the WebSockets open) to end, then cancelling them: an app stuck
+  mid-answer would hold it for ever (uvicorn's own waits without a bound);
 - a WebSocket's client pinged every ``ws_ping_seconds`` (:data:`WS_PING_SECONDS`), and its
   connection closed if a ping is not answered within ``ws_ping_timeout_seconds``
   (:data:`WS_PING_TIMEOUT_SECONDS`): a page that vanished without a close is noticed so;
@@ -71,6 +76,7 @@ __all__ = [
     "LINGER_SECONDS",
     "MAX_CONNECTIONS",
     "MAX_HEADER_BYTES",
+    "SHUTDOWN_SECONDS",
     "WS_PING_SECONDS",
     "WS_PING_TIMEOUT_SECONDS",
     "ServingBounds",
@@ -93,6 +99,9 @@ MAX_HEADER_BYTES = 16 * 1024
 LINGER_SECONDS = 2.0
 """Seconds a connection closed while its client may still be sending is read (and what is
 read dropped) after its answer, so that the answer is not lost to a reset."""
+
+SHUTDOWN_SECONDS = 5.0
+"""Seconds a shutdown waits for the answers under way to end before it cancels them."""
 
 LINGER_BYTES = 1024 * 1024
 """The most bytes read and dropped from a client while its connection lingers; past them
@@ -134,6 +143,7 @@ class ServingBounds(TypedDict, total=False):
     trusted_proxies: Sequence[str]
     ws_ping_seconds: float
     ws_ping_timeout_seconds: float
+    shutdown_seconds: float
 
 
 def server_config(
@@ -149,6 +159,7 @@ def server_config(
     linger_seconds: float = LINGER_SECONDS,
     ws_ping_seconds: float = WS_PING_SECONDS,
     ws_ping_timeout_seconds: float = WS_PING_TIMEOUT_SECONDS,
+    shutdown_seconds: float = SHUTDOWN_SECONDS,
 ) -> uvicorn.Config:
     """The uvicorn configuration that serves ``app`` bounded (see the module's docstring).
 
@@ -175,6 +186,8 @@ def server_config(
         ws_ping_seconds: Seconds between two pings of a WebSocket's client.
         ws_ping_timeout_seconds: Seconds a WebSocket's client has to answer a ping before
             its connection is closed (how a page that vanished is noticed).
+        shutdown_seconds: Seconds a shutdown waits for the answers under way to end
+            before it cancels them (uvicorn's ``timeout_graceful_shutdown``).
 
     Returns:
         The configuration, its server not started.
@@ -201,11 +214,12 @@ def server_config(
         fix=fix,
         error=WebConfigurationError,
     )
-    pings, ping_timeout = (
+    pings, ping_timeout, shutdown = (
         check_seconds(given, name, owner=_OWNER, fix=fix, error=WebConfigurationError)
         for given, name in (
             (ws_ping_seconds, "ws_ping_seconds"),
             (ws_ping_timeout_seconds, "ws_ping_timeout_seconds"),
+            (shutdown_seconds, "shutdown_seconds"),
         )
     )
     _check_proxies(trusted_proxies)
@@ -240,6 +254,8 @@ def server_config(
         ws_max_size=ws_max_size or _UVICORNS_WS_MAX_SIZE,
         ws_ping_interval=pings,
         ws_ping_timeout=ping_timeout,
+        # (typed a whole number, but waited for with asyncio.wait_for: seconds, a float's too)
+        timeout_graceful_shutdown=shutdown,  # type: ignore[arg-type]
         proxy_headers=False,  # (read inside _Answers, from trusted_proxies only)
     )
 
@@ -307,6 +323,7 @@ class _HeadersInTime(asyncio.Protocol):
         self._dropping: int | None = None  # while lingering: the bytes it may still drop
         self._lingering: asyncio.TimerHandle | None = None
         self._shut = False  # whether the server shuts down: a close no longer lingers
+        self._idle = False  # whether it awaits a request's headers, its last answer given
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -387,6 +404,7 @@ class _HeadersInTime(asyncio.Protocol):
         if transport is not None and not self.is_closing() and self._timer is None:
             self._tail = b""
             self._received = False
+            self._idle = True
             self._timer = self._loop.call_later(self.deadline, self._late)
 
     def headers_read(self) -> None:
@@ -397,6 +415,7 @@ class _HeadersInTime(asyncio.Protocol):
         that its answer given before its body was all read closes lingering.
         """
         self._received = True
+        self._idle = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -414,6 +433,9 @@ class _HeadersInTime(asyncio.Protocol):
         is shut once the answer is sent (the client reads its end), and what the client
         still sends is read and dropped until it shuts its side, for at most ``linger``
         seconds and :data:`LINGER_BYTES`; then the connection is closed.
+        A connection closed idle (awaiting its next request's headers: at their deadline or
+        uvicorn's keep-alive's) is aborted if some of its last answer is still unsent: a
+        client that does not read would otherwise hold it, and one of the most connections.
         """
         transport = self._transport
         if transport is None or self.is_closing():
@@ -427,7 +449,10 @@ class _HeadersInTime(asyncio.Protocol):
             or not transport.can_write_eof()  # (over TLS)
             or len(self.lingering_ones) >= self.most
         ):
-            transport.close()
+            if self._idle:  # (past a deadline: the unsent output dropped)
+                self._end()
+            else:
+                transport.close()
             return
         self.headers_read()
         self._dropping = LINGER_BYTES

@@ -31,6 +31,7 @@ from miniagents.ext.web.serving import (
     LINGER_SECONDS,
     MAX_CONNECTIONS,
     MAX_HEADER_BYTES,
+    SHUTDOWN_SECONDS,
     WS_PING_SECONDS,
     WS_PING_TIMEOUT_SECONDS,
     ServingBounds,
@@ -501,6 +502,23 @@ async def test_a_lingering_connection_whose_client_does_not_read_ends_with_its_l
             client.close()
 
 
+async def test_an_idle_connection_whose_client_does_not_read_ends_at_its_deadline() -> None:
+    # (a short headers deadline, before uvicorn's keep-alive: the answer is unsent at it)
+    answering = asyncio.Event()
+    config = server_config(_large_app(answering), max_connections=1, headers_seconds=0.5)
+    async with running(config) as run:
+        client = await _unread(run, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", answering)
+        try:  # (was: open for ever, its close waiting for the answer to be sent)
+            await until(lambda: not run.server.server_state.connections)
+            reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
+            writer.write(b"GET /missing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+            assert head.startswith(b"HTTP/1.1 404 ")  # (served: its slot freed)
+            writer.close()
+        finally:
+            client.close()
+
+
 @pytest.mark.parametrize(
     "request_sent",
     [LARGE_POST, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"],
@@ -517,6 +535,23 @@ async def test_a_shutdown_ends_a_connection_whose_client_does_not_read(
             await run.ashut_down()
         finally:
             client.close()
+
+
+async def test_a_shutdown_cancels_an_answer_stuck_past_its_bound() -> None:
+    entered, never = asyncio.Event(), asyncio.Event()
+    assert SHUTDOWN_SECONDS == 5.0
+    assert server_config(Starlette()).timeout_graceful_shutdown == SHUTDOWN_SECONDS
+    # (a bound well within the test's wait: a shutdown waiting for the answer fails the test)
+    async with running(server_config(_held_app(entered, never), shutdown_seconds=0.1)) as run:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
+        writer.write(REQUEST)
+        await asyncio.wait_for(entered.wait(), WAIT)
+        try:  # (was: waited for ever, uvicorn's shutdown waiting for the stuck answer)
+            await run.ashut_down()
+        finally:
+            writer.close()
+    with pytest.raises(WebConfigurationError, match="shutdown_seconds to be a positive"):
+        server_config(Starlette(), shutdown_seconds=0)
 
 
 def test_a_websockets_pings_are_the_servings_bounds() -> None:
