@@ -45,6 +45,7 @@ import asyncio
 import json
 import logging
 import os
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -550,9 +551,26 @@ async def _followed(
                 return
             await asyncio.sleep(_POLL)
     except StudioStoreError as error:  # (a damaged chunk: said, not a cut stream)
-        yield f"event: error\ndata: {json.dumps({'message': str(error)})}\n\n"
+        yield f"event: error\ndata: {json.dumps({'message': _told_damage(run_id, error)})}\n\n"
     finally:
         followers.give_back()
+
+
+def _told_damage(run_id: str, error: StudioStoreError) -> str:
+    """What a follower is told of a damaged chunk: by a reference, the error logged whole.
+
+    The error's text names the store's file and what failed to parse it: the log has it
+    (an ``ERROR`` with its traceback), the client only the run and the reference.
+    """
+    reference = uuid.uuid4().hex
+    _logger.error(
+        "Reading the events of the run %s failed (reference %s).", run_id, reference, exc_info=error
+    )
+    return (
+        f"A chunk of the run {run_id}'s events cannot be read: the store is damaged. The "
+        f"studio's log has the error under the reference {reference}: ask the studio's "
+        "operator to look it up there."
+    )
 
 
 @dataclass

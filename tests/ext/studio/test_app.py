@@ -349,6 +349,8 @@ async def test_a_damaged_chunk_ends_the_event_stream_with_an_error_event_saying_
     assert kind == "error"
     assert "cannot be read" in said["message"]
     assert recorded in said["message"]
+    assert store.path.name not in said["message"]  # (the server's path: logged, not told)
+    assert "reference" in said["message"]
 
 
 async def test_a_chunk_the_store_holds_as_text_with_line_breaks_is_one_event_or_an_error(
