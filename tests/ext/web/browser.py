@@ -66,8 +66,12 @@ async def chromium_page(width: int = 900, height: int = 900) -> AsyncIterator[Pa
 async def wait_for(page: Page, expression: str, check: Callable[[Any], bool] = bool) -> Any:
     """Evaluate ``expression`` in the page until ``check`` holds for its value; the value.
 
-    For a condition the page signals no event for (a value the test's code checks): a
-    condition of the page alone is ``page.wait_for_function``'s. Fails after WAIT seconds.
+    For a condition the page signals no event for (a value the test's code checks). Not
+    ``page.wait_for_function`` for a condition of the page alone: Playwright evaluates its
+    expression with ``eval`` at each poll after the first, which our pages' policy refuses
+    (an ``EvalError`` whenever the condition did not hold at the first look); have the page
+    set an attribute and wait with ``expect(...).to_have_attribute``, or poll here
+    (``page.evaluate`` runs outside the page's policy). Fails after WAIT seconds.
     """
 
     async def poll() -> Any:
