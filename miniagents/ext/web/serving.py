@@ -348,7 +348,11 @@ class _HeadersInTime(asyncio.Protocol):
                 self.headers_read()
             else:
                 self._tail = (self._tail + data)[-2:]
-        self._http.data_received(data)
+        known = _CONNECTION.set(self)  # (a WebSocket's task, made as it upgrades, knows it)
+        try:
+            self._http.data_received(data)
+        finally:
+            _CONNECTION.reset(known)
 
     def eof_received(self) -> bool | None:
         if self._dropping is not None:  # (lingering: the client has sent all)
@@ -542,6 +546,23 @@ class _Lingering(asyncio.Transport):
         return self._transport.can_write_eof()
 
 
+async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a request or a WebSocket past ``max_connections`` with a 503.
+
+    A WebSocket gets it before it is accepted, as an HTTP answer where its server can send
+    one (``websocket.http.response``); else it is closed unaccepted (a 403 to its client).
+    """
+    from starlette.responses import PlainTextResponse
+
+    what = "A request was" if scope["type"] == "http" else "A WebSocket was"
+    _logger.warning("%s answered 503: the server serves its max_connections already.", what)
+    refusal = PlainTextResponse("Service Unavailable", 503, {"Connection": "close"})
+    if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
+        await refusal(scope, receive, send)  # (a WebSocket's as its denial: Starlette's way)
+    else:
+        await send({"type": "websocket.close", "code": 1013})
+
+
 class _Answers:
     """The served app, which tells each request's connection when its answer has ended.
 
@@ -562,19 +583,13 @@ class _Answers:
             await self.app(scope, receive, send)
             return
         connection.headers_read()
+        if connection.crowded():
+            await _refuse(scope, receive, send)
+            return
         if scope["type"] != "http":  # (a WebSocket: its connection is the WebSocket's now)
             await self.app(scope, receive, send)
             return
 
-        if connection.crowded():
-            from starlette.responses import PlainTextResponse
-
-            _logger.warning(
-                "A request was answered 503: the server serves its max_connections already."
-            )
-            refusal = PlainTextResponse("Service Unavailable", 503, {"Connection": "close"})
-            await refusal(scope, receive, send)
-            return
         unread = _has_body(scope)
 
         async def reading() -> Message:

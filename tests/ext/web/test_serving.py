@@ -586,6 +586,34 @@ async def test_a_websockets_connection_is_counted_once_and_let_go_as_it_closes()
         await until(lambda: not connections)  # (none left counted)
 
 
+async def test_a_websocket_past_the_most_connections_is_refused() -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for text in websocket.iter_text():
+            await websocket.send_text(text)
+
+    app = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    async with running(server_config(app, max_connections=1)) as run:
+        url = f"ws://127.0.0.1:{run.port}/ws"
+        async with connect(url) as first:
+            await first.send("hi")
+            assert await first.recv() == "hi"  # (open and served: the one connection)
+            with pytest.raises(InvalidStatus) as refused:  # (was: served too, no limit)
+                async with connect(url):
+                    pass
+            assert refused.value.response.status_code == 503
+            await first.send("still")
+            assert await first.recv() == "still"  # (the first one goes on)
+        connections = run.server.server_state.connections
+        await until(lambda: not connections)
+        async with connect(url) as second:  # (the first closed: room again)
+            await second.send("again")
+            assert await second.recv() == "again"
+
+
 async def test_a_kept_alive_connection_serves_a_second_request_after_a_read_body() -> None:
     app = ai_sdk_app(poet, authentication=NoAuthentication())
     async with bounded(server_config(app)) as port:
