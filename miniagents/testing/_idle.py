@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import heapq
 import math
 import selectors
 import threading
@@ -274,7 +275,10 @@ def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[
 
     The clock becomes the loop's ``time``, a :class:`JumpingSelector` its selector (which
     sets its clock resolution, given back after), and its ``run_in_executor`` counts the
-    jobs (instance attributes, taken off after).
+    jobs (instance attributes, taken off after). The clock starts at the loop's time, so
+    the timers already set keep their times; when the loop has its own clock back, each
+    timer still pending keeps the delay it had left on the virtual clock (see
+    :func:`_keep_remaining_delays`).
 
     Raises:
         VirtualTimeError: if ``loop`` is not an asyncio selector event loop.
@@ -305,6 +309,26 @@ def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[
         setattr(loop, "_clock_resolution", resolution)  # noqa: B010
         delattr(loop, "run_in_executor")
         delattr(loop, "time")
+        _keep_remaining_delays(loop, loop.time() - clock.now)
+
+
+def _keep_remaining_delays(loop: asyncio.AbstractEventLoop, shift: float) -> None:
+    """Move the loop's pending timers by ``shift`` seconds, from the virtual clock to its own.
+
+    A timer set on the virtual clock is due at a time of that clock, which may be far from
+    the loop's own (ahead of it by every jump, behind it while the clock was stopped): left
+    as it is, a timer a server polls with (uvicorn's tick of 0.1 s) would fire minutes late,
+    or all of them at once. Moved by the same shift, each timer fires as long after the
+    block as it had left at its end, and they stay in their order (asyncio's heap of
+    timers keeps its order: each is moved by the same amount).
+    """
+    scheduled = getattr(loop, "_scheduled", None)  # asyncio's heap of pending TimerHandles
+    if not shift or not isinstance(scheduled, list):
+        return
+    for timer in scheduled:
+        if isinstance(timer, asyncio.TimerHandle):
+            setattr(timer, "_when", timer.when() + shift)  # noqa: B010 - asyncio's own
+    heapq.heapify(scheduled)
 
 
 def cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:

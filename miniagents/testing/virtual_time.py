@@ -239,8 +239,11 @@ def virtual_time(*, auto_advance: bool = True) -> AbstractContextManager[Virtual
     itself. Blocks may overlap, in one task or in several (a fixture's and its test's, two
     tasks'): the loop stays on the clock until the last of them ends, and the clock runs as
     the last entered of the blocks still open says. Once the last one ends, the loop has
-    its own clock back (a :class:`VirtualTimeLoop` its clock's mode as before): leave no
-    timer behind that you still need.
+    its own clock back (a :class:`VirtualTimeLoop` its clock's mode as before), and each
+    timer still pending keeps the delay it had left on the virtual clock: a server started
+    before the block or in it (uvicorn, whose loop polls every 0.1 s) goes on after it, and
+    stops on whichever clock is in force then. Under :func:`manual_time`, no timer fires
+    until the clock is moved on: stop such a server outside that block.
 
     Args:
         auto_advance: ``True``: the clock jumps to the next timer whenever the loop is

@@ -11,6 +11,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from miniagents.testing import (
     VirtualClock,
@@ -20,6 +24,7 @@ from miniagents.testing import (
     run_with_virtual_time,
     virtual_time,
 )
+from tests.ext.web.serving import served
 from tests.fakes.fixtures import THREAD_WAIT
 
 # -- run_with_virtual_time and VirtualTimeLoop -------------------------------------------------
@@ -259,6 +264,40 @@ async def test_virtual_time_puts_the_running_loop_on_a_virtual_clock_for_the_blo
     assert loop.time() < clock.start + 600  # the loop's own clock again
     assert "run_in_executor" not in vars(loop)
     assert "time" not in vars(loop)
+
+
+async def test_after_the_block_each_pending_timer_keeps_the_delay_it_had_left() -> None:
+    loop = asyncio.get_running_loop()
+    fired: list[str] = []
+    before = loop.call_later(1000, fired.append, "set before the block")
+    with virtual_time():
+        await asyncio.sleep(600)
+        inside = loop.call_later(1, fired.append, "set in the block")
+    # on the loop's own clock again: 1 s and 400 s left, not 601 s and 1000 s
+    assert inside.when() - loop.time() <= 1
+    assert inside.when() < before.when() <= loop.time() + 400
+    before.cancel()
+    inside.cancel()
+    assert fired == []
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("started", ["before the block", "in the block"])
+async def test_a_real_server_run_partly_on_virtual_time_stops_after_it(started: str) -> None:
+    async def hello(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    app = Starlette(routes=[Route("/", hello)])
+    async with contextlib.AsyncExitStack() as stack:
+        if started == "before the block":
+            client = await stack.enter_async_context(served(app))
+        with virtual_time():
+            if started == "in the block":
+                client = await stack.enter_async_context(served(app))
+            await asyncio.sleep(600)  # uvicorn's next tick: 600.1 s on the virtual clock
+            assert (await client.get("/")).text == "hello"
+        assert (await client.get("/")).text == "hello"
+    # the server has stopped on the loop's own clock (its tick 0.1 s away, not 600 s)
 
 
 async def test_on_the_running_loop_a_timer_due_now_fires_after_194_days_of_uptime() -> None:
