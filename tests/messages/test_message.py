@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import pickle
 import subprocess
 import sys
+from collections.abc import Awaitable
 from typing import Any
 
 import pydantic
@@ -286,3 +288,12 @@ def test_messages_pickled_in_one_process_are_equal_in_another() -> None:
 
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().split() == [message.hash_key for message in PICKLED]
+
+
+def test_a_message_is_a_value_not_an_awaitable() -> None:
+    # Code that awaits whatever is awaitable (a sync tool's result in FunctionTool, a
+    # sync agent function's in MiniAgent, anyio's portal) must take a message as it is:
+    # so Message has no __await__, and `await message` stays Python's own TypeError.
+    message = CustomMessage(text="Hi", custom_field="x")
+    assert not inspect.isawaitable(message)
+    assert not isinstance(message, Awaitable)
