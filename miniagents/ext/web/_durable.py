@@ -21,15 +21,19 @@ run the job went on in (``web.pause.<n>``, see :class:`PausePoint`): the replay 
 there too and goes on at once in that run, so each run (the paused one, the one that
 resumed it) has its events numbered as they were. The AG-UI run that resumed a job is
 recorded as a name of the durable run (``ag-ui:<runId>``, after the owner), so that it is
-found by its own id. The app launches DBOS at its start in a ``MiniAgents`` context of its
-own, in which the runs that the restart stopped are recovered (not in the first request's).
-At its end, its jobs and the recovered runs nobody came back for are stopped, as at a
-crash: their tasks are cancelled, but not their durable runs, which stay pending in the
-database with the steps they recorded, and the next start recovers them again (only a run
-given up on, :meth:`DurableJobs.abandon`, is cancelled in the database: no start recovers
-it). DBOS's recovery queues those runs again, on a queue every server sharing the database
-reads: a run another live server takes first runs in that server's app context, and this
-one replays it once it has ended there (waiting at most the agent's ``elsewhere_timeout``).
+found by its own id. A job that fails notes with its run the reference its client is told
+(``web.failure``, see :meth:`DurableJobs.anote_failure`): read again, however often and
+after however many restarts, the run's failure is told under that reference, the one the
+log has it under, and is not logged again. The app launches DBOS at its start in a
+``MiniAgents`` context of its own, in which the runs that the restart stopped are recovered
+(not in the first request's). At its end, its jobs and the recovered runs nobody came back
+for are stopped, as at a crash: their tasks are cancelled, but not their durable runs,
+which stay pending in the database with the steps they recorded, and the next start
+recovers them again (only a run given up on, :meth:`DurableJobs.abandon`, is cancelled in
+the database: no start recovers it). DBOS's recovery queues those runs again, on a queue
+every server sharing the database reads: a run another live server takes first runs in that
+server's app context, and this one replays it once it has ended there (waiting at most the
+agent's ``elsewhere_timeout``).
 
 ``miniagents.ext.dbos`` is imported only for a durable agent (which it made).
 """
@@ -38,7 +42,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import json
+import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
@@ -57,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = ["DurableJobs", "FoundRun", "PausePoint"]
 
 _PAUSE_NOTE = "web.pause."
+_FAILURE_NOTE = "web.failure"
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,12 @@ def _pauses(notes: Mapping[str, object]) -> tuple[PausePoint, ...]:
     while (point := PausePoint.of_note(notes.get(f"{_PAUSE_NOTE}{len(found)}"))) is not None:
         found.append(point)
     return tuple(found)
+
+
+def _fingerprint(error: BaseException) -> str:
+    """What tells ``error`` from another (a digest of its class and text), for a note."""
+    kind = type(error)
+    return hashlib.sha256(f"{kind.__module__}.{kind.__qualname__}: {error}".encode()).hexdigest()
 
 
 class _AppStopped(Exception):
@@ -317,6 +330,48 @@ class DurableJobs:
         await anote_run(self._agent, workflow_id, {f"{_PAUSE_NOTE}{index}": point.note()})
         if named:
             await aname_run(self._agent, self._prefix(owner) + point.run, workflow_id)
+
+    async def alogged_failure(self, workflow_id: str, error: Exception) -> str:
+        """The reference the log has the run's failure ``error`` under, if noted with it.
+
+        ``""`` if none is (or the database cannot say): a failure told for the first time,
+        or another error than the one noted (a replay refused by newer code, say).
+        """
+        from miniagents.ext.dbos import DurableError, afind_runs
+
+        try:
+            runs = await afind_runs(self._agent, workflow_id, which=workflow_id.__eq__)
+        except DurableError:  # (told under a new reference, as if it were not noted)
+            return ""
+        note = runs[0].notes.get(_FAILURE_NOTE) if runs else None
+        if not isinstance(note, dict) or note.get("error") != _fingerprint(error):
+            return ""
+        reference = note.get("reference")
+        return reference if isinstance(reference, str) else ""
+
+    async def anote_failure(
+        self, workflow_id: str, error: Exception, reference: str, logger: logging.Logger
+    ) -> None:
+        """Note with the run that it failed with ``error``, logged under ``reference``.
+
+        Read again (:meth:`alogged_failure`), its failure is told under that reference. A
+        note the database does not take is logged (``logger``): the run's failure read
+        again is then told under a new reference.
+        """
+        from miniagents.ext.dbos import DurableError, anote_run
+
+        note = {"reference": reference, "error": _fingerprint(error)}
+        try:
+            await anote_run(self._agent, workflow_id, {_FAILURE_NOTE: note})
+        except DurableError as failure:
+            logger.warning(
+                "The reference %s of the durable run %r's failure could not be noted with "
+                "the run (%s: %s): read again, its failure will be told under a new reference.",
+                reference,
+                workflow_id,
+                type(failure).__name__,
+                failure,
+            )
 
     @staticmethod
     def stopped_by_dbos(error: BaseException) -> bool:
