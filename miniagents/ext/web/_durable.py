@@ -46,6 +46,7 @@ import hashlib
 import json
 import logging
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -385,25 +386,40 @@ class DurableJobs:
             type(error).__module__.partition(".")[0] == "dbos"
         )
 
-    async def astopped(self, workflow_id: str, error: BaseException) -> Exception | None:
+    async def astopped(
+        self, workflow_id: str, error: BaseException, logger: logging.Logger
+    ) -> Exception | None:
         """The error a live job ends with whose run ``workflow_id`` DBOS stopped (``error``).
 
         ``None`` if the run's record says it was cancelled: the job ends as a cancelled
         run's replay does (and as a job given up on), with the protocol's cancelled
-        events. Another run ends with DBOS's reason.
+        events. Another run ends with a sentence of the library's, which says what happened
+        and what to do, and names a reference: DBOS's own error (an internal detail, not
+        written for the client) is logged whole under it (``logger``, an ``ERROR`` with its
+        text and traceback), for the operator.
         """
         from miniagents.ext.dbos import DurableError, afind_runs
 
         try:
             runs = await afind_runs(self._agent, workflow_id, which=workflow_id.__eq__)
-        except DurableError:  # (its database cannot say: the run ends with DBOS's reason)
+        except DurableError:  # (its database cannot say: the run ends as stopped)
             runs = []
         if any(run.cancelled for run in runs):
             return None
+        reference = uuid.uuid4().hex
+        logger.error(
+            "DBOS stopped the durable run %r before its end (reference %s): %s: %s",
+            workflow_id,
+            reference,
+            type(error).__name__,
+            error,
+            exc_info=error,
+        )
         return DurableError(
-            f"The durable run {workflow_id!r} was stopped by DBOS before its end "
-            f"({type(error).__name__}: {error}), so its reply stops here. Ask again in a new "
-            "run (a new run id, or a new message of the chat)."
+            f"The durable run {workflow_id!r} was stopped by DBOS before its end, so its "
+            "reply stops here: ask again in a new run (a new run id, or a new message of the "
+            f"chat). The server's log has DBOS's reason under the reference {reference}, for "
+            "the agent's operator to look up."
         )
 
     @staticmethod

@@ -756,7 +756,7 @@ async def _job_events(
         durable = manager.durable
         if durable is None or job.workflow_id is None or not durable.stopped_by_dbos(error):
             raise
-        stopped = await durable.astopped(job.workflow_id, error)
+        stopped = await durable.astopped(job.workflow_id, error, manager.protocol.logger)
         # (cancelled: as its replay ends, after a restart)
         yield encoder.failed(stopped) if stopped is not None else encoder.cancelled()
         return
