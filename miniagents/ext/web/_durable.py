@@ -21,15 +21,19 @@ run the job went on in (``web.pause.<n>``, see :class:`PausePoint`): the replay 
 there too and goes on at once in that run, so each run (the paused one, the one that
 resumed it) has its events numbered as they were. The AG-UI run that resumed a job is
 recorded as a name of the durable run (``ag-ui:<runId>``, after the owner), so that it is
-found by its own id. The app launches DBOS at its start in a ``MiniAgents`` context of its
-own, in which the runs that the restart stopped are recovered (not in the first request's).
-At its end, its jobs and the recovered runs nobody came back for are stopped, as at a
-crash: their tasks are cancelled, but not their durable runs, which stay pending in the
-database with the steps they recorded, and the next start recovers them again (only a run
-given up on, :meth:`DurableJobs.abandon`, is cancelled in the database: no start recovers
-it). DBOS's recovery queues those runs again, on a queue every server sharing the database
-reads: a run another live server takes first runs in that server's app context, and this
-one replays it once it has ended there (waiting at most the agent's ``elsewhere_timeout``).
+found by its own id. A job that fails notes with its run the reference its client is told
+(``web.failure``, see :meth:`DurableJobs.anote_failure`): read again, however often and
+after however many restarts, the run's failure is told under that reference, the one the
+log has it under, and is not logged again. The app launches DBOS at its start in a
+``MiniAgents`` context of its own, in which the runs that the restart stopped are recovered
+(not in the first request's). At its end, its jobs and the recovered runs nobody came back
+for are stopped, as at a crash: their tasks are cancelled, but not their durable runs,
+which stay pending in the database with the steps they recorded, and the next start
+recovers them again (only a run given up on, :meth:`DurableJobs.abandon`, is cancelled in
+the database: no start recovers it). DBOS's recovery queues those runs again, on a queue
+every server sharing the database reads: a run another live server takes first runs in that
+server's app context, and this one replays it once it has ended there (waiting at most the
+agent's ``elsewhere_timeout``).
 
 ``miniagents.ext.dbos`` is imported only for a durable agent (which it made).
 """
@@ -38,8 +42,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import json
+import logging
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -57,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = ["DurableJobs", "FoundRun", "PausePoint"]
 
 _PAUSE_NOTE = "web.pause."
+_FAILURE_NOTE = "web.failure"
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,12 @@ def _pauses(notes: Mapping[str, object]) -> tuple[PausePoint, ...]:
     while (point := PausePoint.of_note(notes.get(f"{_PAUSE_NOTE}{len(found)}"))) is not None:
         found.append(point)
     return tuple(found)
+
+
+def _fingerprint(error: BaseException) -> str:
+    """What tells ``error`` from another (a digest of its class and text), for a note."""
+    kind = type(error)
+    return hashlib.sha256(f"{kind.__module__}.{kind.__qualname__}: {error}".encode()).hexdigest()
 
 
 class _AppStopped(Exception):
@@ -318,6 +332,48 @@ class DurableJobs:
         if named:
             await aname_run(self._agent, self._prefix(owner) + point.run, workflow_id)
 
+    async def alogged_failure(self, workflow_id: str, error: Exception) -> str:
+        """The reference the log has the run's failure ``error`` under, if noted with it.
+
+        ``""`` if none is (or the database cannot say): a failure told for the first time,
+        or another error than the one noted (a replay refused by newer code, say).
+        """
+        from miniagents.ext.dbos import DurableError, afind_runs
+
+        try:
+            runs = await afind_runs(self._agent, workflow_id, which=workflow_id.__eq__)
+        except DurableError:  # (told under a new reference, as if it were not noted)
+            return ""
+        note = runs[0].notes.get(_FAILURE_NOTE) if runs else None
+        if not isinstance(note, dict) or note.get("error") != _fingerprint(error):
+            return ""
+        reference = note.get("reference")
+        return reference if isinstance(reference, str) else ""
+
+    async def anote_failure(
+        self, workflow_id: str, error: Exception, reference: str, logger: logging.Logger
+    ) -> None:
+        """Note with the run that it failed with ``error``, logged under ``reference``.
+
+        Read again (:meth:`alogged_failure`), its failure is told under that reference. A
+        note the database does not take is logged (``logger``): the run's failure read
+        again is then told under a new reference.
+        """
+        from miniagents.ext.dbos import DurableError, anote_run
+
+        note = {"reference": reference, "error": _fingerprint(error)}
+        try:
+            await anote_run(self._agent, workflow_id, {_FAILURE_NOTE: note})
+        except DurableError as failure:
+            logger.warning(
+                "The reference %s of the durable run %r's failure could not be noted with "
+                "the run (%s: %s): read again, its failure will be told under a new reference.",
+                reference,
+                workflow_id,
+                type(failure).__name__,
+                failure,
+            )
+
     @staticmethod
     def stopped_by_dbos(error: BaseException) -> bool:
         """Whether DBOS stopped the job's live run with ``error``, one of its own.
@@ -330,25 +386,40 @@ class DurableJobs:
             type(error).__module__.partition(".")[0] == "dbos"
         )
 
-    async def astopped(self, workflow_id: str, error: BaseException) -> Exception | None:
+    async def astopped(
+        self, workflow_id: str, error: BaseException, logger: logging.Logger
+    ) -> Exception | None:
         """The error a live job ends with whose run ``workflow_id`` DBOS stopped (``error``).
 
         ``None`` if the run's record says it was cancelled: the job ends as a cancelled
         run's replay does (and as a job given up on), with the protocol's cancelled
-        events. Another run ends with DBOS's reason.
+        events. Another run ends with a sentence of the library's, which says what happened
+        and what to do, and names a reference: DBOS's own error (an internal detail, not
+        written for the client) is logged whole under it (``logger``, an ``ERROR`` with its
+        text and traceback), for the operator.
         """
         from miniagents.ext.dbos import DurableError, afind_runs
 
         try:
             runs = await afind_runs(self._agent, workflow_id, which=workflow_id.__eq__)
-        except DurableError:  # (its database cannot say: the run ends with DBOS's reason)
+        except DurableError:  # (its database cannot say: the run ends as stopped)
             runs = []
         if any(run.cancelled for run in runs):
             return None
+        reference = uuid.uuid4().hex
+        logger.error(
+            "DBOS stopped the durable run %r before its end (reference %s): %s: %s",
+            workflow_id,
+            reference,
+            type(error).__name__,
+            error,
+            exc_info=error,
+        )
         return DurableError(
-            f"The durable run {workflow_id!r} was stopped by DBOS before its end "
-            f"({type(error).__name__}: {error}), so its reply stops here. Ask again in a new "
-            "run (a new run id, or a new message of the chat)."
+            f"The durable run {workflow_id!r} was stopped by DBOS before its end, so its "
+            "reply stops here: ask again in a new run (a new run id, or a new message of the "
+            f"chat). The server's log has DBOS's reason under the reference {reference}, for "
+            "the agent's operator to look up."
         )
 
     @staticmethod

@@ -24,7 +24,12 @@ class ToldError(NamedTuple):
 
 
 def told_error(
-    error: BaseException, logger: logging.Logger, failed: str, *, error_texts: bool
+    error: BaseException,
+    logger: logging.Logger,
+    failed: str,
+    *,
+    error_texts: bool,
+    logged: str = "",
 ) -> ToldError:
     """The error logged whole under a new reference, and what its client is told of it.
 
@@ -36,13 +41,18 @@ def told_error(
         error_texts: Whether the client is told the error's text as it is written
             (``str(error)``, or its ``repr`` if that is empty); else a sentence naming the
             error's class and the reference, under which the log has it.
+        logged: The reference the log has the error under already, if any (a durable
+            run's failure read again, after a restart say): the client is told that
+            one, and nothing is logged again.
 
     Returns:
-        The text to tell the client, and the reference (a new one for each error).
+        The text to tell the client, and the reference (a new one for each error, unless
+        ``logged``).
     """
     kind = type(error).__name__
-    reference = uuid.uuid4().hex
-    logger.error("%s failed with %s (reference %s).", failed, kind, reference, exc_info=error)
+    reference = logged or uuid.uuid4().hex
+    if not logged:
+        logger.error("%s failed with %s (reference %s).", failed, kind, reference, exc_info=error)
     if error_texts:
         return ToldError(str(error) or repr(error), reference)
     return ToldError(

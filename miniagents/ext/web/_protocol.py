@@ -191,18 +191,21 @@ class WebProtocol(ABC):
     logger: logging.Logger = logging.getLogger("miniagents.ext.web")
     """The logger that logs an agent's error whole, under the reference its client is told."""
 
-    def told(self, error: Exception, failed: str, *, error_texts: bool) -> ToldError:
+    def told(
+        self, error: Exception, failed: str, *, error_texts: bool, logged: str = ""
+    ) -> ToldError:
         """What its client is told of the agent's ``error``, what failed ``failed``.
 
         The errors the library wrote for its clients (:attr:`told_as_is`) are told as they
         are, with no reference (``""``), not logged; any other as
         :func:`~._error_texts.told_error` says (its class and a reference, the error logged
-        whole; its text with ``error_texts``). The run manager tells so where the protocol
-        :attr:`tells_errors`, and an encoder that tells its own (A2A's) asks it so.
+        whole; its text with ``error_texts``; ``logged``: the reference the log has it
+        under already, told again and not logged). The run manager tells so where the
+        protocol :attr:`tells_errors`, and an encoder that tells its own (A2A's) asks it so.
         """
         if isinstance(error, self.told_as_is):
             return ToldError(str(error) or repr(error), "")
-        return told_error(error, self.logger, failed, error_texts=error_texts)
+        return told_error(error, self.logger, failed, error_texts=error_texts, logged=logged)
 
     def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
         """The events that end a run with the agent's ``error``, its client told ``text``.

@@ -750,31 +750,41 @@ async def _job_events(
         if found is not None and found.cancelled and DurableJobs.stopped_there(error):
             yield encoder.cancelled()  # given up on: it ends as it ended then
             return
-        yield _failed(job, error)
+        yield await _afailed(job, error)
         return
     except BaseException as error:  # DBOS stopped the durable run underneath: it says so
         durable = manager.durable
         if durable is None or job.workflow_id is None or not durable.stopped_by_dbos(error):
             raise
-        stopped = await durable.astopped(job.workflow_id, error)
+        stopped = await durable.astopped(job.workflow_id, error, manager.protocol.logger)
         # (cancelled: as its replay ends, after a restart)
         yield encoder.failed(stopped) if stopped is not None else encoder.cancelled()
         return
     yield encoder.finished()
 
 
-def _failed(job: Job, error: Exception) -> list[str]:
+async def _afailed(job: Job, error: Exception) -> list[str]:
     """The events that end ``job``'s run with its agent's ``error``, as its client is told it.
 
     Where its protocol :attr:`~._protocol.WebProtocol.tells_errors`, the client is told what
-    its :meth:`~._protocol.WebProtocol.told` says; else its encoder tells its own.
+    its :meth:`~._protocol.WebProtocol.told` says; else its encoder tells its own. A durable
+    job's failure is told under the reference noted with its run when it failed, if it is
+    that failure (read again: replayed after a restart), else under a new one, noted then
+    before its client is told it.
     """
     manager = job.manager
-    protocol = manager.protocol
+    protocol, durable, workflow_id = manager.protocol, manager.durable, job.workflow_id
     if not protocol.tells_errors:
         return job.encoder.failed(error)
     failed = f"The {protocol.name} run {job.current.key!r}"
-    told = protocol.told(error, failed, error_texts=manager.settings.error_texts)
+    error_texts = manager.settings.error_texts
+    if durable is None or workflow_id is None or isinstance(error, protocol.told_as_is):
+        told = protocol.told(error, failed, error_texts=error_texts)
+        return protocol.failed(job.encoder, error, told.text)
+    logged = await durable.alogged_failure(workflow_id, error)
+    told = protocol.told(error, failed, error_texts=error_texts, logged=logged)
+    if not logged:
+        await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
     return protocol.failed(job.encoder, error, told.text)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -306,6 +307,14 @@ class GatedDurable:
         return self.agent.inquire(messages, **kwargs)
 
     def abandon(self, workflow_id: str) -> None:
+        pass
+
+    async def alogged_failure(self, workflow_id: str, error: Exception) -> str:
+        return ""
+
+    async def anote_failure(
+        self, workflow_id: str, error: Exception, reference: str, logger: logging.Logger
+    ) -> None:
         pass
 
 

@@ -1,0 +1,181 @@
+"""What a durable app's client is told of a failed run, live and read again after restarts.
+
+A durable run's failure is told under the reference the server's log has it under, however
+often and after however many restarts the run is read; a run that DBOS stopped is told a
+sentence of the library's, DBOS's own text logged for the operator.
+
+These tests launch DBOS in the test's process, on a SQLite file, and destroy it at their end;
+a restart is a new event loop (``asyncio.run``), on which DBOS is destroyed and launched
+again, and a new app of the same agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from miniagents import InteractionContext, Message, MessageSequencePromise, miniagent
+from miniagents.ext.dbos import durable
+from miniagents.ext.web import NoAuthentication
+from miniagents.ext.web._durable import DurableJobs
+from tests.ext.web.serving import (
+    PROTOCOLS,
+    Protocol,
+    SSEEvent,
+    get_events,
+    post_events,
+    served,
+)
+
+SECRET = "https://api.example.com/v1?key=sk-secret-1234"
+LOGGER = "miniagents.ext.web"
+TOLD = re.compile(
+    r"The agent failed with ConnectionError\. The server's log has the error under the "
+    r"reference ([0-9a-f]{32}): ask the agent's operator to look it up there\."
+)
+
+
+@miniagent
+async def leaky(ctx: InteractionContext) -> None:
+    ctx.reply("Partial answer")
+    raise ConnectionError(f"The call to {SECRET} failed.")
+
+
+@pytest.fixture
+def destroyed() -> Iterator[None]:
+    """DBOS destroyed after the test (it launches it in this process)."""
+    from dbos import DBOS
+
+    try:
+        yield
+    finally:
+        DBOS.destroy(destroy_registry=False)
+
+
+def _told_reference(events: list[SSEEvent]) -> str:
+    """The reference the failure's last event tells (AG-UI's ``message``, the AI SDK's
+    ``errorText``)."""
+    ending = next(event.json for event in reversed(events) if event.data != "[DONE]")
+    assert ending["type"] in ("RUN_ERROR", "error"), events
+    text = ending.get("message", ending.get("errorText"))
+    found = TOLD.fullmatch(text)
+    assert found is not None, text
+    return found[1]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+def test_a_failed_durable_run_read_again_after_restarts_tells_the_reference_logged_then(
+    protocol: Protocol, tmp_path: Path, caplog: pytest.LogCaptureFixture, destroyed: None
+) -> None:
+    """A durable run fails: its client is told a reference, the log has the error under it.
+    Read again by a new app after a restart of DBOS, twice, and after another restart, the
+    run's replay fails as it did and is told under that same reference, logged once. (Each
+    read after a restart told, and logged, a new reference: the client's no longer matched
+    the operator's log of the failure.)"""
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    agent = durable(
+        leaky.fork(alias=f"LEAKY_{protocol.name.upper()}"),
+        database_url=f"sqlite:///{tmp_path / 'runs.db'}",
+    )
+    follow = {"last-event-id": "0"}  # (the AI SDK replays an ended chat from an event id)
+
+    async def started() -> str:
+        async with served(protocol.app(agent, authentication=NoAuthentication())) as client:
+            _response, events = await post_events(client, protocol.body("k1"))
+        assert SECRET not in "".join(event.data for event in events)
+        return _told_reference(events)
+
+    async def read_again(times: int) -> list[str]:
+        app = protocol.app(agent, authentication=NoAuthentication())
+        told: list[str] = []
+        async with served(app) as client:
+            for _ in range(times):
+                response, events = await get_events(client, protocol.resume_path("k1"), follow)
+                assert response.status_code == 200, response
+                told.append(_told_reference(events))
+        return told
+
+    first = asyncio.run(started())
+    again = asyncio.run(read_again(2))  # (DBOS launched again, on a new loop: a restart)
+    last = asyncio.run(read_again(1))
+    assert [*again, *last] == [first] * 3
+    logged = [record for record in caplog.records if record.name == LOGGER]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    assert (
+        logged[0]
+        .getMessage()
+        .endswith(f" run 'k1' failed with ConnectionError (reference {first}).")
+    )
+    assert logged[0].exc_info is not None
+    assert SECRET in str(logged[0].exc_info[1])
+
+
+@miniagent
+async def taken_over(ctx: InteractionContext) -> None:
+    """A live run's reply that DBOS stops: it raises DBOS's own error, no ``Exception``."""
+    from dbos._error import DBOSWorkflowConflictIDError
+
+    ctx.reply("Partial answer")
+    raise DBOSWorkflowConflictIDError("ag-ui:internal-detail")
+
+
+class _StoppedByDBOS(DurableJobs):
+    """A durable agent's runs whose live replies DBOS stops (:func:`taken_over`'s)."""
+
+    __slots__ = ()
+
+    def started(
+        self, workflow_id: str, messages: list[Message], kwargs: Mapping[str, object]
+    ) -> MessageSequencePromise[Message]:
+        return taken_over.inquire(messages, **kwargs)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_live_run_dbos_stopped_tells_a_sentence_and_logs_dbos_text(
+    protocol: Protocol, tmp_path: Path, caplog: pytest.LogCaptureFixture, destroyed: None
+) -> None:
+    """DBOS stops a live run (not cancelled: it is no longer this execution's): its client
+    is told a sentence of the library's, which says what happened and what to do and names
+    a reference; the log has DBOS's text, and its error, under that reference. (The client
+    was told DBOS's own text, ``DBOS Error 1: Workflow ... is no longer owned by this
+    execution``, and nothing was logged.)"""
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    agent = durable(
+        taken_over.fork(alias=f"TAKEN_OVER_{protocol.name.upper()}"),
+        database_url=f"sqlite:///{tmp_path / 'runs.db'}",
+    )
+    app = protocol.app(agent, authentication=NoAuthentication())
+    web_name = "ag-ui" if protocol.name == "agui" else "ai-sdk"
+    jobs = _StoppedByDBOS(agent, web_name)
+    app.state.runs.durable = jobs
+    async with served(app) as client:
+        _response, events = await post_events(client, protocol.body("k1"))
+    ending = next(event.json for event in reversed(events) if event.data != "[DONE]")
+    assert ending["type"] in ("RUN_ERROR", "error"), events
+    text = ending.get("message", ending.get("errorText"))
+    told = re.fullmatch(
+        r"The durable run '(.+)' was stopped by DBOS before its end, so its reply stops "
+        r"here: ask again in a new run \(a new run id, or a new message of the chat\)\. The "
+        r"server's log has DBOS's reason under the reference ([0-9a-f]{32}), for the agent's "
+        r"operator to look up\.",
+        text,
+    )
+    assert told is not None, text
+    assert told[1].startswith(f"{web_name}:")
+    assert '"k1"' in told[1]
+    assert "internal-detail" not in "".join(event.data for event in events)
+    assert "no longer owned" not in text
+    logged = [record for record in caplog.records if record.name == LOGGER]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    assert logged[0].getMessage() == (
+        f"DBOS stopped the durable run {told[1]!r} before its end (reference {told[2]}): "
+        "DBOSWorkflowConflictIDError: DBOS Error 1: Workflow ag-ui:internal-detail is no "
+        "longer owned by this execution"
+    )
+    assert logged[0].exc_info is not None
+    assert type(logged[0].exc_info[1]).__name__ == "DBOSWorkflowConflictIDError"
