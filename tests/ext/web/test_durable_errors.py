@@ -118,10 +118,10 @@ def test_a_failed_durable_run_read_again_after_restarts_tells_the_reference_logg
 @miniagent
 async def taken_over(ctx: InteractionContext) -> None:
     """A live run's reply that DBOS stops: it raises DBOS's own error, no ``Exception``."""
-    from dbos._error import DBOSWorkflowConflictIDError
+    from dbos import error
 
     ctx.reply("Partial answer")
-    raise DBOSWorkflowConflictIDError("ag-ui:internal-detail")
+    raise error.DBOSWorkflowConflictIDError("ag-ui:internal-detail")
 
 
 class _StoppedByDBOS(DurableJobs):
