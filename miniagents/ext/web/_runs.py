@@ -212,6 +212,21 @@ class Pause:
         self.into = into
 
 
+class Ending:
+    """What a job's events yield for a run's last events: its finish, failure or cancellation,
+    or those that end it at a pause or at a question.
+
+    They are logged whole, never cut by ``max_live_run_bytes`` (a cut after them would end
+    the run a second time, after its client was told it ended): a run whose ending takes it
+    over the bound ends as it says.
+    """
+
+    __slots__ = ("events",)
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+
 # -- a run: a job's stream, and who follows it ---------------------------------------------------
 
 
@@ -511,7 +526,7 @@ class Job:
         the job's owner while it is sent, as a run's own does (refused without one)."""
         return _RunResponse(self, events, self.manager.protocol.headers)
 
-    def start(self, events: AsyncIterator[list[str] | Pause]) -> None:
+    def start(self, events: AsyncIterator[list[str] | Ending | Pause]) -> None:
         """Start streaming ``events`` (the job's own, see :func:`_job_events`)."""
         self.task = spawn(self._produce(events), f"web run {self.current.key}")
 
@@ -531,11 +546,15 @@ class Job:
         """Whether the job waits to be resumed (its last run has ended)."""
         return self._resumed is not None and not self._resumed.done() and not self.done
 
-    async def _produce(self, events: AsyncIterator[list[str] | Pause]) -> None:
+    async def _produce(self, events: AsyncIterator[list[str] | Ending | Pause]) -> None:
         try:
             async for item in events:
                 if self.cut is not None:
                     continue  # (cut: nothing more is kept until its cancellation lands)
+                if isinstance(item, Ending):
+                    for data in item.events:
+                        self.current.append(data)
+                    continue
                 if not isinstance(item, Pause):
                     for index, data in enumerate(item):
                         self.current.append(data)
@@ -724,7 +743,7 @@ async def _job_events(
     make_reply: Callable[[], MessageSequencePromise[Message]],
     ids: JobIds,
     found: FoundRun | None,
-) -> AsyncIterator[list[str] | Pause]:
+) -> AsyncIterator[list[str] | Ending | Pause]:
     """The events of a job, made by its encoder; ``found``: the durable run it replays."""
     manager, encoder = job.manager, job.encoder
     yield encoder.opening()
@@ -748,9 +767,9 @@ async def _job_events(
                 yield encoder.events(part)
     except Exception as error:  # the agent's failure ends the run with it
         if found is not None and found.cancelled and DurableJobs.stopped_there(error):
-            yield encoder.cancelled()  # given up on: it ends as it ended then
+            yield Ending(encoder.cancelled())  # given up on: it ends as it ended then
             return
-        yield await _afailed(job, error)
+        yield Ending(await _afailed(job, error))
         return
     except BaseException as error:  # DBOS stopped the durable run underneath: it says so
         durable = manager.durable
@@ -758,9 +777,9 @@ async def _job_events(
             raise
         stopped = await durable.astopped(job.workflow_id, error, manager.protocol.logger)
         # (cancelled: as its replay ends, after a restart)
-        yield encoder.failed(stopped) if stopped is not None else encoder.cancelled()
+        yield Ending(encoder.failed(stopped) if stopped is not None else encoder.cancelled())
         return
-    yield encoder.finished()
+    yield Ending(encoder.finished())
 
 
 async def _afailed(job: Job, error: Exception) -> list[str]:
@@ -788,7 +807,7 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
     return protocol.failed(job.encoder, error, told.text)
 
 
-async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[list[str] | Pause]:
+async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[list[str] | Ending | Pause]:
     """The events of the agent's question ``part``, and the pause until it is answered.
 
     A protocol whose clients answer none gets the question as a text, withdrawn first (the
@@ -806,7 +825,7 @@ async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[list[str] |
         for text in parts.as_text(part):
             yield encoder.events(text)
         return
-    yield manager.protocol.asking(encoder, part.message_id, request)  # (it ends the run)
+    yield Ending(manager.protocol.asking(encoder, part.message_id, request))  # (ends the run)
     if not request.pending:
         return
     job.question = request
@@ -830,19 +849,19 @@ class _Pauses:
 
     async def at(
         self, part: parts.AwaitingApproval | parts.ResultStart
-    ) -> AsyncIterator[list[str] | Pause]:
+    ) -> AsyncIterator[list[str] | Ending | Pause]:
         """The pauses before ``part``: those replayed, then one per wait for its decision."""
         job, encoder = self._job, self._job.encoder
         while self._replayed and self._replayed[0].at == part.call_id:  # paused here, resumed
             point = self._replayed.pop(0)
-            yield encoder.pausing(job.waiting(point.waiting))
+            yield Ending(encoder.pausing(job.waiting(point.waiting)))
             yield Pause(point.at, point.waiting, into=point.run)
             yield encoder.resuming(point.run)
         if not isinstance(part, parts.AwaitingApproval) or part.call_id in self._decided:
             return
         while part.request.pending:  # (a resume may answer other calls first)
             waiting = job.waiting()
-            yield encoder.pausing(waiting)
+            yield Ending(encoder.pausing(waiting))
             yield Pause(part.call_id, [asked.call_id for asked in waiting])
             run_key = await job.aresumed()
             yield encoder.resuming(run_key)

@@ -7,6 +7,7 @@ themselves are the run manager's (:mod:`miniagents.ext.web._runs`).
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
@@ -66,6 +67,10 @@ DONE = "[DONE]"
 _RESTARTED = (
     "The server restarted while the model wrote this call; the model was asked again, and "
     "its new answer follows."
+)
+_UNFINISHED = (
+    "The response ended before the model finished writing this call, so the call was not "
+    "made; the response's error says why."
 )
 
 
@@ -471,6 +476,11 @@ class _AISDK(WebProtocol):
         assert isinstance(encoder, _AISDKEncoder)  # (its own)
         return encoder.failed(error, text)
 
+    def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
+        """The encoder's ending, the parts of the ``unlogged`` events as the client saw them."""
+        assert isinstance(encoder, _AISDKEncoder)  # (its own)
+        return encoder.cut(error, unlogged)
+
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
         kind = event.get("type")
         if kind == "text-start":
@@ -484,14 +494,8 @@ class _AISDK(WebProtocol):
         if kind == "text":
             return [_dumps({"type": "text-end", "id": names[0]})]
         if kind == "input":
-            ended = {
-                "type": "tool-input-error",
-                "toolCallId": names[0],
-                "toolName": names[1] if len(names) > 1 else "",
-                "input": {},
-                "errorText": _RESTARTED,
-            }
-            return [_dumps(ended)]
+            tool = names[1] if len(names) > 1 else ""
+            return [_dumps(_input_error(names[0], tool, _RESTARTED))]
         return []
 
     def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
@@ -508,18 +512,52 @@ def _dumps(value: object) -> str:
     return json_text(value)
 
 
+def _input_error(call: str, tool: str, text: str) -> dict[str, object]:
+    """The ``tool-input-error`` that ends a call's input that was never whole, saying ``text``."""
+    return {
+        "type": "tool-input-error",
+        "toolCallId": call,
+        "toolName": tool,
+        "input": {},
+        "errorText": text,
+    }
+
+
+def _part_of(event: Mapping[str, object]) -> tuple[str, dict[str, object], bool] | None:
+    """The part ``event`` opens or ends, if any: its key, the event that ends it, and which.
+
+    The last is ``True`` where ``event`` opens the part (``text-start``,
+    ``tool-input-start``), ``False`` where it ends it (``text-end``,
+    ``tool-input-available``). An open text is ended by its ``text-end``, an open call's
+    input by a ``tool-input-error`` (it was never whole).
+    """
+    kind = event.get("type")
+    if kind in ("text-start", "text-end"):
+        name = _field(event, "id")
+        return f"text {name}", {"type": "text-end", "id": name}, kind == "text-start"
+    if kind in ("tool-input-start", "tool-input-available"):
+        call, tool = _field(event, "toolCallId"), _field(event, "toolName")
+        ended = _input_error(call, tool, _UNFINISHED)
+        return f"input {call}", ended, kind == "tool-input-start"
+    return None
+
+
 class _AISDKEncoder:
     """A job's reply as UI message stream parts (drawn in the package docstring).
 
     A response that goes on after a pause starts with the decided calls' outputs outside
     any step, as the AI SDK's own agents send them (a ``start-step`` before them would
     leave an empty step in the message): its first step starts with the model's next part.
+    It knows the text and call-input parts it left open, which a response that fails or is
+    given up on ends before its ``error`` (or ``abort``), so that a client's message holds no
+    part still streaming: a text's ``text-end``, a call's ``tool-input-error``.
     """
 
     def __init__(self, message_id: str) -> None:
         self._message_id = message_id
         self._after_results = False  # a tool result came last: the model's next step follows
         self._step_open = False
+        self._open: dict[str, dict[str, object]] = {}  # the event ending each open part
 
     def opening(self) -> list[str]:
         return self._opened(step=True)
@@ -534,12 +572,38 @@ class _AISDKEncoder:
         return self._closed()
 
     def failed(self, error: Exception, text: str | None = None) -> list[str]:
-        """The error part that ends the response, saying ``text`` (by default ``error``'s own)."""
+        """The parts it left open ended, then the error part, saying ``text``.
+
+        ``text``: by default ``error``'s own.
+        """
         told = (str(error) or repr(error)) if text is None else text
-        return [_dumps({"type": "error", "errorText": told}), DONE]
+        return self._ending({"type": "error", "errorText": told})
 
     def cancelled(self) -> list[str]:
-        return [_dumps({"type": "abort"}), DONE]
+        return self._ending({"type": "abort"})
+
+    def _ending(self, last: dict[str, object]) -> list[str]:
+        """The events that end the parts left open (the last opened first), ``last``, done."""
+        ended = [*reversed(self._open.values()), last]
+        self._open.clear()
+        return [*(_dumps(event) for event in ended), DONE]
+
+    def cut(self, error: Exception, unlogged: Sequence[str]) -> list[str]:
+        """The events that end a response cut with ``error``, which does not log ``unlogged``.
+
+        Those are the last events it made: what they opened is not open for the client,
+        what they ended is (undone the last first).
+        """
+        for data in reversed(unlogged):
+            found = json.loads(data) if data != DONE else None
+            part = _part_of(found) if isinstance(found, dict) else None
+            if part is not None:
+                key, end, opens = part
+                if opens:
+                    self._open.pop(key, None)
+                else:
+                    self._open[key] = end
+        return self.failed(error)
 
     def _opened(self, *, step: bool) -> list[str]:
         """The events that open a response: ``start`` (and ``start-step``, if ``step``)."""
@@ -555,8 +619,18 @@ class _AISDKEncoder:
         return [*closed, _dumps({"type": "finish"}), DONE]
 
     def events(self, part: parts.Part) -> list[str]:
-        """The stream parts of ``part``."""
-        return [_dumps(event) for event in self._events(part)]
+        """The stream parts of ``part`` (noting the parts they open and end)."""
+        found: list[str] = []
+        for event in self._events(part):
+            noted = _part_of(event)
+            if noted is not None:
+                key, end, opens = noted
+                if opens:
+                    self._open[key] = end
+                else:
+                    self._open.pop(key, None)
+            found.append(_dumps(event))
+        return found
 
     def _events(self, part: parts.Part) -> Iterator[dict[str, object]]:
         is_result = isinstance(

@@ -6,10 +6,16 @@ Bad input and refused resumes, alike in both protocols, are tested in test_proto
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
-from miniagents import InteractionContext, MessageSequencePromise, MiniAgent, miniagent
+from miniagents import (
+    InteractionContext,
+    MessagePromise,
+    MessageSequencePromise,
+    MiniAgent,
+    miniagent,
+)
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
@@ -142,6 +148,29 @@ async def test_an_agents_failure_ends_the_stream_with_an_error_part() -> None:
     assert events[-2].json["errorText"].startswith("The agent failed with ValueError. ")
     assert events[-1].data == "[DONE]"
     assert "finish" not in collapsed(events)
+
+
+async def test_an_agents_failure_mid_text_ends_the_text_before_the_error_part() -> None:
+    """A reply that fails while its text streams: its ``text-end`` comes before the
+    ``error`` (it came with the text still open, a part ``useChat`` keeps streaming)."""
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "Partial "
+        raise ValueError("The model's stream broke.")
+
+    @miniagent
+    async def breaking(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(tokens()))
+
+    async with served(ai_sdk_app(breaking, authentication=NoAuthentication())) as client:
+        _response, events = await post_events(client, chat())
+    types = event_types(events)
+    assert types[-2:] == ["error", "[DONE]"], types
+    assert types.count("text-start") == 1, types
+    assert types.index("text-start") < types.index("text-end") < types.index("error"), types
+    (start,) = (event.json for event in events if event.type == "text-start")
+    (end,) = (event.json for event in events if event.type == "text-end")
+    assert end == {"type": "text-end", "id": start["id"]}
 
 
 async def test_the_chats_ui_messages_become_the_agents_input() -> None:

@@ -108,6 +108,9 @@ def _agui_error(events: list[SSEEvent]) -> str:
 
 def _ai_sdk_error(events: list[SSEEvent]) -> str:
     assert [event.type for event in events[-2:]] == ["error", "[DONE]"], events[-2:]
+    # the text it cut is ended first (was: the error came with it still open)
+    assert _ai_sdk_left_open(events[:-2]) == [], event_types(events)
+    assert "text-end" in event_types(events)
     return str(events[-2].json["errorText"])
 
 
@@ -255,3 +258,75 @@ async def test_an_agui_run_cut_between_two_events_of_one_part_ends_every_item_it
             assert events[-1].type == "RUN_ERROR", (cut_after, event_types(events))
             assert events[-1].json["code"] == "WebRunTooLargeError"
             assert _left_open(events[:-1]) == [], (cut_after, event_types(events))
+
+
+_AI_SDK_ENDS = {
+    "text-end": ("text-start", "id"),
+    "tool-input-available": ("tool-input-start", "toolCallId"),
+    "tool-input-error": ("tool-input-start", "toolCallId"),
+}
+"""The UI message stream parts that end a part, with the one that starts it and its id's field."""
+
+
+def _ai_sdk_left_open(events: list[SSEEvent]) -> list[str]:
+    """The AI SDK's parts (texts, calls' inputs) started and never ended.
+
+    An end of a part that is not open fails.
+    """
+    opened: list[str] = []
+    starts = dict(_AI_SDK_ENDS.values())
+    for event in events:
+        if event.type in starts:
+            opened.append(f"{event.type} {event.json[starts[event.type]]}")
+        elif event.type in _AI_SDK_ENDS:
+            start, field = _AI_SDK_ENDS[event.type]
+            part = f"{start} {event.json[field]}"
+            assert part in opened, (part, opened)
+            opened.remove(part)
+    return opened
+
+
+async def test_an_ai_sdk_run_cut_between_two_events_ends_every_part_it_opened() -> None:
+    """A cut lands after any event of the run: its ``error`` comes with every text and
+    call's input the client saw started ended before it (a text by ``text-end``, an input by
+    ``tool-input-error``), and nothing else ended. (It came with them still streaming: the
+    client's message kept a text part, or a call, in its streaming state.) A run whose
+    ending (``finish-step``, ``finish``, ``[DONE]``) takes it over the bound ends as it
+    says, finished: it was cut after its ``finish``, or its stream broke off before it."""
+    agent = weather_and_poem(CallTool("weather", {"city": "Paris"}), answer="Both done.")
+    app = ai_sdk_app(agent, authentication=NoAuthentication())
+    manager = app.state.runs
+    async with served(app) as client:
+        _response, whole = await post_events(client, chat_request("c00"))
+        assert event_types(whole)[-3:] == ["finish-step", "finish", "[DONE]"]
+        assert {"tool-input-start", "text-start"} <= set(event_types(whole))
+        sizes = list(itertools.accumulate(len(event.data) for event in whole))
+        ended_inputs = 0
+        for cut_after in range(1, len(whole)):
+            manager.settings = WebSettings(max_live_run_bytes=sizes[cut_after] - 1)
+            key = f"{cut_after:02d}"  # (a run's ids hold its key: the same size for each)
+            _response, events = await post_events(client, chat_request(f"c{key}"))
+            types = event_types(events)
+            if cut_after >= len(whole) - 3:  # (its ending: it finishes whole)
+                assert types == event_types(whole), (cut_after, types)
+                continue
+            assert types[-2:] == ["error", "[DONE]"], (cut_after, types)
+            assert "finish" not in types, (cut_after, types)
+            assert _ai_sdk_left_open(events[:-2]) == [], (cut_after, types)
+            ended_inputs += types.count("tool-input-error")
+        assert ended_inputs > 0  # (some cut came inside a call's input)
+
+
+async def test_an_agui_run_whose_finish_takes_it_over_the_bound_ends_finished_once() -> None:
+    """A run whose ``RUN_FINISHED`` takes it over ``max_live_run_bytes`` ends finished, as
+    it says: its ``RUN_ERROR`` of a cut came after its ``RUN_FINISHED`` (two endings)."""
+    agent = weather_and_poem(CallTool("weather", {"city": "Paris"}), answer="Both done.")
+    app = agui_app(agent, authentication=NoAuthentication())
+    manager = app.state.runs
+    async with served(app) as client:
+        _response, whole = await post_events(client, agui_input("r00", thread="t00"))
+        assert whole[-1].type == "RUN_FINISHED"
+        bound = sum(len(event.data) for event in whole) - 1
+        manager.settings = WebSettings(max_live_run_bytes=bound)
+        _response, events = await post_events(client, agui_input("r01", thread="t01"))
+    assert event_types(events) == event_types(whole)

@@ -440,7 +440,7 @@ async def test_a_live_run_whose_server_stops_ends_saying_so_not_with_a_bare_clos
     protocol: str,
 ) -> None:
     """The server stops (a shutdown, as a signal starts it) mid-answer: the client's stream
-    ends its open text, then fails with ``WebServerStoppedError`` (AG-UI's ``RUN_ERROR``, the
+    ends its open text (the AI SDK's too, since stop 81), then fails with ``WebServerStoppedError`` (AG-UI's ``RUN_ERROR``, the
     AI SDK's and the chat page's error part), saying the run stopped with the server and is
     asked again. (The
     stream closed mid-message, with no ending: a client could not tell a stopped server
@@ -472,7 +472,7 @@ async def test_a_live_run_whose_server_stops_ends_saying_so_not_with_a_bare_clos
         assert rest[-1].json["code"] == "WebServerStoppedError"
         message = rest[-1].json["message"]
     else:
-        assert [event.type for event in rest] == ["error", "[DONE]"]
-        message = rest[0].json["errorText"]
+        assert [event.type for event in rest] == ["text-end", "error", "[DONE]"]
+        message = rest[1].json["errorText"]
     assert "server stopped" in message
     assert "cannot be read again" in message
