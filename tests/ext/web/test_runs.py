@@ -440,9 +440,9 @@ async def test_a_live_run_whose_server_stops_ends_saying_so_not_with_a_bare_clos
     protocol: str,
 ) -> None:
     """The server stops (a shutdown, as a signal starts it) mid-answer: the client's stream
-    ends its open text (the AI SDK's too, since stop 81), then fails with ``WebServerStoppedError`` (AG-UI's ``RUN_ERROR``, the
-    AI SDK's and the chat page's error part), saying the run stopped with the server and is
-    asked again. (The
+    ends its open text (AG-UI's ``TEXT_MESSAGE_END``, the AI SDK's ``text-end``), then fails
+    with ``WebServerStoppedError`` (AG-UI's ``RUN_ERROR``, the AI SDK's and the chat page's
+    error part), saying the run stopped with the server and is asked again. (The
     stream closed mid-message, with no ending: a client could not tell a stopped server
     from a lost connection.)"""
     queue: asyncio.Queue[str | None] = asyncio.Queue()
