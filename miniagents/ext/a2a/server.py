@@ -778,15 +778,19 @@ class _A2ATasks:
                 "input (TASK_STATE_INPUT_REQUIRED). Follow it with SubscribeToTask.",
                 metadata={"taskId": task_id, "state": WORKING},
             )
-        job.held_bytes = _check_room(job, encoder, sent, manager.settings.max_live_run_bytes)
+        held = _check_room(job, encoder, sent, manager.settings.max_live_run_bytes)
         run_key = f"{task_id}#{len(job.runs)}"
+        # (the task holds the message's bytes once the turn is taken: set as it resumes, not
+        # before the message is read, so that a turn refused leaves the count as it was)
         if job.question is not None:  # (the agent asked its caller: this is the answer)
             answer = input_messages(
                 sent.get("parts"), self.input_modes, _str(sent.get("messageId"))
             )
+            job.held_bytes = held
             manager.answer(job, run_key, answer)
         else:
             decisions = _decisions(sent, job, edits=manager.settings.approval_edits)
+            job.held_bytes = held
             run = await manager.aresume_run(job, run_key, decisions, named=False, gone=_gone)
             if isinstance(run, Response):  # pragma: no cover - a durable job's (not served)
                 raise _RPCError(Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")

@@ -51,13 +51,42 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 """An HTTP header's value: printable ASCII, spaces and tabs (no line break, no control)."""
 
-_REFUSALS = {401: "it asks for credentials", 403: "the credentials may not use it"}
-"""The HTTP statuses of a server that refuses whoever connects, and what each says."""
+_CREDENTIALS = (
+    "give its credentials as headers, e.g. MCPSession.http(url, headers={'Authorization': "
+    "'Bearer <token>'})."
+)
+
+_STATUSES: dict[int, tuple[str, str]] = {
+    401: ("it asks for credentials", _CREDENTIALS),
+    403: ("the credentials may not use it", _CREDENTIALS),
+    404: (
+        "not found: no MCP endpoint at this URL, or the session ended",
+        "check the URL's path (a server's streamable HTTP endpoint, often /mcp), or, if it is "
+        "right, open a new session (the server ended this one, or restarted).",
+    ),
+    413: (
+        "the request is too large",
+        "send less (a tool's arguments), or have the server take larger requests.",
+    ),
+    429: (
+        "too many requests",
+        "retry later: the server limits how often it is called (or ask for a higher limit).",
+    ),
+}
+"""What the HTTP statuses a server may answer with say, and the fix each asks for (a 5xx and
+another 4xx: :func:`_status_fix`)."""
+
+_SDK_STATUS_ERRORS = frozenset(
+    {"Server returned an error response", "Not Found", "Session terminated"}
+)
+"""The SDK's words for a request answered with an HTTP error status and no JSON-RPC error (a
+404: "Not Found", or "Session terminated" once the server named a session); a server that
+says what was wrong in a JSON-RPC error is told as it said it."""
 
 _CALL_KEY = "io.github.miniagents/call"
-"""The key of a call's number in the ``_meta`` of its request to a URL: the number its
-refusal is told to (the SDK reports a refused call only as "Server returned an error
-response", and a hook of the HTTP client sees the request, not whose call it is)."""
+"""The key of a call's number in the ``_meta`` of its request to a URL: the number its HTTP
+error status is told to (the SDK reports a call answered with one only as "Server returned
+an error response", and a hook of the HTTP client sees the request, not whose call it is)."""
 
 
 class MCPSession:
@@ -152,10 +181,10 @@ class MCPSession:
         """The server's tools while the session is open."""
         self._headers: dict[str, str] = {}
         """The HTTP headers of every request to a URL (``http(headers=...)``)."""
-        self._refused: int | None = None
-        """The status of the last request to a URL that the server refused (401, 403)."""
-        self._refused_calls: dict[str, int] = {}
-        """The status of each call to a URL that the server refused, by the call's number."""
+        self._error_status: int | None = None
+        """The HTTP error status of the last request to a URL (400 and above)."""
+        self._call_statuses: dict[str, int] = {}
+        """The HTTP error status of each call to a URL answered with one, by its number."""
         self._call_numbers = itertools.count(1)
 
     @classmethod
@@ -229,7 +258,8 @@ class MCPSession:
                 ``{"Authorization": f"Bearer {token}"}``. Errors and tool results never
                 show them. A server that refuses them (HTTP 401 or 403), as the session
                 opens or at a later call (a token that expired), gives an error that says
-                so.
+                so; so does any other HTTP error status it answers with (413, 429, a 5xx,
+                ...): the error names it and what to do.
             prefix: See the class.
             read_timeout: See the class.
             open_timeout: See the class.
@@ -312,7 +342,7 @@ class MCPSession:
             server = streamable_http_client(server, http_client=http)
         elif isinstance(server, StdioServerParameters):  # a transport: what every mcp 2 takes
             server = stdio_client(server)
-        self._refused = None
+        self._error_status = None
         try:
             async with (
                 http or contextlib.nullcontext(),
@@ -350,18 +380,19 @@ class MCPSession:
         so that the session's own timeout, which names ``read_timeout``, ends a hung call
         first; ``None``: none.
 
-        It notes the status of a request the server refuses (``_refused``, and by the call
-        it belongs to, ``_refused_calls``), which the SDK reports only as "Server returned an
-        error response".
+        It notes the HTTP error status of a request (``_error_status``, and by the call it
+        belongs to, ``_call_statuses``), which the SDK reports only as "Server returned an
+        error response". Only of the SDK's POSTs, whose answers it waits for: its other
+        requests (the stream it listens on, the session's end) may be refused unharmed.
         """
         import httpx2
 
         async def heard(response: httpx2.Response) -> None:
-            if response.status_code in _REFUSALS:
-                self._refused = response.status_code
+            if response.status_code >= 400 and response.request.method == "POST":
+                self._error_status = response.status_code
                 number = _call_number(response.request)
                 if number is not None:
-                    self._refused_calls[number] = response.status_code
+                    self._call_statuses[number] = response.status_code
 
         read = None if self._read_timeout is None else self._read_timeout + _READ_MARGIN
         return httpx2.AsyncClient(
@@ -370,21 +401,15 @@ class MCPSession:
             event_hooks={"response": [heard]},
         )
 
-    def _connection_fix(self, status: int | None = None) -> str:
-        """What to do about a connection that failed: credentials if the server refused them.
+    def _connection_fix(self) -> str:
+        """What to do about a connection that failed: what its HTTP error status asks for.
 
-        Args:
-            status: The status of the refusal (default: the last one heard, if any).
+        The last status heard, if any (:func:`_status_fix`); else, to check the server runs.
         """
-        status = status or self._refused
+        status = self._error_status
         if status is None:
             return "Check that it runs (or that its command works when run by hand)."
-        given = "the headers given were refused: check them, or " if self._headers else ""
-        return (
-            f"The server answered HTTP {status} ({_REFUSALS[status]}); {given}give its "
-            "credentials as headers, e.g. MCPSession.http(url, headers={'Authorization': "
-            "'Bearer <token>'})."
-        )
+        return _status_fix(status, headers_given=bool(self._headers))
 
     @property
     def tools(self) -> tuple[MCPTool, ...]:
@@ -463,7 +488,7 @@ class MCPSession:
                 "`async with MCPSession(...)` block that listed them."
             )
         from mcp import MCPError
-        from mcp.types import CONNECTION_CLOSED, INTERNAL_ERROR, REQUEST_TIMEOUT
+        from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
         number = str(next(self._call_numbers))
         meta = {_CALL_KEY: number} if isinstance(self._server, str) else None
@@ -484,16 +509,19 @@ class MCPSession:
                     f"answered the call of its tool {name} (the server stopped, or could not "
                     "be reached any more). Open a new session once the server runs again."
                 ) from error
-            refused = self._refused_calls.get(number)
-            if error.code == INTERNAL_ERROR and refused is not None:
-                # (the SDK's stand-in for a status; the session's client heard this refusal)
+            status = self._call_statuses.get(number)
+            if status and error.message in _SDK_STATUS_ERRORS:
+                # (the SDK's stand-in for a status; the session's client heard the status)
+                did = "failed" if status >= 500 else "refused"
+                anew = " Open a new session with them." if status in (401, 403) else ""
+                fix = _status_fix(status, headers_given=bool(self._headers))
                 raise ToolCallError(
-                    f"The MCP server {self._describe()} refused the call of its tool {name}. "
-                    f"{self._connection_fix(refused)} Open a new session with them."
+                    f"The MCP server {self._describe()} {did} the call of its tool {name}. "
+                    f"{fix}{anew}"
                 ) from error
             raise
         finally:
-            self._refused_calls.pop(number, None)
+            self._call_statuses.pop(number, None)
 
     def _describe(self) -> str:
         """The server, as errors and tool results name it (without what may be a secret).
@@ -558,6 +586,25 @@ def _checked_headers(headers: object) -> dict[str, str]:
             )
         checked[name] = value
     return checked
+
+
+def _status_fix(status: int, *, headers_given: bool) -> str:
+    """What the HTTP error ``status`` a server answered with says, and the fix it asks for.
+
+    Args:
+        status: The status (400 and above).
+        headers_given: Whether the session sent headers (``http(headers=...)``): a server
+            that asks for credentials refused them.
+    """
+    said, fix = _STATUSES.get(status, ("", ""))
+    if status >= 500:
+        said, fix = "the server failed", "check the server (its logs), then try again."
+    elif not said:
+        said = "the server refused the request"
+        fix = "check the URL (a server's streamable HTTP endpoint) and the headers given."
+    if status in (401, 403) and headers_given:
+        fix = "the headers given were refused: check them, or " + fix
+    return f"The server answered HTTP {status} ({said}); {fix}"
 
 
 def _call_number(request: httpx2.Request) -> str | None:

@@ -207,6 +207,35 @@ async def test_a_live_task_that_holds_over_max_live_run_bytes_takes_no_more_turn
     assert deleted == []
 
 
+async def test_a_refused_turn_leaves_what_its_task_holds_as_it_was() -> None:
+    # (a message refused after the task's bound was checked, here for a call that waits for
+    # no decision, had set what the task holds to the bytes of that turn, which never ran)
+    app = a2a_app(
+        approving(),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_run_bytes=50_000),
+    )
+    async with served(app) as client:
+        asked = (await call(client, rpc("SendMessage", send_params("Delete notes.md")))).json()
+        task = asked["result"]["task"]
+        [job] = app.state.runs.jobs()
+        before = job.held_bytes
+        unknown = {"data": {"toolCallId": "no_such_call", "approved": True, "pad": "x" * 9_000}}
+        sent = send_params(taskId=task["id"], parts=[unknown])
+        refused = (await call(client, rpc("SendMessage", sent))).json()["error"]
+        after_refusal = job.held_bytes
+        [question] = [part for part in task["status"]["message"]["parts"] if "data" in part]
+        call_id = question["data"]["toolApprovalRequest"]["toolCallId"]
+        answer = {"data": {"toolCallId": call_id, "approved": True}}
+        sent = send_params(taskId=task["id"], parts=[answer])
+        done = (await call(client, rpc("SendMessage", sent))).json()["result"]["task"]
+    assert "asked for no approval of a call 'no_such_call'" in refused["message"], refused
+    assert after_refusal == before  # (was the refused message's turn, with its 9 KB)
+    assert 0 < job.held_bytes < 9_000  # (the turn taken: its task's runs and messages)
+    assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert deleted == ["notes.md"]
+
+
 def failure(status: dict[str, Any]) -> str:
     """The text of a failed task's ``status`` (its error's message), checked to be the cut's."""
     assert status["state"] == "TASK_STATE_FAILED", status

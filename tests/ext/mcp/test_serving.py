@@ -262,7 +262,123 @@ async def test_a_refusal_is_told_to_its_own_call_not_to_a_concurrent_call_that_f
     )
     assert failed.is_error
     assert "refused" not in str(failed)
-    assert "Server returned an error response" in str(failed)
+    assert "HTTP 403" not in str(failed)
+    assert str(failed).startswith(
+        f"The MCP server {url} failed the call of its tool divide. The server answered HTTP "
+        "500 (the server failed);"
+    )
+
+
+def _answering_statuses(app: ASGIApp, opening: int | None = None) -> ASGIApp:
+    """``app``, but a call of ``divide`` with ``b`` of 400 or more is answered with that HTTP
+    status (``b=499``: with a JSON-RPC error of the server's own in its body); ``opening``:
+    the status every request is answered with (the session cannot open)."""
+
+    async def answering(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        sent = json.loads(body)
+        b = sent.get("params", {}).get("arguments", {}).get("b") if sent.get("id") else None
+        status = opening or (b if isinstance(b, int) and b >= 400 else None)
+        if status is not None:
+            error = {"code": -32603, "message": "The quota of the day is spent."}
+            answer = {"jsonrpc": "2.0", "id": sent.get("id"), "error": error}
+            said = json.dumps(answer).encode() if status == 499 else b"No."
+            kind = b"application/json" if status == 499 else b"text/plain"
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", kind)],
+                }
+            )
+            await send({"type": "http.response.body", "body": said})
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    return answering
+
+
+async def test_every_http_error_status_of_a_call_is_told_with_its_status_and_fix() -> None:
+    """A call answered with 413, 429, 5xx or another 4xx says which and what to do; the
+    SDK's own words were "Server returned an error response" ("Not Found" for a 404),
+    naming neither (only 401 and 403 were told). A server's JSON-RPC error, at any
+    status, is told as it said it."""
+    token = "t" * 32
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}))
+    statuses = [413, 429, 500, 503, 418, 404, 499]
+    async with served(_answering_statuses(app)) as client:
+        url = f"{client.base_url}/mcp"
+        headers = {"Authorization": f"Bearer {token}"}
+        async with MCPSession.http(url, headers=headers) as session, MiniAgents():
+            calls = [call("divide", f"c{b}", a=1, b=b) for b in statuses]
+            results = await asyncio.wait_for(ToolSet(session).run_all(calls), SAFETY)
+            (divided,) = await asyncio.wait_for(
+                ToolSet(session).run_all([call("divide", a=1, b=4)]), SAFETY
+            )
+    told = {}
+    for b, result in zip(statuses, results, strict=True):
+        assert isinstance(result, ToolResultMessage)
+        assert result.is_error
+        told[b] = str(result)
+    refused = f"The MCP server {url} refused the call of its tool divide. The server answered"
+    failed = f"The MCP server {url} failed the call of its tool divide. The server answered"
+    assert told[413] == (
+        f"{refused} HTTP 413 (the request is too large); send less (a tool's arguments), or "
+        "have the server take larger requests."
+    )
+    assert told[429] == (
+        f"{refused} HTTP 429 (too many requests); retry later: the server limits how often "
+        "it is called (or ask for a higher limit)."
+    )
+    for b in (500, 503):
+        assert told[b] == (
+            f"{failed} HTTP {b} (the server failed); check the server (its logs), then try again."
+        )
+    assert told[418] == (
+        f"{refused} HTTP 418 (the server refused the request); check the URL (a server's "
+        "streamable HTTP endpoint) and the headers given."
+    )
+    assert told[404] == (
+        f"{refused} HTTP 404 (not found: no MCP endpoint at this URL, or the session ended); "
+        "check the URL's path (a server's streamable HTTP endpoint, often /mcp), or, if it is "
+        "right, open a new session (the server ended this one, or restarted)."
+    )
+    assert "The quota of the day is spent." in told[499]
+    assert "HTTP 499" not in told[499]
+    assert token not in " ".join(told.values())
+    assert isinstance(divided, ToolResultMessage)
+    assert (str(divided), divided.is_error) == ("0.25", False)  # (the session goes on)
+
+
+async def test_a_server_that_answers_the_opening_with_an_error_status_names_it() -> None:
+    """A server that answers the handshake with 429: ``async with`` fails with the status
+    and its fix ("check that it runs" before, as if the server were not there)."""
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({"t" * 32: "ada"}))
+    async with served(_answering_statuses(app, opening=429)) as client:
+        url = f"{client.base_url}/mcp"
+        with pytest.raises(MCPSessionError) as raised:
+            async with MCPSession.http(url, open_timeout=SAFETY):
+                pass
+    assert str(raised.value).endswith(
+        "The server answered HTTP 429 (too many requests); retry later: the server limits how "
+        "often it is called (or ask for a higher limit)."
+    ), str(raised.value)
+    assert "Check that it runs" not in str(raised.value)
 
 
 async def test_over_http_a_hung_call_waits_read_timeout_not_the_http_clients_300() -> None:
