@@ -134,8 +134,61 @@ def decode_batch(chunk: bytes | str) -> list[Any]:
             not one a recorder wrote; nothing it names is looked up).
     """
     if isinstance(chunk, str):
-        return list(json.loads(chunk))
-    return list(_BatchLoader(io.BytesIO(chunk)).load())
+        return _checked(json.loads(chunk))
+    return _checked(_BatchLoader(io.BytesIO(chunk)).load())
+
+
+_SHAPES: Mapping[str, tuple[int, int, tuple[int, ...]]] = {
+    "node": (7, 5, (6,)),
+    "message": (8, 5, ()),
+    "end": (5, 2, ()),
+    "call": (5, 3, (4,)),
+    "token": (4, 2, ()),
+    "call_end": (5, 2, (3,)),
+    "decision": (4, 2, (3,)),
+}
+"""Each kind of event a recorder writes: its length, where its time is, and where the
+objects :func:`event_of` spreads into an event's data are (``null`` allowed but for a
+``call``'s request and a ``decision``)."""
+
+
+def _checked(events: object) -> list[Any]:
+    """``events``, a chunk's, if it is as a recorder writes one (see the module).
+
+    Raises:
+        StudioStoreError: for a value that is not a list of events, each an array that starts
+            with its kind; one of a known kind must have its length, an integer time and
+            its objects. (An event of a kind this version does not know is read as is.)
+    """
+    if not isinstance(events, list):
+        raise StudioStoreError(
+            f"A recorded chunk holds {type(events).__name__} where a recorder writes a list "
+            "of events."
+        )
+    for number, item in enumerate(events, 1):
+        if not (isinstance(item, (list, tuple)) and item and isinstance(item[0], str)):
+            raise StudioStoreError(
+                f"The event {number} of a recorded chunk is {str(item)[:80]!r}, not an array "
+                "that starts with its kind as a recorder writes."
+            )
+        shape = _SHAPES.get(item[0])
+        if shape is not None and not _fits(item, *shape):
+            raise StudioStoreError(
+                f"The event {number} of a recorded chunk, of kind {item[0]!r}, is "
+                f"{str(item)[:80]!r}: a recorder writes it as {shape[0]} values, its time "
+                "an integer (nanoseconds) and its details objects."
+            )
+    return events
+
+
+def _fits(item: Sequence[Any], size: int, at: int, objects: tuple[int, ...]) -> bool:
+    """Whether ``item`` has ``size`` values, an integer at ``at``, objects at ``objects``."""
+    if len(item) != size or type(item[at]) is not int:
+        return False
+    nullable = item[0] not in ("call", "decision")
+    return all(
+        isinstance(item[index], dict) or (nullable and item[index] is None) for index in objects
+    )
 
 
 def batch_json(chunk: bytes | str) -> str:

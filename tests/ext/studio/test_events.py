@@ -156,3 +156,47 @@ def test_a_reader_that_has_part_of_a_chunk_gets_the_rest_of_it(tmp_path: Path) -
         assert [event.data["id"] for event in store.events("r1", after=2)] == [3]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ("5", "holds int where a recorder writes a list of events"),
+        ('{"node": 1}', "holds dict where"),
+        ('"abc"', "holds str where"),
+        ("[1, 2]", "The event 1 of a recorded chunk is '1', not an array"),
+        ('[["node",1,null,"agent","A",1000,null], []]', "The event 2 of"),
+        ('[["node", 1]]', "of kind 'node', is"),
+        ('[["end",1,"noon",null,null]]', "its time an integer"),
+        ('[["call",1,null,1000,null]]', "its details objects"),
+        ('[["call_end",1,1000,[1],null]]', "its details objects"),
+        (pickle.dumps([(1, 2)]), "The event 1 of a recorded chunk is '(1, 2)'"),
+        (pickle.dumps({"node": 1}), "holds dict where"),
+    ],
+)
+def test_a_chunk_not_shaped_as_a_recorder_writes_one_is_refused_saying_what_is_wrong(
+    tmp_path: Path, data: str | bytes, said: str
+) -> None:
+    """A chunk of JSON (or plain values) that is no list of events as a recorder writes
+    them is refused as the store's error, saying what is wrong. (It was read: a number
+    failed deep in Python with ``TypeError``, an object gave its keys as events, an event
+    of the wrong length failed as :meth:`RunStore.events` read it.)"""
+    store = _store_with_chunk(tmp_path / "runs.sqlite", data)
+    try:
+        with pytest.raises(StudioStoreError, match="cannot be read") as raised:
+            store.chunks("r1")
+        assert said in str(raised.value)
+        with pytest.raises(StudioStoreError, match="Delete the run, or give another store"):
+            store.events("r1")
+    finally:
+        store.close()
+
+
+def test_an_event_of_a_kind_this_version_does_not_know_is_read_as_it_is(tmp_path: Path) -> None:
+    text = '[["node",1,null,"agent","A",1000000000,null],["later","x",{"y":1}]]'
+    store = _store_with_chunk(tmp_path / "runs.sqlite", text, count=2)
+    try:
+        assert json.loads(store.chunks("r1")[0][2]) == json.loads(text)
+        assert [event.kind for event in store.events("r1")] == ["node", "later"]
+    finally:
+        store.close()
