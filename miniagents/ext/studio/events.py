@@ -138,57 +138,46 @@ def decode_batch(chunk: bytes | str) -> list[Any]:
     return _checked(_BatchLoader(io.BytesIO(chunk)).load())
 
 
-_SHAPES: Mapping[str, tuple[int, int, tuple[int, ...]]] = {
-    "node": (7, 5, (6,)),
-    "message": (8, 5, ()),
-    "end": (5, 2, ()),
-    "call": (5, 3, (4,)),
-    "token": (4, 2, ()),
-    "call_end": (5, 2, (3,)),
-    "decision": (4, 2, (3,)),
+_LENGTHS: Mapping[str, int] = {
+    "node": 7,
+    "message": 8,
+    "end": 5,
+    "call": 5,
+    "token": 4,
+    "call_end": 5,
+    "decision": 4,
 }
-"""Each kind of event a recorder writes: its length, where its time is, and where the
-objects :func:`event_of` spreads into an event's data are (``null`` allowed but for a
-``call``'s request and a ``decision``)."""
+"""How many values each kind of event a recorder writes has."""
 
 
 def _checked(events: object) -> list[Any]:
-    """``events``, a chunk's, if it is as a recorder writes one (see the module).
+    """``events``, a chunk's, if it is shaped as a recorder writes one (see the module).
+
+    Only its shape is checked, cheaply (what is inside an event: by :func:`event_of`).
 
     Raises:
         StudioStoreError: for a value that is not a list of events, each an array that starts
-            with its kind; one of a known kind must have its length, an integer time and
-            its objects. (An event of a kind this version does not know is read as is.)
+            with its kind, of that kind's length if this version knows the kind (an event
+            of a kind it does not know is read as is).
     """
     if not isinstance(events, list):
         raise StudioStoreError(
             f"A recorded chunk holds {type(events).__name__} where a recorder writes a list "
             "of events."
         )
-    for number, item in enumerate(events, 1):
-        if not (isinstance(item, (list, tuple)) and item and isinstance(item[0], str)):
+    length = _LENGTHS.get
+    for item in events:
+        if type(item) not in (list, tuple) or not item or type(item[0]) is not str:
             raise StudioStoreError(
-                f"The event {number} of a recorded chunk is {str(item)[:80]!r}, not an array "
-                "that starts with its kind as a recorder writes."
+                f"A recorded chunk holds the event {str(item)[:80]!r}, not an array that "
+                "starts with its kind as a recorder writes."
             )
-        shape = _SHAPES.get(item[0])
-        if shape is not None and not _fits(item, *shape):
+        if length(item[0], len(item)) != len(item):
             raise StudioStoreError(
-                f"The event {number} of a recorded chunk, of kind {item[0]!r}, is "
-                f"{str(item)[:80]!r}: a recorder writes it as {shape[0]} values, its time "
-                "an integer (nanoseconds) and its details objects."
+                f"A recorded chunk holds the event {str(item)[:80]!r} of {len(item)} values; a "
+                f"recorder writes one of kind {item[0]!r} as {_LENGTHS[item[0]]}."
             )
     return events
-
-
-def _fits(item: Sequence[Any], size: int, at: int, objects: tuple[int, ...]) -> bool:
-    """Whether ``item`` has ``size`` values, an integer at ``at``, objects at ``objects``."""
-    if len(item) != size or type(item[at]) is not int:
-        return False
-    nullable = item[0] not in ("call", "decision")
-    return all(
-        isinstance(item[index], dict) or (nullable and item[index] is None) for index in objects
-    )
 
 
 def batch_json(chunk: bytes | str) -> str:

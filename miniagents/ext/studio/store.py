@@ -83,6 +83,16 @@ _SCHEMA_VERSION = "1"
 
 _R = TypeVar("_R")
 
+
+def _events_from(first: int) -> Callable[[bytes | str], list[RunEvent]]:
+    """What reads a chunk (as JSON text) as its events, the first numbered ``first``."""
+
+    def read(data: bytes | str) -> list[RunEvent]:
+        return [event_of(first + index, item) for index, item in enumerate(json.loads(data))]
+
+    return read
+
+
 Chunk: TypeAlias = tuple[int, int, str]
 """A chunk of a run's events as read: the number of its first, how many, the JSON array."""
 
@@ -270,9 +280,9 @@ class RunStore:
     def events(self, run_id: str, after: int = 0) -> list[RunEvent]:
         """The run's events after number ``after``, in order (those of 20 chunks at most)."""
         return [
-            event_of(first + index, item)
+            event
             for first, _, data in self.chunks(run_id, after)
-            for index, item in enumerate(json.loads(data))
+            for event in self._read(_events_from(first), run_id, data)
         ]
 
     def all_events(self, run_id: str, max_events: int | None = None) -> list[RunEvent]:

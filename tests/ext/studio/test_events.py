@@ -164,13 +164,10 @@ def test_a_reader_that_has_part_of_a_chunk_gets_the_rest_of_it(tmp_path: Path) -
         ("5", "holds int where a recorder writes a list of events"),
         ('{"node": 1}', "holds dict where"),
         ('"abc"', "holds str where"),
-        ("[1, 2]", "The event 1 of a recorded chunk is '1', not an array"),
-        ('[["node",1,null,"agent","A",1000,null], []]', "The event 2 of"),
-        ('[["node", 1]]', "of kind 'node', is"),
-        ('[["end",1,"noon",null,null]]', "its time an integer"),
-        ('[["call",1,null,1000,null]]', "its details objects"),
-        ('[["call_end",1,1000,[1],null]]', "its details objects"),
-        (pickle.dumps([(1, 2)]), "The event 1 of a recorded chunk is '(1, 2)'"),
+        ("[1, 2]", "holds the event '1', not an array that starts with its kind"),
+        ('[["node",1,null,"agent","A",1000,null], []]', "holds the event '[]', not an array"),
+        ('[["node", 1]]', "of 2 values; a recorder writes one of kind 'node' as 7"),
+        (pickle.dumps([(1, 2)]), "holds the event '(1, 2)', not an array"),
         (pickle.dumps({"node": 1}), "holds dict where"),
     ],
 )
@@ -178,15 +175,39 @@ def test_a_chunk_not_shaped_as_a_recorder_writes_one_is_refused_saying_what_is_w
     tmp_path: Path, data: str | bytes, said: str
 ) -> None:
     """A chunk of JSON (or plain values) that is no list of events as a recorder writes
-    them is refused as the store's error, saying what is wrong. (It was read: a number
-    failed deep in Python with ``TypeError``, an object gave its keys as events, an event
-    of the wrong length failed as :meth:`RunStore.events` read it.)"""
+    them is refused as the store's error, saying what is wrong, to the page and to
+    :meth:`RunStore.events`. (It was read: a number failed deep in Python with a bare
+    ``TypeError``, an object gave its keys as events, a short event reached the page.)"""
     store = _store_with_chunk(tmp_path / "runs.sqlite", data)
     try:
         with pytest.raises(StudioStoreError, match="cannot be read") as raised:
             store.chunks("r1")
         assert said in str(raised.value)
         with pytest.raises(StudioStoreError, match="Delete the run, or give another store"):
+            store.events("r1")
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[["end",1,"noon",null,null]]',
+        '[["call",1,null,1000,null]]',
+        '[["call_end",1,1000,[1],null]]',
+    ],
+)
+def test_an_event_whose_values_are_not_a_recorders_is_refused_as_the_store_reads_it(
+    tmp_path: Path, text: str
+) -> None:
+    """An event of its kind's length whose values are not what a recorder writes (a time
+    that is no number, an object that is not one) is refused by :meth:`RunStore.events` as
+    the store's error (it raised Python's ``TypeError`` or ``ValueError``); the page gets
+    the arrays as they are."""
+    store = _store_with_chunk(tmp_path / "runs.sqlite", text)
+    try:
+        assert json.loads(store.chunks("r1")[0][2]) == json.loads(text)
+        with pytest.raises(StudioStoreError, match="cannot be read"):
             store.events("r1")
     finally:
         store.close()
