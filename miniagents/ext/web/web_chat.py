@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from miniagents.ext.errors import WebChatPageError
 from miniagents.ext.web._guard import Door, page_policy
@@ -32,6 +33,9 @@ from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 
 __all__ = ["web_chat_app"]
+
+_API = "/api/chat"
+"""Where the agent's app is mounted: the AI SDK's ``DefaultChatTransport``'s default URL."""
 
 
 def web_chat_app(
@@ -88,7 +92,32 @@ def web_chat_app(
         await api.state.runs.aclose()  # (nor cancel its runs: they end with the page's app)
 
     return Starlette(
-        routes=[Route("/", serve_page), Mount("/api/chat", api)],
+        routes=[
+            Route("/", serve_page),
+            Route(_API, _MountRoot(api, _API)),
+            Mount(_API, api),
+        ],
         middleware=door.page_middleware(),
         lifespan=lifespan,
     )
+
+
+class _MountRoot:
+    """A mounted app (``app`` at ``prefix``) answering its mount's path, ``prefix`` itself.
+
+    A request for it (``POST /api/chat``, where ``useChat`` sends a chat by default) is
+    the app's root (``/``), not redirected to ``/api/chat/`` (Starlette's 307).
+    """
+
+    __slots__ = ("_app", "_prefix")
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self._app = app
+        self._prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        root = scope.get("root_path", "") + self._prefix
+        rooted = {**scope, "root_path": root, "path": scope["path"] + "/"}
+        if "raw_path" in scope:
+            rooted["raw_path"] = scope["raw_path"] + b"/"
+        await self._app(rooted, receive, send)

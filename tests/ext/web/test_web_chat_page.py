@@ -28,9 +28,12 @@ from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, web_chat_app
 from tests.ext.web.browser import chromium_page, wait_for
 from tests.ext.web.serving import (
+    chat_request,
     delete_file,
     deleted,
+    event_types,
     nothing_deleted,  # noqa: F401
+    post_events,
     queued_poet,
     served,
 )
@@ -280,3 +283,23 @@ async def test_the_page_opened_with_a_token_sends_it_and_runs_under_its_policy()
         chat_id = await browser.evaluate("localStorage.getItem('chatId')")
         stranger = await client.get(f"/api/chat/{chat_id}/stream")
     assert stranger.status_code == 401
+
+
+async def test_a_chat_posted_to_api_chat_without_a_slash_is_answered_not_redirected() -> None:
+    """``POST /api/chat``, where the AI SDK's ``useChat`` sends a chat by default, is the
+    agent's app's root, as ``/api/chat/`` is (it was a 307 to ``/api/chat/``: a request
+    more for every message); the app's other paths stay under ``/api/chat/``."""
+    agent = offline_agent.fork(reply="Hello there.", token_delay=0)
+    app = web_chat_app(agent, authentication=NoAuthentication(), page=PAGE)
+    async with served(app) as client:
+        bare, events = await post_events(client, chat_request("c1"), "/api/chat")
+        slashed, again = await post_events(client, chat_request("c2"), "/api/chat/")
+        ended = await client.get("/api/chat/c1/stream")
+        page = await client.get("/")
+    assert (bare.status_code, slashed.status_code) == (200, 200)
+    assert bare.headers["content-type"].startswith("text/event-stream")
+    assert event_types(events)[-2:] == ["finish", "[DONE]"]
+    assert event_types(events) == event_types(again)
+    assert "".join(e.json["delta"] for e in events if e.type == "text-delta") == "Hello there."
+    assert ended.status_code == 204  # (its resume: the chat's stream has ended)
+    assert page.status_code == 200
