@@ -82,8 +82,10 @@ async def give_up(reply: MessageSequencePromise, sent: Awaitable[None]) -> None:
         await reply.aresolve()
 
     consumer = asyncio.ensure_future(consume())
-    await sent
-    await waiting.wait()
-    consumer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await consumer
+    try:
+        await sent
+        await waiting.wait()
+    finally:  # (also where ``sent`` failed, or the check was cancelled: no consumer left)
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer

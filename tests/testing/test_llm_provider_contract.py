@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import pytest
 
+from miniagents import MessageSequencePromise
 from miniagents.ext.llm import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
 from miniagents.ext.llm.anthropic import AnthropicOptions, AnthropicProvider
 from miniagents.ext.llm.bedrock import BedrockOptions, BedrockProvider
@@ -324,3 +325,25 @@ def test_the_contract_has_the_checks_the_docs_name() -> None:
             STREAM,
         ]
     )
+
+
+async def test_giving_up_leaves_no_consumer_when_the_call_never_went_out() -> None:
+    """``give_up``'s consumer is cancelled on every path: where the call's sending fails,
+    or the check is cancelled, too (it was left waiting on the reply until the loop ended)."""
+    from miniagents.testing._checks import give_up
+
+    waits: list[asyncio.Future[None]] = []
+
+    class NeverResolved:
+        async def aresolve(self) -> None:
+            waits.append(asyncio.get_running_loop().create_future())
+            await waits[-1]
+
+    async def failing() -> None:
+        await asyncio.sleep(0)  # (the consumer starts its wait first)
+        raise ConnectionError("the call could not be sent")
+
+    with pytest.raises(ConnectionError):
+        await give_up(cast("MessageSequencePromise", NeverResolved()), failing())
+    assert len(waits) == 1
+    assert waits[0].cancelled()
