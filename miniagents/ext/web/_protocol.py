@@ -20,7 +20,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeAlias
+from typing import Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from miniagents.ext.errors import InputRequestError, WebRunTooLargeError, WebServerStoppedError
 from miniagents.ext.input_requests import InputRequest
@@ -33,6 +33,7 @@ __all__ = [
     "Encoder",
     "Item",
     "JobIds",
+    "OpenItems",
     "WebProtocol",
     "json_text",
 ]
@@ -45,6 +46,46 @@ stream stays open and waits for a decision at the app's approvals URL."""
 Item: TypeAlias = tuple[str, tuple[str, ...], bool] | Literal["same"] | None
 """What an event does to the item open before it: opens one (its kind, its names, and
 whether it goes on with the open one), goes on with it (``"same"``), or is no item's."""
+
+_E = TypeVar("_E")
+
+
+class OpenItems(Generic[_E]):
+    """The items an encoder's events left open (a text, a call), each with the event that ends it.
+
+    An encoder notes each event's item (:meth:`note`: its key, the event that ends it, and
+    whether the event opens it or ends it); a run that fails, is cut or given up on ends
+    what is open (:meth:`ended`), the last opened first. A cut run undoes its events that
+    its client never got (:meth:`undo`).
+    """
+
+    __slots__ = ("_open",)
+
+    def __init__(self) -> None:
+        self._open: dict[str, _E] = {}  # (in the order they opened)
+
+    def note(self, item: tuple[str, _E, bool] | None) -> None:
+        """An event's ``item`` (``None``: no item's): opened, or ended."""
+        if item is not None:
+            key, end, opens = item
+            if opens:
+                self._open[key] = end
+            else:
+                self._open.pop(key, None)
+
+    def undo(self, item: tuple[str, _E, bool] | None) -> None:
+        """An event's ``item`` as if the event never came: what it opened is not open, what
+        it ended is (events are undone the last first)."""
+        if item is not None:
+            key, end, opens = item
+            self.note((key, end, not opens))
+
+    def ended(self) -> list[_E]:
+        """The events that end what is open, the last opened first; nothing is open after."""
+        ends = [*reversed(self._open.values())]
+        self._open.clear()
+        return ends
+
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})

@@ -72,6 +72,7 @@ from miniagents.ext.web._protocol import (
     Encoder,
     Item,
     JobIds,
+    OpenItems,
     WebProtocol,
     json_text,
 )
@@ -631,7 +632,7 @@ class _AGUIEncoder:
         self._keep_runs_for = keep_runs_for
         self._schema = schema
         self._turn_message_id: str | None = None  # the assistant message calls belong to
-        self._open: dict[str, BaseEvent] = {}  # the event that ends each open item, in order
+        self._open = OpenItems[BaseEvent]()
 
     def opening(self) -> list[str]:
         return [_encode(RunStartedEvent(thread_id=self._thread, run_id=self._run))]
@@ -666,26 +667,15 @@ class _AGUIEncoder:
 
     def _ending(self, last: BaseEvent) -> list[str]:
         """The events that end what the run left open (the last opened first), then ``last``."""
-        ended = [*reversed(self._open.values()), last]
-        self._open.clear()
-        return [_encode(event) for event in ended]
+        return [_encode(event) for event in [*self._open.ended(), last]]
 
     def events(self, part: parts.Part) -> list[str]:
         """The events of ``part`` (noting the items they open and end)."""
         found: list[str] = []
         for event in self._events(part):
-            self._note(event)
+            self._open.note(_item_of(event))
             found.append(_encode(event))
         return found
-
-    def _note(self, event: BaseEvent) -> None:
-        item = _item_of(event)
-        if item is not None:
-            key, end, opens = item
-            if opens:
-                self._open[key] = end
-            else:
-                self._open.pop(key, None)
 
     def cut(self, error: Exception, unlogged: Sequence[str]) -> list[str]:
         """The events that end a run cut with ``error``, which does not log ``unlogged``.
@@ -696,13 +686,7 @@ class _AGUIEncoder:
         for data in reversed(unlogged):
             found = json.loads(data)
             kind = _ITEM_EVENTS.get(str(found.get("type"))) if isinstance(found, dict) else None
-            item = None if kind is None else _item_of(kind.model_validate(found))
-            if item is not None:
-                key, end, opens = item
-                if opens:
-                    self._open.pop(key, None)
-                else:
-                    self._open[key] = end
+            self._open.undo(None if kind is None else _item_of(kind.model_validate(found)))
         return self.failed(error)
 
     def _events(self, part: parts.Part) -> Iterator[BaseEvent]:

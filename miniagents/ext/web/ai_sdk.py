@@ -32,7 +32,14 @@ from miniagents.ext.web._http import (
     too_deep,
     unnamable_run,
 )
-from miniagents.ext.web._protocol import ApprovalFlow, Item, JobIds, WebProtocol, json_text
+from miniagents.ext.web._protocol import (
+    ApprovalFlow,
+    Item,
+    JobIds,
+    OpenItems,
+    WebProtocol,
+    json_text,
+)
 from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
@@ -557,7 +564,7 @@ class _AISDKEncoder:
         self._message_id = message_id
         self._after_results = False  # a tool result came last: the model's next step follows
         self._step_open = False
-        self._open: dict[str, dict[str, object]] = {}  # the event ending each open part
+        self._open = OpenItems[dict[str, object]]()
 
     def opening(self) -> list[str]:
         return self._opened(step=True)
@@ -584,9 +591,7 @@ class _AISDKEncoder:
 
     def _ending(self, last: dict[str, object]) -> list[str]:
         """The events that end the parts left open (the last opened first), ``last``, done."""
-        ended = [*reversed(self._open.values()), last]
-        self._open.clear()
-        return [*(_dumps(event) for event in ended), DONE]
+        return [*(_dumps(event) for event in [*self._open.ended(), last]), DONE]
 
     def cut(self, error: Exception, unlogged: Sequence[str]) -> list[str]:
         """The events that end a response cut with ``error``, which does not log ``unlogged``.
@@ -596,13 +601,7 @@ class _AISDKEncoder:
         """
         for data in reversed(unlogged):
             found = json.loads(data) if data != DONE else None
-            part = _part_of(found) if isinstance(found, dict) else None
-            if part is not None:
-                key, end, opens = part
-                if opens:
-                    self._open.pop(key, None)
-                else:
-                    self._open[key] = end
+            self._open.undo(_part_of(found) if isinstance(found, dict) else None)
         return self.failed(error)
 
     def _opened(self, *, step: bool) -> list[str]:
@@ -622,13 +621,7 @@ class _AISDKEncoder:
         """The stream parts of ``part`` (noting the parts they open and end)."""
         found: list[str] = []
         for event in self._events(part):
-            noted = _part_of(event)
-            if noted is not None:
-                key, end, opens = noted
-                if opens:
-                    self._open[key] = end
-                else:
-                    self._open.pop(key, None)
+            self._open.note(_part_of(event))
             found.append(_dumps(event))
         return found
 

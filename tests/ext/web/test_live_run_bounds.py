@@ -13,7 +13,7 @@ import asyncio
 import gc
 import itertools
 import tracemalloc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,7 +109,7 @@ def _agui_error(events: list[SSEEvent]) -> str:
 def _ai_sdk_error(events: list[SSEEvent]) -> str:
     assert [event.type for event in events[-2:]] == ["error", "[DONE]"], events[-2:]
     # the text it cut is ended first (was: the error came with it still open)
-    assert _ai_sdk_left_open(events[:-2]) == [], event_types(events)
+    assert _left_open(events[:-2], _AI_SDK_ENDS) == [], event_types(events)
     assert "text-end" in event_types(events)
     return str(events[-2].json["errorText"])
 
@@ -215,18 +215,27 @@ _ENDS = {
 """The AG-UI events that end an item, with the event that starts it and its id's field."""
 
 
-def _left_open(events: list[SSEEvent]) -> list[str]:
-    """The AG-UI items (text messages, tool calls, nested runs) started and never ended.
+_AI_SDK_ENDS = {
+    "text-end": ("text-start", "id"),
+    "tool-input-available": ("tool-input-start", "toolCallId"),
+    "tool-input-error": ("tool-input-start", "toolCallId"),
+}
+"""The UI message stream parts that end a part, with the one that starts it and its id's field."""
+
+
+def _left_open(events: list[SSEEvent], ends: Mapping[str, tuple[str, str]] = _ENDS) -> list[str]:
+    """The items (text messages, tool calls, nested runs; ``ends``: the protocol's events
+    that end one, AG-UI's by default) started and never ended.
 
     An end of an item that is not open fails.
     """
     opened: list[str] = []
-    starts = dict(_ENDS.values())
+    starts = dict(ends.values())
     for event in events:
         if event.type in starts:
             opened.append(f"{event.type} {event.json[starts[event.type]]}")
-        elif event.type in _ENDS:
-            start, field = _ENDS[event.type]
+        elif event.type in ends:
+            start, field = ends[event.type]
             item = f"{start} {event.json[field]}"
             assert item in opened, (item, opened)
             opened.remove(item)
@@ -260,32 +269,6 @@ async def test_an_agui_run_cut_between_two_events_of_one_part_ends_every_item_it
             assert _left_open(events[:-1]) == [], (cut_after, event_types(events))
 
 
-_AI_SDK_ENDS = {
-    "text-end": ("text-start", "id"),
-    "tool-input-available": ("tool-input-start", "toolCallId"),
-    "tool-input-error": ("tool-input-start", "toolCallId"),
-}
-"""The UI message stream parts that end a part, with the one that starts it and its id's field."""
-
-
-def _ai_sdk_left_open(events: list[SSEEvent]) -> list[str]:
-    """The AI SDK's parts (texts, calls' inputs) started and never ended.
-
-    An end of a part that is not open fails.
-    """
-    opened: list[str] = []
-    starts = dict(_AI_SDK_ENDS.values())
-    for event in events:
-        if event.type in starts:
-            opened.append(f"{event.type} {event.json[starts[event.type]]}")
-        elif event.type in _AI_SDK_ENDS:
-            start, field = _AI_SDK_ENDS[event.type]
-            part = f"{start} {event.json[field]}"
-            assert part in opened, (part, opened)
-            opened.remove(part)
-    return opened
-
-
 async def test_an_ai_sdk_run_cut_between_two_events_ends_every_part_it_opened() -> None:
     """A cut lands after any event of the run: its ``error`` comes with every text and
     call's input the client saw started ended before it (a text by ``text-end``, an input by
@@ -312,7 +295,7 @@ async def test_an_ai_sdk_run_cut_between_two_events_ends_every_part_it_opened() 
                 continue
             assert types[-2:] == ["error", "[DONE]"], (cut_after, types)
             assert "finish" not in types, (cut_after, types)
-            assert _ai_sdk_left_open(events[:-2]) == [], (cut_after, types)
+            assert _left_open(events[:-2], _AI_SDK_ENDS) == [], (cut_after, types)
             ended_inputs += types.count("tool-input-error")
         assert ended_inputs > 0  # (some cut came inside a call's input)
 
