@@ -39,8 +39,9 @@ import asyncio
 import inspect
 import math
 import selectors
+import threading
 from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -57,6 +58,7 @@ from miniagents.testing._idle import (
 from miniagents.testing.errors import VirtualTimeError
 
 __all__ = [
+    "EXECUTOR_SECONDS",
     "VirtualClock",
     "VirtualTimeLoop",
     "manual_time",
@@ -66,6 +68,11 @@ __all__ = [
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
+
+EXECUTOR_SECONDS = 60.0
+"""Real seconds :func:`run_with_virtual_time` waits, once its coroutine has ended, for the
+jobs its loop's default executor still runs (``asyncio.to_thread``) before it gives up on
+them (a thread cannot be cancelled): past them, the run fails rather than hangs."""
 
 
 class VirtualClock:
@@ -181,6 +188,8 @@ def run_with_virtual_time(
     """Run ``main`` on a new :class:`VirtualTimeLoop` and return its result, like ``asyncio.run``.
 
     The tasks still running when ``main`` returns are cancelled, then the loop is closed.
+    The jobs its default executor still runs (``asyncio.to_thread``) are waited for, at
+    most :data:`EXECUTOR_SECONDS` real seconds: a thread cannot be cancelled.
 
     Args:
         main: The coroutine to run.
@@ -190,7 +199,9 @@ def run_with_virtual_time(
     Raises:
         VirtualTimeError: if called while an event loop runs in this thread (there, use
             ``with virtual_time():``), if ``start`` is not a finite number, or if ``main``
-            is not a coroutine (``run_with_virtual_time(main)``, not ``main()``).
+            is not a coroutine (``run_with_virtual_time(main)``, not ``main()``), or if
+            ``main`` returned but a job of the default executor still ran
+            :data:`EXECUTOR_SECONDS` later (had ``main`` failed, its error is raised).
 
     Example:
         >>> async def main() -> float:
@@ -217,17 +228,42 @@ def run_with_virtual_time(
     except VirtualTimeError:
         main.close()  # never run: no "coroutine was never awaited" warning
         raise
+    executor = ThreadPoolExecutor(thread_name_prefix="asyncio")  # (asyncio's own, but ours)
+    loop.set_default_executor(executor)
+    ended = False
     try:
         asyncio.set_event_loop(loop)
-        return loop.run_until_complete(main)
+        result = loop.run_until_complete(main)
+        ended = True
+        return result
     finally:
         try:
             cancel_remaining_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+        if not _joined_executor(executor) and ended:
+            raise VirtualTimeError(
+                f"A job of the loop's executor (asyncio.to_thread, run_in_executor) still ran "
+                f"{EXECUTOR_SECONDS:g} s after the coroutine ended; it was left running in its "
+                "thread. Make the job end with the coroutine (give it a deadline or an event "
+                "that the coroutine sets before it returns)."
+            )
+
+
+def _joined_executor(executor: ThreadPoolExecutor) -> bool:
+    """Shut ``executor`` down, waiting at most :data:`EXECUTOR_SECONDS` for its jobs.
+
+    Returns:
+        Whether its jobs all ended in time (if not, its threads are left running).
+    """
+    joining = threading.Thread(
+        target=executor.shutdown, name="run_with_virtual_time's executor shutdown", daemon=True
+    )
+    joining.start()
+    joining.join(EXECUTOR_SECONDS)
+    return not joining.is_alive()
 
 
 def virtual_time(*, auto_advance: bool = True) -> AbstractContextManager[VirtualClock]:

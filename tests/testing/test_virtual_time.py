@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import inspect
 import multiprocessing
 import threading
@@ -26,6 +27,9 @@ from miniagents.testing import (
 )
 from tests.ext.web.serving import served
 from tests.fakes.fixtures import THREAD_WAIT
+
+virtual_time_module = importlib.import_module("miniagents.testing.virtual_time")
+"""The module itself (its name is shadowed by the function the package exports)."""
 
 # -- run_with_virtual_time and VirtualTimeLoop -------------------------------------------------
 
@@ -101,6 +105,62 @@ def test_a_thread_whose_caller_gave_up_still_holds_the_clock_until_it_ends(given
     with executor or contextlib.nullcontext():
         assert run_with_virtual_time(main()) == 5.0
     assert ended_at == [0.0]  # the thread ended before the clock moved on
+
+
+@pytest.mark.parametrize("ending", ["main_ends", "main_fails"])
+def test_a_thread_job_still_running_after_main_fails_the_run_not_hangs_it(
+    ending: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job of the default executor that outlives ``main`` (never awaited, its caller gone)
+    is waited for EXECUTOR_SECONDS, then left: the run fails with a VirtualTimeError saying
+    what to do, or with main's own error if main failed. (It hung for ever in the loop's
+    ``shutdown_default_executor``.)"""
+    monkeypatch.setattr(virtual_time_module, "EXECUTOR_SECONDS", 0.05)
+    started = threading.Event()
+    release = threading.Event()
+
+    def work() -> None:
+        started.set()
+        release.wait(THREAD_WAIT)
+
+    async def main() -> str:
+        asyncio.get_running_loop().run_in_executor(None, work)  # (never awaited)
+        await asyncio.to_thread(started.wait, THREAD_WAIT)
+        if ending == "main_fails":
+            raise KeyError("main's own")
+        return "ended"
+
+    try:
+        if ending == "main_ends":
+            with pytest.raises(VirtualTimeError, match=r"still ran 0\.05 s after the coroutine"):
+                run_with_virtual_time(main())
+        else:
+            with pytest.raises(KeyError, match="main's own"):
+                run_with_virtual_time(main())
+        assert started.is_set()
+        assert not release.is_set()
+    finally:
+        release.set()  # (the thread left running ends: the test leaves none behind)
+
+
+def test_a_thread_job_that_ends_after_main_is_waited_for() -> None:
+    """A job still running as ``main`` returns, which then ends, is waited for: the run
+    returns main's result once the job has ended."""
+    release = threading.Event()
+    ended: list[str] = []
+
+    def work() -> None:
+        release.wait(THREAD_WAIT)
+        ended.append("job")
+
+    async def main() -> str:
+        asyncio.get_running_loop().run_in_executor(None, work)  # (never awaited)
+        await asyncio.sleep(0)  # (the job is given to its thread)
+        release.set()  # (it ends after main, as run_with_virtual_time shuts the executor)
+        return "ended"
+
+    assert run_with_virtual_time(main()) == "ended"
+    assert ended == ["job"]
 
 
 async def a_job_in_a_process_pool() -> tuple[int, bool]:
