@@ -75,6 +75,7 @@ from miniagents.ext.web._http import (
 )
 from miniagents.ext.web._keeping import Kept
 from miniagents.ext.web._protocol import ApprovalFlow, Encoder, JobIds, WebProtocol
+from miniagents.ext.web.serving import server_stop
 from miniagents.ext.web.settings import (
     DEFAULT_GRACE_PERIOD,
     DEFAULT_MAX_ENDED_RUNS,
@@ -353,9 +354,12 @@ class _RunResponse(EventSourceResponse):
     sent (refused without one); ``run``: the run it follows (``None``: its events follow
     the runs themselves); ``slot_held``: the slot was taken for it already (handed over).
 
-    When the server stops (sse-starlette sees it), the stream stops its job
-    (:meth:`Job.stop`): its run logs its ending, which the stream sends before it closes
-    (within ``_STOP_GRACE`` seconds), so that no client is left with a run that ends nowhere.
+    When the server stops, the stream stops its job (:meth:`Job.stop`): its run logs its
+    ending, which the stream sends before it closes (within ``_STOP_GRACE`` seconds), so
+    that no client is left with a run that ends nowhere. Under a server of
+    :func:`~miniagents.ext.web.serving.server_config`, the stop is that server's own
+    (:func:`~miniagents.ext.web.serving.server_stop`); under another server, sse-starlette's
+    watch tells it (any server of the thread stopping, the one uvicorn's signal handler names).
     """
 
     def __init__(
@@ -379,6 +383,7 @@ class _RunResponse(EventSourceResponse):
         self._job = job
         self._run = run
         self._slot_held = slot_held
+        self._server_stop: asyncio.Event | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = self._run
@@ -393,6 +398,7 @@ class _RunResponse(EventSourceResponse):
             return
         if run is not None:
             run.attach()
+        self._server_stop = server_stop()  # (read in this request's task, which knows it)
         stops = spawn(self._astop_at_shutdown(), "a web stream's watch of its server's stop")
         try:
             await super().__call__(scope, receive, send)
@@ -401,6 +407,17 @@ class _RunResponse(EventSourceResponse):
             if run is not None:
                 run.detach()
             manager.close_stream(owner)
+
+    async def _listen_for_exit_signal_with_grace(self) -> None:
+        # (sse-starlette's watch of the stop, replaced under a server of server_config by
+        # that server's own: sse-starlette's sees whichever server its signal handler names)
+        stop = self._server_stop
+        if stop is None:
+            await super()._listen_for_exit_signal_with_grace()
+            return
+        await stop.wait()
+        self._stopping.set()
+        await anyio.sleep(_STOP_GRACE)  # (cancelled as the stream ends: its run's ending sent)
 
     async def _astop_at_shutdown(self) -> None:
         # (only this stream's job: sse-starlette tells every stream of the thread, whichever

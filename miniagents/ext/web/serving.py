@@ -81,6 +81,7 @@ __all__ = [
     "WS_PING_TIMEOUT_SECONDS",
     "ServingBounds",
     "server_config",
+    "server_stop",
 ]
 
 MAX_CONNECTIONS = 128
@@ -260,6 +261,21 @@ def server_config(
     )
 
 
+def server_stop() -> asyncio.Event | None:
+    """The event set as the server of the request being answered begins to stop.
+
+    Only a server of :func:`server_config` knows it, and tells it to the requests of its
+    own connections: another server of the same process stopping does not set it. A
+    stream answered there can so send its ending before the server closes it.
+
+    Returns:
+        The event, or ``None`` when the current task does not answer a request of a
+        server of :func:`server_config` (another server's, or none).
+    """
+    connection = _CONNECTION.get()
+    return None if connection is None else connection.stopping
+
+
 def _check_proxies(trusted_proxies: Sequence[str]) -> None:
     """Refuse ``trusted_proxies`` unless it is a list of addresses."""
     if isinstance(trusted_proxies, str) or not all(
@@ -323,6 +339,8 @@ class _HeadersInTime(asyncio.Protocol):
         self._dropping: int | None = None  # while lingering: the bytes it may still drop
         self._lingering: asyncio.TimerHandle | None = None
         self._shut = False  # whether the server shuts down: a close no longer lingers
+        self.stopping = asyncio.Event()
+        """Set as the connection's server begins to stop (see :func:`server_stop`)."""
         self._idle = False  # whether it awaits a request's headers, its last answer given
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -382,6 +400,7 @@ class _HeadersInTime(asyncio.Protocol):
         now with some of its answer still unsent (a client that does not read) is aborted.
         """
         self._shut = True
+        self.stopping.set()
         if self._dropping is None:  # (closed if its answer was given, else once it is)
             self._http.shutdown()  # type: ignore[attr-defined]
         if self.is_closing():  # (what is still unsent of an answer given is dropped)

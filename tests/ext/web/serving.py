@@ -31,6 +31,7 @@ from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallError
 from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.ext.web._durable import FoundRun
+from miniagents.ext.web.serving import server_config
 from miniagents.messages import MessageSequencePromise
 from tests.fakes.fixtures import WAIT
 
@@ -54,21 +55,27 @@ class SSEEvent:
 
 @asynccontextmanager
 async def served(
-    app: ASGIApp, *, stop: asyncio.Event | None = None
+    app: ASGIApp, *, stop: asyncio.Event | None = None, bounded: bool = False
 ) -> AsyncIterator[httpx.AsyncClient]:
     """``app`` under uvicorn on a free port of 127.0.0.1, and an httpx client pointed at it.
 
     The socket listens before the server starts, so the first request waits in its backlog
     rather than racing the start. The server stops at the end, or once ``stop`` is set (a
-    shutdown as a signal starts it, while the test's client still reads).
+    shutdown as a signal starts it, while the test's client still reads). ``bounded``: the
+    server is ``server_config``'s (``app`` a Starlette app), else uvicorn's plain one.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
-    )
+    if bounded:
+        assert isinstance(app, Starlette), "server_config serves a Starlette app"
+        config = server_config(app, shutdown_seconds=5)
+    else:
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5
+        )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
 
     async def stopped(stop: asyncio.Event) -> None:

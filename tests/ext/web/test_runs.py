@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -10,13 +12,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
 
 from miniagents import MiniAgent, MiniAgents, miniagent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
-from miniagents.ext.web._runs import Job, Run, RunManager
+from miniagents.ext.web._runs import Job, Run, RunManager, _RunResponse
 from miniagents.ext.web.agui import _AGUI
 from miniagents.ext.web.web_chat import web_chat_app
 from miniagents.testing import FakeLLMServer
@@ -433,6 +436,56 @@ async def test_a_follower_holds_one_stream_slot_handed_from_its_wait_to_its_stre
     body = b"".join(message.get("body", b"") for message in sent[1:])
     assert b"RUN_FINISHED" in body
     assert manager.open_streams == 0
+
+
+@pytest.mark.parametrize("stopped", ["started_first", "started_last"])
+async def test_two_servers_of_one_process_each_stop_their_own_runs_alone(stopped: str) -> None:
+    """Two servers of ``server_config`` in one process, a live run on each: the one that
+    stops ends its own run saying so (``RUN_ERROR``, ``WebServerStoppedError``) and the
+    other's run goes on to its end. (sse-starlette's watch follows the server uvicorn's
+    signal handler names, the last started, and stops every stream of the thread: stopping
+    the first left its run to a bare close after the grace; stopping the last stopped the
+    other's run as well.)"""
+    queues: list[asyncio.Queue[str | None]] = [asyncio.Queue(), asyncio.Queue()]
+    stops = [asyncio.Event(), asyncio.Event()]
+    door = NoAuthentication()
+    async with contextlib.AsyncExitStack() as stack:
+        readers = []
+        for queue, stop in zip(queues, stops, strict=True):
+            app = agui_app(gated(queue), authentication=door)
+            client = await stack.enter_async_context(served(app, stop=stop, bounded=True))
+            queue.put_nowait("Hel")
+            response = await stack.enter_async_context(client.stream("POST", "/", json=run_input()))
+            reader = SSEReader(response)
+            await reader.until("TEXT_MESSAGE_CONTENT")
+            readers.append(reader)
+        ends, goes_on = (0, 1) if stopped == "started_first" else (1, 0)
+        stops[ends].set()
+        rest = await asyncio.wait_for(readers[ends].rest(), WAIT)
+        assert [event.type for event in rest] == ["TEXT_MESSAGE_END", "RUN_ERROR"]
+        assert rest[-1].json["code"] == "WebServerStoppedError"
+        queues[goes_on].put_nowait("lo")
+        queues[goes_on].put_nowait(None)
+        rest = await asyncio.wait_for(readers[goes_on].rest(), WAIT)
+        assert [event.type for event in rest] == [
+            "TEXT_MESSAGE_CONTENT",
+            "TEXT_MESSAGE_END",
+            "RUN_FINISHED",
+        ]
+        assert rest[0].json["delta"] == "lo"
+
+
+def test_the_sse_starlette_watch_a_run_stream_replaces_is_still_sse_starlettes() -> None:
+    """A run's stream replaces sse-starlette's watch of the server's stop
+    (``_listen_for_exit_signal_with_grace``, private): a release of sse-starlette that
+    renamed it would leave the stream on the watch that stops other servers' streams."""
+    assert (
+        inspect.getsource(EventSourceResponse.__call__).count(
+            "self._listen_for_exit_signal_with_grace"
+        )
+        == 1
+    )
+    assert "_listen_for_exit_signal_with_grace" in vars(_RunResponse)
 
 
 @pytest.mark.parametrize("protocol", ["agui", "ai_sdk", "chat_page"])
