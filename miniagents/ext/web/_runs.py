@@ -654,7 +654,17 @@ class Job:
         )
         # (ended now: the events its reply writes until its cancellation lands are dropped,
         # and what they open or end must not change how it ends)
-        self._cut_ending = self.manager.protocol.cut(self.encoder, self.cut, unlogged)
+        protocol = self.manager.protocol
+        try:
+            self._cut_ending = protocol.cut(self.encoder, self.cut, unlogged)
+        except Exception:  # (a protocol's own bug: the run still ends, cut, with its error)
+            protocol.logger.exception(
+                "The %s protocol's cut() failed on the run %r; the run ends with its "
+                "encoder's failed() events instead. Fix the protocol's cut().",
+                protocol.name,
+                run.key,
+            )
+            self._cut_ending = self.encoder.failed(self.cut)
         self.cancel()
         return True
 

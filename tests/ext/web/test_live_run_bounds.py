@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import logging
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -313,3 +314,37 @@ async def test_an_agui_run_whose_finish_takes_it_over_the_bound_ends_finished_on
         manager.settings = WebSettings(max_live_run_bytes=bound)
         _response, events = await post_events(client, agui_input("r01", thread="t01"))
     assert event_types(events) == event_types(whole)
+
+
+async def test_a_protocol_whose_cut_fails_still_ends_the_run_cut_and_logs_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A protocol whose ``cut`` raises (its own bug) still ends the cut run with the
+    encoder's failure events (``RUN_ERROR`` of ``WebRunTooLargeError``) and its agent is
+    stopped; the failure is logged, saying to fix the protocol's ``cut()``. (The error
+    escaped the job's task: the run ended with no ending event, its agent still running.)"""
+    sent = Sent()
+    app = agui_app(
+        writer(sent),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_live_run_bytes=BOUND),
+    )
+    manager = app.state.runs
+
+    def failing_cut(*args: object) -> list[str]:
+        raise RuntimeError("a bug of the protocol")
+
+    monkeypatch.setattr(manager.protocol, "cut", failing_cut)
+    async with served(app) as client:
+        with caplog.at_level(logging.ERROR, logger=manager.protocol.logger.name):
+            _response, events = await post_events(client, agui_input("k1", thread="t-k1"))
+            await until(lambda: sent.stopped)
+            await until(lambda: manager.live == 0)
+    assert events[-1].type == "RUN_ERROR", event_types(events)[-3:]
+    assert events[-1].json["code"] == "WebRunTooLargeError"
+    assert "was cut" in events[-1].json["message"]
+    assert sent.tokens < TOKENS
+    logged = [record for record in caplog.records if "Fix the protocol's cut()" in record.message]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
+    assert "a bug of the protocol" in str(logged[0].exc_info[1])
