@@ -2009,3 +2009,51 @@ async def test_a_held_page_keeps_what_it_would_send_and_stays_past_the_servers_p
         await until(lambda: len(link.typed) == len(texts) + len(kept))
         await expect(page.locator("body")).to_have_attribute("data-state", "typing")
     assert link.typed == texts + kept  # every text, in order
+
+
+TYPED_UNTIL_REFUSED = """
+(() => {
+  const field = document.getElementById("text"), form = document.getElementById("typed");
+  for (let index = 0; index < 1000; index++) {
+    field.value = "Far " + index + ".";
+    form.requestSubmit();  // (its handler runs at once: kept, or refused and left in the box)
+    if (field.value !== "") return [index, field.value, window.voice.waiting];
+  }
+  return null;
+})()
+"""
+"""Texts sent from the page's box, one after another, until the page refuses one: the
+refused one's index, what the box then holds, and how many messages the page keeps."""
+
+
+async def test_a_held_page_keeps_at_most_its_bound_then_says_the_agent_is_far_behind() -> None:
+    """While held, the page keeps 1 MiB at most (each message counted as at least a
+    microphone chunk, 4,096 bytes: 256 of them); the next text is refused, left in its box,
+    and the status says to send it again once the agent has caught up. Once the app reads
+    again, what the page kept is sent in order, and the refused text, sent again, goes too."""
+    from playwright.async_api import expect
+
+    link = _HeldTextLink()  # (it takes no text until the test lets it)
+    texts = [f"Line {index}." for index in range(120)]  # (past the read-ahead)
+    async with browsed(held_voice(link)) as (base_url, page):
+        await page.goto(base_url)
+        status = await typed_until_held(page, texts)
+        before = await page.evaluate("window.voice.waiting")
+        refused = await page.evaluate(TYPED_UNTIL_REFUSED)
+        assert refused is not None
+        index, boxed, waiting = refused
+        assert waiting == 1024 * 1024 // 4096  # (the page's bound, HELD_KEEPS)
+        assert index == waiting - before  # (each text kept until the bound)
+        assert boxed == f"Far {index}."  # (left in its box, not lost)
+        await expect(status).to_have_text(
+            "The agent is far behind: press Send again once it has caught up."
+        )
+        link.let_in.set()
+        await expect(status).to_have_text(  # (read again: what it kept, sent)
+            "Type below, or press the button to talk.", timeout=30_000
+        )
+        kept = [f"Far {each}." for each in range(index)]
+        await until(lambda: len(link.typed) == len(texts) + len(kept))
+        await page.click("#typed button")  # (the refused text, sent again)
+        await until(lambda: len(link.typed) == len(texts) + len(kept) + 1)
+    assert link.typed == [*texts, *kept, f"Far {index}."]  # every text, in order, none lost
