@@ -24,7 +24,9 @@ of every provider with their usage, tool calls and results, a class of your own:
 loads interleave; concurrent appends each keep one whole message; ``store`` appends
 then loads; ``append`` refuses what is not a message with a ``TypeError``. A check that
 fails raises a :class:`~miniagents.testing.errors.ContractViolationError` (an
-``AssertionError``) that says what went wrong. Each check runs in a new event loop
+``AssertionError``) that says what went wrong; so does a call of the history that does not
+end within :attr:`ChatHistoryContract.wait` seconds (10), rather than hang the test run.
+Each check runs in a new event loop
 (:meth:`ChatHistoryContract.run`), so it needs no pytest plugin.
 """
 
@@ -33,8 +35,8 @@ from __future__ import annotations
 import asyncio
 import base64
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine, Sequence
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Coroutine, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from miniagents.arguments import a_class
 from miniagents.ext.history.base import ChatHistory
@@ -46,11 +48,13 @@ from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
-from miniagents.testing._checks import expect
+from miniagents.testing._checks import expect, within
 
 __all__ = ["ChatHistoryContract", "ContractNote", "every_kind_of_message"]
 
 _CONCURRENT_APPENDS = 20
+
+T = TypeVar("T")
 
 
 class ContractNote(Message):
@@ -124,9 +128,13 @@ class ChatHistoryContract(ABC):
         message_classes: The message classes of the checks that are not the library's
             (:class:`ContractNote`): a history that records classes by name must know
             them, e.g. ``ChatHistoryMD(path, message_classes=self.message_classes)``.
+        wait: The most seconds (real time) a check waits for one call of the history
+            (an ``append``, a ``load``, a ``store``, or the concurrent appends together):
+            longer, and it fails, naming the call, instead of hanging.
     """
 
     message_classes: ClassVar[tuple[type[Message], ...]] = (ContractNote,)
+    wait: ClassVar[float] = 10.0
 
     @abstractmethod
     def new_history(self) -> ChatHistory:
@@ -155,7 +163,7 @@ class ChatHistoryContract(ABC):
 
         async def check() -> None:
             history = self.new_history()
-            for loaded in (await history.load(), await self.reopen(history).load()):
+            for loaded in (await self._load(history), await self._load(self.reopen(history))):
                 expect(isinstance(loaded, MessageTuple), f"load() gave {a_class(type(loaded))}")
                 expect(len(loaded) == 0, f"a new history loaded {list(loaded)!r}")
 
@@ -168,9 +176,9 @@ class ChatHistoryContract(ABC):
             history = self.new_history()
             sent = list(self.messages())
             for message in sent:
-                await history.append(message)
-            _expect_same(sent, await history.load(), "load()")
-            _expect_same(sent, await self.reopen(history).load(), "load() after reopen")
+                await self._within(history.append(message), "append()")
+            _expect_same(sent, await self._load(history), "load()")
+            _expect_same(sent, await self._load(self.reopen(history)), "load() after reopen")
 
         self.run(check())
 
@@ -182,14 +190,15 @@ class ChatHistoryContract(ABC):
             sent: list[Message] = []
             for number in range(3):
                 message = UserMessage(text=f"Message {number}.")
-                await history.append(message)
+                await self._within(history.append(message), "append()")
                 sent.append(message)
-                _expect_same(sent, await history.load(), f"load() after {number + 1} appends")
+                _expect_same(sent, await self._load(history), f"load() after {number + 1} appends")
             reopened = self.reopen(history)
             last = AssistantMessage(text="Appended after reopening.", model="m")
-            await reopened.append(last)
-            _expect_same([*sent, last], await reopened.load(), "load() of the reopened history")
-            _expect_same([*sent, last], await self.reopen(reopened).load(), "reopened")
+            await self._within(reopened.append(last), "append() of the reopened history")
+            loaded = await self._load(reopened)
+            _expect_same([*sent, last], loaded, "load() of the reopened history")
+            _expect_same([*sent, last], await self._load(self.reopen(reopened)), "reopened")
 
         self.run(check())
 
@@ -204,12 +213,13 @@ class ChatHistoryContract(ABC):
             ]
             calls = [history.append(message) for message in sent]
             loads = [history.load() for _ in range(3)]
-            results = await asyncio.gather(*calls[:10], *loads, *calls[10:])
+            together = asyncio.gather(*calls[:10], *loads, *calls[10:])
+            results = await self._within(together, "the concurrent appends and loads")
             snapshots = [found for found in results[10:13] if isinstance(found, MessageTuple)]
             expect(len(snapshots) == 3, f"load() gave {results[10:13]!r}")
             for snapshot in snapshots:
                 _expect_some_of(sent, snapshot)
-            for loaded in (await history.load(), await self.reopen(history).load()):
+            for loaded in (await self._load(history), await self._load(self.reopen(history))):
                 _expect_some_of(sent, loaded)
                 expect(
                     len(loaded) == len(sent),
@@ -225,10 +235,11 @@ class ChatHistoryContract(ABC):
         async def check() -> None:
             history = self.new_history()
             first = SystemMessage(text="Be brief.")
-            await history.append(first)
+            await self._within(history.append(first), "append()")
             more = [UserMessage(text="Hi."), AssistantMessage(text="Hello.", model="m")]
-            _expect_same([first, *more], await history.store(more), "store()")
-            _expect_same([first, *more], await self.reopen(history).load(), "reopened")
+            stored = await self._within(history.store(more), "store()")
+            _expect_same([first, *more], stored, "store()")
+            _expect_same([first, *more], await self._load(self.reopen(history)), "reopened")
 
         self.run(check())
 
@@ -239,7 +250,7 @@ class ChatHistoryContract(ABC):
             history = self.new_history()
             refused: object = "just a string"
             try:
-                await history.append(refused)  # type: ignore[arg-type]
+                await self._within(history.append(refused), "append() of a str")  # type: ignore[arg-type]
             except TypeError:
                 took = False
             else:
@@ -249,9 +260,17 @@ class ChatHistoryContract(ABC):
                 "append() took a str: it must raise a TypeError for what is not a Message "
                 "(ChatHistory.check_message(message) does it)",
             )
-            expect(len(await history.load()) == 0, "the refused value was kept")
+            expect(len(await self._load(history)) == 0, "the refused value was kept")
 
         self.run(check())
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _within(self, awaitable: Awaitable[T], what: str) -> T:
+        return await within(awaitable, self.wait, what)
+
+    async def _load(self, history: ChatHistory) -> MessageTuple:
+        return await self._within(history.load(), "load()")
 
 
 def _expect_same(sent: Sequence[Message], loaded: Sequence[Message], where: str) -> None:

@@ -12,7 +12,7 @@ from miniagents import Message, MessageTuple
 from miniagents.ext.history import ChatHistory, InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm import AssistantMessage, UserMessage
-from miniagents.testing import ChatHistoryContract
+from miniagents.testing import ChatHistoryContract, ContractViolationError
 
 # -- ours pass it ---------------------------------------------------------------------------
 
@@ -124,10 +124,25 @@ class Forgetful(ListHistory):
     """Keeps messages only in the object: reopened, it is empty."""
 
 
+class Deadlocked(ListHistory):
+    """Its appends wait for a lock that nothing releases (a bug of its own)."""
+
+    async def append(self, message: Message) -> None:
+        await asyncio.Event().wait()
+
+
+class StuckLoading(ListHistory):
+    """Its loads wait for a reply that never comes (a database that never answers)."""
+
+    async def load(self) -> MessageTuple:
+        await asyncio.Event().wait()
+        raise AssertionError("never woken")
+
+
 def contract_for(
-    history: Callable[[], ChatHistory], *, forgets: bool = False
+    history: Callable[[], ChatHistory], *, forgets: bool = False, wait: float = 10.0
 ) -> ChatHistoryContract:
-    """The contract's checks, on histories made by ``history``."""
+    """The contract's checks, on histories made by ``history``, each call waited ``wait``."""
 
     class Checks(ChatHistoryContract):
         def new_history(self) -> ChatHistory:
@@ -136,6 +151,7 @@ def contract_for(
         def reopen(self, kept: ChatHistory) -> ChatHistory:
             return history() if forgets else kept
 
+    Checks.wait = wait
     return Checks()
 
 
@@ -194,3 +210,23 @@ def test_the_contract_has_the_checks_the_docs_name() -> None:
         "test_every_kind_of_message_comes_back_equal_and_of_its_class",
         "test_store_appends_the_messages_then_loads_the_history",
     ]
+
+
+@pytest.mark.parametrize(
+    ("history", "check", "says"),
+    [
+        (Deadlocked, KINDS, r"append\(\) did not happen within 0\.05 seconds"),
+        (Deadlocked, CONCURRENT, "the concurrent appends and loads did not happen within"),
+        (Deadlocked, STORE, r"append\(\) did not happen within"),
+        (StuckLoading, EMPTY, r"load\(\) did not happen within 0\.05 seconds"),
+        (StuckLoading, INTERLEAVED, r"load\(\) did not happen within"),
+    ],
+)
+def test_a_history_that_hangs_fails_the_check_naming_the_call_instead_of_hanging(
+    history: Callable[[], ChatHistory], check: str, says: str
+) -> None:
+    """Each call of the history is waited for ``wait`` seconds at most (was: for ever, the
+    test run hung on a history that deadlocked)."""
+    checks = contract_for(history, wait=0.05)
+    with pytest.raises(ContractViolationError, match=says):
+        getattr(checks, check)()
