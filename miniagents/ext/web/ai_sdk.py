@@ -489,21 +489,15 @@ class _AISDK(WebProtocol):
         return encoder.cut(error, unlogged)
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
-        kind = event.get("type")
-        if kind == "text-start":
-            return "text", (_field(event, "id"),), False
-        if kind == "tool-input-start":
-            return "input", (_field(event, "toolCallId"), _field(event, "toolName")), False
-        return "same" if kind in ("text-delta", "tool-input-delta") else None
+        part = _named_part(event)
+        if part is not None and part[2]:  # (one it opens; one it ends is no item of its own)
+            return part[0], part[1], False
+        return "same" if event.get("type") in ("text-delta", "tool-input-delta") else None
 
     def closing(self, kind: str, names: tuple[str, ...]) -> list[str]:
         """``text-end``, or ``tool-input-error`` (the call's input was never whole)."""
-        if kind == "text":
-            return [_dumps({"type": "text-end", "id": names[0]})]
-        if kind == "input":
-            tool = names[1] if len(names) > 1 else ""
-            return [_dumps(_input_error(names[0], tool, _RESTARTED))]
-        return []
+        ended = _end_of(kind, names, _RESTARTED)
+        return [] if ended is None else [_dumps(ended)]
 
     def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
         kind = event.get("type")
@@ -530,23 +524,46 @@ def _input_error(call: str, tool: str, text: str) -> dict[str, object]:
     }
 
 
-def _part_of(event: Mapping[str, object]) -> tuple[str, dict[str, object], bool] | None:
-    """The part ``event`` opens or ends, if any: its key, the event that ends it, and which.
+def _named_part(event: Mapping[str, object]) -> tuple[str, tuple[str, ...], bool] | None:
+    """The part ``event`` opens or ends, if any: its kind, its names, and whether it opens it.
 
-    The last is ``True`` where ``event`` opens the part (``text-start``,
-    ``tool-input-start``), ``False`` where it ends it (``text-end``,
-    ``tool-input-available``). An open text is ended by its ``text-end``, an open call's
-    input by a ``tool-input-error`` (it was never whole).
+    A text (``text-start``, ``text-end``), named by its id; a call's input
+    (``tool-input-start``, ``tool-input-available``), named by its call's id and its tool.
     """
     kind = event.get("type")
     if kind in ("text-start", "text-end"):
-        name = _field(event, "id")
-        return f"text {name}", {"type": "text-end", "id": name}, kind == "text-start"
+        return "text", (_field(event, "id"),), kind == "text-start"
     if kind in ("tool-input-start", "tool-input-available"):
-        call, tool = _field(event, "toolCallId"), _field(event, "toolName")
-        ended = _input_error(call, tool, _UNFINISHED)
-        return f"input {call}", ended, kind == "tool-input-start"
+        names = (_field(event, "toolCallId"), _field(event, "toolName"))
+        return "input", names, kind == "tool-input-start"
     return None
+
+
+def _end_of(kind: str, names: tuple[str, ...], text: str) -> dict[str, object] | None:
+    """The event that ends an open part of ``kind`` named ``names``, if any.
+
+    A text's ``text-end``; a call's input's ``tool-input-error`` saying ``text`` (the input
+    was never whole).
+    """
+    if kind == "text":
+        return {"type": "text-end", "id": names[0]}
+    if kind == "input":
+        return _input_error(names[0], names[1] if len(names) > 1 else "", text)
+    return None
+
+
+def _part_of(event: Mapping[str, object]) -> tuple[str, dict[str, object], bool] | None:
+    """The part ``event`` opens or ends, if any, as :class:`OpenItems` notes it.
+
+    Its key, the event that ends it, and whether ``event`` opens it (else it ends it).
+    """
+    part = _named_part(event)
+    if part is None:
+        return None
+    kind, names, opens = part
+    ended = _end_of(kind, names, _UNFINISHED)
+    assert ended is not None  # (a part _named_part names has an end)
+    return f"{kind} {names[0]}", ended, opens
 
 
 class _AISDKEncoder:
