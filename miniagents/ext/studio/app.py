@@ -42,6 +42,7 @@ names), at most ``max_forks`` at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -84,6 +85,7 @@ from miniagents.ext.studio.tree import RunTree
 from miniagents.ext.web.auth import MIN_TOKEN_LENGTH as MIN_TOKEN_LENGTH
 from miniagents.ext.web.auth import BearerTokenAuth
 from miniagents.ext.web.lowlevel import Door, aread_bounded
+from miniagents.ext.web.serving import server_stop
 from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, LOCAL_HOSTS, WebSettings
 
 __all__ = ["MIN_TOKEN_LENGTH", "PAGE_POLICY", "studio_app"]
@@ -334,8 +336,9 @@ class _Studio:
             run_id = (await asyncio.to_thread(self.runs.run, run_id)).id  # (404 if unknown)
         if self.followers.full():
             return _error(503, "too_many_followers", _TOO_MANY_FOLLOWERS)
+        stop = server_stop()  # (its server's, known in this request's task)
         return _EventStream(
-            _followed(self.runs, self.forks, run_id, after, self.followers, self.keepalive),
+            _followed(self.runs, self.forks, run_id, after, self.followers, self.keepalive, stop),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -499,6 +502,7 @@ async def _followed(
     after: int,
     followers: _Bound,
     keepalive: float = 15.0,
+    stop: asyncio.Event | None = None,
 ) -> AsyncGenerator[str, None]:
     """The run's events after ``after`` as SSE, then each new one, until the run has ended.
 
@@ -509,7 +513,10 @@ async def _followed(
     ends the stream with an ``error`` event, and so do a chunk that cannot be read (damaged)
     and a stream past the most followers (counted while it runs: one its client left before
     it began takes no place). A comment (``: keepalive``) is sent each ``keepalive``
-    seconds nothing else was: a client that left is noticed then.
+    seconds nothing else was: a client that left is noticed then. Once ``stop`` is set (the
+    studio's server stops: :func:`~miniagents.ext.web.serving.server_stop`), the stream
+    ends at its next wait, whole, rather than hold the server's shutdown until it is cut:
+    the page follows again from its last event (the studio started again, or failing).
     """
     if not followers.take():
         yield f"event: error\ndata: {json.dumps({'message': _TOO_MANY_FOLLOWERS})}\n\n"
@@ -532,7 +539,8 @@ async def _followed(
                 run = await asyncio.to_thread(runs.run, run_id)
             except StudioNotFoundError:
                 if forks.starting(run_id):
-                    await asyncio.sleep(_POLL)
+                    if await _stopped_within(_POLL, stop):
+                        return
                     continue
                 state = forks.state(run_id)
                 message = (
@@ -549,11 +557,22 @@ async def _followed(
                     yield f'id: {after}\ndata: {{"first":{first},"events":{data}}}\n\n'
                 yield f"event: end\ndata: {json.dumps(run.as_json())}\n\n"
                 return
-            await asyncio.sleep(_POLL)
+            if await _stopped_within(_POLL, stop):
+                return
     except StudioStoreError as error:  # (a damaged chunk: said, not a cut stream)
         yield f"event: error\ndata: {json.dumps({'message': _told_damage(run_id, error)})}\n\n"
     finally:
         followers.give_back()
+
+
+async def _stopped_within(seconds: float, stop: asyncio.Event | None) -> bool:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile; whether it is set."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return False
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
 
 
 def _told_damage(run_id: str, error: StudioStoreError) -> str:

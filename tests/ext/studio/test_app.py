@@ -257,6 +257,33 @@ async def test_a_live_runs_events_stream_as_they_are_written(
     assert errors == [{"message": f"The run {run_id} is no longer in the store (deleted)."}]
 
 
+async def test_a_live_runs_events_end_whole_as_the_studios_server_stops(store: RunStore) -> None:
+    """The studio's server stops while a live run is followed: the stream ends at once,
+    whole, and the server stops without waiting its shutdown's grace. (It went on until
+    the server's shutdown cut it, 5 seconds later: a body cut short.) The page follows
+    again from its last event."""
+    gate, stop = asyncio.Event(), asyncio.Event()
+    app = studio_app(store, token=TOKEN)
+    with Recorder(store, command=()) as recorder:
+        async with MiniAgents():
+            reply = gated(gate).inquire()
+            recorder.flush()
+            async with (
+                served(app, stop=stop, bounded=True) as client,
+                client.stream(
+                    "GET", f"/api/runs/{recorder.run_id}/events", headers=AUTH
+                ) as response,
+            ):
+                lines = response.aiter_lines()
+                first = [line async for line in _until_data(lines)]
+                stop.set()
+                rest = [line async for line in lines]  # (was: httpx.RemoteProtocolError)
+            gate.set()
+            await reply
+    assert first[0] == "id: 1"
+    assert [line for line in rest if line] == []  # (ended: no error, no end of the run)
+
+
 def gated(gate: asyncio.Event) -> MiniAgent[[]]:
     """An agent ``SLOW`` that replies "Done." once ``gate`` is set."""
 
