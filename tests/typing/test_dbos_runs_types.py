@@ -20,6 +20,7 @@ from miniagents.ext.dbos import (
     anote_run,
     arecover,
     arun_named,
+    arun_notes,
     durable,
     is_durable,
     replay,
@@ -47,6 +48,8 @@ async def check_runs() -> None:
     await anote_run(agent, "chat-7/1", ["pause.0"])  # type: ignore[arg-type]
     assert_type(await aname_run(agent, "r2", "chat-7/1"), None)
     assert_type(await arun_named(agent, "r2"), str | None)
+    assert_type(await arun_notes(agent, "chat-7/1"), dict[str, object] | None)
+    await arun_notes(agent)  # type: ignore[call-arg]
     await arun_named(agent)  # type: ignore[call-arg]
     assert_type(replay(agent, "chat-7/1"), MessageSequencePromise[LLMReply[OpenAIMessage]])
     replay(agent, 7)  # type: ignore[arg-type]

@@ -6,7 +6,8 @@ names a run, so that asking again for it runs it once; ``aapprove``, ``adeny`` a
 ``apending_approvals`` decide, from any process, the calls its runs wait on (``approvals``);
 ``is_durable``, ``afind_runs``, ``arecover``, ``replay`` and ``acancel_run`` find a run again
 by its id, e.g. after a restart of the web app that serves it, and ``anote_run``,
-``aname_run`` and ``arun_named`` keep what the app needs for that with the run (``runs``).
+``arun_notes``, ``aname_run`` and ``arun_named`` keep what the app needs for that with the
+run (``runs``).
 ``ChatHistorySQL`` keeps chat histories in the same kind of store (``history``), and
 ``SQLCallStore`` and ``SQLRunJournal`` a call cache's recordings and a batch run's journal
 (``llm_records``). Needs
@@ -33,7 +34,7 @@ _REEXPORTS = Reexports(
         "miniagents.ext.dbos.llm_records": "SQLCallStore SQLRunJournal",
         "miniagents.ext.dbos.runs": (
             "DurableRunInfo acancel_run acancelled_runs afind_runs aname_run anote_run arecover "
-            "arun_named is_durable replay"
+            "arun_named arun_notes is_durable replay"
         ),
         "miniagents.ext.dbos.history": "ChatHistorySQL",
     },

@@ -28,6 +28,7 @@ from miniagents.ext.dbos.runs import aname_run as aname_run
 from miniagents.ext.dbos.runs import anote_run as anote_run
 from miniagents.ext.dbos.runs import arecover as arecover
 from miniagents.ext.dbos.runs import arun_named as arun_named
+from miniagents.ext.dbos.runs import arun_notes as arun_notes
 from miniagents.ext.dbos.runs import is_durable as is_durable
 from miniagents.ext.dbos.runs import replay as replay
 
@@ -39,5 +40,5 @@ __all__ = [
     "ChatHistorySQL",
     "SQLCallStore", "SQLRunJournal",
     "DurableRunInfo", "acancel_run", "acancelled_runs", "afind_runs", "aname_run", "anote_run",
-    "arecover", "arun_named", "is_durable", "replay",
+    "arecover", "arun_named", "arun_notes", "is_durable", "replay",
 ]

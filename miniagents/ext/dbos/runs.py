@@ -14,6 +14,8 @@ the app find it by that id and read its reply again, from the first token::
     anote_run(agent, "chat-7/turn-3", {"pause.0": {...}})
                                          JSON notes of the app's, kept with the run (each
                                          key written at once; afind_runs gives them back)
+    arun_notes(agent, "chat-7/turn-3")   the run's notes alone ({"pause.0": {...}}; None:
+                                         no such run), one query, no step read
     aname_run(agent, "r2", "chat-7/turn-3")
                                          another name of the run (the first one kept);
     arun_named(agent, "r2")              the run it names ("chat-7/turn-3"), or None
@@ -72,6 +74,7 @@ __all__ = [
     "anote_run",
     "arecover",
     "arun_named",
+    "arun_notes",
     "is_durable",
     "replay",
 ]
@@ -238,8 +241,8 @@ async def anote_run(
     """Keep ``notes`` (JSON values, by key) with ``agent``'s durable run ``workflow_id``.
 
     Each key is written at once, with the run's other notes kept (a key noted again is
-    replaced); :func:`afind_runs` gives them back with the run. An app notes there what it
-    needs to serve the run again after a restart.
+    replaced); :func:`afind_runs` gives them back with the run, :func:`arun_notes` alone.
+    An app notes there what it needs to serve the run again after a restart.
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
@@ -255,6 +258,31 @@ async def anote_run(
         ) from error
     await _aengine(agent)
     await _outside(_dbos().update_workflow_attributes_async(workflow_id, dict(notes), merge=True))
+
+
+async def arun_notes(agent: MiniAgent[..., Message], workflow_id: str) -> dict[str, object] | None:
+    """The notes kept with ``agent``'s durable run ``workflow_id`` (:func:`anote_run`'s).
+
+    One query of the run's status: unlike :func:`afind_runs`, neither its steps (the
+    recorded calls, each with its result) nor its input and output are read.
+
+    Returns:
+        The notes, by key (empty if none were noted); ``None`` if there is no such run.
+
+    Raises:
+        DurableConfigurationError: if ``agent`` is not durable.
+        DurableDatabaseError: if the database cannot be reached.
+    """
+    await _aengine(agent)
+    statuses = await _outside(
+        _dbos().list_workflows_async(
+            workflow_ids=[workflow_id], name=_WORKFLOW, load_input=False, load_output=False
+        )
+    )
+    if not statuses:
+        return None
+    attributes = statuses[0].attributes
+    return dict(attributes) if isinstance(attributes, dict) else {}
 
 
 @dataclass(frozen=True)

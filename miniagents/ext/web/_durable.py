@@ -338,13 +338,13 @@ class DurableJobs:
         ``""`` if none is (or the database cannot say): a failure told for the first time,
         or another error than the one noted (a replay refused by newer code, say).
         """
-        from miniagents.ext.dbos import DurableError, afind_runs
+        from miniagents.ext.dbos import DurableError, arun_notes
 
-        try:
-            runs = await afind_runs(self._agent, workflow_id, which=workflow_id.__eq__)
+        try:  # (the notes alone: not the run's steps, each with its recorded result)
+            notes = await arun_notes(self._agent, workflow_id)
         except DurableError:  # (told under a new reference, as if it were not noted)
             return ""
-        note = runs[0].notes.get(_FAILURE_NOTE) if runs else None
+        note = notes.get(_FAILURE_NOTE) if notes is not None else None
         if not isinstance(note, dict) or note.get("error") != _fingerprint(error):
             return ""
         reference = note.get("reference")

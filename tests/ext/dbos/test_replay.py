@@ -31,6 +31,7 @@ from miniagents.ext.dbos import (
     aname_run,
     anote_run,
     arun_named,
+    arun_notes,
     durable,
     replay,
     workflow_id,
@@ -154,6 +155,9 @@ async def test_a_run_keeps_the_notes_and_names_an_app_gives_it(database: str) ->
         await aname_run(agent, "r2", "another-run")  # the first name recorded is kept
         [found] = await afind_runs(agent, "noted-")
         assert found.notes == {"pause.0": {"run": "r2"}, "seen": 2}
+        assert await arun_notes(agent, "noted-1") == found.notes  # (the notes alone)
+        assert await arun_notes(agent, "noted-2") is None  # (no such run)
+        assert await arun_notes(agent, "noted-") is None  # (an id, not a prefix)
         assert not found.cancelled
         assert await arun_named(agent, "r2") == "noted-1"
         assert await arun_named(agent, "r3") is None

@@ -16,11 +16,12 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
-from miniagents import InteractionContext, Message, MessageSequencePromise, miniagent
-from miniagents.ext.dbos import durable
+from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
+from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.web import NoAuthentication
 from miniagents.ext.web._durable import DurableJobs
 from tests.ext.web.serving import (
@@ -113,6 +114,31 @@ def test_a_failed_durable_run_read_again_after_restarts_tells_the_reference_logg
     )
     assert logged[0].exc_info is not None
     assert SECRET in str(logged[0].exc_info[1])
+
+
+async def test_a_failures_reference_is_read_from_the_runs_notes_not_its_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, destroyed: None
+) -> None:
+    """The reference a failed run's failure was logged under is read from the notes kept
+    with the run, in one query: none of its steps (each with its recorded result) is read.
+    (It was found with ``afind_runs``, which reads every step of the run.)"""
+    from dbos import DBOS
+
+    agent = durable(leaky.fork(alias="LEAKY_NOTED"), database_url=f"sqlite:///{tmp_path / 'r.db'}")
+    async with MiniAgents():
+        with workflow_id("failed-1"), pytest.raises(ConnectionError):
+            await agent.inquire()
+        jobs = DurableJobs(agent, "ag-ui")
+        failure = ConnectionError(f"The call to {SECRET} failed.")
+        await jobs.anote_failure("failed-1", failure, "ref-1", logging.getLogger(LOGGER))
+
+        def no_steps(*args: object, **kwargs: object) -> NoReturn:
+            raise AssertionError("the run's steps were read")
+
+        monkeypatch.setattr(DBOS, "list_workflow_steps_async", no_steps)
+        assert await jobs.alogged_failure("failed-1", failure) == "ref-1"
+        assert await jobs.alogged_failure("failed-1", ConnectionError("Another.")) == ""
+        assert await jobs.alogged_failure("failed-2", failure) == ""  # (no such run)
 
 
 @miniagent
