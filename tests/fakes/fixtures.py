@@ -1,4 +1,5 @@
-"""Pytest fixtures: the testing kit's fake LLM server and virtual clock, and a real PostgreSQL.
+"""Pytest fixtures: the testing kit's fake LLM server and virtual clock, a real PostgreSQL, and
+DBOS destroyed after a test that launched it.
 
 ``tests/conftest.py`` registers them for every test module; a module that names a
 fixture only as a parameter may also import it, to make the dependency plain (the
@@ -54,3 +55,14 @@ def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL cluster on 127.0.0.1, one per test process, stopped at the end."""
     with postgres_server() as server:
         yield server
+
+
+@pytest.fixture
+def destroyed() -> Iterator[None]:
+    """DBOS destroyed after the test (it launches it in this process)."""
+    from dbos import DBOS
+
+    try:
+        yield
+    finally:
+        DBOS.destroy(destroy_registry=False)

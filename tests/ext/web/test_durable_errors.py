@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -45,17 +45,6 @@ TOLD = re.compile(
 async def leaky(ctx: InteractionContext) -> None:
     ctx.reply("Partial answer")
     raise ConnectionError(f"The call to {SECRET} failed.")
-
-
-@pytest.fixture
-def destroyed() -> Iterator[None]:
-    """DBOS destroyed after the test (it launches it in this process)."""
-    from dbos import DBOS
-
-    try:
-        yield
-    finally:
-        DBOS.destroy(destroy_registry=False)
 
 
 def _told_reference(events: list[SSEEvent]) -> str:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy
 from starlette.types import ASGIApp
 
@@ -31,17 +29,6 @@ RUNS = 12
 async def echo(ctx: InteractionContext) -> None:
     """Say what was asked."""
     ctx.reply(f"said: {ctx.message_promises}")
-
-
-@pytest.fixture
-def destroyed() -> Iterator[None]:
-    """DBOS destroyed after the test (it launches it in this process)."""
-    from dbos import DBOS
-
-    try:
-        yield
-    finally:
-        DBOS.destroy(destroy_registry=False)
 
 
 class _Statements:
