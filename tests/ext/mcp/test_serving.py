@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp.server.transport_security import TransportSecuritySettings
@@ -200,11 +202,18 @@ async def test_a_call_the_server_refuses_after_the_opening_names_the_status_and_
     assert token not in str(refused)
 
 
-def _refusing_one_call(app: ASGIApp, arrived: asyncio.Event, release: asyncio.Event) -> ASGIApp:
-    """``app``, but for the calls of ``divide``: ``b=2`` is refused (HTTP 403), ``b=3`` fails
-    (HTTP 500, a server's own error) once ``release`` is set (``arrived`` says it came)."""
+Answered = tuple[int, list[tuple[bytes, bytes]], bytes]
+"""An answer sent instead of the app's: its HTTP status, headers and body."""
 
-    async def gated(scope: Scope, receive: Receive, send: Send) -> None:
+
+def _answering_posts(
+    app: ASGIApp, answer: Callable[[dict[str, Any], object], Awaitable[Answered | None]]
+) -> ASGIApp:
+    """``app``, but each POST's JSON-RPC message is first shown to ``answer`` (with the ``b``
+    of a call of ``divide`` in it): what it returns is sent instead of ``app``'s answer;
+    ``None`` passes the request on to ``app``, whole."""
+
+    async def answering(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await app(scope, receive, send)
             return
@@ -213,14 +222,11 @@ def _refusing_one_call(app: ASGIApp, arrived: asyncio.Event, release: asyncio.Ev
             message = await receive()
             body, more = body + message.get("body", b""), message.get("more_body", False)
         sent = json.loads(body)
-        b = sent.get("params", {}).get("arguments", {}).get("b") if sent.get("id") else None
-        if b in (2, 3):
-            if b == 3:
-                arrived.set()
-                await release.wait()
-            status = 403 if b == 2 else 500
-            await send({"type": "http.response.start", "status": status, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+        answered = await answer(sent, _divided_by(sent))
+        if answered is not None:
+            status, headers, said = answered
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": said})
             return
         replayed = False
 
@@ -233,7 +239,27 @@ def _refusing_one_call(app: ASGIApp, arrived: asyncio.Event, release: asyncio.Ev
 
         await app(scope, replay, send)
 
-    return gated
+    return answering
+
+
+def _divided_by(sent: dict[str, Any]) -> object:
+    """The ``b`` of the call of ``divide`` that the JSON-RPC message ``sent`` makes, if any."""
+    return sent.get("params", {}).get("arguments", {}).get("b") if sent.get("id") else None
+
+
+def _refusing_one_call(app: ASGIApp, arrived: asyncio.Event, release: asyncio.Event) -> ASGIApp:
+    """``app``, but for the calls of ``divide``: ``b=2`` is refused (HTTP 403), ``b=3`` fails
+    (HTTP 500, a server's own error) once ``release`` is set (``arrived`` says it came)."""
+
+    async def answer(sent: dict[str, Any], b: object) -> Answered | None:
+        if b not in (2, 3):
+            return None
+        if b == 3:
+            arrived.set()
+            await release.wait()
+        return (403 if b == 2 else 500), [], b""
+
+    return _answering_posts(app, answer)
 
 
 async def test_a_refusal_is_told_to_its_own_call_not_to_a_concurrent_call_that_failed() -> None:
@@ -274,43 +300,17 @@ def _answering_statuses(app: ASGIApp, opening: int | None = None) -> ASGIApp:
     status (``b=499``: with a JSON-RPC error of the server's own in its body); ``opening``:
     the status every request is answered with (the session cannot open)."""
 
-    async def answering(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await app(scope, receive, send)
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message.get("body", b""), message.get("more_body", False)
-        sent = json.loads(body)
-        b = sent.get("params", {}).get("arguments", {}).get("b") if sent.get("id") else None
+    async def answer(sent: dict[str, Any], b: object) -> Answered | None:
         status = opening or (b if isinstance(b, int) and b >= 400 else None)
-        if status is not None:
-            error = {"code": -32603, "message": "The quota of the day is spent."}
-            answer = {"jsonrpc": "2.0", "id": sent.get("id"), "error": error}
-            said = json.dumps(answer).encode() if status == 499 else b"No."
-            kind = b"application/json" if status == 499 else b"text/plain"
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [(b"content-type", kind)],
-                }
-            )
-            await send({"type": "http.response.body", "body": said})
-            return
-        replayed = False
+        if status is None:
+            return None
+        error = {"code": -32603, "message": "The quota of the day is spent."}
+        told = {"jsonrpc": "2.0", "id": sent.get("id"), "error": error}
+        said = json.dumps(told).encode() if status == 499 else b"No."
+        kind = b"application/json" if status == 499 else b"text/plain"
+        return status, [(b"content-type", kind)], said
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await app(scope, replay, send)
-
-    return answering
+    return _answering_posts(app, answer)
 
 
 async def test_every_http_error_status_of_a_call_is_told_with_its_status_and_fix() -> None:
