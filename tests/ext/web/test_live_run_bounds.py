@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from starlette.applications import Starlette
 
 from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
 from miniagents.ext.llm.offline import CallTool
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
+from miniagents.ext.web._runs import RunManager
 from miniagents.ext.web.web_chat import web_chat_app
 from tests.ext.web.serving import (
     SSEEvent,
@@ -243,6 +245,26 @@ def _left_open(events: list[SSEEvent], ends: Mapping[str, tuple[str, str]] = _EN
     return opened
 
 
+async def _cut_after_each_event(
+    client: httpx.AsyncClient,
+    manager: RunManager,
+    whole: list[SSEEvent],
+    body: Callable[[str], dict[str, Any]],
+) -> AsyncIterator[tuple[int, str, list[SSEEvent]]]:
+    """The run ``body`` starts, cut after each event of ``whole`` (its uncut run) but the
+    first: the app's ``max_live_run_bytes`` one byte short of the events up to the next.
+
+    Each cut run's key (``body``'s argument) is the event's index in two digits (a run's
+    ids hold its key: the same size for each); yielded: the index, the key, its events.
+    """
+    sizes = list(itertools.accumulate(len(event.data) for event in whole))
+    for cut_after in range(1, len(whole)):
+        manager.settings = WebSettings(max_live_run_bytes=sizes[cut_after] - 1)
+        key = f"{cut_after:02d}"
+        _response, events = await post_events(client, body(key))
+        yield cut_after, key, events
+
+
 async def test_an_agui_run_cut_between_two_events_of_one_part_ends_every_item_it_opened() -> None:
     """A cut lands after any event of the run, inside a part too (a tool's output opens a
     nested run and its text message in one part, and ends them, then gives the result, in
@@ -258,11 +280,12 @@ async def test_an_agui_run_cut_between_two_events_of_one_part_ends_every_item_it
         _response, whole = await post_events(client, agui_input("r00", thread="t00"))
         assert whole[-1].type == "RUN_FINISHED"
         assert "SUBAGENT_STARTED" in {event.type for event in whole}
-        sizes = list(itertools.accumulate(len(event.data) for event in whole))
-        for cut_after in range(1, len(whole) - 1):
-            manager.settings = WebSettings(max_live_run_bytes=sizes[cut_after] - 1)
-            key = f"{cut_after:02d}"  # (a run's ids hold its key: the same size for each)
-            _response, events = await post_events(client, agui_input(f"r{key}", thread=f"t{key}"))
+        cuts = _cut_after_each_event(
+            client, manager, whole, lambda key: agui_input(f"r{key}", thread=f"t{key}")
+        )
+        async for cut_after, key, events in cuts:
+            if cut_after == len(whole) - 1:  # (its RUN_FINISHED: the test below)
+                continue
             seen = [event.data.replace(key, "00") for event in events[: cut_after + 1]]
             assert seen == [event.data for event in whole[: cut_after + 1]]
             assert events[-1].type == "RUN_ERROR", (cut_after, event_types(events))
@@ -284,12 +307,9 @@ async def test_an_ai_sdk_run_cut_between_two_events_ends_every_part_it_opened() 
         _response, whole = await post_events(client, chat_request("c00"))
         assert event_types(whole)[-3:] == ["finish-step", "finish", "[DONE]"]
         assert {"tool-input-start", "text-start"} <= set(event_types(whole))
-        sizes = list(itertools.accumulate(len(event.data) for event in whole))
         ended_inputs = 0
-        for cut_after in range(1, len(whole)):
-            manager.settings = WebSettings(max_live_run_bytes=sizes[cut_after] - 1)
-            key = f"{cut_after:02d}"  # (a run's ids hold its key: the same size for each)
-            _response, events = await post_events(client, chat_request(f"c{key}"))
+        cuts = _cut_after_each_event(client, manager, whole, lambda key: chat_request(f"c{key}"))
+        async for cut_after, _key, events in cuts:
             types = event_types(events)
             if cut_after >= len(whole) - 3:  # (its ending: it finishes whole)
                 assert types == event_types(whole), (cut_after, types)
