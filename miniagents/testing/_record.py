@@ -172,7 +172,8 @@ class Recorder:
 
     @property
     def errors(self) -> list[BaseException]:
-        """Unexpected exceptions raised in the server's handler threads (a bug of the fake)."""
+        """Unexpected exceptions raised in the server's handler threads (a bug of the fake),
+        and a ``FakeLLMServerError`` naming those still running after ``stop()``."""
         with self._lock:
             return list(self._errors)
 

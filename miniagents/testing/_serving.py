@@ -11,6 +11,7 @@ import itertools
 import json
 import socket
 import threading
+import time
 from collections import deque
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -39,6 +40,9 @@ from miniagents.testing._wire import Wire, dumps
 from miniagents.testing.errors import FakeLLMServerError
 
 __all__ = ["ScriptedApp"]
+
+_STOP_SECONDS = 5.0
+"""Seconds :meth:`ScriptedApp._drop_connections` waits, in all, for the handler threads."""
 
 _WIRES: dict[str, Wire] = {
     "/chat/completions": OpenAIWire(),
@@ -110,8 +114,19 @@ class ScriptedApp(Recorder):
         for sock in connections:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + _STOP_SECONDS  # (one wait for all, not one each)
         for thread in connections.values():
-            thread.join(5)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = sorted(thread.name for thread in connections.values() if thread.is_alive())
+        if stuck:  # (a handler that heeds no stop: a bug of the fake, told as its errors)
+            self.record_error(
+                FakeLLMServerError(
+                    f"{len(stuck)} handler thread(s) of the fake LLM server still ran "
+                    f"{_STOP_SECONDS:g} s after stop() dropped their connections, and were "
+                    f"left running: {', '.join(stuck)}. A handler must return once the "
+                    "server is stopping (it waits on `stopping`)."
+                )
+            )
         with self._lock:
             for record in self._requests:
                 record._finished.set()

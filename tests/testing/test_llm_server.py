@@ -8,6 +8,8 @@ must follow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import inspect
 import json
 import threading
@@ -658,6 +660,53 @@ async def test_stopping_the_server_ends_a_hanging_stream() -> None:
                 await stream.__anext__()
     assert server.requests[0].outcome == "stopped"
     assert not server.requests[0].client_disconnected
+
+
+def test_a_handler_that_heeds_no_stop_is_told_as_the_servers_error_not_waited_for_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Handler threads that do not return once the server stops (a bug of the fake) are
+    waited for ``_STOP_SECONDS`` in all, then told in ``server.errors`` by name, left
+    running. (Each was waited for 5 seconds in turn, then forgotten without a word.)"""
+    serving = importlib.import_module("miniagents.testing._serving")
+    monkeypatch.setattr(serving, "_STOP_SECONDS", 0.05)
+    release = threading.Event()
+    arrived = threading.Semaphore(0)
+
+    def stuck(self: object, handler: object) -> None:
+        arrived.release()
+        release.wait(THREAD_WAIT)  # (heeds no `stopping`)
+
+    monkeypatch.setattr(serving.ScriptedApp, "handle", stuck)
+    server = FakeLLMServer().start()
+    clients = [
+        threading.Thread(target=_post_and_forget, args=(server.openai_base_url,), daemon=True)
+        for _ in range(3)
+    ]
+    try:
+        for client in clients:
+            client.start()
+        for _ in clients:
+            assert arrived.acquire(timeout=THREAD_WAIT)  # (the three handlers hold)
+        server.stop()
+        (error,) = server.errors
+        assert isinstance(error, FakeLLMServerError)
+        assert "3 handler thread(s) of the fake LLM server still ran 0.05 s after stop()" in str(
+            error
+        )
+    finally:
+        release.set()
+        for client in clients:
+            client.join(THREAD_WAIT)
+
+
+def _post_and_forget(base_url: str) -> None:
+    """POST a chat completion to ``base_url``; whatever comes back (or fails) is dropped."""
+    request = urllib.request.Request(
+        f"{base_url}/chat/completions", data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    with contextlib.suppress(OSError):
+        urllib.request.urlopen(request, timeout=THREAD_WAIT).read()
 
 
 # -- not streamed: connection failures -----------------------------------------------------
