@@ -420,7 +420,9 @@ def replay_recorded_calls(store: RunStore, fork: Fork) -> Callable[[], None]:
     is replayed by the process's only fork, if exactly one replays; with several, by none
     of them (it is made as it is). So two forks run side by side in one process, each in
     a task of its own, each replay their own run, and a thread of theirs replays neither.
-    Once stopped, nothing of it is left among the routes of a call.
+    Once stopped, nothing of it is left among the routes of a call, and the calls of its
+    context are made as they are, even while another fork is the process's only one (its
+    replay is for its own context's calls, and for those where no fork was started).
 
     Returns:
         A function that stops it.

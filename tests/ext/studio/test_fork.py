@@ -213,6 +213,29 @@ async def test_with_two_forks_in_one_process_a_threads_calls_are_neither_forks(
     assert all(not RunTree.of(store, fork.child).agents() for fork in forks)
 
 
+async def test_a_call_where_a_fork_was_stopped_is_made_live_while_another_fork_replays(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    """A context whose fork was stopped has no fork: its calls are made live, as they are,
+    even while another fork (the process's only one) replays elsewhere. (That one's replay
+    is for the calls of its own context, and of contexts where no fork was started.)"""
+    made, forks = await _two_forks(openai_env, store)
+    stopped, other = contextvars.copy_context(), contextvars.copy_context()
+    first = Recorder(store, command=(), fork=forks[0])
+    stopped.run(first.start)
+    stopped.run(first.close)  # (its fork stopped: the context keeps its slot)
+    second = Recorder(store, command=(), fork=forks[1])
+    other.run(second.start)  # (the process's only fork now)
+    try:
+        program.script(openai_env)
+        written = await asyncio.create_task(program.amain(), context=stopped)
+    finally:
+        second.close()
+    assert written == "Notes: Paris has 2.1 million people. Rome has 2.8 million people."
+    assert len(openai_env.requests) == made + 5  # (all live: none of the other fork's)
+    assert not RunTree.of(store, forks[1].child).agents()
+
+
 async def test_a_thousand_forks_one_after_another_in_one_context_leave_no_routes_there(
     openai_env: FakeLLMServer, store: RunStore
 ) -> None:
