@@ -39,7 +39,10 @@ same way, whatever a client does with its connection:
 - a client's ``X-Forwarded-For`` and ``X-Forwarded-Proto`` read only from the proxies named
   in ``trusted_proxies`` (none by default; uvicorn's own default trusts 127.0.0.1), and
   only once the request is matched to its connection, so that every connection keeps its
-  bounds whatever its client says it is.
+  bounds whatever its client says it is;
+- a shutdown told to the requests of its own connections only (:func:`server_stop`): a
+  run's stream sends its ending as its own server stops, never as another server of the
+  same process does.
 
 The deadline is kept by a small protocol in front of uvicorn's (it watches the bytes that
 arrive for the blank line that ends the headers, and closes the connection if it has not
