@@ -161,6 +161,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     _closed = True
     """Until asyncio's ``__init__`` opens it: a loop refused its ``start`` is not unclosed."""
+    _default: Executor | None = None
+    """The default executor last set, if any (asyncio forgets it as the loop closes)."""
 
     def __init__(self, start: float = 0.0, *, auto_advance: bool = True) -> None:
         self.clock = VirtualClock(start, auto_advance=auto_advance)
@@ -173,6 +175,15 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         """The time of the loop's virtual clock, in seconds."""
         return self.clock.time()
+
+    def set_default_executor(self, executor: Executor) -> None:
+        """Set the default executor (see asyncio's): :func:`run_with_virtual_time` waits for it.
+
+        Its jobs still running as the coroutine returns are waited for there, at most
+        :data:`EXECUTOR_SECONDS`.
+        """
+        super().set_default_executor(executor)  # type: ignore[arg-type]  # (asyncio checks it)
+        self._default = executor
 
     def run_in_executor(
         self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
@@ -228,8 +239,7 @@ def run_with_virtual_time(
     except VirtualTimeError:
         main.close()  # never run: no "coroutine was never awaited" warning
         raise
-    executor = ThreadPoolExecutor(thread_name_prefix="asyncio")  # (asyncio's own, but ours)
-    loop.set_default_executor(executor)
+    loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="asyncio"))  # (as asyncio's)
     ended = False
     try:
         asyncio.set_event_loop(loop)
@@ -243,7 +253,8 @@ def run_with_virtual_time(
         finally:
             asyncio.set_event_loop(None)
             loop.close()
-        if not _joined_executor(executor) and ended:
+        executor = loop._default  # (ours, or the one main set instead)
+        if executor is not None and not _joined_executor(executor) and ended:
             raise VirtualTimeError(
                 f"A job of the loop's executor (asyncio.to_thread, run_in_executor) still ran "
                 f"{EXECUTOR_SECONDS:g} s after the coroutine ended; it was left running in its "
@@ -252,7 +263,7 @@ def run_with_virtual_time(
             )
 
 
-def _joined_executor(executor: ThreadPoolExecutor) -> bool:
+def _joined_executor(executor: Executor) -> bool:
     """Shut ``executor`` down, waiting at most :data:`EXECUTOR_SECONDS` for its jobs.
 
     Returns:

@@ -107,7 +107,7 @@ def test_a_thread_whose_caller_gave_up_still_holds_the_clock_until_it_ends(given
     assert ended_at == [0.0]  # the thread ended before the clock moved on
 
 
-@pytest.mark.parametrize("ending", ["main_ends", "main_fails"])
+@pytest.mark.parametrize("ending", ["main_ends", "main_fails", "main_set_its_executor"])
 def test_a_thread_job_still_running_after_main_fails_the_run_not_hangs_it(
     ending: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,14 +124,17 @@ def test_a_thread_job_still_running_after_main_fails_the_run_not_hangs_it(
         release.wait(THREAD_WAIT)
 
     async def main() -> str:
-        asyncio.get_running_loop().run_in_executor(None, work)  # (never awaited)
+        loop = asyncio.get_running_loop()
+        if ending == "main_set_its_executor":  # (its own default: waited for the same)
+            loop.set_default_executor(ThreadPoolExecutor(max_workers=2))
+        loop.run_in_executor(None, work)  # (never awaited)
         await asyncio.to_thread(started.wait, THREAD_WAIT)
         if ending == "main_fails":
             raise KeyError("main's own")
         return "ended"
 
     try:
-        if ending == "main_ends":
+        if ending != "main_fails":
             with pytest.raises(VirtualTimeError, match=r"still ran 0\.05 s after the coroutine"):
                 run_with_virtual_time(main())
         else:
