@@ -14,6 +14,7 @@ from miniagents import MessageSequencePromise
 from miniagents.ext.llm import LLMCall, LLMReply
 from miniagents.ext.llm.offline import CallTool, OfflineMessage
 from miniagents.testing import (
+    ChatHistoryContract,
     VirtualClock,
     VirtualTimeLoop,
     function_agent,
@@ -22,6 +23,7 @@ from miniagents.testing import (
     scripted_agent,
     virtual_time,
 )
+from miniagents.testing.virtual_time import EXECUTOR_SECONDS
 from tests.fakes.typecheck import assert_passes_mypy
 from tests.typing.test_llm_types import OfflineAgent
 
@@ -67,6 +69,11 @@ def check_virtual_time() -> None:
     assert_type(VirtualTimeLoop().clock, VirtualClock)
     run_with_virtual_time(asyncio.sleep(1), start="0")  # type: ignore[arg-type]
     VirtualClock().advance("1")  # type: ignore[arg-type]
+    assert_type(EXECUTOR_SECONDS, float)
+
+
+def check_a_contracts_wait_is_a_number_of_seconds() -> None:
+    assert_type(ChatHistoryContract.wait, float)
 
 
 async def check_virtual_time_is_no_async_with() -> None:

@@ -7,6 +7,7 @@ The ``check_*`` functions are never called: mypy checks them (``mypy.ini`` is st
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from miniagents.ext.web.agui import ApprovalFlow as AGUIApprovalFlow
 from miniagents.ext.web.ai_sdk import ApprovalFlow as AISDKApprovalFlow
 from miniagents.ext.web.ai_sdk import ChatRequest
 from miniagents.ext.web.auth import Authentication
+from miniagents.ext.web.serving import server_stop
 from miniagents.ext.web.settings import checked_host
 from tests.fakes.typecheck import assert_passes_mypy
 
@@ -138,6 +140,13 @@ def check_the_approval_flow_type_is_public(in_stream: bool) -> None:
     assert_type(same, Literal["protocol", "in_stream"])
     wrong: AGUIApprovalFlow = "later"  # type: ignore[assignment]
     assert_type(wrong, AGUIApprovalFlow)
+
+
+def check_the_serving_tells_its_own_stop() -> None:
+    """``server_stop()``: the event of the current request's server (``None`` outside one)."""
+    stop = server_stop()
+    assert_type(stop, asyncio.Event | None)
+    server_stop(greeter)  # type: ignore[call-arg]
 
 
 def check_wrong_arguments_are_refused() -> None:
