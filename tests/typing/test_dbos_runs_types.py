@@ -14,6 +14,7 @@ from typing import assert_type
 from miniagents import MessageSequencePromise
 from miniagents.ext.dbos import (
     DurableRunInfo,
+    aapprovals_open,
     acancel_run,
     afind_runs,
     aname_run,
@@ -49,6 +50,8 @@ async def check_runs() -> None:
     assert_type(await aname_run(agent, "r2", "chat-7/1"), None)
     assert_type(await arun_named(agent, "r2"), str | None)
     assert_type(await arun_notes(agent, "chat-7/1"), dict[str, object] | None)
+    assert_type(await aapprovals_open("chat-7/1", [], seconds=1.0), bool)
+    await aapprovals_open("chat-7/1", ["call_1"])  # type: ignore[list-item]
     await arun_notes(agent)  # type: ignore[call-arg]
     await arun_named(agent)  # type: ignore[call-arg]
     assert_type(replay(agent, "chat-7/1"), MessageSequencePromise[LLMReply[OpenAIMessage]])

@@ -33,8 +33,8 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.ext.dbos.llm_records": "SQLCallStore SQLRunJournal",
         "miniagents.ext.dbos.runs": (
-            "DurableRunInfo acancel_run acancelled_runs afind_runs aname_run anote_run arecover "
-            "arun_named arun_notes is_durable replay"
+            "APPROVALS_OPEN_SECONDS DurableRunInfo aapprovals_open acancel_run acancelled_runs "
+            "afind_runs aname_run anote_run arecover arun_named arun_notes is_durable replay"
         ),
         "miniagents.ext.dbos.history": "ChatHistorySQL",
     },

@@ -20,7 +20,9 @@ from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionErro
 from miniagents.ext.dbos.history import ChatHistorySQL as ChatHistorySQL
 from miniagents.ext.dbos.llm_records import SQLCallStore as SQLCallStore
 from miniagents.ext.dbos.llm_records import SQLRunJournal as SQLRunJournal
+from miniagents.ext.dbos.runs import APPROVALS_OPEN_SECONDS as APPROVALS_OPEN_SECONDS
 from miniagents.ext.dbos.runs import DurableRunInfo as DurableRunInfo
+from miniagents.ext.dbos.runs import aapprovals_open as aapprovals_open
 from miniagents.ext.dbos.runs import acancel_run as acancel_run
 from miniagents.ext.dbos.runs import acancelled_runs as acancelled_runs
 from miniagents.ext.dbos.runs import afind_runs as afind_runs
@@ -39,6 +41,7 @@ __all__ = [
     "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableVersionError",
     "ChatHistorySQL",
     "SQLCallStore", "SQLRunJournal",
-    "DurableRunInfo", "acancel_run", "acancelled_runs", "afind_runs", "aname_run", "anote_run",
-    "arecover", "arun_named", "arun_notes", "is_durable", "replay",
+    "APPROVALS_OPEN_SECONDS", "DurableRunInfo", "aapprovals_open", "acancel_run", "acancelled_runs",
+    "afind_runs", "aname_run", "anote_run", "arecover", "arun_named", "arun_notes", "is_durable",
+    "replay",
 ]

@@ -43,6 +43,7 @@ __all__ = [
     "DECISION_TOPIC",
     "SENT_MARK",
     "Claim",
+    "aopened",
     "approval_id",
     "awaited_decision",
     "claimed_send",
@@ -203,22 +204,68 @@ async def _published(name: str) -> object:
             return message
 
 
+_opened: dict[tuple[str, str], asyncio.Event] = {}
+"""The approvals of this process's runs, by run and call, set once started in the database
+(or found started there), while the run waits on them: see :func:`aopened`."""
+
+
+async def aopened(run_id: str, request: ToolApprovalRequest, seconds: float) -> bool:
+    """Wait until the approval of ``request``, a call of this process's run ``run_id``, is
+    started in the database (``apending_approvals`` lists it, another server sees the run
+    wait), or the request is no longer pending; whether that came within ``seconds``.
+
+    The request is visible in the run's reply before its call asks for the decision, which
+    starts the approval (a thread's database write): a web app waits for it before it tells
+    its client that the run waits.
+    """
+    key = (run_id, request.call_id)
+    opened = _opened.setdefault(key, asyncio.Event())
+    decided: asyncio.Future[ToolDecision] | None = None
+    opening = asyncio.ensure_future(opened.wait())
+    try:
+        if request.pending and not opened.is_set():
+            decided = asyncio.ensure_future(request.adecision())
+            both = {opening, decided}
+            await asyncio.wait(both, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        return opened.is_set() or not request.pending
+    finally:
+        for waiting in (opening, decided):
+            if waiting is not None and not waiting.done():
+                waiting.cancel()
+        if not opened.is_set() and _opened.get(key) is opened:
+            del _opened[key]  # (never opened here: kept by nobody)
+
+
 async def awaited_decision(
     url: str, run_id: str, key: str, request: ToolApprovalRequest
 ) -> ToolDecision:
     """The first decision on the call: given to ``request`` here, or sent from elsewhere.
 
-    ``url`` is the database of the run (where a decision given here is claimed).
+    ``url`` is the database of the run (where a decision given here is claimed). Once its
+    approval is started in the database, :func:`aopened` of the call returns.
 
     The request is decided too when the decision came from elsewhere (it is no longer
     pending, and deciding it again raises ``ToolApprovalError``).
     """
+    opened = _opened.setdefault((run_id, request.call_id), asyncio.Event())
+    try:
+        return await _awaited_decision(url, run_id, key, request, opened)
+    finally:
+        opened.set()  # (the run waits no more: nothing is to wait for its approval)
+        if _opened.get((run_id, request.call_id)) is opened:
+            del _opened[run_id, request.call_id]
+
+
+async def _awaited_decision(
+    url: str, run_id: str, key: str, request: ToolApprovalRequest, opened: asyncio.Event
+) -> ToolDecision:
     name = approval_id(run_id, key)
     # Decided here before anyone else could see the call wait: its approval starts decided,
     # so it is never listed as waiting (an aapprove/adeny is told it was decided already).
     early = None if request.pending else decision_message(await request.adecision(), by="request")
     if await _outside(_started(run_id, key, request, early)) and early is not None:
         return await request.adecision()
+    opened.set()  # (started, or found started: it waits in the database now)
     here = asyncio.ensure_future(request.adecision())
     kept = asyncio.ensure_future(_outside(_published(name)))
     try:

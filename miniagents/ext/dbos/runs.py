@@ -19,6 +19,9 @@ the app find it by that id and read its reply again, from the first token::
     aname_run(agent, "r2", "chat-7/turn-3")
                                          another name of the run (the first one kept);
     arun_named(agent, "r2")              the run it names ("chat-7/turn-3"), or None
+    aapprovals_open("chat-7/turn-3", requests)
+                                         wait until the approvals of the requests a run
+                                         of this process waits on are in the database
     replay(agent, "chat-7/turn-3")       the run's reply, every message and token as it
                                          streamed: a run still running streams on (recovered
                                          steps replayed, the rest live); an ended run
@@ -32,15 +35,16 @@ skip what it had.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import json
 import weakref
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
+from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, aopened, approval_id
 from miniagents.ext.dbos._engine import (
     _WORKFLOW,
     Engine,
@@ -56,6 +60,7 @@ from miniagents.ext.dbos.errors import (
     DurableRecordError,
     DurableVersionError,
 )
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents import InteractionContext
@@ -65,8 +70,10 @@ if TYPE_CHECKING:
     from dbos import WorkflowStatus
 
 __all__ = [
+    "APPROVALS_OPEN_SECONDS",
     "ELSEWHERE_TIMEOUT",
     "DurableRunInfo",
+    "aapprovals_open",
     "acancel_run",
     "acancelled_runs",
     "afind_runs",
@@ -283,6 +290,36 @@ async def arun_notes(agent: MiniAgent[..., Message], workflow_id: str) -> dict[s
         return None
     attributes = statuses[0].attributes
     return dict(attributes) if isinstance(attributes, dict) else {}
+
+
+APPROVALS_OPEN_SECONDS = 10.0
+"""Seconds :func:`aapprovals_open` waits, by default, for the approvals to be started."""
+
+
+async def aapprovals_open(
+    workflow_id: str,
+    requests: Sequence[ToolApprovalRequest],
+    *,
+    seconds: float = APPROVALS_OPEN_SECONDS,
+) -> bool:
+    """Wait until the approvals of ``requests`` are in the database, or the requests decided.
+
+    ``requests``: approval requests of calls of the durable run ``workflow_id``, which runs
+    in this process. A request is in the run's reply before its call asks for the decision,
+    which starts its approval in the database (a write in a thread): until then,
+    ``apending_approvals`` does not list it, and another server sharing the database does
+    not see the run wait (a new run of its thread there would not replace it). A server
+    waits for this before it tells its client that the run waits for a decision.
+
+    Returns:
+        Whether they all were, within ``seconds`` (in all).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    for request in requests:
+        if not await aopened(workflow_id, request, max(0.0, deadline - loop.time())):
+            return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,12 @@ import json
 import logging
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
@@ -331,6 +332,24 @@ class DurableJobs:
         await anote_run(self._agent, workflow_id, {f"{_PAUSE_NOTE}{index}": point.note()})
         if named:
             await aname_run(self._agent, self._prefix(owner) + point.run, workflow_id)
+
+    async def aapprovals_open(
+        self, workflow_id: str, requests: Sequence[ToolApprovalRequest], logger: logging.Logger
+    ) -> None:
+        """Wait until the approvals of ``requests`` (calls the job's run ``workflow_id`` waits
+        on) are in the database, so that a client told the run waits finds it waiting there
+        (another server, ``apending_approvals``). Past ``APPROVALS_OPEN_SECONDS``, logged, and
+        the wait ends: the pause is told all the same."""
+        from miniagents.ext.dbos import APPROVALS_OPEN_SECONDS, aapprovals_open
+
+        if not await aapprovals_open(workflow_id, requests):
+            logger.warning(
+                "The approvals of the durable run %r were not in its database %g s after its "
+                "calls asked for them; the run's pause is told all the same (another server "
+                "may not see it wait until they are).",
+                workflow_id,
+                APPROVALS_OPEN_SECONDS,
+            )
 
     async def alogged_failure(self, workflow_id: str, error: Exception) -> str:
         """The reference the log has the run's failure ``error`` under, if noted with it.

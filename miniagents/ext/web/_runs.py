@@ -531,6 +531,14 @@ class Job:
         """The request of the call ``call_id``, if the job's reply asked for its approval."""
         return self.approvals.get(self.pause_key, call_id)
 
+    async def aapprovals_open(self) -> None:
+        """A durable job's run waits on the calls it asks for: once their approvals are in
+        its database (a new run of its thread on another server sees it wait, and replaces
+        it), so that its client is told only then."""
+        durable, workflow_id = self.manager.durable, self.workflow_id
+        if durable is not None and workflow_id is not None:
+            await durable.aapprovals_open(workflow_id, self.waiting(), self.manager.protocol.logger)
+
     def waiting(self, call_ids: Sequence[str] | None = None) -> list[ToolApprovalRequest]:
         """The requests still pending (of ``call_ids``, if given), in the order they came."""
         asked = self.approvals.of(self.pause_key)
@@ -887,11 +895,13 @@ class _Pauses:
         if not isinstance(part, parts.AwaitingApproval) or part.call_id in self._decided:
             return
         while part.request.pending:  # (a resume may answer other calls first)
-            waiting = job.waiting()
-            yield Ending(encoder.pausing(waiting))
-            yield Pause(part.call_id, [asked.call_id for asked in waiting])
-            run_key = await job.aresumed()
-            yield encoder.resuming(run_key)
+            await job.aapprovals_open()
+            if part.request.pending:  # (not decided meanwhile)
+                waiting = job.waiting()
+                yield Ending(encoder.pausing(waiting))
+                yield Pause(part.call_id, [asked.call_id for asked in waiting])
+                run_key = await job.aresumed()
+                yield encoder.resuming(run_key)
 
 
 # -- the manager ----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from miniagents.ext.dbos import (
     DurableError,
     DurableRecordError,
     DurableVersionError,
+    aapprovals_open,
     afind_runs,
     aname_run,
     anote_run,
@@ -38,6 +39,7 @@ from miniagents.ext.dbos import (
 )
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.provider import LLMCall
+from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolSet
 from tests.fakes.dead_executor import pending_elsewhere
 
 calls: list[str] = []
@@ -218,3 +220,26 @@ async def test_runs_are_found_by_the_exact_case_of_their_ids_start(database: str
         assert [run.workflow_id for run in await afind_runs(agent, "R1")] == ["R1-new"]
         assert [run.workflow_id for run in await afind_runs(agent, "r1")] == ["r1-old"]
         assert [run.workflow_id for run in await afind_runs(agent, "r1", limit=1)] == ["r1-old"]
+
+
+def _pretend_remove(name: str) -> str:
+    """Remove a file (pretend): it waits for a person's approval."""
+    return f"removed {name}"
+
+
+async def test_the_wait_for_approvals_ends_on_a_decision_or_after_its_seconds() -> None:
+    """``aapprovals_open``: a request decided needs no approval in the database (``True`` at
+    once); one whose approval nothing here starts is waited for ``seconds``, then ``False``;
+    nothing is kept of either."""
+    from miniagents.ext.dbos import _approvals
+
+    tools = ToolSet([FunctionTool(_pretend_remove, requires_approval=True)])
+    call = ToolCallMessage(tool_name="_pretend_remove", arguments={"name": "a"}, call_id="c1")
+    async with MiniAgents():
+        request = tools.approval_request(call)
+        assert request is not None
+        assert await aapprovals_open("no-run", [request], seconds=0.01) is False
+        request.approve()
+        assert await aapprovals_open("no-run", [request]) is True
+        assert await aapprovals_open("no-run", []) is True
+    assert not _approvals._opened

@@ -13,7 +13,7 @@ import itertools
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 
 from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
-from miniagents.ext.tools import ToolCallError
+from miniagents.ext.tools import ToolApprovalRequest, ToolCallError
 from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.ext.web._durable import FoundRun
 from miniagents.ext.web.serving import server_config
@@ -318,6 +318,11 @@ class GatedDurable:
 
     async def alogged_failure(self, workflow_id: str, error: Exception) -> str:
         return ""
+
+    async def aapprovals_open(
+        self, workflow_id: str, requests: Sequence[ToolApprovalRequest], logger: logging.Logger
+    ) -> None:
+        pass  # (nothing is recorded: the pause is told at once)
 
     async def anote_failure(
         self, workflow_id: str, error: Exception, reference: str, logger: logging.Logger

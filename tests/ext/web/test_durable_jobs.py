@@ -8,16 +8,27 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy
 from starlette.types import ASGIApp
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
+from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
 from miniagents.ext.web._durable import DurableJobs
-from tests.ext.web.serving import SSEReader, event_types, get_events, served, until
+from tests.ext.web.serving import (
+    SSEReader,
+    agui_input,
+    event_types,
+    get_events,
+    served,
+    until,
+)
 from tests.fakes.dead_executor import DEAD_EXECUTOR, pending_elsewhere
 from tests.fakes.fixtures import WAIT
 
@@ -339,3 +350,53 @@ async def test_a_jobs_key_is_found_in_its_own_case_only(tmp_path: Path, destroye
         assert await jobs.afind("ada", key="R1", group="t1") is None
         assert await jobs.afind_all("ada", key="R1") == []
         assert await jobs.afind("Ada", key="r1") is None  # (another principal: never)
+
+
+def _remove(name: str) -> str:
+    """Remove a file (pretend): it waits for a person's approval."""
+    return f"removed {name}"
+
+
+async def test_a_pause_is_told_once_its_approval_is_in_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, destroyed: None
+) -> None:
+    """A durable run that pauses for an approval tells its client only once the approval is
+    in its database: a client that acts on the pause at once (another server's new run of
+    the thread, ``apending_approvals``) finds the run waiting. (The pause was told as the
+    call asked, before its approval was written: `apending_approvals` listed nothing, and a
+    new run of the thread on another server left the run pending, unreplaced.)"""
+    import miniagents.ext.dbos
+    from miniagents.ext.dbos import _approvals
+    from miniagents.ext.dbos.approvals import apending_approvals
+
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    tool = FunctionTool(_remove, requires_approval=True)
+    script = one_per_call(CallTool("_remove", {"name": "a.txt"}), "Done.")
+    agent = durable(
+        offline_agent.fork(alias="PAUSED_TOLD", tools=[tool], reply=script, token_delay=0),
+        database_url=database,
+    )
+    release, opening = asyncio.Event(), asyncio.Event()
+    real_started, real_open = _approvals._started, miniagents.ext.dbos.aapprovals_open
+
+    async def held_start(*args: Any) -> bool:
+        opening.set()
+        await release.wait()  # (a slow database write: the approval not in it meanwhile)
+        return await real_started(*args)
+
+    async def waited_for(*args: Any, **kwargs: Any) -> bool:
+        release.set()  # (the server waits for the approval: it may start now)
+        return await real_open(*args, **kwargs)
+
+    monkeypatch.setattr(_approvals, "_started", held_start)
+    monkeypatch.setattr(miniagents.ext.dbos, "aapprovals_open", waited_for)
+    async with served(agui_app(agent, authentication=NoAuthentication())) as client:
+        async with client.stream("POST", "/", json=agui_input("r1", thread="t1")) as response:
+            events = await asyncio.wait_for(SSEReader(response).rest(), WAIT)
+            listed = await apending_approvals(database_url=database)  # (at once)
+        release.set()  # (had the pause been told first: the approval goes on now)
+    assert opening.is_set()
+    assert events[-1].json["outcome"]["type"] == "interrupt"
+    assert [(pending.workflow_id, pending.call_id) for pending in listed] == [
+        ('ag-ui:["r1", "t1"]', "offline_call_1")
+    ]
