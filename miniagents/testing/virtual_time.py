@@ -109,8 +109,14 @@ class VirtualClock:
 
     @property
     def elapsed(self) -> float:
-        """The seconds that passed since the clock started."""
-        return self._now - self.start
+        """The seconds that passed since the clock started, to the microsecond.
+
+        Rounded so: a clock put on a running loop starts at the loop's own time (any float),
+        and a timer's deadline is that time plus its delay, so the clock's difference can
+        miss the delay in its last bits (299.99999999999955 for 300); rounded, a test may
+        compare it with ``==``.
+        """
+        return round(self._now - self.start, 6)
 
     def time(self) -> float:
         """The time now (the loop's ``time`` method)."""

@@ -107,6 +107,25 @@ def test_a_thread_whose_caller_gave_up_still_holds_the_clock_until_it_ends(given
     assert ended_at == [0.0]  # the thread ended before the clock moved on
 
 
+@pytest.mark.parametrize("start", [0.0, 1394.201047216, 123456.789, 3.2e7 + 1 / 3])
+def test_the_time_elapsed_is_the_delays_to_the_microsecond_whatever_the_start(start: float) -> None:
+    """A clock that starts at any time (a running loop's own, in ``virtual_time()``: a year
+    of a machine's uptime, say) tells
+    the delays its timers waited as they were given, for ``==``. (A start plus 300 minus the
+    start gave 299.99999999999955 on some starts: a test of the MCP read timeout failed so.)"""
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeLoop)
+        seen = []
+        for delay in (300.0, 0.5, 30.0, 1e-3):
+            await asyncio.sleep(delay)
+            seen.append(loop.clock.elapsed)
+        return seen
+
+    assert run_with_virtual_time(main(), start=start) == [300.0, 300.5, 330.5, 330.501]
+
+
 @pytest.mark.parametrize("ending", ["main_ends", "main_fails", "main_set_its_executor"])
 def test_a_thread_job_still_running_after_main_fails_the_run_not_hangs_it(
     ending: str, monkeypatch: pytest.MonkeyPatch
