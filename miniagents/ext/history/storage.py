@@ -23,8 +23,13 @@ from typing import TypeVar
 
 from miniagents.ext.history.errors import ChatHistoryOptionError
 from miniagents.ext.llm.anthropic import AnthropicMessage
+from miniagents.ext.llm.bedrock import BedrockMessage
+from miniagents.ext.llm.compatible import CompatibleMessage
+from miniagents.ext.llm.gemini import GeminiMessage
 from miniagents.ext.llm.messages import (
     AssistantMessage,
+    LLMMessage,
+    LLMToolApprovalRequest,
     LLMToolCallMessage,
     LLMToolResultMessage,
     SystemMessage,
@@ -32,6 +37,7 @@ from miniagents.ext.llm.messages import (
 )
 from miniagents.ext.llm.offline import OfflineMessage
 from miniagents.ext.llm.openai import OpenAIMessage
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.message import Message
 
@@ -44,16 +50,24 @@ BUILT_IN_MESSAGE_CLASSES: tuple[type[Message], ...] = (
     UserMessage,
     AssistantMessage,
     SystemMessage,
+    LLMMessage,
     OpenAIMessage,
     AnthropicMessage,
+    GeminiMessage,
+    BedrockMessage,
+    CompatibleMessage,
     OfflineMessage,
     ToolCallMessage,
     ToolResultMessage,
+    ToolApprovalRequest,
     LLMToolCallMessage,
     LLMToolResultMessage,
+    LLMToolApprovalRequest,
 )
-"""The message classes of :mod:`miniagents.ext.llm` and :mod:`miniagents.ext.tools` that every
-store knows by name (a store may know more: ``built_in=``)."""
+"""The message classes of :mod:`miniagents.ext.llm` (its providers' too) and
+:mod:`miniagents.ext.tools` that every store knows by name (a store may know more:
+``built_in=``). An approval request among them loads back as one, so that a prompt leaves
+it out again rather than showing it to the model as the assistant's text."""
 
 
 class MessageClassRegistry:

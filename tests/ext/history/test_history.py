@@ -45,8 +45,22 @@ from miniagents.ext.history.agents import (
     markdown_history_agent,
 )
 from miniagents.ext.history.markdown import ChatHistoryMD
-from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
+from miniagents.ext.llm.bedrock import BedrockMessage
+from miniagents.ext.llm.compatible import CompatibleMessage
+from miniagents.ext.llm.gemini import GeminiMessage
+from miniagents.ext.llm.messages import (
+    AssistantMessage,
+    LLMMessage,
+    LLMToolApprovalRequest,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    SystemMessage,
+    TokenUsage,
+    UserMessage,
+)
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
+from miniagents.ext.llm.prompt import prompt_of
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.utils import adialog_loop
 from tests.history_calls import every_call
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
@@ -362,6 +376,33 @@ async def test_markdown_round_trips_every_kind_of_message(tmp_path: Path) -> Non
     assert loaded[5].text is None
     assert loaded[6].text is None
     assert loaded[8].text == ""
+
+
+async def test_markdown_loads_the_approval_requests_and_every_providers_reply_as_themselves(
+    tmp_path: Path,
+) -> None:
+    # an approval request loaded back as a plain Message of role "assistant" was shown to
+    # the model, after a restart, as its own text: "Approve the call of delete with ...?"
+    path = tmp_path / "chat.md"
+    call = {"tool_name": "delete", "call_id": "c1", "arguments": {"path": "a.txt"}}
+    messages = [
+        UserMessage(text="Delete a.txt"),
+        LLMToolCallMessage(**call, model="m"),
+        LLMToolApprovalRequest(**call, model="m"),
+        ToolApprovalRequest(**call),
+        LLMToolResultMessage(text="deleted", tool_name="delete", call_id="c1"),
+        GeminiMessage(text="g", model="gemini"),
+        BedrockMessage(text="b", model="claude"),
+        CompatibleMessage(text="c", model="llama"),
+        LLMMessage(text="l", role="assistant"),
+        AssistantMessage(text="Done."),
+    ]
+    await ChatHistoryMD(path).store(messages)
+    loaded = await ChatHistoryMD(path).load()
+    assert list(loaded) == messages
+    assert [type(message) for message in loaded] == [type(message) for message in messages]
+    assert prompt_of(loaded, None) == prompt_of(MessageTuple(messages), None)
+    assert "Approve the call" not in str(prompt_of(loaded, None))
 
 
 async def test_markdown_keeps_each_class_and_picks_one_by_role_when_none_is_recorded(
