@@ -11,7 +11,9 @@ _ARGS_HEADERS = frozenset(
     {"args", "arguments", "parameters", "params", "keyword args", "keyword arguments"}
 )
 _SECTION = re.compile(r"^([A-Za-z][A-Za-z ]*):\s*$")
-_ENTRY = re.compile(r"^(\*{0,2}[A-Za-z_][A-Za-z0-9_]*)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+_TYPE = r"\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
+"""An entry's type in parentheses, which may hold parentheses two deep: ``(tuple(int, int))``."""
+_ENTRY = re.compile(r"^(\*{0,2}[A-Za-z_][A-Za-z0-9_]*)\s*(?:" + _TYPE + r")?\s*:\s*(.*)$")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import pytest
 from pydantic import BaseModel, Field
@@ -417,6 +417,24 @@ def test_a_google_docstring_is_split_into_its_description_and_arguments() -> Non
     }
     assert parse_docstring(None).description == ""
     assert parse_docstring("Just this.").arguments == {}
+
+
+def test_an_argument_whose_type_holds_parentheses_keeps_its_own_description() -> None:
+    # "b (tuple(int, int)): ..." was not read as an entry: b's text went to a, b had none
+    def move(a: str, b: tuple[int, int], c: int = 0) -> str:
+        """Move a piece.
+
+        Args:
+            a (str): The piece.
+            b (tuple(int, int)): Where to, as (row, column).
+            c (Optional(Dict(str, int))): How fast.
+        """
+        return a
+
+    properties = cast(dict[str, dict[str, object]], as_tool(move).parameters["properties"])
+    assert properties["a"]["description"] == "The piece."
+    assert properties["b"]["description"] == "Where to, as (row, column)."
+    assert properties["c"]["description"] == "How fast."
 
 
 def test_an_agent_shows_its_bound_arguments_read_only() -> None:
