@@ -84,12 +84,20 @@ def _json(arguments: object) -> str:
 
 
 def _parse(text: str) -> tuple[dict[str, object], str | None]:
+    """The arguments ``text`` holds, or none and why (what a model wrote never raises)."""
     if not text.strip():
         return {}, None  # a call without arguments may come with no text at all
+    constants: list[str] = []  # NaN and Infinity, which Python's json reads but JSON has not
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(text, parse_constant=constants.append)
     except json.JSONDecodeError as error:
         return {}, f"The arguments are not valid JSON ({error})."
+    except RecursionError:
+        return {}, "The arguments are not valid JSON: they nest too deeply to be read."
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        return {}, "The arguments hold a number of too many digits to be read: write it as text."
+    if constants:
+        return {}, f"The arguments are not valid JSON: {constants[0]} is not a JSON number."
     if not isinstance(parsed, dict):
         return {}, f"The arguments must be a JSON object, not {type(parsed).__name__}."
     return parsed, None

@@ -43,6 +43,13 @@ def test_a_call_made_of_text_parses_its_arguments() -> None:
     [
         ('{"a": 1', "The arguments are not valid JSON (Expecting ',' delimiter"),
         ("[1, 2]", "The arguments must be a JSON object, not list."),
+        # each of these raised out of the message (a bare RecursionError, a pydantic
+        # ValidationError) and failed the whole reply, or (NaN) gave arguments that no JSON
+        # holds, which a history file then refused to store
+        ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "The arguments are not valid JSON: they nest"),
+        ('{"a": ' + "1" * 5000 + "}", "The arguments hold a number of too many digits"),
+        ('{"a": NaN}', "The arguments are not valid JSON: NaN is not a JSON number."),
+        ('{"a": -Infinity}', "The arguments are not valid JSON: -Infinity is not a JSON number."),
     ],
 )
 def test_a_call_whose_text_is_not_a_json_object_says_why(text: str, problem: str) -> None:

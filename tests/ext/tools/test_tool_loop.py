@@ -305,6 +305,26 @@ async def test_malformed_argument_json_is_an_error_result_and_goes_back_as_no_ar
     )
 
 
+async def test_arguments_nested_too_deeply_are_an_error_result_not_a_failed_reply(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    # a model caught in a loop of brackets failed the agent's reply with a RecursionError
+    nested = '{"a": ' + "[" * 5000 + "]" * 5000 + ', "b": 1}'
+    server.reply(tool_calls=[ToolCall("add", nested, id="c1")])
+    server.reply(["Let me try again."])
+    async with MiniAgents():
+        call, result, answer = await ask(llm, client, "2 + ?", tools=[add])
+    assert isinstance(call, ToolCallMessage)
+    assert (call.text, dict(call.arguments)) == (nested, {})
+    assert isinstance(result, ToolResultMessage)
+    assert result.is_error
+    assert result.text == (
+        "The call of the tool add could not be read: The arguments are not valid JSON: they "
+        "nest too deeply to be read. Call it again with a JSON object of arguments."
+    )
+    assert str(answer) == "Let me try again."
+
+
 async def test_the_round_limit_ends_a_runaway_loop_with_an_error_naming_agent_and_limit(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:
