@@ -59,12 +59,19 @@ async def in_memory_history_agent(
         ctx: The interaction.
         chat_history: Where to keep them; by default one history shared by every call of
             this agent in the current ``MiniAgents`` context.
+
+    Raises:
+        ChatHistoryOptionError: if ``chat_history`` is not a ``ChatHistory`` (e.g. a path),
+            before any message is stored.
     """
     if chat_history is None:
         chat_history = MiniAgents.get_current().resource(
             "in-memory-chat-history", InMemoryChatHistory, _nothing_to_close
         )
-    await _store_and_reply(ctx, chat_history)
+    checked = ChatHistory.check_argument(
+        chat_history, taken_by="in_memory_history_agent", bind="in_memory_history_agent.fork"
+    )
+    await _store_and_reply(ctx, checked)
 
 
 @miniagent(alias="MARKDOWN_HISTORY_AGENT")

@@ -775,6 +775,17 @@ async def test_in_memory_history_agent_uses_a_bound_history() -> None:
     assert summary(unbound) == [("Message", "y")]
 
 
+async def test_an_in_memory_history_agent_given_a_path_names_what_it_takes() -> None:
+    async with MiniAgents():
+        # (was: AttributeError: 'str' object has no attribute 'append', after the input)
+        fix = re.escape("e.g. in_memory_history_agent.fork(chat_history=ChatHistoryMD(path))")
+        with pytest.raises(ChatHistoryOptionError, match=fix) as by:
+            await in_memory_history_agent.inquire("x", chat_history=cast(Any, "CHAT.md"))
+        assert str(by.value).startswith(
+            "in_memory_history_agent needs chat_history to be a ChatHistory; got 'CHAT.md'."
+        )
+
+
 async def test_history_agent_needs_a_chat_history() -> None:
     async with MiniAgents():
         with pytest.raises(ValueError, match=r"fork\(chat_history=") as caught:
