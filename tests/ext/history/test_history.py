@@ -384,12 +384,12 @@ async def test_markdown_loads_the_approval_requests_and_every_providers_reply_as
     # an approval request loaded back as a plain Message of role "assistant" was shown to
     # the model, after a restart, as its own text: "Approve the call of delete with ...?"
     path = tmp_path / "chat.md"
-    call = {"tool_name": "delete", "call_id": "c1", "arguments": {"path": "a.txt"}}
+    arguments = {"path": "a.txt"}
     messages = [
         UserMessage(text="Delete a.txt"),
-        LLMToolCallMessage(**call, model="m"),
-        LLMToolApprovalRequest(**call, model="m"),
-        ToolApprovalRequest(**call),
+        LLMToolCallMessage(tool_name="delete", call_id="c1", arguments=arguments, model="m"),
+        LLMToolApprovalRequest(tool_name="delete", call_id="c1", arguments=arguments, model="m"),
+        ToolApprovalRequest(tool_name="delete", call_id="c1", arguments=arguments),
         LLMToolResultMessage(text="deleted", tool_name="delete", call_id="c1"),
         GeminiMessage(text="g", model="gemini"),
         BedrockMessage(text="b", model="claude"),
