@@ -48,8 +48,6 @@ from miniagents.ext.history.storage import (
     MessageClassRegistry,
     SerialWorker,
 )
-from miniagents.ext.llm.messages import LLMToolApprovalRequest
-from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageTuple
@@ -76,13 +74,6 @@ TABLE_NAME = "miniagents_chat_messages"
 
 _MAX_NAME = 255
 """The longest conversation name (and class name) a row holds."""
-
-_BUILT_IN: tuple[type[Message], ...] = (
-    *BUILT_IN_MESSAGE_CLASSES,
-    ToolApprovalRequest,
-    LLMToolApprovalRequest,
-)
-"""The message classes every ``ChatHistorySQL`` knows by name (approval requests too)."""
 
 # -- the table -----------------------------------------------------------------------------
 
@@ -189,7 +180,7 @@ class _Classes(MessageClassRegistry):
     """The message classes a row may name."""
 
     def __init__(self, extra: Iterable[type[Message]]) -> None:
-        super().__init__(extra, built_in=_BUILT_IN, store="a chat history")
+        super().__init__(extra, built_in=BUILT_IN_MESSAGE_CLASSES, store="a chat history")
 
     def encode(self, message: Message) -> tuple[str, str]:
         """The class name and the JSON fields of ``message``'s row."""
