@@ -263,6 +263,28 @@ async def test_two_identical_calls_in_flight_make_one_request(
     assert cache.stats.misses == 1
 
 
+async def test_three_identical_calls_in_flight_all_get_the_reply(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: each waiter put a fresh event in place of the one it woke on, so a second waiter
+    # could replace the event the first was waiting on already: nobody set it, and the
+    # first waited for ever)
+    fake_llm.reply(["shared ", "reply ", "in ", "parts"], pause_after=1)
+    agent = _openai(fake_llm)
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active():
+            replies = [agent.inquire("same") for _ in range(3)]
+            for reply in replies:
+                reply.start()
+            paused = await fake_llm.wait_paused_async(0, WAIT)
+            paused.resume()
+            answers = await asyncio.wait_for(asyncio.gather(*replies), WAIT)
+    assert [str(answer[-1]) for answer in answers] == ["shared reply in parts"] * 3
+    assert _calls(fake_llm) == 1
+    assert (cache.stats.misses, cache.stats.shared) == (1, 2)
+
+
 def test_identical_calls_in_two_threads_event_loops_make_one_request_each(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
