@@ -325,7 +325,7 @@ class CallCache:
         """
         provider, model = str(request.get("provider")), str(request.get("model"))
         candidates = await self.store.acandidates(provider, model, _CANDIDATES)
-        nearest = max(candidates, key=lambda each: similarity(each.request, request), default=None)
+        nearest = await asyncio.to_thread(_nearest, candidates, request)  # (off the loop)
         about = f"a call of the model {model!r} ({provider})"
         if nearest is None:
             found = "It has no recording at all."
@@ -345,6 +345,11 @@ class CallCache:
             None if nearest is None else nearest.key,
             diff,
         )
+
+
+def _nearest(candidates: list[RecordedCall], request: Mapping[str, Any]) -> RecordedCall | None:
+    """The recording whose request is most like ``request``, if any."""
+    return max(candidates, key=lambda each: similarity(each.request, request), default=None)
 
 
 def _replayed(events: tuple[LLMEvent, ...]) -> Iterator[LLMEvent]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import random
 import sqlite3
 import sys
 import threading
@@ -195,6 +196,48 @@ async def test_a_replay_only_cache_names_the_nearest_recording_and_the_change(
     assert '+   "text": "What is the capital of Italy?"' in error.diff
     assert error.diff in str(error)
     assert "mode 'record' or 'read_through'" in str(error)
+
+
+def _pages(seed: int) -> str:
+    """A few pages of text (some 20,000 characters), its words as frequent as a language's."""
+    words = [f"word{rank}" for rank in range(3000)]
+    weights = [1 / (rank + 1) for rank in range(3000)]
+    return " ".join(random.Random(seed).choices(words, weights, k=3000))
+
+
+async def test_a_replay_only_miss_among_long_recordings_is_told_at_once() -> None:
+    # (was: the call was compared with each recording character by character, on the
+    # loop: two prompts of a few pages took half a minute, so a suite with long prompts
+    # held its loop for minutes at a miss, before it was told)
+    from miniagents.ext.llm.openai import OpenAIOptions, OpenAIProvider
+
+    provider = OpenAIProvider()
+    options = OpenAIOptions(model="gpt-4o-mini")
+
+    def call(text: str) -> LLMCall:
+        prompt = (PromptText("user", text),)
+        return LLMCall(model="gpt-4o-mini", stream=True, system=None, messages=prompt)
+
+    async def live(_call: LLMCall, _options: object) -> AsyncIterator[Any]:
+        raise AssertionError("a replay-only cache makes no call")
+        yield  # (a generator)
+
+    store = MemoryCallStore()
+    for seed in range(4):
+        request = canonical_request(provider, call(_pages(seed)))
+        await store.aput(
+            RecordedCall(request_key(request), request, ("...", Finish("stop")), time.time())
+        )
+    changed = _pages(2).replace("word7 ", "word8 ", 5)
+    started = time.monotonic()
+    with pytest.raises(LLMCacheMissError) as caught:
+        async for _event in CallCache(store, mode="replay").llm_call(
+            provider, call(changed), options, live
+        ):
+            pass
+    assert time.monotonic() - started < WAIT  # (a bound on the wait: it was minutes)
+    nearest = canonical_request(provider, call(_pages(2)))
+    assert caught.value.nearest == request_key(nearest)
 
 
 async def test_a_replay_only_cache_without_recordings_says_so() -> None:
