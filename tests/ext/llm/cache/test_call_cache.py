@@ -240,6 +240,22 @@ async def test_a_replay_only_miss_among_long_recordings_is_told_at_once() -> Non
     assert caught.value.nearest == request_key(nearest)
 
 
+async def test_a_memory_store_finds_the_candidates_of_a_miss_among_many_at_once() -> None:
+    # (was: each recording was looked for in the list of those alike, compared one by one
+    # with them: the square of the count, half a minute for 20,000 recordings)
+    store = MemoryCallStore(max_entries=None)
+    for number in range(20_000):
+        model = "gpt-4o-mini" if number % 2 else "gpt-4o"
+        request = {"provider": "openai", "model": model, "messages": [number]}
+        await store.aput(RecordedCall(f"k{number}", request, ("...", Finish("stop")), 0.0))
+    started = time.monotonic()
+    candidates = await store.acandidates("openai", "gpt-4o-mini", 3)
+    assert time.monotonic() - started < WAIT  # (a bound on the wait: it was half a minute)
+    assert [each.key for each in candidates] == ["k19999", "k19997", "k19995"]
+    others = await store.acandidates("openai", "claude", 2)
+    assert [each.key for each in others] == ["k19999", "k19998"]  # none alike: the latest
+
+
 async def test_a_replay_only_cache_without_recordings_says_so() -> None:
     agent = openai_agent.fork(model="gpt-4o-mini", async_client=None)
     async with MiniAgents():
