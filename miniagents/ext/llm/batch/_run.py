@@ -528,15 +528,38 @@ class BatchRun:
         finding = self._finding.get(tag)
         if finding is None:  # created before a crash, its id not noted: ask the provider
             finding = self._finding[tag] = asyncio.get_running_loop().create_future()
+            finding.add_done_callback(_retrieved)
+            spawn(
+                self._afind(tag, ticket.api, ticket.client, finding),
+                "finding a batch of the journal",
+                self._tasks,
+            )
+        return await asyncio.shield(finding)
+
+    async def _afind(
+        self, tag: str, api: BatchAPI, client: Any, finding: asyncio.Future[str | None]
+    ) -> None:
+        """Ask the provider which batch ``tag`` was created as, and tell ``finding``.
+
+        A task of the run's own, not of the call that asked first: that call may be given
+        up meanwhile, and the other calls that wait for the same answer get it all the same
+        (else they waited for ever, sending signs of life, so no stall watch ended them).
+        """
+        try:
             try:
-                found = await ticket.api.afind(ticket.client, tag)
+                found = await api.afind(client, tag)
             except Exception:
                 found = None
             self._tags[tag] = found
             if found is not None:
                 await self._note({"kind": "submitted", "tag": tag, "batch": found})
+        except asyncio.CancelledError:  # (the run closes)
+            finding.cancel()
+            raise
+        except Exception as error:  # (the journal's: each call waiting raises it)
+            finding.set_exception(error)
+        else:
             finding.set_result(found)
-        return await asyncio.shield(finding)
 
     async def _attached(self, batch_id: str, custom_id: str, ticket: _Ticket) -> Settled:
         batch = self._batches.get(batch_id)
@@ -766,6 +789,12 @@ async def _first(events: AsyncIterator[LLMEvent]) -> Any:
         return await anext(events)
     except StopAsyncIteration:
         return _END
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Take a finding's error as seen (each call waiting raises it; all may be given up)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _pending(batch: _Batch) -> bool:

@@ -92,7 +92,12 @@ class CacheStats:
 
 
 class _Flight:
-    """A call being made, that identical calls wait for."""
+    """A call being made, that identical calls wait for.
+
+    Each change sets the event the waiters wait on and puts a fresh one in its place: the
+    waker replaces it, never a waiter (a waiter that did would hand the others an event
+    nobody sets, and one of them would wait for ever).
+    """
 
     def __init__(self) -> None:
         self.done = False
@@ -101,18 +106,21 @@ class _Flight:
 
     def poke(self) -> None:
         """Wake the calls that wait (an event came: a sign of life for them)."""
-        self._changed.set()
+        self._wake()
 
     def end(self, recorded: RecordedCall | None) -> None:
         """The call ended: recorded, or not (failed, given up)."""
         self.done = True
         self.recorded = recorded
-        self._changed.set()
+        self._wake()
 
     async def await_change(self) -> None:
         """Wait for the next event of the call, or its end."""
         await self._changed.wait()
-        self._changed = asyncio.Event()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
 
 class CallCache:
@@ -317,7 +325,7 @@ class CallCache:
         """
         provider, model = str(request.get("provider")), str(request.get("model"))
         candidates = await self.store.acandidates(provider, model, _CANDIDATES)
-        nearest = max(candidates, key=lambda each: similarity(each.request, request), default=None)
+        nearest = await asyncio.to_thread(_nearest, candidates, request)  # (off the loop)
         about = f"a call of the model {model!r} ({provider})"
         if nearest is None:
             found = "It has no recording at all."
@@ -337,6 +345,11 @@ class CallCache:
             None if nearest is None else nearest.key,
             diff,
         )
+
+
+def _nearest(candidates: list[RecordedCall], request: Mapping[str, Any]) -> RecordedCall | None:
+    """The recording whose request is most like ``request``, if any."""
+    return max(candidates, key=lambda each: similarity(each.request, request), default=None)
 
 
 def _replayed(events: tuple[LLMEvent, ...]) -> Iterator[LLMEvent]:

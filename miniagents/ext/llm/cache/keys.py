@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -104,8 +105,13 @@ def request_key(request: Mapping[str, Any], namespace: str = "") -> str:
 
 
 def similarity(request: Mapping[str, Any], other: Mapping[str, Any]) -> float:
-    """How alike two requests are, from 0 to 1 (of their JSON texts)."""
-    matcher = difflib.SequenceMatcher(None, _shown(request), _shown(other), autojunk=False)
+    """How alike two requests are, from 0 to 1 (of the words and signs of their JSON texts).
+
+    Word by word, not character by character: the characters of two long prompts (a few
+    pages each) took seconds to compare, and a cache compares a missing call with up to
+    200 recordings.
+    """
+    matcher = difflib.SequenceMatcher(None, _words(request), _words(other))
     return matcher.ratio()
 
 
@@ -128,6 +134,14 @@ def request_diff(recorded: Mapping[str, Any], request: Mapping[str, Any], lines:
 
 def _shown(request: Mapping[str, Any]) -> str:
     return json.dumps(request, sort_keys=True, indent=1, ensure_ascii=False)
+
+
+def _words(request: Mapping[str, Any]) -> list[str]:
+    """The JSON text of ``request`` as its words, signs and runs of white space."""
+    return _WORDS.findall(_shown(request))
+
+
+_WORDS = re.compile(r"\w+|[^\w\s]|\s+")
 
 
 def _item(item: object) -> dict[str, Any]:

@@ -191,9 +191,10 @@ class MemoryCallStore:
 
     async def acandidates(self, provider: str, model: str, limit: int) -> list[RecordedCall]:
         """The calls of ``provider`` and ``model`` first, the latest first, then others."""
-        latest = list(reversed(self._calls.values()))
-        alike = [each for each in latest if each.provider == provider and each.model == model]
-        others = [each for each in latest if each not in alike]
+        alike: list[RecordedCall] = []
+        others: list[RecordedCall] = []
+        for each in reversed(self._calls.values()):  # (one pass: no recording compared)
+            (alike if each.provider == provider and each.model == model else others).append(each)
         return [*alike, *others][:limit]
 
     async def aclear(self) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent, pipeline
 from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent
-from miniagents.ext.llm.batch import BatchMode, FileJournal
+from miniagents.ext.llm.batch import BatchMode, BatchRun, FileJournal
 from miniagents.ext.llm.errors import (
     BudgetExceededError,
     LLMBatchError,
@@ -25,8 +25,10 @@ from miniagents.ext.llm.errors import (
     LLMRequestError,
 )
 from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage
-from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
+from miniagents.ext.llm.openai import OpenAIMessage, OpenAIOptions, OpenAIProvider, openai_agent
 from miniagents.ext.llm.pricing import cost_usd
+from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.miniagents import MiniAgent
 from miniagents.operators import map_agent
@@ -560,6 +562,79 @@ async def test_an_anthropic_batch_whose_creation_was_not_answered_is_submitted_a
     (result,) = await run_batched(_agent("anthropic", fake_llm), ["a"], batch_mode(journal=again))
     assert str(result.get()[-1]) == "a"  # not lost; the API could not tell it was made
     assert len(fake_llm.batches.created) == 2
+
+
+class _HeldListing(httpx2.AsyncHTTPTransport):
+    """Real HTTP to the fake server; a listing of the batches waits until the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listing = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and request.url.path.endswith("/batches"):
+            self.listing.set()
+            await self.answer.wait()
+        return await super().handle_async_request(request)
+
+
+async def _batched_text(run: BatchRun, options: OpenAIOptions, text: str) -> str:
+    """The text of the reply to ``text``, its call routed through ``run`` in a try of an item."""
+    provider = OpenAIProvider()
+    call = LLMCall(
+        model=MODELS["chat"], stream=False, system=None, messages=(PromptText("user", text),)
+    )
+    with run.item():
+        events = run.llm_call(provider, call, options, provider.reply)
+        return "".join([event async for event in events if isinstance(event, str)])
+
+
+async def test_a_call_given_up_while_its_batch_is_looked_for_keeps_no_other_waiting(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: the call that asked the provider which batch a journal's creation made was the
+    # one that waited for the answer; given up meanwhile, it left the answer unset, and the
+    # other calls of that batch waited for ever, with signs of life for their stall watch)
+    fake_llm.batches.hold()
+    fake_llm.batches.stall_next_create()  # made, its id never noted: looked for on restart
+    journal = MemoryJournal()
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    _CLIENTS.append(client)
+    options = OpenAIOptions(model=MODELS["chat"], async_client=client)
+    async with MiniAgents():
+        run = batch_mode(journal=journal).start("restarted", None)
+        await run.aopen()
+        calls = [asyncio.ensure_future(_batched_text(run, options, text)) for text in "ab"]
+        await fake_llm.batches.wait_created_async(1, WAIT)
+        for each in calls:
+            each.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        await run.aclose("interrupted")
+    assert journal.kinds() == ["submitting"]
+    fake_llm.batches.release()
+
+    transport = _HeldListing()
+    client = openai.AsyncOpenAI(
+        base_url=fake_llm.openai_base_url,
+        api_key="test",
+        http_client=httpx2.AsyncClient(transport=transport),
+    )
+    _CLIENTS.append(client)
+    options = OpenAIOptions(model=MODELS["chat"], async_client=client)
+    async with MiniAgents():
+        run = batch_mode(journal=MemoryJournal(journal.records)).start("restarted", None)
+        await run.aopen()
+        first = asyncio.ensure_future(_batched_text(run, options, "a"))
+        await asyncio.wait_for(transport.listing.wait(), WAIT)  # it looks for the batch
+        second = asyncio.ensure_future(_batched_text(run, options, "b"))  # it waits for that
+        first.cancel()
+        transport.answer.set()
+        try:
+            assert await asyncio.wait_for(second, WAIT) == "b"
+        finally:
+            await run.aclose("completed")
+    assert len(fake_llm.batches.created) == 1  # its reply came from the batch found
 
 
 async def test_leaving_the_loop_early_cancels_the_batches_of_the_run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import random
 import sqlite3
 import sys
 import threading
@@ -197,6 +198,67 @@ async def test_a_replay_only_cache_names_the_nearest_recording_and_the_change(
     assert "mode 'record' or 'read_through'" in str(error)
 
 
+def _pages(seed: int) -> str:
+    """A few pages of text (some 20,000 characters), its words as frequent as a language's."""
+    words = [f"word{rank}" for rank in range(3000)]
+    weights = [1 / (rank + 1) for rank in range(3000)]
+    return " ".join(random.Random(seed).choices(words, weights, k=3000))
+
+
+async def test_a_replay_only_miss_among_long_recordings_is_told_at_once() -> None:
+    # (was: the call was compared with each recording character by character, on the
+    # loop: two prompts of a few pages took half a minute, so a suite with long prompts
+    # held its loop for minutes at a miss, before it was told)
+    from miniagents.ext.llm.openai import OpenAIOptions, OpenAIProvider
+
+    provider = OpenAIProvider()
+    options = OpenAIOptions(model="gpt-4o-mini")
+
+    def call(text: str) -> LLMCall:
+        prompt = (PromptText("user", text),)
+        return LLMCall(model="gpt-4o-mini", stream=True, system=None, messages=prompt)
+
+    made: list[LLMCall] = []
+
+    async def live(given: LLMCall, _options: object) -> AsyncIterator[Any]:
+        made.append(given)
+        yield Finish("stop")
+
+    store = MemoryCallStore()
+    for seed in range(4):
+        request = canonical_request(provider, call(_pages(seed)))
+        await store.aput(
+            RecordedCall(request_key(request), request, ("...", Finish("stop")), time.time())
+        )
+    changed = _pages(2).replace("word7 ", "word8 ", 5)
+    started = time.monotonic()
+    with pytest.raises(LLMCacheMissError) as caught:
+        async for _event in CallCache(store, mode="replay").llm_call(
+            provider, call(changed), options, live
+        ):
+            pass
+    assert time.monotonic() - started < WAIT  # (a bound on the wait: it was minutes)
+    nearest = canonical_request(provider, call(_pages(2)))
+    assert caught.value.nearest == request_key(nearest)
+    assert made == []  # (replay only: no call made)
+
+
+async def test_a_memory_store_finds_the_candidates_of_a_miss_among_many_at_once() -> None:
+    # (was: each recording was looked for in the list of those alike, compared one by one
+    # with them: the square of the count, half a minute for 20,000 recordings)
+    store = MemoryCallStore(max_entries=None)
+    for number in range(20_000):
+        model = "gpt-4o-mini" if number % 2 else "gpt-4o"
+        request = {"provider": "openai", "model": model, "messages": [number]}
+        await store.aput(RecordedCall(f"k{number}", request, ("...", Finish("stop")), 0.0))
+    started = time.monotonic()
+    candidates = await store.acandidates("openai", "gpt-4o-mini", 3)
+    assert time.monotonic() - started < WAIT  # (a bound on the wait: it was half a minute)
+    assert [each.key for each in candidates] == ["k19999", "k19997", "k19995"]
+    others = await store.acandidates("openai", "claude", 2)
+    assert [each.key for each in others] == ["k19999", "k19998"]  # none alike: the latest
+
+
 async def test_a_replay_only_cache_without_recordings_says_so() -> None:
     agent = openai_agent.fork(model="gpt-4o-mini", async_client=None)
     async with MiniAgents():
@@ -261,6 +323,28 @@ async def test_two_identical_calls_in_flight_make_one_request(
     assert _calls(fake_llm) == 1
     assert cache.stats.shared == 1
     assert cache.stats.misses == 1
+
+
+async def test_three_identical_calls_in_flight_all_get_the_reply(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: each waiter put a fresh event in place of the one it woke on, so a second waiter
+    # could replace the event the first was waiting on already: nobody set it, and the
+    # first waited for ever)
+    fake_llm.reply(["shared ", "reply ", "in ", "parts"], pause_after=1)
+    agent = _openai(fake_llm)
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active():
+            replies = [agent.inquire("same") for _ in range(3)]
+            for reply in replies:
+                reply.start()
+            paused = await fake_llm.wait_paused_async(0, WAIT)
+            paused.resume()
+            answers = await asyncio.wait_for(asyncio.gather(*replies), WAIT)
+    assert [str(answer[-1]) for answer in answers] == ["shared reply in parts"] * 3
+    assert _calls(fake_llm) == 1
+    assert (cache.stats.misses, cache.stats.shared) == (1, 2)
 
 
 def test_identical_calls_in_two_threads_event_loops_make_one_request_each(
