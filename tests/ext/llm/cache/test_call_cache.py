@@ -205,10 +205,14 @@ def _pages(seed: int) -> str:
     return " ".join(random.Random(seed).choices(words, weights, k=3000))
 
 
-async def test_a_replay_only_miss_among_long_recordings_is_told_at_once() -> None:
+async def test_a_replay_only_miss_among_long_recordings_is_told_off_the_loop_word_by_word(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # (was: the call was compared with each recording character by character, on the
     # loop: two prompts of a few pages took half a minute, so a suite with long prompts
     # held its loop for minutes at a miss, before it was told)
+    from miniagents.ext.llm.cache import calls as cache_calls
+    from miniagents.ext.llm.cache import keys as cache_keys
     from miniagents.ext.llm.openai import OpenAIOptions, OpenAIProvider
 
     provider = OpenAIProvider()
@@ -224,6 +228,20 @@ async def test_a_replay_only_miss_among_long_recordings_is_told_at_once() -> Non
         made.append(given)
         yield Finish("stop")
 
+    compared_in: set[int] = set()  # the threads the comparisons ran in
+    compared_lengths: list[int] = []  # the lengths of the sequences compared
+
+    def similarity(request: Any, other: Any) -> float:
+        compared_in.add(threading.get_ident())
+        return cache_keys.similarity(request, other)
+
+    class Matcher(cache_keys.difflib.SequenceMatcher):  # type: ignore[type-arg]
+        def set_seqs(self, a: Any, b: Any) -> None:
+            compared_lengths.extend((len(a), len(b)))
+            super().set_seqs(a, b)
+
+    monkeypatch.setattr(cache_calls, "similarity", similarity)
+    monkeypatch.setattr(cache_keys.difflib, "SequenceMatcher", Matcher)
     store = MemoryCallStore()
     for seed in range(4):
         request = canonical_request(provider, call(_pages(seed)))
@@ -231,32 +249,42 @@ async def test_a_replay_only_miss_among_long_recordings_is_told_at_once() -> Non
             RecordedCall(request_key(request), request, ("...", Finish("stop")), time.time())
         )
     changed = _pages(2).replace("word7 ", "word8 ", 5)
-    started = time.monotonic()
     with pytest.raises(LLMCacheMissError) as caught:
         async for _event in CallCache(store, mode="replay").llm_call(
             provider, call(changed), options, live
         ):
             pass
-    assert time.monotonic() - started < WAIT  # (a bound on the wait: it was minutes)
     nearest = canonical_request(provider, call(_pages(2)))
     assert caught.value.nearest == request_key(nearest)
     assert made == []  # (replay only: no call made)
+    assert compared_in and threading.get_ident() not in compared_in  # (never on the loop)
+    # word by word: some 6,000 words and spaces, where the characters were over 20,000
+    assert compared_lengths
+    assert max(compared_lengths) < len(_pages(2)) / 2
 
 
-async def test_a_memory_store_finds_the_candidates_of_a_miss_among_many_at_once() -> None:
+async def test_a_memory_store_finds_the_candidates_of_a_miss_without_comparing_recordings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # (was: each recording was looked for in the list of those alike, compared one by one
     # with them: the square of the count, half a minute for 20,000 recordings)
+    compared: list[object] = []
+
+    def equal(self: RecordedCall, other: object) -> bool:
+        compared.append(other)
+        return self is other
+
     store = MemoryCallStore(max_entries=None)
-    for number in range(20_000):
+    for number in range(2_000):
         model = "gpt-4o-mini" if number % 2 else "gpt-4o"
         request = {"provider": "openai", "model": model, "messages": [number]}
         await store.aput(RecordedCall(f"k{number}", request, ("...", Finish("stop")), 0.0))
-    started = time.monotonic()
+    monkeypatch.setattr(RecordedCall, "__eq__", equal)
     candidates = await store.acandidates("openai", "gpt-4o-mini", 3)
-    assert time.monotonic() - started < WAIT  # (a bound on the wait: it was half a minute)
-    assert [each.key for each in candidates] == ["k19999", "k19997", "k19995"]
+    assert compared == []  # (one pass: a full store's search was 10,000 squared comparisons)
+    assert [each.key for each in candidates] == ["k1999", "k1997", "k1995"]
     others = await store.acandidates("openai", "claude", 2)
-    assert [each.key for each in others] == ["k19999", "k19998"]  # none alike: the latest
+    assert [each.key for each in others] == ["k1999", "k1998"]  # none alike: the latest
 
 
 async def test_a_replay_only_cache_without_recordings_says_so() -> None:
