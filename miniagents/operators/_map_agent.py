@@ -35,7 +35,7 @@ def map_agent(
     /,
     *,
     max_concurrency: int | None = None,
-    max_in_flight: int = 64,
+    max_in_flight: int | None = None,
     ordered: bool = True,
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
@@ -82,7 +82,8 @@ def map_agent(
         agents: The agent, or the agents of a chain (each gets the replies of the one
             before; the first gets the item).
         max_concurrency: At most this many items run at once (default: ``max_in_flight``).
-        max_in_flight: At most this many items are read and their results not yet emitted.
+        max_in_flight: At most this many items are read and their results not yet emitted
+            (default: 64, or ``max_concurrency`` if that is more).
         ordered: Emit the results in the source's order (``True``) or as they complete.
         retries: How many more times an item that failed with one of ``retry_on`` is tried.
         retry_on: The errors worth retrying.

@@ -17,6 +17,7 @@ from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent
 from miniagents.errors import MessageTypeError, PipelineArgumentError
 from miniagents.operators import map_agent
 from miniagents.promising import StreamedPromise
+from miniagents.testing import virtual_time
 from tests.fakes.fixtures import WAIT
 
 T = TypeVar("T")
@@ -133,6 +134,27 @@ async def test_a_pulled_upstream_is_read_no_further_than_max_in_flight_ahead(
         await asyncio.wait_for(done.wait(), WAIT)
     assert [result.index for result in emitted] == list(range(30))
     assert max(in_flight) == 3  # max_in_flight, and no more
+
+
+async def test_a_max_concurrency_above_64_runs_that_many_items_at_once() -> None:
+    # max_in_flight was 64 by default whatever max_concurrency said: 64 ran at once, not 100
+    all_running = asyncio.Event()
+    running = 0
+
+    @miniagent
+    async def waits(ctx: InteractionContext) -> None:
+        nonlocal running
+        running += 1
+        if running == 100:
+            all_running.set()
+        await all_running.wait()  # the first hundred wait for each other
+        ctx.reply(str(await ctx.message_promises))
+
+    source: Observable[str] = reactivex.from_iterable([f"t{i}" for i in range(150)])
+    with virtual_time():  # fewer than 100 at once: a TimeoutError at once, not a stuck test
+        async with MiniAgents(), asyncio.timeout(60):
+            results = await collect(source.pipe(map_agent(waits, max_concurrency=100)))
+    assert [result.index for result in results] == list(range(150))
 
 
 async def nothing(pieces: tuple[str, ...]) -> None:
