@@ -12,7 +12,7 @@ from typing_extensions import TypeVar
 
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageType
-from miniagents.miniagents import MiniAgent
+from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.pipeline import ItemResult, Pipeline
 from miniagents.pipeline.batching import PipelineBatching
@@ -61,7 +61,8 @@ def map_agent(
     ``MessageType``) ends the result with a ``MessageTypeError`` in its place: after the
     results of the items before it, and no item after it starts. Disposing of the
     subscription cancels the items in flight.
-    Each subscription reads the source anew and needs a running ``MiniAgents`` context.
+    Each subscription reads the source anew and needs a running ``MiniAgents`` context
+    (without one, it raises ``NoActiveContextError`` and does not subscribe to the source).
 
     .. marble::
         :alt: map_agent
@@ -133,6 +134,9 @@ def map_agent(
             observer: abc.ObserverBase[ItemResult[T, ReplyT]],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
+            # the context first: a subscription refused for want of one leaves the source
+            # alone (subscribed to, a hot source would stay so, its items kept for nobody)
+            MiniAgents.get_current()
             # subscribed to at once, as by any operator: what a hot source emits before the
             # run's task starts is kept for it, not lost
             items = observed_items(source, overflow)
