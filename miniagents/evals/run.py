@@ -157,7 +157,8 @@ async def aevaluate(
         keep_trees: Keep each run's reply tree in the report (and its JSON); the
             evaluators see the trees either way.
         output: The text evaluators compare (``run.output``) from the replies (default:
-            :func:`reply_text`).
+            :func:`reply_text`). An error it raises fails the case, which keeps its time,
+            cost and tree as any failed case does.
         tracer_provider: Make OpenTelemetry spans of the run, its cases and evaluators
             there (see :mod:`miniagents.evals._tracing`).
         trace: Make them with OpenTelemetry's global tracer provider.
@@ -172,7 +173,7 @@ async def aevaluate(
     """
     cases, dataset_name, shared = _cases_of(dataset)
     _check(repetitions, max_concurrency, timeout, evaluator_timeout)
-    _check_given(evaluators, case_budget, metadata)
+    _check_given(evaluators, case_budget, metadata, output)
     every = _evaluators_of(None, (*evaluators, *shared))
     evaluators_of = [_evaluators_of(case, every) if case.evaluators else every for case in cases]
     total = len(cases) * repetitions
@@ -415,17 +416,18 @@ class _Run(Generic[InputT, ExpectedT]):
                 messages = await replies
             else:
                 messages = await self._aread(case, replies, recorded)
+            duration = recorded.now()
+            # (in the try: an output= that fails fails the case, which keeps what it used)
+            text = self._output_of(messages)
         except BaseException:
             tree = recorded.tree() if self.keep_trees else None
             self.failed[position] = _Failure(
                 recorded.now(), recorded.first_token, meter.usage, tree
             )
             raise
-        duration = recorded.now()
         tree = recorded.tree()
         usage = meter.usage
         first = recorded.first_token
-        text = self._output_of(messages)
         run = CaseRun(case, repetition, attempt, messages, text, tree, duration, first, usage)
         scores = await self._ascores(index, run, span)
         result = CaseResult(
@@ -714,13 +716,19 @@ def _check(
             )
 
 
-def _check_given(evaluators: object, case_budget: object, metadata: object) -> None:
+def _check_given(evaluators: object, case_budget: object, metadata: object, output: object) -> None:
     """Check the arguments of ``aevaluate`` a type checker would have (for a careless caller).
 
     Raises:
-        EvalArgumentError: for a lone evaluator, a ``case_budget`` that is not a function, or
-            ``metadata`` that is not a mapping.
+        EvalArgumentError: for a lone evaluator, a ``case_budget`` or an ``output`` that is
+            not a function, or ``metadata`` that is not a mapping.
     """
+    if not callable(output):  # (else each case failed, its agent run, on "not callable")
+        raise EvalArgumentError(
+            "aevaluate() needs output to be a function of the replies that returns the text "
+            "the evaluators compare, e.g. output=lambda replies: str(replies[-1]); got "
+            f"{_shown(output)}."
+        )
     if isinstance(evaluators, (Evaluator, str, Mapping)) or not isinstance(evaluators, Iterable):
         raise EvalArgumentError(
             f"aevaluate() takes a list of evaluators, not {evaluators!r}; pass [{evaluators!r}]."

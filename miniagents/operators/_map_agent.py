@@ -12,7 +12,7 @@ from typing_extensions import TypeVar
 
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageType
-from miniagents.miniagents import MiniAgent
+from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.pipeline import ItemResult, Pipeline
 from miniagents.pipeline.batching import PipelineBatching
@@ -35,7 +35,7 @@ def map_agent(
     /,
     *,
     max_concurrency: int | None = None,
-    max_in_flight: int = 64,
+    max_in_flight: int | None = None,
     ordered: bool = True,
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
@@ -61,7 +61,8 @@ def map_agent(
     ``MessageType``) ends the result with a ``MessageTypeError`` in its place: after the
     results of the items before it, and no item after it starts. Disposing of the
     subscription cancels the items in flight.
-    Each subscription reads the source anew and needs a running ``MiniAgents`` context.
+    Each subscription reads the source anew and needs a running ``MiniAgents`` context
+    (without one, it raises ``NoActiveContextError`` and does not subscribe to the source).
 
     .. marble::
         :alt: map_agent
@@ -82,7 +83,8 @@ def map_agent(
         agents: The agent, or the agents of a chain (each gets the replies of the one
             before; the first gets the item).
         max_concurrency: At most this many items run at once (default: ``max_in_flight``).
-        max_in_flight: At most this many items are read and their results not yet emitted.
+        max_in_flight: At most this many items are read and their results not yet emitted
+            (default: 64, or ``max_concurrency`` if that is more).
         ordered: Emit the results in the source's order (``True``) or as they complete.
         retries: How many more times an item that failed with one of ``retry_on`` is tried.
         retry_on: The errors worth retrying.
@@ -132,6 +134,9 @@ def map_agent(
             observer: abc.ObserverBase[ItemResult[T, ReplyT]],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
+            # the context first: a subscription refused for want of one leaves the source
+            # alone (subscribed to, a hot source would stay so, its items kept for nobody)
+            MiniAgents.get_current()
             # subscribed to at once, as by any operator: what a hot source emits before the
             # run's task starts is kept for it, not lost
             items = observed_items(source, overflow)

@@ -80,6 +80,7 @@ from miniagents.promising.lowlevel import (
 
 __all__ = [
     "DEFAULT_MAX_BACKOFF",
+    "DEFAULT_MAX_IN_FLIGHT",
     "Pipeline",
     "PipelineSettings",
     "agent_chain",
@@ -101,6 +102,13 @@ DEFAULT_MAX_BACKOFF = 120.0
 The wait doubles from ``backoff`` with each retry, up to this cap (as urllib3's ``Retry``
 caps its backoff at 120 s): without one, the 20th retry of a 0.5 s backoff would wait three
 days, and the doubling of the 1,025th would not fit in a float (an ``OverflowError``).
+"""
+
+DEFAULT_MAX_IN_FLIGHT = 64
+"""The most items read and not yet handed out by default (``max_in_flight=None``).
+
+A ``max_concurrency`` above it raises it to as many: without that, ``max_concurrency=1_000``
+alone would run 64 items at once (every item that runs is one in flight).
 """
 
 _JITTER = random.Random()
@@ -824,7 +832,7 @@ def pipeline_settings(
     agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]],
     *,
     caller: str,
-    max_in_flight: int,
+    max_in_flight: int | None,
     max_concurrency: int | None,
     ordered: bool,
     retries: int,
@@ -851,8 +859,14 @@ def pipeline_settings(
             ``description`` that is not a ``str``.
     """
     chain = agent_chain(agents, caller)
-    concurrency = max_in_flight if max_concurrency is None else max_concurrency
     owner, error = f"{caller}()", PipelineArgumentError
+    if max_in_flight is None:  # room for every item that may run at once, and 64 at least
+        if max_concurrency is None:
+            max_in_flight = DEFAULT_MAX_IN_FLIGHT
+        else:
+            check_count(max_concurrency, "max_concurrency", owner=owner, error=error)
+            max_in_flight = max(DEFAULT_MAX_IN_FLIGHT, max_concurrency)
+    concurrency = max_in_flight if max_concurrency is None else max_concurrency
     for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
         check_count(value, name, owner=owner, error=error)
     check_count(retries, "retries", least=0, owner=owner, error=error)
@@ -907,7 +921,7 @@ def pipeline(
     items: Iterable[T] | AsyncIterable[T] | Observable[T],
     /,
     *,
-    max_in_flight: int = 64,
+    max_in_flight: int | None = None,
     max_concurrency: int | None = None,
     ordered: bool = True,
     retries: int = 0,
@@ -938,7 +952,9 @@ def pipeline(
             ``agent.inquire`` takes); an item that cannot be one (an ``int``, ``bytes``, a
             list holding one) ends the run with a ``MessageTypeError`` naming it, in its
             place: after the results of every item before it, and none after it starts.
-        max_in_flight: At most this many items are read and not yet handed to you.
+        max_in_flight: At most this many items are read and not yet handed to you
+            (default: 64, or ``max_concurrency`` if that is more, so that as many items as
+            it allows can run at once; given, it bounds them too).
         max_concurrency: At most this many items run at once (default: ``max_in_flight``).
         ordered: Give the results in the input's order (``True``) or as they complete.
         retries: How many more times an item that failed with one of ``retry_on`` is tried.

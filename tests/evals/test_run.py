@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from miniagents import InteractionContext, MiniAgents, miniagent, pipeline
+from miniagents import InteractionContext, Message, MiniAgents, miniagent, pipeline
 from miniagents.evals import (
     Case,
     CaseRun,
@@ -29,6 +29,7 @@ from miniagents.evals import (
 )
 from miniagents.ext.llm import Budget, BudgetExceededError
 from miniagents.ext.llm.offline import CallTool, offline_agent
+from miniagents.messages import MessageTuple
 from miniagents.testing import VirtualClock
 from tests.evals.agents import DELAY, forecaster, get_weather, poet
 from tests.fakes.fixtures import virtual_clock  # noqa: F401
@@ -338,6 +339,7 @@ async def test_the_case_and_the_dataset_and_the_run_evaluators_add_up_and_names_
         ("evaluators", Contains(), r"a list of evaluators.*\[Contains\(name='contains'\)\]"),
         ("metadata", ["model"], r"aevaluate\(\) needs metadata to be a mapping"),
         ("case_budget", Budget(), r"case_budget to be a function that makes a new Budget"),
+        ("output", "text", r"aevaluate\(\) needs output to be a function of the replies"),
     ],
 )
 async def test_bad_arguments_are_refused_with_what_to_give(
@@ -404,6 +406,24 @@ async def test_a_failed_case_keeps_its_tree_and_usage_so_far(
     assert result.tree.agents() == ["FAILS_AFTER_A_POEM", "POET"]
     assert result.usage.requests == 1
     assert result.first_token == pytest.approx(DELAY)
+
+
+async def test_a_case_whose_output_function_fails_keeps_its_time_cost_and_tree(
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    # the agent ran (and was paid for) before output= failed: the case was reported with no
+    # duration, no usage and no tree, and the run's cost left it out
+    def first_line(replies: MessageTuple[Message]) -> str:
+        raise ValueError("no line to take")
+
+    report = await aevaluate(poet, [Case("Go.")], keep_trees=True, output=first_line)
+    result = report.results[0]
+    assert (result.error, result.error_message) == ("ValueError", "no line to take")
+    assert result.usage.requests == 1
+    assert result.duration == pytest.approx(3 * DELAY)
+    assert result.first_token == pytest.approx(DELAY)
+    assert result.tree is not None
+    assert result.tree.agents() == ["POET"]
 
 
 async def test_an_output_function_that_gives_no_text_fails_each_case_saying_what_to_return() -> (

@@ -14,9 +14,10 @@ from reactivex.notification import OnError
 from reactivex.subject import Subject
 
 from miniagents import InteractionContext, ItemResult, MiniAgents, miniagent
-from miniagents.errors import MessageTypeError, PipelineArgumentError
+from miniagents.errors import MessageTypeError, NoActiveContextError, PipelineArgumentError
 from miniagents.operators import map_agent
 from miniagents.promising import StreamedPromise
+from miniagents.testing import virtual_time
 from tests.fakes.fixtures import WAIT
 
 T = TypeVar("T")
@@ -133,6 +134,50 @@ async def test_a_pulled_upstream_is_read_no_further_than_max_in_flight_ahead(
         await asyncio.wait_for(done.wait(), WAIT)
     assert [result.index for result in emitted] == list(range(30))
     assert max(in_flight) == 3  # max_in_flight, and no more
+
+
+async def test_a_max_concurrency_above_64_runs_that_many_items_at_once() -> None:
+    # max_in_flight was 64 by default whatever max_concurrency said: 64 ran at once, not 100
+    all_running = asyncio.Event()
+    running = 0
+
+    @miniagent
+    async def waits(ctx: InteractionContext) -> None:
+        nonlocal running
+        running += 1
+        if running == 100:
+            all_running.set()
+        await all_running.wait()  # the first hundred wait for each other
+        ctx.reply(str(await ctx.message_promises))
+
+    source: Observable[str] = reactivex.from_iterable([f"t{i}" for i in range(150)])
+    with virtual_time():  # fewer than 100 at once: a TimeoutError at once, not a stuck test
+        async with MiniAgents(), asyncio.timeout(60):
+            results = await collect(source.pipe(map_agent(waits, max_concurrency=100)))
+    assert [result.index for result in results] == list(range(150))
+
+
+async def test_a_subscription_outside_a_context_is_refused_and_leaves_the_source_alone() -> None:
+    # it subscribed to the source first, then failed to start its run: a hot source kept the
+    # subscription (every item it emitted kept for nobody), a cold one was read to its end
+    subject: Subject[str] = Subject()
+    read: list[int] = []
+    cold: Observable[str] = reactivex.from_iterable(range(3)).pipe(
+        ops.do_action(read.append), ops.map(str)
+    )
+    for source in (subject, cold):
+        with pytest.raises(NoActiveContextError, match="No MiniAgents context is active"):
+            source.pipe(map_agent(upper)).subscribe()
+    assert not subject.observers
+    assert read == []
+    results: list[ItemResult[str]] = []
+    done = asyncio.Event()
+    async with MiniAgents():  # (in one, the same operator runs)
+        subject.pipe(map_agent(upper)).subscribe(results.append, on_completed=done.set)
+        subject.on_next("x")
+        subject.on_completed()
+        await asyncio.wait_for(done.wait(), WAIT)
+    assert [str(result.get()) for result in results] == ["X"]
 
 
 async def nothing(pieces: tuple[str, ...]) -> None:

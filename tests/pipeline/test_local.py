@@ -123,6 +123,48 @@ async def test_items_are_read_lazily_and_concurrency_is_bounded() -> None:
     assert sorted(r.index for r in rest) == list(range(100))
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "at_once"),
+    [
+        ({"max_concurrency": 100}, 100),  # (the batch mode's docs: max_concurrency=1_000 alone)
+        ({}, 64),
+        ({"max_in_flight": 30}, 30),
+        ({"max_concurrency": 100, "max_in_flight": 40}, 40),  # (both given: both hold)
+    ],
+)
+async def test_a_max_concurrency_above_64_runs_that_many_items_at_once(
+    kwargs: dict[str, int], at_once: int
+) -> None:
+    # max_in_flight was 64 by default, whatever max_concurrency said: every item that runs is
+    # in flight, so max_concurrency=100 alone ran 64 items at once (and a batch held 64 calls)
+    gate = asyncio.Event()
+    all_running = asyncio.Event()
+    running = 0
+    peak = 0
+
+    @miniagent
+    async def waits(ctx: InteractionContext) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if running == at_once:
+            all_running.set()
+        await gate.wait()
+        running -= 1
+        ctx.reply(str(await ctx.message_promises))
+
+    with virtual_time():  # capped below at_once, the wait is a TimeoutError at once
+        async with MiniAgents():
+            run = pipeline(waits, Counting(150), **kwargs)  # type: ignore[arg-type]
+            async with aclosing(run.__aiter__()) as results:
+                first = asyncio.ensure_future(anext(results))
+                await asyncio.wait_for(all_running.wait(), 60)
+                gate.set()
+                handed = [await first] + [r async for r in results]
+    assert peak == at_once
+    assert [r.index for r in handed] == list(range(150))
+
+
 async def test_unordered_results_come_as_they_complete() -> None:
     releases = {i: asyncio.Event() for i in range(3)}
 

@@ -257,7 +257,8 @@ async def test_a_replay_only_miss_among_long_recordings_is_told_off_the_loop_wor
     nearest = canonical_request(provider, call(_pages(2)))
     assert caught.value.nearest == request_key(nearest)
     assert made == []  # (replay only: no call made)
-    assert compared_in and threading.get_ident() not in compared_in  # (never on the loop)
+    assert compared_in
+    assert threading.get_ident() not in compared_in  # (never on the loop)
     # word by word: some 6,000 words and spaces, where the characters were over 20,000
     assert compared_lengths
     assert max(compared_lengths) < len(_pages(2)) / 2
