@@ -4,6 +4,7 @@ cost; modes, stores, invalidation, identical calls in flight, misses that name t
 from __future__ import annotations
 
 import asyncio
+import difflib
 import gc
 import random
 import sqlite3
@@ -235,13 +236,13 @@ async def test_a_replay_only_miss_among_long_recordings_is_told_off_the_loop_wor
         compared_in.add(threading.get_ident())
         return cache_keys.similarity(request, other)
 
-    class Matcher(cache_keys.difflib.SequenceMatcher):  # type: ignore[type-arg]
+    class Matcher(difflib.SequenceMatcher[str]):
         def set_seqs(self, a: Any, b: Any) -> None:
             compared_lengths.extend((len(a), len(b)))
             super().set_seqs(a, b)
 
     monkeypatch.setattr(cache_calls, "similarity", similarity)
-    monkeypatch.setattr(cache_keys.difflib, "SequenceMatcher", Matcher)
+    monkeypatch.setattr(difflib, "SequenceMatcher", Matcher)
     store = MemoryCallStore()
     for seed in range(4):
         request = canonical_request(provider, call(_pages(seed)))
