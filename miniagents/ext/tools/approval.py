@@ -122,7 +122,12 @@ class ToolApprovalRequest(Message):
     @classmethod
     def _default_text(cls, data: Any) -> Any:
         """Say what waits for approval when no text is given."""
-        if isinstance(data, Mapping) and data.get("text") is None and "tool_name" in data:
+        if (
+            isinstance(data, Mapping)
+            and data.get("text") is None
+            and "tool_name" in data
+            and isinstance(data.get("arguments") or {}, Mapping)  # (else the field's error)
+        ):
             arguments = json.dumps(dict(data.get("arguments") or {}), default=str)
             return {**data, "text": f"Approve the call of {data['tool_name']} with {arguments}?"}
         return data

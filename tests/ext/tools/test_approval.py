@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgent, MiniAgents
 from miniagents.errors import ArgumentError
@@ -233,6 +234,15 @@ async def test_a_request_is_decided_once_and_a_rebuilt_one_is_not_pending() -> N
         assert not rebuilt.pending
         with pytest.raises(ToolApprovalError, match="is not pending"):
             rebuilt.approve()
+
+
+@pytest.mark.parametrize("request_class", [ToolApprovalRequest, LLMToolApprovalRequest])
+def test_a_request_rebuilt_with_arguments_that_are_no_mapping_is_the_fields_error(
+    request_class: type[ToolApprovalRequest],
+) -> None:
+    # (was: a bare TypeError from dict() in the validator that writes the request's text)
+    with pytest.raises(ValidationError, match=r"arguments\n  Input should be a valid dictionary"):
+        request_class.model_validate({"tool_name": "delete", "call_id": "c1", "arguments": [1, 2]})
 
 
 async def test_running_a_tool_that_needs_approval_without_a_request_does_not_run_it() -> None:

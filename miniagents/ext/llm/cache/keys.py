@@ -20,6 +20,7 @@ the values of ``extra_headers`` are kept as hashes (a header may carry a secret)
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -178,7 +179,12 @@ def _image(image: ImagePart) -> dict[str, Any]:
 
 
 def _plain(value: object) -> Any:
-    """``value`` as JSON values: mappings (keys as text), sequences, scalars; else its repr."""
+    """``value`` as JSON values: mappings (keys as text), sequences, scalars; else its repr.
+
+    A set is its items in the order of their JSON texts (a set's own order changes from
+    one process to the next, with the hash seed of its texts), and a dataclass its fields
+    (its repr may name its address, another in each process).
+    """
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, Mapping):
@@ -189,4 +195,10 @@ def _plain(value: object) -> Any:
         return _plain(value.model_dump(mode="json"))
     if isinstance(value, Sequence):
         return [_plain(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        items = [_plain(item) for item in value]
+        return {"set": sorted(items, key=lambda item: json.dumps(item, sort_keys=True))}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+        return {type(value).__qualname__: _plain(fields)}
     return repr(value)

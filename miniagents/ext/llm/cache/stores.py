@@ -119,27 +119,46 @@ def events_from_json(shown: Sequence[Sequence[Any]]) -> tuple[LLMEvent, ...]:
     """
     events: list[LLMEvent] = []
     for item in shown:
-        kind = item[0] if item else None
-        if kind == "text":
-            events.append(str(item[1]))
-        elif kind == "call":
-            signed = str(item[3]) if len(item) > 3 else None
-            events.append(ToolCallStart(str(item[1]), str(item[2]), thought_signature=signed))
-        elif kind == "arguments":
-            events.append(ToolCallDelta(str(item[1]), str(item[2])))
-        elif kind == "refusal":
-            events.append(Refusal(str(item[1])))
-        elif kind == "finish" and isinstance(item[1], Mapping):
-            known = {name: value for name, value in item[1].items() if name in _FINISH_FIELDS}
-            events.append(Finish(**known))
-        else:
+        event = _event_from_json(item)
+        if event is None:
             raise LLMConfigurationError(
                 f"A call cache's store holds an event it cannot read: {item!r:.80}. Is it the "
                 "store of a call cache (of this version of MiniAgents)? Clear it, or give the "
                 "cache another one."
             )
+        events.append(event)
     return tuple(events)
 
+
+def _event_from_json(item: object) -> LLMEvent | None:
+    """The event ``item`` was written as, or ``None`` for what no event is written as."""
+    if not isinstance(item, Sequence) or isinstance(item, str) or not item:
+        return None
+    kind, values = item[0], item[1:]
+    if len(values) not in _FIELDS_OF.get(kind, ()):
+        return None  # (an event's fields missing, or too many: another store's record)
+    if kind == "text":
+        return str(values[0])
+    if kind == "call":
+        signed = str(values[2]) if len(values) > 2 else None
+        return ToolCallStart(str(values[0]), str(values[1]), thought_signature=signed)
+    if kind == "arguments":
+        return ToolCallDelta(str(values[0]), str(values[1]))
+    if kind == "refusal":
+        return Refusal(str(values[0]))
+    if not isinstance(values[0], Mapping):
+        return None
+    return Finish(**{name: value for name, value in values[0].items() if name in _FINISH_FIELDS})
+
+
+_FIELDS_OF: dict[object, tuple[int, ...]] = {
+    "text": (1,),
+    "call": (2, 3),
+    "arguments": (2,),
+    "refusal": (1,),
+    "finish": (1,),
+}
+"""How many fields each kind of event is written with (a call: with its signature or not)."""
 
 _FINISH_FIELDS = frozenset(Finish.__dataclass_fields__)
 

@@ -8,6 +8,7 @@ import difflib
 import gc
 import random
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -51,6 +52,7 @@ from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.llm.test_gemini_bedrock import BEDROCK, GEMINI, Native
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, traces  # noqa: F401
+from tests.subprocesses import ROOT, python_env
 
 _CLIENTS: list[Any] = []
 
@@ -684,6 +686,19 @@ def test_a_recorded_calls_thought_signature_is_kept() -> None:
     assert events_from_json([["call", "c1", "add"]]) == (ToolCallStart("c1", "add"),)  # (older)
 
 
+@pytest.mark.parametrize(
+    "event",
+    [["text"], ["call", "c1"], ["arguments", "c1"], ["refusal"], ["finish"], "text", [], 7],
+    ids=repr,
+)
+def test_a_stored_event_missing_its_fields_is_the_stores_error_naming_the_fix(event: Any) -> None:
+    # (was: a bare IndexError, or a TypeError, from deep in the read)
+    from miniagents.ext.llm.cache.stores import events_from_json
+
+    with pytest.raises(LLMConfigurationError, match=r"cannot read.*Clear it"):
+        events_from_json([["text", "fine"], event])
+
+
 async def test_a_recording_that_cannot_be_written_is_logged_once_and_the_calls_are_answered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -793,3 +808,40 @@ def test_two_threads_that_cannot_record_log_it_once(caplog: pytest.LogCaptureFix
     second.join(WAIT)
     assert kept == [False, False]
     assert len([r for r in caplog.records if "cannot record its calls" in r.getMessage()]) == 1
+
+
+_KEY_OF_A_SET = """
+import dataclasses
+from miniagents.ext.llm.cache import canonical_request, request_key
+from miniagents.ext.llm.openai import OpenAIProvider
+from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.provider import LLMCall
+
+@dataclasses.dataclass
+class Route:
+    regions: frozenset[str]
+
+regions = frozenset(f"region-{n}" for n in range(20))
+options = {"extra_body": {"tags": {f"tag-{n}" for n in range(20)}, "route": Route(regions)}}
+prompt = (PromptText("user", "Hi"),)
+call = LLMCall("gpt-4o-mini", True, None, prompt, options)
+print(request_key(canonical_request(OpenAIProvider(), call)))
+"""
+
+
+def test_a_set_or_a_dataclass_in_the_options_has_one_key_in_every_process() -> None:
+    # (was: keyed by their repr, and a set's order, in its repr or in a dataclass's, changes
+    # with the hash seed of each process: a recording made in one process was never
+    # replayed in the next)
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", _KEY_OF_A_SET],
+            env=python_env(PYTHONHASHSEED=str(seed)),
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout.strip()
+        for seed in (1, 2, 3, 4)
+    }
+    assert len(keys) == 1
