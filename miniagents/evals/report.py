@@ -53,7 +53,8 @@ class CaseResult:
             that did not apply to the case is left out).
         duration: Seconds from the inquiry to the last token (or to the failure).
         first_token: Seconds from the inquiry to the first token, if one came.
-        usage: What the model calls of the case's tree used and cost.
+        usage: What the model calls of the case used and cost, in all its tries (a try
+            that failed and was retried was paid for too).
         attempts: How many tries it took.
         tree: The reply tree (kept with ``keep_trees=True``; else ``None``).
         metadata: The case's metadata.

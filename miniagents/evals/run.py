@@ -60,7 +60,7 @@ from miniagents.evals.errors import (
     EvaluatorTimeoutError,
 )
 from miniagents.evals.matching import expected_text
-from miniagents.evals.report import CaseResult, EvalReport
+from miniagents.evals.report import CaseResult, EvalReport, usage_sum
 from miniagents.evals.tree import ReplyTree
 from miniagents.ext.llm.usage import Budget, UsageTotals, charged_to
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -322,7 +322,10 @@ async def _arun(
 
 @dataclass
 class _Failure:
-    """What a failed try left: its figures (the item's error comes with the pipeline's result)."""
+    """What a failed try left: its figures (the item's error comes with the pipeline's result).
+
+    Its ``usage`` is of the case's tries so far, this one's included (each was paid for).
+    """
 
     duration: float
     first_token: float | None
@@ -421,12 +424,11 @@ class _Run(Generic[InputT, ExpectedT]):
             text = self._output_of(messages)
         except BaseException:
             tree = recorded.tree() if self.keep_trees else None
-            self.failed[position] = _Failure(
-                recorded.now(), recorded.first_token, meter.usage, tree
-            )
+            spent = self._spent(position, meter.usage)
+            self.failed[position] = _Failure(recorded.now(), recorded.first_token, spent, tree)
             raise
         tree = recorded.tree()
-        usage = meter.usage
+        usage = meter.usage  # (this try's, as its tree; the result's has the failed tries too)
         first = recorded.first_token
         run = CaseRun(case, repetition, attempt, messages, text, tree, duration, first, usage)
         scores = await self._ascores(index, run, span)
@@ -439,7 +441,7 @@ class _Run(Generic[InputT, ExpectedT]):
             scores=scores,
             duration=duration,
             first_token=first,
-            usage=usage,
+            usage=self._spent(position, usage),
             attempts=attempt,
             tree=self._kept(recorded, tree),
             metadata=case.metadata,
@@ -455,6 +457,11 @@ class _Run(Generic[InputT, ExpectedT]):
             )
             tracing.end(span, attributes)
         return _NO_REPLIES
+
+    def _spent(self, position: int, usage: UsageTotals) -> UsageTotals:
+        """``usage`` with that of the earlier tries of the run ``position`` (which failed)."""
+        earlier = self.failed.get(position)
+        return usage if earlier is None else usage_sum((earlier.usage, usage))
 
     def _output_of(self, messages: MessageTuple[Message]) -> str:
         """The text the evaluators compare (``output=``'s).

@@ -177,6 +177,43 @@ async def test_a_failed_case_is_retried_and_its_attempts_counted(
     assert third.passed == 2
 
 
+async def test_a_retried_cases_usage_counts_its_failed_tries_too(
+    virtual_clock: VirtualClock,  # noqa: F811
+) -> None:
+    # (was: the last try's usage alone: the calls of the tries that failed, paid for, were
+    # left out of the case's and the report's cost)
+    tries, failures = 0, 1  # (the first try fails)
+    runs: list[CaseRun[Any, Any]] = []
+
+    @miniagent
+    async def poet_then_fails_once(ctx: InteractionContext) -> None:
+        nonlocal tries
+        tries += 1
+        poem = await poet.inquire(ctx.message_promises)
+        if tries <= failures:
+            raise ConnectionError("the connection dropped after the poem")
+        ctx.reply(poem)
+
+    @evaluator
+    def seen(run: CaseRun[Any, Any]) -> bool:
+        runs.append(run)
+        return True
+
+    report = await aevaluate(poet_then_fails_once, [Case("Go.")], [seen], retries=1)
+    result = report.results[0]
+    assert (result.error, result.attempts) == (None, 2)
+    assert result.usage.requests == 2  # (one call a try)
+    assert report.usage.requests == 2
+    assert [run.usage.requests for run in runs] == [1]  # (an evaluator sees its try's)
+    tries = 0
+    failing = await aevaluate(poet_then_fails_once, [Case("Go.")], retries=0)
+    assert failing.results[0].usage.requests == 1
+    tries, failures = 0, 2  # (both tries fail: both counted in the failed case)
+    twice = await aevaluate(poet_then_fails_once, [Case("Go.")], retries=1)
+    assert (twice.results[0].error, twice.results[0].attempts) == ("ConnectionError", 2)
+    assert twice.results[0].usage.requests == 2
+
+
 async def test_a_case_past_the_timeout_fails_with_a_case_timeout_error_and_is_retried(
     virtual_clock: VirtualClock,  # noqa: F811
 ) -> None:
