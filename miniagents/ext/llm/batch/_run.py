@@ -689,7 +689,6 @@ class BatchRun:
                     await self._note({"kind": "abandoned", "tag": tag})
                     raise
                 batch_id = found
-            await self._note({"kind": "submitted", "tag": tag, "batch": batch_id})
         except Exception as error:
             for queued in live:
                 _settle(
@@ -709,6 +708,18 @@ class BatchRun:
                 batch.waiting[queued.request.custom_id] = queued.future
         self.counters.batches_submitted += 1
         self._poll()
+        try:
+            await self._note({"kind": "submitted", "tag": tag, "batch": batch_id})
+        except Exception as error:  # (the batch is made, and paid for: its calls wait on)
+            logger.warning(
+                "Batch mode could not note the batch %s in its journal (%s: %s); its calls "
+                "wait for it all the same. A restart finds it by the tag %s noted before "
+                "(check the journal's file or store).",
+                batch_id,
+                type(error).__name__,
+                error,
+                tag,
+            )
 
     async def _note(self, record: Mapping[str, object]) -> None:
         if self.journal is not None:

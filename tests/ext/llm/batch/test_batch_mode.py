@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any, Literal
 
@@ -784,3 +784,39 @@ def test_a_journal_that_is_no_path_nor_run_journal_is_refused_at_once(journal: o
     # (was: accepted, to be used as a RunJournal only when a batched run opened it)
     with pytest.raises(LLMConfigurationError, match=r"^BatchMode's journal must be a file path"):
         BatchMode(journal=journal)  # type: ignore[arg-type]
+
+
+class _NoteOfBatchFails(MemoryJournal):
+    """A journal whose write of a batch's id fails (a full disk, say), once."""
+
+    async def aappend(self, record: Mapping[str, object]) -> None:
+        if record["kind"] == "submitted" and "submitted" not in self.failed:
+            self.failed.append("submitted")
+            raise OSError(28, "No space left on device")
+        await super().aappend(record)
+
+    failed: list[str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = []
+
+
+async def test_a_batch_whose_note_fails_is_waited_for_not_left_paid_for_and_lost(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: every call of the batch failed with the journal's OSError, and the batch made
+    # at the provider, paid for, was never looked at again nor cancelled: its replies lost)
+    journal = _NoteOfBatchFails()
+    with caplog.at_level(logging.WARNING, logger="miniagents"):
+        results = await run_batched(
+            _agent("chat", fake_llm), ["a", "b"], batch_mode(journal=journal)
+        )
+    assert [str(result.get()[-1]) for result in results] == ["a", "b"]
+    assert len(fake_llm.batches.created) == 1
+    assert journal.failed == ["submitted"]
+    (warning,) = [
+        record for record in caplog.records if "could not note the batch" in record.message
+    ]
+    assert "wait for it all the same" in warning.getMessage()
