@@ -127,6 +127,8 @@ def mcp_http_app(
     It has the web apps' door (``miniagents.ext.web``): a request without the credentials
     of ``authentication`` is a 401, and one for a host (or from a browser's origin) that
     ``settings`` does not allow is refused, so that only those it knows call the tools.
+    Each MCP session is its opener's alone: another caller, even one it knows, who sends
+    its id is answered 404 (as for a session that does not exist).
     Serve it with any ASGI server, e.g. ``uvicorn.run(app, host="127.0.0.1")``.
 
     Args:
@@ -167,7 +169,15 @@ def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
     WebSocket (MCP has no WebSocket transport, and a route added to the app would be reached
     unchecked) is closed before it opens (the server answers 403), and a scope of another
     type reaches nothing.
+
+    A request reaches ``app`` as from the principal ``door`` names (the SDK's
+    ``AuthenticatedUser``, the only user its session manager compares), so that an MCP
+    session is its opener's alone: a request of anybody else in it is answered 404, as for a
+    session that does not exist, and cannot call its tools, read what it sends or end it.
+    The SDK forgets a session's owner with the session.
     """
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+    from mcp.server.auth.provider import AccessToken
     from starlette.requests import Request
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
@@ -177,10 +187,13 @@ def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})  # (policy violation)
         elif kind == "http":
-            refused = door.owner(Request(scope))
-            if refused is None or isinstance(refused, str):
+            owner = door.owner(Request(scope))
+            if owner is None:  # (the app knows nobody: this machine's clients only)
                 await app(scope, receive, send)
+            elif isinstance(owner, str):  # (no token of the SDK's: the principal's name)
+                principal = AccessToken(token="", client_id=owner, scopes=[])
+                await app({**scope, "user": AuthenticatedUser(principal)}, receive, send)
             else:
-                await refused(scope, receive, send)
+                await owner(scope, receive, send)
 
     return guarded
