@@ -136,8 +136,10 @@ def mcp_http_app(
         authentication: Who may call the tools, as the web apps take it: e.g.
             ``BearerTokenAuth({token: "ada"})``, or ``NoAuthentication()`` for this
             machine alone (its names only, the default ``allowed_hosts``).
-        settings: The hosts and origins it serves (``allowed_hosts``, ``allowed_origins``)
-            and its body deadline; default ``WebSettings()``: this machine's names only.
+        settings: The hosts and origins it serves (``allowed_hosts``, ``allowed_origins``),
+            its body deadline and the largest body it takes (``body_seconds``,
+            ``max_body_bytes``: a larger one is a 413); default ``WebSettings()``: this
+            machine's names only.
         name: The server's name, as clients see it.
         instructions: What clients should know about the server, if anything.
 
@@ -153,9 +155,11 @@ def mcp_http_app(
     from miniagents.ext.web.lowlevel import Door
     from miniagents.ext.web.settings import WebSettings
 
-    door = Door(authentication, settings or WebSettings(), "mcp_http_app")
+    settings = settings or WebSettings()
+    door = Door(authentication, settings, "mcp_http_app")
     app = mcp_server(tools, name=name, instructions=instructions).streamable_http_app(
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        max_request_body_size=settings.max_body_bytes,  # (a larger body: a 413)
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )  # (the door checks the hosts and origins, as it does for the web apps)
     for middleware in reversed([*door.middleware(), Middleware(_known_only, door=door)]):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)

@@ -161,6 +161,23 @@ async def test_our_client_calls_our_http_app_with_its_token_and_is_refused_witho
     assert wrong not in str(refused.value)
 
 
+async def test_the_http_app_takes_no_body_larger_than_its_settings_max_body_bytes() -> None:
+    """Under uvicorn on 127.0.0.1: a request larger than ``WebSettings.max_body_bytes`` is a
+    413, as in the other web apps (it was taken up to the SDK's own 4 MiB)."""
+    from miniagents.ext.web import WebSettings
+
+    token = "t" * 32
+    settings = WebSettings(max_body_bytes=10_000)
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}), settings=settings)
+    known = {**ACCEPT, "Authorization": f"Bearer {token}"}
+    padded = {**INITIALIZE, "id": 2, "padding": "x" * 20_000}  # (a member JSON-RPC ignores)
+    async with served(app) as client:
+        large = await client.post("/mcp", json=padded, headers=known)
+        small = await client.post("/mcp", json=INITIALIZE, headers=known)
+    assert large.status_code == 413
+    assert small.status_code == 200
+
+
 def _in_session(session_id: str, token: str) -> dict[str, str]:
     """The headers of a request in an MCP session, with the credentials of ``token``."""
     return {
