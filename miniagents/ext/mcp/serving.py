@@ -127,6 +127,8 @@ def mcp_http_app(
     It has the web apps' door (``miniagents.ext.web``): a request without the credentials
     of ``authentication`` is a 401, and one for a host (or from a browser's origin) that
     ``settings`` does not allow is refused, so that only those it knows call the tools.
+    Each MCP session is its opener's alone: another caller, even one it knows, who sends
+    its id is answered 404 (as for a session that does not exist).
     Serve it with any ASGI server, e.g. ``uvicorn.run(app, host="127.0.0.1")``.
 
     Args:
@@ -134,8 +136,10 @@ def mcp_http_app(
         authentication: Who may call the tools, as the web apps take it: e.g.
             ``BearerTokenAuth({token: "ada"})``, or ``NoAuthentication()`` for this
             machine alone (its names only, the default ``allowed_hosts``).
-        settings: The hosts and origins it serves (``allowed_hosts``, ``allowed_origins``)
-            and its body deadline; default ``WebSettings()``: this machine's names only.
+        settings: The hosts and origins it serves (``allowed_hosts``, ``allowed_origins``),
+            its body deadline and the largest body it takes (``body_seconds``,
+            ``max_body_bytes``: a larger one is a 413); default ``WebSettings()``: this
+            machine's names only.
         name: The server's name, as clients see it.
         instructions: What clients should know about the server, if anything.
 
@@ -151,9 +155,11 @@ def mcp_http_app(
     from miniagents.ext.web.lowlevel import Door
     from miniagents.ext.web.settings import WebSettings
 
-    door = Door(authentication, settings or WebSettings(), "mcp_http_app")
+    settings = settings or WebSettings()
+    door = Door(authentication, settings, "mcp_http_app")
     app = mcp_server(tools, name=name, instructions=instructions).streamable_http_app(
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        max_request_body_size=settings.max_body_bytes,  # (a larger body: a 413)
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )  # (the door checks the hosts and origins, as it does for the web apps)
     for middleware in reversed([*door.middleware(), Middleware(_known_only, door=door)]):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
@@ -167,7 +173,15 @@ def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
     WebSocket (MCP has no WebSocket transport, and a route added to the app would be reached
     unchecked) is closed before it opens (the server answers 403), and a scope of another
     type reaches nothing.
+
+    A request reaches ``app`` as from the principal ``door`` names (the SDK's
+    ``AuthenticatedUser``, the only user its session manager compares), so that an MCP
+    session is its opener's alone: a request of anybody else in it is answered 404, as for a
+    session that does not exist, and cannot call its tools, read what it sends or end it.
+    The SDK forgets a session's owner with the session.
     """
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+    from mcp.server.auth.provider import AccessToken
     from starlette.requests import Request
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
@@ -177,10 +191,13 @@ def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})  # (policy violation)
         elif kind == "http":
-            refused = door.owner(Request(scope))
-            if refused is None or isinstance(refused, str):
+            owner = door.owner(Request(scope))
+            if owner is None:  # (the app knows nobody: this machine's clients only)
                 await app(scope, receive, send)
+            elif isinstance(owner, str):  # (no token of the SDK's: the principal's name)
+                principal = AccessToken(token="", client_id=owner, scopes=[])
+                await app({**scope, "user": AuthenticatedUser(principal)}, receive, send)
             else:
-                await refused(scope, receive, send)
+                await owner(scope, receive, send)
 
     return guarded

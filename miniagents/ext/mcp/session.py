@@ -94,9 +94,9 @@ class MCPSession:
 
     ``async with`` connects (starting the server's process for stdio), lists the server's
     tools (``tools``; the session also iterates over them) and closes the connection at the
-    end of the block. Use the tools only inside the block: a call after it gives an error
-    result. Open the session around the ``MiniAgents`` context, so the context, which waits
-    for every tool call, ends first::
+    end of the block. Use the tools only inside the block: a call after it, or still running
+    as it ends, gives an error result that says so. Open the session around the
+    ``MiniAgents`` context, so the context, which waits for every tool call, ends first::
 
         async with MCPSession.stdio("python", ["server.py"]) as server, MiniAgents():
             ...  # tools=[*server] (or server.tools)
@@ -490,6 +490,7 @@ class MCPSession:
         from mcp import MCPError
         from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
+        closing = self._closing  # (this opening's: set once its block ends)
         number = str(next(self._call_numbers))
         meta = {_CALL_KEY: number} if isinstance(self._server, str) else None
         try:
@@ -502,6 +503,13 @@ class MCPSession:
                     f"{name} within {self._read_timeout:g} seconds (read_timeout). Call it "
                     "again, or give the server longer: MCPSession(..., read_timeout=600), or "
                     "read_timeout=None to wait as long as it takes."
+                ) from error
+            if error.code == CONNECTION_CLOSED and closing is not None and closing.is_set():
+                raise ToolCallError(  # (the session closed it, not the server)
+                    f"The MCP session of the tool {name} closed before its server answered "
+                    "the call: its `async with` block ended while the call ran. Open the "
+                    "session around the MiniAgents context, which waits for every tool call: "
+                    "`async with MCPSession(...) as session, MiniAgents():`."
                 ) from error
             if error.code == CONNECTION_CLOSED:
                 raise ToolCallError(

@@ -263,6 +263,29 @@ async def test_a_call_past_read_timeout_is_an_error_result_that_names_it() -> No
     assert str(cancelled) == "late was cancelled"  # the server was told to stop the call
 
 
+async def test_a_call_the_sessions_block_ends_under_says_so_not_that_the_server_stopped(
+    connect: Callable[[], MCPSession], request: pytest.FixtureRequest
+) -> None:
+    """The session's block ends while a call runs (the ``MiniAgents`` context opened around
+    the session, not inside it): the call's error result says so, and how to open them."""
+    me = f"ending-{request.node.callspec.id}"  # (the HTTP server is the module's)
+    async with MiniAgents():
+        async with connect() as session:
+            tools = ToolSet(session)
+            hanging = tools.run(call("hang", me=me))
+            assert str(await soon(tools.run(call("meet", me="probe", other=me)))) == (
+                f"probe met {me}"  # so the call of hang runs on the server now
+            )
+        result = await soon(hanging)
+    assert result.is_error
+    assert str(result) == (  # (was: "the server stopped, or could not be reached any more")
+        "The MCP session of the tool hang closed before its server answered the call: its "
+        "`async with` block ended while the call ran. Open the session around the MiniAgents "
+        "context, which waits for every tool call: `async with MCPSession(...) as session, "
+        "MiniAgents():`."
+    )
+
+
 async def test_a_call_after_the_session_closed_is_an_error_result() -> None:
     async with stdio_session() as closed:
         tools = ToolSet(closed)

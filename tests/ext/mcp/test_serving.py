@@ -161,6 +161,61 @@ async def test_our_client_calls_our_http_app_with_its_token_and_is_refused_witho
     assert wrong not in str(refused.value)
 
 
+async def test_the_http_app_takes_no_body_larger_than_its_settings_max_body_bytes() -> None:
+    """Under uvicorn on 127.0.0.1: a request larger than ``WebSettings.max_body_bytes`` is a
+    413, as in the other web apps (it was taken up to the SDK's own 4 MiB)."""
+    from miniagents.ext.web import WebSettings
+
+    token = "t" * 32
+    settings = WebSettings(max_body_bytes=10_000)
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}), settings=settings)
+    known = {**ACCEPT, "Authorization": f"Bearer {token}"}
+    padded = {**INITIALIZE, "id": 2, "padding": "x" * 20_000}  # (a member JSON-RPC ignores)
+    async with served(app) as client:
+        large = await client.post("/mcp", json=padded, headers=known)
+        small = await client.post("/mcp", json=INITIALIZE, headers=known)
+    assert large.status_code == 413
+    assert small.status_code == 200
+
+
+def _in_session(session_id: str, token: str) -> dict[str, str]:
+    """The headers of a request in an MCP session, with the credentials of ``token``."""
+    return {
+        **ACCEPT,
+        "Authorization": f"Bearer {token}",
+        "mcp-session-id": session_id,
+        "mcp-protocol-version": "2025-06-18",
+    }
+
+
+async def test_a_session_of_the_http_app_is_its_openers_alone() -> None:
+    """Under uvicorn on 127.0.0.1: another caller the app knows, given the session's id,
+    can neither call a tool in it nor end it (404, as for a session that does not exist);
+    its opener's session goes on. (It could do both, and read what the session sent.)"""
+    ada, bob = "a" * 32, "b" * 32
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({ada: "ada", bob: "bob"}))
+    called = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "divide", "arguments": {"a": 1, "b": 4}},
+    }
+    async with served(app) as client:
+        opened = await client.post(
+            "/mcp", json=INITIALIZE, headers={**ACCEPT, "Authorization": f"Bearer {ada}"}
+        )
+        session_id = opened.headers["mcp-session-id"]
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        await client.post("/mcp", json=initialized, headers=_in_session(session_id, ada))
+        bobs_call = await client.post("/mcp", json=called, headers=_in_session(session_id, bob))
+        bobs_end = await client.delete("/mcp", headers=_in_session(session_id, bob))
+        adas_call = await client.post("/mcp", json=called, headers=_in_session(session_id, ada))
+    assert (bobs_call.status_code, bobs_end.status_code) == (404, 404)
+    assert "0.25" not in bobs_call.text
+    assert adas_call.status_code == 200
+    assert '"text":"0.25"' in adas_call.text
+
+
 class _Expiring(BearerTokenAuth):
     """Knows its tokens until ``expired`` is set, then refuses them (a token that expired)."""
 
