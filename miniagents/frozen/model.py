@@ -85,8 +85,10 @@ _ATOMIC: frozenset[type] = frozenset({str, int, float, bool, bytes, complex, typ
 def freeze(value: object) -> object:
     """Return an immutable equivalent of ``value`` (the value itself when already immutable)."""
     kind = type(value)
-    if kind in _ATOMIC or kind is FrozenDict:
+    if kind in _ATOMIC:
         return value
+    if kind is FrozenDict:
+        return _freeze_values_of(value)  # type: ignore[arg-type]
     atomic = _ATOMIC  # below, atomic items are kept without a call
     if kind is dict:  # the common containers first, by exact type
         items: Any = value
@@ -104,7 +106,7 @@ def freeze(value: object) -> object:
     if isinstance(value, BaseModel):
         return Frozen(**dict(value))
     if isinstance(value, FrozenDict):
-        return value
+        return _freeze_values_of(value)
     if isinstance(value, Mapping):
         return FrozenDict({key: freeze(item) for key, item in value.items()})
     if isinstance(value, tuple):
@@ -120,6 +122,24 @@ def freeze(value: object) -> object:
     if isinstance(value, MutableSequence):  # a list subclass, a deque, ...
         return tuple(freeze(item) for item in value)
     return value
+
+
+def _freeze_values_of(value: FrozenDict) -> FrozenDict:
+    """``value`` itself when its values are frozen, else a ``FrozenDict`` of them frozen.
+
+    A ``FrozenDict`` refuses to change, but one made by hand may hold a list: kept as it is,
+    it would leave the model that holds it mutable, and unhashable.
+    """
+    changed: dict[Any, object] | None = None
+    for key, item in value.items():
+        if type(item) in _ATOMIC:
+            continue
+        frozen = freeze(item)
+        if frozen is not item:
+            if changed is None:
+                changed = dict(value)
+            changed[key] = frozen
+    return value if changed is None else FrozenDict(changed)
 
 
 def _freeze_tuple(value: tuple[object, ...]) -> tuple[object, ...]:

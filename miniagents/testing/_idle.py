@@ -6,6 +6,8 @@ advances by itself, it moves the clock to that timer instead of waiting, unless 
 handed to an executor is still running (:class:`ExecutorJobs`): its result is an event the
 clock must not jump over. :func:`on_running_loop` gives a running loop these for a
 while; :func:`cancel_remaining_tasks` ends a loop's tasks before it is closed.
+:class:`TimersInOrder` is the loop's ``call_at``: timers due at one time fire in the order
+they were set, as they would on a real clock.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import functools
 import heapq
+import itertools
 import math
 import selectors
 import threading
@@ -23,6 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, Protocol, TypeVar
+
+from typing_extensions import TypeVarTuple
 
 from miniagents.testing.errors import VirtualTimeError
 
@@ -33,12 +39,14 @@ __all__ = [
     "Clock",
     "ExecutorJobs",
     "JumpingSelector",
+    "TimersInOrder",
     "cancel_remaining_tasks",
     "on_running_loop",
 ]
 
 T = TypeVar("T")
 P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 
 _Ready = list[tuple[selectors.SelectorKey, int]]
 
@@ -129,6 +137,74 @@ class JumpingSelector(selectors.BaseSelector):
 
     def get_map(self) -> Mapping[FileDescriptorLike, selectors.SelectorKey]:
         return self._selector.get_map()
+
+
+class TimersInOrder:
+    """A loop's ``call_at`` whose timers due at one time fire in the order they were set.
+
+    A virtual clock stands still while the loop runs a step, so the timers set in one step
+    with one delay are all due at the same time, where a real clock moves on between them
+    (the one set first is due first). asyncio's heap of timers compares their times only
+    and leaves such ties to chance: ten ``sleep(1)`` started in order woke shuffled. The
+    timers made here break a tie by the order they were set. ``call_later`` (and so
+    ``asyncio.sleep``) and ``asyncio.timeout`` all go through ``call_at``.
+
+    Args:
+        loop: The loop whose timers these are (its ``call_at`` is :meth:`call_at`).
+        refuse: asyncio's own ``call_at`` of the loop, which refuses a closed loop and a
+            time of ``None`` with asyncio's errors.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, refuse: Callable[..., asyncio.TimerHandle]
+    ) -> None:
+        self._loop = loop
+        self._refuse = refuse
+        self._order = itertools.count()
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[*Ts], object],
+        *args: *Ts,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        """Call ``callback(*args)`` at the loop's time ``when`` (as asyncio's ``call_at``)."""
+        loop = self._loop
+        given: object = when  # (typed a float; asyncio refuses None)
+        if given is None or loop.is_closed():
+            return self._refuse(when, callback, *args, context=context)  # (it raises)
+        if loop.get_debug():  # asyncio's checks of a loop in debug mode
+            getattr(loop, "_check_thread")()  # noqa: B009 - asyncio's own
+            getattr(loop, "_check_callback")(callback, "call_at")  # noqa: B009
+        timer = _InOrder(when, callback, args, loop, context, next(self._order))
+        heapq.heappush(getattr(loop, "_scheduled"), timer)  # noqa: B009 - asyncio's heap
+        setattr(timer, "_scheduled", True)  # noqa: B010 - as asyncio marks it
+        return timer
+
+
+class _InOrder(asyncio.TimerHandle):
+    """A timer that fires after the timers due at its time that were set before it."""
+
+    __slots__ = ("_order",)
+
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        args: tuple[object, ...],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None,
+        order: int,
+    ) -> None:
+        super().__init__(when, callback, args, loop, context)
+        self._order = order
+
+    def __lt__(self, other: asyncio.TimerHandle) -> bool:
+        """Due before ``other``: sooner, or at the same time but set first."""
+        if isinstance(other, _InOrder) and self.when() == other.when():
+            return self._order < other._order
+        return self.when() < other.when()
 
 
 class ExecutorJobs:
@@ -274,8 +350,9 @@ def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[
     """Give the running ``loop`` the virtual ``clock`` for the ``with`` block, then its own.
 
     The clock becomes the loop's ``time``, a :class:`JumpingSelector` its selector (which
-    sets its clock resolution, given back after), and its ``run_in_executor`` counts the
-    jobs (instance attributes, taken off after). The clock starts at the loop's time, so
+    sets its clock resolution, given back after), its ``run_in_executor`` counts the jobs,
+    and its ``call_at`` sets timers in order (:class:`TimersInOrder`; instance attributes,
+    taken off after). The clock starts at the loop's time, so
     the timers already set keep their times; when the loop has its own clock back, each
     timer still pending keeps the delay it had left on the virtual clock (see
     :func:`_keep_remaining_delays`).
@@ -291,6 +368,7 @@ def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[
             "on a VirtualTimeLoop, instead."
         )
     jobs = ExecutorJobs(loop)
+    timers = TimersInOrder(loop, loop.call_at)
     real = loop.run_in_executor
     resolution = getattr(loop, "_clock_resolution")  # noqa: B009 - set back after
 
@@ -300,6 +378,7 @@ def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[
         return jobs.submit(real, executor, func, *args)
 
     setattr(loop, "time", clock.time)  # noqa: B010 - an instance attribute, taken off after
+    setattr(loop, "call_at", timers.call_at)  # noqa: B010
     setattr(loop, "run_in_executor", run_in_executor)  # noqa: B010
     setattr(loop, "_selector", JumpingSelector(selector, clock, jobs, loop))  # noqa: B010
     try:
@@ -308,6 +387,7 @@ def on_running_loop(loop: asyncio.AbstractEventLoop, clock: ClockT) -> Iterator[
         setattr(loop, "_selector", selector)  # noqa: B010
         setattr(loop, "_clock_resolution", resolution)  # noqa: B010
         delattr(loop, "run_in_executor")
+        delattr(loop, "call_at")
         delattr(loop, "time")
         _keep_remaining_delays(loop, loop.time() - clock.now)
 

@@ -34,6 +34,8 @@ from miniagents.testing.errors import TestingKitError
 __all__ = ["llm_cache"]
 
 _MODES: tuple[str, ...] = get_args(CacheMode)
+_MARKER_ARGUMENTS = ("mode", "path", "namespace")
+"""The keyword arguments the ``llm_cache`` marker takes."""
 _STORES: dict[Path, SQLiteCallStore] = {}
 """The recordings' files opened in this session (one connection each)."""
 
@@ -92,9 +94,20 @@ def llm_cache(request: pytest.FixtureRequest) -> Iterator[CallCache]:
 
     Yields:
         The cache (its ``stats`` say what it replayed and recorded).
+
+    Raises:
+        TestingKitError: if the marker has an argument that is not one of its keywords
+            (``mode=``, ``path=``, ``namespace=``), or the mode is not a cache mode.
     """
     marker = request.node.get_closest_marker("llm_cache")
     given = dict(marker.kwargs) if marker is not None else {}
+    unknown = [repr(value) for value in marker.args] if marker is not None else []
+    unknown += [f"{name}=" for name in given if name not in _MARKER_ARGUMENTS]
+    if unknown:
+        raise TestingKitError(
+            f"The llm_cache marker takes the keyword arguments mode=, path= and namespace=, "
+            f'not {", ".join(unknown)}: write e.g. @pytest.mark.llm_cache(mode="record").'
+        )
     config = request.config
     mode = config.getoption("--llm-cache") or given.get("mode") or config.getini("llm_cache_mode")
     if mode not in _MODES:

@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import math
 import selectors
@@ -52,6 +53,7 @@ from typing_extensions import TypeVarTuple
 from miniagents.testing._idle import (
     ExecutorJobs,
     JumpingSelector,
+    TimersInOrder,
     cancel_remaining_tasks,
     on_running_loop,
 )
@@ -173,6 +175,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self, start: float = 0.0, *, auto_advance: bool = True) -> None:
         self.clock = VirtualClock(start, auto_advance=auto_advance)
         self._virtual_jobs = ExecutorJobs(self)
+        self._timers = TimersInOrder(self, super().call_at)
         selector = JumpingSelector(
             selectors.DefaultSelector(), self.clock, self._virtual_jobs, self
         )
@@ -181,6 +184,20 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         """The time of the loop's virtual clock, in seconds."""
         return self.clock.time()
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[*Ts], object],
+        *args: *Ts,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        """Call ``callback(*args)`` at the loop's time ``when`` (as asyncio's ``call_at``).
+
+        Timers due at one time fire in the order they were set, as on a real clock (the
+        virtual one stands still while the loop runs a step).
+        """
+        return self._timers.call_at(when, callback, *args, context=context)
 
     def set_default_executor(self, executor: Executor) -> None:
         """Set the default executor (see asyncio's): :func:`run_with_virtual_time` waits for it.

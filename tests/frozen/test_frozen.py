@@ -288,6 +288,21 @@ def test_already_frozen_containers_keep_their_content() -> None:
     assert extra(model, "raw") == b"x"
 
 
+def test_a_frozen_dict_made_by_hand_has_its_values_frozen_too() -> None:
+    # a FrozenDict refuses to change, but may hold a list: the model must not keep it so
+    by_hand = FrozenDict({"tags": ["a"], "inner": {"more": ["b"]}})
+    model = Frozen(mapping=by_hand, nested={"deep": by_hand})
+
+    for mapping in (extra(model, "mapping"), extra(model, "nested")["deep"]):
+        assert mapping == {"tags": ("a",), "inner": {"more": ("b",)}}
+        assert type(mapping["tags"]) is tuple
+        assert type(mapping["inner"]) is FrozenDict
+    assert by_hand["tags"] == ["a"]  # the caller's object is left as it was
+    assert hash(model) == hash(Frozen(mapping=by_hand, nested={"deep": by_hand}))
+    frozen = FrozenDict({"tags": ("a",), "count": 1})
+    assert extra(Frozen(mapping=frozen), "mapping") is frozen  # already frozen: kept
+
+
 # --- assignment and mutation ---------------------------------------------------------------
 
 

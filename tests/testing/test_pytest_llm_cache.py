@@ -75,3 +75,29 @@ def test_read_through_records_only_what_is_missing(tmp_path: Path) -> None:
         code, output = _pytest(tmp_path, "--llm-cache=read_through", llm=llm)
         assert code == 0, output
         assert len(llm.requests) == 3  # two recorded, then only the changed one
+
+
+MISUSED = """
+import pytest
+
+
+@pytest.mark.llm_cache("record")
+def test_a_mode_given_without_its_keyword() -> None:
+    pass
+
+
+@pytest.mark.llm_cache(namspace="mine")
+def test_a_misspelled_keyword() -> None:
+    pass
+"""
+
+
+def test_a_marker_argument_it_does_not_take_fails_the_test_naming_it(tmp_path: Path) -> None:
+    # (both were ignored: the test ran in replay mode, in the shared namespace)
+    (tmp_path / "conftest.py").write_text(CONFTEST, encoding="utf-8")
+    (tmp_path / "test_app.py").write_text(MISUSED, encoding="utf-8")
+    code, output = _pytest(tmp_path, "-p", "no:asyncio")
+    assert code == 1, output
+    assert "2 errors" in output
+    assert "mode=, path= and namespace=, not 'record'" in output
+    assert "mode=, path= and namespace=, not namspace=" in output

@@ -49,6 +49,28 @@ def test_sleeps_wake_in_deadline_order_at_their_virtual_times() -> None:
     assert run_with_virtual_time(main()) == [("fast", 0.25), ("mid", 2.0), ("slow", 3600.0)]
 
 
+async def _wake_order(count: int) -> list[int]:
+    """The order in which ``count`` timers of one delay fire: sleeps, then ``call_later``s."""
+    loop = asyncio.get_running_loop()
+    woke: list[int] = []
+
+    async def sleeper(number: int) -> None:
+        await asyncio.sleep(1)
+        woke.append(number)
+
+    await asyncio.gather(*(sleeper(number) for number in range(count)))
+    for number in range(count, 2 * count):
+        loop.call_later(1, woke.append, number)
+    await asyncio.sleep(2)
+    return woke
+
+
+def test_timers_due_at_one_time_fire_in_the_order_they_were_set() -> None:
+    # the clock stands still in a step, so these ten timers are due at one time; on a real
+    # clock the first set is due first (asyncio's heap left such ties shuffled)
+    assert run_with_virtual_time(_wake_order(10)) == list(range(20))
+
+
 def test_a_timeout_fires_at_its_virtual_deadline() -> None:
     async def main() -> float:
         loop = asyncio.get_running_loop()
@@ -346,6 +368,13 @@ async def test_virtual_time_puts_the_running_loop_on_a_virtual_clock_for_the_blo
     assert loop.time() < clock.start + 600  # the loop's own clock again
     assert "run_in_executor" not in vars(loop)
     assert "time" not in vars(loop)
+
+
+async def test_on_the_running_loop_too_timers_of_one_time_fire_in_the_order_set() -> None:
+    loop = asyncio.get_running_loop()
+    with virtual_time():
+        assert await _wake_order(10) == list(range(20))
+    assert "call_at" not in vars(loop)  # asyncio's own again
 
 
 async def test_after_the_block_each_pending_timer_keeps_the_delay_it_had_left() -> None:
