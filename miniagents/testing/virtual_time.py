@@ -36,11 +36,13 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import math
 import selectors
 import threading
+import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -208,12 +210,65 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().set_default_executor(executor)  # type: ignore[arg-type]  # (asyncio checks it)
         self._default = executor
 
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Shut the default executor down, waiting for its threads (as asyncio's), the clock held.
+
+        ``timeout`` is in real seconds (``None``: no limit); past it, a ``RuntimeWarning``
+        (as asyncio's), and the threads are left running. On asyncio's own, the idle clock
+        jumped past the timeout (300 s as ``asyncio.run`` closes, from Python 3.12) before
+        the threads had ended, warning that they had not.
+        """
+        setattr(self, "_executor_shutdown_called", True)  # noqa: B010 - asyncio's: no new jobs
+        executor: Executor | None = getattr(self, "_default_executor", None)  # (asyncio's)
+        if executor is None:
+            return
+        ended: asyncio.Future[bool] = self.create_future()
+
+        def settle(done: bool) -> None:  # (in a thread: the first to come tells)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self.call_soon_threadsafe(_settle, ended, done)
+
+        def shut_down() -> None:
+            executor.shutdown(wait=True)
+            settle(True)
+
+        jobs = self._virtual_jobs
+        jobs.hold()  # (the clock waits for the threads' end, which wakes the loop)
+        joining = threading.Thread(target=shut_down, name="the default executor's shutdown")
+        joining.daemon = True
+        timer = None if timeout is None else threading.Timer(timeout, settle, (False,))
+        try:
+            joining.start()
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            if await ended:
+                joining.join()
+            else:
+                warnings.warn(
+                    f"The loop's default executor did not end its threads within {timeout:g} "
+                    "real seconds; they are left running. Make its jobs end with the "
+                    "coroutine (give them a deadline, or an event the coroutine sets before "
+                    "it returns).",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        finally:
+            if timer is not None:
+                timer.cancel()
+            jobs.release()
+
     def run_in_executor(
         self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
     ) -> asyncio.Future[T]:
         """Run ``func(*args)`` in an executor; the clock holds until its thread has ended."""
         real = super().run_in_executor
         return self._virtual_jobs.submit(real, executor, func, *args)
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 def run_with_virtual_time(

@@ -8,6 +8,7 @@ import importlib
 import inspect
 import multiprocessing
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -605,3 +606,45 @@ def test_a_clock_says_where_it_is() -> None:
     clock.advance(2.5)
     assert (clock.now, clock.elapsed, clock.time()) == (12.5, 2.5, 12.5)
     assert repr(clock) == "<VirtualClock at 12.5 s (2.5 s elapsed), stopped>"
+
+
+def _loop_with_an_uncounted_job(release: threading.Event) -> VirtualTimeLoop:
+    """A loop whose default executor runs a job the loop did not hand it (so not counted)."""
+    loop = VirtualTimeLoop()
+    executor = ThreadPoolExecutor(thread_name_prefix="asyncio")
+    loop.set_default_executor(executor)
+    executor.submit(release.wait, THREAD_WAIT)
+    return loop
+
+
+def test_the_default_executors_shutdown_waits_for_its_threads_with_the_clock_held() -> None:
+    # (was: the idle clock jumped past asyncio's timeout, 300 s as asyncio.run closes from
+    # Python 3.12, before the threads ended: "did not finish joining its threads", and the
+    # threads left running)
+    release = threading.Event()
+    loop = _loop_with_an_uncounted_job(release)
+    opener = threading.Timer(0.05, release.set)  # (the job's end, in real time)
+    try:
+        opener.start()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loop.run_until_complete(loop.shutdown_default_executor(300))
+        assert release.is_set()  # (it waited for the job)
+        assert loop.time() == 0.0  # (the clock held)
+    finally:
+        opener.cancel()
+        release.set()
+        loop.close()
+
+
+def test_the_default_executors_shutdown_warns_past_its_timeout_in_real_seconds() -> None:
+    release = threading.Event()
+    loop = _loop_with_an_uncounted_job(release)
+    try:
+        with pytest.warns(RuntimeWarning, match=r"did not end its threads within 0\.1 real"):
+            loop.run_until_complete(loop.shutdown_default_executor(0.1))
+        assert not release.is_set()  # (the job left running)
+        assert loop.time() == 0.0
+    finally:
+        release.set()
+        loop.close()
