@@ -647,6 +647,21 @@ async def test_an_image_url_is_a_file_part_for_gemini_and_refused_by_bedrock(
     }
 
 
+async def test_a_conversation_ending_with_the_models_text_and_a_newline_is_taken(
+    native: Native, server: FakeLLMServer
+) -> None:
+    # another agent's draft, given as this one's input: LLM replies often end with "\n",
+    # which Converse refuses at the end of a last assistant message (Claude's rule); on main
+    # Bedrock sent it as it was and failed with an LLMRequestError (ValidationException)
+    server.reply(["Better."])
+    async with MiniAgents():
+        reply = await native.ask(["Write a line.", AssistantMessage(text="Rivers run.\n\n")])
+    assert str(reply[-1]) == "Better."
+    if native.name == "bedrock":
+        last = server.requests[0].json["messages"][-1]
+        assert last == {"role": "assistant", "content": [{"text": "Rivers run."}]}
+
+
 # -- errors --------------------------------------------------------------------------------
 
 
