@@ -12,7 +12,8 @@ its input's JSON text, ``contentBlockStop``), then ``messageStop`` (the stop rea
 Every request must be signed (AWS Signature Version 4) with :data:`AWS_TEST_CREDENTIALS`
 (or carry a ``Bearer`` API key): a missing, malformed or wrong signature is a 403, as AWS
 answers it. Requests are refused (400, ``ValidationException``) as Converse refuses them:
-no ``messages``, roles that do not alternate from ``user``, a blank text block, tool
+no ``messages``, roles that do not alternate from ``user``, a blank text block, a last
+assistant message whose text ends with whitespace (as Claude's models refuse it), tool
 blocks without ``toolConfig``, a ``toolUseId`` that is not letters, digits, ``_`` and ``-``
 (64 at most), a ``toolUse`` not answered by a ``toolResult`` in the next
 message, an ``inferenceConfig`` option out of range, or an image whose bytes are not
@@ -247,6 +248,18 @@ def _check_messages(messages: list[Any], has_tools: bool) -> str | None:
                     f"The text field in the ContentBlock object at messages.{index}.content."
                     f"{number} is blank. Add text to the text field, and try again."
                 )
+        last = content[-1]
+        final = last.get("text") if isinstance(last, dict) else None
+        if (
+            role == "assistant"
+            and index == len(messages) - 1
+            and isinstance(final, str)
+            and final != final.rstrip()
+        ):
+            return (
+                "The model returned the following errors: messages: final assistant content "
+                "cannot end with trailing whitespace"
+            )
         uses = [use.get("toolUseId") for use in _blocks(message, "toolUse")]
         for number, used in enumerate(uses):
             if not (isinstance(used, str) and _TOOL_ID.fullmatch(used)):

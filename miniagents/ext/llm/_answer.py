@@ -28,7 +28,25 @@ from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents import InteractionContext
 
-__all__ = ["Answer", "cut_answer", "invalid_answer", "retry_prompt"]
+__all__ = ["CONTEXT_FULL", "Answer", "cut_answer", "cut_by", "invalid_answer", "retry_prompt"]
+
+CONTEXT_FULL = "model_context_window_exceeded"
+"""The finish reason of a reply that the model's context window cut off (Anthropic's and
+Bedrock's): its prompt and reply filled the window, whatever the reply's max_tokens."""
+
+
+def cut_by(alias: str, reason: str | None) -> tuple[str, str]:
+    """What cut a reply off, in words, and the fix: its max_tokens, or its context window."""
+    if reason == CONTEXT_FULL:
+        return (
+            "filled its context window",
+            "Shorten the conversation (fewer or shorter messages and tool results), or use "
+            "a model with a larger context window.",
+        )
+    return (
+        "reached its max_tokens",
+        f"Give it more room with {alias.lower()}.fork(max_tokens=...), or leave max_tokens out.",
+    )
 
 
 class Answer:
@@ -151,13 +169,15 @@ def retry_prompt(answer: Answer, errors: list[dict[str, object]]) -> tuple[Promp
 def cut_answer(
     alias: str, model: str, answer: Answer, errors: list[dict[str, object]], reason: str | None
 ) -> LLMOutputValidationError:
-    """The error of a structured answer that the token limit cut short (not retried)."""
+    """The error of a structured answer that the token limit (or context window) cut short.
+
+    It is not retried: a retry under the same limit would be cut short too.
+    """
+    what, fix = cut_by(alias, reason)
     return LLMOutputValidationError(
-        f"The agent {alias} gave up on its structured answer: the model {model!r} reached "
-        f"its max_tokens (finish reason {reason!r}) while it wrote it, so its JSON is cut "
-        f"short ({error_summary(errors)}) and a retry under the same limit would be too. "
-        f"Give it more room with {alias.lower()}.fork(max_tokens=...), or leave max_tokens "
-        "out.",
+        f"The agent {alias} gave up on its structured answer: the model {model!r} {what} "
+        f"(finish reason {reason!r}) while it wrote it, so its JSON is cut short "
+        f"({error_summary(errors)}) and a retry under the same limit would be too. {fix}",
         errors,
         answer.text,
     )

@@ -20,7 +20,14 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
-from miniagents.ext.llm._answer import Answer, cut_answer, invalid_answer, retry_prompt
+from miniagents.ext.llm._answer import (
+    CONTEXT_FULL,
+    Answer,
+    cut_answer,
+    cut_by,
+    invalid_answer,
+    retry_prompt,
+)
 from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._turn import Turn
@@ -214,21 +221,27 @@ def _too_many_rounds(alias: str, model: str, max_rounds: int) -> LLMToolRoundsEr
     )
 
 
-_CUT_OFF = frozenset({"length", "max_tokens", "max_output_tokens", "incomplete", "MAX_TOKENS"})
+_CUT_OFF = frozenset(
+    {"length", "max_tokens", "max_output_tokens", "incomplete", "MAX_TOKENS", CONTEXT_FULL}
+)
 """The finish reasons of a reply that the model's token limit cut off (Chat Completions and
-the offline model, Anthropic and Bedrock, the Responses API, Gemini)."""
+the offline model, Anthropic and Bedrock, the Responses API, Gemini), or its context window
+(Anthropic and Bedrock: the reply filled it)."""
 
 
 def _cut_off(
     alias: str, model: str, reason: str | None, calls: list[LLMToolCallMessage]
 ) -> LLMResponseError:
-    """The error of a round of tool calls that the token limit cut off: none of them is run."""
+    """The error of a round of tool calls that the token limit (or context window) cut off.
+
+    None of them is run.
+    """
     names = ", ".join(repr(called.tool_name) for called in calls)
+    what, fix = cut_by(alias, reason)
     return LLMResponseError(
-        f"The agent {alias} stopped: the model {model!r} reached its max_tokens (finish "
-        f"reason {reason!r}) while it wrote its tool calls ({names}), so their arguments may "
-        "be cut short and none was run. Give it more room with "
-        f"{alias.lower()}.fork(max_tokens=...), or leave max_tokens out."
+        f"The agent {alias} stopped: the model {model!r} {what} (finish reason {reason!r}) "
+        f"while it wrote its tool calls ({names}), so their arguments may be cut short and "
+        f"none was run. {fix}"
     )
 
 

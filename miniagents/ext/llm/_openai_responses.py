@@ -63,13 +63,19 @@ _RENAMED = {
 
 
 async def responses_reply(
-    client: Callable[[OpenAIOptions], Any], call: LLMCall, options: OpenAIOptions
+    client: Callable[[OpenAIOptions], Any],
+    call: LLMCall,
+    options: OpenAIOptions,
+    *,
+    refusals: frozenset[str] = frozenset(),
 ) -> AsyncIterator[LLMEvent]:
     """Stream a reply of ``client(options).responses``: its tokens and calls, then a ``Finish``.
 
     The client is asked for first (it checks the options), when the stream is first read.
     An ``error`` or ``response.failed`` event's error is raised once the stream's response
-    is closed and its generator drained (see ``adrain_closed``).
+    is closed and its generator drained (see ``adrain_closed``). A finish reason in
+    ``refusals`` (an incomplete reply's ``content_filter``, Azure's filter) ends the reply
+    as ``"refusal"``, as ``chat_reply`` ends it.
     """
     create = client(options).responses.create
     arguments = sdk_arguments(
@@ -88,7 +94,7 @@ async def responses_reply(
     request = _input(call)
     if not call.stream:
         response = await create(model=call.model, input=request, **arguments)
-        for event in _output_events(whole_reply(response, "OpenAI")):
+        for event in _output_events(whole_reply(response, "OpenAI"), refusals):
             yield event
         return
     calls: dict[str, str] = {}  # the call id of each function call item, by the item's id
@@ -139,7 +145,10 @@ async def responses_reply(
             "response.completed event came."
         )
     yield Finish(
-        _finish_reason(final), *_usage(final.usage), model=final.model, response_id=final.id
+        _finish_reason(final, refusals),
+        *_usage(final.usage),
+        model=final.model,
+        response_id=final.id,
     )
 
 
@@ -262,8 +271,10 @@ _UNFINISHED = frozenset({"in_progress", "queued", "cancelled"})
 """The statuses of a whole response that is not (or will never be) finished."""
 
 
-def _output_events(response: Any) -> list[LLMEvent]:
+def _output_events(response: Any, refusals: frozenset[str]) -> list[LLMEvent]:
     """The events of a reply that was not streamed: its text, its calls, its ``Finish``.
+
+    A finish reason in ``refusals`` ends it as ``"refusal"``.
 
     Raises:
         LLMResponseError: if its status is ``failed`` (the error it reports), or says it is
@@ -298,7 +309,7 @@ def _output_events(response: Any) -> list[LLMEvent]:
         "".join(texts),
         *events,
         Finish(
-            _finish_reason(response),
+            _finish_reason(response, refusals),
             *_usage(response.usage),
             model=response.model,
             response_id=response.id,
@@ -313,11 +324,16 @@ def _response_failure(response: Any) -> LLMResponseError:
     return reported_error("OpenAI", error.message, error.code, failed=True)
 
 
-def _finish_reason(response: Any) -> str | None:
-    """The status (``completed``), or why an incomplete reply stopped (``max_output_tokens``)."""
+def _finish_reason(response: Any, refusals: frozenset[str]) -> str | None:
+    """The status (``completed``), or why an incomplete reply stopped (``max_output_tokens``).
+
+    A reason in ``refusals`` (``content_filter``, for a server whose filter is a refusal) is
+    ``"refusal"``.
+    """
     details = response.incomplete_details
     if response.status == "incomplete" and details is not None and details.reason:
-        return str(details.reason)
+        reason = str(details.reason)
+        return "refusal" if reason in refusals else reason
     return None if response.status is None else str(response.status)
 
 

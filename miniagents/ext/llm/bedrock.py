@@ -438,13 +438,18 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
 
     Converse wants the roles to alternate from the user's: a turn of tool calls is the
     assistant's message (after its text, if any), their results ``toolResult`` blocks of the
-    user's next message, first.
+    user's next message, first. The last assistant text ends with no whitespace (Claude's
+    models refuse it there, as Anthropic's own API does).
     """
     messages: list[dict[str, Any]] = []
     for turn in turns_for(call.messages, _CONVERSATION):
         blocks = [block for item in turn.items for block in _item_blocks(item)]
         if blocks:
             messages.append({"role": turn.role, "content": blocks})
+    if messages and messages[-1]["role"] == "assistant":
+        content = messages[-1]["content"]
+        if "text" in content[-1]:  # (not blank: a blank text was left out)
+            content[-1] = {**content[-1], "text": content[-1]["text"].rstrip()}
     return messages
 
 

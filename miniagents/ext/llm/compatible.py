@@ -313,7 +313,7 @@ class CompatibleProvider:
             return self._client(options)
 
         if options.api == "responses":
-            return responses_reply(client, call, options)
+            return responses_reply(client, call, options, refusals=_FILTERED)
         return chat_reply(
             client,
             call,

@@ -10,6 +10,7 @@ cannot serve.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import pytest
 
@@ -229,11 +230,22 @@ async def test_the_responses_api_is_refused_where_the_server_has_none(
     assert server.requests == []
 
 
-async def test_a_content_filter_stop_is_a_refusal(server: FakeLLMServer) -> None:
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+@pytest.mark.parametrize("api", ["chat_completions", "responses"])
+async def test_a_content_filter_stop_is_a_refusal(
+    server: FakeLLMServer, api: Literal["chat_completions", "responses"], stream: bool
+) -> None:
+    # the Responses API says so with an incomplete response, its reason "content_filter":
+    # on main, Azure's agent with api="responses" gave the cut text as its answer
     server.reply(["I won't"], finish_reason="content_filter")
     async with MiniAgents():
-        with pytest.raises(LLMRefusalError):
-            await azure_openai_agent.inquire("Something bad", model="gpt-4o")
+        with pytest.raises(LLMRefusalError, match="I won't"):
+            await azure_openai_agent.inquire(
+                "Something bad", model="gpt-4o", api=api, stream=stream
+            )
+    assert server.requests[0].path.startswith(
+        "/openai/responses" if api == "responses" else "/openai/deployments/gpt-4o/chat"
+    )
 
 
 async def test_azures_content_filter_refusing_the_prompt_is_a_refusal(

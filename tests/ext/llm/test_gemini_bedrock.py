@@ -618,6 +618,30 @@ async def test_a_structured_answer_cut_off_by_max_tokens_is_not_retried(
     assert f"reached its max_tokens (finish reason {reason!r})" in str(raised.value)
 
 
+async def test_a_bedrock_structured_answer_cut_off_by_the_context_window_is_not_retried(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Converse's ``model_context_window_exceeded``: on main, retried with a longer prompt."""
+    BEDROCK.environment(server, monkeypatch)
+    server.reply(
+        ['{"city": "Pa', 'ris", "cel'], finish_reason="model_context_window_exceeded", times=2
+    )
+    async with MiniAgents():
+        with pytest.raises(LLMOutputValidationError) as raised:
+            await structured(bedrock_agent, Weather, output_retries=1).inquire(
+                "Weather?", model=BEDROCK.model, max_retries=0
+            )
+    assert len(server.requests) == 1
+    assert (
+        "filled its context window (finish reason 'model_context_window_exceeded') while it "
+        "wrote it, so its JSON is cut short"
+    ) in str(raised.value)
+    assert str(raised.value).endswith(
+        "Shorten the conversation (fewer or shorter messages and tool results), or use a model "
+        "with a larger context window."
+    )
+
+
 async def test_an_image_goes_as_bytes(native: Native, server: FakeLLMServer) -> None:
     image = ImagePart(data=PNG, media_type="image/png")
     async with MiniAgents():
@@ -645,6 +669,21 @@ async def test_an_image_url_is_a_file_part_for_gemini_and_refused_by_bedrock(
     assert part == {
         "fileData": {"file_uri": "https://example.com/cat.png", "mime_type": "image/png"}
     }
+
+
+async def test_a_conversation_ending_with_the_models_text_and_a_newline_is_taken(
+    native: Native, server: FakeLLMServer
+) -> None:
+    # another agent's draft, given as this one's input: LLM replies often end with "\n",
+    # which Converse refuses at the end of a last assistant message (Claude's rule); on main
+    # Bedrock sent it as it was and failed with an LLMRequestError (ValidationException)
+    server.reply(["Better."])
+    async with MiniAgents():
+        reply = await native.ask(["Write a line.", AssistantMessage(text="Rivers run.\n\n")])
+    assert str(reply[-1]) == "Better."
+    if native.name == "bedrock":
+        last = server.requests[0].json["messages"][-1]
+        assert last == {"role": "assistant", "content": [{"text": "Rivers run."}]}
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -639,6 +639,36 @@ async def test_tool_calls_cut_off_by_max_tokens_are_not_run(
     assert len(server.requests) == 1  # the model is not asked again
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_tool_calls_cut_off_by_the_context_window_are_not_run(
+    server: FakeLLMServer, stream: bool
+) -> None:
+    # Anthropic's stop reason (Bedrock's too) of a reply that filled the model's context
+    # window: on main the calls ran, the last with its arguments cut short, and the model
+    # was asked again with an even longer prompt
+    ran: list[int] = []
+
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        ran.append(a + b)
+        return a + b
+
+    cut = [ToolCall("add", {"a": 2, "b": 3}), ToolCall("add", '{"a": 1, "b"')]
+    server.reply(tool_calls=cut, finish_reason="model_context_window_exceeded")
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        with pytest.raises(LLMResponseError) as raised:
+            await ask(ANTHROPIC, client, "2 + 3?", tools=[add], stream=stream)
+    assert str(raised.value) == (
+        "The agent ANTHROPIC_AGENT stopped: the model 'claude-test' filled its context window "
+        "(finish reason 'model_context_window_exceeded') while it wrote its tool calls ('add', "
+        "'add'), so their arguments may be cut short and none was run. Shorten the "
+        "conversation (fewer or shorter messages and tool results), or use a model with a "
+        "larger context window."
+    )
+    assert ran == []
+    assert len(server.requests) == 1  # the model is not asked again
+
+
 # -- failures ------------------------------------------------------------------------------
 
 
