@@ -11,6 +11,7 @@ compatibility, listed below.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import pkgutil
@@ -29,6 +30,12 @@ KEPT_FOR_COMPATIBILITY: dict[str, str] = {
 
 INTERFACE_METHODS: dict[type, frozenset[str]] = {
     ChatHistory: frozenset({"load", "append", "store"}),
+    # asyncio's own methods, overridden by the testing kit's VirtualTimeLoop
+    asyncio.AbstractEventLoop: frozenset(
+        name
+        for name in dir(asyncio.AbstractEventLoop)
+        if inspect.iscoroutinefunction(getattr(asyncio.AbstractEventLoop, name))
+    ),
 }
 
 
