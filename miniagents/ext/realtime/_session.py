@@ -206,6 +206,7 @@ class Session:
         self._want_reply = False  # a reply to ask for once the model is idle (for what was
         # sent since the last ask: a reply the API starts by itself may not have had it)
         self._reply_id: str | None = None
+        self._replies_started = 0
         self._charge: CallCharge | None = None
         self._trace: _ReplyWatch | None = None
         self._said: dict[str | None, _Said] = {}  # the model's items, the latest last
@@ -295,12 +296,13 @@ class Session:
                 message = item.message_now() if item.done else await item
                 await self._send_input(link, message)
             if self._any_audio:  # (the link ends a turn under way, once the API took it all)
+                started = self._replies_started
                 ended = await link.aend_input()
                 self._speaking = False
                 if ended == "ask":
                     self._ask_reply()
-                elif ended == "replies":
-                    self._awaiting_reply += 1
+                elif ended == "replies" and self._replies_started == started:
+                    self._awaiting_reply += 1  # (not if its reply started meanwhile: owed no more)
             await self._act(link)
             self._spawn(self._drain(link), "end")
         except asyncio.CancelledError:
@@ -439,6 +441,7 @@ class Session:
 
     def _started(self, response_id: str | None) -> None:
         self._replying = True
+        self._replies_started += 1
         self._awaiting_reply = max(0, self._awaiting_reply - 1)
         self._reply_id = response_id
         self._reply_items = []

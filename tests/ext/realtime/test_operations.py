@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from miniagents import MiniAgents
@@ -145,3 +147,26 @@ async def test_a_long_session_keeps_only_what_its_reader_still_needs(
     # the window and a batch (a stream releases 64 pieces at a time, as it records), not
     # the minute (what the reader has not read yet is kept too: nothing is lost)
     assert behind <= 64 + 64
+
+
+async def test_a_replayed_spoken_session_closes_once_its_last_reply_has_ended(api: Api) -> None:
+    # (was, on Gemini: a replay gives the reply's start while the input's end is still being
+    # told, and the reply owed for the end was counted after it had started: the replay
+    # waited its drain_timeout, 10 s by default, after the last reply; with none, forever)
+    store = MemoryCallStore()
+    asked = question(api)
+    with FakeLLMServer() as server:
+        server.speak(["Hello."], heard="Hi.")
+        async with MiniAgents():
+            with CallCache(store, mode="read_through").active():
+                live = await pieces(api.voice(server).inquire(streamed(asked)))
+        client = api.client(server)
+    async with MiniAgents():
+        with CallCache(store, mode="replay").active():
+            voice = api.agent.fork(async_client=client, drain_timeout=float("inf"))
+            async with asyncio.timeout(30):  # (a guard: the session ends by itself, at once)
+                replayed = await pieces(voice.inquire(streamed(asked)))
+    assert [piece.text for piece in of(Transcript, replayed)] == ["Hi.", "Hello."]
+    assert [piece.text for piece in of(Transcript, live)] == ["Hi.", "Hello."]
+    assert [turn.status for turn in of(TurnEnd, replayed)] == ["completed"]
+    assert isinstance(replayed[-1], SessionEnd)
