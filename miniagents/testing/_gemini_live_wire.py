@@ -28,6 +28,7 @@ from miniagents.testing._live import (
     LiveSession,
     LiveUsage,
     ReplyEnd,
+    Transcribed,
     UserTurn,
 )
 
@@ -183,8 +184,9 @@ class GeminiLiveWire:
             if event.transcript and self._transcribe_output:
                 out.append({"serverContent": {"outputTranscription": {"text": event.transcript}}})
             return out
-        if isinstance(event, UserTurn):
-            if event.transcript is not None and self._transcribe_input:
+        if isinstance(event, UserTurn | Transcribed):
+            told = isinstance(event, Transcribed) or event.transcribed
+            if told and event.transcript is not None and self._transcribe_input:
                 return [{"serverContent": {"inputTranscription": {"text": event.transcript}}}]
             return []
         if isinstance(event, CallOut):

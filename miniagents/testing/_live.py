@@ -61,6 +61,7 @@ __all__ = [
     "ReplyStart",
     "SpeechEdge",
     "SpokenReply",
+    "Transcribed",
     "Truncated",
     "UserTurn",
     "tone",
@@ -98,6 +99,7 @@ class SpokenReply:
     ms_per_piece: int = 100
     tool_calls: tuple[ToolCall, ...] = ()
     heard: str | None = None
+    heard_after: int | None = None
     usage: LiveUsage | None = None
     pace: float = 0.0
     pause_after: int | None = None
@@ -128,11 +130,24 @@ class SpeechEdge:
 
 @dataclass(frozen=True)
 class UserTurn:
-    """A user item was committed (audio: ``transcript`` is what was heard; text: ``text``)."""
+    """A user item was committed (audio: ``transcript`` is what was heard; text: ``text``).
+
+    ``transcribed``: whether the transcription of its audio is told with it (else a
+    :class:`Transcribed` tells it later, during the reply).
+    """
 
     item_id: str
     transcript: str | None = None
     text: str | None = None
+    transcribed: bool = True
+
+
+@dataclass(frozen=True)
+class Transcribed:
+    """The transcription of a user item's audio, told after the item (during the reply)."""
+
+    item_id: str
+    transcript: str
 
 
 @dataclass(frozen=True)
@@ -206,6 +221,7 @@ class ProtocolError:
 LiveEvent = (
     SpeechEdge
     | UserTurn
+    | Transcribed
     | ItemAdded
     | ReplyStart
     | AudioOut
@@ -404,6 +420,7 @@ class LiveSession:
         self._reply: _Reply | None = None
         self._deferred = False
         self._last_user_text = ""
+        self._late: tuple[Transcribed, int] | None = None  # (told after so many pieces)
         self._outbox: list[dict[str, Any]] = []
         self.dropped = False
         self.failed: ProtocolError | None = None
@@ -491,7 +508,10 @@ class LiveSession:
         self._last_user_text = heard
         self._buffer_ms = 0
         self._speech_id = None
-        self.emit(UserTurn(item_id, transcript=heard))
+        after = None if script is None else script.heard_after
+        if after is not None:
+            self._late = (Transcribed(item_id, heard), after)
+        self.emit(UserTurn(item_id, transcript=heard, transcribed=after is None))
 
     def add_item(self, item: Mapping[str, Any], event_id: str | None = None) -> None:
         """A conversation item the client creates (a message, or a tool call's output)."""
@@ -589,6 +609,7 @@ class LiveSession:
         reply.text_only = self.text_only
         self._reply = reply
         self.emit(ReplyStart(reply.id))
+        self._tell_late(0)
         item_id = self.new_id("item")
         pieces = script.transcript if script.transcript is not None else ()
         audio = script.audio
@@ -676,11 +697,19 @@ class LiveSession:
                     _Item(step.item_id, "assistant", "call", step.call.text, call_id=step.call_id)
                 )
             self.emit(step)
+            self._tell_late(reply.pieces_sent)
+
+    def _tell_late(self, pieces: int) -> None:
+        """Tell a transcription held back (``heard_after``) once so many pieces were sent."""
+        if self._late is not None and pieces >= self._late[1]:
+            late, self._late = self._late[0], None
+            self.emit(late)
 
     def _end_reply(self, status: _LiveStatus) -> None:
         reply = self._reply
         if reply is None:
             return
+        self._tell_late(sys.maxsize)  # (one held back past the reply's pieces: before its end)
         self._reply = None
         script = reply.script
         usage = script.usage or LiveUsage(

@@ -27,6 +27,7 @@ from miniagents.testing._live import (
     ReplyEnd,
     ReplyStart,
     SpeechEdge,
+    Transcribed,
     Truncated,
     UserTurn,
 )
@@ -181,6 +182,8 @@ class OpenAIRealtimeWire:
             ]
         if isinstance(event, UserTurn):
             return self._user_turn(event)
+        if isinstance(event, Transcribed):
+            return self._transcribed(event.item_id, event.transcript)
         if isinstance(event, ItemAdded):
             return self._added(event)
         if isinstance(event, ReplyStart):
@@ -232,17 +235,23 @@ class OpenAIRealtimeWire:
             self._event("conversation.item.added", item=item, previous_item_id=None),
             self._event("conversation.item.done", item=item, previous_item_id=None),
         ]
-        if self._transcribe:
-            out.append(
-                self._event(
-                    "conversation.item.input_audio_transcription.completed",
-                    item_id=event.item_id,
-                    content_index=0,
-                    transcript=event.transcript or "",
-                    usage={"type": "duration", "seconds": 1.0},
-                )
-            )
+        if event.transcribed:
+            out += self._transcribed(event.item_id, event.transcript or "")
         return out
+
+    def _transcribed(self, item_id: str, transcript: str) -> list[dict[str, Any]]:
+        """The transcription of a user item's audio (none if the session asked for none)."""
+        if not self._transcribe:
+            return []
+        return [
+            self._event(
+                "conversation.item.input_audio_transcription.completed",
+                item_id=item_id,
+                content_index=0,
+                transcript=transcript,
+                usage={"type": "duration", "seconds": 1.0},
+            )
+        ]
 
     def _added(self, event: ItemAdded) -> list[dict[str, Any]]:
         item = {"id": event.item_id, "status": "completed", **event.item}

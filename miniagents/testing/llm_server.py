@@ -423,6 +423,7 @@ class FakeLLMServer(ScriptedApp):
         ms_per_piece: int = 100,
         tool_calls: Sequence[ToolCall] = (),
         heard: str | None = None,
+        heard_after: int | None = None,
         usage: LiveUsage | None = None,
         pace: float = 0.0,
         pause_after: int | None = None,
@@ -452,6 +453,9 @@ class FakeLLMServer(ScriptedApp):
                 their argument deltas; Gemini: a ``toolCall``).
             heard: What the user said, as the input transcription of the speech that this
                 reply answers (``None``: ``"(N ms of speech)"``).
+            heard_after: Tell that transcription only after this many pieces of the reply
+                (as OpenAI may: its transcription runs apart from the reply, and comes before
+                or after the reply's events); ``None`` (the default): before the reply.
             usage: The tokens the reply reports (``None``: counted from the conversation,
                 10 audio tokens per second).
             pace: How fast the audio goes: 1.0 at real time (a piece of 100 ms every 100
@@ -471,6 +475,7 @@ class FakeLLMServer(ScriptedApp):
             ms_per_piece=ms_per_piece,
             tool_calls=tuple(tool_calls),
             heard=heard,
+            heard_after=heard_after,
             usage=usage,
             pace=pace,
             pause_after=pause_after,

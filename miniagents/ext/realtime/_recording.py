@@ -276,11 +276,16 @@ class _Replay:
 
     def _sent(self, digest: str, *, checked: bool = True) -> None:
         kind = digest.split(":", 1)[0]
-        match = (
-            digest
-            if checked
-            else next((each for each in self._left if each.split(":", 1)[0] == kind), digest)
-        )
+        match = digest
+        if not checked and self._left[digest] <= 0:  # (any of its kind not used up yet)
+            match = next(
+                (
+                    each
+                    for each, left in self._left.items()
+                    if left > 0 and each.split(":", 1)[0] == kind
+                ),
+                digest,
+            )
         if self._left[match] <= 0:
             raise LLMCacheMissError(
                 f"The realtime session sent what its recording does not hold ({kind}, the "

@@ -104,7 +104,11 @@ CONVERSATION_KEPT: Final = 1000
 
 @dataclass
 class _Said:
-    """What the model said in one item: its audio's length, its words, where each came."""
+    """What the model said in one item: its audio's length, its words, where each came.
+
+    (A user's spoken turn is one too, in the conversation: its place, kept until its words
+    come, transcribed.)
+    """
 
     item_id: str | None
     first_at: float | None = None  # the loop's time its first chunk went into the reply
@@ -206,12 +210,14 @@ class Session:
         self._want_reply = False  # a reply to ask for once the model is idle (for what was
         # sent since the last ask: a reply the API starts by itself may not have had it)
         self._reply_id: str | None = None
+        self._replies_started = 0
         self._charge: CallCharge | None = None
         self._trace: _ReplyWatch | None = None
         self._said: dict[str | None, _Said] = {}  # the model's items, the latest last
         self._reply_items: list[_Said] = []
         self._tool_runs: dict[str, MessagePromise[ToolResultMessage]] = {}
         self._conversation: deque[tuple[str, str, _Said | None]] = deque(maxlen=CONVERSATION_KEPT)
+        self._untranscribed: dict[str, _Said] = {}  # the user's turns whose words are to come
         self._turns = 0
         self._usage: RealtimeUsage | None = None
         self._any_audio = False  # audio sent in the session
@@ -295,12 +301,13 @@ class Session:
                 message = item.message_now() if item.done else await item
                 await self._send_input(link, message)
             if self._any_audio:  # (the link ends a turn under way, once the API took it all)
+                started = self._replies_started
                 ended = await link.aend_input()
                 self._speaking = False
                 if ended == "ask":
                     self._ask_reply()
-                elif ended == "replies":
-                    self._awaiting_reply += 1
+                elif ended == "replies" and self._replies_started == started:
+                    self._awaiting_reply += 1  # (not if its reply started meanwhile: owed no more)
             await self._act(link)
             self._spawn(self._drain(link), "end")
         except asyncio.CancelledError:
@@ -361,6 +368,7 @@ class Session:
         elif isinstance(event, SpeechStopped):
             self._speaking = False
             self._awaiting_reply += 1
+            self._place_turn(event.item_id)
         elif isinstance(event, UserTranscribed):
             self._ctx.reply(
                 Transcript(
@@ -371,7 +379,7 @@ class Session:
                     agent_alias=self._alias,
                 )
             )
-            self._conversation.append(("user", event.text, None))
+            self._transcribed(event.item_id, event.text)
         elif isinstance(event, ReplyStarted):
             self._started(event.response_id)
         elif isinstance(event, ToolCalled):
@@ -391,6 +399,27 @@ class Session:
         else:
             logger.debug("The realtime API said %s: %s", event.code, event.message)
         self._changed.set()
+
+    def _place_turn(self, item_id: str | None) -> None:
+        """Give the user's spoken turn its place in the conversation, before the reply to it.
+
+        Its words come when the API has transcribed them, which may be after the reply's
+        first events (OpenAI transcribes apart from the reply).
+        """
+        if item_id is None or not self._setup.transcribe_input:
+            return
+        place = self._untranscribed[item_id] = _Said(item_id)
+        self._conversation.append(("user", "", place))
+        if len(self._untranscribed) > CONVERSATION_KEPT:  # (turns never transcribed)
+            del self._untranscribed[next(iter(self._untranscribed))]
+
+    def _transcribed(self, item_id: str | None, text: str) -> None:
+        """The user's words, in their turn's place in the conversation (else at its end)."""
+        place = None if item_id is None else self._untranscribed.pop(item_id, None)
+        if place is None:
+            self._conversation.append(("user", text, None))
+        else:
+            place.pieces.append((0.0, text))
 
     def _said_of(self, item_id: str | None) -> _Said:
         said = self._said.get(item_id)
@@ -439,6 +468,7 @@ class Session:
 
     def _started(self, response_id: str | None) -> None:
         self._replying = True
+        self._replies_started += 1
         self._awaiting_reply = max(0, self._awaiting_reply - 1)
         self._reply_id = response_id
         self._reply_items = []

@@ -168,6 +168,7 @@ class _GeminiLink:
         self._manager = manager
         self._vad = vad
         self._audio = False  # audio since the model's last turn started
+        self._told = False  # a user's turn told to the session since then (once each)
         self._session = session
         self._types = types
         self._closed = False
@@ -224,7 +225,10 @@ class _GeminiLink:
     async def aend_input(self) -> InputEnd:
         """``audio_stream_end`` (without VAD, ``activity_end``): the API ends, and answers, a turn.
 
-        One is under way if audio came since the model's last turn started.
+        One is under way if audio came since the model's last turn started, unless the API
+        has told the user's turn of that audio already (its transcription): that turn is
+        the session's to wait for, told once; a transcription that comes after this is of
+        the turn counted here, and tells it no more.
         """
         if not self._audio:
             return "no_turn"
@@ -233,6 +237,9 @@ class _GeminiLink:
             await self._session.send_realtime_input(audio_stream_end=True)
         else:
             await self._session.send_realtime_input(activity_end={})
+        if self._told:
+            return "no_turn"
+        self._told = True
         return "replies"
 
     # -- what the API tells ----------------------------------------------------------------
@@ -262,7 +269,8 @@ class _GeminiLink:
         if content is not None:
             heard = content.input_transcription
             if heard is not None and heard.text:
-                if not self._heard and self._turn is None:
+                if not self._heard and self._turn is None and not self._told:
+                    self._told = True
                     out.append(SpeechStopped(None))  # (a turn to answer)
                 self._heard.append(heard.text)
             turn = content.model_turn
@@ -310,7 +318,7 @@ class _GeminiLink:
                 self._heard = []
             self._turns += 1
             self._turn = f"turn_{self._turns}"
-            self._audio = False
+            self._audio = self._told = False
             out.append(ReplyStarted(self._turn))
         return self._turn
 

@@ -13,16 +13,35 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from miniagents import MiniAgents
+from miniagents import MessagePromise, MiniAgent, MiniAgents
 from miniagents.errors import BudgetExceededError, LLMCacheMissError
 from miniagents.ext.llm.cache import CallCache, MemoryCallStore
 from miniagents.ext.llm.usage import Budget, charged_to, usage_totals
-from miniagents.ext.realtime import AudioChunk, SessionEnd, Transcript, TurnEnd
+from miniagents.ext.realtime import (
+    AudioChunk,
+    Interruption,
+    PlaybackPosition,
+    RealtimePiece,
+    SessionEnd,
+    Transcript,
+    TurnEnd,
+)
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall
-from tests.ext.realtime.kit import Api, of, pieces, pieces_then_error, question, streamed
+from tests.ext.realtime.kit import (
+    Api,
+    of,
+    pieces,
+    pieces_then_error,
+    question,
+    silence,
+    speech,
+    streamed,
+)
 from tests.fakes.tracing import Traces, parent_of
 
 USAGE = LiveUsage(input_text=100, input_audio=2000, output_text=50, output_audio=4000)
@@ -145,3 +164,83 @@ async def test_a_long_session_keeps_only_what_its_reader_still_needs(
     # the window and a batch (a stream releases 64 pieces at a time, as it records), not
     # the minute (what the reader has not read yet is kept too: nothing is lost)
     assert behind <= 64 + 64
+
+
+async def test_a_replayed_spoken_session_closes_once_its_last_reply_has_ended(api: Api) -> None:
+    # (was, on Gemini: a replay gives the reply's start while the input's end is still being
+    # told, and the reply owed for the end was counted after it had started: the replay
+    # waited its drain_timeout, 10 s by default, after the last reply; with none, forever)
+    store = MemoryCallStore()
+    asked = question(api)
+    with FakeLLMServer() as server:
+        server.speak(["Hello."], heard="Hi.")
+        async with MiniAgents():
+            with CallCache(store, mode="read_through").active():
+                live = await pieces(api.voice(server).inquire(streamed(asked)))
+        client = api.client(server)
+    async with MiniAgents():
+        with CallCache(store, mode="replay").active():
+            voice = api.agent.fork(async_client=client, drain_timeout=float("inf"))
+            async with asyncio.timeout(30):  # (a guard: the session ends by itself, at once)
+                replayed = await pieces(voice.inquire(streamed(asked)))
+    assert [piece.text for piece in of(Transcript, replayed)] == ["Hi.", "Hello."]
+    assert [piece.text for piece in of(Transcript, live)] == ["Hi.", "Hello."]
+    assert [turn.status for turn in of(TurnEnd, replayed)] == ["completed"]
+    assert isinstance(replayed[-1], SessionEnd)
+
+
+async def interrupted_twice(voice: MiniAgent[..., RealtimePiece], api: Api) -> list[RealtimePiece]:
+    """A session whose user speaks over the model twice, after the first 100 ms of each item.
+
+    Each time the user goes quiet once the cut is told (as a user speaking at real time
+    does: the API's confirmation comes before the turn ends).
+    """
+    call = voice.initiate_inquiry()
+    call.send_message(question(api))
+    pieces = aiter(call.reply_sequence(finish_call=False))
+    found: list[MessagePromise[RealtimePiece]] = []
+    cut: set[str | None] = set()
+    while len(cut) < 2:
+        found.append(piece := await anext(pieces))
+        if piece.message_class is Interruption:
+            call.send_message(silence(api))  # the user's turn ends
+        if piece.message_class is not AudioChunk:
+            continue  # (a transcript: complete once its reply is cut)
+        chunk = await piece
+        assert isinstance(chunk, AudioChunk)
+        if chunk.item_id not in cut:
+            assert chunk.item_id is not None
+            cut.add(chunk.item_id)
+            call.send_message(PlaybackPosition(item_id=chunk.item_id, played_ms=100))
+            call.send_message(speech(api))  # the user speaks over it
+    while (piece := await anext(pieces)).message_class is not Interruption:
+        found.append(piece)
+    found.append(piece)
+    call.send_message(silence(api))
+    call.finish()
+    found += [piece async for piece in pieces]
+    return [await piece for piece in found]
+
+
+async def test_a_recorded_session_with_two_interruptions_replays(api: Api) -> None:
+    # (was: the replay of the second truncation took the first's, used up, and failed with
+    # an LLMCacheMissError saying the input differed)
+    store = MemoryCallStore()
+    with FakeLLMServer() as server:
+        server.speak(["Hello ", "there."], heard="Hi.", pause_after=1)
+        server.speak(["Yes, ", "go on."], heard="Wait!", pause_after=1)
+        server.speak(["Done."], heard="Stop!")
+        async with MiniAgents():
+            with CallCache(store, mode="read_through").active():
+                live = await interrupted_twice(api.voice(server), api)
+        client = api.client(server)
+    async with MiniAgents():
+        with CallCache(store, mode="replay").active():
+            replayed = await interrupted_twice(api.agent.fork(async_client=client), api)
+    cuts = [(cut.item_id, cut.played_ms, cut.heard) for cut in of(Interruption, live)]
+    assert [(played, heard) for _, played, heard in cuts] == [(100, "Hello "), (100, "Yes, ")]
+    assert [(cut.item_id, cut.played_ms, cut.heard) for cut in of(Interruption, replayed)] == cuts
+    assert [piece.text for piece in of(Transcript, replayed)] == [
+        piece.text for piece in of(Transcript, live)
+    ]
+    assert isinstance(replayed[-1], SessionEnd)

@@ -219,3 +219,23 @@ async def test_openais_own_wrong_arguments_are_refused_before_connecting(
             await APIS[0].voice(fake_llm, **arguments).inquire(streamed(["Hi."]))
     assert refused.value.parameter == next(iter(arguments))
     assert fake_llm.realtime_sessions == []
+
+
+async def test_a_spoken_session_closes_once_its_last_reply_has_ended_not_at_its_drain_timeout(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # (was, on Gemini: the user's turn counted twice, once as the API transcribed it and
+    # once as the input ended, so every spoken session waited its drain_timeout, 10 s by
+    # default, after its last reply; with no timeout, forever)
+    fake_llm.speak(["Hello."], heard="Hi!")
+    async with MiniAgents():
+        voice = api.voice(fake_llm, drain_timeout=float("inf"))
+        async with asyncio.timeout(30):  # (a guard: the session ends by itself, at once)
+            found = await pieces(voice.inquire(streamed(question(api))))
+    assert [(piece.role, piece.text) for piece in of(Transcript, found)] == [
+        ("user", "Hi!"),
+        ("assistant", "Hello."),
+    ]
+    assert [turn.status for turn in of(TurnEnd, found)] == ["completed"]
+    assert isinstance(found[-1], SessionEnd)
+    assert fake_llm.realtime_sessions[0].outcome == "closed"

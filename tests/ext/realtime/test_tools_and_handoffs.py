@@ -20,7 +20,7 @@ from miniagents.ext.realtime import HandoffResult, Transcript, TurnEnd
 from miniagents.ext.tools import ToolResultMessage
 from miniagents.messages import Message
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.realtime.kit import Api, of, planner, question
+from tests.ext.realtime.kit import APIS, Api, of, planner, question
 
 
 def output_of(api: Api, record_output: str) -> str:
@@ -112,3 +112,34 @@ async def test_a_handoff_gives_the_text_agent_the_conversation_and_its_answer_go
     names = json.dumps(tools)
     assert "transfer_to_planner" in names
     assert "Plans trips" in names
+
+
+async def test_a_handoff_reads_the_users_turn_before_the_answer_it_got_when_transcribed_late(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # OpenAI transcribes the user's speech apart from the reply: its transcription may come
+    # after the reply's first events (was: the conversation a handoff reads put the user's
+    # words after the model's answer to them)
+    given: list[list[Message]] = []
+    api = APIS[0]
+    voice = api.voice(fake_llm, handoffs=[planner(given, "Go at dawn.")])
+    fake_llm.speak(
+        ["One ", "moment."],
+        heard="Plan my trip.",
+        heard_after=1,
+        tool_calls=[ToolCall("transfer_to_planner", {"request": "A plan for the trip."})],
+    )
+    fake_llm.speak(["Go at dawn, ", "says the planner."])
+    async with MiniAgents():
+        found = [await piece async for piece in voice.inquire(question(api))]
+    (seen,) = given
+    assert [(type(message), message.text) for message in seen] == [
+        (UserMessage, "Plan my trip."),
+        (AssistantMessage, "One moment."),
+        (UserMessage, "A plan for the trip."),
+    ]
+    user = [piece for piece in of(Transcript, found) if piece.role == "user"]
+    assert [piece.text for piece in user] == ["Plan my trip."]
+    sent = [event["type"] for event in fake_llm.realtime_sessions[0].sent]
+    transcribed = sent.index("conversation.item.input_audio_transcription.completed")
+    assert sent.index("response.output_audio.delta") < transcribed  # (it came late)
