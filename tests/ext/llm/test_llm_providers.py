@@ -14,7 +14,7 @@ import contextlib
 import json
 import re
 import socket
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -612,17 +612,23 @@ async def test_anthropic_needs_a_whole_max_tokens(
     assert server.requests == []
 
 
-@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
-async def test_tool_calls_cut_off_by_max_tokens_are_not_run(
-    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool
-) -> None:
-    ran: list[int] = []
+def _adder(ran: list[int]) -> Callable[[int, int], int]:
+    """A tool that adds two numbers, each sum it made kept in ``ran``."""
 
     def add(a: int, b: int) -> int:
         """Add two numbers."""
         ran.append(a + b)
         return a + b
 
+    return add
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_tool_calls_cut_off_by_max_tokens_are_not_run(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, stream: bool
+) -> None:
+    ran: list[int] = []
+    add = _adder(ran)
     cut = [ToolCall("add", {"a": 2, "b": 3}), ToolCall("add", '{"a": 1, "b"')]
     server.reply(tool_calls=cut, finish_reason="length")  # in each API's words
     async with MiniAgents():
@@ -647,12 +653,7 @@ async def test_tool_calls_cut_off_by_the_context_window_are_not_run(
     # window: on main the calls ran, the last with its arguments cut short, and the model
     # was asked again with an even longer prompt
     ran: list[int] = []
-
-    def add(a: int, b: int) -> int:
-        """Add two numbers."""
-        ran.append(a + b)
-        return a + b
-
+    add = _adder(ran)
     cut = [ToolCall("add", {"a": 2, "b": 3}), ToolCall("add", '{"a": 1, "b"')]
     server.reply(tool_calls=cut, finish_reason="model_context_window_exceeded")
     async with ANTHROPIC.client(server) as client, MiniAgents():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage, UserMessage
@@ -74,16 +74,17 @@ async def test_a_sub_agents_tokens_stream_live_while_the_session_goes_on_and_its
     assert record.errors == []  # never asked for a reply while one was under way
 
 
-async def test_a_handoff_gives_the_text_agent_the_conversation_and_its_answer_goes_back(
-    api: Api, fake_llm: FakeLLMServer
-) -> None:
+async def _handed_off(
+    api: Api, fake_llm: FakeLLMServer, heard_after: int | None = None
+) -> Sequence[Message]:
+    """A trip planned by a handoff to the planner: the session's pieces, once the planner
+    was given the conversation (the user's turn, the model's words, the request)."""
     given: list[list[Message]] = []
-
     voice = api.voice(fake_llm, handoffs=[planner(given, "Go at dawn.")])
-
     fake_llm.speak(
         ["One ", "moment."],
         heard="Plan my trip.",
+        heard_after=heard_after,
         tool_calls=[ToolCall("transfer_to_planner", {"request": "A plan for the trip."})],
     )
     fake_llm.speak(["Go at dawn, ", "says the planner."])
@@ -95,6 +96,13 @@ async def test_a_handoff_gives_the_text_agent_the_conversation_and_its_answer_go
         (AssistantMessage, "One moment."),
         (UserMessage, "A plan for the trip."),
     ]
+    return found
+
+
+async def test_a_handoff_gives_the_text_agent_the_conversation_and_its_answer_goes_back(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    found = await _handed_off(api, fake_llm)
     (handed,) = of(HandoffResult, found)
     assert (handed.handed_to, handed.text, handed.tool_name) == (
         "PLANNER",
@@ -120,24 +128,8 @@ async def test_a_handoff_reads_the_users_turn_before_the_answer_it_got_when_tran
     # OpenAI transcribes the user's speech apart from the reply: its transcription may come
     # after the reply's first events (was: the conversation a handoff reads put the user's
     # words after the model's answer to them)
-    given: list[list[Message]] = []
     api = APIS[0]
-    voice = api.voice(fake_llm, handoffs=[planner(given, "Go at dawn.")])
-    fake_llm.speak(
-        ["One ", "moment."],
-        heard="Plan my trip.",
-        heard_after=1,
-        tool_calls=[ToolCall("transfer_to_planner", {"request": "A plan for the trip."})],
-    )
-    fake_llm.speak(["Go at dawn, ", "says the planner."])
-    async with MiniAgents():
-        found = [await piece async for piece in voice.inquire(question(api))]
-    (seen,) = given
-    assert [(type(message), message.text) for message in seen] == [
-        (UserMessage, "Plan my trip."),
-        (AssistantMessage, "One moment."),
-        (UserMessage, "A plan for the trip."),
-    ]
+    found = await _handed_off(api, fake_llm, heard_after=1)
     user = [piece for piece in of(Transcript, found) if piece.role == "user"]
     assert [piece.text for piece in user] == ["Plan my trip."]
     sent = [event["type"] for event in fake_llm.realtime_sessions[0].sent]
