@@ -1,22 +1,27 @@
 """The Anthropic Messages wire format (``POST /v1/messages``), as the fake speaks it.
 
 A reply is a ``message`` object, or a stream of events: ``message_start``, then a content
-block per part (a ``text`` block of ``text_delta`` events; a ``tool_use`` block per tool
-call, of ``input_json_delta`` events), then ``message_delta`` (the stop reason and the
-usage) and ``message_stop``. Requests are refused (400) as the API refuses them: roles
-other than ``user`` and ``assistant``, a first message that is not the user's, roles that
-do not alternate (as Claude on Bedrock and Vertex AI refuse them; Anthropic's own API
-merges such turns), a message with no content (but a last assistant one), a blank text
-block, a last assistant text that ends with whitespace; tool blocks too: ``tool_use`` and
-``tool_result`` blocks need ``tools``, a ``tool_use`` id is letters, digits, ``_`` and
-``-``, and each ``tool_use`` of an assistant message needs its ``tool_result`` in the next
-message; an
+block per part (the scripted thinking first: a ``thinking`` block of ``thinking_delta``
+events and a ``signature_delta``, a ``redacted_thinking`` block whole; a ``text`` block of
+``text_delta`` events; a ``tool_use`` block per tool call, of ``input_json_delta``
+events), then ``message_delta`` (the stop reason and the usage) and ``message_stop``.
+Requests are refused (400) as the API refuses them: roles other than ``user`` and
+``assistant``, a first message that is not the user's, roles that do not alternate (as
+Claude on Bedrock and Vertex AI refuse them; Anthropic's own API merges such turns), a
+message with no content (but a last assistant one), a blank text block, a last assistant
+text that ends with whitespace; tool blocks too: ``tool_use`` and ``tool_result`` blocks
+need ``tools``, a ``tool_use`` id is letters, digits, ``_`` and ``-``, and each
+``tool_use`` of an assistant message needs its ``tool_result`` in the next message; an
 ``image`` block needs a ``url`` source (http(s)) or a ``base64`` one with the media type
-of a PNG, JPEG, GIF or WebP image.
+of a PNG, JPEG, GIF or WebP image; thinking blocks too: a ``thinking`` block must keep the
+signature the fake gave it (:func:`thinking_signature`), and with ``thinking`` enabled a
+last assistant message with ``tool_use`` blocks must start with a ``thinking`` or
+``redacted_thinking`` block (the reply's, sent back).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -32,7 +37,13 @@ from miniagents.testing._wire import (
     check_ranges,
 )
 
-__all__ = ["AnthropicWire"]
+__all__ = ["AnthropicWire", "thinking_signature"]
+
+
+def thinking_signature(thinking: str) -> str:
+    """The signature the fake gives a ``thinking`` block of this text (and checks it keeps)."""
+    return "fake-signature-" + hashlib.sha256(thinking.encode()).hexdigest()[:24]
+
 
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "Invalid request."),
@@ -76,13 +87,14 @@ class AnthropicWire(Wire):
             check_ranges(body, _RANGES)
             or _check_turns(messages)
             or _check_tool_blocks(messages, "tools" in body)
+            or _check_thinking(messages, body.get("thinking"))
             or _check_images(messages)
             or check_output_format(body)
         )
 
     def body(self, rendering: Rendering) -> dict[str, Any]:
         """A ``message`` object."""
-        content: list[dict[str, Any]] = []
+        content = _thoughts(rendering)
         if rendering.tokens or not rendering.calls:
             content.append({"type": "text", "text": rendering.text})
         content.extend(
@@ -102,23 +114,38 @@ class AnthropicWire(Wire):
         start = _message(rendering, [], min(1, rendering.output_tokens), stopped=False)
         plan.add(("message_start", {"type": "message_start", "message": start}))
         block = -1
+        for thought in _thoughts(rendering):
+            block += 1
+            if thought["type"] == "thinking":
+                plan.add(_block_start(block, {**thought, "thinking": "", "signature": ""}))
+                for piece in rendering.reply.thinking or ():
+                    plan.add(_block_delta(block, {"type": "thinking_delta", "thinking": piece}))
+                signed = {"type": "signature_delta", "signature": thought["signature"]}
+                plan.add(_block_delta(block, signed))
+            else:
+                plan.add(_block_start(block, thought))
+            plan.add(_block_stop(block))
+        opened = False  # whether a block is open (the thinking ones are closed)
         if rendering.tokens or not rendering.calls:
             block += 1
+            opened = True
             plan.add(_block_start(block, {"type": "text", "text": ""}))
         plan.add(("ping", b'{"type": "ping"}'))
         for token in rendering.tokens:
             delta = {"type": "text_delta", "text": token}
             plan.add(_block_delta(block, delta), content=True)
         for rendered in rendering.calls:
-            if block >= 0:
+            if opened:
                 plan.add(_block_stop(block))
+            opened = True
             block += 1
             tool_use = {"type": "tool_use", "id": rendered.id, "name": rendered.call.name}
             plan.add(_block_start(block, {**tool_use, "input": {}}))
             for piece in rendered.call.deltas():
                 delta = {"type": "input_json_delta", "partial_json": piece}
                 plan.add(_block_delta(block, delta), content=True)
-        plan.closing.append(_block_stop(block))
+        if opened:
+            plan.closing.append(_block_stop(block))
         stop = {
             "stop_reason": rendering.finish_reason,
             "stop_sequence": rendering.reply.stop_sequence,
@@ -182,6 +209,19 @@ def _message(
             "service_tier": "standard",
         },
     }
+
+
+def _thoughts(rendering: Rendering) -> list[dict[str, Any]]:
+    """The reply's scripted thinking blocks, whole: a ``thinking`` one, a redacted one."""
+    reply = rendering.reply
+    thoughts: list[dict[str, Any]] = []
+    if reply.thinking is not None:
+        text = "".join(reply.thinking)
+        signature = thinking_signature(text)
+        thoughts.append({"type": "thinking", "thinking": text, "signature": signature})
+    if reply.redacted_thinking is not None:
+        thoughts.append({"type": "redacted_thinking", "data": reply.redacted_thinking})
+    return thoughts
 
 
 def _block_start(index: int, block: dict[str, Any]) -> Event:
@@ -291,6 +331,39 @@ def _check_tool_blocks(messages: list[Any], has_tools: bool) -> str | None:
                 "must have a corresponding `tool_result` block in the next message."
             )
     return None
+
+
+_THOUGHTS = ("thinking", "redacted_thinking")
+
+
+def _check_thinking(messages: list[Any], thinking: object) -> str | None:
+    """Why the API would refuse these thinking blocks: one altered, or one missing.
+
+    A ``thinking`` block must keep its signature; with ``thinking`` enabled, the last
+    assistant message, if it has ``tool_use`` blocks, must start with a thinking block.
+    """
+    for index, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        for number, block in enumerate(content if isinstance(content, list) else []):
+            if not (isinstance(block, dict) and block.get("type") == "thinking"):
+                continue
+            if block.get("signature") != thinking_signature(str(block.get("thinking"))):
+                return f"messages.{index}.content.{number}: Invalid `signature` in `thinking` block"
+    enabled = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+    roles = [message.get("role") if isinstance(message, dict) else None for message in messages]
+    last = len(roles) - 1 - roles[::-1].index("assistant") if "assistant" in roles else None
+    if not enabled or last is None or not _blocks(messages[last], "tool_use"):
+        return None
+    first = messages[last]["content"][0]
+    kind = first.get("type") if isinstance(first, dict) else None
+    if kind in _THOUGHTS:
+        return None
+    return (
+        f"messages.{last}.content.0.type: Expected `thinking` or `redacted_thinking`, but "
+        f"found `{kind}`. When `thinking` is enabled, a final `assistant` message must start "
+        "with a thinking block (before its `tool_use` blocks): send back the thinking "
+        "blocks of the reply unchanged, or disable `thinking`."
+    )
 
 
 _MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")

@@ -126,6 +126,8 @@ class Reply:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    thinking: tuple[str, ...] | None = None
+    redacted_thinking: str | None = None
     token_delay: float = 0.0
     delay: float = 0.0
     model: str | None = None

@@ -274,6 +274,8 @@ class FakeLLMServer(ScriptedApp):
         cached_tokens: int = 0,
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
+        thinking: Sequence[str] | None = None,
+        redacted_thinking: str | None = None,
         token_delay: float = 0.0,
         delay: float = 0.0,
         model: str | None = None,
@@ -333,6 +335,13 @@ class FakeLLMServer(ScriptedApp):
             reasoning_tokens: Output tokens spent reasoning, part of ``usage``'s output:
                 OpenAI ``reasoning_tokens`` (in ``completion_tokens_details``; Responses:
                 ``output_tokens_details``); Anthropic reports none.
+            thinking: Anthropic (others leave it out): the pieces of a ``thinking`` block
+                before the reply's text and calls (a ``str`` is one piece), signed with
+                ``thinking_signature(text)`` (streamed: a ``thinking_delta`` per piece,
+                then a ``signature_delta``). A request that sends a ``thinking`` block
+                back with another signature is refused, as the API refuses one altered.
+            redacted_thinking: Anthropic (others leave it out): the ``data`` of a
+                ``redacted_thinking`` block after the ``thinking`` one, if any.
             token_delay: Seconds to wait before each content event.
             delay: Seconds to wait before sending the status line (time to first byte).
             model: The model named in the response (``None``: the request's model).
@@ -397,6 +406,8 @@ class FakeLLMServer(ScriptedApp):
             cached_tokens=cached_tokens,
             cache_write_tokens=cache_write_tokens,
             reasoning_tokens=reasoning_tokens,
+            thinking=None if thinking is None else as_tokens(thinking),
+            redacted_thinking=redacted_thinking,
             token_delay=token_delay,
             delay=delay,
             model=model,

@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from miniagents.testing import FakeLLMServer, FakeLLMServerError, ToolCall
+from miniagents.testing._anthropic_wire import thinking_signature
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 WEATHER = ToolCall("get_weather", {"city": "Paris"}, pieces=3)
@@ -324,6 +325,87 @@ async def test_anthropic_refuses_tool_blocks_that_do_not_pair_up(
         model="m", max_tokens=5, messages=good, tools=TOOLS_ANTHROPIC
     )
     assert message.content[0].text == "ok"  # type: ignore[union-attr]
+
+
+async def test_anthropic_streams_the_scripted_thinking_first_signed(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    ant: anthropic.AsyncAnthropic,
+) -> None:
+    fake_llm.reply(thinking=["Add ", "them."], redacted_thinking="c2VjcmV0", tool_calls=[ADD])
+    stream = await ant.messages.create(
+        model="claude-test",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "hi"}],
+        tools=TOOLS_ANTHROPIC,
+        stream=True,
+    )
+    events = [event async for event in stream]
+    blocks = [event.content_block for event in events if event.type == "content_block_start"]
+    assert [block.type for block in blocks] == ["thinking", "redacted_thinking", "tool_use"]
+    assert blocks[1].data == "c2VjcmV0"  # type: ignore[union-attr]
+    deltas = [
+        (event.index, event.delta.type) for event in events if event.type == "content_block_delta"
+    ]
+    assert deltas[:3] == [(0, "thinking_delta"), (0, "thinking_delta"), (0, "signature_delta")]
+    signatures = [
+        event.delta.signature
+        for event in events
+        if event.type == "content_block_delta" and event.delta.type == "signature_delta"
+    ]
+    assert signatures == [thinking_signature("Add them.")]
+    stops = [event.index for event in events if event.type == "content_block_stop"]
+    assert stops == [0, 1, 2]  # each block closed once
+    fake_llm.reply(thinking="Hm.", tool_calls=[ADD])
+    whole = await ant.messages.create(
+        model="claude-test",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "hi"}],
+        tools=TOOLS_ANTHROPIC,
+    )
+    assert [block.type for block in whole.content] == ["thinking", "tool_use"]
+    assert whole.content[0].signature == thinking_signature("Hm.")  # type: ignore[union-attr]
+
+
+THINKING = {"type": "enabled", "budget_tokens": 1024}
+THOUGHT = {"type": "thinking", "thinking": "Add.", "signature": thinking_signature("Add.")}
+
+
+@pytest.mark.parametrize(
+    ("assistant", "thinking", "says"),
+    [
+        ([USE], THINKING, "Expected `thinking` or `redacted_thinking`, but found `tool_use`"),
+        ([TEXT, USE], THINKING, "messages.1.content.0.type: Expected `thinking` or"),
+        ([{**THOUGHT, "thinking": "Sub."}, USE], THINKING, "Invalid `signature` in `thinking`"),
+        ([{**THOUGHT, "signature": ""}, USE], None, "messages.1.content.0: Invalid `signature`"),
+        ([THOUGHT, USE], THINKING, None),
+        ([{"type": "redacted_thinking", "data": "c2VjcmV0"}, USE], THINKING, None),
+        ([USE], None, None),  # (thinking not enabled)
+    ],
+    ids=["missing", "text-first", "altered", "unsigned", "thinking", "redacted", "disabled"],
+)
+async def test_anthropic_refuses_a_tool_loop_without_its_thinking_when_thinking_is_on(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    ant: anthropic.AsyncAnthropic,
+    assistant: list[Any],
+    thinking: dict[str, Any] | None,
+    says: str | None,
+) -> None:
+    messages: list[Any] = [
+        ASK,
+        {"role": "assistant", "content": assistant},
+        {"role": "user", "content": [RESULT]},
+    ]
+    extra: dict[str, Any] = {} if thinking is None else {"thinking": thinking}
+    create = ant.messages.create
+    if says is not None:
+        with pytest.raises(anthropic.BadRequestError, match=re.escape(says)):
+            await create(model="m", max_tokens=5, messages=messages, tools=TOOLS_ANTHROPIC, **extra)
+        return
+    fake_llm.reply(["3."])
+    message = await create(
+        model="m", max_tokens=5, messages=messages, tools=TOOLS_ANTHROPIC, **extra
+    )
+    assert message.content[0].text == "3."
 
 
 # -- the turns each API takes (issue 62, item 1: a request the API refuses fails here too) -----

@@ -10,7 +10,13 @@ Messages API requires ``max_tokens``; it defaults to :data:`DEFAULT_MAX_TOKENS`.
 Tools go in ``tools`` (``input_schema``: their JSON schema); the model's calls come back as
 ``tool_use`` blocks (streamed: ``input_json_delta`` events), and go back to it as those
 blocks in the assistant message and ``tool_result`` blocks (with ``is_error``) first in the
-next user message. A message's images are ``image`` blocks before its text (a ``url``
+next user message. With extended thinking (``extra_options={"thinking": {...}}``), the
+thinking blocks the model writes before its first call of a turn (``thinking``, with its
+``signature``, or ``redacted_thinking``) are kept, as JSON, as that call's
+``LLMToolCallMessage.thought_signature`` (in a saved history too), and sent back first in
+the turn's assistant message: the API refuses a tool loop's next request without them
+(later calls of the turn keep those written just before them, sent back before their
+``tool_use`` blocks). A message's images are ``image`` blocks before its text (a ``url``
 source, or a ``base64`` one for bytes), as Anthropic advises.
 
 A reply that ends with ``stop_reason="refusal"`` (the model declined, its text so far is
@@ -181,6 +187,8 @@ class AnthropicProvider:
         message_id: str | None = None  # the reply's id
         stopped = False
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
+        thoughts: dict[int, dict[str, Any]] = {}  # each thinking block, by its index
+        thought: list[dict[str, Any]] = []  # the thinking blocks since the last call
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
         del create, arguments, messages  # (not held while it streams)
         try:
@@ -195,15 +203,28 @@ class AnthropicProvider:
                         if delta.type == "input_json_delta":
                             yield ToolCallDelta(calls.get(event.index, ""), delta.partial_json)
                             continue
+                        thinking = thoughts.get(event.index)
+                        if thinking is not None and delta.type == "thinking_delta":
+                            thinking["thinking"] += delta.thinking
+                        elif thinking is not None and delta.type == "signature_delta":
+                            thinking["signature"] += delta.signature
                     elif kind == "message_start":
                         prompt = _input_usage(event.message.usage)
                         answered = event.message.model
                         message_id = event.message.id
-                    elif kind == "content_block_start" and event.content_block.type == "tool_use":
+                    elif kind == "content_block_start":
                         block = event.content_block
-                        calls[event.index] = block.id
-                        yield ToolCallStart(block.id, block.name)
-                        continue
+                        if block.type == "tool_use":
+                            calls[event.index] = block.id
+                            yield ToolCallStart(
+                                block.id, block.name, thought_signature=_signature(thought)
+                            )
+                            thought = []
+                            continue
+                        thinking = _thought(block)
+                        if thinking is not None:
+                            thoughts[event.index] = thinking
+                            thought.append(thinking)
                     elif kind == "message_delta":
                         stop_reason = event.delta.stop_reason
                         output_tokens = event.usage.output_tokens
@@ -298,11 +319,17 @@ def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
             "(not a proxy that cuts replies short), or call it again."
         )
     yield "".join(block.text for block in reply.content if block.type == "text")
+    thought: list[dict[str, Any]] = []  # the thinking blocks since the last call
     for block in reply.content:
         if block.type == "tool_use":
             given = block.input
-            yield ToolCallStart(block.id, block.name)
+            yield ToolCallStart(block.id, block.name, thought_signature=_signature(thought))
             yield ToolCallDelta(block.id, given if isinstance(given, str) else json.dumps(given))
+            thought = []
+        else:
+            thinking = _thought(block)
+            if thinking is not None:
+                thought.append(thinking)
     total, read, written = _input_usage(reply.usage)
     yield Finish(
         reply.stop_reason,
@@ -313,6 +340,49 @@ def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
         model=reply.model,
         response_id=reply.id,
     )
+
+
+def _thought(block: Any) -> dict[str, Any] | None:
+    """A thinking block of a reply as it goes back to the API, or ``None`` for another block.
+
+    A streamed ``thinking`` block starts empty: its ``thinking_delta`` and
+    ``signature_delta`` events fill it in.
+    """
+    if block.type == "thinking":
+        thinking = getattr(block, "thinking", None) or ""
+        signature = getattr(block, "signature", None) or ""
+        return {"type": "thinking", "thinking": thinking, "signature": signature}
+    if block.type == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": block.data}
+    return None
+
+
+def _signature(thought: list[dict[str, Any]]) -> str | None:
+    """What a call keeps of the thinking blocks before it (JSON), ``None`` if there are none."""
+    return json.dumps(thought, separators=(",", ":"), ensure_ascii=False) if thought else None
+
+
+def _thinking_of(item: PromptItem) -> list[dict[str, Any]]:
+    """The thinking blocks a call's message keeps (see :func:`_signature`), if any.
+
+    Another API's signature (Gemini's, base64) is not a list of thinking blocks: none.
+    """
+    kept = getattr(item, "thought_signature", None) if isinstance(item, ToolCallMessage) else None
+    if not isinstance(kept, str):
+        return []
+    try:
+        blocks = json.loads(kept)
+    except ValueError:
+        return []
+    if not (isinstance(blocks, list) and blocks):
+        return []
+    if all(isinstance(block, dict) and block.get("type") in _THOUGHTS for block in blocks):
+        return blocks
+    return []
+
+
+_THOUGHTS = ("thinking", "redacted_thinking")
+"""The types of the thinking blocks a tool loop sends back."""
 
 
 def _input_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
@@ -330,9 +400,10 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
 
     The roles alternate from the user's (as Claude on Bedrock and Vertex AI require, and
     Anthropic's own API makes of any conversation): a turn of tool calls is the assistant's
-    message (``tool_use`` blocks after its text, if any), their results ``tool_result``
-    blocks of the user's next message, first. A turn of one text is the message's text;
-    the last assistant text ends with no whitespace (the API refuses it there).
+    message (``tool_use`` blocks after its text, if any; the thinking blocks its first call
+    keeps, first of all), their results ``tool_result`` blocks of the user's next message,
+    first. A turn of one text is the message's text; the last assistant text ends with no
+    whitespace (the API refuses it there).
     """
     messages: list[dict[str, Any]] = []
     for turn in turns_for(call.messages, _CONVERSATION):
@@ -340,7 +411,16 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
         if len(turn.items) == 1 and isinstance(only, PromptText):
             content: str | list[dict[str, Any]] = _content(only)
         else:
-            content = [block for item in turn.items for block in _blocks(item)]
+            content = []
+            called = False  # whether the turn has a call yet (its thinking goes first)
+            for item in turn.items:
+                thinking = _thinking_of(item)
+                if thinking and not called:
+                    content[:0] = thinking
+                else:
+                    content += thinking
+                called = called or isinstance(item, ToolCallMessage)
+                content += _blocks(item)
         messages.append({"role": turn.role, "content": content})
     last = messages[-1] if messages else None
     if last is not None and last["role"] == "assistant":

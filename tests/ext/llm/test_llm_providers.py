@@ -57,6 +57,7 @@ from miniagents.ext.llm.fallback import is_provider_failure
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.promising.sentinels import DEFAULT
 from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, manual_time
+from miniagents.testing._anthropic_wire import thinking_signature
 from tests.ext.llm.wire import response
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
@@ -1360,3 +1361,47 @@ async def test_a_whole_response_not_finished_is_a_response_error(
             await ask(RESPONSES, client, "hi", stream=False)
     assert f"status {status!r}" in str(raised.value)
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_anthropic_sends_a_tool_loops_thinking_back_first_with_its_signature(
+    server: FakeLLMServer, stream: bool
+) -> None:
+    # extended thinking with tools: the model thinks (a signed thinking block, a redacted
+    # one) before its call; the loop's next request must start the assistant turn with
+    # those blocks unchanged, or the API refuses it (400), as the fake does
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"Sunny in {city}."
+
+    server.reply(
+        ["Let me check."],
+        thinking=["Paris: ", "ask the tool."],
+        redacted_thinking="c2VjcmV0",
+        tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="c1")],
+    )
+    server.reply(["Sunny."])
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        reply = ask(
+            ANTHROPIC,
+            client,
+            "Weather in Paris?",
+            tools=[get_weather],
+            extra_options={"thinking": thinking},
+            stream=stream,
+        )
+        messages = await reply
+    assert str(messages[-1]) == "Sunny."
+    second = server.requests[1]
+    assert second.status == 200
+    assert second.json["thinking"] == thinking
+    turn = second.json["messages"][1]
+    assert turn["role"] == "assistant"
+    thought = "Paris: ask the tool."
+    assert turn["content"] == [
+        {"type": "thinking", "thinking": thought, "signature": thinking_signature(thought)},
+        {"type": "redacted_thinking", "data": "c2VjcmV0"},
+        {"type": "text", "text": "Let me check."},
+        {"type": "tool_use", "id": "c1", "name": "get_weather", "input": {"city": "Paris"}},
+    ]
