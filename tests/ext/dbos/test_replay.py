@@ -243,3 +243,32 @@ async def test_the_wait_for_approvals_ends_on_a_decision_or_after_its_seconds() 
         assert await aapprovals_open("no-run", [request]) is True
         assert await aapprovals_open("no-run", []) is True
     assert not _approvals._opened
+
+
+@miniagent(alias="ONE_BY_ONE")
+async def _one_by_one(ctx: InteractionContext) -> None:
+    for number in range(3):  # each interaction of FANNED ends before the next is inquired
+        ctx.reply(await _FANNED.inquire(f"q{number}"))
+
+
+async def test_each_interaction_of_a_run_keeps_its_own_key_whatever_the_id_of_its_context(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (was: an interaction's key was kept by the id of its context, which CPython gives a
+    # later context once the first is collected: the later one's model call was recorded
+    # under the first's key ("FANNED.0/llm.1"), so the process that recovered the run,
+    # where ids are reused otherwise, called the model again or replayed another answer;
+    # here every context has one id, as if each were collected before the next was made)
+    from miniagents.ext.dbos import _recording
+    from miniagents.ext.dbos.runs import _recorded_steps
+
+    monkeypatch.setattr(_recording, "id", lambda _: 0, raising=False)
+    agent = durable(_one_by_one, database_url=database)
+    async with MiniAgents():
+        with workflow_id("one-by-one-1"):
+            first = [str(message) for message in await agent.inquire()]
+        keys = sorted(await _recorded_steps("one-by-one-1"))
+        monkeypatch.undo()
+        again = [str(message) for message in await replay(agent, "one-by-one-1")]
+    assert first == again == [f"Answer to q{number}." for number in range(3)]
+    assert [key.rpartition("/FANNED.")[2] for key in keys] == ["0/llm.0", "1/llm.0", "2/llm.0"]
