@@ -203,7 +203,6 @@ class LLMRecorder:
         inquired = _inquired_path.get()  # the interaction's key, set in its own context
         if inquired is not None and inquired[0] is run:
             path = inquired[1]
-            run_path.set(path)  # in the agent's task: its tools are under it
         else:  # (inquired outside this run: numbered now, under its caller's path, once)
             path = _numbered(run, run_path.get(), ctx.this_agent.alias)
             _inquired_path.set((run, path))  # in the agent's task: its next calls find it
@@ -224,12 +223,21 @@ class InteractionNumbers:
     """
 
     def interaction_inquired(self, agent: ObservedAgent) -> Callable[[], object] | None:
-        """The key of the interaction, set in its context (``None``: not in a durable run)."""
+        """The key of the interaction, set in its context (``None``: not in a durable run).
+
+        It is the path of everything the interaction starts too (the agents it inquires,
+        its model and tool calls), whether its agent calls a model or not.
+        """
         run = current_run.get()
         if run is None:
             return None
-        path = _numbered(run, run_path.get(), agent.alias)
-        return functools.partial(_inquired_path.set, (run, path))
+        return functools.partial(_entered, run, _numbered(run, run_path.get(), agent.alias))
+
+
+def _entered(run: DurableRun, path: str) -> None:
+    """(In an interaction's context, before its task starts.) Its key is ``path``."""
+    _inquired_path.set((run, path))
+    run_path.set(path)
 
 
 def _numbered(run: DurableRun, parent: str, alias: str) -> str:

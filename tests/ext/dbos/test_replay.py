@@ -272,3 +272,40 @@ async def test_each_interaction_of_a_run_keeps_its_own_key_whatever_the_id_of_it
         again = [str(message) for message in await replay(agent, "one-by-one-1")]
     assert first == again == [f"Answer to q{number}." for number in range(3)]
     assert [key.rpartition("/FANNED.")[2] for key in keys] == ["0/llm.0", "1/llm.0", "2/llm.0"]
+
+
+inquired: dict[str, asyncio.Event] = {}
+"""Set once ``_ASKER``'s call of that name has inquired its model agent (``FANNED``)."""
+
+
+@miniagent(alias="ASKER")
+async def _asker(ctx: InteractionContext, name: str) -> None:
+    for before in order[: order.index(name)]:  # it asks its model after the ones before
+        await inquired[before].wait()
+    ctx.reply(_FANNED.inquire(name))
+    inquired[name].set()
+
+
+@miniagent(alias="ASKERS")
+async def _askers(ctx: InteractionContext) -> None:
+    for name in ("A", "B"):  # one plain agent twice at once, started in this order
+        ctx.reply(_asker.inquire(name=name))
+
+
+async def test_the_calls_of_agents_inquired_at_once_by_a_plain_agent_replay_their_own_records(
+    database: str,
+) -> None:
+    # a plain agent's interactions (no model call of its own) are numbered where they are
+    # inquired, and the agents they ask are numbered under them: the model agent that each
+    # ASKER asks replays its own record, whatever order the two reach it in (was: numbered
+    # under the run's root in the order they were asked, so B's call replayed A's answer)
+    agent = durable(_askers, database_url=database)
+    async with MiniAgents():
+        order[:] = ["A", "B"]  # recorded: A's model agent asked first
+        inquired.update({name: asyncio.Event() for name in order})
+        with workflow_id("asked-1"):
+            first = [str(message) for message in await agent.inquire()]
+        order[:] = ["B", "A"]  # replayed: B's first
+        inquired.update({name: asyncio.Event() for name in order})
+        again = [str(message) for message in await replay(agent, "asked-1")]
+    assert first == again == ["Answer to A.", "Answer to B."]
