@@ -28,18 +28,22 @@ from miniagents.ext.dbos import (
     DurableRecordError,
     DurableVersionError,
     aapprovals_open,
+    acancel_run,
     afind_runs,
     aname_run,
     anote_run,
+    apending_approvals,
     arun_named,
     arun_notes,
     durable,
     replay,
     workflow_id,
 )
-from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline import CallTool, offline_agent
+from miniagents.ext.llm.offline_script import ScriptedReply
 from miniagents.ext.llm.provider import LLMCall
-from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolSet
+from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage, ToolSet
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from tests.fakes.dead_executor import pending_elsewhere
 
 calls: list[str] = []
@@ -309,3 +313,71 @@ async def test_the_calls_of_agents_inquired_at_once_by_a_plain_agent_replay_thei
         inquired.update({name: asyncio.Event() for name in order})
         again = [str(message) for message in await replay(agent, "asked-1")]
     assert first == again == ["Answer to A.", "Answer to B."]
+
+
+def _removing(call: LLMCall) -> ScriptedReply:
+    """The model: remove ``a`` (a call that waits for approval), then say it is done."""
+    if not any(isinstance(message, ToolResultMessage) for message in call.messages):
+        return CallTool("_pretend_remove", {"name": "a"})
+    return "Done."
+
+
+async def _waiting(agent: MiniAgent[..., Message], run: str) -> MessageSequencePromise:
+    """The reply of ``run`` of ``agent``, once its call waits for approval in the database."""
+    with workflow_id(run):
+        reply = agent.inquire("Remove a.")
+    async for promise in reply:
+        request = await promise
+        if isinstance(request, ToolApprovalRequest):
+            assert await aapprovals_open(run, [request]) is True
+            return reply
+    raise AssertionError(f"the run {run} asked for no approval")
+
+
+async def test_a_run_cancelled_while_a_call_waits_for_approval_leaves_no_approval_waiting(
+    database: str,
+) -> None:
+    # (was: the call's approval, a DBOS workflow of its own, stayed PENDING: never listed,
+    # never decided, and recovered again at every start of a process of the database, where
+    # it waited forever; a web app cancels such a run when its thread starts a new one)
+    from dbos import DBOS
+
+    from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW
+
+    tools = [FunctionTool(_pretend_remove, requires_approval=True)]
+    remover = offline_agent.fork(alias="REMOVER", reply=_removing, tools=tools, token_delay=0)
+    agent = durable(remover, database_url=database)
+    async with MiniAgents():
+        reply = await _waiting(agent, "cancelled-1")
+        assert len(await apending_approvals(database_url=database)) == 1
+        await acancel_run(agent, "cancelled-1")
+        with pytest.raises(BaseException, match="cancelled") as stopped:  # DBOS's own stop
+            await reply
+        assert type(stopped.value).__module__.startswith("dbos")
+        approvals = await DBOS.list_workflows_async(name=APPROVAL_WORKFLOW)
+    assert [approval.status for approval in approvals] == ["CANCELLED"]
+
+
+async def test_a_runs_approvals_are_told_apart_from_those_of_a_run_whose_id_differs_in_case(
+    database: str,
+) -> None:
+    # (was: the approvals of a run were found by its id's start with SQL LIKE, which SQLite
+    # compares regardless of case: "CASE-1" was said to wait for the decision "case-1" waits
+    # for, and cancelling it would have cancelled that approval of "case-1")
+    tools = [FunctionTool(_pretend_remove, requires_approval=True)]
+    remover = offline_agent.fork(alias="CASE_REMOVER", reply=_removing, tools=tools, token_delay=0)
+    agent = durable(remover, database_url=database)
+    answering = durable(
+        offline_agent.fork(alias="CASE_ANSWER", reply=_answer, token_delay=0),
+        database_url=database,
+    )
+    async with MiniAgents():
+        pending_elsewhere(database, await _recorded(answering, "ended-1"), "CASE-1")
+        reply = await _waiting(agent, "case-1")
+        [other] = await afind_runs(agent, "CASE-1")
+        assert (other.workflow_id, other.ended, other.waiting) == ("CASE-1", False, False)
+        await acancel_run(agent, "CASE-1")
+        assert len(await apending_approvals("case-1", database_url=database)) == 1  # still
+        await acancel_run(agent, "case-1")
+        with pytest.raises(BaseException, match="cancelled"):  # DBOS's own stop
+            await reply
