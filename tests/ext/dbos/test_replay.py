@@ -24,6 +24,7 @@ from miniagents import (
 )
 from miniagents.errors import ArgumentError
 from miniagents.ext.dbos import (
+    DurableConfigurationError,
     DurableError,
     DurableRecordError,
     DurableVersionError,
@@ -381,3 +382,36 @@ async def test_a_runs_approvals_are_told_apart_from_those_of_a_run_whose_id_diff
         await acancel_run(agent, "case-1")
         with pytest.raises(BaseException, match="cancelled"):  # DBOS's own stop
             await reply
+
+
+held: list[asyncio.Event] = []
+"""``[started, go]``: set once ``HELD`` runs; what it waits for before it replies."""
+
+
+@miniagent(alias="HELD")
+async def _held(ctx: InteractionContext) -> None:
+    held[0].set()
+    await held[1].wait()
+    ctx.reply(f"Reply to {(await ctx.messages)[0]}.")
+
+
+async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_same_input_only(
+    database: str,
+) -> None:
+    # (was: while the run ran in this process, a call under its id with another input got
+    # its live reply, unchecked: the check of its agent and input came only once it ended)
+    agent = durable(_held, database_url=database)
+    async with MiniAgents():
+        held[:] = [asyncio.Event(), asyncio.Event()]
+        with workflow_id("held-1"):
+            first = agent.inquire("Hello?")
+        await held[0].wait()
+        with workflow_id("held-1"):
+            other = agent.inquire("Other?")
+        with pytest.raises(DurableConfigurationError, match="with other input messages"):
+            await other
+        with workflow_id("held-1"):
+            same = agent.inquire("Hello?")  # its live reply
+        held[1].set()
+        assert [str(message) for message in await same] == ["Reply to Hello?."]
+        assert [str(message) for message in await first] == ["Reply to Hello?."]
