@@ -250,6 +250,8 @@ class Engine:
             gave its own (``arecover``); else they run in one of the engine's own.
         resumed: The contexts of the runs stopped here and asked for again, by id (each
             runs on in its asker's).
+        inputs: The agent's alias, input messages and arguments of each run whose reply is
+            published here, by id (a call under its id gets its reply if they are its own).
         waiting: The runs recovered at launch that wait for their agent: alias by id.
         released: The workflow tasks the engine let go unrecorded on purpose (their
             cancellation is no news: DBOS's log line of it is left out).
@@ -261,6 +263,9 @@ class Engine:
     running: dict[str, asyncio.Future[MessageSequencePromise]] = field(default_factory=dict)
     stopped: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, tuple[str, tuple[Message, ...], Mapping[str, object]]] = field(
+        default_factory=dict
+    )
     bodies: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     resumed: dict[str, contextvars.Context] = field(default_factory=dict)
     waiting: dict[str, str] = field(default_factory=dict)
@@ -365,7 +370,12 @@ class Engine:
         """
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
+            known = self.inputs.get(workflow_id)
+            if known is not None:  # (a call of another agent or input: refused at once)
+                _check_same_run(workflow_id, {"args": known}, alias, messages, kwargs)
             running = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
+            if known is None:  # (published meanwhile, or ended: its record says)
+                await self._check_ran(workflow_id, alias, messages, kwargs)
             self._wait_for_record(workflow_id)
             return running
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
@@ -413,6 +423,26 @@ class Engine:
         reply = await self._published_or(workflow_id, ended)
         self._wait_for_record(workflow_id)
         return reply
+
+    async def _check_ran(
+        self,
+        workflow_id: str,
+        alias: str,
+        messages: tuple[Message, ...],
+        kwargs: Mapping[str, object],
+    ) -> None:
+        """Refuse a call of another agent, or with other input, under the id of a run of here.
+
+        Raises:
+            DurableConfigurationError: see :func:`_check_same_run`.
+        """
+        known = self.inputs.get(workflow_id)
+        if known is not None:
+            recorded: object = {"args": known}
+        else:
+            status = await _outside(_dbos().get_workflow_status_async(workflow_id))
+            recorded = None if status is None else status.input
+        _check_same_run(workflow_id, recorded, alias, messages, kwargs)
 
     def _wait_for_record(self, workflow_id: str) -> None:
         """Make the reader's context wait for the end of the run ``workflow_id`` running here.
@@ -806,6 +836,7 @@ async def _interaction_workflow(
         return reply
 
     reply = work.run(start)
+    inputs = engine.inputs[workflow_id] = (alias, messages, kwargs)
     published = engine.published(workflow_id)
     if not published.done():
         published.set_result(reply)
@@ -829,6 +860,8 @@ async def _interaction_workflow(
     finally:
         if engine.running.get(workflow_id) is published:
             del engine.running[workflow_id]
+        if engine.inputs.get(workflow_id) is inputs:
+            del engine.inputs[workflow_id]
         if engine.bodies.get(workflow_id) is body:
             del engine.bodies[workflow_id]
 

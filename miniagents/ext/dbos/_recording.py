@@ -93,7 +93,6 @@ class DurableRun:
     recorded: dict[str, object]
     approvals: Callable[[str, ToolApprovalRequest], Awaitable[ToolDecision]] | None = None
     bodies: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
-    paths: dict[int, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
     def next_index(self, name: str) -> int:
@@ -201,15 +200,13 @@ class LLMRecorder:
         run = current_run.get()
         if run is None:
             return None
-        path = run.paths.get(id(ctx))
-        if path is None:  # the interaction's first call: its key, given where it was inquired
-            inquired = _inquired_path.get()
-            if inquired is not None and inquired[0] is run:
-                path = inquired[1]
-            else:  # (inquired outside this run: numbered now, under its caller's path)
-                path = _numbered(run, run_path.get(), ctx.this_agent.alias)
-            run.paths[id(ctx)] = path
-            run_path.set(path)  # in the agent's task: its tools are under it
+        inquired = _inquired_path.get()  # the interaction's key, set in its own context
+        if inquired is not None and inquired[0] is run:
+            path = inquired[1]
+        else:  # (inquired outside this run: numbered now, under its caller's path, once)
+            path = _numbered(run, run_path.get(), ctx.this_agent.alias)
+            _inquired_path.set((run, path))  # in the agent's task: its next calls find it
+            run_path.set(path)  # its tools are under it
         key = f"{path}/llm.{run.next_index(f'{path}/llm')}"
         return _llm_events(run, key, provider, start)
 
@@ -226,12 +223,21 @@ class InteractionNumbers:
     """
 
     def interaction_inquired(self, agent: ObservedAgent) -> Callable[[], object] | None:
-        """The key of the interaction, set in its context (``None``: not in a durable run)."""
+        """The key of the interaction, set in its context (``None``: not in a durable run).
+
+        It is the path of everything the interaction starts too (the agents it inquires,
+        its model and tool calls), whether its agent calls a model or not.
+        """
         run = current_run.get()
         if run is None:
             return None
-        path = _numbered(run, run_path.get(), agent.alias)
-        return functools.partial(_inquired_path.set, (run, path))
+        return functools.partial(_entered, run, _numbered(run, run_path.get(), agent.alias))
+
+
+def _entered(run: DurableRun, path: str) -> None:
+    """(In an interaction's context, before its task starts.) Its key is ``path``."""
+    _inquired_path.set((run, path))
+    run_path.set(path)
 
 
 def _numbered(run: DurableRun, parent: str, alias: str) -> str:

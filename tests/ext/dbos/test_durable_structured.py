@@ -97,7 +97,8 @@ async def test_each_try_is_a_step_and_a_stopped_run_replays_them(fresh: Path) ->
     assert len(calls) == 2  # the first answer did not validate: asked again
     assert "celsius" in calls[1]  # with the errors of the first answer
     keys = sorted(_recorded_keys(fresh))
-    assert keys == ["/WEATHER_MODEL.0/llm.0", "/WEATHER_MODEL.0/llm.1"]  # a step per try
+    model = "/FORECASTER.0/WEATHER_MODEL.0"  # (the model agent under its structured agent)
+    assert keys == [f"{model}/llm.0", f"{model}/llm.1"]  # a step per try
 
     gate[0].set()
     async with MiniAgents():

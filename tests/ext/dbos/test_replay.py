@@ -24,22 +24,27 @@ from miniagents import (
 )
 from miniagents.errors import ArgumentError
 from miniagents.ext.dbos import (
+    DurableConfigurationError,
     DurableError,
     DurableRecordError,
     DurableVersionError,
     aapprovals_open,
+    acancel_run,
     afind_runs,
     aname_run,
     anote_run,
+    apending_approvals,
     arun_named,
     arun_notes,
     durable,
     replay,
     workflow_id,
 )
-from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline import CallTool, offline_agent
+from miniagents.ext.llm.offline_script import ScriptedReply
 from miniagents.ext.llm.provider import LLMCall
-from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolSet
+from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage, ToolSet
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from tests.fakes.dead_executor import pending_elsewhere
 
 calls: list[str] = []
@@ -243,3 +248,170 @@ async def test_the_wait_for_approvals_ends_on_a_decision_or_after_its_seconds() 
         assert await aapprovals_open("no-run", [request]) is True
         assert await aapprovals_open("no-run", []) is True
     assert not _approvals._opened
+
+
+@miniagent(alias="ONE_BY_ONE")
+async def _one_by_one(ctx: InteractionContext) -> None:
+    for number in range(3):  # each interaction of FANNED ends before the next is inquired
+        ctx.reply(await _FANNED.inquire(f"q{number}"))
+
+
+async def test_each_interaction_of_a_run_keeps_its_own_key_whatever_the_id_of_its_context(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (was: an interaction's key was kept by the id of its context, which CPython gives a
+    # later context once the first is collected: the later one's model call was recorded
+    # under the first's key ("FANNED.0/llm.1"), so the process that recovered the run,
+    # where ids are reused otherwise, called the model again or replayed another answer;
+    # here every context has one id, as if each were collected before the next was made)
+    from miniagents.ext.dbos import _recording
+    from miniagents.ext.dbos.runs import _recorded_steps
+
+    monkeypatch.setattr(_recording, "id", lambda _: 0, raising=False)
+    agent = durable(_one_by_one, database_url=database)
+    async with MiniAgents():
+        with workflow_id("one-by-one-1"):
+            first = [str(message) for message in await agent.inquire()]
+        keys = sorted(await _recorded_steps("one-by-one-1"))
+        monkeypatch.undo()
+        again = [str(message) for message in await replay(agent, "one-by-one-1")]
+    assert first == again == [f"Answer to q{number}." for number in range(3)]
+    assert [key.rpartition("/FANNED.")[2] for key in keys] == ["0/llm.0", "1/llm.0", "2/llm.0"]
+
+
+inquired: dict[str, asyncio.Event] = {}
+"""Set once ``_ASKER``'s call of that name has inquired its model agent (``FANNED``)."""
+
+
+@miniagent(alias="ASKER")
+async def _asker(ctx: InteractionContext, name: str) -> None:
+    for before in order[: order.index(name)]:  # it asks its model after the ones before
+        await inquired[before].wait()
+    ctx.reply(_FANNED.inquire(name))
+    inquired[name].set()
+
+
+@miniagent(alias="ASKERS")
+async def _askers(ctx: InteractionContext) -> None:
+    for name in ("A", "B"):  # one plain agent twice at once, started in this order
+        ctx.reply(_asker.inquire(name=name))
+
+
+async def test_the_calls_of_agents_inquired_at_once_by_a_plain_agent_replay_their_own_records(
+    database: str,
+) -> None:
+    # a plain agent's interactions (no model call of its own) are numbered where they are
+    # inquired, and the agents they ask are numbered under them: the model agent that each
+    # ASKER asks replays its own record, whatever order the two reach it in (was: numbered
+    # under the run's root in the order they were asked, so B's call replayed A's answer)
+    agent = durable(_askers, database_url=database)
+    async with MiniAgents():
+        order[:] = ["A", "B"]  # recorded: A's model agent asked first
+        inquired.update({name: asyncio.Event() for name in order})
+        with workflow_id("asked-1"):
+            first = [str(message) for message in await agent.inquire()]
+        order[:] = ["B", "A"]  # replayed: B's first
+        inquired.update({name: asyncio.Event() for name in order})
+        again = [str(message) for message in await replay(agent, "asked-1")]
+    assert first == again == ["Answer to A.", "Answer to B."]
+
+
+def _removing(call: LLMCall) -> ScriptedReply:
+    """The model: remove ``a`` (a call that waits for approval), then say it is done."""
+    if not any(isinstance(message, ToolResultMessage) for message in call.messages):
+        return CallTool("_pretend_remove", {"name": "a"})
+    return "Done."
+
+
+async def _waiting(agent: MiniAgent[..., Message], run: str) -> MessageSequencePromise:
+    """The reply of ``run`` of ``agent``, once its call waits for approval in the database."""
+    with workflow_id(run):
+        reply = agent.inquire("Remove a.")
+    async for promise in reply:
+        request = await promise
+        if isinstance(request, ToolApprovalRequest):
+            assert await aapprovals_open(run, [request]) is True
+            return reply
+    raise AssertionError(f"the run {run} asked for no approval")
+
+
+async def test_a_run_cancelled_while_a_call_waits_for_approval_leaves_no_approval_waiting(
+    database: str,
+) -> None:
+    # (was: the call's approval, a DBOS workflow of its own, stayed PENDING: never listed,
+    # never decided, and recovered again at every start of a process of the database, where
+    # it waited forever; a web app cancels such a run when its thread starts a new one)
+    from dbos import DBOS
+
+    from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW
+
+    tools = [FunctionTool(_pretend_remove, requires_approval=True)]
+    remover = offline_agent.fork(alias="REMOVER", reply=_removing, tools=tools, token_delay=0)
+    agent = durable(remover, database_url=database)
+    async with MiniAgents():
+        reply = await _waiting(agent, "cancelled-1")
+        assert len(await apending_approvals(database_url=database)) == 1
+        await acancel_run(agent, "cancelled-1")
+        with pytest.raises(BaseException, match="cancelled") as stopped:  # DBOS's own stop
+            await reply
+        assert type(stopped.value).__module__.startswith("dbos")
+        approvals = await DBOS.list_workflows_async(name=APPROVAL_WORKFLOW)
+    assert [approval.status for approval in approvals] == ["CANCELLED"]
+
+
+async def test_a_runs_approvals_are_told_apart_from_those_of_a_run_whose_id_differs_in_case(
+    database: str,
+) -> None:
+    # (was: the approvals of a run were found by its id's start with SQL LIKE, which SQLite
+    # compares regardless of case: "CASE-1" was said to wait for the decision "case-1" waits
+    # for, and cancelling it would have cancelled that approval of "case-1")
+    tools = [FunctionTool(_pretend_remove, requires_approval=True)]
+    remover = offline_agent.fork(alias="CASE_REMOVER", reply=_removing, tools=tools, token_delay=0)
+    agent = durable(remover, database_url=database)
+    answering = durable(
+        offline_agent.fork(alias="CASE_ANSWER", reply=_answer, token_delay=0),
+        database_url=database,
+    )
+    async with MiniAgents():
+        pending_elsewhere(database, await _recorded(answering, "ended-1"), "CASE-1")
+        reply = await _waiting(agent, "case-1")
+        [other] = await afind_runs(agent, "CASE-1")
+        assert (other.workflow_id, other.ended, other.waiting) == ("CASE-1", False, False)
+        await acancel_run(agent, "CASE-1")
+        assert len(await apending_approvals("case-1", database_url=database)) == 1  # still
+        await acancel_run(agent, "case-1")
+        with pytest.raises(BaseException, match="cancelled"):  # DBOS's own stop
+            await reply
+
+
+held: list[asyncio.Event] = []
+"""``[started, go]``: set once ``HELD`` runs; what it waits for before it replies."""
+
+
+@miniagent(alias="HELD")
+async def _held(ctx: InteractionContext) -> None:
+    held[0].set()
+    await held[1].wait()
+    ctx.reply(f"Reply to {(await ctx.messages)[0]}.")
+
+
+async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_same_input_only(
+    database: str,
+) -> None:
+    # (was: while the run ran in this process, a call under its id with another input got
+    # its live reply, unchecked: the check of its agent and input came only once it ended)
+    agent = durable(_held, database_url=database)
+    async with MiniAgents():
+        held[:] = [asyncio.Event(), asyncio.Event()]
+        with workflow_id("held-1"):
+            first = agent.inquire("Hello?")
+        await held[0].wait()
+        with workflow_id("held-1"):
+            other = agent.inquire("Other?")
+        with pytest.raises(DurableConfigurationError, match="with other input messages"):
+            await other
+        with workflow_id("held-1"):
+            same = agent.inquire("Hello?")  # its live reply
+        held[1].set()
+        assert [str(message) for message in await same] == ["Reply to Hello?."]
+        assert [str(message) for message in await first] == ["Reply to Hello?."]
