@@ -158,18 +158,14 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
     """Cancel the durable run ``workflow_id`` of ``agent``'s database, if it has not ended.
 
     A cancelled run is not recovered at the next start (a run given up on is not run on);
-    its record stays, and :func:`replay` replays it up to where it stopped. The approvals
-    its calls waited on are cancelled with it: nobody decides them any more.
+    its record stays, and :func:`replay` replays it up to where it stopped.
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
         DurableDatabaseError: if the database cannot be reached.
     """
     await _aengine(agent)
-    dbos = _dbos()
-    await _outside(dbos.cancel_workflow_async(workflow_id))
-    for approval in await _waiting_approvals(workflow_id):  # (else recovered at every start)
-        await _outside(dbos.cancel_workflow_async(approval))
+    await _outside(_dbos().cancel_workflow_async(workflow_id))
 
 
 _NAME_WORKFLOW = "miniagents.durable.name"
@@ -457,12 +453,7 @@ async def acancelled_runs(
 
 
 async def _awaits_decision(workflow_id: str) -> bool:
-    """Whether an approval of the run waits (its workflow has not ended: no decision yet)."""
-    return bool(await _waiting_approvals(workflow_id))
-
-
-async def _waiting_approvals(workflow_id: str) -> list[str]:
-    """The ids of the approvals of the run ``workflow_id`` that have not ended.
+    """Whether an approval of the run waits (its workflow has not ended: no decision yet).
 
     (DBOS matches the prefix with SQL LIKE, which SQLite compares regardless of case:
     each id is checked again here.)
@@ -477,9 +468,7 @@ async def _waiting_approvals(workflow_id: str) -> list[str]:
             load_output=False,
         )
     )
-    return [
-        approval.workflow_id for approval in approvals if approval.workflow_id.startswith(prefix)
-    ]
+    return any(approval.workflow_id.startswith(prefix) for approval in approvals)
 
 
 async def _recorded_steps(workflow_id: str) -> dict[str, object]:

@@ -335,36 +335,12 @@ async def _waiting(agent: MiniAgent[..., Message], run: str) -> MessageSequenceP
     raise AssertionError(f"the run {run} asked for no approval")
 
 
-async def test_a_run_cancelled_while_a_call_waits_for_approval_leaves_no_approval_waiting(
-    database: str,
-) -> None:
-    # (was: the call's approval, a DBOS workflow of its own, stayed PENDING: never listed,
-    # never decided, and recovered again at every start of a process of the database, where
-    # it waited forever; a web app cancels such a run when its thread starts a new one)
-    from dbos import DBOS
-
-    from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW
-
-    tools = [FunctionTool(_pretend_remove, requires_approval=True)]
-    remover = offline_agent.fork(alias="REMOVER", reply=_removing, tools=tools, token_delay=0)
-    agent = durable(remover, database_url=database)
-    async with MiniAgents():
-        reply = await _waiting(agent, "cancelled-1")
-        assert len(await apending_approvals(database_url=database)) == 1
-        await acancel_run(agent, "cancelled-1")
-        with pytest.raises(BaseException, match="cancelled") as stopped:  # DBOS's own stop
-            await reply
-        assert type(stopped.value).__module__.startswith("dbos")
-        approvals = await DBOS.list_workflows_async(name=APPROVAL_WORKFLOW)
-    assert [approval.status for approval in approvals] == ["CANCELLED"]
-
-
 async def test_a_runs_approvals_are_told_apart_from_those_of_a_run_whose_id_differs_in_case(
     database: str,
 ) -> None:
     # (was: the approvals of a run were found by its id's start with SQL LIKE, which SQLite
     # compares regardless of case: "CASE-1" was said to wait for the decision "case-1" waits
-    # for, and cancelling it would have cancelled that approval of "case-1")
+    # for)
     tools = [FunctionTool(_pretend_remove, requires_approval=True)]
     remover = offline_agent.fork(alias="CASE_REMOVER", reply=_removing, tools=tools, token_delay=0)
     agent = durable(remover, database_url=database)

@@ -17,7 +17,8 @@ import pytest
 
 from miniagents import InteractionContext, Message, miniagent
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app, web_chat_app
+from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app, web_chat_app
 from miniagents.frozen.errors import HashKeyError
 from tests.ext.web.serving import (
     AI_SDK,
@@ -152,16 +153,42 @@ def _deep_call_bodies(protocol: Protocol) -> list[dict[str, Any]]:
         part["input"] = json.loads(_nested(_TOO_DEEP_TO_FREEZE))
         called = {"id": "a1", "role": "assistant", "parts": [part]}
         return [chat_request(messages=[*chat_request()["messages"], called])]
-    bodies = []
-    for depth in (_TOO_DEEP_TO_FREEZE, 50_000):  # (JSON text: too deep to freeze, or to parse)
-        function = {"name": "f", "arguments": _nested(depth)}
-        called = {
-            "id": "a1",
-            "role": "assistant",
-            "toolCalls": [{"id": "c1", "type": "function", "function": function}],
-        }
-        bodies.append(agui_input(messages=[*agui_input()["messages"], called]))
-    return bodies
+    return [_agui_call_body(_nested(_TOO_DEEP_TO_FREEZE))]  # (JSON text too deep to freeze)
+
+
+def _agui_call_body(arguments: str) -> dict[str, Any]:
+    """An AG-UI input whose history holds a call of the tool ``f`` with ``arguments``."""
+    function = {"name": "f", "arguments": arguments}
+    called = {
+        "id": "a1",
+        "role": "assistant",
+        "toolCalls": [{"id": "c1", "type": "function", "function": function}],
+    }
+    return agui_input(messages=[*agui_input()["messages"], called])
+
+
+async def test_a_tool_calls_arguments_too_deep_to_parse_are_its_arguments_error() -> None:
+    # (a JSON text nested past json.loads' depth: the call's arguments_error, as for any
+    # arguments that are not JSON, where it was a RecursionError, the whole body a 422)
+    given: list[Message] = []
+
+    @miniagent
+    async def keeper(ctx: InteractionContext) -> None:
+        given.extend(await ctx.message_promises)
+        ctx.reply("Kept.")
+
+    app = agui_app(keeper, authentication=NoAuthentication())
+    async with served(app) as client:
+        body = _agui_call_body(_nested(50_000))
+        response = await client.post(
+            "/", content=json.dumps(body), headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 200
+    (call,) = [message for message in given if isinstance(message, ToolCallMessage)]
+    assert (call.arguments, call.arguments_error) == (
+        {},
+        "The arguments are not valid JSON: they nest too deeply to be read.",
+    )
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
