@@ -100,4 +100,27 @@ def _parse(text: str) -> tuple[dict[str, object], str | None]:
         return {}, f"The arguments are not valid JSON: {constants[0]} is not a JSON number."
     if not isinstance(parsed, dict):
         return {}, f"The arguments must be a JSON object, not {type(parsed).__name__}."
+    if _nested_past(parsed, _MAX_ARGUMENTS_DEPTH):  # (json.loads reads deeper from 3.12)
+        return {}, "The arguments are not valid JSON: they nest too deeply to be read."
     return parsed, None
+
+
+_MAX_ARGUMENTS_DEPTH = 100
+"""The deepest a call's arguments may nest (objects and arrays in one another): deeper ones
+are the call's ``arguments_error`` (a message could not freeze them, nor a history keep them)."""
+
+
+def _nested_past(value: object, depth: int) -> bool:
+    """Whether ``value`` nests its dicts and lists more than ``depth`` levels deep."""
+    level: list[object] = [value]
+    for _ in range(depth + 1):
+        below: list[object] = []
+        for item in level:
+            if isinstance(item, dict):
+                below.extend(item.values())
+            elif isinstance(item, list):
+                below.extend(item)
+        if not below:
+            return False
+        level = below
+    return True

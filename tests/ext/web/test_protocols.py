@@ -144,16 +144,18 @@ def _nested(depth: int) -> str:
 _TOO_DEEP_TO_FREEZE = 800 if sys.version_info < (3, 12) else 2_000
 
 
-def _deep_call_bodies(protocol: Protocol) -> list[dict[str, Any]]:
-    """Bodies whose history holds a tool call of arguments too deep to keep (or to parse)."""
+def _deep_call_body() -> dict[str, Any]:
+    """An AI SDK body whose history holds a tool call of arguments too deep to keep.
+
+    (Its input is JSON in the body, under json.loads' depth; AG-UI's arguments are a JSON
+    text, which the call reads: too deep, they are its ``arguments_error``, tested below.)
+    """
     with pytest.raises(HashKeyError, match="nested too deeply"):  # (the premise)
         Message(arguments=json.loads(_nested(_TOO_DEEP_TO_FREEZE)))
-    if protocol is AI_SDK:  # (its input is JSON in the body: under json.loads' depth)
-        part = {"type": "tool-f", "toolCallId": "c1", "state": "output-available", "output": 1}
-        part["input"] = json.loads(_nested(_TOO_DEEP_TO_FREEZE))
-        called = {"id": "a1", "role": "assistant", "parts": [part]}
-        return [chat_request(messages=[*chat_request()["messages"], called])]
-    return [_agui_call_body(_nested(_TOO_DEEP_TO_FREEZE))]  # (JSON text too deep to freeze)
+    part = {"type": "tool-f", "toolCallId": "c1", "state": "output-available", "output": 1}
+    part["input"] = json.loads(_nested(_TOO_DEEP_TO_FREEZE))
+    called = {"id": "a1", "role": "assistant", "parts": [part]}
+    return chat_request(messages=[*chat_request()["messages"], called])
 
 
 def _agui_call_body(arguments: str) -> dict[str, Any]:
@@ -167,9 +169,12 @@ def _agui_call_body(arguments: str) -> dict[str, Any]:
     return agui_input(messages=[*agui_input()["messages"], called])
 
 
-async def test_a_tool_calls_arguments_too_deep_to_parse_are_its_arguments_error() -> None:
-    # (a JSON text nested past json.loads' depth: the call's arguments_error, as for any
-    # arguments that are not JSON, where it was a RecursionError, the whole body a 422)
+@pytest.mark.parametrize("depth", [_TOO_DEEP_TO_FREEZE, 50_000])
+async def test_a_tool_calls_arguments_too_deep_to_parse_are_its_arguments_error(
+    depth: int,
+) -> None:
+    # (a JSON text nested too deeply to freeze, or past json.loads' depth: the call's
+    # arguments_error, as for any arguments that are not JSON, where it was a 422)
     given: list[Message] = []
 
     @miniagent
@@ -179,7 +184,7 @@ async def test_a_tool_calls_arguments_too_deep_to_parse_are_its_arguments_error(
 
     app = agui_app(keeper, authentication=NoAuthentication())
     async with served(app) as client:
-        body = _agui_call_body(_nested(50_000))
+        body = _agui_call_body(_nested(depth))
         response = await client.post(
             "/", content=json.dumps(body), headers={"content-type": "application/json"}
         )
@@ -191,20 +196,19 @@ async def test_a_tool_calls_arguments_too_deep_to_parse_are_its_arguments_error(
     )
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
-async def test_a_tool_call_nested_too_deeply_to_keep_is_a_422_and_starts_no_run(
-    protocol: Protocol,
-) -> None:
+async def test_a_tool_call_nested_too_deeply_to_keep_is_a_422_and_starts_no_run() -> None:
+    protocol = AI_SDK
     app = protocol.app(offline_agent.fork(token_delay=0), authentication=NoAuthentication())
     async with served(app) as client:
-        for body in _deep_call_bodies(protocol):
-            response = await client.post(
-                "/", content=json.dumps(body), headers={"content-type": "application/json"}
-            )
-            assert response.status_code == 422, response.text
-            error = response.json()["error"]
-            assert error["code"] == protocol.invalid_code
-            assert "nested too deeply" in error["message"]
+        response = await client.post(
+            "/",
+            content=json.dumps(_deep_call_body()),
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == protocol.invalid_code
+        assert "nested too deeply" in error["message"]
         assert app.state.runs.live == 0
 
 
