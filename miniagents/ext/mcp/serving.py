@@ -10,15 +10,25 @@
 Each call runs in a ``MiniAgents`` context of its own, which ends when the call has
 finished; its result (MCP results are not streamed) is the tool's whole reply as text, and
 an error result (invalid arguments, an exception of the tool) is sent with ``isError``.
+
+What the caller is told of a tool's exception: the text of a ``ToolCallError`` (which a
+tool raises to tell its caller what to do differently) as it is written; of any other
+exception, a sentence naming the tool, the exception's class and a reference, the exception
+logged whole under that reference (its text may hold a path, a query, a key), unless the
+settings say ``WebSettings(error_texts=True)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from miniagents.ext.mcp._sdk import require_mcp
+from miniagents.ext.told_errors import told_error
+from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.miniagents.context import MiniAgents
@@ -40,9 +50,15 @@ if TYPE_CHECKING:
 
 __all__ = ["mcp_http_app", "mcp_server", "serve_stdio"]
 
+_logger = logging.getLogger(__name__)
+
 
 def mcp_server(
-    tools: Iterable[ToolLike], *, name: str = "miniagents", instructions: str | None = None
+    tools: Iterable[ToolLike],
+    *,
+    name: str = "miniagents",
+    instructions: str | None = None,
+    settings: WebSettings | None = None,
 ) -> Server[Any]:
     """An MCP server (the SDK's low-level ``Server``) whose tools are ``tools``.
 
@@ -50,10 +66,17 @@ def mcp_server(
     are: whoever reaches it may call every tool. Serve :func:`mcp_http_app` instead, which
     asks for credentials and checks the hosts.
 
+    A tool's exception is told to its caller as a sentence naming the tool, the exception's
+    class and a reference, the exception logged whole under it (a ``ToolCallError`` as it
+    is written; see the module).
+
     Args:
         tools: Agents, typed functions and ``Tool`` objects, as for ``ToolSet``.
         name: The server's name, as clients see it.
         instructions: What clients should know about the server, if anything.
+        settings: ``error_texts=True`` tells callers a tool's exception as it is written;
+            ``None``, the default, tells it as a sentence and a reference. The other
+            settings are :func:`mcp_http_app`'s.
 
     Raises:
         MissingExtraError: without the MCP SDK (``pip install "miniagents[mcp]"``; an
@@ -66,6 +89,8 @@ def mcp_server(
     from mcp.server import Server
 
     tool_set = ToolSet(tools)
+    if settings is None or not settings.error_texts:
+        tool_set = ToolSet([_Told(tool) for tool in tool_set])
     listed = types.ListToolsResult(
         tools=[
             types.Tool(name=tool.name, description=tool.description, input_schema=tool.parameters)
@@ -95,12 +120,17 @@ def mcp_server(
 
 
 async def serve_stdio(
-    tools: Iterable[ToolLike], *, name: str = "miniagents", instructions: str | None = None
+    tools: Iterable[ToolLike],
+    *,
+    name: str = "miniagents",
+    instructions: str | None = None,
+    settings: WebSettings | None = None,
 ) -> None:
     """Serve ``tools`` over this process's stdin and stdout until the client disconnects.
 
     For a program that a client starts as its MCP server, e.g.
-    ``asyncio.run(serve_stdio([researcher, get_weather]))``; see :func:`mcp_server`.
+    ``asyncio.run(serve_stdio([researcher, get_weather]))``; see :func:`mcp_server` (and
+    its ``settings``).
 
     Raises:
         MissingExtraError: without the MCP SDK (``pip install "miniagents[mcp]"``; an
@@ -109,7 +139,7 @@ async def serve_stdio(
     require_mcp()
     from mcp.server.stdio import stdio_server
 
-    server = mcp_server(tools, name=name, instructions=instructions)
+    server = mcp_server(tools, name=name, instructions=instructions, settings=settings)
     async with stdio_server() as (read, write):
         await server.run(read, write, server.create_initialization_options())
 
@@ -138,8 +168,9 @@ def mcp_http_app(
             machine alone (its names only, the default ``allowed_hosts``).
         settings: The hosts and origins it serves (``allowed_hosts``, ``allowed_origins``),
             its body deadline and the largest body it takes (``body_seconds``,
-            ``max_body_bytes``: a larger one is a 413); default ``WebSettings()``: this
-            machine's names only.
+            ``max_body_bytes``: a larger one is a 413) and whether a tool's exception is told
+            as it is written (``error_texts``); default ``WebSettings()``: this machine's
+            names only, exceptions told as a sentence and a reference.
         name: The server's name, as clients see it.
         instructions: What clients should know about the server, if anything.
 
@@ -157,7 +188,8 @@ def mcp_http_app(
 
     settings = settings or WebSettings()
     door = Door(authentication, settings, "mcp_http_app")
-    app = mcp_server(tools, name=name, instructions=instructions).streamable_http_app(
+    server = mcp_server(tools, name=name, instructions=instructions, settings=settings)
+    app = server.streamable_http_app(
         max_request_body_size=settings.max_body_bytes,  # (a larger body: a 413)
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )  # (the door checks the hosts and origins, as it does for the web apps)
@@ -201,3 +233,67 @@ def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
                 await owner(scope, receive, send)
 
     return guarded
+
+
+class _Told(Tool):
+    """A served tool whose caller is told of its exceptions as a sentence and a reference.
+
+    A ``ToolCallError`` (which a tool raises for its caller) passes as it is; any other
+    exception of its ``validate`` or ``run`` is logged whole (an ``ERROR`` with its
+    traceback) under a new reference, and its caller is told the tool's name, the
+    exception's class and that reference (see :func:`~miniagents.ext.told_errors.told_error`),
+    never its text. Everything else is the tool's own.
+    """
+
+    __slots__ = ("_tool",)
+
+    def __init__(self, tool: Tool) -> None:
+        """Wrap ``tool``, with its name, description, schema, approval rule and timeout."""
+        super().__init__(
+            name=tool.name,
+            description=tool.description,
+            parameters=tool.parameters,
+            requires_approval=tool.requires_approval,
+            timeout=tool.timeout,
+        )
+        self._tool = tool
+
+    def needs_approval(self, arguments: Mapping[str, object]) -> bool:
+        """The tool's own answer."""
+        return self._tool.needs_approval(arguments)
+
+    def validate(self, arguments: Mapping[str, object]) -> Mapping[str, object]:
+        """The tool's own check; an exception other than ``ToolCallError`` told of so."""
+        try:
+            return self._tool.validate(arguments)
+        except ToolCallError:
+            raise
+        except Exception as error:
+            raise self._told(error) from None
+
+    async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
+        """The tool's own pieces; an exception other than ``ToolCallError`` told of so."""
+        pieces = self._tool.run(arguments)
+        try:
+            async for piece in pieces:
+                yield piece
+        except ToolCallError:
+            raise
+        except Exception as error:
+            raise self._told(error) from None
+        finally:
+            aclose = getattr(pieces, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def _told(self, error: Exception) -> ToolCallError:
+        """The error its caller gets for ``error``, which is logged whole."""
+        told = told_error(
+            error,
+            _logger,
+            f"The served tool {self.name}",
+            error_texts=False,
+            who=f"The tool {self.name}",
+            operator="the MCP server's operator",
+        )
+        return ToolCallError(told.text)

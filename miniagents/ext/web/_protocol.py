@@ -24,8 +24,8 @@ from typing import Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from miniagents.ext.errors import InputRequestError, WebRunTooLargeError, WebServerStoppedError
 from miniagents.ext.input_requests import InputRequest
+from miniagents.ext.told_errors import ToldError, told_error
 from miniagents.ext.tools.approval import ToolApprovalRequest
-from miniagents.ext.web._error_texts import ToldError, told_error
 from miniagents.ext.web._reply_parts import Part
 
 __all__ = [
@@ -216,10 +216,11 @@ class WebProtocol(ABC):
     whether it can read the run again), rather than ending cancelled (A2A's task)."""
 
     tells_errors: bool = False
-    """Whether the run manager tells its clients what :func:`~._error_texts.told_error`
-    says of an agent's error (by default its class and a reference, the error logged; its
-    text with ``WebSettings.error_texts``), through :meth:`failed`: AG-UI's and the AI
-    SDK's. Else its encoder tells its own (A2A's, as :meth:`told` says too)."""
+    """Whether the run manager tells its clients what
+    :func:`~miniagents.ext.told_errors.told_error` says of an agent's error (by default its
+    class and a reference, the error logged; its text with ``WebSettings.error_texts``),
+    through :meth:`failed`: AG-UI's and the AI SDK's. Else its encoder tells its own
+    (A2A's, as :meth:`told` says too)."""
 
     told_as_is: tuple[type[Exception], ...] = (
         InputRequestError,
@@ -239,9 +240,9 @@ class WebProtocol(ABC):
 
         The errors the library wrote for its clients (:attr:`told_as_is`) are told as they
         are, with no reference (``""``), not logged; any other as
-        :func:`~._error_texts.told_error` says (its class and a reference, the error logged
-        whole; its text with ``error_texts``; ``logged``: the reference the log has it
-        under already, told again and not logged). The run manager tells so where the
+        :func:`~miniagents.ext.told_errors.told_error` says (its class and a reference, the
+        error logged whole; its text with ``error_texts``; ``logged``: the reference the log
+        has it under already, told again and not logged). The run manager tells so where the
         protocol :attr:`tells_errors`, and an encoder that tells its own (A2A's) asks it so.
         """
         if isinstance(error, self.told_as_is):

@@ -51,12 +51,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from miniagents.ext.told_errors import ToldError as ToldError
+from miniagents.ext.told_errors import told_error as told_error
 from miniagents.ext.web._app import TRACE_HEADERS as TRACE_HEADERS
 from miniagents.ext.web._app import Handler as Handler
 from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
 from miniagents.ext.web._app import protocol_app as protocol_app
-from miniagents.ext.web._error_texts import ToldError as ToldError
-from miniagents.ext.web._error_texts import told_error as told_error
 from miniagents.ext.web._event_log import sse
 from miniagents.ext.web._guard import Door as Door
 from miniagents.ext.web._guard import SecurityHeaders as SecurityHeaders

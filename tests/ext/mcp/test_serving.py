@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -533,3 +535,71 @@ async def test_the_http_app_closes_every_websocket_and_runs_its_lifespan() -> No
 def test_the_http_app_needs_authentication() -> None:
     with pytest.raises(WebConfigurationError, match="mcp_http_app needs authentication="):
         mcp_http_app([divide], authentication=None)  # type: ignore[arg-type]
+
+
+# -- what a caller is told of an error ---------------------------------------------------
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _leaky(b: float) -> float:
+    """Divide 1 by b, through a database."""
+    raise RuntimeError("connect to postgresql://admin:hunter2@db.internal/prod failed")
+
+
+async def test_a_served_tools_exception_is_told_as_its_class_and_a_reference(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Under uvicorn on 127.0.0.1: a tool's exception reaches its caller as a sentence naming
+    the tool, the class and a reference, never its text (a password here); the server's log
+    has it whole under that reference. A ``ToolCallError``'s text is the caller's, as is.
+    (The text went to the caller as it is.)"""
+    token = "t" * 32
+    app = mcp_http_app([_leaky, divide], authentication=BearerTokenAuth({token: "ada"}))
+    async with served(app) as client:
+        url = f"{client.base_url}/mcp"
+        async with MCPSession.http(url, headers=_bearer(token)) as session, MiniAgents():
+            leaked, by_zero = await asyncio.wait_for(
+                ToolSet(session).run_all([call("_leaky", b=2), call("divide", "c2", a=1, b=0)]),
+                SAFETY,
+            )
+    assert leaked.is_error
+    assert "hunter2" not in str(leaked)
+    told = re.fullmatch(
+        r"The tool _leaky failed with RuntimeError\. The server's log has the error under the "
+        r"reference ([0-9a-f]{32}): ask the MCP server's operator to look it up there\.",
+        str(leaked),
+    )
+    assert told is not None, str(leaked)
+    (logged,) = [r for r in caplog.records if r.name == "miniagents.ext.mcp.serving"]
+    assert logged.levelno == logging.ERROR
+    assert logged.getMessage() == (
+        f"The served tool _leaky failed with RuntimeError (reference {told.group(1)})."
+    )
+    assert logged.exc_info is not None
+    assert "hunter2" in str(logged.exc_info[1])
+    assert (str(by_zero), by_zero.is_error) == ("Cannot divide by zero.", True)
+
+
+async def test_with_error_texts_a_served_tools_exception_is_told_as_it_is_written() -> None:
+    from miniagents.ext.web import WebSettings
+
+    token = "t" * 32
+    app = mcp_http_app(
+        [_leaky],
+        authentication=BearerTokenAuth({token: "ada"}),
+        settings=WebSettings(error_texts=True),
+    )
+    async with served(app) as client:
+        url = f"{client.base_url}/mcp"
+        async with MCPSession.http(url, headers=_bearer(token)) as session, MiniAgents():
+            (leaked,) = await asyncio.wait_for(
+                ToolSet(session).run_all([call("_leaky", b=2)]), SAFETY
+            )
+    assert leaked.is_error
+    assert str(leaked) == (
+        "The tool _leaky failed: RuntimeError: connect to "
+        "postgresql://admin:hunter2@db.internal/prod failed"
+    )

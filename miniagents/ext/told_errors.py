@@ -1,10 +1,12 @@
-"""What a client is told of an agent's error: a sentence and a reference, the error logged whole.
+"""What a client is told of an error: a sentence and a reference, the error logged whole.
 
-An agent's error may echo what its client must not see: an SDK's error names the URL it
-called, with its key; an ``OSError`` a path. So a server tells its client the error's class
-and a reference, and logs the error whole (its traceback too) once, under that reference,
-for the operator to look up; an app made with ``error_texts=True`` (A2A's ``a2a_app``, the
-voice page's ``voice_app``) tells the error's text as it is written.
+An agent's or a tool's error may echo what its client must not see: an SDK's error names the
+URL it called, with its key; an ``OSError`` a path; a database's error its query. So a
+server tells its client the error's class and a reference, and logs the error whole (its
+traceback too) once, under that reference, for the operator to look up; an app made with
+``error_texts=True`` (A2A's ``a2a_app``, the voice page's ``voice_app``, the MCP server's
+``mcp_http_app``) tells the error's text as it is written. The web apps and the MCP server
+share it (it imports neither's extra).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def told_error(
     *,
     error_texts: bool,
     logged: str = "",
+    who: str = "The agent",
+    operator: str = "the agent's operator",
 ) -> ToldError:
     """The error logged whole under a new reference, and what its client is told of it.
 
@@ -44,6 +48,8 @@ def told_error(
         logged: The reference the log has the error under already, if any (a durable
             run's failure read again, after a restart say): the client is told that
             one, and nothing is logged again.
+        who: What failed, as the client's sentence begins (``"The tool divide"``).
+        operator: Whom the client's sentence tells to ask (``"the server's operator"``).
 
     Returns:
         The text to tell the client, and the reference (a new one for each error, unless
@@ -56,7 +62,7 @@ def told_error(
     if error_texts:
         return ToldError(str(error) or repr(error), reference)
     return ToldError(
-        f"The agent failed with {kind}. The server's log has the error under the reference "
-        f"{reference}: ask the agent's operator to look it up there.",
+        f"{who} failed with {kind}. The server's log has the error under the reference "
+        f"{reference}: ask {operator} to look it up there.",
         reference,
     )
