@@ -117,6 +117,10 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "a provider's error, or the provider's translation of it into an LLMError, re-raised"
     ),
     ("miniagents.ext.ray._worker", "failure"): "an agent's error, re-raised after the replies",
+    ("miniagents.ext.mcp.serving", "MCPError(_TOO_MANY_CALLS, refusal)"): (
+        "the MCP SDK's: a request handler raises it for the server to answer the request with "
+        "that JSON-RPC error (a tool call past the calls its caller may have under way)"
+    ),
     ("miniagents.ext.realtime._session", "self._failure"): (
         "what ended a realtime session in another of its tasks (its input's own error, of "
         "any type, an LLMError of the API or a budget), raised where the session ends, after "

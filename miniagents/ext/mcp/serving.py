@@ -15,13 +15,16 @@ What the caller is told of a tool's exception: the text of a ``ToolCallError`` (
 tool raises to tell its caller what to do differently) as it is written; of any other
 exception, a sentence naming the tool, the exception's class and a reference, the exception
 logged whole under that reference (its text may hold a path, a query, a key), unless the
-settings say ``WebSettings(error_texts=True)``.
+settings say ``WebSettings(error_texts=True)``. A caller runs at most
+``max_live_runs_per_principal`` tool calls at once (the server ``max_live_runs``): one more
+is refused with a JSON-RPC error (code ``-32029``) that says so.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from miniagents.ext.mcp._sdk import require_mcp
@@ -52,6 +55,13 @@ __all__ = ["mcp_http_app", "mcp_server", "serve_stdio"]
 
 _logger = logging.getLogger(__name__)
 
+_TOO_MANY_CALLS = -32029
+"""The JSON-RPC error code of a tool call refused for the calls under way (a server error's
+code, of the range JSON-RPC leaves to servers)."""
+
+_CALLER = "miniagents.mcp_caller"
+"""The key of a request's ASGI scope that names its caller (the principal the door knows)."""
+
 
 def mcp_server(
     tools: Iterable[ToolLike],
@@ -75,8 +85,12 @@ def mcp_server(
         name: The server's name, as clients see it.
         instructions: What clients should know about the server, if anything.
         settings: ``error_texts=True`` tells callers a tool's exception as it is written;
-            ``None``, the default, tells it as a sentence and a reference. The other
-            settings are :func:`mcp_http_app`'s.
+            ``max_live_runs`` bounds the tool calls under way at once, and
+            ``max_live_runs_per_principal`` those of one caller (over ``mcp_http_app``, a
+            principal; else every caller is one). ``None``, the default, bounds nothing
+            (the one client of ``serve_stdio`` or of an in-process ``MCPSession``) and tells
+            exceptions as a sentence and a reference. The other settings are
+            :func:`mcp_http_app`'s.
 
     Raises:
         MissingExtraError: without the MCP SDK (``pip install "miniagents[mcp]"``; an
@@ -91,6 +105,10 @@ def mcp_server(
     tool_set = ToolSet(tools)
     if settings is None or not settings.error_texts:
         tool_set = ToolSet([_Told(tool) for tool in tool_set])
+    calls = _Calls(
+        None if settings is None else settings.max_live_runs,
+        None if settings is None else settings.max_live_runs_per_principal,
+    )
     listed = types.ListToolsResult(
         tools=[
             types.Tool(name=tool.name, description=tool.description, input_schema=tool.parameters)
@@ -109,8 +127,9 @@ def mcp_server(
         call = ToolCallMessage(
             tool_name=params.name, arguments=params.arguments or {}, call_id=str(ctx.request_id)
         )
-        async with MiniAgents():
-            result = await tool_set.run(call)
+        with calls.held(_caller_of(ctx.request)):
+            async with MiniAgents():
+                result = await tool_set.run(call)
         return types.CallToolResult(
             content=[types.TextContent(text=str(result))],
             is_error=bool(getattr(result, "is_error", False)),
@@ -158,7 +177,8 @@ def mcp_http_app(
     of ``authentication`` is a 401, and one for a host (or from a browser's origin) that
     ``settings`` does not allow is refused, so that only those it knows call the tools.
     Each MCP session is its opener's alone: another caller, even one it knows, who sends
-    its id is answered 404 (as for a session that does not exist).
+    its id is answered 404 (as for a session that does not exist). Each caller runs at most
+    ``max_live_runs_per_principal`` tool calls at once (see :func:`mcp_server`).
     Serve it with any ASGI server, e.g. ``uvicorn.run(app, host="127.0.0.1")``.
 
     Args:
@@ -168,9 +188,12 @@ def mcp_http_app(
             machine alone (its names only, the default ``allowed_hosts``).
         settings: The hosts and origins it serves (``allowed_hosts``, ``allowed_origins``),
             its body deadline and the largest body it takes (``body_seconds``,
-            ``max_body_bytes``: a larger one is a 413) and whether a tool's exception is told
-            as it is written (``error_texts``); default ``WebSettings()``: this machine's
-            names only, exceptions told as a sentence and a reference.
+            ``max_body_bytes``: a larger one is a 413), the tool calls under way at once
+            (``max_live_runs``, ``max_live_runs_per_principal``: one more is refused with a
+            JSON-RPC error) and whether a tool's exception is told as it is written
+            (``error_texts``); default ``WebSettings()``: this machine's names only, 100
+            calls at once, 10 of one principal, exceptions told as a sentence and a
+            reference.
         name: The server's name, as clients see it.
         instructions: What clients should know about the server, if anything.
 
@@ -210,7 +233,8 @@ def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
     ``AuthenticatedUser``, the only user its session manager compares), so that an MCP
     session is its opener's alone: a request of anybody else in it is answered 404, as for a
     session that does not exist, and cannot call its tools, read what it sends or end it.
-    The SDK forgets a session's owner with the session.
+    The SDK forgets a session's owner with the session. The principal's name is the
+    request's caller too (its scope's ``_CALLER``), whose tool calls under way are counted.
     """
     from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
     from mcp.server.auth.provider import AccessToken
@@ -228,11 +252,75 @@ def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
                 await app(scope, receive, send)
             elif isinstance(owner, str):  # (no token of the SDK's: the principal's name)
                 principal = AccessToken(token="", client_id=owner, scopes=[])
-                await app({**scope, "user": AuthenticatedUser(principal)}, receive, send)
+                user = AuthenticatedUser(principal)
+                await app({**scope, "user": user, _CALLER: owner}, receive, send)
             else:
                 await owner(scope, receive, send)
 
     return guarded
+
+
+def _caller_of(request: object) -> str | None:
+    """Who sent ``request`` (a tool call's HTTP request), as the door named them.
+
+    ``None`` for the one caller of stdio and of an in-process session, and over HTTP for a
+    request the door named nobody for (an app that knows nobody: this machine's callers).
+    """
+    scope = getattr(request, "scope", None)
+    caller = scope.get(_CALLER) if isinstance(scope, Mapping) else None
+    return caller if isinstance(caller, str) else None
+
+
+class _Calls:
+    """The tool calls under way, by caller, within the server's bounds (``None``: none)."""
+
+    def __init__(self, most: int | None, most_each: int | None) -> None:
+        self._most = most
+        self._most_each = most_each
+        self._total = 0
+        self._by_caller: dict[str | None, int] = {}
+
+    @contextmanager
+    def held(self, caller: str | None) -> Iterator[None]:
+        """Count a call of ``caller`` while the block runs.
+
+        Raises:
+            MCPError: the SDK's JSON-RPC error (code ``-32029``) that its caller is
+                answered with, if the server or ``caller`` has as many calls under way as
+                it may.
+        """
+        mine = self._by_caller.get(caller, 0)
+        refusal = None
+        if self._most is not None and self._total >= self._most:
+            refusal = (
+                f"The MCP server has {_calls(self._total)} under way, the most it runs at "
+                "once (max_live_runs); call again once one has ended."
+            )
+        elif self._most_each is not None and mine >= self._most_each:
+            refusal = (
+                f"You have {_calls(mine)} under way on this MCP server, the most one caller "
+                "may (max_live_runs_per_principal); call again once one of them has ended."
+            )
+        if refusal is not None:
+            from mcp import MCPError
+
+            raise MCPError(_TOO_MANY_CALLS, refusal)
+        self._total += 1
+        self._by_caller[caller] = mine + 1
+        try:
+            yield
+        finally:
+            self._total -= 1
+            left = self._by_caller[caller] - 1
+            if left:
+                self._by_caller[caller] = left
+            else:
+                del self._by_caller[caller]
+
+
+def _calls(count: int) -> str:
+    """``count`` tool calls, in words ("1 tool call", "2 tool calls")."""
+    return f"{count} tool call{'' if count == 1 else 's'}"
 
 
 class _Told(Tool):

@@ -537,11 +537,63 @@ def test_the_http_app_needs_authentication() -> None:
         mcp_http_app([divide], authentication=None)  # type: ignore[arg-type]
 
 
-# -- what a caller is told of an error ---------------------------------------------------
+# -- bounds: the calls of one caller, the sessions; what a caller is told of an error -------
 
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def test_one_caller_runs_at_most_max_live_runs_per_principal_tool_calls_at_once() -> None:
+    """Under uvicorn on 127.0.0.1, ``max_live_runs_per_principal=2``: while two calls of
+    ada's run, her third is refused with an error that names the setting; bob's call runs
+    meanwhile, and ada's next once hers have ended. (Every call ran: one caller could start
+    as many calls as it liked.)"""
+    from miniagents.ext.web import WebSettings
+
+    started: list[str] = []
+    both_started = asyncio.Event()
+    released = asyncio.Event()
+
+    async def hold(label: str) -> str:
+        """Hold until the test releases it."""
+        started.append(label)
+        if len(started) == 2:
+            both_started.set()
+        await released.wait()
+        return label
+
+    ada, bob = "a" * 32, "b" * 32
+    app = mcp_http_app(
+        [hold, divide],
+        authentication=BearerTokenAuth({ada: "ada", bob: "bob"}),
+        settings=WebSettings(max_live_runs_per_principal=2),
+    )
+    async with served(app) as client:
+        url = f"{client.base_url}/mcp"
+        adas = MCPSession.http(url, headers=_bearer(ada))
+        bobs = MCPSession.http(url, headers=_bearer(bob))
+        async with adas, bobs, MiniAgents():
+            try:
+                held = [ToolSet(adas).run(call("hold", f"h{n}", label=f"h{n}")) for n in (1, 2)]
+                await asyncio.wait_for(both_started.wait(), SAFETY)
+                third = await asyncio.wait_for(ToolSet(adas).run(call("divide", a=1, b=4)), SAFETY)
+                bobs_call = await asyncio.wait_for(
+                    ToolSet(bobs).run(call("divide", a=1, b=2)), SAFETY
+                )
+            finally:
+                released.set()
+            ended = [await asyncio.wait_for(one, SAFETY) for one in held]
+            again = await asyncio.wait_for(ToolSet(adas).run(call("divide", a=1, b=8)), SAFETY)
+    assert started == ["h1", "h2"]
+    assert third.is_error
+    assert str(third).endswith(
+        "You have 2 tool calls under way on this MCP server, the most one caller may "
+        "(max_live_runs_per_principal); call again once one of them has ended."
+    ), str(third)
+    assert (str(bobs_call), bobs_call.is_error) == ("0.5", False)
+    assert [(str(one), one.is_error) for one in ended] == [("h1", False), ("h2", False)]
+    assert (str(again), again.is_error) == ("0.125", False)
 
 
 def _leaky(b: float) -> float:
