@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.mcp._sdk import require_mcp
 from miniagents.ext.told_errors import told_error
 from miniagents.ext.tools.errors import ToolCallError
@@ -51,9 +52,21 @@ if TYPE_CHECKING:
     from miniagents.ext.web.lowlevel import Door
     from miniagents.ext.web.settings import WebSettings
 
-__all__ = ["mcp_http_app", "mcp_server", "serve_stdio"]
+__all__ = [
+    "DEFAULT_MAX_SESSIONS",
+    "DEFAULT_SESSION_IDLE_SECONDS",
+    "mcp_http_app",
+    "mcp_server",
+    "serve_stdio",
+]
 
 _logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_SESSIONS = 1_000
+"""The most MCP sessions :func:`mcp_http_app` keeps open at once (one more is a 503)."""
+
+DEFAULT_SESSION_IDLE_SECONDS = 1_800.0
+"""Seconds an MCP session of :func:`mcp_http_app` lasts with no request under way (then 404)."""
 
 _TOO_MANY_CALLS = -32029
 """The JSON-RPC error code of a tool call refused for the calls under way (a server error's
@@ -170,6 +183,8 @@ def mcp_http_app(
     settings: WebSettings | None = None,
     name: str = "miniagents",
     instructions: str | None = None,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    session_idle_seconds: float = DEFAULT_SESSION_IDLE_SECONDS,
 ) -> Starlette:
     """An ASGI app that serves ``tools`` as an MCP server over streamable HTTP, at ``/mcp``.
 
@@ -177,7 +192,10 @@ def mcp_http_app(
     of ``authentication`` is a 401, and one for a host (or from a browser's origin) that
     ``settings`` does not allow is refused, so that only those it knows call the tools.
     Each MCP session is its opener's alone: another caller, even one it knows, who sends
-    its id is answered 404 (as for a session that does not exist). Each caller runs at most
+    its id is answered 404 (as for a session that does not exist). The sessions are
+    bounded: at most ``max_sessions`` open at once (one more is a 503 until one ends), each
+    ended once it has had no request under way for ``session_idle_seconds`` (its id then
+    answers 404: the client opens a new one). Each caller runs at most
     ``max_live_runs_per_principal`` tool calls at once (see :func:`mcp_server`).
     Serve it with any ASGI server, e.g. ``uvicorn.run(app, host="127.0.0.1")``.
 
@@ -196,24 +214,35 @@ def mcp_http_app(
             reference.
         name: The server's name, as clients see it.
         instructions: What clients should know about the server, if anything.
+        max_sessions: The most MCP sessions open at once.
+        session_idle_seconds: Seconds a session lasts with no request under way.
 
     Raises:
         MissingExtraError: without the MCP SDK (``pip install "miniagents[mcp]"``; an
             ``ImportError``).
-        WebConfigurationError: if ``authentication`` is ``None``.
+        WebConfigurationError: if ``authentication`` is ``None``, or ``max_sessions`` is not
+            a whole number of at least 1, or ``session_idle_seconds`` not a positive,
+            finite number of seconds (an ``ArgumentError``).
     """
     require_mcp()
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.middleware import Middleware
 
+    from miniagents.ext.errors import WebConfigurationError
     from miniagents.ext.web.lowlevel import Door
     from miniagents.ext.web.settings import WebSettings
 
+    fix = "Pass such a value, or leave it out for its default."
+    owner, error = "mcp_http_app", WebConfigurationError
+    check_count(max_sessions, "max_sessions", owner=owner, fix=fix, error=error)
+    check_seconds(session_idle_seconds, "session_idle_seconds", owner=owner, fix=fix, error=error)
     settings = settings or WebSettings()
     door = Door(authentication, settings, "mcp_http_app")
     server = mcp_server(tools, name=name, instructions=instructions, settings=settings)
     app = server.streamable_http_app(
         max_request_body_size=settings.max_body_bytes,  # (a larger body: a 413)
+        max_sessions=max_sessions,  # (a session more: a 503)
+        session_idle_timeout=session_idle_seconds,  # (mcp 2.2 on: both named so, never None)
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )  # (the door checks the hosts and origins, as it does for the web apps)
     for middleware in reversed([*door.middleware(), Middleware(_known_only, door=door)]):

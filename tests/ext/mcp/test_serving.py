@@ -655,3 +655,52 @@ async def test_with_error_texts_a_served_tools_exception_is_told_as_it_is_writte
         "The tool _leaky failed: RuntimeError: connect to "
         "postgresql://admin:hunter2@db.internal/prod failed"
     )
+
+
+async def test_the_http_app_keeps_at_most_max_sessions_open() -> None:
+    """Under uvicorn on 127.0.0.1, ``max_sessions=1``: a second session is refused (503)
+    while the first is open, and opens once the first has ended. (Its count was the SDK's
+    default, which mcp 2.0 and 2.1 did not have: no bound.)"""
+    token = "t" * 32
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}), max_sessions=1)
+    known = {**ACCEPT, **_bearer(token)}
+    async with served(app) as client:
+        first = await client.post("/mcp", json=INITIALIZE, headers=known)
+        second = await client.post("/mcp", json=INITIALIZE, headers=known)
+        ended = await client.delete(
+            "/mcp", headers=_in_session(first.headers["mcp-session-id"], token)
+        )
+        third = await client.post("/mcp", json=INITIALIZE, headers=known)
+    assert (first.status_code, second.status_code) == (200, 503)
+    assert ended.status_code == 200
+    assert third.status_code == 200
+
+
+async def test_a_session_of_the_http_app_ends_after_session_idle_seconds() -> None:
+    """Under uvicorn on 127.0.0.1, on a virtual clock, ``session_idle_seconds=60``: a
+    session idle for 59 seconds goes on; idle for 61 more, its id answers 404. (It lasted
+    the SDK's default, none at all before mcp 2.2.)"""
+    token = "t" * 32
+    app = mcp_http_app(
+        [divide], authentication=BearerTokenAuth({token: "ada"}), session_idle_seconds=60
+    )
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    with virtual_time():  # (the server's timers too: it runs on this loop)
+        async with served(app) as client:
+            opened = await client.post(
+                "/mcp", json=INITIALIZE, headers={**ACCEPT, **_bearer(token)}
+            )
+            in_session = _in_session(opened.headers["mcp-session-id"], token)
+            await asyncio.sleep(59)
+            soon = await client.post("/mcp", json=initialized, headers=in_session)
+            await asyncio.sleep(61)
+            late = await client.post("/mcp", json=initialized, headers=in_session)
+    assert (opened.status_code, soon.status_code, late.status_code) == (200, 202, 404)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("max_sessions", 0), ("max_sessions", 1.5), ("session_idle_seconds", 0)]
+)
+def test_the_http_apps_session_bounds_are_checked(name: str, value: object) -> None:
+    with pytest.raises(WebConfigurationError, match=name):
+        mcp_http_app([divide], authentication=BearerTokenAuth({"t" * 32: "ada"}), **{name: value})  # type: ignore[arg-type]
