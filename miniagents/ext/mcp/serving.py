@@ -18,6 +18,10 @@ logged whole under that reference (its text may hold a path, a query, a key), un
 settings say ``WebSettings(error_texts=True)``. A caller runs at most
 ``max_live_runs_per_principal`` tool calls at once (the server ``max_live_runs``): one more
 is refused with a JSON-RPC error (code ``-32029``) that says so.
+
+The tools are listed once, as the server is made: a ``ToolSet`` does not change, so the
+server never sends ``notifications/tools/list_changed`` (its capabilities say
+``listChanged: false``); to serve other tools, make another server.
 """
 
 from __future__ import annotations
@@ -89,9 +93,11 @@ def mcp_server(
     are: whoever reaches it may call every tool. Serve :func:`mcp_http_app` instead, which
     asks for credentials and checks the hosts.
 
-    A tool's exception is told to its caller as a sentence naming the tool, the exception's
-    class and a reference, the exception logged whole under it (a ``ToolCallError`` as it
-    is written; see the module).
+    The tools are listed once, now: the server's list never changes (it does not send
+    ``notifications/tools/list_changed``, and says so in its capabilities). A tool's
+    exception is told to its caller as a sentence naming the tool, the exception's class
+    and a reference, the exception logged whole under it (a ``ToolCallError`` as it is
+    written; see the module).
 
     Args:
         tools: Agents, typed functions and ``Tool`` objects, as for ``ToolSet``.

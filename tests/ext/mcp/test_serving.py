@@ -660,7 +660,8 @@ async def test_with_error_texts_a_served_tools_exception_is_told_as_it_is_writte
 async def test_the_http_app_keeps_at_most_max_sessions_open() -> None:
     """Under uvicorn on 127.0.0.1, ``max_sessions=1``: a second session is refused (503)
     while the first is open, and opens once the first has ended. (Its count was the SDK's
-    default, which mcp 2.0 and 2.1 did not have: no bound.)"""
+    default, which mcp 2.0 and 2.1 did not have: no bound.) The tools' list is fixed: the
+    server says it never changes."""
     token = "t" * 32
     app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}), max_sessions=1)
     known = {**ACCEPT, **_bearer(token)}
@@ -674,6 +675,7 @@ async def test_the_http_app_keeps_at_most_max_sessions_open() -> None:
     assert (first.status_code, second.status_code) == (200, 503)
     assert ended.status_code == 200
     assert third.status_code == 200
+    assert '"tools":{"listChanged":false}' in first.text
 
 
 async def test_a_session_of_the_http_app_ends_after_session_idle_seconds() -> None:
