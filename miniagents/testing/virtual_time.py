@@ -171,8 +171,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     _closed = True
     """Until asyncio's ``__init__`` opens it: a loop refused its ``start`` is not unclosed."""
-    _default: Executor | None = None
-    """The default executor last set, if any (asyncio forgets it as the loop closes)."""
 
     def __init__(self, start: float = 0.0, *, auto_advance: bool = True) -> None:
         self.clock = VirtualClock(start, auto_advance=auto_advance)
@@ -201,15 +199,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         """
         return self._timers.call_at(when, callback, *args, context=context)
 
-    def set_default_executor(self, executor: Executor) -> None:
-        """Set the default executor (see asyncio's): :func:`run_with_virtual_time` waits for it.
-
-        Its jobs still running as the coroutine returns are waited for there, at most
-        :data:`EXECUTOR_SECONDS`.
-        """
-        super().set_default_executor(executor)  # type: ignore[arg-type]  # (asyncio checks it)
-        self._default = executor
-
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         """Shut the default executor down, waiting for its threads (as asyncio's), the clock held.
 
@@ -218,10 +207,26 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         jumped past the timeout (300 s as ``asyncio.run`` closes, from Python 3.12) before
         the threads had ended, warning that they had not.
         """
+        if not await self._joined_executor(timeout):
+            warnings.warn(
+                f"The loop's default executor did not end its threads within {timeout:g} "
+                "real seconds; they are left running. Make its jobs end with the "
+                "coroutine (give them a deadline, or an event the coroutine sets before "
+                "it returns).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    async def _joined_executor(self, timeout: float | None) -> bool:
+        """Shut the default executor down, waiting at most ``timeout`` real seconds, the clock held.
+
+        Returns:
+            Whether its threads all ended in time (if not, they are left running).
+        """
         setattr(self, "_executor_shutdown_called", True)  # noqa: B010 - asyncio's: no new jobs
         executor: Executor | None = getattr(self, "_default_executor", None)  # (asyncio's)
         if executor is None:
-            return
+            return True
         ended: asyncio.Future[bool] = self.create_future()
 
         def settle(done: bool) -> None:  # (in a thread: the first to come tells)
@@ -242,17 +247,10 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             if timer is not None:
                 timer.daemon = True
                 timer.start()
-            if await ended:
-                joining.join()
-            else:
-                warnings.warn(
-                    f"The loop's default executor did not end its threads within {timeout:g} "
-                    "real seconds; they are left running. Make its jobs end with the "
-                    "coroutine (give them a deadline, or an event the coroutine sets before "
-                    "it returns).",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+            if not await ended:
+                return False
+            joining.join()
+            return True
         finally:
             if timer is not None:
                 timer.cancel()
@@ -328,31 +326,17 @@ def run_with_virtual_time(
         try:
             cancel_remaining_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
+            joined = loop.run_until_complete(loop._joined_executor(EXECUTOR_SECONDS))
         finally:
             asyncio.set_event_loop(None)
             loop.close()
-        executor = loop._default  # (ours, or the one main set instead)
-        if executor is not None and not _joined_executor(executor) and ended:
+        if not joined and ended:
             raise VirtualTimeError(
                 f"A job of the loop's executor (asyncio.to_thread, run_in_executor) still ran "
                 f"{EXECUTOR_SECONDS:g} s after the coroutine ended; it was left running in its "
                 "thread. Make the job end with the coroutine (give it a deadline or an event "
                 "that the coroutine sets before it returns)."
             )
-
-
-def _joined_executor(executor: Executor) -> bool:
-    """Shut ``executor`` down, waiting at most :data:`EXECUTOR_SECONDS` for its jobs.
-
-    Returns:
-        Whether its jobs all ended in time (if not, its threads are left running).
-    """
-    joining = threading.Thread(
-        target=executor.shutdown, name="run_with_virtual_time's executor shutdown", daemon=True
-    )
-    joining.start()
-    joining.join(EXECUTOR_SECONDS)
-    return not joining.is_alive()
 
 
 def virtual_time(*, auto_advance: bool = True) -> AbstractContextManager[VirtualClock]:
