@@ -237,10 +237,13 @@ class Session:
         self._spawn(self._forward(link), "input")
         try:
             async for event in link.events():
+                if self._failure is not None:
+                    break  # (a task of the session failed: it ends with that error)
                 self._on(event)
-                await self._act(link)
-                if self._closing:
-                    break
+                if not self._closing:
+                    await self._act(link)
+                # (closing: the events are read on to their end, which the close makes, so
+                # that one the API sent meanwhile is taken and a recording keeps them all)
             if self._failure is not None:
                 raise self._failure
             self._ended_well()
