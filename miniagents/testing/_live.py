@@ -98,6 +98,7 @@ class SpokenReply:
     audio: tuple[bytes, ...] | None = None
     ms_per_piece: int = 100
     tool_calls: tuple[ToolCall, ...] = ()
+    calls_first: bool = False
     heard: str | None = None
     heard_after: int | None = None
     usage: LiveUsage | None = None
@@ -628,9 +629,11 @@ class LiveSession:
             reply.steps.append(
                 AudioOut(reply.id, item_id, chunk, text, index == 0, reply.text_only)
             )
+        calls: list[AudioOut | CallOut] = []
         for call in script.tool_calls:
             call_id = call.id or self.new_id("call")
-            reply.steps.append(CallOut(reply.id, self.new_id("item"), call_id, call))
+            calls.append(CallOut(reply.id, self.new_id("item"), call_id, call))
+        reply.steps = [*calls, *reply.steps] if script.calls_first else [*reply.steps, *calls]
 
     def reply_after(self) -> None:
         """The model answers once its reply in progress ends (at once, if none is)."""

@@ -433,6 +433,7 @@ class FakeLLMServer(ScriptedApp):
         audio: Sequence[bytes] | None = None,
         ms_per_piece: int = 100,
         tool_calls: Sequence[ToolCall] = (),
+        calls_first: bool = False,
         heard: str | None = None,
         heard_after: int | None = None,
         usage: LiveUsage | None = None,
@@ -462,6 +463,10 @@ class FakeLLMServer(ScriptedApp):
             ms_per_piece: The length of each piece's tone.
             tool_calls: Tool calls after the pieces (OpenAI: ``function_call`` items with
                 their argument deltas; Gemini: a ``toolCall``).
+            calls_first: Make the tool calls before the pieces (the model calls, then
+                speaks), so that ``pause_after`` holds the reply with its calls made; cut
+                short then, the reply's calls are withdrawn (OpenAI: its ``response.done``
+                says ``cancelled``; Gemini: a ``toolCallCancellation`` of their ids).
             heard: What the user said, as the input transcription of the speech that this
                 reply answers (``None``: ``"(N ms of speech)"``).
             heard_after: Tell that transcription only after this many pieces of the reply
@@ -485,6 +490,7 @@ class FakeLLMServer(ScriptedApp):
             audio=None if audio is None else tuple(audio),
             ms_per_piece=ms_per_piece,
             tool_calls=tuple(tool_calls),
+            calls_first=calls_first,
             heard=heard,
             heard_after=heard_after,
             usage=usage,

@@ -5,7 +5,9 @@ config carries the instructions, the tools (as JSON schemas), the voice, the mod
 the transcriptions of input and output; the input streams as ``send_realtime_input`` (16-bit
 PCM at 16 kHz), text and carried messages as ``send_client_content``, tools' outputs as
 ``send_tool_response``; the model's turns come as ``server_content`` (audio at 24 kHz, its
-transcription), ``tool_call`` and ``usage_metadata``.
+transcription), ``tool_call`` (withdrawn by ``tool_call_cancellation`` when the user cuts
+the turn short: the session stops those calls and sends no output for them) and
+``usage_metadata``.
 
 Gemini tells no voice activity, names no item and truncates nothing: the link names each
 model turn (``turn_1``, ...), takes the user's transcription as the sign of a turn to
@@ -45,6 +47,7 @@ from miniagents.ext.realtime.provider import (
     SpeechStopped,
     TextOut,
     ToolCalled,
+    ToolCancelled,
     UserTranscribed,
     _open_error,
 )
@@ -296,6 +299,9 @@ class _GeminiLink:
                         str(call.id or call.name), str(call.name), json.dumps(call.args or {})
                     )
                 )
+        withdrawn = message.tool_call_cancellation  # (the user cut the turn short)
+        if withdrawn is not None:
+            out += [ToolCancelled(str(call_id)) for call_id in withdrawn.ids or ()]
         if message.usage_metadata is not None:
             usage = _usage(message.usage_metadata)
             if self._ended is not None:
