@@ -338,7 +338,7 @@ class Session:
                 said.played_ms = float(message.played_ms)
         elif isinstance(message, ToolResultMessage):
             await link.asend_tool_output(message.call_id, message.tool_name, message.text or "")
-            self._ask_reply()
+            self._tool_output_sent(link)
         elif isinstance(message, ToolCallMessage):
             pass  # (the call of a result the caller sends: nothing for the API)
         else:
@@ -579,10 +579,7 @@ class Session:
             await link.asend_tool_output(call_id, name, message.text or "")
             if isinstance(message, HandoffResult):  # (the text agent's answer: said, for good)
                 self._conversation.append(("assistant", message.text or "", None))
-            if link.replies_to_tool_outputs:
-                self._awaiting_reply += 1
-            else:
-                self._ask_reply()
+            self._tool_output_sent(link)
             self._tool_runs.pop(call_id, None)
             await self._act(link)
         except asyncio.CancelledError:
@@ -592,6 +589,13 @@ class Session:
         finally:
             self._tool_runs.pop(call_id, None)
             self._changed.set()
+
+    def _tool_output_sent(self, link: RealtimeLink) -> None:
+        """A tool's output was sent: the API answers it by itself (Gemini), or is asked to."""
+        if link.replies_to_tool_outputs:
+            self._awaiting_reply += 1
+        else:
+            self._ask_reply()
 
     def _ended(self, event: ReplyEnded) -> None:
         self._replying = False

@@ -188,3 +188,31 @@ async def test_the_calls_of_a_reply_the_user_cut_short_are_stopped_and_never_ans
     record = fake_llm.realtime_sessions[0]
     assert record.tool_outputs == {}
     assert record.errors == []
+
+
+async def test_a_callers_tool_result_is_answered_once(api: Api, fake_llm: FakeLLMServer) -> None:
+    # (was, on Gemini: the session also asked for a reply, turn_complete, after the output it
+    # sent, which Gemini answers by itself: a second reply, or a refusal while one was under
+    # way); the session's own output of a call it cannot run comes first, answered once too
+    fake_llm.speak(["Let me ", "check."], tool_calls=[ToolCall("lookup", id="call_1")])
+    fake_llm.speak(["I have no such tool."])
+    fake_llm.speak(["Sunny, ", "they say."])
+    async with MiniAgents():
+        call = api.voice(fake_llm).initiate_inquiry()
+        call.send_message(question(api))
+        pieces = aiter(call.reply_sequence(finish_call=False))
+        turns = 0
+        while turns < 2:
+            turns += (await anext(pieces)).message_class is TurnEnd
+        call.send_message(ToolResultMessage(tool_name="lookup", call_id="call_1", text="Sunny."))
+        call.finish()
+        rest = [await each async for each in pieces]
+    said = [piece.text for piece in of(Transcript, rest) if piece.role == "assistant"]
+    assert said == ["Sunny, they say."]
+    assert [turn.status for turn in of(TurnEnd, rest)] == ["completed"]
+    record = fake_llm.realtime_sessions[0]
+    assert len(record.replies) == 3
+    assert record.errors == []
+    assert output_of(api, record.tool_outputs["call_1"]) == "Sunny."
+    if api.name == "gemini":
+        assert "clientContent" not in record.received_types()
