@@ -107,6 +107,7 @@ class SpokenReply:
     error: str | None = None
     error_code: str = "server_error"
     drop_after: int | None = None
+    close_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,8 @@ class LiveRecord:
         errors: The protocol errors the fake answered (see :class:`ProtocolError`).
         replies: The replies started (``SpokenReply`` s, the default ones included).
         outcome: ``"open"``, then how it ended: ``"closed"`` (the client closed it),
-            ``"dropped"`` (the script cut it), ``"failed"`` (the fake closed it on an
+            ``"dropped"`` (the script cut it), ``"ended"`` (the script closed it, with
+            code 1000, as a server ends a session), ``"failed"`` (the fake closed it on an
             error) or ``"stopped"`` (the server stopped).
     """
 
@@ -424,6 +426,8 @@ class LiveSession:
         self._late: tuple[Transcribed, int] | None = None  # (told after so many pieces)
         self._outbox: list[dict[str, Any]] = []
         self.dropped = False
+        self.ended = False
+        """Whether the script ends the session (a close of code 1000, mid-reply)."""
         self.failed: ProtocolError | None = None
 
     # -- ids and output ------------------------------------------------------------------
@@ -678,6 +682,9 @@ class LiveSession:
             if script.drop_after is not None and reply.pieces_sent >= script.drop_after:
                 self.dropped = True
                 return
+            if script.close_after is not None and reply.pieces_sent >= script.close_after:
+                self.ended = True
+                return
             step = reply.steps[reply.sent]
             reply.sent += 1
             if isinstance(step, AudioOut):
@@ -829,6 +836,11 @@ def serve(socket: Socket, session: LiveSession, stopping: threading.Event) -> No
         if session.dropped:
             record._note(lambda: setattr(record, "outcome", "dropped"))
             socket.cut()
+            return
+        if session.ended:
+            _send(socket, record, session.take_outbox())
+            record._note(lambda: setattr(record, "outcome", "ended"))
+            socket.close(1000, "The session has ended.")
             return
         due = session.next_due()
         timeout = POLL if due is None else max(0.0, min(POLL, due - time.monotonic()))

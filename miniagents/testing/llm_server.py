@@ -442,6 +442,7 @@ class FakeLLMServer(ScriptedApp):
         error: str | None = None,
         error_code: str = "server_error",
         drop_after: int | None = None,
+        close_after: int | None = None,
         times: int = 1,
     ) -> None:
         """Enqueue the next reply of the model in a realtime session (OpenAI Realtime, Gemini Live).
@@ -483,6 +484,9 @@ class FakeLLMServer(ScriptedApp):
                 connection with code 1011 and this reason.
             error_code: The error's code.
             drop_after: Cut the connection (no close frame) after this many pieces.
+            close_after: Close the connection after this many pieces with code 1000 (a
+                normal close), as a server that ends a session mid-conversation does (the
+                record's ``outcome`` is then ``"ended"``).
             times: Enqueue this reply this many times.
         """
         item = SpokenReply(
@@ -499,6 +503,7 @@ class FakeLLMServer(ScriptedApp):
             error=error,
             error_code=error_code,
             drop_after=drop_after,
+            close_after=close_after,
         )
         self._enqueue(item, times)
 

@@ -252,7 +252,8 @@ class _GeminiLink:
 
         Raises:
             RealtimeConnectionError: if the connection dropped.
-            RealtimeServerError: if the API closed it with an error.
+            RealtimeServerError: if the API closed it before the session did (with an
+                error, or a normal close, code 1000, mid-conversation).
         """
         while True:  # (the SDK's receive() ends after each of the model's turns)
             try:
@@ -262,7 +263,7 @@ class _GeminiLink:
                     while self._made:
                         yield self._made.popleft()
             except Exception as error:
-                if self._closed or getattr(error, "code", None) in (1000, 1001):
+                if self._closed:  # (the session closed it: the end it asked for)
                     return
                 raise _dropped_error(error) from error
 
@@ -383,6 +384,14 @@ def _dropped_error(error: BaseException) -> LLMError:
             "pieces before this error are all that came."
         )
     message = getattr(error, "message", None) or str(error)
+    if code in (1000, 1001):
+        return RealtimeServerError(
+            f"Gemini Live ended the session itself, mid-conversation (close code {code}: "
+            f"{message}); the pieces before this error are all that came. Start a new "
+            "session to go on (the API ends one at its time limit, after a go_away, among "
+            "other reasons).",
+            str(code),
+        )
     return RealtimeServerError(
         f"Gemini Live closed the session with code {code}: {message}", str(code)
     )

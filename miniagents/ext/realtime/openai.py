@@ -310,18 +310,17 @@ class _OpenAILink:
 
         Raises:
             RealtimeConnectionError: if the connection dropped.
-            RealtimeServerError: if the server closed it with an error.
+            RealtimeServerError: if the server closed it before the session did (with an
+                error, or a normal close, code 1000, mid-conversation).
         """
-        from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+        from websockets.exceptions import ConnectionClosed
 
         connection = self._connection
         while True:
             try:
                 data = await connection.recv_bytes()
-            except ConnectionClosedOK:
-                return
             except ConnectionClosed as error:
-                if self._closed:
+                if self._closed:  # (the session closed it: the end it asked for)
                     return
                 raise _dropped_error(error) from error
             raw = json.loads(data)
@@ -429,7 +428,15 @@ def _closed_error(error: BaseException) -> bool:
 def _dropped_error(error: Any) -> LLMError:
     """The error of a connection the server closed (or that dropped) mid-session."""
     received = getattr(error, "rcvd", None)
-    if received is not None and received.code not in (1000, 1001):
+    if received is not None and received.code in (1000, 1001):
+        return RealtimeServerError(
+            f"The OpenAI Realtime API ended the session itself, mid-conversation (close code "
+            f"{received.code}: {received.reason or 'no reason given'}); the pieces before "
+            "this error are all that came. Start a new session to go on (the API ends one "
+            "at its time limit, among other reasons).",
+            str(received.code),
+        )
+    if received is not None:
         return RealtimeServerError(
             f"The OpenAI Realtime API closed the session with code {received.code}: "
             f"{received.reason or 'no reason given'}.",
