@@ -15,7 +15,12 @@ import json
 from collections.abc import AsyncIterator, Sequence
 
 from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
-from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage, UserMessage
+from miniagents.ext.llm.messages import (
+    AssistantMessage,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    UserMessage,
+)
 from miniagents.ext.realtime import HandoffResult, SessionEnd, Transcript, TurnEnd
 from miniagents.ext.tools import ToolResultMessage
 from miniagents.messages import Message
@@ -178,6 +183,7 @@ async def test_the_calls_of_a_reply_the_user_cut_short_are_stopped_and_never_ans
         rest = [await each async for each in pieces]
         withdrawn = await result
     assert [type(error) for error in stopped] == [asyncio.CancelledError]
+    assert isinstance(withdrawn, LLMToolResultMessage)
     assert withdrawn.is_error
     assert "withdrew the call" in (withdrawn.text or "")
     assert [turn.status for turn in of(TurnEnd, [await piece, *rest])] == [
@@ -216,3 +222,34 @@ async def test_a_callers_tool_result_is_answered_once(api: Api, fake_llm: FakeLL
     assert output_of(api, record.tool_outputs["call_1"]) == "Sunny."
     if api.name == "gemini":
         assert "clientContent" not in record.received_types()
+
+
+async def test_a_tool_still_running_when_the_session_ends_ends_with_a_result_saying_so(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # (was: its result in the reply failed with a StreamCancelledError, so a reader that
+    # awaited every piece failed at the session's end)
+    started = asyncio.Event()
+
+    async def lookup(city: str) -> str:
+        """Looks the weather up."""
+        started.set()
+        await asyncio.Event().wait()  # (never done)
+        return city
+
+    fake_llm.speak(["Let me ", "check."], tool_calls=[ToolCall("lookup", {"city": "Oslo"})])
+    async with MiniAgents():
+        call = api.voice(fake_llm, tools=[lookup], drain_timeout=0).initiate_inquiry()
+        call.send_message("The weather in Oslo?")
+        pieces = aiter(call.reply_sequence(finish_call=False))
+        while not issubclass((piece := await anext(pieces)).message_class, ToolResultMessage):
+            pass
+        await started.wait()
+        call.finish()
+        rest = [await each async for each in pieces]
+        result = await piece
+    assert isinstance(result, LLMToolResultMessage)
+    assert result.is_error
+    assert result.text == "The session ended before the tool finished."
+    assert isinstance(rest[-1], SessionEnd)
+    assert fake_llm.realtime_sessions[0].tool_outputs == {}
