@@ -6,7 +6,8 @@ instruction, the tools, whether to transcribe), answered with ``setupComplete``;
 ``clientContent`` (turns, ``turnComplete``) and ``toolResponse``. The server's messages are
 ``serverContent`` (the model's turn: audio as ``inlineData``, text parts, the transcriptions
 of input and output, ``interrupted``, ``generationComplete``, ``turnComplete``),
-``toolCall`` and ``usageMetadata``. Keys are read in either case (the SDK writes
+``toolCall``, ``toolCallCancellation`` (the calls of an interrupted turn not answered yet)
+and ``usageMetadata``. Keys are read in either case (the SDK writes
 camelCase, a raw client may write snake_case). The API tells no voice activity to the
 client: the user's speech over the model's turn is an ``interrupted`` turn. A message it
 would refuse closes the connection, as Gemini's server does, with code 1007 (or 1011
@@ -196,7 +197,14 @@ class GeminiLiveWire:
         if isinstance(event, ReplyEnd):
             usage = {"usageMetadata": _usage(event.usage)}
             if event.status == "cancelled":
-                return [{"serverContent": {"interrupted": True}}, usage]
+                out = [{"serverContent": {"interrupted": True}}]
+                withdrawn = [
+                    call.call_id for call in event.calls if call.call_id in self._pending_calls
+                ]
+                if withdrawn:  # (its calls not answered yet: not to be run, nor answered)
+                    self._pending_calls.difference_update(withdrawn)
+                    out.append({"toolCallCancellation": {"ids": withdrawn}})
+                return [*out, usage]
             return [
                 {"serverContent": {"generationComplete": True}},
                 {"serverContent": {"turnComplete": True}},

@@ -98,6 +98,7 @@ class SpokenReply:
     audio: tuple[bytes, ...] | None = None
     ms_per_piece: int = 100
     tool_calls: tuple[ToolCall, ...] = ()
+    calls_first: bool = False
     heard: str | None = None
     heard_after: int | None = None
     usage: LiveUsage | None = None
@@ -106,6 +107,7 @@ class SpokenReply:
     error: str | None = None
     error_code: str = "server_error"
     drop_after: int | None = None
+    close_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,8 @@ class LiveRecord:
         errors: The protocol errors the fake answered (see :class:`ProtocolError`).
         replies: The replies started (``SpokenReply`` s, the default ones included).
         outcome: ``"open"``, then how it ended: ``"closed"`` (the client closed it),
-            ``"dropped"`` (the script cut it), ``"failed"`` (the fake closed it on an
+            ``"dropped"`` (the script cut it), ``"ended"`` (the script closed it, with
+            code 1000, as a server ends a session), ``"failed"`` (the fake closed it on an
             error) or ``"stopped"`` (the server stopped).
     """
 
@@ -423,6 +426,8 @@ class LiveSession:
         self._late: tuple[Transcribed, int] | None = None  # (told after so many pieces)
         self._outbox: list[dict[str, Any]] = []
         self.dropped = False
+        self.ended = False
+        """Whether the script ends the session (a close of code 1000, mid-reply)."""
         self.failed: ProtocolError | None = None
 
     # -- ids and output ------------------------------------------------------------------
@@ -628,9 +633,11 @@ class LiveSession:
             reply.steps.append(
                 AudioOut(reply.id, item_id, chunk, text, index == 0, reply.text_only)
             )
+        calls: list[AudioOut | CallOut] = []
         for call in script.tool_calls:
             call_id = call.id or self.new_id("call")
-            reply.steps.append(CallOut(reply.id, self.new_id("item"), call_id, call))
+            calls.append(CallOut(reply.id, self.new_id("item"), call_id, call))
+        reply.steps = [*calls, *reply.steps] if script.calls_first else [*reply.steps, *calls]
 
     def reply_after(self) -> None:
         """The model answers once its reply in progress ends (at once, if none is)."""
@@ -674,6 +681,9 @@ class LiveSession:
             script = reply.script
             if script.drop_after is not None and reply.pieces_sent >= script.drop_after:
                 self.dropped = True
+                return
+            if script.close_after is not None and reply.pieces_sent >= script.close_after:
+                self.ended = True
                 return
             step = reply.steps[reply.sent]
             reply.sent += 1
@@ -826,6 +836,11 @@ def serve(socket: Socket, session: LiveSession, stopping: threading.Event) -> No
         if session.dropped:
             record._note(lambda: setattr(record, "outcome", "dropped"))
             socket.cut()
+            return
+        if session.ended:
+            _send(socket, record, session.take_outbox())
+            record._note(lambda: setattr(record, "outcome", "ended"))
+            socket.close(1000, "The session has ended.")
             return
         due = session.next_due()
         timeout = POLL if due is None else max(0.0, min(POLL, due - time.monotonic()))

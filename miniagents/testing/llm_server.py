@@ -433,6 +433,7 @@ class FakeLLMServer(ScriptedApp):
         audio: Sequence[bytes] | None = None,
         ms_per_piece: int = 100,
         tool_calls: Sequence[ToolCall] = (),
+        calls_first: bool = False,
         heard: str | None = None,
         heard_after: int | None = None,
         usage: LiveUsage | None = None,
@@ -441,6 +442,7 @@ class FakeLLMServer(ScriptedApp):
         error: str | None = None,
         error_code: str = "server_error",
         drop_after: int | None = None,
+        close_after: int | None = None,
         times: int = 1,
     ) -> None:
         """Enqueue the next reply of the model in a realtime session (OpenAI Realtime, Gemini Live).
@@ -462,6 +464,10 @@ class FakeLLMServer(ScriptedApp):
             ms_per_piece: The length of each piece's tone.
             tool_calls: Tool calls after the pieces (OpenAI: ``function_call`` items with
                 their argument deltas; Gemini: a ``toolCall``).
+            calls_first: Make the tool calls before the pieces (the model calls, then
+                speaks), so that ``pause_after`` holds the reply with its calls made; cut
+                short then, the reply's calls are withdrawn (OpenAI: its ``response.done``
+                says ``cancelled``; Gemini: a ``toolCallCancellation`` of their ids).
             heard: What the user said, as the input transcription of the speech that this
                 reply answers (``None``: ``"(N ms of speech)"``).
             heard_after: Tell that transcription only after this many pieces of the reply
@@ -478,6 +484,9 @@ class FakeLLMServer(ScriptedApp):
                 connection with code 1011 and this reason.
             error_code: The error's code.
             drop_after: Cut the connection (no close frame) after this many pieces.
+            close_after: Close the connection after this many pieces with code 1000 (a
+                normal close), as a server that ends a session mid-conversation does (the
+                record's ``outcome`` is then ``"ended"``).
             times: Enqueue this reply this many times.
         """
         item = SpokenReply(
@@ -485,6 +494,7 @@ class FakeLLMServer(ScriptedApp):
             audio=None if audio is None else tuple(audio),
             ms_per_piece=ms_per_piece,
             tool_calls=tuple(tool_calls),
+            calls_first=calls_first,
             heard=heard,
             heard_after=heard_after,
             usage=usage,
@@ -493,6 +503,7 @@ class FakeLLMServer(ScriptedApp):
             error=error,
             error_code=error_code,
             drop_after=drop_after,
+            close_after=close_after,
         )
         self._enqueue(item, times)
 

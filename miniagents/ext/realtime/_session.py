@@ -20,7 +20,9 @@ buffer, as the browser page does), or the microphone is held back.
 reply (the result streaming as the tool produces it). Once complete, the output is sent
 to the API, and a reply asked for as soon as the model is idle and the user not speaking
 (a reply that starts meanwhile has the output in its context): an output is never lost to
-a reply in progress, an interruption, or the user talking.
+a reply in progress, an interruption, or the user talking. A call the API withdraws
+(:class:`~miniagents.ext.realtime.provider.ToolCancelled`: the user cut its reply short) is
+stopped, its output never sent, and its result in the reply says so.
 
 **Interruptions.** When the user starts speaking over the model's audio (the API's VAD,
 or Gemini's ``interrupted``), the item still playing is cut where the player got to (its
@@ -86,9 +88,11 @@ from miniagents.ext.realtime.provider import (
     SpeechStopped,
     TextOut,
     ToolCalled,
+    ToolCancelled,
     UserTranscribed,
 )
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.running import ERROR_SEPARATOR
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message import Message
@@ -237,10 +241,13 @@ class Session:
         self._spawn(self._forward(link), "input")
         try:
             async for event in link.events():
+                if self._failure is not None:
+                    break  # (a task of the session failed: it ends with that error)
                 self._on(event)
-                await self._act(link)
-                if self._closing:
-                    break
+                if not self._closing:
+                    await self._act(link)
+                # (closing: the events are read on to their end, which the close makes, so
+                # that one the API sent meanwhile is taken and a recording keeps them all)
             if self._failure is not None:
                 raise self._failure
             self._ended_well()
@@ -331,7 +338,7 @@ class Session:
                 said.played_ms = float(message.played_ms)
         elif isinstance(message, ToolResultMessage):
             await link.asend_tool_output(message.call_id, message.tool_name, message.text or "")
-            self._ask_reply()
+            self._tool_output_sent(link)
         elif isinstance(message, ToolCallMessage):
             pass  # (the call of a result the caller sends: nothing for the API)
         else:
@@ -384,6 +391,8 @@ class Session:
             self._started(event.response_id)
         elif isinstance(event, ToolCalled):
             self._call(event)
+        elif isinstance(event, ToolCancelled):
+            self._withdraw(event.call_id)
         elif isinstance(event, ReplyEnded):
             self._ended(event)
         elif isinstance(event, Interrupted):
@@ -509,42 +518,68 @@ class Session:
         )
         handed_to = _handoff_target(self._tools, event.name)
         handoff: dict[str, object] = {} if handed_to is None else {"handed_to": handed_to}
+        result_class = LLMToolResultMessage if handed_to is None else HandoffResult
         result: MessagePromise[ToolResultMessage] = self._tools.run(
             call,
-            result_class=LLMToolResultMessage if handed_to is None else HandoffResult,
+            result_class=result_class,
             approval=request,
             model=model,
             agent_alias=alias,
             **handoff,
         )
-        self._ctx.reply([call, result] if request is None else [call, request, result])
+        shown = MessageTokenAppender(  # (the result as the reply shows it: see _deliver)
+            message_class=result_class,
+            model=model,
+            agent_alias=alias,
+            tool_name=event.name,
+            call_id=event.call_id,
+            **handoff,
+        )
+        self._ctx.reply(
+            [call, shown.promise] if request is None else [call, request, shown.promise]
+        )
         self._tool_runs[event.call_id] = result
-        self._spawn(self._deliver(event.call_id, event.name, result), f"tool {event.name}")
+        self._spawn(self._deliver(event.call_id, event.name, result, shown), f"tool {event.name}")
+
+    def _withdraw(self, call_id: str) -> None:
+        """The API withdrew the call ``call_id``: cancel its run; its output is never sent."""
+        result = self._tool_runs.pop(call_id, None)
+        if result is not None:
+            result.cancel()
 
     async def _deliver(
-        self, call_id: str, name: str, result: MessagePromise[ToolResultMessage]
+        self,
+        call_id: str,
+        name: str,
+        result: MessagePromise[ToolResultMessage],
+        shown: MessageTokenAppender[ToolResultMessage],
     ) -> None:
-        """Send a tool's output to the API once it is complete (see "Tools")."""
+        """Pass a tool's result on into the reply as it streams, and send its output to the
+        API once it is complete (see "Tools"); a call the API withdrew, or the session's end,
+        ends the reply's result with a sentence saying so (its readers never fail for it)."""
         try:
+            async for token in result:
+                shown.append(token)
             message = await result
-        except asyncio.CancelledError:
+        except BaseException as error:  # (a result fails only when cancelled)
             self._tool_runs.pop(call_id, None)
-            raise
-        except Exception as error:  # (a result fails only when cancelled: the session ended)
-            self._tool_runs.pop(call_id, None)
+            self._changed.set()
+            _end_unfinished(shown, self._closing)
+            if isinstance(error, asyncio.CancelledError):
+                raise
             logger.debug("The result of the tool call %s failed: %r", call_id, error)
             return
+        if message.is_error:
+            shown.update_metadata(is_error=True)
+        shown.complete()
         link = self._link
-        if link is None or self._closing:
-            return
+        if link is None or self._closing or self._tool_runs.get(call_id) is not result:
+            return  # (the session ended, or the API withdrew the call as it completed)
         try:
             await link.asend_tool_output(call_id, name, message.text or "")
             if isinstance(message, HandoffResult):  # (the text agent's answer: said, for good)
                 self._conversation.append(("assistant", message.text or "", None))
-            if link.replies_to_tool_outputs:
-                self._awaiting_reply += 1
-            else:
-                self._ask_reply()
+            self._tool_output_sent(link)
             self._tool_runs.pop(call_id, None)
             await self._act(link)
         except asyncio.CancelledError:
@@ -554,6 +589,13 @@ class Session:
         finally:
             self._tool_runs.pop(call_id, None)
             self._changed.set()
+
+    def _tool_output_sent(self, link: RealtimeLink) -> None:
+        """A tool's output was sent: the API answers it by itself (Gemini), or is asked to."""
+        if link.replies_to_tool_outputs:
+            self._awaiting_reply += 1
+        else:
+            self._ask_reply()
 
     def _ended(self, event: ReplyEnded) -> None:
         self._replying = False
@@ -691,6 +733,21 @@ class Session:
                     await self._changed.wait()
         self._closing = True
         await link.aclose()
+
+
+def _end_unfinished(shown: MessageTokenAppender[ToolResultMessage], session_ended: bool) -> None:
+    """End the reply's result of a call that did not finish, saying why."""
+    if shown.closed:
+        return
+    why = (
+        "The session ended before the tool finished."
+        if session_ended
+        else "The realtime API withdrew the call (the reply that made it was cut short), so "
+        "the tool was stopped before it finished."
+    )
+    shown.update_metadata(is_error=True)
+    shown.append((ERROR_SEPARATOR if shown.appended else "") + why)
+    shown.complete()
 
 
 def _heard(said: _Said, played_ms: float) -> str:

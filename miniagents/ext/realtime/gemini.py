@@ -5,7 +5,9 @@ config carries the instructions, the tools (as JSON schemas), the voice, the mod
 the transcriptions of input and output; the input streams as ``send_realtime_input`` (16-bit
 PCM at 16 kHz), text and carried messages as ``send_client_content``, tools' outputs as
 ``send_tool_response``; the model's turns come as ``server_content`` (audio at 24 kHz, its
-transcription), ``tool_call`` and ``usage_metadata``.
+transcription), ``tool_call`` (withdrawn by ``tool_call_cancellation`` when the user cuts
+the turn short: the session stops those calls and sends no output for them) and
+``usage_metadata``.
 
 Gemini tells no voice activity, names no item and truncates nothing: the link names each
 model turn (``turn_1``, ...), takes the user's transcription as the sign of a turn to
@@ -45,6 +47,7 @@ from miniagents.ext.realtime.provider import (
     SpeechStopped,
     TextOut,
     ToolCalled,
+    ToolCancelled,
     UserTranscribed,
     _open_error,
 )
@@ -249,7 +252,8 @@ class _GeminiLink:
 
         Raises:
             RealtimeConnectionError: if the connection dropped.
-            RealtimeServerError: if the API closed it with an error.
+            RealtimeServerError: if the API closed it before the session did (with an
+                error, or a normal close, code 1000, mid-conversation).
         """
         while True:  # (the SDK's receive() ends after each of the model's turns)
             try:
@@ -259,7 +263,7 @@ class _GeminiLink:
                     while self._made:
                         yield self._made.popleft()
             except Exception as error:
-                if self._closed or getattr(error, "code", None) in (1000, 1001):
+                if self._closed:  # (the session closed it: the end it asked for)
                     return
                 raise _dropped_error(error) from error
 
@@ -296,6 +300,9 @@ class _GeminiLink:
                         str(call.id or call.name), str(call.name), json.dumps(call.args or {})
                     )
                 )
+        withdrawn = message.tool_call_cancellation  # (the user cut the turn short)
+        if withdrawn is not None:
+            out += [ToolCancelled(str(call_id)) for call_id in withdrawn.ids or ()]
         if message.usage_metadata is not None:
             usage = _usage(message.usage_metadata)
             if self._ended is not None:
@@ -377,6 +384,14 @@ def _dropped_error(error: BaseException) -> LLMError:
             "pieces before this error are all that came."
         )
     message = getattr(error, "message", None) or str(error)
+    if code in (1000, 1001):
+        return RealtimeServerError(
+            f"Gemini Live ended the session itself, mid-conversation (close code {code}: "
+            f"{message}); the pieces before this error are all that came. Start a new "
+            "session to go on (the API ends one at its time limit, after a go_away, among "
+            "other reasons).",
+            str(code),
+        )
     return RealtimeServerError(
         f"Gemini Live closed the session with code {code}: {message}", str(code)
     )

@@ -8,7 +8,8 @@ as ``input_audio_buffer.append`` and conversation items, and reads the server's 
 ``response.function_call_arguments.done``, ``response.done`` with the usage, the VAD's
 ``speech_started``, ...). An interruption is told back with ``conversation.item.truncate``
 (the audio and transcript the user did not hear leave the model's context), which the API
-confirms with ``conversation.item.truncated``.
+confirms with ``conversation.item.truncated``. The tool calls of a reply that ends
+``cancelled`` (the user cut it short) are withdrawn: they stop, and no output is sent.
 
 The client comes from ``async_client=`` or, once per ``MiniAgents`` context, from the
 environment (``OPENAI_API_KEY``; ``OPENAI_BASE_URL``, whose ``http`` scheme becomes ``ws``).
@@ -44,6 +45,7 @@ from miniagents.ext.realtime.provider import (
     SpeechStopped,
     TextOut,
     ToolCalled,
+    ToolCancelled,
     UserTranscribed,
     _open_error,
 )
@@ -216,6 +218,7 @@ class _OpenAILink:
         self._updates = 0  # session.update events sent
         self._updated = 0  # session.updated events read
         self._synced = asyncio.Event()
+        self._calls: dict[str | None, list[str]] = {}  # the calls of each reply under way
 
     async def send(self, event: dict[str, Any]) -> None:
         """Send one client event.
@@ -307,18 +310,17 @@ class _OpenAILink:
 
         Raises:
             RealtimeConnectionError: if the connection dropped.
-            RealtimeServerError: if the server closed it with an error.
+            RealtimeServerError: if the server closed it before the session did (with an
+                error, or a normal close, code 1000, mid-conversation).
         """
-        from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+        from websockets.exceptions import ConnectionClosed
 
         connection = self._connection
         while True:
             try:
                 data = await connection.recv_bytes()
-            except ConnectionClosedOK:
-                return
             except ConnectionClosed as error:
-                if self._closed:
+                if self._closed:  # (the session closed it: the end it asked for)
                     return
                 raise _dropped_error(error) from error
             raw = json.loads(data)
@@ -330,6 +332,13 @@ class _OpenAILink:
             elif event is None and raw.get("type") == "session.updated":
                 self._updated += 1
                 self._synced.set()
+            elif isinstance(event, ToolCalled):
+                self._calls.setdefault(raw.get("response_id"), []).append(event.call_id)
+            elif isinstance(event, ReplyEnded):
+                made = self._calls.pop(event.response_id, [])
+                if event.status == "cancelled":  # (cut short: its calls are not to run on)
+                    for call_id in made:
+                        yield ToolCancelled(call_id)
             if event is not None:
                 yield event
 
@@ -419,7 +428,15 @@ def _closed_error(error: BaseException) -> bool:
 def _dropped_error(error: Any) -> LLMError:
     """The error of a connection the server closed (or that dropped) mid-session."""
     received = getattr(error, "rcvd", None)
-    if received is not None and received.code not in (1000, 1001):
+    if received is not None and received.code in (1000, 1001):
+        return RealtimeServerError(
+            f"The OpenAI Realtime API ended the session itself, mid-conversation (close code "
+            f"{received.code}: {received.reason or 'no reason given'}); the pieces before "
+            "this error are all that came. Start a new session to go on (the API ends one "
+            "at its time limit, among other reasons).",
+            str(received.code),
+        )
+    if received is not None:
         return RealtimeServerError(
             f"The OpenAI Realtime API closed the session with code {received.code}: "
             f"{received.reason or 'no reason given'}.",

@@ -16,6 +16,7 @@ and the API's events (:data:`RealtimeEvent`)::
     session -> link:  asend_audio(chunk) ... arespond() ... asend_tool_output(c1, "21 °C")
     link -> session:  SpeechStarted | SpeechStopped | UserTranscribed("Weather?")
                       | ReplyStarted | AudioOut | TextOut("It ") | ToolCalled(c1, ...)
+                      | ToolCancelled(c1)
                       | ReplyEnded("completed", usage) | AudioCut(item, 1200) | ...
 
 :func:`~miniagents.ext.realtime.agent.make_realtime_agent` makes the agent of the two and
@@ -57,6 +58,7 @@ __all__ = [
     "SpeechStopped",
     "TextOut",
     "ToolCalled",
+    "ToolCancelled",
     "UserTranscribed",
 ]
 
@@ -124,6 +126,17 @@ class ToolCalled:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCancelled:
+    """The API withdrew the model's call ``call_id`` (its reply was cut short).
+
+    The call is not to run on, and its output is not to be sent (Gemini's
+    ``toolCallCancellation``; OpenAI: the calls of a reply that ended ``cancelled``).
+    """
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyEnded:
     """The model's reply ended: ``completed``, ``cancelled``, ``incomplete`` or ``failed``."""
 
@@ -162,6 +175,7 @@ RealtimeEvent: TypeAlias = (
     | AudioOut
     | TextOut
     | ToolCalled
+    | ToolCancelled
     | ReplyEnded
     | Interrupted
     | AudioCut

@@ -52,7 +52,9 @@ page its error's class and a reference, under which the app's log
 (``miniagents.ext.realtime.web``) has the error whole, not the error's text, which may hold
 what the page must not see (a URL with a key, a path); an app of
 ``WebSettings(error_texts=True)`` tells the text. An app that knows nobody is an explicit choice
-(``authentication=NoAuthentication()``: local development).
+(``authentication=NoAuthentication()``: local development). The page asks nobody to
+approve a tool's call, so an agent with a tool that needs a person's approval
+(``requires_approval``) is refused when the app is made.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ from miniagents.ext.realtime.pieces import (
     TurnEnd,
 )
 from miniagents.ext.tools.messages import ToolResultMessage
+from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.lowlevel import Door, page_policy, told_error
 from miniagents.ext.web.serving import ServingBounds, server_config
@@ -174,7 +177,8 @@ def voice_app(
         WebChatPageError: if ``page`` is not a file.
         WebConfigurationError: if ``authentication`` is not given, for a limit that is not
             a positive number (``max_message_bytes``: below the page's microphone chunk),
-            or an agent that is not a realtime agent.
+            an agent that is not a realtime agent, or one with a tool that needs a person's
+            approval (``requires_approval``: the page cannot ask for it).
     """
     door = Door(authentication, settings, "voice_app")
     path = Path(page)
@@ -188,6 +192,7 @@ def voice_app(
     capture = _CAPTURE.read_text(encoding="utf-8")
     sessions = _Sessions(settings, ticket_seconds)
     formats = _formats(agent)
+    _refuse_approvals(agent)
     rates = {"input_rate": formats[0], "output_rate": formats[1]}  # (of its audio, in and out)
     warned: list[bool] = []  # (whether a ticket in the query string was warned of)
 
@@ -360,6 +365,24 @@ def _formats(agent: MiniAgent[..., RealtimePiece]) -> tuple[int, int]:
             parameter="agent",
         )
     return provider.input_format.rate, provider.output_format.rate
+
+
+def _refuse_approvals(agent: MiniAgent[..., RealtimePiece]) -> None:
+    """Refuse an agent with a tool that waits for a person's approval: the page cannot ask.
+
+    Raises:
+        WebConfigurationError: naming the tool and the fix.
+    """
+    tools: Any = agent.bound_arguments.get("tools") or ()
+    for tool in ToolSet(tools):
+        if tool.requires_approval is not False:  # (True, or a rule: some calls would wait)
+            raise WebConfigurationError(
+                f"voice_app cannot serve the agent {agent.alias}: its tool {tool.name!r} needs "
+                "a person's approval (requires_approval), which the voice page cannot ask "
+                "for, so each of its calls would wait until the session ended. Give the "
+                "voice app an agent without that tool, or with requires_approval=False for it.",
+                parameter="agent",
+            )
 
 
 class _Sessions:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -22,14 +23,27 @@ from miniagents.errors import BudgetExceededError, LLMCacheMissError
 from miniagents.ext.llm.cache import CallCache, MemoryCallStore
 from miniagents.ext.llm.usage import Budget, charged_to, usage_totals
 from miniagents.ext.realtime import (
+    PCM24K,
     AudioChunk,
     Interruption,
     PlaybackPosition,
+    RealtimeOptions,
     RealtimePiece,
     SessionEnd,
+    SessionSetup,
     Transcript,
     TurnEnd,
+    make_realtime_agent,
 )
+from miniagents.ext.realtime.provider import (
+    InputEnd,
+    RealtimeEvent,
+    ReplyEnded,
+    ReplyStarted,
+    TextOut,
+    UserTranscribed,
+)
+from miniagents.messages.image import ImagePart
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall
 from tests.ext.realtime.kit import (
@@ -244,3 +258,82 @@ async def test_a_recorded_session_with_two_interruptions_replays(api: Api) -> No
         piece.text for piece in of(Transcript, live)
     ]
     assert isinstance(replayed[-1], SessionEnd)
+
+
+class _LateLink:
+    """A link whose API sends one more event while the session closes it (then ends)."""
+
+    reports_speech = False
+    replies_to_tool_outputs = False
+
+    def __init__(self) -> None:
+        self.sent: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
+        self._handed_late = asyncio.Event()
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        del images
+        self._late = UserTranscribed(None, f"(said as the session closed, after {text!r})")
+
+    async def arespond(self) -> None:
+        for event in (ReplyStarted("r1"), TextOut("i1", "Hello."), ReplyEnded("r1", "completed")):
+            self.sent.put_nowait(event)
+
+    async def aclose(self) -> None:
+        self.sent.put_nowait(self._late)  # (sent by the API before it saw the close)
+        await self._handed_late.wait()
+        self.sent.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        while (event := await self.sent.get()) is not None:
+            if event is self._late:
+                self._handed_late.set()
+            yield event
+
+    async def aend_input(self) -> InputEnd:
+        return "no_turn"
+
+    async def asend_audio(self, audio: bytes) -> None:
+        raise AssertionError("no audio in this test")
+
+    async def asend_images(self, images: Sequence[ImagePart]) -> None:
+        raise AssertionError("no images in this test")
+
+    async def asend_item(self, role: str, text: str) -> None:
+        raise AssertionError("no items in this test")
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        raise AssertionError("no tools in this test")
+
+    async def atruncate(self, item_id: str, played_ms: int) -> None:
+        raise AssertionError("no cuts in this test")
+
+
+class _LateProvider:
+    provider_name = "late"
+    price_provider: str | None = None
+    input_format = PCM24K
+    output_format = PCM24K
+    default_model: str | None = "late-model"
+
+    async def aconnect(self, setup: SessionSetup, options: RealtimeOptions) -> _LateLink:
+        del setup, options
+        return _LateLink()
+
+
+async def test_an_event_sent_while_the_session_closes_is_recorded_and_the_session_kept() -> None:
+    # (was: the session stopped reading the events once it was closing, so the recording's
+    # events never ended and the session, ended well, was never stored)
+    store = MemoryCallStore()
+    voice = make_realtime_agent(RealtimeOptions, _LateProvider(), alias="LATE", summary="Late.")
+    async with MiniAgents():
+        with CallCache(store, mode="read_through").active():
+            found = await pieces(voice.inquire(streamed(["Hi."])))
+    assert [piece.text for piece in of(Transcript, found)] == [
+        "Hello.",
+        "(said as the session closed, after 'Hi.')",
+    ]
+    assert isinstance(found[-1], SessionEnd)
+    assert len(store) == 1
+    (recorded,) = await store.acandidates("late", "late-model", 10)
+    kept = [each for each in recorded.events if isinstance(each, str)]
+    assert kept[-1].startswith('<{"type":"UserTranscribed"')

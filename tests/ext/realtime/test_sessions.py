@@ -158,6 +158,26 @@ async def test_a_dropped_connection_ends_the_reply_after_what_came(
     assert fake_llm.realtime_sessions[0].outcome == "dropped"
 
 
+async def test_a_session_the_api_ends_mid_conversation_is_an_error_and_one_closed_here_ends_well(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # (was: the API's normal close, code 1000, mid-reply ended the reply with a SessionEnd,
+    # as if the conversation had ended as asked)
+    fake_llm.speak(["Fine."])
+    fake_llm.speak(["One ", "two ", "three."], close_after=1)
+    async with MiniAgents():
+        ended = await pieces(api.voice(fake_llm).inquire(streamed(["How are you?"])))
+        found, error = await pieces_then_error(api.voice(fake_llm).inquire(streamed(["Count."])))
+    assert isinstance(ended[-1], SessionEnd)  # closed by the session, once it was done
+    assert fake_llm.realtime_sessions[0].outcome == "closed"
+    assert isinstance(error, RealtimeServerError)
+    assert "ended the session itself, mid-conversation (close code 1000" in str(error)
+    assert error.code == "1000"
+    assert not of(SessionEnd, found)
+    assert len(of(AudioChunk, found)) == 1
+    assert fake_llm.realtime_sessions[1].outcome == "ended"
+
+
 async def test_a_refused_key_is_an_authentication_error(api: Api, fake_llm: FakeLLMServer) -> None:
     fake_llm.refuse_realtime(401)
     async with MiniAgents():

@@ -15,12 +15,17 @@ import json
 from collections.abc import AsyncIterator, Sequence
 
 from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
-from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage, UserMessage
-from miniagents.ext.realtime import HandoffResult, Transcript, TurnEnd
+from miniagents.ext.llm.messages import (
+    AssistantMessage,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    UserMessage,
+)
+from miniagents.ext.realtime import HandoffResult, SessionEnd, Transcript, TurnEnd
 from miniagents.ext.tools import ToolResultMessage
 from miniagents.messages import Message
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.realtime.kit import APIS, Api, of, planner, question
+from tests.ext.realtime.kit import APIS, Api, of, planner, question, silence, speech
 
 
 def output_of(api: Api, record_output: str) -> str:
@@ -135,3 +140,116 @@ async def test_a_handoff_reads_the_users_turn_before_the_answer_it_got_when_tran
     sent = [event["type"] for event in fake_llm.realtime_sessions[0].sent]
     transcribed = sent.index("conversation.item.input_audio_transcription.completed")
     assert sent.index("response.output_audio.delta") < transcribed  # (it came late)
+
+
+async def test_the_calls_of_a_reply_the_user_cut_short_are_stopped_and_never_answered(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # (was: OpenAI's calls of a reply that ended "cancelled", and the calls Gemini withdrew
+    # with a toolCallCancellation, ran on, and their outputs were sent to the model)
+    started, release = asyncio.Event(), asyncio.Event()
+    stopped: list[BaseException] = []
+
+    async def lookup(city: str) -> str:
+        """Looks the weather up."""
+        started.set()
+        try:
+            await release.wait()
+        except BaseException as error:
+            stopped.append(error)
+            raise
+        return f"Sunny in {city}."
+
+    fake_llm.speak(
+        ["Let me ", "check."],
+        tool_calls=[ToolCall("lookup", {"city": "Oslo"}, id="call_1")],
+        calls_first=True,
+        pause_after=1,
+    )
+    fake_llm.speak(["Yes?"], heard="Wait!")
+    async with MiniAgents():
+        call = api.voice(fake_llm, tools=[lookup]).initiate_inquiry()
+        call.send_message(question(api))
+        pieces = aiter(call.reply_sequence(finish_call=False))
+        while not issubclass((piece := await anext(pieces)).message_class, ToolResultMessage):
+            pass
+        result = piece
+        await started.wait()
+        call.send_message([*speech(api), *silence(api)])  # the user speaks over the model
+        while (piece := await anext(pieces)).message_class is not TurnEnd:
+            pass
+        release.set()  # (a call run on would finish now, and its output go to the model)
+        call.finish()
+        rest = [await each async for each in pieces]
+        withdrawn = await result
+    assert [type(error) for error in stopped] == [asyncio.CancelledError]
+    assert isinstance(withdrawn, LLMToolResultMessage)
+    assert withdrawn.is_error
+    assert "withdrew the call" in (withdrawn.text or "")
+    assert [turn.status for turn in of(TurnEnd, [await piece, *rest])] == [
+        "cancelled",
+        "completed",
+    ]
+    assert isinstance(rest[-1], SessionEnd)
+    record = fake_llm.realtime_sessions[0]
+    assert record.tool_outputs == {}
+    assert record.errors == []
+
+
+async def test_a_callers_tool_result_is_answered_once(api: Api, fake_llm: FakeLLMServer) -> None:
+    # (was, on Gemini: the session also asked for a reply, turn_complete, after the output it
+    # sent, which Gemini answers by itself: a second reply, or a refusal while one was under
+    # way); the session's own output of a call it cannot run comes first, answered once too
+    fake_llm.speak(["Let me ", "check."], tool_calls=[ToolCall("lookup", id="call_1")])
+    fake_llm.speak(["I have no such tool."])
+    fake_llm.speak(["Sunny, ", "they say."])
+    async with MiniAgents():
+        call = api.voice(fake_llm).initiate_inquiry()
+        call.send_message(question(api))
+        pieces = aiter(call.reply_sequence(finish_call=False))
+        turns = 0
+        while turns < 2:
+            turns += (await anext(pieces)).message_class is TurnEnd
+        call.send_message(ToolResultMessage(tool_name="lookup", call_id="call_1", text="Sunny."))
+        call.finish()
+        rest = [await each async for each in pieces]
+    said = [piece.text for piece in of(Transcript, rest) if piece.role == "assistant"]
+    assert said == ["Sunny, they say."]
+    assert [turn.status for turn in of(TurnEnd, rest)] == ["completed"]
+    record = fake_llm.realtime_sessions[0]
+    assert len(record.replies) == 3
+    assert record.errors == []
+    assert output_of(api, record.tool_outputs["call_1"]) == "Sunny."
+    if api.name == "gemini":
+        assert "clientContent" not in record.received_types()
+
+
+async def test_a_tool_still_running_when_the_session_ends_ends_with_a_result_saying_so(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # (was: its result in the reply failed with a StreamCancelledError, so a reader that
+    # awaited every piece failed at the session's end)
+    started = asyncio.Event()
+
+    async def lookup(city: str) -> str:
+        """Looks the weather up."""
+        started.set()
+        await asyncio.Event().wait()  # (never done)
+        return city
+
+    fake_llm.speak(["Let me ", "check."], tool_calls=[ToolCall("lookup", {"city": "Oslo"})])
+    async with MiniAgents():
+        call = api.voice(fake_llm, tools=[lookup], drain_timeout=0).initiate_inquiry()
+        call.send_message("The weather in Oslo?")
+        pieces = aiter(call.reply_sequence(finish_call=False))
+        while not issubclass((piece := await anext(pieces)).message_class, ToolResultMessage):
+            pass
+        await started.wait()
+        call.finish()
+        rest = [await each async for each in pieces]
+        result = await piece
+    assert isinstance(result, LLMToolResultMessage)
+    assert result.is_error
+    assert result.text == "The session ended before the tool finished."
+    assert isinstance(rest[-1], SessionEnd)
+    assert fake_llm.realtime_sessions[0].tool_outputs == {}

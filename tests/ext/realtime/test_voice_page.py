@@ -53,6 +53,7 @@ from miniagents.ext.realtime.provider import (
     SessionSetup,
 )
 from miniagents.ext.realtime.web import voice_app
+from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.ext.web.serving import HEADERS_SECONDS, MAX_CONNECTIONS
 from miniagents.messages.image import ImagePart
@@ -457,6 +458,30 @@ def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
         with pytest.raises(WebConfigurationError, match=f"voice_app needs {limit}") as refused:
             make()
         assert refused.value.parameter == limit
+
+
+def test_an_agent_with_a_tool_that_waits_for_approval_is_refused_when_the_app_is_made(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the page never showed the approval request, so each call of the tool waited
+    # until the session ended)
+    def remove(path: str) -> str:
+        """Removes a file."""
+        return f"Removed {path}."
+
+    local = NoAuthentication()
+    for rule in (True, lambda arguments: arguments.get("path") == "/"):
+        agent = APIS[0].voice(fake_llm, tools=[FunctionTool(remove, requires_approval=rule)])
+        with pytest.raises(WebConfigurationError) as refused:
+            voice_app(agent, authentication=local)
+        assert str(refused.value) == (
+            "voice_app cannot serve the agent OPENAI_REALTIME_AGENT: its tool 'remove' needs a "
+            "person's approval (requires_approval), which the voice page cannot ask for, so "
+            "each of its calls would wait until the session ended. Give the voice app an agent "
+            "without that tool, or with requires_approval=False for it."
+        )
+        assert refused.value.parameter == "agent"
+    voice_app(APIS[0].voice(fake_llm, tools=[remove]), authentication=local)
 
 
 def test_a_message_bound_below_the_pages_microphone_chunk_is_refused_when_the_app_is_made(
