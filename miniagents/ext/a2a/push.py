@@ -15,7 +15,8 @@ say:
   port, or ``*`` for any, and a path each webhook starts with; a path with a ``.`` or
   ``..`` segment, which would leave it once resolved, is refused, and so is one encoded,
   ``..%2F`` or ``..%5C``), never with credentials in the URL, never following a redirect,
-  so that a client cannot make the server post to hosts of its choosing (SSRF); a URL no
+  so that a client cannot make the server post to hosts of its choosing (SSRF), and never
+  with a cookie (one a receiver set would go with other clients' posts); a URL no
   post could be sent to (a control character, over 8,192 characters) is refused, and so
   are a token and credentials that are not printable ASCII (each post's headers carry
   them);

@@ -502,3 +502,27 @@ def test_the_tck_agent_allows_the_kits_receiver_on_this_machine_only_where_its_r
     assert example.push_notifications().refusal("https://example.com/hook") is None
     monkeypatch.setenv(example.RECEIVERS_VARIABLE, "http://localhost:*/ http://127.0.0.1:*/")
     assert example.push_notifications().refusal(receiver) is None  # (the kit's run sets it)
+
+
+async def test_a_receivers_cookie_is_never_sent_with_another_webhooks_posts() -> None:
+    """A post carries no cookie: what one client's receiver sets reaches no other's.
+
+    (The app's HTTP client is shared by every task's posts: a cookie jar would hand Alice's
+    receiver's session to Bob's receiver, under the same allowed host, or fix Bob's posts
+    to a session of hers.)
+    """
+    tokens = BearerTokenAuth({ALICE: "alice", BOB: "bob"})
+    alice, bob = {"Authorization": f"Bearer {ALICE}"}, {"Authorization": f"Bearer {BOB}"}
+    async with receiving() as receiver:
+        receiver.answers = [
+            Response(status_code=200, headers={"set-cookie": "session=alices; Path=/"})
+        ] * 2
+        app = a2a_app(greeter, authentication=tokens, push_notifications=pushing(receiver))
+        async with served(app) as web:
+            for headers, name in ((alice, "alice"), (bob, "bob")):
+                config = {"url": f"{receiver.url}hooks/{name}"}
+                params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+                await call(web, rpc("SendMessage", params), headers=headers)
+                await until(lambda: len(receiver.posts) == (2 if name == "alice" else 4))
+    assert receiver.states() == ["TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED"] * 2
+    assert [headers.get("cookie") for headers, _ in receiver.posts] == [None] * 4
