@@ -17,6 +17,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -519,10 +520,14 @@ async def test_a_receivers_cookie_is_never_sent_with_another_webhooks_posts() ->
         ] * 2
         app = a2a_app(greeter, authentication=tokens, push_notifications=pushing(receiver))
         async with served(app) as web:
-            for headers, name in ((alice, "alice"), (bob, "bob")):
+            for headers, name, posts in ((alice, "alice", 2), (bob, "bob", 4)):
                 config = {"url": f"{receiver.url}hooks/{name}"}
                 params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
                 await call(web, rpc("SendMessage", params), headers=headers)
-                await until(lambda: len(receiver.posts) == (2 if name == "alice" else 4))
+                await until(partial(_posted, receiver, posts))
     assert receiver.states() == ["TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED"] * 2
     assert [headers.get("cookie") for headers, _ in receiver.posts] == [None] * 4
+
+
+def _posted(receiver: Receiver, count: int) -> bool:
+    return len(receiver.posts) == count
