@@ -36,6 +36,12 @@ class Webhook:
     scheme: str = ""
     credentials: str = field(default="", repr=False)
 
+    @property
+    def size(self) -> int:
+        """About the bytes it keeps: those of its fields' texts."""
+        texts = (self.id, self.task_id, self.url, self.token, self.scheme, self.credentials)
+        return sum(len(text.encode()) for text in texts)
+
     def json(self) -> dict[str, object]:
         """The webhook as A2A's ``TaskPushNotificationConfig`` (its credentials left out)."""
         found: dict[str, object] = {"id": self.id, "taskId": self.task_id, "url": self.url}

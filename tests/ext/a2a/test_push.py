@@ -531,3 +531,63 @@ async def test_a_receivers_cookie_is_never_sent_with_another_webhooks_posts() ->
 
 def _posted(receiver: Receiver, count: int) -> bool:
     return len(receiver.posts) == count
+
+
+async def test_a_webhooks_token_or_credentials_past_a_headers_length_are_refused() -> None:
+    """Each is a header of every post (at most 8,192 characters): longer, it is refused.
+
+    (The task keeps each webhook: ten of a megabyte's token each would be ten megabytes a
+    task, counted nowhere.)
+    """
+    async with receiving() as receiver, served(greeting(receiver)) as web:
+        task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
+        named = {"taskId": task["id"], "url": f"{receiver.url}hooks/a"}
+        long = "t" * 8_193
+        for field, given in (
+            ("token", {"token": long}),
+            ("authentication.credentials", {"authentication": {"credentials": long}}),
+            ("authentication.scheme", {"authentication": {"scheme": long}}),
+        ):
+            made = await call(web, rpc("CreateTaskPushNotificationConfig", {**named, **given}))
+            refused = error_of(made)
+            assert (refused["code"], violations(refused)) == (-32602, [field])
+            assert "8192 characters" in refused["message"]
+        listing = rpc("ListTaskPushNotificationConfigs", {"taskId": task["id"]})
+        assert (await call(web, listing)).json()["result"]["configs"] == []
+        most = {**named, "token": "t" * 8_192}
+        assert "result" in (await call(web, rpc("CreateTaskPushNotificationConfig", most))).json()
+
+
+async def test_a_task_that_ended_takes_no_webhook_and_counts_those_it_keeps() -> None:
+    """Nothing is posted for an ended task: a webhook set then would be kept for nothing.
+
+    The webhooks it keeps count among the bytes the ended tasks keep
+    (``max_ended_run_bytes``).
+    """
+    async with receiving() as receiver:
+        app = greeting(receiver)
+        async with served(app) as web:
+            task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
+            credentials = "c" * 8_000
+            hook = {
+                "taskId": task["id"],
+                "id": "kept",
+                "url": f"{receiver.url}hooks/a",
+                "authentication": {"scheme": "Bearer", "credentials": credentials},
+            }
+            assert (
+                "result" in (await call(web, rpc("CreateTaskPushNotificationConfig", hook))).json()
+            )
+            done = await call(web, rpc("SendMessage", send_params("Ada", taskId=task["id"])))
+            assert done.json()["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+            job = app.state.runs.job(task["id"])
+            assert job is not None
+            assert job.done
+            assert job.kept_bytes > len(credentials)  # (the webhook's credentials with the rest)
+            late = {**hook, "id": "late"}
+            refused = error_of(await call(web, rpc("CreateTaskPushNotificationConfig", late)))
+            assert refused["code"] == -32004
+            assert "has ended (TASK_STATE_COMPLETED)" in refused["message"]
+            listing = rpc("ListTaskPushNotificationConfigs", {"taskId": task["id"]})
+            configs = (await call(web, listing)).json()["result"]["configs"]
+            assert [config["id"] for config in configs] == ["kept"]
