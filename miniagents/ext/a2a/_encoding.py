@@ -294,8 +294,9 @@ class A2AEncoder:
         the app stopped) was cancelled there: its run had ended, so its status says so now.
 
         Returns:
-            The bytes of the task's JSON (its client's messages, questions and artifacts):
-            about what the task keeps from now on.
+            The bytes of the task's JSON (its client's messages, questions and artifacts),
+            with those of its webhooks (an ended task takes no more): about what the task
+            keeps from now on.
         """
         self.fold.catch_up(runs)
         self.fold.settle()
@@ -304,7 +305,8 @@ class A2AEncoder:
             self.fold.cancelled()
             for event in self.fold.ending():
                 self._post(event)
-        return len(json_text(self.fold.task(self.client_messages), compact=True).encode())
+        kept = len(json_text(self.fold.task(self.client_messages), compact=True).encode())
+        return kept + sum(webhook.size for webhook in self.webhooks.values())
 
     def _status(
         self,

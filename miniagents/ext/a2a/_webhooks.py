@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -34,6 +35,12 @@ class Webhook:
     token: str = ""
     scheme: str = ""
     credentials: str = field(default="", repr=False)
+
+    @property
+    def size(self) -> int:
+        """About the bytes it keeps: those of its fields' texts."""
+        texts = (self.id, self.task_id, self.url, self.token, self.scheme, self.credentials)
+        return sum(len(text.encode()) for text in texts)
 
     def json(self) -> dict[str, object]:
         """The webhook as A2A's ``TaskPushNotificationConfig`` (its credentials left out)."""
@@ -141,7 +148,10 @@ class Poster:
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
-                timeout=self.settings.timeout, follow_redirects=False, trust_env=False
+                timeout=self.settings.timeout,
+                follow_redirects=False,
+                trust_env=False,
+                cookies=_no_cookies(),
             )
         return self._client
 
@@ -161,6 +171,15 @@ class Poster:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def _no_cookies() -> CookieJar:
+    """A cookie jar that keeps no cookie: a post carries none, whatever a receiver set.
+
+    (The client posts every task's notifications: a cookie one client's receiver set would
+    go with the posts of every other client's webhooks on its host.)
+    """
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 def webhook_of(config: Mapping[str, object], task_id: str, webhook_id: str) -> Webhook:

@@ -15,20 +15,23 @@ say:
   port, or ``*`` for any, and a path each webhook starts with; a path with a ``.`` or
   ``..`` segment, which would leave it once resolved, is refused, and so is one encoded,
   ``..%2F`` or ``..%5C``), never with credentials in the URL, never following a redirect,
-  so that a client cannot make the server post to hosts of its choosing (SSRF); a URL no
+  so that a client cannot make the server post to hosts of its choosing (SSRF), and never
+  with a cookie (one a receiver set would go with other clients' posts); a URL no
   post could be sent to (a control character, over 8,192 characters) is refused, and so
-  are a token and credentials that are not printable ASCII (each post's headers carry
-  them);
+  are a token, scheme and credentials that are not printable ASCII or hold over 8,192
+  characters (each post's headers carry them);
 - **signed**: each post carries the client's ``token`` (``X-A2A-Notification-Token``) and
   its credentials (``Authorization: <scheme> <credentials>``) as A2A says, and, with a
   ``signing_secret``, ``X-A2A-Signature: t=<unix time>,v1=<hex>``, the HMAC-SHA256 of
   ``"<t>.<body>"`` under the secret (:func:`signature_valid` checks one), so that a
   receiver knows the post came from this app, whole, and recently;
-- **bounded**: at most ``max_per_task`` webhooks a task; each post waits ``timeout``
-  seconds at most and is tried ``attempts`` times (after ``retry_delay`` seconds, doubled
-  each time) on a connection error, a timeout, a 429 or a 5xx (only the status of an
-  answer is read, never its body); the posts to one webhook go in order, at most
-  ``max_queued`` wait, and what is still waiting when the app stops is dropped.
+- **bounded**: at most ``max_per_task`` webhooks a task, and none set once it has ended
+  (what it keeps then counts among the ended tasks' ``max_ended_run_bytes``); each post
+  waits ``timeout`` seconds at most and is tried ``attempts`` times (after
+  ``retry_delay`` seconds, doubled each time) on a connection error, a timeout, a 429 or
+  a 5xx (only the status of an answer is read, never its body); the posts to one webhook
+  go in order, at most ``max_queued`` wait, and what is still waiting when the app stops
+  is dropped.
 """
 
 from __future__ import annotations

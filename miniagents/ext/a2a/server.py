@@ -153,6 +153,9 @@ _OUTPUT_MODES = ["text/plain", "application/json", "*/*"]  # (texts, data, and a
 AnswerAs: TypeAlias = Literal["task", "message"]
 """How the app answers a new message: with a task, or (an agent that answers at once) one
 message, with no task to follow."""
+_MAX_HEADER_CHARS = 8_192
+"""The most characters a webhook's token, scheme or credentials hold: each is a header of
+every post, and the task keeps them (servers refuse a longer header line)."""
 _CORS_HEADERS = ("a2a-version", "a2a-extensions", "traceparent", "tracestate")
 _OLD_METHODS = frozenset(
     {"message/send", "message/stream", "tasks/get", "tasks/cancel", "tasks/resubscribe"}
@@ -880,9 +883,18 @@ class _A2ATasks:
     # -- push notifications -----------------------------------------------------------------
 
     async def _acreate_webhook(self, call: _Call) -> Response:
-        """``CreateTaskPushNotificationConfig``: a webhook the task's changes are posted to."""
+        """``CreateTaskPushNotificationConfig``: a webhook the task's changes are posted to.
+
+        A task that has ended takes none (-32004): nothing more is posted for it, and what
+        it keeps was counted as it ended.
+        """
         request = _parsed(call.params, TaskPushNotificationConfig())
-        job = self._job(request.task_id, call.owner)
+        job = self._unended_job(
+            request.task_id,
+            call.owner,
+            Code.UNSUPPORTED_OPERATION,
+            ": nothing more is posted for it, so it takes no webhook.",
+        )
         webhook = self._webhook(MessageToDict(request), "")(job.key)
         self._set_webhook(job, webhook)
         return result(call.rpc_id, webhook.json())
@@ -946,6 +958,14 @@ class _A2ATasks:
                     "each post must be: send it without line breaks, control characters or "
                     "other characters (base64, say).",
                     violations=[(f"{where}{field}", "not printable ASCII")],
+                )
+            if isinstance(value, str) and len(value) > _MAX_HEADER_CHARS:
+                raise _RPCError(
+                    Code.INVALID_PARAMS,
+                    f"params.{where}{field} holds {len(value)} characters, over the "
+                    f"{_MAX_HEADER_CHARS} characters an HTTP header of each post may hold "
+                    "(receivers refuse longer ones): send a shorter one.",
+                    violations=[(f"{where}{field}", f"over {_MAX_HEADER_CHARS} characters")],
                 )
         given = config.get("id")
         if isinstance(given, str):

@@ -10,7 +10,10 @@
   client of another address (the connection's, or the one a trusted proxy names) is a 403
   JSON error: the ``Host`` header is the client's to write, so a client on the network that
   sends ``Host: localhost`` to an app listening on every address would otherwise be served
-  as the local user.
+  as the local user. So is one that a proxy of this machine relays for a client of another
+  (its ``X-Forwarded-For``, ``X-Real-IP`` or ``Forwarded`` names one), trusted or not: a
+  reverse proxy in front that sends ``Host: localhost`` (Apache's default) would otherwise
+  serve the whole network as the local user.
 - **Identity** (:class:`Door`): every app is given its ``authentication`` (see
   :mod:`miniagents.ext.web.auth`; made without, it is a ``WebConfigurationError``); the
   principal is ``request.user.identity``, and a request whose user is not authenticated is
@@ -283,28 +286,68 @@ class _HostCheck:
 
 
 class _LocalClients:
-    """A request or WebSocket of a client on another machine: a 403 (see the module)."""
+    """A request or WebSocket of a client on another machine: a 403 (see the module).
+
+    A client of this machine's address may be a proxy of this machine relaying another's
+    request (one not named in ``trusted_proxies``, whose headers the server does not
+    read): a request whose ``X-Forwarded-For``, ``X-Real-IP`` or ``Forwarded`` names a
+    client that is not this machine's (or names it in no address) is refused too.
+    """
 
     def __init__(self, app: ASGIApp, name: str) -> None:
         self.app = app
         self.name = name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = scope.get("client")
-        address = (
-            _address_of(client[0]) if scope["type"] in ("http", "websocket") and client else None
-        )
-        if address is None or address.is_loopback:
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        client = scope.get("client")
+        address = _address_of(client[0]) if client else None
+        if address is not None and not address.is_loopback:
+            comes = f"this request comes from {address}"
+        else:
+            relayed = _relayed_for(Headers(scope=scope))
+            if relayed is None:
+                await self.app(scope, receive, send)
+                return
+            comes = f"this request was relayed by a proxy for {relayed[:64]!r}"
         refused = error_response(
             403,
             "client_not_local",
             f"{self.name} knows nobody (NoAuthentication), so it serves this machine only, "
-            f"and this request comes from {address}: give the app authentication= (e.g. "
+            f"and {comes}: give the app authentication= (e.g. "
             "BearerTokenAuth({token: principal})) to serve other machines.",
         )
         await _refuse(refused, scope, receive, send)
+
+
+def _relayed_for(headers: Headers) -> str | None:
+    """The first client a proxy's headers name that is not this machine's (``None``: none).
+
+    Read from ``X-Forwarded-For`` and ``X-Real-IP`` (addresses, comma-separated) and
+    ``Forwarded`` (RFC 7239: each element's ``for=``); a name that is no address (``unknown``,
+    an obfuscated ``_id``) is no client of this machine either.
+    """
+    named: list[str] = []
+    for header in ("x-forwarded-for", "x-real-ip"):
+        for value in headers.getlist(header):
+            named += value.split(",")
+    for value in headers.getlist("forwarded"):
+        for pair in value.replace(",", ";").split(";"):
+            key, equals, given = pair.partition("=")
+            if equals and key.strip().lower() == "for":
+                named.append(given)
+    for given in named:
+        host = given.strip().strip('"')
+        if host.startswith("["):  # ([::1]:8000, RFC 7239's IPv6 with its port)
+            host = host[1:].partition("]")[0]
+        elif host.count(":") == 1:  # (an IPv4 address with its port)
+            host = host.partition(":")[0]
+        address = _address_of(host)
+        if address is None or not address.is_loopback:
+            return given.strip()
+    return None
 
 
 def _address_of(host: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -17,6 +17,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -502,3 +503,91 @@ def test_the_tck_agent_allows_the_kits_receiver_on_this_machine_only_where_its_r
     assert example.push_notifications().refusal("https://example.com/hook") is None
     monkeypatch.setenv(example.RECEIVERS_VARIABLE, "http://localhost:*/ http://127.0.0.1:*/")
     assert example.push_notifications().refusal(receiver) is None  # (the kit's run sets it)
+
+
+async def test_a_receivers_cookie_is_never_sent_with_another_webhooks_posts() -> None:
+    """A post carries no cookie: what one client's receiver sets reaches no other's.
+
+    (The app's HTTP client is shared by every task's posts: a cookie jar would hand Alice's
+    receiver's session to Bob's receiver, under the same allowed host, or fix Bob's posts
+    to a session of hers.)
+    """
+    tokens = BearerTokenAuth({ALICE: "alice", BOB: "bob"})
+    alice, bob = {"Authorization": f"Bearer {ALICE}"}, {"Authorization": f"Bearer {BOB}"}
+    async with receiving() as receiver:
+        receiver.answers = [
+            Response(status_code=200, headers={"set-cookie": "session=alices; Path=/"})
+        ] * 2
+        app = a2a_app(greeter, authentication=tokens, push_notifications=pushing(receiver))
+        async with served(app) as web:
+            for headers, name, posts in ((alice, "alice", 2), (bob, "bob", 4)):
+                config = {"url": f"{receiver.url}hooks/{name}"}
+                params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+                await call(web, rpc("SendMessage", params), headers=headers)
+                await until(partial(_posted, receiver, posts))
+    assert receiver.states() == ["TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED"] * 2
+    assert [headers.get("cookie") for headers, _ in receiver.posts] == [None] * 4
+
+
+def _posted(receiver: Receiver, count: int) -> bool:
+    return len(receiver.posts) == count
+
+
+async def test_a_webhooks_token_or_credentials_past_a_headers_length_are_refused() -> None:
+    """Each is a header of every post (at most 8,192 characters): longer, it is refused.
+
+    (The task keeps each webhook: ten of a megabyte's token each would be ten megabytes a
+    task, counted nowhere.)
+    """
+    async with receiving() as receiver, served(greeting(receiver)) as web:
+        task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
+        named = {"taskId": task["id"], "url": f"{receiver.url}hooks/a"}
+        long = "t" * 8_193
+        for field, given in (
+            ("token", {"token": long}),
+            ("authentication.credentials", {"authentication": {"credentials": long}}),
+            ("authentication.scheme", {"authentication": {"scheme": long}}),
+        ):
+            made = await call(web, rpc("CreateTaskPushNotificationConfig", {**named, **given}))
+            refused = error_of(made)
+            assert (refused["code"], violations(refused)) == (-32602, [field])
+            assert "8192 characters" in refused["message"]
+        listing = rpc("ListTaskPushNotificationConfigs", {"taskId": task["id"]})
+        assert (await call(web, listing)).json()["result"]["configs"] == []
+        most = {**named, "token": "t" * 8_192}
+        assert "result" in (await call(web, rpc("CreateTaskPushNotificationConfig", most))).json()
+
+
+async def test_a_task_that_ended_takes_no_webhook_and_counts_those_it_keeps() -> None:
+    """Nothing is posted for an ended task: a webhook set then would be kept for nothing.
+
+    The webhooks it keeps count among the bytes the ended tasks keep
+    (``max_ended_run_bytes``).
+    """
+    async with receiving() as receiver:
+        app = greeting(receiver)
+        async with served(app) as web:
+            task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
+            credentials = "c" * 8_000
+            hook = {
+                "taskId": task["id"],
+                "id": "kept",
+                "url": f"{receiver.url}hooks/a",
+                "authentication": {"scheme": "Bearer", "credentials": credentials},
+            }
+            assert (
+                "result" in (await call(web, rpc("CreateTaskPushNotificationConfig", hook))).json()
+            )
+            done = await call(web, rpc("SendMessage", send_params("Ada", taskId=task["id"])))
+            assert done.json()["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+            job = app.state.runs.job(task["id"])
+            assert job is not None
+            assert job.done
+            assert job.kept_bytes > len(credentials)  # (the webhook's credentials with the rest)
+            late = {**hook, "id": "late"}
+            refused = error_of(await call(web, rpc("CreateTaskPushNotificationConfig", late)))
+            assert refused["code"] == -32004
+            assert "has ended (TASK_STATE_COMPLETED)" in refused["message"]
+            listing = rpc("ListTaskPushNotificationConfigs", {"taskId": task["id"]})
+            configs = (await call(web, listing)).json()["result"]["configs"]
+            assert [config["id"] for config in configs] == ["kept"]

@@ -725,6 +725,40 @@ async def test_a_websocket_is_held_to_the_hosts_and_origins_before_it_is_accepte
         assert closed == [{"type": "websocket.close", "code": 1008}]
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_an_app_that_knows_nobody_serves_no_client_a_proxy_it_does_not_trust_relays(
+    protocol: Protocol,
+) -> None:
+    # a reverse proxy of this machine, not named in trusted_proxies (the default), that
+    # writes Host: localhost (Apache's default): every request comes from 127.0.0.1, and
+    # only the proxy's headers say it is a client on the network's
+    calls: list[str] = []
+    app = protocol.app(counted(calls), authentication=NoAuthentication())
+    relayed = [
+        {"x-forwarded-for": "192.0.2.7"},
+        {"x-forwarded-for": "127.0.0.1, 192.0.2.7"},
+        {"x-real-ip": "192.0.2.7"},
+        {"forwarded": 'for="[2001:db8::7]:4711";proto=http'},
+        {"forwarded": "for=unknown"},
+    ]
+    async with (
+        bounded(server_config(app)) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
+        for number, headers in enumerate(relayed):
+            sent = {"host": "localhost", **headers}
+            refused = await client.post("/", json=protocol.body(f"k{number}"), headers=sent)
+            assert refused.status_code == 403, headers
+            assert refused.json()["error"]["code"] == "client_not_local"
+            assert "relayed by a proxy" in refused.json()["error"]["message"]
+        assert calls == []
+        local = {"x-forwarded-for": "127.0.0.1", "forwarded": 'for="[::1]:5000"'}
+        response, events = await post_events(client, protocol.body("here"), headers=local)
+        assert response.status_code == 200  # (a proxy of this machine, for this machine)
+        assert events[-1].type == protocol.last_type
+    assert calls == ["called"]
+
+
 async def test_an_app_that_knows_nobody_opens_no_websocket_of_a_client_of_another_machine() -> None:
     # the client's address set in the ASGI scope (as a server sets it from the connection,
     # or from the header of a trusted proxy): no address of another machine is at hand
