@@ -959,6 +959,38 @@ async def test_a_gemini_prompt_block_is_a_refusal(
             await GEMINI.ask("Something bad")
 
 
+@pytest.mark.parametrize(
+    ("reason", "kind", "says"),
+    [
+        ("MALFORMED_FUNCTION_CALL", LLMResponseError, "a function call that could not be parsed"),
+        ("UNEXPECTED_TOOL_CALL", LLMResponseError, "a function that the request did not declare"),
+        ("OTHER", LLMResponseError, "for a reason Gemini does not say"),
+        ("MISSING_THOUGHT_SIGNATURE", LLMRequestError, "lacked its thought signature"),
+    ],
+)
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_a_gemini_reply_stopped_for_no_answer_is_an_error_naming_its_reason(
+    server: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+    reason: str,
+    kind: type[LLMError],
+    says: str,
+    stream: bool,
+) -> None:
+    # (was: an empty answer, its finish_reason the only trace of what happened)
+    GEMINI.environment(server, monkeypatch)
+    server.reply([], finish_reason=reason)
+    async with MiniAgents():
+        with pytest.raises(kind) as raised:
+            await GEMINI.ask("Weather?", tools=[get_weather], stream=stream)
+    assert type(raised.value) is kind
+    assert str(raised.value).startswith(
+        f"Gemini stopped the reply with the finish reason {reason}: "
+    )
+    assert says in str(raised.value)
+    assert len(server.requests) == 1
+
+
 async def test_gemini_refuses_an_invalid_api_key_in_a_400(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
