@@ -35,7 +35,7 @@ from miniagents import (
     miniagent,
 )
 from miniagents.errors import StreamCancelledError
-from miniagents.ext.llm import AssistantMessage, SystemMessage, TokenUsage
+from miniagents.ext.llm import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from miniagents.ext.llm.anthropic import (
     DEFAULT_MAX_TOKENS,
     AnthropicMessage,
@@ -1361,6 +1361,32 @@ async def test_a_whole_response_not_finished_is_a_response_error(
             await ask(RESPONSES, client, "hi", stream=False)
     assert f"status {status!r}" in str(raised.value)
     assert len(server.requests) == 1
+
+
+async def test_a_hand_made_tool_result_without_text_goes_as_an_empty_one(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    # a ToolResultMessage made by hand with no text: Chat Completions refuses a tool
+    # message whose content is null (400), as the fake does; every API gets an empty one
+    from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"Sunny in {city}."
+
+    history = [
+        UserMessage(text="Weather in Paris?"),
+        ToolCallMessage(tool_name="get_weather", arguments={"city": "Paris"}, call_id="c1"),
+        ToolResultMessage(tool_name="get_weather", call_id="c1"),
+    ]
+    server.reply(["No news."])
+    async with MiniAgents():
+        message = await only_message(ask(llm, client, history, tools=[get_weather]))
+    assert str(message) == "No news."
+    assert server.requests[0].status == 200
+    if llm.name == "openai":
+        sent = server.requests[0].json["messages"][-1]
+        assert sent == {"role": "tool", "tool_call_id": "c1", "content": ""}
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
