@@ -725,8 +725,11 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
     if isinstance(response, dict):
         code = str(response.get("Error", {}).get("Code", ""))
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        transient = transient_status(status)  # 408, 409, 504: whatever the code, as the SDKs'
         found = _BY_CODE.get(code)
-        if found is None:
+        if transient is not None:
+            found = (transient[0], f"{transient[1]} (HTTP {status})")
+        elif found is None:
             if status == 429:
                 found = (LLMRateLimitError, "refused the request for its rate limit")
             elif status in (401, 403):
@@ -735,8 +738,6 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
                 found = (LLMServerError, "failed with a server error")
             elif status == 200:  # an exception of the event stream
                 found = (LLMResponseError, "sent an error instead of the rest of the reply")
-            elif (transient := transient_status(status)) is not None:  # 408, 409: as the SDKs'
-                found = (transient[0], f"{transient[1]} (HTTP {status})")
             else:
                 found = (LLMRequestError, "refused the request")
     else:

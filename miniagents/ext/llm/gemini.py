@@ -64,7 +64,6 @@ from miniagents.ext.llm.errors import (
     LLMRequestError,
     LLMResponseError,
     LLMServerError,
-    LLMTimeoutError,
 )
 from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
@@ -679,7 +678,6 @@ _BY_STATUS: dict[int, tuple[type[LLMError], str]] = {
     401: (LLMAuthenticationError, "refused the API key"),
     403: (LLMAuthenticationError, "refused the credentials for this request"),
     429: (LLMRateLimitError, "refused the request for its rate limit or quota"),
-    504: (LLMTimeoutError, "did not answer in time (HTTP 504)"),
 }
 
 
@@ -705,8 +703,8 @@ def translate_gemini_error(error: BaseException) -> BaseException:
     if status in _BY_STATUS:
         kind, what = _BY_STATUS[status]
         return _made(kind, f"Gemini {what}: {said}", error)
-    # 408 is what transient_status says for every SDK (a timeout); a 409 is not: Gemini's
-    # SDK retries 408, 429 and 5xx only, so a 409 is no conflict "kept" after retries, and
+    # 408 and 504 are what transient_status says for every SDK (timeouts); a 409 is not:
+    # Gemini's SDK retries 408, 429 and 5xx only, so a 409 is no conflict "kept" after retries, and
     # stays a refused request as any other 4xx
     if status != 409 and (transient := transient_status(status)) is not None:
         return _made(transient[0], f"Gemini {transient[1]} (HTTP {status}): {said}", error)

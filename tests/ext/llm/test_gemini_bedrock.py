@@ -832,6 +832,7 @@ async def test_a_conversation_ending_with_the_models_text_and_a_newline_is_taken
         (404, LLMRequestError),
         (500, LLMServerError),
         (503, LLMServerError),
+        (504, LLMTimeoutError),  # a gateway's timeout, as for every provider
     ],
 )
 async def test_http_errors_are_llm_errors(

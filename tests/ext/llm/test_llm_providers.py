@@ -734,6 +734,14 @@ HTTP_FAULTS = [
         r"did not answer in time \(HTTP 408, after the SDK's retries\): Error code: 408",
         (openai.APIStatusError, anthropic.RequestTimeoutError),
     ),
+    HTTPFault(  # a gateway's timeout: a timeout, as Gemini's and Bedrock's 504 are
+        "gateway-timeout",
+        504,
+        3,
+        LLMTimeoutError,
+        r"did not answer in time \(HTTP 504, after the SDK's retries\): Error code: 504",
+        (openai.InternalServerError, anthropic.GatewayTimeoutError),
+    ),
     HTTPFault(
         "conflict",
         409,
