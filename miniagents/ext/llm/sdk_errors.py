@@ -21,7 +21,9 @@ error is matched against this table, most specific first::
     an HTTP client error  -> LLMTimeoutError or LLMConnectionError (the Anthropic SDK lets
                              httpx2's errors out of a broken stream unwrapped; the Gemini
                              and Bedrock SDKs, aiohttp's)
-    an error event        -> LLMResponseError     (a status error with status 200)
+    an error event        -> LLMResponseError     (a status error with status 200; Anthropic's
+                             overloaded, server or rate-limit event before the first
+                             token is what its status would be: see anthropic)
 
 Bedrock's errors (botocore's) are translated in :mod:`miniagents.ext.llm.bedrock`, with
 HTTP 408, 409 and 504 decided here (:func:`transient_status`); Gemini's in

@@ -1021,6 +1021,63 @@ async def test_a_broken_reply_gives_its_tokens_then_an_llm_error(
     assert len(server.requests) == 1  # a broken stream is not retried
 
 
+@pytest.mark.parametrize(
+    ("error_type", "script", "kind", "says"),
+    [
+        ("overloaded_error", {}, LLMServerError, "Anthropic was overloaded before the reply"),
+        ("api_error", {}, LLMServerError, "Anthropic failed with a server error before the"),
+        ("rate_limit_error", {}, LLMRateLimitError, "Anthropic refused the request for its"),
+        ("overloaded_error", {"thinking": "Hm."}, LLMServerError, "Anthropic was overloaded"),
+        ("invalid_request_error", {}, LLMResponseError, "Anthropic sent an error mid-stream"),
+        (
+            "overloaded_error",
+            {"error_event_after": 2},
+            LLMResponseError,
+            "Anthropic sent an error mid-stream",
+        ),
+        (
+            "overloaded_error",
+            {"tokens": [], "tool_calls": [ToolCall("add", {"a": 1})]},
+            LLMResponseError,
+            "Anthropic sent an error mid-stream",
+        ),
+    ],
+    ids=[
+        "overloaded",
+        "api-error",
+        "rate-limit",
+        "after-thinking",
+        "invalid",
+        "after-tokens",
+        "after-a-call",
+    ],
+)
+async def test_an_anthropic_error_event_before_the_first_token_is_what_its_status_would_be(
+    server: FakeLLMServer,
+    error_type: str,
+    script: dict[str, Any],
+    kind: type[LLMError],
+    says: str,
+) -> None:
+    # an overloaded API answers 200, then an error event the SDK cannot retry: before the
+    # first token it is the 529 it stands for (retried as any server error, by a pipeline's
+    # retry_on=(LLMServerError,)); after one, the reply broke (see the "error-event" fault)
+    def add(a: int) -> int:
+        """Add."""
+        return a
+
+    server.reply(**{"tokens": TOKENS, "error_event_after": 0, "error_type": error_type, **script})
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        tokens, error = await tokens_then_error(
+            ask(ANTHROPIC, client, "hi", tools=[add]), "iterate"
+        )
+    assert tokens == TOKENS[: script.get("error_event_after", 0)]
+    assert type(error) is kind
+    assert str(error).startswith(says), str(error)
+    assert type(error.__cause__) is anthropic.APIStatusError
+    assert len(server.requests) == 1
+
+
 # -- stalled replies -----------------------------------------------------------------------
 
 STALL = 0.05  # seconds: on a stopped clock, moved on by the test once it has seen the request
