@@ -112,9 +112,9 @@ right for the extensions)::
         ├── LLMConfigurationError (also ArgumentError)  e.g. no model was given
         ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
         ├── LLMRateLimitError                       429, after the SDK's own retries
-        ├── LLMServerError                          5xx / overloaded, after the SDK's retries
+        ├── LLMServerError                          5xx (not 504) / overloaded, after retries
         ├── LLMConnectionError (also ConnectionError)  no connection, or it broke mid-stream
-        │   └── LLMTimeoutError (also TimeoutError)  timed out, or the reply stalled
+        │   └── LLMTimeoutError (also TimeoutError)  timed out (408, 504), or stalled
         ├── LLMAuthenticationError                  a missing or refused API key
         ├── LLMRequestError                         any other 4xx: the request was refused
         ├── LLMResponseError                        a malformed, incomplete or failed stream

@@ -2,8 +2,10 @@
 
 The model is in the path (percent-encoded: ``anthropic.claude-3-haiku-20240307-v1%3A0``);
 ``/converse`` answers with one JSON body, ``/converse-stream`` streams in AWS's binary
-event-stream framing (``_eventstream``), not server-sent events: ``messageStart``, the text
-tokens as ``contentBlockDelta`` events of block 0, each tool call a block of its own
+event-stream framing (``_eventstream``), not server-sent events: ``messageStart``, the
+scripted thinking first (a ``reasoningContent`` block of ``text`` deltas, then one with its
+``signature``; a redacted one of ``redactedContent``), the text tokens as
+``contentBlockDelta`` events of a block of their own, each tool call a block of its own
 (``contentBlockStart`` with its ``toolUseId`` and name, ``contentBlockDelta`` events of
 its input's JSON text, ``contentBlockStop``), then ``messageStop`` (the stop reason) and
 ``metadata`` (the usage). An error mid-stream is an exception message
@@ -17,7 +19,11 @@ assistant message whose text ends with whitespace (as Claude's models refuse it)
 blocks without ``toolConfig``, a ``toolUseId`` that is not letters, digits, ``_`` and ``-``
 (64 at most), a ``toolUse`` not answered by a ``toolResult`` in the next
 message, an ``inferenceConfig`` option out of range, or an image whose bytes are not
-base64 of a PNG, JPEG, GIF or WebP image.
+base64 of a PNG, JPEG, GIF or WebP image; reasoning blocks too, as Claude refuses them: a
+``reasoningText`` must keep the signature the fake gave it (``thinking_signature``), and
+with thinking enabled (``additionalModelRequestFields.thinking``, or
+``reasoning_config``) a last assistant message with ``toolUse`` blocks must start with a
+``reasoningContent`` block (the reply's, sent back).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote
 
+from miniagents.testing._anthropic_wire import thinking_signature
 from miniagents.testing._eventstream import stream_message
 from miniagents.testing._script import OPENAI_TO_ANTHROPIC, Provider
 from miniagents.testing._sigv4 import check_signature
@@ -114,11 +121,17 @@ class BedrockWire(Wire):
                 "conversation that starts with a user message."
             )
         config = body.get("inferenceConfig")
-        return _check_messages(messages, "toolConfig" in body) or check_ranges(config, _RANGES)
+        return (
+            _check_messages(messages, "toolConfig" in body)
+            or check_ranges(config, _RANGES)
+            or _check_reasoning(messages, body.get("additionalModelRequestFields"))
+        )
 
     def body(self, rendering: Rendering) -> dict[str, Any]:
         """A Converse response."""
-        content: list[dict[str, Any]] = []
+        content: list[dict[str, Any]] = [
+            {"reasoningContent": thought} for thought in _thoughts(rendering)
+        ]
         if rendering.tokens or not rendering.calls:
             content.append({"text": rendering.text})
         content.extend(
@@ -143,14 +156,29 @@ class BedrockWire(Wire):
         plan = StreamPlan()
         plan.add(("messageStart", {"role": "assistant"}))
         block = -1
+        for thought in _thoughts(rendering):
+            block += 1
+            text = thought.get("reasoningText")
+            if text is None:
+                reasoning: list[dict[str, Any]] = [thought]
+            else:
+                reasoning = [{"text": piece} for piece in rendering.reply.thinking or ()]
+                reasoning.append({"signature": text["signature"]})
+            for each in reasoning:
+                reasoned = {"contentBlockIndex": block, "delta": {"reasoningContent": each}}
+                plan.add(("contentBlockDelta", reasoned))
+            plan.add(("contentBlockStop", {"contentBlockIndex": block}))
+        opened = False  # whether a block is open (the reasoning ones are closed)
         if rendering.tokens or not rendering.calls:
             block += 1
+            opened = True
         for token in rendering.tokens:
             delta = {"contentBlockIndex": block, "delta": {"text": token}}
             plan.add(("contentBlockDelta", delta), content=True)
         for rendered in rendering.calls:
-            if block >= 0:
+            if opened:
                 plan.add(("contentBlockStop", {"contentBlockIndex": block}))
+            opened = True
             block += 1
             start = {"toolUse": {"toolUseId": rendered.id, "name": rendered.call.name}}
             plan.add(("contentBlockStart", {"contentBlockIndex": block, "start": start}))
@@ -211,6 +239,58 @@ def _usage(rendering: Rendering) -> dict[str, int]:
     if written:
         usage["cacheWriteInputTokens"] = written
     return usage
+
+
+def _thoughts(rendering: Rendering) -> list[dict[str, Any]]:
+    """The reply's scripted reasoning blocks, whole: a ``reasoningText``, a redacted one.
+
+    The redacted bytes are the script's text (base64, as Converse's JSON carries a blob).
+    """
+    reply = rendering.reply
+    thoughts: list[dict[str, Any]] = []
+    if reply.thinking is not None:
+        text = "".join(reply.thinking)
+        signature = thinking_signature(text)
+        thoughts.append({"reasoningText": {"text": text, "signature": signature}})
+    if reply.redacted_thinking is not None:
+        thoughts.append({"redactedContent": reply.redacted_thinking})
+    return thoughts
+
+
+def _check_reasoning(messages: list[Any], fields: object) -> str | None:
+    """Why Claude would refuse these reasoning blocks: one altered, or one missing.
+
+    A ``reasoningText`` must keep its signature; with thinking enabled, the last assistant
+    message, if it has ``toolUse`` blocks, must start with a ``reasoningContent`` block.
+    """
+    for index, message in enumerate(messages):
+        for number, reasoning in enumerate(_blocks(message, "reasoningContent")):
+            text = reasoning.get("reasoningText")
+            if isinstance(text, dict) and text.get("signature") != thinking_signature(
+                str(text.get("text"))
+            ):
+                return (
+                    f"The model returned the following errors: messages.{index}.content."
+                    f"{number}: Invalid `signature` in `thinking` block"
+                )
+    given = fields if isinstance(fields, dict) else {}
+    thinking = given.get("thinking", given.get("reasoning_config"))
+    enabled = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+    roles = [message.get("role") if isinstance(message, dict) else None for message in messages]
+    last = len(roles) - 1 - roles[::-1].index("assistant") if "assistant" in roles else None
+    if not enabled or last is None or not _blocks(messages[last], "toolUse"):
+        return None
+    first = messages[last]["content"][0]
+    kind = next(iter(first), None) if isinstance(first, dict) else None
+    if kind == "reasoningContent":
+        return None
+    return (
+        f"The model returned the following errors: messages.{last}.content.0.type: Expected "
+        f"`thinking` or `redacted_thinking`, but found `{kind}`. When `thinking` is enabled, "
+        "a final `assistant` message must start with a thinking block (before its "
+        "`tool_use` blocks): send back the reasoningContent blocks of the reply unchanged, "
+        "or disable thinking."
+    )
 
 
 def _blocks(message: object, kind: str) -> list[dict[str, Any]]:

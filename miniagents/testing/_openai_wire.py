@@ -8,7 +8,8 @@ call a chunk with its ``id`` and ``function.name`` and one per argument delta, t
 Requests are refused (400) as the API refuses them, tool messages included: a message of
 a role the API does not have (its roles: ``system``, ``developer``, ``user``,
 ``assistant``, ``tool``, ``function``), a call's id of more than 40 characters, a ``tool``
-message that does not answer a call of the assistant message just before, and a call
+message that does not answer a call of the assistant message just before or whose
+content is not a string or a list of parts (null: a result without text), and a call
 not answered before the conversation goes on. So are ``image_url`` parts whose URL is neither
 http(s) nor a base64 data URL of an image, and a ``json_schema`` ``response_format``
 without a name or a schema.
@@ -270,6 +271,13 @@ def _check_tool_messages(messages: list[Any]) -> str | None:
                     "a response to a preceeding message with 'tool_calls'."
                 )
             waiting.remove(call_id)
+            content = message.get("content")
+            if not isinstance(content, str | list):
+                kind = "null" if content is None else type(content).__name__
+                return (
+                    f"Invalid type for 'messages[{index}].content': expected one of a string "
+                    f"or array of objects, but got {kind} instead."
+                )
             continue
         if waiting:
             return _unanswered(waiting)

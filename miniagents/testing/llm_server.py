@@ -335,13 +335,16 @@ class FakeLLMServer(ScriptedApp):
             reasoning_tokens: Output tokens spent reasoning, part of ``usage``'s output:
                 OpenAI ``reasoning_tokens`` (in ``completion_tokens_details``; Responses:
                 ``output_tokens_details``); Anthropic reports none.
-            thinking: Anthropic (others leave it out): the pieces of a ``thinking`` block
-                before the reply's text and calls (a ``str`` is one piece), signed with
+            thinking: Anthropic and Bedrock (others leave it out): the pieces of a
+                ``thinking`` block (Bedrock: a ``reasoningContent`` block) before the
+                reply's text and calls (a ``str`` is one piece), signed with
                 ``thinking_signature(text)`` (streamed: a ``thinking_delta`` per piece,
-                then a ``signature_delta``). A request that sends a ``thinking`` block
-                back with another signature is refused, as the API refuses one altered.
-            redacted_thinking: Anthropic (others leave it out): the ``data`` of a
-                ``redacted_thinking`` block after the ``thinking`` one, if any.
+                then a ``signature_delta``; Bedrock: ``reasoningContent`` deltas of
+                ``text``, then one of ``signature``). A request that sends it back with
+                another signature is refused, as the API refuses one altered.
+            redacted_thinking: Anthropic and Bedrock (others leave it out): the ``data``
+                of a ``redacted_thinking`` block after the ``thinking`` one, if any
+                (Bedrock: a ``reasoningContent`` block's ``redactedContent``, so base64).
             token_delay: Seconds to wait before each content event.
             delay: Seconds to wait before sending the status line (time to first byte).
             model: The model named in the response (``None``: the request's model).

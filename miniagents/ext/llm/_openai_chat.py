@@ -226,9 +226,10 @@ def _messages(call: LLMCall, rules: ConversationRules) -> list[dict[str, Any]]:
     """The conversation in Chat Completions' terms (see ``turns_for``).
 
     A run of tool calls joins the assistant message before it (or makes one); each result
-    is a ``tool`` message. A message with images has content parts: its text, then an
-    ``image_url`` part per image (a ``data:`` URL for bytes). Where the turns alternate
-    (``rules.alternate``), the texts of a turn are one message.
+    is a ``tool`` message (its content a string, empty for a result without text). A
+    message with images has content parts: its text, then an ``image_url`` part per image
+    (a ``data:`` URL for bytes). Where the turns alternate (``rules.alternate``), the texts
+    of a turn are one message.
     """
     messages: list[dict[str, Any]] = []
     if call.system:
@@ -250,9 +251,9 @@ def _messages(call: LLMCall, rules: ConversationRules) -> list[dict[str, Any]]:
                 entry = {"id": item.call_id, "type": "function", "function": function}
                 last.setdefault("tool_calls", []).append(entry)
             else:
-                messages.append(
-                    {"role": "tool", "tool_call_id": item.call_id, "content": item.text}
-                )
+                # (a result without text, made by hand, is empty: the API refuses null)
+                answer = item.text or ""
+                messages.append({"role": "tool", "tool_call_id": item.call_id, "content": answer})
     return messages
 
 

@@ -19,6 +19,12 @@ the turn's assistant message: the API refuses a tool loop's next request without
 ``tool_use`` blocks). A message's images are ``image`` blocks before its text (a ``url``
 source, or a ``base64`` one for bytes), as Anthropic advises.
 
+An error event that comes before the reply's first token (its first text, or a tool
+call), as an overloaded API sends after a 200 that the SDK cannot retry, is what its HTTP
+status would have been: ``overloaded_error`` and ``api_error`` an ``LLMServerError``,
+``rate_limit_error`` an ``LLMRateLimitError`` (any later, or any other, error event is an
+``LLMResponseError``: the reply broke).
+
 A reply that ends with ``stop_reason="refusal"`` (the model declined, its text so far is
 the refusal) fails with an ``LLMRefusalError`` carrying that text, and is not retried.
 """
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
@@ -35,7 +42,10 @@ from miniagents.arguments import check_count
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
+    LLMError,
+    LLMRateLimitError,
     LLMResponseError,
+    LLMServerError,
 )
 from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
@@ -66,7 +76,7 @@ from miniagents.ext.llm.sdk_calls import (
     tool_declaration,
     whole_reply,
 )
-from miniagents.ext.llm.sdk_errors import adrain_closed, translate_loaded_sdk_error
+from miniagents.ext.llm.sdk_errors import _made, adrain_closed, translate_loaded_sdk_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.miniagents.context import MiniAgents
 
@@ -189,6 +199,7 @@ class AnthropicProvider:
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
         thoughts: dict[int, dict[str, Any]] = {}  # each thinking block, by its index
         thought: list[dict[str, Any]] = []  # the thinking blocks since the last call
+        begun = False  # whether the reply's first token (a text, a call) came
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
         del create, arguments, messages  # (not held while it streams)
         try:
@@ -198,6 +209,7 @@ class AnthropicProvider:
                     if kind == "content_block_delta":  # most events: a token, tested first
                         delta = event.delta
                         if delta.type == "text_delta":
+                            begun = True
                             yield delta.text
                             continue
                         if delta.type == "input_json_delta":
@@ -215,6 +227,7 @@ class AnthropicProvider:
                     elif kind == "content_block_start":
                         block = event.content_block
                         if block.type == "tool_use":
+                            begun = True
                             calls[event.index] = block.id
                             yield ToolCallStart(
                                 block.id, block.name, thought_signature=_signature(thought)
@@ -231,8 +244,10 @@ class AnthropicProvider:
                     elif kind == "message_stop":
                         stopped = True
                     yield ""  # nothing for the reply (thinking, a block's edge): a sign of life
-        except BaseException:  # stopped part-way (by a budget, a reader gone, an error)
+        except BaseException as error:  # stopped part-way (a budget, a reader gone, an error)
             await adrain_closed(stream)  # (its response closed as the `async with` ended)
+            if not begun and _early_event(error) is not None:  # (as its HTTP status would be)
+                raise _early_error(error) from error
             raise
         if not stopped:
             raise LLMResponseError(
@@ -252,6 +267,48 @@ class AnthropicProvider:
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Anthropic SDK, else ``error``."""
         return translate_loaded_sdk_error(error, "anthropic", "Anthropic", "AnthropicError")
+
+
+_EARLY_EVENTS: dict[str, tuple[type[LLMError], str]] = {
+    "overloaded_error": (LLMServerError, "was overloaded"),
+    "api_error": (LLMServerError, "failed with a server error"),
+    "rate_limit_error": (LLMRateLimitError, "refused the request for its rate limit"),
+}
+"""The error events that, before the reply's first token, stand for the HTTP status the SDK
+would have retried (529, 500, 429), with the error each is and what it says."""
+
+
+def _early_error(error: BaseException) -> LLMError:
+    """The ``LLMError`` of an early error event (see :func:`_early_event`), caused by it."""
+    kind, message = _early_event(error) or (LLMResponseError, str(error))
+    return _made(kind, message, error)
+
+
+def _early_event(error: BaseException) -> tuple[type[LLMError], str] | None:
+    """The error class and message of an SDK error that is an early error event, or ``None``.
+
+    An error event of :data:`_EARLY_EVENTS` (raised by the SDK as an ``APIStatusError``
+    with the status 200) is one; anything else is translated as any SDK error.
+    """
+    sdk = sys.modules.get("anthropic")
+    status_error = getattr(sdk, "APIStatusError", None)
+    if not (isinstance(status_error, type) and isinstance(error, status_error)):
+        return None
+    if getattr(error, "status_code", None) != 200:  # (an error event comes after a 200)
+        return None
+    body = getattr(error, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    kind = inner.get("type") if isinstance(inner, dict) else None
+    found = _EARLY_EVENTS.get(kind) if isinstance(kind, str) else None
+    if found is None or not isinstance(inner, dict):
+        return None
+    said = str(inner.get("message") or kind).rstrip(".")
+    return (
+        found[0],
+        f"Anthropic {found[1]} before the reply began ({kind}, an error event after the "
+        f"HTTP 200, which the SDK does not retry): {said}. Call it again (a pipeline's "
+        "retry_on may take the error), or fall back to another model.",
+    )
 
 
 def _request(

@@ -23,14 +23,24 @@ file); the endpoint of
               {"role": "user", "content": [{"text": ...}, {"image": {"format", "source"}}]}
               {"role": "assistant", "content": [{"toolUse": {"toolUseId", "name", "input"}}]}
               {"role": "user", "content": [{"toolResult": {"toolUseId", "content", "status"}}]}
-    stream:   messageStart | contentBlockDelta text tokens | contentBlockStart (toolUse:
-              id, name) | contentBlockDelta (toolUse input JSON) | messageStop (the stop
-              reason) | metadata (the usage)
+    stream:   messageStart | contentBlockDelta (reasoningContent: text, signature, or
+              redactedContent; thinking only) | contentBlockDelta text tokens |
+              contentBlockStart (toolUse: id, name) | contentBlockDelta (toolUse input
+              JSON) | messageStop (the stop reason) | metadata (the usage)
 
 Converse takes an image's bytes only (``ImagePart(data=...)``, PNG, JPEG, GIF or WebP): an
 image given by URL is refused before the request (``LLMConfigurationError``). It refuses
 a blank text block, so an empty message is left out. Structured output is
 ``outputConfig.textFormat`` (a JSON schema), on the models that take it.
+
+With Claude's extended thinking (``extra_options={"additionalModelRequestFields":
+{"thinking": {"type": "enabled", "budget_tokens": 1024}}}``), the reasoning blocks the
+model writes before its first call of a turn (``reasoningContent``: a ``reasoningText``
+with its ``signature``, or ``redactedContent``) are kept, as JSON (the redacted bytes in
+base64), as that call's ``LLMToolCallMessage.thought_signature`` (in a saved history too),
+and sent back first in the turn's assistant message: the model refuses a tool loop's next
+request without them (later calls of the turn keep those written just before them, sent
+back before their ``toolUse`` blocks).
 
 A reply stopped by a guardrail (``guardrail_intervened``) or a content filter
 (``content_filtered``) fails with an ``LLMRefusalError`` carrying its text, and is not
@@ -40,10 +50,12 @@ retried.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
@@ -200,14 +212,8 @@ class BedrockProvider:
         arguments = _arguments(client, call, options)
         if not call.stream:
             response = await client.converse(**arguments)
-            content = _whole_content(response)
-            yield "".join(block["text"] for block in content if "text" in block)
-            for block in content:
-                used = block.get("toolUse")
-                if used is not None:
-                    yield ToolCallStart(used["toolUseId"], used["name"])
-                    yield ToolCallDelta(used["toolUseId"], json.dumps(used.get("input", {})))
-            yield _finish(response.get("stopReason"), response.get("usage"), call, response)
+            for event in _whole_reply(response, call):
+                yield event
             return
         response = await client.converse_stream(**arguments)
         del client, arguments  # (not held while it streams)
@@ -216,6 +222,8 @@ class BedrockProvider:
         usage: dict[str, Any] | None = None
         stopped = False
         calls: dict[int, str] = {}  # the id of each toolUse block, by its index
+        thoughts: dict[int, _Reasoning] = {}  # each reasoning block, by its index
+        pending: list[_Reasoning] = []  # the reasoning blocks since the last call
         try:
             async for event in stream:
                 # (per token: no call but the generator's, lookups and subscripts only)
@@ -235,12 +243,23 @@ class BedrockProvider:
                         index = delta.get("contentBlockIndex", 0)
                         yield ToolCallDelta(calls.get(index, ""), used.get("input", ""))
                         continue
+                    reasoning = piece.get("reasoningContent")
+                    if reasoning is not None:
+                        index = delta.get("contentBlockIndex", 0)
+                        if index not in thoughts:
+                            thoughts[index] = _Reasoning()
+                            pending.append(thoughts[index])
+                        thoughts[index].add(reasoning)
                 elif "contentBlockStart" in event:
                     started = event["contentBlockStart"]
                     used = started.get("start", {}).get("toolUse")
                     if used is not None:
                         calls[started.get("contentBlockIndex", 0)] = used["toolUseId"]
-                        yield ToolCallStart(used["toolUseId"], used["name"])
+                        signature = _signature([each.kept() for each in pending])
+                        yield ToolCallStart(
+                            used["toolUseId"], used["name"], thought_signature=signature
+                        )
+                        pending = []
                         continue
                 elif "messageStop" in event:
                     stop_reason = event["messageStop"].get("stopReason")
@@ -263,6 +282,28 @@ class BedrockProvider:
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of botocore (or its HTTP client), else ``error``."""
         return translate_bedrock_error(error)
+
+
+def _whole_reply(response: dict[str, Any], call: LLMCall) -> Iterator[LLMEvent]:
+    """The events of a reply that was not streamed: its text, its tool calls, its ``Finish``.
+
+    Raises:
+        LLMResponseError: for a reply that is not a whole Converse reply (see
+            :func:`_whole_content`).
+    """
+    content = _whole_content(response)
+    yield "".join(block["text"] for block in content if "text" in block)
+    thought: list[dict[str, Any]] = []  # the reasoning blocks since the last call
+    for block in content:
+        used = block.get("toolUse")
+        if used is not None:
+            signature = _signature(thought)
+            yield ToolCallStart(used["toolUseId"], used["name"], thought_signature=signature)
+            yield ToolCallDelta(used["toolUseId"], json.dumps(used.get("input", {})))
+            thought = []
+        elif "reasoningContent" in block:
+            thought.append(_kept_reasoning(block["reasoningContent"]))
+    yield _finish(response.get("stopReason"), response.get("usage"), call, response)
 
 
 def _whole_content(response: dict[str, Any]) -> list[dict[str, Any]]:
@@ -291,6 +332,91 @@ def _whole_content(response: dict[str, Any]) -> list[dict[str, Any]]:
                 "name: check that the endpoint is Bedrock's runtime, or call it again."
             )
     return content
+
+
+# -- reasoning (Claude's extended thinking) --------------------------------------------------
+
+
+class _Reasoning:
+    """A streamed reasoning block, filled in by its deltas (its text, signature, bytes)."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.signature = ""
+        self.redacted = b""
+
+    def add(self, delta: dict[str, Any]) -> None:
+        """Add a ``reasoningContent`` delta: a piece of text, the signature, redacted bytes."""
+        self.text.append(delta.get("text") or "")
+        self.signature += delta.get("signature") or ""
+        self.redacted += delta.get("redactedContent") or b""
+
+    def kept(self) -> dict[str, Any]:
+        """The block as a call keeps it (see :func:`_kept_reasoning`)."""
+        if self.redacted:
+            return _kept_reasoning({"redactedContent": self.redacted})
+        text = {"text": "".join(self.text), "signature": self.signature}
+        return _kept_reasoning({"reasoningText": text})
+
+
+def _kept_reasoning(block: dict[str, Any]) -> dict[str, Any]:
+    """A ``reasoningContent`` block of a reply as a call keeps it: JSON, its bytes in base64."""
+    redacted = block.get("redactedContent")
+    if redacted is not None:
+        return {"redactedContent": base64.b64encode(redacted).decode("ascii")}
+    given = block.get("reasoningText") or {}
+    return {
+        "reasoningText": {
+            "text": given.get("text") or "",
+            "signature": given.get("signature") or "",
+        }
+    }
+
+
+def _signature(thought: list[dict[str, Any]]) -> str | None:
+    """What a call keeps of the reasoning blocks before it (JSON), ``None`` if there are none."""
+    return json.dumps(thought, separators=(",", ":"), ensure_ascii=False) if thought else None
+
+
+def _reasoning_of(item: PromptItem) -> list[dict[str, Any]]:
+    """The ``reasoningContent`` blocks a call's message keeps (see :func:`_signature`), if any.
+
+    Another API's signature (Gemini's, base64; Anthropic's thinking blocks) is none of
+    Converse's reasoning blocks: none.
+    """
+    kept = getattr(item, "thought_signature", None) if isinstance(item, ToolCallMessage) else None
+    if not isinstance(kept, str):
+        return []
+    try:
+        blocks = json.loads(kept)
+    except ValueError:
+        return []
+    if not (isinstance(blocks, list) and blocks):
+        return []
+    sent: list[dict[str, Any]] = []
+    for block in blocks:
+        reasoning = _sent_reasoning(block)
+        if reasoning is None:
+            return []
+        sent.append({"reasoningContent": reasoning})
+    return sent
+
+
+def _sent_reasoning(block: object) -> dict[str, Any] | None:
+    """A kept reasoning block as Converse takes it back (its bytes as bytes), or ``None``."""
+    if not isinstance(block, dict) or len(block) != 1:
+        return None
+    text = block.get("reasoningText")
+    if isinstance(text, dict) and isinstance(text.get("text"), str):
+        signature = text.get("signature")
+        return {"reasoningText": {"text": text["text"], "signature": signature or ""}}
+    redacted = block.get("redactedContent")
+    if not isinstance(redacted, str):
+        return None
+    try:
+        return {"redactedContent": base64.b64decode(redacted, validate=True)}
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _finish(
@@ -437,13 +563,23 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
     """The conversation in Converse's terms, a message per turn (see ``turns_for``).
 
     Converse wants the roles to alternate from the user's: a turn of tool calls is the
-    assistant's message (after its text, if any), their results ``toolResult`` blocks of the
+    assistant's message (after its text, if any; the reasoning blocks its first call keeps,
+    first of all), their results ``toolResult`` blocks of the
     user's next message, first. The last assistant text ends with no whitespace (Claude's
     models refuse it there, as Anthropic's own API does).
     """
     messages: list[dict[str, Any]] = []
     for turn in turns_for(call.messages, _CONVERSATION):
-        blocks = [block for item in turn.items for block in _item_blocks(item)]
+        blocks: list[dict[str, Any]] = []
+        called = False  # whether the turn has a call yet (its reasoning goes first)
+        for item in turn.items:
+            reasoning = _reasoning_of(item)
+            if reasoning and not called:
+                blocks[:0] = reasoning
+            else:
+                blocks += reasoning
+            called = called or isinstance(item, ToolCallMessage)
+            blocks += _item_blocks(item)
         if blocks:
             messages.append({"role": turn.role, "content": blocks})
     if messages and messages[-1]["role"] == "assistant":
@@ -589,8 +725,11 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
     if isinstance(response, dict):
         code = str(response.get("Error", {}).get("Code", ""))
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        transient = transient_status(status)  # 408, 409, 504: whatever the code, as the SDKs'
         found = _BY_CODE.get(code)
-        if found is None:
+        if transient is not None:
+            found = (transient[0], f"{transient[1]} (HTTP {status})")
+        elif found is None:
             if status == 429:
                 found = (LLMRateLimitError, "refused the request for its rate limit")
             elif status in (401, 403):
@@ -599,8 +738,6 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
                 found = (LLMServerError, "failed with a server error")
             elif status == 200:  # an exception of the event stream
                 found = (LLMResponseError, "sent an error instead of the rest of the reply")
-            elif (transient := transient_status(status)) is not None:  # 408, 409: as the SDKs'
-                found = (transient[0], f"{transient[1]} (HTTP {status})")
             else:
                 found = (LLMRequestError, "refused the request")
     else:

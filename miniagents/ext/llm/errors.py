@@ -7,9 +7,9 @@ with the SDK's exception kept as ``__cause__``::
     ├── LLMConfigurationError (also ValueError)  e.g. no model was given
     ├── LLMSDKMissingError (also ImportError)   the provider's SDK is not installed
     ├── LLMRateLimitError                       429, after the SDK's own retries
-    ├── LLMServerError                          5xx / overloaded / 409, after the SDK's retries
+    ├── LLMServerError                          5xx (not 504) / overloaded / 409, after retries
     ├── LLMConnectionError                      the connection failed or broke mid-stream
-    │   └── LLMTimeoutError                     the request timed out (or 408), or the reply stalled
+    │   └── LLMTimeoutError                     the request timed out (or 408, 504), or stalled
     ├── LLMAuthenticationError                  a missing or refused API key
     ├── LLMRequestError                         any other 4xx: the request was refused
     ├── LLMResponseError                        a malformed, incomplete or failed response stream
@@ -70,7 +70,7 @@ class LLMRateLimitError(LLMError):
 
 
 class LLMServerError(LLMError):
-    """The provider kept failing with a server error (HTTP 5xx, or overloaded), or a 409."""
+    """The provider kept failing with a server error (HTTP 5xx but 504, or overloaded), or a 409."""
 
 
 class LLMConnectionError(LLMError, ConnectionError):
@@ -82,7 +82,9 @@ class LLMConnectionError(LLMError, ConnectionError):
 
 
 class LLMTimeoutError(LLMConnectionError, TimeoutError):
-    """The request to the provider timed out (or the server's did: HTTP 408), or its reply stalled.
+    """The request to the provider (or a gateway before it) timed out, or its reply stalled.
+
+    HTTP 408 (the server's timeout) and 504 (a gateway's) are timeouts too.
 
     A reply stalls when no event of it arrives for the agent's ``stall_timeout`` (see
     ``MiniAgents(llm_stall_timeout=...)``); the call is then stopped and its HTTP stream

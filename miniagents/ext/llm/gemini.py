@@ -30,7 +30,11 @@ and http(s) ones; the Developer API, files it has uploaded). Structured output i
 
 A reply that Gemini stops for safety (``SAFETY``, ``PROHIBITED_CONTENT``, ``BLOCKLIST``,
 ``SPII``, ``RECITATION``, ...) or a prompt it blocks (``prompt_feedback.block_reason``)
-fails with an ``LLMRefusalError``, and is not retried.
+fails with an ``LLMRefusalError``, and is not retried. A reply that Gemini stops for
+another reason than its end (``STOP``) or a token limit (``MAX_TOKENS``, ``CONTINUATION``)
+is no answer: it fails with the error its reason calls for, naming it
+(``MALFORMED_FUNCTION_CALL``, ``UNEXPECTED_TOOL_CALL``, ``OTHER``, ...: an
+``LLMResponseError``).
 
 The SDK retries nothing unless told (``max_retries``); ``timeout`` bounds each request.
 """
@@ -60,7 +64,6 @@ from miniagents.ext.llm.errors import (
     LLMRequestError,
     LLMResponseError,
     LLMServerError,
-    LLMTimeoutError,
 )
 from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
@@ -114,9 +117,65 @@ REFUSAL_REASONS: Final = frozenset(
         "IMAGE_RECITATION",
         "MODEL_ARMOR",
         "JAILBREAK",
+        "ESCALATION",
     }
 )
 """The finish (and prompt block) reasons of a reply that Gemini withheld: a refusal."""
+
+_CALL_AGAIN = "Call it again, or fall back to another model"
+
+_FAILED: dict[str, tuple[type[LLMError], str]] = {
+    "MALFORMED_FUNCTION_CALL": (
+        LLMResponseError,
+        "the model wrote a function call that could not be parsed. "
+        f"{_CALL_AGAIN}, or give the tools simpler parameters.",
+    ),
+    "UNEXPECTED_TOOL_CALL": (
+        LLMResponseError,
+        "the model called a function that the request did not declare (or with function "
+        f"calling off). {_CALL_AGAIN}, or give the agent the tool it called.",
+    ),
+    "TOO_MANY_TOOL_CALLS": (
+        LLMResponseError,
+        "the model made too many tool calls in one request, and Gemini's own tool loop "
+        f"stopped before an answer. {_CALL_AGAIN}, or ask for less in one request.",
+    ),
+    "MALFORMED_RESPONSE": (LLMResponseError, f"the response was malformed. {_CALL_AGAIN}."),
+    "MISSING_THOUGHT_SIGNATURE": (
+        LLMRequestError,
+        "a tool call of the conversation lacked its thought signature. Send the calls "
+        "as the agent gave them (LLMToolCallMessage keeps each one's thought_signature).",
+    ),
+    "LANGUAGE": (
+        LLMResponseError,
+        "the reply was flagged for a language Gemini does not support. Ask in a "
+        "supported language.",
+    ),
+    "NO_IMAGE": (
+        LLMResponseError,
+        f"the model was to make an image and made none. {_CALL_AGAIN}.",
+    ),
+    "IMAGE_OTHER": (
+        LLMResponseError,
+        f"the image generation stopped for a reason Gemini does not say. {_CALL_AGAIN}.",
+    ),
+    "OTHER": (
+        LLMResponseError,
+        f"the model stopped for a reason Gemini does not say. {_CALL_AGAIN}.",
+    ),
+    "FINISH_REASON_UNSPECIFIED": (
+        LLMResponseError,
+        f"Gemini gave no reason. {_CALL_AGAIN}.",
+    ),
+    "PUP_LIMITED_DISABLED": (
+        LLMAuthenticationError,
+        "the account is limited or disabled for violations of Google's Prohibited Use "
+        "Policy. See the account's status in Google AI Studio, or use another account.",
+    ),
+}
+"""The finish reasons of a reply that is no answer, with the error each calls for and what
+it says (Gemini ends a reply for any other reason with ``STOP``, ``MAX_TOKENS`` or
+``CONTINUATION``, or with a refusal's: :data:`REFUSAL_REASONS`)."""
 
 _RENAMED = {"max_tokens": "max_output_tokens"}
 """The typed options Gemini names otherwise."""
@@ -226,6 +285,7 @@ class GeminiProvider:
             calls = _Calls()
             text: list[str] = []
             events = [event for event in calls.events(response) if not _text(event, text)]
+            calls.check_reason()
             yield "".join(text)
             for event in events:
                 yield event
@@ -255,6 +315,7 @@ class GeminiProvider:
                 "The Gemini stream ended before its last chunk (the reply is incomplete): no "
                 "chunk gave a finish_reason."
             )
+        calls.check_reason()
         yield calls.finish(last)
 
     def translate(self, error: BaseException) -> BaseException:
@@ -332,6 +393,16 @@ class _Calls:
             self.reason = "refusal" if name in REFUSAL_REASONS else name
         return events
 
+    def check_reason(self) -> None:
+        """Refuse a reply that Gemini stopped for a reason that makes it no answer.
+
+        Raises:
+            LLMError: the one its reason calls for (see :data:`_FAILED`), naming it.
+        """
+        failed = _FAILED.get(self.reason or "")
+        if failed is not None:
+            raise _no_answer(str(self.reason), *failed)
+
     def finish(self, last: Any) -> Finish:
         """The ``Finish`` of the reply whose last chunk is ``last``."""
         usage = last.usage_metadata
@@ -355,6 +426,11 @@ class _Calls:
             model=last.model_version,
             response_id=last.response_id,
         )
+
+
+def _no_answer(reason: str, kind: type[LLMError], what: str) -> LLMError:
+    """The error of a reply that Gemini stopped for ``reason``, saying ``what`` it means."""
+    return kind(f"Gemini stopped the reply with the finish reason {reason}: {what}")
 
 
 def _serial() -> str:
@@ -602,7 +678,6 @@ _BY_STATUS: dict[int, tuple[type[LLMError], str]] = {
     401: (LLMAuthenticationError, "refused the API key"),
     403: (LLMAuthenticationError, "refused the credentials for this request"),
     429: (LLMRateLimitError, "refused the request for its rate limit or quota"),
-    504: (LLMTimeoutError, "did not answer in time (HTTP 504)"),
 }
 
 
@@ -628,8 +703,8 @@ def translate_gemini_error(error: BaseException) -> BaseException:
     if status in _BY_STATUS:
         kind, what = _BY_STATUS[status]
         return _made(kind, f"Gemini {what}: {said}", error)
-    # 408 is what transient_status says for every SDK (a timeout); a 409 is not: Gemini's
-    # SDK retries 408, 429 and 5xx only, so a 409 is no conflict "kept" after retries, and
+    # 408 and 504 are what transient_status says for every SDK (timeouts); a 409 is not:
+    # Gemini's SDK retries 408, 429 and 5xx only, so a 409 is no conflict "kept" after retries, and
     # stays a refused request as any other 4xx
     if status != 409 and (transient := transient_status(status)) is not None:
         return _made(transient[0], f"Gemini {transient[1]} (HTTP {status}): {said}", error)

@@ -104,9 +104,10 @@ class LLMToolCallMessage(ToolCallMessage, LLMMessage):
 
     Attributes:
         thought_signature: What the API asked to be sent back with the call (Gemini's
-            thought signature, base64; Anthropic's thinking blocks written before it, as
-            JSON), sent with it in the conversation's next requests and kept in a saved
-            history; ``None`` (a call of another API, or of an older history): nothing.
+            thought signature, base64; Anthropic's thinking blocks, or Bedrock's
+            reasoning blocks, written before it, as JSON), sent with it in the
+            conversation's next requests and kept in a saved history; ``None`` (a call
+            of another API, or of an older history): nothing.
     """
 
     thought_signature: str | None = None

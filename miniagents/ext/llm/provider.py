@@ -215,8 +215,8 @@ class ToolCallStart:
         call_id: The provider's id of the call (unique in the conversation).
         tool_name: The name of the tool the model calls.
         thought_signature: What the API asks to be sent back with the call (Gemini's
-            thought signature, base64; Anthropic's thinking blocks before it, as JSON),
-            kept on the call's message; ``None``: nothing.
+            thought signature, base64; Anthropic's thinking blocks before it, or Bedrock's
+            reasoning blocks, as JSON), kept on the call's message; ``None``: nothing.
     """
 
     call_id: str

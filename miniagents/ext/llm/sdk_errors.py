@@ -4,6 +4,7 @@ Both SDKs (OpenAI's and Anthropic's) share one error hierarchy, by class name; e
 error is matched against this table, most specific first::
 
     HTTP 408              -> LLMTimeoutError      (the server's own timeout: transient)
+    HTTP 504              -> LLMTimeoutError      (a gateway's timeout: transient)
     HTTP 409              -> LLMServerError       (a conflict the SDK retries: transient)
     RateLimitError        -> LLMRateLimitError
     APITimeoutError       -> LLMTimeoutError
@@ -20,12 +21,14 @@ error is matched against this table, most specific first::
     an HTTP client error  -> LLMTimeoutError or LLMConnectionError (the Anthropic SDK lets
                              httpx2's errors out of a broken stream unwrapped; the Gemini
                              and Bedrock SDKs, aiohttp's)
-    an error event        -> LLMResponseError     (a status error with status 200)
+    an error event        -> LLMResponseError     (a status error with status 200; Anthropic's
+                             overloaded, server or rate-limit event before the first
+                             token is what its status would be: see anthropic)
 
 Bedrock's errors (botocore's) are translated in :mod:`miniagents.ext.llm.bedrock`, with
-HTTP 408 and 409 decided here (:func:`transient_status`); Gemini's in
-:mod:`miniagents.ext.llm.gemini`, with 408 decided here (its SDK does not retry a 409,
-which stays a refused request).
+HTTP 408, 409 and 504 decided here (:func:`transient_status`); Gemini's in
+:mod:`miniagents.ext.llm.gemini`, with 408 and 504 decided here (its SDK does not retry a
+409, which stays a refused request).
 
 Some streams report a failure as an event the SDK yields rather than raises (the
 Responses API's ``error`` and ``response.failed`` events): the provider hands it to
@@ -78,18 +81,22 @@ _TABLE: tuple[tuple[str, type[LLMError], str], ...] = (
 _TRANSIENT: dict[object, tuple[type[LLMError], str]] = {
     408: (LLMTimeoutError, "did not answer in time"),
     409: (LLMServerError, "kept failing with a conflict"),
+    504: (LLMTimeoutError, "did not answer in time"),
 }
-"""The HTTP statuses that the SDKs retry as transient, besides 429 and 5xx."""
+"""The HTTP statuses that the SDKs retry as transient, besides 429 and 5xx, and the 5xx
+that is a timeout rather than a server's failure (504, a gateway's timeout)."""
 
 
 def transient_status(status: object) -> tuple[type[LLMError], str] | None:
-    """The error of an HTTP status that is transient besides 429 and 5xx, and what it says.
+    """The error of an HTTP status that is transient besides 429 and 5xx, or a 504; what it says.
 
-    The one place that decides what HTTP 408 (a timeout, ``LLMTimeoutError``) and 409 (a
-    conflict, ``LLMServerError``) are, whatever error type the body names: for the OpenAI
-    and Anthropic SDKs (which retry them), for Bedrock's (a 408 from a front end before
-    the model has no ``ModelTimeoutException`` type), and for Gemini's 408 (its SDK does
-    not retry a 409). ``None`` for any other status.
+    The one place that decides what HTTP 408 (a timeout, ``LLMTimeoutError``), 409 (a
+    conflict, ``LLMServerError``) and 504 (a gateway's timeout, ``LLMTimeoutError`` as a
+    408: every provider's SDK retries it, and a pipeline's default ``retry_on`` takes it)
+    are, whatever error type the body names: for the OpenAI and Anthropic SDKs (which
+    retry them), for Bedrock's (a 408 from a front end before the model has no
+    ``ModelTimeoutException`` type, a 504 no timeout's), and for Gemini's 408 and 504 (its
+    SDK does not retry a 409). ``None`` for any other status.
     """
     return _TRANSIENT.get(status)
 

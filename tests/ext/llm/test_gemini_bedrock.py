@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ from miniagents.ext.llm.errors import (
 from miniagents.ext.llm.gemini import GeminiMessage, GeminiOptions, gemini_agent
 from miniagents.ext.llm.pricing import cost_usd
 from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer, ToolCall
+from miniagents.testing._anthropic_wire import thinking_signature as signature
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, traces  # noqa: F401
 
@@ -566,6 +568,137 @@ async def test_gemini_sends_the_documented_signature_for_a_call_from_elsewhere(
     assert part["thoughtSignature"] == "skip_thought_signature_validator"
 
 
+THINKING = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_bedrock_sends_a_tool_loops_reasoning_back_first_with_its_signature(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    # Claude's extended thinking with tools: the model reasons (a signed reasoningText, a
+    # redacted block) before its call; the loop's next request must start the assistant
+    # turn with those blocks unchanged, or the model refuses it (400), as the fake does
+    BEDROCK.environment(server, monkeypatch)
+    server.reply(
+        ["Let me check."],
+        thinking=["Paris: ", "ask the tool."],
+        redacted_thinking="c2VjcmV0",
+        tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="c1")],
+    )
+    server.reply(["Sunny."])
+    async with MiniAgents():
+        messages = await BEDROCK.ask(
+            "Weather in Paris?",
+            tools=[get_weather],
+            extra_options={"additionalModelRequestFields": THINKING},
+            stream=stream,
+        )
+    assert str(messages[-1]) == "Sunny."
+    second = server.requests[1]
+    assert second.status == 200
+    assert second.json["additionalModelRequestFields"] == THINKING
+    turn = second.json["messages"][1]
+    assert turn["role"] == "assistant"
+    thought = "Paris: ask the tool."
+    assert turn["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": thought, "signature": signature(thought)}}},
+        {"reasoningContent": {"redactedContent": "c2VjcmV0"}},
+        {"text": "Let me check."},
+        {"toolUse": {"toolUseId": "c1", "name": "get_weather", "input": {"city": "Paris"}}},
+    ]
+    call = next(m for m in messages if isinstance(m, LLMToolCallMessage))
+    assert json.loads(str(call.thought_signature)) == [  # (kept in Converse's own terms)
+        {"reasoningText": {"text": thought, "signature": signature(thought)}},
+        {"redactedContent": "c2VjcmV0"},
+    ]
+
+
+async def test_bedrock_keeps_each_calls_own_reasoning_and_ignores_another_apis(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a hand-made turn of two calls, each keeping reasoning (Converse's), and a third
+    # keeping Gemini's signature (base64, not Converse's): the first call's reasoning goes
+    # first in the turn, the second's just before it, the third has none
+    BEDROCK.environment(server, monkeypatch)
+    kept = [{"reasoningText": {"text": "A.", "signature": signature("A.")}}]
+    other = [{"redactedContent": "c2VjcmV0"}]
+    history = [
+        UserMessage(text="Weather?"),
+        AssistantMessage(text="Checking."),
+        *(
+            LLMToolCallMessage(
+                tool_name="get_weather",
+                arguments={"city": city},
+                call_id=f"c{number}",
+                thought_signature=given,
+            )
+            for number, (city, given) in enumerate(
+                [("Paris", json.dumps(kept)), ("Rome", json.dumps(other)), ("Oslo", "ZmFrZQ==")]
+            )
+        ),
+        *(
+            LLMToolResultMessage(tool_name="get_weather", call_id=f"c{number}", text="Sunny.")
+            for number in range(3)
+        ),
+    ]
+    server.reply(["Done."])
+    async with MiniAgents():
+        await BEDROCK.ask(
+            history, tools=[get_weather], extra_options={"additionalModelRequestFields": THINKING}
+        )
+    assert server.requests[0].status == 200
+    content = server.requests[0].json["messages"][1]["content"]
+    assert [next(iter(block)) for block in content] == [
+        "reasoningContent",
+        "text",
+        "toolUse",
+        "reasoningContent",
+        "toolUse",
+        "toolUse",
+    ]
+    assert content[0]["reasoningContent"] == kept[0]
+    assert content[3]["reasoningContent"] == other[0]
+
+
+@pytest.mark.parametrize(
+    ("kept", "says"),
+    [
+        (None, "Expected `thinking` or `redacted_thinking`, but found `toolUse`"),
+        (
+            [{"reasoningText": {"text": "Sub.", "signature": signature("A.")}}],
+            "Invalid `signature` in `thinking` block",
+        ),
+    ],
+    ids=["dropped", "altered"],
+)
+async def test_bedrock_refuses_a_tool_loop_without_its_reasoning_when_thinking_is_on(
+    server: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+    kept: list[dict[str, Any]] | None,
+    says: str,
+) -> None:
+    # as Claude on Bedrock refuses it: the fake's 400, an LLMRequestError
+    BEDROCK.environment(server, monkeypatch)
+    history = [
+        UserMessage(text="Weather?"),
+        LLMToolCallMessage(
+            tool_name="get_weather",
+            arguments={"city": "Paris"},
+            call_id="c1",
+            thought_signature=None if kept is None else json.dumps(kept),
+        ),
+        LLMToolResultMessage(tool_name="get_weather", call_id="c1", text="Sunny."),
+    ]
+    async with MiniAgents():
+        with pytest.raises(LLMRequestError, match=re.escape(says)):
+            await BEDROCK.ask(
+                history,
+                tools=[get_weather],
+                extra_options={"additionalModelRequestFields": THINKING},
+            )
+    assert server.requests[0].status == 400
+
+
 # -- structured output and images ---------------------------------------------------------
 
 
@@ -699,6 +832,7 @@ async def test_a_conversation_ending_with_the_models_text_and_a_newline_is_taken
         (404, LLMRequestError),
         (500, LLMServerError),
         (503, LLMServerError),
+        (504, LLMTimeoutError),  # a gateway's timeout, as for every provider
     ],
 )
 async def test_http_errors_are_llm_errors(
@@ -824,6 +958,38 @@ async def test_a_gemini_prompt_block_is_a_refusal(
     async with MiniAgents():
         with pytest.raises(LLMRefusalError):
             await GEMINI.ask("Something bad")
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind", "says"),
+    [
+        ("MALFORMED_FUNCTION_CALL", LLMResponseError, "a function call that could not be parsed"),
+        ("UNEXPECTED_TOOL_CALL", LLMResponseError, "a function that the request did not declare"),
+        ("OTHER", LLMResponseError, "for a reason Gemini does not say"),
+        ("MISSING_THOUGHT_SIGNATURE", LLMRequestError, "lacked its thought signature"),
+    ],
+)
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_a_gemini_reply_stopped_for_no_answer_is_an_error_naming_its_reason(
+    server: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+    reason: str,
+    kind: type[LLMError],
+    says: str,
+    stream: bool,
+) -> None:
+    # (was: an empty answer, its finish_reason the only trace of what happened)
+    GEMINI.environment(server, monkeypatch)
+    server.reply([], finish_reason=reason)
+    async with MiniAgents():
+        with pytest.raises(kind) as raised:
+            await GEMINI.ask("Weather?", tools=[get_weather], stream=stream)
+    assert type(raised.value) is kind
+    assert str(raised.value).startswith(
+        f"Gemini stopped the reply with the finish reason {reason}: "
+    )
+    assert says in str(raised.value)
+    assert len(server.requests) == 1
 
 
 async def test_gemini_refuses_an_invalid_api_key_in_a_400(

@@ -35,7 +35,7 @@ from miniagents import (
     miniagent,
 )
 from miniagents.errors import StreamCancelledError
-from miniagents.ext.llm import AssistantMessage, SystemMessage, TokenUsage
+from miniagents.ext.llm import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from miniagents.ext.llm.anthropic import (
     DEFAULT_MAX_TOKENS,
     AnthropicMessage,
@@ -734,6 +734,14 @@ HTTP_FAULTS = [
         r"did not answer in time \(HTTP 408, after the SDK's retries\): Error code: 408",
         (openai.APIStatusError, anthropic.RequestTimeoutError),
     ),
+    HTTPFault(  # a gateway's timeout: a timeout, as Gemini's and Bedrock's 504 are
+        "gateway-timeout",
+        504,
+        3,
+        LLMTimeoutError,
+        r"did not answer in time \(HTTP 504, after the SDK's retries\): Error code: 504",
+        (openai.InternalServerError, anthropic.GatewayTimeoutError),
+    ),
     HTTPFault(
         "conflict",
         409,
@@ -1011,6 +1019,63 @@ async def test_a_broken_reply_gives_its_tokens_then_an_llm_error(
     assert llm.label in str(error)
     assert re.search(fault.says, str(error)), str(error)
     assert len(server.requests) == 1  # a broken stream is not retried
+
+
+@pytest.mark.parametrize(
+    ("error_type", "script", "kind", "says"),
+    [
+        ("overloaded_error", {}, LLMServerError, "Anthropic was overloaded before the reply"),
+        ("api_error", {}, LLMServerError, "Anthropic failed with a server error before the"),
+        ("rate_limit_error", {}, LLMRateLimitError, "Anthropic refused the request for its"),
+        ("overloaded_error", {"thinking": "Hm."}, LLMServerError, "Anthropic was overloaded"),
+        ("invalid_request_error", {}, LLMResponseError, "Anthropic sent an error mid-stream"),
+        (
+            "overloaded_error",
+            {"error_event_after": 2},
+            LLMResponseError,
+            "Anthropic sent an error mid-stream",
+        ),
+        (
+            "overloaded_error",
+            {"tokens": [], "tool_calls": [ToolCall("add", {"a": 1})]},
+            LLMResponseError,
+            "Anthropic sent an error mid-stream",
+        ),
+    ],
+    ids=[
+        "overloaded",
+        "api-error",
+        "rate-limit",
+        "after-thinking",
+        "invalid",
+        "after-tokens",
+        "after-a-call",
+    ],
+)
+async def test_an_anthropic_error_event_before_the_first_token_is_what_its_status_would_be(
+    server: FakeLLMServer,
+    error_type: str,
+    script: dict[str, Any],
+    kind: type[LLMError],
+    says: str,
+) -> None:
+    # an overloaded API answers 200, then an error event the SDK cannot retry: before the
+    # first token it is the 529 it stands for (retried as any server error, by a pipeline's
+    # retry_on=(LLMServerError,)); after one, the reply broke (see the "error-event" fault)
+    def add(a: int) -> int:
+        """Add."""
+        return a
+
+    server.reply(**{"tokens": TOKENS, "error_event_after": 0, "error_type": error_type, **script})
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        tokens, error = await tokens_then_error(
+            ask(ANTHROPIC, client, "hi", tools=[add]), "iterate"
+        )
+    assert tokens == TOKENS[: script.get("error_event_after", 0)]
+    assert type(error) is kind
+    assert str(error).startswith(says), str(error)
+    assert type(error.__cause__) is anthropic.APIStatusError
+    assert len(server.requests) == 1
 
 
 # -- stalled replies -----------------------------------------------------------------------
@@ -1361,6 +1426,32 @@ async def test_a_whole_response_not_finished_is_a_response_error(
             await ask(RESPONSES, client, "hi", stream=False)
     assert f"status {status!r}" in str(raised.value)
     assert len(server.requests) == 1
+
+
+async def test_a_hand_made_tool_result_without_text_goes_as_an_empty_one(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    # a ToolResultMessage made by hand with no text: Chat Completions refuses a tool
+    # message whose content is null (400), as the fake does; every API gets an empty one
+    from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"Sunny in {city}."
+
+    history = [
+        UserMessage(text="Weather in Paris?"),
+        ToolCallMessage(tool_name="get_weather", arguments={"city": "Paris"}, call_id="c1"),
+        ToolResultMessage(tool_name="get_weather", call_id="c1"),
+    ]
+    server.reply(["No news."])
+    async with MiniAgents():
+        message = await only_message(ask(llm, client, history, tools=[get_weather]))
+    assert str(message) == "No news."
+    assert server.requests[0].status == 200
+    if llm.name == "openai":
+        sent = server.requests[0].json["messages"][-1]
+        assert sent == {"role": "tool", "tool_call_id": "c1", "content": ""}
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
