@@ -54,6 +54,8 @@ from miniagents.ext.llm.prompt import (
     PromptItem,
     PromptText,
     arguments_object,
+    kept_thoughts,
+    thoughts_json,
     turns_for,
 )
 from miniagents.ext.llm.provider import (
@@ -230,7 +232,7 @@ class AnthropicProvider:
                             begun = True
                             calls[event.index] = block.id
                             yield ToolCallStart(
-                                block.id, block.name, thought_signature=_signature(thought)
+                                block.id, block.name, thought_signature=thoughts_json(thought)
                             )
                             thought = []
                             continue
@@ -380,7 +382,7 @@ def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
     for block in reply.content:
         if block.type == "tool_use":
             given = block.input
-            yield ToolCallStart(block.id, block.name, thought_signature=_signature(thought))
+            yield ToolCallStart(block.id, block.name, thought_signature=thoughts_json(thought))
             yield ToolCallDelta(block.id, given if isinstance(given, str) else json.dumps(given))
             thought = []
         else:
@@ -414,28 +416,14 @@ def _thought(block: Any) -> dict[str, Any] | None:
     return None
 
 
-def _signature(thought: list[dict[str, Any]]) -> str | None:
-    """What a call keeps of the thinking blocks before it (JSON), ``None`` if there are none."""
-    return json.dumps(thought, separators=(",", ":"), ensure_ascii=False) if thought else None
-
-
 def _thinking_of(item: PromptItem) -> list[dict[str, Any]]:
-    """The thinking blocks a call's message keeps (see :func:`_signature`), if any.
+    """The thinking blocks a call's message keeps (``thoughts_json``), if any.
 
     Another API's signature (Gemini's, base64) is not a list of thinking blocks: none.
     """
-    kept = getattr(item, "thought_signature", None) if isinstance(item, ToolCallMessage) else None
-    if not isinstance(kept, str):
-        return []
-    try:
-        blocks = json.loads(kept)
-    except ValueError:
-        return []
-    if not (isinstance(blocks, list) and blocks):
-        return []
-    if all(isinstance(block, dict) and block.get("type") in _THOUGHTS for block in blocks):
-        return blocks
-    return []
+    blocks = kept_thoughts(item)
+    thinking = [each for each in blocks if isinstance(each, dict) and each.get("type") in _THOUGHTS]
+    return thinking if len(thinking) == len(blocks) else []
 
 
 _THOUGHTS = ("thinking", "redacted_thinking")

@@ -77,6 +77,8 @@ from miniagents.ext.llm.prompt import (
     PromptItem,
     PromptText,
     arguments_object,
+    kept_thoughts,
+    thoughts_json,
     turns_for,
 )
 from miniagents.ext.llm.provider import (
@@ -255,7 +257,7 @@ class BedrockProvider:
                     used = started.get("start", {}).get("toolUse")
                     if used is not None:
                         calls[started.get("contentBlockIndex", 0)] = used["toolUseId"]
-                        signature = _signature([each.kept() for each in pending])
+                        signature = thoughts_json([each.kept() for each in pending])
                         yield ToolCallStart(
                             used["toolUseId"], used["name"], thought_signature=signature
                         )
@@ -297,7 +299,7 @@ def _whole_reply(response: dict[str, Any], call: LLMCall) -> Iterator[LLMEvent]:
     for block in content:
         used = block.get("toolUse")
         if used is not None:
-            signature = _signature(thought)
+            signature = thoughts_json(thought)
             yield ToolCallStart(used["toolUseId"], used["name"], thought_signature=signature)
             yield ToolCallDelta(used["toolUseId"], json.dumps(used.get("input", {})))
             thought = []
@@ -373,26 +375,13 @@ def _kept_reasoning(block: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _signature(thought: list[dict[str, Any]]) -> str | None:
-    """What a call keeps of the reasoning blocks before it (JSON), ``None`` if there are none."""
-    return json.dumps(thought, separators=(",", ":"), ensure_ascii=False) if thought else None
-
-
 def _reasoning_of(item: PromptItem) -> list[dict[str, Any]]:
-    """The ``reasoningContent`` blocks a call's message keeps (see :func:`_signature`), if any.
+    """The ``reasoningContent`` blocks a call's message keeps (``thoughts_json``), if any.
 
     Another API's signature (Gemini's, base64; Anthropic's thinking blocks) is none of
     Converse's reasoning blocks: none.
     """
-    kept = getattr(item, "thought_signature", None) if isinstance(item, ToolCallMessage) else None
-    if not isinstance(kept, str):
-        return []
-    try:
-        blocks = json.loads(kept)
-    except ValueError:
-        return []
-    if not (isinstance(blocks, list) and blocks):
-        return []
+    blocks = kept_thoughts(item)
     sent: list[dict[str, Any]] = []
     for block in blocks:
         reasoning = _sent_reasoning(block)

@@ -43,7 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
@@ -62,7 +62,9 @@ __all__ = [
     "Turn",
     "arguments_json",
     "arguments_object",
+    "kept_thoughts",
     "prompt_of",
+    "thoughts_json",
     "turns_for",
 ]
 
@@ -283,6 +285,31 @@ def arguments_object(call: ToolCallMessage) -> dict[str, object]:
     """The arguments of ``call`` as plain JSON values (dicts and lists, not frozen ones)."""
     plain: dict[str, object] = json.loads(json.dumps(call.arguments, default=str))
     return plain
+
+
+def thoughts_json(thought: Sequence[Mapping[str, object]]) -> str | None:
+    """What a call keeps (as its ``thought_signature``) of the thought blocks before it.
+
+    The blocks as compact JSON (Anthropic's thinking blocks, Converse's reasoning blocks),
+    to be sent back first with the call; ``None`` if there are none.
+    """
+    return json.dumps(thought, separators=(",", ":"), ensure_ascii=False) if thought else None
+
+
+def kept_thoughts(item: PromptItem) -> list[object]:
+    """The thought blocks a call's message keeps (see :func:`thoughts_json`), if any.
+
+    A message that is not a call, or a call whose signature is not a non-empty JSON list
+    (Gemini's is base64), keeps none; the caller checks that the blocks are its API's.
+    """
+    kept = getattr(item, "thought_signature", None) if isinstance(item, ToolCallMessage) else None
+    if not isinstance(kept, str):
+        return []
+    try:
+        blocks = json.loads(kept)
+    except ValueError:
+        return []
+    return blocks if isinstance(blocks, list) else []
 
 
 # -- the conversation each API takes ------------------------------------------------------
