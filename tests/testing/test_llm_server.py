@@ -893,6 +893,42 @@ async def test_the_async_waiters_work_on_a_stopped_clock_and_keep_their_timeout(
         assert clock.elapsed == 0
 
 
+async def test_waiting_for_a_pause_of_a_response_that_ended_unpaused_fails_when_it_ends(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: wait_paused waited its whole timeout, 60 s by default, for a pause that could
+    # no longer come, then said it "did not pause within 60 s")
+    fake_llm.reply(["not", " paused"])
+    fake_llm.reply(["one", " two"], pause_after=1)
+    async with anthropic_client(fake_llm) as client:
+        message = await client.messages.create(
+            model="claude-test", max_tokens=5, messages=[{"role": "user", "content": USER}]
+        )
+        assert [block.type for block in message.content] == ["text"]
+        for wait in (
+            fake_llm.wait_paused_async(0),
+            asyncio.to_thread(fake_llm.wait_paused, 0),
+        ):
+            with pytest.raises(FakeLLMServerError) as raised:
+                await wait
+            assert type(raised.value) is FakeLLMServerError  # not a timeout: it ended
+            assert str(raised.value).startswith(
+                "The response to request 0 ended (complete) without pausing, so it never will."
+            )
+        stream = await client.messages.create(
+            model="claude-test",
+            max_tokens=5,
+            messages=[{"role": "user", "content": USER}],
+            stream=True,
+        )
+        record = await fake_llm.wait_paused_async(1, WAIT)
+        record.resume()
+        assert anthropic_text([event async for event in stream]) == "one two"
+        assert (await fake_llm.wait_finished_async(1, WAIT)).outcome == "complete"
+        # paused, resumed and ended: the pause is found still
+        assert await fake_llm.wait_paused_async(1, WAIT) is record
+
+
 def test_every_waiter_s_default_timeout_is_a_hang_guard_not_a_window() -> None:
     # a default that decides a result on a loaded machine (was: 5 s) fails slow CI runs
     waiters = [
