@@ -32,6 +32,13 @@ from miniagents import (
     MiniAgentsError,
     miniagent,
 )
+from miniagents.ext.a2a.messages import (
+    A2AAuthRequest,
+    A2AData,
+    A2AFile,
+    A2AInputRequest,
+    A2AMessage,
+)
 from miniagents.ext.history import (
     ChatHistory,
     ChatHistoryError,
@@ -45,6 +52,7 @@ from miniagents.ext.history.agents import (
     markdown_history_agent,
 )
 from miniagents.ext.history.markdown import ChatHistoryMD
+from miniagents.ext.history.storage import built_in_message_classes
 from miniagents.ext.llm.bedrock import BedrockMessage
 from miniagents.ext.llm.compatible import CompatibleMessage
 from miniagents.ext.llm.gemini import GeminiMessage
@@ -60,6 +68,7 @@ from miniagents.ext.llm.messages import (
 )
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.prompt import prompt_of
+from miniagents.ext.realtime.pieces import HandoffResult
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.utils import adialog_loop
 from tests.history_calls import every_call
@@ -445,6 +454,27 @@ async def test_markdown_keeps_each_class_and_picks_one_by_role_when_none_is_reco
         Message(text="t", role="tool", name="calc"),
         Message(text="n"),
     ]
+
+
+async def test_the_extensions_message_classes_load_back_as_themselves(tmp_path: Path) -> None:
+    # (was: an A2AMessage or a HandoffResult loaded back as a plain Message; the history
+    # package may not import their packages, which add them to the stores' built-in classes)
+    path = tmp_path / "chat.md"
+    messages = [
+        A2AMessage(text="from the remote", task_id="t1", context_id="c1", artifact_id="a1"),
+        A2AData(data={"n": 1}, task_id="t1"),
+        A2AFile(name="notes.txt", data=b"abc", media_type="text/plain"),
+        A2AInputRequest(text="Which city?", task_id="t2"),
+        A2AAuthRequest(text="Sign in, please.", task_id="t3"),
+        HandoffResult(text="the text agent's answer", call_id="h1", tool_name="ask", handed_to="X"),
+    ]
+    await ChatHistoryMD(path).store(messages)
+    loaded = await ChatHistoryMD(path).load()
+    assert [type(message) for message in loaded] == [type(message) for message in messages]
+    assert list(loaded) == messages
+    assert {A2AMessage, HandoffResult} <= set(built_in_message_classes())
+    with pytest.raises(ChatHistoryOptionError, match="Two message classes are named A2AMessage"):
+        ChatHistoryMD(path, message_classes=[type("A2AMessage", (Message,), {})])
 
 
 async def test_markdown_file_is_readable_by_a_person(tmp_path: Path) -> None:
