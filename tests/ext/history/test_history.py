@@ -583,6 +583,29 @@ async def test_two_histories_of_one_file_take_in_each_others_appends(tmp_path: P
     assert list(await ChatHistoryMD(path).load()) == expected
 
 
+@pytest.mark.parametrize("exists", [True, False], ids=["file", "no-file-yet"])
+async def test_a_load_takes_in_what_another_history_of_the_file_appended_since(
+    tmp_path: Path, exists: bool
+) -> None:
+    # (was: load() read the file once, at its first call: a reader never saw a writer's
+    # later messages, in this process or another, until it appended one itself)
+    path = tmp_path / "chat.md"
+    if exists:
+        await ChatHistoryMD(path).append(UserMessage(text="before"))
+    reader, writer = ChatHistoryMD(path), ChatHistoryMD(path)
+    expected: list[Message] = [UserMessage(text="before")] if exists else []
+    assert list(await reader.load()) == expected
+    for text in ("one", "two"):
+        await writer.append(UserMessage(text=text))
+        expected.append(UserMessage(text=text))
+        assert list(await reader.load()) == expected
+        assert list(await reader.load()) == expected  # unchanged: nothing read twice
+    await reader.append(AssistantMessage(text="three"))
+    expected.append(AssistantMessage(text="three"))
+    assert list(await writer.load()) == expected == list(await reader.load())
+    assert list(await ChatHistoryMD(path).load()) == expected
+
+
 @pytest.mark.parametrize("change", ["shortened", "removed", "replaced"])
 async def test_a_file_changed_under_a_history_is_not_written_to(
     tmp_path: Path, change: str
