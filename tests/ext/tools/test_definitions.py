@@ -419,6 +419,92 @@ def test_a_google_docstring_is_split_into_its_description_and_arguments() -> Non
     assert parse_docstring("Just this.").arguments == {}
 
 
+def test_an_other_parameters_section_describes_its_arguments_too() -> None:
+    # (was: "Other Parameters:" was left in the description, and its arguments undescribed)
+    def search(query: str, limit: int = 10, strict: bool = False) -> str:
+        """Search the notes.
+
+        Args:
+            query: What to look for.
+
+        Other Parameters:
+            limit: The most notes to return.
+            strict: Match whole words only.
+
+        Returns:
+            The notes found.
+        """
+        return query
+
+    tool = as_tool(search)
+    assert tool.description == "Search the notes.\n\nReturns:\n    The notes found."
+    described = {name: field.get("description") for name, field in properties(tool).items()}
+    assert described == {
+        "query": "What to look for.",
+        "limit": "The most notes to return.",
+        "strict": "Match whole words only.",
+    }
+
+
+def test_type_hints_come_from_the_callable_itself_not_from_any_func_attribute() -> None:
+    # (was: getattr(func, "func", func): an object with a .func attribute was described by
+    # the hints of that attribute, not by its own __call__)
+    def other(unrelated: int) -> int:
+        return unrelated
+
+    class Handler:
+        func = staticmethod(other)
+
+        def __call__(self, text: str) -> str:
+            return text
+
+    assert properties(FunctionTool(Handler())) == {"text": {"type": "string"}}
+
+    # a partial (of a partial) is still read through, to the function it calls
+    def add(a: int, b: float) -> float:
+        return a + b
+
+    nested = functools.partial(functools.partial(add), 1)
+    assert properties(FunctionTool(nested)) == {"b": {"type": "number"}}
+
+
+def test_an_agent_tool_reads_its_arguments_from_a_partials_or_a_call_methods_docstring() -> None:
+    # (was: inspect.getdoc(agent.func): a partial's was functools.partial's own docstring,
+    # and a class-based agent's its class's, so their arguments had no descriptions)
+    async def greet(ctx: InteractionContext, name: str, loud: bool = False) -> None:
+        """Greet someone.
+
+        Args:
+            name: Whom to greet.
+            loud: Shout it.
+        """
+        ctx.reply(name)
+
+    class Greeter:
+        """Greets people."""
+
+        async def __call__(self, ctx: InteractionContext, name: str) -> None:
+            """Greet someone.
+
+            Args:
+                name: Whom to greet.
+            """
+            ctx.reply(name)
+
+    for func, wanted in [
+        (functools.partial(greet, loud=True), {"name": "Whom to greet."}),
+        (Greeter(), {"name": "Whom to greet."}),
+        (greet, {"name": "Whom to greet.", "loud": "Shout it."}),
+    ]:
+        tool = AgentTool(miniagent(func, alias="GREETER"))
+        described = {name: field.get("description") for name, field in properties(tool).items()}
+        assert described == wanted, func
+    # a partial's keywords are fixed, as fork's are: not the model's to change
+    bound = AgentTool(miniagent(functools.partial(greet, loud=True), alias="GREETER"))
+    with pytest.raises(ToolCallError):
+        bound.validate({"name": "Ada", "loud": False})
+
+
 def test_an_argument_whose_type_holds_parentheses_keeps_its_own_description() -> None:
     # "b (tuple(int, int)): ..." was not read as an entry: b's text went to a, b had none
     def move(a: str, b: tuple[int, int], c: int = 0) -> str:
