@@ -127,8 +127,8 @@ class MessageClassRegistry:
         built_in: Iterable[type[Message]] | None = None,
         store: str = "a chat history",
     ) -> None:
-        known = built_in_message_classes() if built_in is None else built_in
-        self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in known}
+        classes = built_in_message_classes() if built_in is None else built_in
+        self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in classes}
         if isinstance(extra, (type, str)) or not isinstance(extra, Iterable):
             raise ChatHistoryOptionError(
                 f"message_classes takes a list of Message subclasses, not {extra!r}: pass "
