@@ -463,7 +463,7 @@ async def test_the_extensions_message_classes_load_back_as_themselves(tmp_path: 
     messages = [
         A2AMessage(text="from the remote", task_id="t1", context_id="c1", artifact_id="a1"),
         A2AData(data={"n": 1}, task_id="t1"),
-        A2AFile(name="notes.txt", data=b"abc", media_type="text/plain"),
+        A2AFile(filename="notes.txt", data=b"abc", media_type="text/plain"),
         A2AInputRequest(text="Which city?", task_id="t2"),
         A2AAuthRequest(text="Sign in, please.", task_id="t3"),
         HandoffResult(text="the text agent's answer", call_id="h1", tool_name="ask", handed_to="X"),
