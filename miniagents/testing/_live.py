@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from miniagents.testing._script import ToolCall
+from miniagents.testing._script import ToolCall, check_script_count, check_script_seconds
 
 __all__ = [
     "LOUD",
@@ -108,6 +108,14 @@ class SpokenReply:
     error_code: str = "server_error"
     drop_after: int | None = None
     close_after: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a count of pieces, or a pace, that could never happen as scripted."""
+        owner = "FakeLLMServer.speak()"
+        check_script_count(self.ms_per_piece, "ms_per_piece", owner, least=1)
+        for name in ("heard_after", "pause_after", "drop_after"):
+            check_script_count(getattr(self, name), name, owner, optional=True)
+        check_script_seconds(self.pace, "pace", owner, unit="times real time")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from miniagents.testing._live import LiveRecord
 from miniagents.testing._output_format import output_format
 from miniagents.testing._script import Failure, Provider, Reply
 from miniagents.testing._wire import turns
-from miniagents.testing.errors import FakeLLMServerTimeout
+from miniagents.testing.errors import FakeLLMServerError, FakeLLMServerTimeout
 
 __all__ = [
     "HANG_GUARD",
@@ -251,11 +251,15 @@ class Recorder:
     def wait_paused(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """Wait until the response to request ``index`` has paused (``pause_after``).
 
+        Returns at once once it has paused (even if it was resumed and ended since).
+
         Raises:
-            FakeLLMServerTimeout: It did not pause within ``timeout`` seconds.
+            FakeLLMServerError: The response ended without pausing (raised as soon as it
+                ended, not after ``timeout``).
+            FakeLLMServerTimeout: It neither paused nor ended within ``timeout`` seconds.
         """
-        found = wait_probed(self._lock, lambda: self._paused(index), timeout)
-        return self._found(found, f"The response to request {index} did not pause", timeout)
+        found = wait_probed(self._lock, lambda: self._paused_or_over(index), timeout)
+        return self._paused_found(index, found, timeout)
 
     async def wait_requests_async(
         self, count: int, timeout: float = HANG_GUARD
@@ -287,17 +291,33 @@ class Recorder:
         """``wait_paused`` that lets the event loop run while it waits.
 
         Raises:
-            FakeLLMServerTimeout: It did not pause within ``timeout`` seconds.
+            FakeLLMServerError: The response ended without pausing (raised as soon as it
+                ended, not after ``timeout``).
+            FakeLLMServerTimeout: It neither paused nor ended within ``timeout`` seconds.
         """
-        found = await wait_probed_async(self._lock, lambda: self._paused(index), timeout)
-        return self._found(found, f"The response to request {index} did not pause", timeout)
+        found = await wait_probed_async(self._lock, lambda: self._paused_or_over(index), timeout)
+        return self._paused_found(index, found, timeout)
 
     def _at_least(self, count: int) -> Callable[[], list[RecordedRequest] | None]:
         return lambda: list(self._requests) if len(self._requests) >= count else None
 
-    def _paused(self, index: int) -> RecordedRequest | None:
+    def _paused_or_over(self, index: int) -> RecordedRequest | None:
+        """The record of request ``index`` once it has paused or its response is over."""
         record = self._requests[index]
-        return record if record._paused.is_set() else None
+        return record if record._paused.is_set() or record.finished else None
+
+    def _paused_found(
+        self, index: int, found: RecordedRequest | None, timeout: float
+    ) -> RecordedRequest:
+        """The paused record a ``wait_paused`` found, else its error."""
+        record = self._found(found, f"The response to request {index} did not pause", timeout)
+        if not record._paused.is_set():
+            raise FakeLLMServerError(
+                f"The response to request {index} ended ({record.outcome}) without pausing, "
+                "so it never will. Script the reply it takes with pause_after= (a count the "
+                "stream reaches), or wait for its end with wait_finished()."
+            )
+        return record
 
     def _ended(self, index: int, *, finished: bool = False) -> RecordedRequest | None:
         record = self._requests[index]

@@ -8,9 +8,12 @@ API, or Anthropic Messages).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+from miniagents.testing.errors import FakeLLMServerError
 
 __all__ = [
     "ANTHROPIC_TO_OPENAI",
@@ -22,6 +25,8 @@ __all__ = [
     "Reply",
     "ToolCall",
     "as_tokens",
+    "check_script_count",
+    "check_script_seconds",
 ]
 
 Provider = Literal["openai", "openai_responses", "anthropic", "gemini", "bedrock"]
@@ -79,6 +84,9 @@ class ToolCall:
             (OpenAI: ``tool_calls[].function.arguments`` deltas; Anthropic:
             ``input_json_delta`` events).
 
+    Raises:
+        FakeLLMServerError: if ``pieces`` is not a whole number of at least 1.
+
     Example:
         >>> ToolCall("get_weather", {"city": "Paris"}).text
         '{"city":"Paris"}'
@@ -88,6 +96,10 @@ class ToolCall:
     arguments: Mapping[str, object] | str = field(default_factory=dict)
     id: str | None = None
     pieces: int = 2
+
+    def __post_init__(self) -> None:
+        """Refuse a number of pieces below 1 (it would split the arguments into none)."""
+        check_script_count(self.pieces, "pieces", "ToolCall()", least=1)
 
     @property
     def text(self) -> str:
@@ -144,6 +156,27 @@ class Reply:
     hang_after: int | None = None
     pause_after: int | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse a fault's count, or a delay, that could never happen as scripted."""
+        owner = "FakeLLMServer.reply()"
+        for name in _REPLY_COUNTS:
+            check_script_count(getattr(self, name), name, owner, optional=True)
+        for name in ("cached_tokens", "cache_write_tokens", "reasoning_tokens"):
+            check_script_count(getattr(self, name), name, owner)
+        check_script_seconds(self.token_delay, "token_delay", owner)
+        check_script_seconds(self.delay, "delay", owner)
+
+
+_REPLY_COUNTS = (
+    "cut_after",
+    "malformed_after",
+    "error_event_after",
+    "failed_after",
+    "hang_after",
+    "pause_after",
+)
+"""The faults of a reply that strike after a number of its content events."""
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -156,7 +189,51 @@ class Failure:
     delay: float = 0.0
     for_model: str | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse a delay that is negative or not a finite number."""
+        check_script_seconds(self.delay, "delay", "FakeLLMServer.fail()")
+
 
 def as_tokens(tokens: Sequence[str]) -> tuple[str, ...]:
     """``tokens`` as a tuple (a ``str`` is one token)."""
     return (tokens,) if isinstance(tokens, str) else tuple(tokens)
+
+
+def check_script_count(
+    value: object, name: str, owner: str, *, least: int = 0, optional: bool = False
+) -> None:
+    """Refuse a count of a script (``cut_after=``, ``times=``, ...) that is not a whole number
+    of at least ``least`` (``None`` too, unless ``optional``).
+
+    A negative ``cut_after`` would be taken and never strike (no stream reaches it), so the
+    test that scripted it would pass without the fault it meant to test.
+
+    Raises:
+        FakeLLMServerError: naming the argument, ``owner`` (who takes it) and what it takes.
+    """
+    if value is None and optional:
+        return
+    if isinstance(value, int) and not isinstance(value, bool) and value >= least:
+        return
+    unless = " (or None, for none)" if optional else ""
+    raise FakeLLMServerError(
+        f"{owner} takes {name}= as a whole number of at least {least}{unless}, not "
+        f"{value!r:.40}: as given, what it scripts would never happen. Give a count such as "
+        f"{name}={max(least, 1)}."
+    )
+
+
+def check_script_seconds(value: object, name: str, owner: str, *, unit: str = "seconds") -> None:
+    """Refuse a number of seconds of a script (``delay=``, ...), or another measure of it
+    (``unit``), that is negative or not a finite number.
+
+    Raises:
+        FakeLLMServerError: naming the argument, ``owner`` (who takes it) and what it takes.
+    """
+    given = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if given is not None and 0 <= given < math.inf:
+        return
+    raise FakeLLMServerError(
+        f"{owner} takes {name}= as a finite number of {unit} of at least 0, not "
+        f"{value!r:.40}. Give e.g. {name}=0.0 or {name}=0.5."
+    )

@@ -34,7 +34,7 @@ from miniagents.testing._openai_wire import OpenAIWire
 from miniagents.testing._record import RecordedRequest, Recorder
 from miniagents.testing._respond import respond
 from miniagents.testing._responses_wire import ResponsesWire
-from miniagents.testing._script import Failure, Reply
+from miniagents.testing._script import Failure, Reply, check_script_count
 from miniagents.testing._websocket import accept_upgrade, wants_upgrade
 from miniagents.testing._wire import Wire, dumps
 from miniagents.testing.errors import FakeLLMServerError
@@ -132,10 +132,19 @@ class ScriptedApp(Recorder):
                 record._finished.set()
             self._lock.notify_all()
 
-    def _enqueue(self, item: Reply | Failure | SpokenReply | LiveRefusal, times: int) -> None:
-        """Script ``item`` ``times`` times: a reply, a realtime session's, or a refusal."""
-        if times < 1:
-            raise FakeLLMServerError(f"times must be 1 or more, not {times}.")
+    def _enqueue(
+        self,
+        item: Reply | Failure | SpokenReply | LiveRefusal,
+        times: int,
+        owner: str = "FakeLLMServer.reply()",
+    ) -> None:
+        """Script ``item`` ``times`` times: a reply, a realtime session's, or a refusal.
+
+        Raises:
+            FakeLLMServerError: if ``times`` is not a whole number of at least 1 (``owner``,
+                the method that scripts the item, is named).
+        """
+        check_script_count(times, "times", owner, least=1)
         queue: deque[Any] = (
             self._live_refusals
             if isinstance(item, LiveRefusal)

@@ -87,15 +87,27 @@ class LLMProviderContract(ProviderHooks[OptionsT]):
     # -- the checks ------------------------------------------------------------------------
 
     def test_the_metadata_is_known_before_the_first_token(self) -> None:
-        """Role, model and agent alias are there while the provider has sent nothing."""
+        """Role, model and agent alias are there while the provider has sent nothing.
+
+        The model is the call's, which must name one (a call without a model fails the
+        check, rather than pass it for a metadata without one).
+        """
 
         async def check() -> None:
             async with self._asking(self.script_hang) as (spy, reply):
                 promise = await self._within(anext(aiter(reply)), "the reply's first message")
                 call = await self._started(spy)
                 metadata = dict(promise.metadata)
+                model: object = call.call.model  # (typed str: a broken wrapper may not)
+                expect(
+                    isinstance(model, str) and bool(model),
+                    f"the provider got a call whose model is {model!r}, so the reply's "
+                    "metadata cannot be checked against it: an LLMCall names its model (a "
+                    "non-empty str, the agent's model= argument); give the agent one in "
+                    "agent_arguments(), and pass the call on as the agent made it",
+                )
                 role = spy.message_class.model_fields["role"].default
-                wanted = {"role": role, "model": call.call.model, "agent_alias": _ALIAS}
+                wanted = {"role": role, "model": model, "agent_alias": _ALIAS}
                 expect(
                     {name: metadata.get(name) for name in wanted} == wanted,
                     f"the reply's metadata before its first token is {metadata}, not {wanted}",

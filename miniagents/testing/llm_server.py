@@ -386,7 +386,10 @@ class FakeLLMServer(ScriptedApp):
 
         Raises:
             FakeLLMServerError: if a usage detail is negative, or the cache's tokens are
-                more than ``usage``'s input tokens.
+                more than ``usage``'s input tokens; if a fault's count (``cut_after``,
+                ``hang_after``, ...) is not a whole number of at least 0 (a negative one
+                would never strike), a delay not a finite number of seconds of at least 0,
+                or ``times`` below 1.
         """
         details = (cached_tokens, cache_write_tokens, reasoning_tokens)
         if any(count < 0 for count in details) or (
@@ -491,6 +494,11 @@ class FakeLLMServer(ScriptedApp):
                 normal close), as a server that ends a session mid-conversation does (the
                 record's ``outcome`` is then ``"ended"``).
             times: Enqueue this reply this many times.
+
+        Raises:
+            FakeLLMServerError: if a count of pieces (``heard_after``, ``pause_after``,
+                ``drop_after``) is not a whole number of at least 0, ``ms_per_piece`` or
+                ``times`` below 1, or ``pace`` negative or not finite.
         """
         item = SpokenReply(
             transcript=None if transcript is None else as_tokens(transcript),
@@ -508,7 +516,7 @@ class FakeLLMServer(ScriptedApp):
             drop_after=drop_after,
             close_after=close_after,
         )
-        self._enqueue(item, times)
+        self._enqueue(item, times, "FakeLLMServer.speak()")
 
     def refuse_realtime(
         self, status: int = 401, message: str = "Incorrect API key provided."
@@ -544,7 +552,8 @@ class FakeLLMServer(ScriptedApp):
             times: Enqueue this failure this many times (e.g. 1 + max_retries).
 
         Raises:
-            FakeLLMServerError: if ``status`` is not an int from 200 to 599.
+            FakeLLMServerError: if ``status`` is not an int from 200 to 599, ``delay`` not
+                a finite number of seconds of at least 0, or ``times`` below 1.
         """
         given: object = status  # (typed so; a test mypy does not check may pass anything)
         if not isinstance(given, int) or isinstance(given, bool) or not 200 <= given <= 599:
@@ -560,4 +569,4 @@ class FakeLLMServer(ScriptedApp):
             delay=delay,
             for_model=for_model,
         )
-        self._enqueue(item, times)
+        self._enqueue(item, times, "FakeLLMServer.fail()")

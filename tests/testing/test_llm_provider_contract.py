@@ -312,6 +312,18 @@ def test_a_reply_not_of_the_providers_message_class_is_named_with_its_article() 
         checks.test_one_finish_comes_last_and_ends_the_reply()
 
 
+def test_a_call_without_a_model_fails_the_metadata_check_and_says_so() -> None:
+    # (was: the check wanted the metadata's model to be the call's, so a call of no model
+    # checked no model: a metadata without one passed)
+    async def modelless(call: LLMCall) -> AsyncIterator[LLMEvent]:
+        object.__setattr__(call, "model", None)  # as a wrapper that loses the model would
+        await asyncio.Event().wait()  # sends nothing, until given up on
+        yield Finish("stop")
+
+    with pytest.raises(AssertionError, match=r"^the provider got a call whose model is None, "):
+        checks_for(modelless).test_the_metadata_is_known_before_the_first_token()
+
+
 def test_the_contract_has_the_checks_the_docs_name() -> None:
     checks = sorted(name for name in dir(LLMProviderContract) if name.startswith("test_"))
     assert checks == sorted(

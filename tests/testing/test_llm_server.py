@@ -12,6 +12,8 @@ import contextlib
 import importlib
 import inspect
 import json
+import math
+import re
 import threading
 import time
 import urllib.error
@@ -33,6 +35,7 @@ from miniagents.testing import (
     FakeLLMServer,
     FakeLLMServerError,
     FakeLLMServerTimeout,
+    ToolCall,
     manual_time,
     virtual_time,
 )
@@ -449,6 +452,43 @@ def test_a_failure_that_is_no_http_status_is_refused_where_it_is_scripted(
     assert fake_llm.requests == []
 
 
+@pytest.mark.parametrize(
+    ("method", "arguments", "wanted"),
+    [
+        ("reply", {"cut_after": -1}, "reply() takes cut_after= as a whole number of at least 0"),
+        ("reply", {"hang_after": -2}, "reply() takes hang_after= as a whole number of at least 0"),
+        ("reply", {"pause_after": 1.5}, "takes pause_after= as a whole number of at least 0"),
+        ("reply", {"malformed_after": True}, "takes malformed_after= as a whole number"),
+        ("reply", {"error_event_after": -1}, "takes error_event_after= as a whole number"),
+        ("reply", {"failed_after": -1}, "takes failed_after= as a whole number"),
+        ("reply", {"token_delay": -0.1}, "takes token_delay= as a finite number of seconds"),
+        ("reply", {"delay": math.nan}, "takes delay= as a finite number of seconds"),
+        ("reply", {"times": 0}, "reply() takes times= as a whole number of at least 1"),
+        ("fail", {"delay": -1.0}, "fail() takes delay= as a finite number of seconds"),
+        ("fail", {"times": -1}, "fail() takes times= as a whole number of at least 1"),
+        ("speak", {"drop_after": -1}, "speak() takes drop_after= as a whole number of at least 0"),
+        ("speak", {"heard_after": -1}, "takes heard_after= as a whole number of at least 0"),
+        ("speak", {"pause_after": -1}, "takes pause_after= as a whole number of at least 0"),
+        ("speak", {"ms_per_piece": 0}, "takes ms_per_piece= as a whole number of at least 1"),
+        ("speak", {"pace": math.inf}, "takes pace= as a finite number of times real time"),
+    ],
+)
+def test_a_count_or_delay_that_could_never_happen_is_refused_where_it_is_scripted(
+    method: str, arguments: dict[str, object], wanted: str
+) -> None:
+    # (was: a negative cut_after or hang_after was taken and never struck: no stream reaches
+    # it, so a test of the fault passed without it)
+    server = FakeLLMServer()
+    with pytest.raises(FakeLLMServerError, match=re.escape(wanted)):
+        getattr(server, method)(**arguments)
+    assert server.pending == 0
+
+
+def test_a_tool_call_split_into_no_pieces_is_refused() -> None:
+    with pytest.raises(FakeLLMServerError, match=r"ToolCall\(\) takes pieces= as a whole number"):
+        ToolCall("add", {"a": 1}, pieces=0)
+
+
 async def test_async_with_says_to_enter_the_server_with_a_plain_with() -> None:
     server = FakeLLMServer()
     with pytest.raises(
@@ -851,6 +891,42 @@ async def test_the_async_waiters_work_on_a_stopped_clock_and_keep_their_timeout(
         assert (await fake_llm.wait_finished_async(0, WAIT)).outcome == "complete"
         assert not await fake_llm.wait_disconnected_async(0, WAIT)
         assert clock.elapsed == 0
+
+
+async def test_waiting_for_a_pause_of_a_response_that_ended_unpaused_fails_when_it_ends(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: wait_paused waited its whole timeout, 60 s by default, for a pause that could
+    # no longer come, then said it "did not pause within 60 s")
+    fake_llm.reply(["not", " paused"])
+    fake_llm.reply(["one", " two"], pause_after=1)
+    async with anthropic_client(fake_llm) as client:
+        message = await client.messages.create(
+            model="claude-test", max_tokens=5, messages=[{"role": "user", "content": USER}]
+        )
+        assert [block.type for block in message.content] == ["text"]
+        for wait in (
+            fake_llm.wait_paused_async(0),
+            asyncio.to_thread(fake_llm.wait_paused, 0),
+        ):
+            with pytest.raises(FakeLLMServerError) as raised:
+                await wait
+            assert type(raised.value) is FakeLLMServerError  # not a timeout: it ended
+            assert str(raised.value).startswith(
+                "The response to request 0 ended (complete) without pausing, so it never will."
+            )
+        stream = await client.messages.create(
+            model="claude-test",
+            max_tokens=5,
+            messages=[{"role": "user", "content": USER}],
+            stream=True,
+        )
+        record = await fake_llm.wait_paused_async(1, WAIT)
+        record.resume()
+        assert anthropic_text([event async for event in stream]) == "one two"
+        assert (await fake_llm.wait_finished_async(1, WAIT)).outcome == "complete"
+        # paused, resumed and ended: the pause is found still
+        assert await fake_llm.wait_paused_async(1, WAIT) is record
 
 
 def test_every_waiter_s_default_timeout_is_a_hang_guard_not_a_window() -> None:

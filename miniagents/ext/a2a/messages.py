@@ -35,6 +35,7 @@ from typing import Any, Self, TypeAlias, Union
 from pydantic import field_serializer, model_validator
 
 from miniagents.ext.a2a.errors import A2AConfigurationError
+from miniagents.ext.history.storage import add_built_in_message_classes
 from miniagents.ext.input_requests import AuthRequest, InputRequest
 from miniagents.ext.llm.messages import (
     AssistantMessage,
@@ -238,3 +239,6 @@ remote's question (:class:`A2AInputRequest`, an :class:`A2AAuthRequest` among th
 of a MiniAgents server's tool calls, approval requests and tools' results. Every one is an
 ``LLMMessage`` (``role``, ``model``, ``agent_alias``, ``usage`` typed on each), as an LLM
 agent's replies are."""
+
+add_built_in_message_classes(A2AMessage, A2AFile, A2AData, A2AInputRequest, A2AAuthRequest)
+# (chat histories load each back as itself: the history package may not import this one)

@@ -44,7 +44,6 @@ from miniagents.ext.history.errors import (
     MalformedChatHistoryError,
 )
 from miniagents.ext.history.storage import (
-    BUILT_IN_MESSAGE_CLASSES,
     MessageClassRegistry,
     SerialWorker,
 )
@@ -180,7 +179,7 @@ class _Classes(MessageClassRegistry):
     """The message classes a row may name."""
 
     def __init__(self, extra: Iterable[type[Message]]) -> None:
-        super().__init__(extra, built_in=BUILT_IN_MESSAGE_CLASSES, store="a chat history")
+        super().__init__(extra, store="a chat history")  # the extensions' classes too
 
     def encode(self, message: Message) -> tuple[str, str]:
         """The class name and the JSON fields of ``message``'s row."""

@@ -25,6 +25,10 @@ from miniagents.ext.history.errors import ChatHistoryError
 FileId = tuple[int, int]
 """A file's device and inode: the same path may later name another file."""
 
+Stamp = tuple[int, int, int, int]
+"""A file's device, inode, size and modification time (in nanoseconds): what a write to it,
+or its replacement, changes."""
+
 _WINDOWS = sys.platform == "win32"
 _LOCK_AT = 1 << 62
 """Where the one byte that Windows locks lies: past any real content (a lock there refuses
@@ -62,6 +66,43 @@ def read_regular(path: Path) -> tuple[bytes, FileId | None]:
         raise _cannot(path, "read", error) from error
     finally:
         close(fd)
+
+
+def open_to_read(path: Path, identity: FileId) -> tuple[int, Stamp] | None:
+    """The file open for reading, locked (shared, until :func:`close`), and its stamp.
+
+    ``None`` if ``path`` no longer names the file ``identity`` (it was removed, or replaced
+    by another file).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise _cannot(path, "read", error) from error
+    try:
+        if _check_regular(path, fd) == identity:
+            _lock(fd, exclusive=False)  # an append of another process ends before this reads
+            return fd, _stamp(os.fstat(fd))
+    except BaseException as error:
+        close(fd)
+        if isinstance(error, OSError):
+            raise _cannot(path, "read", error) from error
+        raise
+    close(fd)
+    return None
+
+
+def stamp_of(path: Path) -> Stamp | None:
+    """The stamp of the file at ``path`` (``None`` if it is missing or cannot be seen)."""
+    try:
+        return _stamp(os.stat(path))
+    except OSError:
+        return None
+
+
+def _stamp(found: os.stat_result) -> Stamp:
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def open_for_append(path: Path, identity: FileId | None) -> tuple[int, FileId, int]:

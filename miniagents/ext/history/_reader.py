@@ -26,6 +26,7 @@ from miniagents.ext.history._format import (
     unescape,
 )
 from miniagents.ext.history.errors import MalformedChatHistoryError
+from miniagents.frozen.nesting import nesting_depth
 from miniagents.messages.message import Message
 
 
@@ -205,7 +206,7 @@ class _Reader:
             self._malformed(line, f"the header's fields cannot be read ({error})")
         if not isinstance(fields, dict):
             self._malformed(line, "the header's fields must be a JSON object")
-        if _depth(fields) > MAX_DEPTH:
+        if nesting_depth(fields, limit=MAX_DEPTH) > MAX_DEPTH:
             self._malformed(line, f"the header's fields nest deeper than {MAX_DEPTH} levels")
         return fields
 
@@ -246,17 +247,3 @@ def _is_blank(line: bytes) -> bool:
         return not line.decode("utf-8").strip()
     except UnicodeDecodeError:
         return False
-
-
-def _depth(value: object) -> int:
-    """How deeply JSON containers nest in ``value`` (counted without recursion)."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack and deepest <= MAX_DEPTH:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in item)
-    return deepest

@@ -46,10 +46,13 @@ from miniagents.arguments import check_path
 from miniagents.ext.history._classes import MessageClasses
 from miniagents.ext.history._file import (
     FileId,
+    Stamp,
     close,
     open_for_append,
+    open_to_read,
     read_from,
     read_regular,
+    stamp_of,
     write_at,
 )
 from miniagents.ext.history._format import encode_section
@@ -83,6 +86,9 @@ class _Known:
     """How many line breaks come before ``end``."""
     tail: bytes
     """The last two bytes before ``end``."""
+    stamp: Stamp | None = None
+    """The file's stamp when last read again by :meth:`ChatHistoryMD.load` (``None``: not
+    yet): an unchanged stamp, and there is nothing new to read."""
 
     def separator(self) -> bytes:
         """What goes before the next section, so that it starts after a blank line."""
@@ -112,11 +118,14 @@ class ChatHistoryMD(ChatHistory):
 
     Several processes (or several ``ChatHistoryMD`` of one file) may append to one file:
     an OS file lock makes their appends take turns, and each one first takes in what the
-    others wrote, so no message is lost or cut into by another; :meth:`load` returns every
-    message written until its first read, and the others' messages appended before each
-    append. The lock is ``fcntl.flock`` on POSIX: advisory, other programs writing the
-    file do not take it. On Windows it is ``msvcrt.locking``, which has no shared mode
-    (reads take turns too) and waits for another process's turn in steps of a second.
+    others wrote, so no message is lost or cut into by another; each :meth:`load` returns
+    every message of the file as it is then, the others' appends among them (read again
+    when the file's size or modification time changed). A file removed, replaced or
+    shortened under a ``ChatHistoryMD`` is not read again: it loads what it knew, and its
+    next append refuses to write (make a new one to read the file again). The lock is
+    ``fcntl.flock`` on POSIX: advisory, other programs writing the file do not take it. On
+    Windows it is ``msvcrt.locking``, which has no shared mode (reads take turns too) and
+    waits for another process's turn in steps of a second.
 
     A last section cut short (a crash or a full disk during an append) is *torn*: by
     default it is dropped with a logged warning (the history holds the messages before
@@ -176,14 +185,18 @@ class ChatHistoryMD(ChatHistory):
         self._worker = SerialWorker()
 
     async def load(self) -> MessageTuple:
-        """Every message of the file (and appended since), oldest first.
+        """Every message of the file, oldest first, as it is now.
+
+        The file is read at the first call; a later one takes in what was appended since
+        (by another ``ChatHistoryMD`` of the file, in this process or another), if the
+        file changed (its size or modification time).
 
         Raises:
             MalformedChatHistoryError: if the file is not a chat history (file and line named).
             TornChatHistoryError: if its last section is torn, with ``on_torn_section="raise"``.
             ChatHistoryError: if the file cannot be read (or is not a regular file).
         """
-        return await self._worker.arun(lambda: MessageTuple(self._read().messages))
+        return await self._worker.arun(lambda: MessageTuple(self._read_again().messages))
 
     async def append(self, message: Message) -> None:
         """Write one more message at the end of the file, flushed and synced to disk.
@@ -209,6 +222,34 @@ class ChatHistoryMD(ChatHistory):
             known.add(parsed, data)
             self._known = known
         return self._known
+
+    def _read_again(self) -> _Known:
+        """What the file holds now: read at the first call, then what was appended since.
+
+        A file that was removed, replaced or shortened is not read again: the messages
+        known are kept (and the next append refuses to write).
+        """
+        known = self._known
+        if known is None:
+            return self._read()
+        stamp = stamp_of(self.path)
+        if stamp is None or stamp == known.stamp:
+            return known
+        if known.identity is None:  # missing at the first read, made since by another
+            self._known = None
+            return self._read()
+        opened = open_to_read(self.path, known.identity)
+        if opened is None:
+            return known
+        fd, stamp = opened
+        try:
+            size = stamp[2]
+            if known.end <= size and (size != known.size or size > known.end):
+                self._catch_up(fd, size, known)  # (and a torn tail again: it may be whole now)
+            known.stamp = stamp
+        finally:
+            close(fd)
+        return known
 
     def _append(self, message: Message) -> None:
         known = self._read()

@@ -6,8 +6,9 @@ of the process:
 
 - :class:`MessageClassRegistry`: the message classes a store writes a message's class
   name for and loads it back as, by that name: the built-in ones
-  (:data:`BUILT_IN_MESSAGE_CLASSES`) and those a user gives (``message_classes=``). A name
-  is looked up, never imported, so a stored name can make nothing run.
+  (:data:`BUILT_IN_MESSAGE_CLASSES`, with those the extensions above this package add,
+  :func:`add_built_in_message_classes`) and those a user gives (``message_classes=``). A
+  name is looked up, never imported, so a stored name can make nothing run.
 - :class:`SerialWorker`: the blocking work of a store (a file written and synced, a
   database's round trip) run off the event loop, one job at a time, in the order asked.
 
@@ -40,8 +41,15 @@ from miniagents.ext.llm.openai import OpenAIMessage
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.message import Message
+from miniagents.miniagents.registering import register
 
-__all__ = ["BUILT_IN_MESSAGE_CLASSES", "MessageClassRegistry", "SerialWorker"]
+__all__ = [
+    "BUILT_IN_MESSAGE_CLASSES",
+    "MessageClassRegistry",
+    "SerialWorker",
+    "add_built_in_message_classes",
+    "built_in_message_classes",
+]
 
 T = TypeVar("T")
 
@@ -69,13 +77,39 @@ BUILT_IN_MESSAGE_CLASSES: tuple[type[Message], ...] = (
 ``built_in=``). An approval request among them loads back as one, so that a prompt leaves
 it out again rather than showing it to the model as the assistant's text."""
 
+_ADDED: list[type[Message]] = []
+"""The message classes the extensions above this package added (in the order added)."""
+
+
+def add_built_in_message_classes(*classes: type[Message]) -> None:
+    """Make ``classes`` known by name to every store made from now on, as the built-in ones.
+
+    For the message classes of the library's extensions that this package may not import
+    (A2A's need the ``a2a`` extra; the realtime handoff's result): their module adds them
+    as it is imported, so a message of one, which only a process that imported it can
+    make, loads back as itself (in any process that imported it too, before making the
+    store). Adding a class again keeps it once.
+    """
+    for cls in classes:
+        register(_ADDED, cls)
+
+
+def built_in_message_classes() -> tuple[type[Message], ...]:
+    """The classes every store knows, the extensions' imported so far among them.
+
+    :data:`BUILT_IN_MESSAGE_CLASSES`, then those the extensions added
+    (:func:`add_built_in_message_classes`).
+    """
+    return (*BUILT_IN_MESSAGE_CLASSES, *_ADDED)
+
 
 class MessageClassRegistry:
     """The message classes a store may name, by class name: the built-in ones and the user's.
 
     Args:
         extra: The user's own ``Message`` subclasses (a store's ``message_classes=``).
-        built_in: The classes the store always knows.
+        built_in: The classes the store always knows (``None``: the built-in ones and those
+            the extensions imported so far added, :func:`built_in_message_classes`).
         store: What the store is, in an error message (``"a history file"``).
 
     Attributes:
@@ -90,10 +124,11 @@ class MessageClassRegistry:
         self,
         extra: Iterable[type[Message]] = (),
         *,
-        built_in: Iterable[type[Message]] = BUILT_IN_MESSAGE_CLASSES,
+        built_in: Iterable[type[Message]] | None = None,
         store: str = "a chat history",
     ) -> None:
-        self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in built_in}
+        classes = built_in_message_classes() if built_in is None else built_in
+        self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in classes}
         if isinstance(extra, (type, str)) or not isinstance(extra, Iterable):
             raise ChatHistoryOptionError(
                 f"message_classes takes a list of Message subclasses, not {extra!r}: pass "

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal, TypeAlias, TypeGuard, TypeVar, Union
 
+from miniagents.ext.history.storage import add_built_in_message_classes
 from miniagents.ext.llm.messages import (
     LLMToolApprovalRequest,
     LLMToolCallMessage,
@@ -264,6 +265,10 @@ class HandoffResult(LLMToolResultMessage):
     """
 
     handed_to: str | None = None
+
+
+add_built_in_message_classes(HandoffResult)
+# (chat histories load it back as itself: the history package may not import this one)
 
 
 RealtimePiece: TypeAlias = Union[  # noqa: UP007 (a runtime alias, as LLMReply)

@@ -7,6 +7,7 @@ Validation turns the model's JSON arguments into the values to call the function
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -20,8 +21,9 @@ from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticUndefined
 
 from miniagents.ext.tools.errors import ToolCallError, ToolDefinitionError
+from miniagents.miniagents.lowlevel import called_function
 
-__all__ = ["ArgumentModel"]
+__all__ = ["ArgumentModel", "partial_keywords"]
 
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
@@ -111,8 +113,20 @@ class ArgumentModel:
         return args, kwargs
 
 
+def partial_keywords(func: Callable[..., object]) -> set[str]:
+    """The names of the keyword arguments that the ``functools.partial`` s of ``func`` bind.
+
+    They are fixed at the call, not the model's: a tool leaves them out of its schema.
+    """
+    bound: set[str] = set()
+    while isinstance(func, functools.partial):
+        bound.update(func.keywords)
+        func = func.func
+    return bound
+
+
 def _type_hints(func: Callable[..., object], tool: str) -> dict[str, Any]:
-    target = inspect.unwrap(getattr(func, "func", func))  # functools.partial: its function
+    target = inspect.unwrap(called_function(func))  # a functools.partial's: its function's
     if not (inspect.isfunction(target) or inspect.ismethod(target)):
         target = type(target).__call__  # a callable object: the hints of its __call__
     try:

@@ -1,14 +1,31 @@
-"""Reading a Google-style docstring: the description, and the ``Args:`` section apart."""
+"""Reading a Google-style docstring: the description, and the ``Args:`` section apart.
+
+The arguments' sections are ``Args:`` and its other names (``Arguments:``, ``Parameters:``,
+``Keyword Args:``, ...), and ``Other Parameters:`` (those a reader seldom needs), each
+entry read alike.
+"""
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Docstring", "parse_docstring"]
+from miniagents.miniagents.lowlevel import called_function
+
+__all__ = ["Docstring", "docstring_of", "parse_docstring"]
 
 _ARGS_HEADERS = frozenset(
-    {"args", "arguments", "parameters", "params", "keyword args", "keyword arguments"}
+    {
+        "args",
+        "arguments",
+        "parameters",
+        "params",
+        "keyword args",
+        "keyword arguments",
+        "other parameters",
+    }
 )
 _SECTION = re.compile(r"^([A-Za-z][A-Za-z ]*):\s*$")
 _TYPE = r"\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
@@ -27,8 +44,9 @@ class Docstring:
 def parse_docstring(doc: str | None) -> Docstring:
     """Split a (dedented) Google-style docstring.
 
-    The description is everything but the ``Args:`` section (the summary, the body and
-    other sections such as ``Returns:``); each argument's text joins its wrapped lines.
+    The description is everything but the arguments' sections (``Args:``, ``Other
+    Parameters:``, ...): the summary, the body and other sections such as ``Returns:``;
+    each argument's text joins its wrapped lines.
     """
     if not doc:
         return Docstring()
@@ -70,3 +88,17 @@ def _read_arguments(lines: list[str], index: int, header: int, into: dict[str, s
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
+
+
+def docstring_of(func: Callable[..., object]) -> str | None:
+    """What describes ``func``: a callable object's ``__call__`` docstring, else its class's.
+
+    A ``functools.partial`` (of a partial...) is described by its function.
+    """
+    called = called_function(func)
+    call = type(called).__call__
+    if not inspect.isroutine(called) and inspect.isfunction(call):  # a callable object
+        said = inspect.getdoc(call)
+        if said:
+            return said
+    return inspect.getdoc(called)

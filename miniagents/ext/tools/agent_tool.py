@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Mapping
 
-from miniagents.ext.tools._arguments import ArgumentModel
-from miniagents.ext.tools._docstrings import parse_docstring
+from miniagents.ext.tools._arguments import ArgumentModel, partial_keywords
+from miniagents.ext.tools._docstrings import docstring_of, parse_docstring
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import ApprovalRule, Tool
@@ -28,8 +28,10 @@ class AgentTool(Tool):
     - **Description**: the agent's description (by default its docstring) without the
       ``Args:`` section (or ``description=``).
     - **Schema**: the agent function's parameters after the interaction context, with the
-      descriptions of its docstring's ``Args:`` section, **except the arguments bound**
-      with ``fork``, ``bind`` or ``@miniagent(...)``: those are fixed by you, hidden from
+      descriptions of its docstring's ``Args:`` section (a ``functools.partial``'s: its
+      function's; a callable object's: its ``__call__``'s, else its class's), **except the
+      arguments bound** with ``fork``, ``bind``, ``@miniagent(...)`` or the keywords of a
+      ``functools.partial`` agent: those are fixed by you, hidden from
       the model, and an argument of that name from the model is refused. So
       ``agent.fork(model="...", system="...")`` exposes only what is left. ``**kwargs``
       is left out too.
@@ -67,7 +69,7 @@ class AgentTool(Tool):
         timeout: float | None = None,
     ) -> None:
         """Describe ``agent`` as a tool (see the class docstring)."""
-        own = parse_docstring(inspect.getdoc(agent.func))
+        own = parse_docstring(docstring_of(agent.func))  # (a partial's: its function's)
         if description is None:
             description = parse_docstring(agent.description).description
         super().__init__(
@@ -76,7 +78,7 @@ class AgentTool(Tool):
             requires_approval=requires_approval,
             timeout=timeout,
         )
-        bound = agent.bound_arguments
+        bound = {*agent.bound_arguments, *partial_keywords(agent.func)}  # (a partial's too)
         parameters = [
             parameter
             for parameter in list(inspect.signature(agent.func).parameters.values())[1:]

@@ -8,8 +8,8 @@ import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from typing import cast
 
-from miniagents.ext.tools._arguments import ArgumentModel
-from miniagents.ext.tools._docstrings import parse_docstring
+from miniagents.ext.tools._arguments import ArgumentModel, partial_keywords
+from miniagents.ext.tools._docstrings import docstring_of, parse_docstring
 from miniagents.ext.tools._output import as_text
 from miniagents.ext.tools.cancellation import _CURRENT, ToolCancellation
 from miniagents.ext.tools.errors import ToolDefinitionError
@@ -74,14 +74,14 @@ class FunctionTool(Tool):
                 "block the event loop. Make it an async generator (`async def` with "
                 "`yield`), or return a list."
             )
-        docs = parse_docstring(_docstring_of(func))
+        docs = parse_docstring(docstring_of(func))
         super().__init__(
             name=name if name is not None else _name_of(func),
             description=description if description is not None else docs.description,
             requires_approval=requires_approval,
             timeout=timeout,
         )
-        bound = _bound_keywords(func)  # a partial's: fixed at the call, not the model's
+        bound = partial_keywords(func)  # a partial's: fixed at the call, not the model's
         parameters = [
             parameter
             for parameter in inspect.signature(func).parameters.values()
@@ -138,17 +138,6 @@ def _split(arguments: Mapping[str, object]) -> tuple[list[object], Mapping[str, 
     return [], arguments
 
 
-def _docstring_of(func: Callable[..., object]) -> str | None:
-    """What describes ``func``: a callable object's ``__call__`` docstring, else its class's."""
-    called = called_function(func)
-    call = type(called).__call__
-    if not inspect.isroutine(called) and inspect.isfunction(call):  # a callable object
-        said = inspect.getdoc(call)
-        if said:
-            return said
-    return inspect.getdoc(called)
-
-
 def _code_of(func: Callable[..., object]) -> Callable[..., object]:
     """What a call of ``func`` runs: a callable object's ``__call__``, else ``func`` itself.
 
@@ -160,15 +149,6 @@ def _code_of(func: Callable[..., object]) -> Callable[..., object]:
         return func  # (inspect tells a partial of a function apart by that function)
     call = type(called).__call__
     return call if inspect.isfunction(call) else func
-
-
-def _bound_keywords(func: Callable[..., object]) -> set[str]:
-    """The names of the keyword arguments that the partials of ``func`` bind."""
-    bound: set[str] = set()
-    while isinstance(func, functools.partial):
-        bound.update(func.keywords)
-        func = func.func
-    return bound
 
 
 def _name_of(func: Callable[..., object]) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from miniagents.frozen.nesting import nesting_depth
 from miniagents.messages.message import Message
 
 __all__ = ["ToolCallMessage", "ToolResultMessage"]
@@ -100,7 +101,8 @@ def _parse(text: str) -> tuple[dict[str, object], str | None]:
         return {}, f"The arguments are not valid JSON: {constants[0]} is not a JSON number."
     if not isinstance(parsed, dict):
         return {}, f"The arguments must be a JSON object, not {type(parsed).__name__}."
-    if _nested_past(parsed, _MAX_ARGUMENTS_DEPTH):  # (json.loads reads deeper from 3.12)
+    # (json.loads reads deeper from 3.12; freeze, as the message is made, would recurse)
+    if nesting_depth(parsed, limit=_MAX_ARGUMENTS_DEPTH) > _MAX_ARGUMENTS_DEPTH:
         return {}, "The arguments are not valid JSON: they nest too deeply to be read."
     return parsed, None
 
@@ -108,19 +110,3 @@ def _parse(text: str) -> tuple[dict[str, object], str | None]:
 _MAX_ARGUMENTS_DEPTH = 100
 """The deepest a call's arguments may nest (objects and arrays in one another): deeper ones
 are the call's ``arguments_error`` (a message could not freeze them, nor a history keep them)."""
-
-
-def _nested_past(value: object, depth: int) -> bool:
-    """Whether ``value`` nests its dicts and lists more than ``depth`` levels deep."""
-    level: list[object] = [value]
-    for _ in range(depth + 1):
-        below: list[object] = []
-        for item in level:
-            if isinstance(item, dict):
-                below.extend(item.values())
-            elif isinstance(item, list):
-                below.extend(item)
-        if not below:
-            return False
-        level = below
-    return True

@@ -32,6 +32,13 @@ from miniagents import (
     MiniAgentsError,
     miniagent,
 )
+from miniagents.ext.a2a.messages import (
+    A2AAuthRequest,
+    A2AData,
+    A2AFile,
+    A2AInputRequest,
+    A2AMessage,
+)
 from miniagents.ext.history import (
     ChatHistory,
     ChatHistoryError,
@@ -45,6 +52,7 @@ from miniagents.ext.history.agents import (
     markdown_history_agent,
 )
 from miniagents.ext.history.markdown import ChatHistoryMD
+from miniagents.ext.history.storage import built_in_message_classes
 from miniagents.ext.llm.bedrock import BedrockMessage
 from miniagents.ext.llm.compatible import CompatibleMessage
 from miniagents.ext.llm.gemini import GeminiMessage
@@ -60,6 +68,7 @@ from miniagents.ext.llm.messages import (
 )
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.prompt import prompt_of
+from miniagents.ext.realtime.pieces import HandoffResult
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.utils import adialog_loop
 from tests.history_calls import every_call
@@ -447,6 +456,27 @@ async def test_markdown_keeps_each_class_and_picks_one_by_role_when_none_is_reco
     ]
 
 
+async def test_the_extensions_message_classes_load_back_as_themselves(tmp_path: Path) -> None:
+    # (was: an A2AMessage or a HandoffResult loaded back as a plain Message; the history
+    # package may not import their packages, which add them to the stores' built-in classes)
+    path = tmp_path / "chat.md"
+    messages = [
+        A2AMessage(text="from the remote", task_id="t1", context_id="c1", artifact_id="a1"),
+        A2AData(data={"n": 1}, task_id="t1"),
+        A2AFile(filename="notes.txt", data=b"abc", media_type="text/plain"),
+        A2AInputRequest(text="Which city?", task_id="t2"),
+        A2AAuthRequest(text="Sign in, please.", task_id="t3"),
+        HandoffResult(text="the text agent's answer", call_id="h1", tool_name="ask", handed_to="X"),
+    ]
+    await ChatHistoryMD(path).store(messages)
+    loaded = await ChatHistoryMD(path).load()
+    assert [type(message) for message in loaded] == [type(message) for message in messages]
+    assert list(loaded) == messages
+    assert {A2AMessage, HandoffResult} <= set(built_in_message_classes())
+    with pytest.raises(ChatHistoryOptionError, match="Two message classes are named A2AMessage"):
+        ChatHistoryMD(path, message_classes=[type("A2AMessage", (Message,), {})])
+
+
 async def test_markdown_file_is_readable_by_a_person(tmp_path: Path) -> None:
     path = tmp_path / "chat.md"
     history = ChatHistoryMD(path)
@@ -550,6 +580,29 @@ async def test_two_histories_of_one_file_take_in_each_others_appends(tmp_path: P
             await history.append(message)
             expected.append(message)
             assert list(await history.load()) == expected  # it saw the other's appends first
+    assert list(await ChatHistoryMD(path).load()) == expected
+
+
+@pytest.mark.parametrize("exists", [True, False], ids=["file", "no-file-yet"])
+async def test_a_load_takes_in_what_another_history_of_the_file_appended_since(
+    tmp_path: Path, exists: bool
+) -> None:
+    # (was: load() read the file once, at its first call: a reader never saw a writer's
+    # later messages, in this process or another, until it appended one itself)
+    path = tmp_path / "chat.md"
+    if exists:
+        await ChatHistoryMD(path).append(UserMessage(text="before"))
+    reader, writer = ChatHistoryMD(path), ChatHistoryMD(path)
+    expected: list[Message] = [UserMessage(text="before")] if exists else []
+    assert list(await reader.load()) == expected
+    for text in ("one", "two"):
+        await writer.append(UserMessage(text=text))
+        expected.append(UserMessage(text=text))
+        assert list(await reader.load()) == expected
+        assert list(await reader.load()) == expected  # unchanged: nothing read twice
+    await reader.append(AssistantMessage(text="three"))
+    expected.append(AssistantMessage(text="three"))
+    assert list(await writer.load()) == expected == list(await reader.load())
     assert list(await ChatHistoryMD(path).load()) == expected
 
 

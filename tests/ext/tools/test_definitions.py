@@ -81,6 +81,14 @@ def properties(tool: Tool) -> dict[str, object]:
     return found
 
 
+def descriptions(tool: Tool) -> dict[str, object]:
+    """The description of each property of a tool's schema (``None`` for one without)."""
+    return {
+        name: cast(dict[str, object], field).get("description")
+        for name, field in properties(tool).items()
+    }
+
+
 def test_a_function_tool_is_named_described_and_typed_by_its_definition() -> None:
     tool = as_tool(get_weather)
     assert isinstance(tool, FunctionTool)
@@ -417,6 +425,89 @@ def test_a_google_docstring_is_split_into_its_description_and_arguments() -> Non
     }
     assert parse_docstring(None).description == ""
     assert parse_docstring("Just this.").arguments == {}
+
+
+def test_an_other_parameters_section_describes_its_arguments_too() -> None:
+    # (was: "Other Parameters:" was left in the description, and its arguments undescribed)
+    def search(query: str, limit: int = 10, strict: bool = False) -> str:
+        """Search the notes.
+
+        Args:
+            query: What to look for.
+
+        Other Parameters:
+            limit: The most notes to return.
+            strict: Match whole words only.
+
+        Returns:
+            The notes found.
+        """
+        return query
+
+    tool = as_tool(search)
+    assert tool.description == "Search the notes.\n\nReturns:\n    The notes found."
+    assert descriptions(tool) == {
+        "query": "What to look for.",
+        "limit": "The most notes to return.",
+        "strict": "Match whole words only.",
+    }
+
+
+def test_type_hints_come_from_the_callable_itself_not_from_any_func_attribute() -> None:
+    # (was: getattr(func, "func", func): an object with a .func attribute was described by
+    # the hints of that attribute, not by its own __call__)
+    def other(unrelated: int) -> int:
+        return unrelated
+
+    class Handler:
+        func = staticmethod(other)
+
+        def __call__(self, text: str) -> str:
+            return text
+
+    assert properties(FunctionTool(Handler())) == {"text": {"type": "string"}}
+
+    # a partial (of a partial) is still read through, to the function it calls
+    def add(a: int, b: float) -> float:
+        return a + b
+
+    nested = functools.partial(functools.partial(add), 1)
+    assert properties(FunctionTool(nested)) == {"b": {"type": "number"}}
+
+
+def test_an_agent_tool_reads_its_arguments_from_a_partials_or_a_call_methods_docstring() -> None:
+    # (was: inspect.getdoc(agent.func): a partial's was functools.partial's own docstring,
+    # and a class-based agent's its class's, so their arguments had no descriptions)
+    async def greet(ctx: InteractionContext, name: str, loud: bool = False) -> None:
+        """Greet someone.
+
+        Args:
+            name: Whom to greet.
+            loud: Shout it.
+        """
+        ctx.reply(name)
+
+    class Greeter:
+        """Greets people."""
+
+        async def __call__(self, ctx: InteractionContext, name: str) -> None:
+            """Greet someone.
+
+            Args:
+                name: Whom to greet.
+            """
+            ctx.reply(name)
+
+    of_partial = AgentTool(miniagent(functools.partial(greet, loud=True)))
+    assert descriptions(of_partial) == {"name": "Whom to greet."}
+    assert descriptions(AgentTool(miniagent(Greeter()))) == {"name": "Whom to greet."}
+    assert descriptions(AgentTool(miniagent(greet))) == {
+        "name": "Whom to greet.",
+        "loud": "Shout it.",
+    }
+    # a partial's keywords are fixed, as fork's are: not the model's to change
+    with pytest.raises(ToolCallError):
+        of_partial.validate({"name": "Ada", "loud": False})
 
 
 def test_an_argument_whose_type_holds_parentheses_keeps_its_own_description() -> None:

@@ -60,6 +60,19 @@ def test_a_call_whose_text_is_not_a_json_object_says_why(text: str, problem: str
     assert str(call) == text  # what the model sent is kept
 
 
+@pytest.mark.parametrize("innermost", ["1", "[]", "{}"])
+def test_arguments_may_nest_100_levels_and_no_more(innermost: str) -> None:
+    def call(levels: int) -> ToolCallMessage:  # the arguments' object is the first level
+        lists = levels - (1 if innermost == "1" else 2)  # an empty [] or {} is a level too
+        inside = "[" * lists + innermost + "]" * lists
+        return ToolCallMessage(tool_name="add", text='{"a": ' + inside + "}", call_id="c1")
+
+    assert call(100).arguments_error is None
+    assert call(101).arguments_error == (
+        "The arguments are not valid JSON: they nest too deeply to be read."
+    )
+
+
 async def test_a_streamed_call_parses_its_arguments_when_it_is_complete() -> None:
     async with MiniAgents():
         appender = MessageTokenAppender(
