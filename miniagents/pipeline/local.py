@@ -828,6 +828,37 @@ def _agents_in(items: object) -> bool:
     return isinstance(items, MiniAgent)
 
 
+def _limits(max_in_flight: int | None, max_concurrency: int | None, owner: str) -> tuple[int, int]:
+    """``max_in_flight`` and ``max_concurrency``, checked, each with its default.
+
+    Raises:
+        PipelineArgumentError: for a limit below 1, or a ``max_concurrency`` above the
+            ``max_in_flight`` given.
+    """
+    error = PipelineArgumentError
+    if max_in_flight is None:  # room for every item that may run at once, and 64 at least
+        if max_concurrency is None:
+            max_in_flight = DEFAULT_MAX_IN_FLIGHT
+        else:
+            check_count(max_concurrency, "max_concurrency", owner=owner, error=error)
+            max_in_flight = max(DEFAULT_MAX_IN_FLIGHT, max_concurrency)
+    concurrency = max_in_flight if max_concurrency is None else max_concurrency
+    for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
+        check_count(value, name, owner=owner, error=error)
+    if concurrency > max_in_flight:  # (both given: was silently bounded by max_in_flight)
+        raise refused_argument(
+            concurrency,
+            "max_concurrency",
+            f"at most max_in_flight ({max_in_flight})",
+            owner=owner,
+            fix=f"Every item that runs is in flight, so at most {max_in_flight} would run at "
+            f"once: raise max_in_flight to at least {concurrency} (or leave it out: it "
+            f"follows max_concurrency), or lower max_concurrency to {max_in_flight}.",
+            error=error,
+        )
+    return max_in_flight, concurrency
+
+
 def pipeline_settings(
     agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]],
     *,
@@ -861,26 +892,7 @@ def pipeline_settings(
     """
     chain = agent_chain(agents, caller)
     owner, error = f"{caller}()", PipelineArgumentError
-    if max_in_flight is None:  # room for every item that may run at once, and 64 at least
-        if max_concurrency is None:
-            max_in_flight = DEFAULT_MAX_IN_FLIGHT
-        else:
-            check_count(max_concurrency, "max_concurrency", owner=owner, error=error)
-            max_in_flight = max(DEFAULT_MAX_IN_FLIGHT, max_concurrency)
-    concurrency = max_in_flight if max_concurrency is None else max_concurrency
-    for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
-        check_count(value, name, owner=owner, error=error)
-    if concurrency > max_in_flight:  # (both given: was silently bounded by max_in_flight)
-        raise refused_argument(
-            concurrency,
-            "max_concurrency",
-            f"at most max_in_flight ({max_in_flight})",
-            owner=owner,
-            fix=f"Every item that runs is in flight, so at most {max_in_flight} would run at "
-            f"once: raise max_in_flight to at least {concurrency} (or leave it out: it "
-            f"follows max_concurrency), or lower max_concurrency to {max_in_flight}.",
-            error=error,
-        )
+    max_in_flight, concurrency = _limits(max_in_flight, max_concurrency, owner)
     check_count(retries, "retries", least=0, owner=owner, error=error)
     for name, flag in (("ordered", ordered), ("fail_fast", fail_fast)):
         check_flag(flag, name, owner=owner, error=error)
