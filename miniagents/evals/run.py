@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Generic, ParamSpec
 
 from typing_extensions import TypeVar
 
-from miniagents.arguments import check_count, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds, check_text
 from miniagents.evals._recorder import CaseRecording, current_step, recording
 from miniagents.evals._tracing import (
     EvalTracing,
@@ -174,6 +174,7 @@ async def aevaluate(
     cases, dataset_name, shared = _cases_of(dataset)
     _check(repetitions, max_concurrency, timeout, evaluator_timeout)
     _check_given(evaluators, case_budget, metadata, output)
+    _check_report(name, keep_trees, trace)
     every = _evaluators_of(None, (*evaluators, *shared))
     evaluators_of = [_evaluators_of(case, every) if case.evaluators else every for case in cases]
     total = len(cases) * repetitions
@@ -721,6 +722,36 @@ def _check(
             check_seconds(
                 seconds, what, forever=True, owner="aevaluate()", fix=fix, error=EvalArgumentError
             )
+
+
+def _check_report(name: object, keep_trees: object, trace: object) -> None:
+    """Check the arguments of ``aevaluate`` that say what the report (and its spans) keep.
+
+    Before any case runs: else a ``name`` that is no text was the report's name (typed a
+    str), and a flag that is no bool (``keep_trees="no"``) was taken for true.
+
+    Raises:
+        EvalArgumentError: for a ``name`` that is not a non-empty str (nor ``None``), or
+            a ``keep_trees`` or ``trace`` that is not a bool.
+    """
+    if name is not None:
+        fix = "Or pass None for the agent's alias."
+        check_text(name, "name", owner="aevaluate()", fix=fix, error=EvalArgumentError)
+    check_flag(
+        keep_trees,
+        "keep_trees",
+        owner="aevaluate()",
+        fix="Pass keep_trees=True to keep each run's reply tree in the report.",
+        error=EvalArgumentError,
+    )
+    check_flag(
+        trace,
+        "trace",
+        owner="aevaluate()",
+        fix="Pass trace=True for spans made with OpenTelemetry's global tracer provider, "
+        "or tracer_provider=... for another one.",
+        error=EvalArgumentError,
+    )
 
 
 def _check_given(evaluators: object, case_budget: object, metadata: object, output: object) -> None:

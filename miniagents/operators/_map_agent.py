@@ -84,7 +84,8 @@ def map_agent(
             before; the first gets the item).
         max_concurrency: At most this many items run at once (default: ``max_in_flight``).
         max_in_flight: At most this many items are read and their results not yet emitted
-            (default: 64, or ``max_concurrency`` if that is more).
+            (default: 64, or ``max_concurrency`` if that is more; given, it may not be
+            below ``max_concurrency``: every item that runs is in flight).
         ordered: Emit the results in the source's order (``True``) or as they complete.
         retries: How many more times an item that failed with one of ``retry_on`` is tried.
         retry_on: The errors worth retrying.
@@ -106,11 +107,11 @@ def map_agent(
             :func:`miniagents.pipeline.pipeline`); each subscription is a run of its own.
 
     Raises:
-        PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
-            a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that
-            is not positive (a ``ValueError``), a ``jitter`` that is neither a bool nor a
-            ``random.Random``, an unknown ``overflow``, or a ``batch`` that is not a batch
-            mode.
+        PipelineArgumentError: for no agents, a limit below 1, a ``max_concurrency`` above
+            the ``max_in_flight`` given, negative retries or backoff, a ``max_backoff``
+            that is not a finite number of seconds >= 0, a timeout that is not positive (a
+            ``ValueError``), a ``jitter`` that is neither a bool nor a ``random.Random``,
+            an unknown ``overflow``, or a ``batch`` that is not a batch mode.
     """
     chain, settings = pipeline_settings(
         agents,

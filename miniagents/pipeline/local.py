@@ -46,7 +46,7 @@ from pydantic import BaseModel
 from reactivex import Observable
 from typing_extensions import TypeVar
 
-from miniagents.arguments import check_count, check_flag, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
 from miniagents.messages import Message, MessageTuple
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.sequence import MessageType
@@ -828,6 +828,37 @@ def _agents_in(items: object) -> bool:
     return isinstance(items, MiniAgent)
 
 
+def _limits(max_in_flight: int | None, max_concurrency: int | None, owner: str) -> tuple[int, int]:
+    """``max_in_flight`` and ``max_concurrency``, checked, each with its default.
+
+    Raises:
+        PipelineArgumentError: for a limit below 1, or a ``max_concurrency`` above the
+            ``max_in_flight`` given.
+    """
+    error = PipelineArgumentError
+    if max_in_flight is None:  # room for every item that may run at once, and 64 at least
+        if max_concurrency is None:
+            max_in_flight = DEFAULT_MAX_IN_FLIGHT
+        else:
+            check_count(max_concurrency, "max_concurrency", owner=owner, error=error)
+            max_in_flight = max(DEFAULT_MAX_IN_FLIGHT, max_concurrency)
+    concurrency = max_in_flight if max_concurrency is None else max_concurrency
+    for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
+        check_count(value, name, owner=owner, error=error)
+    if concurrency > max_in_flight:  # (both given: was silently bounded by max_in_flight)
+        raise refused_argument(
+            concurrency,
+            "max_concurrency",
+            f"at most max_in_flight ({max_in_flight})",
+            owner=owner,
+            fix=f"Every item that runs is in flight, so at most {max_in_flight} would run at "
+            f"once: raise max_in_flight to at least {concurrency} (or leave it out: it "
+            f"follows max_concurrency), or lower max_concurrency to {max_in_flight}.",
+            error=error,
+        )
+    return max_in_flight, concurrency
+
+
 def pipeline_settings(
     agents: MiniAgent[..., Message] | Sequence[MiniAgent[..., Message]],
     *,
@@ -850,7 +881,8 @@ def pipeline_settings(
     """The chain and the settings of a run, checked (``pipeline`` and ``map_agent`` share it).
 
     Raises:
-        PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
+        PipelineArgumentError: for no agents, a limit below 1, a ``max_concurrency`` above
+            the ``max_in_flight`` given, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that is
             not positive, a ``retry_on`` that is not a tuple of exception classes (a
             ``ValueError``), an ``ordered``, ``fail_fast`` or ``progress`` that is not a
@@ -860,15 +892,7 @@ def pipeline_settings(
     """
     chain = agent_chain(agents, caller)
     owner, error = f"{caller}()", PipelineArgumentError
-    if max_in_flight is None:  # room for every item that may run at once, and 64 at least
-        if max_concurrency is None:
-            max_in_flight = DEFAULT_MAX_IN_FLIGHT
-        else:
-            check_count(max_concurrency, "max_concurrency", owner=owner, error=error)
-            max_in_flight = max(DEFAULT_MAX_IN_FLIGHT, max_concurrency)
-    concurrency = max_in_flight if max_concurrency is None else max_concurrency
-    for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
-        check_count(value, name, owner=owner, error=error)
+    max_in_flight, concurrency = _limits(max_in_flight, max_concurrency, owner)
     check_count(retries, "retries", least=0, owner=owner, error=error)
     for name, flag in (("ordered", ordered), ("fail_fast", fail_fast)):
         check_flag(flag, name, owner=owner, error=error)
@@ -954,7 +978,8 @@ def pipeline(
             place: after the results of every item before it, and none after it starts.
         max_in_flight: At most this many items are read and not yet handed to you
             (default: 64, or ``max_concurrency`` if that is more, so that as many items as
-            it allows can run at once; given, it bounds them too).
+            it allows can run at once; given, it may not be below ``max_concurrency``:
+            every item that runs is in flight).
         max_concurrency: At most this many items run at once (default: ``max_in_flight``).
         ordered: Give the results in the input's order (``True``) or as they complete.
         retries: How many more times an item that failed with one of ``retry_on`` is tried.
@@ -996,7 +1021,8 @@ def pipeline(
             ``durable=``, the batches are kept in the database of durable runs.
 
     Raises:
-        PipelineArgumentError: for no agents, a limit below 1, negative retries or backoff,
+        PipelineArgumentError: for no agents, a limit below 1, a ``max_concurrency`` above
+            the ``max_in_flight`` given, negative retries or backoff,
             a ``max_backoff`` that is not a finite number of seconds >= 0, a timeout that
             is not positive (a ``ValueError``), an ``ordered``, ``fail_fast`` or
             ``progress`` that is not a bool, a ``jitter`` that is neither a bool nor a

@@ -377,6 +377,11 @@ async def test_the_case_and_the_dataset_and_the_run_evaluators_add_up_and_names_
         ("metadata", ["model"], r"aevaluate\(\) needs metadata to be a mapping"),
         ("case_budget", Budget(), r"case_budget to be a function that makes a new Budget"),
         ("output", "text", r"aevaluate\(\) needs output to be a function of the replies"),
+        # (were: taken: a report named 7, not a str; keep_trees="no" kept the trees)
+        ("name", 7, r"aevaluate\(\) needs name to be a non-empty str; got 7\. Or pass None"),
+        ("name", " ", r"aevaluate\(\) needs name to be a non-empty str"),
+        ("keep_trees", "no", r"aevaluate\(\) needs keep_trees to be True or False; got 'no'"),
+        ("trace", 1, r"aevaluate\(\) needs trace to be True or False; got 1\. Pass trace=True"),
     ],
 )
 async def test_bad_arguments_are_refused_with_what_to_give(

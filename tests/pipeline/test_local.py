@@ -40,6 +40,7 @@ from miniagents.ext.llm.errors import LLMConnectionError, LLMError, LLMTimeoutEr
 from miniagents.messages import MessageTuple
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.lowlevel import Hook
+from miniagents.operators import map_agent
 from miniagents.pipeline import (
     PipelineArgumentError,
     PipelineRerunError,
@@ -129,7 +130,7 @@ async def test_items_are_read_lazily_and_concurrency_is_bounded() -> None:
         ({"max_concurrency": 100}, 100),  # (the batch mode's docs: max_concurrency=1_000 alone)
         ({}, 64),
         ({"max_in_flight": 30}, 30),
-        ({"max_concurrency": 100, "max_in_flight": 40}, 40),  # (both given: both hold)
+        ({"max_concurrency": 40, "max_in_flight": 100}, 40),  # (both given: both hold)
     ],
 )
 async def test_a_max_concurrency_above_64_runs_that_many_items_at_once(
@@ -562,6 +563,26 @@ def test_plain_for_left_early_stops_the_thread() -> None:
 def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, object]) -> None:
     with pytest.raises(PipelineArgumentError, match="pipeline\\(\\) needs"):
         pipeline(upper, ["x"], **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("make", ["pipeline", "map_agent"])
+def test_a_max_concurrency_above_the_max_in_flight_given_is_refused(make: str) -> None:
+    # (was: taken, and bounded by max_in_flight: every item that runs is in flight, so
+    # max_concurrency=100 with max_in_flight=40 ran 40 items at once, and said nothing)
+    if make == "pipeline":
+        with pytest.raises(PipelineArgumentError) as refused:
+            pipeline(upper, ["x"], max_concurrency=100, max_in_flight=40)
+    else:
+        with pytest.raises(PipelineArgumentError) as refused:
+            map_agent(upper, max_concurrency=100, max_in_flight=40)
+    assert str(refused.value) == (
+        f"{make}() needs max_concurrency to be at most max_in_flight (40); got 100. Every "
+        "item that runs is in flight, so at most 40 would run at once: raise max_in_flight "
+        "to at least 100 (or leave it out: it follows max_concurrency), or lower "
+        "max_concurrency to 40."
+    )
+    assert refused.value.parameter == "max_concurrency"
+    pipeline(upper, ["x"], max_concurrency=40, max_in_flight=40)  # (equal: taken)
 
 
 def test_a_description_that_is_not_a_str_is_refused_naming_it_as_the_other_arguments() -> None:

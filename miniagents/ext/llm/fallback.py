@@ -27,6 +27,18 @@ have read it, and a message cannot take back its tokens; a failure then ends the
 with the error, as it would without the fallback. A call's first token is the first
 piece of its first message: a text token, or the first piece of a tool call's arguments
 (each message of the model enters the fallback's reply when its first token has come).
+That holds when the message has ended well before the failure too: a text said before a
+tool call whose first token never came, or a whole message of an agent that delivers its
+messages whole (a remote agent, an agent of your own). The next agent would answer anew
+after it, so that a reader got two starts of one answer (and the next model the first
+one's words as if the user had said them)::
+
+    first (your own):   -"Let me check."|--X            LLMServerError after a message
+    fallback's reply:   -"Let me check."|--X            the same error: no fallback
+
+The messages of a call are those after the tool loop's last result (or the reply's
+start): the calls and results of the rounds before are a conversation that the next
+agent goes on with, as above.
 The tool loop's own messages, a call's approval request and its result, enter at once:
 they come after the call of their round ended and never fail for the provider's sake,
 and a result waiting for a person's decision has no token until then (a web app pauses
@@ -264,13 +276,15 @@ async def _fallback_replies(
 
     Each message of the model (text, tool call, answer) is passed on once its first token
     came (or it ended without one); the tools' messages (approval requests, results) at
-    once. A failure that ``when`` accepts, with every message passed on so far complete
-    (nothing of the failed call in the reply), goes on with the next agent, its input being
+    once. A failure that ``when`` accepts, with nothing of the failed call in the reply (no
+    message of the model passed on since the last of the tools' messages, and every
+    message passed on so far complete), goes on with the next agent, its input being
     ``messages`` and those messages (a tool loop's calls and results); the usage of the
     answer of an agent asked after others counts their calls too (see :class:`_Carried`).
     """
     failed: list[tuple[MiniAgent[..., Message], Exception]] = []
     said: list[MessagePromise] = []
+    in_call = False  # whether a message of the model's current call was passed on
     earlier: TokenUsage | None = None  # the usage of the calls of the agents that failed
     last = len(agents) - 1
     for number, agent in enumerate(agents):
@@ -284,16 +298,23 @@ async def _fallback_replies(
                 except StopAsyncIteration:
                     return
                 kind = promise.message_class
-                if not issubclass(kind, _TOOLS_MESSAGES):  # the model's: does its call fail
-                    async for _ in promise:  # before its first token?
+                tools_message = issubclass(kind, _TOOLS_MESSAGES)
+                if not tools_message:  # the model's: does its call fail before its first
+                    async for _ in promise:  # token?
                         break
+                in_call = not tools_message  # (a result ends its round's call)
                 said.append(promise)
                 if earlier is None or issubclass(kind, _WITHOUT_USAGE):
                     yield promise
                 else:  # it may be the answer, whose usage counts the calls before
                     yield _Carried.of(promise, earlier)
         except Exception as error:
-            if number == last or not when(error) or not all(map(_succeeded, said)):
+            if (
+                number == last
+                or in_call  # a message of the failed call was passed on: no fallback
+                or not when(error)
+                or not all(map(_succeeded, said))
+            ):
                 _note_failures(error, failed)
                 raise
             failed.append((agent, error))

@@ -76,6 +76,15 @@ class OpenAIProvider:
         """
         return _client(options)
 
+    @staticmethod
+    def request_api(options: OpenAIOptions) -> str | None:
+        """The API a call with ``options`` is sent to, as a call cache's key names it.
+
+        ``None`` for Chat Completions, the default: its keys stay those made before the
+        keys named the API, so that its recordings still replay.
+        """
+        return None if options.api == "chat_completions" else options.api
+
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the OpenAI SDK, else ``error``."""
         return translate_loaded_sdk_error(error, "openai", "OpenAI", "OpenAIError")

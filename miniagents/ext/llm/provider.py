@@ -15,7 +15,9 @@ timeout, usage, cost and budgets, errors and logs. A provider may name whose pri
 pays with a ``price_provider`` attribute (see :mod:`miniagents.ext.llm.pricing`), and say
 with ``in_process = True`` that its model runs in this process, sending no request to a
 remote service (as the offline model: tracing then makes its calls' ``chat`` spans
-INTERNAL, not CLIENT); its
+INTERNAL, not CLIENT), and, if it speaks more than one API, name the one a call is sent
+to with ``request_api(options)`` (a str, or ``None`` for its default: a call cache keys
+the call by it, see :mod:`miniagents.ext.llm.cache.keys`); its
 ``Finish`` reports the tokens, with the cached and reasoning ones when it knows them. A
 provider that supports tools sends ``call.tools`` to its
 model, translates the tool calls and results of ``call.messages`` into its wire format

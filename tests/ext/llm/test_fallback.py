@@ -253,6 +253,28 @@ async def test_a_failure_after_the_first_token_ends_the_reply(
     assert fake_llm.pending == 1
 
 
+@miniagent
+async def _says_then_fails(ctx: InteractionContext) -> None:
+    """An agent that delivers a whole message, then fails as a provider does (e.g. a remote
+    LLM agent whose call said a text before its tool call, then broke)."""
+    ctx.reply("Let me check.")
+    raise LLMServerError("down")
+
+
+async def test_a_failure_after_a_whole_message_of_the_call_ends_the_reply() -> None:
+    # (was: the message was complete, so the next agent answered after it, given "Let me
+    # check." as a user's words: the reader got "Let me check." and a second, fresh start)
+    calls: list[LLMCall] = []
+    second = scripted_agent("It is 5.", calls=calls, model="second")
+    async with MiniAgents():
+        reply = fallback_agent(_says_then_fails, second).inquire("2 + 3?")
+        seen: list[Message] = []
+        with pytest.raises(LLMServerError, match="down"):
+            await read_messages(reply, seen)
+    assert [str(message) for message in seen] == ["Let me check."]
+    assert calls == []  # the second agent was never asked
+
+
 @pytest.mark.parametrize(
     ("status", "error"),
     [(400, LLMRequestError), (401, LLMAuthenticationError), (404, LLMRequestError)],

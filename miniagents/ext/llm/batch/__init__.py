@@ -30,6 +30,7 @@ from miniagents.ext.llm.batch.api import batch_api_for as batch_api_for
 from miniagents.ext.llm.batch.api import register_batch_api as register_batch_api
 from miniagents.ext.llm.batch.gemini_batches import GeminiBatchAPI as GeminiBatchAPI
 from miniagents.ext.llm.batch.journal import FileJournal as FileJournal
+from miniagents.ext.llm.batch.journal import JournalHold as JournalHold
 from miniagents.ext.llm.batch.mode import DEFAULT_JOURNAL_FOLDER as DEFAULT_JOURNAL_FOLDER
 from miniagents.ext.llm.batch.mode import BatchMode as BatchMode
 from miniagents.ext.llm.batch.openai_batches import OpenAIBatchAPI as OpenAIBatchAPI
@@ -46,6 +47,7 @@ __all__ = [
     "BatchState",
     "FileJournal",
     "GeminiBatchAPI",
+    "JournalHold",
     "OpenAIBatchAPI",
     "OutcomeReason",
     "RequestOutcome",

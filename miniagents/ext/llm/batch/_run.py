@@ -50,6 +50,7 @@ from miniagents.ext.llm.batch.api import (
     RequestOutcome,
     batch_api_for,
 )
+from miniagents.ext.llm.batch.journal import FileJournal, JournalHold
 from miniagents.ext.llm.errors import LLMBatchError, LLMConfigurationError
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.pricing import cost_usd, price_provider_of
@@ -312,13 +313,22 @@ class BatchRun:
         self._warned: set[str] = set()
         self._writing = asyncio.Lock()
         self._closed = False
+        self._hold: JournalHold | None = None  # a file journal's, while the run holds it
 
     # -- the pipeline's side (BatchedRun) ----------------------------------------------------
 
     async def aopen(self) -> None:
-        """Read the journal of an earlier run of the pipeline (its batches, to re-attach)."""
+        """Read the journal of an earlier run of the pipeline (its batches, to re-attach).
+
+        A file journal is held first, for this run alone (see ``FileJournal.ahold``).
+
+        Raises:
+            LLMConfigurationError: for a file journal that another run holds.
+        """
         if self.journal is None:
             return
+        if isinstance(self.journal, FileJournal):
+            self._hold = await self.journal.ahold(self.name)
         for record in await self.journal.aload():
             kind, tag = record.get("kind"), str(record.get("tag"))
             if kind == "submitting":
@@ -369,13 +379,18 @@ class BatchRun:
         try:
             if ending != "interrupted":
                 await self._acancel_batches()
-                if self.journal is not None:
-                    await self.journal.aclear()
+                journal = self.journal  # (a file journal another run holds is not ours)
+                if journal is not None and (
+                    self._hold is not None or not isinstance(journal, FileJournal)
+                ):
+                    await journal.aclear()
         finally:
             for _, capture in self._captures.values():
                 with contextlib.suppress(Exception):
                     await capture.close()
             self._captures.clear()
+            if self._hold is not None:
+                await self._hold.arelease()
 
     async def _acancel_batches(self) -> None:
         """Cancel the batches the run created that have not ended: nobody reads them."""

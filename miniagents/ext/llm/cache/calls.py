@@ -9,10 +9,12 @@
 
 Each call of a model made where the cache is active (a route of
 :mod:`miniagents.ext.llm.routing`) is named by its request (:mod:`.keys`): provider,
-model, prompt, tools, options. A call recorded before is replayed from its store
-(:mod:`.stores`): its tokens, tool calls and ``Finish`` as they came, into a reply of the
-agent's own message class, its usage kept and its cost 0 (``Finish.replayed``; traced with
-``miniagents.llm.cached``). Modes:
+model, API, prompt, tools, options (a call whose options hold an object keyed by a
+``repr`` that names its address in memory, another in every process, is refused with an
+``LLMConfigurationError``: its recording could never be replayed). A call recorded
+before is replayed from its store (:mod:`.stores`): its tokens, tool calls and ``Finish``
+as they came, into a reply of the agent's own message class, its usage kept and its cost 0
+(``Finish.replayed``; traced with ``miniagents.llm.cached``). Modes:
 
 - ``"read_through"`` (the default): replay a recorded call; make any other, and record it;
 - ``"record"``: make every call, and record it (in place of an older recording);
@@ -234,7 +236,7 @@ class CallCache:
     async def _events(
         self, provider: LLMProvider[Any, Any], call: LLMCall, options: LLMOptions, proceed: Proceed
     ) -> AsyncIterator[LLMEvent]:
-        request = canonical_request(provider, call)
+        request = canonical_request(provider, call, options, stable=True)
         key = request_key(request, self.namespace)
         in_flight = (asyncio.get_running_loop(), key)
         while True:

@@ -14,7 +14,15 @@ made again, in any process, has the same key::
 
 Whether the reply streams is not part of the request (the same reply, token by token or
 whole), nor is anything that only configures the agent (its client, retries, timeouts);
-the values of ``extra_headers`` are kept as hashes (a header may carry a secret).
+the values of ``extra_headers`` are kept as hashes (a header may carry a secret). Which of
+its APIs the provider sends the call to is, when it speaks more than one (OpenAI's
+``api="responses"``: the provider's ``request_api(options)`` names it, and names none for
+its default API, whose keys stay those of the recordings made before the key named it).
+
+A value written as its ``repr`` that names its address in memory (``<Route object at
+0x7f...>``: an object of a class with no ``__repr__`` of its own, a function) would key a
+call differently in every process, so that its recording is never replayed: with
+``stable=True`` (the call cache's) such a value is refused, with an error that names it.
 :func:`request_diff` shows how a request differs from a recorded one, for a cache miss.
 """
 
@@ -30,8 +38,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from miniagents.arguments import a_class
+from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.prompt import PromptText, arguments_object
-from miniagents.ext.llm.provider import LLMCall
+from miniagents.ext.llm.provider import LLMCall, LLMOptions
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.image import ImagePart
 
@@ -50,41 +60,72 @@ def provider_name(provider: object) -> str:
     return type(provider).__name__
 
 
-def canonical_request(provider: object, call: LLMCall) -> dict[str, Any]:
-    """The request of ``call`` to ``provider`` as JSON values (see the module)."""
+def canonical_request(
+    provider: object, call: LLMCall, options: LLMOptions | None = None, *, stable: bool = False
+) -> dict[str, Any]:
+    """The request of ``call`` to ``provider`` as JSON values (see the module).
+
+    Args:
+        provider: The agent's provider.
+        call: The call.
+        options: The agent's options: the API they pick is part of the request, if the
+            provider names it (``request_api``); ``None``: the provider's default API.
+        stable: Refuse a value whose ``repr`` names its address in memory (it would make
+            the key another in each process).
+
+    Raises:
+        LLMConfigurationError: with ``stable``, for a value written as a ``repr`` that names
+            its address in memory.
+    """
+    plain = _StablePlain() if stable else _Plain()
     output = call.output_format
-    return {
+    request: dict[str, Any] = {
         "provider": provider_name(provider),
         "model": call.model,
         "system": call.system,
-        "messages": [_item(item) for item in call.messages],
+        "messages": [_item(item, plain) for item in call.messages],
         "tools": [
             {
                 "name": tool.name,
                 "description": tool.description,
-                "parameters": _plain(tool.parameters),
+                "parameters": plain(tool.parameters, f"the parameters of its tool {tool.name!r}"),
             }
             for tool in call.tools
         ],
-        "options": _options(call.options),
+        "options": _options(call.options, plain),
         "output_format": None
         if output is None
         else {
             "name": output.name,
-            "schema": _plain(output.schema),
+            "schema": plain(output.schema, "its output format's schema"),
             "strict": output.strict,
             "description": output.description,
         },
     }
+    api = _api(provider, options)
+    if api is not None:
+        request["api"] = api
+    return request
 
 
-def _options(options: Mapping[str, object]) -> dict[str, Any]:
+def _api(provider: object, options: LLMOptions | None) -> str | None:
+    """The API ``provider`` sends a call with ``options`` to, if not its default one."""
+    named = getattr(provider, "request_api", None)
+    if options is None or not callable(named):
+        return None
+    api = named(options)
+    return api if isinstance(api, str) else None
+
+
+def _options(options: Mapping[str, object], plain: _Plain) -> dict[str, Any]:
     """The call options as JSON values, the values of ``extra_headers`` hashed.
 
     A header may carry a secret (a key, a token): the recorded request keeps a hash of it,
     enough to tell two values apart, never the value.
     """
-    shown: dict[str, Any] = _plain(options)
+    shown: dict[str, Any] = {
+        str(name): plain(value, f"its call option {name!r}") for name, value in options.items()
+    }
     headers = shown.get("extra_headers")
     if isinstance(headers, dict):
         shown["extra_headers"] = {
@@ -145,7 +186,7 @@ def _words(request: Mapping[str, Any]) -> list[str]:
 _WORDS = re.compile(r"\w+|[^\w\s]|\s+")
 
 
-def _item(item: object) -> dict[str, Any]:
+def _item(item: object, plain: _Plain) -> dict[str, Any]:
     if isinstance(item, PromptText):
         shown: dict[str, Any] = {"role": item.role, "text": item.text}
         if item.images:
@@ -166,7 +207,7 @@ def _item(item: object) -> dict[str, Any]:
             "text": item.text or "",
             "is_error": item.is_error,
         }
-    return {"item": _plain(item)}
+    return {"item": plain(item, "its prompt")}
 
 
 def _image(image: ImagePart) -> dict[str, Any]:
@@ -178,27 +219,61 @@ def _image(image: ImagePart) -> dict[str, Any]:
     return shown
 
 
-def _plain(value: object) -> Any:
-    """``value`` as JSON values: mappings (keys as text), sequences, scalars; else its repr.
+class _Plain:
+    """Writes a value as JSON values (see :meth:`__call__`)."""
 
-    A set is its items in the order of their JSON texts (a set's own order changes from
-    one process to the next, with the hash seed of its texts), and a dataclass its fields
-    (its repr may name its address, another in each process).
-    """
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (bytes, bytearray)):
-        return {"sha256": hashlib.sha256(bytes(value)).hexdigest()}
-    if isinstance(value, BaseModel):
-        return _plain(value.model_dump(mode="json"))
-    if isinstance(value, Sequence):
-        return [_plain(item) for item in value]
-    if isinstance(value, (set, frozenset)):
-        items = [_plain(item) for item in value]
-        return {"set": sorted(items, key=lambda item: json.dumps(item, sort_keys=True))}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
-        return {type(value).__qualname__: _plain(fields)}
-    return repr(value)
+    def __call__(self, value: object, where: str) -> Any:
+        """``value`` as JSON values: mappings (keys as text), sequences, scalars; else its repr.
+
+        A set is its items in the order of their JSON texts (a set's own order changes from
+        one process to the next, with the hash seed of its texts), and a dataclass its fields
+        (its repr may name its address, another in each process). ``where`` names the value
+        in the request, for an error.
+        """
+        if value is None or isinstance(value, (str, bool, int, float)):
+            return value
+        if isinstance(value, Mapping):
+            return {str(key): self(item, where) for key, item in value.items()}
+        if isinstance(value, (bytes, bytearray)):
+            return {"sha256": hashlib.sha256(bytes(value)).hexdigest()}
+        if isinstance(value, BaseModel):
+            return self(value.model_dump(mode="json"), where)
+        if isinstance(value, Sequence):
+            return [self(item, where) for item in value]
+        if isinstance(value, (set, frozenset)):
+            items = [self(item, where) for item in value]
+            return {"set": sorted(items, key=lambda item: json.dumps(item, sort_keys=True))}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+            return {type(value).__qualname__: self(fields, where)}
+        return self.shown(value, where)
+
+    def shown(self, value: object, where: str) -> str:
+        """A value of no kind above: its ``repr``."""
+        return repr(value)
+
+
+class _StablePlain(_Plain):
+    """Writes a value as JSON values that are the same in every process, or refuses it."""
+
+    def shown(self, value: object, where: str) -> str:
+        """Its ``repr``, unless that names its address in memory.
+
+        Raises:
+            LLMConfigurationError: for a ``repr`` that names an address.
+        """
+        shown = repr(value)
+        if _ADDRESS.search(shown):
+            raise LLMConfigurationError(
+                f"The call cache cannot key a call: {where} holds {a_class(type(value))} "
+                f"({shown:.80}): its repr names its address in memory, another in every "
+                "process, so its recording would never be replayed. Give the value as plain "
+                "values (a dict, a list, a str, a number), a dataclass or a pydantic model, or "
+                "give its class a __repr__ that shows its value and nothing else."
+            )
+        return shown
+
+
+_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+")
+"""An address in memory in a ``repr`` (``<Route object at 0x7f3a...>``, ``<function f at
+0x...>``): the default ``repr`` of an object, of a function, of a method."""

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
+from pathlib import Path
 from typing import Any, Literal
 
 import anthropic
@@ -33,6 +37,7 @@ from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.miniagents import MiniAgent
 from miniagents.operators import map_agent
 from miniagents.pipeline import ItemResult
+from miniagents.promising.sentinels import DEFAULT
 from miniagents.testing import FakeLLMServer, ToolCall, manual_time, scripted_agent
 from tests.ext.llm.batch.kit import (
     MemoryJournal,
@@ -43,6 +48,7 @@ from tests.ext.llm.batch.kit import (
     until_looked,
 )
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+from tests.subprocesses import python_env
 
 Api = Literal["chat", "responses", "anthropic"]
 APIS: tuple[Api, ...] = ("chat", "responses", "anthropic")
@@ -700,6 +706,87 @@ async def test_the_file_journal_skips_a_record_cut_short_and_appends_after_it(
     ]
     await journal.aclear()
     assert not journal.path.exists()
+
+
+async def test_a_second_run_of_a_pipeline_while_the_first_runs_is_refused_and_clears_nothing(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (was: both runs used the default journal file of the pipeline's name; the second read
+    # the first's batches as its own, and the first to end deleted the file under the other)
+    monkeypatch.chdir(tmp_path)  # (the default journal's folder, in the current one)
+    fake_llm.reply(times=4)  # each echoes its item
+    fake_llm.batches.hold()
+    agent = _agent("chat", fake_llm)
+    async with MiniAgents():
+        first = asyncio.ensure_future(
+            collect(pipeline(agent, ["a", "b"], batch=batch_mode(journal=DEFAULT)))
+        )
+        await fake_llm.batches.wait_created_async(1, WAIT)
+        (journal_file,) = (tmp_path / "miniagents_batches").glob("*.jsonl")
+        await until(lambda: '"kind":"submitted"' in journal_file.read_text())
+        noted = journal_file.read_text()
+        second = asyncio.ensure_future(
+            collect(pipeline(agent, ["c", "d"], batch=batch_mode(journal=DEFAULT)))
+        )
+        await until(second.done)  # refused at its start (its batches held, it would wait)
+        assert journal_file.read_text() == noted  # the first run's records, untouched
+        fake_llm.batches.release()
+        results = await first
+        with pytest.raises(LLMConfigurationError) as caught:
+            await second
+    message = str(caught.value)
+    assert f"Another run of the pipeline {agent.alias!r} (process {os.getpid()})" in message
+    assert "BatchMode(journal='other.jsonl')" in message
+    assert [str(result.get()[-1]) for result in results] == ["a", "b"]
+    assert len(fake_llm.batches.created) == 1
+    assert not (tmp_path / "miniagents_batches").exists()  # cleared, its lock and folder too
+
+
+_HOLDING = """
+import asyncio, sys
+from miniagents.ext.llm.batch import FileJournal
+
+async def main():
+    hold = await FileJournal(sys.argv[1]).ahold("child")
+    print("held", flush=True)
+    sys.stdin.read()  # until the test closes it
+    if sys.argv[2] == "release":
+        await hold.arelease()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("ending", ["release", "exit"])
+async def test_a_file_journal_is_held_by_one_run_of_any_process_until_it_lets_go_or_ends(
+    tmp_path: Path, ending: str
+) -> None:
+    journal = FileJournal(tmp_path / "run.jsonl")
+    child = subprocess.Popen(  # noqa: ASYNC220  # (it prints one line, then waits for ours)
+        [sys.executable, "-c", _HOLDING, str(journal.path), ending],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=python_env(),
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "held\n"
+        with pytest.raises(LLMConfigurationError, match=rf"\(process {child.pid}\) is using"):
+            await journal.ahold("pipeline")
+    finally:
+        child.communicate("", timeout=WAIT)  # it lets go, or ends holding it (as a crash)
+    assert child.returncode == 0
+    assert journal.lock_path.exists() == (ending == "exit")  # a crash leaves its lock file
+    hold = await journal.ahold("pipeline")  # a restart holds it at once
+    with pytest.raises(LLMConfigurationError):
+        await FileJournal(journal.path).ahold("pipeline")  # (this process's other runs too)
+    await hold.arelease()
+    await hold.arelease()  # (again: nothing)
+    assert not journal.lock_path.exists()
+    await (await journal.ahold("pipeline")).arelease()
 
 
 class _DamagingTransport(httpx2.AsyncHTTPTransport):

@@ -845,3 +845,65 @@ def test_a_set_or_a_dataclass_in_the_options_has_one_key_in_every_process() -> N
         for seed in (1, 2, 3, 4)
     }
     assert len(keys) == 1
+
+
+class _Route:
+    """An object of a class with no ``__repr__`` of its own: its repr names its address."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+
+async def test_an_option_keyed_by_its_address_is_refused_naming_the_option_and_the_fix() -> None:
+    # (was: keyed by its repr, "<_Route object at 0x7f...>", another in every process: the
+    # call was recorded, and its recording never replayed by the next run)
+    offline = offline_agent.fork(token_delay=0, reply="live", extra_options={"route": _Route("eu")})
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active(), pytest.raises(LLMConfigurationError) as caught:
+            await offline.inquire("q")
+    message = str(caught.value)
+    assert "its call option 'route' holds a _Route (<" in message
+    assert "its address in memory" in message
+    assert "a dataclass or a pydantic model" in message
+    assert cache.stats == CacheStats()  # refused before it was made or recorded
+    # canonical_request itself (not stable) still shows it, as a studio's recording does
+    call = LLMCall("m", True, None, (PromptText("user", "q"),), {"route": _Route("eu")})
+    assert " at 0x" in str(canonical_request(openai_agent_provider(), call))
+
+
+async def test_a_call_to_the_responses_api_is_not_replayed_for_chat_completions(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: the key did not name the API, so the second call replayed the first's recording)
+    fake_llm.reply("from chat completions")
+    fake_llm.reply("from responses")
+    chat = _openai(fake_llm)
+    responses = _openai(fake_llm, api="responses")
+    cache = CallCache(MemoryCallStore())
+    async with MiniAgents():
+        with cache.active():
+            assert str(await chat.inquire("q")) == "from chat completions"
+            assert str(await responses.inquire("q")) == "from responses"
+            assert str(await responses.inquire("q")) == "from responses"  # replayed
+            assert str(await chat.inquire("q")) == "from chat completions"  # replayed
+    assert [request.path.rsplit("/", 1)[-1] for request in fake_llm.requests] == [
+        "completions",
+        "responses",
+    ]
+    assert cache.stats == CacheStats(hits=2, misses=2, recorded=2)
+
+
+def test_the_default_api_keeps_the_keys_of_the_recordings_made_before() -> None:
+    from miniagents.ext.llm.openai import OpenAIOptions
+
+    provider = openai_agent_provider()
+    call = LLMCall("gpt-4o-mini", True, None, (PromptText("user", "Hi"),), {})
+    before = request_key(canonical_request(provider, call))  # (as the key was made before)
+    chat = canonical_request(provider, call, OpenAIOptions(model="gpt-4o-mini"))
+    responses = canonical_request(
+        provider, call, OpenAIOptions(model="gpt-4o-mini", api="responses")
+    )
+    assert request_key(chat) == before
+    assert responses["api"] == "responses"
+    assert request_key(responses) != before
