@@ -33,7 +33,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, NoReturn
 
 from miniagents.ext.llm.cache.calls import CallCache
-from miniagents.ext.llm.cache.keys import request_diff, request_key, similarity
+from miniagents.ext.llm.cache.keys import (
+    canonical_options,
+    request_diff,
+    request_key,
+    similarity,
+)
 from miniagents.ext.llm.cache.stores import RecordedCall
 from miniagents.ext.llm.errors import LLMCacheMissError
 from miniagents.ext.llm.provider import Finish
@@ -57,7 +62,18 @@ _CANDIDATES = 50
 
 
 def session_request(provider: RealtimeProvider[Any], setup: SessionSetup) -> dict[str, Any]:
-    """The request that names a session in a call cache (JSON values)."""
+    """The request that names a session in a call cache (JSON values).
+
+    Its extra options are written as a call's are (``canonical_options``): a set as its
+    items in a fixed order, a dataclass as its fields, the same in every process.
+
+    Raises:
+        LLMConfigurationError: for an option whose ``repr`` names its address in memory
+            (its key would be another in every process: never replayed).
+    """
+    extra = canonical_options(
+        setup.options, stable=True, subject="a realtime session", label="session option"
+    )
     return {
         "provider": provider.provider_name,
         "model": setup.model,
@@ -75,7 +91,7 @@ def session_request(provider: RealtimeProvider[Any], setup: SessionSetup) -> dic
             "vad": setup.vad,
             "silence_ms": setup.silence_ms,
             "interrupt": setup.interrupt,
-            **json.loads(json.dumps(dict(setup.options), default=repr)),
+            **extra,
         },
         "output_format": None,
     }

@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from miniagents import MessagePromise, MiniAgent, MiniAgents
-from miniagents.errors import BudgetExceededError, LLMCacheMissError
+from miniagents.errors import BudgetExceededError, LLMCacheMissError, LLMConfigurationError
 from miniagents.ext.llm.cache import CallCache, MemoryCallStore
 from miniagents.ext.llm.usage import Budget, charged_to, usage_totals
 from miniagents.ext.realtime import (
@@ -57,6 +59,7 @@ from tests.ext.realtime.kit import (
     streamed,
 )
 from tests.fakes.tracing import Traces, parent_of
+from tests.subprocesses import ROOT, python_env
 
 USAGE = LiveUsage(input_text=100, input_audio=2000, output_text=50, output_audio=4000)
 
@@ -337,3 +340,66 @@ async def test_an_event_sent_while_the_session_closes_is_recorded_and_the_sessio
     (recorded,) = await store.acandidates("late", "late-model", 10)
     kept = [each for each in recorded.events if isinstance(each, str)]
     assert kept[-1].startswith('<{"type":"UserTranscribed"')
+
+
+_KEY_OF_A_SESSION = """
+import dataclasses
+from miniagents.ext.llm.cache import request_key
+from miniagents.ext.realtime import SessionSetup
+from miniagents.ext.realtime._recording import session_request
+from miniagents.ext.realtime.openai import OpenAIRealtimeProvider
+
+@dataclasses.dataclass
+class Route:
+    regions: frozenset[str]
+
+regions = frozenset(f"region-{n}" for n in range(20))
+options = {"tags": {f"tag-{n}" for n in range(20)}, "route": Route(regions)}
+setup = SessionSetup("gpt-realtime", options=options)
+print(request_key(session_request(OpenAIRealtimeProvider(), setup)))
+"""
+
+
+def test_a_set_or_a_dataclass_in_a_sessions_options_has_one_key_in_every_process() -> None:
+    # (was: the session's extra options keyed as json.dumps(default=repr) wrote them: a
+    # set's order, in its repr or in a dataclass's, changes with each process's hash seed,
+    # so a session recorded in one process was never replayed in the next)
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", _KEY_OF_A_SESSION],
+            env=python_env(PYTHONHASHSEED=str(seed)),
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout.strip()
+        for seed in (1, 2, 3, 4)
+    }
+    assert len(keys) == 1
+
+
+class _Route:
+    """An object of a class with no ``__repr__`` of its own: its repr names its address."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+
+async def test_a_session_option_keyed_by_its_address_is_refused_naming_it_and_the_fix(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # (was: keyed by its repr, "<_Route object at 0x7f...>", another in every process: the
+    # session was recorded, and its recording never replayed by the next run)
+    store = MemoryCallStore()
+    async with MiniAgents():
+        with CallCache(store, mode="read_through").active():
+            voice = api.voice(fake_llm, extra_session={"route": _Route("eu")})
+            with pytest.raises(LLMConfigurationError) as caught:
+                await voice.inquire(streamed(["Hi."]))
+    message = str(caught.value)
+    assert "cannot key a realtime session: its session option 'route' holds a _Route (<" in (
+        message
+    )
+    assert "a dataclass or a pydantic model" in message
+    assert len(store) == 0
+    assert fake_llm.realtime_sessions == []  # refused before the session was opened

@@ -51,12 +51,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeAlias
 
 from miniagents.arguments import check_seconds
-from miniagents.ext.llm.cache.keys import (
-    canonical_request,
-    request_diff,
-    request_key,
-    similarity,
-)
+from miniagents.ext.llm.cache.keys import call_key, request_diff, similarity
 from miniagents.ext.llm.cache.stores import CallStore, RecordedCall, SQLiteCallStore
 from miniagents.ext.llm.errors import LLMCacheMissError, LLMConfigurationError
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
@@ -236,8 +231,7 @@ class CallCache:
     async def _events(
         self, provider: LLMProvider[Any, Any], call: LLMCall, options: LLMOptions, proceed: Proceed
     ) -> AsyncIterator[LLMEvent]:
-        request = canonical_request(provider, call, options, stable=True)
-        key = request_key(request, self.namespace)
+        request, key = call_key(provider, call, options, self.namespace)
         in_flight = (asyncio.get_running_loop(), key)
         while True:
             recorded = None if self.mode == "record" else await self._fresh(key)

@@ -23,7 +23,10 @@ A value written as its ``repr`` that names its address in memory (``<Route objec
 0x7f...>``: an object of a class with no ``__repr__`` of its own, a function) would key a
 call differently in every process, so that its recording is never replayed: with
 ``stable=True`` (the call cache's) such a value is refused, with an error that names it.
-:func:`request_diff` shows how a request differs from a recorded one, for a cache miss.
+:func:`call_key` is how the call cache keys a call (and the studio each call it records, so
+that a fork replays them by the cache's own keys); :func:`canonical_options` writes options
+so for another request (a realtime session's). :func:`request_diff` shows how a request
+differs from a recorded one, for a cache miss.
 """
 
 from __future__ import annotations
@@ -45,7 +48,15 @@ from miniagents.ext.llm.provider import LLMCall, LLMOptions
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.image import ImagePart
 
-__all__ = ["canonical_request", "provider_name", "request_diff", "request_key", "similarity"]
+__all__ = [
+    "call_key",
+    "canonical_options",
+    "canonical_request",
+    "provider_name",
+    "request_diff",
+    "request_key",
+    "similarity",
+]
 
 
 def provider_name(provider: object) -> str:
@@ -92,7 +103,7 @@ def canonical_request(
             }
             for tool in call.tools
         ],
-        "options": _options(call.options, plain),
+        "options": _options(call.options, plain, "call option"),
         "output_format": None
         if output is None
         else {
@@ -108,6 +119,55 @@ def canonical_request(
     return request
 
 
+def call_key(
+    provider: object, call: LLMCall, options: LLMOptions | None = None, namespace: str = ""
+) -> tuple[dict[str, Any], str]:
+    """The request of ``call`` as a call cache keys it, and its key there.
+
+    The one way a call is keyed: the call cache keys each call so, and the studio each
+    call it records (a fork replays the recorded calls through a call cache, by their
+    keys). The request is :func:`canonical_request`'s with ``stable=True``.
+
+    Args:
+        provider: The agent's provider (not a wrapper of it: the meter's ``wrapped``).
+        call: The call.
+        options: The agent's options (the API they pick is part of the key).
+        namespace: The cache's namespace.
+
+    Raises:
+        LLMConfigurationError: for a value whose ``repr`` names its address in memory.
+    """
+    request = canonical_request(provider, call, options, stable=True)
+    return request, request_key(request, namespace)
+
+
+def canonical_options(
+    options: Mapping[str, object],
+    *,
+    stable: bool = False,
+    subject: str = "a call",
+    label: str = "call option",
+) -> dict[str, Any]:
+    """``options`` as JSON values, as a request a call cache keys holds them.
+
+    The conversion :func:`canonical_request` makes of a call's options, for the options of
+    another request (a realtime session's): a set as its items in a fixed order, a
+    dataclass as its fields, the values of ``extra_headers`` hashed.
+
+    Args:
+        options: The options, by name.
+        stable: Refuse a value whose ``repr`` names its address in memory.
+        subject: What the options are of, as the refusal names it (``"a realtime session"``).
+        label: What the refusal calls one option (``"session option"``).
+
+    Raises:
+        LLMConfigurationError: with ``stable``, for a value written as a ``repr`` that names
+            its address in memory.
+    """
+    plain = _StablePlain(subject) if stable else _Plain()
+    return _options(options, plain, label)
+
+
 def _api(provider: object, options: LLMOptions | None) -> str | None:
     """The API ``provider`` sends a call with ``options`` to, if not its default one."""
     named = getattr(provider, "request_api", None)
@@ -117,14 +177,14 @@ def _api(provider: object, options: LLMOptions | None) -> str | None:
     return api if isinstance(api, str) else None
 
 
-def _options(options: Mapping[str, object], plain: _Plain) -> dict[str, Any]:
+def _options(options: Mapping[str, object], plain: _Plain, label: str) -> dict[str, Any]:
     """The call options as JSON values, the values of ``extra_headers`` hashed.
 
     A header may carry a secret (a key, a token): the recorded request keeps a hash of it,
     enough to tell two values apart, never the value.
     """
     shown: dict[str, Any] = {
-        str(name): plain(value, f"its call option {name!r}") for name, value in options.items()
+        str(name): plain(value, f"its {label} {name!r}") for name, value in options.items()
     }
     headers = shown.get("extra_headers")
     if isinstance(headers, dict):
@@ -256,6 +316,10 @@ class _Plain:
 class _StablePlain(_Plain):
     """Writes a value as JSON values that are the same in every process, or refuses it."""
 
+    def __init__(self, subject: str = "a call") -> None:
+        self.subject = subject
+        """What the values are of, as a refusal names it (``"a call"``)."""
+
     def shown(self, value: object, where: str) -> str:
         """Its ``repr``, unless that names its address in memory.
 
@@ -265,7 +329,7 @@ class _StablePlain(_Plain):
         shown = repr(value)
         if _ADDRESS.search(shown):
             raise LLMConfigurationError(
-                f"The call cache cannot key a call: {where} holds {a_class(type(value))} "
+                f"The call cache cannot key {self.subject}: {where} holds {a_class(type(value))} "
                 f"({shown:.80}): its repr names its address in memory, another in every "
                 "process, so its recording would never be replayed. Give the value as plain "
                 "values (a dict, a list, a str, a number), a dataclass or a pydantic model, or "
