@@ -57,6 +57,15 @@ class Metered(Generic[OptionsT]):
         self._priced: tuple[Finish, str, TokenUsage] | None = None
 
     @property
+    def options(self) -> OptionsT | None:
+        """The agent's options, those its calls are made with (``None``: not known).
+
+        An observer of the calls reads them here (``observed_options``): the API they pick
+        is part of a call's key in a call cache.
+        """
+        return self._options
+
+    @property
     def provider_name(self) -> str | None:
         """The provider's name in traces (``gen_ai.provider.name``) for the agent's options.
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
+from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMOptions, LLMProvider
 from miniagents.miniagents.logged_once import LoggedOnce
 from miniagents.miniagents.lowlevel import Fanout, Hook
 
@@ -42,6 +42,7 @@ __all__ = [
     "innermost_provider",
     "llm_call_observers",
     "observe_llm_calls",
+    "observed_options",
     "watch_llm_call",
     "watched_events",
 ]
@@ -161,3 +162,15 @@ def innermost_provider(provider: object) -> object:
             break
         provider = inner
     return provider
+
+
+def observed_options(provider: object) -> LLMOptions | None:
+    """The agent's options of an observed call, if its ``provider`` is the meter that knows them.
+
+    An observer is given the agent's provider as the budgets' meter wraps it, which holds
+    the agent's options (its ``options``): what a call cache's key needs beside the call
+    (the API they pick, ``request_api``). ``None`` for any other provider (a realtime
+    session's).
+    """
+    options = getattr(provider, "options", None)
+    return options if isinstance(options, LLMOptions) else None

@@ -19,7 +19,9 @@ anything else), and served to the page as JSON. Each tuple is a JSON array, in o
                                                     an object
     ["end", id, t, error, result]                   a node ended (a tool call: its result)
     ["call", id, node, t, request]                  a call of a model: {provider, model,
-                                                    key, request}
+                                                    key, request}, the key the call cache's
+                                                    (null, with "unkeyed": why, for a call
+                                                    the cache cannot key)
     ["token", call, t, piece]                       a piece it streamed: a text, or a tool
                                                     call's start or arguments, a refusal
     ["call_end", id, t, finish, error]              it ended: {finish, cost_usd}
@@ -42,9 +44,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from miniagents.ext.llm.cache.keys import canonical_request, request_key
+from miniagents.ext.llm.cache.keys import call_key, canonical_request
 from miniagents.ext.llm.cache.stores import events_to_json
-from miniagents.ext.llm.observing import innermost_provider
+from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.observing import innermost_provider, observed_options
 from miniagents.ext.llm.pricing import cost_usd, reported_usage
 from miniagents.ext.llm.provider import Finish, LLMCall, Refusal, ToolCallDelta, ToolCallStart
 from miniagents.ext.studio.errors import StudioStoreError
@@ -86,14 +89,29 @@ class CallRequest:
         self.call = call
 
     def as_json(self) -> dict[str, Any]:
-        """The request, canonically, and its key (the call cache's)."""
-        request = canonical_request(innermost_provider(self.provider), self.call)
-        return {
+        """The request, canonically, and its key: the call cache's (``call_key``).
+
+        A call the cache cannot key (an option whose ``repr`` names its address in memory)
+        is still shown: its request as it is, with no key (a fork cannot replay it) and
+        ``unkeyed``, the cache's reason.
+        """
+        provider = innermost_provider(self.provider)
+        options = observed_options(self.provider)
+        unkeyed: str | None = None
+        key: str | None = None
+        try:
+            request, key = call_key(provider, self.call, options)
+        except LLMConfigurationError as refused:
+            request, unkeyed = canonical_request(provider, self.call, options), str(refused)
+        shown: dict[str, Any] = {
             "provider": request["provider"],
             "model": self.call.model,
-            "key": request_key(request),
+            "key": key,
             "request": request,
         }
+        if unkeyed is not None:
+            shown["unkeyed"] = unkeyed
+        return shown
 
 
 class CallEnded:

@@ -43,8 +43,9 @@ from typing import Any
 
 from miniagents.arguments import check_count, check_seconds, refused_argument
 from miniagents.ext.llm.cache import CallCache, RecordedCall
-from miniagents.ext.llm.cache.keys import canonical_request, request_key
+from miniagents.ext.llm.cache.keys import call_key
 from miniagents.ext.llm.cache.stores import events_from_json
+from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
 from miniagents.ext.llm.routing import LLMCallRoute, Proceed, install_llm_route
@@ -248,6 +249,14 @@ def _planned(
         raise StudioForkError(
             f"The call {call} of the run {tree.run.id} has no message whose text could be edited."
         )
+    unkeyed = [each for each in tree.calls.values() if each.key is None]
+    if recorded.key is None or unkeyed:
+        first = recorded if recorded.key is None else unkeyed[0]
+        raise StudioForkError(
+            f"The run {tree.run.id} cannot be forked: a fork replays its calls through a call "
+            f"cache, by their keys, and its call {first.id} has none. "
+            f"{first.unkeyed or 'The call cache cannot key it.'}"
+        )
     if not tree.run.command:
         raise StudioForkError(
             f"The run {tree.run.id} was recorded without the command that ran it, so it "
@@ -261,7 +270,7 @@ def recorded_calls(tree: RunTree) -> dict[str, RecordedCall]:
     """The calls of a run that ended with a reply, by their request keys (the first of each)."""
     found: dict[str, RecordedCall] = {}
     for call in tree.calls.values():
-        if call.finish is not None and call.key not in found:
+        if call.finish is not None and call.key is not None and call.key not in found:
             found[call.key] = RecordedCall(call.key, call.request, _events(call), call.started)
     return found
 
@@ -324,7 +333,7 @@ class _EditedPrompt:
     def llm_call(
         self, provider: LLMProvider[Any, Any], call: LLMCall, options: LLMOptions, proceed: Proceed
     ) -> AsyncIterator[LLMEvent]:
-        if request_key(canonical_request(provider, call)) == self.key:
+        if _key_of(provider, call, options) == self.key:
             call = self._edited(call)
         return proceed(call, options)
 
@@ -338,6 +347,18 @@ class _EditedPrompt:
                     break
         system = call.system if self.system is None else self.system
         return dataclasses.replace(call, messages=tuple(messages), system=system)
+
+
+def _key_of(provider: object, call: LLMCall, options: LLMOptions) -> str | None:
+    """The key the call cache gives ``call`` (as the recorder did), ``None``: it has none.
+
+    (A call the cache cannot key is not the edited one, which has a key: the recorded
+    calls' cache refuses it next.)
+    """
+    try:
+        return call_key(provider, call, options)[1]
+    except LLMConfigurationError:
+        return None
 
 
 class _Replay:

@@ -32,7 +32,8 @@ class CallRecord:
         node: The node (interaction) that made it.
         provider: The provider, as the request names it.
         model: The model asked for.
-        key: The request's key (the call cache's).
+        key: The request's key (the call cache's); ``None``: the cache cannot key it (see
+            ``unkeyed``), so a fork cannot replay it.
         request: The full request (see ``canonical_request``).
         started: When it was sent.
         items: What it streamed, in order, each with its time: a text piece (``str``), or
@@ -42,13 +43,14 @@ class CallRecord:
         finish: Its ``Finish`` as JSON values (tokens, reason, ``replayed``), if it ended well.
         cost_usd: What it cost (0: replayed), if known.
         error: Its error (``type``, ``message``), if it failed.
+        unkeyed: Why the call cache cannot key it, if it cannot.
     """
 
     id: int
     node: int | None
     provider: str
     model: str
-    key: str
+    key: str | None
     request: Mapping[str, Any]
     started: float
     items: list[tuple[float, Any]] = field(default_factory=list)
@@ -56,6 +58,7 @@ class CallRecord:
     finish: Mapping[str, Any] | None = None
     cost_usd: float | None = None
     error: Mapping[str, str] | None = None
+    unkeyed: str | None = None
 
     @property
     def text(self) -> str:
@@ -293,9 +296,10 @@ class RunTree:
                 node=data.get("node"),
                 provider=str(data["provider"]),
                 model=str(data["model"]),
-                key=str(data["key"]),
+                key=None if data["key"] is None else str(data["key"]),
                 request=data["request"],
                 started=event.t,
+                unkeyed=None if data.get("unkeyed") is None else str(data["unkeyed"]),
             )
             self.calls[call.id] = call
             maker = self.nodes.get(call.node) if call.node is not None else None

@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from miniagents import MiniAgents
+from miniagents.ext.llm.cache import CallCache, MemoryCallStore
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.routing import llm_routes
 from miniagents.ext.studio import (
     Fork,
@@ -502,3 +506,75 @@ def test_a_recorder_refuses_a_command_or_a_store_of_the_wrong_kind(
     assert str(raised.value).startswith(refused)
     with pytest.raises(StudioConfigurationError, match=r"^RunStore needs path to be a path"):
         RunStore(None)  # type: ignore[arg-type]
+
+
+async def _two_questions() -> list[str]:
+    """Two calls of one model, through the Responses API, one after the other."""
+    agent = openai_agent.fork(alias="ASKER", model="gpt-4o-mini", max_retries=0, api="responses")
+    async with MiniAgents():
+        return [str(await agent.inquire("First?")), str(await agent.inquire("Second?"))]
+
+
+async def test_a_responses_api_calls_key_is_the_call_caches_and_a_fork_replays_it(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    # (was: the studio keyed a call without the agent's options, so without the API the
+    # cache's key names: a fork of a run of the Responses API replayed none of its calls,
+    # each made again, paid for)
+    openai_env.reply("One.")
+    openai_env.reply("Two.")
+    cached = MemoryCallStore()
+    with Recorder(store, command=("python", "asker.py")) as recorder, CallCache(cached).active():
+        assert await _two_questions() == ["One.", "Two."]
+    first = RunTree.of(store, recorder.run_id)
+    keys = [call.key for call in first.calls.values()]
+    assert len(keys) == 2
+    for key in keys:  # each the key the cache recorded the call by
+        assert key is not None
+        assert await cached.aget(key) is not None
+    assert all(call.request["api"] == "responses" for call in first.calls.values())
+    made = len(openai_env.requests)
+    second = max(first.calls)
+    fork = plan_fork(store, first.run.id, second, reply="Two, edited.")
+    with Recorder(store, command=(), fork=fork):
+        assert await _two_questions() == ["One.", "Two, edited."]
+    assert len(openai_env.requests) == made  # both replayed: no request
+    openai_env.reply("Two again.")
+    fork = plan_fork(store, first.run.id, second, prompt="Second, edited?")
+    with Recorder(store, command=(), fork=fork):
+        assert await _two_questions() == ["One.", "Two again."]
+    assert len(openai_env.requests) == made + 1  # the first replayed, the edited one made
+    assert "Second, edited?" in json.dumps(openai_env.requests[-1].json)
+    assert "Second?" not in json.dumps(openai_env.requests[-1].json)
+
+
+class _Route:
+    """An object of a class with no ``__repr__`` of its own: its repr names its address."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+
+async def test_a_call_the_cache_cannot_key_is_shown_without_a_key_and_not_forked(
+    store: RunStore,
+) -> None:
+    # (was: keyed by its option's repr, "<_Route object at 0x7f...>", a key the cache never
+    # gives it: a fork of the run was planned, and its program failed at that call)
+    asker = offline_agent.fork(token_delay=0, reply="live", extra_options={"route": _Route("eu")})
+    with Recorder(store, command=("python", "asker.py")) as recorder:
+        async with MiniAgents():
+            assert str(await asker.inquire("q")) == "live"
+    tree = RunTree.of(store, recorder.run_id)
+    (call,) = tree.calls.values()
+    assert call.key is None
+    assert call.unkeyed is not None
+    assert "its call option 'route' holds a _Route (<" in call.unkeyed
+    assert " at 0x" in call.request["options"]["route"]  # (the request still shown)
+    with pytest.raises(StudioForkError) as refused:
+        plan_fork(store, tree.run.id, call.id, reply="edited")
+    said = str(refused.value)
+    assert (
+        f"cannot be forked: a fork replays its calls through a call cache, by their keys, "
+        f"and its call {call.id} has none" in said
+    )
+    assert "a dataclass or a pydantic model" in said
