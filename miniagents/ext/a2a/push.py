@@ -25,8 +25,8 @@ say:
   ``signing_secret``, ``X-A2A-Signature: t=<unix time>,v1=<hex>``, the HMAC-SHA256 of
   ``"<t>.<body>"`` under the secret (:func:`signature_valid` checks one), so that a
   receiver knows the post came from this app, whole, and recently;
-- **bounded**: at most ``max_per_task`` webhooks a task, and none set once it has ended
-  (what it keeps then counts among the ended tasks' ``max_ended_run_bytes``); each post
+- **bounded**: at most ``max_per_task`` webhooks a task, counted among the bytes the ended
+  tasks keep (``max_ended_run_bytes``; one set after the task ended too); each post
   waits ``timeout`` seconds at most and is tried ``attempts`` times (after
   ``retry_delay`` seconds, doubled each time) on a connection error, a timeout, a 429 or
   a 5xx (only the status of an answer is read, never its body); the posts to one webhook

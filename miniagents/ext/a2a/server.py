@@ -885,16 +885,11 @@ class _A2ATasks:
     async def _acreate_webhook(self, call: _Call) -> Response:
         """``CreateTaskPushNotificationConfig``: a webhook the task's changes are posted to.
 
-        A task that has ended takes none (-32004): nothing more is posted for it, and what
-        it keeps was counted as it ended.
+        An ended task takes one too (nothing more is posted for it), and counts its bytes
+        among those the ended tasks keep (``max_ended_run_bytes``).
         """
         request = _parsed(call.params, TaskPushNotificationConfig())
-        job = self._unended_job(
-            request.task_id,
-            call.owner,
-            Code.UNSUPPORTED_OPERATION,
-            ": nothing more is posted for it, so it takes no webhook.",
-        )
+        job = self._job(request.task_id, call.owner)
         webhook = self._webhook(MessageToDict(request), "")(job.key)
         self._set_webhook(job, webhook)
         return result(call.rpc_id, webhook.json())
@@ -922,8 +917,11 @@ class _A2ATasks:
         """``DeleteTaskPushNotificationConfig``: nothing more is posted there (idempotent)."""
         request = _parsed(call.params, DeleteTaskPushNotificationConfigRequest())
         job = self._job(request.task_id, call.owner)
-        if _encoder(job).webhooks.pop(request.id, None) is not None and self.poster is not None:
-            self.poster.forget(job.key, request.id)
+        gone = _encoder(job).webhooks.pop(request.id, None)
+        if gone is not None:
+            self.manager.resize_ended(job, -gone.size)
+            if self.poster is not None:
+                self.poster.forget(job.key, request.id)
         return result(call.rpc_id, None)
 
     def _webhook(self, config: Mapping[str, object], where: str) -> Callable[[str], Webhook]:
@@ -976,7 +974,10 @@ class _A2ATasks:
     def _set_webhook(self, job: Job, webhook: Webhook) -> None:
         """Give the task ``webhook`` (one of the same id replaced), within its bound."""
         self._webhook_room(job, webhook)
-        _encoder(job).webhooks[webhook.id] = webhook
+        webhooks = _encoder(job).webhooks
+        replaced = webhooks.get(webhook.id)
+        webhooks[webhook.id] = webhook
+        self.manager.resize_ended(job, webhook.size - (0 if replaced is None else replaced.size))
 
     def _webhook_room(self, job: Job, webhook: Webhook) -> None:
         """Refuse ``webhook`` if the task has no room for it (its bound of webhooks)."""

@@ -1439,6 +1439,17 @@ class RunManager:
             self._forget_keyed(oldest)
         self._forget_over_bytes()
 
+    def resize_ended(self, job: Job, change: int) -> None:
+        """``job``, if ended and kept, keeps ``change`` bytes more now (e.g. a webhook set).
+
+        Counted toward ``max_ended_run_bytes`` at once (what is over let go of); a job not
+        ended yet counts what its encoder keeps as it ends.
+        """
+        if job in self._weighed:
+            job.kept_bytes += change
+            self._weighed.resize(job, change)
+            self._forget_over_bytes()
+
     def _forget_keyed(self, job: Job) -> None:
         if self._ended_jobs.pop(job, None) is not None:
             self._kept_jobs.remove(job)

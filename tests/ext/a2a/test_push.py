@@ -31,7 +31,7 @@ from miniagents.ext.a2a import A2APushNotifications, a2a_app
 from miniagents.ext.a2a._webhooks import Poster, Webhook
 from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.a2a.push import SIGNATURE_HEADER, signature_valid
-from miniagents.ext.web import BearerTokenAuth, NoAuthentication
+from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.testing import virtual_time
 from tests.ext.a2a.rpc import call, rpc, send_params, serving
 from tests.ext.a2a.test_bad_input import ALICE, BOB, error_of, violations
@@ -558,14 +558,18 @@ async def test_a_webhooks_token_or_credentials_past_a_headers_length_are_refused
         assert "result" in (await call(web, rpc("CreateTaskPushNotificationConfig", most))).json()
 
 
-async def test_a_task_that_ended_takes_no_webhook_and_counts_those_it_keeps() -> None:
-    """Nothing is posted for an ended task: a webhook set then would be kept for nothing.
-
-    The webhooks it keeps count among the bytes the ended tasks keep
-    (``max_ended_run_bytes``).
-    """
+async def test_a_task_that_ended_takes_webhooks_counted_among_the_ended_tasks_bytes() -> None:
+    """An ended task takes a webhook too (A2A's conformance kit sets one then; nothing more
+    is posted for it), and what its webhooks keep counts among the bytes the ended tasks keep
+    (``max_ended_run_bytes``), those set after the end too: past the bound, it is let go of.
+    (Its webhooks were counted nowhere: ~10 MB an ended task.)"""
     async with receiving() as receiver:
-        app = greeting(receiver)
+        app = a2a_app(
+            greeter,
+            authentication=NoAuthentication(),
+            push_notifications=pushing(receiver),
+            settings=WebSettings(max_ended_run_bytes=12_000),
+        )
         async with served(app) as web:
             task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
             credentials = "c" * 8_000
@@ -583,11 +587,21 @@ async def test_a_task_that_ended_takes_no_webhook_and_counts_those_it_keeps() ->
             job = app.state.runs.job(task["id"])
             assert job is not None
             assert job.done
-            assert job.kept_bytes > len(credentials)  # (the webhook's credentials with the rest)
-            late = {**hook, "id": "late"}
-            refused = error_of(await call(web, rpc("CreateTaskPushNotificationConfig", late)))
-            assert refused["code"] == -32004
-            assert "has ended (TASK_STATE_COMPLETED)" in refused["message"]
+            ended_with = job.kept_bytes
+            assert ended_with > len(credentials)  # (the webhook's credentials with the rest)
+            small = {"taskId": task["id"], "id": "late", "url": f"{receiver.url}hooks/b"}
+            made = await call(web, rpc("CreateTaskPushNotificationConfig", small))
+            assert made.json()["result"]["id"] == "late"
+            assert job.kept_bytes > ended_with  # (counted as it is set)
             listing = rpc("ListTaskPushNotificationConfigs", {"taskId": task["id"]})
             configs = (await call(web, listing)).json()["result"]["configs"]
-            assert [config["id"] for config in configs] == ["kept"]
+            assert sorted(config["id"] for config in configs) == ["kept", "late"]
+            deleted = {"taskId": task["id"], "id": "late"}
+            await call(web, rpc("DeleteTaskPushNotificationConfig", deleted))
+            assert job.kept_bytes == ended_with  # (its bytes let go of with it)
+            large = {**hook, "id": "large"}  # (another 8,000 bytes: over the 12,000 kept)
+            assert (
+                "result" in (await call(web, rpc("CreateTaskPushNotificationConfig", large))).json()
+            )
+            gone = error_of(await call(web, rpc("GetTask", {"id": task["id"]})))
+    assert gone["code"] == -32001  # (let go of: past max_ended_run_bytes)
