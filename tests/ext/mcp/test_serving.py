@@ -701,8 +701,76 @@ async def test_a_session_of_the_http_app_ends_after_session_idle_seconds() -> No
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("max_sessions", 0), ("max_sessions", 1.5), ("session_idle_seconds", 0)]
+    ("name", "value"),
+    [
+        ("max_sessions", 0),
+        ("max_sessions", 1.5),
+        ("max_sessions_per_principal", 0),
+        ("session_idle_seconds", 0),
+    ],
 )
 def test_the_http_apps_session_bounds_are_checked(name: str, value: object) -> None:
     with pytest.raises(WebConfigurationError, match=name):
         mcp_http_app([divide], authentication=BearerTokenAuth({"t" * 32: "ada"}), **{name: value})  # type: ignore[arg-type]
+
+
+async def test_one_caller_keeps_at_most_max_sessions_per_principal_open() -> None:
+    """Under uvicorn on 127.0.0.1, ``max_sessions=3``, ``max_sessions_per_principal=2``: ada's
+    third session is refused (a 429 whose error names the setting) while bob still opens
+    his; once ada closed one, she opens another. (ada could open all ``max_sessions``: every
+    other caller was refused, 503, until one of hers ended.)"""
+    ada, bob = "a" * 32, "b" * 32
+    app = mcp_http_app(
+        [divide],
+        authentication=BearerTokenAuth({ada: "ada", bob: "bob"}),
+        max_sessions=3,
+        max_sessions_per_principal=2,
+    )
+    async with served(app) as client:
+        adas = [
+            await client.post("/mcp", json=INITIALIZE, headers={**ACCEPT, **_bearer(ada)})
+            for _ in range(3)
+        ]
+        bobs = await client.post("/mcp", json=INITIALIZE, headers={**ACCEPT, **_bearer(bob)})
+        closed = await client.delete(
+            "/mcp", headers=_in_session(adas[0].headers["mcp-session-id"], ada)
+        )
+        again = await client.post("/mcp", json=INITIALIZE, headers={**ACCEPT, **_bearer(ada)})
+    assert [answer.status_code for answer in adas] == [200, 200, 429]
+    assert adas[2].json()["error"]["message"] == (
+        "You have 2 MCP sessions open on this server, the most one caller may "
+        "(max_sessions_per_principal); close one of them (a client closes its session as it "
+        "ends) or let one go idle until the server ends it, then open another."
+    )
+    assert "mcp-session-id" not in adas[2].headers
+    assert (bobs.status_code, closed.status_code, again.status_code) == (200, 200, 200)
+
+
+async def test_a_session_that_went_idle_counts_no_more_for_its_caller() -> None:
+    """Under uvicorn on 127.0.0.1, on a virtual clock, ``max_sessions_per_principal=1`` and
+    ``session_idle_seconds=60``: an opening that failed (400) counts for nothing; ada's
+    second session is refused while her first is open, and opens once the first has been
+    idle for 61 seconds (the server ended it: its id answers 404)."""
+    token = "t" * 32
+    app = mcp_http_app(
+        [divide],
+        authentication=BearerTokenAuth({token: "ada"}),
+        max_sessions_per_principal=1,
+        session_idle_seconds=60,
+    )
+    known = {**ACCEPT, **_bearer(token)}
+    with virtual_time():  # (the server's timers too: it runs on this loop)
+        async with served(app) as client:
+            failed = await client.post("/mcp", json={"jsonrpc": "2.0"}, headers=known)
+            first = await client.post("/mcp", json=INITIALIZE, headers=known)
+            refused = await client.post("/mcp", json=INITIALIZE, headers=known)
+            await asyncio.sleep(61)
+            second = await client.post("/mcp", json=INITIALIZE, headers=known)
+            late = await client.post(
+                "/mcp",
+                json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                headers=_in_session(first.headers["mcp-session-id"], token),
+            )
+    assert failed.status_code == 400
+    assert (first.status_code, refused.status_code, second.status_code) == (200, 429, 200)
+    assert late.status_code == 404
