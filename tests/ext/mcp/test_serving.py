@@ -587,10 +587,11 @@ async def test_one_caller_runs_at_most_max_live_runs_per_principal_tool_calls_at
             again = await asyncio.wait_for(ToolSet(adas).run(call("divide", a=1, b=8)), SAFETY)
     assert started == ["h1", "h2"]
     assert third.is_error
-    assert str(third).endswith(
-        "You have 2 tool calls under way on this MCP server, the most one caller may "
+    assert str(third) == (  # (was: "The tool divide failed: MCPError: You have 2 ...")
+        f"The MCP server {url} answered the call of its tool divide with an error: You have 2 "
+        "tool calls under way on this MCP server, the most one caller may "
         "(max_live_runs_per_principal); call again once one of them has ended."
-    ), str(third)
+    )
     assert (str(bobs_call), bobs_call.is_error) == ("0.5", False)
     assert [(str(one), one.is_error) for one in ended] == [("h1", False), ("h2", False)]
     assert (str(again), again.is_error) == ("0.125", False)
@@ -774,3 +775,50 @@ async def test_a_session_that_went_idle_counts_no_more_for_its_caller() -> None:
     assert failed.status_code == 400
     assert (first.status_code, refused.status_code, second.status_code) == (200, 429, 200)
     assert late.status_code == 404
+
+
+def _refusing_server() -> Any:
+    """A low-level SDK server whose one tool, ``ask``, answers a JSON-RPC error of its ``said``."""
+    from mcp import MCPError
+    from mcp.server import Server
+    from mcp.types import CallToolResult, ListToolsResult, Tool
+
+    async def list_tools(ctx: Any, params: Any) -> ListToolsResult:
+        schema = {"type": "object", "properties": {"said": {"type": "string"}}}
+        return ListToolsResult(tools=[Tool(name="ask", input_schema=schema)])
+
+    async def call_tool(ctx: Any, params: Any) -> CallToolResult:
+        raise MCPError(-32050, (params.arguments or {})["said"])
+
+    return Server("refusing", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+async def test_a_servers_json_rpc_error_for_a_call_is_told_as_a_sentence_not_a_class() -> None:
+    """Under uvicorn on 127.0.0.1, a server that answers calls with JSON-RPC errors: each is
+    the call's error result in the server's words, after the server and the tool, without
+    the SDK's class (``MCPError: ...``); a blank one says the server gave no reason, and a
+    long one is cut at ``max_result_chars``, as a result is."""
+    app = _refusing_server().streamable_http_app(
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    )
+    async with served(app) as client:
+        url = f"{client.base_url}/mcp"
+        async with MCPSession.http(url, max_result_chars=25) as session, MiniAgents():
+            told, blank, long = await asyncio.wait_for(
+                ToolSet(session).run_all(
+                    [
+                        call("ask", "c1", said="Come back in a minute."),
+                        call("ask", "c2", said=" "),
+                        call("ask", "c3", said="x" * 30),
+                    ]
+                ),
+                SAFETY,
+            )
+    head = f"The MCP server {url} answered the call of its tool ask with an error"
+    assert all(result.is_error for result in (told, blank, long))
+    assert str(told) == f"{head}: Come back in a minute."
+    assert str(blank) == f"{head}, without saying why."
+    assert str(long) == (
+        f"{head}: {'x' * 25}\n[The server's error was cut here: it had 30 characters, more "
+        "than the 25 this MCP session passes on (max_result_chars).]"
+    )
