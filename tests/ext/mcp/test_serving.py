@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -745,6 +745,47 @@ async def test_one_caller_keeps_at_most_max_sessions_per_principal_open() -> Non
     )
     assert "mcp-session-id" not in adas[2].headers
     assert (bobs.status_code, closed.status_code, again.status_code) == (200, 200, 200)
+
+
+def _heard_reading(app: ASGIApp, reading: asyncio.Event) -> ASGIApp:
+    """``app``, setting ``reading`` once it reads a request's body (past the door, and ours)."""
+
+    async def watched(scope: Scope, receive: Receive, send: Send) -> None:
+        async def heard() -> Message:
+            reading.set()
+            return await receive()
+
+        await app(scope, heard if scope["type"] == "http" else receive, send)
+
+    return watched
+
+
+async def test_an_opening_under_way_counts_so_concurrent_ones_cannot_pass_the_bound() -> None:
+    """Under uvicorn on 127.0.0.1, ``max_sessions_per_principal=1``: while ada's first
+    opening is under way (its body half sent), her second is refused (429); the first then
+    opens. (Counted only once opened, both would have opened.)"""
+    token = "t" * 32
+    app = mcp_http_app(
+        [divide], authentication=BearerTokenAuth({token: "ada"}), max_sessions_per_principal=1
+    )
+    reading, release = asyncio.Event(), asyncio.Event()
+    sent = json.dumps(INITIALIZE).encode()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield sent[:10]
+        await release.wait()
+        yield sent[10:]
+
+    known = {**ACCEPT, **_bearer(token), "Content-Type": "application/json"}
+    async with served(_heard_reading(app, reading)) as client:
+        first = asyncio.ensure_future(client.post("/mcp", content=slow_body(), headers=known))
+        try:
+            await asyncio.wait_for(reading.wait(), SAFETY)
+            second = await client.post("/mcp", json=INITIALIZE, headers=known)
+        finally:
+            release.set()
+        opened = await asyncio.wait_for(first, SAFETY)
+    assert (second.status_code, opened.status_code) == (429, 200)
 
 
 async def test_a_session_that_went_idle_counts_no_more_for_its_caller() -> None:
