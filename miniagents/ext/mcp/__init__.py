@@ -18,6 +18,9 @@ Importing this package does not import the SDK; opening a session without it rai
 from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
 from miniagents.ext.mcp.serving import DEFAULT_MAX_SESSIONS as DEFAULT_MAX_SESSIONS
 from miniagents.ext.mcp.serving import (
+    DEFAULT_MAX_SESSIONS_PER_PRINCIPAL as DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+)
+from miniagents.ext.mcp.serving import (
     DEFAULT_SESSION_IDLE_SECONDS as DEFAULT_SESSION_IDLE_SECONDS,
 )
 from miniagents.ext.mcp.serving import mcp_http_app as mcp_http_app
@@ -32,6 +35,7 @@ from miniagents.ext.mcp.tool import MCPTool as MCPTool
 __all__ = [
     "DEFAULT_MAX_RESULT_CHARS",
     "DEFAULT_MAX_SESSIONS",
+    "DEFAULT_MAX_SESSIONS_PER_PRINCIPAL",
     "DEFAULT_OPEN_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_SESSION_IDLE_SECONDS",

@@ -17,7 +17,9 @@ exception, a sentence naming the tool, the exception's class and a reference, th
 logged whole under that reference (its text may hold a path, a query, a key), unless the
 settings say ``WebSettings(error_texts=True)``. A caller runs at most
 ``max_live_runs_per_principal`` tool calls at once (the server ``max_live_runs``): one more
-is refused with a JSON-RPC error (code ``-32029``) that says so.
+is refused with a JSON-RPC error (code ``-32029``) that says so. Over :func:`mcp_http_app`,
+a caller keeps at most ``max_sessions_per_principal`` MCP sessions open at once (the server
+``max_sessions``): one more is a 429 that says so, so that no caller takes every session.
 
 The tools are listed once, as the server is made: a ``ToolSet`` does not change, so the
 server never sends ``notifications/tools/list_changed`` (its capabilities say
@@ -26,7 +28,9 @@ server never sends ``notifications/tools/list_changed`` (its capabilities say
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -50,7 +54,7 @@ if TYPE_CHECKING:
         PaginatedRequestParams,
     )
     from starlette.applications import Starlette
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from miniagents.ext.web.auth import Authentication
     from miniagents.ext.web.lowlevel import Door
@@ -58,6 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_SESSIONS",
+    "DEFAULT_MAX_SESSIONS_PER_PRINCIPAL",
     "DEFAULT_SESSION_IDLE_SECONDS",
     "mcp_http_app",
     "mcp_server",
@@ -69,12 +74,24 @@ _logger = logging.getLogger(__name__)
 DEFAULT_MAX_SESSIONS = 1_000
 """The most MCP sessions :func:`mcp_http_app` keeps open at once (one more is a 503)."""
 
+DEFAULT_MAX_SESSIONS_PER_PRINCIPAL = 100
+"""The most MCP sessions one caller of :func:`mcp_http_app` keeps open at once (one more is a
+429), so that one caller cannot take all :data:`DEFAULT_MAX_SESSIONS`."""
+
 DEFAULT_SESSION_IDLE_SECONDS = 1_800.0
 """Seconds an MCP session of :func:`mcp_http_app` lasts with no request under way (then 404)."""
 
 _TOO_MANY_CALLS = -32029
 """The JSON-RPC error code of a tool call refused for the calls under way (a server error's
 code, of the range JSON-RPC leaves to servers)."""
+
+_TOO_MANY_SESSIONS = -32030
+"""The JSON-RPC error code of a session refused for a caller's open sessions (a server
+error's code, as ``_TOO_MANY_CALLS``)."""
+
+_SESSION_ID = "mcp-session-id"
+"""The HTTP header that names a request's MCP session (and, in the answer that opens one,
+the new session)."""
 
 _CALLER = "miniagents.mcp_caller"
 """The key of a request's ASGI scope that names its caller (the principal the door knows)."""
@@ -190,6 +207,7 @@ def mcp_http_app(
     name: str = "miniagents",
     instructions: str | None = None,
     max_sessions: int = DEFAULT_MAX_SESSIONS,
+    max_sessions_per_principal: int = DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
     session_idle_seconds: float = DEFAULT_SESSION_IDLE_SECONDS,
 ) -> Starlette:
     """An ASGI app that serves ``tools`` as an MCP server over streamable HTTP, at ``/mcp``.
@@ -199,7 +217,9 @@ def mcp_http_app(
     ``settings`` does not allow is refused, so that only those it knows call the tools.
     Each MCP session is its opener's alone: another caller, even one it knows, who sends
     its id is answered 404 (as for a session that does not exist). The sessions are
-    bounded: at most ``max_sessions`` open at once (one more is a 503 until one ends), each
+    bounded: at most ``max_sessions`` open at once (one more is a 503 until one ends), at
+    most ``max_sessions_per_principal`` of them one caller's (one more of theirs is a 429
+    until one of theirs ends; every caller of an app that knows nobody is one), each
     ended once it has had no request under way for ``session_idle_seconds`` (its id then
     answers 404: the client opens a new one). Each caller runs at most
     ``max_live_runs_per_principal`` tool calls at once (see :func:`mcp_server`).
@@ -221,14 +241,16 @@ def mcp_http_app(
         name: The server's name, as clients see it.
         instructions: What clients should know about the server, if anything.
         max_sessions: The most MCP sessions open at once.
+        max_sessions_per_principal: The most MCP sessions one principal keeps open at once.
         session_idle_seconds: Seconds a session lasts with no request under way.
 
     Raises:
         MissingExtraError: without the MCP SDK (``pip install "miniagents[mcp]"``; an
             ``ImportError``).
-        WebConfigurationError: if ``authentication`` is ``None``, or ``max_sessions`` is not
-            a whole number of at least 1, or ``session_idle_seconds`` not a positive,
-            finite number of seconds (an ``ArgumentError``).
+        WebConfigurationError: if ``authentication`` is ``None``, or ``max_sessions`` or
+            ``max_sessions_per_principal`` is not a whole number of at least 1, or
+            ``session_idle_seconds`` not a positive, finite number of seconds (an
+            ``ArgumentError``).
     """
     require_mcp()
     from mcp.server.transport_security import TransportSecuritySettings
@@ -241,7 +263,12 @@ def mcp_http_app(
     fix = "Pass such a value, or leave it out for its default."
     owner, error = "mcp_http_app", WebConfigurationError
     check_count(max_sessions, "max_sessions", owner=owner, fix=fix, error=error)
-    check_seconds(session_idle_seconds, "session_idle_seconds", owner=owner, fix=fix, error=error)
+    most_each = check_count(
+        max_sessions_per_principal, "max_sessions_per_principal", owner=owner, fix=fix, error=error
+    )
+    idle = check_seconds(
+        session_idle_seconds, "session_idle_seconds", owner=owner, fix=fix, error=error
+    )
     settings = settings or WebSettings()
     door = Door(authentication, settings, "mcp_http_app")
     server = mcp_server(tools, name=name, instructions=instructions, settings=settings)
@@ -251,12 +278,14 @@ def mcp_http_app(
         session_idle_timeout=session_idle_seconds,  # (mcp 2.2 on: both named so, never None)
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )  # (the door checks the hosts and origins, as it does for the web apps)
-    for middleware in reversed([*door.middleware(), Middleware(_known_only, door=door)]):
+    sessions = _Sessions(most_each, idle)
+    known_only = Middleware(_known_only, door=door, sessions=sessions)
+    for middleware in reversed([*door.middleware(), known_only]):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     return app
 
 
-def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
+def _known_only(app: ASGIApp, door: Door, sessions: _Sessions) -> ASGIApp:
     """``app``, answering a request of nobody ``door`` knows with its 401 (after its middleware).
 
     Only HTTP requests that ``door`` lets in and the server's ``lifespan`` reach ``app``: a
@@ -269,7 +298,8 @@ def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
     session is its opener's alone: a request of anybody else in it is answered 404, as for a
     session that does not exist, and cannot call its tools, read what it sends or end it.
     The SDK forgets a session's owner with the session. The principal's name is the
-    request's caller too (its scope's ``_CALLER``), whose tool calls under way are counted.
+    request's caller too (its scope's ``_CALLER``), whose tool calls under way are counted,
+    and whose open sessions ``sessions`` counts (and bounds).
     """
     from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
     from mcp.server.auth.provider import AccessToken
@@ -278,17 +308,21 @@ def _known_only(app: ASGIApp, door: Door) -> ASGIApp:
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
-            await app(scope, receive, send)
+            try:
+                await app(scope, receive, send)
+            finally:  # (the server stopped: the SDK ended every session)
+                sessions.clear()
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})  # (policy violation)
         elif kind == "http":
             owner = door.owner(Request(scope))
             if owner is None:  # (the app knows nobody: this machine's clients only)
-                await app(scope, receive, send)
+                await sessions.aserve(app, scope, receive, send, None)
             elif isinstance(owner, str):  # (no token of the SDK's: the principal's name)
                 principal = AccessToken(token="", client_id=owner, scopes=[])
                 user = AuthenticatedUser(principal)
-                await app({**scope, "user": user, _CALLER: owner}, receive, send)
+                known = {**scope, "user": user, _CALLER: owner}
+                await sessions.aserve(app, known, receive, send, owner)
             else:
                 await owner(scope, receive, send)
 
@@ -304,6 +338,177 @@ def _caller_of(request: object) -> str | None:
     scope = getattr(request, "scope", None)
     caller = scope.get(_CALLER) if isinstance(scope, Mapping) else None
     return caller if isinstance(caller, str) else None
+
+
+class _Session:
+    """One open MCP session of :func:`mcp_http_app`: its id, its opener, its requests under way."""
+
+    __slots__ = ("caller", "id", "under_way")
+
+    def __init__(self, session_id: str, caller: str | None) -> None:
+        self.id = session_id
+        self.caller = caller
+        self.under_way = 1  # (the request that opened it, until it ends)
+
+
+class _Sessions:
+    """The open MCP sessions of :func:`mcp_http_app`, by caller, at most ``most_each`` each.
+
+    A session counts for its opener from the answer that names it (its ``mcp-session-id``)
+    to its end: an HTTP ``DELETE`` of it answered (the client closed it), ``idle_seconds``
+    with no request of its opener under way (the SDK ends it so; counted here from the end
+    of the request, a moment after the SDK's, so it never stops counting before the SDK
+    ends it), or the server's stop. A request that may open a session counts for its caller
+    while it is under way, so that concurrent openings cannot pass the bound. Memory is
+    bounded: a session is kept only while the SDK keeps it (those past their idle time are
+    forgotten before each request), the SDK keeps at most ``max_sessions``, and a caller is
+    forgotten at 0. A session the SDK ended otherwise (it failed) counts until its idle
+    time is over.
+    """
+
+    def __init__(self, most_each: int, idle_seconds: float) -> None:
+        self._most_each = most_each
+        self._idle_seconds = idle_seconds
+        self._open: dict[str, _Session] = {}
+        self._idle: OrderedDict[str, float] = OrderedDict()
+        """The sessions with no request under way, by id, with the time each ends (in order)."""
+        self._by_caller: dict[str | None, int] = {}
+        """Each caller's open sessions and openings under way (a caller with none: absent)."""
+
+    async def aserve(
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, caller: str | None
+    ) -> None:
+        """Serve an HTTP request of ``caller`` with ``app``, counting the session it opens or uses.
+
+        One that may open a session while ``caller`` has ``most_each`` open (or opening) is
+        answered 429, with a JSON-RPC error that names ``max_sessions_per_principal``.
+        """
+        from starlette.datastructures import Headers
+
+        self._forget_idle(asyncio.get_running_loop().time())
+        headers = Headers(scope=scope)
+        session_id = headers.get(_SESSION_ID)
+        if session_id is None:
+            if not _may_open(headers):
+                await app(scope, receive, send)
+            elif self._by_caller.get(caller, 0) >= self._most_each:
+                await self._refusal()(scope, receive, send)
+            else:
+                await self._aopening(app, scope, receive, send, caller)
+            return
+        session = self._open.get(session_id)
+        if session is None or session.caller != caller:  # (not its opener: the SDK's 404)
+            await app(scope, receive, send)
+            return
+        session.under_way += 1
+        self._idle.pop(session.id, None)
+        deleted = False
+
+        async def watched(message: Message) -> None:
+            nonlocal deleted
+            if message["type"] == "http.response.start" and scope["method"] == "DELETE":
+                deleted = message["status"] < 400  # (the SDK ended the session)
+            await send(message)
+
+        try:
+            await app(scope, receive, watched)
+        finally:
+            if deleted:
+                self._end(session)
+            else:
+                self._left(session)
+
+    def clear(self) -> None:
+        """Forget every session (the server stopped, and the SDK's sessions with it)."""
+        self._open.clear()
+        self._idle.clear()
+        self._by_caller.clear()
+
+    async def _aopening(
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, caller: str | None
+    ) -> None:
+        """Serve a request that may open a session, counted for ``caller`` while under way."""
+        from starlette.datastructures import Headers
+
+        self._by_caller[caller] = self._by_caller.get(caller, 0) + 1
+        opened: _Session | None = None
+
+        async def watched(message: Message) -> None:
+            nonlocal opened
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                session_id = Headers(raw=message["headers"]).get(_SESSION_ID)
+                if session_id is not None and session_id not in self._open:
+                    opened = self._open[session_id] = _Session(session_id, caller)
+            await send(message)
+
+        try:
+            await app(scope, receive, watched)
+        finally:
+            if opened is None:  # (no session opened: the opening counts no more)
+                self._drop(caller)
+            else:
+                self._left(opened)
+
+    def _left(self, session: _Session) -> None:
+        """A request of ``session`` has ended: with none left, its idle time starts."""
+        if self._open.get(session.id) is not session:  # (it ended meanwhile)
+            return
+        session.under_way -= 1
+        if not session.under_way:
+            self._idle[session.id] = asyncio.get_running_loop().time() + self._idle_seconds
+
+    def _end(self, session: _Session) -> None:
+        """``session`` has ended: it counts no more."""
+        if self._open.get(session.id) is session:
+            del self._open[session.id]
+            self._idle.pop(session.id, None)
+            self._drop(session.caller)
+
+    def _drop(self, caller: str | None) -> None:
+        """One session (or opening) of ``caller`` less."""
+        left = self._by_caller[caller] - 1
+        if left:
+            self._by_caller[caller] = left
+        else:
+            del self._by_caller[caller]
+
+    def _forget_idle(self, now: float) -> None:
+        """End the sessions whose idle time is over by ``now`` (the SDK has ended them)."""
+        while self._idle:
+            session_id, ends = next(iter(self._idle.items()))
+            if ends > now:
+                return
+            self._end(self._open[session_id])
+
+    def _refusal(self) -> ASGIApp:
+        """The answer to one opening too many: a 429 whose JSON-RPC error names the bound."""
+        from starlette.responses import JSONResponse
+
+        most = self._most_each
+        message = (
+            f"You have {most} MCP session{'' if most == 1 else 's'} open on this server, the "
+            "most one caller may (max_sessions_per_principal); close one of them (a client "
+            "closes its session as it ends) or let one go idle until the server ends it, then "
+            "open another."
+        )
+        error = {"code": _TOO_MANY_SESSIONS, "message": message}
+        return JSONResponse(
+            {"jsonrpc": "2.0", "id": None, "error": error},
+            status_code=429,
+            headers={"Retry-After": "1"},
+        )
+
+
+def _may_open(headers: Mapping[str, str]) -> bool:
+    """Whether a request without a session id, with ``headers``, may open an MCP session.
+
+    The SDK serves a request that names a protocol version of the era without handshakes
+    (2026 on) without a session; any other may open one.
+    """
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+    version = headers.get("mcp-protocol-version")
+    return version is None or version in HANDSHAKE_PROTOCOL_VERSIONS
 
 
 class _Calls:

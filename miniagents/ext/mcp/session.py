@@ -103,7 +103,9 @@ class MCPSession:
 
     The connection lives in a task of the session's own: an exception of the block comes
     out of it as it is, and a server that dies (or cannot be reached any more) gives the
-    calls error results while the block goes on.
+    calls error results while the block goes on. A call the server answers with a JSON-RPC
+    error (it refused the call, e.g. for the calls its caller has under way) is an error
+    result too, in the server's words.
 
     The same session can serve any number of agents and concurrent calls. It needs the
     official MCP SDK, version 2 (``pip install "miniagents[mcp]"``).
@@ -527,9 +529,30 @@ class MCPSession:
                     f"The MCP server {self._describe()} {did} the call of its tool {name}. "
                     f"{fix}{anew}"
                 ) from error
-            raise
+            raise ToolCallError(self._answered_error(name, error.message)) from error
         finally:
             self._call_statuses.pop(number, None)
+
+    def _answered_error(self, name: str, said: str) -> str:
+        """What the model is told of the server's JSON-RPC error ``said`` for a call of ``name``.
+
+        The server's own words (a refusal says what to do, e.g. to call again later), after
+        the server and the tool they are about, cut as a tool's result is
+        (``max_result_chars``); a server that said nothing is said to have given no reason.
+        """
+        said = said.strip()
+        head = (
+            f"The MCP server {self._describe()} answered the call of its tool {name} with an error"
+        )
+        if not said:
+            return f"{head}, without saying why."
+        if len(said) > self._max_result_chars:
+            said = (
+                f"{said[: self._max_result_chars]}\n[The server's error was cut here: it had "
+                f"{len(said):,} characters, more than the {self._max_result_chars:,} this MCP "
+                "session passes on (max_result_chars).]"
+            )
+        return f"{head}: {said}"
 
     def _describe(self) -> str:
         """The server, as errors and tool results name it (without what may be a secret).

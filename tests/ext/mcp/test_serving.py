@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -587,10 +587,11 @@ async def test_one_caller_runs_at_most_max_live_runs_per_principal_tool_calls_at
             again = await asyncio.wait_for(ToolSet(adas).run(call("divide", a=1, b=8)), SAFETY)
     assert started == ["h1", "h2"]
     assert third.is_error
-    assert str(third).endswith(
-        "You have 2 tool calls under way on this MCP server, the most one caller may "
+    assert str(third) == (  # (was: "The tool divide failed: MCPError: You have 2 ...")
+        f"The MCP server {url} answered the call of its tool divide with an error: You have 2 "
+        "tool calls under way on this MCP server, the most one caller may "
         "(max_live_runs_per_principal); call again once one of them has ended."
-    ), str(third)
+    )
     assert (str(bobs_call), bobs_call.is_error) == ("0.5", False)
     assert [(str(one), one.is_error) for one in ended] == [("h1", False), ("h2", False)]
     assert (str(again), again.is_error) == ("0.125", False)
@@ -701,8 +702,164 @@ async def test_a_session_of_the_http_app_ends_after_session_idle_seconds() -> No
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("max_sessions", 0), ("max_sessions", 1.5), ("session_idle_seconds", 0)]
+    ("name", "value"),
+    [
+        ("max_sessions", 0),
+        ("max_sessions", 1.5),
+        ("max_sessions_per_principal", 0),
+        ("session_idle_seconds", 0),
+    ],
 )
 def test_the_http_apps_session_bounds_are_checked(name: str, value: object) -> None:
     with pytest.raises(WebConfigurationError, match=name):
         mcp_http_app([divide], authentication=BearerTokenAuth({"t" * 32: "ada"}), **{name: value})  # type: ignore[arg-type]
+
+
+async def test_one_caller_keeps_at_most_max_sessions_per_principal_open() -> None:
+    """Under uvicorn on 127.0.0.1, ``max_sessions=3``, ``max_sessions_per_principal=2``: ada's
+    third session is refused (a 429 whose error names the setting) while bob still opens
+    his; once ada closed one, she opens another. (ada could open all ``max_sessions``: every
+    other caller was refused, 503, until one of hers ended.)"""
+    ada, bob = "a" * 32, "b" * 32
+    app = mcp_http_app(
+        [divide],
+        authentication=BearerTokenAuth({ada: "ada", bob: "bob"}),
+        max_sessions=3,
+        max_sessions_per_principal=2,
+    )
+    async with served(app) as client:
+        adas = [
+            await client.post("/mcp", json=INITIALIZE, headers={**ACCEPT, **_bearer(ada)})
+            for _ in range(3)
+        ]
+        bobs = await client.post("/mcp", json=INITIALIZE, headers={**ACCEPT, **_bearer(bob)})
+        closed = await client.delete(
+            "/mcp", headers=_in_session(adas[0].headers["mcp-session-id"], ada)
+        )
+        again = await client.post("/mcp", json=INITIALIZE, headers={**ACCEPT, **_bearer(ada)})
+    assert [answer.status_code for answer in adas] == [200, 200, 429]
+    assert adas[2].json()["error"]["message"] == (
+        "You have 2 MCP sessions open on this server, the most one caller may "
+        "(max_sessions_per_principal); close one of them (a client closes its session as it "
+        "ends) or let one go idle until the server ends it, then open another."
+    )
+    assert "mcp-session-id" not in adas[2].headers
+    assert (bobs.status_code, closed.status_code, again.status_code) == (200, 200, 200)
+
+
+def _heard_reading(app: ASGIApp, reading: asyncio.Event) -> ASGIApp:
+    """``app``, setting ``reading`` once it reads a request's body (past the door, and ours)."""
+
+    async def watched(scope: Scope, receive: Receive, send: Send) -> None:
+        async def heard() -> Message:
+            reading.set()
+            return await receive()
+
+        await app(scope, heard if scope["type"] == "http" else receive, send)
+
+    return watched
+
+
+async def test_an_opening_under_way_counts_so_concurrent_ones_cannot_pass_the_bound() -> None:
+    """Under uvicorn on 127.0.0.1, ``max_sessions_per_principal=1``: while ada's first
+    opening is under way (its body half sent), her second is refused (429); the first then
+    opens. (Counted only once opened, both would have opened.)"""
+    token = "t" * 32
+    app = mcp_http_app(
+        [divide], authentication=BearerTokenAuth({token: "ada"}), max_sessions_per_principal=1
+    )
+    reading, release = asyncio.Event(), asyncio.Event()
+    sent = json.dumps(INITIALIZE).encode()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield sent[:10]
+        await release.wait()
+        yield sent[10:]
+
+    known = {**ACCEPT, **_bearer(token), "Content-Type": "application/json"}
+    async with served(_heard_reading(app, reading)) as client:
+        first = asyncio.ensure_future(client.post("/mcp", content=slow_body(), headers=known))
+        try:
+            await asyncio.wait_for(reading.wait(), SAFETY)
+            second = await client.post("/mcp", json=INITIALIZE, headers=known)
+        finally:
+            release.set()
+        opened = await asyncio.wait_for(first, SAFETY)
+    assert (second.status_code, opened.status_code) == (429, 200)
+
+
+async def test_a_session_that_went_idle_counts_no_more_for_its_caller() -> None:
+    """Under uvicorn on 127.0.0.1, on a virtual clock, ``max_sessions_per_principal=1`` and
+    ``session_idle_seconds=60``: an opening that failed (400) counts for nothing; ada's
+    second session is refused while her first is open, and opens once the first has been
+    idle for 61 seconds (the server ended it: its id answers 404)."""
+    token = "t" * 32
+    app = mcp_http_app(
+        [divide],
+        authentication=BearerTokenAuth({token: "ada"}),
+        max_sessions_per_principal=1,
+        session_idle_seconds=60,
+    )
+    known = {**ACCEPT, **_bearer(token)}
+    with virtual_time():  # (the server's timers too: it runs on this loop)
+        async with served(app) as client:
+            failed = await client.post("/mcp", json={"jsonrpc": "2.0"}, headers=known)
+            first = await client.post("/mcp", json=INITIALIZE, headers=known)
+            refused = await client.post("/mcp", json=INITIALIZE, headers=known)
+            await asyncio.sleep(61)
+            second = await client.post("/mcp", json=INITIALIZE, headers=known)
+            late = await client.post(
+                "/mcp",
+                json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                headers=_in_session(first.headers["mcp-session-id"], token),
+            )
+    assert failed.status_code == 400
+    assert (first.status_code, refused.status_code, second.status_code) == (200, 429, 200)
+    assert late.status_code == 404
+
+
+def _refusing_server() -> Any:
+    """A low-level SDK server whose one tool, ``ask``, answers a JSON-RPC error of its ``said``."""
+    from mcp import MCPError
+    from mcp.server import Server
+    from mcp.types import CallToolResult, ListToolsResult, Tool
+
+    async def list_tools(ctx: Any, params: Any) -> ListToolsResult:
+        schema = {"type": "object", "properties": {"said": {"type": "string"}}}
+        return ListToolsResult(tools=[Tool(name="ask", input_schema=schema)])
+
+    async def call_tool(ctx: Any, params: Any) -> CallToolResult:
+        raise MCPError(-32050, (params.arguments or {})["said"])
+
+    return Server("refusing", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+async def test_a_servers_json_rpc_error_for_a_call_is_told_as_a_sentence_not_a_class() -> None:
+    """Under uvicorn on 127.0.0.1, a server that answers calls with JSON-RPC errors: each is
+    the call's error result in the server's words, after the server and the tool, without
+    the SDK's class (``MCPError: ...``); a blank one says the server gave no reason, and a
+    long one is cut at ``max_result_chars``, as a result is."""
+    app = _refusing_server().streamable_http_app(
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    )
+    async with served(app) as client:
+        url = f"{client.base_url}/mcp"
+        async with MCPSession.http(url, max_result_chars=25) as session, MiniAgents():
+            told, blank, long = await asyncio.wait_for(
+                ToolSet(session).run_all(
+                    [
+                        call("ask", "c1", said="Come back in a minute."),
+                        call("ask", "c2", said=" "),
+                        call("ask", "c3", said="x" * 30),
+                    ]
+                ),
+                SAFETY,
+            )
+    head = f"The MCP server {url} answered the call of its tool ask with an error"
+    assert all(result.is_error for result in (told, blank, long))
+    assert str(told) == f"{head}: Come back in a minute."
+    assert str(blank) == f"{head}, without saying why."
+    assert str(long) == (
+        f"{head}: {'x' * 25}\n[The server's error was cut here: it had 30 characters, more "
+        "than the 25 this MCP session passes on (max_result_chars).]"
+    )
