@@ -370,12 +370,12 @@ class Engine:
         """
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
-            known = self.inputs.get(workflow_id)
+            known = self.inputs.get(workflow_id)  # (its inputs, if published here already)
             if known is not None:  # (a call of another agent or input: refused at once)
                 _check_same_run(workflow_id, {"args": known}, alias, messages, kwargs)
             running = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
             if known is None:  # (published meanwhile, or ended: its record says)
-                await self._check_ran(workflow_id, alias, messages, kwargs)
+                await _acheck_recorded(workflow_id, alias, messages, kwargs)
             self._wait_for_record(workflow_id)
             return running
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
@@ -423,26 +423,6 @@ class Engine:
         reply = await self._published_or(workflow_id, ended)
         self._wait_for_record(workflow_id)
         return reply
-
-    async def _check_ran(
-        self,
-        workflow_id: str,
-        alias: str,
-        messages: tuple[Message, ...],
-        kwargs: Mapping[str, object],
-    ) -> None:
-        """Refuse a call of another agent, or with other input, under the id of a run of here.
-
-        Raises:
-            DurableConfigurationError: see :func:`_check_same_run`.
-        """
-        known = self.inputs.get(workflow_id)
-        if known is not None:
-            recorded: object = {"args": known}
-        else:
-            status = await _outside(_dbos().get_workflow_status_async(workflow_id))
-            recorded = None if status is None else status.input
-        _check_same_run(workflow_id, recorded, alias, messages, kwargs)
 
     def _wait_for_record(self, workflow_id: str) -> None:
         """Make the reader's context wait for the end of the run ``workflow_id`` running here.
@@ -495,6 +475,21 @@ async def _ended_elsewhere(
             "at its start) or recover that executor's runs with DBOS (its admin server's "
             "workflow recovery, or DBOS Conductor), then ask again; or start a new run."
         ) from None
+
+
+async def _acheck_recorded(
+    workflow_id: str, alias: str, messages: tuple[Message, ...], kwargs: Mapping[str, object]
+) -> None:
+    """Refuse a call of another agent, or with other input, under the id of a recorded run.
+
+    The run's inputs are read from its record (DBOS records them as it starts the run),
+    once the caller has found that they were not published here.
+
+    Raises:
+        DurableConfigurationError: see :func:`_check_same_run`.
+    """
+    status = await _outside(_dbos().get_workflow_status_async(workflow_id))
+    _check_same_run(workflow_id, None if status is None else status.input, alias, messages, kwargs)
 
 
 def _check_same_run(
