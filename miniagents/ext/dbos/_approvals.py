@@ -204,9 +204,17 @@ async def _published(name: str) -> object:
             return message
 
 
-_opened: dict[tuple[str, str], asyncio.Event] = {}
-"""The approvals of this process's runs, by run and call, set once started in the database
-(or found started there), while the run waits on them: see :func:`aopened`."""
+_opened: dict[tuple[str, int], asyncio.Event] = {}
+"""The approvals of this process's runs, by run and request, set once started in the database
+(or found started there), while the run waits on them: see :func:`aopened`.
+
+A request is its own key (its ``id``: each entry is kept only while a wait holds the
+request, so the id is not another's meanwhile), not its call's id: calls of nested agents
+of one run may share a call id, and each has its own approval."""
+
+
+def _opened_key(run_id: str, request: ToolApprovalRequest) -> tuple[str, int]:
+    return run_id, id(request)
 
 
 async def aopened(run_id: str, request: ToolApprovalRequest, seconds: float) -> bool:
@@ -218,7 +226,7 @@ async def aopened(run_id: str, request: ToolApprovalRequest, seconds: float) -> 
     starts the approval (a thread's database write): a web app waits for it before it tells
     its client that the run waits.
     """
-    key = (run_id, request.call_id)
+    key = _opened_key(run_id, request)
     opened = _opened.setdefault(key, asyncio.Event())
     decided: asyncio.Future[ToolDecision] | None = None
     opening = asyncio.ensure_future(opened.wait())
@@ -247,13 +255,14 @@ async def awaited_decision(
     The request is decided too when the decision came from elsewhere (it is no longer
     pending, and deciding it again raises ``ToolApprovalError``).
     """
-    opened = _opened.setdefault((run_id, request.call_id), asyncio.Event())
+    opening = _opened_key(run_id, request)
+    opened = _opened.setdefault(opening, asyncio.Event())
     try:
         return await _awaited_decision(url, run_id, key, request, opened)
     finally:
         opened.set()  # (the run waits no more: nothing is to wait for its approval)
-        if _opened.get((run_id, request.call_id)) is opened:
-            del _opened[run_id, request.call_id]
+        if _opened.get(opening) is opened:
+            del _opened[opening]
 
 
 async def _awaited_decision(

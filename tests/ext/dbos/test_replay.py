@@ -9,7 +9,7 @@ SQLite file of their own), and destroy it at their end.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -358,6 +358,42 @@ async def test_a_runs_approvals_are_told_apart_from_those_of_a_run_whose_id_diff
         await acancel_run(agent, "case-1")
         with pytest.raises(BaseException, match="cancelled"):  # DBOS's own stop
             await reply
+
+
+async def test_a_requests_approval_is_open_on_its_own_not_when_another_call_of_its_id_is(
+    database: str,
+) -> None:
+    # (was: the approvals opened were kept by run and call id, and the calls of nested
+    # agents of one run may share a call id: a request whose approval was not in the
+    # database yet was said to be, once another call of that id waited there)
+    from miniagents.ext.dbos import _approvals
+
+    tool = FunctionTool(_pretend_remove, requires_approval=True)
+    remover = offline_agent.fork(alias="TWIN_REMOVER", reply=_removing, tools=[tool], token_delay=0)
+    agent = durable(remover, database_url=database)
+    async with MiniAgents():
+        reply = await _waiting(agent, "twin-1")
+        [first] = [message async for message in _requests(reply)]
+        call = ToolCallMessage(
+            tool_name=first.tool_name, arguments=dict(first.arguments), call_id=first.call_id
+        )
+        twin = ToolSet([tool]).approval_request(call)  # another call of the id, asked nowhere
+        assert twin is not None
+        assert twin.pending
+        assert await aapprovals_open("twin-1", [twin], seconds=0.01) is False
+        assert await aapprovals_open("twin-1", [first]) is True
+        first.approve()
+        assert [str(message) for message in await reply][-1] == "Done."
+    assert not _approvals._opened
+
+
+async def _requests(reply: MessageSequencePromise) -> AsyncIterator[ToolApprovalRequest]:
+    """The approval requests of ``reply`` up to the first (read again from its start)."""
+    async for promise in reply:
+        message = await promise
+        if isinstance(message, ToolApprovalRequest):
+            yield message
+            return
 
 
 held: list[asyncio.Event] = []
