@@ -73,10 +73,12 @@ _WAIT_SECONDS = 24 * 3600.0  # each DBOS wait is bounded; an approval waits agai
 class _Registration:
     """The approval workflow as DBOS registered it (once a process, before DBOS's launch)."""
 
-    __slots__ = ("workflow",)
+    __slots__ = ("preemptible", "workflow")
 
     def __init__(self) -> None:
         self.workflow: Callable[..., Coroutine[Any, Any, dict[str, object]]] | None = None
+        self.preemptible = False
+        """Whether DBOS stops a run's step that waits for a decision once the run is cancelled."""
 
 
 _registration = _Registration()
@@ -159,8 +161,13 @@ async def _approval_workflow(
     return dict(message)
 
 
-def register_approvals(dbos: type[DBOS]) -> None:
-    """Register the approval workflow with DBOS (once, before DBOS is launched)."""
+def register_approvals(dbos: type[DBOS], *, preemptible: bool) -> None:
+    """Register the approval workflow with DBOS (once, before DBOS is launched).
+
+    ``preemptible``: whether the runs' steps that wait for decisions are preemptible (DBOS
+    stops such a step once its run is cancelled).
+    """
+    _registration.preemptible = preemptible
     if _registration.workflow is None:
         _registration.workflow = dbos.workflow(name=APPROVAL_WORKFLOW)(_approval_workflow)
 
@@ -287,11 +294,22 @@ async def _awaited_decision(
             if not waiting.done():
                 waiting.cancel()
     decision = decision_of(message)
-    if decision is None:  # withdrawn: only when the run has ended (it does not read this)
+    if decision is None:  # withdrawn: the run has ended (it does not read this), or was
+        if _registration.preemptible and await _outside(_cancelled(run_id)):  # cancelled:
+            # DBOS stops this step at once (and the run), recording nothing: wait for it
+            await asyncio.get_running_loop().create_future()
         return ToolDecision(False, reason="The run ended before the call was decided.")
     if request.pending:  # (decided elsewhere: as it was decided there, who and when)
         request.decide(decision)
     return decision
+
+
+async def _cancelled(run_id: str) -> bool:
+    """Whether the run ``run_id`` was cancelled (``acancel_run``, or DBOS's own cancel)."""
+    from dbos import DBOS
+
+    status = await DBOS.get_workflow_status_async(run_id)
+    return status is not None and status.status == "CANCELLED"
 
 
 async def _sent_from_here(url: str, name: str, decision: ToolDecision) -> None:

@@ -85,6 +85,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "Engine",
     "aengine_for",
+    "cancelled_by_dbos",
     "checked_url",
     "configured_url",
     "current_engine",
@@ -204,13 +205,14 @@ def _registered_functions() -> tuple[
     """The workflow and step functions, registered with DBOS once (and the recorders set)."""
     dbos = _dbos()
     workflow = dbos.workflow(name=_WORKFLOW)(_interaction_workflow)
-    if "preemptible" in inspect.signature(dbos.step).parameters:
+    preemptible = "preemptible" in inspect.signature(dbos.step).parameters
+    if preemptible:
         # a step of a run cancelled meanwhile is stopped (a model's stream closed), not
         # run to its end: DBOS watches for the cancel and cancels the step's task
         step = dbos.step(name=_STEP, preemptible=True)(_step)
     else:  # (a DBOS before preemptible steps: a step runs to its end)
         step = dbos.step(name=_STEP)(_step)
-    register_approvals(dbos)  # the decisions of calls that wait (see _approvals)
+    register_approvals(dbos, preemptible=preemptible)  # the decisions of calls that wait
     record_llm_calls(LLMRecorder())
     prepare_interactions(InteractionNumbers())
     record_tool_calls(ToolRecorder())
@@ -843,6 +845,10 @@ async def _interaction_workflow(
         except Exception:
             await withdraw(engine.url, undecided)  # the run ended: nobody decides these any more
             raise
+        except BaseException as error:
+            if cancelled_by_dbos(error):  # cancelled (acancel_run, an operator): it is over
+                await withdraw(engine.url, undecided)  # (else recovered at every start)
+            raise
         await withdraw(engine.url, undecided)
         return tuple(_recordable(message) for message in messages)
     except (asyncio.CancelledError, StreamCancelledError) as error:
@@ -859,6 +865,18 @@ async def _interaction_workflow(
             del engine.inputs[workflow_id]
         if engine.bodies.get(workflow_id) is body:
             del engine.bodies[workflow_id]
+
+
+def cancelled_by_dbos(error: BaseException) -> bool:
+    """Whether ``error`` is DBOS's stop of a workflow that was cancelled (its status says so).
+
+    DBOS raises it (no ``Exception``, so that no code of the run catches it) where a
+    cancelled run goes on: at its next step, or in a preemptible step that was running.
+    """
+    return any(
+        kind.__name__ == "DBOSWorkflowCancelledError" and kind.__module__.startswith("dbos")
+        for kind in type(error).__mro__
+    )
 
 
 def _refuse(engine: Engine, workflow_id: str, alias: str, version: str) -> None:
