@@ -51,6 +51,7 @@ __all__ = [
     "decision_of",
     "register_approvals",
     "withdraw",
+    "withdraw_orphans",
 ]
 
 T = TypeVar("T")
@@ -349,6 +350,52 @@ async def withdraw(url: str, names: set[str]) -> None:
             await _claimed_here(url, name, decision_message(None, by="run"))
         except Exception:
             _logger.warning("The approval %s of an ended durable run is left waiting.", name)
+
+
+async def withdraw_orphans(url: str) -> None:
+    """End the approvals that still wait though their runs have ended (at DBOS's launch).
+
+    A run cancelled by DBOS while no process ran it (its server down: an operator's
+    cancel) left its approvals waiting, and DBOS recovers them at every launch: each is
+    withdrawn now, and ends at once. Best effort, as :func:`withdraw`: a failure is logged.
+    """
+    try:
+        orphans = await _outside(_orphans())
+    except Exception as error:
+        _logger.warning(
+            "The approvals of ended durable runs could not be looked for (%s: %s); any that "
+            "wait are looked for again at the next launch.",
+            type(error).__name__,
+            error,
+        )
+        return
+    await withdraw(url, orphans)
+
+
+async def _orphans() -> set[str]:
+    """The ids of the approvals that have not ended whose runs have (or are gone)."""
+    from dbos import DBOS
+
+    approvals = await DBOS.list_workflows_async(
+        name=APPROVAL_WORKFLOW, status=["PENDING", "ENQUEUED"], load_output=False
+    )
+    runs = {approval.workflow_id: _run_of(approval.input) for approval in approvals}
+    asked = sorted({run for run in runs.values() if run is not None})
+    if not asked:
+        return set()
+    statuses = await DBOS.list_workflows_async(
+        workflow_ids=asked, load_input=False, load_output=False
+    )
+    live = {status.workflow_id for status in statuses if status.status in ("PENDING", "ENQUEUED")}
+    return {approval for approval, run in runs.items() if run is not None and run not in live}
+
+
+def _run_of(recorded: object) -> str | None:
+    """The id of the run an approval's recorded input (its workflow's arguments) is of."""
+    args = recorded.get("args") if isinstance(recorded, Mapping) else None
+    if isinstance(args, (tuple, list)) and args and isinstance(args[0], str):
+        return args[0]
+    return None
 
 
 # -- the claims: the first decision of each approval, atomically -----------------------------

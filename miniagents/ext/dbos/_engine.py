@@ -49,6 +49,7 @@ from miniagents.ext.dbos._approvals import (
     awaited_decision,
     register_approvals,
     withdraw,
+    withdraw_orphans,
 )
 from miniagents.ext.dbos._database_errors import database_failure, first_line, sqlite_failure
 from miniagents.ext.dbos._recording import (
@@ -673,6 +674,7 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
     _released_logs.install()
     here = recover_here and current_context() is not None
     engine = _process.engine = Engine(wanted, loop, contextvars.copy_context() if here else None)
+    await withdraw_orphans(wanted)  # (recovered now, with nothing to wait for)
     return engine
 
 
