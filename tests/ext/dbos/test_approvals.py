@@ -114,7 +114,7 @@ def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_wa
 ) -> None:
     # (was: its approval, recovered at every launch, waited there forever: nothing decides
     # a call of a cancelled run). At the next launch it ends withdrawn, at once
-    from dbos import DBOS
+    from dbos import DBOS, WorkflowHandleAsync
 
     from miniagents.ext.dbos._engine import aengine_for
 
@@ -134,7 +134,7 @@ def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_wa
         [name] = [
             found.workflow_id for found in await DBOS.list_workflows_async(name=APPROVAL_WORKFLOW)
         ]
-        handle = await DBOS.retrieve_workflow_async(name)
+        handle: WorkflowHandleAsync[object] = await DBOS.retrieve_workflow_async(name)
         return await asyncio.wait_for(handle.get_result(), LISTED_WITHIN)  # (a bound)
 
     try:

@@ -371,12 +371,12 @@ async def _waiting(agent: MiniAgent[..., Message], run: str) -> MessageSequenceP
 
 async def _ended_approval(run: str) -> object:
     """What the one approval of ``run`` ended with (waited for, within a bound)."""
-    from dbos import DBOS
+    from dbos import DBOS, WorkflowHandleAsync
 
     from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW
 
     [approval] = await DBOS.list_workflows_async(name=APPROVAL_WORKFLOW, workflow_id_prefix=run)
-    handle = await DBOS.retrieve_workflow_async(approval.workflow_id)
+    handle: WorkflowHandleAsync[object] = await DBOS.retrieve_workflow_async(approval.workflow_id)
     return await asyncio.wait_for(handle.get_result(), 60)  # (a bound: it ends at once)
 
 
