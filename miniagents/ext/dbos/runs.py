@@ -475,16 +475,27 @@ async def afind_runs(
         offset += len(statuses)
 
 
+_IDS_PER_QUERY = 500
+"""The most workflow ids one query names (a database bounds the parameters of a statement)."""
+
+
 async def _aliases_of(workflow_ids: list[str]) -> dict[str, str | None]:
-    """The alias of the agent of each run of ``workflow_ids``, from their inputs (one query)."""
-    if not workflow_ids:
-        return {}
-    statuses = await _outside(
-        _dbos().list_workflows_async(
-            workflow_ids=workflow_ids, name=_WORKFLOW, load_input=True, load_output=False
+    """The alias of the agent of each run of ``workflow_ids``, from their recorded inputs.
+
+    One query per ``_IDS_PER_QUERY`` runs; a run without a recorded input has none.
+    """
+    aliases: dict[str, str | None] = {}
+    for start in range(0, len(workflow_ids), _IDS_PER_QUERY):
+        statuses = await _outside(
+            _dbos().list_workflows_async(
+                workflow_ids=workflow_ids[start : start + _IDS_PER_QUERY],
+                name=_WORKFLOW,
+                load_input=True,
+                load_output=False,
+            )
         )
-    )
-    return {status.workflow_id: _alias_of(status.input) for status in statuses}
+        aliases.update((status.workflow_id, _alias_of(status.input)) for status in statuses)
+    return aliases
 
 
 async def _run_info(status: WorkflowStatus, executor_id: str) -> DurableRunInfo:
