@@ -86,7 +86,6 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "Engine",
     "aengine_for",
-    "cancelled_by_dbos",
     "checked_url",
     "configured_url",
     "current_engine",
@@ -848,7 +847,7 @@ async def _interaction_workflow(
             await withdraw(engine.url, undecided)  # the run ended: nobody decides these any more
             raise
         except BaseException as error:
-            if cancelled_by_dbos(error):  # cancelled (acancel_run, an operator): it is over
+            if _cancelled_by_dbos(error):  # cancelled (acancel_run, an operator): it is over
                 await withdraw(engine.url, undecided)  # (else recovered at every start)
             raise
         await withdraw(engine.url, undecided)
@@ -869,7 +868,7 @@ async def _interaction_workflow(
             del engine.bodies[workflow_id]
 
 
-def cancelled_by_dbos(error: BaseException) -> bool:
+def _cancelled_by_dbos(error: BaseException) -> bool:
     """Whether ``error`` is DBOS's stop of a workflow that was cancelled (its status says so).
 
     DBOS raises it (no ``Exception``, so that no code of the run catches it) where a
