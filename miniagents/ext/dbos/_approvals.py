@@ -51,6 +51,7 @@ __all__ = [
     "decision_of",
     "register_approvals",
     "withdraw",
+    "withdraw_orphans",
 ]
 
 T = TypeVar("T")
@@ -73,10 +74,12 @@ _WAIT_SECONDS = 24 * 3600.0  # each DBOS wait is bounded; an approval waits agai
 class _Registration:
     """The approval workflow as DBOS registered it (once a process, before DBOS's launch)."""
 
-    __slots__ = ("workflow",)
+    __slots__ = ("preemptible", "workflow")
 
     def __init__(self) -> None:
         self.workflow: Callable[..., Coroutine[Any, Any, dict[str, object]]] | None = None
+        self.preemptible = False
+        """Whether DBOS stops a run's step that waits for a decision once the run is cancelled."""
 
 
 _registration = _Registration()
@@ -159,8 +162,13 @@ async def _approval_workflow(
     return dict(message)
 
 
-def register_approvals(dbos: type[DBOS]) -> None:
-    """Register the approval workflow with DBOS (once, before DBOS is launched)."""
+def register_approvals(dbos: type[DBOS], *, preemptible: bool) -> None:
+    """Register the approval workflow with DBOS (once, before DBOS is launched).
+
+    ``preemptible``: whether the runs' steps that wait for decisions are preemptible (DBOS
+    stops such a step once its run is cancelled).
+    """
+    _registration.preemptible = preemptible
     if _registration.workflow is None:
         _registration.workflow = dbos.workflow(name=APPROVAL_WORKFLOW)(_approval_workflow)
 
@@ -204,9 +212,17 @@ async def _published(name: str) -> object:
             return message
 
 
-_opened: dict[tuple[str, str], asyncio.Event] = {}
-"""The approvals of this process's runs, by run and call, set once started in the database
-(or found started there), while the run waits on them: see :func:`aopened`."""
+_opened: dict[tuple[str, int], asyncio.Event] = {}
+"""The approvals of this process's runs, by run and request, set once started in the database
+(or found started there), while the run waits on them: see :func:`aopened`.
+
+A request is its own key (its ``id``: each entry is kept only while a wait holds the
+request, so the id is not another's meanwhile), not its call's id: calls of nested agents
+of one run may share a call id, and each has its own approval."""
+
+
+def _opened_key(run_id: str, request: ToolApprovalRequest) -> tuple[str, int]:
+    return run_id, id(request)
 
 
 async def aopened(run_id: str, request: ToolApprovalRequest, seconds: float) -> bool:
@@ -218,7 +234,7 @@ async def aopened(run_id: str, request: ToolApprovalRequest, seconds: float) -> 
     starts the approval (a thread's database write): a web app waits for it before it tells
     its client that the run waits.
     """
-    key = (run_id, request.call_id)
+    key = _opened_key(run_id, request)
     opened = _opened.setdefault(key, asyncio.Event())
     decided: asyncio.Future[ToolDecision] | None = None
     opening = asyncio.ensure_future(opened.wait())
@@ -247,13 +263,14 @@ async def awaited_decision(
     The request is decided too when the decision came from elsewhere (it is no longer
     pending, and deciding it again raises ``ToolApprovalError``).
     """
-    opened = _opened.setdefault((run_id, request.call_id), asyncio.Event())
+    opening = _opened_key(run_id, request)
+    opened = _opened.setdefault(opening, asyncio.Event())
     try:
         return await _awaited_decision(url, run_id, key, request, opened)
     finally:
         opened.set()  # (the run waits no more: nothing is to wait for its approval)
-        if _opened.get((run_id, request.call_id)) is opened:
-            del _opened[run_id, request.call_id]
+        if _opened.get(opening) is opened:
+            del _opened[opening]
 
 
 async def _awaited_decision(
@@ -278,11 +295,22 @@ async def _awaited_decision(
             if not waiting.done():
                 waiting.cancel()
     decision = decision_of(message)
-    if decision is None:  # withdrawn: only when the run has ended (it does not read this)
+    if decision is None:  # withdrawn: the run has ended (it does not read this), or was
+        if _registration.preemptible and await _outside(_cancelled(run_id)):  # cancelled:
+            # DBOS stops this step at once (and the run), recording nothing: wait for it
+            await asyncio.get_running_loop().create_future()
         return ToolDecision(False, reason="The run ended before the call was decided.")
     if request.pending:  # (decided elsewhere: as it was decided there, who and when)
         request.decide(decision)
     return decision
+
+
+async def _cancelled(run_id: str) -> bool:
+    """Whether the run ``run_id`` was cancelled (``acancel_run``, or DBOS's own cancel)."""
+    from dbos import DBOS
+
+    status = await DBOS.get_workflow_status_async(run_id)
+    return status is not None and status.status == "CANCELLED"
 
 
 async def _sent_from_here(url: str, name: str, decision: ToolDecision) -> None:
@@ -322,6 +350,52 @@ async def withdraw(url: str, names: set[str]) -> None:
             await _claimed_here(url, name, decision_message(None, by="run"))
         except Exception:
             _logger.warning("The approval %s of an ended durable run is left waiting.", name)
+
+
+async def withdraw_orphans(url: str) -> None:
+    """End the approvals that still wait though their runs have ended (at DBOS's launch).
+
+    A run cancelled by DBOS while no process ran it (its server down: an operator's
+    cancel) left its approvals waiting, and DBOS recovers them at every launch: each is
+    withdrawn now, and ends at once. Best effort, as :func:`withdraw`: a failure is logged.
+    """
+    try:
+        orphans = await _outside(_orphans())
+    except Exception as error:
+        _logger.warning(
+            "The approvals of ended durable runs could not be looked for (%s: %s); any that "
+            "wait are looked for again at the next launch.",
+            type(error).__name__,
+            error,
+        )
+        return
+    await withdraw(url, orphans)
+
+
+async def _orphans() -> set[str]:
+    """The ids of the approvals that have not ended whose runs have (or are gone)."""
+    from dbos import DBOS
+
+    approvals = await DBOS.list_workflows_async(
+        name=APPROVAL_WORKFLOW, status=["PENDING", "ENQUEUED"], load_output=False
+    )
+    runs = {approval.workflow_id: _run_of(approval.input) for approval in approvals}
+    asked = sorted({run for run in runs.values() if run is not None})
+    if not asked:
+        return set()
+    statuses = await DBOS.list_workflows_async(
+        workflow_ids=asked, load_input=False, load_output=False
+    )
+    live = {status.workflow_id for status in statuses if status.status in ("PENDING", "ENQUEUED")}
+    return {approval for approval, run in runs.items() if run is not None and run not in live}
+
+
+def _run_of(recorded: object) -> str | None:
+    """The id of the run an approval's recorded input (its workflow's arguments) is of."""
+    args = recorded.get("args") if isinstance(recorded, Mapping) else None
+    if isinstance(args, (tuple, list)) and args and isinstance(args[0], str):
+        return args[0]
+    return None
 
 
 # -- the claims: the first decision of each approval, atomically -----------------------------

@@ -49,6 +49,7 @@ from miniagents.ext.dbos._approvals import (
     awaited_decision,
     register_approvals,
     withdraw,
+    withdraw_orphans,
 )
 from miniagents.ext.dbos._database_errors import database_failure, first_line, sqlite_failure
 from miniagents.ext.dbos._recording import (
@@ -204,13 +205,14 @@ def _registered_functions() -> tuple[
     """The workflow and step functions, registered with DBOS once (and the recorders set)."""
     dbos = _dbos()
     workflow = dbos.workflow(name=_WORKFLOW)(_interaction_workflow)
-    if "preemptible" in inspect.signature(dbos.step).parameters:
+    preemptible = "preemptible" in inspect.signature(dbos.step).parameters
+    if preemptible:
         # a step of a run cancelled meanwhile is stopped (a model's stream closed), not
         # run to its end: DBOS watches for the cancel and cancels the step's task
         step = dbos.step(name=_STEP, preemptible=True)(_step)
     else:  # (a DBOS before preemptible steps: a step runs to its end)
         step = dbos.step(name=_STEP)(_step)
-    register_approvals(dbos)  # the decisions of calls that wait (see _approvals)
+    register_approvals(dbos, preemptible=preemptible)  # the decisions of calls that wait
     record_llm_calls(LLMRecorder())
     prepare_interactions(InteractionNumbers())
     record_tool_calls(ToolRecorder())
@@ -370,12 +372,12 @@ class Engine:
         """
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
-            known = self.inputs.get(workflow_id)
+            known = self.inputs.get(workflow_id)  # (its inputs, if published here already)
             if known is not None:  # (a call of another agent or input: refused at once)
                 _check_same_run(workflow_id, {"args": known}, alias, messages, kwargs)
             running = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
             if known is None:  # (published meanwhile, or ended: its record says)
-                await self._check_ran(workflow_id, alias, messages, kwargs)
+                await _acheck_recorded(workflow_id, alias, messages, kwargs)
             self._wait_for_record(workflow_id)
             return running
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
@@ -423,26 +425,6 @@ class Engine:
         reply = await self._published_or(workflow_id, ended)
         self._wait_for_record(workflow_id)
         return reply
-
-    async def _check_ran(
-        self,
-        workflow_id: str,
-        alias: str,
-        messages: tuple[Message, ...],
-        kwargs: Mapping[str, object],
-    ) -> None:
-        """Refuse a call of another agent, or with other input, under the id of a run of here.
-
-        Raises:
-            DurableConfigurationError: see :func:`_check_same_run`.
-        """
-        known = self.inputs.get(workflow_id)
-        if known is not None:
-            recorded: object = {"args": known}
-        else:
-            status = await _outside(_dbos().get_workflow_status_async(workflow_id))
-            recorded = None if status is None else status.input
-        _check_same_run(workflow_id, recorded, alias, messages, kwargs)
 
     def _wait_for_record(self, workflow_id: str) -> None:
         """Make the reader's context wait for the end of the run ``workflow_id`` running here.
@@ -495,6 +477,21 @@ async def _ended_elsewhere(
             "at its start) or recover that executor's runs with DBOS (its admin server's "
             "workflow recovery, or DBOS Conductor), then ask again; or start a new run."
         ) from None
+
+
+async def _acheck_recorded(
+    workflow_id: str, alias: str, messages: tuple[Message, ...], kwargs: Mapping[str, object]
+) -> None:
+    """Refuse a call of another agent, or with other input, under the id of a recorded run.
+
+    The run's inputs are read from its record (DBOS records them as it starts the run),
+    once the caller has found that they were not published here.
+
+    Raises:
+        DurableConfigurationError: see :func:`_check_same_run`.
+    """
+    status = await _outside(_dbos().get_workflow_status_async(workflow_id))
+    _check_same_run(workflow_id, None if status is None else status.input, alias, messages, kwargs)
 
 
 def _check_same_run(
@@ -676,6 +673,7 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
     _released_logs.install()
     here = recover_here and current_context() is not None
     engine = _process.engine = Engine(wanted, loop, contextvars.copy_context() if here else None)
+    await withdraw_orphans(wanted)  # (recovered now, with nothing to wait for)
     return engine
 
 
@@ -848,6 +846,10 @@ async def _interaction_workflow(
         except Exception:
             await withdraw(engine.url, undecided)  # the run ended: nobody decides these any more
             raise
+        except BaseException as error:
+            if _cancelled_by_dbos(error):  # cancelled (acancel_run, an operator): it is over
+                await withdraw(engine.url, undecided)  # (else recovered at every start)
+            raise
         await withdraw(engine.url, undecided)
         return tuple(_recordable(message) for message in messages)
     except (asyncio.CancelledError, StreamCancelledError) as error:
@@ -864,6 +866,18 @@ async def _interaction_workflow(
             del engine.inputs[workflow_id]
         if engine.bodies.get(workflow_id) is body:
             del engine.bodies[workflow_id]
+
+
+def _cancelled_by_dbos(error: BaseException) -> bool:
+    """Whether ``error`` is DBOS's stop of a workflow that was cancelled (its status says so).
+
+    DBOS raises it (no ``Exception``, so that no code of the run catches it) where a
+    cancelled run goes on: at its next step, or in a preemptible step that was running.
+    """
+    return any(
+        kind.__name__ == "DBOSWorkflowCancelledError" and kind.__module__.startswith("dbos")
+        for kind in type(error).__mro__
+    )
 
 
 def _refuse(engine: Engine, workflow_id: str, alias: str, version: str) -> None:

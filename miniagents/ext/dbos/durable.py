@@ -144,7 +144,7 @@ def durable(
             )
         )
 
-    _mark_durable(durable_interaction, database_url, elsewhere_timeout)
+    _mark_durable(durable_interaction, database_url, elsewhere_timeout, inner.alias)
     return type(agent)(  # of the agent's class (a GeminiAgent's durable twin is one)
         durable_interaction,
         alias=agent.alias,

@@ -26,7 +26,7 @@ from miniagents.ext.dbos._database_errors import first_line, refused_value
 from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
 from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine, let_go_of_damaged
 from miniagents.ext.dbos._sqlite import id_column
-from miniagents.ext.dbos.errors import DurableDatabaseError, DurableError
+from miniagents.ext.dbos.errors import DurableDatabaseError, DurableError, DurableRecordError
 from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
 
 if TYPE_CHECKING:
@@ -304,10 +304,22 @@ class SQLRunJournal:
         )
 
     async def aappend(self, record: Mapping[str, object]) -> None:
-        """Add a record (committed before this returns)."""
+        """Add a record (committed before this returns).
+
+        Raises:
+            DurableRecordError: if the record is not JSON (a value of another type, or one
+                that holds itself); nothing is written.
+        """
+        try:
+            text = json.dumps(dict(record), separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError) as error:
+            raise DurableRecordError(
+                f"A record of the batch run journal of the pipeline {self.pipeline!r} must be "
+                f"JSON (dicts, lists, strings, numbers, booleans, None): {error}. Convert its "
+                "values (a datetime to its isoformat(), a set to a list) before appending it."
+            ) from error
         tables = _tables(self._url)
         table = tables.journal
-        text = json.dumps(dict(record), separators=(",", ":"), ensure_ascii=False)
 
         def work(connection: sqlalchemy.Connection) -> None:
             connection.execute(table.insert().values(pipeline=self._key, record=text))

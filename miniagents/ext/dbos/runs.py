@@ -44,7 +44,7 @@ from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping,
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, aopened, approval_id
+from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, aopened, approval_id, withdraw
 from miniagents.ext.dbos._engine import (
     _WORKFLOW,
     Engine,
@@ -95,10 +95,15 @@ ELSEWHERE_TIMEOUT = 300.0
 
 @dataclass(frozen=True)
 class _DurableSettings:
-    """What ``durable(...)`` was given: where the runs are recorded, how long to wait."""
+    """What ``durable(...)`` was given: where the runs are recorded, how long to wait.
+
+    ``alias``: the alias its runs are recorded under (the agent's that ``durable`` made
+    durable: a fork of the durable agent under another alias records its runs so too).
+    """
 
     database_url: str | None
     elsewhere_timeout: float | None
+    alias: str
 
 
 _durable_functions: weakref.WeakKeyDictionary[Callable[..., Awaitable[None]], _DurableSettings] = (
@@ -110,13 +115,14 @@ def _mark_durable(
     function: Callable[..., Awaitable[None]],
     database_url: str | None,
     elsewhere_timeout: float | None,
+    alias: str,
 ) -> None:
     """(For ``durable``.) The agents running ``function`` are durable, as they were made.
 
-    Their runs are recorded in ``database_url``, and a run of another process is waited for
-    at most ``elsewhere_timeout`` seconds.
+    Their runs are recorded in ``database_url`` under the agent ``alias``, and a run of
+    another process is waited for at most ``elsewhere_timeout`` seconds.
     """
-    _durable_functions[function] = _DurableSettings(database_url, elsewhere_timeout)
+    _durable_functions[function] = _DurableSettings(database_url, elsewhere_timeout, alias)
 
 
 def is_durable(agent: MiniAgent[..., Message]) -> bool:
@@ -158,14 +164,62 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
     """Cancel the durable run ``workflow_id`` of ``agent``'s database, if it has not ended.
 
     A cancelled run is not recovered at the next start (a run given up on is not run on);
-    its record stays, and :func:`replay` replays it up to where it stopped.
+    its record stays, and :func:`replay` replays it up to where it stopped. The calls that
+    waited for a decision in it no longer wait: their approvals end withdrawn, as at the
+    end of a run (a decision sent later is refused, and the process that runs the run, if
+    one does, stops it at its next step). An id that names no run changes nothing.
 
     Raises:
-        DurableConfigurationError: if ``agent`` is not durable.
+        DurableConfigurationError: if ``agent`` is not durable, or ``workflow_id`` names
+            another workflow than a durable run of ``agent`` (another agent's run, an
+            approval's workflow, a name's): nothing is cancelled.
         DurableDatabaseError: if the database cannot be reached.
     """
-    await _aengine(agent)
-    await _outside(_dbos().cancel_workflow_async(workflow_id))
+    engine = await _aengine(agent)
+    dbos = _dbos()
+    await _acheck_ours(agent, workflow_id, "cancel", "cancelled")
+    await _outside(dbos.cancel_workflow_async(workflow_id))
+    # (each ends with a message, not cancelled: a live server waiting on it stays quiet;
+    # one whose server is down reads it when it is recovered, and ends at once)
+    await withdraw(engine.url, set(await _waiting_approvals(workflow_id)))
+
+
+async def _acheck_ours(
+    agent: MiniAgent[..., Message], workflow_id: str, doing: str, done: str
+) -> None:
+    """Refuse to ``doing`` (``done``: what is not) ``workflow_id`` unless it is a run of ``agent``.
+
+    An id that names no workflow passes (there is nothing to act on).
+
+    Raises:
+        DurableConfigurationError: if it names another workflow (another agent's run,
+            an approval's or a name's workflow).
+    """
+    status = await _outside(_dbos().get_workflow_status_async(workflow_id))
+    if status is None:
+        return
+    alias = _settings_of(agent).alias
+    if status.name != _WORKFLOW:
+        raise DurableConfigurationError(
+            f"The workflow id {workflow_id!r} names a DBOS workflow {status.name!r}, not a "
+            f"durable run of the agent {alias}, so it is not {done} here: give the id of "
+            "a run (its workflow_id), not of a run's approval or name."
+        )
+    recorded = _alias_of(status.input)
+    if recorded != alias:
+        raise DurableConfigurationError(
+            f"The workflow id {workflow_id!r} names a durable run of the agent {recorded}, "
+            f"not of {alias}, so it is not {done} here: {doing} it with its own durable "
+            f"agent ({recorded}'s)."
+        )
+
+
+def _alias_of(recorded: object) -> str | None:
+    """The alias of the agent a run's recorded input (its workflow's arguments) is of."""
+    args = recorded.get("args") if isinstance(recorded, dict) else None
+    if isinstance(args, (tuple, list)) and args and isinstance(args[0], str):
+        return args[0]
+    return None
 
 
 _NAME_WORKFLOW = "miniagents.durable.name"
@@ -252,7 +306,8 @@ async def anote_run(
     An app notes there what it needs to serve the run again after a restart.
 
     Raises:
-        DurableConfigurationError: if ``agent`` is not durable.
+        DurableConfigurationError: if ``agent`` is not durable, or ``workflow_id`` names
+            another workflow than a durable run of ``agent`` (nothing is written).
         DurableRecordError: if a note is not a JSON value (nothing is written).
         DurableDatabaseError: if the database cannot be reached.
     """
@@ -264,6 +319,7 @@ async def anote_run(
             f"strings, numbers, booleans, None): {error}. Convert them before noting them."
         ) from error
     await _aengine(agent)
+    await _acheck_ours(agent, workflow_id, "note", "noted")
     await _outside(_dbos().update_workflow_attributes_async(workflow_id, dict(notes), merge=True))
 
 
@@ -361,6 +417,9 @@ async def afind_runs(
 ) -> list[DurableRunInfo]:
     """The durable runs of ``agent``'s database whose ids start with ``prefix``, newest first.
 
+    Only ``agent``'s own runs (not those of other durable agents sharing the database, nor
+    the workflows of their approvals and names).
+
     Args:
         agent: A durable agent (its database is searched).
         prefix: The start of the ids (an id is found by itself).
@@ -377,6 +436,7 @@ async def afind_runs(
         DurableDatabaseError: if the database cannot be reached.
     """
     await _aengine(agent)
+    alias = _settings_of(agent).alias
     dbos = _dbos()
     found: list[DurableRunInfo] = []
     offset = 0
@@ -397,10 +457,15 @@ async def afind_runs(
                 load_output=False,
             )
         )
-        for status in statuses:
-            if not status.workflow_id.startswith(prefix):
-                continue
-            if which is not None and not which(status.workflow_id):
+        accepted = [
+            status
+            for status in statuses
+            if status.workflow_id.startswith(prefix)
+            and (which is None or which(status.workflow_id))
+        ]
+        aliases = await _aliases_of([status.workflow_id for status in accepted])
+        for status in accepted:
+            if aliases.get(status.workflow_id) != alias:  # (another agent's run)
                 continue
             found.append(await _run_info(status, dbos.executor_id))
             if len(found) == limit:
@@ -408,6 +473,29 @@ async def afind_runs(
         if limit is None or len(statuses) < limit:
             return found
         offset += len(statuses)
+
+
+_IDS_PER_QUERY = 500
+"""The most workflow ids one query names (a database bounds the parameters of a statement)."""
+
+
+async def _aliases_of(workflow_ids: list[str]) -> dict[str, str | None]:
+    """The alias of the agent of each run of ``workflow_ids``, from their recorded inputs.
+
+    One query per ``_IDS_PER_QUERY`` runs; a run without a recorded input has none.
+    """
+    aliases: dict[str, str | None] = {}
+    for start in range(0, len(workflow_ids), _IDS_PER_QUERY):
+        statuses = await _outside(
+            _dbos().list_workflows_async(
+                workflow_ids=workflow_ids[start : start + _IDS_PER_QUERY],
+                name=_WORKFLOW,
+                load_input=True,
+                load_output=False,
+            )
+        )
+        aliases.update((status.workflow_id, _alias_of(status.input)) for status in statuses)
+    return aliases
 
 
 async def _run_info(status: WorkflowStatus, executor_id: str) -> DurableRunInfo:
@@ -453,7 +541,12 @@ async def acancelled_runs(
 
 
 async def _awaits_decision(workflow_id: str) -> bool:
-    """Whether an approval of the run waits (its workflow has not ended: no decision yet).
+    """Whether an approval of the run waits (its workflow has not ended: no decision yet)."""
+    return bool(await _waiting_approvals(workflow_id))
+
+
+async def _waiting_approvals(workflow_id: str) -> list[str]:
+    """The ids of the approvals of the run ``workflow_id`` that have not ended.
 
     (DBOS matches the prefix with SQL LIKE, which SQLite compares regardless of case:
     each id is checked again here.)
@@ -468,7 +561,9 @@ async def _awaits_decision(workflow_id: str) -> bool:
             load_output=False,
         )
     )
-    return any(approval.workflow_id.startswith(prefix) for approval in approvals)
+    return [
+        approval.workflow_id for approval in approvals if approval.workflow_id.startswith(prefix)
+    ]
 
 
 async def _recorded_steps(workflow_id: str) -> dict[str, object]:

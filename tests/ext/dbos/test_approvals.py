@@ -109,6 +109,46 @@ def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
         asyncio.run(aapprove("run-1", "r1", database_url=database_url))
 
 
+def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_waiting(
+    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+) -> None:
+    # (was: its approval, recovered at every launch, waited there forever: nothing decides
+    # a call of a cancelled run). At the next launch it ends withdrawn, at once
+    from dbos import DBOS, WorkflowHandleAsync
+
+    from miniagents.ext.dbos._engine import aengine_for
+
+    _script(fake_llm)
+    waiting = Child(fake_llm, tmp_path, database_url)
+    waiting.read_until("APPROVAL r1 True")
+    [approval] = _listed(database_url, "run-1")
+    waiting.kill()  # stopped while the call waits
+    client = new_client(database_url)
+    try:
+        client.cancel_workflow("run-1")  # an operator's cancel, with DBOS's own tools
+    finally:
+        close_client(client)
+
+    async def launched_again() -> object:
+        await aengine_for(database_url)  # (this process: the same DBOS executor)
+        [name] = [
+            found.workflow_id for found in await DBOS.list_workflows_async(name=APPROVAL_WORKFLOW)
+        ]
+        handle: WorkflowHandleAsync[object] = await DBOS.retrieve_workflow_async(name)
+        return await asyncio.wait_for(handle.get_result(), LISTED_WITHIN)  # (a bound)
+
+    try:
+        ended = asyncio.run(launched_again())
+    finally:
+        DBOS.destroy(destroy_registry=False)
+    assert isinstance(ended, dict)
+    assert ended.get("withdrawn") is True
+    assert asyncio.run(apending_approvals(database_url=database_url)) == []
+    with pytest.raises(DurableApprovalError, match="has ended"):
+        asyncio.run(aapprove("run-1", approval.call_id, database_url=database_url))
+    assert _side_effects(tmp_path) == []
+
+
 def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
     fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
 ) -> None:

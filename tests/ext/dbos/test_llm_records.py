@@ -16,6 +16,7 @@ from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableDatabaseError,
     DurableDataError,
+    DurableRecordError,
 )
 from miniagents.ext.dbos.llm_records import CALLS_TABLE, JOURNAL_TABLE
 from miniagents.ext.llm.cache import RecordedCall
@@ -165,6 +166,19 @@ async def test_pipelines_whose_long_names_begin_alike_keep_their_journals_apart(
     ]
     await one.aclear()
     assert await two.aload() == [{"kind": "submitting", "tag": "t2"}]
+
+
+async def test_a_journal_record_that_is_not_json_is_refused_with_the_fix(tmp_path: Path) -> None:
+    # (was: json.dumps's own TypeError, which said neither whose record nor what to do)
+    journal = SQLRunJournal("PIPE", f"sqlite:///{tmp_path / 'records.sqlite'}")
+    with pytest.raises(DurableRecordError) as refused:
+        await journal.aappend({"kind": "submitting", "at": {1, 2}})
+    message = str(refused.value)
+    assert "'PIPE' must be JSON" in message
+    assert "Convert its values" in message
+    assert isinstance(refused.value, TypeError)  # (as json.dumps's was)
+    await journal.aappend({"kind": "submitted"})
+    assert await journal.aload() == [{"kind": "submitted"}]  # nothing of the refused one
 
 
 async def test_a_record_the_database_refuses_is_told_as_such_not_as_a_connection_problem(

@@ -9,8 +9,9 @@ SQLite file of their own), and destroy it at their end.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -24,11 +25,13 @@ from miniagents import (
 )
 from miniagents.errors import ArgumentError
 from miniagents.ext.dbos import (
+    DurableApprovalError,
     DurableConfigurationError,
     DurableError,
     DurableRecordError,
     DurableVersionError,
     aapprovals_open,
+    aapprove,
     acancel_run,
     afind_runs,
     aname_run,
@@ -169,6 +172,37 @@ async def test_a_run_keeps_the_notes_and_names_an_app_gives_it(database: str) ->
         assert await arun_named(agent, "r2") == "noted-1"
         assert await arun_named(agent, "r3") is None
         assert await arun_named(agent, "noted-1") is None  # a run's id is not a name
+
+
+async def test_an_agent_finds_cancels_and_notes_only_its_own_runs(database: str) -> None:
+    # (was: afind_runs gave the runs of every durable agent of the database, and acancel_run
+    # and anote_run acted on any workflow id: another agent's run, a name's workflow)
+    mine = durable(
+        offline_agent.fork(alias="MINE", reply=_answer, token_delay=0), database_url=database
+    )
+    theirs = durable(
+        offline_agent.fork(alias="THEIRS", reply=_answer, token_delay=0), database_url=database
+    )
+    async with MiniAgents():
+        await _recorded(mine, "shared-1")
+        await _recorded(theirs, "shared-2")
+        await aname_run(mine, "n1", "shared-1")  # (a workflow of its own)
+        assert [run.workflow_id for run in await afind_runs(mine, "shared-")] == ["shared-1"]
+        assert [run.workflow_id for run in await afind_runs(theirs, "shared-", limit=1)] == [
+            "shared-2"
+        ]
+        refused = "names a durable run of the agent THEIRS, not of MINE"
+        with pytest.raises(DurableConfigurationError, match=refused):
+            await acancel_run(mine, "shared-2")
+        with pytest.raises(DurableConfigurationError, match=refused):
+            await anote_run(mine, "shared-2", {"seen": 1})
+        with pytest.raises(DurableConfigurationError, match=r"'miniagents\.durable\.name'"):
+            await acancel_run(mine, "miniagents.durable.name:n1")
+        await acancel_run(mine, "no-such-run")  # (nothing to cancel)
+        [theirs_run] = await afind_runs(theirs, "shared-2")
+        assert theirs_run.notes == {}
+        assert not theirs_run.cancelled
+        assert await arun_named(mine, "n1") == "shared-1"  # (the name's record kept)
 
 
 order: list[str] = []
@@ -335,6 +369,47 @@ async def _waiting(agent: MiniAgent[..., Message], run: str) -> MessageSequenceP
     raise AssertionError(f"the run {run} asked for no approval")
 
 
+async def _ended_approval(run: str) -> object:
+    """What the one approval of ``run`` ended with (waited for, within a bound)."""
+    from dbos import DBOS, WorkflowHandleAsync
+
+    from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW
+
+    [approval] = await DBOS.list_workflows_async(name=APPROVAL_WORKFLOW, workflow_id_prefix=run)
+    handle: WorkflowHandleAsync[object] = await DBOS.retrieve_workflow_async(approval.workflow_id)
+    return await asyncio.wait_for(handle.get_result(), 60)  # (a bound: it ends at once)
+
+
+@pytest.mark.parametrize("by", ["acancel_run", "DBOS"])
+async def test_a_run_cancelled_while_a_call_waits_for_approval_leaves_no_approval_waiting(
+    database: str, by: str
+) -> None:
+    # (was: the call's approval, a DBOS workflow of its own, stayed PENDING: never listed,
+    # never decided, recovered at every start of a process of the database and waiting
+    # there forever; a web app cancels such a run when its thread starts a new one). It
+    # ends withdrawn, as at the run's end: not cancelled, which made DBOS log the wait of
+    # another live server on it as a traceback
+    from dbos import DBOS
+
+    tools = [FunctionTool(_pretend_remove, requires_approval=True)]
+    remover = offline_agent.fork(alias="REMOVER", reply=_removing, tools=tools, token_delay=0)
+    agent = durable(remover, database_url=database)
+    async with MiniAgents():
+        reply = await _waiting(agent, "cancelled-1")
+        [pending] = await apending_approvals(database_url=database)
+        if by == "acancel_run":
+            await acancel_run(agent, "cancelled-1")
+        else:  # (an operator: the process that runs the run withdraws its approvals)
+            await DBOS.cancel_workflow_async("cancelled-1")
+        with pytest.raises(BaseException, match="cancelled") as stopped:  # DBOS's own stop
+            await reply
+        assert type(stopped.value).__module__.startswith("dbos")
+    assert await _ended_approval("cancelled-1") == {"id": ANY, "by": "run", "withdrawn": True}
+    assert await apending_approvals(database_url=database) == []
+    with pytest.raises(DurableApprovalError, match=r"has ended \(CANCELLED\)"):
+        await aapprove("cancelled-1", pending.call_id, database_url=database)
+
+
 async def test_a_runs_approvals_are_told_apart_from_those_of_a_run_whose_id_differs_in_case(
     database: str,
 ) -> None:
@@ -351,13 +426,49 @@ async def test_a_runs_approvals_are_told_apart_from_those_of_a_run_whose_id_diff
     async with MiniAgents():
         pending_elsewhere(database, await _recorded(answering, "ended-1"), "CASE-1")
         reply = await _waiting(agent, "case-1")
-        [other] = await afind_runs(agent, "CASE-1")
+        [other] = await afind_runs(answering, "CASE-1")
         assert (other.workflow_id, other.ended, other.waiting) == ("CASE-1", False, False)
-        await acancel_run(agent, "CASE-1")
+        await acancel_run(answering, "CASE-1")
         assert len(await apending_approvals("case-1", database_url=database)) == 1  # still
         await acancel_run(agent, "case-1")
         with pytest.raises(BaseException, match="cancelled"):  # DBOS's own stop
             await reply
+
+
+async def test_a_requests_approval_is_open_on_its_own_not_when_another_call_of_its_id_is(
+    database: str,
+) -> None:
+    # (was: the approvals opened were kept by run and call id, and the calls of nested
+    # agents of one run may share a call id: a request whose approval was not in the
+    # database yet was said to be, once another call of that id waited there)
+    from miniagents.ext.dbos import _approvals
+
+    tool = FunctionTool(_pretend_remove, requires_approval=True)
+    remover = offline_agent.fork(alias="TWIN_REMOVER", reply=_removing, tools=[tool], token_delay=0)
+    agent = durable(remover, database_url=database)
+    async with MiniAgents():
+        reply = await _waiting(agent, "twin-1")
+        [first] = [message async for message in _requests(reply)]
+        call = ToolCallMessage(
+            tool_name=first.tool_name, arguments=dict(first.arguments), call_id=first.call_id
+        )
+        twin = ToolSet([tool]).approval_request(call)  # another call of the id, asked nowhere
+        assert twin is not None
+        assert twin.pending
+        assert await aapprovals_open("twin-1", [twin], seconds=0.01) is False
+        assert await aapprovals_open("twin-1", [first]) is True
+        first.approve()
+        assert [str(message) for message in await reply][-1] == "Done."
+    assert not _approvals._opened
+
+
+async def _requests(reply: MessageSequencePromise) -> AsyncIterator[ToolApprovalRequest]:
+    """The approval requests of ``reply`` up to the first (read again from its start)."""
+    async for promise in reply:
+        message = await promise
+        if isinstance(message, ToolApprovalRequest):
+            yield message
+            return
 
 
 held: list[asyncio.Event] = []

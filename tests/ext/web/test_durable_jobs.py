@@ -108,8 +108,8 @@ async def test_a_job_found_by_its_key_reads_its_newest_run_only(
 
 
 def _pending_copies(database: Path, of: str, workflow_ids: list[str]) -> None:
-    """Record runs ``workflow_ids``, each a copy of the run ``of`` (without its steps), and
-    mark them and ``of`` not ended (as runs paused for approvals are)."""
+    """Record runs ``workflow_ids``, each a copy of the run ``of`` (its input, without its
+    steps), and mark them and ``of`` not ended (as runs paused for approvals are)."""
     connection = sqlite3.connect(database)
     try:
         with connection:
@@ -120,6 +120,11 @@ def _pending_copies(database: Path, of: str, workflow_ids: list[str]) -> None:
             for copy_id in workflow_ids:
                 connection.execute("UPDATE copied SET workflow_uuid = ?", (copy_id,))
                 connection.execute("INSERT INTO workflow_status SELECT * FROM copied")
+                connection.execute(
+                    "INSERT INTO workflow_input SELECT ?, inputs, retention_timestamp "
+                    "FROM workflow_input WHERE workflow_uuid = ?",
+                    (copy_id, of),
+                )
             connection.execute("DROP TABLE copied")
             for pending_id in [of, *workflow_ids]:
                 connection.execute(
