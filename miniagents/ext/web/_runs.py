@@ -1374,6 +1374,7 @@ class RunManager:
             "invalid_decision",
             'a decision ({"approved": true or false, "arguments": {...} or null, "reason": '
             '"..." or null})',
+            max_values=self.settings.max_body_values,
         )
         if isinstance(decision, Response):
             return decision

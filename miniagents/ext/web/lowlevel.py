@@ -90,6 +90,7 @@ from miniagents.ext.web._runs import NoRoom as NoRoom
 from miniagents.ext.web._runs import Run as Run
 from miniagents.ext.web._runs import RunManager as RunManager
 from miniagents.ext.web.settings import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
+from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES as DEFAULT_MAX_BODY_VALUES
 from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_RUNS as DEFAULT_MAX_ENDED_RUNS
 from miniagents.ext.web.settings import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
 from miniagents.ext.web.settings import (
@@ -98,6 +99,7 @@ from miniagents.ext.web.settings import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_BODY_VALUES",
     "DEFAULT_MAX_ENDED_RUNS",
     "DEFAULT_MAX_LIVE_RUNS",
     "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
