@@ -7,15 +7,25 @@ traceback too) once, under that reference, for the operator to look up; an app m
 ``error_texts=True`` (A2A's ``a2a_app``, the voice page's ``voice_app``, the MCP server's
 ``mcp_http_app``) tells the error's text as it is written. The web apps and the MCP server
 share it (it imports neither's extra).
+
+A tool's exception that became its error result is the model's to read (it needs the text
+to recover), and a client streamed the result is told as of an agent's error
+(:class:`ToldResult`): what the tool replied before it failed, then the sentence and the
+reference, unless the app tells error texts.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from typing import NamedTuple
 
-__all__ = ["ToldError", "told_error"]
+from miniagents.ext.tools.running import error_part
+from miniagents.messages.message import Message
+from miniagents.messages.message_promise import MessagePromise
+
+__all__ = ["ToldError", "ToldResult", "told_error"]
 
 
 class ToldError(NamedTuple):
@@ -61,8 +71,69 @@ def told_error(
         logger.error("%s failed with %s (reference %s).", failed, kind, reference, exc_info=error)
     if error_texts:
         return ToldError(str(error) or repr(error), reference)
-    return ToldError(
+    return ToldError(_sentence(who, kind, reference, operator), reference)
+
+
+def _sentence(who: str, kind: str, reference: str, operator: str) -> str:
+    return (
         f"{who} failed with {kind}. The server's log has the error under the reference "
-        f"{reference}: ask {operator} to look it up there.",
-        reference,
+        f"{reference}: ask {operator} to look it up there."
     )
+
+
+class ToldResult:
+    """A tool's result as a client is told it: its tokens as they come, an exception's told.
+
+    The part of the result's text that tells the model a tool's exception (one that is no
+    ``ToolError``: see :class:`~miniagents.ext.tools.running.ToolErrorPart`) is held back
+    and told as :func:`told_error` tells an error: a sentence naming the tool and the
+    exception's class, with a reference under which ``logger`` logs the part whole (an
+    ``ERROR``), unless ``error_texts``. Everything else streams as it comes: the part is
+    the result's last token, said in its metadata before it comes. The model still reads
+    the result whole; a client that sends the conversation back (AG-UI's, the AI SDK's)
+    sends what it was told.
+    """
+
+    __slots__ = ("_error_texts", "_logger", "_operator", "_result", "text")
+
+    def __init__(
+        self,
+        result: MessagePromise[Message],
+        logger: logging.Logger,
+        *,
+        error_texts: bool,
+        operator: str = "the agent's operator",
+    ) -> None:
+        self._result = result
+        self._logger = logger
+        self._error_texts = error_texts
+        self._operator = operator
+        self.text = ""
+        """The whole text the client is told, once :meth:`tokens` has ended."""
+
+    async def tokens(self) -> AsyncIterator[str]:
+        """The result's tokens as the client is told them, each as soon as it is known."""
+        result, sent = self._result, 0
+        async for token in result:
+            part = None if self._error_texts else error_part(result.metadata)
+            told = token if part is None else token[: max(part.at - sent, 0)]
+            if told:
+                sent += len(told)
+                yield told
+        message = await result
+        text = message.text or ""
+        part = None if self._error_texts else error_part(result.metadata)
+        if part is not None:
+            name = result.metadata.get("tool_name")
+            tool = f"The tool {name}" if isinstance(name, str) and name else "A tool"
+            reference = uuid.uuid4().hex
+            self._logger.error(
+                "%s failed with %s (reference %s); the model was told: %s",
+                tool,
+                part.error_class,
+                reference,
+                text[part.at :],
+            )
+            text = text[: part.at] + _sentence(tool, part.error_class, reference, self._operator)
+            yield text[sent:]
+        self.text = text

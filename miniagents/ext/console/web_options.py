@@ -99,6 +99,12 @@ SETTINGS_OPTIONS: dict[str, WebOption] = {
         "the largest request the page may send, in bytes: the whole conversation "
         "(default: 1000000)",
     ),
+    "max_body_values": (
+        "N",
+        int,
+        "the most JSON values a request may hold, at every depth: the whole conversation "
+        "(default: 10000)",
+    ),
     "body_seconds": (
         "SECONDS",
         float,

@@ -92,7 +92,7 @@ from miniagents.ext.realtime.provider import (
     UserTranscribed,
 )
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.running import ERROR_SEPARATOR
+from miniagents.ext.tools.running import ERROR_SEPARATOR, error_part
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message import Message
@@ -557,8 +557,12 @@ class Session:
         """Pass a tool's result on into the reply as it streams, and send its output to the
         API once it is complete (see "Tools"); a call the API withdrew, or the session's end,
         ends the reply's result with a sentence saying so (its readers never fail for it)."""
+        told_apart = False  # (a tool's exception: said where its text begins, as in result)
         try:
             async for token in result:
+                if not told_apart and (part := error_part(result.metadata)) is not None:
+                    shown.update_metadata(**part.metadata())  # (before its token, as there)
+                    told_apart = True
                 shown.append(token)
             message = await result
         except BaseException as error:  # (a result fails only when cancelled)

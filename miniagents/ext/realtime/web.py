@@ -93,7 +93,7 @@ from miniagents.ext.realtime.pieces import (
 from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.ext.web.auth import Authentication
-from miniagents.ext.web.lowlevel import Door, page_policy, told_error
+from miniagents.ext.web.lowlevel import Door, ToldResult, page_policy, told_error
 from miniagents.ext.web.serving import ServingBounds, server_config
 from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message_promise import MessagePromise
@@ -526,7 +526,7 @@ async def _relay(
         reading = spawn(read(), "voice page input")
         try:
             async with asyncio.timeout(seconds):
-                await _send_reply(websocket, reply, sending)
+                await _send_reply(websocket, reply, sending, settings.error_texts)
                 await asyncio.gather(*sending)
         except TimeoutError:
             reply.cancel()
@@ -638,8 +638,14 @@ def _said(text: str) -> tuple[object, str | PlaybackPosition | None] | None:
     return (kind, None) if kind == "end" else None
 
 
-async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]]) -> None:
-    """Each piece of the reply as the page's events (a streaming one in a task of its own)."""
+async def _send_reply(
+    websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]], error_texts: bool
+) -> None:
+    """Each piece of the reply as the page's events (a streaming one in a task of its own).
+
+    A tool's exception in its result is told to the page as its class and a reference
+    (:class:`~miniagents.ext.told_errors.ToldResult`), unless ``error_texts``.
+    """
     item: str | None = None
     transcripts: list[asyncio.Task[None]] = []  # (of the turn: sent before its end)
     async for promise in reply:
@@ -651,7 +657,7 @@ async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Ta
                 await _event(websocket, "item", item_id=item, rate=chunk.format.rate)
             await websocket.send_bytes(chunk.audio)
         elif issubclass(kind, Transcript | ToolResultMessage):
-            task = spawn(_stream(websocket, promise), "voice page transcript")
+            task = spawn(_stream(websocket, promise, error_texts), "voice page transcript")
             sending.append(task)
             if kind is Transcript:
                 transcripts.append(task)
@@ -678,19 +684,22 @@ async def _send_reply(websocket: WebSocket, reply: Any, sending: list[asyncio.Ta
             await _event(websocket, "session_end", turns=end.turns, usage=usage)
 
 
-async def _stream(websocket: WebSocket, promise: MessagePromise[Any]) -> None:
+async def _stream(websocket: WebSocket, promise: MessagePromise[Any], error_texts: bool) -> None:
     """A transcript's (or a tool's result's) tokens as they come, then its whole text."""
     with contextlib.suppress(WebSocketDisconnect):  # (the page left: the reply ends too)
-        await _stream_tokens(websocket, promise)
+        await _stream_tokens(websocket, promise, error_texts)
 
 
-async def _stream_tokens(websocket: WebSocket, promise: MessagePromise[Any]) -> None:
+async def _stream_tokens(
+    websocket: WebSocket, promise: MessagePromise[Any], error_texts: bool
+) -> None:
     fields = promise.metadata
     if issubclass(promise.message_class, ToolResultMessage):
         call_id = fields.get("call_id")
-        async for token in promise:
+        told = ToldResult(promise, _logger, error_texts=error_texts)
+        async for token in told.tokens():
             await _event(websocket, "tool_output", call_id=call_id, delta=token)
-        await _event(websocket, "tool_result", call_id=call_id, text=(await promise).text)
+        await _event(websocket, "tool_result", call_id=call_id, text=told.text)
         return
     role, item_id = fields.get("role"), fields.get("item_id")
     async for token in promise:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import TypeVar, overload
+from typing import NamedTuple, TypeVar, overload
 
 from miniagents.arguments import refused_argument
 from miniagents.ext.tools.approval import ToolApprovalRequest, withdraw_request
@@ -33,12 +33,56 @@ from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.root_error import ArgumentError
 
-__all__ = ["ERROR_SEPARATOR", "checked_call", "error_result", "run_tool_call"]
+__all__ = [
+    "ERROR_SEPARATOR",
+    "ToolErrorPart",
+    "checked_call",
+    "error_part",
+    "error_result",
+    "run_tool_call",
+]
 
 logger = logging.getLogger(__name__)
 
 ERROR_SEPARATOR = "\n\n"
 """Between what a tool replied before it failed and the text of the error."""
+
+
+class ToolErrorPart(NamedTuple):
+    """Where a result's text tells the model a tool's exception, one not written for it.
+
+    A tool's exception that is no ``ToolError`` (whose text the library or the tool wrote
+    for the model) may echo what only the model may read: an SDK's error names the URL it
+    called, with its key. Its error result says so in its metadata (``error_class``,
+    ``error_at``), set before its text's error part is appended (one token), so that a
+    server that streams the result to its clients can tell them something else there
+    (see ``miniagents.ext.told_errors.ToldResult``) while the model gets the text whole.
+
+    Attributes:
+        at: Where the error's text begins in the result's text (after what the tool
+            replied before it failed, and ``ERROR_SEPARATOR``).
+        error_class: The name of the exception's class.
+    """
+
+    at: int
+    error_class: str
+
+    def metadata(self) -> dict[str, object]:
+        """The result's metadata fields that say it (``error_part`` reads them back)."""
+        return {"error_class": self.error_class, "error_at": self.at}
+
+
+def error_part(metadata: Mapping[str, object]) -> ToolErrorPart | None:
+    """The part of a result's text that tells a tool's exception not written for the model.
+
+    ``metadata``: the result's (``promise.metadata``, known as it streams: set before the
+    part's token). ``None`` for a result that has none (no error, or a ``ToolError``'s).
+    """
+    at, error_class = metadata.get("error_at"), metadata.get("error_class")
+    if type(at) is not int or at < 0 or not isinstance(error_class, str):
+        return None
+    return ToolErrorPart(at, error_class)
+
 
 ResultT = TypeVar("ResultT", bound=ToolResultMessage)
 """The class of a tool's result: a ``ToolResultMessage`` subclass given as ``result_class``."""
@@ -89,7 +133,8 @@ def run_tool_call(
     are not valid JSON, arguments the tool's ``validate`` refuses, a run past the tool's
     ``timeout`` (cancelled) and exceptions of the
     tool (after any reply so far, and a blank line) end it as an error result
-    (``is_error=True``) whose text tells the model what went wrong. Only cancellation ends
+    (``is_error=True``) whose text tells the model what went wrong (an exception that is
+    no ``ToolError`` says where its text begins, see ``ToolErrorPart``). Only cancellation ends
     it with an error (``StreamCancelledError``): cancelling the result
     (``result.cancel()``, or every consumer giving up) cancels the tool. A tool that calls
     ``sys.exit()`` ends it with that ``SystemExit``, which its reader gets as it is.
@@ -238,8 +283,13 @@ async def _call(
             return None
         if not isinstance(error, ToolCallError):
             logger.info("The tool %s failed; the model gets the error.", tool.name, exc_info=error)
-        result.update_metadata(is_error=True)
-        result.append((ERROR_SEPARATOR if replied else "") + _error_text(tool, error))
+        separator = ERROR_SEPARATOR if replied else ""
+        fields: dict[str, object] = {"is_error": True}
+        if not isinstance(error, ToolError):  # (its text is not ours: said where it begins)
+            at = len(result.appended) + len(separator)
+            fields.update(ToolErrorPart(at, type(error).__name__).metadata())
+        result.update_metadata(**fields)
+        result.append(separator + _error_text(tool, error))
         result.complete()
         return error
     except SystemExit as error:  # sys.exit() in the tool (its thread): for its reader to get

@@ -31,6 +31,7 @@ __all__ = [
     "body_deadline",
     "body_seconds_of",
     "error_response",
+    "holds_over",
     "invalid_arguments",
     "not_pending",
     "problems",
@@ -196,20 +197,57 @@ def loads_json(body: bytes | str) -> object:
 
 
 async def read_model(
-    request: Request, max_bytes: int, model: type[_Model], code: str, what: str
+    request: Request,
+    max_bytes: int,
+    model: type[_Model],
+    code: str,
+    what: str,
+    *,
+    max_values: int,
 ) -> _Model | JSONResponse:
     """The request's JSON body as a ``model``, or the error response that says why it is not.
 
-    Read as :func:`read_json` reads it; a body of another shape is a 422 with ``code``,
-    whose message says it is not ``what`` (e.g. ``"an AG-UI RunAgentInput"``) and where.
+    Read as :func:`read_json` reads it; a body of over ``max_values`` JSON values (counted
+    at every depth, to there: see :func:`holds_over`) is a 413 (``too_many_values``) before
+    it is read into ``model`` (reading a body of many tiny values, and then its messages,
+    takes the loop's time: 28,000 tiny messages in a megabyte held it up for over a second);
+    a body of another shape is a 422 with ``code``, whose message says it is not ``what``
+    (e.g. ``"an AG-UI RunAgentInput"``) and where.
     """
     body = await read_json(request, max_bytes)
     if isinstance(body, JSONResponse):
         return body
+    if holds_over(body, max_values):
+        return error_response(
+            413,
+            "too_many_values",
+            f"The request body holds over {max_values} JSON values (its objects, lists, "
+            "strings, numbers and the rest, at every depth), the most this app reads; send "
+            "a shorter conversation (or raise max_body_values).",
+        )
     try:
         return model.model_validate(body)
     except ValidationError as error:
         return error_response(422, code, f"The body is not {what}: {problems(error)}.")
+
+
+def holds_over(value: object, most: int) -> bool:
+    """Whether the JSON ``value`` holds over ``most`` values (itself included), counted to there.
+
+    Its time is bounded by ``most``, whatever ``value`` holds.
+    """
+    count = 0
+    left = [value]
+    while left:
+        count += 1
+        if count > most:
+            return True
+        item = left.pop()
+        if isinstance(item, dict):
+            left.extend(item.values())
+        elif isinstance(item, list):
+            left.extend(item)
+    return False
 
 
 def too_deep(code: str) -> JSONResponse:

@@ -9,18 +9,22 @@ whole: ``InputAsked``, where a protocol whose clients answer pauses the run), an
 message a text (its ``TextStart`` says its class, for a protocol that sends some classes
 otherwise than as text). Before a result whose call still waits for its decision, an
 ``AwaitingApproval`` says that the reader of the reply can go no further until someone
-decides (where the protocols' own approval flows pause the run).
+decides (where the protocols' own approval flows pause the run). A result that tells the
+model a tool's exception is read as its clients are told it (:class:`ToldResult`): the
+exception's class and a reference, not its text, unless the app tells error texts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
 from miniagents.ext.input_requests import InputRequest
+from miniagents.ext.told_errors import ToldResult
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.message import Message
@@ -152,9 +156,19 @@ ReadPart: TypeAlias = Part | InputAsked
 
 
 async def reply_parts(
-    reply: MessageSequencePromise[Message], id_prefix: str, *, approvals_last: bool = False
+    reply: MessageSequencePromise[Message],
+    id_prefix: str,
+    *,
+    approvals_last: bool = False,
+    error_texts: bool,
+    logger: logging.Logger,
 ) -> AsyncIterator[ReadPart]:
     """The parts of ``reply``, each as soon as it is known (ids are ``{id_prefix}-{n}``).
+
+    A tool's result is its clients' (:class:`~miniagents.ext.told_errors.ToldResult`, its
+    ``error_texts`` and its ``logger``): a tool's exception, not written for the model, is
+    told as its class and a reference, under which ``logger`` has its text, unless
+    ``error_texts``.
 
     The parts keep the reply's order of messages, unless ``approvals_last``: then, in a
     round of tool calls, the results of the calls that asked for no approval come before
@@ -168,17 +182,31 @@ async def reply_parts(
 
     An error of the reply (an agent's exception) is raised after the parts before it.
     """
-    async for part in _Reader(reply, id_prefix, approvals_last).parts():
+    reader = _Reader(reply, id_prefix, approvals_last, _Telling(error_texts, logger))
+    async for part in reader.parts():
         yield part
+
+
+@dataclass(frozen=True)
+class _Telling:
+    """How a tool's result is told: an exception's text as is, or its class and a reference."""
+
+    error_texts: bool
+    logger: logging.Logger
 
 
 class _Reader:
     """Reads a reply's messages in order, one ahead where a round's results are reordered."""
 
     def __init__(
-        self, reply: MessageSequencePromise[Message], id_prefix: str, approvals_last: bool
+        self,
+        reply: MessageSequencePromise[Message],
+        id_prefix: str,
+        approvals_last: bool,
+        telling: _Telling,
     ) -> None:
         self._numbers = itertools.count()
+        self._telling = telling
         self._id_prefix = id_prefix
         self._approvals_last = approvals_last
         self._asked: dict[str, ToolApprovalRequest] = {}
@@ -245,10 +273,10 @@ class _Reader:
             if ahead_call in asked:
                 held.append(ahead)
                 continue
-            async for part in _result_parts(ahead.promise, ahead.message_id, asked):
+            async for part in _result_parts(ahead, asked, self._telling):
                 yield part
         for result in held:
-            async for part in _result_parts(result.promise, result.message_id, asked):
+            async for part in _result_parts(result, asked, self._telling):
                 yield part
 
 
@@ -338,23 +366,24 @@ def plain(value: object) -> object:
 
 
 async def _result_parts(
-    promise: MessagePromise[Message], message_id: str, asked: Mapping[str, ToolApprovalRequest]
+    read: _Numbered, asked: Mapping[str, ToolApprovalRequest], telling: _Telling
 ) -> AsyncIterator[Part]:
+    promise, message_id = read.promise, read.message_id
     call_id = _field(promise, "call_id", message_id)
     tool_name = _field(promise, "tool_name", "")
     request = asked.get(call_id)
     if request is not None and request.pending:
         yield AwaitingApproval(call_id, request)
     yield ResultStart(call_id, tool_name, message_id)
-    async for token in promise:
-        if token:
-            yield ResultDelta(call_id, message_id, token)
+    told = ToldResult(promise, telling.logger, error_texts=telling.error_texts)
+    async for token in told.tokens():
+        yield ResultDelta(call_id, message_id, token)
     message = await promise
     is_error = isinstance(message, ToolResultMessage) and message.is_error
     denied = is_error and request is not None and not request.pending
     if denied and request is not None:  # decided: its decision is there, no wait
         denied = not await _approved(request)
-    yield ResultEnd(call_id, tool_name, message_id, message.text or "", is_error, denied)
+    yield ResultEnd(call_id, tool_name, message_id, told.text, is_error, denied)
 
 
 async def _approved(request: ToolApprovalRequest) -> bool:

@@ -784,8 +784,14 @@ async def _job_events(
     yield encoder.opening()
     try:
         async with manager.context():
-            approvals_last = manager.protocol.approvals_last
-            reply = parts.reply_parts(make_reply(), ids.prefix, approvals_last=approvals_last)
+            protocol = manager.protocol
+            reply = parts.reply_parts(
+                make_reply(),
+                ids.prefix,
+                approvals_last=protocol.approvals_last,
+                error_texts=manager.settings.error_texts,
+                logger=protocol.logger,
+            )
             pauses = _Pauses(job, found)
             async for part in reply:
                 if isinstance(part, parts.InputAsked):
@@ -1368,6 +1374,7 @@ class RunManager:
             "invalid_decision",
             'a decision ({"approved": true or false, "arguments": {...} or null, "reason": '
             '"..." or null})',
+            max_values=self.settings.max_body_values,
         )
         if isinstance(decision, Response):
             return decision

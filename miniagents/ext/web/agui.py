@@ -268,9 +268,14 @@ class _AGUIRuns:
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 
     async def _aread(self, request: Request) -> RunAgentInput | Response:
-        limit = self.manager.settings.max_body_bytes
+        settings = self.manager.settings
         run_input = await read_model(
-            request, limit, RunAgentInput, "invalid_run_input", "an AG-UI RunAgentInput"
+            request,
+            settings.max_body_bytes,
+            RunAgentInput,
+            "invalid_run_input",
+            "an AG-UI RunAgentInput",
+            max_values=settings.max_body_values,
         )
         if isinstance(run_input, Response):
             return run_input

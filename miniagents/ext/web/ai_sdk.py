@@ -251,9 +251,15 @@ class _AISDKRuns:
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 
     async def _aread(self, request: Request) -> ChatRequest | Response:
-        limit = self.manager.settings.max_body_bytes
-        what = "a useChat request ({id, messages})"
-        chat = await read_model(request, limit, ChatRequest, "invalid_chat_request", what)
+        settings = self.manager.settings
+        chat = await read_model(
+            request,
+            settings.max_body_bytes,
+            ChatRequest,
+            "invalid_chat_request",
+            "a useChat request ({id, messages})",
+            max_values=settings.max_body_values,
+        )
         if isinstance(chat, Response):
             return chat
         refused = unnamable_run(chat.id, "id", "invalid_chat_request")

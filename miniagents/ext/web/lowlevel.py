@@ -42,7 +42,7 @@ WebSocket) uses the :class:`Door` directly, :class:`SecurityHeaders` and
 What a client is told of an agent's error, an A2A task's or a voice session's, is
 :func:`told_error`'s (a :class:`ToldError`): unless the app's settings say
 ``WebSettings(error_texts=True)``, a sentence naming the error's class and a reference, the
-error logged whole under it.
+error logged whole under it; of a tool's exception in its result, :class:`ToldResult`'s.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from miniagents.ext.told_errors import ToldError as ToldError
+from miniagents.ext.told_errors import ToldResult as ToldResult
 from miniagents.ext.told_errors import told_error as told_error
 from miniagents.ext.web._app import TRACE_HEADERS as TRACE_HEADERS
 from miniagents.ext.web._app import Handler as Handler
@@ -89,6 +90,7 @@ from miniagents.ext.web._runs import NoRoom as NoRoom
 from miniagents.ext.web._runs import Run as Run
 from miniagents.ext.web._runs import RunManager as RunManager
 from miniagents.ext.web.settings import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
+from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES as DEFAULT_MAX_BODY_VALUES
 from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_RUNS as DEFAULT_MAX_ENDED_RUNS
 from miniagents.ext.web.settings import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
 from miniagents.ext.web.settings import (
@@ -97,6 +99,7 @@ from miniagents.ext.web.settings import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_BODY_VALUES",
     "DEFAULT_MAX_ENDED_RUNS",
     "DEFAULT_MAX_LIVE_RUNS",
     "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
@@ -127,6 +130,7 @@ __all__ = [
     "TextEnd",
     "TextStart",
     "ToldError",
+    "ToldResult",
     "WebProtocol",
     "aread_bounded",
     "body_seconds_of",

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_BODY_SECONDS",
     "DEFAULT_GRACE_PERIOD",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_BODY_VALUES",
     "DEFAULT_MAX_ENDED_RUNS",
     "DEFAULT_MAX_ENDED_RUN_BYTES",
     "DEFAULT_MAX_LIVE_RUNS",
@@ -67,6 +68,9 @@ DEFAULT_MAX_STREAMS_PER_PRINCIPAL = 20
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 """The largest request body the apps read (a bigger one is a 413)."""
+
+DEFAULT_MAX_BODY_VALUES = 10_000
+"""The most JSON values a request's body holds, at every depth (a body of more is a 413)."""
 
 DEFAULT_BODY_SECONDS = 30.0
 """Seconds a request's body has to arrive, all of it, from the request's arrival (then a 408)."""
@@ -158,6 +162,16 @@ class WebSettings:
             (``too_many_streams_of_yours``, with ``Retry-After``).
         max_body_bytes: The largest request body taken, in bytes (a bigger one is a 413,
             ``body_too_large``, refused as it arrives).
+        max_body_values: The most JSON values (objects, lists, strings, numbers,
+            ``true``, ``false`` and ``null``, counted at every depth) a request's body holds
+            in ``agui_app``, ``ai_sdk_app`` and ``web_chat_app`` (a run's input, a chat, a
+            decision); a body of more is a 413 (``too_many_values``) before it is read
+            further. Reading a body into the protocol's models, and its messages into the
+            agent's, takes the server's time, a few microseconds a value, during which it
+            serves nobody else: a body of tiny messages within ``max_body_bytes`` held every
+            other request up for over a second. 10,000 (the default) is a chat of over a
+            thousand messages. (``a2a_app`` bounds its requests' params with its own
+            ``max_request_values=``, to the same default.)
         body_seconds: Seconds a request's body has to arrive, all of it, from the request's
             arrival at the app (its headers read), however late the app starts reading it: a
             client that sends it a byte at a time past them, or nothing after its headers, is
@@ -184,6 +198,7 @@ class WebSettings:
     max_streams: int = DEFAULT_MAX_STREAMS
     max_streams_per_principal: int = DEFAULT_MAX_STREAMS_PER_PRINCIPAL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_body_values: int = DEFAULT_MAX_BODY_VALUES
     body_seconds: float = DEFAULT_BODY_SECONDS
 
     def __post_init__(self) -> None:
@@ -226,6 +241,7 @@ _COUNTS = {
     "max_streams": 1,
     "max_streams_per_principal": 1,
     "max_body_bytes": 1,
+    "max_body_values": 1,
 }
 """Each count of the settings, with its least value."""
 

@@ -444,6 +444,36 @@ async def test_a_miniagents_servers_tool_calls_and_results_come_as_they_do_local
     assert answer.usage is not None  # (the remote's usage is carried)
 
 
+SECRET = "https://api.example.com/v1?key=sk-secret-1234"
+
+
+def leaky_weather(city: str) -> str:
+    """Get the weather in a city."""
+    raise ConnectionError(f"The call to {SECRET} for {city} failed.")
+
+
+@pytest.mark.parametrize("error_texts", [False, True])
+async def test_a_tools_exception_reaches_an_a2a_client_as_its_class_unless_error_texts(
+    error_texts: bool,
+) -> None:
+    # (was: the tool result's artifact carried the exception's text, the key in it)
+    calls = [CallTool("leaky_weather", {"city": "Paris"})]
+    agent = offline_agent.fork(
+        tools=[leaky_weather], reply=one_per_call(*calls, "It failed."), token_delay=0
+    )
+    settings = WebSettings(error_texts=error_texts)
+    app = a2a_app(agent, authentication=NoAuthentication(), settings=settings)
+    async with served(app) as web, MiniAgents():
+        replies = await a2a_agent(f"{web.base_url}/").inquire("Weather?")
+    [result] = [reply for reply in replies if isinstance(reply, ToolResultMessage)]
+    assert result.is_error
+    if error_texts:
+        assert SECRET in str(result)
+    else:
+        assert SECRET not in str(result)
+        assert str(result).startswith("The tool leaky_weather failed with ConnectionError. ")
+
+
 @miniagent
 async def broken(ctx: InteractionContext) -> None:
     """Fails."""

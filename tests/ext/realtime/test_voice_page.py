@@ -59,7 +59,7 @@ from miniagents.ext.web.serving import HEADERS_SECONDS, MAX_CONNECTIONS
 from miniagents.messages.image import ImagePart
 from miniagents.promising.limits import DEFAULT_HIGH_WATER_MARK
 from miniagents.promising.lowlevel import running_tasks
-from miniagents.testing import FakeLLMServer, VirtualClock
+from miniagents.testing import FakeLLMServer, ToolCall, VirtualClock
 from tests.ext.realtime.kit import APIS
 from tests.ext.web.serving import until
 
@@ -2082,3 +2082,65 @@ async def test_a_held_page_keeps_at_most_its_bound_then_says_the_agent_is_far_be
         await page.click("#typed button")  # (the refused text, sent again)
         await until(lambda: len(link.typed) == len(texts) + len(kept) + 1)
     assert link.typed == [*texts, *kept, f"Far {index}."]  # every text, in order, none lost
+
+
+async def failing_lookup(city: str) -> AsyncIterator[str]:
+    """Look a city up."""
+    yield f"Looking up {city}"
+    raise ConnectionError(f"Could not reach {SECRET}.")
+
+
+async def tool_events(fake_llm: FakeLLMServer, settings: WebSettings) -> list[dict[str, object]]:
+    """The page's ``tool_output`` and ``tool_result`` events of a session whose model calls
+    ``failing_lookup``."""
+    fake_llm.speak(["Let me look."], tool_calls=[ToolCall("failing_lookup", {"city": "Paris"})])
+    fake_llm.speak(["It failed."])
+    agent = APIS[0].voice(fake_llm, tools=[failing_lookup])
+    app = voice_app(agent, authentication=NoAuthentication(), settings=settings)
+    told: list[dict[str, object]] = []
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ticket = (await client.post("/session", json={})).json()["ticket"]
+        async with session_socket(base_url, ticket) as socket:
+            await socket.send('{"type": "text", "text": "The weather in Paris?"}')
+            while not told or told[-1]["type"] != "tool_result":
+                if isinstance(message := await socket.recv(), str):  # (not the audio)
+                    told.append(json.loads(message))
+            await socket.send('{"type": "end"}')
+            async for _ in socket:  # (to the app's close: the session has ended)
+                pass
+        await until(lambda: not running_tasks())
+    return [said for said in told if said["type"] in ("tool_output", "tool_result")]
+
+
+async def test_a_tools_exception_reaches_the_page_as_its_class_and_a_reference(
+    fake_llm: FakeLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: the tool's output event and its result carried the exception's text, the key)
+    caplog.set_level(logging.ERROR, logger="miniagents.ext.realtime.web")
+    told = await tool_events(fake_llm, WebSettings())
+    assert SECRET not in str(told)
+    *outputs, result = told
+    assert result["type"] == "tool_result"
+    text = str(result["text"])
+    assert "".join(str(output["delta"]) for output in outputs) == text
+    found = re.fullmatch(
+        r"Looking up Paris\n\nThe tool failing_lookup failed with ConnectionError\. The "
+        r"server's log has the error under the reference ([0-9a-f]{32}): ask the agent's "
+        r"operator to look it up there\.",
+        text,
+    )
+    assert found is not None, text
+    [logged] = [r for r in caplog.records if r.name == "miniagents.ext.realtime.web"]
+    assert found[1] in logged.getMessage()
+    assert SECRET in logged.getMessage()
+    [output] = fake_llm.realtime_sessions[0].tool_outputs.values()
+    assert SECRET in output  # (the model got the text)
+
+
+async def test_with_error_texts_the_page_gets_a_tools_exception_as_the_model_did(
+    fake_llm: FakeLLMServer,
+) -> None:
+    told = await tool_events(fake_llm, WebSettings(error_texts=True))
+    assert told[-1]["text"] == "Looking up Paris\n\nThe tool failing_lookup failed: " + (
+        f"ConnectionError: Could not reach {SECRET}."
+    )

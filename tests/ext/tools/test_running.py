@@ -34,6 +34,7 @@ from miniagents.ext.tools import (
     run_tool_call,
     tool_cancellation,
 )
+from miniagents.ext.tools.running import ToolErrorPart, error_part
 from miniagents.messages import MessageTokenAppender
 from miniagents.testing import virtual_time
 
@@ -461,6 +462,28 @@ async def test_a_failure_after_some_output_keeps_the_output_and_then_tells_the_e
     )
     assert agent.is_error
     assert str(agent) == "First message\n\nThe tool FAILING failed: ValueError: no more"
+
+
+async def test_a_result_says_where_an_exception_not_written_for_the_model_begins() -> None:
+    # (so that a server can tell its clients the class, not the text: see ToldResult)
+    async def flaky(count: int) -> AsyncIterator[str]:
+        yield "partial output"
+        raise RuntimeError("the disk is full")
+
+    async def find(city: str) -> str:
+        raise ToolCallError(f"No city named {city!r}.")
+
+    async with MiniAgents():
+        promise = run_tool_call(as_tool(flaky), call("flaky", count=1))
+        tokens = [token async for token in promise]
+        failed = await result_of(promise)
+        refused = await result_of(run_tool_call(as_tool(find), call("find", city="Pari")))
+    part = error_part(promise.metadata)
+    assert part == ToolErrorPart(len("partial output\n\n"), "RuntimeError")
+    assert error_part(failed.model_dump()) == part
+    assert (failed.text or "")[part.at :] == "The tool flaky failed: RuntimeError: the disk is full"
+    assert tokens[-1] == (failed.text or "")[part.at - 2 :]  # (one token, the separator first)
+    assert error_part(refused.model_dump()) is None  # (a ToolError's text is for the model)
 
 
 # --- concurrency ----------------------------------------------------------------------------

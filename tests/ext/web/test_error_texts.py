@@ -3,20 +3,26 @@
 An agent's error may echo what its client must not see (an SDK's error names the URL it
 called, with its key): AG-UI's ``RUN_ERROR``, the AI SDK's error part and the chat page's
 say the error's class and a reference, the server's log has the error whole under it, and
-``WebSettings(error_texts=True)`` sends the text as is.
+``WebSettings(error_texts=True)`` sends the text as is. So does a tool's result that tells the
+model the tool's exception: the model gets the text, the client the class and a reference.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from miniagents import InteractionContext, miniagent
+from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.errors import InputRequestError
+from miniagents.ext.llm import LLMCall
+from miniagents.ext.llm.offline import CallTool
+from miniagents.ext.tools import ToolResultMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, web_chat_app
+from miniagents.testing import scripted_agent
 from tests.ext.web.serving import (
     PROTOCOLS,
     Protocol,
@@ -25,6 +31,7 @@ from tests.ext.web.serving import (
     get_events,
     post_events,
     served,
+    weather,
 )
 
 SECRET = "https://api.example.com/v1?key=sk-secret-1234"
@@ -118,3 +125,114 @@ def test_error_texts_is_true_or_false() -> None:
     with pytest.raises(Exception, match="error_texts") as refused:
         WebSettings(error_texts="yes")  # type: ignore[arg-type]
     assert getattr(refused.value, "parameter", None) == "error_texts"
+
+
+# -- a tool's exception, in its result ---------------------------------------------------------
+
+TOOL_SAID = "Looking up Paris"
+
+
+async def lookup(city: str) -> AsyncIterator[str]:
+    """Look a city up."""
+    yield "Looking up "
+    yield city
+    raise ConnectionError(f"The call to {SECRET} failed.")
+
+
+def looking_up(calls: list[LLMCall]) -> MiniAgent[..., Message]:
+    """A scripted model that calls ``lookup``, then answers (its calls noted in ``calls``)."""
+    return scripted_agent(
+        CallTool("lookup", {"city": "Paris"}), "It failed.", tools=[lookup], calls=calls
+    )
+
+
+def models_result(calls: list[LLMCall]) -> str:
+    """The text of the tool's result the model got in its second call."""
+    [result] = [m for m in calls[1].messages if isinstance(m, ToolResultMessage)]
+    assert result.is_error
+    return result.text or ""
+
+
+TOLD_TOOL = re.compile(
+    r"The tool lookup failed with ConnectionError\. The server's log has the error under the "
+    r"reference ([0-9a-f]{32}): ask the agent's operator to look it up there\."
+)
+
+
+def told_result(events: list[SSEEvent], protocol: str) -> tuple[str, str]:
+    """The tool's output as it streamed, and its result, as the client got them."""
+    data = [event.json for event in events if event.data != "[DONE]"]
+    if protocol == "agui":
+        output = "".join(
+            e["delta"] for e in data if e["type"] == "TEXT_MESSAGE_CONTENT" and "subagentRunId" in e
+        )
+        [result] = [e for e in data if e["type"] == "TOOL_CALL_RESULT"]
+        assert result["metadata"]["isError"] is True
+        return output, result["content"]
+    output = "".join(e["data"]["delta"] for e in data if e["type"] == "data-tool-output-delta")
+    [result] = [e for e in data if e["type"] == "tool-output-error"]
+    return output, result["errorText"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_tools_exception_is_told_to_the_client_as_its_class_and_a_reference(
+    protocol: Protocol, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    calls: list[LLMCall] = []
+    app = protocol.app(looking_up(calls), authentication=NoAuthentication())
+    async with served(app) as client:
+        _response, events = await post_events(client, protocol.body("k1"))
+        _again, replayed = await get_events(
+            client, protocol.resume_path("k1"), {"last-event-id": "0"}
+        )
+    assert SECRET not in streamed(events)
+    assert SECRET not in streamed(replayed)
+    output, result = told_result(events, protocol.name)
+    assert output == result  # (streamed as it came: what the tool said, then the sentence)
+    said, separator, told = result.partition("\n\n")
+    assert (said, separator) == (TOOL_SAID, "\n\n")
+    found = TOLD_TOOL.fullmatch(told)
+    assert found is not None, told
+    assert models_result(calls) == (
+        f"{TOOL_SAID}\n\nThe tool lookup failed: ConnectionError: The call to {SECRET} failed."
+    )
+    logged = [record for record in caplog.records if record.name == LOGGER]
+    assert len(logged) == 1
+    assert found[1] in logged[0].getMessage()
+    assert SECRET in logged[0].getMessage()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_an_app_made_with_error_texts_sends_a_tools_exception_as_the_model_got_it(
+    protocol: Protocol,
+) -> None:
+    calls: list[LLMCall] = []
+    settings = WebSettings(error_texts=True)
+    app = protocol.app(looking_up(calls), authentication=NoAuthentication(), settings=settings)
+    async with served(app) as client:
+        _response, events = await post_events(client, protocol.body("k1"))
+    output, result = told_result(events, protocol.name)
+    assert output == result == models_result(calls)
+    assert SECRET in result
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_tool_error_written_for_the_model_is_sent_as_it_is(protocol: Protocol) -> None:
+    agent = scripted_agent(CallTool("weather", {"city": "Atlantis"}), "Dry.", tools=[weather])
+    async with served(protocol.app(agent, authentication=NoAuthentication())) as client:
+        _response, events = await post_events(client, protocol.body("k1"))
+    assert told_result(events, protocol.name)[1] == "There is no weather under the sea."
+
+
+async def test_the_chat_page_gets_a_tools_exceptions_class_not_its_text() -> None:
+    calls: list[LLMCall] = []
+    app = web_chat_app(looking_up(calls), authentication=NoAuthentication(), page=PAGE)
+    async with served(app) as client:
+        response, events = await post_events(
+            client, chat_request(), "/api/chat/", {"origin": str(client.base_url).rstrip("/")}
+        )
+    assert response.status_code == 200, response
+    assert SECRET not in streamed(events)
+    assert TOLD_TOOL.search(told_result(events, "ai_sdk")[1]) is not None
+    assert SECRET in models_result(calls)

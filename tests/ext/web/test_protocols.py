@@ -19,6 +19,7 @@ from miniagents import InteractionContext, Message, miniagent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app, web_chat_app
+from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES
 from miniagents.frozen.errors import HashKeyError
 from tests.ext.web.serving import (
     AI_SDK,
@@ -317,3 +318,83 @@ async def test_a_stream_ends_its_lines_with_lf_alone_as_the_official_agui_client
         assert blocks[-1] == ""  # the last event ends with its blank line too
         assert all(block.startswith("id: ") and "\ndata: " in block for block in blocks[:-1])
     assert first.decode().count("\n\n") > 3
+
+
+def values_in(value: object) -> int:
+    """How many JSON values ``value`` holds, itself included, at every depth."""
+    if isinstance(value, dict):
+        return 1 + sum(values_in(item) for item in value.values())
+    if isinstance(value, list):
+        return 1 + sum(values_in(item) for item in value)
+    return 1
+
+
+def body_of_values(protocol: Protocol, count: int) -> dict[str, Any]:
+    """A body of the protocol holding exactly ``count`` JSON values: many short messages,
+    then a list of zeros to make up the count (AG-UI's ``state``; a field the AI SDK's
+    request does not read)."""
+    messages = [
+        {"id": f"u{n}", "role": "user", "content": "hi"}
+        if protocol.name == "agui"
+        else {"id": f"u{n}", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+        for n in range(count // 8)
+    ]
+    body = (
+        agui_input(messages=messages)
+        if protocol.name == "agui"
+        else chat_request(messages=messages)
+    )
+    padding = "state" if protocol.name == "agui" else "padding"
+    body[padding] = []
+    body[padding] = [0] * (count - values_in(body))
+    assert values_in(body) == count
+    return body
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_body_of_more_json_values_than_max_body_values_is_refused_before_it_is_read(
+    protocol: Protocol,
+) -> None:
+    # (was: read whole, however many: 28,000 tiny messages in a megabyte held the server's
+    # loop for over a second, serving nobody else)
+    given: list[int] = []
+
+    @miniagent
+    async def counted(ctx: InteractionContext) -> None:
+        given.append(len(await ctx.message_promises))
+        ctx.reply("ok")
+
+    most = WebSettings().max_body_values
+    assert most == DEFAULT_MAX_BODY_VALUES == 10_000
+    async with served(protocol.app(counted, authentication=NoAuthentication())) as client:
+        refused = await client.post("/", json=body_of_values(protocol, most + 1))
+        assert refused.status_code == 413
+        error = refused.json()["error"]
+        assert error["code"] == "too_many_values"
+        assert f"over {most} JSON values" in error["message"]
+        assert "max_body_values" in error["message"]
+        assert given == []  # (no run)
+        response, events = await post_events(client, body_of_values(protocol, most))
+        assert response.status_code == 200
+        assert events[-1].type == protocol.last_type
+    assert given == [most // 8]  # (the body at the bound, read whole)
+
+
+async def test_a_smaller_max_body_values_bounds_a_decision_too() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    settings = WebSettings(max_body_values=8)  # (the run's input: 8 values)
+    app = agui_app(gated(tokens), authentication=NoAuthentication(), settings=settings)
+    async with (
+        served(app) as client,
+        client.stream("POST", "/", json=agui_input("r1")) as response,
+    ):
+        lines = response.aiter_lines()
+        await anext(lines)  # (the run is live)
+        edited = {f"a{n}": n for n in range(8)}
+        decision = {"approved": True, "arguments": edited}  # (12 values)
+        decided = await client.post("/runs/r1/approvals/c1", json=decision)
+        tokens.put_nowait(None)
+        async for _ in lines:  # (to the run's end)
+            pass
+    assert decided.status_code == 413, decided.text
+    assert decided.json()["error"]["code"] == "too_many_values"

@@ -49,6 +49,8 @@ _REFUSED = [
     ("max_body_bytes", True),
     ("max_body_bytes", 1e6),
     ("max_body_bytes", "1000"),
+    ("max_body_values", 0),
+    ("max_body_values", 1e4),
     ("body_seconds", 0),
     ("body_seconds", math.inf),
     ("body_seconds", "30"),
