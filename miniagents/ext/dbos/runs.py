@@ -263,12 +263,15 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
     again changes nothing), and :func:`arun_named` finds it.
 
     Raises:
-        DurableConfigurationError: if ``agent`` is not durable.
+        DurableConfigurationError: if ``agent`` is not durable, or ``workflow_id`` names
+            another workflow than a durable run of ``agent`` (another agent's run): nothing
+            is named.
         DurableDatabaseError: if the database cannot be reached.
     """
     from dbos import SetWorkflowID
 
     await _aengine(agent)
+    await _acheck_ours(agent, workflow_id, "name", "named")
     workflow = _name_workflow()  # (registered by _aengine)
 
     async def record() -> None:

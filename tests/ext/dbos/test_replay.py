@@ -174,7 +174,7 @@ async def test_a_run_keeps_the_notes_and_names_an_app_gives_it(database: str) ->
         assert await arun_named(agent, "noted-1") is None  # a run's id is not a name
 
 
-async def test_an_agent_finds_cancels_and_notes_only_its_own_runs(database: str) -> None:
+async def test_an_agent_finds_cancels_notes_and_names_only_its_own_runs(database: str) -> None:
     # (was: afind_runs gave the runs of every durable agent of the database, and acancel_run
     # and anote_run acted on any workflow id: another agent's run, a name's workflow)
     mine = durable(
@@ -196,6 +196,8 @@ async def test_an_agent_finds_cancels_and_notes_only_its_own_runs(database: str)
             await acancel_run(mine, "shared-2")
         with pytest.raises(DurableConfigurationError, match=refused):
             await anote_run(mine, "shared-2", {"seen": 1})
+        with pytest.raises(DurableConfigurationError, match=refused):
+            await aname_run(mine, "n2", "shared-2")
         with pytest.raises(DurableConfigurationError, match=r"'miniagents\.durable\.name'"):
             await acancel_run(mine, "miniagents.durable.name:n1")
         await acancel_run(mine, "no-such-run")  # (nothing to cancel)
@@ -203,6 +205,7 @@ async def test_an_agent_finds_cancels_and_notes_only_its_own_runs(database: str)
         assert theirs_run.notes == {}
         assert not theirs_run.cancelled
         assert await arun_named(mine, "n1") == "shared-1"  # (the name's record kept)
+        assert await arun_named(mine, "n2") is None  # (another agent's run: not named)
 
 
 order: list[str] = []
