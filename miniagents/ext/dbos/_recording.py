@@ -37,7 +37,6 @@ from typing import Any, TypeVar
 from miniagents.ext.dbos.errors import DurableFailedCallError
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
-from miniagents.ext.tools.errors import ToolCallError
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents import InteractionContext
@@ -376,10 +375,16 @@ def _recordable_call_error(error: BaseException, failure: Exception) -> Exceptio
 
 
 def _recordable(error: Exception) -> Exception:
-    """``error``, or a ``ToolCallError`` of the same text if it cannot be pickled."""
+    """``error``, or a ``DurableFailedCallError`` naming it, if it cannot be pickled.
+
+    Not a ``ToolCallError``: a web app passes such a text to its client as written, and this
+    text is the exception's (a path, a query, a key), for the model alone.
+    """
     if _round_trips(error):
         return error
-    return ToolCallError(f"The tool failed: {type(error).__name__}: {error}")
+    kind = type(error)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    return DurableFailedCallError(f"{name}: {error}", name, str(error))
 
 
 def _round_trips(error: Exception) -> bool:

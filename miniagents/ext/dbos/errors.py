@@ -69,12 +69,13 @@ class DurableApprovalError(DurableError, LookupError):
 
 
 class DurableFailedCallError(DurableError, RuntimeError):
-    """A model call of a durable run failed with an error that cannot be recorded as itself.
+    """A model or tool call of a durable run failed with an error not recordable as itself.
 
     A failed call is recorded with its error, and replayed by raising it again; an error
     that cannot be pickled (an ``LLMError`` always can) is recorded as this one instead,
-    which names its class and says its text. The run gets this one both times (live, with
-    the original as ``__cause__``, and replayed), so that its code takes the same path.
+    which names its class and says its text (a tool's: its result, the model's alone). The
+    run gets this one both times (live, with the original as ``__cause__``, and replayed),
+    so that its code takes the same path.
 
     Attributes:
         error_type: The original error's class, with its module (``"module.Class"``).

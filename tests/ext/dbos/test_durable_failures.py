@@ -21,9 +21,10 @@ import pytest
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.dbos import DurableFailedCallError, durable, workflow_id
-from miniagents.ext.dbos._recording import _recordable_call_error
+from miniagents.ext.dbos._recording import _recordable, _recordable_call_error
 from miniagents.ext.llm.errors import LLMError
 from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.tools.errors import ToolError
 from miniagents.testing import FakeLLMServer
 
 PRIMARY = "primary-model"
@@ -209,3 +210,18 @@ def test_an_error_that_cannot_be_recorded_is_replaced_by_one_naming_it() -> None
     )
     kept = LLMError("a model's error")
     assert _recordable_call_error(kept, kept) is kept  # one of ours: recorded as itself
+
+
+def test_a_tools_error_that_cannot_be_recorded_is_not_told_to_a_web_client_as_ours() -> None:
+    # (was a ToolCallError of its text: a web app passes a ToolError's text to its client
+    # as written, so the exception's text, the model's alone, reached the client)
+    error = _Unpicklable("postgres://admin:hunter2@db")
+    recorded = _recordable(error)
+    assert isinstance(recorded, DurableFailedCallError)
+    assert not isinstance(recorded, ToolError)
+    assert recorded.error_type == f"{__name__}._Unpicklable"
+    assert str(recorded) == f"{recorded.error_type}: postgres://admin:hunter2@db"  # the model's
+    copy = pickle.loads(pickle.dumps(recorded))
+    assert (type(copy), copy.text) == (DurableFailedCallError, "postgres://admin:hunter2@db")
+    kept = ValueError("a plain error")
+    assert _recordable(kept) is kept
