@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -91,10 +92,12 @@ from miniagents.ext.web.lowlevel import (
     loads_json,
     protocol_app,
 )
-from miniagents.ext.web.settings import WebSettings
+from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES, WebSettings
+from miniagents.frozen.nesting import holds_over
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
+from miniagents.reexports import FORMER_HOMES_GO_AFTER
 
 __all__ = [
     "CARD_MAX_AGE",
@@ -120,12 +123,9 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 """The most tasks a ``ListTasks`` page holds (a request for more is refused, -32602)."""
 
-DEFAULT_MAX_REQUEST_VALUES = 10_000
-"""The most JSON values (objects, lists, strings, numbers, ...) a request's params hold unless
-``a2a_app(max_request_values=...)`` says another, counted at every depth (a request of more is
-refused, -32600): reading each into A2A's protobuf messages takes the server's time, so that
-a body of tiny parts or a long list, within ``max_body_bytes``, would hold up every other
-request for seconds."""
+DEFAULT_MAX_REQUEST_VALUES = DEFAULT_MAX_BODY_VALUES
+"""The most JSON values a request's params hold by default: ``WebSettings.max_body_values``'s
+default (its former name, of ``a2a_app``'s deprecated ``max_request_values``)."""
 
 DEFAULT_MAX_ID_CHARS = 256
 """The most characters an id a client chooses may hold unless ``a2a_app(max_id_chars=...)``
@@ -208,7 +208,7 @@ def a2a_app(
     context: Callable[[], MiniAgents] = MiniAgents,
     authentication: Authentication | None = None,
     settings: WebSettings = WebSettings(),
-    max_request_values: int = DEFAULT_MAX_REQUEST_VALUES,
+    max_request_values: int | None = None,
     max_id_chars: int = DEFAULT_MAX_ID_CHARS,
 ) -> Starlette:
     """An ASGI app that serves ``agent`` over A2A: its card, and its tasks over JSON-RPC.
@@ -324,9 +324,11 @@ def a2a_app(
             error's class and a reference the server's log, ``miniagents.ext.a2a``, has the
             error under; an error the library wrote for the client, a task's rejection or
             cut say, is told as it is either way: ``WebProtocol.told``).
-        max_request_values: The most JSON values a request's params hold, counted at every
-            depth (:data:`DEFAULT_MAX_REQUEST_VALUES` by default); a request of more is
-            refused (-32600) before its params are read.
+        max_request_values: Deprecated (it goes in the first release after
+            :data:`~miniagents.reexports.FORMER_HOMES_GO_AFTER`): given, it warns and stands
+            for ``settings.max_body_values``, the most JSON values a request's params hold,
+            counted at every depth (a request of more is refused, -32600, before its params
+            are read). Give ``WebSettings(max_body_values=...)`` instead.
         max_id_chars: The most characters an id a client chooses may hold (a message's
             ``contextId`` and ``messageId``, a webhook's ``id``; :data:`DEFAULT_MAX_ID_CHARS`
             by default); a longer one is refused (-32602).
@@ -340,7 +342,17 @@ def a2a_app(
     door = Door(authentication, settings, "a2a_app", request_headers=_CORS_HEADERS)
     fix = "Pass such a number, or leave it out for its default."
     error = A2AConfigurationError
-    check_count(max_request_values, "max_request_values", owner="a2a_app", fix=fix, error=error)
+    max_values = settings.max_body_values
+    if max_request_values is not None:
+        check_count(max_request_values, "max_request_values", owner="a2a_app", fix=fix, error=error)
+        warnings.warn(
+            "a2a_app(max_request_values=...) is deprecated and goes in the first release after "
+            f"{FORMER_HOMES_GO_AFTER}: give settings=WebSettings(max_body_values=...), the "
+            "bound of the other web apps' bodies, instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        max_values = max_request_values
     check_count(max_id_chars, "max_id_chars", owner="a2a_app", fix=fix, error=error)
     if settings.grace_period is None:  # A2A's tasks outlive their connections
         settings = dataclasses.replace(settings, grace_period=math.inf)
@@ -370,7 +382,7 @@ def a2a_app(
         modes,
         answer_as,
         poster,
-        max_request_values=max_request_values,
+        max_request_values=max_values,
         max_id_chars=max_id_chars,
     )
     routes = [
@@ -604,13 +616,13 @@ class _A2ATasks:
             if not isinstance(params, dict):
                 raise _RPCError(Code.INVALID_PARAMS, "The request's params are not an object.")
             most = self.max_request_values
-            if _holds_over(params, most):  # (before protobuf reads them)
+            if holds_over(params, most):  # (before protobuf reads them)
                 raise _RPCError(
                     Code.INVALID_REQUEST,
                     f"The request's params hold over {most} JSON values (its "
                     "parts, and the objects, lists, strings and numbers in them), the most "
-                    "this agent reads: send fewer parts, or a long list as one text or file "
-                    "part.",
+                    "this agent reads (its max_body_values): send fewer parts, or a long list as "
+                    "one text or file part.",
                     metadata={"maxRequestValues": str(most)},
                 )
             self._check_version(request)
@@ -1299,22 +1311,6 @@ def _one_event(rpc_id: RPCId, event: Mapping[str, object]) -> Response:
         yield ServerSentEvent(data=data)
 
     return EventSourceResponse(events(), headers=A2A_HEADERS, sep="\n")  # (as its streams)
-
-
-def _holds_over(value: object, most: int) -> bool:
-    """Whether the JSON ``value`` holds over ``most`` values (itself included), counted to there."""
-    count = 0
-    left = [value]
-    while left:
-        count += 1
-        if count > most:
-            return True
-        item = left.pop()
-        if isinstance(item, dict):
-            left.extend(item.values())
-        elif isinstance(item, list):
-            left.extend(item)
-    return False
 
 
 def _cursor(stamp: str, key: str) -> str:

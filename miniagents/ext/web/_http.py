@@ -25,13 +25,13 @@ from starlette.responses import JSONResponse
 from starlette.types import Scope
 
 from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS
+from miniagents.frozen.nesting import holds_over
 
 __all__ = [
     "aread_bounded",
     "body_deadline",
     "body_seconds_of",
     "error_response",
-    "holds_over",
     "invalid_arguments",
     "not_pending",
     "problems",
@@ -208,7 +208,7 @@ async def read_model(
     """The request's JSON body as a ``model``, or the error response that says why it is not.
 
     Read as :func:`read_json` reads it; a body of over ``max_values`` JSON values (counted
-    at every depth, to there: see :func:`holds_over`) is a 413 (``too_many_values``) before
+    at every depth, to there: ``holds_over``) is a 413 (``too_many_values``) before
     it is read into ``model`` (reading a body of many tiny values, and then its messages,
     takes the loop's time: 28,000 tiny messages in a megabyte held it up for over a second);
     a body of another shape is a 422 with ``code``, whose message says it is not ``what``
@@ -229,25 +229,6 @@ async def read_model(
         return model.model_validate(body)
     except ValidationError as error:
         return error_response(422, code, f"The body is not {what}: {problems(error)}.")
-
-
-def holds_over(value: object, most: int) -> bool:
-    """Whether the JSON ``value`` holds over ``most`` values (itself included), counted to there.
-
-    Its time is bounded by ``most``, whatever ``value`` holds.
-    """
-    count = 0
-    left = [value]
-    while left:
-        count += 1
-        if count > most:
-            return True
-        item = left.pop()
-        if isinstance(item, dict):
-            left.extend(item.values())
-        elif isinstance(item, list):
-            left.extend(item)
-    return False
 
 
 def too_deep(code: str) -> JSONResponse:

@@ -165,13 +165,12 @@ class WebSettings:
         max_body_values: The most JSON values (objects, lists, strings, numbers,
             ``true``, ``false`` and ``null``, counted at every depth) a request's body holds
             in ``agui_app``, ``ai_sdk_app`` and ``web_chat_app`` (a run's input, a chat, a
-            decision); a body of more is a 413 (``too_many_values``) before it is read
-            further. Reading a body into the protocol's models, and its messages into the
-            agent's, takes the server's time, a few microseconds a value, during which it
-            serves nobody else: a body of tiny messages within ``max_body_bytes`` held every
-            other request up for over a second. 10,000 (the default) is a chat of over a
-            thousand messages. (``a2a_app`` bounds its requests' params with its own
-            ``max_request_values=``, to the same default.)
+            decision), or its params in ``a2a_app``; a body of more is a 413
+            (``too_many_values``; in ``a2a_app``, -32600) before it is read further. Reading
+            a body into the protocol's models, and its messages into the agent's, takes the
+            server's time, a few microseconds a value, during which it serves nobody else: a
+            body of tiny messages within ``max_body_bytes`` held every other request up for
+            over a second. 10,000 (the default) is a chat of over a thousand messages.
         body_seconds: Seconds a request's body has to arrive, all of it, from the request's
             arrival at the app (its headers read), however late the app starts reading it: a
             client that sends it a byte at a time past them, or nothing after its headers, is

@@ -29,6 +29,7 @@ from miniagents.ext.a2a.server import (
     MAX_REQUEST_VALUES,
 )
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
+from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import SSEReader, gated, served, until
 from tests.fakes.asgi24 import Asgi24
@@ -260,10 +261,12 @@ async def test_a_message_the_app_cannot_take_starts_nothing(
     assert (app.state.runs.live, app.state.runs.kept) == (0, 0)
 
 
-async def test_a_smaller_max_request_values_and_max_id_chars_are_kept_to() -> None:
+async def test_a_smaller_max_body_values_and_max_id_chars_are_kept_to() -> None:
     # (both were module constants, 10,000 and 256, that no app could lower)
     assert (MAX_REQUEST_VALUES, MAX_ID_CHARS) == (DEFAULT_MAX_REQUEST_VALUES, DEFAULT_MAX_ID_CHARS)
-    app = a2a_app(counted, authentication=NoAuthentication(), max_request_values=40, max_id_chars=8)
+    assert DEFAULT_MAX_REQUEST_VALUES == DEFAULT_MAX_BODY_VALUES  # (one bound, one name)
+    settings = WebSettings(max_body_values=40)
+    app = a2a_app(counted, authentication=NoAuthentication(), settings=settings, max_id_chars=8)
     async with served(app) as client:
         many = send_params(parts=[{"data": list(range(40))}])
         error = error_of(await call(client, rpc("SendMessage", many)))
@@ -278,6 +281,18 @@ async def test_a_smaller_max_request_values_and_max_id_chars_are_kept_to() -> No
         task = (await call(client, rpc("SendMessage", taken))).json()["result"]["task"]
         assert task["status"]["state"] == "TASK_STATE_COMPLETED"
     assert ran == ["ran"]
+
+
+async def test_the_deprecated_max_request_values_warns_and_still_bounds_the_params() -> None:
+    # (a2a_app's own name for WebSettings.max_body_values: one setting, one name)
+    with pytest.warns(DeprecationWarning, match=r"give settings=WebSettings\(max_body_values="):
+        app = a2a_app(counted, authentication=NoAuthentication(), max_request_values=40)
+    async with served(app) as client:
+        many = send_params(parts=[{"data": list(range(40))}])
+        error = error_of(await call(client, rpc("SendMessage", many)))
+    assert error["code"] == -32600
+    assert "over 40 JSON values" in error["message"]
+    assert ran == []
 
 
 @pytest.mark.parametrize(
