@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from miniagents.ext.dbos._database_errors import first_line
 from miniagents.ext.dbos._sqlite import close_client, new_client, shim_arguments
 from miniagents.ext.dbos.errors import DurableError
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
@@ -357,16 +358,18 @@ async def withdraw_orphans(url: str) -> None:
 
     A run cancelled by DBOS while no process ran it (its server down: an operator's
     cancel) left its approvals waiting, and DBOS recovers them at every launch: each is
-    withdrawn now, and ends at once. Best effort, as :func:`withdraw`: a failure is logged.
+    withdrawn now, and ends at once. Best effort, as :func:`withdraw`: a failure to look
+    for them is logged (``INFO``, one line: the database's damage, if that is why, is the
+    error of what the launch was for, and a program's stderr is not written twice).
     """
     try:
         orphans = await _outside(_orphans())
-    except Exception as error:
-        _logger.warning(
+    except Exception as error:  # (a damaged database: what the launch was for says so)
+        _logger.info(
             "The approvals of ended durable runs could not be looked for (%s: %s); any that "
             "wait are looked for again at the next launch.",
             type(error).__name__,
-            error,
+            first_line(error),
         )
         return
     await withdraw(url, orphans)
