@@ -99,8 +99,8 @@ from miniagents.ext.llm.sdk_calls import (
     tool_declaration,
 )
 from miniagents.ext.llm.sdk_errors import (
-    _made,
     adrain_closed,
+    made_error,
     transient_status,
     translate_transport_error,
 )
@@ -701,7 +701,7 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
     if isinstance(error, (AttributeError, TypeError, ValueError)) and _raised_in(
         error, "botocore.parsers"
     ):  # botocore's parser, given a body of another shape than the API's
-        return _made(
+        return made_error(
             LLMResponseError,
             f"Bedrock sent a malformed response (botocore could not parse it: {error}). Check "
             "that the endpoint is Bedrock's runtime, or call it again.",
@@ -735,7 +735,7 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
             (LLMError, "failed"),
         )
     kind, what = found
-    return _made(kind, f"Bedrock {what}: {said}.{_HINTS.get(kind, '')}", error)
+    return made_error(kind, f"Bedrock {what}: {said}.{_HINTS.get(kind, '')}", error)
 
 
 def _raised_in(error: BaseException, module: str) -> bool:

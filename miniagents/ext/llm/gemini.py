@@ -85,7 +85,7 @@ from miniagents.ext.llm.sdk_calls import (
     import_sdk,
     tool_declaration,
 )
-from miniagents.ext.llm.sdk_errors import _made, transient_status, translate_transport_error
+from miniagents.ext.llm.sdk_errors import made_error, transient_status, translate_transport_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.miniagents.context import MiniAgents
 
@@ -695,24 +695,26 @@ def translate_gemini_error(error: BaseException) -> BaseException:
     if errors is None or not isinstance(error, errors.APIError | errors.UnknownApiResponseError):
         return translate_transport_error(error, "Gemini")
     if isinstance(error, errors.UnknownApiResponseError):
-        return _made(LLMResponseError, f"Gemini sent a malformed response: {error}", error)
+        return made_error(LLMResponseError, f"Gemini sent a malformed response: {error}", error)
     said = error.message or str(error)
     status = error.code
     if status == 400 and "API key" in said:
-        return _made(LLMAuthenticationError, f"Gemini refused the API key: {said}", error)
+        return made_error(LLMAuthenticationError, f"Gemini refused the API key: {said}", error)
     if status in _BY_STATUS:
         kind, what = _BY_STATUS[status]
-        return _made(kind, f"Gemini {what}: {said}", error)
+        return made_error(kind, f"Gemini {what}: {said}", error)
     # 408 and 504 are what transient_status says for every SDK (timeouts); a 409 is not:
     # Gemini's SDK retries 408, 429 and 5xx only, so a 409 is no conflict "kept" after retries, and
     # stays a refused request as any other 4xx
     if status != 409 and (transient := transient_status(status)) is not None:
-        return _made(transient[0], f"Gemini {transient[1]} (HTTP {status}): {said}", error)
+        return made_error(transient[0], f"Gemini {transient[1]} (HTTP {status}): {said}", error)
     if isinstance(status, int) and status >= 500:
-        return _made(LLMServerError, f"Gemini failed with a server error ({status}): {said}", error)
+        return made_error(
+            LLMServerError, f"Gemini failed with a server error ({status}): {said}", error
+        )
     if isinstance(status, int) and status >= 400:
-        return _made(LLMRequestError, f"Gemini refused the request ({status}): {said}", error)
-    return _made(LLMResponseError, f"Gemini sent an error: {said}", error)
+        return made_error(LLMRequestError, f"Gemini refused the request ({status}): {said}", error)
+    return made_error(LLMResponseError, f"Gemini sent an error: {said}", error)
 
 
 P = ParamSpec("P")
