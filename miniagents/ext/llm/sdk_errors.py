@@ -36,8 +36,8 @@ rate limit) is the error that status would have been, an ``LLMServerError`` or a
 yet); after a token, or for any other event, it is an ``LLMResponseError``: part of the
 reply already reached its readers, and a call again would give that part twice. The
 provider says whether its reply has begun; the event is one the SDK raises (OpenAI's and
-Anthropic's, found by :func:`raised_event`) or yields (the Responses API's
-``error`` and ``response.failed``).
+Anthropic's, found by :func:`raised_event`), yields (the Responses API's ``error`` and
+``response.failed``), or an exception of Bedrock's event stream.
 """
 
 from __future__ import annotations
@@ -181,6 +181,10 @@ _EARLY_EVENTS: dict[str, tuple[type[LLMError], str]] = {
     # OpenAI's error codes (Chat Completions' error data, the Responses API's events)
     "server_error": (LLMServerError, "failed with a server error"),
     "rate_limit_exceeded": (LLMRateLimitError, "refused the request for its rate limit"),
+    # the exceptions of Bedrock's event stream (ConverseStream's)
+    "throttlingException": (LLMRateLimitError, "refused the request for its rate limit"),
+    "internalServerException": (LLMServerError, "failed with a server error"),
+    "serviceUnavailableException": (LLMServerError, "was unavailable"),
 }
 """The error events that, before a reply's first token, stand for the transient HTTP
 status an SDK would have retried, by their code: the error each is, and what it says."""
@@ -207,7 +211,7 @@ def reported_error(
 
     Returns:
         Before the first token, for a code of a transient status (``overloaded_error``,
-        ``server_error``, ``rate_limit_exceeded``, ...), the
+        ``server_error``, ``rate_limit_exceeded``, ``throttlingException``, ...), the
         ``LLMServerError`` or ``LLMRateLimitError`` that status would have been; else an
         ``LLMResponseError``.
     """
