@@ -995,6 +995,47 @@ async def test_a_bedrock_stream_exception_is_what_its_status_would_be_only_befor
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize(
+    ("error_type", "after", "kind", "says"),
+    [
+        ("UNAVAILABLE", 0, LLMServerError, "Gemini failed with a server error (503)"),
+        ("RESOURCE_EXHAUSTED", 0, LLMRateLimitError, "Gemini refused the request for its"),
+        ("UNAVAILABLE", 1, LLMResponseError, "Gemini sent an error instead of the rest of"),
+        ("RESOURCE_EXHAUSTED", 1, LLMResponseError, "Gemini sent an error instead of the"),
+        ("INVALID_ARGUMENT", 1, LLMResponseError, "Gemini sent an error instead of the rest"),
+    ],
+    ids=["unavailable", "exhausted", "unavailable-after-a-token", "exhausted-after", "invalid"],
+)
+async def test_a_gemini_error_chunk_is_what_its_status_would_be_only_before_a_token(
+    server: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+    error_type: str,
+    after: int,
+    kind: type[LLMError],
+    says: str,
+) -> None:
+    # as Bedrock's stream exceptions: on main, an UNAVAILABLE (a RESOURCE_EXHAUSTED) chunk
+    # after a token was an LLMServerError (an LLMRateLimitError), retried by a pipeline's
+    # retry_on, which gave the reply's streamed tokens again
+    GEMINI.environment(server, monkeypatch)
+    server.reply(["Hel", "lo"], error_event_after=after, error_type=error_type)
+    tokens: list[str] = []
+
+    async def read(reply: Any) -> None:
+        async for promise in reply:
+            async for token in promise:
+                tokens.append(token)
+
+    async with MiniAgents():
+        with pytest.raises(LLMError) as raised:
+            await read(GEMINI.ask("Hi"))
+    assert tokens == ["Hel", "lo"][:after]
+    assert type(raised.value) is kind
+    assert str(raised.value).startswith(says), str(raised.value)
+    assert type(raised.value.__cause__).__module__ == "google.genai.errors"
+    assert len(server.requests) == 1
+
+
 async def test_a_safety_stop_is_a_refusal(native: Native, server: FakeLLMServer) -> None:
     server.reply(refusal=["I can't ", "help."])  # Gemini: SAFETY; Bedrock: content_filtered
     async with MiniAgents():
