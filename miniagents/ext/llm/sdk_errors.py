@@ -21,7 +21,8 @@ error is matched against this table, most specific first::
     an HTTP client error  -> LLMTimeoutError or LLMConnectionError (the Anthropic SDK lets
                              httpx2's errors out of a broken stream unwrapped; the Gemini
                              and Bedrock SDKs, aiohttp's)
-    an error event        -> LLMResponseError     (a status error with status 200)
+    an error event        -> LLMResponseError     (a status error with status 200; one
+                             the provider's reply catches: see below)
 
 Bedrock's errors (botocore's) are translated in :mod:`miniagents.ext.llm.bedrock`, with
 HTTP 408, 409 and 504 decided here (:func:`transient_status`); Gemini's in
@@ -37,7 +38,8 @@ yet); after a token, or for any other event, it is an ``LLMResponseError``: part
 reply already reached its readers, and a call again would give that part twice. The
 provider says whether its reply has begun; the event is one the SDK raises (OpenAI's and
 Anthropic's, found by :func:`raised_event`), yields (the Responses API's ``error`` and
-``response.failed``), or an exception of Bedrock's event stream.
+``response.failed``), or an exception of Bedrock's event stream; Gemini's error chunk after
+a token too (before one, its HTTP status decides, in :mod:`miniagents.ext.llm.gemini`).
 """
 
 from __future__ import annotations
