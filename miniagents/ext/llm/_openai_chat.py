@@ -43,7 +43,7 @@ from miniagents.ext.llm.sdk_calls import (
     tool_declaration,
     whole_reply,
 )
-from miniagents.ext.llm.sdk_errors import adrain_closed
+from miniagents.ext.llm.sdk_errors import adrain_closed, raised_event, reported_error
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.promising.lowlevel import logger
@@ -87,8 +87,10 @@ async def chat_reply(
     ``conversation`` is what the server takes of a conversation (OpenAI's: any order, its
     roles; a local model's chat template: turns that alternate).
 
-    The SDK raises an error event's ``APIError`` inside its stream's generator, whose frame
-    holds the httpx generators under it: the agent clears the error's frames where it
+    The SDK raises an error event's ``APIError`` inside its stream's generator (before the
+    reply's first token, a ``server_error`` or ``rate_limit_exceeded`` is an
+    ``LLMServerError`` or ``LLMRateLimitError``; see ``sdk_errors.reported_error``), whose
+    frame holds the httpx generators under it: the agent clears the error's frames where it
     catches it (``sdk_errors.let_go_of_frames``). A stream stopped part-way (a budget
     crossed, its reader gone) is closed and its generator drained (see ``adrain_closed``),
     which the stream object and its generator, holding each other, would leave to the
@@ -115,18 +117,14 @@ async def chat_reply(
     usage = None
     answered: str | None = None  # the model that answered
     ids: dict[int, str] = {}  # the id of each call, by its index in the reply
+    begun = False  # whether the reply's first token (a text, a refusal, a call) came
     stream = await create(model=call.model, messages=messages, stream=True, **arguments)
     del api, create, arguments, messages  # (not held while it streams)
     try:
         async with stream:
             async for chunk in stream:
                 answered = chunk.model or answered
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                else:
-                    extra = getattr(chunk, "model_extra", None)
-                    if extra:  # Groq's usage: in the last chunk's x_groq
-                        usage = _extra_usage(extra) or usage
+                usage = _chunk_usage(chunk) or usage
                 choices = chunk.choices
                 if not choices:  # (the usage chunk)
                     yield ""
@@ -137,6 +135,7 @@ async def chat_reply(
                     content = delta.content
                     refusal = getattr(delta, "refusal", None)
                     tool_calls = delta.tool_calls
+                    begun = begun or bool(content or refusal or tool_calls)
                     if content:  # most chunks: a token
                         yield content
                     elif not (refusal or tool_calls):
@@ -150,8 +149,10 @@ async def chat_reply(
                     yield ""
                 if choice.finish_reason is not None:
                     finish_reason = choice.finish_reason
-    except BaseException:  # stopped part-way (by a budget, a reader gone, an error)
+    except BaseException as error:  # stopped part-way (a budget, a reader gone, an error)
         await adrain_closed(stream)  # (its response closed as the `async with` ended)
+        if (raised := raised_event(error)) is not None:  # (an error event of the SDK's)
+            raise reported_error("OpenAI", *raised, begun=begun) from error
         raise
     if finish_reason is None:
         raise LLMResponseError(
@@ -314,6 +315,14 @@ def _call_events(called: Any, ids: dict[int, str]) -> list[LLMEvent]:
     if function is not None and function.arguments:
         events.append(ToolCallDelta(call_id, function.arguments))
     return events
+
+
+def _chunk_usage(chunk: Any) -> Any:
+    """The usage a chunk gives (its ``usage``, or Groq's in its ``x_groq``), or ``None``."""
+    if chunk.usage is not None:
+        return chunk.usage
+    extra = getattr(chunk, "model_extra", None)
+    return _extra_usage(extra) if extra else None  # (Groq's: in the last chunk's x_groq)
 
 
 def _extra_usage(extra: Mapping[str, Any]) -> Any:

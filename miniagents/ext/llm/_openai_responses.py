@@ -15,7 +15,9 @@
 
 A stream ends with ``response.completed`` or ``response.incomplete`` (the reply was cut:
 its finish reason says why, e.g. ``max_output_tokens``); ``response.failed`` and ``error``
-events, and a stream that ends without one of those, are ``LLMResponseError`` s; so is a
+events (but one of a ``server_error`` or ``rate_limit_exceeded`` before the reply's first
+token: an ``LLMServerError`` or ``LLMRateLimitError``, see ``sdk_errors.reported_error``),
+and a stream that ends without one of those, are ``LLMResponseError`` s; so is a
 whole reply (``stream=False``) that is not finished (``in_progress``, ``queued``,
 ``cancelled``). A whole reply with no status at all is kept, its output read whole.
 
@@ -35,7 +37,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
-from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
+from miniagents.ext.llm.errors import LLMConfigurationError, LLMError, LLMResponseError
 from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
 from miniagents.ext.llm.provider import (
     Finish,
@@ -78,19 +80,7 @@ async def responses_reply(
     as ``"refusal"``, as ``chat_reply`` ends it.
     """
     create = client(options).responses.create
-    arguments = sdk_arguments(
-        create, options, "The OpenAI SDK's responses", _typed_options(options)
-    )
-    if call.system:
-        if "instructions" in arguments:
-            raise _repeated("instructions", "the system prompt (system= and SystemMessages)")
-        arguments["instructions"] = call.system
-    if call.tools:
-        arguments["tools"] = [_tool(tool) for tool in call.tools]
-    if call.output_format is not None:
-        given = arguments.get("text")
-        text = dict(given) if isinstance(given, Mapping) else {}
-        arguments["text"] = {**text, "format": _text_format(call.output_format)}
+    arguments = _arguments(create, call, options)
     request = _input(call)
     if not call.stream:
         response = await create(model=call.model, input=request, **arguments)
@@ -101,6 +91,7 @@ async def responses_reply(
     argued: set[str] = set()  # the items whose arguments came
     final: Any = None
     failed: Any = None  # an error or response.failed event
+    begun = False  # whether the reply's first token (a text, a refusal, a call) came
     stream = await create(model=call.model, input=request, stream=True, **arguments)
     del create, arguments, request  # (not held while it streams)
     try:
@@ -108,14 +99,18 @@ async def responses_reply(
             async for event in stream:
                 kind = event.type
                 if kind == "response.output_text.delta":
+                    begun = True
                     yield event.delta
                 elif kind == "response.refusal.delta":
+                    begun = True
                     yield Refusal(event.delta)
                 elif kind == "response.function_call_arguments.delta":
+                    begun = True
                     argued.add(event.item_id)
                     yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.delta)
                 elif kind == "response.output_item.added" and event.item.type == "function_call":
                     item = event.item
+                    begun = True
                     calls[item.id or item.call_id] = item.call_id
                     yield ToolCallStart(item.call_id, item.name)
                     if item.arguments:
@@ -138,7 +133,7 @@ async def responses_reply(
         raise
     if failed is not None:
         await adrain_closed(stream)  # (its response closed as the `async with` ended)
-        raise _stream_failure(failed)
+        raise _stream_failure(failed, begun)
     if final is None:
         raise LLMResponseError(
             "The OpenAI stream ended before its final event (the reply is incomplete): no "
@@ -152,11 +147,39 @@ async def responses_reply(
     )
 
 
-def _stream_failure(event: Any) -> LLMResponseError:
-    """The error that an ``error`` or ``response.failed`` event of the stream reports."""
+def _arguments(create: Any, call: LLMCall, options: OpenAIOptions) -> dict[str, Any]:
+    """The arguments of ``responses.create`` besides the model and the input.
+
+    Raises:
+        LLMConfigurationError: for an option or an ``extra_options`` entry the Responses
+            API does not take, or that the agent sends itself (see :func:`_typed_options`).
+    """
+    arguments = sdk_arguments(
+        create, options, "The OpenAI SDK's responses", _typed_options(options)
+    )
+    if call.system:
+        if "instructions" in arguments:
+            raise _repeated("instructions", "the system prompt (system= and SystemMessages)")
+        arguments["instructions"] = call.system
+    if call.tools:
+        arguments["tools"] = [_tool(tool) for tool in call.tools]
+    if call.output_format is not None:
+        given = arguments.get("text")
+        text = dict(given) if isinstance(given, Mapping) else {}
+        arguments["text"] = {**text, "format": _text_format(call.output_format)}
+    return arguments
+
+
+def _stream_failure(event: Any, begun: bool) -> LLMError:
+    """The error that an ``error`` or ``response.failed`` event of the stream reports.
+
+    Before the reply's first token (``begun`` false), a ``server_error`` or
+    ``rate_limit_exceeded`` is an ``LLMServerError`` or ``LLMRateLimitError`` (see
+    ``sdk_errors.reported_error``).
+    """
     if event.type == "response.failed":
-        return _response_failure(event.response)
-    return reported_error("OpenAI", event.message, event.code)
+        return _response_failure(event.response, begun)
+    return reported_error("OpenAI", event.message, event.code, begun=begun)
 
 
 def _typed_options(options: OpenAIOptions) -> dict[str, object]:
@@ -317,11 +340,12 @@ def _output_events(response: Any, refusals: frozenset[str]) -> list[LLMEvent]:
     ]
 
 
-def _response_failure(response: Any) -> LLMResponseError:
+def _response_failure(response: Any, begun: bool = True) -> LLMError:
+    """The error of a failed response (its ``error``); see :func:`_stream_failure`."""
     error = response.error
     if error is None:
-        return reported_error("OpenAI", None, None, failed=True)
-    return reported_error("OpenAI", error.message, error.code, failed=True)
+        return reported_error("OpenAI", None, None, failed=True, begun=begun)
+    return reported_error("OpenAI", error.message, error.code, failed=True, begun=begun)
 
 
 def _finish_reason(response: Any, refusals: frozenset[str]) -> str | None:

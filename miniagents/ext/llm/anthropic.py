@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
@@ -42,10 +41,7 @@ from miniagents.arguments import check_count
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
-    LLMError,
-    LLMRateLimitError,
     LLMResponseError,
-    LLMServerError,
 )
 from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage
@@ -78,7 +74,12 @@ from miniagents.ext.llm.sdk_calls import (
     tool_declaration,
     whole_reply,
 )
-from miniagents.ext.llm.sdk_errors import _made, adrain_closed, translate_loaded_sdk_error
+from miniagents.ext.llm.sdk_errors import (
+    adrain_closed,
+    raised_event,
+    reported_error,
+    translate_loaded_sdk_error,
+)
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.miniagents.context import MiniAgents
 
@@ -248,8 +249,8 @@ class AnthropicProvider:
                     yield ""  # nothing for the reply (thinking, a block's edge): a sign of life
         except BaseException as error:  # stopped part-way (a budget, a reader gone, an error)
             await adrain_closed(stream)  # (its response closed as the `async with` ended)
-            if not begun and _early_event(error) is not None:  # (as its HTTP status would be)
-                raise _early_error(error) from error
+            if (raised := raised_event(error)) is not None:  # (an error event of the SDK's)
+                raise reported_error("Anthropic", *raised, begun=begun) from error
             raise
         if not stopped:
             raise LLMResponseError(
@@ -269,48 +270,6 @@ class AnthropicProvider:
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Anthropic SDK, else ``error``."""
         return translate_loaded_sdk_error(error, "anthropic", "Anthropic", "AnthropicError")
-
-
-_EARLY_EVENTS: dict[str, tuple[type[LLMError], str]] = {
-    "overloaded_error": (LLMServerError, "was overloaded"),
-    "api_error": (LLMServerError, "failed with a server error"),
-    "rate_limit_error": (LLMRateLimitError, "refused the request for its rate limit"),
-}
-"""The error events that, before the reply's first token, stand for the HTTP status the SDK
-would have retried (529, 500, 429), with the error each is and what it says."""
-
-
-def _early_error(error: BaseException) -> LLMError:
-    """The ``LLMError`` of an early error event (see :func:`_early_event`), caused by it."""
-    kind, message = _early_event(error) or (LLMResponseError, str(error))
-    return _made(kind, message, error)
-
-
-def _early_event(error: BaseException) -> tuple[type[LLMError], str] | None:
-    """The error class and message of an SDK error that is an early error event, or ``None``.
-
-    An error event of :data:`_EARLY_EVENTS` (raised by the SDK as an ``APIStatusError``
-    with the status 200) is one; anything else is translated as any SDK error.
-    """
-    sdk = sys.modules.get("anthropic")
-    status_error = getattr(sdk, "APIStatusError", None)
-    if not (isinstance(status_error, type) and isinstance(error, status_error)):
-        return None
-    if getattr(error, "status_code", None) != 200:  # (an error event comes after a 200)
-        return None
-    body = getattr(error, "body", None)
-    inner = body.get("error", body) if isinstance(body, dict) else None
-    kind = inner.get("type") if isinstance(inner, dict) else None
-    found = _EARLY_EVENTS.get(kind) if isinstance(kind, str) else None
-    if found is None or not isinstance(inner, dict):
-        return None
-    said = str(inner.get("message") or kind).rstrip(".")
-    return (
-        found[0],
-        f"Anthropic {found[1]} before the reply began ({kind}, an error event after the "
-        f"HTTP 200, which the SDK does not retry): {said}. Call it again (a pipeline's "
-        "retry_on may take the error), or fall back to another model.",
-    )
 
 
 def _request(

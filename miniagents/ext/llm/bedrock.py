@@ -45,6 +45,13 @@ back before their ``toolUse`` blocks).
 A reply stopped by a guardrail (``guardrail_intervened``) or a content filter
 (``content_filtered``) fails with an ``LLMRefusalError`` carrying its text, and is not
 retried.
+
+An exception of the event stream before the reply's first token (its first text, or a
+tool call) is what its HTTP status would have been: ``throttlingException`` an
+``LLMRateLimitError``, ``internalServerException`` and ``serviceUnavailableException`` an
+``LLMServerError``; after a token, or any other exception (``modelStreamErrorException``,
+``validationException``), an ``LLMResponseError``: part of the reply reached its readers
+(``sdk_errors.reported_error`` decides, as for every provider).
 """
 
 from __future__ import annotations
@@ -99,8 +106,9 @@ from miniagents.ext.llm.sdk_calls import (
     tool_declaration,
 )
 from miniagents.ext.llm.sdk_errors import (
-    _made,
     adrain_closed,
+    made_error,
+    reported_error,
     transient_status,
     translate_transport_error,
 )
@@ -226,6 +234,7 @@ class BedrockProvider:
         calls: dict[int, str] = {}  # the id of each toolUse block, by its index
         thoughts: dict[int, _Reasoning] = {}  # each reasoning block, by its index
         pending: list[_Reasoning] = []  # the reasoning blocks since the last call
+        begun = False  # whether the reply's first token (a text, a call) came
         try:
             async for event in stream:
                 # (per token: no call but the generator's, lookups and subscripts only)
@@ -238,10 +247,12 @@ class BedrockProvider:
                             "Bedrock sent a malformed contentBlockDelta event (no delta)."
                         ) from None
                     if "text" in piece:
+                        begun = True
                         yield piece["text"]
                         continue
                     used = piece.get("toolUse")
                     if used is not None:
+                        begun = True
                         index = delta.get("contentBlockIndex", 0)
                         yield ToolCallDelta(calls.get(index, ""), used.get("input", ""))
                         continue
@@ -256,6 +267,7 @@ class BedrockProvider:
                     started = event["contentBlockStart"]
                     used = started.get("start", {}).get("toolUse")
                     if used is not None:
+                        begun = True
                         calls[started.get("contentBlockIndex", 0)] = used["toolUseId"]
                         signature = thoughts_json([each.kept() for each in pending])
                         yield ToolCallStart(
@@ -269,9 +281,11 @@ class BedrockProvider:
                 elif "metadata" in event:
                     usage = event["metadata"].get("usage")
                 yield ""  # nothing for the reply (reasoning, a block's end): a sign of life
-        except BaseException:  # stopped part-way (by a budget, a reader gone, an error)
+        except BaseException as error:  # stopped part-way (a budget, a reader gone, an error)
             stream.close()  # the HTTP response, at once
             await adrain_closed(stream)
+            if (raised := _stream_exception(error)) is not None:  # (an event stream's)
+                raise reported_error("Bedrock", *raised, begun=begun) from error
             raise
         finally:
             stream.close()  # the HTTP response, at once
@@ -627,7 +641,6 @@ def _blocks(item: PromptText) -> list[dict[str, Any]]:
 
 _BY_CODE: dict[str, tuple[type[LLMError], str]] = {
     "ThrottlingException": (LLMRateLimitError, "kept refusing the request for its rate limit"),
-    "throttlingException": (LLMRateLimitError, "stopped the reply for its rate limit"),
     "ServiceQuotaExceededException": (LLMRateLimitError, "refused the request for its quota"),
     "TooManyRequestsException": (LLMRateLimitError, "kept refusing the request for its rate limit"),
     "AccessDeniedException": (LLMAuthenticationError, "refused the credentials for this request"),
@@ -638,16 +651,9 @@ _BY_CODE: dict[str, tuple[type[LLMError], str]] = {
     "ExpiredTokenException": (LLMAuthenticationError, "refused the expired credentials"),
     "ModelTimeoutException": (LLMTimeoutError, "did not answer in time"),
     "InternalServerException": (LLMServerError, "kept failing with a server error"),
-    "internalServerException": (LLMServerError, "failed with a server error mid-stream"),
     "ServiceUnavailableException": (LLMServerError, "was unavailable"),
-    "serviceUnavailableException": (LLMServerError, "became unavailable mid-stream"),
     "ModelNotReadyException": (LLMServerError, "had the model not ready"),
     "ModelErrorException": (LLMServerError, "had the model fail"),
-    "modelStreamErrorException": (
-        LLMResponseError,
-        "sent an error instead of the rest of the reply",
-    ),
-    "validationException": (LLMResponseError, "stopped the reply as invalid"),
 }
 
 _BY_CLASS: dict[str, tuple[type[LLMError], str]] = {
@@ -681,10 +687,12 @@ _HINTS = {
 def translate_bedrock_error(error: BaseException) -> BaseException:
     """The ``LLMError`` for an error of botocore (or aiohttp under it), else ``error``.
 
-    A ``ClientError`` by its error code (HTTP errors, and the exceptions of an event
-    stream: ``EventStreamError``), the other botocore errors by their class (missing
-    credentials or region, timeouts, broken connections, damaged events), aiohttp's as
-    a broken connection or a timeout.
+    A ``ClientError`` by its error code (HTTP errors), the other botocore errors by their
+    class (missing credentials or region, timeouts, broken connections, damaged events),
+    aiohttp's as a broken connection or a timeout. An exception of an event stream
+    (``EventStreamError``) is the reply's to decide, by whether it had begun (see
+    ``BedrockProvider.reply``); one that reaches this function is an ``LLMResponseError``,
+    as after a token.
     """
     exceptions = sys.modules.get("botocore.exceptions")
     parser = sys.modules.get("botocore.eventstream")
@@ -701,7 +709,7 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
     if isinstance(error, (AttributeError, TypeError, ValueError)) and _raised_in(
         error, "botocore.parsers"
     ):  # botocore's parser, given a body of another shape than the API's
-        return _made(
+        return made_error(
             LLMResponseError,
             f"Bedrock sent a malformed response (botocore could not parse it: {error}). Check "
             "that the endpoint is Bedrock's runtime, or call it again.",
@@ -709,7 +717,10 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
         )
     if not bases or not isinstance(error, bases):
         return translate_transport_error(error, "Bedrock")
-    said = (str(error) or type(error).__name__).rstrip(".")
+    raised = _stream_exception(error)
+    if raised is not None:  # (its reply decides it, by whether it had begun; here: as if so)
+        return made_error(LLMResponseError, str(reported_error("Bedrock", *raised)), error)
+    said = _said(error)
     response = getattr(error, "response", None)
     if isinstance(response, dict):
         code = str(response.get("Error", {}).get("Code", ""))
@@ -735,7 +746,32 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
             (LLMError, "failed"),
         )
     kind, what = found
-    return _made(kind, f"Bedrock {what}: {said}.{_HINTS.get(kind, '')}", error)
+    return made_error(kind, f"Bedrock {what}: {said}.{_HINTS.get(kind, '')}", error)
+
+
+def _stream_exception(error: BaseException) -> tuple[str, str | None] | None:
+    """The message and code of an exception of ConverseStream's event stream, else ``None``.
+
+    botocore raises such an exception (``throttlingException``, ``internalServerException``,
+    ``modelStreamErrorException``, ...) as an ``EventStreamError`` while the stream is read;
+    ``sdk_errors.reported_error`` decides what it is, by whether the reply had begun.
+    """
+    if not any(cls.__name__ == "EventStreamError" for cls in type(error).__mro__):
+        return None
+    response = getattr(error, "response", None)
+    found = response.get("Error") if isinstance(response, dict) else None
+    if not isinstance(found, dict):
+        return None
+    code, message = found.get("Code"), found.get("Message")
+    return (
+        message if isinstance(message, str) and message else _said(error),
+        code if isinstance(code, str) and code else None,
+    )
+
+
+def _said(error: BaseException) -> str:
+    """What a botocore error says (its class name if it says nothing), with no closing period."""
+    return (str(error) or type(error).__name__).rstrip(".")
 
 
 def _raised_in(error: BaseException, module: str) -> bool:

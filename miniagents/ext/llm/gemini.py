@@ -36,6 +36,12 @@ is no answer: it fails with the error its reason calls for, naming it
 (``MALFORMED_FUNCTION_CALL``, ``UNEXPECTED_TOOL_CALL``, ``OTHER``, ...: an
 ``LLMResponseError``).
 
+An error chunk in a streamed reply (``{"error": {"code", "status", "message"}}``, raised
+by the SDK as its ``APIError``) is what its HTTP status says before the reply's first
+token (a 503 an ``LLMServerError``, a 429 an ``LLMRateLimitError``: retryable); after a
+token it is an ``LLMResponseError``, as on every provider: part of the reply reached its
+readers (``sdk_errors.reported_error``).
+
 The SDK retries nothing unless told (``max_retries``); ``timeout`` bounds each request.
 """
 
@@ -85,7 +91,12 @@ from miniagents.ext.llm.sdk_calls import (
     import_sdk,
     tool_declaration,
 )
-from miniagents.ext.llm.sdk_errors import _made, transient_status, translate_transport_error
+from miniagents.ext.llm.sdk_errors import (
+    made_error,
+    reported_error,
+    transient_status,
+    translate_transport_error,
+)
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.miniagents.context import MiniAgents
 
@@ -297,16 +308,20 @@ class GeminiProvider:
         del models, config, contents  # (not held while it streams)
         calls = _Calls()
         last: Any = None
+        begun = False  # whether the reply's first token (a text, a call) came
         try:
             async for chunk in stream:
                 last = chunk
                 events = calls.events(chunk)
+                begun = begun or bool(events)
                 if not events:
                     yield ""  # nothing for the reply (thinking, the usage): a sign of life
                 for event in events:
                     yield event
         except Exception as error:
             await _let_go_of_response(error)
+            if begun and (said := _error_chunk(error)) is not None:  # (the reply broke)
+                raise reported_error("Gemini", *said) from error
             raise
         finally:
             await stream.aclose()  # the SDK's stream closes its HTTP response
@@ -321,6 +336,20 @@ class GeminiProvider:
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the Gemini SDK (or its HTTP client), else ``error``."""
         return translate_gemini_error(error)
+
+
+def _error_chunk(error: BaseException) -> tuple[str, str | None] | None:
+    """The message and status of an error chunk that the SDK raised, else ``None``.
+
+    Before the reply's first token, such an error is what its HTTP status says (see
+    :func:`translate_gemini_error`: a 503 a server error, a 429 a rate limit, retryable);
+    after one, the reply broke (``sdk_errors.reported_error``: an ``LLMResponseError``).
+    """
+    errors = sys.modules.get("google.genai.errors")
+    if errors is None or not isinstance(error, errors.APIError):
+        return None
+    status = error.status if isinstance(error.status, str) else None
+    return (error.message or str(error)), status
 
 
 async def _let_go_of_response(error: BaseException) -> None:
@@ -695,24 +724,26 @@ def translate_gemini_error(error: BaseException) -> BaseException:
     if errors is None or not isinstance(error, errors.APIError | errors.UnknownApiResponseError):
         return translate_transport_error(error, "Gemini")
     if isinstance(error, errors.UnknownApiResponseError):
-        return _made(LLMResponseError, f"Gemini sent a malformed response: {error}", error)
+        return made_error(LLMResponseError, f"Gemini sent a malformed response: {error}", error)
     said = error.message or str(error)
     status = error.code
     if status == 400 and "API key" in said:
-        return _made(LLMAuthenticationError, f"Gemini refused the API key: {said}", error)
+        return made_error(LLMAuthenticationError, f"Gemini refused the API key: {said}", error)
     if status in _BY_STATUS:
         kind, what = _BY_STATUS[status]
-        return _made(kind, f"Gemini {what}: {said}", error)
+        return made_error(kind, f"Gemini {what}: {said}", error)
     # 408 and 504 are what transient_status says for every SDK (timeouts); a 409 is not:
     # Gemini's SDK retries 408, 429 and 5xx only, so a 409 is no conflict "kept" after retries, and
     # stays a refused request as any other 4xx
     if status != 409 and (transient := transient_status(status)) is not None:
-        return _made(transient[0], f"Gemini {transient[1]} (HTTP {status}): {said}", error)
+        return made_error(transient[0], f"Gemini {transient[1]} (HTTP {status}): {said}", error)
     if isinstance(status, int) and status >= 500:
-        return _made(LLMServerError, f"Gemini failed with a server error ({status}): {said}", error)
+        return made_error(
+            LLMServerError, f"Gemini failed with a server error ({status}): {said}", error
+        )
     if isinstance(status, int) and status >= 400:
-        return _made(LLMRequestError, f"Gemini refused the request ({status}): {said}", error)
-    return _made(LLMResponseError, f"Gemini sent an error: {said}", error)
+        return made_error(LLMRequestError, f"Gemini refused the request ({status}): {said}", error)
+    return made_error(LLMResponseError, f"Gemini sent an error: {said}", error)
 
 
 P = ParamSpec("P")

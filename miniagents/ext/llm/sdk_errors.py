@@ -21,18 +21,25 @@ error is matched against this table, most specific first::
     an HTTP client error  -> LLMTimeoutError or LLMConnectionError (the Anthropic SDK lets
                              httpx2's errors out of a broken stream unwrapped; the Gemini
                              and Bedrock SDKs, aiohttp's)
-    an error event        -> LLMResponseError     (a status error with status 200; Anthropic's
-                             overloaded, server or rate-limit event before the first
-                             token is what its status would be: see anthropic)
+    an error event        -> LLMResponseError     (a status error with status 200; one
+                             the provider's reply catches: see below)
 
 Bedrock's errors (botocore's) are translated in :mod:`miniagents.ext.llm.bedrock`, with
 HTTP 408, 409 and 504 decided here (:func:`transient_status`); Gemini's in
 :mod:`miniagents.ext.llm.gemini`, with 408 and 504 decided here (its SDK does not retry a
 409, which stays a refused request).
 
-Some streams report a failure as an event the SDK yields rather than raises (the
-Responses API's ``error`` and ``response.failed`` events): the provider hands it to
-:func:`reported_error`, which makes the same ``LLMResponseError`` here.
+An error event in a streamed reply is decided here for every provider, by one rule
+(:func:`reported_error`): before the reply's first token (its first text, or a tool call),
+an event that stands for a transient HTTP status (an overloaded API, a server's failure, a
+rate limit) is the error that status would have been, an ``LLMServerError`` or an
+``LLMRateLimitError`` (which a pipeline's ``retry_on`` may retry: nothing was streamed
+yet); after a token, or for any other event, it is an ``LLMResponseError``: part of the
+reply already reached its readers, and a call again would give that part twice. The
+provider says whether its reply has begun; the event is one the SDK raises (OpenAI's and
+Anthropic's, found by :func:`raised_event`), yields (the Responses API's ``error`` and
+``response.failed``), or an exception of Bedrock's event stream; Gemini's error chunk after
+a token too (before one, its HTTP status decides, in :mod:`miniagents.ext.llm.gemini`).
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ from miniagents.ext.llm.errors import (
 __all__ = [
     "adrain_closed",
     "let_go_of_frames",
+    "made_error",
+    "raised_event",
     "reported_error",
     "transient_status",
     "translate_loaded_sdk_error",
@@ -113,10 +122,10 @@ def translate_sdk_error(
             the errors under the SDK (the HTTP client's, ...) are translated.
     """
     if isinstance(error, json.JSONDecodeError):
-        return _made(LLMResponseError, f"{provider} sent a malformed event: {error}.", error)
+        return made_error(LLMResponseError, f"{provider} sent a malformed event: {error}.", error)
     if isinstance(error, UnicodeEncodeError):  # the request's JSON could not be encoded
         shown = repr(error.object[error.start : error.end]) if error.object else "?"
-        return _made(
+        return made_error(
             LLMRequestError,
             f"The request to {provider} could not be sent: its text holds {shown}, which is "
             "not valid Unicode (a lone surrogate, e.g. from bytes decoded with "
@@ -125,7 +134,7 @@ def translate_sdk_error(
             error,
         )
     if isinstance(error, ValueError) and "not JSON compliant" in _said(error):  # json.dumps
-        return _made(
+        return made_error(
             LLMRequestError,
             f"The request to {provider} could not be sent: it holds a float that is NaN or "
             "infinite, which JSON cannot write (in an option, e.g. temperature, in "
@@ -136,23 +145,23 @@ def translate_sdk_error(
     said = _said(error)
     if type(error).__module__.split(".")[0] in _TRANSPORTS:  # raised by the HTTP client itself
         if any("Timeout" in name for name in names):
-            return _made(LLMTimeoutError, f"{provider} did not answer in time: {said}", error)
-        return _made(LLMConnectionError, f"The connection to {provider} broke: {said}", error)
+            return made_error(LLMTimeoutError, f"{provider} did not answer in time: {said}", error)
+        return made_error(LLMConnectionError, f"The connection to {provider} broke: {said}", error)
     if sdk_base is None or not isinstance(error, sdk_base):
         return error
     status = getattr(error, "status_code", None)
     if status == 200:  # an error event inside a streamed reply
-        return _made(LLMResponseError, f"{provider} sent an error mid-stream: {said}", error)
+        return made_error(LLMResponseError, f"{provider} sent an error mid-stream: {said}", error)
     transient = transient_status(status)  # retried by the SDKs, with no error class of its own
     if transient is not None:
         kind, what = transient
-        return _made(
+        return made_error(
             kind, f"{provider} {what} (HTTP {status}, after the SDK's retries): {said}", error
         )
     for name, kind, what in _TABLE:
         if name in names:
-            return _made(kind, f"{provider} {what}: {said}", error)
-    return _made(LLMError, f"The {provider} SDK failed: {said}", error)
+            return made_error(kind, f"{provider} {what}: {said}", error)
+    return made_error(LLMError, f"The {provider} SDK failed: {said}", error)
 
 
 def translate_transport_error(error: BaseException, provider: str) -> BaseException:
@@ -162,14 +171,36 @@ def translate_transport_error(error: BaseException, provider: str) -> BaseExcept
     """
     translated = translate_sdk_error(error, provider, None)
     if translated is error and isinstance(error, TimeoutError):
-        return _made(LLMTimeoutError, f"{provider} did not answer in time.", error)
+        return made_error(LLMTimeoutError, f"{provider} did not answer in time.", error)
     return translated
 
 
+_EARLY_EVENTS: dict[str, tuple[type[LLMError], str]] = {
+    # Anthropic's error types (as a 529, a 500, a 429 would have been)
+    "overloaded_error": (LLMServerError, "was overloaded"),
+    "api_error": (LLMServerError, "failed with a server error"),
+    "rate_limit_error": (LLMRateLimitError, "refused the request for its rate limit"),
+    # OpenAI's error codes (Chat Completions' error data, the Responses API's events)
+    "server_error": (LLMServerError, "failed with a server error"),
+    "rate_limit_exceeded": (LLMRateLimitError, "refused the request for its rate limit"),
+    # the exceptions of Bedrock's event stream (ConverseStream's)
+    "throttlingException": (LLMRateLimitError, "refused the request for its rate limit"),
+    "internalServerException": (LLMServerError, "failed with a server error"),
+    "serviceUnavailableException": (LLMServerError, "was unavailable"),
+}
+"""The error events that, before a reply's first token, stand for the transient HTTP
+status an SDK would have retried, by their code: the error each is, and what it says."""
+
+
 def reported_error(
-    provider: str, message: str | None, code: str | None, *, failed: bool = False
-) -> LLMResponseError:
-    """The error for a failure that a stream reported as an event (not raised by the SDK).
+    provider: str,
+    message: str | None,
+    code: str | None,
+    *,
+    failed: bool = False,
+    begun: bool = True,
+) -> LLMError:
+    """The error for an error event of a streamed reply (see the module's docstring).
 
     Args:
         provider: The provider's name, for the message (e.g. "OpenAI").
@@ -177,13 +208,53 @@ def reported_error(
         code: The error code of the event, if any (e.g. "server_error").
         failed: Whether the event failed the whole response (``response.failed``) rather
             than reported an error in the stream (``error``).
+        begun: Whether the reply's first token (a text, a tool call) came before the event:
+            then the event is an ``LLMResponseError`` whatever its code.
+
+    Returns:
+        Before the first token, for a code of a transient status (``overloaded_error``,
+        ``server_error``, ``rate_limit_exceeded``, ``throttlingException``, ...), the
+        ``LLMServerError`` or ``LLMRateLimitError`` that status would have been; else an
+        ``LLMResponseError``.
     """
     said = message or "no message"
+    early = None if begun or not code else _EARLY_EVENTS.get(code)
+    if early is not None:
+        kind, what = early
+        return kind(
+            f"{provider} {what} before the reply began ({code}, an error event after the "
+            f"HTTP 200, which the SDK does not retry): {said.rstrip('.')}. Call it again (a "
+            "pipeline's retry_on may take the error), or fall back to another model."
+        )
     if code:
         said += f" (code {code})"
     if failed:
         return LLMResponseError(f"{provider} failed the response: {said}")
     return LLMResponseError(f"{provider} sent an error instead of the rest of the reply: {said}")
+
+
+def raised_event(error: BaseException) -> tuple[str, str | None] | None:
+    """The message and code of an error event that an SDK raised mid-stream, else ``None``.
+
+    Such an event is an ``APIError`` of the OpenAI SDK (the error data of a stream: no HTTP
+    status of its own) or an ``APIStatusError`` of the Anthropic SDK with the status 200 (its
+    ``error`` event), whose body holds the event's error. Its code is the error's ``code``
+    or ``type``: the one of them that stands for a transient status, if either does. The
+    provider hands them to :func:`reported_error`, with whether its reply had begun.
+    """
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if "APIError" not in names or names & {"APIConnectionError", "APIResponseValidationError"}:
+        return None
+    if getattr(error, "status_code", 200) != 200:  # (an HTTP error status: not an event)
+        return None
+    body = getattr(error, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(inner, dict):
+        inner = {}
+    codes = [each for each in (inner.get("code"), inner.get("type")) if isinstance(each, str)]
+    code = next((each for each in codes if each in _EARLY_EVENTS), codes[0] if codes else None)
+    message = inner.get("message")
+    return (message if isinstance(message, str) and message else _said(error)), code
 
 
 async def adrain_closed(stream: AsyncIterable[object]) -> None:
@@ -227,7 +298,8 @@ def _said(error: BaseException) -> str:
         return type(error).__name__
 
 
-def _made(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
+def made_error(kind: type[LLMError], message: str, cause: BaseException) -> LLMError:
+    """An error of ``kind`` saying ``message``, with ``cause`` as its ``__cause__``."""
     translated = kind(message)
     translated.__cause__ = cause
     return translated

@@ -1021,60 +1021,89 @@ async def test_a_broken_reply_gives_its_tokens_then_an_llm_error(
     assert len(server.requests) == 1  # a broken stream is not retried
 
 
+OVERLOADED = ("server_error", "overloaded_error")  # OpenAI's code, Anthropic's error type
+"""The error event an overloaded API sends, per API (the Responses API's: OpenAI's)."""
+EARLY = r"(failed with a server error|was overloaded) before the reply began"
+
+
 @pytest.mark.parametrize(
     ("error_type", "script", "kind", "says"),
     [
-        ("overloaded_error", {}, LLMServerError, "Anthropic was overloaded before the reply"),
-        ("api_error", {}, LLMServerError, "Anthropic failed with a server error before the"),
-        ("rate_limit_error", {}, LLMRateLimitError, "Anthropic refused the request for its"),
-        ("overloaded_error", {"thinking": "Hm."}, LLMServerError, "Anthropic was overloaded"),
-        ("invalid_request_error", {}, LLMResponseError, "Anthropic sent an error mid-stream"),
+        (OVERLOADED, {}, LLMServerError, EARLY),
+        (("server_error", "api_error"), {}, LLMServerError, "failed with a server error before"),
         (
-            "overloaded_error",
-            {"error_event_after": 2},
+            ("rate_limit_exceeded", "rate_limit_error"),
+            {},
+            LLMRateLimitError,
+            "refused the request for its rate limit before the reply began",
+        ),
+        (OVERLOADED, {"thinking": "Hm."}, LLMServerError, EARLY),
+        (OVERLOADED, {"failed_after": 0}, LLMServerError, EARLY),
+        (
+            ("invalid_request_error", "invalid_request_error", "invalid_prompt"),
+            {},
             LLMResponseError,
-            "Anthropic sent an error mid-stream",
+            "sent an error instead of the rest of the reply",
         ),
         (
-            "overloaded_error",
+            OVERLOADED,
+            {"error_event_after": 2},
+            LLMResponseError,
+            "sent an error instead of the rest of the reply",
+        ),
+        (
+            OVERLOADED,
+            {"failed_after": 2},
+            LLMResponseError,
+            "(sent an error instead of the rest of the reply|failed the response)",
+        ),
+        (
+            OVERLOADED,
             {"tokens": [], "tool_calls": [ToolCall("add", {"a": 1})]},
             LLMResponseError,
-            "Anthropic sent an error mid-stream",
+            "sent an error instead of the rest of the reply",
         ),
     ],
     ids=[
         "overloaded",
-        "api-error",
+        "server-error",
         "rate-limit",
         "after-thinking",
+        "failed-response",
         "invalid",
         "after-tokens",
+        "failed-after-tokens",
         "after-a-call",
     ],
 )
-async def test_an_anthropic_error_event_before_the_first_token_is_what_its_status_would_be(
+async def test_an_error_event_before_the_first_token_is_what_its_status_would_be(
+    llm: LLM,
     server: FakeLLMServer,
-    error_type: str,
+    error_type: tuple[str, str] | tuple[str, str, str],
     script: dict[str, Any],
     kind: type[LLMError],
     says: str,
 ) -> None:
     # an overloaded API answers 200, then an error event the SDK cannot retry: before the
-    # first token it is the 529 it stands for (retried as any server error, by a pipeline's
-    # retry_on=(LLMServerError,)); after one, the reply broke (see the "error-event" fault)
+    # first token it is the 529 (a 500, a 429) it stands for, retried as any server error
+    # by a pipeline's retry_on=(LLMServerError,); after one, the reply broke: its tokens
+    # were streamed, and a call again would give them twice (see the "error-event" fault).
+    # On main, OpenAI's (Chat Completions', the Responses API's) were all LLMResponseErrors.
     def add(a: int) -> int:
         """Add."""
         return a
 
-    server.reply(**{"tokens": TOKENS, "error_event_after": 0, "error_type": error_type, **script})
-    async with ANTHROPIC.client(server) as client, MiniAgents():
-        tokens, error = await tokens_then_error(
-            ask(ANTHROPIC, client, "hi", tools=[add]), "iterate"
-        )
-    assert tokens == TOKENS[: script.get("error_event_after", 0)]
+    fault = {} if "failed_after" in script else {"error_event_after": 0}
+    server.reply(**{"tokens": TOKENS, **fault, "error_type": llm.pick(error_type), **script})
+    async with llm.client(server) as client, MiniAgents():
+        tokens, error = await tokens_then_error(ask(llm, client, "hi", tools=[add]), "iterate")
+    after = script.get("error_event_after", script.get("failed_after", 0))
+    assert tokens == TOKENS[:after]
     assert type(error) is kind
-    assert str(error).startswith(says), str(error)
-    assert type(error.__cause__) is anthropic.APIStatusError
+    assert re.match(f"{llm.label} {says}", str(error)), str(error)
+    assert type(error.__cause__) is llm.pick(
+        (openai.APIError, anthropic.APIStatusError, type(None))
+    )
     assert len(server.requests) == 1
 
 
