@@ -124,7 +124,8 @@ async def chat_reply(
         async with stream:
             async for chunk in stream:
                 answered = chunk.model or answered
-                usage = _chunk_usage(chunk) or usage
+                if chunk.usage is not None or getattr(chunk, "model_extra", None):
+                    usage = _chunk_usage(chunk) or usage  # (the last chunk's: not a token's)
                 choices = chunk.choices
                 if not choices:  # (the usage chunk)
                     yield ""
