@@ -63,6 +63,25 @@ def python_env(llm: FakeLLMServer | None = None, **extra: str) -> dict[str, str]
     return env | extra
 
 
+def outputs_by_hash_seed(program: str, seeds: tuple[str, ...] = ("1", "2", "3", "4")) -> set[str]:
+    """What ``python -c program`` prints (stripped), in a process of each hash seed of ``seeds``.
+
+    One output when what the program prints does not depend on the process's hash seed
+    (a set's order does: a key made from one is not one key in every process).
+    """
+    return {
+        subprocess.run(
+            [sys.executable, "-c", program],
+            env=python_env(PYTHONHASHSEED=seed),
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout.strip()
+        for seed in seeds
+    }
+
+
 def run_python(
     args: list[str],
     cwd: Path,

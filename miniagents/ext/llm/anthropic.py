@@ -51,6 +51,7 @@ from miniagents.ext.llm.prompt import (
     PromptText,
     arguments_object,
     kept_thoughts,
+    put_thoughts,
     thoughts_json,
     turns_for,
 )
@@ -418,11 +419,7 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
             content = []
             called = False  # whether the turn has a call yet (its thinking goes first)
             for item in turn.items:
-                thinking = _thinking_of(item)
-                if thinking and not called:
-                    content[:0] = thinking
-                else:
-                    content += thinking
+                put_thoughts(content, _thinking_of(item), called=called)
                 called = called or isinstance(item, ToolCallMessage)
                 content += _blocks(item)
         messages.append({"role": turn.role, "content": content})

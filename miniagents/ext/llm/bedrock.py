@@ -85,6 +85,7 @@ from miniagents.ext.llm.prompt import (
     PromptText,
     arguments_object,
     kept_thoughts,
+    put_thoughts,
     thoughts_json,
     turns_for,
 )
@@ -576,11 +577,7 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
         blocks: list[dict[str, Any]] = []
         called = False  # whether the turn has a call yet (its reasoning goes first)
         for item in turn.items:
-            reasoning = _reasoning_of(item)
-            if reasoning and not called:
-                blocks[:0] = reasoning
-            else:
-                blocks += reasoning
+            put_thoughts(blocks, _reasoning_of(item), called=called)
             called = called or isinstance(item, ToolCallMessage)
             blocks += _item_blocks(item)
         if blocks:

@@ -45,7 +45,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -64,6 +64,7 @@ __all__ = [
     "arguments_object",
     "kept_thoughts",
     "prompt_of",
+    "put_thoughts",
     "thoughts_json",
     "turns_for",
 ]
@@ -310,6 +311,18 @@ def kept_thoughts(item: PromptItem) -> list[object]:
     except ValueError:
         return []
     return blocks if isinstance(blocks, list) else []
+
+
+def put_thoughts(blocks: list[Any], thoughts: list[Any], *, called: bool) -> None:
+    """Add a call's kept thought blocks to its turn's ``blocks``, where the APIs want them.
+
+    Those of the turn's first call (``called``: whether the turn has had a call yet) go
+    first of all, before the turn's text; a later call's, just before it.
+    """
+    if thoughts and not called:
+        blocks[:0] = thoughts
+    else:
+        blocks += thoughts
 
 
 # -- the conversation each API takes ------------------------------------------------------

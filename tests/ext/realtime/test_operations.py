@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -59,7 +57,7 @@ from tests.ext.realtime.kit import (
     streamed,
 )
 from tests.fakes.tracing import Traces, parent_of
-from tests.subprocesses import ROOT, python_env
+from tests.subprocesses import outputs_by_hash_seed
 
 USAGE = LiveUsage(input_text=100, input_audio=2000, output_text=50, output_audio=4000)
 
@@ -364,18 +362,7 @@ def test_a_set_or_a_dataclass_in_a_sessions_options_has_one_key_in_every_process
     # (was: the session's extra options keyed as json.dumps(default=repr) wrote them: a
     # set's order, in its repr or in a dataclass's, changes with each process's hash seed,
     # so a session recorded in one process was never replayed in the next)
-    keys = {
-        subprocess.run(
-            [sys.executable, "-c", _KEY_OF_A_SESSION],
-            env=python_env(PYTHONHASHSEED=str(seed)),
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        ).stdout.strip()
-        for seed in (1, 2, 3, 4)
-    }
-    assert len(keys) == 1
+    assert len(outputs_by_hash_seed(_KEY_OF_A_SESSION)) == 1
 
 
 class _Route:

@@ -8,7 +8,6 @@ import difflib
 import gc
 import random
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -52,7 +51,7 @@ from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.llm.test_gemini_bedrock import BEDROCK, GEMINI, Native
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, traces  # noqa: F401
-from tests.subprocesses import ROOT, python_env
+from tests.subprocesses import outputs_by_hash_seed
 
 _CLIENTS: list[Any] = []
 
@@ -833,18 +832,7 @@ def test_a_set_or_a_dataclass_in_the_options_has_one_key_in_every_process() -> N
     # (was: keyed by their repr, and a set's order, in its repr or in a dataclass's, changes
     # with the hash seed of each process: a recording made in one process was never
     # replayed in the next)
-    keys = {
-        subprocess.run(
-            [sys.executable, "-c", _KEY_OF_A_SET],
-            env=python_env(PYTHONHASHSEED=str(seed)),
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        ).stdout.strip()
-        for seed in (1, 2, 3, 4)
-    }
-    assert len(keys) == 1
+    assert len(outputs_by_hash_seed(_KEY_OF_A_SET)) == 1
 
 
 class _Route:
