@@ -64,16 +64,34 @@ _CANDIDATES = 50
 def session_request(provider: RealtimeProvider[Any], setup: SessionSetup) -> dict[str, Any]:
     """The request that names a session in a call cache (JSON values).
 
-    Its extra options are written as a call's are (``canonical_options``): a set as its
-    items in a fixed order, a dataclass as its fields, the same in every process.
+    Its tools' parameters and its extra options are written as a call's are
+    (``canonical_options``): a set as its items in a fixed order, a dataclass as its
+    fields, the same in every process. The extra options (``extra_session``) are kept apart,
+    under ``options.extra_session``, so that one named as a field of the setup (``voice``,
+    ``vad``) cannot stand in for that field's value in the key.
 
     Raises:
-        LLMConfigurationError: for an option whose ``repr`` names its address in memory
-            (its key would be another in every process: never replayed).
+        LLMConfigurationError: for an option or a tool's parameter whose ``repr`` names its
+            address in memory (its key would be another in every process: never replayed).
     """
-    extra = canonical_options(
-        setup.options, stable=True, subject="a realtime session", label="session option"
+    subject = "a realtime session"
+    extra = canonical_options(setup.options, stable=True, subject=subject, label="session option")
+    tools = canonical_options(
+        {tool.name: tool.parameters for tool in setup.tools},
+        stable=True,
+        subject=subject,
+        label="tool",
     )
+    options: dict[str, Any] = {
+        "voice": setup.voice,
+        "modality": setup.modality,
+        "transcribe_input": setup.transcribe_input,
+        "vad": setup.vad,
+        "silence_ms": setup.silence_ms,
+        "interrupt": setup.interrupt,
+    }
+    if extra:  # (none: the key of a session recorded before they were kept apart)
+        options["extra_session"] = extra
     return {
         "provider": provider.provider_name,
         "model": setup.model,
@@ -81,18 +99,10 @@ def session_request(provider: RealtimeProvider[Any], setup: SessionSetup) -> dic
         "system": setup.instructions,
         "messages": [],
         "tools": [
-            {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+            {"name": tool.name, "description": tool.description, "parameters": tools[tool.name]}
             for tool in setup.tools
         ],
-        "options": {
-            "voice": setup.voice,
-            "modality": setup.modality,
-            "transcribe_input": setup.transcribe_input,
-            "vad": setup.vad,
-            "silence_ms": setup.silence_ms,
-            "interrupt": setup.interrupt,
-            **extra,
-        },
+        "options": options,
         "output_format": None,
     }
 

@@ -14,13 +14,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import pytest
 
 from miniagents import MessagePromise, MiniAgent, MiniAgents
 from miniagents.errors import BudgetExceededError, LLMCacheMissError, LLMConfigurationError
-from miniagents.ext.llm.cache import CallCache, MemoryCallStore
+from miniagents.ext.llm.cache import CallCache, MemoryCallStore, request_key
 from miniagents.ext.llm.usage import Budget, charged_to, usage_totals
 from miniagents.ext.realtime import (
     PCM24K,
@@ -35,6 +35,8 @@ from miniagents.ext.realtime import (
     TurnEnd,
     make_realtime_agent,
 )
+from miniagents.ext.realtime._recording import session_request
+from miniagents.ext.realtime.openai import OpenAIRealtimeProvider
 from miniagents.ext.realtime.provider import (
     InputEnd,
     RealtimeEvent,
@@ -43,6 +45,7 @@ from miniagents.ext.realtime.provider import (
     TextOut,
     UserTranscribed,
 )
+from miniagents.ext.tools import Tool
 from miniagents.messages.image import ImagePart
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall
@@ -363,6 +366,46 @@ def test_a_set_or_a_dataclass_in_a_sessions_options_has_one_key_in_every_process
     # set's order, in its repr or in a dataclass's, changes with each process's hash seed,
     # so a session recorded in one process was never replayed in the next)
     assert len(outputs_by_hash_seed(_KEY_OF_A_SESSION)) == 1
+
+
+class _Lookup(Tool):
+    """A tool whose schema holds a set (as a schema built in code may)."""
+
+    def __init__(self, kinds: set[str]) -> None:
+        schema = {"type": "object", "properties": {"kind": {"type": "string", "enum": kinds}}}
+        super().__init__(name="lookup", description="Look a kind up.", parameters=schema)
+
+    async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
+        yield "found"
+
+
+def test_a_set_in_a_tools_parameters_is_keyed_as_a_calls_are() -> None:
+    # (was: the parameters went into the key unconverted, and json.dumps raised a raw
+    # TypeError, "Object of type set is not JSON serializable", as the session connected)
+    setup = SessionSetup("gpt-realtime", tools=(_Lookup({"a", "b", "c"}),))
+    request = session_request(OpenAIRealtimeProvider(), setup)
+    (tool,) = request["tools"]
+    assert tool["parameters"]["properties"]["kind"]["enum"] == {"set": ["a", "b", "c"]}
+    same = SessionSetup("gpt-realtime", tools=(_Lookup({"c", "b", "a"}),))
+    other = SessionSetup("gpt-realtime", tools=(_Lookup({"a", "b"}),))
+    keys = {
+        request_key(session_request(OpenAIRealtimeProvider(), each))
+        for each in (setup, same, other)
+    }
+    assert len(keys) == 2
+
+
+def test_an_extra_session_option_named_as_a_setup_field_does_not_stand_in_for_it() -> None:
+    # (was: the extra options were spread over the setup's fields in the key, so that
+    # extra_session={"voice": "alloy"} with voice "echo" had the key of voice "alloy")
+    provider = OpenAIRealtimeProvider()
+    echo = SessionSetup("gpt-realtime", voice="echo", options={"voice": "alloy", "vad": False})
+    alloy = SessionSetup("gpt-realtime", voice="alloy", vad=False)
+    request = session_request(provider, echo)
+    assert request["options"]["voice"] == "echo"
+    assert request["options"]["vad"] is True
+    assert request["options"]["extra_session"] == {"voice": "alloy", "vad": False}
+    assert request_key(request) != request_key(session_request(provider, alloy))
 
 
 class _Route:
