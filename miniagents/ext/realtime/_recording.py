@@ -55,7 +55,7 @@ from miniagents.ext.realtime.provider import (
 )
 from miniagents.messages.image import ImagePart
 
-__all__ = ["connect_through_cache", "session_request"]
+__all__ = ["connect_through_cache", "discard_recording", "session_request"]
 
 _CANDIDATES = 50
 """Recorded sessions compared with a missing one, at most, to find the nearest."""
@@ -129,6 +129,17 @@ async def connect_through_cache(
     if cache.mode == "replay":
         await _amiss(cache, key, request)
     return _Recording(await provider.aconnect(setup, options), cache, key, request)
+
+
+def discard_recording(link: RealtimeLink) -> None:
+    """Keep no recording of the session of ``link``: it failed (by a task of its own).
+
+    A link that records nothing (the API's own, a replay) is left as it is. Called before
+    the session closes the link: the link's events then end as if the session had ended
+    well, and its recording would be stored.
+    """
+    if isinstance(link, _Recording):
+        link.discard()
 
 
 async def _amiss(cache: CallCache, key: str, request: dict[str, Any]) -> NoReturn:
@@ -218,6 +229,7 @@ class _Recording:
         self._ended_well = False
         self._closed = False
         self._stored = False
+        self._discarded = False
 
     def _sent(self, digest: str) -> None:
         self._kept.append(">" + digest)
@@ -268,9 +280,13 @@ class _Recording:
             await self._link.aclose()
             await self._store()
 
+    def discard(self) -> None:
+        """Never store this session: it failed (see :func:`discard_recording`)."""
+        self._discarded = True
+
     async def _store(self) -> None:
         """Keep the session once it has closed and its events ended well (not if it failed)."""
-        if self._closed and self._ended_well and not self._stored:
+        if self._closed and self._ended_well and not self._stored and not self._discarded:
             self._stored = True
             recorded = RecordedCall(
                 self._key, self._request, (*self._kept, Finish("session")), time.time()

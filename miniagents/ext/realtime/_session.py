@@ -61,6 +61,7 @@ from miniagents.ext.llm.observing import LLMCallWatch, end_llm_call, watch_llm_c
 from miniagents.ext.llm.pricing import modal_cost_usd
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent
 from miniagents.ext.llm.usage import Budget
+from miniagents.ext.realtime._recording import discard_recording
 from miniagents.ext.realtime.errors import RealtimeInputError, RealtimeServerError
 from miniagents.ext.realtime.handoff import Handoff
 from miniagents.ext.realtime.pieces import (
@@ -285,9 +286,10 @@ class Session:
             self._charge = None
 
     def _fail(self, error: BaseException, link: RealtimeLink) -> None:
-        """End the session with ``error`` (from a task of the session's)."""
+        """End the session with ``error`` (a task of its own failed); no recording is kept."""
         if self._failure is None:
             self._failure = error
+        discard_recording(link)
         self._closing = True
         self._spawn(link.aclose(), "close")
 

@@ -19,10 +19,16 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 import pytest
 
 from miniagents import MessagePromise, MiniAgent, MiniAgents
-from miniagents.errors import BudgetExceededError, LLMCacheMissError, LLMConfigurationError
+from miniagents.errors import (
+    BudgetExceededError,
+    LLMCacheMissError,
+    LLMConfigurationError,
+    RealtimeInputError,
+)
 from miniagents.ext.llm.cache import CallCache, MemoryCallStore, request_key
 from miniagents.ext.llm.usage import Budget, charged_to, usage_totals
 from miniagents.ext.realtime import (
+    PCM16K,
     PCM24K,
     AudioChunk,
     Interruption,
@@ -433,3 +439,22 @@ async def test_a_session_option_keyed_by_its_address_is_refused_naming_it_and_th
     assert "a dataclass or a pydantic model" in message
     assert len(store) == 0
     assert fake_llm.realtime_sessions == []  # refused before the session was opened
+
+
+async def test_a_session_failed_by_its_own_task_is_not_kept_as_a_recording(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # (was: the failed task closed the link, the recorded events then ended as if the
+    # session had ended well, and the session was stored: a later replay gave a failed
+    # session's events back as a good one's)
+    wrong = PCM16K if api.format == PCM24K else PCM24K
+    store = MemoryCallStore()
+    async with MiniAgents():
+        with CallCache(store, mode="read_through").active():
+            reply = api.voice(fake_llm).inquire(
+                streamed([AudioChunk(audio=bytes(320), format=wrong)])
+            )
+            _, error = await pieces_then_error(reply)
+    assert isinstance(error, RealtimeInputError)
+    assert "resample it" in str(error)
+    assert len(store) == 0
