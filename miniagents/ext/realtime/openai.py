@@ -218,7 +218,7 @@ class _OpenAILink:
         self._updates = 0  # session.update events sent
         self._updated = 0  # session.updated events read
         self._synced = asyncio.Event()
-        self._calls: dict[str | None, list[str]] = {}  # the calls of each reply under way
+        self._calls: dict[str | None, list[str]] = {}  # the calls of the reply under way
 
     async def send(self, event: dict[str, Any]) -> None:
         """Send one client event.
@@ -332,10 +332,15 @@ class _OpenAILink:
             elif event is None and raw.get("type") == "session.updated":
                 self._updated += 1
                 self._synced.set()
+            elif isinstance(event, ReplyStarted):
+                # (one reply at a time: one never said the end of, by response.done, is over)
+                self._calls.clear()
             elif isinstance(event, ToolCalled):
                 self._calls.setdefault(raw.get("response_id"), []).append(event.call_id)
             elif isinstance(event, ReplyEnded):
                 made = self._calls.pop(event.response_id, [])
+                if event.response_id is not None:  # (and those that named no reply: its)
+                    made += self._calls.pop(None, [])
                 if event.status == "cancelled":  # (cut short: its calls are not to run on)
                     for call_id in made:
                         yield ToolCancelled(call_id)

@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 import pytest
@@ -42,19 +44,30 @@ from miniagents.ext.realtime import (
     make_realtime_agent,
 )
 from miniagents.ext.realtime._recording import session_request
-from miniagents.ext.realtime.openai import OpenAIRealtimeProvider
+from miniagents.ext.realtime.openai import OpenAIRealtimeProvider, _OpenAILink
 from miniagents.ext.realtime.provider import (
     InputEnd,
     RealtimeEvent,
     ReplyEnded,
     ReplyStarted,
     TextOut,
+    ToolCalled,
+    ToolCancelled,
     UserTranscribed,
 )
 from miniagents.ext.tools import Tool
 from miniagents.messages.image import ImagePart
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall
+from miniagents.testing._live import (
+    CallOut,
+    LiveEvent,
+    LiveRecord,
+    LiveSession,
+    ReplyEnd,
+    ReplyStart,
+)
+from miniagents.testing._openai_realtime_wire import OpenAIRealtimeWire
 from tests.ext.realtime.kit import (
     Api,
     of,
@@ -458,3 +471,63 @@ async def test_a_session_failed_by_its_own_task_is_not_kept_as_a_recording(
     assert isinstance(error, RealtimeInputError)
     assert "resample it" in str(error)
     assert len(store) == 0
+
+
+class _WireConnection:
+    """A connection of the OpenAI SDK that gives the fake realtime wire's events, in order."""
+
+    def __init__(self, events: Sequence[LiveEvent]) -> None:
+        wire = OpenAIRealtimeWire()
+        record = LiveRecord(index=0, provider=wire.provider, path="/", headers={})
+        session = LiveSession(
+            wire,
+            record,
+            lambda peek: None,
+            itertools.count().__next__,
+            input_rate=24_000,
+            output_rate=24_000,
+        )
+        self._raw = [
+            json.dumps(raw).encode() for each in events for raw in wire.render(session, each)
+        ]
+
+    async def recv_bytes(self) -> bytes:
+        return self._raw.pop(0)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_openais_calls_of_a_reply_never_ended_are_let_go_at_the_next_reply() -> None:
+    # (was: the link kept each reply's calls until its response.done, so a reply that never
+    # got one kept its calls for the rest of the session: memory over a long session)
+    replies = 100
+    events: list[LiveEvent] = []
+    for n in range(replies):
+        events.append(ReplyStart(f"resp_{n}"))
+        events.append(CallOut(f"resp_{n}", f"item_{n}", f"call_{n}", ToolCall("clock")))
+    link = _OpenAILink(_WireConnection(events), vad=True)
+    read = link.events()
+    for n in range(replies):
+        assert await anext(read) == ReplyStarted(f"resp_{n}")
+        assert await anext(read) == ToolCalled(f"call_{n}", "clock", "{}")
+        assert sum(map(len, link._calls.values())) == 1  # (the reply's under way, alone)
+    await read.aclose()
+
+
+async def test_openais_cancelled_reply_withdraws_its_calls_and_keeps_none() -> None:
+    usage = LiveUsage()
+    call = CallOut("resp_1", "item_1", "call_1", ToolCall("clock"))
+    events = [
+        ReplyStart("resp_1"),
+        call,
+        ReplyEnd("resp_1", "cancelled", {}, (call,), usage, False),
+    ]
+    link = _OpenAILink(_WireConnection(events), vad=True)
+    read = link.events()
+    found = [await anext(read) for _ in range(4)]
+    assert found[2] == ToolCancelled("call_1")
+    assert isinstance(found[3], ReplyEnded)
+    assert found[3].status == "cancelled"
+    assert link._calls == {}
+    await read.aclose()
