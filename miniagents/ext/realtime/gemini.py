@@ -23,6 +23,7 @@ sessions at ``wss://``: a local server (the testing kit's fake) needs the client
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -159,6 +160,9 @@ def _config(setup: SessionSetup) -> dict[str, Any]:
     config["realtime_input_config"] = realtime
     config.update(setup.options)
     return config
+
+
+_logger = logging.getLogger("miniagents.ext.realtime.gemini")
 
 
 class _GeminiLink:
@@ -309,11 +313,7 @@ class _GeminiLink:
                 ended, self._ended = self._ended, None
                 out.append(ReplyEnded(ended[0], ended[1], usage))
         if message.go_away is not None:
-            out.append(
-                ServerFailed(
-                    "Gemini is about to close the session (go_away).", "go_away", fatal=False
-                )
-            )
+            out.append(_going_away(message.go_away.time_left))
         return out
 
     def _started(self, out: list[RealtimeEvent]) -> str:
@@ -374,6 +374,17 @@ def _usage(usage: Any) -> RealtimeUsage:
         output_audio_tokens=by(made, "AUDIO"),
         cached_audio_tokens=by(usage.cache_tokens_details, "AUDIO"),
     )
+
+
+def _going_away(time_left: str | None) -> ServerFailed:
+    """Gemini's ``go_away``, told at WARNING: the API closes the session soon, at its limit."""
+    left = f"in {time_left}" if time_left else "soon"
+    said = (
+        f"Gemini Live is about to close the session (go_away: {left}), as it closes every "
+        "session at its time limit: start a new session to go on."
+    )
+    _logger.warning("%s", said)
+    return ServerFailed(said, "go_away", fatal=False)
 
 
 def _dropped_error(error: BaseException) -> LLMError:

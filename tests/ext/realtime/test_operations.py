@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 import pytest
@@ -44,12 +45,14 @@ from miniagents.ext.realtime import (
     make_realtime_agent,
 )
 from miniagents.ext.realtime._recording import session_request
+from miniagents.ext.realtime.gemini import _GeminiLink
 from miniagents.ext.realtime.openai import OpenAIRealtimeProvider, _OpenAILink
 from miniagents.ext.realtime.provider import (
     InputEnd,
     RealtimeEvent,
     ReplyEnded,
     ReplyStarted,
+    ServerFailed,
     TextOut,
     ToolCalled,
     ToolCancelled,
@@ -531,3 +534,30 @@ async def test_openais_cancelled_reply_withdraws_its_calls_and_keeps_none() -> N
     assert found[3].status == "cancelled"
     assert link._calls == {}
     await read.aclose()
+
+
+class _GoingAway:
+    """A Gemini Live session of the SDK that says it is about to close (``go_away``)."""
+
+    async def receive(self) -> AsyncIterator[object]:
+        from google.genai import types
+
+        yield types.LiveServerMessage(go_away=types.LiveServerGoAway(time_left="9s"))
+
+
+async def test_geminis_go_away_is_told_at_warning_with_the_time_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: logged at DEBUG only, by the session: the session then ended, closed by the API,
+    # with no word before it that a user would see)
+    from google.genai import types
+
+    link = _GeminiLink(None, _GoingAway(), types, vad=True)
+    with caplog.at_level(logging.WARNING, logger="miniagents"):
+        event = await anext(link.events())
+    assert isinstance(event, ServerFailed)
+    assert (event.code, event.fatal) == ("go_away", False)
+    (record,) = [each for each in caplog.records if each.levelno == logging.WARNING]
+    assert record.getMessage() == event.message
+    assert "Gemini Live is about to close the session (go_away: in 9s)" in event.message
+    assert "start a new session to go on" in event.message
