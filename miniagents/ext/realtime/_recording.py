@@ -40,13 +40,14 @@ from miniagents.ext.llm.cache.keys import (
     similarity,
 )
 from miniagents.ext.llm.cache.stores import RecordedCall
-from miniagents.ext.llm.errors import LLMCacheMissError
+from miniagents.ext.llm.errors import LLMCacheMissError, LLMConfigurationError
 from miniagents.ext.llm.provider import Finish
 from miniagents.ext.llm.routing import llm_routes
 from miniagents.ext.realtime import provider as events_module
 from miniagents.ext.realtime.pieces import RealtimeUsage
 from miniagents.ext.realtime.provider import (
     InputEnd,
+    ObservedSession,
     RealtimeEvent,
     RealtimeLink,
     RealtimeOptions,
@@ -55,13 +56,21 @@ from miniagents.ext.realtime.provider import (
 )
 from miniagents.messages.image import ImagePart
 
-__all__ = ["connect_through_cache", "discard_recording", "session_request"]
+__all__ = [
+    "connect_through_cache",
+    "discard_recording",
+    "observed_session",
+    "session_key",
+    "session_request",
+]
 
 _CANDIDATES = 50
 """Recorded sessions compared with a missing one, at most, to find the nearest."""
 
 
-def session_request(provider: RealtimeProvider[Any], setup: SessionSetup) -> dict[str, Any]:
+def session_request(
+    provider: RealtimeProvider[Any], setup: SessionSetup, *, stable: bool = True
+) -> dict[str, Any]:
     """The request that names a session in a call cache (JSON values).
 
     Its tools' parameters and its extra options are written as a call's are
@@ -70,15 +79,22 @@ def session_request(provider: RealtimeProvider[Any], setup: SessionSetup) -> dic
     under ``options.extra_session``, so that one named as a field of the setup (``voice``,
     ``vad``) cannot stand in for that field's value in the key.
 
+    Args:
+        provider: The session's provider.
+        setup: The session's setup.
+        stable: Refuse a value whose ``repr`` names its address in memory (``False``: the
+            request as it is, to show it).
+
     Raises:
-        LLMConfigurationError: for an option or a tool's parameter whose ``repr`` names its
-            address in memory (its key would be another in every process: never replayed).
+        LLMConfigurationError: with ``stable``, for an option or a tool's parameter whose
+            ``repr`` names its address in memory (its key would be another in every
+            process: never replayed).
     """
     subject = "a realtime session"
-    extra = canonical_options(setup.options, stable=True, subject=subject, label="session option")
+    extra = canonical_options(setup.options, stable=stable, subject=subject, label="session option")
     tools = canonical_options(
         {tool.name: tool.parameters for tool in setup.tools},
-        stable=True,
+        stable=stable,
         subject=subject,
         label="tool",
     )
@@ -107,6 +123,39 @@ def session_request(provider: RealtimeProvider[Any], setup: SessionSetup) -> dic
     }
 
 
+def session_key(
+    provider: RealtimeProvider[Any], setup: SessionSetup, namespace: str = ""
+) -> tuple[dict[str, Any], str]:
+    """The request of a session (:func:`session_request`) and its key in a call cache.
+
+    Raises:
+        LLMConfigurationError: for a value whose ``repr`` names its address in memory.
+    """
+    request = session_request(provider, setup)
+    return request, request_key(request, namespace)
+
+
+def observed_session(provider: RealtimeProvider[Any], setup: SessionSetup) -> ObservedSession:
+    """The session as the LLM call observers are given it: its recording's request and key.
+
+    The key is the one the active call cache keeps (or would keep) the session by, in its
+    namespace; with no cache active, in a cache of namespace ``""``.
+    """
+    cache = _active_cache()
+    namespace = "" if cache is None else cache.namespace
+    try:
+        request, key = session_key(provider, setup, namespace)
+    except LLMConfigurationError as refused:
+        shown = session_request(provider, setup, stable=False)
+        return ObservedSession(provider, shown, None, str(refused))
+    return ObservedSession(provider, request, key)
+
+
+def _active_cache() -> CallCache | None:
+    """The call cache the calls made here go through, if one is active."""
+    return next((route for route in llm_routes() if isinstance(route, CallCache)), None)
+
+
 async def connect_through_cache(
     provider: RealtimeProvider[Any], setup: SessionSetup, options: RealtimeOptions
 ) -> RealtimeLink:
@@ -115,11 +164,10 @@ async def connect_through_cache(
     Raises:
         LLMCacheMissError: a replay-only cache has no recording of the session.
     """
-    cache = next((route for route in llm_routes() if isinstance(route, CallCache)), None)
+    cache = _active_cache()
     if cache is None:
         return await provider.aconnect(setup, options)
-    request = session_request(provider, setup)
-    key = request_key(request, cache.namespace)
+    request, key = session_key(provider, setup, cache.namespace)
     if cache.mode != "record":
         recorded = await cache.store.aget(key)
         if recorded is not None and (

@@ -61,7 +61,7 @@ from miniagents.ext.llm.observing import LLMCallWatch, end_llm_call, watch_llm_c
 from miniagents.ext.llm.pricing import modal_cost_usd
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent
 from miniagents.ext.llm.usage import Budget
-from miniagents.ext.realtime._recording import discard_recording
+from miniagents.ext.realtime._recording import discard_recording, observed_session
 from miniagents.ext.realtime.errors import RealtimeInputError, RealtimeServerError
 from miniagents.ext.realtime.handoff import Handoff
 from miniagents.ext.realtime.pieces import (
@@ -78,6 +78,7 @@ from miniagents.ext.realtime.provider import (
     AudioCut,
     AudioOut,
     Interrupted,
+    ObservedSession,
     RealtimeEvent,
     RealtimeLink,
     RealtimeOptions,
@@ -228,6 +229,7 @@ class Session:
         self._any_audio = False  # audio sent in the session
         self._tasks: set[asyncio.Task[None]] = set()  # its own: cancelled, awaited at its end
         self._pending_cut: tuple[str, int] | None = None
+        self._observed: ObservedSession | None = None
 
     # -- the whole session -----------------------------------------------------------------
 
@@ -490,7 +492,9 @@ class Session:
             self._trace.events.put_nowait(None)
             self._trace = None
         self._charge = CallCharge(self._alias, self._model, self._provider.price_provider)
-        watch = watch_llm_call(self._alias, self._provider, self._call_of())  # type: ignore[arg-type]
+        if self._observed is None:  # (the provider its replies are shown with: once)
+            self._observed = observed_session(self._provider, self._setup)
+        watch = watch_llm_call(self._alias, self._observed, self._call_of())  # type: ignore[arg-type]
         self._trace = None if watch is None else _ReplyWatch(watch)
 
     def _call_of(self) -> LLMCall:

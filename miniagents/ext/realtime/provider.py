@@ -285,6 +285,30 @@ class SessionSetup:
     options: Mapping[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ObservedSession:
+    """A realtime session as the LLM call observers are given it: its provider, its key.
+
+    Each reply of a session is shown to the observers of model calls (tracing, the studio's
+    recorder) as a call of its model, with this as its provider: the realtime provider
+    (``wrapped``, which ``innermost_provider`` gives), and the request and key that name the
+    session's recording in a call cache (the key in the active cache's namespace), so that
+    a recorder keys each reply by the recording it belongs to, not as a call of a model.
+
+    Attributes:
+        wrapped: The realtime provider.
+        request: The session's request as a call cache names it (JSON values).
+        key: Its key in the active call cache (with no cache: in a cache of namespace
+            ``""``); ``None``: a call cache cannot key it (see ``unkeyed``).
+        unkeyed: Why a call cache cannot key it, if it cannot.
+    """
+
+    wrapped: object
+    request: Mapping[str, object]
+    key: str | None
+    unkeyed: str | None = None
+
+
 class RealtimeProvider(Protocol[OptionsT]):
     """What a realtime provider implements (see :mod:`miniagents.ext.realtime.openai`).
 

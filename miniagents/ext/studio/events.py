@@ -21,7 +21,10 @@ anything else), and served to the page as JSON. Each tuple is a JSON array, in o
     ["call", id, node, t, request]                  a call of a model: {provider, model,
                                                     key, request}, the key the call cache's
                                                     (null, with "unkeyed": why, for a call
-                                                    the cache cannot key)
+                                                    the cache cannot key); a reply of a
+                                                    realtime session: the session's request
+                                                    and its recording's key (its request
+                                                    says "realtime": true)
     ["token", call, t, piece]                       a piece it streamed: a text, or a tool
                                                     call's start or arguments, a refusal
     ["call_end", id, t, finish, error]              it ended: {finish, cost_usd}
@@ -50,6 +53,7 @@ from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.observing import innermost_provider, observed_options
 from miniagents.ext.llm.pricing import cost_usd, reported_usage
 from miniagents.ext.llm.provider import Finish, LLMCall, Refusal, ToolCallDelta, ToolCallStart
+from miniagents.ext.realtime.provider import ObservedSession
 from miniagents.ext.studio.errors import StudioStoreError
 from miniagents.ext.tools.approval import ToolDecision
 from miniagents.messages.message import Message
@@ -93,8 +97,12 @@ class CallRequest:
 
         A call the cache cannot key (an option whose ``repr`` names its address in memory)
         is still shown: its request as it is, with no key (a fork cannot replay it) and
-        ``unkeyed``, the cache's reason.
+        ``unkeyed``, the cache's reason. A reply of a realtime session is written as its
+        session, which a call cache records whole: the session's request and the key of its
+        recording (``ObservedSession``), not a call's.
         """
+        if isinstance(self.provider, ObservedSession):
+            return _session_json(self.provider, self.call.model)
         provider = innermost_provider(self.provider)
         options = observed_options(self.provider)
         unkeyed: str | None = None
@@ -112,6 +120,19 @@ class CallRequest:
         if unkeyed is not None:
             shown["unkeyed"] = unkeyed
         return shown
+
+
+def _session_json(session: ObservedSession, model: str) -> dict[str, Any]:
+    """A realtime session's reply as a recorded call: its session's request and key."""
+    shown: dict[str, Any] = {
+        "provider": session.request.get("provider"),
+        "model": model,
+        "key": session.key,
+        "request": dict(session.request),
+    }
+    if session.unkeyed is not None:
+        shown["unkeyed"] = session.unkeyed
+    return shown
 
 
 class CallEnded:

@@ -188,8 +188,9 @@ def plan_fork(
         StudioNotFoundError: if the run, or the call in it, is not in the store.
         StudioRunTooLargeError: if the run has more than ``max_events`` events.
         StudioForkError: if nothing is edited, an edit is too long, the call did not end
-            with a reply (it cannot be replayed), or the run cannot be run again (it was
-            recorded without its command).
+            with a reply (it cannot be replayed), is a reply of a realtime session (which a
+            call cache replays whole), or the run cannot be run again (it was recorded
+            without its command).
         StudioConfigurationError: if ``store`` is not a ``RunStore``, or ``call`` or
             ``max_events`` is not a whole number of at least 1.
     """
@@ -226,6 +227,14 @@ def _planned(
             f"The run {tree.run.id} has no call {call}; its calls are numbered "
             f"{', '.join(numbers) or 'none'} ({len(tree.calls):,} calls; see them with "
             f"miniagents studio show {tree.run.id})."
+        )
+    if recorded.request.get("realtime"):
+        raise StudioForkError(
+            f"The call {call} of the run {tree.run.id} is a reply of a realtime session, "
+            "which a fork cannot edit: a call cache replays a session whole, from its "
+            f"recording (the key {str(recorded.key)[:12]}), not reply by reply. Fork the "
+            "run at another call: its session is replayed from the program's own call "
+            "cache if that holds its recording, and made again otherwise."
         )
     edits = {"reply": reply, "prompt": prompt, "system": system}
     if all(edit is None for edit in edits.values()):
@@ -267,9 +276,15 @@ def _planned(
 
 
 def recorded_calls(tree: RunTree) -> dict[str, RecordedCall]:
-    """The calls of a run that ended with a reply, by their request keys (the first of each)."""
+    """The calls of a run that ended with a reply, by their request keys (the first of each).
+
+    A realtime session's replies are not among them: its key is its recording's, in a call
+    cache, which replays the session whole (a reply alone is no recording of it).
+    """
     found: dict[str, RecordedCall] = {}
     for call in tree.calls.values():
+        if call.request.get("realtime"):
+            continue
         if call.finish is not None and call.key is not None and call.key not in found:
             found[call.key] = RecordedCall(call.key, call.request, _events(call), call.started)
     return found

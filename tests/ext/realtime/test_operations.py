@@ -515,13 +515,12 @@ async def test_openais_calls_of_a_reply_never_ended_are_let_go_at_the_next_reply
         assert await anext(read) == ReplyStarted(f"resp_{n}")
         assert await anext(read) == ToolCalled(f"call_{n}", "clock", "{}")
         assert sum(map(len, link._calls.values())) == 1  # (the reply's under way, alone)
-    await read.aclose()
 
 
 async def test_openais_cancelled_reply_withdraws_its_calls_and_keeps_none() -> None:
     usage = LiveUsage()
     call = CallOut("resp_1", "item_1", "call_1", ToolCall("clock"))
-    events = [
+    events: list[LiveEvent] = [
         ReplyStart("resp_1"),
         call,
         ReplyEnd("resp_1", "cancelled", {}, (call,), usage, False),
@@ -533,7 +532,6 @@ async def test_openais_cancelled_reply_withdraws_its_calls_and_keeps_none() -> N
     assert isinstance(found[3], ReplyEnded)
     assert found[3].status == "cancelled"
     assert link._calls == {}
-    await read.aclose()
 
 
 class _GoingAway:

@@ -24,6 +24,7 @@ from miniagents.ext.llm.cache import CallCache, MemoryCallStore
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.routing import llm_routes
+from miniagents.ext.realtime import Transcript
 from miniagents.ext.studio import (
     Fork,
     Recorder,
@@ -42,9 +43,10 @@ from miniagents.ext.studio.errors import (
     StudioRunTooLargeError,
 )
 from miniagents.ext.studio.events import encode_batch
-from miniagents.ext.studio.fork import replay_recorded_calls
+from miniagents.ext.studio.fork import recorded_calls, replay_recorded_calls
 from miniagents.ext.studio.store import STORE_VARIABLE, RunInfo, new_run_id
 from miniagents.testing import FakeLLMServer
+from tests.ext.realtime.kit import APIS, pieces, streamed
 from tests.ext.studio import program
 from tests.ext.studio.kit import many_calls
 from tests.fakes.fixtures import fake_llm  # noqa: F401
@@ -578,3 +580,33 @@ async def test_a_call_the_cache_cannot_key_is_shown_without_a_key_and_not_forked
         f"and its call {call.id} has none" in said
     )
     assert "a dataclass or a pydantic model" in said
+
+
+async def test_a_voice_sessions_replies_are_keyed_by_its_recording_and_not_forked_alone(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    store: RunStore,
+) -> None:
+    # (was: each reply was keyed as a text call of the model, with no namespace: a key no
+    # cache holds. A fork at a reply was planned, and its program ran the session as if
+    # there were no fork (made again live, or replayed by its own cache): the edit was lost)
+    fake_llm.speak(["Hello."])
+    fake_llm.speak(["Bye."])
+    cached = MemoryCallStore()
+    voice = APIS[0].voice(fake_llm)
+    with Recorder(store, command=("python", "voice.py")) as recorder:
+        async with MiniAgents():
+            with CallCache(cached, namespace="voice").active():
+                found = await pieces(voice.inquire(streamed(["Hi.", "Go on."])))
+    assert [piece.text for piece in found if isinstance(piece, Transcript)] == ["Hello.", "Bye."]
+    tree = RunTree.of(store, recorder.run_id)
+    calls = list(tree.calls.values())
+    assert len(calls) == 2  # (a call per reply)
+    (recording,) = await cached.acandidates("openai", "gpt-realtime", 10)
+    assert [call.key for call in calls] == [recording.key, recording.key]
+    assert all(call.request == recording.request for call in calls)
+    assert recorded_calls(tree) == {}  # (a reply alone is no recording of its session)
+    with pytest.raises(StudioForkError) as refused:
+        plan_fork(store, tree.run.id, calls[1].id, reply="Later.")
+    said = str(refused.value)
+    assert f"The call {calls[1].id} of the run {tree.run.id} is a reply of a realtime " in said
+    assert "a call cache replays a session whole, from its recording" in said

@@ -24,6 +24,8 @@ import httpx2 as httpx
 import pytest
 from playwright.async_api import Locator, Page, expect
 
+from miniagents import MiniAgents
+from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.studio import Recorder, RunStore
 from miniagents.ext.studio.app import studio_app
 from miniagents.ext.studio.fork import FORK_VARIABLE
@@ -254,3 +256,34 @@ async def test_the_page_is_usable_from_the_keyboard(
     await expect(page.locator("#help-dialog")).to_be_visible()
     await keyboard.press("Escape")
     await expect(page.locator("#help-dialog")).to_be_hidden()
+
+
+class _Route:
+    """An object of a class with no ``__repr__`` of its own: its repr names its address."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+
+async def test_a_call_the_cache_cannot_key_shows_why_and_offers_no_fork(
+    studio: tuple[httpx.AsyncClient, Page], store: RunStore
+) -> None:
+    # (was: the page showed the call with its fork buttons and not the reason, and the fork
+    # was refused only once asked for)
+    client, page = studio
+    asker = offline_agent.fork(
+        alias="ASKER", token_delay=0, reply="live", extra_options={"route": _Route("eu")}
+    )
+    with Recorder(store, name="unkeyed", command=("python", "asker.py")) as recorder:
+        async with MiniAgents():
+            assert str(await asker.inquire("q")) == "live"
+    await page.goto(f"{client.base_url}/?run={recorder.run_id}#token={TOKEN}")
+    await expect(page.locator("#run-status")).to_have_text("ok")
+    await page.locator(AGENTS).filter(has_text="ASKER").click()
+    call = page.locator("#details .call")
+    await expect(call.locator(".reply-text")).to_have_text("live")
+    await expect(call.locator(".unkeyed")).to_contain_text(
+        "Cannot be forked: The call cache cannot key a call: its call option 'route' holds a "
+        "_Route (<"
+    )
+    await expect(call.locator("button")).to_have_count(0)

@@ -172,7 +172,7 @@
           const t = at(ns);
           const call = {
             id, node: nodeId, provider: request.provider, model: request.model, key: request.key,
-            request: request.request, started: t, items: [], text: "", ended: null, finish: null,
+            unkeyed: request.unkeyed || null, request: request.request, started: t, items: [], text: "", ended: null, finish: null,
             cost: null, error: null,
           };
           this.calls.set(id, call);
@@ -531,6 +531,12 @@
     if (call.cost !== null) facts.push(dollars(call.cost));
     const tools = call.items.filter(([, item]) => Array.isArray(item) && item[0] === "call").map(([, item]) => item[2]);
     const buttons = [];
+    // (a call the cache cannot key, or a realtime session's reply, cannot be forked: said why)
+    const realtime = Boolean(call.request && call.request.realtime);
+    const unforkable = call.key === null || call.key === undefined
+      ? "Cannot be forked: " + (call.unkeyed || "the call cache cannot key it.")
+      : realtime ? "A reply of a realtime session: a fork replays the session whole, from its recording in a call cache, so its replies cannot be edited." : null;
+    if (unforkable) forkable = false;
     if (forkable && call.finish) buttons.push(el("button", { type: "button", class: "edit-reply", "data-call": call.id, onclick: () => openFork(call, "reply") }, "Edit reply and fork…"));
     if (forkable) buttons.push(el("button", { type: "button", class: "edit-prompt", "data-call": call.id, onclick: () => openFork(call, "prompt") }, "Edit prompt and fork…"));
     return el("section", { class: "call", "data-call": call.id, "aria-label": `Call ${call.id} of the model` },
@@ -538,6 +544,7 @@
       el("details", {}, el("summary", {}, "The request"), ...requestView(call.request)),
       el("pre", { class: "reply-text" }, call.text || (tools.length ? "(calls " + tools.join(", ") + ")" : call.ended ? "(no text)" : "…")),
       call.error ? el("div", { class: "errorbox" }, errorText(call.error)) : null,
+      unforkable ? el("p", { class: "unkeyed muted" }, unforkable) : null,
       buttons.length ? el("div", { class: "buttons" }, buttons) : null);
   }
 
