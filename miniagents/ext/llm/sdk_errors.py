@@ -227,9 +227,10 @@ def reported_error(
     early = None if begun or not code else _EARLY_EVENTS.get(code)
     if early is not None:
         kind, what = early
+        how = "a failed response" if failed else "an error event"
         return kind(
-            f"{provider} {what} before the reply began ({code}, an error event after the "
-            f"HTTP 200, which the SDK does not retry): {said.rstrip('.')}. Call it again (a "
+            f"{provider} {what} before the reply began ({code}, {how} after the HTTP 200, "
+            f"which the SDK does not retry): {said.rstrip('.')}. Call it again (a "
             "pipeline's retry_on may take the error), or fall back to another model."
         )
     if code:
