@@ -751,6 +751,51 @@ async def test_a_structured_answer_cut_off_by_max_tokens_is_not_retried(
     assert f"reached its max_tokens (finish reason {reason!r})" in str(raised.value)
 
 
+async def test_a_gemini_structured_answer_cut_off_by_its_continuation_is_not_retried(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gemini's ``CONTINUATION``: its per-request token limit cut the reply, as ``MAX_TOKENS``.
+
+    On main it was taken for a whole answer: its JSON, cut short, was retried (and cut again).
+    """
+    GEMINI.environment(server, monkeypatch)
+    server.reply(['{"city": "Pa', 'ris", "cel'], finish_reason="CONTINUATION", times=2)
+    async with MiniAgents():
+        with pytest.raises(LLMOutputValidationError) as raised:
+            await structured(gemini_agent, Weather, output_retries=1).inquire(
+                "Weather?", model=GEMINI.model
+            )
+    assert len(server.requests) == 1
+    assert "reached its max_tokens (finish reason 'CONTINUATION')" in str(raised.value)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_gemini_tool_calls_cut_off_by_its_continuation_are_not_run(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    # (on main they ran, and the model was asked again: a reply Gemini had not finished)
+    GEMINI.environment(server, monkeypatch)
+    ran: list[str] = []
+
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        ran.append(city)
+        return "sunny"
+
+    server.reply(tool_calls=[ToolCall("weather", {"city": "Paris"})], finish_reason="CONTINUATION")
+    async with MiniAgents():
+        with pytest.raises(LLMResponseError) as raised:
+            await GEMINI.ask("Weather?", tools=[weather], stream=stream)
+    assert str(raised.value) == (
+        "The agent GEMINI_AGENT stopped: the model 'gemini-2.5-flash' reached its max_tokens "
+        "(finish reason 'CONTINUATION') while it wrote its tool calls ('weather'), so their "
+        "arguments may be cut short and none was run. Give it more room with "
+        "gemini_agent.fork(max_tokens=...), or leave max_tokens out."
+    )
+    assert ran == []
+    assert len(server.requests) == 1
+
+
 async def test_a_bedrock_structured_answer_cut_off_by_the_context_window_is_not_retried(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
