@@ -222,10 +222,19 @@ def _too_many_rounds(alias: str, model: str, max_rounds: int) -> LLMToolRoundsEr
 
 
 _CUT_OFF = frozenset(
-    {"length", "max_tokens", "max_output_tokens", "incomplete", "MAX_TOKENS", CONTEXT_FULL}
+    {
+        "length",
+        "max_tokens",
+        "max_output_tokens",
+        "incomplete",
+        "MAX_TOKENS",
+        "CONTINUATION",
+        CONTEXT_FULL,
+    }
 )
 """The finish reasons of a reply that the model's token limit cut off (Chat Completions and
-the offline model, Anthropic and Bedrock, the Responses API, Gemini), or its context window
+the offline model, Anthropic and Bedrock, the Responses API, Gemini's ``MAX_TOKENS`` and
+``CONTINUATION``: its per-request limit, the reply not finished), or its context window
 (Anthropic and Bedrock: the reply filled it)."""
 
 

@@ -19,7 +19,9 @@ events (but one of a ``server_error`` or ``rate_limit_exceeded`` before the repl
 token: an ``LLMServerError`` or ``LLMRateLimitError``, see ``sdk_errors.reported_error``),
 and a stream that ends without one of those, are ``LLMResponseError`` s; so is a
 whole reply (``stream=False``) that is not finished (``in_progress``, ``queued``,
-``cancelled``). A whole reply with no status at all is kept, its output read whole.
+``cancelled``). A whole reply with the status ``failed`` is decided as a stream's failure
+before its first token (nothing of it was given). A whole reply with no status at all is
+kept, its output read whole.
 
 The typed options go by the Responses API's names: ``max_tokens`` and
 ``max_completion_tokens`` as ``max_output_tokens``, ``reasoning_effort`` as
@@ -300,14 +302,17 @@ def _output_events(response: Any, refusals: frozenset[str]) -> list[LLMEvent]:
     A finish reason in ``refusals`` ends it as ``"refusal"``.
 
     Raises:
-        LLMResponseError: if its status is ``failed`` (the error it reports), or says it is
-            not finished (``in_progress``, ``queued``, ``cancelled``): not a whole reply, as
-            a stream that ends before its ``response.completed`` event is not. No status
-            (some compatible servers send none) is kept: its output was read whole.
+        LLMError: if its status is ``failed``: the error it reports, by the table of a
+            stream's failure before its first token (``sdk_errors.reported_error``: a
+            ``server_error`` is an ``LLMServerError``, ...).
+        LLMResponseError: if its status says it is not finished (``in_progress``,
+            ``queued``, ``cancelled``): not a whole reply, as a stream that ends before its
+            ``response.completed`` event is not. No status (some compatible servers send
+            none) is kept: its output was read whole.
     """
     status = response.status
-    if status == "failed":
-        raise _response_failure(response)
+    if status == "failed":  # (nothing of it was given: as a stream's before its first token)
+        raise _response_failure(response, begun=False)
     if status in _UNFINISHED:
         raise LLMResponseError(
             f"OpenAI sent a whole response with status {status!r} (neither completed nor "
@@ -340,8 +345,12 @@ def _output_events(response: Any, refusals: frozenset[str]) -> list[LLMEvent]:
     ]
 
 
-def _response_failure(response: Any, begun: bool = True) -> LLMError:
-    """The error of a failed response (its ``error``); see :func:`_stream_failure`."""
+def _response_failure(response: Any, begun: bool) -> LLMError:
+    """The error of a failed response (its ``error``); see :func:`_stream_failure`.
+
+    A whole reply (not streamed) that failed gave nothing to its readers: it is decided as a
+    stream's failure before its first token (``begun`` false), by the same table.
+    """
     error = response.error
     if error is None:
         return reported_error("OpenAI", None, None, failed=True, begun=begun)

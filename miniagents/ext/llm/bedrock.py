@@ -733,8 +733,6 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
                 found = (LLMAuthenticationError, "refused the credentials")
             elif isinstance(status, int) and status >= 500:
                 found = (LLMServerError, "failed with a server error")
-            elif status == 200:  # an exception of the event stream
-                found = (LLMResponseError, "sent an error instead of the rest of the reply")
             else:
                 found = (LLMRequestError, "refused the request")
     else:

@@ -13,6 +13,8 @@ error is matched against this table, most specific first::
     AuthenticationError   -> LLMAuthenticationError
     PermissionDeniedError -> LLMAuthenticationError
     APIStatusError        -> LLMRequestError      (any other HTTP error status)
+    APIResponseValidationError -> LLMResponseError (a reply of another shape than the
+                             API's, refused by a client made with strict validation)
     APIError              -> LLMResponseError     (e.g. an error event mid-stream)
     the SDK's base error  -> LLMError
     json.JSONDecodeError  -> LLMResponseError     (a malformed event)
@@ -21,8 +23,9 @@ error is matched against this table, most specific first::
     an HTTP client error  -> LLMTimeoutError or LLMConnectionError (the Anthropic SDK lets
                              httpx2's errors out of a broken stream unwrapped; the Gemini
                              and Bedrock SDKs, aiohttp's)
-    an error event        -> LLMResponseError     (a status error with status 200; one
-                             the provider's reply catches: see below)
+    an error event        -> decided where the provider's reply catches it (see below):
+                             the Anthropic SDK's, a status error with status 200, never
+                             reaches this table
 
 Bedrock's errors (botocore's) are translated in :mod:`miniagents.ext.llm.bedrock`, with
 HTTP 408, 409 and 504 decided here (:func:`transient_status`); Gemini's in
@@ -83,6 +86,11 @@ _TABLE: tuple[tuple[str, type[LLMError], str], ...] = (
     ("AuthenticationError", LLMAuthenticationError, "refused the API key"),
     ("PermissionDeniedError", LLMAuthenticationError, "refused the API key for this request"),
     ("APIStatusError", LLMRequestError, "refused the request"),
+    (
+        "APIResponseValidationError",
+        LLMResponseError,
+        "sent a reply that the client's strict validation refused (check its base_url)",
+    ),
     ("APIError", LLMResponseError, "sent an error instead of the rest of the reply"),
 )
 
@@ -150,8 +158,6 @@ def translate_sdk_error(
     if sdk_base is None or not isinstance(error, sdk_base):
         return error
     status = getattr(error, "status_code", None)
-    if status == 200:  # an error event inside a streamed reply
-        return made_error(LLMResponseError, f"{provider} sent an error mid-stream: {said}", error)
     transient = transient_status(status)  # retried by the SDKs, with no error class of its own
     if transient is not None:
         kind, what = transient
@@ -221,9 +227,10 @@ def reported_error(
     early = None if begun or not code else _EARLY_EVENTS.get(code)
     if early is not None:
         kind, what = early
+        how = "a failed response" if failed else "an error event"
         return kind(
-            f"{provider} {what} before the reply began ({code}, an error event after the "
-            f"HTTP 200, which the SDK does not retry): {said.rstrip('.')}. Call it again (a "
+            f"{provider} {what} before the reply began ({code}, {how} after the HTTP 200, "
+            f"which the SDK does not retry): {said.rstrip('.')}. Call it again (a "
             "pipeline's retry_on may take the error), or fall back to another model."
         )
     if code:

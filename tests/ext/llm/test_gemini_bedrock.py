@@ -751,6 +751,51 @@ async def test_a_structured_answer_cut_off_by_max_tokens_is_not_retried(
     assert f"reached its max_tokens (finish reason {reason!r})" in str(raised.value)
 
 
+async def test_a_gemini_structured_answer_cut_off_by_its_continuation_is_not_retried(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gemini's ``CONTINUATION``: its per-request token limit cut the reply, as ``MAX_TOKENS``.
+
+    On main it was taken for a whole answer: its JSON, cut short, was retried (and cut again).
+    """
+    GEMINI.environment(server, monkeypatch)
+    server.reply(['{"city": "Pa', 'ris", "cel'], finish_reason="CONTINUATION", times=2)
+    async with MiniAgents():
+        with pytest.raises(LLMOutputValidationError) as raised:
+            await structured(gemini_agent, Weather, output_retries=1).inquire(
+                "Weather?", model=GEMINI.model
+            )
+    assert len(server.requests) == 1
+    assert "reached its max_tokens (finish reason 'CONTINUATION')" in str(raised.value)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_gemini_tool_calls_cut_off_by_its_continuation_are_not_run(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    # (on main they ran, and the model was asked again: a reply Gemini had not finished)
+    GEMINI.environment(server, monkeypatch)
+    ran: list[str] = []
+
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        ran.append(city)
+        return "sunny"
+
+    server.reply(tool_calls=[ToolCall("weather", {"city": "Paris"})], finish_reason="CONTINUATION")
+    async with MiniAgents():
+        with pytest.raises(LLMResponseError) as raised:
+            await GEMINI.ask("Weather?", tools=[weather], stream=stream)
+    assert str(raised.value) == (
+        "The agent GEMINI_AGENT stopped: the model 'gemini-2.5-flash' reached its max_tokens "
+        "(finish reason 'CONTINUATION') while it wrote its tool calls ('weather'), so their "
+        "arguments may be cut short and none was run. Give it more room with "
+        "gemini_agent.fork(max_tokens=...), or leave max_tokens out."
+    )
+    assert ran == []
+    assert len(server.requests) == 1
+
+
 async def test_a_bedrock_structured_answer_cut_off_by_the_context_window_is_not_retried(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -931,39 +976,100 @@ async def test_a_broken_stream_gives_its_tokens_then_an_llm_error(
 
 BEDROCK_EARLY = "before the reply began"
 BEDROCK_BROKE = "Bedrock sent an error instead of the rest of the reply"
+GEMINI_BROKE = "Gemini sent an error instead of the rest of the reply"
+
+ERROR_EVENT_CAUSES = {
+    "bedrock": ("__name__", "EventStreamError"),
+    "gemini": ("__module__", "google.genai.errors"),
+}
+"""What the SDK raised for an error event, per provider: an attribute of its class, its value."""
 
 
 @pytest.mark.parametrize(
-    ("error_type", "script", "kind", "says"),
+    ("provider", "error_type", "script", "kind", "says"),
     [
-        ("throttlingException", {}, LLMRateLimitError, "Bedrock refused the request for its"),
-        ("internalServerException", {}, LLMServerError, "Bedrock failed with a server error"),
-        ("serviceUnavailableException", {}, LLMServerError, "Bedrock was unavailable before"),
-        ("throttlingException", {"thinking": ["Hm."]}, LLMRateLimitError, "Bedrock refused"),
-        ("modelStreamErrorException", {}, LLMResponseError, BEDROCK_BROKE),
-        ("throttlingException", {"error_event_after": 1}, LLMResponseError, BEDROCK_BROKE),
-        ("internalServerException", {"error_event_after": 1}, LLMResponseError, BEDROCK_BROKE),
         (
+            BEDROCK,
+            "throttlingException",
+            {},
+            LLMRateLimitError,
+            "Bedrock refused the request for its",
+        ),
+        (
+            BEDROCK,
+            "internalServerException",
+            {},
+            LLMServerError,
+            "Bedrock failed with a server error",
+        ),
+        (
+            BEDROCK,
+            "serviceUnavailableException",
+            {},
+            LLMServerError,
+            "Bedrock was unavailable before",
+        ),
+        (
+            BEDROCK,
+            "throttlingException",
+            {"thinking": ["Hm."]},
+            LLMRateLimitError,
+            "Bedrock refused",
+        ),
+        (BEDROCK, "modelStreamErrorException", {}, LLMResponseError, BEDROCK_BROKE),
+        (
+            BEDROCK,
+            "throttlingException",
+            {"error_event_after": 1},
+            LLMResponseError,
+            BEDROCK_BROKE,
+        ),
+        (
+            BEDROCK,
+            "internalServerException",
+            {"error_event_after": 1},
+            LLMResponseError,
+            BEDROCK_BROKE,
+        ),
+        (
+            BEDROCK,
             "serviceUnavailableException",
             {"tokens": [], "tool_calls": [ToolCall("get_weather", {"city": "Paris"})]},
             LLMResponseError,
             BEDROCK_BROKE,
         ),
+        (GEMINI, "UNAVAILABLE", {}, LLMServerError, "Gemini failed with a server error (503)"),
+        (
+            GEMINI,
+            "RESOURCE_EXHAUSTED",
+            {},
+            LLMRateLimitError,
+            "Gemini refused the request for its",
+        ),
+        (GEMINI, "UNAVAILABLE", {"error_event_after": 1}, LLMResponseError, GEMINI_BROKE),
+        (GEMINI, "RESOURCE_EXHAUSTED", {"error_event_after": 1}, LLMResponseError, GEMINI_BROKE),
+        (GEMINI, "INVALID_ARGUMENT", {"error_event_after": 1}, LLMResponseError, GEMINI_BROKE),
     ],
     ids=[
-        "throttled",
-        "server-error",
-        "unavailable",
-        "after-thinking",
-        "model-stream-error",
-        "throttled-after-a-token",
-        "server-error-after-a-token",
-        "unavailable-after-a-call",
+        "bedrock-throttled",
+        "bedrock-server-error",
+        "bedrock-unavailable",
+        "bedrock-after-thinking",
+        "bedrock-model-stream-error",
+        "bedrock-throttled-after-a-token",
+        "bedrock-server-error-after-a-token",
+        "bedrock-unavailable-after-a-call",
+        "gemini-unavailable",
+        "gemini-exhausted",
+        "gemini-unavailable-after-a-token",
+        "gemini-exhausted-after",
+        "gemini-invalid",
     ],
 )
-async def test_a_bedrock_stream_exception_is_what_its_status_would_be_only_before_a_token(
+async def test_an_error_event_is_what_its_status_would_be_only_before_a_token(
     server: FakeLLMServer,
     monkeypatch: pytest.MonkeyPatch,
+    provider: Native,
     error_type: str,
     script: dict[str, Any],
     kind: type[LLMError],
@@ -972,8 +1078,11 @@ async def test_a_bedrock_stream_exception_is_what_its_status_would_be_only_befor
     # before the first token, nothing of the reply was streamed: a throttled (an erring)
     # stream is the 429 (the 500) it stands for, which a pipeline's retry_on retries; after
     # one, part of the reply reached its readers and a call again would give it twice: the
-    # reply broke (on main, a throttlingException after a token was an LLMRateLimitError)
-    BEDROCK.environment(server, monkeypatch)
+    # reply broke (on main, a Bedrock throttlingException after a token was an
+    # LLMRateLimitError, and a Gemini UNAVAILABLE (a RESOURCE_EXHAUSTED) chunk after a token
+    # an LLMServerError (an LLMRateLimitError), retried by a pipeline's retry_on, which gave
+    # the reply's streamed tokens again)
+    provider.environment(server, monkeypatch)
     script = {"tokens": ["Hel", "lo"], "error_event_after": 0, **script}
     server.reply(**script, error_type=error_type)
     tokens: list[str] = []
@@ -983,56 +1092,18 @@ async def test_a_bedrock_stream_exception_is_what_its_status_would_be_only_befor
             async for token in promise:
                 tokens.append(token)
 
+    asked = {"tools": [get_weather]} if provider is BEDROCK else {}  # (Gemini's: no tools)
     async with MiniAgents():
         with pytest.raises(LLMError) as raised:
-            await read(BEDROCK.ask("Hi", tools=[get_weather]))
+            await read(provider.ask("Hi", **asked))
     assert tokens == script["tokens"][: script["error_event_after"]]
     error = raised.value
     assert type(error) is kind
     assert str(error).startswith(says), str(error)
-    assert (BEDROCK_EARLY in str(error)) is (kind is not LLMResponseError)
-    assert type(error.__cause__).__name__ == "EventStreamError"
-    assert len(server.requests) == 1
-
-
-@pytest.mark.parametrize(
-    ("error_type", "after", "kind", "says"),
-    [
-        ("UNAVAILABLE", 0, LLMServerError, "Gemini failed with a server error (503)"),
-        ("RESOURCE_EXHAUSTED", 0, LLMRateLimitError, "Gemini refused the request for its"),
-        ("UNAVAILABLE", 1, LLMResponseError, "Gemini sent an error instead of the rest of"),
-        ("RESOURCE_EXHAUSTED", 1, LLMResponseError, "Gemini sent an error instead of the"),
-        ("INVALID_ARGUMENT", 1, LLMResponseError, "Gemini sent an error instead of the rest"),
-    ],
-    ids=["unavailable", "exhausted", "unavailable-after-a-token", "exhausted-after", "invalid"],
-)
-async def test_a_gemini_error_chunk_is_what_its_status_would_be_only_before_a_token(
-    server: FakeLLMServer,
-    monkeypatch: pytest.MonkeyPatch,
-    error_type: str,
-    after: int,
-    kind: type[LLMError],
-    says: str,
-) -> None:
-    # as Bedrock's stream exceptions: on main, an UNAVAILABLE (a RESOURCE_EXHAUSTED) chunk
-    # after a token was an LLMServerError (an LLMRateLimitError), retried by a pipeline's
-    # retry_on, which gave the reply's streamed tokens again
-    GEMINI.environment(server, monkeypatch)
-    server.reply(["Hel", "lo"], error_event_after=after, error_type=error_type)
-    tokens: list[str] = []
-
-    async def read(reply: Any) -> None:
-        async for promise in reply:
-            async for token in promise:
-                tokens.append(token)
-
-    async with MiniAgents():
-        with pytest.raises(LLMError) as raised:
-            await read(GEMINI.ask("Hi"))
-    assert tokens == ["Hel", "lo"][:after]
-    assert type(raised.value) is kind
-    assert str(raised.value).startswith(says), str(raised.value)
-    assert type(raised.value.__cause__).__module__ == "google.genai.errors"
+    if provider is BEDROCK:  # (Gemini's early chunk says its HTTP status instead)
+        assert (BEDROCK_EARLY in str(error)) is (kind is not LLMResponseError)
+    attribute, value = ERROR_EVENT_CAUSES[provider.name]
+    assert getattr(type(error.__cause__), attribute) == value
     assert len(server.requests) == 1
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx2
 import openai
 import pytest
 
@@ -376,6 +377,26 @@ def test_the_main_sdk_errors_get_their_own_llm_error(name: str, expected: type[L
         kind = getattr(module, name)
         translated = translate_sdk_error(kind.__new__(kind), "P", base)
         assert type(translated) is expected
+
+
+@pytest.mark.parametrize(
+    ("module", "base"),
+    [(openai, openai.OpenAIError), (anthropic, anthropic.AnthropicError)],
+    ids=["openai", "anthropic"],
+)
+def test_a_reply_refused_by_strict_validation_is_not_taken_for_an_error_event(
+    module: Any, base: type[BaseException]
+) -> None:
+    # (its status is the reply's 200: an error event of a stream is decided where the
+    # provider's reply catches it, never by its status here)
+    response = httpx2.Response(200, request=httpx2.Request("POST", "http://fake/v1/x"))
+    error = module.APIResponseValidationError(response=response, body={"id": 1})
+    translated = translate_sdk_error(error, "P", base)
+    assert type(translated) is LLMResponseError
+    assert str(translated).startswith(
+        "P sent a reply that the client's strict validation refused (check its base_url): "
+    )
+    assert translated.__cause__ is error
 
 
 def test_other_errors_are_left_as_they_are() -> None:

@@ -982,7 +982,7 @@ STREAM_FAULTS = [
         "error-event",
         {"error_event_after": 3, "error_message": "Overloaded, try later"},
         LLMResponseError,
-        r"sent an error (instead of the rest of the reply|mid-stream).*Overloaded, try later",
+        r"sent an error instead of the rest of the reply.*Overloaded, try later",
         (openai.APIError, anthropic.APIStatusError, None),  # Responses: an event, not raised
         TOKENS[:3],
     ),

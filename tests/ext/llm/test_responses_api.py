@@ -34,7 +34,13 @@ from miniagents.ext.llm import (
     ToolResultMessage,
     UserMessage,
 )
-from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
+from miniagents.ext.llm.errors import (
+    LLMConfigurationError,
+    LLMError,
+    LLMRateLimitError,
+    LLMResponseError,
+    LLMServerError,
+)
 from miniagents.ext.llm.offline import OfflineOptions, OfflineProvider
 from miniagents.ext.llm.openai import OpenAIMessage, OpenAIOptions, OpenAIProvider, openai_agent
 from miniagents.messages import MessageType
@@ -129,11 +135,9 @@ async def test_one_user_message_goes_as_the_input_text_and_any_other_as_input_it
     )
 
 
-@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
 async def test_a_failed_response_gives_its_tokens_then_an_llm_response_error(
     fake_llm: FakeLLMServer,  # noqa: F811
     client: openai.AsyncOpenAI,
-    stream: bool,
 ) -> None:
     fake_llm.reply(
         ["Hel", "lo", " there"],
@@ -142,13 +146,64 @@ async def test_a_failed_response_gives_its_tokens_then_an_llm_response_error(
         error_message="The model crashed.",
     )
     async with MiniAgents():
-        reply = responses_agent.inquire("hi", model=MODEL, async_client=client, stream=stream)
+        reply = responses_agent.inquire("hi", model=MODEL, async_client=client)
         tokens, error = await tokens_then_error(reply, "iterate")
-    assert tokens == (["Hel", "lo"] if stream else [])
+    assert tokens == ["Hel", "lo"]
     assert type(error) is LLMResponseError
     assert str(error) == "OpenAI failed the response: The model crashed. (code server_error)"
     assert error.__cause__ is None
     assert len(fake_llm.requests) == 1  # a failed response is not retried
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "says"),
+    [
+        (
+            "server_error",
+            LLMServerError,
+            "OpenAI failed with a server error before the reply began (server_error, a failed "
+            "response after the HTTP 200, which the SDK does not retry): The model crashed. ",
+        ),
+        (
+            "rate_limit_exceeded",
+            LLMRateLimitError,
+            "OpenAI refused the request for its rate limit before the reply began "
+            "(rate_limit_exceeded, a failed response after the HTTP 200, ",
+        ),
+        (
+            "invalid_prompt",
+            LLMResponseError,
+            "OpenAI failed the response: The model crashed. (code invalid_prompt)",
+        ),
+    ],
+    ids=["server-error", "rate-limit", "invalid"],
+)
+async def test_a_whole_failed_response_is_the_error_of_a_stream_failed_before_its_first_token(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    client: openai.AsyncOpenAI,
+    code: str,
+    kind: type[LLMError],
+    says: str,
+) -> None:
+    # a whole reply gave nothing to its readers: a pipeline's retry_on=(LLMServerError,) may
+    # call it again, as it may a stream failed before its first token (on main, a whole
+    # reply's server_error was an LLMResponseError, which no retry_on takes)
+    errors: list[BaseException] = []
+    for stream in (True, False):
+        fake_llm.reply(
+            ["Hel", "lo"], failed_after=0, error_type=code, error_message="The model crashed."
+        )
+        async with MiniAgents():
+            reply = responses_agent.inquire("hi", model=MODEL, async_client=client, stream=stream)
+            tokens, error = await tokens_then_error(reply, "iterate")
+        assert tokens == []
+        errors.append(error)
+    streamed, whole = errors
+    assert type(whole) is kind
+    assert type(streamed) is kind
+    assert str(whole) == str(streamed)
+    assert str(whole).startswith(says), str(whole)
+    assert [request.json.get("stream") for request in fake_llm.requests] == [True, None]
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
