@@ -135,6 +135,13 @@ __all__ = [
 REFUSAL_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
 """The stop reasons of a reply that Bedrock withheld: a refusal."""
 
+_MALFORMED: Final = {
+    "malformed_tool_use": "the model wrote a tool call that could not be parsed",
+    "malformed_model_output": "the model wrote a reply that could not be parsed",
+}
+"""The stop reasons of a reply that is no answer (its calls not to be run), with what each
+means."""
+
 _INFERENCE = {
     "max_tokens": "maxTokens",
     "temperature": "temperature",
@@ -426,7 +433,16 @@ def _sent_reasoning(block: object) -> dict[str, Any] | None:
 def _finish(
     reason: str | None, usage: dict[str, Any] | None, call: LLMCall, response: dict[str, Any]
 ) -> Finish:
-    """The ``Finish``: the stop reason (a refusal's as ``"refusal"``) and the usage."""
+    """The ``Finish``: the stop reason (a refusal's as ``"refusal"``) and the usage.
+
+    Raises:
+        LLMResponseError: for a reply Bedrock stopped as malformed (see :data:`_MALFORMED`).
+    """
+    if reason in _MALFORMED:
+        raise LLMResponseError(
+            f"Bedrock stopped the reply with the stop reason {reason}: {_MALFORMED[reason]}. "
+            "Call it again, or fall back to another model."
+        )
     if reason in REFUSAL_REASONS:
         reason = "refusal"
     metadata = response.get("ResponseMetadata") or {}

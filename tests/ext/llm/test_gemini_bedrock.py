@@ -1170,6 +1170,32 @@ async def test_a_gemini_reply_stopped_for_no_answer_is_an_error_naming_its_reaso
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize("reason", ["malformed_tool_use", "malformed_model_output"])
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_a_bedrock_reply_stopped_as_malformed_is_an_error_and_its_calls_are_not_run(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, reason: str, stream: bool
+) -> None:
+    # (was: its tool calls run with whatever arguments could be read, the model asked again)
+    BEDROCK.environment(server, monkeypatch)
+    ran: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        ran.append(city)
+        return "sunny"
+
+    server.reply(
+        tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="c1")], finish_reason=reason
+    )
+    async with MiniAgents():
+        with pytest.raises(LLMResponseError) as raised:
+            await BEDROCK.ask("Weather?", tools=[get_weather], stream=stream)
+    assert type(raised.value) is LLMResponseError
+    assert str(raised.value).startswith(f"Bedrock stopped the reply with the stop reason {reason}")
+    assert ran == []
+    assert len(server.requests) == 1
+
+
 async def test_gemini_refuses_an_invalid_api_key_in_a_400(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
