@@ -988,6 +988,7 @@ class _A2ATasks:
         self._webhook_room(job, webhook)
         webhooks = _encoder(job).webhooks
         replaced = webhooks.get(webhook.id)
+        webhook = dataclasses.replace(webhook, owner=job.owner)  # (its posts take its turns)
         webhooks[webhook.id] = webhook
         self.manager.resize_ended(job, webhook.size - (0 if replaced is None else replaced.size))
 
