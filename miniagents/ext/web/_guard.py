@@ -339,7 +339,8 @@ def serves_this_machine_only(app: ASGIApp) -> bool:
         ``True`` if a door of ``app`` refuses the clients of other machines.
     """
     if isinstance(app, Starlette):
-        if any(middleware.cls is _LocalClients for middleware in app.user_middleware):
+        made: list[object] = [middleware.cls for middleware in app.user_middleware]
+        if _LocalClients in made:
             return True
         routes = app.routes
     elif isinstance(app, Router):
