@@ -1325,7 +1325,7 @@ def _after(token: str) -> tuple[str, str] | None:
         return None
     try:
         stamp, key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, RecursionError):  # (nested past its reading)
         stamp = key = None
     if not isinstance(stamp, str) or not isinstance(key, str):
         raise _RPCError(
