@@ -733,8 +733,9 @@ async def test_a_fork_whose_program_cannot_start_shows_its_error_by_reference_on
             fork = f"/api/forks/{asked.json()['run']}"
 
             async def ended() -> dict[str, Any]:
-                while (state := (await client.get(fork, headers=AUTH)).json())["running"]:
-                    pass
+                state: dict[str, Any] = {"running": True}
+                while state["running"]:
+                    state = (await client.get(fork, headers=AUTH)).json()
                 return state
 
             state = await asyncio.wait_for(ended(), WAIT)
