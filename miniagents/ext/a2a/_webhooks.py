@@ -2,7 +2,8 @@
 
 What the rules are (who, where, how signed, how bounded) is :mod:`miniagents.ext.a2a.push`'s;
 this module keeps a task's webhooks (:class:`Webhook`) and posts each notification to
-them, in order per webhook, with its tries (:class:`Poster`).
+them, in order per webhook, with its tries (:class:`Poster`), at most
+``max_posts_per_principal`` of one principal's at once.
 """
 
 from __future__ import annotations
@@ -11,13 +12,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
-from miniagents.ext.a2a.push import SIGNATURE_HEADER, A2APushNotifications, secret_key, sign
+from miniagents.ext.a2a.push import (
+    MAX_CONNECTIONS,
+    SIGNATURE_HEADER,
+    A2APushNotifications,
+    secret_key,
+    sign,
+)
 from miniagents.promising.lowlevel import spawn
 
 __all__ = ["Poster", "Webhook", "webhook_of"]
@@ -27,7 +34,11 @@ _logger = logging.getLogger("miniagents.ext.a2a")
 
 @dataclass(frozen=True)
 class Webhook:
-    """A webhook a client set for a task: where, and what each post carries."""
+    """A webhook a client set for a task: where, what each post carries, and whose it is.
+
+    ``owner`` is the principal of the task (``None``: an app that knows nobody), whose
+    posts share their bound of posts under way.
+    """
 
     id: str
     task_id: str
@@ -35,6 +46,7 @@ class Webhook:
     token: str = ""
     scheme: str = ""
     credentials: str = field(default="", repr=False)
+    owner: str | None = None
 
     @property
     def size(self) -> int:
@@ -63,6 +75,13 @@ class Poster:
         self._queues: dict[tuple[str, str], list[tuple[Webhook, bytes]]] = {}
         self._senders: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
+        # principal: the turns of its posts, kept while one is under way or waits
+        self._turns: dict[str | None, _Turns] = {}
+
+    @property
+    def principals_posting(self) -> int:
+        """How many principals have a post under way, or waiting its turn."""
+        return len(self._turns)
 
     def post(self, webhooks: Sequence[Webhook], event: str) -> None:
         """Post ``event`` (a ``StreamResponse``'s JSON) to each of ``webhooks``, in order."""
@@ -111,7 +130,10 @@ class Poster:
         delay = settings.retry_delay
         for attempt in range(1, settings.attempts + 1):
             try:
-                async with asyncio.timeout(settings.timeout):  # (in all: its reads may trickle)
+                async with (
+                    self._turn(webhook.owner),  # (waited for before the post's timeout runs)
+                    asyncio.timeout(settings.timeout),  # (in all: its reads may trickle)
+                ):
                     status = await self._apost_once(webhook.url, body, headers)
             except httpx.HTTPError as error:
                 said = repr(error)
@@ -145,9 +167,31 @@ class Poster:
         async with self._http().stream("POST", url, content=body, headers=headers) as response:
             return response.status_code
 
+    @contextlib.asynccontextmanager
+    async def _turn(self, owner: str | None) -> AsyncIterator[None]:
+        """Hold one of ``owner``'s turns to post (waiting for one), forgotten when none is used.
+
+        (The posts of every principal share one pool of connections: without turns, one
+        principal's slow receivers would hold all of it, and another's posts would wait.)
+        """
+        turns = self._turns.get(owner)
+        if turns is None:
+            turns = self._turns[owner] = _Turns(
+                asyncio.Semaphore(self.settings.max_posts_per_principal)
+            )
+        turns.users += 1
+        try:
+            async with turns.semaphore:
+                yield
+        finally:
+            turns.users -= 1
+            if not turns.users:
+                del self._turns[owner]
+
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=MAX_CONNECTIONS),
                 timeout=self.settings.timeout,
                 follow_redirects=False,
                 trust_env=False,
@@ -171,6 +215,14 @@ class Poster:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+@dataclass
+class _Turns:
+    """A principal's turns to post: its semaphore, and how many posts hold or wait for it."""
+
+    semaphore: asyncio.Semaphore
+    users: int = 0
 
 
 def _no_cookies() -> CookieJar:

@@ -31,7 +31,9 @@ say:
   ``retry_delay`` seconds, doubled each time) on a connection error, a timeout, a 429 or
   a 5xx (only the status of an answer is read, never its body); the posts to one webhook
   go in order, at most ``max_queued`` wait, and what is still waiting when the app stops
-  is dropped.
+  is dropped; at most ``max_posts_per_principal`` posts of one principal's tasks are under
+  way at once (the others wait their turn), so that one principal's slow receivers hold
+  none of the connections another's posts need.
 """
 
 from __future__ import annotations
@@ -46,11 +48,20 @@ from urllib.parse import unquote, urlsplit
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.a2a.errors import A2AConfigurationError
 
-__all__ = ["SIGNATURE_HEADER", "A2APushNotifications", "secret_key", "sign", "signature_valid"]
+__all__ = [
+    "MAX_CONNECTIONS",
+    "SIGNATURE_HEADER",
+    "A2APushNotifications",
+    "secret_key",
+    "sign",
+    "signature_valid",
+]
 
 SIGNATURE_HEADER = "X-A2A-Signature"
 """The header of a post's signature (with an ``A2APushNotifications.signing_secret``)."""
 
+MAX_CONNECTIONS = 100
+"""The most connections an app's posts are sent over at once (to every receiver)."""
 
 _OWNER = "A2APushNotifications"
 _MAX_URL_LENGTH = 8_192  # (longer is no webhook's: servers refuse such request lines)
@@ -74,6 +85,9 @@ class A2APushNotifications:
         attempts: How many times a post is tried before it is given up (logged).
         retry_delay: Seconds before the second try (doubled before each next).
         max_queued: The most posts that wait for one webhook (one more drops the oldest).
+        max_posts_per_principal: The most posts of one principal's tasks under way at once
+            (``NoAuthentication``: the one local user's), well below the
+            :data:`MAX_CONNECTIONS` the app posts over; one more waits its turn.
     """
 
     allowed_urls: Sequence[str]
@@ -83,6 +97,7 @@ class A2APushNotifications:
     attempts: int = 3
     retry_delay: float = 1.0
     max_queued: int = 100
+    max_posts_per_principal: int = 10
 
     def __post_init__(self) -> None:
         if isinstance(self.allowed_urls, str) or not self.allowed_urls:
@@ -92,7 +107,7 @@ class A2APushNotifications:
             )
         for allowed in self.allowed_urls:
             _Prefix.of(allowed)
-        for name in ("max_per_task", "attempts", "max_queued"):
+        for name in ("max_per_task", "attempts", "max_queued", "max_posts_per_principal"):
             check_count(getattr(self, name), name, owner=_OWNER, error=A2AConfigurationError)
         for name in ("timeout", "retry_delay"):
             check_seconds(

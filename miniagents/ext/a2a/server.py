@@ -988,6 +988,7 @@ class _A2ATasks:
         self._webhook_room(job, webhook)
         webhooks = _encoder(job).webhooks
         replaced = webhooks.get(webhook.id)
+        webhook = dataclasses.replace(webhook, owner=job.owner)  # (its posts take its turns)
         webhooks[webhook.id] = webhook
         self.manager.resize_ended(job, webhook.size - (0 if replaced is None else replaced.size))
 
@@ -1324,7 +1325,7 @@ def _after(token: str) -> tuple[str, str] | None:
         return None
     try:
         stamp, key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, RecursionError):  # (nested past its reading)
         stamp = key = None
     if not isinstance(stamp, str) or not isinstance(key, str):
         raise _RPCError(

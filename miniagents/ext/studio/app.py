@@ -82,6 +82,7 @@ from miniagents.ext.studio.errors import (
 from miniagents.ext.studio.fork import Fork, ForkResult, afork, checked_environment, plan_fork
 from miniagents.ext.studio.store import MAX_RUN_EVENTS, RunStore
 from miniagents.ext.studio.tree import RunTree
+from miniagents.ext.told_errors import told_error
 from miniagents.ext.web.auth import MIN_TOKEN_LENGTH as MIN_TOKEN_LENGTH
 from miniagents.ext.web.auth import BearerTokenAuth
 from miniagents.ext.web.lowlevel import Door, aread_bounded
@@ -624,7 +625,7 @@ class _Forks:
             name=f"miniagents-studio-fork:{child}",
         )
         state = self.states[child] = _ForkState(task)
-        task.add_done_callback(lambda ended: self._ended(state, ended))
+        task.add_done_callback(lambda ended: self._ended(child, state, ended))
         while len(self.states) > _KEPT_FORKS:
             oldest = next(iter(self.states))
             if not self.states[oldest].task.done():
@@ -632,12 +633,24 @@ class _Forks:
             del self.states[oldest]
         return True
 
-    def _ended(self, state: _ForkState, task: asyncio.Task[ForkResult]) -> None:
+    def _ended(self, child: str, state: _ForkState, task: asyncio.Task[ForkResult]) -> None:
+        """Keep how the fork's program ended: its result, or its error by class and reference.
+
+        The error's text may hold what the page must not show (the recorded command line,
+        an argument of which may be a key; a path): it is logged whole, under the reference
+        the page shows.
+        """
         if task.cancelled():
             state.error = "cancelled"
-        elif task.exception() is not None:
-            error = task.exception()
-            state.error = f"{type(error).__name__}: {error}"
+        elif (error := task.exception()) is not None:
+            state.error = told_error(
+                error,
+                _logger,
+                f"The fork {child}",
+                error_texts=False,
+                who="The fork's program",
+                operator="the studio's operator",
+            ).text
         else:
             state.result = task.result()
 

@@ -161,7 +161,7 @@ def parse_event_id(value: str) -> SeenPlace | None:
         return SeenPlace(int(position), rename, None)
     try:
         names = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # (nested past what JSON reads)
         return None
     valid = isinstance(names, list) and len(names) >= 2 and names[0] in _KINDS
     if not valid or not all(isinstance(name, str) for name in names):

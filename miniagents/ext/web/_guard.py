@@ -49,6 +49,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from starlette.applications import Starlette
 from starlette.authentication import AuthenticationBackend, AuthenticationError
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -56,6 +57,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
+from starlette.routing import Host, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miniagents.ext.errors import WebConfigurationError
@@ -63,7 +65,7 @@ from miniagents.ext.web._http import body_deadline, error_response
 from miniagents.ext.web.auth import Authentication, NoAuthentication
 from miniagents.ext.web.settings import LOCAL_HOSTS, WebSettings
 
-__all__ = ["API_POLICY", "Door", "SecurityHeaders", "page_policy"]
+__all__ = ["API_POLICY", "Door", "SecurityHeaders", "page_policy", "serves_this_machine_only"]
 
 _logger = logging.getLogger("miniagents.ext.web")
 
@@ -320,6 +322,34 @@ class _LocalClients:
             "BearerTokenAuth({token: principal})) to serve other machines.",
         )
         await _refuse(refused, scope, receive, send)
+
+
+def serves_this_machine_only(app: ASGIApp) -> bool:
+    """Whether ``app``, or an app mounted in it, knows nobody and so serves this machine only.
+
+    Such an app (``NoAuthentication`` and only this machine's host names) tells this
+    machine's clients from the others' by their address: the connection's, or the one a
+    trusted proxy names. The serving reads that to refuse trusting every client's
+    ``X-Forwarded-For`` in front of it (any client could then name 127.0.0.1).
+
+    Args:
+        app: The ASGI app to be served (a Starlette app, its mounted apps looked into).
+
+    Returns:
+        ``True`` if a door of ``app`` refuses the clients of other machines.
+    """
+    if isinstance(app, Starlette):
+        made: list[object] = [middleware.cls for middleware in app.user_middleware]
+        if _LocalClients in made:
+            return True
+        routes = app.routes
+    elif isinstance(app, Router):
+        routes = app.routes
+    else:
+        return False
+    return any(
+        isinstance(route, Mount | Host) and serves_this_machine_only(route.app) for route in routes
+    )
 
 
 def _relayed_for(headers: Headers) -> str | None:

@@ -58,6 +58,7 @@ deployment open to the internet puts a reverse proxy in front (nginx's
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 from collections.abc import Sequence
@@ -183,7 +184,8 @@ def server_config(
             for one on this machine, ``"*"`` for any), whose ``X-Forwarded-For`` and
             ``X-Forwarded-Proto`` headers name a request's client and scheme to the app
             (uvicorn's ``forwarded_allow_ips``). None by default: a request's client is
-            the connection's own address, whatever headers it sends.
+            the connection's own address, whatever headers it sends. ``"*"`` is refused
+            for an app that knows nobody (it serves this machine's clients only).
         linger_seconds: Seconds a connection closed while its client may still be
             sending is read after its answer (what is read dropped, :data:`LINGER_BYTES`
             at most), so that a reset does not lose the answer.
@@ -197,8 +199,10 @@ def server_config(
         The configuration, its server not started.
 
     Raises:
-        WebConfigurationError: for a count or a number of seconds that is not one, or
-            proxies that are not a list of addresses.
+        WebConfigurationError: for a count or a number of seconds that is not one,
+            proxies that are not a list of addresses, or proxies of any address (``"*"``)
+            in front of an app that knows nobody (``NoAuthentication``: any client could
+            name 127.0.0.1 and be served as the local user).
     """
     import uvicorn
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -226,7 +230,7 @@ def server_config(
             (shutdown_seconds, "shutdown_seconds"),
         )
     )
-    _check_proxies(trusted_proxies)
+    _check_proxies(trusted_proxies, app)
     served: ASGIApp = app
     if trusted_proxies:  # (inside _Answers: the request is matched to its connection first)
         # (uvicorn types its ASGI callables its own way, Starlette its)
@@ -279,8 +283,13 @@ def server_stop() -> asyncio.Event | None:
     return None if connection is None else connection.stopping
 
 
-def _check_proxies(trusted_proxies: Sequence[str]) -> None:
-    """Refuse ``trusted_proxies`` unless it is a list of addresses."""
+def _check_proxies(trusted_proxies: Sequence[str], app: Starlette) -> None:
+    """Refuse ``trusted_proxies`` unless it is a list of addresses that ``app`` can be behind.
+
+    An app that knows nobody serves this machine's clients only, told by their address:
+    trusting every client's ``X-Forwarded-For`` (``"*"``, or a network of every address)
+    would let any client on the network name 127.0.0.1 and be served as the local user.
+    """
     if isinstance(trusted_proxies, str) or not all(
         isinstance(proxy, str) and proxy.strip() for proxy in trusted_proxies
     ):
@@ -290,6 +299,29 @@ def _check_proxies(trusted_proxies: Sequence[str]) -> None:
             "when no proxy is in front).",
             parameter="trusted_proxies",
         )
+    from miniagents.ext.web._guard import serves_this_machine_only
+
+    anyone = next((proxy for proxy in trusted_proxies if _trusts_anyone(proxy)), None)
+    if anyone is not None and serves_this_machine_only(app):
+        raise WebConfigurationError(
+            f"{_OWNER} was given trusted_proxies={list(trusted_proxies)!r}, which trusts the "
+            f"X-Forwarded-For of any client ({anyone!r}), but the app knows nobody "
+            "(NoAuthentication) and serves this machine's clients only: any client on the "
+            "network could name 127.0.0.1 there and be served as the local user. List the "
+            'proxies\' own addresses instead (e.g. trusted_proxies=["127.0.0.1"]), or give '
+            "the app authentication= (e.g. BearerTokenAuth({token: principal})).",
+            parameter="trusted_proxies",
+        )
+
+
+def _trusts_anyone(proxy: str) -> bool:
+    """Whether the trusted proxy ``proxy`` is any client: ``"*"``, or a network of every address."""
+    if proxy.strip() == "*":
+        return True
+    try:
+        return "/" in proxy and ipaddress.ip_network(proxy.strip(), strict=False).prefixlen == 0
+    except ValueError:  # (no network: uvicorn takes it as a name)
+        return False
 
 
 class _HeadersInTime(asyncio.Protocol):

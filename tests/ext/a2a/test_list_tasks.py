@@ -9,6 +9,7 @@ fields (artifacts only when asked, the history cut to ``historyLength``) are the
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -136,6 +137,10 @@ async def test_the_filters_pick_a_context_a_state_and_what_was_updated_since() -
         release.set()
 
 
+DEEP_TOKEN = base64.urlsafe_b64encode(b"[" * 100_000).decode()
+"""A page token of JSON nested past what Python's JSON reads (on 3.11 and 3.13 alike)."""
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
@@ -144,6 +149,7 @@ async def test_the_filters_pick_a_context_a_state_and_what_was_updated_since() -
         ({"historyLength": -1}, "historyLength"),
         ({"pageToken": "not-a-token"}, "pageToken"),
         ({"pageToken": "WzEsIDJd"}, "pageToken"),  # (base64 of JSON, but not a place)
+        ({"pageToken": DEEP_TOKEN}, "pageToken"),  # (was: a 500, Python's JSON recursing)
         ({"status": 999}, "status"),  # (a number protobuf takes, but no TaskState)
         ({"status": -5}, "status"),
     ],

@@ -605,3 +605,66 @@ async def test_a_task_that_ended_takes_webhooks_counted_among_the_ended_tasks_by
             )
             gone = error_of(await call(web, rpc("GetTask", {"id": task["id"]})))
     assert gone["code"] == -32001  # (let go of: past max_ended_run_bytes)
+
+
+@asynccontextmanager
+async def held_receiver(held: str, release: asyncio.Event) -> AsyncIterator[tuple[str, list[str]]]:
+    """A receiver (its URL, the paths posted to) that answers a post under ``held``
+    only once ``release`` is set, any other at once."""
+    heard: list[str] = []
+
+    async def hook(request: Request) -> Response:
+        heard.append(request.url.path)
+        if request.url.path.startswith(held):
+            await release.wait()
+        return Response(status_code=200)
+
+    def make(url: str) -> Starlette:
+        return Starlette(routes=[Route("/hooks/{name}", hook, methods=["POST"])])
+
+    async with serving(make) as url:
+        yield url, heard
+
+
+async def test_one_principals_slow_receivers_hold_up_no_other_principals_posts() -> None:
+    tokens = BearerTokenAuth({ALICE: "alice", BOB: "bob"})
+    alice, bob = {"Authorization": f"Bearer {ALICE}"}, {"Authorization": f"Bearer {BOB}"}
+    release = asyncio.Event()
+    async with held_receiver("/hooks/alice", release) as (url, heard):
+        pushing = A2APushNotifications(allowed_urls=[f"{url}hooks/"], max_posts_per_principal=2)
+        app = a2a_app(greeter, authentication=tokens, push_notifications=pushing)
+
+        def hers() -> list[str]:
+            return [path for path in heard if path.startswith("/hooks/alice")]
+
+        async with served(app) as web:
+            for n in range(3):  # (three tasks of hers, a webhook each, whose posts hang)
+                config = {"url": f"{url}hooks/alice-{n}"}
+                params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+                await call(web, rpc("SendMessage", params), headers=alice)
+            await until(lambda: len(hers()) >= 2)
+            config = {"url": f"{url}hooks/bob"}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            await call(web, rpc("SendMessage", params), headers=bob)
+            await until(lambda: heard.count("/hooks/bob") == 2)  # (both his, answered)
+            assert len(hers()) == 2  # (her third webhook's first post waits its turn)
+            release.set()
+            await until(lambda: len(hers()) == 6)  # (then each of her posts, in turn)
+    assert sorted(hers()) == sorted(f"/hooks/alice-{n}" for n in range(3) for _ in range(2))
+
+
+async def test_a_principals_turns_to_post_are_forgotten_once_none_is_used() -> None:
+    release = asyncio.Event()
+    async with held_receiver("/hooks/held", release) as (url, heard):
+        poster = Poster(A2APushNotifications(allowed_urls=[url], max_posts_per_principal=1))
+        try:
+            for owner in ("alice", "bob", None):  # (None: the one user of NoAuthentication)
+                task = f"task-of-{owner}"
+                held = f"{url}hooks/held-{owner}"
+                poster.post([Webhook(f"h{n}", task, held, owner=owner) for n in range(2)], "{}")
+            await until(lambda: len(heard) == 3)  # (one of each principal's two)
+            assert poster.principals_posting == 3
+            release.set()
+            await until(lambda: len(heard) == 6 and poster.principals_posting == 0)
+        finally:
+            await poster.aclose()

@@ -25,6 +25,7 @@ from miniagents.ext.studio import app as studio_app_module
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
+from miniagents.ext.studio.events import encode_batch
 from miniagents.ext.web.serving import HEADERS_SECONDS, server_config
 from tests.ext.studio.kit import many_calls
 from tests.ext.web.serving import answer_of, bounded, configs_run, served, trickle
@@ -708,3 +709,42 @@ async def test_reads_of_whole_runs_past_the_most_at_once_are_a_503_to_retry(
         released.set()
         assert (await first).status_code == 200
         assert (await client.get(diff, headers=AUTH)).status_code == 200  # (its place back)
+
+
+async def test_a_fork_whose_program_cannot_start_shows_its_error_by_reference_only(
+    store: RunStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a run recorded with a key among its arguments, whose program is gone: the error of
+    # starting it again names the command line (was: shown to the page as written)
+    command = (str(tmp_path / "gone"), "--api-key", "sk-live-secret")
+    run_id = "20261129-000000-gone00"
+    store.open_run(
+        RunInfo(run_id, "gone", command, str(tmp_path), 0.0, None, "running", None, None, None)
+    )
+    request = {"provider": "openai", "model": "m", "key": "k", "request": {"messages": []}}
+    store.append(run_id, [(1, 1, encode_batch([("call", 1, None, 0, request)]))])
+    store.end_run(run_id, "ok", None)
+    with caplog.at_level(logging.ERROR, logger="miniagents.ext.studio"):
+        async with served(studio_app(store, token=TOKEN)) as client:
+            asked = await client.post(
+                f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "Be brief."}
+            )
+            assert asked.status_code == 202, asked.text
+            fork = f"/api/forks/{asked.json()['run']}"
+
+            async def ended() -> dict[str, Any]:
+                state: dict[str, Any] = {"running": True}
+                while state["running"]:
+                    state = (await client.get(fork, headers=AUTH)).json()
+                return state
+
+            state = await asyncio.wait_for(ended(), WAIT)
+    shown = state["error"]
+    assert "sk-live-secret" not in shown
+    assert shown.startswith("The fork's program failed with StudioForkError.")
+    reference = re.search(r"the reference ([0-9a-f]{32})", shown)
+    assert reference is not None, shown
+    logged = [record for record in caplog.records if reference.group(1) in record.getMessage()]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
+    assert "sk-live-secret" in str(logged[0].exc_info[1])  # (the log has it whole)

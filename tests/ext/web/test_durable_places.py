@@ -12,6 +12,7 @@ else with its item ended (the protocol's way) and the second's item sent whole, 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from typing import Literal
@@ -237,6 +238,12 @@ def test_an_event_id_says_its_place_and_is_read_back() -> None:
     assert seen is not None
     assert (seen.position, seen.rename, seen.place) == (5, Rename("0a1b2c3d", 3), place)
     assert parse_event_id("12") is not None
+
+
+def test_an_event_id_of_names_nested_past_what_pythons_json_reads_says_no_place() -> None:
+    # (a client's Last-Event-ID: was an uncaught RecursionError, a 500, on Python 3.11)
+    nested = base64.urlsafe_b64encode(b"[" * 2_999).decode().rstrip("=")
+    assert parse_event_id(f"5.3.00000000.{nested}") is None
 
 
 @pytest.mark.parametrize(

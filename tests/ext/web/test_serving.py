@@ -733,3 +733,27 @@ def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
     proxied = inspect.signature(ProxyHeadersMiddleware).parameters
     pinned("trusted_hosts" in proxied, "its ProxyHeadersMiddleware takes no trusted_hosts=")
     pinned("websockets" in WS_PROTOCOLS, "uvicorn.config.WS_PROTOCOLS has no 'websockets'")
+
+
+def test_proxies_of_any_address_are_refused_in_front_of_an_app_that_knows_nobody() -> None:
+    # trusting every client's X-Forwarded-For, an app that serves this machine's clients
+    # only would serve any client on the network that names 127.0.0.1 as the local user
+    nobodys = ai_sdk_app(poet, authentication=NoAuthentication())
+    mounted = Starlette(routes=[Mount("/chat", app=nobodys)])
+    for app in (nobodys, mounted, a2a_app(poet, authentication=NoAuthentication())):
+        for anyone in (["*"], ["127.0.0.1", "0.0.0.0/0"], ["::/0"]):
+            with pytest.raises(WebConfigurationError, match="knows nobody") as refused:
+                server_config(app, trusted_proxies=anyone)
+            assert refused.value.parameter == "trusted_proxies"
+            assert 'trusted_proxies=["127.0.0.1"]' in str(refused.value)
+            assert "authentication=" in str(refused.value)
+        server_config(app, trusted_proxies=["127.0.0.1", "10.0.0.0/8"])  # (named proxies)
+    known = ai_sdk_app(poet, authentication=BearerTokenAuth({"t" * 32: "ada"}))
+    public = ai_sdk_app(  # (it serves every client already, and says so as it starts)
+        poet, authentication=NoAuthentication(), settings=WebSettings(allowed_hosts=["*"])
+    )
+    for app in (known, public, Starlette()):
+        assert isinstance(
+            getattr(server_config(app, trusted_proxies=["*"]).app, "app", None),
+            ProxyHeadersMiddleware,
+        )
