@@ -109,6 +109,13 @@ class A2APushNotifications:
             _Prefix.of(allowed)
         for name in ("max_per_task", "attempts", "max_queued", "max_posts_per_principal"):
             check_count(getattr(self, name), name, owner=_OWNER, error=A2AConfigurationError)
+        if self.max_posts_per_principal > MAX_CONNECTIONS:
+            raise A2AConfigurationError(
+                f"{_OWNER}(max_posts_per_principal={self.max_posts_per_principal}) is more "
+                f"than the {MAX_CONNECTIONS} connections the app posts over, so it would "
+                "bound nothing: give at most that, well below it to keep room for other "
+                "principals' posts."
+            )
         for name in ("timeout", "retry_delay"):
             check_seconds(
                 getattr(self, name), name, zero=True, owner=_OWNER, error=A2AConfigurationError

@@ -445,6 +445,18 @@ def test_push_notifications_need_urls_webhooks_can_be_under(allowed: Any) -> Non
         A2APushNotifications(allowed_urls=allowed)
 
 
+def test_a_bound_of_posts_per_principal_above_the_pool_is_refused() -> None:
+    from miniagents.ext.a2a.push import MAX_CONNECTIONS
+
+    A2APushNotifications(
+        allowed_urls=["https://hooks.example/a2a/"], max_posts_per_principal=MAX_CONNECTIONS
+    )
+    with pytest.raises(A2AConfigurationError, match="max_posts_per_principal=101"):
+        A2APushNotifications(
+            allowed_urls=["https://hooks.example/a2a/"], max_posts_per_principal=MAX_CONNECTIONS + 1
+        )
+
+
 def test_the_allowed_urls_the_docs_show_are_one_host_one_port_one_path() -> None:
     with pytest.raises(A2AConfigurationError) as refused:
         A2APushNotifications(allowed_urls=["ftp://hooks.example/"])
