@@ -572,6 +572,39 @@ async def test_a_hung_tool_is_an_error_result_after_the_default_read_timeout() -
     assert elapsed == DEFAULT_READ_TIMEOUT == 300
 
 
+def off_schema_server() -> Server[Any]:
+    """A server whose tool ``count`` declares an integer ``n`` and answers a text instead."""
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        count = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+        tool = types.Tool(name="count", input_schema={"type": "object"}, output_schema=count)
+        return types.ListToolsResult(tools=[tool])
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        return types.CallToolResult(content=[], structured_content={"n": "many"})
+
+    return Server("off-schema", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+async def test_a_call_the_sdk_fails_is_told_as_a_sentence_without_its_class() -> None:
+    """The SDK refuses a result that does not fit the tool's output schema (a RuntimeError):
+    the model is told so in a sentence that names the server, the tool and what to do. (It
+    read "The tool count failed: RuntimeError: Invalid structured content ...".)"""
+    async with MCPSession(off_schema_server()) as session:
+        [result] = await results(ToolSet(session), call("count"))
+    assert result.is_error
+    assert str(result) == (
+        "The MCP client could not complete the call of the tool count of the MCP server "
+        "'off-schema' (in-process): Invalid structured content returned by tool count: 'many' "
+        "is not of type 'integer'. Call it again, or do without it; if it fails again, the "
+        "server's operator should check its answer to this call."
+    )
+
+
 async def test_a_result_past_max_result_chars_is_cut_with_a_note_to_the_model() -> None:
     """A real server's result of 1,000,010 characters: the model gets the first million
     (the default) and a note; a result of a million exactly comes whole."""

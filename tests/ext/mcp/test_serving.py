@@ -818,8 +818,9 @@ async def test_a_session_that_went_idle_counts_no_more_for_its_caller() -> None:
     assert late.status_code == 404
 
 
-def _refusing_server() -> Any:
-    """A low-level SDK server whose one tool, ``ask``, answers a JSON-RPC error of its ``said``."""
+def _refusing_server(code: int = -32050) -> Any:
+    """A low-level SDK server whose one tool, ``ask``, answers a JSON-RPC error of its ``said``
+    (with ``code``)."""
     from mcp import MCPError
     from mcp.server import Server
     from mcp.types import CallToolResult, ListToolsResult, Tool
@@ -829,7 +830,7 @@ def _refusing_server() -> Any:
         return ListToolsResult(tools=[Tool(name="ask", input_schema=schema)])
 
     async def call_tool(ctx: Any, params: Any) -> CallToolResult:
-        raise MCPError(-32050, (params.arguments or {})["said"])
+        raise MCPError(code, (params.arguments or {})["said"])
 
     return Server("refusing", on_list_tools=list_tools, on_call_tool=call_tool)
 
@@ -862,4 +863,26 @@ async def test_a_servers_json_rpc_error_for_a_call_is_told_as_a_sentence_not_a_c
     assert str(long) == (
         f"{head}: {'x' * 25}\n[The server's error was cut here: it had 30 characters, more "
         "than the 25 this MCP session passes on (max_result_chars).]"
+    )
+
+
+async def test_a_servers_own_timeout_error_is_told_as_its_error_not_as_read_timeout() -> None:
+    """Under uvicorn on 127.0.0.1, a server that answers a call at once with a JSON-RPC error
+    of code -32001 (the code of the SDK's own request timeout; here the server's, e.g. of a
+    service it calls): the call's error result is the server's, in its words. (It read as
+    the session's read_timeout of 300 seconds, which had not passed, and its fix.)"""
+    app = _refusing_server(code=-32001).streamable_http_app(
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    )
+    async with served(app) as client:
+        url = f"{client.base_url}/mcp"
+        async with MCPSession.http(url) as session, MiniAgents():
+            [told] = await asyncio.wait_for(
+                ToolSet(session).run_all([call("ask", said="The weather service timed out.")]),
+                SAFETY,
+            )
+    assert told.is_error
+    assert str(told) == (
+        f"The MCP server {url} answered the call of its tool ask with an error: The weather "
+        "service timed out."
     )
