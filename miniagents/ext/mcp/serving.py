@@ -505,7 +505,7 @@ def _may_open(headers: Mapping[str, str]) -> bool:
     The SDK serves a request that names a protocol version of the era without handshakes
     (2026 on) without a session; any other may open one.
     """
-    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+    from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
     version = headers.get("mcp-protocol-version")
     return version is None or version in HANDSHAKE_PROTOCOL_VERSIONS

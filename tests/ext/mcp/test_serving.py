@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import logging
@@ -78,6 +79,24 @@ async def test_agents_and_functions_served_over_stdio() -> None:
     served = MCPSession.stdio(sys.executable, ["-m", "tests.ext.mcp.served"], cwd=ROOT)
     async with served as session:
         await check_served_tools(session)
+
+
+def test_the_package_reaches_the_sdks_types_through_mcp_not_its_own_dependency() -> None:
+    """``mcp_types`` is a dependency of ``mcp``, not one our ``mcp`` extra names: what the
+    package needs of it (the protocol versions) comes through ``mcp.types``, the SDK's public
+    mirror of it (since mcp 2.2, the extra's floor). (serving.py imported ``mcp_types``.)"""
+    package = ROOT / "miniagents"
+    importing = sorted(
+        str(path.relative_to(ROOT))
+        for path in package.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mcp_types")
+        or (
+            isinstance(node, ast.Import)
+            and any(alias.name.split(".")[0] == "mcp_types" for alias in node.names)
+        )
+    )
+    assert importing == []
 
 
 def test_serving_checks_the_tools_at_once() -> None:
