@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -835,6 +837,114 @@ async def test_a_session_that_went_idle_counts_no_more_for_its_caller() -> None:
     assert failed.status_code == 400
     assert (first.status_code, refused.status_code, second.status_code) == (200, 429, 200)
     assert late.status_code == 404
+
+
+async def test_a_session_with_an_open_get_stream_counts_until_it_has_been_idle() -> None:
+    """Under uvicorn on 127.0.0.1, on a virtual clock, ``max_sessions_per_principal=1`` and
+    ``session_idle_seconds=60``: ada's session with its GET stream open (its client listens)
+    lives on past 60 seconds, for the SDK (its id still answers) as for her count (another
+    opening is refused); once the stream closed and 61 seconds passed, she opens another."""
+    token = "t" * 32
+    app = mcp_http_app(
+        [divide],
+        authentication=BearerTokenAuth({token: "ada"}),
+        max_sessions_per_principal=1,
+        session_idle_seconds=60,
+    )
+    known = {**ACCEPT, **_bearer(token)}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    with virtual_time():  # (the server's timers too: it runs on this loop)
+        async with served(app) as client:
+            first = await client.post("/mcp", json=INITIALIZE, headers=known)
+            in_session = _in_session(first.headers["mcp-session-id"], token)
+            await client.post("/mcp", json=initialized, headers=in_session)
+            async with client.stream("GET", "/mcp", headers=in_session) as listening:
+                await asyncio.sleep(61)
+                refused = await client.post("/mcp", json=INITIALIZE, headers=known)
+                alive = await client.post("/mcp", json=initialized, headers=in_session)
+            await asyncio.sleep(61)
+            second = await client.post("/mcp", json=INITIALIZE, headers=known)
+            late = await client.post("/mcp", json=initialized, headers=in_session)
+    assert (first.status_code, listening.status_code) == (200, 200)
+    assert (refused.status_code, alive.status_code) == (429, 202)
+    assert (second.status_code, late.status_code) == (200, 404)
+
+
+@contextlib.contextmanager
+def _failing_first_session(fail: asyncio.Event, failed: asyncio.Event) -> Iterator[None]:
+    """The SDK's first HTTP session (of those opened in the block) fails once ``fail`` is set
+    (its message loop raises, as a bug of the server would make it), then sets ``failed``."""
+    import anyio
+    from mcp.server import streamable_http_manager
+
+    serve_loop = streamable_http_manager.serve_loop
+    sessions = itertools.count()
+
+    async def failing(*args: Any, **kwargs: Any) -> None:
+        if next(sessions):
+            await serve_loop(*args, **kwargs)
+            return
+
+        async def breaking() -> None:
+            await fail.wait()
+            raise RuntimeError("The session's message loop broke.")
+
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(breaking)
+                await serve_loop(*args, **kwargs)
+        finally:
+            failed.set()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(streamable_http_manager, "serve_loop", failing)
+        yield
+
+
+async def test_a_session_the_sdk_ended_as_it_failed_counts_no_more_once_it_said_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Under uvicorn on 127.0.0.1, ``max_sessions_per_principal=1``: ada's session fails on
+    the server (the SDK ends it, and answers its id 404); once ada has been told so, she
+    opens another. A 404 for its id of another path (the router's) or of the era without
+    sessions (the SDK's for a method it lacks) ends nothing. (The failed
+    session counted until its idle time, 30 minutes, was over: each opening was a 429.)"""
+    token = "t" * 32
+    app = mcp_http_app(
+        [divide], authentication=BearerTokenAuth({token: "ada"}), max_sessions_per_principal=1
+    )
+    known = {**ACCEPT, **_bearer(token)}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    fail, failed = asyncio.Event(), asyncio.Event()
+    with _failing_first_session(fail, failed), caplog.at_level(logging.CRITICAL):
+        async with served(app) as client:
+            first = await client.post("/mcp", json=INITIALIZE, headers=known)
+            in_session = _in_session(first.headers["mcp-session-id"], token)
+            elsewhere = await client.get("/elsewhere", headers=in_session)
+            modern = {
+                **in_session,
+                "mcp-protocol-version": "2026-07-28",
+                "mcp-method": "no/such/method",
+            }
+            envelope = {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }
+            unknown = {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "no/such/method",
+                "params": {"_meta": envelope},
+            }
+            sessionless = await client.post("/mcp", json=unknown, headers=modern)
+            refused = await client.post("/mcp", json=INITIALIZE, headers=known)
+            fail.set()
+            await asyncio.wait_for(failed.wait(), SAFETY)
+            told = await client.post("/mcp", json=initialized, headers=in_session)
+            second = await client.post("/mcp", json=INITIALIZE, headers=known)
+    assert (first.status_code, elsewhere.status_code, sessionless.status_code) == (200, 404, 404)
+    assert refused.status_code == 429
+    assert (told.status_code, second.status_code) == (404, 200)
 
 
 def _refusing_server(code: int = -32050) -> Any:
