@@ -875,9 +875,8 @@ def _failing_first_session(fail: asyncio.Event, failed: asyncio.Event) -> Iterat
     """The SDK's first HTTP session (of those opened in the block) fails once ``fail`` is set
     (its message loop raises, as a bug of the server would make it), then sets ``failed``."""
     import anyio
-    from mcp.server import streamable_http_manager
+    from mcp.server.runner import serve_loop
 
-    serve_loop = streamable_http_manager.serve_loop
     sessions = itertools.count()
 
     async def failing(*args: Any, **kwargs: Any) -> None:
@@ -897,7 +896,7 @@ def _failing_first_session(fail: asyncio.Event, failed: asyncio.Event) -> Iterat
             failed.set()
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(streamable_http_manager, "serve_loop", failing)
+        patch.setattr("mcp.server.streamable_http_manager.serve_loop", failing)
         yield
 
 
