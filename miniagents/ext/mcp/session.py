@@ -482,10 +482,11 @@ class MCPSession:
     async def _call(self, name: str, arguments: dict[str, object]) -> CallToolResult:
         client = self._client
         if client is None and self._running is not None and self._broken is not None:
-            raise _session_error(
+            raise _session_error(  # (for the model: a sentence, without the error's class)
                 f"The connection to the MCP server {self._describe()} broke",
                 self._broken,
                 "Open a new session once the server runs again.",
+                told=True,
             )
         if client is None:
             raise MCPSessionError(
@@ -731,10 +732,19 @@ async def _ended(running: asyncio.Task[None]) -> None:
         raise
 
 
-def _session_error(what: str, error: BaseException, fix: str = "") -> MCPSessionError:
-    """``MCPSessionError`` of ``what``, caused by ``error`` (the one error of the SDK's group)."""
+def _session_error(
+    what: str, error: BaseException, fix: str = "", *, told: bool = False
+) -> MCPSessionError:
+    """``MCPSessionError`` of ``what``, caused by ``error`` (the one error of the SDK's group).
+
+    ``error`` is shown as Python writes it (its class and text, for the developer whose
+    session did not open), or, ``told`` to a model (a tool's result), by its text alone.
+    """
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
-    failure = MCPSessionError(f"{what}: {error!r}. {fix}".rstrip())
+    said = _said(error).strip().rstrip(".") if told else repr(error)
+    failure = MCPSessionError(
+        f"{what}: {said}. {fix}".rstrip() if said else f"{what}, without saying why. {fix}".rstrip()
+    )
     failure.__cause__ = error
     return failure

@@ -605,6 +605,66 @@ async def test_a_call_the_sdk_fails_is_told_as_a_sentence_without_its_class() ->
     )
 
 
+class BreakingTransport:
+    """A served ``divide`` over memory streams, a transport whose pipe breaks (raises) once
+    ``breaking`` is set; ``ended`` is set as it has unwound."""
+
+    def __init__(self) -> None:
+        self.breaking, self.ended = asyncio.Event(), asyncio.Event()
+        self._running: contextlib.AbstractAsyncContextManager[Any] | None = None
+
+    def __repr__(self) -> str:
+        return "<a breaking transport>"
+
+    async def __aenter__(self) -> Any:
+        self._running = self._run()
+        return await self._running.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        assert self._running is not None
+        try:
+            return await self._running.__aexit__(*exc)
+        finally:
+            self.ended.set()  # (the session notes the broken pipe before it next waits)
+
+    @contextlib.asynccontextmanager
+    async def _run(self) -> Any:
+        import anyio
+
+        server = mcp_server([divide])
+        to_server, from_client = anyio.create_memory_object_stream[Any](10)
+        to_client, from_server = anyio.create_memory_object_stream[Any](10)
+
+        async def breaking() -> None:
+            await self.breaking.wait()
+            raise RuntimeError("The pipe to the server broke.")
+
+        async with anyio.create_task_group() as group:
+            options = server.create_initialization_options()
+            group.start_soon(server.run, from_client, to_client, options)
+            group.start_soon(breaking)
+            yield from_server, to_server
+            group.cancel_scope.cancel()
+
+
+async def test_a_connection_that_broke_is_told_to_the_model_without_the_errors_class() -> None:
+    """The connection's task fails (its transport raised): the next call's error result says
+    so in a sentence, with the error's text but not its class. (It read "... broke:
+    RuntimeError('The pipe to the server broke.'). ...")"""
+    transport = BreakingTransport()
+    async with MCPSession(transport) as session:
+        [divided] = await results(ToolSet(session), call("divide", a=1, b=4))
+        transport.breaking.set()
+        await soon(transport.ended.wait())
+        [result] = await results(ToolSet(session), call("divide", a=1, b=4))
+    assert str(divided) == "0.25"
+    assert result.is_error
+    assert str(result) == (
+        "The connection to the MCP server <a breaking transport> broke: The pipe to the server "
+        "broke. Open a new session once the server runs again."
+    )
+
+
 async def test_a_result_past_max_result_chars_is_cut_with_a_note_to_the_model() -> None:
     """A real server's result of 1,000,010 characters: the model gets the first million
     (the default) and a note; a result of a million exactly comes whole."""
