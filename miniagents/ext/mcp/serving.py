@@ -341,13 +341,18 @@ def _caller_of(request: object) -> str | None:
 
 
 class _Session:
-    """One open MCP session of :func:`mcp_http_app`: its id, its opener, its requests under way."""
+    """One open MCP session of :func:`mcp_http_app`: its id, its opener, its requests under way.
 
-    __slots__ = ("caller", "id", "under_way")
+    ``path`` is the one its opening was sent to, the SDK's endpoint (a 404 there, for the
+    session's id, is the SDK's: the session is over; elsewhere, the app's router's).
+    """
 
-    def __init__(self, session_id: str, caller: str | None) -> None:
+    __slots__ = ("caller", "id", "path", "under_way")
+
+    def __init__(self, session_id: str, caller: str | None, path: str) -> None:
         self.id = session_id
         self.caller = caller
+        self.path = path
         self.under_way = 1  # (the request that opened it, until it ends)
 
 
@@ -358,12 +363,19 @@ class _Sessions:
     to its end: an HTTP ``DELETE`` of it answered (the client closed it), ``idle_seconds``
     with no request of its opener under way (the SDK ends it so; counted here from the end
     of the request, a moment after the SDK's, so it never stops counting before the SDK
-    ends it), or the server's stop. A request that may open a session counts for its caller
-    while it is under way, so that concurrent openings cannot pass the bound. Memory is
-    bounded: a session is kept only while the SDK keeps it (those past their idle time are
-    forgotten before each request), the SDK keeps at most ``max_sessions``, and a caller is
-    forgotten at 0. A session the SDK ended otherwise (it failed) counts until its idle
-    time is over.
+    ends it; an open GET stream is a request under way, for the SDK as here), the SDK's 404
+    to its opener for its id at its endpoint, in the era of handshakes (the SDK ended it
+    otherwise: it failed), or
+    the server's stop. A request that may open a session counts for its caller while it is
+    under way, so that concurrent openings cannot pass the bound. Memory is bounded: a
+    session is kept only while the SDK keeps it (those past their idle time are forgotten
+    before each request), the SDK keeps at most ``max_sessions``, and a caller is forgotten
+    at 0.
+
+    The SDK tells nobody when a session of its fails (its per-connection teardown,
+    ``Connection.exit_stack``, is not reachable from a request's context in mcp 2.3), so a
+    failed session counts until its client next uses it (the 404 that makes a client open
+    another), or until its idle time is over.
     """
 
     def __init__(self, most_each: int, idle_seconds: float) -> None:
@@ -389,7 +401,7 @@ class _Sessions:
         headers = Headers(scope=scope)
         session_id = headers.get(_SESSION_ID)
         if session_id is None:
-            if not _may_open(headers):
+            if not _handshake_era(headers):
                 await app(scope, receive, send)
             elif self._by_caller.get(caller, 0) >= self._most_each:
                 await self._refusal()(scope, receive, send)
@@ -402,18 +414,22 @@ class _Sessions:
             return
         session.under_way += 1
         self._idle.pop(session.id, None)
-        deleted = False
+        ended, handshake = False, _handshake_era(headers)
 
         async def watched(message: Message) -> None:
-            nonlocal deleted
-            if message["type"] == "http.response.start" and scope["method"] == "DELETE":
-                deleted = message["status"] < 400  # (the SDK ended the session)
+            nonlocal ended
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if scope["method"] == "DELETE" and status < 400:
+                    ended = True  # (the client ended the session)
+                elif status == 404 and scope["path"] == session.path and handshake:
+                    ended = True  # (the SDK had ended it: it failed, or went idle)
             await send(message)
 
         try:
             await app(scope, receive, watched)
         finally:
-            if deleted:
+            if ended:
                 self._end(session)
             else:
                 self._left(session)
@@ -438,7 +454,8 @@ class _Sessions:
             if message["type"] == "http.response.start" and message["status"] < 400:
                 session_id = Headers(raw=message["headers"]).get(_SESSION_ID)
                 if session_id is not None and session_id not in self._open:
-                    opened = self._open[session_id] = _Session(session_id, caller)
+                    opened = _Session(session_id, caller, scope["path"])
+                    self._open[session_id] = opened
             await send(message)
 
         try:
@@ -499,13 +516,15 @@ class _Sessions:
         )
 
 
-def _may_open(headers: Mapping[str, str]) -> bool:
-    """Whether a request without a session id, with ``headers``, may open an MCP session.
+def _handshake_era(headers: Mapping[str, str]) -> bool:
+    """Whether the SDK serves a request with ``headers`` as one of the era of handshakes.
 
     The SDK serves a request that names a protocol version of the era without handshakes
-    (2026 on) without a session; any other may open one.
+    (2026 on) without a session (it may answer one 404 for a method it lacks); any other
+    may open one (without a session id), or is served in the session its id names (where a
+    404 says the session is over).
     """
-    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+    from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
     version = headers.get("mcp-protocol-version")
     return version is None or version in HANDSHAKE_PROTOCOL_VERSIONS

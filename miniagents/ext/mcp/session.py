@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import re
 import shlex
 from collections.abc import Iterator, Mapping
@@ -22,13 +23,15 @@ from miniagents.root_error import ArgumentError
 
 if TYPE_CHECKING:
     import httpx2
-    from mcp import Client, StdioServerParameters
+    from mcp import Client, MCPError, StdioServerParameters
     from mcp.client import Transport
     from mcp.server import Server
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult
 
 __all__ = ["DEFAULT_OPEN_TIMEOUT", "DEFAULT_READ_TIMEOUT", "MCPSession"]
+
+_logger = logging.getLogger(__name__)
 
 DEFAULT_READ_TIMEOUT = 300.0
 """Seconds a session waits for each answer of its server (``read_timeout``): the MCP SDK's
@@ -479,10 +482,11 @@ class MCPSession:
     async def _call(self, name: str, arguments: dict[str, object]) -> CallToolResult:
         client = self._client
         if client is None and self._running is not None and self._broken is not None:
-            raise _session_error(
+            raise _session_error(  # (for the model: a sentence, without the error's class)
                 f"The connection to the MCP server {self._describe()} broke",
                 self._broken,
                 "Open a new session once the server runs again.",
+                told=True,
             )
         if client is None:
             raise MCPSessionError(
@@ -495,11 +499,13 @@ class MCPSession:
         closing = self._closing  # (this opening's: set once its block ends)
         number = str(next(self._call_numbers))
         meta = {_CALL_KEY: number} if isinstance(self._server, str) else None
+        clock = asyncio.get_running_loop()
+        started = clock.time()
         try:
             # (RequestParamsMeta takes any key, extra_items, which mypy does not read yet)
             return await client.call_tool(name, arguments, meta=meta)  # type: ignore[arg-type]
         except MCPError as error:  # the SDK's words name no fix: say what to do
-            if error.code == REQUEST_TIMEOUT and self._read_timeout is not None:
+            if error.code == REQUEST_TIMEOUT and self._timed_out(error, clock.time() - started):
                 raise ToolCallError(
                     f"The MCP server {self._describe()} did not answer the call of its tool "
                     f"{name} within {self._read_timeout:g} seconds (read_timeout). Call it "
@@ -530,8 +536,24 @@ class MCPSession:
                     f"{fix}{anew}"
                 ) from error
             raise ToolCallError(self._answered_error(name, error.message)) from error
+        except Exception as error:  # the SDK's own failure, e.g. a result it could not take
+            _logger.info("The call of the MCP tool %s failed in the SDK.", name, exc_info=error)
+            raise ToolCallError(self._failed_call(name, error)) from error
         finally:
             self._call_statuses.pop(number, None)
+
+    def _timed_out(self, error: MCPError, elapsed: float) -> bool:
+        """Whether ``error`` (code ``REQUEST_TIMEOUT``, -32001) is the SDK's own ``read_timeout``.
+
+        The SDK ends a call it has waited ``read_timeout`` seconds for with that code and no
+        data; a server may answer a call with the same code (its own timeout, e.g. of a
+        service it calls), at any time and with data: that is the server's error, told in
+        its words. A call ended sooner than ``read_timeout`` (on the loop's clock, the one
+        the SDK's timer runs on) was not ended by the SDK.
+        """
+        return (
+            self._read_timeout is not None and elapsed >= self._read_timeout and error.data is None
+        )
 
     def _answered_error(self, name: str, said: str) -> str:
         """What the model is told of the server's JSON-RPC error ``said`` for a call of ``name``.
@@ -546,13 +568,38 @@ class MCPSession:
         )
         if not said:
             return f"{head}, without saying why."
-        if len(said) > self._max_result_chars:
-            said = (
-                f"{said[: self._max_result_chars]}\n[The server's error was cut here: it had "
-                f"{len(said):,} characters, more than the {self._max_result_chars:,} this MCP "
-                "session passes on (max_result_chars).]"
-            )
-        return f"{head}: {said}"
+        return f"{head}: {self._cut(said, 'server')}"
+
+    def _cut(self, said: str, whose: str) -> str:
+        """``said``, the error of ``whose``, cut at ``max_result_chars`` with a note saying so."""
+        if len(said) <= self._max_result_chars:
+            return said
+        return (
+            f"{said[: self._max_result_chars]}\n[The {whose}'s error was cut here: it had "
+            f"{len(said):,} characters, more than the {self._max_result_chars:,} this MCP "
+            "session passes on (max_result_chars).]"
+        )
+
+    def _failed_call(self, name: str, error: Exception) -> str:
+        """What the model is told of the SDK's ``error`` (not the server's) in a call of ``name``.
+
+        A sentence, as for the server's errors, without the Python class of ``error`` (which
+        would tell the model nothing): what the SDK said (e.g. that the result does not fit
+        the tool's output schema), its first paragraph (the rest, such as the schema that
+        failed, is logged), cut as a tool's result is (``max_result_chars``), and what to do.
+        """
+        said = _said(error).strip().split("\n\n", 1)[0].rstrip().rstrip(".")
+        head = (
+            f"The MCP client could not complete the call of the tool {name} of the MCP "
+            f"server {self._describe()}"
+        )
+        fix = (
+            "Call it again, or do without it; if it fails again, the server's operator should "
+            "check its answer to this call."
+        )
+        if not said:
+            return f"{head}, without saying why. {fix}"
+        return f"{head}: {self._cut(said + '.', 'MCP client')} {fix}"
 
     def _describe(self) -> str:
         """The server, as errors and tool results name it (without what may be a secret).
@@ -650,6 +697,14 @@ def _call_number(request: httpx2.Request) -> str | None:
     return number if isinstance(number, str) else None
 
 
+def _said(error: BaseException) -> str:
+    """The text of ``error``, or ``""`` if it has none or reading it fails."""
+    try:
+        return str(error)
+    except Exception:  # (an error whose __str__ fails must not lose the call's result)
+        return ""
+
+
 def _program(command: str) -> str:
     """The name of the program ``command`` runs (its path left out, e.g. ``python3.12``)."""
     return Path(command).name or command
@@ -677,10 +732,19 @@ async def _ended(running: asyncio.Task[None]) -> None:
         raise
 
 
-def _session_error(what: str, error: BaseException, fix: str = "") -> MCPSessionError:
-    """``MCPSessionError`` of ``what``, caused by ``error`` (the one error of the SDK's group)."""
+def _session_error(
+    what: str, error: BaseException, fix: str = "", *, told: bool = False
+) -> MCPSessionError:
+    """``MCPSessionError`` of ``what``, caused by ``error`` (the one error of the SDK's group).
+
+    ``error`` is shown as Python writes it (its class and text, for the developer whose
+    session did not open), or, ``told`` to a model (a tool's result), by its text alone.
+    """
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
-    failure = MCPSessionError(f"{what}: {error!r}. {fix}".rstrip())
+    said = _said(error).strip().rstrip(".") if told else repr(error)
+    failure = MCPSessionError(
+        f"{what}: {said}. {fix}".rstrip() if said else f"{what}, without saying why. {fix}".rstrip()
+    )
     failure.__cause__ = error
     return failure

@@ -572,6 +572,99 @@ async def test_a_hung_tool_is_an_error_result_after_the_default_read_timeout() -
     assert elapsed == DEFAULT_READ_TIMEOUT == 300
 
 
+def off_schema_server() -> Server[Any]:
+    """A server whose tool ``count`` declares an integer ``n`` and answers a text instead."""
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        count = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+        tool = types.Tool(name="count", input_schema={"type": "object"}, output_schema=count)
+        return types.ListToolsResult(tools=[tool])
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        return types.CallToolResult(content=[], structured_content={"n": "many"})
+
+    return Server("off-schema", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+async def test_a_call_the_sdk_fails_is_told_as_a_sentence_without_its_class() -> None:
+    """The SDK refuses a result that does not fit the tool's output schema (a RuntimeError):
+    the model is told so in a sentence that names the server, the tool and what to do. (It
+    read "The tool count failed: RuntimeError: Invalid structured content ...".)"""
+    async with MCPSession(off_schema_server()) as session:
+        [result] = await results(ToolSet(session), call("count"))
+    assert result.is_error
+    assert str(result) == (
+        "The MCP client could not complete the call of the tool count of the MCP server "
+        "'off-schema' (in-process): Invalid structured content returned by tool count: 'many' "
+        "is not of type 'integer'. Call it again, or do without it; if it fails again, the "
+        "server's operator should check its answer to this call."
+    )
+
+
+class BreakingTransport:
+    """A served ``divide`` over memory streams, a transport whose pipe breaks (raises) once
+    ``breaking`` is set; ``ended`` is set as it has unwound."""
+
+    def __init__(self) -> None:
+        self.breaking, self.ended = asyncio.Event(), asyncio.Event()
+        self._running: contextlib.AbstractAsyncContextManager[Any] | None = None
+
+    def __repr__(self) -> str:
+        return "<a breaking transport>"
+
+    async def __aenter__(self) -> Any:
+        self._running = self._run()
+        return await self._running.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        assert self._running is not None
+        try:
+            return await self._running.__aexit__(*exc)
+        finally:
+            self.ended.set()  # (the session notes the broken pipe before it next waits)
+
+    @contextlib.asynccontextmanager
+    async def _run(self) -> Any:
+        import anyio
+
+        server = mcp_server([divide])
+        to_server, from_client = anyio.create_memory_object_stream[Any](10)
+        to_client, from_server = anyio.create_memory_object_stream[Any](10)
+
+        async def breaking() -> None:
+            await self.breaking.wait()
+            raise RuntimeError("The pipe to the server broke.")
+
+        async with anyio.create_task_group() as group:
+            options = server.create_initialization_options()
+            group.start_soon(server.run, from_client, to_client, options)
+            group.start_soon(breaking)
+            yield from_server, to_server
+            group.cancel_scope.cancel()
+
+
+async def test_a_connection_that_broke_is_told_to_the_model_without_the_errors_class() -> None:
+    """The connection's task fails (its transport raised): the next call's error result says
+    so in a sentence, with the error's text but not its class. (It read "... broke:
+    RuntimeError('The pipe to the server broke.'). ...")"""
+    transport = BreakingTransport()
+    async with MCPSession(transport) as session:
+        [divided] = await results(ToolSet(session), call("divide", a=1, b=4))
+        transport.breaking.set()
+        await soon(transport.ended.wait())
+        [result] = await results(ToolSet(session), call("divide", a=1, b=4))
+    assert str(divided) == "0.25"
+    assert result.is_error
+    assert str(result) == (
+        "The connection to the MCP server <a breaking transport> broke: The pipe to the server "
+        "broke. Open a new session once the server runs again."
+    )
+
+
 async def test_a_result_past_max_result_chars_is_cut_with_a_note_to_the_model() -> None:
     """A real server's result of 1,000,010 characters: the model gets the first million
     (the default) and a note; a result of a million exactly comes whole."""

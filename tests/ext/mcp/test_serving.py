@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +81,24 @@ async def test_agents_and_functions_served_over_stdio() -> None:
     served = MCPSession.stdio(sys.executable, ["-m", "tests.ext.mcp.served"], cwd=ROOT)
     async with served as session:
         await check_served_tools(session)
+
+
+def test_the_package_reaches_the_sdks_types_through_mcp_not_its_own_dependency() -> None:
+    """``mcp_types`` is a dependency of ``mcp``, not one our ``mcp`` extra names: what the
+    package needs of it (the protocol versions) comes through ``mcp.types``, the SDK's public
+    mirror of it (since mcp 2.2, the extra's floor). (serving.py imported ``mcp_types``.)"""
+    package = ROOT / "miniagents"
+    importing = sorted(
+        str(path.relative_to(ROOT))
+        for path in package.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mcp_types")
+        or (
+            isinstance(node, ast.Import)
+            and any(alias.name.split(".")[0] == "mcp_types" for alias in node.names)
+        )
+    )
+    assert importing == []
 
 
 def test_serving_checks_the_tools_at_once() -> None:
@@ -818,8 +839,116 @@ async def test_a_session_that_went_idle_counts_no_more_for_its_caller() -> None:
     assert late.status_code == 404
 
 
-def _refusing_server() -> Any:
-    """A low-level SDK server whose one tool, ``ask``, answers a JSON-RPC error of its ``said``."""
+async def test_a_session_with_an_open_get_stream_counts_until_it_has_been_idle() -> None:
+    """Under uvicorn on 127.0.0.1, on a virtual clock, ``max_sessions_per_principal=1`` and
+    ``session_idle_seconds=60``: ada's session with its GET stream open (its client listens)
+    lives on past 60 seconds, for the SDK (its id still answers) as for her count (another
+    opening is refused); once the stream closed and 61 seconds passed, she opens another."""
+    token = "t" * 32
+    app = mcp_http_app(
+        [divide],
+        authentication=BearerTokenAuth({token: "ada"}),
+        max_sessions_per_principal=1,
+        session_idle_seconds=60,
+    )
+    known = {**ACCEPT, **_bearer(token)}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    with virtual_time():  # (the server's timers too: it runs on this loop)
+        async with served(app) as client:
+            first = await client.post("/mcp", json=INITIALIZE, headers=known)
+            in_session = _in_session(first.headers["mcp-session-id"], token)
+            await client.post("/mcp", json=initialized, headers=in_session)
+            async with client.stream("GET", "/mcp", headers=in_session) as listening:
+                await asyncio.sleep(61)
+                refused = await client.post("/mcp", json=INITIALIZE, headers=known)
+                alive = await client.post("/mcp", json=initialized, headers=in_session)
+            await asyncio.sleep(61)
+            second = await client.post("/mcp", json=INITIALIZE, headers=known)
+            late = await client.post("/mcp", json=initialized, headers=in_session)
+    assert (first.status_code, listening.status_code) == (200, 200)
+    assert (refused.status_code, alive.status_code) == (429, 202)
+    assert (second.status_code, late.status_code) == (200, 404)
+
+
+@contextlib.contextmanager
+def _failing_first_session(fail: asyncio.Event, failed: asyncio.Event) -> Iterator[None]:
+    """The SDK's first HTTP session (of those opened in the block) fails once ``fail`` is set
+    (its message loop raises, as a bug of the server would make it), then sets ``failed``."""
+    import anyio
+    from mcp.server.runner import serve_loop
+
+    sessions = itertools.count()
+
+    async def failing(*args: Any, **kwargs: Any) -> None:
+        if next(sessions):
+            await serve_loop(*args, **kwargs)
+            return
+
+        async def breaking() -> None:
+            await fail.wait()
+            raise RuntimeError("The session's message loop broke.")
+
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(breaking)
+                await serve_loop(*args, **kwargs)
+        finally:
+            failed.set()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("mcp.server.streamable_http_manager.serve_loop", failing)
+        yield
+
+
+async def test_a_session_the_sdk_ended_as_it_failed_counts_no_more_once_it_said_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Under uvicorn on 127.0.0.1, ``max_sessions_per_principal=1``: ada's session fails on
+    the server (the SDK ends it, and answers its id 404); once ada has been told so, she
+    opens another. A 404 for its id of another path (the router's) or of the era without
+    sessions (the SDK's for a method it lacks) ends nothing. (The failed
+    session counted until its idle time, 30 minutes, was over: each opening was a 429.)"""
+    token = "t" * 32
+    app = mcp_http_app(
+        [divide], authentication=BearerTokenAuth({token: "ada"}), max_sessions_per_principal=1
+    )
+    known = {**ACCEPT, **_bearer(token)}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    fail, failed = asyncio.Event(), asyncio.Event()
+    with _failing_first_session(fail, failed), caplog.at_level(logging.CRITICAL):
+        async with served(app) as client:
+            first = await client.post("/mcp", json=INITIALIZE, headers=known)
+            in_session = _in_session(first.headers["mcp-session-id"], token)
+            elsewhere = await client.get("/elsewhere", headers=in_session)
+            modern = {
+                **in_session,
+                "mcp-protocol-version": "2026-07-28",
+                "mcp-method": "no/such/method",
+            }
+            envelope = {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }
+            unknown = {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "no/such/method",
+                "params": {"_meta": envelope},
+            }
+            sessionless = await client.post("/mcp", json=unknown, headers=modern)
+            refused = await client.post("/mcp", json=INITIALIZE, headers=known)
+            fail.set()
+            await asyncio.wait_for(failed.wait(), SAFETY)
+            told = await client.post("/mcp", json=initialized, headers=in_session)
+            second = await client.post("/mcp", json=INITIALIZE, headers=known)
+    assert (first.status_code, elsewhere.status_code, sessionless.status_code) == (200, 404, 404)
+    assert refused.status_code == 429
+    assert (told.status_code, second.status_code) == (404, 200)
+
+
+def _refusing_server(code: int = -32050) -> Any:
+    """A low-level SDK server whose one tool, ``ask``, answers a JSON-RPC error of its ``said``
+    (with ``code``)."""
     from mcp import MCPError
     from mcp.server import Server
     from mcp.types import CallToolResult, ListToolsResult, Tool
@@ -829,7 +958,7 @@ def _refusing_server() -> Any:
         return ListToolsResult(tools=[Tool(name="ask", input_schema=schema)])
 
     async def call_tool(ctx: Any, params: Any) -> CallToolResult:
-        raise MCPError(-32050, (params.arguments or {})["said"])
+        raise MCPError(code, (params.arguments or {})["said"])
 
     return Server("refusing", on_list_tools=list_tools, on_call_tool=call_tool)
 
@@ -862,4 +991,26 @@ async def test_a_servers_json_rpc_error_for_a_call_is_told_as_a_sentence_not_a_c
     assert str(long) == (
         f"{head}: {'x' * 25}\n[The server's error was cut here: it had 30 characters, more "
         "than the 25 this MCP session passes on (max_result_chars).]"
+    )
+
+
+async def test_a_servers_own_timeout_error_is_told_as_its_error_not_as_read_timeout() -> None:
+    """Under uvicorn on 127.0.0.1, a server that answers a call at once with a JSON-RPC error
+    of code -32001 (the code of the SDK's own request timeout; here the server's, e.g. of a
+    service it calls): the call's error result is the server's, in its words. (It read as
+    the session's read_timeout of 300 seconds, which had not passed, and its fix.)"""
+    app = _refusing_server(code=-32001).streamable_http_app(
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    )
+    async with served(app) as client:
+        url = f"{client.base_url}/mcp"
+        async with MCPSession.http(url) as session, MiniAgents():
+            [told] = await asyncio.wait_for(
+                ToolSet(session).run_all([call("ask", said="The weather service timed out.")]),
+                SAFETY,
+            )
+    assert told.is_error
+    assert str(told) == (
+        f"The MCP server {url} answered the call of its tool ask with an error: The weather "
+        "service timed out."
     )
