@@ -537,12 +537,11 @@ def test_a_callable_object_is_described_by_one_rule_as_an_agent_and_as_a_tool() 
             ctx.reply(name)
 
     # (the function tool of such an object: see the test of a callable object above)
-    for given, said in [
-        (Greeter(), "Greet someone."),
-        (Quiet(), "Say a name."),
-        (Plain(), "Says a name."),
+    for agent, said in [
+        (miniagent(Greeter()), "Greet someone."),
+        (miniagent(Quiet()), "Say a name."),
+        (miniagent(Plain()), "Says a name."),
     ]:
-        agent = miniagent(given)
         assert parse_docstring(agent.description).description == said
         assert AgentTool(agent).description == said
 
