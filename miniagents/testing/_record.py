@@ -421,16 +421,19 @@ class ProbedWait(Generic[T, R]):
 
 
 def check_wait(name: str, value: object, timeout: object, owner: str) -> None:
-    """Refuse a waiter's count or index (``name``) below 0, or a ``timeout`` that is no
-    positive, finite number of seconds; ``owner`` is the waiter (``"FakeBatches.wait_created()"``).
+    """Refuse a waiter's count or index, or its timeout, that it could not wait with.
+
+    ``name`` is ``"count"`` or ``"index"``: a whole number of at least 0; ``timeout``: a
+    positive, finite number of seconds; ``owner``: the waiter (``"FakeBatches.wait_created()"``).
 
     Raises:
         FakeLLMServerError: naming the argument, the waiter and what it takes.
     """
     why = (
-        "a negative count is reached at once"
+        "a count below 0 is reached at once, and one of another type breaks the wait"
         if name == "count"
-        else "a negative index would name a request from the end, or none"
+        else "an index below 0 would name a record from the end, and one of another type "
+        "breaks the wait"
     )
     check_script_count(value, name, owner, why=why)
     check_script_seconds(timeout, "timeout", owner, positive=True)
