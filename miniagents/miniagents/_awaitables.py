@@ -6,6 +6,9 @@ whose ``__call__`` is ``async def``, a ``functools.partial`` of either, or a pla
 that returns an awaitable (a lambda calling an async function). The types cannot tell them
 apart, so the runtime does not either; it refuses at once only a plain function whose
 return annotation says ``None``, and checks what any other one returns when it is called.
+
+What such a callable is called and described by is here too (:func:`called_function`,
+:func:`docstring_of`): the one rule for an agent's description and a tool's.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import functools
 import inspect
 from collections.abc import Callable
 
-__all__ = ["called_function", "surely_not_async"]
+__all__ = ["called_function", "docstring_of", "surely_not_async"]
 
 
 def called_function(func: Callable[..., object]) -> Callable[..., object]:
@@ -26,6 +29,24 @@ def called_function(func: Callable[..., object]) -> Callable[..., object]:
     while isinstance(func, functools.partial):
         func = func.func
     return func
+
+
+def docstring_of(func: Callable[..., object]) -> str | None:
+    """The docstring that describes ``func`` (cleaned by ``inspect.getdoc``), if any.
+
+    The one rule for an agent's ``description`` and a tool's: a function (or method)
+    is described by its docstring, a ``functools.partial`` (of a partial...) by its
+    function's, a class by its own (or its nearest base's), and a callable object by its
+    ``__call__``'s docstring, what a call of it does and where its ``Args:`` are, else by
+    its class's (the docstring of what it is).
+    """
+    called = called_function(func)
+    call = type(called).__call__
+    if not inspect.isroutine(called) and not inspect.isclass(called) and inspect.isfunction(call):
+        said = inspect.getdoc(call)
+        if said:
+            return said
+    return inspect.getdoc(called)
 
 
 def surely_not_async(func: Callable[..., object]) -> bool:

@@ -76,7 +76,7 @@ from miniagents.messages.sequence import (
     MessageType,
     as_message_sequence,
 )
-from miniagents.miniagents._awaitables import called_function, surely_not_async
+from miniagents.miniagents._awaitables import called_function, docstring_of, surely_not_async
 from miniagents.miniagents._limiter import ConcurrencyLimit
 from miniagents.miniagents._observing import InteractionEnding, interaction_ending
 from miniagents.miniagents._params import AgentParameters
@@ -853,7 +853,11 @@ class MiniAgent(Generic[P, ReplyT_co]):
 
     Attributes:
         alias: The agent's name (its function's name upper-cased by default).
-        description: What the agent does (its function's docstring by default).
+        description: What the agent does. By default its function's docstring (a
+            ``functools.partial``'s: its function's); an object whose ``__call__`` is the
+            agent function: that ``__call__``'s docstring, else its class's. A tool made
+            of the agent (``AgentTool``) and one made of the same callable (``FunctionTool``)
+            are described alike.
         start_asap: Whether an interaction starts at ``inquire`` (``True``) or when its
             replies are first consumed (``False``); ``None`` follows the context's
             ``start_everything_asap_by_default``.
@@ -921,7 +925,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
         self.func = func
         self.alias: str = alias if alias is not None else str(name).upper()
         self.description: str | None = (
-            description if description is not None else inspect.getdoc(called)
+            description if description is not None else docstring_of(func)
         )
         self.concurrency_limit: ConcurrencyLimit | None = (
             max_concurrency

@@ -42,7 +42,9 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   an observer hook one;
 - :func:`called_function`: what a call of a callable calls (the function of a
   ``functools.partial``, of a partial ...), the one that names and describes it (an agent
-  made of a partial, a tool function of :mod:`miniagents.ext.tools`);
+  made of a partial, a tool function of :mod:`miniagents.ext.tools`), and
+  :func:`docstring_of`, the docstring that describes it (an agent's ``description``, a
+  tool's: a callable object's ``__call__``'s, else its class's);
 - :func:`enclosing_contexts`: the current context and those around it, innermost first
   (the usage totals of :mod:`miniagents.ext.llm` count a call in each of them);
 - :func:`add_link_opener` and :func:`outgoing_links`: *live links*, for state of the caller
@@ -60,6 +62,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from miniagents.miniagents._awaitables import called_function as called_function
+from miniagents.miniagents._awaitables import docstring_of as docstring_of
 from miniagents.miniagents._hooks import Fanout as Fanout
 from miniagents.miniagents._hooks import Hook as Hook
 from miniagents.miniagents._links import CallerEnd as CallerEnd
@@ -109,6 +112,7 @@ __all__ = [
     "at_exit",
     "called_function",
     "context_settings",
+    "docstring_of",
     "enclosing_contexts",
     "extension_settings",
     "incoming_carrier",

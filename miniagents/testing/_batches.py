@@ -31,9 +31,9 @@ from typing import Any, Literal
 
 from miniagents.testing._record import (
     HANG_GUARD,
+    ProbedWait,
     RecordedRequest,
-    wait_probed,
-    wait_probed_async,
+    check_wait,
 )
 from miniagents.testing._respond import render
 from miniagents.testing._script import Failure, Reply
@@ -271,31 +271,36 @@ class FakeBatches:
         """Wait until at least ``count`` batches were created; return them all.
 
         Raises:
+            FakeLLMServerError: ``count`` is no whole number of at least 0, or ``timeout``
+                no positive, finite number of seconds.
             FakeLLMServerTimeout: Fewer batches were created within ``timeout`` seconds.
         """
-        return self._created(count, timeout, wait_probed(self._lock, self._all(count), timeout))
+        return self._created_wait(count, timeout, "wait_created").blocking()
 
     async def wait_created_async(self, count: int, timeout: float = HANG_GUARD) -> list[FakeBatch]:
         """``wait_created`` that lets the event loop run while it waits (in a thread)."""
-        found = await wait_probed_async(self._lock, self._all(count), timeout)
-        return self._created(count, timeout, found)
+        return await self._created_wait(count, timeout, "wait_created_async").awaited()
 
-    def _all(self, count: int) -> Callable[[], list[FakeBatch] | None]:
-        """A probe: every batch once at least ``count`` were created (under the lock)."""
-        return lambda: list(self._batches.values()) if len(self._batches) >= count else None
+    def _created_wait(
+        self, count: int, timeout: float, waiter: str
+    ) -> ProbedWait[list[FakeBatch], list[FakeBatch]]:
+        """The wait of ``wait_created`` (its arguments checked)."""
+        check_wait("count", count, timeout, f"FakeBatches.{waiter}()")
 
-    def _created(
-        self, count: int, timeout: float, found: list[FakeBatch] | None
-    ) -> list[FakeBatch]:
-        """``found``, or the timeout of a wait for ``count`` batches."""
-        if found is None:
-            with self._lock:
-                created = len(self._batches)
-            raise FakeLLMServerTimeout(
-                f"The fake server was given {created} batches within {timeout:g} s, and the "
-                f"test expected {count}."
-            )
-        return found
+        def probe() -> list[FakeBatch] | None:  # (under the lock)
+            return list(self._batches.values()) if len(self._batches) >= count else None
+
+        def outcome(found: list[FakeBatch] | None) -> list[FakeBatch]:
+            if found is None:
+                with self._lock:
+                    created = len(self._batches)
+                raise FakeLLMServerTimeout(
+                    f"The fake server was given {created} batches within {timeout:g} s, and "
+                    f"the test expected {count}."
+                )
+            return found
+
+        return ProbedWait(self._lock, probe, timeout, outcome)
 
     # -- the wire formats' side --------------------------------------------------------------
 

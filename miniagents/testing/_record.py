@@ -7,20 +7,28 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from miniagents.messages.image import ImagePart
 from miniagents.testing._live import LiveRecord
 from miniagents.testing._output_format import output_format
-from miniagents.testing._script import Failure, Provider, Reply
+from miniagents.testing._script import (
+    Failure,
+    Provider,
+    Reply,
+    check_script_count,
+    check_script_seconds,
+)
 from miniagents.testing._wire import turns
 from miniagents.testing.errors import FakeLLMServerError, FakeLLMServerTimeout
 
 __all__ = [
     "HANG_GUARD",
     "Outcome",
+    "ProbedWait",
     "RecordedRequest",
     "Recorder",
+    "check_wait",
     "wait_probed",
     "wait_probed_async",
 ]
@@ -31,6 +39,7 @@ decides a result (what a test waits for comes in time or never, however loaded t
 machine; a test that waits for something not to happen gives its own short timeout)."""
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 Outcome = Literal[
     "pending",  # the response is still being sent
@@ -201,20 +210,32 @@ class Recorder:
         (a message received, an event sent, its end).
 
         Raises:
+            FakeLLMServerError: ``index`` is no index of a session (a negative number or no
+                whole number) or ``timeout`` is no positive, finite number of seconds.
             FakeLLMServerTimeout: It did not happen within ``timeout`` seconds.
         """
+        check_wait("index", index, timeout, "FakeLLMServer.wait_realtime_async()")
 
         def probe() -> LiveRecord | None:
             record = self._live[index]
             return record if until(record) else None
 
-        found = await wait_probed_async(self._lock, probe, timeout)
-        if found is None:
-            raise FakeLLMServerTimeout(
-                f"Realtime session {index} did not come to the state the test waited for "
-                f"within {timeout:g} s."
-            )
-        return found
+        def outcome(found: LiveRecord | None) -> LiveRecord:
+            if found is None:
+                raise FakeLLMServerTimeout(
+                    f"Realtime session {index} did not come to the state the test waited for "
+                    f"within {timeout:g} s."
+                )
+            return found
+
+        return await ProbedWait(self._lock, probe, timeout, outcome).awaited()
+
+    # -- the waiters: each a blocking method and its _async twin, over one ProbedWait --------
+    #
+    # Every waiter refuses, at once, a count or an index below 0 (a negative index would
+    # name a request from the end, or none) and a timeout that is not a positive, finite
+    # number of seconds (0 or less gives up before looking; NaN or inf broke the waiting
+    # thread, and the _async twin then waited for ever).
 
     def wait_requests(self, count: int, timeout: float = HANG_GUARD) -> list[RecordedRequest]:
         """Wait until at least ``count`` requests were received; return them all.
@@ -222,21 +243,22 @@ class Recorder:
         Blocking (for a test's thread); see ``wait_requests_async`` inside an event loop.
 
         Raises:
+            FakeLLMServerError: ``count`` is no whole number of at least 0, or ``timeout``
+                no positive, finite number of seconds.
             FakeLLMServerTimeout: Fewer requests arrived within ``timeout`` seconds.
         """
-        return self._received(
-            count, timeout, wait_probed(self._lock, self._at_least(count), timeout)
-        )
+        return self._requests_wait(count, timeout, "wait_requests").blocking()
 
     def wait_finished(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """Wait until the response to request ``index`` is over; return its record.
 
         Raises:
+            FakeLLMServerError: ``index`` is no whole number of at least 0, or ``timeout``
+                no positive, finite number of seconds.
             FakeLLMServerTimeout: The request did not arrive or its response did not end
                 in time.
         """
-        found = wait_probed(self._lock, lambda: self._ended(index, finished=True), timeout)
-        return self._found(found, f"The response to request {index} was not over", timeout)
+        return self._finished_wait(index, timeout, "wait_finished").blocking()
 
     def wait_disconnected(self, index: int, timeout: float = HANG_GUARD) -> bool:
         """Wait until the client closed the connection of request ``index`` mid-response.
@@ -244,9 +266,12 @@ class Recorder:
         Returns:
             Whether the client disconnected before the end of the response within
             ``timeout`` seconds (``False`` also if the response ended otherwise first).
+
+        Raises:
+            FakeLLMServerError: ``index`` is no whole number of at least 0, or ``timeout``
+                no positive, finite number of seconds.
         """
-        found = wait_probed(self._lock, lambda: self._ended(index), timeout)
-        return found is not None and found._disconnected.is_set()
+        return self._disconnected_wait(index, timeout, "wait_disconnected").blocking()
 
     def wait_paused(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """Wait until the response to request ``index`` has paused (``pause_after``).
@@ -255,11 +280,11 @@ class Recorder:
 
         Raises:
             FakeLLMServerError: The response ended without pausing (raised as soon as it
-                ended, not after ``timeout``).
+                ended, not after ``timeout``); or ``index`` is no whole number of at least 0,
+                or ``timeout`` no positive, finite number of seconds.
             FakeLLMServerTimeout: It neither paused nor ended within ``timeout`` seconds.
         """
-        found = wait_probed(self._lock, lambda: self._paused_or_over(index), timeout)
-        return self._paused_found(index, found, timeout)
+        return self._paused_wait(index, timeout, "wait_paused").blocking()
 
     async def wait_requests_async(
         self, count: int, timeout: float = HANG_GUARD
@@ -270,54 +295,96 @@ class Recorder:
         done, ``timeout`` in wall-clock seconds: it works on a virtual clock, stopped
         (``manual_time()``) or not, and does not hold it (the code under test may sleep
         meanwhile). Every waiter's default ``timeout`` (60 s) is a guard against a hang, not
-        a window that decides a result: a loaded machine is slow, never wrong.
+        a window that decides a result: a loaded machine is slow, never wrong. Each raises
+        what its blocking twin raises.
         """
-        found = await wait_probed_async(self._lock, self._at_least(count), timeout)
-        return self._received(count, timeout, found)
+        return await self._requests_wait(count, timeout, "wait_requests_async").awaited()
 
     async def wait_finished_async(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """``wait_finished`` that lets the event loop run while it waits."""
-        found = await wait_probed_async(
-            self._lock, lambda: self._ended(index, finished=True), timeout
-        )
-        return self._found(found, f"The response to request {index} was not over", timeout)
+        return await self._finished_wait(index, timeout, "wait_finished_async").awaited()
 
     async def wait_disconnected_async(self, index: int, timeout: float = HANG_GUARD) -> bool:
         """``wait_disconnected`` that lets the event loop run while it waits."""
-        found = await wait_probed_async(self._lock, lambda: self._ended(index), timeout)
-        return found is not None and found._disconnected.is_set()
+        return await self._disconnected_wait(index, timeout, "wait_disconnected_async").awaited()
 
     async def wait_paused_async(self, index: int, timeout: float = HANG_GUARD) -> RecordedRequest:
         """``wait_paused`` that lets the event loop run while it waits.
 
         Raises:
             FakeLLMServerError: The response ended without pausing (raised as soon as it
-                ended, not after ``timeout``).
+                ended, not after ``timeout``); or ``index`` or ``timeout`` is refused (see
+                ``wait_paused``).
             FakeLLMServerTimeout: It neither paused nor ended within ``timeout`` seconds.
         """
-        found = await wait_probed_async(self._lock, lambda: self._paused_or_over(index), timeout)
-        return self._paused_found(index, found, timeout)
+        return await self._paused_wait(index, timeout, "wait_paused_async").awaited()
 
-    def _at_least(self, count: int) -> Callable[[], list[RecordedRequest] | None]:
-        return lambda: list(self._requests) if len(self._requests) >= count else None
+    def _requests_wait(
+        self, count: int, timeout: float, waiter: str
+    ) -> ProbedWait[list[RecordedRequest], list[RecordedRequest]]:
+        """The wait of ``wait_requests`` (its arguments checked)."""
+        check_wait("count", count, timeout, f"FakeLLMServer.{waiter}()")
+
+        def outcome(found: list[RecordedRequest] | None) -> list[RecordedRequest]:
+            if found is None:
+                raise FakeLLMServerTimeout(
+                    f"The fake server received {len(self.requests)} requests within "
+                    f"{timeout:g} s, and the test expected {count}."
+                )
+            return found
+
+        def probe() -> list[RecordedRequest] | None:
+            return list(self._requests) if len(self._requests) >= count else None
+
+        return ProbedWait(self._lock, probe, timeout, outcome)
+
+    def _finished_wait(
+        self, index: int, timeout: float, waiter: str
+    ) -> ProbedWait[RecordedRequest, RecordedRequest]:
+        """The wait of ``wait_finished`` (its arguments checked)."""
+        check_wait("index", index, timeout, f"FakeLLMServer.{waiter}()")
+        what = f"The response to request {index} was not over"
+        return ProbedWait(
+            self._lock,
+            lambda: self._ended(index, finished=True),
+            timeout,
+            lambda found: _found(found, what, timeout),
+        )
+
+    def _disconnected_wait(
+        self, index: int, timeout: float, waiter: str
+    ) -> ProbedWait[RecordedRequest, bool]:
+        """The wait of ``wait_disconnected`` (its arguments checked)."""
+        check_wait("index", index, timeout, f"FakeLLMServer.{waiter}()")
+        return ProbedWait(
+            self._lock,
+            lambda: self._ended(index),
+            timeout,
+            lambda found: found is not None and found._disconnected.is_set(),
+        )
+
+    def _paused_wait(
+        self, index: int, timeout: float, waiter: str
+    ) -> ProbedWait[RecordedRequest, RecordedRequest]:
+        """The wait of ``wait_paused`` (its arguments checked)."""
+        check_wait("index", index, timeout, f"FakeLLMServer.{waiter}()")
+
+        def outcome(found: RecordedRequest | None) -> RecordedRequest:
+            record = _found(found, f"The response to request {index} did not pause", timeout)
+            if not record._paused.is_set():
+                raise FakeLLMServerError(
+                    f"The response to request {index} ended ({record.outcome}) without "
+                    "pausing, so it never will. Script the reply it takes with pause_after= "
+                    "(a count the stream reaches), or wait for its end with wait_finished()."
+                )
+            return record
+
+        return ProbedWait(self._lock, lambda: self._paused_or_over(index), timeout, outcome)
 
     def _paused_or_over(self, index: int) -> RecordedRequest | None:
         """The record of request ``index`` once it has paused or its response is over."""
         record = self._requests[index]
         return record if record._paused.is_set() or record.finished else None
-
-    def _paused_found(
-        self, index: int, found: RecordedRequest | None, timeout: float
-    ) -> RecordedRequest:
-        """The paused record a ``wait_paused`` found, else its error."""
-        record = self._found(found, f"The response to request {index} did not pause", timeout)
-        if not record._paused.is_set():
-            raise FakeLLMServerError(
-                f"The response to request {index} ended ({record.outcome}) without pausing, "
-                "so it never will. Script the reply it takes with pause_after= (a count the "
-                "stream reaches), or wait for its end with wait_finished()."
-            )
-        return record
 
     def _ended(self, index: int, *, finished: bool = False) -> RecordedRequest | None:
         record = self._requests[index]
@@ -325,21 +392,58 @@ class Recorder:
             return record
         return None
 
-    def _received(
-        self, count: int, timeout: float, found: list[RecordedRequest] | None
-    ) -> list[RecordedRequest]:
-        if found is None:
-            raise FakeLLMServerTimeout(
-                f"The fake server received {len(self.requests)} requests within {timeout:g} s, "
-                f"and the test expected {count}."
-            )
-        return found
 
-    @staticmethod
-    def _found(found: RecordedRequest | None, what: str, timeout: float) -> RecordedRequest:
-        if found is None:
-            raise FakeLLMServerTimeout(f"{what} within {timeout:g} s.")
-        return found
+@dataclass(frozen=True)
+class ProbedWait(Generic[T, R]):
+    """A wait for what ``probe`` finds under ``lock``, and what it comes to: one plan for a
+    blocking waiter and its ``_async`` twin (the recorder's and the batches').
+
+    Attributes:
+        lock: The lock the probe is read under, notified when what it reads changes.
+        probe: What the wait is for (``None`` until it comes; an ``IndexError``: not yet).
+        timeout: Its most seconds (wall-clock).
+        outcome: What the waiter returns (or raises) of what the probe found (``None``:
+            it did not come within ``timeout``).
+    """
+
+    lock: threading.Condition
+    probe: Callable[[], T | None]
+    timeout: float
+    outcome: Callable[[T | None], R]
+
+    def blocking(self) -> R:
+        """The outcome, waited for in the caller's thread."""
+        return self.outcome(wait_probed(self.lock, self.probe, self.timeout))
+
+    async def awaited(self) -> R:
+        """The outcome, waited for in a thread of its own while the event loop runs."""
+        return self.outcome(await wait_probed_async(self.lock, self.probe, self.timeout))
+
+
+def check_wait(name: str, value: object, timeout: object, owner: str) -> None:
+    """Refuse a waiter's count or index, or its timeout, that it could not wait with.
+
+    ``name`` is ``"count"`` or ``"index"``: a whole number of at least 0; ``timeout``: a
+    positive, finite number of seconds; ``owner``: the waiter (``"FakeBatches.wait_created()"``).
+
+    Raises:
+        FakeLLMServerError: naming the argument, the waiter and what it takes.
+    """
+    why = (
+        "a count below 0 is reached at once, and one of another type breaks the wait"
+        if name == "count"
+        else "an index below 0 would name a record from the end, and one of another type "
+        "breaks the wait"
+    )
+    check_script_count(value, name, owner, why=why)
+    check_script_seconds(timeout, "timeout", owner, positive=True)
+
+
+def _found(found: RecordedRequest | None, what: str, timeout: float) -> RecordedRequest:
+    """``found``, or the timeout of a wait for it (``what`` did not happen)."""
+    if found is None:
+        raise FakeLLMServerTimeout(f"{what} within {timeout:g} s.")
+    return found
 
 
 def wait_probed(

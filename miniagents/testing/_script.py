@@ -200,13 +200,21 @@ def as_tokens(tokens: Sequence[str]) -> tuple[str, ...]:
 
 
 def check_script_count(
-    value: object, name: str, owner: str, *, least: int = 0, optional: bool = False
+    value: object,
+    name: str,
+    owner: str,
+    *,
+    least: int = 0,
+    optional: bool = False,
+    why: str = "as given, what it scripts would never happen",
 ) -> None:
     """Refuse a count of a script (``cut_after=``, ``times=``, ...) that is not a whole number
     of at least ``least`` (``None`` too, unless ``optional``).
 
     A negative ``cut_after`` would be taken and never strike (no stream reaches it), so the
-    test that scripted it would pass without the fault it meant to test.
+    test that scripted it would pass without the fault it meant to test. The waiters check
+    their ``count`` and ``index`` with it too (``why`` says, after the refusal, what the
+    value would have done).
 
     Raises:
         FakeLLMServerError: naming the argument, ``owner`` (who takes it) and what it takes.
@@ -218,22 +226,26 @@ def check_script_count(
     unless = " (or None, for none)" if optional else ""
     raise FakeLLMServerError(
         f"{owner} takes {name}= as a whole number of at least {least}{unless}, not "
-        f"{value!r:.40}: as given, what it scripts would never happen. Give a count such as "
-        f"{name}={max(least, 1)}."
+        f"{value!r:.40}: {why}. Give e.g. {name}={max(least, 1)}."
     )
 
 
-def check_script_seconds(value: object, name: str, owner: str, *, unit: str = "seconds") -> None:
+def check_script_seconds(
+    value: object, name: str, owner: str, *, unit: str = "seconds", positive: bool = False
+) -> None:
     """Refuse a number of seconds of a script (``delay=``, ...), or another measure of it
-    (``unit``), that is negative or not a finite number.
+    (``unit``), that is negative or not a finite number (or 0 too, if ``positive``: a
+    waiter's ``timeout``).
 
     Raises:
         FakeLLMServerError: naming the argument, ``owner`` (who takes it) and what it takes.
     """
     given = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    if given is not None and 0 <= given < math.inf:
+    if given is not None and given < math.inf and (given > 0 if positive else given >= 0):
         return
+    least = "above 0" if positive else "of at least 0"
+    example = f"{name}=0.5" if positive else f"{name}=0.0 or {name}=0.5"
     raise FakeLLMServerError(
-        f"{owner} takes {name}= as a finite number of {unit} of at least 0, not "
-        f"{value!r:.40}. Give e.g. {name}=0.0 or {name}=0.5."
+        f"{owner} takes {name}= as a finite number of {unit} {least}, not "
+        f"{value!r:.40}. Give e.g. {example}."
     )

@@ -969,3 +969,53 @@ async def test_an_async_waiter_given_up_on_ends_its_thread(
         await waiter
     thread.join(THREAD_WAIT)
     assert not thread.is_alive()
+
+
+@pytest.mark.parametrize(
+    ("waiter", "arguments", "wanted"),
+    [
+        ("wait_requests", (-1, 0.01), "takes count= as a whole number of at least 0, not -1"),
+        ("wait_requests", (1, 0), "takes timeout= as a finite number of seconds above 0, not 0"),
+        ("wait_finished", (-1, 0.01), "takes index= as a whole number of at least 0, not -1"),
+        ("wait_finished", ("0", 0.01), "takes index= as a whole number of at least 0, not '0'"),
+        ("wait_disconnected", (0, -1.0), "takes timeout= as a finite number of seconds above 0"),
+        ("wait_paused", (True, 0.01), "takes index= as a whole number of at least 0, not True"),
+        ("wait_paused", (0, math.nan), "takes timeout= as a finite number of seconds above 0"),
+        ("wait_finished", (0, math.inf), "takes timeout= as a finite number of seconds above 0"),
+    ],
+)
+async def test_a_waiter_refuses_a_count_index_or_timeout_it_could_not_wait_with_at_once(
+    waiter: str, arguments: tuple[object, object], wanted: str
+) -> None:
+    # (was: a negative index named a request from the end, a negative count was reached at
+    # once, a timeout of 0 or less gave up before looking, and a NaN or inf timeout or a
+    # str index broke the waiting thread: the blocking waiter raised Python's error, the
+    # _async one waited for ever)
+    server = FakeLLMServer()
+    with pytest.raises(FakeLLMServerError) as blocking:
+        getattr(server, waiter)(*arguments)
+    assert type(blocking.value) is FakeLLMServerError  # not a timeout: refused
+    assert str(blocking.value).startswith(f"FakeLLMServer.{waiter}() {wanted}")
+    awaited = getattr(server, f"{waiter}_async")(*arguments)
+    with pytest.raises(FakeLLMServerError) as refused:
+        awaited.send(None)  # refused before it waits: no thread started, nothing awaited
+    assert str(refused.value).startswith(f"FakeLLMServer.{waiter}_async() {wanted}")
+    assert str(refused.value).endswith(".")
+
+
+@pytest.mark.parametrize("index", [-1, 1.0])
+async def test_the_realtime_and_batch_waiters_refuse_what_they_could_not_wait_with_at_once(
+    index: object,
+) -> None:
+    server = FakeLLMServer()
+    for awaited in (
+        server.wait_realtime_async(index, timeout=0.01),  # type: ignore[arg-type]
+        server.batches.wait_created_async(index, timeout=0.01),  # type: ignore[arg-type]
+        server.wait_realtime_async(0, timeout=0),
+        server.batches.wait_created_async(0, timeout=-1),
+    ):
+        with pytest.raises(FakeLLMServerError, match=r"takes \w+= as a") as refused:
+            awaited.send(None)
+        assert type(refused.value) is FakeLLMServerError
+    with pytest.raises(FakeLLMServerError, match=r"FakeBatches\.wait_created\(\) takes count="):
+        server.batches.wait_created(-1, 0.01)

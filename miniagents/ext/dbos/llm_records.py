@@ -7,7 +7,9 @@ database given by URL), through SQLAlchemy:
   by every process that opens the database: a service's replicas, a test suite's workers;
 - :class:`SQLRunJournal`: the journal of a batch run (``miniagents.ext.llm.batch``): a
   durable pipeline in batch mode keeps its batches there, beside its runs, so that a
-  process started again re-attaches to the batches of the one that died.
+  process started again re-attaches to the batches of the one that died. One run of a
+  pipeline at a time holds its journal (:meth:`SQLRunJournal.ahold`), as a file journal
+  is held.
 
 Without a URL, both use the database of durable runs: ``use_database``'s, else
 ``DEFAULT_DATABASE_URL``. The tables are made at the first use.
@@ -20,19 +22,27 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from miniagents.ext.dbos._database_errors import first_line, refused_value
 from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
 from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine, let_go_of_damaged
 from miniagents.ext.dbos._sqlite import id_column
-from miniagents.ext.dbos.errors import DurableDatabaseError, DurableError, DurableRecordError
+from miniagents.ext.dbos.errors import (
+    DurableConfigurationError,
+    DurableDatabaseError,
+    DurableError,
+    DurableRecordError,
+)
+from miniagents.ext.llm.batch.journal import FileJournal, JournalHold
 from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
+from miniagents.ext.llm.errors import LLMConfigurationError
 
 if TYPE_CHECKING:
     import sqlalchemy
 
-__all__ = ["CALLS_TABLE", "JOURNAL_TABLE", "SQLCallStore", "SQLRunJournal"]
+__all__ = ["CALLS_TABLE", "JOURNAL_TABLE", "SQLCallStore", "SQLJournalHold", "SQLRunJournal"]
 
 CALLS_TABLE = "miniagents_llm_calls"
 """The table of a ``SQLCallStore``'s recorded calls."""
@@ -266,6 +276,11 @@ def _column_key(name: str) -> str:
 class SQLRunJournal:
     """The journal of a batch run of the pipeline ``pipeline``, in a SQL database.
 
+    One run of the pipeline at a time holds it (:meth:`ahold`, which a batch run calls
+    as it opens), in any process: a second run of the pipeline while the first runs is
+    refused, as a file journal's is (it would take the first's batches as its own, and the
+    first to end would clear the other's records).
+
     Args:
         pipeline: The pipeline's name (its durable id): its records are its own.
         database_url: A ``sqlite:///`` file or a ``postgresql://`` URL; ``None``: the
@@ -335,3 +350,125 @@ class SQLRunJournal:
             connection.execute(table.delete().where(table.c.pipeline == self._key))
 
         await asyncio.to_thread(tables.run, work, "clear a batch run's journal", JOURNAL_TABLE)
+
+    async def ahold(self, run: str) -> SQLJournalHold:
+        """Hold the pipeline's journal for one run, until the hold is released.
+
+        A SQLite database's journal is held by a lock on a file beside the database
+        (``<database>-batch-<pipeline's hash>.lock``), a PostgreSQL database's by an
+        advisory lock of a connection kept for the run: either is let go of when the
+        process ends, however it ends, so a run started again after a crash holds it at
+        once.
+
+        Args:
+            run: What the run is (the pipeline's name), for the error of another run.
+
+        Returns:
+            The hold: release it when the run ends.
+
+        Raises:
+            DurableConfigurationError: while another run of the pipeline holds the journal
+                (of this process or another), naming the pipeline and how to run both.
+            DurableDatabaseError: if the database cannot be reached.
+        """
+        tables = _tables(self._url)
+        digest = hashlib.sha256(self.pipeline.encode("utf-8", "surrogatepass")).hexdigest()
+        if tables.path is not None:
+            locked = FileJournal(Path(f"{tables.path}-batch-{digest[:32]}"))
+            try:
+                return SQLJournalHold(await locked.ahold(run), None)
+            except LLMConfigurationError as error:
+                holder = await asyncio.to_thread(_holder_of, locked.lock_path)
+                raise DurableConfigurationError(self._why_refused(run, holder)) from error
+        key = int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)
+        connection = await asyncio.to_thread(_advisory_lock, tables, key)
+        if connection is None:
+            raise DurableConfigurationError(self._why_refused(run, ""))
+        return SQLJournalHold(None, (connection, key))
+
+    @staticmethod
+    def _why_refused(run: str, holder: str) -> str:
+        """Why another run of the pipeline ``run`` is refused (``holder``: its process)."""
+        by = f" (process {holder})" if holder.isdigit() else ""
+        return (
+            f"Another run of the pipeline {run!r}{by} is using its batch journal in the "
+            "database of durable runs: two runs of one pipeline at once would take each "
+            "other's batches, and the first to end would clear the other's records. Wait "
+            "for the other run to end, or give this one a pipeline id of its own: "
+            "pipeline(..., durable='other-id')."
+        )
+
+
+class SQLJournalHold:
+    """A run's hold of a :class:`SQLRunJournal` (see :meth:`SQLRunJournal.ahold`)."""
+
+    def __init__(
+        self, file: JournalHold | None, advisory: tuple[sqlalchemy.Connection, int] | None
+    ) -> None:
+        self._file = file
+        self._advisory = advisory
+
+    async def arelease(self) -> None:
+        """Let go of the journal; released again: nothing."""
+        file, self._file = self._file, None
+        advisory, self._advisory = self._advisory, None
+        if file is not None:
+            await file.arelease()
+        if advisory is not None:
+            await asyncio.to_thread(_advisory_unlock, *advisory)
+
+
+def _holder_of(lock_path: Path) -> str:
+    """What a held lock file says of its holder: its process's id ("" if unread)."""
+    try:
+        return lock_path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _advisory_lock(tables: _Tables, key: int) -> sqlalchemy.Connection | None:
+    """A connection holding PostgreSQL's session advisory lock ``key`` (``None``: taken).
+
+    ``None`` when another session holds it.
+
+    Raises:
+        DurableDatabaseError: if the database cannot be reached.
+    """
+    import sqlalchemy
+
+    doing = "hold a batch run's journal"
+    try:
+        connection = tables.engine.connect()
+    except Exception as error:
+        if type(error).__module__.startswith("sqlalchemy"):
+            raise tables._told(error, doing, JOURNAL_TABLE) from error
+        raise
+    try:
+        query = sqlalchemy.text("SELECT pg_try_advisory_lock(:key)")
+        held = bool(connection.execute(query, {"key": key}).scalar())
+        connection.commit()
+    except BaseException as error:
+        connection.invalidate()
+        if isinstance(error, Exception) and type(error).__module__.startswith("sqlalchemy"):
+            raise tables._told(error, doing, JOURNAL_TABLE) from error
+        raise
+    if not held:
+        connection.close()
+        return None
+    return connection
+
+
+def _advisory_unlock(connection: sqlalchemy.Connection, key: int) -> None:
+    """Let go of the advisory lock ``key`` that ``connection`` holds, and of the connection.
+
+    Unlocked before the connection goes back to its pool: a closed session's locks are
+    let go of by the server a moment later, not before the next run may ask for them.
+    """
+    import sqlalchemy
+
+    try:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        connection.commit()
+    except Exception:  # (the connection was lost: its session's locks went with it)
+        connection.invalidate()
+    connection.close()

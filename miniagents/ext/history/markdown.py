@@ -26,11 +26,12 @@ A message comes back as its class. ``UserMessage``, ``AssistantMessage`` and
 their role; any other class is named first in the fields, e.g. ``{"$class":
 "ToolCallMessage", ...}``, under the heading ``### TOOL CALL: get_weather``. Names are
 looked up, never imported: the built-in message classes (those of ``miniagents.ext.llm``
-and ``miniagents.ext.tools``) and the ``message_classes`` given; a name not among them
-gives a plain ``Message`` with all the section's fields. A message's images are among its
-fields (``"images": [{"url": ...}, {"data": <base64>, "media_type": ...}]``, inside the
-section's size and checksum: the file stays self-contained), counted in its heading
-(``### USER [2 images]``), and load back as equal ``ImagePart`` s.
+and ``miniagents.ext.tools``, and those of the extensions imported by the time the file is
+read or written, such as ``miniagents.ext.a2a``) and the ``message_classes`` given; a name
+not among them gives a plain ``Message`` with all the section's fields. A message's images
+are among its fields (``"images": [{"url": ...}, {"data": <base64>, "media_type": ...}]``,
+inside the section's size and checksum: the file stays self-contained), counted in its
+heading (``### USER [2 images]``), and load back as equal ``ImagePart`` s.
 """
 
 from __future__ import annotations

@@ -106,18 +106,21 @@ def built_in_message_classes() -> tuple[type[Message], ...]:
 class MessageClassRegistry:
     """The message classes a store may name, by class name: the built-in ones and the user's.
 
+    The built-in ones are read when the store looks a name up (:attr:`by_name`), not when it
+    is made: a store made before an extension was imported (``miniagents.ext.a2a``) knows
+    the classes it adds by the time it loads or keeps one of their messages.
+
     Args:
         extra: The user's own ``Message`` subclasses (a store's ``message_classes=``).
         built_in: The classes the store always knows (``None``: the built-in ones and those
-            the extensions imported so far added, :func:`built_in_message_classes`).
+            the extensions imported so far added, :func:`built_in_message_classes`, read
+            again whenever an extension has added more).
         store: What the store is, in an error message (``"a history file"``).
-
-    Attributes:
-        by_name: Each class known, by its ``__name__``.
 
     Raises:
         ChatHistoryOptionError: for something in ``extra`` that is not a ``Message``
-            subclass, or two classes of one name.
+            subclass, or two classes of one name (an extension imported later that adds a
+            class of the name of one of ``extra``: at the store's next look-up).
     """
 
     def __init__(
@@ -127,26 +130,41 @@ class MessageClassRegistry:
         built_in: Iterable[type[Message]] | None = None,
         store: str = "a chat history",
     ) -> None:
-        classes = built_in_message_classes() if built_in is None else built_in
-        self.by_name: dict[str, type[Message]] = {cls.__name__: cls for cls in classes}
         if isinstance(extra, (type, str)) or not isinstance(extra, Iterable):
             raise ChatHistoryOptionError(
                 f"message_classes takes a list of Message subclasses, not {extra!r}: pass "
                 "e.g. message_classes=[MyMessage]."
             )
-        for cls in extra:
+        self._extra = tuple(extra)
+        for cls in self._extra:
             if not (isinstance(cls, type) and issubclass(cls, Message)):
                 raise ChatHistoryOptionError(
                     f"message_classes takes Message subclasses, not {cls!r}: pass the "
                     "classes of the messages to load back as themselves."
                 )
-            known = self.by_name.setdefault(cls.__name__, cls)
-            if known is not cls:
-                raise ChatHistoryOptionError(
-                    f"Two message classes are named {cls.__name__} ({known.__module__} and "
-                    f"{cls.__module__}), so {store} could not tell them apart. "
-                    "Rename one of them."
-                )
+        self._built_in = None if built_in is None else tuple(built_in)
+        self._store = store
+        self._known: dict[str, type[Message]] = {}
+        self._added_seen = -1  # how many classes the extensions had added when it was made
+        _ = self.by_name  # a clash is refused now, as the store is made
+
+    @property
+    def by_name(self) -> dict[str, type[Message]]:
+        """Each class known, by its ``__name__`` (made again once an extension added more)."""
+        added = len(_ADDED) if self._built_in is None else 0
+        if added != self._added_seen:
+            classes = built_in_message_classes() if self._built_in is None else self._built_in
+            known = {cls.__name__: cls for cls in classes}
+            for cls in self._extra:
+                other = known.setdefault(cls.__name__, cls)
+                if other is not cls:
+                    raise ChatHistoryOptionError(
+                        f"Two message classes are named {cls.__name__} ({other.__module__} "
+                        f"and {cls.__module__}), so {self._store} could not tell them apart. "
+                        "Rename one of them."
+                    )
+            self._known, self._added_seen = known, added
+        return self._known
 
 
 class SerialWorker:

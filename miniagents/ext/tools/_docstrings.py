@@ -7,14 +7,10 @@ entry read alike.
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from miniagents.miniagents.lowlevel import called_function
-
-__all__ = ["Docstring", "docstring_of", "parse_docstring"]
+__all__ = ["Docstring", "parse_docstring"]
 
 _ARGS_HEADERS = frozenset(
     {
@@ -88,17 +84,3 @@ def _read_arguments(lines: list[str], index: int, header: int, into: dict[str, s
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
-
-
-def docstring_of(func: Callable[..., object]) -> str | None:
-    """What describes ``func``: a callable object's ``__call__`` docstring, else its class's.
-
-    A ``functools.partial`` (of a partial...) is described by its function.
-    """
-    called = called_function(func)
-    call = type(called).__call__
-    if not inspect.isroutine(called) and inspect.isfunction(call):  # a callable object
-        said = inspect.getdoc(call)
-        if said:
-            return said
-    return inspect.getdoc(called)

@@ -6,11 +6,12 @@ import inspect
 from collections.abc import AsyncIterator, Mapping
 
 from miniagents.ext.tools._arguments import ArgumentModel, partial_keywords
-from miniagents.ext.tools._docstrings import docstring_of, parse_docstring
+from miniagents.ext.tools._docstrings import parse_docstring
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import ApprovalRule, Tool
 from miniagents.miniagents.agent import MiniAgent
+from miniagents.miniagents.lowlevel import docstring_of
 
 __all__ = ["AgentTool"]
 

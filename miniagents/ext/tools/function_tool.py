@@ -9,12 +9,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, M
 from typing import cast
 
 from miniagents.ext.tools._arguments import ArgumentModel, partial_keywords
-from miniagents.ext.tools._docstrings import docstring_of, parse_docstring
+from miniagents.ext.tools._docstrings import parse_docstring
 from miniagents.ext.tools._output import as_text
 from miniagents.ext.tools.cancellation import _CURRENT, ToolCancellation
 from miniagents.ext.tools.errors import ToolDefinitionError
 from miniagents.ext.tools.tool import ApprovalRule, Tool
-from miniagents.miniagents.lowlevel import called_function
+from miniagents.miniagents.lowlevel import called_function, docstring_of
 
 __all__ = ["FunctionTool"]
 

@@ -19,6 +19,7 @@ from miniagents.ext.dbos.errors import (
     DurableRecordError,
 )
 from miniagents.ext.dbos.llm_records import CALLS_TABLE, JOURNAL_TABLE
+from miniagents.ext.llm.batch import BatchMode
 from miniagents.ext.llm.cache import RecordedCall
 from miniagents.ext.llm.provider import Finish, ToolCallDelta, ToolCallStart
 from tests.ext.dbos.descriptors import open_files
@@ -261,3 +262,31 @@ async def test_a_nul_character_that_postgres_refuses_is_told_with_the_table_and_
     assert f"its table {table}" in message
     assert "remove that value" in message
     assert type(refused.value.__cause__).__module__.startswith("sqlalchemy")
+
+
+async def test_one_run_of_a_pipeline_at_a_time_holds_its_sql_journal(database_url: str) -> None:
+    # (was: only a file journal was held: two runs of one durable pipeline in batch mode
+    # both opened its journal in the database, the second took the first's batches as its
+    # own, and the first to end cleared the other's records)
+    mode = BatchMode()
+    first = mode.start("PIPE", SQLRunJournal("PIPE", database_url))
+    await first.aopen()
+    await SQLRunJournal("PIPE", database_url).aappend({"kind": "submitting", "tag": "t1"})
+    second = mode.start("PIPE", SQLRunJournal("PIPE", database_url))
+    with pytest.raises(DurableConfigurationError) as refused:
+        await second.aopen()
+    await second.aclose("stopped")  # refused: it clears nothing of the first's
+    assert await SQLRunJournal("PIPE", database_url).aload() == [
+        {"kind": "submitting", "tag": "t1"}
+    ]
+    message = str(refused.value)
+    assert message.startswith("Another run of the pipeline 'PIPE'")
+    assert "pipeline(..., durable='other-id')" in message
+    other = await SQLRunJournal("OTHER", database_url).ahold("OTHER")  # another pipeline's
+    await other.arelease()
+    await first.aclose("completed")  # lets go of it, its records cleared
+    assert await SQLRunJournal("PIPE", database_url).aload() == []
+    hold = await SQLRunJournal("PIPE", database_url).ahold("PIPE")  # the next run holds it
+    await hold.arelease()
+    await hold.arelease()  # (again: nothing)
+    await (await SQLRunJournal("PIPE", database_url).ahold("PIPE")).arelease()

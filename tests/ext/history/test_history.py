@@ -477,6 +477,45 @@ async def test_the_extensions_message_classes_load_back_as_themselves(tmp_path: 
         ChatHistoryMD(path, message_classes=[type("A2AMessage", (Message,), {})])
 
 
+_MADE_BEFORE_THE_EXTENSION = """
+import asyncio, sys
+from miniagents.ext.history.errors import ChatHistoryOptionError
+from miniagents.ext.history.markdown import ChatHistoryMD
+from miniagents.ext.history.storage import MessageClassRegistry
+from miniagents.messages import Message
+
+assert "miniagents.ext.a2a" not in sys.modules
+writer, reader = ChatHistoryMD(sys.argv[1]), ChatHistoryMD(sys.argv[1])
+clash = MessageClassRegistry([type("A2AData", (Message,), {})])
+from miniagents.ext.a2a.messages import A2AData, A2AMessage
+
+async def main() -> None:
+    await writer.store([A2AMessage(text="hi", task_id="t1"), A2AData(data={"n": 1})])
+    print(*[type(message).__name__ for message in await reader.load()])
+    try:
+        clash.by_name
+    except ChatHistoryOptionError as error:
+        print(error)
+
+asyncio.run(main())
+"""
+
+
+def test_a_history_made_before_an_extension_was_imported_knows_its_classes(
+    tmp_path: Path,
+) -> None:
+    # (was: a store took the registered classes as it was made, so a ChatHistoryMD made
+    # before miniagents.ext.a2a was imported loaded an A2AMessage back as a plain Message)
+    path = tmp_path / "chat.md"
+    done = run_python(["-c", _MADE_BEFORE_THE_EXTENSION, str(path)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    loaded, refused = done.stdout.splitlines()
+    assert loaded == "A2AMessage A2AData"
+    assert refused.startswith(
+        "Two message classes are named A2AData (miniagents.ext.a2a.messages and "
+    )
+
+
 async def test_markdown_file_is_readable_by_a_person(tmp_path: Path) -> None:
     path = tmp_path / "chat.md"
     history = ChatHistoryMD(path)

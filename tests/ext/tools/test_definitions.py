@@ -510,6 +510,42 @@ def test_an_agent_tool_reads_its_arguments_from_a_partials_or_a_call_methods_doc
         of_partial.validate({"name": "Ada", "loud": False})
 
 
+def test_a_callable_object_is_described_by_one_rule_as_an_agent_and_as_a_tool() -> None:
+    # (was: an agent took its class's docstring, a tool its __call__'s: the agent of an
+    # object whose __call__ alone had one had no description, and the tool of that agent
+    # was described by the class while its arguments came from the __call__)
+    class Greeter:
+        """Keeps the greetings."""
+
+        async def __call__(self, ctx: InteractionContext, name: str) -> None:
+            """Greet someone.
+
+            Args:
+                name: Whom to greet.
+            """
+            ctx.reply(name)
+
+    class Quiet:
+        async def __call__(self, ctx: InteractionContext, name: str) -> None:
+            """Say a name."""
+            ctx.reply(name)
+
+    class Plain:
+        """Says a name."""
+
+        async def __call__(self, ctx: InteractionContext, name: str) -> None:
+            ctx.reply(name)
+
+    # (the function tool of such an object: see the test of a callable object above)
+    for agent, said in [
+        (miniagent(Greeter()), "Greet someone."),
+        (miniagent(Quiet()), "Say a name."),
+        (miniagent(Plain()), "Says a name."),
+    ]:
+        assert parse_docstring(agent.description).description == said
+        assert AgentTool(agent).description == said
+
+
 def test_an_argument_whose_type_holds_parentheses_keeps_its_own_description() -> None:
     # "b (tuple(int, int)): ..." was not read as an entry: b's text went to a, b had none
     def move(a: str, b: tuple[int, int], c: int = 0) -> str:

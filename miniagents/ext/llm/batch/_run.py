@@ -50,7 +50,7 @@ from miniagents.ext.llm.batch.api import (
     RequestOutcome,
     batch_api_for,
 )
-from miniagents.ext.llm.batch.journal import FileJournal, JournalHold
+from miniagents.ext.llm.batch.journal import HeldJournal, RunHold
 from miniagents.ext.llm.errors import LLMBatchError, LLMConfigurationError
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.pricing import cost_usd, price_provider_of
@@ -313,21 +313,23 @@ class BatchRun:
         self._warned: set[str] = set()
         self._writing = asyncio.Lock()
         self._closed = False
-        self._hold: JournalHold | None = None  # a file journal's, while the run holds it
+        self._hold: RunHold | None = None  # a held journal's, while the run holds it
 
     # -- the pipeline's side (BatchedRun) ----------------------------------------------------
 
     async def aopen(self) -> None:
         """Read the journal of an earlier run of the pipeline (its batches, to re-attach).
 
-        A file journal is held first, for this run alone (see ``FileJournal.ahold``).
+        A journal that a run holds (a file's, a durable pipeline's: ``HeldJournal``) is held
+        first, for this run alone (see ``FileJournal.ahold``).
 
         Raises:
-            LLMConfigurationError: for a file journal that another run holds.
+            LLMConfigurationError: for a file journal that another run holds (a durable
+                pipeline's: a ``DurableConfigurationError``).
         """
         if self.journal is None:
             return
-        if isinstance(self.journal, FileJournal):
+        if isinstance(self.journal, HeldJournal):
             self._hold = await self.journal.ahold(self.name)
         for record in await self.journal.aload():
             kind, tag = record.get("kind"), str(record.get("tag"))
@@ -379,9 +381,9 @@ class BatchRun:
         try:
             if ending != "interrupted":
                 await self._acancel_batches()
-                journal = self.journal  # (a file journal another run holds is not ours)
+                journal = self.journal  # (a journal another run holds is not ours)
                 if journal is not None and (
-                    self._hold is not None or not isinstance(journal, FileJournal)
+                    self._hold is not None or not isinstance(journal, HeldJournal)
                 ):
                     await journal.aclear()
         finally:

@@ -35,10 +35,32 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 
-__all__ = ["FileJournal", "JournalHold"]
+__all__ = ["FileJournal", "HeldJournal", "JournalHold", "RunHold"]
+
+
+class RunHold(Protocol):
+    """A run's hold of a journal (:class:`JournalHold`, a durable pipeline's)."""
+
+    async def arelease(self) -> None:
+        """Let go of the journal; released again: nothing."""
+        ...
+
+
+@runtime_checkable
+class HeldJournal(Protocol):
+    """A journal that one run at a time holds: a batch run holds it as it opens.
+
+    :class:`FileJournal`, and a durable pipeline's (``miniagents.ext.dbos.SQLRunJournal``):
+    a second run of the pipeline while the first holds it is refused.
+    """
+
+    async def ahold(self, run: str) -> RunHold:
+        """Hold the journal for the run ``run`` (the pipeline's name), or refuse it."""
+        ...
 
 
 class FileJournal:
