@@ -42,7 +42,7 @@ from typing import Literal
 
 from miniagents.evals._stats import mean, paired_interval, welch_interval
 from miniagents.evals.errors import EvalArgumentError
-from miniagents.evals.report import CaseResult, EvalReport, _layout, _seconds, _usd
+from miniagents.evals.report import CaseResult, EvalReport, _layout, _mean_cell, _seconds, _usd
 
 __all__ = ["CaseComparison", "Change", "Comparison", "Status", "compare"]
 
@@ -124,7 +124,7 @@ class CaseComparison:
     def what_changed(self) -> str:
         """The changes that decided the status, in a few words (empty if unchanged)."""
         parts = [
-            f"{name} {_value(change.baseline)} -> {_value(change.candidate)}"
+            f"{name} {_mean_cell(change.baseline)} -> {_mean_cell(change.candidate)}"
             for name, change in self.scores.items()
             if change.down or change.up
         ]
@@ -223,7 +223,7 @@ class Comparison:
         """
         rows = [["", "baseline", "candidate", "change", "95% CI"]]
         for name, change in self.scores.items():
-            rows.append([name, *_cells(change, _value, _signed)])
+            rows.append([name, *_cells(change, _mean_cell, _signed)])
         if timing:
             rows.append(["duration (s)", *_cells(self.duration, _plain_seconds, _signed_seconds)])
             rows.append(
@@ -423,10 +423,6 @@ def _rank(case: CaseComparison) -> tuple[int, float, str]:
 
 
 # -- rendering ---------------------------------------------------------------------------
-
-
-def _value(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
 
 
 def _share(value: float | None) -> str:

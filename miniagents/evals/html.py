@@ -37,7 +37,7 @@ from miniagents.evals._stats import percentile
 from miniagents.evals.case import Score
 from miniagents.evals.compare import Change, Comparison
 from miniagents.evals.errors import EvalArgumentError
-from miniagents.evals.report import CaseResult, EvalReport
+from miniagents.evals.report import CaseResult, EvalReport, _seconds
 from miniagents.evals.tree import AgentStep, Step, _line
 
 __all__ = ["MAX_TEXT", "comparison_html", "report_html", "write_html"]
@@ -225,10 +225,6 @@ def _score_cell(score: Score | None, max_text: int) -> str:
     mark = "✓" if score.passed else "✗"
     title = f' title="{_e(reason)}"' if reason else ""
     return f'<td class="{kind} num"{title}>{mark} {score.value:.2f}</td>'
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f} s"
 
 
 def _usd(value: float) -> str:

@@ -167,14 +167,9 @@ class InteractionContext:
         try:
             self._replies.append(messages)
         except MessageTypeError as error:
-            hint = ""
-            given: object = messages  # (typed so; code mypy does not check may pass anything)
-            if inspect.iscoroutine(given):  # (an async function called, not awaited)
-                given.close()  # (refused: never to run, nor to warn that it never ran)
-                hint = " A coroutine is not a message: await it first, ctx.reply(await ...)."
             raise MessageTypeError(
                 f"The agent {self.this_agent.alias} replied with something that is not "
-                f"a message. {error}{hint}"
+                f"a message. {error}{_not_awaited(messages, 'ctx.reply')}"
             ) from error
 
     async def areply(self, messages: MessageType) -> None:
@@ -288,11 +283,7 @@ def input_of(agent: MiniAgent[...], messages: MessageType) -> MessageSequencePro
     try:
         inputs = as_message_sequence(messages)
     except MessageTypeError as error:
-        hint = ""
-        given: object = messages  # (typed so; code mypy does not check may pass anything)
-        if inspect.iscoroutine(given):  # (an async function called, not awaited)
-            given.close()  # (refused: never to run, nor to warn that it never ran)
-            hint = " A coroutine is not a message: await it first, inquire(await ...)."
+        hint = _not_awaited(messages, "inquire")
         raise MessageTypeError(
             f"The input of the agent {agent.alias} is invalid. {error}{hint}"
         ) from error
@@ -677,6 +668,14 @@ async def _run(
         # its done callback forgets it (the task was given to the replies before it started)
         if replies.task is not None:
             forget_task(replies.task)
+
+
+def _not_awaited(given: object, fix: str) -> str:
+    """A hint if ``given`` is a coroutine (not awaited), closed: never to run, nor to warn."""
+    if not inspect.iscoroutine(given):
+        return ""
+    given.close()
+    return f" A coroutine is not a message: await it first, {fix}(await ...)."
 
 
 def _not_an_agent_function(given: object) -> str:

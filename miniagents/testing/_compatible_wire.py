@@ -35,7 +35,7 @@ from typing import Any, get_args
 from urllib.parse import parse_qs, urlsplit
 
 from miniagents.ext.llm.compatible import SERVERS, ServerName
-from miniagents.testing._openai_wire import OpenAIWire, chat_usage, include_usage
+from miniagents.testing._openai_wire import OpenAIWire, chat_call, chat_usage, include_usage
 from miniagents.testing._wire import Event, Rendering, StreamPlan, parts_of
 
 __all__ = ["AZURE_PREFIX", "COMPATIBLE_SERVERS", "CompatibleWire"]
@@ -168,15 +168,7 @@ class CompatibleWire(OpenAIWire):
             for event, content in plan.body
             if not (isinstance(event[1], dict) and _delta(event[1]).get("tool_calls"))
         ]
-        calls = [
-            {
-                "index": 0,
-                "id": rendered.id,
-                "type": "function",
-                "function": {"name": rendered.call.name, "arguments": rendered.call.text},
-            }
-            for rendered in rendering.calls
-        ]
+        calls = [{"index": 0, **chat_call(rendered)} for rendered in rendering.calls]
         template: Mapping[str, Any] = {}
         for event, _ in plan.body:
             if isinstance(event[1], Mapping):

@@ -24,6 +24,7 @@ from miniagents.testing._output_format import check_output_format
 from miniagents.testing._script import ANTHROPIC_TO_OPENAI, Provider
 from miniagents.testing._wire import (
     Event,
+    RenderedCall,
     Rendering,
     StreamPlan,
     Wire,
@@ -33,7 +34,7 @@ from miniagents.testing._wire import (
     parts_of,
 )
 
-__all__ = ["OpenAIWire", "chat_usage", "include_usage"]
+__all__ = ["OpenAIWire", "chat_call", "chat_usage", "include_usage"]
 
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid request."),
@@ -104,14 +105,7 @@ class OpenAIWire(Wire):
             "annotations": [],
         }
         if rendering.calls:
-            message["tool_calls"] = [
-                {
-                    "id": rendered.id,
-                    "type": "function",
-                    "function": {"name": rendered.call.name, "arguments": rendered.call.text},
-                }
-                for rendered in rendering.calls
-            ]
+            message["tool_calls"] = [chat_call(rendered) for rendered in rendering.calls]
         return {
             "id": rendering.id,
             "object": "chat.completion",
@@ -139,12 +133,7 @@ class OpenAIWire(Wire):
         for refused in rendering.refusal:
             plan.add(_chunk(rendering, {"refusal": refused}, None), content=True)
         for index, rendered in enumerate(rendering.calls):
-            start = {
-                "index": index,
-                "id": rendered.id,
-                "type": "function",
-                "function": {"name": rendered.call.name, "arguments": ""},
-            }
+            start = {"index": index, **chat_call(rendered, "")}
             plan.add(_chunk(rendering, {"tool_calls": [start]}, None))
             for delta in rendered.call.deltas():
                 piece = {"index": index, "function": {"arguments": delta}}
@@ -205,6 +194,13 @@ def _chunk(
     if include_usage(rendering):
         chunk["usage"] = None
     return (None, chunk)
+
+
+def chat_call(rendered: RenderedCall, arguments: str | None = None) -> dict[str, Any]:
+    """A tool call as Chat Completions sends it, with its arguments (else the call's own)."""
+    text = rendered.call.text if arguments is None else arguments
+    function = {"name": rendered.call.name, "arguments": text}
+    return {"id": rendered.id, "type": "function", "function": function}
 
 
 def include_usage(rendering: Rendering) -> bool:

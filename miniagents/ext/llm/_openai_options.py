@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from miniagents.ext.llm.llm_agent import ForkArguments
 
-__all__ = ["OpenAIOptions"]
+__all__ = ["OpenAIAPIs", "OpenAIOptions"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +78,19 @@ class OpenAIOptions(SDKOptions):
             presence_penalty=self.presence_penalty,
             frequency_penalty=self.frequency_penalty,
         )
+
+
+class OpenAIAPIs:
+    """What the providers over OpenAI's SDK share: which of its APIs a call goes to."""
+
+    @staticmethod
+    def request_api(options: OpenAIOptions) -> str | None:
+        """The API a call with ``options`` is sent to, as a call cache's key names it.
+
+        ``None`` for Chat Completions, the default: its keys stay those made before the
+        keys named the API, so that its recordings still replay.
+        """
+        return None if options.api == "chat_completions" else options.api
 
 
 if TYPE_CHECKING:

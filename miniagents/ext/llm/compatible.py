@@ -71,7 +71,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, cast, get_args
 
 from miniagents.ext.llm._openai_chat import chat_reply
-from miniagents.ext.llm._openai_options import OpenAIOptions
+from miniagents.ext.llm._openai_options import OpenAIAPIs, OpenAIOptions
 from miniagents.ext.llm._openai_responses import responses_reply
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
@@ -286,7 +286,7 @@ class CompatibleMessage(AssistantMessage):
     """A reply of a model on an OpenAI-compatible server (its agent's alias names which)."""
 
 
-class CompatibleProvider:
+class CompatibleProvider(OpenAIAPIs):
     """Streams replies of one OpenAI-compatible server's Chat Completions (see ``LLMProvider``)."""
 
     message_class = CompatibleMessage
@@ -322,15 +322,6 @@ class CompatibleProvider:
             refusals=_FILTERED,
             conversation=_CONVERSATION,
         )
-
-    @staticmethod
-    def request_api(options: OpenAIOptions) -> str | None:
-        """The API a call with ``options`` is sent to, as a call cache's key names it.
-
-        ``None`` for Chat Completions, the default: its keys stay those made before the
-        keys named the API, so that its recordings still replay.
-        """
-        return None if options.api == "chat_completions" else options.api
 
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the OpenAI SDK, else ``error``.

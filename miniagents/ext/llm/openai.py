@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 
 from miniagents.arguments import refused_argument
 from miniagents.ext.llm._openai_chat import chat_reply
-from miniagents.ext.llm._openai_options import OpenAIOptions
+from miniagents.ext.llm._openai_options import OpenAIAPIs, OpenAIOptions
 from miniagents.ext.llm._openai_responses import responses_reply
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError
 from miniagents.ext.llm.llm_agent import AnyLLMAgent, LLMAgent
@@ -50,7 +50,7 @@ class OpenAIMessage(AssistantMessage):
     """A reply of an OpenAI model."""
 
 
-class OpenAIProvider:
+class OpenAIProvider(OpenAIAPIs):
     """Streams replies of the Chat Completions API, or the Responses API (see ``LLMProvider``)."""
 
     message_class = OpenAIMessage
@@ -75,15 +75,6 @@ class OpenAIProvider:
         It is ``async_client``, else the context's, with the options' retries and timeout.
         """
         return _client(options)
-
-    @staticmethod
-    def request_api(options: OpenAIOptions) -> str | None:
-        """The API a call with ``options`` is sent to, as a call cache's key names it.
-
-        ``None`` for Chat Completions, the default: its keys stay those made before the
-        keys named the API, so that its recordings still replay.
-        """
-        return None if options.api == "chat_completions" else options.api
 
     def translate(self, error: BaseException) -> BaseException:
         """The ``LLMError`` for an error of the OpenAI SDK, else ``error``."""

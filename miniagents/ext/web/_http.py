@@ -15,7 +15,7 @@ import asyncio
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Scope
 
-from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS
+from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, WebSettings
 from miniagents.frozen.nesting import holds_over
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "resumed_meanwhile",
     "too_deep",
     "unknown_run",
-    "unnamable_run",
 ]
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -72,7 +71,7 @@ def problems(error: ValidationError) -> str:
     return "; ".join(found)
 
 
-def unnamable_run(key: str, field: str, code: str) -> JSONResponse | None:
+def _unnamable_run(key: str, field: str, code: str) -> JSONResponse | None:
     """A 422 if ``key``, the client's id of a run, cannot be a segment of the run's URLs.
 
     The run is followed and decided on at URLs that hold its id as one path segment, so an
@@ -198,25 +197,28 @@ def loads_json(body: bytes | str) -> object:
 
 async def read_model(
     request: Request,
-    max_bytes: int,
+    settings: WebSettings,
     model: type[_Model],
     code: str,
     what: str,
     *,
-    max_values: int,
+    run_key: tuple[str, Callable[[_Model], str]] | None = None,
 ) -> _Model | JSONResponse:
     """The request's JSON body as a ``model``, or the error response that says why it is not.
 
-    Read as :func:`read_json` reads it; a body of over ``max_values`` JSON values (counted
-    at every depth, to there: ``holds_over``) is a 413 (``too_many_values``) before
-    it is read into ``model`` (reading a body of many tiny values, and then its messages,
-    takes the loop's time: 28,000 tiny messages in a megabyte held it up for over a second);
-    a body of another shape is a 422 with ``code``, whose message says it is not ``what``
-    (e.g. ``"an AG-UI RunAgentInput"``) and where.
+    Read as :func:`read_json` reads it, at most ``settings.max_body_bytes``; a body of over
+    ``settings.max_body_values`` JSON values (counted at every depth, to there:
+    ``holds_over``) is a 413 (``too_many_values``) before it is read into ``model`` (reading
+    a body of many tiny values, and then its messages, takes the loop's time: 28,000 tiny
+    messages in a megabyte held it up for over a second); a body of another shape is a 422
+    with ``code``, whose message says it is not ``what`` (e.g. ``"an AG-UI RunAgentInput"``)
+    and where; so is one whose run id (``run_key``: its field's name in the body, and how
+    to read it) is no segment of a URL (see :func:`_unnamable_run`).
     """
-    body = await read_json(request, max_bytes)
+    body = await read_json(request, settings.max_body_bytes)
     if isinstance(body, JSONResponse):
         return body
+    max_values = settings.max_body_values
     if holds_over(body, max_values):
         return error_response(
             413,
@@ -226,9 +228,11 @@ async def read_model(
             "a shorter conversation (or raise max_body_values).",
         )
     try:
-        return model.model_validate(body)
+        read = model.model_validate(body)
     except ValidationError as error:
         return error_response(422, code, f"The body is not {what}: {problems(error)}.")
+    refused = None if run_key is None else _unnamable_run(run_key[1](read), run_key[0], code)
+    return read if refused is None else refused
 
 
 def too_deep(code: str) -> JSONResponse:

@@ -1369,12 +1369,11 @@ class RunManager:
             return unknown_run()
         decision = await read_model(
             request,
-            self.settings.max_body_bytes,
+            self.settings,
             ApprovalDecision,
             "invalid_decision",
             'a decision ({"approved": true or false, "arguments": {...} or null, "reason": '
             '"..." or null})',
-            max_values=self.settings.max_body_values,
         )
         if isinstance(decision, Response):
             return decision

@@ -65,7 +65,6 @@ from miniagents.ext.web._http import (
     read_model,
     resumed_meanwhile,
     too_deep,
-    unnamable_run,
 )
 from miniagents.ext.web._protocol import (
     ApprovalFlow,
@@ -234,7 +233,14 @@ class _AGUIRuns:
     async def astart(self, request: Request, owner: str | None) -> Response:
         """``POST /``: a run input, which starts a run of its thread (or resumes the paused one)."""
         manager = self.manager
-        run_input = await self._aread(request)
+        run_input = await read_model(
+            request,
+            manager.settings,
+            RunAgentInput,
+            "invalid_run_input",
+            "an AG-UI RunAgentInput",
+            run_key=("runId", lambda body: body.run_id),
+        )
         if isinstance(run_input, Response):
             return run_input
         if await self._aexists(owner, run_input):
@@ -266,21 +272,6 @@ class _AGUIRuns:
             kwargs.update(self.arguments(run_input))
         ids = manager.protocol.ids(run_input.run_id, run_input.thread_id)
         return manager.start_new(owner, ids, messages, kwargs).response(0)
-
-    async def _aread(self, request: Request) -> RunAgentInput | Response:
-        settings = self.manager.settings
-        run_input = await read_model(
-            request,
-            settings.max_body_bytes,
-            RunAgentInput,
-            "invalid_run_input",
-            "an AG-UI RunAgentInput",
-            max_values=settings.max_body_values,
-        )
-        if isinstance(run_input, Response):
-            return run_input
-        refused = unnamable_run(run_input.run_id, "runId", "invalid_run_input")
-        return run_input if refused is None else refused
 
     async def _aexists(self, owner: str | None, run_input: RunAgentInput) -> bool:
         """Whether ``owner`` has a run of the input's id (here, or a durable one)."""

@@ -30,7 +30,6 @@ from miniagents.ext.web._http import (
     read_model,
     resumed_meanwhile,
     too_deep,
-    unnamable_run,
 )
 from miniagents.ext.web._protocol import (
     ApprovalFlow,
@@ -222,7 +221,14 @@ class _AISDKRuns:
     async def astart(self, request: Request, owner: str | None) -> Response:
         """``POST /``: a chat request, which starts the chat's run (or resumes the paused one)."""
         manager = self.manager
-        chat = await self._aread(request)
+        chat = await read_model(
+            request,
+            manager.settings,
+            ChatRequest,
+            "invalid_chat_request",
+            "a useChat request ({id, messages})",
+            run_key=("id", lambda body: body.id),
+        )
         if isinstance(chat, Response):
             return chat
         responses = _approval_responses(chat)
@@ -249,21 +255,6 @@ class _AISDKRuns:
                 return refused
         ids = manager.protocol.ids(chat.id, f"msg-{secrets.token_hex(8)}")
         return manager.start_new(owner, ids, messages, kwargs).response(0)
-
-    async def _aread(self, request: Request) -> ChatRequest | Response:
-        settings = self.manager.settings
-        chat = await read_model(
-            request,
-            settings.max_body_bytes,
-            ChatRequest,
-            "invalid_chat_request",
-            "a useChat request ({id, messages})",
-            max_values=settings.max_body_values,
-        )
-        if isinstance(chat, Response):
-            return chat
-        refused = unnamable_run(chat.id, "id", "invalid_chat_request")
-        return chat if refused is None else refused
 
     async def _aresume(
         self, owner: str | None, chat: ChatRequest, responses: list[_ApprovalResponse]
