@@ -33,6 +33,7 @@ from miniagents.ext.dbos import (
     aapprovals_open,
     aapprove,
     acancel_run,
+    acancelled_runs,
     afind_runs,
     aname_run,
     anote_run,
@@ -206,6 +207,31 @@ async def test_an_agent_finds_cancels_notes_and_names_only_its_own_runs(database
         assert not theirs_run.cancelled
         assert await arun_named(mine, "n1") == "shared-1"  # (the name's record kept)
         assert await arun_named(mine, "n2") is None  # (another agent's run: not named)
+
+
+async def test_an_agent_reads_the_notes_and_cancels_of_its_own_runs_only(database: str) -> None:
+    # (was: arun_notes gave another agent's run's notes, and acancelled_runs said another
+    # agent's run was cancelled, though afind_runs found neither among the agent's runs)
+    mine = durable(
+        offline_agent.fork(alias="MINE_READ", reply=_answer, token_delay=0),
+        database_url=database,
+    )
+    theirs = durable(
+        offline_agent.fork(alias="THEIRS_READ", reply=_answer, token_delay=0),
+        database_url=database,
+    )
+    async with MiniAgents():
+        pending_elsewhere(database, await _recorded(theirs, "read-0"), "read-1")
+        await acancel_run(theirs, "read-1")
+        await anote_run(theirs, "read-0", {"seen": 1})
+        await _recorded(mine, "read-2")
+        assert await arun_notes(theirs, "read-0") == {"seen": 1}
+        assert await arun_notes(mine, "read-0") is None  # (not its run: none of its own)
+        assert await arun_notes(mine, "read-2") == {}
+        asked = ["read-0", "read-1", "read-2", "no-such-run"]
+        assert await acancelled_runs(theirs, asked) == {"read-1"}
+        assert await acancelled_runs(mine, asked) == set()
+        assert await afind_runs(mine, "read-") == [ANY]  # (as afind_runs finds them)
 
 
 order: list[str] = []
