@@ -44,7 +44,13 @@ from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping,
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, aopened, approval_id, withdraw
+from miniagents.ext.dbos._approvals import (
+    APPROVAL_WORKFLOW,
+    IDS_PER_QUERY,
+    aopened,
+    approval_id,
+    withdraw,
+)
 from miniagents.ext.dbos._engine import (
     _WORKFLOW,
     Engine,
@@ -480,20 +486,16 @@ async def afind_runs(
         offset += len(statuses)
 
 
-_IDS_PER_QUERY = 500
-"""The most workflow ids one query names (a database bounds the parameters of a statement)."""
-
-
 async def _aliases_of(workflow_ids: list[str]) -> dict[str, str | None]:
     """The alias of the agent of each run of ``workflow_ids``, from their recorded inputs.
 
-    One query per ``_IDS_PER_QUERY`` runs; a run without a recorded input has none.
+    One query per ``IDS_PER_QUERY`` runs; a run without a recorded input has none.
     """
     aliases: dict[str, str | None] = {}
-    for start in range(0, len(workflow_ids), _IDS_PER_QUERY):
+    for start in range(0, len(workflow_ids), IDS_PER_QUERY):
         statuses = await _outside(
             _dbos().list_workflows_async(
-                workflow_ids=workflow_ids[start : start + _IDS_PER_QUERY],
+                workflow_ids=workflow_ids[start : start + IDS_PER_QUERY],
                 name=_WORKFLOW,
                 load_input=True,
                 load_output=False,
@@ -527,7 +529,7 @@ async def acancelled_runs(
     A server asks it of its paused runs: another server may have cancelled them (see
     :func:`acancel_run`). Only ``agent``'s own runs count, as in :func:`afind_runs`:
     another agent's run, or another workflow, is not said cancelled. One query per
-    ``_IDS_PER_QUERY`` ids (a database bounds the parameters of a statement).
+    ``IDS_PER_QUERY`` ids (a database bounds the parameters of a statement).
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
@@ -539,10 +541,10 @@ async def acancelled_runs(
     alias = _settings_of(agent).alias
     asked = sorted(set(workflow_ids))
     cancelled: set[str] = set()
-    for start in range(0, len(asked), _IDS_PER_QUERY):
+    for start in range(0, len(asked), IDS_PER_QUERY):
         statuses = await _outside(
             _dbos().list_workflows_async(
-                workflow_ids=asked[start : start + _IDS_PER_QUERY],
+                workflow_ids=asked[start : start + IDS_PER_QUERY],
                 name=_WORKFLOW,
                 status="CANCELLED",
                 load_input=True,  # (whose run each is)
