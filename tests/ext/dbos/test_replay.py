@@ -531,3 +531,42 @@ async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_sam
         held[1].set()
         assert [str(message) for message in await same] == ["Reply to Hello?."]
         assert [str(message) for message in await first] == ["Reply to Hello?."]
+
+
+async def test_a_run_stopped_while_a_call_waits_keeps_its_approval_and_goes_on_asked_again(
+    database: str,
+) -> None:
+    # A run stopped by a plain cancellation (its reader gave up, its context or its loop
+    # ended, the process is shutting down) has not ended: DBOS keeps it pending, and asked
+    # again (or recovered at the next launch) it goes on from its steps. Its call waits for
+    # the same approval then, so the approval is not withdrawn at that stop (withdrawn, the
+    # call would go on denied, "the run ended before the call was decided")
+    from miniagents.ext.dbos import _engine
+
+    tools = [FunctionTool(_pretend_remove, requires_approval=True)]
+    remover = offline_agent.fork(alias="STOPPED", reply=_removing, tools=tools, token_delay=0)
+    agent = durable(remover, database_url=database)
+    async with MiniAgents():
+        reply = await _waiting(agent, "stopped-1")
+        reading = asyncio.ensure_future(_read_whole(reply, started := asyncio.Event()))
+        await started.wait()
+        reading.cancel()  # its reader gives up, and the run stops here, unrecorded, as a
+        engine = _engine.current_engine()  # durable pipeline's try that timed out does
+        assert engine is not None
+        engine.stop("stopped-1")
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+    [pending] = await apending_approvals(database_url=database)  # (it waits on)
+    await aapprove("stopped-1", pending.call_id, database_url=database)
+    async with MiniAgents():
+        with workflow_id("stopped-1"):
+            again = await agent.inquire("Remove a.")
+    [result] = [message for message in again if isinstance(message, ToolResultMessage)]
+    assert (result.text, result.is_error) == ("removed a", False)  # (approved: it ran)
+    assert str(again[-1]) == "Done."
+
+
+async def _read_whole(reply: MessageSequencePromise, started: asyncio.Event) -> object:
+    """``reply`` read whole, ``started`` set as its reading starts."""
+    started.set()
+    return await reply
