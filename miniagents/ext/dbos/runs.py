@@ -289,7 +289,10 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
 
 
 async def arun_named(agent: MiniAgent[..., Message], name: str) -> str | None:
-    """The id of the durable run that :func:`aname_run` named ``name``, if any.
+    """The id of ``agent``'s durable run that :func:`aname_run` named ``name``, if any.
+
+    ``None`` too if the name is another agent's run's (of the database), as
+    :func:`afind_runs` finds only the agent's own.
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
@@ -300,9 +303,11 @@ async def arun_named(agent: MiniAgent[..., Message], name: str) -> str | None:
     if status is None or status.name != _NAME_WORKFLOW:
         return None
     args = status.input.get("args") if isinstance(status.input, dict) else None
-    if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], str):
-        return args[0]
-    return None
+    if not (isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], str)):
+        return None
+    named: str = args[0]
+    aliases = await _aliases_of([named])
+    return named if aliases.get(named) == _settings_of(agent).alias else None
 
 
 async def anote_run(

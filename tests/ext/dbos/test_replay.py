@@ -209,9 +209,12 @@ async def test_an_agent_finds_cancels_notes_and_names_only_its_own_runs(database
         assert await arun_named(mine, "n2") is None  # (another agent's run: not named)
 
 
-async def test_an_agent_reads_the_notes_and_cancels_of_its_own_runs_only(database: str) -> None:
-    # (was: arun_notes gave another agent's run's notes, and acancelled_runs said another
-    # agent's run was cancelled, though afind_runs found neither among the agent's runs)
+async def test_an_agent_reads_the_notes_cancels_and_names_of_its_own_runs_only(
+    database: str,
+) -> None:
+    # (was: arun_notes gave another agent's run's notes, acancelled_runs said another
+    # agent's run was cancelled, and arun_named gave the run another agent had named,
+    # though afind_runs found none of them among the agent's runs)
     mine = durable(
         offline_agent.fork(alias="MINE_READ", reply=_answer, token_delay=0),
         database_url=database,
@@ -232,6 +235,9 @@ async def test_an_agent_reads_the_notes_and_cancels_of_its_own_runs_only(databas
         assert await acancelled_runs(theirs, asked) == {"read-1"}
         assert await acancelled_runs(mine, asked) == set()
         assert await afind_runs(mine, "read-") == [ANY]  # (as afind_runs finds them)
+        await aname_run(theirs, "their-name", "read-0")
+        assert await arun_named(theirs, "their-name") == "read-0"
+        assert await arun_named(mine, "their-name") is None
 
 
 order: list[str] = []
