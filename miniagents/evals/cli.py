@@ -40,7 +40,7 @@ from typing import NoReturn, cast
 
 import pydantic
 
-from miniagents.arguments import check_count, check_number, check_seconds
+from miniagents.arguments import check_count, check_number, check_seconds, check_text
 from miniagents.evals._specs import evaluator_of
 from miniagents.evals.assertions import problems_of
 from miniagents.evals.case import CaseRun, Evaluator
@@ -248,7 +248,7 @@ def _check_scored(
 
 
 def _checked_limits(args: argparse.Namespace) -> dict[str, float]:
-    """The ``--min-score`` minimums, checked with every other number given, by its flag.
+    """The ``--min-score`` minimums, checked with every other number given and ``--name``.
 
     Each error names the flag and how to give it (not ``aevaluate()``'s argument).
     """
@@ -285,6 +285,9 @@ def _checked_limits(args: argparse.Namespace) -> dict[str, float]:
             if seconds is not None:
                 fix = f"Give e.g. {flag} 60, or leave it out for no timeout."
                 check_seconds(seconds, flag, forever=True, fix=fix, error=EvalArgumentError)
+        if args.name is not None:
+            fix = "Give e.g. --name baseline, or leave it out for the agent's alias."
+            check_text(args.name, "--name", fix=fix, error=EvalArgumentError)
         if args.max_cost is not None:
             fix = "Give e.g. --max-cost 0.50, or leave it out for no limit."
             check_number(

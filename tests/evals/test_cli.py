@@ -194,6 +194,11 @@ def test_a_run_prints_its_table_saves_its_json_and_a_later_run_compares(folder: 
             "Give e.g. --max-cost 0.50",
         ),
         (["capitals.yaml", "--agent", "my_agents:good", "--json", "."], "--json .: is a folder"),
+        (  # (was: "aevaluate() needs name to be a non-empty str ...", the function's words)
+            ["capitals.yaml", "--agent", "my_agents:good", "--name", ""],
+            "--name must be a non-empty str; got ''. Give e.g. --name baseline, or leave it "
+            "out for the agent's alias.",
+        ),
         (
             ["capitals.yaml", "--agent", "my_agents:good", "--min-score", "contains=nan"],
             "--min-score contains must be a number from 0 to 1; got nan. A mean score is from "

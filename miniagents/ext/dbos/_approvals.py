@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APPROVAL_WORKFLOW",
     "DECISION_TOPIC",
+    "IDS_PER_QUERY",
     "SENT_MARK",
     "Claim",
     "aopened",
@@ -67,6 +68,10 @@ DECISION_TOPIC = "miniagents.decision"
 
 SENT_MARK = "miniagents_decision_sent"
 """The attribute of an approval that says a decision was sent to it (and what it said)."""
+
+IDS_PER_QUERY = 500
+"""The most workflow ids one query names: a database bounds the parameters of a statement
+(SQLite: 999 on older builds, 32,766 on newer ones)."""
 
 _EVENT = "miniagents.decision"
 _WAIT_SECONDS = 24 * 3600.0  # each DBOS wait is bounded; an approval waits again after one
@@ -376,7 +381,10 @@ async def withdraw_orphans(url: str) -> None:
 
 
 async def _orphans() -> set[str]:
-    """The ids of the approvals that have not ended whose runs have (or are gone)."""
+    """The ids of the approvals that have not ended whose runs have (or are gone).
+
+    The runs are asked in queries of at most :data:`IDS_PER_QUERY` ids each.
+    """
     from dbos import DBOS
 
     approvals = await DBOS.list_workflows_async(
@@ -384,12 +392,15 @@ async def _orphans() -> set[str]:
     )
     runs = {approval.workflow_id: _run_of(approval.input) for approval in approvals}
     asked = sorted({run for run in runs.values() if run is not None})
-    if not asked:
-        return set()
-    statuses = await DBOS.list_workflows_async(
-        workflow_ids=asked, load_input=False, load_output=False
-    )
-    live = {status.workflow_id for status in statuses if status.status in ("PENDING", "ENQUEUED")}
+    live: set[str] = set()
+    for start in range(0, len(asked), IDS_PER_QUERY):
+        statuses = await DBOS.list_workflows_async(
+            workflow_ids=asked[start : start + IDS_PER_QUERY],
+            status=["PENDING", "ENQUEUED"],
+            load_input=False,
+            load_output=False,
+        )
+        live.update(status.workflow_id for status in statuses)
     return {approval for approval, run in runs.items() if run is not None and run not in live}
 
 

@@ -155,17 +155,22 @@ def _tables(url: str | None) -> _Tables:
     return _TABLES.get(checked_url(url if url is not None else configured_url()))
 
 
-def _json_text(value: object) -> str:
-    """``value`` as JSON text that every driver can encode.
+def _json_text(value: object, *, compact: bool = False) -> str:
+    """``value`` as JSON text that every driver can encode (``compact``: with no spaces).
 
     Where the text has a lone surrogate (which no driver can encode), it and every other
     character beyond ASCII are escaped.
+
+    Raises:
+        TypeError: if ``value`` holds a value that is not JSON.
+        ValueError: if ``value`` holds itself.
     """
-    text = json.dumps(value, ensure_ascii=False)
+    separators = (",", ":") if compact else None
+    text = json.dumps(value, separators=separators, ensure_ascii=False)
     try:
         text.encode()
-    except UnicodeEncodeError:
-        return json.dumps(value)  # (read back the same: JSON escapes are decoded)
+    except UnicodeEncodeError:  # (read back the same: JSON escapes are decoded)
+        return json.dumps(value, separators=separators)
     return text
 
 
@@ -326,7 +331,7 @@ class SQLRunJournal:
                 that holds itself); nothing is written.
         """
         try:
-            text = json.dumps(dict(record), separators=(",", ":"), ensure_ascii=False)
+            text = _json_text(dict(record), compact=True)
         except (TypeError, ValueError) as error:
             raise DurableRecordError(
                 f"A record of the batch run journal of the pipeline {self.pipeline!r} must be "

@@ -44,7 +44,13 @@ from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping,
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, aopened, approval_id, withdraw
+from miniagents.ext.dbos._approvals import (
+    APPROVAL_WORKFLOW,
+    IDS_PER_QUERY,
+    aopened,
+    approval_id,
+    withdraw,
+)
 from miniagents.ext.dbos._engine import (
     _WORKFLOW,
     Engine,
@@ -283,7 +289,10 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
 
 
 async def arun_named(agent: MiniAgent[..., Message], name: str) -> str | None:
-    """The id of the durable run that :func:`aname_run` named ``name``, if any.
+    """The id of ``agent``'s durable run that :func:`aname_run` named ``name``, if any.
+
+    ``None`` too if the name is another agent's run's (of the database), as
+    :func:`afind_runs` finds only the agent's own.
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
@@ -294,9 +303,11 @@ async def arun_named(agent: MiniAgent[..., Message], name: str) -> str | None:
     if status is None or status.name != _NAME_WORKFLOW:
         return None
     args = status.input.get("args") if isinstance(status.input, dict) else None
-    if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], str):
-        return args[0]
-    return None
+    if not (isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], str)):
+        return None
+    named: str = args[0]
+    aliases = await _aliases_of([named])
+    return named if aliases.get(named) == _settings_of(agent).alias else None
 
 
 async def anote_run(
@@ -329,11 +340,13 @@ async def anote_run(
 async def arun_notes(agent: MiniAgent[..., Message], workflow_id: str) -> dict[str, object] | None:
     """The notes kept with ``agent``'s durable run ``workflow_id`` (:func:`anote_run`'s).
 
-    One query of the run's status: unlike :func:`afind_runs`, neither its steps (the
-    recorded calls, each with its result) nor its input and output are read.
+    One query of the run's status and input (whose agent's run it is): unlike
+    :func:`afind_runs`, neither its steps (the recorded calls, each with its result) nor its
+    output are read.
 
     Returns:
-        The notes, by key (empty if none were noted); ``None`` if there is no such run.
+        The notes, by key (empty if none were noted); ``None`` if ``agent`` has no such run
+        (none in the database, or another agent's, as :func:`afind_runs` finds none).
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
@@ -342,10 +355,10 @@ async def arun_notes(agent: MiniAgent[..., Message], workflow_id: str) -> dict[s
     await _aengine(agent)
     statuses = await _outside(
         _dbos().list_workflows_async(
-            workflow_ids=[workflow_id], name=_WORKFLOW, load_input=False, load_output=False
+            workflow_ids=[workflow_id], name=_WORKFLOW, load_input=True, load_output=False
         )
     )
-    if not statuses:
+    if not statuses or _alias_of(statuses[0].input) != _settings_of(agent).alias:
         return None
     attributes = statuses[0].attributes
     return dict(attributes) if isinstance(attributes, dict) else {}
@@ -478,20 +491,16 @@ async def afind_runs(
         offset += len(statuses)
 
 
-_IDS_PER_QUERY = 500
-"""The most workflow ids one query names (a database bounds the parameters of a statement)."""
-
-
 async def _aliases_of(workflow_ids: list[str]) -> dict[str, str | None]:
     """The alias of the agent of each run of ``workflow_ids``, from their recorded inputs.
 
-    One query per ``_IDS_PER_QUERY`` runs; a run without a recorded input has none.
+    One query per ``IDS_PER_QUERY`` runs; a run without a recorded input has none.
     """
     aliases: dict[str, str | None] = {}
-    for start in range(0, len(workflow_ids), _IDS_PER_QUERY):
+    for start in range(0, len(workflow_ids), IDS_PER_QUERY):
         statuses = await _outside(
             _dbos().list_workflows_async(
-                workflow_ids=workflow_ids[start : start + _IDS_PER_QUERY],
+                workflow_ids=workflow_ids[start : start + IDS_PER_QUERY],
                 name=_WORKFLOW,
                 load_input=True,
                 load_output=False,
@@ -520,10 +529,12 @@ async def _run_info(status: WorkflowStatus, executor_id: str) -> DurableRunInfo:
 async def acancelled_runs(
     agent: MiniAgent[..., Message], workflow_ids: Collection[str]
 ) -> set[str]:
-    """Those of ``workflow_ids`` whose durable runs of ``agent``'s database were cancelled.
+    """Those of ``workflow_ids`` that name durable runs of ``agent`` that were cancelled.
 
-    One query, however many ids (a server asks it of its paused runs: another server may
-    have cancelled them, see :func:`acancel_run`).
+    A server asks it of its paused runs: another server may have cancelled them (see
+    :func:`acancel_run`). Only ``agent``'s own runs count, as in :func:`afind_runs`:
+    another agent's run, or another workflow, is not said cancelled. One query per
+    ``IDS_PER_QUERY`` ids (a database bounds the parameters of a statement).
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
@@ -532,15 +543,23 @@ async def acancelled_runs(
     if not workflow_ids:
         return set()
     await _aengine(agent)
-    statuses = await _outside(
-        _dbos().list_workflows_async(
-            workflow_ids=list(workflow_ids),
-            status="CANCELLED",
-            load_input=False,
-            load_output=False,
+    alias = _settings_of(agent).alias
+    asked = sorted(set(workflow_ids))
+    cancelled: set[str] = set()
+    for start in range(0, len(asked), IDS_PER_QUERY):
+        statuses = await _outside(
+            _dbos().list_workflows_async(
+                workflow_ids=asked[start : start + IDS_PER_QUERY],
+                name=_WORKFLOW,
+                status="CANCELLED",
+                load_input=True,  # (whose run each is)
+                load_output=False,
+            )
         )
-    )
-    return {status.workflow_id for status in statuses}
+        cancelled.update(
+            status.workflow_id for status in statuses if _alias_of(status.input) == alias
+        )
+    return cancelled
 
 
 async def _awaits_decision(workflow_id: str) -> bool:

@@ -513,3 +513,74 @@ def test_approvals_on_a_corrupt_file_say_it_is_damaged_in_one_line(tmp_path: Pat
     ), said
     assert "\n" not in said
     assert caught.value.__cause__ is None
+
+
+def _approvals_waiting(url: str, runs: dict[str, bool]) -> None:
+    """Record an approval that waits for each run of ``runs`` (by id: whether the run is
+    live, waiting in a queue nobody reads, or gone), in one transaction."""
+    import sqlalchemy
+    from dbos import EnqueueOptions
+
+    from miniagents.ext.dbos._approvals import approval_id
+    from miniagents.ext.dbos._sqlite import shim_arguments
+
+    def queued(workflow_name: str, workflow_id: str) -> EnqueueOptions:
+        return {"queue_name": "nobody", "workflow_name": workflow_name, "workflow_id": workflow_id}
+
+    client = new_client(url)
+    engine = sqlalchemy.create_engine(url, connect_args=shim_arguments(url))
+    try:
+        with engine.begin() as connection:
+            for run, live in runs.items():
+                if live:
+                    client.enqueue_in_transaction(connection, queued("run", run))
+                approval = queued(APPROVAL_WORKFLOW, approval_id(run, ".0"))
+                client.enqueue_in_transaction(connection, approval, run, ".0", "remove", "c1", {})
+    finally:
+        engine.dispose()
+        close_client(client)
+
+
+def test_the_approvals_of_ended_runs_are_withdrawn_however_many_runs_wait(
+    tmp_path: Path,
+) -> None:
+    # (was: the runs of all the waiting approvals were asked in one query, a parameter each:
+    # past SQLite's bound on a statement's parameters (999 on older builds, 32,766 on newer
+    # ones) it failed, and the approvals of ended runs were never withdrawn at a launch)
+    import sqlite3
+
+    import sqlalchemy
+    from dbos import DBOS
+
+    from miniagents.ext.dbos._engine import aengine_for
+
+    url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
+
+    def older_sqlite(connection: object, _record: object) -> None:  # (its bound: 999)
+        if isinstance(connection, sqlite3.Connection):
+            connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+    try:
+        asyncio.run(aengine_for(url))  # (its tables made)
+        DBOS.destroy(destroy_registry=False)
+        _approvals_waiting(url, {**{f"live-{index}": True for index in range(1000)}, "gone": False})
+        sqlalchemy.event.listen(sqlalchemy.Engine, "connect", older_sqlite)
+        try:
+            asyncio.run(aengine_for(url))  # a launch withdraws the approvals of ended runs
+        finally:
+            sqlalchemy.event.remove(sqlalchemy.Engine, "connect", older_sqlite)
+    finally:
+        DBOS.destroy(destroy_registry=False)
+    connection = sqlite3.connect(tmp_path / "runs.sqlite")
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        claims = (
+            connection.execute(
+                "SELECT approval_id, said, decided_by FROM miniagents_decisions"
+            ).fetchall()
+            if "miniagents_decisions" in tables  # (made by the first claim)
+            else []
+        )
+    finally:
+        connection.close()
+    assert claims == [("gone::approval.0", "withdrawn", "run")]  # (the live runs' wait on)

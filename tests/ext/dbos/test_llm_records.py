@@ -152,6 +152,18 @@ async def test_a_sql_run_journal_keeps_each_pipelines_records_in_order(database_
     assert await two.aload() == [{"kind": "submitting", "tag": "t9"}]
 
 
+async def test_a_journal_record_whose_text_holds_a_lone_surrogate_is_kept_and_read_back(
+    database_url: str,
+) -> None:
+    # (was: the record was written as UTF-8 JSON text, which no driver can encode with a
+    # lone surrogate in it: the append failed, where a recorded call's text was escaped)
+    journal = SQLRunJournal("PIPE", database_url)
+    await journal.aappend({"kind": "submitting", "tag": "caf\ud800", "note": "é"})
+    assert await SQLRunJournal("PIPE", database_url).aload() == [
+        {"kind": "submitting", "tag": "caf\ud800", "note": "é"}
+    ]
+
+
 async def test_pipelines_whose_long_names_begin_alike_keep_their_journals_apart(
     database_url: str,
 ) -> None:

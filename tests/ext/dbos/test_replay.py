@@ -33,6 +33,7 @@ from miniagents.ext.dbos import (
     aapprovals_open,
     aapprove,
     acancel_run,
+    acancelled_runs,
     afind_runs,
     aname_run,
     anote_run,
@@ -206,6 +207,37 @@ async def test_an_agent_finds_cancels_notes_and_names_only_its_own_runs(database
         assert not theirs_run.cancelled
         assert await arun_named(mine, "n1") == "shared-1"  # (the name's record kept)
         assert await arun_named(mine, "n2") is None  # (another agent's run: not named)
+
+
+async def test_an_agent_reads_the_notes_cancels_and_names_of_its_own_runs_only(
+    database: str,
+) -> None:
+    # (was: arun_notes gave another agent's run's notes, acancelled_runs said another
+    # agent's run was cancelled, and arun_named gave the run another agent had named,
+    # though afind_runs found none of them among the agent's runs)
+    mine = durable(
+        offline_agent.fork(alias="MINE_READ", reply=_answer, token_delay=0),
+        database_url=database,
+    )
+    theirs = durable(
+        offline_agent.fork(alias="THEIRS_READ", reply=_answer, token_delay=0),
+        database_url=database,
+    )
+    async with MiniAgents():
+        pending_elsewhere(database, await _recorded(theirs, "read-0"), "read-1")
+        await acancel_run(theirs, "read-1")
+        await anote_run(theirs, "read-0", {"seen": 1})
+        await _recorded(mine, "read-2")
+        assert await arun_notes(theirs, "read-0") == {"seen": 1}
+        assert await arun_notes(mine, "read-0") is None  # (not its run: none of its own)
+        assert await arun_notes(mine, "read-2") == {}
+        asked = ["read-0", "read-1", "read-2", "no-such-run"]
+        assert await acancelled_runs(theirs, asked) == {"read-1"}
+        assert await acancelled_runs(mine, asked) == set()
+        assert await afind_runs(mine, "read-") == [ANY]  # (as afind_runs finds them)
+        await aname_run(theirs, "their-name", "read-0")
+        assert await arun_named(theirs, "their-name") == "read-0"
+        assert await arun_named(mine, "their-name") is None
 
 
 order: list[str] = []
@@ -505,3 +537,42 @@ async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_sam
         held[1].set()
         assert [str(message) for message in await same] == ["Reply to Hello?."]
         assert [str(message) for message in await first] == ["Reply to Hello?."]
+
+
+async def test_a_run_stopped_while_a_call_waits_keeps_its_approval_and_goes_on_asked_again(
+    database: str,
+) -> None:
+    # A run stopped by a plain cancellation (its reader gave up, its context or its loop
+    # ended, the process is shutting down) has not ended: DBOS keeps it pending, and asked
+    # again (or recovered at the next launch) it goes on from its steps. Its call waits for
+    # the same approval then, so the approval is not withdrawn at that stop (withdrawn, the
+    # call would go on denied, "the run ended before the call was decided")
+    from miniagents.ext.dbos import _engine
+
+    tools = [FunctionTool(_pretend_remove, requires_approval=True)]
+    remover = offline_agent.fork(alias="STOPPED", reply=_removing, tools=tools, token_delay=0)
+    agent = durable(remover, database_url=database)
+    async with MiniAgents():
+        reply = await _waiting(agent, "stopped-1")
+        reading = asyncio.ensure_future(_read_whole(reply, started := asyncio.Event()))
+        await started.wait()
+        reading.cancel()  # its reader gives up, and the run stops here, unrecorded, as a
+        engine = _engine.current_engine()  # durable pipeline's try that timed out does
+        assert engine is not None
+        engine.stop("stopped-1")
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+    [pending] = await apending_approvals(database_url=database)  # (it waits on)
+    await aapprove("stopped-1", pending.call_id, database_url=database)
+    async with MiniAgents():
+        with workflow_id("stopped-1"):
+            again = await agent.inquire("Remove a.")
+    [result] = [message for message in again if isinstance(message, ToolResultMessage)]
+    assert (result.text, result.is_error) == ("removed a", False)  # (approved: it ran)
+    assert str(again[-1]) == "Done."
+
+
+async def _read_whole(reply: MessageSequencePromise, started: asyncio.Event) -> object:
+    """``reply`` read whole, ``started`` set as its reading starts."""
+    started.set()
+    return await reply
