@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import re
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable
@@ -369,14 +370,23 @@ async def test_an_exception_of_the_tool_is_an_error_result_and_is_logged(
             raise ZeroDivisionError("cannot divide by zero")
         return a / b
 
+    # (was: an INFO here, and the web apps and the MCP server each logged it again, under a
+    # reference of their own: the one their clients were told had no traceback)
     with caplog.at_level(logging.INFO, logger="miniagents.ext.tools"):
         async with MiniAgents():
             result = await result_of(run_tool_call(as_tool(divide), call("divide", a=1, b=0)))
     assert result.is_error
     assert str(result) == "The tool divide failed: ZeroDivisionError: cannot divide by zero"
+    part = error_part(result.model_dump())
+    assert part is not None
     [record] = [r for r in caplog.records if r.name.startswith("miniagents.ext.tools")]
-    assert record.levelno == logging.INFO
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == (
+        f"The tool divide failed with ZeroDivisionError (reference {part.reference}); the "
+        "model gets its text."
+    )
     assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "cannot divide by zero"
 
 
 class _Unprintable(Exception):
@@ -479,7 +489,9 @@ async def test_a_result_says_where_an_exception_not_written_for_the_model_begins
         failed = await result_of(promise)
         refused = await result_of(run_tool_call(as_tool(find), call("find", city="Pari")))
     part = error_part(promise.metadata)
-    assert part == ToolErrorPart(len("partial output\n\n"), "RuntimeError")
+    assert part is not None
+    assert part == ToolErrorPart(len("partial output\n\n"), "RuntimeError", part.reference)
+    assert re.fullmatch(r"[0-9a-f]{32}", part.reference)
     assert error_part(failed.model_dump()) == part
     assert (failed.text or "")[part.at :] == "The tool flaky failed: RuntimeError: the disk is full"
     assert tokens[-1] == (failed.text or "")[part.at - 2 :]  # (one token, the separator first)
