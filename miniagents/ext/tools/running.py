@@ -368,10 +368,10 @@ async def _logged(tool: Tool, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
 def _reference(tool: Tool, error: Exception) -> str | None:
     """The reference the log has ``error`` under, unless it is written for the model.
 
-    ``None`` for a ``ToolError``; else the reference ``error`` carries, or a new one, under
-    which it is logged whole now (an ``ERROR``, with its traceback).
+    ``None`` for a ``ToolError`` told as written; else the reference ``error`` carries, or a
+    new one, under which it is logged whole now (an ``ERROR``, with its traceback).
     """
-    if isinstance(error, ToolError):
+    if isinstance(error, ToolError) and error.told_as_written:
         return None
     carried = vars(error).get(_REFERENCE)  # (in its __dict__: pickled with it)
     if isinstance(carried, str):

@@ -626,8 +626,9 @@ async def test_a_served_tools_exception_is_told_as_its_class_and_a_reference(
         str(leaked),
     )
     assert told is not None, str(leaked)
-    # (logged where it was caught, as for the web apps: was the server's wrapper's log)
-    (logged,) = [r for r in caplog.records if r.name.startswith("miniagents")]
+    # (logged where it was caught, as for the web apps: was the server's wrapper's log; the
+    # caller, in this process too, logs each error result, an MCPToolError, under its own)
+    (logged,) = [r for r in caplog.records if "with RuntimeError" in r.getMessage()]
     assert (logged.name, logged.levelno) == ("miniagents.ext.tools.running", logging.ERROR)
     assert logged.getMessage() == (
         f"The tool _leaky failed with RuntimeError (reference {told.group(1)}); the model "
