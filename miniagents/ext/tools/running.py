@@ -257,8 +257,9 @@ async def _call(
 ) -> BaseException | None:
     """Run the call into ``result``; the tool's error that ended it there, if any.
 
-    That error is one that became an error result, or a ``SystemExit`` the result fails
-    with, so that its reader gets it as ``await asyncio.to_thread(sys.exit)`` would.
+    That error is one that became an error result, or a ``BaseException`` the result fails
+    with (a ``SystemExit``, DBOS's refusal to record a step), so that its reader gets it as
+    ``await asyncio.to_thread(sys.exit)`` would; only a ``KeyboardInterrupt`` is raised.
     """
     replied = False
     try:
@@ -309,12 +310,12 @@ async def _call(
         result.append(separator + _error_text(tool, error))
         result.complete()
         return error
-    except SystemExit as error:  # sys.exit() in the tool (its thread): for its reader to get
-        result.fail(error)  # (raised out of this task, it would stop the loop, and be lost)
-        return error
-    except BaseException as error:  # e.g. KeyboardInterrupt: not for the model to handle
+    except KeyboardInterrupt as error:  # not for the model to handle: it stops the loop
         result.fail(error)
         raise
+    except BaseException as error:  # sys.exit() in the tool (its thread), DBOS's refusal to
+        result.fail(error)  # record a cancelled run's step: for its reader to get (raised out
+        return error  # of this task, a SystemExit would stop the loop; any, be never read)
     result.complete()
     return None
 

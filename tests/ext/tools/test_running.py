@@ -451,6 +451,31 @@ async def test_sys_exit_in_a_sync_tool_reaches_its_reader_as_system_exit_and_is_
     assert capsys.readouterr().err == ""
 
 
+class _Refused(BaseException):
+    """Stands for DBOS's refusal to record a step of a cancelled run (a ``BaseException``)."""
+
+
+async def test_a_base_exception_of_a_tool_reaches_its_reader_and_is_not_left_unretrieved(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: the tool's task failed with it too, and nobody read it there: asyncio logged
+    # "Task exception was never retrieved" once the task was collected)
+    async def refused() -> str:
+        raise _Refused("DBOS refused to record the step: the run was cancelled.")
+
+    async def read() -> str:
+        async with MiniAgents():
+            try:
+                await soon(run_tool_call(as_tool(refused), call("refused")))
+            except _Refused as error:
+                return str(error)
+        return "not refused"
+
+    assert await read() == "DBOS refused to record the step: the run was cancelled."
+    gc.collect()  # (the tool's task, collected)
+    assert not [record for record in caplog.records if record.name == "asyncio"]
+
+
 async def test_a_failure_after_some_output_keeps_the_output_and_then_tells_the_error() -> None:
     async def flaky(count: int) -> AsyncIterator[str]:
         yield "partial output"
