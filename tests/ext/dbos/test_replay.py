@@ -48,7 +48,6 @@ from miniagents.ext.llm.offline_script import ScriptedReply
 from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.ext.tools.approval import ToolApprovalRequest
-from miniagents.ext.tools.running import error_part, run_tool_call
 from tests.fakes.dead_executor import pending_elsewhere
 
 calls: list[str] = []
@@ -506,33 +505,3 @@ async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_sam
         held[1].set()
         assert [str(message) for message in await same] == ["Reply to Hello?."]
         assert [str(message) for message in await first] == ["Reply to Hello?."]
-
-
-def _leaky() -> str:
-    """Read the orders from the database."""
-    raise ConnectionError("connect to postgresql://admin:hunter2@db.internal/prod failed")
-
-
-@miniagent(alias="LEAKY_TOOL_CALLER")
-async def _leaky_tool_caller(ctx: InteractionContext) -> None:
-    call = ToolCallMessage(tool_name="_leaky", arguments={}, call_id="c1")
-    ctx.reply(run_tool_call(FunctionTool(_leaky), call))
-
-
-async def test_a_tools_exception_read_again_keeps_the_reference_it_was_logged_under(
-    database: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    # (was: each read of the run logged the exception again, under a new reference, so a
-    # client told the first one no longer found its traceback by the one it was told later)
-    agent = durable(_leaky_tool_caller, database_url=database)
-    async with MiniAgents():
-        with workflow_id("leaky-1"):
-            [first] = await agent.inquire()
-        [again] = await replay(agent, "leaky-1")
-    told = error_part(first.model_dump())
-    assert told is not None
-    assert error_part(again.model_dump()) == told
-    assert str(again) == str(first)  # (the model's text, whole)
-    [logged] = [r for r in caplog.records if r.name.startswith("miniagents")]
-    assert f"(reference {told.reference})" in logged.getMessage()
-    assert logged.exc_info is not None
