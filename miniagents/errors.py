@@ -59,6 +59,7 @@ right for the extensions)::
     │   ├── ToolDefinitionError (also TypeError)     not usable as a tool (no annotation, ...)
     │   ├── ToolNameConflictError (also ValueError)  two tools of one list have the same name
     │   ├── ToolCallError                           raised by a tool: its message is the result
+    │   │   └── MCPToolError                          an MCP server's error result (not our text)
     │   ├── ToolApprovalError (also RuntimeError)   a decision on a request that is not pending
     │   └── MCPSessionError                         an MCP server unreachable, or session closed
     ├── MessageSerializationError (also TypeError)  a value that cannot be pickled for Ray
@@ -181,7 +182,7 @@ _REEXPORTS = Reexports(
         "miniagents.ext.tools.errors": (
             "ToolApprovalError ToolCallError ToolDefinitionError ToolError ToolNameConflictError"
         ),
-        "miniagents.ext.mcp.errors": "MCPSessionError",
+        "miniagents.ext.mcp.errors": "MCPSessionError MCPToolError",
         "miniagents.ext.llm.errors": (
             "BudgetExceededError LLMAuthenticationError LLMBatchError "
             "LLMCacheFileError LLMCacheMissError LLMConfigurationError LLMConnectionError LLMError "

@@ -61,6 +61,7 @@ from miniagents.ext.llm.errors import LLMServerError as LLMServerError
 from miniagents.ext.llm.errors import LLMTimeoutError as LLMTimeoutError
 from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
 from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
+from miniagents.ext.mcp.errors import MCPToolError as MCPToolError
 from miniagents.ext.ray.errors import MessageSerializationError as MessageSerializationError
 from miniagents.ext.ray.errors import RayAgentArgumentError as RayAgentArgumentError
 from miniagents.ext.ray.errors import RayAgentError as RayAgentError
@@ -147,7 +148,7 @@ __all__ = [
     "LLMOutputValidationError", "LLMRateLimitError", "LLMRefusalError", "LLMRequestError",
     "LLMResponseError", "LLMSDKMissingError", "LLMServerError", "LLMTimeoutError",
     "LLMToolRoundsError",
-    "MCPSessionError",
+    "MCPSessionError", "MCPToolError",
     "MessageSerializationError", "RayAgentArgumentError", "RayAgentError", "RayCancelTimeoutError",
     "RayPipelineArgumentError", "RayPipelineLinkError", "RayPipelineRerunError",
     "RayWorkerDiedError", "RemoteError", "RemoteTraceback",

@@ -9,9 +9,10 @@ traceback too) once, under that reference, for the operator to look up; an app m
 share it (it imports neither's extra).
 
 A tool's exception that became its error result is the model's to read (it needs the text
-to recover), and a client streamed the result is told as of an agent's error
-(:class:`ToldResult`): what the tool replied before it failed, then the sentence and the
-reference, unless the app tells error texts.
+to recover), and a client streamed the result (a web app's, the MCP server's) is told as of
+an agent's error (:class:`ToldResult`): what the tool replied before it failed, then the
+sentence and the reference the exception was logged under where it was caught, unless the
+app tells error texts.
 """
 
 from __future__ import annotations
@@ -87,25 +88,23 @@ class ToldResult:
     The part of the result's text that tells the model a tool's exception (one that is no
     ``ToolError``: see :class:`~miniagents.ext.tools.running.ToolErrorPart`) is held back
     and told as :func:`told_error` tells an error: a sentence naming the tool and the
-    exception's class, with a reference under which ``logger`` logs the part whole (an
-    ``ERROR``), unless ``error_texts``. Everything else streams as it comes: the part is
-    the result's last token, said in its metadata before it comes. The model still reads
-    the result whole; a client that sends the conversation back (AG-UI's, the AI SDK's)
-    sends what it was told.
+    exception's class, with the reference the log has the exception under (logged whole,
+    with its traceback, where it was caught), unless ``error_texts``. Everything else
+    streams as it comes: the part is the result's last token, said in its metadata before
+    it comes. The model still reads the result whole; a client that sends the conversation
+    back (AG-UI's, the AI SDK's) sends what it was told.
     """
 
-    __slots__ = ("_error_texts", "_logger", "_operator", "_result", "text")
+    __slots__ = ("_error_texts", "_operator", "_result", "text")
 
     def __init__(
         self,
         result: MessagePromise[Message],
-        logger: logging.Logger,
         *,
         error_texts: bool,
         operator: str = "the agent's operator",
     ) -> None:
         self._result = result
-        self._logger = logger
         self._error_texts = error_texts
         self._operator = operator
         self.text = ""
@@ -120,20 +119,13 @@ class ToldResult:
             if told:
                 sent += len(told)
                 yield told
-        message = await result
-        text = message.text or ""
+        text = (await result).text or ""
         part = None if self._error_texts else error_part(result.metadata)
         if part is not None:
             name = result.metadata.get("tool_name")
             tool = f"The tool {name}" if isinstance(name, str) and name else "A tool"
-            reference = uuid.uuid4().hex
-            self._logger.error(
-                "%s failed with %s (reference %s); the model was told: %s",
-                tool,
-                part.error_class,
-                reference,
-                text[part.at :],
+            text = text[: part.at] + _sentence(
+                tool, part.error_class, part.reference, self._operator
             )
-            text = text[: part.at] + _sentence(tool, part.error_class, reference, self._operator)
             yield text[sent:]
         self.text = text

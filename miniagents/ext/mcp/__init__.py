@@ -16,6 +16,7 @@ Importing this package does not import the SDK; opening a session without it rai
 """
 
 from miniagents.ext.mcp.errors import MCPSessionError as MCPSessionError
+from miniagents.ext.mcp.errors import MCPToolError as MCPToolError
 from miniagents.ext.mcp.serving import DEFAULT_MAX_SESSIONS as DEFAULT_MAX_SESSIONS
 from miniagents.ext.mcp.serving import (
     DEFAULT_MAX_SESSIONS_PER_PRINCIPAL as DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
@@ -42,6 +43,7 @@ __all__ = [
     "MCPSession",
     "MCPSessionError",
     "MCPTool",
+    "MCPToolError",
     "mcp_http_app",
     "mcp_server",
     "serve_stdio",

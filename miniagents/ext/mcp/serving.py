@@ -29,18 +29,15 @@ server never sends ``notifications/tools/list_changed`` (its capabilities say
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.mcp._sdk import require_mcp
-from miniagents.ext.told_errors import told_error
-from miniagents.ext.tools.errors import ToolCallError
+from miniagents.ext.told_errors import ToldResult
 from miniagents.ext.tools.messages import ToolCallMessage
-from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.miniagents.context import MiniAgents
@@ -69,8 +66,6 @@ __all__ = [
     "serve_stdio",
 ]
 
-_logger = logging.getLogger(__name__)
-
 DEFAULT_MAX_SESSIONS = 1_000
 """The most MCP sessions :func:`mcp_http_app` keeps open at once (one more is a 503)."""
 
@@ -92,6 +87,9 @@ error's code, as ``_TOO_MANY_CALLS``)."""
 _SESSION_ID = "mcp-session-id"
 """The HTTP header that names a request's MCP session (and, in the answer that opens one,
 the new session)."""
+
+_OPERATOR = "the MCP server's operator"
+"""Whom a caller told of a tool's exception is told to ask (see ``ToldResult``)."""
 
 _CALLER = "miniagents.mcp_caller"
 """The key of a request's ASGI scope that names its caller (the principal the door knows)."""
@@ -139,8 +137,7 @@ def mcp_server(
     from mcp.server import Server
 
     tool_set = ToolSet(tools)
-    if settings is None or not settings.error_texts:
-        tool_set = ToolSet([_Told(tool) for tool in tool_set])
+    error_texts = settings is not None and settings.error_texts
     calls = _Calls(
         None if settings is None else settings.max_live_runs,
         None if settings is None else settings.max_live_runs_per_principal,
@@ -165,10 +162,13 @@ def mcp_server(
         )
         with calls.held(_caller_of(ctx.request)):
             async with MiniAgents():
-                result = await tool_set.run(call)
+                result = tool_set.run(call)
+                told = ToldResult(result, error_texts=error_texts, operator=_OPERATOR)
+                async for _ in told.tokens():  # (MCP results are not streamed)
+                    pass
         return types.CallToolResult(
-            content=[types.TextContent(text=str(result))],
-            is_error=bool(getattr(result, "is_error", False)),
+            content=[types.TextContent(text=told.text)],
+            is_error=(await result).is_error,
         )
 
     return Server(name, instructions=instructions, on_list_tools=list_tools, on_call_tool=call_tool)
@@ -580,67 +580,3 @@ class _Calls:
 def _calls(count: int) -> str:
     """``count`` tool calls, in words ("1 tool call", "2 tool calls")."""
     return f"{count} tool call{'' if count == 1 else 's'}"
-
-
-class _Told(Tool):
-    """A served tool whose caller is told of its exceptions as a sentence and a reference.
-
-    A ``ToolCallError`` (which a tool raises for its caller) passes as it is; any other
-    exception of its ``validate`` or ``run`` is logged whole (an ``ERROR`` with its
-    traceback) under a new reference, and its caller is told the tool's name, the
-    exception's class and that reference (see :func:`~miniagents.ext.told_errors.told_error`),
-    never its text. Everything else is the tool's own.
-    """
-
-    __slots__ = ("_tool",)
-
-    def __init__(self, tool: Tool) -> None:
-        """Wrap ``tool``, with its name, description, schema, approval rule and timeout."""
-        super().__init__(
-            name=tool.name,
-            description=tool.description,
-            parameters=tool.parameters,
-            requires_approval=tool.requires_approval,
-            timeout=tool.timeout,
-        )
-        self._tool = tool
-
-    def needs_approval(self, arguments: Mapping[str, object]) -> bool:
-        """The tool's own answer."""
-        return self._tool.needs_approval(arguments)
-
-    def validate(self, arguments: Mapping[str, object]) -> Mapping[str, object]:
-        """The tool's own check; an exception other than ``ToolCallError`` told of so."""
-        try:
-            return self._tool.validate(arguments)
-        except ToolCallError:
-            raise
-        except Exception as error:
-            raise self._told(error) from None
-
-    async def run(self, arguments: Mapping[str, object]) -> AsyncIterator[str]:
-        """The tool's own pieces; an exception other than ``ToolCallError`` told of so."""
-        pieces = self._tool.run(arguments)
-        try:
-            async for piece in pieces:
-                yield piece
-        except ToolCallError:
-            raise
-        except Exception as error:
-            raise self._told(error) from None
-        finally:
-            aclose = getattr(pieces, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
-    def _told(self, error: Exception) -> ToolCallError:
-        """The error its caller gets for ``error``, which is logged whole."""
-        told = told_error(
-            error,
-            _logger,
-            f"The served tool {self.name}",
-            error_texts=False,
-            who=f"The tool {self.name}",
-            operator="the MCP server's operator",
-        )
-        return ToolCallError(told.text)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from miniagents.ext.mcp._content import result_text
-from miniagents.ext.tools.errors import ToolCallError
+from miniagents.ext.mcp.errors import MCPToolError
 from miniagents.ext.tools.tool import Tool
 
 if TYPE_CHECKING:
@@ -27,8 +27,10 @@ class MCPTool(Tool):
     Its description and JSON schema are the server's own. The arguments go to the server
     as they are (the server validates them against its schema and answers an error result
     if they do not fit). The reply is the result's content as text; a result the server
-    marks ``isError`` is an error result (``is_error=True``) of that text. A text longer
-    than ``max_result_chars`` is cut there, with a note to the model that says so.
+    marks ``isError`` is an error result (``is_error=True``) of that text, raised as an
+    ``MCPToolError``: a server of ours tells its own clients its class and a reference, not
+    the other server's text. A text longer than ``max_result_chars`` is cut there, with a
+    note to the model that says so.
 
     Attributes:
         server_name: The tool's name on the server (``name`` is made valid for the
@@ -57,6 +59,6 @@ class MCPTool(Tool):
         """Call the tool on the server; yield the result's text."""
         result = await self._call(self.server_name, dict(arguments))
         text = result_text(result, self._max_result_chars)
-        if result.is_error:
-            raise ToolCallError(text or f"The MCP tool {self.server_name} failed.")
+        if result.is_error:  # (the server's text: the model's, not our clients')
+            raise MCPToolError(text or f"The MCP tool {self.server_name} failed.")
         yield text

@@ -571,11 +571,11 @@ class Session:
                     told_apart = True
                 shown.append(token)
             message = await result
-        except BaseException as error:  # (a result fails only when cancelled)
+        except BaseException as error:  # (a result fails only when cancelled, or exited)
             self._tool_runs.pop(call_id, None)
             self._changed.set()
             _end_unfinished(shown, self._closing)
-            if isinstance(error, asyncio.CancelledError):
+            if not isinstance(error, Exception):  # (a tool's sys.exit() too: not lost here)
                 raise
             logger.debug("The result of the tool call %s failed: %r", call_id, error)
             return

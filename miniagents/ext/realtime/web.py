@@ -696,7 +696,7 @@ async def _stream_tokens(
     fields = promise.metadata
     if issubclass(promise.message_class, ToolResultMessage):
         call_id = fields.get("call_id")
-        told = ToldResult(promise, _logger, error_texts=error_texts)
+        told = ToldResult(promise, error_texts=error_texts)
         async for token in told.tokens():
             await _event(websocket, "tool_output", call_id=call_id, delta=token)
         await _event(websocket, "tool_result", call_id=call_id, text=told.text)

@@ -6,6 +6,7 @@
     ├── ToolDefinitionError (also TypeError)   not usable as a tool (named, with the fix)
     ├── ToolNameConflictError (also ValueError) two tools of one list have the same name
     ├── ToolCallError                           raised by a tool: the model gets its message
+    │   └── MCPToolError                         (miniagents.ext.mcp) an MCP server's error result
     ├── ToolApprovalError (also RuntimeError)   a request not pending, or its edit refused
     └── MCPSessionError                         (miniagents.ext.mcp) a server unreachable, ...
 
@@ -17,6 +18,7 @@ tool become a ``ToolResultMessage`` with ``is_error=True``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from miniagents.promising.errors import MiniAgentsError
 
@@ -31,6 +33,11 @@ __all__ = [
 
 class ToolError(MiniAgentsError):
     """A tool could not be defined, or a call of it failed."""
+
+    told_as_written: ClassVar[bool] = True
+    """Whether a server tells its clients the error's text as the model reads it (the text
+    is the library's or the tool's); else, a third party's, it is told as any exception of a
+    tool is: its class and a reference (see ``ToolErrorPart``)."""
 
 
 class ToolDefinitionError(ToolError, TypeError):

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import AsyncIterator, Mapping
 from typing import NamedTuple, TypeVar, overload
 
 from miniagents.arguments import refused_argument
@@ -47,29 +48,41 @@ logger = logging.getLogger(__name__)
 ERROR_SEPARATOR = "\n\n"
 """Between what a tool replied before it failed and the text of the error."""
 
+_REFERENCE = "miniagents_error_reference"
+"""The key of an exception's ``__dict__`` that holds the reference it was logged under."""
+
 
 class ToolErrorPart(NamedTuple):
     """Where a result's text tells the model a tool's exception, one not written for it.
 
     A tool's exception that is no ``ToolError`` (whose text the library or the tool wrote
     for the model) may echo what only the model may read: an SDK's error names the URL it
-    called, with its key. Its error result says so in its metadata (``error_class``,
-    ``error_at``), set before its text's error part is appended (one token), so that a
-    server that streams the result to its clients can tell them something else there
-    (see ``miniagents.ext.told_errors.ToldResult``) while the model gets the text whole.
+    called, with its key. It is logged whole (an ``ERROR``, with its traceback) once, where
+    it is caught, under a reference; its error result says so in its metadata
+    (``error_class``, ``error_at``, ``error_reference``), set before its text's error part is
+    appended (one token), so that a server that streams the result to its clients can tell
+    them the class and the reference there (see ``miniagents.ext.told_errors.ToldResult``)
+    while the model gets the text whole.
 
     Attributes:
         at: Where the error's text begins in the result's text (after what the tool
             replied before it failed, and ``ERROR_SEPARATOR``).
         error_class: The name of the exception's class.
+        reference: The reference the log has the exception under (a durable run's call
+            read again keeps the one its first run logged).
     """
 
     at: int
     error_class: str
+    reference: str
 
     def metadata(self) -> dict[str, object]:
         """The result's metadata fields that say it (``error_part`` reads them back)."""
-        return {"error_class": self.error_class, "error_at": self.at}
+        return {
+            "error_class": self.error_class,
+            "error_at": self.at,
+            "error_reference": self.reference,
+        }
 
 
 def error_part(metadata: Mapping[str, object]) -> ToolErrorPart | None:
@@ -79,9 +92,12 @@ def error_part(metadata: Mapping[str, object]) -> ToolErrorPart | None:
     part's token). ``None`` for a result that has none (no error, or a ``ToolError``'s).
     """
     at, error_class = metadata.get("error_at"), metadata.get("error_class")
+    reference = metadata.get("error_reference")
     if type(at) is not int or at < 0 or not isinstance(error_class, str):
         return None
-    return ToolErrorPart(at, error_class)
+    if not isinstance(reference, str):
+        return None
+    return ToolErrorPart(at, error_class, reference)
 
 
 ResultT = TypeVar("ResultT", bound=ToolResultMessage)
@@ -241,8 +257,9 @@ async def _call(
 ) -> BaseException | None:
     """Run the call into ``result``; the tool's error that ended it there, if any.
 
-    That error is one that became an error result, or a ``SystemExit`` the result fails
-    with, so that its reader gets it as ``await asyncio.to_thread(sys.exit)`` would.
+    That error is one that became an error result, or a ``BaseException`` the result fails
+    with (a ``SystemExit``, DBOS's refusal to record a step), so that its reader gets it as
+    ``await asyncio.to_thread(sys.exit)`` would; only a ``KeyboardInterrupt`` is raised.
     """
     replied = False
     try:
@@ -253,7 +270,7 @@ async def _call(
             )
         arguments = await _approved_arguments(tool, call, approval, watch)
         validated = tool.validate(arguments)
-        pieces = recorded_tool_call(tool, call, lambda: tool.run(validated))  # durable runs
+        pieces = recorded_tool_call(tool, call, lambda: _logged(tool, tool.run(validated)))
         try:
             async with asyncio.timeout(tool.timeout) as deadline:
                 try:
@@ -281,23 +298,24 @@ async def _call(
     except Exception as error:
         if result.closed:
             return None
-        if not isinstance(error, ToolCallError):
+        reference = _reference(tool, error)
+        if reference is None and not isinstance(error, ToolCallError):
             logger.info("The tool %s failed; the model gets the error.", tool.name, exc_info=error)
         separator = ERROR_SEPARATOR if replied else ""
         fields: dict[str, object] = {"is_error": True}
-        if not isinstance(error, ToolError):  # (its text is not ours: said where it begins)
+        if reference is not None:  # (its text is not ours: said where it begins)
             at = len(result.appended) + len(separator)
-            fields.update(ToolErrorPart(at, type(error).__name__).metadata())
+            fields.update(ToolErrorPart(at, type(error).__name__, reference).metadata())
         result.update_metadata(**fields)
         result.append(separator + _error_text(tool, error))
         result.complete()
         return error
-    except SystemExit as error:  # sys.exit() in the tool (its thread): for its reader to get
-        result.fail(error)  # (raised out of this task, it would stop the loop, and be lost)
-        return error
-    except BaseException as error:  # e.g. KeyboardInterrupt: not for the model to handle
+    except KeyboardInterrupt as error:  # not for the model to handle: it stops the loop
         result.fail(error)
         raise
+    except BaseException as error:  # sys.exit() in the tool (its thread), DBOS's refusal to
+        result.fail(error)  # record a cancelled run's step: for its reader to get (raised out
+        return error  # of this task, a SystemExit would stop the loop; any, be never read)
     result.complete()
     return None
 
@@ -328,6 +346,47 @@ async def _approved_arguments(
             f"The user denied the call of the tool {tool.name}; it did not run.{reason}"
         )
     return call.arguments if decision.arguments is None else decision.arguments
+
+
+async def _logged(tool: Tool, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
+    """``pieces``, an exception not written for the model logged as it passes.
+
+    It carries its reference (``_reference``) on, so that a durable run records it with it:
+    the call read again (replayed) tells the same reference, and logs nothing.
+    """
+    try:
+        async for piece in pieces:
+            yield piece
+    except Exception as error:
+        _reference(tool, error)
+        raise
+    finally:
+        aclose = getattr(pieces, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _reference(tool: Tool, error: Exception) -> str | None:
+    """The reference the log has ``error`` under, unless it is written for the model.
+
+    ``None`` for a ``ToolError`` told as written; else the reference ``error`` carries, or a
+    new one, under which it is logged whole now (an ``ERROR``, with its traceback).
+    """
+    if isinstance(error, ToolError) and error.told_as_written:
+        return None
+    carried = vars(error).get(_REFERENCE)  # (in its __dict__: pickled with it)
+    if isinstance(carried, str):
+        return carried
+    reference = vars(error)[_REFERENCE] = uuid.uuid4().hex
+    kind = type(error).__name__
+    logger.error(
+        "The tool %s failed with %s (reference %s); the model gets its text.",
+        tool.name,
+        kind,
+        reference,
+        exc_info=error,
+    )
+    return reference
 
 
 def _error_text(tool: Tool, error: Exception) -> str:

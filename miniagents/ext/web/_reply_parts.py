@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -161,14 +160,12 @@ async def reply_parts(
     *,
     approvals_last: bool = False,
     error_texts: bool,
-    logger: logging.Logger,
 ) -> AsyncIterator[ReadPart]:
     """The parts of ``reply``, each as soon as it is known (ids are ``{id_prefix}-{n}``).
 
-    A tool's result is its clients' (:class:`~miniagents.ext.told_errors.ToldResult`, its
-    ``error_texts`` and its ``logger``): a tool's exception, not written for the model, is
-    told as its class and a reference, under which ``logger`` has its text, unless
-    ``error_texts``.
+    A tool's result is its clients' (:class:`~miniagents.ext.told_errors.ToldResult`): a
+    tool's exception, not written for the model, is told as its class and the reference the
+    log has it under, unless ``error_texts``.
 
     The parts keep the reply's order of messages, unless ``approvals_last``: then, in a
     round of tool calls, the results of the calls that asked for no approval come before
@@ -182,17 +179,9 @@ async def reply_parts(
 
     An error of the reply (an agent's exception) is raised after the parts before it.
     """
-    reader = _Reader(reply, id_prefix, approvals_last, _Telling(error_texts, logger))
+    reader = _Reader(reply, id_prefix, approvals_last, error_texts)
     async for part in reader.parts():
         yield part
-
-
-@dataclass(frozen=True)
-class _Telling:
-    """How a tool's result is told: an exception's text as is, or its class and a reference."""
-
-    error_texts: bool
-    logger: logging.Logger
 
 
 class _Reader:
@@ -203,10 +192,10 @@ class _Reader:
         reply: MessageSequencePromise[Message],
         id_prefix: str,
         approvals_last: bool,
-        telling: _Telling,
+        error_texts: bool,
     ) -> None:
         self._numbers = itertools.count()
-        self._telling = telling
+        self._error_texts = error_texts  # (a tool's exception: its text, or told apart)
         self._id_prefix = id_prefix
         self._approvals_last = approvals_last
         self._asked: dict[str, ToolApprovalRequest] = {}
@@ -273,10 +262,10 @@ class _Reader:
             if ahead_call in asked:
                 held.append(ahead)
                 continue
-            async for part in _result_parts(ahead, asked, self._telling):
+            async for part in _result_parts(ahead, asked, self._error_texts):
                 yield part
         for result in held:
-            async for part in _result_parts(result, asked, self._telling):
+            async for part in _result_parts(result, asked, self._error_texts):
                 yield part
 
 
@@ -366,7 +355,7 @@ def plain(value: object) -> object:
 
 
 async def _result_parts(
-    read: _Numbered, asked: Mapping[str, ToolApprovalRequest], telling: _Telling
+    read: _Numbered, asked: Mapping[str, ToolApprovalRequest], error_texts: bool
 ) -> AsyncIterator[Part]:
     promise, message_id = read.promise, read.message_id
     call_id = _field(promise, "call_id", message_id)
@@ -375,7 +364,7 @@ async def _result_parts(
     if request is not None and request.pending:
         yield AwaitingApproval(call_id, request)
     yield ResultStart(call_id, tool_name, message_id)
-    told = ToldResult(promise, telling.logger, error_texts=telling.error_texts)
+    told = ToldResult(promise, error_texts=error_texts)
     async for token in told.tokens():
         yield ResultDelta(call_id, message_id, token)
     message = await promise

@@ -790,7 +790,6 @@ async def _job_events(
                 ids.prefix,
                 approvals_last=protocol.approvals_last,
                 error_texts=manager.settings.error_texts,
-                logger=protocol.logger,
             )
             pauses = _Pauses(job, found)
             async for part in reply:

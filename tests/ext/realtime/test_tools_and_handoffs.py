@@ -26,6 +26,7 @@ from miniagents.ext.tools import ToolResultMessage
 from miniagents.messages import Message
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.realtime.kit import APIS, Api, of, planner, question, silence, speech
+from tests.subprocesses import ROOT, run_python
 
 
 def output_of(api: Api, record_output: str) -> str:
@@ -253,3 +254,12 @@ async def test_a_tool_still_running_when_the_session_ends_ends_with_a_result_say
     assert result.text == "The session ended before the tool finished."
     assert isinstance(rest[-1], SessionEnd)
     assert fake_llm.realtime_sessions[0].tool_outputs == {}
+
+
+def test_a_tools_sys_exit_ends_the_program_with_its_code() -> None:
+    # (was: the session's delivery of the result caught the SystemExit, logged it at DEBUG
+    # and went on: the program ended as if the tool had failed, with 0). In a child process:
+    # a SystemExit let out of this test's loop would reach pytest's plugins.
+    child = ROOT / "tests" / "ext" / "realtime" / "exiting_child.py"
+    ran = run_python([str(child)], ROOT)
+    assert ran.returncode == 3, ran.stderr

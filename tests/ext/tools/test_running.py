@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import re
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable
@@ -369,14 +370,23 @@ async def test_an_exception_of_the_tool_is_an_error_result_and_is_logged(
             raise ZeroDivisionError("cannot divide by zero")
         return a / b
 
+    # (was: an INFO here, and the web apps and the MCP server each logged it again, under a
+    # reference of their own: the one their clients were told had no traceback)
     with caplog.at_level(logging.INFO, logger="miniagents.ext.tools"):
         async with MiniAgents():
             result = await result_of(run_tool_call(as_tool(divide), call("divide", a=1, b=0)))
     assert result.is_error
     assert str(result) == "The tool divide failed: ZeroDivisionError: cannot divide by zero"
+    part = error_part(result.model_dump())
+    assert part is not None
     [record] = [r for r in caplog.records if r.name.startswith("miniagents.ext.tools")]
-    assert record.levelno == logging.INFO
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == (
+        f"The tool divide failed with ZeroDivisionError (reference {part.reference}); the "
+        "model gets its text."
+    )
     assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "cannot divide by zero"
 
 
 class _Unprintable(Exception):
@@ -441,6 +451,31 @@ async def test_sys_exit_in_a_sync_tool_reaches_its_reader_as_system_exit_and_is_
     assert capsys.readouterr().err == ""
 
 
+class _Refused(BaseException):
+    """Stands for DBOS's refusal to record a step of a cancelled run (a ``BaseException``)."""
+
+
+async def test_a_base_exception_of_a_tool_reaches_its_reader_and_is_not_left_unretrieved(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: the tool's task failed with it too, and nobody read it there: asyncio logged
+    # "Task exception was never retrieved" once the task was collected)
+    async def refused() -> str:
+        raise _Refused("DBOS refused to record the step: the run was cancelled.")
+
+    async def read() -> str:
+        async with MiniAgents():
+            try:
+                await soon(run_tool_call(as_tool(refused), call("refused")))
+            except _Refused as error:
+                return str(error)
+        return "not refused"
+
+    assert await read() == "DBOS refused to record the step: the run was cancelled."
+    gc.collect()  # (the tool's task, collected)
+    assert not [record for record in caplog.records if record.name == "asyncio"]
+
+
 async def test_a_failure_after_some_output_keeps_the_output_and_then_tells_the_error() -> None:
     async def flaky(count: int) -> AsyncIterator[str]:
         yield "partial output"
@@ -479,7 +514,9 @@ async def test_a_result_says_where_an_exception_not_written_for_the_model_begins
         failed = await result_of(promise)
         refused = await result_of(run_tool_call(as_tool(find), call("find", city="Pari")))
     part = error_part(promise.metadata)
-    assert part == ToolErrorPart(len("partial output\n\n"), "RuntimeError")
+    assert part is not None
+    assert part == ToolErrorPart(len("partial output\n\n"), "RuntimeError", part.reference)
+    assert re.fullmatch(r"[0-9a-f]{32}", part.reference)
     assert error_part(failed.model_dump()) == part
     assert (failed.text or "")[part.at :] == "The tool flaky failed: RuntimeError: the disk is full"
     assert tokens[-1] == (failed.text or "")[part.at - 2 :]  # (one token, the separator first)

@@ -20,9 +20,11 @@ from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.errors import InputRequestError
 from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.offline import CallTool
+from miniagents.ext.mcp import MCPSession, mcp_server
 from miniagents.ext.tools import ToolResultMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, web_chat_app
 from miniagents.testing import scripted_agent
+from tests.ext.mcp.served import divide
 from tests.ext.web.serving import (
     PROTOCOLS,
     Protocol,
@@ -36,6 +38,7 @@ from tests.ext.web.serving import (
 
 SECRET = "https://api.example.com/v1?key=sk-secret-1234"
 LOGGER = "miniagents.ext.web"
+TOOLS_LOGGER = "miniagents.ext.tools.running"
 PAGE = Path(__file__).parents[3] / "examples" / "web_chat" / "index.html"
 
 
@@ -178,7 +181,6 @@ def told_result(events: list[SSEEvent], protocol: str) -> tuple[str, str]:
 async def test_a_tools_exception_is_told_to_the_client_as_its_class_and_a_reference(
     protocol: Protocol, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger=LOGGER)
     calls: list[LLMCall] = []
     app = protocol.app(looking_up(calls), authentication=NoAuthentication())
     async with served(app) as client:
@@ -197,10 +199,12 @@ async def test_a_tools_exception_is_told_to_the_client_as_its_class_and_a_refere
     assert models_result(calls) == (
         f"{TOOL_SAID}\n\nThe tool lookup failed: ConnectionError: The call to {SECRET} failed."
     )
-    logged = [record for record in caplog.records if record.name == LOGGER]
-    assert len(logged) == 1
-    assert found[1] in logged[0].getMessage()
-    assert SECRET in logged[0].getMessage()
+    # (was: logged by the app under the reference, the model's text without its traceback)
+    [logged] = [record for record in caplog.records if record.name.startswith("miniagents")]
+    assert (logged.name, logged.levelno) == (TOOLS_LOGGER, logging.ERROR)
+    assert f"(reference {found[1]})" in logged.getMessage()
+    assert logged.exc_info is not None
+    assert SECRET in str(logged.exc_info[1])  # (the traceback, once, as the run read again)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
@@ -223,6 +227,43 @@ async def test_a_tool_error_written_for_the_model_is_sent_as_it_is(protocol: Pro
     async with served(protocol.app(agent, authentication=NoAuthentication())) as client:
         _response, events = await post_events(client, protocol.body("k1"))
     assert told_result(events, protocol.name)[1] == "There is no weather under the sea."
+
+
+REMOTE_TOLD = re.compile(
+    r"The tool divide failed with MCPToolError\. The server's log has the error under the "
+    r"reference ([0-9a-f]{32}): ask the agent's operator to look it up there\."
+)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_remote_mcp_tools_error_is_told_as_its_class_and_a_reference_not_its_text(
+    protocol: Protocol, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: the MCP server's text, a third party's, reached our client as ours: a ToolCallError)
+    calls: list[LLMCall] = []
+    async with MCPSession(mcp_server([divide], name="maths")) as session:
+        for settings in (WebSettings(), WebSettings(error_texts=True)):
+            agent = scripted_agent(
+                CallTool("divide", {"a": 1, "b": 0}), "No.", tools=[*session], calls=calls
+            )
+            app = protocol.app(agent, authentication=NoAuthentication(), settings=settings)
+            async with served(app) as client:
+                _response, got = await post_events(client, protocol.body("k1"))
+            if not settings.error_texts:
+                events = got
+    as_written = got
+    output, result = told_result(events, protocol.name)
+    found = REMOTE_TOLD.fullmatch(result)
+    assert found is not None, result
+    assert output == result
+    assert "Cannot divide by zero." not in streamed(events)
+    assert models_result(calls) == "Cannot divide by zero."  # (the model's, as the server said)
+    assert told_result(as_written, protocol.name)[1] == "Cannot divide by zero."
+    logged = [record for record in caplog.records if record.name.startswith("miniagents")]
+    assert len(logged) == 2  # (one for each app's run: the first under the told reference)
+    assert f"(reference {found[1]})" in logged[0].getMessage()
+    assert logged[0].exc_info is not None
+    assert str(logged[0].exc_info[1]) == "Cannot divide by zero."
 
 
 async def test_the_chat_page_gets_a_tools_exceptions_class_not_its_text() -> None:

@@ -1,0 +1,59 @@
+"""A tool's exception in a durable run: logged once, under the reference its result carries.
+
+The exception is recorded with the reference it was logged under where it was caught, so a
+read of the run again (``replay``) tells that reference and logs nothing. These tests launch
+DBOS in the test's process (a SQLite file of their own), and destroy it at their end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.dbos import durable, replay, workflow_id
+from miniagents.ext.tools import FunctionTool, ToolCallMessage
+from miniagents.ext.tools.running import error_part, run_tool_call
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[str]:
+    """A SQLite file of runs of its own; DBOS destroyed after the test."""
+    from dbos import DBOS
+
+    try:
+        yield f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    finally:
+        DBOS.destroy(destroy_registry=False)
+
+
+def _leaky() -> str:
+    """Read the orders from the database."""
+    raise ConnectionError("connect to postgresql://admin:hunter2@db.internal/prod failed")
+
+
+@miniagent(alias="LEAKY_TOOL_CALLER")
+async def _leaky_tool_caller(ctx: InteractionContext) -> None:
+    call = ToolCallMessage(tool_name="_leaky", arguments={}, call_id="c1")
+    ctx.reply(run_tool_call(FunctionTool(_leaky), call))
+
+
+async def test_a_tools_exception_read_again_keeps_the_reference_it_was_logged_under(
+    database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: each read of the run logged the exception again, under a new reference, so a
+    # client told the first one no longer found its traceback by the one it was told later)
+    agent = durable(_leaky_tool_caller, database_url=database)
+    async with MiniAgents():
+        with workflow_id("leaky-1"):
+            [first] = await agent.inquire()
+        [again] = await replay(agent, "leaky-1")
+    told = error_part(first.model_dump())
+    assert told is not None
+    assert error_part(again.model_dump()) == told
+    assert str(again) == str(first)  # (the model's text, whole)
+    [logged] = [r for r in caplog.records if r.name.startswith("miniagents")]
+    assert f"(reference {told.reference})" in logged.getMessage()
+    assert logged.exc_info is not None

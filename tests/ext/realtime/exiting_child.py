@@ -1,0 +1,51 @@
+"""A voice session whose tool calls ``sys.exit(3)``: this process must exit with code 3.
+
+Run by ``test_tools_and_handoffs.py`` with ``sys.executable`` (a ``SystemExit`` let out of a
+test's own loop would reach pytest's plugins). The session talks to a fake OpenAI Realtime
+server of its own; once the tool's result is in the reply, the session is finished, so that
+the process ends (with 0) when the ``SystemExit`` is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import openai
+
+from miniagents import MiniAgents
+from miniagents.ext.realtime import PCM24K, AudioChunk
+from miniagents.ext.realtime.openai import openai_realtime_agent
+from miniagents.ext.tools import ToolResultMessage
+from miniagents.testing import FakeLLMServer, ToolCall, tone
+
+
+def quit_now() -> str:
+    """Ends the program."""
+    sys.exit(3)
+
+
+async def main(server: FakeLLMServer) -> None:
+    """Ask once; the model calls ``quit_now``; finish the session once its result is in."""
+    server.speak(["Bye."], tool_calls=[ToolCall("quit_now", {}, id="call_1")])
+    server.speak(["Still here."])
+    speech = tone(100, 440.0, PCM24K.rate)
+    quiet = bytes(PCM24K.size_of(100))
+    question = [AudioChunk(audio=chunk, format=PCM24K) for chunk in [speech] * 3 + [quiet] * 6]
+    async with openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="test") as client:
+        voice = openai_realtime_agent.fork(async_client=client, tools=[quit_now])
+        async with MiniAgents():
+            call = voice.initiate_inquiry()
+            call.send_message(question)
+            pieces = aiter(call.reply_sequence(finish_call=False))
+            while not issubclass((piece := await anext(pieces)).message_class, ToolResultMessage):
+                pass
+            await piece
+            call.finish()
+            async for rest in pieces:
+                await rest
+
+
+if __name__ == "__main__":
+    with FakeLLMServer() as fake:
+        asyncio.run(main(fake))
