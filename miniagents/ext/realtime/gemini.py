@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMError
 from miniagents.ext.llm.sdk_calls import import_sdk
 from miniagents.ext.realtime.agent import make_realtime_agent
-from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
 from miniagents.ext.realtime.pieces import PCM16K, PCM24K, RealtimeUsage
 from miniagents.ext.realtime.provider import (
     AudioCut,
@@ -50,6 +49,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    _ended_error,
     _open_error,
 )
 from miniagents.messages.image import ImagePart
@@ -389,23 +389,9 @@ def _going_away(time_left: str | None) -> ServerFailed:
 
 def _dropped_error(error: BaseException) -> LLMError:
     code = getattr(error, "code", None)
-    if code == 1006 or code is None:
-        return RealtimeConnectionError(
-            "The connection to Gemini Live dropped (no close frame); the session ended. The "
-            "pieces before this error are all that came."
-        )
     message = getattr(error, "message", None) or str(error)
-    if code in (1000, 1001):
-        return RealtimeServerError(
-            f"Gemini Live ended the session itself, mid-conversation (close code {code}: "
-            f"{message}); the pieces before this error are all that came. Start a new "
-            "session to go on (the API ends one at its time limit, after a go_away, among "
-            "other reasons).",
-            str(code),
-        )
-    return RealtimeServerError(
-        f"Gemini Live closed the session with code {code}: {message}", str(code)
-    )
+    closed = None if code == 1006 else code  # (1006: no close frame)
+    return _ended_error("Gemini Live", closed, message, ends_one=", after a go_away")
 
 
 def _connect_error(error: BaseException) -> LLMError:

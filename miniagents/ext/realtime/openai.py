@@ -29,7 +29,7 @@ from miniagents.arguments import check_text, refused_argument
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMError, LLMRequestError
 from miniagents.ext.llm.sdk_calls import check_client
 from miniagents.ext.realtime.agent import make_realtime_agent
-from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
+from miniagents.ext.realtime.errors import RealtimeConnectionError
 from miniagents.ext.realtime.pieces import PCM24K, RealtimeUsage
 from miniagents.ext.realtime.provider import (
     AudioCut,
@@ -47,6 +47,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    _ended_error,
     _open_error,
 )
 from miniagents.messages.image import ImagePart
@@ -433,24 +434,8 @@ def _closed_error(error: BaseException) -> bool:
 def _dropped_error(error: Any) -> LLMError:
     """The error of a connection the server closed (or that dropped) mid-session."""
     received = getattr(error, "rcvd", None)
-    if received is not None and received.code in (1000, 1001):
-        return RealtimeServerError(
-            f"The OpenAI Realtime API ended the session itself, mid-conversation (close code "
-            f"{received.code}: {received.reason or 'no reason given'}); the pieces before "
-            "this error are all that came. Start a new session to go on (the API ends one "
-            "at its time limit, among other reasons).",
-            str(received.code),
-        )
-    if received is not None:
-        return RealtimeServerError(
-            f"The OpenAI Realtime API closed the session with code {received.code}: "
-            f"{received.reason or 'no reason given'}.",
-            str(received.code),
-        )
-    return RealtimeConnectionError(
-        "The connection to the OpenAI Realtime API dropped (no close frame); the session "
-        "ended. The pieces before this error are all that came."
-    )
+    code, reason = (None, "") if received is None else (received.code, received.reason)
+    return _ended_error("the OpenAI Realtime API", code, reason or "no reason given")
 
 
 def _connect_error(error: BaseException) -> LLMError:

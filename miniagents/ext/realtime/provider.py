@@ -33,7 +33,7 @@ from typing import Literal, Protocol, TypeAlias, TypeVar
 
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError, LLMError
 from miniagents.ext.llm.usage import Budget
-from miniagents.ext.realtime.errors import RealtimeConnectionError
+from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
 from miniagents.ext.realtime.pieces import AudioFormat, RealtimeUsage
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
@@ -347,6 +347,27 @@ def _open_error(error: BaseException, status: object, api: str, session: str, ke
     if isinstance(error, ValueError):
         return LLMConfigurationError(f"{session} could not be opened: {error}")
     return RealtimeConnectionError(f"{api} could not be reached: {type(error).__name__}: {error}")
+
+
+def _ended_error(api: str, code: int | None, reason: str, *, ends_one: str = "") -> LLMError:
+    """A provider's error for a session ``api`` closed mid-way (``code`` ``None``: it dropped)."""
+    if code is None:
+        return RealtimeConnectionError(
+            f"The connection to {api} dropped (no close frame); the session ended. The "
+            "pieces before this error are all that came."
+        )
+    said = api[:1].upper() + api[1:]
+    if code in (1000, 1001):
+        return RealtimeServerError(
+            f"{said} ended the session itself, mid-conversation (close code {code}: "
+            f"{reason}); the pieces before this error are all that came. Start a new "
+            f"session to go on (the API ends one at its time limit{ends_one}, among other "
+            "reasons).",
+            str(code),
+        )
+    return RealtimeServerError(
+        f"{said} closed the session with code {code}: {reason.rstrip('.')}.", str(code)
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
