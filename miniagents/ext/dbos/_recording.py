@@ -94,11 +94,11 @@ class DurableRun:
     bodies: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
-    def next_index(self, name: str) -> int:
-        """How many times ``name`` was counted before (then count it once more)."""
+    def next_key(self, name: str) -> str:
+        """``{name}.{n}``: ``n``, how many times ``name`` was counted before (then once more)."""
         index = self.counts.get(name, 0)
         self.counts[name] = index + 1
-        return index
+        return f"{name}.{index}"
 
     def start_step(self, key: str, body: Callable[[], Awaitable[object]]) -> asyncio.Task[object]:
         """Run ``body`` as the step ``key`` of the workflow, in a task; its result is recorded.
@@ -206,8 +206,7 @@ class LLMRecorder:
             path = _numbered(run, run_path.get(), ctx.this_agent.alias)
             _inquired_path.set((run, path))  # in the agent's task: its next calls find it
             run_path.set(path)  # its tools are under it
-        key = f"{path}/llm.{run.next_index(f'{path}/llm')}"
-        return _llm_events(run, key, provider, start)
+        return _llm_events(run, run.next_key(f"{path}/llm"), provider, start)
 
 
 class InteractionNumbers:
@@ -241,7 +240,7 @@ def _entered(run: DurableRun, path: str) -> None:
 
 def _numbered(run: DurableRun, parent: str, alias: str) -> str:
     """The key of the next interaction of ``alias`` under ``parent``: ``{parent}/{alias}.{n}``."""
-    return f"{parent}/{alias}.{run.next_index(f'{parent}/{alias}')}"
+    return run.next_key(f"{parent}/{alias}")
 
 
 async def _llm_events(
@@ -296,9 +295,7 @@ class ToolRecorder:
         run = current_run.get()
         if run is None:
             return start()
-        parent = run_path.get()
-        name = f"{parent}/tool.{call.call_id}"
-        key = f"{name}.{run.next_index(name)}"
+        key = run.next_key(f"{run_path.get()}/tool.{call.call_id}")
         run_path.set(key)  # in the call's task: the agents the tool asks are under it
         return _tool_pieces(run, key, start)
 
@@ -309,9 +306,7 @@ class ToolRecorder:
         run = current_run.get()
         if run is None:
             return request.adecision()
-        name = f"{run_path.get()}/approval.{call.call_id}"
-        key = f"{name}.{run.next_index(name)}"
-        return _decided(run, key, request)
+        return _decided(run, run.next_key(f"{run_path.get()}/approval.{call.call_id}"), request)
 
 
 async def _tool_pieces(
