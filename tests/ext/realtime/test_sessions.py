@@ -146,6 +146,20 @@ async def test_an_error_of_the_api_ends_the_reply_after_what_came_before(
     assert error.code == ("server_error" if api.name == "openai" else "1011")
 
 
+async def test_a_gemini_close_of_another_code_is_told_as_a_sentence(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: "... closed the session with code 1011: <reason>" with no period where the
+    # reason had none; both links now say it as provider._ended_error does)
+    fake_llm.speak(error="The model is overloaded")
+    async with MiniAgents():
+        voice = APIS[1].voice(fake_llm)
+        _, error = await pieces_then_error(voice.inquire(streamed(["How are you?"])))
+    assert isinstance(error, RealtimeServerError)
+    assert str(error).startswith("Gemini Live closed the session with code 1011: ")
+    assert str(error).endswith("The model is overloaded.")
+
+
 async def test_a_dropped_connection_ends_the_reply_after_what_came(
     api: Api, fake_llm: FakeLLMServer
 ) -> None:
