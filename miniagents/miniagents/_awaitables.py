@@ -32,21 +32,38 @@ def called_function(func: Callable[..., object]) -> Callable[..., object]:
 
 
 def docstring_of(func: Callable[..., object]) -> str | None:
-    """The docstring that describes ``func`` (cleaned by ``inspect.getdoc``), if any.
+    """The docstring that describes ``func`` (cleaned by ``inspect.cleandoc``), if any.
 
     The one rule for an agent's ``description`` and a tool's: a function (or method)
     is described by its docstring, a ``functools.partial`` (of a partial...) by its
-    function's, a class by its own (or its nearest base's), and a callable object by its
-    ``__call__``'s docstring, what a call of it does and where its ``Args:`` are, else by
-    its class's (the docstring of what it is).
+    function's, a class by its own, and a callable object by its ``__call__``'s own
+    docstring, what a call of it does and where its ``Args:`` are, else by its class's own
+    (the docstring of what it is). A class's docstring is never taken from a base, nor
+    a ``__call__``'s from the method it overrides: a subclass without one would be
+    described by text written for another class.
     """
     called = called_function(func)
+    if inspect.isroutine(called):
+        return inspect.getdoc(called)
+    if inspect.isclass(called):
+        return _own_docstring(called)
     call = type(called).__call__
-    if not inspect.isroutine(called) and not inspect.isclass(called) and inspect.isfunction(call):
-        said = inspect.getdoc(call)
+    if inspect.isfunction(call):
+        said = _cleaned(call.__doc__)
         if said:
             return said
-    return inspect.getdoc(called)
+    # (a docstring set on the object itself, as ``functools.update_wrapper`` does, is its own)
+    return _cleaned(getattr(called, "__dict__", {}).get("__doc__")) or _own_docstring(type(called))
+
+
+def _own_docstring(cls: type) -> str | None:
+    """The docstring written in ``cls``'s own body (none of its bases'), cleaned."""
+    return _cleaned(vars(cls).get("__doc__"))
+
+
+def _cleaned(doc: object) -> str | None:
+    """``doc`` cleaned by ``inspect.cleandoc`` if it is a str, else ``None``."""
+    return inspect.cleandoc(doc) if isinstance(doc, str) else None
 
 
 def surely_not_async(func: Callable[..., object]) -> bool:

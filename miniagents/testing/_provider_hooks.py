@@ -71,8 +71,10 @@ class ProviderHooks(ABC, Generic[OptionsT]):
     def call_closed(self) -> Awaitable[object] | None:
         """What to await until the call given up on is closed at the service (``None``: nothing).
 
-        E.g. ``asyncio.to_thread(server.wait_disconnected, 0)``: if it gives ``False``, the
-        call stayed open and the check fails. The loop's clock may be stopped (as above).
+        E.g. ``asyncio.to_thread(server.wait_disconnected, 0)``: if it gives ``False`` (the
+        response ended at the service before the call was closed), the check fails, as it
+        does if the call stays open longer than the check waits (``wait``) or the awaitable
+        raises (``FakeLLMServerTimeout``). The loop's clock may be stopped (as above).
         """
         return None
 

@@ -29,8 +29,6 @@ __all__ = [
     "RecordedRequest",
     "Recorder",
     "check_wait",
-    "wait_probed",
-    "wait_probed_async",
 ]
 
 HANG_GUARD = 60.0
@@ -264,12 +262,15 @@ class Recorder:
         """Wait until the client closed the connection of request ``index`` mid-response.
 
         Returns:
-            Whether the client disconnected before the end of the response within
-            ``timeout`` seconds (``False`` also if the response ended otherwise first).
+            ``True`` once the client disconnected before the end of the response; ``False``
+            once the response ended otherwise first (it was sent whole, or the server cut,
+            failed or stopped it), so the client can no longer close it mid-response.
 
         Raises:
             FakeLLMServerError: ``index`` is no whole number of at least 0, or ``timeout``
                 no positive, finite number of seconds.
+            FakeLLMServerTimeout: The request did not arrive, or its response went on with
+                its connection open, for ``timeout`` seconds.
         """
         return self._disconnected_wait(index, timeout, "wait_disconnected").blocking()
 
@@ -356,11 +357,14 @@ class Recorder:
     ) -> ProbedWait[RecordedRequest, bool]:
         """The wait of ``wait_disconnected`` (its arguments checked)."""
         check_wait("index", index, timeout, f"FakeLLMServer.{waiter}()")
+        what = (
+            f"The client did not close the connection of request {index}, nor did its response end,"
+        )
         return ProbedWait(
             self._lock,
             lambda: self._ended(index),
             timeout,
-            lambda found: found is not None and found._disconnected.is_set(),
+            lambda found: _found(found, what, timeout)._disconnected.is_set(),
         )
 
     def _paused_wait(
@@ -413,11 +417,11 @@ class ProbedWait(Generic[T, R]):
 
     def blocking(self) -> R:
         """The outcome, waited for in the caller's thread."""
-        return self.outcome(wait_probed(self.lock, self.probe, self.timeout))
+        return self.outcome(_wait_probed(self.lock, self.probe, self.timeout))
 
     async def awaited(self) -> R:
         """The outcome, waited for in a thread of its own while the event loop runs."""
-        return self.outcome(await wait_probed_async(self.lock, self.probe, self.timeout))
+        return self.outcome(await _wait_probed_async(self.lock, self.probe, self.timeout))
 
 
 def check_wait(name: str, value: object, timeout: object, owner: str) -> None:
@@ -446,7 +450,7 @@ def _found(found: RecordedRequest | None, what: str, timeout: float) -> Recorded
     return found
 
 
-def wait_probed(
+def _wait_probed(
     lock: threading.Condition,
     probe: Callable[[], T | None],
     timeout: float,
@@ -472,16 +476,16 @@ def wait_probed(
     return found
 
 
-async def wait_probed_async(
+async def _wait_probed_async(
     lock: threading.Condition, probe: Callable[[], T | None], timeout: float
 ) -> T | None:
-    """``wait_probed`` in a thread of its own (not an executor's: it holds no virtual clock)."""
+    """``_wait_probed`` in a thread of its own (not an executor's: it holds no virtual clock)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T | None] = loop.create_future()
     gave_up = threading.Event()
 
     def wait() -> None:
-        found = wait_probed(lock, probe, timeout, gave_up.is_set)
+        found = _wait_probed(lock, probe, timeout, gave_up.is_set)
         with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
             loop.call_soon_threadsafe(_settle, done, found)
 

@@ -286,7 +286,7 @@ def test_a_broken_provider_fails_the_check_of_what_it_breaks(
 
 def test_a_call_the_service_still_holds_open_fails_the_check() -> None:
     async def still_open() -> bool:
-        return False  # as FakeLLMServer.wait_disconnected says when the client stays
+        return False  # as a hook says that finds the call not closed by the client
 
     async def hangs(call: LLMCall) -> AsyncIterator[LLMEvent]:
         await asyncio.Event().wait()  # until cancelled: the provider's side closes

@@ -893,6 +893,30 @@ async def test_the_async_waiters_work_on_a_stopped_clock_and_keep_their_timeout(
         assert clock.elapsed == 0
 
 
+async def test_waiting_for_a_disconnection_that_does_not_come_times_out(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: False, as when the response ended before the client left: a test could not
+    # tell a client that still held the stream from one that read it to its end)
+    fake_llm.reply(tokens=["one", " two"], pause_after=1)  # held open until resumed
+    said = r"did not close the connection of request 0, nor did its response end, within 0\.05 s"
+    async with anthropic_client(fake_llm) as client:
+        stream = await client.messages.create(
+            model="claude-test",
+            max_tokens=5,
+            messages=[{"role": "user", "content": USER}],
+            stream=True,
+        )
+        record = await fake_llm.wait_paused_async(0, WAIT)
+        with pytest.raises(FakeLLMServerTimeout, match=said):
+            await fake_llm.wait_disconnected_async(0, timeout=0.05)
+        with pytest.raises(FakeLLMServerTimeout, match=said):
+            await asyncio.to_thread(fake_llm.wait_disconnected, 0, 0.05)
+        record.resume()
+        assert anthropic_text([event async for event in stream]) == "one two"
+    assert await fake_llm.wait_disconnected_async(0, WAIT) is False  # it ended whole first
+
+
 async def test_waiting_for_a_pause_of_a_response_that_ended_unpaused_fails_when_it_ends(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:

@@ -11,9 +11,11 @@ its fields as JSON (its text and images among them)::
      2 | support-42   | AssistantMessage | {"text": "Hello!", "role": "assistant", ...}
 
 A message comes back as its class, with its typed fields: the built-in message classes
-(those of ``miniagents.ext.llm`` and ``miniagents.ext.tools``) and the ``message_classes``
-given are known by name (never imported); a name among neither gives a plain ``Message``
-with all the row's fields. A message whose fields would not come back equal (``inf``, a
+(those of ``miniagents.ext.llm`` and ``miniagents.ext.tools``, and those the extensions
+imported so far added, as ``miniagents.ext.a2a``'s: read at each look-up, so an extension
+imported after the history was made counts too) and the ``message_classes`` given are
+known by name (never imported); a name among neither gives a plain ``Message`` with all
+the row's fields. A message whose fields would not come back equal (``inf``, a
 dict with keys that are not strings, bytes that are not text) is refused before anything
 is written.
 

@@ -28,15 +28,39 @@ from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents import InteractionContext
 
-__all__ = ["CONTEXT_FULL", "Answer", "cut_answer", "cut_by", "invalid_answer", "retry_prompt"]
+__all__ = [
+    "CONTEXT_FULL",
+    "PER_REQUEST_LIMIT",
+    "Answer",
+    "cut_answer",
+    "cut_by",
+    "invalid_answer",
+    "retry_prompt",
+]
 
 CONTEXT_FULL = "model_context_window_exceeded"
 """The finish reason of a reply that the model's context window cut off (Anthropic's and
 Bedrock's): its prompt and reply filled the window, whatever the reply's max_tokens."""
 
+PER_REQUEST_LIMIT = "CONTINUATION"
+"""The finish reason of a Gemini reply cut off by the API's own limit on one request, not
+by its max_tokens: the reply is not finished, and goes on in a request with its
+continuation token (what the Gemini SDK does itself unless ``automatic_continuation`` is
+off, or when the reply came without a token)."""
+
 
 def cut_by(alias: str, reason: str | None) -> tuple[str, str]:
-    """What cut a reply off, in words, and the fix: its max_tokens, or its context window."""
+    """What cut a reply off, in words, and the fix: its max_tokens, its context window, or
+    Gemini's limit on one request (which a larger max_tokens does not lift)."""
+    if reason == PER_REQUEST_LIMIT:
+        return (
+            "reached the API's token limit of one request",
+            "A larger max_tokens does not lift that limit: leave the Gemini SDK's automatic "
+            "continuation on, which asks for the rest of the reply in requests of its own "
+            "(on by default in a google-genai recent enough to have it; "
+            "extra_options={'automatic_continuation': False} turns it off), or ask the "
+            "model for a shorter reply.",
+        )
     if reason == CONTEXT_FULL:
         return (
             "filled its context window",

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
 from miniagents.ext.llm._answer import (
     CONTEXT_FULL,
+    PER_REQUEST_LIMIT,
     Answer,
     cut_answer,
     cut_by,
@@ -228,7 +229,7 @@ _CUT_OFF = frozenset(
         "max_output_tokens",
         "incomplete",
         "MAX_TOKENS",
-        "CONTINUATION",
+        PER_REQUEST_LIMIT,
         CONTEXT_FULL,
     }
 )

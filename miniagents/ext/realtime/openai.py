@@ -97,9 +97,10 @@ class OpenAIRealtimeOptions(RealtimeOptions):
 
         Raises:
             LLMConfigurationError: for an ``async_client`` that is not the SDK's async
-                client, a ``transcription_model`` that is not a non-empty str, or
-                ``websocket_options`` that are not a mapping by str names; naming the
-                argument.
+                client, a ``transcription_model`` that is not a non-empty str,
+                ``websocket_options`` that are not a mapping by str names, or an
+                ``extra_session`` that ``session.update`` cannot send as JSON (a name that
+                is not a str, a value that is no JSON value); naming the argument.
         """
         check_client(self.async_client, ("openai.AsyncOpenAI",), "OpenAI", alias)
         owner = f"The agent {alias}"
@@ -122,6 +123,41 @@ class OpenAIRealtimeOptions(RealtimeOptions):
                 fix='E.g. websocket_options={"open_timeout": 30}.',
                 error=LLMConfigurationError,
             )
+        _check_extra_session(self.extra_session, owner)
+
+
+def _check_extra_session(extra: object, owner: str) -> None:
+    """Refuse an ``extra_session`` mapping that ``session.update`` cannot send as JSON.
+
+    Checked as the options are made, not as the session is configured, where a value of
+    another kind was the ``TypeError`` of ``json.dumps`` (the other kinds of
+    ``extra_session``, not a mapping, are refused for every realtime API).
+
+    Raises:
+        LLMConfigurationError: naming the setting and the fix.
+    """
+    if not isinstance(extra, Mapping):
+        return
+    for name, value in extra.items():
+        if not isinstance(name, str):
+            why = f"Its setting {name!r} is not named by a str"
+        else:
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as error:
+                why = f"Its setting {name!r} cannot be sent as JSON ({error})"
+            else:
+                continue
+        raise refused_argument(
+            extra,
+            "extra_session",
+            "a mapping of the API's session settings by their names (str), with JSON values",
+            owner=owner,
+            fix=f"{why}: give each setting as the API's JSON (text, finite numbers, "
+            "booleans, None, lists, and dicts by str keys), e.g. "
+            'extra_session={"max_output_tokens": 512}.',
+            error=LLMConfigurationError,
+        )
 
 
 class OpenAIRealtimeProvider:

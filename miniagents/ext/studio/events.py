@@ -100,6 +100,11 @@ class CallRequest:
         ``unkeyed``, the cache's reason. A reply of a realtime session is written as its
         session, which a call cache records whole: the session's request and the key of its
         recording (``ObservedSession``), not a call's.
+
+        A call's key is its key in a cache of namespace ``""`` whatever the namespace of
+        the program's own cache (if any): the studio's key of the call, by which a fork's
+        replay (a ``CallCache`` of that namespace over the run's calls) finds it again, and
+        one for every call of a run, made under caches of several namespaces or none.
         """
         if isinstance(self.provider, ObservedSession):
             return _session_json(self.provider, self.call.model)

@@ -757,6 +757,7 @@ async def test_a_gemini_structured_answer_cut_off_by_its_continuation_is_not_ret
     """Gemini's ``CONTINUATION``: its per-request token limit cut the reply, as ``MAX_TOKENS``.
 
     On main it was taken for a whole answer: its JSON, cut short, was retried (and cut again).
+    Its advice is its own (it was max_tokens', which does not lift that limit).
     """
     GEMINI.environment(server, monkeypatch)
     server.reply(['{"city": "Pa', 'ris", "cel'], finish_reason="CONTINUATION", times=2)
@@ -766,7 +767,10 @@ async def test_a_gemini_structured_answer_cut_off_by_its_continuation_is_not_ret
                 "Weather?", model=GEMINI.model
             )
     assert len(server.requests) == 1
-    assert "reached its max_tokens (finish reason 'CONTINUATION')" in str(raised.value)
+    said = str(raised.value)
+    assert "reached the API's token limit of one request (finish reason 'CONTINUATION')" in said
+    assert "leave the Gemini SDK's automatic continuation on" in said
+    assert "max_tokens=" not in said
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
@@ -787,11 +791,14 @@ async def test_gemini_tool_calls_cut_off_by_its_continuation_are_not_run(
         with pytest.raises(LLMResponseError) as raised:
             await GEMINI.ask("Weather?", tools=[weather], stream=stream)
     assert str(raised.value) == (
-        "The agent GEMINI_AGENT stopped: the model 'gemini-2.5-flash' reached its max_tokens "
-        "(finish reason 'CONTINUATION') while it wrote its tool calls ('weather'), so their "
-        "arguments may be cut short and none was run. Give it more room with "
-        "gemini_agent.fork(max_tokens=...), or leave max_tokens out."
-    )
+        "The agent GEMINI_AGENT stopped: the model 'gemini-2.5-flash' reached the API's token "
+        "limit of one request (finish reason 'CONTINUATION') while it wrote its tool calls "
+        "('weather'), so their arguments may be cut short and none was run. A larger "
+        "max_tokens does not lift that limit: leave the Gemini SDK's automatic continuation "
+        "on, which asks for the rest of the reply in requests of its own (on by default in "
+        "a google-genai recent enough to have it; extra_options={'automatic_continuation': "
+        "False} turns it off), or ask the model for a shorter reply."
+    )  # (was: "Give it more room with gemini_agent.fork(max_tokens=...)", no use here)
     assert ran == []
     assert len(server.requests) == 1
 

@@ -449,10 +449,13 @@ async def test_a_session_option_keyed_by_its_address_is_refused_naming_it_and_th
             with pytest.raises(LLMConfigurationError) as caught:
                 await voice.inquire(streamed(["Hi."]))
     message = str(caught.value)
-    assert "cannot key a realtime session: its session option 'route' holds a _Route (<" in (
-        message
-    )
-    assert "a dataclass or a pydantic model" in message
+    if api.name == "openai":  # (refused sooner: session.update cannot send it as JSON)
+        assert "Its setting 'route' cannot be sent as JSON (Object of type _Route" in message
+    else:
+        assert "cannot key a realtime session: its session option 'route' holds a _Route (<" in (
+            message
+        )
+        assert "a dataclass or a pydantic model" in message
     assert len(store) == 0
     assert fake_llm.realtime_sessions == []  # refused before the session was opened
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import re
 
 import pytest
@@ -242,6 +243,20 @@ async def test_wrong_arguments_are_refused_before_connecting_saying_what_to_give
         ({"transcription_model": " "}, "needs transcription_model to be a non-empty str"),
         ({"websocket_options": 30}, "needs websocket_options to be a mapping"),
         ({"websocket_options": {1: 30}}, "needs websocket_options to be a mapping"),
+        # (was: the TypeError of json.dumps, as session.update was sent on the open session)
+        (
+            {"extra_session": {"tracing": object()}},
+            "Its setting 'tracing' cannot be sent as JSON (Object of type object is not JSON",
+        ),
+        (
+            {"extra_session": {"tracing": {"group": {"a", "b"}}}},
+            "Its setting 'tracing' cannot be sent as JSON (Object of type set is not JSON",
+        ),
+        (
+            {"extra_session": {"temperature": math.nan}},
+            "Its setting 'temperature' cannot be sent as JSON (Out of range float values",
+        ),
+        ({"extra_session": {1: "x"}}, "Its setting 1 is not named by a str: give each"),
     ],
 )
 async def test_openais_own_wrong_arguments_are_refused_before_connecting(

@@ -25,6 +25,7 @@ from miniagents.ext.tools import (
     as_tool,
 )
 from miniagents.ext.tools._docstrings import parse_docstring
+from miniagents.miniagents.lowlevel import docstring_of
 
 
 class Unit(Enum):
@@ -544,6 +545,43 @@ def test_a_callable_object_is_described_by_one_rule_as_an_agent_and_as_a_tool() 
     ]:
         assert parse_docstring(agent.description).description == said
         assert AgentTool(agent).description == said
+
+
+class _Base:
+    """A base for many agents, not a description of any."""
+
+    async def __call__(self, ctx: InteractionContext, name: str) -> None:
+        """The base's call, overridden by each agent."""
+
+
+class _Undocumented(_Base):
+    async def __call__(self, ctx: InteractionContext, name: str) -> None:
+        ctx.reply(name)
+
+
+class _Described(_Base):
+    """Says a name."""
+
+    async def __call__(self, ctx: InteractionContext, name: str) -> None:
+        ctx.reply(name)
+
+
+class _Inheriting(_Base):
+    pass  # (its call is the base's: described by that call's own docstring)
+
+
+def test_a_callable_object_is_never_described_by_a_base_classs_docstring() -> None:
+    # (was: inspect.getdoc's rule, a class without a docstring took its nearest base's, and
+    # a __call__ without one the docstring of the __call__ it overrides: the model read text
+    # written for another class as the agent's or the tool's description; the classes are
+    # the module's, as a user's are, for getdoc finds a base's method by its qualified name)
+    undocumented = miniagent(_Undocumented())
+    assert undocumented.description is None
+    assert AgentTool(undocumented).description == ""
+    assert miniagent(_Described()).description == "Says a name."
+    assert miniagent(_Inheriting()).description == "The base's call, overridden by each agent."
+    assert docstring_of(_Undocumented) is None  # (a class's own docstring: none)
+    assert docstring_of(_Described) == "Says a name."
 
 
 def test_an_argument_whose_type_holds_parentheses_keeps_its_own_description() -> None:
