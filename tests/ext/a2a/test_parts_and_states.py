@@ -369,7 +369,8 @@ async def test_cancel_task_answers_within_its_bound_though_the_agent_goes_on(
         answer = (await call(web, rpc("CancelTask", {"id": task["id"]}))).json()
         assert swallowed.is_set()
         job = app.state.runs.job(task["id"])
-        assert job.task is not None and not job.task.done()  # (answered without its end)
+        assert job.task is not None
+        assert not job.task.done()  # (answered without its end)
         release.set()
         await asyncio.wait([job.task])
         ended = (await call(web, rpc("GetTask", {"id": task["id"]}))).json()["result"]
