@@ -344,11 +344,12 @@ def _anyone_among(proxies: Sequence[str]) -> str | None:
         if proxy.strip() == "*":
             return repr(proxy)
     networks = [network for network in map(_network, proxies) if network is not None]
-    for version in (4, 6):
-        ours = [network for network in networks if network.version == version]
-        whole = list(ipaddress.collapse_addresses(ours))  # type: ignore[arg-type]
-        if len(whole) == 1 and whole[0].prefixlen == 0:
-            return " + ".join(str(network) for network in ours)
+    fours = [network for network in networks if isinstance(network, ipaddress.IPv4Network)]
+    sixes = [network for network in networks if isinstance(network, ipaddress.IPv6Network)]
+    if list(ipaddress.collapse_addresses(fours)) == [ipaddress.IPv4Network("0.0.0.0/0")]:
+        return " + ".join(map(str, fours))
+    if list(ipaddress.collapse_addresses(sixes)) == [ipaddress.IPv6Network("::/0")]:
+        return " + ".join(map(str, sixes))
     return None
 
 
