@@ -156,6 +156,10 @@ message, with no task to follow."""
 _MAX_HEADER_CHARS = 8_192
 """The most characters a webhook's token, scheme or credentials hold: each is a header of
 every post, and the task keeps them (servers refuse a longer header line)."""
+_CANCEL_WAIT = 5.0
+"""Seconds ``CancelTask`` waits for its task to end before it answers with the task as it
+stands (an agent may catch its cancellation and go on): the time a stream has to send its
+run's ending as its server stops."""
 _CORS_HEADERS = ("a2a-version", "a2a-extensions", "traceparent", "tracestate")
 _OLD_METHODS = frozenset(
     {"message/send", "message/stream", "tasks/get", "tasks/cancel", "tasks/resubscribe"}
@@ -883,13 +887,18 @@ class _A2ATasks:
         return result(call.rpc_id, listed)
 
     async def _acancel(self, call: _Call) -> Response:
+        """``CancelTask``: cancel the task, and answer with it once it has ended.
+
+        An agent that goes on though cancelled (it catches the cancellation) is waited for
+        ``_CANCEL_WAIT`` seconds at most: the task is then answered as it stands.
+        """
         request = _parsed(call.params, CancelTaskRequest())
         job = self._unended_job(
             request.id, call.owner, Code.TASK_NOT_CANCELABLE, ": there is nothing left to cancel."
         )
         job.cancel()
         if job.task is not None:
-            await asyncio.wait([job.task])
+            await asyncio.wait([job.task], timeout=_CANCEL_WAIT)
         return result(call.rpc_id, self._task(job))
 
     # -- push notifications -----------------------------------------------------------------

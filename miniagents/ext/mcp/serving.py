@@ -29,6 +29,7 @@ server never sends ``notifications/tools/list_changed`` (its capabilities say
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -219,7 +220,8 @@ def mcp_http_app(
     its id is answered 404 (as for a session that does not exist). The sessions are
     bounded: at most ``max_sessions`` open at once (one more is a 503 until one ends), at
     most ``max_sessions_per_principal`` of them one caller's (one more of theirs is a 429
-    until one of theirs ends; every caller of an app that knows nobody is one), each
+    until one of theirs ends, its ``Retry-After`` the seconds until the one of theirs idle
+    longest would end; every caller of an app that knows nobody is one), each
     ended once it has had no request under way for ``session_idle_seconds`` (its id then
     answers 404: the client opens a new one). Each caller runs at most
     ``max_live_runs_per_principal`` tool calls at once (see :func:`mcp_server`).
@@ -397,14 +399,15 @@ class _Sessions:
         """
         from starlette.datastructures import Headers
 
-        self._forget_idle(asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        self._forget_idle(now)
         headers = Headers(scope=scope)
         session_id = headers.get(_SESSION_ID)
         if session_id is None:
             if not _handshake_era(headers):
                 await app(scope, receive, send)
             elif self._by_caller.get(caller, 0) >= self._most_each:
-                await self._refusal()(scope, receive, send)
+                await self._refusal(self._retry_after(caller, now))(scope, receive, send)
             else:
                 await self._aopening(app, scope, receive, send, caller)
             return
@@ -497,8 +500,23 @@ class _Sessions:
                 return
             self._end(self._open[session_id])
 
-    def _refusal(self) -> ASGIApp:
-        """The answer to one opening too many: a 429 whose JSON-RPC error names the bound."""
+    def _retry_after(self, caller: str | None, now: float) -> int:
+        """Whole seconds until one of ``caller``'s sessions would end by ``now``'s count.
+
+        The one of theirs idle longest ends once its idle time is over; with none idle (each
+        has a request under way, or is opening), one ends ``idle_seconds`` after its last
+        request at the soonest (unless its client closes it first).
+        """
+        ends = (end for key, end in self._idle.items() if self._open[key].caller == caller)
+        first = next(ends, None)  # (in the order they went idle: the first ends first)
+        wait = self._idle_seconds if first is None else first - now
+        return max(1, math.ceil(wait))
+
+    def _refusal(self, retry_after: int) -> ASGIApp:
+        """The answer to one opening too many: a 429 whose JSON-RPC error names the bound.
+
+        Its ``Retry-After`` is ``retry_after`` (seconds).
+        """
         from starlette.responses import JSONResponse
 
         most = self._most_each
@@ -512,7 +530,7 @@ class _Sessions:
         return JSONResponse(
             {"jsonrpc": "2.0", "id": None, "error": error},
             status_code=429,
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": str(retry_after)},
         )
 
 

@@ -184,8 +184,11 @@ def server_config(
             for one on this machine, ``"*"`` for any), whose ``X-Forwarded-For`` and
             ``X-Forwarded-Proto`` headers name a request's client and scheme to the app
             (uvicorn's ``forwarded_allow_ips``). None by default: a request's client is
-            the connection's own address, whatever headers it sends. ``"*"`` is refused
-            for an app that knows nobody (it serves this machine's clients only).
+            the connection's own address, whatever headers it sends. ``"*"`` (or networks
+            that hold every address) is refused for an app that knows nobody (it serves
+            this machine's clients only), and a proxy on another machine in front of it is
+            warned of in the log (``miniagents.ext.web``): any process there could name
+            127.0.0.1.
         linger_seconds: Seconds a connection closed while its client may still be
             sending is read after its answer (what is read dropped, :data:`LINGER_BYTES`
             at most), so that a reset does not lose the answer.
@@ -200,9 +203,10 @@ def server_config(
 
     Raises:
         WebConfigurationError: for a count or a number of seconds that is not one,
-            proxies that are not a list of addresses, or proxies of any address (``"*"``)
-            in front of an app that knows nobody (``NoAuthentication``: any client could
-            name 127.0.0.1 and be served as the local user).
+            proxies that are not a list of addresses, or proxies of any address (``"*"``,
+            or networks that together hold every address) in front of an app that knows
+            nobody (``NoAuthentication``: any client could name 127.0.0.1 and be served as
+            the local user).
     """
     import uvicorn
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -287,8 +291,11 @@ def _check_proxies(trusted_proxies: Sequence[str], app: Starlette) -> None:
     """Refuse ``trusted_proxies`` unless it is a list of addresses that ``app`` can be behind.
 
     An app that knows nobody serves this machine's clients only, told by their address:
-    trusting every client's ``X-Forwarded-For`` (``"*"``, or a network of every address)
-    would let any client on the network name 127.0.0.1 and be served as the local user.
+    trusting every client's ``X-Forwarded-For`` (``"*"``, a network of every address, or
+    networks that together hold every address) would let any client on the network name
+    127.0.0.1 and be served as the local user: refused. A proxy on another machine is
+    taken (a documented setup), with a warning: whoever runs a process there can name
+    127.0.0.1 too.
     """
     if isinstance(trusted_proxies, str) or not all(
         isinstance(proxy, str) and proxy.strip() for proxy in trusted_proxies
@@ -301,27 +308,66 @@ def _check_proxies(trusted_proxies: Sequence[str], app: Starlette) -> None:
         )
     from miniagents.ext.web._guard import serves_this_machine_only
 
-    anyone = next((proxy for proxy in trusted_proxies if _trusts_anyone(proxy)), None)
-    if anyone is not None and serves_this_machine_only(app):
+    if not serves_this_machine_only(app):
+        return
+    anyone = _anyone_among(trusted_proxies)
+    if anyone is not None:
         raise WebConfigurationError(
             f"{_OWNER} was given trusted_proxies={list(trusted_proxies)!r}, which trusts the "
-            f"X-Forwarded-For of any client ({anyone!r}), but the app knows nobody "
+            f"X-Forwarded-For of any client ({anyone}), but the app knows nobody "
             "(NoAuthentication) and serves this machine's clients only: any client on the "
             "network could name 127.0.0.1 there and be served as the local user. List the "
             'proxies\' own addresses instead (e.g. trusted_proxies=["127.0.0.1"]), or give '
             "the app authentication= (e.g. BearerTokenAuth({token: principal})).",
             parameter="trusted_proxies",
         )
+    remote = [proxy for proxy in trusted_proxies if _elsewhere(proxy)]
+    if remote:
+        _logger.warning(
+            "%s trusts the X-Forwarded-For of proxies on other machines (%s) in front of an "
+            "app that knows nobody (NoAuthentication) and serves this machine's clients only: "
+            "any process on those machines can name 127.0.0.1 and be served as the local "
+            "user. Give the app authentication= (e.g. BearerTokenAuth({token: principal})), "
+            "or put the proxy on this machine.",
+            _OWNER,
+            ", ".join(remote),
+        )
 
 
-def _trusts_anyone(proxy: str) -> bool:
-    """Whether the trusted proxy ``proxy`` is any client: ``"*"``, or a network of every address."""
-    if proxy.strip() == "*":
-        return True
+def _anyone_among(proxies: Sequence[str]) -> str | None:
+    """The trusted ``proxies`` that are any client, written for a message; ``None``: none are.
+
+    ``"*"``, a network of every address, or networks of one IP version that together hold
+    every address of it (``0.0.0.0/1`` and ``128.0.0.0/1``).
+    """
+    for proxy in proxies:
+        if proxy.strip() == "*":
+            return repr(proxy)
+    networks = [network for network in map(_network, proxies) if network is not None]
+    fours = [network for network in networks if isinstance(network, ipaddress.IPv4Network)]
+    sixes = [network for network in networks if isinstance(network, ipaddress.IPv6Network)]
+    if list(ipaddress.collapse_addresses(fours)) == [ipaddress.IPv4Network("0.0.0.0/0")]:
+        return " + ".join(map(str, fours))
+    if list(ipaddress.collapse_addresses(sixes)) == [ipaddress.IPv6Network("::/0")]:
+        return " + ".join(map(str, sixes))
+    return None
+
+
+def _network(proxy: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The network of the trusted proxy ``proxy`` (``None``: a name, matched as written)."""
     try:
-        return "/" in proxy and ipaddress.ip_network(proxy.strip(), strict=False).prefixlen == 0
-    except ValueError:  # (no network: uvicorn takes it as a name)
-        return False
+        return ipaddress.ip_network(proxy.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _elsewhere(proxy: str) -> bool:
+    """Whether the trusted proxy ``proxy`` is an address (or network) of other machines.
+
+    A name (uvicorn matches it as written: a Unix socket's, say) is taken as this machine's.
+    """
+    network = _network(proxy)
+    return network is not None and not network.is_loopback
 
 
 class _HeadersInTime(asyncio.Protocol):

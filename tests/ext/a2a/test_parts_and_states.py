@@ -348,6 +348,37 @@ async def test_a_question_nobody_answers_is_cancelled_with_its_task(
     assert gave_up == ["cancelled"]
 
 
+async def test_cancel_task_answers_within_its_bound_though_the_agent_goes_on(
+    virtual_clock: Any,
+) -> None:
+    swallowed, release = asyncio.Event(), asyncio.Event()
+
+    @miniagent
+    async def stubborn(ctx: InteractionContext) -> None:
+        question = request_input("Which city?")
+        ctx.reply(question)
+        try:
+            await question.aanswer()
+        except asyncio.CancelledError:
+            swallowed.set()  # (goes on, as if it had not been cancelled)
+        await release.wait()
+
+    app = a2a_app(stubborn, authentication=NoAuthentication())
+    async with served(app) as web:
+        task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
+        answer = (await call(web, rpc("CancelTask", {"id": task["id"]}))).json()
+        assert swallowed.is_set()
+        job = app.state.runs.job(task["id"])
+        assert job.task is not None
+        assert not job.task.done()  # (answered without its end)
+        release.set()
+        await asyncio.wait([job.task])
+        ended = (await call(web, rpc("GetTask", {"id": task["id"]}))).json()["result"]
+    assert answer["result"]["id"] == task["id"], answer
+    assert answer["result"]["status"]["state"] == "TASK_STATE_WORKING"  # (as it stood)
+    assert ended["status"]["state"] == "TASK_STATE_CANCELED"
+
+
 async def test_a_clients_files_are_the_agents_input_when_their_media_types_are_taken() -> None:
     heard: list[Message] = []
 

@@ -842,6 +842,42 @@ async def test_a_session_that_went_idle_counts_no_more_for_its_caller() -> None:
     assert late.status_code == 404
 
 
+async def test_a_callers_429_says_when_one_of_their_sessions_would_end() -> None:
+    """Under uvicorn on 127.0.0.1, on a virtual clock, ``max_sessions_per_principal=2`` and
+    ``session_idle_seconds=60``: ada's third opening, 20 seconds after her first session
+    went idle and 10 after her second, is told to retry in 40 seconds (when her first one
+    ends), and in 60 once each of her sessions is back in use. (It was told 1 second: a
+    client that heeded it was refused for a minute.)"""
+    token = "t" * 32
+    app = mcp_http_app(
+        [divide],
+        authentication=BearerTokenAuth({token: "ada"}),
+        max_sessions_per_principal=2,
+        session_idle_seconds=60,
+    )
+    known = {**ACCEPT, **_bearer(token)}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    with virtual_time():  # (the server's timers too: it runs on this loop)
+        async with served(app) as client:
+            first = await client.post("/mcp", json=INITIALIZE, headers=known)
+            await asyncio.sleep(10)
+            second = await client.post("/mcp", json=INITIALIZE, headers=known)
+            await asyncio.sleep(10)
+            idle = await client.post("/mcp", json=INITIALIZE, headers=known)
+            for opened in (first, second):
+                used = await client.post(
+                    "/mcp",
+                    json=initialized,
+                    headers=_in_session(opened.headers["mcp-session-id"], token),
+                )
+                assert used.status_code == 202
+            fresh = await client.post("/mcp", json=INITIALIZE, headers=known)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert idle.status_code == 429
+    assert idle.headers["Retry-After"] in {"40", "41"}  # (whole seconds, rounded up)
+    assert (fresh.status_code, fresh.headers["Retry-After"]) == (429, "60")
+
+
 async def test_a_session_with_an_open_get_stream_counts_until_it_has_been_idle() -> None:
     """Under uvicorn on 127.0.0.1, on a virtual clock, ``max_sessions_per_principal=1`` and
     ``session_idle_seconds=60``: ada's session with its GET stream open (its client listens)

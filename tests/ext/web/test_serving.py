@@ -735,13 +735,37 @@ def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
     pinned("websockets" in WS_PROTOCOLS, "uvicorn.config.WS_PROTOCOLS has no 'websockets'")
 
 
+def test_a_proxy_on_another_machine_in_front_of_an_app_that_knows_nobody_is_warned_of(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (taken: a documented setup; but any process on the proxy's machine can name 127.0.0.1)
+    nobodys = ai_sdk_app(poet, authentication=NoAuthentication())
+    with caplog.at_level("WARNING", logger="miniagents.ext.web"):
+        server_config(nobodys, trusted_proxies=["127.0.0.1", "::1", "unix:/run/proxy"])
+        assert not caplog.records  # (proxies on this machine)
+        server_config(nobodys, trusted_proxies=["127.0.0.1", "10.0.0.1", "10.1.0.0/16"])
+        known = ai_sdk_app(poet, authentication=BearerTokenAuth({"t" * 32: "ada"}))
+        server_config(known, trusted_proxies=["10.0.0.1"])  # (it knows who asks)
+    (warned,) = caplog.records
+    assert warned.levelname == "WARNING"
+    assert "10.0.0.1, 10.1.0.0/16" in warned.getMessage()
+    assert "127.0.0.1 and be served as the local user" in warned.getMessage()
+    assert "authentication=" in warned.getMessage()
+
+
 def test_proxies_of_any_address_are_refused_in_front_of_an_app_that_knows_nobody() -> None:
     # trusting every client's X-Forwarded-For, an app that serves this machine's clients
     # only would serve any client on the network that names 127.0.0.1 as the local user
     nobodys = ai_sdk_app(poet, authentication=NoAuthentication())
     mounted = Starlette(routes=[Mount("/chat", app=nobodys)])
     for app in (nobodys, mounted, a2a_app(poet, authentication=NoAuthentication())):
-        for anyone in (["*"], ["127.0.0.1", "0.0.0.0/0"], ["::/0"]):
+        for anyone in (
+            ["*"],
+            ["127.0.0.1", "0.0.0.0/0"],
+            ["::/0"],
+            ["0.0.0.0/1", "128.0.0.0/1"],  # (together, every address)
+            ["10.0.0.1", "::/1", "8000::/1"],
+        ):
             with pytest.raises(WebConfigurationError, match="knows nobody") as refused:
                 server_config(app, trusted_proxies=anyone)
             assert refused.value.parameter == "trusted_proxies"
