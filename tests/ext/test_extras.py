@@ -32,12 +32,7 @@ EXTRAS_OF = {
 }
 """Each extension package with an extra, and the extras its modules may import from."""
 
-STILL_TRANSITIVE = {
-    ("a2a", "httpx"): "a2a-sdk",
-    ("a2a", "protobuf"): "a2a-sdk",
-    ("dbos", "sqlalchemy"): "dbos",
-    ("web", "anyio"): "starlette",
-}
+STILL_TRANSITIVE: dict[tuple[str, str], str] = {}
 """The distributions a package imports that its extras do not list yet (by package and
 distribution), each with the one that brings it along."""
 
