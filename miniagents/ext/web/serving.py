@@ -61,11 +61,11 @@ import asyncio
 import ipaddress
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, ClassVar, TypedDict
 
-from miniagents.arguments import check_count, check_seconds
+from miniagents.arguments import check_count, check_seconds, check_text, refused_argument
 from miniagents.ext.errors import WebConfigurationError
 
 if TYPE_CHECKING:
@@ -202,13 +202,17 @@ def server_config(
         The configuration, its server not started.
 
     Raises:
-        WebConfigurationError: for a count or a number of seconds that is not one,
-            proxies that are not a list of addresses, or proxies of any address (``"*"``,
-            or networks that together hold every address) in front of an app that knows
-            nobody (``NoAuthentication``: any client could name 127.0.0.1 and be served as
-            the local user).
+        WebConfigurationError: for a count or a number of seconds that is not one, a
+            ``host`` that is not a non-empty str, a ``port`` that is not a whole number
+            from 0 to 65535, a ``log_level`` that is not one of uvicorn's (``"critical"``,
+            ``"error"``, ``"warning"``, ``"info"``, ``"debug"``, ``"trace"``), proxies that
+            are not a list of addresses, or proxies of any address (``"*"``, or networks
+            that together hold every address) in front of an app that knows nobody
+            (``NoAuthentication``: any client could name 127.0.0.1 and be served as the
+            local user).
     """
     import uvicorn
+    from uvicorn.config import LOG_LEVELS
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     fix = "Pass such a value (or leave it out for its default)."
@@ -234,6 +238,7 @@ def server_config(
             (shutdown_seconds, "shutdown_seconds"),
         )
     )
+    _check_address(host, port, log_level, LOG_LEVELS)
     _check_proxies(trusted_proxies, app)
     served: ASGIApp = app
     if trusted_proxies:  # (inside _Answers: the request is matched to its connection first)
@@ -285,6 +290,46 @@ def server_stop() -> asyncio.Event | None:
     """
     connection = _CONNECTION.get()
     return None if connection is None else connection.stopping
+
+
+def _check_address(host: object, port: object, log_level: object, levels: Collection[str]) -> None:
+    """Refuse a ``host``, ``port`` or ``log_level`` uvicorn would fail on only as it serves.
+
+    uvicorn takes them unchecked: a port of ``-1`` or ``"8000"`` fails (or binds) only in
+    ``serve()``, and a log level it does not know is a bare ``KeyError``.
+
+    Raises:
+        WebConfigurationError: naming the argument and what it takes.
+    """
+    check_text(
+        host,
+        "host",
+        owner=_OWNER,
+        fix='Pass an address to listen on, e.g. host="127.0.0.1" (this machine only).',
+        error=WebConfigurationError,
+    )
+    port_fix = "Pass e.g. port=8000, or port=0 for any free port."
+    if (
+        check_count(port, "port", least=0, owner=_OWNER, fix=port_fix, error=WebConfigurationError)
+        > 65535
+    ):
+        raise refused_argument(
+            port,
+            "port",
+            "a whole number from 0 to 65535",
+            owner=_OWNER,
+            fix=port_fix,
+            error=WebConfigurationError,
+        )
+    if not isinstance(log_level, str) or log_level.lower() not in levels:
+        raise refused_argument(
+            log_level,
+            "log_level",
+            "one of uvicorn's log levels (" + ", ".join(repr(level) for level in levels) + ")",
+            owner=_OWNER,
+            fix='Pass e.g. log_level="info" (or leave it out: "warning").',
+            error=WebConfigurationError,
+        )
 
 
 def _check_proxies(trusted_proxies: Sequence[str], app: Starlette) -> None:

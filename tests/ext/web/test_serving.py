@@ -781,3 +781,26 @@ def test_proxies_of_any_address_are_refused_in_front_of_an_app_that_knows_nobody
             getattr(server_config(app, trusted_proxies=["*"]).app, "app", None),
             ProxyHeadersMiddleware,
         )
+
+
+def test_a_host_port_or_log_level_uvicorn_would_fail_on_later_is_refused_as_made() -> None:
+    app = Starlette()
+    config = server_config(app, host="localhost", port=0, log_level="INFO")  # (uvicorn's case)
+    assert (config.host, config.port, config.log_level) == ("localhost", 0, "INFO")
+    assert server_config(app, port=65535).port == 65535
+    for port in (-1, 65536, "8000", 80.0, True, None):
+        with pytest.raises(WebConfigurationError, match="port to be a whole number") as refused:
+            server_config(app, port=port)  # type: ignore[arg-type]
+        assert refused.value.parameter == "port"
+        assert "port=0 for any free port" in str(refused.value)
+    for host in ("", " ", None, 127):
+        with pytest.raises(WebConfigurationError, match="host to be a non-empty str") as refused:
+            server_config(app, host=host)  # type: ignore[arg-type]
+        assert 'host="127.0.0.1"' in str(refused.value)
+    for level in ("verbose", "", None, 20):
+        with pytest.raises(
+            WebConfigurationError, match="log_level to be one of uvicorn"
+        ) as refused:
+            server_config(app, log_level=level)  # type: ignore[arg-type]
+        assert 'log_level="info"' in str(refused.value)
+        assert "'debug'" in str(refused.value)
