@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
-from miniagents.arguments import refused_argument
+from miniagents.arguments import a_class, refused_argument
 from miniagents.ext.history.errors import ChatHistoryOptionError
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
@@ -84,7 +84,23 @@ class ChatHistory(ABC):
         return value
 
     async def store(self, messages: Iterable[Message]) -> MessageTuple:
-        """Append ``messages`` in order, then return the whole history."""
-        for message in messages:
+        """Append ``messages`` in order, then return the whole history.
+
+        Every message is checked before the first is appended, so a wrong one leaves the
+        history as it was.
+
+        Raises:
+            MessageTypeError: if ``messages`` is not an iterable of ``Message``s (one
+                message, a str), or holds something else; nothing is appended then.
+        """
+        if isinstance(messages, str | bytes | Message) or not isinstance(messages, Iterable):
+            raise MessageTypeError(
+                f"{type(self).__name__}.store() takes an iterable of Messages (e.g. a list), "
+                f"but got {a_class(type(messages))}. Pass a list, e.g. store([message]) for "
+                'one message, or store([UserMessage(text="...")]) for a text (UserMessage '
+                "from miniagents.ext.llm.messages)."
+            )
+        checked = [self.check_message(message, taken_by=".store()") for message in messages]
+        for message in checked:
             await self.append(message)
         return await self.load()

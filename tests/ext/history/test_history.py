@@ -32,6 +32,7 @@ from miniagents import (
     MiniAgentsError,
     miniagent,
 )
+from miniagents.errors import MessageTypeError
 from miniagents.ext.a2a.messages import (
     A2AAuthRequest,
     A2AData,
@@ -135,6 +136,30 @@ async def test_in_memory_history_keeps_messages_in_order() -> None:
     assert len(history) == 4
     assert repr(history) == "<InMemoryChatHistory with 4 message(s)>"
     assert await history.store([]) == stored
+
+
+@pytest.mark.parametrize("make", [InMemoryChatHistory, lambda: ChatHistoryMD("chat.md")])
+async def test_store_refuses_one_message_or_a_text_and_appends_nothing_of_a_wrong_list(
+    make: Callable[[], ChatHistory], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    history = make()
+    name = type(history).__name__
+    first = UserMessage(text="one")
+    # one message (pydantic iterates a model as its fields), a text (as its characters)
+    for wrong, given in [(first, "a UserMessage"), ("hello", "a str"), (5, "an int")]:
+        with pytest.raises(MessageTypeError) as refused:
+            await history.store(wrong)  # type: ignore[arg-type]
+        assert str(refused.value).startswith(
+            f"{name}.store() takes an iterable of Messages (e.g. a list), but got {given}."
+        )
+        assert "store([message])" in str(refused.value)
+    with pytest.raises(
+        MessageTypeError, match=rf"^{name}\.store\(\) takes a Message, but got a value of type str"
+    ):
+        await history.store([first, "two"])  # type: ignore[list-item]
+    assert await history.load() == (), "a wrong message is refused before any is appended"
+    assert await history.store([first]) == (first,)
 
 
 async def test_in_memory_history_copies_its_initial_messages() -> None:
