@@ -37,7 +37,7 @@ right for the extensions)::
     ├── NoActiveContextError (also RuntimeError)  an agent used outside a MiniAgents context
     ├── ContextArgumentError (also TypeError)     MiniAgents() or run() given what it cannot use
     ├── ContextReenteredError (also RuntimeError) a MiniAgents context entered while active
-    ├── LoopAlreadyRunningError (also RuntimeError)  MiniAgents().run() in a running loop
+    ├── LoopAlreadyRunningError (also RuntimeError)  run(), or a pipeline's for, in a loop
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
     ├── ChainDefinitionError (also ValueError)    a loop given agents it cannot run
     ├── PipelineRerunError (also RuntimeError)    a Pipeline run a second time

@@ -65,4 +65,8 @@ class ContextArgumentError(MiniAgentsError, TypeError):
 
 
 class LoopAlreadyRunningError(MiniAgentsError, RuntimeError):
-    """``MiniAgents().run(...)`` was called where an event loop runs already (e.g. Jupyter)."""
+    """An event loop runs already where code would start (or block) one.
+
+    ``MiniAgents().run(...)`` where a loop runs (e.g. in Jupyter), or a plain ``for`` over a
+    ``pipeline(...)`` in async code inside an active ``MiniAgents`` context (``async for``).
+    """

@@ -51,6 +51,7 @@ from miniagents.messages import Message, MessageTuple
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
+from miniagents.miniagents.errors import LoopAlreadyRunningError
 from miniagents.miniagents.lowlevel import InteractionScope, at_exit, start_task
 from miniagents.pipeline.batching import BatchedRun, PipelineBatching, RunEnding
 from miniagents.pipeline.durability import durable_items, durable_pipeline_id
@@ -414,9 +415,12 @@ class Pipeline(Generic[T, ReplyT]):
         """Run the pipeline on a thread of its own, giving each result (blocking between).
 
         Raises:
+            LoopAlreadyRunningError: inside an active ``MiniAgents`` context, in async code
+                (its event loop would stop until the run ended: ``async for`` is the way).
             PipelineRerunError: if the pipeline ran already.
             Exception: as ``async for`` raises.
         """
+        _refuse_blocking_a_context()
         self._claim()
         self._used = False  # __aiter__ claims it on the thread
         handoff: queue.Queue[object] = queue.Queue(maxsize=1)
@@ -466,6 +470,31 @@ class Pipeline(Generic[T, ReplyT]):
                 with contextlib.suppress(queue.Empty):
                     handoff.get(timeout=0.05)
             thread.join()
+
+
+def _refuse_blocking_a_context() -> None:
+    """Refuse a plain ``for`` where a ``MiniAgents`` context is active in a running loop.
+
+    The thread's run would block that loop until it ended: the context's agents would stop,
+    and items that are their replies (``pipeline(agent, [other.inquire(...)])``) would never
+    come, so the run would never end. Outside of async code (or of every context, as in a
+    notebook's cell) nothing waits for the blocked loop, and plain ``for`` is taken.
+
+    Raises:
+        LoopAlreadyRunningError: naming ``async for``.
+    """
+    try:
+        asyncio.get_running_loop()
+        MiniAgents.get_current()
+    except RuntimeError:  # (no loop runs here, or no context is active: NoActiveContextError)
+        return
+    raise LoopAlreadyRunningError(
+        "A plain for over pipeline(...) cannot run inside an active MiniAgents context in "
+        "async code: it would block the context's event loop until the pipeline ended, so "
+        "the context's agents would stop and items that are their replies would never come. "
+        "Write async for result in pipeline(...) instead (plain for is for code outside of "
+        "async functions)."
+    )
 
 
 class _Run(Generic[T, ReplyT]):

@@ -35,7 +35,7 @@ from miniagents import (
     miniagent,
     pipeline,
 )
-from miniagents.errors import MessageTypeError, NoActiveContextError
+from miniagents.errors import LoopAlreadyRunningError, MessageTypeError, NoActiveContextError
 from miniagents.ext.llm.errors import LLMConnectionError, LLMError, LLMTimeoutError
 from miniagents.messages import MessageTuple
 from miniagents.messages.sequence import MessageType
@@ -92,6 +92,25 @@ async def test_a_chain_runs_over_every_item_in_the_input_order() -> None:
 def test_plain_for_runs_in_a_context_of_its_own() -> None:
     results = list(pipeline(upper, [f"x{i}" for i in range(10)], max_concurrency=3))
     assert [str(r.get()) for r in results] == [f"X{i}" for i in range(10)]
+
+
+async def test_plain_for_inside_an_active_context_is_refused_rather_than_hanging() -> None:
+    # (was: the thread's run blocked this loop, so the item, a reply of an agent of this
+    # loop, never came, and the program hung for ever)
+    async with MiniAgents():
+        draft = upper.inquire("draft")
+        results = pipeline(exclaim, [draft])
+        with pytest.raises(
+            LoopAlreadyRunningError, match="async for result in pipeline"
+        ) as refused:
+            next(iter(results))
+        assert "would block the context's event loop" in str(refused.value)
+        assert [str(r.get()) async for r in results] == ["DRAFT!"]  # (not claimed: runs on)
+
+
+async def test_plain_for_in_async_code_outside_of_every_context_runs() -> None:
+    results = list(pipeline(upper, ["a", "b"]))  # (as in a notebook's cell: nothing waits)
+    assert [str(r.get()) for r in results] == ["A", "B"]
 
 
 async def test_items_are_read_lazily_and_concurrency_is_bounded() -> None:
