@@ -93,10 +93,11 @@ class ChatHistory(ABC):
             MessageTypeError: if ``messages`` is not an iterable of ``Message``s (one
                 message, a str), or holds something else; nothing is appended then.
         """
-        if isinstance(messages, str | bytes | Message) or not isinstance(messages, Iterable):
+        given: object = messages  # (typed an iterable of messages; may be one, or a str)
+        if isinstance(given, str | bytes | Message) or not isinstance(given, Iterable):
             raise MessageTypeError(
                 f"{type(self).__name__}.store() takes an iterable of Messages (e.g. a list), "
-                f"but got {a_class(type(messages))}. Pass a list, e.g. store([message]) for "
+                f"but got {a_class(type(given))}. Pass a list, e.g. store([message]) for "
                 'one message, or store([UserMessage(text="...")]) for a text (UserMessage '
                 "from miniagents.ext.llm.messages)."
             )
