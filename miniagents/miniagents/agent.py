@@ -65,7 +65,7 @@ from typing import (
 from reactivex import Observable
 from typing_extensions import TypeVar
 
-from miniagents.arguments import a_class
+from miniagents.arguments import a_class, check_text
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.errors import AppenderClosedError, MessageTypeError
 from miniagents.messages.message import Message
@@ -911,6 +911,8 @@ class MiniAgent(Generic[P, ReplyT_co]):
                 (A subclass may refuse a bound argument too: see
                 :meth:`check_bound_arguments`.)
             ConcurrencyLimitError: if ``max_concurrency`` is not a positive int.
+            ArgumentError: if ``alias`` is not a str with more than spaces in it (an empty
+                one would name the agent nowhere: in errors, tool lists, traces).
         """
         if not callable(func) or inspect.isasyncgenfunction(func):
             raise AgentDefinitionError(_not_an_agent_function(func))
@@ -922,7 +924,17 @@ class MiniAgent(Generic[P, ReplyT_co]):
                 f"Define it as `async def {name}(ctx: InteractionContext, ...) -> None`."
             )
         self.func = func
-        self.alias: str = alias if alias is not None else str(name).upper()
+        self.alias: str = (
+            str(name).upper()
+            if alias is None
+            else check_text(
+                alias,
+                "alias",
+                owner=f"The agent of {name!r}",
+                fix='Pass a name, e.g. alias="WRITER", or leave it out (the function\'s name, '
+                "upper-cased; a fork keeps its agent's).",
+            )
+        )
         self.description: str | None = (
             description if description is not None else docstring_of(func)
         )

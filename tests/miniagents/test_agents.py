@@ -29,12 +29,14 @@ from miniagents.errors import (
     AgentArgumentError,
     AgentDefinitionError,
     AgentFinishedError,
+    ArgumentError,
     ContextArgumentError,
     LoopAlreadyRunningError,
     MessageTypeError,
     MiniAgentsError,
     NoActiveContextError,
 )
+from miniagents.ext.llm.offline import offline_agent
 from miniagents.miniagents import AgentCall, MessageHandler
 from miniagents.miniagents.lowlevel import at_exit, enclosing_contexts, start_task
 from miniagents.promising.lowlevel import running_tasks
@@ -204,6 +206,25 @@ def test_decorator_with_arguments_but_no_alias_still_defaults_to_the_function_na
 
     assert described.alias == "DESCRIBED"
     assert described.description == "Described."
+
+
+@pytest.mark.parametrize("alias", ["", "  ", 5, b"W"])
+def test_an_alias_that_names_nothing_is_refused_where_it_is_given(alias: object) -> None:
+    # (was: taken, an empty alias naming the agent nowhere and an int failing later with an
+    # AttributeError, as an LLM agent's check wrote alias.lower())
+    async def writer(ctx: InteractionContext) -> None:
+        ctx.reply("draft")
+
+    for make in (
+        lambda: cast(Any, miniagent)(alias=alias)(writer),
+        lambda: miniagent(writer).fork(alias=cast(Any, alias)),
+        lambda: offline_agent.fork(alias=cast(Any, alias)),
+    ):
+        with pytest.raises(ArgumentError, match=r"needs alias to be a non-empty str") as raised:
+            make()
+        assert 'alias="WRITER"' in str(raised.value)
+        assert raised.value.parameter == "alias"
+    assert miniagent(writer).fork(alias="EDITOR").alias == "EDITOR"
 
 
 @pytest.mark.parametrize("with_arguments", [False, True])
