@@ -60,6 +60,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Host, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from miniagents.arguments import refused_argument
 from miniagents.ext.errors import WebConfigurationError
 from miniagents.ext.web._http import body_deadline, error_response
 from miniagents.ext.web.auth import Authentication, NoAuthentication
@@ -94,7 +95,9 @@ class Door:
             e.g. A2A's ``A2A-Version``; lower-case).
 
     Raises:
-        WebConfigurationError: if ``authentication`` is ``None``.
+        WebConfigurationError: if ``authentication`` is ``None``, or none of the three kinds
+            (a backend, ``"request.user"``, ``NoAuthentication()``): another str, or a
+            backend's class rather than an instance of it.
     """
 
     def __init__(
@@ -114,6 +117,23 @@ class Door:
                 "nobody's, and the app answers only this machine's host names: "
                 "localhost, 127.0.0.1, [::1]). See docs/web-deployment.md.",
                 parameter="authentication",
+            )
+        given: object = authentication  # (typed; untyped code may give anything)
+        if not isinstance(given, AuthenticationBackend | NoAuthentication) and not (
+            isinstance(given, str) and given == "request.user"
+        ):
+            # (was: anything else served as 'request.user', every request then a 401)
+            raise refused_argument(
+                given,
+                "authentication",
+                "a Starlette AuthenticationBackend (an instance, such as BearerTokenAuth(...)), "
+                "'request.user' or NoAuthentication()",
+                owner=name,
+                fix="Pass authentication=BearerTokenAuth({token: principal}) for others, "
+                "'request.user' behind an enclosing AuthenticationMiddleware, or "
+                "authentication=NoAuthentication() for local development. See "
+                "docs/web-deployment.md.",
+                error=WebConfigurationError,
             )
         self.authentication = authentication
         self.settings = settings

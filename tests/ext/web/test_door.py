@@ -279,6 +279,25 @@ def test_an_app_made_without_authentication_is_refused_naming_both_ways_to_make_
         assert refused.value.parameter == "authentication"
 
 
+@pytest.mark.parametrize(
+    "app", [agui_app, ai_sdk_app, a2a_app, chat_page_app], ids=lambda app: app.__name__
+)
+def test_an_authentication_of_no_kind_the_apps_take_is_refused_as_the_app_is_made(
+    app: Callable[..., object],
+) -> None:
+    # (was: taken as 'request.user', so every request was a 401 and the log named
+    # 'request.user', which was never given)
+    for wrong in ("none", "NoAuthentication", True, {"token": "ada"}, BearerTokenAuth):
+        with pytest.raises(WebConfigurationError) as refused:
+            app(offline_agent, authentication=wrong)
+        said = str(refused.value)
+        assert "needs authentication to be a Starlette AuthenticationBackend (an instance" in said
+        assert "authentication=NoAuthentication() for local development" in said
+        assert refused.value.parameter == "authentication"
+    for right in ("request.user", NoAuthentication(), BearerTokenAuth({"a" * 16: "ada"})):
+        app(offline_agent, authentication=right)
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
 async def test_an_app_that_knows_nobody_says_so_once_at_its_start_only_if_it_serves_others(
     protocol: Protocol, caplog: pytest.LogCaptureFixture
