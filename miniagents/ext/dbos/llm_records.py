@@ -268,14 +268,24 @@ def _recorded(row: Mapping[Any, Any]) -> RecordedCall:
 
 
 def _column_key(name: str) -> str:
-    """``name`` as a key of at most 255 characters: itself if it fits, else hashed.
+    r"""``name`` as a key of at most 255 characters that every driver can write.
 
-    A longer name is a prefix of it and the SHA-256 of the whole, so two long names that
-    begin alike keep apart.
+    A name that fits, and is text a driver can encode, is itself (the keys written before
+    stay). A longer name is a prefix of it and the SHA-256 of the whole, so two long names
+    that begin alike keep apart; so is a name with a lone surrogate (which no driver can
+    encode, e.g. a file name read with ``surrogateescape``), whose surrogates are written
+    as escapes (``\udce9``) in the prefix: the hash keeps it apart from a name that
+    holds those escapes as text.
     """
-    if len(name) <= 255:
-        return name
-    return f"{name[:190]}#{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        shown = name.encode("utf-8", "backslashreplace").decode("utf-8")  # (surrogates only)
+    else:
+        if len(name) <= 255:
+            return name
+        shown = name
+    return f"{shown[:190]}#{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 class SQLRunJournal:
