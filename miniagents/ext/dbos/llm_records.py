@@ -32,6 +32,7 @@ from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableDatabaseError,
+    DurableDataError,
     DurableError,
     DurableRecordError,
 )
@@ -102,7 +103,8 @@ class _Tables:
         """``work`` on ``table`` in a transaction (the tables made first, once).
 
         Raises:
-            DurableDataError: if the database refused a value or a constraint (nothing written).
+            DurableDataError: if the database refused a value or a constraint, or its driver
+                could not encode a text (nothing written).
             DurableDatabaseError: if the database cannot be reached or written.
         """
         try:
@@ -113,6 +115,14 @@ class _Tables:
                         self.ready = True
             with self.engine.begin() as connection:
                 return work(connection)
+        except UnicodeError as error:  # (the driver's own, raised as it is by SQLAlchemy)
+            raise DurableDataError(
+                f"Could not {doing} in the database {self.shown}: its driver could not "
+                f"convert a text of the table {table} ({type(error).__name__}: "
+                f"{first_line(error)}). A text with a lone surrogate (e.g. a file name read "
+                "with surrogateescape) cannot be written: give that value as proper text, "
+                "e.g. text.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')."
+            ) from error
         except Exception as error:
             if type(error).__module__.startswith("sqlalchemy"):
                 raise self._told(error, doing, table) from error

@@ -219,6 +219,20 @@ async def test_the_keys_of_ordinary_names_stay_as_they_were(database_url: str) -
     engine.dispose()
 
 
+async def test_a_text_the_driver_cannot_encode_is_told_with_the_fix(database_url: str) -> None:
+    # (was: the driver's UnicodeEncodeError, raw, where a database's refusal is a
+    # DurableDataError that names the table and the fix)
+    store = SQLCallStore(database_url)
+    with pytest.raises(DurableDataError) as refused:
+        await store.aget("caf\udce9")
+    message = str(refused.value)
+    assert message.startswith("Could not read a recorded call in the database ")
+    assert f"a text of the table {CALLS_TABLE} (UnicodeEncodeError: " in message
+    assert "give that value as proper text" in message
+    assert isinstance(refused.value, ValueError)  # (as UnicodeEncodeError is)
+    assert await store.aget("cafe") is None  # the store works on
+
+
 async def test_a_journal_record_that_is_not_json_is_refused_with_the_fix(tmp_path: Path) -> None:
     # (was: json.dumps's own TypeError, which said neither whose record nor what to do)
     journal = SQLRunJournal("PIPE", f"sqlite:///{tmp_path / 'records.sqlite'}")
