@@ -66,6 +66,7 @@ from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableDatabaseError,
     DurableError,
+    DurableRunStoppedError,
     DurableVersionError,
 )
 from miniagents.ext.errors import MissingExtraError
@@ -78,6 +79,7 @@ from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents, current_context
 from miniagents.miniagents.lowlevel import prepare_interactions, start_task
 from miniagents.promising.errors import StreamCancelledError
+from miniagents.promising.lowlevel import core_of
 
 if TYPE_CHECKING:
     from dbos import DBOS
@@ -332,11 +334,33 @@ class Engine:
             aliases,
         )
 
-    def stop(self, workflow_id: str) -> None:
-        """Stop the run ``workflow_id`` here, unrecorded (its reader gave up): as at a crash."""
+    def stop(self, workflow_id: str, why: str = "it was stopped") -> None:
+        """Stop the run ``workflow_id`` here, unrecorded, as at a crash; it stays pending.
+
+        Its workflow's body, its agent (and what the agent waits for: a tool call waiting
+        for a decision) stop, and a reader still reading its reply gets a
+        :class:`DurableRunStoppedError` that says ``why`` and how the run goes on, so that
+        nothing waits for the run for ever (neither the reader nor its context's exit).
+        """
         body = self.bodies.get(workflow_id)
-        if body is not None:
-            body.cancel()
+        if body is None:
+            return
+        self.released.add(body)  # (on purpose: DBOS's log line of its cancel is no news)
+        body.cancel()
+        published = self.running.get(workflow_id)
+        if published is None or not published.done() or published.cancelled():
+            return
+        if published.exception() is None:
+            _stop_reply(
+                published.result(),
+                DurableRunStoppedError(
+                    f"The durable run {workflow_id!r} stopped in this process before it "
+                    f"ended: {why}. It stays pending in the database of durable runs, "
+                    "unrecorded from where it stopped: the next launch of durable runs "
+                    "recovers it, or ask for it again under the same workflow id to run it on "
+                    "here."
+                ),
+            )
 
     def published(self, workflow_id: str) -> asyncio.Future[MessageSequencePromise]:
         """The reply of the run ``workflow_id`` in this process, once it has started."""
@@ -866,6 +890,22 @@ async def _interaction_workflow(
             del engine.inputs[workflow_id]
         if engine.bodies.get(workflow_id) is body:
             del engine.bodies[workflow_id]
+
+
+def _stop_reply(reply: MessageSequencePromise, error: DurableRunStoppedError) -> None:
+    """End the reply of a stopped run with ``error`` for its readers, and stop its agent.
+
+    The reply ends first (its readers get ``error``, not a plain cancellation), then its
+    producer is given up on as when every reader leaves: the agent's task is cancelled,
+    and what it waits for with it.
+    """
+    core = core_of(reply)
+    if core.done:
+        return
+    give_up, core.on_abandoned = core.on_abandoned, None  # (the end would drop it)
+    core.fail(error)
+    if give_up is not None:
+        give_up()
 
 
 def _cancelled_by_dbos(error: BaseException) -> bool:
