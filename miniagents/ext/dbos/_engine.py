@@ -77,7 +77,7 @@ from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents, current_context
-from miniagents.miniagents.lowlevel import prepare_interactions, start_task
+from miniagents.miniagents.lowlevel import at_exit, prepare_interactions, start_task
 from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.lowlevel import core_of
 
@@ -828,15 +828,8 @@ async def _interaction_workflow(
     _, step = _registered_functions()
     step_context = contextvars.copy_context()
     recorded = await _replayed_steps(workflow_id, step)
-    undecided: set[str] = set()  # the approvals started here that wait for a decision
-
-    async def decided(key: str, request: ToolApprovalRequest) -> ToolDecision:
-        undecided.add(approval_id(workflow_id, key))
-        decision = await awaited_decision(engine.url, workflow_id, key, request)
-        undecided.discard(approval_id(workflow_id, key))
-        return decision
-
-    run = DurableRun(workflow_id, step_context, step, recorded, approvals=decided)
+    undecided = _Undecided(engine, workflow_id)  # the approvals started here that wait
+    run = DurableRun(workflow_id, step_context, step, recorded, approvals=undecided.adecided)
     if current_context() is not None:  # started by its caller: it runs in its context
         work = contextvars.copy_context()
     else:  # started by DBOS (recovered at launch, or resumed for a caller)
@@ -855,6 +848,7 @@ async def _interaction_workflow(
         reply = agent.inquire(messages, **kwargs)
         if body is not None:  # the context waits for the run to be recorded, on exit
             start_task(_until_done(body), f"durable run {workflow_id}")
+            undecided.forget = at_exit(undecided.exit_began)  # (but not for a decision)
         return reply
 
     reply = work.run(start)
@@ -868,13 +862,13 @@ async def _interaction_workflow(
         except StreamCancelledError:
             raise
         except Exception:
-            await withdraw(engine.url, undecided)  # the run ended: nobody decides these any more
+            await withdraw(engine.url, set(undecided.waiting))  # the run ended: nobody decides
             raise
         except BaseException as error:
             if _cancelled_by_dbos(error):  # cancelled (acancel_run, an operator): it is over
-                await withdraw(engine.url, undecided)  # (else recovered at every start)
+                await withdraw(engine.url, set(undecided.waiting))  # (else recovered at starts)
             raise
-        await withdraw(engine.url, undecided)
+        await withdraw(engine.url, set(undecided.waiting))
         return tuple(_recordable(message) for message in messages)
     except (asyncio.CancelledError, StreamCancelledError) as error:
         # its reader gave up, or its context ended: not a failure to record. DBOS leaves a
@@ -884,12 +878,79 @@ async def _interaction_workflow(
             raise
         raise asyncio.CancelledError(str(error)) from error
     finally:
+        undecided.forget()
         if engine.running.get(workflow_id) is published:
             del engine.running[workflow_id]
         if engine.inputs.get(workflow_id) is inputs:
             del engine.inputs[workflow_id]
         if engine.bodies.get(workflow_id) is body:
             del engine.bodies[workflow_id]
+
+
+class _Undecided:
+    """The calls of one run that wait here for a decision, and the run's stop at its exit.
+
+    Once the run's ``MiniAgents`` context begins its exit (its block has ended: nobody
+    there reads the reply, nor decides a request of it), a call that waits for a person's
+    decision, then or later, would hold the exit until someone decides, maybe never: the
+    run is stopped instead (see :meth:`Engine.stop`), and one warning names it and its
+    calls. It stays pending with its approvals, and the next launch recovers it (a
+    decision sent meanwhile, with ``aapprove`` or ``adeny``, is read then).
+
+    Attributes:
+        waiting: The requests that wait for a decision, by the id of their approval.
+        forget: What forgets the context's call of :meth:`exit_began` (at the run's end).
+    """
+
+    __slots__ = ("_engine", "_exiting", "_stopped", "_workflow_id", "forget", "waiting")
+
+    def __init__(self, engine: Engine, workflow_id: str) -> None:
+        self._engine = engine
+        self._workflow_id = workflow_id
+        self._exiting = False
+        self._stopped = False
+        self.waiting: dict[str, ToolApprovalRequest] = {}
+        self.forget: Callable[[], None] = _nothing
+
+    async def adecided(self, key: str, request: ToolApprovalRequest) -> ToolDecision:
+        """The decision on the run's call at ``key`` (see :func:`awaited_decision`)."""
+        name = approval_id(self._workflow_id, key)
+        self.waiting[name] = request
+        self.check()  # (its context's exit has begun: nobody there decides it)
+        decision = await awaited_decision(self._engine.url, self._workflow_id, key, request)
+        self.waiting.pop(name, None)
+        return decision
+
+    def exit_began(self) -> None:
+        """The run's context begins its exit: stop the run if a call waits for a decision."""
+        self._exiting = True
+        self.check()
+
+    def check(self) -> None:
+        """Stop the run if its context is exiting and one of its calls waits undecided."""
+        pending = [request for request in self.waiting.values() if request.pending]
+        if not self._exiting or self._stopped or not pending:
+            return
+        self._stopped = True
+        calls = ", ".join(f"{request.call_id!r} of {request.tool_name}" for request in pending)
+        _logger.warning(
+            "The MiniAgents context of the durable run %r ended while its call(s) %s waited "
+            "for a decision that nobody there can give any more: the run is stopped here, "
+            "unrecorded, and stays pending in the database of durable runs (a decision sent "
+            "with aapprove or adeny is kept for it). The next launch of durable runs "
+            "recovers it. To decide in this process, read the reply and decide its requests "
+            "inside the context's block.",
+            self._workflow_id,
+            calls,
+        )
+        self._engine.stop(
+            self._workflow_id,
+            f"its MiniAgents context ended while its call(s) {calls} waited for a decision",
+        )
+
+
+def _nothing() -> None:
+    """Forget nothing (a run whose context's exit was never to be told)."""
 
 
 def _stop_reply(reply: MessageSequencePromise, error: DurableRunStoppedError) -> None:

@@ -129,3 +129,16 @@ def test_a_run_stopped_while_its_call_waits_ends_its_reader_and_its_context(
         "exited",
     ]
     _recovered_and_approved(tmp_path)
+
+
+def test_a_context_left_while_a_call_waits_for_a_decision_exits_and_keeps_the_run(
+    tmp_path: Path,
+) -> None:
+    # (was: the exit waited for a decision that nobody in the process could give any more)
+    lines, stderr = _run("left", tmp_path)
+    assert lines == ["exited"]
+    warned = [line for line in stderr.splitlines() if "waited for a decision" in line]
+    assert len(warned) == 1, stderr
+    assert "durable run 'clean-1'" in warned[0]
+    assert "'offline_call_1' of remove" in warned[0]
+    _recovered_and_approved(tmp_path)
