@@ -862,13 +862,13 @@ async def _interaction_workflow(
         except StreamCancelledError:
             raise
         except Exception:
-            await withdraw(engine.url, set(undecided.waiting))  # the run ended: nobody decides
+            await withdraw(engine.url, undecided.started)  # the run ended: nobody decides
             raise
         except BaseException as error:
             if _cancelled_by_dbos(error):  # cancelled (acancel_run, an operator): it is over
-                await withdraw(engine.url, set(undecided.waiting))  # (else recovered at starts)
+                await withdraw(engine.url, undecided.started)  # (else recovered at starts)
             raise
-        await withdraw(engine.url, set(undecided.waiting))
+        await withdraw(engine.url, undecided.started)
         return tuple(_recordable(message) for message in messages)
     except (asyncio.CancelledError, StreamCancelledError) as error:
         # its reader gave up, or its context ended: not a failure to record. DBOS leaves a
@@ -898,27 +898,42 @@ class _Undecided:
     decision sent meanwhile, with ``aapprove`` or ``adeny``, is read then).
 
     Attributes:
-        waiting: The requests that wait for a decision, by the id of their approval.
+        started: The ids of the approvals started here and not decided (withdrawn at the
+            run's end: nobody decides them any more).
+        waiting: The requests whose calls wait for a decision now, by their approval's id.
         forget: What forgets the context's call of :meth:`exit_began` (at the run's end).
     """
 
-    __slots__ = ("_engine", "_exiting", "_stopped", "_workflow_id", "forget", "waiting")
+    __slots__ = (
+        "_engine",
+        "_exiting",
+        "_stopped",
+        "_workflow_id",
+        "forget",
+        "started",
+        "waiting",
+    )
 
     def __init__(self, engine: Engine, workflow_id: str) -> None:
         self._engine = engine
         self._workflow_id = workflow_id
         self._exiting = False
         self._stopped = False
+        self.started: set[str] = set()
         self.waiting: dict[str, ToolApprovalRequest] = {}
         self.forget: Callable[[], None] = _nothing
 
     async def adecided(self, key: str, request: ToolApprovalRequest) -> ToolDecision:
         """The decision on the run's call at ``key`` (see :func:`awaited_decision`)."""
         name = approval_id(self._workflow_id, key)
+        self.started.add(name)
         self.waiting[name] = request
-        self.check()  # (its context's exit has begun: nobody there decides it)
-        decision = await awaited_decision(self._engine.url, self._workflow_id, key, request)
-        self.waiting.pop(name, None)
+        try:
+            self.check()  # (its context's exit has begun: nobody there decides it)
+            decision = await awaited_decision(self._engine.url, self._workflow_id, key, request)
+        finally:
+            del self.waiting[name]  # (a wait cancelled, e.g. by DBOS's cancel, waits no more)
+        self.started.discard(name)
         return decision
 
     def exit_began(self) -> None:
