@@ -346,6 +346,7 @@ class Engine:
         if body is None:
             return
         self.released.add(body)  # (on purpose: DBOS's log line of its cancel is no news)
+        self.stopped.add(workflow_id)  # (its steps' and approvals' lines neither)
         body.cancel()
         published = self.running.get(workflow_id)
         if published is None or not published.done() or published.cancelled():
@@ -726,7 +727,15 @@ class _ReleasedRuns(logging.Filter):
             task = asyncio.current_task()
         except RuntimeError:  # another thread's record
             return True
-        return task is None or task not in engine.released
+        if task is None:
+            return True
+        if task in engine.released:
+            return False
+        try:  # a step of a run stopped here, or one of its approvals: stopped on purpose too
+            workflow = _dbos().workflow_id
+        except Exception:  # (DBOS's own state, unreadable here: the line stays)
+            return True
+        return workflow is None or workflow.partition("::approval")[0] not in engine.stopped
 
 
 _released_logs = _ReleasedRuns()
