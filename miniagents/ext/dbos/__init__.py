@@ -29,7 +29,7 @@ _REEXPORTS = Reexports(
         "miniagents.ext.dbos.errors": (
             "DurableApprovalError DurableConfigurationError DurableDatabaseError DurableDataError "
             "DurableError "
-            "DurableFailedCallError DurableRecordError DurableVersionError"
+            "DurableFailedCallError DurableRecordError DurableRunStoppedError DurableVersionError"
         ),
         "miniagents.ext.dbos.llm_records": "SQLCallStore SQLRunJournal",
         "miniagents.ext.dbos.runs": (

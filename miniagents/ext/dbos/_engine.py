@@ -66,6 +66,7 @@ from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableDatabaseError,
     DurableError,
+    DurableRunStoppedError,
     DurableVersionError,
 )
 from miniagents.ext.errors import MissingExtraError
@@ -76,8 +77,9 @@ from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents, current_context
-from miniagents.miniagents.lowlevel import prepare_interactions, start_task
+from miniagents.miniagents.lowlevel import at_exit, prepare_interactions, start_task
 from miniagents.promising.errors import StreamCancelledError
+from miniagents.promising.lowlevel import core_of
 
 if TYPE_CHECKING:
     from dbos import DBOS
@@ -332,11 +334,34 @@ class Engine:
             aliases,
         )
 
-    def stop(self, workflow_id: str) -> None:
-        """Stop the run ``workflow_id`` here, unrecorded (its reader gave up): as at a crash."""
+    def stop(self, workflow_id: str, why: str = "it was stopped") -> None:
+        """Stop the run ``workflow_id`` here, unrecorded, as at a crash; it stays pending.
+
+        Its workflow's body, its agent (and what the agent waits for: a tool call waiting
+        for a decision) stop, and a reader still reading its reply gets a
+        :class:`DurableRunStoppedError` that says ``why`` and how the run goes on, so that
+        nothing waits for the run for ever (neither the reader nor its context's exit).
+        """
         body = self.bodies.get(workflow_id)
-        if body is not None:
-            body.cancel()
+        if body is None:
+            return
+        self.released.add(body)  # (on purpose: DBOS's log line of its cancel is no news)
+        self.stopped.add(workflow_id)  # (its steps' and approvals' lines neither)
+        body.cancel()
+        published = self.running.get(workflow_id)
+        if published is None or not published.done() or published.cancelled():
+            return
+        if published.exception() is None:
+            _stop_reply(
+                published.result(),
+                DurableRunStoppedError(
+                    f"The durable run {workflow_id!r} stopped in this process before it "
+                    f"ended: {why}. It stays pending in the database of durable runs, "
+                    "unrecorded from where it stopped: the next launch of durable runs "
+                    "recovers it, or ask for it again under the same workflow id to run it on "
+                    "here."
+                ),
+            )
 
     def published(self, workflow_id: str) -> asyncio.Future[MessageSequencePromise]:
         """The reply of the run ``workflow_id`` in this process, once it has started."""
@@ -702,7 +727,15 @@ class _ReleasedRuns(logging.Filter):
             task = asyncio.current_task()
         except RuntimeError:  # another thread's record
             return True
-        return task is None or task not in engine.released
+        if task is None:
+            return True
+        if task in engine.released:
+            return False
+        try:  # a step of a run stopped here, or one of its approvals: stopped on purpose too
+            workflow = _dbos().workflow_id
+        except Exception:  # (DBOS's own state, unreadable here: the line stays)
+            return True
+        return workflow is None or workflow.partition("::approval")[0] not in engine.stopped
 
 
 _released_logs = _ReleasedRuns()
@@ -804,15 +837,8 @@ async def _interaction_workflow(
     _, step = _registered_functions()
     step_context = contextvars.copy_context()
     recorded = await _replayed_steps(workflow_id, step)
-    undecided: set[str] = set()  # the approvals started here that wait for a decision
-
-    async def decided(key: str, request: ToolApprovalRequest) -> ToolDecision:
-        undecided.add(approval_id(workflow_id, key))
-        decision = await awaited_decision(engine.url, workflow_id, key, request)
-        undecided.discard(approval_id(workflow_id, key))
-        return decision
-
-    run = DurableRun(workflow_id, step_context, step, recorded, approvals=decided)
+    undecided = _Undecided(engine, workflow_id)  # the approvals started here that wait
+    run = DurableRun(workflow_id, step_context, step, recorded, approvals=undecided.adecided)
     if current_context() is not None:  # started by its caller: it runs in its context
         work = contextvars.copy_context()
     else:  # started by DBOS (recovered at launch, or resumed for a caller)
@@ -831,6 +857,7 @@ async def _interaction_workflow(
         reply = agent.inquire(messages, **kwargs)
         if body is not None:  # the context waits for the run to be recorded, on exit
             start_task(_until_done(body), f"durable run {workflow_id}")
+            undecided.forget = at_exit(undecided.exit_began)  # (but not for a decision)
         return reply
 
     reply = work.run(start)
@@ -844,13 +871,13 @@ async def _interaction_workflow(
         except StreamCancelledError:
             raise
         except Exception:
-            await withdraw(engine.url, undecided)  # the run ended: nobody decides these any more
+            await withdraw(engine.url, undecided.started)  # the run ended: nobody decides
             raise
         except BaseException as error:
             if _cancelled_by_dbos(error):  # cancelled (acancel_run, an operator): it is over
-                await withdraw(engine.url, undecided)  # (else recovered at every start)
+                await withdraw(engine.url, undecided.started)  # (else recovered at starts)
             raise
-        await withdraw(engine.url, undecided)
+        await withdraw(engine.url, undecided.started)
         return tuple(_recordable(message) for message in messages)
     except (asyncio.CancelledError, StreamCancelledError) as error:
         # its reader gave up, or its context ended: not a failure to record. DBOS leaves a
@@ -860,12 +887,110 @@ async def _interaction_workflow(
             raise
         raise asyncio.CancelledError(str(error)) from error
     finally:
+        undecided.forget()
         if engine.running.get(workflow_id) is published:
             del engine.running[workflow_id]
         if engine.inputs.get(workflow_id) is inputs:
             del engine.inputs[workflow_id]
         if engine.bodies.get(workflow_id) is body:
             del engine.bodies[workflow_id]
+
+
+class _Undecided:
+    """The calls of one run that wait here for a decision, and the run's stop at its exit.
+
+    Once the run's ``MiniAgents`` context begins its exit (its block has ended: nobody
+    there reads the reply, nor decides a request of it), a call that waits for a person's
+    decision, then or later, would hold the exit until someone decides, maybe never: the
+    run is stopped instead (see :meth:`Engine.stop`), and one warning names it and its
+    calls. It stays pending with its approvals, and the next launch recovers it (a
+    decision sent meanwhile, with ``aapprove`` or ``adeny``, is read then).
+
+    Attributes:
+        started: The ids of the approvals started here and not decided (withdrawn at the
+            run's end: nobody decides them any more).
+        waiting: The requests whose calls wait for a decision now, by their approval's id.
+        forget: What forgets the context's call of :meth:`exit_began` (at the run's end).
+    """
+
+    __slots__ = (
+        "_engine",
+        "_exiting",
+        "_stopped",
+        "_workflow_id",
+        "forget",
+        "started",
+        "waiting",
+    )
+
+    def __init__(self, engine: Engine, workflow_id: str) -> None:
+        self._engine = engine
+        self._workflow_id = workflow_id
+        self._exiting = False
+        self._stopped = False
+        self.started: set[str] = set()
+        self.waiting: dict[str, ToolApprovalRequest] = {}
+        self.forget: Callable[[], None] = _nothing
+
+    async def adecided(self, key: str, request: ToolApprovalRequest) -> ToolDecision:
+        """The decision on the run's call at ``key`` (see :func:`awaited_decision`)."""
+        name = approval_id(self._workflow_id, key)
+        self.started.add(name)
+        self.waiting[name] = request
+        try:
+            self.check()  # (its context's exit has begun: nobody there decides it)
+            decision = await awaited_decision(self._engine.url, self._workflow_id, key, request)
+        finally:
+            del self.waiting[name]  # (a wait cancelled, e.g. by DBOS's cancel, waits no more)
+        self.started.discard(name)
+        return decision
+
+    def exit_began(self) -> None:
+        """The run's context begins its exit: stop the run if a call waits for a decision."""
+        self._exiting = True
+        self.check()
+
+    def check(self) -> None:
+        """Stop the run if its context is exiting and one of its calls waits undecided."""
+        pending = [request for request in self.waiting.values() if request.pending]
+        if not self._exiting or self._stopped or not pending:
+            return
+        self._stopped = True
+        calls = ", ".join(f"{request.call_id!r} of {request.tool_name}" for request in pending)
+        _logger.warning(
+            "The MiniAgents context of the durable run %r ended while its call(s) %s waited "
+            "for a decision that nobody there can give any more: the run is stopped here, "
+            "unrecorded, and stays pending in the database of durable runs (a decision sent "
+            "with aapprove or adeny is kept for it). The next launch of durable runs "
+            "recovers it. To decide in this process, read the reply and decide its requests "
+            "inside the context's block.",
+            self._workflow_id,
+            calls,
+        )
+        self._engine.stop(
+            self._workflow_id,
+            f"its MiniAgents context ended while its call(s) {calls} waited for a decision",
+        )
+
+
+def _nothing() -> None:
+    """Forget nothing (a run whose context's exit was never to be told)."""
+
+
+def _stop_reply(reply: MessageSequencePromise, error: DurableRunStoppedError) -> None:
+    """End the reply of a stopped run with ``error`` for its readers, and stop its agent.
+
+    The reply ends first (its readers get ``error``, not a plain cancellation), then its
+    producer is given up on as when every reader leaves: the agent's task is cancelled,
+    and what it waits for with it.
+    """
+    core = core_of(reply)
+    if core.done:
+        return
+    give_up, core.on_abandoned = core.on_abandoned, None  # (the end would drop it)
+    core.fail(error)
+    if give_up is not None:
+        give_up()
 
 
 def _cancelled_by_dbos(error: BaseException) -> bool:

@@ -6,7 +6,7 @@ fails with it as the agent would. These errors are about recording the run.
 
 from __future__ import annotations
 
-from miniagents.promising.errors import MiniAgentsError
+from miniagents.promising.errors import MiniAgentsError, StreamCancelledError
 
 __all__ = [
     "DurableApprovalError",
@@ -16,6 +16,7 @@ __all__ = [
     "DurableError",
     "DurableFailedCallError",
     "DurableRecordError",
+    "DurableRunStoppedError",
     "DurableVersionError",
 ]
 
@@ -57,6 +58,18 @@ class DurableVersionError(DurableError, RuntimeError):
     """A run was started by other code (another application version) than the one running now.
 
     Its recorded steps would not match what this code does, so it is not recovered here.
+    """
+
+
+class DurableRunStoppedError(DurableError, StreamCancelledError):
+    """A durable run was stopped in this process before it ended, so its reply ends here.
+
+    A ``StreamCancelledError`` too: its reply was cut short, as a cancelled stream is.
+
+    Stopped unrecorded, as at a crash: its ``MiniAgents`` context ended while a call waited
+    for a decision, or it was stopped on purpose. It stays pending in the database of
+    durable runs: the next launch recovers it, or asking for it again under its workflow id
+    runs it on here.
     """
 
 

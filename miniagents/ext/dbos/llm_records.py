@@ -32,6 +32,7 @@ from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableDatabaseError,
+    DurableDataError,
     DurableError,
     DurableRecordError,
 )
@@ -102,7 +103,8 @@ class _Tables:
         """``work`` on ``table`` in a transaction (the tables made first, once).
 
         Raises:
-            DurableDataError: if the database refused a value or a constraint (nothing written).
+            DurableDataError: if the database refused a value or a constraint, or its driver
+                could not encode a text (nothing written).
             DurableDatabaseError: if the database cannot be reached or written.
         """
         try:
@@ -113,6 +115,14 @@ class _Tables:
                         self.ready = True
             with self.engine.begin() as connection:
                 return work(connection)
+        except UnicodeError as error:  # (the driver's own, raised as it is by SQLAlchemy)
+            raise DurableDataError(
+                f"Could not {doing} in the database {self.shown}: its driver could not "
+                f"convert a text of the table {table} ({type(error).__name__}: "
+                f"{first_line(error)}). A text with a lone surrogate (e.g. a file name read "
+                "with surrogateescape) cannot be written: give that value as proper text, "
+                "e.g. text.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')."
+            ) from error
         except Exception as error:
             if type(error).__module__.startswith("sqlalchemy"):
                 raise self._told(error, doing, table) from error
@@ -268,14 +278,24 @@ def _recorded(row: Mapping[Any, Any]) -> RecordedCall:
 
 
 def _column_key(name: str) -> str:
-    """``name`` as a key of at most 255 characters: itself if it fits, else hashed.
+    r"""``name`` as a key of at most 255 characters that every driver can write.
 
-    A longer name is a prefix of it and the SHA-256 of the whole, so two long names that
-    begin alike keep apart.
+    A name that fits, and is text a driver can encode, is itself (the keys written before
+    stay). A longer name is a prefix of it and the SHA-256 of the whole, so two long names
+    that begin alike keep apart; so is a name with a lone surrogate (which no driver can
+    encode, e.g. a file name read with ``surrogateescape``), whose surrogates are written
+    as escapes (``\udce9``) in the prefix: the hash keeps it apart from a name that
+    holds those escapes as text.
     """
-    if len(name) <= 255:
-        return name
-    return f"{name[:190]}#{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        shown = name.encode("utf-8", "backslashreplace").decode("utf-8")  # (surrogates only)
+    else:
+        if len(name) <= 255:
+            return name
+        shown = name
+    return f"{shown[:190]}#{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 class SQLRunJournal:

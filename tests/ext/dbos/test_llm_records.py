@@ -4,6 +4,7 @@ on SQLite and on a real Postgres (SQLAlchemy), shared by the caches and runs tha
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from pathlib import Path
 
@@ -179,6 +180,57 @@ async def test_pipelines_whose_long_names_begin_alike_keep_their_journals_apart(
     ]
     await one.aclear()
     assert await two.aload() == [{"kind": "submitting", "tag": "t2"}]
+
+
+@pytest.mark.parametrize(
+    "name", ["caf\udce9", "P" * 189 + "\udce9" + "P" * 100], ids=["short", "long"]
+)
+async def test_a_pipeline_whose_name_holds_a_lone_surrogate_keeps_its_journal(
+    database_url: str, name: str
+) -> None:
+    # (was: a name of 255 characters or fewer was written as it is, and a longer one kept
+    # its first 190 characters before its hash: no driver can encode a lone surrogate, so
+    # every use of the journal failed with a raw UnicodeEncodeError)
+    journal = SQLRunJournal(name, database_url)
+    await journal.aappend({"kind": "submitting", "tag": "t1"})
+    escaped = SQLRunJournal(name.encode("utf-8", "backslashreplace").decode(), database_url)
+    await escaped.aappend({"kind": "submitting", "tag": "t2"})  # (its escape, as text)
+    assert await SQLRunJournal(name, database_url).aload() == [{"kind": "submitting", "tag": "t1"}]
+    assert await escaped.aload() == [{"kind": "submitting", "tag": "t2"}]
+    await journal.aclear()
+    assert await journal.aload() == []
+    assert await escaped.aload() == [{"kind": "submitting", "tag": "t2"}]
+
+
+async def test_the_keys_of_ordinary_names_stay_as_they_were(database_url: str) -> None:
+    # (names kept before the surrogates were escaped are found again under the same key)
+    long = "P" * 300
+    await SQLRunJournal("PIPE", database_url).aappend({"kind": "submitting", "tag": "t1"})
+    await SQLRunJournal(long, database_url).aappend({"kind": "submitting", "tag": "t2"})
+    engine = sqlalchemy.create_engine(database_url.replace("postgresql:", "postgresql+psycopg:"))
+    with engine.connect() as connection:
+        keys = connection.execute(
+            sqlalchemy.text(f"SELECT pipeline FROM {JOURNAL_TABLE} ORDER BY id")
+        ).scalars()
+        assert list(keys) == [
+            "PIPE",
+            "P" * 190 + "#" + hashlib.sha256(long.encode()).hexdigest(),
+        ]
+    engine.dispose()
+
+
+async def test_a_text_the_driver_cannot_encode_is_told_with_the_fix(database_url: str) -> None:
+    # (was: the driver's UnicodeEncodeError, raw, where a database's refusal is a
+    # DurableDataError that names the table and the fix)
+    store = SQLCallStore(database_url)
+    with pytest.raises(DurableDataError) as refused:
+        await store.aget("caf\udce9")
+    message = str(refused.value)
+    assert message.startswith("Could not read a recorded call in the database ")
+    assert f"a text of the table {CALLS_TABLE} (UnicodeEncodeError: " in message
+    assert "give that value as proper text" in message
+    assert isinstance(refused.value, ValueError)  # (as UnicodeEncodeError is)
+    assert await store.aget("cafe") is None  # the store works on
 
 
 async def test_a_journal_record_that_is_not_json_is_refused_with_the_fix(tmp_path: Path) -> None:
