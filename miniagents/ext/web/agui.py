@@ -195,12 +195,19 @@ def agui_app(
         approval_flow: ``"protocol"`` (interrupt and resume) or ``"in_stream"``.
 
     Raises:
-        WebConfigurationError: if ``authentication`` is not given.
+        WebConfigurationError: if ``authentication`` is not given, ``agent`` is no agent (a
+            function not decorated with ``@miniagent``), or ``approval_flow`` is neither
+            ``"protocol"`` nor ``"in_stream"``.
     """
     door = Door(authentication, settings, "agui_app")
     protocol = _AGUI(edits=settings.approval_edits)
     manager = RunManager(
-        protocol, agent, context=context, approval_flow=approval_flow, settings=settings
+        protocol,
+        agent,
+        context=context,
+        approval_flow=approval_flow,
+        settings=settings,
+        app="agui_app",
     )
     served = _AGUIRuns(manager, inputs, arguments)
     return runs_app(

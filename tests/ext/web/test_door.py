@@ -24,7 +24,7 @@ from starlette.types import Message as ASGIMessage
 from starlette.websockets import WebSocket
 
 from miniagents import InteractionContext, Message, MiniAgent, miniagent
-from miniagents.errors import WebConfigurationError
+from miniagents.errors import A2AConfigurationError, WebConfigurationError
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.offline import CallTool, offline_agent
@@ -1099,3 +1099,52 @@ async def test_the_chat_pages_runs_are_cancelled_when_it_stops() -> None:
         assert not job.done
     assert job.done  # (cancelled as the app stopped: no task of it left running)
     assert runs.live == 0
+
+
+@pytest.mark.parametrize(
+    "app", [agui_app, ai_sdk_app, a2a_app, chat_page_app], ids=lambda app: app.__name__
+)
+def test_a_plain_function_given_as_the_agent_is_refused_as_the_app_is_made(
+    app: Callable[..., object],
+) -> None:
+    # (was: taken, and every request failed with an AttributeError on it)
+    async def plain(ctx: InteractionContext) -> None:
+        ctx.reply("hi")
+
+    with pytest.raises(WebConfigurationError) as refused:
+        app(plain, authentication=NoAuthentication())
+    said = str(refused.value)
+    name = app.__name__ if app is not chat_page_app else "web_chat_app"
+    assert f"{name} needs agent to be an agent (a MiniAgent); got <function " in said
+    assert "Decorate the function with @miniagent" in said
+    assert refused.value.parameter == "agent"
+    with pytest.raises(WebConfigurationError, match="Pass an agent: a function decorated"):
+        app(None, authentication=NoAuthentication())
+    app(miniagent(plain), authentication=NoAuthentication())
+
+
+@pytest.mark.parametrize("app", [agui_app, ai_sdk_app], ids=lambda app: app.__name__)
+def test_an_approval_flow_of_no_kind_the_apps_take_is_refused_naming_both(
+    app: Callable[..., object],
+) -> None:
+    # (was: taken, and run as "protocol")
+    for wrong in ("instream", "in-stream", "PROTOCOL", None, True):
+        with pytest.raises(WebConfigurationError) as refused:
+            app(offline_agent, authentication=NoAuthentication(), approval_flow=wrong)
+        said = str(refused.value)
+        assert f"{app.__name__} needs approval_flow to be 'protocol' or 'in_stream'; got" in said
+        assert 'Pass approval_flow="protocol"' in said
+        assert refused.value.parameter == "approval_flow"
+    for right in ("protocol", "in_stream"):
+        app(offline_agent, authentication=NoAuthentication(), approval_flow=right)
+
+
+def test_an_a2a_answer_as_of_no_kind_it_takes_is_refused_naming_both() -> None:
+    # (was: taken, and answered as "task")
+    for wrong in ("messages", "Task", None):
+        with pytest.raises(A2AConfigurationError) as refused:
+            a2a_app(offline_agent, authentication=NoAuthentication(), answer_as=wrong)
+        assert "a2a_app needs answer_as to be 'task', 'message' or a function" in str(refused.value)
+        assert 'Pass answer_as="task" (the default) or answer_as="message".' in str(refused.value)
+    for right in ("task", "message", lambda _request: "message"):
+        a2a_app(offline_agent, authentication=NoAuthentication(), answer_as=right)
