@@ -1148,3 +1148,19 @@ def test_an_a2a_answer_as_of_no_kind_it_takes_is_refused_naming_both() -> None:
         assert 'Pass answer_as="task" (the default) or answer_as="message".' in str(refused.value)
     for right in ("task", "message", lambda _request: "message"):
         a2a_app(offline_agent, authentication=NoAuthentication(), answer_as=right)
+
+
+@pytest.mark.parametrize(
+    "tokens", ["a-secret-token-of-many-chars", ["a" * 16], {5: "ada"}, {"a" * 16: 5}, None]
+)
+def test_bearer_tokens_that_are_no_mapping_of_str_to_str_are_refused_without_showing_them(
+    tokens: object,
+) -> None:
+    # (was: an AttributeError, e.g. 'str' object has no attribute 'items')
+    with pytest.raises(WebConfigurationError) as refused:
+        BearerTokenAuth(tokens)  # type: ignore[arg-type]
+    said = str(refused.value)
+    assert "BearerTokenAuth needs tokens to be a mapping of each token (a str)" in said
+    assert "Pass e.g. BearerTokenAuth({token: 'ada'})" in said
+    assert "a-secret-token" not in said and "a" * 16 not in said  # (a token is no log's)
+    assert refused.value.parameter == "tokens"
