@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import ray
 
-from miniagents import Message, MessageTuple
+from miniagents import Message, MessageTuple, MiniAgents
+from miniagents.errors import MessageSerializationError
 from miniagents.ext.ray import ray_pipeline
 from miniagents.ext.ray._wire import dumps, loads
 from tests.ext.ray.remote import upper_agent
@@ -163,3 +164,24 @@ class _LateTask:
         assert self.sent is not None
         self.sent.set()
         return self._ref
+
+
+async def test_a_plain_loop_inside_an_active_context_in_async_code_ends_as_nothing_waits_on_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (pipeline()'s plain for runs its items on a thread of its own, and there an item that
+    # is a reply of the context's agents waited for the loop that for blocked: a hang, now
+    # refused. ray_pipeline's plain for reads its items here and sends them as data, a live
+    # reply failing its item, and its batches end in Ray's thread: it blocks the loop while
+    # it runs, but waits for nothing of it, so it ends and is taken.)
+    task = FakeTask()
+    monkeypatch.setattr(ray, "remote", _fake_remote(task))
+    items = [f"item {i}" for i in range(10)]
+    async with MiniAgents():
+        texts = [str(result.get()) for result in ray_pipeline(upper_agent, items, progress=False)]
+        reply = upper_agent.inquire("x")  # (a live reply: refused as an item, not waited for)
+        [result] = list(ray_pipeline(upper_agent, [reply], progress=False))
+        assert isinstance(result.error, MessageSerializationError)
+        assert "cannot be pickled" in str(result.error)
+        await reply
+    assert texts == [item.upper() for item in items]
