@@ -360,17 +360,7 @@ def a2a_app(
         )
         max_values = max_request_values
     check_count(max_id_chars, "max_id_chars", owner="a2a_app", fix=fix, error=error)
-    chosen: object = answer_as  # (typed; untyped code may give anything)
-    if not callable(chosen) and chosen not in get_args(AnswerAs):
-        # (was: any other value taken, and answered as "task")
-        raise refused_argument(
-            chosen,
-            "answer_as",
-            "'task', 'message' or a function of the request that returns one of them",
-            owner="a2a_app",
-            fix='Pass answer_as="task" (the default) or answer_as="message".',
-            error=error,
-        )
+    _check_answer_as(answer_as)
     if settings.grace_period is None:  # A2A's tasks outlive their connections
         settings = dataclasses.replace(settings, grace_period=math.inf)
     poster = Poster(push_notifications) if push_notifications is not None else None
@@ -1308,6 +1298,23 @@ def _busy(rpc_id: RPCId, refused: NoRoom) -> Response:
 
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _check_answer_as(answer_as: object) -> None:
+    """Refuse an ``answer_as`` that is neither ``"task"``, ``"message"`` nor a function.
+
+    Raises:
+        A2AConfigurationError: naming both values (was: taken, and answered as ``"task"``).
+    """
+    if not callable(answer_as) and answer_as not in get_args(AnswerAs):
+        raise refused_argument(
+            answer_as,
+            "answer_as",
+            "'task', 'message' or a function of the request that returns one of them",
+            owner="a2a_app",
+            fix='Pass answer_as="task" (the default) or answer_as="message".',
+            error=A2AConfigurationError,
+        )
 
 
 def _checked_modes(modes: Sequence[str]) -> tuple[str, ...]:
