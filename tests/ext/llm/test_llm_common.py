@@ -246,7 +246,7 @@ async def test_a_context_flag_of_the_llm_agents_takes_only_a_bool(name: str) -> 
         ContextArgumentError,
         match=rf"MiniAgents\(\) needs {name} to be True or False; got 'no'\. Pass True or False",
     ) as refused:
-        MiniAgents(**{name: "no"})
+        MiniAgents(**{name: "no"})  # type: ignore[arg-type]
     assert refused.value.parameter == name
     # (given otherwise, the LLM call's own check, the same one, refuses it as it did)
     async with with_settings(MiniAgents(), {name: "no"}):

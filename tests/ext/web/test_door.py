@@ -1141,7 +1141,8 @@ def test_an_approval_flow_of_no_kind_the_apps_take_is_refused_naming_both(
 
 def test_an_a2a_answer_as_of_no_kind_it_takes_is_refused_naming_both() -> None:
     # (was: taken, and answered as "task")
-    for wrong in ("messages", "Task", None):
+    wrongs: list[Any] = ["messages", "Task", None]
+    for wrong in wrongs:
         with pytest.raises(A2AConfigurationError) as refused:
             a2a_app(offline_agent, authentication=NoAuthentication(), answer_as=wrong)
         assert "a2a_app needs answer_as to be 'task', 'message' or a function" in str(refused.value)
@@ -1162,5 +1163,6 @@ def test_bearer_tokens_that_are_no_mapping_of_str_to_str_are_refused_without_sho
     said = str(refused.value)
     assert "BearerTokenAuth needs tokens to be a mapping of each token (a str)" in said
     assert "Pass e.g. BearerTokenAuth({token: 'ada'})" in said
-    assert "a-secret-token" not in said and "a" * 16 not in said  # (a token is no log's)
+    assert "a-secret-token" not in said  # (a token is no log's)
+    assert "a" * 16 not in said
     assert refused.value.parameter == "tokens"
