@@ -1166,3 +1166,17 @@ def test_bearer_tokens_that_are_no_mapping_of_str_to_str_are_refused_without_sho
     assert "a-secret-token" not in said  # (a token is no log's)
     assert "a" * 16 not in said
     assert refused.value.parameter == "tokens"
+
+
+def test_agui_inputs_that_name_no_field_of_the_run_input_are_refused_naming_them() -> None:
+    # (was: taken, and every run input failed with a KeyError: "forwardedProps", and each
+    # letter of inputs="state")
+    wrongs: list[Any] = [["forwardedProps"], "state", ["state", "messages"], 5]
+    for wrong in wrongs:
+        with pytest.raises(WebConfigurationError) as refused:
+            agui_app(offline_agent, authentication=NoAuthentication(), inputs=wrong)
+        said = str(refused.value)
+        assert "agui_app needs inputs to be a collection of the names 'state', 'tools'" in said
+        assert 'Pass e.g. inputs=["state"]' in said
+        assert refused.value.parameter == "inputs"
+    agui_app(offline_agent, authentication=NoAuthentication(), inputs={"state", "forwarded_props"})
