@@ -20,6 +20,7 @@ from miniagents import Message, MessageTuple, MiniAgents
 from miniagents.errors import MessageSerializationError
 from miniagents.ext.ray import ray_pipeline
 from miniagents.ext.ray._wire import dumps, loads
+from miniagents.ext.ray.errors import RayPipelineArgumentError
 from tests.ext.ray.remote import upper_agent
 
 pytestmark = pytest.mark.ray
@@ -185,3 +186,20 @@ async def test_a_plain_loop_inside_an_active_context_in_async_code_ends_as_nothi
         assert "cannot be pickled" in str(result.error)
         await reply
     assert texts == [item.upper() for item in items]
+
+
+@pytest.mark.parametrize(
+    ("options", "fix"),
+    [
+        ({"max_in_flight": 0}, "got 0. Pass e.g. max_in_flight=64 (the default), at least"),
+        ({"batch_size": 0}, "got 0. Pass e.g. batch_size=8 (items sent to a worker at once)"),
+        ({"ordered": "no"}, "got 'no'. Pass True or False, or leave it out for True"),
+    ],
+    ids=["max_in_flight", "batch_size", "ordered"],
+)
+def test_a_count_or_flag_refused_says_how_to_give_it(options: dict[str, Any], fix: str) -> None:
+    # (was: "ray_pipeline() needs batch_size to be a whole number of at least 1; got 0." and
+    # no more; checked as it is made: no cluster needed)
+    with pytest.raises(RayPipelineArgumentError) as refused:
+        ray_pipeline(upper_agent, ["a"], **options)
+    assert fix in str(refused.value)
