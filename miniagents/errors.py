@@ -7,6 +7,7 @@ right for the extensions)::
     ├── ArgumentError (also ValueError)           an argument of the wrong type or out of range
     │   ├── StreamLimitError                      a window or mark below 1, an unknown overflow
     │   ├── ConcurrencyLimitError                 a max_concurrency that is not a positive int
+    │   ├── ContextArgumentError (also TypeError)  MiniAgents() or run() given what it cannot use
     │   ├── OperatorArgumentError                 an operator given an argument it cannot use
     │   ├── PipelineArgumentError                 pipeline(), map_agent() given bad arguments
     │   ├── RayPipelineArgumentError              ray_pipeline given arguments it cannot use
@@ -35,7 +36,6 @@ right for the extensions)::
     ├── AgentArgumentError (also TypeError)       an unknown, missing or extra agent argument
     │   └── MissingAgentArgumentError (also ValueError)  an agent run without one it needs
     ├── NoActiveContextError (also RuntimeError)  an agent used outside a MiniAgents context
-    ├── ContextArgumentError (also TypeError)     MiniAgents() or run() given what it cannot use
     ├── ContextReenteredError (also RuntimeError) a MiniAgents context entered while active
     ├── LoopAlreadyRunningError (also RuntimeError)  run(), or a pipeline's for, in a loop
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, Self, TypeVar, cast
 
+from miniagents.arguments import check_flag, check_seconds
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.message_promise import MessagePromise, message_listener
 from miniagents.miniagents._awaitables import surely_not_async
@@ -105,10 +106,25 @@ def _llm_settings(
     stall_timeout: float | Literal[Sentinel.DEFAULT] | None,
     in_turn: bool | None,
 ) -> dict[str, object]:
-    """The settings of ``miniagents.ext.llm`` given (by name: ``LLMSettings`` reads them)."""
+    """The settings of ``miniagents.ext.llm`` given (by name: ``LLMSettings`` reads them).
+
+    Each is checked here, with the checks an LLM call makes of them (:mod:`miniagents.arguments`),
+    so that a wrong one is refused where it is given, not at the first LLM call.
+
+    Raises:
+        ContextArgumentError: for a flag that is not a bool, a ``stall_timeout`` that is not
+            a positive number of seconds (or ``None``), or a logger that is no agent.
+    """
     given: dict[str, object] = {}
+    fix = "Pass True or False, or leave it out for the outer context's (or the default)."
     if stream is not None:
-        given["stream_llm_tokens_by_default"] = stream
+        given["stream_llm_tokens_by_default"] = check_flag(
+            stream,
+            "stream_llm_tokens_by_default",
+            owner=_OWNER,
+            fix=fix,
+            error=ContextArgumentError,
+        )
     if logger is not None:
         if not isinstance(logger, bool) and not callable(getattr(logger, "inquire", None)):
             raise ContextArgumentError(
@@ -118,10 +134,26 @@ def _llm_settings(
             )
         given["llm_logger_agent"] = logger
     if stall_timeout is not DEFAULT:
+        if stall_timeout is not None:  # (None: wait as long as the model takes)
+            # (was: taken, and refused only at the first LLM call)
+            check_seconds(
+                stall_timeout,
+                "llm_stall_timeout",
+                forever=True,
+                owner=_OWNER,
+                fix="Pass e.g. llm_stall_timeout=60, or None to wait as long as the model takes.",
+                error=ContextArgumentError,
+            )
         given["llm_stall_timeout"] = stall_timeout
     if in_turn is not None:
-        given["llm_parse_in_turn"] = in_turn
+        given["llm_parse_in_turn"] = check_flag(
+            in_turn, "llm_parse_in_turn", owner=_OWNER, fix=fix, error=ContextArgumentError
+        )
     return given
+
+
+_OWNER = "MiniAgents()"
+"""Who takes the LLM settings, in a refusal (as the LLM call's own check says)."""
 
 
 class MiniAgents:
@@ -192,8 +224,10 @@ class MiniAgents:
                 int (or ``None``).
             ContextArgumentError: if a handler is not callable or surely returns no
                 awaitable (a plain function annotated ``-> None``: make it ``async def``),
-                ``start_everything_asap_by_default`` not a ``bool`` (or ``None``), or
-                ``llm_logger_agent`` neither a ``bool`` nor an agent.
+                ``start_everything_asap_by_default``, ``stream_llm_tokens_by_default`` or
+                ``llm_parse_in_turn`` not a ``bool`` (or ``None``), ``llm_stall_timeout``
+                not a positive number of seconds (or ``None``), or ``llm_logger_agent``
+                neither a ``bool`` nor an agent.
         """
         if stream_llm_tokens_by_default is DEFAULT:
             stream_llm_tokens_by_default = None

@@ -54,8 +54,12 @@ class ContextReenteredError(MiniAgentsError, RuntimeError):
     """A ``MiniAgents`` context was entered while it was active already."""
 
 
-class ContextArgumentError(MiniAgentsError, TypeError):
+class ContextArgumentError(ArgumentError, TypeError):
     """``MiniAgents(...)`` or its ``run(...)`` got an argument it cannot use, or a plain ``with``.
+
+    An ``ArgumentError`` (a ``ValueError``) and a ``TypeError`` both: the checks of
+    :mod:`miniagents.arguments` raise it for a setting out of range or of the wrong kind
+    (``llm_stall_timeout=-1``, ``llm_parse_in_turn="yes"``).
 
     A handler that is not an async function (``on_persist_message=save`` where ``save`` is
     a plain ``def``), a ``start_everything_asap_by_default`` that is not a ``bool``,

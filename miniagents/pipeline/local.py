@@ -865,15 +865,22 @@ def _limits(max_in_flight: int | None, max_concurrency: int | None, owner: str) 
             ``max_in_flight`` given.
     """
     error = PipelineArgumentError
+    fixes = {  # (was: no fix said)
+        "max_concurrency": "Pass e.g. max_concurrency=8, or leave it out (None) for as many "
+        "items at once as are in flight.",
+        "max_in_flight": "Pass e.g. max_in_flight=64, or leave it out (None) for "
+        f"{DEFAULT_MAX_IN_FLIGHT}, or max_concurrency if that is more.",
+    }
     if max_in_flight is None:  # room for every item that may run at once, and 64 at least
         if max_concurrency is None:
             max_in_flight = DEFAULT_MAX_IN_FLIGHT
         else:
-            check_count(max_concurrency, "max_concurrency", owner=owner, error=error)
+            fix = fixes["max_concurrency"]
+            check_count(max_concurrency, "max_concurrency", owner=owner, fix=fix, error=error)
             max_in_flight = max(DEFAULT_MAX_IN_FLIGHT, max_concurrency)
     concurrency = max_in_flight if max_concurrency is None else max_concurrency
     for name, value in (("max_in_flight", max_in_flight), ("max_concurrency", concurrency)):
-        check_count(value, name, owner=owner, error=error)
+        check_count(value, name, owner=owner, fix=fixes[name], error=error)
     if concurrency > max_in_flight:  # (both given: was silently bounded by max_in_flight)
         raise refused_argument(
             concurrency,
@@ -922,10 +929,13 @@ def pipeline_settings(
     chain = agent_chain(agents, caller)
     owner, error = f"{caller}()", PipelineArgumentError
     max_in_flight, concurrency = _limits(max_in_flight, max_concurrency, owner)
-    check_count(retries, "retries", least=0, owner=owner, error=error)
+    fix = "Pass e.g. retries=2 (each item tried up to 3 times), or leave it out for 0."
+    check_count(retries, "retries", least=0, owner=owner, fix=fix, error=error)
+    fix = "Pass True or False, or leave it out for the default."
     for name, flag in (("ordered", ordered), ("fail_fast", fail_fast)):
-        check_flag(flag, name, owner=owner, error=error)
-    check_seconds(backoff, "backoff", zero=True, forever=True, owner=owner, error=error)
+        check_flag(flag, name, owner=owner, fix=fix, error=error)
+    fix = "It is the first wait between two tries: pass e.g. backoff=0.5, or 0 for none."
+    check_seconds(backoff, "backoff", zero=True, forever=True, owner=owner, fix=fix, error=error)
     fix = f"It is the longest wait between two tries: e.g. {DEFAULT_MAX_BACKOFF:g}, the default."
     check_seconds(max_backoff, "max_backoff", zero=True, owner=owner, fix=fix, error=error)
     if timeout is not None:

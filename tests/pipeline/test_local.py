@@ -13,7 +13,7 @@ import random
 import sys
 import threading
 import traceback
-from collections.abc import AsyncIterator, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from contextlib import aclosing
 from typing import Any, cast
 
@@ -582,6 +582,35 @@ def test_plain_for_left_early_stops_the_thread() -> None:
 def test_bad_arguments_are_refused_with_a_clear_error(kwargs: dict[str, object]) -> None:
     with pytest.raises(PipelineArgumentError, match="pipeline\\(\\) needs"):
         pipeline(upper, ["x"], **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fix"),
+    [
+        ({"max_concurrency": 0}, "Pass e.g. max_concurrency=8, or leave it out (None) for as "),
+        ({"max_concurrency": 0, "max_in_flight": 5}, "Pass e.g. max_concurrency=8, or leave it"),
+        ({"max_in_flight": 0}, "Pass e.g. max_in_flight=64, or leave it out (None) for 64"),
+        ({"retries": -1}, "Pass e.g. retries=2 (each item tried up to 3 times), or leave it"),
+        ({"ordered": "no"}, "Pass True or False, or leave it out for the default."),
+        ({"backoff": -1}, "pass e.g. backoff=0.5, or 0 for none."),
+    ],
+    ids=["concurrency", "concurrency-and-in-flight", "in-flight", "retries", "flag", "backoff"],
+)
+def test_a_count_flag_or_backoff_refused_says_how_to_give_it(
+    kwargs: dict[str, object], fix: str
+) -> None:
+    # (was: "pipeline() needs max_concurrency to be a whole number of at least 1; got 0."
+    # and no more: no sentence said what to give)
+    makers: dict[str, Callable[[], object]] = {
+        "pipeline": lambda: pipeline(upper, ["x"], **kwargs),  # type: ignore[arg-type]
+        "map_agent": lambda: map_agent(upper, **kwargs),  # type: ignore[arg-type]
+    }
+    for make, made in makers.items():
+        with pytest.raises(PipelineArgumentError) as refused:
+            made()
+        said = str(refused.value)
+        assert said.startswith(f"{make}() needs ")
+        assert fix in said
 
 
 @pytest.mark.parametrize("make", ["pipeline", "map_agent"])

@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
-from typing import Literal, TypeAlias, TypeVar
+from typing import Literal, TypeAlias, TypeVar, get_args
 
 from a2a.types import (
     AgentCapabilities,
@@ -58,7 +58,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from miniagents.arguments import check_count
+from miniagents.arguments import check_count, refused_argument
 from miniagents.ext.a2a._encoding import A2A_HEADERS, A2AEncoder, A2AProtocol, now
 from miniagents.ext.a2a._parts import input_messages
 from miniagents.ext.a2a._rpc import (
@@ -340,8 +340,10 @@ def a2a_app(
     Raises:
         A2AConfigurationError: if the agent is durable (``miniagents.ext.dbos``: not served
             over A2A yet), a skill has no tag, ``max_request_values`` or ``max_id_chars`` is
-            not a whole number of at least 1.
-        WebConfigurationError: if ``authentication`` is not given.
+            not a whole number of at least 1, or ``answer_as`` is neither ``"task"``,
+            ``"message"`` nor a function.
+        WebConfigurationError: if ``authentication`` is not given, or ``agent`` is no agent
+            (a function not decorated with ``@miniagent``).
     """
     door = Door(authentication, settings, "a2a_app", request_headers=_CORS_HEADERS)
     fix = "Pass such a number, or leave it out for its default."
@@ -358,6 +360,7 @@ def a2a_app(
         )
         max_values = max_request_values
     check_count(max_id_chars, "max_id_chars", owner="a2a_app", fix=fix, error=error)
+    _check_answer_as(answer_as)
     if settings.grace_period is None:  # A2A's tasks outlive their connections
         settings = dataclasses.replace(settings, grace_period=math.inf)
     poster = Poster(push_notifications) if push_notifications is not None else None
@@ -367,6 +370,7 @@ def a2a_app(
         context=context,
         approval_flow="protocol",
         settings=settings,
+        app="a2a_app",
     )
     if manager.durable is not None:
         raise A2AConfigurationError(
@@ -1294,6 +1298,23 @@ def _busy(rpc_id: RPCId, refused: NoRoom) -> Response:
 
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _check_answer_as(answer_as: object) -> None:
+    """Refuse an ``answer_as`` that is neither ``"task"``, ``"message"`` nor a function.
+
+    Raises:
+        A2AConfigurationError: naming both values (was: taken, and answered as ``"task"``).
+    """
+    if not callable(answer_as) and answer_as not in get_args(AnswerAs):
+        raise refused_argument(
+            answer_as,
+            "answer_as",
+            "'task', 'message' or a function of the request that returns one of them",
+            owner="a2a_app",
+            fix='Pass answer_as="task" (the default) or answer_as="message".',
+            error=A2AConfigurationError,
+        )
 
 
 def _checked_modes(modes: Sequence[str]) -> tuple[str, ...]:

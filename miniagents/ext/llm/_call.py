@@ -15,8 +15,7 @@ so any wire format plugs in (see :mod:`miniagents.ext.llm.provider`).
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
@@ -31,6 +30,7 @@ from miniagents.ext.llm._answer import (
 )
 from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._output_schema import output_format_of
+from miniagents.ext.llm._tool_sets import tool_set_of
 from miniagents.ext.llm._turn import Turn
 from miniagents.ext.llm.errors import (
     LLMConfigurationError,
@@ -53,7 +53,6 @@ from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
-from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
@@ -67,8 +66,6 @@ __all__ = ["refuse_bound_output_type", "run_call"]
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
 
 _NO_TOOLS = ToolSet()
-_TOOL_SETS: OrderedDict[tuple[int, ...], tuple[tuple[ToolLike, ...], ToolSet]] = OrderedDict()
-_TOOL_SETS_KEPT = 64
 
 
 def run_call(
@@ -126,7 +123,7 @@ async def _run_call(
     if options.tools is None:  # no tools: the same empty set for every call
         tool_set = _NO_TOOLS
     else:
-        tool_set = _tool_set(options.tools or (), alias)
+        tool_set = tool_set_of(options.tools or (), alias)
         tools = tuple(tool_set)
     system, prompt = prompt_of(await ctx.messages, options.system, tools=bool(tools))
     used_ids = (  # (without tools no call is made: nothing to rename, and no work per call)
@@ -559,30 +556,3 @@ def _call_messages(call: LLMCall) -> list[Message]:
         else:
             messages.append(item)
     return messages
-
-
-def _tool_set(tools: Sequence[ToolLike], alias: str) -> ToolSet:
-    """The ``ToolSet`` of ``tools``, made once for the same tools among the last few used.
-
-    Describing tools makes pydantic models (milliseconds each), too slow for every call.
-
-    Raises:
-        LLMConfigurationError: if ``tools`` is not a sequence of tools.
-    """
-    given: object = tools  # typed, but it may be anything at run time
-    if not isinstance(given, Sequence) or isinstance(given, str):
-        raise LLMConfigurationError(
-            f"The tools of the agent {alias} must be a list of tools, not {given!r:.60}: "
-            f"e.g. {alias.lower()}.fork(tools=[get_weather])."
-        )
-    items = tuple(tools)
-    key = tuple(map(id, items))  # valid: the cache holds the items themselves
-    cached = _TOOL_SETS.get(key)
-    if cached is not None:
-        _TOOL_SETS.move_to_end(key)
-        return cached[1]
-    made = ToolSet(items)
-    _TOOL_SETS[key] = (items, made)
-    if len(_TOOL_SETS) > _TOOL_SETS_KEPT:
-        _TOOL_SETS.popitem(last=False)
-    return made

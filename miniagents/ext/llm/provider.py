@@ -48,6 +48,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 from typing_extensions import TypeVar
 
 from miniagents.arguments import check_count, check_number, refused_argument
+from miniagents.ext.llm._tool_sets import tool_set_of
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.llm.prompt import PromptItem
@@ -338,7 +339,12 @@ class LLMOptions:
         Raises:
             LLMConfigurationError: for an argument of the wrong kind, naming it and how to
                 give it.
+            ToolDefinitionError: for ``tools`` that hold what is no tool, or a tool that
+                cannot be described (a parameter without an annotation): the tools are
+                described here, as the first call would (and kept for it).
         """
+        if self.tools is not None:  # (was: refused only at the first call)
+            tool_set_of(self.tools, alias)
         check_kind(self.model, str, alias, "model", "a str (the model's name)", "model=...")
         check_kind(self.system, str, alias, "system", "a str", 'system="Be brief."')
         check_kind(self.stream, bool, alias, "stream", "True or False", "stream=False")

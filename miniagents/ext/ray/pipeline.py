@@ -330,12 +330,15 @@ def ray_pipeline(
     except PipelineArgumentError as failure:
         raise RayPipelineArgumentError(f"{failure}{function_hint(agents)}") from None
     owner, error = "ray_pipeline()", RayPipelineArgumentError
-    check_count(max_in_flight, "max_in_flight", owner=owner, error=error)
+    fix = "Pass e.g. max_in_flight=64 (the default), at least batch_size."  # (was: no fix)
+    check_count(max_in_flight, "max_in_flight", owner=owner, fix=fix, error=error)
     if timeout is not None:
         fix = "Or pass None for no timeout."
         check_seconds(timeout, "timeout", forever=True, owner=owner, fix=fix, error=error)
-    check_count(batch_size, "batch_size", owner=owner, error=error)
-    check_flag(ordered, "ordered", owner=owner, error=error)
+    fix = "Pass e.g. batch_size=8 (items sent to a worker at once), or leave it out for 1."
+    check_count(batch_size, "batch_size", owner=owner, fix=fix, error=error)
+    fix = "Pass True or False, or leave it out for True (the items' order)."
+    check_flag(ordered, "ordered", owner=owner, fix=fix, error=error)
     check_progress_options(progress, total, description, owner=owner, error=error)
     if max_in_flight < batch_size:
         raise RayPipelineArgumentError(

@@ -51,6 +51,7 @@ import secrets
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 import anyio
 from pydantic import BaseModel, ConfigDict
@@ -59,7 +60,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from miniagents.ext.errors import InputRequestError, WebRunTooLargeError, WebServerStoppedError
+from miniagents.arguments import refused_argument
+from miniagents.ext.errors import (
+    InputRequestError,
+    WebConfigurationError,
+    WebRunTooLargeError,
+    WebServerStoppedError,
+)
 from miniagents.ext.input_requests import InputRequest, withdraw_input_request
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
@@ -99,6 +106,7 @@ __all__ = [
     "Pause",
     "Run",
     "RunManager",
+    "check_agent",
 ]
 
 
@@ -912,6 +920,32 @@ class _Pauses:
 # -- the manager ----------------------------------------------------------------------------------
 
 
+_APPROVAL_FLOWS: tuple[ApprovalFlow, ...] = get_args(ApprovalFlow)
+"""The values ``approval_flow`` takes."""
+
+
+def check_agent(agent: object, app: str) -> None:
+    """Refuse, as the app ``app`` is made, an ``agent`` that is no agent (no ``MiniAgent``).
+
+    Raises:
+        WebConfigurationError: for a plain function (``@miniagent`` was left out), an agent's
+            class, or anything else: each request would fail on it.
+    """
+    if isinstance(agent, MiniAgent):
+        return
+    # (was: taken, and every request failed with an AttributeError on it)
+    plain = callable(agent) and not isinstance(agent, type)
+    fix = (
+        "Decorate the function with @miniagent (from miniagents import miniagent), or pass "
+        "miniagent(function), and give the app the agent it makes."
+        if plain
+        else "Pass an agent: a function decorated with @miniagent, or an LLM agent."
+    )
+    raise refused_argument(
+        agent, "agent", "an agent (a MiniAgent)", owner=app, fix=fix, error=WebConfigurationError
+    )
+
+
 class RunManager:
     """The runs of one app, by owner and key, each kept ``keep_runs_for`` seconds after it ends.
 
@@ -921,6 +955,11 @@ class RunManager:
         context: Makes the ``MiniAgents`` context each job runs in.
         approval_flow: How its runs ask for approvals.
         settings: The app's limits (checked when they were made), read by their names.
+        app: The name of the app function that makes it (``"agui_app"``), said in a refusal.
+
+    Raises:
+        WebConfigurationError: if ``agent`` is no agent (a plain function, say: see
+            :func:`check_agent`) or ``approval_flow`` is none of the flows.
     """
 
     __slots__ = (
@@ -955,7 +994,22 @@ class RunManager:
         context: Callable[[], MiniAgents],
         approval_flow: ApprovalFlow,
         settings: WebSettings,
+        app: str = "RunManager",
     ) -> None:
+        check_agent(agent, app)
+        flow: object = approval_flow  # (typed; untyped code may give anything)
+        if flow not in _APPROVAL_FLOWS:
+            # (was: any other value taken, and run as "protocol")
+            raise refused_argument(
+                flow,
+                "approval_flow",
+                " or ".join(repr(allowed) for allowed in _APPROVAL_FLOWS),
+                owner=app,
+                fix='Pass approval_flow="protocol" (the default: the run pauses, and the '
+                'protocol\'s resume decides) or approval_flow="in_stream" (the stream stays '
+                "open, and the app's approvals URL decides).",
+                error=WebConfigurationError,
+            )
         self.protocol = protocol
         self.agent = agent
         self.context = context

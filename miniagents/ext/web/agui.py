@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, get_args
 
 from ag_ui.core import (
     AssistantMessage as AGUIAssistantMessage,
@@ -52,6 +52,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from miniagents.arguments import refused_argument
+from miniagents.ext.errors import WebConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
@@ -195,12 +197,21 @@ def agui_app(
         approval_flow: ``"protocol"`` (interrupt and resume) or ``"in_stream"``.
 
     Raises:
-        WebConfigurationError: if ``authentication`` is not given.
+        WebConfigurationError: if ``authentication`` is not given, ``agent`` is no agent (a
+            function not decorated with ``@miniagent``), or ``approval_flow`` is neither
+            ``"protocol"`` nor ``"in_stream"``, or ``inputs`` holds a name none of
+            :data:`AGUIInput` (or is a str, not a collection of them).
     """
     door = Door(authentication, settings, "agui_app")
+    _check_inputs(inputs)
     protocol = _AGUI(edits=settings.approval_edits)
     manager = RunManager(
-        protocol, agent, context=context, approval_flow=approval_flow, settings=settings
+        protocol,
+        agent,
+        context=context,
+        approval_flow=approval_flow,
+        settings=settings,
+        app="agui_app",
     )
     served = _AGUIRuns(manager, inputs, arguments)
     return runs_app(
@@ -360,6 +371,30 @@ def _run_exists(run_input: RunAgentInput) -> Response:
         f"A run with the id {run_input.run_id!r} exists already; follow it with GET "
         f"runs/{run_input.run_id}, or start a new run with a new runId.",
     )
+
+
+def _check_inputs(inputs: object) -> None:
+    """Refuse ``inputs`` that are not a collection of the input's fields (:data:`AGUIInput`).
+
+    Raises:
+        WebConfigurationError: naming the fields (was: taken, and every run input failed
+            with a ``KeyError``, as did each letter of ``inputs="state"``).
+    """
+    fields = get_args(AGUIInput)
+    if (
+        isinstance(inputs, str | bytes)
+        or not isinstance(inputs, Collection)
+        or any(name not in fields for name in inputs)
+    ):
+        raise refused_argument(
+            inputs,
+            "inputs",
+            "a collection of the names " + ", ".join(repr(name) for name in fields),
+            owner="agui_app",
+            fix='Pass e.g. inputs=["state"] (a list, even of one name; snake_case, as '
+            "forwarded_props), or leave it out for none.",
+            error=WebConfigurationError,
+        )
 
 
 def _input_arguments(run_input: RunAgentInput, inputs: Collection[AGUIInput]) -> dict[str, object]:

@@ -186,11 +186,18 @@ def ai_sdk_app(
             ``"in_stream"``.
 
     Raises:
-        WebConfigurationError: if ``authentication`` is not given.
+        WebConfigurationError: if ``authentication`` is not given, ``agent`` is no agent (a
+            function not decorated with ``@miniagent``), or ``approval_flow`` is neither
+            ``"protocol"`` nor ``"in_stream"``.
     """
     door = Door(authentication, settings, "ai_sdk_app")
     manager = RunManager(
-        _AISDK(), agent, context=context, approval_flow=approval_flow, settings=settings
+        _AISDK(),
+        agent,
+        context=context,
+        approval_flow=approval_flow,
+        settings=settings,
+        app="ai_sdk_app",
     )
     served = _AISDKRuns(manager, arguments)
     return runs_app(

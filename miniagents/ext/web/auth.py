@@ -36,6 +36,7 @@ from starlette.authentication import (
 )
 from starlette.requests import HTTPConnection
 
+from miniagents.arguments import a_class
 from miniagents.ext.errors import WebConfigurationError
 
 __all__ = ["MIN_TOKEN_LENGTH", "Authentication", "BearerTokenAuth", "NoAuthentication"]
@@ -88,8 +89,24 @@ class BearerTokenAuth(AuthenticationBackend):
             WebConfigurationError: for an empty token (a request of ``Bearer `` and nothing
                 after it would be its principal's), one with spaces around it (never
                 matched), a token of no principal, or one shorter than
-                :data:`MIN_TOKEN_LENGTH` characters (guessed).
+                :data:`MIN_TOKEN_LENGTH` characters (guessed); for ``tokens`` that are
+                no mapping of str tokens to str principals (a token alone, say).
         """
+        given: object = tokens  # (typed; untyped code may give anything)
+        if not isinstance(given, Mapping) or not all(
+            isinstance(token, str) and isinstance(principal, str)
+            for token, principal in given.items()
+        ):
+            # (was: an AttributeError; the value is not shown: it may be a token)
+            raise WebConfigurationError(
+                f"BearerTokenAuth needs tokens to be a mapping of each token (a str) to the "
+                f"principal it names (a str); got {a_class(type(given))}"
+                + (" that holds others." if isinstance(given, Mapping) else ".")
+                + " Pass e.g. BearerTokenAuth({token: 'ada'}), the token a secret of at least "
+                f'{MIN_TOKEN_LENGTH} characters (python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))").',
+                parameter="tokens",
+            )
         for token, principal in tokens.items():
             problem = (
                 "an empty token (a request that sends no token would be its principal's)"

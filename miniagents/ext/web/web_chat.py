@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from miniagents.ext.errors import WebChatPageError
 from miniagents.ext.web._guard import Door, page_policy
+from miniagents.ext.web._runs import check_agent
 from miniagents.ext.web.ai_sdk import ai_sdk_app
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
@@ -67,9 +68,11 @@ def web_chat_app(
 
     Raises:
         WebChatPageError: if ``page`` is not a file.
-        WebConfigurationError: if ``authentication`` is not given.
+        WebConfigurationError: if ``authentication`` is not given, or ``agent`` is no agent
+            (a function not decorated with ``@miniagent``).
     """
     door = Door(authentication, settings, "web_chat_app")
+    check_agent(agent, "web_chat_app")
     path = Path(page)
     if not path.is_file():
         raise WebChatPageError(

@@ -25,7 +25,7 @@ from miniagents import (
     MiniAgentsError,
     miniagent,
 )
-from miniagents.errors import AgentArgumentError
+from miniagents.errors import AgentArgumentError, ContextArgumentError
 from miniagents.ext.llm import (
     AssistantMessage,
     Finish,
@@ -57,6 +57,7 @@ from miniagents.ext.llm.sdk_calls import sdk_arguments
 from miniagents.ext.llm.sdk_errors import translate_sdk_error
 from miniagents.ext.llm.settings import LLMSettings, llm_settings
 from miniagents.messages import MessageSequencePromise, MessageTuple
+from miniagents.miniagents.lowlevel import with_settings
 from miniagents.testing import VirtualClock
 
 
@@ -238,12 +239,19 @@ async def test_an_argument_of_the_wrong_kind_is_refused_naming_it_and_the_fix(
     assert raised.value.parameter == name  # (was: "", the check written by hand)
 
 
-async def test_a_context_that_streams_by_default_takes_only_a_bool() -> None:
-    async with MiniAgents(stream_llm_tokens_by_default="no"):  # type: ignore[arg-type]
+@pytest.mark.parametrize("name", ["stream_llm_tokens_by_default", "llm_parse_in_turn"])
+async def test_a_context_flag_of_the_llm_agents_takes_only_a_bool(name: str) -> None:
+    # (was: taken by MiniAgents(), and refused only at the first LLM call)
+    with pytest.raises(
+        ContextArgumentError,
+        match=rf"MiniAgents\(\) needs {name} to be True or False; got 'no'\. Pass True or False",
+    ) as refused:
+        MiniAgents(**{name: "no"})  # type: ignore[arg-type]
+    assert refused.value.parameter == name
+    # (given otherwise, the LLM call's own check, the same one, refuses it as it did)
+    async with with_settings(MiniAgents(), {name: "no"}):
         with pytest.raises(
-            LLMConfigurationError,
-            match=r"MiniAgents\(\) needs stream_llm_tokens_by_default to be True or False; "
-            r"got 'no'\. Pass True or False",
+            LLMConfigurationError, match=rf"MiniAgents\(\) needs {name} to be True or False"
         ):
             await offline_agent.inquire("hi", token_delay=0)
 
@@ -878,7 +886,15 @@ async def test_a_stall_timeout_that_is_not_a_positive_number_is_refused(bad: obj
             LLMConfigurationError, match="needs stall_timeout to be a positive number of seconds"
         ):
             await offline_agent.inquire("x", stall_timeout=bad, token_delay=0.0)  # type: ignore[arg-type]
-    async with MiniAgents(llm_stall_timeout=bad):  # type: ignore[arg-type]
+    # (was: taken by MiniAgents(), and refused only at the first LLM call)
+    with pytest.raises(
+        ContextArgumentError,
+        match=r"MiniAgents\(\) needs llm_stall_timeout to be a positive number of seconds; "
+        r".* Pass e\.g\. llm_stall_timeout=60, or None",
+    ) as refused:
+        MiniAgents(llm_stall_timeout=bad)  # type: ignore[arg-type]
+    assert refused.value.parameter == "llm_stall_timeout"
+    async with with_settings(MiniAgents(), {"llm_stall_timeout": bad}):  # (the call's own check)
         with pytest.raises(LLMConfigurationError, match=r"MiniAgents\(llm_stall_timeout=\.\.\.\)"):
             await offline_agent.inquire("x", token_delay=0.0)
 
@@ -900,13 +916,12 @@ async def test_parsing_in_turn_is_off_unless_a_context_turns_it_on() -> None:
 
 
 @pytest.mark.parametrize("bad", ["yes", 1])
-async def test_a_parse_in_turn_that_is_not_a_bool_is_refused(bad: object) -> None:
-    async with MiniAgents(llm_parse_in_turn=bad):  # type: ignore[arg-type]
-        with pytest.raises(
-            LLMConfigurationError,
-            match=r"MiniAgents\(\) needs llm_parse_in_turn to be True or False; got " + repr(bad),
-        ):
-            await offline_agent.inquire("x", token_delay=0.0)
+def test_a_parse_in_turn_that_is_not_a_bool_is_refused(bad: object) -> None:
+    with pytest.raises(
+        ContextArgumentError,
+        match=r"MiniAgents\(\) needs llm_parse_in_turn to be True or False; got " + repr(bad),
+    ):
+        MiniAgents(llm_parse_in_turn=bad)  # type: ignore[arg-type]
 
 
 async def test_an_infinite_stall_timeout_means_none(virtual_clock: VirtualClock) -> None:

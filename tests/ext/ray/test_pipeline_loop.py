@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 import ray
 
-from miniagents import Message, MessageTuple
+from miniagents import Message, MessageTuple, MiniAgents
+from miniagents.errors import MessageSerializationError
 from miniagents.ext.ray import ray_pipeline
 from miniagents.ext.ray._wire import dumps, loads
+from miniagents.ext.ray.errors import RayPipelineArgumentError
 from tests.ext.ray.remote import upper_agent
 
 pytestmark = pytest.mark.ray
@@ -163,3 +165,41 @@ class _LateTask:
         assert self.sent is not None
         self.sent.set()
         return self._ref
+
+
+async def test_a_plain_loop_inside_an_active_context_in_async_code_ends_as_nothing_waits_on_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (pipeline()'s plain for runs its items on a thread of its own, and there an item that
+    # is a reply of the context's agents waited for the loop that for blocked: a hang, now
+    # refused. ray_pipeline's plain for reads its items here and sends them as data, a live
+    # reply failing its item, and its batches end in Ray's thread: it blocks the loop while
+    # it runs, but waits for nothing of it, so it ends and is taken.)
+    task = FakeTask()
+    monkeypatch.setattr(ray, "remote", _fake_remote(task))
+    items = [f"item {i}" for i in range(10)]
+    async with MiniAgents():
+        texts = [str(result.get()) for result in ray_pipeline(upper_agent, items, progress=False)]
+        reply = upper_agent.inquire("x")  # (a live reply: refused as an item, not waited for)
+        [result] = list(ray_pipeline(upper_agent, [reply], progress=False))
+        assert isinstance(result.error, MessageSerializationError)
+        assert "cannot be pickled" in str(result.error)
+        await reply
+    assert texts == [item.upper() for item in items]
+
+
+@pytest.mark.parametrize(
+    ("options", "fix"),
+    [
+        ({"max_in_flight": 0}, "got 0. Pass e.g. max_in_flight=64 (the default), at least"),
+        ({"batch_size": 0}, "got 0. Pass e.g. batch_size=8 (items sent to a worker at once)"),
+        ({"ordered": "no"}, "got 'no'. Pass True or False, or leave it out for True"),
+    ],
+    ids=["max_in_flight", "batch_size", "ordered"],
+)
+def test_a_count_or_flag_refused_says_how_to_give_it(options: dict[str, Any], fix: str) -> None:
+    # (was: "ray_pipeline() needs batch_size to be a whole number of at least 1; got 0." and
+    # no more; checked as it is made: no cluster needed)
+    with pytest.raises(RayPipelineArgumentError) as refused:
+        ray_pipeline(upper_agent, ["a"], **options)
+    assert fix in str(refused.value)

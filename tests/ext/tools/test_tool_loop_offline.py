@@ -26,10 +26,12 @@ from miniagents.ext.llm.offline import (
     CallTool,
     OfflineMessage,
     ToolRule,
+    create_offline_agent,
     offline_agent,
     one_per_call,
 )
 from miniagents.ext.llm.prompt import prompt_of
+from miniagents.ext.tools import ToolDefinitionError
 from miniagents.messages import MessageTuple
 from miniagents.testing import VirtualClock
 from tests.ext.tools.loop_support import add
@@ -290,3 +292,19 @@ def test_a_tool_rule_or_call_given_the_tool_itself_is_refused_at_once_with_its_n
         ToolRule(r"(?P<a>\d+) \+ (?P<b>\d+)", add)  # type: ignore[arg-type]
     with pytest.raises(LLMConfigurationError, match=r"\(here: 'POET'\)"):
         CallTool(poet, {"subject": "cats"})  # type: ignore[arg-type]
+
+
+def test_tools_that_cannot_be_tools_are_refused_where_they_are_bound() -> None:
+    # (was: fork took them, and the first call refused them)
+    def untyped(x):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+        return x
+
+    with pytest.raises(ToolDefinitionError, match="5 cannot be a tool: a tool is a function"):
+        offline_agent.fork(tools=[5])  # type: ignore[list-item]
+    with pytest.raises(ToolDefinitionError, match="'x' of the tool untyped has no type annotation"):
+        offline_agent.fork(tools=[untyped])
+    with pytest.raises(ToolDefinitionError, match="has no type annotation"):
+        create_offline_agent(tools=[add, untyped])
+    with pytest.raises(LLMConfigurationError, match="must be a list of tools, not <function"):
+        offline_agent.fork(tools=add)  # type: ignore[arg-type]
+    offline_agent.fork(tools=[add])  # (a tool that is one is taken)

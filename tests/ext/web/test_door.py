@@ -24,7 +24,7 @@ from starlette.types import Message as ASGIMessage
 from starlette.websockets import WebSocket
 
 from miniagents import InteractionContext, Message, MiniAgent, miniagent
-from miniagents.errors import WebConfigurationError
+from miniagents.errors import A2AConfigurationError, WebConfigurationError
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.offline import CallTool, offline_agent
@@ -1099,3 +1099,84 @@ async def test_the_chat_pages_runs_are_cancelled_when_it_stops() -> None:
         assert not job.done
     assert job.done  # (cancelled as the app stopped: no task of it left running)
     assert runs.live == 0
+
+
+@pytest.mark.parametrize(
+    "app", [agui_app, ai_sdk_app, a2a_app, chat_page_app], ids=lambda app: app.__name__
+)
+def test_a_plain_function_given_as_the_agent_is_refused_as_the_app_is_made(
+    app: Callable[..., object],
+) -> None:
+    # (was: taken, and every request failed with an AttributeError on it)
+    async def plain(ctx: InteractionContext) -> None:
+        ctx.reply("hi")
+
+    with pytest.raises(WebConfigurationError) as refused:
+        app(plain, authentication=NoAuthentication())
+    said = str(refused.value)
+    name = app.__name__ if app is not chat_page_app else "web_chat_app"
+    assert f"{name} needs agent to be an agent (a MiniAgent); got <function " in said
+    assert "Decorate the function with @miniagent" in said
+    assert refused.value.parameter == "agent"
+    with pytest.raises(WebConfigurationError, match="Pass an agent: a function decorated"):
+        app(None, authentication=NoAuthentication())
+    app(miniagent(plain), authentication=NoAuthentication())
+
+
+@pytest.mark.parametrize("app", [agui_app, ai_sdk_app], ids=lambda app: app.__name__)
+def test_an_approval_flow_of_no_kind_the_apps_take_is_refused_naming_both(
+    app: Callable[..., object],
+) -> None:
+    # (was: taken, and run as "protocol")
+    for wrong in ("instream", "in-stream", "PROTOCOL", None, True):
+        with pytest.raises(WebConfigurationError) as refused:
+            app(offline_agent, authentication=NoAuthentication(), approval_flow=wrong)
+        said = str(refused.value)
+        assert f"{app.__name__} needs approval_flow to be 'protocol' or 'in_stream'; got" in said
+        assert 'Pass approval_flow="protocol"' in said
+        assert refused.value.parameter == "approval_flow"
+    for right in ("protocol", "in_stream"):
+        app(offline_agent, authentication=NoAuthentication(), approval_flow=right)
+
+
+def test_an_a2a_answer_as_of_no_kind_it_takes_is_refused_naming_both() -> None:
+    # (was: taken, and answered as "task")
+    wrongs: list[Any] = ["messages", "Task", None]
+    for wrong in wrongs:
+        with pytest.raises(A2AConfigurationError) as refused:
+            a2a_app(offline_agent, authentication=NoAuthentication(), answer_as=wrong)
+        assert "a2a_app needs answer_as to be 'task', 'message' or a function" in str(refused.value)
+        assert 'Pass answer_as="task" (the default) or answer_as="message".' in str(refused.value)
+    for right in ("task", "message", lambda _request: "message"):
+        a2a_app(offline_agent, authentication=NoAuthentication(), answer_as=right)
+
+
+@pytest.mark.parametrize(
+    "tokens", ["a-secret-token-of-many-chars", ["a" * 16], {5: "ada"}, {"a" * 16: 5}, None]
+)
+def test_bearer_tokens_that_are_no_mapping_of_str_to_str_are_refused_without_showing_them(
+    tokens: object,
+) -> None:
+    # (was: an AttributeError, e.g. 'str' object has no attribute 'items')
+    with pytest.raises(WebConfigurationError) as refused:
+        BearerTokenAuth(tokens)  # type: ignore[arg-type]
+    said = str(refused.value)
+    assert "BearerTokenAuth needs tokens to be a mapping of each token (a str)" in said
+    assert "Pass e.g. BearerTokenAuth({token: 'ada'})" in said
+    assert "a-secret-token" not in said  # (a token is no log's)
+    assert "a" * 16 not in said
+    assert refused.value.parameter == "tokens"
+
+
+def test_agui_inputs_that_name_no_field_of_the_run_input_are_refused_naming_them() -> None:
+    # (was: taken, and every run input failed with a KeyError: "forwardedProps", and each
+    # letter of inputs="state")
+    wrongs: list[Any] = [["forwardedProps"], "state", ["state", "messages"], 5]
+    for wrong in wrongs:
+        with pytest.raises(WebConfigurationError) as refused:
+            agui_app(offline_agent, authentication=NoAuthentication(), inputs=wrong)
+        said = str(refused.value)
+        assert "agui_app needs inputs to be a collection of the names 'state', 'tools'" in said
+        assert 'Pass e.g. inputs=["state"]' in said
+        assert refused.value.parameter == "inputs"
+    agui_app(offline_agent, authentication=NoAuthentication(), inputs={"state", "forwarded_props"})
