@@ -38,6 +38,7 @@ from miniagents.ext.dbos.errors import DurableFailedCallError
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.running import carry_error_reference
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.lowlevel import ObservedAgent
@@ -379,7 +380,9 @@ def _recordable(error: Exception) -> Exception:
         return error
     kind = type(error)
     name = f"{kind.__module__}.{kind.__qualname__}"
-    return DurableFailedCallError(f"{name}: {error}", name, str(error))
+    substitute = DurableFailedCallError(f"{name}: {error}", name, str(error))
+    carry_error_reference(substitute, error)  # (a read of the run again tells the same)
+    return substitute
 
 
 def _round_trips(error: Exception) -> bool:
