@@ -375,7 +375,8 @@ def _reference(tool: Tool, error: Exception) -> str | None:
     """The reference the log has ``error`` under, unless it is written for the model.
 
     ``None`` for a ``ToolError`` told as written; else the reference ``error`` carries, or a
-    new one, under which it is logged whole now (an ``ERROR``, with its traceback).
+    new one, under which it is logged whole now (an ``ERROR``, with its traceback; a remote
+    tool's error, whose ``traceback_logged`` is false, with the remote text instead).
     """
     if isinstance(error, ToolError) and error.told_as_written:
         return None
@@ -384,12 +385,14 @@ def _reference(tool: Tool, error: Exception) -> str | None:
         return carried
     reference = vars(error)[_REFERENCE] = uuid.uuid4().hex
     kind = type(error).__name__
+    remote = isinstance(error, ToolError) and not error.traceback_logged
     logger.error(
-        "The tool %s failed with %s (reference %s); the model gets its text.",
+        "The tool %s failed with %s (reference %s); the model gets its text.%s",
         tool.name,
         kind,
         reference,
-        exc_info=error,
+        f" The remote tool answered: {_error_text(tool, error)}" if remote else "",
+        exc_info=None if remote else error,  # (a remote error's: only our own raise)
     )
     return reference
 
