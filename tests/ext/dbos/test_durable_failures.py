@@ -16,7 +16,7 @@ import asyncio
 import contextvars
 import gc
 import pickle
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 
 import openai
 import pytest
@@ -258,6 +258,7 @@ async def test_a_step_that_fails_after_its_reader_left_leaves_no_lost_error() ->
         yield "b"
 
     stream = _streamed(run, "tool.c1.0", items, lambda items, error: items, lambda e: e)
+    assert isinstance(stream, AsyncGenerator)
     try:
         assert await anext(stream) == "a"
         await failed.wait()  # (the step's task failed; the reader leaves without its end)
