@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 import pickle
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from miniagents.ext.dbos.errors import DurableFailedCallError
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage
+from miniagents.ext.tools.running import carry_error_reference
 from miniagents.ext.tools.tool import Tool
 from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.lowlevel import ObservedAgent
@@ -50,6 +52,8 @@ __all__ = [
     "current_run",
     "run_path",
 ]
+
+_logger = logging.getLogger(__name__)
 
 StepFunction = Callable[[str], Awaitable[object]]
 
@@ -164,18 +168,31 @@ async def _streamed(
     task = run.start_step(key, body)
     task.add_done_callback(lambda _: queue.put_nowait(_END))  # a step that ran no body ends too
     failed: Exception | None = None
+    awaited = False
     try:
         while (item := await queue.get()) is not _END:
             if isinstance(item, _Failed):
                 failed = item.error
             else:
                 yield item  # type: ignore[misc]  # (the queue holds the stream's items)
+        awaited = True
         await task  # its error, if it failed
     finally:
-        if not task.done():
+        if not awaited:  # (its reader left: nobody awaits the step, whatever its end)
             task.cancel()
+            task.add_done_callback(_left_behind)
     if failed is not None:
         raise failed
+
+
+def _left_behind(task: asyncio.Task[object]) -> None:
+    """Take the error of a step whose reader left before its end: nobody else reads it.
+
+    (Else asyncio logs it as "never retrieved"; the step's call is the reader's, who wants
+    it no more: a failure to record it, as the run's cancellation, is told at ``DEBUG``.)
+    """
+    if not task.cancelled() and (error := task.exception()) is not None:
+        _logger.debug("The step %s failed after its reader left.", task.get_name(), exc_info=error)
 
 
 # -- the calls of the model -------------------------------------------------------------------
@@ -379,7 +396,9 @@ def _recordable(error: Exception) -> Exception:
         return error
     kind = type(error)
     name = f"{kind.__module__}.{kind.__qualname__}"
-    return DurableFailedCallError(f"{name}: {error}", name, str(error))
+    substitute = DurableFailedCallError(f"{name}: {error}", name, str(error))
+    carry_error_reference(substitute, error)  # (a read of the run again tells the same)
+    return substitute
 
 
 def _round_trips(error: Exception) -> bool:

@@ -21,3 +21,4 @@ class MCPToolError(ToolCallError):
     """
 
     told_as_written = False
+    traceback_logged = False  # (the remote text and the reference say it all)

@@ -100,7 +100,7 @@ from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.agent import InteractionContext, MiniAgent
-from miniagents.promising.lowlevel import logger, spawn
+from miniagents.promising.lowlevel import logger, report_lost_error, spawn
 
 __all__ = ["CONVERSATION_KEPT", "Session"]
 
@@ -266,7 +266,7 @@ class Session:
 
     def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
         task = spawn(work, f"realtime {what} of {self._alias}", self._tasks)
-        del task
+        task.add_done_callback(_exit_taken)
 
     def _ended_well(self) -> None:
         self._ctx.reply(
@@ -575,9 +575,12 @@ class Session:
             self._tool_runs.pop(call_id, None)
             self._changed.set()
             _end_unfinished(shown, self._closing)
-            if not isinstance(error, Exception):  # (a tool's sys.exit() too: not lost here)
-                raise
-            logger.debug("The result of the tool call %s failed: %r", call_id, error)
+            if isinstance(error, (asyncio.CancelledError, SystemExit, KeyboardInterrupt)):
+                raise  # (a tool's sys.exit(): the loop raises it on, the program ends so)
+            if isinstance(error, Exception):
+                logger.debug("The result of the tool call %s failed: %r", call_id, error)
+            elif self._link is not None:  # (any other BaseException, e.g. DBOS's refusal
+                self._fail(error, self._link)  # to go on: the session's reader gets it)
             return
         if message.is_error:
             shown.update_metadata(is_error=True)
@@ -743,6 +746,21 @@ class Session:
                     await self._changed.wait()
         self._closing = True
         await link.aclose()
+
+
+def _exit_taken(task: asyncio.Task[None]) -> None:
+    """Take the error a task of the session ended with: none is left for asyncio to log.
+
+    A ``SystemExit`` (a tool's ``sys.exit()``) or ``KeyboardInterrupt`` was raised on by the
+    loop as the task let it out (the program ends with it), so asyncio's "Task exception
+    was never retrieved" would only repeat it as the program stops; any other is lost (the
+    session's tasks end the session with theirs): it is reported as such, at once.
+    """
+    if task.cancelled():
+        return
+    error = task.exception()  # (retrieved: asyncio logs it no more)
+    if error is not None and not isinstance(error, (SystemExit, KeyboardInterrupt)):
+        report_lost_error(error, f"The task {task.get_name()!r}")
 
 
 def _end_unfinished(shown: MessageTokenAppender[ToolResultMessage], session_ended: bool) -> None:

@@ -39,6 +39,11 @@ class ToolError(MiniAgentsError):
     is the library's or the tool's); else, a third party's, it is told as any exception of a
     tool is: its class and a reference (see ``ToolErrorPart``)."""
 
+    traceback_logged: ClassVar[bool] = True
+    """Whether the log of the error (an ``ERROR`` under its reference, for one not told as
+    written) carries its traceback: not for an error a remote tool answered (an MCP
+    server's error result), whose traceback would only show the library's own raise."""
+
 
 class ToolDefinitionError(ToolError, TypeError):
     """An agent, a function or a ``Tool`` cannot be used as a tool (the reason is named)."""

@@ -37,6 +37,7 @@ from miniagents.root_error import ArgumentError
 __all__ = [
     "ERROR_SEPARATOR",
     "ToolErrorPart",
+    "carry_error_reference",
     "checked_call",
     "error_part",
     "error_result",
@@ -50,6 +51,10 @@ ERROR_SEPARATOR = "\n\n"
 
 _REFERENCE = "miniagents_error_reference"
 """The key of an exception's ``__dict__`` that holds the reference it was logged under."""
+
+_CLASS = "miniagents_error_class"
+"""The key of an exception's ``__dict__`` that holds the class name it is told by, when it
+stands for another (``carry_error_reference``)."""
 
 
 class ToolErrorPart(NamedTuple):
@@ -305,7 +310,7 @@ async def _call(
         fields: dict[str, object] = {"is_error": True}
         if reference is not None:  # (its text is not ours: said where it begins)
             at = len(result.appended) + len(separator)
-            fields.update(ToolErrorPart(at, type(error).__name__, reference).metadata())
+            fields.update(ToolErrorPart(at, _told_class(error), reference).metadata())
         result.update_metadata(**fields)
         result.append(separator + _error_text(tool, error))
         result.complete()
@@ -370,7 +375,8 @@ def _reference(tool: Tool, error: Exception) -> str | None:
     """The reference the log has ``error`` under, unless it is written for the model.
 
     ``None`` for a ``ToolError`` told as written; else the reference ``error`` carries, or a
-    new one, under which it is logged whole now (an ``ERROR``, with its traceback).
+    new one, under which it is logged whole now (an ``ERROR``, with its traceback; a remote
+    tool's error, whose ``traceback_logged`` is false, with the remote text instead).
     """
     if isinstance(error, ToolError) and error.told_as_written:
         return None
@@ -379,14 +385,37 @@ def _reference(tool: Tool, error: Exception) -> str | None:
         return carried
     reference = vars(error)[_REFERENCE] = uuid.uuid4().hex
     kind = type(error).__name__
+    remote = isinstance(error, ToolError) and not error.traceback_logged
     logger.error(
-        "The tool %s failed with %s (reference %s); the model gets its text.",
+        "The tool %s failed with %s (reference %s); the model gets its text.%s",
         tool.name,
         kind,
         reference,
-        exc_info=error,
+        f" The remote tool answered: {_error_text(tool, error)}" if remote else "",
+        exc_info=None if remote else error,  # (a remote error's: only our own raise)
     )
     return reference
+
+
+def carry_error_reference(substitute: BaseException, original: BaseException) -> None:
+    """Make ``substitute``, which stands for ``original``, tell its reference and class.
+
+    For a durable run that cannot record ``original`` as itself (it cannot be pickled) and
+    records ``substitute`` instead: the call read again tells the reference ``original`` was
+    logged under, and its class's name, and logs nothing (``substitute`` keeps both in its
+    ``__dict__``, pickled with it). Nothing is carried for an error logged under none.
+    """
+    carried = vars(original).get(_REFERENCE)
+    if not isinstance(carried, str):
+        return
+    vars(substitute)[_REFERENCE] = carried
+    vars(substitute)[_CLASS] = _told_class(original)
+
+
+def _told_class(error: BaseException) -> str:
+    """The name of the class ``error`` is told by: its own, or the one it stands for."""
+    told = vars(error).get(_CLASS)
+    return told if isinstance(told, str) else type(error).__name__
 
 
 def _error_text(tool: Tool, error: Exception) -> str:

@@ -13,15 +13,22 @@ DBOS in the test's process, on SQLite and on a real Postgres, and destroy it at 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
 import pickle
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 
 import openai
 import pytest
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.dbos import DurableFailedCallError, durable, workflow_id
-from miniagents.ext.dbos._recording import _recordable, _recordable_call_error
+from miniagents.ext.dbos._recording import (
+    DurableRun,
+    _recordable,
+    _recordable_call_error,
+    _streamed,
+)
 from miniagents.ext.llm.errors import LLMError
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.tools.errors import ToolError
@@ -225,3 +232,42 @@ def test_a_tools_error_that_cannot_be_recorded_is_not_told_to_a_web_client_as_ou
     assert (type(copy), copy.text) == (DurableFailedCallError, "postgres://admin:hunter2@db")
     kept = ValueError("a plain error")
     assert _recordable(kept) is kept
+
+
+async def test_a_step_that_fails_after_its_reader_left_leaves_no_lost_error() -> None:
+    # (was: a step's task that failed (DBOS could not record it) once the reader of its
+    # stream had left kept its exception unread: asyncio logged "Task exception was never
+    # retrieved" when it was collected)
+    loop = asyncio.get_running_loop()
+    lost: list[dict[str, object]] = []
+    former = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: lost.append(context))
+    failed = asyncio.Event()
+
+    async def step(key: str) -> object:
+        body = run.take_body(key)
+        assert body is not None
+        await body()
+        failed.set()
+        raise RuntimeError("The step could not be recorded.")
+
+    run = DurableRun("failing-step", contextvars.copy_context(), step, {})
+
+    async def items() -> AsyncIterator[str]:
+        yield "a"
+        yield "b"
+
+    stream = _streamed(run, "tool.c1.0", items, lambda items, error: items, lambda e: e)
+    assert isinstance(stream, AsyncGenerator)
+    try:
+        assert await anext(stream) == "a"
+        await failed.wait()  # (the step's task failed; the reader leaves without its end)
+        await stream.aclose()
+        turned = asyncio.Event()
+        loop.call_soon(turned.set)  # (after the done callbacks the task's end scheduled)
+        await turned.wait()
+        del stream
+        gc.collect()
+    finally:
+        loop.set_exception_handler(former)
+    assert [context["message"] for context in lost] == []

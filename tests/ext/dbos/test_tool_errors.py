@@ -7,6 +7,7 @@ DBOS in the test's process (a SQLite file of their own), and destroy it at their
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,3 +58,43 @@ async def test_a_tools_exception_read_again_keeps_the_reference_it_was_logged_un
     [logged] = [r for r in caplog.records if r.name.startswith("miniagents")]
     assert f"(reference {told.reference})" in logged.getMessage()
     assert logged.exc_info is not None
+
+
+class _Unpicklable(ConnectionError):
+    """An exception that cannot be recorded as itself: it holds a lock (not picklable)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def _locked() -> str:
+    """Read the orders from the database."""
+    raise _Unpicklable("connect to postgresql://admin:hunter2@db.internal/prod failed")
+
+
+@miniagent(alias="LOCKED_TOOL_CALLER")
+async def _locked_tool_caller(ctx: InteractionContext) -> None:
+    call = ToolCallMessage(tool_name="_locked", arguments={}, call_id="c1")
+    ctx.reply(run_tool_call(FunctionTool(_locked), call))
+
+
+async def test_an_unpicklable_exception_read_again_keeps_its_reference_and_class(
+    database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: the DurableFailedCallError recorded for it lost the reference it was logged
+    # under: it was logged again under another as it reached the call, and once more as the
+    # run was read again, and the result named DurableFailedCallError, not its class)
+    agent = durable(_locked_tool_caller, database_url=database)
+    async with MiniAgents():
+        with workflow_id("locked-1"):
+            [first] = await agent.inquire()
+        [again] = await replay(agent, "locked-1")
+    told = error_part(first.model_dump())
+    assert told is not None
+    assert told.error_class == "_Unpicklable"
+    assert error_part(again.model_dump()) == told
+    assert str(again) == str(first)
+    [logged] = [r for r in caplog.records if r.name.startswith("miniagents")]
+    assert f"(reference {told.reference})" in logged.getMessage()
+    assert "_Unpicklable" in logged.getMessage()

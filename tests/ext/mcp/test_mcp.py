@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import re
 import socket
 import subprocess
@@ -35,6 +36,7 @@ from miniagents.ext.tools import (
     ToolResultMessage,
     ToolSet,
 )
+from miniagents.ext.tools.running import error_part
 from miniagents.testing.virtual_time import virtual_time
 from tests.ext.mcp.served import divide
 from tests.ext.mcp.server import server as test_server
@@ -165,6 +167,31 @@ async def test_errors_the_server_reports_are_error_results(
     assert str(refused) == "Error executing tool refuse: Refused: no reason"
     assert invalid.is_error
     assert "validation error" in str(invalid)
+
+
+async def test_a_remote_error_is_logged_without_a_traceback_and_a_local_one_with_it(
+    connect: Callable[[], MCPSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: each error result of a server was logged with the traceback of our own raise of
+    # MCPToolError, which says nothing of the remote failure)
+    def local() -> str:
+        """Fails here."""
+        raise LookupError("no such order")
+
+    async with connect() as session:
+        refused, failed = await results(
+            ToolSet([*session.tools, local]), call("refuse", reason="gone"), call("local")
+        )
+    remote_part, local_part = error_part(refused.model_dump()), error_part(failed.model_dump())
+    assert remote_part is not None
+    assert local_part is not None
+    logged = {r.getMessage(): r for r in caplog.records if r.name.startswith("miniagents")}
+    [remote] = [r for text, r in logged.items() if remote_part.reference in text]
+    [here] = [r for text, r in logged.items() if local_part.reference in text]
+    assert remote.levelno == here.levelno == logging.ERROR
+    assert remote.exc_info is None
+    assert "Refused: gone" in remote.getMessage()  # (the remote text: what the operator needs)
+    assert here.exc_info is not None
 
 
 async def test_calls_of_mcp_tools_run_concurrently(connect: Callable[[], MCPSession]) -> None:

@@ -649,7 +649,7 @@ async def test_a_served_tools_exception_is_told_as_its_class_and_a_reference(
     assert told is not None, str(leaked)
     # (logged where it was caught, as for the web apps: was the server's wrapper's log; the
     # caller, in this process too, logs each error result, an MCPToolError, under its own)
-    (logged,) = [r for r in caplog.records if "with RuntimeError" in r.getMessage()]
+    (logged,) = [r for r in caplog.records if "failed with RuntimeError (" in r.getMessage()]
     assert (logged.name, logged.levelno) == ("miniagents.ext.tools.running", logging.ERROR)
     assert logged.getMessage() == (
         f"The tool _leaky failed with RuntimeError (reference {told.group(1)}); the model "
