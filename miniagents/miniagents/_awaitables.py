@@ -36,9 +36,10 @@ def docstring_of(func: Callable[..., object]) -> str | None:
 
     The one rule for an agent's ``description`` and a tool's: a function (or method)
     is described by its docstring, a ``functools.partial`` (of a partial...) by its
-    function's, a class by its own, and a callable object by its ``__call__``'s own
-    docstring, what a call of it does and where its ``Args:`` are, else by its class's own
-    (the docstring of what it is). A class's docstring is never taken from a base, nor
+    function's, a class by its own, and a callable object by the docstring set on it (as
+    ``functools.update_wrapper`` sets one), else by its ``__call__``'s own docstring, what
+    a call of it does and where its ``Args:`` are, else by its class's own (the docstring
+    of what it is). A class's docstring is never taken from a base, nor
     a ``__call__``'s from the method it overrides: a subclass without one would be
     described by text written for another class.
     """
@@ -47,13 +48,13 @@ def docstring_of(func: Callable[..., object]) -> str | None:
         return inspect.getdoc(called)
     if inspect.isclass(called):
         return _own_docstring(called)
-    call = type(called).__call__
-    if inspect.isfunction(call):
-        said = _cleaned(call.__doc__)
-        if said:
-            return said
     # (a docstring set on the object itself, as ``functools.update_wrapper`` does, is its own)
-    return _cleaned(getattr(called, "__dict__", {}).get("__doc__")) or _own_docstring(type(called))
+    own = _cleaned(getattr(called, "__dict__", {}).get("__doc__"))
+    if own:
+        return own
+    call = type(called).__call__
+    said = _cleaned(call.__doc__) if inspect.isfunction(call) else None
+    return said or _own_docstring(type(called))
 
 
 def _own_docstring(cls: type) -> str | None:
