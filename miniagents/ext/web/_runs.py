@@ -946,6 +946,25 @@ def check_agent(agent: object, app: str) -> None:
     )
 
 
+def _check_context(context: object, app: str) -> None:
+    """Refuse a ``context`` that makes no ``MiniAgents`` context: an instance, or no callable.
+
+    Raises:
+        WebConfigurationError: naming both ways to give it (was: an instance taken, and
+            each run failed calling it).
+    """
+    if isinstance(context, MiniAgents) or not callable(context):
+        raise refused_argument(
+            context,
+            "context",
+            "a function that makes a MiniAgents context (each run enters one of its own)",
+            owner=app,
+            fix="Pass the class, context=MiniAgents, or a function that makes one with your "
+            "settings, context=lambda: MiniAgents(...); not a MiniAgents instance.",
+            error=WebConfigurationError,
+        )
+
+
 class RunManager:
     """The runs of one app, by owner and key, each kept ``keep_runs_for`` seconds after it ends.
 
@@ -959,7 +978,8 @@ class RunManager:
 
     Raises:
         WebConfigurationError: if ``agent`` is no agent (a plain function, say: see
-            :func:`check_agent`) or ``approval_flow`` is none of the flows.
+            :func:`check_agent`), ``context`` makes no context (a ``MiniAgents`` instance,
+            say), or ``approval_flow`` is none of the flows.
     """
 
     __slots__ = (
@@ -997,6 +1017,7 @@ class RunManager:
         app: str = "RunManager",
     ) -> None:
         check_agent(agent, app)
+        _check_context(context, app)
         flow: object = approval_flow  # (typed; untyped code may give anything)
         if flow not in _APPROVAL_FLOWS:
             # (was: any other value taken, and run as "protocol")

@@ -193,12 +193,14 @@ def agui_app(
         settings: The limits, hosts, origins and approval edits (:class:`WebSettings`).
         inputs: The fields of the run input the agent takes as keyword arguments.
         arguments: More keyword arguments of the agent for a run input (none by default).
-        context: Makes the ``MiniAgents`` context each run runs in.
+        context: Makes the ``MiniAgents`` context each run runs in (``MiniAgents``, or
+            ``lambda: MiniAgents(...)``; not an instance).
         approval_flow: ``"protocol"`` (interrupt and resume) or ``"in_stream"``.
 
     Raises:
         WebConfigurationError: if ``authentication`` is not given, ``agent`` is no agent (a
-            function not decorated with ``@miniagent``), or ``approval_flow`` is neither
+            function not decorated with ``@miniagent``), ``context`` is a ``MiniAgents``
+            instance (not what makes one), or ``approval_flow`` is neither
             ``"protocol"`` nor ``"in_stream"``, or ``inputs`` holds a name none of
             :data:`AGUIInput` (or is a str, not a collection of them).
     """

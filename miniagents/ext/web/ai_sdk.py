@@ -181,14 +181,16 @@ def ai_sdk_app(
             ``NoAuthentication()`` for local development.
         settings: The limits, hosts, origins and approval edits (:class:`WebSettings`).
         arguments: The agent's keyword arguments for a request (none by default).
-        context: Makes the ``MiniAgents`` context each run runs in.
+        context: Makes the ``MiniAgents`` context each run runs in (``MiniAgents``, or
+            ``lambda: MiniAgents(...)``; not an instance).
         approval_flow: ``"protocol"`` (end the stream, resume on the resend) or
             ``"in_stream"``.
 
     Raises:
         WebConfigurationError: if ``authentication`` is not given, ``agent`` is no agent (a
-            function not decorated with ``@miniagent``), or ``approval_flow`` is neither
-            ``"protocol"`` nor ``"in_stream"``.
+            function not decorated with ``@miniagent``), ``context`` is a ``MiniAgents``
+            instance (not what makes one), or ``approval_flow`` is neither ``"protocol"``
+            nor ``"in_stream"``.
     """
     door = Door(authentication, settings, "ai_sdk_app")
     manager = RunManager(

@@ -23,7 +23,7 @@ from starlette.routing import Mount, WebSocketRoute
 from starlette.types import Message as ASGIMessage
 from starlette.websockets import WebSocket
 
-from miniagents import InteractionContext, Message, MiniAgent, miniagent
+from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
 from miniagents.errors import A2AConfigurationError, WebConfigurationError
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.llm import LLMCall
@@ -277,6 +277,23 @@ def test_an_app_made_without_authentication_is_refused_naming_both_ways_to_make_
         assert "authentication=BearerTokenAuth(" in said  # who asks, for others
         assert "authentication=NoAuthentication()" in said  # nobody, for local development
         assert refused.value.parameter == "authentication"
+
+
+@pytest.mark.parametrize("app", [agui_app, ai_sdk_app, a2a_app], ids=lambda app: app.__name__)
+def test_a_context_instance_is_refused_as_the_app_is_made_naming_the_factory(
+    app: Callable[..., object],
+) -> None:
+    # (was: taken, and each run failed calling the instance)
+    for wrong in (MiniAgents(), "MiniAgents"):
+        with pytest.raises(WebConfigurationError) as refused:
+            app(offline_agent, authentication=NoAuthentication(), context=wrong)
+        said = str(refused.value)
+        assert f"{app.__name__} needs context to be a function that makes" in said
+        assert "context=MiniAgents" in said
+        assert "context=lambda: MiniAgents(...)" in said
+        assert refused.value.parameter == "context"
+    for right in (MiniAgents, lambda: MiniAgents()):
+        app(offline_agent, authentication=NoAuthentication(), context=right)
 
 
 @pytest.mark.parametrize(
