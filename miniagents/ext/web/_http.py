@@ -21,7 +21,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, WebSettings
@@ -33,6 +33,7 @@ __all__ = [
     "body_seconds_of",
     "error_response",
     "invalid_arguments",
+    "method_not_allowed",
     "not_pending",
     "problems",
     "read_json",
@@ -315,6 +316,23 @@ def resumed_meanwhile(paused: str, decided: str) -> JSONResponse:
         f"The paused run of {paused} was resumed by another request (or ended) meanwhile; "
         f"its {decided} are decided once.",
     )
+
+
+async def method_not_allowed(request: Request, error: Exception) -> Response:
+    """The 405 of a method a route does not serve, as JSON, its ``Allow`` header kept.
+
+    An app's exception handler for Starlette's 405 (its ``HTTPException``), which would
+    otherwise answer in plain text, unlike the apps' other refusals.
+    """
+    headers = dict(error.headers or {}) if isinstance(error, HTTPException) else {}
+    allowed = headers.get("Allow", "")
+    response = error_response(
+        405,
+        "method_not_allowed",
+        f"{request.url.path} does not serve {request.method}; send {allowed or 'another method'}.",
+    )
+    response.headers.update(headers)
+    return response
 
 
 def unknown_run() -> JSONResponse:

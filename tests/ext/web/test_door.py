@@ -569,6 +569,24 @@ async def test_by_default_an_approval_may_not_replace_the_models_arguments(
 # -- browser safety ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("app", [agui_app, ai_sdk_app, a2a_app], ids=lambda app: app.__name__)
+async def test_a_method_a_route_does_not_serve_is_a_json_405_with_its_allow_header(
+    app: Callable[..., Starlette],
+) -> None:
+    # (was: Starlette's plain-text "Method Not Allowed", unlike every other refusal)
+    served_app = app(offline_agent, authentication=NoAuthentication())
+    transport = httpx.ASGITransport(app=served_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        for method in ("GET", "PUT", "DELETE"):
+            refused = await client.request(method, "/")
+            assert refused.status_code == 405, method
+            assert refused.headers["content-type"] == "application/json"
+            error = refused.json()["error"]
+            assert error["code"] == "method_not_allowed"
+            assert error["message"] == f"/ does not serve {method}; send POST."
+            assert refused.headers["allow"] == "POST"
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
 async def test_a_cross_site_or_non_json_post_starts_nothing(protocol: Protocol) -> None:
     calls: list[str] = []
