@@ -698,6 +698,7 @@ class _A2ATasks:
             refused = self.manager.stream_room(call.owner)
             if refused is not None:
                 return _busy(call.rpc_id, refused)
+        as_message = False
         if message.task_id:
             webhook = None if pushed is None else pushed(message.task_id)
             if webhook is not None:  # (its bound checked before anything is answered)
@@ -706,6 +707,9 @@ class _A2ATasks:
             if webhook is not None:  # (before the task goes on: it hears what the answer makes)
                 self._set_webhook(job, webhook)
         else:
+            # (chosen before the task starts: an answer_as that returns neither value is
+            # refused with no task started)
+            as_message = not call.notified and self._as_message(request)
             started = await self._astarted(request, sent, call.owner)
             if isinstance(started, NoRoom):
                 return _busy(call.rpc_id, started)
@@ -714,7 +718,7 @@ class _A2ATasks:
                 self._set_webhook(job, pushed(job.key))
         if call.notified:
             return Response(status_code=NOTIFIED)
-        if not message.task_id and self._as_message(request):
+        if as_message:
             await job.asettled()
             answer = self._answer(job)
             if answer is not None:  # (else it failed, or asks: the task says so)
@@ -726,9 +730,31 @@ class _A2ATasks:
         return result(call.rpc_id, {"task": self._task(job, history)})
 
     def _as_message(self, request: SendMessageRequest) -> bool:
-        """Whether the app answers ``request`` (a new task's) with one message."""
+        """Whether the app answers ``request`` (a new task's) with one message.
+
+        Raises:
+            _RPCError: the internal error (-32603), logged with its fix, if the app's
+                ``answer_as`` function returns neither ``"task"`` nor ``"message"`` (was:
+                taken as ``"task"``).
+        """
         answer_as = self.answer_as
-        chosen = answer_as(request) if callable(answer_as) else answer_as
+        if not callable(answer_as):
+            return answer_as == "message"
+        chosen: object = answer_as(request)  # (typed; untyped code may return anything)
+        if chosen not in get_args(AnswerAs):
+            shown = repr(chosen)[:80]
+            _logger.error(
+                "The answer_as function of a2a_app returned %s, neither 'task' nor 'message'; "
+                "the request was refused (-32603) and no task started. Make it return "
+                "'task' or 'message'.",
+                shown,
+            )
+            raise _RPCError(
+                Code.INTERNAL,
+                "The agent's server could not choose how to answer (its answer_as returned "
+                f"{shown}, neither 'task' nor 'message'); no task started. Its operator "
+                "must fix it; try again later.",
+            )
         return chosen == "message"
 
     def _answer(self, job: Job) -> dict[str, object] | None:

@@ -451,3 +451,33 @@ async def test_a_reply_that_fails_is_answered_as_its_task_even_by_an_app_of_mess
         message = {"messageId": "direct-1", "role": "ROLE_USER", "parts": [{"text": "Hi"}]}
         answered = (await call(web, rpc("SendMessage", {"message": message}))).json()["result"]
     assert answered["task"]["status"]["state"] == "TASK_STATE_FAILED"
+
+
+async def test_an_answer_as_function_returning_neither_value_is_an_internal_error_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: taken as "task", so the app's own bug went unseen)
+    called: list[str] = []
+
+    @miniagent
+    async def counted(ctx: InteractionContext) -> None:
+        called.append("called")
+        ctx.reply("Done.")
+
+    def chosen(request: Any) -> Any:
+        return "messages"
+
+    app = a2a_app(counted, authentication=NoAuthentication(), answer_as=chosen)
+    async with served(app) as web:
+        message = {"messageId": "m-1", "role": "ROLE_USER", "parts": [{"text": "Hi"}]}
+        with caplog.at_level("ERROR", logger="miniagents.ext.a2a"):
+            for method in ("SendMessage", "SendStreamingMessage"):
+                answered = (await call(web, rpc(method, {"message": message}))).json()
+                assert answered["error"]["code"] == -32603, method
+                assert "'messages', neither 'task' nor 'message'" in answered["error"]["message"]
+        listed = (await call(web, rpc("ListTasks", {}))).json()["result"]
+    assert listed["tasks"] == []
+    assert called == []  # (no task started)
+    logged = [record.getMessage() for record in caplog.records]
+    assert len(logged) == 2
+    assert "Make it return 'task' or 'message'." in logged[0]
