@@ -321,8 +321,8 @@ class Session:
                     self._awaiting_reply += 1  # (not if its reply started meanwhile: owed no more)
             await self._act(link)
             self._spawn(self._drain(link), "end")
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, SystemExit, KeyboardInterrupt):
+            raise  # (an input's sys.exit(): the loop raises it on, the program ends so)
         except BaseException as error:
             self._fail(error, link)
 

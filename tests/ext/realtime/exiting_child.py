@@ -4,12 +4,16 @@ Run by ``test_tools_and_handoffs.py`` with ``sys.executable`` (a ``SystemExit`` 
 test's own loop would reach pytest's plugins). The session talks to a fake OpenAI Realtime
 server of its own; once the tool's result is in the reply, the session is finished, so that
 the process ends (with 0) when the ``SystemExit`` is lost.
+
+With the argument ``input``, the session's input stream raises ``SystemExit(4)`` instead,
+and no one reads the reply: this process must exit with code 4.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 
 import openai
 
@@ -46,6 +50,20 @@ async def main(server: FakeLLMServer) -> None:
                 await rest
 
 
+async def _said() -> AsyncIterator[str]:
+    yield "Hello."
+    sys.exit(4)
+
+
+async def main_input(server: FakeLLMServer) -> None:
+    """Start a session whose input exits after its first message; leave its reply unread."""
+    server.speak(["Hi."])
+    async with openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="test") as client:
+        voice = openai_realtime_agent.fork(async_client=client)
+        async with MiniAgents():
+            voice.inquire(_said())  # (its reply, unread, would hide the exit)
+
+
 if __name__ == "__main__":
     with FakeLLMServer() as fake:
-        asyncio.run(main(fake))
+        asyncio.run(main_input(fake) if sys.argv[1:] == ["input"] else main(fake))

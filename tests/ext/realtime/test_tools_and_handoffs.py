@@ -269,6 +269,15 @@ def test_a_tools_sys_exit_ends_the_program_with_its_code() -> None:
     assert "never retrieved" not in ran.stderr, ran.stderr
 
 
+def test_a_sys_exit_in_the_input_ends_the_program_with_its_code() -> None:
+    # (was: the session's reader of its input caught the SystemExit and ended only the
+    # session with it: a program that did not read the reply ended with 0)
+    child = ROOT / "tests" / "ext" / "realtime" / "exiting_child.py"
+    ran = run_python([str(child), "input"], ROOT)
+    assert ran.returncode == 4, ran.stderr
+    assert "never retrieved" not in ran.stderr, ran.stderr
+
+
 class _Halted(BaseException):
     """A ``BaseException`` that is neither an exit nor a cancellation (as DBOS's refusal)."""
 
