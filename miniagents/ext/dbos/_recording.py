@@ -116,15 +116,17 @@ class DurableRun:
             if type(value).__name__ == "DBOSContext":  # DBOS's: the workflow's, for its steps
                 context.run(variable.set, value)
         name = f"miniagents:durable step {key}"
-        return context.run(asyncio.create_task, _awaited(self.step(key)), name=name)
+        return context.run(asyncio.create_task, _stepped(self.step, key), name=name)
 
     def take_body(self, key: str) -> Callable[[], Awaitable[object]] | None:
         """The body of the step ``key`` (once); ``None`` for a step only replayed."""
         return self.bodies.pop(key, None)
 
 
-async def _awaited(awaitable: Awaitable[object]) -> object:
-    return await awaitable
+async def _stepped(step: StepFunction, key: str) -> object:
+    """Run the step ``key``: its awaitable is made here, in the task, once the task runs (a
+    task cancelled before it starts leaves no awaitable never awaited)."""
+    return await step(key)
 
 
 async def _streamed(

@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 import gc
 import pickle
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 
 import openai
@@ -271,3 +272,25 @@ async def test_a_step_that_fails_after_its_reader_left_leaves_no_lost_error() ->
     finally:
         loop.set_exception_handler(former)
     assert [context["message"] for context in lost] == []
+
+
+async def test_a_step_cancelled_before_it_starts_leaves_no_coroutine_never_awaited() -> None:
+    # (was: the step's coroutine was made before its task ran: a task cancelled before its
+    # start left it unawaited, and Python warned "coroutine ... was never awaited")
+    started = asyncio.Event()
+
+    async def step(key: str) -> object:
+        started.set()
+        return key
+
+    run = DurableRun("cancelled-step", contextvars.copy_context(), step, {})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task = run.start_step("tool.c1.0", lambda: asyncio.sleep(0))
+        task.cancel()  # (before the task's first turn)
+        await asyncio.wait([task])
+        assert task.cancelled()
+        del task
+        gc.collect()
+    assert not started.is_set()
+    assert [str(warning.message) for warning in caught] == []
