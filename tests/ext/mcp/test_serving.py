@@ -23,7 +23,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from miniagents import MiniAgents
 from miniagents.errors import ArgumentError
 from miniagents.ext.errors import MissingExtraError, WebConfigurationError
-from miniagents.ext.mcp import MCPSession, MCPSessionError, mcp_http_app, mcp_server, serve_stdio
+from miniagents.ext.mcp import (
+    DEFAULT_SESSION_IDLE_SECONDS,
+    MCPSession,
+    MCPSessionError,
+    mcp_http_app,
+    mcp_server,
+    serve_stdio,
+)
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.ext.web import BearerTokenAuth
 from miniagents.testing.virtual_time import virtual_time
@@ -771,6 +778,24 @@ async def test_one_caller_keeps_at_most_max_sessions_per_principal_open() -> Non
     assert (bobs.status_code, closed.status_code, again.status_code) == (200, 200, 200)
 
 
+ADA = "t" * 32
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+def _adas_app(
+    max_sessions_per_principal: int, session_idle_seconds: float = DEFAULT_SESSION_IDLE_SECONDS
+) -> tuple[ASGIApp, dict[str, str]]:
+    """An HTTP app serving ``divide`` to ada alone (her token is ``ADA``), with these bounds
+    on her sessions, and the headers of her openings."""
+    app = mcp_http_app(
+        [divide],
+        authentication=BearerTokenAuth({ADA: "ada"}),
+        max_sessions_per_principal=max_sessions_per_principal,
+        session_idle_seconds=session_idle_seconds,
+    )
+    return app, {**ACCEPT, **_bearer(ADA)}
+
+
 def _heard_reading(app: ASGIApp, reading: asyncio.Event) -> ASGIApp:
     """``app``, setting ``reading`` once it reads a request's body (past the door, and ours)."""
 
@@ -817,14 +842,7 @@ async def test_a_session_that_went_idle_counts_no_more_for_its_caller() -> None:
     ``session_idle_seconds=60``: an opening that failed (400) counts for nothing; ada's
     second session is refused while her first is open, and opens once the first has been
     idle for 61 seconds (the server ended it: its id answers 404)."""
-    token = "t" * 32
-    app = mcp_http_app(
-        [divide],
-        authentication=BearerTokenAuth({token: "ada"}),
-        max_sessions_per_principal=1,
-        session_idle_seconds=60,
-    )
-    known = {**ACCEPT, **_bearer(token)}
+    app, known = _adas_app(max_sessions_per_principal=1, session_idle_seconds=60)
     with virtual_time():  # (the server's timers too: it runs on this loop)
         async with served(app) as client:
             failed = await client.post("/mcp", json={"jsonrpc": "2.0"}, headers=known)
@@ -834,8 +852,8 @@ async def test_a_session_that_went_idle_counts_no_more_for_its_caller() -> None:
             second = await client.post("/mcp", json=INITIALIZE, headers=known)
             late = await client.post(
                 "/mcp",
-                json={"jsonrpc": "2.0", "method": "notifications/initialized"},
-                headers=_in_session(first.headers["mcp-session-id"], token),
+                json=INITIALIZED,
+                headers=_in_session(first.headers["mcp-session-id"], ADA),
             )
     assert failed.status_code == 400
     assert (first.status_code, refused.status_code, second.status_code) == (200, 429, 200)
@@ -848,15 +866,7 @@ async def test_a_callers_429_says_when_one_of_their_sessions_would_end() -> None
     went idle and 10 after her second, is told to retry in 40 seconds (when her first one
     ends), and in 60 once each of her sessions is back in use. (It was told 1 second: a
     client that heeded it was refused for a minute.)"""
-    token = "t" * 32
-    app = mcp_http_app(
-        [divide],
-        authentication=BearerTokenAuth({token: "ada"}),
-        max_sessions_per_principal=2,
-        session_idle_seconds=60,
-    )
-    known = {**ACCEPT, **_bearer(token)}
-    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    app, known = _adas_app(max_sessions_per_principal=2, session_idle_seconds=60)
     with virtual_time():  # (the server's timers too: it runs on this loop)
         async with served(app) as client:
             first = await client.post("/mcp", json=INITIALIZE, headers=known)
@@ -867,8 +877,8 @@ async def test_a_callers_429_says_when_one_of_their_sessions_would_end() -> None
             for opened in (first, second):
                 used = await client.post(
                     "/mcp",
-                    json=initialized,
-                    headers=_in_session(opened.headers["mcp-session-id"], token),
+                    json=INITIALIZED,
+                    headers=_in_session(opened.headers["mcp-session-id"], ADA),
                 )
                 assert used.status_code == 202
             fresh = await client.post("/mcp", json=INITIALIZE, headers=known)
@@ -883,27 +893,19 @@ async def test_a_session_with_an_open_get_stream_counts_until_it_has_been_idle()
     ``session_idle_seconds=60``: ada's session with its GET stream open (its client listens)
     lives on past 60 seconds, for the SDK (its id still answers) as for her count (another
     opening is refused); once the stream closed and 61 seconds passed, she opens another."""
-    token = "t" * 32
-    app = mcp_http_app(
-        [divide],
-        authentication=BearerTokenAuth({token: "ada"}),
-        max_sessions_per_principal=1,
-        session_idle_seconds=60,
-    )
-    known = {**ACCEPT, **_bearer(token)}
-    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    app, known = _adas_app(max_sessions_per_principal=1, session_idle_seconds=60)
     with virtual_time():  # (the server's timers too: it runs on this loop)
         async with served(app) as client:
             first = await client.post("/mcp", json=INITIALIZE, headers=known)
-            in_session = _in_session(first.headers["mcp-session-id"], token)
-            await client.post("/mcp", json=initialized, headers=in_session)
+            in_session = _in_session(first.headers["mcp-session-id"], ADA)
+            await client.post("/mcp", json=INITIALIZED, headers=in_session)
             async with client.stream("GET", "/mcp", headers=in_session) as listening:
                 await asyncio.sleep(61)
                 refused = await client.post("/mcp", json=INITIALIZE, headers=known)
-                alive = await client.post("/mcp", json=initialized, headers=in_session)
+                alive = await client.post("/mcp", json=INITIALIZED, headers=in_session)
             await asyncio.sleep(61)
             second = await client.post("/mcp", json=INITIALIZE, headers=known)
-            late = await client.post("/mcp", json=initialized, headers=in_session)
+            late = await client.post("/mcp", json=INITIALIZED, headers=in_session)
     assert (first.status_code, listening.status_code) == (200, 200)
     assert (refused.status_code, alive.status_code) == (429, 202)
     assert (second.status_code, late.status_code) == (200, 404)
@@ -947,17 +949,12 @@ async def test_a_session_the_sdk_ended_as_it_failed_counts_no_more_once_it_said_
     opens another. A 404 for its id of another path (the router's) or of the era without
     sessions (the SDK's for a method it lacks) ends nothing. (The failed
     session counted until its idle time, 30 minutes, was over: each opening was a 429.)"""
-    token = "t" * 32
-    app = mcp_http_app(
-        [divide], authentication=BearerTokenAuth({token: "ada"}), max_sessions_per_principal=1
-    )
-    known = {**ACCEPT, **_bearer(token)}
-    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    app, known = _adas_app(max_sessions_per_principal=1)
     fail, failed = asyncio.Event(), asyncio.Event()
     with _failing_first_session(fail, failed), caplog.at_level(logging.CRITICAL):
         async with served(app) as client:
             first = await client.post("/mcp", json=INITIALIZE, headers=known)
-            in_session = _in_session(first.headers["mcp-session-id"], token)
+            in_session = _in_session(first.headers["mcp-session-id"], ADA)
             elsewhere = await client.get("/elsewhere", headers=in_session)
             modern = {
                 **in_session,
@@ -978,7 +975,7 @@ async def test_a_session_the_sdk_ended_as_it_failed_counts_no_more_once_it_said_
             refused = await client.post("/mcp", json=INITIALIZE, headers=known)
             fail.set()
             await asyncio.wait_for(failed.wait(), SAFETY)
-            told = await client.post("/mcp", json=initialized, headers=in_session)
+            told = await client.post("/mcp", json=INITIALIZED, headers=in_session)
             second = await client.post("/mcp", json=INITIALIZE, headers=known)
     assert (first.status_code, elsewhere.status_code, sessionless.status_code) == (200, 404, 404)
     assert refused.status_code == 429
