@@ -33,6 +33,7 @@ from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW
 from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.ext.tools import ToolDecision
 from miniagents.testing import FakeLLMServer, ToolCall
+from tests.ext.dbos.cleaner_program import CLEANER
 from tests.ext.dbos.test_durable_kills import MAIN, Child, Outcome, _models, _side_effects
 from tests.subprocesses import python_env, run_python
 
@@ -178,33 +179,16 @@ def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
     assert fake_llm.requests[1].json["messages"][-1]["content"] == denial
 
 
-SAME_PROCESS = """
+SAME_PROCESS = (
+    """
 import asyncio
 
 from miniagents import MiniAgents
-from miniagents.ext.dbos import aapprove, apending_approvals, durable, workflow_id
-from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
-from miniagents.ext.tools import FunctionTool, ToolApprovalError, ToolApprovalRequest
-
-URL = "sqlite:///runs.sqlite"
-
-
-def remove(name: str) -> str:
-    \"\"\"Remove a file.\"\"\"
-    print("removing", name)
-    return f"removed {name}"
-
-
-cleaner = durable(
-    offline_agent.fork(
-        alias="CLEANER",
-        tools=[FunctionTool(remove, requires_approval=True)],
-        reply=one_per_call(CallTool("remove", {"name": "a.txt"}), "Done."),
-        token_delay=0,
-    ),
-    database_url=URL,
-)
-
+from miniagents.ext.dbos import aapprove, apending_approvals, workflow_id
+from miniagents.ext.tools import ToolApprovalError, ToolApprovalRequest
+"""
+    + CLEANER
+    + """
 
 async def listed(run: str) -> list[object]:
     for _ in range(1200):  # bounded: 60 s
@@ -244,6 +228,7 @@ async def main() -> None:
 
 asyncio.run(main())
 """
+)
 
 
 def test_a_run_resumes_when_a_caller_that_knows_only_its_ids_approves_in_its_process(

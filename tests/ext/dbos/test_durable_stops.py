@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.ext.dbos.cleaner_program import CLEANER
 from tests.subprocesses import run_python
 
 BOUND = 90.0
 """Seconds a program may take, at most (a hang fails the test instead of blocking it)."""
 
-PROGRAM = """
+PROGRAM = (
+    """
 import asyncio
 import sys
 
@@ -25,32 +27,13 @@ from miniagents.ext.dbos import (
     DurableRunStoppedError,
     aapprovals_open,
     apending_approvals,
-    durable,
     workflow_id,
 )
 from miniagents.ext.dbos._engine import current_engine
-from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
-from miniagents.ext.tools import FunctionTool, ToolApprovalRequest
-
-URL = "sqlite:///runs.sqlite"
-
-
-def remove(name: str) -> str:
-    \"\"\"Remove a file.\"\"\"
-    print("removing", name, flush=True)
-    return f"removed {name}"
-
-
-cleaner = durable(
-    offline_agent.fork(
-        alias="CLEANER",
-        tools=[FunctionTool(remove, requires_approval=True)],
-        reply=one_per_call(CallTool("remove", {"name": "a.txt"}), "Done."),
-        token_delay=0,
-    ),
-    database_url=URL,
-)
-
+from miniagents.ext.tools import ToolApprovalRequest
+"""
+    + CLEANER
+    + """
 
 async def until_waiting(reply) -> ToolApprovalRequest:
     \"\"\"Read the reply up to its request to approve the call, once the call waits.\"\"\"
@@ -98,6 +81,7 @@ async def recovered() -> None:
 
 asyncio.run({"stopped": stopped, "left": left, "recovered": recovered}[sys.argv[1]]())
 """
+)
 
 
 def _run(mode: str, folder: Path) -> tuple[list[str], str]:
