@@ -35,6 +35,7 @@ from miniagents.testing import (
     FakeLLMServer,
     FakeLLMServerError,
     FakeLLMServerTimeout,
+    RecordedRequest,
     ToolCall,
     manual_time,
     virtual_time,
@@ -869,6 +870,25 @@ def test_each_compatible_dialect_takes_its_servers_temperature_range(
 # -- waiting for the server -----------------------------------------------------------------
 
 
+@asynccontextmanager
+async def held_stream(
+    server: FakeLLMServer, client: anthropic.AsyncAnthropic, index: int
+) -> AsyncIterator[RecordedRequest]:
+    """Stream a message (request ``index``, its reply scripted as ``one``, `` two`` paused
+    after one piece) and yield its record once it pauses; after the block, resume it and
+    check that the client reads it whole."""
+    stream = await client.messages.create(
+        model="claude-test",
+        max_tokens=5,
+        messages=[{"role": "user", "content": USER}],
+        stream=True,
+    )
+    record = await server.wait_paused_async(index, WAIT)
+    yield record
+    record.resume()
+    assert anthropic_text([event async for event in stream]) == "one two"
+
+
 async def test_the_async_waiters_work_on_a_stopped_clock_and_keep_their_timeout(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
@@ -876,18 +896,9 @@ async def test_the_async_waiters_work_on_a_stopped_clock_and_keep_their_timeout(
     with manual_time() as clock:
         with pytest.raises(FakeLLMServerTimeout, match=r"received 0 requests within 0\.05 s"):
             await fake_llm.wait_requests_async(1, timeout=0.05)  # in wall-clock time
-        async with anthropic_client(fake_llm) as client:
-            stream = await client.messages.create(
-                model="claude-test",
-                max_tokens=5,
-                messages=[{"role": "user", "content": USER}],
-                stream=True,
-            )
+        async with anthropic_client(fake_llm) as client, held_stream(fake_llm, client, 0) as record:
             assert len(await fake_llm.wait_requests_async(1, WAIT)) == 1
-            record = await fake_llm.wait_paused_async(0, WAIT)
             assert await asyncio.to_thread(fake_llm.wait_paused, 0, WAIT) is record
-            record.resume()
-            assert anthropic_text([event async for event in stream]) == "one two"
         assert (await fake_llm.wait_finished_async(0, WAIT)).outcome == "complete"
         assert not await fake_llm.wait_disconnected_async(0, WAIT)
         assert clock.elapsed == 0
@@ -900,20 +911,11 @@ async def test_waiting_for_a_disconnection_that_does_not_come_times_out(
     # tell a client that still held the stream from one that read it to its end)
     fake_llm.reply(tokens=["one", " two"], pause_after=1)  # held open until resumed
     said = r"did not close the connection of request 0, nor did its response end, within 0\.05 s"
-    async with anthropic_client(fake_llm) as client:
-        stream = await client.messages.create(
-            model="claude-test",
-            max_tokens=5,
-            messages=[{"role": "user", "content": USER}],
-            stream=True,
-        )
-        record = await fake_llm.wait_paused_async(0, WAIT)
+    async with anthropic_client(fake_llm) as client, held_stream(fake_llm, client, 0):
         with pytest.raises(FakeLLMServerTimeout, match=said):
             await fake_llm.wait_disconnected_async(0, timeout=0.05)
         with pytest.raises(FakeLLMServerTimeout, match=said):
             await asyncio.to_thread(fake_llm.wait_disconnected, 0, 0.05)
-        record.resume()
-        assert anthropic_text([event async for event in stream]) == "one two"
     assert await fake_llm.wait_disconnected_async(0, WAIT) is False  # it ended whole first
 
 
@@ -939,15 +941,8 @@ async def test_waiting_for_a_pause_of_a_response_that_ended_unpaused_fails_when_
             assert str(raised.value).startswith(
                 "The response to request 0 ended (complete) without pausing, so it never will."
             )
-        stream = await client.messages.create(
-            model="claude-test",
-            max_tokens=5,
-            messages=[{"role": "user", "content": USER}],
-            stream=True,
-        )
-        record = await fake_llm.wait_paused_async(1, WAIT)
-        record.resume()
-        assert anthropic_text([event async for event in stream]) == "one two"
+        async with held_stream(fake_llm, client, 1) as record:
+            pass  # (it paused; resumed as the block ends, and read whole)
         assert (await fake_llm.wait_finished_async(1, WAIT)).outcome == "complete"
         # paused, resumed and ended: the pause is found still
         assert await fake_llm.wait_paused_async(1, WAIT) is record
