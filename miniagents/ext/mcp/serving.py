@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from miniagents.arguments import check_count, check_seconds
+from miniagents.ext.caller_counts import CallerCounts
 from miniagents.ext.mcp._sdk import require_mcp
 from miniagents.ext.told_errors import ToldResult
 from miniagents.ext.tools.messages import ToolCallMessage
@@ -386,8 +387,8 @@ class _Sessions:
         self._open: dict[str, _Session] = {}
         self._idle: OrderedDict[str, float] = OrderedDict()
         """The sessions with no request under way, by id, with the time each ends (in order)."""
-        self._by_caller: dict[str | None, int] = {}
-        """Each caller's open sessions and openings under way (a caller with none: absent)."""
+        self._by_caller = CallerCounts()
+        """Each caller's open sessions and openings under way."""
 
     async def aserve(
         self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, caller: str | None
@@ -406,7 +407,7 @@ class _Sessions:
         if session_id is None:
             if not _handshake_era(headers):
                 await app(scope, receive, send)
-            elif self._by_caller.get(caller, 0) >= self._most_each:
+            elif self._by_caller[caller] >= self._most_each:
                 await self._refusal(self._retry_after(caller, now))(scope, receive, send)
             else:
                 await self._aopening(app, scope, receive, send, caller)
@@ -449,7 +450,7 @@ class _Sessions:
         """Serve a request that may open a session, counted for ``caller`` while under way."""
         from starlette.datastructures import Headers
 
-        self._by_caller[caller] = self._by_caller.get(caller, 0) + 1
+        self._by_caller.add(caller)
         opened: _Session | None = None
 
         async def watched(message: Message) -> None:
@@ -465,7 +466,7 @@ class _Sessions:
             await app(scope, receive, watched)
         finally:
             if opened is None:  # (no session opened: the opening counts no more)
-                self._drop(caller)
+                self._by_caller.remove(caller)
             else:
                 self._left(opened)
 
@@ -482,15 +483,7 @@ class _Sessions:
         if self._open.get(session.id) is session:
             del self._open[session.id]
             self._idle.pop(session.id, None)
-            self._drop(session.caller)
-
-    def _drop(self, caller: str | None) -> None:
-        """One session (or opening) of ``caller`` less."""
-        left = self._by_caller[caller] - 1
-        if left:
-            self._by_caller[caller] = left
-        else:
-            del self._by_caller[caller]
+            self._by_caller.remove(session.caller)
 
     def _forget_idle(self, now: float) -> None:
         """End the sessions whose idle time is over by ``now`` (the SDK has ended them)."""
@@ -555,7 +548,7 @@ class _Calls:
         self._most = most
         self._most_each = most_each
         self._total = 0
-        self._by_caller: dict[str | None, int] = {}
+        self._by_caller = CallerCounts()
 
     @contextmanager
     def held(self, caller: str | None) -> Iterator[None]:
@@ -566,7 +559,7 @@ class _Calls:
                 answered with, if the server or ``caller`` has as many calls under way as
                 it may.
         """
-        mine = self._by_caller.get(caller, 0)
+        mine = self._by_caller[caller]
         refusal = None
         if self._most is not None and self._total >= self._most:
             refusal = (
@@ -583,16 +576,12 @@ class _Calls:
 
             raise MCPError(_TOO_MANY_CALLS, refusal)
         self._total += 1
-        self._by_caller[caller] = mine + 1
+        self._by_caller.add(caller)
         try:
             yield
         finally:
             self._total -= 1
-            left = self._by_caller[caller] - 1
-            if left:
-                self._by_caller[caller] = left
-            else:
-                del self._by_caller[caller]
+            self._by_caller.remove(caller)
 
 
 def _calls(count: int) -> str:

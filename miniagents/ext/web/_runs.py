@@ -61,6 +61,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from miniagents.arguments import refused_argument
+from miniagents.ext.caller_counts import CallerCounts
 from miniagents.ext.errors import (
     InputRequestError,
     WebConfigurationError,
@@ -1038,7 +1039,7 @@ class RunManager:
         self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
         self.open_streams = 0  # the event streams sent now
-        self._streams: dict[str | None, int] = {}  # of them, by principal
+        self._streams = CallerCounts()  # of them, by principal
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}
@@ -1179,7 +1180,7 @@ class RunManager:
         limits = self.settings
         if self.open_streams >= limits.max_streams:
             return NoRoom("max_streams", limits.max_streams)
-        if self._streams.get(owner, 0) >= limits.max_streams_per_principal:
+        if self._streams[owner] >= limits.max_streams_per_principal:
             return NoRoom("max_streams_per_principal", limits.max_streams_per_principal)
         return None
 
@@ -1188,17 +1189,13 @@ class RunManager:
         refused = self.stream_room(owner)
         if refused is None:
             self.open_streams += 1
-            self._streams[owner] = self._streams.get(owner, 0) + 1
+            self._streams.add(owner)
         return refused
 
     def close_stream(self, owner: str | None) -> None:
         """Free a stream's slot of ``owner`` (its stream has closed)."""
         self.open_streams -= 1
-        left = self._streams[owner] - 1
-        if left:
-            self._streams[owner] = left
-        else:
-            del self._streams[owner]
+        self._streams.remove(owner)
 
     def _replaced(self, owner: str | None, key: str, pause_key: str | None) -> list[Job]:
         previous = self._runs.get((owner, key))
