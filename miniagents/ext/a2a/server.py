@@ -153,6 +153,7 @@ _OUTPUT_MODES = ["text/plain", "application/json", "*/*"]  # (texts, data, and a
 AnswerAs: TypeAlias = Literal["task", "message"]
 """How the app answers a new message: with a task, or (an agent that answers at once) one
 message, with no task to follow."""
+_ANSWERS_AS: tuple[AnswerAs, ...] = get_args(AnswerAs)
 _MAX_HEADER_CHARS = 8_192
 """The most characters a webhook's token, scheme or credentials hold: each is a header of
 every post, and the task keeps them (servers refuse a longer header line)."""
@@ -740,9 +741,10 @@ class _A2ATasks:
         answer_as = self.answer_as
         if not callable(answer_as):
             return answer_as == "message"
-        chosen: object = answer_as(request)  # (typed; untyped code may return anything)
-        if chosen not in get_args(AnswerAs):
-            shown = repr(chosen)[:80]
+        returned: object = answer_as(request)  # (typed; untyped code may return anything)
+        chosen = _answer_as_value(returned)
+        if chosen is None:
+            shown = repr(returned)[:80]
             _logger.error(
                 "The answer_as function of a2a_app returned %s, neither 'task' nor 'message'; "
                 "the request was refused (-32603) and no task started. Make it return "
@@ -1326,13 +1328,22 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _answer_as_value(value: object) -> AnswerAs | None:
+    """``value`` as a way to answer, ``"task"`` or ``"message"`` (``None``: it is neither).
+
+    The one test of a value of ``answer_as``: given to :func:`a2a_app` (checked as the app
+    is made) or returned by its function (checked as each new task's request comes).
+    """
+    return next((allowed for allowed in _ANSWERS_AS if allowed == value), None)
+
+
 def _check_answer_as(answer_as: object) -> None:
     """Refuse an ``answer_as`` that is neither ``"task"``, ``"message"`` nor a function.
 
     Raises:
         A2AConfigurationError: naming both values (was: taken, and answered as ``"task"``).
     """
-    if not callable(answer_as) and answer_as not in get_args(AnswerAs):
+    if not callable(answer_as) and _answer_as_value(answer_as) is None:
         raise refused_argument(
             answer_as,
             "answer_as",
