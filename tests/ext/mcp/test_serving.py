@@ -813,10 +813,7 @@ async def test_an_opening_under_way_counts_so_concurrent_ones_cannot_pass_the_bo
     """Under uvicorn on 127.0.0.1, ``max_sessions_per_principal=1``: while ada's first
     opening is under way (its body half sent), her second is refused (429); the first then
     opens. (Counted only once opened, both would have opened.)"""
-    token = "t" * 32
-    app = mcp_http_app(
-        [divide], authentication=BearerTokenAuth({token: "ada"}), max_sessions_per_principal=1
-    )
+    app, opening = _adas_app(max_sessions_per_principal=1)
     reading, release = asyncio.Event(), asyncio.Event()
     sent = json.dumps(INITIALIZE).encode()
 
@@ -825,7 +822,7 @@ async def test_an_opening_under_way_counts_so_concurrent_ones_cannot_pass_the_bo
         await release.wait()
         yield sent[10:]
 
-    known = {**ACCEPT, **_bearer(token), "Content-Type": "application/json"}
+    known = {**opening, "Content-Type": "application/json"}
     async with served(_heard_reading(app, reading)) as client:
         first = asyncio.ensure_future(client.post("/mcp", content=slow_body(), headers=known))
         try:
