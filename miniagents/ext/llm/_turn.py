@@ -23,7 +23,9 @@ as well, before the calls (the model's prompt has it too)::
 
 A refusal (``Refusal`` events, or the finish reason ``"refusal"``) fails the turn's
 messages with an ``LLMRefusalError``; so does a tool call of a model whose agent has no
-tools with an ``LLMResponseError`` (no tool can run it, and no answer came with it).
+tools with an ``LLMResponseError`` (no tool can run it, and no answer came with it), and a
+turn the API paused (Anthropic's ``"pause_turn"``: its server tools ran long, and the
+model has not answered yet), not taken for the answer.
 """
 
 from __future__ import annotations
@@ -134,6 +136,11 @@ class _Sent:
 
 _NO_FINISH = Finish()
 """A turn's ``finish`` until its provider sends one (``Finish`` is frozen: one serves all)."""
+
+_PAUSED = "pause_turn"
+"""The finish reason of a turn the API paused before the model answered (Anthropic's: its
+server tools, such as web search, ran long; the API continues the turn when the reply's
+content is sent back)."""
 
 
 class Turn:
@@ -348,6 +355,8 @@ class Turn:
             await self._take_all(taking, metered, call, charge, watch, in_turn, first)
             if self.refusals or self.finish.reason == "refusal":
                 raise self._refused(call.model)
+            if self.finish.reason == _PAUSED:
+                raise self._paused(call.model)
             if self.calls and not call.tools:
                 raise self._called_without_tools(call.model)
         except BaseException as caught:
@@ -496,6 +505,25 @@ class Turn:
             "retried: change the request (the prompt, the system prompt, the output type), "
             "or catch LLMRefusalError to handle the refusal.",
             text,
+        )
+
+    def _paused(self, model: str) -> LLMResponseError:
+        """The error of a turn the API paused: the model has not answered yet.
+
+        Anthropic pauses a long turn of its server tools (``web_search``, code execution,
+        given in ``extra_options``) and expects the caller to send the reply's content back
+        as it is to continue it; the agent keeps only its text and calls, so it cannot, and
+        the text so far is not the answer.
+        """
+        alias = self.ctx.this_agent.alias
+        text = self.said()
+        said = f" Before the pause it said: {text[:200]!r}." if text.strip() else ""
+        return LLMResponseError(
+            f"The agent {alias} got no answer: the API paused the turn of the model "
+            f"{model!r} (finish reason {_PAUSED!r}) while its server tools ran, before the "
+            f"model answered.{said} The agent does not continue a paused turn: give the "
+            "server tools less to do in one turn (e.g. a lower max_uses, fewer tools), or "
+            "ask for less at a time."
         )
 
     def _called_without_tools(self, model: str) -> LLMResponseError:

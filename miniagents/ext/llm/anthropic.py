@@ -26,7 +26,10 @@ status would have been: ``overloaded_error`` and ``api_error`` an ``LLMServerErr
 ``LLMResponseError``: the reply broke).
 
 A reply that ends with ``stop_reason="refusal"`` (the model declined, its text so far is
-the refusal) fails with an ``LLMRefusalError`` carrying that text, and is not retried.
+the refusal) fails with an ``LLMRefusalError`` carrying that text, and is not retried. One
+that ends with ``stop_reason="pause_turn"`` (the API paused a long turn of its server tools,
+given in ``extra_options``, before the model answered) fails with an ``LLMResponseError``:
+the agent does not send the paused content back to continue it.
 """
 
 from __future__ import annotations

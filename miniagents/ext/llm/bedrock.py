@@ -703,9 +703,10 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
     A ``ClientError`` by its error code (HTTP errors), the other botocore errors by their
     class (missing credentials or region, timeouts, broken connections, damaged events),
     aiohttp's as a broken connection or a timeout. An exception of an event stream
-    (``EventStreamError``) is the reply's to decide, by whether it had begun (see
-    ``BedrockProvider.reply``); one that reaches this function is an ``LLMResponseError``,
-    as after a token.
+    (``EventStreamError``) never reaches this function: botocore raises it only while the
+    stream is read, inside ``BedrockProvider.reply``, which decides it by whether the reply
+    had begun (``converse_stream`` reads no event: Converse's rest-json stream has no
+    initial response).
     """
     exceptions = sys.modules.get("botocore.exceptions")
     parser = sys.modules.get("botocore.eventstream")
@@ -730,9 +731,6 @@ def translate_bedrock_error(error: BaseException) -> BaseException:
         )
     if not bases or not isinstance(error, bases):
         return translate_transport_error(error, "Bedrock")
-    raised = _stream_exception(error)
-    if raised is not None:  # (its reply decides it, by whether it had begun; here: as if so)
-        return made_error(LLMResponseError, str(reported_error("Bedrock", *raised)), error)
     said = _said(error)
     response = getattr(error, "response", None)
     if isinstance(response, dict):

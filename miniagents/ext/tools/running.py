@@ -56,6 +56,10 @@ _CLASS = "miniagents_error_class"
 """The key of an exception's ``__dict__`` that holds the class name it is told by, when it
 stands for another (``carry_error_reference``)."""
 
+_TEXT = "miniagents_error_text"
+"""The key of an exception's ``__dict__`` that holds the text it is told by, when it stands
+for another (``carry_error_reference``): the other's, without the substitute's own words."""
+
 
 class ToolErrorPart(NamedTuple):
     """Where a result's text tells the model a tool's exception, one not written for it.
@@ -398,18 +402,20 @@ def _reference(tool: Tool, error: Exception) -> str | None:
 
 
 def carry_error_reference(substitute: BaseException, original: BaseException) -> None:
-    """Make ``substitute``, which stands for ``original``, tell its reference and class.
+    """Make ``substitute``, which stands for ``original``, tell its reference, class and text.
 
     For a durable run that cannot record ``original`` as itself (it cannot be pickled) and
     records ``substitute`` instead: the call read again tells the reference ``original`` was
-    logged under, and its class's name, and logs nothing (``substitute`` keeps both in its
-    ``__dict__``, pickled with it). Nothing is carried for an error logged under none.
+    logged under, and the model its class's name and its text, as for ``original`` itself,
+    and logs nothing (``substitute`` keeps them in its ``__dict__``, pickled with it).
+    Nothing is carried for an error logged under none.
     """
     carried = vars(original).get(_REFERENCE)
     if not isinstance(carried, str):
         return
     vars(substitute)[_REFERENCE] = carried
     vars(substitute)[_CLASS] = _told_class(original)
+    vars(substitute)[_TEXT] = _said(original)
 
 
 def _told_class(error: BaseException) -> str:
@@ -418,14 +424,25 @@ def _told_class(error: BaseException) -> str:
     return told if isinstance(told, str) else type(error).__name__
 
 
-def _error_text(tool: Tool, error: Exception) -> str:
-    """The result the model is shown for the tool's error (its ``str``, or what stands for it)."""
+def _said(error: BaseException) -> str:
+    """The text of ``error`` (its ``str``, or what stands for one that cannot be read)."""
     try:
-        said = str(error)
+        return str(error)
     except Exception as failure:  # an error whose __str__ fails must not hang the result
-        said = f"(its message could not be read: {type(failure).__name__})"
+        return f"(its message could not be read: {type(failure).__name__})"
+
+
+def _error_text(tool: Tool, error: Exception) -> str:
+    """The result the model is shown for the tool's error (its ``str``, or what stands for it).
+
+    An error that stands for another (``carry_error_reference``) is told as that other
+    would be: by its class and text, once, without the substitute's class or words.
+    """
+    told = vars(error).get(_TEXT)
+    said = told if isinstance(told, str) else _said(error)
+    kind = _told_class(error)
     if not said.strip():  # (an empty result tells the model nothing; some APIs refuse it)
-        return f"The tool {tool.name} failed: {type(error).__name__}, without a message."
+        return f"The tool {tool.name} failed: {kind}, without a message."
     if isinstance(error, ToolError):  # (ours: a sentence, whose class would tell the model
         return said  # nothing, e.g. an MCP session's, closed: "The MCP session of ...")
-    return f"The tool {tool.name} failed: {type(error).__name__}: {said}"
+    return f"The tool {tool.name} failed: {kind}: {said}"

@@ -98,3 +98,18 @@ async def test_an_unpicklable_exception_read_again_keeps_its_reference_and_class
     [logged] = [r for r in caplog.records if r.name.startswith("miniagents")]
     assert f"(reference {told.reference})" in logged.getMessage()
     assert "_Unpicklable" in logged.getMessage()
+
+
+async def test_an_unpicklable_exception_is_told_to_the_model_by_its_own_class_once(
+    database: str,
+) -> None:
+    # (was: "The tool _locked failed: DurableFailedCallError: tests.ext.dbos...._Unpicklable:
+    # connect ...": the substitute's class, then the original's path, unlike a plain error)
+    agent = durable(_locked_tool_caller, database_url=database)
+    async with MiniAgents():
+        with workflow_id("locked-2"):
+            [first] = await agent.inquire()
+        [again] = await replay(agent, "locked-2")
+    said = "connect to postgresql://admin:hunter2@db.internal/prod failed"
+    assert str(first) == f"The tool _locked failed: _Unpicklable: {said}"
+    assert str(again) == str(first)

@@ -1114,6 +1114,36 @@ async def test_an_error_event_is_what_its_status_would_be_only_before_a_token(
     assert len(server.requests) == 1
 
 
+async def test_a_bedrock_error_event_is_raised_only_while_its_stream_is_read(
+    server: FakeLLMServer,
+) -> None:
+    # what lets BedrockProvider.reply decide every event stream's exception (and
+    # translate_bedrock_error never see one): botocore's converse_stream reads no event
+    # (Converse's rest-json stream has no initial response), so the EventStreamError of an
+    # exception sent first comes out of the iteration, inside the reply's try
+    import aiobotocore.session
+    from botocore.exceptions import EventStreamError
+
+    server.reply(["Hel", "lo"], error_event_after=0, error_type="throttlingException")
+    session = aiobotocore.session.get_session()
+    async with session.create_client(
+        "bedrock-runtime",
+        endpoint_url=server.bedrock_base_url,
+        region_name=AWS_TEST_CREDENTIALS["region_name"],
+        aws_access_key_id=AWS_TEST_CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=AWS_TEST_CREDENTIALS["aws_secret_access_key"],
+    ) as client:
+        response = await client.converse_stream(
+            modelId="m", messages=[{"role": "user", "content": [{"text": "Hi"}]}]
+        )
+        stream = response["stream"]
+        with pytest.raises(EventStreamError) as raised:
+            async for _ in stream:
+                pass
+        stream.close()
+    assert raised.value.response["Error"]["Code"] == "throttlingException"
+
+
 async def test_a_safety_stop_is_a_refusal(native: Native, server: FakeLLMServer) -> None:
     server.reply(refusal=["I can't ", "help."])  # Gemini: SAFETY; Bedrock: content_filtered
     async with MiniAgents():

@@ -1433,6 +1433,28 @@ async def test_a_whole_anthropic_reply_without_a_stop_reason_is_a_response_error
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_an_anthropic_turn_paused_by_the_api_is_not_taken_for_the_answer(
+    server: FakeLLMServer, stream: bool
+) -> None:
+    # stop_reason "pause_turn": the API paused a long turn of its server tools (web search,
+    # given in extra_options) before the model answered; on main the text so far ("Let me
+    # search.") was the agent's answer, with nothing but its finish_reason to tell
+    server.reply(["Let me ", "search."], finish_reason="pause_turn")
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        reply = ask(ANTHROPIC, client, "News today?", stream=stream)
+        with pytest.raises(LLMResponseError) as raised:
+            await reply
+    said = str(raised.value)
+    assert said.startswith(
+        "The agent ANTHROPIC_AGENT got no answer: the API paused the turn of the model "
+        "'claude-test' (finish reason 'pause_turn')"
+    ), said
+    assert "Before the pause it said: 'Let me search.'" in said
+    assert "a lower max_uses" in said
+    assert len(server.requests) == 1
+
+
 @pytest.mark.parametrize("status", ["in_progress", "queued", "cancelled"])
 async def test_a_whole_response_not_finished_is_a_response_error(
     server: FakeLLMServer, status: str
