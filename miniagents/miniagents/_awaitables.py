@@ -35,17 +35,19 @@ def docstring_of(func: Callable[..., object]) -> str | None:
     """The docstring that describes ``func`` (cleaned by ``inspect.cleandoc``), if any.
 
     The one rule for an agent's ``description`` and a tool's: a function (or method)
-    is described by its docstring, a ``functools.partial`` (of a partial...) by its
+    is described by its own docstring, a ``functools.partial`` (of a partial...) by its
     function's, a class by its own, and a callable object by the docstring set on it (as
     ``functools.update_wrapper`` sets one), else by its ``__call__``'s own docstring, what
     a call of it does and where its ``Args:`` are, else by its class's own (the docstring
-    of what it is). A class's docstring is never taken from a base, nor
-    a ``__call__``'s from the method it overrides: a subclass without one would be
-    described by text written for another class.
+    of what it is). A class's docstring is never taken from a base, nor a method's (a
+    ``__call__``'s, a bound method's) from the method it overrides: a subclass without one
+    would be described by text written for another class.
     """
     called = called_function(func)
     if inspect.isroutine(called):
-        return inspect.getdoc(called)
+        # (a bound method's __doc__ is its function's own; inspect.getdoc would take the
+        # overridden base method's when it has none)
+        return _cleaned(called.__doc__)
     if inspect.isclass(called):
         return _own_docstring(called)
     # (a docstring set on the object itself, as ``functools.update_wrapper`` does, is its own)

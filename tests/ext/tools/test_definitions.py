@@ -584,6 +584,52 @@ def test_a_callable_object_is_never_described_by_a_base_classs_docstring() -> No
     assert docstring_of(_Described) == "Says a name."
 
 
+class _Speaker:
+    """Speaks."""
+
+    async def speak(self, ctx: InteractionContext, name: str) -> None:
+        """The base's way to speak, overridden by each speaker."""
+
+    def shout(self, text: str) -> str:
+        """Shout a text, the base's way.
+
+        Args:
+            text: What the base shouts.
+        """
+        return text.upper()
+
+
+class _PlainSpeaker(_Speaker):
+    async def speak(self, ctx: InteractionContext, name: str) -> None:
+        ctx.reply(name)
+
+    def shout(self, text: str) -> str:
+        return text
+
+
+def test_a_method_is_never_described_by_the_docstring_of_the_method_it_overrides() -> None:
+    # (was: inspect.getdoc(method): a bound method without a docstring took the overridden
+    # base method's, so the model read the base's purpose (and its Args:) as the agent's or
+    # the tool's description)
+    plain = _PlainSpeaker()
+    assert docstring_of(plain.shout) is None
+    assert docstring_of(plain.speak) is None
+    assert miniagent(plain.speak).description is None
+    assert AgentTool(miniagent(plain.speak)).description == ""
+    tool = FunctionTool(plain.shout)
+    assert tool.description == ""
+    assert (
+        "description"
+        not in cast(dict[str, dict[str, object]], tool.parameters["properties"])["text"]
+    )
+    assert miniagent(_Undocumented().__call__).description is None
+    # (a method's own docstring is still its description)
+    assert miniagent(_Speaker().speak).description == (
+        "The base's way to speak, overridden by each speaker."
+    )
+    assert FunctionTool(_Speaker().shout).description == "Shout a text, the base's way."
+
+
 def test_an_argument_whose_type_holds_parentheses_keeps_its_own_description() -> None:
     # "b (tuple(int, int)): ..." was not read as an entry: b's text went to a, b had none
     def move(a: str, b: tuple[int, int], c: int = 0) -> str:
