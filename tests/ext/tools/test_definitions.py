@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, Literal, cast
 
@@ -628,6 +629,39 @@ def test_a_method_is_never_described_by_the_docstring_of_the_method_it_overrides
         "The base's way to speak, overridden by each speaker."
     )
     assert FunctionTool(_Speaker().shout).description == "Shout a text, the base's way."
+
+
+@dataclass
+class _DataAgent:
+    greeting: str
+    times: int = 1
+
+    async def __call__(self, ctx: InteractionContext, name: str) -> None:
+        ctx.reply(f"{self.greeting}, {name}" * self.times)
+
+
+@dataclass
+class _DescribedDataAgent:
+    """Greets someone."""
+
+    greeting: str
+
+    async def __call__(self, ctx: InteractionContext, name: str) -> None:
+        ctx.reply(f"{self.greeting}, {name}")
+
+
+def test_a_dataclass_is_not_described_by_the_signature_dataclass_writes_for_it() -> None:
+    # (was: @dataclass writes "_DataAgent(greeting: str, times: int = 1)" into the __doc__
+    # of a class without one, and that signature became the agent's and its tool's
+    # description)
+    assert str(_DataAgent.__doc__).startswith("_DataAgent(greeting: ")  # (what it wrote)
+    agent = miniagent(_DataAgent("Hello"))
+    assert agent.description is None
+    assert AgentTool(agent).description == ""
+    assert docstring_of(_DataAgent) is None
+    assert docstring_of(_DataAgent("Hello")) is None
+    # (a docstring of the user's own still describes it)
+    assert miniagent(_DescribedDataAgent("Hi")).description == "Greets someone."
 
 
 def test_an_argument_whose_type_holds_parentheses_keeps_its_own_description() -> None:
