@@ -499,10 +499,14 @@ class _ReadyMessagePromise(MessagePromise[Any]):
     it is first read or written (the properties below): it then becomes a plain
     ``MessagePromise`` (the same slots) holding what ``_fill_ready`` sets, which is what a
     promise of a ready message made eagerly holds. So ``isinstance`` and every behaviour are
-    those of a ``MessagePromise``; only ``type()`` tells it until then.
+    those of a ``MessagePromise``; only ``type()`` tells it until then. It is named
+    ``MessagePromise`` (``__name__``, ``__qualname__``), as what users see of it (Python's own
+    errors, ``type(promise).__name__``) is a ``MessagePromise``; ``type(promise) is
+    _ReadyMessagePromise`` still tells it.
     """
 
     __slots__ = ()
+    __qualname__ = "MessagePromise"
 
     def __init__(self, message: Message) -> None:  # (the overloads are MessagePromise's)
         """Wrap ``message`` (the listener of the context is told, as for any promise)."""
@@ -533,6 +537,7 @@ def _made_when_used(name: str) -> property:
 
 for _name in ("_core", "_resolver", "_view", "_message_class", "_metadata"):
     setattr(_ReadyMessagePromise, _name, _made_when_used(_name))
+_ReadyMessagePromise.__name__ = "MessagePromise"  # (see its docstring)
 
 
 def _refuse_overflow(metadata: Mapping[str, object], message_class: object, made_by: str) -> None:

@@ -13,6 +13,7 @@ What such a callable is called and described by is here too (:func:`called_funct
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
@@ -35,17 +36,21 @@ def docstring_of(func: Callable[..., object]) -> str | None:
     """The docstring that describes ``func`` (cleaned by ``inspect.cleandoc``), if any.
 
     The one rule for an agent's ``description`` and a tool's: a function (or method)
-    is described by its docstring, a ``functools.partial`` (of a partial...) by its
+    is described by its own docstring, a ``functools.partial`` (of a partial...) by its
     function's, a class by its own, and a callable object by the docstring set on it (as
     ``functools.update_wrapper`` sets one), else by its ``__call__``'s own docstring, what
     a call of it does and where its ``Args:`` are, else by its class's own (the docstring
-    of what it is). A class's docstring is never taken from a base, nor
-    a ``__call__``'s from the method it overrides: a subclass without one would be
-    described by text written for another class.
+    of what it is). A class's docstring is never taken from a base, nor a method's (a
+    ``__call__``'s, a bound method's) from the method it overrides: a subclass without one
+    would be described by text written for another class. The docstring that ``@dataclass``
+    writes into a class that has none (its signature, ``"Point(x: int, y: int)"``) is no
+    description either.
     """
     called = called_function(func)
     if inspect.isroutine(called):
-        return inspect.getdoc(called)
+        # (a bound method's __doc__ is its function's own; inspect.getdoc would take the
+        # overridden base method's when it has none)
+        return _cleaned(called.__doc__)
     if inspect.isclass(called):
         return _own_docstring(called)
     # (a docstring set on the object itself, as ``functools.update_wrapper`` does, is its own)
@@ -58,8 +63,23 @@ def docstring_of(func: Callable[..., object]) -> str | None:
 
 
 def _own_docstring(cls: type) -> str | None:
-    """The docstring written in ``cls``'s own body (none of its bases'), cleaned."""
-    return _cleaned(vars(cls).get("__doc__"))
+    """The docstring written in ``cls``'s own body (none of its bases'), cleaned.
+
+    A dataclass's docstring that ``@dataclass`` wrote itself, for want of one, is none.
+    """
+    doc = vars(cls).get("__doc__")
+    if dataclasses.is_dataclass(cls) and doc == _dataclass_written_doc(cls):
+        return None
+    return _cleaned(doc)
+
+
+def _dataclass_written_doc(cls: type) -> str:
+    """The docstring ``@dataclass`` writes into a class without one: its name and signature."""
+    try:
+        signature = str(inspect.signature(cls)).replace(" -> None", "")
+    except (TypeError, ValueError):  # (as dataclasses does: the name alone)
+        signature = ""
+    return cls.__name__ + signature
 
 
 def _cleaned(doc: object) -> str | None:

@@ -90,6 +90,7 @@ __all__ = [
     "observed_items",
     "pipeline",
     "pipeline_settings",
+    "refuse_blocking_a_context",
 ]
 
 T = TypeVar("T", bound=MessageType)
@@ -420,7 +421,7 @@ class Pipeline(Generic[T, ReplyT]):
             PipelineRerunError: if the pipeline ran already.
             Exception: as ``async for`` raises.
         """
-        _refuse_blocking_a_context()
+        refuse_blocking_a_context("pipeline")
         self._claim()
         self._used = False  # __aiter__ claims it on the thread
         handoff: queue.Queue[object] = queue.Queue(maxsize=1)
@@ -472,13 +473,19 @@ class Pipeline(Generic[T, ReplyT]):
             thread.join()
 
 
-def _refuse_blocking_a_context() -> None:
+def refuse_blocking_a_context(made_by: str) -> None:
     """Refuse a plain ``for`` where a ``MiniAgents`` context is active in a running loop.
 
-    The thread's run would block that loop until it ended: the context's agents would stop,
-    and items that are their replies (``pipeline(agent, [other.inquire(...)])``) would never
-    come, so the run would never end. Outside of async code (or of every context, as in a
-    notebook's cell) nothing waits for the blocked loop, and plain ``for`` is taken.
+    The one check of every pipeline's plain ``for`` (``pipeline``'s, ``ray_pipeline``'s):
+    its run would block that loop until it ended, so the context's agents would stop while
+    it ran (for ``pipeline``, whose run is on a thread of its own, items that are their
+    replies, ``pipeline(agent, [other.inquire(...)])``, would never come, so the run would
+    never end). Outside of async code (or of every context, as in a notebook's cell) nothing
+    waits for the blocked loop, and plain ``for`` is taken.
+
+    Args:
+        made_by: The function that made the pipeline (``"pipeline"``, ``"ray_pipeline"``),
+            named in the error.
 
     Raises:
         LoopAlreadyRunningError: naming ``async for``.
@@ -489,10 +496,10 @@ def _refuse_blocking_a_context() -> None:
     except RuntimeError:  # (no loop runs here, or no context is active: NoActiveContextError)
         return
     raise LoopAlreadyRunningError(
-        "A plain for over pipeline(...) cannot run inside an active MiniAgents context in "
+        f"A plain for over {made_by}(...) cannot run inside an active MiniAgents context in "
         "async code: it would block the context's event loop until the pipeline ended, so "
-        "the context's agents would stop and items that are their replies would never come. "
-        "Write async for result in pipeline(...) instead (plain for is for code outside of "
+        "the context's agents (and all else the loop runs) would stop until then. Write "
+        f"async for result in {made_by}(...) instead (plain for is for code outside of "
         "async functions)."
     )
 

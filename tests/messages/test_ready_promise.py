@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from reactivex import operators
 
-from miniagents import Message, MessagePromise, MiniAgents
+from miniagents import InteractionContext, Message, MessagePromise, MiniAgents, miniagent
 from miniagents.messages import MessageSequenceAppender, MessageTokenAppender
 from miniagents.messages.message_promise import is_ready, message_listener
 from miniagents.promising.lowlevel import core_of, joined_text, pieces_are
@@ -222,3 +222,25 @@ async def test_appending_a_str_makes_the_message_of_text_makes() -> None:
     assert type(await promise) is Message
     assert dict(promise.metadata) == {}
     assert [token async for token in promise] == ["plain"]
+
+
+async def test_a_ready_messages_promise_is_named_message_promise_where_users_see_it() -> None:
+    # (was: the private class's name, "_ReadyMessagePromise", in type(promise).__name__ and
+    # in Python's own errors, e.g. "object of type '_ReadyMessagePromise' has no len()")
+    @miniagent
+    async def replier(ctx: InteractionContext) -> None:
+        ctx.reply(["one", ["two", Message(text="three")]])
+
+    async with MiniAgents():
+        replied = [promise async for promise in replier.inquire()]
+    for promise in [MessagePromise.of_text("plain"), *replied]:
+        assert type(promise) is not MessagePromise  # (still the light one)
+        assert type(promise).__name__ == "MessagePromise"
+        assert type(promise).__qualname__ == "MessagePromise"
+        with pytest.raises(TypeError, match=r"^object of type 'MessagePromise' has no len\(\)$"):
+            len(promise)  # type: ignore[arg-type]
+        with pytest.raises(
+            AttributeError, match=r"^'MessagePromise' object has no attribute '_x'$"
+        ):
+            promise._x  # type: ignore[attr-defined]  # noqa: B018
+        assert repr(promise) == "<MessagePromise complete, 1 pieces, {}>"

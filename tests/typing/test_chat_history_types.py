@@ -9,7 +9,8 @@ these types also fails the test suite.
 
 Covered: :class:`~miniagents.ext.history.ChatHistory` (``load``, ``append``, ``store``)
 and its two implementations, ``InMemoryChatHistory`` and ``ChatHistoryMD`` (with its
-keyword-only ``on_torn_section``, ``"drop"`` or ``"raise"``), and the chat history errors;
+keyword-only ``on_torn_section``, ``"drop"`` or ``"raise"``), ``role_of`` (a loaded
+message's role, a ``str``), and the chat history errors;
 the agents of ``miniagents.ext.history.agents`` and ``miniagents.ext.misc_agents`` (their
 parameters are the ``ParamSpec`` of ``MiniAgent``, spelled with ``Arg`` / ``DefaultArg``
 of ``mypy_extensions`` as in ``test_agent_types.py``); ``create_console_user_agent``; and
@@ -34,6 +35,7 @@ from miniagents.ext.history import (
     InMemoryChatHistory,
     MalformedChatHistoryError,
     TornChatHistoryError,
+    role_of,
 )
 from miniagents.ext.history.agents import (
     history_agent,
@@ -125,6 +127,20 @@ async def check_chat_history(history: ChatHistory, message: Message) -> None:
         openai_agent.inquire(await history.load()),
         MessageSequencePromise[LLMReply[OpenAIMessage]],
     )
+
+
+async def check_a_history_messages_role(history: ChatHistory, message: Message) -> None:
+    # A loaded message is a Message (its role an extra field of plain ones): role_of reads it
+    # as a str, with no getattr.
+    for loaded in await history.load():
+        assert_type(role_of(loaded), str)
+        if role_of(loaded) == "assistant":
+            assert_type(role_of(loaded).upper(), str)
+    assert_type(role_of(UserMessage(text="Hi")), str)
+    assert_type(role_of(AssistantMessage(text="Hello", model="m")), str)
+    message.role  # type: ignore[attr-defined]  # noqa: B018  # (a Message's type names no role)
+    role_of("text")  # type: ignore[arg-type]
+    role_of(MessagePromise.of_text("Hi"))  # type: ignore[arg-type]
 
 
 async def check_chat_history_errors(history: ChatHistory) -> None:

@@ -56,7 +56,7 @@ from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent
 from miniagents.miniagents.lowlevel import outgoing_carrier, outgoing_links, sending
 from miniagents.pipeline.errors import PipelineArgumentError
-from miniagents.pipeline.local import agent_chain
+from miniagents.pipeline.local import agent_chain, refuse_blocking_a_context
 from miniagents.pipeline.progress import check_progress_options
 
 if TYPE_CHECKING:
@@ -145,7 +145,12 @@ class RayPipeline(Generic[T, ReplyT]):
 
         Each batch's end is put in a queue as it comes (the run watches each batch once, as
         it is sent), so the work per result does not grow with the batches in flight.
+
+        Raises:
+            LoopAlreadyRunningError: inside an active ``MiniAgents`` context, in async code
+                (its event loop would stop until the run ended: ``async for`` is the way).
         """
+        refuse_blocking_a_context("ray_pipeline")
         ended: queue.SimpleQueue[tuple[Any, concurrent.futures.Future[Any]]] = queue.SimpleQueue()
         run = self._run(lambda ref, future: ended.put((ref, future)))
         try:

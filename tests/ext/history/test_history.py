@@ -46,6 +46,7 @@ from miniagents.ext.history import (
     ChatHistoryOptionError,
     InMemoryChatHistory,
     MalformedChatHistoryError,
+    role_of,
 )
 from miniagents.ext.history.agents import (
     history_agent,
@@ -1341,3 +1342,22 @@ def test_ctrl_c_mid_reply_with_a_history_agent_ends_at_once(
     assert returncode == 0, "the program did not end at Ctrl+C"
     assert dialog.errors() == ""
     assert list(load_fresh(dialog.chat)) == COMPLETED_BEFORE_THE_SLOW_REPLY
+
+
+async def test_role_of_reads_a_loaded_messages_role_declared_or_extra(tmp_path: Path) -> None:
+    # (was: a loaded message is typed Message, whose type names no role: code checked with
+    # mypy --strict read it with getattr(message, "role", None), and chose the default itself)
+    messages = [
+        SystemMessage(text="Be brief."),
+        UserMessage(text="Hi"),
+        AssistantMessage(text="Hello!", model="m"),
+        Message(text="A note", role="narrator"),  # (an extra field)
+        Message(text="No role"),  # (the user's, as the LLM agents count it)
+        Message(text="Not a text", role=3),
+    ]
+    history = ChatHistoryMD(tmp_path / "chat.md")
+    await history.store(messages)
+    loaded = await ChatHistoryMD(tmp_path / "chat.md").load()
+    expected = ["system", "user", "assistant", "narrator", "user", "user"]
+    assert [role_of(message) for message in loaded] == expected
+    assert [role_of(message) for message in messages] == expected

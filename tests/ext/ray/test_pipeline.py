@@ -14,8 +14,8 @@ from typing import Any, cast
 import pytest
 import ray
 
-from miniagents import InteractionContext, Message, MessageTuple, MiniAgent
-from miniagents.errors import MessageTypeError
+from miniagents import InteractionContext, Message, MessageTuple, MiniAgent, MiniAgents
+from miniagents.errors import LoopAlreadyRunningError, MessageTypeError
 from miniagents.ext.ray import (
     ItemResult,
     MessageSerializationError,
@@ -65,6 +65,22 @@ def test_a_chain_runs_over_the_items_and_the_results_keep_the_input_order() -> N
 def test_cancel_timeout_is_the_pipelines_own_option_not_rays() -> None:
     results = list(ray_pipeline(upper_agent, ["a"], num_cpus=0.5, cancel_timeout=5.0))
     assert [str(result.get()) for result in results] == ["A"]
+
+
+async def test_plain_for_inside_an_active_context_is_refused_naming_async_for() -> None:
+    # (was: the plain for ran, blocking the context's event loop until the pipeline ended:
+    # every agent of the context stopped meanwhile; pipeline()'s plain for refused it)
+    async with MiniAgents():
+        results = ray_pipeline(upper_agent, ["a", "b"], num_cpus=0.5, progress=False)
+        with pytest.raises(
+            LoopAlreadyRunningError, match=r"async for result in ray_pipeline\(\.\.\.\)"
+        ) as refused:
+            next(iter(results))
+        assert "would block the context's event loop" in str(refused.value)
+        assert [str(r.get()) async for r in results] == ["A", "B"]  # (not claimed: runs)
+    # in async code outside of every context (a notebook's cell), plain for runs
+    outside = list(ray_pipeline(upper_agent, ["c"], num_cpus=0.5, progress=False))
+    assert [str(r.get()) for r in outside] == ["C"]
 
 
 @pytest.mark.parametrize("ordered", [True, False])

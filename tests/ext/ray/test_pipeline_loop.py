@@ -17,7 +17,7 @@ import pytest
 import ray
 
 from miniagents import Message, MessageTuple, MiniAgents
-from miniagents.errors import MessageSerializationError
+from miniagents.errors import LoopAlreadyRunningError, MessageSerializationError
 from miniagents.ext.ray import ray_pipeline
 from miniagents.ext.ray._wire import dumps, loads
 from miniagents.ext.ray.errors import RayPipelineArgumentError
@@ -167,21 +167,24 @@ class _LateTask:
         return self._ref
 
 
-async def test_a_plain_loop_inside_an_active_context_in_async_code_ends_as_nothing_waits_on_it(
+async def test_a_plain_loop_inside_an_active_context_in_async_code_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # (pipeline()'s plain for runs its items on a thread of its own, and there an item that
-    # is a reply of the context's agents waited for the loop that for blocked: a hang, now
-    # refused. ray_pipeline's plain for reads its items here and sends them as data, a live
-    # reply failing its item, and its batches end in Ray's thread: it blocks the loop while
-    # it runs, but waits for nothing of it, so it ends and is taken.)
+    # (was: taken, as it reads its items here and its batches end in Ray's thread, so it
+    # waits for nothing of the loop; but it blocked the loop while it ran, every agent of
+    # the context stopped meanwhile: refused now, as pipeline()'s plain for is, before
+    # anything is sent)
     task = FakeTask()
     monkeypatch.setattr(ray, "remote", _fake_remote(task))
     items = [f"item {i}" for i in range(10)]
     async with MiniAgents():
-        texts = [str(result.get()) for result in ray_pipeline(upper_agent, items, progress=False)]
+        results = ray_pipeline(upper_agent, items, progress=False)
+        with pytest.raises(LoopAlreadyRunningError, match="async for result in ray_pipeline"):
+            next(iter(results))
+        assert task.sent == 0
+        texts = [str(result.get()) async for result in results]
         reply = upper_agent.inquire("x")  # (a live reply: refused as an item, not waited for)
-        [result] = list(ray_pipeline(upper_agent, [reply], progress=False))
+        [result] = [r async for r in ray_pipeline(upper_agent, [reply], progress=False)]
         assert isinstance(result.error, MessageSerializationError)
         assert "cannot be pickled" in str(result.error)
         await reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, Literal, cast
 
@@ -582,6 +583,85 @@ def test_a_callable_object_is_never_described_by_a_base_classs_docstring() -> No
     assert miniagent(_Inheriting()).description == "The base's call, overridden by each agent."
     assert docstring_of(_Undocumented) is None  # (a class's own docstring: none)
     assert docstring_of(_Described) == "Says a name."
+
+
+class _Speaker:
+    """Speaks."""
+
+    async def speak(self, ctx: InteractionContext, name: str) -> None:
+        """The base's way to speak, overridden by each speaker."""
+
+    def shout(self, text: str) -> str:
+        """Shout a text, the base's way.
+
+        Args:
+            text: What the base shouts.
+        """
+        return text.upper()
+
+
+class _PlainSpeaker(_Speaker):
+    async def speak(self, ctx: InteractionContext, name: str) -> None:
+        ctx.reply(name)
+
+    def shout(self, text: str) -> str:
+        return text
+
+
+def test_a_method_is_never_described_by_the_docstring_of_the_method_it_overrides() -> None:
+    # (was: inspect.getdoc(method): a bound method without a docstring took the overridden
+    # base method's, so the model read the base's purpose (and its Args:) as the agent's or
+    # the tool's description)
+    plain = _PlainSpeaker()
+    assert docstring_of(plain.shout) is None
+    assert docstring_of(plain.speak) is None
+    assert miniagent(plain.speak).description is None
+    assert AgentTool(miniagent(plain.speak)).description == ""
+    tool = FunctionTool(plain.shout)
+    assert tool.description == ""
+    assert (
+        "description"
+        not in cast(dict[str, dict[str, object]], tool.parameters["properties"])["text"]
+    )
+    assert miniagent(_Undocumented().__call__).description is None
+    # (a method's own docstring is still its description)
+    assert miniagent(_Speaker().speak).description == (
+        "The base's way to speak, overridden by each speaker."
+    )
+    assert FunctionTool(_Speaker().shout).description == "Shout a text, the base's way."
+
+
+@dataclass
+class _DataAgent:
+    greeting: str
+    times: int = 1
+
+    async def __call__(self, ctx: InteractionContext, name: str) -> None:
+        ctx.reply(f"{self.greeting}, {name}" * self.times)
+
+
+@dataclass
+class _DescribedDataAgent:
+    """Greets someone."""
+
+    greeting: str
+
+    async def __call__(self, ctx: InteractionContext, name: str) -> None:
+        ctx.reply(f"{self.greeting}, {name}")
+
+
+def test_a_dataclass_is_not_described_by_the_signature_dataclass_writes_for_it() -> None:
+    # (was: @dataclass writes "_DataAgent(greeting: str, times: int = 1)" into the __doc__
+    # of a class without one, and that signature became the agent's and its tool's
+    # description)
+    assert str(_DataAgent.__doc__).startswith("_DataAgent(greeting: ")  # (what it wrote)
+    agent = miniagent(_DataAgent("Hello"))
+    assert agent.description is None
+    assert AgentTool(agent).description == ""
+    assert docstring_of(_DataAgent) is None
+    assert docstring_of(_DataAgent("Hello")) is None
+    # (a docstring of the user's own still describes it)
+    assert miniagent(_DescribedDataAgent("Hi")).description == "Greets someone."
 
 
 def test_an_argument_whose_type_holds_parentheses_keeps_its_own_description() -> None:
