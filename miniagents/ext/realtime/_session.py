@@ -321,9 +321,9 @@ class Session:
                     self._awaiting_reply += 1  # (not if its reply started meanwhile: owed no more)
             await self._act(link)
             self._spawn(self._drain(link), "end")
-        except (asyncio.CancelledError, SystemExit, KeyboardInterrupt):
-            raise  # (an input's sys.exit(): the loop raises it on, the program ends so)
         except BaseException as error:
+            if _raised_on(error):
+                raise  # (an input's sys.exit(): the loop raises it on, the program ends so)
             self._fail(error, link)
 
     async def _send_input(self, link: RealtimeLink, message: Message) -> None:
@@ -575,7 +575,7 @@ class Session:
             self._tool_runs.pop(call_id, None)
             self._changed.set()
             _end_unfinished(shown, self._closing)
-            if isinstance(error, (asyncio.CancelledError, SystemExit, KeyboardInterrupt)):
+            if _raised_on(error):
                 raise  # (a tool's sys.exit(): the loop raises it on, the program ends so)
             if isinstance(error, Exception):
                 logger.debug("The result of the tool call %s failed: %r", call_id, error)
@@ -595,9 +595,9 @@ class Session:
             self._tool_output_sent(link)
             self._tool_runs.pop(call_id, None)
             await self._act(link)
-        except asyncio.CancelledError:
-            raise
         except BaseException as error:
+            if _raised_on(error):
+                raise  # (as above: an exit there ends the program, not only the session)
             self._fail(error, link)
         finally:
             self._tool_runs.pop(call_id, None)
@@ -746,6 +746,16 @@ class Session:
                     await self._changed.wait()
         self._closing = True
         await link.aclose()
+
+
+def _raised_on(error: BaseException) -> bool:
+    """Whether a task of the session lets ``error`` out rather than end the session with it.
+
+    A cancellation, and a ``SystemExit`` (a tool's or an input's ``sys.exit()``) or
+    ``KeyboardInterrupt``: the loop raises those on, and the program ends with them (see
+    :func:`_exit_taken`); any other ends the session.
+    """
+    return isinstance(error, (asyncio.CancelledError, SystemExit, KeyboardInterrupt))
 
 
 def _exit_taken(task: asyncio.Task[None]) -> None:
