@@ -610,3 +610,54 @@ async def test_a_voice_sessions_replies_are_keyed_by_its_recording_and_not_forke
     said = str(refused.value)
     assert f"The call {calls[1].id} of the run {tree.run.id} is a reply of a realtime " in said
     assert "a call cache replays a session whole, from its recording" in said
+
+
+async def test_a_fork_of_a_fork_replays_the_forks_calls_with_its_edit(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    made, forks = await _two_forks(openai_env, store)
+    with Recorder(store, command=("python", "program.py"), fork=forks[0]):
+        await program.amain()
+    first_fork = RunTree.of(store, forks[0].child)
+    again = plan_fork(
+        store, first_fork.run.id, _researchers_answer(first_fork, "Rome"), reply="Rome has 5."
+    )
+    with Recorder(store, command=(), fork=again):
+        written = await program.amain()
+    # the first fork's edit is kept (its recorded reply), not the run's it forked
+    assert written == "Notes: Paris has 3 million people. Rome has 5."
+    assert _calls(openai_env)[made:] == ["gpt-4o-mini", "gpt-4o-mini"]  # (the two writers)
+    assert RunTree.of(store, again.child).run.forked_from == first_fork.run.id
+
+
+async def test_a_recording_beside_a_fork_in_one_process_makes_its_calls_as_they_are(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    # (was: the recording's context had no fork of its own, so the process's only fork
+    # replayed its calls: it got the fork's edited reply, and made none of its requests)
+    made, forks = await _two_forks(openai_env, store)
+    forking, recorded = asyncio.Event(), asyncio.Event()
+
+    async def forked() -> str:
+        with Recorder(store, command=(), fork=forks[0]):
+            forking.set()
+            written = await program.amain()
+            await recorded.wait()  # (the fork replays until the recording is done)
+            return written
+
+    async def recording() -> tuple[str, str]:
+        await forking.wait()
+        program.script(openai_env)
+        with Recorder(store, command=()) as recorder:
+            written = await program.amain()
+        recorded.set()
+        return written, recorder.run_id
+
+    fork_written, (written, run_id) = await asyncio.gather(forked(), recording())
+    assert fork_written == "Notes: Paris has 3 million people. Rome has 2.8 million people."
+    assert written == "Notes: Paris has 2.1 million people. Rome has 2.8 million people."
+    assert len(openai_env.requests) == made + 1 + 5  # (the fork's writer; all of the run's)
+    tree = RunTree.of(store, run_id)
+    assert len(tree.agents()) == program.AGENT_CALLS  # (was: the fork's too, replayed)
+    assert not any(call.replayed for call in tree.calls.values())
+    assert len(RunTree.of(store, forks[0].child).agents()) == program.AGENT_CALLS
