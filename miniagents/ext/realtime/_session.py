@@ -623,7 +623,8 @@ class Session:
             else:
                 charge.end()
         if self._trace is not None:
-            self._trace.events.put_nowait(_finish(event, usage, self._model))
+            replayed = bool(getattr(self._link, "replayed", False))
+            self._trace.events.put_nowait(_finish(event, usage, self._model, replayed))
             self._trace.events.put_nowait(None)
             self._trace = None
         self._turns += 1
@@ -800,9 +801,10 @@ def _handoff_target(tools: ToolSet, name: str) -> str | None:
     return target if isinstance(target, str) else None
 
 
-def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str) -> Finish:
+def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str, replayed: bool) -> Finish:
+    """The reply's end as a call's (``replayed``: by a call cache, as a cached call's is)."""
     if usage is None:
-        return Finish(event.status, model=model, response_id=event.response_id)
+        return Finish(event.status, model=model, response_id=event.response_id, replayed=replayed)
     return Finish(
         event.status,
         usage.input_tokens,
@@ -810,6 +812,7 @@ def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str) -> Finis
         usage.cached_input_tokens,
         model=model,
         response_id=event.response_id,
+        replayed=replayed,
     )
 
 

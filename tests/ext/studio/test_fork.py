@@ -661,3 +661,43 @@ async def test_a_recording_beside_a_fork_in_one_process_makes_its_calls_as_they_
     assert len(tree.agents()) == program.AGENT_CALLS  # (was: the fork's too, replayed)
     assert not any(call.replayed for call in tree.calls.values())
     assert len(RunTree.of(store, forks[0].child).agents()) == program.AGENT_CALLS
+
+
+async def _greeting_then_voice(server: FakeLLMServer, cached: MemoryCallStore) -> list[str]:
+    """A program with a call cache of its own: a text call (its reply), then a voice session."""
+    greeter = openai_agent.fork(model="gpt-4o-mini", max_retries=0)
+    voice = APIS[0].voice(server)
+    async with MiniAgents():
+        with CallCache(cached, namespace="voice").active():
+            greeting = str((await greeter.inquire("Greet me."))[-1])
+            found = await pieces(voice.inquire(streamed(["Hi."])))
+    return [greeting] + [str(piece.text) for piece in found if isinstance(piece, Transcript)]
+
+
+async def test_a_forks_voice_session_is_replayed_from_the_programs_cache_and_recorded_so(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    # What a fork records and replays of a session: the fork's replay (of the run's calls,
+    # which hold no recording of a session) is not the program's call cache, so the session
+    # is replayed whole from the program's own (no request), keyed as the first run keyed it.
+    openai_env.speak(["Hi back."])
+    cached = MemoryCallStore()
+    with Recorder(store, command=("python", "voice.py")) as recorder:
+        said = await _greeting_then_voice(openai_env, cached)
+    assert said == ["Greet me.", "Hi back."]  # (the fake echoes the text call's prompt)
+    first = RunTree.of(store, recorder.run_id)
+    text_call = next(call for call in first.calls.values() if not call.request.get("realtime"))
+    candidates = await cached.acandidates("openai", "gpt-realtime", 10)
+    (recording,) = [each for each in candidates if each.request.get("realtime")]
+    fork = plan_fork(store, first.run.id, text_call.id, reply="Good day.")
+    requests = len(openai_env.requests)
+    with Recorder(store, command=(), fork=fork):
+        said = await _greeting_then_voice(openai_env, cached)
+    assert said == ["Good day.", "Hi back."]
+    assert len(openai_env.realtime_sessions) == 1  # (the session replayed: none opened)
+    assert len(openai_env.requests) == requests
+    second = RunTree.of(store, fork.child)
+    replies = [call for call in second.calls.values() if call.request.get("realtime")]
+    assert [call.key for call in replies] == [recording.key]
+    # (was: the session's replies, replayed, were shown as made live: their Finish said not)
+    assert all(call.replayed for call in second.calls.values())
