@@ -67,6 +67,7 @@ __all__ = [
     "afork",
     "checked_environment",
     "plan_fork",
+    "program_environment",
     "recorded_calls",
     "replay_no_fork_here",
     "replay_recorded_calls",
@@ -565,6 +566,16 @@ def checked_environment(environment: Mapping[str, str] | None, owner: str) -> di
     return dict(given)
 
 
+def program_environment(added: Mapping[str, str]) -> dict[str, str]:
+    """The environment a fork's program inherits: this process's, with ``added`` over it.
+
+    The studio's token (:data:`TOKEN_VARIABLE`) is left out: the program needs none.
+    (:func:`afork` adds the store and the fork to it.)
+    """
+    inherited = {name: value for name, value in os.environ.items() if name != TOKEN_VARIABLE}
+    return {**inherited, **added}
+
+
 async def afork(
     store: RunStore,
     fork: Fork,
@@ -600,8 +611,7 @@ async def afork(
     added = checked_environment(environment, "afork")
     run = store.run(fork.run)
     variables = {
-        **{name: value for name, value in os.environ.items() if name != TOKEN_VARIABLE},
-        **added,
+        **program_environment(added),
         STORE_VARIABLE: str(store.path.resolve()),
         FORK_VARIABLE: json.dumps(fork.as_json(), ensure_ascii=False),
     }
