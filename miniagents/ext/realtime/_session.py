@@ -409,8 +409,15 @@ class Session:
                 + (f" ({event.code})" if event.code else ""),
                 event.code,
             )
-        else:
+        elif event.expected:  # (a race the session expects: noise)
             logger.debug("The realtime API said %s: %s", event.code, event.message)
+        else:  # (a warning, or an error the session goes on after: a user should see it)
+            logger.warning(
+                "The realtime API warned the session of %s: %s%s",
+                self._alias,
+                event.message,
+                f" ({event.code})" if event.code else "",
+            )
         self._changed.set()
 
     def _place_turn(self, item_id: str | None) -> None:
