@@ -321,9 +321,9 @@ class Session:
                     self._awaiting_reply += 1  # (not if its reply started meanwhile: owed no more)
             await self._act(link)
             self._spawn(self._drain(link), "end")
-        except (asyncio.CancelledError, SystemExit, KeyboardInterrupt):
-            raise  # (an input's sys.exit(): the loop raises it on, the program ends so)
         except BaseException as error:
+            if _raised_on(error):
+                raise  # (an input's sys.exit(): the loop raises it on, the program ends so)
             self._fail(error, link)
 
     async def _send_input(self, link: RealtimeLink, message: Message) -> None:
@@ -409,8 +409,15 @@ class Session:
                 + (f" ({event.code})" if event.code else ""),
                 event.code,
             )
-        else:
+        elif event.expected:  # (a race the session expects: noise)
             logger.debug("The realtime API said %s: %s", event.code, event.message)
+        else:  # (a warning, or an error the session goes on after: a user should see it)
+            logger.warning(
+                "The realtime API warned the session of %s: %s%s",
+                self._alias,
+                event.message,
+                f" ({event.code})" if event.code else "",
+            )
         self._changed.set()
 
     def _place_turn(self, item_id: str | None) -> None:
@@ -575,7 +582,7 @@ class Session:
             self._tool_runs.pop(call_id, None)
             self._changed.set()
             _end_unfinished(shown, self._closing)
-            if isinstance(error, (asyncio.CancelledError, SystemExit, KeyboardInterrupt)):
+            if _raised_on(error):
                 raise  # (a tool's sys.exit(): the loop raises it on, the program ends so)
             if isinstance(error, Exception):
                 logger.debug("The result of the tool call %s failed: %r", call_id, error)
@@ -595,9 +602,9 @@ class Session:
             self._tool_output_sent(link)
             self._tool_runs.pop(call_id, None)
             await self._act(link)
-        except asyncio.CancelledError:
-            raise
         except BaseException as error:
+            if _raised_on(error):
+                raise  # (as above: an exit there ends the program, not only the session)
             self._fail(error, link)
         finally:
             self._tool_runs.pop(call_id, None)
@@ -623,7 +630,8 @@ class Session:
             else:
                 charge.end()
         if self._trace is not None:
-            self._trace.events.put_nowait(_finish(event, usage, self._model))
+            replayed = bool(getattr(self._link, "replayed", False))
+            self._trace.events.put_nowait(_finish(event, usage, self._model, replayed))
             self._trace.events.put_nowait(None)
             self._trace = None
         self._turns += 1
@@ -748,6 +756,16 @@ class Session:
         await link.aclose()
 
 
+def _raised_on(error: BaseException) -> bool:
+    """Whether a task of the session lets ``error`` out rather than end the session with it.
+
+    A cancellation, and a ``SystemExit`` (a tool's or an input's ``sys.exit()``) or
+    ``KeyboardInterrupt``: the loop raises those on, and the program ends with them (see
+    :func:`_exit_taken`); any other ends the session.
+    """
+    return isinstance(error, (asyncio.CancelledError, SystemExit, KeyboardInterrupt))
+
+
 def _exit_taken(task: asyncio.Task[None]) -> None:
     """Take the error a task of the session ended with: none is left for asyncio to log.
 
@@ -790,9 +808,10 @@ def _handoff_target(tools: ToolSet, name: str) -> str | None:
     return target if isinstance(target, str) else None
 
 
-def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str) -> Finish:
+def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str, replayed: bool) -> Finish:
+    """The reply's end as a call's (``replayed``: by a call cache, as a cached call's is)."""
     if usage is None:
-        return Finish(event.status, model=model, response_id=event.response_id)
+        return Finish(event.status, model=model, response_id=event.response_id, replayed=replayed)
     return Finish(
         event.status,
         usage.input_tokens,
@@ -800,6 +819,7 @@ def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str) -> Finis
         usage.cached_input_tokens,
         model=model,
         response_id=event.response_id,
+        replayed=replayed,
     )
 
 

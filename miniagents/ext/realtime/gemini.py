@@ -23,7 +23,6 @@ sessions at ``wss://``: a local server (the testing kit's fake) needs the client
 from __future__ import annotations
 
 import json
-import logging
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -160,9 +159,6 @@ def _config(setup: SessionSetup) -> dict[str, Any]:
     config["realtime_input_config"] = realtime
     config.update(setup.options)
     return config
-
-
-_logger = logging.getLogger("miniagents.ext.realtime.gemini")
 
 
 class _GeminiLink:
@@ -377,13 +373,15 @@ def _usage(usage: Any) -> RealtimeUsage:
 
 
 def _going_away(time_left: str | None) -> ServerFailed:
-    """Gemini's ``go_away``, told at WARNING: the API closes the session soon, at its limit."""
+    """Gemini's ``go_away``: the API closes the session soon, at its limit.
+
+    Not fatal: the session tells it at WARNING.
+    """
     left = f"in {time_left}" if time_left else "soon"
     said = (
         f"Gemini Live is about to close the session (go_away: {left}), as it closes every "
         "session at its time limit: start a new session to go on."
     )
-    _logger.warning("%s", said)
     return ServerFailed(said, "go_away", fatal=False)
 
 

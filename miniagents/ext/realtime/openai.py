@@ -69,7 +69,7 @@ _BENIGN = frozenset(
         "input_audio_buffer_commit_empty",  # the input ended right after a turn
     }
 )
-"""Error codes of races the session expects: said, never fatal."""
+"""Error codes of races the session expects: said at DEBUG, never fatal."""
 
 _SYNC_TIMEOUT = 10.0
 """Seconds the end of the input waits for the API to have taken the audio sent."""
@@ -422,7 +422,8 @@ def _event(event: dict[str, Any]) -> RealtimeEvent | None:
     if kind == "error":
         error = event.get("error") or {}
         code = str(error.get("code") or error.get("type") or "")
-        return ServerFailed(str(error.get("message", "")), code, fatal=code not in _BENIGN)
+        benign = code in _BENIGN
+        return ServerFailed(str(error.get("message", "")), code, fatal=not benign, expected=benign)
     return None
 
 

@@ -160,11 +160,17 @@ class AudioCut:
 
 @dataclass(frozen=True, slots=True)
 class ServerFailed:
-    """The API reported an error; ``fatal``: the session cannot go on."""
+    """The API reported an error; ``fatal``: the session cannot go on.
+
+    One that is not fatal is logged by the session at WARNING (the API's message and
+    code: a warning a user should see, such as Gemini's ``go_away``), unless ``expected``:
+    a race the session expects (OpenAI's ``response_cancel_not_active``), logged at DEBUG.
+    """
 
     message: str
     code: str = ""
     fatal: bool = True
+    expected: bool = False
 
 
 RealtimeEvent: TypeAlias = (

@@ -15,7 +15,8 @@ side by side. Its JSON API, under ``/api``:
                                             ``system``): runs the program again as a fork;
                                             202 ``{"run": the fork's id}``
 ``GET /api/forks/{run}``                    how a fork's program stands (its exit status and
-                                            the end of its output, once ended)
+                                            the end of its output, once ended, its secrets
+                                            redacted: see below)
 ``GET /api/diff?left=...&right=...``        the two runs side by side (``diff_runs``; a
                                             run of more than ``max_run_events`` events is a
                                             413, and so is its fork)
@@ -36,7 +37,12 @@ default: a page of another site that a DNS name points at 127.0.0.1 reaches noth
 and every response carries the security headers; the page runs under a
 Content-Security-Policy that lets only its own files run and call its own origin. A fork
 runs only the command its run was recorded with (never one a request
-names), at most ``max_forks`` at once.
+names), at most ``max_forks`` at once. The end of a fork's output (its last 8,000
+characters) is shown with the obvious secrets redacted: the value of each variable of the
+program's environment whose name ends in ``KEY``, ``TOKEN``, ``SECRET`` or ``PASSWORD``
+(``OPENAI_API_KEY``, ...), of 8 characters or more, is shown as ``[redacted: its name]``
+(a shorter one would hide ordinary words). Any other secret a program prints is shown as
+it is: a program should not print its secrets.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -79,7 +86,14 @@ from miniagents.ext.studio.errors import (
     StudioRunTooLargeError,
     StudioStoreError,
 )
-from miniagents.ext.studio.fork import Fork, ForkResult, afork, checked_environment, plan_fork
+from miniagents.ext.studio.fork import (
+    Fork,
+    ForkResult,
+    afork,
+    checked_environment,
+    plan_fork,
+    program_environment,
+)
 from miniagents.ext.studio.store import MAX_RUN_EVENTS, RunStore
 from miniagents.ext.studio.tree import RunTree
 from miniagents.ext.told_errors import told_error
@@ -106,6 +120,9 @@ _FILES = {
 _POLL = 0.1  # seconds between two looks at the store for a live run's new events
 _MAX_BODY = 256 * 1024
 _KEPT_FORKS = 100
+_OUTPUT_SHOWN = 8_000  # characters: the end of a fork's output
+_SECRET_ENDINGS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+_SHORTEST_SECRET = 8  # characters: a shorter value is not redacted (it may be a word)
 _logger = logging.getLogger("miniagents.ext.studio")
 
 
@@ -596,8 +613,33 @@ def _told_damage(run_id: str, error: StudioStoreError) -> str:
 @dataclass
 class _ForkState:
     task: asyncio.Task[ForkResult]
+    secrets: re.Pattern[str] | None
+    names: Mapping[str, str]
     result: ForkResult | None = None
     error: str | None = None
+
+    def shown_output(self, output: str) -> str:
+        """The end of ``output``, its secrets redacted (before it is cut: none is half left)."""
+        if self.secrets is not None:
+            output = self.secrets.sub(lambda found: f"[redacted: {self.names[found[0]]}]", output)
+        return output[-_OUTPUT_SHOWN:]
+
+
+def _secrets_of(environment: Mapping[str, str]) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    """The secrets of a program's environment: a pattern of their values, and their names.
+
+    A secret is the value of a variable whose name ends in one of :data:`_SECRET_ENDINGS`,
+    of at least :data:`_SHORTEST_SECRET` characters; the longest first (one may hold another).
+    """
+    names = {
+        value: name
+        for name, value in sorted(environment.items())
+        if name.upper().endswith(_SECRET_ENDINGS) and len(value) >= _SHORTEST_SECRET
+    }
+    if not names:
+        return None, names
+    values = sorted(names, key=len, reverse=True)
+    return re.compile("|".join(re.escape(value) for value in values)), names
 
 
 class _Forks:
@@ -624,7 +666,8 @@ class _Forks:
             afork(self.runs, planned, environment=self.environment, timeout=self.timeout),
             name=f"miniagents-studio-fork:{child}",
         )
-        state = self.states[child] = _ForkState(task)
+        secrets, names = _secrets_of(program_environment(self.environment))
+        state = self.states[child] = _ForkState(task, secrets, names)
         task.add_done_callback(lambda ended: self._ended(child, state, ended))
         while len(self.states) > _KEPT_FORKS:
             oldest = next(iter(self.states))
@@ -670,7 +713,7 @@ class _Forks:
         }
         if state.result is not None:
             shown["returncode"] = state.result.returncode
-            shown["output"] = state.result.output[-8_000:]
+            shown["output"] = state.shown_output(state.result.output)
         return shown
 
     async def aclose(self) -> None:

@@ -67,7 +67,9 @@ __all__ = [
     "afork",
     "checked_environment",
     "plan_fork",
+    "program_environment",
     "recorded_calls",
+    "replay_no_fork_here",
     "replay_recorded_calls",
     "replaying_fork",
 ]
@@ -379,10 +381,15 @@ def _key_of(provider: object, call: LLMCall, options: LLMOptions) -> str | None:
 class _Replay:
     """One fork's replay: its routes, by the rank of the process's route that runs each."""
 
-    def __init__(self, fork: Fork, routes: dict[int, LLMCallRoute]) -> None:
+    def __init__(self, fork: Fork | None, routes: dict[int, LLMCallRoute]) -> None:
         self.fork = fork
         self.routes = routes
-        self.live = True
+        self.live = fork is not None
+
+
+_NO_FORK = _Replay(None, {})
+"""The replay of a context that records a run of no fork: none (its calls are made as
+they are, not the process's only fork's)."""
 
 
 class _Forks:
@@ -416,6 +423,10 @@ class _Forks:
             if not self.live:
                 for remove in self._removers:
                     remove()
+
+    def keep_none(self) -> None:
+        """Replay no fork in the current context, even while one is the process's only one."""
+        self.here.set(_NO_FORK)
 
     def current(self) -> _Replay | None:
         """The replay of the calls made here: the context's, else the process's only one."""
@@ -454,8 +465,10 @@ def replay_recorded_calls(store: RunStore, fork: Fork) -> Callable[[], None]:
     this context takes it over). A call made in a context where no fork was started, as
     in a ``threading.Thread`` or ``loop.run_in_executor`` (which do not copy the context),
     is replayed by the process's only fork, if exactly one replays; with several, by none
-    of them (it is made as it is). So two forks run side by side in one process, each in
-    a task of its own, each replay their own run, and a thread of theirs replays neither.
+    of them (it is made as it is); a run recorded beside it (no fork: its recorder calls
+    :func:`replay_no_fork_here`) makes its calls as they are. So two forks run side by
+    side in one process, each in a task of its own, each replay their own run, and a
+    thread of theirs replays neither.
     Once stopped, nothing of it is left among the routes of a call, and the calls of its
     context are made as they are, even while another fork is the process's only one (its
     replay is for its own context's calls, and for those where no fork was started).
@@ -487,6 +500,18 @@ def replay_recorded_calls(store: RunStore, fork: Fork) -> Callable[[], None]:
     replay = _Replay(fork, routes)
     _FORKS.start(replay)
     return functools.partial(_FORKS.stop, replay)
+
+
+def replay_no_fork_here() -> None:
+    """Replay no fork's calls in the calls made in the current context from now on.
+
+    What a recorder of a run that is no fork does as it starts: the calls of its program
+    are made as they are, even while a fork replays in another task of the process (its
+    only one, which would otherwise replay them, as those of a context where no fork was
+    started: see :func:`replay_recorded_calls`). A fork started in this context later
+    takes it over.
+    """
+    _FORKS.keep_none()
 
 
 def replaying_fork() -> Fork | None:
@@ -541,6 +566,16 @@ def checked_environment(environment: Mapping[str, str] | None, owner: str) -> di
     return dict(given)
 
 
+def program_environment(added: Mapping[str, str]) -> dict[str, str]:
+    """The environment a fork's program inherits: this process's, with ``added`` over it.
+
+    The studio's token (:data:`TOKEN_VARIABLE`) is left out: the program needs none.
+    (:func:`afork` adds the store and the fork to it.)
+    """
+    inherited = {name: value for name, value in os.environ.items() if name != TOKEN_VARIABLE}
+    return {**inherited, **added}
+
+
 async def afork(
     store: RunStore,
     fork: Fork,
@@ -576,8 +611,7 @@ async def afork(
     added = checked_environment(environment, "afork")
     run = store.run(fork.run)
     variables = {
-        **{name: value for name, value in os.environ.items() if name != TOKEN_VARIABLE},
-        **added,
+        **program_environment(added),
         STORE_VARIABLE: str(store.path.resolve()),
         FORK_VARIABLE: json.dumps(fork.as_json(), ensure_ascii=False),
     }

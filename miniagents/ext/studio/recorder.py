@@ -55,6 +55,7 @@ from miniagents.ext.studio.events import MAX_TEXT, CallEnded, CallRequest, encod
 from miniagents.ext.studio.fork import (
     FORK_VARIABLE,
     Fork,
+    replay_no_fork_here,
     replay_recorded_calls,
     replaying_fork,
 )
@@ -105,7 +106,9 @@ class Recorder:
     replay and record their own. What starts in a context where no fork was started (a
     ``threading.Thread``'s, ``loop.run_in_executor``'s) is the process's only fork's, if
     one alone is running, and none's if several are (see
-    :func:`~miniagents.ext.studio.fork.replay_recorded_calls`).
+    :func:`~miniagents.ext.studio.fork.replay_recorded_calls`); a recorder of no fork makes
+    the calls of its context as they are, whatever fork runs beside it, and records none of
+    a fork's.
 
     Args:
         store: The store: a :class:`RunStore`, or its file; ``None``: :func:`store_path`
@@ -193,6 +196,8 @@ class Recorder:
         fork = self.fork
         if fork is not None:
             self._unroute = replay_recorded_calls(self.store, fork)
+        else:  # (not another task's fork's either: its only one would replay the calls here)
+            replay_no_fork_here()
         try:
             self.store.open_run(
                 RunInfo(
@@ -264,8 +269,12 @@ class Recorder:
             self._writer.flush()
 
     def _outside(self) -> bool:
-        """Whether this is a fork's recorder and another fork (or none) replays here."""
-        return self.fork is not None and replaying_fork() is not self.fork
+        """Whether another fork than this recorder's (or, for a fork's, none) replays here.
+
+        A recorder of no fork leaves out what a fork beside it runs, as a fork's leaves out
+        what runs outside it: their runs never hold each other's calls.
+        """
+        return replaying_fork() is not self.fork
 
     # -- the interactions (miniagents.miniagents.lowlevel.InteractionObserver) -----------
 

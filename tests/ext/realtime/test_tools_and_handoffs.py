@@ -278,6 +278,16 @@ def test_a_sys_exit_in_the_input_ends_the_program_with_its_code() -> None:
     assert "never retrieved" not in ran.stderr, ran.stderr
 
 
+def test_a_sys_exit_sending_a_tools_output_ends_the_program_with_its_code() -> None:
+    # (was: the session's sending of the output caught the SystemExit and ended only the
+    # session with it, as it does any other error: a program that did not read the reply
+    # ended with 0)
+    child = ROOT / "tests" / "ext" / "realtime" / "exiting_child.py"
+    ran = run_python([str(child), "output"], ROOT)
+    assert ran.returncode == 5, ran.stderr
+    assert "never retrieved" not in ran.stderr, ran.stderr
+
+
 class _Halted(BaseException):
     """A ``BaseException`` that is neither an exit nor a cancellation (as DBOS's refusal)."""
 

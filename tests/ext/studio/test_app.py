@@ -8,6 +8,7 @@ import logging
 import re
 import socket
 import sqlite3
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -748,3 +749,42 @@ async def test_a_fork_whose_program_cannot_start_shows_its_error_by_reference_on
     assert len(logged) == 1
     assert logged[0].exc_info is not None
     assert "sk-live-secret" in str(logged[0].exc_info[1])  # (the log has it whole)
+
+
+async def test_a_forks_output_is_shown_with_its_environments_secrets_redacted(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (was: shown as written: a key the program printed was on the page)
+    monkeypatch.setenv("SERVICE_SECRET", "hunter2-but-longer")  # (the studio's environment)
+    monkeypatch.setenv("SHORT_PASSWORD", "pw")  # (too short to tell from a word: kept)
+    printing = (
+        "import os; print('key', os.environ['MY_API_KEY'], 'and', os.environ['SERVICE_SECRET'],"
+        " os.environ['SHORT_PASSWORD'], os.environ['PLAIN'])"
+    )
+    command = (sys.executable, "-c", printing)
+    run_id = "20261129-000000-print0"
+    store.open_run(
+        RunInfo(run_id, "print", command, str(tmp_path), 0.0, None, "running", None, None, None)
+    )
+    request = {"provider": "openai", "model": "m", "key": "k", "request": {"messages": []}}
+    store.append(run_id, [(1, 1, encode_batch([("call", 1, None, 0, request)]))])
+    store.end_run(run_id, "ok", None)
+    environment = {"MY_API_KEY": "sk-test-0123456789", "PLAIN": "sk-test-0123456789-not"}
+    async with served(studio_app(store, token=TOKEN, environment=environment)) as client:
+        asked = await client.post(
+            f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "Be brief."}
+        )
+        assert asked.status_code == 202, asked.text
+        fork = f"/api/forks/{asked.json()['run']}"
+
+        async def ended() -> dict[str, Any]:
+            state: dict[str, Any] = {"running": True}
+            while state["running"]:
+                state = (await client.get(fork, headers=AUTH)).json()
+            return state
+
+        state = await asyncio.wait_for(ended(), WAIT)
+    assert state["returncode"] == 0, state
+    assert state["output"].strip() == (
+        "key [redacted: MY_API_KEY] and [redacted: SERVICE_SECRET] pw [redacted: MY_API_KEY]-not"
+    )

@@ -610,3 +610,94 @@ async def test_a_voice_sessions_replies_are_keyed_by_its_recording_and_not_forke
     said = str(refused.value)
     assert f"The call {calls[1].id} of the run {tree.run.id} is a reply of a realtime " in said
     assert "a call cache replays a session whole, from its recording" in said
+
+
+async def test_a_fork_of_a_fork_replays_the_forks_calls_with_its_edit(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    made, forks = await _two_forks(openai_env, store)
+    with Recorder(store, command=("python", "program.py"), fork=forks[0]):
+        await program.amain()
+    first_fork = RunTree.of(store, forks[0].child)
+    again = plan_fork(
+        store, first_fork.run.id, _researchers_answer(first_fork, "Rome"), reply="Rome has 5."
+    )
+    with Recorder(store, command=(), fork=again):
+        written = await program.amain()
+    # the first fork's edit is kept (its recorded reply), not the run's it forked
+    assert written == "Notes: Paris has 3 million people. Rome has 5."
+    assert _calls(openai_env)[made:] == ["gpt-4o-mini", "gpt-4o-mini"]  # (the two writers)
+    assert RunTree.of(store, again.child).run.forked_from == first_fork.run.id
+
+
+async def test_a_recording_beside_a_fork_in_one_process_makes_its_calls_as_they_are(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    # (was: the recording's context had no fork of its own, so the process's only fork
+    # replayed its calls: it got the fork's edited reply, and made none of its requests)
+    made, forks = await _two_forks(openai_env, store)
+    forking, recorded = asyncio.Event(), asyncio.Event()
+
+    async def forked() -> str:
+        with Recorder(store, command=(), fork=forks[0]):
+            forking.set()
+            written = await program.amain()
+            await recorded.wait()  # (the fork replays until the recording is done)
+            return written
+
+    async def recording() -> tuple[str, str]:
+        await forking.wait()
+        program.script(openai_env)
+        with Recorder(store, command=()) as recorder:
+            written = await program.amain()
+        recorded.set()
+        return written, recorder.run_id
+
+    fork_written, (written, run_id) = await asyncio.gather(forked(), recording())
+    assert fork_written == "Notes: Paris has 3 million people. Rome has 2.8 million people."
+    assert written == "Notes: Paris has 2.1 million people. Rome has 2.8 million people."
+    assert len(openai_env.requests) == made + 1 + 5  # (the fork's writer; all of the run's)
+    tree = RunTree.of(store, run_id)
+    assert len(tree.agents()) == program.AGENT_CALLS  # (was: the fork's too, replayed)
+    assert not any(call.replayed for call in tree.calls.values())
+    assert len(RunTree.of(store, forks[0].child).agents()) == program.AGENT_CALLS
+
+
+async def _greeting_then_voice(server: FakeLLMServer, cached: MemoryCallStore) -> list[str]:
+    """A program with a call cache of its own: a text call (its reply), then a voice session."""
+    greeter = openai_agent.fork(model="gpt-4o-mini", max_retries=0)
+    voice = APIS[0].voice(server)
+    async with MiniAgents():
+        with CallCache(cached, namespace="voice").active():
+            greeting = str((await greeter.inquire("Greet me."))[-1])
+            found = await pieces(voice.inquire(streamed(["Hi."])))
+    return [greeting] + [str(piece.text) for piece in found if isinstance(piece, Transcript)]
+
+
+async def test_a_forks_voice_session_is_replayed_from_the_programs_cache_and_recorded_so(
+    openai_env: FakeLLMServer, store: RunStore
+) -> None:
+    # What a fork records and replays of a session: the fork's replay (of the run's calls,
+    # which hold no recording of a session) is not the program's call cache, so the session
+    # is replayed whole from the program's own (no request), keyed as the first run keyed it.
+    openai_env.speak(["Hi back."])
+    cached = MemoryCallStore()
+    with Recorder(store, command=("python", "voice.py")) as recorder:
+        said = await _greeting_then_voice(openai_env, cached)
+    assert said == ["Greet me.", "Hi back."]  # (the fake echoes the text call's prompt)
+    first = RunTree.of(store, recorder.run_id)
+    text_call = next(call for call in first.calls.values() if not call.request.get("realtime"))
+    candidates = await cached.acandidates("openai", "gpt-realtime", 10)
+    (recording,) = [each for each in candidates if each.request.get("realtime")]
+    fork = plan_fork(store, first.run.id, text_call.id, reply="Good day.")
+    requests = len(openai_env.requests)
+    with Recorder(store, command=(), fork=fork):
+        said = await _greeting_then_voice(openai_env, cached)
+    assert said == ["Good day.", "Hi back."]
+    assert len(openai_env.realtime_sessions) == 1  # (the session replayed: none opened)
+    assert len(openai_env.requests) == requests
+    second = RunTree.of(store, fork.child)
+    replies = [call for call in second.calls.values() if call.request.get("realtime")]
+    assert [call.key for call in replies] == [recording.key]
+    # (was: the session's replies, replayed, were shown as made live: their Finish said not)
+    assert all(call.replayed for call in second.calls.values())
