@@ -3,7 +3,11 @@
 What the rules are (who, where, how signed, how bounded) is :mod:`miniagents.ext.a2a.push`'s;
 this module keeps a task's webhooks (:class:`Webhook`) and posts each notification to
 them, in order per webhook, with its tries (:class:`Poster`), at most
-``max_posts_per_principal`` of one principal's at once.
+``max_posts_per_principal`` of one principal's at once, and at most
+:data:`~miniagents.ext.a2a.push.MAX_CONNECTIONS` in all: once the posts under way are
+within ``max_posts_per_principal`` of that, a principal may start one more only while it
+holds less than its share of them (the connections over the principals posting or waiting
+to), so that a few busy principals cannot fill the connections between them.
 """
 
 from __future__ import annotations
@@ -67,8 +71,11 @@ class Webhook:
 class Poster:
     """Posts the notifications of an app's tasks to their webhooks (see the module)."""
 
-    def __init__(self, settings: A2APushNotifications) -> None:
+    def __init__(
+        self, settings: A2APushNotifications, *, connections: int = MAX_CONNECTIONS
+    ) -> None:
         self.settings = settings
+        self._connections = connections  # (fewer in a test)
         secret = settings.signing_secret
         self._key = None if secret is None else secret_key(secret)
         # (task, webhook id): the posts waiting, each with the webhook it was made for
@@ -77,6 +84,8 @@ class Poster:
         self._client: httpx.AsyncClient | None = None
         # principal: the turns of its posts, kept while one is under way or waits
         self._turns: dict[str | None, _Turns] = {}
+        self._posting = 0  # the posts under way, of every principal
+        self._ended = asyncio.Event()  # set (and made anew) as a post ends: turns are rechecked
 
     @property
     def principals_posting(self) -> int:
@@ -172,26 +181,44 @@ class Poster:
         """Hold one of ``owner``'s turns to post (waiting for one), forgotten when none is used.
 
         (The posts of every principal share one pool of connections: without turns, one
-        principal's slow receivers would hold all of it, and another's posts would wait.)
+        principal's slow receivers would hold all of it, and another's posts would wait;
+        and, a few principals' turns filling it, a post of another's would wait for a
+        connection with its timeout running, behind each of theirs that came before it.)
         """
         turns = self._turns.get(owner)
         if turns is None:
-            turns = self._turns[owner] = _Turns(
-                asyncio.Semaphore(self.settings.max_posts_per_principal)
-            )
+            turns = self._turns[owner] = _Turns()
         turns.users += 1
         try:
-            async with turns.semaphore:
+            while not self._may_post(turns):
+                await self._ended.wait()
+            turns.posting += 1
+            self._posting += 1
+            try:
                 yield
+            finally:
+                turns.posting -= 1
+                self._posting -= 1
         finally:
             turns.users -= 1
             if not turns.users:
                 del self._turns[owner]
+            self._ended.set()  # (the waiting posts check their turns again)
+            self._ended = asyncio.Event()
+
+    def _may_post(self, turns: _Turns) -> bool:
+        """Whether a post of the principal of ``turns`` may start now (see the module)."""
+        mine, connections = self.settings.max_posts_per_principal, self._connections
+        if turns.posting >= mine or self._posting >= connections:
+            return False
+        if self._posting < connections - mine:  # (room for a whole principal's more)
+            return True
+        return turns.posting < max(1, connections // len(self._turns))  # (its share)
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=MAX_CONNECTIONS),
+                limits=httpx.Limits(max_connections=self._connections),
                 timeout=self.settings.timeout,
                 follow_redirects=False,
                 trust_env=False,
@@ -219,9 +246,9 @@ class Poster:
 
 @dataclass
 class _Turns:
-    """A principal's turns to post: its semaphore, and how many posts hold or wait for it."""
+    """A principal's turns to post: its posts under way, and those under way or waiting."""
 
-    semaphore: asyncio.Semaphore
+    posting: int = 0
     users: int = 0
 
 

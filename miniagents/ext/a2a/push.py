@@ -33,7 +33,11 @@ say:
   go in order, at most ``max_queued`` wait, and what is still waiting when the app stops
   is dropped; at most ``max_posts_per_principal`` posts of one principal's tasks are under
   way at once (the others wait their turn), so that one principal's slow receivers hold
-  none of the connections another's posts need.
+  none of the connections another's posts need; and at most :data:`MAX_CONNECTIONS` in
+  all, of which, once the posts under way are within ``max_posts_per_principal`` of them,
+  a principal starts one more only while it holds less than its share (the connections
+  over the principals posting), so that a few busy principals cannot fill them between
+  them.
 """
 
 from __future__ import annotations

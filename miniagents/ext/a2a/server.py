@@ -91,6 +91,7 @@ from miniagents.ext.web.lowlevel import (
     json_text,
     loads_json,
     protocol_app,
+    told_error,
 )
 from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES, WebSettings
 from miniagents.frozen.nesting import holds_over
@@ -736,12 +737,17 @@ class _A2ATasks:
         Raises:
             _RPCError: the internal error (-32603), logged with its fix, if the app's
                 ``answer_as`` function returns neither ``"task"`` nor ``"message"`` (was:
-                taken as ``"task"``).
+                taken as ``"task"``); and, logged with its traceback under a reference
+                its client is told, if the function raises (was: Starlette's plain-text
+                500).
         """
         answer_as = self.answer_as
         if not callable(answer_as):
             return answer_as == "message"
-        returned: object = answer_as(request)  # (typed; untyped code may return anything)
+        try:
+            returned: object = answer_as(request)  # (typed; untyped code may return anything)
+        except Exception as error:
+            raise self._app_function_failed("answer_as", error) from error
         chosen = _answer_as_value(returned)
         if chosen is None:
             shown = repr(returned)[:80]
@@ -758,6 +764,26 @@ class _A2ATasks:
                 "must fix it; try again later.",
             )
         return chosen == "message"
+
+    def _app_function_failed(self, function: str, error: Exception) -> _RPCError:
+        """The internal error (-32603) of the app's ``function`` (``"answer_as"``) that raised.
+
+        ``error`` is logged whole, with its traceback, under a new reference, which the
+        client is told with the error's class (its text, with ``error_texts``), as a
+        task's failure is told: the app's own bug, not the request's.
+        """
+        told = told_error(
+            error,
+            _logger,
+            f"The {function} function of a2a_app",
+            error_texts=self.manager.settings.error_texts,
+            who=f"The agent's server's {function} function",
+        )
+        return _RPCError(
+            Code.INTERNAL,
+            f"{told.text} No task started.",
+            metadata={"errorReference": told.reference},
+        )
 
     def _answer(self, job: Job) -> dict[str, object] | None:
         """The completed ``job``'s reply as one message (a ``StreamResponse``), or ``None``.
@@ -790,7 +816,10 @@ class _A2ATasks:
         refused = await manager.ano_room(owner, task_id, task_id)
         if refused is not None:
             return refused
-        kwargs = dict(self.arguments(request)) if self.arguments is not None else {}
+        try:  # (was: an exception of the app's function, Starlette's plain-text 500)
+            kwargs = dict(self.arguments(request)) if self.arguments is not None else {}
+        except Exception as error:
+            raise self._app_function_failed("arguments", error) from error
         run = manager.start_new(owner, manager.protocol.ids(task_id, context_id), inputs, kwargs)
         _encoder(run.job).client_messages.append(
             {**sent, "taskId": task_id, "contextId": context_id}

@@ -93,7 +93,13 @@ from miniagents.ext.realtime.pieces import (
 from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.ext.web.auth import Authentication
-from miniagents.ext.web.lowlevel import Door, ToldResult, page_policy, told_error
+from miniagents.ext.web.lowlevel import (
+    Door,
+    ToldResult,
+    amethod_not_allowed,
+    page_policy,
+    told_error,
+)
 from miniagents.ext.web.serving import ServingBounds, server_config
 from miniagents.ext.web.settings import WebSettings
 from miniagents.messages.message_promise import MessagePromise
@@ -244,6 +250,7 @@ def voice_app(
         ],
         middleware=door.middleware(),
         lifespan=lifespan,
+        exception_handlers={405: amethod_not_allowed},  # (JSON, as the apps' refusals)
     )
     app.state.max_message_bytes = max_message_bytes
     return app

@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from miniagents.ext.web._guard import Door
-from miniagents.ext.web._http import method_not_allowed
+from miniagents.ext.web._http import amethod_not_allowed
 from miniagents.ext.web._runs import RunManager
 from miniagents.miniagents.lowlevel import adopt_carrier, incoming_carrier
 
@@ -141,7 +141,7 @@ def protocol_app(manager: RunManager, door: Door, routes: Sequence[ProtocolRoute
         ],
         middleware=door.middleware(),
         lifespan=lifespan,
-        exception_handlers={405: method_not_allowed},  # (JSON, as its other refusals)
+        exception_handlers={405: amethod_not_allowed},  # (JSON, as its other refusals)
     )
     app.state.runs = manager
     app.state.door = door

@@ -28,12 +28,12 @@ from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, WebSettings
 from miniagents.frozen.nesting import holds_over
 
 __all__ = [
+    "amethod_not_allowed",
     "aread_bounded",
     "body_deadline",
     "body_seconds_of",
     "error_response",
     "invalid_arguments",
-    "method_not_allowed",
     "not_pending",
     "problems",
     "read_json",
@@ -318,7 +318,7 @@ def resumed_meanwhile(paused: str, decided: str) -> JSONResponse:
     )
 
 
-async def method_not_allowed(request: Request, error: Exception) -> Response:
+async def amethod_not_allowed(request: Request, error: Exception) -> Response:
     """The 405 of a method a route does not serve, as JSON, its ``Allow`` header kept.
 
     An app's exception handler for Starlette's 405 (its ``HTTPException``), which would

@@ -60,7 +60,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from miniagents.arguments import refused_argument
+from miniagents.arguments import a_class, refused_argument
 from miniagents.ext.caller_counts import CallerCounts
 from miniagents.ext.errors import (
     InputRequestError,
@@ -966,6 +966,39 @@ def _check_context(context: object, app: str) -> None:
         )
 
 
+class _CheckedContext:
+    """An app's ``context`` factory, whose every result is checked to be a ``MiniAgents``.
+
+    The factory is called per run (and once by a durable app's lifespan), so a factory that
+    makes something else (``context=lambda: None``) is found where it is called, and the run
+    fails saying how to fix it (was: each run failed with a ``TypeError`` about the
+    asynchronous context manager protocol, which named neither the factory nor the fix).
+    """
+
+    __slots__ = ("_app", "_context_factory")
+
+    def __init__(self, make: Callable[[], MiniAgents], app: str) -> None:
+        self._context_factory = make
+        self._app = app
+
+    def __call__(self) -> MiniAgents:
+        """A context made by the factory.
+
+        Raises:
+            WebConfigurationError: if the factory made no ``MiniAgents``.
+        """
+        made: object = self._context_factory()  # (typed; untyped code may give any function)
+        if isinstance(made, MiniAgents):
+            return made
+        given = "None" if made is None else a_class(type(made))
+        raise WebConfigurationError(
+            f"{self._app}'s context= made {given}, not a MiniAgents context, so the "
+            "run could not start. Pass the class, context=MiniAgents, or a function that "
+            "returns one with your settings, context=lambda: MiniAgents(...).",
+            parameter="context",
+        )
+
+
 class RunManager:
     """The runs of one app, by owner and key, each kept ``keep_runs_for`` seconds after it ends.
 
@@ -1034,7 +1067,7 @@ class RunManager:
             )
         self.protocol = protocol
         self.agent = agent
-        self.context = context
+        self.context: Callable[[], MiniAgents] = _CheckedContext(context, app)
         self.approval_flow: ApprovalFlow = approval_flow
         self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs

@@ -37,7 +37,8 @@ read each limit by its name there; a protocol's app takes ``authentication`` and
 
 An app of another kind (the voice page of :mod:`miniagents.ext.realtime.web`, over a
 WebSocket) uses the :class:`Door` directly, :class:`SecurityHeaders` and
-:func:`page_policy` (the Content-Security-Policy of a page of one file).
+:func:`page_policy` (the Content-Security-Policy of a page of one file), and answers a
+method a route does not serve as the apps do (:func:`amethod_not_allowed`, its 405 handler).
 
 What a client is told of an agent's error, an A2A task's or a voice session's, is
 :func:`told_error`'s (a :class:`ToldError`): unless the app's settings say
@@ -62,6 +63,7 @@ from miniagents.ext.web._event_log import sse
 from miniagents.ext.web._guard import Door as Door
 from miniagents.ext.web._guard import SecurityHeaders as SecurityHeaders
 from miniagents.ext.web._guard import page_policy as page_policy
+from miniagents.ext.web._http import amethod_not_allowed as amethod_not_allowed
 from miniagents.ext.web._http import aread_bounded as aread_bounded
 from miniagents.ext.web._http import body_seconds_of as body_seconds_of
 from miniagents.ext.web._http import loads_json as loads_json
@@ -132,6 +134,7 @@ __all__ = [
     "ToldError",
     "ToldResult",
     "WebProtocol",
+    "amethod_not_allowed",
     "aread_bounded",
     "body_seconds_of",
     "follow_from_now",

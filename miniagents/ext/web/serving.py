@@ -412,7 +412,23 @@ def _elsewhere(proxy: str) -> bool:
     A name (uvicorn matches it as written: a Unix socket's, say) is taken as this machine's.
     """
     network = _network(proxy)
-    return network is not None and not network.is_loopback
+    return network is not None and not _unmapped(network).is_loopback
+
+
+def _unmapped(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``network`` as IPv4 if it is IPv4-mapped (``::ffff:127.0.0.1``), else as it is.
+
+    (Python 3.13 tells a mapped address's kind by its IPv4 address, 3.11 not: an
+    ``is_loopback`` read on the IPv4 network is the same on both.)
+    """
+    if not isinstance(network, ipaddress.IPv6Network):
+        return network
+    first, last = network.network_address.ipv4_mapped, network.broadcast_address.ipv4_mapped
+    if first is None or last is None:  # (not all of it in ::ffff:0:0/96)
+        return network
+    return ipaddress.IPv4Network(f"{first}/{network.prefixlen - 96}")
 
 
 class _HeadersInTime(asyncio.Protocol):

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from miniagents.ext.errors import WebChatPageError
 from miniagents.ext.web._guard import Door, page_policy
+from miniagents.ext.web._http import amethod_not_allowed
 from miniagents.ext.web._runs import check_agent
 from miniagents.ext.web.ai_sdk import ai_sdk_app
 from miniagents.ext.web.auth import Authentication
@@ -102,6 +103,7 @@ def web_chat_app(
         ],
         middleware=door.page_middleware(),
         lifespan=lifespan,
+        exception_handlers={405: amethod_not_allowed},  # (JSON, as the apps' refusals)
     )
 
 

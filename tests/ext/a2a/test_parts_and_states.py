@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -481,3 +482,46 @@ async def test_an_answer_as_function_returning_neither_value_is_an_internal_erro
     logged = [record.getMessage() for record in caplog.records]
     assert len(logged) == 2
     assert "Make it return 'task' or 'message'." in logged[0]
+
+
+@pytest.mark.parametrize("function", ["answer_as", "arguments"])
+async def test_an_apps_function_that_raises_is_an_internal_error_logged_once_by_reference(
+    function: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: the exception out of the app, Starlette's plain-text 500)
+    called: list[str] = []
+
+    @miniagent
+    async def counted(ctx: InteractionContext) -> None:
+        called.append("called")
+        ctx.reply("Done.")
+
+    def raising(request: Any) -> Any:
+        raise ValueError(f"No rule for {request.message.message_id}.")
+
+    given: dict[str, Any] = {function: raising}
+    app = a2a_app(counted, authentication=NoAuthentication(), **given)
+    async with served(app) as web:
+        message = {"messageId": "m-1", "role": "ROLE_USER", "parts": [{"text": "Hi"}]}
+        with caplog.at_level("ERROR", logger="miniagents.ext.a2a"):
+            answered = await call(web, rpc("SendMessage", {"message": message}))
+        listed = (await call(web, rpc("ListTasks", {}))).json()["result"]
+    assert answered.headers["content-type"] == "application/json"
+    error = answered.json()["error"]
+    assert error["code"] == -32603
+    told = re.fullmatch(
+        rf"The agent's server's {function} function failed with ValueError\. The server's log "
+        r"has the error under the reference ([0-9a-f]{32}): ask the agent's operator to look "
+        r"it up there\. No task started\.",
+        error["message"],
+    )
+    assert told is not None, error["message"]
+    assert "m-1" not in error["message"]  # (its text only in the log)
+    (logged,) = caplog.records
+    assert logged.getMessage() == (
+        f"The {function} function of a2a_app failed with ValueError (reference {told[1]})."
+    )
+    assert logged.exc_info is not None
+    assert str(logged.exc_info[1]) == "No rule for m-1."
+    assert listed["tasks"] == []
+    assert called == []  # (no task started)

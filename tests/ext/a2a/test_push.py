@@ -665,6 +665,46 @@ async def test_one_principals_slow_receivers_hold_up_no_other_principals_posts()
     assert sorted(hers()) == sorted(f"/hooks/alice-{n}" for n in range(3) for _ in range(2))
 
 
+async def test_busy_principals_filling_the_connections_leave_a_freed_one_to_anothers_post() -> None:
+    # (was: each principal bounded alone, so a few busy ones filled the connections, and
+    # another's post waited for one behind each of theirs, its timeout running)
+    release_bob, release_alice = asyncio.Event(), asyncio.Event()
+    heard: list[str] = []
+
+    async def hook(request: Request) -> Response:
+        heard.append(request.url.path)
+        if request.url.path.startswith("/hooks/bob"):
+            await release_bob.wait()
+        elif request.url.path.startswith("/hooks/alice-held"):
+            await release_alice.wait()
+        return Response(status_code=200)
+
+    def make(url: str) -> Starlette:
+        return Starlette(routes=[Route("/hooks/{name}", hook, methods=["POST"])])
+
+    async with serving(make) as url:
+        settings = A2APushNotifications(allowed_urls=[url], max_posts_per_principal=4)
+        poster = Poster(settings, connections=4)
+        try:
+            held = [
+                Webhook(f"h{n}", f"a{n}", f"{url}hooks/alice-held", owner="alice")
+                for n in (0, 1, 2)
+            ]
+            poster.post(held, "{}")
+            poster.post([Webhook("h", "b", f"{url}hooks/bob", owner="bob")], "{}")
+            await until(lambda: len(heard) == 4)  # (the four connections, all held)
+            poster.post([Webhook("h", "a3", f"{url}hooks/alice-more", owner="alice")], "{}")
+            poster.post([Webhook("h", "c", f"{url}hooks/carol", owner="carol")], "{}")
+            release_bob.set()  # (one connection free: hers is under her share, alice's not)
+            await until(lambda: "/hooks/carol" in heard)
+            release_alice.set()
+            await until(lambda: "/hooks/alice-more" in heard and poster.principals_posting == 0)
+        finally:
+            await poster.aclose()
+    # (alice, holding three of four, waited: carol's post was under her share)
+    assert heard.index("/hooks/carol") < heard.index("/hooks/alice-more")
+
+
 async def test_a_principals_turns_to_post_are_forgotten_once_none_is_used() -> None:
     release = asyncio.Event()
     async with held_receiver("/hooks/held", release) as (url, heard):

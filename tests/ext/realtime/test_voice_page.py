@@ -460,6 +460,22 @@ def test_the_app_wants_authentication_a_realtime_agent_and_positive_limits(
         assert refused.value.parameter == limit
 
 
+async def test_a_method_a_route_does_not_serve_is_the_apps_json_405_with_its_allow_header(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: Starlette's plain-text "Method Not Allowed", unlike the web apps' JSON 405)
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        refused = await client.get("/session")
+    assert refused.status_code == 405
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.headers["allow"] == "POST"
+    error = refused.json()["error"]
+    assert error["code"] == "method_not_allowed"
+    assert error["message"] == "/session does not serve GET; send POST."
+
+
 def test_an_agent_with_a_tool_that_waits_for_approval_is_refused_when_the_app_is_made(
     fake_llm: FakeLLMServer,
 ) -> None:

@@ -263,6 +263,31 @@ def test_a_bearer_token_that_would_let_anyone_in_or_nobody_is_refused(
     assert refused.value.parameter == "tokens"
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_context_factory_that_makes_no_context_fails_the_run_naming_the_fix(
+    protocol: Protocol, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: each run failed with a TypeError about the asynchronous context manager protocol)
+    caplog.set_level(logging.ERROR, logger="miniagents.ext.web")
+    app = protocol.app(offline_agent, authentication=NoAuthentication(), context=lambda: None)
+    async with served(app) as client:
+        _response, events = await post_events(client, protocol.body("k1"))
+    ending = next(event.json for event in reversed(events) if event.data != "[DONE]")
+    told = ending.get("message", ending.get("errorText"))
+    assert told.startswith("The agent failed with WebConfigurationError. "), told
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.web"]
+    assert len(logged) == 1  # (the run's failure, under the reference its client was told)
+    assert logged[0].exc_info is not None
+    error = logged[0].exc_info[1]
+    assert isinstance(error, WebConfigurationError)
+    assert error.parameter == "context"
+    assert str(error) == (
+        f"{protocol.app.__name__}'s context= made None, not a MiniAgents context, so the run "
+        "could not start. Pass the class, context=MiniAgents, or a function that returns one "
+        "with your settings, context=lambda: MiniAgents(...)."
+    )
+
+
 @pytest.mark.parametrize(
     "app", [agui_app, ai_sdk_app, a2a_app, chat_page_app], ids=lambda app: app.__name__
 )

@@ -753,6 +753,20 @@ def test_a_proxy_on_another_machine_in_front_of_an_app_that_knows_nobody_is_warn
     assert "authentication=" in warned.getMessage()
 
 
+def test_an_ipv4_mapped_proxy_is_of_this_machine_as_its_ipv4_address_on_every_python(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: ::ffff:127.0.0.1 warned of on Python 3.11, whose ipaddress calls no mapped
+    # address a loopback one, and not on 3.13, which reads its IPv4 address)
+    nobodys = ai_sdk_app(poet, authentication=NoAuthentication())
+    with caplog.at_level("WARNING", logger="miniagents.ext.web"):
+        server_config(nobodys, trusted_proxies=["::ffff:127.0.0.1", "::ffff:127.0.0.0/104"])
+        assert not caplog.records  # (proxies on this machine)
+        server_config(nobodys, trusted_proxies=["::ffff:127.0.0.1", "::ffff:10.0.0.1"])
+    (warned,) = caplog.records
+    assert "other machines (::ffff:10.0.0.1)" in warned.getMessage()
+
+
 def test_proxies_of_any_address_are_refused_in_front_of_an_app_that_knows_nobody() -> None:
     # trusting every client's X-Forwarded-For, an app that serves this machine's clients
     # only would serve any client on the network that names 127.0.0.1 as the local user

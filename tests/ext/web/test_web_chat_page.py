@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from playwright.async_api import Page
 from starlette.applications import Starlette
@@ -251,6 +252,23 @@ async def test_the_pages_requests_are_the_routes_the_app_serves_with_no_redirect
     assert posted == [("/api/chat/", 200), ("/api/chat/", 200)]  # (asked, then approved)
     assert [one for one in answered if 300 <= one[2] < 400] == []  # (no 307 to /api/chat/)
     assert deleted == ["notes.md"]
+
+
+async def test_a_method_the_page_does_not_serve_is_the_apps_json_405_with_its_allow_header() -> (
+    None
+):
+    # (was: Starlette's plain-text "Method Not Allowed", unlike the agent's app under it)
+    app = web_chat_app(offline_agent, authentication=NoAuthentication(), page=PAGE)
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        refused = await client.post("/", json={})
+    assert refused.status_code == 405
+    assert refused.headers["content-type"] == "application/json"
+    allowed = refused.headers["allow"]  # (in a set's order: Starlette's)
+    assert set(allowed.split(", ")) == {"GET", "HEAD"}
+    error = refused.json()["error"]
+    assert error["code"] == "method_not_allowed"
+    assert error["message"] == f"/ does not serve POST; send {allowed}."
 
 
 def test_a_page_that_is_not_a_file_is_refused_when_the_app_is_made(tmp_path: Path) -> None:
