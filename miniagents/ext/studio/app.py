@@ -99,7 +99,7 @@ from miniagents.ext.studio.tree import RunTree
 from miniagents.ext.told_errors import told_error
 from miniagents.ext.web.auth import MIN_TOKEN_LENGTH as MIN_TOKEN_LENGTH
 from miniagents.ext.web.auth import BearerTokenAuth
-from miniagents.ext.web.lowlevel import Door, aread_bounded
+from miniagents.ext.web.lowlevel import Door, amethod_not_allowed, aread_bounded
 from miniagents.ext.web.serving import server_stop
 from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, LOCAL_HOSTS, WebSettings
 
@@ -207,7 +207,12 @@ def studio_app(
         yield
         await studio.forks.aclose()
 
-    app = Starlette(routes=_routes(studio), middleware=studio.door.middleware(), lifespan=lifespan)
+    app = Starlette(
+        routes=_routes(studio),
+        middleware=studio.door.middleware(),
+        exception_handlers={405: amethod_not_allowed},  # (JSON, as its other refusals)
+        lifespan=lifespan,
+    )
     app.state.store = runs
     app.state.forks = studio.forks
     return app

@@ -89,6 +89,19 @@ async def test_the_api_answers_only_the_tokens_holder_and_the_page_is_public(
     assert (await client.get("/api/runs/last", headers=AUTH)).json()["name"] == "greeting"
 
 
+async def test_a_method_a_route_does_not_serve_is_the_json_405_with_its_allow_header(
+    client: httpx.AsyncClient, recorded: str
+) -> None:
+    # (was: Starlette's plain-text "Method Not Allowed", unlike the studio's other refusals)
+    refused = await client.get(f"/api/runs/{recorded}/fork", headers=AUTH)
+    assert refused.status_code == 405
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.headers["allow"] == "POST"
+    error = refused.json()["error"]
+    assert error["code"] == "method_not_allowed"
+    assert error["message"] == f"/api/runs/{recorded}/fork does not serve GET; send POST."
+
+
 async def test_a_host_it_does_not_know_and_a_post_of_another_site_are_refused(
     client: httpx.AsyncClient, recorded: str
 ) -> None:
