@@ -383,12 +383,13 @@ def _anyone_among(proxies: Sequence[str]) -> str | None:
     """The trusted ``proxies`` that are any client, written for a message; ``None``: none are.
 
     ``"*"``, a network of every address, or networks of one IP version that together hold
-    every address of it (``0.0.0.0/1`` and ``128.0.0.0/1``).
+    every address of it (``0.0.0.0/1`` and ``128.0.0.0/1``). An IPv4-mapped network is read
+    as its IPv4 one: ``::ffff:0:0/96`` is every IPv4 client of a server listening on ``::``.
     """
     for proxy in proxies:
         if proxy.strip() == "*":
             return repr(proxy)
-    networks = [network for network in map(_network, proxies) if network is not None]
+    networks = [_unmapped(network) for network in map(_network, proxies) if network is not None]
     fours = [network for network in networks if isinstance(network, ipaddress.IPv4Network)]
     sixes = [network for network in networks if isinstance(network, ipaddress.IPv6Network)]
     if list(ipaddress.collapse_addresses(fours)) == [ipaddress.IPv4Network("0.0.0.0/0")]:

@@ -779,6 +779,8 @@ def test_proxies_of_any_address_are_refused_in_front_of_an_app_that_knows_nobody
             ["::/0"],
             ["0.0.0.0/1", "128.0.0.0/1"],  # (together, every address)
             ["10.0.0.1", "::/1", "8000::/1"],
+            ["::ffff:0:0/96"],  # (every IPv4 client of a server on "::", mapped)
+            ["::ffff:0.0.0.0/97", "128.0.0.0/1"],
         ):
             with pytest.raises(WebConfigurationError, match="knows nobody") as refused:
                 server_config(app, trusted_proxies=anyone)
