@@ -70,7 +70,7 @@ from a2a.types import (
 from a2a.types import Message as A2AWireMessage
 from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP
 from a2a.utils.errors import A2AError as SDKError
-from google.protobuf.json_format import ParseDict
+from google.protobuf.json_format import ParseDict, ParseError
 
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.a2a._parts import parts_of
@@ -83,6 +83,7 @@ from miniagents.ext.a2a.errors import (
     A2AError,
     A2AHTTPError,
     A2AInvalidRequestError,
+    A2AProtocolError,
     A2ARemoteError,
     A2AReplyTooLargeError,
     A2ATaskNotFoundError,
@@ -623,6 +624,8 @@ class _Exchange:
                 if not _dropped(error):
                     raise _translated(error, writer.alias) from error
                 cause = error
+            except (ParseError, RecursionError) as error:  # (the SDK's parse of an event)
+                raise _unreadable(writer.alias, error) from error
             finally:
                 if following is not None:
                     await _aclosed(following)
@@ -713,8 +716,14 @@ class _Exchange:
             await asyncio.wait_for(
                 self.client.cancel_task(CancelTaskRequest(id=task_id)), self.remote.cancel_timeout
             )
-        except (A2AClientError, SDKError, TimeoutError, A2AReplyTooLargeError) as error:
-            # it ended, or is unreachable (or answered with the task, over max_event_bytes)
+        except (
+            A2AClientError,
+            SDKError,
+            TimeoutError,
+            A2AReplyTooLargeError,
+            ParseError,
+            RecursionError,
+        ) as error:  # it ended, or is unreachable (or answered what cannot be read)
             _logger.info("Cancelling the task %s of %s: %r", task_id, self.writer.alias, error)
 
 
@@ -748,6 +757,20 @@ def _broken(alias: str, cause: BaseException | None, retried: int) -> A2AConnect
     return A2AConnectionError(
         f"The stream of the remote agent {alias} {how}{again}; check that the agent is "
         "reachable (a2a_agent(..., reconnects=...) says how often to try again)."
+    )
+
+
+def _unreadable(alias: str, error: ParseError | RecursionError) -> A2AProtocolError:
+    """The error of an event (or answer) of the remote that the SDK could not parse."""
+    how = (
+        "nested too deep to be read"
+        if isinstance(error, RecursionError) or "too deep" in str(error)
+        else f"not of A2A's types ({str(error)[:300]})"
+    )
+    return A2AProtocolError(
+        f"The remote agent {alias} sent an event that cannot be read: it is {how}. Its "
+        "reply cannot be read; check that the remote speaks A2A 1.0 (its events as the "
+        "protocol's JSON, a data part's JSON at most 100 levels deep)."
     )
 
 

@@ -1,0 +1,95 @@
+"""``a2a_agent`` against a hostile remote: events the SDK cannot parse (127.0.0.1, uvicorn).
+
+The remote is a bare JSON-RPC server that answers ``SendStreamingMessage`` with the task,
+then one event the test writes by hand: a data part nested deeper than protobuf's JSON
+parser (100 levels) or Python's (1,000) reads, or a field of the wrong type. The reply
+fails with ``A2AProtocolError`` in our words, and the remote task is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from miniagents import MiniAgents
+from miniagents.ext.a2a import a2a_agent
+from miniagents.ext.a2a.errors import A2AProtocolError
+from tests.ext.a2a.rpc import serving
+from tests.ext.a2a.sdk_server import sdk_card
+
+SAFETY = 30.0
+"""Seconds before a test that would hang fails instead (never reached when the code works)."""
+
+
+def nested(depth: int) -> str:
+    """A JSON object ``depth`` levels deep."""
+    return '{"a":' * depth + '"x"' + "}" * depth
+
+
+def remote(artifact: str, cancelled: asyncio.Event) -> Callable[[str], ASGIApp]:
+    """A remote whose stream sends its task, then an update of the artifact ``artifact``."""
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            return JSONResponse(MessageToDict(sdk_card(url)))
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            head = f'{{"jsonrpc":"2.0","id":{json.dumps(sent["id"])},"result":'
+            task: dict[str, Any] = {"id": "t1", "contextId": "c1"}
+            if sent["method"] != "SendStreamingMessage":
+                cancelled.set()  # (CancelTask: answered with the task, cancelled)
+                task["status"] = {"state": "TASK_STATE_CANCELED"}
+                return Response(f"{head}{json.dumps(task)}}}", media_type="application/json")
+
+            async def events() -> AsyncIterator[str]:
+                task["status"] = {"state": "TASK_STATE_WORKING"}
+                yield f"data: {head}{json.dumps({'task': task})}}}\n\n"
+                update = f'{{"taskId":"t1","contextId":"c1","artifact":{artifact}}}'
+                yield f'data: {head}{{"artifactUpdate":{update}}}}}\n\n'
+                await asyncio.Event().wait()  # (the stream stays open)
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("artifact", "said"),
+    [
+        (f'{{"artifactId":"a","parts":[{{"data":{nested(10_000)}}}]}}', "nested too deep"),
+        (f'{{"artifactId":"a","parts":[{{"data":{nested(150)}}}]}}', "nested too deep"),
+        ('{"artifactId":"a","parts":"not a list"}', "not of A2A's types"),
+    ],
+    ids=["10000-deep", "150-deep", "wrong-type"],
+)
+async def test_an_event_the_sdk_cannot_parse_is_a_protocol_error_and_cancels_the_task(
+    artifact: str, said: str
+) -> None:
+    # (was: the SDK's RecursionError or protobuf's ParseError came out of the interaction
+    # as it was, no MiniAgentsError, and the remote task was left running)
+    cancelled = asyncio.Event()
+    async with serving(remote(artifact, cancelled)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+        await asyncio.wait_for(cancelled.wait(), SAFETY)
+    assert str(raised.value).startswith(
+        f"The remote agent A2A_AGENT sent an event that cannot be read: it is {said}"
+    )
+    assert "check that the remote speaks A2A 1.0" in str(raised.value)
