@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_MAX_TOOLS",
     "DEFAULT_OPEN_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "MCPSession",
@@ -51,6 +52,10 @@ tools (``open_timeout``): one minute."""
 DEFAULT_MAX_MESSAGE_BYTES = 16_000_000
 """The most bytes one message of a server reached by its URL may take (``max_message_bytes``):
 an answer, or one event of a stream; 16 MB, above a tool's result of ``max_result_chars``."""
+
+DEFAULT_MAX_TOOLS = 10_000
+"""The most tools a session takes of its server's listing (``max_tools``): far above what a
+model is given at once (a provider takes a few hundred), far below what fills the memory."""
 
 _READ_MARGIN = 30.0
 """Seconds the HTTP client of a URL waits past ``read_timeout`` before it gives up on a
@@ -147,6 +152,9 @@ class MCPSession:
             it is read, so that a server that sends more (a result of hundreds of MB, a
             listing of a hundred thousand tools) fails that call (or the opening) with an
             error that names this limit, rather than filling the memory.
+        max_tools: The most tools the server may list, on all its pages (default:
+            10,000); a listing of more fails the opening with an error that names this
+            limit, rather than filling the memory page after page.
     """
 
     def __init__(
@@ -158,14 +166,15 @@ class MCPSession:
         open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_tools: int = DEFAULT_MAX_TOOLS,
     ) -> None:
         """Describe the connection; nothing happens before ``async with``.
 
         Raises:
             ArgumentError: for a ``prefix`` that is not a ``str``, a ``read_timeout`` or
                 ``open_timeout`` that is not a positive, finite number of seconds (nor
-                ``None``), or a ``max_result_chars`` or ``max_message_bytes`` that is not a
-                whole number above 0.
+                ``None``), or a ``max_result_chars``, ``max_message_bytes`` or
+                ``max_tools`` that is not a whole number above 0.
         """
         require_mcp()
         if not isinstance(prefix, str):
@@ -195,6 +204,9 @@ class MCPSession:
             "max_message_bytes",
             owner="MCPSession",
             fix="E.g. MCPSession(..., max_message_bytes=100_000_000).",
+        )
+        self._max_tools = check_count(
+            max_tools, "max_tools", owner="MCPSession", fix="E.g. MCPSession(..., max_tools=500)."
         )
         self._server = server
         self._prefix = prefix
@@ -231,6 +243,7 @@ class MCPSession:
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+        max_tools: int = DEFAULT_MAX_TOOLS,
     ) -> Self:
         """A server run as a child process, talked to over its stdin and stdout.
 
@@ -244,6 +257,7 @@ class MCPSession:
             read_timeout: See the class.
             open_timeout: See the class.
             max_result_chars: See the class.
+            max_tools: See the class.
 
         Raises:
             MCPSessionError: if ``args`` is a ``str`` (it would be split into characters).
@@ -268,6 +282,7 @@ class MCPSession:
             read_timeout=read_timeout,
             open_timeout=open_timeout,
             max_result_chars=max_result_chars,
+            max_tools=max_tools,
         )
 
     @classmethod
@@ -281,6 +296,7 @@ class MCPSession:
         open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_tools: int = DEFAULT_MAX_TOOLS,
     ) -> Self:
         """A server reached over streamable HTTP at ``url`` (e.g. ``http://127.0.0.1:8000/mcp``).
 
@@ -298,6 +314,7 @@ class MCPSession:
             open_timeout: See the class.
             max_result_chars: See the class.
             max_message_bytes: See the class.
+            max_tools: See the class.
 
         Raises:
             ArgumentError: if ``headers`` is not a mapping of ``str`` to ``str``, or a name
@@ -311,6 +328,7 @@ class MCPSession:
             open_timeout=open_timeout,
             max_result_chars=max_result_chars,
             max_message_bytes=max_message_bytes,
+            max_tools=max_tools,
         )
         session._headers = _checked_headers(headers)
         return session
@@ -321,7 +339,8 @@ class MCPSession:
         Raises:
             MCPSessionError: if the server cannot be reached or started, or fails to list
                 its tools (the SDK's error is the cause), or lists them on more than 1000
-                pages (a listing that never ends), or has not listed them within
+                pages (a listing that never ends), or more than ``max_tools`` of them, or
+                an answer over ``max_message_bytes``, or has not listed them within
                 ``open_timeout`` seconds.
         """
         if self._running is not None:
@@ -515,8 +534,15 @@ class MCPSession:
                     call=self._call,
                     max_result_chars=self._max_result_chars,
                 )
-                for listed in page.tools
+                for listed in page.tools[: self._max_tools + 1 - len(tools)]
             )
+            if len(tools) > self._max_tools:
+                raise MCPSessionError(
+                    f"The MCP server {self._describe()} listed more than {self._max_tools:,} "
+                    "tools, the most this MCP session takes (max_tools). Give the session a "
+                    "higher max_tools if the server has that many by design: MCPSession(..., "
+                    "max_tools=...); a model is given a few hundred at most."
+                )
             cursor = page.next_cursor
             if cursor is None:
                 return self._distinct(tools)

@@ -22,7 +22,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from miniagents import MiniAgents
-from miniagents.ext.mcp import DEFAULT_MAX_MESSAGE_BYTES, MCPSession, MCPSessionError
+from miniagents.ext.mcp import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_TOOLS,
+    MCPSession,
+    MCPSessionError,
+)
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage, ToolSet
 from tests.ext.a2a.rpc import serving
 
@@ -37,6 +42,7 @@ class Hostile:
     tools: int = 0  # (listed beside the tools of ``results``)
     results: dict[str, str] = field(default_factory=dict)
     sse: bool = False
+    page: int | None = None  # (how many tools a page of its listing has; None: one page)
 
     def answer(self, message: dict[str, Any]) -> dict[str, Any]:
         method = message["method"]
@@ -50,7 +56,11 @@ class Hostile:
         elif method == "tools/list":
             schema = {"type": "object", "properties": {}}
             names = [*self.results, *(f"t{n}" for n in range(self.tools))]
-            result = {"tools": [{"name": name, "inputSchema": schema} for name in names]}
+            start = int((message.get("params") or {}).get("cursor") or 0)
+            end = len(names) if self.page is None else start + self.page
+            result = {"tools": [{"name": name, "inputSchema": schema} for name in names[start:end]]}
+            if end < len(names):
+                result["nextCursor"] = str(end)
         elif method == "tools/call":
             text = self.results[message["params"]["name"]]
             result = {"content": [{"type": "text", "text": text}], "isError": False}
@@ -86,8 +96,9 @@ async def results(tools: ToolSet, *calls: ToolCallMessage) -> list[ToolResultMes
     return list(messages)
 
 
-def test_the_default_bound_is_the_packages() -> None:
+def test_the_default_bounds_are_the_packages() -> None:
     assert DEFAULT_MAX_MESSAGE_BYTES == 16_000_000
+    assert DEFAULT_MAX_TOOLS == 10_000
 
 
 @pytest.mark.parametrize("sse", [False, True], ids=["json", "sse"])
@@ -134,7 +145,33 @@ async def test_a_listing_over_max_message_bytes_fails_the_opening_naming_it() ->
     assert "MCPSession.http(url, max_message_bytes=...)" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("tools", "page", "max_tools"),
+    [(100_000, None, DEFAULT_MAX_TOOLS), (100, 10, 25)],
+    ids=["one-page-of-100000", "pages-of-10"],
+)
+async def test_a_listing_of_more_than_max_tools_fails_the_opening_naming_it(
+    tools: int, page: int | None, max_tools: int
+) -> None:
+    # (was: every tool listed was taken, on up to 1,000 pages of any size, however many)
+    async with hostile(Hostile(tools=tools, page=page)) as url:
+        session = MCPSession.http(url, max_tools=max_tools)
+        with pytest.raises(MCPSessionError) as raised:
+            await asyncio.wait_for(session.__aenter__(), SAFETY)
+    assert f"listed more than {max_tools:,} tools, the most this MCP session takes (max_tools)" in (
+        str(raised.value)
+    )
+
+
+async def test_a_listing_of_max_tools_is_taken_whole() -> None:
+    async with hostile(Hostile(tools=25, page=10)) as url:
+        session = MCPSession.http(url, max_tools=25)
+        async with session:
+            assert len(session.tools) == 25
+
+
+@pytest.mark.parametrize("name", ["max_message_bytes", "max_tools"])
 @pytest.mark.parametrize("value", [0, -1, 1.5, "1"])
-def test_a_max_message_bytes_that_is_not_a_positive_int_is_refused(value: object) -> None:
-    with pytest.raises(ValueError, match="max_message_bytes"):
-        MCPSession.http("http://127.0.0.1:1/mcp", max_message_bytes=value)  # type: ignore[arg-type]
+def test_a_bound_that_is_not_a_positive_int_is_refused(name: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=name):
+        MCPSession.http("http://127.0.0.1:1/mcp", **{name: value})
