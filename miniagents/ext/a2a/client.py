@@ -177,7 +177,8 @@ async def afetch_agent_card(
         max_event_bytes: The most bytes the card may take.
 
     Raises:
-        A2ACardError: if the card cannot be fetched or read (an HTTP error, not a card).
+        A2ACardError: if the card cannot be fetched or read (an HTTP error, not a card,
+            a JSON nested too deep).
         A2AConnectionError: if the agent cannot be reached, or its card is not read whole
             within ``card_timeout`` seconds.
         A2AReplyTooLargeError: if the card is over ``max_event_bytes`` bytes.
@@ -206,6 +207,12 @@ async def _afetched(client: httpx.AsyncClient, url: str, deadline: float) -> Age
             f"The agent card of the A2A agent at {url} was not read whole within "
             f"card_timeout ({deadline:g} seconds): the agent sends it too slowly. Check that "
             "the URL is the agent's, or give a higher card_timeout."
+        ) from error
+    except RecursionError as error:  # (the SDK's json.loads of a card nested too deep)
+        raise A2ACardError(
+            f"The agent card of the A2A agent at {url} could not be read: its JSON is nested "
+            "too deep to be read. Check the URL (the agent's base URL, whose "
+            "/.well-known/agent-card.json is its card)."
         ) from error
     except A2AClientError as error:
         if isinstance(error.__cause__, httpx.TransportError):

@@ -1,9 +1,10 @@
-"""``a2a_agent`` against a hostile remote: events the SDK cannot parse (127.0.0.1, uvicorn).
+"""``a2a_agent`` against a hostile remote: what the SDK cannot parse (127.0.0.1, uvicorn).
 
 The remote is a bare JSON-RPC server that answers ``SendStreamingMessage`` with the task,
 then one event the test writes by hand: a data part nested deeper than protobuf's JSON
 parser (100 levels) or Python's (1,000) reads, or a field of the wrong type. The reply
-fails with ``A2AProtocolError`` in our words, and the remote task is cancelled.
+fails with ``A2AProtocolError`` in our words, and the remote task is cancelled. A card
+nested too deep is an ``A2ACardError``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from miniagents import MiniAgents
-from miniagents.ext.a2a import a2a_agent
-from miniagents.ext.a2a.errors import A2AProtocolError
+from miniagents.ext.a2a import a2a_agent, afetch_agent_card
+from miniagents.ext.a2a.errors import A2ACardError, A2AProtocolError
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import sdk_card
 
@@ -93,3 +94,21 @@ async def test_an_event_the_sdk_cannot_parse_is_a_protocol_error_and_cancels_the
         f"The remote agent A2A_AGENT sent an event that cannot be read: it is {said}"
     )
     assert "check that the remote speaks A2A 1.0" in str(raised.value)
+
+
+async def test_a_card_nested_too_deep_is_a_card_error() -> None:
+    # (was: the SDK's RecursionError came out of afetch_agent_card, and of a2a_agent(url)'s
+    # first interaction, as it was)
+    card = '{"name":"x","capabilities":{"extensions":[{"params":' + nested(10_000) + "}]}}"
+
+    def make(_: str) -> ASGIApp:
+        async def served(_: Request) -> Response:
+            return Response(card, media_type="application/json")
+
+        return Starlette(routes=[Route("/.well-known/agent-card.json", served)])
+
+    async with serving(make) as url, MiniAgents():
+        with pytest.raises(A2ACardError, match="its JSON is nested too deep to be read"):
+            await asyncio.wait_for(afetch_agent_card(url), SAFETY)
+        with pytest.raises(A2ACardError, match="its JSON is nested too deep to be read"):
+            await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
