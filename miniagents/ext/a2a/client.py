@@ -15,7 +15,8 @@ to an agent whose card says it does not stream, ``SendMessage``, which answers a
 - **A broken stream** (the connection dropped, a read that timed out, a stream that ended
   before the task did) is followed again with ``SubscribeToTask``: the task as it stands,
   then the rest, each token once (``GetTask`` when the task has ended meanwhile); up to
-  ``reconnects`` times in a row.
+  ``reconnects`` times in a row (a stream followed again that breaks with nothing new
+  after the task as it stands breaks once more in that row).
 - **Approvals**: a MiniAgents server's task that waits for approvals puts an
   ``LLMToolApprovalRequest`` per call in the reply (as an LLM agent does); once each is
   decided, the decisions go to the task, and the reply goes on.
@@ -618,13 +619,21 @@ class _Exchange:
         following: AsyncIterator[StreamResponse] | None = events
         while True:
             cause: BaseException | None = None  # (None: it ended before the task did)
-            try:
+            again = following is None  # (followed again: its first event is the task as it
+            try:  # stands, which is no progress unless it says something new)
                 if following is None:
                     assert writer.task_id is not None  # (else it was not followed again)
                     following = await self._aresubscribed(writer.task_id)
                 async for event in following:
-                    writer.read(event)
-                    failures = 0
+                    if again:
+                        read = (writer.chars, writer.messages, writer.state)
+                        writer.read(event)
+                        again = False
+                        if (writer.chars, writer.messages, writer.state) != read:
+                            failures = 0
+                    else:
+                        writer.read(event)
+                        failures = 0
                     if writer.ended:
                         return
             except (A2AClientError, SDKError) as error:

@@ -4,7 +4,8 @@ The remote is a bare JSON-RPC server that answers ``SendStreamingMessage`` with 
 then one event the test writes by hand: a data part nested deeper than protobuf's JSON
 parser (100 levels) or Python's (1,000) reads, or a field of the wrong type. The reply
 fails with ``A2AProtocolError`` in our words, and the remote task is cancelled. A card
-nested too deep is an ``A2ACardError``.
+nested too deep is an ``A2ACardError``. A remote whose every stream ends after the task as
+it stands is followed again ``reconnects`` times, not for ever.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp
 
 from miniagents import MiniAgents
 from miniagents.ext.a2a import a2a_agent, afetch_agent_card
-from miniagents.ext.a2a.errors import A2ACardError, A2AProtocolError
+from miniagents.ext.a2a.errors import A2ACardError, A2AConnectionError, A2AProtocolError
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import sdk_card
 
@@ -112,3 +113,47 @@ async def test_a_card_nested_too_deep_is_a_card_error() -> None:
             await asyncio.wait_for(afetch_agent_card(url), SAFETY)
         with pytest.raises(A2ACardError, match="its JSON is nested too deep to be read"):
             await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+
+
+async def test_a_stream_that_ends_at_each_snapshot_is_followed_again_reconnects_times_only() -> (
+    None
+):
+    # (was: the task as it stands, the first event of each stream followed again, counted as
+    # progress, so a remote whose every stream ended there was followed again for ever, a
+    # GetTask and a SubscribeToTask after another, and the reply never ended)
+    asked: list[str] = []
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            return JSONResponse(MessageToDict(sdk_card(url)))
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            asked.append(sent["method"])
+            state = (
+                "TASK_STATE_CANCELED" if sent["method"] == "CancelTask" else "TASK_STATE_WORKING"
+            )
+            task = {"id": "t1", "contextId": "c1", "status": {"state": state}}
+            if sent["method"] not in ("SendStreamingMessage", "SubscribeToTask"):
+                return JSONResponse({"jsonrpc": "2.0", "id": sent["id"], "result": task})
+
+            async def events() -> AsyncIterator[str]:  # (the task, then the stream ends)
+                answer = {"jsonrpc": "2.0", "id": sent["id"], "result": {"task": task}}
+                yield f"data: {json.dumps(answer)}\n\n"
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    async with serving(make) as url, MiniAgents():
+        with pytest.raises(A2AConnectionError) as raised:
+            await asyncio.wait_for(a2a_agent(url, reconnects=1).inquire("Hi"), SAFETY)
+    assert str(raised.value).startswith(
+        "The stream of the remote agent A2A_AGENT ended before its task, and was followed "
+        "again 1 time(s) in vain"
+    )
+    assert asked == ["SendStreamingMessage", "GetTask", "SubscribeToTask", "CancelTask"]
