@@ -459,9 +459,9 @@ class MCPSession:
             body = response.stream
             if isinstance(body, httpx2.AsyncByteStream):  # (always, of an async client)
                 events = response.headers.get("content-type", "").startswith("text/event-stream")
-                number = _call_number(response.request)
                 bounded_body = _bounded_body_class(httpx2.AsyncByteStream)
-                response.stream = bounded_body(body, self._max_message_bytes, events, number, self)
+                request = response.request
+                response.stream = bounded_body(body, self._max_message_bytes, events, request, self)
 
         read = None if self._read_timeout is None else self._read_timeout + _READ_MARGIN
         return httpx2.AsyncClient(
@@ -470,9 +470,9 @@ class MCPSession:
             event_hooks={"response": [heard, bounded]},
         )
 
-    def cut_off(self, number: str | None) -> None:
-        """(:class:`_BoundedBody`'s) An answer of the call ``number`` went over the bound."""
-        self._too_large.add(number)
+    def _cut_off(self, request: httpx2.Request) -> None:
+        """(:class:`_BoundedBody`'s) The answer to ``request`` went over the bound."""
+        self._too_large.add(_call_number(request))
 
     def _too_large_text(self, what: str) -> str:
         return (
@@ -730,12 +730,12 @@ class _BoundedBody:
     """
 
     def __init__(
-        self, body: Any, most: int, events: bool, number: str | None, session: MCPSession
+        self, body: Any, most: int, events: bool, request: Any, session: MCPSession
     ) -> None:
         self._body = body
         self._most = most
         self._events = events
-        self._number = number
+        self._request = request  # (whose call it is, read only if it is cut)
         self._session = session
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -750,7 +750,7 @@ class _BoundedBody:
             else:
                 pending += len(chunk)
             if pending > self._most:
-                self._session.cut_off(self._number)
+                self._session._cut_off(self._request)
                 return
             yield chunk
 
@@ -761,7 +761,7 @@ class _BoundedBody:
 @functools.cache
 def _bounded_body_class(
     byte_stream: type[httpx2.AsyncByteStream],
-) -> Callable[[Any, int, bool, str | None, MCPSession], httpx2.AsyncByteStream]:
+) -> Callable[[Any, int, bool, httpx2.Request, MCPSession], httpx2.AsyncByteStream]:
     """:class:`_BoundedBody` as a ``byte_stream`` (httpx2's, imported only where it is used)."""
     return type("_BoundedByteStream", (_BoundedBody, byte_stream), {"__slots__": ()})
 
