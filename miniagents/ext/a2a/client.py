@@ -15,7 +15,8 @@ to an agent whose card says it does not stream, ``SendMessage``, which answers a
 - **A broken stream** (the connection dropped, a read that timed out, a stream that ended
   before the task did) is followed again with ``SubscribeToTask``: the task as it stands,
   then the rest, each token once (``GetTask`` when the task has ended meanwhile); up to
-  ``reconnects`` times in a row.
+  ``reconnects`` times in a row (a stream followed again that breaks with nothing new
+  after the task as it stands breaks once more in that row).
 - **Approvals**: a MiniAgents server's task that waits for approvals puts an
   ``LLMToolApprovalRequest`` per call in the reply (as an LLM agent does); once each is
   decided, the decisions go to the task, and the reply goes on.
@@ -70,7 +71,7 @@ from a2a.types import (
 from a2a.types import Message as A2AWireMessage
 from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP
 from a2a.utils.errors import A2AError as SDKError
-from google.protobuf.json_format import ParseDict
+from google.protobuf.json_format import ParseDict, ParseError
 
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.a2a._parts import parts_of
@@ -83,6 +84,7 @@ from miniagents.ext.a2a.errors import (
     A2AError,
     A2AHTTPError,
     A2AInvalidRequestError,
+    A2AProtocolError,
     A2ARemoteError,
     A2AReplyTooLargeError,
     A2ATaskNotFoundError,
@@ -176,7 +178,8 @@ async def afetch_agent_card(
         max_event_bytes: The most bytes the card may take.
 
     Raises:
-        A2ACardError: if the card cannot be fetched or read (an HTTP error, not a card).
+        A2ACardError: if the card cannot be fetched or read (an HTTP error, not a card,
+            a JSON nested too deep).
         A2AConnectionError: if the agent cannot be reached, or its card is not read whole
             within ``card_timeout`` seconds.
         A2AReplyTooLargeError: if the card is over ``max_event_bytes`` bytes.
@@ -205,6 +208,12 @@ async def _afetched(client: httpx.AsyncClient, url: str, deadline: float) -> Age
             f"The agent card of the A2A agent at {url} was not read whole within "
             f"card_timeout ({deadline:g} seconds): the agent sends it too slowly. Check that "
             "the URL is the agent's, or give a higher card_timeout."
+        ) from error
+    except RecursionError as error:  # (the SDK's json.loads of a card nested too deep)
+        raise A2ACardError(
+            f"The agent card of the A2A agent at {url} could not be read: its JSON is nested "
+            "too deep to be read. Check the URL (the agent's base URL, whose "
+            "/.well-known/agent-card.json is its card)."
         ) from error
     except A2AClientError as error:
         if isinstance(error.__cause__, httpx.TransportError):
@@ -610,19 +619,29 @@ class _Exchange:
         following: AsyncIterator[StreamResponse] | None = events
         while True:
             cause: BaseException | None = None  # (None: it ended before the task did)
-            try:
+            again = following is None  # (followed again: its first event is the task as it
+            try:  # stands, which is no progress unless it says something new)
                 if following is None:
                     assert writer.task_id is not None  # (else it was not followed again)
                     following = await self._aresubscribed(writer.task_id)
                 async for event in following:
-                    writer.read(event)
-                    failures = 0
+                    if again:
+                        read = (writer.chars, writer.messages, writer.state)
+                        writer.read(event)
+                        again = False
+                        if (writer.chars, writer.messages, writer.state) != read:
+                            failures = 0
+                    else:
+                        writer.read(event)
+                        failures = 0
                     if writer.ended:
                         return
             except (A2AClientError, SDKError) as error:
                 if not _dropped(error):
                     raise _translated(error, writer.alias) from error
                 cause = error
+            except (ParseError, RecursionError) as error:  # (the SDK's parse of an event)
+                raise _unreadable(writer.alias, error) from error
             finally:
                 if following is not None:
                     await _aclosed(following)
@@ -713,8 +732,14 @@ class _Exchange:
             await asyncio.wait_for(
                 self.client.cancel_task(CancelTaskRequest(id=task_id)), self.remote.cancel_timeout
             )
-        except (A2AClientError, SDKError, TimeoutError, A2AReplyTooLargeError) as error:
-            # it ended, or is unreachable (or answered with the task, over max_event_bytes)
+        except (
+            A2AClientError,
+            SDKError,
+            TimeoutError,
+            A2AReplyTooLargeError,
+            ParseError,
+            RecursionError,
+        ) as error:  # it ended, or is unreachable (or answered what cannot be read)
             _logger.info("Cancelling the task %s of %s: %r", task_id, self.writer.alias, error)
 
 
@@ -748,6 +773,20 @@ def _broken(alias: str, cause: BaseException | None, retried: int) -> A2AConnect
     return A2AConnectionError(
         f"The stream of the remote agent {alias} {how}{again}; check that the agent is "
         "reachable (a2a_agent(..., reconnects=...) says how often to try again)."
+    )
+
+
+def _unreadable(alias: str, error: ParseError | RecursionError) -> A2AProtocolError:
+    """The error of an event (or answer) of the remote that the SDK could not parse."""
+    how = (
+        "nested too deep to be read"
+        if isinstance(error, RecursionError) or "too deep" in str(error)
+        else f"not of A2A's types ({str(error)[:300]})"
+    )
+    return A2AProtocolError(
+        f"The remote agent {alias} sent an event that cannot be read: it is {how}. Its "
+        "reply cannot be read; check that the remote speaks A2A 1.0 (its events as the "
+        "protocol's JSON, a data part's JSON at most 100 levels deep)."
     )
 
 

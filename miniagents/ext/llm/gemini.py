@@ -524,9 +524,15 @@ def _sdk_client(options: GeminiOptions) -> Any:
 
 
 def _client_from_environment(genai: Any) -> Any:
-    """The SDK's client from the environment, sending through httpx (see ``_transport``)."""
+    """The SDK's client from the environment, sending through httpx (see ``_transport``).
+
+    It follows no redirect: the SDK's HTTP client would follow one to any host with the
+    API key (httpx takes only ``Authorization`` off a request sent to another host, and
+    the key goes as ``x-goog-api-key``); an API that redirects answers with an error.
+    """
+    arguments = {"transport": _transport(), "follow_redirects": False}
     try:
-        return genai.Client(http_options={"async_client_args": {"transport": _transport()}})
+        return genai.Client(http_options={"async_client_args": arguments})
     except ValueError as error:  # the SDK's words for a missing key or project
         raise LLMAuthenticationError(
             "No Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) for the Gemini "

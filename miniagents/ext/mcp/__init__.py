@@ -27,6 +27,8 @@ from miniagents.ext.mcp.serving import (
 from miniagents.ext.mcp.serving import mcp_http_app as mcp_http_app
 from miniagents.ext.mcp.serving import mcp_server as mcp_server
 from miniagents.ext.mcp.serving import serve_stdio as serve_stdio
+from miniagents.ext.mcp.session import DEFAULT_MAX_MESSAGE_BYTES as DEFAULT_MAX_MESSAGE_BYTES
+from miniagents.ext.mcp.session import DEFAULT_MAX_TOOLS as DEFAULT_MAX_TOOLS
 from miniagents.ext.mcp.session import DEFAULT_OPEN_TIMEOUT as DEFAULT_OPEN_TIMEOUT
 from miniagents.ext.mcp.session import DEFAULT_READ_TIMEOUT as DEFAULT_READ_TIMEOUT
 from miniagents.ext.mcp.session import MCPSession as MCPSession
@@ -34,9 +36,11 @@ from miniagents.ext.mcp.tool import DEFAULT_MAX_RESULT_CHARS as DEFAULT_MAX_RESU
 from miniagents.ext.mcp.tool import MCPTool as MCPTool
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_RESULT_CHARS",
     "DEFAULT_MAX_SESSIONS",
     "DEFAULT_MAX_SESSIONS_PER_PRINCIPAL",
+    "DEFAULT_MAX_TOOLS",
     "DEFAULT_OPEN_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_SESSION_IDLE_SECONDS",

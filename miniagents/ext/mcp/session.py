@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import itertools
 import json
 import logging
 import re
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit, urlunsplit
@@ -29,7 +31,13 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult
 
-__all__ = ["DEFAULT_OPEN_TIMEOUT", "DEFAULT_READ_TIMEOUT", "MCPSession"]
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_MAX_TOOLS",
+    "DEFAULT_OPEN_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
+    "MCPSession",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -40,6 +48,14 @@ own read timeout of an HTTP stream, 5 minutes, long enough for a slow tool."""
 DEFAULT_OPEN_TIMEOUT = 60.0
 """Seconds ``async with`` waits for its server to start, answer the handshake and list its
 tools (``open_timeout``): one minute."""
+
+DEFAULT_MAX_MESSAGE_BYTES = 16_000_000
+"""The most bytes one message of a server reached by its URL may take (``max_message_bytes``):
+an answer, or one event of a stream; 16 MB, above a tool's result of ``max_result_chars``."""
+
+DEFAULT_MAX_TOOLS = 10_000
+"""The most tools a session takes of its server's listing (``max_tools``): far above what a
+model is given at once (a provider takes a few hundred), far below what fills the memory."""
 
 _READ_MARGIN = 30.0
 """Seconds the HTTP client of a URL waits past ``read_timeout`` before it gives up on a
@@ -131,6 +147,14 @@ class MCPSession:
         max_result_chars: The most characters of a tool's result that go on to the model
             (default: 1,000,000): a longer result is cut there, with a note to the model
             that says so, so that a huge result cannot fill the model's context.
+        max_message_bytes: The most bytes one message of a server reached by its URL may
+            take (default: 16,000,000): an answer, or one event of its stream, counted as
+            it is read, so that a server that sends more (a result of hundreds of MB, a
+            listing of a hundred thousand tools) fails that call (or the opening) with an
+            error that names this limit, rather than filling the memory.
+        max_tools: The most tools the server may list, on all its pages (default:
+            10,000); a listing of more fails the opening with an error that names this
+            limit, rather than filling the memory page after page.
     """
 
     def __init__(
@@ -141,13 +165,16 @@ class MCPSession:
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_tools: int = DEFAULT_MAX_TOOLS,
     ) -> None:
         """Describe the connection; nothing happens before ``async with``.
 
         Raises:
             ArgumentError: for a ``prefix`` that is not a ``str``, a ``read_timeout`` or
                 ``open_timeout`` that is not a positive, finite number of seconds (nor
-                ``None``), or a ``max_result_chars`` that is not a whole number above 0.
+                ``None``), or a ``max_result_chars``, ``max_message_bytes`` or
+                ``max_tools`` that is not a whole number above 0.
         """
         require_mcp()
         if not isinstance(prefix, str):
@@ -172,6 +199,15 @@ class MCPSession:
             owner="MCPSession",
             fix="E.g. MCPSession(..., max_result_chars=100_000).",
         )
+        self._max_message_bytes = check_count(
+            max_message_bytes,
+            "max_message_bytes",
+            owner="MCPSession",
+            fix="E.g. MCPSession(..., max_message_bytes=100_000_000).",
+        )
+        self._max_tools = check_count(
+            max_tools, "max_tools", owner="MCPSession", fix="E.g. MCPSession(..., max_tools=500)."
+        )
         self._server = server
         self._prefix = prefix
         self._read_timeout = read_timeout
@@ -191,6 +227,9 @@ class MCPSession:
         self._call_statuses: dict[str, int] = {}
         """The HTTP error status of each call to a URL answered with one, by its number."""
         self._call_numbers = itertools.count(1)
+        self._too_large: set[str | None] = set()
+        """The calls (by number; ``None``: a request of no call) whose answer, or an event
+        of whose stream, went over ``max_message_bytes`` and was cut there."""
 
     @classmethod
     def stdio(
@@ -204,6 +243,7 @@ class MCPSession:
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+        max_tools: int = DEFAULT_MAX_TOOLS,
     ) -> Self:
         """A server run as a child process, talked to over its stdin and stdout.
 
@@ -217,6 +257,7 @@ class MCPSession:
             read_timeout: See the class.
             open_timeout: See the class.
             max_result_chars: See the class.
+            max_tools: See the class.
 
         Raises:
             MCPSessionError: if ``args`` is a ``str`` (it would be split into characters).
@@ -241,6 +282,7 @@ class MCPSession:
             read_timeout=read_timeout,
             open_timeout=open_timeout,
             max_result_chars=max_result_chars,
+            max_tools=max_tools,
         )
 
     @classmethod
@@ -253,6 +295,8 @@ class MCPSession:
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_tools: int = DEFAULT_MAX_TOOLS,
     ) -> Self:
         """A server reached over streamable HTTP at ``url`` (e.g. ``http://127.0.0.1:8000/mcp``).
 
@@ -269,6 +313,8 @@ class MCPSession:
             read_timeout: See the class.
             open_timeout: See the class.
             max_result_chars: See the class.
+            max_message_bytes: See the class.
+            max_tools: See the class.
 
         Raises:
             ArgumentError: if ``headers`` is not a mapping of ``str`` to ``str``, or a name
@@ -281,6 +327,8 @@ class MCPSession:
             read_timeout=read_timeout,
             open_timeout=open_timeout,
             max_result_chars=max_result_chars,
+            max_message_bytes=max_message_bytes,
+            max_tools=max_tools,
         )
         session._headers = _checked_headers(headers)
         return session
@@ -291,7 +339,8 @@ class MCPSession:
         Raises:
             MCPSessionError: if the server cannot be reached or started, or fails to list
                 its tools (the SDK's error is the cause), or lists them on more than 1000
-                pages (a listing that never ends), or has not listed them within
+                pages (a listing that never ends), or more than ``max_tools`` of them, or
+                an answer over ``max_message_bytes``, or has not listed them within
                 ``open_timeout`` seconds.
         """
         if self._running is not None:
@@ -344,10 +393,14 @@ class MCPSession:
         http: httpx2.AsyncClient | None = None
         if isinstance(server, str):  # our own client: its headers, and the statuses it hears
             http = self._http_client()
-            server = streamable_http_client(server, http_client=http)
+            bounded: dict[str, Any] = {}
+            if "max_sse_event_size" in inspect.signature(streamable_http_client).parameters:
+                bounded["max_sse_event_size"] = self._max_message_bytes  # (mcp 2.3 and later)
+            server = streamable_http_client(server, http_client=http, **bounded)
         elif isinstance(server, StdioServerParameters):  # a transport: what every mcp 2 takes
             server = stdio_client(server)
         self._error_status = None
+        self._too_large.clear()
         try:
             async with (
                 http or contextlib.nullcontext(),
@@ -358,7 +411,9 @@ class MCPSession:
                 except Exception as error:
                     what = f"The MCP server {self._describe()} failed to list its tools"
                     opened.set_exception(
-                        error if isinstance(error, MCPSessionError) else _session_error(what, error)
+                        error
+                        if isinstance(error, MCPSessionError)
+                        else self._too_large_opening(error) or _session_error(what, error)
                     )
                     return
                 self._client = client
@@ -367,7 +422,8 @@ class MCPSession:
         except Exception as error:
             if not opened.done():
                 opened.set_exception(
-                    _session_error(
+                    self._too_large_opening(error)
+                    or _session_error(
                         f"Could not connect to the MCP server {self._describe()}",
                         error,
                         self._connection_fix(),
@@ -399,12 +455,41 @@ class MCPSession:
                 if number is not None:
                     self._call_statuses[number] = response.status_code
 
+        async def bounded(response: httpx2.Response) -> None:
+            body = response.stream
+            if isinstance(body, httpx2.AsyncByteStream):  # (always, of an async client)
+                events = response.headers.get("content-type", "").startswith("text/event-stream")
+                bounded_body = _bounded_body_class(httpx2.AsyncByteStream)
+                request = response.request
+                response.stream = bounded_body(body, self._max_message_bytes, events, request, self)
+
         read = None if self._read_timeout is None else self._read_timeout + _READ_MARGIN
         return httpx2.AsyncClient(
             headers=self._headers,
             timeout=httpx2.Timeout(30.0, read=read),  # (the SDK's default client's, but read)
-            event_hooks={"response": [heard]},
+            event_hooks={"response": [heard, bounded]},
         )
+
+    def _cut_off(self, request: httpx2.Request) -> None:
+        """(:class:`_BoundedBody`'s) The answer to ``request`` went over the bound."""
+        self._too_large.add(_call_number(request))
+
+    def _too_large_text(self, what: str) -> str:
+        return (
+            f"The MCP server {self._describe()} sent {what} over {self._max_message_bytes:,} "
+            "bytes in one message, the most this MCP session reads (max_message_bytes), so it "
+            "was not read. Ask for less, or give the session a higher max_message_bytes if "
+            "the server's messages are this large by design: MCPSession.http(url, "
+            "max_message_bytes=...)."
+        )
+
+    def _too_large_opening(self, error: BaseException) -> MCPSessionError | None:
+        """The error of an opening whose handshake or listing went over ``max_message_bytes``."""
+        if not self._too_large:
+            return None
+        failure = MCPSessionError(self._too_large_text("an answer to its handshake or listing"))
+        failure.__cause__ = error
+        return failure
 
     def _connection_fix(self) -> str:
         """What to do about a connection that failed: what its HTTP error status asks for.
@@ -449,8 +534,15 @@ class MCPSession:
                     call=self._call,
                     max_result_chars=self._max_result_chars,
                 )
-                for listed in page.tools
+                for listed in page.tools[: self._max_tools + 1 - len(tools)]
             )
+            if len(tools) > self._max_tools:
+                raise MCPSessionError(
+                    f"The MCP server {self._describe()} listed more than {self._max_tools:,} "
+                    "tools, the most this MCP session takes (max_tools). Give the session a "
+                    "higher max_tools if the server has that many by design: MCPSession(..., "
+                    "max_tools=...); a model is given a few hundred at most."
+                )
             cursor = page.next_cursor
             if cursor is None:
                 return self._distinct(tools)
@@ -505,6 +597,10 @@ class MCPSession:
             # (RequestParamsMeta takes any key, extra_items, which mypy does not read yet)
             return await client.call_tool(name, arguments, meta=meta)  # type: ignore[arg-type]
         except MCPError as error:  # the SDK's words name no fix: say what to do
+            if number in self._too_large:
+                raise ToolCallError(
+                    self._too_large_text(f"the result of its tool {name}")
+                ) from error
             if error.code == REQUEST_TIMEOUT and self._timed_out(error, clock.time() - started):
                 raise ToolCallError(
                     f"The MCP server {self._describe()} did not answer the call of its tool "
@@ -541,6 +637,7 @@ class MCPSession:
             raise ToolCallError(self._failed_call(name, error)) from error
         finally:
             self._call_statuses.pop(number, None)
+            self._too_large.discard(number)
 
     def _timed_out(self, error: MCPError, elapsed: float) -> bool:
         """Whether ``error`` (code ``REQUEST_TIMEOUT``, -32001) is the SDK's own ``read_timeout``.
@@ -621,6 +718,56 @@ class MCPSession:
     def __repr__(self) -> str:
         """Show the server and the names of its tools."""
         return f"<MCPSession {self._describe()} tools={[tool.name for tool in self._tools or ()]}>"
+
+
+class _BoundedBody:
+    """The body of an answer of a server reached by its URL, cut at ``max_message_bytes``.
+
+    It counts the bytes of one message as they are read (of a stream, one event: the bytes
+    since its last blank line; else the whole body) and ends the body at the first one over
+    the bound, telling its session which call it was: the SDK never holds a bigger message
+    (it fails the call, with its own words, which the session replaces with the bound's).
+    """
+
+    def __init__(
+        self, body: Any, most: int, events: bool, request: Any, session: MCPSession
+    ) -> None:
+        self._body = body
+        self._most = most
+        self._events = events
+        self._request = request  # (whose call it is, read only if it is cut)
+        self._session = session
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        pending = 0  # the bytes of the message read so far
+        tail = b""  # (the last bytes read: an event's end may span two reads)
+        async for chunk in self._body:
+            if self._events:
+                joined = tail + chunk
+                ends = [at + len(end) for end in _EVENT_ENDS if (at := joined.rfind(end)) >= 0]
+                pending = len(joined) - max(ends) if ends else pending + len(chunk)
+                tail = joined[-3:]
+            else:
+                pending += len(chunk)
+            if pending > self._most:
+                self._session._cut_off(self._request)
+                return
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._body.aclose()
+
+
+@functools.cache
+def _bounded_body_class(
+    byte_stream: type[httpx2.AsyncByteStream],
+) -> Callable[[Any, int, bool, httpx2.Request, MCPSession], httpx2.AsyncByteStream]:
+    """:class:`_BoundedBody` as a ``byte_stream`` (httpx2's, imported only where it is used)."""
+    return type("_BoundedByteStream", (_BoundedBody, byte_stream), {"__slots__": ()})
+
+
+_EVENT_ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n")
+"""What ends an SSE event: a blank line, after any of the line ends the standard allows."""
 
 
 def _checked_headers(headers: object) -> dict[str, str]:

@@ -1,0 +1,159 @@
+"""``a2a_agent`` against a hostile remote: what the SDK cannot parse (127.0.0.1, uvicorn).
+
+The remote is a bare JSON-RPC server that answers ``SendStreamingMessage`` with the task,
+then one event the test writes by hand: a data part nested deeper than protobuf's JSON
+parser (100 levels) or Python's (1,000) reads, or a field of the wrong type. The reply
+fails with ``A2AProtocolError`` in our words, and the remote task is cancelled. A card
+nested too deep is an ``A2ACardError``. A remote whose every stream ends after the task as
+it stands is followed again ``reconnects`` times, not for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from miniagents import MiniAgents
+from miniagents.ext.a2a import a2a_agent, afetch_agent_card
+from miniagents.ext.a2a.errors import A2ACardError, A2AConnectionError, A2AProtocolError
+from tests.ext.a2a.rpc import serving
+from tests.ext.a2a.sdk_server import sdk_card
+
+SAFETY = 30.0
+"""Seconds before a test that would hang fails instead (never reached when the code works)."""
+
+
+def nested(depth: int) -> str:
+    """A JSON object ``depth`` levels deep."""
+    return '{"a":' * depth + '"x"' + "}" * depth
+
+
+def remote(artifact: str, cancelled: asyncio.Event) -> Callable[[str], ASGIApp]:
+    """A remote whose stream sends its task, then an update of the artifact ``artifact``."""
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            return JSONResponse(MessageToDict(sdk_card(url)))
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            head = f'{{"jsonrpc":"2.0","id":{json.dumps(sent["id"])},"result":'
+            task: dict[str, Any] = {"id": "t1", "contextId": "c1"}
+            if sent["method"] != "SendStreamingMessage":
+                cancelled.set()  # (CancelTask: answered with the task, cancelled)
+                task["status"] = {"state": "TASK_STATE_CANCELED"}
+                return Response(f"{head}{json.dumps(task)}}}", media_type="application/json")
+
+            async def events() -> AsyncIterator[str]:
+                task["status"] = {"state": "TASK_STATE_WORKING"}
+                yield f"data: {head}{json.dumps({'task': task})}}}\n\n"
+                update = f'{{"taskId":"t1","contextId":"c1","artifact":{artifact}}}'
+                yield f'data: {head}{{"artifactUpdate":{update}}}}}\n\n'
+                await asyncio.Event().wait()  # (the stream stays open)
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("artifact", "said"),
+    [
+        (f'{{"artifactId":"a","parts":[{{"data":{nested(10_000)}}}]}}', "nested too deep"),
+        (f'{{"artifactId":"a","parts":[{{"data":{nested(150)}}}]}}', "nested too deep"),
+        ('{"artifactId":"a","parts":"not a list"}', "not of A2A's types"),
+    ],
+    ids=["10000-deep", "150-deep", "wrong-type"],
+)
+async def test_an_event_the_sdk_cannot_parse_is_a_protocol_error_and_cancels_the_task(
+    artifact: str, said: str
+) -> None:
+    # (was: the SDK's RecursionError or protobuf's ParseError came out of the interaction
+    # as it was, no MiniAgentsError, and the remote task was left running)
+    cancelled = asyncio.Event()
+    async with serving(remote(artifact, cancelled)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+        await asyncio.wait_for(cancelled.wait(), SAFETY)
+    assert str(raised.value).startswith(
+        f"The remote agent A2A_AGENT sent an event that cannot be read: it is {said}"
+    )
+    assert "check that the remote speaks A2A 1.0" in str(raised.value)
+
+
+async def test_a_card_nested_too_deep_is_a_card_error() -> None:
+    # (was: the SDK's RecursionError came out of afetch_agent_card, and of a2a_agent(url)'s
+    # first interaction, as it was)
+    card = '{"name":"x","capabilities":{"extensions":[{"params":' + nested(10_000) + "}]}}"
+
+    def make(_: str) -> ASGIApp:
+        async def served(_: Request) -> Response:
+            return Response(card, media_type="application/json")
+
+        return Starlette(routes=[Route("/.well-known/agent-card.json", served)])
+
+    async with serving(make) as url, MiniAgents():
+        with pytest.raises(A2ACardError, match="its JSON is nested too deep to be read"):
+            await asyncio.wait_for(afetch_agent_card(url), SAFETY)
+        with pytest.raises(A2ACardError, match="its JSON is nested too deep to be read"):
+            await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+
+
+async def test_a_stream_that_ends_at_each_snapshot_is_followed_again_reconnects_times_only() -> (
+    None
+):
+    # (was: the task as it stands, the first event of each stream followed again, counted as
+    # progress, so a remote whose every stream ended there was followed again for ever, a
+    # GetTask and a SubscribeToTask after another, and the reply never ended)
+    asked: list[str] = []
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            return JSONResponse(MessageToDict(sdk_card(url)))
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            asked.append(sent["method"])
+            state = (
+                "TASK_STATE_CANCELED" if sent["method"] == "CancelTask" else "TASK_STATE_WORKING"
+            )
+            task = {"id": "t1", "contextId": "c1", "status": {"state": state}}
+            if sent["method"] not in ("SendStreamingMessage", "SubscribeToTask"):
+                return JSONResponse({"jsonrpc": "2.0", "id": sent["id"], "result": task})
+
+            async def events() -> AsyncIterator[str]:  # (the task, then the stream ends)
+                answer = {"jsonrpc": "2.0", "id": sent["id"], "result": {"task": task}}
+                yield f"data: {json.dumps(answer)}\n\n"
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    async with serving(make) as url, MiniAgents():
+        with pytest.raises(A2AConnectionError) as raised:
+            await asyncio.wait_for(a2a_agent(url, reconnects=1).inquire("Hi"), SAFETY)
+    assert str(raised.value).startswith(
+        "The stream of the remote agent A2A_AGENT ended before its task, and was followed "
+        "again 1 time(s) in vain"
+    )
+    assert asked == ["SendStreamingMessage", "GetTask", "SubscribeToTask", "CancelTask"]
