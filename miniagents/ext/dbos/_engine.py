@@ -105,6 +105,10 @@ DEFAULT_DATABASE_URL = "sqlite:///miniagents_durable.sqlite"
 
 _HINT = 'Durable agents need DBOS Transact: pip install "miniagents[dbos]".'
 CONNECT_TIMEOUT = 5  # seconds, to reach a database at start
+STOPPED_KEPT = 10_000
+"""How many ids of the runs stopped in this process an engine keeps (the oldest go first)."""
+UNCLAIMED_WAIT = 10.0
+"""Seconds a run of this process's executor, not running here, is waited for when asked."""
 _WORKFLOW = "miniagents.durable"
 _STEP = "miniagents.durable.step"
 
@@ -252,6 +256,12 @@ class Engine:
     Attributes:
         agents_context: The context the runs recovered at launch run in, if their launcher
             gave its own (``arecover``); else they run in one of the engine's own.
+        stopped: The ids of the runs stopped here, unrecorded (asked for again, they run
+            on here): the newest ``STOPPED_KEPT``, so that a long-lived server's memory
+            stays bounded (one asked for after its id went is told it stopped, see
+            :meth:`areply`).
+        unclaimed_wait: Seconds a run of this process's DBOS executor that does not run
+            here is waited for when asked (see :meth:`areply`).
         resumed: The contexts of the runs stopped here and asked for again, by id (each
             runs on in its asker's).
         inputs: The agent's alias, input messages and arguments of each run whose reply is
@@ -265,7 +275,7 @@ class Engine:
     loop: asyncio.AbstractEventLoop
     agents_context: contextvars.Context | None
     running: dict[str, asyncio.Future[MessageSequencePromise]] = field(default_factory=dict)
-    stopped: set[str] = field(default_factory=set)
+    stopped: _RecentIds = field(default_factory=lambda: _RecentIds(STOPPED_KEPT))
     refused: dict[str, str] = field(default_factory=dict)
     inputs: dict[str, tuple[str, tuple[Message, ...], Mapping[str, object]]] = field(
         default_factory=dict
@@ -273,6 +283,7 @@ class Engine:
     bodies: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     resumed: dict[str, contextvars.Context] = field(default_factory=dict)
     waiting: dict[str, str] = field(default_factory=dict)
+    unclaimed_wait: float = UNCLAIMED_WAIT
     released: weakref.WeakSet[asyncio.Task[Any]] = field(default_factory=weakref.WeakSet)
     _own_context: asyncio.Future[contextvars.Context] | None = None
     _holder: asyncio.Task[None] | None = None
@@ -442,6 +453,8 @@ class Engine:
             self.stopped.discard(workflow_id)
             self.resumed[workflow_id] = contextvars.copy_context()  # it runs in the caller's
             await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
+        elif status.status == "PENDING" and self._unclaimed(workflow_id, status.executor_id):
+            return await self._claimed_or_stopped(workflow_id)
         # running: recovered here (it streams), or in another process (it ends)
         ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
         executor = status.executor_id
@@ -450,6 +463,76 @@ class Engine:
         reply = await self._published_or(workflow_id, ended)
         self._wait_for_record(workflow_id)
         return reply
+
+    def _unclaimed(self, workflow_id: str, executor: str | None) -> bool:
+        """Whether the pending run ``workflow_id`` is this process's and nothing runs it here.
+
+        Its DBOS executor is this process's, so no other process runs it, and it has not
+        published its reply here, nor waits here for its agent: it was stopped here (its
+        id gone from :attr:`stopped` since), or DBOS is about to start it here.
+        """
+        return (
+            executor == _dbos().executor_id
+            and workflow_id not in self.bodies
+            and workflow_id not in self.waiting
+        )
+
+    async def _claimed_or_stopped(
+        self, workflow_id: str
+    ) -> MessageSequencePromise | tuple[Message, ...]:
+        """The reply of the unclaimed run ``workflow_id``, if it starts here within a bound.
+
+        Nobody else runs it (see :meth:`_unclaimed`): waiting for its end would wait for
+        ever. Its reply is waited for :attr:`unclaimed_wait` seconds (DBOS may be about to
+        start it here); past them, the run is taken for one stopped here, as it is: its
+        readers are told so, and asked for again, it runs on here.
+
+        Raises:
+            DurableRunStoppedError: if it did not start here within the bound.
+        """
+        published = self.published(workflow_id)
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(published), self.unclaimed_wait)
+        except TimeoutError:
+            if published.done():  # (published as the wait ended)
+                reply = published.result()
+            else:
+                return await self._astopped_unclaimed(workflow_id, published)
+        finally:  # (a reader that gave up: the next call asks the database again)
+            if not published.done() and self.running.get(workflow_id) is published:
+                del self.running[workflow_id]
+        self._wait_for_record(workflow_id)
+        return reply
+
+    async def _astopped_unclaimed(
+        self, workflow_id: str, published: asyncio.Future[MessageSequencePromise]
+    ) -> tuple[Message, ...]:
+        """Tell the readers of the unclaimed run ``workflow_id`` that it stopped here.
+
+        Unless it ended meanwhile (started and ended here within the wait): its record
+        then.
+
+        Raises:
+            DurableRunStoppedError: if it is still pending (asked again, it runs on here).
+        """
+        dbos = _dbos()
+        status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        if status is not None and status.status in ("SUCCESS", "ERROR"):
+            return cast("tuple[Message, ...]", await _outside(dbos.get_result_async(workflow_id)))
+        error = DurableRunStoppedError(
+            f"The durable run {workflow_id!r} was stopped in this process before it ended, "
+            f"and nothing ran it on here within {self.unclaimed_wait:g} seconds of this call. "
+            "It stays pending in the database of durable runs, unrecorded from where it "
+            "stopped: ask for it again under the same workflow id to run it on here, or the "
+            "next launch of durable runs recovers it."
+        )
+        if self.running.get(workflow_id) is published:
+            del self.running[workflow_id]
+        if not published.done():  # (another reader that waits for it is told too)
+            published.set_exception(error)
+            published.add_done_callback(_retrieved)
+        self.stopped.add(workflow_id)
+        raise error
 
     def _wait_for_record(self, workflow_id: str) -> None:
         """Make the reader's context wait for the end of the run ``workflow_id`` running here.
@@ -707,6 +790,37 @@ async def _hold_context(ready: asyncio.Future[contextvars.Context]) -> None:
     async with MiniAgents():
         ready.set_result(contextvars.copy_context())
         await asyncio.get_running_loop().create_future()  # the loop's end cancels it
+
+
+class _RecentIds:
+    """A set of ids kept in the order they were added, the oldest dropped past ``limit``.
+
+    Attributes:
+        limit: How many ids it keeps at most.
+    """
+
+    __slots__ = ("_ids", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._ids: dict[str, None] = {}
+
+    def add(self, item: str) -> None:
+        """Keep ``item`` as the newest id, dropping the oldest ones past the limit."""
+        self._ids.pop(item, None)
+        self._ids[item] = None
+        while len(self._ids) > self.limit:
+            del self._ids[next(iter(self._ids))]
+
+    def discard(self, item: str) -> None:
+        """Forget ``item``, if kept."""
+        self._ids.pop(item, None)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 class _ReleasedRuns(logging.Filter):

@@ -29,6 +29,7 @@ from miniagents.ext.dbos import (
     DurableConfigurationError,
     DurableError,
     DurableRecordError,
+    DurableRunStoppedError,
     DurableVersionError,
     aapprovals_open,
     aapprove,
@@ -537,6 +538,52 @@ async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_sam
         held[1].set()
         assert [str(message) for message in await same] == ["Reply to Hello?."]
         assert [str(message) for message in await first] == ["Reply to Hello?."]
+
+
+async def test_an_engine_keeps_the_ids_of_the_newest_runs_stopped_here_only() -> None:
+    # (was: the id of every run stopped in the process, kept for its whole life: a
+    # long-lived server's memory grew with each reader that gave up)
+    from miniagents.ext.dbos import _engine
+
+    engine = _engine.Engine("sqlite:///runs.sqlite", asyncio.get_running_loop(), None)
+    for number in range(_engine.STOPPED_KEPT + 1):
+        engine.stopped.add(f"stopped-{number}")
+    assert len(engine.stopped) == _engine.STOPPED_KEPT
+    assert "stopped-0" not in engine.stopped
+    assert f"stopped-{_engine.STOPPED_KEPT}" in engine.stopped
+
+
+async def test_a_run_stopped_here_and_forgotten_is_told_stopped_when_asked_again(
+    database: str,
+) -> None:
+    # a run stopped here whose id the engine no longer keeps (see above), asked for again,
+    # is this process's run that nothing runs: it is told stopped after the engine's
+    # unclaimed_wait (was: its end was waited for forever), and asked again it runs on
+    from miniagents.ext.dbos import _engine
+
+    agent = durable(_held, database_url=database)
+    async with MiniAgents():
+        held[:] = [asyncio.Event(), asyncio.Event()]
+        with workflow_id("forgotten-1"):
+            first = agent.inquire("Hello?")
+        await held[0].wait()
+        engine = _engine.current_engine()
+        assert engine is not None
+        engine.stop("forgotten-1")
+        with pytest.raises(DurableRunStoppedError):
+            await first
+        engine.stopped.discard("forgotten-1")  # (its id dropped, as past STOPPED_KEPT)
+        engine.unclaimed_wait = 0.05
+        with workflow_id("forgotten-1"):
+            again = agent.inquire("Hello?")
+        with pytest.raises(DurableRunStoppedError, match="ask for it again"):
+            await asyncio.wait_for(again.aresolve_messages(), 30)
+        held[1].set()
+        with workflow_id("forgotten-1"):
+            on = agent.inquire("Hello?")
+        assert [str(m) for m in await asyncio.wait_for(on.aresolve_messages(), 30)] == [
+            "Reply to Hello?."
+        ]
 
 
 async def test_a_run_stopped_while_a_call_waits_keeps_its_approval_and_goes_on_asked_again(
