@@ -45,9 +45,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from miniagents.ext.dbos._approvals import (
+    APPROVAL_MARK,
     approval_id,
     awaited_decision,
     register_approvals,
+    run_of_approval,
     withdraw,
     withdraw_orphans,
 )
@@ -66,6 +68,7 @@ from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableDatabaseError,
     DurableError,
+    DurableRecordError,
     DurableRunStoppedError,
     DurableVersionError,
 )
@@ -88,6 +91,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "Engine",
     "aengine_for",
+    "check_run_id",
     "checked_url",
     "configured_url",
     "current_engine",
@@ -162,6 +166,22 @@ def checked_url(url: object) -> str:
             "sqlite:///miniagents_durable.sqlite."
         )
     return url
+
+
+def check_run_id(workflow_id: str) -> None:
+    """Refuse ``workflow_id`` as a new run's id if it holds what marks an approval's id.
+
+    Raises:
+        DurableRecordError: if it holds ``::approval`` (the ids of the approvals of a run's
+            calls are ``<run id>::approval<key>``: a run so named would be taken for one).
+    """
+    if APPROVAL_MARK in workflow_id:
+        raise DurableRecordError(
+            f"The workflow id {workflow_id!r} holds {APPROVAL_MARK!r}, which marks the ids "
+            f"of the approvals of durable runs (<run id>{APPROVAL_MARK}<key>): a run so "
+            "named would be taken for an approval of another run. Give the run an id "
+            f"without {APPROVAL_MARK!r} (e.g. with '-approval' instead)."
+        )
 
 
 def configured_url() -> str:
@@ -401,6 +421,10 @@ class Engine:
             DurableVersionError: if the run was started by another application version.
             DurableConfigurationError: if the run ``workflow_id`` is another agent's, or
                 had other input messages.
+            DurableRecordError: if a new run's id holds ``::approval`` (see
+                :func:`check_run_id`).
+            DurableRunStoppedError: if the run is this process's executor's, pending, and
+                nothing runs it here (see :meth:`_claimed_or_stopped`).
             DurableError: if the run was cancelled or gave up its recovery, or runs in
                 another process and did not end within ``elsewhere_timeout`` seconds.
             DurableDatabaseError: if the database of runs failed (not a SQLite database or
@@ -421,6 +445,8 @@ class Engine:
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
         if status is None:  # a new run: started here
             from dbos import SetWorkflowID
+
+            check_run_id(workflow_id)
 
             workflow, _ = _registered_functions()
             with SetWorkflowID(workflow_id):
@@ -849,7 +875,7 @@ class _ReleasedRuns(logging.Filter):
             workflow = _dbos().workflow_id
         except Exception:  # (DBOS's own state, unreadable here: the line stays)
             return True
-        return workflow is None or workflow.partition("::approval")[0] not in engine.stopped
+        return workflow is None or (run_of_approval(workflow) or workflow) not in engine.stopped
 
 
 _released_logs = _ReleasedRuns()

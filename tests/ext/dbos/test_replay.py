@@ -540,6 +540,21 @@ async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_sam
         assert [str(message) for message in await first] == ["Reply to Hello?."]
 
 
+async def test_a_run_id_that_holds_the_mark_of_an_approval_is_refused(database: str) -> None:
+    # an approval's workflow id is "<run id>::approval<key>": a run so named was taken for
+    # an approval of another run (was: DBOS's log lines of a run "refund::approval1" were
+    # left out once a run "refund" stopped, and "refund"'s approvals, listed by the prefix
+    # "refund::approval", took in that run's)
+    with pytest.raises(DurableRecordError, match="::approval"), workflow_id("refund::approval1"):
+        pass
+    marked = offline_agent.fork(alias="MARKED::approval", reply=_answer, token_delay=0)
+    agent = durable(marked, database_url=database, ids_by_input=True)  # (named by its input)
+    async with MiniAgents():
+        with pytest.raises(DurableRecordError, match="without '::approval'"):
+            await agent.inquire("Hello?")
+    assert calls == []
+
+
 async def test_an_engine_keeps_the_ids_of_the_newest_runs_stopped_here_only() -> None:
     # (was: the id of every run stopped in the process, kept for its whole life: a
     # long-lived server's memory grew with each reader that gave up)
