@@ -601,6 +601,41 @@ async def test_a_run_stopped_here_and_forgotten_is_told_stopped_when_asked_again
         ]
 
 
+async def test_a_lazy_agents_run_stopped_before_its_task_started_ends_its_reader(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a lazy agent (start_asap=False) whose run is stopped as soon as its reply is
+    # published, before the agent's task started: its reader gets the run's stop, nothing
+    # waits for ever, and asked again the run runs on here
+    from miniagents.ext.dbos import _engine
+
+    lazy = _held.fork(alias="LAZY_HELD", start_asap=False)
+    agent = durable(lazy, database_url=database)
+    held[:] = [asyncio.Event(), asyncio.Event()]
+    async with MiniAgents():
+        engine = await _engine.aengine_for(database)
+        publish = engine.published
+
+        def stopped_at_once(run: str) -> asyncio.Future[MessageSequencePromise]:
+            future = publish(run)  # (its done callback runs before the agent's task does)
+            future.add_done_callback(lambda _: engine.stop(run, "stopped in a test"))
+            return future
+
+        monkeypatch.setattr(engine, "published", stopped_at_once)
+        with workflow_id("lazy-1"):
+            reply = agent.inquire("Hello?")
+        with pytest.raises(DurableRunStoppedError, match="stopped in a test"):
+            await asyncio.wait_for(reply.aresolve_messages(), 30)
+        assert not held[0].is_set()  # (the agent's task never ran)
+        monkeypatch.setattr(engine, "published", publish)
+        held[1].set()
+        with workflow_id("lazy-1"):
+            again = agent.inquire("Hello?")
+        assert [str(m) for m in await asyncio.wait_for(again.aresolve_messages(), 30)] == [
+            "Reply to Hello?."
+        ]
+
+
 async def test_a_run_stopped_while_a_call_waits_keeps_its_approval_and_goes_on_asked_again(
     database: str,
 ) -> None:
