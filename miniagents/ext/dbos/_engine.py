@@ -545,7 +545,7 @@ class Engine:
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
         if status is not None and status.status in ("SUCCESS", "ERROR"):
             return cast("tuple[Message, ...]", await _outside(dbos.get_result_async(workflow_id)))
-        error = DurableRunStoppedError(
+        said = (
             f"The durable run {workflow_id!r} was stopped in this process before it ended, "
             f"and nothing ran it on here within {self.unclaimed_wait:g} seconds of this call. "
             "It stays pending in the database of durable runs, unrecorded from where it "
@@ -555,10 +555,10 @@ class Engine:
         if self.running.get(workflow_id) is published:
             del self.running[workflow_id]
         if not published.done():  # (another reader that waits for it is told too)
-            published.set_exception(error)
+            published.set_exception(DurableRunStoppedError(said))
             published.add_done_callback(_retrieved)
         self.stopped.add(workflow_id)
-        raise error
+        raise DurableRunStoppedError(said)
 
     def _wait_for_record(self, workflow_id: str) -> None:
         """Make the reader's context wait for the end of the run ``workflow_id`` running here.
