@@ -443,6 +443,8 @@ class Engine:
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
             raise DurableVersionError(self.refused[workflow_id])
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        if workflow_id in self.refused:  # (refused meanwhile: its run was recovered here)
+            raise DurableVersionError(self.refused[workflow_id])
         if status is None:  # a new run: started here
             from dbos import SetWorkflowID
 
@@ -491,14 +493,16 @@ class Engine:
         return reply
 
     def _unclaimed(self, workflow_id: str, executor: str | None) -> bool:
-        """Whether the pending run ``workflow_id`` is this process's and nothing runs it here.
+        """Whether the pending run ``workflow_id`` may be one stopped here and forgotten since.
 
         Its DBOS executor is this process's, so no other process runs it, and it has not
         published its reply here, nor waits here for its agent: it was stopped here (its
-        id gone from :attr:`stopped` since), or DBOS is about to start it here.
+        id gone from :attr:`stopped` since), or DBOS is about to start it here. Until the
+        engine has forgotten a stopped run, it is the latter (its end is waited for).
         """
         return (
-            executor == _dbos().executor_id
+            self.stopped.dropped > 0
+            and executor == _dbos().executor_id
             and workflow_id not in self.bodies
             and workflow_id not in self.waiting
         )
@@ -823,12 +827,14 @@ class _RecentIds:
 
     Attributes:
         limit: How many ids it keeps at most.
+        dropped: How many ids it dropped so (to keep ``limit``).
     """
 
-    __slots__ = ("_ids", "limit")
+    __slots__ = ("_ids", "dropped", "limit")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.dropped = 0
         self._ids: dict[str, None] = {}
 
     def add(self, item: str) -> None:
@@ -837,6 +843,7 @@ class _RecentIds:
         self._ids[item] = None
         while len(self._ids) > self.limit:
             del self._ids[next(iter(self._ids))]
+            self.dropped += 1
 
     def discard(self, item: str) -> None:
         """Forget ``item``, if kept."""

@@ -563,7 +563,7 @@ async def test_an_engine_keeps_the_ids_of_the_newest_runs_stopped_here_only() ->
     engine = _engine.Engine("sqlite:///runs.sqlite", asyncio.get_running_loop(), None)
     for number in range(_engine.STOPPED_KEPT + 1):
         engine.stopped.add(f"stopped-{number}")
-    assert len(engine.stopped) == _engine.STOPPED_KEPT
+    assert (len(engine.stopped), engine.stopped.dropped) == (_engine.STOPPED_KEPT, 1)
     assert "stopped-0" not in engine.stopped
     assert f"stopped-{_engine.STOPPED_KEPT}" in engine.stopped
 
@@ -587,7 +587,9 @@ async def test_a_run_stopped_here_and_forgotten_is_told_stopped_when_asked_again
         engine.stop("forgotten-1")
         with pytest.raises(DurableRunStoppedError):
             await first
-        engine.stopped.discard("forgotten-1")  # (its id dropped, as past STOPPED_KEPT)
+        engine.stopped.limit = 1  # (as past STOPPED_KEPT)
+        engine.stopped.add("another-run")  # its id is dropped
+        assert "forgotten-1" not in engine.stopped
         engine.unclaimed_wait = 0.05
         with workflow_id("forgotten-1"):
             again = agent.inquire("Hello?")
