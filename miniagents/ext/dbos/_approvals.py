@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from dbos import DBOS, DBOSClient
 
 __all__ = [
+    "APPROVAL_MARK",
     "APPROVAL_WORKFLOW",
     "DECISION_TOPIC",
     "IDS_PER_QUERY",
@@ -52,6 +53,7 @@ __all__ = [
     "decision_message",
     "decision_of",
     "register_approvals",
+    "run_of_approval",
     "withdraw",
     "withdraw_orphans",
 ]
@@ -59,6 +61,10 @@ __all__ = [
 T = TypeVar("T")
 
 _logger = logging.getLogger(__name__)
+
+APPROVAL_MARK = "::approval"
+"""What the workflow id of an approval holds between its run's id and its call's key (a
+run's own id never holds it: refused at its start, see :func:`run_of_approval`)."""
 
 APPROVAL_WORKFLOW = "miniagents.durable.approval"
 """The DBOS name of the workflow that waits for one call's decision."""
@@ -93,7 +99,17 @@ _registration = _Registration()
 
 def approval_id(run_id: str, key: str) -> str:
     """The workflow id of the approval of the call at ``key`` of the run ``run_id``."""
-    return f"{run_id}::approval{key}"
+    return f"{run_id}{APPROVAL_MARK}{key}"
+
+
+def run_of_approval(workflow_id: str) -> str | None:
+    """The id of the run whose approval the workflow ``workflow_id`` is (``None``: no approval).
+
+    Unambiguous, as a run's own id never holds :data:`APPROVAL_MARK` (a new run's is
+    refused at its start).
+    """
+    run, mark, _ = workflow_id.partition(APPROVAL_MARK)
+    return run if mark else None
 
 
 def decision_message(decision: ToolDecision | None, *, by: str) -> dict[str, object]:

@@ -45,9 +45,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from miniagents.ext.dbos._approvals import (
+    APPROVAL_MARK,
     approval_id,
     awaited_decision,
     register_approvals,
+    run_of_approval,
     withdraw,
     withdraw_orphans,
 )
@@ -66,6 +68,7 @@ from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableDatabaseError,
     DurableError,
+    DurableRecordError,
     DurableRunStoppedError,
     DurableVersionError,
 )
@@ -88,6 +91,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "Engine",
     "aengine_for",
+    "check_run_id",
     "checked_url",
     "configured_url",
     "current_engine",
@@ -105,6 +109,10 @@ DEFAULT_DATABASE_URL = "sqlite:///miniagents_durable.sqlite"
 
 _HINT = 'Durable agents need DBOS Transact: pip install "miniagents[dbos]".'
 CONNECT_TIMEOUT = 5  # seconds, to reach a database at start
+STOPPED_KEPT = 10_000
+"""How many ids of the runs stopped in this process an engine keeps (the oldest go first)."""
+UNCLAIMED_WAIT = 10.0
+"""Seconds a run of this process's executor, not running here, is waited for when asked."""
 _WORKFLOW = "miniagents.durable"
 _STEP = "miniagents.durable.step"
 
@@ -158,6 +166,22 @@ def checked_url(url: object) -> str:
             "sqlite:///miniagents_durable.sqlite."
         )
     return url
+
+
+def check_run_id(workflow_id: str) -> None:
+    """Refuse ``workflow_id`` as a new run's id if it holds what marks an approval's id.
+
+    Raises:
+        DurableRecordError: if it holds ``::approval`` (the ids of the approvals of a run's
+            calls are ``<run id>::approval<key>``: a run so named would be taken for one).
+    """
+    if APPROVAL_MARK in workflow_id:
+        raise DurableRecordError(
+            f"The workflow id {workflow_id!r} holds {APPROVAL_MARK!r}, which marks the ids "
+            f"of the approvals of durable runs (<run id>{APPROVAL_MARK}<key>): a run so "
+            "named would be taken for an approval of another run. Give the run an id "
+            f"without {APPROVAL_MARK!r} (e.g. with '-approval' instead)."
+        )
 
 
 def configured_url() -> str:
@@ -252,6 +276,12 @@ class Engine:
     Attributes:
         agents_context: The context the runs recovered at launch run in, if their launcher
             gave its own (``arecover``); else they run in one of the engine's own.
+        stopped: The ids of the runs stopped here, unrecorded (asked for again, they run
+            on here): the newest ``STOPPED_KEPT``, so that a long-lived server's memory
+            stays bounded (one asked for after its id went is told it stopped, see
+            :meth:`areply`).
+        unclaimed_wait: Seconds a run of this process's DBOS executor that does not run
+            here is waited for when asked (see :meth:`areply`).
         resumed: The contexts of the runs stopped here and asked for again, by id (each
             runs on in its asker's).
         inputs: The agent's alias, input messages and arguments of each run whose reply is
@@ -265,7 +295,7 @@ class Engine:
     loop: asyncio.AbstractEventLoop
     agents_context: contextvars.Context | None
     running: dict[str, asyncio.Future[MessageSequencePromise]] = field(default_factory=dict)
-    stopped: set[str] = field(default_factory=set)
+    stopped: _RecentIds = field(default_factory=lambda: _RecentIds(STOPPED_KEPT))
     refused: dict[str, str] = field(default_factory=dict)
     inputs: dict[str, tuple[str, tuple[Message, ...], Mapping[str, object]]] = field(
         default_factory=dict
@@ -273,6 +303,7 @@ class Engine:
     bodies: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     resumed: dict[str, contextvars.Context] = field(default_factory=dict)
     waiting: dict[str, str] = field(default_factory=dict)
+    unclaimed_wait: float = UNCLAIMED_WAIT
     released: weakref.WeakSet[asyncio.Task[Any]] = field(default_factory=weakref.WeakSet)
     _own_context: asyncio.Future[contextvars.Context] | None = None
     _holder: asyncio.Task[None] | None = None
@@ -390,6 +421,10 @@ class Engine:
             DurableVersionError: if the run was started by another application version.
             DurableConfigurationError: if the run ``workflow_id`` is another agent's, or
                 had other input messages.
+            DurableRecordError: if a new run's id holds ``::approval`` (see
+                :func:`check_run_id`).
+            DurableRunStoppedError: if the run is this process's executor's, pending, and
+                nothing runs it here (see :meth:`_claimed_or_stopped`).
             DurableError: if the run was cancelled or gave up its recovery, or runs in
                 another process and did not end within ``elsewhere_timeout`` seconds.
             DurableDatabaseError: if the database of runs failed (not a SQLite database or
@@ -408,8 +443,12 @@ class Engine:
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
             raise DurableVersionError(self.refused[workflow_id])
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        if workflow_id in self.refused:  # (refused meanwhile: its run was recovered here)
+            raise DurableVersionError(self.refused[workflow_id])
         if status is None:  # a new run: started here
             from dbos import SetWorkflowID
+
+            check_run_id(workflow_id)
 
             workflow, _ = _registered_functions()
             with SetWorkflowID(workflow_id):
@@ -442,6 +481,8 @@ class Engine:
             self.stopped.discard(workflow_id)
             self.resumed[workflow_id] = contextvars.copy_context()  # it runs in the caller's
             await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
+        elif status.status == "PENDING" and self._unclaimed(workflow_id, status.executor_id):
+            return await self._claimed_or_stopped(workflow_id)
         # running: recovered here (it streams), or in another process (it ends)
         ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
         executor = status.executor_id
@@ -450,6 +491,78 @@ class Engine:
         reply = await self._published_or(workflow_id, ended)
         self._wait_for_record(workflow_id)
         return reply
+
+    def _unclaimed(self, workflow_id: str, executor: str | None) -> bool:
+        """Whether the pending run ``workflow_id`` may be one stopped here and forgotten since.
+
+        Its DBOS executor is this process's, so no other process runs it, and it has not
+        published its reply here, nor waits here for its agent: it was stopped here (its
+        id gone from :attr:`stopped` since), or DBOS is about to start it here. Until the
+        engine has forgotten a stopped run, it is the latter (its end is waited for).
+        """
+        return (
+            self.stopped.dropped > 0
+            and executor == _dbos().executor_id
+            and workflow_id not in self.bodies
+            and workflow_id not in self.waiting
+        )
+
+    async def _claimed_or_stopped(
+        self, workflow_id: str
+    ) -> MessageSequencePromise | tuple[Message, ...]:
+        """The reply of the unclaimed run ``workflow_id``, if it starts here within a bound.
+
+        Nobody else runs it (see :meth:`_unclaimed`): waiting for its end would wait for
+        ever. Its reply is waited for :attr:`unclaimed_wait` seconds (DBOS may be about to
+        start it here); past them, the run is taken for one stopped here, as it is: its
+        readers are told so, and asked for again, it runs on here.
+
+        Raises:
+            DurableRunStoppedError: if it did not start here within the bound.
+        """
+        published = self.published(workflow_id)
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(published), self.unclaimed_wait)
+        except TimeoutError:
+            if published.done():  # (published as the wait ended)
+                reply = published.result()
+            else:
+                return await self._astopped_unclaimed(workflow_id, published)
+        finally:  # (a reader that gave up: the next call asks the database again)
+            if not published.done() and self.running.get(workflow_id) is published:
+                del self.running[workflow_id]
+        self._wait_for_record(workflow_id)
+        return reply
+
+    async def _astopped_unclaimed(
+        self, workflow_id: str, published: asyncio.Future[MessageSequencePromise]
+    ) -> tuple[Message, ...]:
+        """Tell the readers of the unclaimed run ``workflow_id`` that it stopped here.
+
+        Unless it ended meanwhile (started and ended here within the wait): its record
+        then.
+
+        Raises:
+            DurableRunStoppedError: if it is still pending (asked again, it runs on here).
+        """
+        dbos = _dbos()
+        status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        if status is not None and status.status in ("SUCCESS", "ERROR"):
+            return cast("tuple[Message, ...]", await _outside(dbos.get_result_async(workflow_id)))
+        said = (
+            f"The durable run {workflow_id!r} was stopped in this process before it ended, "
+            f"and nothing ran it on here within {self.unclaimed_wait:g} seconds of this call. "
+            "It stays pending in the database of durable runs, unrecorded from where it "
+            "stopped: ask for it again under the same workflow id to run it on here, or the "
+            "next launch of durable runs recovers it."
+        )
+        if self.running.get(workflow_id) is published:
+            del self.running[workflow_id]
+        if not published.done():  # (another reader that waits for it is told too)
+            published.set_exception(DurableRunStoppedError(said))
+            published.add_done_callback(_retrieved)
+        self.stopped.add(workflow_id)
+        raise DurableRunStoppedError(said)
 
     def _wait_for_record(self, workflow_id: str) -> None:
         """Make the reader's context wait for the end of the run ``workflow_id`` running here.
@@ -709,6 +822,40 @@ async def _hold_context(ready: asyncio.Future[contextvars.Context]) -> None:
         await asyncio.get_running_loop().create_future()  # the loop's end cancels it
 
 
+class _RecentIds:
+    """A set of ids kept in the order they were added, the oldest dropped past ``limit``.
+
+    Attributes:
+        limit: How many ids it keeps at most.
+        dropped: How many ids it dropped so (to keep ``limit``).
+    """
+
+    __slots__ = ("_ids", "dropped", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.dropped = 0
+        self._ids: dict[str, None] = {}
+
+    def add(self, item: str) -> None:
+        """Keep ``item`` as the newest id, dropping the oldest ones past the limit."""
+        self._ids.pop(item, None)
+        self._ids[item] = None
+        while len(self._ids) > self.limit:
+            del self._ids[next(iter(self._ids))]
+            self.dropped += 1
+
+    def discard(self, item: str) -> None:
+        """Forget ``item``, if kept."""
+        self._ids.pop(item, None)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 class _ReleasedRuns(logging.Filter):
     """Leaves out DBOS's log line of a workflow task that the engine released on purpose."""
 
@@ -735,7 +882,7 @@ class _ReleasedRuns(logging.Filter):
             workflow = _dbos().workflow_id
         except Exception:  # (DBOS's own state, unreadable here: the line stays)
             return True
-        return workflow is None or workflow.partition("::approval")[0] not in engine.stopped
+        return workflow is None or (run_of_approval(workflow) or workflow) not in engine.stopped
 
 
 _released_logs = _ReleasedRuns()

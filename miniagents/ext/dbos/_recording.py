@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from miniagents.ext.dbos._database_errors import first_line
 from miniagents.ext.dbos.errors import DurableFailedCallError
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
@@ -182,19 +183,32 @@ async def _streamed(
     finally:
         if not awaited:  # (its reader left: nobody awaits the step, whatever its end)
             task.cancel()
-            task.add_done_callback(_left_behind)
+            task.add_done_callback(functools.partial(_left_behind, run.workflow_id, key))
     if failed is not None:
         raise failed
 
 
-def _left_behind(task: asyncio.Task[object]) -> None:
-    """Take the error of a step whose reader left before its end: nobody else reads it.
+def _left_behind(workflow_id: str, key: str, task: asyncio.Task[object]) -> None:
+    """Tell the failure of the step ``key`` whose reader left before its end (nobody reads it).
 
-    (Else asyncio logs it as "never retrieved"; the step's call is the reader's, who wants
-    it no more: a failure to record it, as the run's cancellation, is told at ``DEBUG``.)
+    (Else asyncio logs it as "never retrieved".) A step's task fails only where DBOS could
+    not record it (the call's own error is part of its record): that record is lost, so it
+    is told at ``WARNING``, in one line that names the run and the step. DBOS's stop of a
+    cancelled run (no ``Exception``) loses nothing the run wants: it is told at ``DEBUG``.
     """
-    if not task.cancelled() and (error := task.exception()) is not None:
+    if task.cancelled() or (error := task.exception()) is None:
+        return
+    if not isinstance(error, Exception):
         _logger.debug("The step %s failed after its reader left.", task.get_name(), exc_info=error)
+        return
+    _logger.warning(
+        "The step %s of the durable run %r was not recorded: it failed after its reader left "
+        "(%s: %s). If the run is recovered, its call is made again.",
+        key,
+        workflow_id,
+        type(error).__name__,
+        first_line(error),
+    )
 
 
 # -- the calls of the model -------------------------------------------------------------------

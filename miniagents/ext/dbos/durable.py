@@ -63,10 +63,12 @@ def workflow_id(value: str) -> Iterator[str]:
     one, each interaction gets a new random id.
 
     Raises:
-        DurableRecordError: if ``value`` is not a non-empty string.
+        DurableRecordError: if ``value`` is not a non-empty string, or holds ``::approval``
+            (what marks the ids of the approvals of runs' calls).
     """
     if not isinstance(value, str) or not value:
         raise DurableRecordError(f"A workflow id must be a non-empty string, got {value!r}.")
+    _engine.check_run_id(value)
     token = _chosen_id.set(value)
     try:
         yield value

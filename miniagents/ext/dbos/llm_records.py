@@ -43,10 +43,20 @@ from miniagents.ext.llm.errors import LLMConfigurationError
 if TYPE_CHECKING:
     import sqlalchemy
 
-__all__ = ["CALLS_TABLE", "JOURNAL_TABLE", "SQLCallStore", "SQLJournalHold", "SQLRunJournal"]
+__all__ = [
+    "CALLS_TABLE",
+    "JOURNAL_TABLE",
+    "KEY_LENGTH",
+    "SQLCallStore",
+    "SQLJournalHold",
+    "SQLRunJournal",
+]
 
 CALLS_TABLE = "miniagents_llm_calls"
 """The table of a ``SQLCallStore``'s recorded calls."""
+
+KEY_LENGTH = 64
+"""The most characters of a recorded call's key (``request_key``'s are 64 hex digits)."""
 
 JOURNAL_TABLE = "miniagents_batch_journal"
 """The table of the batch runs' journals (a row per record, by pipeline)."""
@@ -78,7 +88,7 @@ class _Tables:
         self.calls = sqlalchemy.Table(
             CALLS_TABLE,
             metadata,
-            sqlalchemy.Column("key", sqlalchemy.String(64), primary_key=True),
+            sqlalchemy.Column("key", sqlalchemy.String(KEY_LENGTH), primary_key=True),
             sqlalchemy.Column("provider", sqlalchemy.String(255), nullable=False),
             sqlalchemy.Column("model", sqlalchemy.String(255), nullable=False),
             sqlalchemy.Column("request", sqlalchemy.Text(), nullable=False),
@@ -215,7 +225,19 @@ class SQLCallStore:
         return await asyncio.to_thread(tables.run, work, "read a recorded call", CALLS_TABLE)
 
     async def aput(self, recorded: RecordedCall) -> None:
-        """Keep ``recorded`` (in place of one of the same key)."""
+        """Keep ``recorded`` (in place of one of the same key).
+
+        Raises:
+            DurableDataError: if its key is longer than :data:`KEY_LENGTH` characters
+                (nothing written).
+        """
+        if len(recorded.key) > KEY_LENGTH:  # (PostgreSQL would refuse it, SQLite keep it)
+            raise DurableDataError(
+                f"Could not record a call in the table {CALLS_TABLE}: its key has "
+                f"{len(recorded.key)} characters ({recorded.key[:24]!r}...), and a key has at "
+                f"most {KEY_LENGTH} (request_key's are 64 hex digits). Make a longer key of "
+                "your own one that fits, e.g. hashlib.sha256(key.encode()).hexdigest()."
+            )
         tables = _tables(self._url)
         table = tables.calls
         row = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import logging
 import pickle
 import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
@@ -272,6 +273,43 @@ async def test_a_step_that_fails_after_its_reader_left_leaves_no_lost_error() ->
     finally:
         loop.set_exception_handler(former)
     assert [context["message"] for context in lost] == []
+
+
+async def test_a_step_not_recorded_after_its_reader_left_is_told_in_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: DBOS's failure to record a step whose reader had left was logged at DEBUG only:
+    # a record lost, unseen)
+    failed = asyncio.Event()
+
+    async def step(key: str) -> object:
+        body = run.take_body(key)
+        assert body is not None
+        await body()
+        failed.set()
+        raise RuntimeError("The database is locked.\nMore of the driver's words.")
+
+    run = DurableRun("lost-step", contextvars.copy_context(), step, {})
+
+    async def items() -> AsyncIterator[str]:
+        yield "a"
+        yield "b"
+
+    stream = _streamed(run, "tool.c1.0", items, lambda items, error: items, lambda e: e)
+    assert isinstance(stream, AsyncGenerator)
+    with caplog.at_level(logging.DEBUG, logger="miniagents.ext.dbos"):
+        assert await anext(stream) == "a"
+        await failed.wait()  # (the step's task failed; the reader leaves without its end)
+        await stream.aclose()
+        turned = asyncio.Event()
+        asyncio.get_running_loop().call_soon(turned.set)  # (after the task's done callbacks)
+        await turned.wait()
+    [warning] = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert warning.getMessage() == (
+        "The step tool.c1.0 of the durable run 'lost-step' was not recorded: it failed after "
+        "its reader left (RuntimeError: The database is locked.). If the run is recovered, "
+        "its call is made again."
+    )
 
 
 async def test_a_step_cancelled_before_it_starts_leaves_no_coroutine_never_awaited() -> None:

@@ -60,6 +60,21 @@ async def test_a_sql_call_store_keeps_recorded_calls_with_every_event(database_u
     assert await store.acandidates("openai", "m-1", 10) == []
 
 
+async def test_a_call_whose_key_is_longer_than_its_column_is_refused_with_the_fix(
+    database_url: str,
+) -> None:
+    # (was: SQLite kept a key longer than its column's 64 characters, and PostgreSQL
+    # refused it with its own words; request_key's keys are 64 hex digits, a key of one's
+    # own may be longer)
+    store = SQLCallStore(database_url)
+    with pytest.raises(DurableDataError, match=r"its key has 65 characters .* at most 64"):
+        await store.aput(_recorded("k" * 65, "m-1", "one", time.time()))
+    fits = _recorded(hashlib.sha256(b"k" * 65).hexdigest(), "m-1", "one", time.time())
+    await store.aput(fits)
+    assert await store.aget(fits.key) == fits
+    assert await store.acandidates("openai", "m-1", 10) == [fits]  # (nothing else written)
+
+
 async def test_calls_of_a_model_with_a_long_name_are_offered_first(database_url: str) -> None:
     # (the columns hold 255 characters: a longer name was cut there, so it never matched the
     # model asked for, and two long names that begin alike matched each other)

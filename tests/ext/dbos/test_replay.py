@@ -29,6 +29,7 @@ from miniagents.ext.dbos import (
     DurableConfigurationError,
     DurableError,
     DurableRecordError,
+    DurableRunStoppedError,
     DurableVersionError,
     aapprovals_open,
     aapprove,
@@ -537,6 +538,104 @@ async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_sam
         held[1].set()
         assert [str(message) for message in await same] == ["Reply to Hello?."]
         assert [str(message) for message in await first] == ["Reply to Hello?."]
+
+
+async def test_a_run_id_that_holds_the_mark_of_an_approval_is_refused(database: str) -> None:
+    # an approval's workflow id is "<run id>::approval<key>": a run so named was taken for
+    # an approval of another run (was: DBOS's log lines of a run "refund::approval1" were
+    # left out once a run "refund" stopped, and "refund"'s approvals, listed by the prefix
+    # "refund::approval", took in that run's)
+    with pytest.raises(DurableRecordError, match="::approval"), workflow_id("refund::approval1"):
+        pass
+    marked = offline_agent.fork(alias="MARKED::approval", reply=_answer, token_delay=0)
+    agent = durable(marked, database_url=database, ids_by_input=True)  # (named by its input)
+    async with MiniAgents():
+        with pytest.raises(DurableRecordError, match="without '::approval'"):
+            await agent.inquire("Hello?")
+    assert calls == []
+
+
+async def test_an_engine_keeps_the_ids_of_the_newest_runs_stopped_here_only() -> None:
+    # (was: the id of every run stopped in the process, kept for its whole life: a
+    # long-lived server's memory grew with each reader that gave up)
+    from miniagents.ext.dbos import _engine
+
+    engine = _engine.Engine("sqlite:///runs.sqlite", asyncio.get_running_loop(), None)
+    for number in range(_engine.STOPPED_KEPT + 1):
+        engine.stopped.add(f"stopped-{number}")
+    assert (len(engine.stopped), engine.stopped.dropped) == (_engine.STOPPED_KEPT, 1)
+    assert "stopped-0" not in engine.stopped
+    assert f"stopped-{_engine.STOPPED_KEPT}" in engine.stopped
+
+
+async def test_a_run_stopped_here_and_forgotten_is_told_stopped_when_asked_again(
+    database: str,
+) -> None:
+    # a run stopped here whose id the engine no longer keeps (see above), asked for again,
+    # is this process's run that nothing runs: it is told stopped after the engine's
+    # unclaimed_wait (was: its end was waited for forever), and asked again it runs on
+    from miniagents.ext.dbos import _engine
+
+    agent = durable(_held, database_url=database)
+    async with MiniAgents():
+        held[:] = [asyncio.Event(), asyncio.Event()]
+        with workflow_id("forgotten-1"):
+            first = agent.inquire("Hello?")
+        await held[0].wait()
+        engine = _engine.current_engine()
+        assert engine is not None
+        engine.stop("forgotten-1")
+        with pytest.raises(DurableRunStoppedError):
+            await first
+        engine.stopped.limit = 1  # (as past STOPPED_KEPT)
+        engine.stopped.add("another-run")  # its id is dropped
+        assert "forgotten-1" not in engine.stopped
+        engine.unclaimed_wait = 0.05
+        with workflow_id("forgotten-1"):
+            again = agent.inquire("Hello?")
+        with pytest.raises(DurableRunStoppedError, match="ask for it again"):
+            await asyncio.wait_for(again.aresolve_messages(), 30)
+        held[1].set()
+        with workflow_id("forgotten-1"):
+            on = agent.inquire("Hello?")
+        assert [str(m) for m in await asyncio.wait_for(on.aresolve_messages(), 30)] == [
+            "Reply to Hello?."
+        ]
+
+
+async def test_a_lazy_agents_run_stopped_before_its_task_started_ends_its_reader(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a lazy agent (start_asap=False) whose run is stopped as soon as its reply is
+    # published, before the agent's task started: its reader gets the run's stop, nothing
+    # waits for ever, and asked again the run runs on here
+    from miniagents.ext.dbos import _engine
+
+    lazy = _held.fork(alias="LAZY_HELD", start_asap=False)
+    agent = durable(lazy, database_url=database)
+    held[:] = [asyncio.Event(), asyncio.Event()]
+    async with MiniAgents():
+        engine = await _engine.aengine_for(database)
+        publish = engine.published
+
+        def stopped_at_once(run: str) -> asyncio.Future[MessageSequencePromise]:
+            future = publish(run)  # (its done callback runs before the agent's task does)
+            future.add_done_callback(lambda _: engine.stop(run, "stopped in a test"))
+            return future
+
+        monkeypatch.setattr(engine, "published", stopped_at_once)
+        with workflow_id("lazy-1"):
+            reply = agent.inquire("Hello?")
+        with pytest.raises(DurableRunStoppedError, match="stopped in a test"):
+            await asyncio.wait_for(reply.aresolve_messages(), 30)
+        assert not held[0].is_set()  # (the agent's task never ran)
+        monkeypatch.setattr(engine, "published", publish)
+        held[1].set()
+        with workflow_id("lazy-1"):
+            again = agent.inquire("Hello?")
+        assert [str(m) for m in await asyncio.wait_for(again.aresolve_messages(), 30)] == [
+            "Reply to Hello?."
+        ]
 
 
 async def test_a_run_stopped_while_a_call_waits_keeps_its_approval_and_goes_on_asked_again(
