@@ -16,7 +16,8 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
@@ -28,6 +29,7 @@ from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, WebSettings
 from miniagents.frozen.nesting import holds_over
 
 __all__ = [
+    "StartBody",
     "amethod_not_allowed",
     "aread_bounded",
     "body_deadline",
@@ -234,6 +236,27 @@ async def read_model(
         return error_response(422, code, f"The body is not {what}: {problems(error)}.")
     refused = None if run_key is None else _unnamable_run(run_key[1](read), run_key[0], code)
     return read if refused is None else refused
+
+
+@dataclass(frozen=True, slots=True)
+class StartBody(Generic[_Model]):
+    """The body of a protocol's request that starts (or resumes) a run, read by :func:`read_model`.
+
+    Each protocol says once what its body is (``model``), the code of its refusal
+    (``code``), what the refusal says it is not (``what``) and where its run id is
+    (``run_key``); :meth:`aread` reads a request's body so.
+    """
+
+    model: type[_Model]
+    code: str
+    what: str
+    run_key: tuple[str, Callable[[_Model], str]]
+
+    async def aread(self, request: Request, settings: WebSettings) -> _Model | JSONResponse:
+        """The request's body as a ``model``, or the error response that says why it is not."""
+        return await read_model(
+            request, settings, self.model, self.code, self.what, run_key=self.run_key
+        )
 
 
 def too_deep(code: str) -> JSONResponse:

@@ -61,10 +61,10 @@ from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._app import runs_app
 from miniagents.ext.web._guard import Door
 from miniagents.ext.web._http import (
+    StartBody,
     error_response,
     not_pending,
     problems,
-    read_model,
     resumed_meanwhile,
     too_deep,
 )
@@ -230,6 +230,15 @@ def agui_app(
 # -- the requests: a run input starts or resumes a run, a GET follows one -----------------------
 
 
+_RUN_INPUT = StartBody(
+    RunAgentInput,
+    "invalid_run_input",
+    "an AG-UI RunAgentInput",
+    run_key=("runId", lambda body: body.run_id),
+)
+"""A run input: the body of ``POST /``."""
+
+
 class _AGUIRuns:
     """The AG-UI requests of one app, over its run manager."""
 
@@ -246,14 +255,7 @@ class _AGUIRuns:
     async def astart(self, request: Request, owner: str | None) -> Response:
         """``POST /``: a run input, which starts a run of its thread (or resumes the paused one)."""
         manager = self.manager
-        run_input = await read_model(
-            request,
-            manager.settings,
-            RunAgentInput,
-            "invalid_run_input",
-            "an AG-UI RunAgentInput",
-            run_key=("runId", lambda body: body.run_id),
-        )
+        run_input = await _RUN_INPUT.aread(request, manager.settings)
         if isinstance(run_input, Response):
             return run_input
         if await self._aexists(owner, run_input):

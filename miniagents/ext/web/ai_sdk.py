@@ -24,10 +24,10 @@ from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._app import runs_app
 from miniagents.ext.web._guard import Door
 from miniagents.ext.web._http import (
+    StartBody,
     error_response,
     not_pending,
     problems,
-    read_model,
     resumed_meanwhile,
     too_deep,
 )
@@ -216,6 +216,15 @@ def ai_sdk_app(
 # -- the requests: a chat request starts or resumes the chat's run, a GET follows it -----------
 
 
+_CHAT_REQUEST = StartBody(
+    ChatRequest,
+    "invalid_chat_request",
+    "a useChat request ({id, messages})",
+    run_key=("id", lambda body: body.id),
+)
+"""A chat request: the body of ``POST /``."""
+
+
 class _AISDKRuns:
     """The AI SDK requests of one app, over its run manager."""
 
@@ -230,14 +239,7 @@ class _AISDKRuns:
     async def astart(self, request: Request, owner: str | None) -> Response:
         """``POST /``: a chat request, which starts the chat's run (or resumes the paused one)."""
         manager = self.manager
-        chat = await read_model(
-            request,
-            manager.settings,
-            ChatRequest,
-            "invalid_chat_request",
-            "a useChat request ({id, messages})",
-            run_key=("id", lambda body: body.id),
-        )
+        chat = await _CHAT_REQUEST.aread(request, manager.settings)
         if isinstance(chat, Response):
             return chat
         responses = _approval_responses(chat)
