@@ -231,13 +231,7 @@ class PipelineRun(Generic[T, ReplyT]):
 
         The items and the progress bar are closed here, on the loop; the wait for Ray's
         cancel (``cancel_timeout`` seconds at most) is a thread's, so that the loop's other
-        tasks run meanwhile.
-
-        Raises:
-            RayCancelTimeoutError: if Ray's cancel has not returned by then.
-            RayAgentError: if Ray's cancel failed.
-            Exception: the error of the items' clean-up, after the cancel was waited for
-                (where both failed: the items' error, with the cancel's as its context).
+        tasks run meanwhile. It raises what :meth:`close` raises.
         """
         with self._closing() as cancel:
             if cancel is not None:
