@@ -92,6 +92,7 @@ from miniagents.ext.a2a.errors import (
 )
 from miniagents.ext.a2a.messages import A2AData, A2AFile, A2AReply
 from miniagents.ext.llm.messages import LLMToolApprovalRequest, LLMToolCallMessage
+from miniagents.ext.roles import role_of
 from miniagents.ext.tools.approval import ToolDecision, request_approval
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import AgentFunction, InteractionContext, MiniAgent
@@ -539,8 +540,8 @@ def _parts(message: Message) -> list[Part]:
     if isinstance(message, A2AFile | A2AData):
         return [ParseDict(found, Part()) for found in parts_of(message)]
     part = Part(text=str(message))
-    role = getattr(message, "role", None)
-    if isinstance(role, str) and role != "user":
+    role = role_of(message)
+    if role != "user":
         ParseDict({"role": role}, part.metadata)
     images = [ParseDict(found, Part()) for found in parts_of(message)]  # (its images)
     return [part, *images]

@@ -9,7 +9,8 @@ One package for the whole concept:
   file (its format, reader and file handling are the private modules beside it);
 - :mod:`~miniagents.ext.history.agents`: agents that store what they see in a history and
   reply with the whole conversation;
-- :mod:`~miniagents.ext.history.roles`: :func:`role_of`, a history's message's role, typed;
+- :func:`~miniagents.ext.roles.role_of`: a history's message's role, typed (re-exported
+  from :mod:`miniagents.ext.roles`, which the LLM agents use too);
 - :mod:`~miniagents.ext.history.errors`: its errors;
 - :mod:`~miniagents.ext.history.storage`: building blocks of stores (the message classes
   known by name, a serial worker), shared with ``ChatHistorySQL`` (an internal API).
@@ -32,7 +33,7 @@ _REEXPORTS = Reexports(
             "ChatHistoryError ChatHistoryOptionError MalformedChatHistoryError TornChatHistoryError"
         ),
         "miniagents.ext.history.in_memory": "InMemoryChatHistory",
-        "miniagents.ext.history.roles": "role_of",
+        "miniagents.ext.roles": "role_of",
         "miniagents.ext.history.markdown": "ChatHistoryMD",
         "miniagents.ext.history.agents": (
             "history_agent in_memory_history_agent markdown_history_agent"

@@ -10,7 +10,7 @@ from miniagents.ext.history.errors import MalformedChatHistoryError as Malformed
 from miniagents.ext.history.errors import TornChatHistoryError as TornChatHistoryError
 from miniagents.ext.history.in_memory import InMemoryChatHistory as InMemoryChatHistory
 from miniagents.ext.history.markdown import ChatHistoryMD as ChatHistoryMD
-from miniagents.ext.history.roles import role_of as role_of
+from miniagents.ext.roles import role_of as role_of
 
 __all__ = [
     "history_agent", "in_memory_history_agent", "markdown_history_agent",

@@ -11,6 +11,7 @@ import asyncio
 from datetime import datetime
 from pathlib import Path
 
+from miniagents.ext.roles import role_of
 from miniagents.messages.message import Message
 from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import miniagent
@@ -27,7 +28,7 @@ def render_llm_log(messages: tuple[Message, ...], agent_alias: str) -> str:
     *prompt, response = messages
     lines = [f"# LLM call of {agent_alias}", ""]
     for message in prompt:
-        role = str(getattr(message, "role", None) or "user")
+        role = role_of(message) or "user"  # (as the prompt reads it; a blank one: the user's)
         lines += [f"## {role.upper()}", "", str(message), ""]
         for image in message.images:
             shown = image.url or f"(image: {image.media_type}, {len(image.data or b'')} bytes)"

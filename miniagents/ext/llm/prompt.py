@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.roles import role_of
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.messages.image import ImagePart, images_of
@@ -173,12 +174,12 @@ def prompt_of(
             extra = message.__pydantic_extra__
             if role is None and extra:
                 role = extra.get("role")
+            if not isinstance(role, str):  # (role_of's rule, read where pydantic keeps it)
+                role = "user"
             images: tuple[ImagePart, ...] = images_of(message)  # (what the property reads)
         else:  # defined in the class body (e.g. a property): read as an attribute
-            role = getattr(message, "role", None)
+            role = role_of(message)
             images = message.images
-        if not isinstance(role, str):
-            role = "user"
         if images and role != "user":
             raise LLMConfigurationError(
                 f"A message of role {role!r} carries {len(images)} image(s), but the LLM "

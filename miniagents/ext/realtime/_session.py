@@ -93,6 +93,7 @@ from miniagents.ext.realtime.provider import (
     ToolCancelled,
     UserTranscribed,
 )
+from miniagents.ext.roles import role_of
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.running import ERROR_SEPARATOR, error_part
 from miniagents.ext.tools.tool_set import ToolSet
@@ -346,7 +347,7 @@ class Session:
         elif isinstance(message, ToolCallMessage):
             pass  # (the call of a result the caller sends: nothing for the API)
         else:
-            role = str(getattr(message, "role", "user") or "user")
+            role = role_of(message)
             text = message.text or ""
             if role in ("assistant", "system"):
                 await link.asend_item(role, text)

@@ -345,6 +345,20 @@ def test_a_log_shows_every_prompt_message_then_the_response() -> None:
     )
 
 
+def test_a_log_names_each_prompt_message_by_the_role_the_model_is_sent_it_with() -> None:
+    # (was: a role that is no str, 3, headed its section "## 3", though the model was sent
+    # the message as the user's: the log read the role with a getattr of its own)
+    prompt = (
+        Message(text="a", role="narrator"),
+        Message(text="b"),
+        Message(text="c", role=3),
+        Message(text="d", role=""),
+    )
+    text = render_llm_log((*prompt, AssistantMessage(text="r", model="m")), "AGENT")
+    headers = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headers == ["## NARRATOR", "## USER", "## USER", "## USER", "## RESPONSE"]
+
+
 def _sdk_errors(module: object, base: type[BaseException]) -> list[type[BaseException]]:
     return [
         value
