@@ -470,7 +470,7 @@ class MCPSession:
             event_hooks={"response": [heard, bounded]},
         )
 
-    def _cut_off(self, request: httpx2.Request) -> None:
+    def _note_too_large(self, request: httpx2.Request) -> None:
         """(:class:`_BoundedBody`'s) The answer to ``request`` went over the bound."""
         self._too_large.add(_call_number(request))
 
@@ -750,7 +750,7 @@ class _BoundedBody:
             else:
                 pending += len(chunk)
             if pending > self._most:
-                self._session._cut_off(self._request)
+                self._session._note_too_large(self._request)
                 return
             yield chunk
 
