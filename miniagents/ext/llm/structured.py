@@ -21,9 +21,11 @@ Completions: ``response_format``, strict ``json_schema``; the Responses API: ``t
 Anthropic: ``output_config.format``; the offline model: its script, or a sample of the
 schema). The answer is an instance of the type: its fields validated by the type itself
 (validators included), its text the JSON, with the reply's metadata (``role``, ``model``,
-``finish_reason``, ``usage``, ...) as extra fields. An answer that does not validate goes
-back to the model with the errors, ``output_retries`` times (default 1); then the reply
-fails with an :class:`~miniagents.ext.llm.errors.LLMOutputValidationError`.
+``finish_reason``, ``usage``, ...) as extra fields (typed fields for a type that extends
+:class:`~miniagents.ext.llm.LLMMessage`, which the model is not asked to write). An answer
+that does not validate goes back to the model with the errors, ``output_retries`` times
+(default 1); then the reply fails with an
+:class:`~miniagents.ext.llm.errors.LLMOutputValidationError`.
 
 **Partial objects.** The answer's message enters the reply as soon as the model starts
 writing it, but its text comes whole, once it has validated. Meanwhile
