@@ -225,7 +225,7 @@ def partial_outputs(
             f"partial_outputs takes a Message subclass as output_type, not {expected!r}: "
             "e.g. partial_outputs(promise, Weather)."
         )
-    if issubclass(expected, LLMMessage):  # (a provider's own class: no fields of an answer)
+    if issubclass(expected, LLMMessage) and _of_the_library(expected):  # (a provider's text)
         raise LLMConfigurationError(
             f"This message is {a_class(expected)}, an LLM agent's reply as text (or a tool "
             "call or result), not a structured answer: partial objects are those of an "
@@ -247,6 +247,15 @@ def partial_outputs(
     stream: PartialOutputs[Message] = stream_on(PartialOutputs, core)
     stream._answer = promise
     return stream
+
+
+def _of_the_library(message_class: type[Message]) -> bool:
+    """Whether ``message_class`` is one of MiniAgents' own (a provider's, a tool call's, ...).
+
+    An output type of the user's may extend ``LLMMessage`` (for its typed metadata); the
+    library's reply classes are no structured answers.
+    """
+    return message_class.__module__.partition(".")[0] == "miniagents"
 
 
 def _register_partials(promise: MessagePromise, partials: LivePartials) -> None:

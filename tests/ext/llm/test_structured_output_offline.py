@@ -216,6 +216,16 @@ async def test_an_llm_message_output_type_is_not_asked_for_its_metadata_but_gets
     assert sample.model == "offline"
 
 
+async def test_partials_of_an_llm_message_output_type_stream() -> None:
+    answer = '{"city": "Oslo", "days": []}'
+    agent = structured(offline_agent.fork(token_delay=0, reply=answer), _Forecast)
+    async with MiniAgents():
+        async for promise in agent.inquire("Forecast for Oslo?"):
+            partials = [partial.city async for partial in partial_outputs(promise)]
+            assert partials[-1] == "Oslo"
+            assert (await promise).model == "offline"
+
+
 async def test_with_tools_structured_replies_the_answer_and_fork_the_whole_reply() -> None:
     def temperature(city: str) -> float:
         """The temperature in a city."""
