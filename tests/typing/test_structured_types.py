@@ -18,7 +18,13 @@ from typing import assert_type
 from reactivex import Observable
 
 from miniagents import Message, MessagePromise, MessageSequencePromise
-from miniagents.ext.llm import LLMToolApprovalRequest, LLMToolCallMessage, LLMToolResultMessage
+from miniagents.ext.llm import (
+    LLMMessage,
+    LLMToolApprovalRequest,
+    LLMToolCallMessage,
+    LLMToolResultMessage,
+    TokenUsage,
+)
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
@@ -42,6 +48,19 @@ async def check_the_answer_is_typed() -> None:
     assert_type((await forked.inquire("Oslo?"))[0], Weather)
     other = structured(anthropic_agent, Weather, output_retries=2)
     assert_type((await other.inquire("Rome?", model="claude-haiku-4-5"))[0].celsius, float)
+
+
+class Forecast(LLMMessage):
+    city: str
+
+
+async def check_an_llm_message_output_type_has_its_metadata_typed() -> None:
+    # extending LLMMessage types the reply's metadata: no getattr (the model writes `city`)
+    forecast = (await structured(offline_agent, Forecast).inquire("Oslo?"))[0]
+    assert_type(forecast.city, str)
+    assert_type(forecast.model, str | None)
+    assert_type(forecast.usage, TokenUsage | None)
+    assert_type(forecast.finish_reason, str | None)
 
 
 async def check_a_bound_output_type_is_not_the_way() -> None:

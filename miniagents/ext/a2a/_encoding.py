@@ -94,6 +94,7 @@ from miniagents.ext.web.lowlevel import (
     json_text,
     plain,
 )
+from miniagents.messages.message import Message
 
 __all__ = ["A2A_HEADERS", "A2AEncoder", "A2AProtocol", "TaskFold", "agent_message", "now"]
 
@@ -381,15 +382,14 @@ class A2AEncoder:
 
     def _text_end(self, part: TextEnd) -> dict[str, object]:
         ended: dict[str, object] = {"done": True}
-        message = part.message
-        if isinstance(message, LLMMessage):
-            if message.usage is not None:
-                self._usage.append(message.usage)
-                ended["usage"] = usage_json(message.usage)
-            if message.model is not None:
-                ended["model"] = message.model
-            if message.finish_reason is not None:
-                ended["finishReason"] = message.finish_reason
+        usage, model, finish_reason = _reply_metadata(part.message)
+        if usage is not None:
+            self._usage.append(usage)
+            ended["usage"] = usage_json(usage)
+        if model is not None:
+            ended["model"] = model
+        if finish_reason is not None:
+            ended["finishReason"] = finish_reason
         return ended
 
     def _first(self, artifact_id: str, name: str, about: dict[str, object]) -> str:
@@ -443,6 +443,23 @@ class A2AEncoder:
             "lastChunk": last,
         }
         return json_text({"artifactUpdate": update}, compact=True)
+
+
+def _reply_metadata(message: Message | None) -> tuple[TokenUsage | None, str | None, str | None]:
+    """The usage, model and finish reason of a text of the reply, where it says them.
+
+    An LLM agent's message has them as fields; a structured answer of a plain ``Message``
+    type (``structured(agent, Weather)``) carries them as extra fields of its own.
+    """
+    if isinstance(message, LLMMessage):
+        return message.usage, message.model, message.finish_reason
+    extra = (message.model_extra or {}) if message is not None else {}
+    usage, model, reason = extra.get("usage"), extra.get("model"), extra.get("finish_reason")
+    return (
+        usage if isinstance(usage, TokenUsage) else None,
+        model if isinstance(model, str) else None,
+        reason if isinstance(reason, str) else None,
+    )
 
 
 def _summed(usages: Sequence[TokenUsage]) -> TokenUsage | None:

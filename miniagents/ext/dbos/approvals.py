@@ -303,7 +303,9 @@ class _Client:
             if not path or not Path(path).is_file():
                 raise DurableDatabaseError(
                     f"There is no database of durable runs at {self.shown} (no such file): "
-                    "give the database_url the durable agents use."
+                    "give the database_url the durable agents use. It is made when the first "
+                    "of their runs starts: a program that polls for approvals while its runs "
+                    "start takes this error as no call waiting yet, and asks again."
                 )
         client = new_client(self.url)
         try:

@@ -1,10 +1,12 @@
 """The JSON schema of a structured output type, and the validation of an answer against it.
 
 The schema holds the fields a ``Message`` subclass declares (its ``text`` aside: the text of
-the answer is the JSON itself). For the APIs' strict modes (OpenAI's ``strict: true``,
-Anthropic's structured outputs), every object lists all its properties as required and
-allows no others; a type that cannot be said that way (e.g. a ``dict[str, int]`` field, an
-object of any keys) gets a schema that is not strict.
+the answer is the JSON itself; and, for an ``LLMMessage`` subclass, the reply's metadata that
+it inherits, ``role``, ``model``, ``usage``, ..., which the reply fills in, not the model).
+For the APIs' strict modes (OpenAI's ``strict: true``, Anthropic's structured outputs), every
+object lists all its properties as required and allows no others; a type that cannot be
+said that way (e.g. a ``dict[str, int]`` field, an object of any keys) gets a schema that is
+not strict.
 
 An answer validates with the output type itself, so its validators (``@field_validator``,
 ``@model_validator``) run too.
@@ -23,6 +25,7 @@ import pydantic_core
 from pydantic import ValidationError
 
 from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.messages import LLMMessage
 from miniagents.ext.llm.provider import OutputFormat
 from miniagents.messages.message import Message
 
@@ -35,11 +38,22 @@ __all__ = [
 ]
 
 _OWN_FIELDS = frozenset(Message.model_fields)  # ``text``: the JSON, not a field of it
+_METADATA_FIELDS = frozenset(LLMMessage.model_fields) - _OWN_FIELDS  # the reply fills them in
 
 
 def output_fields(output_type: type[Message]) -> tuple[str, ...]:
-    """The names of the fields the model writes: those ``output_type`` declares."""
-    return tuple(name for name in output_type.model_fields if name not in _OWN_FIELDS)
+    """The names of the fields the model writes: those ``output_type`` declares.
+
+    Not ``text``, nor, for an ``LLMMessage`` subclass, the metadata fields it inherits.
+    """
+    return tuple(name for name in output_type.model_fields if name not in _not_written(output_type))
+
+
+def _not_written(output_type: type[Message]) -> frozenset[str]:
+    """The fields of ``output_type`` that the model does not write."""
+    if issubclass(output_type, LLMMessage):
+        return _OWN_FIELDS | _METADATA_FIELDS
+    return _OWN_FIELDS
 
 
 def output_format_of(output_type: type[Message]) -> OutputFormat:
@@ -74,6 +88,7 @@ def _format_of(output_type: type[Message]) -> OutputFormat:
             "text of an answer is its JSON, which would overwrite the field's value: name "
             "the field otherwise, e.g. `answer: str`."
         )
+    _without_metadata(schema, output_type)
     for node in [schema, *schema.get("$defs", {}).values()]:
         _as_written(node)
     strict = _made_strict(schema)
@@ -87,6 +102,41 @@ def _format_of(output_type: type[Message]) -> OutputFormat:
 
 
 _TEXT_SCHEMA = Message.model_json_schema()["properties"]["text"]
+
+
+def _without_metadata(schema: dict[str, Any], output_type: type[Message]) -> None:
+    """Take out of ``schema`` (in place) the metadata fields that the reply fills in.
+
+    An ``LLMMessage`` subclass inherits ``role``, ``model``, ``usage``, ...: typed for its
+    reader, set from the reply's metadata; the model is not asked to write them.
+    """
+    if not issubclass(output_type, LLMMessage):
+        return
+    properties = schema.get("properties", {})
+    for name in _METADATA_FIELDS:
+        properties.pop(name, None)
+    schema["required"] = [name for name in schema.get("required", []) if name in properties]
+    definitions: dict[str, Any] = schema.pop("$defs", {})
+    used: set[str] = set()
+    reached = _refs(schema)
+    while reached - used:  # the definitions the fields left still reach
+        used |= reached
+        reached = used | {ref for name in reached for ref in _refs(definitions.get(name))}
+    if used:
+        schema["$defs"] = {name: node for name, node in definitions.items() if name in used}
+
+
+def _refs(node: object) -> set[str]:
+    """The names of the definitions that ``node`` refers to (``#/$defs/<name>``)."""
+    if isinstance(node, list):
+        return {ref for item in node for ref in _refs(item)}
+    if not isinstance(node, dict):
+        return set()
+    found = {ref for value in node.values() for ref in _refs(value)}
+    target = node.get("$ref")
+    if isinstance(target, str) and target.startswith("#/$defs/"):
+        found.add(target.removeprefix("#/$defs/"))
+    return found
 
 
 def _as_written(node: dict[str, Any]) -> None:

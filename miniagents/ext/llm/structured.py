@@ -21,9 +21,11 @@ Completions: ``response_format``, strict ``json_schema``; the Responses API: ``t
 Anthropic: ``output_config.format``; the offline model: its script, or a sample of the
 schema). The answer is an instance of the type: its fields validated by the type itself
 (validators included), its text the JSON, with the reply's metadata (``role``, ``model``,
-``finish_reason``, ``usage``, ...) as extra fields. An answer that does not validate goes
-back to the model with the errors, ``output_retries`` times (default 1); then the reply
-fails with an :class:`~miniagents.ext.llm.errors.LLMOutputValidationError`.
+``finish_reason``, ``usage``, ...) as extra fields (typed fields for a type that extends
+:class:`~miniagents.ext.llm.LLMMessage`, which the model is not asked to write). An answer
+that does not validate goes back to the model with the errors, ``output_retries`` times
+(default 1); then the reply fails with an
+:class:`~miniagents.ext.llm.errors.LLMOutputValidationError`.
 
 **Partial objects.** The answer's message enters the reply as soon as the model starts
 writing it, but its text comes whole, once it has validated. Meanwhile
@@ -223,7 +225,7 @@ def partial_outputs(
             f"partial_outputs takes a Message subclass as output_type, not {expected!r}: "
             "e.g. partial_outputs(promise, Weather)."
         )
-    if issubclass(expected, LLMMessage):  # (a provider's own class: no fields of an answer)
+    if issubclass(expected, LLMMessage) and _of_the_library(expected):  # (a provider's text)
         raise LLMConfigurationError(
             f"This message is {a_class(expected)}, an LLM agent's reply as text (or a tool "
             "call or result), not a structured answer: partial objects are those of an "
@@ -245,6 +247,15 @@ def partial_outputs(
     stream: PartialOutputs[Message] = stream_on(PartialOutputs, core)
     stream._answer = promise
     return stream
+
+
+def _of_the_library(message_class: type[Message]) -> bool:
+    """Whether ``message_class`` is one of MiniAgents' own (a provider's, a tool call's, ...).
+
+    An output type of the user's may extend ``LLMMessage`` (for its typed metadata); the
+    library's reply classes are no structured answers.
+    """
+    return message_class.__module__.partition(".")[0] == "miniagents"
 
 
 def _register_partials(promise: MessagePromise, partials: LivePartials) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Mapping
 
+from miniagents.ext.input_requests import InputRequest, withdraw_input_request
 from miniagents.ext.tools._arguments import ArgumentModel, partial_keywords
 from miniagents.ext.tools._docstrings import parse_docstring
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -46,6 +47,11 @@ class AgentTool(Tool):
       sub-agent's reply, a nested interaction (what tracing and the web page show), not
       in the text the calling model reads. Cancelling the result cancels the agent's
       interaction.
+    - **Questions**: a model answers no question, so an ``InputRequest`` in the agent's
+      reply (``request_input``, a remote A2A agent's question) is withdrawn at once: the
+      agent's ``aanswer()`` raises an ``InputRequestError`` that says so (an ``a2a_agent``
+      fails, its remote task cancelled), and the model gets the error result, not a call
+      that waits for good.
     - **Approval**: ``requires_approval=True`` (or a predicate on the arguments) makes a
       call wait for a person's decision first (see ``Tool`` and ``ToolApprovalRequest``).
     - **Timeout**: ``timeout=`` seconds (``None``, the default: no limit) bounds a call:
@@ -103,6 +109,11 @@ class AgentTool(Tool):
         try:
             first = True
             async for promise in replies:
+                if issubclass(promise.message_class, InputRequest):
+                    question = await promise
+                    assert isinstance(question, InputRequest)
+                    withdraw_input_request(question, _why_withdrawn(self.name, str(question)))
+                    continue
                 if issubclass(promise.message_class, _NOT_THE_ANSWER):
                     continue
                 if not first:
@@ -118,3 +129,13 @@ class AgentTool(Tool):
                         yield text
         finally:
             replies.cancel()  # ended early (cancelled, failed): stop the agent; else a no-op
+
+
+def _why_withdrawn(tool: str, question: str) -> str:
+    """Why a question of the agent of the tool ``tool`` is withdrawn (a full sentence)."""
+    return (
+        f"The agent of the tool {tool} asked its caller {question!r:.200}, but a tool's caller "
+        "is a model, which answers no question: give the agent what it needs in the call's "
+        "arguments, or call it where someone answers (for a2a_agent, questions='raise' "
+        "fails the call at once)."
+    )

@@ -31,11 +31,12 @@ from google.protobuf.json_format import MessageToDict
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
+from miniagents import InteractionContext, Message, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.a2a import A2ASkill, a2a_app
 from miniagents.ext.a2a.server import CARD_MAX_AGE
 from miniagents.ext.llm.messages import LLMMessage
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.llm.structured import structured
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import NoAuthentication, WebSettings
 from miniagents.ext.web.settings import LOCAL_HOSTS
@@ -267,6 +268,28 @@ async def test_a_blocking_send_answers_the_completed_task_with_its_whole_texts_a
     assert again.artifacts == task.artifacts
     assert [part.text for part in again.history[0].parts] == ["Rivers?"]
     assert ours(again.artifacts[0].metadata)["model"] == "offline"
+
+
+class _Answer(Message):
+    city: str
+
+
+async def test_a_structured_answer_of_a_plain_message_type_reports_its_usage_and_model() -> None:
+    # its metadata are extra fields of the output type, not an LLMMessage's own fields
+    model = offline_agent.fork(alias="GEO", reply='{"city": "Oslo"}', token_delay=0)
+    async with (
+        served(a2a_app(structured(model, _Answer), authentication=NoAuthentication())) as web,
+        sdk_client(str(web.base_url), streaming=False) as client,
+    ):
+        [answer] = [event async for event in client.send_message(user_message("Where?"))]
+    task = answer.task
+    assert task.status.state == TaskState.TASK_STATE_COMPLETED
+    [artifact] = task.artifacts
+    assert [part.text for part in artifact.parts] == ['{"city": "Oslo"}']
+    about = ours(artifact.metadata)
+    assert (about["model"], about["finishReason"]) == ("offline", "stop")
+    assert about["usage"]["outputTokens"] > 0
+    assert ours(task.metadata)["usage"] == about["usage"]
 
 
 async def test_a_send_that_returns_at_once_leaves_the_task_working_and_get_task_follows_it() -> (

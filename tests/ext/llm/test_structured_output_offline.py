@@ -17,7 +17,7 @@ from pydantic import AnyUrl, Field
 
 from miniagents import Message, MessagePromise, MiniAgents
 from miniagents.errors import AgentArgumentError
-from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage
+from miniagents.ext.llm import LLMCall, LLMMessage, LLMToolCallMessage, LLMToolResultMessage
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMOutputValidationError
 from miniagents.ext.llm.offline import (
     CallTool,
@@ -180,6 +180,50 @@ async def test_the_offline_model_sees_the_output_format_and_the_retry_prompt() -
     assert (said.role, said.text) == ("assistant", '{"city": "Oslo"}')
     assert feedback.role == "user"
     assert "celsius: Field required" in feedback.text
+
+
+class _Forecast(LLMMessage):
+    """A forecast whose reply metadata (``model``, ``usage``, ...) is typed."""
+
+    city: str
+    days: tuple[Weather, ...] = ()
+
+
+async def test_an_llm_message_output_type_is_not_asked_for_its_metadata_but_gets_it() -> None:
+    # subclassing LLMMessage types the metadata for mypy; the model writes only the fields
+    calls: list[LLMCall] = []
+
+    def reply(call: LLMCall) -> str:
+        calls.append(call)
+        return '{"city": "Oslo", "days": [{"city": "Oslo", "celsius": -3}]}'
+
+    agent = structured(offline_agent.fork(token_delay=0, reply=reply, alias="SKY"), _Forecast)
+    async with MiniAgents():
+        (forecast,) = await agent.inquire("Forecast for Oslo?")
+    assert calls[0].output_format is not None
+    schema = json.loads(json.dumps(calls[0].output_format.schema))
+    assert list(schema["properties"]) == ["city", "days"]
+    assert schema["required"] == ["city", "days"]
+    assert list(schema["$defs"]) == ["Weather"]  # not TokenUsage: usage is no field to write
+    metadata = (forecast.role, forecast.model, forecast.agent_alias, forecast.finish_reason)
+    assert metadata == ("assistant", "offline", "SKY", "stop")
+    assert forecast.usage is not None
+    assert forecast.usage.output_tokens
+    assert forecast.days == (Weather(city="Oslo", celsius=-3),)
+    async with MiniAgents():  # unscripted: a sample of the schema, without the metadata
+        (sample,) = await structured(offline_agent.fork(token_delay=0), _Forecast).inquire("?")
+    assert json.loads(str(sample)) == {"city": "offline", "days": []}
+    assert sample.model == "offline"
+
+
+async def test_partials_of_an_llm_message_output_type_stream() -> None:
+    answer = '{"city": "Oslo", "days": []}'
+    agent = structured(offline_agent.fork(token_delay=0, reply=answer), _Forecast)
+    async with MiniAgents():
+        async for promise in agent.inquire("Forecast for Oslo?"):
+            partials = [partial.city async for partial in partial_outputs(promise)]
+            assert partials[-1] == "Oslo"
+            assert (await promise).model == "offline"
 
 
 async def test_with_tools_structured_replies_the_answer_and_fork_the_whole_reply() -> None:

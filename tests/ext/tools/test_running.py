@@ -21,7 +21,13 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
-from miniagents.errors import ArgumentError, NoActiveContextError, StreamCancelledError
+from miniagents.errors import (
+    ArgumentError,
+    InputRequestError,
+    NoActiveContextError,
+    StreamCancelledError,
+)
+from miniagents.ext.input_requests import request_input
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools import (
     AgentTool,
@@ -756,3 +762,28 @@ async def test_run_all_refuses_one_call_or_anything_but_calls_before_any_starts(
         with pytest.raises(ArgumentError, match=r"ToolSet.run needs call to be a ToolCallMessage"):
             tools.run("add")  # type: ignore[call-overload]
     assert started == []
+
+
+async def test_a_sub_agents_question_is_withdrawn_not_waited_for_by_the_model() -> None:
+    # a model answers no question: the call ends with an error result that says so
+    asked: list[str] = []
+
+    @miniagent(alias="ASKER")
+    async def asker(ctx: InteractionContext) -> None:
+        question = request_input("Which city?")
+        ctx.reply(question)
+        try:
+            await question.aanswer()
+        except InputRequestError as error:
+            asked.append(str(error))
+            raise
+        ctx.reply("never")
+
+    call = ToolCallMessage(tool_name="ASKER", arguments={}, call_id="c1")
+    async with MiniAgents():
+        result = await soon(ToolSet([AgentTool(asker)]).run(call))
+    assert result.is_error
+    [why] = asked
+    assert "asked its caller 'Which city?'" in why
+    assert "a model, which answers no question" in why
+    assert why in str(result)
