@@ -14,8 +14,9 @@ cases first::
             max_drop=0.05,
         )
 
-**The baseline.** A baseline file that does not exist yet is written with the report (and
-the check passes): commit it. To accept a new baseline (the agents got better, or a
+**The baseline.** A baseline file that does not exist yet is written with the report if it
+meets its thresholds (and the check passes): commit it. A first run below its thresholds
+fails and writes none. To accept a new baseline (the agents got better, or a
 change is meant), run the tests with ``MINIAGENTS_UPDATE_BASELINES=1`` (or pass
 ``update_baseline=True``): the reports are written as the baselines, the thresholds still
 checked. Otherwise each evaluator's mean over the cases of both runs may drop by at most
@@ -109,7 +110,8 @@ def assert_eval(
         min_scores: The lowest mean score of each evaluator, by name (e.g.
             ``{"contains": 0.9}``).
         baseline: The baseline: a report, or the JSON file of one (written with this
-            report if it does not exist yet; see the module docstring).
+            report if it does not exist yet and the report meets ``min_scores``; see the
+            module docstring).
         max_drop: How much an evaluator's mean score may drop from the baseline's.
         update_baseline: Write the report as the baseline file instead of comparing with
             it (``None``: if ``MINIAGENTS_UPDATE_BASELINES`` is ``1``).
@@ -127,18 +129,27 @@ def assert_eval(
     if update_baseline is None:
         update_baseline = os.environ.get(UPDATE_BASELINES, "") == "1"
     stored: EvalReport | None = None
+    written: Path | None = None  # (the baseline file this report is to be)
     if isinstance(baseline, EvalReport):
         stored = baseline
     elif baseline is not None:
         file = Path(baseline)
         if update_baseline or not file.exists():
-            file.parent.mkdir(parents=True, exist_ok=True)
-            report.write_json(file)
+            written = file
         else:
             stored = EvalReport.read_json(file)
     problems, comparison = problems_of(
         report, min_scores=min_scores, baseline=stored, max_drop=max_drop
     )
+    if written is not None and (update_baseline or not problems):
+        written.parent.mkdir(parents=True, exist_ok=True)
+        report.write_json(written)
+    elif written is not None:  # (a first run that fails its thresholds is no baseline)
+        problems.append(
+            f"The baseline {str(written)!r} was not written: a run below its thresholds is "
+            "no baseline. The first run that meets them writes it (or pass "
+            f"update_baseline=True, or set {UPDATE_BASELINES}=1, to write this one)."
+        )
     if problems:
         details = report.table(timing=False)
         if comparison is not None:

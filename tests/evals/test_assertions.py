@@ -62,6 +62,31 @@ async def test_scores_at_their_thresholds_pass_and_below_fail_naming_each() -> N
     assert isinstance(failure.value, AssertionError)
 
 
+async def test_a_first_run_below_its_thresholds_fails_and_writes_no_baseline(
+    tmp_path: Path,
+) -> None:
+    # (was: the failing run was written as the baseline, and later runs compared with it)
+    baseline = tmp_path / "baselines" / "capitals.json"
+    with pytest.raises(EvalThresholdError) as failure:
+        assert_eval(await _run(TWO, "bad"), min_scores={"contains": 0.9}, baseline=baseline)
+    assert not baseline.exists()
+    assert f"The baseline {str(baseline)!r} was not written" in str(failure.value)
+    assert "update_baseline=True" in str(failure.value)
+    assert (
+        assert_eval(await _run(ALL, "good"), min_scores={"contains": 0.9}, baseline=baseline)
+        is None
+    )
+    assert EvalReport.read_json(baseline).name == "good"
+    with pytest.raises(EvalThresholdError):  # (asked for: written, the thresholds still checked)
+        assert_eval(
+            await _run(TWO, "accepted"),
+            min_scores={"contains": 0.9},
+            baseline=baseline,
+            update_baseline=True,
+        )
+    assert EvalReport.read_json(baseline).name == "accepted"
+
+
 async def test_the_first_run_writes_the_baseline_then_a_drop_fails_with_the_regressions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
