@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-__all__ = ["mutable_part", "unsure_fields"]
+__all__ = ["mutable_part", "one_shot", "unsure_fields"]
 
 _MUTABLE_ORIGINS: tuple[type, ...] = (list, set, bytearray, deque, MutableSequence, MutableSet)
 
@@ -54,11 +54,16 @@ _IMMUTABLE_LEAVES: frozenset[object] = frozenset(
 _UNIONS: tuple[object, ...] = (typing.Union, types.UnionType)
 
 
+def one_shot(annotation: object) -> bool:
+    """Whether pydantic validates ``annotation`` into an iterator (used up by its first reader)."""
+    return (typing.get_origin(annotation) or annotation) in _ONE_SHOT_ORIGINS
+
+
 def mutable_part(annotation: object, frozen_base: type[BaseModel]) -> object | None:
     """A mutable container type (or a mutable model, or an iterator) inside an annotation."""
-    origin = typing.get_origin(annotation) or annotation
-    if origin in _ONE_SHOT_ORIGINS:
+    if one_shot(annotation):
         return annotation
+    origin = typing.get_origin(annotation) or annotation
     if isinstance(origin, type) and issubclass(origin, _MUTABLE_ORIGINS):
         return annotation
     if (

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, MutableSequence, MutableSet
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self, get_origin
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import dataclass_transform
 
-from miniagents.frozen._field_types import mutable_part, unsure_fields
+from miniagents.frozen._field_types import mutable_part, one_shot, unsure_fields
 from miniagents.frozen._hash_key import TOO_DEEP_FIX, hash_key_of
 from miniagents.frozen.errors import FrozenFieldError, FrozenInstanceError, HashKeyError
 
@@ -198,10 +198,9 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
             if mutable is not None:
                 raise FrozenFieldError(
                     f"Field {name!r} of the Frozen model {cls.__qualname__} is declared as "
-                    f"{mutable!r}, which is mutable (an iterable field holds an iterator, "
-                    "used up by its first reader). Declare it immutable instead, e.g. "
-                    "tuple[X, ...] for a list or an iterable, frozenset[X] for a set, or a "
-                    "Frozen subclass for a pydantic model."
+                    f"{mutable!r}, {_why_mutable(mutable)}. Declare it immutable instead, "
+                    "e.g. tuple[X, ...] for a list or an iterable, frozenset[X] for a set, or "
+                    "a Frozen subclass for a pydantic model (from miniagents import Frozen)."
                 )
         cls.__frozen_fields__ = tuple(cls.model_fields)
         cls.__frozen_unsure__ = unsure_fields(cls, Frozen)
@@ -318,6 +317,16 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
 
 _VALIDATES_BY_NAME = "by_name" in inspect.signature(BaseModel.model_validate).parameters
 """Whether pydantic validates a model from its fields' names when asked (pydantic 2.11+)."""
+
+
+def _why_mutable(annotation: object) -> str:
+    """Why a field declared as ``annotation`` (a mutable part) cannot be frozen, for a message."""
+    if one_shot(annotation):
+        return "which pydantic keeps as an iterator, used up by its first reader"
+    origin = get_origin(annotation) or annotation
+    if isinstance(origin, type) and issubclass(origin, BaseModel):
+        return "a pydantic model that is not Frozen (its values could be changed)"
+    return "which is mutable"
 
 
 def _input_key(model: Frozen, name: str) -> str:

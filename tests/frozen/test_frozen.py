@@ -753,6 +753,26 @@ def test_a_field_declared_as_a_mutable_model_is_rejected_at_class_definition() -
             inner: Plain
 
 
+def test_a_mutable_fields_refusal_says_why_for_its_kind_and_where_frozen_comes_from() -> None:
+    # (was: every refusal said "an iterable field holds an iterator", a list's and a plain
+    # model's too, and named Frozen without its import)
+    with pytest.raises(TypeError) as listed:
+
+        class HoldsList(Frozen):
+            items: list[int]
+
+    assert "list[int], which is mutable. Declare it" in str(listed.value)
+    assert "iterator" not in str(listed.value)
+    assert "(from miniagents import Frozen)" in str(listed.value)
+    with pytest.raises(TypeError) as modelled:
+
+        class HoldsModel(Frozen):
+            inner: Plain
+
+    assert "a pydantic model that is not Frozen" in str(modelled.value)
+    assert "iterator" not in str(modelled.value)
+
+
 @pytest.mark.parametrize(
     "annotation",
     [
