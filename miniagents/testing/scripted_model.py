@@ -200,6 +200,8 @@ class _Replies:
         self, replies: Sequence[ScriptedReply | BaseException], calls: list[LLMCall] | None
     ) -> None:
         self._replies = list(replies)
+        for number, reply in enumerate(self._replies, 1):
+            _check_reply(number, reply)
         self._next = 0
         self._calls = calls
 
@@ -227,6 +229,29 @@ class _Replies:
                 "tools=[...]), or tools= of fork(...) or inquire(...)."
             )
         return reply
+
+
+def _check_reply(number: int, reply: object) -> None:
+    """Refuse ``reply``, the ``number``-th given to ``scripted_agent``, if it is no reply.
+
+    Raises:
+        LLMConfigurationError: for one that is neither a text, a refusal, a ``CallTool``, a
+            list of them, nor an exception (was: taken, to fail at the call it answers).
+    """
+    if isinstance(reply, BaseException):
+        return
+    try:
+        scripted_calls(reply)  # type: ignore[arg-type]  # (untyped code may give anything)
+    except LLMConfigurationError:
+        pass
+    else:
+        return
+    raise LLMConfigurationError(
+        f"The {_ordinal(number)} reply given to scripted_agent(...) is {reply!r:.80}, which "
+        "is neither a text, a CallTool (of miniagents.ext.llm.offline), a list of CallTool "
+        "(calls made at once), a Refuse, nor an exception to raise. Give one of those per "
+        "call of the model."
+    )
 
 
 def _ordinal(number: int) -> str:

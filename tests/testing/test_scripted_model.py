@@ -97,6 +97,17 @@ async def test_the_replies_are_shared_by_the_forks_and_a_call_too_many_is_a_clea
     )
 
 
+def test_a_reply_that_is_no_reply_is_refused_when_the_agent_is_made() -> None:
+    # (was: taken, and refused only at the call it answered)
+    for odd in (42, ["text in a list"], None):
+        with pytest.raises(LLMConfigurationError) as refused:
+            scripted_agent("fine", odd)  # type: ignore[arg-type]
+        assert str(refused.value).startswith(
+            f"The 2nd reply given to scripted_agent(...) is {odd!r}, which is neither a text"
+        )
+        assert "Give one of those per call of the model." in str(refused.value)
+
+
 async def test_a_call_too_many_is_counted_in_a_sentence_with_no_article_to_get_wrong() -> None:
     """It wrote "called a 8th time" (and "a 11th", "a 18th"): "for the 8th time" now."""
     agent = scripted_agent(*["reply"] * 7)
