@@ -10,6 +10,7 @@ when ``eval`` runs; so with ``run`` and ``studio`` (:mod:`miniagents.ext.studio.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Sequence
 
 from miniagents.ext.console.chat_cli import Command
@@ -73,3 +74,7 @@ def _main(argv: Sequence[str] | None, prog: str | None, *, ends_the_process: boo
         "studio": Command(_STUDIO_HELP, _studio),
     }
     return console_main(argv, prog=prog, commands=commands)
+
+
+if __name__ == "__main__":  # (python -m miniagents.cli: as python -m miniagents)
+    sys.exit(command(prog="python -m miniagents.cli"))

@@ -307,3 +307,10 @@ def test_max_text_reaches_the_html_page(
     assert 'data-case="fra… [3 more characters]"' in cut  # (the case's name, cut too)
     assert "<pre>agent GOOD (0.000 .. " in whole
     assert "<pre>age… [" in cut  # (each line of the reply tree, cut too)
+
+
+def test_python_m_miniagents_cli_is_the_command_as_python_m_miniagents(tmp_path: Path) -> None:
+    # (was: the module ran nothing and exited 0)
+    ran = run_python(["-m", "miniagents.cli", "eval", "--help"], cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("usage: python -m miniagents.cli eval")
