@@ -7,7 +7,9 @@ them, in order per webhook, with its tries (:class:`Poster`), at most
 :data:`~miniagents.ext.a2a.push.MAX_CONNECTIONS` in all: once the posts under way are
 within ``max_posts_per_principal`` of that, a principal may start one more only while it
 holds less than its share of them (the connections over the principals posting or waiting
-to), so that a few busy principals cannot fill the connections between them.
+to), so that a few busy principals cannot fill the connections between them. Posts that
+wait for their turn take it first come, first served: as a turn frees, it goes to the
+first waiting post that may start, before any post that comes later asks for one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -85,12 +88,18 @@ class Poster:
         # principal: the turns of its posts, kept while one is under way or waits
         self._turns: dict[str | None, _Turns] = {}
         self._posting = 0  # the posts under way, of every principal
-        self._ended = asyncio.Event()  # set (and made anew) as a post ends: turns are rechecked
+        # the posts waiting for a turn, in the order they came: their turns, and their wake-up
+        self._waiting: deque[tuple[_Turns, asyncio.Future[None]]] = deque()
 
     @property
     def principals_posting(self) -> int:
         """How many principals have a post under way, or waiting its turn."""
         return len(self._turns)
+
+    @property
+    def posts_waiting(self) -> int:
+        """How many posts wait for their turn (see the module)."""
+        return len(self._waiting)
 
     def post(self, webhooks: Sequence[Webhook], event: str) -> None:
         """Post ``event`` (a ``StreamResponse``'s JSON) to each of ``webhooks``, in order."""
@@ -190,10 +199,10 @@ class Poster:
             turns = self._turns[owner] = _Turns()
         turns.users += 1
         try:
-            while not self._may_post(turns):
-                await self._ended.wait()
-            turns.posting += 1
-            self._posting += 1
+            if self._may_post(turns):  # (no post that waits may start: see _grant)
+                self._take(turns)
+            else:
+                await self._await_turn(turns)
             try:
                 yield
             finally:
@@ -203,8 +212,39 @@ class Poster:
             turns.users -= 1
             if not turns.users:
                 del self._turns[owner]
-            self._ended.set()  # (the waiting posts check their turns again)
-            self._ended = asyncio.Event()
+            self._grant()  # (a post ended, or a principal left: its share goes to the others)
+
+    async def _await_turn(self, turns: _Turns) -> None:
+        """Wait in line until :meth:`_grant` gives the post a turn of ``turns``' principal."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (turns, waiter)
+        self._waiting.append(entry)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():  # (given a turn, then cancelled)
+                turns.posting -= 1
+                self._posting -= 1
+            else:
+                self._waiting.remove(entry)
+            raise
+
+    def _take(self, turns: _Turns) -> None:
+        turns.posting += 1
+        self._posting += 1
+
+    def _grant(self) -> None:
+        """Give turns to the waiting posts that may start now, first come, first served.
+
+        Each is taken for its post before it wakes, so that a post that asks later (the next
+        post of the same webhook, say) finds it taken.
+        """
+        for entry in list(self._waiting):
+            turns, waiter = entry
+            if self._may_post(turns):
+                self._waiting.remove(entry)
+                self._take(turns)
+                waiter.set_result(None)
 
     def _may_post(self, turns: _Turns) -> bool:
         """Whether a post of the principal of ``turns`` may start now (see the module)."""

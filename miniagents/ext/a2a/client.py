@@ -242,6 +242,7 @@ def a2a_agent(
     max_reply_messages: int = DEFAULT_MAX_REPLY_MESSAGES,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     questions: Questions = "ask",
+    reply_timeout: float = math.inf,
 ) -> MiniAgent[[DefaultNamedArg(str | None, "message")], A2AReply]:
     """A remote A2A agent as a ``MiniAgent``: its reply streams token by token into its caller's.
 
@@ -296,11 +297,19 @@ def a2a_agent(
             ``A2AInputRequest`` of the reply, which waits for its answer; ``"raise"``: it
             fails the reply with ``A2AInputRequiredError`` (its ``question`` and task), for
             a caller that answers none (a tool of an LLM agent, whose model reads the error).
+        reply_timeout: Seconds the whole reply may take, from the first request of the
+            task to the reply's end (``inf``, the default: no deadline), the waits for the
+            caller's answers and decisions included; past it, the remote task is cancelled
+            and the reply fails with ``A2AConnectionError``. ``timeout`` bounds each read
+            only, and a remote that sends keepalives (official servers ping every 15 s),
+            endless status updates, or a task polled as working for ever holds the reply
+            without one.
 
     Raises:
         A2AConfigurationError: if ``timeout``, ``card_timeout``, ``reconnects``,
-            ``cancel_timeout``, ``max_reply_chars``, ``max_reply_messages`` or
-            ``max_event_bytes`` is not a usable number, or the URL is not an ``http(s)`` URL.
+            ``cancel_timeout``, ``max_reply_chars``, ``max_reply_messages``,
+            ``max_event_bytes`` or ``reply_timeout`` is not a usable number, or the URL is
+            not an ``http(s)`` URL.
     """
     limits = _Limits(max_reply_chars, max_reply_messages, max_event_bytes)
     remote = _Remote(
@@ -312,6 +321,7 @@ def a2a_agent(
         cancel_timeout,
         limits,
         questions,
+        reply_timeout,
     )
     call = functools.partial(_ask, remote)
     call.__doc__ = _ASK_DOC  # (AgentTool reads the description of `message` here)
@@ -348,6 +358,7 @@ class _Remote:
         "limits",
         "questions",
         "reconnects",
+        "reply_timeout",
         "timeout",
         "url",
     )
@@ -362,6 +373,7 @@ class _Remote:
         cancel_timeout: float,
         limits: _Limits,
         questions: Questions = "ask",
+        reply_timeout: float = math.inf,
     ) -> None:
         owner, error = "a2a_agent()", A2AConfigurationError
         if questions not in ("ask", "raise"):
@@ -373,6 +385,7 @@ class _Remote:
             ("timeout", timeout),
             ("card_timeout", card_timeout),
             ("cancel_timeout", cancel_timeout),
+            ("reply_timeout", reply_timeout),
         ):
             check_seconds(value, name, forever=True, owner=owner, error=error)
         fix = "It is how many times in a row a broken stream is followed again."
@@ -397,6 +410,7 @@ class _Remote:
         self.card_timeout = float(card_timeout)
         self.reconnects = reconnects
         self.cancel_timeout = float(cancel_timeout)
+        self.reply_timeout = float(reply_timeout)
         self.limits = limits
         self._card: AgentCard | None = self.card  # (fetched once per process, not pickled)
 
@@ -412,6 +426,7 @@ class _Remote:
             self.cancel_timeout,
             self.limits,
             self.questions,
+            self.reply_timeout,
         )
         return (_Remote, arguments)
 
@@ -572,27 +587,28 @@ class _Exchange:
         return self.client.send_message(request)
 
     async def arun(self, parts: list[Part]) -> None:
+        """Send ``parts`` to the remote, and read its task into the reply to its end.
+
+        Within ``reply_timeout`` seconds; past it, the task is cancelled and the reply fails.
+        """
         writer = self.writer
-        first = A2AWireMessage(message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=parts)
-        events = self._sent(first)
+        limit = self.remote.reply_timeout
+        late = False
         try:
-            while True:
-                await self._afollow(events)
-                writer.check()  # (raises for a failed task, or a question it cannot answer)
-                asks = writer.approvals()
-                if asks:
-                    writer.take(asks)
-                    decided = await self._adecisions(asks)
-                    writer.answered_now()
-                    events = self._answered(decided)
-                    continue
-                question = writer.question()
-                if question is None:
-                    return  # completed
-                self.ctx.reply(question)  # (the caller answers it)
-                answer = await question.aanswer()
-                writer.answered_now()
-                events = self._sent(self._to_task([p for m in answer for p in _parts(m)]))
+            deadline = asyncio.timeout(limit if limit < math.inf else None)
+            try:
+                async with deadline:
+                    await self._aexchange(parts)
+            except TimeoutError as error:
+                if not deadline.expired():
+                    raise
+                late = True
+                cancelled = "; its task is cancelled" if writer.task_id else ""
+                raise A2AConnectionError(
+                    f"The remote agent {writer.alias} did not end its reply within "
+                    f"reply_timeout ({limit:g} seconds){cancelled}. Give the agent a higher "
+                    "reply_timeout if its replies take this long by design."
+                ) from error
         except asyncio.CancelledError:
             try:
                 await self._acancel_remote(waiting=True)
@@ -602,12 +618,34 @@ class _Exchange:
         except BaseException as error:
             if isinstance(error, A2AReplyTooLargeError) and not error.task_id:
                 error.task_id = writer.task_id or ""  # (an event over max_event_bytes)
-            try:
-                if not writer.ended:
-                    await self._acancel_remote()
+            try:  # (late: also a task that waits for its caller, who is not asked now)
+                await self._acancel_remote(waiting=late)
             finally:
                 writer.fail_open(error)
             raise
+
+    async def _aexchange(self, parts: list[Part]) -> None:
+        """The requests of the interaction, each answer read, until the task completes."""
+        writer = self.writer
+        first = A2AWireMessage(message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=parts)
+        events = self._sent(first)
+        while True:
+            await self._afollow(events)
+            writer.check()  # (raises for a failed task, or a question it cannot answer)
+            asks = writer.approvals()
+            if asks:
+                writer.take(asks)
+                decided = await self._adecisions(asks)
+                writer.answered_now()
+                events = self._answered(decided)
+                continue
+            question = writer.question()
+            if question is None:
+                return  # completed
+            self.ctx.reply(question)  # (the caller answers it)
+            answer = await question.aanswer()
+            writer.answered_now()
+            events = self._sent(self._to_task([p for m in answer for p in _parts(m)]))
 
     async def _afollow(self, events: AsyncIterator[StreamResponse]) -> None:
         """Read ``events`` until the task ends or waits; follow it again where it broke.

@@ -5,13 +5,16 @@ then one event the test writes by hand: a data part nested deeper than protobuf'
 parser (100 levels) or Python's (1,000) reads, or a field of the wrong type. The reply
 fails with ``A2AProtocolError`` in our words, and the remote task is cancelled. A card
 nested too deep is an ``A2ACardError``. A remote whose every stream ends after the task as
-it stands is followed again ``reconnects`` times, not for ever.
+it stands is followed again ``reconnects`` times, not for ever; one whose task works for
+ever (its stream kept alive, or polled as working) ends at ``reply_timeout``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
+import pickle
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,7 +28,12 @@ from starlette.types import ASGIApp
 
 from miniagents import MiniAgents
 from miniagents.ext.a2a import a2a_agent, afetch_agent_card
-from miniagents.ext.a2a.errors import A2ACardError, A2AConnectionError, A2AProtocolError
+from miniagents.ext.a2a.errors import (
+    A2ACardError,
+    A2AConfigurationError,
+    A2AConnectionError,
+    A2AProtocolError,
+)
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import sdk_card
 
@@ -157,3 +165,66 @@ async def test_a_stream_that_ends_at_each_snapshot_is_followed_again_reconnects_
         "again 1 time(s) in vain"
     )
     assert asked == ["SendStreamingMessage", "GetTask", "SubscribeToTask", "CancelTask"]
+
+
+def endless(cancelled: asyncio.Event, *, streaming: bool) -> Callable[[str], ASGIApp]:
+    """A remote whose task works for ever: its stream sends a keepalive (as official servers
+    do, every 15 s) and a status update, then stays open; ``GetTask`` says it works."""
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            return JSONResponse(MessageToDict(sdk_card(url, streaming=streaming)))
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            state = "TASK_STATE_WORKING"
+            if sent["method"] == "CancelTask":
+                cancelled.set()
+                state = "TASK_STATE_CANCELED"
+            task = {"id": "t1", "contextId": "c1", "status": {"state": state}}
+            if sent["method"] != "SendStreamingMessage":  # (SendMessage, GetTask, CancelTask)
+                result = {"task": task} if sent["method"] == "SendMessage" else task
+                return JSONResponse({"jsonrpc": "2.0", "id": sent["id"], "result": result})
+
+            async def events() -> AsyncIterator[str]:
+                head = {"jsonrpc": "2.0", "id": sent["id"]}
+                yield f"data: {json.dumps({**head, 'result': {'task': task}})}\n\n"
+                yield ": ping\n\n"
+                update = {"taskId": "t1", "contextId": "c1", "status": task["status"]}
+                yield f"data: {json.dumps({**head, 'result': {'statusUpdate': update}})}\n\n"
+                await asyncio.Event().wait()  # (the stream stays open)
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    return make
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "polled"])
+async def test_a_reply_that_never_ends_fails_at_its_reply_timeout_and_cancels_the_task(
+    streaming: bool,
+) -> None:
+    # (was: each read came within `timeout`, so a remote that kept its stream alive, or a
+    # task polled as working, held the reply for ever; there was no bound on the whole)
+    cancelled = asyncio.Event()
+    async with serving(endless(cancelled, streaming=streaming)) as url, MiniAgents():
+        agent = pickle.loads(pickle.dumps(a2a_agent(url, reply_timeout=0.2)))  # (it is kept)
+        with pytest.raises(A2AConnectionError) as raised:
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+        await asyncio.wait_for(cancelled.wait(), SAFETY)
+    assert str(raised.value) == (
+        "The remote agent A2A_AGENT did not end its reply within reply_timeout (0.2 "
+        "seconds); its task is cancelled. Give the agent a higher reply_timeout if its "
+        "replies take this long by design."
+    )
+
+
+@pytest.mark.parametrize("refused", [0, -1, math.nan, "10"])
+def test_a_reply_timeout_that_is_no_number_of_seconds_is_refused(refused: object) -> None:
+    with pytest.raises(A2AConfigurationError, match="reply_timeout"):
+        a2a_agent("http://127.0.0.1:1/", reply_timeout=refused)  # type: ignore[arg-type]

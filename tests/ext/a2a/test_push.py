@@ -720,3 +720,23 @@ async def test_a_principals_turns_to_post_are_forgotten_once_none_is_used() -> N
             await until(lambda: len(heard) == 6 and poster.principals_posting == 0)
         finally:
             await poster.aclose()
+
+
+async def test_a_freed_turn_goes_to_the_post_that_waited_for_it_first() -> None:
+    # (was: as a post ended, its webhook's next post, asking at once, took the turn before
+    # the posts already waiting for one woke, and these waited behind it again)
+    release = asyncio.Event()
+    async with held_receiver("/hooks/held", release) as (url, heard):
+        poster = Poster(A2APushNotifications(allowed_urls=[url], max_posts_per_principal=1))
+        try:
+            first = Webhook("h", "t1", f"{url}hooks/held", owner="alice")
+            poster.post([first], "{}")
+            poster.post([first], "{}")  # (its next, asked as the first ends)
+            await until(lambda: heard == ["/hooks/held"])
+            poster.post([Webhook("h", "t2", f"{url}hooks/waiting", owner="alice")], "{}")
+            await until(lambda: poster.posts_waiting == 1)  # (hers waits for her one turn)
+            release.set()
+            await until(lambda: len(heard) == 3 and poster.principals_posting == 0)
+        finally:
+            await poster.aclose()
+    assert heard == ["/hooks/held", "/hooks/waiting", "/hooks/held"]
