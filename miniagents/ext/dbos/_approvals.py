@@ -52,6 +52,7 @@ __all__ = [
     "claimed_send",
     "decision_message",
     "decision_of",
+    "is_approval_of",
     "register_approvals",
     "run_of_approval",
     "withdraw",
@@ -105,11 +106,31 @@ def approval_id(run_id: str, key: str) -> str:
 def run_of_approval(workflow_id: str) -> str | None:
     """The id of the run whose approval the workflow ``workflow_id`` is (``None``: no approval).
 
-    Unambiguous, as a run's own id never holds :data:`APPROVAL_MARK` (a new run's is
-    refused at its start).
+    A new run's own id never holds :data:`APPROVAL_MARK` (refused at its start), but a run
+    recorded before that may (``refund::approval1``), and then so do its approvals' ids
+    (``refund::approval1::approval/approval.c1.0``). The run's id ends at the first mark
+    that a key as runs make it follows (a path in the run: ``/...``), else at the first
+    mark: the approvals of ``refund::approval1`` are its own, not ``refund``'s.
     """
-    run, mark, _ = workflow_id.partition(APPROVAL_MARK)
-    return run if mark else None
+    start = workflow_id.find(f"{APPROVAL_MARK}/")
+    if start < 0:
+        start = workflow_id.find(APPROVAL_MARK)
+    return None if start < 0 else workflow_id[:start]
+
+
+def is_approval_of(workflow_id: str, run_id: str) -> bool:
+    """Whether the workflow ``workflow_id`` is the approval of a call of the run ``run_id``.
+
+    Exactly: ``<run id>::approval`` followed by a key, whose run (by
+    :func:`run_of_approval`) is ``run_id``, not a run whose id only begins with it and
+    the mark (as a lookup of the prefix finds, or SQL ``LIKE`` lets through).
+    """
+    prefix = approval_id(run_id, "")
+    return (
+        len(workflow_id) > len(prefix)
+        and workflow_id.startswith(prefix)
+        and run_of_approval(workflow_id) == run_id
+    )
 
 
 def decision_message(decision: ToolDecision | None, *, by: str) -> dict[str, object]:

@@ -91,6 +91,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "Engine",
     "aengine_for",
+    "check_alias_of_ids",
     "check_run_id",
     "checked_url",
     "configured_url",
@@ -176,12 +177,36 @@ def check_run_id(workflow_id: str) -> None:
             calls are ``<run id>::approval<key>``: a run so named would be taken for one).
     """
     if APPROVAL_MARK in workflow_id:
+        raise DurableRecordError(_marked(f"The workflow id {workflow_id!r}", "Give the run an id"))
+
+
+def check_alias_of_ids(alias: str) -> None:
+    """Refuse ``alias`` for a durable agent whose runs are named by their input.
+
+    Such a run's id begins with its agent's alias (``<alias>:<hash of the input>``), so
+    the alias is refused as a run's id would be, when the agent is made.
+
+    Raises:
+        DurableRecordError: if it holds ``::approval`` (see :func:`check_run_id`).
+    """
+    if APPROVAL_MARK in alias:
         raise DurableRecordError(
-            f"The workflow id {workflow_id!r} holds {APPROVAL_MARK!r}, which marks the ids "
-            f"of the approvals of durable runs (<run id>{APPROVAL_MARK}<key>): a run so "
-            "named would be taken for an approval of another run. Give the run an id "
-            f"without {APPROVAL_MARK!r} (e.g. with '-approval' instead)."
+            _marked(
+                f"The alias {alias!r} of a durable agent whose runs are named by their input "
+                "(ids_by_input=True: each run's id begins with the alias)",
+                "Give the agent an alias",
+            )
         )
+
+
+def _marked(named: str, fix: str) -> str:
+    """The sentences that refuse ``named`` for holding the mark of an approval's id."""
+    return (
+        f"{named} holds {APPROVAL_MARK!r}, which marks the ids of the approvals of durable "
+        f"runs (<run id>{APPROVAL_MARK}<key>): a run so named would be taken for an "
+        f"approval of another run. {fix} without {APPROVAL_MARK!r} (e.g. with '-approval' "
+        "instead)."
+    )
 
 
 def configured_url() -> str:

@@ -39,6 +39,7 @@ from miniagents.ext.dbos._approvals import (
     claimed_send,
     decision_message,
     decision_of,
+    is_approval_of,
 )
 from miniagents.ext.dbos._database_errors import database_failure, first_line
 from miniagents.ext.dbos._sqlite import close_client, new_client, sqlite_path
@@ -347,6 +348,8 @@ class _Client:
         )
         approvals = []
         for approval in found:
+            if workflow_id is not None and not is_approval_of(approval.workflow_id, workflow_id):
+                continue  # (another run's, whose id begins with this one's and the mark)
             call = _call_of(approval)
             if call is not None and workflow_id in (None, call.workflow_id):
                 approvals.append((call, approval))

@@ -114,6 +114,8 @@ def durable(
             ``database_url`` cannot hold durable runs (another scheme, an in-memory SQLite).
         ArgumentError: if ``elsewhere_timeout`` is not a number of seconds above 0 (or
             ``None``).
+        DurableRecordError: if ``ids_by_input`` is set and the alias holds ``::approval``
+            (what marks the ids of the approvals of runs' calls; its runs' ids begin with it).
     """
     if database_url is not None:
         _engine.checked_url(database_url)
@@ -124,6 +126,8 @@ def durable(
             owner="durable",
             fix="give the seconds to wait for the end of a run of another process, or None",
         )
+    if ids_by_input:
+        _engine.check_alias_of_ids(agent.alias)
     _engine.register_agent(cast("MiniAgent[..., Message]", agent))
     inner = cast("MiniAgent[..., Message]", agent)
 

@@ -214,7 +214,13 @@ class SQLCallStore:
         return f"SQLCallStore({redacted(self._url or configured_url())!r})"
 
     async def aget(self, key: str) -> RecordedCall | None:
-        """The call recorded under ``key``, if any."""
+        """The call recorded under ``key``, if any.
+
+        Raises:
+            DurableDataError: if ``key`` is longer than :data:`KEY_LENGTH` characters (no
+                call is recorded under such a key: :meth:`aput` refuses it).
+        """
+        _check_key(key, "read a recorded call")
         tables = _tables(self._url)
         table = tables.calls
 
@@ -231,13 +237,7 @@ class SQLCallStore:
             DurableDataError: if its key is longer than :data:`KEY_LENGTH` characters
                 (nothing written).
         """
-        if len(recorded.key) > KEY_LENGTH:  # (PostgreSQL would refuse it, SQLite keep it)
-            raise DurableDataError(
-                f"Could not record a call in the table {CALLS_TABLE}: its key has "
-                f"{len(recorded.key)} characters ({recorded.key[:24]!r}...), and a key has at "
-                f"most {KEY_LENGTH} (request_key's are 64 hex digits). Make a longer key of "
-                "your own one that fits, e.g. hashlib.sha256(key.encode()).hexdigest()."
-            )
+        _check_key(recorded.key, "record a call")
         tables = _tables(self._url)
         table = tables.calls
         row = {
@@ -288,6 +288,23 @@ class SQLCallStore:
             connection.execute(table.delete())
 
         await asyncio.to_thread(tables.run, work, "clear the recorded calls", CALLS_TABLE)
+
+
+def _check_key(key: str, doing: str) -> None:
+    """Refuse ``key`` as a recorded call's if it is longer than its column.
+
+    (PostgreSQL would refuse it in its own words, SQLite keep it.)
+
+    Raises:
+        DurableDataError: if it is longer than :data:`KEY_LENGTH` characters.
+    """
+    if len(key) > KEY_LENGTH:
+        raise DurableDataError(
+            f"Could not {doing} in the table {CALLS_TABLE}: its key has {len(key)} "
+            f"characters ({key[:24]!r}...), and a key has at most {KEY_LENGTH} (request_key's "
+            "are 64 hex digits). Make a longer key of your own one that fits, e.g. "
+            "hashlib.sha256(key.encode()).hexdigest()."
+        )
 
 
 def _recorded(row: Mapping[Any, Any]) -> RecordedCall:

@@ -49,6 +49,7 @@ from miniagents.ext.dbos._approvals import (
     IDS_PER_QUERY,
     aopened,
     approval_id,
+    is_approval_of,
     withdraw,
 )
 from miniagents.ext.dbos._engine import (
@@ -570,8 +571,10 @@ async def _awaits_decision(workflow_id: str) -> bool:
 async def _waiting_approvals(workflow_id: str) -> list[str]:
     """The ids of the approvals of the run ``workflow_id`` that have not ended.
 
-    (DBOS matches the prefix with SQL LIKE, which SQLite compares regardless of case:
-    each id is checked again here.)
+    (DBOS matches the prefix with SQL LIKE, which SQLite compares regardless of case, and
+    the approvals of a run recorded before ids holding ``::approval`` were refused, e.g.
+    ``refund::approval1``'s, begin with the prefix of ``refund``'s: each id is checked
+    again here, exactly.)
     """
     prefix = approval_id(workflow_id, "")
     approvals = await _outside(
@@ -584,7 +587,9 @@ async def _waiting_approvals(workflow_id: str) -> list[str]:
         )
     )
     return [
-        approval.workflow_id for approval in approvals if approval.workflow_id.startswith(prefix)
+        approval.workflow_id
+        for approval in approvals
+        if is_approval_of(approval.workflow_id, workflow_id)
     ]
 
 

@@ -1,8 +1,10 @@
-"""The durable cleaner that the approval programs run: its one tool call waits for approval."""
+"""The durable cleaner that the approval programs run: each of its tool calls waits for approval."""
 
 from __future__ import annotations
 
-CLEANER = """
+import json
+
+_PROGRAM = """
 from miniagents.ext.dbos import durable
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
@@ -20,13 +22,25 @@ cleaner = durable(
     offline_agent.fork(
         alias="CLEANER",
         tools=[FunctionTool(remove, requires_approval=True)],
-        reply=one_per_call(CallTool("remove", {"name": "a.txt"}), "Done."),
+        reply=one_per_call(<CALLS>, "Done."),
         token_delay=0,
     ),
     database_url=URL,
 )
 """
-"""A part of a program (after its imports): ``URL``, the database of its durable runs, and
-``cleaner``, a durable offline agent that calls ``remove`` once, with ``{"name": "a.txt"}``
-(a call that waits for approval; ``remove`` prints ``removing <name>`` when it runs), and
-then says ``Done.``."""
+
+
+def cleaner_removing(*names: str) -> str:
+    """A part of a program (after its imports): ``URL`` and ``cleaner``.
+
+    ``URL`` is the database of its durable runs; ``cleaner`` is a durable offline agent
+    whose first reply calls ``remove`` once for each of ``names``, at once (``{"name":
+    <name>}``: each call waits for approval; ``remove`` prints ``removing <name>`` when it
+    runs), and whose second says ``Done.``.
+    """
+    calls = [f'CallTool("remove", {{"name": {json.dumps(name)}}})' for name in names]
+    return _PROGRAM.replace("<CALLS>", calls[0] if len(calls) == 1 else f"[{', '.join(calls)}]")
+
+
+CLEANER = cleaner_removing("a.txt")
+"""The cleaner of one call: ``remove`` of ``a.txt``."""

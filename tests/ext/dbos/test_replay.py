@@ -548,11 +548,66 @@ async def test_a_run_id_that_holds_the_mark_of_an_approval_is_refused(database: 
     with pytest.raises(DurableRecordError, match="::approval"), workflow_id("refund::approval1"):
         pass
     marked = offline_agent.fork(alias="MARKED::approval", reply=_answer, token_delay=0)
-    agent = durable(marked, database_url=database, ids_by_input=True)  # (named by its input)
+    # its runs are named by their input, so their ids begin with the alias: refused as the
+    # agent is made (was: only at a run's start, once its input had been read)
+    with pytest.raises(DurableRecordError, match=r"alias 'MARKED::approval' .* without '::appr"):
+        durable(marked, database_url=database, ids_by_input=True)
+    agent = durable(marked, database_url=database)  # (its runs' ids random: it runs)
     async with MiniAgents():
-        with pytest.raises(DurableRecordError, match="without '::approval'"):
-            await agent.inquire("Hello?")
-    assert calls == []
+        assert [str(message) for message in await agent.inquire("Hello?")] == ["Answer 1."]
+    assert calls == ["Hello?"]
+
+
+def _runs_of_refunds_recorded(url: str, runs: dict[str, str | None]) -> None:
+    """Record a run of ``REFUNDS`` of each id of ``runs``, waiting in a queue nobody reads,
+    with an approval that waits at the key it maps to, if any (in one transaction), written
+    directly: as the runs recorded before ids holding ``::approval`` were refused."""
+    import sqlalchemy
+    from dbos import EnqueueOptions
+
+    from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
+    from miniagents.ext.dbos._engine import _WORKFLOW
+    from miniagents.ext.dbos._sqlite import close_client, new_client, shim_arguments
+
+    def queued(workflow_name: str, workflow_id: str) -> EnqueueOptions:
+        return {"queue_name": "nobody", "workflow_name": workflow_name, "workflow_id": workflow_id}
+
+    client = new_client(url)
+    engine = sqlalchemy.create_engine(url, connect_args=shim_arguments(url))
+    try:
+        with engine.begin() as connection:
+            for run, key in runs.items():
+                client.enqueue_in_transaction(connection, queued(_WORKFLOW, run), "REFUNDS", ())
+                if key is None:
+                    continue
+                approval = queued(APPROVAL_WORKFLOW, approval_id(run, key))
+                client.enqueue_in_transaction(connection, approval, run, key, "refund", "c1", {})
+    finally:
+        engine.dispose()
+        close_client(client)
+
+
+async def test_the_approvals_of_a_run_whose_id_holds_the_mark_are_its_own_only(
+    database: str,
+) -> None:
+    # a run recorded before ids holding "::approval" were refused ("refund::approval1"):
+    # its approvals' ids begin with "refund::approval", the prefix of "refund"'s (was:
+    # "refund" was told waiting for its decision, and cancelling it withdrew that call)
+    agent = durable(offline_agent.fork(alias="REFUNDS", reply=_answer), database_url=database)
+    async with MiniAgents():
+        assert await afind_runs(agent, "refund") == []  # (DBOS launched, its tables made)
+        await asyncio.to_thread(
+            _runs_of_refunds_recorded,
+            database,
+            {"refund::approval1": "/REFUNDS.0/approval.c1.0", "refund": None},
+        )
+        waiting = {run.workflow_id: run.waiting for run in await afind_runs(agent, "refund")}
+        assert waiting == {"refund": False, "refund::approval1": True}
+        await acancel_run(agent, "refund")
+        assert await apending_approvals("refund", database_url=database) == []
+        (call,) = await apending_approvals("refund::approval1", database_url=database)
+        assert (call.workflow_id, call.call_id) == ("refund::approval1", "c1")
+        await aapprove("refund::approval1", "c1", database_url=database)  # (not withdrawn)
 
 
 async def test_an_engine_keeps_the_ids_of_the_newest_runs_stopped_here_only() -> None:
