@@ -245,6 +245,7 @@ class _OpenAILink:
 
     reports_speech = True
     replies_to_tool_outputs = False
+    replayed = False
 
     def __init__(self, connection: Any, vad: bool) -> None:
         self._connection = connection

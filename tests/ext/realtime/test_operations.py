@@ -292,6 +292,7 @@ class _LateLink:
 
     reports_speech = False
     replies_to_tool_outputs = False
+    replayed = False
 
     def __init__(self) -> None:
         self.sent: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
