@@ -67,6 +67,7 @@ __all__ = [
     "afork",
     "checked_environment",
     "plan_fork",
+    "plan_fork_in",
     "program_environment",
     "recorded_calls",
     "replay_no_fork_here",
@@ -205,21 +206,44 @@ def plan_fork(
             fix='Open the file first, e.g. plan_fork(RunStore("miniagents_runs.sqlite"), ...).',
             error=StudioConfigurationError,
         )
-    check_count(call, "call", owner="plan_fork", error=StudioConfigurationError)
-    if max_events is not None:
-        check_count(max_events, "max_events", owner="plan_fork", error=StudioConfigurationError)
-    return _planned(RunTree.of(store, run_id, max_events), call, reply, prompt, system, max_events)
+    _check_numbers(call, max_events, "plan_fork")
+    tree = RunTree.of(store, run_id, max_events)
+    return plan_fork_in(
+        tree, call, reply=reply, prompt=prompt, system=system, max_events=max_events
+    )
 
 
-def _planned(
+def plan_fork_in(
     tree: RunTree,
     call: int,
-    reply: str | None,
-    prompt: str | None,
-    system: str | None,
-    max_events: int | None,
+    *,
+    reply: str | None = None,
+    prompt: str | None = None,
+    system: str | None = None,
+    max_events: int | None = None,
 ) -> Fork:
-    """The fork :func:`plan_fork` plans, of the run's tree read already (with ``max_events``)."""
+    """The fork :func:`plan_fork` plans, of a run whose tree is read already.
+
+    For a caller that reads the run once, to plan the fork and to show or compare the run
+    (``miniagents studio fork``): ``tree`` read with ``max_events``, the bound the fork
+    keeps (its program reads the run with it).
+
+    Raises:
+        StudioNotFoundError: if the call is not in the run.
+        StudioForkError: as :func:`plan_fork` says.
+        StudioConfigurationError: if ``tree`` is not a ``RunTree``, or ``call`` or
+            ``max_events`` is not a whole number of at least 1.
+    """
+    if not isinstance(tree, RunTree):
+        raise refused_argument(
+            tree,
+            "tree",
+            "a RunTree",
+            owner="plan_fork_in",
+            fix="Read the run first, e.g. plan_fork_in(RunTree.of(store, run_id), ...).",
+            error=StudioConfigurationError,
+        )
+    _check_numbers(call, max_events, "plan_fork_in")
     recorded = tree.calls.get(call)
     if recorded is None:
         numbers = [str(number) for number in sorted(tree.calls)]
@@ -275,6 +299,13 @@ def _planned(
             "record_runs() in a program started from its file."
         )
     return Fork(tree.run.id, call, recorded.key, new_run_id(), reply, prompt, system, max_events)
+
+
+def _check_numbers(call: int, max_events: int | None, owner: str) -> None:
+    """Refuse a ``call`` or ``max_events`` that is not a whole number of at least 1."""
+    check_count(call, "call", owner=owner, error=StudioConfigurationError)
+    if max_events is not None:
+        check_count(max_events, "max_events", owner=owner, error=StudioConfigurationError)
 
 
 def recorded_calls(tree: RunTree) -> dict[str, RecordedCall]:
