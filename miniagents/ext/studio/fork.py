@@ -558,12 +558,15 @@ class ForkResult:
     Attributes:
         run_id: The fork's run.
         returncode: The program's exit status.
-        output: The end of what it wrote (stdout and stderr), at most 64 KB.
+        output: The end of what it wrote (stdout and stderr), at most 64 KB (from the first
+            whole character).
+        cut: Whether it wrote more, and ``output`` leaves its beginning out.
     """
 
     run_id: str
     returncode: int
     output: str
+    cut: bool = False
 
 
 def checked_environment(environment: Mapping[str, str] | None, owner: str) -> dict[str, str]:
@@ -661,10 +664,13 @@ async def afork(
             f"in {run.cwd}): {error}."
         ) from error
     kept = bytearray()
+    written = 0
 
     async def read() -> None:
+        nonlocal written
         assert process.stdout is not None
         while chunk := await process.stdout.read(65_536):
+            written += len(chunk)
             kept.extend(chunk)
             del kept[:-_OUTPUT_KEPT]
 
@@ -675,4 +681,8 @@ async def afork(
             process.kill()
             await process.wait()
         raise
-    return ForkResult(fork.child, process.returncode or 0, kept.decode(errors="replace"))
+    cut = written > len(kept)
+    if cut:  # (from its first whole character: not the bytes left of one cut in two)
+        whole = next((at for at, byte in enumerate(kept[:4]) if byte & 0xC0 != 0x80), 0)
+        del kept[:whole]
+    return ForkResult(fork.child, process.returncode or 0, kept.decode(errors="replace"), cut)
