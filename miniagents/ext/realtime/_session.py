@@ -631,8 +631,7 @@ class Session:
             else:
                 charge.end()
         if self._trace is not None:
-            replayed = bool(getattr(self._link, "replayed", False))
-            self._trace.events.put_nowait(_finish(event, usage, self._model, replayed))
+            self._trace.events.put_nowait(_finish(event, usage, self._model, self._replayed()))
             self._trace.events.put_nowait(None)
             self._trace = None
         self._turns += 1
@@ -648,6 +647,10 @@ class Session:
         )
         self._check_budgets()
 
+    def _replayed(self) -> bool:
+        """Whether the session's events are a call cache's replay (no request made)."""
+        return self._link is not None and self._link.replayed
+
     def _priced(self, usage: RealtimeUsage) -> RealtimeUsage:
         cost = modal_cost_usd(
             self._model,
@@ -661,7 +664,7 @@ class Session:
         )
         if usage.input_tokens is None or usage.output_tokens is None:
             cost = None
-        if getattr(self._link, "replayed", False):  # (a call cache's replay: no request made)
+        if self._replayed():  # (a call cache's replay: no request made)
             cost = 0.0
         return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
 

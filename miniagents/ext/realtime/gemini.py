@@ -166,6 +166,7 @@ class _GeminiLink:
 
     reports_speech = False
     replies_to_tool_outputs = True
+    replayed = False
 
     def __init__(self, manager: Any, session: Any, types: Any, vad: bool) -> None:
         self._manager = manager

@@ -11,6 +11,13 @@ as ``input_audio_buffer.append`` and conversation items, and reads the server's 
 confirms with ``conversation.item.truncated``. The tool calls of a reply that ends
 ``cancelled`` (the user cut it short) are withdrawn: they stop, and no output is sent.
 
+Each client event carries an ``event_id`` of the link's, which an ``error`` that refuses
+that event names: the API keeps the session open after refusing one event (an audio chunk,
+an item, a truncation, a later ``session.update``), and so does the session, logging the
+error as a warning. The refusal of an event the session waits on (its setup, a reply it
+asked for, the turn it committed) ends it, as does an error that names no client event of
+the link's (``session_expired``, a server's error).
+
 The client comes from ``async_client=`` or, once per ``MiniAgents`` context, from the
 environment (``OPENAI_API_KEY``; ``OPENAI_BASE_URL``, whose ``http`` scheme becomes ``ws``).
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,6 +78,17 @@ _BENIGN = frozenset(
     }
 )
 """Error codes of races the session expects: said at DEBUG, never fatal."""
+
+_GOES_ON = frozenset(
+    {
+        "input_audio_buffer.append",
+        "conversation.item.create",
+        "conversation.item.truncate",
+        "response.cancel",
+        "session.update",  # (but the setup's)
+    }
+)
+"""Client events whose refusal the session goes on after (it waits for nothing of theirs)."""
 
 _SYNC_TIMEOUT = 10.0
 """Seconds the end of the input waits for the API to have taken the audio sent."""
@@ -186,9 +205,7 @@ class OpenAIRealtimeProvider:
         except Exception as error:
             raise _connect_error(error) from error
         link = _OpenAILink(connection, setup.vad)
-        await link.send(
-            {"type": "session.update", "session": _session(setup, options.transcription_model)}
-        )
+        await link.aconfigure(_session(setup, options.transcription_model))
         return link
 
 
@@ -245,6 +262,7 @@ class _OpenAILink:
 
     reports_speech = True
     replies_to_tool_outputs = False
+    replayed = False
 
     def __init__(self, connection: Any, vad: bool) -> None:
         self._connection = connection
@@ -256,15 +274,24 @@ class _OpenAILink:
         self._updated = 0  # session.updated events read
         self._synced = asyncio.Event()
         self._calls: dict[str | None, list[str]] = {}  # the calls of the reply under way
+        self._sent = 0  # client events sent (each one's event_id: its number and type)
+        self._setup_id: str | None = None  # the event_id of the setup's session.update
 
-    async def send(self, event: dict[str, Any]) -> None:
-        """Send one client event.
+    async def aconfigure(self, session: dict[str, Any]) -> None:
+        """Set the session up: ``session.update`` (its refusal ends the session)."""
+        self._setup_id = await self.send({"type": "session.update", "session": session})
+
+    async def send(self, event: dict[str, Any]) -> str:
+        """Send one client event, with an ``event_id`` of its own; return that id.
 
         Raises:
             RealtimeConnectionError: if the connection has dropped.
         """
         if event["type"] == "session.update":
             self._updates += 1
+        self._sent += 1
+        event_id = f"{self._sent}:{event['type']}"
+        event = {**event, "event_id": event_id}
         try:
             send_raw = getattr(self._connection, "send_raw", None)
             if send_raw is not None:
@@ -277,6 +304,7 @@ class _OpenAILink:
                     f"The connection to the OpenAI Realtime API dropped: {error}."
                 ) from error
             raise
+        return event_id
 
     async def asend_audio(self, audio: bytes) -> None:
         """``input_audio_buffer.append``."""
@@ -381,8 +409,27 @@ class _OpenAILink:
                 if event.status == "cancelled":  # (cut short: its calls are not to run on)
                     for call_id in made:
                         yield ToolCancelled(call_id)
+            elif isinstance(event, ServerFailed) and event.fatal:
+                event = self._refusal(event, raw.get("error") or {})
             if event is not None:
                 yield event
+
+    def _refusal(self, failed: ServerFailed, error: dict[str, Any]) -> ServerFailed:
+        """``failed``, not fatal if it refuses a client event the session goes on after.
+
+        A refused ``session.update`` (not the setup's) counts as answered for
+        :meth:`aend_input`, which waits for the answers of those it sent.
+        """
+        refused = error.get("event_id")
+        if not isinstance(refused, str) or refused == self._setup_id:
+            return failed
+        number, _, kind = refused.partition(":")
+        if not (number.isdigit() and int(number) <= self._sent) or kind not in _GOES_ON:
+            return failed  # (not an event of the link's, or one the session waits on)
+        if kind == "session.update":
+            self._updated += 1
+            self._synced.set()
+        return dataclasses.replace(failed, fatal=False)
 
     async def aclose(self) -> None:
         """Close the connection."""

@@ -205,10 +205,14 @@ class RealtimeLink(Protocol):
             the link ends and answers the user's last turn itself (``aend_input``).
         replies_to_tool_outputs: Whether the API goes on by itself after a tool's output
             (Gemini); else the session asks for a reply (``arespond``).
+        replayed: Whether the events are a call cache's recording given back, not the API's
+            (no request is made: the replies cost nothing, and traces say they were
+            cached); ``False`` for a provider's own link.
     """
 
     reports_speech: bool
     replies_to_tool_outputs: bool
+    replayed: bool
 
     async def asend_audio(self, audio: bytes) -> None:
         """Stream a chunk of the user's audio (in the provider's ``input_format``)."""

@@ -623,11 +623,26 @@ class _ForkState:
     result: ForkResult | None = None
     error: str | None = None
 
-    def shown_output(self, output: str) -> str:
-        """The end of ``output``, its secrets redacted (before it is cut: none is half left)."""
-        if self.secrets is not None:
-            output = self.secrets.sub(lambda found: f"[redacted: {self.names[found[0]]}]", output)
-        return output[-_OUTPUT_SHOWN:]
+    def shown_output(self, result: ForkResult) -> str:
+        """The end of the output, its secrets redacted (before it is cut: none is half left).
+
+        An output that :func:`afork` cut (its beginning left out) may begin with the end of
+        a secret, which no longer matches: its first characters, one fewer than the longest
+        secret's, are left out too (a whole secret that begins there is redacted whole).
+        """
+        output = result.output
+        if self.secrets is None:
+            return output[-_OUTPUT_SHOWN:]
+        head = max(map(len, self.names)) - 1 if result.cut else 0
+        pieces: list[str] = []
+        at = 0  # (the end of the last secret found)
+        for found in self.secrets.finditer(output):
+            pieces.append(output[max(at, head) : found.start()])
+            if found.end() > head:
+                pieces.append(f"[redacted: {self.names[found[0]]}]")
+            at = found.end()
+        pieces.append(output[max(at, head) :])
+        return "".join(pieces)[-_OUTPUT_SHOWN:]
 
 
 def _secrets_of(environment: Mapping[str, str]) -> tuple[re.Pattern[str] | None, dict[str, str]]:
@@ -718,7 +733,7 @@ class _Forks:
         }
         if state.result is not None:
             shown["returncode"] = state.result.returncode
-            shown["output"] = state.shown_output(state.result.output)
+            shown["output"] = state.shown_output(state.result)
         return shown
 
     async def aclose(self) -> None:

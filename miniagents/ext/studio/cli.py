@@ -71,7 +71,7 @@ from miniagents.ext.console.web_options import (
 )
 from miniagents.ext.studio.diff import render_diff
 from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
-from miniagents.ext.studio.fork import TOKEN_VARIABLE, _planned, afork
+from miniagents.ext.studio.fork import TOKEN_VARIABLE, afork, plan_fork_in
 from miniagents.ext.studio.recorder import Recorder
 from miniagents.ext.studio.store import MAX_RUN_EVENTS, STORE_VARIABLE, RunStore, store_path
 from miniagents.ext.studio.tree import RunTree
@@ -254,7 +254,14 @@ def _fork(args: argparse.Namespace, store: RunStore) -> int:
         raise _CannotStart("name the call to edit: --call N (see show) or --call-with TEXT")
     tree = RunTree.of(store, args.run, args.max_events)  # (read once: planned, then compared)
     call = args.call if args.call is not None else tree.call_with(args.call_with).id
-    planned = _planned(tree, call, args.reply, args.prompt, args.system, args.max_events)
+    planned = plan_fork_in(
+        tree,
+        call,
+        reply=args.reply,
+        prompt=args.prompt,
+        system=args.system,
+        max_events=args.max_events,
+    )
     result = asyncio.run(afork(store, planned))
     sys.stdout.write(result.output)
     if result.returncode:

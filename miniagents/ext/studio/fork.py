@@ -67,6 +67,7 @@ __all__ = [
     "afork",
     "checked_environment",
     "plan_fork",
+    "plan_fork_in",
     "program_environment",
     "recorded_calls",
     "replay_no_fork_here",
@@ -205,21 +206,44 @@ def plan_fork(
             fix='Open the file first, e.g. plan_fork(RunStore("miniagents_runs.sqlite"), ...).',
             error=StudioConfigurationError,
         )
-    check_count(call, "call", owner="plan_fork", error=StudioConfigurationError)
-    if max_events is not None:
-        check_count(max_events, "max_events", owner="plan_fork", error=StudioConfigurationError)
-    return _planned(RunTree.of(store, run_id, max_events), call, reply, prompt, system, max_events)
+    _check_numbers(call, max_events, "plan_fork")
+    tree = RunTree.of(store, run_id, max_events)
+    return plan_fork_in(
+        tree, call, reply=reply, prompt=prompt, system=system, max_events=max_events
+    )
 
 
-def _planned(
+def plan_fork_in(
     tree: RunTree,
     call: int,
-    reply: str | None,
-    prompt: str | None,
-    system: str | None,
-    max_events: int | None,
+    *,
+    reply: str | None = None,
+    prompt: str | None = None,
+    system: str | None = None,
+    max_events: int | None = None,
 ) -> Fork:
-    """The fork :func:`plan_fork` plans, of the run's tree read already (with ``max_events``)."""
+    """The fork :func:`plan_fork` plans, of a run whose tree is read already.
+
+    For a caller that reads the run once, to plan the fork and to show or compare the run
+    (``miniagents studio fork``): ``tree`` read with ``max_events``, the bound the fork
+    keeps (its program reads the run with it).
+
+    Raises:
+        StudioNotFoundError: if the call is not in the run.
+        StudioForkError: as :func:`plan_fork` says.
+        StudioConfigurationError: if ``tree`` is not a ``RunTree``, or ``call`` or
+            ``max_events`` is not a whole number of at least 1.
+    """
+    if not isinstance(tree, RunTree):
+        raise refused_argument(
+            tree,
+            "tree",
+            "a RunTree",
+            owner="plan_fork_in",
+            fix="Read the run first, e.g. plan_fork_in(RunTree.of(store, run_id), ...).",
+            error=StudioConfigurationError,
+        )
+    _check_numbers(call, max_events, "plan_fork_in")
     recorded = tree.calls.get(call)
     if recorded is None:
         numbers = [str(number) for number in sorted(tree.calls)]
@@ -275,6 +299,13 @@ def _planned(
             "record_runs() in a program started from its file."
         )
     return Fork(tree.run.id, call, recorded.key, new_run_id(), reply, prompt, system, max_events)
+
+
+def _check_numbers(call: int, max_events: int | None, owner: str) -> None:
+    """Refuse a ``call`` or ``max_events`` that is not a whole number of at least 1."""
+    check_count(call, "call", owner=owner, error=StudioConfigurationError)
+    if max_events is not None:
+        check_count(max_events, "max_events", owner=owner, error=StudioConfigurationError)
 
 
 def recorded_calls(tree: RunTree) -> dict[str, RecordedCall]:
@@ -527,12 +558,15 @@ class ForkResult:
     Attributes:
         run_id: The fork's run.
         returncode: The program's exit status.
-        output: The end of what it wrote (stdout and stderr), at most 64 KB.
+        output: The end of what it wrote (stdout and stderr), at most 64 KB (from the first
+            whole character).
+        cut: Whether it wrote more, and ``output`` leaves its beginning out.
     """
 
     run_id: str
     returncode: int
     output: str
+    cut: bool = False
 
 
 def checked_environment(environment: Mapping[str, str] | None, owner: str) -> dict[str, str]:
@@ -630,10 +664,13 @@ async def afork(
             f"in {run.cwd}): {error}."
         ) from error
     kept = bytearray()
+    written = 0
 
     async def read() -> None:
+        nonlocal written
         assert process.stdout is not None
         while chunk := await process.stdout.read(65_536):
+            written += len(chunk)
             kept.extend(chunk)
             del kept[:-_OUTPUT_KEPT]
 
@@ -644,4 +681,8 @@ async def afork(
             process.kill()
             await process.wait()
         raise
-    return ForkResult(fork.child, process.returncode or 0, kept.decode(errors="replace"))
+    cut = written > len(kept)
+    if cut:  # (from its first whole character: not the bytes left of one cut in two)
+        whole = next((at for at, byte in enumerate(kept[:4]) if byte & 0xC0 != 0x80), 0)
+        del kept[:whole]
+    return ForkResult(fork.child, process.returncode or 0, kept.decode(errors="replace"), cut)

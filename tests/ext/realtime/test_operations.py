@@ -18,6 +18,7 @@ import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,11 @@ from miniagents.ext.realtime import (
 )
 from miniagents.ext.realtime._recording import session_request
 from miniagents.ext.realtime.gemini import _GeminiLink
-from miniagents.ext.realtime.openai import OpenAIRealtimeProvider, _OpenAILink
+from miniagents.ext.realtime.openai import (
+    OpenAIRealtimeOptions,
+    OpenAIRealtimeProvider,
+    _OpenAILink,
+)
 from miniagents.ext.realtime.provider import (
     InputEnd,
     RealtimeEvent,
@@ -73,6 +78,7 @@ from miniagents.testing._live import (
 )
 from miniagents.testing._openai_realtime_wire import OpenAIRealtimeWire
 from tests.ext.realtime.kit import (
+    APIS,
     Api,
     of,
     pieces,
@@ -292,6 +298,7 @@ class _LateLink:
 
     reports_speech = False
     replies_to_tool_outputs = False
+    replayed = False
 
     def __init__(self) -> None:
         self.sent: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
@@ -636,3 +643,101 @@ async def test_an_api_error_the_session_goes_on_after_is_told_at_warning_unless_
         assert f"The realtime API said {event.code}: {event.message}" in told
     else:
         assert warnings == [f"The realtime API warned the session of WARNED: {warned}"]
+
+
+class _RefusedProvider(OpenAIRealtimeProvider):
+    """OpenAI's provider, whose link first sends an item that the API refuses (no ``item``)."""
+
+    async def aconnect(self, setup: SessionSetup, options: OpenAIRealtimeOptions) -> _OpenAILink:
+        link = await super().aconnect(setup, options)
+        await link.send({"type": "conversation.item.create"})
+        return link
+
+
+async def test_openais_refusal_of_one_client_event_is_a_warning_and_the_session_goes_on(
+    caplog: pytest.LogCaptureFixture, fake_llm: FakeLLMServer
+) -> None:
+    # (was: every error event but two races ended the session, though the API keeps it open
+    # after refusing one client event: a refused item ended the conversation)
+    fake_llm.speak(["Fine."])
+    voice = make_realtime_agent(
+        OpenAIRealtimeOptions, _RefusedProvider(), alias="REFUSED", summary="Refused."
+    ).fork(async_client=APIS[0].client(fake_llm))
+    with caplog.at_level(logging.WARNING, logger="miniagents"):
+        async with MiniAgents():
+            found = await pieces(voice.inquire(streamed(["How are you?"])))
+    assert [piece.text for piece in of(Transcript, found)] == ["Fine."]
+    assert isinstance(found[-1], SessionEnd)
+    warnings = [each.getMessage() for each in caplog.records if each.levelno >= logging.WARNING]
+    assert warnings == [
+        "The realtime API warned the session of REFUSED: Missing required parameter: 'item'. "
+        "(missing_required_parameter)"
+    ]
+    (refused,) = fake_llm.realtime_sessions[0].errors
+    assert refused.event_id == "2:conversation.item.create"  # (the link's id of the event)
+
+
+class _RawConnection:
+    """A connection of the OpenAI SDK: what is sent is kept, the events are the test's."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.events: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def send_raw(self, data: str) -> None:
+        self.sent.append(json.loads(data))
+
+    async def recv_bytes(self) -> bytes:
+        return await self.events.get()
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("refused", "fatal"),
+    [
+        *[
+            (kind, False)
+            for kind in (
+                "input_audio_buffer.append",
+                "conversation.item.create",
+                "conversation.item.truncate",
+                "response.cancel",
+                "session.update",
+            )
+        ],
+        ("the setup", True),  # (the session cannot be what it was set up to be)
+        ("response.create", True),  # (the session would wait for the reply it asked for)
+        ("input_audio_buffer.commit", True),  # (and for the reply to the turn it committed)
+        ("no event", True),  # (e.g. session_expired: the session is over)
+        ("another's", True),  # (an event_id the link never gave)
+    ],
+)
+async def test_an_openai_error_ends_the_session_unless_it_refuses_an_event_that_can_go(
+    refused: str, fatal: bool
+) -> None:
+    connection = _RawConnection()
+    link = _OpenAILink(connection, vad=True)
+    await link.aconfigure({"type": "realtime"})
+    named: str | None = {"no event": None, "another's": "event_123"}.get(refused, "")
+    if refused == "the setup":
+        named = connection.sent[0]["event_id"]
+    elif named == "":
+        await link.send({"type": refused})
+        named = connection.sent[-1]["event_id"]
+    error = {
+        "type": "invalid_request_error",
+        "code": "session_expired" if refused == "no event" else "invalid_value",
+        "message": "Refused.",
+        "param": None,
+        "event_id": named,
+    }
+    connection.events.put_nowait(
+        json.dumps({"type": "error", "event_id": "event_1", "error": error}).encode()
+    )
+    event = await anext(link.events())
+    assert isinstance(event, ServerFailed)
+    assert (event.fatal, event.expected, event.message) == (fatal, False, "Refused.")
+    ids = [each["event_id"] for each in connection.sent]
+    assert len(set(ids)) == len(ids)  # (each client event has an id of its own)

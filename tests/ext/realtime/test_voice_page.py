@@ -796,6 +796,7 @@ class _HeldLink:
 
     reports_speech = True
     replies_to_tool_outputs = False
+    replayed = False
 
     def __init__(self) -> None:
         self.taken: list[bytes] = []

@@ -801,3 +801,39 @@ async def test_a_forks_output_is_shown_with_its_environments_secrets_redacted(
     assert state["output"].strip() == (
         "key [redacted: MY_API_KEY] and [redacted: SERVICE_SECRET] pw [redacted: MY_API_KEY]-not"
     )
+
+
+async def test_a_secret_cut_in_two_where_the_kept_output_begins_is_not_shown(
+    store: RunStore, tmp_path: Path
+) -> None:
+    # (was: the fork kept the last 64 KB of the output, then the page redacted the secrets:
+    # the end of one cut at the 64 KB boundary no longer matched, and was shown as it is)
+    secret = "sk-" + "".join(f"{number:04d}" for number in range(750))[:2997]  # 3,000 chars
+    lines = 30  # (90,030 bytes: the last 65,536 begin 486 characters into the 9th secret)
+    printing = f"import os, sys; sys.stdout.write((os.environ['MY_API_KEY'] + '\\n') * {lines})"
+    command = (sys.executable, "-c", printing)
+    run_id = "20261129-000000-print1"
+    store.open_run(
+        RunInfo(run_id, "print", command, str(tmp_path), 0.0, None, "running", None, None, None)
+    )
+    request = {"provider": "openai", "model": "m", "key": "k", "request": {"messages": []}}
+    store.append(run_id, [(1, 1, encode_batch([("call", 1, None, 0, request)]))])
+    store.end_run(run_id, "ok", None)
+    environment = {"MY_API_KEY": secret}
+    async with served(studio_app(store, token=TOKEN, environment=environment)) as client:
+        asked = await client.post(
+            f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "Be brief."}
+        )
+        assert asked.status_code == 202, asked.text
+        fork = f"/api/forks/{asked.json()['run']}"
+
+        async def ended() -> dict[str, Any]:
+            state: dict[str, Any] = {"running": True}
+            while state["running"]:
+                state = (await client.get(fork, headers=AUTH)).json()
+            return state
+
+        state = await asyncio.wait_for(ended(), WAIT)
+    assert state["returncode"] == 0, state
+    assert secret[-8:] not in state["output"]
+    assert state["output"] == "[redacted: MY_API_KEY]\n" * 21  # (the 21 whole ones kept)

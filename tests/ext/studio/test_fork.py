@@ -43,7 +43,7 @@ from miniagents.ext.studio.errors import (
     StudioRunTooLargeError,
 )
 from miniagents.ext.studio.events import encode_batch
-from miniagents.ext.studio.fork import recorded_calls, replay_recorded_calls
+from miniagents.ext.studio.fork import plan_fork_in, recorded_calls, replay_recorded_calls
 from miniagents.ext.studio.store import STORE_VARIABLE, RunInfo, new_run_id
 from miniagents.testing import FakeLLMServer
 from tests.ext.realtime.kit import APIS, pieces, streamed
@@ -468,6 +468,14 @@ def test_plan_fork_refuses_a_store_a_call_or_a_bound_of_the_wrong_kind(
     with pytest.raises(StudioConfigurationError) as raised:
         plan_fork(given, "last", call, reply="x", max_events=max_events)  # type: ignore[arg-type]
     assert str(raised.value).startswith(refused)
+
+
+def test_plan_fork_in_refuses_what_is_not_a_run_tree(tmp_path: Path) -> None:
+    # (the CLI planned its fork with the module's private _planned: plan_fork_in is its
+    # public name, checked as plan_fork is)
+    with pytest.raises(StudioConfigurationError) as raised:
+        plan_fork_in(RunStore(tmp_path / "runs.sqlite"), 3, reply="x")  # type: ignore[arg-type]
+    assert str(raised.value).startswith("plan_fork_in needs tree to be a RunTree; got ")
 
 
 @pytest.mark.parametrize(
