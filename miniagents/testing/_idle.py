@@ -4,7 +4,8 @@
 I/O until its next timer (``select(timeout)``); when nothing is ready and the clock
 advances by itself, it moves the clock to that timer instead of waiting, unless a job
 handed to an executor is still running (:class:`ExecutorJobs`): its result is an event the
-clock must not jump over. :func:`on_running_loop` gives a running loop these for a
+clock must not jump over. It turns Nagle's algorithm off on the TCP sockets it watches: the
+kernel's wait for an ACK is another. :func:`on_running_loop` gives a running loop these for a
 while; :func:`cancel_remaining_tasks` ends a loop's tasks before it is closed.
 :class:`TimersInOrder` is the loop's ``call_at``: timers due at one time fire in the order
 they were set, as they would on a real clock.
@@ -21,6 +22,7 @@ import heapq
 import itertools
 import math
 import selectors
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -78,6 +80,9 @@ class JumpingSelector(selectors.BaseSelector):
     on, adding asyncio's 1 ns to the time gives the same float, so a timer due now would
     never be due, and the loop would spin.
 
+    The TCP sockets it watches send at once (see :meth:`register`), those the real selector
+    watched already too.
+
     Args:
         selector: The real selector, which keeps the registrations.
         clock: The loop's clock.
@@ -96,11 +101,26 @@ class JumpingSelector(selectors.BaseSelector):
         self._clock = clock
         self._jobs = jobs
         self._loop = loop
+        for key in selector.get_map().values():  # (watched before the clock came: see register)
+            _send_at_once(key.fd)
 
     def register(
         self, fileobj: FileDescriptorLike, events: int, data: Any = None
     ) -> selectors.SelectorKey:
-        return self._selector.register(fileobj, events, data)
+        """Watch ``fileobj`` (as the real selector does); a TCP socket sends at once from now on.
+
+        The kernel holds a TCP socket's small writes while an earlier one is not yet
+        acknowledged (Nagle's algorithm), for as long as the peer delays its ACK: some 40
+        real ms on Linux's loopback, where uvicorn's second answer on a kept-alive
+        connection waited so. The loop sees no I/O ready meanwhile and the clock would jump
+        over that wait, to the client's timeout. asyncio turns the holding off
+        (``TCP_NODELAY``) on the connections it makes, but not on those accepted from a
+        socket made without ``IPPROTO_TCP`` (``socket.socket(AF_INET, SOCK_STREAM)``), so
+        each TCP socket the loop watches has it turned off here.
+        """
+        key = self._selector.register(fileobj, events, data)
+        _send_at_once(key.fd)
+        return key
 
     def unregister(self, fileobj: FileDescriptorLike) -> selectors.SelectorKey:
         return self._selector.unregister(fileobj)
@@ -137,6 +157,20 @@ class JumpingSelector(selectors.BaseSelector):
 
     def get_map(self) -> Mapping[FileDescriptorLike, selectors.SelectorKey]:
         return self._selector.get_map()
+
+
+def _send_at_once(fd: int) -> None:
+    """Turn Nagle's algorithm off on ``fd`` if it is a TCP socket (see ``register``)."""
+    try:
+        sock = socket.socket(fileno=fd)  # (takes the socket's family, type and protocol)
+    except OSError:  # not a socket: a pipe, an event fd
+        return
+    try:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+            with contextlib.suppress(OSError):  # not connected yet, or closed meanwhile
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    finally:
+        sock.detach()  # the fd stays its owner's
 
 
 class TimersInOrder:

@@ -9,13 +9,14 @@ import inspect
 import multiprocessing
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
+import httpx2 as httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
 from miniagents.testing import (
@@ -26,7 +27,7 @@ from miniagents.testing import (
     run_with_virtual_time,
     virtual_time,
 )
-from tests.ext.web.serving import served
+from tests.ext.web.serving import SSEReader, served
 from tests.fakes.fixtures import THREAD_WAIT
 
 virtual_time_module = importlib.import_module("miniagents.testing.virtual_time")
@@ -410,6 +411,48 @@ async def test_a_real_server_run_partly_on_virtual_time_stops_after_it(started: 
             assert (await client.get("/")).text == "hello"
         assert (await client.get("/")).text == "hello"
     # the server has stopped on the loop's own clock (its tick 0.1 s away, not 600 s)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("connected", ["before the block", "in the block"])
+async def test_a_streamed_answer_on_a_kept_alive_connection_comes_as_it_is_sent(
+    connected: str,
+) -> None:
+    # uvicorn serves from a socket made without IPPROTO_TCP: asyncio leaves Nagle's algorithm
+    # on for its connections, and the kernel held the second answer's events for the client's
+    # delayed ACK (real time the loop cannot see): the clock jumped to the client's timeout
+    gates: list[asyncio.Event] = []
+    ports: set[int | None] = set()
+
+    async def events(request: Request) -> StreamingResponse:
+        gate = asyncio.Event()
+        gates.append(gate)
+        ports.add(request.client and request.client.port)
+
+        async def body() -> AsyncIterator[str]:
+            yield "data: hello\n\n"
+            yield "data: world\n\n"
+            await gate.wait()  # an SSE stream stays open until the server has more to say
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    async def ask(client: httpx.AsyncClient) -> None:
+        async with client.stream("GET", "/") as response:
+            reader = SSEReader(response)
+            assert [event.data for event in await reader.take(2)] == ["hello", "world"]
+            gates[-1].set()
+            assert await reader.rest() == []
+
+    app = Starlette(routes=[Route("/", events)])
+    async with served(app) as client:
+        if connected == "before the block":
+            await ask(client)  # the connection is made (and its socket watched) on the loop's clock
+        with virtual_time() as clock:
+            while len(gates) < 3:  # on a new connection, then on the kept-alive one
+                await ask(client)
+            assert clock.elapsed == 0  # every answer came as it was sent
+    assert len(gates) == 3
+    assert len(ports) == 1  # one connection, kept alive
 
 
 async def test_on_the_running_loop_a_timer_due_now_fires_after_194_days_of_uptime() -> None:
