@@ -506,18 +506,15 @@ def _listen(host: str, port: int) -> socket.socket:
     Raises:
         _CannotStart: if it cannot listen there (the port is in use, the host unknown, ...).
     """
-    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    from miniagents.ext.web.serving import listening_socket
+
     try:
-        listener.bind((host, port))
-        listener.listen()
+        return listening_socket(host, port)
     except OSError as error:
-        listener.close()
         raise _CannotStart(
             f"cannot listen on {host}:{port}: {error.strerror or error}; give another --port "
             "(or --host)"
         ) from error
-    return listener
 
 
 def _who(provider: _Provider, model: str, chosen: str | None) -> str:

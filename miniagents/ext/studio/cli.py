@@ -52,7 +52,6 @@ import os
 import pkgutil
 import runpy
 import secrets
-import socket
 import sys
 import types
 import zipfile
@@ -420,7 +419,7 @@ def _served(args: argparse.Namespace) -> int:
 
         from miniagents.ext.errors import WebConfigurationError
         from miniagents.ext.studio.app import MIN_TOKEN_LENGTH, studio_app
-        from miniagents.ext.web.serving import server_config
+        from miniagents.ext.web.serving import listening_socket, server_config
         from miniagents.ext.web.settings import LOCAL_HOSTS
     except ImportError as error:
         raise _CannotStart(
@@ -440,13 +439,9 @@ def _served(args: argparse.Namespace) -> int:
     except (StudioConfigurationError, WebConfigurationError) as error:  # (a host, a bound)
         named = option_flag(error.parameter or "allowed_hosts")  # (the token's checked above)
         raise _CannotStart(f"argument {named}: {error}") from error
-    listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        listener.bind((args.host, args.port))
-        listener.listen()
+        listener = listening_socket(args.host, args.port)
     except OSError as error:
-        listener.close()
         raise _CannotStart(
             f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; give "
             "another --port"

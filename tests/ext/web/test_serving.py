@@ -35,6 +35,7 @@ from miniagents.ext.web.serving import (
     WS_PING_SECONDS,
     WS_PING_TIMEOUT_SECONDS,
     ServingBounds,
+    listening_socket,
     server_config,
 )
 from tests.ext.web.serving import Running, answer_of, bounded, poet, running, trickle, until
@@ -820,3 +821,27 @@ def test_a_host_port_or_log_level_uvicorn_would_fail_on_later_is_refused_as_made
             server_config(app, log_level=level)  # type: ignore[arg-type]
         assert 'log_level="info"' in str(refused.value)
         assert "'debug'" in str(refused.value)
+
+
+async def test_the_commands_listener_sends_its_connections_writes_at_once() -> None:
+    # (was: socket.socket(AF_INET), protocol 0, for which asyncio leaves Nagle's algorithm
+    # on: an event stream's small writes waited for the client's delayed acknowledgement)
+    with listening_socket("127.0.0.1", 0) as listener:
+        assert listener.proto == socket.IPPROTO_TCP
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def note(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            own = writer.get_extra_info("socket")
+            accepted.set_result(own.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(note, sock=listener)
+        async with server:
+            _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            assert await accepted != 0
+            writer.close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError, match="in use"):
+            listening_socket("127.0.0.1", taken.getsockname()[1])
