@@ -29,7 +29,8 @@ to an agent whose card says it does not stream, ``SendMessage``, which answers a
 - **Bounded**: a remote's reply holds at most ``max_reply_chars`` characters of text and
   ``max_reply_messages`` messages, and one event of its stream (or one answer, as a task
   ``GetTask`` gives) at most ``max_event_bytes`` bytes, counted as they are read, before
-  the SDK holds the event whole; a remote that sends more fails the reply with
+  the SDK holds the event whole, and at most ``max_event_values`` JSON values, counted
+  before the SDK parses it; a remote that sends more fails the reply with
   ``A2AReplyTooLargeError`` (and its task is cancelled), rather than filling the memory.
 - **Tracing**: the request carries the caller's trace context (``traceparent``), so the
   remote's spans are children of the caller's when both are instrumented
@@ -94,6 +95,7 @@ from miniagents.ext.a2a.messages import A2AData, A2AFile, A2AReply
 from miniagents.ext.llm.messages import LLMToolApprovalRequest, LLMToolCallMessage
 from miniagents.ext.roles import role_of
 from miniagents.ext.tools.approval import ToolDecision, request_approval
+from miniagents.frozen.nesting import holds_over
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import AgentFunction, InteractionContext, MiniAgent
 from miniagents.miniagents.lowlevel import outgoing_carrier
@@ -104,6 +106,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CARD_TIMEOUT",
     "DEFAULT_MAX_EVENT_BYTES",
+    "DEFAULT_MAX_EVENT_VALUES",
     "DEFAULT_MAX_REPLY_CHARS",
     "DEFAULT_MAX_REPLY_MESSAGES",
     "Questions",
@@ -126,6 +129,13 @@ DEFAULT_MAX_EVENT_BYTES = 64_000_000
 """The most bytes one event of a remote's stream, or one answer, may take
 (``max_event_bytes``): above what a reply of ``DEFAULT_MAX_REPLY_CHARS`` characters takes
 as one event (a task's JSON, 6 bytes a character where JSON escapes it)."""
+
+DEFAULT_MAX_EVENT_VALUES = 100_000
+"""The most JSON values one event of a remote's stream, or one answer, may hold
+(``max_event_values``), counted before the SDK parses it: a reply of
+``DEFAULT_MAX_REPLY_CHARS`` characters in a few parts holds a few dozen, an artifact of a
+thousand parts a few thousand, while the SDK's parse of a million tiny values (12 MB)
+holds the event loop for seconds."""
 
 _logger = logging.getLogger("miniagents.ext.a2a")
 
@@ -162,12 +172,14 @@ async def afetch_agent_card(
     timeout: float = 30.0,
     card_timeout: float = DEFAULT_CARD_TIMEOUT,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    max_event_values: int = DEFAULT_MAX_EVENT_VALUES,
 ) -> AgentCard:
     """The agent card of the A2A agent at ``url`` (its ``/.well-known/agent-card.json``).
 
     ``a2a_agent(await afetch_agent_card(url))`` takes the card's name and description as
     the agent's alias and description (what a model reads of it as a tool). The card is
-    read within ``max_event_bytes`` bytes, counted as they come, as ``a2a_agent`` reads it.
+    read within ``max_event_bytes`` bytes, counted as they come, and ``max_event_values``
+    JSON values, counted before the SDK parses it, as ``a2a_agent`` reads it.
 
     Args:
         url: The agent's base URL.
@@ -177,22 +189,25 @@ async def afetch_agent_card(
             server that sends its card a byte at a time, each within ``timeout``, does not
             hold the fetch until ``max_event_bytes``.
         max_event_bytes: The most bytes the card may take.
+        max_event_values: The most JSON values the card may hold (see ``a2a_agent``).
 
     Raises:
         A2ACardError: if the card cannot be fetched or read (an HTTP error, not a card,
             a JSON nested too deep).
         A2AConnectionError: if the agent cannot be reached, or its card is not read whole
             within ``card_timeout`` seconds.
-        A2AReplyTooLargeError: if the card is over ``max_event_bytes`` bytes.
-        A2AConfigurationError: if ``max_event_bytes`` is not a positive whole number, or
-            ``card_timeout`` not a positive number of seconds.
+        A2AReplyTooLargeError: if the card is over ``max_event_bytes`` bytes or
+            ``max_event_values`` values.
+        A2AConfigurationError: if ``max_event_bytes`` or ``max_event_values`` is not a
+            positive whole number, or ``card_timeout`` not a positive number of seconds.
     """
     owner = "afetch_agent_card()"
     check_count(max_event_bytes, "max_event_bytes", owner=owner, error=A2AConfigurationError)
+    check_count(max_event_values, "max_event_values", owner=owner, error=A2AConfigurationError)
     deadline = check_seconds(
         card_timeout, "card_timeout", forever=True, owner=owner, error=A2AConfigurationError
     )
-    hooks = {"response": [_EventBound(max_event_bytes, f"at {url}").ahook]}
+    hooks = {"response": [_EventBound(max_event_bytes, f"at {url}", max_event_values).ahook]}
     async with httpx.AsyncClient(
         headers=dict(headers or {}), timeout=timeout, event_hooks=hooks
     ) as client:
@@ -241,6 +256,7 @@ def a2a_agent(
     max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
     max_reply_messages: int = DEFAULT_MAX_REPLY_MESSAGES,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    max_event_values: int = DEFAULT_MAX_EVENT_VALUES,
     questions: Questions = "ask",
     reply_timeout: float = math.inf,
 ) -> MiniAgent[[DefaultNamedArg(str | None, "message")], A2AReply]:
@@ -293,6 +309,13 @@ def a2a_agent(
             read, so that the SDK never holds a bigger one; one more byte fails the reply
             the same way. Raise it with ``max_reply_chars`` (a task's JSON may take up to
             6 bytes a character of its texts).
+        max_event_values: The most JSON values (objects, lists, strings, numbers, at
+            every depth) one event of the remote's stream (or one answer) may hold, counted
+            once it is read, before the SDK parses it; one more fails the reply the same
+            way. The default, 100,000, is far above what a reply holds (a reply of
+            ``max_reply_chars`` characters in a few parts holds a few dozen values, an
+            artifact of a thousand parts a few thousand), and far below what holds the
+            event loop (the SDK takes seconds to parse a million tiny values).
         questions: ``"ask"`` (the default): a remote's question is an
             ``A2AInputRequest`` of the reply, which waits for its answer; ``"raise"``: it
             fails the reply with ``A2AInputRequiredError`` (its ``question`` and task), for
@@ -308,10 +331,10 @@ def a2a_agent(
     Raises:
         A2AConfigurationError: if ``timeout``, ``card_timeout``, ``reconnects``,
             ``cancel_timeout``, ``max_reply_chars``, ``max_reply_messages``,
-            ``max_event_bytes`` or ``reply_timeout`` is not a usable number, or the URL is
-            not an ``http(s)`` URL.
+            ``max_event_bytes``, ``max_event_values`` or ``reply_timeout`` is not a usable
+            number, or the URL is not an ``http(s)`` URL.
     """
-    limits = _Limits(max_reply_chars, max_reply_messages, max_event_bytes)
+    limits = _Limits(max_reply_chars, max_reply_messages, max_event_bytes, max_event_values)
     remote = _Remote(
         target,
         dict(headers or {}),
@@ -340,9 +363,11 @@ class _Limits:
     max_reply_chars: int
     max_reply_messages: int
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_event_values: int = DEFAULT_MAX_EVENT_VALUES
 
     def __post_init__(self) -> None:
-        for name in ("max_reply_chars", "max_reply_messages", "max_event_bytes"):
+        names = ("max_reply_chars", "max_reply_messages", "max_event_bytes", "max_event_values")
+        for name in names:
             check_count(getattr(self, name), name, owner="a2a_agent()", error=A2AConfigurationError)
 
 
@@ -467,7 +492,8 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
         parts.append(Part(text=message))
     headers = {**remote.headers, **outgoing_carrier()}  # the trace goes on over there
     timeout = httpx.Timeout(remote.timeout)
-    bound = _EventBound(remote.limits.max_event_bytes, ctx.this_agent.alias)
+    limits = remote.limits
+    bound = _EventBound(limits.max_event_bytes, ctx.this_agent.alias, limits.max_event_values)
     hooks = {"response": [bound.ahook]}  # (every response, whichever transport sends it)
     async with httpx.AsyncClient(headers=headers, timeout=timeout, event_hooks=hooks) as http:
         card = await remote.acard(http)
@@ -483,16 +509,21 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
 
 
 class _EventBound:
-    """Bounds the bytes read of each event of a response (each SSE event; a whole body).
+    """Bounds each event of a response (each SSE event; a whole body): its bytes and values.
 
     Each response's body is read through a counter (:class:`_BoundedBody`) that fails the
     read with ``A2AReplyTooLargeError`` as soon as one event (the bytes since the stream's
-    last blank line; a body that is not a stream, whole) goes over ``max_bytes``: the SDK,
-    which reads an event whole before it gives it, never holds a bigger one.
+    last blank line; a body that is not a stream, whole) goes over ``max_bytes``, or once
+    it is read whole, if its JSON holds over ``max_values`` values: the SDK, which reads an
+    event whole before it gives it, never holds a bigger one, nor parses one of more values
+    (its parse into protobuf takes seconds of the loop for a million tiny values).
     """
 
-    def __init__(self, max_bytes: int, alias: str) -> None:
+    def __init__(
+        self, max_bytes: int, alias: str, max_values: int = DEFAULT_MAX_EVENT_VALUES
+    ) -> None:
         self.max_bytes = max_bytes
+        self.max_values = max_values
         self.alias = alias
 
     async def ahook(self, response: httpx.Response) -> None:
@@ -511,20 +542,45 @@ class _EventBound:
             limit="max_event_bytes",
         )
 
+    def check_values(self, data: bytes, events: bool) -> None:
+        """Raise ``A2AReplyTooLargeError`` if the JSON ``data`` holds over ``max_values`` values.
 
-_EVENT_ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n")
-"""What ends an SSE event: a blank line, after any of the line ends the standard allows."""
+        ``data`` that is no JSON is left to the SDK, whose error says so.
+        """
+        try:
+            value = json.loads(data)
+        except (ValueError, RecursionError):  # (not JSON, or nested too deep: the SDK says)
+            return
+        if holds_over(value, self.max_values):
+            what = "one event of its stream" if events else "one answer"
+            raise A2AReplyTooLargeError(
+                f"The remote agent {self.alias} sent {what} of over {self.max_values} JSON "
+                "values (its objects, lists, strings, numbers and the rest, at every depth), "
+                "which is not read; give the agent a higher max_event_values if the remote's "
+                "events hold this many by design.",
+                limit="max_event_values",
+            )
+
+
+_LINE_END = re.compile(rb"\r\n|\n|\r")
+"""What ends a line of an SSE stream: any of the line ends the standard allows."""
 
 
 class _BoundedBody(httpx.AsyncByteStream):
-    """A response's body, read through the counter of its :class:`_EventBound`."""
+    """A response's body, read through the counters of its :class:`_EventBound`.
+
+    An SSE stream is read line by line, as the SDK reads it: an event's ``data`` lines are
+    kept until its blank line, and counted then, before the chunk that ends it goes on.
+    """
 
     def __init__(self, body: httpx.AsyncByteStream, bound: _EventBound, *, events: bool) -> None:
         self._body = body
         self._bound = bound
         self._events = events
         self._pending = 0  # the bytes of the event read so far (of the body, if no stream)
-        self._tail = b""  # (the last bytes read: an event's end may span two chunks)
+        self._line: list[bytes] = []  # (the line read so far, in pieces: no stream, the body)
+        self._data: list[bytes] = []  # the event's data lines so far
+        self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         bound = self._bound
@@ -533,15 +589,40 @@ class _BoundedBody(httpx.AsyncByteStream):
             if self._pending > bound.max_bytes:
                 raise bound.too_large(self._events)
             yield chunk
+        if not self._events:
+            bound.check_values(b"".join(self._line), events=False)
 
     def _count(self, chunk: bytes) -> None:
         if not self._events:
             self._pending += len(chunk)
+            self._line.append(chunk)
             return
-        joined = self._tail + chunk
-        ends = [at + len(end) for end in _EVENT_ENDS if (at := joined.rfind(end)) >= 0]
-        self._pending = len(joined) - max(ends) if ends else self._pending + len(chunk)
-        self._tail = joined[-3:]
+        if not chunk:
+            return
+        start = 1 if self._after_cr and chunk.startswith(b"\n") else 0
+        ended = -1  # (where the last event ended in the chunk, if one did)
+        for match in _LINE_END.finditer(chunk, start):
+            self._line.append(chunk[start : match.start()])
+            if self._line_ended():
+                ended = match.end()
+            start = match.end()
+        self._line.append(chunk[start:])
+        self._after_cr = chunk.endswith(b"\r")
+        self._pending = len(chunk) - ended if ended >= 0 else self._pending + len(chunk)
+
+    def _line_ended(self) -> bool:
+        """Take the line read; whether it ended an event (a blank line), counted then."""
+        line = b"".join(self._line)
+        self._line = []
+        if line:
+            field, _, value = line.partition(b":")
+            if field == b"data":
+                self._data.append(value[1:] if value.startswith(b" ") else value)
+            return False
+        if self._data:
+            data, self._data = b"\n".join(self._data), []
+            self._bound.check_values(data, events=True)
+        return True
 
     async def aclose(self) -> None:
         await self._body.aclose()

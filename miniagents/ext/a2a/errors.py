@@ -163,12 +163,12 @@ class A2AReplyTooLargeError(A2AError):
 
     Its reply went over ``max_reply_chars`` characters of text, or ``max_reply_messages``
     messages (artifacts and approval requests), or one event of its stream (or one answer)
-    over ``max_event_bytes`` bytes.
+    over ``max_event_bytes`` bytes or ``max_event_values`` JSON values.
 
     Attributes:
         task_id: The remote task's id (empty if the remote named none before).
         limit: The name of the limit it went over (``max_reply_chars``,
-            ``max_reply_messages`` or ``max_event_bytes``).
+            ``max_reply_messages``, ``max_event_bytes`` or ``max_event_values``).
     """
 
     def __init__(self, message: str, *, task_id: str = "", limit: str = "") -> None:

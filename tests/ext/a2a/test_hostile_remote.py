@@ -6,7 +6,8 @@ parser (100 levels) or Python's (1,000) reads, or a field of the wrong type. The
 fails with ``A2AProtocolError`` in our words, and the remote task is cancelled. A card
 nested too deep is an ``A2ACardError``. A remote whose every stream ends after the task as
 it stands is followed again ``reconnects`` times, not for ever; one whose task works for
-ever (its stream kept alive, or polled as working) ends at ``reply_timeout``.
+ever (its stream kept alive, or polled as working) ends at ``reply_timeout``. An event
+(or answer) of more JSON values than ``max_event_values`` is refused before the SDK parses it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from miniagents.ext.a2a.errors import (
     A2AConfigurationError,
     A2AConnectionError,
     A2AProtocolError,
+    A2AReplyTooLargeError,
 )
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import sdk_card
@@ -228,3 +230,100 @@ async def test_a_reply_that_never_ends_fails_at_its_reply_timeout_and_cancels_th
 def test_a_reply_timeout_that_is_no_number_of_seconds_is_refused(refused: object) -> None:
     with pytest.raises(A2AConfigurationError, match="reply_timeout"):
         a2a_agent("http://127.0.0.1:1/", reply_timeout=refused)  # type: ignore[arg-type]
+
+
+def many_values(
+    cancelled: asyncio.Event, parts: int, *, streaming: bool
+) -> Callable[[str], ASGIApp]:
+    """A remote whose task's artifact has ``parts`` text parts ("x", 2 JSON values each; 10 to
+    12 more in the event): streamed as one event, its lines ended with CRLF and its JSON in two
+    data lines, sent 1,000 bytes at a time (ends of lines split between chunks), then the
+    task completes; or, not streaming, in the completed task ``GetTask`` answers."""
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            return JSONResponse(MessageToDict(sdk_card(url, streaming=streaming)))
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            head = f'{{"jsonrpc":"2.0","id":{json.dumps(sent["id"])},"result":'
+            task: dict[str, Any] = {"id": "t1", "contextId": "c1"}
+            if sent["method"] == "CancelTask":
+                cancelled.set()
+                task["status"] = {"state": "TASK_STATE_CANCELED"}
+                return Response(f"{head}{json.dumps(task)}}}", media_type="application/json")
+            task["status"] = {"state": "TASK_STATE_WORKING"}
+            artifact = {"artifactId": "a", "parts": [{"text": "x"}] * parts}
+            if sent["method"] == "SendMessage":  # (the task, then polled)
+                return Response(
+                    f"{head}{json.dumps({'task': task})}}}", media_type="application/json"
+                )
+            if sent["method"] == "GetTask":  # (the task, its artifact in it)
+                task["status"] = {"state": "TASK_STATE_COMPLETED"}
+                body = json.dumps({**task, "artifacts": [artifact]})
+                return Response(f"{head}{body}}}", media_type="application/json")
+
+            async def events() -> AsyncIterator[str]:
+                yield f"data: {head}{json.dumps({'task': task})}}}\r\n\r\n"
+                update = json.dumps({"taskId": "t1", "contextId": "c1", "artifact": artifact})
+                event = f'data: {head}{{"artifactUpdate":\r\ndata: {update}}}}}\r\n\r\n'
+                for start in range(0, len(event), 1_000):
+                    yield event[start : start + 1_000]
+                status = {"state": "TASK_STATE_COMPLETED"}
+                update = json.dumps({"taskId": "t1", "contextId": "c1", "status": status})
+                yield f'data: {head}{{"statusUpdate":{update}}}}}\r\n\r\n'
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("streaming", "what"),
+    [(True, "one event of its stream"), (False, "one answer")],
+    ids=["streamed", "answered"],
+)
+async def test_an_event_of_over_max_event_values_is_refused_before_the_sdk_parses_it(
+    streaming: bool, what: str
+) -> None:
+    # (was: only its bytes were bounded, and the SDK's parse into protobuf of an event of a
+    # million tiny values, 12 MB, held the caller's event loop for seconds)
+    cancelled = asyncio.Event()
+    parts = 50_000  # (100,010 values)
+    async with serving(many_values(cancelled, parts, streaming=streaming)) as url, MiniAgents():
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+        await asyncio.wait_for(cancelled.wait(), SAFETY)
+    assert raised.value.limit == "max_event_values"
+    assert raised.value.task_id == "t1"
+    assert str(raised.value) == (
+        f"The remote agent A2A_AGENT sent {what} of over 100000 JSON values (its objects, "
+        "lists, strings, numbers and the rest, at every depth), which is not read; give the "
+        "agent a higher max_event_values if the remote's events hold this many by design."
+    )
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "answered"])
+async def test_an_event_within_max_event_values_is_read(streaming: bool) -> None:
+    cancelled = asyncio.Event()
+    async with serving(many_values(cancelled, 1_000, streaming=streaming)) as url:
+        async with MiniAgents():
+            reply = await asyncio.wait_for(
+                a2a_agent(url, max_event_values=2_012).inquire("Hi"), SAFETY
+            )
+        with pytest.raises(A2AReplyTooLargeError, match="over 2000 JSON values"):
+            async with MiniAgents():
+                await asyncio.wait_for(a2a_agent(url, max_event_values=2_000).inquire("Hi"), SAFETY)
+    assert "".join(str(message) for message in reply) == "x" * 1_000
+
+
+@pytest.mark.parametrize("refused", [0, -1, 1.5, True])
+def test_a_max_event_values_that_is_not_a_positive_int_is_refused(refused: object) -> None:
+    with pytest.raises(A2AConfigurationError, match="max_event_values to be a whole number"):
+        a2a_agent("http://127.0.0.1:1/", max_event_values=refused)  # type: ignore[arg-type]
