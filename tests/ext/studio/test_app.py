@@ -725,6 +725,34 @@ async def test_reads_of_whole_runs_past_the_most_at_once_are_a_503_to_retry(
         assert (await client.get(diff, headers=AUTH)).status_code == 200  # (its place back)
 
 
+def _record_a_run_of(store: RunStore, run_id: str, command: tuple[str, ...], folder: Path) -> None:
+    """Record the ended run ``run_id`` of ``command``, with one call, forkable at call 1."""
+    name = run_id.rsplit("-", 1)[-1]
+    store.open_run(
+        RunInfo(run_id, name, command, str(folder), 0.0, None, "running", None, None, None)
+    )
+    request = {"provider": "openai", "model": "m", "key": "k", "request": {"messages": []}}
+    store.append(run_id, [(1, 1, encode_batch([("call", 1, None, 0, request)]))])
+    store.end_run(run_id, "ok", None)
+
+
+async def _forked(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    """Fork ``run_id`` at its call 1 through the studio's API: the fork's state once it ended."""
+    asked = await client.post(
+        f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "Be brief."}
+    )
+    assert asked.status_code == 202, asked.text
+    fork = f"/api/forks/{asked.json()['run']}"
+
+    async def ended() -> dict[str, Any]:
+        state: dict[str, Any] = {"running": True}
+        while state["running"]:
+            state = (await client.get(fork, headers=AUTH)).json()
+        return state
+
+    return await asyncio.wait_for(ended(), WAIT)
+
+
 async def test_a_fork_whose_program_cannot_start_shows_its_error_by_reference_only(
     store: RunStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -732,27 +760,10 @@ async def test_a_fork_whose_program_cannot_start_shows_its_error_by_reference_on
     # starting it again names the command line (was: shown to the page as written)
     command = (str(tmp_path / "gone"), "--api-key", "sk-live-secret")
     run_id = "20261129-000000-gone00"
-    store.open_run(
-        RunInfo(run_id, "gone", command, str(tmp_path), 0.0, None, "running", None, None, None)
-    )
-    request = {"provider": "openai", "model": "m", "key": "k", "request": {"messages": []}}
-    store.append(run_id, [(1, 1, encode_batch([("call", 1, None, 0, request)]))])
-    store.end_run(run_id, "ok", None)
+    _record_a_run_of(store, run_id, command, tmp_path)
     with caplog.at_level(logging.ERROR, logger="miniagents.ext.studio"):
         async with served(studio_app(store, token=TOKEN)) as client:
-            asked = await client.post(
-                f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "Be brief."}
-            )
-            assert asked.status_code == 202, asked.text
-            fork = f"/api/forks/{asked.json()['run']}"
-
-            async def ended() -> dict[str, Any]:
-                state: dict[str, Any] = {"running": True}
-                while state["running"]:
-                    state = (await client.get(fork, headers=AUTH)).json()
-                return state
-
-            state = await asyncio.wait_for(ended(), WAIT)
+            state = await _forked(client, run_id)
     shown = state["error"]
     assert "sk-live-secret" not in shown
     assert shown.startswith("The fork's program failed with StudioForkError.")
@@ -776,27 +787,10 @@ async def test_a_forks_output_is_shown_with_its_environments_secrets_redacted(
     )
     command = (sys.executable, "-c", printing)
     run_id = "20261129-000000-print0"
-    store.open_run(
-        RunInfo(run_id, "print", command, str(tmp_path), 0.0, None, "running", None, None, None)
-    )
-    request = {"provider": "openai", "model": "m", "key": "k", "request": {"messages": []}}
-    store.append(run_id, [(1, 1, encode_batch([("call", 1, None, 0, request)]))])
-    store.end_run(run_id, "ok", None)
+    _record_a_run_of(store, run_id, command, tmp_path)
     environment = {"MY_API_KEY": "sk-test-0123456789", "PLAIN": "sk-test-0123456789-not"}
     async with served(studio_app(store, token=TOKEN, environment=environment)) as client:
-        asked = await client.post(
-            f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "Be brief."}
-        )
-        assert asked.status_code == 202, asked.text
-        fork = f"/api/forks/{asked.json()['run']}"
-
-        async def ended() -> dict[str, Any]:
-            state: dict[str, Any] = {"running": True}
-            while state["running"]:
-                state = (await client.get(fork, headers=AUTH)).json()
-            return state
-
-        state = await asyncio.wait_for(ended(), WAIT)
+        state = await _forked(client, run_id)
     assert state["returncode"] == 0, state
     assert state["output"].strip() == (
         "key [redacted: MY_API_KEY] and [redacted: SERVICE_SECRET] pw [redacted: MY_API_KEY]-not"
@@ -813,27 +807,10 @@ async def test_a_secret_cut_in_two_where_the_kept_output_begins_is_not_shown(
     printing = f"import os, sys; sys.stdout.write((os.environ['MY_API_KEY'] + '\\n') * {lines})"
     command = (sys.executable, "-c", printing)
     run_id = "20261129-000000-print1"
-    store.open_run(
-        RunInfo(run_id, "print", command, str(tmp_path), 0.0, None, "running", None, None, None)
-    )
-    request = {"provider": "openai", "model": "m", "key": "k", "request": {"messages": []}}
-    store.append(run_id, [(1, 1, encode_batch([("call", 1, None, 0, request)]))])
-    store.end_run(run_id, "ok", None)
+    _record_a_run_of(store, run_id, command, tmp_path)
     environment = {"MY_API_KEY": secret}
     async with served(studio_app(store, token=TOKEN, environment=environment)) as client:
-        asked = await client.post(
-            f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "Be brief."}
-        )
-        assert asked.status_code == 202, asked.text
-        fork = f"/api/forks/{asked.json()['run']}"
-
-        async def ended() -> dict[str, Any]:
-            state: dict[str, Any] = {"running": True}
-            while state["running"]:
-                state = (await client.get(fork, headers=AUTH)).json()
-            return state
-
-        state = await asyncio.wait_for(ended(), WAIT)
+        state = await _forked(client, run_id)
     assert state["returncode"] == 0, state
     assert secret[-8:] not in state["output"]
     assert state["output"] == "[redacted: MY_API_KEY]\n" * 21  # (the 21 whole ones kept)
