@@ -899,6 +899,15 @@ def check_options(options: RealtimeOptions, alias: str) -> None:
         check_count(options.silence_ms, "silence_ms", owner=owner, error=LLMConfigurationError)
     for name in ("transcribe_input", "vad", "interrupt"):
         check_flag(getattr(options, name), name, owner=owner, error=LLMConfigurationError)
+    if options.silence_ms is not None and not options.vad:
+        ignored = LLMConfigurationError(
+            f"{owner} got silence_ms={options.silence_ms} with vad=False: silence_ms is how "
+            "long a pause ends the user's turn in the API's voice detection, which vad=False "
+            "turns off (each turn ends where the input ends), so it would be ignored. Drop "
+            "silence_ms, or keep vad=True."
+        )
+        ignored.parameter = "silence_ms"
+        raise ignored
     if options.extra_session is not None and not isinstance(options.extra_session, Mapping):
         raise refused_argument(
             options.extra_session,
