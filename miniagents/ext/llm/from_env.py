@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_OPENAI_MODEL",
     "PROVIDERS_IN_ORDER",
     "llm_agent_from_env",
+    "provider_from_env",
 ]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -131,6 +132,20 @@ _CHOICES: Final = (
     ),
     _Choice(ollama_agent, _set("OLLAMA_MODEL"), "OLLAMA_MODEL", None),
 )
+
+
+def provider_from_env() -> str | None:
+    """The provider :func:`llm_agent_from_env` chooses in this environment, by its name.
+
+    Returns:
+        Its name in :data:`PROVIDERS_IN_ORDER` (e.g. ``"gemini"``), or ``None`` when no
+        provider's variables are set (the offline model answers).
+    """
+    for (name, _, _), choice in zip(PROVIDERS_IN_ORDER, _CHOICES, strict=True):
+        if choice.when():
+            return name
+    return None
+
 
 P = ParamSpec("P")
 Q = ParamSpec("Q")

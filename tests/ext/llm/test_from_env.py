@@ -15,6 +15,7 @@ from miniagents.ext.llm.from_env import (
     DEFAULT_OPENAI_MODEL,
     _arguments,
     llm_agent_from_env,
+    provider_from_env,
 )
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
@@ -66,6 +67,21 @@ def test_openai_when_its_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setenv("OPENAI_MODEL", "gpt-x")
     assert "'model': 'gpt-x'" in repr(llm_agent_from_env())
+
+
+def test_provider_from_env_names_the_provider_llm_agent_from_env_chooses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (the chat command names it when it is one the chat does not talk with)
+    assert provider_from_env() is None
+    monkeypatch.setenv("OLLAMA_MODEL", "llama3")
+    assert provider_from_env() == "ollama"
+    monkeypatch.setenv("GEMINI_API_KEY", "k")
+    assert provider_from_env() == "gemini"
+    monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", "k")
+    assert provider_from_env() == "anthropic"
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    assert provider_from_env() == "openai"
 
 
 def test_anthropic_when_only_its_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
