@@ -908,6 +908,14 @@ def check_options(options: RealtimeOptions, alias: str) -> None:
         )
         ignored.parameter = "silence_ms"
         raise ignored
+    if options.voice is not None and options.modality == "text":
+        ignored = LLMConfigurationError(
+            f"{owner} got voice={options.voice!r} with modality='text': the model writes its "
+            "replies and speaks none, so the voice would be ignored. Drop voice, or pass "
+            "modality='audio'."
+        )
+        ignored.parameter = "voice"
+        raise ignored
     if options.extra_session is not None and not isinstance(options.extra_session, Mapping):
         raise refused_argument(
             options.extra_session,

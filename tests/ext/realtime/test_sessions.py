@@ -238,6 +238,7 @@ async def test_audio_of_another_format_is_refused_before_it_is_sent(
         ({"silence_ms": 1.5}, "needs silence_ms to be a whole number of at least 1; got 1.5"),
         # (was: sent to no voice detection, or to a disabled one, and so ignored)
         ({"silence_ms": 300, "vad": False}, "got silence_ms=300 with vad=False: silence_ms is"),
+        ({"voice": "alloy", "modality": "text"}, "got voice='alloy' with modality='text': the"),
         ({"model": 7}, "needs model to be a str"),  # (was: a ValidationError of a Transcript)
         ({"voice": 5}, "needs voice to be a str"),  # (was: sent to the API as it was)
         ({"instructions": ["Be brief."]}, "needs instructions to be a str"),
