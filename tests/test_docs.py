@@ -723,6 +723,18 @@ def test_every_flag_a_page_gives_a_command_is_one_of_its_flags() -> None:
     assert not unknown, f"Flags the commands do not take: {unknown}"
 
 
+def test_the_console_agents_are_imported_from_where_the_chat_history_page_says() -> None:
+    # (was: file_output_agent listed "From `miniagents.ext.console`", which has none)
+    said = page_text("docs/chat-history.md").split("## Console agents")[1].split("\n\n")[1:3]
+    home = re.findall(r"`(miniagents\.[\w.]+)`", said[0])
+    assert home == ["miniagents.ext.console", "miniagents.ext.misc_agents"]
+    for item in re.findall(r"^- `(\w+)`(.*)", said[1], flags=re.MULTILINE):
+        name, rest = item
+        other = re.match(r" \(from `(miniagents\.[\w.]+)`", rest)
+        for module in [other[1]] if other else home:
+            assert hasattr(importlib.import_module(module), name), (module, name)
+
+
 def test_getting_started_says_which_keys_pick_the_chats_provider_and_where_history_goes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

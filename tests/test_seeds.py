@@ -45,7 +45,26 @@ from miniagents.testing import FakeLLMServer, RecordedRequest
 from tests.fakes.fixtures import fake_llm  # noqa: F401 - a fixture
 from tests.subprocesses import python_env, run_python
 
-SEEDS_DIR = Path(__file__).parents[2] / "shared" / "seeds"
+
+def seeds_dir(root: Path) -> Path:
+    """``shared/seeds`` next to the repository ``root``: next to its main checkout, if it is
+    a worktree.
+
+    (A worktree's ``.git`` is a file naming its git folder inside the main checkout's
+    ``.git``; without this, the tests of a worktree elsewhere found no drafts and skipped.)
+    """
+    git = root / ".git"
+    if git.is_file() and (text := git.read_text(encoding="utf-8")).startswith("gitdir:"):
+        own = (root / text.removeprefix("gitdir:").strip()).resolve()
+        common = own / "commondir"
+        if common.is_file():
+            main = (own / common.read_text(encoding="utf-8").strip()).resolve().parent
+            if (main.parent / "shared" / "seeds").is_dir():
+                return main.parent / "shared" / "seeds"
+    return root.parent / "shared" / "seeds"
+
+
+SEEDS_DIR = seeds_dir(Path(__file__).resolve().parents[1])
 
 pytestmark = pytest.mark.skipif(
     not SEEDS_DIR.is_dir(),
@@ -1026,3 +1045,19 @@ def test_seed_004_usage_cannot_work_as_written(tmp_path: Path) -> None:
     fixed = run_code(chained, tmp_path)
     assert_clean_run(fixed)
     assert fixed.stdout == "You said: Hello!\n"
+
+
+def test_a_worktree_finds_the_drafts_next_to_its_main_checkout(tmp_path: Path) -> None:
+    # (was: parents[2] of this file, so a worktree at /work/wt/<name> looked in
+    # /work/wt/shared/seeds, found nothing and skipped every test here)
+    seeds = tmp_path / "shared" / "seeds"
+    seeds.mkdir(parents=True)
+    main, own = tmp_path / "main", tmp_path / "main" / ".git" / "worktrees" / "mine"
+    own.mkdir(parents=True)
+    (own / "commondir").write_text("../..\n", encoding="utf-8")
+    worktree = tmp_path / "wt" / "mine"
+    worktree.mkdir(parents=True)
+    (worktree / ".git").write_text(f"gitdir: {own}\n", encoding="utf-8")
+    assert seeds_dir(worktree) == seeds
+    assert seeds_dir(main) == seeds
+    assert seeds_dir(tmp_path / "wt") == tmp_path / "shared" / "seeds"  # (no .git: beside it)

@@ -25,6 +25,9 @@ class AgentParameters:
     signature: inspect.Signature
     positional: tuple[str, ...]
     """The parameters after the context that a positional argument can fill, in order."""
+    shipped: bool = False
+    """Whether the function is MiniAgents' own (an LLM agent, ``fallback_agent``'s, ...):
+    one whose user cannot add a parameter to it."""
 
     @classmethod
     def of(cls, func: Callable[..., object], agent: str) -> AgentParameters:
@@ -56,6 +59,7 @@ class AgentParameters:
             positional=tuple(
                 p.name for p in rest if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
             ),
+            shipped=str(getattr(func, "__module__", "")).startswith("miniagents."),
         )
 
     def check_known(self, arguments: Mapping[str, object], where: str) -> None:
@@ -89,6 +93,12 @@ class AgentParameters:
             unknown = sorted(set(arguments) - self.names)
             takes = ", ".join(sorted(self.names)) or "no arguments"
             fix = f"Check the spelling, or add a parameter {unknown[0]!r} to the agent function."
+            if self.shipped:  # MiniAgents' own agent: the user cannot add one
+                fix = (
+                    "Check the spelling; an argument that only another agent takes (one this "
+                    "agent asks, as fallback_agent's agents, or an agent of another provider) "
+                    "is given to that agent, e.g. bound with its fork()."
+                )
             if unknown[0] == "messages" and where == "inquire":  # the input by keyword
                 fix = "Pass the input messages first, by position: inquire(messages, ...)."
             raise AgentArgumentError(

@@ -32,7 +32,9 @@ the assistant sees the whole conversation each turn::
 
 Without ``--provider``, the environment chooses as ``llm_agent_from_env`` does: OpenAI
 with ``OPENAI_API_KEY`` set, else Anthropic with ``ANTHROPIC_API_KEY`` (or
-``ANTHROPIC_AUTH_TOKEN``) set, else the offline model (no key, no network).
+``ANTHROPIC_AUTH_TOKEN``) set, else the offline model (no key, no network), whose first
+line names the provider the environment chooses for ``llm_agent_from_env`` if it is
+another (Gemini, ...), which the chat does not talk with.
 ``--history FILE.md`` keeps the conversation in a markdown file
 (:class:`~miniagents.ext.history.markdown.ChatHistoryMD`) and resumes it when the file
 exists. Type ``exit``, or press Ctrl+D or Ctrl+C, to end. An LLM error (a wrong
@@ -80,6 +82,7 @@ from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.from_env import (
     DEFAULT_ANTHROPIC_MODEL,
     DEFAULT_OPENAI_MODEL,
+    provider_from_env,
 )
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.openai import openai_agent
@@ -521,6 +524,13 @@ def _who(provider: _Provider, model: str, chosen: str | None) -> str:
     if provider.keys:
         return f"{provider.name} ({model})"
     if chosen is None:
+        other = provider_from_env()  # a provider of llm_agent_from_env the chat lacks
+        if other is not None:
+            return (
+                f"{provider.name} (the environment chooses {other}, which this chat does not "
+                "talk with: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or use llm_agent_from_env "
+                "in a program of your own)"
+            )
         return f"{provider.name} (set OPENAI_API_KEY to talk with OpenAI)"
     return provider.name
 

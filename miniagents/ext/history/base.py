@@ -9,7 +9,8 @@ from miniagents.arguments import a_class, refused_argument
 from miniagents.ext.history.errors import ChatHistoryOptionError
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
-from miniagents.messages.sequence import MessageTuple
+from miniagents.messages.message_promise import MessagePromise
+from miniagents.messages.sequence import MessageSequencePromise, MessageTuple
 
 __all__ = ["ChatHistory"]
 
@@ -51,6 +52,11 @@ class ChatHistory(ABC):
         Raises:
             MessageTypeError: if ``message`` is not a ``Message`` (a ``TypeError`` too).
         """
+        if isinstance(message, MessagePromise | MessageSequencePromise):
+            raise MessageTypeError(
+                f"{type(self).__name__}{taken_by} takes a Message, but got {a_class(type(message))}"
+                f" (one still to come): await it first, e.g. {_awaited(message, taken_by)}."
+            )
         if not isinstance(message, Message):
             raise MessageTypeError(
                 f"{type(self).__name__}{taken_by} takes a Message, but got a value of type "
@@ -94,6 +100,13 @@ class ChatHistory(ABC):
                 message, a str), or holds something else; nothing is appended then.
         """
         given: object = messages  # (typed an iterable of messages; may be one, or a str)
+        if isinstance(given, MessageSequencePromise):
+            raise MessageTypeError(
+                f"{type(self).__name__}.store() takes an iterable of Messages (e.g. a list), "
+                f"but got a MessageSequencePromise (messages still to come, such as an agent's "
+                "reply): await it first, e.g. store(await reply), which stores its messages "
+                "once all are complete."
+            )
         if isinstance(given, str | bytes | Message) or not isinstance(given, Iterable):
             raise MessageTypeError(
                 f"{type(self).__name__}.store() takes an iterable of Messages (e.g. a list), "
@@ -105,3 +118,14 @@ class ChatHistory(ABC):
         for message in checked:
             await self.append(message)
         return await self.load()
+
+
+def _awaited(promise: object, taken_by: str) -> str:
+    """How to give what ``promise`` will be to ``taken_by`` (``".append()"``, ``"()"``)."""
+    if isinstance(promise, MessageSequencePromise):  # a reply: its messages, stored
+        return "store(await reply) for an agent's reply"
+    if taken_by == ".store()":
+        return "store([await promise])"
+    if taken_by == ".append()":
+        return "append(await promise)"
+    return "await promise, then give the message"

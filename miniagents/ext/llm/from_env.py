@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_OPENAI_MODEL",
     "PROVIDERS_IN_ORDER",
     "llm_agent_from_env",
+    "provider_from_env",
 ]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -132,6 +133,20 @@ _CHOICES: Final = (
     _Choice(ollama_agent, _set("OLLAMA_MODEL"), "OLLAMA_MODEL", None),
 )
 
+
+def provider_from_env() -> str | None:
+    """The provider :func:`llm_agent_from_env` chooses in this environment, by its name.
+
+    Returns:
+        Its name in :data:`PROVIDERS_IN_ORDER` (e.g. ``"gemini"``), or ``None`` when no
+        provider's variables are set (the offline model answers).
+    """
+    for (name, _, _), choice in zip(PROVIDERS_IN_ORDER, _CHOICES, strict=True):
+        if choice.when():
+            return name
+    return None
+
+
 P = ParamSpec("P")
 Q = ParamSpec("Q")
 ReplyT = TypeVar("ReplyT", bound=Message)
@@ -190,6 +205,8 @@ def llm_agent_from_env(
     tools: Sequence[ToolLike] | None = None,
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
     offline_tool_rules: Sequence[ToolRule] | None = None,
+    max_retries: int | None = None,
+    timeout: float | None = None,
 ) -> MiniAgent[..., LLMReply[AssistantMessage]]:
     """An LLM agent chosen by the environment, with arguments bound.
 
@@ -226,6 +243,11 @@ def llm_agent_from_env(
         max_tool_rounds: The most rounds of tool calls in one reply.
         offline_tool_rules: The offline model's tool calls (see ``ToolRule``): a real
             model decides for itself.
+        max_retries: How many times the provider's SDK tries a failed request again
+            (default: the client's own); the offline model makes no request, and takes none.
+        timeout: Seconds the provider's SDK waits to connect, then for each piece of the
+            reply (default: the client's own); not for the offline model either. An agent
+            given to ``fallback_agent`` wants few retries and a short timeout.
     """
     given: dict[str, Any] = {"system": system}  # only what was given, for a clear repr
     if max_tokens is not None:
@@ -238,9 +260,11 @@ def llm_agent_from_env(
         given["tools"] = tools
     if max_tool_rounds != DEFAULT_MAX_TOOL_ROUNDS:
         given["max_tool_rounds"] = max_tool_rounds
+    requests = {"max_retries": max_retries, "timeout": timeout}  # the SDKs' own
     for choice in _CHOICES:
         if choice.when():
             model = os.environ.get(choice.model_variable) or choice.default_model
+            given |= {name: value for name, value in requests.items() if value is not None}
             return choice.agent.fork(model=model, **given)
     if offline_tool_rules:
         given["tool_rules"] = offline_tool_rules

@@ -903,6 +903,21 @@ def check_options(options: RealtimeOptions, alias: str) -> None:
         check_count(options.silence_ms, "silence_ms", owner=owner, error=LLMConfigurationError)
     for name in ("transcribe_input", "vad", "interrupt"):
         check_flag(getattr(options, name), name, owner=owner, error=LLMConfigurationError)
+    if options.silence_ms is not None and not options.vad:
+        raise _ignored(
+            "silence_ms",
+            f"{owner} got silence_ms={options.silence_ms} with vad=False: silence_ms is how "
+            "long a pause ends the user's turn in the API's voice detection, which vad=False "
+            "turns off (each turn ends where the input ends), so it would be ignored. Drop "
+            "silence_ms, or keep vad=True.",
+        )
+    if options.voice is not None and options.modality == "text":
+        raise _ignored(
+            "voice",
+            f"{owner} got voice={options.voice!r} with modality='text': the model writes its "
+            "replies and speaks none, so the voice would be ignored. Drop voice, or pass "
+            "modality='audio'.",
+        )
     if options.extra_session is not None and not isinstance(options.extra_session, Mapping):
         raise refused_argument(
             options.extra_session,
@@ -921,3 +936,10 @@ def check_options(options: RealtimeOptions, alias: str) -> None:
                 fix=f"{agent!r} is not one: pass e.g. handoffs=[planner].",
                 error=LLMConfigurationError,
             )
+
+
+def _ignored(parameter: str, said: str) -> LLMConfigurationError:
+    """The error of an argument that the others given would make the session ignore."""
+    error = LLMConfigurationError(said)
+    error.parameter = parameter
+    return error

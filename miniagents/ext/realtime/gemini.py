@@ -396,7 +396,15 @@ def _dropped_error(error: BaseException) -> LLMError:
 def _connect_error(error: BaseException) -> LLMError:
     status = getattr(getattr(error, "response", None), "status_code", None)
     status = status or getattr(error, "code", None)
-    return _open_error(error, status, "Gemini Live", "The Gemini Live session", "GEMINI_API_KEY")
+    return _open_error(
+        error,
+        status,
+        "Gemini Live",
+        "The Gemini Live session",
+        "GEMINI_API_KEY",
+        trust=" (genai.Client(http_options=types.HttpOptions(base_url=..., "
+        'async_client_args={"ssl": context})))',
+    )
 
 
 gemini_live_agent = make_realtime_agent(

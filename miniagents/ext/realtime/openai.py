@@ -528,7 +528,8 @@ def _connect_error(error: BaseException) -> LLMError:
     if isinstance(status, int) and status not in (401, 403):
         return LLMRequestError(f"The OpenAI Realtime API refused the session (HTTP {status}).")
     api, session = "The OpenAI Realtime API", "The OpenAI Realtime session"
-    return _open_error(error, status, api, session, "OPENAI_API_KEY")
+    trust = ' (websocket_options={"ssl": context})'
+    return _open_error(error, status, api, session, "OPENAI_API_KEY", trust=trust)
 
 
 openai_realtime_agent = make_realtime_agent(

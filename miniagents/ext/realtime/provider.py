@@ -27,6 +27,7 @@ recording is these events, so it replays with no provider at all).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeAlias, TypeVar
@@ -347,8 +348,20 @@ class RealtimeProvider(Protocol[OptionsT]):
         ...
 
 
-def _open_error(error: BaseException, status: object, api: str, session: str, key: str) -> LLMError:
-    """A provider's error for a session not opened (``status``: the refusal's HTTP one)."""
+def _open_error(
+    error: BaseException, status: object, api: str, session: str, key: str, *, trust: str = ""
+) -> LLMError:
+    """A provider's error for a session not opened (``status``: the refusal's HTTP one).
+
+    ``trust`` says how the provider's client is given a TLS context that trusts a server,
+    for a certificate the client refused.
+    """
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return LLMConfigurationError(
+            f"{session} could not be opened: the client did not trust the server's TLS "
+            f"certificate ({error}). Give the client an SSL context that trusts it{trust}; "
+            "for the testing kit's FakeLLMServer, that context is server.tls_context."
+        )
     if status in (401, 403):
         return LLMAuthenticationError(
             f"{api} refused the API key (HTTP {status}): check {key}, or the api_key of the "

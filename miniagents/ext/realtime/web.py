@@ -5,13 +5,15 @@
     browser                                  voice_app                       realtime API
     GET /                   -> the page (one HTML file, its own scripts only)
     GET /capture.js         -> the page's audio worklet (a file of this package)
-    POST /session (who asks: the door)  -> a ticket: {"ticket", "input_rate", "output_rate"}
+    POST /session, a JSON body {} (who asks: the door)
+                            -> a ticket: {"ticket", "expires_in", "input_rate", "output_rate"}
     WS /ws, Sec-WebSocket-Protocol: miniagents.voice, miniagents.voice.ticket.<ticket>
        (the Host, the Origin and the ticket checked, once)
       mic PCM (binary) ..................-> AudioChunk s ................-> the agent's session
       {"type": "text"|"played"|"end"} ...-> text, PlaybackPosition, the input's end
-      <- {"type": "item"} + PCM (binary), {"type": "transcript", "delta"}, {"type": "tool_call"},
-         {"type": "tool_output", "delta"}, {"type": "turn_end"}, {"type": "interrupted"},
+      <- {"type": "item"} + PCM (binary), {"type": "transcript", "delta"},
+         {"type": "transcript_done"}, {"type": "tool_call"}, {"type": "tool_output", "delta"},
+         {"type": "tool_result", "text"}, {"type": "turn_end"}, {"type": "interrupted"},
          {"type": "held"} (its input waits), {"type": "reading"} (read again),
          {"type": "session_end", "usage"} |
          {"type": "error", "message", "error_type", "reference"}

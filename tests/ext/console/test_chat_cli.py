@@ -170,6 +170,22 @@ def test_anthropic_with_its_default_model_and_no_system_prompt(
     assert request.json["messages"] == [{"role": "user", "content": "Hi"}]
 
 
+def test_the_key_of_a_provider_the_chat_lacks_is_named_not_silently_ignored(
+    tmp_path: Path,
+) -> None:
+    # (was: "Chatting with the offline model (set OPENAI_API_KEY to talk with OpenAI)", as
+    # if GEMINI_API_KEY were not set, though llm_agent_from_env would choose Gemini)
+    env = {"GEMINI_API_KEY": "secret", "GOOGLE_API_KEY": "", "GOOGLE_GENAI_USE_VERTEXAI": ""}
+    result = run_python(["-m", "miniagents", "chat"], tmp_path, stdin="Hi\n", env=env)
+
+    assert_ended_well(result)
+    assert result.stdout.startswith(
+        "Chatting with the offline model (the environment chooses gemini, which this chat "
+        "does not talk with: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or use "
+        "llm_agent_from_env in a program of your own)."
+    )
+
+
 def test_an_anthropic_bearer_token_alone_chooses_anthropic(
     tmp_path: Path, fake_llm: FakeLLMServer
 ) -> None:

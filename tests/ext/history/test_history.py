@@ -140,6 +140,29 @@ async def test_in_memory_history_keeps_messages_in_order() -> None:
 
 
 @pytest.mark.parametrize("make", [InMemoryChatHistory, lambda: ChatHistoryMD("chat.md")])
+async def test_a_reply_not_yet_awaited_is_refused_saying_to_await_it(
+    make: Callable[[], ChatHistory], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (was: "Pass a list, e.g. store([message])" for a reply, and "Wrap text in a message
+    # first" for a message promise: advice that fails again)
+    monkeypatch.chdir(tmp_path)
+    history = make()
+    async with MiniAgents():
+        reply = offline_agent.inquire("Hi", token_delay=0)
+        [promise] = [piece async for piece in offline_agent.inquire("Hi", token_delay=0)]
+        with pytest.raises(MessageTypeError, match=re.escape("first, e.g. store(await reply)")):
+            await history.store(reply)  # type: ignore[arg-type]
+        with pytest.raises(MessageTypeError, match=re.escape("store(await reply) for an agent")):
+            await history.append(reply)  # type: ignore[arg-type]
+        with pytest.raises(MessageTypeError, match=re.escape("e.g. append(await promise).")):
+            await history.append(promise)  # type: ignore[arg-type]
+        with pytest.raises(MessageTypeError, match=re.escape("e.g. store([await promise]).")):
+            await history.store([promise])  # type: ignore[list-item]
+        assert await history.load() == ()
+        assert len(await history.store(await reply)) == 1
+
+
+@pytest.mark.parametrize("make", [InMemoryChatHistory, lambda: ChatHistoryMD("chat.md")])
 async def test_store_refuses_one_message_or_a_text_and_appends_nothing_of_a_wrong_list(
     make: Callable[[], ChatHistory], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

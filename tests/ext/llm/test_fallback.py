@@ -480,6 +480,18 @@ async def test_the_arguments_go_to_the_agent_that_answers(
     assert "stream" not in fake_llm.requests[1].json or not fake_llm.requests[1].json["stream"]
 
 
+def test_an_argument_of_its_agents_says_to_give_it_to_them_not_to_edit_a_function() -> None:
+    # (was: "Check the spelling, or add a parameter 'max_retries' to the agent function", of
+    # a function that is MiniAgents' own; an agent of the user's own still gets that advice)
+    fallback = fallback_agent(offline_agent, offline_agent)
+    with pytest.raises(AgentArgumentError) as refused:
+        fallback.fork(max_retries=0)  # (fork takes its arguments untyped: a run-time check)
+    said = str(refused.value)
+    assert "add a parameter" not in said
+    assert "only another agent takes (one this agent asks, as fallback_agent's agents" in said
+    assert "bound with its fork()." in said
+
+
 class Weather(Message):
     city: str
     celsius: float

@@ -8,13 +8,14 @@ import inspect
 import pytest
 
 from miniagents import MiniAgents
-from miniagents.errors import AgentArgumentError, LLMAuthenticationError
+from miniagents.errors import AgentArgumentError, LLMAuthenticationError, LLMServerError
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.from_env import (
     DEFAULT_ANTHROPIC_MODEL,
     DEFAULT_OPENAI_MODEL,
     _arguments,
     llm_agent_from_env,
+    provider_from_env,
 )
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
@@ -66,6 +67,42 @@ def test_openai_when_its_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setenv("OPENAI_MODEL", "gpt-x")
     assert "'model': 'gpt-x'" in repr(llm_agent_from_env())
+
+
+def test_provider_from_env_names_the_provider_llm_agent_from_env_chooses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (the chat command names it when it is one the chat does not talk with)
+    assert provider_from_env() is None
+    monkeypatch.setenv("OLLAMA_MODEL", "llama3")
+    assert provider_from_env() == "ollama"
+    monkeypatch.setenv("GEMINI_API_KEY", "k")
+    assert provider_from_env() == "gemini"
+    monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", "k")
+    assert provider_from_env() == "anthropic"
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    assert provider_from_env() == "openai"
+
+
+async def test_retries_and_timeout_go_to_the_provider_and_the_offline_model_takes_none(
+    monkeypatch: pytest.MonkeyPatch,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: not taken, so a fallback's first agent could not be made to fail fast; and
+    # llm_agent_from_env().fork(max_retries=0), which mypy passes, failed offline only)
+    agent = llm_agent_from_env(max_retries=0, timeout=5.0, token_delay=0)
+    assert agent.func is offline_agent.func
+    assert "max_retries" not in repr(agent)
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.openai_base_url)
+    agent = llm_agent_from_env(max_retries=0, timeout=5.0)
+    assert "'max_retries': 0" in repr(agent)
+    assert "'timeout': 5.0" in repr(agent)
+    fake_llm.fail(503, times=1)
+    async with MiniAgents():
+        with pytest.raises(LLMServerError):
+            await agent.inquire("Hi")
+    assert len(fake_llm.requests) == 1  # (the SDK's default: three)
 
 
 def test_anthropic_when_only_its_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:

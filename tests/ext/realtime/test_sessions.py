@@ -201,6 +201,26 @@ async def test_a_refused_key_is_an_authentication_error(api: Api, fake_llm: Fake
     assert fake_llm.realtime_sessions == []
 
 
+async def test_a_server_certificate_not_trusted_says_how_to_give_the_client_a_context() -> None:
+    # (was: "could not be opened: [SSL: CERTIFICATE_VERIFY_FAILED] ...", saying nothing of
+    # what to do; a newcomer's Gemini client of the fake server, without its tls_context.
+    # A server of the test's own: the handshake the client gives up is logged in its errors)
+    from google import genai
+    from google.genai import types
+
+    with FakeLLMServer() as server:
+        options = types.HttpOptions(base_url=server.gemini_base_url)
+        client = genai.Client(api_key="test", http_options=options)
+        async with MiniAgents():
+            with pytest.raises(LLMConfigurationError) as refused:
+                await APIS[1].agent.fork(async_client=client).inquire(streamed(["Hi."]))
+        assert server.realtime_sessions == []
+    said = str(refused.value)
+    assert "did not trust the server's TLS certificate" in said
+    assert 'async_client_args={"ssl": context}' in said
+    assert "server.tls_context" in said
+
+
 async def test_audio_of_another_format_is_refused_before_it_is_sent(
     api: Api, fake_llm: FakeLLMServer
 ) -> None:
@@ -216,6 +236,9 @@ async def test_audio_of_another_format_is_refused_before_it_is_sent(
     [
         ({"silence_ms": -1}, "needs silence_ms to be a whole number of at least 1; got -1"),
         ({"silence_ms": 1.5}, "needs silence_ms to be a whole number of at least 1; got 1.5"),
+        # (was: sent to no voice detection, or to a disabled one, and so ignored)
+        ({"silence_ms": 300, "vad": False}, "got silence_ms=300 with vad=False: silence_ms is"),
+        ({"voice": "alloy", "modality": "text"}, "got voice='alloy' with modality='text': the"),
         ({"model": 7}, "needs model to be a str"),  # (was: a ValidationError of a Transcript)
         ({"voice": 5}, "needs voice to be a str"),  # (was: sent to the API as it was)
         ({"instructions": ["Be brief."]}, "needs instructions to be a str"),

@@ -2101,6 +2101,37 @@ async def test_a_held_page_keeps_at_most_its_bound_then_says_the_agent_is_far_be
     assert link.typed == [*texts, *kept, f"Far {index}."]  # every text, in order, none lost
 
 
+def lookup(city: str) -> str:
+    """Look a city up."""
+    return f"Sunny in {city}."
+
+
+async def test_the_modules_diagram_names_every_event_and_ticket_field_the_page_gets(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: it named no transcript_done, tool_result nor the ticket's expires_in, nor that
+    # POST /session wants a JSON body: a page of one's own, page=, is written from it)
+    fake_llm.speak(["Let me look."], tool_calls=[ToolCall("lookup", {"city": "Paris"})])
+    fake_llm.speak(["Sunny."])
+    app = voice_app(APIS[0].voice(fake_llm, tools=[lookup]), authentication=NoAuthentication())
+    kinds: list[str] = []
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        assert (await client.post("/session")).status_code == 415  # (no JSON body)
+        ticket = (await client.post("/session", json={})).json()
+        async with session_socket(base_url, ticket["ticket"]) as socket:
+            await socket.send('{"type": "text", "text": "The weather in Paris?"}')
+            await socket.send('{"type": "end"}')
+            async for message in socket:  # (to the app's close: the session has ended)
+                if isinstance(message, str):  # (not the audio)
+                    kinds.append(json.loads(message)["type"])
+        await until(lambda: not running_tasks())
+    said = web.__doc__ or ""
+    assert "POST /session, a JSON body {}" in said
+    assert {"tool_result", "transcript_done", "session_end"} <= set(kinds)
+    named = [*dict.fromkeys(kinds), *ticket]
+    assert [name for name in named if f'"{name}"' not in said] == []
+
+
 async def failing_lookup(city: str) -> AsyncIterator[str]:
     """Look a city up."""
     yield f"Looking up {city}"
