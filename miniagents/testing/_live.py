@@ -220,12 +220,16 @@ class Truncated:
 
 @dataclass(frozen=True)
 class ProtocolError:
-    """The fake refused a client message, as the API would (``fatal``: it closes the session)."""
+    """The fake refused a client message, as the API would (``fatal``: it closes the session).
+
+    ``param``: the field of the message refused, if the API names one.
+    """
 
     code: str
     message: str
     event_id: str | None = None
     fatal: bool = False
+    param: str | None = None
 
 
 LiveEvent = (
@@ -449,10 +453,16 @@ class LiveSession:
         self._outbox.extend(self.wire.render(self, event))
 
     def error(
-        self, code: str, message: str, event_id: str | None = None, *, fatal: bool = False
+        self,
+        code: str,
+        message: str,
+        event_id: str | None = None,
+        *,
+        fatal: bool = False,
+        param: str | None = None,
     ) -> None:
         """Refuse a client message as the API would (``fatal``: and close the session)."""
-        problem = ProtocolError(code, message, event_id, fatal)
+        problem = ProtocolError(code, message, event_id, fatal, param)
         self.record._note(lambda: self.record.errors.append(problem))
         if fatal:
             self.failed = problem

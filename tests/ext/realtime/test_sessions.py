@@ -288,3 +288,35 @@ async def test_a_spoken_session_closes_once_its_last_reply_has_ended_not_at_its_
     assert [turn.status for turn in of(TurnEnd, found)] == ["completed"]
     assert isinstance(found[-1], SessionEnd)
     assert fake_llm.realtime_sessions[0].outcome == "closed"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "param"),
+    [
+        ({"voice": "nope"}, "session.audio.output.voice"),
+        (
+            {"extra_session": {"audio": {"input": {"turn_detection": {"type": "vad"}}}}},
+            "session.audio.input.turn_detection.type",
+        ),
+    ],
+)
+async def test_a_setup_the_openai_api_refuses_ends_the_session_with_the_apis_error(
+    fake_llm: FakeLLMServer, arguments: dict[str, object], param: str
+) -> None:
+    # (was: the fake took any session.update, so a voice the API does not have, or a
+    # turn detection of a type it does not know, passed here and failed only against it)
+    fake_llm.speak(["Hello."])
+    async with MiniAgents():
+        found, error = await pieces_then_error(
+            APIS[0].voice(fake_llm, **arguments).inquire(streamed(["Hi."]))
+        )
+    assert isinstance(error, RealtimeServerError)
+    assert str(error).startswith(
+        f"The realtime API ended the session of OPENAI_REALTIME_AGENT: Invalid value for '{param}'"
+    )
+    assert error.code == "invalid_value"
+    assert not of(SessionEnd, found)
+    record = fake_llm.realtime_sessions[0]
+    (refused,) = record.errors
+    assert (refused.param, refused.event_id) == (param, record.received[0]["event_id"])
+    assert record.config == {}  # (nothing of the refused update was taken)
