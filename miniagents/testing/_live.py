@@ -251,8 +251,10 @@ class LiveWire(Protocol):
     """An API's side of a fake realtime session: its messages read, its events written."""
 
     provider: str
-    closes_on_error: bool
-    """Whether a fatal error closes the connection (Gemini) rather than only being said."""
+
+    def close_code(self, error: ProtocolError) -> int:
+        """The WebSocket close code a fatal ``error`` closes the connection with."""
+        ...
 
     def opened(self, session: LiveSession) -> list[dict[str, Any]]:
         """The events sent when the connection opens (none: the client speaks first)."""
@@ -845,11 +847,10 @@ def serve(socket: Socket, session: LiveSession, stopping: threading.Event) -> No
     record = session.record
     _send(socket, record, session.wire.opened(session))
     while True:
-        if session.failed is not None and session.wire.closes_on_error:
+        if session.failed is not None:  # (what the API says of it is sent, then the close)
             _send(socket, record, session.take_outbox())
             record._note(lambda: setattr(record, "outcome", "failed"))
-            code = 1007 if session.failed.code.startswith("invalid") else 1011
-            socket.close(code, session.failed.message[:120])
+            socket.close(session.wire.close_code(session.failed), session.failed.message[:120])
             return
         if session.dropped:
             record._note(lambda: setattr(record, "outcome", "dropped"))

@@ -7,7 +7,11 @@ the API's server events (the GA names of openai 2.x and later:
 ``response.output_audio.delta``, ``response.output_audio_transcript.delta``,
 ``conversation.item.added``, ...), each with its ``event_id``. A client event the API
 would refuse gets its ``error`` event (``invalid_request_error``, with the client event's
-``event_id``) and the session goes on, as the API's does.
+``event_id``) and the session goes on, as the API's does. A fatal error (a scripted
+``speak(error=...)``) is its ``error`` event, then the close of the connection, as the API
+closes it after one: code 1001 (going away) for ``session_expired`` (an
+``invalid_request_error`` that names no client event), else 1011 (a ``server_error``); the
+record's ``outcome`` is then ``"failed"``.
 
 **What a ``session.update`` may set.** The fake checks a few fields of the session, as the
 API does, and refuses the whole update (nothing of it applied) with an ``invalid_value``
@@ -82,7 +86,6 @@ class OpenAIRealtimeWire:
     """The OpenAI Realtime API's side of a fake session (see the module)."""
 
     provider = "openai_realtime"
-    closes_on_error = False
 
     def __init__(self) -> None:
         self._events = 0
@@ -104,6 +107,10 @@ class OpenAIRealtimeWire:
             output_index=output_index,
             item=item,
         )
+
+    def close_code(self, error: ProtocolError) -> int:
+        """1001 (going away) for ``session_expired``, else 1011 (an error of the server)."""
+        return 1001 if error.code == "session_expired" else 1011
 
     def opened(self, session: LiveSession) -> list[dict[str, Any]]:
         """``session.created``, with the session's defaults."""
@@ -236,7 +243,7 @@ class OpenAIRealtimeWire:
             "param": event.param,
             "event_id": event.event_id,
         }
-        if event.fatal:
+        if event.fatal and event.code != "session_expired":
             error["type"] = "server_error"
         return [self._event("error", error=error)]
 

@@ -148,3 +148,33 @@ async def test_the_fake_refuses_a_session_update_the_openai_api_refuses_and_goes
         assert updated["output_modalities"] == ["audio"]  # (nothing of the refused one taken)
     record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
     assert [(error.code, error.param) for error in record.errors] == [("invalid_value", param)]
+
+
+async def test_the_fake_closes_an_openai_session_after_a_fatal_error_as_the_api_does(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    expired = "Your session hit the maximum duration of 60 minutes."
+    fake_llm.speak(error=expired, error_code="session_expired")
+    fake_llm.speak(error="The server had an error.")
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    closes = []
+    for _ in range(2):
+        async with client.realtime.connect(model="gpt-realtime") as connection:
+            await connection.send_raw(json.dumps({"type": "response.create", "event_id": "e1"}))
+            closes.append((await events_until(connection, "error"))[-1]["error"])
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(connection.recv_bytes(), 10)
+            assert closed.value.rcvd is not None
+            closes[-1]["close"] = (closed.value.rcvd.code, closed.value.rcvd.reason)
+    expired_error, server_error = closes
+    assert (expired_error["type"], expired_error["code"], expired_error["event_id"]) == (
+        "invalid_request_error",
+        "session_expired",
+        None,  # (it refuses no client event: the session is over)
+    )
+    assert expired_error["close"] == (1001, expired)
+    assert (server_error["type"], server_error["code"]) == ("server_error", "server_error")
+    assert server_error["close"] == (1011, "The server had an error.")
+    assert [record.outcome for record in fake_llm.realtime_sessions] == ["failed", "failed"]
