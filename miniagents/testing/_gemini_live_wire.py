@@ -28,6 +28,7 @@ from miniagents.testing._live import (
     LiveEvent,
     LiveSession,
     LiveUsage,
+    ProtocolError,
     ReplyEnd,
     Transcribed,
     UserTurn,
@@ -48,13 +49,16 @@ class GeminiLiveWire:
     """Gemini Live's side of a fake session (see the module)."""
 
     provider = "gemini_live"
-    closes_on_error = True
 
     def __init__(self) -> None:
         self._set_up = False
         self._transcribe_input = False
         self._transcribe_output = False
         self._pending_calls: set[str] = set()
+
+    def close_code(self, error: ProtocolError) -> int:
+        """1007 (invalid data) for a message refused, else 1011 (an error of the server)."""
+        return 1007 if error.code.startswith("invalid") else 1011
 
     def opened(self, session: LiveSession) -> list[dict[str, Any]]:
         """Nothing: the client speaks first (its setup)."""

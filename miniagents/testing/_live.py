@@ -220,12 +220,16 @@ class Truncated:
 
 @dataclass(frozen=True)
 class ProtocolError:
-    """The fake refused a client message, as the API would (``fatal``: it closes the session)."""
+    """The fake refused a client message, as the API would (``fatal``: it closes the session).
+
+    ``param``: the field of the message refused, if the API names one.
+    """
 
     code: str
     message: str
     event_id: str | None = None
     fatal: bool = False
+    param: str | None = None
 
 
 LiveEvent = (
@@ -247,8 +251,10 @@ class LiveWire(Protocol):
     """An API's side of a fake realtime session: its messages read, its events written."""
 
     provider: str
-    closes_on_error: bool
-    """Whether a fatal error closes the connection (Gemini) rather than only being said."""
+
+    def close_code(self, error: ProtocolError) -> int:
+        """The WebSocket close code a fatal ``error`` closes the connection with."""
+        ...
 
     def opened(self, session: LiveSession) -> list[dict[str, Any]]:
         """The events sent when the connection opens (none: the client speaks first)."""
@@ -449,10 +455,16 @@ class LiveSession:
         self._outbox.extend(self.wire.render(self, event))
 
     def error(
-        self, code: str, message: str, event_id: str | None = None, *, fatal: bool = False
+        self,
+        code: str,
+        message: str,
+        event_id: str | None = None,
+        *,
+        fatal: bool = False,
+        param: str | None = None,
     ) -> None:
         """Refuse a client message as the API would (``fatal``: and close the session)."""
-        problem = ProtocolError(code, message, event_id, fatal)
+        problem = ProtocolError(code, message, event_id, fatal, param)
         self.record._note(lambda: self.record.errors.append(problem))
         if fatal:
             self.failed = problem
@@ -835,11 +847,10 @@ def serve(socket: Socket, session: LiveSession, stopping: threading.Event) -> No
     record = session.record
     _send(socket, record, session.wire.opened(session))
     while True:
-        if session.failed is not None and session.wire.closes_on_error:
+        if session.failed is not None:  # (what the API says of it is sent, then the close)
             _send(socket, record, session.take_outbox())
             record._note(lambda: setattr(record, "outcome", "failed"))
-            code = 1007 if session.failed.code.startswith("invalid") else 1011
-            socket.close(code, session.failed.message[:120])
+            socket.close(session.wire.close_code(session.failed), session.failed.message[:120])
             return
         if session.dropped:
             record._note(lambda: setattr(record, "outcome", "dropped"))

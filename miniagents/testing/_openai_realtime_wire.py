@@ -7,13 +7,26 @@ the API's server events (the GA names of openai 2.x and later:
 ``response.output_audio.delta``, ``response.output_audio_transcript.delta``,
 ``conversation.item.added``, ...), each with its ``event_id``. A client event the API
 would refuse gets its ``error`` event (``invalid_request_error``, with the client event's
-``event_id``) and the session goes on, as the API's does.
+``event_id``) and the session goes on, as the API's does. A fatal error (a scripted
+``speak(error=...)``) is its ``error`` event, then the close of the connection, as the API
+closes it after one: code 1001 (going away) for ``session_expired`` (an
+``invalid_request_error`` that names no client event), else 1011 (a ``server_error``); the
+record's ``outcome`` is then ``"failed"``.
+
+**What a ``session.update`` may set.** The fake checks a few fields of the session, as the
+API does, and refuses the whole update (nothing of it applied) with an ``invalid_value``
+error naming the field (``param``) when one is not what the API takes: ``type`` (only
+``"realtime"``), ``output_modalities`` (``["audio"]`` or ``["text"]``),
+``audio.output.voice`` (one of the API's built-in voices, ``_VOICES``) and
+``audio.input.turn_detection`` (``None``, or of the type ``"server_vad"`` or
+``"semantic_vad"``). Any other field is taken as given.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
 from miniagents.testing._live import (
@@ -34,6 +47,11 @@ from miniagents.testing._live import (
 from miniagents.utils.nested import merged
 
 __all__ = ["OpenAIRealtimeWire"]
+
+_VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", "shimmer", "verse")
+"""The voices the fake takes in ``audio.output.voice`` (the API's built-in voices)."""
+
+_TURN_DETECTIONS = ("server_vad", "semantic_vad")
 
 _DEFAULT_SESSION: dict[str, Any] = {
     "type": "realtime",
@@ -68,7 +86,6 @@ class OpenAIRealtimeWire:
     """The OpenAI Realtime API's side of a fake session (see the module)."""
 
     provider = "openai_realtime"
-    closes_on_error = False
 
     def __init__(self) -> None:
         self._events = 0
@@ -91,6 +108,10 @@ class OpenAIRealtimeWire:
             item=item,
         )
 
+    def close_code(self, error: ProtocolError) -> int:
+        """1001 (going away) for ``session_expired``, else 1011 (an error of the server)."""
+        return 1001 if error.code == "session_expired" else 1011
+
     def opened(self, session: LiveSession) -> list[dict[str, Any]]:
         """``session.created``, with the session's defaults."""
         return [
@@ -104,7 +125,13 @@ class OpenAIRealtimeWire:
         kind = message.get("type")
         event_id = message.get("event_id")
         if kind == "session.update":
-            self._update(session, message.get("session") or {})
+            given = message.get("session") or {}
+            refused = _refused_session(given)
+            if refused is not None:
+                param, message_text = refused
+                session.error("invalid_value", message_text, event_id, param=param)
+                return
+            self._update(session, given)
         elif kind == "input_audio_buffer.append":
             try:
                 audio = base64.b64decode(str(message.get("audio", "")), validate=True)
@@ -213,10 +240,10 @@ class OpenAIRealtimeWire:
             "type": "invalid_request_error",
             "code": event.code,
             "message": event.message,
-            "param": None,
+            "param": event.param,
             "event_id": event.event_id,
         }
-        if event.fatal:
+        if event.fatal and event.code != "session_expired":
             error["type"] = "server_error"
         return [self._event("error", error=error)]
 
@@ -385,6 +412,43 @@ class OpenAIRealtimeWire:
         }
         out.append(self._event("response.done", response=response))
         return out
+
+
+def _refused_session(given: Any) -> tuple[str, str] | None:
+    """Why the API refuses the ``session`` of a ``session.update``: its param and message.
+
+    ``None`` if it takes it (see the module for the fields checked).
+    """
+    if not isinstance(given, dict):
+        return "session", "Invalid type for 'session': expected an object."
+    checked: list[tuple[str, Any, tuple[Any, ...]]] = []
+    if "type" in given:
+        checked.append(("session.type", given["type"], ("realtime",)))
+    if "output_modalities" in given:
+        checked.append(
+            ("session.output_modalities", given["output_modalities"], (["audio"], ["text"]))
+        )
+    audio = given.get("audio")
+    audio = audio if isinstance(audio, dict) else {}
+    output = audio.get("output")
+    if isinstance(output, dict) and "voice" in output:
+        checked.append(("session.audio.output.voice", output["voice"], _VOICES))
+    audio_in = audio.get("input")
+    detection = audio_in.get("turn_detection") if isinstance(audio_in, dict) else None
+    if isinstance(detection, dict):
+        checked.append(
+            ("session.audio.input.turn_detection.type", detection.get("type"), _TURN_DETECTIONS)
+        )
+    elif detection is not None:
+        checked.append(("session.audio.input.turn_detection", detection, (None,)))
+    for param, value, allowed in checked:
+        if value not in allowed:
+            supported = ", ".join(json.dumps(each) for each in allowed)
+            return param, (
+                f"Invalid value for '{param}': {json.dumps(value)}. "
+                f"Supported values are: {supported}."
+            )
+    return None
 
 
 def _usage(usage: LiveUsage) -> dict[str, Any]:

@@ -485,10 +485,13 @@ class FakeLLMServer(ScriptedApp):
                 ms), 0.0 (the default) all at once.
             pause_after: Hold the reply after this many pieces until the user interrupts it
                 (speech cancels it) or the test calls ``resume()`` on the session's record.
-            error: Instead of the reply, fail: OpenAI sends an ``error`` event of
-                ``error_code`` and this message (the session stays open); Gemini closes the
-                connection with code 1011 and this reason.
-            error_code: The error's code.
+            error: Instead of the reply, fail, and close the connection as the API does
+                after a fatal error: OpenAI sends an ``error`` event of ``error_code`` and
+                this message, then closes with code 1011 (1001 for ``session_expired``);
+                Gemini closes with code 1011 (1007 for an ``invalid...`` code) and this
+                reason. The record's ``outcome`` is then ``"failed"``.
+            error_code: The error's code (OpenAI: ``session_expired`` is said as an
+                ``invalid_request_error`` of no client event, as the API says it).
             drop_after: Cut the connection (no close frame) after this many pieces.
             close_after: Close the connection after this many pieces with code 1000 (a
                 normal close), as a server that ends a session mid-conversation does (the

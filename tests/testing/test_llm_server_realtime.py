@@ -112,3 +112,69 @@ async def test_gemini_live_wants_its_setup_first(fake_llm: FakeLLMServer) -> Non
     assert closed.value.rcvd.code == 1007
     record = fake_llm.realtime_sessions[0]
     assert record.outcome == "failed"
+
+
+@pytest.mark.parametrize(
+    ("session", "param"),
+    [
+        (
+            {"type": "realtime", "audio": {"output": {"voice": "nope"}}},
+            "session.audio.output.voice",
+        ),
+        (
+            {"audio": {"input": {"turn_detection": {"type": "vad"}}}},
+            "session.audio.input.turn_detection.type",
+        ),
+        ({"audio": {"input": {"turn_detection": "on"}}}, "session.audio.input.turn_detection"),
+        ({"output_modalities": ["video"]}, "session.output_modalities"),
+        ({"type": "transcript"}, "session.type"),
+    ],
+)
+async def test_the_fake_refuses_a_session_update_the_openai_api_refuses_and_goes_on(
+    fake_llm: FakeLLMServer, session: dict[str, Any], param: str
+) -> None:
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        update = {"type": "session.update", "session": session, "event_id": "e1"}
+        await connection.send_raw(json.dumps(update))
+        refused = (await events_until(connection, "error"))[-1]["error"]
+        assert (refused["type"], refused["code"]) == ("invalid_request_error", "invalid_value")
+        assert (refused["param"], refused["event_id"]) == (param, "e1")
+        assert refused["message"].startswith(f"Invalid value for '{param}': ")
+        good = {"type": "realtime", "audio": {"output": {"voice": "marin"}}}
+        await connection.send_raw(json.dumps({"type": "session.update", "session": good}))
+        updated = (await events_until(connection, "session.updated"))[-1]["session"]
+        assert updated["audio"]["output"]["voice"] == "marin"  # (the session went on)
+        assert updated["output_modalities"] == ["audio"]  # (nothing of the refused one taken)
+    record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
+    assert [(error.code, error.param) for error in record.errors] == [("invalid_value", param)]
+
+
+async def test_the_fake_closes_an_openai_session_after_a_fatal_error_as_the_api_does(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    expired = "Your session hit the maximum duration of 60 minutes."
+    fake_llm.speak(error=expired, error_code="session_expired")
+    fake_llm.speak(error="The server had an error.")
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    closes = []
+    for _ in range(2):
+        async with client.realtime.connect(model="gpt-realtime") as connection:
+            await connection.send_raw(json.dumps({"type": "response.create", "event_id": "e1"}))
+            closes.append((await events_until(connection, "error"))[-1]["error"])
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(connection.recv_bytes(), 10)
+            assert closed.value.rcvd is not None
+            closes[-1]["close"] = (closed.value.rcvd.code, closed.value.rcvd.reason)
+    expired_error, server_error = closes
+    assert (expired_error["type"], expired_error["code"], expired_error["event_id"]) == (
+        "invalid_request_error",
+        "session_expired",
+        None,  # (it refuses no client event: the session is over)
+    )
+    assert expired_error["close"] == (1001, expired)
+    assert (server_error["type"], server_error["code"]) == ("server_error", "server_error")
+    assert server_error["close"] == (1011, "The server had an error.")
+    assert [record.outcome for record in fake_llm.realtime_sessions] == ["failed", "failed"]

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -91,7 +91,10 @@ _GOES_ON = frozenset(
 """Client events whose refusal the session goes on after (it waits for nothing of theirs)."""
 
 _SYNC_TIMEOUT = 10.0
-"""Seconds the end of the input waits for the API to have taken the audio sent."""
+"""Seconds (of the event loop's clock) the end of the input waits for the API to have taken
+the audio sent (its answer to a ``session.update``); past them, a WARNING."""
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -355,15 +358,24 @@ class _OpenAILink:
         """Commit the user's words under way as a turn (``input_audio_buffer.commit``), if any.
 
         First the API takes the audio sent (a ``session.update``, answered: its VAD's
-        events about that audio come before its answer).
+        events about that audio come before its answer). The wait for that answer lasts at
+        most :data:`_SYNC_TIMEOUT` seconds of the event loop's clock; past it, a WARNING
+        says so, and the turn is ended on what the API said until then.
         """
         await self.send({"type": "session.update", "session": {"type": "realtime"}})
         wanted = self._updates  # (answered in order: this one's answer comes last)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_SYNC_TIMEOUT):
+        try:
+            async with asyncio.timeout(_SYNC_TIMEOUT):  # (the loop's clock: a test's virtual one)
                 while self._updated < wanted:
                     self._synced.clear()
                     await self._synced.wait()
+        except TimeoutError:
+            _logger.warning(
+                "The OpenAI Realtime API did not answer the session.update that ends the "
+                "input within %g s (the wait for it to take the audio sent); the user's "
+                "turn under way is ended on the API's events read so far.",
+                _SYNC_TIMEOUT,
+            )
         if not (self._speaking if self._vad else self._appended):
             return "no_turn"
         await self.send({"type": "input_audio_buffer.commit"})

@@ -66,7 +66,7 @@ from miniagents.ext.realtime.provider import (
 from miniagents.ext.tools import Tool
 from miniagents.messages.image import ImagePart
 from miniagents.promising.lowlevel import core_of
-from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall
+from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall, VirtualClock
 from miniagents.testing._live import (
     CallOut,
     LiveEvent,
@@ -741,3 +741,28 @@ async def test_an_openai_error_ends_the_session_unless_it_refuses_an_event_that_
     assert (event.fatal, event.expected, event.message) == (fatal, False, "Refused.")
     ids = [each["event_id"] for each in connection.sent]
     assert len(set(ids)) == len(ids)  # (each client event has an id of its own)
+
+
+async def test_openais_end_of_input_waits_for_its_sync_on_the_loops_clock_and_says_when_it_gave_up(
+    virtual_clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: past its 10 s, the wait for the API's answer to the sync session.update ended
+    # silently, and the turn was ended on what the link had heard, with nothing said)
+    connection = _RawConnection()  # (it never answers: no session.updated comes)
+    link = _OpenAILink(connection, vad=False)
+    await link.aconfigure({"type": "realtime"})
+    await link.asend_audio(bytes(4800))
+    with caplog.at_level(logging.WARNING, logger="miniagents"):
+        ended = await link.aend_input()
+    assert virtual_clock.elapsed == pytest.approx(10.0)  # (its time, at once: the loop's clock)
+    assert ended == "ask"
+    assert [each["type"] for each in connection.sent[-2:]] == [
+        "session.update",
+        "input_audio_buffer.commit",
+    ]
+    warnings = [each.getMessage() for each in caplog.records if each.levelno >= logging.WARNING]
+    assert warnings == [
+        "The OpenAI Realtime API did not answer the session.update that ends the input within "
+        "10 s (the wait for it to take the audio sent); the user's turn under way is ended on "
+        "the API's events read so far."
+    ]

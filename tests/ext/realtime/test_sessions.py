@@ -145,6 +145,7 @@ async def test_an_error_of_the_api_ends_the_reply_after_what_came_before(
     assert isinstance(error, RealtimeServerError)
     assert "overloaded" in str(error)
     assert error.code == ("server_error" if api.name == "openai" else "1011")
+    assert fake_llm.realtime_sessions[0].outcome == "failed"  # (the API closed it after)
 
 
 async def test_a_gemini_close_of_another_code_is_told_as_a_sentence(
@@ -311,3 +312,63 @@ async def test_a_spoken_session_closes_once_its_last_reply_has_ended_not_at_its_
     assert [turn.status for turn in of(TurnEnd, found)] == ["completed"]
     assert isinstance(found[-1], SessionEnd)
     assert fake_llm.realtime_sessions[0].outcome == "closed"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "param"),
+    [
+        ({"voice": "nope"}, "session.audio.output.voice"),
+        (
+            {"extra_session": {"audio": {"input": {"turn_detection": {"type": "vad"}}}}},
+            "session.audio.input.turn_detection.type",
+        ),
+    ],
+)
+async def test_a_setup_the_openai_api_refuses_ends_the_session_with_the_apis_error(
+    fake_llm: FakeLLMServer, arguments: dict[str, object], param: str
+) -> None:
+    # (was: the fake took any session.update, so a voice the API does not have, or a
+    # turn detection of a type it does not know, passed here and failed only against it)
+    fake_llm.speak(["Hello."])
+    async with MiniAgents():
+        found, error = await pieces_then_error(
+            APIS[0].voice(fake_llm, **arguments).inquire(streamed(["Hi."]))
+        )
+    assert isinstance(error, RealtimeServerError)
+    assert str(error).startswith(
+        f"The realtime API ended the session of OPENAI_REALTIME_AGENT: Invalid value for '{param}'"
+    )
+    assert error.code == "invalid_value"
+    assert not of(SessionEnd, found)
+    record = fake_llm.realtime_sessions[0]
+    (refused,) = record.errors
+    assert (refused.param, refused.event_id) == (param, record.received[0]["event_id"])
+    assert record.config == {}  # (nothing of the refused update was taken)
+
+
+async def test_an_openai_session_the_api_expires_ends_with_its_error_told_once(
+    fake_llm: FakeLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: the fake kept the connection open after a fatal error, where the API closes it,
+    # code 1001 after session_expired; so the session's end on that close went untested)
+    fake_llm.speak(["Fine."])
+    expired = "Your session hit the maximum duration of 60 minutes."
+    fake_llm.speak(error=expired, error_code="session_expired")
+    caplog.set_level("DEBUG", logger="miniagents")
+    async with MiniAgents():
+        reply = APIS[0].voice(fake_llm).inquire(streamed(["How are you?", "And now?"]))
+        found, error = await pieces_then_error(reply)
+        _, again = await pieces_then_error(reply)
+    assert [piece.text for piece in of(Transcript, found)] == ["Fine."]
+    assert isinstance(error, RealtimeServerError)
+    assert str(error) == (
+        f"The realtime API ended the session of OPENAI_REALTIME_AGENT: {expired} (session_expired)"
+    )
+    assert error.code == "session_expired"
+    assert again is error  # (a reader after the end is told the same error, not another)
+    assert not of(SessionEnd, found)
+    record = fake_llm.realtime_sessions[0]
+    assert record.outcome == "failed"
+    assert record.sent_types()[-1] == "error"  # (then the close, code 1001)
+    told = [each for each in caplog.records if each.levelname in ("WARNING", "ERROR")]
+    assert told == []  # (the close after the error is no second error, nor a lost one)
