@@ -48,6 +48,7 @@ from miniagents.ext.dbos._approvals import (
     APPROVAL_MARK,
     approval_id,
     awaited_decision,
+    is_approval_of,
     register_approvals,
     run_of_approval,
     withdraw,
@@ -882,7 +883,13 @@ class _RecentIds:
 
 
 class _ReleasedRuns(logging.Filter):
-    """Leaves out DBOS's log line of a workflow task that the engine released on purpose."""
+    """Leaves out DBOS's log line of a workflow task that the engine released on purpose.
+
+    The line of a task the engine released, and of a run stopped here (its body, its
+    steps) or of an approval of one: an approval exactly as the approvals module reads one
+    (``is_approval_of``), so that a run recorded before ids holding ``::approval`` were
+    refused (``refund::approval1``) is read as itself, not as an approval of ``refund``.
+    """
 
     installed = False
 
@@ -907,7 +914,12 @@ class _ReleasedRuns(logging.Filter):
             workflow = _dbos().workflow_id
         except Exception:  # (DBOS's own state, unreadable here: the line stays)
             return True
-        return workflow is None or (run_of_approval(workflow) or workflow) not in engine.stopped
+        if workflow is None or workflow in engine.stopped:  # (a run's own id, read first)
+            return workflow is None
+        if workflow in engine.bodies:  # a run here, not an approval (an old run's id may
+            return True  # hold the mark: refund::approval1 is no approval of refund's)
+        run = run_of_approval(workflow)
+        return run is None or not is_approval_of(workflow, run) or run not in engine.stopped
 
 
 _released_logs = _ReleasedRuns()
