@@ -458,19 +458,17 @@ class Engine:
         """
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
-            known = self.inputs.get(workflow_id)  # (its inputs, if published here already)
-            if known is not None:  # (a call of another agent or input: refused at once)
-                _check_same_run(workflow_id, {"args": known}, alias, messages, kwargs)
-            running = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
-            if known is None:  # (published meanwhile, or ended: its record says)
-                await _acheck_recorded(workflow_id, alias, messages, kwargs)
-            self._wait_for_record(workflow_id)
-            return running
+            return await self._ashared(workflow_id, alias, messages, kwargs)
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
             raise DurableVersionError(self.refused[workflow_id])
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
         if workflow_id in self.refused:  # (refused meanwhile: its run was recovered here)
             raise DurableVersionError(self.refused[workflow_id])
+        if status is None and workflow_id in self.running:
+            # started here meanwhile, by a call under the same id (ids_by_input: the calls
+            # of one input share one run); started again, it would be a second task that
+            # only waits for the first's record, still running at the loop's end
+            return await self._ashared(workflow_id, alias, messages, kwargs)
         if status is None:  # a new run: started here
             from dbos import SetWorkflowID
 
@@ -517,6 +515,28 @@ class Engine:
         reply = await self._published_or(workflow_id, ended)
         self._wait_for_record(workflow_id)
         return reply
+
+    async def _ashared(
+        self,
+        workflow_id: str,
+        alias: str,
+        messages: tuple[Message, ...],
+        kwargs: Mapping[str, object],
+    ) -> MessageSequencePromise | tuple[Message, ...]:
+        """The reply of the run ``workflow_id``, whose reply is published here (or about to be).
+
+        Raises:
+            DurableConfigurationError: if the run is another agent's, or had other input
+                messages or arguments.
+        """
+        known = self.inputs.get(workflow_id)  # (its inputs, if published here already)
+        if known is not None:  # (a call of another agent or input: refused at once)
+            _check_same_run(workflow_id, {"args": known}, alias, messages, kwargs)
+        running = await self._published_or(workflow_id, _dbos().get_result_async(workflow_id))
+        if known is None:  # (published meanwhile, or ended: its record says)
+            await _acheck_recorded(workflow_id, alias, messages, kwargs)
+        self._wait_for_record(workflow_id)
+        return running
 
     def _unclaimed(self, workflow_id: str, executor: str | None) -> bool:
         """Whether the pending run ``workflow_id`` may be one stopped here and forgotten since.
