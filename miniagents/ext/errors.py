@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from typing import ClassVar
 
 from miniagents.promising.errors import MiniAgentsError
 from miniagents.root_error import ArgumentError
@@ -46,7 +47,17 @@ class InputRequestError(MiniAgentsError, RuntimeError):
     See :mod:`miniagents.ext.input_requests`: a request is answered once; one that nobody
     can answer where it is served (or whose reply was given up on) is withdrawn, and the
     agent that awaited its answer gets this error, which says why.
+
+    Its text is the library's own sentence, written for whoever awaited the answer (an
+    agent used as a tool passes it to the model), so it is told as written everywhere
+    (:attr:`told_as_written`).
     """
+
+    told_as_written: ClassVar[bool] = True
+    """Whether a server tells its clients the error's text as the model reads it, as for a
+    ``ToolError`` (see ``miniagents.ext.tools.errors.ToolError.told_as_written``): a tool
+    that fails with it (an agent whose question was withdrawn, as an agent used as a tool's
+    is) has its text told, not its class and a reference."""
 
 
 class MissingExtraError(MiniAgentsError, ImportError):

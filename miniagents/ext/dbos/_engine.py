@@ -48,6 +48,7 @@ from miniagents.ext.dbos._approvals import (
     APPROVAL_MARK,
     approval_id,
     awaited_decision,
+    is_approval_of,
     register_approvals,
     run_of_approval,
     withdraw,
@@ -457,19 +458,17 @@ class Engine:
         """
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
-            known = self.inputs.get(workflow_id)  # (its inputs, if published here already)
-            if known is not None:  # (a call of another agent or input: refused at once)
-                _check_same_run(workflow_id, {"args": known}, alias, messages, kwargs)
-            running = await self._published_or(workflow_id, dbos.get_result_async(workflow_id))
-            if known is None:  # (published meanwhile, or ended: its record says)
-                await _acheck_recorded(workflow_id, alias, messages, kwargs)
-            self._wait_for_record(workflow_id)
-            return running
+            return await self._ashared(workflow_id, alias, messages, kwargs)
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
             raise DurableVersionError(self.refused[workflow_id])
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
         if workflow_id in self.refused:  # (refused meanwhile: its run was recovered here)
             raise DurableVersionError(self.refused[workflow_id])
+        if status is None and workflow_id in self.running:
+            # started here meanwhile, by a call under the same id (ids_by_input: the calls
+            # of one input share one run); started again, it would be a second task that
+            # only waits for the first's record, still running at the loop's end
+            return await self._ashared(workflow_id, alias, messages, kwargs)
         if status is None:  # a new run: started here
             from dbos import SetWorkflowID
 
@@ -516,6 +515,28 @@ class Engine:
         reply = await self._published_or(workflow_id, ended)
         self._wait_for_record(workflow_id)
         return reply
+
+    async def _ashared(
+        self,
+        workflow_id: str,
+        alias: str,
+        messages: tuple[Message, ...],
+        kwargs: Mapping[str, object],
+    ) -> MessageSequencePromise | tuple[Message, ...]:
+        """The reply of the run ``workflow_id``, whose reply is published here (or about to be).
+
+        Raises:
+            DurableConfigurationError: if the run is another agent's, or had other input
+                messages or arguments.
+        """
+        known = self.inputs.get(workflow_id)  # (its inputs, if published here already)
+        if known is not None:  # (a call of another agent or input: refused at once)
+            _check_same_run(workflow_id, {"args": known}, alias, messages, kwargs)
+        running = await self._published_or(workflow_id, _dbos().get_result_async(workflow_id))
+        if known is None:  # (published meanwhile, or ended: its record says)
+            await _acheck_recorded(workflow_id, alias, messages, kwargs)
+        self._wait_for_record(workflow_id)
+        return running
 
     def _unclaimed(self, workflow_id: str, executor: str | None) -> bool:
         """Whether the pending run ``workflow_id`` may be one stopped here and forgotten since.
@@ -882,7 +903,13 @@ class _RecentIds:
 
 
 class _ReleasedRuns(logging.Filter):
-    """Leaves out DBOS's log line of a workflow task that the engine released on purpose."""
+    """Leaves out DBOS's log line of a workflow task that the engine released on purpose.
+
+    The line of a task the engine released, and of a run stopped here (its body, its
+    steps) or of an approval of one: an approval exactly as the approvals module reads one
+    (``is_approval_of``), so that a run recorded before ids holding ``::approval`` were
+    refused (``refund::approval1``) is read as itself, not as an approval of ``refund``.
+    """
 
     installed = False
 
@@ -907,7 +934,12 @@ class _ReleasedRuns(logging.Filter):
             workflow = _dbos().workflow_id
         except Exception:  # (DBOS's own state, unreadable here: the line stays)
             return True
-        return workflow is None or (run_of_approval(workflow) or workflow) not in engine.stopped
+        if workflow is None or workflow in engine.stopped:  # (a run's own id, read first)
+            return workflow is None
+        if workflow in engine.bodies:  # a run here, not an approval (an old run's id may
+            return True  # hold the mark: refund::approval1 is no approval of refund's)
+        run = run_of_approval(workflow)
+        return run is None or not is_approval_of(workflow, run) or run not in engine.stopped
 
 
 _released_logs = _ReleasedRuns()

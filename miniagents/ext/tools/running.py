@@ -32,7 +32,7 @@ from miniagents.ext.tools.tool import Tool
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.lowlevel import start_task
-from miniagents.root_error import ArgumentError
+from miniagents.root_error import ArgumentError, MiniAgentsError
 
 __all__ = [
     "ERROR_SEPARATOR",
@@ -64,10 +64,11 @@ for another (``carry_error_reference``): the other's, without the substitute's o
 class ToolErrorPart(NamedTuple):
     """Where a result's text tells the model a tool's exception, one not written for it.
 
-    A tool's exception that is no ``ToolError`` (whose text the library or the tool wrote
-    for the model) may echo what only the model may read: an SDK's error names the URL it
-    called, with its key. It is logged whole (an ``ERROR``, with its traceback) once, where
-    it is caught, under a reference; its error result says so in its metadata
+    A tool's exception that is not told as written (as a ``ToolError``'s or an
+    ``InputRequestError``'s text is: the library or the tool wrote it for the model) may
+    echo what only the model may read: an SDK's error names the URL it called, with its
+    key. It is logged whole (an ``ERROR``, with its traceback) once, where it is caught,
+    under a reference; its error result says so in its metadata
     (``error_class``, ``error_at``, ``error_reference``), set before its text's error part is
     appended (one token), so that a server that streams the result to its clients can tell
     them the class and the reference there (see ``miniagents.ext.told_errors.ToldResult``)
@@ -98,7 +99,7 @@ def error_part(metadata: Mapping[str, object]) -> ToolErrorPart | None:
     """The part of a result's text that tells a tool's exception not written for the model.
 
     ``metadata``: the result's (``promise.metadata``, known as it streams: set before the
-    part's token). ``None`` for a result that has none (no error, or a ``ToolError``'s).
+    part's token). ``None`` for a result that has none (no error, or one told as written).
     """
     at, error_class = metadata.get("error_at"), metadata.get("error_class")
     reference = metadata.get("error_reference")
@@ -378,11 +379,12 @@ async def _logged(tool: Tool, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
 def _reference(tool: Tool, error: Exception) -> str | None:
     """The reference the log has ``error`` under, unless it is written for the model.
 
-    ``None`` for a ``ToolError`` told as written; else the reference ``error`` carries, or a
-    new one, under which it is logged whole now (an ``ERROR``, with its traceback; a remote
-    tool's error, whose ``traceback_logged`` is false, with the remote text instead).
+    ``None`` for an error told as written (``_told_as_written``); else the reference
+    ``error`` carries, or a new one, under which it is logged whole now (an ``ERROR``, with
+    its traceback; a remote tool's error, whose ``traceback_logged`` is false, with the
+    remote text instead).
     """
-    if isinstance(error, ToolError) and error.told_as_written:
+    if _told_as_written(error):
         return None
     carried = vars(error).get(_REFERENCE)  # (in its __dict__: pickled with it)
     if isinstance(carried, str):
@@ -399,6 +401,17 @@ def _reference(tool: Tool, error: Exception) -> str | None:
         exc_info=None if remote else error,  # (a remote error's: only our own raise)
     )
     return reference
+
+
+def _told_as_written(error: Exception) -> bool:
+    """Whether ``error``'s text is written for the model, so told to every client as written.
+
+    The library's errors say it by their class's ``told_as_written``: a ``ToolError``'s
+    (not a remote tool's, ``MCPToolError``), an ``InputRequestError``'s (an agent's question
+    withdrawn, as an agent used as a tool's is: a model answers no question). Any other
+    exception's text may echo what only the model may read.
+    """
+    return isinstance(error, MiniAgentsError) and getattr(error, "told_as_written", False) is True
 
 
 def carry_error_reference(substitute: BaseException, original: BaseException) -> None:

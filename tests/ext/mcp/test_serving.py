@@ -20,9 +20,10 @@ from starlette.authentication import AuthCredentials, AuthenticationError, BaseU
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from miniagents import MiniAgents
+from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.errors import ArgumentError
 from miniagents.ext.errors import MissingExtraError, WebConfigurationError
+from miniagents.ext.input_requests import request_input
 from miniagents.ext.mcp import (
     DEFAULT_SESSION_IDLE_SECONDS,
     MCPSession,
@@ -687,6 +688,39 @@ async def test_with_error_texts_a_served_tools_exception_is_told_as_it_is_writte
         "The tool _leaky failed: RuntimeError: connect to "
         "postgresql://admin:hunter2@db.internal/prod failed"
     )
+
+
+@miniagent(alias="ASKER")
+async def _asker(ctx: InteractionContext) -> None:
+    """Ask which city, then answer."""
+    question = request_input("Which city?")
+    ctx.reply(question)
+    await question.aanswer()  # (withdrawn: a model answers no question)
+    ctx.reply("never")
+
+
+async def test_an_agent_tools_withdrawn_question_is_told_to_the_caller_as_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An agent served as a tool that asks a question has it withdrawn (its caller is a
+    model): the ``InputRequestError`` says so in the library's own sentence, which the
+    caller is told as written, as A2A and the model are, not its class and a reference.
+    (The caller was told "The tool ASKER failed with InputRequestError. The server's log
+    has the error under the reference ...", and the log had it as an ``ERROR``.)"""
+    caplog.set_level(logging.INFO, logger="miniagents.ext.tools.running")
+    async with MCPSession(mcp_server([_asker], name="asking")) as session, MiniAgents():
+        (asked,) = await asyncio.wait_for(ToolSet(session).run_all([call("ASKER")]), SAFETY)
+    assert asked.is_error
+    assert str(asked) == (
+        "The tool ASKER failed: InputRequestError: The agent of the tool ASKER asked its caller "
+        "'Which city?', but a tool's caller is a model, which answers no question: give the "
+        "agent what it needs in the call's arguments, or call it where someone answers (for "
+        "a2a_agent, questions='raise' fails the call at once)."
+    )
+    # (the server's log: the error at INFO, no reference; the caller, in this process too,
+    # logs the error result it got, an MCPToolError, under its own)
+    logged = [r.getMessage() for r in caplog.records if "MCPToolError" not in r.getMessage()]
+    assert logged == ["The tool ASKER failed; the model gets the error."]
 
 
 async def test_the_http_app_keeps_at_most_max_sessions_open() -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.errors import InputRequestError
+from miniagents.ext.input_requests import request_input
 from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.offline import CallTool
 from miniagents.ext.mcp import MCPSession, mcp_server
@@ -227,6 +228,28 @@ async def test_a_tool_error_written_for_the_model_is_sent_as_it_is(protocol: Pro
     async with served(protocol.app(agent, authentication=NoAuthentication())) as client:
         _response, events = await post_events(client, protocol.body("k1"))
     assert told_result(events, protocol.name)[1] == "There is no weather under the sea."
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_an_agent_tools_withdrawn_question_is_sent_as_the_model_got_it(
+    protocol: Protocol,
+) -> None:
+    # (was: "The tool ASKER failed with InputRequestError. The server's log has the error
+    # under the reference ...": the library's own sentence, hidden as a third party's)
+    @miniagent(alias="ASKER")
+    async def asker(ctx: InteractionContext) -> None:
+        """Ask which city."""
+        question = request_input("Which city?")
+        ctx.reply(question)
+        await question.aanswer()  # (withdrawn: a model answers no question)
+
+    calls: list[LLMCall] = []
+    agent = scripted_agent(CallTool("ASKER", {}), "No city.", tools=[asker], calls=calls)
+    async with served(protocol.app(agent, authentication=NoAuthentication())) as client:
+        _response, events = await post_events(client, protocol.body("k1"))
+    result = told_result(events, protocol.name)[1]
+    assert result == models_result(calls)
+    assert "InputRequestError: The agent of the tool ASKER asked its caller 'Which city?'" in result
 
 
 REMOTE_TOLD = re.compile(
