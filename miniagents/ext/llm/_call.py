@@ -118,6 +118,8 @@ async def _run_call(
         plan = _plan(options, context, alias, provider, ctx.this_agent.bound_arguments)
     model, metered, metadata, known = plan.model, plan.metered, plan.metadata, plan.known
     retries = plan.retries  # (counted down by this call's retries)
+    # what watches each turn's stream: its stall timeout, its bound of characters, its order
+    watching = (plan.stall_timeout, plan.stalled, plan.max_turn_chars, plan.in_turn)
     call_options = dict(plan.call_options)  # the call's own (a provider may add to it)
     tools: tuple[Tool, ...] = ()
     if options.tools is None:  # no tools: the same empty set for every call
@@ -149,15 +151,7 @@ async def _run_call(
                     answer.open()
             elif not tools:
                 turn.open_text()  # known before the first token, as the only message
-            await turn.stream(
-                metered,
-                call,
-                options,
-                plan.stall_timeout,
-                plan.stalled,
-                plan.max_turn_chars,
-                plan.in_turn,
-            )
+            await turn.stream(metered, call, options, *watching)
             usage = added_usage(usage, metered.usage(turn.finish, model))
             turn.complete(usage=usage)
             calls = await turn.call_messages() if turn.calls else []
