@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from miniagents import MessagePromise, MiniAgents
+from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
 from miniagents.errors import ContextArgumentError, LLMResponseError
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
@@ -46,6 +46,12 @@ def too_long(alias: str, model: str) -> str:
     )
 
 
+async def collect(reply: MessageSequencePromise, promises: list[MessagePromise]) -> None:
+    """Keep the reply's message promises in ``promises`` as they come (to its end or error)."""
+    async for promise in reply:
+        promises.append(promise)
+
+
 async def test_streamed_text_past_the_bound_stops_the_call(
     llm: LLM,
     client: SDKClient,
@@ -76,8 +82,7 @@ async def test_tool_call_arguments_past_the_bound_stop_the_call(
         reply = agent.inquire("Write a long note.")
         promises: list[MessagePromise] = []
         with pytest.raises(LLMResponseError) as raised:
-            async for promise in reply:
-                promises.append(promise)
+            await collect(reply, promises)
         assert await fake_llm.wait_disconnected_async(0, WAIT)
         assert promises  # the call's message, failed with the call
         for promise in promises:
