@@ -142,6 +142,9 @@ class _Sent:
 _NO_FINISH = Finish()
 """A turn's ``finish`` until its provider sends one (``Finish`` is frozen: one serves all)."""
 
+_SAID = (ToolCallDelta, Refusal)
+"""The events other than text whose ``text`` the turn keeps (counted in its bound)."""
+
 _PAUSED = "pause_turn"
 """The finish reason of a turn the API paused before the model answered (Anthropic's: its
 server tools, such as web search, ran long; the API continues the turn when the reply's
@@ -462,7 +465,7 @@ class Turn:
                     plain = False
                     self._sink_text(event)
             else:
-                if isinstance(event, ToolCallDelta | Refusal):
+                if isinstance(event, _SAID):
                     left -= len(event.text)
                     if left < 0:
                         raise self._too_long(call.model, max_chars)
