@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, Self, TypeVar, cast
 
-from miniagents.arguments import check_flag, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.message_promise import MessagePromise, message_listener
 from miniagents.miniagents._awaitables import surely_not_async
@@ -105,6 +105,7 @@ def _llm_settings(
     logger: bool | AgentLike | None,
     stall_timeout: float | Literal[Sentinel.DEFAULT] | None,
     in_turn: bool | None,
+    max_turn_chars: int | Literal[Sentinel.DEFAULT],
 ) -> dict[str, object]:
     """The settings of ``miniagents.ext.llm`` given (by name: ``LLMSettings`` reads them).
 
@@ -113,7 +114,8 @@ def _llm_settings(
 
     Raises:
         ContextArgumentError: for a flag that is not a bool, a ``stall_timeout`` that is not
-            a positive number of seconds (or ``None``), or a logger that is no agent.
+            a positive number of seconds (or ``None``), a ``max_turn_chars`` that is not a
+            whole number of at least 1, or a logger that is no agent.
     """
     given: dict[str, object] = {}
     fix = "Pass True or False, or leave it out for the outer context's (or the default)."
@@ -148,6 +150,15 @@ def _llm_settings(
     if in_turn is not None:
         given["llm_parse_in_turn"] = check_flag(
             in_turn, "llm_parse_in_turn", owner=_OWNER, fix=fix, error=ContextArgumentError
+        )
+    if max_turn_chars is not DEFAULT:
+        given["llm_max_turn_chars"] = check_count(
+            max_turn_chars,
+            "llm_max_turn_chars",
+            owner=_OWNER,
+            fix="Pass a whole number of characters, e.g. llm_max_turn_chars=10_000_000, or "
+            "leave it out for the outer context's (or the default).",
+            error=ContextArgumentError,
         )
     return given
 
@@ -195,6 +206,11 @@ class MiniAgents:
             first tokens sooner, and up to three times the raw SDK's memory in a burst. On
             asyncio's own event loop the library orders the loop's ready queue for it; on
             uvloop, calls wait in line at a gate, which costs some CPU per event.
+        llm_max_turn_chars: Characters one call of an LLM agent's model may send (its
+            text and tool calls' arguments together) before the agent stops the call with
+            an ``LLMResponseError``: a bound on the memory that a broken provider or proxy
+            streaming without end takes (default: 10,000,000, far above what any model
+            writes in one turn).
 
     Attributes:
         start_everything_asap_by_default: The setting in force (given or inherited), once
@@ -214,6 +230,7 @@ class MiniAgents:
         high_water_mark: int | Literal[Sentinel.DEFAULT] | None = DEFAULT,
         llm_stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
         llm_parse_in_turn: bool | Literal[Sentinel.DEFAULT] | None = None,
+        llm_max_turn_chars: int | Literal[Sentinel.DEFAULT] = DEFAULT,
     ) -> None:
         """Configure the context; nothing runs before it is entered.
 
@@ -226,8 +243,9 @@ class MiniAgents:
                 awaitable (a plain function annotated ``-> None``: make it ``async def``),
                 ``start_everything_asap_by_default``, ``stream_llm_tokens_by_default`` or
                 ``llm_parse_in_turn`` not a ``bool`` (or ``None``), ``llm_stall_timeout``
-                not a positive number of seconds (or ``None``), or ``llm_logger_agent``
-                neither a ``bool`` nor an agent.
+                not a positive number of seconds (or ``None``), ``llm_max_turn_chars`` not
+                a whole number of at least 1, or ``llm_logger_agent`` neither a ``bool``
+                nor an agent.
         """
         if stream_llm_tokens_by_default is DEFAULT:
             stream_llm_tokens_by_default = None
@@ -249,7 +267,11 @@ class MiniAgents:
         self.stream_limits = StreamLimits()
         self._settings = ExtensionSettings(
             _llm_settings(
-                stream_llm_tokens_by_default, llm_logger_agent, llm_stall_timeout, llm_parse_in_turn
+                stream_llm_tokens_by_default,
+                llm_logger_agent,
+                llm_stall_timeout,
+                llm_parse_in_turn,
+                llm_max_turn_chars,
             )
         )
         self._own_persist = _handlers(on_persist_message, "on_persist_message")

@@ -93,6 +93,7 @@ def check_the_agents_low_level() -> None:
     assert_type(llm_settings(), LLMSettings)
     assert_type(llm_settings().llm_stall_timeout, float | None)
     assert_type(llm_settings().llm_parse_in_turn, bool)
+    assert_type(llm_settings().llm_max_turn_chars, int)
     assert_type(context_settings(), dict[str, object])
     assert_type(enclosing_contexts(), list[MiniAgents])
     assert_type(with_settings(MiniAgents(), {"my_colour": "blue"}), MiniAgents)

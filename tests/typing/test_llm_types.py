@@ -178,6 +178,7 @@ def check_calls() -> None:
     MiniAgents(llm_stall_timeout=30.0)
     MiniAgents(llm_stall_timeout=None)
     MiniAgents(llm_parse_in_turn=True)
+    MiniAgents(llm_max_turn_chars=1_000_000)
 
 
 async def check_reply_types() -> None:
@@ -248,6 +249,7 @@ def check_misspelled_and_mistyped_arguments() -> None:
     anthropic_agent.inquire("Hi", api="responses")  # type: ignore[call-arg]
     MiniAgents(llm_stall_timeout="60")  # type: ignore[arg-type]
     MiniAgents(llm_parse_in_turn="yes")  # type: ignore[arg-type]
+    MiniAgents(llm_max_turn_chars=None)  # type: ignore[arg-type]
 
 
 # --- The test that pytest runs --------------------------------------------------------

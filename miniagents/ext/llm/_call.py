@@ -118,6 +118,8 @@ async def _run_call(
         plan = _plan(options, context, alias, provider, ctx.this_agent.bound_arguments)
     model, metered, metadata, known = plan.model, plan.metered, plan.metadata, plan.known
     retries = plan.retries  # (counted down by this call's retries)
+    # what watches each turn's stream: its stall timeout, its bound of characters, its order
+    watching = (plan.stall_timeout, plan.stalled, plan.max_turn_chars, plan.in_turn)
     call_options = dict(plan.call_options)  # the call's own (a provider may add to it)
     tools: tuple[Tool, ...] = ()
     if options.tools is None:  # no tools: the same empty set for every call
@@ -149,9 +151,7 @@ async def _run_call(
                     answer.open()
             elif not tools:
                 turn.open_text()  # known before the first token, as the only message
-            await turn.stream(
-                metered, call, options, plan.stall_timeout, plan.stalled, plan.in_turn
-            )
+            await turn.stream(metered, call, options, *watching)
             usage = added_usage(usage, metered.usage(turn.finish, model))
             turn.complete(usage=usage)
             calls = await turn.call_messages() if turn.calls else []
@@ -294,9 +294,10 @@ class _Plan(NamedTuple):
     known: dict[str, str]
     stalled: Callable[[], LLMTimeoutError]
     in_turn: bool
+    max_turn_chars: int
 
 
-_NO_PLAN = _Plan._make([None] * 15)  # one None per field
+_NO_PLAN = _Plan._make([None] * 16)  # one None per field
 """No plan kept yet (its context is no context)."""
 
 
@@ -319,8 +320,9 @@ def _plan(
     Raises:
         LLMConfigurationError: for no model, an argument of the wrong kind (see
             ``LLMOptions.check``), a ``stall_timeout``, ``max_tool_rounds``,
-            ``output_retries`` or ``extra_options`` the agent cannot take, or a context's
-            ``stream_llm_tokens_by_default`` or ``llm_parse_in_turn`` that is not a bool.
+            ``output_retries`` or ``extra_options`` the agent cannot take, a context's
+            ``stream_llm_tokens_by_default`` or ``llm_parse_in_turn`` that is not a bool,
+            or its ``llm_max_turn_chars`` not a whole number of at least 1.
     """
     model = options.model
     if not model:
@@ -334,6 +336,14 @@ def _plan(
         stream = _context_flag(context, "stream_llm_tokens_by_default", alias)
     stall_timeout = _stall_timeout(options, context, alias)
     in_turn = _context_flag(context, "llm_parse_in_turn", alias)
+    max_turn_chars = check_count(
+        context.llm_max_turn_chars,
+        "llm_max_turn_chars",
+        owner="MiniAgents()",
+        fix="Pass a whole number of characters for the LLM agents to run, e.g. "
+        "MiniAgents(llm_max_turn_chars=10_000_000).",
+        error=LLMConfigurationError,
+    )
     max_rounds, retries = _counts(options, alias, bound)
     call_options = options.call_options()
     message_class = provider.message_class
@@ -383,6 +393,7 @@ def _plan(
         known,
         stalled,
         in_turn,
+        max_turn_chars,
     )
     _memo_of(options)[_PLAN] = plan
     return plan

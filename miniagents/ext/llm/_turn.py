@@ -26,6 +26,11 @@ messages with an ``LLMRefusalError``; so does a tool call of a model whose agent
 tools with an ``LLMResponseError`` (no tool can run it, and no answer came with it), and a
 turn the API paused (Anthropic's ``"pause_turn"``: its server tools ran long, and the
 model has not answered yet), not taken for the answer.
+
+A turn keeps at most ``MiniAgents(llm_max_turn_chars=...)`` characters of text, refusal
+and tool calls' arguments: past them the call is stopped, and its messages fail with an
+``LLMResponseError`` (a stream that never ends, from a broken provider or proxy, would
+otherwise fill the memory: its pieces keep coming, so the stall timeout never fires).
 """
 
 from __future__ import annotations
@@ -136,6 +141,9 @@ class _Sent:
 
 _NO_FINISH = Finish()
 """A turn's ``finish`` until its provider sends one (``Finish`` is frozen: one serves all)."""
+
+_SAID = (ToolCallDelta, Refusal)
+"""The events other than text whose ``text`` the turn keeps (counted in its bound)."""
 
 _PAUSED = "pause_turn"
 """The finish reason of a turn the API paused before the model answered (Anthropic's: its
@@ -311,9 +319,14 @@ class Turn:
         options: OptionsT,
         stall_timeout: float | None,
         stalled: Callable[[], LLMTimeoutError],
+        max_chars: int,
         in_turn: bool = False,
     ) -> None:
         """Stream the provider's reply to ``call`` (errors translated, messages failed).
+
+        ``max_chars`` (``MiniAgents(llm_max_turn_chars=...)``): the characters of text,
+        refusal and tool calls' arguments the call may send; one more stops it (see
+        :meth:`_too_long`).
 
         ``metered`` is the provider, each call charged to the budgets around it. A call
         that a recorder takes (a durable run) or that budgets of another process charge
@@ -352,7 +365,7 @@ class Turn:
             taking: AsyncIterator[LLMEvent] = events
             if in_turn and first is None:
                 taking = turns = InTurn(events)
-            await self._take_all(taking, metered, call, charge, watch, in_turn, first)
+            await self._take_all(taking, metered, call, charge, watch, max_chars, in_turn, first)
             if self.refusals or self.finish.reason == "refusal":
                 raise self._refused(call.model)
             if self.finish.reason == _PAUSED:
@@ -392,13 +405,18 @@ class Turn:
         call: LLMCall,
         charge: CallCharge | None,
         watch: StallWatch | None,
+        max_chars: int,
         in_turn: bool,
         first: RunFirst | None,
     ) -> None:
         """Take every event of the call into the reply, letting woken readers run.
 
         ``charge`` and ``watch``: the call's, when it is charged and watched here (else
-        the events come through the meter and the watch already).
+        the events come through the meter and the watch already). ``max_chars``: the
+        characters of text, refusal and arguments the call may send.
+
+        Raises:
+            LLMResponseError: once the call sent more than ``max_chars`` characters.
         """
         handed = handoffs()  # readers woken so far (the reply's first message too)
         taken = _HANDOFF_EVERY  # events taken since this task last let readers run
@@ -423,6 +441,8 @@ class Turn:
         quiet = None if counted is None or not counted.quiet else counted  # (see CallCharge)
         record: ReplayCore[str] | None = None  # the text's record, once the first token came
         plain = True  # whether the text goes to its record (else to the text sink)
+        # the characters the call may still send (counted inline: no call per token)
+        left = max_chars
         async for event in events:
             if ticking is not None:
                 ticking.deadline = clock() + timeout
@@ -431,6 +451,9 @@ class Turn:
             if type(event) is str:
                 if not event:  # a sign of life only (the deadline moved): no reader to
                     continue  # wake, so no handover either (it waits for a token)
+                left -= len(event)
+                if left < 0:
+                    raise self._too_long(call.model, max_chars)
                 if quiet is not None:
                     quiet.pieces += 1
                 elif counted is not None:
@@ -442,6 +465,10 @@ class Turn:
                     plain = False
                     self._sink_text(event)
             else:
+                if isinstance(event, _SAID):
+                    left -= len(event.text)
+                    if left < 0:
+                        raise self._too_long(call.model, max_chars)
                 if charge is not None:
                     metered.count(charge, event, call)
                 self.take(event)
@@ -524,6 +551,22 @@ class Turn:
             f"model answered.{said} The agent does not continue a paused turn: give the "
             "server tools less to do in one turn (e.g. a lower max_uses, fewer tools), or "
             "ask for less at a time."
+        )
+
+    def _too_long(self, model: str, max_chars: int) -> LLMResponseError:
+        """The error of a call that sent more than ``max_chars`` characters in one turn.
+
+        No model writes that much in one turn (``max_chars`` is far above their output
+        limits, unless it was set lower): a provider, or a proxy, that streams without end.
+        """
+        alias = self.ctx.this_agent.alias
+        return LLMResponseError(
+            f"The agent {alias} stopped its call: the model {model!r} sent more than "
+            f"{max_chars:,} characters in one turn (its text and tool calls' arguments "
+            "together), the bound MiniAgents(llm_max_turn_chars=...) sets on what a reply "
+            "keeps in memory. A stream that long usually means a broken provider or proxy "
+            "that does not end its stream: check the provider's endpoint; if the model "
+            "really writes that much, raise the bound with MiniAgents(llm_max_turn_chars=...)."
         )
 
     def _called_without_tools(self, model: str) -> LLMResponseError:

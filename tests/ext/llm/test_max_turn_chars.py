@@ -1,0 +1,109 @@
+"""One call of the model keeps at most ``MiniAgents(llm_max_turn_chars=...)`` characters.
+
+A provider (or a proxy) that streams without end would fill the memory with the reply's
+text or a tool call's arguments, and the stall timeout never fires while pieces keep
+coming: past the bound the call is stopped with an ``LLMResponseError``, its HTTP stream
+closed. Against the fake server with the real SDKs (OpenAI Chat Completions, the Responses
+API, Anthropic Messages), each reply hanging after its pieces, as one that never ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
+from miniagents.errors import ContextArgumentError, LLMResponseError
+from miniagents.testing import FakeLLMServer, ToolCall
+from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+
+BOUND = 25
+"""The bound of these tests, in characters (far below the default, ten million)."""
+
+
+@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
+def llm(request: pytest.FixtureRequest) -> LLM:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def client(llm: LLM, fake_llm: FakeLLMServer) -> AsyncIterator[SDKClient]:  # noqa: F811
+    async with llm.client(fake_llm) as made:
+        yield made
+
+
+def too_long(alias: str, model: str) -> str:
+    """The error's message for an agent ``alias`` whose model sent more than ``BOUND``."""
+    return (
+        f"The agent {alias} stopped its call: the model {model!r} sent more than {BOUND:,} "
+        "characters in one turn (its text and tool calls' arguments together), the bound "
+        "MiniAgents(llm_max_turn_chars=...) sets on what a reply keeps in memory. A stream "
+        "that long usually means a broken provider or proxy that does not end its stream: "
+        "check the provider's endpoint; if the model really writes that much, raise the "
+        "bound with MiniAgents(llm_max_turn_chars=...)."
+    )
+
+
+async def collect(reply: MessageSequencePromise, promises: list[MessagePromise]) -> None:
+    """Keep the reply's message promises in ``promises`` as they come (to its end or error)."""
+    async for promise in reply:
+        promises.append(promise)
+
+
+async def test_streamed_text_past_the_bound_stops_the_call(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # 40 characters, then nothing (the stream not ended): the bound stops it at 28 (the
+    # stall timeout, WAIT, only ends a call the bound did not stop)
+    fake_llm.reply(["abcd"] * 10, hang_after=10)
+    agent = llm.agent.fork(model=llm.model, async_client=client, stream=True)
+    async with MiniAgents(llm_max_turn_chars=BOUND, llm_stall_timeout=WAIT):
+        with pytest.raises(LLMResponseError) as raised:
+            await agent.inquire("Go on for ever.")
+        assert await fake_llm.wait_disconnected_async(0, WAIT)  # its HTTP stream closed
+    assert str(raised.value) == too_long(llm.alias, llm.model)
+    assert len(fake_llm.requests) == 1  # not asked again
+
+
+async def test_tool_call_arguments_past_the_bound_stop_the_call(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # arguments of 71 characters in 6 deltas (of about 12), then nothing
+    arguments = {"text": "x" * 60}
+    fake_llm.reply(tool_calls=[ToolCall("note", arguments, pieces=6)], hang_after=6)
+    agent = llm.agent.fork(model=llm.model, async_client=client, stream=True)
+    async with MiniAgents(llm_max_turn_chars=BOUND, llm_stall_timeout=WAIT):
+        reply = agent.inquire("Write a long note.")
+        promises: list[MessagePromise] = []
+        with pytest.raises(LLMResponseError) as raised:
+            await collect(reply, promises)
+        assert await fake_llm.wait_disconnected_async(0, WAIT)
+        assert promises  # the call's message, failed with the call
+        for promise in promises:
+            with pytest.raises(LLMResponseError) as failed:
+                await promise
+            assert failed.value is raised.value
+    assert str(raised.value) == too_long(llm.alias, llm.model)
+
+
+async def test_a_turn_of_exactly_the_bound_is_kept(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["abcde"] * 5)  # 25 characters: the bound, not past it
+    agent = llm.agent.fork(model=llm.model, async_client=client, stream=True)
+    async with MiniAgents(llm_max_turn_chars=BOUND):
+        assert [str(message) for message in await agent.inquire("Say it.")] == ["abcde" * 5]
+
+
+@pytest.mark.parametrize("bound", [0, -1, 2.5, True, "10"])
+def test_a_bound_that_is_no_count_is_refused_where_it_is_given(bound: object) -> None:
+    with pytest.raises(ContextArgumentError, match="llm_max_turn_chars"):
+        MiniAgents(llm_max_turn_chars=bound)  # type: ignore[arg-type]
