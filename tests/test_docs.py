@@ -769,3 +769,29 @@ def test_a_page_or_example_that_names_the_anthropic_key_names_its_bearer_token_t
         and "ANTHROPIC_AUTH_TOKEN" not in text
     ]
     assert not missing, f"pages and examples that name ANTHROPIC_API_KEY alone: {missing}"
+
+
+def test_the_streams_page_makes_a_stream_over_an_async_iterable_as_the_constructors_take_it() -> (
+    None
+):
+    # (was: `StreamedPromise(gen())`, which raises a TypeError: its resolver is required)
+    from miniagents.messages import MessagePromise, MessageSequencePromise
+    from miniagents.promising import StreamedPromise
+
+    page = " ".join((ROOT / "docs" / "streams.md").read_text(encoding="utf-8").split())
+    sentence = page[page.index("A stream over an async iterable (") :]
+    sentence = sentence[: sentence.index(") does the same")]
+    calls = re.findall(r"`([^`]+)`", sentence)
+    assert len(calls) == 3, calls
+
+    async def gen() -> Any:
+        yield "a piece"
+
+    names = {
+        "gen": gen,
+        "StreamedPromise": StreamedPromise,
+        "MessagePromise": MessagePromise,
+        "MessageSequencePromise": MessageSequencePromise,
+    }
+    for call in calls:
+        eval(call, names)  # each as written: made, not started (nothing to run)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,10 @@ class StreamTracker:
     A stream that ends well, or that was given up on (cancelled), is forgotten at once (its
     record goes with its last reader: a long-lived context must not keep every reply it
     ever streamed). One that failed otherwise is kept until its error is received or
-    reported, as are those still streaming.
+    reported, as are those still streaming: each failure looks at the two failed streams
+    kept longest and forgets those whose error was received meanwhile (the others go to the
+    back), so a run of many failures, each received (a pipeline's failed items), keeps a
+    few, not every one with its traceback and the locals of its frames.
 
     An agent's replies are told to the tracker by the agent's run, at its end
     (:meth:`track_replies`, then :meth:`ended`): no end callback is made per agent. Those
@@ -53,6 +57,7 @@ class StreamTracker:
 
     __slots__ = (
         "_failed",
+        "_failures",
         "_lazy",
         "_prune_at",
         "_streams",
@@ -71,6 +76,7 @@ class StreamTracker:
         # the replies of lazy agents not started yet, weakly (cancelled after an error)
         self._lazy: weakref.WeakSet[ReplayCore[Any]] | None = None
         self._failed = 0  # ended with an error: kept (pruned once they are many)
+        self._failures: deque[ReplayCore[Any]] = deque()  # the failed ones, oldest first
         self._prune_at = 1024
         self._unpaced = False
 
@@ -110,8 +116,28 @@ class StreamTracker:
             self._streams.pop(core, None)  # (gone already if the context ended)
         else:
             self._failed += 1  # kept: see _prune
+            self._forget_received()
+            self._failures.append(core)
             if self._failed > self._prune_at:
                 self._prune()
+
+    def _forget_received(self) -> None:
+        """Forget the two failed streams kept longest if their error was received meanwhile.
+
+        One whose error is still unreceived goes to the back: looked at again later, and
+        kept for the exit's report if it never is. Two per failure, so the kept ones that
+        were received go at least as fast as new failures come.
+        """
+        failures = self._failures
+        for _ in range(min(2, len(failures))):
+            core = failures.popleft()
+            if core not in self._streams:
+                continue  # (pruned, or the context ended)
+            if core.error_lost:
+                failures.append(core)
+            else:
+                del self._streams[core]
+                self._failed -= 1
 
     def adopt(self, message: MessagePromise) -> None:
         """Start a message an agent replied with, and track it if it still streams.
@@ -138,7 +164,8 @@ class StreamTracker:
             if not core.done
             or (core.error_lost and not isinstance(core.error, StreamCancelledError))
         }
-        self._failed = sum(1 for core in self._streams if core.done)
+        self._failures = deque(core for core in self._streams if core.done)
+        self._failed = len(self._failures)
         self._prune_at = max(1024, 2 * self._failed)
 
     def unpace(self) -> None:
@@ -179,4 +206,5 @@ class StreamTracker:
                 what = f"The replies of the agent {label}" if label else "A reply message"
                 report_lost_error(core.error, what)
         self._streams.clear()
+        self._failures.clear()
         self._failed = 0
