@@ -9,29 +9,16 @@ API, Anthropic Messages), each reply hanging after its pieces, as one that never
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
 from miniagents.errors import ContextArgumentError, LLMResponseError
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+from tests.ext.llm.test_llm_providers import LLM, SDKClient
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 BOUND = 25
 """The bound of these tests, in characters (far below the default, ten million)."""
-
-
-@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
-def llm(request: pytest.FixtureRequest) -> LLM:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def client(llm: LLM, fake_llm: FakeLLMServer) -> AsyncIterator[SDKClient]:  # noqa: F811
-    async with llm.client(fake_llm) as made:
-        yield made
 
 
 def too_long(alias: str, model: str) -> str:

@@ -7,8 +7,6 @@ streamed and not; and with the offline model (``Refuse``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from miniagents import Message, MiniAgents
@@ -16,7 +14,7 @@ from miniagents.errors import LLMError, LLMRefusalError
 from miniagents.ext.llm.offline import Refuse, offline_agent, one_per_call
 from miniagents.ext.llm.structured import structured
 from miniagents.testing import FakeLLMServer
-from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+from tests.ext.llm.test_llm_providers import LLM, SDKClient
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 REFUSAL = ["I can't ", "help with ", "that."]
@@ -25,17 +23,6 @@ REFUSAL = ["I can't ", "help with ", "that."]
 class Weather(Message):
     city: str
     celsius: float
-
-
-@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
-def llm(request: pytest.FixtureRequest) -> LLM:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def client(llm: LLM, fake_llm: FakeLLMServer) -> AsyncIterator[SDKClient]:  # noqa: F811
-    async with llm.client(fake_llm) as made:
-        yield made
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])

@@ -8,8 +8,6 @@ Anthropic Messages), streamed and not; and with the offline model.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgents
@@ -17,24 +15,13 @@ from miniagents.errors import LLMResponseError, MiniAgentsError
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.structured import structured
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+from tests.ext.llm.test_llm_providers import LLM, SDKClient
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 
 class Weather(Message):
     city: str
     celsius: float
-
-
-@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
-def llm(request: pytest.FixtureRequest) -> LLM:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def client(llm: LLM, fake_llm: FakeLLMServer) -> AsyncIterator[SDKClient]:  # noqa: F811
-    async with llm.client(fake_llm) as made:
-        yield made
 
 
 def no_tools_error(alias: str, model: str, tools: str, said: str = "") -> str:
