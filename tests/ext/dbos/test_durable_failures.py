@@ -236,6 +236,38 @@ def test_a_tools_error_that_cannot_be_recorded_is_not_told_to_a_web_client_as_ou
     assert _recordable(kept) is kept
 
 
+async def _a_step_failed_after_its_reader_left(run_id: str, failure: str) -> None:
+    """Leave a step of the run ``run_id`` after its first item, its task failing then.
+
+    The step's task fails with ``failure`` (DBOS could not record it) once the reader has
+    its first item; the reader leaves without its end, and this returns once the task's
+    done callbacks ran.
+    """
+    failed = asyncio.Event()
+
+    async def step(key: str) -> object:
+        body = run.take_body(key)
+        assert body is not None
+        await body()
+        failed.set()
+        raise RuntimeError(failure)
+
+    run = DurableRun(run_id, contextvars.copy_context(), step, {})
+
+    async def items() -> AsyncIterator[str]:
+        yield "a"
+        yield "b"
+
+    stream = _streamed(run, "tool.c1.0", items, lambda items, error: items, lambda e: e)
+    assert isinstance(stream, AsyncGenerator)
+    assert await anext(stream) == "a"
+    await failed.wait()  # (the step's task failed; the reader leaves without its end)
+    await stream.aclose()
+    turned = asyncio.Event()
+    asyncio.get_running_loop().call_soon(turned.set)  # (after the task's done callbacks)
+    await turned.wait()
+
+
 async def test_a_step_that_fails_after_its_reader_left_leaves_no_lost_error() -> None:
     # (was: a step's task that failed (DBOS could not record it) once the reader of its
     # stream had left kept its exception unread: asyncio logged "Task exception was never
@@ -244,32 +276,11 @@ async def test_a_step_that_fails_after_its_reader_left_leaves_no_lost_error() ->
     lost: list[dict[str, object]] = []
     former = loop.get_exception_handler()
     loop.set_exception_handler(lambda _, context: lost.append(context))
-    failed = asyncio.Event()
-
-    async def step(key: str) -> object:
-        body = run.take_body(key)
-        assert body is not None
-        await body()
-        failed.set()
-        raise RuntimeError("The step could not be recorded.")
-
-    run = DurableRun("failing-step", contextvars.copy_context(), step, {})
-
-    async def items() -> AsyncIterator[str]:
-        yield "a"
-        yield "b"
-
-    stream = _streamed(run, "tool.c1.0", items, lambda items, error: items, lambda e: e)
-    assert isinstance(stream, AsyncGenerator)
     try:
-        assert await anext(stream) == "a"
-        await failed.wait()  # (the step's task failed; the reader leaves without its end)
-        await stream.aclose()
-        turned = asyncio.Event()
-        loop.call_soon(turned.set)  # (after the done callbacks the task's end scheduled)
-        await turned.wait()
-        del stream
-        gc.collect()
+        await _a_step_failed_after_its_reader_left(
+            "failing-step", "The step could not be recorded."
+        )
+        gc.collect()  # (the stream, gone with the helper's frame)
     finally:
         loop.set_exception_handler(former)
     assert [context["message"] for context in lost] == []
@@ -280,30 +291,9 @@ async def test_a_step_not_recorded_after_its_reader_left_is_told_in_one_warning(
 ) -> None:
     # (was: DBOS's failure to record a step whose reader had left was logged at DEBUG only:
     # a record lost, unseen)
-    failed = asyncio.Event()
-
-    async def step(key: str) -> object:
-        body = run.take_body(key)
-        assert body is not None
-        await body()
-        failed.set()
-        raise RuntimeError("The database is locked.\nMore of the driver's words.")
-
-    run = DurableRun("lost-step", contextvars.copy_context(), step, {})
-
-    async def items() -> AsyncIterator[str]:
-        yield "a"
-        yield "b"
-
-    stream = _streamed(run, "tool.c1.0", items, lambda items, error: items, lambda e: e)
-    assert isinstance(stream, AsyncGenerator)
     with caplog.at_level(logging.DEBUG, logger="miniagents.ext.dbos"):
-        assert await anext(stream) == "a"
-        await failed.wait()  # (the step's task failed; the reader leaves without its end)
-        await stream.aclose()
-        turned = asyncio.Event()
-        asyncio.get_running_loop().call_soon(turned.set)  # (after the task's done callbacks)
-        await turned.wait()
+        failure = "The database is locked.\nMore of the driver's words."
+        await _a_step_failed_after_its_reader_left("lost-step", failure)
     [warning] = [record for record in caplog.records if record.levelno >= logging.WARNING]
     assert warning.getMessage() == (
         "The step tool.c1.0 of the durable run 'lost-step' was not recorded: it failed after "
