@@ -406,7 +406,10 @@ def _recordable(error: Exception) -> Exception:
     """``error``, or a ``DurableFailedCallError`` naming it, if it cannot be pickled.
 
     Not a ``ToolCallError``: a web app passes such a text to its client as written, and this
-    text is the exception's (a path, a query, a key), for the model alone.
+    text is the exception's (a path, a query, a key), for the model alone. It is told as
+    ``error`` would be (``carry_error_reference``): under its reference, or, for an error
+    told as written (a ``ToolError``'s sentence), as written, as a run that is not durable
+    tells it.
     """
     if _round_trips(error):
         return error

@@ -42,6 +42,7 @@ __all__ = [
     "error_part",
     "error_result",
     "run_tool_call",
+    "told_as_written",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,11 @@ stands for another (``carry_error_reference``)."""
 _TEXT = "miniagents_error_text"
 """The key of an exception's ``__dict__`` that holds the text it is told by, when it stands
 for another (``carry_error_reference``): the other's, without the substitute's own words."""
+
+_WRITTEN = "miniagents_error_written"
+"""The key of an exception's ``__dict__`` that says it stands for an error told as written
+(``carry_error_reference``): ``"alone"``, a ``ToolError``'s sentence, told by itself;
+``"classed"``, another's (an ``InputRequestError``'s), told after its class's name."""
 
 
 class ToolErrorPart(NamedTuple):
@@ -379,12 +385,12 @@ async def _logged(tool: Tool, pieces: AsyncIterator[str]) -> AsyncIterator[str]:
 def _reference(tool: Tool, error: Exception) -> str | None:
     """The reference the log has ``error`` under, unless it is written for the model.
 
-    ``None`` for an error told as written (``_told_as_written``); else the reference
+    ``None`` for an error told as written (``told_as_written``); else the reference
     ``error`` carries, or a new one, under which it is logged whole now (an ``ERROR``, with
     its traceback; a remote tool's error, whose ``traceback_logged`` is false, with the
     remote text instead).
     """
-    if _told_as_written(error):
+    if told_as_written(error):
         return None
     carried = vars(error).get(_REFERENCE)  # (in its __dict__: pickled with it)
     if isinstance(carried, str):
@@ -403,14 +409,20 @@ def _reference(tool: Tool, error: Exception) -> str | None:
     return reference
 
 
-def _told_as_written(error: Exception) -> bool:
-    """Whether ``error``'s text is written for the model, so told to every client as written.
+def told_as_written(error: BaseException) -> bool:
+    """Whether ``error``'s text is written for its reader, so told to every client as written.
 
-    The library's errors say it by their class's ``told_as_written``: a ``ToolError``'s
-    (not a remote tool's, ``MCPToolError``), an ``InputRequestError``'s (an agent's question
-    withdrawn, as an agent used as a tool's is: a model answers no question). Any other
-    exception's text may echo what only the model may read.
+    The one question every place that tells an error asks (a tool's result, a web app's
+    failed run): the library's errors say it by their class's ``told_as_written``, a
+    ``ToolError``'s (not a remote tool's, ``MCPToolError``), an ``InputRequestError``'s (an
+    agent's question withdrawn, as an agent used as a tool's is: a model answers no
+    question), a web run's cut or stop; an error that stands for one of them (a durable
+    run's substitute for one it cannot record, see ``carry_error_reference``) says so
+    too. Any other exception's text may echo what only the model (or the operator's log)
+    may read: it is told by its class and a reference.
     """
+    if vars(error).get(_WRITTEN) in ("alone", "classed"):
+        return True
     return isinstance(error, MiniAgentsError) and getattr(error, "told_as_written", False) is True
 
 
@@ -420,15 +432,31 @@ def carry_error_reference(substitute: BaseException, original: BaseException) ->
     For a durable run that cannot record ``original`` as itself (it cannot be pickled) and
     records ``substitute`` instead: the call read again tells the reference ``original`` was
     logged under, and the model its class's name and its text, as for ``original`` itself,
-    and logs nothing (``substitute`` keeps them in its ``__dict__``, pickled with it).
-    Nothing is carried for an error logged under none.
+    and logs nothing (``substitute`` keeps them in its ``__dict__``, pickled with it). An
+    ``original`` told as written (``told_as_written``) makes ``substitute`` told as written
+    too, with ``original``'s text (and class, where it names it). Nothing is carried for
+    any other error logged under none.
     """
+    if told_as_written(original):
+        vars(substitute)[_WRITTEN] = "alone" if _told_alone(original) else "classed"
+        vars(substitute)[_CLASS] = _told_class(original)
+        vars(substitute)[_TEXT] = _said(original)
+        return
     carried = vars(original).get(_REFERENCE)
     if not isinstance(carried, str):
         return
     vars(substitute)[_REFERENCE] = carried
     vars(substitute)[_CLASS] = _told_class(original)
     vars(substitute)[_TEXT] = _said(original)
+
+
+def _told_alone(error: BaseException) -> bool:
+    """Whether ``error``'s text is told to the model alone, without its class's name.
+
+    A ``ToolError``'s (ours: a sentence, whose class would tell the model nothing, e.g. an
+    MCP session's, closed: "The MCP session of ..."), or one that stands for such an error.
+    """
+    return isinstance(error, ToolError) or vars(error).get(_WRITTEN) == "alone"
 
 
 def _told_class(error: BaseException) -> str:
@@ -456,6 +484,6 @@ def _error_text(tool: Tool, error: Exception) -> str:
     kind = _told_class(error)
     if not said.strip():  # (an empty result tells the model nothing; some APIs refuse it)
         return f"The tool {tool.name} failed: {kind}, without a message."
-    if isinstance(error, ToolError):  # (ours: a sentence, whose class would tell the model
-        return said  # nothing, e.g. an MCP session's, closed: "The MCP session of ...")
+    if _told_alone(error):
+        return said
     return f"The tool {tool.name} failed: {kind}: {said}"

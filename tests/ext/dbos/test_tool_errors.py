@@ -7,6 +7,7 @@ DBOS in the test's process (a SQLite file of their own), and destroy it at their
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, replay, workflow_id
-from miniagents.ext.tools import FunctionTool, ToolCallMessage
+from miniagents.ext.tools import FunctionTool, ToolCallError, ToolCallMessage
 from miniagents.ext.tools.running import error_part, run_tool_call
 
 
@@ -113,3 +114,45 @@ async def test_an_unpicklable_exception_is_told_to_the_model_by_its_own_class_on
     said = "connect to postgresql://admin:hunter2@db.internal/prod failed"
     assert str(first) == f"The tool _locked failed: _Unpicklable: {said}"
     assert str(again) == str(first)
+
+
+class _UnpicklableToolError(ToolCallError):
+    """A tool's error told as written that cannot be recorded as itself: it holds a lock."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+_WRITTEN = "No city named 'Pari'. Did you mean 'Paris'?"
+
+
+def _picky() -> str:
+    """Find the weather of a city."""
+    raise _UnpicklableToolError(_WRITTEN)
+
+
+@miniagent(alias="PICKY_TOOL_CALLER")
+async def _picky_tool_caller(ctx: InteractionContext) -> None:
+    call = ToolCallMessage(tool_name="_picky", arguments={}, call_id="c1")
+    ctx.reply(run_tool_call(FunctionTool(_picky), call))
+
+
+async def test_an_unpicklable_error_told_as_written_is_told_as_written_as_in_a_plain_run(
+    database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: "The tool _picky failed: DurableFailedCallError: tests....UnpicklableToolError:
+    # No city ...", told to a web client by class and reference, an ERROR logged for it,
+    # where a run that is not durable tells the tool's sentence as written, logging none)
+    async with MiniAgents():
+        [plain] = await _picky_tool_caller.inquire()
+    assert str(plain) == _WRITTEN
+    agent = durable(_picky_tool_caller, database_url=database)
+    async with MiniAgents():
+        with workflow_id("picky-1"):
+            [first] = await agent.inquire()
+        [again] = await replay(agent, "picky-1")
+    for told in (first, again):
+        assert str(told) == _WRITTEN
+        assert error_part(told.model_dump()) is None  # (no reference: told as written)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
