@@ -107,6 +107,10 @@ class WebRunTooLargeError(MiniAgentsError, RuntimeError):
     the error in its protocol's own terms (AG-UI's ``RUN_ERROR``, the AI SDK's error part).
     """
 
+    told_as_written: ClassVar[bool] = True
+    """Whether a server tells its clients the error's text as written: the library wrote it
+    for them (see ``InputRequestError.told_as_written``)."""
+
 
 class WebServerStoppedError(MiniAgentsError, RuntimeError):
     """The server of a live web run stopped while its client followed the run.
@@ -117,3 +121,7 @@ class WebServerStoppedError(MiniAgentsError, RuntimeError):
     the restart (or on another server sharing its database), so its client reconnects
     with its ``Last-Event-ID``; any other run stopped with the server, and is asked again.
     """
+
+    told_as_written: ClassVar[bool] = True
+    """Whether a server tells its clients the error's text as written: the library wrote it
+    for them (see ``InputRequestError.told_as_written``)."""

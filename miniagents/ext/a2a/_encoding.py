@@ -132,7 +132,6 @@ class A2AProtocol(WebProtocol):
     answers_from_kept = True  # (GetTask and ListTasks read the task its encoder keeps)
     cuts_live_runs = True  # (a turn past max_live_run_bytes fails: WebRunTooLargeError)
 
-    told_as_is = (*WebProtocol.told_as_is, A2ATaskRejectedError)
     logger = _logger
 
     def __init__(self, poster: Poster | None = None, *, error_texts: bool = False) -> None:
@@ -147,6 +146,18 @@ class A2AProtocol(WebProtocol):
     def ids(self, key: str, group: str) -> JobIds:
         """A task ``key`` of the context ``group``: it pauses under its own id."""
         return JobIds(key=key, group=group, pause_key=key, prefix=key)
+
+    def told_as_written(self, error: Exception) -> bool:
+        """As any protocol's, and a task's rejection (``A2ATaskRejectedError``) besides.
+
+        A rejection's text is the status message A2A gives a rejected task, for its client
+        to read: the served agent's own (``raise A2ATaskRejectedError("I only answer about
+        rivers.")``), or, an ``a2a_agent``'s relayed, a sentence that names the remote agent
+        and the task whose words follow. Only A2A says it so: the error's class does not
+        (its text may be a remote's, and a client of AG-UI or the AI SDK is told it by its
+        class and a reference, as any error).
+        """
+        return super().told_as_written(error) or isinstance(error, A2ATaskRejectedError)
 
     def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> A2AEncoder:
         """A new encoder of the task ``ids`` (A2A asks for approvals in its own way only)."""
@@ -269,7 +280,7 @@ class A2AEncoder:
         the server's log has the error whole (logged here, once: an error's text may hold
         what its client must not see, a URL with a key, a path); with ``error_texts``, the
         error's message (``str(error)``, or its ``repr`` if that is empty). The errors
-        written for the client (:attr:`A2AProtocol.told_as_is`: a rejection,
+        written for the client (:meth:`A2AProtocol.told_as_written`: a rejection,
         ``A2ATaskRejectedError``, and a cut, ``WebRunTooLargeError``, among them) always say
         their message, with no reference. Never its traceback, its causes, nor a file of
         the agent's or the library's (see :meth:`~miniagents.ext.web.lowlevel.WebProtocol.told`).

@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, Protocol, TypeAlias, TypeVar
 
-from miniagents.ext.errors import InputRequestError, WebRunTooLargeError, WebServerStoppedError
 from miniagents.ext.input_requests import InputRequest
 from miniagents.ext.told_errors import ToldError, told_error
 from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.ext.tools.running import told_as_written
 from miniagents.ext.web._reply_parts import Part
 
 __all__ = [
@@ -222,14 +222,19 @@ class WebProtocol(ABC):
     through :meth:`failed`: AG-UI's and the AI SDK's. Else its encoder tells its own
     (A2A's, as :meth:`told` says too)."""
 
-    told_as_is: tuple[type[Exception], ...] = (
-        InputRequestError,
-        WebRunTooLargeError,
-        WebServerStoppedError,
-    )
-    """The errors its clients are told as they are written, whatever
-    ``WebSettings.error_texts`` says: the library wrote them for its clients (see
-    :meth:`told`)."""
+    def told_as_written(self, error: Exception) -> bool:
+        """Whether its clients are told ``error``'s text as written, whatever ``error_texts`` says.
+
+        See :meth:`told` (``error_texts``: ``WebSettings.error_texts``). By default, what
+        every place that tells an error asks,
+        :func:`~miniagents.ext.tools.running.told_as_written`: the errors whose class says
+        they are written for their reader (``told_as_written``: a run cut or stopped,
+        ``WebRunTooLargeError``, ``WebServerStoppedError``; a question withdrawn,
+        ``InputRequestError``; a ``ToolError``). A protocol that writes more for its
+        clients says so here, and only here (A2A: a task's rejection).
+        """
+        return told_as_written(error)
+
     logger: logging.Logger = logging.getLogger("miniagents.ext.web")
     """The logger that logs an agent's error whole, under the reference its client is told."""
 
@@ -238,14 +243,14 @@ class WebProtocol(ABC):
     ) -> ToldError:
         """What its client is told of the agent's ``error``, what failed ``failed``.
 
-        The errors the library wrote for its clients (:attr:`told_as_is`) are told as they
+        The errors the library wrote for its clients (:meth:`told_as_written`) are told as they
         are, with no reference (``""``), not logged; any other as
         :func:`~miniagents.ext.told_errors.told_error` says (its class and a reference, the
         error logged whole; its text with ``error_texts``; ``logged``: the reference the log
         has it under already, told again and not logged). The run manager tells so where the
         protocol :attr:`tells_errors`, and an encoder that tells its own (A2A's) asks it so.
         """
-        if isinstance(error, self.told_as_is):
+        if self.told_as_written(error):
             return ToldError(str(error) or repr(error), "")
         return told_error(error, self.logger, failed, error_texts=error_texts, logged=logged)
 

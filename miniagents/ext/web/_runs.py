@@ -846,7 +846,7 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
         return job.encoder.failed(error)
     failed = f"The {protocol.name} run {job.current.key!r}"
     error_texts = manager.settings.error_texts
-    if durable is None or workflow_id is None or isinstance(error, protocol.told_as_is):
+    if durable is None or workflow_id is None or protocol.told_as_written(error):
         told = protocol.told(error, failed, error_texts=error_texts)
         return protocol.failed(job.encoder, error, told.text)
     logged = await durable.alogged_failure(workflow_id, error)
