@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import AsyncIterator, Mapping
 
 from miniagents.ext.input_requests import InputRequest, withdraw_input_request
@@ -132,10 +133,33 @@ class AgentTool(Tool):
 
 
 def _why_withdrawn(tool: str, question: str) -> str:
-    """Why a question of the agent of the tool ``tool`` is withdrawn (a full sentence)."""
+    """Why a question of the agent of the tool ``tool`` is withdrawn (a full sentence).
+
+    Told as written to the model and to every client (an ``InputRequestError``'s), so the
+    question, whose words may be a remote agent's (an ``a2a_agent``'s), comes last, said
+    to be the agent's, in a quote it cannot close (``_quoted``): never read as ours.
+    """
     return (
-        f"The agent of the tool {tool} asked its caller {question!r:.200}, but a tool's caller "
-        "is a model, which answers no question: give the agent what it needs in the call's "
-        "arguments, or call it where someone answers (for a2a_agent, questions='raise' "
-        "fails the call at once)."
+        f"The agent of the tool {tool} asked its caller a question, but a tool's caller is a "
+        "model, which answers no question: give the agent what it needs in the call's "
+        "arguments, or call it where someone answers (for a2a_agent, questions='raise' fails "
+        f"the call at once). The agent's question, in its own words (at most "
+        f"{_QUESTION_CHARS} characters): {_quoted(question)}."
     )
+
+
+_QUESTION_CHARS = 200
+"""The most characters of an agent's question that the reason of its withdrawal quotes."""
+
+
+def _quoted(words: str) -> str:
+    """``words`` in double quotes they cannot close, on one line, at most ``_QUESTION_CHARS``.
+
+    Control and format characters (line breaks, bidirectional marks) become spaces, runs of
+    spaces one; a longer text is cut, its end marked with "…" inside the quotes; a quote
+    or a backslash is escaped (as JSON writes a string).
+    """
+    shown = " ".join("".join(c if c.isprintable() else " " for c in words).split())
+    if len(shown) > _QUESTION_CHARS:
+        shown = shown[: _QUESTION_CHARS - 1] + "…"
+    return json.dumps(shown, ensure_ascii=False)

@@ -713,9 +713,10 @@ async def test_an_agent_tools_withdrawn_question_is_told_to_the_caller_as_writte
     assert asked.is_error
     assert str(asked) == (
         "The tool ASKER failed: InputRequestError: The agent of the tool ASKER asked its caller "
-        "'Which city?', but a tool's caller is a model, which answers no question: give the "
+        "a question, but a tool's caller is a model, which answers no question: give the "
         "agent what it needs in the call's arguments, or call it where someone answers (for "
-        "a2a_agent, questions='raise' fails the call at once)."
+        "a2a_agent, questions='raise' fails the call at once). The agent's question, in its "
+        'own words (at most 200 characters): "Which city?".'
     )
     # (the server's log: the error at INFO, no reference; the caller, in this process too,
     # logs the error result it got, an MCPToolError, under its own)
