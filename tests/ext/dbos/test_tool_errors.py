@@ -16,6 +16,7 @@ import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, replay, workflow_id
+from miniagents.ext.errors import InputRequestError
 from miniagents.ext.tools import FunctionTool, ToolCallError, ToolCallMessage
 from miniagents.ext.tools.running import error_part, run_tool_call
 
@@ -156,3 +157,42 @@ async def test_an_unpicklable_error_told_as_written_is_told_as_written_as_in_a_p
         assert str(told) == _WRITTEN
         assert error_part(told.model_dump()) is None  # (no reference: told as written)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+class _UnpicklableWithdrawal(InputRequestError):
+    """A question withdrawn (told as written, after its class's name) that holds a lock."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def _asking() -> str:
+    """Ask the user for a city."""
+    raise _UnpicklableWithdrawal("Nobody can answer the question here.")
+
+
+@miniagent(alias="ASKING_TOOL_CALLER")
+async def _asking_tool_caller(ctx: InteractionContext) -> None:
+    call = ToolCallMessage(tool_name="_asking", arguments={}, call_id="c1")
+    ctx.reply(run_tool_call(FunctionTool(_asking), call))
+
+
+async def test_an_unpicklable_error_told_after_its_class_is_told_so_as_in_a_plain_run(
+    database: str,
+) -> None:
+    # (was: "The tool _asking failed: DurableFailedCallError: tests...: Nobody ...", told to
+    # a web client by class and reference)
+    async with MiniAgents():
+        [plain] = await _asking_tool_caller.inquire()
+    assert str(plain) == (
+        "The tool _asking failed: _UnpicklableWithdrawal: Nobody can answer the question here."
+    )
+    agent = durable(_asking_tool_caller, database_url=database)
+    async with MiniAgents():
+        with workflow_id("asking-1"):
+            [first] = await agent.inquire()
+        [again] = await replay(agent, "asking-1")
+    for told in (first, again):
+        assert str(told) == str(plain)
+        assert error_part(told.model_dump()) is None
