@@ -25,6 +25,7 @@ served where nobody can answer it) is *withdrawn*: ``aanswer()`` raises an
 from __future__ import annotations
 
 import asyncio
+import json
 
 from pydantic import PrivateAttr
 from typing_extensions import TypeVar
@@ -36,6 +37,7 @@ from miniagents.messages.sequence import MessageTuple
 __all__ = [
     "AuthRequest",
     "InputRequest",
+    "quoted_question",
     "request_input",
     "withdraw_input_request",
 ]
@@ -158,3 +160,21 @@ def withdraw_input_request(request: InputRequest, why: str) -> None:
     if answer is not None and not answer.done():
         object.__setattr__(request, "_withdrawn", why)
         answer.cancel()
+
+
+_QUESTION_CHARS = 200
+"""The most characters of a question that ``quoted_question`` shows."""
+
+
+def quoted_question(request: InputRequest) -> str:
+    """``request``'s text in double quotes it cannot close, on one line, at most 200 characters.
+
+    For a sentence of ours that quotes a question whose words may be a remote agent's (an
+    ``a2a_agent``'s): control and format characters (line breaks, bidirectional marks) become
+    spaces, runs of spaces one; a longer text is cut, its end marked with "…" inside the
+    quotes; a quote or a backslash is escaped (as JSON writes a string).
+    """
+    shown = " ".join("".join(c if c.isprintable() else " " for c in str(request)).split())
+    if len(shown) > _QUESTION_CHARS:
+        shown = shown[: _QUESTION_CHARS - 1] + "…"
+    return json.dumps(shown, ensure_ascii=False)

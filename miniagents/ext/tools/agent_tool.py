@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import AsyncIterator, Mapping
 
-from miniagents.ext.input_requests import InputRequest, withdraw_input_request
+from miniagents.ext.input_requests import InputRequest, quoted_question, withdraw_input_request
 from miniagents.ext.tools._arguments import ArgumentModel, partial_keywords
 from miniagents.ext.tools._docstrings import parse_docstring
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -113,7 +112,7 @@ class AgentTool(Tool):
                 if issubclass(promise.message_class, InputRequest):
                     question = await promise
                     assert isinstance(question, InputRequest)
-                    withdraw_input_request(question, _why_withdrawn(self.name, str(question)))
+                    withdraw_input_request(question, _why_withdrawn(self.name, question))
                     continue
                 if issubclass(promise.message_class, _NOT_THE_ANSWER):
                     continue
@@ -132,34 +131,17 @@ class AgentTool(Tool):
             replies.cancel()  # ended early (cancelled, failed): stop the agent; else a no-op
 
 
-def _why_withdrawn(tool: str, question: str) -> str:
+def _why_withdrawn(tool: str, question: InputRequest) -> str:
     """Why a question of the agent of the tool ``tool`` is withdrawn (a full sentence).
 
     Told as written to the model and to every client (an ``InputRequestError``'s), so the
     question, whose words may be a remote agent's (an ``a2a_agent``'s), comes last, said
-    to be the agent's, in a quote it cannot close (``_quoted``): never read as ours.
+    to be the agent's, in a quote it cannot close (``quoted_question``): never read as ours.
     """
     return (
         f"The agent of the tool {tool} asked its caller a question, but a tool's caller is a "
         "model, which answers no question: give the agent what it needs in the call's "
         "arguments, or call it where someone answers (for a2a_agent, questions='raise' fails "
-        f"the call at once). The agent's question, in its own words (at most "
-        f"{_QUESTION_CHARS} characters): {_quoted(question)}."
+        "the call at once). The agent's question, in its own words (at most 200 "
+        f"characters): {quoted_question(question)}."
     )
-
-
-_QUESTION_CHARS = 200
-"""The most characters of an agent's question that the reason of its withdrawal quotes."""
-
-
-def _quoted(words: str) -> str:
-    """``words`` in double quotes they cannot close, on one line, at most ``_QUESTION_CHARS``.
-
-    Control and format characters (line breaks, bidirectional marks) become spaces, runs of
-    spaces one; a longer text is cut, its end marked with "…" inside the quotes; a quote
-    or a backslash is escaped (as JSON writes a string).
-    """
-    shown = " ".join("".join(c if c.isprintable() else " " for c in words).split())
-    if len(shown) > _QUESTION_CHARS:
-        shown = shown[: _QUESTION_CHARS - 1] + "…"
-    return json.dumps(shown, ensure_ascii=False)

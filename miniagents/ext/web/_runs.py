@@ -68,7 +68,7 @@ from miniagents.ext.errors import (
     WebRunTooLargeError,
     WebServerStoppedError,
 )
-from miniagents.ext.input_requests import InputRequest, withdraw_input_request
+from miniagents.ext.input_requests import InputRequest, quoted_question, withdraw_input_request
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
@@ -866,10 +866,11 @@ async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[list[str] |
     if not manager.protocol.takes_answers:
         withdraw_input_request(
             request,
-            f"The agent asked its caller a question ({str(request)!r}) that nobody can answer "
-            f"over {manager.protocol.name}: its clients answer no input requests. Ask for "
-            "what the agent needs in the request (its arguments or its first message), or "
-            "serve it over A2A (a2a_app), whose clients do.",
+            f"The agent asked its caller a question that nobody can answer over "
+            f"{manager.protocol.name}: its clients answer no input requests. Ask for what the "
+            "agent needs in the request (its arguments or its first message), or serve it "
+            "over A2A (a2a_app), whose clients do. The agent's question, in its own words (at "
+            f"most 200 characters): {quoted_question(request)}.",
         )
         for text in parts.as_text(part):
             yield encoder.events(text)

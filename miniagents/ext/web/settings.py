@@ -111,10 +111,10 @@ class WebSettings:
             reference: an error's text may echo what the client must not see (an LLM SDK's
             error names the URL it called, with its key; an ``OSError`` a path). The errors
             the library writes for the client (``WebRunTooLargeError``,
-            ``WebServerStoppedError``, ``InputRequestError``; A2A's rejection,
-            ``A2ATaskRejectedError``) are told as they are. Every app reads it: AG-UI's
-            ``RUN_ERROR``, the AI SDK's and the chat page's error part, an A2A task's failed
-            status (and its webhooks), the voice page's error.
+            ``WebServerStoppedError``, ``InputRequestError``, a tool's ``ToolError``;
+            A2A's rejection, ``A2ATaskRejectedError``) are told as they are. Every app reads
+            it: AG-UI's ``RUN_ERROR``, the AI SDK's and the chat page's error part, an A2A
+            task's failed status (and its webhooks), the voice page's error.
         grace_period: Seconds a run goes on after its last client left before it is
             cancelled (its LLM calls with it): ``0`` at once, ``math.inf`` never.
             ``None``, the default, is the app's own: 10 seconds for ``agui_app``,
