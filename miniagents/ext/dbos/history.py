@@ -131,7 +131,8 @@ def _new_database(url: str, timeout: float) -> _Database:
             f"database_url {url!r} is not a database URL ({error}). Pass e.g. "
             '"sqlite:///chats.sqlite" or "postgresql://user:password@host:5432/database".'
         ) from error
-    shown = parsed.render_as_string(hide_password=True)
+    # (as written, unless it holds a password: rendering escapes ':' and '\\' in a path)
+    shown = url if parsed.password is None else parsed.render_as_string(hide_password=True)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:") or (parsed.database or "").startswith(
