@@ -290,7 +290,12 @@ class ChatHistorySQL(ChatHistory):
                 f"conversation {conversation!r} holds a NUL character, which PostgreSQL cannot "
                 f"keep. {fix}"
             )
-        self.timeout = check_seconds(timeout, "timeout", error=ChatHistoryOptionError)
+        self.timeout = check_seconds(
+            timeout,
+            "timeout",
+            fix="Pass e.g. timeout=10 (the default): the seconds to wait for the database.",
+            error=ChatHistoryOptionError,
+        )
         self.database_url = DEFAULT_DATABASE_URL if database_url is None else database_url
         self._classes = _Classes(message_classes)
         self._shown = _database(self.database_url, self.timeout).shown  # (the URL checked)
