@@ -131,7 +131,8 @@ def _new_database(url: str, timeout: float) -> _Database:
             f"database_url {url!r} is not a database URL ({error}). Pass e.g. "
             '"sqlite:///chats.sqlite" or "postgresql://user:password@host:5432/database".'
         ) from error
-    shown = parsed.render_as_string(hide_password=True)
+    # (as written, unless it holds a password: rendering escapes ':' and '\\' in a path)
+    shown = url if parsed.password is None else parsed.render_as_string(hide_password=True)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:") or (parsed.database or "").startswith(
@@ -289,7 +290,12 @@ class ChatHistorySQL(ChatHistory):
                 f"conversation {conversation!r} holds a NUL character, which PostgreSQL cannot "
                 f"keep. {fix}"
             )
-        self.timeout = check_seconds(timeout, "timeout", error=ChatHistoryOptionError)
+        self.timeout = check_seconds(
+            timeout,
+            "timeout",
+            fix="Pass e.g. timeout=10 (the default): the seconds to wait for the database.",
+            error=ChatHistoryOptionError,
+        )
         self.database_url = DEFAULT_DATABASE_URL if database_url is None else database_url
         self._classes = _Classes(message_classes)
         self._shown = _database(self.database_url, self.timeout).shown  # (the URL checked)

@@ -286,10 +286,11 @@ def test_text_with_a_nul_character_is_kept_on_postgres_too(database_url: str) ->
         ({"conversation": "a\ud800b"}, "not valid Unicode"),
         ({"database_url": "not a url"}, "is not a database URL"),
         ({"database_url": "sqlite://"}, "in-memory SQLite"),
+        ({"database_url": "sqlite:///:memory:"}, "^database_url 'sqlite:///:memory:' is an in-"),
         ({"database_url": "mysql://u@h/db"}, "SQLite .* or PostgreSQL"),
         ({"database_url": "oracle://u@h/db"}, "names a database of the backend 'oracle': "),
         ({"database_url": "postgresql+nosuchdriver://u@h/db"}, "driver"),
-        ({"timeout": 0}, "timeout must be a positive, finite number"),
+        ({"timeout": 0}, r"timeout must be a positive, finite number .* Pass e\.g\. timeout=10"),
         ({"message_classes": [int]}, "message_classes takes Message subclasses"),
     ],
 )
@@ -444,6 +445,10 @@ def test_repr_names_the_conversation_and_hides_the_password() -> None:
     history = ChatHistorySQL("chat", database_url="postgresql://me:secret@127.0.0.1:1/db")
     assert repr(history) == (
         "ChatHistorySQL('chat', database_url='postgresql://me:***@127.0.0.1:1/db')"
+    )
+    windows = r"sqlite:///C:\chats\chats.sqlite"  # (a URL without a password: as written)
+    assert repr(ChatHistorySQL("chat", database_url=windows)) == (
+        f"ChatHistorySQL('chat', database_url={windows!r})"
     )
 
 

@@ -84,6 +84,8 @@ class BatchProgress:
         batches_submitted: Batches created.
         batches_running: Batches created and not ended yet.
         batches_done: Batches ended (their results read).
+        batches_cancelled: Batches a run stopped early left unread (it asks the provider to
+            cancel those it created): nobody waits for them any more.
         saved_usd: What the calls answered saved, in US dollars: their live price less
             their batch price (for the models with both prices known).
     """
@@ -96,12 +98,14 @@ class BatchProgress:
     batches_running: int = 0
     batches_done: int = 0
     saved_usd: float = 0.0
+    batches_cancelled: int = 0
 
     def text(self) -> str:
-        """The figures as a progress bar shows them."""
+        """The figures as a progress bar shows them (the cancelled batches, if any)."""
+        cancelled = f", {self.batches_cancelled} cancelled" if self.batches_cancelled else ""
         return (
             f"batches {self.batches_submitted} submitted, {self.batches_running} running, "
-            f"{self.batches_done} done, saved ${self.saved_usd:.4f}"
+            f"{self.batches_done} done{cancelled}, saved ${self.saved_usd:.4f}"
         )
 
 
@@ -136,11 +140,12 @@ class Counters:
     retried: int = 0
     batches_submitted: int = 0
     batches_done: int = 0
+    batches_cancelled: int = 0
     saved_usd: float = 0.0
 
     def snapshot(self) -> BatchProgress:
         """The figures now."""
-        running = self.batches_submitted - self.batches_done
+        running = self.batches_submitted - self.batches_done - self.batches_cancelled
         return BatchProgress(**dataclasses.asdict(self), batches_running=running)
 
 
@@ -402,6 +407,7 @@ class BatchRun:
                     await batch.api.acancel(batch.client, batch.batch_id)
                 except Exception as error:  # (e.g. it ended meanwhile: nothing to cancel)
                     logger.info("Batch mode did not cancel the batch %s: %s", batch.batch_id, error)
+            self.counters.batches_cancelled += 1  # (left unread: not running for the run)
         self._batches.clear()
 
     # -- the calls' side (LLMCallRoute) ------------------------------------------------------

@@ -664,6 +664,10 @@ async def test_leaving_the_loop_early_cancels_the_batches_of_the_run(
     (batch,) = fake_llm.batches.created
     assert batch.cancel_asked
     assert journal.cleared == 1
+    progress = mode.progress  # the batch is no longer counted as running
+    running, done = progress.batches_running, progress.batches_done
+    assert (running, done, progress.batches_cancelled) == (0, 0, 1)
+    assert progress.text() == "batches 1 submitted, 0 running, 0 done, 1 cancelled, saved $0.0000"
 
 
 async def test_a_loop_left_with_break_cancels_the_batches_before_the_context_exits(
