@@ -12,6 +12,7 @@ authors, build on the replay core through :mod:`miniagents.promising.lowlevel`.
 from miniagents.frozen.model import Frozen as Frozen
 from miniagents.frozen.model import FrozenDict as FrozenDict
 from miniagents.promising.errors import MiniAgentsError as MiniAgentsError
+from miniagents.promising.limits import Overflow as Overflow
 from miniagents.promising.promise import Promise as Promise
 from miniagents.promising.sentinels import AWAIT as AWAIT
 from miniagents.promising.sentinels import CLEAR as CLEAR
@@ -29,6 +30,7 @@ __all__ = [
     "Frozen",
     "FrozenDict",
     "MiniAgentsError",
+    "Overflow",
     "Promise",
     "Sentinel",
     "StreamIterator",

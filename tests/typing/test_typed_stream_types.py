@@ -35,6 +35,7 @@ from miniagents.messages import MessageObservable, MessageTokenAppender, Message
 from miniagents.messages.message_promise import is_ready
 from miniagents.miniagents import AgentCall
 from miniagents.operators import agent_operator
+from miniagents.promising import Overflow
 from tests.fakes.typecheck import assert_passes_mypy
 
 
@@ -236,6 +237,11 @@ def check_a_message_takes_no_overflow_policy() -> None:
     # a sequence's policy is typed exactly
     MessageSequencePromise.from_observable(reactivex.of("a"), overflow="drop_oldest")
     MessageSequencePromise.from_observable(reactivex.of("a"), overflow="drop")  # type: ignore[arg-type]
+    # the policies' type, for a value kept in a variable (exported from miniagents.promising)
+    policy: Overflow = "drop_newest"
+    MessageSequencePromise.from_observable(reactivex.of("a"), overflow=policy)
+    wrong: Overflow = "drop"  # type: ignore[assignment]
+    MessageSequencePromise.from_observable(reactivex.of("a"), overflow=wrong)
 
 
 def check_token_appender_types() -> None:
