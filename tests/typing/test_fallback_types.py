@@ -5,7 +5,8 @@ The ``check_*`` functions are never called: mypy checks them (strict, with
 ``assert_type`` pins each inferred type; each line that must be rejected carries a precise
 ``# type: ignore[code]``.
 
-``fallback_agent(openai_agent, anthropic_agent)`` is a ``MiniAgent[P, R]``: ``P`` the
+``fallback_agent(openai_agent, anthropic_agent)`` is a ``FallbackAgent[P, R]`` (a
+``MiniAgent[P, R]`` whose ``fork`` is typed as an LLM agent's): ``P`` the
 arguments every LLM agent takes but ``model`` and ``extra_options``, and ``R`` the union of
 its agents' reply classes, ``LLMReply[OpenAIMessage | AnthropicMessage]`` (the answer is
 one of the two, the tool calls and results are the LLM agents' own).
@@ -32,13 +33,14 @@ from miniagents.ext.llm import (
 )
 from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent
 from miniagents.ext.llm.errors import LLMRequestError
+from miniagents.ext.llm.fallback import FallbackAgent
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.ext.tools import ToolLike
 from miniagents.promising.sentinels import Sentinel
 from tests.fakes.typecheck import assert_passes_mypy
 
-OpenAIOrAnthropic: TypeAlias = """MiniAgent[[
+OpenAIOrAnthropic: TypeAlias = """FallbackAgent[[
     DefaultNamedArg(bool | None, 'stream'),
     DefaultNamedArg(str | None, 'system'),
     DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
@@ -50,7 +52,7 @@ OpenAIOrAnthropic: TypeAlias = """MiniAgent[[
 ], LLMReply[OpenAIMessage | AnthropicMessage]]"""
 """A fallback agent of the OpenAI and Anthropic agents: every parameter by name, with its type."""
 
-OpenAIOrAnthropicSpelledOut: TypeAlias = """MiniAgent[[
+OpenAIOrAnthropicSpelledOut: TypeAlias = """FallbackAgent[[
     DefaultNamedArg(bool | None, 'stream'),
     DefaultNamedArg(str | None, 'system'),
     DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
@@ -63,7 +65,7 @@ OpenAIOrAnthropicSpelledOut: TypeAlias = """MiniAgent[[
   | LLMToolApprovalRequest]"""
 """The same, the reply union spelled out (in another order than mypy's)."""
 
-OpenAIOrEcho: TypeAlias = """MiniAgent[[
+OpenAIOrEcho: TypeAlias = """FallbackAgent[[
     DefaultNamedArg(bool | None, 'stream'),
     DefaultNamedArg(str | None, 'system'),
     DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
@@ -122,6 +124,24 @@ def check_the_arguments() -> None:
     agent.inquire("hi", model="gpt-4o")  # type: ignore[call-arg]
     agent.inquire("hi", temperature=0.0)  # type: ignore[call-arg]
     agent.bind(system=1)  # type: ignore[arg-type]
+
+
+async def check_fork_is_typed_by_the_agents_arguments() -> None:
+    # fork took any keyword (MiniAgent's **kwargs: object), so a misspelled or mistyped
+    # argument passed mypy and failed at run time; it takes the agent's arguments now
+    agent = fallback_agent(openai_agent, anthropic_agent)
+    assert_type(agent.fork(system="Be brief.", stall_timeout=None), OpenAIOrAnthropic)
+    forked = agent.fork(alias="FIRST_THAT_ANSWERS", max_concurrency=2, start_asap=True)
+    assert_type(forked, OpenAIOrAnthropic)
+    assert_type(forked.fork(tools=[], budget=None).fork(), OpenAIOrAnthropic)
+    assert_type((await forked.inquire("hi"))[0], LLMReply[OpenAIMessage | AnthropicMessage])
+    agent.fork(temprature=0.0)  # type: ignore[call-arg]
+    agent.fork(model="gpt-4o")  # type: ignore[call-arg]
+    agent.fork(system=1)  # type: ignore[arg-type]
+    agent.fork(alias=1)  # type: ignore[arg-type]
+    agent.fork(max_tool_rounds="2")  # type: ignore[arg-type]
+    as_mini: MiniAgent[..., LLMReply[AssistantMessage]] = agent.fork(system="x")
+    print(as_mini)
 
 
 def check_when_and_the_agents() -> None:

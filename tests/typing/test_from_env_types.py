@@ -5,11 +5,12 @@ The ``check_*`` functions are never called: mypy checks them (strict, with
 ``assert_type`` pins each inferred type; each line that must be rejected carries a precise
 ``# type: ignore[code]``.
 
-``llm_agent_from_env()`` is a ``MiniAgent[P, LLMReply[AssistantMessage]]``, ``P`` being
-the arguments every LLM agent takes but ``model`` and ``extra_options`` (as for
-``fallback_agent``), with the ``max_tokens`` and ``temperature`` that the OpenAI, Anthropic
-and offline agents all take. It was ``MiniAgent[..., ...]``: a misspelled option
-(``temprature=0.2``) passed mypy and failed at run time with ``AgentArgumentError``.
+``llm_agent_from_env()`` is a ``MiniAgent[P, LLMReply[AssistantMessage]]`` (to mypy, one
+whose ``fork`` is typed by ``P`` too), ``P`` being the arguments every LLM agent takes but
+``model`` and ``extra_options`` (as for ``fallback_agent``), with the ``max_tokens`` and
+``temperature`` that the OpenAI, Anthropic and offline agents all take. It was
+``MiniAgent[..., ...]``: a misspelled option (``temprature=0.2``) passed mypy and failed at
+run time with ``AgentArgumentError``; its ``fork`` took any keyword until it was typed too.
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ def add(a: int, b: int) -> int:
 
 
 async def check_the_agent_and_its_replies(budget: Budget) -> None:
-    llm = llm_agent_from_env(system="Be brief.")
-    assert_type(llm, FromEnvAgent)
-    assert_type(llm_agent_from_env(max_tokens=10, tools=[add]), FromEnvAgent)
+    # (a subclass of FromEnvAgent that mypy alone sees, whose fork is typed: see below)
+    llm: FromEnvAgent = llm_agent_from_env(system="Be brief.")
+    llm = llm_agent_from_env(max_tokens=10, tools=[add])
     replies = llm.inquire("Hi", temperature=0.2, max_tokens=10)
     assert_type(replies, MessageSequencePromise[LLMReply[AssistantMessage]])
     assert_type(await replies, MessageTuple[LLMReply[AssistantMessage]])
@@ -81,8 +82,26 @@ async def check_the_agent_and_its_replies(budget: Budget) -> None:
         temperature=None,
     )
     llm.inquire("Hi", stall_timeout=DEFAULT, max_tokens=DEFAULT)  # DEFAULT: the agent's own
-    assert_type(llm.bind(temperature=0.0), FromEnvAgent)
-    assert_type(llm.fork(alias="WRITER"), FromEnvAgent)
+    as_mini: FromEnvAgent = llm.bind(temperature=0.0)
+    as_mini = llm.fork(alias="WRITER")
+    print(as_mini)
+
+
+async def check_fork_is_typed_by_the_agents_arguments() -> None:
+    # fork took any keyword (MiniAgent's **kwargs: object), so a misspelled or mistyped
+    # argument passed mypy and failed at run time; it takes the agent's arguments now
+    llm = llm_agent_from_env()
+    forked = llm.fork(temperature=0.2, max_tokens=10, alias="WRITER", max_concurrency=2)
+    assert_type(await forked.inquire("Hi"), MessageTuple[LLMReply[AssistantMessage]])
+    forked.fork(system="x").fork(stall_timeout=None).inquire("Hi", temperature=0.0)
+    forked.fork(system="x").inquire("Hi", temprature=0.0)  # type: ignore[call-arg]
+    llm.fork(temprature=0.2)  # type: ignore[call-arg]
+    llm.fork(temperature="hot")  # type: ignore[arg-type]
+    llm.fork(max_tokens=None)  # type: ignore[arg-type]
+    llm.fork(model="gpt-4o")  # type: ignore[call-arg]
+    llm.fork(alias=1)  # type: ignore[arg-type]
+    as_mini: FromEnvAgent = forked.fork(stream=True)
+    print(as_mini)
 
 
 def check_misspelled_or_wrong_arguments() -> None:

@@ -5,20 +5,25 @@ The ``check_*`` functions are never called: mypy checks them (strict, with
 ``assert_type`` pins each inferred type; each line that must be rejected carries a precise
 ``# type: ignore[code]``.
 
-``structured(agent, Weather)`` is a ``MiniAgent[P, Weather]`` (``P``: the agent's
-arguments, kept); its replies are ``Weather`` s, and :func:`partial_outputs` of one of them
-is a ``PartialOutputs[Weather]``: an async iterable, an ``Observable[Weather]`` and an
-awaitable of ``Weather``.
+``structured(agent, Weather)`` is a ``StructuredAgent[type of agent, Weather]`` (a
+``MiniAgent[..., Weather]`` whose methods take the agent's arguments, kept); its replies are
+``Weather`` s, a list of them made from agents of two providers is a list of
+``StructuredAgent[AnyLLMAgent[AssistantMessage], Weather]`` (it was ``list[object]``), and
+:func:`partial_outputs` of one of them is a ``PartialOutputs[Weather]``: an async iterable,
+an ``Observable[Weather]`` and an awaitable of ``Weather``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import assert_type
 
 from reactivex import Observable
 
-from miniagents import Message, MessagePromise, MessageSequencePromise
+from miniagents import Message, MessagePromise, MessageSequencePromise, MessageType, MiniAgent
 from miniagents.ext.llm import (
+    AnyLLMAgent,
+    AssistantMessage,
     LLMMessage,
     LLMToolApprovalRequest,
     LLMToolCallMessage,
@@ -28,7 +33,13 @@ from miniagents.ext.llm import (
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
-from miniagents.ext.llm.structured import PartialOutputs, partial_outputs, structured
+from miniagents.ext.llm.structured import (
+    PartialOutputs,
+    StructuredAgent,
+    partial_outputs,
+    structured,
+)
+from miniagents.miniagents.agent import AgentCall
 from tests.fakes.typecheck import assert_passes_mypy
 
 
@@ -81,6 +92,54 @@ async def check_the_agents_arguments_are_kept() -> None:
     weather_agent.inquire("Paris?", token_delay=0.0, model="offline")
     weather_agent.inquire("Paris?", token_dealy=0.0)  # type: ignore[call-arg]
     weather_agent.inquire("Paris?", token_delay="fast")  # type: ignore[arg-type]
+
+
+async def check_agents_of_two_providers_join_to_a_typed_list() -> None:
+    # each was a MiniAgent[P, Weather] of its provider's P, and mypy joins two instances of a
+    # class whose ParamSpec arguments differ to object: the list was a list[object]
+    agents = [structured(openai_agent, Weather), structured(anthropic_agent.fork(), Weather)]
+    assert_type(agents, list[StructuredAgent[AnyLLMAgent[AssistantMessage], Weather]])
+    for agent in agents:
+        replies = agent.inquire("Paris?", system="Be brief.", model="m", output_retries=2)
+        assert_type(replies, MessageSequencePromise[Weather])
+        assert_type((await replies)[0].celsius, float)
+        assert_type(
+            agent.bind(stream=False), StructuredAgent[AnyLLMAgent[AssistantMessage], Weather]
+        )
+        assert_type(agent.initiate_inquiry(budget=None), AgentCall[Weather])
+        assert_type(
+            agent.as_operator(max_tool_rounds=2),
+            Callable[[Observable[MessageType]], Observable[Weather]],
+        )
+        as_mini: MiniAgent[..., Weather] = agent
+        print(as_mini)
+        # the arguments every LLM agent takes, no provider's own
+        agent.inquire("Paris?", seed=1)  # type: ignore[call-arg]
+        agent.inquire("Paris?", systen="x")  # type: ignore[call-arg]
+        agent.inquire("Paris?", system=1)  # type: ignore[arg-type]
+        agent.bind(max_tokens=10)  # type: ignore[call-arg]
+        agent.initiate_inquiry(stream="yes")  # type: ignore[arg-type]
+        agent.as_operator(top_k=1)  # type: ignore[call-arg]
+    a_tuple = (structured(offline_agent, Weather), structured(openai_agent, Weather))
+    for agent in a_tuple:
+        assert_type((await agent.inquire("Oslo?"))[0], Weather)
+
+
+async def check_one_agent_keeps_its_provider_s_arguments() -> None:
+    weather_agent = structured(openai_agent, Weather)
+    weather_agent.inquire("Paris?", seed=1, temperature=0.0)
+    bound = weather_agent.bind(seed=1)
+    bound.inquire("Paris?", seed=2)
+    bound.bind(seed="one")  # type: ignore[arg-type]
+    # bind keeps the agent asked in the type: bound agents of two providers still join
+    both = [bound, structured(anthropic_agent, Weather).bind(top_k=1)]
+    assert_type(both, list[StructuredAgent[AnyLLMAgent[AssistantMessage], Weather]])
+    weather_agent.initiate_inquiry(top_p=0.5)
+    weather_agent.as_operator(reasoning_effort="low")
+    weather_agent.initiate_inquiry(top_k=1)  # type: ignore[call-arg]
+    weather_agent.as_operator(seed="one")  # type: ignore[arg-type]
+    as_mini: MiniAgent[..., Weather] = weather_agent
+    print(as_mini)
 
 
 async def check_wrong_field_types_fail() -> None:

@@ -69,10 +69,11 @@ agent: ``structured(fallback_agent(...), Weather)`` is the typed way.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import nullcontext
-from typing import Literal, ParamSpec, Protocol, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Literal, ParamSpec, Protocol, TypeAlias, TypeVar, cast
 
 from miniagents.ext.llm._call import refuse_bound_output_type
 from miniagents.ext.llm._metered import added_usage
@@ -99,10 +100,20 @@ from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.lowlevel import core_of
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
-__all__ = ["FallbackAgentFactory", "FallbackWhen", "fallback_agent", "is_provider_failure"]
+if TYPE_CHECKING:
+    from miniagents.ext.llm.llm_agent import ForkArguments, TypedFork
+
+__all__ = [
+    "FallbackAgent",
+    "FallbackAgentFactory",
+    "FallbackWhen",
+    "fallback_agent",
+    "is_provider_failure",
+]
 
 P = ParamSpec("P")
 ReplyT = TypeVar("ReplyT", bound=Message)
+ReplyT_co = TypeVar("ReplyT_co", bound=Message, covariant=True)
 
 FallbackWhen: TypeAlias = Callable[[BaseException], bool]
 """Whether an error that ended an agent's reply before its first token calls for the next."""
@@ -126,20 +137,14 @@ def is_provider_failure(error: BaseException) -> bool:
     return isinstance(error, _PROVIDER_FAILURES)
 
 
-def _arguments(
-    *,
-    stream: bool | None = None,
-    system: str | None = None,
-    stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
-    tools: Sequence[ToolLike] | None = None,
-    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
-    output_type: type[Message] | None = None,
-    output_retries: int = 1,
-    budget: Budget | None = None,
-) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _FallbackArguments:
     """The arguments of a fallback agent: those of every LLM agent but the model's own.
 
-    Args:
+    Its fields are the agent's parameters (never made: ``fallback_agent`` gives the agent
+    the signature of this class, and mypy its parameters).
+
+    Attributes:
         stream: Whether to stream the reply token by token.
         system: A system prompt, before the texts of any ``SystemMessage``.
         stall_timeout: Seconds to wait for each next event of a reply (see the agents).
@@ -151,6 +156,39 @@ def _arguments(
             :mod:`miniagents.ext.llm.usage`).
     """
 
+    stream: bool | None = None
+    system: str | None = None
+    stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT
+    tools: Sequence[ToolLike] | None = None
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
+    output_type: type[Message] | None = None
+    output_retries: int = 1
+    budget: Budget | None = None
+
+
+if TYPE_CHECKING:  # (what types a fallback agent's ``fork``: nothing of it runs)
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class _FallbackFork(_FallbackArguments, ForkArguments):
+        """What ``FallbackAgent.fork`` takes: the fallback agent's arguments and fork's own."""
+
+
+class FallbackAgent(MiniAgent[P, ReplyT_co]):
+    """The agent that :data:`fallback_agent` makes: a ``MiniAgent`` whose ``fork`` is typed.
+
+    Its parameters ``P`` are the arguments every LLM agent takes but ``model`` and
+    ``extra_options``; ``fork`` takes them too (checked by name and type, as an LLM
+    agent's), beside its own ``alias``, ``description``, ``max_concurrency`` and
+    ``start_asap``, and gives a ``FallbackAgent`` of the same type. (Its methods are the
+    ``MiniAgent``'s; this class only types ``fork``.)
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        fork = TypedFork(_FallbackFork)  # type: ignore[assignment]  # (see TypedFork)
+        """An agent of the same class with more arguments bound (``MiniAgent.fork``)."""
+
 
 class FallbackAgentFactory(Protocol[P]):
     """The type of :data:`fallback_agent` (``P``: the arguments its agents take in common)."""
@@ -161,7 +199,7 @@ class FallbackAgentFactory(Protocol[P]):
         /,
         *others: MiniAgent[..., ReplyT],
         when: FallbackWhen = ...,
-    ) -> MiniAgent[P, ReplyT]:
+    ) -> FallbackAgent[P, ReplyT]:
         """An agent that answers with ``first``, and with the next agent if it fails."""
         ...
 
@@ -174,7 +212,7 @@ def _factory_of(arguments: Callable[P, object]) -> FallbackAgentFactory[P]:
         /,
         *others: MiniAgent[..., ReplyT],
         when: FallbackWhen = is_provider_failure,
-    ) -> MiniAgent[P, ReplyT]:
+    ) -> FallbackAgent[P, ReplyT]:
         """An agent that answers with ``first``, and with the next agent if it fails first.
 
         See :mod:`miniagents.ext.llm.fallback`: when a call of an agent's model fails
@@ -193,7 +231,7 @@ def _factory_of(arguments: Callable[P, object]) -> FallbackAgentFactory[P]:
                 429 after the SDK's retries, error events).
 
         Returns:
-            The agent (alias ``FALLBACK_AGENT``): ``MiniAgent[P, ReplyT]``, ``P`` being the
+            The agent (alias ``FALLBACK_AGENT``): a ``FallbackAgent[P, ReplyT]``, ``P`` being the
             arguments every LLM agent takes but ``model`` and ``extra_options``, given to
             the agent it inquires, and ``ReplyT`` its agents' replies together (e.g.
             ``LLMReply[OpenAIMessage | AnthropicMessage]``).
@@ -216,12 +254,12 @@ def _factory_of(arguments: Callable[P, object]) -> FallbackAgentFactory[P]:
         run.__signature__ = _with_context(arguments)  # type: ignore[attr-defined]
         run.__name__ = run.__qualname__ = "fallback_agent"
         names = ", ".join(agent.alias for agent in agents)
-        made = MiniAgent(
+        made: FallbackAgent[..., Message] = FallbackAgent(
             run,
             alias="FALLBACK_AGENT",
             description=f"Answers with the first of {names} whose reply does not fail first.",
         )
-        return cast("MiniAgent[P, ReplyT]", made)
+        return cast("FallbackAgent[P, ReplyT]", made)
 
     fallback_agent.__qualname__ = "fallback_agent"
     return fallback_agent
@@ -396,7 +434,7 @@ def _note_failures(
         add_note(f"{agent.alias} failed first: {type(earlier).__name__}: {earlier}")
 
 
-fallback_agent = _factory_of(_arguments)
+fallback_agent = _factory_of(_FallbackArguments)
 """An agent that answers with its first agent, and with the next if it fails before its
 first token (see :mod:`miniagents.ext.llm.fallback`): ``fallback_agent(first, *others,
 when=is_provider_failure)``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, TypeVar, cast
 
 from miniagents.ext.llm.anthropic import _key_in_environment, anthropic_agent
 from miniagents.ext.llm.bedrock import bedrock_agent
@@ -35,6 +35,9 @@ from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import DEFAULT, Sentinel
+
+if TYPE_CHECKING:
+    from miniagents.ext.llm.llm_agent import ForkArguments, TypedFork
 
 __all__ = [
     "DEFAULT_ANTHROPIC_MODEL",
@@ -150,22 +153,12 @@ def provider_from_env() -> str | None:
 P = ParamSpec("P")
 Q = ParamSpec("Q")
 ReplyT = TypeVar("ReplyT", bound=Message)
+ReplyT_co = TypeVar("ReplyT_co", bound=Message, covariant=True)
 
 
-def _arguments(
-    *,
-    stream: bool | None = None,
-    system: str | None = None,
-    stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
-    tools: Sequence[ToolLike] | None = None,
-    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
-    output_type: type[Message] | None = None,
-    output_retries: int = 1,
-    budget: Budget | None = None,
-    max_tokens: int | Literal[Sentinel.DEFAULT] = DEFAULT,
-    temperature: float | None = None,
-) -> None:
-    """The arguments of the agent of ``llm_agent_from_env``, for mypy: never called.
+@dataclass(frozen=True, kw_only=True)
+class _EnvArguments:
+    """The arguments of the agent of ``llm_agent_from_env``, for mypy: never made.
 
     Those of ``fallback_agent``'s agents (every LLM agent's but ``model`` and
     ``extra_options``, which are the provider's own, and the environment picks the
@@ -177,23 +170,55 @@ def _arguments(
     ``max_tokens`` of ``DEFAULT`` too: the Anthropic agent takes no ``None``).
     """
 
+    stream: bool | None = None
+    system: str | None = None
+    stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT
+    tools: Sequence[ToolLike] | None = None
+    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
+    output_type: type[Message] | None = None
+    output_retries: int = 1
+    budget: Budget | None = None
+    max_tokens: int | Literal[Sentinel.DEFAULT] = DEFAULT
+    temperature: float | None = None
+
+
+if TYPE_CHECKING:  # (what types the agent's ``fork``: nothing of it runs)
+
+    @dataclass(frozen=True, kw_only=True)
+    class _EnvFork(_EnvArguments, ForkArguments):
+        """What the agent's ``fork`` takes: its arguments and fork's own."""
+
+    class _EnvAgent(MiniAgent[P, ReplyT_co]):
+        """The type of the agent of ``llm_agent_from_env``: its ``fork`` typed.
+
+        At run time the agent is the chosen provider's (an ``OpenAIAgent``, an
+        ``OfflineAgent``, ...): this class only types it, for mypy. ``fork`` takes the
+        agent's arguments (checked by name and type) beside its own ``alias``,
+        ``description``, ``max_concurrency`` and ``start_asap``, and gives an agent of
+        the same type.
+        """
+
+        __slots__ = ()
+
+        fork = TypedFork(_EnvFork)  # type: ignore[assignment]  # (see TypedFork)
+
 
 def _agents_taking(
     arguments: Callable[P, object],
-) -> Callable[[Callable[Q, MiniAgent[..., ReplyT]]], Callable[Q, MiniAgent[P, ReplyT]]]:
+) -> Callable[[Callable[Q, MiniAgent[..., ReplyT]]], Callable[Q, _EnvAgent[P, ReplyT]]]:
     """A decorator for mypy: the agents that the function makes take ``arguments``' parameters.
 
     The function is left as it is; mypy checks the arguments given to its agents
-    (``inquire``, ``bind``) against those of ``arguments``.
+    (``inquire``, ``bind``, ``fork``) against those of ``arguments``.
     """
 
-    def typed(make: Callable[Q, MiniAgent[..., ReplyT]]) -> Callable[Q, MiniAgent[P, ReplyT]]:
-        return cast("Callable[Q, MiniAgent[P, ReplyT]]", make)
+    def typed(make: Callable[Q, MiniAgent[..., ReplyT]]) -> Callable[Q, _EnvAgent[P, ReplyT]]:
+        return cast("Callable[Q, _EnvAgent[P, ReplyT]]", make)
 
     return typed
 
 
-@_agents_taking(_arguments)
+@_agents_taking(_EnvArguments)
 def llm_agent_from_env(
     *,
     system: str | None = None,

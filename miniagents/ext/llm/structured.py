@@ -12,7 +12,7 @@ refused: the forked agent would be typed with the provider's replies)::
     weather_agent = structured(openai_agent.fork(model="gpt-4o-mini"), Weather)
     weather = (await weather_agent.inquire("Weather in Paris?"))[0]  # a Weather, to mypy too
 
-``structured`` makes an agent that replies with the answer only (``MiniAgent[P, Weather]``);
+``structured`` makes an agent that replies with the answer only (a ``StructuredAgent``);
 ``inquire(..., output_type=Weather)`` keeps the whole reply (tool calls and results, then
 the answer).
 
@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 from weakref import WeakKeyDictionary
 
 from reactivex import Observable, operators
@@ -62,10 +62,19 @@ from miniagents.miniagents.errors import AgentArgumentError
 from miniagents.promising.lowlevel import ReplayCore, core_of, stream_on
 from miniagents.promising.streamed_promise import StreamedPromise
 
-__all__ = ["PartialOutputs", "partial_outputs", "structured"]
+if TYPE_CHECKING:
+    from miniagents.messages.sequence import MessageType
+    from miniagents.miniagents.agent import AgentCall
+
+__all__ = ["PartialOutputs", "StructuredAgent", "partial_outputs", "structured"]
 
 P = ParamSpec("P")
 OutputT = TypeVar("OutputT", bound=Message)
+OutputT_co = TypeVar("OutputT_co", bound=Message, covariant=True)
+AgentT = TypeVar("AgentT", bound=MiniAgent[..., Any])
+AgentT_co = TypeVar("AgentT_co", covariant=True)
+SelfT = TypeVar("SelfT")
+SelfT_co = TypeVar("SelfT_co", covariant=True)
 
 
 class LivePartials:
@@ -105,9 +114,106 @@ class PartialOutputs(StreamedPromise[OutputT, OutputT]):
         return cast(OutputT, await self._answer)
 
 
+if TYPE_CHECKING:  # (what types a StructuredAgent's methods: nothing of it runs)
+
+    class _Inquire(Protocol[P, OutputT_co]):
+        def __call__(
+            self, messages: MessageType | None = None, /, *args: P.args, **kwargs: P.kwargs
+        ) -> MessageSequencePromise[OutputT_co]: ...
+
+    class _Initiate(Protocol[P, OutputT_co]):
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AgentCall[OutputT_co]: ...
+
+    class _Bind(Protocol[P, SelfT_co]):
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> SelfT_co: ...
+
+    class _Operator(Protocol[P, OutputT_co]):
+        def __call__(
+            self, *args: P.args, **kwargs: P.kwargs
+        ) -> Callable[[Observable[MessageType]], Observable[OutputT_co]]: ...
+
+    class _Inquirable(Protocol[P]):
+        """An agent whose ``inquire`` takes the arguments ``P``.
+
+        A ``MiniAgent[P, R]``, or an ``AnyLLMAgent``: what agents of several providers join to.
+        """
+
+        def inquire(
+            self, messages: MessageType | None = None, /, *args: P.args, **kwargs: P.kwargs
+        ) -> object: ...
+
+    # Each method is a descriptor whose owner, ``type[StructuredAgent[A, O]]``, gives the
+    # arguments ``P`` of the agent asked (``A``'s ``inquire``'s) and the answer ``O``.
+
+    class _TypedInquire:
+        @overload
+        def __get__(self, agent: None, owner: object) -> _TypedInquire: ...
+        @overload
+        def __get__(
+            self, agent: object, owner: type[StructuredAgent[_Inquirable[P], OutputT]]
+        ) -> _Inquire[P, OutputT]: ...
+        def __get__(self, agent: object, owner: object) -> object: ...
+
+    class _TypedInitiate:
+        @overload
+        def __get__(self, agent: None, owner: object) -> _TypedInitiate: ...
+        @overload
+        def __get__(
+            self, agent: object, owner: type[StructuredAgent[_Inquirable[P], OutputT]]
+        ) -> _Initiate[P, OutputT]: ...
+        def __get__(self, agent: object, owner: object) -> object: ...
+
+    class _TypedBind:
+        @overload
+        def __get__(self, agent: None, owner: object) -> _TypedBind: ...
+        @overload
+        def __get__(
+            self, agent: SelfT, owner: type[StructuredAgent[_Inquirable[P], Any]]
+        ) -> _Bind[P, SelfT]: ...
+        def __get__(self, agent: object, owner: object) -> object: ...
+
+    class _TypedOperator:
+        @overload
+        def __get__(self, agent: None, owner: object) -> _TypedOperator: ...
+        @overload
+        def __get__(
+            self, agent: object, owner: type[StructuredAgent[_Inquirable[P], OutputT]]
+        ) -> _Operator[P, OutputT]: ...
+        def __get__(self, agent: object, owner: object) -> object: ...
+
+
+# -- StructuredAgent: typed by the agent it asks -------------------------------------------
+
+
+class StructuredAgent(MiniAgent[..., OutputT_co], Generic[AgentT_co, OutputT_co]):
+    """The agent that :func:`structured` makes: ``AgentT_co`` answering with ``OutputT_co``.
+
+    Its ``inquire``, ``initiate_inquiry``, ``bind`` and ``as_operator`` take the arguments
+    of the agent it asks (``AgentT_co``'s, checked by name and type) and its replies are
+    ``OutputT_co`` s. The agent it asks is a parameter of its type, not its arguments, so
+    that mypy joins a list of structured agents of different providers, e.g.
+    ``[structured(openai_agent, Weather), structured(anthropic_agent, Weather)]``, to
+    ``list[StructuredAgent[AnyLLMAgent[AssistantMessage], Weather]]``, whose methods take the
+    arguments every LLM agent takes (:class:`~miniagents.ext.llm.LLMAgentOptions`). (Its
+    methods are the ``MiniAgent``'s; this class only types them.)
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        inquire = _TypedInquire()
+        """Start the agent with ``messages`` as its input (see ``MiniAgent.inquire``)."""
+        initiate_inquiry = _TypedInitiate()
+        """Start the agent now and send it its input later (``MiniAgent``'s)."""
+        bind = _TypedBind()
+        """``fork`` with the arguments typed (``MiniAgent.bind``)."""
+        as_operator = _TypedOperator()
+        """The agent as a reactive operator (``MiniAgent.as_operator``)."""
+
+
 def structured(
-    agent: MiniAgent[P, Any], output_type: type[OutputT], *, output_retries: int | None = None
-) -> MiniAgent[P, OutputT]:
+    agent: AgentT, output_type: type[OutputT], *, output_retries: int | None = None
+) -> StructuredAgent[AgentT, OutputT]:
     """``agent`` answering with an ``output_type``, and only with it: typed for mypy.
 
     The new agent takes ``agent``'s arguments (those bound stay bound) and replies with
@@ -167,8 +273,10 @@ def structured(
     run.__signature__ = inspect.signature(agent.func)  # type: ignore[attr-defined]
     run.__name__ = run.__qualname__ = getattr(agent.func, "__name__", "structured")
     run.__module__ = agent.func.__module__
-    answering = MiniAgent(run, alias=agent.alias, description=agent.description)
-    return cast("MiniAgent[P, OutputT]", answering)
+    answering: StructuredAgent[AgentT, Message] = StructuredAgent(
+        run, alias=agent.alias, description=agent.description
+    )
+    return cast("StructuredAgent[AgentT, OutputT]", answering)
 
 
 async def _answers(

@@ -474,7 +474,7 @@ async def test_the_arguments_go_to_the_agent_that_answers(
     async with MiniAgents():
         await fallback.fork(system="Be brief.").inquire("hi", stream=False)
         with pytest.raises(AgentArgumentError, match="model"):
-            fallback.fork(model="gpt-4o")
+            fallback.fork(model="gpt-4o")  # type: ignore[call-arg]  # (untyped code's case)
     assert fake_llm.requests[0].json["messages"][0] == {"role": "system", "content": "Be brief."}
     assert fake_llm.requests[1].json["system"] == "Be brief."
     assert "stream" not in fake_llm.requests[1].json or not fake_llm.requests[1].json["stream"]
@@ -485,7 +485,7 @@ def test_an_argument_of_its_agents_says_to_give_it_to_them_not_to_edit_a_functio
     # a function that is MiniAgents' own; an agent of the user's own still gets that advice)
     fallback = fallback_agent(offline_agent, offline_agent)
     with pytest.raises(AgentArgumentError) as refused:
-        fallback.fork(max_retries=0)  # (fork takes its arguments untyped: a run-time check)
+        fallback.fork(max_retries=0)  # type: ignore[call-arg]  # (mypy refuses it too)
     said = str(refused.value)
     assert "add a parameter" not in said
     assert "only another agent takes (one this agent asks, as fallback_agent's agents" in said

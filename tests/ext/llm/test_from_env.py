@@ -13,7 +13,7 @@ from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.from_env import (
     DEFAULT_ANTHROPIC_MODEL,
     DEFAULT_OPENAI_MODEL,
-    _arguments,
+    _EnvArguments,
     llm_agent_from_env,
     provider_from_env,
 )
@@ -196,11 +196,11 @@ async def test_the_offline_model_takes_the_common_options() -> None:
 def test_every_argument_mypy_lets_through_is_one_the_chosen_agent_takes(
     monkeypatch: pytest.MonkeyPatch, key: str | None
 ) -> None:
-    """The typed arguments (``_arguments``) are those the OpenAI, Anthropic, offline agents take."""
+    """The typed arguments (``_EnvArguments``): each the OpenAI, Anthropic, offline agents take."""
     if key is not None:
         monkeypatch.setenv(key, "k")
     taken = inspect.signature(llm_agent_from_env().func).parameters
-    typed = inspect.signature(_arguments).parameters
+    typed = inspect.signature(_EnvArguments).parameters
     assert set(typed) <= set(taken)
     assert {"max_tokens", "temperature", "system", "tools", "budget"} <= set(typed)
     assert not {"model", "extra_options"} & set(typed)  # the provider's own

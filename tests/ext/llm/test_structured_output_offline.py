@@ -350,7 +350,7 @@ def test_structured_refuses_what_is_not_an_agent_with_a_sentence() -> None:
         return question
 
     with pytest.raises(AgentArgumentError, match=r"structured takes an LLM agent, not <function"):
-        structured(answer, Weather)  # type: ignore[arg-type]
+        structured(answer, Weather)  # type: ignore[type-var]
 
 
 async def test_partials_of_a_ready_message_come_from_its_text() -> None:
