@@ -90,6 +90,9 @@ _GOES_ON = frozenset(
 )
 """Client events whose refusal the session goes on after (it waits for nothing of theirs)."""
 
+_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+"""The model that transcribes the user's speech when ``transcription_model`` names none."""
+
 _SYNC_TIMEOUT = 10.0
 """Seconds (of the event loop's clock) the end of the input waits for the API to have taken
 the audio sent (its answer to a ``session.update``); past them, a WARNING."""
@@ -103,15 +106,16 @@ class OpenAIRealtimeOptions(RealtimeOptions):
 
     Attributes:
         async_client: An ``openai.AsyncOpenAI`` client to use instead of the default one.
-        transcription_model: The model that transcribes the user's speech (with
-            ``transcribe_input``).
+        transcription_model: The model that transcribes the user's speech (``None``:
+            ``"gpt-4o-mini-transcribe"``); only with ``transcribe_input`` (the default),
+            refused with ``transcribe_input=False``, which transcribes nothing.
         websocket_options: Options of the WebSocket connection, as the SDK's
             ``realtime.connect(websocket_connection_options=...)`` takes them (e.g.
             ``{"open_timeout": 30}``: the seconds its opening handshake may take).
     """
 
     async_client: openai_sdk.AsyncOpenAI | None = None
-    transcription_model: str = "gpt-4o-mini-transcribe"
+    transcription_model: str | None = None
     websocket_options: Mapping[str, object] | None = None
 
     def check(self, alias: str) -> None:
@@ -119,20 +123,24 @@ class OpenAIRealtimeOptions(RealtimeOptions):
 
         Raises:
             LLMConfigurationError: for an ``async_client`` that is not the SDK's async
-                client, a ``transcription_model`` that is not a non-empty str,
-                ``websocket_options`` that are not a mapping by str names, or an
-                ``extra_session`` that ``session.update`` cannot send as JSON (a name that
-                is not a str, a value that is no JSON value); naming the argument.
+                client, a ``transcription_model`` that is not a non-empty str (or is
+                given with ``transcribe_input=False``), ``websocket_options`` that are not
+                a mapping by str names, or an ``extra_session`` that ``session.update``
+                cannot send as JSON (a name that is not a str, a value that is no JSON
+                value); naming the argument.
         """
         check_client(self.async_client, ("openai.AsyncOpenAI",), "OpenAI", alias)
         owner = f"The agent {alias}"
-        check_text(
-            self.transcription_model,
-            "transcription_model",
-            owner=owner,
-            fix='E.g. transcription_model="gpt-4o-mini-transcribe".',
-            error=LLMConfigurationError,
-        )
+        if self.transcription_model is not None:
+            check_text(
+                self.transcription_model,
+                "transcription_model",
+                owner=owner,
+                fix='E.g. transcription_model="gpt-4o-mini-transcribe".',
+                error=LLMConfigurationError,
+            )
+            if not self.transcribe_input:
+                raise _transcription_ignored(self.transcription_model, owner)
         options: object = self.websocket_options
         if options is not None and (
             not isinstance(options, Mapping) or not all(isinstance(key, str) for key in options)
@@ -146,6 +154,18 @@ class OpenAIRealtimeOptions(RealtimeOptions):
                 error=LLMConfigurationError,
             )
         _check_extra_session(self.extra_session, owner)
+
+
+def _transcription_ignored(model: object, owner: str) -> LLMConfigurationError:
+    """The error of a ``transcription_model`` given with ``transcribe_input=False``."""
+    error = LLMConfigurationError(
+        f"{owner} got transcription_model={model!r} with transcribe_input=False: the "
+        "transcription model transcribes the user's speech, which transcribe_input=False "
+        "turns off, so it would be ignored. Drop transcription_model, or keep "
+        "transcribe_input=True."
+    )
+    error.parameter = "transcription_model"
+    return error
 
 
 def _check_extra_session(extra: object, owner: str) -> None:
@@ -208,7 +228,8 @@ class OpenAIRealtimeProvider:
         except Exception as error:
             raise _connect_error(error) from error
         link = _OpenAILink(connection, setup.vad)
-        await link.aconfigure(_session(setup, options.transcription_model))
+        model = options.transcription_model or _TRANSCRIPTION_MODEL
+        await link.aconfigure(_session(setup, model))
         return link
 
 

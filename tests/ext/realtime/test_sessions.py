@@ -281,6 +281,14 @@ async def test_wrong_arguments_are_refused_before_connecting_saying_what_to_give
             "Its setting 'temperature' cannot be sent as JSON (Out of range float values",
         ),
         ({"extra_session": {1: "x"}}, "Its setting 1 is not named by a str: give each"),
+        # (was: taken, and ignored: with transcribe_input=False nothing is transcribed)
+        (
+            {"transcription_model": "whisper-1", "transcribe_input": False},
+            "got transcription_model='whisper-1' with transcribe_input=False: the "
+            "transcription model transcribes the user's speech, which transcribe_input=False "
+            "turns off, so it would be ignored. Drop transcription_model, or keep "
+            "transcribe_input=True.",
+        ),
     ],
 )
 async def test_openais_own_wrong_arguments_are_refused_before_connecting(
@@ -292,6 +300,24 @@ async def test_openais_own_wrong_arguments_are_refused_before_connecting(
             await APIS[0].voice(fake_llm, **arguments).inquire(streamed(["Hi."]))
     assert refused.value.parameter == next(iter(arguments))
     assert fake_llm.realtime_sessions == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "transcription"),
+    [
+        ({}, {"model": "gpt-4o-mini-transcribe"}),
+        ({"transcription_model": "whisper-1"}, {"model": "whisper-1"}),
+        ({"transcribe_input": False}, None),
+    ],
+)
+async def test_openais_transcription_model_is_sent_only_to_transcribe(
+    fake_llm: FakeLLMServer, arguments: dict[str, object], transcription: object
+) -> None:
+    fake_llm.speak(["Hello."])
+    async with MiniAgents():
+        await pieces(APIS[0].voice(fake_llm, **arguments).inquire(streamed(["Hi."])))
+    record = fake_llm.realtime_sessions[0]
+    assert record.received[0]["session"]["audio"]["input"].get("transcription") == transcription
 
 
 async def test_a_spoken_session_closes_once_its_last_reply_has_ended_not_at_its_drain_timeout(
