@@ -13,6 +13,7 @@ import asyncio
 import base64
 import math
 import re
+from collections.abc import AsyncIterator, Awaitable, Sequence
 
 import pytest
 
@@ -25,17 +26,40 @@ from miniagents.ext.realtime import (
     AudioFormat,
     RealtimeConnectionError,
     RealtimeInputError,
+    RealtimeOptions,
     RealtimeServerError,
     SessionEnd,
+    SessionSetup,
     Transcript,
     TurnEnd,
+    make_realtime_agent,
+)
+from miniagents.ext.realtime._session import READ_ON_EVENTS, READ_ON_SECONDS
+from miniagents.ext.realtime.openai import (
+    OpenAIRealtimeOptions,
+    OpenAIRealtimeProvider,
+    _OpenAILink,
+)
+from miniagents.ext.realtime.provider import (
+    InputEnd,
+    RealtimeEvent,
+    ReplyEnded,
+    ReplyStarted,
+    ServerFailed,
+    TextOut,
+    ToolCalled,
 )
 from miniagents.messages import ImagePart, Message
-from miniagents.testing import FakeLLMServer, LiveUsage, tone
+from miniagents.testing import FakeLLMServer, LiveUsage, VirtualClock, tone
 from tests.ext.realtime.kit import APIS, Api, of, pieces, pieces_then_error, question, streamed
 
 DOT = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 USAGE = LiveUsage(input_text=10, input_audio=20, output_text=4, output_audio=30)
+
+
+def _clock() -> str:
+    """The time."""
+    return "noon"
 
 
 async def test_a_spoken_question_gets_its_answer_spoken_transcribed_and_priced(
@@ -172,6 +196,252 @@ async def test_a_dropped_connection_ends_the_reply_after_what_came(
     assert "dropped" in str(error)
     assert len(of(AudioChunk, found)) == 1
     assert fake_llm.realtime_sessions[0].outcome == "dropped"
+
+
+class _HeldLink:
+    """OpenAI's link, whose events the session reads only once a send has failed.
+
+    The link's own events are read at once (``closed`` is set when they end, the API having
+    closed the connection); the session is given them when a send fails, or at the close:
+    the API's error and its close came, and a send found the connection closed, before
+    the session read the error (as when the session is busy as they come).
+    """
+
+    reports_speech = True
+    replies_to_tool_outputs = False
+    replayed = False
+
+    def __init__(self, link: _OpenAILink, closed: asyncio.Event) -> None:
+        self._link = link
+        self._closed = closed
+        self._released = asyncio.Event()
+        self._held: list[RealtimeEvent] = []
+        self._end: Exception | None = None
+        self._reading = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for event in self._link.events():
+                self._held.append(event)
+        except Exception as error:
+            self._end = error
+        finally:
+            self._closed.set()
+
+    async def _sent(self, sending: Awaitable[None]) -> None:
+        try:
+            await sending
+        except BaseException:
+            self._released.set()
+            raise
+
+    async def asend_audio(self, audio: bytes) -> None:
+        await self._sent(self._link.asend_audio(audio))
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        await self._sent(self._link.asend_text(text, images))
+
+    async def asend_images(self, images: Sequence[ImagePart]) -> None:
+        await self._sent(self._link.asend_images(images))
+
+    async def asend_item(self, role: str, text: str) -> None:
+        await self._sent(self._link.asend_item(role, text))
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        await self._sent(self._link.asend_tool_output(call_id, name, output))
+
+    async def arespond(self) -> None:
+        await self._sent(self._link.arespond())
+
+    async def atruncate(self, item_id: str, played_ms: int) -> None:
+        await self._sent(self._link.atruncate(item_id, played_ms))
+
+    async def aend_input(self) -> InputEnd:
+        return await self._link.aend_input()
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self._released.wait()
+        await self._reading
+        for event in self._held:
+            yield event
+        if self._end is not None:
+            raise self._end
+
+    async def aclose(self) -> None:
+        self._released.set()
+        await self._link.aclose()
+
+
+class _HeldProvider:
+    """OpenAI's provider, whose link is a :class:`_HeldLink`."""
+
+    provider_name = "openai"
+    price_provider: str | None = "openai"
+    input_format = PCM24K
+    output_format = PCM24K
+    default_model: str | None = "gpt-realtime"
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
+    async def aconnect(self, setup: SessionSetup, options: OpenAIRealtimeOptions) -> _HeldLink:
+        return _HeldLink(await OpenAIRealtimeProvider().aconnect(setup, options), self.closed)
+
+
+async def test_a_send_the_api_closed_before_its_error_was_read_ends_with_the_apis_error(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the send failed as the connection was closed, and the session ended with
+    # "The connection to the OpenAI Realtime API dropped", the API's error left unread)
+    fake_llm.speak(error="The model is overloaded.")
+    provider = _HeldProvider()
+
+    async def talk() -> AsyncIterator[str]:
+        yield "How are you?"
+        await provider.closed.wait()  # (the API's error, then its close, came)
+        yield "And now?"
+
+    voice = make_realtime_agent(
+        OpenAIRealtimeOptions, provider, alias="HELD", summary="Held."
+    ).fork(async_client=APIS[0].client(fake_llm))
+    async with MiniAgents():
+        found, error = await pieces_then_error(voice.inquire(talk()))
+    assert isinstance(error, RealtimeServerError)
+    assert str(error) == (
+        "The realtime API ended the session of HELD: The model is overloaded. (server_error)"
+    )
+    assert error.code == "server_error"
+    assert not of(SessionEnd, found)
+    assert fake_llm.realtime_sessions[0].outcome == "failed"
+
+
+class _FoundClosedLink:
+    """A link whose connection a send finds closed; the API's events left then are ``left``,
+    and none come after them until the session closes it (a connection silent at its end)."""
+
+    reports_speech = False
+    replies_to_tool_outputs = False
+    replayed = False
+
+    def __init__(self, left: Sequence[RealtimeEvent], found_by: str) -> None:
+        self._left = left
+        self._found_by = found_by  # "text", or "respond": the ask for a reply
+        self._found_closed = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._text_sent = asyncio.Event()
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        self._text_sent.set()
+        self._found("text")
+
+    async def asend_audio(self, audio: bytes) -> None:
+        raise AssertionError("not sent in these tests")
+
+    async def asend_images(self, images: Sequence[ImagePart]) -> None:
+        raise AssertionError("not sent in these tests")
+
+    async def asend_item(self, role: str, text: str) -> None:
+        raise AssertionError("not sent in these tests")
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        raise AssertionError("not sent in these tests")
+
+    async def atruncate(self, item_id: str, played_ms: int) -> None:
+        raise AssertionError("not sent in these tests")
+
+    async def arespond(self) -> None:
+        self._found("respond")
+
+    def _found(self, sending: str) -> None:
+        if sending == self._found_by:
+            self._found_closed.set()
+            raise RealtimeConnectionError("The connection dropped.")
+
+    async def aend_input(self) -> InputEnd:
+        return "no_turn"
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        if self._found_by == "respond":  # (a reply under way as the text is sent: its end
+            yield ReplyStarted("r0")  # then asks for the reply to the text)
+            await self._text_sent.wait()
+            yield ReplyEnded("r0", "completed")
+        await self._found_closed.wait()
+        for event in self._left:
+            yield event
+        await self._closed.wait()
+
+    async def aclose(self) -> None:
+        self._closed.set()
+
+
+class _FoundClosedProvider:
+    provider_name = "found-closed"
+    price_provider: str | None = None
+    input_format = PCM24K
+    output_format = PCM24K
+    default_model: str | None = "found-closed-model"
+
+    def __init__(self, left: Sequence[RealtimeEvent], found_by: str) -> None:
+        self._left = left
+        self._found_by = found_by
+
+    async def aconnect(self, setup: SessionSetup, options: RealtimeOptions) -> _FoundClosedLink:
+        return _FoundClosedLink(self._left, self._found_by)
+
+
+_SAID = (ReplyStarted("r1"), TextOut("i1", "Hello."), ToolCalled("c1", "clock", "{}"))
+_API_ERROR = ServerFailed("The model is overloaded.", "server_error")
+
+
+@pytest.mark.parametrize(
+    ("left", "apis", "seconds"),
+    [
+        ((), False, READ_ON_SECONDS),  # (nothing comes: the connection's, at the bound)
+        ((*_SAID, _API_ERROR), True, 0.0),
+        ((*(TextOut("i1", "x"),) * (READ_ON_EVENTS - 1), _API_ERROR), True, 0.0),
+        (((TextOut("i1", "x"),) * READ_ON_EVENTS + (_API_ERROR,)), False, 0.0),  # (too late)
+    ],
+    ids=["silent", "error-after-a-reply", "error-last-read", "error-past-the-bound"],
+)
+async def test_the_events_left_after_a_send_found_the_connection_closed_are_read_within_bounds(
+    virtual_clock: VirtualClock, left: Sequence[RealtimeEvent], apis: bool, seconds: float
+) -> None:
+    voice = make_realtime_agent(
+        RealtimeOptions,
+        _FoundClosedProvider(left, "text"),
+        alias="CLOSED",
+        summary="Closed.",
+    ).fork(tools=[_clock])
+    async with MiniAgents():
+        found, error = await pieces_then_error(voice.inquire(streamed(["Hi."])))
+    if apis:
+        assert isinstance(error, RealtimeServerError)
+        assert str(error) == (
+            "The realtime API ended the session of CLOSED: The model is overloaded. (server_error)"
+        )
+    else:
+        assert isinstance(error, RealtimeConnectionError)
+        assert str(error) == "The connection dropped."
+    assert found == []  # (what came after the send failed is not the reply's: no tool ran)
+    assert virtual_clock.elapsed == pytest.approx(seconds)
+
+
+async def test_an_ask_for_a_reply_that_found_the_connection_closed_ends_with_the_apis_error() -> (
+    None
+):
+    # (was: the ask made as a reply ended, the session's read of the events raised the
+    # connection's error at once, the API's error after it never read)
+    voice = make_realtime_agent(
+        RealtimeOptions,
+        _FoundClosedProvider((*_SAID, _API_ERROR), "respond"),
+        alias="CLOSED",
+        summary="Closed.",
+    )
+    async with MiniAgents():
+        found, error = await pieces_then_error(voice.inquire(streamed(["Hi."])))
+    assert isinstance(error, RealtimeServerError)
+    assert "The model is overloaded." in str(error)
+    assert [type(piece) for piece in found] == [TurnEnd]  # (the reply under way's end)
 
 
 async def test_a_session_the_api_ends_mid_conversation_is_an_error_and_one_closed_here_ends_well(
