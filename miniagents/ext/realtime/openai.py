@@ -16,7 +16,10 @@ that event names: the API keeps the session open after refusing one event (an au
 an item, a truncation, a later ``session.update``), and so does the session, logging the
 error as a warning. The refusal of an event the session waits on (its setup, a reply it
 asked for, the turn it committed) ends it, as does an error that names no client event of
-the link's (``session_expired``, a server's error).
+the link's (``session_expired``, a server's error), but ``cannot_update_voice``: the
+refusal of a ``session.update`` that sets a voice once the model has spoken in the session
+(the API keeps the voice of its first reply), which names no event; its warning says to
+set the voice before the first reply.
 
 The client comes from ``async_client=`` or, once per ``MiniAgents`` context, from the
 environment (``OPENAI_API_KEY``; ``OPENAI_BASE_URL``, whose ``http`` scheme becomes ``ws``).
@@ -89,6 +92,13 @@ _GOES_ON = frozenset(
     }
 )
 """Client events whose refusal the session goes on after (it waits for nothing of theirs)."""
+
+_VOICE_FIX = (
+    " The voice is set before the model's first reply, for the whole session: give it as "
+    "the agent's voice=... (sent as the session starts), or start a new session to speak "
+    "with another."
+)
+"""What the warning of a ``cannot_update_voice`` says to do (after the API's message)."""
 
 _TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 """The model that transcribes the user's speech when ``transcription_model`` names none."""
@@ -451,8 +461,13 @@ class _OpenAILink:
         """``failed``, not fatal if it refuses a client event the session goes on after.
 
         A refused ``session.update`` (not the setup's) counts as answered for
-        :meth:`aend_input`, which waits for the answers of those it sent.
+        :meth:`aend_input`, which waits for the answers of those it sent; so does a
+        ``cannot_update_voice``, which names none (the setup's comes before any reply).
         """
+        if failed.code == "cannot_update_voice":
+            self._updated += 1
+            self._synced.set()
+            return dataclasses.replace(failed, fatal=False)
         refused = error.get("event_id")
         if not isinstance(refused, str) or refused == self._setup_id:
             return failed
@@ -503,7 +518,8 @@ def _event(event: dict[str, Any]) -> RealtimeEvent | None:
         error = event.get("error") or {}
         code = str(error.get("code") or error.get("type") or "")
         benign = code in _BENIGN
-        return ServerFailed(str(error.get("message", "")), code, fatal=not benign, expected=benign)
+        said = str(error.get("message", "")) + (_VOICE_FIX if code == "cannot_update_voice" else "")
+        return ServerFailed(said, code, fatal=not benign, expected=benign)
     return None
 
 

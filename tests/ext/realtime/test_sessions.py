@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -611,17 +612,26 @@ async def test_a_spoken_session_closes_once_its_last_reply_has_ended_not_at_its_
 
 
 @pytest.mark.parametrize(
-    ("arguments", "param"),
+    ("arguments", "param", "said"),
     [
-        ({"voice": "nope"}, "session.audio.output.voice"),
+        ({"voice": "nope"}, "session.audio.output.voice", "Invalid value for '{param}'"),
         (
             {"extra_session": {"audio": {"input": {"turn_detection": {"type": "vad"}}}}},
             "session.audio.input.turn_detection.type",
+            "Invalid value for '{param}'",
+        ),
+        # (was: the fake took fields the API does not know, as a setting of its beta,
+        # temperature, or a misspelt one, which the API refuses)
+        ({"extra_session": {"temperature": 0.8}}, "session.temperature", "Unknown parameter"),
+        (
+            {"extra_session": {"audio": {"output": {"volume": 2}}}},
+            "session.audio.output.volume",
+            "Unknown parameter",
         ),
     ],
 )
 async def test_a_setup_the_openai_api_refuses_ends_the_session_with_the_apis_error(
-    fake_llm: FakeLLMServer, arguments: dict[str, object], param: str
+    fake_llm: FakeLLMServer, arguments: dict[str, object], param: str, said: str
 ) -> None:
     # (was: the fake took any session.update, so a voice the API does not have, or a
     # turn detection of a type it does not know, passed here and failed only against it)
@@ -631,15 +641,79 @@ async def test_a_setup_the_openai_api_refuses_ends_the_session_with_the_apis_err
             APIS[0].voice(fake_llm, **arguments).inquire(streamed(["Hi."]))
         )
     assert isinstance(error, RealtimeServerError)
-    assert str(error).startswith(
-        f"The realtime API ended the session of OPENAI_REALTIME_AGENT: Invalid value for '{param}'"
-    )
-    assert error.code == "invalid_value"
+    if said == "Unknown parameter":
+        assert str(error) == (
+            "The realtime API ended the session of OPENAI_REALTIME_AGENT: Unknown parameter: "
+            f"'{param}'. (unknown_parameter)"
+        )
+        assert error.code == "unknown_parameter"
+    else:
+        assert str(error).startswith(
+            "The realtime API ended the session of OPENAI_REALTIME_AGENT: "
+            + said.format(param=param)
+        )
+        assert error.code == "invalid_value"
     assert not of(SessionEnd, found)
     record = fake_llm.realtime_sessions[0]
     (refused,) = record.errors
     assert (refused.param, refused.event_id) == (param, record.received[0]["event_id"])
     assert record.config == {}  # (nothing of the refused update was taken)
+
+
+class _KeptLinkProvider(OpenAIRealtimeProvider):
+    """OpenAI's provider, which keeps the link it opened (for a test to send on it)."""
+
+    def __init__(self) -> None:
+        self.links: list[_OpenAILink] = []
+
+    async def aconnect(self, setup: SessionSetup, options: OpenAIRealtimeOptions) -> _OpenAILink:
+        link = await super().aconnect(setup, options)
+        self.links.append(link)
+        return link
+
+
+async def test_a_voice_set_once_the_model_has_spoken_is_refused_and_said_with_the_fix(
+    fake_llm: FakeLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: the fake took a new voice at any time, where the API refuses it once the model
+    # has spoken, with an error that names no client event, which ended the session)
+    fake_llm.speak(["Fine."])
+    fake_llm.speak(["Still fine."])
+    provider = _KeptLinkProvider()
+    spoken = asyncio.Event()
+
+    async def talk() -> AsyncIterator[str]:
+        yield "How are you?"
+        await spoken.wait()  # (the first reply ended: its audio is in the conversation)
+        (link,) = provider.links
+        voice = {"type": "realtime", "audio": {"output": {"voice": "echo"}}}
+        await link.send({"type": "session.update", "session": voice})
+        yield "And now?"
+
+    voice = make_realtime_agent(
+        OpenAIRealtimeOptions, provider, alias="VOICED", summary="Voiced."
+    ).fork(async_client=APIS[0].client(fake_llm), voice="alloy")
+    found: list[object] = []
+    with caplog.at_level(logging.WARNING, logger="miniagents"):
+        async with MiniAgents():
+            async for promise in voice.inquire(talk()):
+                piece = await promise
+                found.append(piece)
+                if isinstance(piece, TurnEnd):
+                    spoken.set()
+    assert [piece.text for piece in of(Transcript, found)] == ["Fine.", "Still fine."]
+    assert isinstance(found[-1], SessionEnd)  # (the API went on, and so did the session)
+    warnings = [each.getMessage() for each in caplog.records if each.levelno >= logging.WARNING]
+    assert warnings == [
+        "The realtime API warned the session of VOICED: Cannot update a conversation's voice "
+        "if assistant audio is present. The voice is set before the model's first reply, for "
+        "the whole session: give it as the agent's voice=... (sent as the session starts), or "
+        "start a new session to speak with another. (cannot_update_voice)"
+    ]
+    record = fake_llm.realtime_sessions[0]
+    (refused,) = record.errors
+    assert (refused.code, refused.event_id, refused.param) == ("cannot_update_voice", None, None)
+    assert record.config["audio"]["output"]["voice"] == "alloy"  # (the voice it kept)
 
 
 async def test_an_openai_session_the_api_expires_ends_with_its_error_told_once(
