@@ -58,6 +58,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    _closed_error,
     _ended_error,
     _open_error,
 )
@@ -558,10 +559,6 @@ def _image(image: ImagePart) -> dict[str, Any]:
         "type": "input_image",
         "image_url": image.data_url if image.data is not None else image.url,
     }
-
-
-def _closed_error(error: BaseException) -> bool:
-    return any(cls.__name__ == "ConnectionClosed" for cls in type(error).__mro__)
 
 
 def _dropped_error(error: Any) -> LLMError:
