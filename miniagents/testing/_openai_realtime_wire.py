@@ -13,13 +13,20 @@ closes it after one: code 1001 (going away) for ``session_expired`` (an
 ``invalid_request_error`` that names no client event), else 1011 (a ``server_error``); the
 record's ``outcome`` is then ``"failed"``.
 
-**What a ``session.update`` may set.** The fake checks a few fields of the session, as the
-API does, and refuses the whole update (nothing of it applied) with an ``invalid_value``
-error naming the field (``param``) when one is not what the API takes: ``type`` (only
-``"realtime"``), ``output_modalities`` (``["audio"]`` or ``["text"]``),
-``audio.output.voice`` (one of the API's built-in voices, ``_VOICES``) and
-``audio.input.turn_detection`` (``None``, or of the type ``"server_vad"`` or
-``"semantic_vad"``). Any other field is taken as given.
+**What a ``session.update`` may set.** The fake refuses the whole update (nothing of it
+applied), as the API does, with an ``invalid_request_error`` naming the field (``param``):
+
+- a field the API does not know (``unknown_parameter``, "Unknown parameter:
+  'session.temperature'."), at the session's level and in its ``audio`` (``_FIELDS``);
+- a value it does not take (``invalid_value``): ``type`` (only ``"realtime"``),
+  ``output_modalities`` (``["audio"]`` or ``["text"]``), ``audio.output.voice`` (one of the
+  API's built-in voices, ``_VOICES``) and ``audio.input.turn_detection`` (``None``, or of
+  the type ``"server_vad"`` or ``"semantic_vad"``);
+- a voice once the model has spoken in the session (``cannot_update_voice``: "Cannot
+  update a conversation's voice if assistant audio is present."), which the API says
+  naming neither the event nor the field, and after which the session goes on.
+
+The values of the fields it knows otherwise are taken as given.
 """
 
 from __future__ import annotations
@@ -52,6 +59,48 @@ _VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", 
 """The voices the fake takes in ``audio.output.voice`` (the API's built-in voices)."""
 
 _TURN_DETECTIONS = ("server_vad", "semantic_vad")
+
+_FIELDS: dict[str, frozenset[str]] = {
+    "session": frozenset(
+        {
+            "type",
+            "model",
+            "instructions",
+            "output_modalities",
+            "audio",
+            "include",
+            "tracing",
+            "tools",
+            "tool_choice",
+            "max_output_tokens",
+            "truncation",
+            "prompt",
+        }
+    ),
+    "session.audio": frozenset({"input", "output"}),
+    "session.audio.input": frozenset(
+        {"format", "noise_reduction", "transcription", "turn_detection"}
+    ),
+    "session.audio.input.format": frozenset({"type", "rate"}),
+    "session.audio.input.noise_reduction": frozenset({"type"}),
+    "session.audio.input.transcription": frozenset({"model", "language", "prompt"}),
+    "session.audio.input.turn_detection": frozenset(
+        {
+            "type",
+            "threshold",
+            "prefix_padding_ms",
+            "silence_duration_ms",
+            "idle_timeout_ms",
+            "eagerness",
+            "create_response",
+            "interrupt_response",
+        }
+    ),
+    "session.audio.output": frozenset({"format", "voice", "speed"}),
+    "session.audio.output.format": frozenset({"type", "rate"}),
+}
+"""The fields of a ``session.update``'s ``session`` the fake knows, by where they are (the
+API's realtime session: any other is an ``unknown_parameter``)."""
 
 _DEFAULT_SESSION: dict[str, Any] = {
     "type": "realtime",
@@ -128,8 +177,14 @@ class OpenAIRealtimeWire:
             given = message.get("session") or {}
             refused = _refused_session(given)
             if refused is not None:
-                param, message_text = refused
-                session.error("invalid_value", message_text, event_id, param=param)
+                code, param, message_text = refused
+                session.error(code, message_text, event_id, param=param)
+                return
+            if _voice_of(given) is not None and _spoken(session):
+                session.error(  # (the API names neither the event nor the field)
+                    "cannot_update_voice",
+                    "Cannot update a conversation's voice if assistant audio is present.",
+                )
                 return
             self._update(session, given)
         elif kind == "input_audio_buffer.append":
@@ -414,13 +469,16 @@ class OpenAIRealtimeWire:
         return out
 
 
-def _refused_session(given: Any) -> tuple[str, str] | None:
-    """Why the API refuses the ``session`` of a ``session.update``: its param and message.
+def _refused_session(given: Any) -> tuple[str, str, str] | None:
+    """Why the API refuses the ``session`` of a ``session.update``: its code, param, message.
 
     ``None`` if it takes it (see the module for the fields checked).
     """
     if not isinstance(given, dict):
-        return "session", "Invalid type for 'session': expected an object."
+        return "invalid_type", "session", "Invalid type for 'session': expected an object."
+    unknown = _unknown_field(given, "session")
+    if unknown is not None:
+        return "unknown_parameter", unknown, f"Unknown parameter: '{unknown}'."
     checked: list[tuple[str, Any, tuple[Any, ...]]] = []
     if "type" in given:
         checked.append(("session.type", given["type"], ("realtime",)))
@@ -444,11 +502,43 @@ def _refused_session(given: Any) -> tuple[str, str] | None:
     for param, value, allowed in checked:
         if value not in allowed:
             supported = ", ".join(json.dumps(each) for each in allowed)
-            return param, (
-                f"Invalid value for '{param}': {json.dumps(value)}. "
-                f"Supported values are: {supported}."
+            return (
+                "invalid_value",
+                param,
+                (
+                    f"Invalid value for '{param}': {json.dumps(value)}. "
+                    f"Supported values are: {supported}."
+                ),
             )
     return None
+
+
+def _unknown_field(given: dict[str, Any], where: str) -> str | None:
+    """The first field of ``given`` (at ``where``) the API does not know, with its path."""
+    known = _FIELDS.get(where)
+    if known is None:
+        return None  # (a value the fake does not look into, as a tool's parameters)
+    for name, value in given.items():
+        path = f"{where}.{name}"
+        if name not in known:
+            return path
+        if isinstance(value, dict):
+            unknown = _unknown_field(value, path)
+            if unknown is not None:
+                return unknown
+    return None
+
+
+def _voice_of(given: dict[str, Any]) -> object:
+    """The voice a ``session.update``'s ``session`` sets (``None``: it sets none)."""
+    audio = given.get("audio")
+    output = audio.get("output") if isinstance(audio, dict) else None
+    return output.get("voice") if isinstance(output, dict) else None
+
+
+def _spoken(session: LiveSession) -> bool:
+    """Whether the model has spoken in ``session`` (an assistant item of audio)."""
+    return any(item.role == "assistant" and item.kind == "audio" for item in session.items.values())
 
 
 def _usage(usage: LiveUsage) -> dict[str, Any]:

@@ -150,6 +150,70 @@ async def test_the_fake_refuses_a_session_update_the_openai_api_refuses_and_goes
     assert [(error.code, error.param) for error in record.errors] == [("invalid_value", param)]
 
 
+@pytest.mark.parametrize(
+    ("session", "param"),
+    [
+        ({"type": "realtime", "temperature": 0.8}, "session.temperature"),
+        ({"audio": {"output": {"voice": "marin", "volume": 2}}}, "session.audio.output.volume"),
+        (
+            {"audio": {"input": {"transcription": {"lang": "en"}}}},
+            "session.audio.input.transcription.lang",
+        ),
+        (
+            {"audio": {"input": {"turn_detection": {"type": "server_vad", "x": 1}}}},
+            "session.audio.input.turn_detection.x",
+        ),
+        ({"audio": {"speaker": {}}}, "session.audio.speaker"),
+    ],
+)
+async def test_the_fake_refuses_an_unknown_session_field_naming_it_as_the_openai_api_does(
+    fake_llm: FakeLLMServer, session: dict[str, Any], param: str
+) -> None:
+    # (was: taken silently, where the API refuses the update)
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        update = {"type": "session.update", "session": session, "event_id": "e1"}
+        await connection.send_raw(json.dumps(update))
+        refused = (await events_until(connection, "error"))[-1]["error"]
+        assert refused == {
+            "type": "invalid_request_error",
+            "code": "unknown_parameter",
+            "message": f"Unknown parameter: '{param}'.",
+            "param": param,
+            "event_id": "e1",
+        }
+    record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
+    assert record.config == {}  # (nothing of it taken)
+
+
+async def test_the_fake_refuses_a_voice_once_the_model_has_spoken_as_the_openai_api_does(
+    fake_llm: FakeLLMServer,
+) -> None:
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    voice = {"type": "realtime", "audio": {"output": {"voice": "marin"}}}
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        await connection.send_raw(json.dumps({"type": "session.update", "session": voice}))
+        await events_until(connection, "session.updated")  # (before any reply: taken)
+        await connection.send_raw(json.dumps({"type": "response.create"}))
+        await events_until(connection, "response.done")
+        again = {"type": "realtime", "audio": {"output": {"voice": "marin"}}}
+        update = {"type": "session.update", "session": again, "event_id": "e2"}
+        await connection.send_raw(json.dumps(update))
+        refused = (await events_until(connection, "error"))[-1]["error"]
+        assert refused == {
+            "type": "invalid_request_error",
+            "code": "cannot_update_voice",
+            "message": "Cannot update a conversation's voice if assistant audio is present.",
+            "param": None,
+            "event_id": None,
+        }
+        other = {"type": "realtime", "instructions": "Be brief."}
+        await connection.send_raw(json.dumps({"type": "session.update", "session": other}))
+        updated = (await events_until(connection, "session.updated"))[-1]["session"]
+        assert updated["instructions"] == "Be brief."  # (the session went on)
+        assert updated["audio"]["output"]["voice"] == "marin"
+
+
 async def test_the_fake_closes_an_openai_session_after_a_fatal_error_as_the_api_does(
     fake_llm: FakeLLMServer,
 ) -> None:

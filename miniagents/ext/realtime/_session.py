@@ -34,7 +34,12 @@ and trims the session's record of the conversation to what was heard.
 **The end.** When the input ends, the user's last words are a turn (``aend_input``), and
 the session closes once nothing is pending (no turn unanswered, no reply, no tool running),
 or ``drain_timeout`` seconds after; then its ``SessionEnd``. An error (the API's, the
-connection's, a budget's) ends the reply after the pieces before it.
+connection's, a budget's) ends the reply after the pieces before it. A send that finds the
+connection closed (:class:`~miniagents.ext.realtime.errors.RealtimeConnectionError`) may
+have come before the API's error was read, which the API sends just before it closes: the
+session reads the events left (at most :data:`READ_ON_EVENTS`, for at most
+:data:`READ_ON_SECONDS` of the loop's clock) and ends with the API's error if it is among
+them, else with the connection's.
 """
 
 from __future__ import annotations
@@ -62,7 +67,11 @@ from miniagents.ext.llm.pricing import modal_cost_usd
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent
 from miniagents.ext.llm.usage import Budget
 from miniagents.ext.realtime._recording import discard_recording, observed_session
-from miniagents.ext.realtime.errors import RealtimeInputError, RealtimeServerError
+from miniagents.ext.realtime.errors import (
+    RealtimeConnectionError,
+    RealtimeInputError,
+    RealtimeServerError,
+)
 from miniagents.ext.realtime.handoff import Handoff
 from miniagents.ext.realtime.pieces import (
     AudioChunk,
@@ -85,6 +94,7 @@ from miniagents.ext.realtime.provider import (
     RealtimeProvider,
     ReplyEnded,
     ReplyStarted,
+    ServerFailed,
     SessionSetup,
     SpeechStarted,
     SpeechStopped,
@@ -103,10 +113,17 @@ from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.agent import InteractionContext, MiniAgent
 from miniagents.promising.lowlevel import logger, report_lost_error, spawn
 
-__all__ = ["CONVERSATION_KEPT", "Session"]
+__all__ = ["CONVERSATION_KEPT", "READ_ON_EVENTS", "READ_ON_SECONDS", "Session"]
 
 CONVERSATION_KEPT: Final = 1000
 """The messages of a session's conversation its record keeps (the latest; a handoff's input)."""
+
+READ_ON_EVENTS: Final = 32
+"""The most events read, after a send found the connection closed, for the API's error."""
+
+READ_ON_SECONDS: Final = 1.0
+"""The most seconds (of the event loop's clock) the events left are read for after a send
+found the connection closed; then the session ends with the connection's error."""
 
 
 @dataclass
@@ -209,6 +226,7 @@ class Session:
         self._link: RealtimeLink | None = None
         self._changed = asyncio.Event()  # (for the drain: something pending ended)
         self._failure: BaseException | None = None
+        self._reading_on: int | None = None  # events left to read for the API's error
         self._closing = False
         # the conversation's state
         self._speaking = False  # the user (server VAD)
@@ -246,10 +264,15 @@ class Session:
         try:
             async for event in link.events():
                 if self._failure is not None:
+                    if self._read_on(event):
+                        continue  # (a send found the connection closed: the API's error?)
                     break  # (a task of the session failed: it ends with that error)
                 self._on(event)
                 if not self._closing:
-                    await self._act(link)
+                    try:
+                        await self._act(link)
+                    except RealtimeConnectionError as error:
+                        self._fail(error, link)
                 # (closing: the events are read on to their end, which the close makes, so
                 # that one the API sent meanwhile is taken and a recording keeps them all)
             if self._failure is not None:
@@ -289,12 +312,39 @@ class Session:
             self._charge = None
 
     def _fail(self, error: BaseException, link: RealtimeLink) -> None:
-        """End the session with ``error`` (a task of its own failed); no recording is kept."""
+        """End the session with ``error`` (a task of its own failed); no recording is kept.
+
+        A send that found the connection closed (a ``RealtimeConnectionError``) ends it
+        once the events left are read for the API's error (see the module): the link is
+        closed after :data:`READ_ON_SECONDS`, unless they end before.
+        """
         if self._failure is None:
             self._failure = error
+            if isinstance(error, RealtimeConnectionError):
+                self._reading_on = READ_ON_EVENTS
         discard_recording(link)
         self._closing = True
-        self._spawn(link.aclose(), "close")
+        if self._reading_on is None:
+            self._spawn(link.aclose(), "close")
+        else:
+            self._spawn(self._close_after(link, READ_ON_SECONDS), "close")
+
+    async def _close_after(self, link: RealtimeLink, seconds: float) -> None:
+        await asyncio.sleep(seconds)  # (the loop's clock)
+        await link.aclose()
+
+    def _read_on(self, event: RealtimeEvent) -> bool:
+        """Whether to read on for the API's error, after a send found the connection closed.
+
+        Raises:
+            RealtimeServerError: ``event`` is the API's error: the session ends with it.
+        """
+        if not self._reading_on:  # (another failure, or the events left all read)
+            return False
+        self._reading_on -= 1
+        if isinstance(event, ServerFailed) and event.fatal:
+            raise self._server_error(event)
+        return self._reading_on > 0
 
     def conversation(self) -> list[Message]:
         """The conversation so far as messages (what a handoff's text agent is given).
@@ -405,11 +455,7 @@ class Session:
         elif isinstance(event, AudioCut):
             self._cut(event)
         elif event.fatal:
-            raise RealtimeServerError(
-                f"The realtime API ended the session of {self._alias}: {event.message}"
-                + (f" ({event.code})" if event.code else ""),
-                event.code,
-            )
+            raise self._server_error(event)
         elif event.expected:  # (a race the session expects: noise)
             logger.debug("The realtime API said %s: %s", event.code, event.message)
         else:  # (a warning, or an error the session goes on after: a user should see it)
@@ -420,6 +466,14 @@ class Session:
                 f" ({event.code})" if event.code else "",
             )
         self._changed.set()
+
+    def _server_error(self, event: ServerFailed) -> RealtimeServerError:
+        """The session's error for the API's fatal ``event``."""
+        return RealtimeServerError(
+            f"The realtime API ended the session of {self._alias}: {event.message}"
+            + (f" ({event.code})" if event.code else ""),
+            event.code,
+        )
 
     def _place_turn(self, item_id: str | None) -> None:
         """Give the user's spoken turn its place in the conversation, before the reply to it.
@@ -757,7 +811,8 @@ class Session:
                     self._changed.clear()
                     await self._changed.wait()
         self._closing = True
-        await link.aclose()
+        if self._reading_on is None:  # (else the events left are read: closed after them)
+            await link.aclose()
 
 
 def _raised_on(error: BaseException) -> bool:

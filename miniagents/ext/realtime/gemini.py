@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMError
 from miniagents.ext.llm.sdk_calls import import_sdk
 from miniagents.ext.realtime.agent import make_realtime_agent
+from miniagents.ext.realtime.errors import RealtimeConnectionError
 from miniagents.ext.realtime.pieces import PCM16K, PCM24K, RealtimeUsage
 from miniagents.ext.realtime.provider import (
     AudioCut,
@@ -48,6 +49,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    _closed_error,
     _ended_error,
     _open_error,
 )
@@ -190,37 +192,41 @@ class _GeminiLink:
         Without VAD, a turn's first chunk follows an ``activity_start``.
         """
         if not self._vad and not self._audio:
-            await self._session.send_realtime_input(activity_start={})
+            await _sent(self._session.send_realtime_input(activity_start={}))
         self._audio = True
         blob = self._types.Blob(data=audio, mime_type=PCM16K.mime_type)
-        await self._session.send_realtime_input(audio=blob)
+        await _sent(self._session.send_realtime_input(audio=blob))
 
     async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
         """A user turn of text and images (the session then asks for the reply)."""
         parts = [{"text": text}, *map(_part, images)]
-        await self._session.send_client_content(
-            turns=[{"role": "user", "parts": parts}], turn_complete=False
+        await _sent(
+            self._session.send_client_content(
+                turns=[{"role": "user", "parts": parts}], turn_complete=False
+            )
         )
 
     async def asend_images(self, images: Sequence[ImagePart]) -> None:
         """Images as a user turn's parts, not answered."""
-        await self._session.send_client_content(
-            turns=[{"role": "user", "parts": list(map(_part, images))}], turn_complete=False
+        await _sent(
+            self._session.send_client_content(
+                turns=[{"role": "user", "parts": list(map(_part, images))}], turn_complete=False
+            )
         )
 
     async def asend_item(self, role: str, text: str) -> None:
         """A message carried in (the model's, or a user's turn), not answered."""
         turn = {"role": "model" if role == "assistant" else "user", "parts": [{"text": text}]}
-        await self._session.send_client_content(turns=[turn], turn_complete=False)
+        await _sent(self._session.send_client_content(turns=[turn], turn_complete=False))
 
     async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
         """``send_tool_response``: the output as the function's ``{"output": ...}``."""
         response = self._types.FunctionResponse(id=call_id, name=name, response={"output": output})
-        await self._session.send_tool_response(function_responses=[response])
+        await _sent(self._session.send_tool_response(function_responses=[response]))
 
     async def arespond(self) -> None:
         """``send_client_content(turn_complete=True)``: the model answers what it has."""
-        await self._session.send_client_content(turn_complete=True)
+        await _sent(self._session.send_client_content(turn_complete=True))
 
     async def atruncate(self, item_id: str, played_ms: int) -> None:
         """No truncation in Gemini: the cut is the session's own (its ``AudioCut``, at once)."""
@@ -238,9 +244,9 @@ class _GeminiLink:
             return "no_turn"
         self._audio = False
         if self._vad:
-            await self._session.send_realtime_input(audio_stream_end=True)
+            await _sent(self._session.send_realtime_input(audio_stream_end=True))
         else:
-            await self._session.send_realtime_input(activity_end={})
+            await _sent(self._session.send_realtime_input(activity_end={}))
         if self._told:
             return "no_turn"
         self._told = True
@@ -384,6 +390,23 @@ def _going_away(time_left: str | None) -> ServerFailed:
         "session at its time limit: start a new session to go on."
     )
     return ServerFailed(said, "go_away", fatal=False)
+
+
+async def _sent(sending: Awaitable[object]) -> None:
+    """Await a send of the SDK's session.
+
+    Raises:
+        RealtimeConnectionError: if the send found the connection closed (the SDK lets the
+            WebSocket library's error out).
+    """
+    try:
+        await sending
+    except Exception as error:
+        if _closed_error(error):
+            raise RealtimeConnectionError(
+                f"The connection to Gemini Live dropped: {error}."
+            ) from error
+        raise
 
 
 def _dropped_error(error: BaseException) -> LLMError:

@@ -16,7 +16,10 @@ that event names: the API keeps the session open after refusing one event (an au
 an item, a truncation, a later ``session.update``), and so does the session, logging the
 error as a warning. The refusal of an event the session waits on (its setup, a reply it
 asked for, the turn it committed) ends it, as does an error that names no client event of
-the link's (``session_expired``, a server's error).
+the link's (``session_expired``, a server's error), but ``cannot_update_voice``: the
+refusal of a ``session.update`` that sets a voice once the model has spoken in the session
+(the API keeps the voice of its first reply), which names no event; its warning says to
+set the voice before the first reply.
 
 The client comes from ``async_client=`` or, once per ``MiniAgents`` context, from the
 environment (``OPENAI_API_KEY``; ``OPENAI_BASE_URL``, whose ``http`` scheme becomes ``ws``).
@@ -55,6 +58,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    _closed_error,
     _ended_error,
     _open_error,
 )
@@ -90,6 +94,16 @@ _GOES_ON = frozenset(
 )
 """Client events whose refusal the session goes on after (it waits for nothing of theirs)."""
 
+_VOICE_FIX = (
+    " The voice is set before the model's first reply, for the whole session: give it as "
+    "the agent's voice=... (sent as the session starts), or start a new session to speak "
+    "with another."
+)
+"""What the warning of a ``cannot_update_voice`` says to do (after the API's message)."""
+
+_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+"""The model that transcribes the user's speech when ``transcription_model`` names none."""
+
 _SYNC_TIMEOUT = 10.0
 """Seconds (of the event loop's clock) the end of the input waits for the API to have taken
 the audio sent (its answer to a ``session.update``); past them, a WARNING."""
@@ -103,15 +117,16 @@ class OpenAIRealtimeOptions(RealtimeOptions):
 
     Attributes:
         async_client: An ``openai.AsyncOpenAI`` client to use instead of the default one.
-        transcription_model: The model that transcribes the user's speech (with
-            ``transcribe_input``).
+        transcription_model: The model that transcribes the user's speech (``None``:
+            ``"gpt-4o-mini-transcribe"``); only with ``transcribe_input`` (the default),
+            refused with ``transcribe_input=False``, which transcribes nothing.
         websocket_options: Options of the WebSocket connection, as the SDK's
             ``realtime.connect(websocket_connection_options=...)`` takes them (e.g.
             ``{"open_timeout": 30}``: the seconds its opening handshake may take).
     """
 
     async_client: openai_sdk.AsyncOpenAI | None = None
-    transcription_model: str = "gpt-4o-mini-transcribe"
+    transcription_model: str | None = None
     websocket_options: Mapping[str, object] | None = None
 
     def check(self, alias: str) -> None:
@@ -119,20 +134,24 @@ class OpenAIRealtimeOptions(RealtimeOptions):
 
         Raises:
             LLMConfigurationError: for an ``async_client`` that is not the SDK's async
-                client, a ``transcription_model`` that is not a non-empty str,
-                ``websocket_options`` that are not a mapping by str names, or an
-                ``extra_session`` that ``session.update`` cannot send as JSON (a name that
-                is not a str, a value that is no JSON value); naming the argument.
+                client, a ``transcription_model`` that is not a non-empty str (or is
+                given with ``transcribe_input=False``), ``websocket_options`` that are not
+                a mapping by str names, or an ``extra_session`` that ``session.update``
+                cannot send as JSON (a name that is not a str, a value that is no JSON
+                value); naming the argument.
         """
         check_client(self.async_client, ("openai.AsyncOpenAI",), "OpenAI", alias)
         owner = f"The agent {alias}"
-        check_text(
-            self.transcription_model,
-            "transcription_model",
-            owner=owner,
-            fix='E.g. transcription_model="gpt-4o-mini-transcribe".',
-            error=LLMConfigurationError,
-        )
+        if self.transcription_model is not None:
+            check_text(
+                self.transcription_model,
+                "transcription_model",
+                owner=owner,
+                fix='E.g. transcription_model="gpt-4o-mini-transcribe".',
+                error=LLMConfigurationError,
+            )
+            if not self.transcribe_input:
+                raise _transcription_ignored(self.transcription_model, owner)
         options: object = self.websocket_options
         if options is not None and (
             not isinstance(options, Mapping) or not all(isinstance(key, str) for key in options)
@@ -146,6 +165,18 @@ class OpenAIRealtimeOptions(RealtimeOptions):
                 error=LLMConfigurationError,
             )
         _check_extra_session(self.extra_session, owner)
+
+
+def _transcription_ignored(model: object, owner: str) -> LLMConfigurationError:
+    """The error of a ``transcription_model`` given with ``transcribe_input=False``."""
+    error = LLMConfigurationError(
+        f"{owner} got transcription_model={model!r} with transcribe_input=False: the "
+        "transcription model transcribes the user's speech, which transcribe_input=False "
+        "turns off, so it would be ignored. Drop transcription_model, or keep "
+        "transcribe_input=True."
+    )
+    error.parameter = "transcription_model"
+    return error
 
 
 def _check_extra_session(extra: object, owner: str) -> None:
@@ -208,7 +239,8 @@ class OpenAIRealtimeProvider:
         except Exception as error:
             raise _connect_error(error) from error
         link = _OpenAILink(connection, setup.vad)
-        await link.aconfigure(_session(setup, options.transcription_model))
+        model = options.transcription_model or _TRANSCRIPTION_MODEL
+        await link.aconfigure(_session(setup, model))
         return link
 
 
@@ -430,8 +462,13 @@ class _OpenAILink:
         """``failed``, not fatal if it refuses a client event the session goes on after.
 
         A refused ``session.update`` (not the setup's) counts as answered for
-        :meth:`aend_input`, which waits for the answers of those it sent.
+        :meth:`aend_input`, which waits for the answers of those it sent; so does a
+        ``cannot_update_voice``, which names none (the setup's comes before any reply).
         """
+        if failed.code == "cannot_update_voice":
+            self._updated += 1
+            self._synced.set()
+            return dataclasses.replace(failed, fatal=False)
         refused = error.get("event_id")
         if not isinstance(refused, str) or refused == self._setup_id:
             return failed
@@ -482,7 +519,8 @@ def _event(event: dict[str, Any]) -> RealtimeEvent | None:
         error = event.get("error") or {}
         code = str(error.get("code") or error.get("type") or "")
         benign = code in _BENIGN
-        return ServerFailed(str(error.get("message", "")), code, fatal=not benign, expected=benign)
+        said = str(error.get("message", "")) + (_VOICE_FIX if code == "cannot_update_voice" else "")
+        return ServerFailed(said, code, fatal=not benign, expected=benign)
     return None
 
 
@@ -521,10 +559,6 @@ def _image(image: ImagePart) -> dict[str, Any]:
         "type": "input_image",
         "image_url": image.data_url if image.data is not None else image.url,
     }
-
-
-def _closed_error(error: BaseException) -> bool:
-    return any(cls.__name__ == "ConnectionClosed" for cls in type(error).__mro__)
 
 
 def _dropped_error(error: Any) -> LLMError:

@@ -372,6 +372,11 @@ def _open_error(
     return RealtimeConnectionError(f"{api} could not be reached: {type(error).__name__}: {error}")
 
 
+def _closed_error(error: BaseException) -> bool:
+    """Whether ``error`` is the WebSocket library's: the connection was found closed."""
+    return any(cls.__name__ == "ConnectionClosed" for cls in type(error).__mro__)
+
+
 def _ended_error(api: str, code: int | None, reason: str, *, ends_one: str = "") -> LLMError:
     """A provider's error for a session ``api`` closed mid-way (``code`` ``None``: it dropped)."""
     if code is None:

@@ -27,6 +27,7 @@ from miniagents.errors import (
     BudgetExceededError,
     LLMCacheMissError,
     LLMConfigurationError,
+    RealtimeConnectionError,
     RealtimeInputError,
 )
 from miniagents.ext.llm.cache import CallCache, MemoryCallStore, request_key
@@ -584,6 +585,32 @@ class _WarnedProvider(_LateProvider):
     async def aconnect(self, setup: SessionSetup, options: RealtimeOptions) -> _WarnedLink:
         del setup, options
         return _WarnedLink(self.said)
+
+
+class _ClosedLive:
+    """A Gemini Live session of the SDK whose connection the API has closed (code 1011)."""
+
+    async def send_client_content(self, **given: object) -> None:
+        from websockets.exceptions import ConnectionClosedError
+        from websockets.frames import Close
+
+        raise ConnectionClosedError(Close(1011, "The model is overloaded."), None)
+
+
+async def test_a_gemini_send_that_finds_the_connection_closed_is_a_realtime_connection_error() -> (
+    None
+):
+    # (was: the websockets library's ConnectionClosedError, as the SDK lets it out: no
+    # MiniAgentsError, and the session did not read the events left for the API's close)
+    from google.genai import types
+
+    link = _GeminiLink(None, _ClosedLive(), types, vad=True)
+    with pytest.raises(RealtimeConnectionError) as found:
+        await link.asend_text("Hi.")
+    assert str(found.value).startswith(
+        "The connection to Gemini Live dropped: received 1011 (internal error) The model is "
+        "overloaded."
+    )
 
 
 async def _openais_race() -> RealtimeEvent:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import math
 import re
+from collections.abc import AsyncIterator, Awaitable, Sequence
 
 import pytest
 
@@ -25,17 +27,40 @@ from miniagents.ext.realtime import (
     AudioFormat,
     RealtimeConnectionError,
     RealtimeInputError,
+    RealtimeOptions,
     RealtimeServerError,
     SessionEnd,
+    SessionSetup,
     Transcript,
     TurnEnd,
+    make_realtime_agent,
+)
+from miniagents.ext.realtime._session import READ_ON_EVENTS, READ_ON_SECONDS
+from miniagents.ext.realtime.openai import (
+    OpenAIRealtimeOptions,
+    OpenAIRealtimeProvider,
+    _OpenAILink,
+)
+from miniagents.ext.realtime.provider import (
+    InputEnd,
+    RealtimeEvent,
+    ReplyEnded,
+    ReplyStarted,
+    ServerFailed,
+    TextOut,
+    ToolCalled,
 )
 from miniagents.messages import ImagePart, Message
-from miniagents.testing import FakeLLMServer, LiveUsage, tone
+from miniagents.testing import FakeLLMServer, LiveUsage, VirtualClock, tone
 from tests.ext.realtime.kit import APIS, Api, of, pieces, pieces_then_error, question, streamed
 
 DOT = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 USAGE = LiveUsage(input_text=10, input_audio=20, output_text=4, output_audio=30)
+
+
+def _clock() -> str:
+    """The time."""
+    return "noon"
 
 
 async def test_a_spoken_question_gets_its_answer_spoken_transcribed_and_priced(
@@ -174,6 +199,252 @@ async def test_a_dropped_connection_ends_the_reply_after_what_came(
     assert fake_llm.realtime_sessions[0].outcome == "dropped"
 
 
+class _HeldLink:
+    """OpenAI's link, whose events the session reads only once a send has failed.
+
+    The link's own events are read at once (``closed`` is set when they end, the API having
+    closed the connection); the session is given them when a send fails, or at the close:
+    the API's error and its close came, and a send found the connection closed, before
+    the session read the error (as when the session is busy as they come).
+    """
+
+    reports_speech = True
+    replies_to_tool_outputs = False
+    replayed = False
+
+    def __init__(self, link: _OpenAILink, closed: asyncio.Event) -> None:
+        self._link = link
+        self._closed = closed
+        self._released = asyncio.Event()
+        self._held: list[RealtimeEvent] = []
+        self._end: Exception | None = None
+        self._reading = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for event in self._link.events():
+                self._held.append(event)
+        except Exception as error:
+            self._end = error
+        finally:
+            self._closed.set()
+
+    async def _sent(self, sending: Awaitable[None]) -> None:
+        try:
+            await sending
+        except BaseException:
+            self._released.set()
+            raise
+
+    async def asend_audio(self, audio: bytes) -> None:
+        await self._sent(self._link.asend_audio(audio))
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        await self._sent(self._link.asend_text(text, images))
+
+    async def asend_images(self, images: Sequence[ImagePart]) -> None:
+        await self._sent(self._link.asend_images(images))
+
+    async def asend_item(self, role: str, text: str) -> None:
+        await self._sent(self._link.asend_item(role, text))
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        await self._sent(self._link.asend_tool_output(call_id, name, output))
+
+    async def arespond(self) -> None:
+        await self._sent(self._link.arespond())
+
+    async def atruncate(self, item_id: str, played_ms: int) -> None:
+        await self._sent(self._link.atruncate(item_id, played_ms))
+
+    async def aend_input(self) -> InputEnd:
+        return await self._link.aend_input()
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self._released.wait()
+        await self._reading
+        for event in self._held:
+            yield event
+        if self._end is not None:
+            raise self._end
+
+    async def aclose(self) -> None:
+        self._released.set()
+        await self._link.aclose()
+
+
+class _HeldProvider:
+    """OpenAI's provider, whose link is a :class:`_HeldLink`."""
+
+    provider_name = "openai"
+    price_provider: str | None = "openai"
+    input_format = PCM24K
+    output_format = PCM24K
+    default_model: str | None = "gpt-realtime"
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
+    async def aconnect(self, setup: SessionSetup, options: OpenAIRealtimeOptions) -> _HeldLink:
+        return _HeldLink(await OpenAIRealtimeProvider().aconnect(setup, options), self.closed)
+
+
+async def test_a_send_the_api_closed_before_its_error_was_read_ends_with_the_apis_error(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the send failed as the connection was closed, and the session ended with
+    # "The connection to the OpenAI Realtime API dropped", the API's error left unread)
+    fake_llm.speak(error="The model is overloaded.")
+    provider = _HeldProvider()
+
+    async def talk() -> AsyncIterator[str]:
+        yield "How are you?"
+        await provider.closed.wait()  # (the API's error, then its close, came)
+        yield "And now?"
+
+    voice = make_realtime_agent(
+        OpenAIRealtimeOptions, provider, alias="HELD", summary="Held."
+    ).fork(async_client=APIS[0].client(fake_llm))
+    async with MiniAgents():
+        found, error = await pieces_then_error(voice.inquire(talk()))
+    assert isinstance(error, RealtimeServerError)
+    assert str(error) == (
+        "The realtime API ended the session of HELD: The model is overloaded. (server_error)"
+    )
+    assert error.code == "server_error"
+    assert not of(SessionEnd, found)
+    assert fake_llm.realtime_sessions[0].outcome == "failed"
+
+
+class _FoundClosedLink:
+    """A link whose connection a send finds closed; the API's events left then are ``left``,
+    and none come after them until the session closes it (a connection silent at its end)."""
+
+    reports_speech = False
+    replies_to_tool_outputs = False
+    replayed = False
+
+    def __init__(self, left: Sequence[RealtimeEvent], found_by: str) -> None:
+        self._left = left
+        self._found_by = found_by  # "text", or "respond": the ask for a reply
+        self._found_closed = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._text_sent = asyncio.Event()
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        self._text_sent.set()
+        self._found("text")
+
+    async def asend_audio(self, audio: bytes) -> None:
+        raise AssertionError("not sent in these tests")
+
+    async def asend_images(self, images: Sequence[ImagePart]) -> None:
+        raise AssertionError("not sent in these tests")
+
+    async def asend_item(self, role: str, text: str) -> None:
+        raise AssertionError("not sent in these tests")
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        raise AssertionError("not sent in these tests")
+
+    async def atruncate(self, item_id: str, played_ms: int) -> None:
+        raise AssertionError("not sent in these tests")
+
+    async def arespond(self) -> None:
+        self._found("respond")
+
+    def _found(self, sending: str) -> None:
+        if sending == self._found_by:
+            self._found_closed.set()
+            raise RealtimeConnectionError("The connection dropped.")
+
+    async def aend_input(self) -> InputEnd:
+        return "no_turn"
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        if self._found_by == "respond":  # (a reply under way as the text is sent: its end
+            yield ReplyStarted("r0")  # then asks for the reply to the text)
+            await self._text_sent.wait()
+            yield ReplyEnded("r0", "completed")
+        await self._found_closed.wait()
+        for event in self._left:
+            yield event
+        await self._closed.wait()
+
+    async def aclose(self) -> None:
+        self._closed.set()
+
+
+class _FoundClosedProvider:
+    provider_name = "found-closed"
+    price_provider: str | None = None
+    input_format = PCM24K
+    output_format = PCM24K
+    default_model: str | None = "found-closed-model"
+
+    def __init__(self, left: Sequence[RealtimeEvent], found_by: str) -> None:
+        self._left = left
+        self._found_by = found_by
+
+    async def aconnect(self, setup: SessionSetup, options: RealtimeOptions) -> _FoundClosedLink:
+        return _FoundClosedLink(self._left, self._found_by)
+
+
+_SAID = (ReplyStarted("r1"), TextOut("i1", "Hello."), ToolCalled("c1", "clock", "{}"))
+_API_ERROR = ServerFailed("The model is overloaded.", "server_error")
+
+
+@pytest.mark.parametrize(
+    ("left", "apis", "seconds"),
+    [
+        ((), False, READ_ON_SECONDS),  # (nothing comes: the connection's, at the bound)
+        ((*_SAID, _API_ERROR), True, 0.0),
+        ((*(TextOut("i1", "x"),) * (READ_ON_EVENTS - 1), _API_ERROR), True, 0.0),
+        (((TextOut("i1", "x"),) * READ_ON_EVENTS + (_API_ERROR,)), False, 0.0),  # (too late)
+    ],
+    ids=["silent", "error-after-a-reply", "error-last-read", "error-past-the-bound"],
+)
+async def test_the_events_left_after_a_send_found_the_connection_closed_are_read_within_bounds(
+    virtual_clock: VirtualClock, left: Sequence[RealtimeEvent], apis: bool, seconds: float
+) -> None:
+    voice = make_realtime_agent(
+        RealtimeOptions,
+        _FoundClosedProvider(left, "text"),
+        alias="CLOSED",
+        summary="Closed.",
+    ).fork(tools=[_clock])
+    async with MiniAgents():
+        found, error = await pieces_then_error(voice.inquire(streamed(["Hi."])))
+    if apis:
+        assert isinstance(error, RealtimeServerError)
+        assert str(error) == (
+            "The realtime API ended the session of CLOSED: The model is overloaded. (server_error)"
+        )
+    else:
+        assert isinstance(error, RealtimeConnectionError)
+        assert str(error) == "The connection dropped."
+    assert found == []  # (what came after the send failed is not the reply's: no tool ran)
+    assert virtual_clock.elapsed == pytest.approx(seconds)
+
+
+async def test_an_ask_for_a_reply_that_found_the_connection_closed_ends_with_the_apis_error() -> (
+    None
+):
+    # (was: the ask made as a reply ended, the session's read of the events raised the
+    # connection's error at once, the API's error after it never read)
+    voice = make_realtime_agent(
+        RealtimeOptions,
+        _FoundClosedProvider((*_SAID, _API_ERROR), "respond"),
+        alias="CLOSED",
+        summary="Closed.",
+    )
+    async with MiniAgents():
+        found, error = await pieces_then_error(voice.inquire(streamed(["Hi."])))
+    assert isinstance(error, RealtimeServerError)
+    assert "The model is overloaded." in str(error)
+    assert [type(piece) for piece in found] == [TurnEnd]  # (the reply under way's end)
+
+
 async def test_a_session_the_api_ends_mid_conversation_is_an_error_and_one_closed_here_ends_well(
     api: Api, fake_llm: FakeLLMServer
 ) -> None:
@@ -281,6 +552,14 @@ async def test_wrong_arguments_are_refused_before_connecting_saying_what_to_give
             "Its setting 'temperature' cannot be sent as JSON (Out of range float values",
         ),
         ({"extra_session": {1: "x"}}, "Its setting 1 is not named by a str: give each"),
+        # (was: taken, and ignored: with transcribe_input=False nothing is transcribed)
+        (
+            {"transcription_model": "whisper-1", "transcribe_input": False},
+            "got transcription_model='whisper-1' with transcribe_input=False: the "
+            "transcription model transcribes the user's speech, which transcribe_input=False "
+            "turns off, so it would be ignored. Drop transcription_model, or keep "
+            "transcribe_input=True.",
+        ),
     ],
 )
 async def test_openais_own_wrong_arguments_are_refused_before_connecting(
@@ -292,6 +571,24 @@ async def test_openais_own_wrong_arguments_are_refused_before_connecting(
             await APIS[0].voice(fake_llm, **arguments).inquire(streamed(["Hi."]))
     assert refused.value.parameter == next(iter(arguments))
     assert fake_llm.realtime_sessions == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "transcription"),
+    [
+        ({}, {"model": "gpt-4o-mini-transcribe"}),
+        ({"transcription_model": "whisper-1"}, {"model": "whisper-1"}),
+        ({"transcribe_input": False}, None),
+    ],
+)
+async def test_openais_transcription_model_is_sent_only_to_transcribe(
+    fake_llm: FakeLLMServer, arguments: dict[str, object], transcription: object
+) -> None:
+    fake_llm.speak(["Hello."])
+    async with MiniAgents():
+        await pieces(APIS[0].voice(fake_llm, **arguments).inquire(streamed(["Hi."])))
+    record = fake_llm.realtime_sessions[0]
+    assert record.received[0]["session"]["audio"]["input"].get("transcription") == transcription
 
 
 async def test_a_spoken_session_closes_once_its_last_reply_has_ended_not_at_its_drain_timeout(
@@ -315,17 +612,26 @@ async def test_a_spoken_session_closes_once_its_last_reply_has_ended_not_at_its_
 
 
 @pytest.mark.parametrize(
-    ("arguments", "param"),
+    ("arguments", "param", "said"),
     [
-        ({"voice": "nope"}, "session.audio.output.voice"),
+        ({"voice": "nope"}, "session.audio.output.voice", "Invalid value for '{param}'"),
         (
             {"extra_session": {"audio": {"input": {"turn_detection": {"type": "vad"}}}}},
             "session.audio.input.turn_detection.type",
+            "Invalid value for '{param}'",
+        ),
+        # (was: the fake took fields the API does not know, as a setting of its beta,
+        # temperature, or a misspelt one, which the API refuses)
+        ({"extra_session": {"temperature": 0.8}}, "session.temperature", "Unknown parameter"),
+        (
+            {"extra_session": {"audio": {"output": {"volume": 2}}}},
+            "session.audio.output.volume",
+            "Unknown parameter",
         ),
     ],
 )
 async def test_a_setup_the_openai_api_refuses_ends_the_session_with_the_apis_error(
-    fake_llm: FakeLLMServer, arguments: dict[str, object], param: str
+    fake_llm: FakeLLMServer, arguments: dict[str, object], param: str, said: str
 ) -> None:
     # (was: the fake took any session.update, so a voice the API does not have, or a
     # turn detection of a type it does not know, passed here and failed only against it)
@@ -335,15 +641,79 @@ async def test_a_setup_the_openai_api_refuses_ends_the_session_with_the_apis_err
             APIS[0].voice(fake_llm, **arguments).inquire(streamed(["Hi."]))
         )
     assert isinstance(error, RealtimeServerError)
-    assert str(error).startswith(
-        f"The realtime API ended the session of OPENAI_REALTIME_AGENT: Invalid value for '{param}'"
-    )
-    assert error.code == "invalid_value"
+    if said == "Unknown parameter":
+        assert str(error) == (
+            "The realtime API ended the session of OPENAI_REALTIME_AGENT: Unknown parameter: "
+            f"'{param}'. (unknown_parameter)"
+        )
+        assert error.code == "unknown_parameter"
+    else:
+        assert str(error).startswith(
+            "The realtime API ended the session of OPENAI_REALTIME_AGENT: "
+            + said.format(param=param)
+        )
+        assert error.code == "invalid_value"
     assert not of(SessionEnd, found)
     record = fake_llm.realtime_sessions[0]
     (refused,) = record.errors
     assert (refused.param, refused.event_id) == (param, record.received[0]["event_id"])
     assert record.config == {}  # (nothing of the refused update was taken)
+
+
+class _KeptLinkProvider(OpenAIRealtimeProvider):
+    """OpenAI's provider, which keeps the link it opened (for a test to send on it)."""
+
+    def __init__(self) -> None:
+        self.links: list[_OpenAILink] = []
+
+    async def aconnect(self, setup: SessionSetup, options: OpenAIRealtimeOptions) -> _OpenAILink:
+        link = await super().aconnect(setup, options)
+        self.links.append(link)
+        return link
+
+
+async def test_a_voice_set_once_the_model_has_spoken_is_refused_and_said_with_the_fix(
+    fake_llm: FakeLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: the fake took a new voice at any time, where the API refuses it once the model
+    # has spoken, with an error that names no client event, which ended the session)
+    fake_llm.speak(["Fine."])
+    fake_llm.speak(["Still fine."])
+    provider = _KeptLinkProvider()
+    spoken = asyncio.Event()
+
+    async def talk() -> AsyncIterator[str]:
+        yield "How are you?"
+        await spoken.wait()  # (the first reply ended: its audio is in the conversation)
+        (link,) = provider.links
+        voice = {"type": "realtime", "audio": {"output": {"voice": "echo"}}}
+        await link.send({"type": "session.update", "session": voice})
+        yield "And now?"
+
+    voice = make_realtime_agent(
+        OpenAIRealtimeOptions, provider, alias="VOICED", summary="Voiced."
+    ).fork(async_client=APIS[0].client(fake_llm), voice="alloy")
+    found: list[object] = []
+    with caplog.at_level(logging.WARNING, logger="miniagents"):
+        async with MiniAgents():
+            async for promise in voice.inquire(talk()):
+                piece = await promise
+                found.append(piece)
+                if isinstance(piece, TurnEnd):
+                    spoken.set()
+    assert [piece.text for piece in of(Transcript, found)] == ["Fine.", "Still fine."]
+    assert isinstance(found[-1], SessionEnd)  # (the API went on, and so did the session)
+    warnings = [each.getMessage() for each in caplog.records if each.levelno >= logging.WARNING]
+    assert warnings == [
+        "The realtime API warned the session of VOICED: Cannot update a conversation's voice "
+        "if assistant audio is present. The voice is set before the model's first reply, for "
+        "the whole session: give it as the agent's voice=... (sent as the session starts), or "
+        "start a new session to speak with another. (cannot_update_voice)"
+    ]
+    record = fake_llm.realtime_sessions[0]
+    (refused,) = record.errors
+    assert (refused.code, refused.event_id, refused.param) == ("cannot_update_voice", None, None)
+    assert record.config["audio"]["output"]["voice"] == "alloy"  # (the voice it kept)
 
 
 async def test_an_openai_session_the_api_expires_ends_with_its_error_told_once(
