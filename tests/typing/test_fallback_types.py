@@ -23,6 +23,7 @@ from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.llm import (
     AssistantMessage,
     Budget,
+    FallbackAgent,
     LLMReply,
     LLMToolApprovalRequest,
     LLMToolCallMessage,
@@ -33,7 +34,6 @@ from miniagents.ext.llm import (
 )
 from miniagents.ext.llm.anthropic import AnthropicMessage, anthropic_agent
 from miniagents.ext.llm.errors import LLMRequestError
-from miniagents.ext.llm.fallback import FallbackAgent
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.ext.tools import ToolLike

@@ -28,6 +28,7 @@ from miniagents.ext.llm import (
     LLMToolApprovalRequest,
     LLMToolCallMessage,
     LLMToolResultMessage,
+    StructuredAgent,
     TokenUsage,
 )
 from miniagents.ext.llm.anthropic import anthropic_agent
@@ -35,7 +36,6 @@ from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.structured import (
     PartialOutputs,
-    StructuredAgent,
     partial_outputs,
     structured,
 )

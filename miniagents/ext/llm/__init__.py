@@ -35,6 +35,7 @@ from miniagents.ext.llm.errors import LLMError as LLMError
 from miniagents.ext.llm.errors import LLMOutputValidationError as LLMOutputValidationError
 from miniagents.ext.llm.errors import LLMRefusalError as LLMRefusalError
 from miniagents.ext.llm.errors import LLMToolRoundsError as LLMToolRoundsError
+from miniagents.ext.llm.fallback import FallbackAgent as FallbackAgent
 from miniagents.ext.llm.fallback import fallback_agent as fallback_agent
 from miniagents.ext.llm.fallback import is_provider_failure as is_provider_failure
 from miniagents.ext.llm.llm_agent import AnyLLMAgent as AnyLLMAgent
@@ -66,6 +67,7 @@ from miniagents.ext.llm.provider import ToolCallDelta as ToolCallDelta
 from miniagents.ext.llm.provider import ToolCallStart as ToolCallStart
 from miniagents.ext.llm.provider import call_option as call_option
 from miniagents.ext.llm.structured import PartialOutputs as PartialOutputs
+from miniagents.ext.llm.structured import StructuredAgent as StructuredAgent
 from miniagents.ext.llm.structured import partial_outputs as partial_outputs
 from miniagents.ext.llm.structured import structured as structured
 from miniagents.ext.llm.usage import Budget as Budget
@@ -83,6 +85,7 @@ __all__ = [
     "AssistantMessage",
     "Budget",
     "BudgetExceededError",
+    "FallbackAgent",
     "Finish",
     "ForkArguments",
     "ImagePart",
@@ -106,6 +109,7 @@ __all__ = [
     "PromptItem",
     "PromptText",
     "Refusal",
+    "StructuredAgent",
     "SystemMessage",
     "TokenUsage",
     "ToolCallDelta",
