@@ -168,6 +168,44 @@ async def test_a_fork_at_a_call_numbered_below_1_is_a_422_not_a_servers_failure(
         assert (asked.status_code, asked.json()["error"]["code"]) == (422, "bad_fork"), call
 
 
+async def test_a_fork_edit_holding_a_lone_surrogate_is_a_422_and_starts_no_program(
+    store: RunStore, tmp_path: Path
+) -> None:
+    # (was: a 202, the fork's program started and failed at once with a UnicodeEncodeError,
+    # one of the most forks running taken meanwhile, and the error logged)
+    run_id = "20261129-000000-lone00"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "print(1)"), tmp_path)
+    async with served(studio_app(store, token=TOKEN)) as client:
+        for body in (
+            '{"call": 1, "system": "be \\ud800brief"}',
+            '{"call": 1, "prompt": "\\udfff"}',
+        ):
+            asked = await client.post(
+                f"/api/runs/{run_id}/fork",
+                headers={**AUTH, "Content-Type": "application/json"},
+                content=body,
+            )
+            assert asked.status_code == 422, asked.text
+            error = asked.json()["error"]
+            assert error["code"] == "cannot_fork"
+            assert "lone surrogate" in error["message"], error
+        paired = await client.post(  # (a character past U+FFFF, as JSON writes it: taken)
+            f"/api/runs/{run_id}/fork",
+            headers={**AUTH, "Content-Type": "application/json"},
+            content='{"call": 1, "system": "be \\ud83d\\ude00 brief"}',
+        )
+        assert paired.status_code == 202, paired.text
+        fork = f"/api/forks/{paired.json()['run']}"
+
+        async def ended() -> dict[str, Any]:
+            state: dict[str, Any] = {"running": True}
+            while state["running"]:
+                state = (await client.get(fork, headers=AUTH)).json()
+            return state
+
+        assert (await asyncio.wait_for(ended(), WAIT))["returncode"] == 0
+
+
 async def test_a_store_that_fails_is_a_500_that_shows_nothing_of_it_and_is_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
