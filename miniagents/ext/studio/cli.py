@@ -420,7 +420,7 @@ def _served(args: argparse.Namespace) -> int:
         from miniagents.ext.errors import WebConfigurationError
         from miniagents.ext.studio.app import MIN_TOKEN_LENGTH, studio_app
         from miniagents.ext.web.serving import listening_socket, server_config
-        from miniagents.ext.web.settings import LOCAL_HOSTS
+        from miniagents.ext.web.settings import LOCAL_HOSTS, checked_host
     except ImportError as error:
         raise _CannotStart(
             'the studio needs the web extra; install it with pip install "miniagents[web]"'
@@ -430,8 +430,16 @@ def _served(args: argparse.Namespace) -> int:
             f"the token has {len(token)} characters, too few to keep guessers out; give one "
             f"of at least {MIN_TOKEN_LENGTH} (or none, for a random one)"
         )
+    try:
+        shown = checked_host(args.host)  # (as a URL writes it: an IPv6 address in brackets)
+    except WebConfigurationError as error:
+        raise _CannotStart(
+            f"argument --host: {args.host!r} is no host name nor address; give the address to "
+            "listen on, e.g. 127.0.0.1, or 0.0.0.0 for every one"
+        ) from error
     store = RunStore(store_path(args.store))
-    hosts = [*LOCAL_HOSTS, *args.allow_host]
+    # (the host it listens on too, as its address is printed: was refused, host_not_allowed)
+    hosts = list(dict.fromkeys([*LOCAL_HOSTS, shown, *args.allow_host]))
     try:
         settings = web_options_given(args, {**_LIMITS, **_SETTINGS_OPTIONS})
         app = studio_app(store, token=token, allowed_hosts=hosts, **settings)
@@ -447,7 +455,6 @@ def _served(args: argparse.Namespace) -> int:
             "another --port"
         ) from error
     port = listener.getsockname()[1]
-    shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"The studio of {store.path} is at http://{shown}:{port}/#token={token}", flush=True)
     server = uvicorn.Server(config)  # (bounded: the apps' one serving)
     with listener, contextlib.suppress(KeyboardInterrupt):

@@ -685,6 +685,30 @@ def test_miniagents_studio_takes_an_option_for_each_of_the_studios_own_limits(
     assert "--max-run-events N" in capsys.readouterr().out
 
 
+async def test_miniagents_studio_answers_by_the_host_it_listens_on_as_it_prints_its_address(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = configs_run(monkeypatch)
+    served = ["--store", str(store.path), "--port", "0", "--host", "127.0.0.2"]
+    assert studio_main(served, "s") == 0
+    printed = re.search(r"at http://(127\.0\.0\.2:\d+)/#token=(\S+)", capsys.readouterr().out)
+    assert printed is not None
+    host, token = printed.groups()
+    (config,) = configs
+    async with bounded(config) as port, httpx.AsyncClient() as client:
+        url = f"http://127.0.0.1:{port}"
+        headers = {"Host": host, "Authorization": f"Bearer {token}"}
+        # the page and the API by the printed address (was: 400 host_not_allowed for both)
+        assert (await client.get(f"{url}/", headers=headers)).status_code == 200
+        assert (await client.get(f"{url}/api/runs", headers=headers)).status_code == 200
+        other = {**headers, "Host": f"127.0.0.3:{port}"}  # (another name of this machine)
+        refused = await client.get(f"{url}/api/runs", headers=other)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, "host_not_allowed")
+    said = _refused_by_studio([*served[:-1], "http://127.0.0.2"], capsys)
+    assert "argument --host: 'http://127.0.0.2' is no host name nor address" in said
+    assert len(configs) == 1  # (nothing served)
+
+
 def _refused_by_studio(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """What ``miniagents studio`` says on stderr as it refuses ``arguments`` (status 2)."""
     with pytest.raises(SystemExit) as exited:
