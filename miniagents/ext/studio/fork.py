@@ -267,23 +267,7 @@ def plan_fork_in(
             "run at another call: its session is replayed from the program's own call "
             "cache if that holds its recording, and made again otherwise."
         )
-    edits = {"reply": reply, "prompt": prompt, "system": system}
-    if all(edit is None for edit in edits.values()):
-        raise StudioForkError(
-            "A fork edits the call's reply, its prompt or its system prompt; give one."
-        )
-    for name, edit in edits.items():
-        if edit is not None and (not isinstance(edit, str) or len(edit) > MAX_EDIT_CHARS):
-            raise StudioForkError(
-                f"The edited {name} must be a text of at most {MAX_EDIT_CHARS:,} characters."
-            )
-        if edit is not None and (lone := _LONE_SURROGATE.search(edit)) is not None:
-            # (was: planned, and the fork's program failed to start, unable to encode it)
-            raise StudioForkError(
-                f"The edited {name} holds a lone surrogate (U+{ord(lone[0]):04X}, at "
-                f"character {lone.start():,}), which no program can be given: send text "
-                "only (a character past U+FFFF as a pair of surrogates, as JSON writes it)."
-            )
+    _check_edits({"reply": reply, "prompt": prompt, "system": system})
     if reply is not None and recorded.finish is None:
         raise StudioForkError(
             f"The call {call} of the run {tree.run.id} did not end with a reply "
@@ -311,6 +295,31 @@ def plan_fork_in(
             "record_runs() in a program started from its file."
         )
     return Fork(tree.run.id, call, recorded.key, new_run_id(), reply, prompt, system, max_events)
+
+
+def _check_edits(edits: Mapping[str, str | None]) -> None:
+    """Refuse a fork that edits nothing, or an edit that is no text a program can be given.
+
+    Raises:
+        StudioForkError: if every edit is ``None``, or one is no text of at most
+            :data:`MAX_EDIT_CHARS` characters, or holds a lone surrogate.
+    """
+    if all(edit is None for edit in edits.values()):
+        raise StudioForkError(
+            "A fork edits the call's reply, its prompt or its system prompt; give one."
+        )
+    for name, edit in edits.items():
+        if edit is not None and (not isinstance(edit, str) or len(edit) > MAX_EDIT_CHARS):
+            raise StudioForkError(
+                f"The edited {name} must be a text of at most {MAX_EDIT_CHARS:,} characters."
+            )
+        if edit is not None and (lone := _LONE_SURROGATE.search(edit)) is not None:
+            # (was: planned, and the fork's program failed to start, unable to encode it)
+            raise StudioForkError(
+                f"The edited {name} holds a lone surrogate (U+{ord(lone[0]):04X}, at "
+                f"character {lone.start():,}), which no program can be given: send text "
+                "only (a character past U+FFFF as a pair of surrogates, as JSON writes it)."
+            )
 
 
 def _check_numbers(call: int, max_events: int | None, owner: str) -> None:
