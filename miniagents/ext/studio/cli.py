@@ -5,8 +5,8 @@
     miniagents run [--store FILE] [--name NAME] program.py [ARGS ...]
     miniagents studio [--store FILE] [--host H] [--port P] [--token T] [--allow-host HOST ...]
                       [--body-seconds S] [--max-connections N] [--headers-seconds S]
-                      [--linger-seconds S] [--trusted-proxy ADDRESS ...] [--max-forks N]
-                      [--max-followers N] [--max-reads N] [--fork-timeout S]
+                      [--linger-seconds S] [--send-seconds S] [--trusted-proxy ADDRESS ...]
+                      [--max-forks N] [--max-followers N] [--max-reads N] [--fork-timeout S]
                       [--max-run-events N] [--keepalive S]
     miniagents studio list [--store FILE]
     miniagents studio show [RUN] [--store FILE] [--max-events N]
@@ -25,14 +25,15 @@ traceback, without the frames of this command. ``studio`` serves the studio's pa
 ``MINIAGENTS_STUDIO_TOKEN``, at least 16 characters, else a new random one);
 ``--allow-host`` names another host name it answers (when ``--host`` makes it reachable
 by others); ``--body-seconds``, ``--max-connections``, ``--headers-seconds``,
-``--linger-seconds`` and ``--trusted-proxy`` bound it as they bound ``miniagents web``
-(:mod:`~miniagents.ext.console.web_options`); ``--max-forks``, ``--max-followers``,
-``--max-reads``, ``--fork-timeout``, ``--max-run-events`` and ``--keepalive`` set the
-studio's own limits, the arguments of ``studio_app`` they are named after. ``list`` lists
-the runs, ``show`` prints a run's tree (``RUN``: a run's id, or ``last``, the default),
-``fork`` runs a run's program again with a call's reply (or prompt) edited, every call
-before it replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
-reply has a text), and prints the two runs side by side, as ``diff`` does (``RIGHT``
+``--linger-seconds``, ``--send-seconds`` and ``--trusted-proxy`` bound it as they bound
+``miniagents web`` (:mod:`~miniagents.ext.console.web_options`); ``--max-forks``,
+``--max-followers``, ``--max-reads``, ``--fork-timeout``, ``--max-run-events`` and
+``--keepalive`` set the studio's own limits, the arguments of ``studio_app`` they are
+named after. ``list`` lists the runs, ``show`` prints a run's tree (``RUN``: a run's id,
+or ``last``, the default), ``fork`` runs a run's program again with a call's reply (or
+prompt) edited, every call before it replayed (:mod:`~miniagents.ext.studio.fork`; the
+call: its number, or the first whose reply has a text), and prints the two runs side by
+side, as ``diff`` does (``RIGHT``
 defaults to the last run, ``LEFT`` to the run it forked). ``show``, ``fork`` and ``diff``
 read each run whole, up to ``--max-events`` events (200,000 by default, as the studio's
 ``max_run_events``): a run of more is refused, saying so, before it is read.
