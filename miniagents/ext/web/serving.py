@@ -235,9 +235,6 @@ def server_config(
     check_count(
         max_connections, "max_connections", owner=_OWNER, fix=fix, error=WebConfigurationError
     )
-    seconds = check_seconds(
-        headers_seconds, "headers_seconds", owner=_OWNER, fix=fix, error=WebConfigurationError
-    )
     lingering = check_seconds(
         linger_seconds,
         "linger_seconds",
@@ -246,9 +243,10 @@ def server_config(
         fix=fix,
         error=WebConfigurationError,
     )
-    pings, ping_timeout, shutdown, sending = (
+    seconds, pings, ping_timeout, shutdown, sending = (
         check_seconds(given, name, owner=_OWNER, fix=fix, error=WebConfigurationError)
         for given, name in (
+            (headers_seconds, "headers_seconds"),
             (ws_ping_seconds, "ws_ping_seconds"),
             (ws_ping_timeout_seconds, "ws_ping_timeout_seconds"),
             (shutdown_seconds, "shutdown_seconds"),
