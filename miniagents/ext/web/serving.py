@@ -607,7 +607,11 @@ class _HeadersInTime(asyncio.Protocol):
             self._end()
 
     def upgraded(self) -> None:
-        """Let the server know the connection as its WebSocket's, which takes it over."""
+        """Let the server know the connection as its WebSocket's, which takes it over.
+
+        Its writing is the WebSocket's to bound from now on (its pings): no longer this one's.
+        """
+        self._reading_again()
         self._server_state.connections.discard(self)
 
     def crowded(self) -> bool:
