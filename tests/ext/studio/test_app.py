@@ -787,6 +787,54 @@ async def test_reads_of_whole_runs_past_the_most_at_once_are_a_503_to_retry(
         assert (await client.get(diff, headers=AUTH)).status_code == 200  # (its place back)
 
 
+async def test_a_fork_past_the_most_running_is_a_429_before_its_run_is_read(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connected, released = asyncio.Event(), asyncio.Event()
+
+    async def held(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.set()  # (the fork's program runs, waiting for a byte)
+        await released.wait()
+        writer.write(b"!")
+        await writer.drain()
+        writer.close()
+
+    gate = await asyncio.start_server(held, "127.0.0.1", 0)
+    port = gate.sockets[0].getsockname()[1]
+    waiting = f"import socket; socket.create_connection(('127.0.0.1', {port})).recv(1)"
+    run_id = "20261129-000000-held00"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", waiting), tmp_path)
+    reads: list[str] = []
+    read_whole = RunTree.of
+
+    def counted(runs: RunStore, run: str, max_events: int) -> RunTree:
+        reads.append(run)
+        return read_whole(runs, run, max_events)
+
+    monkeypatch.setattr(RunTree, "of", counted)
+    fork = f"/api/runs/{run_id}/fork"
+    asked = {"call": 1, "system": "Be brief."}
+    async with gate, served(studio_app(store, token=TOKEN, max_forks=1)) as client:
+        first = await client.post(fork, headers=AUTH, json=asked)
+        assert first.status_code == 202, first.text
+        await asyncio.wait_for(connected.wait(), WAIT)
+        assert len(reads) == 1
+        refused = await client.post(fork, headers=AUTH, json=asked)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["code"] == "too_many_forks"
+        assert len(reads) == 1  # (was: the run read whole, then refused)
+        released.set()
+        state = f"/api/forks/{first.json()['run']}"
+
+        async def ended() -> dict[str, Any]:
+            found: dict[str, Any] = {"running": True}
+            while found["running"]:
+                found = (await client.get(state, headers=AUTH)).json()
+            return found
+
+        assert (await asyncio.wait_for(ended(), WAIT))["returncode"] == 0
+
+
 def _record_a_run_of(store: RunStore, run_id: str, command: tuple[str, ...], folder: Path) -> None:
     """Record the ended run ``run_id`` of ``command``, with one call, forkable at call 1."""
     name = run_id.rsplit("-", 1)[-1]
