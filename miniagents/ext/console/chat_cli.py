@@ -6,11 +6,12 @@
 [--max-live-runs-per-principal N] [--max-live-run-bytes N] [--max-ended-runs N]
 [--max-ended-run-bytes N] [--max-streams N] [--max-streams-per-principal N]
 [--max-body-bytes N] [--max-body-values N] [--body-seconds S] [--max-connections N]
-[--headers-seconds S] [--linger-seconds S] [--trusted-proxy ADDRESS ...]` serves the same
+[--headers-seconds S] [--linger-seconds S] [--send-seconds S] [--trusted-proxy ADDRESS ...]`
+serves the same
 assistant on a chat page in the browser instead (``web_chat_app``, extra ``web``, whose
 settings the options from ``--allow-host`` to ``--body-seconds`` set: one option per field
 of ``WebSettings``, each named after it, the lists' in the singular and repeated; the last
-four set the serving's, ``server_config``'s, alike: :mod:`~miniagents.ext.console.web_options`), at
+five set the serving's, ``server_config``'s, alike: :mod:`~miniagents.ext.console.web_options`), at
 http://127.0.0.1:8000 by default, until Ctrl+C. The page is ``--page``; without it, run from
 a clone of the repository, the example's page (``examples/web_chat/index.html``). ``--port``
 is from 0 to 65535 (0: a free port, the one announced); a port in use is a web chat that

@@ -132,6 +132,12 @@ SERVING_OPTIONS: dict[str, WebOption] = {
         "(what comes dropped), so that its client gets the answer (default: 2; 0: closed at "
         "once)",
     ),
+    "send_seconds": (
+        "SECONDS",
+        float,
+        "seconds an answer may wait for its client to read some of it (default: 60; past "
+        "them its connection is closed: a client that stopped reading)",
+    ),
     "trusted_proxies": (
         "ADDRESS",
         list,

@@ -387,6 +387,8 @@ class _Studio:
         edits = {name: asked.get(name) for name in ("reply", "prompt", "system")}
         if any(edit is not None and not isinstance(edit, str) for edit in edits.values()):
             return _error(422, "bad_fork", "reply, prompt and system are texts.")
+        if self.forks.full():  # (before the run is read whole: it would start nothing)
+            return self._too_many_forks()
         planned = await self.read(
             lambda: plan_fork(
                 self.runs,
@@ -398,13 +400,14 @@ class _Studio:
         )
         if isinstance(planned, Response):
             return planned
-        if not self.forks.start(planned):
-            return _error(
-                429,
-                "too_many_forks",
-                f"{self.forks.limit} forks run already; wait for one to end.",
-            )
+        if not self.forks.start(planned):  # (full since: another fork started meanwhile)
+            return self._too_many_forks()
         return JSONResponse({"run": planned.child, "forked_from": planned.run}, status_code=202)
+
+    def _too_many_forks(self) -> JSONResponse:
+        return _error(
+            429, "too_many_forks", f"{self.forks.limit} forks run already; wait for one to end."
+        )
 
     async def read(self, reading: Callable[[], _Read]) -> _Read | Response:
         """``reading()`` in a thread, or a 503 if ``max_reads`` reads run already.
@@ -677,10 +680,14 @@ class _Forks:
     def running(self) -> int:
         return sum(not state.task.done() for state in self.states.values())
 
+    def full(self) -> bool:
+        """Whether ``limit`` fork programs run already."""
+        return self.running() >= self.limit
+
     def start(self, planned: Fork) -> bool:
         """Run the fork's program, unless ``limit`` run already."""
         child = planned.child
-        if self.running() >= self.limit:
+        if self.full():
             return False
         task = asyncio.get_running_loop().create_task(
             afork(self.runs, planned, environment=self.environment, timeout=self.timeout),

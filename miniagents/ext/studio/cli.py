@@ -5,8 +5,8 @@
     miniagents run [--store FILE] [--name NAME] program.py [ARGS ...]
     miniagents studio [--store FILE] [--host H] [--port P] [--token T] [--allow-host HOST ...]
                       [--body-seconds S] [--max-connections N] [--headers-seconds S]
-                      [--linger-seconds S] [--trusted-proxy ADDRESS ...] [--max-forks N]
-                      [--max-followers N] [--max-reads N] [--fork-timeout S]
+                      [--linger-seconds S] [--send-seconds S] [--trusted-proxy ADDRESS ...]
+                      [--max-forks N] [--max-followers N] [--max-reads N] [--fork-timeout S]
                       [--max-run-events N] [--keepalive S]
     miniagents studio list [--store FILE]
     miniagents studio show [RUN] [--store FILE] [--max-events N]
@@ -25,14 +25,15 @@ traceback, without the frames of this command. ``studio`` serves the studio's pa
 ``MINIAGENTS_STUDIO_TOKEN``, at least 16 characters, else a new random one);
 ``--allow-host`` names another host name it answers (when ``--host`` makes it reachable
 by others); ``--body-seconds``, ``--max-connections``, ``--headers-seconds``,
-``--linger-seconds`` and ``--trusted-proxy`` bound it as they bound ``miniagents web``
-(:mod:`~miniagents.ext.console.web_options`); ``--max-forks``, ``--max-followers``,
-``--max-reads``, ``--fork-timeout``, ``--max-run-events`` and ``--keepalive`` set the
-studio's own limits, the arguments of ``studio_app`` they are named after. ``list`` lists
-the runs, ``show`` prints a run's tree (``RUN``: a run's id, or ``last``, the default),
-``fork`` runs a run's program again with a call's reply (or prompt) edited, every call
-before it replayed (:mod:`~miniagents.ext.studio.fork`; the call: its number, or the first whose
-reply has a text), and prints the two runs side by side, as ``diff`` does (``RIGHT``
+``--linger-seconds``, ``--send-seconds`` and ``--trusted-proxy`` bound it as they bound
+``miniagents web`` (:mod:`~miniagents.ext.console.web_options`); ``--max-forks``,
+``--max-followers``, ``--max-reads``, ``--fork-timeout``, ``--max-run-events`` and
+``--keepalive`` set the studio's own limits, the arguments of ``studio_app`` they are
+named after. ``list`` lists the runs, ``show`` prints a run's tree (``RUN``: a run's id,
+or ``last``, the default), ``fork`` runs a run's program again with a call's reply (or
+prompt) edited, every call before it replayed (:mod:`~miniagents.ext.studio.fork`; the
+call: its number, or the first whose reply has a text), and prints the two runs side by
+side, as ``diff`` does (``RIGHT``
 defaults to the last run, ``LEFT`` to the run it forked). ``show``, ``fork`` and ``diff``
 read each run whole, up to ``--max-events`` events (200,000 by default, as the studio's
 ``max_run_events``): a run of more is refused, saying so, before it is read.
@@ -420,7 +421,7 @@ def _served(args: argparse.Namespace) -> int:
         from miniagents.ext.errors import WebConfigurationError
         from miniagents.ext.studio.app import MIN_TOKEN_LENGTH, studio_app
         from miniagents.ext.web.serving import listening_socket, server_config
-        from miniagents.ext.web.settings import LOCAL_HOSTS
+        from miniagents.ext.web.settings import LOCAL_HOSTS, checked_host
     except ImportError as error:
         raise _CannotStart(
             'the studio needs the web extra; install it with pip install "miniagents[web]"'
@@ -430,8 +431,16 @@ def _served(args: argparse.Namespace) -> int:
             f"the token has {len(token)} characters, too few to keep guessers out; give one "
             f"of at least {MIN_TOKEN_LENGTH} (or none, for a random one)"
         )
+    try:
+        shown = checked_host(args.host)  # (as a URL writes it: an IPv6 address in brackets)
+    except WebConfigurationError as error:
+        raise _CannotStart(
+            f"argument --host: {args.host!r} is no host name nor address; give the address to "
+            "listen on, e.g. 127.0.0.1, or 0.0.0.0 for every one"
+        ) from error
     store = RunStore(store_path(args.store))
-    hosts = [*LOCAL_HOSTS, *args.allow_host]
+    # (the host it listens on too, as its address is printed: was refused, host_not_allowed)
+    hosts = list(dict.fromkeys([*LOCAL_HOSTS, shown, *args.allow_host]))
     try:
         settings = web_options_given(args, {**_LIMITS, **_SETTINGS_OPTIONS})
         app = studio_app(store, token=token, allowed_hosts=hosts, **settings)
@@ -447,7 +456,6 @@ def _served(args: argparse.Namespace) -> int:
             "another --port"
         ) from error
     port = listener.getsockname()[1]
-    shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"The studio of {store.path} is at http://{shown}:{port}/#token={token}", flush=True)
     server = uvicorn.Server(config)  # (bounded: the apps' one serving)
     with listener, contextlib.suppress(KeyboardInterrupt):

@@ -36,6 +36,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -87,6 +88,9 @@ the program needs no token, and whoever reads its environment could use the stud
 
 MAX_EDIT_CHARS = 100_000
 """The longest edited reply or prompt a fork takes."""
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A surrogate left alone in a text (JSON's ``"\\ud800"``): UTF-8 cannot encode it."""
 
 _OUTPUT_KEPT = 64 * 1024
 """The last bytes of a fork's output that :func:`afork` keeps."""
@@ -190,7 +194,8 @@ def plan_fork(
     Raises:
         StudioNotFoundError: if the run, or the call in it, is not in the store.
         StudioRunTooLargeError: if the run has more than ``max_events`` events.
-        StudioForkError: if nothing is edited, an edit is too long, the call did not end
+        StudioForkError: if nothing is edited, an edit is too long or holds a lone
+            surrogate (no program can be given it), the call did not end
             with a reply (it cannot be replayed), is a reply of a realtime session (which a
             call cache replays whole), or the run cannot be run again (it was recorded
             without its command).
@@ -262,16 +267,7 @@ def plan_fork_in(
             "run at another call: its session is replayed from the program's own call "
             "cache if that holds its recording, and made again otherwise."
         )
-    edits = {"reply": reply, "prompt": prompt, "system": system}
-    if all(edit is None for edit in edits.values()):
-        raise StudioForkError(
-            "A fork edits the call's reply, its prompt or its system prompt; give one."
-        )
-    for name, edit in edits.items():
-        if edit is not None and (not isinstance(edit, str) or len(edit) > MAX_EDIT_CHARS):
-            raise StudioForkError(
-                f"The edited {name} must be a text of at most {MAX_EDIT_CHARS:,} characters."
-            )
+    _check_edits({"reply": reply, "prompt": prompt, "system": system})
     if reply is not None and recorded.finish is None:
         raise StudioForkError(
             f"The call {call} of the run {tree.run.id} did not end with a reply "
@@ -299,6 +295,31 @@ def plan_fork_in(
             "record_runs() in a program started from its file."
         )
     return Fork(tree.run.id, call, recorded.key, new_run_id(), reply, prompt, system, max_events)
+
+
+def _check_edits(edits: Mapping[str, str | None]) -> None:
+    """Refuse a fork that edits nothing, or an edit that is no text a program can be given.
+
+    Raises:
+        StudioForkError: if every edit is ``None``, or one is no text of at most
+            :data:`MAX_EDIT_CHARS` characters, or holds a lone surrogate.
+    """
+    if all(edit is None for edit in edits.values()):
+        raise StudioForkError(
+            "A fork edits the call's reply, its prompt or its system prompt; give one."
+        )
+    for name, edit in edits.items():
+        if edit is not None and (not isinstance(edit, str) or len(edit) > MAX_EDIT_CHARS):
+            raise StudioForkError(
+                f"The edited {name} must be a text of at most {MAX_EDIT_CHARS:,} characters."
+            )
+        if edit is not None and (lone := _LONE_SURROGATE.search(edit)) is not None:
+            # (was: planned, and the fork's program failed to start, unable to encode it)
+            raise StudioForkError(
+                f"The edited {name} holds a lone surrogate (U+{ord(lone[0]):04X}, at "
+                f"character {lone.start():,}), which no program can be given: send text "
+                "only (a character past U+FFFF as a pair of surrogates, as JSON writes it)."
+            )
 
 
 def _check_numbers(call: int, max_events: int | None, owner: str) -> None:

@@ -19,6 +19,11 @@ same way, whatever a client does with its connection:
   that does not read);
 - a connection closed after an answer given before its request's body was all read (a
   refusal, a 413): the rest of that body would otherwise hold it, a byte at a time;
+- a connection aborted when its answer has waited ``send_seconds`` (:data:`SEND_SECONDS`)
+  for its client to read some of it (asyncio's write buffer full, and the kernel's): a
+  client that stops reading a stream would otherwise hold the answer's task, and one of the
+  bounded many connections, for ever (uvicorn waits for the buffer to drain without a
+  bound; nginx's ``send_timeout``);
 - a connection closed while its client may still be sending (an answer given before the
   request's body was all read, headers past their deadline or their bound) closed
   lingering: its answer sent, the server's side of it is shut (the client reads the
@@ -81,6 +86,7 @@ __all__ = [
     "LINGER_SECONDS",
     "MAX_CONNECTIONS",
     "MAX_HEADER_BYTES",
+    "SEND_SECONDS",
     "SHUTDOWN_SECONDS",
     "WS_PING_SECONDS",
     "WS_PING_TIMEOUT_SECONDS",
@@ -106,6 +112,10 @@ MAX_HEADER_BYTES = 16 * 1024
 LINGER_SECONDS = 2.0
 """Seconds a connection closed while its client may still be sending is read (and what is
 read dropped) after its answer, so that the answer is not lost to a reset."""
+
+SEND_SECONDS = 60.0
+"""Seconds an answer may wait for its client to read some of it before the connection is
+aborted (a client that stops reading)."""
 
 SHUTDOWN_SECONDS = 5.0
 """Seconds a shutdown waits for the answers under way to end before it cancels them."""
@@ -151,6 +161,7 @@ class ServingBounds(TypedDict, total=False):
     ws_ping_seconds: float
     ws_ping_timeout_seconds: float
     shutdown_seconds: float
+    send_seconds: float
 
 
 def server_config(
@@ -167,6 +178,7 @@ def server_config(
     ws_ping_seconds: float = WS_PING_SECONDS,
     ws_ping_timeout_seconds: float = WS_PING_TIMEOUT_SECONDS,
     shutdown_seconds: float = SHUTDOWN_SECONDS,
+    send_seconds: float = SEND_SECONDS,
 ) -> uvicorn.Config:
     """The uvicorn configuration that serves ``app`` bounded (see the module's docstring).
 
@@ -199,6 +211,8 @@ def server_config(
             its connection is closed (how a page that vanished is noticed).
         shutdown_seconds: Seconds a shutdown waits for the answers under way to end
             before it cancels them (uvicorn's ``timeout_graceful_shutdown``).
+        send_seconds: Seconds an answer may wait for its client to read some of it (the
+            connection's write buffers full) before the connection is aborted.
 
     Returns:
         The configuration, its server not started.
@@ -221,9 +235,6 @@ def server_config(
     check_count(
         max_connections, "max_connections", owner=_OWNER, fix=fix, error=WebConfigurationError
     )
-    seconds = check_seconds(
-        headers_seconds, "headers_seconds", owner=_OWNER, fix=fix, error=WebConfigurationError
-    )
     lingering = check_seconds(
         linger_seconds,
         "linger_seconds",
@@ -232,12 +243,14 @@ def server_config(
         fix=fix,
         error=WebConfigurationError,
     )
-    pings, ping_timeout, shutdown = (
+    seconds, pings, ping_timeout, shutdown, sending = (
         check_seconds(given, name, owner=_OWNER, fix=fix, error=WebConfigurationError)
         for given, name in (
+            (headers_seconds, "headers_seconds"),
             (ws_ping_seconds, "ws_ping_seconds"),
             (ws_ping_timeout_seconds, "ws_ping_timeout_seconds"),
             (shutdown_seconds, "shutdown_seconds"),
+            (send_seconds, "send_seconds"),
         )
     )
     _check_address(host, port, log_level, LOG_LEVELS)
@@ -251,6 +264,7 @@ def server_config(
     class _Protocol(_HeadersInTime):
         deadline = seconds
         linger = lingering
+        unread = sending
         most = max_connections
         lingering_ones: ClassVar[set[_HeadersInTime]] = set()
 
@@ -472,6 +486,8 @@ class _HeadersInTime(asyncio.Protocol):
 
     deadline: ClassVar[float] = HEADERS_SECONDS
     linger: ClassVar[float] = LINGER_SECONDS
+    unread: ClassVar[float] = SEND_SECONDS
+    """Seconds its writing may stay paused (its client reading nothing) before it is aborted."""
     most: ClassVar[int] = MAX_CONNECTIONS
     """The most connections served at once, and the most lingering besides them."""
     lingering_ones: ClassVar[set[_HeadersInTime]]
@@ -506,6 +522,7 @@ class _HeadersInTime(asyncio.Protocol):
         self._received = False  # whether bytes came since the end of the last answer
         self._dropping: int | None = None  # while lingering: the bytes it may still drop
         self._lingering: asyncio.TimerHandle | None = None
+        self._stalled: asyncio.TimerHandle | None = None  # (while its writing is paused)
         self._shut = False  # whether the server shuts down: a close no longer lingers
         self.stopping = asyncio.Event()
         """Set as the connection's server begins to stop (see :func:`server_stop`)."""
@@ -550,15 +567,30 @@ class _HeadersInTime(asyncio.Protocol):
         if self._lingering is not None:
             self._lingering.cancel()
             self._lingering = None
+        self._reading_again()
         self.lingering_ones.discard(self)
         self._server_state.connections.discard(self)
         self._http.connection_lost(exc)
 
     def pause_writing(self) -> None:
+        """The client reads too slowly for what is written: aborted if it stays so.
+
+        uvicorn's answer waits for the write buffer to drain before it writes more, without
+        a bound: a client that reads nothing would hold it, its task and the connection for
+        ever. Past ``unread`` seconds of it, the connection is aborted (the rest dropped).
+        """
+        if self._stalled is None:
+            self._stalled = self._loop.call_later(self.unread, self._end)
         self._http.pause_writing()
 
     def resume_writing(self) -> None:
+        self._reading_again()
         self._http.resume_writing()
+
+    def _reading_again(self) -> None:
+        if self._stalled is not None:
+            self._stalled.cancel()
+            self._stalled = None
 
     def shutdown(self) -> None:
         """Close the connection: the server shuts down (uvicorn calls this).
@@ -575,7 +607,11 @@ class _HeadersInTime(asyncio.Protocol):
             self._end()
 
     def upgraded(self) -> None:
-        """Let the server know the connection as its WebSocket's, which takes it over."""
+        """Let the server know the connection as its WebSocket's, which takes it over.
+
+        Its writing is the WebSocket's to bound from now on (its pings): no longer this one's.
+        """
+        self._reading_again()
         self._server_state.connections.discard(self)
 
     def crowded(self) -> bool:

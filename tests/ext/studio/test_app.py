@@ -168,6 +168,44 @@ async def test_a_fork_at_a_call_numbered_below_1_is_a_422_not_a_servers_failure(
         assert (asked.status_code, asked.json()["error"]["code"]) == (422, "bad_fork"), call
 
 
+async def test_a_fork_edit_holding_a_lone_surrogate_is_a_422_and_starts_no_program(
+    store: RunStore, tmp_path: Path
+) -> None:
+    # (was: a 202, the fork's program started and failed at once with a UnicodeEncodeError,
+    # one of the most forks running taken meanwhile, and the error logged)
+    run_id = "20261129-000000-lone00"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "print(1)"), tmp_path)
+    async with served(studio_app(store, token=TOKEN)) as client:
+        for body in (
+            '{"call": 1, "system": "be \\ud800brief"}',
+            '{"call": 1, "prompt": "\\udfff"}',
+        ):
+            asked = await client.post(
+                f"/api/runs/{run_id}/fork",
+                headers={**AUTH, "Content-Type": "application/json"},
+                content=body,
+            )
+            assert asked.status_code == 422, asked.text
+            error = asked.json()["error"]
+            assert error["code"] == "cannot_fork"
+            assert "lone surrogate" in error["message"], error
+        paired = await client.post(  # (a character past U+FFFF, as JSON writes it: taken)
+            f"/api/runs/{run_id}/fork",
+            headers={**AUTH, "Content-Type": "application/json"},
+            content='{"call": 1, "system": "be \\ud83d\\ude00 brief"}',
+        )
+        assert paired.status_code == 202, paired.text
+        fork = f"/api/forks/{paired.json()['run']}"
+
+        async def ended() -> dict[str, Any]:
+            state: dict[str, Any] = {"running": True}
+            while state["running"]:
+                state = (await client.get(fork, headers=AUTH)).json()
+            return state
+
+        assert (await asyncio.wait_for(ended(), WAIT))["returncode"] == 0
+
+
 async def test_a_store_that_fails_is_a_500_that_shows_nothing_of_it_and_is_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -647,6 +685,30 @@ def test_miniagents_studio_takes_an_option_for_each_of_the_studios_own_limits(
     assert "--max-run-events N" in capsys.readouterr().out
 
 
+async def test_miniagents_studio_answers_by_the_host_it_listens_on_as_it_prints_its_address(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = configs_run(monkeypatch)
+    served = ["--store", str(store.path), "--port", "0", "--host", "127.0.0.2"]
+    assert studio_main(served, "s") == 0
+    printed = re.search(r"at http://(127\.0\.0\.2:\d+)/#token=(\S+)", capsys.readouterr().out)
+    assert printed is not None
+    host, token = printed.groups()
+    (config,) = configs
+    async with bounded(config) as port, httpx.AsyncClient() as client:
+        url = f"http://127.0.0.1:{port}"
+        headers = {"Host": host, "Authorization": f"Bearer {token}"}
+        # the page and the API by the printed address (was: 400 host_not_allowed for both)
+        assert (await client.get(f"{url}/", headers=headers)).status_code == 200
+        assert (await client.get(f"{url}/api/runs", headers=headers)).status_code == 200
+        other = {**headers, "Host": f"127.0.0.3:{port}"}  # (another name of this machine)
+        refused = await client.get(f"{url}/api/runs", headers=other)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, "host_not_allowed")
+    said = _refused_by_studio([*served[:-1], "http://127.0.0.2"], capsys)
+    assert "argument --host: 'http://127.0.0.2' is no host name nor address" in said
+    assert len(configs) == 1  # (nothing served)
+
+
 def _refused_by_studio(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """What ``miniagents studio`` says on stderr as it refuses ``arguments`` (status 2)."""
     with pytest.raises(SystemExit) as exited:
@@ -723,6 +785,54 @@ async def test_reads_of_whole_runs_past_the_most_at_once_are_a_503_to_retry(
         released.set()
         assert (await first).status_code == 200
         assert (await client.get(diff, headers=AUTH)).status_code == 200  # (its place back)
+
+
+async def test_a_fork_past_the_most_running_is_a_429_before_its_run_is_read(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connected, released = asyncio.Event(), asyncio.Event()
+
+    async def held(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.set()  # (the fork's program runs, waiting for a byte)
+        await released.wait()
+        writer.write(b"!")
+        await writer.drain()
+        writer.close()
+
+    gate = await asyncio.start_server(held, "127.0.0.1", 0)
+    port = gate.sockets[0].getsockname()[1]
+    waiting = f"import socket; socket.create_connection(('127.0.0.1', {port})).recv(1)"
+    run_id = "20261129-000000-held00"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", waiting), tmp_path)
+    reads: list[str] = []
+    read_whole = RunTree.of
+
+    def counted(runs: RunStore, run: str, max_events: int) -> RunTree:
+        reads.append(run)
+        return read_whole(runs, run, max_events)
+
+    monkeypatch.setattr(RunTree, "of", counted)
+    fork = f"/api/runs/{run_id}/fork"
+    asked = {"call": 1, "system": "Be brief."}
+    async with gate, served(studio_app(store, token=TOKEN, max_forks=1)) as client:
+        first = await client.post(fork, headers=AUTH, json=asked)
+        assert first.status_code == 202, first.text
+        await asyncio.wait_for(connected.wait(), WAIT)
+        assert len(reads) == 1
+        refused = await client.post(fork, headers=AUTH, json=asked)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["code"] == "too_many_forks"
+        assert len(reads) == 1  # (was: the run read whole, then refused)
+        released.set()
+        state = f"/api/forks/{first.json()['run']}"
+
+        async def ended() -> dict[str, Any]:
+            found: dict[str, Any] = {"running": True}
+            while found["running"]:
+                found = (await client.get(state, headers=AUTH)).json()
+            return found
+
+        assert (await asyncio.wait_for(ended(), WAIT))["returncode"] == 0
 
 
 def _record_a_run_of(store: RunStore, run_id: str, command: tuple[str, ...], folder: Path) -> None:

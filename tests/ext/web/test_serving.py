@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
@@ -31,6 +31,7 @@ from miniagents.ext.web.serving import (
     LINGER_SECONDS,
     MAX_CONNECTIONS,
     MAX_HEADER_BYTES,
+    SEND_SECONDS,
     SHUTDOWN_SECONDS,
     WS_PING_SECONDS,
     WS_PING_TIMEOUT_SECONDS,
@@ -536,6 +537,48 @@ async def test_a_shutdown_ends_a_connection_whose_client_does_not_read(
             await run.ashut_down()
         finally:
             client.close()
+
+
+async def test_a_stream_whose_client_reads_nothing_is_aborted_and_its_task_ends() -> None:
+    # (was: held for ever, uvicorn waiting for the write buffer to drain: a client that
+    # stopped reading a run's events held the answer's task and one of the most connections)
+    written, ended = asyncio.Event(), asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b"data: " + b"x" * 16_384 + b"\n\n"
+                written.set()
+                await asyncio.sleep(0)  # (as a run's events are awaited: its disconnect heard)
+        finally:
+            ended.set()
+
+    async def events(_request: Request) -> StreamingResponse:
+        return StreamingResponse(endless(), media_type="text/event-stream")
+
+    app = Starlette(routes=[Route("/events", events)])
+    assert SEND_SECONDS == 60.0
+    config = server_config(app, max_connections=1, send_seconds=0.5)
+    async with running(config) as run:
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.setblocking(False)
+        loop = asyncio.get_running_loop()
+        await loop.sock_connect(client, ("127.0.0.1", run.port))
+        await loop.sock_sendall(client, b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        try:
+            await asyncio.wait_for(written.wait(), WAIT)
+            await asyncio.wait_for(ended.wait(), WAIT)  # (its task ends: the stream is cut)
+            await until(lambda: not run.server.server_state.connections)
+            reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
+            writer.write(b"GET /missing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+            assert head.startswith(b"HTTP/1.1 404 ")  # (served: its place freed)
+            writer.close()
+        finally:
+            client.close()
+    with pytest.raises(WebConfigurationError, match="send_seconds to be a positive"):
+        server_config(app, send_seconds=0)
 
 
 async def test_a_shutdown_cancels_an_answer_stuck_past_its_bound() -> None:
