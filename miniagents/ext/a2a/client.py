@@ -77,6 +77,7 @@ from google.protobuf.json_format import ParseDict, ParseError
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.a2a._parts import parts_of
 from miniagents.ext.a2a._reading import ApprovalAsk, ReplyWriter
+from miniagents.ext.a2a._values import ValueCounter
 from miniagents.ext.a2a._wire import Code
 from miniagents.ext.a2a.errors import (
     A2ACardError,
@@ -95,7 +96,6 @@ from miniagents.ext.a2a.messages import A2AData, A2AFile, A2AReply
 from miniagents.ext.llm.messages import LLMToolApprovalRequest, LLMToolCallMessage
 from miniagents.ext.roles import role_of
 from miniagents.ext.tools.approval import ToolDecision, request_approval
-from miniagents.frozen.nesting import holds_over
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import AgentFunction, InteractionContext, MiniAgent
 from miniagents.miniagents.lowlevel import outgoing_carrier
@@ -542,24 +542,15 @@ class _EventBound:
             limit="max_event_bytes",
         )
 
-    def check_values(self, data: bytes, events: bool) -> None:
-        """Raise ``A2AReplyTooLargeError`` if the JSON ``data`` holds over ``max_values`` values.
-
-        ``data`` that is no JSON is left to the SDK, whose error says so.
-        """
-        try:
-            value = json.loads(data)
-        except (ValueError, RecursionError):  # (not JSON, or nested too deep: the SDK says)
-            return
-        if holds_over(value, self.max_values):
-            what = "one event of its stream" if events else "one answer"
-            raise A2AReplyTooLargeError(
-                f"The remote agent {self.alias} sent {what} of over {self.max_values} JSON "
-                "values (its objects, lists, strings, numbers and the rest, at every depth), "
-                "which is not read; give the agent a higher max_event_values if the remote's "
-                "events hold this many by design.",
-                limit="max_event_values",
-            )
+    def too_many(self, events: bool) -> A2AReplyTooLargeError:
+        what = "one event of its stream" if events else "one answer"
+        return A2AReplyTooLargeError(
+            f"The remote agent {self.alias} sent {what} of over {self.max_values} JSON "
+            "values (its objects, lists, strings, numbers and the rest, at every depth), "
+            "which is not read; give the agent a higher max_event_values if the remote's "
+            "events hold this many by design.",
+            limit="max_event_values",
+        )
 
 
 _LINE_END = re.compile(rb"\r\n|\n|\r")
@@ -570,7 +561,10 @@ class _BoundedBody(httpx.AsyncByteStream):
     """A response's body, read through the counters of its :class:`_EventBound`.
 
     An SSE stream is read line by line, as the SDK reads it: an event's ``data`` lines are
-    kept until its blank line, and counted then, before the chunk that ends it goes on.
+    counted as they come (their values by a :class:`ValueCounter`, joined by a line end, as
+    the SDK joins them), and the count starts again at its blank line. A body that is not
+    a stream is counted whole, as it comes. Nothing of the body is kept but a line's first
+    bytes, until they say its field.
     """
 
     def __init__(self, body: httpx.AsyncByteStream, bound: _EventBound, *, events: bool) -> None:
@@ -578,8 +572,11 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._bound = bound
         self._events = events
         self._pending = 0  # the bytes of the event read so far (of the body, if no stream)
-        self._line: list[bytes] = []  # (the line read so far, in pieces: no stream, the body)
-        self._data: list[bytes] = []  # the event's data lines so far
+        self._values = ValueCounter(bound.max_values)  # the event's values so far
+        self._head = b""  # the line's bytes so far, until they say its field
+        self._field: bytes | None = None  # b"data", or b"": another field (None: not known)
+        self._space = False  # a data line's value starts after this (a space is dropped)
+        self._data = False  # whether the event has data lines so far
         self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -588,40 +585,67 @@ class _BoundedBody(httpx.AsyncByteStream):
             self._count(chunk)
             if self._pending > bound.max_bytes:
                 raise bound.too_large(self._events)
+            if self._values.over:
+                raise bound.too_many(self._events)
             yield chunk
-        if not self._events:
-            bound.check_values(b"".join(self._line), events=False)
 
     def _count(self, chunk: bytes) -> None:
         if not self._events:
             self._pending += len(chunk)
-            self._line.append(chunk)
+            self._values.feed(chunk)
             return
         if not chunk:
             return
         start = 1 if self._after_cr and chunk.startswith(b"\n") else 0
         ended = -1  # (where the last event ended in the chunk, if one did)
         for match in _LINE_END.finditer(chunk, start):
-            self._line.append(chunk[start : match.start()])
+            self._take(chunk[start : match.start()])
             if self._line_ended():
                 ended = match.end()
             start = match.end()
-        self._line.append(chunk[start:])
+            if self._values.over:
+                return
+        self._take(chunk[start:])
         self._after_cr = chunk.endswith(b"\r")
         self._pending = len(chunk) - ended if ended >= 0 else self._pending + len(chunk)
 
+    def _take(self, piece: bytes) -> None:
+        """Take a piece of the line being read: its field's, or its data's (counted)."""
+        if not piece:
+            return
+        if self._field is None:
+            head = self._head + piece
+            colon = head.find(b":")
+            if colon < 0:
+                self._head = head if len(head) <= len(b"data") else b""
+                if not self._head:
+                    self._field = b""  # (no field's name is this long but data's)
+                return
+            self._head = b""
+            self._field = head[:colon] if head[:colon] == b"data" else b""
+            if not self._field:
+                return
+            if self._data:
+                self._values.feed(b"\n")  # (the SDK joins an event's data lines so)
+            self._data = True
+            self._space = True
+            piece = head[colon + 1 :]
+        if self._field and piece:
+            if self._space:
+                self._space = False
+                if piece.startswith(b" "):
+                    piece = piece[1:]
+            self._values.feed(piece)
+
     def _line_ended(self) -> bool:
-        """Take the line read; whether it ended an event (a blank line), counted then."""
-        line = b"".join(self._line)
-        self._line = []
-        if line:
-            field, _, value = line.partition(b":")
-            if field == b"data":
-                self._data.append(value[1:] if value.startswith(b" ") else value)
+        """End the line read; whether it ended an event (a blank line): its count ends."""
+        blank = self._field is None and not self._head
+        self._field, self._head, self._space = None, b"", False
+        if not blank:
             return False
         if self._data:
-            data, self._data = b"\n".join(self._data), []
-            self._bound.check_values(data, events=True)
+            self._data = False
+            self._values.reset()
         return True
 
     async def aclose(self) -> None:
