@@ -533,16 +533,17 @@ class _EventBound:
             events = response.headers.get("content-type", "").startswith("text/event-stream")
             response.stream = _BoundedBody(body, self, events=events)
 
-    def too_large(self, events: bool) -> A2AReplyTooLargeError:
+    def too_large(self, events: bool, task_id: str = "") -> A2AReplyTooLargeError:
         what = "one event of its stream" if events else "one answer"
         return A2AReplyTooLargeError(
             f"The remote agent {self.alias} sent {what} over {self.max_bytes} bytes, which "
             "is not read whole; give the agent a higher max_event_bytes if the remote's "
             "events are this large by design.",
             limit="max_event_bytes",
+            task_id=task_id,
         )
 
-    def too_many(self, events: bool) -> A2AReplyTooLargeError:
+    def too_many(self, events: bool, task_id: str = "") -> A2AReplyTooLargeError:
         what = "one event of its stream" if events else "one answer"
         return A2AReplyTooLargeError(
             f"The remote agent {self.alias} sent {what} of over {self.max_values} JSON "
@@ -550,7 +551,29 @@ class _EventBound:
             "which is not read; give the agent a higher max_event_values if the remote's "
             "events hold this many by design.",
             limit="max_event_values",
+            task_id=task_id,
         )
+
+
+_START = 4096
+"""The bytes of an event (or an answer) kept to read its task's id from, if it is refused."""
+
+_TASK_NAMED = re.compile(
+    rb'"result"\s*:\s*\{\s*(?:"task"\s*:\s*\{\s*"id"|"(?:statusUpdate|artifactUpdate)"\s*:\s*\{\s*"taskId")'
+    rb'\s*:\s*"([^"\\]{1,200})"'
+)
+"""Where a JSON-RPC answer (or event) names its task first: ``{"result": {"task": {"id": ...``
+(as the SDK and MiniAgents write a task), or an update's ``taskId``."""
+
+
+def _task_named(start: bytes) -> str:
+    """The id of the task that an answer's (or event's) first bytes ``start`` name, or ``""``.
+
+    Read from the text, not parsed: what a remote's answer refused as too large says of
+    its task, so that the task can be cancelled.
+    """
+    found = _TASK_NAMED.search(start)
+    return "" if found is None else found.group(1).decode(errors="replace")
 
 
 _LINE_END = re.compile(rb"\r\n|\n|\r")
@@ -577,6 +600,7 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._field: bytes | None = None  # b"data", or b"": another field (None: not known)
         self._space = False  # a data line's value starts after this (a space is dropped)
         self._data = False  # whether the event has data lines so far
+        self._start = b""  # the event's first bytes (of its data): where its task is named
         self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -584,15 +608,16 @@ class _BoundedBody(httpx.AsyncByteStream):
         async for chunk in self._body:
             self._count(chunk)
             if self._pending > bound.max_bytes:
-                raise bound.too_large(self._events)
+                raise bound.too_large(self._events, _task_named(self._start))
             if self._values.over:
-                raise bound.too_many(self._events)
+                raise bound.too_many(self._events, _task_named(self._start))
             yield chunk
 
     def _count(self, chunk: bytes) -> None:
         if not self._events:
             self._pending += len(chunk)
             self._values.feed(chunk)
+            self._keep(chunk)
             return
         if not chunk:
             return
@@ -627,6 +652,7 @@ class _BoundedBody(httpx.AsyncByteStream):
                 return
             if self._data:
                 self._values.feed(b"\n")  # (the SDK joins an event's data lines so)
+                self._keep(b"\n")
             self._data = True
             self._space = True
             piece = head[colon + 1 :]
@@ -636,6 +662,11 @@ class _BoundedBody(httpx.AsyncByteStream):
                 if piece.startswith(b" "):
                     piece = piece[1:]
             self._values.feed(piece)
+            self._keep(piece)
+
+    def _keep(self, piece: bytes) -> None:
+        if len(self._start) < _START:
+            self._start += piece[: _START - len(self._start)]
 
     def _line_ended(self) -> bool:
         """End the line read; whether it ended an event (a blank line): its count ends."""
@@ -646,6 +677,7 @@ class _BoundedBody(httpx.AsyncByteStream):
         if self._data:
             self._data = False
             self._values.reset()
+            self._start = b""
         return True
 
     async def aclose(self) -> None:
@@ -716,15 +748,22 @@ class _Exchange:
                 ) from error
         except asyncio.CancelledError:
             try:
-                await self._acancel_remote(waiting=True)
+                await self._acancel_remote(writer.task_id, waiting=True)
             finally:  # (the reply's open messages end, whatever the cancel did)
                 writer.fail_open(asyncio.CancelledError())
             raise
         except BaseException as error:
-            if isinstance(error, A2AReplyTooLargeError) and not error.task_id:
-                error.task_id = writer.task_id or ""  # (an event over max_event_bytes)
+            task_id = writer.task_id
+            if isinstance(error, A2AReplyTooLargeError):  # (an event over a bound: its
+                task_id = task_id or error.task_id or None  # first bytes may name the task)
+                error.task_id = task_id or ""
+                if task_id is None:  # (the message, said again with what it left running)
+                    error.args = (
+                        f"{error} The task it started may still run: the remote named no task "
+                        f"before, nor in the first {_START} bytes of this, so none was cancelled.",
+                    )
             try:  # (late: also a task that waits for its caller, who is not asked now)
-                await self._acancel_remote(waiting=late)
+                await self._acancel_remote(task_id, waiting=late)
             finally:
                 writer.fail_open(error)
             raise
@@ -864,12 +903,11 @@ class _Exchange:
             context_id=self.writer.context_id or "",
         )
 
-    async def _acancel_remote(self, *, waiting: bool = False) -> None:
-        """Cancel the remote task (within ``cancel_timeout``), if it may still run.
+    async def _acancel_remote(self, task_id: str | None, *, waiting: bool = False) -> None:
+        """Cancel the remote task ``task_id`` (within ``cancel_timeout``), if it may still run.
 
         ``waiting``: also if it waits for this caller (an answer nobody will give now).
         """
-        task_id = self.writer.task_id
         if task_id is None or (self.writer.final if waiting else self.writer.ended):
             return
         try:

@@ -421,3 +421,69 @@ def test_an_event_s_values_are_counted_on_its_bytes_as_its_parse_counts_them(tex
         over = [counter.feed(data[start : start + size]) for start in range(0, len(data), size)]
         assert over[-1]
         assert counter.count == values
+
+
+def answered_too_large(cancelled: list[str], *, id_first: bool) -> Callable[[str], ASGIApp]:
+    """A remote that does not stream, whose ``SendMessage`` answers its task whole, over
+    100,000 values (an artifact of 60,000 text parts), its ``id`` first or after them."""
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            return JSONResponse(MessageToDict(sdk_card(url, streaming=False)))
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            head = f'{{"jsonrpc":"2.0","id":{json.dumps(sent["id"])},"result":'
+            if sent["method"] == "CancelTask":
+                cancelled.append(sent["params"]["id"])
+                task = {"id": sent["params"]["id"], "status": {"state": "TASK_STATE_CANCELED"}}
+                return Response(f"{head}{json.dumps(task)}}}", media_type="application/json")
+            artifacts = [{"artifactId": "a", "parts": [{"text": "x"}] * 60_000}]
+            task = {"contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+            task = (
+                {"id": "t1", **task, "artifacts": artifacts}
+                if id_first
+                else {**task, "artifacts": artifacts, "id": "t1"}
+            )
+            body = f"{head}{json.dumps({'task': task})}}}"
+            return Response(body, media_type="application/json")
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    return make
+
+
+async def test_an_answer_to_send_message_over_a_bound_cancels_the_task_it_names() -> None:
+    # (was: its task was never read, so the client had no id to cancel it with: the remote
+    # task ran on, and the error's task_id was empty)
+    cancelled: list[str] = []
+    async with serving(answered_too_large(cancelled, id_first=True)) as url, MiniAgents():
+        with pytest.raises(A2AReplyTooLargeError, match="over 100000 JSON values") as raised:
+            await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+    assert cancelled == ["t1"]
+    assert raised.value.task_id == "t1"
+    assert "may still run" not in str(raised.value)
+
+
+async def test_an_answer_to_send_message_over_a_bound_naming_no_task_says_it_may_still_run() -> (
+    None
+):
+    # (was: the error said nothing of the remote task, which ran on uncancelled)
+    cancelled: list[str] = []
+    async with serving(answered_too_large(cancelled, id_first=False)) as url, MiniAgents():
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+    assert cancelled == []
+    assert raised.value.task_id == ""
+    assert raised.value.limit == "max_event_values"
+    assert str(raised.value) == (
+        "The remote agent A2A_AGENT sent one answer of over 100000 JSON values (its objects, "
+        "lists, strings, numbers and the rest, at every depth), which is not read; give the "
+        "agent a higher max_event_values if the remote's events hold this many by design. The "
+        "task it started may still run: the remote named no task before, nor in the first "
+        "4096 bytes of this, so none was cancelled."
+    )
