@@ -4,7 +4,9 @@ A provider (or a proxy) that streams without end would fill the memory with the 
 text or a tool call's arguments, and the stall timeout never fires while pieces keep
 coming: past the bound the call is stopped with an ``LLMResponseError``, its HTTP stream
 closed. Against the fake server with the real SDKs (OpenAI Chat Completions, the Responses
-API, Anthropic Messages), each reply hanging after its pieces, as one that never ends.
+API, Anthropic Messages), each reply hanging after its pieces, as one that never ends. The
+thinking that Anthropic's and Bedrock's providers keep (to send it back with the turn's
+calls) counts with the text.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
 from miniagents.errors import ContextArgumentError, LLMResponseError
 from miniagents.testing import FakeLLMServer, ToolCall
 from miniagents.testing._anthropic_wire import thinking_signature
+from tests.ext.llm.test_gemini_bedrock import BEDROCK
 from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, SDKClient
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
@@ -127,3 +130,33 @@ async def test_anthropic_thinking_and_text_share_the_bound(
         async with MiniAgents(llm_max_turn_chars=kept - 1):
             with pytest.raises(LLMResponseError, match=f"more than {kept - 1:,} characters"):
                 await agent.inquire("Say it.")
+
+
+async def test_bedrock_streamed_reasoning_counts_toward_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (was: as Anthropic's thinking, the reasoning deltas were kept and counted nowhere)
+    BEDROCK.environment(fake_llm, monkeypatch)
+    fake_llm.reply(["x"], thinking=["abcd"] * 10)
+    async with MiniAgents(llm_max_turn_chars=BOUND, llm_stall_timeout=WAIT):
+        with pytest.raises(LLMResponseError) as raised:
+            await BEDROCK.ask("Think for ever.", stream=True)
+    assert str(raised.value) == too_long(BEDROCK.agent.alias, BEDROCK.model)
+    assert len(fake_llm.requests) == 1  # not asked again
+
+
+async def test_bedrock_reasoning_and_text_share_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 20 characters of reasoning, its signature (counted too), then 5 of text
+    BEDROCK.environment(fake_llm, monkeypatch)
+    kept = 20 + len(thinking_signature("abcd" * 5)) + 5
+    fake_llm.reply(["abcde"], thinking=["abcd"] * 5, times=2)
+    async with MiniAgents(llm_max_turn_chars=kept):
+        messages = await BEDROCK.ask("Say it.", stream=True)
+        assert [str(message) for message in messages] == ["abcde"]
+    async with MiniAgents(llm_max_turn_chars=kept - 1):
+        with pytest.raises(LLMResponseError, match=f"more than {kept - 1:,} characters"):
+            await BEDROCK.ask("Say it.", stream=True)
