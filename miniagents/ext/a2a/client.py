@@ -513,10 +513,12 @@ class _EventBound:
 
     Each response's body is read through a counter (:class:`_BoundedBody`) that fails the
     read with ``A2AReplyTooLargeError`` as soon as one event (the bytes since the stream's
-    last blank line; a body that is not a stream, whole) goes over ``max_bytes``, or once
-    it is read whole, if its JSON holds over ``max_values`` values: the SDK, which reads an
-    event whole before it gives it, never holds a bigger one, nor parses one of more values
-    (its parse into protobuf takes seconds of the loop for a million tiny values).
+    last blank line; a body that is not a stream, whole) goes over ``max_bytes`` bytes, or
+    its JSON over ``max_values`` values, counted on its bytes as they come (nothing parsed):
+    the SDK, which reads an event whole before it gives it, never holds a bigger one, nor
+    parses one of more values (its parse into protobuf takes seconds of the loop for a
+    million tiny values). The error names the remote's task when the event's first bytes
+    do (so that it can be cancelled, though the event is not read).
     """
 
     def __init__(
