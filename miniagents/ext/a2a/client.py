@@ -77,6 +77,7 @@ from google.protobuf.json_format import ParseDict, ParseError
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.a2a._parts import parts_of
 from miniagents.ext.a2a._reading import ApprovalAsk, ReplyWriter
+from miniagents.ext.a2a._values import ValueCounter
 from miniagents.ext.a2a._wire import Code
 from miniagents.ext.a2a.errors import (
     A2ACardError,
@@ -95,7 +96,6 @@ from miniagents.ext.a2a.messages import A2AData, A2AFile, A2AReply
 from miniagents.ext.llm.messages import LLMToolApprovalRequest, LLMToolCallMessage
 from miniagents.ext.roles import role_of
 from miniagents.ext.tools.approval import ToolDecision, request_approval
-from miniagents.frozen.nesting import holds_over
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import AgentFunction, InteractionContext, MiniAgent
 from miniagents.miniagents.lowlevel import outgoing_carrier
@@ -513,10 +513,12 @@ class _EventBound:
 
     Each response's body is read through a counter (:class:`_BoundedBody`) that fails the
     read with ``A2AReplyTooLargeError`` as soon as one event (the bytes since the stream's
-    last blank line; a body that is not a stream, whole) goes over ``max_bytes``, or once
-    it is read whole, if its JSON holds over ``max_values`` values: the SDK, which reads an
-    event whole before it gives it, never holds a bigger one, nor parses one of more values
-    (its parse into protobuf takes seconds of the loop for a million tiny values).
+    last blank line; a body that is not a stream, whole) goes over ``max_bytes`` bytes, or
+    its JSON over ``max_values`` values, counted on its bytes as they come (nothing parsed):
+    the SDK, which reads an event whole before it gives it, never holds a bigger one, nor
+    parses one of more values (its parse into protobuf takes seconds of the loop for a
+    million tiny values). The error names the remote's task when the event's first bytes
+    do (so that it can be cancelled, though the event is not read).
     """
 
     def __init__(
@@ -533,33 +535,47 @@ class _EventBound:
             events = response.headers.get("content-type", "").startswith("text/event-stream")
             response.stream = _BoundedBody(body, self, events=events)
 
-    def too_large(self, events: bool) -> A2AReplyTooLargeError:
+    def too_large(self, events: bool, task_id: str = "") -> A2AReplyTooLargeError:
         what = "one event of its stream" if events else "one answer"
         return A2AReplyTooLargeError(
             f"The remote agent {self.alias} sent {what} over {self.max_bytes} bytes, which "
             "is not read whole; give the agent a higher max_event_bytes if the remote's "
             "events are this large by design.",
             limit="max_event_bytes",
+            task_id=task_id,
         )
 
-    def check_values(self, data: bytes, events: bool) -> None:
-        """Raise ``A2AReplyTooLargeError`` if the JSON ``data`` holds over ``max_values`` values.
+    def too_many(self, events: bool, task_id: str = "") -> A2AReplyTooLargeError:
+        what = "one event of its stream" if events else "one answer"
+        return A2AReplyTooLargeError(
+            f"The remote agent {self.alias} sent {what} of over {self.max_values} JSON "
+            "values (its objects, lists, strings, numbers and the rest, at every depth), "
+            "which is not read; give the agent a higher max_event_values if the remote's "
+            "events hold this many by design.",
+            limit="max_event_values",
+            task_id=task_id,
+        )
 
-        ``data`` that is no JSON is left to the SDK, whose error says so.
-        """
-        try:
-            value = json.loads(data)
-        except (ValueError, RecursionError):  # (not JSON, or nested too deep: the SDK says)
-            return
-        if holds_over(value, self.max_values):
-            what = "one event of its stream" if events else "one answer"
-            raise A2AReplyTooLargeError(
-                f"The remote agent {self.alias} sent {what} of over {self.max_values} JSON "
-                "values (its objects, lists, strings, numbers and the rest, at every depth), "
-                "which is not read; give the agent a higher max_event_values if the remote's "
-                "events hold this many by design.",
-                limit="max_event_values",
-            )
+
+_START = 4096
+"""The bytes of an event (or an answer) kept to read its task's id from, if it is refused."""
+
+_TASK_NAMED = re.compile(
+    rb'"result"\s*:\s*\{\s*(?:"task"\s*:\s*\{\s*"id"|"(?:statusUpdate|artifactUpdate)"\s*:\s*\{\s*"taskId")'
+    rb'\s*:\s*"([^"\\]{1,200})"'
+)
+"""Where a JSON-RPC answer (or event) names its task first: ``{"result": {"task": {"id": ...``
+(as the SDK and MiniAgents write a task), or an update's ``taskId``."""
+
+
+def _task_named(start: bytes) -> str:
+    """The id of the task that an answer's (or event's) first bytes ``start`` name, or ``""``.
+
+    Read from the text, not parsed: what a remote's answer refused as too large says of
+    its task, so that the task can be cancelled.
+    """
+    found = _TASK_NAMED.search(start)
+    return "" if found is None else found.group(1).decode(errors="replace")
 
 
 _LINE_END = re.compile(rb"\r\n|\n|\r")
@@ -570,7 +586,10 @@ class _BoundedBody(httpx.AsyncByteStream):
     """A response's body, read through the counters of its :class:`_EventBound`.
 
     An SSE stream is read line by line, as the SDK reads it: an event's ``data`` lines are
-    kept until its blank line, and counted then, before the chunk that ends it goes on.
+    counted as they come (their values by a :class:`ValueCounter`, joined by a line end, as
+    the SDK joins them), and the count starts again at its blank line. A body that is not
+    a stream is counted whole, as it comes. Nothing of the body is kept but a line's first
+    bytes, until they say its field.
     """
 
     def __init__(self, body: httpx.AsyncByteStream, bound: _EventBound, *, events: bool) -> None:
@@ -578,8 +597,12 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._bound = bound
         self._events = events
         self._pending = 0  # the bytes of the event read so far (of the body, if no stream)
-        self._line: list[bytes] = []  # (the line read so far, in pieces: no stream, the body)
-        self._data: list[bytes] = []  # the event's data lines so far
+        self._values = ValueCounter(bound.max_values)  # the event's values so far
+        self._head = b""  # the line's bytes so far, until they say its field
+        self._field: bytes | None = None  # b"data", or b"": another field (None: not known)
+        self._space = False  # a data line's value starts after this (a space is dropped)
+        self._data = False  # whether the event has data lines so far
+        self._start = b""  # the event's first bytes (of its data): where its task is named
         self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -587,41 +610,76 @@ class _BoundedBody(httpx.AsyncByteStream):
         async for chunk in self._body:
             self._count(chunk)
             if self._pending > bound.max_bytes:
-                raise bound.too_large(self._events)
+                raise bound.too_large(self._events, _task_named(self._start))
+            if self._values.over:
+                raise bound.too_many(self._events, _task_named(self._start))
             yield chunk
-        if not self._events:
-            bound.check_values(b"".join(self._line), events=False)
 
     def _count(self, chunk: bytes) -> None:
         if not self._events:
             self._pending += len(chunk)
-            self._line.append(chunk)
+            self._values.feed(chunk)
+            self._keep(chunk)
             return
         if not chunk:
             return
         start = 1 if self._after_cr and chunk.startswith(b"\n") else 0
         ended = -1  # (where the last event ended in the chunk, if one did)
         for match in _LINE_END.finditer(chunk, start):
-            self._line.append(chunk[start : match.start()])
+            self._take(chunk[start : match.start()])
             if self._line_ended():
                 ended = match.end()
             start = match.end()
-        self._line.append(chunk[start:])
+            if self._values.over:
+                return
+        self._take(chunk[start:])
         self._after_cr = chunk.endswith(b"\r")
         self._pending = len(chunk) - ended if ended >= 0 else self._pending + len(chunk)
 
+    def _take(self, piece: bytes) -> None:
+        """Take a piece of the line being read: its field's, or its data's (counted)."""
+        if not piece:
+            return
+        if self._field is None:
+            head = self._head + piece
+            colon = head.find(b":")
+            if colon < 0:
+                self._head = head if len(head) <= len(b"data") else b""
+                if not self._head:
+                    self._field = b""  # (no field's name is this long but data's)
+                return
+            self._head = b""
+            self._field = head[:colon] if head[:colon] == b"data" else b""
+            if not self._field:
+                return
+            if self._data:
+                self._values.feed(b"\n")  # (the SDK joins an event's data lines so)
+                self._keep(b"\n")
+            self._data = True
+            self._space = True
+            piece = head[colon + 1 :]
+        if self._field and piece:
+            if self._space:
+                self._space = False
+                if piece.startswith(b" "):
+                    piece = piece[1:]
+            self._values.feed(piece)
+            self._keep(piece)
+
+    def _keep(self, piece: bytes) -> None:
+        if len(self._start) < _START:
+            self._start += piece[: _START - len(self._start)]
+
     def _line_ended(self) -> bool:
-        """Take the line read; whether it ended an event (a blank line), counted then."""
-        line = b"".join(self._line)
-        self._line = []
-        if line:
-            field, _, value = line.partition(b":")
-            if field == b"data":
-                self._data.append(value[1:] if value.startswith(b" ") else value)
+        """End the line read; whether it ended an event (a blank line): its count ends."""
+        blank = self._field is None and not self._head
+        self._field, self._head, self._space = None, b"", False
+        if not blank:
             return False
         if self._data:
-            data, self._data = b"\n".join(self._data), []
-            self._bound.check_values(data, events=True)
+            self._data = False
+            self._values.reset()
+            self._start = b""
         return True
 
     async def aclose(self) -> None:
@@ -692,15 +750,22 @@ class _Exchange:
                 ) from error
         except asyncio.CancelledError:
             try:
-                await self._acancel_remote(waiting=True)
+                await self._acancel_remote(writer.task_id, waiting=True)
             finally:  # (the reply's open messages end, whatever the cancel did)
                 writer.fail_open(asyncio.CancelledError())
             raise
         except BaseException as error:
-            if isinstance(error, A2AReplyTooLargeError) and not error.task_id:
-                error.task_id = writer.task_id or ""  # (an event over max_event_bytes)
+            task_id = writer.task_id
+            if isinstance(error, A2AReplyTooLargeError):  # (an event over a bound: its
+                task_id = task_id or error.task_id or None  # first bytes may name the task)
+                error.task_id = task_id or ""
+                if task_id is None:  # (the message, said again with what it left running)
+                    error.args = (
+                        f"{error} The task it started may still run: the remote named no task "
+                        f"before, nor in the first {_START} bytes of this, so none was cancelled.",
+                    )
             try:  # (late: also a task that waits for its caller, who is not asked now)
-                await self._acancel_remote(waiting=late)
+                await self._acancel_remote(task_id, waiting=late)
             finally:
                 writer.fail_open(error)
             raise
@@ -840,12 +905,11 @@ class _Exchange:
             context_id=self.writer.context_id or "",
         )
 
-    async def _acancel_remote(self, *, waiting: bool = False) -> None:
-        """Cancel the remote task (within ``cancel_timeout``), if it may still run.
+    async def _acancel_remote(self, task_id: str | None, *, waiting: bool = False) -> None:
+        """Cancel the remote task ``task_id`` (within ``cancel_timeout``), if it may still run.
 
         ``waiting``: also if it waits for this caller (an answer nobody will give now).
         """
-        task_id = self.writer.task_id
         if task_id is None or (self.writer.final if waiting else self.writer.ended):
             return
         try:

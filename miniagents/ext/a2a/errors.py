@@ -166,7 +166,9 @@ class A2AReplyTooLargeError(A2AError):
     over ``max_event_bytes`` bytes or ``max_event_values`` JSON values.
 
     Attributes:
-        task_id: The remote task's id (empty if the remote named none before).
+        task_id: The remote task's id (empty if the remote named none before, nor in the
+            first bytes of an event or answer refused: then the task, if it started one, was
+            not cancelled, and the message says so).
         limit: The name of the limit it went over (``max_reply_chars``,
             ``max_reply_messages``, ``max_event_bytes`` or ``max_event_values``).
     """

@@ -28,7 +28,8 @@ turn the API paused (Anthropic's ``"pause_turn"``: its server tools ran long, an
 model has not answered yet), not taken for the answer.
 
 A turn keeps at most ``MiniAgents(llm_max_turn_chars=...)`` characters of text, refusal
-and tool calls' arguments: past them the call is stopped, and its messages fail with an
+and tool calls' arguments (and thinking, which a provider that keeps it counts: see
+:mod:`miniagents.ext.llm._turn_chars`): past them the call is stopped, and its messages fail with an
 ``LLMResponseError`` (a stream that never ends, from a broken provider or proxy, would
 otherwise fill the memory: its pieces keep coming, so the stall timeout never fires).
 """
@@ -44,6 +45,7 @@ from typing import Any, TypeVar
 from miniagents.ext.llm._gate import InTurn
 from miniagents.ext.llm._metered import Metered
 from miniagents.ext.llm._stall import StallWatch, stall_watched
+from miniagents.ext.llm._turn_chars import is_too_long
 from miniagents.ext.llm.charging import CallCharge, budget_link
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
@@ -374,8 +376,11 @@ class Turn:
                 raise self._called_without_tools(call.model)
         except BaseException as caught:
             let_go_of_frames(caught)  # (the SDK's generators, closed now: see there)
+            over = caught  # (a provider's count past the bound, with its thinking: ours)
+            if is_too_long(caught):
+                over = self._too_long(call.model, max_chars)
             # a stall: its own error, for the watch's cancellation
-            error = caught if watch is None else watch.end(caught)
+            error = over if watch is None else watch.end(over)
             translated = error if isinstance(error, MiniAgentsError) else metered.translate(error)
             self._ended(translated, observed if sent is None else sent.watch)
             if translated is caught:
@@ -562,9 +567,9 @@ class Turn:
         alias = self.ctx.this_agent.alias
         return LLMResponseError(
             f"The agent {alias} stopped its call: the model {model!r} sent more than "
-            f"{max_chars:,} characters in one turn (its text and tool calls' arguments "
-            "together), the bound MiniAgents(llm_max_turn_chars=...) sets on what a reply "
-            "keeps in memory. A stream that long usually means a broken provider or proxy "
+            f"{max_chars:,} characters in one turn (its text, thinking and tool calls' "
+            "arguments together), the bound MiniAgents(llm_max_turn_chars=...) sets on what a "
+            "reply keeps in memory. A stream that long usually means a broken provider or proxy "
             "that does not end its stream: check the provider's endpoint; if the model "
             "really writes that much, raise the bound with MiniAgents(llm_max_turn_chars=...)."
         )

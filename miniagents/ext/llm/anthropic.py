@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
 from miniagents.arguments import check_count
+from miniagents.ext.llm._turn_chars import too_long, turn_chars
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -204,8 +205,7 @@ class AnthropicProvider:
         message_id: str | None = None  # the reply's id
         stopped = False
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
-        thoughts: dict[int, dict[str, Any]] = {}  # each thinking block, by its index
-        thought: list[dict[str, Any]] = []  # the thinking blocks since the last call
+        kept = _Thinking()  # the thinking blocks, and the turn's characters
         begun = False  # whether the reply's first token (a text, a call) came
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
         del create, arguments, messages  # (not held while it streams)
@@ -217,16 +217,16 @@ class AnthropicProvider:
                         delta = event.delta
                         if delta.type == "text_delta":
                             begun = True
+                            kept.left -= len(delta.text)  # (inline: no call per token)
+                            if kept.left < 0:
+                                raise too_long(kept.most)
                             yield delta.text
                             continue
                         if delta.type == "input_json_delta":
+                            kept.spend(len(delta.partial_json))
                             yield ToolCallDelta(calls.get(event.index, ""), delta.partial_json)
                             continue
-                        thinking = thoughts.get(event.index)
-                        if thinking is not None and delta.type == "thinking_delta":
-                            thinking["thinking"] += delta.thinking
-                        elif thinking is not None and delta.type == "signature_delta":
-                            thinking["signature"] += delta.signature
+                        kept.delta(event.index, delta)
                     elif kind == "message_start":
                         prompt = _input_usage(event.message.usage)
                         answered = event.message.model
@@ -236,15 +236,10 @@ class AnthropicProvider:
                         if block.type == "tool_use":
                             begun = True
                             calls[event.index] = block.id
-                            yield ToolCallStart(
-                                block.id, block.name, thought_signature=thoughts_json(thought)
-                            )
-                            thought = []
+                            signed = kept.taken()
+                            yield ToolCallStart(block.id, block.name, thought_signature=signed)
                             continue
-                        thinking = _thought(block)
-                        if thinking is not None:
-                            thoughts[event.index] = thinking
-                            thought.append(thinking)
+                        kept.start(event.index, block)
                     elif kind == "message_delta":
                         stop_reason = event.delta.stop_reason
                         output_tokens = event.usage.output_tokens
@@ -362,6 +357,52 @@ def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
         model=reply.model,
         response_id=reply.id,
     )
+
+
+class _Thinking:
+    """The thinking blocks of a streamed reply, kept to go back with its calls; its count.
+
+    Thinking counts toward the turn's characters (``MiniAgents(llm_max_turn_chars=...)``)
+    with the text and arguments of the reply (see :mod:`miniagents.ext.llm._turn_chars`):
+    a model, or a proxy, that thinks without end does not fill the memory.
+    """
+
+    __slots__ = ("blocks", "left", "most", "since_call")
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, dict[str, Any]] = {}  # each thinking block, by its index
+        self.since_call: list[dict[str, Any]] = []  # the thinking blocks since the last call
+        self.most = self.left = turn_chars()  # the characters the turn may still send
+
+    def spend(self, chars: int) -> None:
+        """Count ``chars`` more characters of the turn; past its bound, raise ``too_long()``."""
+        self.left -= chars
+        if self.left < 0:
+            raise too_long(self.most)
+
+    def start(self, index: int, block: Any) -> None:
+        """Keep the block ``block`` (at ``index``) if it is a thinking block."""
+        thinking = _thought(block)
+        if thinking is not None:
+            self.spend(sum(len(value) for key, value in thinking.items() if key != "type"))
+            self.blocks[index] = thinking
+            self.since_call.append(thinking)
+
+    def delta(self, index: int, delta: Any) -> None:
+        """Add a piece of thinking (or of its signature) to the block at ``index``."""
+        thinking = self.blocks.get(index)
+        if thinking is not None and delta.type == "thinking_delta":
+            self.spend(len(delta.thinking))
+            thinking["thinking"] += delta.thinking
+        elif thinking is not None and delta.type == "signature_delta":
+            self.spend(len(delta.signature))
+            thinking["signature"] += delta.signature
+
+    def taken(self) -> str | None:
+        """The thinking blocks since the last call, as a call's ``thought_signature``."""
+        signature = thoughts_json(self.since_call)
+        self.since_call = []
+        return signature
 
 
 def _thought(block: Any) -> dict[str, Any] | None:

@@ -66,6 +66,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
+from miniagents.ext.llm._turn_chars import too_long, turn_chars
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -240,8 +241,7 @@ class BedrockProvider:
         usage: dict[str, Any] | None = None
         stopped = False
         calls: dict[int, str] = {}  # the id of each toolUse block, by its index
-        thoughts: dict[int, _Reasoning] = {}  # each reasoning block, by its index
-        pending: list[_Reasoning] = []  # the reasoning blocks since the last call
+        kept = _Reasonings()  # the reasoning blocks, and the turn's characters
         begun = False  # whether the reply's first token (a text, a call) came
         try:
             async for event in stream:
@@ -256,32 +256,31 @@ class BedrockProvider:
                         ) from None
                     if "text" in piece:
                         begun = True
+                        kept.left -= len(piece["text"])  # (inline: no call per token)
+                        if kept.left < 0:
+                            raise too_long(kept.most)
                         yield piece["text"]
                         continue
                     used = piece.get("toolUse")
                     if used is not None:
                         begun = True
                         index = delta.get("contentBlockIndex", 0)
+                        kept.spend(len(used.get("input", "")))
                         yield ToolCallDelta(calls.get(index, ""), used.get("input", ""))
                         continue
                     reasoning = piece.get("reasoningContent")
                     if reasoning is not None:
-                        index = delta.get("contentBlockIndex", 0)
-                        if index not in thoughts:
-                            thoughts[index] = _Reasoning()
-                            pending.append(thoughts[index])
-                        thoughts[index].add(reasoning)
+                        kept.add(delta.get("contentBlockIndex", 0), reasoning)
                 elif "contentBlockStart" in event:
                     started = event["contentBlockStart"]
                     used = started.get("start", {}).get("toolUse")
                     if used is not None:
                         begun = True
                         calls[started.get("contentBlockIndex", 0)] = used["toolUseId"]
-                        signature = thoughts_json([each.kept() for each in pending])
+                        signature = kept.taken()
                         yield ToolCallStart(
                             used["toolUseId"], used["name"], thought_signature=signature
                         )
-                        pending = []
                         continue
                 elif "messageStop" in event:
                     stop_reason = event["messageStop"].get("stopReason")
@@ -369,11 +368,19 @@ class _Reasoning:
         self.signature = ""
         self.redacted = b""
 
-    def add(self, delta: dict[str, Any]) -> None:
-        """Add a ``reasoningContent`` delta: a piece of text, the signature, redacted bytes."""
-        self.text.append(delta.get("text") or "")
-        self.signature += delta.get("signature") or ""
-        self.redacted += delta.get("redactedContent") or b""
+    def add(self, delta: dict[str, Any]) -> int:
+        """Add a ``reasoningContent`` delta: a piece of text, the signature, redacted bytes.
+
+        Returns:
+            How many characters (bytes, of redacted content) it added.
+        """
+        text = delta.get("text") or ""
+        signature = delta.get("signature") or ""
+        redacted = delta.get("redactedContent") or b""
+        self.text.append(text)
+        self.signature += signature
+        self.redacted += redacted
+        return len(text) + len(signature) + len(redacted)
 
     def kept(self) -> dict[str, Any]:
         """The block as a call keeps it (see :func:`_kept_reasoning`)."""
@@ -381,6 +388,42 @@ class _Reasoning:
             return _kept_reasoning({"redactedContent": self.redacted})
         text = {"text": "".join(self.text), "signature": self.signature}
         return _kept_reasoning({"reasoningText": text})
+
+
+class _Reasonings:
+    """The reasoning blocks of a streamed reply, kept to go back with its calls; its count.
+
+    Reasoning counts toward the turn's characters (``MiniAgents(llm_max_turn_chars=...)``)
+    with the text and arguments of the reply (see :mod:`miniagents.ext.llm._turn_chars`):
+    a model, or a proxy, that reasons without end does not fill the memory.
+    """
+
+    __slots__ = ("blocks", "left", "most", "since_call")
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, _Reasoning] = {}  # each reasoning block, by its index
+        self.since_call: list[_Reasoning] = []  # the reasoning blocks since the last call
+        self.most = self.left = turn_chars()  # the characters the turn may still send
+
+    def spend(self, chars: int) -> None:
+        """Count ``chars`` more characters of the turn; past its bound, raise ``too_long()``."""
+        self.left -= chars
+        if self.left < 0:
+            raise too_long(self.most)
+
+    def add(self, index: int, delta: dict[str, Any]) -> None:
+        """Add a ``reasoningContent`` delta to the block at ``index`` (a new one, at first)."""
+        block = self.blocks.get(index)
+        if block is None:
+            block = self.blocks[index] = _Reasoning()
+            self.since_call.append(block)
+        self.spend(block.add(delta))
+
+    def taken(self) -> str | None:
+        """The reasoning blocks since the last call, as a call's ``thought_signature``."""
+        signature = thoughts_json([each.kept() for each in self.since_call])
+        self.since_call = []
+        return signature
 
 
 def _kept_reasoning(block: dict[str, Any]) -> dict[str, Any]:

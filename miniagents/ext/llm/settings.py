@@ -38,12 +38,12 @@ class LLMSettings:
             time, as the raw SDK parses them (``True``: memory as the raw SDK's), rather
             than each call up to its first token at once (``False``, the default: first
             tokens sooner, up to three times the raw SDK's memory in a burst).
-        llm_max_turn_chars: Characters one call of the model may send (its text, refusal
-            and tool calls' arguments together) before the agent stops the call with an
-            ``LLMResponseError``: a bound on what a broken provider or proxy that streams
-            without end makes the reply keep (the stall timeout does not stop a stream
-            whose pieces keep coming). The default, ``DEFAULT_MAX_TURN_CHARS``, is far
-            above what any model writes in one turn.
+        llm_max_turn_chars: Characters one call of the model may send (its text, refusal,
+            tool calls' arguments and the thinking a provider keeps, together) before the
+            agent stops the call with an ``LLMResponseError``: a bound on what a broken
+            provider or proxy that streams without end makes the reply keep (the stall
+            timeout does not stop a stream whose pieces keep coming). The default,
+            ``DEFAULT_MAX_TURN_CHARS``, is far above what any model writes in one turn.
     """
 
     stream_llm_tokens_by_default: bool = True

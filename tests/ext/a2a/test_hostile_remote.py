@@ -29,6 +29,7 @@ from starlette.types import ASGIApp
 
 from miniagents import MiniAgents
 from miniagents.ext.a2a import a2a_agent, afetch_agent_card
+from miniagents.ext.a2a._values import ValueCounter
 from miniagents.ext.a2a.errors import (
     A2ACardError,
     A2AConfigurationError,
@@ -36,6 +37,7 @@ from miniagents.ext.a2a.errors import (
     A2AProtocolError,
     A2AReplyTooLargeError,
 )
+from miniagents.frozen.nesting import holds_over
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import sdk_card
 
@@ -327,3 +329,161 @@ async def test_an_event_within_max_event_values_is_read(streaming: bool) -> None
 def test_a_max_event_values_that_is_not_a_positive_int_is_refused(refused: object) -> None:
     with pytest.raises(A2AConfigurationError, match="max_event_values to be a whole number"):
         a2a_agent("http://127.0.0.1:1/", max_event_values=refused)  # type: ignore[arg-type]
+
+
+def unended(cancelled: asyncio.Event, *, streaming: bool) -> Callable[[str], ASGIApp]:
+    """A remote whose event (streamed) or answer (``GetTask``'s) of many values never ends:
+    its task's artifact of 100,000 text parts, then nothing (the stream stays open)."""
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            return JSONResponse(MessageToDict(sdk_card(url, streaming=streaming)))
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            head = f'{{"jsonrpc":"2.0","id":{json.dumps(sent["id"])},"result":'
+            task: dict[str, Any] = {"id": "t1", "contextId": "c1"}
+            task["status"] = {"state": "TASK_STATE_WORKING"}
+            if sent["method"] == "CancelTask":
+                cancelled.set()
+                task["status"] = {"state": "TASK_STATE_CANCELED"}
+            if sent["method"] in ("CancelTask", "SendMessage"):
+                result = {"task": task} if sent["method"] == "SendMessage" else task
+                body = f"{head}{json.dumps(result)}}}"
+                return Response(body, media_type="application/json")
+            parts = '{"text":"x"},' * 100_000
+
+            async def events() -> AsyncIterator[str]:
+                if sent["method"] == "GetTask":
+                    yield f'{head}{{"id":"t1","contextId":"c1","artifacts":[{{"parts":['
+                else:
+                    yield f"data: {head}{json.dumps({'task': task})}}}\n\n"
+                    yield f'data: {head}{{"artifactUpdate":{{"taskId":"t1","artifact":{{"parts":['
+                for start in range(0, len(parts), 10_000):
+                    yield parts[start : start + 10_000]
+                await asyncio.Event().wait()  # (never ended)
+
+            kind = "text/event-stream" if sent["method"] != "GetTask" else "application/json"
+            return StreamingResponse(events(), media_type=kind)
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    return make
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "answered"])
+async def test_an_event_over_max_event_values_is_refused_as_it_arrives(streaming: bool) -> None:
+    # (was: its values were counted once it was read whole, with json.loads: an event that
+    # never ended was never refused, and one of 64 MB of `{}`, `[{},{},...]`, held the
+    # caller's loop for ~2 s (1.9 s to parse it, 0.4 s to count it) before it was; its
+    # values are now counted on its bytes as they come, refused after its first 100,001:
+    # 0.2 s, on the same machine)
+    cancelled = asyncio.Event()
+    async with serving(unended(cancelled, streaming=streaming)) as url, MiniAgents():
+        with pytest.raises(A2AReplyTooLargeError, match="over 100000 JSON values") as raised:
+            await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+        await asyncio.wait_for(cancelled.wait(), SAFETY)
+    assert raised.value.task_id == "t1"
+
+
+EVENTS = [
+    "{}",
+    "[]",
+    '"x"',
+    "-1.5e3",
+    "true",
+    "null",
+    "[1,2,3]",
+    '{"a":[1,2]}',
+    '{"a":"[,{\\"}]:","b\\"":["\\\\",{"c":null}],"d":-1.5e3,"e":[true,false,null]}',
+    ' [ {"a" : { } } , [ "x" , 0 , [[ ]] ] ] ',
+    '{"é":"ü, [ü]","":""}',
+    '{"jsonrpc":"2.0","id":1,"result":{"task":{"id":"t1","status":{"state":"TASK_STATE_WORKING"},'
+    '"artifacts":[{"parts":[{"text":"a\\nb \\u00e9 \\"q\\" \\\\"},{"data":{"k":[[[]],{}]}}]}]}}}',
+]
+
+
+@pytest.mark.parametrize("text", EVENTS)
+def test_an_event_s_values_are_counted_on_its_bytes_as_its_parse_counts_them(text: str) -> None:
+    data = text.encode()
+    parsed = json.loads(data)
+    values = next(n for n in range(len(data) + 1) if not holds_over(parsed, n))
+    for size in (1, 2, 3, 7, len(data)):  # (pieces ending anywhere: in a string, an escape)
+        counter = ValueCounter(10**6)
+        for start in range(0, len(data), size):
+            counter.feed(data[start : start + size])
+        assert counter.count == values, size
+        counter = ValueCounter(values - 1)
+        over = [counter.feed(data[start : start + size]) for start in range(0, len(data), size)]
+        assert over[-1]
+        assert counter.count == values
+
+
+def answered_too_large(cancelled: list[str], *, id_first: bool) -> Callable[[str], ASGIApp]:
+    """A remote that does not stream, whose ``SendMessage`` answers its task whole, over
+    100,000 values (an artifact of 60,000 text parts), its ``id`` first or after them."""
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            return JSONResponse(MessageToDict(sdk_card(url, streaming=False)))
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            head = f'{{"jsonrpc":"2.0","id":{json.dumps(sent["id"])},"result":'
+            if sent["method"] == "CancelTask":
+                cancelled.append(sent["params"]["id"])
+                task = {"id": sent["params"]["id"], "status": {"state": "TASK_STATE_CANCELED"}}
+                return Response(f"{head}{json.dumps(task)}}}", media_type="application/json")
+            artifacts = [{"artifactId": "a", "parts": [{"text": "x"}] * 60_000}]
+            task = {"contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+            task = (
+                {"id": "t1", **task, "artifacts": artifacts}
+                if id_first
+                else {**task, "artifacts": artifacts, "id": "t1"}
+            )
+            body = f"{head}{json.dumps({'task': task})}}}"
+            return Response(body, media_type="application/json")
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    return make
+
+
+async def test_an_answer_to_send_message_over_a_bound_cancels_the_task_it_names() -> None:
+    # (was: its task was never read, so the client had no id to cancel it with: the remote
+    # task ran on, and the error's task_id was empty)
+    cancelled: list[str] = []
+    async with serving(answered_too_large(cancelled, id_first=True)) as url, MiniAgents():
+        with pytest.raises(A2AReplyTooLargeError, match="over 100000 JSON values") as raised:
+            await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+    assert cancelled == ["t1"]
+    assert raised.value.task_id == "t1"
+    assert "may still run" not in str(raised.value)
+
+
+async def test_an_answer_to_send_message_over_a_bound_naming_no_task_says_it_may_still_run() -> (
+    None
+):
+    # (was: the error said nothing of the remote task, which ran on uncancelled)
+    cancelled: list[str] = []
+    async with serving(answered_too_large(cancelled, id_first=False)) as url, MiniAgents():
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+    assert cancelled == []
+    assert raised.value.task_id == ""
+    assert raised.value.limit == "max_event_values"
+    assert str(raised.value) == (
+        "The remote agent A2A_AGENT sent one answer of over 100000 JSON values (its objects, "
+        "lists, strings, numbers and the rest, at every depth), which is not read; give the "
+        "agent a higher max_event_values if the remote's events hold this many by design. The "
+        "task it started may still run: the remote named no task before, nor in the first "
+        "4096 bytes of this, so none was cancelled."
+    )

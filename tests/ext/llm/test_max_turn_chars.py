@@ -4,7 +4,9 @@ A provider (or a proxy) that streams without end would fill the memory with the 
 text or a tool call's arguments, and the stall timeout never fires while pieces keep
 coming: past the bound the call is stopped with an ``LLMResponseError``, its HTTP stream
 closed. Against the fake server with the real SDKs (OpenAI Chat Completions, the Responses
-API, Anthropic Messages), each reply hanging after its pieces, as one that never ends.
+API, Anthropic Messages), each reply hanging after its pieces, as one that never ends. The
+thinking that Anthropic's and Bedrock's providers keep (to send it back with the turn's
+calls) counts with the text.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import pytest
 from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
 from miniagents.errors import ContextArgumentError, LLMResponseError
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.llm.test_llm_providers import LLM, SDKClient
+from miniagents.testing._anthropic_wire import thinking_signature
+from tests.ext.llm.test_gemini_bedrock import BEDROCK
+from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, SDKClient
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 BOUND = 25
@@ -25,11 +29,11 @@ def too_long(alias: str, model: str) -> str:
     """The error's message for an agent ``alias`` whose model sent more than ``BOUND``."""
     return (
         f"The agent {alias} stopped its call: the model {model!r} sent more than {BOUND:,} "
-        "characters in one turn (its text and tool calls' arguments together), the bound "
-        "MiniAgents(llm_max_turn_chars=...) sets on what a reply keeps in memory. A stream "
-        "that long usually means a broken provider or proxy that does not end its stream: "
-        "check the provider's endpoint; if the model really writes that much, raise the "
-        "bound with MiniAgents(llm_max_turn_chars=...)."
+        "characters in one turn (its text, thinking and tool calls' arguments together), "
+        "the bound MiniAgents(llm_max_turn_chars=...) sets on what a reply keeps in memory. A "
+        "stream that long usually means a broken provider or proxy that does not end its "
+        "stream: check the provider's endpoint; if the model really writes that much, raise "
+        "the bound with MiniAgents(llm_max_turn_chars=...)."
     )
 
 
@@ -94,3 +98,65 @@ async def test_a_turn_of_exactly_the_bound_is_kept(
 def test_a_bound_that_is_no_count_is_refused_where_it_is_given(bound: object) -> None:
     with pytest.raises(ContextArgumentError, match="llm_max_turn_chars"):
         MiniAgents(llm_max_turn_chars=bound)  # type: ignore[arg-type]
+
+
+async def test_anthropic_streamed_thinking_counts_toward_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: the thinking deltas were kept by the provider, to go back with the turn's
+    # calls, and counted nowhere: a model, or a proxy, that thinks without end filled the
+    # memory; they count now as text does: 40 characters of thinking are past 25)
+    fake_llm.reply(["x"], thinking=["abcd"] * 10)
+    async with ANTHROPIC.client(fake_llm) as client:
+        agent = ANTHROPIC.agent.fork(model=ANTHROPIC.model, async_client=client, stream=True)
+        async with MiniAgents(llm_max_turn_chars=BOUND, llm_stall_timeout=WAIT):
+            with pytest.raises(LLMResponseError) as raised:
+                await agent.inquire("Think for ever.")
+    assert str(raised.value) == too_long(ANTHROPIC.alias, ANTHROPIC.model)
+    assert len(fake_llm.requests) == 1  # not asked again
+
+
+async def test_anthropic_thinking_and_text_share_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # 20 characters of thinking, its signature (kept with it: counted too), then 5 of text:
+    # kept within a bound of all of them; one less, and the text's last character is over
+    kept = 20 + len(thinking_signature("abcd" * 5)) + 5
+    fake_llm.reply(["abcde"], thinking=["abcd"] * 5, times=2)
+    async with ANTHROPIC.client(fake_llm) as client:
+        agent = ANTHROPIC.agent.fork(model=ANTHROPIC.model, async_client=client, stream=True)
+        async with MiniAgents(llm_max_turn_chars=kept):
+            assert [str(message) for message in await agent.inquire("Say it.")] == ["abcde"]
+        async with MiniAgents(llm_max_turn_chars=kept - 1):
+            with pytest.raises(LLMResponseError, match=f"more than {kept - 1:,} characters"):
+                await agent.inquire("Say it.")
+
+
+async def test_bedrock_streamed_reasoning_counts_toward_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (was: as Anthropic's thinking, the reasoning deltas were kept and counted nowhere)
+    BEDROCK.environment(fake_llm, monkeypatch)
+    fake_llm.reply(["x"], thinking=["abcd"] * 10)
+    async with MiniAgents(llm_max_turn_chars=BOUND, llm_stall_timeout=WAIT):
+        with pytest.raises(LLMResponseError) as raised:
+            await BEDROCK.ask("Think for ever.", stream=True)
+    assert str(raised.value) == too_long(BEDROCK.agent.alias, BEDROCK.model)
+    assert len(fake_llm.requests) == 1  # not asked again
+
+
+async def test_bedrock_reasoning_and_text_share_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 20 characters of reasoning, its signature (counted too), then 5 of text
+    BEDROCK.environment(fake_llm, monkeypatch)
+    kept = 20 + len(thinking_signature("abcd" * 5)) + 5
+    fake_llm.reply(["abcde"], thinking=["abcd"] * 5, times=2)
+    async with MiniAgents(llm_max_turn_chars=kept):
+        messages = await BEDROCK.ask("Say it.", stream=True)
+        assert [str(message) for message in messages] == ["abcde"]
+    async with MiniAgents(llm_max_turn_chars=kept - 1):
+        with pytest.raises(LLMResponseError, match=f"more than {kept - 1:,} characters"):
+            await BEDROCK.ask("Say it.", stream=True)
