@@ -207,7 +207,7 @@ class MiniAgents:
             asyncio's own event loop the library orders the loop's ready queue for it; on
             uvloop, calls wait in line at a gate, which costs some CPU per event.
         llm_max_turn_chars: Characters one call of an LLM agent's model may send (its
-            text and tool calls' arguments together) before the agent stops the call with
+            text, thinking and tool calls' arguments together) before the agent stops the call with
             an ``LLMResponseError``: a bound on the memory that a broken provider or proxy
             streaming without end takes (default: 10,000,000, far above what any model
             writes in one turn).
