@@ -62,6 +62,7 @@ from miniagents.ext.llm.provider import (
     Refusal,
     ToolCallDelta,
     ToolCallStart,
+    aclose_events,
 )
 from miniagents.ext.llm.recording import recorder_events
 from miniagents.ext.llm.routing import routed_reply
@@ -394,9 +395,7 @@ class Turn:
                 turns.leave()
             if charge is not None:  # a call that ended without a count
                 charge.end()
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()
+            await aclose_events(events)
 
     async def _take_all(
         self,
