@@ -38,7 +38,7 @@ from miniagents.ext.llm.observing import (
     llm_call_observers,
 )
 from miniagents.ext.llm.pricing import cost_usd, price_provider_of, reported_usage
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider, aclose_events
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import (
@@ -260,9 +260,7 @@ class _ModelNode(_StepNode):
                     self.finish = event
                 yield event
         finally:
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()
+            await aclose_events(events)
 
     def call_ended(self, error: BaseException | None) -> None:
         self._end(error)

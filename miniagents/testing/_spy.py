@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from miniagents.ext.llm.messages import AssistantMessage
-from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMOptions, LLMProvider
+from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMOptions, LLMProvider, aclose_events
 from miniagents.testing._checks import within
 
 __all__ = ["SpiedCall", "SpyProvider"]
@@ -106,9 +106,7 @@ class SpyProvider(Generic[OptionsT]):
             spied.raised = error
             raise
         finally:
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()
+            await aclose_events(events)
             spied.closed.set()
 
     def translate(self, error: BaseException) -> BaseException:

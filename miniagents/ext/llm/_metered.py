@@ -32,6 +32,7 @@ from miniagents.ext.llm.provider import (
     LLMProvider,
     Refusal,
     ToolCallDelta,
+    aclose_events,
 )
 from miniagents.ext.llm.routing import routed_reply
 
@@ -153,9 +154,7 @@ class Metered(Generic[OptionsT]):
                 yield event
         finally:
             charge.end()
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()
+            await aclose_events(events)
 
     def translate(self, error: BaseException) -> BaseException:
         """The provider's."""

@@ -64,6 +64,7 @@ from miniagents.ext.llm.provider import (
     Refusal,
     ToolCallDelta,
     ToolCallStart,
+    aclose_events,
 )
 from miniagents.ext.llm.recording import recorder_events
 from miniagents.ext.llm.routing import routed_reply
@@ -399,9 +400,7 @@ class Turn:
                 turns.leave()
             if charge is not None:  # a call that ended without a count
                 charge.end()
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()
+            await aclose_events(events)
 
     async def _take_all(
         self,
@@ -526,6 +525,11 @@ class Turn:
             return "".join(self.texts)
         return "" if self.text is None else self.text.appended
 
+    def _said_before(self, what: str) -> str:
+        """A sentence for an error: what the model said before ``what``, if it said anything."""
+        text = self.said()
+        return f" Before {what} it said: {text[:200]!r}." if text.strip() else ""
+
     def _refused(self, model: str) -> LLMRefusalError:
         """The error of a reply the model refused (its refusal, else its text, carried)."""
         text = "".join(self.refusals) if self.refusals else self.said()
@@ -548,8 +552,7 @@ class Turn:
         the text so far is not the answer.
         """
         alias = self.ctx.this_agent.alias
-        text = self.said()
-        said = f" Before the pause it said: {text[:200]!r}." if text.strip() else ""
+        said = self._said_before("the pause")
         return LLMResponseError(
             f"The agent {alias} got no answer: the API paused the turn of the model "
             f"{model!r} (finish reason {_PAUSED!r}) while its server tools ran, before the "
@@ -586,8 +589,7 @@ class Turn:
         called = (str(call.promise.metadata.get("tool_name")) for call in self.calls.values())
         names = [repr(name) for name in dict.fromkeys(called)]  # in order, each once
         tools = f"the tool{'s' if len(names) > 1 else ''} {', '.join(names)}"
-        text = self.said()
-        said = f" Before its calls it said: {text[:200]!r}." if text.strip() else ""
+        said = self._said_before("its calls")
         return LLMResponseError(
             f"The agent {alias} got no answer: the model {model!r} called {tools}, but the "
             f"agent has no tools, so none was run.{said} Give the agent the tools the model "

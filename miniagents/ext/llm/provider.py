@@ -69,6 +69,7 @@ __all__ = [
     "Refusal",
     "ToolCallDelta",
     "ToolCallStart",
+    "aclose_events",
     "call_option",
     "check_kind",
     "check_sampling",
@@ -569,3 +570,15 @@ class LLMProvider(Protocol[OptionsT, AnswerT_co]):
     def translate(self, error: BaseException) -> BaseException:
         """The MiniAgents error for an SDK error (with it as ``__cause__``), else ``error``."""
         ...
+
+
+async def aclose_events(events: AsyncIterator[LLMEvent]) -> None:
+    """Close a provider's stream of events, as a stream wrapping it does when it is closed.
+
+    An async generator (a provider's ``reply``, a wrapper of it) is closed with its
+    ``aclose``, which ends the SDK's request and gives its connection back now; an iterator
+    without ``aclose`` holds nothing to close.
+    """
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()

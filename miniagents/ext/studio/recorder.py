@@ -49,7 +49,7 @@ from miniagents.ext.llm.observing import (
     llm_call_observers,
 )
 from miniagents.ext.llm.pricing import price_provider_of
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider, aclose_events
 from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.studio.events import MAX_TEXT, CallEnded, CallRequest, encode_batch
 from miniagents.ext.studio.fork import (
@@ -463,9 +463,7 @@ class _CallWatch:
                     writer.put(("token", call, _now(), event))
                 yield event
         finally:
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()
+            await aclose_events(events)
 
     def call_ended(self, error: BaseException | None) -> None:
         finish = self.finish

@@ -54,7 +54,14 @@ from miniagents.ext.llm.batch.journal import HeldJournal, RunHold
 from miniagents.ext.llm.errors import LLMBatchError, LLMConfigurationError
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.pricing import cost_usd, price_provider_of
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    LLMProvider,
+    aclose_events,
+)
 from miniagents.ext.llm.routing import Proceed, add_llm_route
 from miniagents.ext.llm.settings import llm_settings
 from miniagents.pipeline.batching import RunEnding, RunJournal
@@ -485,9 +492,7 @@ class BatchRun:
                 step.cancel()
                 with contextlib.suppress(BaseException):
                     await step
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()
+            await aclose_events(events)
 
     def _saved(self, finish: Finish, model: str, price_provider: str | None) -> None:
         """Count what a reply of a batch saved: its live price less its batch price."""
