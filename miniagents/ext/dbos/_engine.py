@@ -47,10 +47,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 from miniagents.ext.dbos._approvals import (
     APPROVAL_MARK,
     approval_id,
+    approval_running,
     awaited_decision,
-    is_approval_of,
     register_approvals,
-    run_of_approval,
     withdraw,
     withdraw_orphans,
 )
@@ -906,9 +905,10 @@ class _ReleasedRuns(logging.Filter):
     """Leaves out DBOS's log line of a workflow task that the engine released on purpose.
 
     The line of a task the engine released, and of a run stopped here (its body, its
-    steps) or of an approval of one: an approval exactly as the approvals module reads one
-    (``is_approval_of``), so that a run recorded before ids holding ``::approval`` were
-    refused (``refund::approval1``) is read as itself, not as an approval of ``refund``.
+    steps) or of an approval of one: an approval as its own task says it is one
+    (``approval_running``), never by its id, so that a run recorded before ids holding
+    ``::approval`` were refused (``refund::approval1``, ``a::approval/b``) is read as
+    itself, and its approvals as its own, not as ``refund``'s or ``a``'s.
     """
 
     installed = False
@@ -936,10 +936,8 @@ class _ReleasedRuns(logging.Filter):
             return True
         if workflow is None or workflow in engine.stopped:  # (a run's own id, read first)
             return workflow is None
-        if workflow in engine.bodies:  # a run here, not an approval (an old run's id may
-            return True  # hold the mark: refund::approval1 is no approval of refund's)
-        run = run_of_approval(workflow)
-        return run is None or not is_approval_of(workflow, run) or run not in engine.stopped
+        approval = approval_running()  # (set by an approval's task: its id and its run's)
+        return approval is None or approval[0] != workflow or approval[1] not in engine.stopped
 
 
 _released_logs = _ReleasedRuns()

@@ -9,6 +9,7 @@ SQLite file of their own), and destroy it at their end.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from unittest.mock import ANY
@@ -587,27 +588,53 @@ def _runs_of_refunds_recorded(url: str, runs: dict[str, str | None]) -> None:
         close_client(client)
 
 
+@pytest.mark.parametrize("marked", ["refund::approval1", "refund::approval/1"])
 async def test_the_approvals_of_a_run_whose_id_holds_the_mark_are_its_own_only(
-    database: str,
+    database: str, marked: str
 ) -> None:
     # a run recorded before ids holding "::approval" were refused ("refund::approval1"):
     # its approvals' ids begin with "refund::approval", the prefix of "refund"'s (was:
-    # "refund" was told waiting for its decision, and cancelling it withdrew that call)
+    # "refund" was told waiting for its decision, and cancelling it withdrew that call).
+    # "refund::approval/1" (an old or crafted id: the mark, then "/" as a call's key
+    # begins) made its approval's id read as "refund"'s by the id alone (was: "refund" told
+    # waiting, its cancel withdrew the other run's call, whose own lookup found nothing)
     agent = durable(offline_agent.fork(alias="REFUNDS", reply=_answer), database_url=database)
     async with MiniAgents():
         assert await afind_runs(agent, "refund") == []  # (DBOS launched, its tables made)
         await asyncio.to_thread(
             _runs_of_refunds_recorded,
             database,
-            {"refund::approval1": "/REFUNDS.0/approval.c1.0", "refund": None},
+            {marked: "/REFUNDS.0/approval.c1.0", "refund": None},
         )
         waiting = {run.workflow_id: run.waiting for run in await afind_runs(agent, "refund")}
-        assert waiting == {"refund": False, "refund::approval1": True}
+        assert waiting == {"refund": False, marked: True}
         await acancel_run(agent, "refund")
         assert await apending_approvals("refund", database_url=database) == []
-        (call,) = await apending_approvals("refund::approval1", database_url=database)
-        assert (call.workflow_id, call.call_id) == ("refund::approval1", "c1")
-        await aapprove("refund::approval1", "c1", database_url=database)  # (not withdrawn)
+        (call,) = await apending_approvals(marked, database_url=database)
+        assert (call.workflow_id, call.call_id) == (marked, "c1")
+        await aapprove(marked, "c1", database_url=database)  # (not withdrawn)
+
+
+async def test_an_approval_is_read_as_its_own_runs_from_its_recorded_input() -> None:
+    # the id alone cannot say whose approval it is once a run's id may hold the mark (an
+    # id recorded before such ids were refused): "a::approval/b"'s approval at
+    # "/approval.c1.0" is "a"'s at "/b::approval/approval.c1.0" too, read by the id
+    # (was: the run ended at the first "::approval/", so "a"'s)
+    from miniagents.ext.dbos._approvals import approval_id, is_approval_of, run_of_approval
+
+    def recorded(run: str, key: str) -> dict[str, object]:
+        return {"args": [run, key, "refund", "c1", {}], "kwargs": {}}
+
+    for run in ("refund", "refund::approval1", "a::approval/b", "a::approval"):
+        name = approval_id(run, "/approval.c1.0")
+        assert run_of_approval(name, recorded(run, "/approval.c1.0")) == run
+        assert is_approval_of(name, recorded(run, "/approval.c1.0"), run)
+    crafted = approval_id("a::approval/b", "/approval.c1.0")
+    assert not is_approval_of(crafted, recorded("a::approval/b", "/approval.c1.0"), "a")
+    assert run_of_approval(crafted, recorded("a", "/approval.c1.0")) is None  # (not its id)
+    assert run_of_approval(crafted, {"args": ["a"]}) is None
+    assert run_of_approval(crafted, None) is None
+    assert run_of_approval("a::approval/b", recorded("a", "/b")) == "a"  # (as recorded)
 
 
 async def test_an_engine_keeps_the_ids_of_the_newest_runs_stopped_here_only() -> None:
@@ -677,6 +704,15 @@ async def test_calls_of_one_input_that_ask_at_once_share_one_run_started_once(
     assert calls == ["Launch.", "Hello?"]
 
 
+def _in_approval(run: str, key: str, log: Callable[[], None]) -> None:
+    """Call ``log`` as the task of the approval of ``run``'s call at ``key`` would (its body
+    says so as it starts)."""
+    from miniagents.ext.dbos import _approvals
+
+    _approvals._approving.set((_approvals.approval_id(run, key), run))
+    log()
+
+
 class _InWorkflow:
     """Stands for DBOS's class in the log filter: the workflow its log line is of."""
 
@@ -693,7 +729,7 @@ async def test_dboss_cancel_line_of_a_run_whose_id_holds_the_mark_is_read_as_tha
     # line was shown; running here while "refund" had stopped, its line was left out)
     import logging
 
-    from miniagents.ext.dbos import _engine
+    from miniagents.ext.dbos import _approvals, _engine
 
     engine = _engine.Engine("sqlite:///runs.sqlite", asyncio.get_running_loop(), None)
     monkeypatch.setattr(_engine._process, "engine", engine)
@@ -701,27 +737,39 @@ async def test_dboss_cancel_line_of_a_run_whose_id_holds_the_mark_is_read_as_tha
     _engine._released_logs.install()
     dbos_logger = logging.getLogger("dbos")
 
-    def told(workflow: str, *, stopped: str, running: str | None = None) -> bool:
-        """Whether DBOS's cancel line of ``workflow`` is logged, ``stopped`` stopped here."""
+    def told(
+        workflow: str, *, stopped: str, running: str | None = None, of: str | None = None
+    ) -> bool:
+        """Whether DBOS's cancel line of ``workflow`` is logged, ``stopped`` stopped here
+        (``of``: the run whose approval ``workflow`` is, logged in that approval's task)."""
         engine.stopped = _engine._RecentIds(_engine.STOPPED_KEPT)
         engine.stopped.add(stopped)
         engine.bodies = {} if running is None else {running: body}
         _InWorkflow.workflow_id = workflow
         caplog.clear()
-        dbos_logger.warning(f"Asyncio task cancelled for workflow or step {workflow}")
+        line = f"Asyncio task cancelled for workflow or step {workflow}"
+        if of is None:
+            dbos_logger.warning(line)
+        else:
+            key = workflow.removeprefix(_approvals.approval_id(of, ""))
+            contextvars.copy_context().run(_in_approval, of, key, lambda: dbos_logger.warning(line))
         return any(workflow in record.getMessage() for record in caplog.records)
 
     body = asyncio.ensure_future(asyncio.sleep(0))
     await body
     dbos_logger.addHandler(caplog.handler)
+    old = "refund::approval1"
+    crafted = "refund::approval/1"  # (an old id: the mark, then "/" as a call's key begins)
     try:
-        assert not told("refund::approval1", stopped="refund::approval1")
-        assert told("refund::approval1", stopped="refund", running="refund::approval1")
-        assert not told(
-            "refund::approval1::approval/REFUNDS.0/approval.c1.0", stopped="refund::approval1"
-        )
-        assert not told("refund::approval/REFUNDS.0/approval.c1.0", stopped="refund")
-        assert told("refund::approval/REFUNDS.0/approval.c1.0", stopped="refund::approval1")
+        assert not told(old, stopped=old)
+        assert told(old, stopped="refund", running=old)
+        assert told(old, stopped="refund")  # (a run, even when not running here)
+        assert not told(f"{old}::approval/REFUNDS.0/approval.c1.0", stopped=old, of=old)
+        assert not told("refund::approval/REFUNDS.0/approval.c1.0", stopped="refund", of="refund")
+        assert told("refund::approval/REFUNDS.0/approval.c1.0", stopped=old, of="refund")
+        assert told(crafted, stopped="refund")
+        assert told(f"{crafted}::approval/approval.c1.0", stopped="refund", of=crafted)
+        assert not told(f"{crafted}::approval/approval.c1.0", stopped=crafted, of=crafted)
         assert told("refund-2", stopped="refund")
     finally:
         dbos_logger.removeHandler(caplog.handler)
