@@ -457,7 +457,7 @@ class Engine:
         """
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
-            return await self._ashared(workflow_id, alias, messages, kwargs)
+            return await self._ashared(workflow_id, alias, messages, kwargs, elsewhere_timeout)
         if workflow_id in self.refused:  # recovered at launch, and refused: other code
             raise DurableVersionError(self.refused[workflow_id])
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
@@ -467,7 +467,7 @@ class Engine:
             # started here meanwhile, by a call under the same id (ids_by_input: the calls
             # of one input share one run); started again, it would be a second task that
             # only waits for the first's record, still running at the loop's end
-            return await self._ashared(workflow_id, alias, messages, kwargs)
+            return await self._ashared(workflow_id, alias, messages, kwargs, elsewhere_timeout)
         if status is None:  # a new run: started here
             from dbos import SetWorkflowID
 
@@ -521,21 +521,41 @@ class Engine:
         alias: str,
         messages: tuple[Message, ...],
         kwargs: Mapping[str, object],
+        elsewhere_timeout: float | None,
     ) -> MessageSequencePromise | tuple[Message, ...]:
         """The reply of the run ``workflow_id``, whose reply is published here (or about to be).
+
+        Another call waits here for the same run (a run of one input, ``ids_by_input``, or
+        one id asked twice): this one shares its wait. A run that another process's DBOS
+        executor runs is waited for at most ``elsewhere_timeout`` seconds here too, as by
+        :meth:`areply` (the other call's own bound ends its wait only).
 
         Raises:
             DurableConfigurationError: if the run is another agent's, or had other input
                 messages or arguments.
+            DurableError: if the run runs in another process and did not end within
+                ``elsewhere_timeout`` seconds.
         """
         known = self.inputs.get(workflow_id)  # (its inputs, if published here already)
         if known is not None:  # (a call of another agent or input: refused at once)
             _check_same_run(workflow_id, {"args": known}, alias, messages, kwargs)
-        running = await self._published_or(workflow_id, _dbos().get_result_async(workflow_id))
+        running = await self._published_or(workflow_id, self._ended(workflow_id, elsewhere_timeout))
         if known is None:  # (published meanwhile, or ended: its record says)
             await _acheck_recorded(workflow_id, alias, messages, kwargs)
         self._wait_for_record(workflow_id)
         return running
+
+    async def _ended(self, workflow_id: str, elsewhere_timeout: float | None) -> Any:
+        """The end of the run ``workflow_id``: at most ``elsewhere_timeout`` seconds away if
+        another process's executor runs it (see :func:`_ended_elsewhere`)."""
+        dbos = _dbos()
+        if elsewhere_timeout is None or workflow_id in self.bodies:  # (it runs here)
+            return await dbos.get_result_async(workflow_id)
+        status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
+        if status is not None and status.executor_id != dbos.executor_id:
+            ended = _ended_elsewhere(workflow_id, status.executor_id, ended, elsewhere_timeout)
+        return await ended
 
     def _unclaimed(self, workflow_id: str, executor: str | None) -> bool:
         """Whether the pending run ``workflow_id`` may be one stopped here and forgotten since.

@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
@@ -144,6 +145,45 @@ async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
             with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
                 await asyncio.wait_for(reply.aresolve_messages(), 60)
     assert "DBOS__VMID" in str(caught.value)
+    assert calls == ["Hello?"]
+
+
+async def test_two_calls_sharing_a_run_pending_elsewhere_are_each_waited_for_a_bounded_time(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two calls of one run that another server's executor holds pending (it died): the
+    # second shares the first's wait, and it applied no elsewhere_timeout (was: the first
+    # failed after its bound, the second waited for the run's end forever)
+    from miniagents.ext.dbos import _engine
+
+    agent = durable(
+        offline_agent.fork(alias="SHAREDELSEWHERE", reply=_answer, token_delay=0),
+        database_url=database,
+        elsewhere_timeout=3600,
+    )
+    bounded = _engine._ended_elsewhere
+    bounds: list[float] = []
+    first_waits, both = asyncio.Event(), asyncio.Event()
+
+    async def elapsed(workflow: str, executor: str | None, ended: Any, timeout: float) -> Any:
+        """The bounded wait of each call, its bound over once both calls wait so."""
+        bounds.append(timeout)
+        (first_waits if len(bounds) == 1 else both).set()
+        await both.wait()
+        return await bounded(workflow, executor, ended, 0)  # (its seconds gone)
+
+    async with MiniAgents():
+        pending_elsewhere(database, await _recorded(agent, "shared-0"), "shared-1")
+        monkeypatch.setattr(_engine, "_ended_elsewhere", elapsed)
+        first = _asked_again(agent, "shared-1")
+        first_ended = asyncio.ensure_future(first.aresolve_messages())
+        await first_waits.wait()  # (the first waits for the run, bounded: the second shares it)
+        second = _asked_again(agent, "shared-1")
+        for reply in (second, first):
+            with pytest.raises(DurableError, match="DBOS executor 'dead-server'"):
+                await asyncio.wait_for(reply.aresolve_messages(), 60)
+        await asyncio.gather(first_ended, return_exceptions=True)
+    assert bounds == [3600, 3600]
     assert calls == ["Hello?"]
 
 
