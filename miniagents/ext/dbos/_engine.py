@@ -500,18 +500,29 @@ class Engine:
                 f"The durable run {workflow_id!r} ended as {status.status} and has no reply: "
                 "start a new run under another workflow id."
             )
+        resumed: contextvars.Context | None = None
         if workflow_id in self.stopped:  # cancelled here, unrecorded: nobody else runs it
-            self.stopped.discard(workflow_id)
-            self.resumed[workflow_id] = contextvars.copy_context()  # it runs in the caller's
-            await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
+            resumed = self.resumed[workflow_id] = contextvars.copy_context()  # the caller's
         elif status.status == "PENDING" and self._unclaimed(workflow_id, status.executor_id):
             return await self._claimed_or_stopped(workflow_id)
-        # running: recovered here (it streams), or in another process (it ends)
-        ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
-        executor = status.executor_id
-        if elsewhere_timeout is not None and executor != dbos.executor_id:
-            ended = _ended_elsewhere(workflow_id, executor, ended, elsewhere_timeout)
-        reply = await self._published_or(workflow_id, ended)
+        try:
+            if resumed is not None:
+                self.stopped.discard(workflow_id)
+                try:
+                    await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
+                except BaseException:  # (not resumed: asked again, it is resumed again, not
+                    self.stopped.add(workflow_id)  # waited for with nothing to run it)
+                    raise
+            # running: recovered here (it streams), or in another process (it ends)
+            ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
+            executor = status.executor_id
+            if elsewhere_timeout is not None and executor != dbos.executor_id:
+                ended = _ended_elsewhere(workflow_id, executor, ended, elsewhere_timeout)
+            reply = await self._published_or(workflow_id, ended)
+        finally:  # (its context taken as it started here, else it ran elsewhere, or the
+            # resume failed, or its reader left: the caller's context is not kept for it)
+            if resumed is not None and self.resumed.get(workflow_id) is resumed:
+                del self.resumed[workflow_id]
         self._wait_for_record(workflow_id)
         return reply
 

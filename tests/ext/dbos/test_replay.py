@@ -187,6 +187,41 @@ async def test_two_calls_sharing_a_run_pending_elsewhere_are_each_waited_for_a_b
     assert calls == ["Hello?"]
 
 
+async def test_a_stopped_run_whose_resume_failed_is_resumed_again_and_keeps_no_context(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a run stopped here, asked again, is resumed in the caller's context: a resume that
+    # failed (the database unreachable) kept that context for ever, and forgot the stop, so
+    # asked again the run was waited for with nothing to run it (was: resumed never again)
+    from dbos import DBOS
+
+    from miniagents.ext.dbos import _engine
+
+    agent = durable(
+        offline_agent.fork(alias="RESUMEFAILED", reply=_answer, token_delay=0),
+        database_url=database,
+    )
+    resumes: list[str] = []
+
+    async def failed(workflow: str) -> None:
+        resumes.append(workflow)
+        raise DurableError("The database of durable runs could not be reached.")
+
+    async with MiniAgents():
+        pending_elsewhere(database, await _recorded(agent, "resumed-0"), "resumed-1")
+        engine = _engine.current_engine()
+        assert engine is not None
+        engine.stopped.add("resumed-1")  # (as a run stopped here: its executor is not read)
+        monkeypatch.setattr(DBOS, "resume_workflow_async", failed)
+        for _ in range(2):
+            with pytest.raises(DurableError, match="could not be reached"):
+                await _asked_again(agent, "resumed-1")
+            assert engine.resumed == {}  # (was: the caller's context, kept)
+            assert "resumed-1" in engine.stopped  # (was: forgotten)
+    assert resumes == ["resumed-1", "resumed-1"]
+    assert calls == ["Hello?"]
+
+
 def test_a_durable_agents_elsewhere_timeout_is_a_number_of_seconds() -> None:
     answering = offline_agent.fork(alias="ELSEWHERE_REFUSED", reply=_answer, token_delay=0)
     with pytest.raises(ArgumentError, match="elsewhere_timeout"):
