@@ -115,6 +115,7 @@ STOPPED_KEPT = 10_000
 UNCLAIMED_WAIT = 10.0
 """Seconds a run of this process's executor, not running here, is waited for when asked."""
 _WORKFLOW = "miniagents.durable"
+_UNENDED = ("PENDING", "ENQUEUED")
 _STEP = "miniagents.durable.step"
 
 _agents = DurableAgents()
@@ -458,11 +459,12 @@ class Engine:
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
             return await self._ashared(workflow_id, alias, messages, kwargs, elsewhere_timeout)
-        if workflow_id in self.refused:  # recovered at launch, and refused: other code
-            raise DurableVersionError(self.refused[workflow_id])
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
-        if workflow_id in self.refused:  # (refused meanwhile: its run was recovered here)
-            raise DurableVersionError(self.refused[workflow_id])
+        refused = self.refused.get(workflow_id)  # recovered at launch, refused: other code
+        if refused is not None and status is not None and status.status not in _UNENDED:
+            del self.refused[workflow_id]  # (ended since: run to its end by that code)
+        elif refused is not None:
+            raise DurableVersionError(refused)
         if status is None and workflow_id in self.running:
             # started here meanwhile, by a call under the same id (ids_by_input: the calls
             # of one input share one run); started again, it would be a second task that

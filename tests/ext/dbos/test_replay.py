@@ -107,6 +107,34 @@ async def test_a_run_of_another_version_of_its_agent_is_refused(
     assert calls == ["Hello?"]
 
 
+async def test_a_run_refused_at_launch_then_ended_by_its_own_code_replays(
+    database: str,
+) -> None:
+    # a run recovered at launch whose agent's version was not this code's is refused here
+    # (left pending for the code that started it); once that code ran it to its end, its
+    # record is its reply when asked again under its id (was: refused for the process's
+    # whole life, its refusal kept)
+    from miniagents.ext.dbos import _engine
+
+    agent = durable(
+        offline_agent.fork(alias="REFUSEDTHEN", reply=_answer, token_delay=0),
+        database_url=database,
+    )
+    async with MiniAgents():
+        first = [str(message) for message in await _asked_again(agent, "refused-1")]
+        engine = _engine.current_engine()
+        assert engine is not None
+        engine.refused["refused-1"] = "refused at launch"  # (ended since, by its own code)
+        again = [str(message) for message in await _asked_again(agent, "refused-1")]
+        assert engine.refused == {}
+        pending_elsewhere(database, "refused-1", "refused-2")
+        engine.refused["refused-2"] = "refused at launch"  # (still pending: refused)
+        with pytest.raises(DurableVersionError, match="refused at launch"):
+            await _asked_again(agent, "refused-2")
+    assert first == again == ["Answer 1."]
+    assert calls == ["Hello?"]
+
+
 async def _recorded(agent: MiniAgent[..., Message], run: str) -> str:
     """``run``, an ended run of ``agent``, asked ``Hello?``."""
     with workflow_id(run):
