@@ -66,7 +66,8 @@ _logger = logging.getLogger(__name__)
 
 APPROVAL_MARK = "::approval"
 """What the workflow id of an approval holds between its run's id and its call's key (a
-run's own id never holds it: refused at its start, see :func:`run_of_approval`)."""
+new run's own id never holds it: refused at its start; an old one's may, so an approval's
+run is read from its recorded input, see :func:`run_of_approval`)."""
 
 APPROVAL_WORKFLOW = "miniagents.durable.approval"
 """The DBOS name of the workflow that waits for one call's decision."""
