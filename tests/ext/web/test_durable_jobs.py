@@ -205,7 +205,10 @@ def _requeued_elsewhere(database: Path, workflow_id: str, *, waiting: bool) -> N
                 )
                 connection.execute("INSERT INTO workflow_status SELECT * FROM copied")
                 connection.execute("DROP TABLE copied")
-                inputs = {"args": (workflow_id, "/tool.k1", "remove", "k1", {}), "kwargs": {}}
+                inputs: dict[str, object] = {
+                    "args": (workflow_id, "/tool.k1", "remove", "k1", {}),
+                    "kwargs": {},
+                }
                 connection.execute(  # (as DBOS records inputs: pickled, in base64)
                     "INSERT INTO workflow_input SELECT ?, ?, retention_timestamp "
                     "FROM workflow_input WHERE workflow_uuid = ?",
