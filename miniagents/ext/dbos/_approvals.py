@@ -48,6 +48,7 @@ __all__ = [
     "Claim",
     "aopened",
     "approval_id",
+    "approval_running",
     "awaited_decision",
     "claimed_send",
     "decision_message",
@@ -65,7 +66,8 @@ _logger = logging.getLogger(__name__)
 
 APPROVAL_MARK = "::approval"
 """What the workflow id of an approval holds between its run's id and its call's key (a
-run's own id never holds it: refused at its start, see :func:`run_of_approval`)."""
+new run's own id never holds it: refused at its start; an old one's may, so an approval's
+run is read from its recorded input, see :func:`run_of_approval`)."""
 
 APPROVAL_WORKFLOW = "miniagents.durable.approval"
 """The DBOS name of the workflow that waits for one call's decision."""
@@ -103,34 +105,46 @@ def approval_id(run_id: str, key: str) -> str:
     return f"{run_id}{APPROVAL_MARK}{key}"
 
 
-def run_of_approval(workflow_id: str) -> str | None:
+def run_of_approval(workflow_id: str, recorded: object) -> str | None:
     """The id of the run whose approval the workflow ``workflow_id`` is (``None``: no approval).
 
-    A new run's own id never holds :data:`APPROVAL_MARK` (refused at its start), but a run
-    recorded before that may (``refund::approval1``), and then so do its approvals' ids
-    (``refund::approval1::approval/approval.c1.0``). The run's id ends at the first mark
-    that a key as runs make it follows (a path in the run: ``/...``), else at the first
-    mark: the approvals of ``refund::approval1`` are its own, not ``refund``'s.
+    Read from ``recorded``, the workflow's recorded input (DBOS's ``input``: an approval's
+    arguments begin with its run's id and its call's key, see :func:`_approval_workflow`),
+    and checked against the id: the workflow is that run's approval only if its id is
+    exactly ``<run id>::approval<key>``. The id alone cannot say: a run recorded before ids
+    holding :data:`APPROVAL_MARK` were refused may hold it anywhere (``a::approval/b``, whose
+    approvals' ids, ``a::approval/b::approval/approval.c1.0``, read as ``a``'s too).
     """
-    start = workflow_id.find(f"{APPROVAL_MARK}/")
-    if start < 0:
-        start = workflow_id.find(APPROVAL_MARK)
-    return None if start < 0 else workflow_id[:start]
+    args = recorded.get("args") if isinstance(recorded, Mapping) else None
+    if not isinstance(args, (tuple, list)) or len(args) < 2:
+        return None
+    run_id, key = args[0], args[1]
+    if not isinstance(run_id, str) or not isinstance(key, str):
+        return None
+    return run_id if workflow_id == approval_id(run_id, key) else None
 
 
-def is_approval_of(workflow_id: str, run_id: str) -> bool:
-    """Whether the workflow ``workflow_id`` is the approval of a call of the run ``run_id``.
+def is_approval_of(workflow_id: str, recorded: object, run_id: str) -> bool:
+    """Whether the workflow ``workflow_id`` (its recorded input ``recorded``) is the approval
+    of a call of the run ``run_id``: exactly, by :func:`run_of_approval`, not a run whose id
+    only begins with it and the mark (as a lookup of the prefix finds, or SQL ``LIKE`` lets
+    through)."""
+    return run_of_approval(workflow_id, recorded) == run_id
 
-    Exactly: ``<run id>::approval`` followed by a key, whose run (by
-    :func:`run_of_approval`) is ``run_id``, not a run whose id only begins with it and
-    the mark (as a lookup of the prefix finds, or SQL ``LIKE`` lets through).
+
+_approving: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "miniagents_approving", default=None
+)
+"""The approval the current task runs, and its run (set in its own task, as it starts)."""
+
+
+def approval_running() -> tuple[str, str] | None:
+    """The id of the approval workflow that the current task runs, and its run's id.
+
+    Exact where the id alone is not (see :func:`run_of_approval`): set by the approval's
+    own body, so a run's task (whatever its id holds) is never taken for one.
     """
-    prefix = approval_id(run_id, "")
-    return (
-        len(workflow_id) > len(prefix)
-        and workflow_id.startswith(prefix)
-        and run_of_approval(workflow_id) == run_id
-    )
+    return _approving.get()
 
 
 def decision_message(decision: ToolDecision | None, *, by: str) -> dict[str, object]:
@@ -197,6 +211,7 @@ async def _approval_workflow(
     """
     from dbos import DBOS
 
+    _approving.set((approval_id(run_id, key), run_id))  # (this task's: see approval_running)
     message: object = decided
     while not _is_message(message):
         message = await DBOS.recv_async(DECISION_TOPIC, timeout_seconds=_WAIT_SECONDS)
@@ -427,7 +442,10 @@ async def _orphans() -> set[str]:
     approvals = await DBOS.list_workflows_async(
         name=APPROVAL_WORKFLOW, status=["PENDING", "ENQUEUED"], load_output=False
     )
-    runs = {approval.workflow_id: _run_of(approval.input) for approval in approvals}
+    runs = {
+        approval.workflow_id: run_of_approval(approval.workflow_id, approval.input)
+        for approval in approvals
+    }
     asked = sorted({run for run in runs.values() if run is not None})
     live: set[str] = set()
     for start in range(0, len(asked), IDS_PER_QUERY):
@@ -439,14 +457,6 @@ async def _orphans() -> set[str]:
         )
         live.update(status.workflow_id for status in statuses)
     return {approval for approval, run in runs.items() if run is not None and run not in live}
-
-
-def _run_of(recorded: object) -> str | None:
-    """The id of the run an approval's recorded input (its workflow's arguments) is of."""
-    args = recorded.get("args") if isinstance(recorded, Mapping) else None
-    if isinstance(args, (tuple, list)) and args and isinstance(args[0], str):
-        return args[0]
-    return None
 
 
 # -- the claims: the first decision of each approval, atomically -----------------------------

@@ -47,10 +47,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 from miniagents.ext.dbos._approvals import (
     APPROVAL_MARK,
     approval_id,
+    approval_running,
     awaited_decision,
-    is_approval_of,
     register_approvals,
-    run_of_approval,
     withdraw,
     withdraw_orphans,
 )
@@ -116,6 +115,7 @@ STOPPED_KEPT = 10_000
 UNCLAIMED_WAIT = 10.0
 """Seconds a run of this process's executor, not running here, is waited for when asked."""
 _WORKFLOW = "miniagents.durable"
+_UNENDED = ("PENDING", "ENQUEUED")
 _STEP = "miniagents.durable.step"
 
 _agents = DurableAgents()
@@ -458,17 +458,18 @@ class Engine:
         """
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
-            return await self._ashared(workflow_id, alias, messages, kwargs)
-        if workflow_id in self.refused:  # recovered at launch, and refused: other code
-            raise DurableVersionError(self.refused[workflow_id])
+            return await self._ashared(workflow_id, alias, messages, kwargs, elsewhere_timeout)
         status = await _outside(dbos.get_workflow_status_async(workflow_id))
-        if workflow_id in self.refused:  # (refused meanwhile: its run was recovered here)
-            raise DurableVersionError(self.refused[workflow_id])
+        refused = self.refused.get(workflow_id)  # recovered at launch, refused: other code
+        if refused is not None and status is not None and status.status not in _UNENDED:
+            del self.refused[workflow_id]  # (ended since: run to its end by that code)
+        elif refused is not None:
+            raise DurableVersionError(refused)
         if status is None and workflow_id in self.running:
             # started here meanwhile, by a call under the same id (ids_by_input: the calls
             # of one input share one run); started again, it would be a second task that
             # only waits for the first's record, still running at the loop's end
-            return await self._ashared(workflow_id, alias, messages, kwargs)
+            return await self._ashared(workflow_id, alias, messages, kwargs, elsewhere_timeout)
         if status is None:  # a new run: started here
             from dbos import SetWorkflowID
 
@@ -501,18 +502,29 @@ class Engine:
                 f"The durable run {workflow_id!r} ended as {status.status} and has no reply: "
                 "start a new run under another workflow id."
             )
+        resumed: contextvars.Context | None = None
         if workflow_id in self.stopped:  # cancelled here, unrecorded: nobody else runs it
-            self.stopped.discard(workflow_id)
-            self.resumed[workflow_id] = contextvars.copy_context()  # it runs in the caller's
-            await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
+            resumed = self.resumed[workflow_id] = contextvars.copy_context()  # the caller's
         elif status.status == "PENDING" and self._unclaimed(workflow_id, status.executor_id):
             return await self._claimed_or_stopped(workflow_id)
-        # running: recovered here (it streams), or in another process (it ends)
-        ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
-        executor = status.executor_id
-        if elsewhere_timeout is not None and executor != dbos.executor_id:
-            ended = _ended_elsewhere(workflow_id, executor, ended, elsewhere_timeout)
-        reply = await self._published_or(workflow_id, ended)
+        try:
+            if resumed is not None:
+                self.stopped.discard(workflow_id)
+                try:
+                    await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
+                except BaseException:  # (not resumed: asked again, it is resumed again, not
+                    self.stopped.add(workflow_id)  # waited for with nothing to run it)
+                    raise
+            # running: recovered here (it streams), or in another process (it ends)
+            ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
+            executor = status.executor_id
+            if elsewhere_timeout is not None and executor != dbos.executor_id:
+                ended = _ended_elsewhere(workflow_id, executor, ended, elsewhere_timeout)
+            reply = await self._published_or(workflow_id, ended)
+        finally:  # (its context taken as it started here, else it ran elsewhere, or the
+            # resume failed, or its reader left: the caller's context is not kept for it)
+            if resumed is not None and self.resumed.get(workflow_id) is resumed:
+                del self.resumed[workflow_id]
         self._wait_for_record(workflow_id)
         return reply
 
@@ -522,21 +534,41 @@ class Engine:
         alias: str,
         messages: tuple[Message, ...],
         kwargs: Mapping[str, object],
+        elsewhere_timeout: float | None,
     ) -> MessageSequencePromise | tuple[Message, ...]:
         """The reply of the run ``workflow_id``, whose reply is published here (or about to be).
+
+        Another call waits here for the same run (a run of one input, ``ids_by_input``, or
+        one id asked twice): this one shares its wait. A run that another process's DBOS
+        executor runs is waited for at most ``elsewhere_timeout`` seconds here too, as by
+        :meth:`areply` (the other call's own bound ends its wait only).
 
         Raises:
             DurableConfigurationError: if the run is another agent's, or had other input
                 messages or arguments.
+            DurableError: if the run runs in another process and did not end within
+                ``elsewhere_timeout`` seconds.
         """
         known = self.inputs.get(workflow_id)  # (its inputs, if published here already)
         if known is not None:  # (a call of another agent or input: refused at once)
             _check_same_run(workflow_id, {"args": known}, alias, messages, kwargs)
-        running = await self._published_or(workflow_id, _dbos().get_result_async(workflow_id))
+        running = await self._published_or(workflow_id, self._ended(workflow_id, elsewhere_timeout))
         if known is None:  # (published meanwhile, or ended: its record says)
             await _acheck_recorded(workflow_id, alias, messages, kwargs)
         self._wait_for_record(workflow_id)
         return running
+
+    async def _ended(self, workflow_id: str, elsewhere_timeout: float | None) -> Any:
+        """The end of the run ``workflow_id``: at most ``elsewhere_timeout`` seconds away if
+        another process's executor runs it (see :func:`_ended_elsewhere`)."""
+        dbos = _dbos()
+        if elsewhere_timeout is None or workflow_id in self.bodies:  # (it runs here)
+            return await dbos.get_result_async(workflow_id)
+        status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
+        if status is not None and status.executor_id != dbos.executor_id:
+            ended = _ended_elsewhere(workflow_id, status.executor_id, ended, elsewhere_timeout)
+        return await ended
 
     def _unclaimed(self, workflow_id: str, executor: str | None) -> bool:
         """Whether the pending run ``workflow_id`` may be one stopped here and forgotten since.
@@ -906,9 +938,10 @@ class _ReleasedRuns(logging.Filter):
     """Leaves out DBOS's log line of a workflow task that the engine released on purpose.
 
     The line of a task the engine released, and of a run stopped here (its body, its
-    steps) or of an approval of one: an approval exactly as the approvals module reads one
-    (``is_approval_of``), so that a run recorded before ids holding ``::approval`` were
-    refused (``refund::approval1``) is read as itself, not as an approval of ``refund``.
+    steps) or of an approval of one: an approval as its own task says it is one
+    (``approval_running``), never by its id, so that a run recorded before ids holding
+    ``::approval`` were refused (``refund::approval1``, ``a::approval/b``) is read as
+    itself, and its approvals as its own, not as ``refund``'s or ``a``'s.
     """
 
     installed = False
@@ -936,10 +969,8 @@ class _ReleasedRuns(logging.Filter):
             return True
         if workflow is None or workflow in engine.stopped:  # (a run's own id, read first)
             return workflow is None
-        if workflow in engine.bodies:  # a run here, not an approval (an old run's id may
-            return True  # hold the mark: refund::approval1 is no approval of refund's)
-        run = run_of_approval(workflow)
-        return run is None or not is_approval_of(workflow, run) or run not in engine.stopped
+        approval = approval_running()  # (set by an approval's task: its id and its run's)
+        return approval is None or approval[0] != workflow or approval[1] not in engine.stopped
 
 
 _released_logs = _ReleasedRuns()

@@ -348,7 +348,9 @@ class _Client:
         )
         approvals = []
         for approval in found:
-            if workflow_id is not None and not is_approval_of(approval.workflow_id, workflow_id):
+            if workflow_id is not None and not is_approval_of(
+                approval.workflow_id, approval.input, workflow_id
+            ):
                 continue  # (another run's, whose id begins with this one's and the mark)
             call = _call_of(approval)
             if call is not None and workflow_id in (None, call.workflow_id):

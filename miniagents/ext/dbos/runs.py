@@ -573,8 +573,8 @@ async def _waiting_approvals(workflow_id: str) -> list[str]:
 
     (DBOS matches the prefix with SQL LIKE, which SQLite compares regardless of case, and
     the approvals of a run recorded before ids holding ``::approval`` were refused, e.g.
-    ``refund::approval1``'s, begin with the prefix of ``refund``'s: each id is checked
-    again here, exactly.)
+    ``refund::approval1``'s or ``a::approval/b``'s, begin with the prefix of ``refund``'s
+    or ``a``'s: each is checked again here, exactly, against its recorded input.)
     """
     prefix = approval_id(workflow_id, "")
     approvals = await _outside(
@@ -582,14 +582,13 @@ async def _waiting_approvals(workflow_id: str) -> list[str]:
             workflow_id_prefix=prefix,
             name=APPROVAL_WORKFLOW,
             status=["PENDING", "ENQUEUED"],
-            load_input=False,
             load_output=False,
         )
     )
     return [
         approval.workflow_id
         for approval in approvals
-        if is_approval_of(approval.workflow_id, workflow_id)
+        if is_approval_of(approval.workflow_id, approval.input, workflow_id)
     ]
 
 

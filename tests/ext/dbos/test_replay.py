@@ -9,8 +9,10 @@ SQLite file of their own), and destroy it at their end.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
@@ -105,6 +107,34 @@ async def test_a_run_of_another_version_of_its_agent_is_refused(
     assert calls == ["Hello?"]
 
 
+async def test_a_run_refused_at_launch_then_ended_by_its_own_code_replays(
+    database: str,
+) -> None:
+    # a run recovered at launch whose agent's version was not this code's is refused here
+    # (left pending for the code that started it); once that code ran it to its end, its
+    # record is its reply when asked again under its id (was: refused for the process's
+    # whole life, its refusal kept)
+    from miniagents.ext.dbos import _engine
+
+    agent = durable(
+        offline_agent.fork(alias="REFUSEDTHEN", reply=_answer, token_delay=0),
+        database_url=database,
+    )
+    async with MiniAgents():
+        first = [str(message) for message in await _asked_again(agent, "refused-1")]
+        engine = _engine.current_engine()
+        assert engine is not None
+        engine.refused["refused-1"] = "refused at launch"  # (ended since, by its own code)
+        again = [str(message) for message in await _asked_again(agent, "refused-1")]
+        assert engine.refused == {}
+        pending_elsewhere(database, "refused-1", "refused-2")
+        engine.refused["refused-2"] = "refused at launch"  # (still pending: refused)
+        with pytest.raises(DurableVersionError, match="refused at launch"):
+            await _asked_again(agent, "refused-2")
+    assert first == again == ["Answer 1."]
+    assert calls == ["Hello?"]
+
+
 async def _recorded(agent: MiniAgent[..., Message], run: str) -> str:
     """``run``, an ended run of ``agent``, asked ``Hello?``."""
     with workflow_id(run):
@@ -143,6 +173,80 @@ async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
             with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
                 await asyncio.wait_for(reply.aresolve_messages(), 60)
     assert "DBOS__VMID" in str(caught.value)
+    assert calls == ["Hello?"]
+
+
+async def test_two_calls_sharing_a_run_pending_elsewhere_are_each_waited_for_a_bounded_time(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two calls of one run that another server's executor holds pending (it died): the
+    # second shares the first's wait, and it applied no elsewhere_timeout (was: the first
+    # failed after its bound, the second waited for the run's end forever)
+    from miniagents.ext.dbos import _engine
+
+    agent = durable(
+        offline_agent.fork(alias="SHAREDELSEWHERE", reply=_answer, token_delay=0),
+        database_url=database,
+        elsewhere_timeout=3600,
+    )
+    bounded = _engine._ended_elsewhere
+    bounds: list[float] = []
+    first_waits, both = asyncio.Event(), asyncio.Event()
+
+    async def elapsed(workflow: str, executor: str | None, ended: Any, timeout: float) -> Any:
+        """The bounded wait of each call, its bound over once both calls wait so."""
+        bounds.append(timeout)
+        (first_waits if len(bounds) == 1 else both).set()
+        await both.wait()
+        return await bounded(workflow, executor, ended, 0)  # (its seconds gone)
+
+    async with MiniAgents():
+        pending_elsewhere(database, await _recorded(agent, "shared-0"), "shared-1")
+        monkeypatch.setattr(_engine, "_ended_elsewhere", elapsed)
+        first = _asked_again(agent, "shared-1")
+        first_ended = asyncio.ensure_future(first.aresolve_messages())
+        await first_waits.wait()  # (the first waits for the run, bounded: the second shares it)
+        second = _asked_again(agent, "shared-1")
+        for reply in (second, first):
+            with pytest.raises(DurableError, match="DBOS executor 'dead-server'"):
+                await asyncio.wait_for(reply.aresolve_messages(), 60)
+        await asyncio.gather(first_ended, return_exceptions=True)
+    assert bounds == [3600, 3600]
+    assert calls == ["Hello?"]
+
+
+async def test_a_stopped_run_whose_resume_failed_is_resumed_again_and_keeps_no_context(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a run stopped here, asked again, is resumed in the caller's context: a resume that
+    # failed (the database unreachable) kept that context for ever, and forgot the stop, so
+    # asked again the run was waited for with nothing to run it (was: resumed never again)
+    from dbos import DBOS
+
+    from miniagents.ext.dbos import _engine
+
+    agent = durable(
+        offline_agent.fork(alias="RESUMEFAILED", reply=_answer, token_delay=0),
+        database_url=database,
+    )
+    resumes: list[str] = []
+
+    async def failed(workflow: str) -> None:
+        resumes.append(workflow)
+        raise DurableError("The database of durable runs could not be reached.")
+
+    async with MiniAgents():
+        pending_elsewhere(database, await _recorded(agent, "resumed-0"), "resumed-1")
+        engine = _engine.current_engine()
+        assert engine is not None
+        engine.stopped.add("resumed-1")  # (as a run stopped here: its executor is not read)
+        monkeypatch.setattr(DBOS, "resume_workflow_async", failed)
+        for _ in range(2):
+            with pytest.raises(DurableError, match="could not be reached"):
+                await _asked_again(agent, "resumed-1")
+            assert engine.resumed == {}  # (was: the caller's context, kept)
+            assert "resumed-1" in engine.stopped  # (was: forgotten)
+    assert resumes == ["resumed-1", "resumed-1"]
     assert calls == ["Hello?"]
 
 
@@ -587,27 +691,53 @@ def _runs_of_refunds_recorded(url: str, runs: dict[str, str | None]) -> None:
         close_client(client)
 
 
+@pytest.mark.parametrize("marked", ["refund::approval1", "refund::approval/1"])
 async def test_the_approvals_of_a_run_whose_id_holds_the_mark_are_its_own_only(
-    database: str,
+    database: str, marked: str
 ) -> None:
     # a run recorded before ids holding "::approval" were refused ("refund::approval1"):
     # its approvals' ids begin with "refund::approval", the prefix of "refund"'s (was:
-    # "refund" was told waiting for its decision, and cancelling it withdrew that call)
+    # "refund" was told waiting for its decision, and cancelling it withdrew that call).
+    # "refund::approval/1" (an old or crafted id: the mark, then "/" as a call's key
+    # begins) made its approval's id read as "refund"'s by the id alone (was: "refund" told
+    # waiting, its cancel withdrew the other run's call, whose own lookup found nothing)
     agent = durable(offline_agent.fork(alias="REFUNDS", reply=_answer), database_url=database)
     async with MiniAgents():
         assert await afind_runs(agent, "refund") == []  # (DBOS launched, its tables made)
         await asyncio.to_thread(
             _runs_of_refunds_recorded,
             database,
-            {"refund::approval1": "/REFUNDS.0/approval.c1.0", "refund": None},
+            {marked: "/REFUNDS.0/approval.c1.0", "refund": None},
         )
         waiting = {run.workflow_id: run.waiting for run in await afind_runs(agent, "refund")}
-        assert waiting == {"refund": False, "refund::approval1": True}
+        assert waiting == {"refund": False, marked: True}
         await acancel_run(agent, "refund")
         assert await apending_approvals("refund", database_url=database) == []
-        (call,) = await apending_approvals("refund::approval1", database_url=database)
-        assert (call.workflow_id, call.call_id) == ("refund::approval1", "c1")
-        await aapprove("refund::approval1", "c1", database_url=database)  # (not withdrawn)
+        (call,) = await apending_approvals(marked, database_url=database)
+        assert (call.workflow_id, call.call_id) == (marked, "c1")
+        await aapprove(marked, "c1", database_url=database)  # (not withdrawn)
+
+
+async def test_an_approval_is_read_as_its_own_runs_from_its_recorded_input() -> None:
+    # the id alone cannot say whose approval it is once a run's id may hold the mark (an
+    # id recorded before such ids were refused): "a::approval/b"'s approval at
+    # "/approval.c1.0" is "a"'s at "/b::approval/approval.c1.0" too, read by the id
+    # (was: the run ended at the first "::approval/", so "a"'s)
+    from miniagents.ext.dbos._approvals import approval_id, is_approval_of, run_of_approval
+
+    def recorded(run: str, key: str) -> dict[str, object]:
+        return {"args": [run, key, "refund", "c1", {}], "kwargs": {}}
+
+    for run in ("refund", "refund::approval1", "a::approval/b", "a::approval"):
+        name = approval_id(run, "/approval.c1.0")
+        assert run_of_approval(name, recorded(run, "/approval.c1.0")) == run
+        assert is_approval_of(name, recorded(run, "/approval.c1.0"), run)
+    crafted = approval_id("a::approval/b", "/approval.c1.0")
+    assert not is_approval_of(crafted, recorded("a::approval/b", "/approval.c1.0"), "a")
+    assert run_of_approval(crafted, recorded("a", "/approval.c1.0")) is None  # (not its id)
+    assert run_of_approval(crafted, {"args": ["a"]}) is None
+    assert run_of_approval(crafted, None) is None
+    assert run_of_approval("a::approval/b", recorded("a", "/b")) == "a"  # (as recorded)
 
 
 async def test_an_engine_keeps_the_ids_of_the_newest_runs_stopped_here_only() -> None:
@@ -677,6 +807,15 @@ async def test_calls_of_one_input_that_ask_at_once_share_one_run_started_once(
     assert calls == ["Launch.", "Hello?"]
 
 
+def _in_approval(run: str, key: str, log: Callable[[], None]) -> None:
+    """Call ``log`` as the task of the approval of ``run``'s call at ``key`` would (its body
+    says so as it starts)."""
+    from miniagents.ext.dbos import _approvals
+
+    _approvals._approving.set((_approvals.approval_id(run, key), run))
+    log()
+
+
 class _InWorkflow:
     """Stands for DBOS's class in the log filter: the workflow its log line is of."""
 
@@ -693,7 +832,7 @@ async def test_dboss_cancel_line_of_a_run_whose_id_holds_the_mark_is_read_as_tha
     # line was shown; running here while "refund" had stopped, its line was left out)
     import logging
 
-    from miniagents.ext.dbos import _engine
+    from miniagents.ext.dbos import _approvals, _engine
 
     engine = _engine.Engine("sqlite:///runs.sqlite", asyncio.get_running_loop(), None)
     monkeypatch.setattr(_engine._process, "engine", engine)
@@ -701,27 +840,39 @@ async def test_dboss_cancel_line_of_a_run_whose_id_holds_the_mark_is_read_as_tha
     _engine._released_logs.install()
     dbos_logger = logging.getLogger("dbos")
 
-    def told(workflow: str, *, stopped: str, running: str | None = None) -> bool:
-        """Whether DBOS's cancel line of ``workflow`` is logged, ``stopped`` stopped here."""
+    def told(
+        workflow: str, *, stopped: str, running: str | None = None, of: str | None = None
+    ) -> bool:
+        """Whether DBOS's cancel line of ``workflow`` is logged, ``stopped`` stopped here
+        (``of``: the run whose approval ``workflow`` is, logged in that approval's task)."""
         engine.stopped = _engine._RecentIds(_engine.STOPPED_KEPT)
         engine.stopped.add(stopped)
         engine.bodies = {} if running is None else {running: body}
         _InWorkflow.workflow_id = workflow
         caplog.clear()
-        dbos_logger.warning(f"Asyncio task cancelled for workflow or step {workflow}")
+        line = f"Asyncio task cancelled for workflow or step {workflow}"
+        if of is None:
+            dbos_logger.warning(line)
+        else:
+            key = workflow.removeprefix(_approvals.approval_id(of, ""))
+            contextvars.copy_context().run(_in_approval, of, key, lambda: dbos_logger.warning(line))
         return any(workflow in record.getMessage() for record in caplog.records)
 
     body = asyncio.ensure_future(asyncio.sleep(0))
     await body
     dbos_logger.addHandler(caplog.handler)
+    old = "refund::approval1"
+    crafted = "refund::approval/1"  # (an old id: the mark, then "/" as a call's key begins)
     try:
-        assert not told("refund::approval1", stopped="refund::approval1")
-        assert told("refund::approval1", stopped="refund", running="refund::approval1")
-        assert not told(
-            "refund::approval1::approval/REFUNDS.0/approval.c1.0", stopped="refund::approval1"
-        )
-        assert not told("refund::approval/REFUNDS.0/approval.c1.0", stopped="refund")
-        assert told("refund::approval/REFUNDS.0/approval.c1.0", stopped="refund::approval1")
+        assert not told(old, stopped=old)
+        assert told(old, stopped="refund", running=old)
+        assert told(old, stopped="refund")  # (a run, even when not running here)
+        assert not told(f"{old}::approval/REFUNDS.0/approval.c1.0", stopped=old, of=old)
+        assert not told("refund::approval/REFUNDS.0/approval.c1.0", stopped="refund", of="refund")
+        assert told("refund::approval/REFUNDS.0/approval.c1.0", stopped=old, of="refund")
+        assert told(crafted, stopped="refund")
+        assert told(f"{crafted}::approval/approval.c1.0", stopped="refund", of=crafted)
+        assert not told(f"{crafted}::approval/approval.c1.0", stopped=crafted, of=crafted)
         assert told("refund-2", stopped="refund")
     finally:
         dbos_logger.removeHandler(caplog.handler)

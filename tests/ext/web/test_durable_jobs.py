@@ -6,6 +6,8 @@ These tests launch DBOS in the test's process, on a SQLite file, and destroy it 
 from __future__ import annotations
 
 import asyncio
+import base64
+import pickle
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -180,7 +182,9 @@ async def test_a_threads_new_run_reads_the_steps_of_that_threads_runs_only(
 def _requeued_elsewhere(database: Path, workflow_id: str, *, waiting: bool) -> None:
     """Mark the run ``workflow_id`` as DBOS's recovery leaves a dead executor's run until a
     live one dequeues it (``ENQUEUED``, the dead one's executor id), with an approval of it
-    that waits too if ``waiting`` (a copy of the run's row, named as approvals are)."""
+    that waits too if ``waiting`` (a copy of the run's row, named as approvals are, with
+    the input an approval records: its run's id and its call's key first, by which it is
+    read as that run's)."""
     connection = sqlite3.connect(database)
     try:
         with connection:
@@ -195,12 +199,21 @@ def _requeued_elsewhere(database: Path, workflow_id: str, *, waiting: bool) -> N
                     "WHERE workflow_uuid = ?",
                     (workflow_id,),
                 )
+                approval = approval_id(workflow_id, "/tool.k1")
                 connection.execute(
-                    "UPDATE copied SET workflow_uuid = ?, name = ?",
-                    (approval_id(workflow_id, "/tool.k1"), APPROVAL_WORKFLOW),
+                    "UPDATE copied SET workflow_uuid = ?, name = ?", (approval, APPROVAL_WORKFLOW)
                 )
                 connection.execute("INSERT INTO workflow_status SELECT * FROM copied")
                 connection.execute("DROP TABLE copied")
+                inputs: dict[str, object] = {
+                    "args": (workflow_id, "/tool.k1", "remove", "k1", {}),
+                    "kwargs": {},
+                }
+                connection.execute(  # (as DBOS records inputs: pickled, in base64)
+                    "INSERT INTO workflow_input SELECT ?, ?, retention_timestamp "
+                    "FROM workflow_input WHERE workflow_uuid = ?",
+                    (approval, base64.b64encode(pickle.dumps(inputs)).decode(), workflow_id),
+                )
     finally:
         connection.close()
 
