@@ -58,13 +58,17 @@ it token by token), any other message is a text. The mapping::
     call that waits       value: an AG-UI Interrupt)            stream stays open)
     the model's next      (nothing)                             finish-step, start-step
     step after results
-    (run ends)            RUN_FINISHED                          finish-step, finish, [DONE]
-    the agent fails       RUN_ERROR (message, code: the         error (errorText), [DONE]
-                          error's class)
-    the run is cancelled  TEXT_MESSAGE_END, TOOL_CALL_END,      abort, [DONE]
-                          SUBAGENT_FINISHED of what is open,
+    (run ends)            RUN_FINISHED (usage: per model;       finish-step, finish
+                          metadata.costUsd)                     (messageMetadata.usage), [DONE]
+    the agent fails       RUN_ERROR (message, code: the         message-metadata (usage), error
+                          error's class; usage)                 (errorText), [DONE]
+    the run is cancelled  TEXT_MESSAGE_END, TOOL_CALL_END,      message-metadata (usage), abort,
+                          SUBAGENT_FINISHED of what is open,    [DONE]
                           then RUN_FINISHED (outcome:
-                          cancelled)
+                          cancelled; usage)
+
+The usage is what the reply's texts said (an LLM agent's answer: its tool loop's), left out
+when they said none.
 
 So a nested stream (a tool's or sub-agent's output) reaches the page live and says which
 tool call it belongs to: AG-UI by the nested run's ``parentToolCallId`` (and every
