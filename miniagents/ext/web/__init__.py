@@ -42,9 +42,11 @@ it token by token), any other message is a text. The mapping::
     the tool produces it  "{callId}-run", parentToolCallId),    data: {toolCallId, delta}) per
                           then TEXT_MESSAGE_START / _CONTENT /  token
                           _END with that subagentRunId
-    tool result, done     SUBAGENT_FINISHED, then               tool-output-available (output:
-                          TOOL_CALL_RESULT (content: the whole  the whole text), or
-                          text; metadata.isError on an error)   tool-output-error (errorText)
+    tool result, done     SUBAGENT_FINISHED (SUBAGENT_ERROR     tool-output-available (output:
+                          of message the result's text, if the  the whole text), or
+                          tool failed), then TOOL_CALL_RESULT   tool-output-error (errorText)
+                          (content: the whole text;
+                          metadata.isError on an error)
     a call that needs     (asked where the run pauses)          tool-approval-request (approvalId
     approval                                                    and toolCallId: the call's id)
     the reply waits for   RUN_FINISHED (outcome: interrupt,     finish-step, finish, [DONE]

@@ -25,6 +25,7 @@ from ag_ui.core import (
     RunFinishedEvent,
     RunFinishedInterruptOutcome,
     RunStartedEvent,
+    SubagentErrorEvent,
     SubagentFinishedEvent,
     SubagentStartedEvent,
     TextMessageContentEvent,
@@ -593,6 +594,7 @@ _ITEM_EVENTS: Mapping[str, type[BaseEvent]] = {
     "TOOL_CALL_END": ToolCallEndEvent,
     "SUBAGENT_STARTED": SubagentStartedEvent,
     "SUBAGENT_FINISHED": SubagentFinishedEvent,
+    "SUBAGENT_ERROR": SubagentErrorEvent,
 }
 """The events that open or end an item (a text message, a tool call, a nested run), by type."""
 
@@ -616,7 +618,7 @@ def _item_of(event: BaseEvent) -> tuple[str, BaseEvent, bool] | None:
         return f"text {event.message_id}", event, False
     if isinstance(event, ToolCallEndEvent):
         return f"call {event.tool_call_id}", event, False
-    if isinstance(event, SubagentFinishedEvent):
+    if isinstance(event, SubagentFinishedEvent | SubagentErrorEvent):
         return f"run {event.subagent_run_id}", event, False
     return None
 
@@ -824,7 +826,10 @@ class _AGUIEncoder:
             )
         else:
             yield TextMessageEndEvent(message_id=output, subagent_run_id=nested)
-            yield SubagentFinishedEvent(subagent_run_id=nested)
+            if part.is_error and not part.denied:  # (the tool failed: its nested run did)
+                yield SubagentErrorEvent(subagent_run_id=nested, message=part.text)
+            else:
+                yield SubagentFinishedEvent(subagent_run_id=nested)
             yield ToolCallResultEvent(
                 message_id=part.message_id,
                 tool_call_id=part.call_id,

@@ -380,3 +380,27 @@ async def test_a_run_whose_texts_say_no_usage_reports_none() -> None:
     async with served(agui_app(gated(tokens), authentication=NoAuthentication())) as client:
         _, events = await post_events(client, run_input())
     assert events[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r1"}
+
+
+async def test_a_tool_that_fails_ends_its_nested_run_with_subagent_error() -> None:
+    agent = weather_and_poem(CallTool("weather", {"city": "Atlantis"}), answer="Done.")
+    async with served(agui_app(agent, authentication=NoAuthentication())) as client:
+        _, events = await post_events(client, run_input())
+    for event in events:
+        AGUI_EVENT.validate_json(event.data)
+    data = [event.json for event in events]
+    calls = {e["toolCallName"]: e["toolCallId"] for e in data if e["type"] == "TOOL_CALL_START"}
+    failed = f"{calls['weather']}-run"
+    ends = {
+        e["subagentRunId"]: e for e in data if e["type"].startswith("SUBAGENT_") and "name" not in e
+    }
+    result = next(
+        e for e in data if e["type"] == "TOOL_CALL_RESULT" and e["toolCallId"] == calls["weather"]
+    )
+    assert ends[failed] == {
+        "type": "SUBAGENT_ERROR",
+        "subagentRunId": failed,
+        "message": result["content"],
+    }
+    assert "There is no weather under the sea." in result["content"]
+    assert ends[f"{calls['POET']}-run"]["type"] == "SUBAGENT_FINISHED"  # (the poet wrote)

@@ -177,8 +177,10 @@ async function agui() {
     expect(texts(agent).at(-1) === "Both done.", "the second turn did not answer");
   });
   await check("agui: a tool that fails", async () => {
-    const { agent } = await run("/agui/tool_error/", "tool-error", "Boom?");
+    const { agent, seen } = await run("/agui/tool_error/", "tool-error", "Boom?");
     expect(toolResults(agent)[0] === "The tool boom failed: ValueError: boom 1", `results: ${toolResults(agent)}`);
+    const failed = seen.find((e) => e.type === "SUBAGENT_ERROR");
+    expect(failed?.message === toolResults(agent)[0], `the nested run's end: ${JSON.stringify(failed)}`);
   });
   await check("agui: an agent that fails mid-message", async () => {
     const { agent, seen } = await run("/agui/agent_error/", "agent-error", "Hi");
