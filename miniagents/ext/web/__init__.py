@@ -42,9 +42,11 @@ it token by token), any other message is a text. The mapping::
     the tool produces it  "{callId}-run", parentToolCallId),    data: {toolCallId, delta}) per
                           then TEXT_MESSAGE_START / _CONTENT /  token
                           _END with that subagentRunId
-    tool result, done     SUBAGENT_FINISHED, then               tool-output-available (output:
-                          TOOL_CALL_RESULT (content: the whole  the whole text), or
-                          text; metadata.isError on an error)   tool-output-error (errorText)
+    tool result, done     SUBAGENT_FINISHED (SUBAGENT_ERROR     tool-output-available (output:
+                          of message the result's text, if the  the whole text), or
+                          tool failed), then TOOL_CALL_RESULT   tool-output-error (errorText)
+                          (content: the whole text;
+                          metadata.isError on an error)
     a call that needs     (asked where the run pauses)          tool-approval-request (approvalId
     approval                                                    and toolCallId: the call's id)
     the reply waits for   RUN_FINISHED (outcome: interrupt,     finish-step, finish, [DONE]
@@ -58,13 +60,17 @@ it token by token), any other message is a text. The mapping::
     call that waits       value: an AG-UI Interrupt)            stream stays open)
     the model's next      (nothing)                             finish-step, start-step
     step after results
-    (run ends)            RUN_FINISHED                          finish-step, finish, [DONE]
-    the agent fails       RUN_ERROR (message, code: the         error (errorText), [DONE]
-                          error's class)
-    the run is cancelled  TEXT_MESSAGE_END, TOOL_CALL_END,      abort, [DONE]
-                          SUBAGENT_FINISHED of what is open,
+    (run ends)            RUN_FINISHED (usage: per model;       finish-step, finish
+                          metadata.costUsd)                     (messageMetadata.usage), [DONE]
+    the agent fails       RUN_ERROR (message, code: the         message-metadata (usage), error
+                          error's class; usage)                 (errorText), [DONE]
+    the run is cancelled  TEXT_MESSAGE_END, TOOL_CALL_END,      message-metadata (usage), abort,
+                          SUBAGENT_FINISHED of what is open,    [DONE]
                           then RUN_FINISHED (outcome:
-                          cancelled)
+                          cancelled; usage)
+
+The usage is what the reply's texts said (an LLM agent's answer: its tool loop's), left out
+when they said none.
 
 So a nested stream (a tool's or sub-agent's output) reaches the page live and says which
 tool call it belongs to: AG-UI by the nested run's ``parentToolCallId`` (and every

@@ -25,6 +25,7 @@ from ag_ui.core import (
     RunFinishedEvent,
     RunFinishedInterruptOutcome,
     RunStartedEvent,
+    SubagentErrorEvent,
     SubagentFinishedEvent,
     SubagentStartedEvent,
     TextMessageContentEvent,
@@ -42,6 +43,9 @@ from ag_ui.core import (
     SystemMessage as AGUISystemMessage,
 )
 from ag_ui.core import (
+    TokenUsage as AGUITokenUsage,
+)
+from ag_ui.core import (
     ToolMessage as AGUIToolMessage,
 )
 from ag_ui.core import (
@@ -54,7 +58,7 @@ from starlette.responses import Response
 
 from miniagents.arguments import refused_argument
 from miniagents.ext.errors import WebConfigurationError
-from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
+from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
@@ -78,6 +82,7 @@ from miniagents.ext.web._protocol import (
     json_text,
 )
 from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
+from miniagents.ext.web._usage import ReplyUsage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
 from miniagents.frozen.errors import HashKeyError
@@ -180,6 +185,16 @@ def agui_app(
     ``list[ag_ui.core.Context]``, empty when absent), ``forwarded_props`` (any JSON value,
     ``None`` when absent); the agent must take them. ``arguments(run_input)`` gives more
     keyword arguments (a name in both is taken from ``arguments``).
+
+    **Usage.** A run's ``RUN_FINISHED`` (whatever its outcome) and its ``RUN_ERROR`` carry
+    its ``usage``, AG-UI's ``TokenUsage`` per model (``model``, ``inputTokens``,
+    ``outputTokens``, ``totalTokens``, and the ``reasoningTokens``, ``cachedInputTokens``
+    and ``cacheWriteInputTokens`` the provider said), and its ``metadata.costUsd``: what the
+    texts of the reply streamed in that run said (an LLM agent's answer says its whole tool
+    loop's, so a run resumed after an approval reports the calls made before the pause
+    too). AG-UI's ``TokenUsage`` has no cost, and its ``provider`` is left out. What an agent
+    called as a tool used is not in the reply, so not in the usage. A run whose texts say no
+    usage has no ``usage``.
 
     **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
     the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
@@ -579,6 +594,7 @@ _ITEM_EVENTS: Mapping[str, type[BaseEvent]] = {
     "TOOL_CALL_END": ToolCallEndEvent,
     "SUBAGENT_STARTED": SubagentStartedEvent,
     "SUBAGENT_FINISHED": SubagentFinishedEvent,
+    "SUBAGENT_ERROR": SubagentErrorEvent,
 }
 """The events that open or end an item (a text message, a tool call, a nested run), by type."""
 
@@ -602,7 +618,7 @@ def _item_of(event: BaseEvent) -> tuple[str, BaseEvent, bool] | None:
         return f"text {event.message_id}", event, False
     if isinstance(event, ToolCallEndEvent):
         return f"call {event.tool_call_id}", event, False
-    if isinstance(event, SubagentFinishedEvent):
+    if isinstance(event, SubagentFinishedEvent | SubagentErrorEvent):
         return f"run {event.subagent_run_id}", event, False
     return None
 
@@ -632,6 +648,20 @@ def _interrupt(
         response_schema=schema,
         expires_at=expires,
         metadata={"toolName": request.tool_name, "arguments": parts.plain(request.arguments)},
+    )
+
+
+def _token_usage(model: str | None, usage: TokenUsage) -> AGUITokenUsage:
+    """``usage`` of ``model`` as an AG-UI ``TokenUsage`` (its totals inclusive, as ours are)."""
+    known = usage.input_tokens is not None and usage.output_tokens is not None
+    return AGUITokenUsage(
+        model=model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=(usage.input_tokens or 0) + (usage.output_tokens or 0) if known else None,
+        reasoning_tokens=usage.reasoning_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        cache_write_input_tokens=usage.cache_write_tokens,
     )
 
 
@@ -668,37 +698,60 @@ class _AGUIEncoder:
         self._schema = schema
         self._turn_message_id: str | None = None  # the assistant message calls belong to
         self._open = OpenItems[BaseEvent]()
+        self._usage = ReplyUsage()  # (this run's: a resumed run reports its own)
 
     def opening(self) -> list[str]:
+        self._usage.clear()
         return [_encode(RunStartedEvent(thread_id=self._thread, run_id=self._run))]
 
     def pausing(self, waiting: Sequence[ToolApprovalRequest]) -> list[str]:
         interrupts = [_interrupt(asked, self._keep_runs_for, self._schema) for asked in waiting]
         outcome = RunFinishedInterruptOutcome(interrupts=interrupts)
-        finished = RunFinishedEvent(thread_id=self._thread, run_id=self._run, outcome=outcome)
-        return [_encode(finished)]
+        return [_encode(self._run_finished(outcome))]
 
     def resuming(self, run_key: str) -> list[str]:
         self._run = run_key
         return self.opening()
 
     def finished(self) -> list[str]:
-        return [_encode(RunFinishedEvent(thread_id=self._thread, run_id=self._run))]
+        return [_encode(self._run_finished(None))]
 
     def failed(self, error: Exception, text: str | None = None) -> list[str]:
         """The events that end the run with ``error``: what it left open, then its ``RUN_ERROR``.
 
         Its ``code`` is the error's class's name, its ``message`` ``text`` (by default the
-        error's own text).
+        error's own text), its ``usage`` what the run's texts said before the failure.
         """
         message = (str(error) or repr(error)) if text is None else text
-        return self._ending(RunErrorEvent(message=message, code=type(error).__name__))
+        usage, metadata = self._usage_fields()
+        return self._ending(
+            RunErrorEvent(
+                message=message, code=type(error).__name__, usage=usage, metadata=metadata
+            )
+        )
 
     def cancelled(self) -> list[str]:
-        outcome = RunFinishedCancelledOutcome()
-        return self._ending(
-            RunFinishedEvent(thread_id=self._thread, run_id=self._run, outcome=outcome)
+        return self._ending(self._run_finished(RunFinishedCancelledOutcome()))
+
+    def _run_finished(
+        self, outcome: RunFinishedInterruptOutcome | RunFinishedCancelledOutcome | None
+    ) -> RunFinishedEvent:
+        """The run's ``RUN_FINISHED`` (``outcome``: ``None`` for a success), with its usage."""
+        usage, metadata = self._usage_fields()
+        return RunFinishedEvent(
+            thread_id=self._thread,
+            run_id=self._run,
+            outcome=outcome,
+            usage=usage,
+            metadata=metadata,
         )
+
+    def _usage_fields(self) -> tuple[list[AGUITokenUsage] | None, dict[str, object] | None]:
+        """The run's ``usage`` (an entry per model) and ``metadata`` (its ``costUsd``), if any."""
+        by_model = self._usage.by_model()
+        usage = [_token_usage(model, said) for model, said in by_model.items()]
+        costs = [said.cost_usd for said in by_model.values() if said.cost_usd is not None]
+        return usage or None, {"costUsd": sum(costs)} if costs else None
 
     def _ending(self, last: BaseEvent) -> list[str]:
         """The events that end what the run left open (the last opened first), then ``last``."""
@@ -733,6 +786,7 @@ class _AGUIEncoder:
         elif isinstance(part, parts.TextDelta):
             yield TextMessageContentEvent(message_id=part.message_id, delta=part.delta)
         elif isinstance(part, parts.TextEnd):
+            self._usage.note(part.message)
             yield TextMessageEndEvent(message_id=part.message_id)
         elif isinstance(part, parts.CallStart):
             if self._turn_message_id is None:
@@ -772,7 +826,10 @@ class _AGUIEncoder:
             )
         else:
             yield TextMessageEndEvent(message_id=output, subagent_run_id=nested)
-            yield SubagentFinishedEvent(subagent_run_id=nested)
+            if part.is_error and not part.denied:  # (the tool failed: its nested run did)
+                yield SubagentErrorEvent(subagent_run_id=nested, message=part.text)
+            else:
+                yield SubagentFinishedEvent(subagent_run_id=nested)
             yield ToolCallResultEvent(
                 message_id=part.message_id,
                 tool_call_id=part.call_id,

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, UserMessage
+from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
@@ -40,6 +40,7 @@ from miniagents.ext.web._protocol import (
     json_text,
 )
 from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
+from miniagents.ext.web._usage import ReplyUsage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
 from miniagents.frozen.errors import HashKeyError
@@ -168,6 +169,16 @@ def ai_sdk_app(
     The request's messages become the agent's input messages (see
     :func:`ui_input_messages`); ``arguments(request)`` gives the keyword arguments of the
     agent's ``inquire`` (e.g. from fields the page adds to the body).
+
+    **Usage.** The ``finish`` part carries the message's usage as its ``messageMetadata``:
+    ``{"usage": {"inputTokens", "outputTokens", "totalTokens", "reasoningTokens",
+    "cachedInputTokens", "cacheWriteTokens", "costUsd"}}`` (the counts the provider said,
+    the names of the AI SDK's ``LanguageModelUsage`` where it has them), what the texts of
+    the reply said so far, all models summed (``useChat`` merges it into the message's
+    ``metadata``; give ``messageMetadataSchema`` a ``usage`` field if you validate it). A
+    response that fails or is stopped sends it in a ``message-metadata`` part before its
+    ``error`` or ``abort``, which carry none. What an agent called as a tool used is not in
+    the reply, so not in the usage; a reply whose texts say none sends no metadata.
 
     **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
     the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
@@ -590,6 +601,7 @@ class _AISDKEncoder:
         self._after_results = False  # a tool result came last: the model's next step follows
         self._step_open = False
         self._open = OpenItems[dict[str, object]]()
+        self._usage = ReplyUsage()  # (the message's: a resumed response goes on with it)
 
     def opening(self) -> list[str]:
         return self._opened(step=True)
@@ -615,8 +627,20 @@ class _AISDKEncoder:
         return self._ending({"type": "abort"})
 
     def _ending(self, last: dict[str, object]) -> list[str]:
-        """The events that end the parts left open (the last opened first), ``last``, done."""
-        return [*(_dumps(event) for event in [*self._open.ended(), last]), DONE]
+        """The events that end the parts left open (the last first), the usage, ``last``, done.
+
+        The usage so far is a ``message-metadata`` part (``error`` and ``abort`` carry none).
+        """
+        metadata = self._metadata()
+        said = (
+            [] if metadata is None else [{"type": "message-metadata", "messageMetadata": metadata}]
+        )
+        return [*(_dumps(event) for event in [*self._open.ended(), *said, last]), DONE]
+
+    def _metadata(self) -> dict[str, object] | None:
+        """The message's metadata: ``{"usage": ...}``, what its texts said so far (if any)."""
+        total = self._usage.total()
+        return None if total is None else {"usage": _usage_json(total)}
 
     def cut(self, error: Exception, unlogged: Sequence[str]) -> list[str]:
         """The events that end a response cut with ``error``, which does not log ``unlogged``.
@@ -640,7 +664,11 @@ class _AISDKEncoder:
         """The events that close a response (at the run's end, or at a pause)."""
         closed = [_dumps({"type": "finish-step"})] if self._step_open else []
         self._step_open = False
-        return [*closed, _dumps({"type": "finish"}), DONE]
+        finish: dict[str, object] = {"type": "finish"}
+        metadata = self._metadata()
+        if metadata is not None:
+            finish["messageMetadata"] = metadata
+        return [*closed, _dumps(finish), DONE]
 
     def events(self, part: parts.Part) -> list[str]:
         """The stream parts of ``part`` (noting the parts they open and end)."""
@@ -662,7 +690,31 @@ class _AISDKEncoder:
             yield {"type": "finish-step"}
             yield {"type": "start-step"}
         self._after_results = is_result
+        if isinstance(part, parts.TextEnd):
+            self._usage.note(part.message)
         yield from _parts_of(part)
+
+
+_USAGE_NAMES = (
+    ("input_tokens", "inputTokens"),
+    ("output_tokens", "outputTokens"),
+    ("reasoning_tokens", "reasoningTokens"),
+    ("cached_input_tokens", "cachedInputTokens"),
+    ("cache_write_tokens", "cacheWriteTokens"),
+    ("cost_usd", "costUsd"),
+)
+"""Our usage's fields, and their names in the message's metadata (the AI SDK's where it has
+them: its ``LanguageModelUsage``'s)."""
+
+
+def _usage_json(usage: TokenUsage) -> dict[str, object]:
+    """``usage`` as the message metadata's ``usage``: the counts known, ``totalTokens`` besides."""
+    found = {
+        name: value for field, name in _USAGE_NAMES if (value := getattr(usage, field)) is not None
+    }
+    if usage.input_tokens is not None and usage.output_tokens is not None:
+        found["totalTokens"] = usage.input_tokens + usage.output_tokens
+    return found
 
 
 def _parts_of(part: parts.Part) -> Iterator[dict[str, object]]:

@@ -28,11 +28,13 @@ from starlette.types import ASGIApp
 
 from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.tools import ToolApprovalRequest, ToolCallError
 from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.ext.web._durable import FoundRun
-from miniagents.ext.web.serving import server_config
+from miniagents.ext.web.serving import listening_socket, server_config
 from miniagents.messages import MessageSequencePromise
+from miniagents.testing import FakeLLMServer
 from tests.fakes.fixtures import WAIT
 
 AGUI_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
@@ -60,13 +62,13 @@ async def served(
     """``app`` under uvicorn on a free port of 127.0.0.1, and an httpx client pointed at it.
 
     The socket listens before the server starts, so the first request waits in its backlog
-    rather than racing the start. The server stops at the end, or once ``stop`` is set (a
-    shutdown as a signal starts it, while the test's client still reads). ``bounded``: the
-    server is ``server_config``'s (``app`` a Starlette app), else uvicorn's plain one.
+    rather than racing the start; it is the commands' own (``listening_socket``), so its
+    connections send each write at once, as theirs do. The server stops at the end, or once
+    ``stop`` is set (a shutdown as a signal starts it, while the test's client still reads).
+    ``bounded``: the server is ``server_config``'s (``app`` a Starlette app), else uvicorn's
+    plain one.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
+    sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     if bounded:
         assert isinstance(app, Starlette), "server_config serves a Starlette app"
@@ -112,12 +114,11 @@ class Running:
 async def running(config: uvicorn.Config) -> AsyncIterator[Running]:
     """A server of ``config`` (``server_config``'s) on a free port of 127.0.0.1.
 
-    The server is stopped at the end; the tests talk to it over raw sockets.
+    It listens on the commands' own socket (``listening_socket``). The server is stopped at
+    the end; the tests talk to it over raw sockets.
     """
     server = uvicorn.Server(config)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
+    listener = listening_socket("127.0.0.1", 0)
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     try:
         yield Running(server, serving, listener.getsockname()[1])
@@ -362,6 +363,28 @@ def weather_and_poem(*weathers: CallTool, answer: str) -> MiniAgent[..., Message
     )
 
 
+def two_models(
+    llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, *, then_fail: bool = False
+) -> MiniAgent[[]]:
+    """An agent whose reply is gpt-4o-mini's answer (12 tokens in, 3 out), then gpt-4o's (20
+    in, 4 of them cached, 5 out), each of the real OpenAI SDK on ``llm``; or, ``then_fail``,
+    the first answer and then a ``RuntimeError("the agent broke")``."""
+    monkeypatch.setenv("OPENAI_BASE_URL", llm.openai_base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    llm.reply(tokens=["Small ", "answer."], usage=(12, 3), for_model="gpt-4o-mini")
+    llm.reply(tokens=["Big ", "answer."], usage=(20, 5), cached_tokens=4, for_model="gpt-4o")
+    model = openai_agent.fork(stream=True, max_retries=0)
+
+    @miniagent
+    async def answers(ctx: InteractionContext) -> None:
+        ctx.reply(await model.inquire("Hi", model="gpt-4o-mini"))
+        if then_fail:
+            raise RuntimeError("the agent broke")
+        ctx.reply(await model.inquire("Hi", model="gpt-4o"))
+
+    return answers
+
+
 # -- what the tests send, and read -------------------------------------------------------------
 
 
@@ -414,6 +437,11 @@ def answered_chat(
     assistant_message = {"id": data[0]["messageId"], "role": "assistant", "parts": [part]}
     [user] = chat_request("c1", text=text)["messages"]
     return chat_request("c1", messages=[user, assistant_message])
+
+
+def unmetered(event: dict[str, Any]) -> dict[str, Any]:
+    """An AG-UI event's JSON without the usage it reports (its ``usage`` and ``metadata``)."""
+    return {key: value for key, value in event.items() if key not in ("usage", "metadata")}
 
 
 def event_types(events: list[SSEEvent]) -> list[str]:

@@ -16,6 +16,7 @@ from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
 from miniagents.messages.message import Message
+from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
     AGUI_EVENT,
     GatedDurable,
@@ -27,6 +28,7 @@ from tests.ext.web.serving import (
     post_events,
     queued_poet,
     served,
+    two_models,
     until,
     weather_and_poem,
 )
@@ -68,6 +70,9 @@ async def test_a_run_streams_every_event_type_with_ids_headers_and_nested_tool_o
     ]
     data = [event.json for event in events]
     assert data[0] == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r1"}
+    assert data[-1].pop("usage") == [  # (the offline model's, as it counts its tokens)
+        {"model": "offline", "inputTokens": 19, "outputTokens": 6, "totalTokens": 25}
+    ]
     assert data[-1] == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r1"}
     calls = {event["toolCallId"]: event for event in data if event["type"] == "TOOL_CALL_START"}
     assert sorted(call["toolCallName"] for call in calls.values()) == ["POET", "weather"]
@@ -322,3 +327,80 @@ async def test_two_starts_of_one_run_id_across_the_durable_check_are_one_run_and
         "200",
         "409",
     ]
+
+
+async def test_run_finished_reports_the_runs_usage_per_model_and_its_cost(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = agui_app(two_models(fake_llm, monkeypatch), authentication=NoAuthentication())
+    async with served(app) as client:
+        _, events = await post_events(client, run_input())
+    finished = events[-1].json
+    AGUI_EVENT.validate_json(events[-1].data)
+    counts = {"reasoningTokens": 0, "cachedInputTokens": 0}  # (the counts OpenAI says, all)
+    assert finished["usage"] == [
+        {"model": "gpt-4o-mini", "inputTokens": 12, "outputTokens": 3, "totalTokens": 15, **counts},
+        {
+            "model": "gpt-4o",
+            "inputTokens": 20,
+            "outputTokens": 5,
+            "totalTokens": 25,
+            **counts,
+            "cachedInputTokens": 4,
+        },
+    ]
+    assert finished["metadata"]["costUsd"] > 0
+
+
+async def test_run_error_reports_the_usage_of_the_texts_before_the_failure(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = two_models(fake_llm, monkeypatch, then_fail=True)
+    settings = WebSettings(error_texts=True)
+    async with served(agui_app(agent, authentication=NoAuthentication(), settings=settings)) as c:
+        _, events = await post_events(c, run_input())
+    failed = events[-1].json
+    assert (failed["type"], failed["message"]) == ("RUN_ERROR", "the agent broke")
+    assert failed["usage"] == [
+        {
+            "model": "gpt-4o-mini",
+            "inputTokens": 12,
+            "outputTokens": 3,
+            "totalTokens": 15,
+            "reasoningTokens": 0,
+            "cachedInputTokens": 0,
+        }
+    ]
+
+
+async def test_a_run_whose_texts_say_no_usage_reports_none() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    for token in ("Hi", None):
+        tokens.put_nowait(token)
+    async with served(agui_app(gated(tokens), authentication=NoAuthentication())) as client:
+        _, events = await post_events(client, run_input())
+    assert events[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r1"}
+
+
+async def test_a_tool_that_fails_ends_its_nested_run_with_subagent_error() -> None:
+    agent = weather_and_poem(CallTool("weather", {"city": "Atlantis"}), answer="Done.")
+    async with served(agui_app(agent, authentication=NoAuthentication())) as client:
+        _, events = await post_events(client, run_input())
+    for event in events:
+        AGUI_EVENT.validate_json(event.data)
+    data = [event.json for event in events]
+    calls = {e["toolCallName"]: e["toolCallId"] for e in data if e["type"] == "TOOL_CALL_START"}
+    failed = f"{calls['weather']}-run"
+    ends = {
+        e["subagentRunId"]: e for e in data if e["type"].startswith("SUBAGENT_") and "name" not in e
+    }
+    result = next(
+        e for e in data if e["type"] == "TOOL_CALL_RESULT" and e["toolCallId"] == calls["weather"]
+    )
+    assert ends[failed] == {
+        "type": "SUBAGENT_ERROR",
+        "subagentRunId": failed,
+        "message": result["content"],
+    }
+    assert "There is no weather under the sea." in result["content"]
+    assert ends[f"{calls['POET']}-run"]["type"] == "SUBAGENT_FINISHED"  # (the poet wrote)

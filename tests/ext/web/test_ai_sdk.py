@@ -9,6 +9,8 @@ import asyncio
 from collections.abc import AsyncIterator, Collection
 from typing import Any
 
+import pytest
+
 from miniagents import (
     InteractionContext,
     MessagePromise,
@@ -21,6 +23,7 @@ from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessag
 from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
 from miniagents.ext.web._durable import FoundRun
 from miniagents.messages.message import Message
+from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
     GatedDurable,
     SSEReader,
@@ -35,6 +38,7 @@ from tests.ext.web.serving import (
     post_events,
     queued_poet,
     served,
+    two_models,
     until,
     weather_and_poem,
 )
@@ -349,3 +353,44 @@ async def test_a_chat_recovered_here_frees_the_place_of_a_run_paused_here_cancel
     assert [len(asked) for asked in durable.asked] == [1]  # (asked only when there was no room)
     assert first.done
     assert deleted == []
+
+
+async def test_finish_carries_the_messages_usage_summed_as_its_metadata(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = ai_sdk_app(two_models(fake_llm, monkeypatch), authentication=NoAuthentication())
+    async with served(app) as client:
+        _, events = await post_events(client, chat())
+    finish = events[-2].json
+    assert finish["type"] == "finish"
+    usage = finish["messageMetadata"]["usage"]
+    assert usage.pop("costUsd") > 0
+    assert usage == {
+        "inputTokens": 32,
+        "outputTokens": 8,
+        "totalTokens": 40,
+        "reasoningTokens": 0,
+        "cachedInputTokens": 4,
+    }
+
+
+async def test_a_failure_tells_the_usage_before_it_in_a_message_metadata_part(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = two_models(fake_llm, monkeypatch, then_fail=True)
+    settings = WebSettings(error_texts=True)
+    async with served(ai_sdk_app(agent, authentication=NoAuthentication(), settings=settings)) as c:
+        _, events = await post_events(c, chat())
+    assert event_types(events)[-3:] == ["message-metadata", "error", "[DONE]"]
+    usage = events[-3].json["messageMetadata"]["usage"]
+    assert (usage["inputTokens"], usage["outputTokens"], usage["totalTokens"]) == (12, 3, 15)
+    assert events[-2].json == {"type": "error", "errorText": "the agent broke"}
+
+
+async def test_a_message_whose_texts_say_no_usage_finishes_without_metadata() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    for token in ("Hi", None):
+        tokens.put_nowait(token)
+    async with served(ai_sdk_app(gated(tokens), authentication=NoAuthentication())) as client:
+        _, events = await post_events(client, chat())
+    assert events[-2].json == {"type": "finish"}

@@ -39,6 +39,7 @@ from tests.ext.web.serving import (
     post_events,
     queued_poet,
     served,
+    unmetered,
     until,
 )
 
@@ -112,7 +113,7 @@ async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -
     assert (result["toolCallId"], result["content"]) == (call_id, "Deleted b.txt")
     text = "".join(e.json["delta"] for e in second if e.type == "TEXT_MESSAGE_CONTENT")
     assert text.endswith("Finished.")
-    assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+    assert unmetered(second[-1].json) == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
     assert deleted == ["b.txt"]
 
 
@@ -193,7 +194,7 @@ async def test_a_resume_that_answers_a_later_call_first_pauses_again_at_the_earl
         _response, third = await post_events(client, run_input("r3", [earlier]))
     results = [e.json["content"] for e in third if e.type == "TOOL_CALL_RESULT"]
     assert results == ["Deleted a.txt", "Deleted b.txt"]
-    assert third[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r3"}
+    assert unmetered(third[-1].json) == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r3"}
     assert sorted(deleted) == ["a.txt", "b.txt"]
 
 
@@ -246,7 +247,7 @@ async def test_a_new_agui_run_of_the_thread_abandons_the_paused_one() -> None:
         entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
         late = await client.post("/", json=run_input("r3", [entry]))
     assert second[0].json == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r2"}
-    assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+    assert unmetered(second[-1].json) == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
     assert late.status_code == 404  # the abandoned run's interrupt is answered by nobody
     assert deleted == []
 
@@ -532,7 +533,7 @@ async def test_an_agui_resume_sent_before_the_run_paused_waits_for_the_pause(
     assert results == ["Rivers."]
     results = [e.json["content"] for e in second if e.type == "TOOL_CALL_RESULT"]
     assert results == ["Deleted a.txt"]
-    assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+    assert unmetered(second[-1].json) == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
     assert deleted == ["a.txt"]
     assert turns == [0, 1]
     manager: RunManager = app.state.runs
@@ -640,7 +641,7 @@ async def test_an_agui_resume_whose_edit_the_tool_refuses_is_a_422_and_nothing_i
         _response, second = await post_events(client, run_input("r2", entries))  # answered again
     results = [e.json["content"] for e in second if e.type == "TOOL_CALL_RESULT"]
     assert results == ["Deleted a.txt", "Deleted c.txt"]
-    assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+    assert unmetered(second[-1].json) == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
     assert sorted(deleted) == ["a.txt", "c.txt"]
 
 
@@ -903,6 +904,6 @@ async def test_an_agui_resume_waits_past_other_runs_of_the_thread_that_end_witho
     assert resumed.status_code == 200
     results = [e.json["content"] for e in events if e.type == "TOOL_CALL_RESULT"]
     assert results == ["Deleted a.txt"]
-    assert events[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r4"}
+    assert unmetered(events[-1].json) == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r4"}
     assert deleted == ["a.txt"]
     await until(lambda: manager.live == 0)

@@ -55,6 +55,7 @@ from tests.ext.web.serving import (
     nothing_deleted,  # noqa: F401
     post_events,
     served,
+    unmetered,
     until,
 )
 
@@ -508,7 +509,7 @@ async def test_a_stranger_cannot_resume_an_agui_run_paused_for_its_approval() ->
         _response, second = await post_events(
             client, agui_input("r2", resume=[entry]), headers=ALICE
         )
-    assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+    assert unmetered(second[-1].json) == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
     assert deleted == ["a.txt"]
 
 
@@ -1086,7 +1087,11 @@ async def test_a_resume_whose_stream_would_pass_the_bound_decides_nothing() -> N
         _response, second = await post_events(
             client, agui_input("r2", resume=[entry]), headers=ALICE
         )
-        assert second[-1].json == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
+        assert unmetered(second[-1].json) == {
+            "type": "RUN_FINISHED",
+            "threadId": "t1",
+            "runId": "r2",
+        }
         tokens.put_nowait(None)
         await until(lambda: runs.live == 0)
     assert deleted == ["a.txt"]

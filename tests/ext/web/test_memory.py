@@ -43,6 +43,7 @@ from tests.ext.web.serving import (
     nothing_deleted,  # noqa: F401
     post_events,
     served,
+    unmetered,
     until,
 )
 
@@ -288,7 +289,11 @@ async def test_a_paused_run_is_never_let_go_of_for_the_runs_that_end_after_it() 
             _response, done = await post_events(
                 client, agui_input(f"r{n}b", thread=f"t{n}", resume=resume)
             )
-            assert done[-1].json == {"type": "RUN_FINISHED", "threadId": f"t{n}", "runId": f"r{n}b"}
+            assert unmetered(done[-1].json) == {
+                "type": "RUN_FINISHED",
+                "threadId": f"t{n}",
+                "runId": f"r{n}b",
+            }
         kept = app.state.runs.kept
         assert_kept_consistent(app.state.runs)
         _response, resumed = await post_events(
@@ -296,7 +301,7 @@ async def test_a_paused_run_is_never_let_go_of_for_the_runs_that_end_after_it() 
         )
         assert_kept_consistent(app.state.runs)
     assert kept == 3  # the paused run, and the 2 latest of the 10 that ended
-    assert resumed[-1].json == {"type": "RUN_FINISHED", "threadId": "t0", "runId": "r0b"}
+    assert unmetered(resumed[-1].json) == {"type": "RUN_FINISHED", "threadId": "t0", "runId": "r0b"}
     assert deleted == ["a.txt"] * 6
 
 
@@ -547,7 +552,7 @@ async def test_a_paused_run_is_kept_by_an_app_that_keeps_no_ended_run(
         assert_kept_consistent(app.state.runs)
     assert kept == 2  # the two paused runs
     assert again == (200, "RUN_FINISHED")  # (its stream ended where it paused)
-    assert resumed[-1].json == {"type": "RUN_FINISHED", "threadId": "t0", "runId": "r0b"}
+    assert unmetered(resumed[-1].json) == {"type": "RUN_FINISHED", "threadId": "t0", "runId": "r0b"}
     assert after == 1  # r1 still paused; r0 and r0b, ended, forgotten at once
     assert deleted == ["a.txt"]
     assert other[-1].json["outcome"]["type"] == "interrupt"

@@ -177,8 +177,10 @@ async function agui() {
     expect(texts(agent).at(-1) === "Both done.", "the second turn did not answer");
   });
   await check("agui: a tool that fails", async () => {
-    const { agent } = await run("/agui/tool_error/", "tool-error", "Boom?");
+    const { agent, seen } = await run("/agui/tool_error/", "tool-error", "Boom?");
     expect(toolResults(agent)[0] === "The tool boom failed: ValueError: boom 1", `results: ${toolResults(agent)}`);
+    const failed = seen.find((e) => e.type === "SUBAGENT_ERROR");
+    expect(failed?.message === toolResults(agent)[0], `the nested run's end: ${JSON.stringify(failed)}`);
   });
   await check("agui: an agent that fails mid-message", async () => {
     const { agent, seen } = await run("/agui/agent_error/", "agent-error", "Hi");
@@ -188,8 +190,10 @@ async function agui() {
   });
   await check("agui: a model (the openai SDK) that calls a tool, then one whose stream breaks", async () => {
     await post("/control/llm", { kind: "tool" });
-    const { agent } = await run("/agui/model/", "model", "2+3?");
+    const { agent, seen } = await run("/agui/model/", "model", "2+3?");
     expect(toolResults(agent)[0] === "5", `results: ${toolResults(agent)}`);
+    const [usage, ...more] = seen.at(-1)?.usage ?? [];
+    expect(usage?.model === "gpt-4o-mini" && !more.length && usage.totalTokens === usage.inputTokens + usage.outputTokens && usage.outputTokens > 0, `the run's usage: ${JSON.stringify(seen.at(-1))}`);
     expect(texts(agent).at(-1) === "It is 5.", `texts: ${texts(agent)}`);
     await post("/control/llm", { kind: "cut" });
     const broken = await run("/agui/model/", "model-cut", "Hi");
@@ -402,6 +406,8 @@ async function aiSdk(name, module) {
     const chat = new Chat("/ai/model/", "model");
     await chat.sendMessage({ text: "2+3?" });
     expect(tools(chat.assistant)[0]?.output === "5" && texts(chat.assistant).at(-1) === "It is 5.", `message: ${JSON.stringify(chat.assistant)}`);
+    const usage = chat.assistant.metadata?.usage;
+    expect(usage?.totalTokens === usage?.inputTokens + usage?.outputTokens && usage.outputTokens > 0 && usage.costUsd > 0, `the message's usage: ${JSON.stringify(chat.assistant.metadata)}`);
     await valid(chat);
     await post("/control/llm", { kind: "cut" });
     await chat.sendMessage({ text: "Hi" });
