@@ -128,6 +128,17 @@ def check_tool_messages() -> None:
     assert_type(result.is_error, bool)
     assert_type(result.call_id, str)
     ToolResultMessage(text="2", tool_name="add", call_id=1)  # type: ignore[arg-type]
+    # a result always has text (a result made without any: ""), so it is a str, not str | None
+    assert_type(result.text, str)
+    assert_type(ToolResultMessage(tool_name="add", call_id="c1").text, str)
+    ToolResultMessage(text=None, tool_name="add", call_id="c1")  # type: ignore[arg-type]
+
+
+async def check_the_text_of_a_run_result(tools: ToolSet, call: ToolCallMessage) -> None:
+    result = await run_tool_call(tools["add"], call)
+    assert_type(result.text, str)
+    print(result.text[:40])
+    assert_type((await tools.run(call)).text.upper(), str)
     ToolCallMessage(tool_name="add", arguments={})  # type: ignore[call-arg]
 
 

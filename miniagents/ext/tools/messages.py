@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from miniagents.frozen.nesting import nesting_depth
 from miniagents.messages.message import Message
@@ -66,7 +66,13 @@ class ToolCallMessage(Message):
 class ToolResultMessage(Message):
     """The result of one tool call; its text is what the tool replied.
 
+    Unlike a plain ``Message``'s, its ``text`` is always a ``str`` (``result.text[:40]``
+    type-checks): a tool that replied nothing gives ``""``, and so does a result made
+    without ``text``, or read back from a history that an older release stored with
+    ``"text": null``.
+
     Attributes:
+        text: What the tool replied (for an error result: what went wrong).
         tool_name: The name of the tool that was called.
         call_id: The id of the call this result answers.
         is_error: Whether the call failed (invalid arguments, an unknown tool or an
@@ -74,10 +80,17 @@ class ToolResultMessage(Message):
         role: ``tool``.
     """
 
+    text: str = ""
     role: str = "tool"
     tool_name: str
     call_id: str
     is_error: bool = False
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _text_never_none(cls, text: object) -> object:
+        """``None`` (a result stored without text, or made with ``text=None``) is ``""``."""
+        return "" if text is None else text
 
 
 def _json(arguments: object) -> str:

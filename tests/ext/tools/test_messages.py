@@ -105,3 +105,20 @@ def test_tool_messages_need_their_fields() -> None:
         ToolCallMessage(tool_name="add", arguments={})  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="tool_name"):
         ToolResultMessage(text="x", call_id="c1")  # type: ignore[call-arg]
+
+
+def test_a_result_always_has_text_empty_when_none_was_given() -> None:
+    # its text is a str (typed so): a result made without text, or with None (as an older
+    # release stored one), has "" as its text, and str() of it is that text, not its fields
+    stored = '{"text": null, "tool_name": "add", "call_id": "c1"}'
+    for result in [
+        ToolResultMessage(tool_name="add", call_id="c1"),
+        ToolResultMessage(text=None, tool_name="add", call_id="c1"),  # type: ignore[arg-type]
+        ToolResultMessage.model_validate({"text": None, "tool_name": "add", "call_id": "c1"}),
+        ToolResultMessage.model_validate_json(stored),
+    ]:
+        assert result.text == ""
+        assert str(result) == ""
+        assert result == ToolResultMessage(text="", tool_name="add", call_id="c1")
+    with pytest.raises(ValidationError, match="text"):
+        ToolResultMessage(text=1, tool_name="add", call_id="c1")  # type: ignore[arg-type]

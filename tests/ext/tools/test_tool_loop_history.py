@@ -3,6 +3,9 @@ into the next prompt, resumed from the file, and never sent without each other."
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +108,46 @@ async def test_classes_are_known_by_name_only_from_the_registry(tmp_path: Path) 
         ChatHistoryMD(path, message_classes=[Note, Other])
     with pytest.raises(ChatHistoryError, match="message_classes takes Message subclasses"):
         ChatHistoryMD(path, message_classes=[dict])  # type: ignore[list-item]
+
+
+OLD_RESULT_WITHOUT_TEXT = (
+    '<!-- miniagents size=140 crc32=22d726ad: {"$class": "ToolResultMessage", "role": "tool", '
+    '"tool_name": "a", "call_id": "c", "is_error": false, "text": null} -->\n'
+    "### TOOL RESULT: a\n\n\n"
+)
+"""What an older release wrote for ``ToolResultMessage(tool_name="a", call_id="c")``: its
+text was ``None``, which a result's ``text`` (a ``str``) no longer is."""
+
+
+async def test_a_result_stored_without_text_loads_with_empty_text(tmp_path: Path) -> None:
+    # a result made by hand without text, stored before text became a str: it loads, as ""
+    path = tmp_path / "chat.md"
+    path.write_text(OLD_RESULT_WITHOUT_TEXT, encoding="utf-8")
+    (loaded,) = await ChatHistoryMD(path).load()
+    assert loaded == ToolResultMessage(text="", tool_name="a", call_id="c")
+    assert isinstance(loaded, ToolResultMessage)
+    assert loaded.text == ""
+    await ChatHistoryMD(path).append(loaded)  # written again with its (empty) text
+    assert list(await ChatHistoryMD(path).load()) == [loaded, loaded]
+
+
+def test_a_result_kept_in_sql_without_text_loads_with_empty_text(tmp_path: Path) -> None:
+    from miniagents.ext.dbos.history import TABLE_NAME, ChatHistorySQL
+
+    path = tmp_path / "chats.sqlite"
+    history = ChatHistorySQL("chat", database_url=f"sqlite:///{path}")
+    asyncio.run(history.append(UserMessage(text="Add.")))
+    fields = '{"text": null, "role": "tool", "tool_name": "add", "call_id": "c1"}'
+    with closing(sqlite3.connect(path)) as connection, connection:  # closed, committed
+        connection.execute(
+            f"INSERT INTO {TABLE_NAME} (conversation, class_name, fields) "
+            "VALUES ('chat', 'ToolResultMessage', ?)",
+            (fields,),
+        )
+    _, loaded = asyncio.run(history.load())
+    assert loaded == ToolResultMessage(text="", tool_name="add", call_id="c1")
+    assert isinstance(loaded, ToolResultMessage)
+    assert loaded.text == ""
 
 
 async def test_a_dialog_with_tool_calls_resumes_from_its_file_with_them_in_the_prompt(
