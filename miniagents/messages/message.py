@@ -18,9 +18,10 @@ __all__ = ["Message"]
 class Message(Frozen):
     """An immutable message: optional ``text`` plus any metadata fields.
 
-    Extra keyword arguments become (frozen) metadata fields. Subclass it to declare
-    typed fields; ``str(message)`` is the text. ``images=[ImagePart(...)]`` gives it
-    images next to its text (see :attr:`images`).
+    Extra keyword arguments become (frozen) metadata fields (a type checker takes them
+    on ``Message`` itself; for a subclass, declare the field or use ``model_validate``).
+    Subclass it to declare typed fields; ``str(message)`` is the text.
+    ``images=[ImagePart(...)]`` gives it images next to its text (see :attr:`images`).
 
     Example:
         >>> class CustomMessage(Message):
