@@ -43,6 +43,10 @@ program's environment whose name ends in ``KEY``, ``TOKEN``, ``SECRET`` or ``PAS
 (``OPENAI_API_KEY``, ...), of 8 characters or more, is shown as ``[redacted: its name]``
 (a shorter one would hide ordinary words). Any other secret a program prints is shown as
 it is: a program should not print its secrets.
+
+**Mounted.** The app may be served under a prefix of another Starlette app
+(``Mount("/studio", app=studio_app(...))``): the page (``/studio/``, its token then in
+``/studio/#token=...``) names its files and the API relative to its own address.
 """
 
 from __future__ import annotations
@@ -248,7 +252,7 @@ def _check_limits(seconds: Mapping[str, float | None], counts: Mapping[str, int]
 def _routes(studio: _Studio) -> list[Route]:
     """The page's files, public, and the API's routes behind the token (see the module)."""
     return [
-        *(Route(path, _serve_file) for path in _FILES),
+        *(Route(path, _file_server(*served)) for path, served in _FILES.items()),
         Route("/api/runs", studio.api(studio.list_runs)),
         Route("/api/runs/{run}", studio.api(studio.one_run)),
         Route("/api/runs/{run}/events", studio.api(studio.events)),
@@ -268,10 +272,18 @@ def _studios(refused: WebConfigurationError) -> StudioConfigurationError:
     return error
 
 
-async def _serve_file(request: Request) -> Response:
-    name, media_type = _FILES[request.url.path]
-    headers = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
-    return FileResponse(_PAGE / name, media_type=media_type, headers=headers)
+def _file_server(name: str, media_type: str) -> _Handler:
+    """The handler of one file of the page, ``name`` of :data:`_PAGE`, public.
+
+    Each route has its own file (not looked up by the request's path, which under a
+    ``Mount`` holds the prefix as well).
+    """
+
+    async def serve(_request: Request) -> Response:
+        headers = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
+        return FileResponse(_PAGE / name, media_type=media_type, headers=headers)
+
+    return serve
 
 
 _Handler = Callable[[Request], Awaitable[Response]]

@@ -18,6 +18,7 @@ import httpx2 as httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
+from starlette.routing import Mount
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
@@ -87,6 +88,34 @@ async def test_the_api_answers_only_the_tokens_holder_and_the_page_is_public(
     assert [run["id"] for run in runs["runs"]] == [recorded]
     assert runs["runs"][0]["forkable"] is False
     assert (await client.get("/api/runs/last", headers=AUTH)).json()["name"] == "greeting"
+
+
+async def test_the_studio_mounted_under_a_prefix_serves_its_page_files_and_api_there(
+    store: RunStore, recorded: str
+) -> None:
+    """Mounted in another app (``Mount("/studio", app=...)``), the page, the files it links
+    (resolved against the page's address, as a browser does) and the API answer under the
+    prefix. (Each file was looked up by the request's whole path: a 500, KeyError; and the
+    page named its files and the API from the host's root, outside the mount.)"""
+    outer = Starlette(routes=[Mount("/studio", app=studio_app(store, token=TOKEN))])
+    async with served(outer) as client:
+        page = await client.get("/studio/")
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"] == PAGE_POLICY
+        linked = re.findall(r'(?:href|src)="([^"#:]+)"', page.text)
+        assert sorted(linked) == ["studio.css", "studio.js"]
+        for name in linked:
+            served_file = await client.get(str(page.url.join(name)))
+            assert served_file.status_code == 200, name
+            assert served_file.headers["content-type"].startswith("text/"), name
+        script = (await client.get("/studio/studio.js")).text
+        paths = re.findall(r'(?:api|fetch)\((["`])([^"`]*)\1', script)
+        assert paths
+        assert all(path.startswith("api/") for _, path in paths), paths
+        runs = await client.get(str(page.url.join("api/runs")), headers=AUTH)
+        assert [run["id"] for run in runs.json()["runs"]] == [recorded]
+        assert (await client.get("/studio/api/runs")).status_code == 401
+        assert (await client.get("/studio/nothing.js")).status_code == 404
 
 
 async def test_a_method_a_route_does_not_serve_is_the_json_405_with_its_allow_header(
