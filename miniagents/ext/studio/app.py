@@ -168,11 +168,10 @@ def studio_app(
             arrival (a 408, ``body_too_slow``, past them).
 
     Raises:
-        StudioConfigurationError: for a token that is short or has spaces, no allowed host
-            or one that is no host name, a limit below 1, a ``keepalive``, ``fork_timeout``
-            or ``body_seconds`` that is not a positive, finite number of seconds, or an
-            ``environment`` that is not a mapping of ``str`` to
-            ``str``.
+        StudioConfigurationError: for a token that is short, has spaces or is not ASCII, no
+            allowed host or one that is no host name, a limit below 1, a ``keepalive``,
+            ``fork_timeout`` or ``body_seconds`` that is not a positive, finite number of
+            seconds, or an ``environment`` that is not a mapping of ``str`` to ``str``.
     """
     _check_token(token)
     if not allowed_hosts:
@@ -223,7 +222,11 @@ def studio_app(
 
 
 def _check_token(token: str) -> None:
-    """Refuse a token that is no text without spaces, or too short to keep guessers out."""
+    """Refuse a token that is no text without spaces, is too short, or is not ASCII.
+
+    A short one is guessed; one that is not ASCII is never matched (a header is read as
+    Latin-1 bytes: see :class:`~miniagents.ext.web.auth.BearerTokenAuth`).
+    """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
         raise StudioConfigurationError(
             "The studio needs a bearer token (token=...), a text without spaces: it shows the "
@@ -235,6 +238,19 @@ def _check_token(token: str) -> None:
             f"give one of at least {MIN_TOKEN_LENGTH} (e.g. secrets.token_urlsafe()): whoever "
             "has it reads your runs and runs your programs again."
         )
+    if not token.isascii():
+        raise _token_refused(
+            "The studio's token is not ASCII: a request's header is read as Latin-1 bytes and "
+            "a browser sends no other, so it could never be matched. Give one of ASCII "
+            "characters only (e.g. secrets.token_urlsafe())."
+        )
+
+
+def _token_refused(message: str) -> StudioConfigurationError:
+    """The error of a token the studio cannot use, naming ``token`` (its option, ``--token``)."""
+    error = StudioConfigurationError(message)
+    error.parameter = "token"
+    return error
 
 
 def _check_limits(seconds: Mapping[str, float | None], counts: Mapping[str, int]) -> None:

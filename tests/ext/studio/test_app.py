@@ -738,6 +738,23 @@ async def test_miniagents_studio_answers_by_the_host_it_listens_on_as_it_prints_
     assert len(configs) == 1  # (nothing served)
 
 
+def test_a_token_that_is_not_ascii_is_refused_by_the_app_and_the_command(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(It was taken and never matched: a header is read as Latin-1, the token compared as
+    UTF-8, and a browser's fetch sends no other header: every request a 401, nothing said.)"""
+    token = "clé-secrète-du-studio"
+    with pytest.raises(StudioConfigurationError) as refused:
+        studio_app(store, token=token)
+    assert "not ASCII" in str(refused.value)
+    assert "secrets.token_urlsafe()" in str(refused.value)
+    assert refused.value.parameter == "token"
+    configs = configs_run(monkeypatch)
+    said = _refused_by_studio(["--store", str(store.path), "--port", "0", "--token", token], capsys)
+    assert "argument --token: The studio's token is not ASCII" in said
+    assert configs == []
+
+
 def _refused_by_studio(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """What ``miniagents studio`` says on stderr as it refuses ``arguments`` (status 2)."""
     with pytest.raises(SystemExit) as exited:
