@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from miniagents.ext.web.serving import (
     WS_PING_SECONDS,
     WS_PING_TIMEOUT_SECONDS,
     ServingBounds,
+    _address_option,
     listening_socket,
     server_config,
 )
@@ -888,3 +890,14 @@ async def test_the_commands_listener_sends_its_connections_writes_at_once() -> N
         taken.listen()
         with pytest.raises(OSError, match="in use"):
             listening_socket("127.0.0.1", taken.getsockname()[1])
+
+
+def test_the_listeners_address_is_its_own_on_windows_too() -> None:
+    """(Was: ``SO_REUSEADDR`` everywhere; on Windows it lets another local process bind the
+    same port and receive its connections, bearer tokens included.)"""
+    assert _address_option("win32") == "SO_EXCLUSIVEADDRUSE"
+    for platform in ("linux", "darwin", "freebsd14", "cygwin"):
+        assert _address_option(platform) == "SO_REUSEADDR", platform
+    with listening_socket("127.0.0.1", 0) as listener:  # (this machine's choice, as set)
+        option = getattr(socket, _address_option(sys.platform))
+        assert listener.getsockopt(socket.SOL_SOCKET, option) != 0
