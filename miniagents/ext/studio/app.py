@@ -329,6 +329,7 @@ class _Studio:
         self.door = Door(BearerTokenAuth({token: "studio"}), settings, "the studio")
         self.forks = forks
         self.followers = followers
+        self.watches = _Watches(runs)
         self.reads = reads
 
     def api(self, handler: _Handler) -> _Handler:
@@ -389,7 +390,16 @@ class _Studio:
             return _error(503, "too_many_followers", _TOO_MANY_FOLLOWERS)
         stop = server_stop()  # (its server's, known in this request's task)
         return _EventStream(
-            _followed(self.runs, self.forks, run_id, after, self.followers, self.keepalive, stop),
+            _followed(
+                self.runs,
+                self.forks,
+                run_id,
+                after,
+                self.followers,
+                self.watches,
+                self.keepalive,
+                stop,
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -555,6 +565,7 @@ async def _followed(
     run_id: str,
     after: int,
     followers: _Bound,
+    watches: _Watches,
     keepalive: float = 15.0,
     stop: asyncio.Event | None = None,
 ) -> AsyncGenerator[str, None]:
@@ -571,22 +582,28 @@ async def _followed(
     studio's server stops: :func:`~miniagents.ext.web.serving.server_stop`), the stream
     ends at its next wait, whole, rather than hold the server's shutdown until it is cut:
     the page follows again from its last event (the studio started again, or failing).
+
+    Caught up with a live run, it waits for the run's one watch (``watches``, shared by its
+    followers) to see it change, rather than look at the store itself.
     """
     if not followers.take():
         yield f"event: error\ndata: {json.dumps({'message': _TOO_MANY_FOLLOWERS})}\n\n"
         return
     clock = asyncio.get_running_loop().time
     sent = clock()
+    watch = watches.follow(run_id)
     try:
         while True:
             if clock() - sent >= keepalive:
                 yield ": keepalive\n\n"
                 sent = clock()
+            changed = watch.changed  # (taken before the look: a change after it sets it)
             found = await asyncio.to_thread(runs.chunks, run_id, after)
             if found:
                 for first, count, data in found:
                     after = first + count - 1
                     yield f'id: {after}\ndata: {{"first":{first},"events":{data}}}\n\n'
+                watch.seen(after)
                 sent = clock()
                 continue
             try:
@@ -611,12 +628,109 @@ async def _followed(
                     yield f'id: {after}\ndata: {{"first":{first},"events":{data}}}\n\n'
                 yield f"event: end\ndata: {json.dumps(run.as_json())}\n\n"
                 return
-            if await _stopped_within(_POLL, stop):
+            watch.seen(after)
+            watch.look_on()
+            if await _woken(changed, stop, keepalive - (clock() - sent)):
                 return
     except StudioStoreError as error:  # (a damaged chunk: said, not a cut stream)
         yield f"event: error\ndata: {json.dumps({'message': _told_damage(run_id, error)})}\n\n"
     finally:
+        watches.leave(run_id)
         followers.give_back()
+
+
+async def _woken(changed: asyncio.Event, stop: asyncio.Event | None, seconds: float) -> bool:
+    """Wait until ``changed`` or ``stop`` is set, at most ``seconds``; whether ``stop`` is."""
+    waits = [asyncio.ensure_future(changed.wait())]
+    if stop is not None:
+        waits.append(asyncio.ensure_future(stop.wait()))
+    try:
+        await asyncio.wait(waits, timeout=max(seconds, 0.0), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    return stop is not None and stop.is_set()
+
+
+class _Watch:
+    """One live run's look at the store, each :data:`_POLL` seconds, for all its followers.
+
+    ``changed`` is set (and replaced by a new event) as the run has new events, has ended,
+    or is gone: a follower that took it before its own look at the store, and found
+    nothing new, waits for it. A follower that found new events says so (:meth:`seen`):
+    another one that looked just before they were written wakes up too.
+    """
+
+    def __init__(self, runs: RunStore, run_id: str) -> None:
+        self.runs = runs
+        self.run_id = run_id
+        self.changed = asyncio.Event()
+        self.followers = 0
+        self.last = 0  # (the number of the last event known)
+        self.task: asyncio.Task[None] | None = None
+
+    def seen(self, last: int) -> None:
+        """The run's events are known up to ``last``: a change, if it is new."""
+        if last > self.last:
+            self.last = last
+            self._wake_followers()
+
+    def look_on(self) -> None:
+        """Look at the store until the run ends, unless it does already (a follower waits)."""
+        if self.task is None or self.task.done():  # (its first wait, or after the run ended)
+            self.task = asyncio.get_running_loop().create_task(
+                self._alook(), name=f"miniagents-studio-watch:{self.run_id}"
+            )
+
+    def _wake_followers(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def _alook(self) -> None:
+        """Look each :data:`_POLL` seconds, until the run ends or is gone (or the store fails)."""
+        while True:
+            await asyncio.sleep(_POLL)
+            try:
+                found = await asyncio.to_thread(self.runs.chunks, self.run_id, self.last, 1)
+                if found:
+                    first, count, _ = found[-1]
+                    self.seen(first + count - 1)
+                    continue
+                run = await asyncio.to_thread(self.runs.run, self.run_id)
+            except StudioError:  # (its followers look themselves, and say it)
+                self._wake_followers()
+                return
+            if run.status != "running":
+                self._wake_followers()
+                return
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+class _Watches:
+    """The watches of the live runs followed, by run (see :class:`_Watch`)."""
+
+    def __init__(self, runs: RunStore) -> None:
+        self.runs = runs
+        self.watches: dict[str, _Watch] = {}
+
+    def follow(self, run_id: str) -> _Watch:
+        """The watch of ``run_id``, with one more follower (:meth:`leave` as it ends)."""
+        watch = self.watches.get(run_id)
+        if watch is None:
+            watch = self.watches[run_id] = _Watch(self.runs, run_id)
+        watch.followers += 1
+        return watch
+
+    def leave(self, run_id: str) -> None:
+        """One follower of ``run_id`` less; its watch stops with its last."""
+        watch = self.watches[run_id]
+        watch.followers -= 1
+        if not watch.followers:
+            watch.stop()
+            del self.watches[run_id]
 
 
 async def _stopped_within(seconds: float, stop: asyncio.Event | None) -> bool:

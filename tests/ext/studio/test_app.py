@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 import re
@@ -10,7 +12,9 @@ import socket
 import sqlite3
 import sys
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
@@ -364,6 +369,75 @@ async def test_a_live_runs_events_end_whole_as_the_studios_server_stops(store: R
             await reply
     assert first[0] == "id: 1"
     assert [line for line in rest if line] == []  # (ended: no error, no end of the run)
+
+
+_REQUEST: ContextVar[int | None] = ContextVar("_REQUEST", default=None)
+
+
+def _numbered(app: ASGIApp) -> ASGIApp:
+    """``app``, each of its requests numbered (``_REQUEST``, from 1) in its task's context."""
+    numbers = itertools.count(1)
+
+    async def numbered(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            _REQUEST.set(next(numbers))
+        await app(scope, receive, send)
+
+    return numbered
+
+
+class _LookingStore(RunStore):
+    """A store that notes, once ``counting``, which request each look at a run is made for."""
+
+    def __init__(self, path: Path, wanted: int) -> None:
+        super().__init__(path)
+        self.loop = asyncio.get_running_loop()
+        self.counting = False
+        self.looks: list[int | None] = []
+        self.wanted = wanted
+        self.enough = asyncio.Event()
+
+    def run(self, run_id: str) -> RunInfo:
+        if self.counting:
+            self.looks.append(_REQUEST.get())
+            if len(self.looks) == self.wanted:
+                self.loop.call_soon_threadsafe(self.enough.set)
+        return super().run(run_id)
+
+
+async def test_the_followers_of_a_live_run_share_one_look_at_the_store(store: RunStore) -> None:
+    """Three followers of a quiet live run: after its first look, each waits for the run's one
+    watch (it looks each 0.1 s, for all), then all get its end. (Was: each follower looked
+    itself, each 0.1 s, in a thread: the looks grew with the followers.)"""
+    gate = asyncio.Event()
+    looking = _LookingStore(store.path, wanted=12)
+    async with served(_numbered(studio_app(looking, token=TOKEN))) as client:
+        with Recorder(store, command=()) as recorder:
+            async with MiniAgents(), contextlib.AsyncExitStack() as streams:
+                reply = gated(gate).inquire()  # (quiet: nothing more is written until the end)
+                recorder.flush()
+                url = f"/api/runs/{recorder.run_id}/events"
+                followers = []
+                for _ in range(3):
+                    response = await streams.enter_async_context(
+                        client.stream("GET", url, headers=AUTH)
+                    )
+                    lines = response.aiter_lines()
+                    first = [line async for line in _until_data(lines)]
+                    assert first[0] == "id: 1"
+                    followers.append(lines)
+                looking.counting = True
+                await asyncio.wait_for(looking.enough.wait(), WAIT)
+                looks = Counter(looking.looks[: looking.wanted])
+                # one request's context looks on (the watch's); another at most once, as it
+                # began to wait (was: each of the three, about 4 times each)
+                assert sorted(looks.values())[:-1] <= [1, 1], looks
+                gate.set()
+                await reply
+                recorder.close()
+                for lines in followers:
+                    rest = [line async for line in lines]
+                    assert "event: end" in rest
 
 
 def gated(gate: asyncio.Event) -> MiniAgent[[]]:
