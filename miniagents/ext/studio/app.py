@@ -43,6 +43,10 @@ program's environment whose name ends in ``KEY``, ``TOKEN``, ``SECRET`` or ``PAS
 (``OPENAI_API_KEY``, ...), of 8 characters or more, is shown as ``[redacted: its name]``
 (a shorter one would hide ordinary words). Any other secret a program prints is shown as
 it is: a program should not print its secrets.
+
+**Mounted.** The app may be served under a prefix of another Starlette app
+(``Mount("/studio", app=studio_app(...))``): the page (``/studio/``, its token then in
+``/studio/#token=...``) names its files and the API relative to its own address.
 """
 
 from __future__ import annotations
@@ -164,11 +168,10 @@ def studio_app(
             arrival (a 408, ``body_too_slow``, past them).
 
     Raises:
-        StudioConfigurationError: for a token that is short or has spaces, no allowed host
-            or one that is no host name, a limit below 1, a ``keepalive``, ``fork_timeout``
-            or ``body_seconds`` that is not a positive, finite number of seconds, or an
-            ``environment`` that is not a mapping of ``str`` to
-            ``str``.
+        StudioConfigurationError: for a token that is short, has spaces or is not ASCII, no
+            allowed host or one that is no host name, a limit below 1, a ``keepalive``,
+            ``fork_timeout`` or ``body_seconds`` that is not a positive, finite number of
+            seconds, or an ``environment`` that is not a mapping of ``str`` to ``str``.
     """
     _check_token(token)
     if not allowed_hosts:
@@ -219,7 +222,11 @@ def studio_app(
 
 
 def _check_token(token: str) -> None:
-    """Refuse a token that is no text without spaces, or too short to keep guessers out."""
+    """Refuse a token that is no text without spaces, is too short, or is not ASCII.
+
+    A short one is guessed; one that is not ASCII is never matched (a header is read as
+    Latin-1 bytes: see :class:`~miniagents.ext.web.auth.BearerTokenAuth`).
+    """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
         raise StudioConfigurationError(
             "The studio needs a bearer token (token=...), a text without spaces: it shows the "
@@ -231,6 +238,19 @@ def _check_token(token: str) -> None:
             f"give one of at least {MIN_TOKEN_LENGTH} (e.g. secrets.token_urlsafe()): whoever "
             "has it reads your runs and runs your programs again."
         )
+    if not token.isascii():
+        raise _token_refused(
+            "The studio's token is not ASCII: a request's header is read as Latin-1 bytes and "
+            "a browser sends no other, so it could never be matched. Give one of ASCII "
+            "characters only (e.g. secrets.token_urlsafe())."
+        )
+
+
+def _token_refused(message: str) -> StudioConfigurationError:
+    """The error of a token the studio cannot use, naming ``token`` (its option, ``--token``)."""
+    error = StudioConfigurationError(message)
+    error.parameter = "token"
+    return error
 
 
 def _check_limits(seconds: Mapping[str, float | None], counts: Mapping[str, int]) -> None:
@@ -248,7 +268,7 @@ def _check_limits(seconds: Mapping[str, float | None], counts: Mapping[str, int]
 def _routes(studio: _Studio) -> list[Route]:
     """The page's files, public, and the API's routes behind the token (see the module)."""
     return [
-        *(Route(path, _serve_file) for path in _FILES),
+        *(Route(path, _file_server(*served)) for path, served in _FILES.items()),
         Route("/api/runs", studio.api(studio.list_runs)),
         Route("/api/runs/{run}", studio.api(studio.one_run)),
         Route("/api/runs/{run}/events", studio.api(studio.events)),
@@ -268,10 +288,18 @@ def _studios(refused: WebConfigurationError) -> StudioConfigurationError:
     return error
 
 
-async def _serve_file(request: Request) -> Response:
-    name, media_type = _FILES[request.url.path]
-    headers = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
-    return FileResponse(_PAGE / name, media_type=media_type, headers=headers)
+def _file_server(name: str, media_type: str) -> _Handler:
+    """The handler of one file of the page, ``name`` of :data:`_PAGE`, public.
+
+    Each route has its own file (not looked up by the request's path, which under a
+    ``Mount`` holds the prefix as well).
+    """
+
+    async def serve(_request: Request) -> Response:
+        headers = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
+        return FileResponse(_PAGE / name, media_type=media_type, headers=headers)
+
+    return serve
 
 
 _Handler = Callable[[Request], Awaitable[Response]]
@@ -301,6 +329,7 @@ class _Studio:
         self.door = Door(BearerTokenAuth({token: "studio"}), settings, "the studio")
         self.forks = forks
         self.followers = followers
+        self.watches = _Watches(runs)
         self.reads = reads
 
     def api(self, handler: _Handler) -> _Handler:
@@ -361,7 +390,16 @@ class _Studio:
             return _error(503, "too_many_followers", _TOO_MANY_FOLLOWERS)
         stop = server_stop()  # (its server's, known in this request's task)
         return _EventStream(
-            _followed(self.runs, self.forks, run_id, after, self.followers, self.keepalive, stop),
+            _followed(
+                self.runs,
+                self.forks,
+                run_id,
+                after,
+                self.followers,
+                self.watches,
+                self.keepalive,
+                stop,
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -527,6 +565,7 @@ async def _followed(
     run_id: str,
     after: int,
     followers: _Bound,
+    watches: _Watches,
     keepalive: float = 15.0,
     stop: asyncio.Event | None = None,
 ) -> AsyncGenerator[str, None]:
@@ -543,22 +582,28 @@ async def _followed(
     studio's server stops: :func:`~miniagents.ext.web.serving.server_stop`), the stream
     ends at its next wait, whole, rather than hold the server's shutdown until it is cut:
     the page follows again from its last event (the studio started again, or failing).
+
+    Caught up with a live run, it waits for the run's one watch (``watches``, shared by its
+    followers) to see it change, rather than look at the store itself.
     """
     if not followers.take():
         yield f"event: error\ndata: {json.dumps({'message': _TOO_MANY_FOLLOWERS})}\n\n"
         return
     clock = asyncio.get_running_loop().time
     sent = clock()
+    watch = watches.follow(run_id)
     try:
         while True:
             if clock() - sent >= keepalive:
                 yield ": keepalive\n\n"
                 sent = clock()
+            changed = watch.changed  # (taken before the look: a change after it sets it)
             found = await asyncio.to_thread(runs.chunks, run_id, after)
             if found:
                 for first, count, data in found:
                     after = first + count - 1
                     yield f'id: {after}\ndata: {{"first":{first},"events":{data}}}\n\n'
+                watch.seen(after)
                 sent = clock()
                 continue
             try:
@@ -583,12 +628,109 @@ async def _followed(
                     yield f'id: {after}\ndata: {{"first":{first},"events":{data}}}\n\n'
                 yield f"event: end\ndata: {json.dumps(run.as_json())}\n\n"
                 return
-            if await _stopped_within(_POLL, stop):
+            watch.seen(after)
+            watch.look_on()
+            if await _woken(changed, stop, keepalive - (clock() - sent)):
                 return
     except StudioStoreError as error:  # (a damaged chunk: said, not a cut stream)
         yield f"event: error\ndata: {json.dumps({'message': _told_damage(run_id, error)})}\n\n"
     finally:
+        watches.leave(run_id)
         followers.give_back()
+
+
+async def _woken(changed: asyncio.Event, stop: asyncio.Event | None, seconds: float) -> bool:
+    """Wait until ``changed`` or ``stop`` is set, at most ``seconds``; whether ``stop`` is."""
+    waits = [asyncio.ensure_future(changed.wait())]
+    if stop is not None:
+        waits.append(asyncio.ensure_future(stop.wait()))
+    try:
+        await asyncio.wait(waits, timeout=max(seconds, 0.0), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    return stop is not None and stop.is_set()
+
+
+class _Watch:
+    """One live run's look at the store, each :data:`_POLL` seconds, for all its followers.
+
+    ``changed`` is set (and replaced by a new event) as the run has new events, has ended,
+    or is gone: a follower that took it before its own look at the store, and found
+    nothing new, waits for it. A follower that found new events says so (:meth:`seen`):
+    another one that looked just before they were written wakes up too.
+    """
+
+    def __init__(self, runs: RunStore, run_id: str) -> None:
+        self.runs = runs
+        self.run_id = run_id
+        self.changed = asyncio.Event()
+        self.followers = 0
+        self.last = 0  # (the number of the last event known)
+        self.task: asyncio.Task[None] | None = None
+
+    def seen(self, last: int) -> None:
+        """The run's events are known up to ``last``: a change, if it is new."""
+        if last > self.last:
+            self.last = last
+            self._wake_followers()
+
+    def look_on(self) -> None:
+        """Look at the store until the run ends, unless it does already (a follower waits)."""
+        if self.task is None or self.task.done():  # (its first wait, or after the run ended)
+            self.task = asyncio.get_running_loop().create_task(
+                self._alook(), name=f"miniagents-studio-watch:{self.run_id}"
+            )
+
+    def _wake_followers(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def _alook(self) -> None:
+        """Look each :data:`_POLL` seconds, until the run ends or is gone (or the store fails)."""
+        while True:
+            await asyncio.sleep(_POLL)
+            try:
+                found = await asyncio.to_thread(self.runs.chunks, self.run_id, self.last, 1)
+                if found:
+                    first, count, _ = found[-1]
+                    self.seen(first + count - 1)
+                    continue
+                run = await asyncio.to_thread(self.runs.run, self.run_id)
+            except StudioError:  # (its followers look themselves, and say it)
+                self._wake_followers()
+                return
+            if run.status != "running":
+                self._wake_followers()
+                return
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+class _Watches:
+    """The watches of the live runs followed, by run (see :class:`_Watch`)."""
+
+    def __init__(self, runs: RunStore) -> None:
+        self.runs = runs
+        self.watches: dict[str, _Watch] = {}
+
+    def follow(self, run_id: str) -> _Watch:
+        """The watch of ``run_id``, with one more follower (:meth:`leave` as it ends)."""
+        watch = self.watches.get(run_id)
+        if watch is None:
+            watch = self.watches[run_id] = _Watch(self.runs, run_id)
+        watch.followers += 1
+        return watch
+
+    def leave(self, run_id: str) -> None:
+        """One follower of ``run_id`` less; its watch stops with its last."""
+        watch = self.watches[run_id]
+        watch.followers -= 1
+        if not watch.followers:
+            watch.stop()
+            del self.watches[run_id]
 
 
 async def _stopped_within(seconds: float, stop: asyncio.Event | None) -> bool:

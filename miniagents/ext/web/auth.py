@@ -69,8 +69,8 @@ class BearerTokenAuth(AuthenticationBackend):
     """Who asks, by the bearer token of the request (``Authorization: Bearer <token>``).
 
     A request without the header has no user (the app answers 401); one with a token this
-    backend does not know is refused (401, the message says so). Tokens are compared in
-    constant time.
+    backend does not know is refused (401, the message says so). Tokens are ASCII, and are
+    compared as bytes, in constant time.
 
     Args:
         tokens: Each token, with the principal it names (e.g. ``{token: "ada"}``, ``token``
@@ -89,7 +89,8 @@ class BearerTokenAuth(AuthenticationBackend):
             WebConfigurationError: for an empty token (a request of ``Bearer `` and nothing
                 after it would be its principal's), one with spaces around it (never
                 matched), a token of no principal, or one shorter than
-                :data:`MIN_TOKEN_LENGTH` characters (guessed); for ``tokens`` that are
+                :data:`MIN_TOKEN_LENGTH` characters (guessed), or one that is not ASCII
+                (a header's bytes never match it); for ``tokens`` that are
                 no mapping of str tokens to str principals (a token alone, say).
         """
         given: object = tokens  # (typed; untyped code may give anything)
@@ -117,6 +118,9 @@ class BearerTokenAuth(AuthenticationBackend):
                 if not principal
                 else f"a token of {len(token)} characters (one so short is guessed)"
                 if len(token) < MIN_TOKEN_LENGTH
+                else "a token that is not ASCII (a request's header is read as Latin-1 bytes: "
+                "it could never match; use ASCII characters only)"
+                if not token.isascii()
                 else None
             )
             if problem is not None:
@@ -127,7 +131,7 @@ class BearerTokenAuth(AuthenticationBackend):
                     f"it names, {{token: 'ada'}}.",
                     parameter="tokens",
                 )
-        self._tokens = [(token.encode(), principal) for token, principal in tokens.items()]
+        self._tokens = [(token.encode("ascii"), principal) for token, principal in tokens.items()]
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """The principal of the request's bearer token (``None``: it has none).
@@ -141,7 +145,8 @@ class BearerTokenAuth(AuthenticationBackend):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer":
             return None
-        given = token.strip().encode()
+        # (the header's bytes as sent: Starlette decodes headers as Latin-1, one byte a character)
+        given = token.strip().encode("latin-1")
         found = None
         for known, principal in self._tokens:  # (each compared: the time says nothing)
             if hmac.compare_digest(known, given):

@@ -67,6 +67,7 @@ import ipaddress
 import logging
 import re
 import socket
+import sys
 from collections.abc import Collection, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, ClassVar, TypedDict
@@ -299,14 +300,15 @@ def listening_socket(host: str, port: int) -> socket.socket:
     It is made a TCP socket by name (``IPPROTO_TCP``), so that asyncio sends each write of
     its connections at once (``TCP_NODELAY``): of a socket made with protocol 0, as
     ``socket.socket(AF_INET)`` makes one, the small writes of an event stream wait for the
-    client's delayed acknowledgement (about 40 ms on a kept-alive connection).
+    client's delayed acknowledgement (about 40 ms on a kept-alive connection). Its address
+    is its own (see :func:`_address_option`): on Windows no other socket may bind it.
 
     Raises:
         OSError: if it cannot listen there (the port in use, the host unknown, ...).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    listener.setsockopt(socket.SOL_SOCKET, getattr(socket, _address_option(sys.platform)), 1)
     try:
         listener.bind((host, port))
         listener.listen()
@@ -314,6 +316,17 @@ def listening_socket(host: str, port: int) -> socket.socket:
         listener.close()
         raise
     return listener
+
+
+def _address_option(platform: str) -> str:
+    """The name of the ``SOL_SOCKET`` option a listener of ``platform`` (``sys.platform``) sets.
+
+    ``SO_REUSEADDR`` elsewhere (as uvicorn: it listens again at once on an address whose
+    former connections linger in ``TIME_WAIT``). On Windows that option lets another
+    process bind the same address and port, and take its connections (their bearer tokens
+    too): there ``SO_EXCLUSIVEADDRUSE`` instead, which forbids any other socket to.
+    """
+    return "SO_EXCLUSIVEADDRUSE" if platform == "win32" else "SO_REUSEADDR"
 
 
 def server_stop() -> asyncio.Event | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 import re
@@ -10,7 +12,9 @@ import socket
 import sqlite3
 import sys
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,8 @@ import httpx2 as httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
@@ -87,6 +93,34 @@ async def test_the_api_answers_only_the_tokens_holder_and_the_page_is_public(
     assert [run["id"] for run in runs["runs"]] == [recorded]
     assert runs["runs"][0]["forkable"] is False
     assert (await client.get("/api/runs/last", headers=AUTH)).json()["name"] == "greeting"
+
+
+async def test_the_studio_mounted_under_a_prefix_serves_its_page_files_and_api_there(
+    store: RunStore, recorded: str
+) -> None:
+    """Mounted in another app (``Mount("/studio", app=...)``), the page, the files it links
+    (resolved against the page's address, as a browser does) and the API answer under the
+    prefix. (Each file was looked up by the request's whole path: a 500, KeyError; and the
+    page named its files and the API from the host's root, outside the mount.)"""
+    outer = Starlette(routes=[Mount("/studio", app=studio_app(store, token=TOKEN))])
+    async with served(outer) as client:
+        page = await client.get("/studio/")
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"] == PAGE_POLICY
+        linked = re.findall(r'(?:href|src)="([^"#:]+)"', page.text)
+        assert sorted(linked) == ["studio.css", "studio.js"]
+        for name in linked:
+            served_file = await client.get(str(page.url.join(name)))
+            assert served_file.status_code == 200, name
+            assert served_file.headers["content-type"].startswith("text/"), name
+        script = (await client.get("/studio/studio.js")).text
+        paths = re.findall(r'(?:api|fetch)\((["`])([^"`]*)\1', script)
+        assert paths
+        assert all(path.startswith("api/") for _, path in paths), paths
+        runs = await client.get(str(page.url.join("api/runs")), headers=AUTH)
+        assert [run["id"] for run in runs.json()["runs"]] == [recorded]
+        assert (await client.get("/studio/api/runs")).status_code == 401
+        assert (await client.get("/studio/nothing.js")).status_code == 404
 
 
 async def test_a_method_a_route_does_not_serve_is_the_json_405_with_its_allow_header(
@@ -335,6 +369,75 @@ async def test_a_live_runs_events_end_whole_as_the_studios_server_stops(store: R
             await reply
     assert first[0] == "id: 1"
     assert [line for line in rest if line] == []  # (ended: no error, no end of the run)
+
+
+_REQUEST: ContextVar[int | None] = ContextVar("_REQUEST", default=None)
+
+
+def _numbered(app: ASGIApp) -> ASGIApp:
+    """``app``, each of its requests numbered (``_REQUEST``, from 1) in its task's context."""
+    numbers = itertools.count(1)
+
+    async def numbered(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            _REQUEST.set(next(numbers))
+        await app(scope, receive, send)
+
+    return numbered
+
+
+class _LookingStore(RunStore):
+    """A store that notes, once ``counting``, which request each look at a run is made for."""
+
+    def __init__(self, path: Path, wanted: int) -> None:
+        super().__init__(path)
+        self.loop = asyncio.get_running_loop()
+        self.counting = False
+        self.looks: list[int | None] = []
+        self.wanted = wanted
+        self.enough = asyncio.Event()
+
+    def run(self, run_id: str) -> RunInfo:
+        if self.counting:
+            self.looks.append(_REQUEST.get())
+            if len(self.looks) == self.wanted:
+                self.loop.call_soon_threadsafe(self.enough.set)
+        return super().run(run_id)
+
+
+async def test_the_followers_of_a_live_run_share_one_look_at_the_store(store: RunStore) -> None:
+    """Three followers of a quiet live run: after its first look, each waits for the run's one
+    watch (it looks each 0.1 s, for all), then all get its end. (Was: each follower looked
+    itself, each 0.1 s, in a thread: the looks grew with the followers.)"""
+    gate = asyncio.Event()
+    looking = _LookingStore(store.path, wanted=12)
+    async with served(_numbered(studio_app(looking, token=TOKEN))) as client:
+        with Recorder(store, command=()) as recorder:
+            async with MiniAgents(), contextlib.AsyncExitStack() as streams:
+                reply = gated(gate).inquire()  # (quiet: nothing more is written until the end)
+                recorder.flush()
+                url = f"/api/runs/{recorder.run_id}/events"
+                followers = []
+                for _ in range(3):
+                    response = await streams.enter_async_context(
+                        client.stream("GET", url, headers=AUTH)
+                    )
+                    lines = response.aiter_lines()
+                    first = [line async for line in _until_data(lines)]
+                    assert first[0] == "id: 1"
+                    followers.append(lines)
+                looking.counting = True
+                await asyncio.wait_for(looking.enough.wait(), WAIT)
+                looks = Counter(looking.looks[: looking.wanted])
+                # one request's context looks on (the watch's); another at most once, as it
+                # began to wait (was: each of the three, about 4 times each)
+                assert sorted(looks.values())[:-1] <= [1, 1], looks
+                gate.set()
+                await reply
+                recorder.close()
+                for lines in followers:
+                    rest = [line async for line in lines]
+                    assert "event: end" in rest
 
 
 def gated(gate: asyncio.Event) -> MiniAgent[[]]:
@@ -707,6 +810,23 @@ async def test_miniagents_studio_answers_by_the_host_it_listens_on_as_it_prints_
     said = _refused_by_studio([*served[:-1], "http://127.0.0.2"], capsys)
     assert "argument --host: 'http://127.0.0.2' is no host name nor address" in said
     assert len(configs) == 1  # (nothing served)
+
+
+def test_a_token_that_is_not_ascii_is_refused_by_the_app_and_the_command(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(It was taken and never matched: a header is read as Latin-1, the token compared as
+    UTF-8, and a browser's fetch sends no other header: every request a 401, nothing said.)"""
+    token = "clé-secrète-du-studio"
+    with pytest.raises(StudioConfigurationError) as refused:
+        studio_app(store, token=token)
+    assert "not ASCII" in str(refused.value)
+    assert "secrets.token_urlsafe()" in str(refused.value)
+    assert refused.value.parameter == "token"
+    configs = configs_run(monkeypatch)
+    said = _refused_by_studio(["--store", str(store.path), "--port", "0", "--token", token], capsys)
+    assert "argument --token: The studio's token is not ASCII" in said
+    assert configs == []
 
 
 def _refused_by_studio(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:

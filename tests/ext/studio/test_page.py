@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 from playwright.async_api import Locator, Page, expect
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from miniagents import MiniAgents
 from miniagents.ext.llm.offline import offline_agent
@@ -287,3 +289,21 @@ async def test_a_call_the_cache_cannot_key_shows_why_and_offers_no_fork(
         "_Route (<"
     )
     await expect(call.locator("button")).to_have_count(0)
+
+
+async def test_the_page_mounted_under_a_prefix_lists_and_shows_its_runs(
+    store: RunStore, openai_env: FakeLLMServer
+) -> None:
+    """Served by another app under ``/studio/``, the page's script calls the API under the
+    prefix too (it called ``/api/...`` of the host's root: nothing listed)."""
+    program.script(openai_env)
+    with Recorder(store, name="team", command=()) as recorder:
+        await program.amain()
+    outer = Starlette(routes=[Mount("/studio", app=studio_app(store, token=TOKEN))])
+    async with served(outer) as client, chromium_page(1400, 900) as page:
+        await page.goto(f"{client.base_url}/studio/#token={TOKEN}")
+        await expect(page.locator("#runs button")).to_have_count(1)
+        await page.locator("#runs button").click()
+        await expect(page).to_have_url(f"{client.base_url}/studio/?run={recorder.run_id}")
+        await expect(page.locator("#run-status")).to_have_text("ok")
+        await expect(page.locator(AGENTS)).to_have_count(program.AGENT_CALLS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from miniagents.ext.web.serving import (
     WS_PING_SECONDS,
     WS_PING_TIMEOUT_SECONDS,
     ServingBounds,
+    _address_option,
     listening_socket,
     server_config,
 )
@@ -917,3 +919,14 @@ async def test_the_tests_servers_listen_as_the_commands_do(monkeypatch: pytest.M
         _, writer = await asyncio.open_connection("127.0.0.1", run.port)
         writer.close()
     assert [listener.proto for listener in listeners] == [socket.IPPROTO_TCP] * 2
+
+
+def test_the_listeners_address_is_its_own_on_windows_too() -> None:
+    """(Was: ``SO_REUSEADDR`` everywhere; on Windows it lets another local process bind the
+    same port and receive its connections, bearer tokens included.)"""
+    assert _address_option("win32") == "SO_EXCLUSIVEADDRUSE"
+    for platform in ("linux", "darwin", "freebsd14", "cygwin"):
+        assert _address_option(platform) == "SO_REUSEADDR", platform
+    with listening_socket("127.0.0.1", 0) as listener:  # (this machine's choice, as set)
+        option = getattr(socket, _address_option(sys.platform))
+        assert listener.getsockopt(socket.SOL_SOCKET, option) != 0

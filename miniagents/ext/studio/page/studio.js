@@ -54,6 +54,8 @@
     }
   }
 
+  // Paths are relative to the page (api/..., not /api/...): the studio may be mounted under a
+  // prefix of another app (Mount("/studio", app=...)).
   async function api(path, options = {}) {
     const headers = { ...AUTH, ...(options.body ? { "Content-Type": "application/json" } : {}) };
     const response = await fetch(path, { ...options, headers });
@@ -67,7 +69,7 @@
     let after = 0;
     for (let attempt = 0; !signal.aborted; attempt++) {
       try {
-        const response = await fetch(`/api/runs/${encodeURIComponent(runId)}/events?after=${after}`, { headers: AUTH, signal });
+        const response = await fetch(`api/runs/${encodeURIComponent(runId)}/events?after=${after}`, { headers: AUTH, signal });
         if (!response.ok) throw await failure(response);
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
@@ -273,7 +275,7 @@
   // -- the runs ------------------------------------------------------------------------
 
   async function loadRuns() {
-    const found = await api("/api/runs");
+    const found = await api("api/runs");
     const store = $("#store");
     store.textContent = found.store.split(/[\\/]/).pop(); // (its file; the whole path on hover)
     store.title = found.store;
@@ -309,7 +311,7 @@
 
   async function openRun(runId) {
     stopFollowing();
-    const run = await api(`/api/runs/${encodeURIComponent(runId)}`);
+    const run = await api(`api/runs/${encodeURIComponent(runId)}`);
     const model = new RunModel(run);
     state.model = model;
     state.selected = null;
@@ -638,7 +640,7 @@
     const body = { call: call.id, [chosenEdit()]: $("#fork-text").value };
     $("#fork-go").disabled = true;
     try {
-      const started = await api(`/api/runs/${encodeURIComponent(run.id)}/fork`, { method: "POST", body: JSON.stringify(body) });
+      const started = await api(`api/runs/${encodeURIComponent(run.id)}/fork`, { method: "POST", body: JSON.stringify(body) });
       $("#fork-dialog").close();
       say(`Forked ${run.id} at call ${call.id}: the run ${started.run} runs.`);
       go({ left: run.id, right: started.run });
@@ -680,7 +682,7 @@
       },
       async onError(error) {
         say(error.message);
-        const fork = await api(`/api/forks/${encodeURIComponent(right)}`).catch(() => null);
+        const fork = await api(`api/forks/${encodeURIComponent(right)}`).catch(() => null);
         if (fork && fork.output) {
           $("#fork-output").hidden = false;
           $("#fork-output").textContent = fork.output;
@@ -690,7 +692,7 @@
   }
 
   async function renderCompare(left, right) {
-    const diff = await api(`/api/diff?left=${encodeURIComponent(left)}&right=${encodeURIComponent(right)}`);
+    const diff = await api(`api/diff?left=${encodeURIComponent(left)}&right=${encodeURIComponent(right)}`);
     if (!state.compare || state.compare.right !== right) return;
     $("#left-head").textContent = `${diff.left.name} · ${diff.left.id}`;
     $("#right-head").textContent = `${diff.right.name} · ${diff.right.id}`;
