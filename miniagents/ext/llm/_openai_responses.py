@@ -253,7 +253,7 @@ def _input(call: LLMCall) -> str | list[dict[str, Any]]:
             )
         else:
             items.append(
-                {"type": "function_call_output", "call_id": item.call_id, "output": item.text or ""}
+                {"type": "function_call_output", "call_id": item.call_id, "output": item.text}
             )
     return items
 

@@ -494,7 +494,7 @@ def _blocks(item: PromptItem) -> list[dict[str, Any]]:
         {
             "type": "tool_result",
             "tool_use_id": item.call_id,
-            "content": item.text or "",
+            "content": item.text,
             "is_error": item.is_error,
         }
     ]

@@ -25,12 +25,12 @@ from miniagents.ext.llm.compatible import (
     openrouter_agent,
     together_agent,
 )
+from miniagents.ext.llm.fallback import _FallbackArguments
 from miniagents.ext.llm.gemini import gemini_agent
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.offline import Script, ToolRule, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
-from miniagents.ext.llm.usage import Budget
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
@@ -157,10 +157,10 @@ ReplyT_co = TypeVar("ReplyT_co", bound=Message, covariant=True)
 
 
 @dataclass(frozen=True, kw_only=True)
-class _EnvArguments:
+class _EnvArguments(_FallbackArguments):
     """The arguments of the agent of ``llm_agent_from_env``, for mypy: never made.
 
-    Those of ``fallback_agent``'s agents (every LLM agent's but ``model`` and
+    Those of ``fallback_agent``'s agents (its fields: every LLM agent's but ``model`` and
     ``extra_options``, which are the provider's own, and the environment picks the
     provider: see :mod:`miniagents.ext.llm.fallback`), then the ``max_tokens`` (the most
     tokens a reply may have) and ``temperature`` (the sampling temperature) that each of the
@@ -170,14 +170,6 @@ class _EnvArguments:
     ``max_tokens`` of ``DEFAULT`` too: the Anthropic agent takes no ``None``).
     """
 
-    stream: bool | None = None
-    system: str | None = None
-    stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT
-    tools: Sequence[ToolLike] | None = None
-    max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
-    output_type: type[Message] | None = None
-    output_retries: int = 1
-    budget: Budget | None = None
     max_tokens: int | Literal[Sentinel.DEFAULT] = DEFAULT
     temperature: float | None = None
 

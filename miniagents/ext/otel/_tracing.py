@@ -491,7 +491,7 @@ class _ToolWatch(_Watch):
         result = self.result
         if result is not None and result.done and not isinstance(error, asyncio.CancelledError):
             try:
-                text = result.message_now().text or ""
+                text: str | None = result.message_now().text
             except Exception:  # it failed: its error is the span's
                 text = None
             if text is not None:

@@ -665,6 +665,12 @@ def _token_usage(model: str | None, usage: TokenUsage) -> AGUITokenUsage:
     )
 
 
+_PROTOCOL_VERSION = "1.0"
+"""The AG-UI version the app speaks (it sends 1.0's events: ``SUBAGENT_ERROR``, ``usage``),
+declared on each ``RUN_STARTED``: ours, not the installed SDK's ``PROTOCOL_VERSION``, which
+a newer ``ag-ui-protocol`` would raise without the app speaking its version."""
+
+
 _ROLES: Mapping[str, Literal["developer", "system", "assistant", "user"]] = {
     "developer": "developer",
     "system": "system",
@@ -702,7 +708,10 @@ class _AGUIEncoder:
 
     def opening(self) -> list[str]:
         self._usage.clear()
-        return [_encode(RunStartedEvent(thread_id=self._thread, run_id=self._run))]
+        started = RunStartedEvent(
+            thread_id=self._thread, run_id=self._run, protocol_version=_PROTOCOL_VERSION
+        )
+        return [_encode(started)]
 
     def pausing(self, waiting: Sequence[ToolApprovalRequest]) -> list[str]:
         interrupts = [_interrupt(asked, self._keep_runs_for, self._schema) for asked in waiting]

@@ -69,7 +69,12 @@ async def test_a_run_streams_every_event_type_with_ids_headers_and_nested_tool_o
         "RUN_FINISHED",
     ]
     data = [event.json for event in events]
-    assert data[0] == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r1"}
+    assert data[0] == {
+        "type": "RUN_STARTED",
+        "threadId": "t1",
+        "runId": "r1",
+        "protocolVersion": "1.0",  # (AG-UI 1.0: the app sends its events, SUBAGENT_ERROR, usage)
+    }
     assert data[-1].pop("usage") == [  # (the offline model's, as it counts its tokens)
         {"model": "offline", "inputTokens": 19, "outputTokens": 6, "totalTokens": 25}
     ]

@@ -108,7 +108,12 @@ async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -
         # each run is kept and resumable at its own URL
         assert (await get_events(client, "/runs/r1"))[1] == first
         assert (await get_events(client, "/runs/r2"))[1] == second
-    assert second[0].json == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r2"}
+    assert second[0].json == {
+        "type": "RUN_STARTED",
+        "threadId": "t1",
+        "runId": "r2",
+        "protocolVersion": "1.0",
+    }
     result = next(e.json for e in second if e.type == "TOOL_CALL_RESULT")
     assert (result["toolCallId"], result["content"]) == (call_id, "Deleted b.txt")
     text = "".join(e.json["delta"] for e in second if e.type == "TEXT_MESSAGE_CONTENT")
@@ -246,7 +251,12 @@ async def test_a_new_agui_run_of_the_thread_abandons_the_paused_one() -> None:
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
         entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
         late = await client.post("/", json=run_input("r3", [entry]))
-    assert second[0].json == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r2"}
+    assert second[0].json == {
+        "type": "RUN_STARTED",
+        "threadId": "t1",
+        "runId": "r2",
+        "protocolVersion": "1.0",
+    }
     assert unmetered(second[-1].json) == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
     assert late.status_code == 404  # the abandoned run's interrupt is answered by nobody
     assert deleted == []

@@ -500,6 +500,16 @@ async def _unread(run: Running, request: bytes, answering: asyncio.Event) -> soc
     return client
 
 
+async def _freed(run: Running) -> None:
+    """Wait until ``run`` holds no connection, then check that a new one is served (a 404)."""
+    await until(lambda: not run.server.server_state.connections)
+    reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
+    writer.write(b"GET /missing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+    assert head.startswith(b"HTTP/1.1 404 ")  # (served: its connection's place freed)
+    writer.close()
+
+
 LARGE_POST = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"
 """A request for the large answer whose body is not all sent: its close lingers."""
 
@@ -522,12 +532,7 @@ async def test_an_idle_connection_whose_client_does_not_read_ends_at_its_deadlin
     async with running(config) as run:
         client = await _unread(run, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", answering)
         try:  # (was: open for ever, its close waiting for the answer to be sent)
-            await until(lambda: not run.server.server_state.connections)
-            reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
-            writer.write(b"GET /missing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
-            assert head.startswith(b"HTTP/1.1 404 ")  # (served: its slot freed)
-            writer.close()
+            await _freed(run)
         finally:
             client.close()
 
@@ -580,12 +585,7 @@ async def test_a_stream_whose_client_reads_nothing_is_aborted_and_its_task_ends(
         try:
             await asyncio.wait_for(written.wait(), WAIT)
             await asyncio.wait_for(ended.wait(), WAIT)  # (its task ends: the stream is cut)
-            await until(lambda: not run.server.server_state.connections)
-            reader, writer = await asyncio.open_connection("127.0.0.1", run.port)
-            writer.write(b"GET /missing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
-            assert head.startswith(b"HTTP/1.1 404 ")  # (served: its place freed)
-            writer.close()
+            await _freed(run)
         finally:
             client.close()
     with pytest.raises(WebConfigurationError, match="send_seconds to be a positive"):
