@@ -504,7 +504,7 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
                 f"The card of the A2A agent {card.name!r} names no JSON-RPC interface to call "
                 f"({error}); this client speaks A2A over JSON-RPC."
             ) from error
-        exchange = _Exchange(remote, ctx, client, streams=card.capabilities.streaming)
+        exchange = _Exchange(remote, ctx, client, bound, streams=card.capabilities.streaming)
         await exchange.arun(parts or [Part(text="")])
 
 
@@ -517,8 +517,13 @@ class _EventBound:
     its JSON over ``max_values`` values, counted on its bytes as they come (nothing parsed):
     the SDK, which reads an event whole before it gives it, never holds a bigger one, nor
     parses one of more values (its parse into protobuf takes seconds of the loop for a
-    million tiny values). The error names the remote's task when the event's first bytes
-    do (so that it can be cancelled, though the event is not read).
+    million tiny values). The error names the remote's task: the one its reply read so far
+    names, else the one the event's first bytes name (so that it can be cancelled, though
+    the event is not read); if neither does, it says that the task may still run.
+
+    Attributes:
+        writer: The reply read through it, once its exchange has started (before, as the
+            card is fetched, no task is the remote's yet).
     """
 
     def __init__(
@@ -527,6 +532,7 @@ class _EventBound:
         self.max_bytes = max_bytes
         self.max_values = max_values
         self.alias = alias
+        self.writer: ReplyWriter | None = None
 
     async def ahook(self, response: httpx.Response) -> None:
         """(httpx's response hook) Read ``response``'s body through a counter."""
@@ -535,26 +541,45 @@ class _EventBound:
             events = response.headers.get("content-type", "").startswith("text/event-stream")
             response.stream = _BoundedBody(body, self, events=events)
 
-    def too_large(self, events: bool, task_id: str = "") -> A2AReplyTooLargeError:
+    def too_large(self, events: bool, start: bytes) -> A2AReplyTooLargeError:
+        """The error of an event (an answer, if not ``events``) over ``max_bytes``.
+
+        ``start``: its first bytes (of its data), which may name its task.
+        """
         what = "one event of its stream" if events else "one answer"
-        return A2AReplyTooLargeError(
+        return self._refused(
             f"The remote agent {self.alias} sent {what} over {self.max_bytes} bytes, which "
             "is not read whole; give the agent a higher max_event_bytes if the remote's "
             "events are this large by design.",
-            limit="max_event_bytes",
-            task_id=task_id,
+            "max_event_bytes",
+            start,
         )
 
-    def too_many(self, events: bool, task_id: str = "") -> A2AReplyTooLargeError:
+    def too_many(self, events: bool, start: bytes) -> A2AReplyTooLargeError:
+        """The error of an event (an answer, if not ``events``) over ``max_values`` values.
+
+        ``start``: its first bytes (of its data), which may name its task.
+        """
         what = "one event of its stream" if events else "one answer"
-        return A2AReplyTooLargeError(
+        return self._refused(
             f"The remote agent {self.alias} sent {what} of over {self.max_values} JSON "
             "values (its objects, lists, strings, numbers and the rest, at every depth), "
             "which is not read; give the agent a higher max_event_values if the remote's "
             "events hold this many by design.",
-            limit="max_event_values",
-            task_id=task_id,
+            "max_event_values",
+            start,
         )
+
+    def _refused(self, said: str, limit: str, start: bytes) -> A2AReplyTooLargeError:
+        """The error ``said`` of ``limit``, naming the task (see the class docstring)."""
+        writer = self.writer
+        task_id = (writer.task_id if writer is not None else None) or _task_named(start)
+        if writer is not None and not task_id:  # (its exchange cancels no task, then)
+            said += (
+                " The task it started may still run: the remote named no task before, nor in "
+                f"the first {_START} bytes of this, so none was cancelled."
+            )
+        return A2AReplyTooLargeError(said, limit=limit, task_id=task_id)
 
 
 _START = 4096
@@ -610,9 +635,9 @@ class _BoundedBody(httpx.AsyncByteStream):
         async for chunk in self._body:
             self._count(chunk)
             if self._pending > bound.max_bytes:
-                raise bound.too_large(self._events, _task_named(self._start))
+                raise bound.too_large(self._events, self._start)
             if self._values.over:
-                raise bound.too_many(self._events, _task_named(self._start))
+                raise bound.too_many(self._events, self._start)
             yield chunk
 
     def _count(self, chunk: bytes) -> None:
@@ -705,7 +730,13 @@ class _Exchange:
     """The requests of one interaction, and the reading of its task's events into the reply."""
 
     def __init__(
-        self, remote: _Remote, ctx: InteractionContext, client: Client, *, streams: bool
+        self,
+        remote: _Remote,
+        ctx: InteractionContext,
+        client: Client,
+        bound: _EventBound,
+        *,
+        streams: bool,
     ) -> None:
         self.remote = remote
         self.client = client
@@ -717,6 +748,7 @@ class _Exchange:
             max_messages=limits.max_reply_messages,
             questions=remote.questions,
         )
+        bound.writer = self.writer  # (its errors name the task the reply read names)
         self.ctx = ctx
         self.streams = streams  # (else: SendMessage returns at once, and GetTask is polled)
 
@@ -756,14 +788,8 @@ class _Exchange:
             raise
         except BaseException as error:
             task_id = writer.task_id
-            if isinstance(error, A2AReplyTooLargeError):  # (an event over a bound: its
-                task_id = task_id or error.task_id or None  # first bytes may name the task)
-                error.task_id = task_id or ""
-                if task_id is None:  # (the message, said again with what it left running)
-                    error.args = (
-                        f"{error} The task it started may still run: the remote named no task "
-                        f"before, nor in the first {_START} bytes of this, so none was cancelled.",
-                    )
+            if isinstance(error, A2AReplyTooLargeError):  # (an event over a bound names
+                task_id = task_id or error.task_id or None  # the task: see _EventBound)
             try:  # (late: also a task that waits for its caller, who is not asked now)
                 await self._acancel_remote(task_id, waiting=late)
             finally:

@@ -19,6 +19,7 @@ import pickle
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 from google.protobuf.json_format import MessageToDict
 from starlette.applications import Starlette
@@ -27,9 +28,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from miniagents import MiniAgents
+from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.a2a import a2a_agent, afetch_agent_card
+from miniagents.ext.a2a._reading import ReplyWriter
 from miniagents.ext.a2a._values import ValueCounter
+from miniagents.ext.a2a.client import _EventBound
 from miniagents.ext.a2a.errors import (
     A2ACardError,
     A2AConfigurationError,
@@ -486,4 +489,37 @@ async def test_an_answer_to_send_message_over_a_bound_naming_no_task_says_it_may
         "agent a higher max_event_values if the remote's events hold this many by design. The "
         "task it started may still run: the remote named no task before, nor in the first "
         "4096 bytes of this, so none was cancelled."
+    )
+
+
+async def test_an_answer_over_a_bound_naming_no_task_is_refused_whole_where_it_is_read() -> None:
+    # (was: the body's read raised the error without its last sentence, which the exchange
+    # added later by rewriting the error's args: whoever saw it first, the SDK among them,
+    # saw a message that said nothing of the task left running)
+    refused: list[A2AReplyTooLargeError] = []
+
+    @miniagent
+    async def reading(ctx: InteractionContext) -> None:
+        bound = _EventBound(1_000, "REMOTE", max_values=10)
+        bound.writer = ReplyWriter(ctx, "REMOTE", max_chars=100, max_messages=10)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b'{"result": [' + b"1," * 20 + b"1]}"
+
+        transport = httpx.MockTransport(lambda _: httpx.Response(200, content=body()))
+        async with httpx.AsyncClient(
+            transport=transport, event_hooks={"response": [bound.ahook]}
+        ) as http:
+            try:
+                await http.post("http://remote.invalid/", json={})
+            except A2AReplyTooLargeError as error:
+                refused.append(error)
+
+    async with MiniAgents():
+        await reading.inquire()
+    [error] = refused
+    assert error.task_id == ""
+    assert str(error).endswith(
+        "The task it started may still run: the remote named no task before, nor in the "
+        "first 4096 bytes of this, so none was cancelled."
     )
