@@ -93,6 +93,7 @@ from miniagents.ext.a2a.errors import (
     A2AUnsupportedOperationError,
 )
 from miniagents.ext.a2a.messages import A2AData, A2AFile, A2AReply
+from miniagents.ext.input_requests import quoted_words
 from miniagents.ext.llm.messages import LLMToolApprovalRequest, LLMToolCallMessage
 from miniagents.ext.roles import role_of
 from miniagents.ext.tools.approval import ToolDecision, request_approval
@@ -535,11 +536,18 @@ class _EventBound:
         self.writer: ReplyWriter | None = None
 
     async def ahook(self, response: httpx.Response) -> None:
-        """(httpx's response hook) Read ``response``'s body through a counter."""
+        """(httpx's response hook) Read ``response``'s body through a counter.
+
+        Every response comes here, whatever its status. A success's body (2xx) is A2A's
+        JSON (or a stream of it): its values are counted, and a body that is no JSON (of
+        another type than JSON or an event stream, or whose first byte starts no JSON
+        value: an HTML page) fails its read with what came (:meth:`not_json`), not as too
+        many values. An HTTP error's body is bounded in bytes only: the SDK reads it as
+        the error's text (``A2AHTTPError``).
+        """
         body = response.stream
         if isinstance(body, httpx.AsyncByteStream):  # (always, of an async client)
-            events = response.headers.get("content-type", "").startswith("text/event-stream")
-            response.stream = _BoundedBody(body, self, events=events)
+            response.stream = _BoundedBody(body, self, response)
 
     def too_large(self, events: bool, start: bytes) -> A2AReplyTooLargeError:
         """The error of an event (an answer, if not ``events``) over ``max_bytes``.
@@ -570,6 +578,34 @@ class _EventBound:
             start,
         )
 
+    def not_json(self, response: httpx.Response, events: bool, start: bytes) -> A2AError:
+        """The error of a success's body (an event of its stream) that is no JSON.
+
+        ``start``: its first bytes (of the event's data), told quoted. Before its exchange
+        (no :attr:`writer`) the answer is the agent's card's: an ``A2ACardError``.
+        """
+        came = quoted_words(start.decode(errors="replace"), _SHOWN)
+        media = response.headers.get("content-type", "")
+        kind = f"a body of type {media}" if media else "a body of no type"
+        status = response.status_code
+        if self.writer is None:
+            return A2ACardError(
+                f"The agent card at {response.request.url} could not be read: it was answered "
+                f"with HTTP {status} and {kind}, which is not JSON: {came}. Check the URL "
+                "(the agent's base URL, whose /.well-known/agent-card.json is its card)."
+            )
+        if events:
+            return A2AProtocolError(
+                f"The remote agent {self.alias} sent an event that is not JSON: {came}. Its "
+                "reply cannot be read; check that the remote speaks A2A 1.0 (its events as "
+                "the protocol's JSON)."
+            )
+        return A2AProtocolError(
+            f"The remote agent {self.alias} answered HTTP {status} with {kind}, not A2A's "
+            f"JSON: {came}. Check that its URL is the A2A agent's (a web page, a proxy's or "
+            "a login page answers so)."
+        )
+
     def _refused(self, said: str, limit: str, start: bytes) -> A2AReplyTooLargeError:
         """The error ``said`` of ``limit``, naming the task (see the class docstring)."""
         writer = self.writer
@@ -584,6 +620,9 @@ class _EventBound:
 
 _START = 4096
 """The bytes of an event (or an answer) kept to read its task's id from, if it is refused."""
+
+_SHOWN = 200
+"""The most characters of a body that is no JSON that its error quotes."""
 
 _TASK_NAMED = re.compile(
     rb'"result"\s*:\s*\{\s*(?:"task"\s*:\s*\{\s*"id"|"(?:statusUpdate|artifactUpdate)"\s*:\s*\{\s*"taskId")'
@@ -603,6 +642,11 @@ def _task_named(start: bytes) -> str:
     return "" if found is None else found.group(1).decode(errors="replace")
 
 
+def _is_json(media: str) -> bool:
+    """Whether the media type ``media`` (lower case, no parameters) is JSON's."""
+    return media.endswith(("/json", "+json"))
+
+
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 """What ends a line of an SSE stream: any of the line ends the standard allows."""
 
@@ -614,13 +658,23 @@ class _BoundedBody(httpx.AsyncByteStream):
     counted as they come (their values by a :class:`ValueCounter`, joined by a line end, as
     the SDK joins them), and the count starts again at its blank line. A body that is not
     a stream is counted whole, as it comes. Nothing of the body is kept but a line's first
-    bytes, until they say its field.
+    bytes, until they say its field, and an event's first bytes (where its task is named).
+    Of an HTTP error (not 2xx) only the bytes are counted; a success of another type than
+    JSON or an event stream fails once its first bytes are read (what came, for its error).
     """
 
-    def __init__(self, body: httpx.AsyncByteStream, bound: _EventBound, *, events: bool) -> None:
+    def __init__(
+        self, body: httpx.AsyncByteStream, bound: _EventBound, response: httpx.Response
+    ) -> None:
         self._body = body
         self._bound = bound
-        self._events = events
+        self._response = response
+        media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        self._events = media == "text/event-stream"
+        self._json = response.is_success  # (its values are counted: the SDK parses it)
+        self._foreign = (  # (a success of another type: no A2A answer)
+            self._json and bool(media) and not self._events and not _is_json(media)
+        )
         self._pending = 0  # the bytes of the event read so far (of the body, if no stream)
         self._values = ValueCounter(bound.max_values)  # the event's values so far
         self._head = b""  # the line's bytes so far, until they say its field
@@ -636,11 +690,18 @@ class _BoundedBody(httpx.AsyncByteStream):
             self._count(chunk)
             if self._pending > bound.max_bytes:
                 raise bound.too_large(self._events, self._start)
+            if self._values.not_json or (self._foreign and len(self._start) >= _SHOWN):
+                raise bound.not_json(self._response, self._events, self._start)
             if self._values.over:
                 raise bound.too_many(self._events, self._start)
             yield chunk
+        if self._foreign:  # (a body shorter than what its error shows)
+            raise bound.not_json(self._response, self._events, self._start)
 
     def _count(self, chunk: bytes) -> None:
+        if not self._json:  # (an HTTP error's body: the SDK does not parse it)
+            self._pending += len(chunk)
+            return
         if not self._events:
             self._pending += len(chunk)
             self._values.feed(chunk)
