@@ -1073,11 +1073,14 @@ def _translated(error: BaseException, alias: str) -> A2AError:
     if isinstance(cause, httpx.HTTPStatusError):
         status = cause.response.status_code
         return A2AHTTPError(
-            f"The remote agent {alias} answered HTTP {status}: {_body(cause.response)}", status
+            f"The remote agent {alias} answered HTTP {status}{_body(cause.response)}", status
         )
     if isinstance(error, SDKError) and not isinstance(error, A2AClientError):
         code = JSON_RPC_ERROR_CODE_MAP.get(type(error), Code.INTERNAL)
-        said = f"The remote agent {alias} refused the request ({code}): {error.message}"
+        said = (
+            f"The remote agent {alias} refused the request ({code}): "
+            f"{quoted_words(str(error.message), _SAID)}."
+        )
         data = error.data
         if code == Code.TASK_NOT_FOUND:
             return A2ATaskNotFoundError(said, code, data)
@@ -1086,12 +1089,21 @@ def _translated(error: BaseException, alias: str) -> A2AError:
         if code in _UNSUPPORTED:
             return A2AUnsupportedOperationError(said, code, data)
         return A2ARemoteError(said, code, data)
-    return A2ARemoteError(f"The remote agent {alias} failed the request: {error}", Code.INTERNAL)
+    return A2ARemoteError(
+        f"The remote agent {alias} failed the request: {quoted_words(str(error), _SAID)}.",
+        Code.INTERNAL,
+    )
+
+
+_SAID = 500
+"""The most characters of the remote's words (an HTTP error's body, its JSON-RPC error's
+message) that the error of a request it refused quotes."""
 
 
 def _body(response: httpx.Response) -> str:
+    """The end of the sentence of an HTTP error: its body's text, quoted (``quoted_words``)."""
     try:
         text = response.text
     except httpx.ResponseNotRead:
-        return "(no body read)"
-    return text[:500]
+        return " (its body was not read)."
+    return f": {quoted_words(text, _SAID)}." if text.strip() else " (with no body)."
