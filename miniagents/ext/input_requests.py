@@ -38,6 +38,7 @@ __all__ = [
     "AuthRequest",
     "InputRequest",
     "quoted_question",
+    "quoted_words",
     "request_input",
     "withdraw_input_request",
 ]
@@ -166,15 +167,20 @@ _QUESTION_CHARS = 200
 """The most characters of a question that ``quoted_question`` shows."""
 
 
-def quoted_question(request: InputRequest) -> str:
-    """``request``'s text in double quotes it cannot close, on one line, at most 200 characters.
+def quoted_words(words: str, most: int) -> str:
+    """``words`` in double quotes they cannot close, on one line, at most ``most`` characters.
 
-    For a sentence of ours that quotes a question whose words may be a remote agent's (an
-    ``a2a_agent``'s): control and format characters (line breaks, bidirectional marks) become
+    For a sentence of ours that quotes words that may be a remote agent's (its question,
+    its rejection): control and format characters (line breaks, bidirectional marks) become
     spaces, runs of spaces one; a longer text is cut, its end marked with "…" inside the
     quotes; a quote or a backslash is escaped (as JSON writes a string).
     """
-    shown = " ".join("".join(c if c.isprintable() else " " for c in str(request)).split())
-    if len(shown) > _QUESTION_CHARS:
-        shown = shown[: _QUESTION_CHARS - 1] + "…"
+    shown = " ".join("".join(c if c.isprintable() else " " for c in words).split())
+    if len(shown) > most:
+        shown = shown[: most - 1] + "…"
     return json.dumps(shown, ensure_ascii=False)
+
+
+def quoted_question(request: InputRequest) -> str:
+    """``request``'s text quoted as :func:`quoted_words` quotes, at most 200 characters."""
+    return quoted_words(str(request), _QUESTION_CHARS)

@@ -153,9 +153,10 @@ class A2AProtocol(WebProtocol):
         A rejection's text is the status message A2A gives a rejected task, for its client
         to read: the served agent's own (``raise A2ATaskRejectedError("I only answer about
         rivers.")``), or, an ``a2a_agent``'s relayed, a sentence that names the remote agent
-        and the task whose words follow. Only A2A says it so: the error's class does not
-        (its text may be a remote's, and a client of AG-UI or the AI SDK is told it by its
-        class and a reference, as any error).
+        and its task, then quotes the remote's words (on one line, in quotes they cannot
+        close, at most 400 characters: see ``quoted_words``). Only A2A says it so: the
+        error's class does not (its text may be a remote's, and a client of AG-UI or the AI
+        SDK is told it by its class and a reference, as any error).
         """
         return super().told_as_written(error) or isinstance(error, A2ATaskRejectedError)
 

@@ -70,7 +70,7 @@ from miniagents.ext.a2a.messages import (
     A2AInputRequest,
     A2AMessage,
 )
-from miniagents.ext.input_requests import request_input
+from miniagents.ext.input_requests import quoted_words, request_input
 from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage
 from miniagents.messages.appender import MessageTokenAppender
 from miniagents.messages.image import ImagePart
@@ -571,9 +571,17 @@ def _string(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+_SAID_CHARS = 400
+"""The most characters of the remote's words that an error of ours quotes (``_said``)."""
+
+
 def _said(said: str) -> str:
-    """The end of a sentence: ``said`` after a colon (if any), and one full stop."""
-    said = said.strip()
-    if not said:
+    """The end of a sentence: the remote's words ``said`` after a colon (if any), and a full stop.
+
+    The words are the remote's, not ours: quoted as ``quoted_words`` quotes them (in quotes
+    they cannot close, on one line), at most 400 characters, so that a sentence of ours that
+    tells them (relayed by our server, to its client) stays ours, and short.
+    """
+    if not said.strip():
         return "."
-    return f": {said}" if said.endswith((".", "!", "?")) else f": {said}."
+    return f": {quoted_words(said, _SAID_CHARS)}."

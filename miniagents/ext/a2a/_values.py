@@ -8,9 +8,12 @@ that an event of a million tiny values is refused after its first ``most`` value
 anything parses it whole. Nothing is built: only a stack of the open containers' kinds,
 which the bound also bounds.
 
-Two texts count otherwise than their parse would: an object's key given twice counts
-each of its values (the parse keeps the last one), and a text that is no JSON counts as
-far as it can (the parse fails; the SDK says so). A text of more than ``5 * most + 5``
+A text whose first byte (after spaces) cannot start a JSON value (an HTML page's ``<``,
+a word) is no JSON at all: ``not_json`` says so at that byte, and it is not counted, so
+that its reader tells it for what it is rather than as too many values. Two texts count
+otherwise than their parse would: an object's key given twice counts each of its values
+(the parse keeps the last one), and a text that is no JSON further on counts as far as it
+can (the parse fails; the SDK says so). A text of more than ``5 * most + 5``
 tokens (brackets, commas, colons, keys and values) is no JSON within the bound, since a
 value takes at most five of them: the count stops there, and the SDK's parse fails within
 those tokens.
@@ -27,6 +30,8 @@ _STRING = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
 """A string's text up to its closing quote (or a lone backslash, or the piece's end)."""
 _BARE = re.compile(rb'[^ \t\n\r\[\]{},:"]*')
 """The rest of a number, ``true``, ``false`` or ``null``."""
+_FIRST = frozenset(b'{["-0123456789tfn\xef')
+"""The bytes a JSON text's first value starts with (``\xef``: a UTF-8 byte order mark's)."""
 
 _OBJECT, _ARRAY = 1, 0
 
@@ -41,7 +46,8 @@ class ValueCounter:
     """The count of the JSON values of one text read in pieces, up to a bound.
 
     ``feed`` each piece as it comes; ``over`` says once the text has held over ``most``
-    values. ``reset`` starts on the next text.
+    values, ``not_json`` once its first byte has said it is no JSON (see the module).
+    ``reset`` starts on the next text.
     """
 
     __slots__ = (
@@ -53,6 +59,7 @@ class ValueCounter:
         "_tokens",
         "count",
         "most",
+        "not_json",
         "over",
     )
 
@@ -64,6 +71,7 @@ class ValueCounter:
         """Start counting a new text."""
         self.count = 0
         self.over = False
+        self.not_json = False
         self._tokens = 0
         self._kinds = bytearray()  # the open containers, innermost last
         self._key = False  # whether the next string is an object's key
@@ -73,7 +81,7 @@ class ValueCounter:
 
     def feed(self, piece: bytes) -> bool:
         """Count the values that start in ``piece``; whether the text is over the bound now."""
-        if self.over or self._tokens > 5 * self.most + 5:
+        if self.over or self.not_json or self._tokens > 5 * self.most + 5:
             return self.over
         at, end = 0, len(piece)
         if self._string:
@@ -89,6 +97,9 @@ class ValueCounter:
             if self._tokens > 5 * self.most + 5:
                 break  # (no JSON within the bound: its parse fails, see the module)
             byte = piece[at]
+            if self._tokens == 1 and byte not in _FIRST:
+                self.not_json = True  # (an HTML page, a word: its reader says what came)
+                break
             at += 1
             if byte == 0x22:  # "
                 if not self._key:

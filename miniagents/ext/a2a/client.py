@@ -93,6 +93,7 @@ from miniagents.ext.a2a.errors import (
     A2AUnsupportedOperationError,
 )
 from miniagents.ext.a2a.messages import A2AData, A2AFile, A2AReply
+from miniagents.ext.input_requests import quoted_words
 from miniagents.ext.llm.messages import LLMToolApprovalRequest, LLMToolCallMessage
 from miniagents.ext.roles import role_of
 from miniagents.ext.tools.approval import ToolDecision, request_approval
@@ -504,7 +505,7 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
                 f"The card of the A2A agent {card.name!r} names no JSON-RPC interface to call "
                 f"({error}); this client speaks A2A over JSON-RPC."
             ) from error
-        exchange = _Exchange(remote, ctx, client, streams=card.capabilities.streaming)
+        exchange = _Exchange(remote, ctx, client, bound, streams=card.capabilities.streaming)
         await exchange.arun(parts or [Part(text="")])
 
 
@@ -517,8 +518,13 @@ class _EventBound:
     its JSON over ``max_values`` values, counted on its bytes as they come (nothing parsed):
     the SDK, which reads an event whole before it gives it, never holds a bigger one, nor
     parses one of more values (its parse into protobuf takes seconds of the loop for a
-    million tiny values). The error names the remote's task when the event's first bytes
-    do (so that it can be cancelled, though the event is not read).
+    million tiny values). The error names the remote's task: the one its reply read so far
+    names, else the one the event's first bytes name (so that it can be cancelled, though
+    the event is not read); if neither does, it says that the task may still run.
+
+    Attributes:
+        writer: The reply read through it, once its exchange has started (before, as the
+            card is fetched, no task is the remote's yet).
     """
 
     def __init__(
@@ -527,38 +533,96 @@ class _EventBound:
         self.max_bytes = max_bytes
         self.max_values = max_values
         self.alias = alias
+        self.writer: ReplyWriter | None = None
 
     async def ahook(self, response: httpx.Response) -> None:
-        """(httpx's response hook) Read ``response``'s body through a counter."""
+        """(httpx's response hook) Read ``response``'s body through a counter.
+
+        Every response comes here, whatever its status. A success's body (2xx) is A2A's
+        JSON (or a stream of it): its values are counted, and a body that is no JSON (of
+        another type than JSON or an event stream, or whose first byte starts no JSON
+        value: an HTML page) fails its read with what came (:meth:`not_json`), not as too
+        many values. An HTTP error's body is bounded in bytes only: the SDK reads it as
+        the error's text (``A2AHTTPError``).
+        """
         body = response.stream
         if isinstance(body, httpx.AsyncByteStream):  # (always, of an async client)
-            events = response.headers.get("content-type", "").startswith("text/event-stream")
-            response.stream = _BoundedBody(body, self, events=events)
+            response.stream = _BoundedBody(body, self, response)
 
-    def too_large(self, events: bool, task_id: str = "") -> A2AReplyTooLargeError:
+    def too_large(self, events: bool, start: bytes) -> A2AReplyTooLargeError:
+        """The error of an event (an answer, if not ``events``) over ``max_bytes``.
+
+        ``start``: its first bytes (of its data), which may name its task.
+        """
         what = "one event of its stream" if events else "one answer"
-        return A2AReplyTooLargeError(
+        return self._refused(
             f"The remote agent {self.alias} sent {what} over {self.max_bytes} bytes, which "
             "is not read whole; give the agent a higher max_event_bytes if the remote's "
             "events are this large by design.",
-            limit="max_event_bytes",
-            task_id=task_id,
+            "max_event_bytes",
+            start,
         )
 
-    def too_many(self, events: bool, task_id: str = "") -> A2AReplyTooLargeError:
+    def too_many(self, events: bool, start: bytes) -> A2AReplyTooLargeError:
+        """The error of an event (an answer, if not ``events``) over ``max_values`` values.
+
+        ``start``: its first bytes (of its data), which may name its task.
+        """
         what = "one event of its stream" if events else "one answer"
-        return A2AReplyTooLargeError(
+        return self._refused(
             f"The remote agent {self.alias} sent {what} of over {self.max_values} JSON "
             "values (its objects, lists, strings, numbers and the rest, at every depth), "
             "which is not read; give the agent a higher max_event_values if the remote's "
             "events hold this many by design.",
-            limit="max_event_values",
-            task_id=task_id,
+            "max_event_values",
+            start,
         )
+
+    def not_json(self, response: httpx.Response, events: bool, start: bytes) -> A2AError:
+        """The error of a success's body (an event of its stream) that is no JSON.
+
+        ``start``: its first bytes (of the event's data), told quoted. Before its exchange
+        (no :attr:`writer`) the answer is the agent's card's: an ``A2ACardError``.
+        """
+        came = quoted_words(start.decode(errors="replace"), _SHOWN)
+        media = response.headers.get("content-type", "")
+        kind = f"a body of type {media}" if media else "a body of no type"
+        status = response.status_code
+        if self.writer is None:
+            return A2ACardError(
+                f"The agent card at {response.request.url} could not be read: it was answered "
+                f"with HTTP {status} and {kind}, which is not JSON: {came}. Check the URL "
+                "(the agent's base URL, whose /.well-known/agent-card.json is its card)."
+            )
+        if events:
+            return A2AProtocolError(
+                f"The remote agent {self.alias} sent an event that is not JSON: {came}. Its "
+                "reply cannot be read; check that the remote speaks A2A 1.0 (its events as "
+                "the protocol's JSON)."
+            )
+        return A2AProtocolError(
+            f"The remote agent {self.alias} answered HTTP {status} with {kind}, not A2A's "
+            f"JSON: {came}. Check that its URL is the A2A agent's (a web page, a proxy's or "
+            "a login page answers so)."
+        )
+
+    def _refused(self, said: str, limit: str, start: bytes) -> A2AReplyTooLargeError:
+        """The error ``said`` of ``limit``, naming the task (see the class docstring)."""
+        writer = self.writer
+        task_id = (writer.task_id if writer is not None else None) or _task_named(start)
+        if writer is not None and not task_id:  # (its exchange cancels no task, then)
+            said += (
+                " The task it started may still run: the remote named no task before, nor in "
+                f"the first {_START} bytes of this, so none was cancelled."
+            )
+        return A2AReplyTooLargeError(said, limit=limit, task_id=task_id)
 
 
 _START = 4096
 """The bytes of an event (or an answer) kept to read its task's id from, if it is refused."""
+
+_SHOWN = 200
+"""The most characters of a body that is no JSON that its error quotes."""
 
 _TASK_NAMED = re.compile(
     rb'"result"\s*:\s*\{\s*(?:"task"\s*:\s*\{\s*"id"|"(?:statusUpdate|artifactUpdate)"\s*:\s*\{\s*"taskId")'
@@ -578,6 +642,11 @@ def _task_named(start: bytes) -> str:
     return "" if found is None else found.group(1).decode(errors="replace")
 
 
+def _is_json(media: str) -> bool:
+    """Whether the media type ``media`` (lower case, no parameters) is JSON's."""
+    return media.endswith(("/json", "+json"))
+
+
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 """What ends a line of an SSE stream: any of the line ends the standard allows."""
 
@@ -589,13 +658,23 @@ class _BoundedBody(httpx.AsyncByteStream):
     counted as they come (their values by a :class:`ValueCounter`, joined by a line end, as
     the SDK joins them), and the count starts again at its blank line. A body that is not
     a stream is counted whole, as it comes. Nothing of the body is kept but a line's first
-    bytes, until they say its field.
+    bytes, until they say its field, and an event's first bytes (where its task is named).
+    Of an HTTP error (not 2xx) only the bytes are counted; a success of another type than
+    JSON or an event stream fails once its first bytes are read (what came, for its error).
     """
 
-    def __init__(self, body: httpx.AsyncByteStream, bound: _EventBound, *, events: bool) -> None:
+    def __init__(
+        self, body: httpx.AsyncByteStream, bound: _EventBound, response: httpx.Response
+    ) -> None:
         self._body = body
         self._bound = bound
-        self._events = events
+        self._response = response
+        media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        self._events = media == "text/event-stream"
+        self._json = response.is_success  # (its values are counted: the SDK parses it)
+        self._foreign = (  # (a success of another type: no A2A answer)
+            self._json and bool(media) and not self._events and not _is_json(media)
+        )
         self._pending = 0  # the bytes of the event read so far (of the body, if no stream)
         self._values = ValueCounter(bound.max_values)  # the event's values so far
         self._head = b""  # the line's bytes so far, until they say its field
@@ -610,12 +689,19 @@ class _BoundedBody(httpx.AsyncByteStream):
         async for chunk in self._body:
             self._count(chunk)
             if self._pending > bound.max_bytes:
-                raise bound.too_large(self._events, _task_named(self._start))
+                raise bound.too_large(self._events, self._start)
+            if self._values.not_json or (self._foreign and len(self._start) >= _SHOWN):
+                raise bound.not_json(self._response, self._events, self._start)
             if self._values.over:
-                raise bound.too_many(self._events, _task_named(self._start))
+                raise bound.too_many(self._events, self._start)
             yield chunk
+        if self._foreign:  # (a body shorter than what its error shows)
+            raise bound.not_json(self._response, self._events, self._start)
 
     def _count(self, chunk: bytes) -> None:
+        if not self._json:  # (an HTTP error's body: the SDK does not parse it)
+            self._pending += len(chunk)
+            return
         if not self._events:
             self._pending += len(chunk)
             self._values.feed(chunk)
@@ -705,7 +791,13 @@ class _Exchange:
     """The requests of one interaction, and the reading of its task's events into the reply."""
 
     def __init__(
-        self, remote: _Remote, ctx: InteractionContext, client: Client, *, streams: bool
+        self,
+        remote: _Remote,
+        ctx: InteractionContext,
+        client: Client,
+        bound: _EventBound,
+        *,
+        streams: bool,
     ) -> None:
         self.remote = remote
         self.client = client
@@ -717,6 +809,7 @@ class _Exchange:
             max_messages=limits.max_reply_messages,
             questions=remote.questions,
         )
+        bound.writer = self.writer  # (its errors name the task the reply read names)
         self.ctx = ctx
         self.streams = streams  # (else: SendMessage returns at once, and GetTask is polled)
 
@@ -756,14 +849,8 @@ class _Exchange:
             raise
         except BaseException as error:
             task_id = writer.task_id
-            if isinstance(error, A2AReplyTooLargeError):  # (an event over a bound: its
-                task_id = task_id or error.task_id or None  # first bytes may name the task)
-                error.task_id = task_id or ""
-                if task_id is None:  # (the message, said again with what it left running)
-                    error.args = (
-                        f"{error} The task it started may still run: the remote named no task "
-                        f"before, nor in the first {_START} bytes of this, so none was cancelled.",
-                    )
+            if isinstance(error, A2AReplyTooLargeError):  # (an event over a bound names
+                task_id = task_id or error.task_id or None  # the task: see _EventBound)
             try:  # (late: also a task that waits for its caller, who is not asked now)
                 await self._acancel_remote(task_id, waiting=late)
             finally:
@@ -986,11 +1073,14 @@ def _translated(error: BaseException, alias: str) -> A2AError:
     if isinstance(cause, httpx.HTTPStatusError):
         status = cause.response.status_code
         return A2AHTTPError(
-            f"The remote agent {alias} answered HTTP {status}: {_body(cause.response)}", status
+            f"The remote agent {alias} answered HTTP {status}{_body(cause.response)}", status
         )
     if isinstance(error, SDKError) and not isinstance(error, A2AClientError):
         code = JSON_RPC_ERROR_CODE_MAP.get(type(error), Code.INTERNAL)
-        said = f"The remote agent {alias} refused the request ({code}): {error.message}"
+        said = (
+            f"The remote agent {alias} refused the request ({code}): "
+            f"{quoted_words(str(error.message), _SAID)}."
+        )
         data = error.data
         if code == Code.TASK_NOT_FOUND:
             return A2ATaskNotFoundError(said, code, data)
@@ -999,12 +1089,21 @@ def _translated(error: BaseException, alias: str) -> A2AError:
         if code in _UNSUPPORTED:
             return A2AUnsupportedOperationError(said, code, data)
         return A2ARemoteError(said, code, data)
-    return A2ARemoteError(f"The remote agent {alias} failed the request: {error}", Code.INTERNAL)
+    return A2ARemoteError(
+        f"The remote agent {alias} failed the request: {quoted_words(str(error), _SAID)}.",
+        Code.INTERNAL,
+    )
+
+
+_SAID = 500
+"""The most characters of the remote's words (an HTTP error's body, its JSON-RPC error's
+message) that the error of a request it refused quotes."""
 
 
 def _body(response: httpx.Response) -> str:
+    """The end of the sentence of an HTTP error: its body's text, quoted (``quoted_words``)."""
     try:
         text = response.text
     except httpx.ResponseNotRead:
-        return "(no body read)"
-    return text[:500]
+        return " (its body was not read)."
+    return f": {quoted_words(text, _SAID)}." if text.strip() else " (with no body)."
