@@ -560,6 +560,12 @@ async def test_wrong_arguments_are_refused_before_connecting_saying_what_to_give
             "turns off, so it would be ignored. Drop transcription_model, or keep "
             "transcribe_input=True.",
         ),
+        # (was: the provider's check first, so a flag of the wrong kind, falsy, was taken
+        # for False, and the transcription model refused as ignored)
+        (
+            {"transcribe_input": 0, "transcription_model": "whisper-1"},
+            "needs transcribe_input to be True or False; got 0",
+        ),
     ],
 )
 async def test_openais_own_wrong_arguments_are_refused_before_connecting(
