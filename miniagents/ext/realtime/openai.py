@@ -40,7 +40,6 @@ from miniagents.arguments import check_text, refused_argument
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMError, LLMRequestError
 from miniagents.ext.llm.sdk_calls import check_client
 from miniagents.ext.realtime.agent import make_realtime_agent
-from miniagents.ext.realtime.errors import RealtimeConnectionError
 from miniagents.ext.realtime.pieces import PCM24K, RealtimeUsage
 from miniagents.ext.realtime.provider import (
     AudioCut,
@@ -61,6 +60,7 @@ from miniagents.ext.realtime.provider import (
     _closed_error,
     _ended_error,
     _open_error,
+    _send_closed_error,
 )
 from miniagents.messages.image import ImagePart
 from miniagents.utils.nested import merged
@@ -335,9 +335,7 @@ class _OpenAILink:
                 await self._connection.send(event)
         except Exception as error:
             if _closed_error(error):
-                raise RealtimeConnectionError(
-                    f"The connection to the OpenAI Realtime API dropped: {error}."
-                ) from error
+                raise _send_closed_error("the OpenAI Realtime API", error) from error
             raise
         return event_id
 

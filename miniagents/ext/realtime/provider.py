@@ -377,6 +377,35 @@ def _closed_error(error: BaseException) -> bool:
     return any(cls.__name__ == "ConnectionClosed" for cls in type(error).__mro__)
 
 
+def _send_closed_error(api: str, error: BaseException) -> RealtimeConnectionError:
+    """A provider's error for a send that found the connection to ``api`` closed.
+
+    Made of what ``error`` (the WebSocket library's ``ConnectionClosed``) knows: who closed
+    the connection, its close code and reason (the reason quoted, its own trailing period
+    left out), or that it dropped with no close frame; never of the library's own text,
+    whose punctuation ends in the middle of a sentence.
+    """
+    frame = getattr(error, "rcvd", None)
+    closer = "the API"
+    if frame is None:
+        frame = getattr(error, "sent", None)
+        closer = "this side"
+    code = getattr(frame, "code", None)
+    if isinstance(code, int):
+        reason = str(getattr(frame, "reason", "") or "").strip().rstrip(".")
+        said = f', reason "{reason}"' if reason else ""
+        how = f"was closed by {closer} (close code {code}{said})"
+    elif hasattr(error, "rcvd"):  # (the library's, with no close frame either way)
+        how = "dropped (no close frame)"
+    else:
+        text = str(error).strip().rstrip(".")
+        how = f'was found closed ("{text}")' if text else "was found closed"
+    return RealtimeConnectionError(
+        f"The connection to {api} {how} as the session sent to it; the session ended. Start "
+        "a new session to go on."
+    )
+
+
 def _ended_error(api: str, code: int | None, reason: str, *, ends_one: str = "") -> LLMError:
     """A provider's error for a session ``api`` closed mid-way (``code`` ``None``: it dropped)."""
     if code is None:

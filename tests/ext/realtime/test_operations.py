@@ -607,10 +607,57 @@ async def test_a_gemini_send_that_finds_the_connection_closed_is_a_realtime_conn
     link = _GeminiLink(None, _ClosedLive(), types, vad=True)
     with pytest.raises(RealtimeConnectionError) as found:
         await link.asend_text("Hi.")
-    assert str(found.value).startswith(
-        "The connection to Gemini Live dropped: received 1011 (internal error) The model is "
-        "overloaded."
+    assert str(found.value) == (
+        'The connection to Gemini Live was closed by the API (close code 1011, reason "The '
+        'model is overloaded") as the session sent to it; the session ended. Start a new '
+        "session to go on."
     )
+
+
+class _ClosedConnection:
+    """An OpenAI SDK connection whose sends find it closed, as ``closed`` says."""
+
+    def __init__(self, closed: Exception) -> None:
+        self.closed = closed
+
+    async def send_raw(self, data: str) -> None:
+        raise self.closed
+
+
+def _closed(received: tuple[int, str] | None, sent: tuple[int, str] | None) -> Exception:
+    """The websockets library's error of a connection closed with these close frames."""
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.frames import Close
+
+    rcvd = None if received is None else Close(*received)
+    frame = None if sent is None else Close(*sent)
+    both = None if rcvd is None or frame is None else True
+    return ConnectionClosedError(rcvd, frame, both)
+
+
+@pytest.mark.parametrize(
+    ("closed", "said"),
+    [
+        (
+            _closed((1011, "overloaded."), (1011, "overloaded.")),
+            'was closed by the API (close code 1011, reason "overloaded") as the session sent',
+        ),
+        (_closed(None, (1000, "")), "was closed by this side (close code 1000) as the session"),
+        (_closed(None, None), "dropped (no close frame) as the session sent to it"),
+    ],
+)
+async def test_an_openai_send_that_finds_the_connection_closed_says_so_in_full_sentences(
+    closed: Exception, said: str
+) -> None:
+    # (was: the websockets library's text joined in, "The connection to the OpenAI Realtime
+    # API dropped: received 1011 (internal error) overloaded.; then sent 1011 (internal
+    # error) overloaded..", its punctuation ending the sentence midway)
+    link = _OpenAILink(_ClosedConnection(closed), vad=True)
+    with pytest.raises(RealtimeConnectionError) as found:
+        await link.asend_audio(bytes(480))
+    told = str(found.value)
+    assert told.startswith(f"The connection to the OpenAI Realtime API {said}")
+    assert told.endswith(" to it; the session ended. Start a new session to go on.")
 
 
 async def _openais_race() -> RealtimeEvent:
