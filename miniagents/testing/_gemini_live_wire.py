@@ -95,7 +95,7 @@ class GeminiLiveWire:
             record.config = dict(setup)
             record.model = model
 
-        record._note(note)
+        record.note(note)
         generation = _get(setup, "generationConfig") or {}
         modalities = _get(generation, "responseModalities") or ["AUDIO"]
         session.text_only = [str(each).upper() for each in modalities] == ["TEXT"]

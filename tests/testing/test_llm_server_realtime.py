@@ -114,6 +114,26 @@ async def test_gemini_live_wants_its_setup_first(fake_llm: FakeLLMServer) -> Non
     assert record.outcome == "failed"
 
 
+async def test_a_change_noted_on_a_session_record_wakes_a_wait_for_it(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the wires and the server changed a record through its private _note, which no
+    # other module may call; LiveRecord.note is the record's public way, under its lock)
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        await events_until(connection, "session.created")
+        record = fake_llm.realtime_sessions[0]
+        waited = asyncio.ensure_future(
+            fake_llm.wait_realtime_async(0, lambda found: ("noted", 1) in found.truncations)
+        )
+        await asyncio.to_thread(record.note, lambda: record.truncations.append(("noted", 1)))
+        assert await waited is record
+        update = {"type": "session.update", "session": {"instructions": "Be brief."}}
+        await connection.send_raw(json.dumps(update))
+        await events_until(connection, "session.updated")
+    assert record.config["instructions"] == "Be brief."  # (the wire's note, made so)
+
+
 @pytest.mark.parametrize(
     ("session", "param"),
     [
