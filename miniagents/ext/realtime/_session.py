@@ -102,6 +102,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    session_options,
 )
 from miniagents.ext.roles import role_of
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
@@ -216,6 +217,7 @@ class Session:
             silence_ms=options.silence_ms,
             interrupt=options.interrupt,
             options=dict(options.extra_session or {}),
+            provider_options=session_options(options),
         )
         self._setup = self.setup
         self._ctx = ctx

@@ -61,6 +61,7 @@ from miniagents.ext.realtime.provider import (
     _ended_error,
     _open_error,
     _send_closed_error,
+    session_option,
 )
 from miniagents.messages.image import ImagePart
 from miniagents.utils.nested import merged
@@ -126,7 +127,7 @@ class OpenAIRealtimeOptions(RealtimeOptions):
     """
 
     async_client: openai_sdk.AsyncOpenAI | None = None
-    transcription_model: str | None = None
+    transcription_model: str | None = session_option(None)
     websocket_options: Mapping[str, object] | None = None
 
     def check(self, alias: str) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol, TypeAlias, TypeVar
 
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError, LLMError
@@ -61,9 +61,15 @@ __all__ = [
     "ToolCalled",
     "ToolCancelled",
     "UserTranscribed",
+    "session_option",
+    "session_options",
 ]
 
 OptionsT = TypeVar("OptionsT", bound="RealtimeOptions", contravariant=True)
+T = TypeVar("T")
+
+_SESSION_OPTION = "miniagents.realtime.session_option"
+"""The metadata key that marks a field of an options class as a setting the API is sent."""
 
 InputEnd: TypeAlias = Literal["no_turn", "replies", "ask"]
 """What ending the input did (see :meth:`RealtimeLink.aend_input`)."""
@@ -282,6 +288,9 @@ class SessionSetup:
         silence_ms: How long a pause ends the user's turn (``None``: the API's default).
         interrupt: Whether the user's speech cuts the model's reply short.
         options: Anything else the provider sends as it is (its ``extra_session``).
+        provider_options: The provider's own settings that the API is sent (the fields of
+            its options class declared with :func:`session_option`, those given), by name:
+            OpenAI's ``transcription_model``.
     """
 
     model: str
@@ -294,6 +303,7 @@ class SessionSetup:
     silence_ms: int | None = None
     interrupt: bool = True
     options: Mapping[str, object] = field(default_factory=dict)
+    provider_options: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -425,6 +435,32 @@ def _ended_error(api: str, code: int | None, reason: str, *, ends_one: str = "")
     return RealtimeServerError(
         f"{said} closed the session with code {code}: {reason.rstrip('.')}.", str(code)
     )
+
+
+def session_option(default: T) -> T:
+    """Declare a field of a realtime options class as a setting the API is sent.
+
+    Such a field changes what the API answers (OpenAI's ``transcription_model``), so the
+    session's setup holds it when it is given (``SessionSetup.provider_options``), and so
+    does the session's key in a call cache: a recording is replayed only for the same
+    setting. The other fields of a provider's options only say how to connect
+    (``async_client``, ``websocket_options``) and key nothing.
+
+    Example:
+        >>> @dataclass(frozen=True, kw_only=True)
+        ... class MyRealtimeOptions(RealtimeOptions):
+        ...     noise_reduction: str | None = session_option(None)
+    """
+    return field(default=default, metadata={_SESSION_OPTION: True})
+
+
+def session_options(options: RealtimeOptions) -> dict[str, object]:
+    """The settings of ``options`` declared with :func:`session_option`, those not ``None``."""
+    return {
+        each.name: value
+        for each in fields(options)
+        if each.metadata.get(_SESSION_OPTION) and (value := getattr(options, each.name)) is not None
+    }
 
 
 @dataclass(frozen=True, kw_only=True)

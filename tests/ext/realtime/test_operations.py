@@ -173,6 +173,55 @@ async def test_a_recorded_session_replays_byte_for_byte_with_no_server(api: Api)
                 await voice.inquire(streamed(["Something else."]))
 
 
+async def test_a_recording_is_replayed_only_for_the_same_transcription_model() -> None:
+    # (was: the session's key held the setup's settings but not OpenAI's own, so a session
+    # recorded with one transcription model replayed, its user's words unchanged, for
+    # another; the client and the WebSocket's options, which only say how to connect, still
+    # key nothing)
+    openai_api = APIS[0]
+    store = MemoryCallStore()
+    asked = question(openai_api)
+    with FakeLLMServer() as server:
+        server.speak(["Hello."], heard="Hi.")
+        async with MiniAgents():
+            with CallCache(store, mode="read_through").active():
+                voice = openai_api.voice(server, transcription_model="whisper-1")
+                live = await pieces(voice.inquire(streamed(asked)))
+        client = openai_api.client(server)
+    assert len(store) == 1
+    async with MiniAgents():  # the server has stopped: a request would fail
+        with CallCache(store, mode="replay").active():
+            same = openai_api.agent.fork(
+                async_client=client,
+                transcription_model="whisper-1",
+                websocket_options={"open_timeout": 30},
+            )
+            replayed = await pieces(same.inquire(streamed(asked)))
+            assert [piece.text for piece in of(Transcript, replayed)] == [
+                piece.text for piece in of(Transcript, live)
+            ]
+            for other in ({}, {"transcription_model": "gpt-4o-transcribe"}):
+                voice = openai_api.agent.fork(async_client=client, **other)
+                with pytest.raises(LLMCacheMissError, match="transcription_model"):
+                    await voice.inquire(streamed(asked))
+
+
+def test_a_sessions_key_holds_the_providers_own_settings_apart_from_its_extra_ones() -> None:
+    provider = OpenAIRealtimeProvider()
+    whisper = SessionSetup("gpt-realtime", provider_options={"transcription_model": "whisper-1"})
+    extra = SessionSetup("gpt-realtime", options={"transcription_model": "whisper-1"})
+    request = session_request(provider, whisper)
+    assert request["options"]["provider_options"] == {"transcription_model": "whisper-1"}
+    assert (
+        "provider_options" not in session_request(provider, SessionSetup("gpt-realtime"))["options"]
+    )
+    keys = {
+        request_key(session_request(provider, each))
+        for each in (whisper, extra, SessionSetup("gpt-realtime"))
+    }
+    assert len(keys) == 3
+
+
 async def test_each_reply_is_a_chat_span_of_the_agents_span_and_a_tool_one_beside_it(
     api: Api, fake_llm: FakeLLMServer, traces: Traces
 ) -> None:
