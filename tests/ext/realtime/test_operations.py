@@ -200,8 +200,8 @@ async def test_a_recording_is_replayed_only_for_the_same_transcription_model() -
             assert [piece.text for piece in of(Transcript, replayed)] == [
                 piece.text for piece in of(Transcript, live)
             ]
-            for other in ({}, {"transcription_model": "gpt-4o-transcribe"}):
-                voice = openai_api.agent.fork(async_client=client, **other)
+            for other in (None, "gpt-4o-transcribe"):
+                voice = openai_api.agent.fork(async_client=client, transcription_model=other)
                 with pytest.raises(LLMCacheMissError, match="transcription_model"):
                     await voice.inquire(streamed(asked))
 
