@@ -388,8 +388,8 @@ class _Replay:
             )
         if self._left[match] <= 0:
             raise LLMCacheMissError(
-                f"The realtime session sent what its recording does not hold ({kind}, the "
-                f"{self._sends + 1}th thing sent): its input differs from the recorded "
+                f"The realtime session sent what its recording does not hold ({kind}, its "
+                f"send number {self._sends + 1}): its input differs from the recorded "
                 "session's. Record the session again (the cache in mode 'record').",
                 self._key,
                 self._key,

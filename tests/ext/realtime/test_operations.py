@@ -169,8 +169,10 @@ async def test_a_recorded_session_replays_byte_for_byte_with_no_server(api: Api)
             other = api.agent.fork(async_client=client, tools=[clock], instructions="Be brief.")
             with pytest.raises(LLMCacheMissError, match="Be brief"):
                 await other.inquire(streamed(asked))
-            with pytest.raises(LLMCacheMissError, match="input differs"):
+            with pytest.raises(LLMCacheMissError, match="input differs") as missed:
                 await voice.inquire(streamed(["Something else."]))
+    # (was: "the 1th thing sent", an ordinal made by appending "th" to any number)
+    assert "does not hold (text, its send number 1): its input differs" in str(missed.value)
 
 
 async def test_a_recording_is_replayed_only_for_the_same_transcription_model() -> None:
