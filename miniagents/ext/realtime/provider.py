@@ -377,9 +377,16 @@ def _open_error(
             f"{api} refused the API key (HTTP {status}): check {key}, or the api_key of the "
             "client given as async_client."
         )
+    said = str(error).strip().rstrip(".")
     if isinstance(error, ValueError):
-        return LLMConfigurationError(f"{session} could not be opened: {error}")
-    return RealtimeConnectionError(f"{api} could not be reached: {type(error).__name__}: {error}")
+        return LLMConfigurationError(
+            f'{session} could not be opened: its client refused the setup ("{said}"). Check '
+            "the agent's session settings (its extra_session) against what the API takes."
+        )
+    return RealtimeConnectionError(
+        f'{api} could not be reached ({type(error).__name__}: "{said}"). Check the network '
+        "and the client's base URL, then start the session again."
+    )
 
 
 def _closed_error(error: BaseException) -> bool:
