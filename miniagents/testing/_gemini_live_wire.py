@@ -12,6 +12,12 @@ camelCase, a raw client may write snake_case). The API tells no voice activity t
 client: the user's speech over the model's turn is an ``interrupted`` turn. A message it
 would refuse closes the connection, as Gemini's server does, with code 1007 (or 1011
 for a scripted error) and the reason.
+
+A setup with a field that ``BidiGenerateContentSetup`` does not have (:data:`SETUP_FIELDS`,
+in either case: a misspelt ``generationConfg``, a field of another API) is refused so,
+code 1007. The Live API's documentation does not say how it refuses one; the fake says it
+as Gemini's JSON API says an unknown field (``Invalid JSON payload received. Unknown name
+"x" at 'setup': Cannot find field.``), and closes as Live closes on an invalid argument.
 """
 
 from __future__ import annotations
@@ -34,7 +40,27 @@ from miniagents.testing._live import (
     UserTurn,
 )
 
-__all__ = ["GeminiLiveWire"]
+__all__ = ["SETUP_FIELDS", "GeminiLiveWire"]
+
+SETUP_FIELDS = frozenset(
+    {
+        "model",
+        "generationConfig",
+        "systemInstruction",
+        "tools",
+        "realtimeInputConfig",
+        "sessionResumption",
+        "contextWindowCompression",
+        "inputAudioTranscription",
+        "outputAudioTranscription",
+        "proactivity",
+        "historyConfig",
+        "avatarConfig",
+        "safetySettings",
+    }
+)
+"""The fields of a Gemini Live setup (camelCase), as the google-genai SDK writes them for the
+Gemini API: any other is refused (see the module)."""
 
 
 def _get(mapping: Mapping[str, Any], name: str) -> Any:
@@ -43,6 +69,12 @@ def _get(mapping: Mapping[str, Any], name: str) -> Any:
         return mapping[name]
     snake = "".join("_" + char.lower() if char.isupper() else char for char in name)
     return mapping.get(snake)
+
+
+def _camel(name: str) -> str:
+    """``name`` in camelCase (a snake_case name's words joined)."""
+    first, *rest = name.split("_")
+    return first + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
 class GeminiLiveWire:
@@ -88,6 +120,18 @@ class GeminiLiveWire:
             )
 
     def _setup(self, session: LiveSession, setup: Mapping[str, Any]) -> None:
+        unknown = [name for name in setup if _camel(str(name)) not in SETUP_FIELDS]
+        if unknown:
+            session.error(
+                "invalid_argument",
+                "\n".join(
+                    f"Invalid JSON payload received. Unknown name \"{name}\" at 'setup': "
+                    "Cannot find field."
+                    for name in unknown
+                ),
+                fatal=True,
+            )
+            return
         record = session.record
         model = _get(setup, "model")
 
@@ -95,7 +139,7 @@ class GeminiLiveWire:
             record.config = dict(setup)
             record.model = model
 
-        record._note(note)
+        record.note(note)
         generation = _get(setup, "generationConfig") or {}
         modalities = _get(generation, "responseModalities") or ["AUDIO"]
         session.text_only = [str(each).upper() for each in modalities] == ["TEXT"]

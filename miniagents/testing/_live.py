@@ -329,7 +329,13 @@ class LiveRecord:
         """The types of the client's messages, in order (Gemini: each message's first key)."""
         return [str(event.get("type") or next(iter(event), "")) for event in self.received]
 
-    def _note(self, change: Callable[[], None]) -> None:
+    def note(self, change: Callable[[], None]) -> None:
+        """Make ``change`` to the record under its lock, and wake those who wait for one.
+
+        How the server's threads (the session, its wire, the server's stop) change a record:
+        a test's wait (``FakeLLMServer.wait_realtime_async``) sees the change once it is
+        whole.
+        """
         with self._changed:
             change()
             self._changed.notify_all()
@@ -465,7 +471,7 @@ class LiveSession:
     ) -> None:
         """Refuse a client message as the API would (``fatal``: and close the session)."""
         problem = ProtocolError(code, message, event_id, fatal, param)
-        self.record._note(lambda: self.record.errors.append(problem))
+        self.record.note(lambda: self.record.errors.append(problem))
         if fatal:
             self.failed = problem
         self.emit(problem)
@@ -490,7 +496,7 @@ class LiveSession:
                 self.record.input_audio.extend(audio[:kept])
             self.record.input_audio_bytes += len(audio)
 
-        self.record._note(note)
+        self.record.note(note)
         ms = len(audio) * 1000 // (2 * self.input_rate)
         start = self._audio_ms
         self._audio_ms += ms
@@ -555,7 +561,7 @@ class LiveSession:
                 )
                 return
             output = str(item.get("output", ""))
-            self.record._note(lambda: self.record.tool_outputs.__setitem__(call_id, output))
+            self.record.note(lambda: self.record.tool_outputs.__setitem__(call_id, output))
             self._add(_Item(item_id, "tool", "output", output, call_id=call_id))
         elif kind == "function_call":
             self._add(
@@ -591,7 +597,7 @@ class LiveSession:
         if not any(each.call_id == call_id and each.kind == "call" for each in self.items.values()):
             self.error("invalid_argument", f"No function call has the id {call_id!r}.", fatal=True)
             return False
-        self.record._note(lambda: self.record.tool_outputs.__setitem__(call_id, output))
+        self.record.note(lambda: self.record.tool_outputs.__setitem__(call_id, output))
         self._add(_Item(self.new_id("item"), "tool", "output", output, call_id=call_id))
         return True
 
@@ -610,7 +616,7 @@ class LiveSession:
                 event_id,
             )
             return
-        self.record._note(lambda: self.record.truncations.append((item_id, ms)))
+        self.record.note(lambda: self.record.truncations.append((item_id, ms)))
         item.transcript = ""  # (the server keeps no text the user did not hear)
         item.audio_ms = ms
         self.emit(Truncated(item_id, ms))
@@ -626,7 +632,7 @@ class LiveSession:
             )
             return
         script = self._take(False) or SpokenReply(transcript=_echo(self._last_user_text))
-        self.record._note(lambda: self.record.replies.append(script))
+        self.record.note(lambda: self.record.replies.append(script))
         if script.error is not None:
             self.error(script.error_code, script.error, fatal=True)
             return
@@ -849,16 +855,16 @@ def serve(socket: Socket, session: LiveSession, stopping: threading.Event) -> No
     while True:
         if session.failed is not None:  # (what the API says of it is sent, then the close)
             _send(socket, record, session.take_outbox())
-            record._note(lambda: setattr(record, "outcome", "failed"))
+            record.note(lambda: setattr(record, "outcome", "failed"))
             socket.close(session.wire.close_code(session.failed), session.failed.message[:120])
             return
         if session.dropped:
-            record._note(lambda: setattr(record, "outcome", "dropped"))
+            record.note(lambda: setattr(record, "outcome", "dropped"))
             socket.cut()
             return
         if session.ended:
             _send(socket, record, session.take_outbox())
-            record._note(lambda: setattr(record, "outcome", "ended"))
+            record.note(lambda: setattr(record, "outcome", "ended"))
             socket.close(1000, "The session has ended.")
             return
         due = session.next_due()
@@ -869,7 +875,7 @@ def serve(socket: Socket, session: LiveSession, stopping: threading.Event) -> No
             if parsed is None:
                 session.error("invalid_request_error", "The message is not a JSON object.")
             else:
-                record._note(functools.partial(record.received.append, shown(parsed)))
+                record.note(functools.partial(record.received.append, shown(parsed)))
                 session.wire.receive(session, parsed)
         session.step(time.monotonic())
         _send(socket, record, session.take_outbox())
@@ -878,4 +884,4 @@ def serve(socket: Socket, session: LiveSession, stopping: threading.Event) -> No
 def _send(socket: Socket, record: LiveRecord, events: list[dict[str, Any]]) -> None:
     for event in events:
         socket.send_text(json.dumps(event, separators=(",", ":")))
-        record._note(functools.partial(record.sent.append, shown(event)))
+        record.note(functools.partial(record.sent.append, shown(event)))

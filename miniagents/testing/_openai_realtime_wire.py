@@ -228,7 +228,7 @@ class OpenAIRealtimeWire:
     def _update(self, session: LiveSession, given: dict[str, Any]) -> None:
         self._session = merged(self._session, given)
         record = session.record
-        record._note(lambda: setattr(record, "config", self._session))
+        record.note(lambda: setattr(record, "config", self._session))
         audio_in = self._session.get("audio", {}).get("input", {})
         detection = audio_in.get("turn_detection")
         session.vad = isinstance(detection, dict)

@@ -322,6 +322,6 @@ class ScriptedApp(Recorder):
             socket = accept_upgrade(handler)
             serve_live(socket, session, self.stopping)
         except ClientGone:
-            record._note(lambda: setattr(record, "outcome", "closed"))
+            record.note(lambda: setattr(record, "outcome", "closed"))
         except Stopping:
-            record._note(lambda: setattr(record, "outcome", "stopped"))
+            record.note(lambda: setattr(record, "outcome", "stopped"))

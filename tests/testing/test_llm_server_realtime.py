@@ -114,6 +114,54 @@ async def test_gemini_live_wants_its_setup_first(fake_llm: FakeLLMServer) -> Non
     assert record.outcome == "failed"
 
 
+async def test_a_change_noted_on_a_session_record_wakes_a_wait_for_it(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the wires and the server changed a record through its private _note, which no
+    # other module may call; LiveRecord.note is the record's public way, under its lock)
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        await events_until(connection, "session.created")
+        record = fake_llm.realtime_sessions[0]
+        waited = asyncio.ensure_future(
+            fake_llm.wait_realtime_async(0, lambda found: ("noted", 1) in found.truncations)
+        )
+        await asyncio.to_thread(record.note, lambda: record.truncations.append(("noted", 1)))
+        assert await waited is record
+        update = {"type": "session.update", "session": {"instructions": "Be brief."}}
+        await connection.send_raw(json.dumps(update))
+        await events_until(connection, "session.updated")
+    assert record.config["instructions"] == "Be brief."  # (the wire's note, made so)
+
+
+async def test_the_fake_refuses_an_unknown_gemini_setup_field_closing_the_session(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: taken silently, as the OpenAI fake took an unknown session.update field)
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    url = fake_llm.gemini_base_url.replace("http://", "wss://")
+    path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    known = {"model": "models/gemini-live", "generation_config": {"temperature": 0.2}}
+    async with connect(url + path, ssl=fake_llm.tls_context) as socket:
+        await socket.send(json.dumps({"setup": known}))  # (snake_case, as a raw client's)
+        assert json.loads(await socket.recv()) == {"setupComplete": {}}
+    async with connect(url + path, ssl=fake_llm.tls_context) as socket:
+        await socket.send(json.dumps({"setup": {**known, "temprature": 0.2}}))
+        with pytest.raises(ConnectionClosedError) as closed:
+            await socket.recv()
+    said = (
+        "Invalid JSON payload received. Unknown name \"temprature\" at 'setup': Cannot find field."
+    )
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1007, said)
+    record = await fake_llm.wait_realtime_async(1, lambda record: record.outcome != "open")
+    assert record.outcome == "failed"
+    assert [(error.code, error.message) for error in record.errors] == [("invalid_argument", said)]
+    assert record.config == {}  # (the setup refused: not taken)
+
+
 @pytest.mark.parametrize(
     ("session", "param"),
     [

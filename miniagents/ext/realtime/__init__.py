@@ -52,6 +52,7 @@ from miniagents.ext.realtime.provider import RealtimeLink as RealtimeLink
 from miniagents.ext.realtime.provider import RealtimeOptions as RealtimeOptions
 from miniagents.ext.realtime.provider import RealtimeProvider as RealtimeProvider
 from miniagents.ext.realtime.provider import SessionSetup as SessionSetup
+from miniagents.ext.realtime.provider import session_option as session_option
 
 __all__ = [
     "PCM16K",
@@ -77,4 +78,5 @@ __all__ = [
     "TurnEnd",
     "make_realtime_agent",
     "piece_is",
+    "session_option",
 ]

@@ -2,7 +2,8 @@
 
 Where a :class:`~miniagents.ext.llm.cache.CallCache` is active (``with cache.active():``,
 or the testing kit's pytest plugin), a session is named by its setup (provider, model,
-instructions, tools, voice, modality, turn detection, extra options: :func:`session_request`)
+instructions, tools, voice, modality, turn detection, extra options, the provider's own
+settings that the API is sent: :func:`session_request`)
 and kept in the cache's store as a recorded call whose events are the session's, in order,
 each a text: ``<`` and the JSON of an event the API sent (its audio as base64: replayed byte
 for byte), or ``>`` and what the session sent (its kind and a digest of it: the input is
@@ -77,7 +78,11 @@ def session_request(
     (``canonical_options``): a set as its items in a fixed order, a dataclass as its
     fields, the same in every process. The extra options (``extra_session``) are kept apart,
     under ``options.extra_session``, so that one named as a field of the setup (``voice``,
-    ``vad``) cannot stand in for that field's value in the key.
+    ``vad``) cannot stand in for that field's value in the key; so are the provider's own
+    settings that the API is sent (``provider_options``: OpenAI's ``transcription_model``),
+    under ``options.provider_options``. The request holds every setting that changes what
+    the API answers, and none that only says how to connect (the client, the WebSocket's
+    options) or what the session does on its side (its budget, its drain timeout).
 
     Args:
         provider: The session's provider.
@@ -108,6 +113,11 @@ def session_request(
     }
     if extra:  # (none: the key of a session recorded before they were kept apart)
         options["extra_session"] = extra
+    own = canonical_options(
+        setup.provider_options, stable=stable, subject=subject, label="session option"
+    )
+    if own:  # (none: the key of a session recorded before they were keyed)
+        options["provider_options"] = own
     return {
         "provider": provider.provider_name,
         "model": setup.model,
@@ -378,8 +388,8 @@ class _Replay:
             )
         if self._left[match] <= 0:
             raise LLMCacheMissError(
-                f"The realtime session sent what its recording does not hold ({kind}, the "
-                f"{self._sends + 1}th thing sent): its input differs from the recorded "
+                f"The realtime session sent what its recording does not hold ({kind}, its "
+                f"send number {self._sends + 1}): its input differs from the recorded "
                 "session's. Record the session again (the cache in mode 'record').",
                 self._key,
                 self._key,

@@ -102,6 +102,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    session_options,
 )
 from miniagents.ext.roles import role_of
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
@@ -113,7 +114,7 @@ from miniagents.messages.message_promise import MessagePromise
 from miniagents.miniagents.agent import InteractionContext, MiniAgent
 from miniagents.promising.lowlevel import logger, report_lost_error, spawn
 
-__all__ = ["CONVERSATION_KEPT", "READ_ON_EVENTS", "READ_ON_SECONDS", "Session"]
+__all__ = ["CONVERSATION_KEPT", "READ_ON_EVENTS", "READ_ON_SECONDS", "Session", "check_options"]
 
 CONVERSATION_KEPT: Final = 1000
 """The messages of a session's conversation its record keeps (the latest; a handoff's input)."""
@@ -182,8 +183,10 @@ class Session:
         options: The agent's arguments.
         alias: The agent's alias.
 
+    The options are checked before (``check_options``, by the agent).
+
     Raises:
-        LLMConfigurationError: for options of the wrong kind, or no model.
+        LLMConfigurationError: for no model.
         ToolDefinitionError: for a tool that cannot be one.
         ToolNameConflictError: for two tools of one name.
     """
@@ -195,7 +198,6 @@ class Session:
         options: RealtimeOptions,
         alias: str,
     ) -> None:
-        check_options(options, alias)
         model = options.model or provider.default_model
         if not model:
             raise LLMConfigurationError(
@@ -215,6 +217,7 @@ class Session:
             silence_ms=options.silence_ms,
             interrupt=options.interrupt,
             options=dict(options.extra_session or {}),
+            provider_options=session_options(options),
         )
         self._setup = self.setup
         self._ctx = ctx

@@ -27,7 +27,7 @@ from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.llm_agent import describe_options_agent
 from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.ext.realtime._recording import connect_through_cache
-from miniagents.ext.realtime._session import Session
+from miniagents.ext.realtime._session import Session, check_options
 from miniagents.ext.realtime.pieces import RealtimePiece
 from miniagents.ext.realtime.provider import (
     RealtimeLink,
@@ -69,6 +69,8 @@ def make_realtime_agent(
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
         made = build(**arguments)
         del arguments
+        check_options(made, ctx.this_agent.alias)  # (the kinds first: the provider's own
+        # checks of one option against another may take those kinds for granted)
         check = getattr(made, "check", None)
         if check is not None:
             check(ctx.this_agent.alias)

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMError
 from miniagents.ext.llm.sdk_calls import import_sdk
 from miniagents.ext.realtime.agent import make_realtime_agent
-from miniagents.ext.realtime.errors import RealtimeConnectionError
 from miniagents.ext.realtime.pieces import PCM16K, PCM24K, RealtimeUsage
 from miniagents.ext.realtime.provider import (
     AudioCut,
@@ -52,6 +51,7 @@ from miniagents.ext.realtime.provider import (
     _closed_error,
     _ended_error,
     _open_error,
+    _send_closed_error,
 )
 from miniagents.messages.image import ImagePart
 from miniagents.miniagents.context import MiniAgents
@@ -403,9 +403,7 @@ async def _sent(sending: Awaitable[object]) -> None:
         await sending
     except Exception as error:
         if _closed_error(error):
-            raise RealtimeConnectionError(
-                f"The connection to Gemini Live dropped: {error}."
-            ) from error
+            raise _send_closed_error("Gemini Live", error) from error
         raise
 
 

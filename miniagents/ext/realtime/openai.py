@@ -40,7 +40,6 @@ from miniagents.arguments import check_text, refused_argument
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMError, LLMRequestError
 from miniagents.ext.llm.sdk_calls import check_client
 from miniagents.ext.realtime.agent import make_realtime_agent
-from miniagents.ext.realtime.errors import RealtimeConnectionError
 from miniagents.ext.realtime.pieces import PCM24K, RealtimeUsage
 from miniagents.ext.realtime.provider import (
     AudioCut,
@@ -61,6 +60,8 @@ from miniagents.ext.realtime.provider import (
     _closed_error,
     _ended_error,
     _open_error,
+    _send_closed_error,
+    session_option,
 )
 from miniagents.messages.image import ImagePart
 from miniagents.utils.nested import merged
@@ -126,7 +127,7 @@ class OpenAIRealtimeOptions(RealtimeOptions):
     """
 
     async_client: openai_sdk.AsyncOpenAI | None = None
-    transcription_model: str | None = None
+    transcription_model: str | None = session_option(None)
     websocket_options: Mapping[str, object] | None = None
 
     def check(self, alias: str) -> None:
@@ -335,9 +336,7 @@ class _OpenAILink:
                 await self._connection.send(event)
         except Exception as error:
             if _closed_error(error):
-                raise RealtimeConnectionError(
-                    f"The connection to the OpenAI Realtime API dropped: {error}."
-                ) from error
+                raise _send_closed_error("the OpenAI Realtime API", error) from error
             raise
         return event_id
 

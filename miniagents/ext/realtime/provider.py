@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol, TypeAlias, TypeVar
 
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError, LLMError
@@ -61,9 +61,15 @@ __all__ = [
     "ToolCalled",
     "ToolCancelled",
     "UserTranscribed",
+    "session_option",
+    "session_options",
 ]
 
 OptionsT = TypeVar("OptionsT", bound="RealtimeOptions", contravariant=True)
+T = TypeVar("T")
+
+_SESSION_OPTION = "miniagents.realtime.session_option"
+"""The metadata key that marks a field of an options class as a setting the API is sent."""
 
 InputEnd: TypeAlias = Literal["no_turn", "replies", "ask"]
 """What ending the input did (see :meth:`RealtimeLink.aend_input`)."""
@@ -282,6 +288,9 @@ class SessionSetup:
         silence_ms: How long a pause ends the user's turn (``None``: the API's default).
         interrupt: Whether the user's speech cuts the model's reply short.
         options: Anything else the provider sends as it is (its ``extra_session``).
+        provider_options: The provider's own settings that the API is sent (the fields of
+            its options class declared with :func:`session_option`, those given), by name:
+            OpenAI's ``transcription_model``.
     """
 
     model: str
@@ -294,6 +303,7 @@ class SessionSetup:
     silence_ms: int | None = None
     interrupt: bool = True
     options: Mapping[str, object] = field(default_factory=dict)
+    provider_options: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -367,14 +377,50 @@ def _open_error(
             f"{api} refused the API key (HTTP {status}): check {key}, or the api_key of the "
             "client given as async_client."
         )
+    said = str(error).strip().rstrip(".")
     if isinstance(error, ValueError):
-        return LLMConfigurationError(f"{session} could not be opened: {error}")
-    return RealtimeConnectionError(f"{api} could not be reached: {type(error).__name__}: {error}")
+        return LLMConfigurationError(
+            f'{session} could not be opened: its client refused the setup ("{said}"). Check '
+            "the agent's session settings (its extra_session) against what the API takes."
+        )
+    return RealtimeConnectionError(
+        f'{api} could not be reached ({type(error).__name__}: "{said}"). Check the network '
+        "and the client's base URL, then start the session again."
+    )
 
 
 def _closed_error(error: BaseException) -> bool:
     """Whether ``error`` is the WebSocket library's: the connection was found closed."""
     return any(cls.__name__ == "ConnectionClosed" for cls in type(error).__mro__)
+
+
+def _send_closed_error(api: str, error: BaseException) -> RealtimeConnectionError:
+    """A provider's error for a send that found the connection to ``api`` closed.
+
+    Made of what ``error`` (the WebSocket library's ``ConnectionClosed``) knows: who closed
+    the connection, its close code and reason (the reason quoted, its own trailing period
+    left out), or that it dropped with no close frame; never of the library's own text,
+    whose punctuation ends in the middle of a sentence.
+    """
+    frame = getattr(error, "rcvd", None)
+    closer = "the API"
+    if frame is None:
+        frame = getattr(error, "sent", None)
+        closer = "this side"
+    code = getattr(frame, "code", None)
+    if isinstance(code, int):
+        reason = str(getattr(frame, "reason", "") or "").strip().rstrip(".")
+        said = f', reason "{reason}"' if reason else ""
+        how = f"was closed by {closer} (close code {code}{said})"
+    elif hasattr(error, "rcvd"):  # (the library's, with no close frame either way)
+        how = "dropped (no close frame)"
+    else:
+        text = str(error).strip().rstrip(".")
+        how = f'was found closed ("{text}")' if text else "was found closed"
+    return RealtimeConnectionError(
+        f"The connection to {api} {how} as the session sent to it; the session ended. Start "
+        "a new session to go on."
+    )
 
 
 def _ended_error(api: str, code: int | None, reason: str, *, ends_one: str = "") -> LLMError:
@@ -396,6 +442,32 @@ def _ended_error(api: str, code: int | None, reason: str, *, ends_one: str = "")
     return RealtimeServerError(
         f"{said} closed the session with code {code}: {reason.rstrip('.')}.", str(code)
     )
+
+
+def session_option(default: T) -> T:
+    """Declare a field of a realtime options class as a setting the API is sent.
+
+    Such a field changes what the API answers (OpenAI's ``transcription_model``), so the
+    session's setup holds it when it is given (``SessionSetup.provider_options``), and so
+    does the session's key in a call cache: a recording is replayed only for the same
+    setting. The other fields of a provider's options only say how to connect
+    (``async_client``, ``websocket_options``) and key nothing.
+
+    Example:
+        >>> @dataclass(frozen=True, kw_only=True)
+        ... class MyRealtimeOptions(RealtimeOptions):
+        ...     noise_reduction: str | None = session_option(None)
+    """
+    return field(default=default, metadata={_SESSION_OPTION: True})
+
+
+def session_options(options: RealtimeOptions) -> dict[str, object]:
+    """The settings of ``options`` declared with :func:`session_option`, those not ``None``."""
+    return {
+        each.name: value
+        for each in fields(options)
+        if each.metadata.get(_SESSION_OPTION) and (value := getattr(options, each.name)) is not None
+    }
 
 
 @dataclass(frozen=True, kw_only=True)

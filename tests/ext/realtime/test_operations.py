@@ -169,8 +169,59 @@ async def test_a_recorded_session_replays_byte_for_byte_with_no_server(api: Api)
             other = api.agent.fork(async_client=client, tools=[clock], instructions="Be brief.")
             with pytest.raises(LLMCacheMissError, match="Be brief"):
                 await other.inquire(streamed(asked))
-            with pytest.raises(LLMCacheMissError, match="input differs"):
+            with pytest.raises(LLMCacheMissError, match="input differs") as missed:
                 await voice.inquire(streamed(["Something else."]))
+    # (was: "the 1th thing sent", an ordinal made by appending "th" to any number)
+    assert "does not hold (text, its send number 1): its input differs" in str(missed.value)
+
+
+async def test_a_recording_is_replayed_only_for_the_same_transcription_model() -> None:
+    # (was: the session's key held the setup's settings but not OpenAI's own, so a session
+    # recorded with one transcription model replayed, its user's words unchanged, for
+    # another; the client and the WebSocket's options, which only say how to connect, still
+    # key nothing)
+    openai_api = APIS[0]
+    store = MemoryCallStore()
+    asked = question(openai_api)
+    with FakeLLMServer() as server:
+        server.speak(["Hello."], heard="Hi.")
+        async with MiniAgents():
+            with CallCache(store, mode="read_through").active():
+                voice = openai_api.voice(server, transcription_model="whisper-1")
+                live = await pieces(voice.inquire(streamed(asked)))
+        client = openai_api.client(server)
+    assert len(store) == 1
+    async with MiniAgents():  # the server has stopped: a request would fail
+        with CallCache(store, mode="replay").active():
+            same = openai_api.agent.fork(
+                async_client=client,
+                transcription_model="whisper-1",
+                websocket_options={"open_timeout": 30},
+            )
+            replayed = await pieces(same.inquire(streamed(asked)))
+            assert [piece.text for piece in of(Transcript, replayed)] == [
+                piece.text for piece in of(Transcript, live)
+            ]
+            for other in (None, "gpt-4o-transcribe"):
+                voice = openai_api.agent.fork(async_client=client, transcription_model=other)
+                with pytest.raises(LLMCacheMissError, match="transcription_model"):
+                    await voice.inquire(streamed(asked))
+
+
+def test_a_sessions_key_holds_the_providers_own_settings_apart_from_its_extra_ones() -> None:
+    provider = OpenAIRealtimeProvider()
+    whisper = SessionSetup("gpt-realtime", provider_options={"transcription_model": "whisper-1"})
+    extra = SessionSetup("gpt-realtime", options={"transcription_model": "whisper-1"})
+    request = session_request(provider, whisper)
+    assert request["options"]["provider_options"] == {"transcription_model": "whisper-1"}
+    assert (
+        "provider_options" not in session_request(provider, SessionSetup("gpt-realtime"))["options"]
+    )
+    keys = {
+        request_key(session_request(provider, each))
+        for each in (whisper, extra, SessionSetup("gpt-realtime"))
+    }
+    assert len(keys) == 3
 
 
 async def test_each_reply_is_a_chat_span_of_the_agents_span_and_a_tool_one_beside_it(
@@ -607,10 +658,57 @@ async def test_a_gemini_send_that_finds_the_connection_closed_is_a_realtime_conn
     link = _GeminiLink(None, _ClosedLive(), types, vad=True)
     with pytest.raises(RealtimeConnectionError) as found:
         await link.asend_text("Hi.")
-    assert str(found.value).startswith(
-        "The connection to Gemini Live dropped: received 1011 (internal error) The model is "
-        "overloaded."
+    assert str(found.value) == (
+        'The connection to Gemini Live was closed by the API (close code 1011, reason "The '
+        'model is overloaded") as the session sent to it; the session ended. Start a new '
+        "session to go on."
     )
+
+
+class _ClosedConnection:
+    """An OpenAI SDK connection whose sends find it closed, as ``closed`` says."""
+
+    def __init__(self, closed: Exception) -> None:
+        self.closed = closed
+
+    async def send_raw(self, data: str) -> None:
+        raise self.closed
+
+
+def _closed(received: tuple[int, str] | None, sent: tuple[int, str] | None) -> Exception:
+    """The websockets library's error of a connection closed with these close frames."""
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.frames import Close
+
+    rcvd = None if received is None else Close(*received)
+    frame = None if sent is None else Close(*sent)
+    both = None if rcvd is None or frame is None else True
+    return ConnectionClosedError(rcvd, frame, both)
+
+
+@pytest.mark.parametrize(
+    ("closed", "said"),
+    [
+        (
+            _closed((1011, "overloaded."), (1011, "overloaded.")),
+            'was closed by the API (close code 1011, reason "overloaded") as the session sent',
+        ),
+        (_closed(None, (1000, "")), "was closed by this side (close code 1000) as the session"),
+        (_closed(None, None), "dropped (no close frame) as the session sent to it"),
+    ],
+)
+async def test_an_openai_send_that_finds_the_connection_closed_says_so_in_full_sentences(
+    closed: Exception, said: str
+) -> None:
+    # (was: the websockets library's text joined in, "The connection to the OpenAI Realtime
+    # API dropped: received 1011 (internal error) overloaded.; then sent 1011 (internal
+    # error) overloaded..", its punctuation ending the sentence midway)
+    link = _OpenAILink(_ClosedConnection(closed), vad=True)
+    with pytest.raises(RealtimeConnectionError) as found:
+        await link.asend_audio(bytes(480))
+    told = str(found.value)
+    assert told.startswith(f"The connection to the OpenAI Realtime API {said}")
+    assert told.endswith(" to it; the session ended. Start a new session to go on.")
 
 
 async def _openais_race() -> RealtimeEvent:

@@ -14,7 +14,9 @@ import base64
 import logging
 import math
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any
 
 import pytest
 
@@ -503,6 +505,33 @@ async def test_audio_of_another_format_is_refused_before_it_is_sent(
     assert fake_llm.realtime_sessions[0].input_audio_bytes == 0
 
 
+async def test_an_api_that_cannot_be_reached_is_a_connection_error_saying_what_to_check(
+    api: Api,
+) -> None:
+    # (was: "The OpenAI Realtime API could not be reached: ConnectionRefusedError: [Errno
+    # 111] Connect call failed ('127.0.0.1', 5)", the library's text, and no fix)
+    with socket.socket() as closed:  # (bound, never listening: a connection is refused)
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        if api.name == "openai":
+            import openai
+
+            client: Any = openai.AsyncOpenAI(base_url=url + "/v1", api_key="test")
+        else:
+            from google import genai
+            from google.genai import types
+
+            client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=url))
+        async with MiniAgents():
+            with pytest.raises(RealtimeConnectionError) as refused:
+                await api.agent.fork(async_client=client).inquire(streamed(["Hi."]))
+    told = str(refused.value)
+    assert " could not be reached (" in told
+    assert told.endswith(
+        "\"). Check the network and the client's base URL, then start the session again."
+    )
+
+
 @pytest.mark.parametrize(
     ("arguments", "said"),
     [
@@ -559,6 +588,12 @@ async def test_wrong_arguments_are_refused_before_connecting_saying_what_to_give
             "transcription model transcribes the user's speech, which transcribe_input=False "
             "turns off, so it would be ignored. Drop transcription_model, or keep "
             "transcribe_input=True.",
+        ),
+        # (was: the provider's check first, so a flag of the wrong kind, falsy, was taken
+        # for False, and the transcription model refused as ignored)
+        (
+            {"transcribe_input": 0, "transcription_model": "whisper-1"},
+            "needs transcribe_input to be True or False; got 0",
         ),
     ],
 )
