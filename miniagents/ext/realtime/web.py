@@ -285,8 +285,9 @@ def voice_server(
         **bounds: The connections' bounds, each ``server_config``'s argument of its name
             (:class:`~miniagents.ext.web.serving.ServingBounds`: ``max_connections``,
             ``headers_seconds``, ``linger_seconds``, ``shutdown_seconds``,
-            ``trusted_proxies``, ``ws_ping_seconds``, ``ws_ping_timeout_seconds``: the pings
-            that notice a page gone); its defaults when left out.
+            ``send_seconds``, ``trusted_proxies``, ``ws_ping_seconds``,
+            ``ws_ping_timeout_seconds``: the pings that notice a page gone); its defaults
+            when left out.
 
     Returns:
         The server, not started.
