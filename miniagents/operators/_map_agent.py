@@ -161,7 +161,10 @@ def map_agent(
             task = start_task(emit(), "map_agent")
 
             def dispose() -> None:
-                task.cancel()  # the items in flight are cancelled as the results close
+                # at once: the task's cancellation lands only at its next step, and until
+                # then the run would read on and start the items it has read
+                run.stop()
+                task.cancel()  # the results close: the items' interactions waited for
                 if not started:  # (the task never runs: nothing else lets go of the source)
                     items.cancel()
 

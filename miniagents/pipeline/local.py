@@ -193,6 +193,22 @@ class Pipeline(Generic[T, ReplyT]):
         self._name = name or durable_pipeline_id(self._chain)
         self._batched: BatchedRun | None = None
         self._used = False
+        self._run: _Run[T, ReplyT] | None = None
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Stop the run now, from plain code on its event loop: nothing is read or starts after.
+
+        For code that cannot await the generator's closing (an observable's ``dispose``):
+        no item is read from the source after it, no item's interaction starts, and the
+        items in flight are cancelled. The ``async for`` loop, if it goes on, ends at its
+        next step (the results not handed out yet are dropped); the clean-up (the items'
+        interactions waited for, the source closed) is still the generator's, as it ends.
+        A pipeline stopped before it is iterated gives no result.
+        """
+        self._stopped = True
+        if self._run is not None:
+            self._run.halt()
 
     def _claim(self) -> None:
         if self._used:
@@ -319,8 +335,12 @@ class Pipeline(Generic[T, ReplyT]):
         if isinstance(items, Observable):  # subscribed to now, not when the reader starts
             observed = observed_items(items, settings.overflow)
             items = observed.as_observable()
+        if self._stopped:  # (stopped before its iteration began)
+            run.halt()
         reader = context.run(asyncio.ensure_future, run.read(items))
         del items
+        run.reader = reader
+        self._run = run
         reader.add_done_callback(run.wake)
         # the context's exit waits until the run has stopped (or cancels it, after an error)
         held = start_task(_held(run, reader, itself[0]), "pipeline")
@@ -328,6 +348,8 @@ class Pipeline(Generic[T, ReplyT]):
         ending: RunEnding = "stopped"
         try:
             while True:
+                if run.halted:  # stop(): the results not handed out are dropped
+                    return
                 if (error := run.failure) is not None:  # fail_fast
                     raise error
                 ready = run.next_ready()
@@ -368,6 +390,7 @@ class Pipeline(Generic[T, ReplyT]):
                 if batched is not None:
                     await batched.aclose(ending)
             finally:
+                self._run = None
                 forget()
                 run.over.set()
                 run.alarm.set()
@@ -529,6 +552,8 @@ class _Run(Generic[T, ReplyT]):
         self.failure: BaseException | None = None
         self.read_error: BaseException | None = None
         self.stopped = False  # the run has ended: no more items start
+        self.halted = False  # stopped by Pipeline.stop(): the generator ends at its next step
+        self.reader: asyncio.Future[None] | None = None  # the task reading the items
         self.over = asyncio.Event()  # its generator's clean-up is done
         self.alarm = asyncio.Event()  # over, or its context's exit has begun
 
@@ -540,6 +565,8 @@ class _Run(Generic[T, ReplyT]):
         try:
             while True:
                 await self.room.acquire()
+                if self.stopped:  # (stopped before the reader's first step)
+                    return
                 try:
                     item = await anext(source)
                 except StopAsyncIteration:
@@ -562,6 +589,15 @@ class _Run(Generic[T, ReplyT]):
                 index += 1
         finally:
             await source.aclose()
+
+    def halt(self) -> None:
+        """Stop the run at once: cancel the reader and the items in flight, wake the run."""
+        self.stopped = self.halted = True
+        if self.reader is not None:
+            self.reader.cancel()  # (before its next step: it reads nothing more)
+        for task in self.running.values():
+            task.cancel()  # (one not started yet never starts its interaction)
+        self.changed.set()
 
     def wake(self, _: object = None) -> None:
         """Have the run look again at what it can hand out."""

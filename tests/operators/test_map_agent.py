@@ -8,7 +8,7 @@ from typing import TypeVar, cast
 
 import pytest
 import reactivex
-from reactivex import Observable
+from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.notification import OnError
 from reactivex.subject import Subject
@@ -208,6 +208,48 @@ async def test_disposing_of_the_subscription_cancels_the_items_in_flight() -> No
         subscription.dispose()
         await asyncio.wait_for(all_cancelled.wait(), WAIT)
     assert cancelled == 2
+
+
+async def test_after_dispose_no_item_is_read_and_no_agent_starts() -> None:
+    """Disposed of from the first result's ``on_next`` (as ``take(1)`` does), it stops there.
+
+    The task's cancellation lands only at its next step: until then, the run read one more
+    item (room freed by the result handed out) and started the agents of the items it had
+    read but not started yet.
+    """
+    reads: list[int] = []
+    starts: list[str] = []
+    at_dispose: tuple[int, int] | None = None
+
+    async def texts() -> AsyncIterator[str]:
+        for i in range(20):
+            reads.append(i)
+            yield str(i)
+
+    @miniagent
+    async def first_replies(ctx: InteractionContext) -> None:
+        starts.append("entered")  # (before its first await: any step of it counts)
+        if str(await ctx.message_promises) != "0":
+            await asyncio.Event().wait()
+        ctx.reply("done")
+
+    subscription: list[abc.DisposableBase] = []
+
+    def on_next(_: ItemResult[str]) -> None:
+        nonlocal at_dispose
+        at_dispose = (len(reads), len(starts))
+        subscription[0].dispose()
+
+    async with MiniAgents():
+        upstream: StreamedPromise[str, None] = StreamedPromise(texts(), resolver=nothing)
+        subscription.append(
+            upstream.as_observable()
+            .pipe(map_agent(first_replies, max_concurrency=4, max_in_flight=4))
+            .subscribe(on_next=on_next)
+        )
+    # the context's exit waited for the run to stop: whatever it would have done is done
+    assert at_dispose == (4, 3)  # items 0-3 read, the agents of 0-2 started (3's not yet)
+    assert (len(reads), len(starts)) == at_dispose
 
 
 async def test_a_hot_source_is_subscribed_to_at_once_and_no_item_is_lost() -> None:
