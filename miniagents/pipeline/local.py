@@ -1083,7 +1083,10 @@ def pipeline(
             for no limit. It counts a wait for an agent's own ``max_concurrency`` slot
             too: with such an agent, give the pipeline the same ``max_concurrency``.
         fail_fast: Stop the run at the first failed item, raising its error and cancelling
-            the items in flight (instead of giving a result holding it).
+            the items in flight (instead of giving a result holding it). The first to fail
+            in time, not in order: the results not handed out by then are dropped, even
+            those of items that finished (with ``ordered=True``, held back behind an earlier
+            item still running).
         progress: Show a progress bar (tqdm, on stderr): ``None`` shows it on a terminal.
         description: The text before the progress bar (default: the last agent's alias).
         total: The number of items, for the progress bar (default: ``len(items)`` if it

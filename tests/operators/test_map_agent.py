@@ -97,6 +97,61 @@ async def test_fail_fast_ends_the_result_with_the_first_error() -> None:
             await collect(source.pipe(map_agent(picky, fail_fast=True)))
 
 
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_fail_fast_drops_the_results_not_emitted_when_an_item_fails(ordered: bool) -> None:
+    """As the docstring says: the first to fail in time ends it; what was not emitted is dropped.
+
+    "first" is emitted before anything fails; "quick" finishes behind "slow" (held back when
+    ordered: "bad" fails once its agent is done; emitted when not: "bad" fails after that);
+    "slow" is cancelled.
+    """
+    quick_done = asyncio.Event()
+    quick_emitted = asyncio.Event()
+    first_emitted = asyncio.Event()
+    cancelled: list[str] = []
+
+    @miniagent
+    async def check(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        if text == "slow":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append(text)
+                raise
+        elif text == "quick":
+            await first_emitted.wait()
+            quick_done.set()
+        elif text == "bad":
+            await (quick_done if ordered else quick_emitted).wait()
+            raise ValueError("the item 'bad' is refused")
+        ctx.reply(text)
+
+    emitted: list[str] = []
+    errors: list[Exception] = []
+    done = asyncio.Event()
+
+    def on_next(result: ItemResult[str]) -> None:
+        emitted.append(result.item)
+        first_emitted.set()
+        if result.item == "quick":
+            quick_emitted.set()
+
+    def on_error(error: Exception) -> None:
+        errors.append(error)
+        done.set()
+
+    source: Observable[str] = reactivex.of("first", "slow", "quick", "bad")
+    async with MiniAgents():
+        source.pipe(map_agent(check, ordered=ordered, fail_fast=True)).subscribe(
+            on_next=on_next, on_error=on_error, on_completed=done.set
+        )
+        await asyncio.wait_for(done.wait(), WAIT)
+    assert [str(error) for error in errors] == ["the item 'bad' is refused"]
+    assert emitted == (["first"] if ordered else ["first", "quick"])
+    assert cancelled == ["slow"]
+
+
 @pytest.mark.parametrize("high_water_mark", [1, 4, 64, None])
 async def test_a_pulled_upstream_is_read_no_further_than_max_in_flight_ahead(
     high_water_mark: int | None,
