@@ -325,6 +325,8 @@ class Pipeline(Generic[T, ReplyT]):
         """The generator of :meth:`__aiter__` (``itself``: a weak reference to it)."""
         MiniAgents.get_current()  # not one failed result per item: the error, at once
         self._claim()
+        if self._stopped:  # (stopped before its iteration began: nothing runs)
+            return
         # the context the run's tasks start in: in batch mode, its calls go to batches
         context = contextvars.copy_context()
         settings = self._settings
@@ -335,8 +337,6 @@ class Pipeline(Generic[T, ReplyT]):
         if isinstance(items, Observable):  # subscribed to now, not when the reader starts
             observed = observed_items(items, settings.overflow)
             items = observed.as_observable()
-        if self._stopped:  # (stopped before its iteration began)
-            run.halt()
         reader = context.run(asyncio.ensure_future, run.read(items))
         del items
         run.reader = reader
@@ -565,8 +565,6 @@ class _Run(Generic[T, ReplyT]):
         try:
             while True:
                 await self.room.acquire()
-                if self.stopped:  # (stopped before the reader's first step)
-                    return
                 try:
                     item = await anext(source)
                 except StopAsyncIteration:
