@@ -47,7 +47,7 @@ from reactivex import Observable
 from typing_extensions import TypeVar
 
 from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
-from miniagents.messages import Message, MessageTuple
+from miniagents.messages import Message, MessageSequencePromise, MessageTuple
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
@@ -200,10 +200,11 @@ class Pipeline(Generic[T, ReplyT]):
         """Stop the run now, from plain code on its event loop: nothing is read or starts after.
 
         For code that cannot await the generator's closing (an observable's ``dispose``):
-        no item is read from the source after it, no item's interaction starts, and the
-        items in flight are cancelled. The ``async for`` loop, if it goes on, ends at its
-        next step (the results not handed out yet are dropped); the clean-up (the items'
-        interactions waited for, the source closed) is still the generator's, as it ends.
+        no item is read from the source after it, no agent's code starts (an item's
+        interactions whose code has not run yet are cancelled, their replies with them),
+        and the items in flight are cancelled. The ``async for`` loop, if it goes on, ends
+        at its next step (the results not handed out yet are dropped); the clean-up (the
+        items' interactions waited for, the source closed) is still the generator's.
         A pipeline stopped before it is iterated gives no result.
         """
         self._stopped = True
@@ -222,7 +223,8 @@ class Pipeline(Generic[T, ReplyT]):
         for agent in self._chain[1:]:
             chain.append(agent.inquire(chain[-1]))
         try:
-            result: MessageTuple[ReplyT] = await chain[-1]  # type: ignore[assignment]
+            with self._stoppable(chain):
+                result: MessageTuple[ReplyT] = await chain[-1]  # type: ignore[assignment]
         except asyncio.CancelledError:
             # given up on (the run stopped, or the try timed out): an error that ended the
             # replies meanwhile is not lost, nobody wants this try's result any more
@@ -280,6 +282,19 @@ class Pipeline(Generic[T, ReplyT]):
                     wait = min(wait * 2, settings.max_backoff)
                     continue
                 return ItemResult(index, item, MessageTuple(), error, attempts)
+
+    @contextlib.contextmanager
+    def _stoppable(self, chain: list[MessageSequencePromise[Message]]) -> Iterator[None]:
+        """Around a try's wait: its chain's replies, for :meth:`stop` to cancel at once."""
+        run = self._run
+        if run is None:  # (the try of a run that is over: nothing can stop it any more)
+            yield
+            return
+        run.chains[id(chain)] = chain
+        try:
+            yield
+        finally:
+            del run.chains[id(chain)]
 
     def _batched_item(self) -> contextlib.AbstractContextManager[object]:
         """Around a try: the batch mode's (its calls may flush a queue), else nothing."""
@@ -554,6 +569,7 @@ class _Run(Generic[T, ReplyT]):
         self.stopped = False  # the run has ended: no more items start
         self.halted = False  # stopped by Pipeline.stop(): the generator ends at its next step
         self.reader: asyncio.Future[None] | None = None  # the task reading the items
+        self.chains: dict[int, list[MessageSequencePromise[Message]]] = {}  # the tries' replies
         self.over = asyncio.Event()  # its generator's clean-up is done
         self.alarm = asyncio.Event()  # over, or its context's exit has begun
 
@@ -595,6 +611,9 @@ class _Run(Generic[T, ReplyT]):
             self.reader.cancel()  # (before its next step: it reads nothing more)
         for task in self.running.values():
             task.cancel()  # (one not started yet never starts its interaction)
+        for chain in self.chains.values():  # (inquired already: each agent whose code has
+            for replies in chain:  # not run yet never runs it, its input given up)
+                replies.cancel()
         self.changed.set()
 
     def wake(self, _: object = None) -> None:
