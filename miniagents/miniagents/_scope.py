@@ -44,12 +44,13 @@ class InteractionScope:
         >>> # await scope.astopped()  # the agent has stopped, its clean-up is done
     """
 
-    __slots__ = ("_tasks", "_tokens")
+    __slots__ = ("_idle", "_tasks", "_tokens")
 
     def __init__(self) -> None:
         """An empty scope."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._tokens: list[contextvars.Token[InteractionScope | None]] = []
+        self._idle: list[asyncio.Future[None]] = []  # one per astopped() waiting: set when empty
 
     def __enter__(self) -> Self:
         """Make the scope current for the code inside the block."""
@@ -69,7 +70,14 @@ class InteractionScope:
         """Count ``task`` (the task of an interaction) in the scope until it ends."""
         if not task.done():
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:  # (each waiter's own future: one cancelled leaves the others)
+            for idle in self._idle:
+                if not idle.done():
+                    idle.set_result(None)
 
     @property
     def running(self) -> int:
@@ -82,12 +90,17 @@ class InteractionScope:
         A lazy interaction that starts while this waits is waited for too; one that has
         not started when this returns is not (it may never start).
         """
-        while self._tasks:
+        while self._tasks:  # (again only if one started between the last end and the wake-up)
+            # one future, set when the last task ends: not a wait on the tasks, new callbacks
+            # on each of them, each time one ends while others start (a relay, a retry)
+            idle = asyncio.get_running_loop().create_future()
+            self._idle.append(idle)
             waiting = park(
                 f"the {len(self._tasks)} interaction(s) of an InteractionScope to end",
                 on=EndOf(self._tasks),
             )
             try:
-                await asyncio.wait(set(self._tasks))
+                await idle
             finally:
                 unpark(waiting)
+                self._idle.remove(idle)

@@ -99,7 +99,10 @@ def map_agent(
             with a ``PipelineTimeoutError``); ``None`` for no limit. It counts a wait for an
             agent's own ``max_concurrency`` slot too: with such an agent, give the operator
             the same ``max_concurrency``.
-        fail_fast: End the result with the first failed item's error.
+        fail_fast: End the result with the first failed item's error: the first to fail
+            in time, not in order. The results not emitted by then are dropped, even those
+            of items that finished (with ``ordered=True``, held back behind an earlier item
+            still running, which is cancelled with the others in flight).
         overflow: What to do with items of a hot source that outruns the agents (see
             :data:`~miniagents.promising.limits.Overflow`).
         batch: Batch mode (``miniagents.ext.llm.batch.BatchMode(...)``): the calls of
@@ -161,7 +164,10 @@ def map_agent(
             task = start_task(emit(), "map_agent")
 
             def dispose() -> None:
-                task.cancel()  # the items in flight are cancelled as the results close
+                # at once: the task's cancellation lands only at its next step, and until
+                # then the run would read on and start the items it has read
+                run.stop()
+                task.cancel()  # the results close: the items' interactions waited for
                 if not started:  # (the task never runs: nothing else lets go of the source)
                     items.cancel()
 

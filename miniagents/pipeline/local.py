@@ -47,7 +47,7 @@ from reactivex import Observable
 from typing_extensions import TypeVar
 
 from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
-from miniagents.messages import Message, MessageTuple
+from miniagents.messages import Message, MessageSequencePromise, MessageTuple
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents import MiniAgent, MiniAgents
@@ -193,6 +193,23 @@ class Pipeline(Generic[T, ReplyT]):
         self._name = name or durable_pipeline_id(self._chain)
         self._batched: BatchedRun | None = None
         self._used = False
+        self._run: _Run[T, ReplyT] | None = None
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Stop the run now, from plain code on its event loop: nothing is read or starts after.
+
+        For code that cannot await the generator's closing (an observable's ``dispose``):
+        no item is read from the source after it, no agent's code starts (an item's
+        interactions whose code has not run yet are cancelled, their replies with them),
+        and the items in flight are cancelled. The ``async for`` loop, if it goes on, ends
+        at its next step (the results not handed out yet are dropped); the clean-up (the
+        items' interactions waited for, the source closed) is still the generator's.
+        A pipeline stopped before it is iterated gives no result.
+        """
+        self._stopped = True
+        if self._run is not None:
+            self._run.halt()
 
     def _claim(self) -> None:
         if self._used:
@@ -206,7 +223,8 @@ class Pipeline(Generic[T, ReplyT]):
         for agent in self._chain[1:]:
             chain.append(agent.inquire(chain[-1]))
         try:
-            result: MessageTuple[ReplyT] = await chain[-1]  # type: ignore[assignment]
+            with self._stoppable(chain):
+                result: MessageTuple[ReplyT] = await chain[-1]  # type: ignore[assignment]
         except asyncio.CancelledError:
             # given up on (the run stopped, or the try timed out): an error that ended the
             # replies meanwhile is not lost, nobody wants this try's result any more
@@ -265,6 +283,19 @@ class Pipeline(Generic[T, ReplyT]):
                     continue
                 return ItemResult(index, item, MessageTuple(), error, attempts)
 
+    @contextlib.contextmanager
+    def _stoppable(self, chain: list[MessageSequencePromise[Message]]) -> Iterator[None]:
+        """Around a try's wait: its chain's replies, for :meth:`stop` to cancel at once."""
+        run = self._run
+        if run is None:  # (the try of a run that is over: nothing can stop it any more)
+            yield
+            return
+        run.chains[id(chain)] = chain
+        try:
+            yield
+        finally:
+            del run.chains[id(chain)]
+
     def _batched_item(self) -> contextlib.AbstractContextManager[object]:
         """Around a try: the batch mode's (its calls may flush a queue), else nothing."""
         if self._batched is None:
@@ -309,6 +340,8 @@ class Pipeline(Generic[T, ReplyT]):
         """The generator of :meth:`__aiter__` (``itself``: a weak reference to it)."""
         MiniAgents.get_current()  # not one failed result per item: the error, at once
         self._claim()
+        if self._stopped:  # (stopped before its iteration began: nothing runs)
+            return
         # the context the run's tasks start in: in batch mode, its calls go to batches
         context = contextvars.copy_context()
         settings = self._settings
@@ -321,6 +354,8 @@ class Pipeline(Generic[T, ReplyT]):
             items = observed.as_observable()
         reader = context.run(asyncio.ensure_future, run.read(items))
         del items
+        run.reader = reader
+        self._run = run
         reader.add_done_callback(run.wake)
         # the context's exit waits until the run has stopped (or cancels it, after an error)
         held = start_task(_held(run, reader, itself[0]), "pipeline")
@@ -328,6 +363,8 @@ class Pipeline(Generic[T, ReplyT]):
         ending: RunEnding = "stopped"
         try:
             while True:
+                if run.halted:  # stop(): the results not handed out are dropped
+                    return
                 if (error := run.failure) is not None:  # fail_fast
                     raise error
                 ready = run.next_ready()
@@ -368,6 +405,7 @@ class Pipeline(Generic[T, ReplyT]):
                 if batched is not None:
                     await batched.aclose(ending)
             finally:
+                self._run = None
                 forget()
                 run.over.set()
                 run.alarm.set()
@@ -529,6 +567,9 @@ class _Run(Generic[T, ReplyT]):
         self.failure: BaseException | None = None
         self.read_error: BaseException | None = None
         self.stopped = False  # the run has ended: no more items start
+        self.halted = False  # stopped by Pipeline.stop(): the generator ends at its next step
+        self.reader: asyncio.Future[None] | None = None  # the task reading the items
+        self.chains: dict[int, list[MessageSequencePromise[Message]]] = {}  # the tries' replies
         self.over = asyncio.Event()  # its generator's clean-up is done
         self.alarm = asyncio.Event()  # over, or its context's exit has begun
 
@@ -562,6 +603,18 @@ class _Run(Generic[T, ReplyT]):
                 index += 1
         finally:
             await source.aclose()
+
+    def halt(self) -> None:
+        """Stop the run at once: cancel the reader and the items in flight, wake the run."""
+        self.stopped = self.halted = True
+        if self.reader is not None:
+            self.reader.cancel()  # (before its next step: it reads nothing more)
+        for task in self.running.values():
+            task.cancel()  # (one not started yet never starts its interaction)
+        for chain in self.chains.values():  # (inquired already: each agent whose code has
+            for replies in chain:  # not run yet never runs it, its input given up)
+                replies.cancel()
+        self.changed.set()
 
     def wake(self, _: object = None) -> None:
         """Have the run look again at what it can hand out."""
@@ -1047,7 +1100,10 @@ def pipeline(
             for no limit. It counts a wait for an agent's own ``max_concurrency`` slot
             too: with such an agent, give the pipeline the same ``max_concurrency``.
         fail_fast: Stop the run at the first failed item, raising its error and cancelling
-            the items in flight (instead of giving a result holding it).
+            the items in flight (instead of giving a result holding it). The first to fail
+            in time, not in order: the results not handed out by then are dropped, even
+            those of items that finished (with ``ordered=True``, held back behind an earlier
+            item still running).
         progress: Show a progress bar (tqdm, on stderr): ``None`` shows it on a terminal.
         description: The text before the progress bar (default: the last agent's alias).
         total: The number of items, for the progress bar (default: ``len(items)`` if it

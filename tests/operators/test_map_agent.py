@@ -8,7 +8,7 @@ from typing import TypeVar, cast
 
 import pytest
 import reactivex
-from reactivex import Observable
+from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.notification import OnError
 from reactivex.subject import Subject
@@ -95,6 +95,61 @@ async def test_fail_fast_ends_the_result_with_the_first_error() -> None:
     async with MiniAgents():
         with pytest.raises(ValueError, match="'bad' is refused"):
             await collect(source.pipe(map_agent(picky, fail_fast=True)))
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_fail_fast_drops_the_results_not_emitted_when_an_item_fails(ordered: bool) -> None:
+    """As the docstring says: the first to fail in time ends it; what was not emitted is dropped.
+
+    "first" is emitted before anything fails; "quick" finishes behind "slow" (held back when
+    ordered: "bad" fails once its agent is done; emitted when not: "bad" fails after that);
+    "slow" is cancelled.
+    """
+    quick_done = asyncio.Event()
+    quick_emitted = asyncio.Event()
+    first_emitted = asyncio.Event()
+    cancelled: list[str] = []
+
+    @miniagent
+    async def check(ctx: InteractionContext) -> None:
+        text = str(await ctx.message_promises)
+        if text == "slow":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append(text)
+                raise
+        elif text == "quick":
+            await first_emitted.wait()
+            quick_done.set()
+        elif text == "bad":
+            await (quick_done if ordered else quick_emitted).wait()
+            raise ValueError("the item 'bad' is refused")
+        ctx.reply(text)
+
+    emitted: list[str] = []
+    errors: list[Exception] = []
+    done = asyncio.Event()
+
+    def on_next(result: ItemResult[str]) -> None:
+        emitted.append(result.item)
+        first_emitted.set()
+        if result.item == "quick":
+            quick_emitted.set()
+
+    def on_error(error: Exception) -> None:
+        errors.append(error)
+        done.set()
+
+    source: Observable[str] = reactivex.of("first", "slow", "quick", "bad")
+    async with MiniAgents():
+        source.pipe(map_agent(check, ordered=ordered, fail_fast=True)).subscribe(
+            on_next=on_next, on_error=on_error, on_completed=done.set
+        )
+        await asyncio.wait_for(done.wait(), WAIT)
+    assert [str(error) for error in errors] == ["the item 'bad' is refused"]
+    assert emitted == (["first"] if ordered else ["first", "quick"])
+    assert cancelled == ["slow"]
 
 
 @pytest.mark.parametrize("high_water_mark", [1, 4, 64, None])
@@ -208,6 +263,51 @@ async def test_disposing_of_the_subscription_cancels_the_items_in_flight() -> No
         subscription.dispose()
         await asyncio.wait_for(all_cancelled.wait(), WAIT)
     assert cancelled == 2
+
+
+async def test_after_dispose_no_item_is_read_and_no_agent_starts() -> None:
+    """Disposed of from the first result's ``on_next`` (as ``take(1)`` does), it stops there.
+
+    The task's cancellation lands only at its next step: until then, the run read one more
+    item (room freed by the result handed out) and started the agents of the items it had
+    read but not started yet.
+    """
+    reads: list[int] = []
+    starts: list[str] = []
+    at_dispose: tuple[int, int] | None = None
+
+    async def texts() -> AsyncIterator[str]:
+        for i in range(20):
+            reads.append(i)
+            yield str(i)
+
+    @miniagent
+    async def first_replies(ctx: InteractionContext) -> None:
+        starts.append("entered")  # (before its first await: any step of it counts)
+        if str(await ctx.message_promises) != "0":
+            await asyncio.Event().wait()
+        ctx.reply("done")
+
+    subscription: list[abc.DisposableBase] = []
+
+    def on_next(_: ItemResult[str]) -> None:
+        nonlocal at_dispose
+        at_dispose = (len(reads), len(starts))
+        subscription[0].dispose()
+
+    async with MiniAgents():
+        upstream: StreamedPromise[str, None] = StreamedPromise(texts(), resolver=nothing)
+        subscription.append(
+            upstream.as_observable()
+            .pipe(map_agent(first_replies, max_concurrency=4, max_in_flight=4))
+            .subscribe(on_next=on_next)
+        )
+    # the context's exit waited for the run to stop: whatever it would have done is done
+    assert at_dispose is not None
+    reads_then, starts_then = at_dispose
+    assert reads_then == 4  # max_in_flight, and among them one not started yet (or two,
+    assert starts_then < reads_then  # by the Python's scheduling): it never starts now
+    assert (len(reads), len(starts)) == at_dispose
 
 
 async def test_a_hot_source_is_subscribed_to_at_once_and_no_item_is_lost() -> None:

@@ -1493,3 +1493,47 @@ async def test_the_failed_items_of_a_long_run_are_not_kept_once_their_results_ar
         # at most those of the items in flight at once (64), whose errors the run had not
         # received yet as they failed: not one per failed item
         assert len(failures) <= 64
+
+
+async def test_stop_ends_the_run_at_once_from_plain_code() -> None:
+    """``Pipeline.stop()``: no item is read and no interaction starts after it."""
+    reads: list[int] = []
+    starts: list[str] = []
+    at_stop: list[tuple[int, int]] = []
+
+    def items() -> Iterator[str]:
+        for i in range(20):
+            reads.append(i)
+            yield str(i)
+
+    @miniagent
+    async def first_replies(ctx: InteractionContext) -> None:
+        starts.append("entered")
+        if str(await ctx.message_promises) != "0":
+            await asyncio.Event().wait()
+        ctx.reply("done")
+
+    async with MiniAgents():
+        run = pipeline(first_replies, items(), max_concurrency=2, max_in_flight=4, progress=False)
+        indexes = []
+        async for result in run:
+            at_stop.append((len(reads), len(starts)))
+            run.stop()  # (the loop goes on to the generator's next step: it ends there)
+            indexes.append(result.index)
+        assert indexes == [0]
+    assert at_stop == [(4, 3)]  # 4 read (in flight); 0 ended, 1 and 2 started in its slots
+    assert (len(reads), len(starts)) == at_stop[0]  # none after, the context's exit waited
+
+
+async def test_a_pipeline_stopped_before_it_is_iterated_gives_no_result() -> None:
+    reads: list[str] = []
+
+    def items() -> Iterator[str]:
+        reads.append("x")
+        yield "x"
+
+    run = pipeline(upper, items(), progress=False)
+    run.stop()
+    async with MiniAgents():
+        assert [result async for result in run] == []
+    assert reads == []

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Generator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -517,6 +517,56 @@ async def test_scopes_nest_and_a_task_made_inside_one_belongs_to_it() -> None:
 
 async def _inquire(agent: MiniAgent[[]]) -> None:
     agent.inquire()
+
+
+async def test_a_scope_waits_once_while_its_tasks_hand_over_to_each_other() -> None:
+    """``astopped()`` suspends once for a relay of tasks, not once per task that ends.
+
+    It waited on the tasks it saw (``asyncio.wait``: a waiter and a callback on each task),
+    woke when they ended, and waited anew on the ones started meanwhile: 34 suspensions
+    here, each with new callbacks. Now one future is set when the last one ends.
+    """
+    scope = InteractionScope()
+    ended: list[int] = []
+
+    async def relay(left: int) -> None:
+        if left:  # the next one starts before this one ends: the scope is never empty
+            scope.add(asyncio.ensure_future(relay(left - 1)))
+        ended.append(left)
+
+    scope.add(asyncio.ensure_future(relay(100)))
+    waiting = _Suspensions(scope.astopped())
+    await waiting
+    assert ended == list(range(100, -1, -1))
+    assert scope.running == 0
+    assert waiting.count == 1
+
+
+class _Suspensions:
+    """Await a coroutine, counting how many times it suspends (hands a future to the loop)."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        self._steps = coroutine.__await__()
+        self.count = 0
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        yield from self
+
+    def __iter__(self) -> _Suspensions:
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def send(self, value: Any) -> Any:
+        suspended = self._steps.send(value)
+        self.count += 1
+        return suspended
+
+    def throw(self, error: BaseException) -> Any:
+        suspended = self._steps.throw(error)
+        self.count += 1
+        return suspended
 
 
 async def test_token_appenders_still_stream_inside_a_scope() -> None:
