@@ -160,3 +160,42 @@ async def test_bedrock_reasoning_and_text_share_the_bound(
     async with MiniAgents(llm_max_turn_chars=kept - 1):
         with pytest.raises(LLMResponseError, match=f"more than {kept - 1:,} characters"):
             await BEDROCK.ask("Say it.", stream=True)
+
+
+async def test_anthropic_whole_reply_thinking_counts_toward_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: a reply not streamed kept its thinking blocks, to go back with its calls, and
+    # counted them nowhere, while a streamed reply's count: the same reply, not streamed,
+    # was kept past the bound; it counts the same way now)
+    kept = 20 + len(thinking_signature("abcd" * 5)) + 5
+    fake_llm.reply(["abcde"], thinking=["abcd"] * 5, times=2)
+    async with ANTHROPIC.client(fake_llm) as client:
+        agent = ANTHROPIC.agent.fork(model=ANTHROPIC.model, async_client=client, stream=False)
+        async with MiniAgents(llm_max_turn_chars=kept):
+            assert [str(message) for message in await agent.inquire("Say it.")] == ["abcde"]
+        async with MiniAgents(llm_max_turn_chars=kept - 1):
+            with pytest.raises(LLMResponseError) as raised:
+                await agent.inquire("Say it.")
+    assert str(raised.value) == too_long(ANTHROPIC.alias, ANTHROPIC.model).replace(
+        f"{BOUND:,}", f"{kept - 1:,}"
+    )
+    assert len(fake_llm.requests) == 2  # not asked again
+
+
+async def test_bedrock_whole_reply_reasoning_counts_toward_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (was: as Anthropic's, a reply not streamed kept its reasoning and counted it nowhere;
+    # its text, signature and redacted bytes count now, as a stream's deltas do)
+    BEDROCK.environment(fake_llm, monkeypatch)
+    kept = 20 + len(thinking_signature("abcd" * 5)) + len(b"secret") + 5  # (its bytes, decoded)
+    fake_llm.reply(["abcde"], thinking=["abcd"] * 5, redacted_thinking="c2VjcmV0", times=2)
+    async with MiniAgents(llm_max_turn_chars=kept):
+        messages = await BEDROCK.ask("Say it.", stream=False)
+        assert [str(message) for message in messages] == ["abcde"]
+    async with MiniAgents(llm_max_turn_chars=kept - 1):
+        with pytest.raises(LLMResponseError, match=f"more than {kept - 1:,} characters"):
+            await BEDROCK.ask("Say it.", stream=False)
+    assert len(fake_llm.requests) == 2  # not asked again
