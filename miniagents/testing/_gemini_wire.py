@@ -4,11 +4,13 @@ The model is in the path, not the body: ``/v1beta/models/{model}:generateContent
 Gemini Developer API), or ``/v1beta1/projects/{p}/locations/{l}/publishers/google/models/
 {model}:...`` (Vertex AI); ``:streamGenerateContent?alt=sse`` streams. A reply is a
 ``GenerateContentResponse``, or a stream of them as server-sent events (``data: {...}``
-lines, no event names): a chunk per text token, a chunk per function call (Gemini sends a
-call whole, its ``args`` an object, never in pieces; each with a ``thoughtSignature``),
-then a last chunk with the ``finishReason`` and the whole ``usageMetadata``. The
-finish reasons are Gemini's: ``STOP`` (tool calls too), ``MAX_TOKENS``, ``SAFETY`` (a
-``refusal`` or ``content_filter``, and any other reason given as it is);
+lines, no event names): a chunk per piece of the scripted thinking (a part of its
+summary, ``"thought": true``; the whole reply's first part has it all), a chunk per text
+token, a chunk per function call (Gemini sends a call whole, its ``args`` an object, never
+in pieces; each with a ``thoughtSignature``), then a last chunk with the ``finishReason``
+and the whole ``usageMetadata``. The finish reasons are Gemini's: ``STOP`` (tool calls
+too), ``MAX_TOKENS``, ``SAFETY`` (a ``refusal`` or ``content_filter``, and any other reason
+given as it is);
 ``finish_reason="prompt_blocked"`` blocks the prompt instead: one chunk with
 ``promptFeedback.blockReason`` ``SAFETY`` and no candidates.
 
@@ -111,6 +113,8 @@ class GeminiWire(Wire):
     def body(self, rendering: Rendering) -> dict[str, Any]:
         """A ``GenerateContentResponse`` with the whole reply."""
         parts: list[dict[str, Any]] = []
+        if rendering.reply.thinking is not None:
+            parts.append({"text": "".join(rendering.reply.thinking), "thought": True})
         if rendering.tokens or not rendering.calls:
             parts.append({"text": rendering.text})
         parts.extend(_call_part(rendering, number) for number in range(len(rendering.calls)))
@@ -122,6 +126,8 @@ class GeminiWire(Wire):
         if rendering.reply.finish_reason == PROMPT_BLOCKED:
             plan.final.append((None, self._blocked(rendering)))
             return plan
+        for thought in rendering.reply.thinking or ():
+            plan.add((None, self._chunk(rendering, [{"text": thought, "thought": True}])))
         for token in rendering.tokens:
             plan.add((None, self._chunk(rendering, [{"text": token}])), content=True)
         for number in range(len(rendering.calls)):

@@ -1,7 +1,9 @@
 """The OpenAI Chat Completions wire format (``POST /v1/chat/completions``), as the fake speaks it.
 
 A reply is a ``chat.completion`` object, or a stream of ``chat.completion.chunk`` events
-ending with ``data: [DONE]``: the role first, then a chunk per text token (a refusal: per
+ending with ``data: [DONE]``: the role first, then a chunk per piece of the scripted
+thinking (``reasoning_content``, as DeepSeek's and vLLM's servers send it; the whole
+reply's message has it all), a chunk per text token (a refusal: per
 ``refusal`` piece, with ``content`` null in a reply not streamed), then per tool
 call a chunk with its ``id`` and ``function.name`` and one per argument delta, then the
 ``finish_reason``, and the usage chunk when ``stream_options.include_usage`` asked for it.
@@ -106,6 +108,8 @@ class OpenAIWire(Wire):
         }
         if rendering.calls:
             message["tool_calls"] = [chat_call(rendered) for rendered in rendering.calls]
+        if rendering.reply.thinking is not None:  # (a reasoning server's, as DeepSeek's)
+            message["reasoning_content"] = "".join(rendering.reply.thinking)
         return {
             "id": rendering.id,
             "object": "chat.completion",
@@ -128,6 +132,8 @@ class OpenAIWire(Wire):
         """The chunks of a streamed reply."""
         plan = StreamPlan()
         plan.add(_chunk(rendering, {"role": "assistant", "content": "", "refusal": None}, None))
+        for thought in rendering.reply.thinking or ():
+            plan.add(_chunk(rendering, {"reasoning_content": thought}, None))
         for token in rendering.tokens:
             plan.add(_chunk(rendering, {"content": token}, None), content=True)
         for refused in rendering.refusal:

@@ -4,6 +4,9 @@ A reply is a ``response`` object, or a stream of named events, each with its
 ``sequence_number``::
 
     response.created | response.in_progress
+    | response.output_item.added (reasoning)  (the scripted thinking, if any: its summary)
+    | response.reasoning_summary_part.added | response.reasoning_summary_text.delta ...
+    | response.reasoning_summary_text.done | ....summary_part.done | response.output_item.done
     | response.output_item.added (message) | response.content_part.added
     | response.output_text.delta ...       (one per text token)
     | response.output_text.done | response.content_part.done | response.output_item.done
@@ -68,6 +71,20 @@ class ResponsesWire(Wire):
         done: list[Event] = []  # the events that end the last output item
         output = _output(rendering)
         index = 0
+        if rendering.reply.thinking is not None:  # the reasoning item, its summary streamed
+            reasoning = output[index]
+            summary = {"item_id": reasoning["id"], "output_index": index, "summary_index": 0}
+            started = {**reasoning, "summary": []}
+            plan.add(event("response.output_item.added", output_index=index, item=started))
+            [part] = reasoning["summary"]
+            empty_part = {**part, "text": ""}
+            plan.add(event("response.reasoning_summary_part.added", **summary, part=empty_part))
+            for piece in rendering.reply.thinking:
+                plan.add(event("response.reasoning_summary_text.delta", **summary, delta=piece))
+            plan.add(event("response.reasoning_summary_text.done", **summary, text=part["text"]))
+            plan.add(event("response.reasoning_summary_part.done", **summary, part=part))
+            plan.add(event("response.output_item.done", output_index=index, item=reasoning))
+            index += 1
         if _has_message(rendering):
             message = output[index]
             where: dict[str, Any] = {"item_id": message["id"], "output_index": index}
@@ -174,9 +191,13 @@ def _has_message(rendering: Rendering) -> bool:
 
 
 def _output(rendering: Rendering) -> list[dict[str, Any]]:
-    """The output items: the message (if there is text, or nothing else), then the calls."""
+    """The output items: the reasoning (if scripted), the message (if there is text, or
+    nothing else), then the calls."""
     serial = rendering.id.removeprefix("resp_")
     output: list[dict[str, Any]] = []
+    if rendering.reply.thinking is not None:
+        summary = {"type": "summary_text", "text": "".join(rendering.reply.thinking)}
+        output.append({"id": f"rs_{serial}", "type": "reasoning", "summary": [summary]})
     if _has_message(rendering):
         content: list[dict[str, Any]] = []
         if rendering.tokens or not rendering.refusal:

@@ -335,13 +335,18 @@ class FakeLLMServer(ScriptedApp):
             reasoning_tokens: Output tokens spent reasoning, part of ``usage``'s output:
                 OpenAI ``reasoning_tokens`` (in ``completion_tokens_details``; Responses:
                 ``output_tokens_details``); Anthropic reports none.
-            thinking: Anthropic and Bedrock (others leave it out): the pieces of a
-                ``thinking`` block (Bedrock: a ``reasoningContent`` block) before the
-                reply's text and calls (a ``str`` is one piece), signed with
+            thinking: The pieces of the model's thinking before the reply's text and
+                calls (a ``str`` is one piece). Anthropic and Bedrock: a ``thinking``
+                block (Bedrock: a ``reasoningContent`` block), signed with
                 ``thinking_signature(text)`` (streamed: a ``thinking_delta`` per piece,
                 then a ``signature_delta``; Bedrock: ``reasoningContent`` deltas of
-                ``text``, then one of ``signature``). A request that sends it back with
-                another signature is refused, as the API refuses one altered.
+                ``text``, then one of ``signature``); a request that sends it back with
+                another signature is refused, as the API refuses one altered. Chat
+                Completions: ``reasoning_content`` (streamed: a chunk per piece), as
+                DeepSeek's and vLLM's servers send it; the Responses API: a ``reasoning``
+                item's summary (streamed: a ``response.reasoning_summary_text.delta``
+                per piece); Gemini: a part with ``"thought": true`` (streamed: a chunk
+                per piece). None of these counts as a content event (``*_after``).
             redacted_thinking: Anthropic and Bedrock (others leave it out): the ``data``
                 of a ``redacted_thinking`` block after the ``thinking`` one, if any
                 (Bedrock: a ``reasoningContent`` block's ``redactedContent``, so base64).

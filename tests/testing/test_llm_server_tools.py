@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
+import httpx2
 import openai
 import pytest
 
@@ -364,6 +365,44 @@ async def test_anthropic_streams_the_scripted_thinking_first_signed(
     )
     assert [block.type for block in whole.content] == ["thinking", "tool_use"]
     assert whole.content[0].signature == thinking_signature("Hm.")  # type: ignore[union-attr]
+
+
+async def test_openai_apis_send_the_scripted_thinking_as_reasoning_first(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    oai: openai.AsyncOpenAI,
+) -> None:
+    # Chat Completions: reasoning_content (DeepSeek's, vLLM's), a chunk per piece, before
+    # the text; the Responses API: a reasoning item's summary, a delta per piece
+    fake_llm.reply(["Yes."], thinking=["Add ", "them."], times=4)
+    messages: Any = [{"role": "user", "content": "hi"}]
+    chunks = await oai.chat.completions.create(model="m", messages=messages, stream=True)
+    deltas = [chunk.choices[0].delta async for chunk in chunks if chunk.choices]
+    extras = [(delta.model_extra or {}).get("reasoning_content") for delta in deltas]
+    assert extras[:4] == [None, "Add ", "them.", None]
+    assert [delta.content for delta in deltas][3] == "Yes."
+    completion = await oai.chat.completions.create(model="m", messages=messages)
+    assert (completion.choices[0].message.model_extra or {})["reasoning_content"] == "Add them."
+    stream = await oai.responses.create(model="m", input="hi", stream=True)
+    events = [event async for event in stream]
+    summary = [e.delta for e in events if e.type == "response.reasoning_summary_text.delta"]
+    assert summary == ["Add ", "them."]
+    added = [e.item.type for e in events if e.type == "response.output_item.added"]
+    assert added == ["reasoning", "message"]
+    whole = await oai.responses.create(model="m", input="hi")
+    assert [item.type for item in whole.output] == ["reasoning", "message"]
+    assert whole.output[0].summary[0].text == "Add them."  # type: ignore[union-attr]
+    assert whole.output_text == "Yes."
+
+
+def test_gemini_sends_the_scripted_thinking_as_thought_parts_first(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["Yes."], thinking=["Add ", "them."])
+    url = f"{fake_llm.gemini_base_url}/v1beta/models/gemini-test:generateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    response = httpx2.post(url, json=body, headers={"x-goog-api-key": "test"})
+    parts = response.json()["candidates"][0]["content"]["parts"]
+    assert parts == [{"text": "Add them.", "thought": True}, {"text": "Yes."}]
 
 
 THINKING = {"type": "enabled", "budget_tokens": 1024}

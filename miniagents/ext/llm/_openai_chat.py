@@ -12,6 +12,9 @@
               ignores it sends none: the reply is kept, its usage unknown, and a warning
               is logged once)
     refusal:  delta.refusal pieces (``message.refusal`` not streamed): ``Refusal`` events
+    reasoning: delta.reasoning_content (DeepSeek's, vLLM's) or delta.reasoning (OpenRouter's,
+              Ollama's): not kept, but counted toward ``MiniAgents(llm_max_turn_chars=...)``
+              with the text and arguments that follow it (see ``_turn_chars.TurnCount``)
 
 A stream whose chunks give no ``finish_reason`` was cut short: an ``LLMResponseError``. A
 whole reply (``stream=False``) whose choice has none is kept, its finish reason unknown:
@@ -26,6 +29,7 @@ from typing import Any
 import pydantic
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
+from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning, too_long
 from miniagents.ext.llm.errors import LLMResponseError
 from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
 from miniagents.ext.llm.provider import (
@@ -118,6 +122,7 @@ async def chat_reply(
     answered: str | None = None  # the model that answered
     ids: dict[int, str] = {}  # the id of each call, by its index in the reply
     begun = False  # whether the reply's first token (a text, a refusal, a call) came
+    counted: TurnCount | None = None  # the turn's characters, from its first reasoning on
     stream = await create(model=call.model, messages=messages, stream=True, **arguments)
     del api, create, arguments, messages  # (not held while it streams)
     try:
@@ -138,14 +143,18 @@ async def chat_reply(
                     tool_calls = delta.tool_calls
                     begun = begun or bool(content or refusal or tool_calls)
                     if content:  # most chunks: a token
+                        if counted is not None:  # (a reply that reasons: inline, no call)
+                            counted.left -= len(content)
+                            if counted.left < 0:
+                                raise too_long(counted.most)
                         yield content
-                    elif not (refusal or tool_calls):
-                        yield ""  # nothing else (reasoning_content, the finish): a sign of life
-                    if refusal:
-                        yield Refusal(refusal)
-                    for called in tool_calls or ():
-                        for event in _call_events(called, ids):
+                    else:  # (reasoning, not kept, but a sign of life: counted, so it ends)
+                        counted = _reasoned(delta, counted)
+                    if refusal or tool_calls:
+                        for event in _said(refusal, tool_calls, ids, counted):
                             yield event
+                    elif not content:
+                        yield ""  # nothing else (reasoning, the finish): a sign of life
                 else:
                     yield ""
                 if choice.finish_reason is not None:
@@ -155,17 +164,30 @@ async def chat_reply(
         if (raised := raised_event(error)) is not None:  # (an error event of the SDK's)
             raise reported_error("OpenAI", *raised, begun=begun) from error
         raise
-    if finish_reason is None:
+    reason = _stream_end(finish_reason, usage, call.model, wants_usage, refusals)
+    # (a finish reason came, so a chunk did: the last one, whose id is every chunk's)
+    yield Finish(reason, *_usage(usage), model=answered, response_id=chunk.id)
+
+
+def _stream_end(
+    reason: str | None, usage: Any, model: str, wants_usage: bool, refusals: frozenset[str]
+) -> str:
+    """The finish reason of a stream that ended (``"refusal"`` for one in ``refusals``).
+
+    A stream complete but without its usage (a server that ignores ``include_usage``) is
+    kept, its usage unknown, and a warning is logged (see :func:`_warn_no_usage`).
+
+    Raises:
+        LLMResponseError: if no chunk gave a finish reason: the stream was cut short.
+    """
+    if reason is None:
         raise LLMResponseError(
             "The OpenAI stream ended before its final event (the reply is incomplete): no "
             "chunk gave a finish_reason."
         )
     if usage is None:  # complete, its usage unknown (a server that ignores include_usage)
-        _warn_no_usage(call.model, wants_usage)
-    # (a finish reason came, so a chunk did: the last one, whose id is every chunk's)
-    if finish_reason in refusals:
-        finish_reason = "refusal"
-    yield Finish(finish_reason, *_usage(usage), model=answered, response_id=chunk.id)
+        _warn_no_usage(model, wants_usage)
+    return "refusal" if reason in refusals else reason
 
 
 def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent]:
@@ -174,7 +196,8 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
     A finish reason in ``refusals`` (a server's ``content_filter``) ends it as ``"refusal"``.
 
     Raises:
-        LLMResponseError: if it has no choices.
+        LLMResponseError: if it has no choices; with reasoning, past the turn's bound
+            (``too_long()``'s: the turn gives its own error in its place).
     """
     if not completion.choices:
         raise LLMResponseError(
@@ -183,15 +206,20 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
         )
     choice = completion.choices[0]
     reason = choice.finish_reason
-    yield choice.message.content or ""
+    text = choice.message.content or ""
     refusal = getattr(choice.message, "refusal", None)
-    if refusal:
-        yield Refusal(refusal)
+    events: list[LLMEvent] = [Refusal(refusal)] if refusal else []
     for called in choice.message.tool_calls or ():
         function = getattr(called, "function", None)  # not a "custom" tool call
         if function is not None:
-            yield ToolCallStart(called.id, function.name)
-            yield ToolCallDelta(called.id, function.arguments or "")
+            events.append(ToolCallStart(called.id, function.name))
+            events.append(ToolCallDelta(called.id, function.arguments or ""))
+    counted = _reasoned(choice.message, None)  # counted with the rest, as a stream's
+    if counted is not None:
+        counted.spend(len(text))
+        _count(events, counted)
+    yield text
+    yield from events
     yield Finish(
         "refusal" if reason in refusals else reason,
         *_usage(completion.usage),
@@ -316,6 +344,47 @@ def _call_events(called: Any, ids: dict[int, str]) -> list[LLMEvent]:
     if function is not None and function.arguments:
         events.append(ToolCallDelta(call_id, function.arguments))
     return events
+
+
+_REASONING = ("reasoning_content", "reasoning")
+"""The fields where servers send a reply's reasoning: DeepSeek's and vLLM's, OpenRouter's
+and Ollama's (the SDK declares neither: they are a message's or delta's extra fields)."""
+
+
+def _reasoned(said: Any, counted: TurnCount | None) -> TurnCount | None:
+    """The turn's count with the reasoning that ``said`` carries, if any (made at the first).
+
+    ``said``: a chunk's delta, or a whole reply's message; ``counted``: the count so far,
+    ``None`` before the reply's first reasoning (then returned as it is without any).
+
+    Raises:
+        LLMResponseError: ``too_long()``'s, past the turn's bound.
+    """
+    extra = getattr(said, "model_extra", None) or {}
+    for name in _REASONING:
+        thought = extra.get(name)
+        if isinstance(thought, str) and thought:
+            return count_reasoning(counted, len(thought))
+    return counted
+
+
+def _said(
+    refusal: str | None, tool_calls: Any, ids: dict[int, str], counted: TurnCount | None
+) -> list[LLMEvent]:
+    """The events of a chunk's refusal and tool calls (counted, in a reply that reasons)."""
+    events: list[LLMEvent] = [Refusal(refusal)] if refusal else []
+    for called in tool_calls or ():
+        events += _call_events(called, ids)
+    if counted is not None:
+        _count(events, counted)
+    return events
+
+
+def _count(events: list[LLMEvent], counted: TurnCount) -> None:
+    """Count the refusals and arguments of ``events`` toward the turn's bound."""
+    for event in events:
+        if isinstance(event, Refusal | ToolCallDelta):
+            counted.spend(len(event.text))
 
 
 def _chunk_usage(chunk: Any) -> Any:

@@ -12,6 +12,10 @@
             | response.output_item.added (function_call: call_id, name)
             | response.function_call_arguments.delta | response.completed (status, usage)
     refusal: response.refusal.delta pieces (a ``refusal`` content part): ``Refusal`` events
+    reasoning: response.reasoning_text.delta, response.reasoning_summary_text.delta (a
+            ``reasoning`` item): not kept, but counted toward
+            ``MiniAgents(llm_max_turn_chars=...)`` with the text and arguments that follow
+            it (see ``_turn_chars.TurnCount``)
 
 A stream ends with ``response.completed`` or ``response.incomplete`` (the reply was cut:
 its finish reason says why, e.g. ``max_output_tokens``); ``response.failed`` and ``error``
@@ -39,6 +43,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
+from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning, too_long
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMError, LLMResponseError
 from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
 from miniagents.ext.llm.provider import (
@@ -56,6 +61,9 @@ from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.tools.tool import Tool
 
 __all__ = ["responses_reply"]
+
+_REASONING = ("response.reasoning_text.delta", "response.reasoning_summary_text.delta")
+"""The events of a reply's reasoning: its text (a model that shows it), its summary."""
 
 _RENAMED = {
     "max_tokens": "max_output_tokens",
@@ -94,6 +102,7 @@ async def responses_reply(
     final: Any = None
     failed: Any = None  # an error or response.failed event
     begun = False  # whether the reply's first token (a text, a refusal, a call) came
+    counted: TurnCount | None = None  # the turn's characters, from its first reasoning on
     stream = await create(model=call.model, input=request, stream=True, **arguments)
     del create, arguments, request  # (not held while it streams)
     try:
@@ -102,13 +111,24 @@ async def responses_reply(
                 kind = event.type
                 if kind == "response.output_text.delta":
                     begun = True
+                    if counted is not None:  # (a reply that reasons: inline, no call)
+                        counted.left -= len(event.delta)
+                        if counted.left < 0:
+                            raise too_long(counted.most)
                     yield event.delta
+                elif kind in _REASONING:  # not kept, but a sign of life: counted, so it ends
+                    counted = count_reasoning(counted, len(event.delta))
+                    yield ""
                 elif kind == "response.refusal.delta":
                     begun = True
+                    if counted is not None:
+                        counted.spend(len(event.delta))
                     yield Refusal(event.delta)
                 elif kind == "response.function_call_arguments.delta":
                     begun = True
                     argued.add(event.item_id)
+                    if counted is not None:
+                        counted.spend(len(event.delta))
                     yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.delta)
                 elif kind == "response.output_item.added" and event.item.type == "function_call":
                     item = event.item
@@ -117,18 +137,22 @@ async def responses_reply(
                     yield ToolCallStart(item.call_id, item.name)
                     if item.arguments:
                         argued.add(item.id or item.call_id)
+                        if counted is not None:
+                            counted.spend(len(item.arguments))
                         yield ToolCallDelta(item.call_id, item.arguments)
                 elif (
                     kind == "response.function_call_arguments.done" and event.item_id not in argued
                 ):
                     argued.add(event.item_id)  # the arguments came whole, without deltas
+                    if counted is not None:
+                        counted.spend(len(event.arguments))
                     yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.arguments)
                 elif kind in ("response.completed", "response.incomplete"):
                     final = event.response
                 elif kind in ("response.failed", "error"):
                     failed = event
                     break
-                else:  # nothing for the reply (reasoning, in_progress, ...): a sign of life
+                else:  # nothing for the reply (in_progress, a part's edge, ...): a sign of life
                     yield ""
     except BaseException:  # stopped part-way (by a budget, a reader gone, an error)
         await adrain_closed(stream)  # (its response closed as the `async with` ended)
@@ -136,12 +160,22 @@ async def responses_reply(
     if failed is not None:
         await adrain_closed(stream)  # (its response closed as the `async with` ended)
         raise _stream_failure(failed, begun)
+    yield _stream_finish(final, refusals)
+
+
+def _stream_finish(final: Any, refusals: frozenset[str]) -> Finish:
+    """The ``Finish`` of a stream whose final response (completed or incomplete) is ``final``.
+
+    Raises:
+        LLMResponseError: if no final event came (``final`` is ``None``): the stream was
+            cut short.
+    """
     if final is None:
         raise LLMResponseError(
             "The OpenAI stream ended before its final event (the reply is incomplete): no "
             "response.completed event came."
         )
-    yield Finish(
+    return Finish(
         _finish_reason(final, refusals),
         *_usage(final.usage),
         model=final.model,
@@ -308,7 +342,8 @@ def _output_events(response: Any, refusals: frozenset[str]) -> list[LLMEvent]:
         LLMResponseError: if its status says it is not finished (``in_progress``,
             ``queued``, ``cancelled``): not a whole reply, as a stream that ends before its
             ``response.completed`` event is not. No status (some compatible servers send
-            none) is kept: its output was read whole.
+            none) is kept: its output was read whole. With reasoning, past the turn's
+            bound: ``too_long()``'s (the turn gives its own error in its place).
     """
     status = response.status
     if status == "failed":  # (nothing of it was given: as a stream's before its first token)
@@ -323,8 +358,12 @@ def _output_events(response: Any, refusals: frozenset[str]) -> list[LLMEvent]:
         )
     texts: list[str] = []
     events: list[LLMEvent] = []
+    thought = 0  # the characters of its reasoning (counted with the rest: see below)
     for item in response.output or ():
-        if item.type == "message":
+        if item.type == "reasoning":
+            pieces = [*(item.summary or ()), *(getattr(item, "content", None) or ())]
+            thought += sum(len(getattr(piece, "text", None) or "") for piece in pieces)
+        elif item.type == "message":
             parts = item.content or ()  # (null from a server of another make: no text)
             texts += [part.text for part in parts if part.type == "output_text"]
             events += [Refusal(part.refusal) for part in parts if part.type == "refusal"]
@@ -333,8 +372,14 @@ def _output_events(response: Any, refusals: frozenset[str]) -> list[LLMEvent]:
                 ToolCallStart(item.call_id, item.name),
                 ToolCallDelta(item.call_id, item.arguments or ""),
             ]
+    text = "".join(texts)
+    if thought:  # counted with the rest, as a stream's (see responses_reply)
+        counted = count_reasoning(None, thought + len(text))
+        for event in events:
+            if isinstance(event, Refusal | ToolCallDelta):
+                counted.spend(len(event.text))
     return [
-        "".join(texts),
+        text,
         *events,
         Finish(
             _finish_reason(response, refusals),

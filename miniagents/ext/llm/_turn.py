@@ -28,7 +28,7 @@ turn the API paused (Anthropic's ``"pause_turn"``: its server tools ran long, an
 model has not answered yet), not taken for the answer.
 
 A turn keeps at most ``MiniAgents(llm_max_turn_chars=...)`` characters of text, refusal
-and tool calls' arguments (and thinking, which a provider that keeps it counts: see
+and tool calls' arguments (and thinking or reasoning, which the provider counts: see
 :mod:`miniagents.ext.llm._turn_chars`): past them the call is stopped, and its messages fail with an
 ``LLMResponseError`` (a stream that never ends, from a broken provider or proxy, would
 otherwise fill the memory: its pieces keep coming, so the stall timeout never fires).

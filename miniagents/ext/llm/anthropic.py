@@ -324,10 +324,14 @@ _GIVEN_CLIENTS_URL = base_url_source("ANTHROPIC_BASE_URL", given=True)
 def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
     """The events of a reply that was not streamed: its text, its tool calls, its ``Finish``.
 
+    Its thinking blocks, kept with its calls, count with its text and arguments toward
+    ``MiniAgents(llm_max_turn_chars=...)``, as a streamed reply's do (see :class:`_Thinking`).
+
     Raises:
         LLMResponseError: if it has no ``stop_reason``: Anthropic documents one in every
             whole reply, so a null one is a message not finished (as a stream that ends
-            before its ``message_stop`` event is).
+            before its ``message_stop`` event is); past the turn's bound, ``too_long()``'s
+            (the turn gives its own error in its place).
     """
     if reply.stop_reason is None:
         raise LLMResponseError(
@@ -335,18 +339,28 @@ def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
             "finished message): the reply is incomplete. Check that the base URL is the API's "
             "(not a proxy that cuts replies short), or call it again."
         )
-    yield "".join(block.text for block in reply.content if block.type == "text")
+    text = "".join(block.text for block in reply.content if block.type == "text")
+    kept = _Thinking()  # the turn's characters: its thinking counts as a stream's does
+    kept.spend(len(text))
+    events: list[LLMEvent] = []
     thought: list[dict[str, Any]] = []  # the thinking blocks since the last call
     for block in reply.content:
         if block.type == "tool_use":
             given = block.input
-            yield ToolCallStart(block.id, block.name, thought_signature=thoughts_json(thought))
-            yield ToolCallDelta(block.id, given if isinstance(given, str) else json.dumps(given))
+            arguments = given if isinstance(given, str) else json.dumps(given)
+            kept.spend(len(arguments))
+            events.append(
+                ToolCallStart(block.id, block.name, thought_signature=thoughts_json(thought))
+            )
+            events.append(ToolCallDelta(block.id, arguments))
             thought = []
         else:
             thinking = _thought(block)
             if thinking is not None:
+                kept.spend(_thought_chars(thinking))
                 thought.append(thinking)
+    yield text
+    yield from events
     total, read, written = _input_usage(reply.usage)
     yield Finish(
         reply.stop_reason,
@@ -384,7 +398,7 @@ class _Thinking:
         """Keep the block ``block`` (at ``index``) if it is a thinking block."""
         thinking = _thought(block)
         if thinking is not None:
-            self.spend(sum(len(value) for key, value in thinking.items() if key != "type"))
+            self.spend(_thought_chars(thinking))
             self.blocks[index] = thinking
             self.since_call.append(thinking)
 
@@ -418,6 +432,11 @@ def _thought(block: Any) -> dict[str, Any] | None:
     if block.type == "redacted_thinking":
         return {"type": "redacted_thinking", "data": block.data}
     return None
+
+
+def _thought_chars(thinking: dict[str, Any]) -> int:
+    """The characters of a thinking block that count toward the turn (all but its type)."""
+    return sum(len(value) for key, value in thinking.items() if key != "type")
 
 
 def _thinking_of(item: PromptItem) -> list[dict[str, Any]]:

@@ -310,22 +310,37 @@ class BedrockProvider:
 def _whole_reply(response: dict[str, Any], call: LLMCall) -> Iterator[LLMEvent]:
     """The events of a reply that was not streamed: its text, its tool calls, its ``Finish``.
 
+    Its reasoning blocks, kept with its calls, count with its text and arguments toward
+    ``MiniAgents(llm_max_turn_chars=...)``, as a streamed reply's do (see :class:`_Reasonings`).
+
     Raises:
         LLMResponseError: for a reply that is not a whole Converse reply (see
-            :func:`_whole_content`).
+            :func:`_whole_content`); past the turn's bound, ``too_long()``'s (the turn gives
+            its own error in its place).
     """
     content = _whole_content(response)
-    yield "".join(block["text"] for block in content if "text" in block)
+    text = "".join(block["text"] for block in content if "text" in block)
+    kept = _Reasonings()  # the turn's characters: its reasoning counts as a stream's does
+    kept.spend(len(text))
+    events: list[LLMEvent] = []
     thought: list[dict[str, Any]] = []  # the reasoning blocks since the last call
     for block in content:
         used = block.get("toolUse")
         if used is not None:
             signature = thoughts_json(thought)
-            yield ToolCallStart(used["toolUseId"], used["name"], thought_signature=signature)
-            yield ToolCallDelta(used["toolUseId"], json.dumps(used.get("input", {})))
+            arguments = json.dumps(used.get("input", {}))
+            kept.spend(len(arguments))
+            events.append(
+                ToolCallStart(used["toolUseId"], used["name"], thought_signature=signature)
+            )
+            events.append(ToolCallDelta(used["toolUseId"], arguments))
             thought = []
         elif "reasoningContent" in block:
-            thought.append(_kept_reasoning(block["reasoningContent"]))
+            reasoning = block["reasoningContent"]
+            kept.spend(_reasoning_chars(reasoning))
+            thought.append(_kept_reasoning(reasoning))
+    yield text
+    yield from events
     yield _finish(response.get("stopReason"), response.get("usage"), call, response)
 
 
@@ -424,6 +439,17 @@ class _Reasonings:
         signature = thoughts_json([each.kept() for each in self.since_call])
         self.since_call = []
         return signature
+
+
+def _reasoning_chars(block: dict[str, Any]) -> int:
+    """The characters of a whole ``reasoningContent`` block (bytes, of redacted content).
+
+    As a stream counts its deltas (see :meth:`_Reasoning.add`): its text, its signature,
+    its redacted bytes.
+    """
+    given = block.get("reasoningText") or {}
+    text, signature = given.get("text") or "", given.get("signature") or ""
+    return len(text) + len(signature) + len(block.get("redactedContent") or b"")
 
 
 def _kept_reasoning(block: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,10 @@ Gemini Developer API with ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), or Vertex 
               {"role": "user", "parts": [{"function_response": {"name", "id", "response"}}]}
     stream:   chunks (server-sent events of ``streamGenerateContent``): text parts are
               tokens, a ``function_call`` part is a whole call (Gemini sends no pieces),
-              the last chunk has the ``finish_reason`` and the usage
+              the last chunk has the ``finish_reason`` and the usage; a ``thought`` part
+              (a summary of the model's thinking) is not kept, but counted toward
+              ``MiniAgents(llm_max_turn_chars=...)`` with the text and calls that follow
+              it (see ``_turn_chars.TurnCount``)
 
 Gemini gives a call no id unless it wants one (Vertex AI does): the agent then makes one.
 The ``thought_signature`` of a call (Gemini 3 refuses a conversation that drops it) is
@@ -62,6 +65,7 @@ from weakref import WeakSet
 
 import pydantic
 
+from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -383,14 +387,23 @@ def _text(event: LLMEvent, text: list[str]) -> bool:
 
 
 class _Calls:
-    """What a reply's chunks said so far: its calls, its finish reason."""
+    """What a reply's chunks said so far: its calls, its finish reason, its count.
+
+    Its count is the turn's characters from its first thought part on (a thought part is
+    a sign of life, not kept: counted, so that a stream of thoughts without end ends).
+    """
 
     def __init__(self) -> None:
         self.count = 0
         self.reason: str | None = None
+        self.counted: TurnCount | None = None
 
     def events(self, chunk: Any) -> list[LLMEvent]:
-        """The events of one chunk: its text parts, its calls."""
+        """The events of one chunk: its text parts, its calls.
+
+        Raises:
+            LLMResponseError: ``too_long()``'s, past the turn's bound (thoughts counted).
+        """
         events: list[LLMEvent] = []
         feedback = chunk.prompt_feedback
         if feedback is not None and feedback.block_reason is not None:
@@ -403,8 +416,12 @@ class _Calls:
         content = candidate.content
         for part in (content.parts if content is not None else None) or ():
             if part.thought:  # a summary of the model's thinking: not the answer
+                if part.text:
+                    self.counted = count_reasoning(self.counted, len(part.text))
                 continue
             if part.text:
+                if self.counted is not None:
+                    self.counted.spend(len(part.text))
                 events.append(part.text)
             called = part.function_call
             if called is not None:
@@ -415,7 +432,10 @@ class _Calls:
                 events.append(
                     ToolCallStart(call_id, called.name or "", thought_signature=signature)
                 )
-                events.append(ToolCallDelta(call_id, json.dumps(called.args or {})))
+                arguments = json.dumps(called.args or {})
+                if self.counted is not None:
+                    self.counted.spend(len(arguments))
+                events.append(ToolCallDelta(call_id, arguments))
         reason = candidate.finish_reason
         if reason is not None:
             name = getattr(reason, "value", str(reason))

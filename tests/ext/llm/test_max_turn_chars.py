@@ -17,7 +17,7 @@ from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
 from miniagents.errors import ContextArgumentError, LLMResponseError
 from miniagents.testing import FakeLLMServer, ToolCall
 from miniagents.testing._anthropic_wire import thinking_signature
-from tests.ext.llm.test_gemini_bedrock import BEDROCK
+from tests.ext.llm.test_gemini_bedrock import BEDROCK, GEMINI
 from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, SDKClient
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
@@ -160,3 +160,135 @@ async def test_bedrock_reasoning_and_text_share_the_bound(
     async with MiniAgents(llm_max_turn_chars=kept - 1):
         with pytest.raises(LLMResponseError, match=f"more than {kept - 1:,} characters"):
             await BEDROCK.ask("Say it.", stream=True)
+
+
+async def test_anthropic_whole_reply_thinking_counts_toward_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: a reply not streamed kept its thinking blocks, to go back with its calls, and
+    # counted them nowhere, while a streamed reply's count: the same reply, not streamed,
+    # was kept past the bound; it counts the same way now)
+    kept = 20 + len(thinking_signature("abcd" * 5)) + 5
+    fake_llm.reply(["abcde"], thinking=["abcd"] * 5, times=2)
+    async with ANTHROPIC.client(fake_llm) as client:
+        agent = ANTHROPIC.agent.fork(model=ANTHROPIC.model, async_client=client, stream=False)
+        async with MiniAgents(llm_max_turn_chars=kept):
+            assert [str(message) for message in await agent.inquire("Say it.")] == ["abcde"]
+        async with MiniAgents(llm_max_turn_chars=kept - 1):
+            with pytest.raises(LLMResponseError) as raised:
+                await agent.inquire("Say it.")
+    assert str(raised.value) == too_long(ANTHROPIC.alias, ANTHROPIC.model).replace(
+        f"{BOUND:,}", f"{kept - 1:,}"
+    )
+    assert len(fake_llm.requests) == 2  # not asked again
+
+
+async def test_bedrock_whole_reply_reasoning_counts_toward_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (was: as Anthropic's, a reply not streamed kept its reasoning and counted it nowhere;
+    # its text, signature and redacted bytes count now, as a stream's deltas do)
+    BEDROCK.environment(fake_llm, monkeypatch)
+    kept = 20 + len(thinking_signature("abcd" * 5)) + len(b"secret") + 5  # (its bytes, decoded)
+    fake_llm.reply(["abcde"], thinking=["abcd"] * 5, redacted_thinking="c2VjcmV0", times=2)
+    async with MiniAgents(llm_max_turn_chars=kept):
+        messages = await BEDROCK.ask("Say it.", stream=False)
+        assert [str(message) for message in messages] == ["abcde"]
+    async with MiniAgents(llm_max_turn_chars=kept - 1):
+        with pytest.raises(LLMResponseError, match=f"more than {kept - 1:,} characters"):
+            await BEDROCK.ask("Say it.", stream=False)
+    assert len(fake_llm.requests) == 2  # not asked again
+
+
+async def test_streamed_reasoning_without_end_stops_the_call(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: Chat Completions' reasoning_content and the Responses API's reasoning summary
+    # were signs of life only, counted nowhere: a provider that streamed reasoning without
+    # end, its text never coming, moved the stall watch's deadline with each piece, and
+    # nothing bounded the turn. They count now as Anthropic's thinking does: 40 characters
+    # of reasoning, then nothing (the stream not ended), are past 25)
+    fake_llm.reply(["x"], thinking=["abcd"] * 10, hang_after=0)
+    agent = llm.agent.fork(model=llm.model, async_client=client, stream=True)
+    async with MiniAgents(llm_max_turn_chars=BOUND, llm_stall_timeout=WAIT):
+        with pytest.raises(LLMResponseError) as raised:
+            await agent.inquire("Think for ever.")
+        assert await fake_llm.wait_disconnected_async(0, WAIT)  # its HTTP stream closed
+    assert str(raised.value) == too_long(llm.alias, llm.model)
+    assert len(fake_llm.requests) == 1  # not asked again
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_reasoning_and_text_share_the_bound(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    stream: bool,
+) -> None:
+    # 20 characters of reasoning (Anthropic's signed: its signature counted too), then 5
+    # of text: kept within a bound of all of them; one less, and the text is over
+    kept = 20 + llm.pick((0, len(thinking_signature("abcd" * 5)), 0)) + 5
+    fake_llm.reply(["abcde"], thinking=["abcd"] * 5, times=2)
+    agent = llm.agent.fork(model=llm.model, async_client=client, stream=stream)
+    async with MiniAgents(llm_max_turn_chars=kept):
+        assert [str(message) for message in await agent.inquire("Say it.")] == ["abcde"]
+    async with MiniAgents(llm_max_turn_chars=kept - 1):
+        with pytest.raises(LLMResponseError, match=f"more than {kept - 1:,} characters"):
+            await agent.inquire("Say it.")
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_reasoning_and_tool_call_arguments_share_the_bound(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    stream: bool,
+) -> None:
+    # 20 characters of reasoning, then a call's 17 of arguments: each below 25, together
+    # past it (counted apart, the agent would get to its next error: a call without tools)
+    fake_llm.reply(thinking=["abcd"] * 5, tool_calls=[ToolCall("note", {"text": "x" * 5})])
+    agent = llm.agent.fork(model=llm.model, async_client=client, stream=stream)
+    async with MiniAgents(llm_max_turn_chars=BOUND):
+        with pytest.raises(LLMResponseError) as raised:
+            await agent.inquire("Write a note.")
+    assert str(raised.value) == too_long(llm.alias, llm.model)
+
+
+async def test_gemini_streamed_thoughts_without_end_stop_the_call(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (was: as the OpenAI APIs' reasoning, Gemini's thought parts were signs of life only)
+    GEMINI.environment(fake_llm, monkeypatch)
+    fake_llm.reply(["x"], thinking=["abcd"] * 10, hang_after=0)
+    async with MiniAgents(llm_max_turn_chars=BOUND, llm_stall_timeout=WAIT):
+        with pytest.raises(LLMResponseError) as raised:
+            await GEMINI.ask("Think for ever.", stream=True)
+    assert str(raised.value) == too_long(GEMINI.agent.alias, GEMINI.model)
+    assert len(fake_llm.requests) == 1  # not asked again
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_gemini_thoughts_text_and_calls_share_the_bound(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    stream: bool,
+) -> None:
+    # 20 characters of thoughts, then 5 of text: kept within 25, not within 24; 20 of
+    # thoughts, then a call's 17 of arguments: past 25
+    GEMINI.environment(fake_llm, monkeypatch)
+    fake_llm.reply(["abcde"], thinking=["abcd"] * 5, times=2)
+    fake_llm.reply(thinking=["abcd"] * 5, tool_calls=[ToolCall("note", {"text": "x" * 5})])
+    async with MiniAgents(llm_max_turn_chars=25):
+        messages = await GEMINI.ask("Say it.", stream=stream)
+        assert [str(message) for message in messages] == ["abcde"]
+    async with MiniAgents(llm_max_turn_chars=24):
+        with pytest.raises(LLMResponseError, match="more than 24 characters"):
+            await GEMINI.ask("Say it.", stream=stream)
+    async with MiniAgents(llm_max_turn_chars=BOUND):
+        with pytest.raises(LLMResponseError) as raised:
+            await GEMINI.ask("Write a note.", stream=stream)
+    assert str(raised.value) == too_long(GEMINI.agent.alias, GEMINI.model)
