@@ -39,7 +39,7 @@ class LLMSettings:
             than each call up to its first token at once (``False``, the default: first
             tokens sooner, up to three times the raw SDK's memory in a burst).
         llm_max_turn_chars: Characters one call of the model may send (its text, refusal,
-            tool calls' arguments and the thinking a provider keeps, together) before the
+            tool calls' arguments and the model's thinking or reasoning, together) before the
             agent stops the call with an ``LLMResponseError``: a bound on what a broken
             provider or proxy that streams without end makes the reply keep (the stall
             timeout does not stop a stream whose pieces keep coming). The default,
