@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from miniagents.ext.dbos._bounds import bounded_url, lock_timed_out
 from miniagents.ext.dbos._database_errors import first_line
 from miniagents.ext.dbos._sqlite import close_client, new_client, shim_arguments
-from miniagents.ext.dbos.errors import DurableError
+from miniagents.ext.dbos.errors import DurableDatabaseError, DurableError
 from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APPROVAL_MARK",
     "APPROVAL_WORKFLOW",
+    "CLAIM_WAIT",
     "DECISION_TOPIC",
     "IDS_PER_QUERY",
     "SENT_MARK",
@@ -480,6 +482,9 @@ class Claim:
 
 _CLAIMS = "miniagents_decisions"
 
+CLAIM_WAIT = 30.0
+"""The most seconds a decision waits to reach the database, or for a lock on its claim."""
+
 
 def _said(message: Mapping[str, object]) -> str:
     if message.get("withdrawn") is True:
@@ -495,13 +500,28 @@ def claimed_send(
     Returns:
         ``None`` if ``message`` claimed the approval (it is sent), else the claim that
         was there first (nothing was sent).
-    """
 
-    engine, table = _claims(url)
+    Raises:
+        DurableDatabaseError: if the claim stayed locked by another session for
+            :data:`CLAIM_WAIT` seconds (nothing was sent).
+    """
+    import sqlalchemy
+
     try:
-        return _claimed(client, engine, table, name, message)
-    finally:
-        engine.dispose()
+        engine, table = _claims(url)
+        try:
+            return _claimed(client, engine, table, name, message)
+        finally:
+            engine.dispose()
+    except sqlalchemy.exc.DBAPIError as error:
+        if not lock_timed_out(error):
+            raise
+        raise DurableDatabaseError(
+            f"The decision on the approval {name!r} was not sent: its claim stayed locked "
+            f"for {CLAIM_WAIT:g} s ({first_line(error.orig or error)}). Another process or "
+            "session holds a transaction open on the table of claims, "
+            f"{_CLAIMS}: end that transaction, then decide again."
+        ) from error
 
 
 def _claimed(
@@ -546,15 +566,13 @@ def _claims(url: str) -> tuple[sqlalchemy.Engine, sqlalchemy.Table]:
     """
     import sqlalchemy
 
-    made = sqlalchemy.make_url(url)
-    postgres = made.drivername in ("postgresql", "postgres", "postgresql+psycopg")
-    if postgres:
-        made = made.set(drivername="postgresql+psycopg")
+    made, connect_args = bounded_url(sqlalchemy.make_url(url), CLAIM_WAIT)
+    postgres = made.get_backend_name() != "sqlite"
     engine = sqlalchemy.create_engine(
         made,
         poolclass=sqlalchemy.pool.NullPool,
-        # SQLite: the seconds a writer waits its turn; DBOS's notifications written with it
-        connect_args={} if postgres else {"timeout": 30, **shim_arguments(url)},
+        # SQLite: DBOS's notifications are written with it, through the shim where needed
+        connect_args=connect_args if postgres else {**connect_args, **shim_arguments(url)},
     )
     table = sqlalchemy.Table(
         _CLAIMS,

@@ -98,6 +98,8 @@ class DurableAgents:
                 waiters = self._waiting.get(alias, [])
                 if waiter in waiters:
                     waiters.remove(waiter)
+                if not waiters:  # (the last waiter of the alias gone: nothing kept for it)
+                    self._waiting.pop(alias, None)
         return agent
 
 

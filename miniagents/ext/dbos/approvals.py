@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 from miniagents.ext.dbos import _engine
 from miniagents.ext.dbos._approvals import (
     APPROVAL_WORKFLOW,
+    CLAIM_WAIT,
     SENT_MARK,
     Claim,
     approval_id,
@@ -395,8 +396,19 @@ class _Client:
         )
 
     async def claimed_send(self, name: str, message: dict[str, object]) -> Claim | None:
-        """Claim the approval ``name`` and send it ``message``; else the claim before."""
-        return await self._run(lambda client: claimed_send(client, self.url, name, message))
+        """Claim the approval ``name`` and send it ``message``; else the claim before.
+
+        Raises:
+            DurableDatabaseError: if the database cannot be reached, or the claim stays
+                locked by another session (nothing was sent).
+        """
+        try:
+            return await self._run(lambda client: claimed_send(client, self.url, name, message))
+        except Exception as error:  # (a server gone since the client connected: one line)
+            failure = database_failure(error, self.url, self.shown, CLAIM_WAIT)
+            if failure is None:
+                raise
+            raise failure from None
 
     async def output(self, name: str) -> object:
         """What the approval ``name`` ended with (``None`` while it waits)."""

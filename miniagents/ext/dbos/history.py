@@ -29,13 +29,13 @@ extra (``pip install "miniagents[dbos]"``).
 from __future__ import annotations
 
 import json
-import math
 import threading
 import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from miniagents.arguments import a_class, check_seconds, check_text
+from miniagents.ext.dbos._bounds import bounded_url
 from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine, let_go_of_damaged
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.errors import MissingExtraError
@@ -143,22 +143,14 @@ def _new_database(url: str, timeout: float) -> _Database:
                 'sees empty. Name a file (e.g. "sqlite:///chats.sqlite"), or use '
                 "InMemoryChatHistory for a history that ends with the program."
             )
-        connect_args: dict[str, object] = {"timeout": timeout}
-    elif backend == "postgresql":
-        if parsed.drivername == "postgresql":  # DBOS's URLs name no driver: psycopg 3
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        given = parsed.query.get("options", "")  # the URL's own options are kept
-        options = f"-c lock_timeout={max(1, math.ceil(timeout * 1000))}"
-        connect_args = {  # a lock held by another session: an error after timeout too
-            "connect_timeout": max(1, math.ceil(timeout)),
-            "options": f"{given if isinstance(given, str) else ' '.join(given)} {options}".strip(),
-        }
-    else:
+    elif backend != "postgresql":
         raise ChatHistoryOptionError(
             f"database_url {shown!r} names a database of the backend {backend!r}: "
             'ChatHistorySQL keeps chat histories in SQLite ("sqlite:///file.sqlite") or PostgreSQL '
             '("postgresql://user:password@host:5432/database").'
         )
+    # a server that does not answer, a lock held by another session: an error after timeout
+    parsed, connect_args = bounded_url(parsed, timeout)
     try:
         engine = sqlalchemy.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
     except (sqlalchemy_errors.ArgumentError, sqlalchemy_errors.NoSuchModuleError) as error:

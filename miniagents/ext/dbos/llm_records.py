@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from miniagents.ext.dbos._bounds import bounded_url, lock_timed_out
 from miniagents.ext.dbos._database_errors import first_line, refused_value
 from miniagents.ext.dbos._engine import checked_url, configured_url, redacted
 from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine, let_go_of_damaged
@@ -65,6 +66,12 @@ T = TypeVar("T")
 
 _ANOTHER = "give the store another database_url"
 
+_FILE_WAIT = 30.0
+"""The most seconds a connection waits for a SQLite file another process keeps locked."""
+
+_SERVER_WAIT = 10.0
+"""The most seconds a connection waits for a PostgreSQL server, or a lock another session holds."""
+
 
 class _Tables:
     """The engine of one database and its two tables (made again if it was let go of)."""
@@ -76,11 +83,9 @@ class _Tables:
         parsed = sqlalchemy.make_url(url)
         self.path = parsed.database if parsed.get_backend_name() == "sqlite" else None
         """The SQLite file, for a URL of one."""
-        if parsed.drivername in ("postgresql", "postgres"):  # DBOS's URLs name no driver
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        connect_args: dict[str, object] = (
-            {"timeout": 30} if parsed.get_backend_name() == "sqlite" else {"connect_timeout": 10}
-        )
+        self.waited = _FILE_WAIT if self.path is not None else _SERVER_WAIT
+        """The most seconds a connection waits to connect, or for a lock another holds."""
+        parsed, connect_args = bounded_url(parsed, self.waited)
         self.engine = sqlalchemy.create_engine(
             parsed, connect_args=connect_args, pool_pre_ping=True
         )
@@ -149,6 +154,12 @@ class _Tables:
             return refused
         original = getattr(error, "orig", None)
         said = f"{type(error).__name__}: {first_line(original or error)}"
+        if lock_timed_out(error):
+            return DurableDatabaseError(
+                f"Could not {doing}: the table {table} of the database {self.shown} stayed "
+                f"locked for {self.waited:g} s ({said}). Another process or session holds a "
+                "transaction open on it: end that transaction, then try again."
+            )
         if isinstance(error, (exc.OperationalError, exc.InterfaceError)):
             return DurableDatabaseError(
                 f"Could not {doing}: could not reach the database {self.shown} ({said}). Check "

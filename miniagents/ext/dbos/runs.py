@@ -258,7 +258,17 @@ async def _alaunched(database_url: str | None, *, recover_here: bool = False) ->
     return await aengine_for(database_url, recover_here=recover_here)
 
 
-def _name_id(name: str) -> str:
+def _name_id(alias: str, name: str) -> str:
+    """The id of the record of ``name``, a name of a run of the agent ``alias``.
+
+    The alias's length comes first, so that no alias and name make another's id; ids of
+    this form never begin as those of :func:`_shared_name_id` do.
+    """
+    return f"{_NAME_WORKFLOW}@{len(alias)}:{alias}:{name}"
+
+
+def _shared_name_id(name: str) -> str:
+    """The id a name was recorded under before names were per agent (one for all agents)."""
     return f"{_NAME_WORKFLOW}:{name}"
 
 
@@ -266,8 +276,9 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
     """Record ``name`` as another name of ``agent``'s durable run ``workflow_id``.
 
     The record is one row, written at once: after a crash it is there whole or not at
-    all. A name names one run: the first recorded is kept (naming another run with it
-    again changes nothing), and :func:`arun_named` finds it.
+    all. A name names one run of the agent: the first recorded is kept (naming another run
+    with it again changes nothing), and :func:`arun_named` finds it. Each agent has names
+    of its own: another agent of the database may use the same name for its runs.
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable, or ``workflow_id`` names
@@ -280,9 +291,12 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
     await _aengine(agent)
     await _acheck_ours(agent, workflow_id, "name", "named")
     workflow = _name_workflow()  # (registered by _aengine)
+    if await _anamed_before(agent, name) is not None:
+        return  # (recorded before names were per agent: the first is kept)
+    alias = _settings_of(agent).alias
 
     async def record() -> None:
-        with SetWorkflowID(_name_id(name)):
+        with SetWorkflowID(_name_id(alias, name)):
             handle = await _dbos().start_workflow_async(workflow, workflow_id)
         await handle.get_result()
 
@@ -292,23 +306,37 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
 async def arun_named(agent: MiniAgent[..., Message], name: str) -> str | None:
     """The id of ``agent``'s durable run that :func:`aname_run` named ``name``, if any.
 
-    ``None`` too if the name is another agent's run's (of the database), as
-    :func:`afind_runs` finds only the agent's own.
+    Each agent has names of its own (another agent's run of the same name is not found),
+    and those recorded before names were per agent are found too.
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
         DurableDatabaseError: if the database cannot be reached.
     """
     await _aengine(agent)
-    status = await _outside(_dbos().get_workflow_status_async(_name_id(name)))
+    named = await _anamed(_name_id(_settings_of(agent).alias, name))
+    return named if named is not None else await _anamed_before(agent, name)
+
+
+async def _anamed_before(agent: MiniAgent[..., Message], name: str) -> str | None:
+    """The run of ``agent`` that ``name`` named when names were one for all agents, if any."""
+    named = await _anamed(_shared_name_id(name))
+    if named is None:
+        return None
+    aliases = await _aliases_of([named])
+    return named if aliases.get(named) == _settings_of(agent).alias else None
+
+
+async def _anamed(record: str) -> str | None:
+    """The id of the run that the name's record ``record`` names, if there is that record."""
+    status = await _outside(_dbos().get_workflow_status_async(record))
     if status is None or status.name != _NAME_WORKFLOW:
         return None
     args = status.input.get("args") if isinstance(status.input, dict) else None
     if not (isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], str)):
         return None
     named: str = args[0]
-    aliases = await _aliases_of([named])
-    return named if aliases.get(named) == _settings_of(agent).alias else None
+    return named
 
 
 async def anote_run(

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from miniagents.errors import MiniAgentsError
 from miniagents.ext.dbos import (
@@ -25,16 +26,19 @@ from miniagents.ext.dbos import (
     DurableDatabaseError,
     DurableRecordError,
     PendingApproval,
+    _approvals,
     aapprove,
     adeny,
     apending_approvals,
 )
-from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW
+from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, claimed_send, decision_message
 from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.ext.tools import ToolDecision
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.cleaner_program import CLEANER, cleaner_removing
+from tests.ext.dbos.held import held_by_another_session
 from tests.ext.dbos.test_durable_kills import MAIN, Child, Outcome, _models, _side_effects
+from tests.fakes.postgres import PostgresServer
 from tests.subprocesses import python_env, run_python
 
 LISTED_WITHIN = 60.0
@@ -556,3 +560,33 @@ def test_the_approvals_of_ended_runs_are_withdrawn_however_many_runs_wait(
     finally:
         connection.close()
     assert claims == [("gone::approval.0", "withdrawn", "run")]  # (the live runs' wait on)
+
+
+def test_a_decision_whose_claim_another_session_holds_fails_within_its_bound(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim row held by another session's open transaction: an error, not a hang."""
+    monkeypatch.setattr(_approvals, "CLAIM_WAIT", 0.5)
+    url = postgres.create_database(f"claims_{time.monotonic_ns()}")
+    engine = sqlalchemy.create_engine(url.replace("postgresql:", "postgresql+psycopg:"))
+    try:
+        with engine.begin() as connection:  # (DBOS's schema, where the claims are kept)
+            connection.execute(sqlalchemy.text("CREATE SCHEMA dbos"))
+    finally:
+        engine.dispose()
+    made, _ = _approvals._claims(url)  # the table of claims made
+    made.dispose()
+    claim = (  # the claim of another decider, not committed yet
+        "INSERT INTO dbos.miniagents_decisions (approval_id, message_id, said, decided_by, "
+        "claimed_at) VALUES ('run-1::approval1', 'other', 'denied', 'request', 0)"
+    )
+    client = new_client(url)  # (never reached: the claim comes first)
+    decision = decision_message(ToolDecision(True), by="approvals")
+    try:
+        with (
+            held_by_another_session(url, claim),
+            pytest.raises(DurableDatabaseError, match=r"stayed locked for 0.5 s.*end that"),
+        ):
+            claimed_send(client, url, "run-1::approval1", decision)
+    finally:
+        close_client(client)

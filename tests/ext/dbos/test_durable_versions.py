@@ -10,12 +10,16 @@ its tool runs (when it prints that it does, never after a sleep) and starts it a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from miniagents.ext.dbos._versions import DurableAgents
 from tests.subprocesses import default_sigint_in_children, python_env
 
 CHILD = Path(__file__).with_name("version_child.py")
@@ -91,3 +95,15 @@ def test_a_run_whose_agent_changed_is_refused_and_kept_for_its_own_code(tmp_path
     replies = [json.loads(line[6:]) for line in lines if line.startswith("REPLY ")]
     assert replies == [EXPECTED]
     assert _log(tmp_path) == ["MODEL", "TOOL", "TOOL", "MODEL"]
+
+
+async def test_a_waiter_that_leaves_keeps_nothing_for_its_alias() -> None:
+    """A run that stopped waiting for its agent (cancelled) leaves no list behind it."""
+    agents = DurableAgents()
+    waiting = asyncio.ensure_future(agents.await_agent("never-made"))
+    await asyncio.sleep(0)  # (its first step: it waits)
+    assert list(agents._waiting) == ["never-made"]
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert agents._waiting == {}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from miniagents.ext.dbos import SQLCallStore, SQLRunJournal, use_database
+from miniagents.ext.dbos import SQLCallStore, SQLRunJournal, llm_records, use_database
 from miniagents.ext.dbos._kept_engines import ENGINES_KEPT
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
@@ -24,6 +24,7 @@ from miniagents.ext.llm.batch import BatchMode
 from miniagents.ext.llm.cache import RecordedCall
 from miniagents.ext.llm.provider import Finish, ToolCallDelta, ToolCallStart
 from tests.ext.dbos.descriptors import open_files
+from tests.ext.dbos.held import held_by_another_session
 from tests.fakes.postgres import PostgresServer
 
 
@@ -134,6 +135,22 @@ async def test_two_processes_recording_one_call_at_once_keep_the_later(
     finally:
         engine.dispose()
     assert await store.aget("k1") == mine
+
+
+async def test_a_call_store_blocked_by_another_sessions_lock_fails_within_its_bound(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table another session keeps locked (its transaction open) is an error, not a hang."""
+    monkeypatch.setattr(llm_records, "_SERVER_WAIT", 0.5)  # (read when the engine is made)
+    url = postgres.create_database(f"calls_locked_{time.monotonic_ns()}")
+    store = SQLCallStore(url)
+    await store.aput(_recorded("k0", "m-1", "zero", time.time()))  # the table made
+    with held_by_another_session(url, f"LOCK TABLE {CALLS_TABLE} IN ACCESS EXCLUSIVE MODE"):
+        with pytest.raises(DurableDatabaseError, match=r"stayed locked for 0.5 s.*end that"):
+            await store.aput(_recorded("k1", "m-1", "one", time.time()))
+        with pytest.raises(DurableDatabaseError, match="stayed locked"):
+            await store.aget("k0")
+    assert (await store.aget("k0")) is not None
 
 
 async def test_the_engine_of_a_database_used_long_ago_is_disposed(tmp_path: Path) -> None:

@@ -305,13 +305,62 @@ async def test_an_agent_finds_cancels_notes_and_names_only_its_own_runs(database
         with pytest.raises(DurableConfigurationError, match=refused):
             await aname_run(mine, "n2", "shared-2")
         with pytest.raises(DurableConfigurationError, match=r"'miniagents\.durable\.name'"):
-            await acancel_run(mine, "miniagents.durable.name:n1")
+            await acancel_run(mine, "miniagents.durable.name@4:MINE:n1")
         await acancel_run(mine, "no-such-run")  # (nothing to cancel)
         [theirs_run] = await afind_runs(theirs, "shared-2")
         assert theirs_run.notes == {}
         assert not theirs_run.cancelled
         assert await arun_named(mine, "n1") == "shared-1"  # (the name's record kept)
         assert await arun_named(mine, "n2") is None  # (another agent's run: not named)
+
+
+async def test_two_agents_of_one_database_name_their_own_runs_with_the_same_name(
+    database: str,
+) -> None:
+    # (was: names were one space for the database: the second agent's name was dropped
+    # silently, and it found no run by it)
+    first = durable(
+        offline_agent.fork(alias="FIRST", reply=_answer, token_delay=0), database_url=database
+    )
+    second = durable(
+        offline_agent.fork(alias="SECOND", reply=_answer, token_delay=0), database_url=database
+    )
+    async with MiniAgents():
+        await _recorded(first, "first-1")
+        await _recorded(second, "second-1")
+        await aname_run(first, "chat", "first-1")
+        await aname_run(second, "chat", "second-1")
+        assert await arun_named(first, "chat") == "first-1"
+        assert await arun_named(second, "chat") == "second-1"
+
+
+async def test_a_name_recorded_when_names_were_one_for_all_agents_is_still_found(
+    database: str,
+) -> None:
+    from dbos import DBOS, SetWorkflowID
+
+    from miniagents.ext.dbos.runs import _name_workflow
+
+    agent = durable(
+        offline_agent.fork(alias="OLDER", reply=_answer, token_delay=0), database_url=database
+    )
+    other = durable(
+        offline_agent.fork(alias="NEWER", reply=_answer, token_delay=0), database_url=database
+    )
+    async with MiniAgents():
+        await _recorded(agent, "older-1")
+        await _recorded(agent, "older-2")
+        await _recorded(other, "newer-1")
+        with SetWorkflowID("miniagents.durable.name:kept"):  # (as the name was recorded)
+            handle = await DBOS.start_workflow_async(_name_workflow(), "older-1")
+        await handle.get_result()
+        assert await arun_named(agent, "kept") == "older-1"
+        await aname_run(agent, "kept", "older-2")  # the first name recorded is kept
+        assert await arun_named(agent, "kept") == "older-1"
+        assert await arun_named(other, "kept") is None  # (another agent's run)
+        await aname_run(other, "kept", "newer-1")  # its own name, beside the other's
+        assert await arun_named(other, "kept") == "newer-1"
+        assert await arun_named(agent, "kept") == "older-1"
 
 
 async def test_an_agent_reads_the_notes_cancels_and_names_of_its_own_runs_only(
