@@ -114,6 +114,8 @@ async def test_a_run_refused_at_launch_then_ended_by_its_own_code_replays(
     # (left pending for the code that started it); once that code ran it to its end, its
     # record is its reply when asked again under its id (was: refused for the process's
     # whole life, its refusal kept)
+    from dbos import DBOS, WorkflowHandleAsync
+
     from miniagents.ext.dbos import _engine
 
     agent = durable(
@@ -122,6 +124,9 @@ async def test_a_run_refused_at_launch_then_ended_by_its_own_code_replays(
     )
     async with MiniAgents():
         first = [str(message) for message in await _asked_again(agent, "refused-1")]
+        # (its reply may come before DBOS records the run as ended)
+        ended: WorkflowHandleAsync[object] = await DBOS.retrieve_workflow_async("refused-1")
+        await asyncio.wait_for(ended.get_result(), 60)
         engine = _engine.current_engine()
         assert engine is not None
         engine.refused["refused-1"] = "refused at launch"  # (ended since, by its own code)
