@@ -1047,12 +1047,17 @@ def _broken(alias: str, cause: BaseException | None, retried: int) -> A2AConnect
     )
 
 
+_PARSER_SAID = 300
+"""The most characters of the parser's words on an event it could not read that its error
+quotes (they may hold the remote's bytes: quoted as ``quoted_words`` quotes them)."""
+
+
 def _unreadable(alias: str, error: ParseError | RecursionError) -> A2AProtocolError:
     """The error of an event (or answer) of the remote that the SDK could not parse."""
     how = (
         "nested too deep to be read"
         if isinstance(error, RecursionError) or "too deep" in str(error)
-        else f"not of A2A's types ({str(error)[:300]})"
+        else f"not of A2A's types (its parser said {quoted_words(str(error), _PARSER_SAID)})"
     )
     return A2AProtocolError(
         f"The remote agent {alias} sent an event that cannot be read: it is {how}. Its "
