@@ -583,6 +583,38 @@ async def test_an_http_errors_page_is_an_http_error_not_too_many_values() -> Non
     assert str(raised.value).endswith('…".')
 
 
+async def test_an_http_errors_page_over_max_event_bytes_is_an_http_error_cut_there() -> None:
+    # (was: a 502's page of over max_event_bytes was refused as "one answer over 200000
+    # bytes" (A2AReplyTooLargeError), which did not say that the remote answered an error)
+    async with serving(paged(502, "text/html")) as url, MiniAgents():
+        agent = a2a_agent(url, alias="REMOTE", max_event_bytes=200_000)
+        with pytest.raises(A2AHTTPError) as raised:
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+    assert raised.value.status == 502
+    told = str(raised.value)
+    assert told.startswith('The remote agent REMOTE answered HTTP 502: "<html><body><p>word word')
+    assert told.count("word") < 110  # (its first bytes only, quoted: cut at 500 characters)
+    assert '…" (its body was cut at max_event_bytes (200000 bytes), the rest not read).' in told
+
+
+async def test_a_cards_http_error_page_over_max_event_bytes_is_a_card_error_cut_there() -> None:
+    def make(_: str) -> ASGIApp:
+        async def served(_: Request) -> Response:
+            return Response(PAGE, status_code=404, media_type="text/html")
+
+        return Starlette(routes=[Route("/.well-known/agent-card.json", served)])
+
+    async with serving(make) as url, MiniAgents():
+        with pytest.raises(A2ACardError) as raised:
+            await asyncio.wait_for(afetch_agent_card(url, max_event_bytes=10_000), SAFETY)
+    told = str(raised.value)
+    assert told.startswith(
+        f"The agent card at {url}.well-known/agent-card.json could not be fetched: it was "
+        'answered with HTTP 404: "<html><body><p>word word'
+    )
+    assert '…" (its body was cut at max_event_bytes (10000 bytes), the rest not read).' in told
+
+
 @pytest.mark.parametrize("media_type", ["text/html", "application/json"])
 async def test_a_success_whose_body_is_no_json_is_a_protocol_error_saying_what_came(
     media_type: str,
