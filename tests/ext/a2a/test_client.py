@@ -44,7 +44,7 @@ from miniagents.errors import (
     A2ATaskRejectedError,
 )
 from miniagents.ext.a2a import A2AMessage, a2a_agent, a2a_app, afetch_agent_card
-from miniagents.ext.a2a.client import DEFAULT_CARD_TIMEOUT
+from miniagents.ext.a2a.client import DEFAULT_CARD_TIMEOUT, Questions
 from miniagents.ext.llm.messages import (
     LLMMessage,
     LLMToolApprovalRequest,
@@ -178,7 +178,7 @@ def asking(question: str) -> Any:
 
 
 @pytest.mark.parametrize("questions", ["ask", "raise"])
-async def test_a_questions_words_count_toward_max_reply_chars(questions: str) -> None:
+async def test_a_questions_words_count_toward_max_reply_chars(questions: Questions) -> None:
     # (was: a question's words were not counted, so a remote could send a question of any
     # length, kept whole in the A2AInputRequest or in A2AInputRequiredError.question)
     play = asking("Which city? " + "x" * 80)  # (9 + 92 characters: over 100)
