@@ -301,8 +301,8 @@ def a2a_agent(
         cancel_timeout: Seconds the remote's ``CancelTask`` may take, when the reply is
             given up on (then the interaction ends anyway).
         max_reply_chars: The most characters of text the remote's reply may hold, in all
-            (its texts, tool calls' arguments and tools' results); one more fails the
-            reply with ``A2AReplyTooLargeError`` and cancels the remote task.
+            (its texts, tool calls' arguments, tools' results and questions' words); one
+            more fails the reply with ``A2AReplyTooLargeError`` and cancels the remote task.
         max_reply_messages: The most messages the remote's reply may have (artifacts,
             and calls that wait for approval); one more fails it the same way.
         max_event_bytes: The most bytes one event of the remote's stream may take (and
