@@ -17,8 +17,9 @@ once; a text that does not go on from it breaks the protocol.
 
 What a remote sends is bounded: the reply's texts hold at most ``max_chars`` characters in
 all (files' bytes and data's JSON counted in), and it has at most ``max_messages`` messages
-(artifacts' texts, files and data, calls that wait for approval, questions); one more
-fails the reply with ``A2AReplyTooLargeError``.
+(artifacts' texts, files and data, calls that wait for approval, questions; a question's
+words are counted among the characters too); one more fails the reply with
+``A2AReplyTooLargeError``.
 """
 
 from __future__ import annotations
@@ -245,6 +246,8 @@ class ReplyWriter:
             A2ATaskFailedError: it failed or was rejected (``A2ATaskCanceledError``: cancelled).
             A2AInputRequiredError: it asks for input other than approvals, or for
                 authentication.
+            A2AReplyTooLargeError: it asks so, in words that take the reply's texts over
+                ``max_chars`` characters (a question's words are of the reply).
         """
         state = self.state
         if state is None or state in (COMPLETED, MESSAGE_STATE):
@@ -276,6 +279,7 @@ class ReplyWriter:
                 remote_type=remote_type if isinstance(remote_type, str) else None,
             )
         if state in PAUSED_STATES and not self.approvals() and self.questions == "raise":
+            self._count(len(said), 0)  # (its words are of the reply: bounded as its texts)
             raise A2AInputRequiredError(
                 f"The remote agent {self.alias} asks for "
                 f"{'authentication' if state != 'TASK_STATE_INPUT_REQUIRED' else 'input'} "
@@ -290,15 +294,17 @@ class ReplyWriter:
     def question(self) -> A2AInputRequest | None:
         """The task's question to its caller, as a pending request (``None``: it asks none).
 
-        Counted among the reply's messages; once answered (:meth:`answered` holds its id),
+        Counted among the reply's messages, its words among its characters of text (see
+        :meth:`check`); once answered (:meth:`answered` holds its id),
         the task as it stood before it took the answer is working.
         """
         if self.state not in PAUSED_STATES or self._status is None or self._asked():
             return None
         message = self._status.message
-        self._count(0, 1)
+        said = _text(message.parts)
+        self._count(len(said), 1)  # (its words are of the reply: bounded as its texts)
         request = request_input(
-            _text(message.parts) or "(the remote agent asks for input)",
+            said or "(the remote agent asks for input)",
             request_class=A2AAuthRequest if self.state == AUTH_REQUIRED else A2AInputRequest,
             task_id=self.task_id,
             context_id=self.context_id,

@@ -301,8 +301,8 @@ def a2a_agent(
         cancel_timeout: Seconds the remote's ``CancelTask`` may take, when the reply is
             given up on (then the interaction ends anyway).
         max_reply_chars: The most characters of text the remote's reply may hold, in all
-            (its texts, tool calls' arguments and tools' results); one more fails the
-            reply with ``A2AReplyTooLargeError`` and cancels the remote task.
+            (its texts, tool calls' arguments, tools' results and questions' words); one
+            more fails the reply with ``A2AReplyTooLargeError`` and cancels the remote task.
         max_reply_messages: The most messages the remote's reply may have (artifacts,
             and calls that wait for approval); one more fails it the same way.
         max_event_bytes: The most bytes one event of the remote's stream may take (and
@@ -606,6 +606,29 @@ class _EventBound:
             "a login page answers so)."
         )
 
+    def http_error(self, response: httpx.Response, start: bytes) -> A2AError:
+        """The error of an HTTP error (not 2xx) whose body is over ``max_bytes``, cut there.
+
+        ``start``: its body's first bytes, told quoted (``quoted_words``). Before its
+        exchange (no :attr:`writer`) the answer is the agent's card's: an ``A2ACardError``.
+        """
+        status = response.status_code
+        text = start.decode(errors="replace")
+        came = f": {quoted_words(text, _SAID)}" if text.strip() else ""
+        cut = f"its body was cut at max_event_bytes ({self.max_bytes} bytes), the rest not read"
+        if self.writer is None:
+            return A2ACardError(
+                f"The agent card at {response.request.url} could not be fetched: it was "
+                f"answered with HTTP {status}{came} ({cut}). Check the URL (the agent's base "
+                "URL, whose /.well-known/agent-card.json is its card)."
+            )
+        return A2AHTTPError(
+            f"The remote agent {self.alias} answered HTTP {status}{came} ({cut}). Check "
+            "that its URL is the A2A agent's and that the request carries the credentials "
+            "it wants.",
+            status,
+        )
+
     def _refused(self, said: str, limit: str, start: bytes) -> A2AReplyTooLargeError:
         """The error ``said`` of ``limit``, naming the task (see the class docstring)."""
         writer = self.writer
@@ -619,7 +642,8 @@ class _EventBound:
 
 
 _START = 4096
-"""The bytes of an event (or an answer) kept to read its task's id from, if it is refused."""
+"""The bytes of an event (or an answer) kept to read its task's id from, if it is refused
+(of an HTTP error's body: what its error shows, if it is cut)."""
 
 _SHOWN = 200
 """The most characters of a body that is no JSON that its error quotes."""
@@ -659,8 +683,10 @@ class _BoundedBody(httpx.AsyncByteStream):
     the SDK joins them), and the count starts again at its blank line. A body that is not
     a stream is counted whole, as it comes. Nothing of the body is kept but a line's first
     bytes, until they say its field, and an event's first bytes (where its task is named).
-    Of an HTTP error (not 2xx) only the bytes are counted; a success of another type than
-    JSON or an event stream fails once its first bytes are read (what came, for its error).
+    Of an HTTP error (not 2xx) only the bytes are counted (and its first bytes kept): one
+    over the bound is read no further, and fails as the HTTP error it is, cut there; a
+    success of another type than JSON or an event stream fails once its first bytes are
+    read (what came, for its error).
     """
 
     def __init__(
@@ -689,6 +715,8 @@ class _BoundedBody(httpx.AsyncByteStream):
         async for chunk in self._body:
             self._count(chunk)
             if self._pending > bound.max_bytes:
+                if not self._json:  # (an HTTP error's page: its error, cut there)
+                    raise bound.http_error(self._response, self._start)
                 raise bound.too_large(self._events, self._start)
             if self._values.not_json or (self._foreign and len(self._start) >= _SHOWN):
                 raise bound.not_json(self._response, self._events, self._start)
@@ -701,6 +729,7 @@ class _BoundedBody(httpx.AsyncByteStream):
     def _count(self, chunk: bytes) -> None:
         if not self._json:  # (an HTTP error's body: the SDK does not parse it)
             self._pending += len(chunk)
+            self._keep(chunk)  # (what its error shows, if it is cut)
             return
         if not self._events:
             self._pending += len(chunk)
@@ -1047,12 +1076,17 @@ def _broken(alias: str, cause: BaseException | None, retried: int) -> A2AConnect
     )
 
 
+_PARSER_SAID = 300
+"""The most characters of the parser's words on an event it could not read that its error
+quotes (they may hold the remote's bytes: quoted as ``quoted_words`` quotes them)."""
+
+
 def _unreadable(alias: str, error: ParseError | RecursionError) -> A2AProtocolError:
     """The error of an event (or answer) of the remote that the SDK could not parse."""
     how = (
         "nested too deep to be read"
         if isinstance(error, RecursionError) or "too deep" in str(error)
-        else f"not of A2A's types ({str(error)[:300]})"
+        else f"not of A2A's types (its parser said {quoted_words(str(error), _PARSER_SAID)})"
     )
     return A2AProtocolError(
         f"The remote agent {alias} sent an event that cannot be read: it is {how}. Its "

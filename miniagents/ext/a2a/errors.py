@@ -139,7 +139,11 @@ class A2AInputRequiredError(A2AError):
         task_id: The remote task's id (it waits there for the input).
         context_id: Its context.
         state: ``TASK_STATE_INPUT_REQUIRED`` or ``TASK_STATE_AUTH_REQUIRED``.
-        question: The text of the remote's request.
+        question: The text of the remote's request, whole: the caller may need all of it
+            to answer (in a call that gives everything at first). It is bounded all the
+            same, counted among the reply's characters of text: a question of more than
+            ``max_reply_chars`` characters is an ``A2AReplyTooLargeError`` instead. The
+            message quotes it cut to 400 characters, on one line (``quoted_words``).
     """
 
     def __init__(

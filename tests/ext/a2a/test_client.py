@@ -44,7 +44,7 @@ from miniagents.errors import (
     A2ATaskRejectedError,
 )
 from miniagents.ext.a2a import A2AMessage, a2a_agent, a2a_app, afetch_agent_card
-from miniagents.ext.a2a.client import DEFAULT_CARD_TIMEOUT
+from miniagents.ext.a2a.client import DEFAULT_CARD_TIMEOUT, Questions
 from miniagents.ext.llm.messages import (
     LLMMessage,
     LLMToolApprovalRequest,
@@ -165,6 +165,43 @@ async def test_the_remotes_failures_are_typed_errors_after_what_it_said(
     if how == "input":
         assert isinstance(raised.value, A2AInputRequiredError)
         assert raised.value.question == "Which city?"
+
+
+def asking(question: str) -> Any:
+    """A remote's play that writes "Partial. " (9 characters), then asks ``question``."""
+
+    async def play(context: RequestContext, updater: TaskUpdater) -> None:
+        await updater.add_artifact(text("Partial. "), artifact_id="a", last_chunk=True)
+        await updater.requires_input(updater.new_agent_message(text(question)))
+
+    return play
+
+
+@pytest.mark.parametrize("questions", ["ask", "raise"])
+async def test_a_questions_words_count_toward_max_reply_chars(questions: Questions) -> None:
+    # (was: a question's words were not counted, so a remote could send a question of any
+    # length, kept whole in the A2AInputRequest or in A2AInputRequiredError.question)
+    play = asking("Which city? " + "x" * 80)  # (9 + 92 characters: over 100)
+    async with serving(sdk_app(PlayedExecutor(play))) as url, MiniAgents():
+        agent = a2a_agent(url, alias="REMOTE", max_reply_chars=100, questions=questions)
+        with pytest.raises(A2AReplyTooLargeError, match="over 100 characters") as raised:
+            await asyncio.wait_for(agent.inquire("Hi"), 30)  # (never reached: it fails first)
+    assert raised.value.limit == "max_reply_chars"
+    assert "give the agent a higher max_reply_chars" in str(raised.value)
+
+
+async def test_a_question_within_max_reply_chars_is_kept_whole_and_quoted_cut() -> None:
+    words = 'Which city?\n"Say it", ' + "x" * 600  # (a caller needs all of it to answer)
+    async with serving(sdk_app(PlayedExecutor(asking(words)))) as url, MiniAgents():
+        agent = a2a_agent(url, alias="REMOTE", max_reply_chars=9 + len(words), questions="raise")
+        with pytest.raises(A2AInputRequiredError) as raised:
+            await agent.inquire("Hi")
+    assert raised.value.question == words
+    said = str(raised.value)
+    assert "\n" not in said
+    assert ': "Which city? \\"Say it\\", xxx' in said
+    assert said.count("x") < 420  # (the message quotes it cut at 400 characters)
+    assert said.endswith('…". Call it with everything it needs in the first message.')
 
 
 async def test_a_task_state_a2a_does_not_define_is_a_protocol_error() -> None:
