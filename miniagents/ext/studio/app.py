@@ -46,7 +46,9 @@ it is: a program should not print its secrets.
 
 **Mounted.** The app may be served under a prefix of another Starlette app
 (``Mount("/studio", app=studio_app(...))``): the page (``/studio/``, its token then in
-``/studio/#token=...``) names its files and the API relative to its own address.
+``/studio/#token=...``) names its files and the API relative to its own address. Starlette
+runs no lifespan of a mounted app, and the studio's stops the forks still running as its
+server stops: the host app's lifespan enters :func:`studio_lifespan` for it.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ from miniagents.ext.web.lowlevel import Door, amethod_not_allowed, aread_bounded
 from miniagents.ext.web.serving import server_stop
 from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, LOCAL_HOSTS, WebSettings
 
-__all__ = ["MIN_TOKEN_LENGTH", "PAGE_POLICY", "studio_app"]
+__all__ = ["MIN_TOKEN_LENGTH", "PAGE_POLICY", "studio_app", "studio_lifespan"]
 
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -219,6 +221,29 @@ def studio_app(
     app.state.store = runs
     app.state.forks = studio.forks
     return app
+
+
+def studio_lifespan(app: Starlette) -> contextlib.AbstractAsyncContextManager[None]:
+    """The lifespan of the studio ``app``, for the app it is mounted in to enter in its own.
+
+    Starlette runs the lifespan of the app it serves, not of the apps mounted in it: a
+    studio mounted (``Mount("/studio", app=studio)``) would leave the programs of its forks
+    running as its server stops. Entered in the host app's lifespan (``async with
+    studio_lifespan(studio): yield``), it stops them as the host app stops (their runs end
+    as lost).
+
+    Args:
+        app: An app :func:`studio_app` made.
+
+    Raises:
+        StudioConfigurationError: for an app that :func:`studio_app` did not make.
+    """
+    if not isinstance(app, Starlette) or not isinstance(getattr(app.state, "forks", None), _Forks):
+        raise StudioConfigurationError(
+            f"studio_lifespan takes the app that studio_app made, not {app!r}: give it the "
+            "studio you mount (studio = studio_app(...); Mount('/studio', app=studio))."
+        )
+    return app.router.lifespan_context(app)
 
 
 def _check_token(token: str) -> None:

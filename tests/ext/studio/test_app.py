@@ -29,7 +29,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.studio import Recorder, RunInfo, RunStore, RunTree
 from miniagents.ext.studio import app as studio_app_module
-from miniagents.ext.studio.app import PAGE_POLICY, studio_app
+from miniagents.ext.studio.app import PAGE_POLICY, studio_app, studio_lifespan
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.studio.events import encode_batch
@@ -1044,3 +1044,47 @@ async def test_a_secret_cut_in_two_where_the_kept_output_begins_is_not_shown(
     assert state["returncode"] == 0, state
     assert secret[-8:] not in state["output"]
     assert state["output"] == "[redacted: MY_API_KEY]\n" * 21  # (the 21 whole ones kept)
+
+
+async def test_a_mounted_studio_stops_its_forks_as_the_host_app_stops_with_its_lifespan(
+    store: RunStore, tmp_path: Path
+) -> None:
+    """A studio mounted in a host app whose lifespan enters ``studio_lifespan``: the program
+    of a fork still running is stopped as the host app's server stops. (Starlette runs no
+    lifespan of a mounted app: the program went on after the server stopped.)"""
+    connected, gone = asyncio.Event(), asyncio.Event()
+
+    async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.set()  # (the fork's program runs, waiting for a byte it never gets)
+        await reader.read()  # (its end: the program was killed)
+        gone.set()
+        writer.close()
+
+    gate = await asyncio.start_server(held, "127.0.0.1", 0)
+    port = gate.sockets[0].getsockname()[1]
+    waiting = f"import socket; socket.create_connection(('127.0.0.1', {port})).recv(1)"
+    run_id = "20261129-000000-mount0"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", waiting), tmp_path)
+    studio = studio_app(store, token=TOKEN)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_host: Starlette) -> AsyncIterator[None]:
+        async with studio_lifespan(studio):
+            yield
+
+    host = Starlette(routes=[Mount("/studio", app=studio)], lifespan=lifespan)
+    async with gate:
+        async with served(host) as client:
+            asked = await client.post(
+                f"/studio/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "."}
+            )
+            assert asked.status_code == 202, asked.text
+            await asyncio.wait_for(connected.wait(), WAIT)
+            assert not gone.is_set()
+        await asyncio.wait_for(gone.wait(), WAIT)  # (was: it ran on, the server stopped)
+    assert studio.state.forks.running() == 0
+
+
+def test_studio_lifespan_refuses_an_app_the_studio_did_not_make() -> None:
+    with pytest.raises(StudioConfigurationError, match="the app that studio_app made"):
+        studio_lifespan(Starlette())
