@@ -712,7 +712,12 @@ class _Watch:
         self.changed = asyncio.Event()
 
     async def _alook(self) -> None:
-        """Look each :data:`_POLL` seconds, until the run ends or is gone (or the store fails)."""
+        """Look each :data:`_POLL` seconds, until the run ends or is gone (or the store fails).
+
+        A failure that is no :class:`StudioError` (a store's bug, a disk's) is logged once,
+        and ends the watch as one: its followers, woken, look themselves, and the next of
+        them to wait starts a new watch (the task never ends with an error nobody reads).
+        """
         while True:
             await asyncio.sleep(_POLL)
             try:
@@ -724,6 +729,16 @@ class _Watch:
                 run = await asyncio.to_thread(self.runs.run, self.run_id)
             except StudioError:  # (its followers look themselves, and say it)
                 self._wake_followers()
+                return
+            except Exception as error:  # (the store's own failure: logged, by a reference)
+                _logger.error(
+                    "The studio's watch of the run %s failed (reference %s); its followers "
+                    "look again.",
+                    self.run_id,
+                    uuid.uuid4().hex,
+                    exc_info=error,
+                )
+                self._wake_followers()  # (each looks itself, and a new watch starts)
                 return
             if run.status != "running":
                 self._wake_followers()

@@ -33,6 +33,7 @@ from miniagents.ext.studio.app import PAGE_POLICY, studio_app, studio_lifespan
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.studio.events import encode_batch
+from miniagents.ext.studio.store import Chunk
 from miniagents.ext.web.serving import HEADERS_SECONDS, server_config
 from tests.ext.studio.kit import many_calls
 from tests.ext.web.serving import answer_of, bounded, configs_run, served, trickle
@@ -1088,3 +1089,59 @@ async def test_a_mounted_studio_stops_its_forks_as_the_host_app_stops_with_its_l
 def test_studio_lifespan_refuses_an_app_the_studio_did_not_make() -> None:
     with pytest.raises(StudioConfigurationError, match="the app that studio_app made"):
         studio_lifespan(Starlette())
+
+
+class _WatchFailingStore(RunStore):
+    """A store whose first look of a watch (a read of one chunk) fails with a bug's error."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.loop = asyncio.get_running_loop()
+        self.failed = asyncio.Event()
+
+    def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
+        if limit == 1 and not self.failed.is_set():
+            self.loop.call_soon_threadsafe(self.failed.set)
+            raise RuntimeError("a bug of the store")
+        return super().chunks(run_id, after, limit)
+
+
+async def test_a_watch_whose_store_fails_is_logged_once_and_its_followers_go_on(
+    store: RunStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watch of a live run fails with an error that is no ``StudioError``: it is logged
+    once, by a reference, and its follower looks again at once (a new watch) and gets the
+    run's end. (Was: the watch's task ended with the error, never retrieved, and its
+    followers waited for the keepalive, 15 s.)"""
+    gate = asyncio.Event()
+    failing = _WatchFailingStore(store.path)
+    with caplog.at_level(logging.ERROR, logger="miniagents.ext.studio"):
+        async with served(studio_app(failing, token=TOKEN)) as client:
+            with Recorder(store, command=()) as recorder:
+                async with MiniAgents():
+                    reply = gated(gate).inquire()
+                    recorder.flush()
+                    url = f"/api/runs/{recorder.run_id}/events"
+                    async with client.stream("GET", url, headers=AUTH) as response:
+                        lines = response.aiter_lines()
+                        first = [line async for line in _until_data(lines)]
+                        await asyncio.wait_for(failing.failed.wait(), WAIT)
+                        gate.set()
+                        await reply
+                        recorder.close()
+
+                        async def rest() -> list[str]:
+                            return [line async for line in lines]
+
+                        ended = await asyncio.wait_for(rest(), WAIT)
+    assert first[0] == "id: 1"
+    assert "event: end" in ended
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    assert re.fullmatch(
+        rf"The studio's watch of the run {recorder.run_id} failed \(reference [0-9a-f]{{32}}\); "
+        "its followers look again.",
+        logged[0].getMessage(),
+    )
+    assert logged[0].exc_info is not None
+    assert isinstance(logged[0].exc_info[1], RuntimeError)
