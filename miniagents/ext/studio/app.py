@@ -109,7 +109,7 @@ from miniagents.ext.web.lowlevel import Door, amethod_not_allowed, aread_bounded
 from miniagents.ext.web.serving import server_stop
 from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, LOCAL_HOSTS, WebSettings
 
-__all__ = ["MIN_TOKEN_LENGTH", "PAGE_POLICY", "studio_app", "studio_lifespan"]
+__all__ = ["MIN_TOKEN_LENGTH", "PAGE_POLICY", "check_token", "studio_app", "studio_lifespan"]
 
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -175,7 +175,7 @@ def studio_app(
             ``fork_timeout`` or ``body_seconds`` that is not a positive, finite number of
             seconds, or an ``environment`` that is not a mapping of ``str`` to ``str``.
     """
-    _check_token(token)
+    check_token(token)
     if not allowed_hosts:
         raise StudioConfigurationError(
             "allowed_hosts is empty: nobody could reach the studio; leave it out for this "
@@ -246,22 +246,27 @@ def studio_lifespan(app: Starlette) -> contextlib.AbstractAsyncContextManager[No
     return app.router.lifespan_context(app)
 
 
-def _check_token(token: str) -> None:
+def check_token(token: str) -> None:
     """Refuse a token that is no text without spaces, is too short, or is not ASCII.
 
     A short one is guessed; one that is not ASCII is never matched (a header is read as
-    Latin-1 bytes: see :class:`~miniagents.ext.web.auth.BearerTokenAuth`).
+    Latin-1 bytes: see :class:`~miniagents.ext.web.auth.BearerTokenAuth`). :func:`studio_app`
+    checks its ``token`` with it, and ``miniagents studio`` its ``--token``.
+
+    Raises:
+        StudioConfigurationError: for such a token, its ``parameter`` ``"token"``.
     """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
-        raise StudioConfigurationError(
-            "The studio needs a bearer token (token=...), a text without spaces: it shows the "
-            "prompts and replies of your runs, and runs your programs again."
+        raise _token_refused(
+            "The studio needs a bearer token, a text without spaces: it shows the prompts and "
+            "replies of your runs, and runs your programs again."
         )
     if len(token) < MIN_TOKEN_LENGTH:
-        raise StudioConfigurationError(
-            f"The studio's token has {len(token)} characters, too few to keep guessers out: "
-            f"give one of at least {MIN_TOKEN_LENGTH} (e.g. secrets.token_urlsafe()): whoever "
-            "has it reads your runs and runs your programs again."
+        raise _token_refused(
+            f"The studio's token is too short (the token has {len(token)} characters, too few "
+            f"to keep guessers out): give one of at least {MIN_TOKEN_LENGTH} (e.g. "
+            "secrets.token_urlsafe()): whoever has it reads your runs and runs your programs "
+            "again."
         )
     if not token.isascii():
         raise _token_refused(
