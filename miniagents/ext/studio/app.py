@@ -812,6 +812,7 @@ class _ForkState:
     names: Mapping[str, str]
     result: ForkResult | None = None
     error: str | None = None
+    settled: bool = False  # (how it ended is kept: ``result`` or ``error``)
 
     def shown_output(self, result: ForkResult) -> str:
         """The end of the output, its secrets redacted (before it is cut: none is half left).
@@ -895,8 +896,12 @@ class _Forks:
 
         The error's text may hold what the page must not show (the recorded command line,
         an argument of which may be a key; a path): it is logged whole, under the reference
-        the page shows.
+        the page shows. Called once its task is done: by the task's callback, or first by
+        :meth:`state` (the callback runs a moment after the task is done); once only.
         """
+        if state.settled:
+            return
+        state.settled = True
         if task.cancelled():
             state.error = "cancelled"
         elif (error := task.exception()) is not None:
@@ -920,6 +925,8 @@ class _Forks:
         state = self.states.get(child)
         if state is None:
             return None
+        if state.task.done():  # (its callback may not have run yet: what it keeps, now)
+            self._ended(child, state, state.task)
         shown: dict[str, Any] = {
             "run": child,
             "running": not state.task.done(),

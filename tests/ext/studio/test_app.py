@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
-from miniagents.ext.studio import Recorder, RunInfo, RunStore, RunTree
+from miniagents.ext.studio import Fork, ForkResult, Recorder, RunInfo, RunStore, RunTree
 from miniagents.ext.studio import app as studio_app_module
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app, studio_lifespan
 from miniagents.ext.studio.cli import studio_main
@@ -1145,3 +1145,36 @@ async def test_a_watch_whose_store_fails_is_logged_once_and_its_followers_go_on(
     )
     assert logged[0].exc_info is not None
     assert isinstance(logged[0].exc_info[1], RuntimeError)
+
+
+async def test_a_fork_that_just_ended_shows_its_result_before_its_tasks_callback_runs(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state of a fork asked for between the end of its program's task and that task's
+    callback (a moment later) shows how it ended. (Was: ``running`` false, with neither
+    its exit status nor an error: a page polling then showed an ended fork with no result.)"""
+    run_id = "20261129-000000-ended0"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "pass"), tmp_path)
+    app = studio_app(store, token=TOKEN)
+    seen: list[dict[str, Any] | None] = []
+    looked = asyncio.Event()
+
+    async def ended_at_once(_runs: RunStore, planned: Fork, **_options: Any) -> ForkResult:
+        def look() -> None:  # (queued before the task's callback: it runs first)
+            seen.append(app.state.forks.state(planned.child))
+            looked.set()
+
+        asyncio.get_running_loop().call_soon(look)
+        return ForkResult(planned.child, 0, "done\n")
+
+    monkeypatch.setattr(studio_app_module, "afork", ended_at_once)
+    async with served(app) as client:
+        asked = await client.post(
+            f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "."}
+        )
+        assert asked.status_code == 202, asked.text
+        await asyncio.wait_for(looked.wait(), WAIT)
+    child = asked.json()["run"]
+    assert seen == [
+        {"run": child, "running": False, "error": None, "returncode": 0, "output": "done\n"}
+    ]
