@@ -223,7 +223,7 @@ def studio_app(
     return app
 
 
-def studio_lifespan(app: Starlette) -> contextlib.AbstractAsyncContextManager[None]:
+def studio_lifespan(app: Starlette) -> contextlib.AbstractAsyncContextManager[object]:
     """The lifespan of the studio ``app``, for the app it is mounted in to enter in its own.
 
     Starlette runs the lifespan of the app it serves, not of the apps mounted in it: a
