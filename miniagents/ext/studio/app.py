@@ -46,7 +46,9 @@ it is: a program should not print its secrets.
 
 **Mounted.** The app may be served under a prefix of another Starlette app
 (``Mount("/studio", app=studio_app(...))``): the page (``/studio/``, its token then in
-``/studio/#token=...``) names its files and the API relative to its own address.
+``/studio/#token=...``) names its files and the API relative to its own address. Starlette
+runs no lifespan of a mounted app, and the studio's stops the forks still running as its
+server stops: the host app's lifespan enters :func:`studio_lifespan` for it.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ from miniagents.ext.web.lowlevel import Door, amethod_not_allowed, aread_bounded
 from miniagents.ext.web.serving import server_stop
 from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, LOCAL_HOSTS, WebSettings
 
-__all__ = ["MIN_TOKEN_LENGTH", "PAGE_POLICY", "studio_app"]
+__all__ = ["MIN_TOKEN_LENGTH", "PAGE_POLICY", "check_token", "studio_app", "studio_lifespan"]
 
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -173,7 +175,7 @@ def studio_app(
             ``fork_timeout`` or ``body_seconds`` that is not a positive, finite number of
             seconds, or an ``environment`` that is not a mapping of ``str`` to ``str``.
     """
-    _check_token(token)
+    check_token(token)
     if not allowed_hosts:
         raise StudioConfigurationError(
             "allowed_hosts is empty: nobody could reach the studio; leave it out for this "
@@ -221,22 +223,50 @@ def studio_app(
     return app
 
 
-def _check_token(token: str) -> None:
+def studio_lifespan(app: Starlette) -> contextlib.AbstractAsyncContextManager[object]:
+    """The lifespan of the studio ``app``, for the app it is mounted in to enter in its own.
+
+    Starlette runs the lifespan of the app it serves, not of the apps mounted in it: a
+    studio mounted (``Mount("/studio", app=studio)``) would leave the programs of its forks
+    running as its server stops. Entered in the host app's lifespan (``async with
+    studio_lifespan(studio): yield``), it stops them as the host app stops (their runs end
+    as lost).
+
+    Args:
+        app: An app :func:`studio_app` made.
+
+    Raises:
+        StudioConfigurationError: for an app that :func:`studio_app` did not make.
+    """
+    if not isinstance(app, Starlette) or not isinstance(getattr(app.state, "forks", None), _Forks):
+        raise StudioConfigurationError(
+            f"studio_lifespan takes the app that studio_app made, not {app!r}: give it the "
+            "studio you mount (studio = studio_app(...); Mount('/studio', app=studio))."
+        )
+    return app.router.lifespan_context(app)
+
+
+def check_token(token: str) -> None:
     """Refuse a token that is no text without spaces, is too short, or is not ASCII.
 
     A short one is guessed; one that is not ASCII is never matched (a header is read as
-    Latin-1 bytes: see :class:`~miniagents.ext.web.auth.BearerTokenAuth`).
+    Latin-1 bytes: see :class:`~miniagents.ext.web.auth.BearerTokenAuth`). :func:`studio_app`
+    checks its ``token`` with it, and ``miniagents studio`` its ``--token``.
+
+    Raises:
+        StudioConfigurationError: for such a token, its ``parameter`` ``"token"``.
     """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
-        raise StudioConfigurationError(
-            "The studio needs a bearer token (token=...), a text without spaces: it shows the "
-            "prompts and replies of your runs, and runs your programs again."
+        raise _token_refused(
+            "The studio needs a bearer token, a text without spaces: it shows the prompts and "
+            "replies of your runs, and runs your programs again."
         )
     if len(token) < MIN_TOKEN_LENGTH:
-        raise StudioConfigurationError(
-            f"The studio's token has {len(token)} characters, too few to keep guessers out: "
-            f"give one of at least {MIN_TOKEN_LENGTH} (e.g. secrets.token_urlsafe()): whoever "
-            "has it reads your runs and runs your programs again."
+        raise _token_refused(
+            f"The studio's token is too short (the token has {len(token)} characters, too few "
+            f"to keep guessers out): give one of at least {MIN_TOKEN_LENGTH} (e.g. "
+            "secrets.token_urlsafe()): whoever has it reads your runs and runs your programs "
+            "again."
         )
     if not token.isascii():
         raise _token_refused(
@@ -687,7 +717,12 @@ class _Watch:
         self.changed = asyncio.Event()
 
     async def _alook(self) -> None:
-        """Look each :data:`_POLL` seconds, until the run ends or is gone (or the store fails)."""
+        """Look each :data:`_POLL` seconds, until the run ends or is gone (or the store fails).
+
+        A failure that is no :class:`StudioError` (a store's bug, a disk's) is logged once,
+        and ends the watch as one: its followers, woken, look themselves, and the next of
+        them to wait starts a new watch (the task never ends with an error nobody reads).
+        """
         while True:
             await asyncio.sleep(_POLL)
             try:
@@ -699,6 +734,16 @@ class _Watch:
                 run = await asyncio.to_thread(self.runs.run, self.run_id)
             except StudioError:  # (its followers look themselves, and say it)
                 self._wake_followers()
+                return
+            except Exception as error:  # (the store's own failure: logged, by a reference)
+                _logger.error(
+                    "The studio's watch of the run %s failed (reference %s); its followers "
+                    "look again.",
+                    self.run_id,
+                    uuid.uuid4().hex,
+                    exc_info=error,
+                )
+                self._wake_followers()  # (each looks itself, and a new watch starts)
                 return
             if run.status != "running":
                 self._wake_followers()
@@ -767,6 +812,7 @@ class _ForkState:
     names: Mapping[str, str]
     result: ForkResult | None = None
     error: str | None = None
+    settled: bool = False  # (how it ended is kept: ``result`` or ``error``)
 
     def shown_output(self, result: ForkResult) -> str:
         """The end of the output, its secrets redacted (before it is cut: none is half left).
@@ -850,8 +896,12 @@ class _Forks:
 
         The error's text may hold what the page must not show (the recorded command line,
         an argument of which may be a key; a path): it is logged whole, under the reference
-        the page shows.
+        the page shows. Called once its task is done: by the task's callback, or first by
+        :meth:`state` (the callback runs a moment after the task is done); once only.
         """
+        if state.settled:
+            return
+        state.settled = True
         if task.cancelled():
             state.error = "cancelled"
         elif (error := task.exception()) is not None:
@@ -875,6 +925,8 @@ class _Forks:
         state = self.states.get(child)
         if state is None:
             return None
+        if state.task.done():  # (its callback may not have run yet: what it keeps, now)
+            self._ended(child, state, state.task)
         shown: dict[str, Any] = {
             "run": child,
             "running": not state.task.done(),

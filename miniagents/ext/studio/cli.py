@@ -411,26 +411,21 @@ def _served(args: argparse.Namespace) -> int:
         if args.token is not None
         else os.environ.get(TOKEN_VARIABLE) or secrets.token_urlsafe(24)
     )
-    if not token or any(char.isspace() for char in token):
-        raise _CannotStart(
-            "the token is empty or has spaces; give one without (or none, for a random one)"
-        )
     try:
         import uvicorn
 
         from miniagents.ext.errors import WebConfigurationError
-        from miniagents.ext.studio.app import MIN_TOKEN_LENGTH, studio_app
+        from miniagents.ext.studio.app import check_token, studio_app
         from miniagents.ext.web.serving import listening_socket, server_config
         from miniagents.ext.web.settings import LOCAL_HOSTS, checked_host
     except ImportError as error:
         raise _CannotStart(
             'the studio needs the web extra; install it with pip install "miniagents[web]"'
         ) from error
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise _CannotStart(
-            f"the token has {len(token)} characters, too few to keep guessers out; give one "
-            f"of at least {MIN_TOKEN_LENGTH} (or none, for a random one)"
-        )
+    try:
+        check_token(token)  # (the app's own check, before anything is opened)
+    except StudioConfigurationError as error:
+        raise _CannotStart(f"argument --token: {error} Or give none, for a random one.") from error
     try:
         shown = checked_host(args.host)  # (as a URL writes it: an IPv6 address in brackets)
     except WebConfigurationError as error:
@@ -446,7 +441,7 @@ def _served(args: argparse.Namespace) -> int:
         app = studio_app(store, token=token, allowed_hosts=hosts, **settings)
         config = server_config(app, **web_options_given(args, SERVING_OPTIONS))
     except (StudioConfigurationError, WebConfigurationError) as error:  # (a host, a bound)
-        named = option_flag(error.parameter or "allowed_hosts")  # (the token's checked above)
+        named = option_flag(error.parameter or "allowed_hosts")  # (the token: checked above)
         raise _CannotStart(f"argument {named}: {error}") from error
     try:
         listener = listening_socket(args.host, args.port)

@@ -27,12 +27,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
-from miniagents.ext.studio import Recorder, RunInfo, RunStore, RunTree
+from miniagents.ext.studio import Fork, ForkResult, Recorder, RunInfo, RunStore, RunTree
 from miniagents.ext.studio import app as studio_app_module
-from miniagents.ext.studio.app import PAGE_POLICY, studio_app
+from miniagents.ext.studio.app import PAGE_POLICY, studio_app, studio_lifespan
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.studio.events import encode_batch
+from miniagents.ext.studio.store import Chunk
 from miniagents.ext.web.serving import HEADERS_SECONDS, server_config
 from tests.ext.studio.kit import many_calls
 from tests.ext.web.serving import answer_of, bounded, configs_run, served, trickle
@@ -1044,3 +1045,136 @@ async def test_a_secret_cut_in_two_where_the_kept_output_begins_is_not_shown(
     assert state["returncode"] == 0, state
     assert secret[-8:] not in state["output"]
     assert state["output"] == "[redacted: MY_API_KEY]\n" * 21  # (the 21 whole ones kept)
+
+
+async def test_a_mounted_studio_stops_its_forks_as_the_host_app_stops_with_its_lifespan(
+    store: RunStore, tmp_path: Path
+) -> None:
+    """A studio mounted in a host app whose lifespan enters ``studio_lifespan``: the program
+    of a fork still running is stopped as the host app's server stops. (Starlette runs no
+    lifespan of a mounted app: the program went on after the server stopped.)"""
+    connected, gone = asyncio.Event(), asyncio.Event()
+
+    async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.set()  # (the fork's program runs, waiting for a byte it never gets)
+        await reader.read()  # (its end: the program was killed)
+        gone.set()
+        writer.close()
+
+    gate = await asyncio.start_server(held, "127.0.0.1", 0)
+    port = gate.sockets[0].getsockname()[1]
+    waiting = f"import socket; socket.create_connection(('127.0.0.1', {port})).recv(1)"
+    run_id = "20261129-000000-mount0"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", waiting), tmp_path)
+    studio = studio_app(store, token=TOKEN)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_host: Starlette) -> AsyncIterator[None]:
+        async with studio_lifespan(studio):
+            yield
+
+    host = Starlette(routes=[Mount("/studio", app=studio)], lifespan=lifespan)
+    async with gate:
+        async with served(host) as client:
+            asked = await client.post(
+                f"/studio/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "."}
+            )
+            assert asked.status_code == 202, asked.text
+            await asyncio.wait_for(connected.wait(), WAIT)
+            assert not gone.is_set()
+        await asyncio.wait_for(gone.wait(), WAIT)  # (was: it ran on, the server stopped)
+    assert studio.state.forks.running() == 0
+
+
+def test_studio_lifespan_refuses_an_app_the_studio_did_not_make() -> None:
+    with pytest.raises(StudioConfigurationError, match="the app that studio_app made"):
+        studio_lifespan(Starlette())
+
+
+class _WatchFailingStore(RunStore):
+    """A store whose first look of a watch (a read of one chunk) fails with a bug's error."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.loop = asyncio.get_running_loop()
+        self.failed = asyncio.Event()
+
+    def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
+        if limit == 1 and not self.failed.is_set():
+            self.loop.call_soon_threadsafe(self.failed.set)
+            raise RuntimeError("a bug of the store")
+        return super().chunks(run_id, after, limit)
+
+
+async def test_a_watch_whose_store_fails_is_logged_once_and_its_followers_go_on(
+    store: RunStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watch of a live run fails with an error that is no ``StudioError``: it is logged
+    once, by a reference, and its follower looks again at once (a new watch) and gets the
+    run's end. (Was: the watch's task ended with the error, never retrieved, and its
+    followers waited for the keepalive, 15 s.)"""
+    gate = asyncio.Event()
+    failing = _WatchFailingStore(store.path)
+    with caplog.at_level(logging.ERROR, logger="miniagents.ext.studio"):
+        async with served(studio_app(failing, token=TOKEN)) as client:
+            with Recorder(store, command=()) as recorder:
+                async with MiniAgents():
+                    reply = gated(gate).inquire()
+                    recorder.flush()
+                    url = f"/api/runs/{recorder.run_id}/events"
+                    async with client.stream("GET", url, headers=AUTH) as response:
+                        lines = response.aiter_lines()
+                        first = [line async for line in _until_data(lines)]
+                        await asyncio.wait_for(failing.failed.wait(), WAIT)
+                        gate.set()
+                        await reply
+                        recorder.close()
+
+                        async def rest() -> list[str]:
+                            return [line async for line in lines]
+
+                        ended = await asyncio.wait_for(rest(), WAIT)
+    assert first[0] == "id: 1"
+    assert "event: end" in ended
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    assert re.fullmatch(
+        rf"The studio's watch of the run {recorder.run_id} failed \(reference [0-9a-f]{{32}}\); "
+        "its followers look again.",
+        logged[0].getMessage(),
+    )
+    assert logged[0].exc_info is not None
+    assert isinstance(logged[0].exc_info[1], RuntimeError)
+
+
+async def test_a_fork_that_just_ended_shows_its_result_before_its_tasks_callback_runs(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state of a fork asked for between the end of its program's task and that task's
+    callback (a moment later) shows how it ended. (Was: ``running`` false, with neither
+    its exit status nor an error: a page polling then showed an ended fork with no result.)"""
+    run_id = "20261129-000000-ended0"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "pass"), tmp_path)
+    app = studio_app(store, token=TOKEN)
+    seen: list[dict[str, Any] | None] = []
+    looked = asyncio.Event()
+
+    async def ended_at_once(_runs: RunStore, planned: Fork, **_options: Any) -> ForkResult:
+        def look() -> None:  # (queued before the task's callback: it runs first)
+            seen.append(app.state.forks.state(planned.child))
+            looked.set()
+
+        asyncio.get_running_loop().call_soon(look)
+        return ForkResult(planned.child, 0, "done\n")
+
+    monkeypatch.setattr(studio_app_module, "afork", ended_at_once)
+    async with served(app) as client:
+        asked = await client.post(
+            f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "."}
+        )
+        assert asked.status_code == 202, asked.text
+        await asyncio.wait_for(looked.wait(), WAIT)
+    child = asked.json()["run"]
+    assert seen == [
+        {"run": child, "running": False, "error": None, "returncode": 0, "output": "done\n"}
+    ]

@@ -20,12 +20,15 @@ import pytest
 
 from miniagents.cli import main as miniagents_main
 from miniagents.ext.studio import Fork, ForkResult, Recorder, RunStore, RunTree, cli
+from miniagents.ext.studio.app import studio_app
 from miniagents.ext.studio.cli import studio_main
+from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.studio.events import RunEvent
 from miniagents.ext.studio.store import MAX_RUN_EVENTS
 from miniagents.testing import FakeLLMServer
 from tests.ext.studio import program
 from tests.ext.studio.kit import many_calls
+from tests.ext.web.serving import configs_run
 from tests.subprocesses import default_sigint_in_children, python_env
 
 
@@ -228,3 +231,41 @@ def test_run_gives_the_program_its_path_as_typed_in_argv_as_python_does(
     # (was: [str(tmp_path / "prog.py"), "x"], where `python ./prog.py x` gives ["./prog.py", "x"])
     assert seen == [["./prog.py", "x"], str(tmp_path / "prog.py"), "__main__"]
     assert sys.modules["__main__"] is main_before
+
+
+@pytest.mark.parametrize(
+    ("token", "taken"),
+    [
+        ("", False),
+        ("two words and more", False),
+        ("tab\tin-the-middle-of-it", False),
+        ("s3cr3t", False),
+        ("fifteen-chars-x", False),
+        ("clé-secrète-du-studio", False),
+        ("sixteen-chars-xx", True),
+        ("s3cr3t-studio-token", True),
+    ],
+)
+def test_the_command_and_the_app_refuse_the_same_tokens_saying_the_same(
+    store: RunStore,
+    token: str,
+    taken: bool,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One check of the token, the app's: the command refuses a token as the app does, with
+    its words, naming ``--token``. (Was: the command checked it again, in words of its own,
+    and left the rest to the app.)"""
+    configs = configs_run(monkeypatch)
+    command = ["--token", token, "--port", "0"]
+    if taken:
+        studio_app(store, token=token)
+        assert studio_main(["--store", str(store.path), *command], "s") == 0
+        assert len(configs) == 1
+        return
+    with pytest.raises(StudioConfigurationError) as refused:
+        studio_app(store, token=token)
+    assert refused.value.parameter == "token"
+    said = _refused(store, command, capsys)
+    assert f"argument --token: {refused.value} Or give none, for a random one." in said
+    assert configs == []  # (nothing served)

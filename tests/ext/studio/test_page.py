@@ -307,3 +307,41 @@ async def test_the_page_mounted_under_a_prefix_lists_and_shows_its_runs(
         await expect(page).to_have_url(f"{client.base_url}/studio/?run={recorder.run_id}")
         await expect(page.locator("#run-status")).to_have_text("ok")
         await expect(page.locator(AGENTS)).to_have_count(program.AGENT_CALLS)
+
+
+async def test_two_studios_mounted_on_one_origin_keep_their_tokens_apart(
+    store: RunStore, tmp_path: Path
+) -> None:
+    """Two studios mounted in one app (``/one/``, ``/two/``), each with its token, opened in
+    one tab: each page keeps its own token, and lists its runs again once opened without it.
+    (Was: both kept it under one key of the tab's sessionStorage: the second's replaced the
+    first's, whose page was then refused, its runs not listed.)"""
+    other = RunStore(tmp_path / "other.sqlite")
+    asker = offline_agent.fork(alias="ASKER", token_delay=0, reply="live")
+    for recorded, name in ((store, "first-studio-run"), (other, "second-studio-run")):
+        with Recorder(recorded, name=name, command=()):
+            async with MiniAgents():
+                await asker.inquire("q")
+    two_token = "studio-test-token-two"
+    outer = Starlette(
+        routes=[
+            Mount("/one", app=studio_app(store, token=TOKEN)),
+            Mount("/two", app=studio_app(other, token=two_token)),
+        ]
+    )
+    try:
+        async with served(outer) as client, chromium_page(1400, 900) as page:
+            for prefix, token, name in (
+                ("one", TOKEN, "first-studio-run"),
+                ("two", two_token, "second-studio-run"),
+            ):
+                await page.goto(f"{client.base_url}/{prefix}/#token={token}")
+                await expect(page.locator("#runs button")).to_have_count(1)
+                await expect(page.locator("#runs button")).to_contain_text(name)
+            await page.goto(f"{client.base_url}/one/")  # (its token kept: not in the address)
+            await expect(page.locator("#runs button")).to_have_count(1)
+            await expect(page.locator("#runs button")).to_contain_text("first-studio-run")
+            await page.goto(f"{client.base_url}/two/")
+            await expect(page.locator("#runs button")).to_contain_text("second-studio-run")
+    finally:
+        other.close()

@@ -1,7 +1,8 @@
 // MiniAgents Studio: the page. Plain JavaScript, no library, nothing from another site.
 //
-// Opened as /#token=..., the page keeps the token in this tab's sessionStorage (and takes it
-// out of the address bar at once) and sends it with every request (Authorization: Bearer).
+// Opened as /#token=..., the page keeps the token in this tab's sessionStorage, under its own
+// path (and takes it out of the address bar at once) and sends it with every request
+// (Authorization: Bearer).
 // ?run=ID shows a run: its events come as SSE (/api/runs/ID/events), a chunk of them per
 // message ({first, events}, each event an array: see miniagents.ext.studio.events), and the
 // page builds the tree from them as they come (the same tree as miniagents.ext.studio.tree);
@@ -11,13 +12,16 @@
 "use strict";
 
 (() => {
+  // Kept by the page's path: two studios mounted on one origin (/one/, /two/) share the
+  // tab's sessionStorage, and each keeps its own token there.
   const token = (() => {
+    const key = "studio-token:" + location.pathname;
     const given = new URLSearchParams(location.hash.slice(1)).get("token");
     if (given) {
-      sessionStorage.setItem("studio-token", given);
+      sessionStorage.setItem(key, given);
       history.replaceState(null, "", location.pathname + location.search);
     }
-    return sessionStorage.getItem("studio-token");
+    return sessionStorage.getItem(key);
   })();
   const AUTH = token ? { Authorization: "Bearer " + token } : {};
 
