@@ -209,8 +209,10 @@ def studio_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await studio.forks.aclose()
+        try:
+            yield
+        finally:  # (the host's lifespan failing after it, too: no fork outlives it)
+            await studio.forks.aclose()
 
     app = Starlette(
         routes=_routes(studio),
