@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
 from miniagents.arguments import check_count
-from miniagents.ext.llm._turn_chars import too_long, turn_chars
+from miniagents.ext.llm._turn_chars import TurnCount, too_long
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -373,7 +373,7 @@ def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
     )
 
 
-class _Thinking:
+class _Thinking(TurnCount):
     """The thinking blocks of a streamed reply, kept to go back with its calls; its count.
 
     Thinking counts toward the turn's characters (``MiniAgents(llm_max_turn_chars=...)``)
@@ -381,18 +381,12 @@ class _Thinking:
     a model, or a proxy, that thinks without end does not fill the memory.
     """
 
-    __slots__ = ("blocks", "left", "most", "since_call")
+    __slots__ = ("blocks", "since_call")
 
     def __init__(self) -> None:
         self.blocks: dict[int, dict[str, Any]] = {}  # each thinking block, by its index
         self.since_call: list[dict[str, Any]] = []  # the thinking blocks since the last call
-        self.most = self.left = turn_chars()  # the characters the turn may still send
-
-    def spend(self, chars: int) -> None:
-        """Count ``chars`` more characters of the turn; past its bound, raise ``too_long()``."""
-        self.left -= chars
-        if self.left < 0:
-            raise too_long(self.most)
+        super().__init__()  # (the turn's count: its characters left, and its bound)
 
     def start(self, index: int, block: Any) -> None:
         """Keep the block ``block`` (at ``index``) if it is a thinking block."""

@@ -66,7 +66,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
-from miniagents.ext.llm._turn_chars import too_long, turn_chars
+from miniagents.ext.llm._turn_chars import TurnCount, too_long
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -405,7 +405,7 @@ class _Reasoning:
         return _kept_reasoning({"reasoningText": text})
 
 
-class _Reasonings:
+class _Reasonings(TurnCount):
     """The reasoning blocks of a streamed reply, kept to go back with its calls; its count.
 
     Reasoning counts toward the turn's characters (``MiniAgents(llm_max_turn_chars=...)``)
@@ -413,18 +413,12 @@ class _Reasonings:
     a model, or a proxy, that reasons without end does not fill the memory.
     """
 
-    __slots__ = ("blocks", "left", "most", "since_call")
+    __slots__ = ("blocks", "since_call")
 
     def __init__(self) -> None:
         self.blocks: dict[int, _Reasoning] = {}  # each reasoning block, by its index
         self.since_call: list[_Reasoning] = []  # the reasoning blocks since the last call
-        self.most = self.left = turn_chars()  # the characters the turn may still send
-
-    def spend(self, chars: int) -> None:
-        """Count ``chars`` more characters of the turn; past its bound, raise ``too_long()``."""
-        self.left -= chars
-        if self.left < 0:
-            raise too_long(self.most)
+        super().__init__()  # (the turn's count: its characters left, and its bound)
 
     def add(self, index: int, delta: dict[str, Any]) -> None:
         """Add a ``reasoningContent`` delta to the block at ``index`` (a new one, at first)."""
