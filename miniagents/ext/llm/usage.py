@@ -19,6 +19,9 @@ e.g. of one interaction tree::
         reply = await orchestrator.inquire("...")
     budget.usage.cost_usd
 
+``Budget(by_model=True)`` keeps it per model too (``budget.usage_by_model``): what the web
+apps report of each run.
+
 **Limits.** A call starts only while every budget charged has room for it (fewer requests
 than ``max_requests``, fewer tokens than ``max_total_tokens``, less cost than
 ``max_cost_usd``); otherwise the call is not made and the reply that needed it fails with a
