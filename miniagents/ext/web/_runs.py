@@ -1265,7 +1265,7 @@ class RunManager:
             abandon = functools.partial(self.durable.abandon, workflow)
         for replaced in self._replaced(owner, ids.key, None if found else ids.pause_key):
             replaced.cancel()
-        usage = JobUsage()
+        usage = JobUsage(from_texts=workflow is not None)  # (a durable run's replay: see there)
         encoder = self.protocol.encoder(ids, self.approval_flow, self.settings.keep_runs_for, usage)
         job = Job(
             self,

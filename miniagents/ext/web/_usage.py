@@ -9,14 +9,22 @@ usage, what the job spent in its current run (:meth:`JobUsage.run_usage`) or sin
 started (:meth:`JobUsage.job_usage`). (An LLM answer's own ``usage`` says its whole tool
 loop's, before a pause too: summing the answers' would count those calls twice across the
 runs of one turn, and miss the agents called as tools.)
+
+A durable agent's job (``from_texts``) is the exception: replayed after a restart, its calls
+recorded before are not made again, so no meter counts them, while its run must say again
+what it said the first time. It sums what the texts of its reply said instead, as each ends
+(:meth:`JobUsage.note`): the agents called as tools are not in it, and a run resumed after a
+pause reports the calls its answer's tool loop made before the pause too.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import fields
 
-from miniagents.ext.llm.messages import TokenUsage
+from miniagents.ext.llm.messages import LLMMessage, TokenUsage
 from miniagents.ext.llm.usage import Budget, UsageTotals
+from miniagents.messages.message import Message
 
 __all__ = ["JobUsage", "as_token_usage", "summed"]
 
@@ -24,22 +32,38 @@ __all__ = ["JobUsage", "as_token_usage", "summed"]
 class JobUsage:
     """The meter of one job's reply, and where its current run started on it."""
 
-    __slots__ = ("_run_start", "meter")
+    __slots__ = ("_job_said", "_run_said", "_run_start", "from_texts", "meter")
 
-    def __init__(self) -> None:
+    def __init__(self, *, from_texts: bool = False) -> None:
         self.meter = Budget(by_model=True)
         """What the job's reply is charged to (see the module docstring)."""
+        self.from_texts = from_texts
+        """Whether it sums what the reply's texts say instead (a durable agent's job)."""
         self._run_start: dict[str, UsageTotals] = {}
+        self._run_said: dict[str, TokenUsage] = {}  # (from_texts: the current run's texts')
+        self._job_said: list[TokenUsage] = []  # (from_texts: every text's of the job)
 
     def run_started(self) -> None:
         """Note that a run of the job starts here: its usage counts from now."""
         self._run_start = self.meter.usage_by_model
+        self._run_said = {}
+
+    def note(self, message: Message | None) -> None:
+        """Note the usage a text of the reply (ended) says, if any; only ``from_texts``."""
+        said = _usage_said(message) if self.from_texts else None
+        if said is not None:
+            usage, model = said
+            earlier = self._run_said.get(model)
+            self._run_said[model] = usage if earlier is None else _sum(earlier, usage)
+            self._job_said.append(usage)
 
     def run_usage(self) -> dict[str, TokenUsage]:
         """What the job spent in its current run, per model (the models it called in it).
 
         Each as a ``TokenUsage`` (see :func:`as_token_usage`).
         """
+        if self.from_texts:
+            return dict(self._run_said)
         now = self.meter.usage_by_model
         spent = {model: _less(usage, self._run_start.get(model)) for model, usage in now.items()}
         return {model: as_token_usage(usage) for model, usage in spent.items() if usage.requests}
@@ -49,6 +73,8 @@ class JobUsage:
 
         As a ``TokenUsage`` (see :func:`as_token_usage`).
         """
+        if self.from_texts:
+            return functools.reduce(_sum, self._job_said) if self._job_said else None
         total = summed(self.meter.usage_by_model)
         return None if total is None or not total.requests else as_token_usage(total)
 
@@ -91,3 +117,27 @@ def as_token_usage(usage: UsageTotals) -> TokenUsage:
         reasoning_tokens=usage.reasoning_tokens or None,
         cost_usd=usage.cost_usd if usage.unpriced_requests < usage.requests else None,
     )
+
+
+def _usage_said(message: Message | None) -> tuple[TokenUsage, str] | None:
+    """The usage ``message`` says, with its model (``""``: it names none); ``None``: none."""
+    if isinstance(message, LLMMessage):
+        usage, model = message.usage, message.model
+    else:
+        extra = (message.model_extra or {}) if message is not None else {}
+        usage, model = extra.get("usage"), extra.get("model")
+    if not isinstance(usage, TokenUsage):
+        return None
+    return usage, model if isinstance(model, str) else ""
+
+
+def _sum(first: TokenUsage, second: TokenUsage) -> TokenUsage:
+    """The two usages summed, field by field (a count neither knows stays unknown)."""
+    found: dict[str, object] = {}
+    for name in TokenUsage.model_fields:
+        values = [
+            value for value in (getattr(first, name), getattr(second, name)) if value is not None
+        ]
+        if values:
+            found[name] = sum(values)
+    return TokenUsage.model_validate(found)

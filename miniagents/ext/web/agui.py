@@ -193,7 +193,9 @@ def agui_app(
     a price): what that run spent, metered as its calls ran (every call of a model the reply
     caused in the run: its agents called as tools too; a run resumed after an approval or
     an answer reports the calls made after it only). AG-UI's ``TokenUsage`` has no cost, and
-    its ``provider`` is left out. A run that called no model has no ``usage``.
+    its ``provider`` is left out. A run that called no model has no ``usage``. A durable
+    agent's run reports what its texts said instead (its replay after a restart makes no
+    calls to meter: see :mod:`miniagents.ext.web._usage`).
 
     **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
     the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
@@ -753,7 +755,7 @@ class _AGUIEncoder:
     def _usage_fields(self) -> tuple[list[AGUITokenUsage] | None, dict[str, object] | None]:
         """The run's ``usage`` (an entry per model) and ``metadata`` (its ``costUsd``), if any."""
         by_model = self._usage.run_usage()
-        usage = [_token_usage(model, said) for model, said in by_model.items()]
+        usage = [_token_usage(model or None, said) for model, said in by_model.items()]
         costs = [said.cost_usd for said in by_model.values() if said.cost_usd is not None]
         return usage or None, {"costUsd": sum(costs)} if costs else None
 
@@ -790,6 +792,7 @@ class _AGUIEncoder:
         elif isinstance(part, parts.TextDelta):
             yield TextMessageContentEvent(message_id=part.message_id, delta=part.delta)
         elif isinstance(part, parts.TextEnd):
+            self._usage.note(part.message)  # (a durable agent's job counts its texts')
             yield TextMessageEndEvent(message_id=part.message_id)
         elif isinstance(part, parts.CallStart):
             if self._turn_message_id is None:

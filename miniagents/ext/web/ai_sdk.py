@@ -181,7 +181,9 @@ def ai_sdk_app(
     message's ``metadata``, replacing what the first response said; give
     ``messageMetadataSchema`` a ``usage`` field if you validate it). A response that fails
     or is stopped sends it in a ``message-metadata`` part before its ``error`` or
-    ``abort``, which carry none. A reply that called no model sends no metadata.
+    ``abort``, which carry none. A reply that called no model sends no metadata. A durable
+    agent's reply says what its texts said instead (its replay after a restart makes no
+    calls to meter).
 
     **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
     the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
@@ -693,6 +695,8 @@ class _AISDKEncoder:
             yield {"type": "finish-step"}
             yield {"type": "start-step"}
         self._after_results = is_result
+        if isinstance(part, parts.TextEnd):
+            self._usage.note(part.message)  # (a durable agent's job counts its texts')
         yield from _parts_of(part)
 
 
