@@ -82,6 +82,7 @@ from miniagents.ext.web.lowlevel import (
     Encoder,
     Item,
     JobIds,
+    JobUsage,
     Part,
     ResultDelta,
     ResultEnd,
@@ -160,8 +161,13 @@ class A2AProtocol(WebProtocol):
         """
         return super().told_as_written(error) or isinstance(error, A2ATaskRejectedError)
 
-    def encoder(self, ids: JobIds, flow: ApprovalFlow, keep_for: float) -> A2AEncoder:
-        """A new encoder of the task ``ids`` (A2A asks for approvals in its own way only)."""
+    def encoder(
+        self, ids: JobIds, flow: ApprovalFlow, keep_for: float, usage: JobUsage
+    ) -> A2AEncoder:
+        """A new encoder of the task ``ids`` (A2A asks for approvals in its own way only).
+
+        (Its usage is the one its texts say, not ``usage``'s: see the module docstring.)
+        """
         return A2AEncoder(ids, self.poster, told=partial(self.told, error_texts=self.error_texts))
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:

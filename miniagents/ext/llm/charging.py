@@ -294,6 +294,8 @@ class CallCharge:
         for budget in budgets:
             budget._budget_requests += 1
             budget._budget_in_flight += 1
+            if budget._budget_models is not None:  # (kept per model: a web run's meter)
+                _per_model(budget._budget_models, model)[0] += 1
         self._alias = alias
         self._model = model
         self._price_provider = price_provider
@@ -335,6 +337,8 @@ class CallCharge:
             for budget in self._budgets:
                 budget._budget_requests -= 1
                 budget._budget_in_flight -= 1
+                if budget._budget_models is not None:
+                    _per_model(budget._budget_models, self._model)[0] -= 1
             raise
 
     def piece(self) -> None:
@@ -350,6 +354,10 @@ class CallCharge:
         for budget in self._budgets:
             budget._budget_output += 1
             budget._budget_cost += self.piece_cost
+            if budget._budget_models is not None:
+                counted = _per_model(budget._budget_models, self._model)
+                counted[2] += 1
+                counted[6] += self.piece_cost
         stopped = None if self._far is None else self._far.piece(self.piece_cost)
         for budget in self.limited:
             exceeded = budget._over_limit()
@@ -359,6 +367,11 @@ class CallCharge:
                 stopped = stopped or exceeded
         if stopped is not None:
             raise _budget_error(self._alias, self._model, stopped, stopped=True)
+
+    @property
+    def model(self) -> str:
+        """The model called."""
+        return self._model
 
     @property
     def far(self) -> bool:
@@ -453,6 +466,10 @@ class CallCharge:
             budget._budget_cost += cost
             budget._budget_unpriced += unpriced
             budget._budget_in_flight -= ended
+            if budget._budget_models is not None:
+                counted = _per_model(budget._budget_models, self._model)
+                for index, value in enumerate(delta[:7]):
+                    counted[index + 1] += value
         if ended:
             self._open = False
             if self.quiet:  # its pieces are in the budgets' own count now
@@ -465,6 +482,14 @@ class CallCharge:
                 exceeded = budget._over_limit()
                 if exceeded is not None:
                     _crossed(budget, exceeded)
+
+
+def _per_model(models: dict[str, list[float]], model: str) -> list[float]:
+    """The counts a budget keeps of ``model`` (see ``Budget.usage_by_model``), made at first."""
+    counted = models.get(model)
+    if counted is None:
+        counted = models[model] = [0, 0, 0, 0, 0, 0, 0.0, 0]
+    return counted
 
 
 def _budget_error(

@@ -19,6 +19,9 @@ e.g. of one interaction tree::
         reply = await orchestrator.inquire("...")
     budget.usage.cost_usd
 
+``Budget(by_model=True)`` keeps it per model too (``budget.usage_by_model``): what the web
+apps report of each run.
+
 **Limits.** A call starts only while every budget charged has room for it (fewer requests
 than ``max_requests``, fewer tokens than ``max_total_tokens``, less cost than
 ``max_cost_usd``); otherwise the call is not made and the reply that needed it fails with a
@@ -179,6 +182,7 @@ class Budget:
         max_total_tokens: The most input and output tokens, together.
         max_cost_usd: The most cost in US dollars (calls of models without a known price
             are refused).
+        by_model: Whether it keeps its usage per model too (:attr:`usage_by_model`).
 
     Raises:
         LLMConfigurationError: if a limit is negative, NaN, or not a number (the request
@@ -193,6 +197,7 @@ class Budget:
         "_budget_in_flight",
         "_budget_input",
         "_budget_limited",
+        "_budget_models",
         "_budget_open",
         "_budget_output",
         "_budget_reasoning",
@@ -211,6 +216,7 @@ class Budget:
         max_requests: int | None = None,
         max_total_tokens: int | None = None,
         max_cost_usd: float | None = None,
+        by_model: bool = False,
     ) -> None:
         self._max_requests = _whole("max_requests", max_requests)
         self._max_total_tokens = _whole("max_total_tokens", max_total_tokens)
@@ -232,6 +238,9 @@ class Budget:
         self._budget_export: int | None = None  # its number in _EXPORTED, once pickled
         self._budget_watched = 0  # calls in other processes stopped when a limit is crossed
         self._budget_open: dict[_OpenCall, None] = {}  # streaming calls counted on reading
+        # by_model: per model, its calls' requests, input, output, cached, written and
+        # reasoning tokens, cost and unpriced calls (the order of a UsageTotals' fields)
+        self._budget_models: dict[str, list[float]] | None = {} if by_model else None
 
     @property
     def max_requests(self) -> int | None:
@@ -266,6 +275,49 @@ class Budget:
             cost_usd=cost,
             unpriced_requests=self._budget_unpriced,
         )
+
+    @property
+    def usage_by_model(self) -> dict[str, UsageTotals]:
+        """What the calls charged to the budget used so far, per model (in the order first called).
+
+        Raises:
+            LLMConfigurationError: if the budget keeps no usage per model (made without
+                ``by_model=True``).
+        """
+        models = self._budget_models
+        if models is None:
+            raise LLMConfigurationError(
+                "This budget keeps no usage per model, so it cannot say it: make it with "
+                "Budget(by_model=True) to read usage_by_model (its usage says the total)."
+            )
+        counts = {model: list(counted) for model, counted in models.items()}
+        for charge in self._budget_open:  # the pieces of its quiet calls, counted here
+            counted = counts.get(charge.model)
+            if counted is not None:
+                counted[2] += charge.pieces
+                counted[6] += charge.pieces * charge.piece_cost
+        return {
+            model: UsageTotals(
+                requests=int(requests),
+                input_tokens=int(input_tokens),
+                output_tokens=int(output),
+                cached_input_tokens=int(cached),
+                cache_write_tokens=int(written),
+                reasoning_tokens=int(reasoning),
+                cost_usd=cost,
+                unpriced_requests=int(unpriced),
+            )
+            for model, (
+                requests,
+                input_tokens,
+                output,
+                cached,
+                written,
+                reasoning,
+                cost,
+                unpriced,
+            ) in counts.items()
+        }
 
     @property
     def in_flight(self) -> int:
@@ -333,6 +385,9 @@ class _OpenCall(Protocol):
 
     @property
     def piece_cost(self) -> float: ...
+
+    @property
+    def model(self) -> str: ...
 
 
 def _whole(name: str, value: object) -> int | None:

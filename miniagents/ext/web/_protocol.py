@@ -27,6 +27,7 @@ from miniagents.ext.told_errors import ToldError, told_error
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.running import told_as_written
 from miniagents.ext.web._reply_parts import Part
+from miniagents.ext.web._usage import JobUsage
 
 __all__ = [
     "ApprovalFlow",
@@ -180,8 +181,14 @@ class WebProtocol(ABC):
         """How the job ``key`` of ``group`` is named."""
 
     @abstractmethod
-    def encoder(self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float) -> Encoder:
-        """A new encoder of the reply of the job ``ids`` (``keep_runs_for``: a pause's wait)."""
+    def encoder(
+        self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float, usage: JobUsage
+    ) -> Encoder:
+        """A new encoder of the reply of the job ``ids`` (``keep_runs_for``: a pause's wait).
+
+        ``usage``: the meter of the job's reply, whose usage it reports where its protocol
+        puts usage.
+        """
 
     @abstractmethod
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:

@@ -69,6 +69,7 @@ from miniagents.ext.errors import (
     WebServerStoppedError,
 )
 from miniagents.ext.input_requests import InputRequest, quoted_question, withdraw_input_request
+from miniagents.ext.llm.usage import charged_to
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
@@ -83,6 +84,7 @@ from miniagents.ext.web._http import (
 )
 from miniagents.ext.web._keeping import Kept
 from miniagents.ext.web._protocol import ApprovalFlow, Encoder, JobIds, WebProtocol
+from miniagents.ext.web._usage import JobUsage
 from miniagents.ext.web.serving import server_stop
 from miniagents.ext.web.settings import (
     DEFAULT_GRACE_PERIOD,
@@ -491,6 +493,7 @@ class Job:
         "stopped",
         "tag",
         "task",
+        "usage",
         "workflow_id",
     )
 
@@ -504,8 +507,10 @@ class Job:
         recovered: bool = False,
         on_abandon: Callable[[], None] | None = None,
         workflow_id: str | None = None,
+        usage: JobUsage | None = None,
     ) -> None:
         self.manager = manager
+        self.usage = JobUsage() if usage is None else usage  # (its reply's meter: its encoder's)
         self.owner = owner
         self.encoder = encoder
         self._on_abandon = on_abandon
@@ -794,8 +799,10 @@ async def _job_events(
     try:
         async with manager.context():
             protocol = manager.protocol
+            with charged_to(job.usage.meter):  # (every call the reply causes, its agent tools')
+                made = make_reply()
             reply = parts.reply_parts(
-                make_reply(),
+                made,
                 ids.prefix,
                 approvals_last=protocol.approvals_last,
                 error_texts=manager.settings.error_texts,
@@ -1258,7 +1265,8 @@ class RunManager:
             abandon = functools.partial(self.durable.abandon, workflow)
         for replaced in self._replaced(owner, ids.key, None if found else ids.pause_key):
             replaced.cancel()
-        encoder = self.protocol.encoder(ids, self.approval_flow, self.settings.keep_runs_for)
+        usage = JobUsage(from_texts=workflow is not None)  # (a durable run's replay: see there)
+        encoder = self.protocol.encoder(ids, self.approval_flow, self.settings.keep_runs_for, usage)
         job = Job(
             self,
             owner,
@@ -1267,6 +1275,7 @@ class RunManager:
             recovered=found is not None,
             on_abandon=abandon,
             workflow_id=workflow,
+            usage=usage,
         )
         self._jobs.add(job)
         self._keyed[owner, ids.key] = job

@@ -1,22 +1,126 @@
-"""The tokens a reply's texts said their model calls used, summed per model, for the encoders.
+"""What a job's LLM calls spent, metered as they run, per model, for the encoders.
 
-An LLM agent's answer says the usage of every call of its model in the reply (its tool
-loop's), and a structured answer (``structured(agent, Weather)``) carries it as an extra
-field; the other messages say none. A protocol's encoder notes each text of the reply as it
-ends (:meth:`ReplyUsage.note`) and writes what was noted where its protocol puts usage.
-What an agent called as a tool used is not in its caller's reply, so it is not counted.
+Each job has a :class:`JobUsage`: a meter (a ``Budget`` without limits, kept per model)
+that its reply is charged to as the run manager starts it (``charged_to``), so it counts
+every call of a model the reply causes: its LLM agents' tool loops, the agents they call
+as tools, retries. A protocol's encoder marks where each of the job's runs starts
+(:meth:`JobUsage.run_started`, a resumed run too) and reports, where its protocol puts
+usage, what the job spent in its current run (:meth:`JobUsage.run_usage`) or since it
+started (:meth:`JobUsage.job_usage`). (An LLM answer's own ``usage`` says its whole tool
+loop's, before a pause too: summing the answers' would count those calls twice across the
+runs of one turn, and miss the agents called as tools.)
+
+A durable agent's job (``from_texts``) is the exception: replayed after a restart, its calls
+recorded before are not made again, so no meter counts them, while its run must say again
+what it said the first time. It sums what the texts of its reply said instead, as each ends
+(:meth:`JobUsage.note`): the agents called as tools are not in it, and a run resumed after a
+pause reports the calls its answer's tool loop made before the pause too.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import fields
+
 from miniagents.ext.llm.messages import LLMMessage, TokenUsage
+from miniagents.ext.llm.usage import Budget, UsageTotals
 from miniagents.messages.message import Message
 
-__all__ = ["ReplyUsage"]
+__all__ = ["JobUsage", "as_token_usage", "summed"]
 
 
-def _usage_said(message: Message | None) -> tuple[TokenUsage, str | None] | None:
-    """The usage ``message`` says, with its model (``None``: it says none)."""
+class JobUsage:
+    """The meter of one job's reply, and where its current run started on it."""
+
+    __slots__ = ("_job_said", "_run_said", "_run_start", "from_texts", "meter")
+
+    def __init__(self, *, from_texts: bool = False) -> None:
+        self.meter = Budget(by_model=True)
+        """What the job's reply is charged to (see the module docstring)."""
+        self.from_texts = from_texts
+        """Whether it sums what the reply's texts say instead (a durable agent's job)."""
+        self._run_start: dict[str, UsageTotals] = {}
+        self._run_said: dict[str, TokenUsage] = {}  # (from_texts: the current run's texts')
+        self._job_said: list[TokenUsage] = []  # (from_texts: every text's of the job)
+
+    def run_started(self) -> None:
+        """Note that a run of the job starts here: its usage counts from now."""
+        self._run_start = self.meter.usage_by_model
+        self._run_said = {}
+
+    def note(self, message: Message | None) -> None:
+        """Note the usage a text of the reply (ended) says, if any; only ``from_texts``."""
+        said = _usage_said(message) if self.from_texts else None
+        if said is not None:
+            usage, model = said
+            earlier = self._run_said.get(model)
+            self._run_said[model] = usage if earlier is None else _sum(earlier, usage)
+            self._job_said.append(usage)
+
+    def run_usage(self) -> dict[str, TokenUsage]:
+        """What the job spent in its current run, per model (the models it called in it).
+
+        Each as a ``TokenUsage`` (see :func:`as_token_usage`).
+        """
+        if self.from_texts:
+            return dict(self._run_said)
+        now = self.meter.usage_by_model
+        spent = {model: _less(usage, self._run_start.get(model)) for model, usage in now.items()}
+        return {model: as_token_usage(usage) for model, usage in spent.items() if usage.requests}
+
+    def job_usage(self) -> TokenUsage | None:
+        """What the job spent since it started, all models summed (``None``: it called none).
+
+        As a ``TokenUsage`` (see :func:`as_token_usage`).
+        """
+        if self.from_texts:
+            return functools.reduce(_sum, self._job_said) if self._job_said else None
+        total = summed(self.meter.usage_by_model)
+        return None if total is None or not total.requests else as_token_usage(total)
+
+
+def _less(usage: UsageTotals, before: UsageTotals | None) -> UsageTotals:
+    """``usage`` less what was counted ``before`` (``None``: nothing)."""
+    if before is None:
+        return usage
+    return UsageTotals(
+        **{
+            field.name: getattr(usage, field.name) - getattr(before, field.name)
+            for field in fields(UsageTotals)
+        }
+    )
+
+
+def summed(by_model: dict[str, UsageTotals]) -> UsageTotals | None:
+    """The usages of ``by_model`` summed (``None``: there is none)."""
+    if not by_model:
+        return None
+    return UsageTotals(
+        **{
+            field.name: sum(getattr(usage, field.name) for usage in by_model.values())
+            for field in fields(UsageTotals)
+        }
+    )
+
+
+def as_token_usage(usage: UsageTotals) -> TokenUsage:
+    """``usage`` as a ``TokenUsage``: the counts of no token left out, its cost if any is known.
+
+    (A cost is known when some of its calls had a price; while others had none, it is the
+    priced calls' and the estimate of the others': a lower bound.)
+    """
+    return TokenUsage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=usage.cached_input_tokens or None,
+        cache_write_tokens=usage.cache_write_tokens or None,
+        reasoning_tokens=usage.reasoning_tokens or None,
+        cost_usd=usage.cost_usd if usage.unpriced_requests < usage.requests else None,
+    )
+
+
+def _usage_said(message: Message | None) -> tuple[TokenUsage, str] | None:
+    """The usage ``message`` says, with its model (``""``: it names none); ``None``: none."""
     if isinstance(message, LLMMessage):
         usage, model = message.usage, message.model
     else:
@@ -24,51 +128,16 @@ def _usage_said(message: Message | None) -> tuple[TokenUsage, str | None] | None
         usage, model = extra.get("usage"), extra.get("model")
     if not isinstance(usage, TokenUsage):
         return None
-    return usage, model if isinstance(model, str) else None
-
-
-class ReplyUsage:
-    """The usage the texts of a reply said so far, summed per model (in the order first said)."""
-
-    __slots__ = ("_by_model",)
-
-    def __init__(self) -> None:
-        self._by_model: dict[str | None, TokenUsage] = {}
-
-    def note(self, message: Message | None) -> None:
-        """Add the usage that ``message`` (a text of the reply, ended) says, if any."""
-        said = _usage_said(message)
-        if said is not None:
-            usage, model = said
-            earlier = self._by_model.get(model)
-            self._by_model[model] = usage if earlier is None else _sum(earlier, usage)
-
-    def by_model(self) -> dict[str | None, TokenUsage]:
-        """The usage noted, per model (``None``: texts that named no model)."""
-        return dict(self._by_model)
-
-    def total(self) -> TokenUsage | None:
-        """The usage noted, all models summed (``None``: none was noted)."""
-        found = list(self._by_model.values())
-        if not found:
-            return None
-        total = found[0]
-        for usage in found[1:]:
-            total = _sum(total, usage)
-        return total
-
-    def clear(self) -> None:
-        """Forget what was noted (a protocol that counts each run apart starts anew)."""
-        self._by_model.clear()
+    return usage, model if isinstance(model, str) else ""
 
 
 def _sum(first: TokenUsage, second: TokenUsage) -> TokenUsage:
     """The two usages summed, field by field (a count neither knows stays unknown)."""
-    fields: dict[str, object] = {}
+    found: dict[str, object] = {}
     for name in TokenUsage.model_fields:
         values = [
             value for value in (getattr(first, name), getattr(second, name)) if value is not None
         ]
         if values:
-            fields[name] = sum(values)
-    return TokenUsage.model_validate(fields)
+            found[name] = sum(values)
+    return TokenUsage.model_validate(found)

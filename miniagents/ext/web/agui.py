@@ -82,7 +82,7 @@ from miniagents.ext.web._protocol import (
     json_text,
 )
 from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
-from miniagents.ext.web._usage import ReplyUsage
+from miniagents.ext.web._usage import JobUsage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
 from miniagents.frozen.errors import HashKeyError
@@ -189,12 +189,13 @@ def agui_app(
     **Usage.** A run's ``RUN_FINISHED`` (whatever its outcome) and its ``RUN_ERROR`` carry
     its ``usage``, AG-UI's ``TokenUsage`` per model (``model``, ``inputTokens``,
     ``outputTokens``, ``totalTokens``, and the ``reasoningTokens``, ``cachedInputTokens``
-    and ``cacheWriteInputTokens`` the provider said), and its ``metadata.costUsd``: what the
-    texts of the reply streamed in that run said (an LLM agent's answer says its whole tool
-    loop's, so a run resumed after an approval reports the calls made before the pause
-    too). AG-UI's ``TokenUsage`` has no cost, and its ``provider`` is left out. What an agent
-    called as a tool used is not in the reply, so not in the usage. A run whose texts say no
-    usage has no ``usage``.
+    and ``cacheWriteInputTokens`` where not 0), and its ``metadata.costUsd`` (when a call had
+    a price): what that run spent, metered as its calls ran (every call of a model the reply
+    caused in the run: its agents called as tools too; a run resumed after an approval or
+    an answer reports the calls made after it only). AG-UI's ``TokenUsage`` has no cost, and
+    its ``provider`` is left out. A run that called no model has no ``usage``. A durable
+    agent's run reports what its texts said instead (its replay after a restart makes no
+    calls to meter: see :mod:`miniagents.ext.web._usage`).
 
     **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
     the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
@@ -540,11 +541,15 @@ class _AGUI(WebProtocol):
         return JobIds(key=key, group=group, pause_key=group, prefix=key)
 
     def encoder(
-        self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float
+        self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float, usage: JobUsage
     ) -> _AGUIEncoder:
         asks_in_stream = approval_flow == "in_stream"
         return _AGUIEncoder(
-            ids, asks_in_stream=asks_in_stream, keep_runs_for=keep_runs_for, schema=self._schema
+            ids,
+            usage,
+            asks_in_stream=asks_in_stream,
+            keep_runs_for=keep_runs_for,
+            schema=self._schema,
         )
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
@@ -691,6 +696,7 @@ class _AGUIEncoder:
     def __init__(
         self,
         ids: JobIds,
+        usage: JobUsage,
         *,
         asks_in_stream: bool,
         keep_runs_for: float,
@@ -704,10 +710,10 @@ class _AGUIEncoder:
         self._schema = schema
         self._turn_message_id: str | None = None  # the assistant message calls belong to
         self._open = OpenItems[BaseEvent]()
-        self._usage = ReplyUsage()  # (this run's: a resumed run reports its own)
+        self._usage = usage  # (its job's meter: each run reports what it spent)
 
     def opening(self) -> list[str]:
-        self._usage.clear()
+        self._usage.run_started()
         started = RunStartedEvent(
             thread_id=self._thread, run_id=self._run, protocol_version=_PROTOCOL_VERSION
         )
@@ -729,7 +735,7 @@ class _AGUIEncoder:
         """The events that end the run with ``error``: what it left open, then its ``RUN_ERROR``.
 
         Its ``code`` is the error's class's name, its ``message`` ``text`` (by default the
-        error's own text), its ``usage`` what the run's texts said before the failure.
+        error's own text), its ``usage`` what the run spent before the failure.
         """
         message = (str(error) or repr(error)) if text is None else text
         usage, metadata = self._usage_fields()
@@ -757,8 +763,8 @@ class _AGUIEncoder:
 
     def _usage_fields(self) -> tuple[list[AGUITokenUsage] | None, dict[str, object] | None]:
         """The run's ``usage`` (an entry per model) and ``metadata`` (its ``costUsd``), if any."""
-        by_model = self._usage.by_model()
-        usage = [_token_usage(model, said) for model, said in by_model.items()]
+        by_model = self._usage.run_usage()
+        usage = [_token_usage(model or None, said) for model, said in by_model.items()]
         costs = [said.cost_usd for said in by_model.values() if said.cost_usd is not None]
         return usage or None, {"costUsd": sum(costs)} if costs else None
 
@@ -795,7 +801,7 @@ class _AGUIEncoder:
         elif isinstance(part, parts.TextDelta):
             yield TextMessageContentEvent(message_id=part.message_id, delta=part.delta)
         elif isinstance(part, parts.TextEnd):
-            self._usage.note(part.message)
+            self._usage.note(part.message)  # (a durable agent's job counts its texts')
             yield TextMessageEndEvent(message_id=part.message_id)
         elif isinstance(part, parts.CallStart):
             if self._turn_message_id is None:

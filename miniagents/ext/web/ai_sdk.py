@@ -40,7 +40,7 @@ from miniagents.ext.web._protocol import (
     json_text,
 )
 from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
-from miniagents.ext.web._usage import ReplyUsage
+from miniagents.ext.web._usage import JobUsage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
 from miniagents.frozen.errors import HashKeyError
@@ -173,12 +173,17 @@ def ai_sdk_app(
     **Usage.** The ``finish`` part carries the message's usage as its ``messageMetadata``:
     ``{"usage": {"inputTokens", "outputTokens", "totalTokens", "reasoningTokens",
     "cachedInputTokens", "cacheWriteTokens", "costUsd"}}`` (the counts the provider said,
-    the names of the AI SDK's ``LanguageModelUsage`` where it has them), what the texts of
-    the reply said so far, all models summed (``useChat`` merges it into the message's
-    ``metadata``; give ``messageMetadataSchema`` a ``usage`` field if you validate it). A
-    response that fails or is stopped sends it in a ``message-metadata`` part before its
-    ``error`` or ``abort``, which carry none. What an agent called as a tool used is not in
-    the reply, so not in the usage; a reply whose texts say none sends no metadata.
+    the names of the AI SDK's ``LanguageModelUsage`` where it has them; the cache and
+    reasoning counts where not 0, the cost when a call had a price), what the message's
+    reply spent so far, metered as its calls ran (every call of a model it caused, its
+    agents called as tools too), all models summed: a response resumed after an approval
+    says the message's whole usage, each call once (``useChat`` merges it into the
+    message's ``metadata``, replacing what the first response said; give
+    ``messageMetadataSchema`` a ``usage`` field if you validate it). A response that fails
+    or is stopped sends it in a ``message-metadata`` part before its ``error`` or
+    ``abort``, which carry none. A reply that called no model sends no metadata. A durable
+    agent's reply says what its texts said instead (its replay after a restart makes no
+    calls to meter).
 
     **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
     the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of
@@ -493,9 +498,9 @@ class _AISDK(WebProtocol):
         return JobIds(key=key, group=group, pause_key=key, prefix=group)
 
     def encoder(
-        self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float
+        self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float, usage: JobUsage
     ) -> _AISDKEncoder:
-        return _AISDKEncoder(ids.group)
+        return _AISDKEncoder(ids.group, usage)
 
     def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
         """The encoder's error part of ``error``, saying ``text``."""
@@ -596,12 +601,12 @@ class _AISDKEncoder:
     part still streaming: a text's ``text-end``, a call's ``tool-input-error``.
     """
 
-    def __init__(self, message_id: str) -> None:
+    def __init__(self, message_id: str, usage: JobUsage) -> None:
         self._message_id = message_id
         self._after_results = False  # a tool result came last: the model's next step follows
         self._step_open = False
         self._open = OpenItems[dict[str, object]]()
-        self._usage = ReplyUsage()  # (the message's: a resumed response goes on with it)
+        self._usage = usage  # (its job's meter: the message's, a resumed response goes on with it)
 
     def opening(self) -> list[str]:
         return self._opened(step=True)
@@ -638,8 +643,8 @@ class _AISDKEncoder:
         return [*(_dumps(event) for event in [*self._open.ended(), *said, last]), DONE]
 
     def _metadata(self) -> dict[str, object] | None:
-        """The message's metadata: ``{"usage": ...}``, what its texts said so far (if any)."""
-        total = self._usage.total()
+        """The message's metadata: ``{"usage": ...}``, what its reply spent so far (if any)."""
+        total = self._usage.job_usage()
         return None if total is None else {"usage": _usage_json(total)}
 
     def cut(self, error: Exception, unlogged: Sequence[str]) -> list[str]:
@@ -691,7 +696,7 @@ class _AISDKEncoder:
             yield {"type": "start-step"}
         self._after_results = is_result
         if isinstance(part, parts.TextEnd):
-            self._usage.note(part.message)
+            self._usage.note(part.message)  # (a durable agent's job counts its texts')
         yield from _parts_of(part)
 
 

@@ -14,7 +14,9 @@ their owners, limits, approvals and pauses:
 - :class:`WebProtocol` says how a job is named (:class:`JobIds`), gives an
   :class:`Encoder` per job that writes the reply's parts (:data:`Part`: texts, tool calls,
   approvals asked, tool results, read in order by the manager) as the protocol's events
-  (JSON text, :func:`json_text`), and, for durable agents, which events make an item;
+  (JSON text, :func:`json_text`), with the meter of the job's reply (:class:`JobUsage`:
+  what its LLM calls spent, in each run and in all), and, for durable agents, which events
+  make an item;
 - its requests read the protocol's bodies (within bounds: :func:`aread_bounded`, by the
   deadline the :class:`Door` started as the request arrived, its seconds
   :func:`body_seconds_of`) and parse them as JSON is written (:func:`loads_json`), ask the
@@ -91,6 +93,7 @@ from miniagents.ext.web._runs import Job as Job
 from miniagents.ext.web._runs import NoRoom as NoRoom
 from miniagents.ext.web._runs import Run as Run
 from miniagents.ext.web._runs import RunManager as RunManager
+from miniagents.ext.web._usage import JobUsage as JobUsage
 from miniagents.ext.web.settings import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES
 from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES as DEFAULT_MAX_BODY_VALUES
 from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_RUNS as DEFAULT_MAX_ENDED_RUNS
@@ -119,6 +122,7 @@ __all__ = [
     "Item",
     "Job",
     "JobIds",
+    "JobUsage",
     "NoRoom",
     "Part",
     "ProtocolRoute",

@@ -273,7 +273,7 @@ async def test_a_budget_read_while_its_calls_stream_counts_their_tokens_so_far(
     assert per_token is not None
     provider = _PausedProvider(fails)
     paused = make_llm_agent(_PausedOptions, provider, alias="PAUSED", summary="A paused model.")
-    meter, limited = Budget(), Budget(max_total_tokens=1_000)
+    meter, limited = Budget(by_model=True), Budget(max_total_tokens=1_000)
     async with MiniAgents(llm_stall_timeout=None):
         with charged_to(meter):
             replies = [paused.inquire("x"), paused.inquire("x", budget=limited)]
@@ -284,6 +284,7 @@ async def test_a_budget_read_while_its_calls_stream_counts_their_tokens_so_far(
         ]
         assert (meter.usage.output_tokens, limited.usage.output_tokens) == (4, 2)
         assert meter.usage.cost_usd == pytest.approx(4 * per_token)
+        assert meter.usage_by_model == {"gpt-4o-mini": meter.usage}  # (its one model's)
         assert (meter.in_flight, limited.in_flight) == (2, 1)
         provider.go.set()
         for reader in readers:
@@ -304,7 +305,31 @@ async def test_a_budget_read_while_its_calls_stream_counts_their_tokens_so_far(
         assert limited.usage.cost_usd == pytest.approx(cost)
         assert meter.usage.unpriced_requests == 0
     assert meter.usage.input_tokens == (0 if fails else 10)
+    assert meter.usage_by_model == {"gpt-4o-mini": meter.usage}
     assert (meter.in_flight, limited.in_flight) == (0, 0)
+
+
+async def test_a_budget_by_model_keeps_the_usage_of_each_model_apart() -> None:
+    meter = Budget(by_model=True)
+    async with MiniAgents():
+        await llm.inquire("not counted by the meter")
+        with charged_to(meter):
+            await llm.inquire("one two", reply="three four five")
+            await priced.inquire("one", reply="two three")
+            await priced.inquire("one", reply="two", budget=Budget(max_requests=5))  # (limited)
+    by_model = meter.usage_by_model
+    assert list(by_model) == ["offline", "gpt-4o-mini"]
+    offline, mini = by_model["offline"], by_model["gpt-4o-mini"]
+    assert (offline.requests, offline.unpriced_requests, offline.cost_usd) == (1, 1, 0.0)
+    assert (mini.requests, mini.unpriced_requests) == (2, 0)
+    assert mini.cost_usd == pytest.approx(meter.usage.cost_usd)
+    assert offline.total_tokens + mini.total_tokens == meter.usage.total_tokens
+    assert offline.output_tokens + mini.output_tokens == meter.usage.output_tokens
+
+
+def test_a_budget_not_by_model_refuses_to_say_its_usage_by_model() -> None:
+    with pytest.raises(LLMConfigurationError, match=r"Budget\(by_model=True\)"):
+        _ = Budget().usage_by_model
 
 
 # -- limits -----------------------------------------------------------------------------------

@@ -29,12 +29,12 @@ from starlette.types import ASGIApp
 from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.llm.openai import openai_agent
-from miniagents.ext.tools import ToolApprovalRequest, ToolCallError
+from miniagents.ext.tools import FunctionTool, ToolApprovalRequest, ToolCallError
 from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.ext.web._durable import FoundRun
 from miniagents.ext.web.serving import listening_socket, server_config
 from miniagents.messages import MessageSequencePromise
-from miniagents.testing import FakeLLMServer
+from miniagents.testing import FakeLLMServer, ToolCall
 from tests.fakes.fixtures import WAIT
 
 AGUI_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
@@ -383,6 +383,48 @@ def two_models(
         ctx.reply(await model.inquire("Hi", model="gpt-4o"))
 
     return answers
+
+
+def with_writer(llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> MiniAgent[..., Message]:
+    """gpt-4o-mini calling ``WRITER`` (10 tokens in, 2 out), then answering (15 in, 3 out);
+    ``WRITER``, an agent called as a tool, calls gpt-4o (30 in, 7 out). Each of the real
+    OpenAI SDK on ``llm``."""
+    model = _openai_on(llm, monkeypatch)
+    llm.reply(
+        tool_calls=[ToolCall("WRITER", {"subject": "rivers"}, id="w1")],
+        usage=(10, 2),
+        for_model="gpt-4o-mini",
+    )
+    llm.reply(tokens=["Rivers ", "flow."], usage=(30, 7), for_model="gpt-4o")
+    llm.reply(tokens=["Done."], usage=(15, 3), for_model="gpt-4o-mini")
+
+    @miniagent
+    async def writer(ctx: InteractionContext, subject: str) -> None:
+        """Write a one-line poem."""
+        ctx.reply(model.inquire(subject, model="gpt-4o"))
+
+    return model.fork(model="gpt-4o-mini", tools=[writer])
+
+
+def approving(llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> MiniAgent[..., Message]:
+    """gpt-4o-mini calling ``delete_file``, which waits for approval (10 tokens in, 2 out),
+    then answering (15 in, 3 out: its answer's usage says 25 in, 5 out, its tool loop's),
+    of the real OpenAI SDK on ``llm``."""
+    model = _openai_on(llm, monkeypatch)
+    llm.reply(
+        tool_calls=[ToolCall("delete_file", {"path": "a.txt"}, id="d1")],
+        usage=(10, 2),
+        for_model="gpt-4o-mini",
+    )
+    llm.reply(tokens=["Deleted."], usage=(15, 3), for_model="gpt-4o-mini")
+    tool = FunctionTool(delete_file, requires_approval=True)
+    return model.fork(model="gpt-4o-mini", tools=[tool])
+
+
+def _openai_on(llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> MiniAgent[..., Message]:
+    monkeypatch.setenv("OPENAI_BASE_URL", llm.openai_base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    return openai_agent.fork(stream=True, max_retries=0)
 
 
 # -- what the tests send, and read -------------------------------------------------------------

@@ -22,15 +22,20 @@ from tests.ext.web.serving import (
     GatedDurable,
     SSEReader,
     agui_input,
+    approving,
     collapsed,
+    deleted,
     gated,
     get_events,
+    nothing_deleted,  # noqa: F401
     post_events,
     queued_poet,
     served,
     two_models,
+    unmetered,
     until,
     weather_and_poem,
+    with_writer,
 )
 
 
@@ -75,8 +80,10 @@ async def test_a_run_streams_every_event_type_with_ids_headers_and_nested_tool_o
         "runId": "r1",
         "protocolVersion": "1.0",  # (AG-UI 1.0: the app sends its events, SUBAGENT_ERROR, usage)
     }
-    assert data[-1].pop("usage") == [  # (the offline model's, as it counts its tokens)
-        {"model": "offline", "inputTokens": 19, "outputTokens": 6, "totalTokens": 25}
+    # (the offline model's, as it counts its tokens: the assistant's calls, 19 in and 6 out,
+    # and the POET's own call, an agent called as a tool, 1 in and 4 out)
+    assert data[-1].pop("usage") == [
+        {"model": "offline", "inputTokens": 20, "outputTokens": 10, "totalTokens": 30}
     ]
     assert data[-1] == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r1"}
     calls = {event["toolCallId"]: event for event in data if event["type"] == "TOOL_CALL_START"}
@@ -282,7 +289,7 @@ async def test_a_run_given_up_on_ends_what_it_left_open_before_its_run_finished(
             client, "/runs/r1", {"last-event-id": seen[-1].id or ""}
         )
     nested = seen[-1].json["subagentRunId"]
-    assert [event.json for event in events] == [
+    assert [*(event.json for event in events[:-1]), unmetered(events[-1].json)] == [
         {
             "type": "TEXT_MESSAGE_END",
             "messageId": seen[-1].json["messageId"],
@@ -342,15 +349,13 @@ async def test_run_finished_reports_the_runs_usage_per_model_and_its_cost(
         _, events = await post_events(client, run_input())
     finished = events[-1].json
     AGUI_EVENT.validate_json(events[-1].data)
-    counts = {"reasoningTokens": 0, "cachedInputTokens": 0}  # (the counts OpenAI says, all)
-    assert finished["usage"] == [
-        {"model": "gpt-4o-mini", "inputTokens": 12, "outputTokens": 3, "totalTokens": 15, **counts},
+    assert finished["usage"] == [  # (the cache and reasoning counts where not 0)
+        {"model": "gpt-4o-mini", "inputTokens": 12, "outputTokens": 3, "totalTokens": 15},
         {
             "model": "gpt-4o",
             "inputTokens": 20,
             "outputTokens": 5,
             "totalTokens": 25,
-            **counts,
             "cachedInputTokens": 4,
         },
     ]
@@ -367,15 +372,51 @@ async def test_run_error_reports_the_usage_of_the_texts_before_the_failure(
     failed = events[-1].json
     assert (failed["type"], failed["message"]) == ("RUN_ERROR", "the agent broke")
     assert failed["usage"] == [
-        {
-            "model": "gpt-4o-mini",
-            "inputTokens": 12,
-            "outputTokens": 3,
-            "totalTokens": 15,
-            "reasoningTokens": 0,
-            "cachedInputTokens": 0,
-        }
+        {"model": "gpt-4o-mini", "inputTokens": 12, "outputTokens": 3, "totalTokens": 15}
     ]
+
+
+async def test_run_finished_counts_the_tokens_of_an_agent_called_as_a_tool(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's usage has the calls of ``WRITER``, an agent tool, beside its caller's (was:
+    only what the reply's texts said, its caller's answer's: gpt-4o-mini's alone)."""
+    app = agui_app(with_writer(fake_llm, monkeypatch), authentication=NoAuthentication())
+    async with served(app) as client:
+        _, events = await post_events(client, run_input())
+    finished = events[-1].json
+    AGUI_EVENT.validate_json(events[-1].data)
+    assert finished["usage"] == [
+        {"model": "gpt-4o-mini", "inputTokens": 25, "outputTokens": 5, "totalTokens": 30},
+        {"model": "gpt-4o", "inputTokens": 30, "outputTokens": 7, "totalTokens": 37},
+    ]
+    assert finished["metadata"]["costUsd"] > 0
+
+
+async def test_a_run_resumed_after_an_approval_reports_only_what_it_spent(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of the two runs of one turn reports the calls made in it: the call before the
+    pause in the first, the one after it in the second (was: none in the first, and in the
+    second the answer's usage, its whole tool loop's, the first call counted again)."""
+    app = agui_app(approving(fake_llm, monkeypatch), authentication=NoAuthentication())
+    async with served(app) as client:
+        _, first = await post_events(client, run_input("r1"))
+        [interrupt] = first[-1].json["outcome"]["interrupts"]
+        entry = {
+            "interruptId": interrupt["toolCallId"],
+            "status": "resolved",
+            "payload": {"approved": True},
+        }
+        _, second = await post_events(client, agui_input("r2", resume=[entry]))
+    assert deleted == ["a.txt"]
+    assert first[-1].json["usage"] == [
+        {"model": "gpt-4o-mini", "inputTokens": 10, "outputTokens": 2, "totalTokens": 12}
+    ]
+    assert (second[-1].json["runId"], second[-1].json["usage"]) == (
+        "r2",
+        [{"model": "gpt-4o-mini", "inputTokens": 15, "outputTokens": 3, "totalTokens": 18}],
+    )
 
 
 async def test_a_run_whose_texts_say_no_usage_reports_none() -> None:

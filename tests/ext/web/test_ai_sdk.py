@@ -27,6 +27,8 @@ from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
     GatedDurable,
     SSEReader,
+    answered_chat,
+    approving,
     chat_request,
     collapsed,
     delete_file,
@@ -41,6 +43,7 @@ from tests.ext.web.serving import (
     two_models,
     until,
     weather_and_poem,
+    with_writer,
 )
 
 
@@ -369,9 +372,45 @@ async def test_finish_carries_the_messages_usage_summed_as_its_metadata(
         "inputTokens": 32,
         "outputTokens": 8,
         "totalTokens": 40,
-        "reasoningTokens": 0,
         "cachedInputTokens": 4,
     }
+
+
+async def test_finish_counts_the_tokens_of_an_agent_called_as_a_tool(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message's usage has the call of ``WRITER``, an agent tool, beside its caller's
+    (was: only what the reply's texts said, its caller's answer's: 25 in, 5 out)."""
+    app = ai_sdk_app(with_writer(fake_llm, monkeypatch), authentication=NoAuthentication())
+    async with served(app) as client:
+        _, events = await post_events(client, chat())
+    usage = events[-2].json["messageMetadata"]["usage"]
+    assert usage.pop("costUsd") > 0
+    assert usage == {"inputTokens": 55, "outputTokens": 12, "totalTokens": 67}
+
+
+async def test_a_resumed_response_says_the_messages_usage_each_call_once(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The response that ends at the approval says the call before it; the resumed one, which
+    goes on with the same message, says the message's: both calls, each once."""
+    app = ai_sdk_app(approving(fake_llm, monkeypatch), authentication=NoAuthentication())
+    async with served(app) as client:
+        _, first = await post_events(client, chat_request("c1", text="Delete"))
+        _, second = await post_events(client, answered_chat(first, {"approved": True}))
+    assert deleted == ["a.txt"]
+    said = [
+        {
+            key: value
+            for key, value in event.json["messageMetadata"]["usage"].items()
+            if key != "costUsd"
+        }
+        for event in (first[-2], second[-2])
+    ]
+    assert said == [
+        {"inputTokens": 10, "outputTokens": 2, "totalTokens": 12},
+        {"inputTokens": 25, "outputTokens": 5, "totalTokens": 30},
+    ]
 
 
 async def test_a_failure_tells_the_usage_before_it_in_a_message_metadata_part(

@@ -20,6 +20,7 @@ from miniagents import MiniAgent, MiniAgents, miniagent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.ext.web._runs import Job, Run, RunManager, _RunResponse
+from miniagents.ext.web._usage import JobUsage
 from miniagents.ext.web.agui import _AGUI
 from miniagents.ext.web.web_chat import web_chat_app
 from miniagents.testing import FakeLLMServer
@@ -32,6 +33,7 @@ from tests.ext.web.serving import (
     get_events,
     post_events,
     served,
+    unmetered,
     until,
 )
 from tests.fakes.asgi24 import Asgi24
@@ -268,12 +270,16 @@ async def test_the_last_client_leaving_cancels_the_run_and_closes_its_llm_stream
         assert await fake_llm.wait_disconnected_async(0, WAIT)  # the LLM's HTTP stream closed
         _response, events = await get_events(client, "/runs/r1")
     assert events[:4] == head
-    assert events[-1].json == {
+    assert unmetered(events[-1].json) == {
         "type": "RUN_FINISHED",
         "threadId": "t1",
         "runId": "r1",
         "outcome": {"type": "cancelled"},
     }
+    # (its call, cut before the provider's count, counts the pieces it streamed)
+    assert events[-1].json["usage"] == [
+        {"model": "gpt-4o-mini", "inputTokens": 0, "outputTokens": 2, "totalTokens": 2}
+    ]
     assert fake_llm.requests[0].client_disconnected
     assert len(fake_llm.requests) == 1
 
@@ -371,7 +377,9 @@ def recovered_run() -> tuple[RunManager, Run]:
         protocol, echo, context=MiniAgents, approval_flow="protocol", settings=settings
     )
     ids = protocol.ids("r1", "t1")
-    job = Job(manager, "alice", ids, protocol.encoder(ids, "protocol", 60.0), recovered=True)
+    job = Job(
+        manager, "alice", ids, protocol.encoder(ids, "protocol", 60.0, JobUsage()), recovered=True
+    )
     return manager, job.current
 
 
