@@ -74,7 +74,7 @@ async def followers(app: Starlette, key: str) -> int:
 
 def expected_agui(tokens: list[str]) -> list[str]:
     return [
-        '{"type":"RUN_STARTED","threadId":"t1","runId":"r1"}',
+        '{"type":"RUN_STARTED","threadId":"t1","runId":"r1","protocolVersion":"1.0"}',
         '{"type":"TEXT_MESSAGE_START","messageId":"r1-0","role":"assistant"}',
         *[
             f'{{"type":"TEXT_MESSAGE_CONTENT","messageId":"r1-0","delta":"{token}"}}'
