@@ -76,6 +76,9 @@ def check_usage_of_a_reply(usage: TokenUsage) -> None:
     assert_type(usage.cache_write_tokens, int | None)
     assert_type(usage.reasoning_tokens, int | None)
     assert_type(cost_usd("gpt-4o-mini", usage, "openai"), float | None)
+    assert_type(TokenUsage.summed([usage, usage]), TokenUsage)
+    assert_type(TokenUsage.summed(u for u in (usage,)), TokenUsage)
+    TokenUsage.summed(usage)  # type: ignore[arg-type]
 
 
 async def check_budgets_given() -> None:

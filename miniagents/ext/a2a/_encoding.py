@@ -273,7 +273,7 @@ class A2AEncoder:
 
     def finished(self) -> list[str]:
         """The task has completed (with the usage its texts said, summed)."""
-        total = _summed(self._usage)
+        total = TokenUsage.summed(self._usage) if self._usage else None
         extra: dict[str, object] | None = None
         if total is not None:
             extra = {"usage": usage_json(total)}
@@ -478,17 +478,6 @@ def _reply_metadata(message: Message | None) -> tuple[TokenUsage | None, str | N
         model if isinstance(model, str) else None,
         reason if isinstance(reason, str) else None,
     )
-
-
-def _summed(usages: Sequence[TokenUsage]) -> TokenUsage | None:
-    if not usages:
-        return None
-    fields: dict[str, object] = {}
-    for name in TokenUsage.model_fields:
-        values = [value for usage in usages if (value := getattr(usage, name)) is not None]
-        if values:
-            fields[name] = sum(values)
-    return TokenUsage.model_validate(fields)
 
 
 # -- a task, as its events make it ----------------------------------------------------------

@@ -11,7 +11,7 @@ reply class of ``openai_agent``, so ``reply[0].model`` type-checks, and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TypeAlias, TypeVar, Union
 
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -73,6 +73,22 @@ class TokenUsage(Frozen):
     def __repr_args__(self) -> Iterator[tuple[str | None, object]]:
         """The fields that are known (``input_tokens=5 output_tokens=2``)."""
         return ((name, value) for name, value in super().__repr_args__() if value is not None)
+
+    @classmethod
+    def summed(cls, usages: Iterable[TokenUsage]) -> TokenUsage:
+        """The ``usages`` summed, field by field (e.g. the texts of one run's reply).
+
+        A count is the sum of the usages that know it; one that none of them knows stays
+        unknown (``None``), so no usages sum to a ``TokenUsage()`` that knows nothing. (A
+        ``cost_usd`` known of some usages only is the sum of theirs: a lower bound.)
+        """
+        known = tuple(usages)
+        found: dict[str, object] = {}
+        for name in cls.model_fields:
+            values = [value for usage in known if (value := getattr(usage, name)) is not None]
+            if values:
+                found[name] = sum(values)
+        return cls.model_validate(found)
 
 
 class LLMMessage(Message):

@@ -19,7 +19,6 @@ pause reports the calls its answer's tool loop made before the pause too.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import fields
 
 from miniagents.ext.llm.messages import LLMMessage, TokenUsage
@@ -54,7 +53,8 @@ class JobUsage:
         if said is not None:
             usage, model = said
             earlier = self._run_said.get(model)
-            self._run_said[model] = usage if earlier is None else _sum(earlier, usage)
+            summed_usage = usage if earlier is None else TokenUsage.summed((earlier, usage))
+            self._run_said[model] = summed_usage
             self._job_said.append(usage)
 
     def run_usage(self) -> dict[str, TokenUsage]:
@@ -74,7 +74,7 @@ class JobUsage:
         As a ``TokenUsage`` (see :func:`as_token_usage`).
         """
         if self.from_texts:
-            return functools.reduce(_sum, self._job_said) if self._job_said else None
+            return TokenUsage.summed(self._job_said) if self._job_said else None
         total = summed(self.meter.usage_by_model)
         return None if total is None or not total.requests else as_token_usage(total)
 
@@ -129,15 +129,3 @@ def _usage_said(message: Message | None) -> tuple[TokenUsage, str] | None:
     if not isinstance(usage, TokenUsage):
         return None
     return usage, model if isinstance(model, str) else ""
-
-
-def _sum(first: TokenUsage, second: TokenUsage) -> TokenUsage:
-    """The two usages summed, field by field (a count neither knows stays unknown)."""
-    found: dict[str, object] = {}
-    for name in TokenUsage.model_fields:
-        values = [
-            value for value in (getattr(first, name), getattr(second, name)) if value is not None
-        ]
-        if values:
-            found[name] = sum(values)
-    return TokenUsage.model_validate(found)

@@ -111,6 +111,21 @@ async def test_the_answer_carries_its_cost_by_the_price_table_and_none_for_an_un
     assert str(unknown.usage) == "input_tokens=2 output_tokens=2"  # what is unknown is left out
 
 
+def test_usages_summed_add_each_count_the_usages_know_and_leave_the_others_unknown() -> None:
+    first = TokenUsage(input_tokens=10, output_tokens=2, cost_usd=0.5)
+    second = TokenUsage(input_tokens=5, output_tokens=1, cached_input_tokens=3)
+    third = TokenUsage(output_tokens=4, reasoning_tokens=2, cost_usd=0.25)
+    assert TokenUsage.summed([first, second, third]) == TokenUsage(
+        input_tokens=15,
+        output_tokens=7,
+        cached_input_tokens=3,
+        reasoning_tokens=2,
+        cost_usd=0.75,  # (the priced ones': a lower bound)
+    )  # cache_write_tokens: known of none, so unknown
+    assert TokenUsage.summed(iter([second])) == second  # (any iterable, read once)
+    assert TokenUsage.summed([]) == TokenUsage()  # nothing known
+
+
 def test_the_pricing_module_answers_none_for_what_the_table_does_not_know() -> None:
     assert not is_priced("offline")
     assert not is_priced("gpt-4o-mini", "no-such-provider")
