@@ -47,6 +47,7 @@ from miniagents.ext.llm.usage import (
     Budget,
     _charged_budgets,
     _FarBudget,
+    _ModelBook,
 )
 from miniagents.miniagents.lowlevel import enclosing_contexts
 
@@ -295,7 +296,7 @@ class CallCharge:
             budget._budget_requests += 1
             budget._budget_in_flight += 1
             if budget._budget_models is not None:  # (kept per model: a web run's meter)
-                _per_model(budget._budget_models, model)[0] += 1
+                _book_of(budget._budget_models, model).requests += 1
         self._alias = alias
         self._model = model
         self._price_provider = price_provider
@@ -338,7 +339,7 @@ class CallCharge:
                 budget._budget_requests -= 1
                 budget._budget_in_flight -= 1
                 if budget._budget_models is not None:
-                    _per_model(budget._budget_models, self._model)[0] -= 1
+                    _book_of(budget._budget_models, self._model).requests -= 1
             raise
 
     def piece(self) -> None:
@@ -355,9 +356,9 @@ class CallCharge:
             budget._budget_output += 1
             budget._budget_cost += self.piece_cost
             if budget._budget_models is not None:
-                counted = _per_model(budget._budget_models, self._model)
-                counted[2] += 1
-                counted[6] += self.piece_cost
+                book = _book_of(budget._budget_models, self._model)
+                book.output_tokens += 1
+                book.cost_usd += self.piece_cost
         stopped = None if self._far is None else self._far.piece(self.piece_cost)
         for budget in self.limited:
             exceeded = budget._over_limit()
@@ -467,9 +468,14 @@ class CallCharge:
             budget._budget_unpriced += unpriced
             budget._budget_in_flight -= ended
             if budget._budget_models is not None:
-                counted = _per_model(budget._budget_models, self._model)
-                for index, value in enumerate(delta[:7]):
-                    counted[index + 1] += value
+                book = _book_of(budget._budget_models, self._model)
+                book.input_tokens += input_tokens
+                book.output_tokens += output
+                book.cached_input_tokens += cached
+                book.cache_write_tokens += written
+                book.reasoning_tokens += reasoning
+                book.cost_usd += cost
+                book.unpriced_requests += unpriced
         if ended:
             self._open = False
             if self.quiet:  # its pieces are in the budgets' own count now
@@ -484,12 +490,12 @@ class CallCharge:
                     _crossed(budget, exceeded)
 
 
-def _per_model(models: dict[str, list[float]], model: str) -> list[float]:
-    """The counts a budget keeps of ``model`` (see ``Budget.usage_by_model``), made at first."""
-    counted = models.get(model)
-    if counted is None:
-        counted = models[model] = [0, 0, 0, 0, 0, 0, 0.0, 0]
-    return counted
+def _book_of(models: dict[str, _ModelBook], model: str) -> _ModelBook:
+    """The book a budget keeps of ``model`` (see ``Budget.usage_by_model``), made at first."""
+    book = models.get(model)
+    if book is None:
+        book = models[model] = _ModelBook()
+    return book
 
 
 def _budget_error(

@@ -238,9 +238,8 @@ class Budget:
         self._budget_export: int | None = None  # its number in _EXPORTED, once pickled
         self._budget_watched = 0  # calls in other processes stopped when a limit is crossed
         self._budget_open: dict[_OpenCall, None] = {}  # streaming calls counted on reading
-        # by_model: per model, its calls' requests, input, output, cached, written and
-        # reasoning tokens, cost and unpriced calls (the order of a UsageTotals' fields)
-        self._budget_models: dict[str, list[float]] | None = {} if by_model else None
+        # by_model: the book of each model's calls (in the order first called)
+        self._budget_models: dict[str, _ModelBook] | None = {} if by_model else None
 
     @property
     def max_requests(self) -> int | None:
@@ -290,34 +289,17 @@ class Budget:
                 "This budget keeps no usage per model, so it cannot say it: make it with "
                 "Budget(by_model=True) to read usage_by_model (its usage says the total)."
             )
-        counts = {model: list(counted) for model, counted in models.items()}
-        for charge in self._budget_open:  # the pieces of its quiet calls, counted here
-            counted = counts.get(charge.model)
+        # its books' output and cost, with the pieces of its quiet calls counted here
+        read = {model: (book.output_tokens, book.cost_usd) for model, book in models.items()}
+        for charge in self._budget_open:
+            counted = read.get(charge.model)
             if counted is not None:
-                counted[2] += charge.pieces
-                counted[6] += charge.pieces * charge.piece_cost
-        return {
-            model: UsageTotals(
-                requests=int(requests),
-                input_tokens=int(input_tokens),
-                output_tokens=int(output),
-                cached_input_tokens=int(cached),
-                cache_write_tokens=int(written),
-                reasoning_tokens=int(reasoning),
-                cost_usd=cost,
-                unpriced_requests=int(unpriced),
-            )
-            for model, (
-                requests,
-                input_tokens,
-                output,
-                cached,
-                written,
-                reasoning,
-                cost,
-                unpriced,
-            ) in counts.items()
-        }
+                output, cost = counted
+                read[charge.model] = (
+                    output + charge.pieces,
+                    cost + charge.pieces * charge.piece_cost,
+                )
+        return {model: book.totals(*read[model]) for model, book in models.items()}
 
     @property
     def in_flight(self) -> int:
@@ -375,6 +357,49 @@ class Budget:
             if maximum is not None and used > maximum:
                 return name, maximum, used
         return None
+
+
+class _ModelBook:
+    """What a budget kept per model counts of one model's calls (``Budget(by_model=True)``).
+
+    The fields of a :class:`UsageTotals`, charged as the calls run (by
+    :mod:`miniagents.ext.llm.charging`); the pieces of its quiet calls still streaming are
+    not in them (its budget adds them as it is read: :meth:`totals`).
+    """
+
+    __slots__ = (
+        "cache_write_tokens",
+        "cached_input_tokens",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "requests",
+        "unpriced_requests",
+    )
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cached_input_tokens = 0
+        self.cache_write_tokens = 0
+        self.reasoning_tokens = 0
+        self.cost_usd = 0.0
+        self.unpriced_requests = 0
+
+    def totals(self, output_tokens: int, cost_usd: float) -> UsageTotals:
+        """Its counts as a ``UsageTotals``, its output and cost as read (its pieces added)."""
+        return UsageTotals(
+            requests=self.requests,
+            input_tokens=self.input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=self.cached_input_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            cost_usd=cost_usd,
+            unpriced_requests=self.unpriced_requests,
+        )
 
 
 class _OpenCall(Protocol):
