@@ -23,7 +23,8 @@ envelope (see :mod:`miniagents.ext.a2a.server`). How the reply's parts become ev
     the agent asks a         statusUpdate INPUT_REQUIRED (an AuthRequest: AUTH_REQUIRED), its
     question                 message the question (the stream ends; the next message answers)
     the task resumed         statusUpdate WORKING
-    the reply has ended      statusUpdate COMPLETED (its usage, when the texts said some)
+    the reply has ended      statusUpdate COMPLETED (its usage: every call of a model the
+                             task's reply caused, its agents called as tools' too; if any)
     the agent failed         statusUpdate FAILED (its message names the error's class and a
                              reference the server's log has it under, or, with error_texts,
                              is the error's text; errorType its class, errorReference)
@@ -166,9 +167,10 @@ class A2AProtocol(WebProtocol):
     ) -> A2AEncoder:
         """A new encoder of the task ``ids`` (A2A asks for approvals in its own way only).
 
-        (Its usage is the one its texts say, not ``usage``'s: see the module docstring.)
+        ``usage``: the meter of the task's reply, whose usage its completed status says.
         """
-        return A2AEncoder(ids, self.poster, told=partial(self.told, error_texts=self.error_texts))
+        told = partial(self.told, error_texts=self.error_texts)
+        return A2AEncoder(ids, self.poster, told=told, usage=usage)
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
         """No item: a durable agent is not served over A2A."""
@@ -210,11 +212,12 @@ class A2AEncoder:
         poster: Poster | None = None,
         *,
         told: Callable[[Exception, str], ToldError],
+        usage: JobUsage,
     ) -> None:
         self._task = ids.key
         self._context = ids.group
         self._prefix = ids.prefix
-        self._usage: list[TokenUsage] = []
+        self._usage = usage  # (the meter of the task's reply: its runs since it started)
         self._whole: set[str] = set()  # the messages sent whole (files, data), being read
         self._poster = poster
         self._told = told  # (its protocol's: what its client is told of an error)
@@ -272,8 +275,14 @@ class A2AEncoder:
         return [self._status(state, message=message)]
 
     def finished(self) -> list[str]:
-        """The task has completed (with the usage its texts said, summed)."""
-        total = TokenUsage.summed(self._usage) if self._usage else None
+        """The task has completed, with its usage if it called a model.
+
+        Its usage is what the task's reply spent since the task started (its runs before
+        each pause too), metered as the web apps meter a reply: every call of a model it
+        caused, the agents it called as tools included (see
+        :class:`~miniagents.ext.web.lowlevel.JobUsage`).
+        """
+        total = self._usage.job_usage()
         extra: dict[str, object] | None = None
         if total is not None:
             extra = {"usage": usage_json(total)}
@@ -319,7 +328,6 @@ class A2AEncoder:
         """
         self.fold.catch_up(runs)
         self.fold.settle()
-        self._usage.clear()
         if self.fold.state in PAUSED_STATES:
             self.fold.cancelled()
             for event in self.fold.ending():
@@ -401,8 +409,8 @@ class A2AEncoder:
     def _text_end(self, part: TextEnd) -> dict[str, object]:
         ended: dict[str, object] = {"done": True}
         usage, model, finish_reason = _reply_metadata(part.message)
+        self._usage.note(part.message)  # (a durable agent's job counts its texts')
         if usage is not None:
-            self._usage.append(usage)
             ended["usage"] = usage_json(usage)
         if model is not None:
             ended["model"] = model

@@ -25,7 +25,8 @@ client reads it back (other servers say none of it, and their replies are texts)
 - a task the agent rejected (it raised ``A2ATaskRejectedError``) is ``TASK_STATE_REJECTED``,
   its status message the error's;
 - a failed task's status says the error's class (``errorType``); a completed task's, the
-  usage of its reply (the sum of its texts').
+  usage of its reply (every call of a model it caused, the agents it called as tools
+  included: more than the sum of its texts' when it called some).
 """
 
 from __future__ import annotations

@@ -244,7 +244,8 @@ def a2a_app(
     saying what it is in its metadata (see :mod:`miniagents.ext.a2a._wire`), so nested
     streams are not flattened into one text. An ``A2AFile`` is a file part (its bytes or
     URL), an ``A2AData`` a data part, a message's images file parts after its text. The
-    task completes with the reply (its usage, when the agent's texts said theirs), fails
+    task completes with the reply (its usage, when it called a model: every call it
+    caused, the agents it called as tools included), fails
     with the agent's error (its message and class), is rejected (the agent raised
     ``A2ATaskRejectedError``), or is cancelled. With ``answer_as="message"`` (or a
     function of the request that says so), a reply that completes is answered as one

@@ -40,7 +40,7 @@ from miniagents.ext.llm.structured import structured
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import NoAuthentication, WebSettings
 from miniagents.ext.web.settings import LOCAL_HOSTS
-from miniagents.testing import manual_time
+from miniagents.testing import FakeLLMServer, manual_time
 from tests.ext.a2a.rpc import (
     all_of,
     call,
@@ -60,6 +60,7 @@ from tests.ext.web.serving import (
     served,
     until,
     weather,
+    with_writer,
 )
 
 WORKING = TaskState.TASK_STATE_WORKING
@@ -268,6 +269,26 @@ async def test_a_blocking_send_answers_the_completed_task_with_its_whole_texts_a
     assert again.artifacts == task.artifacts
     assert [part.text for part in again.history[0].parts] == ["Rivers?"]
     assert ours(again.artifacts[0].metadata)["model"] == "offline"
+
+
+async def test_a_completed_tasks_usage_counts_the_agents_called_as_tools(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task's usage has the call of ``WRITER``, an agent tool, beside its caller's, as the
+    web apps count a reply (was: only what the reply's texts said, its caller's answer's: 25
+    in, 5 out); each text's own usage stays its own."""
+    app = a2a_app(with_writer(fake_llm, monkeypatch), authentication=NoAuthentication())
+    async with served(app) as web, sdk_client(str(web.base_url), streaming=False) as client:
+        [answer] = [event async for event in client.send_message(user_message("Rivers?"))]
+    task = answer.task
+    assert task.status.state == TaskState.TASK_STATE_COMPLETED
+    usage = ours(task.metadata)["usage"]
+    assert usage.pop("costUsd") > 0
+    assert usage == {"inputTokens": 55, "outputTokens": 12}
+    said = [ours(artifact.metadata).get("usage") for artifact in task.artifacts]
+    assert [
+        (found["inputTokens"], found["outputTokens"]) for found in said if found is not None
+    ] == [(25, 5)]  # (the caller's answer: its tool loop's)
 
 
 class _Answer(Message):
