@@ -52,6 +52,7 @@ from tests.ext.a2a.rpc import (
     user_message,
 )
 from tests.ext.web.serving import (
+    approving,
     delete_file,
     deleted,
     gated,
@@ -480,6 +481,32 @@ async def test_a_call_that_waits_for_approval_asks_for_input_and_the_next_messag
             await all_of(client.send_message(decision(task_id, approve)))
     history = [(message.role, message.parts[0].WhichOneof("content")) for message in done.history]
     assert history == [(1, "text"), (2, "text"), (1, "data")]  # the user, the question, the answer
+
+
+async def test_a_task_resumed_after_an_approval_says_its_usage_each_call_once(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The completed task's usage has both calls, the one before the pause and the one after,
+    each once (10 + 15 in, 2 + 3 out), as its answer's text says its tool loop's."""
+    app = a2a_app(approving(fake_llm, monkeypatch), authentication=NoAuthentication())
+    async with served(app) as web, sdk_client(str(web.base_url)) as client:
+        first = [event async for event in client.send_message(user_message("Delete a.txt"))]
+        asked = first[-1].status_update
+        assert asked.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        [call_id] = [
+            MessageToDict(part)["data"]["toolApprovalRequest"]["toolCallId"]
+            for part in asked.status.message.parts
+            if part.WhichOneof("content") == "data"
+        ]
+        approve = {"toolCallId": call_id, "approved": True}
+        second = [event async for event in client.send_message(decision(asked.task_id, approve))]
+    assert deleted == ["a.txt"]
+    done = second[-1].status_update
+    assert done.status.state == TaskState.TASK_STATE_COMPLETED
+    usage = ours(done.metadata)["usage"]
+    assert (usage["inputTokens"], usage["outputTokens"]) == (25, 5)
+    answer = [ours(e.artifact_update.artifact.metadata) for e in second if kind(e) == "last"][-1]
+    assert (answer["usage"]["inputTokens"], answer["usage"]["outputTokens"]) == (25, 5)
 
 
 async def test_a_denied_call_is_the_tools_error_result_and_the_task_completes() -> None:
