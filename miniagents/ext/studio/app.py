@@ -607,13 +607,15 @@ async def _followed(
     [...]}`` (the events as :mod:`~miniagents.ext.studio.events` writes them, numbered from
     ``first``), its id the number of its last event. A fork's run that has not started yet
     is waited for (its program is starting); one whose program ended without starting it
-    ends the stream with an ``error`` event, and so do a chunk that cannot be read (damaged)
-    and a stream past the most followers (counted while it runs: one its client left before
-    it began takes no place). A comment (``: keepalive``) is sent each ``keepalive``
-    seconds nothing else was: a client that left is noticed then. Once ``stop`` is set (the
-    studio's server stops: :func:`~miniagents.ext.web.serving.server_stop`), the stream
-    ends at its next wait, whole, rather than hold the server's shutdown until it is cut:
-    the page follows again from its last event (the studio started again, or failing).
+    ends the stream with an ``error`` event, and so do a chunk that cannot be read
+    (damaged), a read that fails otherwise (a disk's error, a store's bug: told by its class
+    and the reference it is logged under, once) and a stream past the most followers
+    (counted while it runs: one its client left before it began takes no place). A comment
+    (``: keepalive``) is sent each ``keepalive`` seconds nothing else was: a client that
+    left is noticed then. Once ``stop`` is set (the studio's server stops:
+    :func:`~miniagents.ext.web.serving.server_stop`), the stream ends at its next wait,
+    whole, rather than hold the server's shutdown until it is cut: the page follows again
+    from its last event (the studio started again, or failing).
 
     Caught up with a live run, it waits for the run's one watch (``watches``, shared by its
     followers) to see it change, rather than look at the store itself.
@@ -666,6 +668,8 @@ async def _followed(
                 return
     except StudioStoreError as error:  # (a damaged chunk: said, not a cut stream)
         yield f"event: error\ndata: {json.dumps({'message': _told_damage(run_id, error)})}\n\n"
+    except Exception as error:  # (the store's own failure, a disk's: said, not a cut stream)
+        yield f"event: error\ndata: {json.dumps({'message': _told_failure(run_id, error)})}\n\n"
     finally:
         watches.leave(run_id)
         followers.give_back()
@@ -805,6 +809,25 @@ def _told_damage(run_id: str, error: StudioStoreError) -> str:
         f"studio's log has the error under the reference {reference}: ask the studio's "
         "operator to look it up there."
     )
+
+
+def _told_failure(run_id: str, error: Exception) -> str:
+    """What a follower is told of a read that failed otherwise: by class and reference.
+
+    An ``OSError`` of the disk, a record the store cannot decode, a bug of a store: the
+    error is logged whole once (an ``ERROR`` with its traceback, under the reference), and
+    the client is told what failed, the reference, and to follow the run again once the
+    studio's operator has fixed it (the page, reloaded, follows it from its start).
+    """
+    told = told_error(
+        error,
+        _logger,
+        f"Following the events of the run {run_id}",
+        error_texts=False,
+        who=f"Reading the events of the run {run_id}",
+        operator="the studio's operator",
+    )
+    return f"{told.text} Follow the run again (reload the page) once it is fixed."
 
 
 @dataclass

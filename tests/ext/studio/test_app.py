@@ -1178,3 +1178,58 @@ async def test_a_fork_that_just_ended_shows_its_result_before_its_tasks_callback
     assert seen == [
         {"run": child, "running": False, "error": None, "returncode": 0, "output": "done\n"}
     ]
+
+
+class _ReadFailingStore(RunStore):
+    """A store whose reads of a run's chunks for a follower fail with ``failure``."""
+
+    def __init__(self, path: Path, failure: Exception) -> None:
+        super().__init__(path)
+        self.failure = failure
+
+    def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
+        raise self.failure
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(5, "Input/output error"),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        RuntimeError("a bug of the store"),
+    ],
+    ids=["disk", "decoding", "bug"],
+)
+async def test_a_followers_read_that_fails_otherwise_ends_its_stream_with_an_error_event(
+    store: RunStore, recorded: str, failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A follower's read of the store fails with an error that is no ``StudioStoreError``
+    (a disk's ``OSError``, a record that does not decode, a store's bug): its stream ends,
+    whole, with an ``error`` event naming the run, the error's class and a reference, and
+    the error is logged once under it. (Was: the follower ended with the error unhandled,
+    and its client's stream was cut without a word.)"""
+    failing = _ReadFailingStore(store.path, failure)
+    with caplog.at_level(logging.ERROR, logger="miniagents.ext.studio"):
+        async with (
+            served(studio_app(failing, token=TOKEN)) as client,
+            client.stream("GET", f"/api/runs/{recorded}/events", headers=AUTH) as response,
+        ):
+            events = await _events(response)  # (was: httpx.RemoteProtocolError)
+    failing.close()
+    [(kind, said)] = events
+    assert kind == "error"
+    kind_name = type(failure).__name__
+    found = re.fullmatch(
+        rf"Reading the events of the run {recorded} failed with {kind_name}\. The server's "
+        r"log has the error under the reference ([0-9a-f]{32}): ask the studio's operator to "
+        r"look it up there\. Follow the run again \(reload the page\) once it is fixed\.",
+        said["message"],
+    )
+    assert found is not None, said
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    assert [record.getMessage() for record in logged] == [
+        f"Following the events of the run {recorded} failed with {kind_name} "
+        f"(reference {found.group(1)})."
+    ]
+    assert logged[0].exc_info is not None
+    assert logged[0].exc_info[1] is failure
