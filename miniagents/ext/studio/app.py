@@ -48,7 +48,9 @@ it is: a program should not print its secrets.
 (``Mount("/studio", app=studio_app(...))``): the page (``/studio/``, its token then in
 ``/studio/#token=...``) names its files and the API relative to its own address. Starlette
 runs no lifespan of a mounted app, and the studio's stops the forks still running as its
-server stops: the host app's lifespan enters :func:`studio_lifespan` for it.
+server stops: the host app's lifespan enters :func:`studio_lifespan` for it. Until its
+lifespan has started, the studio refuses forks (a 503, ``no_lifespan``, naming
+:func:`studio_lifespan`); the rest of its API needs no lifespan and answers as ever.
 """
 
 from __future__ import annotations
@@ -209,6 +211,7 @@ def studio_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        studio.forks.serving = True  # (forks may start from now on)
         try:
             yield
         finally:  # (the host's lifespan failing after it, too: no fork outlives it)
@@ -232,7 +235,7 @@ def studio_lifespan(app: Starlette) -> contextlib.AbstractAsyncContextManager[ob
     studio mounted (``Mount("/studio", app=studio)``) would leave the programs of its forks
     running as its server stops. Entered in the host app's lifespan (``async with
     studio_lifespan(studio): yield``), it stops them as the host app stops (their runs end
-    as lost).
+    as lost). Until it is entered, the studio refuses forks (a 503, ``no_lifespan``).
 
     Args:
         app: An app :func:`studio_app` made.
@@ -457,6 +460,8 @@ class _Studio:
         edits = {name: asked.get(name) for name in ("reply", "prompt", "system")}
         if any(edit is not None and not isinstance(edit, str) for edit in edits.values()):
             return _error(422, "bad_fork", "reply, prompt and system are texts.")
+        if not self.forks.serving:  # (its lifespan never started: no fork would be stopped)
+            return _error(503, "no_lifespan", _NO_LIFESPAN)
         if self.forks.full():  # (before the run is read whole: it would start nothing)
             return self._too_many_forks()
         planned = await self.read(
@@ -546,6 +551,12 @@ def _whole(given: str | None, default: int) -> int | None:
     return int(given) if given.isascii() and given.isdigit() and len(given) <= 18 else None
 
 
+_NO_LIFESPAN = (
+    "The studio's lifespan has not started, so a fork's program would run on after its "
+    "server stops: the app the studio is mounted in must enter studio_lifespan(studio) in "
+    "its own lifespan (async with studio_lifespan(studio): yield). Forks are refused until "
+    "it does."
+)
 _TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."
 _STORE_FAILED = (
     "The studio could not read its store of recorded runs; its log says why. Retry once "
@@ -889,6 +900,7 @@ class _Forks:
         self.environment = environment
         self.timeout = timeout
         self.states: OrderedDict[str, _ForkState] = OrderedDict()
+        self.serving = False  # (the studio's lifespan has started: its end stops the forks)
 
     def running(self) -> int:
         return sum(not state.task.done() for state in self.states.values())

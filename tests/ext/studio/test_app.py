@@ -1233,3 +1233,34 @@ async def test_a_followers_read_that_fails_otherwise_ends_its_stream_with_an_err
     ]
     assert logged[0].exc_info is not None
     assert logged[0].exc_info[1] is failure
+
+
+async def test_a_mounted_studio_whose_lifespan_never_started_refuses_forks_naming_it(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A studio mounted in a host app whose lifespan does not enter ``studio_lifespan``: a
+    fork is a 503 that names it, and starts no program; the rest of the API answers. (Was:
+    the fork started, its program left running as the server stopped, with no word.)"""
+    run_id = "20261129-000000-nolif0"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "pass"), tmp_path)
+    started: list[str] = []
+
+    async def recorded_fork(_runs: RunStore, planned: Fork, **_options: Any) -> ForkResult:
+        started.append(planned.child)
+        return ForkResult(planned.child, 0, "")
+
+    monkeypatch.setattr(studio_app_module, "afork", recorded_fork)
+    studio = studio_app(store, token=TOKEN)
+    host = Starlette(routes=[Mount("/studio", app=studio)])  # (no lifespan entering the studio's)
+    async with served(host) as client:
+        listed = await client.get("/studio/api/runs", headers=AUTH)
+        asked = await client.post(
+            f"/studio/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "."}
+        )
+    assert listed.status_code == 200
+    assert [run["id"] for run in listed.json()["runs"]] == [run_id]
+    assert asked.status_code == 503, asked.text  # (was: 202, the program started)
+    error = asked.json()["error"]
+    assert error["code"] == "no_lifespan"
+    assert "studio_lifespan(studio)" in error["message"]
+    assert started == []
