@@ -50,7 +50,9 @@ it is: a program should not print its secrets.
 runs no lifespan of a mounted app, and the studio's stops the forks still running as its
 server stops: the host app's lifespan enters :func:`studio_lifespan` for it. Until its
 lifespan has started, the studio refuses forks (a 503, ``no_lifespan``, naming
-:func:`studio_lifespan`); the rest of its API needs no lifespan and answers as ever.
+:func:`studio_lifespan`); the rest of its API needs no lifespan and answers as ever. Once
+its shutdown has begun (its server stops, or its lifespan ends), a fork is a 503 too
+(``shutting_down``): its program would be stopped at once, or not at all.
 """
 
 from __future__ import annotations
@@ -211,7 +213,7 @@ def studio_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        studio.forks.serving = True  # (forks may start from now on)
+        studio.forks.serving, studio.forks.stopping = True, False  # (forks may start now)
         try:
             yield
         finally:  # (the host's lifespan failing after it, too: no fork outlives it)
@@ -460,8 +462,9 @@ class _Studio:
         edits = {name: asked.get(name) for name in ("reply", "prompt", "system")}
         if any(edit is not None and not isinstance(edit, str) for edit in edits.values()):
             return _error(422, "bad_fork", "reply, prompt and system are texts.")
-        if not self.forks.serving:  # (its lifespan never started: no fork would be stopped)
-            return _error(503, "no_lifespan", _NO_LIFESPAN)
+        refused = self._not_forking()
+        if refused is not None:
+            return refused
         if self.forks.full():  # (before the run is read whole: it would start nothing)
             return self._too_many_forks()
         planned = await self.read(
@@ -475,9 +478,28 @@ class _Studio:
         )
         if isinstance(planned, Response):
             return planned
+        refused = self._not_forking()  # (the shutdown may have begun as the run was read)
+        if refused is not None:
+            return refused
         if not self.forks.start(planned):  # (full since: another fork started meanwhile)
             return self._too_many_forks()
         return JSONResponse({"run": planned.child, "forked_from": planned.run}, status_code=202)
+
+    def _not_forking(self) -> JSONResponse | None:
+        """A 503 if no fork may start now, else ``None``.
+
+        No fork may start before the studio's lifespan has started (``no_lifespan``:
+        nothing would stop its program as the server stops), nor once the shutdown has begun
+        (``shutting_down``: its server stops, or the lifespan ends and stops the forks).
+        Checked as the request arrives and again just before the fork starts, with no wait
+        between (the shutdown may begin while its run is read).
+        """
+        if not self.forks.serving:
+            return _error(503, "no_lifespan", _NO_LIFESPAN)
+        stop = server_stop()  # (its server's, known in this request's task)
+        if self.forks.stopping or (stop is not None and stop.is_set()):
+            return _error(503, "shutting_down", _SHUTTING_DOWN)
+        return None
 
     def _too_many_forks(self) -> JSONResponse:
         return _error(
@@ -556,6 +578,10 @@ _NO_LIFESPAN = (
     "server stops: the app the studio is mounted in must enter studio_lifespan(studio) in "
     "its own lifespan (async with studio_lifespan(studio): yield). Forks are refused until "
     "it does."
+)
+_SHUTTING_DOWN = (
+    "The studio is shutting down: a fork started now would be stopped at once. Fork again "
+    "once the studio has started again."
 )
 _TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."
 _STORE_FAILED = (
@@ -901,6 +927,7 @@ class _Forks:
         self.timeout = timeout
         self.states: OrderedDict[str, _ForkState] = OrderedDict()
         self.serving = False  # (the studio's lifespan has started: its end stops the forks)
+        self.stopping = False  # (its end has begun: no fork starts any more)
 
     def running(self) -> int:
         return sum(not state.task.done() for state in self.states.values())
@@ -975,7 +1002,8 @@ class _Forks:
         return shown
 
     async def aclose(self) -> None:
-        """Stop the programs still running (their runs end as lost)."""
+        """Stop the programs still running (their runs end as lost), and start no more."""
+        self.stopping = True
         tasks = [state.task for state in self.states.values() if not state.task.done()]
         for task in tasks:
             task.cancel()
