@@ -48,7 +48,11 @@ it is: a program should not print its secrets.
 (``Mount("/studio", app=studio_app(...))``): the page (``/studio/``, its token then in
 ``/studio/#token=...``) names its files and the API relative to its own address. Starlette
 runs no lifespan of a mounted app, and the studio's stops the forks still running as its
-server stops: the host app's lifespan enters :func:`studio_lifespan` for it.
+server stops: the host app's lifespan enters :func:`studio_lifespan` for it. Until its
+lifespan has started, the studio refuses forks (a 503, ``no_lifespan``, naming
+:func:`studio_lifespan`); the rest of its API needs no lifespan and answers as ever. Once
+its shutdown has begun (its server stops, or its lifespan ends), a fork is a 503 too
+(``shutting_down``): its program would be stopped at once, or not at all.
 """
 
 from __future__ import annotations
@@ -209,6 +213,7 @@ def studio_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        studio.forks.serving, studio.forks.stopping = True, False  # (forks may start now)
         try:
             yield
         finally:  # (the host's lifespan failing after it, too: no fork outlives it)
@@ -232,7 +237,7 @@ def studio_lifespan(app: Starlette) -> contextlib.AbstractAsyncContextManager[ob
     studio mounted (``Mount("/studio", app=studio)``) would leave the programs of its forks
     running as its server stops. Entered in the host app's lifespan (``async with
     studio_lifespan(studio): yield``), it stops them as the host app stops (their runs end
-    as lost).
+    as lost). Until it is entered, the studio refuses forks (a 503, ``no_lifespan``).
 
     Args:
         app: An app :func:`studio_app` made.
@@ -457,6 +462,9 @@ class _Studio:
         edits = {name: asked.get(name) for name in ("reply", "prompt", "system")}
         if any(edit is not None and not isinstance(edit, str) for edit in edits.values()):
             return _error(422, "bad_fork", "reply, prompt and system are texts.")
+        refused = self._not_forking()
+        if refused is not None:
+            return refused
         if self.forks.full():  # (before the run is read whole: it would start nothing)
             return self._too_many_forks()
         planned = await self.read(
@@ -470,9 +478,28 @@ class _Studio:
         )
         if isinstance(planned, Response):
             return planned
+        refused = self._not_forking()  # (the shutdown may have begun as the run was read)
+        if refused is not None:
+            return refused
         if not self.forks.start(planned):  # (full since: another fork started meanwhile)
             return self._too_many_forks()
         return JSONResponse({"run": planned.child, "forked_from": planned.run}, status_code=202)
+
+    def _not_forking(self) -> JSONResponse | None:
+        """A 503 if no fork may start now, else ``None``.
+
+        No fork may start before the studio's lifespan has started (``no_lifespan``:
+        nothing would stop its program as the server stops), nor once the shutdown has begun
+        (``shutting_down``: its server stops, or the lifespan ends and stops the forks).
+        Checked as the request arrives and again just before the fork starts, with no wait
+        between (the shutdown may begin while its run is read).
+        """
+        if not self.forks.serving:
+            return _error(503, "no_lifespan", _NO_LIFESPAN)
+        stop = server_stop()  # (its server's, known in this request's task)
+        if self.forks.stopping or (stop is not None and stop.is_set()):
+            return _error(503, "shutting_down", _SHUTTING_DOWN)
+        return None
 
     def _too_many_forks(self) -> JSONResponse:
         return _error(
@@ -546,6 +573,16 @@ def _whole(given: str | None, default: int) -> int | None:
     return int(given) if given.isascii() and given.isdigit() and len(given) <= 18 else None
 
 
+_NO_LIFESPAN = (
+    "The studio's lifespan has not started, so a fork's program would run on after its "
+    "server stops: the app the studio is mounted in must enter studio_lifespan(studio) in "
+    "its own lifespan (async with studio_lifespan(studio): yield). Forks are refused until "
+    "it does."
+)
+_SHUTTING_DOWN = (
+    "The studio is shutting down: a fork started now would be stopped at once. Fork again "
+    "once the studio has started again."
+)
 _TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."
 _STORE_FAILED = (
     "The studio could not read its store of recorded runs; its log says why. Retry once "
@@ -607,13 +644,15 @@ async def _followed(
     [...]}`` (the events as :mod:`~miniagents.ext.studio.events` writes them, numbered from
     ``first``), its id the number of its last event. A fork's run that has not started yet
     is waited for (its program is starting); one whose program ended without starting it
-    ends the stream with an ``error`` event, and so do a chunk that cannot be read (damaged)
-    and a stream past the most followers (counted while it runs: one its client left before
-    it began takes no place). A comment (``: keepalive``) is sent each ``keepalive``
-    seconds nothing else was: a client that left is noticed then. Once ``stop`` is set (the
-    studio's server stops: :func:`~miniagents.ext.web.serving.server_stop`), the stream
-    ends at its next wait, whole, rather than hold the server's shutdown until it is cut:
-    the page follows again from its last event (the studio started again, or failing).
+    ends the stream with an ``error`` event, and so do a chunk that cannot be read
+    (damaged), a read that fails otherwise (a disk's error, a store's bug: told by its class
+    and the reference it is logged under, once) and a stream past the most followers
+    (counted while it runs: one its client left before it began takes no place). A comment
+    (``: keepalive``) is sent each ``keepalive`` seconds nothing else was: a client that
+    left is noticed then. Once ``stop`` is set (the studio's server stops:
+    :func:`~miniagents.ext.web.serving.server_stop`), the stream ends at its next wait,
+    whole, rather than hold the server's shutdown until it is cut: the page follows again
+    from its last event (the studio started again, or failing).
 
     Caught up with a live run, it waits for the run's one watch (``watches``, shared by its
     followers) to see it change, rather than look at the store itself.
@@ -666,6 +705,8 @@ async def _followed(
                 return
     except StudioStoreError as error:  # (a damaged chunk: said, not a cut stream)
         yield f"event: error\ndata: {json.dumps({'message': _told_damage(run_id, error)})}\n\n"
+    except Exception as error:  # (the store's own failure, a disk's: said, not a cut stream)
+        yield f"event: error\ndata: {json.dumps({'message': _told_failure(run_id, error)})}\n\n"
     finally:
         watches.leave(run_id)
         followers.give_back()
@@ -807,6 +848,25 @@ def _told_damage(run_id: str, error: StudioStoreError) -> str:
     )
 
 
+def _told_failure(run_id: str, error: Exception) -> str:
+    """What a follower is told of a read that failed otherwise: by class and reference.
+
+    An ``OSError`` of the disk, a record the store cannot decode, a bug of a store: the
+    error is logged whole once (an ``ERROR`` with its traceback, under the reference), and
+    the client is told what failed, the reference, and to follow the run again once the
+    studio's operator has fixed it (the page, reloaded, follows it from its start).
+    """
+    told = told_error(
+        error,
+        _logger,
+        f"Following the events of the run {run_id}",
+        error_texts=False,
+        who=f"Reading the events of the run {run_id}",
+        operator="the studio's operator",
+    )
+    return f"{told.text} Follow the run again (reload the page) once it is fixed."
+
+
 @dataclass
 class _ForkState:
     task: asyncio.Task[ForkResult]
@@ -866,6 +926,8 @@ class _Forks:
         self.environment = environment
         self.timeout = timeout
         self.states: OrderedDict[str, _ForkState] = OrderedDict()
+        self.serving = False  # (the studio's lifespan has started: its end stops the forks)
+        self.stopping = False  # (its end has begun: no fork starts any more)
 
     def running(self) -> int:
         return sum(not state.task.done() for state in self.states.values())
@@ -940,7 +1002,8 @@ class _Forks:
         return shown
 
     async def aclose(self) -> None:
-        """Stop the programs still running (their runs end as lost)."""
+        """Stop the programs still running (their runs end as lost), and start no more."""
+        self.stopping = True
         tasks = [state.task for state in self.states.values() if not state.task.done()]
         for task in tasks:
             task.cancel()

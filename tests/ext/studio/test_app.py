@@ -33,8 +33,9 @@ from miniagents.ext.studio.app import PAGE_POLICY, studio_app, studio_lifespan
 from miniagents.ext.studio.cli import studio_main
 from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.studio.events import encode_batch
+from miniagents.ext.studio.fork import plan_fork
 from miniagents.ext.studio.store import Chunk
-from miniagents.ext.web.serving import HEADERS_SECONDS, server_config
+from miniagents.ext.web.serving import HEADERS_SECONDS, server_config, server_stop
 from tests.ext.studio.kit import many_calls
 from tests.ext.web.serving import answer_of, bounded, configs_run, served, trickle
 from tests.fakes.asgi24 import Asgi24
@@ -1178,3 +1179,176 @@ async def test_a_fork_that_just_ended_shows_its_result_before_its_tasks_callback
     assert seen == [
         {"run": child, "running": False, "error": None, "returncode": 0, "output": "done\n"}
     ]
+
+
+class _ReadFailingStore(RunStore):
+    """A store whose reads of a run's chunks for a follower fail with ``failure``."""
+
+    def __init__(self, path: Path, failure: Exception) -> None:
+        super().__init__(path)
+        self.failure = failure
+
+    def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
+        raise self.failure
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(5, "Input/output error"),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        RuntimeError("a bug of the store"),
+    ],
+    ids=["disk", "decoding", "bug"],
+)
+async def test_a_followers_read_that_fails_otherwise_ends_its_stream_with_an_error_event(
+    store: RunStore, recorded: str, failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A follower's read of the store fails with an error that is no ``StudioStoreError``
+    (a disk's ``OSError``, a record that does not decode, a store's bug): its stream ends,
+    whole, with an ``error`` event naming the run, the error's class and a reference, and
+    the error is logged once under it. (Was: the follower ended with the error unhandled,
+    and its client's stream was cut without a word.)"""
+    failing = _ReadFailingStore(store.path, failure)
+    with caplog.at_level(logging.ERROR, logger="miniagents.ext.studio"):
+        async with (
+            served(studio_app(failing, token=TOKEN)) as client,
+            client.stream("GET", f"/api/runs/{recorded}/events", headers=AUTH) as response,
+        ):
+            events = await _events(response)  # (was: httpx.RemoteProtocolError)
+    failing.close()
+    [(kind, said)] = events
+    assert kind == "error"
+    kind_name = type(failure).__name__
+    found = re.fullmatch(
+        rf"Reading the events of the run {recorded} failed with {kind_name}\. The server's "
+        r"log has the error under the reference ([0-9a-f]{32}): ask the studio's operator to "
+        r"look it up there\. Follow the run again \(reload the page\) once it is fixed\.",
+        said["message"],
+    )
+    assert found is not None, said
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    assert [record.getMessage() for record in logged] == [
+        f"Following the events of the run {recorded} failed with {kind_name} "
+        f"(reference {found.group(1)})."
+    ]
+    assert logged[0].exc_info is not None
+    assert logged[0].exc_info[1] is failure
+
+
+async def test_a_mounted_studio_whose_lifespan_never_started_refuses_forks_naming_it(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A studio mounted in a host app whose lifespan does not enter ``studio_lifespan``: a
+    fork is a 503 that names it, and starts no program; the rest of the API answers. (Was:
+    the fork started, its program left running as the server stopped, with no word.)"""
+    run_id = "20261129-000000-nolif0"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "pass"), tmp_path)
+    started: list[str] = []
+
+    async def recorded_fork(_runs: RunStore, planned: Fork, **_options: Any) -> ForkResult:
+        started.append(planned.child)
+        return ForkResult(planned.child, 0, "")
+
+    monkeypatch.setattr(studio_app_module, "afork", recorded_fork)
+    studio = studio_app(store, token=TOKEN)
+    host = Starlette(routes=[Mount("/studio", app=studio)])  # (no lifespan entering the studio's)
+    async with served(host) as client:
+        listed = await client.get("/studio/api/runs", headers=AUTH)
+        asked = await client.post(
+            f"/studio/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "."}
+        )
+    assert listed.status_code == 200
+    assert [run["id"] for run in listed.json()["runs"]] == [run_id]
+    assert asked.status_code == 503, asked.text  # (was: 202, the program started)
+    error = asked.json()["error"]
+    assert error["code"] == "no_lifespan"
+    assert "studio_lifespan(studio)" in error["message"]
+    assert started == []
+
+
+class _HeldPlans:
+    """``plan_fork``, held in its thread until ``released``; what it was asked in, noted.
+
+    ``entered`` has the request's server's stop event (``server_stop()``, in the thread's
+    copy of the request's context) once a plan is being read.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.entered: asyncio.Future[asyncio.Event | None] = self.loop.create_future()
+        self.released = threading.Event()
+        self.started: list[str] = []
+
+    def plan(self, *arguments: Any, **options: Any) -> Fork:
+        stop = server_stop()
+        self.loop.call_soon_threadsafe(self.entered.set_result, stop)
+        self.released.wait(WAIT)  # (a bound, should the test fail before it releases it)
+        return plan_fork(*arguments, **options)
+
+    async def afork(self, _runs: RunStore, planned: Fork, **_options: Any) -> ForkResult:
+        self.started.append(planned.child)
+        return ForkResult(planned.child, 0, "")
+
+
+async def test_a_fork_whose_run_is_read_as_the_server_begins_to_stop_is_refused(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The studio's server begins to stop while a fork's run is read: the fork is a 503
+    (``shutting_down``) and starts no program. (Was: a 202, its program started as the
+    server stopped, to be killed a moment later by the lifespan's end.)"""
+    run_id = "20261129-000000-stop00"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "pass"), tmp_path)
+    held, stop = _HeldPlans(), asyncio.Event()
+    monkeypatch.setattr(studio_app_module, "plan_fork", held.plan)
+    monkeypatch.setattr(studio_app_module, "afork", held.afork)
+    async with served(studio_app(store, token=TOKEN), stop=stop, bounded=True) as client:
+        asked = asyncio.create_task(
+            client.post(f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "."})
+        )
+        stopping = await asyncio.wait_for(held.entered, WAIT)
+        assert stopping is not None
+        assert not stopping.is_set()
+        stop.set()  # (the server's shutdown begins: the request's connection is told)
+        await asyncio.wait_for(stopping.wait(), WAIT)
+        held.released.set()
+        answer = await asyncio.wait_for(asked, WAIT)
+    assert answer.status_code == 503, answer.text  # (was: 202)
+    assert answer.json()["error"] == {
+        "code": "shutting_down",
+        "message": "The studio is shutting down: a fork started now would be stopped at once. "
+        "Fork again once the studio has started again.",
+    }
+    assert held.started == []
+
+
+async def test_a_fork_whose_run_is_read_as_the_studios_lifespan_ends_is_refused(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The studio's lifespan ends (its forks stopped) while a fork's run is read: the fork is
+    a 503 (``shutting_down``) and starts no program. (Was: a 202, its program started after
+    the lifespan had stopped the forks, and nothing stopped it.)"""
+    run_id = "20261129-000000-stop01"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "pass"), tmp_path)
+    held = _HeldPlans()
+    monkeypatch.setattr(studio_app_module, "plan_fork", held.plan)
+    monkeypatch.setattr(studio_app_module, "afork", held.afork)
+    studio = studio_app(store, token=TOKEN)
+    lifespan = studio_lifespan(studio)
+    transport = httpx.ASGITransport(app=studio)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        await lifespan.__aenter__()
+        try:
+            asked = asyncio.create_task(
+                client.post(
+                    f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "."}
+                )
+            )
+            await asyncio.wait_for(held.entered, WAIT)
+        finally:
+            await lifespan.__aexit__(None, None, None)  # (its forks stopped: none runs)
+        held.released.set()
+        answer = await asyncio.wait_for(asked, WAIT)
+    assert answer.status_code == 503, answer.text  # (was: 202)
+    assert answer.json()["error"]["code"] == "shutting_down"
+    assert held.started == []
