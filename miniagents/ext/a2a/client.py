@@ -208,7 +208,8 @@ async def afetch_agent_card(
     deadline = check_seconds(
         card_timeout, "card_timeout", forever=True, owner=owner, error=A2AConfigurationError
     )
-    hooks = {"response": [_EventBound(max_event_bytes, f"at {url}", max_event_values).ahook]}
+    bound = _EventBound(max_event_bytes, f"at {url}", max_event_values, card=True)
+    hooks = {"response": [bound.ahook]}
     async with httpx.AsyncClient(
         headers=dict(headers or {}), timeout=timeout, event_hooks=hooks
     ) as client:
@@ -494,10 +495,16 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
     headers = {**remote.headers, **outgoing_carrier()}  # the trace goes on over there
     timeout = httpx.Timeout(remote.timeout)
     limits = remote.limits
-    bound = _EventBound(limits.max_event_bytes, ctx.this_agent.alias, limits.max_event_values)
-    hooks = {"response": [bound.ahook]}  # (every response, whichever transport sends it)
+    alias = ctx.this_agent.alias
+
+    def bounded(*, card: bool) -> _EventBound:
+        return _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=card)
+
+    hooks = {"response": [bounded(card=True).ahook]}  # (every response, whichever transport)
     async with httpx.AsyncClient(headers=headers, timeout=timeout, event_hooks=hooks) as http:
         card = await remote.acard(http)
+        bound = bounded(card=False)  # (the task's requests, from here on)
+        http.event_hooks = {"response": [bound.ahook]}
         try:
             client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
         except ValueError as error:
@@ -522,17 +529,26 @@ class _EventBound:
     names, else the one the event's first bytes name (so that it can be cancelled, though
     the event is not read); if neither does, it says that the task may still run.
 
+    ``card``: whether it bounds the fetch of an agent's card (its errors are
+    ``A2ACardError`` s, and no task is the remote's yet) or the requests of a task.
+
     Attributes:
-        writer: The reply read through it, once its exchange has started (before, as the
-            card is fetched, no task is the remote's yet).
+        writer: The reply read through it, once its exchange has started (a task's bound
+            only).
     """
 
     def __init__(
-        self, max_bytes: int, alias: str, max_values: int = DEFAULT_MAX_EVENT_VALUES
+        self,
+        max_bytes: int,
+        alias: str,
+        max_values: int = DEFAULT_MAX_EVENT_VALUES,
+        *,
+        card: bool,
     ) -> None:
         self.max_bytes = max_bytes
         self.max_values = max_values
         self.alias = alias
+        self.card = card
         self.writer: ReplyWriter | None = None
 
     async def ahook(self, response: httpx.Response) -> None:
@@ -581,14 +597,14 @@ class _EventBound:
     def not_json(self, response: httpx.Response, events: bool, start: bytes) -> A2AError:
         """The error of a success's body (an event of its stream) that is no JSON.
 
-        ``start``: its first bytes (of the event's data), told quoted. Before its exchange
-        (no :attr:`writer`) the answer is the agent's card's: an ``A2ACardError``.
+        ``start``: its first bytes (of the event's data), told quoted. A card's bound says
+        it of the agent's card: an ``A2ACardError``.
         """
         came = quoted_words(start.decode(errors="replace"), _SHOWN)
         media = response.headers.get("content-type", "")
         kind = f"a body of type {media}" if media else "a body of no type"
         status = response.status_code
-        if self.writer is None:
+        if self.card:
             return A2ACardError(
                 f"The agent card at {response.request.url} could not be read: it was answered "
                 f"with HTTP {status} and {kind}, which is not JSON: {came}. Check the URL "
@@ -609,14 +625,14 @@ class _EventBound:
     def http_error(self, response: httpx.Response, start: bytes) -> A2AError:
         """The error of an HTTP error (not 2xx) whose body is over ``max_bytes``, cut there.
 
-        ``start``: its body's first bytes, told quoted (``quoted_words``). Before its
-        exchange (no :attr:`writer`) the answer is the agent's card's: an ``A2ACardError``.
+        ``start``: its body's first bytes, told quoted (``quoted_words``). A card's bound
+        says it of the agent's card: an ``A2ACardError``.
         """
         status = response.status_code
         text = start.decode(errors="replace")
         came = f": {quoted_words(text, _SAID)}" if text.strip() else ""
         cut = f"its body was cut at max_event_bytes ({self.max_bytes} bytes), the rest not read"
-        if self.writer is None:
+        if self.card:
             return A2ACardError(
                 f"The agent card at {response.request.url} could not be fetched: it was "
                 f"answered with HTTP {status}{came} ({cut}). Check the URL (the agent's base "

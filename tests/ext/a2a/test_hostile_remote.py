@@ -522,7 +522,7 @@ async def test_an_answer_over_a_bound_naming_no_task_is_refused_whole_where_it_i
 
     @miniagent
     async def reading(ctx: InteractionContext) -> None:
-        bound = _EventBound(1_000, "REMOTE", max_values=10)
+        bound = _EventBound(1_000, "REMOTE", max_values=10, card=False)
         bound.writer = ReplyWriter(ctx, "REMOTE", max_chars=100, max_messages=10)
 
         async def body() -> AsyncIterator[bytes]:
