@@ -659,7 +659,7 @@ class _EventBound:
 
 _START = 4096
 """The bytes of an event (or an answer) kept to read its task's id from, if it is refused
-(of an HTTP error's body: what its error shows, if it is cut)."""
+(of an HTTP error's body: what its error shows, if it is cut; at most ``max_event_bytes``)."""
 
 _SHOWN = 200
 """The most characters of a body that is no JSON that its error quotes."""
@@ -699,8 +699,9 @@ class _BoundedBody(httpx.AsyncByteStream):
     the SDK joins them), and the count starts again at its blank line. A body that is not
     a stream is counted whole, as it comes. Nothing of the body is kept but a line's first
     bytes, until they say its field, and an event's first bytes (where its task is named).
-    Of an HTTP error (not 2xx) only the bytes are counted (and its first bytes kept): one
-    over the bound is read no further, and fails as the HTTP error it is, cut there; a
+    Of an HTTP error (not 2xx) only the bytes are counted (and its first bytes kept, no more
+    than the bound): one over the bound is read no further, and fails as the HTTP error it
+    is, cut there; a
     success of another type than JSON or an event stream fails once its first bytes are
     read (what came, for its error).
     """
@@ -724,6 +725,8 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._space = False  # a data line's value starts after this (a space is dropped)
         self._data = False  # whether the event has data lines so far
         self._start = b""  # the event's first bytes (of its data): where its task is named
+        # (of an HTTP error's body, what its error shows: no more than the bound lets be read)
+        self._kept = _START if self._json else min(_START, bound.max_bytes)
         self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -798,8 +801,8 @@ class _BoundedBody(httpx.AsyncByteStream):
             self._keep(piece)
 
     def _keep(self, piece: bytes) -> None:
-        if len(self._start) < _START:
-            self._start += piece[: _START - len(self._start)]
+        if len(self._start) < self._kept:
+            self._start += piece[: self._kept - len(self._start)]
 
     def _line_ended(self) -> bool:
         """End the line read; whether it ended an event (a blank line): its count ends."""

@@ -597,6 +597,21 @@ async def test_an_http_errors_page_over_max_event_bytes_is_an_http_error_cut_the
     assert '…" (its body was cut at max_event_bytes (200000 bytes), the rest not read).' in told
 
 
+async def test_an_http_errors_page_cut_at_a_small_max_event_bytes_shows_no_more_than_it() -> None:
+    # (was: its first 4096 bytes were kept and quoted, up to 500 characters, though the
+    # error said its body was cut at max_event_bytes: 100 bytes)
+    async with serving(paged(502, "text/html")) as url, MiniAgents():
+        card = await afetch_agent_card(url)  # (the card is over 100 bytes)
+        agent = a2a_agent(card, alias="REMOTE", max_event_bytes=100)
+        with pytest.raises(A2AHTTPError) as raised:
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+    assert str(raised.value).startswith(
+        'The remote agent REMOTE answered HTTP 502: "<html><body><p>'
+        + "word " * 16
+        + 'word" (its body was cut at max_event_bytes (100 bytes), the rest not read).'
+    )
+
+
 async def test_a_cards_http_error_page_over_max_event_bytes_is_a_card_error_cut_there() -> None:
     def make(_: str) -> ASGIApp:
         async def served(_: Request) -> Response:
