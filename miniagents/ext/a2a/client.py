@@ -556,10 +556,12 @@ class _EventBound:
 
         Every response comes here, whatever its status. A success's body (2xx) is A2A's
         JSON (or a stream of it): its values are counted, and a body that is no JSON (of
-        another type than JSON or an event stream, or whose first byte starts no JSON
-        value: an HTML page) fails its read with what came (:meth:`not_json`), not as too
-        many values. An HTTP error's body is bounded in bytes only: the SDK reads it as
-        the error's text (``A2AHTTPError``).
+        another type than JSON, text or an event stream; of a text type, one that opens no
+        JSON object, as a JSON-RPC answer does; or whose first byte starts no JSON value:
+        an HTML page) fails its read with what came (:meth:`not_json`), not as too many
+        values. A JSON-RPC answer labelled as text (``text/plain``, as a proxy may label
+        it) is read as the SDK reads it. An HTTP error's body is bounded in bytes only: the
+        SDK reads it as the error's text (``A2AHTTPError``).
         """
         body = response.stream
         if isinstance(body, httpx.AsyncByteStream):  # (always, of an async client)
@@ -687,6 +689,20 @@ def _is_json(media: str) -> bool:
     return media.endswith(("/json", "+json"))
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def _opens_object(start: bytes) -> bool | None:
+    """Whether a body's first bytes ``start`` open a JSON object (``None``: not known yet).
+
+    Spaces (and a UTF-8 byte order mark) before it are skipped: blank so far is not known.
+    """
+    if _BOM.startswith(start):
+        return None
+    text = start.removeprefix(_BOM).lstrip(b" \t\r\n")
+    return text.startswith(b"{") if text else None
+
+
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 """What ends a line of an SSE stream: any of the line ends the standard allows."""
 
@@ -701,9 +717,9 @@ class _BoundedBody(httpx.AsyncByteStream):
     bytes, until they say its field, and an event's first bytes (where its task is named).
     Of an HTTP error (not 2xx) only the bytes are counted (and its first bytes kept, no more
     than the bound): one over the bound is read no further, and fails as the HTTP error it
-    is, cut there; a
-    success of another type than JSON or an event stream fails once its first bytes are
-    read (what came, for its error).
+    is, cut there; a success of another type than JSON or an event stream (of a text type:
+    whose first bytes open no JSON object) fails once its first bytes are read (what came,
+    for its error).
     """
 
     def __init__(
@@ -715,9 +731,9 @@ class _BoundedBody(httpx.AsyncByteStream):
         media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
         self._events = media == "text/event-stream"
         self._json = response.is_success  # (its values are counted: the SDK parses it)
-        self._foreign = (  # (a success of another type: no A2A answer)
-            self._json and bool(media) and not self._events and not _is_json(media)
-        )
+        typed = self._json and bool(media) and not self._events and not _is_json(media)
+        self._text = typed and media.startswith("text/")  # (JSON if it opens an object)
+        self._foreign = typed and not self._text  # (a success of another type: no A2A answer)
         self._pending = 0  # the bytes of the event read so far (of the body, if no stream)
         self._values = ValueCounter(bound.max_values)  # the event's values so far
         self._head = b""  # the line's bytes so far, until they say its field
@@ -733,6 +749,10 @@ class _BoundedBody(httpx.AsyncByteStream):
         bound = self._bound
         async for chunk in self._body:
             self._count(chunk)
+            if self._text:  # (a JSON-RPC answer labelled as text, or a page: its start says)
+                opened = _opens_object(self._start)
+                if opened is not None:
+                    self._text, self._foreign = False, not opened
             if self._pending > bound.max_bytes:
                 if not self._json:  # (an HTTP error's page: its error, cut there)
                     raise bound.http_error(self._response, self._start)
@@ -742,7 +762,7 @@ class _BoundedBody(httpx.AsyncByteStream):
             if self._values.over:
                 raise bound.too_many(self._events, self._start)
             yield chunk
-        if self._foreign:  # (a body shorter than what its error shows)
+        if self._foreign or self._text:  # (a body shorter than what its error shows, or blank)
             raise bound.not_json(self._response, self._events, self._start)
 
     def _count(self, chunk: bytes) -> None:

@@ -551,15 +551,15 @@ PAGE = "<html><body><p>" + "word " * 100_001 + "</p></body></html>"
 """A proxy's (or a web server's) HTML page of over 100,000 words: no JSON."""
 
 
-def paged(status: int, media_type: str) -> Callable[[str], ASGIApp]:
-    """A remote whose card is an agent's, and whose every request is answered ``PAGE``."""
+def paged(status: int, media_type: str, page: str = PAGE) -> Callable[[str], ASGIApp]:
+    """A remote whose card is an agent's, and whose every request is answered ``page``."""
 
     def make(url: str) -> ASGIApp:
         async def card(_: Request) -> Response:
             return JSONResponse(MessageToDict(sdk_card(url)))
 
         async def rpc(_: Request) -> Response:
-            return Response(PAGE, status_code=status, media_type=media_type)
+            return Response(page, status_code=status, media_type=media_type)
 
         routes = [
             Route("/.well-known/agent-card.json", card),
@@ -630,7 +630,7 @@ async def test_a_cards_http_error_page_over_max_event_bytes_is_a_card_error_cut_
     assert '…" (its body was cut at max_event_bytes (10000 bytes), the rest not read).' in told
 
 
-@pytest.mark.parametrize("media_type", ["text/html", "application/json"])
+@pytest.mark.parametrize("media_type", ["text/html", "text/plain", "application/json"])
 async def test_a_success_whose_body_is_no_json_is_a_protocol_error_saying_what_came(
     media_type: str,
 ) -> None:
@@ -644,6 +644,68 @@ async def test_a_success_whose_body_is_no_json_is_a_protocol_error_saying_what_c
     )
     assert ", not A2A's JSON: \"<html><body><p>word word word" in told
     assert "…\". Check that its URL is the A2A agent's" in told
+
+
+def mislabelled(*, streaming: bool) -> Callable[[str], ASGIApp]:
+    """A remote behind a proxy that labels its JSON ``text/plain``: its card, and its answer
+    to ``SendMessage`` (``SendStreamingMessage``), its task completed with "Hello." in it."""
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            body = json.dumps(MessageToDict(sdk_card(url, streaming=streaming)))
+            return Response(body, media_type="text/plain")
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            task = {
+                "id": "t1",
+                "contextId": "c1",
+                "status": {"state": "TASK_STATE_COMPLETED"},
+                "artifacts": [{"artifactId": "a", "parts": [{"text": "Hello."}]}],
+            }
+            answer = {"jsonrpc": "2.0", "id": sent["id"], "result": {"task": task}}
+            return Response(f"\n {json.dumps(answer)}", media_type="text/plain")
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    return make
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "answered"])
+async def test_a_json_rpc_answer_labelled_as_text_is_read(streaming: bool) -> None:
+    # (was: refused as "a body of type text/plain, not A2A's JSON", since a success of
+    # another type than JSON was refused whole; the official SDK reads it, whatever its type)
+    async with serving(mislabelled(streaming=streaming)) as url, MiniAgents():
+        card = await asyncio.wait_for(afetch_agent_card(url), SAFETY)
+        reply = await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+    assert card.capabilities.streaming is streaming
+    assert [str(message) for message in reply] == ["Hello."]
+
+
+@pytest.mark.parametrize(
+    ("page", "came"),
+    [
+        ("temporarily unavailable", '"temporarily unavailable"'),  # ("t": a JSON value's start)
+        ("  \n", '""'),
+        ("[1, 2]", '"[1, 2]"'),
+    ],
+    ids=["words", "blank", "no-object"],
+)
+async def test_a_text_success_that_opens_no_json_object_is_a_protocol_error(
+    page: str, came: str
+) -> None:
+    async with serving(paged(200, "text/plain", page)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    assert str(raised.value) == (
+        "The remote agent REMOTE answered HTTP 200 with a body of type text/plain; "
+        f"charset=utf-8, not A2A's JSON: {came}. Check that its URL is the A2A agent's (a "
+        "web page, a proxy's or a login page answers so)."
+    )
 
 
 async def test_a_card_that_is_a_web_page_is_a_card_error_saying_what_came() -> None:
