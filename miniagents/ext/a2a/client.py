@@ -208,7 +208,8 @@ async def afetch_agent_card(
     deadline = check_seconds(
         card_timeout, "card_timeout", forever=True, owner=owner, error=A2AConfigurationError
     )
-    hooks = {"response": [_EventBound(max_event_bytes, f"at {url}", max_event_values).ahook]}
+    bound = _EventBound(max_event_bytes, f"at {url}", max_event_values, card=True)
+    hooks = {"response": [bound.ahook]}
     async with httpx.AsyncClient(
         headers=dict(headers or {}), timeout=timeout, event_hooks=hooks
     ) as client:
@@ -494,10 +495,16 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
     headers = {**remote.headers, **outgoing_carrier()}  # the trace goes on over there
     timeout = httpx.Timeout(remote.timeout)
     limits = remote.limits
-    bound = _EventBound(limits.max_event_bytes, ctx.this_agent.alias, limits.max_event_values)
-    hooks = {"response": [bound.ahook]}  # (every response, whichever transport sends it)
+    alias = ctx.this_agent.alias
+
+    def bounded(*, card: bool) -> _EventBound:
+        return _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=card)
+
+    hooks = {"response": [bounded(card=True).ahook]}  # (every response, whichever transport)
     async with httpx.AsyncClient(headers=headers, timeout=timeout, event_hooks=hooks) as http:
         card = await remote.acard(http)
+        bound = bounded(card=False)  # (the task's requests, from here on)
+        http.event_hooks = {"response": [bound.ahook]}
         try:
             client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
         except ValueError as error:
@@ -522,17 +529,26 @@ class _EventBound:
     names, else the one the event's first bytes name (so that it can be cancelled, though
     the event is not read); if neither does, it says that the task may still run.
 
+    ``card``: whether it bounds the fetch of an agent's card (its errors are
+    ``A2ACardError`` s, and no task is the remote's yet) or the requests of a task.
+
     Attributes:
-        writer: The reply read through it, once its exchange has started (before, as the
-            card is fetched, no task is the remote's yet).
+        writer: The reply read through it, once its exchange has started (a task's bound
+            only).
     """
 
     def __init__(
-        self, max_bytes: int, alias: str, max_values: int = DEFAULT_MAX_EVENT_VALUES
+        self,
+        max_bytes: int,
+        alias: str,
+        max_values: int = DEFAULT_MAX_EVENT_VALUES,
+        *,
+        card: bool,
     ) -> None:
         self.max_bytes = max_bytes
         self.max_values = max_values
         self.alias = alias
+        self.card = card
         self.writer: ReplyWriter | None = None
 
     async def ahook(self, response: httpx.Response) -> None:
@@ -540,10 +556,12 @@ class _EventBound:
 
         Every response comes here, whatever its status. A success's body (2xx) is A2A's
         JSON (or a stream of it): its values are counted, and a body that is no JSON (of
-        another type than JSON or an event stream, or whose first byte starts no JSON
-        value: an HTML page) fails its read with what came (:meth:`not_json`), not as too
-        many values. An HTTP error's body is bounded in bytes only: the SDK reads it as
-        the error's text (``A2AHTTPError``).
+        another type than JSON, text or an event stream; of a text type, one that opens no
+        JSON object, as a JSON-RPC answer does; or whose first byte starts no JSON value:
+        an HTML page) fails its read with what came (:meth:`not_json`), not as too many
+        values. A JSON-RPC answer labelled as text (``text/plain``, as a proxy may label
+        it) is read as the SDK reads it. An HTTP error's body is bounded in bytes only: the
+        SDK reads it as the error's text (``A2AHTTPError``).
         """
         body = response.stream
         if isinstance(body, httpx.AsyncByteStream):  # (always, of an async client)
@@ -581,14 +599,14 @@ class _EventBound:
     def not_json(self, response: httpx.Response, events: bool, start: bytes) -> A2AError:
         """The error of a success's body (an event of its stream) that is no JSON.
 
-        ``start``: its first bytes (of the event's data), told quoted. Before its exchange
-        (no :attr:`writer`) the answer is the agent's card's: an ``A2ACardError``.
+        ``start``: its first bytes (of the event's data), told quoted. A card's bound says
+        it of the agent's card: an ``A2ACardError``.
         """
         came = quoted_words(start.decode(errors="replace"), _SHOWN)
         media = response.headers.get("content-type", "")
         kind = f"a body of type {media}" if media else "a body of no type"
         status = response.status_code
-        if self.writer is None:
+        if self.card:
             return A2ACardError(
                 f"The agent card at {response.request.url} could not be read: it was answered "
                 f"with HTTP {status} and {kind}, which is not JSON: {came}. Check the URL "
@@ -609,14 +627,14 @@ class _EventBound:
     def http_error(self, response: httpx.Response, start: bytes) -> A2AError:
         """The error of an HTTP error (not 2xx) whose body is over ``max_bytes``, cut there.
 
-        ``start``: its body's first bytes, told quoted (``quoted_words``). Before its
-        exchange (no :attr:`writer`) the answer is the agent's card's: an ``A2ACardError``.
+        ``start``: its body's first bytes, told quoted (``quoted_words``). A card's bound
+        says it of the agent's card: an ``A2ACardError``.
         """
         status = response.status_code
         text = start.decode(errors="replace")
         came = f": {quoted_words(text, _SAID)}" if text.strip() else ""
         cut = f"its body was cut at max_event_bytes ({self.max_bytes} bytes), the rest not read"
-        if self.writer is None:
+        if self.card:
             return A2ACardError(
                 f"The agent card at {response.request.url} could not be fetched: it was "
                 f"answered with HTTP {status}{came} ({cut}). Check the URL (the agent's base "
@@ -643,7 +661,7 @@ class _EventBound:
 
 _START = 4096
 """The bytes of an event (or an answer) kept to read its task's id from, if it is refused
-(of an HTTP error's body: what its error shows, if it is cut)."""
+(of an HTTP error's body: what its error shows, if it is cut; at most ``max_event_bytes``)."""
 
 _SHOWN = 200
 """The most characters of a body that is no JSON that its error quotes."""
@@ -671,6 +689,20 @@ def _is_json(media: str) -> bool:
     return media.endswith(("/json", "+json"))
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def _opens_object(start: bytes) -> bool | None:
+    """Whether a body's first bytes ``start`` open a JSON object (``None``: not known yet).
+
+    Spaces (and a UTF-8 byte order mark) before it are skipped: blank so far is not known.
+    """
+    if _BOM.startswith(start):
+        return None
+    text = start.removeprefix(_BOM).lstrip(b" \t\r\n")
+    return text.startswith(b"{") if text else None
+
+
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 """What ends a line of an SSE stream: any of the line ends the standard allows."""
 
@@ -683,10 +715,11 @@ class _BoundedBody(httpx.AsyncByteStream):
     the SDK joins them), and the count starts again at its blank line. A body that is not
     a stream is counted whole, as it comes. Nothing of the body is kept but a line's first
     bytes, until they say its field, and an event's first bytes (where its task is named).
-    Of an HTTP error (not 2xx) only the bytes are counted (and its first bytes kept): one
-    over the bound is read no further, and fails as the HTTP error it is, cut there; a
-    success of another type than JSON or an event stream fails once its first bytes are
-    read (what came, for its error).
+    Of an HTTP error (not 2xx) only the bytes are counted (and its first bytes kept, no more
+    than the bound): one over the bound is read no further, and fails as the HTTP error it
+    is, cut there; a success of another type than JSON or an event stream (of a text type:
+    whose first bytes open no JSON object) fails once its first bytes are read (what came,
+    for its error).
     """
 
     def __init__(
@@ -698,9 +731,9 @@ class _BoundedBody(httpx.AsyncByteStream):
         media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
         self._events = media == "text/event-stream"
         self._json = response.is_success  # (its values are counted: the SDK parses it)
-        self._foreign = (  # (a success of another type: no A2A answer)
-            self._json and bool(media) and not self._events and not _is_json(media)
-        )
+        typed = self._json and bool(media) and not self._events and not _is_json(media)
+        self._text = typed and media.startswith("text/")  # (JSON if it opens an object)
+        self._foreign = typed and not self._text  # (a success of another type: no A2A answer)
         self._pending = 0  # the bytes of the event read so far (of the body, if no stream)
         self._values = ValueCounter(bound.max_values)  # the event's values so far
         self._head = b""  # the line's bytes so far, until they say its field
@@ -708,12 +741,18 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._space = False  # a data line's value starts after this (a space is dropped)
         self._data = False  # whether the event has data lines so far
         self._start = b""  # the event's first bytes (of its data): where its task is named
+        # (of an HTTP error's body, what its error shows: no more than the bound lets be read)
+        self._kept = _START if self._json else min(_START, bound.max_bytes)
         self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         bound = self._bound
         async for chunk in self._body:
             self._count(chunk)
+            if self._text:  # (a JSON-RPC answer labelled as text, or a page: its start says)
+                opened = _opens_object(self._start)
+                if opened is not None:
+                    self._text, self._foreign = False, not opened
             if self._pending > bound.max_bytes:
                 if not self._json:  # (an HTTP error's page: its error, cut there)
                     raise bound.http_error(self._response, self._start)
@@ -723,7 +762,7 @@ class _BoundedBody(httpx.AsyncByteStream):
             if self._values.over:
                 raise bound.too_many(self._events, self._start)
             yield chunk
-        if self._foreign:  # (a body shorter than what its error shows)
+        if self._foreign or self._text:  # (a body shorter than what its error shows, or blank)
             raise bound.not_json(self._response, self._events, self._start)
 
     def _count(self, chunk: bytes) -> None:
@@ -782,8 +821,8 @@ class _BoundedBody(httpx.AsyncByteStream):
             self._keep(piece)
 
     def _keep(self, piece: bytes) -> None:
-        if len(self._start) < _START:
-            self._start += piece[: _START - len(self._start)]
+        if len(self._start) < self._kept:
+            self._start += piece[: self._kept - len(self._start)]
 
     def _line_ended(self) -> bool:
         """End the line read; whether it ended an event (a blank line): its count ends."""

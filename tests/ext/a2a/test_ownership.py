@@ -1,8 +1,9 @@
 """A task belongs to the principal who started it: to anyone else it is not found.
 
 With ``authentication=``, alice's task is ``TaskNotFoundError`` to bob whether he gets it,
-cancels it, follows it or answers it, and none of that changes it; ``ListTasks`` lists
-each his own; a request without
+cancels it, follows it or answers it, and none of that changes it (a task that waits for
+input too: cancelled by alice, it ends canceled, its agent's wait cancelled and nothing of
+it left running); ``ListTasks`` lists each his own; a request without
 credentials is a 401 that starts nothing; the card is served to anyone (it says the bearer
 scheme). The official Python SDK client sends the requests, with each principal's token.
 """
@@ -10,6 +11,8 @@ scheme). The official Python SDK client sends the requests, with each principal'
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from types import CoroutineType
 
 import pytest
 from a2a.types import (
@@ -21,7 +24,10 @@ from a2a.types import (
 )
 from google.protobuf.json_format import MessageToDict
 
+import miniagents
+from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
+from miniagents.ext.input_requests import request_input
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth
@@ -112,3 +118,61 @@ async def test_without_credentials_nothing_starts_and_the_card_is_public() -> No
         card = (await web.get("/.well-known/agent-card.json")).json()
     assert card["securitySchemes"] == {"bearer": {"httpAuthSecurityScheme": {"scheme": "Bearer"}}}
     assert card["securityRequirements"] == [{"schemes": {"bearer": {}}}]
+
+
+def running_ours() -> list[asyncio.Task[object]]:
+    """The tasks that run a coroutine of the package (an agent's, a run's), not the server's."""
+    package = Path(miniagents.__file__).parent
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if isinstance(coroutine := task.get_coro(), CoroutineType)
+        and Path(coroutine.cr_code.co_filename).is_relative_to(package)
+    ]
+
+
+async def test_a_task_that_waits_for_input_is_cancelled_by_its_owner_alone() -> None:
+    # (untested before: a task paused for input, cancelled by its owner, and by another)
+    cancelled = asyncio.Event()
+
+    @miniagent
+    async def asking(ctx: InteractionContext) -> None:
+        question = request_input("Which city?")
+        ctx.reply(question)
+        try:
+            await question.aanswer()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    app = a2a_app(asking, authentication=TOKENS)
+    async with served(app) as web:
+        sent = await call(web, rpc("SendMessage", send_params()), headers=ALICE)
+        task = sent.json()["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        job = app.state.runs.job(task["id"], "alice")
+        assert job is not None
+        assert job.task is not None
+        assert job.question is not None
+        cancel = rpc("CancelTask", {"id": task["id"]})
+        refused = (await call(web, cancel, headers=BOB)).json()
+        assert refused["error"]["code"] == -32001, refused  # (not found: it is not his)
+        assert not cancelled.is_set()
+        assert not job.task.done()
+        still = (await call(web, rpc("GetTask", {"id": task["id"]}), headers=ALICE)).json()
+        assert still["result"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        assert running_ours()  # (its job runs: the check below sees it)
+        answer = (await call(web, cancel, headers=ALICE)).json()
+        assert answer["result"]["status"]["state"] == "TASK_STATE_CANCELED", answer
+        assert cancelled.is_set()  # (its agent's wait for the answer was cancelled)
+        assert job.task.done()
+        assert job.question is None
+        assert app.state.runs.live == 0  # (no job runs, nor waits paused)
+        assert running_ours() == []  # (none of the task's work runs on)
+        ended = (await call(web, rpc("GetTask", {"id": task["id"]}), headers=ALICE)).json()
+        assert ended["result"]["status"]["state"] == "TASK_STATE_CANCELED"
+        again = (await call(web, cancel, headers=ALICE)).json()
+        assert again["error"]["code"] == -32002, again  # (not cancelable: it has ended)
+        late = send_params("Paris", taskId=task["id"])
+        answered = (await call(web, rpc("SendMessage", late), headers=ALICE)).json()
+        assert answered["error"]["code"] == -32004, answered  # (it takes no more messages)
