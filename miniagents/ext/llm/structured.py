@@ -205,8 +205,9 @@ class StructuredAgent(MiniAgent[..., OutputT_co], Generic[AgentT_co, OutputT_co]
     Its ``inquire``, ``initiate_inquiry``, ``bind`` and ``as_operator`` take the arguments
     of the agent it asks (``AgentT_co``'s, checked by name and type), its ``fork`` what that
     agent's ``fork`` takes (its arguments, ``alias``, ``description``, ...), giving a
-    structured agent of the same type, and its replies are ``OutputT_co`` s. The agent it asks is a parameter of its type, not its arguments, so
-    that mypy joins a list of structured agents of different providers, e.g.
+    structured agent of the same type, and its replies are ``OutputT_co`` s. The agent it
+    asks is a parameter of its type, not its arguments, so that mypy joins a list of
+    structured agents of different providers, e.g.
     ``[structured(openai_agent, Weather), structured(anthropic_agent, Weather)]``, to
     ``list[StructuredAgent[AnyLLMAgent[AssistantMessage], Weather]]``, whose methods take the
     arguments every LLM agent takes (:class:`~miniagents.ext.llm.LLMAgentOptions`). (Its
