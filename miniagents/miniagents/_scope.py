@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-from miniagents.promising.lowlevel import EndOf, park, unpark
+from miniagents.promising.lowlevel import EndOf, ReplayCore, park, unpark
 
 __all__ = ["InteractionScope", "current_scope"]
 
@@ -44,11 +44,12 @@ class InteractionScope:
         >>> # await scope.astopped()  # the agent has stopped, its clean-up is done
     """
 
-    __slots__ = ("_idle", "_tasks", "_tokens")
+    __slots__ = ("_idle", "_replies", "_tasks", "_tokens")
 
     def __init__(self) -> None:
         """An empty scope."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._replies: dict[asyncio.Task[None], ReplayCore[Any]] = {}  # what cancel() gives up
         self._tokens: list[contextvars.Token[InteractionScope | None]] = []
         self._idle: list[asyncio.Future[None]] = []  # one per astopped() waiting: set when empty
 
@@ -66,14 +67,36 @@ class InteractionScope:
         """Make the scope that was current before the block current again."""
         current_scope.reset(self._tokens.pop())
 
-    def add(self, task: asyncio.Task[None]) -> None:
-        """Count ``task`` (the task of an interaction) in the scope until it ends."""
+    def add(self, task: asyncio.Task[None], replies: ReplayCore[Any] | None = None) -> None:
+        """Count ``task`` (the task of an interaction) in the scope until it ends.
+
+        ``replies``: the core of the interaction's replies, which :meth:`cancel` gives up on
+        (without it, :meth:`cancel` cancels the task alone).
+        """
         if not task.done():
             self._tasks.add(task)
+            if replies is not None:
+                self._replies[task] = replies
             task.add_done_callback(self._ended)
+
+    def cancel(self) -> None:
+        """Give up on every interaction of the scope running now, from plain code.
+
+        Each one's replies are cancelled (their readers get ``StreamCancelledError``), so its
+        task is cancelled and its input given up: an interaction whose code has not run yet
+        never runs it. A lazy interaction that starts later joins the scope as usual.
+        :meth:`astopped` waits until they have stopped.
+        """
+        for task in list(self._tasks):
+            replies = self._replies.get(task)
+            if replies is not None:
+                replies.cancel()  # (its task with it, and its input: the agent's giving up)
+            else:
+                task.cancel()
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._replies.pop(task, None)
         if not self._tasks:  # (each waiter's own future: one cancelled leaves the others)
             for idle in self._idle:
                 if not idle.done():

@@ -511,7 +511,7 @@ def _launch(
     if held is not None:
         held.task = task
     if scope is not None:
-        scope.add(task)
+        scope.add(task, reply_core)
 
 
 class _HeldInput:

@@ -201,7 +201,8 @@ class Pipeline(Generic[T, ReplyT]):
 
         For code that cannot await the generator's closing (an observable's ``dispose``):
         no item is read from the source after it, no agent's code starts (an item's
-        interactions whose code has not run yet are cancelled, their replies with them),
+        interactions whose code has not run yet are cancelled, their replies with them,
+        whatever started them: the chain, or an item runner's try such as a durable run),
         and the items in flight are cancelled. The ``async for`` loop, if it goes on, ends
         at its next step (the results not handed out yet are dropped); the clean-up (the
         items' interactions waited for, the source closed) is still the generator's.
@@ -264,7 +265,7 @@ class Pipeline(Generic[T, ReplyT]):
             try:
                 async with limit:
                     try:
-                        with tried, self._batched_item():
+                        with tried, self._batched_item(), self._stoppable_try(tried):
                             replies = await self._try(index, attempts, item)
                     finally:
                         # a try keeps its slot until its interactions have stopped: one given
@@ -295,6 +296,24 @@ class Pipeline(Generic[T, ReplyT]):
             yield
         finally:
             del run.chains[id(chain)]
+
+    @contextlib.contextmanager
+    def _stoppable_try(self, tried: InteractionScope) -> Iterator[None]:
+        """Around a try, whatever runs it: its interactions, for :meth:`stop` to give up on.
+
+        An item runner's (a durable run, an eval's case) as the chain's: their replies are
+        not the pipeline's to cancel, but each interaction started in the try is the
+        try's scope's.
+        """
+        run = self._run
+        if run is None:  # (the try of a run that is over: nothing can stop it any more)
+            yield
+            return
+        run.tries.add(tried)
+        try:
+            yield
+        finally:
+            run.tries.discard(tried)
 
     def _batched_item(self) -> contextlib.AbstractContextManager[object]:
         """Around a try: the batch mode's (its calls may flush a queue), else nothing."""
@@ -570,6 +589,7 @@ class _Run(Generic[T, ReplyT]):
         self.halted = False  # stopped by Pipeline.stop(): the generator ends at its next step
         self.reader: asyncio.Future[None] | None = None  # the task reading the items
         self.chains: dict[int, list[MessageSequencePromise[Message]]] = {}  # the tries' replies
+        self.tries: set[InteractionScope] = set()  # the interactions of each try running
         self.over = asyncio.Event()  # its generator's clean-up is done
         self.alarm = asyncio.Event()  # over, or its context's exit has begun
 
@@ -614,6 +634,8 @@ class _Run(Generic[T, ReplyT]):
         for chain in self.chains.values():  # (inquired already: each agent whose code has
             for replies in chain:  # not run yet never runs it, its input given up)
                 replies.cancel()
+        for tried in list(self.tries):  # (the same for what any runner's try started: a
+            tried.cancel()  # durable run, an eval's case, the chain's lazy agents started)
         self.changed.set()
 
     def wake(self, _: object = None) -> None:

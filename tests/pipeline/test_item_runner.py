@@ -153,6 +153,37 @@ async def test_a_runner_that_cannot_get_ready_ends_the_run_before_any_try() -> N
     assert tries == []
 
 
+async def test_stop_gives_up_on_what_a_runners_try_started_before_its_code_runs() -> None:
+    """``Pipeline.stop()`` stops a runner's tries as the chain's: no agent's code starts after.
+
+    The runner inquires an agent, then plain code on the loop stops the pipeline before the
+    agent's code had its turn (an observable's ``dispose``, as ``map_agent`` does). The
+    pipeline cancelled the item's task alone: the agent, already inquired, ran its code
+    once after the stop. The try's interactions are given up on now, whoever started them.
+    """
+    entered: list[str] = []
+    stopped_at: list[int] = []
+
+    @miniagent
+    async def answer(ctx: InteractionContext) -> None:
+        entered.append(str(await ctx.message_promises))
+        ctx.reply("answered")
+
+    async def run(index: int, attempt: int, item: MessageType) -> MessageTuple[Message]:
+        replies = answer.inquire(item)  # (its code runs in its own task, at its first turn)
+        stopped_at.append(len(entered))
+        run_of_items.stop()  # plain code, before that turn
+        return await replies
+
+    async with MiniAgents():
+        run_of_items: Pipeline[str, Message] = Pipeline(
+            [chain_agent], ["a"], _settings(), ItemRunner(run)
+        )
+        assert [result async for result in run_of_items] == []
+    assert stopped_at == [0]
+    assert entered == []  # the context's exit waited: it never ran
+
+
 def test_the_durable_layers_items_are_an_item_runner_built_as_before() -> None:
     async def run(index: int, attempt: int, item: MessageType) -> MessageTuple[Message]:
         return MessageTuple()

@@ -515,6 +515,28 @@ async def test_scopes_nest_and_a_task_made_inside_one_belongs_to_it() -> None:
     assert sorted(events) == ["FIRST started", "FIRST stopped", "SECOND started", "SECOND stopped"]
 
 
+async def test_cancel_gives_up_on_the_scopes_interactions_one_not_run_yet_never_runs() -> None:
+    events: list[str] = []
+    gate = asyncio.Event()
+    running = recorder(events, "RUNNING", gate)
+    waiting = recorder(events, "WAITING", gate)
+    scope = InteractionScope()
+    async with MiniAgents():
+        with scope:
+            first = running.inquire()
+        await asyncio.sleep(0)  # (its first turn: its code waits at the gate)
+        with scope:
+            second = waiting.inquire()  # (its code not run yet)
+        assert (events, scope.running) == (["RUNNING started"], 2)
+        scope.cancel()  # plain code: no await between the inquiry and this
+        await scope.astopped()
+        assert events == ["RUNNING started", "RUNNING stopped"]  # WAITING never ran
+        for replies in (first, second):
+            with pytest.raises(StreamCancelledError):
+                await replies
+        gate.set()
+
+
 async def _inquire(agent: MiniAgent[[]]) -> None:
     agent.inquire()
 

@@ -5,12 +5,13 @@ The ``check_*`` functions are never called: mypy checks them (strict, with
 ``assert_type`` pins each inferred type; each line that must be rejected carries a precise
 ``# type: ignore[code]``.
 
-``llm_agent_from_env()`` is a ``MiniAgent[P, LLMReply[AssistantMessage]]`` (to mypy, one
-whose ``fork`` is typed by ``P`` too), ``P`` being the arguments every LLM agent takes but
-``model`` and ``extra_options`` (as for ``fallback_agent``), with the ``max_tokens`` and
-``temperature`` that the OpenAI, Anthropic and offline agents all take. It was
-``MiniAgent[..., ...]``: a misspelled option (``temprature=0.2``) passed mypy and failed at
-run time with ``AgentArgumentError``; its ``fork`` took any keyword until it was typed too.
+``llm_agent_from_env()`` is a ``FromEnvAgent`` (an ``LLMAgent[..., AssistantMessage]`` whose
+methods, ``fork`` too, take ``FromEnvAgentOptions``): the arguments every LLM agent
+takes but ``model`` and ``extra_options`` (as for ``fallback_agent``), with the
+``max_tokens`` and ``temperature`` that the OpenAI, Anthropic and offline agents all take.
+It was ``MiniAgent[..., ...]``: a misspelled option (``temprature=0.2``) passed mypy and
+failed at run time with ``AgentArgumentError``; its ``fork`` took any keyword until it was
+typed too; then it was a private class that no user could name in an annotation.
 """
 
 from __future__ import annotations
@@ -22,19 +23,20 @@ from mypy_extensions import DefaultNamedArg
 
 from miniagents import Message, MessageSequencePromise, MessageTuple, MiniAgent
 from miniagents.ext.llm import (
+    AnyLLMAgent,
     AssistantMessage,
     Budget,
     LLMReply,
     fallback_agent,
     structured,
 )
-from miniagents.ext.llm.from_env import llm_agent_from_env
+from miniagents.ext.llm.from_env import FromEnvAgent, FromEnvAgentOptions, llm_agent_from_env
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools import ToolLike, ToolSet
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from tests.fakes.typecheck import assert_passes_mypy
 
-FromEnvAgent: TypeAlias = """MiniAgent[[
+MiniAgentSpelledOut: TypeAlias = """MiniAgent[[
     DefaultNamedArg(bool | None, 'stream'),
     DefaultNamedArg(str | None, 'system'),
     DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
@@ -46,7 +48,7 @@ FromEnvAgent: TypeAlias = """MiniAgent[[
     DefaultNamedArg(int | Literal[Sentinel.DEFAULT], 'max_tokens'),
     DefaultNamedArg(float | None, 'temperature'),
 ], LLMReply[AssistantMessage]]"""
-"""The agent of ``llm_agent_from_env``: every parameter by name, with its type."""
+"""What a ``FromEnvAgent`` is a ``MiniAgent`` of: every parameter by name, with its type."""
 
 
 class Weather(Message):
@@ -61,8 +63,8 @@ def add(a: int, b: int) -> int:
 
 
 async def check_the_agent_and_its_replies(budget: Budget) -> None:
-    # (a subclass of FromEnvAgent that mypy alone sees, whose fork is typed: see below)
-    llm: FromEnvAgent = llm_agent_from_env(system="Be brief.")
+    # (a FromEnvAgent: a MiniAgentSpelledOut whose methods, fork too, are typed: see below)
+    llm: MiniAgentSpelledOut = llm_agent_from_env(system="Be brief.")
     llm = llm_agent_from_env(max_tokens=10, tools=[add])
     replies = llm.inquire("Hi", temperature=0.2, max_tokens=10)
     assert_type(replies, MessageSequencePromise[LLMReply[AssistantMessage]])
@@ -82,7 +84,7 @@ async def check_the_agent_and_its_replies(budget: Budget) -> None:
         temperature=None,
     )
     llm.inquire("Hi", stall_timeout=DEFAULT, max_tokens=DEFAULT)  # DEFAULT: the agent's own
-    as_mini: FromEnvAgent = llm.bind(temperature=0.0)
+    as_mini: MiniAgentSpelledOut = llm.bind(temperature=0.0)
     as_mini = llm.fork(alias="WRITER")
     print(as_mini)
 
@@ -100,8 +102,27 @@ async def check_fork_is_typed_by_the_agents_arguments() -> None:
     llm.fork(max_tokens=None)  # type: ignore[arg-type]
     llm.fork(model="gpt-4o")  # type: ignore[call-arg]
     llm.fork(alias=1)  # type: ignore[arg-type]
-    as_mini: FromEnvAgent = forked.fork(stream=True)
+    as_mini: MiniAgentSpelledOut = forked.fork(stream=True)
     print(as_mini)
+
+
+async def check_its_type_is_public() -> None:
+    # it was the private _EnvAgent[P, ...] (hover, reveal_type), which no user could import
+    # to annotate with; a FromEnvAgent keeps every method typed
+    assert_type(llm_agent_from_env(), FromEnvAgent)
+    llm: FromEnvAgent = llm_agent_from_env(system="Be brief.")
+    assert_type(llm.fork(alias="WRITER", temperature=0.2), FromEnvAgent)
+    assert_type(llm.bind(max_tokens=10), FromEnvAgent)
+    assert_type(await llm.inquire("Hi"), MessageTuple[LLMReply[AssistantMessage]])
+    llm.fork(temprature=0.2)  # type: ignore[call-arg]
+    llm.bind(max_tokens="10")  # type: ignore[arg-type]
+    llm.as_operator(temprature=0.2)  # type: ignore[call-arg]
+    llm.initiate_inquiry(model="gpt-4o")  # type: ignore[call-arg]
+    options: FromEnvAgentOptions = {"temperature": 0.2, "max_tokens": 10}
+    assert_type(llm.inquire("Hi", **options), MessageSequencePromise[LLMReply[AssistantMessage]])
+    as_mini: MiniAgent[..., LLMReply[AssistantMessage]] = llm
+    as_any: AnyLLMAgent[AssistantMessage] = llm
+    print(as_mini, as_any)
 
 
 def check_misspelled_or_wrong_arguments() -> None:

@@ -32,6 +32,7 @@ from miniagents.ext.llm import (
     TokenUsage,
 )
 from miniagents.ext.llm.anthropic import anthropic_agent
+from miniagents.ext.llm.from_env import FromEnvAgent, llm_agent_from_env
 from miniagents.ext.llm.offline import OfflineMessage, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.structured import (
@@ -140,6 +141,29 @@ async def check_one_agent_keeps_its_provider_s_arguments() -> None:
     weather_agent.as_operator(seed="one")  # type: ignore[arg-type]
     as_mini: MiniAgent[..., Weather] = weather_agent
     print(as_mini)
+
+
+async def check_fork_takes_the_agents_fork_arguments() -> None:
+    # fork was MiniAgent's, **kwargs: object: a misspelled or mistyped argument passed mypy
+    # and failed at run time; it takes what the agent's own fork takes now, and gives the
+    # same type
+    weather_agent = structured(openai_agent.fork(model="gpt-4o-mini"), Weather)
+    forked = weather_agent.fork(temperature=0.2, seed=1, alias="WEATHER", max_concurrency=2)
+    weather_agent = forked  # (of the same type)
+    assert_type((await forked.fork(system="x").inquire("Oslo?"))[0], Weather)
+    weather_agent.fork(temprature=0.2)  # type: ignore[call-arg]
+    weather_agent.fork(seed="one")  # type: ignore[arg-type]
+    weather_agent.fork(alias=1)  # type: ignore[arg-type]
+    weather_agent.fork(top_k=1)  # type: ignore[call-arg]  # (Anthropic's, not OpenAI's)
+    # agents of two providers joined: the arguments every LLM agent's fork takes
+    for agent in [structured(openai_agent, Weather), structured(anthropic_agent, Weather)]:
+        joined = agent.fork(system="Be brief.", model="m", description="Weather.")
+        assert_type(joined, StructuredAgent[AnyLLMAgent[AssistantMessage], Weather])
+        agent.fork(seed=1)  # type: ignore[call-arg]
+    # the environment's agent: its options, not the model it picks
+    from_env = structured(llm_agent_from_env(), Weather)
+    assert_type(from_env.fork(max_tokens=10), StructuredAgent[FromEnvAgent, Weather])
+    from_env.fork(model="m")  # type: ignore[call-arg]
 
 
 async def check_wrong_field_types_fail() -> None:

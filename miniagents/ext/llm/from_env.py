@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypedDict, Unpack, cast
 
 from miniagents.ext.llm.anthropic import _key_in_environment, anthropic_agent
 from miniagents.ext.llm.bedrock import bedrock_agent
@@ -25,24 +25,30 @@ from miniagents.ext.llm.compatible import (
     openrouter_agent,
     together_agent,
 )
-from miniagents.ext.llm.fallback import _FallbackArguments
 from miniagents.ext.llm.gemini import gemini_agent
+from miniagents.ext.llm.llm_agent import LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.offline import Script, ToolRule, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
+from miniagents.ext.llm.usage import Budget
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 if TYPE_CHECKING:
-    from miniagents.ext.llm.llm_agent import ForkArguments, TypedFork
+    from reactivex import Observable
+
+    from miniagents.messages.sequence import MessageSequencePromise, MessageType
+    from miniagents.miniagents.agent import AgentCall
 
 __all__ = [
     "DEFAULT_ANTHROPIC_MODEL",
     "DEFAULT_OPENAI_MODEL",
     "PROVIDERS_IN_ORDER",
+    "FromEnvAgent",
+    "FromEnvAgentOptions",
     "llm_agent_from_env",
     "provider_from_env",
 ]
@@ -150,67 +156,87 @@ def provider_from_env() -> str | None:
     return None
 
 
-P = ParamSpec("P")
-Q = ParamSpec("Q")
-ReplyT = TypeVar("ReplyT", bound=Message)
-ReplyT_co = TypeVar("ReplyT_co", bound=Message, covariant=True)
+class FromEnvAgentOptions(TypedDict, total=False):
+    """The arguments of the agent of ``llm_agent_from_env``, by keyword (mypy checks them).
 
-
-@dataclass(frozen=True, kw_only=True)
-class _EnvArguments(_FallbackArguments):
-    """The arguments of the agent of ``llm_agent_from_env``, for mypy: never made.
-
-    Those of ``fallback_agent``'s agents (its fields: every LLM agent's but ``model`` and
-    ``extra_options``, which are the provider's own, and the environment picks the
-    provider: see :mod:`miniagents.ext.llm.fallback`), then the ``max_tokens`` (the most
-    tokens a reply may have) and ``temperature`` (the sampling temperature) that each of the
-    agents it may choose (OpenAI, Anthropic, offline) takes too. So a misspelled option
-    (``temprature=``) is a mypy error, not an ``AgentArgumentError`` at run time. Not
-    given, an argument is what the agent has bound, else the model's default (a
-    ``max_tokens`` of ``DEFAULT`` too: the Anthropic agent takes no ``None``).
+    Those of ``fallback_agent``'s agents (every LLM agent's but ``model`` and
+    ``extra_options``, which are the provider's own, and the environment picks the provider:
+    see :mod:`miniagents.ext.llm.fallback`), then ``max_tokens`` (the most tokens a reply may
+    have) and ``temperature`` (the sampling temperature), which each of the agents it may
+    choose takes too. So a misspelled option (``temprature=``) is a mypy error, not an
+    ``AgentArgumentError`` at run time. Not given, an argument is what the agent has bound,
+    else the model's default (a ``max_tokens`` of ``DEFAULT`` too: the Anthropic agent takes
+    no ``None``).
     """
 
-    max_tokens: int | Literal[Sentinel.DEFAULT] = DEFAULT
-    temperature: float | None = None
+    stream: bool | None
+    system: str | None
+    stall_timeout: float | Literal[Sentinel.DEFAULT] | None
+    tools: Sequence[ToolLike] | None
+    max_tool_rounds: int
+    output_type: type[Message] | None
+    output_retries: int
+    budget: Budget | None
+    max_tokens: int | Literal[Sentinel.DEFAULT]
+    temperature: float | None
 
 
-if TYPE_CHECKING:  # (what types the agent's ``fork``: nothing of it runs)
+class FromEnvAgent(LLMAgent[..., AssistantMessage]):
+    """The type of the agent of :func:`llm_agent_from_env`, to annotate a variable with.
 
-    @dataclass(frozen=True, kw_only=True)
-    class _EnvFork(_EnvArguments, ForkArguments):
-        """What the agent's ``fork`` takes: its arguments and fork's own."""
+    ``agent: FromEnvAgent = llm_agent_from_env()``: its ``inquire``, ``initiate_inquiry``,
+    ``bind`` and ``as_operator`` take :class:`FromEnvAgentOptions` (checked by name and
+    type), ``fork`` takes them beside its own ``alias``, ``description``,
+    ``max_concurrency`` and ``start_asap`` and gives a ``FromEnvAgent``, and its replies are
+    ``LLMReply[AssistantMessage]``.
 
-    class _EnvAgent(MiniAgent[P, ReplyT_co]):
-        """The type of the agent of ``llm_agent_from_env``: its ``fork`` typed.
-
-        At run time the agent is the chosen provider's (an ``OpenAIAgent``, an
-        ``OfflineAgent``, ...): this class only types it, for mypy. ``fork`` takes the
-        agent's arguments (checked by name and type) beside its own ``alias``,
-        ``description``, ``max_concurrency`` and ``start_asap``, and gives an agent of
-        the same type.
-        """
-
-        __slots__ = ()
-
-        fork = TypedFork(_EnvFork)  # type: ignore[assignment]  # (see TypedFork)
-
-
-def _agents_taking(
-    arguments: Callable[P, object],
-) -> Callable[[Callable[Q, MiniAgent[..., ReplyT]]], Callable[Q, _EnvAgent[P, ReplyT]]]:
-    """A decorator for mypy: the agents that the function makes take ``arguments``' parameters.
-
-    The function is left as it is; mypy checks the arguments given to its agents
-    (``inquire``, ``bind``, ``fork``) against those of ``arguments``.
+    An ``LLMAgent`` (so an ``AnyLLMAgent[AssistantMessage]`` too), whose ``model`` and
+    ``extra_options`` the environment picks: its methods refuse them, as ``fallback_agent``'s
+    do. A type only: at run time the agent is the chosen provider's (an ``OpenAIAgent``, an
+    ``OfflineAgent``, ...), so ``isinstance(agent, FromEnvAgent)`` is false; ask
+    ``isinstance(agent, LLMAgent)``. (Its methods are the ``MiniAgent``'s; this class only
+    types them.)
     """
 
-    def typed(make: Callable[Q, MiniAgent[..., ReplyT]]) -> Callable[Q, _EnvAgent[P, ReplyT]]:
-        return cast("Callable[Q, _EnvAgent[P, ReplyT]]", make)
+    __slots__ = ()
 
-    return typed
+    if TYPE_CHECKING:  # (the MiniAgent's methods, typed by the options: nothing of it runs)
+
+        def inquire(  # type: ignore[override]  # (AnyLLMAgent's take model: the env picks it)
+            self, messages: MessageType | None = None, /, **options: Unpack[FromEnvAgentOptions]
+        ) -> MessageSequencePromise[LLMReply[AssistantMessage]]:
+            """Start the agent with ``messages`` as its input (see ``MiniAgent.inquire``)."""
+            ...
+
+        def initiate_inquiry(  # type: ignore[override]  # (the same)
+            self, **options: Unpack[FromEnvAgentOptions]
+        ) -> AgentCall[LLMReply[AssistantMessage]]:
+            """Start the agent now and send it its input later (``MiniAgent``'s)."""
+            ...
+
+        def fork(  # type: ignore[override]  # (its options only: MiniAgent's takes any keyword)
+            self,
+            *,
+            alias: str | None = None,
+            description: str | None = None,
+            max_concurrency: int | None = None,
+            start_asap: bool | Literal[Sentinel.DEFAULT] | None = None,
+            **options: Unpack[FromEnvAgentOptions],
+        ) -> Self:
+            """An agent of the same type with more arguments bound (``MiniAgent.fork``)."""
+            ...
+
+        def bind(self, **options: Unpack[FromEnvAgentOptions]) -> Self:  # type: ignore[override]
+            """``fork`` with the arguments typed (``MiniAgent.bind``)."""
+            ...
+
+        def as_operator(  # type: ignore[override]  # (the same)
+            self, **options: Unpack[FromEnvAgentOptions]
+        ) -> Callable[[Observable[MessageType]], Observable[LLMReply[AssistantMessage]]]:
+            """The agent as a reactive operator (``MiniAgent.as_operator``)."""
+            ...
 
 
-@_agents_taking(_EnvArguments)
 def llm_agent_from_env(
     *,
     system: str | None = None,
@@ -224,14 +250,15 @@ def llm_agent_from_env(
     offline_tool_rules: Sequence[ToolRule] | None = None,
     max_retries: int | None = None,
     timeout: float | None = None,
-) -> MiniAgent[..., LLMReply[AssistantMessage]]:
+) -> FromEnvAgent:
     """An LLM agent chosen by the environment, with arguments bound.
 
     Its replies are typed like every LLM agent's (``LLMReply``): ``reply[0].model`` needs
     no cast. Its arguments are typed too: those every LLM agent takes but ``model`` and
     ``extra_options`` (``system``, ``tools``, ``output_type``, ``budget``, ...), and
-    ``max_tokens`` and ``temperature``, so that mypy refuses a misspelled one
-    (``agent.inquire(..., temprature=0.2)``), which the agent would refuse at run time.
+    ``max_tokens`` and ``temperature`` (:class:`FromEnvAgentOptions`), so that mypy refuses
+    a misspelled one (``agent.inquire(..., temprature=0.2)``), which the agent would refuse
+    at run time. Its type is :class:`FromEnvAgent`, to annotate a variable with.
 
     - ``OPENAI_API_KEY`` set: ``openai_agent``, model ``OPENAI_MODEL`` (default
       :data:`DEFAULT_OPENAI_MODEL`);
@@ -282,7 +309,8 @@ def llm_agent_from_env(
         if choice.when():
             model = os.environ.get(choice.model_variable) or choice.default_model
             given |= {name: value for name, value in requests.items() if value is not None}
-            return choice.agent.fork(model=model, **given)
+            return cast("FromEnvAgent", choice.agent.fork(model=model, **given))
     if offline_tool_rules:
         given["tool_rules"] = offline_tool_rules
-    return offline_agent.fork(reply=offline_reply, token_delay=token_delay, **given)
+    agent = offline_agent.fork(reply=offline_reply, token_delay=token_delay, **given)
+    return cast("FromEnvAgent", agent)

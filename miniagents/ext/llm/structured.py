@@ -132,6 +132,11 @@ if TYPE_CHECKING:  # (what types a StructuredAgent's methods: nothing of it runs
             self, *args: P.args, **kwargs: P.kwargs
         ) -> Callable[[Observable[MessageType]], Observable[OutputT_co]]: ...
 
+    class _Forkable(Protocol[P]):
+        """An agent whose ``fork`` takes the arguments ``P`` (its own, and ``alias``, ...)."""
+
+        def fork(self, *args: P.args, **kwargs: P.kwargs) -> object: ...
+
     class _Inquirable(Protocol[P]):
         """An agent whose ``inquire`` takes the arguments ``P``.
 
@@ -172,6 +177,15 @@ if TYPE_CHECKING:  # (what types a StructuredAgent's methods: nothing of it runs
         ) -> _Bind[P, SelfT]: ...
         def __get__(self, agent: object, owner: object) -> object: ...
 
+    class _TypedFork:
+        @overload
+        def __get__(self, agent: None, owner: object) -> _TypedFork: ...
+        @overload
+        def __get__(
+            self, agent: SelfT, owner: type[StructuredAgent[_Forkable[P], Any]]
+        ) -> _Bind[P, SelfT]: ...
+        def __get__(self, agent: object, owner: object) -> object: ...
+
     class _TypedOperator:
         @overload
         def __get__(self, agent: None, owner: object) -> _TypedOperator: ...
@@ -189,9 +203,11 @@ class StructuredAgent(MiniAgent[..., OutputT_co], Generic[AgentT_co, OutputT_co]
     """The agent that :func:`structured` makes: ``AgentT_co`` answering with ``OutputT_co``.
 
     Its ``inquire``, ``initiate_inquiry``, ``bind`` and ``as_operator`` take the arguments
-    of the agent it asks (``AgentT_co``'s, checked by name and type) and its replies are
-    ``OutputT_co`` s. The agent it asks is a parameter of its type, not its arguments, so
-    that mypy joins a list of structured agents of different providers, e.g.
+    of the agent it asks (``AgentT_co``'s, checked by name and type), its ``fork`` what that
+    agent's ``fork`` takes (its arguments, ``alias``, ``description``, ...), giving a
+    structured agent of the same type, and its replies are ``OutputT_co`` s. The agent it
+    asks is a parameter of its type, not its arguments, so that mypy joins a list of
+    structured agents of different providers, e.g.
     ``[structured(openai_agent, Weather), structured(anthropic_agent, Weather)]``, to
     ``list[StructuredAgent[AnyLLMAgent[AssistantMessage], Weather]]``, whose methods take the
     arguments every LLM agent takes (:class:`~miniagents.ext.llm.LLMAgentOptions`). (Its
@@ -205,6 +221,8 @@ class StructuredAgent(MiniAgent[..., OutputT_co], Generic[AgentT_co, OutputT_co]
         """Start the agent with ``messages`` as its input (see ``MiniAgent.inquire``)."""
         initiate_inquiry = _TypedInitiate()
         """Start the agent now and send it its input later (``MiniAgent``'s)."""
+        fork = _TypedFork()  # type: ignore[assignment]  # (MiniAgent's takes any keyword)
+        """An agent of the same type with more arguments bound (``MiniAgent.fork``)."""
         bind = _TypedBind()
         """``fork`` with the arguments typed (``MiniAgent.bind``)."""
         as_operator = _TypedOperator()

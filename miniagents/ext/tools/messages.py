@@ -71,6 +71,14 @@ class ToolResultMessage(Message):
     without ``text``, or read back from a history that an older release stored with
     ``"text": null``.
 
+    Every way the library makes a result validates it (the constructor, ``model_validate``,
+    ``model_copy(update=...)``, a result streamed token by token), so none has ``None`` as
+    its text. pydantic's ``model_construct`` validates nothing, by design: it takes fields
+    already valid, so ``ToolResultMessage.model_construct(text=None, ...)`` makes a result
+    whose text is ``None``, against its type, and whose ``str()`` is its fields as JSON.
+    Build results otherwise; ``ToolResultMessage.model_validate(result.model_dump())``
+    gives such a result its ``""``.
+
     Attributes:
         text: What the tool replied (for an error result: what went wrong).
         tool_name: The name of the tool that was called.

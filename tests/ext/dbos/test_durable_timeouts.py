@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from miniagents.ext.dbos import durable, use_database, workflow_id
 from miniagents.ext.llm.errors import LLMTimeoutError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.provider import LLMCall
+from miniagents.miniagents.lowlevel import InteractionWatch, ObservedAgent, interaction_observers
 from miniagents.pipeline import pipeline
 from miniagents.pipeline.errors import PipelineTimeoutError
 
@@ -95,6 +96,56 @@ async def test_a_try_that_timed_out_is_stopped_and_runs_again_when_asked_again(
     assert results[0].error is None
     assert events == ["called b", "cancelled b", "called b"]
     assert _statuses(database) == ["SUCCESS"]
+
+
+class _Starts:
+    """An interaction observer that notes the alias of each interaction as it starts."""
+
+    def __init__(self) -> None:
+        self.aliases: list[str] = []
+
+    def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+        self.aliases.append(agent.alias)
+        return None
+
+    def carrier(self) -> Mapping[str, str]:
+        return {}
+
+
+async def test_stop_gives_up_on_a_durable_try_whose_run_has_not_started(database: Path) -> None:
+    """``Pipeline.stop()`` before a try's durable run had its first turn: it never starts.
+
+    The stop comes from plain code on the loop (an observable's ``dispose``), queued as the
+    source gives the second item: the first item's try inquires its durable run, then the
+    stop runs, before that run's first turn. It cancelled the item's task alone, so the
+    run's interaction (inquired already) still started after the stop (and was cancelled
+    only as it waited for its input, before its workflow began).
+    """
+    gate[0].set()
+    starts = _Starts()
+    at_stop: list[tuple[list[str], list[str], list[str]]] = []
+    warm = durable(offline_agent.fork(alias="WARM_UP", token_delay=0))
+
+    def stop() -> None:
+        at_stop.append((list(starts.aliases), list(events), _statuses(database)))
+        run.stop()
+
+    def items() -> Iterator[str]:
+        yield "a"
+        asyncio.get_running_loop().call_soon(stop)  # (after the first item's try starts)
+        yield "b"
+
+    interaction_observers.add(starts)
+    try:
+        async with MiniAgents():
+            await warm.inquire("Hi")  # DBOS launched: its runs start at their first turn
+            run = pipeline(slow, items(), durable="stops")
+            assert [result async for result in run] == []
+    finally:
+        interaction_observers.remove(starts)
+    assert at_stop == [(["WARM_UP", "WARM_UP"], [], [])]  # (the durable one and its own)
+    # no interaction started after the stop, no run, no call of the chain
+    assert (starts.aliases, events, _statuses(database)) == at_stop[0]
 
 
 async def test_a_model_call_that_stalled_fails_the_run_and_the_failure_is_recorded(

@@ -3,17 +3,21 @@ Bedrock, the OpenAI-compatible servers, then offline."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import pytest
 
 from miniagents import MiniAgents
 from miniagents.errors import AgentArgumentError, LLMAuthenticationError, LLMServerError
+from miniagents.ext.llm import LLMAgent
 from miniagents.ext.llm.anthropic import anthropic_agent
+from miniagents.ext.llm.fallback import _FallbackArguments
 from miniagents.ext.llm.from_env import (
     DEFAULT_ANTHROPIC_MODEL,
     DEFAULT_OPENAI_MODEL,
-    _EnvArguments,
+    FromEnvAgent,
+    FromEnvAgentOptions,
     llm_agent_from_env,
     provider_from_env,
 )
@@ -196,17 +200,24 @@ async def test_the_offline_model_takes_the_common_options() -> None:
 def test_every_argument_mypy_lets_through_is_one_the_chosen_agent_takes(
     monkeypatch: pytest.MonkeyPatch, key: str | None
 ) -> None:
-    """The typed arguments (``_EnvArguments``): each the OpenAI, Anthropic, offline agents take."""
+    """The typed arguments (``FromEnvAgentOptions``): each the chosen agent takes."""
     if key is not None:
         monkeypatch.setenv(key, "k")
-    taken = inspect.signature(llm_agent_from_env().func).parameters
-    typed = inspect.signature(_EnvArguments).parameters
+    agent = llm_agent_from_env()
+    taken = inspect.signature(agent.func).parameters
+    typed = FromEnvAgentOptions.__optional_keys__  # (all of them: it is total=False)
     assert set(typed) <= set(taken)
+    # those of fallback_agent's agents, and the two options every agent it picks takes
+    fallback = {field.name for field in dataclasses.fields(_FallbackArguments)}
+    assert set(typed) == fallback | {"max_tokens", "temperature"}
+    # its type, FromEnvAgent, is a type only: the agent is the provider's, an LLMAgent
+    assert isinstance(agent, LLMAgent)
+    assert FromEnvAgent not in type(agent).__mro__
     assert {"max_tokens", "temperature", "system", "tools", "budget"} <= set(typed)
     assert not {"model", "extra_options"} & set(typed)  # the provider's own
 
 
-def test_the_typing_decorator_leaves_the_function_as_it_is() -> None:
+def test_the_function_keeps_its_name_docstring_and_parameters() -> None:
     assert llm_agent_from_env.__name__ == "llm_agent_from_env"
     assert llm_agent_from_env.__doc__ is not None
     assert list(inspect.signature(llm_agent_from_env).parameters)[:2] == [

@@ -334,6 +334,18 @@ async def test_a_structured_agent_takes_no_other_output_type() -> None:
             await agent.inquire("x", output_type=Other)
 
 
+async def test_a_structured_agent_forks_with_the_agents_arguments_and_refuses_others() -> None:
+    """What its typed ``fork`` takes (the agent's fork's keywords) is what it takes at run time."""
+    agent = structured(offline_agent.fork(token_delay=0), Weather)
+    forked = agent.fork(reply='{"city": "Oslo", "celsius": -3}', alias="OSLO", max_concurrency=1)
+    assert forked.alias == "OSLO"
+    async with MiniAgents():
+        (answer,) = await forked.inquire("Weather?")
+        assert (answer.city, answer.celsius) == ("Oslo", -3.0)
+    with pytest.raises(AgentArgumentError, match="temprature"):
+        agent.fork(temprature=0.2)  # type: ignore[call-arg]
+
+
 def test_structured_needs_an_llm_agent() -> None:
     from miniagents import miniagent
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+import miniagents
 from miniagents import Message, MiniAgents
 from miniagents.errors import FrozenInstanceError
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
@@ -122,3 +126,38 @@ def test_a_result_always_has_text_empty_when_none_was_given() -> None:
         assert result == ToolResultMessage(text="", tool_name="add", call_id="c1")
     with pytest.raises(ValidationError, match="text"):
         ToolResultMessage(text=1, tool_name="add", call_id="c1")  # type: ignore[arg-type]
+
+
+async def test_every_way_the_library_makes_a_result_gives_it_text() -> None:
+    # a copy with text=None validates too (Frozen's model_copy), and a result streamed with
+    # no token at all joins none: "" either way
+    result = ToolResultMessage(text="5", tool_name="add", call_id="c1")
+    assert result.model_copy(update={"text": None}).text == ""
+    async with MiniAgents():
+        appender = MessageTokenAppender(
+            message_class=ToolResultMessage, tool_name="add", call_id="c1"
+        )
+        with appender:
+            pass
+        assert (await appender.promise).text == ""
+
+
+def test_model_construct_skips_the_text_check_as_the_docstring_says() -> None:
+    # pydantic's model_construct validates nothing, by design: a result so made keeps its
+    # None, which the class's docstring says (with the way out); no module of the library
+    # makes a result so (nor any message: every message it makes is validated)
+    built = ToolResultMessage.model_construct(text=None, tool_name="add", call_id="c1")
+    text: object = built.text  # (a str, to mypy: what the docstring warns of)
+    assert text is None
+    assert ToolResultMessage.model_validate(built.model_dump()).text == ""
+    assert "model_construct" in (ToolResultMessage.__doc__ or "")
+    package = Path(miniagents.__file__).parent
+    calling = [
+        f"{path.relative_to(package).as_posix()}:{node.lineno}"
+        for path in sorted(package.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "model_construct"
+    ]
+    assert calling == []
