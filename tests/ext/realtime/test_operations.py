@@ -47,7 +47,7 @@ from miniagents.ext.realtime import (
     make_realtime_agent,
 )
 from miniagents.ext.realtime._recording import session_request
-from miniagents.ext.realtime.gemini import _GeminiLink
+from miniagents.ext.realtime.gemini import GeminiLiveProvider, _GeminiLink
 from miniagents.ext.realtime.openai import (
     OpenAIRealtimeOptions,
     OpenAIRealtimeProvider,
@@ -63,6 +63,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    session_options,
 )
 from miniagents.ext.tools import Tool
 from miniagents.messages.image import ImagePart
@@ -222,6 +223,44 @@ def test_a_sessions_key_holds_the_providers_own_settings_apart_from_its_extra_on
         for each in (whisper, extra, SessionSetup("gpt-realtime"))
     }
     assert len(keys) == 3
+
+
+def _key(provider: Any, setup: SessionSetup) -> str:
+    """The key of ``setup``'s session in a call cache of namespace ``""``."""
+    return request_key(session_request(provider, setup))
+
+
+def test_interrupt_keys_a_session_only_where_it_can_cut_the_model_short() -> None:
+    # (was: interrupt was keyed with vad=False too, where OpenAI, with no turn detection,
+    # cuts nothing short: two sessions that behave the same missed each other's recording)
+    openai, gemini = OpenAIRealtimeProvider(), GeminiLiveProvider()
+
+    def keys(provider: Any, vad: bool) -> set[str]:
+        return {
+            _key(provider, SessionSetup("m", vad=vad, interrupt=interrupt))
+            for interrupt in (True, False)
+        }
+
+    assert keys(openai, vad=False) == {_key(openai, SessionSetup("m", vad=False))}
+    assert len(keys(openai, vad=True)) == 2
+    # Gemini's start of the user's audio (activity_start) cuts the model short unless
+    # interrupt=False (its NO_INTERRUPTION), with vad=False too
+    assert len(keys(gemini, vad=False)) == 2
+    assert len(keys(gemini, vad=True)) == 2
+    assert len(keys(openai, vad=False) | keys(openai, vad=True)) == 3
+
+
+def test_the_default_transcription_model_named_keys_the_session_as_none_does() -> None:
+    # (was: transcription_model="gpt-4o-mini-transcribe", what None sends, was another key
+    # than None's, so the same session missed a recording made without naming it)
+    provider = OpenAIRealtimeProvider()
+
+    def key(model: str | None) -> str:
+        options = OpenAIRealtimeOptions(transcription_model=model)
+        return _key(provider, SessionSetup("m", provider_options=session_options(options)))
+
+    assert key("gpt-4o-mini-transcribe") == key(None) == _key(provider, SessionSetup("m"))
+    assert len({key(None), key("whisper-1"), key("gpt-4o-transcribe")}) == 3
 
 
 async def test_each_reply_is_a_chat_span_of_the_agents_span_and_a_tool_one_beside_it(
