@@ -120,6 +120,60 @@ async def test_a_spoken_question_gets_its_answer_spoken_transcribed_and_priced(
     assert instructions == "Be brief."
 
 
+def _camel_keys(value: Any) -> Any:
+    """``value`` with the keys of its mappings, at any depth, in camelCase."""
+    if isinstance(value, dict):
+        return {
+            re.sub(r"_(\w)", lambda m: m[1].upper(), k): _camel_keys(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_camel_keys(each) for each in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {
+            "voice": "Puck",
+            "silence_ms": 400,
+            "interrupt": False,
+            "tools": [_clock],
+            "extra_session": {"temperature": 0.3},
+        },
+        {"modality": "text", "vad": False, "transcribe_input": False, "instructions": "Hi."},
+    ],
+    ids=["voice-tools-detection", "text-no-vad"],
+)
+async def test_the_gemini_fake_takes_every_setup_a_session_sends(
+    fake_llm: FakeLLMServer, arguments: dict[str, Any]
+) -> None:
+    # (the fake refuses an unknown field in a setup's messages, as in its generation config:
+    # the setups the sessions send, each of their settings, are not)
+    gemini = APIS[1]
+    fake_llm.speak(["Hello."], heard="Hi.")
+    async with MiniAgents():
+        found = await pieces(
+            gemini.voice(fake_llm, **arguments).inquire(streamed(question(gemini)))
+        )
+    assert isinstance(found[-1], SessionEnd)
+    (record,) = fake_llm.realtime_sessions
+    assert (record.outcome, record.errors) == ("closed", [])
+    config = _camel_keys(record.config)  # (the SDK writes some of the nested ones snake_case)
+    if "voice" in arguments:
+        speech = config["generationConfig"]["speechConfig"]
+        assert speech["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"] == "Puck"
+        assert config["generationConfig"]["temperature"] == 0.3
+        realtime = config["realtimeInputConfig"]
+        assert realtime["automaticActivityDetection"]["silenceDurationMs"] == 400
+        assert realtime["activityHandling"] == "NO_INTERRUPTION"
+        (tool,) = config["tools"]
+        assert tool["functionDeclarations"][0]["name"] == "_clock"
+    else:
+        assert config["generationConfig"]["responseModalities"] == ["TEXT"]
+        assert config["realtimeInputConfig"]["automaticActivityDetection"] == {"disabled": True}
+
+
 async def test_two_readers_read_one_session_live_and_a_late_one_awaits_it_whole(
     api: Api, fake_llm: FakeLLMServer
 ) -> None:
