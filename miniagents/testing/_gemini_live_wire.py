@@ -14,10 +14,15 @@ would refuse closes the connection, as Gemini's server does, with code 1007 (or 
 for a scripted error) and the reason.
 
 A setup with a field that ``BidiGenerateContentSetup`` does not have (:data:`SETUP_FIELDS`,
-in either case: a misspelt ``generationConfg``, a field of another API) is refused so,
-code 1007. The Live API's documentation does not say how it refuses one; the fake says it
-as Gemini's JSON API says an unknown field (``Invalid JSON payload received. Unknown name
-"x" at 'setup': Cannot find field.``), and closes as Live closes on an invalid argument.
+in either case: a misspelt ``generationConfg``, a field of another API), or a message in it
+with a field its message does not have (``generationConfig.temprature``, a misspelt
+``speechConfig.voiceConfig.prebuiltVoiceConfig.voiceNam``, in a tool, in the activity
+detection: :data:`_MESSAGES`), is refused so, code 1007. The Live API's documentation does
+not say how it refuses one; the fake says it as Gemini's JSON API says an unknown field
+(``Invalid JSON payload received. Unknown name "x" at 'setup.generation_config': Cannot
+find field.``, the path in the proto's names), and closes as Live closes on an invalid
+argument. Free values (a tool's parameters, a response schema, a search tool's options)
+are not looked into.
 """
 
 from __future__ import annotations
@@ -42,23 +47,122 @@ from miniagents.testing._live import (
 
 __all__ = ["SETUP_FIELDS", "GeminiLiveWire"]
 
-SETUP_FIELDS = frozenset(
-    {
-        "model",
-        "generationConfig",
-        "systemInstruction",
-        "tools",
-        "realtimeInputConfig",
-        "sessionResumption",
-        "contextWindowCompression",
-        "inputAudioTranscription",
-        "outputAudioTranscription",
-        "proactivity",
-        "historyConfig",
-        "avatarConfig",
-        "safetySettings",
-    }
-)
+_MESSAGES: dict[str, dict[str, str | None]] = {
+    "Setup": {
+        "model": None,
+        "generationConfig": "GenerationConfig",
+        "systemInstruction": "Content",
+        "tools": "Tool",
+        "realtimeInputConfig": "RealtimeInputConfig",
+        "sessionResumption": "SessionResumptionConfig",
+        "contextWindowCompression": "ContextWindowCompressionConfig",
+        "inputAudioTranscription": "AudioTranscriptionConfig",
+        "outputAudioTranscription": "AudioTranscriptionConfig",
+        "proactivity": "ProactivityConfig",
+        "historyConfig": "HistoryConfig",
+        "avatarConfig": "AvatarConfig",
+        "safetySettings": "SafetySetting",
+    },
+    "GenerationConfig": {
+        "stopSequences": None,
+        "responseMimeType": None,
+        "responseSchema": None,
+        "responseJsonSchema": None,
+        "responseModalities": None,
+        "candidateCount": None,
+        "maxOutputTokens": None,
+        "temperature": None,
+        "topP": None,
+        "topK": None,
+        "seed": None,
+        "presencePenalty": None,
+        "frequencyPenalty": None,
+        "responseLogprobs": None,
+        "logprobs": None,
+        "enableEnhancedCivicAnswers": None,
+        "speechConfig": "SpeechConfig",
+        "thinkingConfig": "ThinkingConfig",
+        "imageConfig": None,
+        "mediaResolution": None,
+        "enableAffectiveDialog": None,
+        "translationConfig": None,
+    },
+    "SpeechConfig": {
+        "voiceConfig": "VoiceConfig",
+        "multiSpeakerVoiceConfig": "MultiSpeakerVoiceConfig",
+        "languageCode": None,
+    },
+    "VoiceConfig": {"prebuiltVoiceConfig": "PrebuiltVoiceConfig", "replicatedVoiceConfig": None},
+    "PrebuiltVoiceConfig": {"voiceName": None},
+    "MultiSpeakerVoiceConfig": {"speakerVoiceConfigs": "SpeakerVoiceConfig"},
+    "SpeakerVoiceConfig": {"speaker": None, "voiceConfig": "VoiceConfig"},
+    "ThinkingConfig": {"includeThoughts": None, "thinkingBudget": None, "thinkingLevel": None},
+    "Content": {"parts": "Part", "role": None},
+    "Part": {
+        "text": None,
+        "inlineData": None,
+        "fileData": None,
+        "functionCall": None,
+        "functionResponse": None,
+        "executableCode": None,
+        "codeExecutionResult": None,
+        "thought": None,
+        "thoughtSignature": None,
+        "videoMetadata": None,
+        "mediaResolution": None,
+        "partMetadata": None,
+    },
+    "Tool": {
+        "functionDeclarations": "FunctionDeclaration",
+        "googleSearch": None,
+        "googleSearchRetrieval": None,
+        "codeExecution": None,
+        "urlContext": None,
+        "computerUse": None,
+        "fileSearch": None,
+        "googleMaps": None,
+        "mcpServers": None,
+    },
+    "FunctionDeclaration": {
+        "name": None,
+        "description": None,
+        "behavior": None,
+        "parameters": None,
+        "parametersJsonSchema": None,
+        "response": None,
+        "responseJsonSchema": None,
+    },
+    "RealtimeInputConfig": {
+        "automaticActivityDetection": "AutomaticActivityDetection",
+        "activityHandling": None,
+        "turnCoverage": None,
+    },
+    "AutomaticActivityDetection": {
+        "disabled": None,
+        "startOfSpeechSensitivity": None,
+        "endOfSpeechSensitivity": None,
+        "prefixPaddingMs": None,
+        "silenceDurationMs": None,
+    },
+    "SessionResumptionConfig": {"handle": None},
+    "ContextWindowCompressionConfig": {"triggerTokens": None, "slidingWindow": "SlidingWindow"},
+    "SlidingWindow": {"targetTokens": None},
+    "AudioTranscriptionConfig": {"languageCodes": None},
+    "ProactivityConfig": {"proactiveAudio": None},
+    "HistoryConfig": {"initialHistoryInClientContent": None},
+    "AvatarConfig": {
+        "avatarName": None,
+        "customizedAvatar": None,
+        "audioBitrateBps": None,
+        "videoBitrateBps": None,
+    },
+    "SafetySetting": {"category": None, "threshold": None},
+}
+"""The messages of a Gemini Live setup the fake looks into: each field (camelCase, as the
+google-genai SDK writes them for the Gemini API) by the message it holds (``None``: a value
+not looked into); any other field is refused (see the module)."""
+
+SETUP_FIELDS = frozenset(_MESSAGES["Setup"])
 """The fields of a Gemini Live setup (camelCase), as the google-genai SDK writes them for the
 Gemini API: any other is refused (see the module)."""
 
@@ -67,14 +171,44 @@ def _get(mapping: Mapping[str, Any], name: str) -> Any:
     """``mapping[name]`` in camelCase or snake_case (``name`` is camelCase)."""
     if name in mapping:
         return mapping[name]
-    snake = "".join("_" + char.lower() if char.isupper() else char for char in name)
-    return mapping.get(snake)
+    return mapping.get(_snake(name))
 
 
 def _camel(name: str) -> str:
     """``name`` in camelCase (a snake_case name's words joined)."""
     first, *rest = name.split("_")
     return first + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def _snake(name: str) -> str:
+    """``name`` in snake_case (a camelCase name's words, as the proto names its fields)."""
+    return "".join("_" + char.lower() if char.isupper() else char for char in name)
+
+
+def _unknown_fields(given: Mapping[str, Any], message: str, path: str) -> list[tuple[str, str]]:
+    """Each field in ``given`` (a ``message`` at ``path``) that it does not have, with where.
+
+    Depth first, in the order given: ``(name, path)``, the name as it was written, the path
+    in the proto's names (``setup.tools[0].function_declarations[0]``).
+    """
+    known = _MESSAGES[message]
+    found: list[tuple[str, str]] = []
+    for name, value in given.items():
+        field = _camel(str(name))
+        if field not in known:
+            found.append((str(name), path))
+            continue
+        held = known[field]
+        if held is None:
+            continue
+        inner = f"{path}.{_snake(field)}"
+        if isinstance(value, Mapping):
+            found += _unknown_fields(value, held, inner)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    found += _unknown_fields(item, held, f"{inner}[{index}]")
+    return found
 
 
 class GeminiLiveWire:
@@ -120,14 +254,14 @@ class GeminiLiveWire:
             )
 
     def _setup(self, session: LiveSession, setup: Mapping[str, Any]) -> None:
-        unknown = [name for name in setup if _camel(str(name)) not in SETUP_FIELDS]
+        unknown = _unknown_fields(setup, "Setup", "setup")
         if unknown:
             session.error(
                 "invalid_argument",
                 "\n".join(
-                    f"Invalid JSON payload received. Unknown name \"{name}\" at 'setup': "
+                    f"Invalid JSON payload received. Unknown name \"{name}\" at '{path}': "
                     "Cannot find field."
-                    for name in unknown
+                    for name, path in unknown
                 ),
                 fatal=True,
             )

@@ -163,6 +163,67 @@ async def test_the_fake_refuses_an_unknown_gemini_setup_field_closing_the_sessio
 
 
 @pytest.mark.parametrize(
+    ("setup", "name", "where"),
+    [
+        ({"generationConfig": {"temprature": 0.2}}, "temprature", "setup.generation_config"),
+        (
+            {
+                "generation_config": {
+                    "speech_config": {"voice_config": {"prebuilt_voice_config": {"voiceNam": "P"}}}
+                }
+            },
+            "voiceNam",
+            "setup.generation_config.speech_config.voice_config.prebuilt_voice_config",
+        ),
+        (
+            {
+                "tools": [
+                    {"googleSearch": {}},
+                    {
+                        "functionDeclarations": [
+                            {"name": "f", "parameters": {"type": "object", "any": 1}},
+                            {"name": "g", "strict": True},
+                        ]
+                    },
+                ]
+            },
+            "strict",
+            "setup.tools[1].function_declarations[1]",
+        ),
+        (
+            {"realtimeInputConfig": {"automaticActivityDetection": {"silenceMs": 400}}},
+            "silenceMs",
+            "setup.realtime_input_config.automatic_activity_detection",
+        ),
+    ],
+    ids=["generation", "voice", "tool", "detection"],
+)
+async def test_the_fake_refuses_an_unknown_field_inside_a_gemini_setup_naming_where(
+    fake_llm: FakeLLMServer, setup: dict[str, Any], name: str, where: str
+) -> None:
+    # (was: only the setup's own fields were checked, so that a misspelt field in its
+    # generation config, its voice, a tool or its activity detection was taken silently;
+    # a tool's parameters, a free JSON schema, are still not looked into)
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    url = fake_llm.gemini_base_url.replace("http://", "wss://")
+    path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    async with connect(url + path, ssl=fake_llm.tls_context) as socket:
+        await socket.send(json.dumps({"setup": {"model": "models/gemini-live", **setup}}))
+        with pytest.raises(ConnectionClosedError) as closed:
+            await socket.recv()
+    said = (
+        f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
+    )
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1007
+    assert said.startswith(closed.value.rcvd.reason)  # (a close's reason: 123 bytes at most)
+    record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
+    assert [(error.code, error.message) for error in record.errors] == [("invalid_argument", said)]
+
+
+@pytest.mark.parametrize(
     ("session", "param"),
     [
         (

@@ -80,9 +80,13 @@ def session_request(
     under ``options.extra_session``, so that one named as a field of the setup (``voice``,
     ``vad``) cannot stand in for that field's value in the key; so are the provider's own
     settings that the API is sent (``provider_options``: OpenAI's ``transcription_model``),
-    under ``options.provider_options``. The request holds every setting that changes what
-    the API answers, and none that only says how to connect (the client, the WebSocket's
-    options) or what the session does on its side (its budget, its drain timeout).
+    under ``options.provider_options``, those given (a value that is the same session as
+    ``None``, its ``none_means``, is left out: see ``session_options``). The request holds
+    every setting that changes what the API answers, and none that only says how to connect
+    (the client, the WebSocket's options) or what the session does on its side (its budget,
+    its drain timeout); ``interrupt`` where it does nothing (``vad=False``, with a provider
+    whose ``interrupts_without_vad`` is ``False``) is keyed as its default, ``True``, so
+    that both values have the key a recording made with the default has.
 
     Args:
         provider: The session's provider.
@@ -109,7 +113,7 @@ def session_request(
         "transcribe_input": setup.transcribe_input,
         "vad": setup.vad,
         "silence_ms": setup.silence_ms,
-        "interrupt": setup.interrupt,
+        "interrupt": setup.interrupt or not _interrupts(provider, setup),
     }
     if extra:  # (none: the key of a session recorded before they were kept apart)
         options["extra_session"] = extra
@@ -131,6 +135,16 @@ def session_request(
         "options": options,
         "output_format": None,
     }
+
+
+def _interrupts(provider: RealtimeProvider[Any], setup: SessionSetup) -> bool:
+    """Whether the user's speech can cut the model's reply short in ``setup``'s session.
+
+    With the API's voice detection, it can; without, only where the provider does not say
+    otherwise (its ``interrupts_without_vad``: Gemini's start of the user's audio cuts the
+    model short, OpenAI without turn detection cuts nothing).
+    """
+    return setup.vad or getattr(provider, "interrupts_without_vad", True) is not False
 
 
 def session_key(

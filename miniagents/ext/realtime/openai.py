@@ -127,7 +127,7 @@ class OpenAIRealtimeOptions(RealtimeOptions):
     """
 
     async_client: openai_sdk.AsyncOpenAI | None = None
-    transcription_model: str | None = session_option(None)
+    transcription_model: str | None = session_option(None, none_means=_TRANSCRIPTION_MODEL)
     websocket_options: Mapping[str, object] | None = None
 
     def check(self, alias: str) -> None:
@@ -219,6 +219,7 @@ class OpenAIRealtimeProvider:
 
     provider_name = "openai"
     price_provider: str | None = "openai"
+    interrupts_without_vad = False  # (no turn detection: the API cuts no reply short)
     input_format = PCM24K
     output_format = PCM24K
     default_model: str | None = "gpt-realtime"

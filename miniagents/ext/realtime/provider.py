@@ -71,6 +71,9 @@ T = TypeVar("T")
 _SESSION_OPTION = "miniagents.realtime.session_option"
 """The metadata key that marks a field of an options class as a setting the API is sent."""
 
+_NONE_MEANS = "miniagents.realtime.none_means"
+"""The metadata key of the value that ``None`` stands for in a session option, if any."""
+
 InputEnd: TypeAlias = Literal["no_turn", "replies", "ask"]
 """What ending the input did (see :meth:`RealtimeLink.aend_input`)."""
 
@@ -340,6 +343,12 @@ class RealtimeProvider(Protocol[OptionsT]):
         input_format: The audio it takes.
         output_format: The audio it gives.
         default_model: The model used when none is given (``None``: one must be).
+
+    A provider may also say, with a class attribute ``interrupts_without_vad = False``, that
+    ``interrupt`` does nothing with ``vad=False`` (OpenAI: without its voice detection, the
+    user's audio cuts no reply short), so that a session's key in a call cache leaves it
+    out there; without the attribute, ``interrupt`` is keyed whatever ``vad`` is (Gemini:
+    the start of the user's audio cuts the model short, unless ``interrupt=False``).
     """
 
     provider_name: str
@@ -444,7 +453,7 @@ def _ended_error(api: str, code: int | None, reason: str, *, ends_one: str = "")
     )
 
 
-def session_option(default: T) -> T:
+def session_option(default: T, *, none_means: object = None) -> T:
     """Declare a field of a realtime options class as a setting the API is sent.
 
     Such a field changes what the API answers (OpenAI's ``transcription_model``), so the
@@ -453,20 +462,33 @@ def session_option(default: T) -> T:
     setting. The other fields of a provider's options only say how to connect
     (``async_client``, ``websocket_options``) and key nothing.
 
+    Args:
+        default: The field's default.
+        none_means: The value the provider sends when the field is ``None`` (OpenAI's
+            ``transcription_model``: ``"gpt-4o-mini-transcribe"``), if any: given so, the
+            setting is the same session as ``None``, and is left out of the setup as
+            ``None`` is (one key in a call cache for the same session).
+
     Example:
         >>> @dataclass(frozen=True, kw_only=True)
         ... class MyRealtimeOptions(RealtimeOptions):
-        ...     noise_reduction: str | None = session_option(None)
+        ...     noise_reduction: str | None = session_option(None, none_means="near_field")
     """
-    return field(default=default, metadata={_SESSION_OPTION: True})
+    return field(default=default, metadata={_SESSION_OPTION: True, _NONE_MEANS: none_means})
 
 
 def session_options(options: RealtimeOptions) -> dict[str, object]:
-    """The settings of ``options`` declared with :func:`session_option`, those not ``None``."""
+    """The settings of ``options`` declared with :func:`session_option`, those given.
+
+    Those ``None``, or the value that ``None`` stands for (its ``none_means``), are left out:
+    each is the session the provider opens without the setting.
+    """
     return {
         each.name: value
         for each in fields(options)
-        if each.metadata.get(_SESSION_OPTION) and (value := getattr(options, each.name)) is not None
+        if each.metadata.get(_SESSION_OPTION)
+        and (value := getattr(options, each.name)) is not None
+        and value != each.metadata.get(_NONE_MEANS)
     }
 
 

@@ -38,7 +38,6 @@ from miniagents.ext.realtime import (
     AudioChunk,
     Interruption,
     PlaybackPosition,
-    RealtimeOptions,
     RealtimePiece,
     SessionEnd,
     SessionSetup,
@@ -47,14 +46,13 @@ from miniagents.ext.realtime import (
     make_realtime_agent,
 )
 from miniagents.ext.realtime._recording import session_request
-from miniagents.ext.realtime.gemini import _GeminiLink
+from miniagents.ext.realtime.gemini import GeminiLiveProvider, _GeminiLink
 from miniagents.ext.realtime.openai import (
     OpenAIRealtimeOptions,
     OpenAIRealtimeProvider,
     _OpenAILink,
 )
 from miniagents.ext.realtime.provider import (
-    InputEnd,
     RealtimeEvent,
     ReplyEnded,
     ReplyStarted,
@@ -63,6 +61,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    session_options,
 )
 from miniagents.ext.tools import Tool
 from miniagents.messages.image import ImagePart
@@ -81,10 +80,12 @@ from miniagents.testing._openai_realtime_wire import OpenAIRealtimeWire
 from tests.ext.realtime.kit import (
     APIS,
     Api,
+    ScriptedLink,
     of,
     pieces,
     pieces_then_error,
     question,
+    scripted_agent,
     silence,
     speech,
     streamed,
@@ -224,6 +225,44 @@ def test_a_sessions_key_holds_the_providers_own_settings_apart_from_its_extra_on
     assert len(keys) == 3
 
 
+def _key(provider: Any, setup: SessionSetup) -> str:
+    """The key of ``setup``'s session in a call cache of namespace ``""``."""
+    return request_key(session_request(provider, setup))
+
+
+def test_interrupt_keys_a_session_only_where_it_can_cut_the_model_short() -> None:
+    # (was: interrupt was keyed with vad=False too, where OpenAI, with no turn detection,
+    # cuts nothing short: two sessions that behave the same missed each other's recording)
+    openai, gemini = OpenAIRealtimeProvider(), GeminiLiveProvider()
+
+    def keys(provider: Any, vad: bool) -> set[str]:
+        return {
+            _key(provider, SessionSetup("m", vad=vad, interrupt=interrupt))
+            for interrupt in (True, False)
+        }
+
+    assert keys(openai, vad=False) == {_key(openai, SessionSetup("m", vad=False))}
+    assert len(keys(openai, vad=True)) == 2
+    # Gemini's start of the user's audio (activity_start) cuts the model short unless
+    # interrupt=False (its NO_INTERRUPTION), with vad=False too
+    assert len(keys(gemini, vad=False)) == 2
+    assert len(keys(gemini, vad=True)) == 2
+    assert len(keys(openai, vad=False) | keys(openai, vad=True)) == 3
+
+
+def test_the_default_transcription_model_named_keys_the_session_as_none_does() -> None:
+    # (was: transcription_model="gpt-4o-mini-transcribe", what None sends, was another key
+    # than None's, so the same session missed a recording made without naming it)
+    provider = OpenAIRealtimeProvider()
+
+    def key(model: str | None) -> str:
+        options = OpenAIRealtimeOptions(transcription_model=model)
+        return _key(provider, SessionSetup("m", provider_options=session_options(options)))
+
+    assert key("gpt-4o-mini-transcribe") == key(None) == _key(provider, SessionSetup("m"))
+    assert len({key(None), key("whisper-1"), key("gpt-4o-transcribe")}) == 3
+
+
 async def test_each_reply_is_a_chat_span_of_the_agents_span_and_a_tool_one_beside_it(
     api: Api, fake_llm: FakeLLMServer, traces: Traces
 ) -> None:
@@ -345,14 +384,11 @@ async def test_a_recorded_session_with_two_interruptions_replays(api: Api) -> No
     assert isinstance(replayed[-1], SessionEnd)
 
 
-class _LateLink:
+class _LateLink(ScriptedLink):
     """A link whose API sends one more event while the session closes it (then ends)."""
 
-    reports_speech = False
-    replies_to_tool_outputs = False
-    replayed = False
-
     def __init__(self) -> None:
+        super().__init__()
         self.sent: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
         self._handed_late = asyncio.Event()
 
@@ -375,42 +411,12 @@ class _LateLink:
                 self._handed_late.set()
             yield event
 
-    async def aend_input(self) -> InputEnd:
-        return "no_turn"
-
-    async def asend_audio(self, audio: bytes) -> None:
-        raise AssertionError("no audio in this test")
-
-    async def asend_images(self, images: Sequence[ImagePart]) -> None:
-        raise AssertionError("no images in this test")
-
-    async def asend_item(self, role: str, text: str) -> None:
-        raise AssertionError("no items in this test")
-
-    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
-        raise AssertionError("no tools in this test")
-
-    async def atruncate(self, item_id: str, played_ms: int) -> None:
-        raise AssertionError("no cuts in this test")
-
-
-class _LateProvider:
-    provider_name = "late"
-    price_provider: str | None = None
-    input_format = PCM24K
-    output_format = PCM24K
-    default_model: str | None = "late-model"
-
-    async def aconnect(self, setup: SessionSetup, options: RealtimeOptions) -> _LateLink:
-        del setup, options
-        return _LateLink()
-
 
 async def test_an_event_sent_while_the_session_closes_is_recorded_and_the_session_kept() -> None:
     # (was: the session stopped reading the events once it was closing, so the recording's
     # events never ended and the session, ended well, was never stored)
     store = MemoryCallStore()
-    voice = make_realtime_agent(RealtimeOptions, _LateProvider(), alias="LATE", summary="Late.")
+    voice = scripted_agent(_LateLink, "LATE", provider_name="late", default_model="late-model")
     async with MiniAgents():
         with CallCache(store, mode="read_through").active():
             found = await pieces(voice.inquire(streamed(["Hi."])))
@@ -629,15 +635,6 @@ class _WarnedLink(_LateLink):
             yield event
 
 
-class _WarnedProvider(_LateProvider):
-    def __init__(self, said: Sequence[RealtimeEvent]) -> None:
-        self.said = said
-
-    async def aconnect(self, setup: SessionSetup, options: RealtimeOptions) -> _WarnedLink:
-        del setup, options
-        return _WarnedLink(self.said)
-
-
 class _ClosedLive:
     """A Gemini Live session of the SDK whose connection the API has closed (code 1011)."""
 
@@ -753,9 +750,7 @@ async def test_an_api_error_the_session_goes_on_after_is_told_at_warning_unless_
     event = await said()
     assert isinstance(event, ServerFailed)
     assert not event.fatal
-    voice = make_realtime_agent(
-        RealtimeOptions, _WarnedProvider([event]), alias="WARNED", summary="Warned."
-    )
+    voice = scripted_agent(lambda: _WarnedLink([event]), "WARNED")
     with caplog.at_level(logging.DEBUG, logger="miniagents"):
         async with MiniAgents():
             found = await pieces(voice.inquire(streamed(["Hi."])))

@@ -29,7 +29,6 @@ from miniagents.ext.realtime import (
     AudioFormat,
     RealtimeConnectionError,
     RealtimeInputError,
-    RealtimeOptions,
     RealtimeServerError,
     SessionEnd,
     SessionSetup,
@@ -54,7 +53,17 @@ from miniagents.ext.realtime.provider import (
 )
 from miniagents.messages import ImagePart, Message
 from miniagents.testing import FakeLLMServer, LiveUsage, VirtualClock, tone
-from tests.ext.realtime.kit import APIS, Api, of, pieces, pieces_then_error, question, streamed
+from tests.ext.realtime.kit import (
+    APIS,
+    Api,
+    ScriptedLink,
+    of,
+    pieces,
+    pieces_then_error,
+    question,
+    scripted_agent,
+    streamed,
+)
 
 DOT = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 USAGE = LiveUsage(input_text=10, input_audio=20, output_text=4, output_audio=30)
@@ -118,6 +127,60 @@ async def test_a_spoken_question_gets_its_answer_spoken_transcribed_and_priced(
     else:
         instructions = record.config["systemInstruction"]["parts"][0]["text"]
     assert instructions == "Be brief."
+
+
+def _camel_keys(value: Any) -> Any:
+    """``value`` with the keys of its mappings, at any depth, in camelCase."""
+    if isinstance(value, dict):
+        return {
+            re.sub(r"_(\w)", lambda m: m[1].upper(), k): _camel_keys(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_camel_keys(each) for each in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {
+            "voice": "Puck",
+            "silence_ms": 400,
+            "interrupt": False,
+            "tools": [_clock],
+            "extra_session": {"temperature": 0.3},
+        },
+        {"modality": "text", "vad": False, "transcribe_input": False, "instructions": "Hi."},
+    ],
+    ids=["voice-tools-detection", "text-no-vad"],
+)
+async def test_the_gemini_fake_takes_every_setup_a_session_sends(
+    fake_llm: FakeLLMServer, arguments: dict[str, Any]
+) -> None:
+    # (the fake refuses an unknown field in a setup's messages, as in its generation config:
+    # the setups the sessions send, each of their settings, are not)
+    gemini = APIS[1]
+    fake_llm.speak(["Hello."], heard="Hi.")
+    async with MiniAgents():
+        found = await pieces(
+            gemini.voice(fake_llm, **arguments).inquire(streamed(question(gemini)))
+        )
+    assert isinstance(found[-1], SessionEnd)
+    (record,) = fake_llm.realtime_sessions
+    assert (record.outcome, record.errors) == ("closed", [])
+    config = _camel_keys(record.config)  # (the SDK writes some of the nested ones snake_case)
+    if "voice" in arguments:
+        speech = config["generationConfig"]["speechConfig"]
+        assert speech["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"] == "Puck"
+        assert config["generationConfig"]["temperature"] == 0.3
+        realtime = config["realtimeInputConfig"]
+        assert realtime["automaticActivityDetection"]["silenceDurationMs"] == 400
+        assert realtime["activityHandling"] == "NO_INTERRUPTION"
+        (tool,) = config["tools"]
+        assert tool["functionDeclarations"][0]["name"] == "_clock"
+    else:
+        assert config["generationConfig"]["responseModalities"] == ["TEXT"]
+        assert config["realtimeInputConfig"]["automaticActivityDetection"] == {"disabled": True}
 
 
 async def test_two_readers_read_one_session_live_and_a_late_one_awaits_it_whole(
@@ -318,39 +381,20 @@ async def test_a_send_the_api_closed_before_its_error_was_read_ends_with_the_api
     assert fake_llm.realtime_sessions[0].outcome == "failed"
 
 
-class _FoundClosedLink:
+class _FoundClosedLink(ScriptedLink):
     """A link whose connection a send finds closed; the API's events left then are ``left``,
     and none come after them until the session closes it (a connection silent at its end)."""
 
-    reports_speech = False
-    replies_to_tool_outputs = False
-    replayed = False
-
     def __init__(self, left: Sequence[RealtimeEvent], found_by: str) -> None:
+        super().__init__()
         self._left = left
         self._found_by = found_by  # "text", or "respond": the ask for a reply
         self._found_closed = asyncio.Event()
-        self._closed = asyncio.Event()
         self._text_sent = asyncio.Event()
 
     async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
         self._text_sent.set()
         self._found("text")
-
-    async def asend_audio(self, audio: bytes) -> None:
-        raise AssertionError("not sent in these tests")
-
-    async def asend_images(self, images: Sequence[ImagePart]) -> None:
-        raise AssertionError("not sent in these tests")
-
-    async def asend_item(self, role: str, text: str) -> None:
-        raise AssertionError("not sent in these tests")
-
-    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
-        raise AssertionError("not sent in these tests")
-
-    async def atruncate(self, item_id: str, played_ms: int) -> None:
-        raise AssertionError("not sent in these tests")
 
     async def arespond(self) -> None:
         self._found("respond")
@@ -360,9 +404,6 @@ class _FoundClosedLink:
             self._found_closed.set()
             raise RealtimeConnectionError("The connection dropped.")
 
-    async def aend_input(self) -> InputEnd:
-        return "no_turn"
-
     async def events(self) -> AsyncIterator[RealtimeEvent]:
         if self._found_by == "respond":  # (a reply under way as the text is sent: its end
             yield ReplyStarted("r0")  # then asks for the reply to the text)
@@ -371,25 +412,7 @@ class _FoundClosedLink:
         await self._found_closed.wait()
         for event in self._left:
             yield event
-        await self._closed.wait()
-
-    async def aclose(self) -> None:
-        self._closed.set()
-
-
-class _FoundClosedProvider:
-    provider_name = "found-closed"
-    price_provider: str | None = None
-    input_format = PCM24K
-    output_format = PCM24K
-    default_model: str | None = "found-closed-model"
-
-    def __init__(self, left: Sequence[RealtimeEvent], found_by: str) -> None:
-        self._left = left
-        self._found_by = found_by
-
-    async def aconnect(self, setup: SessionSetup, options: RealtimeOptions) -> _FoundClosedLink:
-        return _FoundClosedLink(self._left, self._found_by)
+        await self.closed.wait()
 
 
 _SAID = (ReplyStarted("r1"), TextOut("i1", "Hello."), ToolCalled("c1", "clock", "{}"))
@@ -409,12 +432,7 @@ _API_ERROR = ServerFailed("The model is overloaded.", "server_error")
 async def test_the_events_left_after_a_send_found_the_connection_closed_are_read_within_bounds(
     virtual_clock: VirtualClock, left: Sequence[RealtimeEvent], apis: bool, seconds: float
 ) -> None:
-    voice = make_realtime_agent(
-        RealtimeOptions,
-        _FoundClosedProvider(left, "text"),
-        alias="CLOSED",
-        summary="Closed.",
-    ).fork(tools=[_clock])
+    voice = scripted_agent(lambda: _FoundClosedLink(left, "text"), "CLOSED").fork(tools=[_clock])
     async with MiniAgents():
         found, error = await pieces_then_error(voice.inquire(streamed(["Hi."])))
     if apis:
@@ -434,12 +452,7 @@ async def test_an_ask_for_a_reply_that_found_the_connection_closed_ends_with_the
 ):
     # (was: the ask made as a reply ended, the session's read of the events raised the
     # connection's error at once, the API's error after it never read)
-    voice = make_realtime_agent(
-        RealtimeOptions,
-        _FoundClosedProvider((*_SAID, _API_ERROR), "respond"),
-        alias="CLOSED",
-        summary="Closed.",
-    )
+    voice = scripted_agent(lambda: _FoundClosedLink((*_SAID, _API_ERROR), "respond"), "CLOSED")
     async with MiniAgents():
         found, error = await pieces_then_error(voice.inquire(streamed(["Hi."])))
     assert isinstance(error, RealtimeServerError)

@@ -24,7 +24,6 @@ import socket
 import wave
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,15 +42,7 @@ if TYPE_CHECKING:
 
 from miniagents.errors import WebConfigurationError
 from miniagents.ext.llm.offline import offline_agent
-from miniagents.ext.realtime import PCM24K, AudioFormat, web
-from miniagents.ext.realtime.agent import make_realtime_agent
-from miniagents.ext.realtime.provider import (
-    InputEnd,
-    RealtimeEvent,
-    RealtimeLink,
-    RealtimeOptions,
-    SessionSetup,
-)
+from miniagents.ext.realtime import web
 from miniagents.ext.realtime.web import voice_app
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
@@ -60,7 +51,7 @@ from miniagents.messages.image import ImagePart
 from miniagents.promising.limits import DEFAULT_HIGH_WATER_MARK
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer, ToolCall, VirtualClock
-from tests.ext.realtime.kit import APIS
+from tests.ext.realtime.kit import APIS, ScriptedLink, scripted_agent
 from tests.ext.web.serving import until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -791,33 +782,19 @@ async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
     assert [record.outcome for record in fake_llm.realtime_sessions] == ["closed"] * len(malformed)
 
 
-class _HeldLink:
+class _HeldLink(ScriptedLink):
     """A realtime API that takes the user's audio only once the test lets it, and says nothing."""
 
     reports_speech = True
-    replies_to_tool_outputs = False
-    replayed = False
 
     def __init__(self) -> None:
+        super().__init__()
         self.taken: list[bytes] = []
         self.let_in = asyncio.Event()
-        self.closed = asyncio.Event()
 
     async def asend_audio(self, audio: bytes) -> None:
         await self.let_in.wait()
         self.taken.append(audio)
-
-    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
-        raise AssertionError("no text is sent")
-
-    async def asend_images(self, images: Sequence[ImagePart]) -> None:
-        raise AssertionError("no image is sent")
-
-    async def asend_item(self, role: str, text: str) -> None:
-        raise AssertionError("nothing is carried in")
-
-    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
-        raise AssertionError("no tool is called")
 
     async def arespond(self) -> None:
         return None
@@ -825,39 +802,10 @@ class _HeldLink:
     async def atruncate(self, item_id: str, played_ms: int) -> None:
         return None
 
-    async def aend_input(self) -> InputEnd:
-        return "no_turn"
-
-    async def events(self) -> AsyncIterator[RealtimeEvent]:
-        await self.closed.wait()
-        said: tuple[RealtimeEvent, ...] = ()  # (an async generator of no event)
-        for event in said:
-            yield event
-
-    async def aclose(self) -> None:
-        self.closed.set()
-
-
-@dataclass
-class _HeldAPI:
-    """The realtime provider of one :class:`_HeldLink`."""
-
-    link: _HeldLink
-    provider_name: str = "held"
-    price_provider: str | None = None
-    input_format: AudioFormat = PCM24K
-    output_format: AudioFormat = PCM24K
-    default_model: str | None = "held-model"
-
-    async def aconnect(self, setup: SessionSetup, options: RealtimeOptions) -> RealtimeLink:
-        return self.link
-
 
 def held_voice(link: _HeldLink, settings: WebSettings | None = None) -> Starlette:
-    """A voice app of :class:`_HeldAPI`, of ``settings`` (else the default ones)."""
-    agent = make_realtime_agent(
-        RealtimeOptions, _HeldAPI(link), alias="HELD_VOICE", summary="A voice of a held API."
-    )
+    """A voice app of the API ``link`` (every session's), of ``settings`` (else the default)."""
+    agent = scripted_agent(lambda: link, "HELD_VOICE", "A voice of a held API.")
     return voice_app(
         agent,
         authentication=NoAuthentication(),
