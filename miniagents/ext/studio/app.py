@@ -22,6 +22,10 @@ side by side. Its JSON API, under ``/api``:
                                             413, and so is its fork)
 ==========================================  ==============================================
 
+Its errors are JSON, ``{"error": {"code": ..., "message": ...}}``; one it did not expect (a
+disk's ``OSError``, a store's bug) is a 500 ``server_error`` that names the error's class and
+the reference the server's log has it under (logged once, whole), never its text.
+
 A diff and a fork read runs whole (up to ``max_run_events`` events each): at most
 ``max_reads`` such requests read at once, and one more is a 503 (``too_many_reads``, with
 ``Retry-After``) to retry in a moment.
@@ -77,7 +81,7 @@ from miniagents.ext.errors import MissingExtraError, WebConfigurationError
 try:
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 except ImportError as _missing:  # (the web extra is installed in the tests)
@@ -370,7 +374,15 @@ class _Studio:
         self.reads = reads
 
     def api(self, handler: _Handler) -> _Handler:
-        """``handler`` for the token's holder alone, the studio's errors as JSON errors."""
+        """``handler`` for the token's holder alone, its errors as the studio's JSON errors.
+
+        The studio's own errors are answered by kind (a 404, a 422, ...; the store's
+        failure a 500 ``store_error``); any other error (a disk's ``OSError``, a store's
+        bug) is a 500 ``server_error`` naming its class and a reference, the error logged
+        once, whole, under it (:func:`~miniagents.ext.told_errors.told_error`): never its
+        text, which may name the server's paths. An ``HTTPException`` goes on to the app's
+        handlers, and a client that left (``ClientDisconnect``) is answered nothing.
+        """
 
         async def guarded(request: Request) -> Response:
             refused = self.door.owner(request)
@@ -393,6 +405,19 @@ class _Studio:
                     "The studio failed to answer %s %s.", request.method, request.url.path
                 )
                 return _error(500, "store_error", _STORE_FAILED)
+            except (HTTPException, ClientDisconnect):
+                raise
+            except Exception as error:  # (a disk's, a bug's: by class and reference)
+                path = request.url.path
+                told = told_error(
+                    error,
+                    _logger,
+                    f"Answering {request.method} {path}",
+                    error_texts=False,
+                    who=f"The studio's answer to {request.method} {path}",
+                    operator="the studio's operator",
+                )
+                return _error(500, "server_error", f"{told.text} Retry once it is fixed.")
 
         return guarded
 

@@ -1352,3 +1352,63 @@ async def test_a_fork_whose_run_is_read_as_the_studios_lifespan_ends_is_refused(
     assert answer.status_code == 503, answer.text  # (was: 202)
     assert answer.json()["error"]["code"] == "shutting_down"
     assert held.started == []
+
+
+class _FailingStore(RunStore):
+    """A store whose reads of runs (the list, one run) fail with ``failure``."""
+
+    def __init__(self, path: Path, failure: Exception) -> None:
+        super().__init__(path)
+        self.failure = failure
+
+    def runs(self, limit: int = 20) -> list[RunInfo]:
+        raise self.failure
+
+    def run(self, run_id: str) -> RunInfo:
+        raise self.failure
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [OSError(5, "Input/output error: /srv/runs.sqlite"), RuntimeError("a bug of the store")],
+    ids=["disk", "bug"],
+)
+async def test_an_unexpected_error_of_the_api_is_a_json_500_by_reference_logged_once(
+    store: RunStore, failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read of the API fails with an error that is no ``StudioError`` (a disk's
+    ``OSError``, a store's bug): each request is a 500 in the studio's JSON shape, naming
+    the error's class and a reference, the error logged once under it, its text shown to
+    nobody. (Was: Starlette's plain-text "Internal Server Error", the error logged by the
+    server with no reference to match.)"""
+    failing = _FailingStore(store.path, failure)
+    paths = ["/api/runs", "/api/runs/last", "/api/runs/last/events", "/api/diff?left=a&right=b"]
+    with caplog.at_level(logging.ERROR):
+        async with served(studio_app(failing, token=TOKEN)) as client:
+            answers = [await client.get(path, headers=AUTH) for path in paths]
+    failing.close()
+    kind = type(failure).__name__
+    references = []
+    for path, answer in zip(paths, answers, strict=True):
+        assert answer.status_code == 500, answer.text
+        assert answer.headers["content-type"] == "application/json"  # (was: text/plain)
+        said = answer.json()["error"]
+        assert said["code"] == "server_error"
+        found = re.fullmatch(
+            rf"The studio's answer to GET {re.escape(path.partition('?')[0])} failed with "
+            rf"{kind}\. The server's log has the error under the reference ([0-9a-f]{{32}}): "
+            r"ask the studio's operator to look it up there\. Retry once it is fixed\.",
+            said["message"],
+        )
+        assert found is not None, said
+        assert str(failure) not in answer.text
+        references.append(found.group(1))
+    assert len(set(references)) == len(paths)
+    assert [(record.name, record.getMessage()) for record in caplog.records] == [
+        (
+            "miniagents.ext.studio",
+            f"Answering GET {path.partition('?')[0]} failed with {kind} (reference {reference}).",
+        )
+        for path, reference in zip(paths, references, strict=True)
+    ]
+    assert all(record.exc_info and record.exc_info[1] is failure for record in caplog.records)
