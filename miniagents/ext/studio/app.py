@@ -860,15 +860,15 @@ def _told_damage(run_id: str, error: StudioStoreError) -> str:
     """What a follower is told of a damaged chunk: by a reference, the error logged whole.
 
     The error's text names the store's file and what failed to parse it: the log has it
-    (an ``ERROR`` with its traceback), the client only the run and the reference.
+    (an ``ERROR`` with its traceback, once, as :func:`_told_failure` logs), the client only
+    the run and the reference, in the words every server's error says it with.
     """
-    reference = uuid.uuid4().hex
-    _logger.error(
-        "Reading the events of the run %s failed (reference %s).", run_id, reference, exc_info=error
+    told = told_error(
+        error, _logger, f"Following the events of the run {run_id}", error_texts=False
     )
     return (
         f"A chunk of the run {run_id}'s events cannot be read: the store is damaged. The "
-        f"studio's log has the error under the reference {reference}: ask the studio's "
+        f"server's log has the error under the reference {told.reference}: ask the studio's "
         "operator to look it up there."
     )
 

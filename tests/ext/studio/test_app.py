@@ -523,19 +523,34 @@ async def test_a_position_or_limit_that_is_no_small_whole_number_is_a_400(
 
 
 async def test_a_damaged_chunk_ends_the_event_stream_with_an_error_event_saying_so(
-    client: httpx.AsyncClient, recorded: str, store: RunStore
+    client: httpx.AsyncClient, recorded: str, store: RunStore, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A chunk that cannot be read ends the stream with an ``error`` event naming the run
+    and the reference its error is logged under (once), in the words of every server's
+    error: "The server's log has the error under the reference ...". (Was: "The studio's
+    log", a second wording of the same thing.)"""
     with sqlite3.connect(store.path) as damaging:  # (a batch cut short: a crash mid-write)
         damaging.execute("UPDATE studio_chunks SET data = substr(data, 1, 20)")
     damaging.close()
-    async with client.stream("GET", f"/api/runs/{recorded}/events", headers=AUTH) as response:
-        events = await _events(response)  # (whole: not cut with the chunked body unfinished)
+    with caplog.at_level(logging.ERROR, logger="miniagents.ext.studio"):
+        async with client.stream("GET", f"/api/runs/{recorded}/events", headers=AUTH) as response:
+            events = await _events(response)  # (whole: not cut with the body unfinished)
     [(kind, said)] = events
     assert kind == "error"
-    assert "cannot be read" in said["message"]
-    assert recorded in said["message"]
-    assert store.path.name not in said["message"]  # (the server's path: logged, not told)
-    assert "reference" in said["message"]
+    found = re.fullmatch(
+        rf"A chunk of the run {recorded}'s events cannot be read: the store is damaged\. The "
+        r"server's log has the error under the reference ([0-9a-f]{32}): ask the studio's "
+        r"operator to look it up there\.",
+        said["message"],
+    )
+    assert found is not None, said  # (the server's path: logged, not told)
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    assert [record.getMessage() for record in logged] == [
+        f"Following the events of the run {recorded} failed with StudioStoreError "
+        f"(reference {found.group(1)})."
+    ]
+    assert logged[0].exc_info is not None
+    assert store.path.name in str(logged[0].exc_info[1])
 
 
 async def test_a_chunk_the_store_holds_as_text_with_line_breaks_is_one_event_or_an_error(
