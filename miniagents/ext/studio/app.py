@@ -941,7 +941,10 @@ def _secrets_of(environment: Mapping[str, str]) -> tuple[re.Pattern[str] | None,
 
 
 class _Forks:
-    """The fork programs this studio started: at most ``limit`` running, the last 100 kept."""
+    """The fork programs this studio started: at most ``limit`` running, the last 100 kept.
+
+    The running ones are kept whatever their age: the oldest ended ones make room.
+    """
 
     def __init__(
         self, runs: RunStore, limit: int, environment: dict[str, str], timeout: float | None
@@ -973,12 +976,22 @@ class _Forks:
         secrets, names = _secrets_of(program_environment(self.environment))
         state = self.states[child] = _ForkState(task, secrets, names)
         task.add_done_callback(lambda ended: self._ended(child, state, ended))
-        while len(self.states) > _KEPT_FORKS:
-            oldest = next(iter(self.states))
-            if not self.states[oldest].task.done():
-                break
-            del self.states[oldest]
+        self._trim()
         return True
+
+    def _trim(self) -> None:
+        """Keep the last :data:`_KEPT_FORKS` forks: the oldest ended ones go, the running stay.
+
+        A running fork is kept whatever its age (its program's end is still to be shown):
+        more than :data:`_KEPT_FORKS` are kept only while more than that many run (a
+        ``limit`` above it).
+        """
+        excess = len(self.states) - _KEPT_FORKS
+        if excess <= 0:
+            return
+        ended = [child for child, state in self.states.items() if state.task.done()]
+        for child in ended[:excess]:
+            del self.states[child]
 
     def _ended(self, child: str, state: _ForkState, task: asyncio.Task[ForkResult]) -> None:
         """Keep how the fork's program ended: its result, or its error by class and reference.

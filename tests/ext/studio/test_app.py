@@ -1427,3 +1427,50 @@ async def test_an_unexpected_error_of_the_api_is_a_json_500_by_reference_logged_
         for path, reference in zip(paths, references, strict=True)
     ]
     assert all(record.exc_info and record.exc_info[1] is failure for record in caplog.records)
+
+
+async def test_the_forks_kept_past_the_hundredth_drop_the_oldest_ended_not_a_running_one(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The studio keeps the last 100 forks' states: with the oldest one still running, the
+    oldest ended one is dropped as the 101st starts, the running one kept (its state still
+    shown). (Was: the trimming stopped at the running one, so every fork after it was kept
+    until it ended, past 100.)"""
+    run_id = "20261129-000000-keep00"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "pass"), tmp_path)
+    held = asyncio.Event()
+    started: asyncio.Queue[asyncio.Task[Any]] = asyncio.Queue()
+    programs = itertools.count(1)
+
+    async def quick_or_held(_runs: RunStore, planned: Fork, **_options: Any) -> ForkResult:
+        task = asyncio.current_task()
+        assert task is not None
+        started.put_nowait(task)
+        if next(programs) == 1:
+            await held.wait()  # (the first fork runs until the test ends it)
+        return ForkResult(planned.child, 0, "")
+
+    monkeypatch.setattr(studio_app_module, "afork", quick_or_held)
+    app = studio_app(store, token=TOKEN)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        studio_lifespan(app),
+        httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
+    ):
+        children = []
+        for _ in range(101):
+            asked = await client.post(
+                f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "."}
+            )
+            assert asked.status_code == 202, asked.text
+            children.append(asked.json()["run"])
+            program = await asyncio.wait_for(started.get(), WAIT)
+            if len(children) > 1:
+                await asyncio.wait_for(program, WAIT)  # (ended before the next starts)
+        states = [await client.get(f"/api/forks/{child}", headers=AUTH) for child in children]
+        held.set()
+    assert next(programs) == 102
+    assert states[0].json()["running"] is True  # (the running one kept)
+    assert states[1].status_code == 404  # (was: 200, kept: 101 forks)
+    assert [state.status_code for state in states[2:]] == [200] * 99
+    assert all(state.json()["running"] is False for state in states[2:])
