@@ -56,7 +56,9 @@ server stops: the host app's lifespan enters :func:`studio_lifespan` for it. Unt
 lifespan has started, the studio refuses forks (a 503, ``no_lifespan``, naming
 :func:`studio_lifespan`); the rest of its API needs no lifespan and answers as ever. Once
 its shutdown has begun (its server stops, or its lifespan ends), a fork is a 503 too
-(``shutting_down``): its program would be stopped at once, or not at all.
+(``shutting_down``): its program would be stopped at once, or not at all. One studio served
+by several servers at once (its lifespan entered by each) stops its forks, and refuses
+more, as the last of them stops.
 """
 
 from __future__ import annotations
@@ -217,11 +219,11 @@ def studio_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        studio.forks.serving, studio.forks.stopping = True, False  # (forks may start now)
+        studio.forks.enter()  # (forks may start now)
         try:
             yield
-        finally:  # (the host's lifespan failing after it, too: no fork outlives it)
-            await studio.forks.aclose()
+        finally:  # (the host's lifespan failing after it, too: no fork outlives the last)
+            await studio.forks.aleave()
 
     app = Starlette(
         routes=_routes(studio),
@@ -242,6 +244,8 @@ def studio_lifespan(app: Starlette) -> contextlib.AbstractAsyncContextManager[ob
     running as its server stops. Entered in the host app's lifespan (``async with
     studio_lifespan(studio): yield``), it stops them as the host app stops (their runs end
     as lost). Until it is entered, the studio refuses forks (a 503, ``no_lifespan``).
+    Entered more than once at a time (by two servers of the studio), the last to end stops
+    the forks.
 
     Args:
         app: An app :func:`studio_app` made.
@@ -955,7 +959,8 @@ class _Forks:
         self.timeout = timeout
         self.states: OrderedDict[str, _ForkState] = OrderedDict()
         self.serving = False  # (the studio's lifespan has started: its end stops the forks)
-        self.stopping = False  # (its end has begun: no fork starts any more)
+        self.lifespans = 0  # (its lifespans running: one per server serving it)
+        self.stopping = False  # (the last one's end has begun: no fork starts any more)
 
     def running(self) -> int:
         return sum(not state.task.done() for state in self.states.values())
@@ -1038,6 +1043,21 @@ class _Forks:
             shown["returncode"] = state.result.returncode
             shown["output"] = state.shown_output(state.result)
         return shown
+
+    def enter(self) -> None:
+        """A lifespan of the studio has started (a server serves it): forks may start."""
+        self.lifespans += 1
+        self.serving, self.stopping = True, False
+
+    async def aleave(self) -> None:
+        """A lifespan of the studio ends: the last one stops the forks (:meth:`aclose`).
+
+        The same app may be served by two servers at once, each entering its lifespan; its
+        forks belong to no one server, so the first to stop leaves them to the other.
+        """
+        self.lifespans -= 1
+        if not self.lifespans:
+            await self.aclose()
 
     async def aclose(self) -> None:
         """Stop the programs still running (their runs end as lost), and start no more."""

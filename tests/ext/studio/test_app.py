@@ -1474,3 +1474,43 @@ async def test_the_forks_kept_past_the_hundredth_drop_the_oldest_ended_not_a_run
     assert states[1].status_code == 404  # (was: 200, kept: 101 forks)
     assert [state.status_code for state in states[2:]] == [200] * 99
     assert all(state.json()["running"] is False for state in states[2:])
+
+
+async def test_a_studio_served_by_two_servers_stops_its_forks_as_the_last_one_stops(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One studio app served by two servers at once (its lifespan entered twice): the first
+    server's stop leaves the forks running and the other server forking; the last one's
+    stops them, and refuses forks. (Was: the first to stop stopped every fork, the other
+    server's too, and the other server refused forks from then on, ``shutting_down``.)"""
+    run_id = "20261129-000000-twice0"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "pass"), tmp_path)
+
+    async def held(_runs: RunStore, planned: Fork, **_options: Any) -> ForkResult:
+        await asyncio.Event().wait()  # (runs until it is stopped)
+        return ForkResult(planned.child, 0, "")
+
+    monkeypatch.setattr(studio_app_module, "afork", held)
+    app = studio_app(store, token=TOKEN, max_forks=3)
+    fork = f"/api/runs/{run_id}/fork"
+    body = {"call": 1, "system": "."}
+    async with contextlib.AsyncExitStack() as second:
+        other = await second.enter_async_context(served(app))
+        async with served(app) as first:
+            asked = await first.post(fork, headers=AUTH, json=body)
+            assert asked.status_code == 202, asked.text
+            children = [asked.json()["run"]]
+        # (the first server has stopped, its lifespan ended: the other serves on)
+        state = await other.get(f"/api/forks/{children[0]}", headers=AUTH)
+        assert state.json()["running"] is True  # (was: False, "cancelled")
+        asked = await other.post(fork, headers=AUTH, json=body)
+        assert asked.status_code == 202, asked.text  # (was: 503 shutting_down)
+        children.append(asked.json()["run"])
+    assert app.state.forks.running() == 0
+    for child in children:
+        assert app.state.forks.state(child)["error"] == "cancelled"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        refused = await client.post(fork, headers=AUTH, json=body)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "shutting_down"
