@@ -22,6 +22,10 @@ side by side. Its JSON API, under ``/api``:
                                             413, and so is its fork)
 ==========================================  ==============================================
 
+Its errors are JSON, ``{"error": {"code": ..., "message": ...}}``; one it did not expect (a
+disk's ``OSError``, a store's bug) is a 500 ``server_error`` that names the error's class and
+the reference the server's log has it under (logged once, whole), never its text.
+
 A diff and a fork read runs whole (up to ``max_run_events`` events each): at most
 ``max_reads`` such requests read at once, and one more is a 503 (``too_many_reads``, with
 ``Retry-After``) to retry in a moment.
@@ -52,7 +56,9 @@ server stops: the host app's lifespan enters :func:`studio_lifespan` for it. Unt
 lifespan has started, the studio refuses forks (a 503, ``no_lifespan``, naming
 :func:`studio_lifespan`); the rest of its API needs no lifespan and answers as ever. Once
 its shutdown has begun (its server stops, or its lifespan ends), a fork is a 503 too
-(``shutting_down``): its program would be stopped at once, or not at all.
+(``shutting_down``): its program would be stopped at once, or not at all. One studio served
+by several servers at once (its lifespan entered by each) stops its forks, and refuses
+more, as the last of them stops.
 """
 
 from __future__ import annotations
@@ -77,7 +83,7 @@ from miniagents.ext.errors import MissingExtraError, WebConfigurationError
 try:
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 except ImportError as _missing:  # (the web extra is installed in the tests)
@@ -213,11 +219,11 @@ def studio_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        studio.forks.serving, studio.forks.stopping = True, False  # (forks may start now)
+        studio.forks.enter()  # (forks may start now)
         try:
             yield
-        finally:  # (the host's lifespan failing after it, too: no fork outlives it)
-            await studio.forks.aclose()
+        finally:  # (the host's lifespan failing after it, too: no fork outlives the last)
+            await studio.forks.aleave()
 
     app = Starlette(
         routes=_routes(studio),
@@ -238,6 +244,8 @@ def studio_lifespan(app: Starlette) -> contextlib.AbstractAsyncContextManager[ob
     running as its server stops. Entered in the host app's lifespan (``async with
     studio_lifespan(studio): yield``), it stops them as the host app stops (their runs end
     as lost). Until it is entered, the studio refuses forks (a 503, ``no_lifespan``).
+    Entered more than once at a time (by two servers of the studio), the last to end stops
+    the forks.
 
     Args:
         app: An app :func:`studio_app` made.
@@ -370,7 +378,15 @@ class _Studio:
         self.reads = reads
 
     def api(self, handler: _Handler) -> _Handler:
-        """``handler`` for the token's holder alone, the studio's errors as JSON errors."""
+        """``handler`` for the token's holder alone, its errors as the studio's JSON errors.
+
+        The studio's own errors are answered by kind (a 404, a 422, ...; the store's
+        failure a 500 ``store_error``); any other error (a disk's ``OSError``, a store's
+        bug) is a 500 ``server_error`` naming its class and a reference, the error logged
+        once, whole, under it (:func:`~miniagents.ext.told_errors.told_error`): never its
+        text, which may name the server's paths. An ``HTTPException`` goes on to the app's
+        handlers, and a client that left (``ClientDisconnect``) is answered nothing.
+        """
 
         async def guarded(request: Request) -> Response:
             refused = self.door.owner(request)
@@ -393,6 +409,19 @@ class _Studio:
                     "The studio failed to answer %s %s.", request.method, request.url.path
                 )
                 return _error(500, "store_error", _STORE_FAILED)
+            except (HTTPException, ClientDisconnect):
+                raise
+            except Exception as error:  # (a disk's, a bug's: by class and reference)
+                path = request.url.path
+                told = told_error(
+                    error,
+                    _logger,
+                    f"Answering {request.method} {path}",
+                    error_texts=False,
+                    who=f"The studio's answer to {request.method} {path}",
+                    operator="the studio's operator",
+                )
+                return _error(500, "server_error", f"{told.text} Retry once it is fixed.")
 
         return guarded
 
@@ -835,15 +864,15 @@ def _told_damage(run_id: str, error: StudioStoreError) -> str:
     """What a follower is told of a damaged chunk: by a reference, the error logged whole.
 
     The error's text names the store's file and what failed to parse it: the log has it
-    (an ``ERROR`` with its traceback), the client only the run and the reference.
+    (an ``ERROR`` with its traceback, once, as :func:`_told_failure` logs), the client only
+    the run and the reference, in the words every server's error says it with.
     """
-    reference = uuid.uuid4().hex
-    _logger.error(
-        "Reading the events of the run %s failed (reference %s).", run_id, reference, exc_info=error
+    told = told_error(
+        error, _logger, f"Following the events of the run {run_id}", error_texts=False
     )
     return (
         f"A chunk of the run {run_id}'s events cannot be read: the store is damaged. The "
-        f"studio's log has the error under the reference {reference}: ask the studio's "
+        f"server's log has the error under the reference {told.reference}: ask the studio's "
         "operator to look it up there."
     )
 
@@ -916,7 +945,10 @@ def _secrets_of(environment: Mapping[str, str]) -> tuple[re.Pattern[str] | None,
 
 
 class _Forks:
-    """The fork programs this studio started: at most ``limit`` running, the last 100 kept."""
+    """The fork programs this studio started: at most ``limit`` running, the last 100 kept.
+
+    The running ones are kept whatever their age: the oldest ended ones make room.
+    """
 
     def __init__(
         self, runs: RunStore, limit: int, environment: dict[str, str], timeout: float | None
@@ -927,7 +959,8 @@ class _Forks:
         self.timeout = timeout
         self.states: OrderedDict[str, _ForkState] = OrderedDict()
         self.serving = False  # (the studio's lifespan has started: its end stops the forks)
-        self.stopping = False  # (its end has begun: no fork starts any more)
+        self.lifespans = 0  # (its lifespans running: one per server serving it)
+        self.stopping = False  # (the last one's end has begun: no fork starts any more)
 
     def running(self) -> int:
         return sum(not state.task.done() for state in self.states.values())
@@ -948,12 +981,22 @@ class _Forks:
         secrets, names = _secrets_of(program_environment(self.environment))
         state = self.states[child] = _ForkState(task, secrets, names)
         task.add_done_callback(lambda ended: self._ended(child, state, ended))
-        while len(self.states) > _KEPT_FORKS:
-            oldest = next(iter(self.states))
-            if not self.states[oldest].task.done():
-                break
-            del self.states[oldest]
+        self._trim()
         return True
+
+    def _trim(self) -> None:
+        """Keep the last :data:`_KEPT_FORKS` forks: the oldest ended ones go, the running stay.
+
+        A running fork is kept whatever its age (its program's end is still to be shown):
+        more than :data:`_KEPT_FORKS` are kept only while more than that many run (a
+        ``limit`` above it).
+        """
+        excess = len(self.states) - _KEPT_FORKS
+        if excess <= 0:
+            return
+        ended = [child for child, state in self.states.items() if state.task.done()]
+        for child in ended[:excess]:
+            del self.states[child]
 
     def _ended(self, child: str, state: _ForkState, task: asyncio.Task[ForkResult]) -> None:
         """Keep how the fork's program ended: its result, or its error by class and reference.
@@ -1000,6 +1043,21 @@ class _Forks:
             shown["returncode"] = state.result.returncode
             shown["output"] = state.shown_output(state.result)
         return shown
+
+    def enter(self) -> None:
+        """A lifespan of the studio has started (a server serves it): forks may start."""
+        self.lifespans += 1
+        self.serving, self.stopping = True, False
+
+    async def aleave(self) -> None:
+        """A lifespan of the studio ends: the last one stops the forks (:meth:`aclose`).
+
+        The same app may be served by two servers at once, each entering its lifespan; its
+        forks belong to no one server, so the first to stop leaves them to the other.
+        """
+        self.lifespans -= 1
+        if not self.lifespans:
+            await self.aclose()
 
     async def aclose(self) -> None:
         """Stop the programs still running (their runs end as lost), and start no more."""

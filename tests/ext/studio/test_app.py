@@ -523,19 +523,34 @@ async def test_a_position_or_limit_that_is_no_small_whole_number_is_a_400(
 
 
 async def test_a_damaged_chunk_ends_the_event_stream_with_an_error_event_saying_so(
-    client: httpx.AsyncClient, recorded: str, store: RunStore
+    client: httpx.AsyncClient, recorded: str, store: RunStore, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A chunk that cannot be read ends the stream with an ``error`` event naming the run
+    and the reference its error is logged under (once), in the words of every server's
+    error: "The server's log has the error under the reference ...". (Was: "The studio's
+    log", a second wording of the same thing.)"""
     with sqlite3.connect(store.path) as damaging:  # (a batch cut short: a crash mid-write)
         damaging.execute("UPDATE studio_chunks SET data = substr(data, 1, 20)")
     damaging.close()
-    async with client.stream("GET", f"/api/runs/{recorded}/events", headers=AUTH) as response:
-        events = await _events(response)  # (whole: not cut with the chunked body unfinished)
+    with caplog.at_level(logging.ERROR, logger="miniagents.ext.studio"):
+        async with client.stream("GET", f"/api/runs/{recorded}/events", headers=AUTH) as response:
+            events = await _events(response)  # (whole: not cut with the body unfinished)
     [(kind, said)] = events
     assert kind == "error"
-    assert "cannot be read" in said["message"]
-    assert recorded in said["message"]
-    assert store.path.name not in said["message"]  # (the server's path: logged, not told)
-    assert "reference" in said["message"]
+    found = re.fullmatch(
+        rf"A chunk of the run {recorded}'s events cannot be read: the store is damaged\. The "
+        r"server's log has the error under the reference ([0-9a-f]{32}): ask the studio's "
+        r"operator to look it up there\.",
+        said["message"],
+    )
+    assert found is not None, said  # (the server's path: logged, not told)
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    assert [record.getMessage() for record in logged] == [
+        f"Following the events of the run {recorded} failed with StudioStoreError "
+        f"(reference {found.group(1)})."
+    ]
+    assert logged[0].exc_info is not None
+    assert store.path.name in str(logged[0].exc_info[1])
 
 
 async def test_a_chunk_the_store_holds_as_text_with_line_breaks_is_one_event_or_an_error(
@@ -1352,3 +1367,150 @@ async def test_a_fork_whose_run_is_read_as_the_studios_lifespan_ends_is_refused(
     assert answer.status_code == 503, answer.text  # (was: 202)
     assert answer.json()["error"]["code"] == "shutting_down"
     assert held.started == []
+
+
+class _FailingStore(RunStore):
+    """A store whose reads of runs (the list, one run) fail with ``failure``."""
+
+    def __init__(self, path: Path, failure: Exception) -> None:
+        super().__init__(path)
+        self.failure = failure
+
+    def runs(self, limit: int = 20) -> list[RunInfo]:
+        raise self.failure
+
+    def run(self, run_id: str) -> RunInfo:
+        raise self.failure
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [OSError(5, "Input/output error: /srv/runs.sqlite"), RuntimeError("a bug of the store")],
+    ids=["disk", "bug"],
+)
+async def test_an_unexpected_error_of_the_api_is_a_json_500_by_reference_logged_once(
+    store: RunStore, failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read of the API fails with an error that is no ``StudioError`` (a disk's
+    ``OSError``, a store's bug): each request is a 500 in the studio's JSON shape, naming
+    the error's class and a reference, the error logged once under it, its text shown to
+    nobody. (Was: Starlette's plain-text "Internal Server Error", the error logged by the
+    server with no reference to match.)"""
+    failing = _FailingStore(store.path, failure)
+    paths = ["/api/runs", "/api/runs/last", "/api/runs/last/events", "/api/diff?left=a&right=b"]
+    with caplog.at_level(logging.ERROR):
+        async with served(studio_app(failing, token=TOKEN)) as client:
+            answers = [await client.get(path, headers=AUTH) for path in paths]
+    failing.close()
+    kind = type(failure).__name__
+    references = []
+    for path, answer in zip(paths, answers, strict=True):
+        assert answer.status_code == 500, answer.text
+        assert answer.headers["content-type"] == "application/json"  # (was: text/plain)
+        said = answer.json()["error"]
+        assert said["code"] == "server_error"
+        found = re.fullmatch(
+            rf"The studio's answer to GET {re.escape(path.partition('?')[0])} failed with "
+            rf"{kind}\. The server's log has the error under the reference ([0-9a-f]{{32}}): "
+            r"ask the studio's operator to look it up there\. Retry once it is fixed\.",
+            said["message"],
+        )
+        assert found is not None, said
+        assert str(failure) not in answer.text
+        references.append(found.group(1))
+    assert len(set(references)) == len(paths)
+    assert [(record.name, record.getMessage()) for record in caplog.records] == [
+        (
+            "miniagents.ext.studio",
+            f"Answering GET {path.partition('?')[0]} failed with {kind} (reference {reference}).",
+        )
+        for path, reference in zip(paths, references, strict=True)
+    ]
+    assert all(record.exc_info and record.exc_info[1] is failure for record in caplog.records)
+
+
+async def test_the_forks_kept_past_the_hundredth_drop_the_oldest_ended_not_a_running_one(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The studio keeps the last 100 forks' states: with the oldest one still running, the
+    oldest ended one is dropped as the 101st starts, the running one kept (its state still
+    shown). (Was: the trimming stopped at the running one, so every fork after it was kept
+    until it ended, past 100.)"""
+    run_id = "20261129-000000-keep00"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "pass"), tmp_path)
+    held = asyncio.Event()
+    started: asyncio.Queue[asyncio.Task[Any]] = asyncio.Queue()
+    programs = itertools.count(1)
+
+    async def quick_or_held(_runs: RunStore, planned: Fork, **_options: Any) -> ForkResult:
+        task = asyncio.current_task()
+        assert task is not None
+        started.put_nowait(task)
+        if next(programs) == 1:
+            await held.wait()  # (the first fork runs until the test ends it)
+        return ForkResult(planned.child, 0, "")
+
+    monkeypatch.setattr(studio_app_module, "afork", quick_or_held)
+    app = studio_app(store, token=TOKEN)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        studio_lifespan(app),
+        httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
+    ):
+        children = []
+        for _ in range(101):
+            asked = await client.post(
+                f"/api/runs/{run_id}/fork", headers=AUTH, json={"call": 1, "system": "."}
+            )
+            assert asked.status_code == 202, asked.text
+            children.append(asked.json()["run"])
+            program = await asyncio.wait_for(started.get(), WAIT)
+            if len(children) > 1:
+                await asyncio.wait_for(program, WAIT)  # (ended before the next starts)
+        states = [await client.get(f"/api/forks/{child}", headers=AUTH) for child in children]
+        held.set()
+    assert next(programs) == 102
+    assert states[0].json()["running"] is True  # (the running one kept)
+    assert states[1].status_code == 404  # (was: 200, kept: 101 forks)
+    assert [state.status_code for state in states[2:]] == [200] * 99
+    assert all(state.json()["running"] is False for state in states[2:])
+
+
+async def test_a_studio_served_by_two_servers_stops_its_forks_as_the_last_one_stops(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One studio app served by two servers at once (its lifespan entered twice): the first
+    server's stop leaves the forks running and the other server forking; the last one's
+    stops them, and refuses forks. (Was: the first to stop stopped every fork, the other
+    server's too, and the other server refused forks from then on, ``shutting_down``.)"""
+    run_id = "20261129-000000-twice0"
+    _record_a_run_of(store, run_id, (sys.executable, "-c", "pass"), tmp_path)
+
+    async def held(_runs: RunStore, planned: Fork, **_options: Any) -> ForkResult:
+        await asyncio.Event().wait()  # (runs until it is stopped)
+        return ForkResult(planned.child, 0, "")
+
+    monkeypatch.setattr(studio_app_module, "afork", held)
+    app = studio_app(store, token=TOKEN, max_forks=3)
+    fork = f"/api/runs/{run_id}/fork"
+    body = {"call": 1, "system": "."}
+    async with contextlib.AsyncExitStack() as second:
+        other = await second.enter_async_context(served(app))
+        async with served(app) as first:
+            asked = await first.post(fork, headers=AUTH, json=body)
+            assert asked.status_code == 202, asked.text
+            children = [asked.json()["run"]]
+        # (the first server has stopped, its lifespan ended: the other serves on)
+        state = await other.get(f"/api/forks/{children[0]}", headers=AUTH)
+        assert state.json()["running"] is True  # (was: False, "cancelled")
+        asked = await other.post(fork, headers=AUTH, json=body)
+        assert asked.status_code == 202, asked.text  # (was: 503 shutting_down)
+        children.append(asked.json()["run"])
+    assert app.state.forks.running() == 0
+    for child in children:
+        assert app.state.forks.state(child)["error"] == "cancelled"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        refused = await client.post(fork, headers=AUTH, json=body)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "shutting_down"
