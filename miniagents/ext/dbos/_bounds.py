@@ -16,6 +16,7 @@ and its ``connect_args``; :func:`lock_timed_out` tells the error of a wait that 
 from __future__ import annotations
 
 import math
+import sqlite3
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -56,9 +57,19 @@ def bounded_url(url: sqlalchemy.URL, seconds: float) -> tuple[sqlalchemy.URL, di
 
 
 def lock_timed_out(error: BaseException) -> bool:
-    """Whether ``error`` (SQLAlchemy's, or its driver's) is a wait for a lock that hit its bound."""
+    """Whether ``error`` (SQLAlchemy's, or its driver's) is a wait for a lock that hit its bound.
+
+    Told by the code the driver gives, never by the words of its message (which may quote a
+    database's, a role's or a host's name, such as ``"unlocked_chats"``)::
+
+        SQLite      sqlite3's error code SQLITE_BUSY (its extended codes too): "database is
+                    locked", after the connection's ``timeout``
+        PostgreSQL  SQLSTATE 55P03, lock_not_available: psycopg 3's ``sqlstate``, psycopg2's
+                    ``pgcode`` (the statement cancelled by its ``lock_timeout``)
+    """
     original = getattr(error, "orig", None) or error
-    if getattr(original, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-        return True
-    said = str(original).lower()
-    return "lock timeout" in said or "database is locked" in said
+    if isinstance(original, sqlite3.Error):
+        code = getattr(original, "sqlite_errorcode", None)  # (set by sqlite3 itself)
+        return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return state == _LOCK_NOT_AVAILABLE
