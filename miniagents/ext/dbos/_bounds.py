@@ -28,12 +28,17 @@ _LOCK_NOT_AVAILABLE = "55P03"
 """PostgreSQL's SQLSTATE of a statement cancelled by its ``lock_timeout``."""
 
 
-def bounded_url(url: sqlalchemy.URL, seconds: float) -> tuple[sqlalchemy.URL, dict[str, object]]:
+def bounded_url(
+    url: sqlalchemy.URL, seconds: float, *, connect_seconds: float | None = None
+) -> tuple[sqlalchemy.URL, dict[str, object]]:
     """``url`` (PostgreSQL's through psycopg 3) and ``connect_args`` bounding its waits.
 
     Args:
         url: A SQLite or PostgreSQL URL (any other is returned as it is, with no arguments).
-        seconds: The most seconds a connection waits to connect or for a lock.
+        seconds: The most seconds a connection waits for a lock (and to connect, unless
+            ``connect_seconds`` is given).
+        connect_seconds: The most seconds a PostgreSQL connection waits for the server to
+            answer, if not ``seconds`` (a SQLite file has no server to wait for).
 
     Returns:
         The URL to make the engine with, and its ``connect_args``: SQLite's ``timeout``;
@@ -50,8 +55,9 @@ def bounded_url(url: sqlalchemy.URL, seconds: float) -> tuple[sqlalchemy.URL, di
     given = url.query.get("options", "")
     own = given if isinstance(given, str) else " ".join(given)
     lock = f"-c lock_timeout={max(1, math.ceil(seconds * 1000))}"
+    connect = seconds if connect_seconds is None else connect_seconds
     return url, {
-        "connect_timeout": max(1, math.ceil(seconds)),  # (whole seconds: libpq's unit)
+        "connect_timeout": max(1, math.ceil(connect)),  # (whole seconds: libpq's unit)
         "options": f"{own} {lock}".strip(),
     }
 

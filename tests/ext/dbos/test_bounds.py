@@ -1,4 +1,4 @@
-"""``lock_timed_out``: a wait for a lock that hit its bound, told by the driver's code."""
+"""``bounded_url``'s bounds on a connection's waits; ``lock_timed_out``: one that hit its bound."""
 
 from __future__ import annotations
 
@@ -9,7 +9,20 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from miniagents.ext.dbos._bounds import lock_timed_out
+from miniagents.ext.dbos._bounds import bounded_url, lock_timed_out
+
+
+def test_a_postgres_connection_waits_for_its_server_and_for_a_lock_by_their_own_bounds() -> None:
+    url = sqlalchemy.make_url("postgresql://u@127.0.0.1/db?options=-c%20search_path%3Dx")
+    made, arguments = bounded_url(url, 0.5, connect_seconds=7.2)
+    assert made.drivername == "postgresql+psycopg"
+    assert arguments == {
+        "connect_timeout": 8,  # (whole seconds: libpq's unit)
+        "options": "-c search_path=x -c lock_timeout=500",
+    }
+    assert bounded_url(url, 0.5)[1]["connect_timeout"] == 1  # (one bound for both)
+    sqlite = sqlalchemy.make_url("sqlite:///runs.sqlite")  # (no server: its lock's bound only)
+    assert bounded_url(sqlite, 0.5, connect_seconds=7.2) == (sqlite, {"timeout": 0.5})
 
 
 def test_a_sqlite_file_locked_by_another_connection_is_a_lock_timeout(tmp_path: Path) -> None:
