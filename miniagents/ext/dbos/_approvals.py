@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 __all__ = [
     "APPROVAL_MARK",
     "APPROVAL_WORKFLOW",
-    "CLAIM_WAIT",
+    "CLAIM_CONNECT_WAIT",
+    "CLAIM_LOCK_WAIT",
     "DECISION_TOPIC",
     "IDS_PER_QUERY",
     "SENT_MARK",
@@ -482,8 +483,14 @@ class Claim:
 
 _CLAIMS = "miniagents_decisions"
 
-CLAIM_WAIT = 30.0
-"""The most seconds a decision waits to reach the database, or for a lock on its claim."""
+CLAIM_LOCK_WAIT = 30.0
+"""The most seconds a decision's claim waits for a lock another session holds on it.
+
+(A SQLite file's lock, its connection's ``timeout``; a PostgreSQL row's or table's, the
+session's ``lock_timeout``.)"""
+
+CLAIM_CONNECT_WAIT = 30.0
+"""The most seconds a decision waits for a PostgreSQL server to answer (``connect_timeout``)."""
 
 
 def _said(message: Mapping[str, object]) -> str:
@@ -503,7 +510,7 @@ def claimed_send(
 
     Raises:
         DurableDatabaseError: if the claim stayed locked by another session for
-            :data:`CLAIM_WAIT` seconds (nothing was sent).
+            :data:`CLAIM_LOCK_WAIT` seconds (nothing was sent).
     """
     import sqlalchemy
 
@@ -518,7 +525,7 @@ def claimed_send(
             raise
         raise DurableDatabaseError(
             f"The decision on the approval {name!r} was not sent: its claim stayed locked "
-            f"for {CLAIM_WAIT:g} s ({first_line(error.orig or error)}). Another process or "
+            f"for {CLAIM_LOCK_WAIT:g} s ({first_line(error.orig or error)}). Another process or "
             "session holds a transaction open on the table of claims, "
             f"{_CLAIMS}: end that transaction, then decide again."
         ) from error
@@ -566,7 +573,9 @@ def _claims(url: str) -> tuple[sqlalchemy.Engine, sqlalchemy.Table]:
     """
     import sqlalchemy
 
-    made, connect_args = bounded_url(sqlalchemy.make_url(url), CLAIM_WAIT)
+    made, connect_args = bounded_url(
+        sqlalchemy.make_url(url), CLAIM_LOCK_WAIT, connect_seconds=CLAIM_CONNECT_WAIT
+    )
     postgres = made.get_backend_name() != "sqlite"
     engine = sqlalchemy.create_engine(
         made,

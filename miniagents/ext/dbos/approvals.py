@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, TypeVar
 from miniagents.ext.dbos import _engine
 from miniagents.ext.dbos._approvals import (
     APPROVAL_WORKFLOW,
-    CLAIM_WAIT,
+    CLAIM_CONNECT_WAIT,
+    CLAIM_LOCK_WAIT,
     SENT_MARK,
     Claim,
     approval_id,
@@ -405,7 +406,9 @@ class _Client:
         try:
             return await self._run(lambda client: claimed_send(client, self.url, name, message))
         except Exception as error:  # (a server gone since the client connected: one line)
-            failure = database_failure(error, self.url, self.shown, CLAIM_WAIT)
+            # (what a failure here waited for: a SQLite file's lock, or a server's answer)
+            waited = CLAIM_LOCK_WAIT if self.url.startswith("sqlite") else CLAIM_CONNECT_WAIT
+            failure = database_failure(error, self.url, self.shown, waited)
             if failure is None:
                 raise
             raise failure from None

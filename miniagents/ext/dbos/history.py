@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from miniagents.arguments import a_class, check_seconds, check_text
-from miniagents.ext.dbos._bounds import bounded_url
+from miniagents.ext.dbos._bounds import bounded_url, lock_timed_out
 from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine, let_go_of_damaged
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.errors import MissingExtraError
@@ -406,7 +406,7 @@ class _Connected:
             return MalformedChatHistoryError(
                 f"Could not {self._doing} the chat history {history.conversation!r}. {damaged}"
             )
-        if _locked(cause):
+        if lock_timed_out(error):
             return ChatHistoryError(
                 f"Could not {self._doing} the chat history {history.conversation!r}: the "
                 f"database {shown} stayed locked for {history.timeout:g} s ({cause}). Another "
@@ -436,7 +436,7 @@ def _create_table(connection: Connection) -> None:
         connection.commit()
     except sqlalchemy_errors.SQLAlchemyError as error:  # made by another process meanwhile?
         connection.rollback()
-        if _locked(_cause_of(error)):
+        if lock_timed_out(error):
             raise  # it waited its timeout already: waiting again would take twice as long
         _METADATA.create_all(connection, checkfirst=True)  # look again
         connection.commit()
@@ -445,8 +445,3 @@ def _create_table(connection: Connection) -> None:
 def _cause_of(error: BaseException) -> str:
     """The first line of what the database driver said (or of ``error``)."""
     return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-
-
-def _locked(cause: str) -> bool:
-    """Whether the driver said a SQLite file or a PostgreSQL lock stayed locked (too long)."""
-    return "locked" in cause or "busy" in cause or "lock timeout" in cause

@@ -15,6 +15,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
@@ -562,18 +563,44 @@ def test_the_approvals_of_ended_runs_are_withdrawn_however_many_runs_wait(
     assert claims == [("gone::approval.0", "withdrawn", "run")]  # (the live runs' wait on)
 
 
+def _claims_database(postgres: PostgresServer) -> str:
+    """A new database of ``postgres`` with DBOS's schema (where the claims are kept); its URL."""
+    url = postgres.create_database(f"claims_{time.monotonic_ns()}")
+    engine = sqlalchemy.create_engine(url.replace("postgresql:", "postgresql+psycopg:"))
+    try:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("CREATE SCHEMA dbos"))
+    finally:
+        engine.dispose()
+    return url
+
+
+def test_a_claim_waits_for_its_server_and_for_a_lock_by_their_own_bounds(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one CLAIM_WAIT was both: a lock's wait could not be shortened without the connection's
+    monkeypatch.setattr(_approvals, "CLAIM_LOCK_WAIT", 0.5)
+    monkeypatch.setattr(_approvals, "CLAIM_CONNECT_WAIT", 7.0)
+    made, _ = _approvals._claims(_claims_database(postgres))
+    asked: list[dict[str, Any]] = []
+    sqlalchemy.event.listen(
+        made, "do_connect", lambda dialect, record, args, params: asked.append(dict(params))
+    )
+    try:
+        with made.connect() as connection:
+            lock = connection.execute(sqlalchemy.text("SHOW lock_timeout")).scalar()
+    finally:
+        made.dispose()
+    assert asked[0]["connect_timeout"] == 7
+    assert lock == "500ms"
+
+
 def test_a_decision_whose_claim_another_session_holds_fails_within_its_bound(
     postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A claim row held by another session's open transaction: an error, not a hang."""
-    monkeypatch.setattr(_approvals, "CLAIM_WAIT", 0.5)
-    url = postgres.create_database(f"claims_{time.monotonic_ns()}")
-    engine = sqlalchemy.create_engine(url.replace("postgresql:", "postgresql+psycopg:"))
-    try:
-        with engine.begin() as connection:  # (DBOS's schema, where the claims are kept)
-            connection.execute(sqlalchemy.text("CREATE SCHEMA dbos"))
-    finally:
-        engine.dispose()
+    monkeypatch.setattr(_approvals, "CLAIM_LOCK_WAIT", 0.5)
+    url = _claims_database(postgres)
     made, _ = _approvals._claims(url)  # the table of claims made
     made.dispose()
     claim = (  # the claim of another decider, not committed yet

@@ -310,6 +310,19 @@ def test_a_server_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
     assert isinstance(raised.value, MiniAgentsError)
 
 
+@pytest.mark.parametrize("name", ["unlocked_chats", "busy_chats"])
+def test_a_missing_database_whose_name_says_locked_is_not_a_lock(
+    postgres: PostgresServer, name: str
+) -> None:
+    # the driver's words quote the name ('database "unlocked_chats" does not exist'): told
+    # by their words, this was "stayed locked for 2 s ... pass a longer timeout="
+    history = ChatHistorySQL("chat", database_url=postgres.url(name), timeout=2)
+    with pytest.raises(ChatHistoryError, match="cannot be reached") as raised:
+        asyncio.run(history.load())
+    assert f'database "{name}" does not exist' in str(raised.value)
+    assert "stayed locked" not in str(raised.value)
+
+
 def test_a_folder_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
     history = ChatHistorySQL("chat", database_url=f"sqlite:///{tmp_path / 'no' / 'c.sqlite'}")
     with pytest.raises(ChatHistoryError, match="folder exists"):

@@ -63,6 +63,15 @@ def _answer(call: LLMCall) -> str:
     return f"Answer {len(calls)}."
 
 
+def _answering(alias: str, database: str, **options: Any) -> MiniAgent[..., Message]:
+    """A durable offline agent ``alias`` of ``database`` answering with :func:`_answer`.
+
+    ``options`` are ``durable``'s (``elsewhere_timeout``, ``ids_by_input``).
+    """
+    answering = offline_agent.fork(alias=alias, reply=_answer, token_delay=0)
+    return durable(answering, database_url=database, **options)
+
+
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[str]:
     """A SQLite file of runs of its own; DBOS destroyed after the test, the model reset."""
@@ -78,9 +87,7 @@ def database(tmp_path: Path) -> Iterator[str]:
 async def test_an_ended_run_replays_its_messages_without_calling_the_model(
     database: str,
 ) -> None:
-    agent = durable(
-        offline_agent.fork(alias="REPLAYED", reply=_answer, token_delay=0), database_url=database
-    )
+    agent = _answering("REPLAYED", database)
     async with MiniAgents():
         with workflow_id("replayed-1"):
             first = [str(message) for message in await agent.inquire("Hello?")]
@@ -94,9 +101,7 @@ async def test_a_run_of_another_version_of_its_agent_is_refused(
 ) -> None:
     from miniagents.ext.dbos import _engine
 
-    agent = durable(
-        offline_agent.fork(alias="CHANGED", reply=_answer, token_delay=0), database_url=database
-    )
+    agent = _answering("CHANGED", database)
     async with MiniAgents():
         with workflow_id("changed-1"):
             await agent.inquire("Hello?")
@@ -118,10 +123,7 @@ async def test_a_run_refused_at_launch_then_ended_by_its_own_code_replays(
 
     from miniagents.ext.dbos import _engine
 
-    agent = durable(
-        offline_agent.fork(alias="REFUSEDTHEN", reply=_answer, token_delay=0),
-        database_url=database,
-    )
+    agent = _answering("REFUSEDTHEN", database)
     async with MiniAgents():
         first = [str(message) for message in await _asked_again(agent, "refused-1")]
         # (its reply may come before DBOS records the run as ended)
@@ -147,6 +149,14 @@ async def _recorded(agent: MiniAgent[..., Message], run: str) -> str:
     return run
 
 
+async def _pending_elsewhere(agent: MiniAgent[..., Message], database: str, run: str) -> None:
+    """``<run>-1``, a run of ``agent`` another server's executor holds pending (it died).
+
+    Made from ``<run>-0``, an ended run of ``agent`` asked ``Hello?``.
+    """
+    pending_elsewhere(database, await _recorded(agent, f"{run}-0"), f"{run}-1")
+
+
 def _replayed(agent: MiniAgent[..., Message], run: str) -> MessageSequencePromise:
     """``run`` read again by ``replay``."""
     return replay(agent, run)
@@ -167,12 +177,9 @@ async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
     # for a decision) never ends here: its replay, or the same run asked again by its id,
     # fails after its agent's elsewhere_timeout with what to do (was: it waited for the
     # run's end forever, and so did a web follow or resume of it)
-    answering = offline_agent.fork(
-        alias=f"ELSEWHERE{ask.__name__.upper()}", reply=_answer, token_delay=0
-    )
-    agent = durable(answering, database_url=database, elsewhere_timeout=0.5)
+    agent = _answering(f"ELSEWHERE{ask.__name__.upper()}", database, elsewhere_timeout=0.5)
     async with MiniAgents():
-        pending_elsewhere(database, await _recorded(agent, "elsewhere-0"), "elsewhere-1")
+        await _pending_elsewhere(agent, database, "elsewhere")
         for _ in range(2):  # (asked again, it is waited for again, as long)
             reply = ask(agent, "elsewhere-1")
             with pytest.raises(DurableError, match="DBOS executor 'dead-server'") as caught:
@@ -189,11 +196,7 @@ async def test_two_calls_sharing_a_run_pending_elsewhere_are_each_waited_for_a_b
     # failed after its bound, the second waited for the run's end forever)
     from miniagents.ext.dbos import _engine
 
-    agent = durable(
-        offline_agent.fork(alias="SHAREDELSEWHERE", reply=_answer, token_delay=0),
-        database_url=database,
-        elsewhere_timeout=3600,
-    )
+    agent = _answering("SHAREDELSEWHERE", database, elsewhere_timeout=3600)
     bounded = _engine._ended_elsewhere
     bounds: list[float] = []
     first_waits, both = asyncio.Event(), asyncio.Event()
@@ -206,7 +209,7 @@ async def test_two_calls_sharing_a_run_pending_elsewhere_are_each_waited_for_a_b
         return await bounded(workflow, executor, ended, 0)  # (its seconds gone)
 
     async with MiniAgents():
-        pending_elsewhere(database, await _recorded(agent, "shared-0"), "shared-1")
+        await _pending_elsewhere(agent, database, "shared")
         monkeypatch.setattr(_engine, "_ended_elsewhere", elapsed)
         first = _asked_again(agent, "shared-1")
         first_ended = asyncio.ensure_future(first.aresolve_messages())
@@ -230,10 +233,7 @@ async def test_a_stopped_run_whose_resume_failed_is_resumed_again_and_keeps_no_c
 
     from miniagents.ext.dbos import _engine
 
-    agent = durable(
-        offline_agent.fork(alias="RESUMEFAILED", reply=_answer, token_delay=0),
-        database_url=database,
-    )
+    agent = _answering("RESUMEFAILED", database)
     resumes: list[str] = []
 
     async def failed(workflow: str) -> None:
@@ -241,7 +241,7 @@ async def test_a_stopped_run_whose_resume_failed_is_resumed_again_and_keeps_no_c
         raise DurableError("The database of durable runs could not be reached.")
 
     async with MiniAgents():
-        pending_elsewhere(database, await _recorded(agent, "resumed-0"), "resumed-1")
+        await _pending_elsewhere(agent, database, "resumed")
         engine = _engine.current_engine()
         assert engine is not None
         engine.stopped.add("resumed-1")  # (as a run stopped here: its executor is not read)
@@ -262,9 +262,7 @@ def test_a_durable_agents_elsewhere_timeout_is_a_number_of_seconds() -> None:
 
 
 async def test_a_run_keeps_the_notes_and_names_an_app_gives_it(database: str) -> None:
-    agent = durable(
-        offline_agent.fork(alias="NOTED", reply=_answer, token_delay=0), database_url=database
-    )
+    agent = _answering("NOTED", database)
     async with MiniAgents():
         with workflow_id("noted-1"):
             await agent.inquire("Hello?")
@@ -288,12 +286,8 @@ async def test_a_run_keeps_the_notes_and_names_an_app_gives_it(database: str) ->
 async def test_an_agent_finds_cancels_notes_and_names_only_its_own_runs(database: str) -> None:
     # (was: afind_runs gave the runs of every durable agent of the database, and acancel_run
     # and anote_run acted on any workflow id: another agent's run, a name's workflow)
-    mine = durable(
-        offline_agent.fork(alias="MINE", reply=_answer, token_delay=0), database_url=database
-    )
-    theirs = durable(
-        offline_agent.fork(alias="THEIRS", reply=_answer, token_delay=0), database_url=database
-    )
+    mine = _answering("MINE", database)
+    theirs = _answering("THEIRS", database)
     async with MiniAgents():
         await _recorded(mine, "shared-1")
         await _recorded(theirs, "shared-2")
@@ -324,12 +318,8 @@ async def test_two_agents_of_one_database_name_their_own_runs_with_the_same_name
 ) -> None:
     # (was: names were one space for the database: the second agent's name was dropped
     # silently, and it found no run by it)
-    first = durable(
-        offline_agent.fork(alias="FIRST", reply=_answer, token_delay=0), database_url=database
-    )
-    second = durable(
-        offline_agent.fork(alias="SECOND", reply=_answer, token_delay=0), database_url=database
-    )
+    first = _answering("FIRST", database)
+    second = _answering("SECOND", database)
     async with MiniAgents():
         await _recorded(first, "first-1")
         await _recorded(second, "second-1")
@@ -346,12 +336,8 @@ async def test_a_name_recorded_when_names_were_one_for_all_agents_is_still_found
 
     from miniagents.ext.dbos.runs import _name_workflow
 
-    agent = durable(
-        offline_agent.fork(alias="OLDER", reply=_answer, token_delay=0), database_url=database
-    )
-    other = durable(
-        offline_agent.fork(alias="NEWER", reply=_answer, token_delay=0), database_url=database
-    )
+    agent = _answering("OLDER", database)
+    other = _answering("NEWER", database)
     async with MiniAgents():
         await _recorded(agent, "older-1")
         await _recorded(agent, "older-2")
@@ -374,16 +360,10 @@ async def test_an_agent_reads_the_notes_cancels_and_names_of_its_own_runs_only(
     # (was: arun_notes gave another agent's run's notes, acancelled_runs said another
     # agent's run was cancelled, and arun_named gave the run another agent had named,
     # though afind_runs found none of them among the agent's runs)
-    mine = durable(
-        offline_agent.fork(alias="MINE_READ", reply=_answer, token_delay=0),
-        database_url=database,
-    )
-    theirs = durable(
-        offline_agent.fork(alias="THEIRS_READ", reply=_answer, token_delay=0),
-        database_url=database,
-    )
+    mine = _answering("MINE_READ", database)
+    theirs = _answering("THEIRS_READ", database)
     async with MiniAgents():
-        pending_elsewhere(database, await _recorded(theirs, "read-0"), "read-1")
+        await _pending_elsewhere(theirs, database, "read")
         await acancel_run(theirs, "read-1")
         await anote_run(theirs, "read-0", {"seen": 1})
         await _recorded(mine, "read-2")
@@ -444,9 +424,7 @@ async def test_calls_of_one_agent_at_once_replay_their_own_records_whatever_thei
 async def test_runs_are_found_by_the_exact_case_of_their_ids_start(database: str) -> None:
     # (was: SQLite's LIKE, which DBOS matches the prefix with, found "R1-new" for "r1" too,
     # and with a limit it gave that run in place of "r1-old")
-    agent = durable(
-        offline_agent.fork(alias="CASED", reply=_answer, token_delay=0), database_url=database
-    )
+    agent = _answering("CASED", database)
     async with MiniAgents():
         await _recorded(agent, "r1-old")
         await _recorded(agent, "R1-new")
@@ -613,10 +591,7 @@ async def test_a_runs_approvals_are_told_apart_from_those_of_a_run_whose_id_diff
     tools = [FunctionTool(_pretend_remove, requires_approval=True)]
     remover = offline_agent.fork(alias="CASE_REMOVER", reply=_removing, tools=tools, token_delay=0)
     agent = durable(remover, database_url=database)
-    answering = durable(
-        offline_agent.fork(alias="CASE_ANSWER", reply=_answer, token_delay=0),
-        database_url=database,
-    )
+    answering = _answering("CASE_ANSWER", database)
     async with MiniAgents():
         pending_elsewhere(database, await _recorded(answering, "ended-1"), "CASE-1")
         reply = await _waiting(agent, "case-1")
@@ -819,11 +794,7 @@ async def test_calls_of_one_input_that_ask_at_once_share_one_run_started_once(
 
     from miniagents.ext.dbos import _engine
 
-    agent = durable(
-        offline_agent.fork(alias="SHARED", reply=_answer, token_delay=0),
-        database_url=database,
-        ids_by_input=True,
-    )
+    agent = _answering("SHARED", database, ids_by_input=True)
     async with MiniAgents():  # (DBOS launched: its own tasks are not the runs')
         await agent.inquire("Launch.")
     asked = DBOS.get_workflow_status_async
