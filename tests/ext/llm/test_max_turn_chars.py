@@ -342,8 +342,8 @@ def _is_thought(api: str, event: Event, blocks: set[int]) -> bool:
     if api == "openai":
         return "reasoning_content" in data.get("choices", [{}])[0].get("delta", {})
     if api == "responses":
-        item = data.get("item", {}).get("type")
-        return data.get("type", "").startswith("response.reasoning") or item == "reasoning"
+        kind, item = str(data.get("type", "")), data.get("item", {}).get("type")
+        return kind.startswith("response.reasoning") or item == "reasoning"
     if api == "gemini":
         return bool(data.get("candidates", [{}])[0]["content"]["parts"][0].get("thought"))
     return data.get(BLOCK_INDEX[api]) in blocks
