@@ -13,8 +13,9 @@
               is logged once)
     refusal:  delta.refusal pieces (``message.refusal`` not streamed): ``Refusal`` events
     reasoning: delta.reasoning_content (DeepSeek's, vLLM's) or delta.reasoning (OpenRouter's,
-              Ollama's): not kept, but counted toward ``MiniAgents(llm_max_turn_chars=...)``
-              with the text and arguments that follow it (see ``_turn_chars.TurnCount``)
+              Ollama's), alone or beside a chunk's content: not kept, but counted toward
+              ``MiniAgents(llm_max_turn_chars=...)`` in the turn's count, with the text and
+              arguments that the turn counts (see ``_turn_chars``)
 
 A stream whose chunks give no ``finish_reason`` was cut short: an ``LLMResponseError``. A
 whole reply (``stream=False``) whose choice has none is kept, its finish reason unknown:
@@ -29,7 +30,7 @@ from typing import Any
 import pydantic
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
-from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning, too_long
+from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning
 from miniagents.ext.llm.errors import LLMResponseError
 from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
 from miniagents.ext.llm.provider import (
@@ -122,7 +123,7 @@ async def chat_reply(
     answered: str | None = None  # the model that answered
     ids: dict[int, str] = {}  # the id of each call, by its index in the reply
     begun = False  # whether the reply's first token (a text, a refusal, a call) came
-    counted: TurnCount | None = None  # the turn's characters, from its first reasoning on
+    counted: TurnCount | None = None  # the turn's count, from the first reasoning on
     stream = await create(model=call.model, messages=messages, stream=True, **arguments)
     del api, create, arguments, messages  # (not held while it streams)
     try:
@@ -142,16 +143,14 @@ async def chat_reply(
                     refusal = getattr(delta, "refusal", None)
                     tool_calls = delta.tool_calls
                     begun = begun or bool(content or refusal or tool_calls)
-                    if content:  # most chunks: a token
-                        if counted is not None:  # (a reply that reasons: inline, no call)
-                            counted.left -= len(content)
-                            if counted.left < 0:
-                                raise too_long(counted.most)
+                    if content:  # most chunks: a token (counted by the turn, as it takes it)
+                        if delta.__pydantic_extra__:  # (reasoning beside it: counted too)
+                            counted = _reasoned(delta, counted)
                         yield content
                     else:  # (reasoning, not kept, but a sign of life: counted, so it ends)
                         counted = _reasoned(delta, counted)
                     if refusal or tool_calls:
-                        for event in _said(refusal, tool_calls, ids, counted):
+                        for event in _said(refusal, tool_calls, ids):
                             yield event
                     elif not content:
                         yield ""  # nothing else (reasoning, the finish): a sign of life
@@ -195,6 +194,9 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
 
     A finish reason in ``refusals`` (a server's ``content_filter``) ends it as ``"refusal"``.
 
+    Its reasoning counts toward the turn's bound (its text, refusal and arguments are
+    counted by the turn, as it takes them).
+
     Raises:
         LLMResponseError: if it has no choices; with reasoning, past the turn's bound
             (``too_long()``'s: the turn gives its own error in its place).
@@ -214,10 +216,7 @@ def _whole_reply(completion: Any, refusals: frozenset[str]) -> Iterator[LLMEvent
         if function is not None:
             events.append(ToolCallStart(called.id, function.name))
             events.append(ToolCallDelta(called.id, function.arguments or ""))
-    counted = _reasoned(choice.message, None)  # counted with the rest, as a stream's
-    if counted is not None:
-        counted.spend(len(text))
-        _count(events, counted)
+    _reasoned(choice.message, None)  # counted with the rest, as a stream's
     yield text
     yield from events
     yield Finish(
@@ -368,23 +367,12 @@ def _reasoned(said: Any, counted: TurnCount | None) -> TurnCount | None:
     return counted
 
 
-def _said(
-    refusal: str | None, tool_calls: Any, ids: dict[int, str], counted: TurnCount | None
-) -> list[LLMEvent]:
-    """The events of a chunk's refusal and tool calls (counted, in a reply that reasons)."""
+def _said(refusal: str | None, tool_calls: Any, ids: dict[int, str]) -> list[LLMEvent]:
+    """The events of a chunk's refusal and tool calls."""
     events: list[LLMEvent] = [Refusal(refusal)] if refusal else []
     for called in tool_calls or ():
         events += _call_events(called, ids)
-    if counted is not None:
-        _count(events, counted)
     return events
-
-
-def _count(events: list[LLMEvent], counted: TurnCount) -> None:
-    """Count the refusals and arguments of ``events`` toward the turn's bound."""
-    for event in events:
-        if isinstance(event, Refusal | ToolCallDelta):
-            counted.spend(len(event.text))
 
 
 def _chunk_usage(chunk: Any) -> Any:

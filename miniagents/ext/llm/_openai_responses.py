@@ -14,8 +14,8 @@
     refusal: response.refusal.delta pieces (a ``refusal`` content part): ``Refusal`` events
     reasoning: response.reasoning_text.delta, response.reasoning_summary_text.delta (a
             ``reasoning`` item): not kept, but counted toward
-            ``MiniAgents(llm_max_turn_chars=...)`` with the text and arguments that follow
-            it (see ``_turn_chars.TurnCount``)
+            ``MiniAgents(llm_max_turn_chars=...)`` in the turn's count, with the text and
+            arguments that the turn counts (see ``_turn_chars``)
 
 A stream ends with ``response.completed`` or ``response.incomplete`` (the reply was cut:
 its finish reason says why, e.g. ``max_output_tokens``); ``response.failed`` and ``error``
@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
-from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning, too_long
+from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMError, LLMResponseError
 from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
 from miniagents.ext.llm.provider import (
@@ -102,33 +102,25 @@ async def responses_reply(
     final: Any = None
     failed: Any = None  # an error or response.failed event
     begun = False  # whether the reply's first token (a text, a refusal, a call) came
-    counted: TurnCount | None = None  # the turn's characters, from its first reasoning on
+    counted: TurnCount | None = None  # the turn's count, from the first reasoning on
     stream = await create(model=call.model, input=request, stream=True, **arguments)
     del create, arguments, request  # (not held while it streams)
     try:
         async with stream:
             async for event in stream:
                 kind = event.type
-                if kind == "response.output_text.delta":
+                if kind == "response.output_text.delta":  # (counted by the turn)
                     begun = True
-                    if counted is not None:  # (a reply that reasons: inline, no call)
-                        counted.left -= len(event.delta)
-                        if counted.left < 0:
-                            raise too_long(counted.most)
                     yield event.delta
                 elif kind in _REASONING:  # not kept, but a sign of life: counted, so it ends
                     counted = count_reasoning(counted, len(event.delta))
                     yield ""
                 elif kind == "response.refusal.delta":
                     begun = True
-                    if counted is not None:
-                        counted.spend(len(event.delta))
                     yield Refusal(event.delta)
                 elif kind == "response.function_call_arguments.delta":
                     begun = True
                     argued.add(event.item_id)
-                    if counted is not None:
-                        counted.spend(len(event.delta))
                     yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.delta)
                 elif kind == "response.output_item.added" and event.item.type == "function_call":
                     item = event.item
@@ -137,15 +129,11 @@ async def responses_reply(
                     yield ToolCallStart(item.call_id, item.name)
                     if item.arguments:
                         argued.add(item.id or item.call_id)
-                        if counted is not None:
-                            counted.spend(len(item.arguments))
                         yield ToolCallDelta(item.call_id, item.arguments)
                 elif (
                     kind == "response.function_call_arguments.done" and event.item_id not in argued
                 ):
                     argued.add(event.item_id)  # the arguments came whole, without deltas
-                    if counted is not None:
-                        counted.spend(len(event.arguments))
                     yield ToolCallDelta(calls.get(event.item_id, event.item_id), event.arguments)
                 elif kind in ("response.completed", "response.incomplete"):
                     final = event.response
@@ -373,11 +361,8 @@ def _output_events(response: Any, refusals: frozenset[str]) -> list[LLMEvent]:
                 ToolCallDelta(item.call_id, item.arguments or ""),
             ]
     text = "".join(texts)
-    if thought:  # counted with the rest, as a stream's (see responses_reply)
-        counted = count_reasoning(None, thought + len(text))
-        for event in events:
-            if isinstance(event, Refusal | ToolCallDelta):
-                counted.spend(len(event.text))
+    if thought:  # counted with the rest (the turn counts those), as a stream's
+        count_reasoning(None, thought)
     return [
         text,
         *events,

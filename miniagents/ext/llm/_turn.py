@@ -27,11 +27,13 @@ tools with an ``LLMResponseError`` (no tool can run it, and no answer came with 
 turn the API paused (Anthropic's ``"pause_turn"``: its server tools ran long, and the
 model has not answered yet), not taken for the answer.
 
-A turn keeps at most ``MiniAgents(llm_max_turn_chars=...)`` characters of text, refusal
-and tool calls' arguments (and thinking or reasoning, which the provider counts: see
-:mod:`miniagents.ext.llm._turn_chars`): past them the call is stopped, and its messages fail with an
-``LLMResponseError`` (a stream that never ends, from a broken provider or proxy, would
-otherwise fill the memory: its pieces keep coming, so the stall timeout never fires).
+A turn keeps at most ``MiniAgents(llm_max_turn_chars=...)`` characters of text, refusal,
+tool calls' arguments, thinking and reasoning together, in one count that the turn shares
+with its provider (the turn counts what it takes, the provider the thinking or reasoning it
+reads: see :mod:`miniagents.ext.llm._turn_chars`): past them the call is stopped, and its
+messages fail with an ``LLMResponseError`` (a stream that never ends, from a broken
+provider or proxy, would otherwise fill the memory: its pieces keep coming, so the stall
+timeout never fires).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from typing import Any, TypeVar
 from miniagents.ext.llm._gate import InTurn
 from miniagents.ext.llm._metered import Metered
 from miniagents.ext.llm._stall import StallWatch, stall_watched
-from miniagents.ext.llm._turn_chars import is_too_long
+from miniagents.ext.llm._turn_chars import TURN_COUNT, TurnCount, is_too_long
 from miniagents.ext.llm.charging import CallCharge, budget_link
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
 from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
@@ -327,9 +329,11 @@ class Turn:
     ) -> None:
         """Stream the provider's reply to ``call`` (errors translated, messages failed).
 
-        ``max_chars`` (``MiniAgents(llm_max_turn_chars=...)``): the characters of text,
-        refusal and tool calls' arguments the call may send; one more stops it (see
-        :meth:`_too_long`).
+        ``max_chars`` (``MiniAgents(llm_max_turn_chars=...)``): the characters the call may
+        send, its thinking and reasoning included; one more stops it (see
+        :meth:`_too_long`). Their count is shared with the provider while the call streams
+        (``_turn_chars.TURN_COUNT``): the turn adds what it takes, the provider its
+        thinking or reasoning.
 
         ``metered`` is the provider, each call charged to the budgets around it. A call
         that a recorder takes (a durable run) or that budgets of another process charge
@@ -343,18 +347,24 @@ class Turn:
         :class:`~miniagents.ext.llm._gate.InTurn`.
         """
         alias = self.ctx.this_agent.alias
+        count = TurnCount(max_chars)  # the turn's characters, its provider's too
+        shared = TURN_COUNT.set(count)  # (before the recorder: a task it starts sees it)
         sent: _Sent | None = _Sent(alias, metered, call)  # watched once the meter admits it
-        through = partial(_through_meter, metered, call, options, stall_timeout, stalled, sent)
-        events = recorder_events(self.ctx, metered, call, through)  # None: made here
-        here = events is None and budget_link() is None  # charged and watched here
-        watch: StallWatch | None = None
-        if here:
-            sent = None  # watched here, once charged
-            events = routed_reply(metered.wrapped, call, options)
-            if stall_timeout is not None:
-                watch = StallWatch(stall_timeout, stalled)
-        elif events is None:  # declined, and charged to budgets of another process
-            events = through()
+        try:
+            through = partial(_through_meter, metered, call, options, stall_timeout, stalled, sent)
+            events = recorder_events(self.ctx, metered, call, through)  # None: made here
+            here = events is None and budget_link() is None  # charged and watched here
+            watch: StallWatch | None = None
+            if here:
+                sent = None  # watched here, once charged
+                events = routed_reply(metered.wrapped, call, options)
+                if stall_timeout is not None:
+                    watch = StallWatch(stall_timeout, stalled)
+            elif events is None:  # declined, and charged to budgets of another process
+                events = through()
+        except BaseException:
+            TURN_COUNT.reset(shared)
+            raise
         observed: LLMCallWatch | None = None
         charge: CallCharge | None = None
         turns: InTurn[LLMEvent] | None = None
@@ -368,7 +378,7 @@ class Turn:
             taking: AsyncIterator[LLMEvent] = events
             if in_turn and first is None:
                 taking = turns = InTurn(events)
-            await self._take_all(taking, metered, call, charge, watch, max_chars, in_turn, first)
+            await self._take_all(taking, metered, call, charge, watch, count, in_turn, first)
             if self.refusals or self.finish.reason == "refusal":
                 raise self._refused(call.model)
             if self.finish.reason == _PAUSED:
@@ -394,6 +404,7 @@ class Turn:
                 watch.end(None)
             self._ended(None, observed if sent is None else sent.watch)
         finally:
+            TURN_COUNT.reset(shared)
             if first is not None:
                 first.release()
             if turns is not None:
@@ -409,18 +420,19 @@ class Turn:
         call: LLMCall,
         charge: CallCharge | None,
         watch: StallWatch | None,
-        max_chars: int,
+        count: TurnCount,
         in_turn: bool,
         first: RunFirst | None,
     ) -> None:
         """Take every event of the call into the reply, letting woken readers run.
 
         ``charge`` and ``watch``: the call's, when it is charged and watched here (else
-        the events come through the meter and the watch already). ``max_chars``: the
-        characters of text, refusal and arguments the call may send.
+        the events come through the meter and the watch already). ``count``: the
+        characters the call may still send, shared with its provider (which adds its
+        thinking or reasoning); each text, refusal and argument is taken off it here.
 
         Raises:
-            LLMResponseError: once the call sent more than ``max_chars`` characters.
+            LLMResponseError: once the call sent more than ``count.most`` characters.
         """
         handed = handoffs()  # readers woken so far (the reply's first message too)
         taken = _HANDOFF_EVERY  # events taken since this task last let readers run
@@ -445,8 +457,6 @@ class Turn:
         quiet = None if counted is None or not counted.quiet else counted  # (see CallCharge)
         record: ReplayCore[str] | None = None  # the text's record, once the first token came
         plain = True  # whether the text goes to its record (else to the text sink)
-        # the characters the call may still send (counted inline: no call per token)
-        left = max_chars
         async for event in events:
             if ticking is not None:
                 ticking.deadline = clock() + timeout
@@ -455,9 +465,9 @@ class Turn:
             if type(event) is str:
                 if not event:  # a sign of life only (the deadline moved): no reader to
                     continue  # wake, so no handover either (it waits for a token)
-                left -= len(event)
-                if left < 0:
-                    raise self._too_long(call.model, max_chars)
+                count.left -= len(event)  # (inline: no call per token)
+                if count.left < 0:
+                    raise self._too_long(call.model, count.most)
                 if quiet is not None:
                     quiet.pieces += 1
                 elif counted is not None:
@@ -470,9 +480,9 @@ class Turn:
                     self._sink_text(event)
             else:
                 if isinstance(event, _SAID):
-                    left -= len(event.text)
-                    if left < 0:
-                        raise self._too_long(call.model, max_chars)
+                    count.left -= len(event.text)
+                    if count.left < 0:
+                        raise self._too_long(call.model, count.most)
                 if charge is not None:
                     metered.count(charge, event, call)
                 self.take(event)

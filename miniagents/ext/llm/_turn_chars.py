@@ -1,28 +1,29 @@
-"""The turn's bound on characters, for what a provider keeps beside its events: thinking.
+"""The turn's bound on characters: one count per turn, shared by the turn and its provider.
 
-A provider that keeps the thinking its model streams, to send it back with the turn's
-tool calls (Anthropic's thinking blocks, Bedrock's reasoning), counts it with the text
-and arguments it streams against ``MiniAgents(llm_max_turn_chars=...)``, as
-:func:`turn_chars` gives it: thinking counts as text does. Past the bound it raises
-:func:`too_long`'s error, which the turn knows (:func:`is_too_long`) and gives as its own
-error of a turn too long (the agent's alias and the setting named), as if the text had gone
-over.
+A turn keeps at most ``MiniAgents(llm_max_turn_chars=...)`` characters, whatever their
+kind. The turn makes one :class:`TurnCount` per call and shares it with its provider
+(:data:`TURN_COUNT`, set while the call streams): the turn adds the text, refusals and
+tool calls' arguments it takes, and the provider adds what it reads but does not give the
+turn, found with :func:`count_reasoning`: the thinking it keeps, to send it back with the
+turn's tool calls (Anthropic's thinking blocks, Bedrock's reasoning), and the reasoning
+it drops (Chat Completions' ``reasoning_content``, the Responses API's reasoning summary,
+Gemini's thought parts). Each piece counts once, in the order it came, toward the one
+bound: a stream of reasoning without end ends (each piece, a sign of life, moves the stall
+watch's deadline, so nothing else would end it).
 
-A provider whose model streams reasoning it does not keep (Chat Completions'
-``reasoning_content``, the Responses API's reasoning, Gemini's thought parts) counts it
-too, with a :class:`TurnCount` made at its first piece of reasoning: each piece is a sign
-of life that moves the stall watch's deadline, so a stream of reasoning without end would
-otherwise never end. From then on its text, refusal and arguments count with it (the turn
-counts them as well, from the start): a reply with no reasoning costs nothing more per
-token.
+Past the bound the count raises :func:`too_long`'s error, which the turn knows
+(:func:`is_too_long`) and gives as its own error of a turn too long (the agent's alias and
+the setting named), as if the text had gone over.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from miniagents.ext.llm.errors import LLMResponseError
 from miniagents.ext.llm.settings import llm_settings
 
-__all__ = ["TurnCount", "count_reasoning", "is_too_long", "too_long", "turn_chars"]
+__all__ = ["TURN_COUNT", "TurnCount", "count_reasoning", "is_too_long", "too_long"]
 
 
 class _TurnTooLong(LLMResponseError):
@@ -30,11 +31,6 @@ class _TurnTooLong(LLMResponseError):
 
     The turn catches it and raises its own ``LLMResponseError`` in its place.
     """
-
-
-def turn_chars() -> int:
-    """The characters one turn may send and keep (``MiniAgents(llm_max_turn_chars=...)``)."""
-    return llm_settings().llm_max_turn_chars
 
 
 def too_long(max_chars: int) -> LLMResponseError:
@@ -53,18 +49,21 @@ def is_too_long(error: BaseException) -> bool:
 
 
 class TurnCount:
-    """The characters a provider counts of one turn, against its bound (:func:`turn_chars`).
+    """The characters of one turn, against its bound, counted by the turn and its provider.
+
+    Args:
+        most: The bound (``MiniAgents(llm_max_turn_chars=...)``).
 
     Attributes:
-        most: The bound (``MiniAgents(llm_max_turn_chars=...)``), read when it was made.
-        left: The characters the turn may still send (a provider's loop may take them off
-            itself, per token, then raise :func:`too_long`'s error below 0).
+        most: The bound.
+        left: The characters the turn may still send (the turn's loop takes a token's off
+            itself, with no call per token, and stops the call below 0).
     """
 
     __slots__ = ("left", "most")
 
-    def __init__(self) -> None:
-        self.most = self.left = turn_chars()
+    def __init__(self, most: int) -> None:
+        self.most = self.left = most
 
     def spend(self, chars: int) -> None:
         """Count ``chars`` more characters of the turn; past its bound, raise ``too_long()``."""
@@ -73,13 +72,24 @@ class TurnCount:
             raise too_long(self.most)
 
 
+TURN_COUNT: ContextVar[TurnCount | None] = ContextVar("miniagents_turn_count", default=None)
+"""The count of the turn whose call streams here (set by the turn around its call)."""
+
+
 def count_reasoning(counted: TurnCount | None, chars: int) -> TurnCount:
-    """``counted`` with ``chars`` characters of reasoning more (a new count, at the first).
+    """``counted`` with ``chars`` characters of reasoning more (the turn's count, at the first).
+
+    A provider keeps ``None`` until its first piece of reasoning or thinking, which takes
+    the count of the turn that streams the call (:data:`TURN_COUNT`), so that a reply
+    without any costs nothing more; outside a turn (a provider read by itself), a count of
+    its own bounds the reasoning.
 
     Raises:
         LLMResponseError: ``too_long()``'s, past the turn's bound.
     """
     if counted is None:
-        counted = TurnCount()
+        counted = TURN_COUNT.get()
+        if counted is None:
+            counted = TurnCount(llm_settings().llm_max_turn_chars)
     counted.spend(chars)
     return counted

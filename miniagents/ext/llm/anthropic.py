@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
 from miniagents.arguments import check_count
-from miniagents.ext.llm._turn_chars import TurnCount, too_long
+from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -205,7 +205,7 @@ class AnthropicProvider:
         message_id: str | None = None  # the reply's id
         stopped = False
         calls: dict[int, str] = {}  # the id of each tool_use block, by its index
-        kept = _Thinking()  # the thinking blocks, and the turn's characters
+        kept = _Thinking()  # the thinking blocks (counted toward the turn's characters)
         begun = False  # whether the reply's first token (a text, a call) came
         stream = await create(model=call.model, messages=messages, stream=True, **arguments)
         del create, arguments, messages  # (not held while it streams)
@@ -215,15 +215,11 @@ class AnthropicProvider:
                     kind = event.type
                     if kind == "content_block_delta":  # most events: a token, tested first
                         delta = event.delta
-                        if delta.type == "text_delta":
+                        if delta.type == "text_delta":  # (counted by the turn, as it takes it)
                             begun = True
-                            kept.left -= len(delta.text)  # (inline: no call per token)
-                            if kept.left < 0:
-                                raise too_long(kept.most)
                             yield delta.text
                             continue
                         if delta.type == "input_json_delta":
-                            kept.spend(len(delta.partial_json))
                             yield ToolCallDelta(calls.get(event.index, ""), delta.partial_json)
                             continue
                         kept.delta(event.index, delta)
@@ -324,8 +320,9 @@ _GIVEN_CLIENTS_URL = base_url_source("ANTHROPIC_BASE_URL", given=True)
 def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
     """The events of a reply that was not streamed: its text, its tool calls, its ``Finish``.
 
-    Its thinking blocks, kept with its calls, count with its text and arguments toward
-    ``MiniAgents(llm_max_turn_chars=...)``, as a streamed reply's do (see :class:`_Thinking`).
+    Its thinking blocks, kept with its calls, count toward
+    ``MiniAgents(llm_max_turn_chars=...)`` with its text and arguments (which the turn
+    counts as it takes them), as a streamed reply's do (see :class:`_Thinking`).
 
     Raises:
         LLMResponseError: if it has no ``stop_reason``: Anthropic documents one in every
@@ -340,15 +337,13 @@ def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
             "(not a proxy that cuts replies short), or call it again."
         )
     text = "".join(block.text for block in reply.content if block.type == "text")
-    kept = _Thinking()  # the turn's characters: its thinking counts as a stream's does
-    kept.spend(len(text))
+    counted: TurnCount | None = None  # the turn's count: its thinking counts as a stream's
     events: list[LLMEvent] = []
     thought: list[dict[str, Any]] = []  # the thinking blocks since the last call
     for block in reply.content:
         if block.type == "tool_use":
             given = block.input
             arguments = given if isinstance(given, str) else json.dumps(given)
-            kept.spend(len(arguments))
             events.append(
                 ToolCallStart(block.id, block.name, thought_signature=thoughts_json(thought))
             )
@@ -357,7 +352,7 @@ def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
         else:
             thinking = _thought(block)
             if thinking is not None:
-                kept.spend(_thought_chars(thinking))
+                counted = count_reasoning(counted, _thought_chars(thinking))
                 thought.append(thinking)
     yield text
     yield from events
@@ -373,20 +368,29 @@ def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
     )
 
 
-class _Thinking(TurnCount):
-    """The thinking blocks of a streamed reply, kept to go back with its calls; its count.
+class _Thinking:
+    """The thinking blocks of a streamed reply, kept to go back with its calls.
 
     Thinking counts toward the turn's characters (``MiniAgents(llm_max_turn_chars=...)``)
-    with the text and arguments of the reply (see :mod:`miniagents.ext.llm._turn_chars`):
-    a model, or a proxy, that thinks without end does not fill the memory.
+    with the text and arguments of the reply, in the turn's count (see
+    :mod:`miniagents.ext.llm._turn_chars`): a model, or a proxy, that thinks without end
+    does not fill the memory.
     """
 
-    __slots__ = ("blocks", "since_call")
+    __slots__ = ("blocks", "counted", "since_call")
 
     def __init__(self) -> None:
         self.blocks: dict[int, dict[str, Any]] = {}  # each thinking block, by its index
         self.since_call: list[dict[str, Any]] = []  # the thinking blocks since the last call
-        super().__init__()  # (the turn's count: its characters left, and its bound)
+        self.counted: TurnCount | None = None  # the turn's count, from the first thinking on
+
+    def spend(self, chars: int) -> None:
+        """Count ``chars`` characters of thinking toward the turn's bound.
+
+        Raises:
+            LLMResponseError: ``too_long()``'s, past the turn's bound.
+        """
+        self.counted = count_reasoning(self.counted, chars)
 
     def start(self, index: int, block: Any) -> None:
         """Keep the block ``block`` (at ``index``) if it is a thinking block."""

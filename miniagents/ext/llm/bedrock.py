@@ -66,7 +66,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
-from miniagents.ext.llm._turn_chars import TurnCount, too_long
+from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -241,7 +241,7 @@ class BedrockProvider:
         usage: dict[str, Any] | None = None
         stopped = False
         calls: dict[int, str] = {}  # the id of each toolUse block, by its index
-        kept = _Reasonings()  # the reasoning blocks, and the turn's characters
+        kept = _Reasonings()  # the reasoning blocks (counted toward the turn's characters)
         begun = False  # whether the reply's first token (a text, a call) came
         try:
             async for event in stream:
@@ -254,18 +254,14 @@ class BedrockProvider:
                         raise LLMResponseError(
                             "Bedrock sent a malformed contentBlockDelta event (no delta)."
                         ) from None
-                    if "text" in piece:
+                    if "text" in piece:  # (counted by the turn, as it takes it)
                         begun = True
-                        kept.left -= len(piece["text"])  # (inline: no call per token)
-                        if kept.left < 0:
-                            raise too_long(kept.most)
                         yield piece["text"]
                         continue
                     used = piece.get("toolUse")
                     if used is not None:
                         begun = True
                         index = delta.get("contentBlockIndex", 0)
-                        kept.spend(len(used.get("input", "")))
                         yield ToolCallDelta(calls.get(index, ""), used.get("input", ""))
                         continue
                     reasoning = piece.get("reasoningContent")
@@ -310,8 +306,9 @@ class BedrockProvider:
 def _whole_reply(response: dict[str, Any], call: LLMCall) -> Iterator[LLMEvent]:
     """The events of a reply that was not streamed: its text, its tool calls, its ``Finish``.
 
-    Its reasoning blocks, kept with its calls, count with its text and arguments toward
-    ``MiniAgents(llm_max_turn_chars=...)``, as a streamed reply's do (see :class:`_Reasonings`).
+    Its reasoning blocks, kept with its calls, count toward
+    ``MiniAgents(llm_max_turn_chars=...)`` with its text and arguments (which the turn
+    counts as it takes them), as a streamed reply's do (see :class:`_Reasonings`).
 
     Raises:
         LLMResponseError: for a reply that is not a whole Converse reply (see
@@ -320,8 +317,7 @@ def _whole_reply(response: dict[str, Any], call: LLMCall) -> Iterator[LLMEvent]:
     """
     content = _whole_content(response)
     text = "".join(block["text"] for block in content if "text" in block)
-    kept = _Reasonings()  # the turn's characters: its reasoning counts as a stream's does
-    kept.spend(len(text))
+    counted: TurnCount | None = None  # the turn's count: its reasoning counts as a stream's
     events: list[LLMEvent] = []
     thought: list[dict[str, Any]] = []  # the reasoning blocks since the last call
     for block in content:
@@ -329,7 +325,6 @@ def _whole_reply(response: dict[str, Any], call: LLMCall) -> Iterator[LLMEvent]:
         if used is not None:
             signature = thoughts_json(thought)
             arguments = json.dumps(used.get("input", {}))
-            kept.spend(len(arguments))
             events.append(
                 ToolCallStart(used["toolUseId"], used["name"], thought_signature=signature)
             )
@@ -337,7 +332,7 @@ def _whole_reply(response: dict[str, Any], call: LLMCall) -> Iterator[LLMEvent]:
             thought = []
         elif "reasoningContent" in block:
             reasoning = block["reasoningContent"]
-            kept.spend(_reasoning_chars(reasoning))
+            counted = count_reasoning(counted, _reasoning_chars(reasoning))
             thought.append(_kept_reasoning(reasoning))
     yield text
     yield from events
@@ -405,20 +400,21 @@ class _Reasoning:
         return _kept_reasoning({"reasoningText": text})
 
 
-class _Reasonings(TurnCount):
-    """The reasoning blocks of a streamed reply, kept to go back with its calls; its count.
+class _Reasonings:
+    """The reasoning blocks of a streamed reply, kept to go back with its calls.
 
     Reasoning counts toward the turn's characters (``MiniAgents(llm_max_turn_chars=...)``)
-    with the text and arguments of the reply (see :mod:`miniagents.ext.llm._turn_chars`):
-    a model, or a proxy, that reasons without end does not fill the memory.
+    with the text and arguments of the reply, in the turn's count (see
+    :mod:`miniagents.ext.llm._turn_chars`): a model, or a proxy, that reasons without end
+    does not fill the memory.
     """
 
-    __slots__ = ("blocks", "since_call")
+    __slots__ = ("blocks", "counted", "since_call")
 
     def __init__(self) -> None:
         self.blocks: dict[int, _Reasoning] = {}  # each reasoning block, by its index
         self.since_call: list[_Reasoning] = []  # the reasoning blocks since the last call
-        super().__init__()  # (the turn's count: its characters left, and its bound)
+        self.counted: TurnCount | None = None  # the turn's count, from the first reasoning on
 
     def add(self, index: int, delta: dict[str, Any]) -> None:
         """Add a ``reasoningContent`` delta to the block at ``index`` (a new one, at first)."""
@@ -426,7 +422,7 @@ class _Reasonings(TurnCount):
         if block is None:
             block = self.blocks[index] = _Reasoning()
             self.since_call.append(block)
-        self.spend(block.add(delta))
+        self.counted = count_reasoning(self.counted, block.add(delta))
 
     def taken(self) -> str | None:
         """The reasoning blocks since the last call, as a call's ``thought_signature``."""

@@ -19,8 +19,8 @@ Gemini Developer API with ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), or Vertex 
               tokens, a ``function_call`` part is a whole call (Gemini sends no pieces),
               the last chunk has the ``finish_reason`` and the usage; a ``thought`` part
               (a summary of the model's thinking) is not kept, but counted toward
-              ``MiniAgents(llm_max_turn_chars=...)`` with the text and calls that follow
-              it (see ``_turn_chars.TurnCount``)
+              ``MiniAgents(llm_max_turn_chars=...)`` in the turn's count, with the text and
+              calls that the turn counts (see ``_turn_chars``)
 
 Gemini gives a call no id unless it wants one (Vertex AI does): the agent then makes one.
 The ``thought_signature`` of a call (Gemini 3 refuses a conversation that drops it) is
@@ -387,10 +387,11 @@ def _text(event: LLMEvent, text: list[str]) -> bool:
 
 
 class _Calls:
-    """What a reply's chunks said so far: its calls, its finish reason, its count.
+    """What a reply's chunks said so far: its calls, its finish reason, its thoughts' count.
 
-    Its count is the turn's characters from its first thought part on (a thought part is
-    a sign of life, not kept: counted, so that a stream of thoughts without end ends).
+    Its count is the turn's, from its first thought part on (a thought part is a sign of
+    life, not kept: counted, so that a stream of thoughts without end ends; the turn counts
+    the text and calls).
     """
 
     def __init__(self) -> None:
@@ -420,8 +421,6 @@ class _Calls:
                     self.counted = count_reasoning(self.counted, len(part.text))
                 continue
             if part.text:
-                if self.counted is not None:
-                    self.counted.spend(len(part.text))
                 events.append(part.text)
             called = part.function_call
             if called is not None:
@@ -433,8 +432,6 @@ class _Calls:
                     ToolCallStart(call_id, called.name or "", thought_signature=signature)
                 )
                 arguments = json.dumps(called.args or {})
-                if self.counted is not None:
-                    self.counted.spend(len(arguments))
                 events.append(ToolCallDelta(call_id, arguments))
         reason = candidate.finish_reason
         if reason is not None:
