@@ -112,7 +112,7 @@ from miniagents.ext.studio.fork import (
 )
 from miniagents.ext.studio.store import MAX_RUN_EVENTS, RunStore
 from miniagents.ext.studio.tree import RunTree
-from miniagents.ext.told_errors import told_error
+from miniagents.ext.told_errors import told_error, told_reference
 from miniagents.ext.web.auth import MIN_TOKEN_LENGTH as MIN_TOKEN_LENGTH
 from miniagents.ext.web.auth import BearerTokenAuth
 from miniagents.ext.web.lowlevel import Door, amethod_not_allowed, aread_bounded
@@ -419,7 +419,7 @@ class _Studio:
                     f"Answering {request.method} {path}",
                     error_texts=False,
                     who=f"The studio's answer to {request.method} {path}",
-                    operator="the studio's operator",
+                    operator=_OPERATOR,
                 )
                 return _error(500, "server_error", f"{told.text} Retry once it is fixed.")
 
@@ -613,6 +613,7 @@ _SHUTTING_DOWN = (
     "once the studio has started again."
 )
 _TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."
+_OPERATOR = "the studio's operator"
 _STORE_FAILED = (
     "The studio could not read its store of recorded runs; its log says why. Retry once "
     "the store is fixed."
@@ -871,9 +872,8 @@ def _told_damage(run_id: str, error: StudioStoreError) -> str:
         error, _logger, f"Following the events of the run {run_id}", error_texts=False
     )
     return (
-        f"A chunk of the run {run_id}'s events cannot be read: the store is damaged. The "
-        f"server's log has the error under the reference {told.reference}: ask the studio's "
-        "operator to look it up there."
+        f"A chunk of the run {run_id}'s events cannot be read: the store is damaged. "
+        f"{told_reference(told.reference, _OPERATOR)}"
     )
 
 
@@ -891,7 +891,7 @@ def _told_failure(run_id: str, error: Exception) -> str:
         f"Following the events of the run {run_id}",
         error_texts=False,
         who=f"Reading the events of the run {run_id}",
-        operator="the studio's operator",
+        operator=_OPERATOR,
     )
     return f"{told.text} Follow the run again (reload the page) once it is fixed."
 
@@ -1018,7 +1018,7 @@ class _Forks:
                 f"The fork {child}",
                 error_texts=False,
                 who="The fork's program",
-                operator="the studio's operator",
+                operator=_OPERATOR,
             ).text
         else:
             state.result = task.result()
