@@ -24,7 +24,9 @@ side by side. Its JSON API, under ``/api``:
 
 Its errors are JSON, ``{"error": {"code": ..., "message": ...}}``; one it did not expect (a
 disk's ``OSError``, a store's bug) is a 500 ``server_error`` that names the error's class and
-the reference the server's log has it under (logged once, whole), never its text.
+the reference the server's log has it under (logged once, whole), never its text; the
+store's own failure (a file that is no store, say) is a 500 ``store_error`` that names the
+reference its error is logged under.
 
 A diff and a fork read runs whole (up to ``max_run_events`` events each): at most
 ``max_reads`` such requests read at once, and one more is a 503 (``too_many_reads``, with
@@ -381,10 +383,13 @@ class _Studio:
         """``handler`` for the token's holder alone, its errors as the studio's JSON errors.
 
         The studio's own errors are answered by kind (a 404, a 422, ...; the store's
-        failure a 500 ``store_error``); any other error (a disk's ``OSError``, a store's
-        bug) is a 500 ``server_error`` naming its class and a reference, the error logged
-        once, whole, under it (:func:`~miniagents.ext.told_errors.told_error`): never its
-        text, which may name the server's paths. An ``HTTPException`` goes on to the app's
+        failure a 500 ``store_error`` naming the reference the error is logged under); any
+        other error (a disk's ``OSError``, a store's bug) is a 500 ``server_error`` naming
+        its class and a reference. Either is logged once, whole, under its reference
+        (:func:`~miniagents.ext.told_errors.told_error`), and the client is told the
+        reference in every server's words
+        (:func:`~miniagents.ext.told_errors.told_reference`): never the error's text, which
+        may name the server's paths. An ``HTTPException`` goes on to the app's
         handlers, and a client that left (``ClientDisconnect``) is answered nothing.
         """
 
@@ -404,11 +409,15 @@ class _Studio:
                 return _error(413, "run_too_large", str(error))
             except StudioConfigurationError as error:  # (an argument the request gave)
                 return _error(400, "bad_request", str(error))
-            except StudioError:  # (the store's own failure: its path and cause are logged)
-                _logger.exception(
-                    "The studio failed to answer %s %s.", request.method, request.url.path
+            except StudioError as error:  # (the store's own: its path and cause are logged)
+                told = told_error(
+                    error,
+                    _logger,
+                    f"Answering {request.method} {request.url.path}",
+                    error_texts=False,
                 )
-                return _error(500, "store_error", _STORE_FAILED)
+                said = told_reference(told.reference, _OPERATOR)
+                return _error(500, "store_error", f"{_STORE_FAILED} {said} {_STORE_RETRY}")
             except (HTTPException, ClientDisconnect):
                 raise
             except Exception as error:  # (a disk's, a bug's: by class and reference)
@@ -614,10 +623,8 @@ _SHUTTING_DOWN = (
 )
 _TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."
 _OPERATOR = "the studio's operator"
-_STORE_FAILED = (
-    "The studio could not read its store of recorded runs; its log says why. Retry once "
-    "the store is fixed."
-)
+_STORE_FAILED = "The studio could not read its store of recorded runs."
+_STORE_RETRY = "Retry once the store is fixed."
 
 
 class _Bound:

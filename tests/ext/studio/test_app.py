@@ -31,7 +31,7 @@ from miniagents.ext.studio import Fork, ForkResult, Recorder, RunInfo, RunStore,
 from miniagents.ext.studio import app as studio_app_module
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app, studio_lifespan
 from miniagents.ext.studio.cli import studio_main
-from miniagents.ext.studio.errors import StudioConfigurationError
+from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
 from miniagents.ext.studio.events import encode_batch
 from miniagents.ext.studio.fork import plan_fork
 from miniagents.ext.studio.store import Chunk
@@ -242,9 +242,13 @@ async def test_a_fork_edit_holding_a_lone_surrogate_is_a_422_and_starts_no_progr
         assert (await asyncio.wait_for(ended(), WAIT))["returncode"] == 0
 
 
-async def test_a_store_that_fails_is_a_500_that_shows_nothing_of_it_and_is_logged(
+async def test_a_store_that_fails_is_a_500_by_the_reference_its_error_is_logged_under(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A store the studio cannot read: each request is a 500 ``store_error`` that names the
+    reference its error is logged under (once, whole), in every server's words, and nothing
+    of the error. (Was: "its log says why", with no reference to find it by among the
+    log's lines.)"""
     broken = tmp_path / "runs.sqlite"
     broken.write_bytes(b"not a database, " * 1_000)  # (a file the studio cannot read)
     async with served(studio_app(broken, token=TOKEN)) as client:
@@ -253,21 +257,35 @@ async def test_a_store_that_fails_is_a_500_that_shows_nothing_of_it_and_is_logge
                 await client.get("/api/runs", headers=AUTH),
                 await client.get("/api/runs/last", headers=AUTH),
             ]
+    references = []
     for answer in answers:
         said = answer.json()["error"]
         assert (answer.status_code, said["code"]) == (500, "store_error")
         # (was: the store's path and SQLite's words, to whoever asked)
-        assert said["message"] == (
-            "The studio could not read its store of recorded runs; its log says why. Retry "
-            "once the store is fixed."
+        found = re.fullmatch(
+            r"The studio could not read its store of recorded runs\. The server's log has the "
+            r"error under the reference ([0-9a-f]{32}): ask the studio's operator to look it "
+            r"up there\. Retry once the store is fixed\.",
+            said["message"],
         )
+        assert found is not None, said
+        references.append(found.group(1))
         assert str(tmp_path) not in answer.text
+    assert len(set(references)) == 2
     logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    kinds = [type(record.exc_info[1]).__name__ for record in logged if record.exc_info]
     assert [record.getMessage() for record in logged] == [
-        "The studio failed to answer GET /api/runs.",
-        "The studio failed to answer GET /api/runs/last.",
+        f"Answering GET {path} failed with {kind} (reference {reference})."
+        for path, kind, reference in zip(
+            ["/api/runs", "/api/runs/last"], kinds, references, strict=True
+        )
     ]
-    assert all(record.exc_info and str(broken) in str(record.exc_info[1]) for record in logged)
+    assert all(
+        record.exc_info
+        and isinstance(record.exc_info[1], StudioError)
+        and str(broken) in str(record.exc_info[1])
+        for record in logged
+    )
 
 
 class _CheckingStore(RunStore):
