@@ -71,7 +71,6 @@ import json
 import logging
 import os
 import re
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -800,8 +799,11 @@ class _Watch:
         """Look each :data:`_POLL` seconds, until the run ends or is gone (or the store fails).
 
         A failure that is no :class:`StudioError` (a store's bug, a disk's) is logged once,
-        and ends the watch as one: its followers, woken, look themselves, and the next of
-        them to wait starts a new watch (the task never ends with an error nobody reads).
+        whole, and ends the watch as one: its followers, woken, look themselves, and the next
+        of them to wait starts a new watch (the task never ends with an error nobody reads).
+        It is logged by no reference, as no client is told of it: a follower's stream goes
+        on, and a follower whose own look fails too is told that failure by the reference
+        the log has it under (:func:`_told_failure`).
         """
         while True:
             await asyncio.sleep(_POLL)
@@ -815,12 +817,11 @@ class _Watch:
             except StudioError:  # (its followers look themselves, and say it)
                 self._wake_followers()
                 return
-            except Exception as error:  # (the store's own failure: logged, by a reference)
+            except Exception as error:  # (the store's own failure: logged, told by none)
                 _logger.error(
-                    "The studio's watch of the run %s failed (reference %s); its followers "
-                    "look again.",
+                    "The studio's watch of the run %s failed with %s; its followers look again.",
                     self.run_id,
-                    uuid.uuid4().hex,
+                    type(error).__name__,
                     exc_info=error,
                 )
                 self._wake_followers()  # (each looks itself, and a new watch starts)
