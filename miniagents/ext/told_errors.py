@@ -26,7 +26,7 @@ from miniagents.ext.tools.running import error_part
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 
-__all__ = ["ToldError", "ToldResult", "told_error"]
+__all__ = ["ToldError", "ToldResult", "told_error", "told_reference"]
 
 
 class ToldError(NamedTuple):
@@ -75,11 +75,30 @@ def told_error(
     return ToldError(_sentence(who, kind, reference, operator), reference)
 
 
-def _sentence(who: str, kind: str, reference: str, operator: str) -> str:
+def told_reference(reference: str, operator: str = "the agent's operator") -> str:
+    """The sentence that tells a client where its error is: in the log, under ``reference``.
+
+    Every error told by reference ends with it (:func:`told_error`'s text, a tool's
+    exception :class:`ToldResult` tells); a server that says what failed in words of its
+    own (the studio's damaged run, its store's failure) adds it to them, so that a client
+    reads the same words wherever the log has its error.
+
+    Args:
+        reference: The reference the server's log has the error under.
+        operator: Whom the client is told to ask (``"the studio's operator"``).
+
+    Returns:
+        "The server's log has the error under the reference <reference>: ask <operator>
+        to look it up there."
+    """
     return (
-        f"{who} failed with {kind}. The server's log has the error under the reference "
-        f"{reference}: ask {operator} to look it up there."
+        f"The server's log has the error under the reference {reference}: ask {operator} to "
+        "look it up there."
     )
+
+
+def _sentence(who: str, kind: str, reference: str, operator: str) -> str:
+    return f"{who} failed with {kind}. {told_reference(reference, operator)}"
 
 
 class ToldResult:

@@ -24,7 +24,9 @@ side by side. Its JSON API, under ``/api``:
 
 Its errors are JSON, ``{"error": {"code": ..., "message": ...}}``; one it did not expect (a
 disk's ``OSError``, a store's bug) is a 500 ``server_error`` that names the error's class and
-the reference the server's log has it under (logged once, whole), never its text.
+the reference the server's log has it under (logged once, whole), never its text; the
+store's own failure (a file that is no store, say) is a 500 ``store_error`` that names the
+reference its error is logged under.
 
 A diff and a fork read runs whole (up to ``max_run_events`` events each): at most
 ``max_reads`` such requests read at once, and one more is a 503 (``too_many_reads``, with
@@ -69,7 +71,6 @@ import json
 import logging
 import os
 import re
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -112,7 +113,7 @@ from miniagents.ext.studio.fork import (
 )
 from miniagents.ext.studio.store import MAX_RUN_EVENTS, RunStore
 from miniagents.ext.studio.tree import RunTree
-from miniagents.ext.told_errors import told_error
+from miniagents.ext.told_errors import told_error, told_reference
 from miniagents.ext.web.auth import MIN_TOKEN_LENGTH as MIN_TOKEN_LENGTH
 from miniagents.ext.web.auth import BearerTokenAuth
 from miniagents.ext.web.lowlevel import Door, amethod_not_allowed, aread_bounded
@@ -381,10 +382,13 @@ class _Studio:
         """``handler`` for the token's holder alone, its errors as the studio's JSON errors.
 
         The studio's own errors are answered by kind (a 404, a 422, ...; the store's
-        failure a 500 ``store_error``); any other error (a disk's ``OSError``, a store's
-        bug) is a 500 ``server_error`` naming its class and a reference, the error logged
-        once, whole, under it (:func:`~miniagents.ext.told_errors.told_error`): never its
-        text, which may name the server's paths. An ``HTTPException`` goes on to the app's
+        failure a 500 ``store_error`` naming the reference the error is logged under); any
+        other error (a disk's ``OSError``, a store's bug) is a 500 ``server_error`` naming
+        its class and a reference. Either is logged once, whole, under its reference
+        (:func:`~miniagents.ext.told_errors.told_error`), and the client is told the
+        reference in every server's words
+        (:func:`~miniagents.ext.told_errors.told_reference`): never the error's text, which
+        may name the server's paths. An ``HTTPException`` goes on to the app's
         handlers, and a client that left (``ClientDisconnect``) is answered nothing.
         """
 
@@ -404,11 +408,15 @@ class _Studio:
                 return _error(413, "run_too_large", str(error))
             except StudioConfigurationError as error:  # (an argument the request gave)
                 return _error(400, "bad_request", str(error))
-            except StudioError:  # (the store's own failure: its path and cause are logged)
-                _logger.exception(
-                    "The studio failed to answer %s %s.", request.method, request.url.path
+            except StudioError as error:  # (the store's own: its path and cause are logged)
+                told = told_error(
+                    error,
+                    _logger,
+                    f"Answering {request.method} {request.url.path}",
+                    error_texts=False,
                 )
-                return _error(500, "store_error", _STORE_FAILED)
+                said = told_reference(told.reference, _OPERATOR)
+                return _error(500, "store_error", f"{_STORE_FAILED} {said} {_STORE_RETRY}")
             except (HTTPException, ClientDisconnect):
                 raise
             except Exception as error:  # (a disk's, a bug's: by class and reference)
@@ -419,7 +427,7 @@ class _Studio:
                     f"Answering {request.method} {path}",
                     error_texts=False,
                     who=f"The studio's answer to {request.method} {path}",
-                    operator="the studio's operator",
+                    operator=_OPERATOR,
                 )
                 return _error(500, "server_error", f"{told.text} Retry once it is fixed.")
 
@@ -613,10 +621,9 @@ _SHUTTING_DOWN = (
     "once the studio has started again."
 )
 _TOO_MANY_FOLLOWERS = "Too many event streams are open; close some pages of the studio."
-_STORE_FAILED = (
-    "The studio could not read its store of recorded runs; its log says why. Retry once "
-    "the store is fixed."
-)
+_OPERATOR = "the studio's operator"
+_STORE_FAILED = "The studio could not read its store of recorded runs."
+_STORE_RETRY = "Retry once the store is fixed."
 
 
 class _Bound:
@@ -792,8 +799,11 @@ class _Watch:
         """Look each :data:`_POLL` seconds, until the run ends or is gone (or the store fails).
 
         A failure that is no :class:`StudioError` (a store's bug, a disk's) is logged once,
-        and ends the watch as one: its followers, woken, look themselves, and the next of
-        them to wait starts a new watch (the task never ends with an error nobody reads).
+        whole, and ends the watch as one: its followers, woken, look themselves, and the next
+        of them to wait starts a new watch (the task never ends with an error nobody reads).
+        It is logged by no reference, as no client is told of it: a follower's stream goes
+        on, and a follower whose own look fails too is told that failure by the reference
+        the log has it under (:func:`_told_failure`).
         """
         while True:
             await asyncio.sleep(_POLL)
@@ -807,12 +817,11 @@ class _Watch:
             except StudioError:  # (its followers look themselves, and say it)
                 self._wake_followers()
                 return
-            except Exception as error:  # (the store's own failure: logged, by a reference)
+            except Exception as error:  # (the store's own failure: logged, told by none)
                 _logger.error(
-                    "The studio's watch of the run %s failed (reference %s); its followers "
-                    "look again.",
+                    "The studio's watch of the run %s failed with %s; its followers look again.",
                     self.run_id,
-                    uuid.uuid4().hex,
+                    type(error).__name__,
                     exc_info=error,
                 )
                 self._wake_followers()  # (each looks itself, and a new watch starts)
@@ -871,9 +880,8 @@ def _told_damage(run_id: str, error: StudioStoreError) -> str:
         error, _logger, f"Following the events of the run {run_id}", error_texts=False
     )
     return (
-        f"A chunk of the run {run_id}'s events cannot be read: the store is damaged. The "
-        f"server's log has the error under the reference {told.reference}: ask the studio's "
-        "operator to look it up there."
+        f"A chunk of the run {run_id}'s events cannot be read: the store is damaged. "
+        f"{told_reference(told.reference, _OPERATOR)}"
     )
 
 
@@ -891,7 +899,7 @@ def _told_failure(run_id: str, error: Exception) -> str:
         f"Following the events of the run {run_id}",
         error_texts=False,
         who=f"Reading the events of the run {run_id}",
-        operator="the studio's operator",
+        operator=_OPERATOR,
     )
     return f"{told.text} Follow the run again (reload the page) once it is fixed."
 
@@ -1018,7 +1026,7 @@ class _Forks:
                 f"The fork {child}",
                 error_texts=False,
                 who="The fork's program",
-                operator="the studio's operator",
+                operator=_OPERATOR,
             ).text
         else:
             state.result = task.result()

@@ -31,7 +31,7 @@ from miniagents.ext.studio import Fork, ForkResult, Recorder, RunInfo, RunStore,
 from miniagents.ext.studio import app as studio_app_module
 from miniagents.ext.studio.app import PAGE_POLICY, studio_app, studio_lifespan
 from miniagents.ext.studio.cli import studio_main
-from miniagents.ext.studio.errors import StudioConfigurationError
+from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
 from miniagents.ext.studio.events import encode_batch
 from miniagents.ext.studio.fork import plan_fork
 from miniagents.ext.studio.store import Chunk
@@ -242,9 +242,13 @@ async def test_a_fork_edit_holding_a_lone_surrogate_is_a_422_and_starts_no_progr
         assert (await asyncio.wait_for(ended(), WAIT))["returncode"] == 0
 
 
-async def test_a_store_that_fails_is_a_500_that_shows_nothing_of_it_and_is_logged(
+async def test_a_store_that_fails_is_a_500_by_the_reference_its_error_is_logged_under(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A store the studio cannot read: each request is a 500 ``store_error`` that names the
+    reference its error is logged under (once, whole), in every server's words, and nothing
+    of the error. (Was: "its log says why", with no reference to find it by among the
+    log's lines.)"""
     broken = tmp_path / "runs.sqlite"
     broken.write_bytes(b"not a database, " * 1_000)  # (a file the studio cannot read)
     async with served(studio_app(broken, token=TOKEN)) as client:
@@ -253,21 +257,35 @@ async def test_a_store_that_fails_is_a_500_that_shows_nothing_of_it_and_is_logge
                 await client.get("/api/runs", headers=AUTH),
                 await client.get("/api/runs/last", headers=AUTH),
             ]
+    references = []
     for answer in answers:
         said = answer.json()["error"]
         assert (answer.status_code, said["code"]) == (500, "store_error")
         # (was: the store's path and SQLite's words, to whoever asked)
-        assert said["message"] == (
-            "The studio could not read its store of recorded runs; its log says why. Retry "
-            "once the store is fixed."
+        found = re.fullmatch(
+            r"The studio could not read its store of recorded runs\. The server's log has the "
+            r"error under the reference ([0-9a-f]{32}): ask the studio's operator to look it "
+            r"up there\. Retry once the store is fixed\.",
+            said["message"],
         )
+        assert found is not None, said
+        references.append(found.group(1))
         assert str(tmp_path) not in answer.text
+    assert len(set(references)) == 2
     logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    kinds = [type(record.exc_info[1]).__name__ for record in logged if record.exc_info]
     assert [record.getMessage() for record in logged] == [
-        "The studio failed to answer GET /api/runs.",
-        "The studio failed to answer GET /api/runs/last.",
+        f"Answering GET {path} failed with {kind} (reference {reference})."
+        for path, kind, reference in zip(
+            ["/api/runs", "/api/runs/last"], kinds, references, strict=True
+        )
     ]
-    assert all(record.exc_info and str(broken) in str(record.exc_info[1]) for record in logged)
+    assert all(
+        record.exc_info
+        and isinstance(record.exc_info[1], StudioError)
+        and str(broken) in str(record.exc_info[1])
+        for record in logged
+    )
 
 
 class _CheckingStore(RunStore):
@@ -1126,9 +1144,11 @@ async def test_a_watch_whose_store_fails_is_logged_once_and_its_followers_go_on(
     store: RunStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The watch of a live run fails with an error that is no ``StudioError``: it is logged
-    once, by a reference, and its follower looks again at once (a new watch) and gets the
-    run's end. (Was: the watch's task ended with the error, never retrieved, and its
-    followers waited for the keepalive, 15 s.)"""
+    once, whole, and its follower looks again at once (a new watch) and gets the run's end,
+    told nothing of it. The log's line names no reference: no client is told one to look up
+    (a follower whose own look failed would be told its own failure, by the reference the
+    log has that under). (Was: the watch's task ended with the error, never retrieved, and
+    its followers waited for the keepalive, 15 s; then a reference no client was shown.)"""
     gate = asyncio.Event()
     failing = _WatchFailingStore(store.path)
     with caplog.at_level(logging.ERROR, logger="miniagents.ext.studio"):
@@ -1152,13 +1172,12 @@ async def test_a_watch_whose_store_fails_is_logged_once_and_its_followers_go_on(
                         ended = await asyncio.wait_for(rest(), WAIT)
     assert first[0] == "id: 1"
     assert "event: end" in ended
+    assert "event: error" not in first + ended
     logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
-    assert len(logged) == 1, [record.getMessage() for record in logged]
-    assert re.fullmatch(
-        rf"The studio's watch of the run {recorder.run_id} failed \(reference [0-9a-f]{{32}}\); "
-        "its followers look again.",
-        logged[0].getMessage(),
-    )
+    assert [record.getMessage() for record in logged] == [
+        f"The studio's watch of the run {recorder.run_id} failed with RuntimeError; its "
+        "followers look again."
+    ]
     assert logged[0].exc_info is not None
     assert isinstance(logged[0].exc_info[1], RuntimeError)
 
