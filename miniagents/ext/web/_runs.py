@@ -410,11 +410,12 @@ class _RunResponse(EventSourceResponse):
         if run is not None:
             run.attach()
         self._server_stop = server_stop()  # (read in this request's task, which knows it)
-        stops = spawn(self._astop_at_shutdown(), "a web stream's watch of its server's stop")
+        watch = _astop_at(self._stopping, self._job)
+        stops = spawn(watch, "a web stream's watch of its server's stop")
         try:
             await super().__call__(scope, receive, send)
         finally:
-            stops.cancel()
+            stops.cancel()  # (it runs its cancellation a pass later: it holds no part of this)
             if run is not None:
                 run.detach()
             manager.close_stream(owner)
@@ -430,11 +431,19 @@ class _RunResponse(EventSourceResponse):
         self._stopping.set()
         await anyio.sleep(_STOP_GRACE)  # (cancelled as the stream ends: its run's ending sent)
 
-    async def _astop_at_shutdown(self) -> None:
-        # (only this stream's job: sse-starlette tells every stream of the thread, whichever
-        # of the thread's servers stops, and would close this one as well)
-        await self._stopping.wait()
-        self._job.stop()
+
+async def _astop_at(stopping: anyio.Event, job: Job) -> None:
+    """A stream's watch of its server's stop: ``job`` is stopped once ``stopping`` is set.
+
+    Only the stream's job: sse-starlette tells every stream of the thread, whichever of the
+    thread's servers stops, and would close this one as well. It holds the event and the job
+    alone (the manager's while it lives, let go of its runs once it has ended), never the
+    stream's response: cancelled as the stream ends, it runs its cancellation a pass of the
+    loop after the stream has freed its slot, and a response it held would keep its run's
+    events until then.
+    """
+    await stopping.wait()
+    job.stop()
 
 
 def _paused_elsewhere(pause_key: str) -> Response:

@@ -32,7 +32,7 @@ from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.tools import FunctionTool, ToolApprovalRequest, ToolCallError
 from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.ext.web._durable import FoundRun
-from miniagents.ext.web.serving import server_config
+from miniagents.ext.web.serving import listening_socket, server_config
 from miniagents.messages import MessageSequencePromise
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.fakes.fixtures import WAIT
@@ -62,13 +62,13 @@ async def served(
     """``app`` under uvicorn on a free port of 127.0.0.1, and an httpx client pointed at it.
 
     The socket listens before the server starts, so the first request waits in its backlog
-    rather than racing the start. The server stops at the end, or once ``stop`` is set (a
-    shutdown as a signal starts it, while the test's client still reads). ``bounded``: the
-    server is ``server_config``'s (``app`` a Starlette app), else uvicorn's plain one.
+    rather than racing the start; it is the commands' own (``listening_socket``), so its
+    connections send each write at once, as theirs do. The server stops at the end, or once
+    ``stop`` is set (a shutdown as a signal starts it, while the test's client still reads).
+    ``bounded``: the server is ``server_config``'s (``app`` a Starlette app), else uvicorn's
+    plain one.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
+    sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     if bounded:
         assert isinstance(app, Starlette), "server_config serves a Starlette app"
@@ -114,12 +114,11 @@ class Running:
 async def running(config: uvicorn.Config) -> AsyncIterator[Running]:
     """A server of ``config`` (``server_config``'s) on a free port of 127.0.0.1.
 
-    The server is stopped at the end; the tests talk to it over raw sockets.
+    It listens on the commands' own socket (``listening_socket``). The server is stopped at
+    the end; the tests talk to it over raw sockets.
     """
     server = uvicorn.Server(config)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
+    listener = listening_socket("127.0.0.1", 0)
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     try:
         yield Running(server, serving, listener.getsockname()[1])

@@ -41,7 +41,16 @@ from miniagents.ext.web.serving import (
     listening_socket,
     server_config,
 )
-from tests.ext.web.serving import Running, answer_of, bounded, poet, running, trickle, until
+from tests.ext.web.serving import (
+    Running,
+    answer_of,
+    bounded,
+    poet,
+    running,
+    served,
+    trickle,
+    until,
+)
 from tests.fakes.fixtures import WAIT
 
 REQUEST = b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -890,6 +899,26 @@ async def test_the_commands_listener_sends_its_connections_writes_at_once() -> N
         taken.listen()
         with pytest.raises(OSError, match="in use"):
             listening_socket("127.0.0.1", taken.getsockname()[1])
+
+
+async def test_the_tests_servers_listen_as_the_commands_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    # (was: socket.socket(AF_INET, SOCK_STREAM), protocol 0: the tests served otherwise than
+    # the commands, their streams' small writes held by Nagle's algorithm)
+    listeners: list[socket.socket] = []
+    serve = uvicorn.Server.serve
+
+    async def noted(server: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+        listeners.extend(sockets or [])
+        await serve(server, sockets=sockets)
+
+    monkeypatch.setattr(uvicorn.Server, "serve", noted)
+    app = Starlette(routes=[Route("/", lambda _request: PlainTextResponse("up"))])
+    async with served(app) as client:
+        assert (await client.get("/")).text == "up"
+    async with running(server_config(app)) as run:
+        _, writer = await asyncio.open_connection("127.0.0.1", run.port)
+        writer.close()
+    assert [listener.proto for listener in listeners] == [socket.IPPROTO_TCP] * 2
 
 
 def test_the_listeners_address_is_its_own_on_windows_too() -> None:
