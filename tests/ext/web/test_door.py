@@ -1072,6 +1072,7 @@ async def test_a_resume_whose_stream_would_pass_the_bound_decides_nothing() -> N
     async with served(app) as client:
         _response, first = await post_events(client, agui_input("r1"), headers=ALICE)
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]  # paused: its stream ended
+        await until(lambda: runs.open_streams == 0)  # (its slot freed as its stream closes)
         holding = await _stream(
             client, "POST", "/", ALICE, json=agui_input("h1", thread="t2", text="hold")
         )
