@@ -70,6 +70,17 @@ def _watch_end(job: Job, earlier: list[types.AsyncGeneratorType[object, None]]) 
     return open_at_end
 
 
+def _kept_errors(job: Job) -> list[str]:
+    """The errors ``job``'s ended task still holds (with their tracebacks' frames)."""
+    assert job.task is not None
+    assert job.task.cancelled()  # (it still says so)
+    return [
+        type(each).__name__
+        for each in gc.get_referents(job.task)
+        if isinstance(each, BaseException)
+    ]
+
+
 def _alive(held: dict[str, Callable[[], object]]) -> list[str]:
     """The names of the watched objects still alive, after a full collection."""
     gc.collect()
@@ -112,8 +123,10 @@ async def test_an_agui_run_paused_and_abandoned_keeps_nothing_of_its_reply() -> 
         await until(lambda: job.done)
         assert second[-1].type == "RUN_FINISHED"
         assert manager.job("r1") is job  # (kept: it answers for its run)
+        kept_errors = _kept_errors(job)
         alive = _alive(held)
     assert open_at_end == [False]  # (was: left open, for garbage collection to close)
+    assert kept_errors == []  # (was: its CancelledError, whose frames held its reply)
     assert alive == []  # (was: ["message"], through its task's CancelledError)
 
 
@@ -145,8 +158,10 @@ async def test_an_a2a_task_paused_for_input_and_cancelled_keeps_nothing_of_its_r
         assert answer["result"]["status"]["state"] == "TASK_STATE_CANCELED", answer
         assert job.done
         assert manager.job(task["id"]) is job  # (kept: GetTask answers it)
+        kept_errors = _kept_errors(job)
         alive = _alive(held)
         ended = (await call(web, rpc("GetTask", {"id": task["id"]}))).json()
     assert ended["result"]["status"]["state"] == "TASK_STATE_CANCELED"
     assert open_at_end == [False]
+    assert kept_errors == []
     assert alive == []  # (was: ["local", "question"])
