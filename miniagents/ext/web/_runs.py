@@ -577,6 +577,7 @@ class Job:
     def start(self, events: AsyncIterator[list[str] | Ending | Pause]) -> None:
         """Start streaming ``events`` (the job's own, see :func:`_job_events`)."""
         self.task = spawn(self._produce(events), f"web run {self.current.key}")
+        self.task.add_done_callback(_drop_cancellation)
 
     def new_places(self) -> EventPlaces | None:
         """A tracker of a new run's event places: for a durable agent's job only."""
@@ -796,6 +797,18 @@ class Job:
         self.cancel(abandoned=False)
 
 
+def _drop_cancellation(task: asyncio.Task[None]) -> None:
+    """A job's ``task`` has ended: cancelled, it lets go of the ``CancelledError`` it kept.
+
+    That error's traceback holds the stopped frames of the job's events: its reply, its
+    question and what its agent's wait held, for as long as the job is kept
+    (``keep_runs_for``). The task still says it was cancelled; awaited, it raises a new one.
+    """
+    if task.cancelled():
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()  # (hands the kept error over, once: it is dropped here)
+
+
 async def _job_events(
     job: Job,
     make_reply: Callable[[], MessageSequencePromise[Message]],
@@ -817,19 +830,22 @@ async def _job_events(
                 error_texts=manager.settings.error_texts,
             )
             pauses = _Pauses(job, found)
-            async for part in reply:
-                if isinstance(part, parts.InputAsked):
-                    async for asked in _asking(job, part):
-                        yield asked
-                    continue
-                if isinstance(part, parts.ApprovalAsked):
-                    job.ask(part.request)
-                elif manager.approval_flow == "protocol" and isinstance(
-                    part, parts.AwaitingApproval | parts.ResultStart
-                ):
-                    async for paused in pauses.at(part):
-                        yield paused
-                yield encoder.events(part)
+            try:
+                async for part in reply:
+                    if isinstance(part, parts.InputAsked):
+                        async for asked in _asking(job, part):
+                            yield asked
+                        continue
+                    if isinstance(part, parts.ApprovalAsked):
+                        job.ask(part.request)
+                    elif manager.approval_flow == "protocol" and isinstance(
+                        part, parts.AwaitingApproval | parts.ResultStart
+                    ):
+                        async for paused in pauses.at(part):
+                            yield paused
+                    yield encoder.events(part)
+            finally:  # (cancelled while paused, say: it was left open until collected)
+                await _aclose(reply)
     except Exception as error:  # the agent's failure ends the run with it
         if found is not None and found.cancelled and DurableJobs.stopped_there(error):
             yield Ending(encoder.cancelled())  # given up on: it ends as it ended then
@@ -845,6 +861,13 @@ async def _job_events(
         yield Ending(encoder.failed(stopped) if stopped is not None else encoder.cancelled())
         return
     yield Ending(encoder.finished())
+
+
+async def _aclose(reply: AsyncIterator[parts.ReadPart]) -> None:
+    """Close ``reply``, a generator of a reply's parts, as its job's events end any way."""
+    close = getattr(reply, "aclose", None)
+    if close is not None:
+        await close()
 
 
 async def _afailed(job: Job, error: Exception) -> list[str]:

@@ -1,0 +1,167 @@
+"""A cancelled job keeps nothing of its reply while it is kept (``keep_runs_for``).
+
+A job cancelled where it waited (an AG-UI run paused for an approval, abandoned by a new
+run of its thread; an A2A task paused for input, cancelled by its owner) left its reply's
+parts generator open, for garbage collection to close later, and its task kept its
+``CancelledError``, whose traceback held the stopped frames: the reply, the question and
+the agent's local variables stayed alive with the kept job. Now the generator is closed as
+the job ends, and the ended task keeps no error: once the cancel has ended, only what the
+protocol answers about the job is kept.
+"""
+
+from __future__ import annotations
+
+import gc
+import types
+import weakref
+from collections.abc import Callable
+
+from miniagents import InteractionContext, Message, miniagent
+from miniagents.ext.a2a import a2a_app
+from miniagents.ext.input_requests import request_input
+from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent
+from miniagents.ext.tools import FunctionTool
+from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
+from miniagents.ext.web.lowlevel import Job
+from tests.ext.a2a.rpc import call, rpc, send_params
+from tests.ext.web.serving import (
+    agui_input,
+    delete_file,
+    nothing_deleted,  # noqa: F401
+    post_events,
+    served,
+    until,
+)
+
+KEPT = WebSettings(keep_runs_for=3600)
+"""The ended jobs are kept an hour: the whole test."""
+
+
+class Held:
+    """An object of the agent's (a local variable, its reply), watched by a weak reference."""
+
+
+def _open_reply_parts() -> list[types.AsyncGeneratorType[object, None]]:
+    """The generators of a reply's parts that are still open (suspended, not closed)."""
+    return [
+        each
+        for each in gc.get_objects()
+        if isinstance(each, types.AsyncGeneratorType)
+        and each.ag_code.co_name == "reply_parts"
+        and each.ag_frame is not None
+    ]
+
+
+def _watch_end(job: Job, earlier: list[types.AsyncGeneratorType[object, None]]) -> list[bool]:
+    """Whether the paused ``job``'s reply-parts generator was still open as its task ended
+    (filled then; held until then, so that it is not finalized, which would close it).
+
+    ``earlier``: those open before its run started (another test's, not yet collected).
+    """
+    watched = [each for each in _open_reply_parts() if all(each is not e for e in earlier)]
+    assert len(watched) == 1  # (its own: no other job runs)
+    open_at_end: list[bool] = []
+
+    def ended(_task: object) -> None:
+        open_at_end.append(watched.pop().ag_frame is not None)
+
+    assert job.task is not None
+    job.task.add_done_callback(ended)
+    return open_at_end
+
+
+def _kept_errors(job: Job) -> list[str]:
+    """The errors ``job``'s ended task still holds (with their tracebacks' frames)."""
+    assert job.task is not None
+    assert job.task.cancelled()  # (it still says so)
+    return [
+        type(each).__name__
+        for each in gc.get_referents(job.task)
+        if isinstance(each, BaseException)
+    ]
+
+
+def _alive(held: dict[str, Callable[[], object]]) -> list[str]:
+    """The names of the watched objects still alive, after a full collection."""
+    gc.collect()
+    return [name for name, ref in held.items() if ref() is not None]
+
+
+async def test_an_agui_run_paused_and_abandoned_keeps_nothing_of_its_reply() -> None:
+    held: dict[str, Callable[[], object]] = {}
+    replies: list[ScriptedReply] = [CallTool("delete_file", {"path": "a.txt"}), "Finished."]
+    assistant = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=iter(replies),
+        token_delay=0,
+    )
+
+    @miniagent
+    async def deleting(ctx: InteractionContext) -> None:
+        payload = Held()  # (a local variable of the agent's, while it waits)
+        held["local"] = weakref.ref(payload)
+        note = Message(content="Let me see.")  # (its reply's first message)
+        held["message"] = weakref.ref(note)
+        ctx.reply(note)
+        reply = assistant.inquire(ctx.message_promises)
+        held["reply"] = weakref.ref(reply)
+        ctx.reply(reply)
+        await reply  # (paused at the call's approval)
+
+    app = agui_app(deleting, authentication=NoAuthentication(), settings=KEPT)
+    manager = app.state.runs
+    async with served(app) as client:
+        earlier = _open_reply_parts()
+        _response, first = await post_events(client, agui_input("r1", text="Delete a.txt"))
+        assert first[-1].json["outcome"]["type"] == "interrupt"
+        job = manager.get("r1").job
+        assert job.paused
+        open_at_end = _watch_end(job, earlier)
+        del earlier
+        # a new run of the thread abandons the paused one: its job is cancelled
+        _response, second = await post_events(client, agui_input("r2", text="Never mind"))
+        await until(lambda: job.done)
+        assert second[-1].type == "RUN_FINISHED"
+        assert manager.job("r1") is job  # (kept: it answers for its run)
+        kept_errors = _kept_errors(job)
+        alive = _alive(held)
+    assert open_at_end == [False]  # (was: left open, for garbage collection to close)
+    assert kept_errors == []  # (was: its CancelledError, whose frames held its reply)
+    assert alive == []  # (was: ["message"], through its task's CancelledError)
+
+
+async def test_an_a2a_task_paused_for_input_and_cancelled_keeps_nothing_of_its_reply() -> None:
+    held: dict[str, Callable[[], object]] = {}
+
+    @miniagent
+    async def asking(ctx: InteractionContext) -> None:
+        payload = Held()
+        held["local"] = weakref.ref(payload)
+        question = request_input("Which city?")
+        held["question"] = weakref.ref(question)
+        ctx.reply(question)
+        await question.aanswer()
+
+    app = a2a_app(asking, authentication=NoAuthentication(), settings=KEPT)
+    manager = app.state.runs
+    async with served(app) as web:
+        earlier = _open_reply_parts()
+        sent = (await call(web, rpc("SendMessage", send_params()))).json()
+        task = sent["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        job = manager.job(task["id"])
+        assert job is not None
+        assert job.question is not None
+        open_at_end = _watch_end(job, earlier)
+        del earlier
+        answer = (await call(web, rpc("CancelTask", {"id": task["id"]}))).json()
+        assert answer["result"]["status"]["state"] == "TASK_STATE_CANCELED", answer
+        assert job.done
+        assert manager.job(task["id"]) is job  # (kept: GetTask answers it)
+        kept_errors = _kept_errors(job)
+        alive = _alive(held)
+        ended = (await call(web, rpc("GetTask", {"id": task["id"]}))).json()
+    assert ended["result"]["status"]["state"] == "TASK_STATE_CANCELED"
+    assert open_at_end == [False]
+    assert kept_errors == []
+    assert alive == []  # (was: ["local", "question"])
