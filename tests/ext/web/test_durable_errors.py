@@ -21,8 +21,8 @@ from typing import NoReturn
 import pytest
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
+from miniagents.ext import told_errors
 from miniagents.ext.dbos import durable, workflow_id
-from miniagents.ext.told_errors import told_reference
 from miniagents.ext.web import NoAuthentication
 from miniagents.ext.web._durable import DurableJobs
 from tests.ext.web.serving import (
@@ -131,6 +131,17 @@ async def test_a_failures_reference_is_read_from_the_runs_notes_not_its_steps(
         assert await jobs.alogged_failure("failed-2", failure) == ""  # (no such run)
 
 
+def test_the_low_level_gives_the_told_errors_kit_whole() -> None:
+    """A protocol of another package says what failed in its own words, as the durable run
+    DBOS stopped does, and ends them with ``told_reference``: the low level gives it beside
+    ``told_error``. (It gave ``told_error``, ``ToldError`` and ``ToldResult`` alone.)"""
+    from miniagents.ext.web import lowlevel
+
+    kit = {"ToldError", "ToldResult", "told_error", "told_reference"}
+    assert kit <= set(lowlevel.__all__)
+    assert all(getattr(lowlevel, name) is getattr(told_errors, name) for name in kit)
+
+
 @miniagent
 async def taken_over(ctx: InteractionContext) -> None:
     """A live run's reply that DBOS stops: it raises DBOS's own error, no ``Exception``."""
@@ -195,7 +206,7 @@ async def test_a_live_run_dbos_stopped_tells_a_sentence_and_logs_dbos_text(
         logged[0].getMessage(),
     )
     assert line is not None, logged[0].getMessage()
-    assert told[2] == told_reference(line[1])  # (the reference the log has it under)
+    assert told[2] == told_errors.told_reference(line[1])  # (the reference the log has it under)
     assert logged[0].exc_info is not None
     assert type(logged[0].exc_info[1]).__name__ == "DBOSWorkflowConflictIDError"
     assert (
