@@ -135,6 +135,7 @@ _FILES = {
     "/studio.css": ("studio.css", "text/css; charset=utf-8"),
 }
 _POLL = 0.1  # seconds between two looks at the store for a live run's new events
+_FAILURES_EVERY = 60.0  # seconds: at most one line of a watch's failures in a row as often
 _MAX_BODY = 256 * 1024
 _KEPT_FORKS = 100
 _OUTPUT_SHOWN = 8_000  # characters: the end of a fork's output
@@ -777,6 +778,9 @@ class _Watch:
         self.followers = 0
         self.last = 0  # (the number of the last event known)
         self.task: asyncio.Task[None] | None = None
+        self.failures = 0  # (the watches' failures in a row, since the last look that read)
+        self.unlogged = 0  # (of which no line has been logged)
+        self.logged_at = 0.0  # (the loop's time of the last line of them)
 
     def seen(self, last: int) -> None:
         """The run's events are known up to ``last``: a change, if it is new."""
@@ -798,37 +802,78 @@ class _Watch:
     async def _alook(self) -> None:
         """Look each :data:`_POLL` seconds, until the run ends or is gone (or the store fails).
 
-        A failure that is no :class:`StudioError` (a store's bug, a disk's) is logged once,
-        whole, and ends the watch as one: its followers, woken, look themselves, and the next
-        of them to wait starts a new watch (the task never ends with an error nobody reads).
-        It is logged by no reference, as no client is told of it: a follower's stream goes
-        on, and a follower whose own look fails too is told that failure by the reference
-        the log has it under (:func:`_told_failure`).
+        A failure that is no :class:`StudioError` (a store's bug, a disk's) ends the watch as
+        one: its followers, woken, look themselves, and the next of them to wait starts a new
+        watch (the task never ends with an error nobody reads). A store that fails now and
+        then fails each new watch, each :data:`_POLL` seconds, while the followers' own
+        looks read: :meth:`_failed` logs the first failure whole, then at most one line of
+        those that follow in a row each :data:`_FAILURES_EVERY` seconds, and
+        :meth:`_read_again` one as the store reads again. They are logged by no reference,
+        as no client is told of them: a follower's stream goes on, and a follower whose own
+        look fails too is told that failure by the reference the log has it under
+        (:func:`_told_failure`).
         """
         while True:
             await asyncio.sleep(_POLL)
             try:
                 found = await asyncio.to_thread(self.runs.chunks, self.run_id, self.last, 1)
-                if found:
-                    first, count, _ = found[-1]
-                    self.seen(first + count - 1)
-                    continue
-                run = await asyncio.to_thread(self.runs.run, self.run_id)
+                run = None if found else await asyncio.to_thread(self.runs.run, self.run_id)
             except StudioError:  # (its followers look themselves, and say it)
                 self._wake_followers()
                 return
             except Exception as error:  # (the store's own failure: logged, told by none)
-                _logger.error(
-                    "The studio's watch of the run %s failed with %s; its followers look again.",
-                    self.run_id,
-                    type(error).__name__,
-                    exc_info=error,
-                )
+                self._failed(error)
                 self._wake_followers()  # (each looks itself, and a new watch starts)
                 return
+            self._read_again()
+            if run is None:
+                first, count, _ = found[-1]
+                self.seen(first + count - 1)
+                continue
             if run.status != "running":
                 self._wake_followers()
                 return
+
+    def _failed(self, error: Exception) -> None:
+        """Log the watch's failure ``error``: whole if it is the first in a row, else bounded.
+
+        Each failure after the first is counted; once :data:`_FAILURES_EVERY` seconds have
+        passed since the last line, the next failure's line names its class and how many
+        failed since that line.
+        """
+        now = asyncio.get_running_loop().time()
+        self.failures += 1
+        if self.failures == 1:
+            _logger.error(
+                "The studio's watch of the run %s failed with %s; its followers look again.",
+                self.run_id,
+                type(error).__name__,
+                exc_info=error,
+            )
+        elif now - self.logged_at >= _FAILURES_EVERY:
+            _logger.error(
+                "The studio's watch of the run %s failed again with %s (failures since its "
+                "last line: %d); its followers look again.",
+                self.run_id,
+                type(error).__name__,
+                self.unlogged + 1,
+            )
+        else:
+            self.unlogged += 1
+            return
+        self.unlogged = 0
+        self.logged_at = now
+
+    def _read_again(self) -> None:
+        """The store read: if the watch's looks failed before, one line says how often."""
+        if self.failures:
+            _logger.warning(
+                "The studio's watch of the run %s reads the store again (failures in a row "
+                "before: %d).",
+                self.run_id,
+                self.failures,
+            )
+            self.failures = self.unlogged = 0
 
     def stop(self) -> None:
         if self.task is not None:

@@ -46,12 +46,12 @@ import hashlib
 import json
 import logging
 import sys
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from miniagents.ext.told_errors import told_error, told_reference
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
@@ -413,9 +413,11 @@ class DurableJobs:
         ``None`` if the run's record says it was cancelled: the job ends as a cancelled
         run's replay does (and as a job given up on), with the protocol's cancelled
         events. Another run ends with a sentence of the library's, which says what happened
-        and what to do, and names a reference: DBOS's own error (an internal detail, not
-        written for the client) is logged whole under it (``logger``, an ``ERROR`` with its
-        text and traceback), for the operator.
+        and what to do, then where the log has the error, as every error told by reference
+        ends (:func:`~miniagents.ext.told_errors.told_reference`): DBOS's own error (an
+        internal detail, not written for the client) is logged whole under the reference
+        (``logger``, an ``ERROR`` with its traceback, as
+        :func:`~miniagents.ext.told_errors.told_error` logs), for the operator.
         """
         from miniagents.ext.dbos import DurableError, afind_runs
 
@@ -425,20 +427,16 @@ class DurableJobs:
             runs = []
         if any(run.cancelled for run in runs):
             return None
-        reference = uuid.uuid4().hex
-        logger.error(
-            "DBOS stopped the durable run %r before its end (reference %s): %s: %s",
-            workflow_id,
-            reference,
-            type(error).__name__,
+        told = told_error(
             error,
-            exc_info=error,
+            logger,
+            f"The durable run {workflow_id!r}, stopped by DBOS before its end,",
+            error_texts=False,
         )
         return DurableError(
             f"The durable run {workflow_id!r} was stopped by DBOS before its end, so its "
             "reply stops here: ask again in a new run (a new run id, or a new message of the "
-            f"chat). The server's log has DBOS's reason under the reference {reference}, for "
-            "the agent's operator to look up."
+            f"chat). {told_reference(told.reference)}"
         )
 
     @staticmethod

@@ -45,7 +45,10 @@ method a route does not serve as the apps do (:func:`amethod_not_allowed`, its 4
 What a client is told of an agent's error, an A2A task's or a voice session's, is
 :func:`told_error`'s (a :class:`ToldError`): unless the app's settings say
 ``WebSettings(error_texts=True)``, a sentence naming the error's class and a reference, the
-error logged whole under it; of a tool's exception in its result, :class:`ToldResult`'s.
+error logged whole under it; of a tool's exception in its result, :class:`ToldResult`'s. A
+protocol that says what failed in words of its own ends them with :func:`told_reference`'s
+sentence, so that its client reads where the log has the error in the words every server
+tells it with.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from miniagents.ext.told_errors import ToldError as ToldError
 from miniagents.ext.told_errors import ToldResult as ToldResult
 from miniagents.ext.told_errors import told_error as told_error
+from miniagents.ext.told_errors import told_reference as told_reference
 from miniagents.ext.web._app import TRACE_HEADERS as TRACE_HEADERS
 from miniagents.ext.web._app import Handler as Handler
 from miniagents.ext.web._app import ProtocolRoute as ProtocolRoute
@@ -149,6 +153,7 @@ __all__ = [
     "plain",
     "protocol_app",
     "told_error",
+    "told_reference",
 ]
 
 

@@ -16,7 +16,8 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx2 as httpx
 import pytest
@@ -36,6 +37,7 @@ from miniagents.ext.studio.events import encode_batch
 from miniagents.ext.studio.fork import plan_fork
 from miniagents.ext.studio.store import Chunk
 from miniagents.ext.web.serving import HEADERS_SECONDS, server_config, server_stop
+from miniagents.testing import virtual_time
 from tests.ext.studio.kit import many_calls
 from tests.ext.web.serving import answer_of, bounded, configs_run, served, trickle
 from tests.fakes.asgi24 import Asgi24
@@ -1180,6 +1182,65 @@ async def test_a_watch_whose_store_fails_is_logged_once_and_its_followers_go_on(
     ]
     assert logged[0].exc_info is not None
     assert isinstance(logged[0].exc_info[1], RuntimeError)
+
+
+class _FlakyStore:
+    """A store whose watch's looks fail ``failures`` times, then read a run that has ended."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("a bug of the store")
+        return []
+
+    def run(self, run_id: str) -> SimpleNamespace:
+        return SimpleNamespace(status="ended")
+
+
+async def test_a_watch_whose_store_fails_again_and_again_logs_a_bounded_number_of_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A store that fails each watch's look for 70 s (each 0.1 s, a new watch started by
+    the follower its failure woke, 700 failures), then reads: the first failure is logged
+    whole, the next one to come 60 s after it gives one line of the failures since, without
+    a traceback, and one line says the store reads again and after how many failures.
+    (Was: each of the 700 was logged whole, an ``ERROR`` with its traceback.)"""
+    failures = 700
+    flaky = _FlakyStore(failures)
+    watch = studio_app_module._Watch(cast(RunStore, flaky), "20261129-000000-flaky0")
+    with caplog.at_level(logging.INFO, logger="miniagents.ext.studio"), virtual_time():
+        for _ in range(failures + 1):  # (each failure wakes the follower, which looks on)
+            changed = watch.changed
+            watch.look_on()
+            await changed.wait()
+        assert watch.task is not None
+        await watch.task
+    assert flaky.failures == 0
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    lines = [record.getMessage() for record in logged]
+    assert len(lines) == 3, lines
+    assert lines[0] == (
+        "The studio's watch of the run 20261129-000000-flaky0 failed with RuntimeError; its "
+        "followers look again."
+    )
+    assert logged[0].exc_info is not None
+    again = re.fullmatch(
+        r"The studio's watch of the run 20261129-000000-flaky0 failed again with "
+        r"RuntimeError \(failures since its last line: (\d+)\); its followers look again\.",
+        lines[1],
+    )
+    assert again is not None, lines[1]
+    assert int(again[1]) in (600, 601)  # (the one 60 s after the first, to a float's rounding)
+    assert logged[1].levelno == logging.ERROR
+    assert logged[1].exc_info is None
+    assert lines[2] == (
+        "The studio's watch of the run 20261129-000000-flaky0 reads the store again "
+        f"(failures in a row before: {failures})."
+    )
+    assert logged[2].levelno == logging.WARNING
 
 
 async def test_a_fork_that_just_ended_shows_its_result_before_its_tasks_callback_runs(

@@ -21,6 +21,7 @@ from typing import NoReturn
 import pytest
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
+from miniagents.ext import told_errors
 from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.web import NoAuthentication
 from miniagents.ext.web._durable import DurableJobs
@@ -130,6 +131,17 @@ async def test_a_failures_reference_is_read_from_the_runs_notes_not_its_steps(
         assert await jobs.alogged_failure("failed-2", failure) == ""  # (no such run)
 
 
+def test_the_low_level_gives_the_told_errors_kit_whole() -> None:
+    """A protocol of another package says what failed in its own words, as the durable run
+    DBOS stopped does, and ends them with ``told_reference``: the low level gives it beside
+    ``told_error``. (It gave ``told_error``, ``ToldError`` and ``ToldResult`` alone.)"""
+    from miniagents.ext.web import lowlevel
+
+    kit = {"ToldError", "ToldResult", "told_error", "told_reference"}
+    assert kit <= set(lowlevel.__all__)
+    assert all(getattr(lowlevel, name) is getattr(told_errors, name) for name in kit)
+
+
 @miniagent
 async def taken_over(ctx: InteractionContext) -> None:
     """A live run's reply that DBOS stops: it raises DBOS's own error, no ``Exception``."""
@@ -155,10 +167,12 @@ async def test_a_live_run_dbos_stopped_tells_a_sentence_and_logs_dbos_text(
     protocol: Protocol, tmp_path: Path, caplog: pytest.LogCaptureFixture, destroyed: None
 ) -> None:
     """DBOS stops a live run (not cancelled: it is no longer this execution's): its client
-    is told a sentence of the library's, which says what happened and what to do and names
-    a reference; the log has DBOS's text, and its error, under that reference. (The client
-    was told DBOS's own text, ``DBOS Error 1: Workflow ... is no longer owned by this
-    execution``, and nothing was logged.)"""
+    is told a sentence of the library's, which says what happened and what to do, then
+    where the log has the error in the words every error told by reference ends with
+    (``told_reference``); the log has DBOS's error, its text in its traceback, under that
+    reference, logged as ``told_error`` logs. (The client was told DBOS's own text, ``DBOS
+    Error 1: Workflow ... is no longer owned by this execution``, and nothing was logged;
+    then a reference sentence of its own, and a log line of its own.)"""
     caplog.set_level(logging.ERROR, logger=LOGGER)
     agent = durable(
         taken_over.fork(alias=f"TAKEN_OVER_{protocol.name.upper()}"),
@@ -175,9 +189,8 @@ async def test_a_live_run_dbos_stopped_tells_a_sentence_and_logs_dbos_text(
     text = ending.get("message", ending.get("errorText"))
     told = re.fullmatch(
         r"The durable run '(.+)' was stopped by DBOS before its end, so its reply stops "
-        r"here: ask again in a new run \(a new run id, or a new message of the chat\)\. The "
-        r"server's log has DBOS's reason under the reference ([0-9a-f]{32}), for the agent's "
-        r"operator to look up\.",
+        r"here: ask again in a new run \(a new run id, or a new message of the chat\)\. "
+        r"(.+)",
         text,
     )
     assert told is not None, text
@@ -187,10 +200,16 @@ async def test_a_live_run_dbos_stopped_tells_a_sentence_and_logs_dbos_text(
     assert "no longer owned" not in text
     logged = [record for record in caplog.records if record.name == LOGGER]
     assert len(logged) == 1, [record.getMessage() for record in logged]
-    assert logged[0].getMessage() == (
-        f"DBOS stopped the durable run {told[1]!r} before its end (reference {told[2]}): "
-        "DBOSWorkflowConflictIDError: DBOS Error 1: Workflow ag-ui:internal-detail is no "
-        "longer owned by this execution"
+    line = re.fullmatch(
+        re.escape(f"The durable run {told[1]!r}, stopped by DBOS before its end, failed with ")
+        + r"DBOSWorkflowConflictIDError \(reference ([0-9a-f]{32})\)\.",
+        logged[0].getMessage(),
     )
+    assert line is not None, logged[0].getMessage()
+    assert told[2] == told_errors.told_reference(line[1])  # (the reference the log has it under)
     assert logged[0].exc_info is not None
     assert type(logged[0].exc_info[1]).__name__ == "DBOSWorkflowConflictIDError"
+    assert (
+        "DBOSWorkflowConflictIDError: DBOS Error 1: Workflow ag-ui:internal-detail is no "
+        "longer owned by this execution"
+    ) in caplog.text
