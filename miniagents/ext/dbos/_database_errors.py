@@ -6,14 +6,26 @@ library's error, with a traceback of a hundred lines through DBOS and SQLAlchemy
 module tells what it means instead, as one ``DurableDatabaseError`` whose message names the
 cause and the fix::
 
-    SQLite "database is locked"            -> locked: another process holds it
+    SQLite SQLITE_BUSY "database is locked"  -> locked: another process holds it
+    SQLite SQLITE_LOCKED "database table is locked"
+                                           -> a statement of this process holds a table
     SQLite "file is not a database",
            "database disk image is malformed" -> damaged: move it away (damaged_sqlite_file)
-    SQLite "unable to open database file",
-           "attempt to write a readonly ...",
-           "disk I/O error", "... is full"    -> cannot be opened or written: permissions, disk
-    PostgreSQL, connecting                 -> cannot be reached: the server, the URL
+    SQLite SQLITE_CANTOPEN, _READONLY, _PERM,
+           _IOERR, _FULL                   -> cannot be opened or written: permissions, disk
+    PostgreSQL SQLSTATE class 08, or no server answered a connection
+                                           -> cannot be reached: the server, the URL
+    PostgreSQL, the server refused to connect (no such database or role)
+                                           -> refused the connection: the URL's names
     anything else of the database          -> failed, with the driver's first line
+
+Each is told by the code the driver gives (sqlite3's ``sqlite_errorcode``; psycopg 3's
+``sqlstate``, psycopg2's ``pgcode``), never by words that a name in the message may hold
+(a database called ``"connect_log"`` or ``"locked_runs"``). The words count only where the
+driver gives no code: a SQLite error of a driver other than Python's ``sqlite3`` (its
+first words, SQLite's own), and psycopg's or psycopg2's failure to connect, which libpq
+gives without the server's SQLSTATE (whether the server answered is then told by libpq's
+own framing, "... failed: FATAL:", never by the server's words after it).
 
 A value or a constraint that the database refused (SQLAlchemy's ``IntegrityError`` or
 ``DataError``, where the library's own tables are written) is told by :func:`refused_value`
@@ -26,25 +38,48 @@ only those raised by DBOS's own code or ours: an error that the agent's own code
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import sys
+import sysconfig
 import traceback
 from pathlib import Path
+from typing import Literal
 
 from miniagents.ext.dbos._sqlite import sqlite_path
 from miniagents.ext.dbos.errors import DurableDatabaseError, DurableDataError
 from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 
-__all__ = ["database_failure", "first_line", "refused_value", "sqlite_failure"]
+__all__ = ["database_failure", "first_line", "refused_value", "sqlite_code", "sqlite_failure"]
 
-_LOCKED = ("database is locked", "database table is locked", "database schema is locked")
-_UNWRITABLE = (
-    "unable to open database file",
-    "attempt to write a readonly database",
-    "disk i/o error",
-    "database or disk is full",
-    "readonly database",
+_UNWRITABLE = frozenset(
+    {
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+    }
 )
+"""SQLite's primary codes of a file that cannot be opened or written."""
+
+_CODE_OF_WORDS = (
+    ("database is locked", sqlite3.SQLITE_BUSY),
+    ("database table is locked", sqlite3.SQLITE_LOCKED),
+    ("database schema is locked", sqlite3.SQLITE_LOCKED),
+    ("unable to open database file", sqlite3.SQLITE_CANTOPEN),
+    ("attempt to write a readonly database", sqlite3.SQLITE_READONLY),
+    ("disk i/o error", sqlite3.SQLITE_IOERR),
+    ("database or disk is full", sqlite3.SQLITE_FULL),
+)
+"""SQLite's own first words of an error, and its code: for a driver that gives no code."""
+
+_CONNECTION_EXCEPTION = "08"
+"""The class of PostgreSQL's SQLSTATEs of a connection that failed or was lost."""
+
+_SERVER_ANSWERED = re.compile(r"\bfailed: (?:FATAL|PANIC|ERROR):")
+"""libpq's framing of a connection that the server refused, before the server's words."""
+
 _DRIVERS = ("sqlalchemy", "sqlite3", "psycopg", "psycopg2", "psycopg_pool")
 """The packages whose frames a database error passes through on its way up from DBOS."""
 
@@ -58,22 +93,45 @@ def sqlite_failure(path: str, error: BaseException, waited: float) -> DurableDat
         waited: Seconds a connection waits for a lock, for the locked file's message.
     """
     said = first_line(error)
-    lowered = said.lower()
+    code = sqlite_code(error)
     where = f"The SQLite file {path!r} of durable runs"
-    if any(words in lowered for words in _LOCKED):
+    if code == sqlite3.SQLITE_BUSY:
         return DurableDatabaseError(
             f"{where} is locked by another process ({said}; waited {waited:g} s): stop that "
             "process, or give database_url another file."
         )
+    if code == sqlite3.SQLITE_LOCKED:
+        return DurableDatabaseError(
+            f"{where} has a table held by another connection of this process ({said}; SQLite "
+            "does not wait for it), such as a read cursor still open on it: read that cursor "
+            "to its end or close it, or give database_url a file that nothing else of this "
+            "process opens."
+        )
     if is_damaged_sqlite(error):
         whose, another = "the database of durable runs", "give database_url another file"
         return DurableDatabaseError(damaged_sqlite_file(path, error, whose, another))
-    if any(words in lowered for words in _UNWRITABLE):
+    if code in _UNWRITABLE:
         return DurableDatabaseError(
             f"{where} cannot be opened or written ({said}): check that this process may read "
             "and write it and its folder, and that the disk has room."
         )
     return DurableDatabaseError(f"{where} failed ({_kind(error)}: {said}).")
+
+
+def sqlite_code(error: BaseException) -> int | None:
+    """SQLite's primary result code of ``error`` (SQLAlchemy's, or its driver's), if any.
+
+    Python's ``sqlite3`` gives it (``sqlite_errorcode``, an extended code whose low byte is
+    the primary one). An error that carries none (of a SQLite driver other than ``sqlite3``)
+    is told by SQLite's own words at the start of its message, the last resort; ``None``
+    for an error of neither (not SQLite's, or ``sqlite3``'s own, as on a closed connection).
+    """
+    original = getattr(error, "orig", None) or error
+    code = getattr(original, "sqlite_errorcode", None)  # (set by sqlite3 itself)
+    if isinstance(code, int):
+        return code & 0xFF
+    said = first_line(original).lower()
+    return next((code for words, code in _CODE_OF_WORDS if said.startswith(words)), None)
 
 
 def database_failure(
@@ -97,15 +155,40 @@ def database_failure(
     if url.startswith("sqlite"):
         return sqlite_failure(sqlite_path(url), driver, waited)
     said = first_line(driver)
-    if _kind(driver) == "OperationalError" or "connect" in said.lower():
+    connecting = _connection_failure(driver)
+    if connecting == "unreached":
         return DurableDatabaseError(
             f"The database of durable runs {shown} cannot be reached ({_kind(driver)}: "
             f"{said}; waited {waited:g} s at most): check the URL, and that the server runs "
             "and accepts connections."
         )
+    if connecting == "refused":
+        return DurableDatabaseError(
+            f"The server of the database of durable runs {shown} refused the connection "
+            f"({_kind(driver)}: {said}): check the URL's database name, user and password, "
+            "and that the server lets that user connect to that database."
+        )
     return DurableDatabaseError(
         f"The database of durable runs {shown} failed ({_kind(driver)}: {said})."
     )
+
+
+def _connection_failure(error: BaseException) -> Literal["unreached", "refused"] | None:
+    """Whether a PostgreSQL driver's ``error`` is a server not reached, or one that refused.
+
+    ``None`` for any other failure. Told by the SQLSTATE (psycopg 3's ``sqlstate``,
+    psycopg2's ``pgcode``): its class 08 is a connection that failed or was lost. libpq
+    passes on no code for a failure to connect, even the server's own: an
+    ``OperationalError`` with no code is then a server that refused the connection if
+    libpq's own framing says that the server answered ("... failed: FATAL:"), else a
+    server not reached.
+    """
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if isinstance(state, str) and state:
+        return "unreached" if state.startswith(_CONNECTION_EXCEPTION) else None
+    if _kind(error) != "OperationalError":
+        return None
+    return "refused" if _SERVER_ANSWERED.search(str(error)) else "unreached"
 
 
 def refused_value(
@@ -149,7 +232,8 @@ def _driver_error(error: BaseException) -> BaseException | None:
 def _raised_by_the_store(error: BaseException) -> bool:
     """Whether the code of the store raised ``error``, rather than the agent's own code.
 
-    The innermost frame outside the database's libraries (SQLAlchemy, the drivers) tells:
+    The innermost frame outside the database's libraries (SQLAlchemy, the drivers) and the
+    standard library tells:
     one of DBOS's database modules, or of ours that open the database (an agent's error
     recorded, then raised again by DBOS where it reads the record, is the agent's).
     """
@@ -157,8 +241,8 @@ def _raised_by_the_store(error: BaseException) -> bool:
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
         path = Path(frame.filename).resolve()
         owner = next((name for name, root in roots.items() if path.is_relative_to(root)), "")
-        if owner in _DRIVERS:
-            continue
+        if owner in _DRIVERS or (not owner and _of_the_standard_library(path)):
+            continue  # (e.g. contextlib's, where DBOS opens a connection in a with block)
         if owner == "dbos":
             inside = path.relative_to(roots["dbos"]).parts
             return inside[0].startswith(_DBOS_DATABASE)
@@ -182,6 +266,13 @@ def _roots() -> dict[str, Path]:
             roots[name] = Path(file).resolve().parent
     roots["miniagents"] = Path(__file__).resolve().parent  # (this package: ext.dbos)
     return roots
+
+
+def _of_the_standard_library(path: Path) -> bool:
+    """Whether ``path`` is a module of Python's standard library (not an installed package)."""
+    if "site-packages" in path.parts or "dist-packages" in path.parts:
+        return False
+    return path.is_relative_to(Path(sysconfig.get_paths()["stdlib"]).resolve())
 
 
 def first_line(error: BaseException) -> str:

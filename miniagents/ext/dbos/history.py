@@ -29,6 +29,7 @@ extra (``pip install "miniagents[dbos]"``).
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import zlib
 from collections.abc import Iterable
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from miniagents.arguments import a_class, check_seconds, check_text
 from miniagents.ext.dbos._bounds import bounded_url, lock_timed_out
+from miniagents.ext.dbos._database_errors import sqlite_code
 from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine, let_go_of_damaged
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.errors import MissingExtraError
@@ -411,6 +413,14 @@ class _Connected:
                 f"Could not {self._doing} the chat history {history.conversation!r}: the "
                 f"database {shown} stayed locked for {history.timeout:g} s ({cause}). Another "
                 "process holds a long transaction on it: end it, or pass a longer timeout=."
+            )
+        if sqlite_code(error) == sqlite3.SQLITE_LOCKED:  # (SQLite never waits for it)
+            return ChatHistoryError(
+                f"Could not {self._doing} the chat history {history.conversation!r}: another "
+                f"connection of this process, sharing its cache, holds its table in {shown} "
+                f"({cause}): a read cursor not read to its end, or a transaction that wrote to "
+                "it; SQLite does not wait for it. Read that cursor to its end or close it, or "
+                "end that transaction, then try again."
             )
         if isinstance(
             error, (sqlalchemy_errors.OperationalError, sqlalchemy_errors.InterfaceError)

@@ -38,6 +38,7 @@ from miniagents.ext.tools import ToolDecision
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.cleaner_program import CLEANER, cleaner_removing
 from tests.ext.dbos.held import held_by_another_session
+from tests.ext.dbos.queued import Waiting, queued_nowhere
 from tests.ext.dbos.test_durable_kills import MAIN, Child, Outcome, _models, _side_effects
 from tests.fakes.postgres import PostgresServer
 from tests.subprocesses import python_env, run_python
@@ -495,27 +496,15 @@ def test_approvals_on_a_corrupt_file_say_it_is_damaged_in_one_line(tmp_path: Pat
 def _approvals_waiting(url: str, runs: dict[str, bool]) -> None:
     """Record an approval that waits for each run of ``runs`` (by id: whether the run is
     live, waiting in a queue nobody reads, or gone), in one transaction."""
-    import sqlalchemy
-    from dbos import EnqueueOptions
-
     from miniagents.ext.dbos._approvals import approval_id
-    from miniagents.ext.dbos._sqlite import shim_arguments
 
-    def queued(workflow_name: str, workflow_id: str) -> EnqueueOptions:
-        return {"queue_name": "nobody", "workflow_name": workflow_name, "workflow_id": workflow_id}
-
-    client = new_client(url)
-    engine = sqlalchemy.create_engine(url, connect_args=shim_arguments(url))
-    try:
-        with engine.begin() as connection:
-            for run, live in runs.items():
-                if live:
-                    client.enqueue_in_transaction(connection, queued("run", run))
-                approval = queued(APPROVAL_WORKFLOW, approval_id(run, ".0"))
-                client.enqueue_in_transaction(connection, approval, run, ".0", "remove", "c1", {})
-    finally:
-        engine.dispose()
-        close_client(client)
+    workflows: list[Waiting] = []
+    for run, live in runs.items():
+        if live:
+            workflows.append(Waiting("run", run))
+        arguments: tuple[object, ...] = (run, ".0", "remove", "c1", {})
+        workflows.append(Waiting(APPROVAL_WORKFLOW, approval_id(run, ".0"), arguments))
+    queued_nowhere(url, workflows)
 
 
 def test_the_approvals_of_ended_runs_are_withdrawn_however_many_runs_wait(

@@ -4,8 +4,11 @@ Each test runs ``durable_child.py`` (one durable run of a tool loop, against the
 server of the test, with the real openai SDK), kills it when it prints the event the test
 waits for (never after a sleep), starts it again with the same workflow id and checks, with
 the server's record of requests: no call that had completed was made again, the tool's side
-effect happened once, and the reply (its messages and every token the reader saw, from the
-first) equals the uninterrupted run's. The same tests run on SQLite and on a real Postgres.
+effect happened once, and the reply's messages equal the uninterrupted run's. So do the
+tokens the reader saw, from the first, while the run had not ended at the kill (its
+recorded calls replayed token by token, the rest live); a run that had ended before the
+kill gives its recorded reply, each message whole as one piece. The same tests run on
+SQLite and on a real Postgres.
 """
 
 from __future__ import annotations

@@ -348,6 +348,29 @@ def test_a_locked_sqlite_file_is_an_error_after_the_timeout(locked_sqlite: str) 
         asyncio.run(history.append(UserMessage(text="Waiting.")))
 
 
+def test_a_table_held_by_another_connection_of_this_process_says_so(tmp_path: Path) -> None:
+    # SQLite's "database table is locked" (SQLITE_LOCKED, which never waits) was told as a
+    # database that "cannot be reached": check that the server runs, or the folder exists
+    path = tmp_path / "shared.sqlite"
+    url = f"sqlite:///file:{path}?cache=shared&uri=true"  # (one cache for this process)
+    history = ChatHistorySQL("chat", database_url=url, timeout=5)
+    asyncio.run(history.append(UserMessage(text="First.")))
+    with closing(sqlite3.connect(f"file:{path}?cache=shared", uri=True)) as reader:
+        reading = reader.execute(f"SELECT id FROM {TABLE_NAME}")  # (not read to its end)
+        with pytest.raises(ChatHistoryError) as raised:
+            asyncio.run(history.append(UserMessage(text="Second.")))
+        reading.close()
+    assert str(raised.value) == (
+        "Could not write the chat history 'chat': another connection of this process, "
+        f"sharing its cache, holds its table in {url} (database table is locked: "
+        f"{TABLE_NAME}): a read cursor not read to its end, or a transaction that wrote to it; "
+        "SQLite does not wait for it. Read that cursor to its end or close it, or end that "
+        "transaction, then try again."
+    )
+    asyncio.run(history.append(UserMessage(text="Second.")))  # (the cursor closed: written)
+    assert [message.text for message in asyncio.run(history.load())] == ["First.", "Second."]
+
+
 def test_a_first_call_on_a_locked_file_waits_for_the_lock_once(
     locked_sqlite: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

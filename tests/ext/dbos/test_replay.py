@@ -52,6 +52,7 @@ from miniagents.ext.llm.offline_script import ScriptedReply
 from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.ext.tools.approval import ToolApprovalRequest
+from tests.ext.dbos.queued import Waiting, queued_nowhere
 from tests.fakes.dead_executor import pending_elsewhere
 
 calls: list[str] = []
@@ -695,29 +696,16 @@ def _runs_of_refunds_recorded(url: str, runs: dict[str, str | None]) -> None:
     """Record a run of ``REFUNDS`` of each id of ``runs``, waiting in a queue nobody reads,
     with an approval that waits at the key it maps to, if any (in one transaction), written
     directly: as the runs recorded before ids holding ``::approval`` were refused."""
-    import sqlalchemy
-    from dbos import EnqueueOptions
-
     from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
     from miniagents.ext.dbos._engine import _WORKFLOW
-    from miniagents.ext.dbos._sqlite import close_client, new_client, shim_arguments
 
-    def queued(workflow_name: str, workflow_id: str) -> EnqueueOptions:
-        return {"queue_name": "nobody", "workflow_name": workflow_name, "workflow_id": workflow_id}
-
-    client = new_client(url)
-    engine = sqlalchemy.create_engine(url, connect_args=shim_arguments(url))
-    try:
-        with engine.begin() as connection:
-            for run, key in runs.items():
-                client.enqueue_in_transaction(connection, queued(_WORKFLOW, run), "REFUNDS", ())
-                if key is None:
-                    continue
-                approval = queued(APPROVAL_WORKFLOW, approval_id(run, key))
-                client.enqueue_in_transaction(connection, approval, run, key, "refund", "c1", {})
-    finally:
-        engine.dispose()
-        close_client(client)
+    workflows: list[Waiting] = []
+    for run, key in runs.items():
+        workflows.append(Waiting(_WORKFLOW, run, ("REFUNDS", ())))
+        if key is not None:
+            arguments: tuple[object, ...] = (run, key, "refund", "c1", {})
+            workflows.append(Waiting(APPROVAL_WORKFLOW, approval_id(run, key), arguments))
+    queued_nowhere(url, workflows)
 
 
 @pytest.mark.parametrize("marked", ["refund::approval1", "refund::approval/1"])

@@ -1,0 +1,169 @@
+"""What a failure of the database of durable runs is told as: by the driver's codes.
+
+SQLite's ``sqlite_errorcode`` and PostgreSQL's SQLSTATE (psycopg 3's ``sqlstate``,
+psycopg2's ``pgcode``) tell a lock, a table held in this process, a server not reached and
+one that refused the connection; the words of a message (which may quote a database's or a
+role's name) count only where the driver gives no code. The failures are made for real: a
+busy SQLite file, a table held by a read cursor, a closed port on 127.0.0.1, a real
+Postgres that has no such role or database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import DurableDatabaseError, apending_approvals, durable
+from miniagents.ext.dbos._database_errors import database_failure, sqlite_code, sqlite_failure
+from tests.ext.dbos.test_durable_faults import _free_port, remember, said_in_one_line
+from tests.fakes.postgres import PostgresServer
+
+
+def _busy_error(path: Path) -> sqlite3.OperationalError:
+    """SQLite's SQLITE_BUSY, for real: the file held by another connection's transaction."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        with (
+            closing(sqlite3.connect(path, timeout=0.01)) as waiting,
+            pytest.raises(sqlite3.OperationalError) as raised,
+        ):
+            waiting.execute("SELECT 1 FROM sqlite_master")
+        holder.rollback()
+    return raised.value
+
+
+def _table_locked_error(path: Path) -> sqlite3.OperationalError:
+    """SQLite's SQLITE_LOCKED, for real: a table dropped while a cursor still reads it."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        connection.execute("CREATE TABLE t (x)")
+        connection.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+        reading = connection.execute("SELECT x FROM t")
+        reading.fetchone()  # (a statement still running on the table)
+        with pytest.raises(sqlite3.OperationalError) as raised:
+            connection.execute("DROP TABLE t")  # at once: SQLite does not wait for it
+    return raised.value
+
+
+def test_a_busy_sqlite_file_is_locked_by_another_process(tmp_path: Path) -> None:
+    path = str(tmp_path / "runs.sqlite")
+    error = _busy_error(Path(path))
+    assert sqlite_code(error) == sqlite3.SQLITE_BUSY
+    assert str(sqlite_failure(path, error, 5)) == (
+        f"The SQLite file {path!r} of durable runs is locked by another process (database "
+        "is locked; waited 5 s): stop that process, or give database_url another file."
+    )
+
+
+def test_a_table_held_in_this_process_is_not_said_locked_by_another_process(
+    tmp_path: Path,
+) -> None:
+    # it was "is locked by another process (database table is locked; waited 5 s)": told by
+    # its words, although nothing waited and no other process was involved
+    path = str(tmp_path / "runs.sqlite")
+    error = _table_locked_error(Path(path))
+    assert str(error) == "database table is locked"
+    assert sqlite_code(error) == sqlite3.SQLITE_LOCKED
+    assert str(sqlite_failure(path, error, 5)) == (
+        f"The SQLite file {path!r} of durable runs has a table held by another connection of "
+        "this process (database table is locked; SQLite does not wait for it), such as a "
+        "read cursor still open on it: read that cursor to its end or close it, or give "
+        "database_url a file that nothing else of this process opens."
+    )
+
+
+def test_sqlite_words_count_only_for_an_error_that_carries_no_code(tmp_path: Path) -> None:
+    path = str(tmp_path / "runs.sqlite")
+    # (an error of a SQLite driver other than sqlite3, which gives no code: its words)
+    assert sqlite_code(sqlite3.OperationalError("database is locked")) == sqlite3.SQLITE_BUSY
+    told = sqlite_failure(path, sqlite3.OperationalError("database table is locked"), 5)
+    assert "held by another connection of this process" in str(told)
+    # (words elsewhere than at the start are not SQLite's own: a name, say)
+    assert sqlite_code(sqlite3.OperationalError("no such table: database is locked")) is None
+    wrapped = sqlalchemy.exc.OperationalError("DROP TABLE t", {}, _table_locked_error(Path(path)))
+    assert sqlite_code(wrapped) == sqlite3.SQLITE_LOCKED  # (SQLAlchemy's around it: its .orig)
+
+
+class OperationalError(Exception):
+    """What psycopg2 raises: its SQLSTATE as ``pgcode`` (psycopg 3 names it ``sqlstate``)."""
+
+    def __init__(self, message: str, pgcode: str | None) -> None:
+        super().__init__(message)
+        self.pgcode = pgcode
+
+
+def _told(error: BaseException) -> str:
+    url = "postgresql://u@127.0.0.1:5432/runs"
+    wrapped = sqlalchemy.exc.OperationalError("SELECT 1", {}, error)
+    failure = database_failure(wrapped, url, url, 7)
+    assert failure is not None
+    return str(failure)
+
+
+def test_postgres_errors_are_told_by_their_sqlstate() -> None:
+    lost = OperationalError("server closed the connection unexpectedly", "08006")
+    assert "cannot be reached" in _told(lost)
+    # a code of another class, although its words say "connect" (a database's name)
+    missing = OperationalError('database "connect_log" does not exist', "3D000")
+    assert _told(missing) == (
+        "The database of durable runs postgresql://u@127.0.0.1:5432/runs failed "
+        '(OperationalError: database "connect_log" does not exist).'
+    )
+
+
+async def test_a_refused_connection_to_a_closed_port_cannot_be_reached() -> None:
+    agent = durable(
+        remember.fork(alias="REMEMBER_CLOSED_PORT"),
+        database_url=f"postgresql://connect_locked@127.0.0.1:{_free_port()}/locked_runs",
+    )
+    async with MiniAgents():
+        with pytest.raises(DurableDatabaseError) as caught:
+            await agent.inquire("Hi")
+    said = said_in_one_line(caught.value)
+    assert said.startswith("The database of durable runs postgresql://***@127.0.0.1:"), said
+    assert "cannot be reached (OperationalError: connection failed:" in said
+    assert "Connection refused" in said
+
+
+async def test_a_role_that_does_not_exist_is_refused_not_unreachable(
+    postgres: PostgresServer,
+) -> None:
+    # it was "cannot be reached": every OperationalError was, whatever the server answered
+    url = f"postgresql://connect_locked_nobody@{postgres.host}:{postgres.port}/postgres"
+    agent = durable(remember.fork(alias="REMEMBER_NO_ROLE"), database_url=url)
+    async with MiniAgents():
+        with pytest.raises(DurableDatabaseError) as caught:
+            await agent.inquire("Hi")
+    said = said_in_one_line(caught.value)
+    assert said.startswith("The server of the database of durable runs postgresql://***@"), said
+    assert "refused the connection (OperationalError: connection failed: connection to " in said
+    assert 'FATAL:  role "connect_locked_nobody" does not exist' in said
+    assert said.endswith(
+        "check the URL's database name, user and password, and that the server lets that "
+        "user connect to that database."
+    )
+    assert "cannot be reached" not in said
+    assert "locked by" not in said
+
+
+@pytest.mark.parametrize("name", ["connect_log", "locked_runs"])
+async def test_a_database_that_does_not_exist_is_refused_whatever_its_name(
+    postgres: PostgresServer, name: str
+) -> None:
+    # it was "cannot be read (OperationalError: (psycopg.OperationalError) connection failed:
+    # ...)", a traceback's first line: contextlib's frame, where DBOS connects, hid DBOS's
+    with pytest.raises(DurableDatabaseError) as caught:
+        await apending_approvals(database_url=postgres.url(name))
+    said = said_in_one_line(caught.value)
+    shown = f"postgresql://***@{postgres.host}:{postgres.port}/{name}"
+    assert said.startswith(
+        f"The server of the database of durable runs {shown} refused the connection "
+        "(OperationalError: connection failed: connection to server at "
+    ), said
+    assert f'FATAL:  database "{name}" does not exist' in said
+    assert "cannot be reached" not in said
+    assert "locked by" not in said
