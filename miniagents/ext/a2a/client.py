@@ -778,17 +778,21 @@ class _BoundedBody(httpx.AsyncByteStream):
         if not chunk:
             return
         start = 1 if self._after_cr and chunk.startswith(b"\n") else 0
-        ended = -1  # (where the last event ended in the chunk, if one did)
+        before, began = self._pending, 0  # (the event's bytes before the chunk; where it goes on)
         for match in _LINE_END.finditer(chunk, start):
             self._take(chunk[start : match.start()])
+            size = before + match.end() - began  # (the event's bytes to this line's end)
+            if size > self._bound.max_bytes:  # (each event, though it ends in this chunk)
+                self._pending = size
+                return
             if self._line_ended():
-                ended = match.end()
+                before, began = 0, match.end()
             start = match.end()
             if self._values.over:
                 return
         self._take(chunk[start:])
         self._after_cr = chunk.endswith(b"\r")
-        self._pending = len(chunk) - ended if ended >= 0 else self._pending + len(chunk)
+        self._pending = before + len(chunk) - began
 
     def _take(self, piece: bytes) -> None:
         """Take a piece of the line being read: its field's, or its data's (counted)."""

@@ -573,6 +573,25 @@ async def test_an_http_errors_page_cut_at_a_small_max_event_bytes_shows_no_more_
     )
 
 
+async def test_an_event_over_max_event_bytes_is_refused_though_it_came_in_one_chunk() -> None:
+    # (was: an event's bytes were counted from the last event's end in the chunks before
+    # its own end only, so an event of 2,000 bytes that came in one chunk passed a bound of
+    # 1,000, whatever the bound: the SDK held it whole, and the reply read it)
+    cancelled = asyncio.Event()
+    artifact = '{"artifactId":"a","parts":[{"text":"' + "x" * 2_000 + '"}]}'
+    async with serving(remote(artifact, cancelled)) as url, MiniAgents():
+        card = await afetch_agent_card(url)
+        agent = a2a_agent(card, alias="REMOTE", max_event_bytes=1_000)
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+        await asyncio.wait_for(cancelled.wait(), SAFETY)
+    assert str(raised.value).startswith(
+        "The remote agent REMOTE sent one event of its stream over 1000 bytes, which is not "
+        "read whole"
+    )
+    assert raised.value.task_id == "t1"
+
+
 async def test_a_cards_http_error_page_over_max_event_bytes_is_a_card_error_cut_there() -> None:
     page = card_answered(PAGE, status=404, media_type="text/html")
     async with serving(page) as url, MiniAgents():
