@@ -138,6 +138,11 @@ DEFAULT_MAX_EVENT_VALUES = 100_000
 thousand parts a few thousand, while the SDK's parse of a million tiny values (12 MB)
 holds the event loop for seconds."""
 
+_CARD_BYTES = 1_000_000
+"""The fewest bytes the card of an ``a2a_agent`` given by its URL may take: it is read within
+the larger of this and ``max_event_bytes`` (and of ``DEFAULT_MAX_EVENT_VALUES`` and
+``max_event_values`` values), so that bounds set for a task's events do not refuse the card."""
+
 _logger = logging.getLogger("miniagents.ext.a2a")
 
 Questions: TypeAlias = Literal["ask", "raise"]
@@ -180,7 +185,8 @@ async def afetch_agent_card(
     ``a2a_agent(await afetch_agent_card(url))`` takes the card's name and description as
     the agent's alias and description (what a model reads of it as a tool). The card is
     read within ``max_event_bytes`` bytes, counted as they come, and ``max_event_values``
-    JSON values, counted before the SDK parses it, as ``a2a_agent`` reads it.
+    JSON values, counted before the SDK parses it (``a2a_agent(url)`` reads it within the
+    larger of its own bounds and 1,000,000 bytes, 100,000 values).
 
     Args:
         url: The agent's base URL.
@@ -307,17 +313,20 @@ def a2a_agent(
         max_reply_messages: The most messages the remote's reply may have (artifacts,
             and calls that wait for approval); one more fails it the same way.
         max_event_bytes: The most bytes one event of the remote's stream may take (and
-            one whole answer that is not a stream: a task, a card), counted as they are
-            read, so that the SDK never holds a bigger one; one more byte fails the reply
-            the same way. Raise it with ``max_reply_chars`` (a task's JSON may take up to
-            6 bytes a character of its texts).
+            one whole answer that is not a stream: a task), counted as they are read, so
+            that the SDK never holds a bigger one; one more byte fails the reply the same
+            way. Raise it with ``max_reply_chars`` (a task's JSON may take up to 6 bytes a
+            character of its texts). The card of an agent given by its URL is read within
+            the larger of this and 1,000,000 bytes, so that a bound set for the task's
+            events does not refuse it.
         max_event_values: The most JSON values (objects, lists, strings, numbers, at
             every depth) one event of the remote's stream (or one answer) may hold, counted
             once it is read, before the SDK parses it; one more fails the reply the same
             way. The default, 100,000, is far above what a reply holds (a reply of
             ``max_reply_chars`` characters in a few parts holds a few dozen values, an
             artifact of a thousand parts a few thousand), and far below what holds the
-            event loop (the SDK takes seconds to parse a million tiny values).
+            event loop (the SDK takes seconds to parse a million tiny values). The card
+            of an agent given by its URL is read within the larger of this and 100,000.
         questions: ``"ask"`` (the default): a remote's question is an
             ``A2AInputRequest`` of the reply, which waits for its answer; ``"raise"``: it
             fails the reply with ``A2AInputRequiredError`` (its ``question`` and task), for
@@ -497,13 +506,16 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
     limits = remote.limits
     alias = ctx.this_agent.alias
 
-    def bounded(*, card: bool) -> _EventBound:
-        return _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=card)
-
-    hooks = {"response": [bounded(card=True).ahook]}  # (every response, whichever transport)
+    card_bound = _EventBound(  # (a card's own bound: see _CARD_BYTES)
+        max(limits.max_event_bytes, _CARD_BYTES),
+        alias,
+        max(limits.max_event_values, DEFAULT_MAX_EVENT_VALUES),
+        card=True,
+    )
+    hooks = {"response": [card_bound.ahook]}  # (every response, whichever transport)
     async with httpx.AsyncClient(headers=headers, timeout=timeout, event_hooks=hooks) as http:
         card = await remote.acard(http)
-        bound = bounded(card=False)  # (the task's requests, from here on)
+        bound = _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=False)
         http.event_hooks = {"response": [bound.ahook]}
         try:
             client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)

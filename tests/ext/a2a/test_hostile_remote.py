@@ -592,6 +592,33 @@ async def test_an_event_over_max_event_bytes_is_refused_though_it_came_in_one_ch
     assert raised.value.task_id == "t1"
 
 
+@pytest.mark.parametrize(
+    "bounds", [{"max_event_bytes": 100}, {"max_event_values": 5}], ids=["bytes", "values"]
+)
+async def test_a_small_event_bound_bounds_the_tasks_events_not_the_agents_card(
+    bounds: dict[str, int],
+) -> None:
+    # (was: a2a_agent(url) fetched the card under the task's bounds, so the card, over 100
+    # bytes (5 values), was refused as "one answer over 100 bytes" before any task began)
+    cancelled = asyncio.Event()
+    async with serving(remote('{"artifactId":"a","parts":[]}', cancelled)) as url, MiniAgents():
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await asyncio.wait_for(a2a_agent(url, **bounds).inquire("Hi"), SAFETY)
+        await asyncio.wait_for(cancelled.wait(), SAFETY)
+    assert str(raised.value).startswith("The remote agent A2A_AGENT sent one event of its stream")
+    assert raised.value.task_id == "t1"
+
+
+async def test_a_card_over_its_own_bound_is_refused_whatever_the_event_bound() -> None:
+    card = card_answered('{"name":"' + "x" * 1_000_000 + '"}')
+    async with serving(card) as url, MiniAgents():
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await asyncio.wait_for(a2a_agent(url, max_event_bytes=100).inquire("Hi"), SAFETY)
+    assert str(raised.value).startswith(
+        "The remote agent A2A_AGENT sent one answer over 1000000 bytes"
+    )
+
+
 async def test_a_cards_http_error_page_over_max_event_bytes_is_a_card_error_cut_there() -> None:
     page = card_answered(PAGE, status=404, media_type="text/html")
     async with serving(page) as url, MiniAgents():
