@@ -665,10 +665,25 @@ class _EventBound:
         task_id = (writer.task_id if writer is not None else None) or _task_named(start)
         if writer is not None and not task_id:  # (its exchange cancels no task, then)
             said += (
-                " The task it started may still run: the remote named no task before, nor in "
-                f"the first {_START} bytes of this, so none was cancelled."
+                " The task it started may still run: the remote named no task before, nor "
+                f"in {_searched(start)}, so none was cancelled."
             )
         return A2AReplyTooLargeError(said, limit=limit, task_id=task_id)
+
+
+def _searched(start: bytes) -> str:
+    """What was searched for a task's id: ``start``, the first bytes kept of a refused event.
+
+    Said as it was: fewer than ``_START`` bytes are all that was read (of an event: of its
+    data, none if its data had not begun).
+    """
+    if len(start) >= _START:
+        return f"the first {_START} bytes of this"
+    if not start:
+        return "this, whose data had not begun"
+    if len(start) == 1:
+        return "the 1 byte of this that was read"
+    return f"the {len(start)} bytes of this that were read"
 
 
 _START = 4096

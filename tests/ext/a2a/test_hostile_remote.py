@@ -485,10 +485,18 @@ async def test_an_answer_to_send_message_over_a_bound_naming_no_task_says_it_may
     )
 
 
-async def test_an_answer_over_a_bound_naming_no_task_is_refused_whole_where_it_is_read() -> None:
+@pytest.mark.parametrize(
+    ("values", "searched"),
+    [(20, "the 55 bytes of this that were read"), (3_000, "the first 4096 bytes of this")],
+    ids=["short", "long"],
+)
+async def test_an_answer_over_a_bound_naming_no_task_is_refused_whole_where_it_is_read(
+    values: int, searched: str
+) -> None:
     # (was: the body's read raised the error without its last sentence, which the exchange
     # added later by rewriting the error's args: whoever saw it first, the SDK among them,
-    # saw a message that said nothing of the task left running)
+    # saw a message that said nothing of the task left running; then it said "the first
+    # 4096 bytes" of an answer of 55 bytes)
     refused: list[A2AReplyTooLargeError] = []
 
     @miniagent
@@ -497,7 +505,7 @@ async def test_an_answer_over_a_bound_naming_no_task_is_refused_whole_where_it_i
         bound.writer = ReplyWriter(ctx, "REMOTE", max_chars=100, max_messages=10)
 
         async def body() -> AsyncIterator[bytes]:
-            yield b'{"result": [' + b"1," * 20 + b"1]}"
+            yield b'{"result": [' + b"1," * values + b"1]}"
 
         transport = httpx.MockTransport(lambda _: httpx.Response(200, content=body()))
         async with httpx.AsyncClient(
@@ -513,8 +521,8 @@ async def test_an_answer_over_a_bound_naming_no_task_is_refused_whole_where_it_i
     [error] = refused
     assert error.task_id == ""
     assert str(error).endswith(
-        "The task it started may still run: the remote named no task before, nor in the "
-        "first 4096 bytes of this, so none was cancelled."
+        "The task it started may still run: the remote named no task before, nor in "
+        f"{searched}, so none was cancelled."
     )
 
 
