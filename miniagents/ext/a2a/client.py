@@ -547,6 +547,9 @@ class _EventBound:
     Attributes:
         writer: The reply read through it, once its exchange has started (a task's bound
             only).
+        came: The first bytes of the success (2xx) or event last given to the SDK (of an
+            event: its data's), and whether it was an event: what an error quotes of an
+            answer the SDK reads as no JSON-RPC answer (see :meth:`not_rpc`).
     """
 
     def __init__(
@@ -562,6 +565,7 @@ class _EventBound:
         self.alias = alias
         self.card = card
         self.writer: ReplyWriter | None = None
+        self.came: tuple[bytes, bool] = (b"", False)
 
     async def ahook(self, response: httpx.Response) -> None:
         """(httpx's response hook) Read ``response``'s body through a counter.
@@ -634,6 +638,26 @@ class _EventBound:
             f"The remote agent {self.alias} answered HTTP {status} with {kind}, not A2A's "
             f"JSON: {came}. Check that its URL is the A2A agent's (a web page, a proxy's or "
             "a login page answers so)."
+        )
+
+    def not_rpc(self, said: str, *, result: bool = False) -> A2AProtocolError:
+        """The error of a success (or event) the SDK read as no A2A answer (it ``said``).
+
+        It quotes what came (:attr:`came`): JSON that is no JSON-RPC answer (an object of
+        neither ``result`` nor ``error``), no JSON past its first ``{``, or (``result``) an
+        answer whose result is neither a task nor a message.
+        """
+        start, events = self.came
+        what = "an event" if events else "an answer"
+        how = "is no JSON-RPC answer"
+        if result:
+            how = "has neither a task nor a message as its result"
+        came = quoted_words(start.decode(errors="replace"), _SHOWN)
+        return A2AProtocolError(
+            f"The remote agent {self.alias} sent {what} that {how} (the SDK said "
+            f"{quoted_words(said, _PARSER_SAID)}): {came}. Check that its URL is the A2A "
+            "agent's JSON-RPC endpoint and that it speaks A2A 1.0 (another service, or a "
+            "proxy, answers so)."
         )
 
     def http_error(self, response: httpx.Response, start: bytes) -> A2AError:
@@ -771,6 +795,7 @@ class _BoundedBody(httpx.AsyncByteStream):
         # (of an HTTP error's body, what its error shows: no more than the bound lets be read)
         self._kept = _START if self._json else min(_START, bound.max_bytes)
         self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
+        self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         bound = self._bound
@@ -788,7 +813,19 @@ class _BoundedBody(httpx.AsyncByteStream):
                 raise bound.not_json(self._response, self._events, self._start)
             if self._values.over:
                 raise bound.too_many(self._events, self._start)
-            yield chunk
+            if not self._json:
+                yield chunk
+                continue
+            at = 0  # (each event given whole apart, so that `came` is the one the SDK reads)
+            for end, start in self._ended:
+                bound.came = (start, True)
+                yield chunk[at:end]
+                at = end
+            self._ended.clear()
+            if not self._events:
+                bound.came = (self._start, False)
+            if at < len(chunk):
+                yield chunk[at:]
         if self._foreign or self._text:  # (a body shorter than what its error shows, or blank)
             raise bound.not_json(self._response, self._events, self._start)
 
@@ -812,8 +849,11 @@ class _BoundedBody(httpx.AsyncByteStream):
             if size > self._bound.max_bytes:  # (each event, though it ends in this chunk)
                 self._pending = size
                 return
+            data, kept = self._data, self._start
             if self._line_ended():
                 before, began = 0, match.end()
+                if data:
+                    self._ended.append((match.end(), kept))
             start = match.end()
             if self._values.over:
                 return
@@ -909,6 +949,7 @@ class _Exchange:
             questions=remote.questions,
         )
         bound.writer = self.writer  # (its errors name the task the reply read names)
+        self.bound = bound
         self.ctx = ctx
         self.streams = streams  # (else: SendMessage returns at once, and GetTask is polled)
 
@@ -1008,11 +1049,17 @@ class _Exchange:
                     if writer.ended:
                         return
             except (A2AClientError, SDKError) as error:
+                if isinstance(error, A2AClientError) and str(error).startswith(_NOT_RPC):
+                    raise self.bound.not_rpc(str(error)) from error
                 if not _dropped(error):
                     raise _translated(error, writer.alias) from error
                 cause = error
             except (ParseError, RecursionError) as error:  # (the SDK's parse of an event)
                 raise _unreadable(writer.alias, error) from error
+            except ValueError as error:  # (the SDK's, of a SendMessage answer of no task)
+                if isinstance(error, A2AError) or _NO_RESULT not in str(error):
+                    raise
+                raise self.bound.not_rpc(str(error), result=True) from error
             finally:
                 if following is not None:
                     await _aclosed(following)
@@ -1145,6 +1192,13 @@ def _broken(alias: str, cause: BaseException | None, retried: int) -> A2AConnect
         "reachable (a2a_agent(..., reconnects=...) says how often to try again)."
     )
 
+
+_NOT_RPC = ("Invalid JSON-RPC response", "JSON Decode Error")
+"""How the SDK's errors of a success (or an event) that is no JSON-RPC answer begin: JSON of
+neither ``result`` nor ``error`` (or not an object), or no JSON."""
+
+_NO_RESULT = "neither task nor message"
+"""What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says."""
 
 _PARSER_SAID = 300
 """The most characters of the parser's words on an event it could not read that its error

@@ -705,6 +705,71 @@ async def test_a_text_success_that_opens_no_json_object_is_a_protocol_error(
     )
 
 
+def not_rpc(body: str, media_type: str, *, streaming: bool) -> Callable[[str], ASGIApp]:
+    """A remote that answers ``body`` (``media_type``) to ``SendMessage``; to
+    ``SendStreamingMessage``, a stream of ``body`` then its task, as one chunk."""
+
+    async def answer(sent: dict[str, Any]) -> Response:
+        if sent["method"] != "SendStreamingMessage":
+            return Response(body, media_type=media_type)
+        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+
+        async def events() -> AsyncIterator[str]:
+            yield f"data: {body}\n\ndata: {head(sent)}{json.dumps({'task': task})}}}\n\n"
+            await asyncio.Event().wait()  # (the stream stays open)
+
+        return events_of(events())
+
+    return fake_remote(answer, streaming=streaming)
+
+
+@pytest.mark.parametrize(
+    ("streaming", "media_type", "end", "what", "said"),
+    [
+        (True, "text/plain", '"}', "an event", "Invalid JSON-RPC response: it has neither"),
+        (False, "text/plain", '"}', "an answer", "Invalid JSON-RPC response: it has neither"),
+        (False, "application/json", '"}', "an answer", "Invalid JSON-RPC response: it has"),
+        (True, "text/plain", "", "an event", "Invalid JSON-RPC response in SSE stream: Un"),
+        (False, "application/json", "", "an answer", "JSON Decode Error: Unterminated string"),
+    ],
+    ids=["event", "text-answer", "json-answer", "unended-event", "unended-answer"],
+)
+async def test_a_success_of_json_that_is_no_json_rpc_answer_is_a_protocol_error_quoting_it(
+    streaming: bool, media_type: str, end: str, what: str, said: str
+) -> None:
+    # (was: A2ARemoteError, "The remote agent REMOTE failed the request: ...", as if the
+    # remote had refused the request, and without what it sent)
+    body = '{"hello": "world", "page": "' + "x" * 1_000 + end
+    async with serving(not_rpc(body, media_type, streaming=streaming)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    told = str(raised.value)
+    assert told.startswith(
+        f'The remote agent REMOTE sent {what} that is no JSON-RPC answer (the SDK said "{said}'
+    )
+    assert '): "{\\"hello\\": \\"world\\", \\"page\\": \\"xxx' in told
+    assert told.count("x") < 250  # (what came, cut)
+    assert told.endswith(
+        "…\". Check that its URL is the A2A agent's JSON-RPC endpoint and that it speaks "
+        "A2A 1.0 (another service, or a proxy, answers so)."
+    )
+
+
+async def test_an_answer_whose_result_is_no_task_nor_message_is_a_protocol_error() -> None:
+    # (was: the SDK's ValueError, "Response has neither task nor message", no MiniAgentsError)
+    async def answer(sent: dict[str, Any]) -> Response:
+        return answered(sent, '{"status": "ok"}')
+
+    async with serving(fake_remote(answer, streaming=False)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    assert str(raised.value).startswith(
+        "The remote agent REMOTE sent an answer that has neither a task nor a message as its "
+        'result (the SDK said "Response has neither task nor message"): "{\\"jsonrpc\\"'
+    )
+    assert '\\"result\\":{\\"status\\": \\"ok\\"}}". Check that' in str(raised.value)
+
+
 async def test_a_card_that_is_a_web_page_is_a_card_error_saying_what_came() -> None:
     page = card_answered("<html>Sign in</html>", media_type="text/html")
     async with serving(page) as url, MiniAgents():
