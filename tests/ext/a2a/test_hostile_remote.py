@@ -32,7 +32,11 @@ from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.a2a import a2a_agent, afetch_agent_card
 from miniagents.ext.a2a._reading import ReplyWriter
 from miniagents.ext.a2a._values import ValueCounter
-from miniagents.ext.a2a.client import _EventBound
+from miniagents.ext.a2a.client import (
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_EVENT_VALUES,
+    _EventBound,
+)
 from miniagents.ext.a2a.errors import (
     A2ACardError,
     A2AConfigurationError,
@@ -601,17 +605,20 @@ async def test_an_event_over_max_event_bytes_is_refused_though_it_came_in_one_ch
 
 
 @pytest.mark.parametrize(
-    "bounds", [{"max_event_bytes": 100}, {"max_event_values": 5}], ids=["bytes", "values"]
+    ("max_bytes", "max_values"),
+    [(100, DEFAULT_MAX_EVENT_VALUES), (DEFAULT_MAX_EVENT_BYTES, 5)],
+    ids=["bytes", "values"],
 )
 async def test_a_small_event_bound_bounds_the_tasks_events_not_the_agents_card(
-    bounds: dict[str, int],
+    max_bytes: int, max_values: int
 ) -> None:
     # (was: a2a_agent(url) fetched the card under the task's bounds, so the card, over 100
     # bytes (5 values), was refused as "one answer over 100 bytes" before any task began)
     cancelled = asyncio.Event()
     async with serving(remote('{"artifactId":"a","parts":[]}', cancelled)) as url, MiniAgents():
+        agent = a2a_agent(url, max_event_bytes=max_bytes, max_event_values=max_values)
         with pytest.raises(A2AReplyTooLargeError) as raised:
-            await asyncio.wait_for(a2a_agent(url, **bounds).inquire("Hi"), SAFETY)
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
         await asyncio.wait_for(cancelled.wait(), SAFETY)
     assert str(raised.value).startswith("The remote agent A2A_AGENT sent one event of its stream")
     assert raised.value.task_id == "t1"
