@@ -605,6 +605,45 @@ async def test_an_event_over_max_event_bytes_is_refused_though_it_came_in_one_ch
 
 
 @pytest.mark.parametrize(
+    "event",
+    [
+        {"message": {"messageId": "m", "role": "ROLE_AGENT", "taskId": "t2", "parts": []}},
+        {"statusUpdate": {"taskId": "t2", "status": {"state": "TASK_STATE_COMPLETED"}}},
+        {"artifactUpdate": {"taskId": "t2", "artifact": {"artifactId": "a", "parts": []}}},
+    ],
+    ids=["message", "status", "artifact"],
+)
+async def test_an_event_of_another_task_in_a_tasks_stream_is_refused_and_the_task_cancelled(
+    event: dict[str, Any],
+) -> None:
+    # (was, of a message: it was read as the remote's direct answer, naming the task t2 in
+    # the stream of t1; the reply ended with its text, and t1 ran on uncancelled)
+    cancelled: list[str] = []
+
+    async def answer(sent: dict[str, Any]) -> Response:
+        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+        if sent["method"] == "CancelTask":
+            cancelled.append(sent["params"]["id"])
+            return answered(sent, json.dumps({**task, "status": {"state": "TASK_STATE_CANCELED"}}))
+
+        async def events() -> AsyncIterator[str]:
+            yield f"data: {head(sent)}{json.dumps({'task': task})}}}\n\n"
+            yield f"data: {head(sent)}{json.dumps(event)}}}\n\n"
+            await asyncio.Event().wait()  # (the stream stays open)
+
+        return events_of(events())
+
+    async with serving(fake_remote(answer)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    assert str(raised.value) == (
+        "The remote agent REMOTE sent an event of the task 't2' in the stream of the task "
+        "'t1'; a stream is one task's."
+    )
+    assert cancelled == ["t1"]
+
+
+@pytest.mark.parametrize(
     ("max_bytes", "max_values"),
     [(100, DEFAULT_MAX_EVENT_VALUES), (DEFAULT_MAX_EVENT_BYTES, 5)],
     ids=["bytes", "values"],
