@@ -526,7 +526,13 @@ class ReplyWriter:
         self._open.clear()
 
     def _message(self, message: Message) -> None:
-        """A reply the remote gave as one message, with no task: its text, files and data."""
+        """A reply the remote gave as one message, with no task: its text, files and data.
+
+        Raises:
+            A2AProtocolError: if it names another task than the one whose stream it is in.
+        """
+        if self.task_id is not None and message.task_id:
+            self._own(message.task_id, message.context_id)  # (another task's: refused)
         self.context_id = message.context_id or self.context_id
         metadata = ours(MessageToDict(message.metadata)) if message.HasField("metadata") else {}
         task_id, context_id = message.task_id or None, message.context_id or None

@@ -138,6 +138,11 @@ DEFAULT_MAX_EVENT_VALUES = 100_000
 thousand parts a few thousand, while the SDK's parse of a million tiny values (12 MB)
 holds the event loop for seconds."""
 
+_CARD_BYTES = 1_000_000
+"""The fewest bytes the card of an ``a2a_agent`` given by its URL may take: it is read within
+the larger of this and ``max_event_bytes`` (and of ``DEFAULT_MAX_EVENT_VALUES`` and
+``max_event_values`` values), so that bounds set for a task's events do not refuse the card."""
+
 _logger = logging.getLogger("miniagents.ext.a2a")
 
 Questions: TypeAlias = Literal["ask", "raise"]
@@ -180,7 +185,8 @@ async def afetch_agent_card(
     ``a2a_agent(await afetch_agent_card(url))`` takes the card's name and description as
     the agent's alias and description (what a model reads of it as a tool). The card is
     read within ``max_event_bytes`` bytes, counted as they come, and ``max_event_values``
-    JSON values, counted before the SDK parses it, as ``a2a_agent`` reads it.
+    JSON values, counted before the SDK parses it (``a2a_agent(url)`` reads it within the
+    larger of its own bounds and 1,000,000 bytes, 100,000 values).
 
     Args:
         url: The agent's base URL.
@@ -307,17 +313,20 @@ def a2a_agent(
         max_reply_messages: The most messages the remote's reply may have (artifacts,
             and calls that wait for approval); one more fails it the same way.
         max_event_bytes: The most bytes one event of the remote's stream may take (and
-            one whole answer that is not a stream: a task, a card), counted as they are
-            read, so that the SDK never holds a bigger one; one more byte fails the reply
-            the same way. Raise it with ``max_reply_chars`` (a task's JSON may take up to
-            6 bytes a character of its texts).
+            one whole answer that is not a stream: a task), counted as they are read, so
+            that the SDK never holds a bigger one; one more byte fails the reply the same
+            way. Raise it with ``max_reply_chars`` (a task's JSON may take up to 6 bytes a
+            character of its texts). The card of an agent given by its URL is read within
+            the larger of this and 1,000,000 bytes, so that a bound set for the task's
+            events does not refuse it.
         max_event_values: The most JSON values (objects, lists, strings, numbers, at
             every depth) one event of the remote's stream (or one answer) may hold, counted
             once it is read, before the SDK parses it; one more fails the reply the same
             way. The default, 100,000, is far above what a reply holds (a reply of
             ``max_reply_chars`` characters in a few parts holds a few dozen values, an
             artifact of a thousand parts a few thousand), and far below what holds the
-            event loop (the SDK takes seconds to parse a million tiny values).
+            event loop (the SDK takes seconds to parse a million tiny values). The card
+            of an agent given by its URL is read within the larger of this and 100,000.
         questions: ``"ask"`` (the default): a remote's question is an
             ``A2AInputRequest`` of the reply, which waits for its answer; ``"raise"``: it
             fails the reply with ``A2AInputRequiredError`` (its ``question`` and task), for
@@ -497,13 +506,16 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
     limits = remote.limits
     alias = ctx.this_agent.alias
 
-    def bounded(*, card: bool) -> _EventBound:
-        return _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=card)
-
-    hooks = {"response": [bounded(card=True).ahook]}  # (every response, whichever transport)
+    card_bound = _EventBound(  # (a card's own bound: see _CARD_BYTES)
+        max(limits.max_event_bytes, _CARD_BYTES),
+        alias,
+        max(limits.max_event_values, DEFAULT_MAX_EVENT_VALUES),
+        card=True,
+    )
+    hooks = {"response": [card_bound.ahook]}  # (every response, whichever transport)
     async with httpx.AsyncClient(headers=headers, timeout=timeout, event_hooks=hooks) as http:
         card = await remote.acard(http)
-        bound = bounded(card=False)  # (the task's requests, from here on)
+        bound = _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=False)
         http.event_hooks = {"response": [bound.ahook]}
         try:
             client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
@@ -535,6 +547,9 @@ class _EventBound:
     Attributes:
         writer: The reply read through it, once its exchange has started (a task's bound
             only).
+        came: The first bytes of the success (2xx) or event last given to the SDK (of an
+            event: its data's), and whether it was an event: what an error quotes of an
+            answer the SDK reads as no JSON-RPC answer (see :meth:`not_rpc`).
     """
 
     def __init__(
@@ -550,6 +565,7 @@ class _EventBound:
         self.alias = alias
         self.card = card
         self.writer: ReplyWriter | None = None
+        self.came: tuple[bytes, bool] = (b"", False)
 
     async def ahook(self, response: httpx.Response) -> None:
         """(httpx's response hook) Read ``response``'s body through a counter.
@@ -624,6 +640,26 @@ class _EventBound:
             "a login page answers so)."
         )
 
+    def not_rpc(self, said: str, *, result: bool = False) -> A2AProtocolError:
+        """The error of a success (or event) the SDK read as no A2A answer (it ``said``).
+
+        It quotes what came (:attr:`came`): JSON that is no JSON-RPC answer (an object of
+        neither ``result`` nor ``error``), no JSON past its first ``{``, or (``result``) an
+        answer whose result is neither a task nor a message.
+        """
+        start, events = self.came
+        what = "an event" if events else "an answer"
+        how = "is no JSON-RPC answer"
+        if result:
+            how = "has neither a task nor a message as its result"
+        came = quoted_words(start.decode(errors="replace"), _SHOWN)
+        return A2AProtocolError(
+            f"The remote agent {self.alias} sent {what} that {how} (the SDK said "
+            f"{quoted_words(said, _PARSER_SAID)}): {came}. Check that its URL is the A2A "
+            "agent's JSON-RPC endpoint and that it speaks A2A 1.0 (another service, or a "
+            "proxy, answers so)."
+        )
+
     def http_error(self, response: httpx.Response, start: bytes) -> A2AError:
         """The error of an HTTP error (not 2xx) whose body is over ``max_bytes``, cut there.
 
@@ -653,10 +689,25 @@ class _EventBound:
         task_id = (writer.task_id if writer is not None else None) or _task_named(start)
         if writer is not None and not task_id:  # (its exchange cancels no task, then)
             said += (
-                " The task it started may still run: the remote named no task before, nor in "
-                f"the first {_START} bytes of this, so none was cancelled."
+                " The task it started may still run: the remote named no task before, nor "
+                f"in {_searched(start)}, so none was cancelled."
             )
         return A2AReplyTooLargeError(said, limit=limit, task_id=task_id)
+
+
+def _searched(start: bytes) -> str:
+    """What was searched for a task's id: ``start``, the first bytes kept of a refused event.
+
+    Said as it was: fewer than ``_START`` bytes are all that was read (of an event: of its
+    data, none if its data had not begun).
+    """
+    if len(start) >= _START:
+        return f"the first {_START} bytes of this"
+    if not start:
+        return "this, whose data had not begun"
+    if len(start) == 1:
+        return "the 1 byte of this that was read"
+    return f"the {len(start)} bytes of this that were read"
 
 
 _START = 4096
@@ -744,6 +795,7 @@ class _BoundedBody(httpx.AsyncByteStream):
         # (of an HTTP error's body, what its error shows: no more than the bound lets be read)
         self._kept = _START if self._json else min(_START, bound.max_bytes)
         self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
+        self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         bound = self._bound
@@ -761,7 +813,19 @@ class _BoundedBody(httpx.AsyncByteStream):
                 raise bound.not_json(self._response, self._events, self._start)
             if self._values.over:
                 raise bound.too_many(self._events, self._start)
-            yield chunk
+            if not self._json:
+                yield chunk
+                continue
+            at = 0  # (each event given whole apart, so that `came` is the one the SDK reads)
+            for end, start in self._ended:
+                bound.came = (start, True)
+                yield chunk[at:end]
+                at = end
+            self._ended.clear()
+            if not self._events:
+                bound.came = (self._start, False)
+            if at < len(chunk):
+                yield chunk[at:]
         if self._foreign or self._text:  # (a body shorter than what its error shows, or blank)
             raise bound.not_json(self._response, self._events, self._start)
 
@@ -778,17 +842,24 @@ class _BoundedBody(httpx.AsyncByteStream):
         if not chunk:
             return
         start = 1 if self._after_cr and chunk.startswith(b"\n") else 0
-        ended = -1  # (where the last event ended in the chunk, if one did)
+        before, began = self._pending, 0  # (the event's bytes before the chunk; where it goes on)
         for match in _LINE_END.finditer(chunk, start):
             self._take(chunk[start : match.start()])
+            size = before + match.end() - began  # (the event's bytes to this line's end)
+            if size > self._bound.max_bytes:  # (each event, though it ends in this chunk)
+                self._pending = size
+                return
+            data, kept = self._data, self._start
             if self._line_ended():
-                ended = match.end()
+                before, began = 0, match.end()
+                if data:
+                    self._ended.append((match.end(), kept))
             start = match.end()
             if self._values.over:
                 return
         self._take(chunk[start:])
         self._after_cr = chunk.endswith(b"\r")
-        self._pending = len(chunk) - ended if ended >= 0 else self._pending + len(chunk)
+        self._pending = before + len(chunk) - began
 
     def _take(self, piece: bytes) -> None:
         """Take a piece of the line being read: its field's, or its data's (counted)."""
@@ -878,6 +949,7 @@ class _Exchange:
             questions=remote.questions,
         )
         bound.writer = self.writer  # (its errors name the task the reply read names)
+        self.bound = bound
         self.ctx = ctx
         self.streams = streams  # (else: SendMessage returns at once, and GetTask is polled)
 
@@ -977,11 +1049,17 @@ class _Exchange:
                     if writer.ended:
                         return
             except (A2AClientError, SDKError) as error:
+                if isinstance(error, A2AClientError) and str(error).startswith(_NOT_RPC):
+                    raise self.bound.not_rpc(str(error)) from error
                 if not _dropped(error):
                     raise _translated(error, writer.alias) from error
                 cause = error
             except (ParseError, RecursionError) as error:  # (the SDK's parse of an event)
                 raise _unreadable(writer.alias, error) from error
+            except ValueError as error:  # (the SDK's, of a SendMessage answer of no task)
+                if isinstance(error, A2AError) or _NO_RESULT not in str(error):
+                    raise
+                raise self.bound.not_rpc(str(error), result=True) from error
             finally:
                 if following is not None:
                     await _aclosed(following)
@@ -1114,6 +1192,13 @@ def _broken(alias: str, cause: BaseException | None, retried: int) -> A2AConnect
         "reachable (a2a_agent(..., reconnects=...) says how often to try again)."
     )
 
+
+_NOT_RPC = ("Invalid JSON-RPC response", "JSON Decode Error")
+"""How the SDK's errors of a success (or an event) that is no JSON-RPC answer begin: JSON of
+neither ``result`` nor ``error`` (or not an object), or no JSON."""
+
+_NO_RESULT = "neither task nor message"
+"""What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says."""
 
 _PARSER_SAID = 300
 """The most characters of the parser's words on an event it could not read that its error

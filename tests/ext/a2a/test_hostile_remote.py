@@ -32,7 +32,11 @@ from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.a2a import a2a_agent, afetch_agent_card
 from miniagents.ext.a2a._reading import ReplyWriter
 from miniagents.ext.a2a._values import ValueCounter
-from miniagents.ext.a2a.client import _EventBound
+from miniagents.ext.a2a.client import (
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_EVENT_VALUES,
+    _EventBound,
+)
 from miniagents.ext.a2a.errors import (
     A2ACardError,
     A2AConfigurationError,
@@ -485,10 +489,18 @@ async def test_an_answer_to_send_message_over_a_bound_naming_no_task_says_it_may
     )
 
 
-async def test_an_answer_over_a_bound_naming_no_task_is_refused_whole_where_it_is_read() -> None:
+@pytest.mark.parametrize(
+    ("values", "searched"),
+    [(20, "the 55 bytes of this that were read"), (3_000, "the first 4096 bytes of this")],
+    ids=["short", "long"],
+)
+async def test_an_answer_over_a_bound_naming_no_task_is_refused_whole_where_it_is_read(
+    values: int, searched: str
+) -> None:
     # (was: the body's read raised the error without its last sentence, which the exchange
     # added later by rewriting the error's args: whoever saw it first, the SDK among them,
-    # saw a message that said nothing of the task left running)
+    # saw a message that said nothing of the task left running; then it said "the first
+    # 4096 bytes" of an answer of 55 bytes)
     refused: list[A2AReplyTooLargeError] = []
 
     @miniagent
@@ -497,7 +509,7 @@ async def test_an_answer_over_a_bound_naming_no_task_is_refused_whole_where_it_i
         bound.writer = ReplyWriter(ctx, "REMOTE", max_chars=100, max_messages=10)
 
         async def body() -> AsyncIterator[bytes]:
-            yield b'{"result": [' + b"1," * 20 + b"1]}"
+            yield b'{"result": [' + b"1," * values + b"1]}"
 
         transport = httpx.MockTransport(lambda _: httpx.Response(200, content=body()))
         async with httpx.AsyncClient(
@@ -513,8 +525,8 @@ async def test_an_answer_over_a_bound_naming_no_task_is_refused_whole_where_it_i
     [error] = refused
     assert error.task_id == ""
     assert str(error).endswith(
-        "The task it started may still run: the remote named no task before, nor in the "
-        "first 4096 bytes of this, so none was cancelled."
+        "The task it started may still run: the remote named no task before, nor in "
+        f"{searched}, so none was cancelled."
     )
 
 
@@ -570,6 +582,94 @@ async def test_an_http_errors_page_cut_at_a_small_max_event_bytes_shows_no_more_
         'The remote agent REMOTE answered HTTP 502: "<html><body><p>'
         + "word " * 16
         + 'word" (its body was cut at max_event_bytes (100 bytes), the rest not read).'
+    )
+
+
+async def test_an_event_over_max_event_bytes_is_refused_though_it_came_in_one_chunk() -> None:
+    # (was: an event's bytes were counted from the last event's end in the chunks before
+    # its own end only, so an event of 2,000 bytes that came in one chunk passed a bound of
+    # 1,000, whatever the bound: the SDK held it whole, and the reply read it)
+    cancelled = asyncio.Event()
+    artifact = '{"artifactId":"a","parts":[{"text":"' + "x" * 2_000 + '"}]}'
+    async with serving(remote(artifact, cancelled)) as url, MiniAgents():
+        card = await afetch_agent_card(url)
+        agent = a2a_agent(card, alias="REMOTE", max_event_bytes=1_000)
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+        await asyncio.wait_for(cancelled.wait(), SAFETY)
+    assert str(raised.value).startswith(
+        "The remote agent REMOTE sent one event of its stream over 1000 bytes, which is not "
+        "read whole"
+    )
+    assert raised.value.task_id == "t1"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"message": {"messageId": "m", "role": "ROLE_AGENT", "taskId": "t2", "parts": []}},
+        {"statusUpdate": {"taskId": "t2", "status": {"state": "TASK_STATE_COMPLETED"}}},
+        {"artifactUpdate": {"taskId": "t2", "artifact": {"artifactId": "a", "parts": []}}},
+    ],
+    ids=["message", "status", "artifact"],
+)
+async def test_an_event_of_another_task_in_a_tasks_stream_is_refused_and_the_task_cancelled(
+    event: dict[str, Any],
+) -> None:
+    # (was, of a message: it was read as the remote's direct answer, naming the task t2 in
+    # the stream of t1; the reply ended with its text, and t1 ran on uncancelled)
+    cancelled: list[str] = []
+
+    async def answer(sent: dict[str, Any]) -> Response:
+        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+        if sent["method"] == "CancelTask":
+            cancelled.append(sent["params"]["id"])
+            return answered(sent, json.dumps({**task, "status": {"state": "TASK_STATE_CANCELED"}}))
+
+        async def events() -> AsyncIterator[str]:
+            yield f"data: {head(sent)}{json.dumps({'task': task})}}}\n\n"
+            yield f"data: {head(sent)}{json.dumps(event)}}}\n\n"
+            await asyncio.Event().wait()  # (the stream stays open)
+
+        return events_of(events())
+
+    async with serving(fake_remote(answer)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    assert str(raised.value) == (
+        "The remote agent REMOTE sent an event of the task 't2' in the stream of the task "
+        "'t1'; a stream is one task's."
+    )
+    assert cancelled == ["t1"]
+
+
+@pytest.mark.parametrize(
+    ("max_bytes", "max_values"),
+    [(100, DEFAULT_MAX_EVENT_VALUES), (DEFAULT_MAX_EVENT_BYTES, 5)],
+    ids=["bytes", "values"],
+)
+async def test_a_small_event_bound_bounds_the_tasks_events_not_the_agents_card(
+    max_bytes: int, max_values: int
+) -> None:
+    # (was: a2a_agent(url) fetched the card under the task's bounds, so the card, over 100
+    # bytes (5 values), was refused as "one answer over 100 bytes" before any task began)
+    cancelled = asyncio.Event()
+    async with serving(remote('{"artifactId":"a","parts":[]}', cancelled)) as url, MiniAgents():
+        agent = a2a_agent(url, max_event_bytes=max_bytes, max_event_values=max_values)
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+        await asyncio.wait_for(cancelled.wait(), SAFETY)
+    assert str(raised.value).startswith("The remote agent A2A_AGENT sent one event of its stream")
+    assert raised.value.task_id == "t1"
+
+
+async def test_a_card_over_its_own_bound_is_refused_whatever_the_event_bound() -> None:
+    card = card_answered('{"name":"' + "x" * 1_000_000 + '"}')
+    async with serving(card) as url, MiniAgents():
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await asyncio.wait_for(a2a_agent(url, max_event_bytes=100).inquire("Hi"), SAFETY)
+    assert str(raised.value).startswith(
+        "The remote agent A2A_AGENT sent one answer over 1000000 bytes"
     )
 
 
@@ -649,6 +749,71 @@ async def test_a_text_success_that_opens_no_json_object_is_a_protocol_error(
         f"charset=utf-8, not A2A's JSON: {came}. Check that its URL is the A2A agent's (a "
         "web page, a proxy's or a login page answers so)."
     )
+
+
+def not_rpc(body: str, media_type: str, *, streaming: bool) -> Callable[[str], ASGIApp]:
+    """A remote that answers ``body`` (``media_type``) to ``SendMessage``; to
+    ``SendStreamingMessage``, a stream of ``body`` then its task, as one chunk."""
+
+    async def answer(sent: dict[str, Any]) -> Response:
+        if sent["method"] != "SendStreamingMessage":
+            return Response(body, media_type=media_type)
+        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+
+        async def events() -> AsyncIterator[str]:
+            yield f"data: {body}\n\ndata: {head(sent)}{json.dumps({'task': task})}}}\n\n"
+            await asyncio.Event().wait()  # (the stream stays open)
+
+        return events_of(events())
+
+    return fake_remote(answer, streaming=streaming)
+
+
+@pytest.mark.parametrize(
+    ("streaming", "media_type", "end", "what", "said"),
+    [
+        (True, "text/plain", '"}', "an event", "Invalid JSON-RPC response: it has neither"),
+        (False, "text/plain", '"}', "an answer", "Invalid JSON-RPC response: it has neither"),
+        (False, "application/json", '"}', "an answer", "Invalid JSON-RPC response: it has"),
+        (True, "text/plain", "", "an event", "Invalid JSON-RPC response in SSE stream: Un"),
+        (False, "application/json", "", "an answer", "JSON Decode Error: Unterminated string"),
+    ],
+    ids=["event", "text-answer", "json-answer", "unended-event", "unended-answer"],
+)
+async def test_a_success_of_json_that_is_no_json_rpc_answer_is_a_protocol_error_quoting_it(
+    streaming: bool, media_type: str, end: str, what: str, said: str
+) -> None:
+    # (was: A2ARemoteError, "The remote agent REMOTE failed the request: ...", as if the
+    # remote had refused the request, and without what it sent)
+    body = '{"hello": "world", "page": "' + "x" * 1_000 + end
+    async with serving(not_rpc(body, media_type, streaming=streaming)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    told = str(raised.value)
+    assert told.startswith(
+        f'The remote agent REMOTE sent {what} that is no JSON-RPC answer (the SDK said "{said}'
+    )
+    assert '): "{\\"hello\\": \\"world\\", \\"page\\": \\"xxx' in told
+    assert told.count("x") < 250  # (what came, cut)
+    assert told.endswith(
+        "…\". Check that its URL is the A2A agent's JSON-RPC endpoint and that it speaks "
+        "A2A 1.0 (another service, or a proxy, answers so)."
+    )
+
+
+async def test_an_answer_whose_result_is_no_task_nor_message_is_a_protocol_error() -> None:
+    # (was: the SDK's ValueError, "Response has neither task nor message", no MiniAgentsError)
+    async def answer(sent: dict[str, Any]) -> Response:
+        return answered(sent, '{"status": "ok"}')
+
+    async with serving(fake_remote(answer, streaming=False)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    assert str(raised.value).startswith(
+        "The remote agent REMOTE sent an answer that has neither a task nor a message as its "
+        'result (the SDK said "Response has neither task nor message"): "{\\"jsonrpc\\"'
+    )
+    assert '\\"result\\":{\\"status\\": \\"ok\\"}}". Check that' in str(raised.value)
 
 
 async def test_a_card_that_is_a_web_page_is_a_card_error_saying_what_came() -> None:
