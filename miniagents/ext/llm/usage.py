@@ -107,9 +107,9 @@ import contextvars
 import itertools
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 from miniagents.arguments import check_count, check_number
@@ -163,6 +163,36 @@ class UsageTotals:
     def total_tokens(self) -> int:
         """Input and output tokens together."""
         return self.input_tokens + self.output_tokens
+
+    @classmethod
+    def summed(cls, usages: Iterable[UsageTotals]) -> UsageTotals:
+        """The ``usages`` summed, field by field (e.g. a budget's ``usage_by_model``'s values).
+
+        No usages sum to a ``UsageTotals()`` (nothing used).
+        """
+        known = tuple(usages)
+        nothing = cls()
+        return cls(
+            **{
+                field.name: sum(
+                    (getattr(usage, field.name) for usage in known), getattr(nothing, field.name)
+                )
+                for field in fields(cls)
+            }
+        )
+
+    def since(self, earlier: UsageTotals) -> UsageTotals:
+        """What was used since ``earlier``, a reading of the same account before this one.
+
+        E.g. ``budget.usage.since(start)``: the calls charged to ``budget`` after ``start``
+        was read (field by field: this one's counts less ``earlier``'s).
+        """
+        return UsageTotals(
+            **{
+                field.name: getattr(self, field.name) - getattr(earlier, field.name)
+                for field in fields(self)
+            }
+        )
 
 
 class Budget:

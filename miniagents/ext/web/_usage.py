@@ -19,13 +19,11 @@ pause reports the calls its answer's tool loop made before the pause too.
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from miniagents.ext.llm.messages import LLMMessage, TokenUsage
 from miniagents.ext.llm.usage import Budget, UsageTotals
 from miniagents.messages.message import Message
 
-__all__ = ["JobUsage", "as_token_usage", "summed"]
+__all__ = ["JobUsage", "as_token_usage"]
 
 
 class JobUsage:
@@ -65,7 +63,11 @@ class JobUsage:
         if self.from_texts:
             return dict(self._run_said)
         now = self.meter.usage_by_model
-        spent = {model: _less(usage, self._run_start.get(model)) for model, usage in now.items()}
+        start = self._run_start
+        spent = {
+            model: usage.since(start[model]) if model in start else usage
+            for model, usage in now.items()
+        }
         return {model: as_token_usage(usage) for model, usage in spent.items() if usage.requests}
 
     def job_usage(self) -> TokenUsage | None:
@@ -75,32 +77,8 @@ class JobUsage:
         """
         if self.from_texts:
             return TokenUsage.summed(self._job_said) if self._job_said else None
-        total = summed(self.meter.usage_by_model)
-        return None if total is None or not total.requests else as_token_usage(total)
-
-
-def _less(usage: UsageTotals, before: UsageTotals | None) -> UsageTotals:
-    """``usage`` less what was counted ``before`` (``None``: nothing)."""
-    if before is None:
-        return usage
-    return UsageTotals(
-        **{
-            field.name: getattr(usage, field.name) - getattr(before, field.name)
-            for field in fields(UsageTotals)
-        }
-    )
-
-
-def summed(by_model: dict[str, UsageTotals]) -> UsageTotals | None:
-    """The usages of ``by_model`` summed (``None``: there is none)."""
-    if not by_model:
-        return None
-    return UsageTotals(
-        **{
-            field.name: sum(getattr(usage, field.name) for usage in by_model.values())
-            for field in fields(UsageTotals)
-        }
-    )
+        total = UsageTotals.summed(self.meter.usage_by_model.values())
+        return as_token_usage(total) if total.requests else None
 
 
 def as_token_usage(usage: UsageTotals) -> TokenUsage:

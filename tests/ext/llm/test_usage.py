@@ -126,6 +126,40 @@ def test_usages_summed_add_each_count_the_usages_know_and_leave_the_others_unkno
     assert TokenUsage.summed([]) == TokenUsage()  # nothing known
 
 
+def test_usage_totals_summed_add_each_field_and_since_takes_an_earlier_reading_away() -> None:
+    first = UsageTotals(requests=2, input_tokens=10, output_tokens=4, cost_usd=0.5)
+    second = UsageTotals(requests=1, cached_input_tokens=3, unpriced_requests=1, cost_usd=0.25)
+    both = UsageTotals.summed({"a": first, "b": second}.values())  # (a budget's usage_by_model)
+    assert both == UsageTotals(
+        requests=3,
+        input_tokens=10,
+        output_tokens=4,
+        cached_input_tokens=3,
+        cost_usd=0.75,
+        unpriced_requests=1,
+    )
+    assert UsageTotals.summed(iter([second])) == second  # (any iterable, read once)
+    assert UsageTotals.summed([]) == UsageTotals()  # nothing used
+    assert isinstance(UsageTotals.summed([]).cost_usd, float)
+    assert both.since(first) == second
+    assert both.since(UsageTotals()) == both
+    assert both.since(both) == UsageTotals()
+
+
+async def test_a_budgets_usage_since_an_earlier_reading_is_what_the_calls_after_it_used() -> None:
+    meter = Budget(by_model=True)
+    async with MiniAgents():
+        with charged_to(meter):
+            await priced.inquire("one", reply="two three")
+            start = meter.usage
+            await priced.inquire("one two", reply="three")
+            await llm.inquire("one", reply="two")
+    later = meter.usage.since(start)
+    assert (later.requests, later.unpriced_requests) == (2, 1)
+    assert later.total_tokens == meter.usage.total_tokens - start.total_tokens
+    assert UsageTotals.summed(meter.usage_by_model.values()) == meter.usage
+
+
 def test_the_pricing_module_answers_none_for_what_the_table_does_not_know() -> None:
     assert not is_priced("offline")
     assert not is_priced("gpt-4o-mini", "no-such-provider")
