@@ -19,7 +19,7 @@ pause reports the calls its answer's tool loop made before the pause too.
 
 from __future__ import annotations
 
-from miniagents.ext.llm.messages import LLMMessage, TokenUsage
+from miniagents.ext.llm.messages import TokenUsage, reply_metadata
 from miniagents.ext.llm.usage import Budget, UsageTotals
 from miniagents.messages.message import Message
 
@@ -99,11 +99,5 @@ def as_token_usage(usage: UsageTotals) -> TokenUsage:
 
 def _usage_said(message: Message | None) -> tuple[TokenUsage, str] | None:
     """The usage ``message`` says, with its model (``""``: it names none); ``None``: none."""
-    if isinstance(message, LLMMessage):
-        usage, model = message.usage, message.model
-    else:
-        extra = (message.model_extra or {}) if message is not None else {}
-        usage, model = extra.get("usage"), extra.get("model")
-    if not isinstance(usage, TokenUsage):
-        return None
-    return usage, model if isinstance(model, str) else ""
+    usage, model, _ = reply_metadata(message)
+    return None if usage is None else (usage, model or "")

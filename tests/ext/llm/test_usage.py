@@ -22,6 +22,7 @@ from miniagents.ext.llm import (
     LLMCall,
     LLMError,
     LLMEvent,
+    LLMMessage,
     LLMOptions,
     LLMToolCallMessage,
     TokenUsage,
@@ -32,6 +33,7 @@ from miniagents.ext.llm import (
     with_budget,
 )
 from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.messages import reply_metadata
 from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
 from miniagents.ext.llm.pricing import cost_usd, is_priced, output_token_price
 from miniagents.ext.llm.provider import Finish
@@ -249,6 +251,24 @@ async def test_a_retry_of_a_structured_answer_is_charged_as_one_more_call() -> N
         [answer] = await agent.inquire("Where?", budget=budget)
     assert answer.city == "Paris"
     assert budget.usage.requests == 2
+
+
+async def test_reply_metadata_reads_an_answers_usage_model_and_reason_as_fields_or_extras() -> None:
+    async with MiniAgents():
+        [answer] = await llm.inquire("one two", reply="three")
+        [city] = await structured(llm.fork(reply='{"city": "Paris"}'), City).inquire("Where?")
+    assert isinstance(answer, LLMMessage)
+    assert answer.usage is not None
+    assert reply_metadata(answer) == (answer.usage, "offline", answer.finish_reason)
+    assert not isinstance(city, LLMMessage)  # (a plain Message type: extra fields say them)
+    usage, model, reason = reply_metadata(city)
+    assert isinstance(usage, TokenUsage)
+    assert usage.input_tokens
+    assert (model, reason) == ("offline", answer.finish_reason)
+    assert reply_metadata(City(city="Rome")) == (None, None, None)
+    wrong = City(city="Rome", usage={"input_tokens": 1}, model=3, finish_reason=None)
+    assert reply_metadata(wrong) == (None, None, None)  # (extra fields not of their types)
+    assert reply_metadata(None) == (None, None, None)
 
 
 async def test_charged_to_covers_what_is_started_in_the_block_even_lazily_and_later() -> None:
