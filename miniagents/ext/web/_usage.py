@@ -86,6 +86,12 @@ def as_token_usage(usage: UsageTotals) -> TokenUsage:
 
     (A cost is known when some of its calls had a price; while others had none, it is the
     priced calls' and the estimate of the others': a lower bound.)
+
+    A cached, cache-written or reasoning count of 0 is said as not known (``None``): the
+    meter adds up what its calls reported, a count that was not reported as 0, so it cannot
+    tell a provider that reported 0 of them (as OpenAI's does of its cached tokens) from one
+    that says nothing of them. An answer's own ``usage`` (and a durable agent's job, which
+    sums those: ``from_texts``) keeps the difference.
     """
     return TokenUsage(
         input_tokens=usage.input_tokens,
