@@ -266,7 +266,9 @@ async def test_reply_metadata_reads_an_answers_usage_model_and_reason_as_fields_
     assert usage.input_tokens
     assert (model, reason) == ("offline", answer.finish_reason)
     assert reply_metadata(City(city="Rome")) == (None, None, None)
-    wrong = City(city="Rome", usage={"input_tokens": 1}, model=3, finish_reason=None)
+    wrong = City.model_validate(
+        {"city": "Rome", "usage": {"input_tokens": 1}, "model": 3, "finish_reason": None}
+    )
     assert reply_metadata(wrong) == (None, None, None)  # (extra fields not of their types)
     assert reply_metadata(None) == (None, None, None)
 
