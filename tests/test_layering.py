@@ -530,10 +530,13 @@ def _runtime_class(module: object, node: ast.ClassDef) -> type | None:
     return found if isinstance(found, type) else None
 
 
+@cache
 def class_private_attributes(path: Path) -> set[str]:
     """The private attributes the (non-protocol) classes of a file define: their slots,
     class attributes and methods, and what their methods set on ``self`` (unless a base
     class of another module defines it: a subclass setting its base's slot uses it)."""
+    if not any(isinstance(node, ast.ClassDef) for node in ast.walk(tree_of(path))):
+        return set()  # (not imported: a former home, which warns as it is, has no class)
     module = importlib.import_module(module_name(path))
     names: set[str] = set()
     for node in ast.walk(tree_of(path)):
@@ -608,6 +611,62 @@ def test_no_module_of_the_streams_touches_the_private_state_of_another_module_s_
         f"{found}. Each part of the stream owns its state: give the part a method (public to "
         "the package) that does what is needed, and call it."
     )
+
+
+LLM_EXTENSION = sorted((PACKAGE / "ext" / "llm").rglob("*.py"))
+
+LLM_PRIVATE_STATE_ALLOWED: dict[tuple[str, str], str] = {
+    ("miniagents.ext.llm._gate", "_task"): (
+        "the task of a stall watch's stream (_stall.py), read by the gate it waits in line at"
+    ),
+    ("miniagents.ext.llm.sdk_calls", "_client"): (
+        "the SDK client's HTTP client (the SDK's attribute, read by name: not the method of "
+        "compatible.py's class)"
+    ),
+    ("miniagents.ext.llm.batch._run", "_client"): "the SDK client's HTTP client (as above)",
+}
+"""``(module, attribute)`` uses of the private state of another module's class within
+``miniagents.ext.llm``, with the reason."""
+
+
+def test_no_module_of_the_llm_extension_touches_the_private_state_of_another_module_s_class() -> (
+    None
+):
+    """A budget's counts are its module's (``usage.py``): a call's charge calls its functions."""
+    found = {
+        own: uses
+        for path in LLM_EXTENSION
+        if (
+            uses := [
+                use
+                for use in attributes_of_other_modules_classes(path, "miniagents.ext.llm")
+                if (own := module_name(path), use.split(": .")[1].split(" ")[0])
+                not in LLM_PRIVATE_STATE_ALLOWED
+            ]
+        )
+    }
+    assert not found, (
+        f"Modules of miniagents.ext.llm reach into the private state of other modules' "
+        f"classes: {found}. Let the module that defines the class do it (a function or a "
+        "method of its own, as usage.py's books of a call's charge), and call that."
+    )
+
+
+def test_the_llm_extension_check_sees_a_budget_s_counts_written_from_elsewhere(
+    tmp_path: Path,
+) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "def charge(budget, stream):\n"
+        "    budget._budget_requests += 1\n"
+        "    return budget.usage, stream._task\n",
+        encoding="utf-8",
+    )
+    found = attributes_of_other_modules_classes(probe, "miniagents.ext.llm", "miniagents.ext.llm.p")
+    assert [entry.split(" (")[0] for entry in found] == [
+        "line 2: ._budget_requests",
+        "line 3: ._task",
+    ]
 
 
 def _imported_names(tree: ast.Module) -> dict[str, str]:

@@ -68,6 +68,11 @@ def check_totals() -> None:
     assert_type(totals.cost_usd, float)
     assert_type(totals.unpriced_requests, int)
     totals.requests = 0  # type: ignore[misc]
+    assert_type(UsageTotals.summed([totals, totals]), UsageTotals)
+    assert_type(UsageTotals.summed(Budget(by_model=True).usage_by_model.values()), UsageTotals)
+    assert_type(totals.since(totals), UsageTotals)
+    UsageTotals.summed(totals)  # type: ignore[arg-type]
+    totals.since(None)  # type: ignore[arg-type]
 
 
 def check_usage_of_a_reply(usage: TokenUsage) -> None:

@@ -71,7 +71,7 @@ from miniagents.ext.a2a._wire import (
 from miniagents.ext.a2a.errors import A2ATaskRejectedError
 from miniagents.ext.a2a.messages import A2AData, A2AFile
 from miniagents.ext.input_requests import AuthRequest, InputRequest
-from miniagents.ext.llm.messages import LLMMessage, TokenUsage
+from miniagents.ext.llm.messages import reply_metadata
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.web.lowlevel import (
     ApprovalAsked,
@@ -96,7 +96,6 @@ from miniagents.ext.web.lowlevel import (
     json_text,
     plain,
 )
-from miniagents.messages.message import Message
 
 __all__ = ["A2A_HEADERS", "A2AEncoder", "A2AProtocol", "TaskFold", "agent_message", "now"]
 
@@ -408,7 +407,7 @@ class A2AEncoder:
 
     def _text_end(self, part: TextEnd) -> dict[str, object]:
         ended: dict[str, object] = {"done": True}
-        usage, model, finish_reason = _reply_metadata(part.message)
+        usage, model, finish_reason = reply_metadata(part.message)
         self._usage.note(part.message)  # (a durable agent's job counts its texts')
         if usage is not None:
             ended["usage"] = usage_json(usage)
@@ -469,23 +468,6 @@ class A2AEncoder:
             "lastChunk": last,
         }
         return json_text({"artifactUpdate": update}, compact=True)
-
-
-def _reply_metadata(message: Message | None) -> tuple[TokenUsage | None, str | None, str | None]:
-    """The usage, model and finish reason of a text of the reply, where it says them.
-
-    An LLM agent's message has them as fields; a structured answer of a plain ``Message``
-    type (``structured(agent, Weather)``) carries them as extra fields of its own.
-    """
-    if isinstance(message, LLMMessage):
-        return message.usage, message.model, message.finish_reason
-    extra = (message.model_extra or {}) if message is not None else {}
-    usage, model, reason = extra.get("usage"), extra.get("model"), extra.get("finish_reason")
-    return (
-        usage if isinstance(usage, TokenUsage) else None,
-        model if isinstance(model, str) else None,
-        reason if isinstance(reason, str) else None,
-    )
 
 
 # -- a task, as its events make it ----------------------------------------------------------

@@ -42,14 +42,19 @@ from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.pricing import cost_usd, is_priced, output_token_price, prices_installed
 from miniagents.ext.llm.usage import (
-    _CONTEXT_ACCOUNTS,
-    _SCOPES,
     Budget,
+    _budgets_given,
+    _charge_here,
     _charged_budgets,
+    _count,
+    _count_piece,
+    _count_start,
     _FarBudget,
-    _ModelBook,
+    _limited,
+    _over_limit,
+    _uncount_start,
+    _used_up,
 )
-from miniagents.miniagents.lowlevel import enclosing_contexts
 
 __all__ = [
     "BudgetLink",
@@ -136,7 +141,7 @@ def link_budgets(link: BudgetLink, budgets: tuple[Budget, ...]) -> None:
     their stand-ins), as if given with ``charged_to``.
     """
     _LINK.set(link)
-    _SCOPES.set((*_SCOPES.get(), *budgets))
+    _charge_here(budgets)
 
 
 def budget_link() -> BudgetLink | None:
@@ -151,10 +156,7 @@ def charged_budgets() -> tuple[Budget, ...]:
 
 def budgets_given() -> bool:
     """Whether a budget is given here: to a block (``charged_to``) or to a context."""
-    return bool(_SCOPES.get()) or any(
-        account is not None and account.budget is not None
-        for account in map(_CONTEXT_ACCOUNTS.get, enclosing_contexts())
-    )
+    return _budgets_given()
 
 
 def must_admit(budgets: Sequence[Budget]) -> bool:
@@ -162,7 +164,7 @@ def must_admit(budgets: Sequence[Budget]) -> bool:
 
     It does if one of them has a limit, or is a budget of another process (which may).
     """
-    return any(budget._budget_limited or isinstance(budget, _FarBudget) for budget in budgets)
+    return bool(_limited(budgets)) or any(isinstance(budget, _FarBudget) for budget in budgets)
 
 
 def charge_far_call(
@@ -188,19 +190,14 @@ def charge_far_call(
 
 def watch_limits(budget: Budget, key: Hashable, stop: Callable[[Exceeded], None]) -> None:
     """Call ``stop`` once ``budget`` exceeds a token or cost limit, until unwatched by ``key``."""
-    watchers = _WATCHERS.setdefault(id(budget), {})
-    if key not in watchers:
-        budget._budget_watched += 1
-    watchers[key] = stop
+    _WATCHERS.setdefault(id(budget), {})[key] = stop
 
 
 def unwatch_limits(budget: Budget, key: Hashable) -> None:
     """Stop watching ``budget`` for ``key`` (nothing if it was not watched)."""
     watchers = _WATCHERS.get(id(budget))
-    if watchers is not None and watchers.pop(key, None) is not None:
-        budget._budget_watched -= 1
-        if not watchers:
-            del _WATCHERS[id(budget)]
+    if watchers is not None and watchers.pop(key, None) is not None and not watchers:
+        del _WATCHERS[id(budget)]
 
 
 def _crossed(budget: Budget, exceeded: Exceeded) -> None:
@@ -238,7 +235,7 @@ def _refuse_past_limits(
             "budget by max_total_tokens instead."
         )
     for budget in limited:
-        used_up = budget._used_up()
+        used_up = _used_up(budget)
         if used_up is not None:
             raise _budget_error(alias, model, used_up, stopped=False)
 
@@ -289,14 +286,9 @@ class CallCharge:
         if budgets is None:
             budgets = _charged_budgets()
             link = _LINK.get()
-        limited = [budget for budget in budgets if budget._budget_limited]
+        limited = _limited(budgets)
         if limited:  # (none: nothing to refuse the call for, e.g. the context's meter alone)
             _refuse_past_limits(limited, alias, model, price_provider)
-        for budget in budgets:
-            budget._budget_requests += 1
-            budget._budget_in_flight += 1
-            if budget._budget_models is not None:  # (kept per model: a web run's meter)
-                _book_of(budget._budget_models, model).requests += 1
         self._alias = alias
         self._model = model
         self._price_provider = price_provider
@@ -315,9 +307,7 @@ class CallCharge:
                 self._far = link.start(tuple(far), alias, model, price_provider)
         self.quiet = not limited and self._far is None
         """Whether only ``pieces`` counts a piece (its budgets read it: see the class)."""
-        if self.quiet:
-            for budget in budgets:
-                budget._budget_open[self] = None
+        _count_start(budgets, model, self if self.quiet else None)  # (quiet: they read its pieces)
 
     async def aadmit(self) -> None:
         """Wait until the budgets kept by other processes admit the call (at once: none).
@@ -335,11 +325,7 @@ class CallCharge:
         except Exception:  # refused there: the call is not made, nor counted here
             self._far = None
             self._open = False
-            for budget in self._budgets:
-                budget._budget_requests -= 1
-                budget._budget_in_flight -= 1
-                if budget._budget_models is not None:
-                    _book_of(budget._budget_models, self._model).requests -= 1
+            _uncount_start(self._budgets, self._model)
             raise
 
     def piece(self) -> None:
@@ -352,18 +338,12 @@ class CallCharge:
         self.pieces += 1
         if self.quiet:  # its budgets read the count
             return
-        for budget in self._budgets:
-            budget._budget_output += 1
-            budget._budget_cost += self.piece_cost
-            if budget._budget_models is not None:
-                book = _book_of(budget._budget_models, self._model)
-                book.output_tokens += 1
-                book.cost_usd += self.piece_cost
+        _count_piece(self._budgets, self._model, self.piece_cost)
         stopped = None if self._far is None else self._far.piece(self.piece_cost)
         for budget in self.limited:
-            exceeded = budget._over_limit()
+            exceeded = _over_limit(budget)
             if exceeded is not None:
-                if budget._budget_watched:  # calls of other processes stop too
+                if id(budget) in _WATCHERS:  # calls of other processes stop too
                     _crossed(budget, exceeded)
                 stopped = stopped or exceeded
         if stopped is not None:
@@ -457,45 +437,18 @@ class CallCharge:
 
     def add(self, delta: Delta) -> None:
         """Charge ``delta`` (for a call of another process: what it reported)."""
-        input_tokens, output, cached, written, reasoning, cost, unpriced, ended = delta
-        for budget in self._budgets:
-            budget._budget_input += input_tokens
-            budget._budget_output += output
-            budget._budget_cached += cached
-            budget._budget_written += written
-            budget._budget_reasoning += reasoning
-            budget._budget_cost += cost
-            budget._budget_unpriced += unpriced
-            budget._budget_in_flight -= ended
-            if budget._budget_models is not None:
-                book = _book_of(budget._budget_models, self._model)
-                book.input_tokens += input_tokens
-                book.output_tokens += output
-                book.cached_input_tokens += cached
-                book.cache_write_tokens += written
-                book.reasoning_tokens += reasoning
-                book.cost_usd += cost
-                book.unpriced_requests += unpriced
+        ended = delta[7]
+        # (a quiet call that ends: its pieces are in the budgets' own count now)
+        _count(self._budgets, self._model, delta, self if ended and self.quiet else None)
         if ended:
             self._open = False
-            if self.quiet:  # its pieces are in the budgets' own count now
-                for budget in self._budgets:
-                    budget._budget_open.pop(self, None)
         if self._far is not None:
             self._far.add(delta)
         for budget in self.limited:
-            if budget._budget_watched:
-                exceeded = budget._over_limit()
+            if id(budget) in _WATCHERS:
+                exceeded = _over_limit(budget)
                 if exceeded is not None:
                     _crossed(budget, exceeded)
-
-
-def _book_of(models: dict[str, _ModelBook], model: str) -> _ModelBook:
-    """The book a budget keeps of ``model`` (see ``Budget.usage_by_model``), made at first."""
-    book = models.get(model)
-    if book is None:
-        book = models[model] = _ModelBook()
-    return book
 
 
 def _budget_error(

@@ -29,6 +29,7 @@ __all__ = [
     "SystemMessage",
     "TokenUsage",
     "UserMessage",
+    "reply_metadata",
 ]
 
 
@@ -151,3 +152,21 @@ Every one is an :class:`LLMMessage` (``role``, ``model``, ``agent_alias``,
 ``finish_reason``, ``usage`` are typed on each); ``isinstance`` tells the answer from the
 tool calls and results.
 """
+
+
+def reply_metadata(message: Message | None) -> tuple[TokenUsage | None, str | None, str | None]:
+    """The usage, model and finish reason a message of an LLM agent's reply says, if it does.
+
+    An LLM agent's message (an :class:`LLMMessage`) has them as fields; a structured answer
+    of a plain ``Message`` type (``structured(agent, Weather)``) carries them as extra fields
+    of its own. Each is ``None`` where the message does not say it (or is ``None``).
+    """
+    if isinstance(message, LLMMessage):
+        return message.usage, message.model, message.finish_reason
+    extra = (message.model_extra or {}) if message is not None else {}
+    usage, model, reason = extra.get("usage"), extra.get("model"), extra.get("finish_reason")
+    return (
+        usage if isinstance(usage, TokenUsage) else None,
+        model if isinstance(model, str) else None,
+        reason if isinstance(reason, str) else None,
+    )

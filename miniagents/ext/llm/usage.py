@@ -107,9 +107,9 @@ import contextvars
 import itertools
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 from miniagents.arguments import check_count, check_number
@@ -164,6 +164,36 @@ class UsageTotals:
         """Input and output tokens together."""
         return self.input_tokens + self.output_tokens
 
+    @classmethod
+    def summed(cls, usages: Iterable[UsageTotals]) -> UsageTotals:
+        """The ``usages`` summed, field by field (e.g. a budget's ``usage_by_model``'s values).
+
+        No usages sum to a ``UsageTotals()`` (nothing used).
+        """
+        known = tuple(usages)
+        nothing = cls()
+        return cls(
+            **{
+                field.name: sum(
+                    (getattr(usage, field.name) for usage in known), getattr(nothing, field.name)
+                )
+                for field in fields(cls)
+            }
+        )
+
+    def since(self, earlier: UsageTotals) -> UsageTotals:
+        """What was used since ``earlier``, a reading of the same account before this one.
+
+        E.g. ``budget.usage.since(start)``: the calls charged to ``budget`` after ``start``
+        was read (field by field: this one's counts less ``earlier``'s).
+        """
+        return UsageTotals(
+            **{
+                field.name: getattr(self, field.name) - getattr(earlier, field.name)
+                for field in fields(self)
+            }
+        )
+
 
 class Budget:
     """Limits on the LLM calls of what it is given to, and what those calls used so far.
@@ -203,7 +233,6 @@ class Budget:
         "_budget_reasoning",
         "_budget_requests",
         "_budget_unpriced",
-        "_budget_watched",
         "_budget_written",
         "_max_cost_usd",
         "_max_requests",
@@ -236,7 +265,6 @@ class Budget:
         self._budget_cost = 0.0
         self._budget_unpriced = 0
         self._budget_export: int | None = None  # its number in _EXPORTED, once pickled
-        self._budget_watched = 0  # calls in other processes stopped when a limit is crossed
         self._budget_open: dict[_OpenCall, None] = {}  # streaming calls counted on reading
         # by_model: the book of each model's calls (in the order first called)
         self._budget_models: dict[str, _ModelBook] | None = {} if by_model else None
@@ -335,36 +363,13 @@ class Budget:
     def _limits(self) -> _Limits:
         return (self._max_requests, self._max_total_tokens, self._max_cost_usd)
 
-    # -- the accounting (each call's charge does it: see miniagents.ext.llm._charge) -------
-
-    def _measures(self) -> tuple[tuple[str, float | None, float], ...]:
-        return (
-            ("max_requests", self._max_requests, self._budget_requests),
-            ("max_total_tokens", self._max_total_tokens, self._budget_input + self._budget_output),
-            ("max_cost_usd", self._max_cost_usd, self._budget_cost),
-        )
-
-    def _used_up(self) -> tuple[str, float, float] | None:
-        """The limit a call would start past (name, maximum, used), or ``None``: it has room."""
-        for name, maximum, used in self._measures():
-            if maximum is not None and used >= maximum:
-                return name, maximum, used
-        return None
-
-    def _over_limit(self) -> tuple[str, float, float] | None:
-        """The token or cost limit exceeded (name, maximum, used), or ``None``."""
-        for name, maximum, used in self._measures()[1:]:
-            if maximum is not None and used > maximum:
-                return name, maximum, used
-        return None
-
 
 class _ModelBook:
     """What a budget kept per model counts of one model's calls (``Budget(by_model=True)``).
 
-    The fields of a :class:`UsageTotals`, charged as the calls run (by
-    :mod:`miniagents.ext.llm.charging`); the pieces of its quiet calls still streaming are
-    not in them (its budget adds them as it is read: :meth:`totals`).
+    The fields of a :class:`UsageTotals`, charged as the calls run (by the books of a call's
+    charge, below); the pieces of its quiet calls still streaming are not in them (its
+    budget adds them as it is read: :meth:`totals`).
     """
 
     __slots__ = (
@@ -434,6 +439,119 @@ def _amount(value: object) -> float | None:
         fix=fix,
         error=LLMConfigurationError,
     )
+
+
+# -- the books of a call's charge ---------------------------------------------------------
+# What a call's charge (``CallCharge``, :mod:`miniagents.ext.llm.charging`) does to the
+# budgets it is charged to: only these functions write a budget's counts (the charge decides
+# when: it refuses, stops and links calls), so the budgets' module owns them.
+
+
+def _limited(budgets: Sequence[Budget]) -> list[Budget]:
+    """Those of ``budgets`` that have a limit."""
+    return [budget for budget in budgets if budget._budget_limited]
+
+
+def _used_up(budget: Budget) -> tuple[str, float, float] | None:
+    """The limit a call would start past (name, maximum, used), or ``None``: it has room."""
+    tokens = budget._budget_input + budget._budget_output
+    for name, maximum, used in (
+        ("max_requests", budget._max_requests, budget._budget_requests),
+        ("max_total_tokens", budget._max_total_tokens, tokens),
+        ("max_cost_usd", budget._max_cost_usd, budget._budget_cost),
+    ):
+        if maximum is not None and used >= maximum:
+            return name, maximum, used
+    return None
+
+
+def _over_limit(budget: Budget) -> tuple[str, float, float] | None:
+    """The token or cost limit ``budget`` exceeds (name, maximum, used), or ``None``."""
+    maximum: float | None = budget._max_total_tokens
+    if maximum is not None:
+        used: float = budget._budget_input + budget._budget_output
+        if used > maximum:
+            return "max_total_tokens", maximum, used
+    maximum = budget._max_cost_usd
+    if maximum is not None and budget._budget_cost > maximum:
+        return "max_cost_usd", maximum, budget._budget_cost
+    return None
+
+
+def _count_start(budgets: Sequence[Budget], model: str, call: _OpenCall | None) -> None:
+    """Count a call of ``model`` started; ``call``: a quiet one, whose pieces they read of it."""
+    for budget in budgets:
+        budget._budget_requests += 1
+        budget._budget_in_flight += 1
+        models = budget._budget_models
+        if models is not None:  # (kept per model: a web run's meter)
+            _book_of(models, model).requests += 1
+        if call is not None:
+            budget._budget_open[call] = None
+
+
+def _uncount_start(budgets: Sequence[Budget], model: str) -> None:
+    """Take back a call of ``model`` counted started that was not made (refused elsewhere)."""
+    for budget in budgets:
+        budget._budget_requests -= 1
+        budget._budget_in_flight -= 1
+        models = budget._budget_models
+        if models is not None:
+            _book_of(models, model).requests -= 1
+
+
+def _count_piece(budgets: Sequence[Budget], model: str, cost: float) -> None:
+    """Count a streamed piece of a call of ``model`` that is not quiet: one output token."""
+    for budget in budgets:
+        budget._budget_output += 1
+        budget._budget_cost += cost
+        models = budget._budget_models
+        if models is not None:
+            book = _book_of(models, model)
+            book.output_tokens += 1
+            book.cost_usd += cost
+
+
+def _count(
+    budgets: Sequence[Budget],
+    model: str,
+    delta: tuple[int, int, int, int, int, float, int, int],
+    ended: _OpenCall | None,
+) -> None:
+    """Count what a call of ``model`` adds (``delta``: a ``charging.Delta``).
+
+    ``ended``: a quiet call that ends with it, whose pieces are in ``delta`` now.
+    """
+    input_tokens, output, cached, written, reasoning, cost, unpriced, ends = delta
+    for budget in budgets:
+        budget._budget_input += input_tokens
+        budget._budget_output += output
+        budget._budget_cached += cached
+        budget._budget_written += written
+        budget._budget_reasoning += reasoning
+        budget._budget_cost += cost
+        budget._budget_unpriced += unpriced
+        budget._budget_in_flight -= ends
+        models = budget._budget_models
+        if models is not None:
+            book = _book_of(models, model)
+            book.input_tokens += input_tokens
+            book.output_tokens += output
+            book.cached_input_tokens += cached
+            book.cache_write_tokens += written
+            book.reasoning_tokens += reasoning
+            book.cost_usd += cost
+            book.unpriced_requests += unpriced
+        if ended is not None:
+            budget._budget_open.pop(ended, None)
+
+
+def _book_of(models: dict[str, _ModelBook], model: str) -> _ModelBook:
+    """The book a budget keeps of ``model`` (see ``Budget.usage_by_model``), made at first."""
+    book = models.get(model)
+    if book is None:
+        book = models[model] = _ModelBook()
+    return book
 
 
 # -- where the budgets are -----------------------------------------------------------------
@@ -537,6 +655,19 @@ def _charged_budgets() -> tuple[Budget, ...]:
         budgets.extend(_context_account(context).charged)
     budgets.extend(scopes)
     return tuple({id(budget): budget for budget in budgets}.values())  # each once, in order
+
+
+def _budgets_given() -> bool:
+    """Whether a budget is given here: to a block (``charged_to``) or to a context."""
+    return bool(_SCOPES.get()) or any(
+        account is not None and account.budget is not None
+        for account in map(_CONTEXT_ACCOUNTS.get, enclosing_contexts())
+    )
+
+
+def _charge_here(budgets: tuple[Budget, ...]) -> None:
+    """Charge the calls made in the current context to ``budgets`` too, as ``charged_to``."""
+    _SCOPES.set((*_SCOPES.get(), *budgets))
 
 
 # -- a budget pickled for another process ----------------------------------------------------

@@ -19,13 +19,11 @@ pause reports the calls its answer's tool loop made before the pause too.
 
 from __future__ import annotations
 
-from dataclasses import fields
-
-from miniagents.ext.llm.messages import LLMMessage, TokenUsage
+from miniagents.ext.llm.messages import TokenUsage, reply_metadata
 from miniagents.ext.llm.usage import Budget, UsageTotals
 from miniagents.messages.message import Message
 
-__all__ = ["JobUsage", "as_token_usage", "summed"]
+__all__ = ["JobUsage", "as_token_usage"]
 
 
 class JobUsage:
@@ -65,7 +63,11 @@ class JobUsage:
         if self.from_texts:
             return dict(self._run_said)
         now = self.meter.usage_by_model
-        spent = {model: _less(usage, self._run_start.get(model)) for model, usage in now.items()}
+        start = self._run_start
+        spent = {
+            model: usage.since(start[model]) if model in start else usage
+            for model, usage in now.items()
+        }
         return {model: as_token_usage(usage) for model, usage in spent.items() if usage.requests}
 
     def job_usage(self) -> TokenUsage | None:
@@ -75,32 +77,8 @@ class JobUsage:
         """
         if self.from_texts:
             return TokenUsage.summed(self._job_said) if self._job_said else None
-        total = summed(self.meter.usage_by_model)
-        return None if total is None or not total.requests else as_token_usage(total)
-
-
-def _less(usage: UsageTotals, before: UsageTotals | None) -> UsageTotals:
-    """``usage`` less what was counted ``before`` (``None``: nothing)."""
-    if before is None:
-        return usage
-    return UsageTotals(
-        **{
-            field.name: getattr(usage, field.name) - getattr(before, field.name)
-            for field in fields(UsageTotals)
-        }
-    )
-
-
-def summed(by_model: dict[str, UsageTotals]) -> UsageTotals | None:
-    """The usages of ``by_model`` summed (``None``: there is none)."""
-    if not by_model:
-        return None
-    return UsageTotals(
-        **{
-            field.name: sum(getattr(usage, field.name) for usage in by_model.values())
-            for field in fields(UsageTotals)
-        }
-    )
+        total = UsageTotals.summed(self.meter.usage_by_model.values())
+        return as_token_usage(total) if total.requests else None
 
 
 def as_token_usage(usage: UsageTotals) -> TokenUsage:
@@ -108,6 +86,12 @@ def as_token_usage(usage: UsageTotals) -> TokenUsage:
 
     (A cost is known when some of its calls had a price; while others had none, it is the
     priced calls' and the estimate of the others': a lower bound.)
+
+    A cached, cache-written or reasoning count of 0 is said as not known (``None``): the
+    meter adds up what its calls reported, a count that was not reported as 0, so it cannot
+    tell a provider that reported 0 of them (as OpenAI's does of its cached tokens) from one
+    that says nothing of them. An answer's own ``usage`` (and a durable agent's job, which
+    sums those: ``from_texts``) keeps the difference.
     """
     return TokenUsage(
         input_tokens=usage.input_tokens,
@@ -121,11 +105,5 @@ def as_token_usage(usage: UsageTotals) -> TokenUsage:
 
 def _usage_said(message: Message | None) -> tuple[TokenUsage, str] | None:
     """The usage ``message`` says, with its model (``""``: it names none); ``None``: none."""
-    if isinstance(message, LLMMessage):
-        usage, model = message.usage, message.model
-    else:
-        extra = (message.model_extra or {}) if message is not None else {}
-        usage, model = extra.get("usage"), extra.get("model")
-    if not isinstance(usage, TokenUsage):
-        return None
-    return usage, model if isinstance(model, str) else ""
+    usage, model, _ = reply_metadata(message)
+    return None if usage is None else (usage, model or "")

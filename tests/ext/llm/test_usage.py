@@ -22,6 +22,7 @@ from miniagents.ext.llm import (
     LLMCall,
     LLMError,
     LLMEvent,
+    LLMMessage,
     LLMOptions,
     LLMToolCallMessage,
     TokenUsage,
@@ -32,6 +33,7 @@ from miniagents.ext.llm import (
     with_budget,
 )
 from miniagents.ext.llm.errors import LLMConfigurationError
+from miniagents.ext.llm.messages import reply_metadata
 from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
 from miniagents.ext.llm.pricing import cost_usd, is_priced, output_token_price
 from miniagents.ext.llm.provider import Finish
@@ -126,6 +128,40 @@ def test_usages_summed_add_each_count_the_usages_know_and_leave_the_others_unkno
     assert TokenUsage.summed([]) == TokenUsage()  # nothing known
 
 
+def test_usage_totals_summed_add_each_field_and_since_takes_an_earlier_reading_away() -> None:
+    first = UsageTotals(requests=2, input_tokens=10, output_tokens=4, cost_usd=0.5)
+    second = UsageTotals(requests=1, cached_input_tokens=3, unpriced_requests=1, cost_usd=0.25)
+    both = UsageTotals.summed({"a": first, "b": second}.values())  # (a budget's usage_by_model)
+    assert both == UsageTotals(
+        requests=3,
+        input_tokens=10,
+        output_tokens=4,
+        cached_input_tokens=3,
+        cost_usd=0.75,
+        unpriced_requests=1,
+    )
+    assert UsageTotals.summed(iter([second])) == second  # (any iterable, read once)
+    assert UsageTotals.summed([]) == UsageTotals()  # nothing used
+    assert isinstance(UsageTotals.summed([]).cost_usd, float)
+    assert both.since(first) == second
+    assert both.since(UsageTotals()) == both
+    assert both.since(both) == UsageTotals()
+
+
+async def test_a_budgets_usage_since_an_earlier_reading_is_what_the_calls_after_it_used() -> None:
+    meter = Budget(by_model=True)
+    async with MiniAgents():
+        with charged_to(meter):
+            await priced.inquire("one", reply="two three")
+            start = meter.usage
+            await priced.inquire("one two", reply="three")
+            await llm.inquire("one", reply="two")
+    later = meter.usage.since(start)
+    assert (later.requests, later.unpriced_requests) == (2, 1)
+    assert later.total_tokens == meter.usage.total_tokens - start.total_tokens
+    assert UsageTotals.summed(meter.usage_by_model.values()) == meter.usage
+
+
 def test_the_pricing_module_answers_none_for_what_the_table_does_not_know() -> None:
     assert not is_priced("offline")
     assert not is_priced("gpt-4o-mini", "no-such-provider")
@@ -215,6 +251,26 @@ async def test_a_retry_of_a_structured_answer_is_charged_as_one_more_call() -> N
         [answer] = await agent.inquire("Where?", budget=budget)
     assert answer.city == "Paris"
     assert budget.usage.requests == 2
+
+
+async def test_reply_metadata_reads_an_answers_usage_model_and_reason_as_fields_or_extras() -> None:
+    async with MiniAgents():
+        [answer] = await llm.inquire("one two", reply="three")
+        [city] = await structured(llm.fork(reply='{"city": "Paris"}'), City).inquire("Where?")
+    assert isinstance(answer, LLMMessage)
+    assert answer.usage is not None
+    assert reply_metadata(answer) == (answer.usage, "offline", answer.finish_reason)
+    assert not isinstance(city, LLMMessage)  # (a plain Message type: extra fields say them)
+    usage, model, reason = reply_metadata(city)
+    assert isinstance(usage, TokenUsage)
+    assert usage.input_tokens
+    assert (model, reason) == ("offline", answer.finish_reason)
+    assert reply_metadata(City(city="Rome")) == (None, None, None)
+    wrong = City.model_validate(
+        {"city": "Rome", "usage": {"input_tokens": 1}, "model": 3, "finish_reason": None}
+    )
+    assert reply_metadata(wrong) == (None, None, None)  # (extra fields not of their types)
+    assert reply_metadata(None) == (None, None, None)
 
 
 async def test_charged_to_covers_what_is_started_in_the_block_even_lazily_and_later() -> None:
