@@ -20,6 +20,7 @@ import pytest
 
 from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
 from miniagents.errors import ContextArgumentError, LLMResponseError
+from miniagents.ext.llm import _turn as turn_module
 from miniagents.testing import FakeLLMServer, ToolCall
 from miniagents.testing._anthropic_wire import AnthropicWire, thinking_signature
 from miniagents.testing._bedrock_wire import BedrockWire
@@ -496,3 +497,32 @@ async def test_a_chat_chunk_of_text_and_reasoning_counts_both(
             with pytest.raises(LLMResponseError) as raised:
                 await ask("Say it.")
     assert str(raised.value) == too_long(OPENAI.alias, OPENAI.model).replace(f"{BOUND:,}", "20")
+
+
+async def test_a_turn_that_fails_before_its_first_event_fails_its_messages(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (was: the turn set its count, then asked the loop for its queue (run_first) before the
+    # `try` that ends it: had that raised, the count stayed set and the turn's text message,
+    # opened before the call, never ended: its reader waited until the deadlock watch
+    # stopped it. Now every way out of the turn ends its messages and clears its count)
+    def broken(loop: object = None) -> None:
+        raise RuntimeError("The loop's queue cannot be read.")
+
+    monkeypatch.setattr(turn_module, "run_first", broken)
+    fake_llm.reply(["abcde"] * 4)
+    promises: list[MessagePromise] = []
+
+    async def read(reply: MessageSequencePromise) -> None:
+        async for promise in reply:
+            promises.append(promise)
+            async for _ in promise:
+                pass
+
+    async with OPENAI.client(fake_llm) as client:
+        agent = OPENAI.agent.fork(model=OPENAI.model, async_client=client, stream=True)
+        async with MiniAgents():
+            with pytest.raises(RuntimeError, match="queue cannot be read"):
+                await read(agent.inquire("Say it."))
+    assert len(promises) == 1  # (the text message, read to its error)
