@@ -16,12 +16,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
+import httpx2
+import openai
 import pytest
 
 from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
 from miniagents.errors import ContextArgumentError, LLMResponseError
+from miniagents.ext.llm import _openai_chat
 from miniagents.ext.llm import _turn as turn_module
-from miniagents.testing import FakeLLMServer, ToolCall
+from miniagents.ext.llm._openai_options import OpenAIOptions
+from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.provider import LLMCall
+from miniagents.testing import FakeLLMServer, ToolCall, run_with_virtual_time
 from miniagents.testing._anthropic_wire import AnthropicWire, thinking_signature
 from miniagents.testing._bedrock_wire import BedrockWire
 from miniagents.testing._gemini_wire import GeminiWire
@@ -30,6 +36,7 @@ from miniagents.testing._responses_wire import ResponsesWire
 from miniagents.testing._wire import Event, Rendering, StreamPlan, Wire
 from tests.ext.llm.test_gemini_bedrock import BEDROCK, GEMINI
 from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+from tests.ext.llm.wire import chat_events, events_reply, sse
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 BOUND = 25
@@ -526,3 +533,45 @@ async def test_a_turn_that_fails_before_its_first_event_fails_its_messages(
             with pytest.raises(RuntimeError, match="queue cannot be read"):
                 await read(agent.inquire("Say it."))
     assert len(promises) == 1  # (the text message, read to its error)
+
+
+def test_a_null_reasoning_beside_each_chat_token_costs_no_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (was: a server that sends `"reasoning": null` with every text chunk, as some
+    # OpenAI-compatible ones do, had each token's extra fields read by a call of its own;
+    # now only a reasoning that is there is read. The role and finish chunks, which carry
+    # no text, are read as before)
+    read: list[object] = []
+    reasoned = _openai_chat._reasoned
+
+    def counted(said: Any, count: Any) -> Any:
+        read.append(said)
+        return reasoned(said, count)
+
+    monkeypatch.setattr(_openai_chat, "_reasoned", counted)
+    before, _texts, after = chat_events([])
+    texts = [chat_chunk({"content": "abcd", "reasoning": None}) for _ in range(5)]
+    texts.append(chat_chunk({"content": "wxyz", "reasoning": "hmm"}))  # (this one counts)
+
+    async def events() -> list[object]:
+        reply = events_reply([*before, *texts, *after])
+        http = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda _: reply()))
+        client = openai.AsyncOpenAI(api_key="test", max_retries=0, http_client=http)
+        call = LLMCall(model="m", stream=True, system=None, messages=(PromptText("user", "Hi"),))
+        async with MiniAgents():
+            options = OpenAIOptions(model="m")
+            return [
+                event async for event in _openai_chat.chat_reply(lambda _: client, call, options)
+            ]
+
+    seen = run_with_virtual_time(events())
+    assert [event for event in seen if isinstance(event, str) and event] == ["abcd"] * 5 + ["wxyz"]
+    assert len(read) == 3  # the role chunk, the one reasoning beside its text, the finish
+
+
+def chat_chunk(delta: dict[str, Any]) -> bytes:
+    """One Chat Completions chunk of ``delta``, as a server-sent event."""
+    choice = {"index": 0, "delta": delta, "finish_reason": None}
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    return sse(None, {**chunk, "choices": [choice]})
