@@ -94,9 +94,12 @@ class AnthropicWire(Wire):
 
     def body(self, rendering: Rendering) -> dict[str, Any]:
         """A ``message`` object."""
-        content = _thoughts(rendering)
+        thoughts = _thoughts(rendering)
+        content = thoughts if rendering.reply.thinking_first else []
         if rendering.tokens or not rendering.calls:
             content.append({"type": "text", "text": rendering.text})
+        if not rendering.reply.thinking_first:  # (after the text, before the calls)
+            content.extend(thoughts)
         content.extend(
             {
                 "type": "tool_use",
@@ -114,17 +117,9 @@ class AnthropicWire(Wire):
         start = _message(rendering, [], min(1, rendering.output_tokens), stopped=False)
         plan.add(("message_start", {"type": "message_start", "message": start}))
         block = -1
-        for thought in _thoughts(rendering):
-            block += 1
-            if thought["type"] == "thinking":
-                plan.add(_block_start(block, {**thought, "thinking": "", "signature": ""}))
-                for piece in rendering.reply.thinking or ():
-                    plan.add(_block_delta(block, {"type": "thinking_delta", "thinking": piece}))
-                signed = {"type": "signature_delta", "signature": thought["signature"]}
-                plan.add(_block_delta(block, signed))
-            else:
-                plan.add(_block_start(block, thought))
-            plan.add(_block_stop(block))
+        first = rendering.reply.thinking_first
+        if first:
+            block = _think(plan, rendering, block)
         opened = False  # whether a block is open (the thinking ones are closed)
         if rendering.tokens or not rendering.calls:
             block += 1
@@ -134,6 +129,11 @@ class AnthropicWire(Wire):
         for token in rendering.tokens:
             delta = {"type": "text_delta", "text": token}
             plan.add(_block_delta(block, delta), content=True)
+        if not first and _thoughts(rendering):  # after the text's block, before the calls
+            if opened:
+                plan.add(_block_stop(block))
+            opened = False
+            block = _think(plan, rendering, block)
         for rendered in rendering.calls:
             if opened:
                 plan.add(_block_stop(block))
@@ -183,6 +183,22 @@ class AnthropicWire(Wire):
     def id_headers(self, request_id: str) -> dict[str, str]:
         """``request-id``."""
         return {"request-id": request_id}
+
+
+def _think(plan: StreamPlan, rendering: Rendering, block: int) -> int:
+    """Add the events of the reply's thinking blocks after ``block``; the last block's index."""
+    for thought in _thoughts(rendering):
+        block += 1
+        if thought["type"] == "thinking":
+            plan.add(_block_start(block, {**thought, "thinking": "", "signature": ""}))
+            for piece in rendering.reply.thinking or ():
+                plan.add(_block_delta(block, {"type": "thinking_delta", "thinking": piece}))
+            signed = {"type": "signature_delta", "signature": thought["signature"]}
+            plan.add(_block_delta(block, signed))
+        else:
+            plan.add(_block_start(block, thought))
+        plan.add(_block_stop(block))
+    return block
 
 
 def _message(

@@ -129,11 +129,12 @@ class BedrockWire(Wire):
 
     def body(self, rendering: Rendering) -> dict[str, Any]:
         """A Converse response."""
-        content: list[dict[str, Any]] = [
-            {"reasoningContent": thought} for thought in _thoughts(rendering)
-        ]
+        thoughts = [{"reasoningContent": thought} for thought in _thoughts(rendering)]
+        content: list[dict[str, Any]] = thoughts if rendering.reply.thinking_first else []
         if rendering.tokens or not rendering.calls:
             content.append({"text": rendering.text})
+        if not rendering.reply.thinking_first:  # (after the text, before the calls)
+            content.extend(thoughts)
         content.extend(
             {
                 "toolUse": {
@@ -156,18 +157,9 @@ class BedrockWire(Wire):
         plan = StreamPlan()
         plan.add(("messageStart", {"role": "assistant"}))
         block = -1
-        for thought in _thoughts(rendering):
-            block += 1
-            text = thought.get("reasoningText")
-            if text is None:
-                reasoning: list[dict[str, Any]] = [thought]
-            else:
-                reasoning = [{"text": piece} for piece in rendering.reply.thinking or ()]
-                reasoning.append({"signature": text["signature"]})
-            for each in reasoning:
-                reasoned = {"contentBlockIndex": block, "delta": {"reasoningContent": each}}
-                plan.add(("contentBlockDelta", reasoned))
-            plan.add(("contentBlockStop", {"contentBlockIndex": block}))
+        first = rendering.reply.thinking_first
+        if first:
+            block = _reason(plan, rendering, block)
         opened = False  # whether a block is open (the reasoning ones are closed)
         if rendering.tokens or not rendering.calls:
             block += 1
@@ -175,6 +167,11 @@ class BedrockWire(Wire):
         for token in rendering.tokens:
             delta = {"contentBlockIndex": block, "delta": {"text": token}}
             plan.add(("contentBlockDelta", delta), content=True)
+        if not first and _thoughts(rendering):  # after the text's block, before the calls
+            if opened:
+                plan.add(("contentBlockStop", {"contentBlockIndex": block}))
+            opened = False
+            block = _reason(plan, rendering, block)
         for rendered in rendering.calls:
             if opened:
                 plan.add(("contentBlockStop", {"contentBlockIndex": block}))
@@ -224,6 +221,23 @@ class BedrockWire(Wire):
     def id_headers(self, request_id: str) -> dict[str, str]:
         """``x-amzn-RequestId``."""
         return {"x-amzn-RequestId": request_id}
+
+
+def _reason(plan: StreamPlan, rendering: Rendering, block: int) -> int:
+    """Add the events of the reply's reasoning blocks after ``block``; the last block's index."""
+    for thought in _thoughts(rendering):
+        block += 1
+        text = thought.get("reasoningText")
+        if text is None:
+            reasoning: list[dict[str, Any]] = [thought]
+        else:
+            reasoning = [{"text": piece} for piece in rendering.reply.thinking or ()]
+            reasoning.append({"signature": text["signature"]})
+        for each in reasoning:
+            reasoned = {"contentBlockIndex": block, "delta": {"reasoningContent": each}}
+            plan.add(("contentBlockDelta", reasoned))
+        plan.add(("contentBlockStop", {"contentBlockIndex": block}))
+    return block
 
 
 def _usage(rendering: Rendering) -> dict[str, int]:

@@ -5,12 +5,12 @@ Gemini Developer API), or ``/v1beta1/projects/{p}/locations/{l}/publishers/googl
 {model}:...`` (Vertex AI); ``:streamGenerateContent?alt=sse`` streams. A reply is a
 ``GenerateContentResponse``, or a stream of them as server-sent events (``data: {...}``
 lines, no event names): a chunk per piece of the scripted thinking (a part of its
-summary, ``"thought": true``; the whole reply's first part has it all), a chunk per text
-token, a chunk per function call (Gemini sends a call whole, its ``args`` an object, never
-in pieces; each with a ``thoughtSignature``), then a last chunk with the ``finishReason``
-and the whole ``usageMetadata``. The finish reasons are Gemini's: ``STOP`` (tool calls
-too), ``MAX_TOKENS``, ``SAFETY`` (a ``refusal`` or ``content_filter``, and any other reason
-given as it is);
+summary, ``"thought": true``; the whole reply's first part has it all; after the text
+with ``thinking_order``), a chunk per text token, a chunk per function call (Gemini sends
+a call whole, its ``args`` an object, never in pieces; each with a ``thoughtSignature``),
+then a last chunk with the ``finishReason`` and the whole ``usageMetadata``. The finish
+reasons are Gemini's: ``STOP`` (tool calls too), ``MAX_TOKENS``, ``SAFETY`` (a ``refusal``
+or ``content_filter``, and any other reason given as it is);
 ``finish_reason="prompt_blocked"`` blocks the prompt instead: one chunk with
 ``promptFeedback.blockReason`` ``SAFETY`` and no candidates.
 
@@ -113,10 +113,15 @@ class GeminiWire(Wire):
     def body(self, rendering: Rendering) -> dict[str, Any]:
         """A ``GenerateContentResponse`` with the whole reply."""
         parts: list[dict[str, Any]] = []
+        thought = None
         if rendering.reply.thinking is not None:
-            parts.append({"text": "".join(rendering.reply.thinking), "thought": True})
+            thought = {"text": "".join(rendering.reply.thinking), "thought": True}
+        if thought is not None and rendering.reply.thinking_first:
+            parts.append(thought)
         if rendering.tokens or not rendering.calls:
             parts.append({"text": rendering.text})
+        if thought is not None and not rendering.reply.thinking_first:
+            parts.append(thought)  # (after the text, before the calls)
         parts.extend(_call_part(rendering, number) for number in range(len(rendering.calls)))
         return self._chunk(rendering, parts, final=True)
 
@@ -126,10 +131,16 @@ class GeminiWire(Wire):
         if rendering.reply.finish_reason == PROMPT_BLOCKED:
             plan.final.append((None, self._blocked(rendering)))
             return plan
-        for thought in rendering.reply.thinking or ():
-            plan.add((None, self._chunk(rendering, [{"text": thought, "thought": True}])))
+        thoughts = [
+            (None, self._chunk(rendering, [{"text": thought, "thought": True}]))
+            for thought in rendering.reply.thinking or ()
+        ]
+        if rendering.reply.thinking_first:
+            plan.body.extend((thought, False) for thought in thoughts)
         for token in rendering.tokens:
             plan.add((None, self._chunk(rendering, [{"text": token}])), content=True)
+        if not rendering.reply.thinking_first:  # (after the text, before the calls)
+            plan.body.extend((thought, False) for thought in thoughts)
         for number in range(len(rendering.calls)):
             part = _call_part(rendering, number)
             plan.add((None, self._chunk(rendering, [part])), content=True)

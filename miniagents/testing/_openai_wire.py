@@ -3,7 +3,8 @@
 A reply is a ``chat.completion`` object, or a stream of ``chat.completion.chunk`` events
 ending with ``data: [DONE]``: the role first, then a chunk per piece of the scripted
 thinking (``reasoning_content``, as DeepSeek's and vLLM's servers send it; the whole
-reply's message has it all), a chunk per text token (a refusal: per
+reply's message has it all; after the text, or in its chunks, as ``thinking_order``
+says), a chunk per text token (a refusal: per
 ``refusal`` piece, with ``content`` null in a reply not streamed), then per tool
 call a chunk with its ``id`` and ``function.name`` and one per argument delta, then the
 ``finish_reason``, and the usage chunk when ``stream_options.include_usage`` asked for it.
@@ -132,12 +133,21 @@ class OpenAIWire(Wire):
         """The chunks of a streamed reply."""
         plan = StreamPlan()
         plan.add(_chunk(rendering, {"role": "assistant", "content": "", "refusal": None}, None))
-        for thought in rendering.reply.thinking or ():
-            plan.add(_chunk(rendering, {"reasoning_content": thought}, None))
-        for token in rendering.tokens:
-            plan.add(_chunk(rendering, {"content": token}, None), content=True)
+        thoughts = rendering.reply.thinking or ()
+        if rendering.reply.thinking_first:
+            plan.body.extend((_reasoning(rendering, thought), False) for thought in thoughts)
+            thoughts = ()
+        beside = rendering.reply.thinking_order == "with_text"  # (a piece in a token's delta)
+        for number, token in enumerate(rendering.tokens):
+            said = {"content": token}
+            if beside and number < len(thoughts):
+                said["reasoning_content"] = thoughts[number]
+            plan.add(_chunk(rendering, said, None), content=True)
         for refused in rendering.refusal:
             plan.add(_chunk(rendering, {"refusal": refused}, None), content=True)
+        if beside:
+            thoughts = thoughts[len(rendering.tokens) :]
+        plan.body.extend((_reasoning(rendering, thought), False) for thought in thoughts)
         for index, rendered in enumerate(rendering.calls):
             start = {"index": index, **chat_call(rendered, "")}
             plan.add(_chunk(rendering, {"tool_calls": [start]}, None))
@@ -181,6 +191,11 @@ class OpenAIWire(Wire):
     def id_headers(self, request_id: str) -> dict[str, str]:
         """``x-request-id`` (and ``openai-processing-ms``)."""
         return {"x-request-id": request_id, "openai-processing-ms": "1"}
+
+
+def _reasoning(rendering: Rendering, thought: str) -> tuple[None, dict[str, Any]]:
+    """A chunk of a piece of reasoning alone (``reasoning_content``, as DeepSeek's)."""
+    return _chunk(rendering, {"reasoning_content": thought}, None)
 
 
 def _chunk(

@@ -15,6 +15,8 @@ A reply is a ``response`` object, or a stream of named events, each with its
     | response.function_call_arguments.delta ... | ....done | response.output_item.done
     | response.completed                   (or response.incomplete: max_output_tokens, ...)
 
+(``thinking_order`` other than ``"first"``: the reasoning item after the message.)
+
 There is no ``data: [DONE]``. Failures mid-stream are an ``error`` event or a
 ``response.failed`` event (status ``failed``, with the error's code and message).
 Requests the API would refuse get its 400 (see ``_responses_checks``).
@@ -23,6 +25,7 @@ Requests the API would refuse get its 400 (see ``_responses_checks``).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from miniagents.testing._openai_wire import OpenAIWire
@@ -71,19 +74,10 @@ class ResponsesWire(Wire):
         done: list[Event] = []  # the events that end the last output item
         output = _output(rendering)
         index = 0
-        if rendering.reply.thinking is not None:  # the reasoning item, its summary streamed
-            reasoning = output[index]
-            summary = {"item_id": reasoning["id"], "output_index": index, "summary_index": 0}
-            started = {**reasoning, "summary": []}
-            plan.add(event("response.output_item.added", output_index=index, item=started))
-            [part] = reasoning["summary"]
-            empty_part = {**part, "text": ""}
-            plan.add(event("response.reasoning_summary_part.added", **summary, part=empty_part))
-            for piece in rendering.reply.thinking:
-                plan.add(event("response.reasoning_summary_text.delta", **summary, delta=piece))
-            plan.add(event("response.reasoning_summary_text.done", **summary, text=part["text"]))
-            plan.add(event("response.reasoning_summary_part.done", **summary, part=part))
-            plan.add(event("response.output_item.done", output_index=index, item=reasoning))
+
+        thinking = rendering.reply.thinking
+        if thinking is not None and rendering.reply.thinking_first:
+            plan.body.extend((each, False) for each in _reasoning(event, output, index, thinking))
             index += 1
         if _has_message(rendering):
             message = output[index]
@@ -110,6 +104,11 @@ class ResponsesWire(Wire):
                     event("response.content_part.done", **at, part=part),
                 ]
             done.append(event("response.output_item.done", output_index=index, item=message))
+            index += 1
+        if thinking is not None and not rendering.reply.thinking_first:  # after the message
+            plan.body.extend((ended, False) for ended in done)
+            done = []
+            plan.body.extend((each, False) for each in _reasoning(event, output, index, thinking))
             index += 1
         for rendered in rendering.calls:
             plan.body.extend((item, False) for item in done)
@@ -174,6 +173,26 @@ class ResponsesWire(Wire):
         return _OPENAI.id_headers(request_id)
 
 
+def _reasoning(
+    event: Callable[..., Event], output: list[dict[str, Any]], index: int, thinking: tuple[str, ...]
+) -> list[Event]:
+    """The events of the reasoning item ``output[index]``, its summary streamed (``thinking``).
+
+    ``event(kind, **fields)`` makes an event, numbered in its stream.
+    """
+    reasoning = output[index]
+    summary = {"item_id": reasoning["id"], "output_index": index, "summary_index": 0}
+    [part] = reasoning["summary"]
+    return [
+        event("response.output_item.added", output_index=index, item={**reasoning, "summary": []}),
+        event("response.reasoning_summary_part.added", **summary, part={**part, "text": ""}),
+        *(event("response.reasoning_summary_text.delta", **summary, delta=p) for p in thinking),
+        event("response.reasoning_summary_text.done", **summary, text=part["text"]),
+        event("response.reasoning_summary_part.done", **summary, part=part),
+        event("response.output_item.done", output_index=index, item=reasoning),
+    ]
+
+
 def _error(code: str | None, message: str | None) -> dict[str, Any]:
     return {
         "code": code or "server_error",
@@ -192,12 +211,16 @@ def _has_message(rendering: Rendering) -> bool:
 
 def _output(rendering: Rendering) -> list[dict[str, Any]]:
     """The output items: the reasoning (if scripted), the message (if there is text, or
-    nothing else), then the calls."""
+    nothing else), then the calls (the reasoning after the message, if scripted so)."""
     serial = rendering.id.removeprefix("resp_")
     output: list[dict[str, Any]] = []
+    reasoning = None
     if rendering.reply.thinking is not None:
         summary = {"type": "summary_text", "text": "".join(rendering.reply.thinking)}
-        output.append({"id": f"rs_{serial}", "type": "reasoning", "summary": [summary]})
+        reasoning = {"id": f"rs_{serial}", "type": "reasoning", "summary": [summary]}
+        if rendering.reply.thinking_first:
+            output.append(reasoning)
+            reasoning = None
     if _has_message(rendering):
         content: list[dict[str, Any]] = []
         if rendering.tokens or not rendering.refusal:
@@ -215,6 +238,8 @@ def _output(rendering: Rendering) -> list[dict[str, Any]]:
                 "content": content,
             }
         )
+    if reasoning is not None:  # (thinking_order: after the message, before the calls)
+        output.append(reasoning)
     for number, rendered in enumerate(rendering.calls):
         output.append(
             {

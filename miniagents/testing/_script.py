@@ -19,10 +19,12 @@ __all__ = [
     "ANTHROPIC_TO_OPENAI",
     "FAST_RETRY",
     "OPENAI_TO_ANTHROPIC",
+    "THINKING_ORDERS",
     "TO_RESPONSES",
     "Failure",
     "Provider",
     "Reply",
+    "ThinkingOrder",
     "ToolCall",
     "as_tokens",
     "check_script_count",
@@ -125,6 +127,13 @@ class ToolCall:
             return self.arguments  # what a broken service might send: the raw text
 
 
+ThinkingOrder = Literal["first", "after_text", "with_text"]
+"""Where a reply's scripted thinking comes (see ``FakeLLMServer.reply``'s ``thinking_order``)."""
+
+THINKING_ORDERS: tuple[ThinkingOrder, ...] = ("first", "after_text", "with_text")
+"""Every :data:`ThinkingOrder`."""
+
+
 @dataclass(frozen=True)
 class Reply:
     """A scripted successful reply (see ``FakeLLMServer.reply`` for the fields)."""
@@ -140,6 +149,7 @@ class Reply:
     reasoning_tokens: int = 0
     thinking: tuple[str, ...] | None = None
     redacted_thinking: str | None = None
+    thinking_order: ThinkingOrder = "first"
     token_delay: float = 0.0
     delay: float = 0.0
     model: str | None = None
@@ -165,6 +175,16 @@ class Reply:
             check_script_count(getattr(self, name), name, owner)
         check_script_seconds(self.token_delay, "token_delay", owner)
         check_script_seconds(self.delay, "delay", owner)
+        if self.thinking_order not in THINKING_ORDERS:
+            raise FakeLLMServerError(
+                f"{owner} takes thinking_order= as one of {', '.join(map(repr, THINKING_ORDERS))}"
+                f", not {self.thinking_order!r}: pass one of them."
+            )
+
+    @property
+    def thinking_first(self) -> bool:
+        """Whether the thinking comes before the text (else after it, or beside it)."""
+        return self.thinking_order == "first"
 
 
 _REPLY_COUNTS = (

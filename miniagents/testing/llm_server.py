@@ -74,7 +74,7 @@ from typing import TYPE_CHECKING, NoReturn
 from miniagents.testing._compatible_wire import COMPATIBLE_SERVERS
 from miniagents.testing._http import Handler, HTTPServer
 from miniagents.testing._live import LiveRefusal, LiveUsage, SpokenReply
-from miniagents.testing._script import Failure, Reply, ToolCall, as_tokens
+from miniagents.testing._script import Failure, Reply, ThinkingOrder, ToolCall, as_tokens
 from miniagents.testing._serving import ScriptedApp
 from miniagents.testing.errors import FakeLLMServerError
 
@@ -276,6 +276,7 @@ class FakeLLMServer(ScriptedApp):
         reasoning_tokens: int = 0,
         thinking: Sequence[str] | None = None,
         redacted_thinking: str | None = None,
+        thinking_order: ThinkingOrder = "first",
         token_delay: float = 0.0,
         delay: float = 0.0,
         model: str | None = None,
@@ -350,6 +351,17 @@ class FakeLLMServer(ScriptedApp):
             redacted_thinking: Anthropic and Bedrock (others leave it out): the ``data``
                 of a ``redacted_thinking`` block after the ``thinking`` one, if any
                 (Bedrock: a ``reasoningContent`` block's ``redactedContent``, so base64).
+            thinking_order: Where the thinking comes (redacted thinking with it), to test
+                a client that must count or keep it in any order: ``"first"``, before the
+                text and calls, as the APIs send it; ``"after_text"``, after the text (and
+                refusal), before the calls (Anthropic and Bedrock: its blocks after the
+                text's, numbered so; the Responses API: the reasoning item after the
+                message; a whole reply's parts in the same order, where the API orders
+                them); ``"with_text"``, Chat Completions only: each piece beside a text
+                token, in the same chunk's delta (``content`` and ``reasoning_content``,
+                as some servers send them), the pieces beyond the tokens in chunks of
+                their own after them (the other APIs, which have no such chunk, send it
+                as with ``"after_text"``).
             token_delay: Seconds to wait before each content event.
             delay: Seconds to wait before sending the status line (time to first byte).
             model: The model named in the response (``None``: the request's model).
@@ -394,7 +406,7 @@ class FakeLLMServer(ScriptedApp):
                 more than ``usage``'s input tokens; if a fault's count (``cut_after``,
                 ``hang_after``, ...) is not a whole number of at least 0 (a negative one
                 would never strike), a delay not a finite number of seconds of at least 0,
-                or ``times`` below 1.
+                ``thinking_order`` not one of its three, or ``times`` below 1.
         """
         details = (cached_tokens, cache_write_tokens, reasoning_tokens)
         if any(count < 0 for count in details) or (
@@ -419,6 +431,7 @@ class FakeLLMServer(ScriptedApp):
             reasoning_tokens=reasoning_tokens,
             thinking=None if thinking is None else as_tokens(thinking),
             redacted_thinking=redacted_thinking,
+            thinking_order=thinking_order,
             token_delay=token_delay,
             delay=delay,
             model=model,

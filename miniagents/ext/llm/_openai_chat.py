@@ -130,7 +130,7 @@ async def chat_reply(
         async with stream:
             async for chunk in stream:
                 answered = chunk.model or answered
-                if chunk.usage is not None or getattr(chunk, "model_extra", None):
+                if chunk.usage is not None or chunk.__pydantic_extra__:  # (no call)
                     usage = _chunk_usage(chunk) or usage  # (the last chunk's: not a token's)
                 choices = chunk.choices
                 if not choices:  # (the usage chunk)
@@ -144,8 +144,12 @@ async def chat_reply(
                     tool_calls = delta.tool_calls
                     begun = begun or bool(content or refusal or tool_calls)
                     if content:  # most chunks: a token (counted by the turn, as it takes it)
-                        if delta.__pydantic_extra__:  # (reasoning beside it: counted too)
-                            counted = _reasoned(delta, counted)
+                        extra = delta.__pydantic_extra__
+                        if extra:  # reasoning beside it counts too (a null one: no Python call)
+                            for name in _REASONING:  # (a server's "reasoning": null per token)
+                                if extra.get(name):
+                                    counted = _reasoned(delta, counted)
+                                    break
                         yield content
                     else:  # (reasoning, not kept, but a sign of life: counted, so it ends)
                         counted = _reasoned(delta, counted)

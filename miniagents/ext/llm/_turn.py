@@ -368,8 +368,9 @@ class Turn:
         observed: LLMCallWatch | None = None
         charge: CallCharge | None = None
         turns: InTurn[LLMEvent] | None = None
-        first = run_first()  # None: not asyncio's own loop (uvloop): then the gate
+        first: RunFirst | None = None
         try:
+            first = run_first()  # None: not asyncio's own loop (uvloop): then the gate
             if here:  # made before the request (refused when a budget has no room: then
                 charge = metered.charge(call)  # no request is sent, and nothing traced)
                 observed = watch_llm_call(alias, metered, call)

@@ -13,22 +13,24 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import partial
 from typing import Any
 
+import httpx2
+import openai
 import pytest
 
 from miniagents import MessagePromise, MessageSequencePromise, MiniAgents
 from miniagents.errors import ContextArgumentError, LLMResponseError
-from miniagents.testing import FakeLLMServer, ToolCall
-from miniagents.testing._anthropic_wire import AnthropicWire, thinking_signature
-from miniagents.testing._bedrock_wire import BedrockWire
-from miniagents.testing._gemini_wire import GeminiWire
-from miniagents.testing._openai_wire import OpenAIWire
-from miniagents.testing._responses_wire import ResponsesWire
-from miniagents.testing._wire import Event, Rendering, StreamPlan, Wire
+from miniagents.ext.llm import _openai_chat
+from miniagents.ext.llm import _turn as turn_module
+from miniagents.ext.llm._openai_options import OpenAIOptions
+from miniagents.ext.llm.prompt import PromptText
+from miniagents.ext.llm.provider import LLMCall
+from miniagents.testing import FakeLLMServer, ToolCall, run_with_virtual_time
+from miniagents.testing._anthropic_wire import thinking_signature
 from tests.ext.llm.test_gemini_bedrock import BEDROCK, GEMINI
 from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+from tests.ext.llm.wire import chat_events, events_reply, sse
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
 BOUND = 25
@@ -309,95 +311,8 @@ async def test_gemini_thoughts_text_and_calls_share_the_bound(
 APIS = ["openai", "responses", "gemini", "anthropic", "bedrock"]
 """Every API whose provider counts thinking or reasoning, by these tests' names."""
 
-WIRES: dict[str, type[Wire]] = {
-    "openai": OpenAIWire,
-    "responses": ResponsesWire,
-    "gemini": GeminiWire,
-    "anthropic": AnthropicWire,
-    "bedrock": BedrockWire,
-}
-BLOCK_INDEX = {"anthropic": "index", "bedrock": "contentBlockIndex"}
-"""The key of an event's content block, in the APIs that number their blocks."""
-
-
-def _data(event: Event) -> dict[str, Any]:
-    return event[1] if isinstance(event[1], dict) else {}
-
-
-def _thinking_blocks(api: str, events: list[Event]) -> set[int]:
-    """The content blocks of thinking (Anthropic's) or reasoning (Bedrock's) among ``events``."""
-    blocks = set()
-    for event in events:
-        data = _data(event)
-        started = data.get("content_block", {}).get("type", "")
-        reasoning = "reasoningContent" in data.get("delta", {})
-        if started.endswith("thinking") or reasoning:
-            blocks.add(data[BLOCK_INDEX[api]])
-    return blocks
-
-
-def _is_thought(api: str, event: Event, blocks: set[int]) -> bool:
-    """Whether ``event`` carries (or opens, or ends) the model's thinking or reasoning."""
-    data = _data(event)
-    if api == "openai":
-        return "reasoning_content" in data.get("choices", [{}])[0].get("delta", {})
-    if api == "responses":
-        kind, item = str(data.get("type", "")), data.get("item", {}).get("type")
-        return kind.startswith("response.reasoning") or item == "reasoning"
-    if api == "gemini":
-        return bool(data.get("candidates", [{}])[0]["content"]["parts"][0].get("thought"))
-    return data.get(BLOCK_INDEX[api]) in blocks
-
-
-def _thinking_after_text(api: str, plan: StreamPlan) -> None:
-    """Move the thinking of ``plan`` after its text (its blocks, if numbered, renumbered)."""
-    events = [event for event, _ in plan.body]
-    blocks = _thinking_blocks(api, events) if api in BLOCK_INDEX else set()
-    thoughts = [each for each in plan.body if _is_thought(api, each[0], blocks)]
-    body = [each for each in plan.body if not _is_thought(api, each[0], blocks)]
-    if api in BLOCK_INDEX:  # the text's block ends before the thinking's starts
-        key = BLOCK_INDEX[api]
-        ends = [event for event in plan.closing if key in _data(event)]
-        plan.closing = [event for event in plan.closing if key not in _data(event)]
-        body += [(event, False) for event in ends]
-        order: dict[int, int] = {}
-        for event, _ in [*body, *thoughts]:
-            data = _data(event)
-            if key in data:
-                data[key] = order.setdefault(data[key], len(order))
-    plan.body = body + thoughts
-
-
-def _reasoning_beside_text(plan: StreamPlan) -> None:
-    """Put each reasoning piece of a Chat Completions plan in a text chunk's delta."""
-    thoughts = [event for event, _ in plan.body if _is_thought("openai", event, set())]
-    body = [each for each in plan.body if not _is_thought("openai", each[0], set())]
-    texts = [_data(event) for event, _ in body if _chunk_delta(event).get("content")]
-    for thought, text in zip(thoughts, texts, strict=True):
-        delta = _chunk_delta(text)
-        delta["reasoning_content"] = _chunk_delta(thought)["reasoning_content"]
-    plan.body = body
-
-
-def _chunk_delta(event: Event | dict[str, Any]) -> dict[str, Any]:
-    data = event if isinstance(event, dict) else _data(event)
-    delta: dict[str, Any] = data.get("choices", [{}])[0].get("delta", {})
-    return delta
-
-
-def _rewire(
-    monkeypatch: pytest.MonkeyPatch, api: str, change: Callable[[StreamPlan], None]
-) -> None:
-    """Make the fake server's streams of ``api`` go through ``change``."""
-    wire = WIRES[api]
-    stream = wire.stream
-
-    def changed(self: Wire, rendering: Rendering) -> StreamPlan:
-        plan = stream(self, rendering)
-        change(plan)
-        return plan
-
-    monkeypatch.setattr(wire, "stream", changed)
+SIGNED = ("anthropic", "bedrock")
+"""The APIs whose thinking carries a signature (counted with it)."""
 
 
 @contextlib.asynccontextmanager
@@ -426,7 +341,7 @@ async def _asking(
 
 def _signature(api: str) -> int:
     """The characters of the signature that Anthropic's and Bedrock's thinking carries."""
-    return len(thinking_signature("abcd" * 5)) if api in BLOCK_INDEX else 0
+    return len(thinking_signature("abcd" * 5)) if api in SIGNED else 0
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -439,9 +354,8 @@ async def test_text_then_thinking_count_once_toward_one_bound(
     # first piece on, in a count of their own, and the text before it in the turn's only:
     # 20 characters of text, then 20 of reasoning, passed a bound of 25. The turn and its
     # provider share one count now: the text, then the thinking, each counted once)
-    _rewire(monkeypatch, api, partial(_thinking_after_text, api))
     kept = 20 + 20 + _signature(api)
-    fake_llm.reply(["abcde"] * 4, thinking=["abcd"] * 5, times=3)
+    fake_llm.reply(["abcde"] * 4, thinking=["abcd"] * 5, thinking_order="after_text", times=3)
     async with _asking(api, fake_llm, monkeypatch) as ask:
         async with MiniAgents(llm_max_turn_chars=kept):
             assert await ask("Say it.") == ["abcde" * 4]
@@ -484,8 +398,7 @@ async def test_a_chat_chunk_of_text_and_reasoning_counts_both(
     # (was: a chunk with content counted its content only, its reasoning_content beside it
     # not at all: 5 chunks of 4 characters of text and 4 of reasoning passed a bound of
     # 20; both count now)
-    _rewire(monkeypatch, "openai", _reasoning_beside_text)
-    fake_llm.reply(["abcd"] * 5, thinking=["wxyz"] * 5, times=3)
+    fake_llm.reply(["abcd"] * 5, thinking=["wxyz"] * 5, thinking_order="with_text", times=3)
     async with _asking("openai", fake_llm, monkeypatch) as ask:
         async with MiniAgents(llm_max_turn_chars=40):
             assert await ask("Say it.") == ["abcd" * 5]
@@ -496,3 +409,74 @@ async def test_a_chat_chunk_of_text_and_reasoning_counts_both(
             with pytest.raises(LLMResponseError) as raised:
                 await ask("Say it.")
     assert str(raised.value) == too_long(OPENAI.alias, OPENAI.model).replace(f"{BOUND:,}", "20")
+
+
+async def test_a_turn_that_fails_before_its_first_event_fails_its_messages(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (was: the turn set its count, then asked the loop for its queue (run_first) before the
+    # `try` that ends it: had that raised, the count stayed set and the turn's text message,
+    # opened before the call, never ended: its reader waited until the deadlock watch
+    # stopped it. Now every way out of the turn ends its messages and clears its count)
+    def broken(loop: object = None) -> None:
+        raise RuntimeError("The loop's queue cannot be read.")
+
+    monkeypatch.setattr(turn_module, "run_first", broken)
+    fake_llm.reply(["abcde"] * 4)
+    promises: list[MessagePromise] = []
+
+    async def read(reply: MessageSequencePromise) -> None:
+        async for promise in reply:
+            promises.append(promise)
+            async for _ in promise:
+                pass
+
+    async with OPENAI.client(fake_llm) as client:
+        agent = OPENAI.agent.fork(model=OPENAI.model, async_client=client, stream=True)
+        async with MiniAgents():
+            with pytest.raises(RuntimeError, match="queue cannot be read"):
+                await read(agent.inquire("Say it."))
+    assert len(promises) == 1  # (the text message, read to its error)
+
+
+def test_a_null_reasoning_beside_each_chat_token_costs_no_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (was: a server that sends `"reasoning": null` with every text chunk, as some
+    # OpenAI-compatible ones do, had each token's extra fields read by a call of its own;
+    # now only a reasoning that is there is read. The role and finish chunks, which carry
+    # no text, are read as before)
+    read: list[object] = []
+    reasoned = _openai_chat._reasoned
+
+    def counted(said: Any, count: Any) -> Any:
+        read.append(said)
+        return reasoned(said, count)
+
+    monkeypatch.setattr(_openai_chat, "_reasoned", counted)
+    before, _texts, after = chat_events([])
+    texts = [chat_chunk({"content": "abcd", "reasoning": None}) for _ in range(5)]
+    texts.append(chat_chunk({"content": "wxyz", "reasoning": "hmm"}))  # (this one counts)
+
+    async def events() -> list[object]:
+        reply = events_reply([*before, *texts, *after])
+        http = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda _: reply()))
+        client = openai.AsyncOpenAI(api_key="test", max_retries=0, http_client=http)
+        call = LLMCall(model="m", stream=True, system=None, messages=(PromptText("user", "Hi"),))
+        async with MiniAgents():
+            options = OpenAIOptions(model="m")
+            return [
+                event async for event in _openai_chat.chat_reply(lambda _: client, call, options)
+            ]
+
+    seen = run_with_virtual_time(events())
+    assert [event for event in seen if isinstance(event, str) and event] == ["abcd"] * 5 + ["wxyz"]
+    assert len(read) == 3  # the role chunk, the one reasoning beside its text, the finish
+
+
+def chat_chunk(delta: dict[str, Any]) -> bytes:
+    """One Chat Completions chunk of ``delta``, as a server-sent event."""
+    choice = {"index": 0, "delta": delta, "finish_reason": None}
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    return sse(None, {**chunk, "choices": [choice]})
