@@ -147,6 +147,7 @@ class ReplyWriter:
         self.decided: set[str] = set()  # the calls whose decisions were sent
         self.questions = questions  # "ask": a question is a request in the reply; "raise"
         self.answered: set[str] = set()  # the questions answered (their messages' ids)
+        self._tasked = False  # whether the stream read now is a task's (takes no message)
         task = asyncio.current_task()
         assert task is not None  # (an interaction runs in its task)
         self._task = task
@@ -165,13 +166,25 @@ class ReplyWriter:
         state = self.state
         return state is not None and (state in FINAL_STATES or state == MESSAGE_STATE)
 
+    def stream_begins(self, *, of_task: bool) -> None:
+        """Say that a new stream is read from here: a task's (``of_task``), or a send's.
+
+        A send's stream is one message, or a task and its updates (A2A's ``StreamResponse``);
+        once it has told a task, or when it is a task's from its start (``SubscribeToTask``),
+        it takes no message (see :meth:`read`).
+        """
+        self._tasked = of_task
+
     def read(self, event: StreamResponse) -> None:
         """Read one event of the task's stream.
 
         Raises:
-            A2AProtocolError: if it is of another task, or a text breaks with what was read.
+            A2AProtocolError: if it is of another task, or a text breaks with what was read,
+                or it is a message in a task's stream (A2A allows none there).
         """
         which = event.WhichOneof("payload")
+        if which != "message":
+            self._tasked = True
         if which == "artifact_update":  # (the most frequent first)
             update = event.artifact_update
             self._own(update.task_id, update.context_id)
@@ -531,10 +544,19 @@ class ReplyWriter:
         """A reply the remote gave as one message, with no task: its text, files and data.
 
         Raises:
-            A2AProtocolError: if it names another task than the one whose stream it is in.
+            A2AProtocolError: if it comes in a task's stream (whatever task it names, if
+                any): A2A's stream is one message alone, or a task and its updates only,
+                the task's words to its client being in its status's message.
         """
         if self.task_id is not None and message.task_id:
             self._own(message.task_id, message.context_id)  # (another task's: refused)
+        if self._tasked:
+            task = f"the task {_quoted_id(self.task_id)}" if self.task_id else "a task"
+            raise A2AProtocolError(
+                f"The remote agent {self.alias} sent a message in the stream of {task}, "
+                "which A2A does not allow (a task's stream holds its status and artifact "
+                "updates; a message is a reply of its own); its reply cannot be read."
+            )
         self.context_id = message.context_id or self.context_id
         metadata = ours(MessageToDict(message.metadata)) if message.HasField("metadata") else {}
         task_id, context_id = message.task_id or None, message.context_id or None

@@ -954,6 +954,7 @@ class _Exchange:
         self.streams = streams  # (else: SendMessage returns at once, and GetTask is polled)
 
     def _sent(self, message: A2AWireMessage) -> AsyncIterator[StreamResponse]:
+        self.writer.stream_begins(of_task=False)  # (it may answer with one message)
         request = SendMessageRequest(message=message)
         request.configuration.return_immediately = not self.streams
         return self.client.send_message(request)
@@ -1077,6 +1078,7 @@ class _Exchange:
     async def _aresubscribed(self, task_id: str) -> AsyncIterator[StreamResponse]:
         """The task's stream again; the task whole (``GetTask``) when it has ended."""
         task = await self.client.get_task(GetTaskRequest(id=task_id))
+        self.writer.stream_begins(of_task=True)
         if task.status.state in _ENDED_STATES:
             return _one(StreamResponse(task=task))
         if not self.streams:
