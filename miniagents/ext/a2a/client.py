@@ -660,6 +660,22 @@ class _EventBound:
             "proxy, answers so)."
         )
 
+    def no_event(self) -> A2AProtocolError:
+        """The error of an event whose result holds none of A2A's events (``{}``).
+
+        It quotes what came (:attr:`came`): a remote of another version of A2A (whose
+        fields the SDK's parse leaves aside), or of none, sends so.
+        """
+        start, events = self.came
+        what = "an event" if events else "an answer"
+        came = quoted_words(start.decode(errors="replace"), _SHOWN)
+        return A2AProtocolError(
+            f"The remote agent {self.alias} sent {what} whose result is none of a task, a "
+            f"message, a status update or an artifact update: {came}. Its reply cannot be "
+            "read; check that the remote speaks A2A 1.0 (a remote of another version names "
+            "its events otherwise)."
+        )
+
     def http_error(self, response: httpx.Response, start: bytes) -> A2AError:
         """The error of an HTTP error (not 2xx) whose body is over ``max_bytes``, cut there.
 
@@ -1038,6 +1054,8 @@ class _Exchange:
                     assert writer.task_id is not None  # (else it was not followed again)
                     following = await self._aresubscribed(writer.task_id)
                 async for event in following:
+                    if not event.WhichOneof("payload"):  # (else it would end as a broken stream)
+                        raise self.bound.no_event()
                     if again:
                         read = (writer.chars, writer.messages, writer.state)
                         writer.read(event)

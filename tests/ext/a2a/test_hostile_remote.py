@@ -900,6 +900,40 @@ async def test_an_answer_whose_result_is_no_task_nor_message_is_a_protocol_error
     assert '\\"result\\":{\\"status\\": \\"ok\\"}}". Check that' in str(raised.value)
 
 
+@pytest.mark.parametrize("result", ["{}", '{"kind": "status-update", "final": true}'])
+async def test_an_event_whose_result_is_no_event_is_a_protocol_error_saying_what_came(
+    result: str,
+) -> None:
+    # (was: read as nothing, the stream then ended "before its task", followed again
+    # `reconnects` times; a remote of A2A 0.3 names its events so)
+    cancelled: list[str] = []
+
+    async def answer(sent: dict[str, Any]) -> Response:
+        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+        if sent["method"] == "CancelTask":
+            cancelled.append(sent["params"]["id"])
+            return answered(sent, json.dumps({**task, "status": {"state": "TASK_STATE_CANCELED"}}))
+        if sent["method"] != "SendStreamingMessage":
+            return answered(sent, json.dumps(task))
+
+        async def events() -> AsyncIterator[str]:
+            yield f"data: {head(sent)}{json.dumps({'task': task})}}}\n\n"
+            yield f"data: {head(sent)}{result}}}\n\n"
+
+        return events_of(events())
+
+    async with serving(fake_remote(answer)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    told = str(raised.value)
+    assert told.startswith(
+        "The remote agent REMOTE sent an event whose result is none of a task, a message, a "
+        'status update or an artifact update: "{\\"jsonrpc\\"'
+    )
+    assert f'{json.dumps(result)[1:-1]}}}". Its reply cannot be read' in told
+    assert cancelled == ["t1"]
+
+
 async def test_a_card_that_is_a_web_page_is_a_card_error_saying_what_came() -> None:
     page = card_answered("<html>Sign in</html>", media_type="text/html")
     async with serving(page) as url, MiniAgents():
