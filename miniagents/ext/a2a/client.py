@@ -484,10 +484,33 @@ class _Remote:
         return f"{about} Skills: {skills}." if skills else about
 
     async def acard(self, client: httpx.AsyncClient) -> AgentCard:
-        if self._card is None:
+        """The agent's card: the one given, else the one fetched from its URL.
+
+        Fetched once per process, and again after an interaction failed as a stale card
+        makes one fail (see :meth:`forget_card`): a remote that changed its card (its
+        interface's URL, whether it streams) is read anew, not called as it was.
+        """
+        card = self._card
+        if card is None:
             assert self.url is not None  # (a remote without a card has a URL)
-            self._card = await _afetched(client, self.url, self.card_timeout)
-        return self._card
+            card = self._card = await _afetched(client, self.url, self.card_timeout)
+        return card
+
+    def forget_card(self, card: AgentCard) -> None:
+        """Fetch the card again at the next interaction, if ``card`` is the one fetched.
+
+        For an interaction that used ``card`` and failed as a stale card makes one fail
+        (``_STALE_CARD``). A card given to ``a2a_agent`` is kept (it has no URL to fetch),
+        and so is one fetched again since ``card`` (another interaction's failure).
+        """
+        if self.url is not None and self._card is card:
+            self._card = None
+
+
+_STALE_CARD = (A2ACardError, A2AConnectionError, A2AHTTPError, A2AProtocolError, A2ARemoteError)
+"""The errors of an interaction that a stale card may cause (a remote that moved, or stopped
+streaming): the card is fetched again for the next. A task's own end (failed, a question,
+a reply too large) says nothing of its card."""
 
 
 def _card_bytes(card: AgentCard | None) -> bytes:
@@ -515,17 +538,34 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
     hooks = {"response": [card_bound.ahook]}  # (every response, whichever transport)
     async with httpx.AsyncClient(headers=headers, timeout=timeout, event_hooks=hooks) as http:
         card = await remote.acard(http)
-        bound = _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=False)
-        http.event_hooks = {"response": [bound.ahook]}
         try:
-            client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
-        except ValueError as error:
-            raise A2ACardError(
-                f"The card of the A2A agent {card.name!r} names no JSON-RPC interface to call "
-                f"({error}); this client speaks A2A over JSON-RPC."
-            ) from error
-        exchange = _Exchange(remote, ctx, client, bound, streams=card.capabilities.streaming)
-        await exchange.arun(parts or [Part(text="")])
+            await _aexchanged(remote, ctx, http, card, parts)
+        except _STALE_CARD:
+            remote.forget_card(card)
+            raise
+
+
+async def _aexchanged(
+    remote: _Remote,
+    ctx: InteractionContext,
+    http: httpx.AsyncClient,
+    card: AgentCard,
+    parts: list[Part],
+) -> None:
+    """The interaction with the remote of ``card``, over ``http``, from its first request."""
+    limits = remote.limits
+    alias = ctx.this_agent.alias
+    bound = _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=False)
+    http.event_hooks = {"response": [bound.ahook]}
+    try:
+        client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
+    except ValueError as error:
+        raise A2ACardError(
+            f"The card of the A2A agent {card.name!r} names no JSON-RPC interface to call "
+            f"({error}); this client speaks A2A over JSON-RPC."
+        ) from error
+    exchange = _Exchange(remote, ctx, client, bound, streams=card.capabilities.streaming)
+    await exchange.arun(parts or [Part(text="")])
 
 
 class _EventBound:

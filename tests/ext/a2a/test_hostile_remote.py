@@ -934,6 +934,45 @@ async def test_an_event_whose_result_is_no_event_is_a_protocol_error_saying_what
     assert cancelled == ["t1"]
 
 
+async def test_a_card_is_fetched_again_after_an_interaction_its_staleness_may_have_failed() -> None:
+    # (was: fetched once per process; a remote that stopped streaming was called as one
+    # that streams, and refused every call, for as long as the process ran)
+    fetched: list[bool] = []
+    streams = [True]
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            fetched.append(streams[0])
+            return Response(json.dumps(MessageToDict(sdk_card(url, streaming=streams[0]))))
+
+        async def rpc(request: Request) -> Response:
+            sent = await request.json()
+            if sent["method"] == "SendStreamingMessage":
+                streams[0] = False  # (it no longer streams, as its card now says)
+                refused = {"code": -32004, "message": "Streaming is not supported."}
+                return JSONResponse({"jsonrpc": "2.0", "id": sent["id"], "error": refused})
+            done = {"artifactId": "a", "parts": [{"text": "Done."}]}
+            status = {"state": "TASK_STATE_COMPLETED"}
+            task = {"id": "t1", "contextId": "c1", "status": status, "artifacts": [done]}
+            return answered(sent, json.dumps({"task": task}))
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    async with serving(make) as url, MiniAgents():
+        agent = a2a_agent(url, alias="REMOTE")
+        with pytest.raises(A2AError):
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+        assert fetched == [True]
+        replies = await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+        assert [str(reply) for reply in replies] == ["Done."]
+        await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+    assert fetched == [True, False]  # (once again after the failure, not after a success)
+
+
 async def test_a_card_that_is_a_web_page_is_a_card_error_saying_what_came() -> None:
     page = card_answered("<html>Sign in</html>", media_type="text/html")
     async with serving(page) as url, MiniAgents():
