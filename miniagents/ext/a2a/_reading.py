@@ -147,6 +147,7 @@ class ReplyWriter:
         self.decided: set[str] = set()  # the calls whose decisions were sent
         self.questions = questions  # "ask": a question is a request in the reply; "raise"
         self.answered: set[str] = set()  # the questions answered (their messages' ids)
+        self._tasked = False  # whether the stream read now is a task's (takes no message)
         task = asyncio.current_task()
         assert task is not None  # (an interaction runs in its task)
         self._task = task
@@ -165,13 +166,25 @@ class ReplyWriter:
         state = self.state
         return state is not None and (state in FINAL_STATES or state == MESSAGE_STATE)
 
+    def stream_begins(self, *, of_task: bool) -> None:
+        """Say that a new stream is read from here: a task's (``of_task``), or a send's.
+
+        A send's stream is one message, or a task and its updates (A2A's ``StreamResponse``);
+        once it has told a task, or when it is a task's from its start (``SubscribeToTask``),
+        it takes no message (see :meth:`read`).
+        """
+        self._tasked = of_task
+
     def read(self, event: StreamResponse) -> None:
         """Read one event of the task's stream.
 
         Raises:
-            A2AProtocolError: if it is of another task, or a text breaks with what was read.
+            A2AProtocolError: if it is of another task, or a text breaks with what was read,
+                or it is a message in a task's stream (A2A allows none there).
         """
         which = event.WhichOneof("payload")
+        if which != "message":
+            self._tasked = True
         if which == "artifact_update":  # (the most frequent first)
             update = event.artifact_update
             self._own(update.task_id, update.context_id)
@@ -208,8 +221,9 @@ class ReplyWriter:
             self.context_id = context_id or None
         elif task_id and task_id != self.task_id:
             raise A2AProtocolError(
-                f"The remote agent {self.alias} sent an event of the task {task_id!r} in the "
-                f"stream of the task {self.task_id!r}; a stream is one task's."
+                f"The remote agent {self.alias} sent an event of the task "
+                f"{_quoted_id(task_id)} in the stream of the task "
+                f"{_quoted_id(self.task_id)}; a stream is one task's."
             )
 
     def _named(self, state: int) -> str:
@@ -257,22 +271,23 @@ class ReplyWriter:
         if state in FINAL_STATES:
             if state == REJECTED:
                 raise A2ATaskRejectedError(
-                    f"The remote agent {self.alias} rejected its task {task_id!r}{_said(said)}",
+                    f"The remote agent {self.alias} rejected its task "
+                    f"{_quoted_id(task_id)}{_said(said)}",
                     task_id=task_id,
                     state=state,
                     remote_type=_string(ours(self._status_metadata).get("errorType")),
                 )
             if state == CANCELED:
                 raise A2ATaskCanceledError(
-                    f"The task {task_id!r} of the remote agent {self.alias} was cancelled "
-                    f"there before it completed{_said(said)}",
+                    f"The task {_quoted_id(task_id)} of the remote agent {self.alias} was "
+                    f"cancelled there before it completed{_said(said)}",
                     task_id=task_id,
                     state=state,
                 )
             remote_type = ours(self._status_metadata).get("errorType")
             named = f" ({remote_type})" if isinstance(remote_type, str) else ""
             raise A2ATaskFailedError(
-                f"The task {task_id!r} of the remote agent {self.alias} ended "
+                f"The task {_quoted_id(task_id)} of the remote agent {self.alias} ended "
                 f"{state.removeprefix('TASK_STATE_').lower()}{named}{_said(said)}",
                 task_id=task_id,
                 state=state,
@@ -283,7 +298,7 @@ class ReplyWriter:
             raise A2AInputRequiredError(
                 f"The remote agent {self.alias} asks for "
                 f"{'authentication' if state != 'TASK_STATE_INPUT_REQUIRED' else 'input'} "
-                f"that this agent cannot give (its task {task_id!r} waits for it)"
+                f"that this agent cannot give (its task {_quoted_id(task_id)} waits for it)"
                 f"{_said(said)} Call it with everything it needs in the first message.",
                 task_id=task_id,
                 context_id=self.context_id or "",
@@ -347,7 +362,7 @@ class ReplyWriter:
             (self.messages, self.max_messages, _MESSAGES, "max_reply_messages"),
         ):
             if taken > most:
-                task = f"its task {self.task_id!r}" if self.task_id else "its reply"
+                task = f"its task {_quoted_id(self.task_id)}" if self.task_id else "its reply"
                 raise A2AReplyTooLargeError(
                     f"The remote agent {self.alias} sent over {most} {what} in {task}, the "
                     f"most this a2a_agent takes; give the agent a higher {limit} if such a "
@@ -430,9 +445,9 @@ class ReplyWriter:
         had = appender.appended
         if not text.startswith(had):
             raise A2AProtocolError(
-                f"The remote agent {self.alias} sent the artifact {artifact_id!r} of its task "
-                f"{self.task_id!r} with a text that does not go on from the {len(had)} "
-                "characters sent before; an artifact's text only grows."
+                f"The remote agent {self.alias} sent the artifact {_quoted_id(artifact_id)} of "
+                f"its task {_quoted_id(self.task_id)} with a text that does not go on from the "
+                f"{len(had)} characters sent before; an artifact's text only grows."
             )
         if len(text) > len(had):
             self._count(len(text) - len(had), 0)
@@ -529,10 +544,19 @@ class ReplyWriter:
         """A reply the remote gave as one message, with no task: its text, files and data.
 
         Raises:
-            A2AProtocolError: if it names another task than the one whose stream it is in.
+            A2AProtocolError: if it comes in a task's stream (whatever task it names, if
+                any): A2A's stream is one message alone, or a task and its updates only,
+                the task's words to its client being in its status's message.
         """
         if self.task_id is not None and message.task_id:
             self._own(message.task_id, message.context_id)  # (another task's: refused)
+        if self._tasked:
+            task = f"the task {_quoted_id(self.task_id)}" if self.task_id else "a task"
+            raise A2AProtocolError(
+                f"The remote agent {self.alias} sent a message in the stream of {task}, "
+                "which A2A does not allow (a task's stream holds its status and artifact "
+                "updates; a message is a reply of its own); its reply cannot be read."
+            )
         self.context_id = message.context_id or self.context_id
         metadata = ours(MessageToDict(message.metadata)) if message.HasField("metadata") else {}
         task_id, context_id = message.task_id or None, message.context_id or None
@@ -581,6 +605,19 @@ def _text(parts: Sequence[Part]) -> str:
 
 def _string(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+_ID_CHARS = 80
+"""The most characters of a remote's id (a task's, an artifact's) that an error of ours quotes."""
+
+
+def _quoted_id(an_id: str | None) -> str:
+    """A remote's id in a sentence of ours: quoted as ``quoted_words`` quotes (bounded, one line).
+
+    An id is the remote's word, as long as its event may be: cut to 80 characters, in
+    quotes it cannot close, so that a hostile id cannot break or pose as our sentence.
+    """
+    return quoted_words(an_id or "", _ID_CHARS)
 
 
 _SAID_CHARS = 400

@@ -484,10 +484,33 @@ class _Remote:
         return f"{about} Skills: {skills}." if skills else about
 
     async def acard(self, client: httpx.AsyncClient) -> AgentCard:
-        if self._card is None:
+        """The agent's card: the one given, else the one fetched from its URL.
+
+        Fetched once per process, and again after an interaction failed as a stale card
+        makes one fail (see :meth:`forget_card`): a remote that changed its card (its
+        interface's URL, whether it streams) is read anew, not called as it was.
+        """
+        card = self._card
+        if card is None:
             assert self.url is not None  # (a remote without a card has a URL)
-            self._card = await _afetched(client, self.url, self.card_timeout)
-        return self._card
+            card = self._card = await _afetched(client, self.url, self.card_timeout)
+        return card
+
+    def forget_card(self, card: AgentCard) -> None:
+        """Fetch the card again at the next interaction, if ``card`` is the one fetched.
+
+        For an interaction that used ``card`` and failed as a stale card makes one fail
+        (``_STALE_CARD``). A card given to ``a2a_agent`` is kept (it has no URL to fetch),
+        and so is one fetched again since ``card`` (another interaction's failure).
+        """
+        if self.url is not None and self._card is card:
+            self._card = None
+
+
+_STALE_CARD = (A2ACardError, A2AConnectionError, A2AHTTPError, A2AProtocolError, A2ARemoteError)
+"""The errors of an interaction that a stale card may cause (a remote that moved, or stopped
+streaming): the card is fetched again for the next. A task's own end (failed, a question,
+a reply too large) says nothing of its card."""
 
 
 def _card_bytes(card: AgentCard | None) -> bytes:
@@ -515,17 +538,34 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
     hooks = {"response": [card_bound.ahook]}  # (every response, whichever transport)
     async with httpx.AsyncClient(headers=headers, timeout=timeout, event_hooks=hooks) as http:
         card = await remote.acard(http)
-        bound = _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=False)
-        http.event_hooks = {"response": [bound.ahook]}
         try:
-            client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
-        except ValueError as error:
-            raise A2ACardError(
-                f"The card of the A2A agent {card.name!r} names no JSON-RPC interface to call "
-                f"({error}); this client speaks A2A over JSON-RPC."
-            ) from error
-        exchange = _Exchange(remote, ctx, client, bound, streams=card.capabilities.streaming)
-        await exchange.arun(parts or [Part(text="")])
+            await _aexchanged(remote, ctx, http, card, parts)
+        except _STALE_CARD:
+            remote.forget_card(card)
+            raise
+
+
+async def _aexchanged(
+    remote: _Remote,
+    ctx: InteractionContext,
+    http: httpx.AsyncClient,
+    card: AgentCard,
+    parts: list[Part],
+) -> None:
+    """The interaction with the remote of ``card``, over ``http``, from its first request."""
+    limits = remote.limits
+    alias = ctx.this_agent.alias
+    bound = _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=False)
+    http.event_hooks = {"response": [bound.ahook]}
+    try:
+        client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
+    except ValueError as error:
+        raise A2ACardError(
+            f"The card of the A2A agent {card.name!r} names no JSON-RPC interface to call "
+            f"({error}); this client speaks A2A over JSON-RPC."
+        ) from error
+    exchange = _Exchange(remote, ctx, client, bound, streams=card.capabilities.streaming)
+    await exchange.arun(parts or [Part(text="")])
 
 
 class _EventBound:
@@ -658,6 +698,22 @@ class _EventBound:
             f"{quoted_words(said, _PARSER_SAID)}): {came}. Check that its URL is the A2A "
             "agent's JSON-RPC endpoint and that it speaks A2A 1.0 (another service, or a "
             "proxy, answers so)."
+        )
+
+    def no_event(self) -> A2AProtocolError:
+        """The error of an event whose result holds none of A2A's events (``{}``).
+
+        It quotes what came (:attr:`came`): a remote of another version of A2A (whose
+        fields the SDK's parse leaves aside), or of none, sends so.
+        """
+        start, events = self.came
+        what = "an event" if events else "an answer"
+        came = quoted_words(start.decode(errors="replace"), _SHOWN)
+        return A2AProtocolError(
+            f"The remote agent {self.alias} sent {what} whose result is none of a task, a "
+            f"message, a status update or an artifact update: {came}. Its reply cannot be "
+            "read; check that the remote speaks A2A 1.0 (a remote of another version names "
+            "its events otherwise)."
         )
 
     def http_error(self, response: httpx.Response, start: bytes) -> A2AError:
@@ -954,6 +1010,7 @@ class _Exchange:
         self.streams = streams  # (else: SendMessage returns at once, and GetTask is polled)
 
     def _sent(self, message: A2AWireMessage) -> AsyncIterator[StreamResponse]:
+        self.writer.stream_begins(of_task=False)  # (it may answer with one message)
         request = SendMessageRequest(message=message)
         request.configuration.return_immediately = not self.streams
         return self.client.send_message(request)
@@ -1037,6 +1094,8 @@ class _Exchange:
                     assert writer.task_id is not None  # (else it was not followed again)
                     following = await self._aresubscribed(writer.task_id)
                 async for event in following:
+                    if not event.WhichOneof("payload"):  # (else it would end as a broken stream)
+                        raise self.bound.no_event()
                     if again:
                         read = (writer.chars, writer.messages, writer.state)
                         writer.read(event)
@@ -1077,6 +1136,7 @@ class _Exchange:
     async def _aresubscribed(self, task_id: str) -> AsyncIterator[StreamResponse]:
         """The task's stream again; the task whole (``GetTask``) when it has ended."""
         task = await self.client.get_task(GetTaskRequest(id=task_id))
+        self.writer.stream_begins(of_task=True)
         if task.status.state in _ENDED_STATES:
             return _one(StreamResponse(task=task))
         if not self.streams:

@@ -145,7 +145,7 @@ def ending(how: str) -> Any:
     ("how", "error", "said"),
     [
         ("failed", A2ATaskFailedError, r'ended failed: "Because failed\."\.$'),
-        ("rejected", A2ATaskRejectedError, r"rejected its task '.+': \"Because rejected\.\"\.$"),
+        ("rejected", A2ATaskRejectedError, r'rejected its task ".+": "Because rejected\."\.$'),
         ("canceled", A2ATaskCanceledError, "was cancelled there before it completed"),
         ("input", A2AInputRequiredError, "asks for input that this agent cannot give"),
     ],
