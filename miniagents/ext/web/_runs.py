@@ -830,7 +830,9 @@ async def _job_events(
                 error_texts=manager.settings.error_texts,
             )
             pauses = _Pauses(job, found)
-            try:
+            # (closed as the events end any way: cancelled while paused, say, it was left
+            # open until collected)
+            async with contextlib.aclosing(reply):
                 async for part in reply:
                     if isinstance(part, parts.InputAsked):
                         async for asked in _asking(job, part):
@@ -844,8 +846,6 @@ async def _job_events(
                         async for paused in pauses.at(part):
                             yield paused
                     yield encoder.events(part)
-            finally:  # (cancelled while paused, say: it was left open until collected)
-                await _aclose(reply)
     except Exception as error:  # the agent's failure ends the run with it
         if found is not None and found.cancelled and DurableJobs.stopped_there(error):
             yield Ending(encoder.cancelled())  # given up on: it ends as it ended then
@@ -861,13 +861,6 @@ async def _job_events(
         yield Ending(encoder.failed(stopped) if stopped is not None else encoder.cancelled())
         return
     yield Ending(encoder.finished())
-
-
-async def _aclose(reply: AsyncIterator[parts.ReadPart]) -> None:
-    """Close ``reply``, a generator of a reply's parts, as its job's events end any way."""
-    close = getattr(reply, "aclose", None)
-    if close is not None:
-        await close()
 
 
 async def _afailed(job: Job, error: Exception) -> list[str]:
