@@ -49,7 +49,7 @@ import itertools
 import math
 import secrets
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import get_args
 
@@ -574,7 +574,7 @@ class Job:
         the job's owner while it is sent, as a run's own does (refused without one)."""
         return _RunResponse(self, events, self.manager.protocol.headers)
 
-    def start(self, events: AsyncIterator[list[str] | Ending | Pause]) -> None:
+    def start(self, events: AsyncGenerator[list[str] | Ending | Pause, None]) -> None:
         """Start streaming ``events`` (the job's own, see :func:`_job_events`)."""
         self.task = spawn(self._produce(events), f"web run {self.current.key}")
         self.task.add_done_callback(_drop_cancellation)
@@ -595,7 +595,8 @@ class Job:
         """Whether the job waits to be resumed (its last run has ended)."""
         return self._resumed is not None and not self._resumed.done() and not self.done
 
-    async def _produce(self, events: AsyncIterator[list[str] | Ending | Pause]) -> None:
+    async def _produce(self, events: AsyncGenerator[list[str] | Ending | Pause, None]) -> None:
+        """Log ``events`` in the job's runs until they end, then end the job (closing them)."""
         try:
             async for item in events:
                 if self.cut is not None:
@@ -629,11 +630,21 @@ class Job:
                     self.current.append(data)
             self.current.end()
             try:
-                self._let_go()  # (first: the manager counts what its encoder keeps)
+                # (left open where a step above failed: its reply and agents are let go of
+                # here, in the job's task, once its clients are told the run has ended and
+                # before its waiters, who wake to an ended job; else it does not wait)
+                await events.aclose()
             finally:
-                self.manager.forget_job(self)
-                self._settled.set()
-                self._notify_moved()  # (its waiters wake after this step)
+                self._ended()
+
+    def _ended(self) -> None:
+        """The job's last steps: it lets go of its runs, and is an ended job to its waiters."""
+        try:
+            self._let_go()  # (first: the manager counts what its encoder keeps)
+        finally:
+            self.manager.forget_job(self)
+            self._settled.set()
+            self._notify_moved()  # (its waiters wake after this step)
 
     def _cancelled_ending(self) -> list[str]:
         """The events that end the run cancelled: given up on, or stopped with its server.
@@ -814,7 +825,7 @@ async def _job_events(
     make_reply: Callable[[], MessageSequencePromise[Message]],
     ids: JobIds,
     found: FoundRun | None,
-) -> AsyncIterator[list[str] | Ending | Pause]:
+) -> AsyncGenerator[list[str] | Ending | Pause, None]:
     """The events of a job, made by its encoder; ``found``: the durable run it replays."""
     manager, encoder = job.manager, job.encoder
     yield encoder.opening()
