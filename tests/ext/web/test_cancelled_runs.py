@@ -48,10 +48,10 @@ class Held:
     """An object of the agent's (a local variable, its reply), watched by a weak reference."""
 
 
-def _open_reply_parts(name: str = "reply_parts") -> list[types.AsyncGeneratorType[object, None]]:
-    """The generators of a reply's parts that are still open (suspended, not closed).
+def _open_generators(name: str = "reply_parts") -> list[types.AsyncGeneratorType[object, None]]:
+    """The async generators of the function ``name`` still open (suspended, not closed).
 
-    ``name``: of the generators' function (``_job_events``: a job's events).
+    By default a reply's parts' (``_job_events``: a job's events).
     """
     return [
         each
@@ -68,7 +68,7 @@ def _watch_end(job: Job, earlier: list[types.AsyncGeneratorType[object, None]]) 
 
     ``earlier``: those open before its run started (another test's, not yet collected).
     """
-    watched = [each for each in _open_reply_parts() if all(each is not e for e in earlier)]
+    watched = [each for each in _open_generators() if all(each is not e for e in earlier)]
     assert len(watched) == 1  # (its own: no other job runs)
     open_at_end: list[bool] = []
 
@@ -121,7 +121,7 @@ async def test_an_agui_run_paused_and_abandoned_keeps_nothing_of_its_reply() -> 
     app = agui_app(deleting, authentication=NoAuthentication(), settings=KEPT)
     manager = app.state.runs
     async with served(app) as client:
-        earlier = _open_reply_parts()
+        earlier = _open_generators()
         _response, first = await post_events(client, agui_input("r1", text="Delete a.txt"))
         assert first[-1].json["outcome"]["type"] == "interrupt"
         job = manager.get("r1").job
@@ -155,7 +155,7 @@ async def test_an_a2a_task_paused_for_input_and_cancelled_keeps_nothing_of_its_r
     app = a2a_app(asking, authentication=NoAuthentication(), settings=KEPT)
     manager = app.state.runs
     async with served(app) as web:
-        earlier = _open_reply_parts()
+        earlier = _open_generators()
         sent = (await call(web, rpc("SendMessage", send_params()))).json()
         task = sent["result"]["task"]
         assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
@@ -202,7 +202,7 @@ async def test_a_job_whose_own_step_failed_closes_its_events_as_it_ends() -> Non
 
     protocol.encoder = not_text_events
     async with served(app) as client:
-        earlier = _open_reply_parts("_job_events")
+        earlier = _open_generators("_job_events")
         async with client.stream("POST", "/", json=agui_input("r1", text="Hi")) as response:
             reader = SSEReader(response)
             opening = await reader.next()
@@ -211,7 +211,7 @@ async def test_a_job_whose_own_step_failed_closes_its_events_as_it_ends() -> Non
             job = manager.job("r1")
             assert job is not None
             watched = [
-                e for e in _open_reply_parts("_job_events") if all(e is not b for b in earlier)
+                e for e in _open_generators("_job_events") if all(e is not b for b in earlier)
             ]
             assert len(watched) == 1
             del earlier
