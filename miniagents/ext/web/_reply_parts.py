@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -160,7 +160,7 @@ async def reply_parts(
     *,
     approvals_last: bool = False,
     error_texts: bool,
-) -> AsyncIterator[ReadPart]:
+) -> AsyncGenerator[ReadPart, None]:
     """The parts of ``reply``, each as soon as it is known (ids are ``{id_prefix}-{n}``).
 
     A tool's result is its clients' (:class:`~miniagents.ext.told_errors.ToldResult`): a

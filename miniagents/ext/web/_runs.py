@@ -49,7 +49,7 @@ import itertools
 import math
 import secrets
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import get_args
 
@@ -574,7 +574,7 @@ class Job:
         the job's owner while it is sent, as a run's own does (refused without one)."""
         return _RunResponse(self, events, self.manager.protocol.headers)
 
-    def start(self, events: AsyncIterator[list[str] | Ending | Pause]) -> None:
+    def start(self, events: AsyncGenerator[list[str] | Ending | Pause, None]) -> None:
         """Start streaming ``events`` (the job's own, see :func:`_job_events`)."""
         self.task = spawn(self._produce(events), f"web run {self.current.key}")
         self.task.add_done_callback(_drop_cancellation)
@@ -595,7 +595,8 @@ class Job:
         """Whether the job waits to be resumed (its last run has ended)."""
         return self._resumed is not None and not self._resumed.done() and not self.done
 
-    async def _produce(self, events: AsyncIterator[list[str] | Ending | Pause]) -> None:
+    async def _produce(self, events: AsyncGenerator[list[str] | Ending | Pause, None]) -> None:
+        """Log ``events`` in the job's runs until they end, then end the job (closing them)."""
         try:
             async for item in events:
                 if self.cut is not None:
@@ -629,11 +630,21 @@ class Job:
                     self.current.append(data)
             self.current.end()
             try:
-                self._let_go()  # (first: the manager counts what its encoder keeps)
+                # (left open where a step above failed: its reply and agents are let go of
+                # here, in the job's task, once its clients are told the run has ended and
+                # before its waiters, who wake to an ended job; else it does not wait)
+                await events.aclose()
             finally:
-                self.manager.forget_job(self)
-                self._settled.set()
-                self._notify_moved()  # (its waiters wake after this step)
+                self._ended()
+
+    def _ended(self) -> None:
+        """The job's last steps: it lets go of its runs, and is an ended job to its waiters."""
+        try:
+            self._let_go()  # (first: the manager counts what its encoder keeps)
+        finally:
+            self.manager.forget_job(self)
+            self._settled.set()
+            self._notify_moved()  # (its waiters wake after this step)
 
     def _cancelled_ending(self) -> list[str]:
         """The events that end the run cancelled: given up on, or stopped with its server.
@@ -814,7 +825,7 @@ async def _job_events(
     make_reply: Callable[[], MessageSequencePromise[Message]],
     ids: JobIds,
     found: FoundRun | None,
-) -> AsyncIterator[list[str] | Ending | Pause]:
+) -> AsyncGenerator[list[str] | Ending | Pause, None]:
     """The events of a job, made by its encoder; ``found``: the durable run it replays."""
     manager, encoder = job.manager, job.encoder
     yield encoder.opening()
@@ -830,7 +841,9 @@ async def _job_events(
                 error_texts=manager.settings.error_texts,
             )
             pauses = _Pauses(job, found)
-            try:
+            # (closed as the events end any way: cancelled while paused, say, it was left
+            # open until collected)
+            async with contextlib.aclosing(reply):
                 async for part in reply:
                     if isinstance(part, parts.InputAsked):
                         async for asked in _asking(job, part):
@@ -844,8 +857,6 @@ async def _job_events(
                         async for paused in pauses.at(part):
                             yield paused
                     yield encoder.events(part)
-            finally:  # (cancelled while paused, say: it was left open until collected)
-                await _aclose(reply)
     except Exception as error:  # the agent's failure ends the run with it
         if found is not None and found.cancelled and DurableJobs.stopped_there(error):
             yield Ending(encoder.cancelled())  # given up on: it ends as it ended then
@@ -861,13 +872,6 @@ async def _job_events(
         yield Ending(encoder.failed(stopped) if stopped is not None else encoder.cancelled())
         return
     yield Ending(encoder.finished())
-
-
-async def _aclose(reply: AsyncIterator[parts.ReadPart]) -> None:
-    """Close ``reply``, a generator of a reply's parts, as its job's events end any way."""
-    close = getattr(reply, "aclose", None)
-    if close is not None:
-        await close()
 
 
 async def _afailed(job: Job, error: Exception) -> list[str]:

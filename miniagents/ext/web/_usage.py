@@ -94,7 +94,7 @@ def as_token_usage(usage: UsageTotals) -> TokenUsage:
     sums those: ``from_texts``) keeps the difference.
     """
     return TokenUsage(
-        input_tokens=usage.input_tokens,
+        input_tokens=usage.input_tokens or None,  # (0: no call said its prompt's, cancelled)
         output_tokens=usage.output_tokens,
         cached_input_tokens=usage.cached_input_tokens or None,
         cache_write_tokens=usage.cache_write_tokens or None,

@@ -186,16 +186,18 @@ def agui_app(
     ``None`` when absent); the agent must take them. ``arguments(run_input)`` gives more
     keyword arguments (a name in both is taken from ``arguments``).
 
-    **Usage.** A run's ``RUN_FINISHED`` (whatever its outcome) and its ``RUN_ERROR`` carry
-    its ``usage``, AG-UI's ``TokenUsage`` per model (``model``, ``inputTokens``,
+    **Usage.** A run's ``RUN_FINISHED`` (whatever its outcome) and its ``RUN_ERROR`` carry its
+    ``usage``, AG-UI's ``TokenUsage`` per model (``model``, ``inputTokens``,
     ``outputTokens``, ``totalTokens``, and the ``reasoningTokens``, ``cachedInputTokens``
-    and ``cacheWriteInputTokens`` where not 0), and its ``metadata.costUsd`` (when a call had
-    a price): what that run spent, metered as its calls ran (every call of a model the reply
-    caused in the run: its agents called as tools too; a run resumed after an approval or
-    an answer reports the calls made after it only). AG-UI's ``TokenUsage`` has no cost, and
-    its ``provider`` is left out. A run that called no model has no ``usage``. A durable
-    agent's run reports what its texts said instead (its replay after a restart makes no
-    calls to meter: see :mod:`miniagents.ext.web._usage`).
+    and ``cacheWriteInputTokens`` where not 0; ``inputTokens`` and ``totalTokens`` left out
+    where no call said its prompt's, as a call cancelled before its count), and its
+    ``metadata.costUsd`` (when a call had a price): what that run spent, metered as its
+    calls ran (every call of a model the reply caused in the run: its agents called as tools
+    too; a run resumed after an approval or an answer reports the calls made after it only).
+    AG-UI's ``TokenUsage`` has no cost, and its ``provider`` is left out. A run that called
+    no model has no ``usage``. A durable agent's run reports what its texts said instead
+    (its replay after a restart makes no calls to meter: see
+    :mod:`miniagents.ext.web._usage`).
 
     **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
     the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of

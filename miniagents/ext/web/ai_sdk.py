@@ -174,16 +174,17 @@ def ai_sdk_app(
     ``{"usage": {"inputTokens", "outputTokens", "totalTokens", "reasoningTokens",
     "cachedInputTokens", "cacheWriteTokens", "costUsd"}}`` (the counts the provider said,
     the names of the AI SDK's ``LanguageModelUsage`` where it has them; the cache and
-    reasoning counts where not 0, the cost when a call had a price), what the message's
-    reply spent so far, metered as its calls ran (every call of a model it caused, its
-    agents called as tools too), all models summed: a response resumed after an approval
-    says the message's whole usage, each call once (``useChat`` merges it into the
-    message's ``metadata``, replacing what the first response said; give
+    reasoning counts where not 0, ``inputTokens`` and ``totalTokens`` where a call said its
+    prompt's (not of a call cancelled before its count), the cost when a call had a price),
+    what the message's reply spent so far, metered as its calls ran (every call of a model
+    it caused, its agents called as tools too), all models summed: a response resumed after
+    an approval says the message's whole usage, each call once (``useChat`` merges it into
+    the message's ``metadata``, replacing what the first response said; give
     ``messageMetadataSchema`` a ``usage`` field if you validate it). A response that fails
-    or is stopped sends it in a ``message-metadata`` part before its ``error`` or
-    ``abort``, which carry none. A reply that called no model sends no metadata. A durable
-    agent's reply says what its texts said instead (its replay after a restart makes no
-    calls to meter).
+    or is stopped sends it in a ``message-metadata`` part before its ``error`` or ``abort``,
+    which carry none. A reply that called no model sends no metadata. A durable agent's
+    reply says what its texts said instead (its replay after a restart makes no calls to
+    meter).
 
     **A durable agent** (``durable(agent)``): its runs survive a restart of the server (see
     the package docstring); the app launches DBOS in its lifespan, in a ``context()`` of

@@ -7,10 +7,16 @@ parts generator open, for garbage collection to close later, and its task kept i
 the agent's local variables stayed alive with the kept job. Now the generator is closed as
 the job ends, and the ended task keeps no error: once the cancel has ended, only what the
 protocol answers about the job is kept.
+
+A job whose own step failed (its protocol's encoder wrote an event that is not text) left
+its events generator open, with its reply and its running agent, until garbage collection
+closed it in another task, where its ``MiniAgents`` context failed to exit. Now the job
+closes it, in its own task, as it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import types
 import weakref
@@ -25,6 +31,7 @@ from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
 from miniagents.ext.web.lowlevel import Job
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import (
+    SSEReader,
     agui_input,
     delete_file,
     nothing_deleted,  # noqa: F401
@@ -41,13 +48,16 @@ class Held:
     """An object of the agent's (a local variable, its reply), watched by a weak reference."""
 
 
-def _open_reply_parts() -> list[types.AsyncGeneratorType[object, None]]:
-    """The generators of a reply's parts that are still open (suspended, not closed)."""
+def _open_generators(name: str = "reply_parts") -> list[types.AsyncGeneratorType[object, None]]:
+    """The async generators of the function ``name`` still open (suspended, not closed).
+
+    By default a reply's parts' (``_job_events``: a job's events).
+    """
     return [
         each
         for each in gc.get_objects()
         if isinstance(each, types.AsyncGeneratorType)
-        and each.ag_code.co_name == "reply_parts"
+        and each.ag_code.co_name == name
         and each.ag_frame is not None
     ]
 
@@ -58,7 +68,7 @@ def _watch_end(job: Job, earlier: list[types.AsyncGeneratorType[object, None]]) 
 
     ``earlier``: those open before its run started (another test's, not yet collected).
     """
-    watched = [each for each in _open_reply_parts() if all(each is not e for e in earlier)]
+    watched = [each for each in _open_generators() if all(each is not e for e in earlier)]
     assert len(watched) == 1  # (its own: no other job runs)
     open_at_end: list[bool] = []
 
@@ -111,7 +121,7 @@ async def test_an_agui_run_paused_and_abandoned_keeps_nothing_of_its_reply() -> 
     app = agui_app(deleting, authentication=NoAuthentication(), settings=KEPT)
     manager = app.state.runs
     async with served(app) as client:
-        earlier = _open_reply_parts()
+        earlier = _open_generators()
         _response, first = await post_events(client, agui_input("r1", text="Delete a.txt"))
         assert first[-1].json["outcome"]["type"] == "interrupt"
         job = manager.get("r1").job
@@ -145,7 +155,7 @@ async def test_an_a2a_task_paused_for_input_and_cancelled_keeps_nothing_of_its_r
     app = a2a_app(asking, authentication=NoAuthentication(), settings=KEPT)
     manager = app.state.runs
     async with served(app) as web:
-        earlier = _open_reply_parts()
+        earlier = _open_generators()
         sent = (await call(web, rpc("SendMessage", send_params()))).json()
         task = sent["result"]["task"]
         assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
@@ -165,3 +175,54 @@ async def test_an_a2a_task_paused_for_input_and_cancelled_keeps_nothing_of_its_r
     assert open_at_end == [False]
     assert kept_errors == []
     assert alive == []  # (was: ["local", "question"])
+
+
+async def test_a_job_whose_own_step_failed_closes_its_events_as_it_ends() -> None:
+    go, hold = asyncio.Event(), asyncio.Event()
+    agent_ended: list[bool] = []
+
+    @miniagent
+    async def talking(ctx: InteractionContext) -> None:
+        await go.wait()
+        ctx.reply("Hello")
+        try:
+            await hold.wait()  # (never set: only a cancellation ends it)
+        finally:
+            agent_ended.append(True)
+
+    app = agui_app(talking, authentication=NoAuthentication(), settings=KEPT)
+    manager = app.state.runs
+    protocol = manager.protocol
+    make_encoder = protocol.encoder
+
+    def not_text_events(*args: object) -> object:
+        encoder = make_encoder(*args)
+        encoder.events = lambda _part: [None]  # (a protocol's bug: an event not text)
+        return encoder
+
+    protocol.encoder = not_text_events
+    async with served(app) as client:
+        earlier = _open_generators("_job_events")
+        async with client.stream("POST", "/", json=agui_input("r1", text="Hi")) as response:
+            reader = SSEReader(response)
+            opening = await reader.next()
+            assert opening is not None
+            assert opening.type == "RUN_STARTED"
+            job = manager.job("r1")
+            assert job is not None
+            watched = [
+                e for e in _open_generators("_job_events") if all(e is not b for b in earlier)
+            ]
+            assert len(watched) == 1
+            del earlier
+            at_end: list[tuple[bool, list[bool]]] = []
+            assert job.task is not None
+            job.task.add_done_callback(
+                lambda _task: at_end.append((watched.pop().ag_frame is not None, list(agent_ended)))
+            )
+            go.set()
+            await reader.rest()  # (the stream ends: the job's run was ended)
+        await until(lambda: job.done)
+        failure = job.task.exception()
+    assert isinstance(failure, AttributeError)  # (the event's size: None.isascii())
+    assert at_end == [(False, [True])]  # (was: open, its agent still waiting)
