@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import socket
 import sqlite3
 import threading
 from pathlib import Path
@@ -32,6 +31,7 @@ from miniagents.ext.dbos._engine import Engine
 from miniagents.ext.dbos.durable import _input_id
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.test_durable_kills import MAIN, Child, _script
+from tests.fakes.postgres import free_port
 from tests.subprocesses import run_python
 
 
@@ -39,12 +39,6 @@ from tests.subprocesses import run_python
 async def remember(ctx: InteractionContext, item: object = None) -> None:
     """Reply with what it was given (it must not run when its inputs cannot be recorded)."""
     raise AssertionError("the agent ran although its inputs could not be recorded")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def said_in_one_line(error: BaseException) -> str:
@@ -63,7 +57,7 @@ def said_in_one_line(error: BaseException) -> str:
 async def test_an_unreachable_postgres_fails_at_start() -> None:
     agent = durable(
         remember.fork(alias="REMEMBER_PG"),
-        database_url=f"postgresql://nobody:secret@127.0.0.1:{_free_port()}/runs",
+        database_url=f"postgresql://nobody:secret@127.0.0.1:{free_port()}/runs",
     )
     async with MiniAgents():
         with pytest.raises(DurableDatabaseError, match="cannot be reached") as caught:

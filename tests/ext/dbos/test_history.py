@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,17 +33,10 @@ from miniagents.ext.llm.messages import AssistantMessage, TokenUsage, UserMessag
 from miniagents.testing import ChatHistoryContract
 from miniagents.testing.chat_history_contract import ContractNote
 from tests.ext.dbos.descriptors import open_files
-from tests.fakes.postgres import PostgresServer
+from tests.fakes.postgres import PostgresServer, free_port
 from tests.subprocesses import python_env
 
 _NAMES = count()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class TestOnSQLite(ChatHistoryContract):
@@ -302,7 +294,7 @@ def test_bad_options_are_refused_at_once(kwargs: dict[str, object], problem: str
 
 
 def test_a_server_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
-    url = f"postgresql://nobody:secret@127.0.0.1:{_free_port()}/nothing"
+    url = f"postgresql://nobody:secret@127.0.0.1:{free_port()}/nothing"
     history = ChatHistorySQL("chat", database_url=url, timeout=2)
     with pytest.raises(ChatHistoryError, match="cannot be reached") as raised:
         asyncio.run(history.append(UserMessage(text="Lost?")))
