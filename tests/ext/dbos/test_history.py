@@ -309,10 +309,34 @@ def test_a_missing_database_whose_name_says_locked_is_not_a_lock(
     # the driver's words quote the name ('database "unlocked_chats" does not exist'): told
     # by their words, this was "stayed locked for 2 s ... pass a longer timeout="
     history = ChatHistorySQL("chat", database_url=postgres.url(name), timeout=2)
-    with pytest.raises(ChatHistoryError, match="cannot be reached") as raised:
+    with pytest.raises(ChatHistoryError, match="refused the connection") as raised:
         asyncio.run(history.load())
     assert f'database "{name}" does not exist' in str(raised.value)
     assert "stayed locked" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("user", "database", "said"),
+    [
+        ("miniagents", "no_such_chats", 'database "no_such_chats" does not exist'),
+        ("no_such_role", "postgres", 'role "no_such_role" does not exist'),
+    ],
+)
+def test_a_missing_database_or_role_is_a_refused_connection_not_an_unreached_server(
+    postgres: PostgresServer, user: str, database: str, said: str
+) -> None:
+    # the server answered and refused: this was "cannot be reached ... check that the
+    # server runs", though it runs; now the URL's names are what to check
+    url = f"postgresql://{user}:secret@{postgres.host}:{postgres.port}/{database}"
+    history = ChatHistorySQL("chat", database_url=url, timeout=2)
+    with pytest.raises(ChatHistoryError) as raised:
+        asyncio.run(history.append(UserMessage(text="Anyone?")))
+    text = str(raised.value)
+    assert "refused the connection" in text, text
+    assert said in text, text
+    assert "database name, user and password" in text, text
+    assert "cannot be reached" not in text, text
+    assert "secret" not in text, text
 
 
 def test_a_folder_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
