@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import hashlib
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
-from miniagents.errors import MiniAgentsError
+from miniagents.errors import MiniAgentsError, MissingExtraError
 from miniagents.ext.dbos import (
     DurableConfigurationError,
     DurableDatabaseError,
@@ -67,6 +68,54 @@ async def test_an_unreachable_postgres_fails_at_start() -> None:
     assert said.startswith("The database of durable runs postgresql://***@127.0.0.1:"), said
     assert said.endswith("check the URL, and that the server runs and accepts connections.")
     assert "secret" not in said
+
+
+async def test_a_missing_postgres_driver_fails_at_start_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # (as if it were not installed)
+    agent = durable(
+        remember.fork(alias="REMEMBER_NO_DRIVER"),
+        database_url=f"postgresql://nobody:secret@127.0.0.1:{free_port()}/runs",
+    )
+    async with MiniAgents():
+        with pytest.raises(MissingExtraError) as caught:
+            await agent.inquire("Hi")
+    # this was "cannot be reached ...: check that the server runs", with no server asked
+    said = str(caught.value)
+    assert said.startswith(
+        "The driver of the database of durable runs postgresql://***@127.0.0.1:"
+    ), said
+    assert "is not installed (ModuleNotFoundError: " in said, said
+    assert said.endswith('pip install "miniagents[dbos]".'), said
+    assert "cannot be reached" not in said, said
+    assert "secret" not in said, said
+    assert caught.value.__suppress_context__, "a library's traceback"
+
+
+@pytest.mark.parametrize(
+    ("url", "wrong"),
+    [
+        ("postgresql://nobody:secret@127.0.0.1:notaport/runs", "base 10: 'notaport'"),
+        ("postgresql:/nobody:secret@127.0.0.1/runs", "Could not parse SQLAlchemy URL"),
+        ("postgresql+nosuchdriver://nobody:secret@127.0.0.1/runs", "postgresql.nosuchdriver"),
+    ],
+)
+async def test_a_url_that_cannot_be_read_fails_at_start_saying_what_is_wrong(
+    url: str, wrong: str
+) -> None:
+    agent = durable(remember.fork(alias="REMEMBER_BAD_URL"), database_url=url)
+    async with MiniAgents():
+        with pytest.raises(DurableConfigurationError) as caught:
+            await agent.inquire("Hi")
+    # this was "cannot be reached (ValueError: ...): check ... that the server runs"
+    said = str(caught.value)
+    assert wrong in said, said
+    assert "cannot be read" in said or "names a driver that SQLAlchemy does not know" in said
+    assert "postgresql://" in said.partition("): ")[2], said  # (the fix: the URL's form)
+    assert "cannot be reached" not in said, said
+    assert "secret" not in said, said
+    assert caught.value.__suppress_context__, "a library's traceback"
 
 
 async def test_a_locked_sqlite_file_fails_at_start(tmp_path: Path) -> None:
