@@ -439,7 +439,9 @@ class _Connected:
         if connecting == "failed":  # (a server's error of another kind: its SQLSTATE says)
             return ChatHistoryError(
                 f"Could not {self._doing} the chat history {history.conversation!r}: the "
-                f"database {shown} failed ({type(error).__name__}: {cause})."
+                f"database {shown} failed ({type(error).__name__}: {cause}), though it was "
+                "reached: fix what its words say (a setting of the URL's options or of the "
+                "server, such as a statement_timeout), then try again."
             )
         return ChatHistoryError(
             f"Could not {self._doing} the chat history {history.conversation!r} in {shown} "

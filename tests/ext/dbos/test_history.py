@@ -339,6 +339,32 @@ def test_a_missing_database_or_role_is_a_refused_connection_not_an_unreached_ser
     assert "secret" not in text, text
 
 
+def test_a_statement_the_server_cancelled_is_not_an_unreached_server(
+    postgres: PostgresServer,
+) -> None:
+    # the server cancels a write held up by another session's lock at the URL's own
+    # statement_timeout (SQLSTATE 57014, not of class 08): this was "cannot be reached ...
+    # check that the server runs", though it answered every statement
+    name = f"cancelled_{next(_NAMES)}"
+    url = postgres.create_database(name)
+    asyncio.run(ChatHistorySQL("chat", database_url=url).append(UserMessage(text="First.")))
+    holder = sqlalchemy.create_engine(postgres.url(name, driver="postgresql+psycopg"))
+    try:
+        with holder.connect() as connection:
+            connection.execute(sqlalchemy.text(f"LOCK TABLE {TABLE_NAME} IN ACCESS EXCLUSIVE MODE"))
+            hasty = f"{url}?options=-c%20statement_timeout%3D50"
+            history = ChatHistorySQL("chat", database_url=hasty, timeout=30)
+            with pytest.raises(ChatHistoryError) as raised:
+                asyncio.run(history.append(UserMessage(text="Second.")))
+            connection.rollback()
+    finally:
+        holder.dispose()
+    text = str(raised.value)
+    assert "failed (OperationalError: canceling statement due to statement timeout)" in text
+    assert "cannot be reached" not in text, text
+    assert "refused" not in text, text
+
+
 def test_a_folder_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
     history = ChatHistorySQL("chat", database_url=f"sqlite:///{tmp_path / 'no' / 'c.sqlite'}")
     with pytest.raises(ChatHistoryError, match="folder exists"):
