@@ -34,18 +34,31 @@ __all__ = ["SQLiteFile", "damaged_sqlite_file", "is_damaged_sqlite"]
 
 _R = TypeVar("_R")
 
+_DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+"""SQLite's primary codes of a damaged file (``SQLITE_CORRUPT``) and of a non-database."""
+
 _DAMAGED = ("file is not a database", "database disk image is malformed", "malformed database")
-"""What SQLite says (lower case) of a file that is not a database, or a damaged one."""
+"""What SQLite says first (lower case) of such a file: for a driver that gives no code."""
 
 
 def is_damaged_sqlite(error: BaseException) -> bool:
     """Whether SQLite said ``error`` of a file that is not a database, or a damaged one.
 
+    Told by SQLite's result code where the driver gives it (``sqlite3``'s
+    ``sqlite_errorcode``: ``SQLITE_CORRUPT`` or ``SQLITE_NOTADB``), never by words that a
+    name in the message may hold (``no such table: file is not a database``, a trigger's
+    ``RAISE`` text). Only an error that carries no code (of a driver other than ``sqlite3``)
+    is told by SQLite's own first words.
+
     Args:
         error: The driver's error (``sqlite3.DatabaseError``), or SQLAlchemy's around it.
     """
-    said = str(getattr(error, "orig", None) or error).lower()
-    return any(words in said for words in _DAMAGED)
+    original = getattr(error, "orig", None) or error
+    code = getattr(original, "sqlite_errorcode", None)  # (set by sqlite3 itself)
+    if isinstance(code, int):
+        return code & 0xFF in _DAMAGED_CODES  # (the low byte: the primary code)
+    said = str(original).strip().lower()
+    return said.startswith(_DAMAGED)
 
 
 def damaged_sqlite_file(

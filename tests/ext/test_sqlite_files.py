@@ -136,6 +136,49 @@ def test_only_what_sqlite_says_of_a_damaged_file_is_told_as_such() -> None:
     )
 
 
+def _error_of(path: Path, sql: str) -> sqlite3.Error:
+    """What SQLite raises at ``sql`` run on the file ``path``."""
+    with contextlib.closing(sqlite3.connect(path)) as database, pytest.raises(sqlite3.Error) as e:
+        database.executescript(sql)
+    return e.value
+
+
+def test_a_damaged_file_is_told_by_sqlites_code_not_by_words(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "garbage.sqlite"
+    not_a_database.write_bytes(GARBAGE)
+    error = _error_of(not_a_database, "SELECT * FROM sqlite_master")
+    assert error.sqlite_errorcode == sqlite3.SQLITE_NOTADB
+    assert is_damaged_sqlite(error)
+    assert is_damaged_sqlite(sqlalchemy.exc.DatabaseError("SELECT", None, error))
+
+    damaged = tmp_path / "damaged.sqlite"
+    with contextlib.closing(sqlite3.connect(damaged)) as database:
+        database.executescript(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1)"
+        )
+    _damage_every_page_but_the_first(damaged)
+    error = _error_of(damaged, "SELECT * FROM t")
+    assert error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_CORRUPT
+    assert is_damaged_sqlite(error)
+
+    # a sound file whose error quotes SQLite's words (a table's name, a trigger's RAISE):
+    # told by the words, each was "not a SQLite database, or damaged: move it away"
+    sound = tmp_path / "sound.sqlite"
+    quoted = _error_of(sound, 'SELECT * FROM "file is not a database"')
+    assert str(quoted) == "no such table: file is not a database"
+    assert not is_damaged_sqlite(quoted)
+    raised = _error_of(
+        sound,
+        "CREATE TABLE t (x); CREATE TRIGGER r BEFORE INSERT ON t BEGIN "
+        "SELECT RAISE(ABORT, 'database disk image is malformed'); END; INSERT INTO t VALUES (1)",
+    )
+    assert str(raised) == "database disk image is malformed"
+    assert not is_damaged_sqlite(raised)
+    # a driver that gives no code: SQLite's own first words, still
+    assert is_damaged_sqlite(Exception("file is not a database"))
+    assert not is_damaged_sqlite(Exception("no such table: file is not a database"))
+
+
 def _opened(path: Path) -> list[str]:
     """The files of ``path`` (the database, its -wal and -shm) that this process holds open."""
     held = []

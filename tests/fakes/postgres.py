@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PostgresServer", "postgres_binaries", "postgres_server"]
+__all__ = ["PostgresServer", "free_port", "postgres_binaries", "postgres_server"]
 
 _INSTALL_HINT = "PostgreSQL is missing: apt-get install -y postgresql (.ci/run installs it)."
 _USER = "miniagents"
@@ -67,7 +67,8 @@ def _binary(name: str) -> Path:
     return folder / name
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (a server's, or one that none answers)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -97,7 +98,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
         data, log = str(folder / "data"), str(folder / "server.log")
         run("initdb", "-D", data, "-U", _USER, "--auth=trust", "-E", "UTF8")
-        port = _free_port()
+        port = free_port()
         options = f"-h 127.0.0.1 -p {port} -k {folder} -F"
         run("pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
         try:

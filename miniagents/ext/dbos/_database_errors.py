@@ -50,7 +50,14 @@ from miniagents.ext.dbos._sqlite import sqlite_path
 from miniagents.ext.dbos.errors import DurableDatabaseError, DurableDataError
 from miniagents.ext.sqlite_files import damaged_sqlite_file, is_damaged_sqlite
 
-__all__ = ["database_failure", "first_line", "refused_value", "sqlite_code", "sqlite_failure"]
+__all__ = [
+    "connection_failure",
+    "database_failure",
+    "first_line",
+    "refused_value",
+    "sqlite_code",
+    "sqlite_failure",
+]
 
 _UNWRITABLE = frozenset(
     {
@@ -155,7 +162,7 @@ def database_failure(
     if url.startswith("sqlite"):
         return sqlite_failure(sqlite_path(url), driver, waited)
     said = first_line(driver)
-    connecting = _connection_failure(driver)
+    connecting = connection_failure(driver)
     if connecting == "unreached":
         return DurableDatabaseError(
             f"The database of durable runs {shown} cannot be reached ({_kind(driver)}: "
@@ -173,7 +180,7 @@ def database_failure(
     )
 
 
-def _connection_failure(error: BaseException) -> Literal["unreached", "refused"] | None:
+def connection_failure(error: BaseException) -> Literal["unreached", "refused"] | None:
     """Whether a PostgreSQL driver's ``error`` is a server not reached, or one that refused.
 
     ``None`` for any other failure. Told by the SQLSTATE (psycopg 3's ``sqlstate``,

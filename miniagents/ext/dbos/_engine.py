@@ -85,6 +85,7 @@ from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.lowlevel import core_of
 
 if TYPE_CHECKING:
+    import sqlalchemy
     from dbos import DBOS
 
 __all__ = [
@@ -842,6 +843,7 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
         DurableConfigurationError: if another database is in use in this process, or the
             database cannot hold durable runs (see :func:`checked_url`).
         DurableDatabaseError: if the database cannot be reached, opened or written.
+        MissingExtraError: if the driver that a PostgreSQL URL names is not installed.
     """
     wanted = checked_url(url or _process.default_url or DEFAULT_DATABASE_URL)
     loop = asyncio.get_running_loop()
@@ -1021,31 +1023,69 @@ def _check_reachable(url: str) -> None:
         except sqlite3.Error as error:  # locked, not SQLite or damaged, not writable: one line
             raise sqlite_failure(path, error, CONNECT_TIMEOUT) from None
         return
-    import sqlalchemy
-
+    engine = _server_engine(url)
     try:
-        server = sqlalchemy.make_url(url)
-        if server.drivername in ("postgresql", "postgres"):
-            server = server.set(drivername="postgresql+psycopg")
-        engine = sqlalchemy.create_engine(
-            server.set(database="postgres"),
-            connect_args={"connect_timeout": CONNECT_TIMEOUT},
-            poolclass=sqlalchemy.pool.NullPool,
-        )
-        try:
-            with engine.connect():
-                pass
-        finally:
-            engine.dispose()
+        with engine.connect():
+            pass
     except Exception as error:
         failure = database_failure(error, url, _redacted(url), CONNECT_TIMEOUT)
-        if failure is None:  # (not the server's: a driver that is missing, a bad URL)
+        if failure is None:  # (not told as the server's: said as it is)
             failure = DurableDatabaseError(
                 f"The database of durable runs {_redacted(url)} cannot be reached "
                 f"({type(error).__name__}: {first_line(error)}): check the URL, and that the "
                 "server runs and accepts connections."
             )
         raise failure from None
+    finally:
+        engine.dispose()
+
+
+def _server_engine(url: str) -> sqlalchemy.Engine:
+    """An engine (no pool) for the server of the PostgreSQL database ``url``, not connected.
+
+    Raises:
+        MissingExtraError: if the URL's driver is not installed.
+        DurableConfigurationError: if SQLAlchemy cannot read the URL, or knows no such
+            driver.
+    """
+    import sqlalchemy
+    from sqlalchemy import exc
+
+    # (a URL without "://" is shown by its scheme alone: what follows may hold a password)
+    shown = _redacted(url) if "://" in url else f"{url.partition(':')[0]}:***"
+    try:
+        server = sqlalchemy.make_url(url)
+        if server.drivername in ("postgresql", "postgres"):
+            server = server.set(drivername="postgresql+psycopg")
+        return sqlalchemy.create_engine(
+            server.set(database="postgres"),
+            connect_args={"connect_timeout": CONNECT_TIMEOUT},
+            poolclass=sqlalchemy.pool.NullPool,
+        )
+    except ImportError as error:  # (the driver, imported as the engine is made)
+        missing = error.name or first_line(error)
+        install = (
+            'pip install "miniagents[dbos]"'
+            if missing.partition(".")[0] == "psycopg"
+            else f"pip install {missing.partition('.')[0]}, or write the URL as "
+            'postgresql://... (psycopg, which pip install "miniagents[dbos]" brings)'
+        )
+        raise MissingExtraError(
+            f"The driver of the database of durable runs {shown} is not installed "
+            f"({type(error).__name__}: {first_line(error)}): {install}."
+        ) from None
+    except exc.NoSuchModuleError as error:  # (a driver's name SQLAlchemy does not know)
+        raise DurableConfigurationError(
+            f"The database of durable runs {shown} names a driver that SQLAlchemy does not "
+            f"know ({first_line(error)}): write postgresql://... (psycopg), or "
+            "postgresql+DRIVER://... with a driver SQLAlchemy has."
+        ) from None
+    except (exc.ArgumentError, ValueError) as error:  # (its port, its brackets, its form)
+        raise DurableConfigurationError(
+            f"The URL of the database of durable runs {shown} cannot be read "
+            f"({type(error).__name__}: {first_line(error)}): write it as "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, its port a number."
+        ) from None
 
 
 # -- the workflow and its step -------------------------------------------------------------------

@@ -33,11 +33,11 @@ import sqlite3
 import threading
 import zlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from miniagents.arguments import a_class, check_seconds, check_text
 from miniagents.ext.dbos._bounds import bounded_url, lock_timed_out
-from miniagents.ext.dbos._database_errors import sqlite_code
+from miniagents.ext.dbos._database_errors import connection_failure, sqlite_code
 from miniagents.ext.dbos._kept_engines import KeptEngines, dispose_engine, let_go_of_damaged
 from miniagents.ext.dbos._sqlite import id_column
 from miniagents.ext.errors import MissingExtraError
@@ -422,13 +422,26 @@ class _Connected:
                 "it; SQLite does not wait for it. Read that cursor to its end or close it, or "
                 "end that transaction, then try again."
             )
-        if isinstance(
-            error, (sqlalchemy_errors.OperationalError, sqlalchemy_errors.InterfaceError)
-        ):
+        connecting = _connecting(history.database_url, error)
+        if connecting == "refused":
+            return ChatHistoryError(
+                f"Could not {self._doing} the chat history {history.conversation!r}: the "
+                f"server of {shown} refused the connection ({cause}). Check database_url's "
+                "database name, user and password, and that the server lets that user "
+                "connect to that database."
+            )
+        if connecting == "unreached":
             return ChatHistoryError(
                 f"Could not {self._doing} the chat history {history.conversation!r}: the database "
                 f"{shown} cannot be reached ({cause}). Check that the server runs (or that "
                 "the file's folder exists and is writable) and that database_url is right."
+            )
+        if connecting == "failed":  # (a server's error of another kind: its SQLSTATE says)
+            return ChatHistoryError(
+                f"Could not {self._doing} the chat history {history.conversation!r}: the "
+                f"database {shown} failed ({type(error).__name__}: {cause}), though it was "
+                "reached: fix what its words say (a setting of the URL's options or of the "
+                "server, such as a statement_timeout), then try again."
             )
         return ChatHistoryError(
             f"Could not {self._doing} the chat history {history.conversation!r} in {shown} "
@@ -450,6 +463,24 @@ def _create_table(connection: Connection) -> None:
             raise  # it waited its timeout already: waiting again would take twice as long
         _METADATA.create_all(connection, checkfirst=True)  # look again
         connection.commit()
+
+
+def _connecting(url: str, error: BaseException) -> Literal["unreached", "refused", "failed"] | None:
+    """What SQLAlchemy's ``error`` says of the database's connection, if it is of one.
+
+    ``"refused"`` for a server that answered and refused it (no such database or role, a
+    wrong password), ``"unreached"`` for a server that did not answer (or a connection
+    lost), as ``connection_failure`` sorts them; ``"failed"`` for another failure of a
+    server's (its SQLSTATE of another class). On SQLite, any such error is a file that
+    could not be opened (``"unreached"``); ``None`` for an error of neither kind.
+    """
+    if not isinstance(
+        error, (sqlalchemy_errors.OperationalError, sqlalchemy_errors.InterfaceError)
+    ):
+        return None
+    if url.startswith("sqlite") or isinstance(error, sqlalchemy_errors.InterfaceError):
+        return "unreached"  # (a file not opened; a driver's connection gone, or unusable)
+    return connection_failure(getattr(error, "orig", None) or error) or "failed"
 
 
 def _cause_of(error: BaseException) -> str:

@@ -20,8 +20,8 @@ import sqlalchemy
 from miniagents import MiniAgents
 from miniagents.ext.dbos import DurableDatabaseError, apending_approvals, durable
 from miniagents.ext.dbos._database_errors import database_failure, sqlite_code, sqlite_failure
-from tests.ext.dbos.test_durable_faults import _free_port, remember, said_in_one_line
-from tests.fakes.postgres import PostgresServer
+from tests.ext.dbos.test_durable_faults import remember, said_in_one_line
+from tests.fakes.postgres import PostgresServer, free_port
 
 
 def _busy_error(path: Path) -> sqlite3.OperationalError:
@@ -118,7 +118,7 @@ def test_postgres_errors_are_told_by_their_sqlstate() -> None:
 async def test_a_refused_connection_to_a_closed_port_cannot_be_reached() -> None:
     agent = durable(
         remember.fork(alias="REMEMBER_CLOSED_PORT"),
-        database_url=f"postgresql://connect_locked@127.0.0.1:{_free_port()}/locked_runs",
+        database_url=f"postgresql://connect_locked@127.0.0.1:{free_port()}/locked_runs",
     )
     async with MiniAgents():
         with pytest.raises(DurableDatabaseError) as caught:

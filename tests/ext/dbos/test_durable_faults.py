@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import socket
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
-from miniagents.errors import MiniAgentsError
+from miniagents.errors import MiniAgentsError, MissingExtraError
 from miniagents.ext.dbos import (
     DurableConfigurationError,
     DurableDatabaseError,
@@ -32,6 +32,7 @@ from miniagents.ext.dbos._engine import Engine
 from miniagents.ext.dbos.durable import _input_id
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.test_durable_kills import MAIN, Child, _script
+from tests.fakes.postgres import free_port
 from tests.subprocesses import run_python
 
 
@@ -39,12 +40,6 @@ from tests.subprocesses import run_python
 async def remember(ctx: InteractionContext, item: object = None) -> None:
     """Reply with what it was given (it must not run when its inputs cannot be recorded)."""
     raise AssertionError("the agent ran although its inputs could not be recorded")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def said_in_one_line(error: BaseException) -> str:
@@ -63,7 +58,7 @@ def said_in_one_line(error: BaseException) -> str:
 async def test_an_unreachable_postgres_fails_at_start() -> None:
     agent = durable(
         remember.fork(alias="REMEMBER_PG"),
-        database_url=f"postgresql://nobody:secret@127.0.0.1:{_free_port()}/runs",
+        database_url=f"postgresql://nobody:secret@127.0.0.1:{free_port()}/runs",
     )
     async with MiniAgents():
         with pytest.raises(DurableDatabaseError, match="cannot be reached") as caught:
@@ -73,6 +68,54 @@ async def test_an_unreachable_postgres_fails_at_start() -> None:
     assert said.startswith("The database of durable runs postgresql://***@127.0.0.1:"), said
     assert said.endswith("check the URL, and that the server runs and accepts connections.")
     assert "secret" not in said
+
+
+async def test_a_missing_postgres_driver_fails_at_start_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # (as if it were not installed)
+    agent = durable(
+        remember.fork(alias="REMEMBER_NO_DRIVER"),
+        database_url=f"postgresql://nobody:secret@127.0.0.1:{free_port()}/runs",
+    )
+    async with MiniAgents():
+        with pytest.raises(MissingExtraError) as caught:
+            await agent.inquire("Hi")
+    # this was "cannot be reached ...: check that the server runs", with no server asked
+    said = str(caught.value)
+    assert said.startswith(
+        "The driver of the database of durable runs postgresql://***@127.0.0.1:"
+    ), said
+    assert "is not installed (ModuleNotFoundError: " in said, said
+    assert said.endswith('pip install "miniagents[dbos]".'), said
+    assert "cannot be reached" not in said, said
+    assert "secret" not in said, said
+    assert caught.value.__suppress_context__, "a library's traceback"
+
+
+@pytest.mark.parametrize(
+    ("url", "wrong"),
+    [
+        ("postgresql://nobody:secret@127.0.0.1:notaport/runs", "base 10: 'notaport'"),
+        ("postgresql:/nobody:secret@127.0.0.1/runs", "Could not parse SQLAlchemy URL"),
+        ("postgresql+nosuchdriver://nobody:secret@127.0.0.1/runs", "postgresql.nosuchdriver"),
+    ],
+)
+async def test_a_url_that_cannot_be_read_fails_at_start_saying_what_is_wrong(
+    url: str, wrong: str
+) -> None:
+    agent = durable(remember.fork(alias="REMEMBER_BAD_URL"), database_url=url)
+    async with MiniAgents():
+        with pytest.raises(DurableConfigurationError) as caught:
+            await agent.inquire("Hi")
+    # this was "cannot be reached (ValueError: ...): check ... that the server runs"
+    said = str(caught.value)
+    assert wrong in said, said
+    assert "cannot be read" in said or "names a driver that SQLAlchemy does not know" in said
+    assert "postgresql://" in said.partition("): ")[2], said  # (the fix: the URL's form)
+    assert "cannot be reached" not in said, said
+    assert "secret" not in said, said
+    assert caught.value.__suppress_context__, "a library's traceback"
 
 
 async def test_a_locked_sqlite_file_fails_at_start(tmp_path: Path) -> None:

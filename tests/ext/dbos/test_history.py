@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,17 +33,10 @@ from miniagents.ext.llm.messages import AssistantMessage, TokenUsage, UserMessag
 from miniagents.testing import ChatHistoryContract
 from miniagents.testing.chat_history_contract import ContractNote
 from tests.ext.dbos.descriptors import open_files
-from tests.fakes.postgres import PostgresServer
+from tests.fakes.postgres import PostgresServer, free_port
 from tests.subprocesses import python_env
 
 _NAMES = count()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class TestOnSQLite(ChatHistoryContract):
@@ -302,7 +294,7 @@ def test_bad_options_are_refused_at_once(kwargs: dict[str, object], problem: str
 
 
 def test_a_server_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
-    url = f"postgresql://nobody:secret@127.0.0.1:{_free_port()}/nothing"
+    url = f"postgresql://nobody:secret@127.0.0.1:{free_port()}/nothing"
     history = ChatHistorySQL("chat", database_url=url, timeout=2)
     with pytest.raises(ChatHistoryError, match="cannot be reached") as raised:
         asyncio.run(history.append(UserMessage(text="Lost?")))
@@ -317,10 +309,60 @@ def test_a_missing_database_whose_name_says_locked_is_not_a_lock(
     # the driver's words quote the name ('database "unlocked_chats" does not exist'): told
     # by their words, this was "stayed locked for 2 s ... pass a longer timeout="
     history = ChatHistorySQL("chat", database_url=postgres.url(name), timeout=2)
-    with pytest.raises(ChatHistoryError, match="cannot be reached") as raised:
+    with pytest.raises(ChatHistoryError, match="refused the connection") as raised:
         asyncio.run(history.load())
     assert f'database "{name}" does not exist' in str(raised.value)
     assert "stayed locked" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("user", "database", "said"),
+    [
+        ("miniagents", "no_such_chats", 'database "no_such_chats" does not exist'),
+        ("no_such_role", "postgres", 'role "no_such_role" does not exist'),
+    ],
+)
+def test_a_missing_database_or_role_is_a_refused_connection_not_an_unreached_server(
+    postgres: PostgresServer, user: str, database: str, said: str
+) -> None:
+    # the server answered and refused: this was "cannot be reached ... check that the
+    # server runs", though it runs; now the URL's names are what to check
+    url = f"postgresql://{user}:secret@{postgres.host}:{postgres.port}/{database}"
+    history = ChatHistorySQL("chat", database_url=url, timeout=2)
+    with pytest.raises(ChatHistoryError) as raised:
+        asyncio.run(history.append(UserMessage(text="Anyone?")))
+    text = str(raised.value)
+    assert "refused the connection" in text, text
+    assert said in text, text
+    assert "database name, user and password" in text, text
+    assert "cannot be reached" not in text, text
+    assert "secret" not in text, text
+
+
+def test_a_statement_the_server_cancelled_is_not_an_unreached_server(
+    postgres: PostgresServer,
+) -> None:
+    # the server cancels a write held up by another session's lock at the URL's own
+    # statement_timeout (SQLSTATE 57014, not of class 08): this was "cannot be reached ...
+    # check that the server runs", though it answered every statement
+    name = f"cancelled_{next(_NAMES)}"
+    url = postgres.create_database(name)
+    asyncio.run(ChatHistorySQL("chat", database_url=url).append(UserMessage(text="First.")))
+    holder = sqlalchemy.create_engine(postgres.url(name, driver="postgresql+psycopg"))
+    try:
+        with holder.connect() as connection:
+            connection.execute(sqlalchemy.text(f"LOCK TABLE {TABLE_NAME} IN ACCESS EXCLUSIVE MODE"))
+            hasty = f"{url}?options=-c%20statement_timeout%3D50"
+            history = ChatHistorySQL("chat", database_url=hasty, timeout=30)
+            with pytest.raises(ChatHistoryError) as raised:
+                asyncio.run(history.append(UserMessage(text="Second.")))
+            connection.rollback()
+    finally:
+        holder.dispose()
+    text = str(raised.value)
+    assert "failed (OperationalError: canceling statement due to statement timeout)" in text
+    assert "cannot be reached" not in text, text
+    assert "refused" not in text, text
 
 
 def test_a_folder_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
