@@ -160,7 +160,7 @@ def checked_url(url: object) -> str:
     if not isinstance(url, str) or not url.startswith(("sqlite:///", "postgresql", "postgres")):
         raise DurableConfigurationError(
             f"The database of durable runs must be a sqlite:/// file path or a "
-            f"postgresql:// URL; got {_redacted(url) if isinstance(url, str) else repr(url)}."
+            f"postgresql:// URL; got {redacted(url) if isinstance(url, str) else repr(url)}."
         )
     if url.startswith("sqlite") and sqlite_path(url) in ("", ":memory:"):
         raise DurableConfigurationError(
@@ -827,7 +827,7 @@ def store_failure(error: BaseException) -> DurableDatabaseError | None:
     """
     engine = _process.engine
     url = engine.url if engine is not None else configured_url()
-    return database_failure(error, url, _redacted(url), CONNECT_TIMEOUT)
+    return database_failure(error, url, redacted(url), CONNECT_TIMEOUT)
 
 
 async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
@@ -851,8 +851,8 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
     if engine is not None and engine.loop is loop and not loop.is_closed():
         if engine.url != wanted:
             raise DurableConfigurationError(
-                f"Durable runs of this process use the database {_redacted(engine.url)}; "
-                f"one durable agent asked for {_redacted(wanted)}. DBOS keeps one database "
+                f"Durable runs of this process use the database {redacted(engine.url)}; "
+                f"one durable agent asked for {redacted(wanted)}. DBOS keeps one database "
                 "per process: give every durable agent the same database_url."
             )
         return engine
@@ -879,10 +879,10 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
         dbos.launch()
     except Exception as error:
         dbos.destroy(destroy_registry=False)
-        failure = database_failure(error, wanted, _redacted(wanted), CONNECT_TIMEOUT)
+        failure = database_failure(error, wanted, redacted(wanted), CONNECT_TIMEOUT)
         if failure is None:
             failure = DurableDatabaseError(
-                f"DBOS could not start on the database {_redacted(wanted)} "
+                f"DBOS could not start on the database {redacted(wanted)} "
                 f"({type(error).__name__}: {first_line(error)}): check the database_url (a "
                 "sqlite:/// file path or a postgresql:// URL) and that the database accepts "
                 "connections."
@@ -984,15 +984,16 @@ def current_engine() -> Engine | None:
 
 
 def redacted(url: str) -> str:
-    """``url`` as errors show it: without its user and password."""
-    return _redacted(url)
+    """``url`` as errors show it: without its user and password.
 
-
-def _redacted(url: str) -> str:
+    Whatever stands before the host's ``@`` is hidden, also in a URL that lacks its
+    ``//`` (``postgresql:/user:secret@host/db`` is shown as ``***@host/db``).
+    """
     if "@" not in url:
         return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    scheme, sep, _ = url.partition("://")
+    host = url.rpartition("@")[2]
+    return f"{scheme}://***@{host}" if sep else f"***@{host}"
 
 
 def _check_reachable(url: str) -> None:
@@ -1028,10 +1029,10 @@ def _check_reachable(url: str) -> None:
         with engine.connect():
             pass
     except Exception as error:
-        failure = database_failure(error, url, _redacted(url), CONNECT_TIMEOUT)
+        failure = database_failure(error, url, redacted(url), CONNECT_TIMEOUT)
         if failure is None:  # (not told as the server's: said as it is)
             failure = DurableDatabaseError(
-                f"The database of durable runs {_redacted(url)} cannot be reached "
+                f"The database of durable runs {redacted(url)} cannot be reached "
                 f"({type(error).__name__}: {first_line(error)}): check the URL, and that the "
                 "server runs and accepts connections."
             )
@@ -1052,7 +1053,7 @@ def _server_engine(url: str) -> sqlalchemy.Engine:
     from sqlalchemy import exc
 
     # (a URL without "://" is shown by its scheme alone: what follows may hold a password)
-    shown = _redacted(url) if "://" in url else f"{url.partition(':')[0]}:***"
+    shown = redacted(url) if "://" in url else f"{url.partition(':')[0]}:***"
     try:
         server = sqlalchemy.make_url(url)
         if server.drivername in ("postgresql", "postgres"):

@@ -28,7 +28,7 @@ from miniagents.ext.dbos import (
     durable,
     workflow_id,
 )
-from miniagents.ext.dbos._engine import Engine
+from miniagents.ext.dbos._engine import Engine, redacted
 from miniagents.ext.dbos.durable import _input_id
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.test_durable_kills import MAIN, Child, _script
@@ -549,3 +549,16 @@ async def test_a_reply_that_ended_before_it_was_published_leaves_nothing_to_wait
     never: asyncio.Future[tuple[Message, ...]] = asyncio.get_running_loop().create_future()
     assert await engine._published_or("order-1", never) is live
     assert engine.running == {"order-1": published}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://nobody:secret@127.0.0.1/runs", "postgresql://***@127.0.0.1/runs"),
+        ("postgresql:/nobody:secret@127.0.0.1/runs", "***@127.0.0.1/runs"),
+        ("postgresql:nobody:secret@127.0.0.1/runs", "***@127.0.0.1/runs"),
+        ("postgresql://127.0.0.1/runs", "postgresql://127.0.0.1/runs"),
+    ],
+)
+def test_a_url_is_shown_without_its_password_whatever_its_form(url: str, shown: str) -> None:
+    assert redacted(url) == shown
