@@ -561,11 +561,16 @@ async def _aexchanged(
         client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
     except ValueError as error:
         raise A2ACardError(
-            f"The card of the A2A agent {card.name!r} names no JSON-RPC interface to call "
-            f"({error}); this client speaks A2A over JSON-RPC."
+            f"The card of the A2A agent {quoted_words(card.name, _NAME_CHARS)} names no "
+            f"JSON-RPC interface to call ({error}); this client speaks A2A over JSON-RPC."
         ) from error
     exchange = _Exchange(remote, ctx, client, bound, streams=card.capabilities.streaming)
     await exchange.arun(parts or [Part(text="")])
+
+
+_NAME_CHARS = 80
+"""The most characters of a remote's name (its card's) that an error of ours quotes: the
+name is the remote's word, quoted as ``quoted_words`` quotes it (one line, bounded)."""
 
 
 class _EventBound:
