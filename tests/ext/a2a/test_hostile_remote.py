@@ -1077,3 +1077,55 @@ def test_a_timed_out_requests_cause_is_quoted_in_our_error_on_one_line_bounded()
     assert told.endswith('xxx…").')
     assert "\n" not in told
     assert len(told) < 500
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {
+            "statusUpdate": {
+                "taskId": "t1",
+                "contextId": "c2",
+                "status": {"state": "TASK_STATE_COMPLETED"},
+            }
+        },
+        {
+            "artifactUpdate": {
+                "taskId": "t1",
+                "contextId": "c2",
+                "artifact": {"artifactId": "a", "parts": []},
+            }
+        },
+        {"task": {"id": "t1", "contextId": "c2", "status": {"state": "TASK_STATE_COMPLETED"}}},
+    ],
+    ids=["status", "artifact", "task"],
+)
+async def test_an_event_of_the_task_in_another_context_is_refused_and_the_task_cancelled(
+    event: dict[str, Any],
+) -> None:
+    # (was: read as the task's, whatever context it named: the task's context stayed c1 and
+    # the reply went on with the event's words; a task belongs to one context)
+    cancelled: list[str] = []
+
+    async def answer(sent: dict[str, Any]) -> Response:
+        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+        if sent["method"] == "CancelTask":
+            cancelled.append(sent["params"]["id"])
+            return answered(sent, json.dumps({**task, "status": {"state": "TASK_STATE_CANCELED"}}))
+
+        async def events() -> AsyncIterator[str]:
+            yield f"data: {head(sent)}{json.dumps({'task': task})}}}\n\n"
+            yield f"data: {head(sent)}{json.dumps(event)}}}\n\n"
+            await asyncio.Event().wait()  # (the stream stays open)
+
+        return events_of(events())
+
+    async with serving(fake_remote(answer)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    assert str(raised.value) == (
+        'The remote agent REMOTE sent an event of its task "t1" in the context "c2", while the '
+        'task is in the context "c1"; a task belongs to one context (A2A 1.0). Its reply '
+        "cannot be read; check that the remote speaks A2A 1.0."
+    )
+    assert cancelled == ["t1"]
