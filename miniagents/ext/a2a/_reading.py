@@ -216,6 +216,14 @@ class ReplyWriter:
     # -- the task's state ---------------------------------------------------------------------
 
     def _own(self, task_id: str, context_id: str) -> None:
+        """Check that an event of ``task_id`` in ``context_id`` is the task's (the first sets it).
+
+        A2A 1.0's task belongs to one context, which its events name: an event naming
+        another context (an id that is not empty) is refused as one of another task is.
+
+        Raises:
+            A2AProtocolError: if it names another task, or another context.
+        """
         if self.task_id is None:
             self.task_id = task_id or None
             self.context_id = context_id or None
@@ -225,6 +233,16 @@ class ReplyWriter:
                 f"{_quoted_id(task_id)} in the stream of the task "
                 f"{_quoted_id(self.task_id)}; a stream is one task's."
             )
+        elif context_id and self.context_id and context_id != self.context_id:
+            raise A2AProtocolError(
+                f"The remote agent {self.alias} sent an event of its task "
+                f"{_quoted_id(self.task_id)} in the context {_quoted_id(context_id)}, while "
+                f"the task is in the context {_quoted_id(self.context_id)}; a task belongs to "
+                "one context (A2A 1.0). Its reply cannot be read; check that the remote "
+                "speaks A2A 1.0."
+            )
+        else:
+            self.context_id = self.context_id or context_id or None
 
     def _named(self, state: int) -> str:
         """The name of a task state the remote sent.

@@ -561,11 +561,16 @@ async def _aexchanged(
         client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
     except ValueError as error:
         raise A2ACardError(
-            f"The card of the A2A agent {card.name!r} names no JSON-RPC interface to call "
-            f"({error}); this client speaks A2A over JSON-RPC."
+            f"The card of the A2A agent {quoted_words(card.name, _NAME_CHARS)} names no "
+            f"JSON-RPC interface to call ({error}); this client speaks A2A over JSON-RPC."
         ) from error
     exchange = _Exchange(remote, ctx, client, bound, streams=card.capabilities.streaming)
     await exchange.arun(parts or [Part(text="")])
+
+
+_NAME_CHARS = 80
+"""The most characters of a remote's name (its card's) that an error of ours quotes: the
+name is the remote's word, quoted as ``quoted_words`` quotes it (one line, bounded)."""
 
 
 class _EventBound:
@@ -1245,12 +1250,32 @@ def _dropped(error: BaseException) -> bool:
 
 def _broken(alias: str, cause: BaseException | None, retried: int) -> A2AConnectionError:
     """The error of a stream that broke (``cause``: how; ``None``: it ended too soon)."""
-    how = f"broke ({cause.__cause__ or cause!r})" if cause is not None else "ended before its task"
+    how = (
+        f"broke ({_cause_words(cause.__cause__ or cause)})"
+        if cause is not None
+        else "ended before its task"
+    )
     again = f", and was followed again {retried} time(s) in vain" if retried else ""
     return A2AConnectionError(
         f"The stream of the remote agent {alias} {how}{again}; check that the agent is "
         "reachable (a2a_agent(..., reconnects=...) says how often to try again)."
     )
+
+
+_CAUSE_CHARS = 300
+"""The most characters of a broken connection's error's words that our error quotes."""
+
+
+def _cause_words(cause: BaseException) -> str:
+    """How a connection broke, in a sentence of ours: ``cause``'s type and its words, quoted.
+
+    The words of the transport's error may hold the remote's bytes (what it sent where the
+    protocol wanted something else): quoted as ``quoted_words`` quotes them (one line,
+    bounded), after the error's type, ours to name.
+    """
+    words = str(cause)
+    kind = type(cause).__name__
+    return f"{kind}: {quoted_words(words, _CAUSE_CHARS)}" if words.strip() else kind
 
 
 _NOT_RPC = ("Invalid JSON-RPC response", "JSON Decode Error")
@@ -1286,7 +1311,8 @@ def _translated(error: BaseException, alias: str) -> A2AError:
     cause = error.__cause__
     if isinstance(error, A2AClientTimeoutError) or isinstance(cause, httpx.TransportError):
         return A2AConnectionError(
-            f"The connection to the remote agent {alias} broke or timed out ({cause or error!r})."
+            f"The connection to the remote agent {alias} broke or timed out "
+            f"({_cause_words(cause or error)})."
         )
     if isinstance(cause, httpx.HTTPStatusError):
         status = cause.response.status_code
