@@ -62,6 +62,7 @@ _MESSAGES: dict[str, dict[str, str | None]] = {
         "historyConfig": "HistoryConfig",
         "avatarConfig": "AvatarConfig",
         "safetySettings": "SafetySetting",
+        "labels": None,
     },
     "GenerationConfig": {
         "stopSequences": None,

@@ -137,13 +137,18 @@ async def test_a_change_noted_on_a_session_record_wakes_a_wait_for_it(
 async def test_the_fake_refuses_an_unknown_gemini_setup_field_closing_the_session(
     fake_llm: FakeLLMServer,
 ) -> None:
-    # (was: taken silently, as the OpenAI fake took an unknown session.update field)
+    # (was: taken silently, as the OpenAI fake took an unknown session.update field; and
+    # labels, which google-genai writes into the Gemini API's setup, was refused)
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosedError
 
     url = fake_llm.gemini_base_url.replace("http://", "wss://")
     path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-    known = {"model": "models/gemini-live", "generation_config": {"temperature": 0.2}}
+    known = {
+        "model": "models/gemini-live",
+        "generation_config": {"temperature": 0.2},
+        "labels": {"team": "voice"},
+    }
     async with connect(url + path, ssl=fake_llm.tls_context) as socket:
         await socket.send(json.dumps({"setup": known}))  # (snake_case, as a raw client's)
         assert json.loads(await socket.recv()) == {"setupComplete": {}}
