@@ -288,7 +288,7 @@ class GeminiLiveWire:
             session.error(
                 "invalid_argument",
                 "Invalid value at 'setup.realtime_input_config.activity_handling' "
-                f'(type.googleapis.com/google.ai.generativelanguage.v1beta.ActivityHandling), '
+                "(type.googleapis.com/google.ai.generativelanguage.v1beta.ActivityHandling), "
                 f'"{handling}"',
                 fatal=True,
             )
@@ -317,9 +317,7 @@ class GeminiLiveWire:
         session.raw({"setupComplete": {}})
 
     def _realtime(self, session: LiveSession, given: Mapping[str, Any]) -> None:
-        marks = [
-            name for name in ("activityStart", "activityEnd") if _get(given, name) is not None
-        ]
+        marks = [name for name in ("activityStart", "activityEnd") if _get(given, name) is not None]
         if marks and session.vad:
             session.error(
                 "invalid_argument",
