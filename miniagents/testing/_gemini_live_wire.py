@@ -9,9 +9,16 @@ of input and output, ``interrupted``, ``generationComplete``, ``turnComplete``),
 ``toolCall``, ``toolCallCancellation`` (the calls of an interrupted turn not answered yet)
 and ``usageMetadata``. Keys are read in either case (the SDK writes
 camelCase, a raw client may write snake_case). The API tells no voice activity to the
-client: the user's speech over the model's turn is an ``interrupted`` turn. A message it
-would refuse closes the connection, as Gemini's server does, with code 1007 (or 1011
-for a scripted error) and the reason.
+client: the user's speech over the model's turn is an ``interrupted`` turn. Without the
+API's detection (``automaticActivityDetection.disabled``), the client marks the user's turn
+with ``activityStart`` and ``activityEnd``: the start cuts the model's turn in progress
+short (``interrupted``), as the setup's ``activityHandling`` says by default
+(``START_OF_ACTIVITY_INTERRUPTS``), and the end is the turn the model answers (once its turn
+in progress ends, if ``NO_INTERRUPTION`` let it go on); with the detection on, either mark
+is refused, as the API takes them only without it. ``NO_INTERRUPTION`` keeps the user's
+speech from cutting the model short with the detection on too. A message it would refuse
+closes the connection, as Gemini's server does, with code 1007 (or 1011 for a scripted
+error) and the reason.
 
 A setup with a field that ``BidiGenerateContentSetup`` does not have (:data:`SETUP_FIELDS`,
 in either case: a misspelt ``generationConfg``, a field of another API), or a message in it
@@ -41,6 +48,7 @@ from miniagents.testing._live import (
     LiveUsage,
     ProtocolError,
     ReplyEnd,
+    ReplyStart,
     Transcribed,
     UserTurn,
 )
@@ -62,6 +70,7 @@ _MESSAGES: dict[str, dict[str, str | None]] = {
         "historyConfig": "HistoryConfig",
         "avatarConfig": "AvatarConfig",
         "safetySettings": "SafetySetting",
+        "labels": None,
     },
     "GenerationConfig": {
         "stopSequences": None,
@@ -162,6 +171,12 @@ _MESSAGES: dict[str, dict[str, str | None]] = {
 google-genai SDK writes them for the Gemini API) by the message it holds (``None``: a value
 not looked into); any other field is refused (see the module)."""
 
+_ACTIVITY_HANDLING = frozenset(
+    {"ACTIVITY_HANDLING_UNSPECIFIED", "START_OF_ACTIVITY_INTERRUPTS", "NO_INTERRUPTION"}
+)
+"""The values of a setup's ``realtimeInputConfig.activityHandling`` (google-genai's
+``ActivityHandling``; unspecified is ``START_OF_ACTIVITY_INTERRUPTS``)."""
+
 SETUP_FIELDS = frozenset(_MESSAGES["Setup"])
 """The fields of a Gemini Live setup (camelCase), as the google-genai SDK writes them for the
 Gemini API: any other is refused (see the module)."""
@@ -221,6 +236,7 @@ class GeminiLiveWire:
         self._transcribe_input = False
         self._transcribe_output = False
         self._pending_calls: set[str] = set()
+        self._replying = False  # (a model's turn under way: between its start and its end)
 
     def close_code(self, error: ProtocolError) -> int:
         """1007 (invalid data) for a message refused, else 1011 (an error of the server)."""
@@ -266,6 +282,17 @@ class GeminiLiveWire:
                 fatal=True,
             )
             return
+        realtime = _get(setup, "realtimeInputConfig") or {}
+        handling = _get(realtime, "activityHandling")
+        if handling is not None and str(handling).upper() not in _ACTIVITY_HANDLING:
+            session.error(
+                "invalid_argument",
+                "Invalid value at 'setup.realtime_input_config.activity_handling' "
+                "(type.googleapis.com/google.ai.generativelanguage.v1beta.ActivityHandling), "
+                f'"{handling}"',
+                fatal=True,
+            )
+            return
         record = session.record
         model = _get(setup, "model")
 
@@ -277,9 +304,9 @@ class GeminiLiveWire:
         generation = _get(setup, "generationConfig") or {}
         modalities = _get(generation, "responseModalities") or ["AUDIO"]
         session.text_only = [str(each).upper() for each in modalities] == ["TEXT"]
-        realtime = _get(setup, "realtimeInputConfig") or {}
         detection = _get(realtime, "automaticActivityDetection") or {}
         session.vad = not _get(detection, "disabled")
+        session.interrupt_response = str(handling).upper() != "NO_INTERRUPTION"
         silence = _get(detection, "silenceDurationMs")
         if silence is not None:
             session.silence_ms = int(silence)
@@ -290,6 +317,17 @@ class GeminiLiveWire:
         session.raw({"setupComplete": {}})
 
     def _realtime(self, session: LiveSession, given: Mapping[str, Any]) -> None:
+        marks = [name for name in ("activityStart", "activityEnd") if _get(given, name) is not None]
+        if marks and session.vad:
+            session.error(
+                "invalid_argument",
+                f"{_snake(marks[0])} can only be sent when automatic activity detection is "
+                "disabled (realtime_input_config.automatic_activity_detection.disabled).",
+                fatal=True,
+            )
+            return
+        if "activityStart" in marks and self._replying and session.interrupt_response:
+            session.cancel_reply()  # (the user barges in: the model's turn is interrupted)
         blobs = []
         audio = _get(given, "audio")
         if isinstance(audio, Mapping):
@@ -313,12 +351,12 @@ class GeminiLiveWire:
         if isinstance(text, str):
             session.user_text(text)
             session.start_reply()
-        ended = _get(given, "audioStreamEnd")
-        if (ended and session.speaking) or (
-            _get(given, "activityEnd") is not None and not session.vad
-        ):
+        if _get(given, "audioStreamEnd") and session.speaking:
             session.commit()
             session.start_reply()
+        elif "activityEnd" in marks:
+            session.commit()
+            session.reply_after()  # (NO_INTERRUPTION: once the model's turn ends)
 
     def _content(self, session: LiveSession, content: Mapping[str, Any]) -> None:
         turns = _get(content, "turns") or []
@@ -376,7 +414,11 @@ class GeminiLiveWire:
             self._pending_calls.add(event.call_id)
             call = {"id": event.call_id, "name": event.call.name, "args": event.call.input()}
             return [{"toolCall": {"functionCalls": [call]}}]
+        if isinstance(event, ReplyStart):
+            self._replying = True
+            return []
         if isinstance(event, ReplyEnd):
+            self._replying = False
             usage = {"usageMetadata": _usage(event.usage)}
             if event.status == "cancelled":
                 out = [{"serverContent": {"interrupted": True}}]

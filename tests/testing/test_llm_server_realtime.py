@@ -137,13 +137,18 @@ async def test_a_change_noted_on_a_session_record_wakes_a_wait_for_it(
 async def test_the_fake_refuses_an_unknown_gemini_setup_field_closing_the_session(
     fake_llm: FakeLLMServer,
 ) -> None:
-    # (was: taken silently, as the OpenAI fake took an unknown session.update field)
+    # (was: taken silently, as the OpenAI fake took an unknown session.update field; and
+    # labels, which google-genai writes into the Gemini API's setup, was refused)
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosedError
 
     url = fake_llm.gemini_base_url.replace("http://", "wss://")
     path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-    known = {"model": "models/gemini-live", "generation_config": {"temperature": 0.2}}
+    known = {
+        "model": "models/gemini-live",
+        "generation_config": {"temperature": 0.2},
+        "labels": {"team": "voice"},
+    }
     async with connect(url + path, ssl=fake_llm.tls_context) as socket:
         await socket.send(json.dumps({"setup": known}))  # (snake_case, as a raw client's)
         assert json.loads(await socket.recv()) == {"setupComplete": {}}
@@ -351,3 +356,45 @@ async def test_the_fake_closes_an_openai_session_after_a_fatal_error_as_the_api_
     assert (server_error["type"], server_error["code"]) == ("server_error", "server_error")
     assert server_error["close"] == (1011, "The server had an error.")
     assert [record.outcome for record in fake_llm.realtime_sessions] == ["failed", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "sent", "said"),
+    [
+        (
+            {},
+            {"realtimeInput": {"activityStart": {}}},
+            "activity_start can only be sent when automatic activity detection is disabled "
+            "(realtime_input_config.automatic_activity_detection.disabled).",
+        ),
+        (
+            {"realtimeInputConfig": {"activityHandling": "NO_BARGE_IN"}},
+            None,
+            "Invalid value at 'setup.realtime_input_config.activity_handling' "
+            "(type.googleapis.com/google.ai.generativelanguage.v1beta.ActivityHandling), "
+            '"NO_BARGE_IN"',
+        ),
+    ],
+    ids=["mark-with-detection", "handling"],
+)
+async def test_the_fake_refuses_an_activity_mark_or_handling_gemini_does_not_take(
+    fake_llm: FakeLLMServer, setup: dict[str, Any], sent: dict[str, Any] | None, said: str
+) -> None:
+    # (was: activity_start was ignored, with the API's detection on too, and any
+    # activityHandling taken: the fake now does what they say, and refuses what they cannot)
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    url = fake_llm.gemini_base_url.replace("http://", "wss://")
+    path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    async with connect(url + path, ssl=fake_llm.tls_context) as socket:
+        await socket.send(json.dumps({"setup": {"model": "models/gemini-live", **setup}}))
+        if sent is not None:
+            assert json.loads(await socket.recv()) == {"setupComplete": {}}
+            await socket.send(json.dumps(sent))
+        with pytest.raises(ConnectionClosedError) as closed:
+            await socket.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1007
+    record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
+    assert [(error.code, error.message) for error in record.errors] == [("invalid_argument", said)]

@@ -21,8 +21,8 @@ from miniagents.ext.realtime import (
     TurnEnd,
 )
 from miniagents.messages import Message
-from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.realtime.kit import Api, of, planner, question, silence, speech
+from miniagents.testing import FakeLLMServer, LiveRecord, ToolCall
+from tests.ext.realtime.kit import APIS, Api, of, planner, question, silence, speech
 
 
 async def test_the_users_speech_cuts_the_reply_where_it_was_heard(
@@ -71,4 +71,74 @@ async def test_the_users_speech_cuts_the_reply_where_it_was_heard(
     (conversation,) = given
     assistant = [message.text for message in conversation if isinstance(message, AssistantMessage)]
     assert assistant[0] == "Hello "  # the record keeps what was heard, not what was made
+    assert record.errors == []
+
+
+async def _gemini_turn_over_a_reply(
+    fake_llm: FakeLLMServer, *, interrupt: bool
+) -> tuple[list[RealtimePiece], str]:
+    """A Gemini session with ``vad=False``: a typed question, then audio over its reply.
+
+    The reply is held after two pieces; the user's audio (its ``activity_start``) and the end
+    of the input (its ``activity_end``) follow; once the fake has read the end, the reply
+    held is let go (for a reply not cut short). The pieces after the audio, and the item
+    of the reply's first chunk.
+    """
+    gemini = APIS[1]
+    fake_llm.speak(["Hello ", "there, ", "my ", "friend."], pause_after=2)
+    fake_llm.speak(["Yes?"], heard="Wait!")
+    async with MiniAgents():
+        call = gemini.voice(fake_llm, vad=False, interrupt=interrupt).initiate_inquiry()
+        call.send_message("Hi.")
+        reply = call.reply_sequence(finish_call=False)
+        pieces = aiter(reply)
+        heard: list[RealtimePiece] = []
+        while len(heard) < 2:  # (both pieces before the hold)
+            piece = await anext(pieces)
+            if piece.message_class is AudioChunk:
+                heard.append(await piece)
+        chunk = heard[0]
+        assert isinstance(chunk, AudioChunk)
+        assert chunk.item_id is not None
+        call.send_message(PlaybackPosition(item_id=chunk.item_id, played_ms=150))
+        call.send_message(speech(gemini))  # a new turn, typed nothing: the user speaks
+        call.finish()
+
+        def ended(record: LiveRecord) -> bool:  # (the SDK writes its key snake_case)
+            return any("activityEnd" in each.get("realtime_input", {}) for each in record.received)
+
+        record = await fake_llm.wait_realtime_async(0, ended)
+        record.resume()
+        rest = [await each async for each in pieces]
+    return rest, chunk.item_id
+
+
+async def test_without_vad_a_new_turn_cuts_geminis_reply_short(fake_llm: FakeLLMServer) -> None:
+    # (was: the fake ignored activity_start, so Gemini's default activity handling,
+    # START_OF_ACTIVITY_INTERRUPTS, was never seen: the reply went on over the user's turn)
+    rest, item_id = await _gemini_turn_over_a_reply(fake_llm, interrupt=True)
+    (cut,) = of(Interruption, rest)
+    assert (cut.item_id, cut.played_ms, cut.generated_ms) == (item_id, 150, 200)
+    assert (cut.heard, cut.unheard) == ("Hello ", "there, ")
+    assert [turn.status for turn in of(TurnEnd, rest)] == ["cancelled", "completed"]
+    said = [piece.text for piece in of(Transcript, rest) if piece.role == "assistant"]
+    assert said[-1] == "Yes?"
+    record = fake_llm.realtime_sessions[0]
+    assert record.sent_types().count("toolCallCancellation") == 0
+    assert any(each.get("serverContent", {}).get("interrupted") for each in record.sent)
+    assert record.errors == []
+
+
+async def test_without_vad_geminis_reply_goes_on_over_a_new_turn_with_interrupt_false(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the fake answered the turn's activity_end at once, refusing it while the reply
+    # that NO_INTERRUPTION let go on was under way: the turn went unanswered)
+    rest, _ = await _gemini_turn_over_a_reply(fake_llm, interrupt=False)
+    assert of(Interruption, rest) == []
+    assert [turn.status for turn in of(TurnEnd, rest)] == ["completed", "completed"]
+    said = [piece.text for piece in of(Transcript, rest) if piece.role == "assistant"]
+    assert said[-1] == "Yes?"
+    record = fake_llm.realtime_sessions[0]
+    assert not any(each.get("serverContent", {}).get("interrupted") for each in record.sent)
     assert record.errors == []
