@@ -484,19 +484,12 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
                 called = called or isinstance(item, ToolCallMessage)
                 content += _blocks(item)
         messages.append({"role": turn.role, "content": content})
-    last = messages[-1] if messages else None
-    if last is not None and last["role"] == "assistant":
-        content = last["content"]
-        if isinstance(content, str):
-            last["content"] = content.rstrip()
-        elif content and content[-1]["type"] == "text":
-            content[-1] = {**content[-1], "text": content[-1]["text"].rstrip()}
     return messages
 
 
-_CONVERSATION = ConversationRules()
+_CONVERSATION = ConversationRules(trim_last=True)
 """What the Messages API takes: user and assistant turns, alternating from the user's, no
-blank text."""
+blank text, no whitespace at the end of the last assistant text."""
 
 
 def _blocks(item: PromptItem) -> list[dict[str, Any]]:

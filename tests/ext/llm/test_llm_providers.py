@@ -543,6 +543,27 @@ async def test_anthropic_max_tokens_defaults_to_default_max_tokens(server: FakeL
     assert server.requests[0].json["max_tokens"] == DEFAULT_MAX_TOKENS == 4096
 
 
+async def test_anthropic_sends_the_last_assistant_text_without_its_trailing_whitespace(
+    server: FakeLLMServer,
+) -> None:
+    # the API refuses a final assistant text that ends with whitespace (the fake too); a
+    # text left alone is the message's content, texts of one turn its text blocks
+    server.reply(["Better."])
+    server.reply(["Better."])
+    draft = AssistantMessage(text="Rivers run.\n\n")
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        await ask(ANTHROPIC, client, ["Write a line.", draft])
+        await ask(ANTHROPIC, client, ["Write a line.", AssistantMessage(text="Draft: "), draft])
+    assert server.requests[0].json["messages"][-1] == {
+        "role": "assistant",
+        "content": "Rivers run.",
+    }
+    assert server.requests[1].json["messages"][-1]["content"] == [
+        {"type": "text", "text": "Draft: "},
+        {"type": "text", "text": "Rivers run."},
+    ]
+
+
 @pytest.mark.parametrize("how", ["agent-argument", "context-default"])
 async def test_stream_false_sends_one_non_streamed_request_and_gives_one_token(
     llm: LLM, client: SDKClient, server: FakeLLMServer, how: str
