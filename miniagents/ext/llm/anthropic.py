@@ -511,7 +511,7 @@ def _blocks(item: PromptItem) -> list[dict[str, Any]]:
 
 
 def _content(item: PromptText) -> str | list[dict[str, Any]]:
-    """A message's content: its text, or its image blocks then its text."""
+    """A message's content: its text, or its image blocks then its text (if not blank)."""
     if not item.images:
         return item.text
     blocks: list[dict[str, Any]] = []
@@ -521,7 +521,7 @@ def _content(item: PromptText) -> str | list[dict[str, Any]]:
         else:
             source = {"type": "base64", "media_type": image.media_type, "data": image.base64}
         blocks.append({"type": "image", "source": source})
-    if item.text:
+    if item.text.strip():  # (the API refuses a text block of whitespace only)
         blocks.append({"type": "text", "text": item.text})
     return blocks
 

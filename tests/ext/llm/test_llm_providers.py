@@ -55,6 +55,7 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.fallback import is_provider_failure
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
+from miniagents.messages.image import ImagePart
 from miniagents.promising.sentinels import DEFAULT
 from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, manual_time
 from miniagents.testing._anthropic_wire import thinking_signature
@@ -561,6 +562,24 @@ async def test_anthropic_sends_the_last_assistant_text_without_its_trailing_whit
     assert server.requests[1].json["messages"][-1]["content"] == [
         {"type": "text", "text": "Draft: "},
         {"type": "text", "text": "Rivers run."},
+    ]
+
+
+async def test_anthropic_leaves_out_the_blank_text_of_a_message_with_images(
+    server: FakeLLMServer,
+) -> None:
+    # the API refuses a text block of whitespace only; Bedrock left it out already, while
+    # Anthropic sent it (an LLMRequestError for an image sent with a " " caption)
+    server.reply(["A cat."])
+    image = ImagePart(url="https://example.com/cat.png")
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        [answer] = await ask(ANTHROPIC, client, UserMessage(text=" \n", images=(image,)))
+    assert str(answer) == "A cat."
+    assert server.requests[0].json["messages"] == [
+        {
+            "role": "user",
+            "content": [{"type": "image", "source": {"type": "url", "url": image.url}}],
+        }
     ]
 
 
