@@ -484,19 +484,12 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
                 called = called or isinstance(item, ToolCallMessage)
                 content += _blocks(item)
         messages.append({"role": turn.role, "content": content})
-    last = messages[-1] if messages else None
-    if last is not None and last["role"] == "assistant":
-        content = last["content"]
-        if isinstance(content, str):
-            last["content"] = content.rstrip()
-        elif content and content[-1]["type"] == "text":
-            content[-1] = {**content[-1], "text": content[-1]["text"].rstrip()}
     return messages
 
 
-_CONVERSATION = ConversationRules()
+_CONVERSATION = ConversationRules(trim_last=True)
 """What the Messages API takes: user and assistant turns, alternating from the user's, no
-blank text."""
+blank text, no whitespace at the end of the last assistant text."""
 
 
 def _blocks(item: PromptItem) -> list[dict[str, Any]]:
@@ -518,7 +511,7 @@ def _blocks(item: PromptItem) -> list[dict[str, Any]]:
 
 
 def _content(item: PromptText) -> str | list[dict[str, Any]]:
-    """A message's content: its text, or its image blocks then its text."""
+    """A message's content: its text, or its image blocks then its text (if not blank)."""
     if not item.images:
         return item.text
     blocks: list[dict[str, Any]] = []
@@ -528,7 +521,7 @@ def _content(item: PromptText) -> str | list[dict[str, Any]]:
         else:
             source = {"type": "base64", "media_type": image.media_type, "data": image.base64}
         blocks.append({"type": "image", "source": source})
-    if item.text:
+    if item.text.strip():  # (the API refuses a text block of whitespace only)
         blocks.append({"type": "text", "text": item.text})
     return blocks
 

@@ -657,15 +657,12 @@ def _messages(call: LLMCall) -> list[dict[str, Any]]:
             blocks += _item_blocks(item)
         if blocks:
             messages.append({"role": turn.role, "content": blocks})
-    if messages and messages[-1]["role"] == "assistant":
-        content = messages[-1]["content"]
-        if "text" in content[-1]:  # (not blank: a blank text was left out)
-            content[-1] = {**content[-1], "text": content[-1]["text"].rstrip()}
     return messages
 
 
-_CONVERSATION = ConversationRules()
-"""What Converse takes: user and assistant turns, alternating from the user's, no blank text."""
+_CONVERSATION = ConversationRules(trim_last=True)
+"""What Converse takes: user and assistant turns, alternating from the user's, no blank text,
+no whitespace at the end of the last assistant text (Claude's rule)."""
 
 
 def _item_blocks(item: PromptItem) -> list[dict[str, Any]]:

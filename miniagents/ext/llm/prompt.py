@@ -344,11 +344,16 @@ class ConversationRules:
             input) become the user's text.
         skip_blank: Whether a blank text (no images) is left out (the APIs that refuse an
             empty text block, or an empty message).
+        trim_last: Whether the conversation's last text, if the assistant's turn ends
+            with it, goes without its trailing whitespace (Claude's APIs, Anthropic's and
+            Bedrock's, refuse a final assistant text that ends with whitespace); a text
+            that trims to nothing (no images) is left out, and so is a turn left empty.
     """
 
     roles: frozenset[str] | None = frozenset({"user", "assistant"})
     alternate: bool = True
     skip_blank: bool = True
+    trim_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -380,8 +385,9 @@ def turns_for(messages: Sequence[PromptItem], rules: ConversationRules) -> tuple
     (``rules.roles``); a call id another API made that this one would refuse is replaced
     by one made of it (the same for the call and its result); with ``rules.alternate``,
     the turns alternate from the user's, the model's opening turns becoming the user's
-    text; with ``rules.skip_blank``, blank texts are left out. Calls still come each run
-    with its results, as :func:`prompt_of` made them.
+    text; with ``rules.skip_blank``, blank texts are left out; with ``rules.trim_last``,
+    a last assistant text ends with no whitespace. Calls still come each run with its
+    results, as :func:`prompt_of` made them.
 
     Args:
         messages: The conversation.
@@ -419,7 +425,29 @@ def turns_for(messages: Sequence[PromptItem], rules: ConversationRules) -> tuple
         run.append(item)
     if run:
         turns.append(Turn(side, tuple(run)))
+    if rules.trim_last and turns:
+        turns[-1:] = _trimmed(turns[-1])
     return tuple(turns)
+
+
+def _trimmed(turn: Turn) -> list[Turn]:
+    """The last turn, its last text without trailing whitespace if it is the assistant's.
+
+    A text that trims to nothing (no images) is left out (the one before it is the last
+    then), and a turn left empty too.
+    """
+    if turn.role != "assistant":
+        return [turn]
+    items = list(turn.items)
+    while items and isinstance(last := items[-1], PromptText):
+        text = last.text.rstrip()
+        if text or last.images:
+            items[-1] = last if text == last.text else PromptText(last.role, text, last.images)
+            break
+        items.pop()
+    if items == list(turn.items):
+        return [turn]
+    return [Turn(turn.role, tuple(items))] if items else []
 
 
 def _for_api(item: PromptItem, rules: ConversationRules) -> PromptItem | None:

@@ -1351,6 +1351,22 @@ class RunManager:
         run = self.get(found.key, found.owner)  # (made again meanwhile, if room was sought)
         return run if run is not None else self.recover(found)
 
+    async def aturn_room(
+        self, owner: str | None, key: str, pause_key: str, *, group: str | None = None
+    ) -> Response | None:
+        """:meth:`aroom` for a new turn, after the durable runs it replaces are abandoned."""
+        return await _aturn_room(self, owner, key, pause_key, group)
+
+    async def arecovered(
+        self,
+        owner: str | None,
+        key: str,
+        find: Callable[[DurableJobs], Awaitable[FoundRun | None]],
+        replay: Callable[[FoundRun, Run], Awaitable[Run | None]],
+    ) -> Run | Response | None:
+        """``owner``'s run ``key`` of a durable agent, made again after a restart (if found)."""
+        return await _arecovered(self, owner, key, find, replay)
+
     async def apaused_here(
         self,
         owner: str | None,
@@ -1727,6 +1743,82 @@ class RunManager:
             if job.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await job.task
+
+
+async def _aturn_room(
+    manager: RunManager, owner: str | None, key: str, pause_key: str, group: str | None
+) -> Response | None:
+    """``RunManager.aturn_room``: the refusal of ``owner``'s new turn ``key``, if no room.
+
+    A durable agent's turn replaces the runs that have not ended of its chat (of
+    ``group``, an AG-UI thread, if given; else of ``key``): those of this server that
+    are not here (paused before a restart, not made again since) are abandoned first,
+    and, if its runs' approvals are the protocol's, those paused on another server too
+    (see :meth:`~._durable.DurableJobs.aabandon_all`); the room is counted again after.
+
+    Args:
+        manager: The runs of the app.
+        owner: The principal who starts the turn.
+        key: The key of its new job (see :meth:`RunManager.aroom`).
+        pause_key: Its pause key, whose paused jobs it replaces (:meth:`RunManager.aroom`).
+        group: The group whose durable runs it abandons (``None``: those of ``key``).
+
+    Returns:
+        The refusal (a 503 over the app's limit, a 429 over the principal's), or
+        ``None`` if the turn has room.
+    """
+    refused = await manager.aroom(owner, key, pause_key)
+    if refused is not None or manager.durable is None:
+        return refused
+    here = [job.workflow_id for job in manager.jobs(owner)]  # (replaced as live ones)
+    await manager.durable.aabandon_all(
+        owner,
+        None if group is not None else key,
+        group=group,
+        but=here,
+        paused_elsewhere=manager.approval_flow == "protocol",
+    )
+    return await manager.aroom(owner, key, pause_key)  # (taken meanwhile?)
+
+
+async def _arecovered(
+    manager: RunManager,
+    owner: str | None,
+    key: str,
+    find: Callable[[DurableJobs], Awaitable[FoundRun | None]],
+    replay: Callable[[FoundRun, Run], Awaitable[Run | None]],
+) -> Run | Response | None:
+    """``RunManager.arecovered``: ``owner``'s durable run ``key``, made again if found.
+
+    Without a durable agent there is none. If another request made the run again
+    while it was looked for, that run is the answer; else the found job's first run (see
+    :meth:`RunManager.ahere_or_recovered`), which ``replay`` takes on to the run asked for.
+
+    Args:
+        manager: The runs of the app.
+        owner: The principal whose run it is.
+        key: The run asked for, looked for here after ``find``.
+        find: Finds the durable run that made ``key`` (``None``: there is none).
+        replay: Gives the run asked for from the found run and its job's first run
+            (of a job that paused and was resumed: replayed up to a later one).
+
+    Returns:
+        The run; the refusal of its job (no room to make it again); or ``None`` if
+        there is no durable run of it.
+    """
+    durable = manager.durable
+    if durable is None:
+        return None
+    found = await find(durable)
+    if found is None:
+        return None
+    run = manager.get(key, owner)
+    if run is not None:
+        return run  # made again meanwhile by another request
+    first = await manager.ahere_or_recovered(found)
+    if isinstance(first, Response):
+        return first
+    return await replay(found, first)
 
 
 def _waited_on(run: Run) -> bool:

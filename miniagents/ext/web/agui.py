@@ -63,6 +63,7 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
 from miniagents.ext.web._app import runs_app
+from miniagents.ext.web._durable import DurableJobs, FoundRun
 from miniagents.ext.web._guard import Door
 from miniagents.ext.web._http import (
     StartBody,
@@ -280,22 +281,12 @@ class _AGUIRuns:
             return _run_exists(run_input)
         if run_input.resume:
             return await self._aresume(owner, run_input)
-        refused = await manager.aroom(owner, run_input.run_id, run_input.thread_id)
+        thread = run_input.thread_id
+        refused = await manager.aturn_room(owner, run_input.run_id, thread, group=thread)
         if refused is not None:
             return refused
-        if manager.durable is not None:  # (the jobs here: those paused replaced as live ones)
-            here = [job.workflow_id for job in manager.jobs(owner)]
-            await manager.durable.aabandon_all(
-                owner,
-                group=run_input.thread_id,
-                but=here,
-                paused_elsewhere=manager.approval_flow == "protocol",
-            )
-            refused = await manager.aroom(owner, run_input.run_id, run_input.thread_id)
-            if refused is not None:
-                return refused
-            if manager.get(run_input.run_id, owner) is not None:  # (started meanwhile)
-                return _run_exists(run_input)
+        if manager.durable is not None and manager.get(run_input.run_id, owner) is not None:
+            return _run_exists(run_input)  # (started meanwhile, while the room was sought)
         try:
             messages = agui_input_messages(run_input.messages)
         except (HashKeyError, RecursionError):  # (a call's arguments: frozen, or parsed)
@@ -368,22 +359,23 @@ class _AGUIRuns:
         The run that resumed a paused job is found by its name: the job is made again
         (if it is not here) and replayed up to it.
         """
-        manager, durable = self.manager, self.manager.durable
-        if durable is None:
-            return None
-        found = await durable.afind(owner, key=run_id) or await durable.afind_named(owner, run_id)
-        if found is None:
-            return None
-        run = manager.get(run_id, owner)
-        if run is not None:
-            return run  # made again meanwhile by another request
-        first = await manager.ahere_or_recovered(found)  # (it replaces no paused run of its thread)
-        if isinstance(first, Response) or found.key == run_id:
-            return first
-        runs = [point.run for point in found.pauses]
-        if run_id in runs:  # replayed up to the pause it resumed
-            await first.job.arun_after(runs.index(run_id) + 1)
-        return manager.get(run_id, owner)
+        manager = self.manager
+
+        async def afind(durable: DurableJobs) -> FoundRun | None:
+            return await durable.afind(owner, key=run_id) or await durable.afind_named(
+                owner, run_id
+            )
+
+        async def areplay(found: FoundRun, first: Run) -> Run | None:
+            if found.key == run_id:
+                return first
+            runs = [point.run for point in found.pauses]
+            if run_id in runs:  # replayed up to the pause it resumed
+                await first.job.arun_after(runs.index(run_id) + 1)
+            return manager.get(run_id, owner)
+
+        # (its first run, made again, replaces no paused run of its thread)
+        return await manager.arecovered(owner, run_id, afind, areplay)
 
 
 def _run_exists(run_input: RunAgentInput) -> Response:

@@ -49,6 +49,7 @@ from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
 
 if TYPE_CHECKING:
+    from miniagents.ext.web._durable import DurableJobs, FoundRun
     from miniagents.ext.web._protocol import Encoder
 
 __all__ = [
@@ -272,15 +273,10 @@ class _AISDKRuns:
         except (HashKeyError, RecursionError):  # (a call's arguments, frozen)
             return too_deep("invalid_chat_request")
         kwargs = dict(self.arguments(chat)) if self.arguments is not None else {}
-        if manager.durable is not None:  # (the job here: replaced by start_new, as live)
-            here = manager.job(chat.id, owner)
-            but = () if here is None else (here.workflow_id,)
-            await manager.durable.aabandon_all(
-                owner, chat.id, but=but, paused_elsewhere=manager.approval_flow == "protocol"
-            )
-            refused = await manager.aroom(owner, chat.id, chat.id)  # (taken meanwhile?)
-            if refused is not None:
-                return refused
+        # (counted again: a bad request above was refused before any run was abandoned)
+        refused = await manager.aturn_room(owner, chat.id, chat.id)
+        if refused is not None:
+            return refused
         ids = manager.protocol.ids(chat.id, f"msg-{secrets.token_hex(8)}")
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 
@@ -334,19 +330,15 @@ class _AISDKRuns:
         chat's last request made). A run that has ended is made again only for a client
         that ``reconnecting`` (with a ``Last-Event-ID``) wants the rest of it.
         """
-        manager, durable = self.manager, self.manager.durable
-        if durable is None:
-            return None
-        found = await durable.afind(owner, key=chat_id)
-        if found is None or (found.ended and not reconnecting):
-            return None
-        run = manager.get(chat_id, owner)
-        if run is not None:
-            return run  # made again meanwhile by another request
-        recovered = await manager.ahere_or_recovered(found)
-        if isinstance(recovered, Response):
-            return recovered
-        return await recovered.job.arun_after(len(found.pauses))
+
+        async def afind(durable: DurableJobs) -> FoundRun | None:
+            found = await durable.afind(owner, key=chat_id)
+            return None if found is None or (found.ended and not reconnecting) else found
+
+        async def areplay(found: FoundRun, first: Run) -> Run:
+            return await first.job.arun_after(len(found.pauses))
+
+        return await self.manager.arecovered(owner, chat_id, afind, areplay)
 
 
 def _approval_responses(chat: ChatRequest) -> list[_ApprovalResponse] | Response:

@@ -55,6 +55,7 @@ from miniagents.ext.llm.errors import (
 )
 from miniagents.ext.llm.fallback import is_provider_failure
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
+from miniagents.messages.image import ImagePart
 from miniagents.promising.sentinels import DEFAULT
 from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, manual_time
 from miniagents.testing._anthropic_wire import thinking_signature
@@ -541,6 +542,45 @@ async def test_anthropic_max_tokens_defaults_to_default_max_tokens(server: FakeL
     async with ANTHROPIC.client(server) as client, MiniAgents():
         await ask(ANTHROPIC, client, "hi")
     assert server.requests[0].json["max_tokens"] == DEFAULT_MAX_TOKENS == 4096
+
+
+async def test_anthropic_sends_the_last_assistant_text_without_its_trailing_whitespace(
+    server: FakeLLMServer,
+) -> None:
+    # the API refuses a final assistant text that ends with whitespace (the fake too); a
+    # text left alone is the message's content, texts of one turn its text blocks
+    server.reply(["Better."])
+    server.reply(["Better."])
+    draft = AssistantMessage(text="Rivers run.\n\n")
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        await ask(ANTHROPIC, client, ["Write a line.", draft])
+        await ask(ANTHROPIC, client, ["Write a line.", AssistantMessage(text="Draft: "), draft])
+    assert server.requests[0].json["messages"][-1] == {
+        "role": "assistant",
+        "content": "Rivers run.",
+    }
+    assert server.requests[1].json["messages"][-1]["content"] == [
+        {"type": "text", "text": "Draft: "},
+        {"type": "text", "text": "Rivers run."},
+    ]
+
+
+async def test_anthropic_leaves_out_the_blank_text_of_a_message_with_images(
+    server: FakeLLMServer,
+) -> None:
+    # the API refuses a text block of whitespace only; Bedrock left it out already, while
+    # Anthropic sent it (an LLMRequestError for an image sent with a " " caption)
+    server.reply(["A cat."])
+    image = ImagePart(url="https://example.com/cat.png")
+    async with ANTHROPIC.client(server) as client, MiniAgents():
+        [answer] = await ask(ANTHROPIC, client, UserMessage(text=" \n", images=(image,)))
+    assert str(answer) == "A cat."
+    assert server.requests[0].json["messages"] == [
+        {
+            "role": "user",
+            "content": [{"type": "image", "source": {"type": "url", "url": image.url}}],
+        }
+    ]
 
 
 @pytest.mark.parametrize("how", ["agent-argument", "context-default"])

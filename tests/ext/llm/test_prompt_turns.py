@@ -87,3 +87,37 @@ def test_the_usual_prompt_is_one_turn_of_its_own() -> None:
     only = PromptText("user", "Hi")
     assert turns_for((only,), STRICT) == (Turn("user", (only,)),)
     assert turns_for((), STRICT) == ()
+
+
+def test_trim_last_ends_the_last_assistant_text_with_no_whitespace() -> None:
+    # Claude's rule (Anthropic's and Bedrock's providers, one rule for both): only the last
+    # text of a conversation that ends with the assistant's turn loses its whitespace
+    claude = ConversationRules(trim_last=True)
+    conversation = (
+        PromptText("user", "Write a line. "),
+        PromptText("assistant", "Rivers run.\n\n"),
+    )
+    assert shape(turns_for(conversation, claude)) == [
+        ("user", ["user:Write a line. "]),
+        ("assistant", ["assistant:Rivers run."]),
+    ]
+    assert shape(turns_for(conversation, STRICT))[-1] == (
+        "assistant",
+        ["assistant:Rivers run.\n\n"],
+    )
+    ended_by_the_user = (*conversation, PromptText("user", "Thanks.\n"))
+    assert shape(turns_for(ended_by_the_user, claude))[1:] == [
+        ("assistant", ["assistant:Rivers run.\n\n"]),
+        ("user", ["user:Thanks.\n"]),
+    ]
+    ended_by_a_call = (*conversation, CALL)
+    assert shape(turns_for(ended_by_a_call, claude))[-1] == (
+        "assistant",
+        ["assistant:Rivers run.\n\n", 'assistant:{"q": "x"}'],
+    )
+    # a text that trims to nothing is left out, as a blank one (were blank texts kept)
+    keeping = ConversationRules(skip_blank=False, trim_last=True)
+    blank_last = (*conversation, PromptText("assistant", " \n"))
+    assert shape(turns_for(blank_last, keeping))[-1] == ("assistant", ["assistant:Rivers run."])
+    only_blank = (PromptText("user", "Hi"), PromptText("assistant", "\n"))
+    assert shape(turns_for(only_blank, keeping)) == [("user", ["user:Hi"])]
