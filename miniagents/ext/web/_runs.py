@@ -109,6 +109,8 @@ __all__ = [
     "Pause",
     "Run",
     "RunManager",
+    "arecovered",
+    "aturn_room",
     "check_agent",
 ]
 
@@ -1351,22 +1353,6 @@ class RunManager:
         run = self.get(found.key, found.owner)  # (made again meanwhile, if room was sought)
         return run if run is not None else self.recover(found)
 
-    async def aturn_room(
-        self, owner: str | None, key: str, pause_key: str, *, group: str | None = None
-    ) -> Response | None:
-        """:meth:`aroom` for a new turn, after the durable runs it replaces are abandoned."""
-        return await _aturn_room(self, owner, key, pause_key, group)
-
-    async def arecovered(
-        self,
-        owner: str | None,
-        key: str,
-        find: Callable[[DurableJobs], Awaitable[FoundRun | None]],
-        replay: Callable[[FoundRun, Run], Awaitable[Run | None]],
-    ) -> Run | Response | None:
-        """``owner``'s run ``key`` of a durable agent, made again after a restart (if found)."""
-        return await _arecovered(self, owner, key, find, replay)
-
     async def apaused_here(
         self,
         owner: str | None,
@@ -1745,10 +1731,10 @@ class RunManager:
                     await job.task
 
 
-async def _aturn_room(
-    manager: RunManager, owner: str | None, key: str, pause_key: str, group: str | None
+async def aturn_room(
+    manager: RunManager, owner: str | None, key: str, pause_key: str, *, group: str | None = None
 ) -> Response | None:
-    """``RunManager.aturn_room``: the refusal of ``owner``'s new turn ``key``, if no room.
+    """The refusal of ``owner``'s new turn ``key`` in ``manager``, if it has no room.
 
     A durable agent's turn replaces the runs that have not ended of its chat (of
     ``group``, an AG-UI thread, if given; else of ``key``): those of this server that
@@ -1781,14 +1767,14 @@ async def _aturn_room(
     return await manager.aroom(owner, key, pause_key)  # (taken meanwhile?)
 
 
-async def _arecovered(
+async def arecovered(
     manager: RunManager,
     owner: str | None,
     key: str,
     find: Callable[[DurableJobs], Awaitable[FoundRun | None]],
     replay: Callable[[FoundRun, Run], Awaitable[Run | None]],
 ) -> Run | Response | None:
-    """``RunManager.arecovered``: ``owner``'s durable run ``key``, made again if found.
+    """``owner``'s durable run ``key`` in ``manager``, made again if found.
 
     Without a durable agent there is none. If another request made the run again
     while it was looked for, that run is the answer; else the found job's first run (see

@@ -82,7 +82,7 @@ from miniagents.ext.web._protocol import (
     WebProtocol,
     json_text,
 )
-from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
+from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager, arecovered, aturn_room
 from miniagents.ext.web._usage import JobUsage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
@@ -282,7 +282,7 @@ class _AGUIRuns:
         if run_input.resume:
             return await self._aresume(owner, run_input)
         thread = run_input.thread_id
-        refused = await manager.aturn_room(owner, run_input.run_id, thread, group=thread)
+        refused = await aturn_room(manager, owner, run_input.run_id, thread, group=thread)
         if refused is not None:
             return refused
         if manager.durable is not None and manager.get(run_input.run_id, owner) is not None:
@@ -375,7 +375,7 @@ class _AGUIRuns:
             return manager.get(run_id, owner)
 
         # (its first run, made again, replaces no paused run of its thread)
-        return await manager.arecovered(owner, run_id, afind, areplay)
+        return await arecovered(manager, owner, run_id, afind, areplay)
 
 
 def _run_exists(run_input: RunAgentInput) -> Response:

@@ -39,7 +39,7 @@ from miniagents.ext.web._protocol import (
     WebProtocol,
     json_text,
 )
-from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager
+from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager, arecovered, aturn_room
 from miniagents.ext.web._usage import JobUsage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
@@ -274,7 +274,7 @@ class _AISDKRuns:
             return too_deep("invalid_chat_request")
         kwargs = dict(self.arguments(chat)) if self.arguments is not None else {}
         # (counted again: a bad request above was refused before any run was abandoned)
-        refused = await manager.aturn_room(owner, chat.id, chat.id)
+        refused = await aturn_room(manager, owner, chat.id, chat.id)
         if refused is not None:
             return refused
         ids = manager.protocol.ids(chat.id, f"msg-{secrets.token_hex(8)}")
@@ -338,7 +338,7 @@ class _AISDKRuns:
         async def areplay(found: FoundRun, first: Run) -> Run:
             return await first.job.arun_after(len(found.pauses))
 
-        return await self.manager.arecovered(owner, chat_id, afind, areplay)
+        return await arecovered(self.manager, owner, chat_id, afind, areplay)
 
 
 def _approval_responses(chat: ChatRequest) -> list[_ApprovalResponse] | Response:
