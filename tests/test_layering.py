@@ -616,9 +616,6 @@ def test_no_module_of_the_streams_touches_the_private_state_of_another_module_s_
 LLM_EXTENSION = sorted((PACKAGE / "ext" / "llm").rglob("*.py"))
 
 LLM_PRIVATE_STATE_ALLOWED: dict[tuple[str, str], str] = {
-    ("miniagents.ext.llm._gate", "_task"): (
-        "the task of a stall watch's stream (_stall.py), read by the gate it waits in line at"
-    ),
     ("miniagents.ext.llm.sdk_calls", "_client"): (
         "the SDK client's HTTP client (the SDK's attribute, read by name: not the method of "
         "compatible.py's class)"

@@ -100,38 +100,15 @@ class CaseRecording:
 
     def usage(self) -> UsageTotals:
         """What the model calls recorded so far used (as ``ReplyTree.usage`` sums them)."""
-        requests = unpriced = 0
-        input_tokens = output_tokens = cached = written = reasoning = 0
-        cost = 0.0
+        used: list[UsageTotals] = []
         stack: list[_Node] = list(self.children)
         while stack:
             node = stack.pop()
             if isinstance(node, _ModelNode):
-                requests += 1
-                finish = node.finish
-                price = None if finish is None else node.cost(finish)
-                if price is None:
-                    unpriced += 1
-                else:
-                    cost += price
-                if finish is not None:
-                    input_tokens += finish.input_tokens or 0
-                    output_tokens += finish.output_tokens or 0
-                    cached += finish.cached_input_tokens or 0
-                    written += finish.cache_write_tokens or 0
-                    reasoning += finish.reasoning_tokens or 0
+                used.append(node.usage())
             else:
                 stack.extend(node.children)
-        return UsageTotals(
-            requests=requests,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_input_tokens=cached,
-            cache_write_tokens=written,
-            reasoning_tokens=reasoning,
-            cost_usd=cost,
-            unpriced_requests=unpriced,
-        )
+        return UsageTotals.summed(used)
 
 
 current_step: contextvars.ContextVar[CaseRecording | _AgentNode | _ToolNode | None] = (
@@ -269,6 +246,23 @@ class _ModelNode(_StepNode):
         """What the call cost, by the price of its model (``None``: unknown)."""
         usage = reported_usage(finish)
         return cost_usd(finish.model or self.model, usage, self.price_provider)
+
+    def usage(self) -> UsageTotals:
+        """What the call used so far (its tokens once its ``Finish`` came; unknown: none)."""
+        finish = self.finish
+        if finish is None:
+            return UsageTotals(requests=1, unpriced_requests=1)
+        price = self.cost(finish)
+        return UsageTotals(
+            requests=1,
+            input_tokens=finish.input_tokens or 0,
+            output_tokens=finish.output_tokens or 0,
+            cached_input_tokens=finish.cached_input_tokens or 0,
+            cache_write_tokens=finish.cache_write_tokens or 0,
+            reasoning_tokens=finish.reasoning_tokens or 0,
+            cost_usd=price or 0.0,
+            unpriced_requests=int(price is None),
+        )
 
     def step(self) -> ModelCall:
         finish = self.finish if self.finish is not None else _UNREPORTED

@@ -417,13 +417,8 @@ class EvalReport:
 
 
 def usage_sum(usages: Iterable[UsageTotals]) -> UsageTotals:
-    """The sum of several ``UsageTotals``."""
-    totals: dict[str, float] = dict.fromkeys(UsageTotals.__dataclass_fields__, 0)
-    for usage in usages:
-        for name in totals:
-            totals[name] += getattr(usage, name)
-    counts = {name: int(value) for name, value in totals.items() if name != "cost_usd"}
-    return UsageTotals(**counts, cost_usd=float(totals["cost_usd"]))
+    """The sum of several ``UsageTotals`` (:meth:`UsageTotals.summed`'s)."""
+    return UsageTotals.summed(usages)
 
 
 # -- rendering helpers (the comparison's table uses them too) --------------------------------

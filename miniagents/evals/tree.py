@@ -242,17 +242,7 @@ class ReplyTree:
         A call without a known cost (a model without a price, or tokens not reported)
         adds none and counts in ``unpriced_requests``: ``cost_usd`` is then a lower bound.
         """
-        calls = self.model_calls()
-        return UsageTotals(
-            requests=len(calls),
-            input_tokens=sum(call.input_tokens or 0 for call in calls),
-            output_tokens=sum(call.output_tokens or 0 for call in calls),
-            cached_input_tokens=sum(call.cached_input_tokens or 0 for call in calls),
-            cache_write_tokens=sum(call.cache_write_tokens or 0 for call in calls),
-            reasoning_tokens=sum(call.reasoning_tokens or 0 for call in calls),
-            cost_usd=sum(call.cost_usd or 0.0 for call in calls),
-            unpriced_requests=sum(call.cost_usd is None for call in calls),
-        )
+        return UsageTotals.summed(_usage_of(call) for call in self.model_calls())
 
     def render(self) -> str:
         """The tree as indented lines, one per step (for a report or a failing test)."""
@@ -311,6 +301,20 @@ def step_from_dict(data: object) -> Step:
             f"A step of kind {kind!r} with fields it does not have: {error}"
         ) from None
     raise EvalReportError(f"A step's kind is agent, tool or model, not {kind!r}.")
+
+
+def _usage_of(call: ModelCall) -> UsageTotals:
+    """What one model call used, as a ``UsageTotals`` to sum (unknown counts add none)."""
+    return UsageTotals(
+        requests=1,
+        input_tokens=call.input_tokens or 0,
+        output_tokens=call.output_tokens or 0,
+        cached_input_tokens=call.cached_input_tokens or 0,
+        cache_write_tokens=call.cache_write_tokens or 0,
+        reasoning_tokens=call.reasoning_tokens or 0,
+        cost_usd=call.cost_usd or 0.0,
+        unpriced_requests=int(call.cost_usd is None),
+    )
 
 
 def _as_dict(step: Step, kind: str) -> dict[str, object]:

@@ -31,6 +31,7 @@ from miniagents.ext.llm.pricing import cost_usd
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
 from miniagents.ext.llm.recording import LLMCallRecorder, record_llm_calls, recorded_llm_call
 from miniagents.ext.llm.usage import REMOTE_PIECES_AHEAD
+from miniagents.ext.realtime import RealtimeUsage
 from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.lowlevel import (
     CallerEnd,
@@ -84,6 +85,13 @@ def check_usage_of_a_reply(usage: TokenUsage) -> None:
     assert_type(TokenUsage.summed([usage, usage]), TokenUsage)
     assert_type(TokenUsage.summed(u for u in (usage,)), TokenUsage)
     TokenUsage.summed(usage)  # type: ignore[arg-type]
+
+
+def check_realtime_usage_summed(usage: RealtimeUsage, reply: TokenUsage) -> None:
+    assert_type(RealtimeUsage.summed([usage, usage]), RealtimeUsage)
+    assert_type(RealtimeUsage.summed([usage]).output_audio_tokens, int | None)
+    assert_type(TokenUsage.summed([reply, usage]), TokenUsage)
+    RealtimeUsage.summed([reply])  # type: ignore[list-item]
 
 
 async def check_budgets_given() -> None:

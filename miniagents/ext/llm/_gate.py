@@ -71,7 +71,7 @@ class _Gate:
             stream, waiting = line.popleft()
             if not waiting.done():  # else cancelled: its task left
                 self.holder = stream
-                self.tasks.discard(stream._task)
+                self.tasks.discard(stream._driver)
                 waiting.set_result(None)
                 return
 
@@ -103,7 +103,7 @@ class InTurn(Generic[T]):
         events: The stream.
     """
 
-    __slots__ = ("_gate", "_next", "_state", "_step", "_task", "_waiting")
+    __slots__ = ("_driver", "_gate", "_next", "_state", "_step", "_waiting")
 
     def __init__(self, events: AsyncIterator[T]) -> None:
         self._next = events.__anext__
@@ -115,7 +115,8 @@ class InTurn(Generic[T]):
         self._step: Generator[Any, None, T] | None = None
         self._state = _RUNNING
         self._waiting: asyncio.Future[None] | None = None
-        self._task: asyncio.Task[Any] | None = None
+        self._driver: asyncio.Task[Any] | None = None
+        """The task driving the steps, kept once it waits in line (the gate's ``tasks``)."""
 
     def __aiter__(self) -> InTurn[T]:
         return self
@@ -140,7 +141,7 @@ class InTurn(Generic[T]):
                 elif holder is not self:
                     waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                     gate.line.append((self, waiting))
-                    self._task = task = asyncio.current_task()
+                    self._driver = task = asyncio.current_task()
                     gate.tasks.add(task)
                     self._state = _IN_LINE
                     self._waiting = waiting
@@ -176,7 +177,7 @@ class InTurn(Generic[T]):
         if self._state == _IN_LINE and self._gate.holder is not self:
             assert self._waiting is not None
             self._waiting.cancel()  # (the task's cancellation has cancelled it already)
-            self._gate.tasks.discard(self._task)
+            self._gate.tasks.discard(self._driver)
             self._state = _AWAY
 
     def _away(self, waited: object) -> object:

@@ -12,7 +12,7 @@ reply class of ``openai_agent``, so ``reply[0].model`` type-checks, and
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TypeAlias, TypeVar, Union
+from typing import Self, TypeAlias, TypeVar, Union
 
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
@@ -76,12 +76,13 @@ class TokenUsage(Frozen):
         return ((name, value) for name, value in super().__repr_args__() if value is not None)
 
     @classmethod
-    def summed(cls, usages: Iterable[TokenUsage]) -> TokenUsage:
+    def summed(cls, usages: Iterable[Self]) -> Self:
         """The ``usages`` summed, field by field (e.g. the texts of one run's reply).
 
         A count is the sum of the usages that know it; one that none of them knows stays
         unknown (``None``), so no usages sum to a ``TokenUsage()`` that knows nothing. (A
-        ``cost_usd`` known of some usages only is the sum of theirs: a lower bound.)
+        ``cost_usd`` known of some usages only is the sum of theirs: a lower bound.) A
+        subclass sums its own fields too, into one of its own (``RealtimeUsage.summed``).
         """
         known = tuple(usages)
         found: dict[str, object] = {}

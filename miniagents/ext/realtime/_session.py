@@ -692,7 +692,9 @@ class Session:
             self._trace.events.put_nowait(None)
             self._trace = None
         self._turns += 1
-        self._usage = _added(self._usage, usage)
+        if usage is not None:
+            total = self._usage
+            self._usage = usage if total is None else RealtimeUsage.summed((total, usage))
         self._ctx.reply(
             TurnEnd(
                 status=event.status,
@@ -883,19 +885,6 @@ def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str, replayed
         response_id=event.response_id,
         replayed=replayed,
     )
-
-
-def _added(total: RealtimeUsage | None, more: RealtimeUsage | None) -> RealtimeUsage | None:
-    """``total`` with ``more`` added, field by field (a count either lacks adds none)."""
-    if more is None:
-        return total
-    if total is None:
-        return more
-    summed: dict[str, Any] = {}
-    for name in RealtimeUsage.model_fields:
-        a, b = getattr(total, name), getattr(more, name)
-        summed[name] = b if a is None else a if b is None else a + b
-    return RealtimeUsage(**summed)
 
 
 def _exceeded(budget: Budget) -> tuple[str, float, float] | None:

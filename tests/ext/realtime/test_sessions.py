@@ -30,6 +30,7 @@ from miniagents.ext.realtime import (
     RealtimeConnectionError,
     RealtimeInputError,
     RealtimeServerError,
+    RealtimeUsage,
     SessionEnd,
     SessionSetup,
     Transcript,
@@ -790,3 +791,12 @@ async def test_an_openai_session_the_api_expires_ends_with_its_error_told_once(
     assert record.sent_types()[-1] == "error"  # (then the close, code 1001)
     told = [each for each in caplog.records if each.levelname in ("WARNING", "ERROR")]
     assert told == []  # (the close after the error is no second error, nor a lost one)
+
+
+def test_realtime_usages_sum_to_a_realtime_usage_text_and_audio_apart() -> None:
+    first = RealtimeUsage(input_tokens=30, input_audio_tokens=20, output_audio_tokens=30)
+    second = RealtimeUsage(input_tokens=5, input_text_tokens=5, cost_usd=0.25)
+    total = RealtimeUsage.summed((first, second))
+    assert isinstance(total, RealtimeUsage)
+    assert (total.input_tokens, total.input_text_tokens, total.input_audio_tokens) == (35, 5, 20)
+    assert (total.output_audio_tokens, total.output_text_tokens, total.cost_usd) == (30, None, 0.25)
