@@ -307,6 +307,7 @@ class GeminiLiveWire:
         detection = _get(realtime, "automaticActivityDetection") or {}
         session.vad = not _get(detection, "disabled")
         session.interrupt_response = str(handling).upper() != "NO_INTERRUPTION"
+        session.turn_waits = True  # (a turn ended over a reply let go on: answered after it)
         silence = _get(detection, "silenceDurationMs")
         if silence is not None:
             session.silence_ms = int(silence)
