@@ -351,10 +351,10 @@ class GeminiLiveWire:
         text = _get(given, "text")
         if isinstance(text, str):
             session.user_text(text)
-            session.start_reply()
+            session.reply_after()  # (a reply under way: once it ends)
         if _get(given, "audioStreamEnd") and session.speaking:
             session.commit()
-            session.start_reply()
+            session.reply_after()
         elif "activityEnd" in marks:
             session.commit()
             session.reply_after()  # (NO_INTERRUPTION: once the model's turn ends)
@@ -373,7 +373,7 @@ class GeminiLiveWire:
                 {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}
             )
         if _get(content, "turnComplete"):
-            session.start_reply()
+            session.reply_after()
 
     def _tool_response(self, session: LiveSession, given: Mapping[str, Any]) -> None:
         responses = _get(given, "functionResponses") or []
