@@ -429,6 +429,8 @@ class GeminiLiveWire:
                 if withdrawn:  # (its calls not answered yet: not to be run, nor answered)
                     self._pending_calls.difference_update(withdrawn)
                     out.append({"toolCallCancellation": {"ids": withdrawn}})
+                # (an interrupted turn completes too: interrupted, then turnComplete)
+                out.append({"serverContent": {"turnComplete": True}})
                 return [*out, usage]
             return [
                 {"serverContent": {"generationComplete": True}},

@@ -126,6 +126,10 @@ async def test_without_vad_a_new_turn_cuts_geminis_reply_short(fake_llm: FakeLLM
     record = fake_llm.realtime_sessions[0]
     assert record.sent_types().count("toolCallCancellation") == 0
     assert any(each.get("serverContent", {}).get("interrupted") for each in record.sent)
+    told = [each.get("serverContent", {}) for each in record.sent]
+    cut = next(index for index, each in enumerate(told) if each.get("interrupted"))
+    marks = [mark for each in told[cut:] for mark in each if mark.endswith("Complete")]
+    assert marks[:1] == ["turnComplete"]  # (was: none, the interrupted turn never completed)
     assert record.errors == []
 
 
@@ -178,4 +182,3 @@ async def test_with_vad_geminis_reply_goes_on_and_answers_the_turn_with_interrup
     assert said[-1] == "Yes?"
     assert not any(each.get("serverContent", {}).get("interrupted") for each in record.sent)
     assert record.errors == []
-
