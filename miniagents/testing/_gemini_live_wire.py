@@ -307,6 +307,7 @@ class GeminiLiveWire:
         detection = _get(realtime, "automaticActivityDetection") or {}
         session.vad = not _get(detection, "disabled")
         session.interrupt_response = str(handling).upper() != "NO_INTERRUPTION"
+        session.turn_waits = True  # (a turn ended over a reply let go on: answered after it)
         silence = _get(detection, "silenceDurationMs")
         if silence is not None:
             session.silence_ms = int(silence)
@@ -350,10 +351,10 @@ class GeminiLiveWire:
         text = _get(given, "text")
         if isinstance(text, str):
             session.user_text(text)
-            session.start_reply()
+            session.reply_after()  # (a reply under way: once it ends)
         if _get(given, "audioStreamEnd") and session.speaking:
             session.commit()
-            session.start_reply()
+            session.reply_after()
         elif "activityEnd" in marks:
             session.commit()
             session.reply_after()  # (NO_INTERRUPTION: once the model's turn ends)
@@ -372,7 +373,7 @@ class GeminiLiveWire:
                 {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}
             )
         if _get(content, "turnComplete"):
-            session.start_reply()
+            session.reply_after()
 
     def _tool_response(self, session: LiveSession, given: Mapping[str, Any]) -> None:
         responses = _get(given, "functionResponses") or []
@@ -428,6 +429,8 @@ class GeminiLiveWire:
                 if withdrawn:  # (its calls not answered yet: not to be run, nor answered)
                     self._pending_calls.difference_update(withdrawn)
                     out.append({"toolCallCancellation": {"ids": withdrawn}})
+                # (an interrupted turn completes too: interrupted, then turnComplete)
+                out.append({"serverContent": {"turnComplete": True}})
                 return [*out, usage]
             return [
                 {"serverContent": {"generationComplete": True}},

@@ -11,7 +11,8 @@ calls of it and renders what it does as the API's events (:data:`LiveEvent`).
 whose loudest sample passes :data:`LOUD` is speech: the first one starts the user's turn
 (and interrupts the model's reply in progress, if any); once ``silence_ms`` of quiet audio
 follow, the turn ends: the audio is committed as a user item, transcribed (the next
-:class:`SpokenReply`'s ``heard``, or ``"(N ms of speech)"``), and the model answers.
+:class:`SpokenReply`'s ``heard``, or ``"(N ms of speech)"``), and the model answers (over a
+reply the speech did not interrupt: OpenAI refuses a second reply, Gemini answers after it).
 Times are audio time (the bytes' length), never the wall clock, so a test that sends its
 audio at once gets the same events as one that sends it at real-time pace.
 
@@ -428,6 +429,9 @@ class LiveSession:
         """Whether the end of the user's speech starts a reply."""
         self.interrupt_response = True
         """Whether the user's speech cancels the reply in progress."""
+        self.turn_waits = False
+        """Whether a turn the voice detection ends during a reply is answered once the reply
+        ends (Gemini), rather than refused as a second reply (OpenAI)."""
         self.silence_ms = 500
         """How long a quiet stretch ends the user's turn."""
         self.text_only = False
@@ -522,7 +526,7 @@ class LiveSession:
                 self.emit(SpeechEdge(False, item_id, self._audio_ms))
                 self._commit(item_id, self._speech_ms - self._quiet_ms)
                 if self.create_response:
-                    self.start_reply()
+                    self.reply_after() if self.turn_waits else self.start_reply()
 
     def commit(self) -> None:
         """The client ends the user's turn itself (without server VAD)."""

@@ -398,3 +398,36 @@ async def test_the_fake_refuses_an_activity_mark_or_handling_gemini_does_not_tak
     assert closed.value.rcvd.code == 1007
     record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
     assert [(error.code, error.message) for error in record.errors] == [("invalid_argument", said)]
+
+
+async def test_a_gemini_text_turn_during_a_reply_is_answered_after_it(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: a realtimeInput text turn started a reply at once, refused while one was under
+    # way and told to nobody: the turn went unanswered)
+    from websockets.asyncio.client import connect
+
+    fake_llm.speak(["Hello ", "there."], pause_after=1)
+    fake_llm.speak(["Yes?"])
+    url = fake_llm.gemini_base_url.replace("http://", "wss://")
+    path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    async with connect(url + path, ssl=fake_llm.tls_context) as socket:
+
+        async def until_turn_complete() -> None:
+            while "turnComplete" not in json.loads(await asyncio.wait_for(socket.recv(), 10)).get(
+                "serverContent", {}
+            ):
+                pass
+
+        await socket.send(json.dumps({"setup": {"model": "models/gemini-live"}}))
+        assert json.loads(await socket.recv()) == {"setupComplete": {}}
+        await socket.send(json.dumps({"realtimeInput": {"text": "Hi."}}))
+        first = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert "modelTurn" in first["serverContent"]  # (the reply's first piece: then held)
+        await socket.send(json.dumps({"realtimeInput": {"text": "Wait!"}}))
+        record = await fake_llm.wait_realtime_async(0, lambda record: len(record.received) >= 3)
+        record.resume()
+        await until_turn_complete()
+        await until_turn_complete()  # the second turn's answer
+    assert [each.transcript for each in record.replies] == [("Hello ", "there."), ("Yes?",)]
+    assert record.errors == []

@@ -126,6 +126,10 @@ async def test_without_vad_a_new_turn_cuts_geminis_reply_short(fake_llm: FakeLLM
     record = fake_llm.realtime_sessions[0]
     assert record.sent_types().count("toolCallCancellation") == 0
     assert any(each.get("serverContent", {}).get("interrupted") for each in record.sent)
+    told = [each.get("serverContent", {}) for each in record.sent]
+    cut = next(index for index, each in enumerate(told) if each.get("interrupted"))
+    marks = [mark for each in told[cut:] for mark in each if mark.endswith("Complete")]
+    assert marks[:1] == ["turnComplete"]  # (was: none, the interrupted turn never completed)
     assert record.errors == []
 
 
@@ -140,5 +144,41 @@ async def test_without_vad_geminis_reply_goes_on_over_a_new_turn_with_interrupt_
     said = [piece.text for piece in of(Transcript, rest) if piece.role == "assistant"]
     assert said[-1] == "Yes?"
     record = fake_llm.realtime_sessions[0]
+    assert not any(each.get("serverContent", {}).get("interrupted") for each in record.sent)
+    assert record.errors == []
+
+
+async def test_with_vad_geminis_reply_goes_on_and_answers_the_turn_with_interrupt_false(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the end of the user's speech over the reply NO_INTERRUPTION let go on asked for
+    # a second reply at once, refused and told to nobody: the turn went unanswered)
+    gemini = APIS[1]
+    fake_llm.speak(["Hello ", "there, ", "my ", "friend."], heard="Hi.", pause_after=2)
+    fake_llm.speak(["Yes?"], heard="Wait!")
+    async with MiniAgents():
+        call = gemini.voice(fake_llm, interrupt=False).initiate_inquiry()
+        call.send_message(question(gemini))
+        pieces = aiter(call.reply_sequence(finish_call=False))
+        chunks = 0
+        while chunks < 2:  # (both pieces before the hold)
+            if (await anext(pieces)).message_class is AudioChunk:
+                chunks += 1
+        call.send_message(question(gemini))  # the user speaks over the model, and stops
+        call.finish()
+
+        def heard(record: LiveRecord) -> bool:  # (the turn's end: its transcription told)
+            return any(
+                each.get("serverContent", {}).get("inputTranscription", {}).get("text") == "Wait!"
+                for each in record.sent
+            )
+
+        record = await fake_llm.wait_realtime_async(0, heard)
+        record.resume()
+        rest = [await each async for each in pieces]
+    assert of(Interruption, rest) == []
+    assert [turn.status for turn in of(TurnEnd, rest)] == ["completed", "completed"]
+    said = [piece.text for piece in of(Transcript, rest) if piece.role == "assistant"]
+    assert said[-1] == "Yes?"
     assert not any(each.get("serverContent", {}).get("interrupted") for each in record.sent)
     assert record.errors == []
