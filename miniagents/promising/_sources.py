@@ -93,13 +93,17 @@ async def pump(
     source: AsyncIterable[T],
     observer: PieceObserver[T],
     what: str,
+    stop: _Stop,
     gate: ReplayCore[Any] | None = None,
     feeding: bool = False,
 ) -> None:
     """Pull ``source`` into ``observer``, waiting for room in ``gate`` before every pull.
 
-    ``feeding``: the source feeds ``gate`` as the part a flattener follows now, so the
-    flattener's backlog does not hold it back (see ``Flow.has_room``).
+    ``stop``: what stops this task; once called, an item the source gives all the same (one
+    that finishes the read it was asked as it is cancelled) is dropped, and the task ends
+    cancelled, asking for no other. ``feeding``: the source feeds ``gate`` as the part a
+    flattener follows now, so the flattener's backlog does not hold it back (see
+    ``Flow.has_room``).
     """
     iterator: AsyncIterator[T] | None = None
     if gate is not None and gate.flow is None:
@@ -117,6 +121,8 @@ async def pump(
                 item = await iterator.__anext__()
             except StopAsyncIteration:
                 break
+            if stop.stopped:  # (a flag, not task.cancelling(): no call per item)
+                raise asyncio.CancelledError
             push(item)
     except BaseException as error:
         if isinstance(error, asyncio.CancelledError):
@@ -149,18 +155,27 @@ def pull(
 
     The stop's ``task`` is the pumping task (the producer, for the deadlock watch).
     """
-    return _Stop(spawn(pump(source, observer, what, gate, feeding), what))
+    stop = _Stop()
+    stop.task = spawn(pump(source, observer, what, stop, gate, feeding), what)
+    return stop
 
 
 class _Stop:
-    """What stops a pumping task (called), and the task itself."""
+    """What stops a task of a source (called), the task itself, and whether it was stopped.
 
-    __slots__ = ("task",)
+    The task reads ``stopped`` after each item: a source may finish the read it was asked
+    as the task is cancelled, and its item then comes after the stop.
+    """
 
-    def __init__(self, task: asyncio.Task[None]) -> None:
-        self.task = task
+    __slots__ = ("stopped", "task")
+
+    task: asyncio.Task[None]
+
+    def __init__(self) -> None:
+        self.stopped = False
 
     def __call__(self) -> None:
+        self.stopped = True
         self.task.cancel()
 
 
@@ -193,11 +208,16 @@ def _forget_this_task() -> None:
 
 
 class TaskObservable(DirectSource[T]):
-    """An observable whose every subscription runs ``run(observer, gate)`` in a new task."""
+    """An observable whose every subscription runs ``run(observer, gate, stop)`` in a new task.
+
+    ``stop`` is what the subscription's disposal calls (see :func:`pump`).
+    """
 
     def __init__(
         self,
-        run: Callable[[abc.ObserverBase[T], ReplayCore[Any] | None], Coroutine[Any, Any, None]],
+        run: Callable[
+            [abc.ObserverBase[T], ReplayCore[Any] | None, _Stop], Coroutine[Any, Any, None]
+        ],
         what: str,
     ) -> None:
         """Remember what to run; nothing starts before a subscription."""
@@ -217,10 +237,11 @@ class TaskObservable(DirectSource[T]):
     def _run(
         self, observer: abc.ObserverBase[T], gate: ReplayCore[Any] | None
     ) -> abc.DisposableBase:
-        task = spawn(self.body(observer, gate), self.what)
+        stop = _Stop()
+        stop.task = task = spawn(self.body(observer, gate, stop), self.what)
         if gate is not None:
             gate.producer = task  # (for the deadlock watch: the task makes its pieces)
-        return Disposable(_Stop(task))
+        return Disposable(stop)
 
 
 def from_async_iterable(source: AsyncIterable[T], what: str) -> TaskObservable[T]:
@@ -239,7 +260,9 @@ def from_async_iterable(source: AsyncIterable[T], what: str) -> TaskObservable[T
         StreamSourceError: if ``source`` is not an async iterable.
     """
     check_async_iterable(source, what)
-    return TaskObservable(lambda observer, gate: pump(source, observer, what, gate), what)
+    return TaskObservable(
+        lambda observer, gate, stop: pump(source, observer, what, stop, gate), what
+    )
 
 
 def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> TaskObservable[T]:
@@ -254,4 +277,4 @@ def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> Ta
         factory: Called once per subscription; its awaitable gives the value.
         what: Names the task (``miniagents:<what>``) and the stream in error messages.
     """
-    return TaskObservable(lambda observer, _gate: _await_one(factory, observer), what)
+    return TaskObservable(lambda observer, _gate, _stop: _await_one(factory, observer), what)
