@@ -93,23 +93,24 @@ async def pump(
     source: AsyncIterable[T],
     observer: PieceObserver[T],
     what: str,
-    stop: _Stop,
     gate: ReplayCore[Any] | None = None,
     feeding: bool = False,
 ) -> None:
     """Pull ``source`` into ``observer``, waiting for room in ``gate`` before every pull.
 
-    ``stop``: what stops this task; once called, an item the source gives all the same (one
-    that finishes the read it was asked as it is cancelled) is dropped, and the task ends
-    cancelled, asking for no other. ``feeding``: the source feeds ``gate`` as the part a
-    flattener follows now, so the flattener's backlog does not hold it back (see
-    ``Flow.has_room``).
+    ``feeding``: the source feeds ``gate`` as the part a flattener follows now, so the
+    flattener's backlog does not hold it back (see ``Flow.has_room``).
+
+    Once the task is asked to cancel (a stop, a dispose, its context's exit), an item the
+    source gives all the same (one that finishes the read it was asked as it is cancelled,
+    as some libraries do) is dropped, and the task ends cancelled, asking for no other.
     """
     iterator: AsyncIterator[T] | None = None
     if gate is not None and gate.flow is None:
         gate = None  # (a stream without a flow never makes its producer wait: see limits)
     # a core fed from its own task, on its loop's thread: no hop to check (see on_next)
     push = observer.accept if isinstance(observer, ReplayCore) else observer.on_next
+    cancelling = _this_task().cancelling
     try:
         iterator = _open(source, what)
         while True:
@@ -121,15 +122,14 @@ async def pump(
                 item = await iterator.__anext__()
             except StopAsyncIteration:
                 break
-            if stop.stopped:  # (a flag, not task.cancelling(): no call per item)
+            if cancelling():  # asked to cancel: the source went on all the same
                 raise asyncio.CancelledError
             push(item)
     except BaseException as error:
         if isinstance(error, asyncio.CancelledError):
             _report(observer, error)
             raise
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():  # stopped: the stream has ended already
+        if cancelling():  # stopped: the stream has ended already
             report_lost_error(
                 error, f"The source of {a_class(what)}, stopped as it was given up on,"
             )
@@ -155,27 +155,18 @@ def pull(
 
     The stop's ``task`` is the pumping task (the producer, for the deadlock watch).
     """
-    stop = _Stop()
-    stop.task = spawn(pump(source, observer, what, stop, gate, feeding), what)
-    return stop
+    return _Stop(spawn(pump(source, observer, what, gate, feeding), what))
 
 
 class _Stop:
-    """What stops a task of a source (called), the task itself, and whether it was stopped.
+    """What stops a pumping task (called), and the task itself."""
 
-    The task reads ``stopped`` after each item: a source may finish the read it was asked
-    as the task is cancelled, and its item then comes after the stop.
-    """
+    __slots__ = ("task",)
 
-    __slots__ = ("stopped", "task")
-
-    task: asyncio.Task[None]
-
-    def __init__(self) -> None:
-        self.stopped = False
+    def __init__(self, task: asyncio.Task[None]) -> None:
+        self.task = task
 
     def __call__(self) -> None:
-        self.stopped = True
         self.task.cancel()
 
 
@@ -200,6 +191,17 @@ async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.Observer
         _forget_this_task()
 
 
+def _this_task() -> asyncio.Task[Any]:
+    """The task running now (a pump always runs in one: see :func:`pull`, TaskObservable)."""
+    task = asyncio.current_task()
+    if task is None:
+        raise StreamSourceError(
+            "A source of a stream was pumped outside a task; pump it with pull() or "
+            "from_async_iterable(), which start its task."
+        )
+    return task
+
+
 def _forget_this_task() -> None:
     """The last step of a task of :func:`spawn` started here: forget it now (see forget_task)."""
     task = asyncio.current_task()
@@ -208,16 +210,11 @@ def _forget_this_task() -> None:
 
 
 class TaskObservable(DirectSource[T]):
-    """An observable whose every subscription runs ``run(observer, gate, stop)`` in a new task.
-
-    ``stop`` is what the subscription's disposal calls (see :func:`pump`).
-    """
+    """An observable whose every subscription runs ``run(observer, gate)`` in a new task."""
 
     def __init__(
         self,
-        run: Callable[
-            [abc.ObserverBase[T], ReplayCore[Any] | None, _Stop], Coroutine[Any, Any, None]
-        ],
+        run: Callable[[abc.ObserverBase[T], ReplayCore[Any] | None], Coroutine[Any, Any, None]],
         what: str,
     ) -> None:
         """Remember what to run; nothing starts before a subscription."""
@@ -237,11 +234,10 @@ class TaskObservable(DirectSource[T]):
     def _run(
         self, observer: abc.ObserverBase[T], gate: ReplayCore[Any] | None
     ) -> abc.DisposableBase:
-        stop = _Stop()
-        stop.task = task = spawn(self.body(observer, gate, stop), self.what)
+        task = spawn(self.body(observer, gate), self.what)
         if gate is not None:
             gate.producer = task  # (for the deadlock watch: the task makes its pieces)
-        return Disposable(stop)
+        return Disposable(_Stop(task))
 
 
 def from_async_iterable(source: AsyncIterable[T], what: str) -> TaskObservable[T]:
@@ -260,9 +256,7 @@ def from_async_iterable(source: AsyncIterable[T], what: str) -> TaskObservable[T
         StreamSourceError: if ``source`` is not an async iterable.
     """
     check_async_iterable(source, what)
-    return TaskObservable(
-        lambda observer, gate, stop: pump(source, observer, what, stop, gate), what
-    )
+    return TaskObservable(lambda observer, gate: pump(source, observer, what, gate), what)
 
 
 def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> TaskObservable[T]:
@@ -277,4 +271,4 @@ def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> Ta
         factory: Called once per subscription; its awaitable gives the value.
         what: Names the task (``miniagents:<what>``) and the stream in error messages.
     """
-    return TaskObservable(lambda observer, _gate, _stop: _await_one(factory, observer), what)
+    return TaskObservable(lambda observer, _gate: _await_one(factory, observer), what)

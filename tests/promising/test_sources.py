@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.messages import MessagePromise
 from miniagents.promising._sources import from_async_iterable
 from miniagents.promising.lowlevel import pull, running_tasks
 
@@ -78,3 +80,32 @@ async def test_a_subscription_disposed_with_its_read_asked_reads_no_further() ->
     assert "next late" not in seen.events
     assert not pulled_again
     assert task.cancelled()
+
+
+async def test_a_source_its_context_cancels_after_an_error_reads_no_further() -> None:
+    asked = [asyncio.Event(), asyncio.Event()]
+
+    @miniagent
+    async def replying(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(_source_finishing_its_read(asked)))
+
+    async def failing_block() -> None:
+        async with MiniAgents():
+            replying.inquire()
+            await asked[0].wait()  # the reply's source is asked for its first piece
+            raise _BlockFailed  # the context's exit cancels its tasks
+
+    block = asyncio.ensure_future(failing_block())
+    again = asyncio.ensure_future(asked[1].wait())
+    await asyncio.wait([block, again], return_when=asyncio.FIRST_COMPLETED)
+    pulled_again = again.done()
+    again.cancel()
+    for task in running_tasks():  # (without the fix: the source's task waits for ever)
+        task.cancel()
+    (failure,) = await asyncio.gather(block, return_exceptions=True)
+    assert not pulled_again
+    assert isinstance(failure, _BlockFailed)  # the exit ended, with the block's error
+
+
+class _BlockFailed(Exception):
+    """The error of the test's block."""
