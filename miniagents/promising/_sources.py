@@ -100,12 +100,17 @@ async def pump(
 
     ``feeding``: the source feeds ``gate`` as the part a flattener follows now, so the
     flattener's backlog does not hold it back (see ``Flow.has_room``).
+
+    Once the task is asked to cancel (a stop, a dispose, its context's exit), an item the
+    source gives all the same (one that finishes the read it was asked as it is cancelled,
+    as some libraries do) is dropped, and the task ends cancelled, asking for no other.
     """
     iterator: AsyncIterator[T] | None = None
     if gate is not None and gate.flow is None:
         gate = None  # (a stream without a flow never makes its producer wait: see limits)
     # a core fed from its own task, on its loop's thread: no hop to check (see on_next)
     push = observer.accept if isinstance(observer, ReplayCore) else observer.on_next
+    cancelling = _this_task().cancelling
     try:
         iterator = _open(source, what)
         while True:
@@ -117,13 +122,14 @@ async def pump(
                 item = await iterator.__anext__()
             except StopAsyncIteration:
                 break
+            if cancelling():  # asked to cancel: the source went on all the same
+                raise asyncio.CancelledError
             push(item)
     except BaseException as error:
         if isinstance(error, asyncio.CancelledError):
             _report(observer, error)
             raise
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():  # stopped: the stream has ended already
+        if cancelling():  # stopped: the stream has ended already
             report_lost_error(
                 error, f"The source of {a_class(what)}, stopped as it was given up on,"
             )
@@ -183,6 +189,17 @@ async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.Observer
         observer.on_completed()
     finally:
         _forget_this_task()
+
+
+def _this_task() -> asyncio.Task[Any]:
+    """The task running now (a pump always runs in one: see :func:`pull`, TaskObservable)."""
+    task = asyncio.current_task()
+    if task is None:
+        raise StreamSourceError(
+            "A source of a stream was pumped outside a task; pump it with pull() or "
+            "from_async_iterable(), which start its task."
+        )
+    return task
 
 
 def _forget_this_task() -> None:

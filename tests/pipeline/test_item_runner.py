@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -154,30 +155,46 @@ async def test_a_runner_that_cannot_get_ready_ends_the_run_before_any_try() -> N
 
 
 async def test_stop_gives_up_on_what_a_runners_try_started_before_its_code_runs() -> None:
-    """``Pipeline.stop()`` stops a runner's tries as the chain's: no agent's code starts after.
+    """``Pipeline.stop()`` stops a runner's tries as the chain's: no agent's code runs after.
 
-    The runner inquires an agent, then plain code on the loop stops the pipeline before the
-    agent's code had its turn (an observable's ``dispose``, as ``map_agent`` does). The
-    pipeline cancelled the item's task alone: the agent, already inquired, ran its code
-    once after the stop. The try's interactions are given up on now, whoever started them.
+    The runner inquires an agent, then plain code on the loop stops the pipeline (queued
+    there, as an observable's ``dispose`` is, as ``map_agent`` does) while the agent's code
+    is held on an event that the stop sets: its code has not run at the stop, whenever its
+    task starts (at its first turn, or at once under eager tasks). The pipeline cancelled
+    the item's task alone: the agent, already inquired, ran its code after the stop. The
+    try's interactions are given up on now, whoever started them.
     """
     entered: list[str] = []
     stopped_at: list[int] = []
+    held = asyncio.Event()
 
     @miniagent
     async def answer(ctx: InteractionContext) -> None:
+        await held.wait()  # (its code runs past here only once the stop has come)
         entered.append(str(await ctx.message_promises))
         ctx.reply("answered")
 
-    async def run(index: int, attempt: int, item: MessageType) -> MessageTuple[Message]:
-        replies = answer.inquire(item)  # (its code runs in its own task, at its first turn)
+    def stop() -> None:
         stopped_at.append(len(entered))
-        run_of_items.stop()  # plain code, before that turn
+        held.set()  # (its code goes on at its next turn, unless the stop below gives it up)
+        run_of_items.stop()  # (in the same step: the agent's code runs after it, if at all)
+
+    async def run(index: int, attempt: int, item: MessageType) -> MessageTuple[Message]:
+        replies = answer.inquire(item)  # (its task starts at its first turn, or eagerly)
+        asyncio.get_running_loop().call_soon(stop)  # plain code, before the agent's code ran
         return await replies
+
+    async def items() -> AsyncIterator[str]:
+        # the item comes once the pipeline's start has handed over to the loop: under eager
+        # tasks its try would begin inside that start, which does not know its tries yet
+        started = asyncio.Event()
+        asyncio.get_running_loop().call_soon(started.set)
+        await started.wait()
+        yield "a"
 
     async with MiniAgents():
         run_of_items: Pipeline[str, Message] = Pipeline(
-            [chain_agent], ["a"], _settings(), ItemRunner(run)
+            [chain_agent], items(), _settings(), ItemRunner(run)
         )
         assert [result async for result in run_of_items] == []
     assert stopped_at == [0]

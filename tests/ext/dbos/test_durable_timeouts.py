@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from miniagents.ext.dbos import durable, use_database, workflow_id
 from miniagents.ext.llm.errors import LLMTimeoutError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.provider import LLMCall
+from miniagents.messages import MessagePromise
 from miniagents.miniagents.lowlevel import InteractionWatch, ObservedAgent, interaction_observers
 from miniagents.pipeline import pipeline
 from miniagents.pipeline.errors import PipelineTimeoutError
@@ -113,27 +114,35 @@ class _Starts:
 
 
 async def test_stop_gives_up_on_a_durable_try_whose_run_has_not_started(database: Path) -> None:
-    """``Pipeline.stop()`` before a try's durable run had its first turn: it never starts.
+    """``Pipeline.stop()`` before a try's durable run began: it never begins.
 
     The stop comes from plain code on the loop (an observable's ``dispose``), queued as the
-    source gives the second item: the first item's try inquires its durable run, then the
-    stop runs, before that run's first turn. It cancelled the item's task alone, so the
-    run's interaction (inquired already) still started after the stop (and was cancelled
-    only as it waited for its input, before its workflow began).
+    source gives the second item: the first item's try has inquired its durable run, whose
+    input (the item, a message held on an event that the stop sets) is not complete yet, so
+    the run cannot have begun its workflow at the stop, whenever its interaction started (at
+    its task's first turn, after the stop, or at once under eager tasks). The stop once
+    cancelled the item's task alone, so the run's interaction (inquired already) still
+    started after the stop (cancelled only as it waited for its input, before its workflow).
     """
     gate[0].set()
+    held = asyncio.Event()
     starts = _Starts()
     at_stop: list[tuple[list[str], list[str], list[str]]] = []
     warm = durable(offline_agent.fork(alias="WARM_UP", token_delay=0))
 
+    async def held_text() -> AsyncIterator[str]:
+        await held.wait()
+        yield "a"
+
     def stop() -> None:
         at_stop.append((list(starts.aliases), list(events), _statuses(database)))
         run.stop()
+        held.set()  # (the run's input is complete now: it begins only if the stop let it)
 
-    def items() -> Iterator[str]:
-        yield "a"
+    def items() -> Iterator[MessagePromise]:
+        yield MessagePromise.from_async_iterable(held_text())
         asyncio.get_running_loop().call_soon(stop)  # (after the first item's try starts)
-        yield "b"
+        yield MessagePromise.from_async_iterable(held_text())
 
     interaction_observers.add(starts)
     try:
@@ -143,7 +152,11 @@ async def test_stop_gives_up_on_a_durable_try_whose_run_has_not_started(database
             assert [result async for result in run] == []
     finally:
         interaction_observers.remove(starts)
-    assert at_stop == [(["WARM_UP", "WARM_UP"], [], [])]  # (the durable one and its own)
+    ((aliases, events_at_stop, statuses_at_stop),) = at_stop
+    assert (events_at_stop, statuses_at_stop) == ([], [])  # no run began before the stop
+    # the warm-up's two (the durable agent and its own) and, under eager tasks only, the
+    # run's two: they start as the try inquires them
+    assert aliases in (["WARM_UP"] * 2, ["WARM_UP"] * 2 + ["PIPELINE[stops]"] * 2)
     # no interaction started after the stop, no run, no call of the chain
     assert (starts.aliases, events, _statuses(database)) == at_stop[0]
 

@@ -1,0 +1,111 @@
+"""The sources' tasks (``pull``, ``from_async_iterable``): what they push, and when they end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.messages import MessagePromise
+from miniagents.promising._sources import from_async_iterable
+from miniagents.promising.lowlevel import pull, running_tasks
+
+
+class Seen:
+    """An observer that writes down what it is told, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def on_next(self, value: object) -> None:
+        self.events.append(f"next {value}")
+
+    def on_error(self, error: BaseException) -> None:
+        self.events.append(f"error {type(error).__name__}")
+
+    def on_completed(self) -> None:
+        self.events.append("completed")
+
+
+def _source_finishing_its_read(asked: list[asyncio.Event]) -> AsyncIterator[str]:
+    """A source that, cancelled in a read, finishes it (as some libraries do), then reads on."""
+
+    async def source() -> AsyncIterator[str]:
+        try:
+            asked[0].set()
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass  # finishes the read it was asked
+        yield "late"
+        asked[1].set()
+        await asyncio.Event().wait()
+        yield "never"
+
+    return source()
+
+
+async def _pulled_again(task: asyncio.Task[None], asked: list[asyncio.Event]) -> bool:
+    """Whether ``task`` asked its source for another item before it ended; end it anyway."""
+    again = asyncio.ensure_future(asked[1].wait())
+    await asyncio.wait([task, again], return_when=asyncio.FIRST_COMPLETED)
+    pulled_again = again.done()
+    again.cancel()
+    task.cancel()
+    await asyncio.gather(task, again, return_exceptions=True)
+    return pulled_again
+
+
+async def test_a_pull_asked_before_dispose_pushes_nothing_after_it() -> None:
+    asked = [asyncio.Event(), asyncio.Event()]
+    seen = Seen()
+    stop = pull(_source_finishing_its_read(asked), seen, "a source")
+    task = stop.task  # type: ignore[attr-defined]
+    await asked[0].wait()
+    stop()  # dispose with the pull asked
+    pulled_again = await _pulled_again(task, asked)
+    assert "next late" not in seen.events
+    assert not pulled_again
+    assert task.cancelled()  # ended as cancelled, as a stopped pull does
+
+
+async def test_a_subscription_disposed_with_its_read_asked_reads_no_further() -> None:
+    asked = [asyncio.Event(), asyncio.Event()]
+    seen = Seen()
+    observable = from_async_iterable(_source_finishing_its_read(asked), "a source")
+    subscription = observable.subscribe(seen.on_next, seen.on_error, seen.on_completed)
+    (task,) = (task for task in running_tasks() if task.get_name() == "miniagents:a source")
+    await asked[0].wait()
+    subscription.dispose()  # with the read asked
+    pulled_again = await _pulled_again(task, asked)
+    assert "next late" not in seen.events
+    assert not pulled_again
+    assert task.cancelled()
+
+
+async def test_a_source_its_context_cancels_after_an_error_reads_no_further() -> None:
+    asked = [asyncio.Event(), asyncio.Event()]
+
+    @miniagent
+    async def replying(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise.from_async_iterable(_source_finishing_its_read(asked)))
+
+    async def failing_block() -> None:
+        async with MiniAgents():
+            replying.inquire()
+            await asked[0].wait()  # the reply's source is asked for its first piece
+            raise _BlockFailed  # the context's exit cancels its tasks
+
+    block = asyncio.ensure_future(failing_block())
+    again = asyncio.ensure_future(asked[1].wait())
+    await asyncio.wait([block, again], return_when=asyncio.FIRST_COMPLETED)
+    pulled_again = again.done()
+    again.cancel()
+    for task in running_tasks():  # (without the fix: the source's task waits for ever)
+        task.cancel()
+    (failure,) = await asyncio.gather(block, return_exceptions=True)
+    assert not pulled_again
+    assert isinstance(failure, _BlockFailed)  # the exit ended, with the block's error
+
+
+class _BlockFailed(Exception):
+    """The error of the test's block."""
