@@ -13,7 +13,8 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   work that nobody can use once its block has ended (a pipeline left open), so that the
   exit, which waits for every task of the context, does not wait for it forever;
 - :class:`InteractionScope`: the interactions some code started, lazy ones included, to
-  wait until they have stopped (the agent loops of :mod:`miniagents.utils` use one);
+  wait until they have stopped (the agent loops of :mod:`miniagents.utils` use one) or to
+  give up on them from plain code (``cancel()``: ``Pipeline.stop()`` does, for each try);
 - :func:`extension_settings`: an extension's typed section of the settings of the current
   context (``miniagents.ext.llm.settings.llm_settings`` reads ``LLMSettings`` with it);
   :func:`with_settings` gives a context settings (``MiniAgents(...)`` takes those of the LLM

@@ -371,10 +371,12 @@ class Pipeline(Generic[T, ReplyT]):
         if isinstance(items, Observable):  # subscribed to now, not when the reader starts
             observed = observed_items(items, settings.overflow)
             items = observed.as_observable()
+        self._run = run  # (before its reader: eager, the reader's first step may stop it)
         reader = context.run(asyncio.ensure_future, run.read(items))
         del items
         run.reader = reader
-        self._run = run
+        if run.halted:  # stopped inside that first step, before the reader was known
+            reader.cancel()
         reader.add_done_callback(run.wake)
         # the context's exit waits until the run has stopped (or cancels it, after an error)
         held = start_task(_held(run, reader, itself[0]), "pipeline")
@@ -601,6 +603,8 @@ class _Run(Generic[T, ReplyT]):
         try:
             while True:
                 await self.room.acquire()
+                if self.halted:  # (by an item's agent in this task's first step, eager)
+                    return
                 try:
                     item = await anext(source)
                 except StopAsyncIteration:

@@ -52,6 +52,7 @@ from miniagents.pipeline.durability import DurableItems, set_durable_items
 from miniagents.pipeline.local import DEFAULT_MAX_BACKOFF
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import virtual_time
+from tests.fakes.eager_tasks import eager_tasks
 
 
 @miniagent
@@ -1537,3 +1538,36 @@ async def test_a_pipeline_stopped_before_it_is_iterated_gives_no_result() -> Non
     async with MiniAgents():
         assert [result async for result in run] == []
     assert reads == []
+
+
+async def test_a_stop_from_the_runs_first_step_ends_it_with_eager_tasks() -> None:
+    """A ``stop()`` made inside the reader's first step (its tasks started eagerly) ends the run.
+
+    With eager tasks the reader reads, and an item's agent runs, inside the task's creation,
+    before the run had been made the pipeline's: its ``stop()`` only marked the pipeline,
+    and the run went on to the last item.
+    """
+    reads: list[int] = []
+    stops: list[Callable[[], None]] = []
+    at_stop: list[int] = []
+
+    def items() -> Iterator[str]:
+        for i in range(20):
+            reads.append(i)
+            yield str(i)
+
+    @miniagent
+    async def stopping(ctx: InteractionContext) -> None:
+        if not at_stop:  # (its first step: no wait before it)
+            at_stop.append(len(reads))
+            stops[0]()
+        ctx.reply("done")
+
+    async with MiniAgents():
+        run = pipeline(stopping, items(), max_concurrency=2, max_in_flight=4, progress=False)
+        stops.append(run.stop)
+        with eager_tasks():
+            results = [result async for result in run]
+    assert at_stop == [1]  # stopped by the first item's agent, in the reader's first step
+    assert results == []
+    assert len(reads) == at_stop[0]  # nothing read after it
