@@ -353,6 +353,21 @@ class Pipeline(Generic[T, ReplyT]):
         results.append(weakref.ref(generator))  # (weakly: collected at a `break`, closed)
         return generator
 
+    def _start_reader(
+        self,
+        run: _Run[T, ReplyT],
+        context: contextvars.Context,
+        items: Iterable[T] | AsyncIterable[T] | Observable[T],
+    ) -> asyncio.Future[None]:
+        """Make ``run`` this pipeline's, then start its reader of ``items`` in ``context``."""
+        self._run = run  # (before its reader: eager, the reader's first step may stop it)
+        reader = context.run(asyncio.ensure_future, run.read(items))
+        run.reader = reader
+        if run.halted:  # stopped inside that first step, before the reader was known
+            reader.cancel()
+        reader.add_done_callback(run.wake)
+        return reader
+
     async def _results(
         self, itself: list[weakref.ref[AsyncGenerator[ItemResult[T, ReplyT], None]]]
     ) -> AsyncGenerator[ItemResult[T, ReplyT], None]:
@@ -371,13 +386,8 @@ class Pipeline(Generic[T, ReplyT]):
         if isinstance(items, Observable):  # subscribed to now, not when the reader starts
             observed = observed_items(items, settings.overflow)
             items = observed.as_observable()
-        self._run = run  # (before its reader: eager, the reader's first step may stop it)
-        reader = context.run(asyncio.ensure_future, run.read(items))
+        reader = self._start_reader(run, context, items)
         del items
-        run.reader = reader
-        if run.halted:  # stopped inside that first step, before the reader was known
-            reader.cancel()
-        reader.add_done_callback(run.wake)
         # the context's exit waits until the run has stopped (or cancels it, after an error)
         held = start_task(_held(run, reader, itself[0]), "pipeline")
         forget = at_exit(run.alarm.set)
