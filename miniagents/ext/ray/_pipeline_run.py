@@ -26,6 +26,7 @@ from typing import Any, Generic
 
 from typing_extensions import TypeVar
 
+from miniagents.ext.ray._cancel import cancel_running
 from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
 from miniagents.ext.ray._wire import decode_error, dumps, loads
 from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT
@@ -269,7 +270,11 @@ class PipelineRun(Generic[T, ReplyT]):
 
 
 class _Cancel:
-    """Ray's cancel of a run's batches still running, in a daemon thread (it may hang)."""
+    """Ray's cancel of a run's batches still running, in a daemon thread (it may hang).
+
+    A batch that ends within :data:`~miniagents.ext.ray._cancel.ENDING_GRACE` seconds is let
+    end (see :mod:`miniagents.ext.ray._cancel`: Ray's own race).
+    """
 
     def __init__(self, refs: list[Any], timeout: float) -> None:
         self._refs = refs
@@ -281,11 +286,8 @@ class _Cancel:
         self._thread.start()
 
     def _cancel_all(self) -> None:
-        import ray
-
         try:
-            for ref in self._refs:
-                ray.cancel(ref)
+            cancel_running([(ref, ref) for ref in self._refs])
         except BaseException as error:  # handed to the waiting thread
             self._outcome.append(error)
         else:

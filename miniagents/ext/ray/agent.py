@@ -41,6 +41,7 @@ from typing_extensions import Unpack
 
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.ray import _wire
+from miniagents.ext.ray._cancel import cancel_running
 from miniagents.ext.ray._failures import (
     mailbox_died_error,
     ray_failure,
@@ -492,7 +493,8 @@ class _Attempt:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.runner.cancel_timeout
         if cancel:
-            await self._bounded(_in_thread(ray.cancel, self.generator), "Ray's cancel", deadline)
+            stopping = [(self.generator, self.generator.completed())]
+            await self._bounded(_in_thread(cancel_running, stopping), "Ray's cancel", deadline)
         for task, key, what in (
             (sender, self.key, "input"),
             (link_sender, self.key + _wire.LINKS_BOX, "link"),

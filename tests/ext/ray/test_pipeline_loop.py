@@ -131,6 +131,7 @@ def test_a_batch_that_ends_as_the_async_loops_event_loop_closes_is_let_go_of(
     cancelled: list[object] = []
     monkeypatch.setattr(ray, "remote", lambda **options: lambda function: task)
     monkeypatch.setattr(ray, "cancel", cancelled.append)
+    monkeypatch.setattr(ray, "wait", lambda refs, **options: ([], list(refs)))  # (runs on)
     loop = asyncio.new_event_loop()
 
     async def leave_with_the_batch_running() -> None:
