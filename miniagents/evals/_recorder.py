@@ -248,21 +248,8 @@ class _ModelNode(_StepNode):
         return cost_usd(finish.model or self.model, usage, self.price_provider)
 
     def usage(self) -> UsageTotals:
-        """What the call used so far (its tokens once its ``Finish`` came; unknown: none)."""
-        finish = self.finish
-        if finish is None:
-            return UsageTotals(requests=1, unpriced_requests=1)
-        price = self.cost(finish)
-        return UsageTotals(
-            requests=1,
-            input_tokens=finish.input_tokens or 0,
-            output_tokens=finish.output_tokens or 0,
-            cached_input_tokens=finish.cached_input_tokens or 0,
-            cache_write_tokens=finish.cache_write_tokens or 0,
-            reasoning_tokens=finish.reasoning_tokens or 0,
-            cost_usd=price or 0.0,
-            unpriced_requests=int(price is None),
-        )
+        """What the call used so far, as its step says (``ModelCall.usage``)."""
+        return self.step().usage()
 
     def step(self) -> ModelCall:
         finish = self.finish if self.finish is not None else _UNREPORTED
