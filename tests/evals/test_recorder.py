@@ -468,3 +468,21 @@ def test_a_model_calls_usage_is_its_steps_whether_it_ended_reported_or_not() -> 
         == tree.usage()
         == UsageTotals.summed((usage, UsageTotals(requests=2, unpriced_requests=2)))
     )
+
+
+def test_a_count_that_is_no_count_is_unknown_in_the_tree_as_in_its_price(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A misbehaving server's negative count: the price (and the budgets) take it as unknown;
+    # so does the tree, which took it as it came and summed it (a credit of tokens).
+    recording = CaseRecording(lambda: 0.0)
+    call = LLMCall(model="gpt-4o", stream=True, system=None, messages=())
+    node = _ModelNode(recording, ("openai", "openai"), call)
+    node.finish = Finish("stop", -5, 3, reasoning_tokens=-1)
+    recording.children.append(node)
+    with caplog.at_level(logging.WARNING):
+        step = node.step()
+    assert (step.input_tokens, step.output_tokens, step.reasoning_tokens) == (None, 3, None)
+    assert step.cost_usd is None  # (its prompt's count unknown: no price)
+    assert "-5 tokens" in caplog.text
+    assert recording.usage() == UsageTotals(requests=1, output_tokens=3, unpriced_requests=1)
