@@ -242,30 +242,13 @@ class _ModelNode(_StepNode):
     def call_ended(self, error: BaseException | None) -> None:
         self._end(error)
 
-    def cost(self, finish: Finish) -> float | None:
-        """What the call cost, by the price of its model (``None``: unknown)."""
-        usage = reported_usage(finish)
-        return cost_usd(finish.model or self.model, usage, self.price_provider)
-
     def usage(self) -> UsageTotals:
-        """What the call used so far (its tokens once its ``Finish`` came; unknown: none)."""
-        finish = self.finish
-        if finish is None:
-            return UsageTotals(requests=1, unpriced_requests=1)
-        price = self.cost(finish)
-        return UsageTotals(
-            requests=1,
-            input_tokens=finish.input_tokens or 0,
-            output_tokens=finish.output_tokens or 0,
-            cached_input_tokens=finish.cached_input_tokens or 0,
-            cache_write_tokens=finish.cache_write_tokens or 0,
-            reasoning_tokens=finish.reasoning_tokens or 0,
-            cost_usd=price or 0.0,
-            unpriced_requests=int(price is None),
-        )
+        """What the call used so far, as its step says (``ModelCall.usage``)."""
+        return self.step().usage()
 
     def step(self) -> ModelCall:
         finish = self.finish if self.finish is not None else _UNREPORTED
+        tokens = reported_usage(finish)  # (a count that is no count, as -5, is unknown)
         return ModelCall(
             order=self.order,
             model=self.model,
@@ -273,12 +256,12 @@ class _ModelNode(_StepNode):
             started=self.started,
             first_token=self.first_token,
             ended=self.ended,
-            input_tokens=finish.input_tokens,
-            output_tokens=finish.output_tokens,
-            cached_input_tokens=finish.cached_input_tokens,
-            cache_write_tokens=finish.cache_write_tokens,
-            reasoning_tokens=finish.reasoning_tokens,
-            cost_usd=self.cost(finish),
+            input_tokens=tokens.input_tokens,
+            output_tokens=tokens.output_tokens,
+            cached_input_tokens=tokens.cached_input_tokens,
+            cache_write_tokens=tokens.cache_write_tokens,
+            reasoning_tokens=tokens.reasoning_tokens,
+            cost_usd=cost_usd(finish.model or self.model, tokens, self.price_provider),
             error=self.error,
         )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from miniagents.evals.errors import EvalReportError
 from miniagents.evals.tree import ReplyTree
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.messages import Message
+from miniagents.reexports import FORMER_HOMES_GO_AFTER
 
 __all__ = ["FORMAT_VERSION", "CaseResult", "EvalReport", "EvaluatorSummary", "usage_sum"]
 
@@ -238,7 +240,7 @@ class EvalReport:
     @property
     def usage(self) -> UsageTotals:
         """What the agent's model calls used over every case (the judges' aside)."""
-        return usage_sum(result.usage for result in self.results)
+        return UsageTotals.summed(result.usage for result in self.results)
 
     def durations(self) -> list[float]:
         """The durations of the runs that replied, in seconds."""
@@ -417,7 +419,17 @@ class EvalReport:
 
 
 def usage_sum(usages: Iterable[UsageTotals]) -> UsageTotals:
-    """The sum of several ``UsageTotals`` (:meth:`UsageTotals.summed`'s)."""
+    """The sum of several ``UsageTotals``; deprecated: use :meth:`UsageTotals.summed`.
+
+    It warns (a ``DeprecationWarning``) and returns what ``UsageTotals.summed(usages)`` does.
+    """
+    warnings.warn(
+        "miniagents.evals.report.usage_sum() is deprecated and goes in the first release "
+        f"after {FORMER_HOMES_GO_AFTER}: call UsageTotals.summed(usages) "
+        "(miniagents.ext.llm.usage), which it returns, instead.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return UsageTotals.summed(usages)
 
 

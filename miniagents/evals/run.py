@@ -60,7 +60,7 @@ from miniagents.evals.errors import (
     EvaluatorTimeoutError,
 )
 from miniagents.evals.matching import expected_text
-from miniagents.evals.report import CaseResult, EvalReport, usage_sum
+from miniagents.evals.report import CaseResult, EvalReport
 from miniagents.evals.tree import ReplyTree
 from miniagents.ext.llm.usage import Budget, UsageTotals, charged_to
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -462,7 +462,7 @@ class _Run(Generic[InputT, ExpectedT]):
     def _spent(self, position: int, usage: UsageTotals) -> UsageTotals:
         """``usage`` with that of the earlier tries of the run ``position`` (which failed)."""
         earlier = self.failed.get(position)
-        return usage if earlier is None else usage_sum((earlier.usage, usage))
+        return usage if earlier is None else UsageTotals.summed((earlier.usage, usage))
 
     def _output_of(self, messages: MessageTuple[Message]) -> str:
         """The text the evaluators compare (``output=``'s).

@@ -78,6 +78,23 @@ class ModelCall:
         """None: a model call starts no step."""
         return ()
 
+    def usage(self) -> UsageTotals:
+        """What the call used, as a ``UsageTotals`` to sum (``ReplyTree.usage`` sums them).
+
+        A count not reported adds none; a call without a known cost adds none to
+        ``cost_usd`` and counts in ``unpriced_requests``.
+        """
+        return UsageTotals(
+            requests=1,
+            input_tokens=self.input_tokens or 0,
+            output_tokens=self.output_tokens or 0,
+            cached_input_tokens=self.cached_input_tokens or 0,
+            cache_write_tokens=self.cache_write_tokens or 0,
+            reasoning_tokens=self.reasoning_tokens or 0,
+            cost_usd=self.cost_usd or 0.0,
+            unpriced_requests=int(self.cost_usd is None),
+        )
+
     def to_dict(self) -> dict[str, object]:
         """The step as JSON-ready data (``step_from_dict`` reads it back)."""
         return _as_dict(self, "model")
@@ -242,7 +259,7 @@ class ReplyTree:
         A call without a known cost (a model without a price, or tokens not reported)
         adds none and counts in ``unpriced_requests``: ``cost_usd`` is then a lower bound.
         """
-        return UsageTotals.summed(_usage_of(call) for call in self.model_calls())
+        return UsageTotals.summed(call.usage() for call in self.model_calls())
 
     def render(self) -> str:
         """The tree as indented lines, one per step (for a report or a failing test)."""
@@ -301,20 +318,6 @@ def step_from_dict(data: object) -> Step:
             f"A step of kind {kind!r} with fields it does not have: {error}"
         ) from None
     raise EvalReportError(f"A step's kind is agent, tool or model, not {kind!r}.")
-
-
-def _usage_of(call: ModelCall) -> UsageTotals:
-    """What one model call used, as a ``UsageTotals`` to sum (unknown counts add none)."""
-    return UsageTotals(
-        requests=1,
-        input_tokens=call.input_tokens or 0,
-        output_tokens=call.output_tokens or 0,
-        cached_input_tokens=call.cached_input_tokens or 0,
-        cache_write_tokens=call.cache_write_tokens or 0,
-        reasoning_tokens=call.reasoning_tokens or 0,
-        cost_usd=call.cost_usd or 0.0,
-        unpriced_requests=int(call.cost_usd is None),
-    )
 
 
 def _as_dict(step: Step, kind: str) -> dict[str, object]:

@@ -18,6 +18,7 @@ from miniagents.evals import (
     Score,
     aevaluate,
 )
+from miniagents.evals.report import usage_sum
 from miniagents.ext.llm import UsageTotals
 from miniagents.testing import VirtualClock
 from tests.evals.agents import librarian
@@ -143,3 +144,17 @@ async def test_a_run_without_evaluators_still_reports_errors_in_its_table() -> N
 
     report = await aevaluate(broken, [Case("x")])
     assert "case-1 (error: ValueError)" in report.table()
+
+
+def test_usage_sum_is_deprecated_and_still_sums_as_usage_totals_summed() -> None:
+    usages = [
+        UsageTotals(requests=1, input_tokens=10, output_tokens=5, cost_usd=0.25),
+        UsageTotals(requests=2, output_tokens=7, unpriced_requests=1),
+    ]
+    with pytest.warns(DeprecationWarning, match=r"call UsageTotals\.summed\(usages\)") as caught:
+        summed = usage_sum(iter(usages))
+    assert summed == UsageTotals.summed(usages)
+    assert (summed.requests, summed.output_tokens, summed.unpriced_requests) == (3, 12, 1)
+    (warning,) = caught
+    assert warning.filename == __file__  # it points at the call
+    assert str(warning.message).endswith("instead.")

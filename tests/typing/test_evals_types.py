@@ -118,6 +118,7 @@ def check_the_tree(tree: ReplyTree) -> None:
     assert_type(tree.model_calls(), list[ModelCall])
     assert_type(tree.agents(), list[str])
     assert_type(tree.usage(), UsageTotals)
+    assert_type(tree.model_calls()[0].usage(), UsageTotals)
     for step in tree.steps():
         step_: Step = step
         assert_type(step_.children, tuple[Step, ...])
