@@ -3,11 +3,12 @@
 The client's first message is its ``setup`` (the model, the generation config, the system
 instruction, the tools, whether to transcribe), answered with ``setupComplete``; then
 ``realtimeInput`` (audio, text, the end of the audio stream, activity marks),
-``clientContent`` (turns, ``turnComplete``) and ``toolResponse``. The server's messages are
-``serverContent`` (the model's turn: audio as ``inlineData``, text parts, the transcriptions
-of input and output, ``interrupted``, ``generationComplete``, ``turnComplete``),
-``toolCall``, ``toolCallCancellation`` (the calls of an interrupted turn not answered yet)
-and ``usageMetadata``. Keys are read in either case (the SDK writes
+``clientContent`` (turns, ``turnComplete``: either interrupts the model's turn under way,
+as google-genai's ``LiveClientContent`` says Gemini does) and ``toolResponse``. The
+server's messages are ``serverContent`` (the model's turn: audio as ``inlineData``, text
+parts, the transcriptions of input and output, ``interrupted``, ``generationComplete``,
+``turnComplete``), ``toolCall``, ``toolCallCancellation`` (the calls of an interrupted turn
+not answered yet) and ``usageMetadata``. Keys are read in either case (the SDK writes
 camelCase, a raw client may write snake_case). The API tells no voice activity to the
 client: the user's speech over the model's turn is an ``interrupted`` turn. Without the
 API's detection (``automaticActivityDetection.disabled``), the client marks the user's turn
@@ -360,6 +361,8 @@ class GeminiLiveWire:
             session.reply_after()  # (NO_INTERRUPTION: once the model's turn ends)
 
     def _content(self, session: LiveSession, content: Mapping[str, Any]) -> None:
+        if self._replying:  # (client content cuts the model's turn short, whatever the handling)
+            session.cancel_reply()
         turns = _get(content, "turns") or []
         for turn in turns if isinstance(turns, list) else [turns]:
             if not isinstance(turn, Mapping):

@@ -39,6 +39,7 @@ import math
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -445,7 +446,7 @@ class LiveSession:
         self._buffer_ms = 0
         self._audio_ms = 0  # all the input audio of the session
         self._reply: _Reply | None = None
-        self._deferred = False
+        self._waiting: deque[str] = deque()  # (turns to answer once the reply ends: their words)
         self._last_user_text = ""
         self._late: tuple[Transcribed, int] | None = None  # (told after so many pieces)
         self._outbox: list[dict[str, Any]] = []
@@ -625,8 +626,14 @@ class LiveSession:
         item.audio_ms = ms
         self.emit(Truncated(item_id, ms))
 
-    def start_reply(self, event_id: str | None = None) -> None:
-        """The model answers (the client asked, or the user's turn ended)."""
+    def start_reply(self, event_id: str | None = None, *, answering: str | None = None) -> None:
+        """The model answers (the client asked, or the user's turn ended).
+
+        Args:
+            event_id: The client's event that asked (named in a refusal).
+            answering: The words of the turn it answers, which a reply not scripted echoes
+                (``None``: the user's last words).
+        """
         if self._reply is not None:
             self.error(
                 "conversation_already_has_active_response",
@@ -635,7 +642,8 @@ class LiveSession:
                 event_id,
             )
             return
-        script = self._take(False) or SpokenReply(transcript=_echo(self._last_user_text))
+        said = self._last_user_text if answering is None else answering
+        script = self._take(False) or SpokenReply(transcript=_echo(said))
         self.record.note(lambda: self.record.replies.append(script))
         if script.error is not None:
             self.error(script.error_code, script.error, fatal=True)
@@ -670,11 +678,15 @@ class LiveSession:
         reply.steps = [*calls, *reply.steps] if script.calls_first else [*reply.steps, *calls]
 
     def reply_after(self) -> None:
-        """The model answers once its reply in progress ends (at once, if none is)."""
+        """The model answers once its reply in progress ends (at once, if none is).
+
+        Each turn ended during a reply waits for its own answer, in order: the first once
+        the reply ends, the next once that answer ends, and so on.
+        """
         if self._reply is None:
             self.start_reply()
         else:
-            self._deferred = True
+            self._waiting.append(self._last_user_text)
 
     def cancel_reply(self, event_id: str | None = None) -> None:
         """The client cancels the reply in progress."""
@@ -772,9 +784,8 @@ class LiveSession:
                 reply.text_only,
             )
         )
-        if self._deferred:
-            self._deferred = False
-            self.start_reply()
+        if self._waiting:
+            self.start_reply(answering=self._waiting.popleft())
 
     @property
     def speaking(self) -> bool:

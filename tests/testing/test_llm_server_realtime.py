@@ -431,3 +431,40 @@ async def test_a_gemini_text_turn_during_a_reply_is_answered_after_it(
         await until_turn_complete()  # the second turn's answer
     assert [each.transcript for each in record.replies] == [("Hello ", "there."), ("Yes?",)]
     assert record.errors == []
+
+
+async def test_each_gemini_turn_ended_during_one_reply_is_answered_in_order(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the fake kept one turn to answer after the reply, so two turns ended during it
+    # got a single answer, to the last one's words: the first went unanswered)
+    from websockets.asyncio.client import connect
+
+    fake_llm.speak(["Hello ", "there."], pause_after=1)
+    url = fake_llm.gemini_base_url.replace("http://", "wss://")
+    path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    async with connect(url + path, ssl=fake_llm.tls_context) as socket:
+
+        async def until_turn_complete() -> None:
+            while "turnComplete" not in json.loads(await asyncio.wait_for(socket.recv(), 10)).get(
+                "serverContent", {}
+            ):
+                pass
+
+        await socket.send(json.dumps({"setup": {"model": "models/gemini-live"}}))
+        assert json.loads(await socket.recv()) == {"setupComplete": {}}
+        await socket.send(json.dumps({"realtimeInput": {"text": "Hi."}}))
+        first = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert "modelTurn" in first["serverContent"]  # (the reply's first piece: then held)
+        await socket.send(json.dumps({"realtimeInput": {"text": "One."}}))
+        await socket.send(json.dumps({"realtimeInput": {"text": "Two."}}))
+        record = await fake_llm.wait_realtime_async(0, lambda record: len(record.received) >= 4)
+        record.resume()
+        for _ in range(3):  # the held reply, then an answer to each turn
+            await until_turn_complete()
+    assert [each.transcript for each in record.replies] == [
+        ("Hello ", "there."),
+        ("You ", "said: ", "One."),
+        ("You ", "said: ", "Two."),
+    ]
+    assert record.errors == []

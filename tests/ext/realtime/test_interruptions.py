@@ -182,3 +182,52 @@ async def test_with_vad_geminis_reply_goes_on_and_answers_the_turn_with_interrup
     assert said[-1] == "Yes?"
     assert not any(each.get("serverContent", {}).get("interrupted") for each in record.sent)
     assert record.errors == []
+
+
+async def test_a_text_typed_during_geminis_reply_cuts_it_short_and_is_answered(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the fake took client content during the model's turn as an item and let the
+    # turn go on, while Gemini interrupts any generation under way on client content; the
+    # text itself reaches the API at once, only the ask for its answer waits for the turn)
+    gemini = APIS[1]
+    fake_llm.speak(["Hello ", "there, ", "my ", "friend."], pause_after=2)
+    async with MiniAgents():
+        call = gemini.voice(fake_llm).initiate_inquiry()
+        call.send_message("Hi.")
+        pieces = aiter(call.reply_sequence(finish_call=False))
+        heard: list[RealtimePiece] = []
+        while len(heard) < 2:  # (both pieces before the hold)
+            piece = await anext(pieces)
+            if piece.message_class is AudioChunk:
+                heard.append(await piece)
+        chunk = heard[0]
+        assert isinstance(chunk, AudioChunk)
+        assert chunk.item_id is not None
+        call.send_message(PlaybackPosition(item_id=chunk.item_id, played_ms=150))
+        call.send_message("Also this.")  # typed while the reply is held
+
+        def typed(record: LiveRecord) -> bool:  # (the SDK writes its key snake_case)
+            return any(
+                turn["parts"] == [{"text": "Also this."}]
+                for each in record.received
+                for turn in each.get("client_content", {}).get("turns", [])
+            )
+
+        record = await fake_llm.wait_realtime_async(0, typed)
+        record.resume()  # (a reply the text did not cut short: let go, to be seen going on)
+        call.finish()
+        rest = [await each async for each in pieces]
+    (cut,) = of(Interruption, rest)
+    assert (cut.item_id, cut.played_ms, cut.heard) == (chunk.item_id, 150, "Hello ")
+    assert [turn.status for turn in of(TurnEnd, rest)] == ["cancelled", "completed"]
+    said = [piece.text for piece in of(Transcript, rest) if piece.role == "assistant"]
+    assert said[-1] == "You said: Also this."
+    contents = [each["client_content"] for each in record.received if "client_content" in each]
+    assert [(each.get("turns"), each["turnComplete"]) for each in contents] == [
+        ([{"parts": [{"text": "Hi."}], "role": "user"}], False),
+        (None, True),
+        ([{"parts": [{"text": "Also this."}], "role": "user"}], False),
+        (None, True),  # (its answer asked once the turn it cut short had ended)
+    ]
+    assert record.errors == []
