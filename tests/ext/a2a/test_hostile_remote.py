@@ -145,6 +145,17 @@ def streamed_task(
     return fake_remote(answer)
 
 
+async def refused_in_stream(event: str, *, ends: bool = False) -> tuple[str, list[str]]:
+    """What ``a2a_agent`` (alias ``REMOTE``) says of a :func:`streamed_task` remote whose
+    event is ``event`` (the stream ``ends`` there or not): the ``A2AProtocolError`` its reply
+    fails with, as text, and the ids of the tasks the remote was asked to cancel."""
+    cancelled: list[str] = []
+    async with serving(streamed_task(event, cancelled.append, ends=ends)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    return str(raised.value), cancelled
+
+
 def remote(artifact: str, cancelled: asyncio.Event) -> Callable[[str], ASGIApp]:
     """A :func:`streamed_task` whose event is an update of the artifact ``artifact`` (its JSON
     text), and whose ``CancelTask`` sets ``cancelled``."""
@@ -633,11 +644,8 @@ async def test_an_event_of_another_task_in_a_tasks_stream_is_refused_and_the_tas
 ) -> None:
     # (was, of a message: it was read as the remote's direct answer, naming the task t2 in
     # the stream of t1; the reply ended with its text, and t1 ran on uncancelled)
-    cancelled: list[str] = []
-    async with serving(streamed_task(json.dumps(event), cancelled.append)) as url, MiniAgents():
-        with pytest.raises(A2AProtocolError) as raised:
-            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
-    assert str(raised.value) == (
+    told, cancelled = await refused_in_stream(json.dumps(event))
+    assert told == (
         'The remote agent REMOTE sent an event of the task "t2" in the stream of the task '
         '"t1"; a stream is one task\'s.'
     )
@@ -657,14 +665,8 @@ async def test_a_message_in_a_tasks_stream_is_refused_and_the_task_cancelled(
 ) -> None:
     # (was: read as the remote's direct answer, the reply ended with its text, and the task
     # ran on uncancelled; A2A's stream is one message alone, or a task and its updates)
-    cancelled: list[str] = []
-    async with (
-        serving(streamed_task(json.dumps({"message": message}), cancelled.append)) as url,
-        MiniAgents(),
-    ):
-        with pytest.raises(A2AProtocolError) as raised:
-            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
-    assert str(raised.value) == (
+    told, cancelled = await refused_in_stream(json.dumps({"message": message}))
+    assert told == (
         'The remote agent REMOTE sent a message in the stream of the task "t1", which A2A '
         "does not allow (a task's stream holds its status and artifact updates; a message is "
         "a reply of its own); its reply cannot be read."
@@ -896,11 +898,7 @@ async def test_an_event_whose_result_is_no_event_is_a_protocol_error_saying_what
 ) -> None:
     # (was: read as nothing, the stream then ended "before its task", followed again
     # `reconnects` times; a remote of A2A 0.3 names its events so)
-    cancelled: list[str] = []
-    async with serving(streamed_task(result, cancelled.append, ends=True)) as url, MiniAgents():
-        with pytest.raises(A2AProtocolError) as raised:
-            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
-    told = str(raised.value)
+    told, cancelled = await refused_in_stream(result, ends=True)
     assert told.startswith(
         "The remote agent REMOTE sent an event whose result is none of a task, a message, a "
         'status update or an artifact update: "{\\"jsonrpc\\"'
@@ -1077,11 +1075,8 @@ async def test_an_event_of_the_task_in_another_context_is_refused_and_the_task_c
 ) -> None:
     # (was: read as the task's, whatever context it named: the task's context stayed c1 and
     # the reply went on with the event's words; a task belongs to one context)
-    cancelled: list[str] = []
-    async with serving(streamed_task(json.dumps(event), cancelled.append)) as url, MiniAgents():
-        with pytest.raises(A2AProtocolError) as raised:
-            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
-    assert str(raised.value) == (
+    told, cancelled = await refused_in_stream(json.dumps(event))
+    assert told == (
         'The remote agent REMOTE sent an event of its task "t1" in the context "c2", while the '
         'task is in the context "c1"; a task belongs to one context (A2A 1.0). Its reply '
         "cannot be read; check that the remote speaks A2A 1.0."
