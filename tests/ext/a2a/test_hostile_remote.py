@@ -118,26 +118,49 @@ def events_of(events: AsyncIterator[str]) -> Response:
     return StreamingResponse(events, media_type="text/event-stream")
 
 
-def remote(artifact: str, cancelled: asyncio.Event) -> Callable[[str], ASGIApp]:
-    """A remote whose stream sends its task, then an update of the artifact ``artifact``."""
+def streamed_task(
+    event: str, on_cancel: Callable[[str], object], *, ends: bool = False
+) -> Callable[[str], ASGIApp]:
+    """A remote whose stream sends its task (``t1`` in the context ``c1``, working), then
+    ``event``, the JSON text of the event's result as it is written; the stream stays open,
+    or ``ends`` there. ``CancelTask`` calls ``on_cancel`` with the id it names and is
+    answered with the task cancelled; another request (``GetTask``) with the task as it is."""
 
     async def answer(sent: dict[str, Any]) -> Response:
-        task: dict[str, Any] = {"id": "t1", "contextId": "c1"}
+        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+        if sent["method"] == "CancelTask":
+            on_cancel(sent["params"]["id"])
+            return answered(sent, json.dumps({**task, "status": {"state": "TASK_STATE_CANCELED"}}))
         if sent["method"] != "SendStreamingMessage":
-            cancelled.set()  # (CancelTask: answered with the task, cancelled)
-            task["status"] = {"state": "TASK_STATE_CANCELED"}
             return answered(sent, json.dumps(task))
 
         async def events() -> AsyncIterator[str]:
-            task["status"] = {"state": "TASK_STATE_WORKING"}
             yield f"data: {head(sent)}{json.dumps({'task': task})}}}\n\n"
-            update = f'{{"taskId":"t1","contextId":"c1","artifact":{artifact}}}'
-            yield f'data: {head(sent)}{{"artifactUpdate":{update}}}}}\n\n'
-            await asyncio.Event().wait()  # (the stream stays open)
+            yield f"data: {head(sent)}{event}}}\n\n"
+            if not ends:
+                await asyncio.Event().wait()  # (the stream stays open)
 
         return events_of(events())
 
     return fake_remote(answer)
+
+
+async def refused_in_stream(event: str, *, ends: bool = False) -> tuple[str, list[str]]:
+    """What ``a2a_agent`` (alias ``REMOTE``) says of a :func:`streamed_task` remote whose
+    event is ``event`` (the stream ``ends`` there or not): the ``A2AProtocolError`` its reply
+    fails with, as text, and the ids of the tasks the remote was asked to cancel."""
+    cancelled: list[str] = []
+    async with serving(streamed_task(event, cancelled.append, ends=ends)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    return str(raised.value), cancelled
+
+
+def remote(artifact: str, cancelled: asyncio.Event) -> Callable[[str], ASGIApp]:
+    """A :func:`streamed_task` whose event is an update of the artifact ``artifact`` (its JSON
+    text), and whose ``CancelTask`` sets ``cancelled``."""
+    update = f'{{"taskId":"t1","contextId":"c1","artifact":{artifact}}}'
+    return streamed_task(f'{{"artifactUpdate":{update}}}', lambda _: cancelled.set())
 
 
 @pytest.mark.parametrize(
@@ -621,25 +644,8 @@ async def test_an_event_of_another_task_in_a_tasks_stream_is_refused_and_the_tas
 ) -> None:
     # (was, of a message: it was read as the remote's direct answer, naming the task t2 in
     # the stream of t1; the reply ended with its text, and t1 ran on uncancelled)
-    cancelled: list[str] = []
-
-    async def answer(sent: dict[str, Any]) -> Response:
-        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
-        if sent["method"] == "CancelTask":
-            cancelled.append(sent["params"]["id"])
-            return answered(sent, json.dumps({**task, "status": {"state": "TASK_STATE_CANCELED"}}))
-
-        async def events() -> AsyncIterator[str]:
-            yield f"data: {head(sent)}{json.dumps({'task': task})}}}\n\n"
-            yield f"data: {head(sent)}{json.dumps(event)}}}\n\n"
-            await asyncio.Event().wait()  # (the stream stays open)
-
-        return events_of(events())
-
-    async with serving(fake_remote(answer)) as url, MiniAgents():
-        with pytest.raises(A2AProtocolError) as raised:
-            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
-    assert str(raised.value) == (
+    told, cancelled = await refused_in_stream(json.dumps(event))
+    assert told == (
         'The remote agent REMOTE sent an event of the task "t2" in the stream of the task '
         '"t1"; a stream is one task\'s.'
     )
@@ -659,25 +665,8 @@ async def test_a_message_in_a_tasks_stream_is_refused_and_the_task_cancelled(
 ) -> None:
     # (was: read as the remote's direct answer, the reply ended with its text, and the task
     # ran on uncancelled; A2A's stream is one message alone, or a task and its updates)
-    cancelled: list[str] = []
-
-    async def answer(sent: dict[str, Any]) -> Response:
-        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
-        if sent["method"] == "CancelTask":
-            cancelled.append(sent["params"]["id"])
-            return answered(sent, json.dumps({**task, "status": {"state": "TASK_STATE_CANCELED"}}))
-
-        async def events() -> AsyncIterator[str]:
-            yield f"data: {head(sent)}{json.dumps({'task': task})}}}\n\n"
-            yield f"data: {head(sent)}{json.dumps({'message': message})}}}\n\n"
-            await asyncio.Event().wait()  # (the stream stays open)
-
-        return events_of(events())
-
-    async with serving(fake_remote(answer)) as url, MiniAgents():
-        with pytest.raises(A2AProtocolError) as raised:
-            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
-    assert str(raised.value) == (
+    told, cancelled = await refused_in_stream(json.dumps({"message": message}))
+    assert told == (
         'The remote agent REMOTE sent a message in the stream of the task "t1", which A2A '
         "does not allow (a task's stream holds its status and artifact updates; a message is "
         "a reply of its own); its reply cannot be read."
@@ -909,26 +898,7 @@ async def test_an_event_whose_result_is_no_event_is_a_protocol_error_saying_what
 ) -> None:
     # (was: read as nothing, the stream then ended "before its task", followed again
     # `reconnects` times; a remote of A2A 0.3 names its events so)
-    cancelled: list[str] = []
-
-    async def answer(sent: dict[str, Any]) -> Response:
-        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
-        if sent["method"] == "CancelTask":
-            cancelled.append(sent["params"]["id"])
-            return answered(sent, json.dumps({**task, "status": {"state": "TASK_STATE_CANCELED"}}))
-        if sent["method"] != "SendStreamingMessage":
-            return answered(sent, json.dumps(task))
-
-        async def events() -> AsyncIterator[str]:
-            yield f"data: {head(sent)}{json.dumps({'task': task})}}}\n\n"
-            yield f"data: {head(sent)}{result}}}\n\n"
-
-        return events_of(events())
-
-    async with serving(fake_remote(answer)) as url, MiniAgents():
-        with pytest.raises(A2AProtocolError) as raised:
-            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
-    told = str(raised.value)
+    told, cancelled = await refused_in_stream(result, ends=True)
     assert told.startswith(
         "The remote agent REMOTE sent an event whose result is none of a task, a message, a "
         'status update or an artifact update: "{\\"jsonrpc\\"'
@@ -1105,25 +1075,8 @@ async def test_an_event_of_the_task_in_another_context_is_refused_and_the_task_c
 ) -> None:
     # (was: read as the task's, whatever context it named: the task's context stayed c1 and
     # the reply went on with the event's words; a task belongs to one context)
-    cancelled: list[str] = []
-
-    async def answer(sent: dict[str, Any]) -> Response:
-        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
-        if sent["method"] == "CancelTask":
-            cancelled.append(sent["params"]["id"])
-            return answered(sent, json.dumps({**task, "status": {"state": "TASK_STATE_CANCELED"}}))
-
-        async def events() -> AsyncIterator[str]:
-            yield f"data: {head(sent)}{json.dumps({'task': task})}}}\n\n"
-            yield f"data: {head(sent)}{json.dumps(event)}}}\n\n"
-            await asyncio.Event().wait()  # (the stream stays open)
-
-        return events_of(events())
-
-    async with serving(fake_remote(answer)) as url, MiniAgents():
-        with pytest.raises(A2AProtocolError) as raised:
-            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
-    assert str(raised.value) == (
+    told, cancelled = await refused_in_stream(json.dumps(event))
+    assert told == (
         'The remote agent REMOTE sent an event of its task "t1" in the context "c2", while the '
         'task is in the context "c1"; a task belongs to one context (A2A 1.0). Its reply '
         "cannot be read; check that the remote speaks A2A 1.0."

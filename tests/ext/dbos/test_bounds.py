@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy
 
 from miniagents.ext.dbos._bounds import bounded_url, lock_timed_out
+from tests.fakes.sqlite_errors import busy_error
 
 
 def test_a_postgres_connection_waits_for_its_server_and_for_a_lock_by_their_own_bounds() -> None:
@@ -26,17 +27,9 @@ def test_a_postgres_connection_waits_for_its_server_and_for_a_lock_by_their_own_
 
 
 def test_a_sqlite_file_locked_by_another_connection_is_a_lock_timeout(tmp_path: Path) -> None:
-    path = tmp_path / "held.sqlite"
-    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
-        holder.execute("BEGIN EXCLUSIVE")
-        with (
-            closing(sqlite3.connect(path, timeout=0.01)) as waiting,
-            pytest.raises(sqlite3.OperationalError) as raised,
-        ):
-            waiting.execute("SELECT 1 FROM sqlite_master")
-        holder.rollback()
-    assert lock_timed_out(raised.value)
-    wrapped = sqlalchemy.exc.OperationalError("SELECT 1", {}, raised.value)
+    error = busy_error(tmp_path / "held.sqlite")
+    assert lock_timed_out(error)
+    wrapped = sqlalchemy.exc.OperationalError("SELECT 1", {}, error)
     assert lock_timed_out(wrapped)  # (SQLAlchemy's error around it: its .orig)
 
 

@@ -22,19 +22,7 @@ from miniagents.ext.dbos import DurableDatabaseError, apending_approvals, durabl
 from miniagents.ext.dbos._database_errors import database_failure, sqlite_code, sqlite_failure
 from tests.ext.dbos.test_durable_faults import remember, said_in_one_line
 from tests.fakes.postgres import PostgresServer, free_port
-
-
-def _busy_error(path: Path) -> sqlite3.OperationalError:
-    """SQLite's SQLITE_BUSY, for real: the file held by another connection's transaction."""
-    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
-        holder.execute("BEGIN EXCLUSIVE")
-        with (
-            closing(sqlite3.connect(path, timeout=0.01)) as waiting,
-            pytest.raises(sqlite3.OperationalError) as raised,
-        ):
-            waiting.execute("SELECT 1 FROM sqlite_master")
-        holder.rollback()
-    return raised.value
+from tests.fakes.sqlite_errors import busy_error
 
 
 def _table_locked_error(path: Path) -> sqlite3.OperationalError:
@@ -51,7 +39,7 @@ def _table_locked_error(path: Path) -> sqlite3.OperationalError:
 
 def test_a_busy_sqlite_file_is_locked_by_another_process(tmp_path: Path) -> None:
     path = str(tmp_path / "runs.sqlite")
-    error = _busy_error(Path(path))
+    error = busy_error(Path(path))
     assert sqlite_code(error) == sqlite3.SQLITE_BUSY
     assert str(sqlite_failure(path, error, 5)) == (
         f"The SQLite file {path!r} of durable runs is locked by another process (database "
