@@ -22,12 +22,15 @@ import types
 import weakref
 from collections.abc import Callable
 
-from miniagents import InteractionContext, Message, miniagent
+import pytest
+
+from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.input_requests import request_input
 from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
+from miniagents.ext.web._reply_parts import ResultDelta, TextDelta, reply_parts
 from miniagents.ext.web.lowlevel import Job
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import (
@@ -226,3 +229,37 @@ async def test_a_job_whose_own_step_failed_closes_its_events_as_it_ends() -> Non
         failure = job.task.exception()
     assert isinstance(failure, AttributeError)  # (the event's size: None.isascii())
     assert at_end == [(False, [True])]  # (was: open, its agent still waiting)
+
+
+_NESTED_PARTS = ("parts", "_text_parts", "_call_parts", "_results", "_result_parts", "tokens")
+"""The generators a reply's parts read from (``reply_parts``'s, nested in it)."""
+
+
+@pytest.mark.parametrize("stop_at", [TextDelta, ResultDelta], ids=["text", "result"])
+async def test_a_reply_closed_part_way_closes_the_generators_it_reads_from(
+    stop_at: type[object],
+) -> None:
+    # a reply's parts closed early (its job cancelled, its client gone) left the generators
+    # nested in them suspended, closed only when collected, in another task
+    assistant = offline_agent.fork(
+        tools=[FunctionTool(delete_file)],
+        reply=iter([CallTool("delete_file", {"path": "a.txt"}), "Deleted it."]),
+        token_delay=0,
+    )
+    async with MiniAgents():
+        earlier = [each for name in _NESTED_PARTS for each in _open_generators(name)]
+        reply = reply_parts(assistant.inquire("Delete a.txt"), "m", error_texts=False)
+        async for part in reply:
+            if isinstance(part, stop_at):
+                break
+        nested = [
+            each
+            for name in _NESTED_PARTS
+            for each in _open_generators(name)
+            if all(each is not before for before in earlier)
+        ]
+        del earlier
+        assert nested  # (suspended where the reply stopped)
+        await reply.aclose()
+        left_open = [each.ag_code.co_name for each in nested if each.ag_frame is not None]
+    assert left_open == []  # (was: ["parts", "_text_parts"], say)
