@@ -17,10 +17,11 @@ exception's class and a reference, not its text, unless the app tells error text
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from miniagents.ext.input_requests import InputRequest
 from miniagents.ext.told_errors import ToldResult
@@ -178,10 +179,31 @@ async def reply_parts(
     do.)
 
     An error of the reply (an agent's exception) is raised after the parts before it.
+
+    Closed early (its reader stopped part-way), it closes the generators it reads from
+    before it ends, each where it was suspended.
     """
     reader = _Reader(reply, id_prefix, approvals_last, error_texts)
-    async for part in reader.parts():
-        yield part
+    async with _closed(reader.parts()) as read:
+        async for part in read:
+            yield part
+
+
+_T = TypeVar("_T")
+
+
+@contextlib.asynccontextmanager
+async def _closed(iterator: AsyncIterator[_T]) -> AsyncIterator[AsyncIterator[_T]]:
+    """``iterator``, closed as the block ends any way, if it is a generator.
+
+    (Left open where the block ends early, a generator nested in another was closed only
+    when collected, in another task, its ``finally`` late.)
+    """
+    try:
+        yield iterator
+    finally:
+        if isinstance(iterator, AsyncGenerator):
+            await iterator.aclose()
 
 
 class _Reader:
@@ -218,16 +240,18 @@ class _Reader:
             message_class = promise.message_class
             if issubclass(message_class, ToolCallMessage):
                 self._unanswered.append(_field(promise, "call_id", message_id))
-                async for part in _call_parts(promise, message_id):
-                    yield part
+                async with _closed(_call_parts(promise, message_id)) as call_parts:
+                    async for part in call_parts:
+                        yield part
             elif issubclass(message_class, ToolApprovalRequest):
                 request = await promise
                 if isinstance(request, ToolApprovalRequest):
                     self._asked[request.call_id] = request
                     yield _approval_asked(request)
             elif issubclass(message_class, ToolResultMessage):
-                async for part in self._results(read):
-                    yield part
+                async with _closed(self._results(read)) as results:
+                    async for part in results:
+                        yield part
             elif issubclass(message_class, InputRequest):
                 self._unanswered.clear()  # (a question: the round is over)
                 request = await promise
@@ -235,8 +259,9 @@ class _Reader:
                     yield InputAsked(message_id, request)
             else:
                 self._unanswered.clear()  # (a text: the round is over)
-                async for part in _text_parts(promise, message_id):
-                    yield part
+                async with _closed(_text_parts(promise, message_id)) as text_parts:
+                    async for part in text_parts:
+                        yield part
 
     async def _results(self, read: _Numbered) -> AsyncIterator[Part]:
         """A result's parts; if it may wait for a decision, the round's that wait for none first."""
@@ -262,11 +287,13 @@ class _Reader:
             if ahead_call in asked:
                 held.append(ahead)
                 continue
-            async for part in _result_parts(ahead, asked, self._error_texts):
-                yield part
+            async with _closed(_result_parts(ahead, asked, self._error_texts)) as result_parts:
+                async for part in result_parts:
+                    yield part
         for result in held:
-            async for part in _result_parts(result, asked, self._error_texts):
-                yield part
+            async with _closed(_result_parts(result, asked, self._error_texts)) as result_parts:
+                async for part in result_parts:
+                    yield part
 
 
 def _approval_asked(request: ToolApprovalRequest) -> ApprovalAsked:
@@ -365,8 +392,9 @@ async def _result_parts(
         yield AwaitingApproval(call_id, request)
     yield ResultStart(call_id, tool_name, message_id)
     told = ToldResult(promise, error_texts=error_texts)
-    async for token in told.tokens():
-        yield ResultDelta(call_id, message_id, token)
+    async with _closed(told.tokens()) as tokens:
+        async for token in tokens:
+            yield ResultDelta(call_id, message_id, token)
     message = await promise
     is_error = isinstance(message, ToolResultMessage) and message.is_error
     denied = is_error and request is not None and not request.pending

@@ -70,6 +70,7 @@ from miniagents.ext.errors import (
 )
 from miniagents.ext.input_requests import InputRequest, quoted_question, withdraw_input_request
 from miniagents.ext.llm.usage import charged_to
+from miniagents.ext.told_errors import told_error
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
@@ -624,6 +625,8 @@ class Job:
                 for data in self._cancelled_ending():
                     self.current.append(data)
             raise
+        except Exception as error:  # (a step of its own: was logged by asyncio alone, untold)
+            self._step_failed(error)
         finally:
             if self._expiry is not None:
                 self._expiry.cancel()
@@ -636,8 +639,52 @@ class Job:
                 # here, in the job's task, once its clients are told the run has ended and
                 # before its waiters, who wake to an ended job; else it does not wait)
                 await events.aclose()
+            except Exception as error:  # (raised closing them: its run has ended)
+                self._step_failed(error)
             finally:
                 self._ended()
+
+    def _step_failed(self, error: Exception) -> None:
+        """A step of the job's own failed with ``error`` (its protocol's encoder, say).
+
+        Its run, if it has not ended, ends with its protocol's error events, which tell its
+        client that the server failed (the error's class and the reference the log has it
+        under; its text with ``error_texts``), the error logged once, here (the job's task
+        ends without it); an error after the run's end is only logged.
+        """
+        protocol, run = self.manager.protocol, self.current
+        failed = f"The {protocol.name} run {run.key!r}"
+        if run.done or self.cut is not None:
+            protocol.logger.error(
+                "%s failed with %s after it had ended.",
+                failed,
+                type(error).__name__,
+                exc_info=error,
+            )
+            return
+        try:
+            if protocol.tells_errors:
+                told = told_error(
+                    error,
+                    protocol.logger,
+                    failed,
+                    error_texts=self.manager.settings.error_texts,
+                    who="The server, streaming the run,",
+                    operator="the server's operator",
+                )
+                ending = protocol.failed(self.encoder, error, told.text)
+            else:  # (its encoder tells its own, logging it once)
+                ending = self.encoder.failed(error)
+            for data in ending:
+                run.append(data)
+        except Exception:  # (its protocol's failed events failed too: the run ends untold)
+            protocol.logger.exception(
+                "The %s protocol could not end the run %r with the error of its failed step "
+                "(%s); the run ends without it. Fix the protocol's encoder.",
+                protocol.name,
+                run.key,
+                type(error).__name__,
+            )
 
     def _ended(self) -> None:
         """The job's last steps: it lets go of its runs, and is an ended job to its waiters."""
@@ -831,6 +878,9 @@ async def _job_events(
     """The events of a job, made by its encoder; ``found``: the durable run it replays."""
     manager, encoder = job.manager, job.encoder
     yield encoder.opening()
+    # (set while it waits at a yield: closed there, what the close raises, in the reply or
+    # the agent, is raised on, as no event can be yielded any more)
+    at_yield = False
     try:
         async with manager.context():
             protocol = manager.protocol
@@ -843,23 +893,34 @@ async def _job_events(
                 error_texts=manager.settings.error_texts,
             )
             pauses = _Pauses(job, found)
-            # (closed as the events end any way: cancelled while paused, say, it was left
-            # open until collected)
+            # (each closed as the events end any way: cancelled while paused, or closed at
+            # a question's pause, it was left open until collected)
             async with contextlib.aclosing(reply):
                 async for part in reply:
                     if isinstance(part, parts.InputAsked):
-                        async for asked in _asking(job, part):
-                            yield asked
+                        async with contextlib.aclosing(_asking(job, part)) as asking:
+                            async for asked in asking:
+                                at_yield = True
+                                yield asked
+                                at_yield = False
                         continue
                     if isinstance(part, parts.ApprovalAsked):
                         job.ask(part.request)
                     elif manager.approval_flow == "protocol" and isinstance(
                         part, parts.AwaitingApproval | parts.ResultStart
                     ):
-                        async for paused in pauses.at(part):
-                            yield paused
-                    yield encoder.events(part)
+                        async with contextlib.aclosing(pauses.at(part)) as pausing:
+                            async for paused in pausing:
+                                at_yield = True
+                                yield paused
+                                at_yield = False
+                    events = encoder.events(part)
+                    at_yield = True
+                    yield events
+                    at_yield = False
     except Exception as error:  # the agent's failure ends the run with it
+        if at_yield:  # (an error of the close, not the agent's failure)
+            raise
         if found is not None and found.cancelled and DurableJobs.stopped_there(error):
             yield Ending(encoder.cancelled())  # given up on: it ends as it ended then
             return
@@ -867,7 +928,12 @@ async def _job_events(
         return
     except BaseException as error:  # DBOS stopped the durable run underneath: it says so
         durable = manager.durable
-        if durable is None or job.workflow_id is None or not durable.stopped_by_dbos(error):
+        if (
+            at_yield
+            or durable is None
+            or job.workflow_id is None
+            or not durable.stopped_by_dbos(error)
+        ):
             raise
         stopped = await durable.astopped(job.workflow_id, error, manager.protocol.logger)
         # (cancelled: as its replay ends, after a restart)
@@ -901,7 +967,9 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
     return protocol.failed(job.encoder, error, told.text)
 
 
-async def _asking(job: Job, part: parts.InputAsked) -> AsyncIterator[list[str] | Ending | Pause]:
+async def _asking(
+    job: Job, part: parts.InputAsked
+) -> AsyncGenerator[list[str] | Ending | Pause, None]:
     """The events of the agent's question ``part``, and the pause until it is answered.
 
     A protocol whose clients answer none gets the question as a text, withdrawn first (the
@@ -944,7 +1012,7 @@ class _Pauses:
 
     async def at(
         self, part: parts.AwaitingApproval | parts.ResultStart
-    ) -> AsyncIterator[list[str] | Ending | Pause]:
+    ) -> AsyncGenerator[list[str] | Ending | Pause, None]:
         """The pauses before ``part``: those replayed, then one per wait for its decision."""
         job, encoder = self._job, self._job.encoder
         while self._replayed and self._replayed[0].at == part.call_id:  # paused here, resumed

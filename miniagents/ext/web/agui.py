@@ -282,11 +282,9 @@ class _AGUIRuns:
         if run_input.resume:
             return await self._aresume(owner, run_input)
         thread = run_input.thread_id
-        refused = await aturn_room(manager, owner, run_input.run_id, thread, group=thread)
+        refused = await manager.aroom(owner, run_input.run_id, thread)
         if refused is not None:
             return refused
-        if manager.durable is not None and manager.get(run_input.run_id, owner) is not None:
-            return _run_exists(run_input)  # (started meanwhile, while the room was sought)
         try:
             messages = agui_input_messages(run_input.messages)
         except (HashKeyError, RecursionError):  # (a call's arguments: frozen, or parsed)
@@ -294,6 +292,13 @@ class _AGUIRuns:
         kwargs = _input_arguments(run_input, self.inputs)
         if self.arguments is not None:
             kwargs.update(self.arguments(run_input))
+        # (only now the thread's durable runs paused elsewhere are abandoned: a bad request
+        # above was refused first, and they stay resumable; counted again after)
+        refused = await aturn_room(manager, owner, run_input.run_id, thread, group=thread)
+        if refused is not None:
+            return refused
+        if manager.durable is not None and manager.get(run_input.run_id, owner) is not None:
+            return _run_exists(run_input)  # (started meanwhile, while the room was sought)
         ids = manager.protocol.ids(run_input.run_id, run_input.thread_id)
         return manager.start_new(owner, ids, messages, kwargs).response(0)
 

@@ -6,6 +6,7 @@ Bad input and refused resumes, alike in both protocols, are tested in test_proto
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ from ag_ui.core import Context, Tool
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
-from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
+from miniagents.ext.web import NoAuthentication, WebSettings, agui, agui_app
+from miniagents.frozen.errors import HashKeyError
 from miniagents.messages.message import Message
 from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
@@ -339,6 +341,58 @@ async def test_two_starts_of_one_run_id_across_the_durable_check_are_one_run_and
         "200",
         "409",
     ]
+
+
+class _Abandons(GatedDurable):
+    """Its gate open: records the groups (threads) whose durable runs a new run abandons."""
+
+    def __init__(self, agent: Any) -> None:
+        super().__init__(agent)
+        self.gate.set_result(None)
+        self.abandoned: list[str | None] = []
+
+    async def aabandon_all(
+        self,
+        owner: str | None,
+        key: str | None = None,
+        *,
+        group: str | None = None,
+        but: Collection[str | None] = (),
+        paused_elsewhere: bool = False,
+    ) -> None:
+        self.abandoned.append(group)
+
+    async def afind_named(self, owner: str | None, name: str) -> None:
+        return None
+
+
+async def test_a_refused_run_input_abandons_no_durable_run_of_its_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a new run of a thread abandons the thread's durable runs paused elsewhere: a run
+    # input refused as bad (a 422, its messages not kept) did so first, and the paused run,
+    # refused no more, was lost (was: ["t1"]); now its messages are read first, as the AI
+    # SDK's chat request's are, and the run stays paused, resumable
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = agui_app(gated(tokens), authentication=NoAuthentication())
+    durable = _Abandons(gated(tokens))
+    app.state.runs.durable = durable
+    read = agui.agui_input_messages
+
+    def unkept(messages: Sequence[object]) -> list[Message]:
+        raise HashKeyError("A message holds a value nested too deeply to be kept.")
+
+    async with served(app) as client:
+        monkeypatch.setattr(agui, "agui_input_messages", unkept)
+        refused = await client.post("/", json=run_input("r2"))
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "invalid_run_input"
+        assert durable.abandoned == []  # (was: ["t1"])
+        monkeypatch.setattr(agui, "agui_input_messages", read)
+        tokens.put_nowait(None)
+        _response, events = await post_events(client, run_input("r3"))
+    assert events[-1].type == "RUN_FINISHED"
+    assert durable.abandoned == ["t1"]  # (a good one abandons them, as ever)
 
 
 async def test_run_finished_reports_the_runs_usage_per_model_and_its_cost(

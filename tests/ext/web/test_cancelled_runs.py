@@ -22,12 +22,15 @@ import types
 import weakref
 from collections.abc import Callable
 
-from miniagents import InteractionContext, Message, miniagent
+import pytest
+
+from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.input_requests import request_input
 from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
+from miniagents.ext.web._reply_parts import ResultDelta, TextDelta, reply_parts
 from miniagents.ext.web.lowlevel import Job
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import (
@@ -177,7 +180,11 @@ async def test_an_a2a_task_paused_for_input_and_cancelled_keeps_nothing_of_its_r
     assert alive == []  # (was: ["local", "question"])
 
 
-async def test_a_job_whose_own_step_failed_closes_its_events_as_it_ends() -> None:
+async def test_a_job_whose_own_step_failed_closes_its_events_as_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # its client is told the run failed (was: the stream just ended), and the error is
+    # logged once, by the app (was: only by asyncio, as its task's unretrieved exception)
     go, hold = asyncio.Event(), asyncio.Event()
     agent_ended: list[bool] = []
 
@@ -221,8 +228,149 @@ async def test_a_job_whose_own_step_failed_closes_its_events_as_it_ends() -> Non
                 lambda _task: at_end.append((watched.pop().ag_frame is not None, list(agent_ended)))
             )
             go.set()
-            await reader.rest()  # (the stream ends: the job's run was ended)
+            rest = await reader.rest()  # (the stream ends: the job's run was ended)
         await until(lambda: job.done)
         failure = job.task.exception()
-    assert isinstance(failure, AttributeError)  # (the event's size: None.isascii())
+    assert failure is None  # (was: its AttributeError, the event's size: None.isascii())
     assert at_end == [(False, [True])]  # (was: open, its agent still waiting)
+    assert [event.type for event in rest] == ["RUN_ERROR"]
+    told = rest[-1].json
+    assert told["code"] == "AttributeError"
+    reference = _logged_once(caplog, AttributeError)
+    assert told["message"] == (
+        "The server, streaming the run, failed with AttributeError. The server's log has the "
+        f"error under the reference {reference}: ask the server's operator to look it up there."
+    )
+
+
+def _logged_once(caplog: pytest.LogCaptureFixture, kind: type[BaseException]) -> str:
+    """The reference of the one error of ``kind`` logged (with its traceback), by the app."""
+    logged = [
+        record
+        for record in caplog.records
+        if record.exc_info is not None and isinstance(record.exc_info[1], kind)
+    ]
+    assert [record.name for record in logged] == ["miniagents.ext.web"]
+    reference = logged[0].args[-1] if isinstance(logged[0].args, tuple) else None
+    assert isinstance(reference, str)
+    return reference
+
+
+_NESTED_PARTS = ("parts", "_text_parts", "_call_parts", "_results", "_result_parts", "tokens")
+"""The generators a reply's parts read from (``reply_parts``'s, nested in it)."""
+
+
+@pytest.mark.parametrize("stop_at", [TextDelta, ResultDelta], ids=["text", "result"])
+async def test_a_reply_closed_part_way_closes_the_generators_it_reads_from(
+    stop_at: type[object],
+) -> None:
+    # a reply's parts closed early (its job cancelled, its client gone) left the generators
+    # nested in them suspended, closed only when collected, in another task
+    replies: list[ScriptedReply] = [CallTool("delete_file", {"path": "a.txt"}), "Deleted it."]
+    assistant = offline_agent.fork(
+        tools=[FunctionTool(delete_file)],
+        reply=iter(replies),
+        token_delay=0,
+    )
+    async with MiniAgents():
+        earlier = [each for name in _NESTED_PARTS for each in _open_generators(name)]
+        reply = reply_parts(assistant.inquire("Delete a.txt"), "m", error_texts=False)
+        async for part in reply:
+            if isinstance(part, stop_at):
+                break
+        nested = [
+            each
+            for name in _NESTED_PARTS
+            for each in _open_generators(name)
+            if all(each is not before for before in earlier)
+        ]
+        del earlier
+        assert nested  # (suspended where the reply stopped)
+        await reply.aclose()
+        left_open = [each.ag_code.co_name for each in nested if each.ag_frame is not None]
+    assert left_open == []  # (was: ["parts", "_text_parts"], say)
+
+
+async def test_a_job_closed_at_its_agents_question_closes_the_question_s_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a job's events closed where they yielded a question's pause (the job's pause failed)
+    # left the question's generator open, for collection to close in another task
+    watched: list[types.AsyncGeneratorType[object, None]] = []
+
+    @miniagent
+    async def asking(ctx: InteractionContext) -> None:
+        question = request_input("Which city?")
+        ctx.reply(question)
+        await question.aanswer()
+
+    def failing_pause(_job: Job) -> None:
+        watched.extend(_open_generators("_asking"))  # (held: not finalized, which closes it)
+        raise _PauseFailed("The job could not pause.")
+
+    monkeypatch.setattr(Job, "_pause", failing_pause)
+    app = a2a_app(asking, authentication=NoAuthentication(), settings=KEPT)
+    manager = app.state.runs
+    async with served(app) as web:
+        sent = (await call(web, rpc("SendMessage", send_params()))).json()
+        job = manager.job(sent["result"]["task"]["id"])
+        assert job is not None
+        await until(lambda: job.done)
+    assert len(watched) == 1
+    assert watched[0].ag_frame is None  # (was: still suspended at its pause)
+
+
+class _PauseFailed(Exception):
+    """A job's failure to pause (a bug of the manager's)."""
+
+
+class _CloseFailed(Exception):
+    """An error of a job's context as it closes (an agent's, raised as it was cancelled)."""
+
+
+class _FailingClose(MiniAgents):
+    """A context whose exit fails where the job's events are closed."""
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: types.TracebackType | None,
+    ) -> None:
+        await super().__aexit__(exc_type, exc, traceback)
+        if exc_type is GeneratorExit:
+            raise _CloseFailed("The context failed as the job's events were closed.")
+
+
+async def test_an_error_raised_as_a_job_s_events_close_is_logged_as_itself(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # was: taken for the agent's failure, whose events the closed generator then yielded:
+    # Python raised "async generator ignored GeneratorExit" instead, logged by asyncio
+    @miniagent
+    async def talking(ctx: InteractionContext) -> None:
+        ctx.reply("Hello")
+
+    app = agui_app(talking, authentication=NoAuthentication(), settings=KEPT, context=_FailingClose)
+    manager = app.state.runs
+    protocol = manager.protocol
+    make_encoder = protocol.encoder
+
+    def not_text_events(*args: object) -> object:
+        encoder = make_encoder(*args)
+        encoder.events = lambda _part: [None]  # (a protocol's bug: an event not text)
+        return encoder
+
+    protocol.encoder = not_text_events
+    async with served(app) as client:
+        _response, events = await post_events(client, agui_input("r1", text="Hi"))
+        job = manager.job("r1")
+        assert job is not None
+        await until(lambda: job.done)
+        assert job.task is not None
+        failure = job.task.exception()
+    assert failure is None
+    assert [event.type for event in events] == ["RUN_STARTED", "RUN_ERROR"]
+    assert events[-1].json["code"] == "AttributeError"  # (the step that failed first)
+    logged = [type(record.exc_info[1]).__name__ for record in caplog.records if record.exc_info]
+    assert logged == ["AttributeError", "_CloseFailed"]  # (was: its RuntimeError besides)
