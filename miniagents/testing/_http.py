@@ -60,6 +60,14 @@ class App(Protocol):
         """Forget a connection that ended."""
         ...
 
+    def connection_accepted(self, address: tuple[str, int]) -> None:
+        """Count a connection accepted from ``address`` (before its handler thread starts)."""
+        ...
+
+    def connection_ended(self) -> None:
+        """Count a connection whose handler thread is done with it (closed)."""
+        ...
+
     def handle(self, handler: Handler) -> None:
         """Answer one request."""
         ...
@@ -82,6 +90,18 @@ class HTTPServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         self.server_name = str(host)
         self.server_port = int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Count the connection as accepted (in accepting order), then serve it in a thread."""
+        self.app.connection_accepted(tuple(client_address[:2]))
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Serve one connection (in its handler thread), then count it as ended."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.app.connection_ended()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Keep an unexpected error of a handler thread for the test."""

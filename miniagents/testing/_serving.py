@@ -31,13 +31,13 @@ from miniagents.testing._live import serve as serve_live
 from miniagents.testing._openai_batch_wire import OpenAIBatchAPI
 from miniagents.testing._openai_realtime_wire import OpenAIRealtimeWire
 from miniagents.testing._openai_wire import OpenAIWire
-from miniagents.testing._record import RecordedRequest, Recorder
+from miniagents.testing._record import ProbedWait, RecordedRequest, Recorder
 from miniagents.testing._respond import respond
 from miniagents.testing._responses_wire import ResponsesWire
 from miniagents.testing._script import Failure, Reply, check_script_count
 from miniagents.testing._websocket import accept_upgrade, wants_upgrade
 from miniagents.testing._wire import Wire, dumps
-from miniagents.testing.errors import FakeLLMServerError
+from miniagents.testing.errors import FakeLLMServerError, FakeLLMServerTimeout
 
 __all__ = ["ScriptedApp"]
 
@@ -95,6 +95,8 @@ class ScriptedApp(Recorder):
         self._live_script: deque[SpokenReply] = deque()
         self._live_refusals: deque[LiveRefusal] = deque()
         self._connections: dict[socket.socket, threading.Thread] = {}
+        self._open = 0  # connections accepted and not ended (see wait_connections_closed)
+        self._probes: dict[tuple[str, int], bool] = {}  # a probe's address: accepted yet?
         self.stopping = threading.Event()
         self._ids = itertools.count(1)
         self.batches = FakeBatches(self._take, self._serial)
@@ -201,6 +203,44 @@ class ScriptedApp(Recorder):
         """Forget a connection that ended."""
         with self._lock:
             self._connections.pop(sock, None)
+
+    def connection_accepted(self, address: tuple[str, int]) -> None:
+        """Count a connection accepted from ``address`` (before its handler thread starts)."""
+        with self._lock:
+            self._open += 1
+            if address in self._probes:
+                self._probes[address] = True
+            self._lock.notify_all()
+
+    def connection_ended(self) -> None:
+        """Count a connection whose handler thread is done with it (closed)."""
+        with self._lock:
+            self._open -= 1
+            self._lock.notify_all()
+
+    def _expect_probe(self, address: tuple[str, int]) -> None:
+        """Watch for the probe connection from ``address`` (see ``wait_connections_closed``)."""
+        with self._lock:
+            self._probes[address] = False
+
+    def _closed_wait(self, address: tuple[str, int], timeout: float) -> ProbedWait[bool, None]:
+        """The wait of ``wait_connections_closed`` for the probe from ``address`` (checked)."""
+
+        def outcome(found: bool | None) -> None:
+            with self._lock:
+                self._probes.pop(address, None)
+                still = self._open
+            if found is None:
+                raise FakeLLMServerTimeout(
+                    f"{still} connection(s) to the fake server stayed open for {timeout:g} s: "
+                    "a client still holds them. Stop or kill that client first."
+                )
+
+        return ProbedWait(self._lock, lambda: self._closed_since(address), timeout, outcome)
+
+    def _closed_since(self, address: tuple[str, int]) -> bool | None:
+        """``True`` once the probe from ``address`` was accepted and no connection is open."""
+        return True if self._probes.get(address) and self._open == 0 else None
 
     def record_error(self, error: BaseException) -> None:
         """Keep an unexpected error of a handler thread (see ``errors``)."""

@@ -65,6 +65,8 @@ streams raise as with Chat Completions; ``omit_final`` ends silently (no
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import ssl
 import threading
 from collections.abc import Mapping, Sequence
@@ -74,6 +76,7 @@ from typing import TYPE_CHECKING, NoReturn
 from miniagents.testing._compatible_wire import COMPATIBLE_SERVERS
 from miniagents.testing._http import Handler, HTTPServer
 from miniagents.testing._live import LiveRefusal, LiveUsage, SpokenReply
+from miniagents.testing._record import HANG_GUARD, check_wait
 from miniagents.testing._script import Failure, Reply, ThinkingOrder, ToolCall, as_tokens
 from miniagents.testing._serving import ScriptedApp
 from miniagents.testing.errors import FakeLLMServerError
@@ -174,6 +177,43 @@ class FakeLLMServer(ScriptedApp):
 
         async def __aexit__(self, *exc_info: object) -> None:
             """Never called: :meth:`__aenter__` refuses ``async with`` (both make the protocol)."""
+
+    def wait_connections_closed(self, timeout: float = HANG_GUARD) -> None:
+        """Wait until every connection to the server has closed, and its requests are recorded.
+
+        Those that the server had not accepted yet when it was called count too: it connects
+        once itself and waits until that connection was accepted (connections are accepted
+        in the order they came) and no connection is open any more. Call it when no client
+        is left to connect, such as after killing a client's process: whatever request that
+        client sent is then recorded (and took its script item), so that ``clear_script()``
+        leaves nothing for it to take afterwards.
+
+        Raises:
+            FakeLLMServerError: ``timeout`` is no positive, finite number of seconds, or the
+                server is not started.
+            FakeLLMServerTimeout: A connection stayed open for ``timeout`` seconds.
+        """
+        check_wait("count", 0, timeout, "FakeLLMServer.wait_connections_closed()")
+        self._closed_wait(self._probe_connection(), timeout).blocking()
+
+    async def wait_connections_closed_async(self, timeout: float = HANG_GUARD) -> None:
+        """``wait_connections_closed`` that lets the event loop run while it waits."""
+        check_wait("count", 0, timeout, "FakeLLMServer.wait_connections_closed_async()")
+        address = await asyncio.to_thread(self._probe_connection)
+        await self._closed_wait(address, timeout).awaited()
+
+    def _probe_connection(self) -> tuple[str, int]:
+        """Connect to the server and close at once; the address connected from."""
+        host = str(self._address[0])
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+        port = self.port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+            address: tuple[str, int] = tuple(probe.getsockname()[:2])
+            self._expect_probe(address)
+            probe.connect((host, port))
+        return address
 
     @property
     def port(self) -> int:

@@ -14,6 +14,7 @@ import inspect
 import json
 import math
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -956,7 +957,7 @@ def test_every_waiter_s_default_timeout_is_a_hang_guard_not_a_window() -> None:
         for name in dir(owner)
         if name.startswith("wait_")
     ]
-    assert len(waiters) == 11
+    assert len(waiters) == 13  # (wait_connections_closed and its twin among them)
     for waiter in waiters:
         assert inspect.signature(waiter).parameters["timeout"].default == 60, waiter
 
@@ -1038,3 +1039,50 @@ async def test_the_realtime_and_batch_waiters_refuse_what_they_could_not_wait_wi
         assert type(refused.value) is FakeLLMServerError
     with pytest.raises(FakeLLMServerError, match=r"FakeBatches\.wait_created\(\) takes count="):
         server.batches.wait_created(-1, 0.01)
+
+
+def _send_and_vanish(server: FakeLLMServer, text: str) -> None:
+    """Send a whole chat request on a connection of its own and close it at once (as a
+    client process killed right after writing it)."""
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]})
+    request = (
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: fake\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n{body}"
+    )
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(request.encode())
+
+
+def test_waiting_for_the_connections_to_close_sees_every_request_of_a_vanished_client(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # a client killed after sending its requests: without a wait for its connections, a
+    # request still unread when the test cleared the script took the next script's reply
+    fake_llm.reply(["first"], times=5)
+    for number in range(5):
+        _send_and_vanish(fake_llm, f"request {number}")
+    fake_llm.wait_connections_closed(WAIT)
+    assert sorted(request.json["messages"][0]["content"] for request in fake_llm.requests) == [
+        f"request {number}" for number in range(5)
+    ]
+    assert fake_llm.pending == 0  # (each took its reply before the wait returned)
+    fake_llm.clear_script()
+    fake_llm.reply(["second"])
+    assert fake_llm.pending == 1  # (nothing left to take it)
+
+
+async def test_waiting_for_the_connections_to_close_times_out_while_a_client_holds_one(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    held = socket.create_connection(("127.0.0.1", fake_llm.port))
+    said = r"1 connection\(s\) to the fake server stayed open for 0\.05 s"
+    try:
+        with pytest.raises(FakeLLMServerTimeout, match=said):
+            await fake_llm.wait_connections_closed_async(timeout=0.05)
+        with pytest.raises(FakeLLMServerTimeout, match=said):
+            await asyncio.to_thread(fake_llm.wait_connections_closed, 0.05)
+    finally:
+        held.close()
+    await fake_llm.wait_connections_closed_async(WAIT)
+    with pytest.raises(FakeLLMServerError, match="timeout"):
+        fake_llm.wait_connections_closed(timeout=0)

@@ -17,6 +17,8 @@ cause and the fix::
                                            -> cannot be reached: the server, the URL
     PostgreSQL, the server refused to connect (no such database or role)
                                            -> refused the connection: the URL's names
+    PostgreSQL SQLSTATE 53300, too many connections (of the server, a role, a database)
+                                           -> busy: try again later, or raise its limit
     anything else of the database          -> failed, with the driver's first line
 
 Each is told by the code the driver gives (sqlite3's ``sqlite_errorcode``; psycopg 3's
@@ -25,7 +27,9 @@ Each is told by the code the driver gives (sqlite3's ``sqlite_errorcode``; psyco
 driver gives no code: a SQLite error of a driver other than Python's ``sqlite3`` (its
 first words, SQLite's own), and psycopg's or psycopg2's failure to connect, which libpq
 gives without the server's SQLSTATE (whether the server answered is then told by libpq's
-own framing, "... failed: FATAL:", never by the server's words after it).
+own framing, "... failed: FATAL:"; a server that answered is then told busy by the first
+words of its own message for SQLSTATE 53300, which come before any name it quotes, as
+"too many connections for role "x"" or "sorry, too many clients already").
 
 A value or a constraint that the database refused (SQLAlchemy's ``IntegrityError`` or
 ``DataError``, where the library's own tables are written) is told by :func:`refused_value`
@@ -84,8 +88,18 @@ _CODE_OF_WORDS = (
 _CONNECTION_EXCEPTION = "08"
 """The class of PostgreSQL's SQLSTATEs of a connection that failed or was lost."""
 
-_SERVER_ANSWERED = re.compile(r"\bfailed: (?:FATAL|PANIC|ERROR):")
+_SERVER_ANSWERED = re.compile(r"\bfailed: (?:FATAL|PANIC|ERROR):\s*")
 """libpq's framing of a connection that the server refused, before the server's words."""
+
+_TOO_MANY_CONNECTIONS = "53300"
+"""PostgreSQL's SQLSTATE of a server, role or database that has all the connections it takes."""
+
+_TOO_MANY_WORDS = (
+    "sorry, too many clients already",
+    "too many connections for ",
+    "remaining connection slots are reserved",
+)
+"""The first words of the server's messages of SQLSTATE 53300 (libpq passes on no code)."""
 
 _DRIVERS = ("sqlalchemy", "sqlite3", "psycopg", "psycopg2", "psycopg_pool")
 """The packages whose frames a database error passes through on its way up from DBOS."""
@@ -169,6 +183,14 @@ def database_failure(
             f"{said}; waited {waited:g} s at most): check the URL, and that the server runs "
             "and accepts connections."
         )
+    if connecting == "busy":
+        return DurableDatabaseError(
+            f"The server of the database of durable runs {shown} has all the connections it "
+            f"takes ({_kind(driver)}: {said}): it is busy, not refusing this URL. Try again "
+            "once other clients have closed theirs, or raise the server's max_connections "
+            "(or the role's or the database's CONNECTION LIMIT), or use fewer connections "
+            "(a pooler such as PgBouncer in front of it)."
+        )
     if connecting == "refused":
         return DurableDatabaseError(
             f"The server of the database of durable runs {shown} refused the connection "
@@ -180,22 +202,29 @@ def database_failure(
     )
 
 
-def connection_failure(error: BaseException) -> Literal["unreached", "refused"] | None:
-    """Whether a PostgreSQL driver's ``error`` is a server not reached, or one that refused.
+def connection_failure(error: BaseException) -> Literal["unreached", "refused", "busy"] | None:
+    """Whether a PostgreSQL driver's ``error`` is a server not reached, refusing, or busy.
 
     ``None`` for any other failure. Told by the SQLSTATE (psycopg 3's ``sqlstate``,
-    psycopg2's ``pgcode``): its class 08 is a connection that failed or was lost. libpq
-    passes on no code for a failure to connect, even the server's own: an
-    ``OperationalError`` with no code is then a server that refused the connection if
-    libpq's own framing says that the server answered ("... failed: FATAL:"), else a
-    server not reached.
+    psycopg2's ``pgcode``): its class 08 is a connection that failed or was lost, 53300 a
+    server with all the connections it takes (``"busy"``). libpq passes on no code for a
+    failure to connect, even the server's own: an ``OperationalError`` with no code is then
+    a server that answered if libpq's own framing says so ("... failed: FATAL:"), else a
+    server not reached; one that answered is busy if the server's words start as its
+    messages of 53300 do (they quote a name only after those words), else it refused.
     """
     state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
     if isinstance(state, str) and state:
+        if state == _TOO_MANY_CONNECTIONS:
+            return "busy"
         return "unreached" if state.startswith(_CONNECTION_EXCEPTION) else None
     if _kind(error) != "OperationalError":
         return None
-    return "refused" if _SERVER_ANSWERED.search(str(error)) else "unreached"
+    answered = _SERVER_ANSWERED.search(str(error))
+    if answered is None:
+        return "unreached"
+    words = str(error)[answered.end() :].lower()
+    return "busy" if words.startswith(_TOO_MANY_WORDS) else "refused"
 
 
 def refused_value(

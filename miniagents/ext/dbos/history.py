@@ -423,6 +423,34 @@ class _Connected:
                 "end that transaction, then try again."
             )
         connecting = _connecting(history.database_url, error)
+        if connecting == "readonly":
+            return ChatHistoryError(
+                f"Could not {self._doing} the chat history {history.conversation!r}: the SQLite "
+                f"file {shown} is read-only ({cause}). Make the file and its folder writable "
+                "by this process (their mode, their owner, a read-only mount, or a URL's "
+                "mode=ro), or give database_url another file."
+            )
+        if connecting == "full":
+            return ChatHistoryError(
+                f"Could not {self._doing} the chat history {history.conversation!r}: the SQLite "
+                f"file {shown} has no room left ({cause}): its disk is full, or the file "
+                "reached its most pages (max_page_count). Free room on that disk, or give "
+                "database_url a file on another disk."
+            )
+        if connecting == "unwritable":
+            return ChatHistoryError(
+                f"Could not {self._doing} the chat history {history.conversation!r}: the SQLite "
+                f"file {shown} could not be read or written ({cause}). Check that this process "
+                "may read and write the file and its folder, and that their disk works."
+            )
+        if connecting == "busy":
+            return ChatHistoryError(
+                f"Could not {self._doing} the chat history {history.conversation!r}: the "
+                f"server of {shown} has all the connections it takes ({cause}); it is busy, "
+                "not refusing this URL. Try again once other clients have closed theirs, or "
+                "raise the server's max_connections (or the role's or the database's "
+                "CONNECTION LIMIT)."
+            )
         if connecting == "refused":
             return ChatHistoryError(
                 f"Could not {self._doing} the chat history {history.conversation!r}: the "
@@ -436,7 +464,7 @@ class _Connected:
                 f"{shown} cannot be reached ({cause}). Check that the server runs (or that "
                 "the file's folder exists and is writable) and that database_url is right."
             )
-        if connecting == "failed":  # (a server's error of another kind: its SQLSTATE says)
+        if connecting == "failed":  # (of another kind: its SQLSTATE, or SQLite's code, says)
             return ChatHistoryError(
                 f"Could not {self._doing} the chat history {history.conversation!r}: the "
                 f"database {shown} failed ({type(error).__name__}: {cause}), though it was "
@@ -465,21 +493,43 @@ def _create_table(connection: Connection) -> None:
         connection.commit()
 
 
-def _connecting(url: str, error: BaseException) -> Literal["unreached", "refused", "failed"] | None:
+_Connecting = Literal["unreached", "refused", "busy", "failed", "readonly", "full", "unwritable"]
+"""What an error says of the database's connection (see :func:`_connecting`)."""
+
+_SQLITE_KINDS: dict[int, _Connecting] = {
+    sqlite3.SQLITE_CANTOPEN: "unreached",
+    sqlite3.SQLITE_READONLY: "readonly",
+    sqlite3.SQLITE_FULL: "full",
+    sqlite3.SQLITE_PERM: "unwritable",
+    sqlite3.SQLITE_IOERR: "unwritable",
+}
+"""What SQLite's primary result codes say of its file (a lock is told before)."""
+
+
+def _connecting(url: str, error: BaseException) -> _Connecting | None:
     """What SQLAlchemy's ``error`` says of the database's connection, if it is of one.
 
     ``"refused"`` for a server that answered and refused it (no such database or role, a
-    wrong password), ``"unreached"`` for a server that did not answer (or a connection
-    lost), as ``connection_failure`` sorts them; ``"failed"`` for another failure of a
-    server's (its SQLSTATE of another class). On SQLite, any such error is a file that
-    could not be opened (``"unreached"``); ``None`` for an error of neither kind.
+    wrong password), ``"busy"`` for one that has all the connections it takes,
+    ``"unreached"`` for a server that did not answer (or a connection lost), as
+    ``connection_failure`` sorts them; ``"failed"`` for another failure of a server's (its
+    SQLSTATE of another class). On SQLite, by its result code (``sqlite_code``): a file
+    that could not be opened (``"unreached"``), a read-only one (``"readonly"``), no room
+    left (``"full"``), no permission or a failed read or write (``"unwritable"``); another
+    code is ``"failed"``, but SQLITE_ERROR, a statement the table did not take, is
+    ``None``, as is an error of neither kind.
     """
     if not isinstance(
         error, (sqlalchemy_errors.OperationalError, sqlalchemy_errors.InterfaceError)
     ):
         return None
-    if url.startswith("sqlite") or isinstance(error, sqlalchemy_errors.InterfaceError):
-        return "unreached"  # (a file not opened; a driver's connection gone, or unusable)
+    if isinstance(error, sqlalchemy_errors.InterfaceError):
+        return "unreached"  # (a driver's connection gone, or unusable)
+    if url.startswith("sqlite"):
+        code = sqlite_code(error)
+        if code is None:
+            return "unreached"  # (no code: the file was not opened)
+        return None if code == sqlite3.SQLITE_ERROR else _SQLITE_KINDS.get(code, "failed")
     return connection_failure(getattr(error, "orig", None) or error) or "failed"
 
 

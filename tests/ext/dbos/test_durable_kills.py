@@ -387,10 +387,12 @@ def test_random_kill_points_make_no_difference(
         _script(fake_llm)
         point = rng.randint(1, events)
         # the killed child's key marks its requests: one it sent just before it died may
-        # be recorded by the server after the kill
+        # be recorded by the server after the kill, so its connections are waited for
+        # before the script is cleared (else that request could take the rerun's reply)
         first = Child(fake_llm, folder, url, OPENAI_API_KEY=KILLED_KEY)
         first.read_lines(point)
         first.kill()
+        fake_llm.wait_connections_closed()
         # what the child did before it died, whichever lines this process had read of it:
         # it may have run the note (and more) after the last line read
         written_before = len(_side_effects(folder))

@@ -371,6 +371,74 @@ def test_a_folder_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
         asyncio.run(history.load())
 
 
+def test_a_read_only_sqlite_file_says_so(tmp_path: Path) -> None:
+    # every SQLite error not sorted was "cannot be reached ... check that the server runs"
+    path = tmp_path / "kept.sqlite"
+    asyncio.run(ChatHistorySQL("chat", database_url=f"sqlite:///{path}").append(Message()))
+    url = f"sqlite:///file:{path}?mode=ro&uri=true"  # (read-only even for root)
+    history = ChatHistorySQL("chat", database_url=url)
+    with pytest.raises(ChatHistoryError) as raised:
+        asyncio.run(history.append(UserMessage(text="Second.")))
+    assert str(raised.value) == (
+        f"Could not write the chat history 'chat': the SQLite file {url} is read-only "
+        "(attempt to write a readonly database). Make the file and its folder writable by "
+        "this process (their mode, their owner, a read-only mount, or a URL's mode=ro), or "
+        "give database_url another file."
+    )
+    assert len(asyncio.run(history.load())) == 1  # (reading it works)
+
+
+def test_a_sqlite_file_with_no_room_left_says_so(tmp_path: Path) -> None:
+    # SQLITE_FULL was "cannot be reached ... check that the server runs"
+    url = f"sqlite:///{tmp_path / 'small.sqlite'}"
+    history = ChatHistorySQL("chat", database_url=url)
+    asyncio.run(history.append(UserMessage(text="First.")))
+    engine = history_module._database(url, history.timeout).engine
+    engine.dispose()  # (the connections made from now on hold no page more)
+
+    def no_page_more(connection: sqlite3.Connection, _record: object) -> None:
+        connection.execute("PRAGMA max_page_count = 1")  # (it stays at the pages used)
+
+    sqlalchemy.event.listen(engine, "connect", no_page_more)
+    try:
+        with pytest.raises(ChatHistoryError) as raised:
+            asyncio.run(history.append(UserMessage(text="x" * 100_000)))
+    finally:
+        sqlalchemy.event.remove(engine, "connect", no_page_more)
+        engine.dispose()
+    text = str(raised.value)
+    assert text.startswith(
+        f"Could not write the chat history 'chat': the SQLite file {url} has no room left "
+        "(database or disk is full): its disk is full, or the file reached its most pages "
+    ), text
+    assert "cannot be reached" not in text, text
+    assert [message.text for message in asyncio.run(history.load())] == ["First."]
+
+
+def test_a_server_with_no_connection_left_is_busy_not_refusing(postgres: PostgresServer) -> None:
+    # SQLSTATE 53300 (too many connections) was "refused the connection ... check
+    # database_url's database name, user and password", though they are right
+    role = "chat_busy_role"
+    holder = sqlalchemy.create_engine(postgres.url(driver="postgresql+psycopg"))
+    try:
+        with holder.connect() as connection:
+            connection.execute(sqlalchemy.text(f"DROP ROLE IF EXISTS {role}"))
+            connection.execute(sqlalchemy.text(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0"))
+            connection.commit()
+    finally:
+        holder.dispose()
+    url = f"postgresql://{role}:secret@{postgres.host}:{postgres.port}/postgres"
+    history = ChatHistorySQL("chat", database_url=url, timeout=2)
+    with pytest.raises(ChatHistoryError) as raised:
+        asyncio.run(history.load())
+    text = str(raised.value)
+    assert "has all the connections it takes" in text, text
+    assert f'too many connections for role "{role}"' in text, text
+    assert "max_connections" in text, text
+    assert "refused the connection" not in text, text
+    assert "secret" not in text, text
+
+
 @pytest.fixture
 def locked_sqlite(tmp_path: Path) -> Iterator[str]:
     """A SQLite file that another connection keeps locked (an exclusive transaction)."""
