@@ -446,11 +446,18 @@ class MiniAgents:
                 return
 
     async def _cancel_tasks(self) -> None:
+        """Cancel the tasks and the streams of this context (after an error), until all end.
+
+        The streams are cancelled with the tasks, not after them: a task that catches its
+        cancellation and then waits on one of them (its replies, a message) is released, its
+        wait ending with :class:`StreamCancelledError`, instead of keeping the exit waiting.
+        """
         self._finish_open_inputs()
         while self._tasks:
             tasks = set(self._tasks)
             for task in tasks:
                 task.cancel()
+            self._streams.cancel()
             await asyncio.wait(tasks)
         self._streams.cancel()
 

@@ -171,6 +171,12 @@ class _Stop:
 
 
 async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.ObserverBase[T]) -> None:
+    """Await ``factory()`` into ``observer``: its value and the end, or its error.
+
+    Once the task is asked to cancel (a dispose, its context's exit), a value the resolver
+    returns all the same (it caught the cancellation) is dropped, and the task ends
+    cancelled, as :func:`pump` does.
+    """
     try:
         awaitable: object = factory()  # (typed Awaitable: code mypy does not check may err)
         if not inspect.isawaitable(awaitable):
@@ -180,6 +186,8 @@ async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.Observer
                 "function, or use Promise(prefill=value) for a ready value."
             )
         value = await awaitable
+        if _this_task().cancelling():  # asked to cancel: the resolver returned all the same
+            raise asyncio.CancelledError
     except BaseException as error:
         _report(observer, error)
         if isinstance(error, asyncio.CancelledError):

@@ -35,8 +35,10 @@ from miniagents.errors import (
     MessageTypeError,
     MiniAgentsError,
     NoActiveContextError,
+    StreamCancelledError,
 )
 from miniagents.ext.llm.offline import offline_agent
+from miniagents.messages import MessageTokenAppender
 from miniagents.miniagents import AgentCall, MessageHandler
 from miniagents.miniagents.lowlevel import at_exit, enclosing_contexts, start_task
 from miniagents.promising.lowlevel import running_tasks
@@ -1374,6 +1376,36 @@ async def test_a_call_never_finished_does_not_hang_the_context_exit() -> None:
     replies = await within(scenario())
     assert replies.done
     assert texts_of(await replies) == ["dangling"]
+
+
+async def test_the_exit_after_an_error_ends_a_task_that_swallows_its_cancel_on_a_stream() -> None:
+    appender = MessageTokenAppender()  # nobody finishes it: only the exit can end it
+    waiting = asyncio.Event()
+    released: list[BaseException] = []
+
+    @miniagent
+    async def stubborn(ctx: InteractionContext) -> None:
+        ctx.reply(appender.promise)
+        try:
+            waiting.set()
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass  # swallows the exit's cancel
+        try:
+            await appender.promise  # then waits on a stream of the context
+        except StreamCancelledError as error:
+            released.append(error)
+            raise
+
+    async def failing_block() -> None:
+        async with MiniAgents():
+            stubborn.inquire()
+            await waiting.wait()
+            raise Boom  # the exit cancels the context's tasks
+
+    (failure,) = await within(asyncio.gather(failing_block(), return_exceptions=True))
+    assert isinstance(failure, Boom)  # the exit ended, with the block's error
+    assert len(released) == 1  # the stream it waited on was cancelled
 
 
 # -- the MiniAgents context ------------------------------------------------------------------------

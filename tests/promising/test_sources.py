@@ -1,4 +1,5 @@
-"""The sources' tasks (``pull``, ``from_async_iterable``): what they push, and when they end."""
+"""The sources' tasks (``pull``, ``from_async_iterable``, ``from_awaitable_factory``): what they
+push, and when they end."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.messages import MessagePromise
-from miniagents.promising._sources import from_async_iterable
+from miniagents.promising._sources import from_async_iterable, from_awaitable_factory
 from miniagents.promising.lowlevel import pull, running_tasks
 
 
@@ -105,6 +106,28 @@ async def test_a_source_its_context_cancels_after_an_error_reads_no_further() ->
     (failure,) = await asyncio.gather(block, return_exceptions=True)
     assert not pulled_again
     assert isinstance(failure, _BlockFailed)  # the exit ended, with the block's error
+
+
+async def test_a_resolver_that_swallows_the_cancel_of_its_dispose_sends_nothing() -> None:
+    awaiting = asyncio.Event()
+
+    async def resolver() -> str:
+        try:
+            awaiting.set()
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass  # swallows the cancel
+        return "late"
+
+    seen = Seen()
+    subscription = from_awaitable_factory(resolver, "a promise").attach(seen)  # type: ignore[arg-type]
+    (task,) = (task for task in running_tasks() if task.get_name() == "miniagents:a promise")
+    await awaiting.wait()
+    subscription.dispose()
+    await asyncio.gather(task, return_exceptions=True)
+    assert "next late" not in seen.events
+    assert "completed" not in seen.events
+    assert task.cancelled()  # ended as cancelled, as a disposed pump does
 
 
 class _BlockFailed(Exception):

@@ -203,6 +203,15 @@ async def check_partials_of_an_untyped_promise_take_the_type() -> None:
         print((await not_typed).celsius)  # type: ignore[union-attr]
 
 
+async def check_a_structured_fork_with_an_output_type_types_as_the_same_agent() -> None:
+    # mypy cannot refuse it: the arguments are the agent's fork's, and it takes an output_type
+    # (an overload typing it NoReturn turned every other mistake into a `call-overload` error
+    # listing the whole signature); it raises at the fork now, not at the fork's first call
+    weather_agent = structured(openai_agent, Weather)
+    weather_agent = weather_agent.fork(output_type=Forecast)
+    assert_type((await weather_agent.inquire("Oslo?"))[0], Weather)
+
+
 # --- The test that pytest runs --------------------------------------------------------
 
 

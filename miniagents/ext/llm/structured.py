@@ -44,7 +44,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    ParamSpec,
+    Protocol,
+    Self,
+    TypeVar,
+    cast,
+    overload,
+)
 from weakref import WeakKeyDictionary
 
 from reactivex import Observable, operators
@@ -205,8 +215,9 @@ class StructuredAgent(MiniAgent[..., OutputT_co], Generic[AgentT_co, OutputT_co]
     Its ``inquire``, ``initiate_inquiry``, ``bind`` and ``as_operator`` take the arguments
     of the agent it asks (``AgentT_co``'s, checked by name and type), its ``fork`` what that
     agent's ``fork`` takes (its arguments, ``alias``, ``description``, ...), giving a
-    structured agent of the same type, and its replies are ``OutputT_co`` s. The agent it
-    asks is a parameter of its type, not its arguments, so that mypy joins a list of
+    structured agent of the same type (its ``fork`` and ``bind`` refuse an ``output_type``
+    at once: make another with :func:`structured`), and its replies are ``OutputT_co`` s.
+    The agent it asks is a parameter of its type, not its arguments, so that mypy joins a list of
     structured agents of different providers, e.g.
     ``[structured(openai_agent, Weather), structured(anthropic_agent, Weather)]``, to
     ``list[StructuredAgent[AnyLLMAgent[AssistantMessage], Weather]]``, whose methods take the
@@ -227,6 +238,34 @@ class StructuredAgent(MiniAgent[..., OutputT_co], Generic[AgentT_co, OutputT_co]
         """``fork`` with the arguments typed (``MiniAgent.bind``)."""
         as_operator = _TypedOperator()
         """The agent as a reactive operator (``MiniAgent.as_operator``)."""
+    else:
+
+        def fork(self, *args: object, **kwargs: object) -> Self:
+            """``MiniAgent.fork``, refusing an ``output_type`` now (see :func:`_no_output_type`)."""
+            _no_output_type(self, kwargs, "fork")
+            return super().fork(*args, **kwargs)
+
+        def bind(self, *args: object, **kwargs: object) -> Self:
+            """``MiniAgent.bind``, refusing an ``output_type`` now (see :func:`_no_output_type`)."""
+            _no_output_type(self, kwargs, "bind")
+            return super().bind(*args, **kwargs)
+
+
+def _no_output_type(agent: MiniAgent[..., Any], arguments: dict[str, object], method: str) -> None:
+    """Refuse an ``output_type`` bound to a structured agent, where it is bound.
+
+    Its answer's type is its own (a type of its replies): another would be refused at each
+    of its calls, so the fork or bind that binds one is refused instead.
+
+    Raises:
+        LLMConfigurationError: if ``arguments`` has an ``output_type``.
+    """
+    if "output_type" in arguments:
+        raise LLMConfigurationError(
+            f"The structured agent {agent.alias} answers with the type it was made with: its "
+            f"{method}() takes no output_type (got {arguments['output_type']!r:.60}). Make "
+            "another with structured(agent, OtherType) from the LLM agent instead."
+        )
 
 
 def structured(

@@ -3,7 +3,6 @@ Bedrock, the OpenAI-compatible servers, then offline."""
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 
 import pytest
@@ -12,7 +11,7 @@ from miniagents import MiniAgents
 from miniagents.errors import AgentArgumentError, LLMAuthenticationError, LLMServerError
 from miniagents.ext.llm import LLMAgent
 from miniagents.ext.llm.anthropic import anthropic_agent
-from miniagents.ext.llm.fallback import _FallbackArguments
+from miniagents.ext.llm.fallback import fallback_agent
 from miniagents.ext.llm.from_env import (
     DEFAULT_ANTHROPIC_MODEL,
     DEFAULT_OPENAI_MODEL,
@@ -208,7 +207,7 @@ def test_every_argument_mypy_lets_through_is_one_the_chosen_agent_takes(
     typed = FromEnvAgentOptions.__optional_keys__  # (all of them: it is total=False)
     assert set(typed) <= set(taken)
     # those of fallback_agent's agents, and the two options every agent it picks takes
-    fallback = {field.name for field in dataclasses.fields(_FallbackArguments)}
+    fallback = set(inspect.signature(fallback_agent(offline_agent).func).parameters) - {"ctx"}
     assert set(typed) == fallback | {"max_tokens", "temperature"}
     # its type, FromEnvAgent, is a type only: the agent is the provider's, an LLMAgent
     assert isinstance(agent, LLMAgent)

@@ -271,6 +271,17 @@ async def test_an_output_type_bound_to_the_agent_is_refused_for_structured(how: 
     assert isinstance(weather, Weather)
 
 
+@pytest.mark.parametrize("how", ["fork", "bind"])
+def test_a_structured_agents_fork_or_bind_refuses_another_output_type_at_once(how: str) -> None:
+    # it was bound, and refused only at the first call of the fork
+    weather_agent = structured(offline_agent.fork(token_delay=0), Weather)
+    with pytest.raises(LLMConfigurationError) as raised:
+        getattr(weather_agent, how)(output_type=Trip)
+    assert f"its {how}() takes no output_type" in str(raised.value)
+    assert "structured(agent, OtherType)" in str(raised.value)
+    assert weather_agent.fork(alias="WEATHER").alias == "WEATHER"  # the rest as before
+
+
 @pytest.mark.parametrize("given", [int, Message, "Weather", [Weather], {"city": str}])
 async def test_an_output_type_that_is_not_a_message_type_with_fields_is_refused(
     given: object,
