@@ -832,6 +832,12 @@ class _BoundedBody(httpx.AsyncByteStream):
     is, cut there; a success of another type than JSON or an event stream (of a text type:
     whose first bytes open no JSON object) fails once its first bytes are read (what came,
     for its error).
+
+    An event whose blank line ends with a CR alone (the SSE standard allows CR, LF and CRLF)
+    is given to the SDK with a LF after that CR (the same line end, CRLF): the SDK's reader
+    holds a CR that ends what it is given until the next byte says whether a LF follows, so
+    it would read the event only with the next one's bytes, when ``came`` names that one.
+    A LF that does follow, at the next chunk's start, is not given again.
     """
 
     def __init__(
@@ -856,6 +862,7 @@ class _BoundedBody(httpx.AsyncByteStream):
         # (of an HTTP error's body, what its error shows: no more than the bound lets be read)
         self._kept = _START if self._json else min(_START, bound.max_bytes)
         self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
+        self._lf_given = False  # (the SDK was given a LF after the CR that ended the chunk)
         self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -878,9 +885,16 @@ class _BoundedBody(httpx.AsyncByteStream):
                 yield chunk
                 continue
             at = 0  # (each event given whole apart, so that `came` is the one the SDK reads)
+            if self._lf_given and chunk:
+                self._lf_given = False
+                at = 1 if chunk.startswith(b"\n") else 0  # (given already: see below)
             for end, start in self._ended:
                 bound.came = (start, True)
-                yield chunk[at:end]
+                if chunk[end - 1 : end] == b"\r":  # (a CR alone, or one that ends the chunk)
+                    yield chunk[at:end] + b"\n"
+                    self._lf_given = end == len(chunk)  # (a LF after it, if it comes, was given)
+                else:
+                    yield chunk[at:end]
                 at = end
             self._ended.clear()
             if not self._events:

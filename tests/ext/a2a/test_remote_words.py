@@ -1,0 +1,91 @@
+"""``a2a_agent``'s words on what a remote says: its events' line ends, its context, its logs.
+
+A bare JSON-RPC remote (127.0.0.1, uvicorn) answers with events the test writes by hand:
+a stream whose lines end with CR alone (the error quotes the event that failed, not the
+next), a direct answer (a message) naming another context than the one asked in. The
+client's log lines quote a remote's words as its errors do: one line, bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from miniagents import MiniAgents
+from miniagents.ext.a2a import a2a_agent
+from miniagents.ext.a2a.errors import A2AProtocolError
+from tests.ext.a2a.rpc import serving
+from tests.ext.a2a.sdk_server import sdk_card
+
+SAFETY = 30.0
+"""Seconds before a test that would hang fails instead (never reached when the code works)."""
+
+Answer = Callable[[dict[str, Any]], Awaitable[Response]]
+"""How a fake remote answers a JSON-RPC request, given its JSON."""
+
+
+def bare_remote(answer: Answer, *, streaming: bool = True) -> Callable[[str], ASGIApp]:
+    """A remote whose card is the SDK's agent's (``streaming``: whether it says it streams),
+    and whose every JSON-RPC request is answered by ``answer``."""
+
+    def make(url: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            body = json.dumps(MessageToDict(sdk_card(url, streaming=streaming)))
+            return Response(body, media_type="application/json")
+
+        async def rpc(request: Request) -> Response:
+            return await answer(await request.json())
+
+        routes = [
+            Route("/.well-known/agent-card.json", card),
+            Route("/", rpc, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    return make
+
+
+def rpc_head(sent: dict[str, Any]) -> str:
+    """A JSON-RPC answer to ``sent`` up to its result's value (written by hand after it)."""
+    return f'{{"jsonrpc":"2.0","id":{json.dumps(sent["id"])},"result":'
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [["BAD\r\rGOOD\r\r"], ["BAD\r\r", "GOOD\r\r"], ["BAD\r\r", "\nGOOD\r\n\r\n"]],
+    ids=["one-chunk", "chunk-per-event", "crlf-split"],
+)
+async def test_an_unreadable_event_of_cr_line_ends_is_quoted_not_the_next(
+    chunks: list[str],
+) -> None:
+    # (was: with CR alone ending its lines, the SDK's reader waits for the byte after the
+    # event's last CR (a LF would belong to it) before it reads the event, so the error
+    # quoted the next event, the task, as what came)
+    async def answer(sent: dict[str, Any]) -> Response:
+        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+        bad = 'data: {"hello": "world"}'
+        good = f"data: {rpc_head(sent)}{json.dumps({'task': task})}}}"
+
+        async def events() -> AsyncIterator[str]:
+            for chunk in chunks:
+                yield chunk.replace("BAD", bad).replace("GOOD", good)
+            await asyncio.Event().wait()  # (the stream stays open)
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async with serving(bare_remote(answer)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    told = str(raised.value)
+    assert 'neither \'result\' nor \'error\'"): "{\\"hello\\": \\"world\\"}". Check' in told
+    assert "t1" not in told
