@@ -1148,7 +1148,7 @@ class _Exchange:
             failures += 1
             if writer.task_id is None or failures > self.remote.reconnects:
                 raise _broken(writer.alias, cause, failures - 1) from cause
-            _logger.info("The stream of %s broke (%r); following it again.", writer.alias, cause)
+            _log_following_again(writer.alias, cause)
             if failures > 1:
                 await asyncio.sleep(0.5 * 2 ** (failures - 2))
 
@@ -1236,7 +1236,12 @@ class _Exchange:
             ParseError,
             RecursionError,
         ) as error:  # it ended, or is unreachable (or answered what cannot be read)
-            _logger.info("Cancelling the task %s of %s: %r", task_id, self.writer.alias, error)
+            _logger.info(
+                "Cancelling the task %s of %s failed (%s).",
+                quoted_words(task_id, _ID_CHARS),
+                self.writer.alias,
+                _cause_words(error),
+            )
 
 
 _ENDED_STATES = frozenset({3, 4, 5, 7})  # TaskState: COMPLETED, FAILED, CANCELED, REJECTED
@@ -1264,24 +1269,37 @@ def _dropped(error: BaseException) -> bool:
 
 def _broken(alias: str, cause: BaseException | None, retried: int) -> A2AConnectionError:
     """The error of a stream that broke (``cause``: how; ``None``: it ended too soon)."""
-    how = (
-        f"broke ({_cause_words(cause.__cause__ or cause)})"
-        if cause is not None
-        else "ended before its task"
-    )
     again = f", and was followed again {retried} time(s) in vain" if retried else ""
     return A2AConnectionError(
-        f"The stream of the remote agent {alias} {how}{again}; check that the agent is "
-        "reachable (a2a_agent(..., reconnects=...) says how often to try again)."
+        f"The stream of the remote agent {alias} {_how_broke(cause)}{again}; check that the "
+        "agent is reachable (a2a_agent(..., reconnects=...) says how often to try again)."
     )
 
+
+def _how_broke(cause: BaseException | None) -> str:
+    """How a stream broke (``cause``; ``None``: it ended before its task), in words of ours.
+
+    Its cause's words are quoted (``_cause_words``): our error and our log line say them so.
+    """
+    if cause is None:
+        return "ended before its task"
+    return f"broke ({_cause_words(cause.__cause__ or cause)})"
+
+
+def _log_following_again(alias: str, cause: BaseException | None) -> None:
+    """Log that the stream of the remote agent ``alias`` broke (``cause``), to be followed again."""
+    _logger.info("The stream of %s %s; following it again.", alias, _how_broke(cause))
+
+
+_ID_CHARS = 80
+"""The most characters of a remote's task id that a log line of ours quotes."""
 
 _CAUSE_CHARS = 300
 """The most characters of a broken connection's error's words that our error quotes."""
 
 
 def _cause_words(cause: BaseException) -> str:
-    """How a connection broke, in a sentence of ours: ``cause``'s type and its words, quoted.
+    """How a connection broke (a request failed), in words of ours: ``cause``'s type and words.
 
     The words of the transport's error may hold the remote's bytes (what it sent where the
     protocol wanted something else): quoted as ``quoted_words`` quotes them (one line,
