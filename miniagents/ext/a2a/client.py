@@ -1127,7 +1127,7 @@ class _Exchange:
                     if writer.ended:
                         return
             except (A2AClientError, SDKError) as error:
-                if isinstance(error, A2AClientError) and str(error).startswith(_NOT_RPC):
+                if _says_not_rpc(error):
                     raise self.bound.not_rpc(str(error)) from error
                 if not _dropped(error):
                     raise _translated(error, writer.alias) from error
@@ -1310,12 +1310,30 @@ def _cause_words(cause: BaseException) -> str:
     return f"{kind}: {quoted_words(words, _CAUSE_CHARS)}" if words.strip() else kind
 
 
-_NOT_RPC = ("Invalid JSON-RPC response", "JSON Decode Error")
-"""How the SDK's errors of a success (or an event) that is no JSON-RPC answer begin: JSON of
-neither ``result`` nor ``error`` (or not an object), or no JSON."""
+def _says_not_rpc(error: BaseException) -> bool:
+    """Whether the SDK's ``error`` says a success (or an event) was no JSON-RPC answer.
+
+    No JSON (an answer, or an event's data): the SDK's ``A2AClientError`` raised from the
+    ``json.JSONDecodeError``, told by that cause whatever its words. JSON that is no JSON-RPC
+    answer (not an object, of neither ``result`` nor ``error``, an ``error`` that is no
+    object): a bare ``A2AClientError`` of no subclass, code nor cause, so told by its first
+    words (``_NOT_RPC``), the only sign the SDK gives; a remote cannot put words there (the
+    SDK's errors of a remote's words begin with words of its own).
+    """
+    if not isinstance(error, A2AClientError):
+        return False
+    if isinstance(error.__cause__, json.JSONDecodeError):
+        return True
+    return type(error) is A2AClientError and str(error).startswith(_NOT_RPC)
+
+
+_NOT_RPC = "Invalid JSON-RPC response: "
+"""How the SDK's error of JSON that is no JSON-RPC answer begins (a2a-sdk 1.x): the only sign
+it gives of it (see ``_says_not_rpc``)."""
 
 _NO_RESULT = "neither task nor message"
-"""What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says."""
+"""What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says: a
+bare ``ValueError``, of no type, code nor cause of its own, so told by its words."""
 
 _PARSER_SAID = 300
 """The most characters of the parser's words on an event it could not read that its error

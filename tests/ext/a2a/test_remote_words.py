@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from a2a.client import A2AClientError
+from a2a.client import A2AClientError, AgentCardResolutionError
 from google.protobuf.json_format import MessageToDict
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 
 from miniagents import MiniAgents
 from miniagents.ext.a2a import a2a_agent
-from miniagents.ext.a2a.client import _log_following_again
+from miniagents.ext.a2a.client import _log_following_again, _says_not_rpc
 from miniagents.ext.a2a.errors import A2AProtocolError
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import sdk_card
@@ -182,3 +182,50 @@ def test_a_broken_streams_cause_is_logged_on_one_line_bounded(
     assert line.endswith('yyy…"); following it again.')
     assert "\n" not in line
     assert len(line) < 500
+
+
+def decode_error() -> json.JSONDecodeError:
+    """The error of a JSON parse of what is no JSON."""
+    try:
+        json.loads("<html>")
+    except json.JSONDecodeError as error:
+        return error
+    raise AssertionError("'<html>' was parsed as JSON")
+
+
+def caused(error: BaseException, cause: BaseException) -> BaseException:
+    """``error`` raised from ``cause``."""
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "told"),
+    [
+        (caused(A2AClientError("Malformed JSON: <html>"), decode_error()), True),
+        (caused(A2AClientError("JSON Decode Error: Expecting value"), decode_error()), True),
+        (A2AClientError("Invalid JSON-RPC response: it has neither 'result' nor 'error'"), True),
+        (A2AClientError("JSON Decode Error: Expecting value"), False),
+        (AgentCardResolutionError("Invalid JSON-RPC response: expected an object"), False),
+        (A2AClientError("JSON-RPC Error 7: Invalid JSON-RPC response: hi"), False),
+        (A2AClientError("SSE stream error: Invalid JSON-RPC response: hi"), False),
+        (ValueError("Invalid JSON-RPC response: hi"), False),
+    ],
+    ids=[
+        "decode-any-words",
+        "decode",
+        "not-rpc",
+        "decode-words-no-cause",
+        "subclass",
+        "remote-error",
+        "sse-error",
+        "not-the-sdks",
+    ],
+)
+def test_the_sdks_error_of_no_json_rpc_answer_is_told_by_its_cause_or_type(
+    error: BaseException, told: bool
+) -> None:
+    # (was: by the first words of any error: "JSON Decode Error" with no decode error behind
+    # it, or an error of another class, was taken for it, and a decode error in other words
+    # was not)
+    assert _says_not_rpc(error) is told
