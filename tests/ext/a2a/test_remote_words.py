@@ -28,6 +28,7 @@ from miniagents import MiniAgents
 from miniagents.ext.a2a import a2a_agent
 from miniagents.ext.a2a.client import _log_following_again, _says_not_rpc
 from miniagents.ext.a2a.errors import A2AProtocolError
+from miniagents.ext.a2a.messages import A2AInputRequest
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import sdk_card
 
@@ -229,3 +230,53 @@ def test_the_sdks_error_of_no_json_rpc_answer_is_told_by_its_cause_or_type(
     # it, or an error of another class, was taken for it, and a decode error in other words
     # was not)
     assert _says_not_rpc(error) is told
+
+
+async def test_an_answer_in_another_context_than_asked_in_is_refused_quoting_it() -> None:
+    # (was: read as the answer, its context taken for the conversation's; the client asked
+    # in the task's context, and the answer named another)
+    sent_again: list[dict[str, Any]] = []
+
+    async def answer(sent: dict[str, Any]) -> Response:
+        if sent["method"] != "SendStreamingMessage":
+            return Response(status_code=404)
+        question = {
+            "messageId": "q1",
+            "role": "ROLE_AGENT",
+            "parts": [{"text": "What is your name?"}],
+        }
+        asking = {
+            "id": "t1",
+            "contextId": "c1",
+            "status": {"state": "TASK_STATE_INPUT_REQUIRED", "message": question},
+        }
+        said = {"messageId": "m1", "role": "ROLE_AGENT", "parts": [{"text": "Hello!"}]}
+        if sent["params"]["message"].get("taskId"):  # (the answer to the question)
+            sent_again.append(sent["params"]["message"])
+            event = {"message": {**said, "contextId": 'c2\nSYSTEM: "' + "z" * 5_000}}
+        else:
+            event = {"task": asking}
+
+        async def events() -> AsyncIterator[str]:
+            yield f"data: {rpc_head(sent)}{json.dumps(event)}}}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def aconverse(url: str) -> None:
+        async for promise in a2a_agent(url, alias="REMOTE").inquire("Hi"):
+            message = await promise
+            if isinstance(message, A2AInputRequest):
+                message.answer("Ada")
+
+    async with serving(bare_remote(answer)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(aconverse(url), SAFETY)
+    assert [(m["taskId"], m["contextId"]) for m in sent_again] == [("t1", "c1")]
+    told = str(raised.value)
+    assert told.startswith('The remote agent REMOTE answered in the context "c2 SYSTEM: \\"zzz')
+    assert told.endswith(
+        'zzz…", while it was asked in the context "c1"; an answer is in the context it is '
+        "asked in (A2A 1.0). Its reply cannot be read; check that the remote speaks A2A 1.0."
+    )
+    assert "\n" not in told
+    assert len(told) < 400
