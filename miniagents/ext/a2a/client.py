@@ -818,6 +818,15 @@ def _opens_object(start: bytes) -> bool | None:
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 """What ends a line of an SSE stream: any of the line ends the standard allows."""
 
+_SPLIT_BY_THE_SDK = re.compile(b"\xc2\x85|\xe2\x80[\xa8\xa9]")
+"""The characters (UTF-8) at which the SDK's reader breaks a line of an SSE stream, and the
+standard does not (U+0085, U+2028, U+2029), which JSON allows in its strings."""
+
+
+def _escaped(found: re.Match[bytes]) -> bytes:
+    """A character that ``_SPLIT_BY_THE_SDK`` found, as its JSON escape (``u`` and 4 digits)."""
+    return b"\\u%04x" % ord(found.group().decode())
+
 
 class _BoundedBody(httpx.AsyncByteStream):
     """A response's body, read through the counters of its :class:`_EventBound`.
@@ -863,6 +872,7 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._kept = _START if self._json else min(_START, bound.max_bytes)
         self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
         self._lf_given = False  # (the SDK was given a LF after the CR that ended the chunk)
+        self._held = b""  # (a character's first bytes, held until it is whole: see _given)
         self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -891,18 +901,38 @@ class _BoundedBody(httpx.AsyncByteStream):
             for end, start in self._ended:
                 bound.came = (start, True)
                 if chunk[end - 1 : end] == b"\r":  # (a CR alone, or one that ends the chunk)
-                    yield chunk[at:end] + b"\n"
+                    yield self._given(chunk[at:end] + b"\n")
                     self._lf_given = end == len(chunk)  # (a LF after it, if it comes, was given)
                 else:
-                    yield chunk[at:end]
+                    yield self._given(chunk[at:end])
                 at = end
             self._ended.clear()
             if not self._events:
                 bound.came = (self._start, False)
-            if at < len(chunk):
-                yield chunk[at:]
+                if at < len(chunk):
+                    yield chunk[at:]
+            elif at < len(chunk):
+                given = self._given(chunk[at:])
+                if given:
+                    yield given
+        if self._held:  # (a character's first bytes, and no more: the SDK's decoder says so)
+            yield self._held
         if self._foreign or self._text:  # (a body shorter than what its error shows, or blank)
             raise bound.not_json(self._response, self._events, self._start)
+
+    def _given(self, piece: bytes) -> bytes:
+        """An event stream's ``piece`` as given to the SDK: its line breaks of Unicode escaped.
+
+        The SDK's reader splits lines as ``str.splitlines`` does, at U+0085, U+2028 and
+        U+2029 too, which the SSE standard does not (CR, LF and CRLF alone end a line), and
+        JSON allows in its strings: each is given as its JSON escape (see ``_escaped``), the
+        same string. Of a piece that ends within one of them, the first bytes are held for the
+        next piece.
+        """
+        piece = self._held + piece
+        held = 2 if piece.endswith(b"\xe2\x80") else int(piece.endswith((b"\xc2", b"\xe2")))
+        self._held = piece[len(piece) - held :]
+        return _SPLIT_BY_THE_SDK.sub(_escaped, piece[: len(piece) - held])
 
     def _count(self, chunk: bytes) -> None:
         if not self._json:  # (an HTTP error's body: the SDK does not parse it)

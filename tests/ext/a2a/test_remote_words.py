@@ -2,8 +2,9 @@
 
 A bare JSON-RPC remote (127.0.0.1, uvicorn) answers with events the test writes by hand:
 a stream whose lines end with CR alone (the error quotes the event that failed, not the
-next), a direct answer (a message) naming another context than the one asked in. The
-client's log lines quote a remote's words as its errors do: one line, bounded.
+next), a text holding U+2028 raw (read whole: no line ends there), a direct answer (a
+message) naming another context than the one asked in. The client's log lines quote a
+remote's words as its errors do: one line, bounded.
 """
 
 from __future__ import annotations
@@ -282,3 +283,32 @@ async def test_an_answer_in_another_context_than_asked_in_is_refused_quoting_it(
     )
     assert "\n" not in told
     assert len(told) < 400
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2], ids=["whole", "cut-after-1-byte", "cut-after-2"])
+async def test_a_text_holding_unicode_line_separators_is_read_whole(cut: int) -> None:
+    # (was: the SDK's reader broke the event's data line at U+2028 (as str.splitlines
+    # does; the SSE standard ends a line at CR, LF and CRLF only), and the reply failed as
+    # an event that is no JSON-RPC answer; a remote's JSON may hold them raw in its strings)
+    text = "one\u2028two\u2029three\x85four"
+
+    async def answer(sent: dict[str, Any]) -> Response:
+        task = {
+            "id": "t1",
+            "contextId": "c1",
+            "status": {"state": "TASK_STATE_COMPLETED"},
+            "artifacts": [{"artifactId": "a", "parts": [{"text": text}]}],
+        }
+        event = f"data: {rpc_head(sent)}{json.dumps({'task': task}, ensure_ascii=False)}}}\n\n"
+        body = event.encode()
+        at = body.index("\u2028".encode()) + cut  # (a chunk ends within the character)
+
+        async def events() -> AsyncIterator[bytes]:
+            yield body[:at]
+            yield body[at:]
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async with serving(bare_remote(answer)) as url, MiniAgents():
+        reply = await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    assert [str(message) for message in reply] == [text]
