@@ -564,7 +564,9 @@ class ReplyWriter:
         Raises:
             A2AProtocolError: if it comes in a task's stream (whatever task it names, if
                 any): A2A's stream is one message alone, or a task and its updates only,
-                the task's words to its client being in its status's message.
+                the task's words to its client being in its status's message. Or if it
+                names another context than the one it was asked in (the task's, whose
+                question it answers), as an event of the task would be.
         """
         if self.task_id is not None and message.task_id:
             self._own(message.task_id, message.context_id)  # (another task's: refused)
@@ -574,6 +576,13 @@ class ReplyWriter:
                 f"The remote agent {self.alias} sent a message in the stream of {task}, "
                 "which A2A does not allow (a task's stream holds its status and artifact "
                 "updates; a message is a reply of its own); its reply cannot be read."
+            )
+        if message.context_id and self.context_id and message.context_id != self.context_id:
+            raise A2AProtocolError(
+                f"The remote agent {self.alias} answered in the context "
+                f"{_quoted_id(message.context_id)}, while it was asked in the context "
+                f"{_quoted_id(self.context_id)}; an answer is in the context it is asked in "
+                "(A2A 1.0). Its reply cannot be read; check that the remote speaks A2A 1.0."
             )
         self.context_id = message.context_id or self.context_id
         metadata = ours(MessageToDict(message.metadata)) if message.HasField("metadata") else {}

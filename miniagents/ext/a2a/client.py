@@ -818,6 +818,15 @@ def _opens_object(start: bytes) -> bool | None:
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 """What ends a line of an SSE stream: any of the line ends the standard allows."""
 
+_SPLIT_BY_THE_SDK = re.compile(b"\xc2\x85|\xe2\x80[\xa8\xa9]")
+"""The characters (UTF-8) at which the SDK's reader breaks a line of an SSE stream, and the
+standard does not (U+0085, U+2028, U+2029), which JSON allows in its strings."""
+
+
+def _escaped(found: re.Match[bytes]) -> bytes:
+    """A character that ``_SPLIT_BY_THE_SDK`` found, as its JSON escape (``u`` and 4 digits)."""
+    return b"\\u%04x" % ord(found.group().decode())
+
 
 class _BoundedBody(httpx.AsyncByteStream):
     """A response's body, read through the counters of its :class:`_EventBound`.
@@ -832,6 +841,12 @@ class _BoundedBody(httpx.AsyncByteStream):
     is, cut there; a success of another type than JSON or an event stream (of a text type:
     whose first bytes open no JSON object) fails once its first bytes are read (what came,
     for its error).
+
+    An event whose blank line ends with a CR alone (the SSE standard allows CR, LF and CRLF)
+    is given to the SDK with a LF after that CR (the same line end, CRLF): the SDK's reader
+    holds a CR that ends what it is given until the next byte says whether a LF follows, so
+    it would read the event only with the next one's bytes, when ``came`` names that one.
+    A LF that does follow, at the next chunk's start, is not given again.
     """
 
     def __init__(
@@ -856,6 +871,8 @@ class _BoundedBody(httpx.AsyncByteStream):
         # (of an HTTP error's body, what its error shows: no more than the bound lets be read)
         self._kept = _START if self._json else min(_START, bound.max_bytes)
         self._after_cr = False  # (a chunk ended with a CR: a LF at the next one's start is its)
+        self._lf_given = False  # (the SDK was given a LF after the CR that ended the chunk)
+        self._held = b""  # (a character's first bytes, held until it is whole: see _given)
         self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -878,17 +895,44 @@ class _BoundedBody(httpx.AsyncByteStream):
                 yield chunk
                 continue
             at = 0  # (each event given whole apart, so that `came` is the one the SDK reads)
+            if self._lf_given and chunk:
+                self._lf_given = False
+                at = 1 if chunk.startswith(b"\n") else 0  # (given already: see below)
             for end, start in self._ended:
                 bound.came = (start, True)
-                yield chunk[at:end]
+                if chunk[end - 1 : end] == b"\r":  # (a CR alone, or one that ends the chunk)
+                    yield self._given(chunk[at:end] + b"\n")
+                    self._lf_given = end == len(chunk)  # (a LF after it, if it comes, was given)
+                else:
+                    yield self._given(chunk[at:end])
                 at = end
             self._ended.clear()
             if not self._events:
                 bound.came = (self._start, False)
-            if at < len(chunk):
-                yield chunk[at:]
+                if at < len(chunk):
+                    yield chunk[at:]
+            elif at < len(chunk):
+                given = self._given(chunk[at:])
+                if given:
+                    yield given
+        if self._held:  # (a character's first bytes, and no more: the SDK's decoder says so)
+            yield self._held
         if self._foreign or self._text:  # (a body shorter than what its error shows, or blank)
             raise bound.not_json(self._response, self._events, self._start)
+
+    def _given(self, piece: bytes) -> bytes:
+        """An event stream's ``piece`` as given to the SDK: its line breaks of Unicode escaped.
+
+        The SDK's reader splits lines as ``str.splitlines`` does, at U+0085, U+2028 and
+        U+2029 too, which the SSE standard does not (CR, LF and CRLF alone end a line), and
+        JSON allows in its strings: each is given as its JSON escape (see ``_escaped``), the
+        same string. Of a piece that ends within one of them, the first bytes are held for the
+        next piece.
+        """
+        piece = self._held + piece
+        held = 2 if piece.endswith(b"\xe2\x80") else int(piece.endswith((b"\xc2", b"\xe2")))
+        self._held = piece[len(piece) - held :]
+        return _SPLIT_BY_THE_SDK.sub(_escaped, piece[: len(piece) - held])
 
     def _count(self, chunk: bytes) -> None:
         if not self._json:  # (an HTTP error's body: the SDK does not parse it)
@@ -1113,7 +1157,7 @@ class _Exchange:
                     if writer.ended:
                         return
             except (A2AClientError, SDKError) as error:
-                if isinstance(error, A2AClientError) and str(error).startswith(_NOT_RPC):
+                if _says_not_rpc(error):
                     raise self.bound.not_rpc(str(error)) from error
                 if not _dropped(error):
                     raise _translated(error, writer.alias) from error
@@ -1134,7 +1178,7 @@ class _Exchange:
             failures += 1
             if writer.task_id is None or failures > self.remote.reconnects:
                 raise _broken(writer.alias, cause, failures - 1) from cause
-            _logger.info("The stream of %s broke (%r); following it again.", writer.alias, cause)
+            _log_following_again(writer.alias, cause)
             if failures > 1:
                 await asyncio.sleep(0.5 * 2 ** (failures - 2))
 
@@ -1222,7 +1266,12 @@ class _Exchange:
             ParseError,
             RecursionError,
         ) as error:  # it ended, or is unreachable (or answered what cannot be read)
-            _logger.info("Cancelling the task %s of %s: %r", task_id, self.writer.alias, error)
+            _logger.info(
+                "Cancelling the task %s of %s failed (%s).",
+                quoted_words(task_id, _ID_CHARS),
+                self.writer.alias,
+                _cause_words(error),
+            )
 
 
 _ENDED_STATES = frozenset({3, 4, 5, 7})  # TaskState: COMPLETED, FAILED, CANCELED, REJECTED
@@ -1250,24 +1299,37 @@ def _dropped(error: BaseException) -> bool:
 
 def _broken(alias: str, cause: BaseException | None, retried: int) -> A2AConnectionError:
     """The error of a stream that broke (``cause``: how; ``None``: it ended too soon)."""
-    how = (
-        f"broke ({_cause_words(cause.__cause__ or cause)})"
-        if cause is not None
-        else "ended before its task"
-    )
     again = f", and was followed again {retried} time(s) in vain" if retried else ""
     return A2AConnectionError(
-        f"The stream of the remote agent {alias} {how}{again}; check that the agent is "
-        "reachable (a2a_agent(..., reconnects=...) says how often to try again)."
+        f"The stream of the remote agent {alias} {_how_broke(cause)}{again}; check that the "
+        "agent is reachable (a2a_agent(..., reconnects=...) says how often to try again)."
     )
 
+
+def _how_broke(cause: BaseException | None) -> str:
+    """How a stream broke (``cause``; ``None``: it ended before its task), in words of ours.
+
+    Its cause's words are quoted (``_cause_words``): our error and our log line say them so.
+    """
+    if cause is None:
+        return "ended before its task"
+    return f"broke ({_cause_words(cause.__cause__ or cause)})"
+
+
+def _log_following_again(alias: str, cause: BaseException | None) -> None:
+    """Log that the stream of the remote agent ``alias`` broke (``cause``), to be followed again."""
+    _logger.info("The stream of %s %s; following it again.", alias, _how_broke(cause))
+
+
+_ID_CHARS = 80
+"""The most characters of a remote's task id that a log line of ours quotes."""
 
 _CAUSE_CHARS = 300
 """The most characters of a broken connection's error's words that our error quotes."""
 
 
 def _cause_words(cause: BaseException) -> str:
-    """How a connection broke, in a sentence of ours: ``cause``'s type and its words, quoted.
+    """How a connection broke (a request failed), in words of ours: ``cause``'s type and words.
 
     The words of the transport's error may hold the remote's bytes (what it sent where the
     protocol wanted something else): quoted as ``quoted_words`` quotes them (one line,
@@ -1278,12 +1340,30 @@ def _cause_words(cause: BaseException) -> str:
     return f"{kind}: {quoted_words(words, _CAUSE_CHARS)}" if words.strip() else kind
 
 
-_NOT_RPC = ("Invalid JSON-RPC response", "JSON Decode Error")
-"""How the SDK's errors of a success (or an event) that is no JSON-RPC answer begin: JSON of
-neither ``result`` nor ``error`` (or not an object), or no JSON."""
+def _says_not_rpc(error: BaseException) -> bool:
+    """Whether the SDK's ``error`` says a success (or an event) was no JSON-RPC answer.
+
+    No JSON (an answer, or an event's data): the SDK's ``A2AClientError`` raised from the
+    ``json.JSONDecodeError``, told by that cause whatever its words. JSON that is no JSON-RPC
+    answer (not an object, of neither ``result`` nor ``error``, an ``error`` that is no
+    object): a bare ``A2AClientError`` of no subclass, code nor cause, so told by its first
+    words (``_NOT_RPC``), the only sign the SDK gives; a remote cannot put words there (the
+    SDK's errors of a remote's words begin with words of its own).
+    """
+    if not isinstance(error, A2AClientError):
+        return False
+    if isinstance(error.__cause__, json.JSONDecodeError):
+        return True
+    return type(error) is A2AClientError and str(error).startswith(_NOT_RPC)
+
+
+_NOT_RPC = "Invalid JSON-RPC response: "
+"""How the SDK's error of JSON that is no JSON-RPC answer begins (a2a-sdk 1.x): the only sign
+it gives of it (see ``_says_not_rpc``)."""
 
 _NO_RESULT = "neither task nor message"
-"""What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says."""
+"""What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says: a
+bare ``ValueError``, of no type, code nor cause of its own, so told by its words."""
 
 _PARSER_SAID = 300
 """The most characters of the parser's words on an event it could not read that its error
