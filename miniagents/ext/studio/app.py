@@ -390,7 +390,8 @@ class _Studio:
         reference in every server's words
         (:func:`~miniagents.ext.told_errors.told_reference`): never the error's text, which
         may name the server's paths. An ``HTTPException`` goes on to the app's
-        handlers, and a client that left (``ClientDisconnect``) is answered nothing.
+        handlers, and a client that left (``ClientDisconnect``) is answered nothing, its
+        leaving logged at debug only (no error: a client may leave at any time).
         """
 
         async def guarded(request: Request) -> Response:
@@ -418,7 +419,14 @@ class _Studio:
                 )
                 said = told_reference(told.reference, _OPERATOR)
                 return _error(500, "store_error", f"{_STORE_FAILED} {said} {_STORE_RETRY}")
-            except (HTTPException, ClientDisconnect):
+            except ClientDisconnect:  # (nobody to answer, and nothing went wrong)
+                _logger.debug(
+                    "The client of %s %s left before its request was read.",
+                    request.method,
+                    request.url.path,
+                )
+                return Response(status_code=400)  # (sent nowhere: its connection is closed)
+            except HTTPException:
                 raise
             except Exception as error:  # (a disk's, a bug's: by class and reference)
                 path = request.url.path

@@ -1594,3 +1594,48 @@ async def test_a_studio_served_by_two_servers_stops_its_forks_as_the_last_one_st
         refused = await client.post(fork, headers=AUTH, json=body)
     assert refused.status_code == 503, refused.text
     assert refused.json()["error"]["code"] == "shutting_down"
+
+
+async def test_a_client_that_leaves_while_its_forks_body_is_read_is_answered_nothing(
+    store: RunStore,
+    recorded: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client closes its connection while the body of its fork is read: the request ends
+    quietly, nothing logged above debug. (Was: ``ClientDisconnect`` re-raised, logged by the
+    server as an error, "Exception in ASGI application", with its traceback.)"""
+    loop = asyncio.get_running_loop()
+    entered: asyncio.Future[None] = loop.create_future()
+    ended: asyncio.Future[BaseException | None] = loop.create_future()
+    read_bounded = studio_app_module.aread_bounded
+
+    async def watched(request: Any, max_bytes: int) -> bytes | None:
+        entered.set_result(None)
+        try:
+            return await read_bounded(request, max_bytes)
+        except BaseException as error:
+            ended.set_result(error)
+            raise
+
+    monkeypatch.setattr(studio_app_module, "aread_bounded", watched)
+    server_log = logging.getLogger("uvicorn")  # (its config keeps it from the root's handlers)
+    with caplog.at_level(logging.DEBUG), contextlib.ExitStack() as stack:
+        async with served(studio_app(store, token=TOKEN)) as client:
+            server_log.addHandler(caplog.handler)  # (once its config has set its handlers)
+            stack.callback(server_log.removeHandler, caplog.handler)
+            port = client.base_url.port
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"POST /api/runs/{recorded}/fork HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: {AUTH['Authorization']}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100\r\n\r\n{".encode()
+            )
+            await writer.drain()
+            await asyncio.wait_for(entered, WAIT)  # (its body is being read: the client leaves)
+            writer.close()
+            await writer.wait_closed()
+            assert await reader.read() == b""  # (answered nothing)
+            assert type(await asyncio.wait_for(ended, WAIT)).__name__ == "ClientDisconnect"
+    loud = [record for record in caplog.records if record.levelno > logging.DEBUG]
+    assert [(record.name, record.getMessage()) for record in loud] == []  # (was: the error)
