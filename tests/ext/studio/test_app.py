@@ -36,6 +36,7 @@ from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
 from miniagents.ext.studio.events import encode_batch
 from miniagents.ext.studio.fork import plan_fork
 from miniagents.ext.studio.store import Chunk
+from miniagents.ext.web.lowlevel import aread_bounded
 from miniagents.ext.web.serving import HEADERS_SECONDS, server_config, server_stop
 from miniagents.testing import virtual_time
 from tests.ext.studio.kit import many_calls
@@ -1184,6 +1185,45 @@ async def test_a_watch_whose_store_fails_is_logged_once_and_its_followers_go_on(
     assert isinstance(logged[0].exc_info[1], RuntimeError)
 
 
+class _FailingLooks:
+    """A store whose every look of a watch fails, as a broken disk's."""
+
+    def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
+        raise RuntimeError("a bug of the store")
+
+
+async def test_the_failures_of_the_watches_of_a_thousand_runs_log_a_bounded_number_of_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A thousand short runs followed one after the other (100 s), each one's watch failing
+    once, the store broken: the lines logged are bounded across the runs, the first failure
+    whole and at most one line of those since each 60 s. (Was: the bound was each run's
+    watch's own, so each of the thousand was logged whole, with its traceback.)"""
+    watches = studio_app_module._Watches(cast(RunStore, _FailingLooks()))
+    runs = [f"20261129-000000-r{number:05}" for number in range(1_000)]
+    with caplog.at_level(logging.INFO, logger="miniagents.ext.studio"), virtual_time():
+        for run_id in runs:
+            watch = watches.follow(run_id)
+            changed = watch.changed
+            watch.look_on()
+            await changed.wait()  # (its watch failed: its follower leaves, the run ended)
+            assert watch.task is not None
+            await watch.task
+            watches.leave(run_id)
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    assert len(logged) == 2, [record.getMessage() for record in logged]  # (was: 1,000)
+    assert logged[0].getMessage() == (
+        f"The studio's watch of the run {runs[0]} failed with RuntimeError; its followers look "
+        "again."
+    )
+    assert logged[0].exc_info is not None
+    assert logged[1].exc_info is None
+    assert "failed again with RuntimeError (the watches' failures since the last line: " in (
+        logged[1].getMessage()
+    )
+    assert watches.watches == {}
+
+
 class _FlakyStore:
     """A store whose watch's looks fail ``failures`` times, then read a run that has ended."""
 
@@ -1229,7 +1269,8 @@ async def test_a_watch_whose_store_fails_again_and_again_logs_a_bounded_number_o
     assert logged[0].exc_info is not None
     again = re.fullmatch(
         r"The studio's watch of the run 20261129-000000-flaky0 failed again with "
-        r"RuntimeError \(failures since its last line: (\d+)\); its followers look again\.",
+        r"RuntimeError \(the watches' failures since the last line: (\d+)\); its followers "
+        r"look again\.",
         lines[1],
     )
     assert again is not None, lines[1]
@@ -1608,12 +1649,11 @@ async def test_a_client_that_leaves_while_its_forks_body_is_read_is_answered_not
     loop = asyncio.get_running_loop()
     entered: asyncio.Future[None] = loop.create_future()
     ended: asyncio.Future[BaseException | None] = loop.create_future()
-    read_bounded = studio_app_module.aread_bounded
 
     async def watched(request: Any, max_bytes: int) -> bytes | None:
         entered.set_result(None)
         try:
-            return await read_bounded(request, max_bytes)
+            return await aread_bounded(request, max_bytes)
         except BaseException as error:
             ended.set_result(error)
             raise
