@@ -390,7 +390,8 @@ class _Studio:
         reference in every server's words
         (:func:`~miniagents.ext.told_errors.told_reference`): never the error's text, which
         may name the server's paths. An ``HTTPException`` goes on to the app's
-        handlers, and a client that left (``ClientDisconnect``) is answered nothing.
+        handlers, and a client that left (``ClientDisconnect``) is answered nothing, its
+        leaving logged at debug only (no error: a client may leave at any time).
         """
 
         async def guarded(request: Request) -> Response:
@@ -418,7 +419,14 @@ class _Studio:
                 )
                 said = told_reference(told.reference, _OPERATOR)
                 return _error(500, "store_error", f"{_STORE_FAILED} {said} {_STORE_RETRY}")
-            except (HTTPException, ClientDisconnect):
+            except ClientDisconnect:  # (nobody to answer, and nothing went wrong)
+                _logger.debug(
+                    "The client of %s %s left before its request was read.",
+                    request.method,
+                    request.url.path,
+                )
+                return Response(status_code=400)  # (sent nowhere: its connection is closed)
+            except HTTPException:
                 raise
             except Exception as error:  # (a disk's, a bug's: by class and reference)
                 path = request.url.path
@@ -771,16 +779,15 @@ class _Watch:
     another one that looked just before they were written wakes up too.
     """
 
-    def __init__(self, runs: RunStore, run_id: str) -> None:
+    def __init__(self, runs: RunStore, run_id: str, failures: _WatchFailures | None = None) -> None:
         self.runs = runs
         self.run_id = run_id
         self.changed = asyncio.Event()
         self.followers = 0
         self.last = 0  # (the number of the last event known)
         self.task: asyncio.Task[None] | None = None
-        self.failures = 0  # (the watches' failures in a row, since the last look that read)
-        self.unlogged = 0  # (of which no line has been logged)
-        self.logged_at = 0.0  # (the loop's time of the last line of them)
+        self.failures = _WatchFailures() if failures is None else failures
+        """The log of the store's failures, shared by the studio's watches of every run."""
 
     def seen(self, last: int) -> None:
         """The run's events are known up to ``last``: a change, if it is new."""
@@ -806,9 +813,8 @@ class _Watch:
         one: its followers, woken, look themselves, and the next of them to wait starts a new
         watch (the task never ends with an error nobody reads). A store that fails now and
         then fails each new watch, each :data:`_POLL` seconds, while the followers' own
-        looks read: :meth:`_failed` logs the first failure whole, then at most one line of
-        those that follow in a row each :data:`_FAILURES_EVERY` seconds, and
-        :meth:`_read_again` one as the store reads again. They are logged by no reference,
+        looks read: the failures of the watches of every run are logged together, bounded
+        (:class:`_WatchFailures`). They are logged by no reference,
         as no client is told of them: a follower's stream goes on, and a follower whose own
         look fails too is told that failure by the reference the log has it under
         (:func:`_told_failure`).
@@ -822,10 +828,10 @@ class _Watch:
                 self._wake_followers()
                 return
             except Exception as error:  # (the store's own failure: logged, told by none)
-                self._failed(error)
+                self.failures.failed(self.run_id, error)
                 self._wake_followers()  # (each looks itself, and a new watch starts)
                 return
-            self._read_again()
+            self.failures.read_again(self.run_id)
             if run is None:
                 first, count, _ = found[-1]
                 self.seen(first + count - 1)
@@ -834,50 +840,66 @@ class _Watch:
                 self._wake_followers()
                 return
 
-    def _failed(self, error: Exception) -> None:
-        """Log the watch's failure ``error``: whole if it is the first in a row, else bounded.
-
-        Each failure after the first is counted; once :data:`_FAILURES_EVERY` seconds have
-        passed since the last line, the next failure's line names its class and how many
-        failed since that line.
-        """
-        now = asyncio.get_running_loop().time()
-        self.failures += 1
-        if self.failures == 1:
-            _logger.error(
-                "The studio's watch of the run %s failed with %s; its followers look again.",
-                self.run_id,
-                type(error).__name__,
-                exc_info=error,
-            )
-        elif now - self.logged_at >= _FAILURES_EVERY:
-            _logger.error(
-                "The studio's watch of the run %s failed again with %s (failures since its "
-                "last line: %d); its followers look again.",
-                self.run_id,
-                type(error).__name__,
-                self.unlogged + 1,
-            )
-        else:
-            self.unlogged += 1
-            return
-        self.unlogged = 0
-        self.logged_at = now
-
-    def _read_again(self) -> None:
-        """The store read: if the watch's looks failed before, one line says how often."""
-        if self.failures:
-            _logger.warning(
-                "The studio's watch of the run %s reads the store again (failures in a row "
-                "before: %d).",
-                self.run_id,
-                self.failures,
-            )
-            self.failures = self.unlogged = 0
-
     def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
+
+
+class _WatchFailures:
+    """The log of the store's failures met by the watches, of every run: a bounded number of lines.
+
+    A store that fails fails the watch of each live run followed, and each new watch: a
+    thousand runs followed in an hour would otherwise log a thousand failures whole. The
+    first failure of a row (since the store last read) is logged whole; any other line of a
+    failure comes at most each :data:`_FAILURES_EVERY` seconds, whatever its run, naming how
+    many failed since the last line; a row whose failure was logged ends with one line as a
+    watch reads the store again. So at most two lines each :data:`_FAILURES_EVERY` seconds,
+    however many runs are followed, however often the store fails and reads again.
+    """
+
+    def __init__(self) -> None:
+        self.in_row = 0  # (the watches' failures in a row, since the last look that read)
+        self.unlogged = 0  # (the failures of which no line has been logged)
+        self.logged_at: float | None = None  # (the loop's time of the last line of one)
+        self.told = False  # (whether a line of the row's failures has been logged)
+
+    def failed(self, run_id: str, error: Exception) -> None:
+        """The watch of ``run_id`` failed with ``error``: logged if its time has come."""
+        now = asyncio.get_running_loop().time()
+        self.in_row += 1
+        if self.logged_at is not None and now - self.logged_at < _FAILURES_EVERY:
+            self.unlogged += 1
+            return
+        if self.in_row == 1:
+            _logger.error(
+                "The studio's watch of the run %s failed with %s; its followers look again.",
+                run_id,
+                type(error).__name__,
+                exc_info=error,
+            )
+        else:
+            _logger.error(
+                "The studio's watch of the run %s failed again with %s (the watches' failures "
+                "since the last line: %d); its followers look again.",
+                run_id,
+                type(error).__name__,
+                self.unlogged + 1,
+            )
+        self.unlogged = 0
+        self.logged_at = now
+        self.told = True
+
+    def read_again(self, run_id: str) -> None:
+        """The watch of ``run_id`` read the store: one line if the row's failures were told."""
+        if self.told:
+            _logger.warning(
+                "The studio's watch of the run %s reads the store again (failures in a row "
+                "before: %d).",
+                run_id,
+                self.in_row,
+            )
+        self.in_row = 0
+        self.told = False
 
 
 class _Watches:
@@ -886,12 +908,13 @@ class _Watches:
     def __init__(self, runs: RunStore) -> None:
         self.runs = runs
         self.watches: dict[str, _Watch] = {}
+        self.failures = _WatchFailures()  # (of every run's watch: one bound for them all)
 
     def follow(self, run_id: str) -> _Watch:
         """The watch of ``run_id``, with one more follower (:meth:`leave` as it ends)."""
         watch = self.watches.get(run_id)
         if watch is None:
-            watch = self.watches[run_id] = _Watch(self.runs, run_id)
+            watch = self.watches[run_id] = _Watch(self.runs, run_id, self.failures)
         watch.followers += 1
         return watch
 

@@ -36,6 +36,7 @@ from miniagents.ext.studio.errors import StudioConfigurationError, StudioError
 from miniagents.ext.studio.events import encode_batch
 from miniagents.ext.studio.fork import plan_fork
 from miniagents.ext.studio.store import Chunk
+from miniagents.ext.web.lowlevel import aread_bounded
 from miniagents.ext.web.serving import HEADERS_SECONDS, server_config, server_stop
 from miniagents.testing import virtual_time
 from tests.ext.studio.kit import many_calls
@@ -1184,6 +1185,45 @@ async def test_a_watch_whose_store_fails_is_logged_once_and_its_followers_go_on(
     assert isinstance(logged[0].exc_info[1], RuntimeError)
 
 
+class _FailingLooks:
+    """A store whose every look of a watch fails, as a broken disk's."""
+
+    def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
+        raise RuntimeError("a bug of the store")
+
+
+async def test_the_failures_of_the_watches_of_a_thousand_runs_log_a_bounded_number_of_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A thousand short runs followed one after the other (100 s), each one's watch failing
+    once, the store broken: the lines logged are bounded across the runs, the first failure
+    whole and at most one line of those since each 60 s. (Was: the bound was each run's
+    watch's own, so each of the thousand was logged whole, with its traceback.)"""
+    watches = studio_app_module._Watches(cast(RunStore, _FailingLooks()))
+    runs = [f"20261129-000000-r{number:05}" for number in range(1_000)]
+    with caplog.at_level(logging.INFO, logger="miniagents.ext.studio"), virtual_time():
+        for run_id in runs:
+            watch = watches.follow(run_id)
+            changed = watch.changed
+            watch.look_on()
+            await changed.wait()  # (its watch failed: its follower leaves, the run ended)
+            assert watch.task is not None
+            await watch.task
+            watches.leave(run_id)
+    logged = [record for record in caplog.records if record.name == "miniagents.ext.studio"]
+    assert len(logged) == 2, [record.getMessage() for record in logged]  # (was: 1,000)
+    assert logged[0].getMessage() == (
+        f"The studio's watch of the run {runs[0]} failed with RuntimeError; its followers look "
+        "again."
+    )
+    assert logged[0].exc_info is not None
+    assert logged[1].exc_info is None
+    assert "failed again with RuntimeError (the watches' failures since the last line: " in (
+        logged[1].getMessage()
+    )
+    assert watches.watches == {}
+
+
 class _FlakyStore:
     """A store whose watch's looks fail ``failures`` times, then read a run that has ended."""
 
@@ -1229,7 +1269,8 @@ async def test_a_watch_whose_store_fails_again_and_again_logs_a_bounded_number_o
     assert logged[0].exc_info is not None
     again = re.fullmatch(
         r"The studio's watch of the run 20261129-000000-flaky0 failed again with "
-        r"RuntimeError \(failures since its last line: (\d+)\); its followers look again\.",
+        r"RuntimeError \(the watches' failures since the last line: (\d+)\); its followers "
+        r"look again\.",
         lines[1],
     )
     assert again is not None, lines[1]
@@ -1594,3 +1635,47 @@ async def test_a_studio_served_by_two_servers_stops_its_forks_as_the_last_one_st
         refused = await client.post(fork, headers=AUTH, json=body)
     assert refused.status_code == 503, refused.text
     assert refused.json()["error"]["code"] == "shutting_down"
+
+
+async def test_a_client_that_leaves_while_its_forks_body_is_read_is_answered_nothing(
+    store: RunStore,
+    recorded: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client closes its connection while the body of its fork is read: the request ends
+    quietly, nothing logged above debug. (Was: ``ClientDisconnect`` re-raised, logged by the
+    server as an error, "Exception in ASGI application", with its traceback.)"""
+    loop = asyncio.get_running_loop()
+    entered: asyncio.Future[None] = loop.create_future()
+    ended: asyncio.Future[BaseException | None] = loop.create_future()
+
+    async def watched(request: Any, max_bytes: int) -> bytes | None:
+        entered.set_result(None)
+        try:
+            return await aread_bounded(request, max_bytes)
+        except BaseException as error:
+            ended.set_result(error)
+            raise
+
+    monkeypatch.setattr(studio_app_module, "aread_bounded", watched)
+    server_log = logging.getLogger("uvicorn")  # (its config keeps it from the root's handlers)
+    with caplog.at_level(logging.DEBUG), contextlib.ExitStack() as stack:
+        async with served(studio_app(store, token=TOKEN)) as client:
+            server_log.addHandler(caplog.handler)  # (once its config has set its handlers)
+            stack.callback(server_log.removeHandler, caplog.handler)
+            port = client.base_url.port
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"POST /api/runs/{recorded}/fork HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: {AUTH['Authorization']}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100\r\n\r\n{".encode()
+            )
+            await writer.drain()
+            await asyncio.wait_for(entered, WAIT)  # (its body is being read: the client leaves)
+            writer.close()
+            await writer.wait_closed()
+            assert await reader.read() == b""  # (answered nothing)
+            assert type(await asyncio.wait_for(ended, WAIT)).__name__ == "ClientDisconnect"
+    loud = [record for record in caplog.records if record.levelno > logging.DEBUG]
+    assert [(record.name, record.getMessage()) for record in loud] == []  # (was: the error)
