@@ -17,6 +17,7 @@ from miniagents.evals import (
     AgentStep,
     Case,
     CaseRun,
+    EvalReportError,
     Evaluator,
     LLMJudge,
     ModelCall,
@@ -208,6 +209,42 @@ async def test_the_steps_round_trip_through_their_json_data(
         step_from_dict({"kind": "planet"})
     with pytest.raises(ValueError, match="fields it does not have"):
         step_from_dict({"kind": "model", "order": 0, "colour": "red"})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("input_tokens", -5),
+        ("output_tokens", 2.5),
+        ("cached_input_tokens", "200"),
+        ("cache_write_tokens", True),
+        ("reasoning_tokens", [1]),
+        ("cost_usd", -0.01),
+        ("cost_usd", "0.01"),
+        ("cost_usd", float("inf")),
+    ],
+)
+def test_a_reports_model_call_with_counts_that_are_none_is_refused_naming_the_field(
+    field: str, value: object
+) -> None:
+    # A hand-edited report: its bad counts went into the tree as they came (a string summed
+    # into usage() failed there, a negative one was a credit of tokens); they are refused.
+    step = {"kind": "model", "order": 4, "model": "gpt-4o", "provider": "openai", "started": 0.0}
+    with pytest.raises(EvalReportError, match=rf"order 4 has {field} "):
+        step_from_dict({**step, field: value})
+    with pytest.raises(EvalReportError, match=rf"order 4 has {field} "):
+        ReplyTree.from_dict(
+            {
+                "kind": "agent",
+                "order": 0,
+                "agent": "A",
+                "started": 0.0,
+                "children": [{**step, field: value}],
+            }
+        )
+    counted = step_from_dict({**step, "input_tokens": 10, "output_tokens": 0, "cost_usd": 0})
+    assert isinstance(counted, ModelCall)
+    assert (counted.input_tokens, counted.output_tokens, counted.cost_usd) == (10, 0, 0)
 
 
 async def test_tracing_sees_every_span_while_the_recorder_runs_and_gets_its_hooks_back(
