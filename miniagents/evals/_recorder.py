@@ -37,7 +37,7 @@ from miniagents.ext.llm.observing import (
     innermost_provider,
     llm_call_observers,
 )
-from miniagents.ext.llm.pricing import cost_usd, price_provider_of, reported_usage
+from miniagents.ext.llm.pricing import finish_usage, price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider, aclose_events
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
@@ -248,7 +248,9 @@ class _ModelNode(_StepNode):
 
     def step(self) -> ModelCall:
         finish = self.finish if self.finish is not None else _UNREPORTED
-        tokens = reported_usage(finish)  # (a count that is no count, as -5, is unknown)
+        # (as the budgets price it: a replayed reply costs 0.0, a batch one the batch price;
+        # a count that is no count, as -5, is unknown)
+        tokens = finish_usage(finish, finish.model or self.model, self.price_provider)
         return ModelCall(
             order=self.order,
             model=self.model,
@@ -261,7 +263,7 @@ class _ModelNode(_StepNode):
             cached_input_tokens=tokens.cached_input_tokens,
             cache_write_tokens=tokens.cache_write_tokens,
             reasoning_tokens=tokens.reasoning_tokens,
-            cost_usd=cost_usd(finish.model or self.model, tokens, self.price_provider),
+            cost_usd=tokens.cost_usd,
             error=self.error,
         )
 

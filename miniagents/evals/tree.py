@@ -22,6 +22,7 @@ agent's own interaction is, as a leaf.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -299,7 +300,9 @@ def step_from_dict(data: object) -> Step:
     """The step that ``to_dict()`` gave.
 
     Raises:
-        EvalReportError: if ``data`` is not a step (a ``ValueError``).
+        EvalReportError: if ``data`` is not a step (a ``ValueError``), or is a model call
+            with a token count that is no count (negative, fractional, a string) or a cost
+            that is no cost (negative, not finite, a string): the error names the field.
     """
     if not isinstance(data, Mapping):
         raise EvalReportError(f"A step is a JSON object, not {data!r}.")
@@ -307,6 +310,7 @@ def step_from_dict(data: object) -> Step:
     kind = fields.pop("kind", None)
     try:
         if kind == "model":
+            _check_counts(fields)
             return ModelCall(**fields)
         children = tuple(step_from_dict(child) for child in fields.pop("children", ()))
         if kind == "tool":
@@ -318,6 +322,48 @@ def step_from_dict(data: object) -> Step:
             f"A step of kind {kind!r} with fields it does not have: {error}"
         ) from None
     raise EvalReportError(f"A step's kind is agent, tool or model, not {kind!r}.")
+
+
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+"""A model call's token counts: each a whole number of at least 0, or ``None``."""
+
+
+def _check_counts(fields: Mapping[str, object]) -> None:
+    """Refuse a model call's counts (and cost) that are none (a hand-edited report's).
+
+    Raises:
+        EvalReportError: naming the step and the field, if one is not.
+    """
+    step = f"The model call of order {fields.get('order')!r}"
+    for name in _COUNTS:
+        value = fields.get(name)
+        if value is not None and _not_count(value):
+            raise EvalReportError(
+                f"{step} has {name} {value!r}: a count is a whole number of at least 0, or"
+                " null if not reported; fix it in the report."
+            )
+    cost = fields.get("cost_usd")
+    if cost is not None and (
+        isinstance(cost, bool)
+        or not isinstance(cost, (int, float))
+        or not math.isfinite(cost)
+        or cost < 0
+    ):
+        raise EvalReportError(
+            f"{step} has cost_usd {cost!r}: a cost is a finite number of dollars of at least"
+            " 0, or null if unknown; fix it in the report."
+        )
+
+
+def _not_count(value: object) -> bool:
+    """Whether ``value`` is no count of tokens (``True`` and ``1.0`` are none)."""
+    return isinstance(value, bool) or not isinstance(value, int) or value < 0
 
 
 def _as_dict(step: Step, kind: str) -> dict[str, object]:

@@ -17,6 +17,7 @@ from miniagents.evals import (
     AgentStep,
     Case,
     CaseRun,
+    EvalReportError,
     Evaluator,
     LLMJudge,
     ModelCall,
@@ -31,11 +32,12 @@ from miniagents.evals.tree import step_from_dict
 from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, ToolCallStart
+from miniagents.ext.llm.routing import install_llm_route
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.otel import instrument, uninstrument
 from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.miniagents.lowlevel import observe_interactions
-from miniagents.testing import VirtualClock
+from miniagents.testing import VirtualClock, scripted_agent
 from tests.evals.agents import DELAY, LIBRARIAN_SPANS, editor, forecaster, librarian, poet
 from tests.fakes.fixtures import virtual_clock  # noqa: F401
 from tests.fakes.tracing import Traces, parent_of, plugged_observers, traces  # noqa: F401
@@ -207,6 +209,42 @@ async def test_the_steps_round_trip_through_their_json_data(
         step_from_dict({"kind": "planet"})
     with pytest.raises(ValueError, match="fields it does not have"):
         step_from_dict({"kind": "model", "order": 0, "colour": "red"})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("input_tokens", -5),
+        ("output_tokens", 2.5),
+        ("cached_input_tokens", "200"),
+        ("cache_write_tokens", True),
+        ("reasoning_tokens", [1]),
+        ("cost_usd", -0.01),
+        ("cost_usd", "0.01"),
+        ("cost_usd", float("inf")),
+    ],
+)
+def test_a_reports_model_call_with_counts_that_are_none_is_refused_naming_the_field(
+    field: str, value: object
+) -> None:
+    # A hand-edited report: its bad counts went into the tree as they came (a string summed
+    # into usage() failed there, a negative one was a credit of tokens); they are refused.
+    step = {"kind": "model", "order": 4, "model": "gpt-4o", "provider": "openai", "started": 0.0}
+    with pytest.raises(EvalReportError, match=rf"order 4 has {field} "):
+        step_from_dict({**step, field: value})
+    with pytest.raises(EvalReportError, match=rf"order 4 has {field} "):
+        ReplyTree.from_dict(
+            {
+                "kind": "agent",
+                "order": 0,
+                "agent": "A",
+                "started": 0.0,
+                "children": [{**step, field: value}],
+            }
+        )
+    counted = step_from_dict({**step, "input_tokens": 10, "output_tokens": 0, "cost_usd": 0})
+    assert isinstance(counted, ModelCall)
+    assert (counted.input_tokens, counted.output_tokens, counted.cost_usd) == (10, 0, 0)
 
 
 async def test_tracing_sees_every_span_while_the_recorder_runs_and_gets_its_hooks_back(
@@ -486,3 +524,50 @@ def test_a_count_that_is_no_count_is_unknown_in_the_tree_as_in_its_price(
     assert step.cost_usd is None  # (its prompt's count unknown: no price)
     assert "-5 tokens" in caplog.text
     assert recording.usage() == UsageTotals(requests=1, output_tokens=3, unpriced_requests=1)
+
+
+class _Served:
+    """A route that answers every call itself, as a call cache or a batch would have."""
+
+    rank = 0
+
+    def __init__(self, finish: Finish) -> None:
+        self.finish = finish
+
+    def llm_call(
+        self, provider: object, call: LLMCall, options: object, proceed: object
+    ) -> AsyncIterator[LLMEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[LLMEvent]:
+        yield "served"
+        yield self.finish
+
+
+@pytest.mark.parametrize(
+    ("served", "cost"),
+    [
+        (Finish("stop", 1000, 100, replayed=True), 0.0),  # a call cache's: no request made
+        (Finish("stop", 1000, 100, batch_id="batch-1"), 0.00175),  # gpt-4o's batch price
+    ],
+    ids=["replayed", "batch"],
+)
+async def test_a_replayed_or_batch_calls_cost_in_the_tree_is_the_cases_usage(
+    served: Finish, cost: float
+) -> None:
+    # The tree prices a finished call as the budgets do (one pricing: pricing.finish_usage):
+    # a replayed reply costs nothing, a batch one the batch price, not the live price (0.0035).
+    remove = install_llm_route(_Served(served))
+    try:
+        report = await aevaluate(
+            scripted_agent("unused", model="gpt-4o"), [Case("Hi.")], keep_trees=True
+        )
+    finally:
+        remove()
+    result = report.results[0]
+    assert result.error is None, result.error_message
+    assert result.tree is not None
+    (call,) = result.tree.model_calls()
+    assert call.cost_usd == pytest.approx(cost)
+    assert result.tree.usage().cost_usd == pytest.approx(result.usage.cost_usd)
+    assert result.usage.cost_usd == pytest.approx(cost)

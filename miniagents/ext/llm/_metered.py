@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 from miniagents.ext.llm.charging import CallCharge
 from miniagents.ext.llm.messages import AssistantMessage, TokenUsage
-from miniagents.ext.llm.pricing import cost_usd, price_provider_of, reported_usage
+from miniagents.ext.llm.pricing import finish_usage, price_provider_of
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -36,7 +36,7 @@ from miniagents.ext.llm.provider import (
 )
 from miniagents.ext.llm.routing import routed_reply
 
-__all__ = ["Metered", "added_usage", "finish_usage"]
+__all__ = ["Metered", "added_usage"]
 
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
 
@@ -159,19 +159,6 @@ class Metered(Generic[OptionsT]):
     def translate(self, error: BaseException) -> BaseException:
         """The provider's."""
         return self._provider.translate(error)
-
-
-def finish_usage(finish: Finish, model: str, price_provider: str | None) -> TokenUsage:
-    """The usage a ``Finish`` reports, with its cost (``None`` if unknown).
-
-    A reply a call cache replayed costs nothing (0.0, its tokens kept); one that came in a
-    batch is priced at the batch price (see ``Finish``).
-    """
-    usage = reported_usage(finish)
-    if finish.replayed:
-        return usage.model_copy(update={"cost_usd": 0.0})
-    cost = cost_usd(model, usage, price_provider, batch=finish.batch_id is not None)
-    return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
 
 
 def added_usage(usage: TokenUsage | None, more: TokenUsage) -> TokenUsage:

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 __all__ = [
+    "ReportedFinish",
     "ReportedTokens",
     "cost_usd",
+    "finish_usage",
     "is_priced",
     "modal_cost_usd",
     "output_token_price",
@@ -74,6 +76,20 @@ class ReportedTokens(Protocol):
     @property
     def reasoning_tokens(self) -> int | None:
         """Output tokens spent reasoning."""
+        ...
+
+
+class ReportedFinish(ReportedTokens, Protocol):
+    """The end of a call: its tokens, and how it was served (a provider's ``Finish``)."""
+
+    @property
+    def batch_id(self) -> str | None:
+        """The provider's batch the reply came in (``None``: a live call)."""
+        ...
+
+    @property
+    def replayed(self) -> bool:
+        """Whether a call cache replayed the reply (no request was made)."""
         ...
 
 
@@ -126,6 +142,25 @@ def cost_usd(
         usage.cache_write_tokens or 0,
         batch,
     )
+
+
+def finish_usage(finish: ReportedFinish, model: str, provider: str | None = None) -> TokenUsage:
+    """The usage a finished call reports, with what it cost (``None`` if unknown).
+
+    The one pricing of a finished call, the budgets' and the evals' trees' alike: a reply
+    a call cache replayed cost nothing (0.0, its tokens kept), and one that came in a batch
+    is priced at the batch price (see :func:`cost_usd`).
+
+    Args:
+        finish: The call's end (a provider's ``Finish``).
+        model: The model that answered.
+        provider: genai-prices' id of the provider (``None``: found from the model's name).
+    """
+    usage = reported_usage(finish)
+    if finish.replayed:
+        return usage.model_copy(update={"cost_usd": 0.0})
+    cost = cost_usd(model, usage, provider, batch=finish.batch_id is not None)
+    return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
 
 
 def modal_cost_usd(

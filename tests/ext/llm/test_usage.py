@@ -35,7 +35,7 @@ from miniagents.ext.llm import (
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import reply_metadata
 from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
-from miniagents.ext.llm.pricing import cost_usd, is_priced, output_token_price
+from miniagents.ext.llm.pricing import cost_usd, finish_usage, is_priced, output_token_price
 from miniagents.ext.llm.provider import Finish
 from miniagents.ext.llm.structured import structured
 from tests.ext.tools.loop_support import add
@@ -817,3 +817,17 @@ async def test_recorded_llm_call_makes_a_declined_call_live() -> None:
         outcomes.append(await read(events))
     assert outcomes == [["live"], ["live"], ["recorded"]]
     assert declining.asked == 1
+
+
+def test_a_finished_calls_price_is_nothing_if_replayed_and_the_batch_price_if_batched() -> None:
+    # One home for the pricing of a finished call (the budgets' and the evals' trees'):
+    # tokens kept either way; a replay costs 0.0, a batch call the table's batch price.
+    live = finish_usage(Finish("stop", 1000, 100), "gpt-4o", "openai")
+    replayed = finish_usage(Finish("stop", 1000, 100, replayed=True), "gpt-4o", "openai")
+    batch = finish_usage(Finish("stop", 1000, 100, batch_id="b-1"), "gpt-4o", "openai")
+    unknown = finish_usage(Finish("stop", 1000, 100), "no-such-model", None)
+    assert {live.input_tokens, replayed.input_tokens, batch.input_tokens} == {1000}
+    assert (replayed.cost_usd, unknown.cost_usd) == (0.0, None)
+    assert live.cost_usd == pytest.approx(cost_usd("gpt-4o", live, "openai"))
+    assert batch.cost_usd == pytest.approx(cost_usd("gpt-4o", live, "openai", batch=True))
+    assert (batch.cost_usd or 0.0) < (live.cost_usd or 0.0)
