@@ -1780,12 +1780,7 @@ class RunManager:
             job.stop()
 
     async def aclose(self) -> None:
-        """Cancel every live job and wait for their tasks (the app is shutting down).
-
-        A job whose task ends with an error (a step of the manager's, as it let go of the
-        job) has it logged, once, here; the others are still waited for, and the app's
-        shutdown goes on.
-        """
+        """Cancel every live job and wait for their tasks (the app is shutting down)."""
         self.stop()
         jobs = list(self._jobs)
         for timer in [*self._ended.values(), *self._ended_jobs.values()]:
@@ -1799,21 +1794,31 @@ class RunManager:
         self._keyed.clear()
         self._paused.clear()
         for job in jobs:
-            if job.task is None:
-                continue
-            try:
-                await job.task
-            except asyncio.CancelledError:
-                pass
-            except Exception as error:  # (its own step failed: the shutdown goes on)
-                self.protocol.logger.error(
-                    "The %s run %r failed with %s as the server stopped; the other runs "
-                    "were stopped all the same.",
-                    self.protocol.name,
-                    job.current.key,
-                    type(error).__name__,
-                    exc_info=error,
-                )
+            await _astopped(job)
+
+
+async def _astopped(job: Job) -> None:
+    """Wait for ``job``'s task, cancelled as its server stops.
+
+    A task that ends with an error (a step of the manager's, as it let go of the job) has it
+    logged, once, here, and is not raised: the server's shutdown goes on to its other jobs.
+    """
+    if job.task is None:
+        return
+    try:
+        await job.task
+    except asyncio.CancelledError:
+        pass
+    except Exception as error:  # (its own step failed: the shutdown goes on)
+        protocol = job.manager.protocol
+        protocol.logger.error(
+            "The %s run %r failed with %s as the server stopped; the other runs were stopped "
+            "all the same.",
+            protocol.name,
+            job.current.key,
+            type(error).__name__,
+            exc_info=error,
+        )
 
 
 async def aturn_room(
