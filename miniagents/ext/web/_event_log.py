@@ -307,11 +307,16 @@ class EventLog:
         self.places: list[EventPlace | None] | None = None if places is None else []
 
     def append(self, data: str) -> None:
-        """Log one more event (its id is its position; a durable run's says its place too)."""
+        """Log one more event (its id is its position; a durable run's says its place too).
+
+        The event is measured (and placed) before it is kept: one that is not text (a
+        protocol's bug) raises its ``TypeError`` and leaves the log as it was.
+        """
+        size = len(data) if str.isascii(data) else len(data.encode())  # (text, or TypeError)
         if self._tracker is not None and self.places is not None:
             self.places.append(self._tracker.place(len(self.events), data))
         self.events.append(data)
-        self.size += len(data) if data.isascii() else len(data.encode())
+        self.size += size
         self._notify()
 
     def end(self) -> None:

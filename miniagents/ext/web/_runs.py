@@ -1794,9 +1794,31 @@ class RunManager:
         self._keyed.clear()
         self._paused.clear()
         for job in jobs:
-            if job.task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await job.task
+            await _astopped(job)
+
+
+async def _astopped(job: Job) -> None:
+    """Wait for ``job``'s task, cancelled as its server stops.
+
+    A task that ends with an error (a step of the manager's, as it let go of the job) has it
+    logged, once, here, and is not raised: the server's shutdown goes on to its other jobs.
+    """
+    if job.task is None:
+        return
+    try:
+        await job.task
+    except asyncio.CancelledError:
+        pass
+    except Exception as error:  # (its own step failed: the shutdown goes on)
+        protocol = job.manager.protocol
+        protocol.logger.error(
+            "The %s run %r failed with %s as the server stopped; the other runs were stopped "
+            "all the same.",
+            protocol.name,
+            job.current.key,
+            type(error).__name__,
+            exc_info=error,
+        )
 
 
 async def aturn_room(

@@ -59,6 +59,7 @@ from starlette.responses import Response
 from miniagents.arguments import refused_argument
 from miniagents.ext.errors import WebConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
+from miniagents.ext.told_errors import told_error, told_reference
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
@@ -185,7 +186,9 @@ def agui_app(
     ``list[ag_ui.core.Tool]``, empty when absent), ``context`` (a
     ``list[ag_ui.core.Context]``, empty when absent), ``forwarded_props`` (any JSON value,
     ``None`` when absent); the agent must take them. ``arguments(run_input)`` gives more
-    keyword arguments (a name in both is taken from ``arguments``).
+    keyword arguments (a name in both is taken from ``arguments``); a callback that raises
+    refuses the run input with a 422 (``arguments_failed``) that names it and the error's
+    class, the error logged once under the reference the 422 tells.
 
     **Usage.** A run's ``RUN_FINISHED`` (whatever its outcome) and its ``RUN_ERROR`` carry its
     ``usage``, AG-UI's ``TokenUsage`` per model (``model``, ``inputTokens``,
@@ -291,7 +294,10 @@ class _AGUIRuns:
             return too_deep("invalid_run_input")
         kwargs = _input_arguments(run_input, self.inputs)
         if self.arguments is not None:
-            kwargs.update(self.arguments(run_input))
+            try:
+                kwargs.update(self.arguments(run_input))
+            except Exception as error:  # (the app's callback: its run input is refused)
+                return _arguments_failed(error, run_input, manager)
         # (only now the thread's durable runs paused elsewhere are abandoned: a bad request
         # above was refused first, and they stay resumable; counted again after)
         refused = await aturn_room(manager, owner, run_input.run_id, thread, group=thread)
@@ -414,6 +420,29 @@ def _check_inputs(inputs: object) -> None:
             "forwarded_props), or leave it out for none.",
             error=WebConfigurationError,
         )
+
+
+def _arguments_failed(error: Exception, run_input: RunAgentInput, manager: RunManager) -> Response:
+    """The 422 of a run input whose ``arguments=`` callback raised ``error`` (logged once).
+
+    The run is not started; the client is told the callback failed, with the error's class
+    and the reference the server's log has it under (and its text, with ``error_texts``).
+    """
+    kind = type(error).__name__
+    told = told_error(
+        error,
+        manager.protocol.logger,
+        f"The app's arguments= callback, given the AG-UI run input {run_input.run_id!r},",
+        error_texts=False,
+    )
+    where = told_reference(told.reference, "the server's operator")
+    message = (
+        f"The app's arguments= callback failed with {kind} on this run input, so no run was "
+        f"started. {where}"
+    )
+    if manager.settings.error_texts:
+        message += f" Its error: {str(error) or repr(error)}"
+    return error_response(422, "arguments_failed", message)
 
 
 def _input_arguments(run_input: RunAgentInput, inputs: Collection[AGUIInput]) -> dict[str, object]:

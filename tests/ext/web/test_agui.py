@@ -235,6 +235,44 @@ async def test_the_inputs_state_tools_context_and_props_reach_the_agent_as_its_p
     assert seen["user"] == "ada"
 
 
+@pytest.mark.parametrize("error_texts", [False, True], ids=["by reference", "error texts"])
+async def test_an_arguments_callback_that_raises_refuses_the_run_input(
+    caplog: pytest.LogCaptureFixture, error_texts: bool
+) -> None:
+    # was: a 500 (the callback's KeyError raised out of the request), logged by the server
+    started: list[bool] = []
+
+    @miniagent
+    async def greeter(ctx: InteractionContext, user: str) -> None:
+        started.append(True)
+        ctx.reply(f"Hello {user}")
+
+    app = agui_app(
+        greeter,
+        authentication=NoAuthentication(),
+        settings=WebSettings(error_texts=error_texts),
+        arguments=lambda run: {"user": dict(run.forwarded_props or {})["user"]},
+    )
+    body = run_input()  # (no forwardedProps: the callback's KeyError)
+    async with served(app) as client:
+        response = await client.post("/", json=body)
+        _response, events = await post_events(client, {**body, "forwardedProps": {"user": "ada"}})
+    assert response.status_code == 422  # (was: 500)
+    error = response.json()["error"]
+    assert error["code"] == "arguments_failed"
+    logged = [record for record in caplog.records if record.exc_info is not None]
+    assert [type(record.exc_info[1]) for record in logged if record.exc_info] == [KeyError]
+    assert {record.name for record in logged} == {"miniagents.ext.web"}
+    reference = logged[0].args[-1] if isinstance(logged[0].args, tuple) else None
+    assert error["message"] == (
+        "The app's arguments= callback failed with KeyError on this run input, so no run was "
+        f"started. The server's log has the error under the reference {reference}: ask the "
+        "server's operator to look it up there." + (" Its error: 'user'" if error_texts else "")
+    )
+    assert events[-1].type == "RUN_FINISHED"  # (the same run id: the first started none)
+    assert started == [True]
+
+
 async def test_absent_inputs_reach_the_agent_as_none_or_empty_lists() -> None:
     seen: list[object] = []
 

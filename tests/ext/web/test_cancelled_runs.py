@@ -235,10 +235,10 @@ async def test_a_job_whose_own_step_failed_closes_its_events_as_it_ends(
     assert at_end == [(False, [True])]  # (was: open, its agent still waiting)
     assert [event.type for event in rest] == ["RUN_ERROR"]
     told = rest[-1].json
-    assert told["code"] == "AttributeError"
-    reference = _logged_once(caplog, AttributeError)
+    assert told["code"] == "TypeError"  # (the event, refused before it is kept)
+    reference = _logged_once(caplog, TypeError)
     assert told["message"] == (
-        "The server, streaming the run, failed with AttributeError. The server's log has the "
+        "The server, streaming the run, failed with TypeError. The server's log has the "
         f"error under the reference {reference}: ask the server's operator to look it up there."
     )
 
@@ -371,6 +371,38 @@ async def test_an_error_raised_as_a_job_s_events_close_is_logged_as_itself(
         failure = job.task.exception()
     assert failure is None
     assert [event.type for event in events] == ["RUN_STARTED", "RUN_ERROR"]
-    assert events[-1].json["code"] == "AttributeError"  # (the step that failed first)
+    assert events[-1].json["code"] == "TypeError"  # (the step that failed first)
     logged = [type(record.exc_info[1]).__name__ for record in caplog.records if record.exc_info]
-    assert logged == ["AttributeError", "_CloseFailed"]  # (was: its RuntimeError besides)
+    assert logged == ["TypeError", "_CloseFailed"]  # (was: its RuntimeError besides)
+
+
+async def test_an_event_not_text_is_not_kept_in_the_run_s_log() -> None:
+    # the event was kept before it was measured (its size: the error), so the log held it:
+    # a request that read the log (A2A's SendMessage answer, a later GetTask) failed with a
+    # 500, an error in the task's fold
+    @miniagent
+    async def talking(ctx: InteractionContext) -> None:
+        ctx.reply("Hello")
+
+    app = a2a_app(talking, authentication=NoAuthentication(), settings=KEPT)
+    manager = app.state.runs
+    protocol = manager.protocol
+    make_encoder = protocol.encoder
+
+    def not_text_events(*args: object) -> object:
+        encoder = make_encoder(*args)
+        encoder.events = lambda _part: [None]  # (a protocol's bug: an event not text)
+        return encoder
+
+    protocol.encoder = not_text_events
+    async with served(app) as web:
+        sent = await call(web, rpc("SendMessage", send_params()))
+        assert sent.status_code == 200  # (was: 500, its answer folded from the log)
+        task_id = sent.json()["result"]["task"]["id"]
+        job = manager.job(task_id)
+        assert job is not None
+        await until(lambda: job.done)
+        got = await call(web, rpc("GetTask", {"id": task_id}))
+        assert got.status_code == 200  # (was: 500)
+        assert all(isinstance(event, str) for run in job.runs for event in run.events)
+    assert got.json()["result"]["status"]["state"] == "TASK_STATE_FAILED"

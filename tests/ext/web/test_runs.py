@@ -16,7 +16,8 @@ from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from miniagents import MiniAgent, MiniAgents, miniagent
+from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
+from miniagents.ext.llm import UserMessage
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.ext.web._runs import Job, Run, RunManager, _RunResponse
@@ -538,3 +539,46 @@ async def test_a_live_run_whose_server_stops_ends_saying_so_not_with_a_bare_clos
         message = rest[1].json["errorText"]
     assert "server stopped" in message
     assert "cannot be read again" in message
+
+
+class _LetGoFailed(Exception):
+    """A failure of a job's last step (the manager letting go of it): a bug of its own."""
+
+
+async def test_a_job_whose_task_fails_does_not_stop_the_shutdown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # was: aclose suppressed only a CancelledError, so the first job's error was raised out
+    # of the app's shutdown, and the jobs after it were not waited for
+    started: dict[str, asyncio.Event] = {"r1": asyncio.Event(), "r2": asyncio.Event()}
+
+    @miniagent
+    async def waiting(ctx: InteractionContext, key: str) -> None:
+        ctx.reply("Hello")
+        started[key].set()
+        await asyncio.Event().wait()  # (only the shutdown's cancel ends it)
+
+    app = agui_app(waiting, authentication=NoAuthentication())
+    manager: RunManager = app.state.runs
+    let_go = Job._let_go
+
+    def failing_let_go(job: Job) -> None:
+        let_go(job)
+        if job.current.key == "r1":
+            raise _LetGoFailed("The manager failed to let go of the job.")
+
+    monkeypatch.setattr(Job, "_let_go", failing_let_go)
+    jobs = []
+    for key in started:
+        ids = manager.protocol.ids(key, f"t-{key}")
+        jobs.append(manager.start_new(None, ids, [UserMessage(text="Hi")], {"key": key}).job)
+    for event in started.values():
+        await event.wait()
+    await manager.aclose()  # (was: raised _LetGoFailed)
+    assert all(job.done for job in jobs)  # (r2's too: waited for)
+    logged = [record for record in caplog.records if record.exc_info is not None]
+    assert [type(record.exc_info[1]) for record in logged if record.exc_info] == [_LetGoFailed]
+    assert logged[0].getMessage() == (
+        "The ag-ui run 'r1' failed with _LetGoFailed as the server stopped; the other runs "
+        "were stopped all the same."
+    )
