@@ -187,8 +187,9 @@ def agui_app(
     ``list[ag_ui.core.Context]``, empty when absent), ``forwarded_props`` (any JSON value,
     ``None`` when absent); the agent must take them. ``arguments(run_input)`` gives more
     keyword arguments (a name in both is taken from ``arguments``); a callback that raises
-    refuses the run input with a 422 (``arguments_failed``) that names it and the error's
-    class, the error logged once under the reference the 422 tells.
+    is the app's own failure: the run input is answered with a 500 (``arguments_failed``)
+    that names the callback and the error's class, the error logged once under the reference
+    the answer tells, and no run starts.
 
     **Usage.** A run's ``RUN_FINISHED`` (whatever its outcome) and its ``RUN_ERROR`` carry its
     ``usage``, AG-UI's ``TokenUsage`` per model (``model``, ``inputTokens``,
@@ -423,7 +424,7 @@ def _check_inputs(inputs: object) -> None:
 
 
 def _arguments_failed(error: Exception, run_input: RunAgentInput, manager: RunManager) -> Response:
-    """The 422 of a run input whose ``arguments=`` callback raised ``error`` (logged once).
+    """The 500 of a run input whose ``arguments=`` callback raised ``error`` (logged once).
 
     The run is not started; the client is told the callback failed, with the error's class
     and the reference the server's log has it under (and its text, with ``error_texts``).
@@ -442,7 +443,7 @@ def _arguments_failed(error: Exception, run_input: RunAgentInput, manager: RunMa
     )
     if manager.settings.error_texts:
         message += f" Its error: {str(error) or repr(error)}"
-    return error_response(422, "arguments_failed", message)
+    return error_response(500, "arguments_failed", message)  # (the app's fault, not the input's)
 
 
 def _input_arguments(run_input: RunAgentInput, inputs: Collection[AGUIInput]) -> dict[str, object]:
