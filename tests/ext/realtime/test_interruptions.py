@@ -231,3 +231,43 @@ async def test_a_text_typed_during_geminis_reply_cuts_it_short_and_is_answered(
         (None, True),  # (its answer asked once the turn it cut short had ended)
     ]
     assert record.errors == []
+
+
+async def test_each_voice_turn_over_geminis_reply_is_transcribed_before_its_own_answer(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the two turns' transcriptions were joined into one transcript, with no
+    # separator, before the first answer, and the second answer came with none)
+    gemini = APIS[1]
+    fake_llm.speak(["Hello ", "there, ", "my ", "friend."], heard="Hi.", pause_after=2)
+    async with MiniAgents():
+        call = gemini.voice(fake_llm, interrupt=False).initiate_inquiry()
+        call.send_message(question(gemini))
+        pieces = aiter(call.reply_sequence(finish_call=False))
+        chunks = 0
+        while chunks < 2:  # (both pieces before the hold)
+            if (await anext(pieces)).message_class is AudioChunk:
+                chunks += 1
+        call.send_message([*speech(gemini, 300), *silence(gemini)])  # two turns over it
+        call.send_message([*speech(gemini, 500), *silence(gemini)])
+        call.finish()
+
+        def heard(record: LiveRecord) -> bool:  # (both turns' ends: their transcriptions)
+            told = [
+                each["serverContent"]["inputTranscription"]
+                for each in record.sent
+                if "inputTranscription" in each.get("serverContent", {})
+            ]
+            return len(told) == 3
+
+        record = await fake_llm.wait_realtime_async(0, heard)
+        record.resume()
+        rest = [await each async for each in pieces]
+    told = [  # (the user's transcripts among the turns' ends)
+        piece.text if isinstance(piece, Transcript) else "end"
+        for piece in rest
+        if isinstance(piece, TurnEnd) or (isinstance(piece, Transcript) and piece.role == "user")
+    ]
+    assert told == ["end", "(300 ms of speech)", "end", "(500 ms of speech)", "end"]
+    assert [turn.status for turn in of(TurnEnd, rest)] == ["completed"] * 3
+    assert record.errors == []
