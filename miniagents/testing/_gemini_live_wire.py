@@ -412,7 +412,8 @@ class GeminiLiveWire:
         if isinstance(event, UserTurn | Transcribed):
             told = isinstance(event, Transcribed) or event.transcribed
             if told and event.transcript is not None and self._transcribe_input:
-                return [{"serverContent": {"inputTranscription": {"text": event.transcript}}}]
+                words = {"text": event.transcript, "finished": True}  # (a turn's, whole)
+                return [{"serverContent": {"inputTranscription": words}}]
             return []
         if isinstance(event, CallOut):
             self._pending_calls.add(event.call_id)

@@ -402,7 +402,8 @@ class LiveSession:
         wire: The API it speaks.
         record: Its record.
         take: Gives the next scripted reply (``None``: the default one), taken off the
-            script; ``take(peek=True)`` gives it without taking it.
+            script; ``take(True, ahead)`` gives the one ``ahead`` places after it (``0``:
+            that one) without taking it.
         ids: Numbers for the ids it makes.
         input_rate: The sample rate of the input audio (the wire may change it).
         output_rate: The sample rate of the output audio.
@@ -412,7 +413,7 @@ class LiveSession:
         self,
         wire: LiveWire,
         record: LiveRecord,
-        take: Callable[[bool], SpokenReply | None],
+        take: Callable[[bool, int], SpokenReply | None],
         ids: Callable[[], int],
         *,
         input_rate: int,
@@ -448,7 +449,10 @@ class LiveSession:
         self._reply: _Reply | None = None
         self._waiting: deque[str] = deque()  # (turns to answer once the reply ends: their words)
         self._last_user_text = ""
-        self._late: tuple[Transcribed, int] | None = None  # (told after so many pieces)
+        self._replies = 0  # the replies started so far
+        # (transcriptions held back, in order: each told after so many pieces of the reply
+        # that answers its turn, that reply's number)
+        self._late: deque[tuple[Transcribed, int, int]] = deque()
         self._outbox: list[dict[str, Any]] = []
         self.dropped = False
         self.ended = False
@@ -536,7 +540,12 @@ class LiveSession:
         self._speech_id = None
 
     def _commit(self, item_id: str, speech_ms: int) -> None:
-        script = self._peek()
+        """The user's turn of speech ends: an item, heard as the script of its answer says.
+
+        Its answer is the reply after those the turns waiting already take (each its own
+        script), and its transcription held back (``heard_after``) waits for that reply.
+        """
+        script = self._peek(len(self._waiting))
         heard = (
             script.heard if script is not None and script.heard else f"({speech_ms} ms of speech)"
         )
@@ -546,7 +555,8 @@ class LiveSession:
         self._speech_id = None
         after = None if script is None else script.heard_after
         if after is not None:
-            self._late = (Transcribed(item_id, heard), after)
+            answer = self._replies + len(self._waiting) + 1
+            self._late.append((Transcribed(item_id, heard), after, answer))
         self.emit(UserTurn(item_id, transcript=heard, transcribed=after is None))
 
     def add_item(self, item: Mapping[str, Any], event_id: str | None = None) -> None:
@@ -643,7 +653,7 @@ class LiveSession:
             )
             return
         said = self._last_user_text if answering is None else answering
-        script = self._take(False) or SpokenReply(transcript=_echo(said))
+        script = self._take(False, 0) or SpokenReply(transcript=_echo(said))
         self.record.note(lambda: self.record.replies.append(script))
         if script.error is not None:
             self.error(script.error_code, script.error, fatal=True)
@@ -651,6 +661,7 @@ class LiveSession:
         reply = _Reply(self.new_id("resp"), script, [], due=time.monotonic())
         reply.text_only = self.text_only
         self._reply = reply
+        self._replies += 1
         self.emit(ReplyStart(reply.id))
         self._tell_late(0)
         item_id = self.new_id("item")
@@ -752,16 +763,23 @@ class LiveSession:
             self._tell_late(reply.pieces_sent)
 
     def _tell_late(self, pieces: int) -> None:
-        """Tell a transcription held back (``heard_after``) once so many pieces were sent."""
-        if self._late is not None and pieces >= self._late[1]:
-            late, self._late = self._late[0], None
+        """Tell the transcriptions held back (``heard_after``) that are due, in order.
+
+        Each is due once its answer has sent so many pieces (``pieces``: the reply under
+        way's), or at once if its answer came before that reply.
+        """
+        while self._late:
+            late, after, answer = self._late[0]
+            if answer > self._replies or (answer == self._replies and pieces < after):
+                return
+            self._late.popleft()
             self.emit(late)
 
     def _end_reply(self, status: _LiveStatus) -> None:
         reply = self._reply
         if reply is None:
             return
-        self._tell_late(sys.maxsize)  # (one held back past the reply's pieces: before its end)
+        self._tell_late(sys.maxsize)  # (those held past the reply's pieces: before its end)
         self._reply = None
         script = reply.script
         usage = script.usage or LiveUsage(
@@ -792,8 +810,8 @@ class LiveSession:
         """Whether the user is speaking (the fake's voice detection heard speech, not its end)."""
         return self._speaking
 
-    def _peek(self) -> SpokenReply | None:
-        return self._take(True)
+    def _peek(self, ahead: int) -> SpokenReply | None:
+        return self._take(True, ahead)
 
     def _add(self, item: _Item) -> None:
         self.items[item.id] = item

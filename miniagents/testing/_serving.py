@@ -164,12 +164,16 @@ class ScriptedApp(Recorder):
             self._live_script.clear()
             self._live_refusals.clear()
 
-    def _take_live(self, peek: bool) -> SpokenReply | None:
-        """The next scripted reply of a realtime session (``peek``: left on the script)."""
+    def _take_live(self, peek: bool, ahead: int = 0) -> SpokenReply | None:
+        """The next scripted reply of a realtime session, taken off the script.
+
+        With ``peek``, the one ``ahead`` places after the next (``0``: the next), left on
+        the script (``None`` past its end).
+        """
         with self._lock:
-            if not self._live_script:
-                return None
-            return self._live_script[0] if peek else self._live_script.popleft()
+            if peek:
+                return self._live_script[ahead] if ahead < len(self._live_script) else None
+            return self._live_script.popleft() if self._live_script else None
 
     @property
     def pending(self) -> int:

@@ -180,7 +180,8 @@ class _GeminiLink:
         self._closed = False
         self._turns = 0
         self._turn: str | None = None  # the model's turn under way
-        self._heard: list[str] = []  # the user's transcription, until the model answers
+        self._heard: list[str] = []  # the user's turn being transcribed (its pieces)
+        self._said: deque[str] = deque()  # turns transcribed in full, each until its answer
         self._ended: tuple[str, str] | None = None  # a turn ended, its usage to come
         self._made: deque[RealtimeEvent] = deque()  # the session's own events (its cuts)
 
@@ -280,10 +281,13 @@ class _GeminiLink:
         if content is not None:
             heard = content.input_transcription
             if heard is not None and heard.text:
-                if not self._heard and self._turn is None and not self._told:
+                if not self._heard and not self._said and self._turn is None and not self._told:
                     self._told = True
                     out.append(SpeechStopped(None))  # (a turn to answer)
                 self._heard.append(heard.text)
+            if heard is not None and getattr(heard, "finished", None) and self._heard:
+                self._said.append("".join(self._heard).strip())  # (its turn's words, whole)
+                self._heard = []
             turn = content.model_turn
             for part in turn.parts if turn is not None and turn.parts else ():
                 data = part.inline_data.data if part.inline_data is not None else None
@@ -320,10 +324,16 @@ class _GeminiLink:
         return out
 
     def _started(self, out: list[RealtimeEvent]) -> str:
-        """The model's turn under way (started here, the user's words first, if none is)."""
+        """The model's turn under way (started here, the user's words first, if none is).
+
+        The words are those of the first turn transcribed in full (``finished``) and not
+        answered yet, each turn before its own answer; without one, all that was heard.
+        """
         if self._turn is None:
             self._flush_end(out)
-            if self._heard:
+            if self._said:
+                out.append(UserTranscribed(None, self._said.popleft()))
+            elif self._heard:
                 out.append(UserTranscribed(None, "".join(self._heard).strip()))
                 self._heard = []
             self._turns += 1

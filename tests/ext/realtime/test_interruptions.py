@@ -10,6 +10,8 @@ heard.
 
 from __future__ import annotations
 
+from typing import Any
+
 from miniagents import MessagePromise, MiniAgents
 from miniagents.ext.llm.messages import AssistantMessage
 from miniagents.ext.realtime import (
@@ -230,4 +232,112 @@ async def test_a_text_typed_during_geminis_reply_cuts_it_short_and_is_answered(
         ([{"parts": [{"text": "Also this."}], "role": "user"}], False),
         (None, True),  # (its answer asked once the turn it cut short had ended)
     ]
+    assert record.errors == []
+
+
+async def test_each_voice_turn_over_geminis_reply_is_transcribed_before_its_own_answer(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the two turns' transcriptions were joined into one transcript, with no
+    # separator, before the first answer, and the second answer came with none)
+    gemini = APIS[1]
+    fake_llm.speak(["Hello ", "there, ", "my ", "friend."], heard="Hi.", pause_after=2)
+    async with MiniAgents():
+        call = gemini.voice(fake_llm, interrupt=False).initiate_inquiry()
+        call.send_message(question(gemini))
+        pieces = aiter(call.reply_sequence(finish_call=False))
+        chunks = 0
+        while chunks < 2:  # (both pieces before the hold)
+            if (await anext(pieces)).message_class is AudioChunk:
+                chunks += 1
+        call.send_message([*speech(gemini, 300), *silence(gemini)])  # two turns over it
+        call.send_message([*speech(gemini, 500), *silence(gemini)])
+        call.finish()
+
+        def heard(record: LiveRecord) -> bool:  # (both turns' ends: their transcriptions)
+            told = [
+                each["serverContent"]["inputTranscription"]
+                for each in record.sent
+                if "inputTranscription" in each.get("serverContent", {})
+            ]
+            return len(told) == 3
+
+        record = await fake_llm.wait_realtime_async(0, heard)
+        record.resume()
+        rest = [await each async for each in pieces]
+    told = [  # (the user's transcripts among the turns' ends)
+        piece.text if isinstance(piece, Transcript) else "end"
+        for piece in rest
+        if isinstance(piece, TurnEnd) or (isinstance(piece, Transcript) and piece.role == "user")
+    ]
+    assert told == ["end", "(300 ms of speech)", "end", "(500 ms of speech)", "end"]
+    assert [turn.status for turn in of(TurnEnd, rest)] == ["completed"] * 3
+    assert record.errors == []
+
+
+async def _two_turns_over_geminis_reply(fake_llm: FakeLLMServer) -> tuple[list[Any], LiveRecord]:
+    """Two turns spoken over Gemini's held reply (NO_INTERRUPTION), once all three ended.
+
+    Returns:
+        The pieces after the hold, and the session's record.
+    """
+    gemini = APIS[1]
+    turns = [question(gemini), [*speech(gemini, 300), *silence(gemini)]]
+    turns.append([*speech(gemini, 500), *silence(gemini)])
+    async with MiniAgents():
+        call = gemini.voice(fake_llm, interrupt=False).initiate_inquiry()
+        call.send_message(turns[0])
+        pieces = aiter(call.reply_sequence(finish_call=False))
+        chunks = 0
+        while chunks < 2:  # (both pieces before the hold)
+            if (await anext(pieces)).message_class is AudioChunk:
+                chunks += 1
+        call.send_message(turns[1])
+        call.send_message(turns[2])
+        call.finish()
+        spoken = sum(len(chunk.audio) for turn in turns for chunk in turn)
+        record = await fake_llm.wait_realtime_async(
+            0, lambda record: record.input_audio_bytes >= spoken
+        )
+        record.resume()
+        return [await each async for each in pieces], record
+
+
+async def test_each_turn_over_geminis_reply_is_heard_as_its_own_answers_script(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the fake peeked only at the next script, so both turns were heard as "One.")
+    fake_llm.speak(["Hello ", "there, ", "my ", "friend."], heard="Hi.", pause_after=2)
+    fake_llm.speak(["Yes?"], heard="One.")
+    fake_llm.speak(["Sure."], heard="Two.")
+    rest, record = await _two_turns_over_geminis_reply(fake_llm)
+    told = [
+        piece.text if isinstance(piece, Transcript) else "end"
+        for piece in rest
+        if isinstance(piece, TurnEnd) or (isinstance(piece, Transcript) and piece.role == "user")
+    ]
+    assert told == ["end", "One.", "end", "Two.", "end"]
+    assert [reply.heard for reply in record.replies] == ["Hi.", "One.", "Two."]
+    assert record.errors == []
+
+
+async def test_each_late_transcription_over_geminis_reply_waits_for_its_own_answer(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the fake held one late transcription, so the second turn's replaced the first's)
+    fake_llm.speak(["Hello ", "there, ", "my ", "friend."], heard="Hi.", pause_after=2)
+    fake_llm.speak(["Yes ", "indeed."], heard="One.", heard_after=1)
+    fake_llm.speak(["Sure ", "thing."], heard="Two.", heard_after=1)
+    _, record = await _two_turns_over_geminis_reply(fake_llm)
+    told = [
+        content["inputTranscription"]["text"] if "inputTranscription" in content else "end"
+        for content in (each.get("serverContent", {}) for each in record.sent)
+        if "inputTranscription" in content or "turnComplete" in content
+    ]
+    assert told == ["Hi.", "end", "One.", "end", "Two.", "end"]
+    answers = [each.get("serverContent", {}).get("outputTranscription") for each in record.sent]
+    first, second = answers.index({"text": "Yes "}), answers.index({"text": "Sure "})
+    one = next(i for i, each in enumerate(record.sent) if "One." in str(each))
+    two = next(i for i, each in enumerate(record.sent) if "Two." in str(each))
+    assert first < one < second < two  # (each after its answer's first piece)
     assert record.errors == []

@@ -554,7 +554,7 @@ class _WireConnection:
         session = LiveSession(
             wire,
             record,
-            lambda peek: None,
+            lambda peek, ahead: None,
             itertools.count().__next__,
             input_rate=24_000,
             output_rate=24_000,
