@@ -427,13 +427,17 @@ class CallCharge:
         return output * self.piece_cost if priced is None else priced
 
     def end(self) -> None:
-        """End a call that reported no count (failed or stopped): its pieces stay counted."""
+        """End a call that reported no count (failed or stopped): its pieces stay counted.
+
+        The call is unpriced, whether or not it streamed: nothing it reported says its cost
+        (its prompt's tokens are not known), so even with no piece it is no known 0.
+        """
         if not self._open:
             return
         self._open = False
-        # its prompt tokens are unknown, so is its cost (a quiet call's pieces charged now)
+        # a quiet call's pieces are charged now (the others' were, as they streamed)
         pieces = self.pieces if self.quiet else 0
-        self.add((0, pieces, 0, 0, 0, pieces * self.piece_cost, 1 if self.pieces else 0, 1))
+        self.add((0, pieces, 0, 0, 0, pieces * self.piece_cost, 1, 1))
 
     def add(self, delta: Delta) -> None:
         """Charge ``delta`` (for a call of another process: what it reported)."""
