@@ -49,6 +49,7 @@ from miniagents.ext.llm.usage import (
     _count,
     _count_piece,
     _count_start,
+    _Delta,
     _FarBudget,
     _limited,
     _over_limit,
@@ -72,9 +73,9 @@ __all__ = [
     "watch_limits",
 ]
 
-Delta = tuple[int, int, int, int, int, float, int, int]
+Delta = _Delta
 """What a call adds to its budgets: input, output, cached and cache-written tokens,
-reasoning tokens, cost, unpriced calls, ended calls."""
+reasoning tokens, cost, unpriced calls, ended calls (the budgets' module's type)."""
 
 Exceeded = tuple[str, float, float]
 """A limit exceeded: its name (``max_total_tokens``, ...), its maximum, what was used."""

@@ -847,3 +847,12 @@ async def test_recorded_llm_call_makes_a_declined_call_live() -> None:
         outcomes.append(await read(events))
     assert outcomes == [["live"], ["live"], ["recorded"]]
     assert declining.asked == 1
+
+
+def test_what_a_call_adds_to_its_budgets_is_one_type_the_charge_and_the_budgets_share() -> None:
+    """``charging.Delta`` is the budgets' module's type, not a second spelling of it (which
+    could drift from what ``usage`` counts)."""
+    from miniagents.ext.llm import charging, usage
+
+    assert charging.Delta is usage._Delta
+    assert "Delta" in charging.__all__
