@@ -130,10 +130,12 @@ async def chat_reply(
         async with stream:
             async for chunk in stream:
                 answered = chunk.model or answered
-                if chunk.usage is not None or chunk.__pydantic_extra__:  # (no call)
-                    usage = _chunk_usage(chunk) or usage  # (the last chunk's: not a token's)
+                if chunk.usage is not None:  # (the last chunk's: not a token's)
+                    usage = chunk.usage
                 choices = chunk.choices
                 if not choices:  # (the usage chunk)
+                    if chunk.__pydantic_extra__:  # (a server's own fields: a usage there?)
+                        usage = _chunk_usage(chunk) or usage
                     yield ""
                     continue
                 choice = choices[0]
@@ -162,6 +164,8 @@ async def chat_reply(
                     yield ""
                 if choice.finish_reason is not None:
                     finish_reason = choice.finish_reason
+                    if chunk.__pydantic_extra__:  # (Groq's usage: the last chunk's x_groq)
+                        usage = _chunk_usage(chunk) or usage
     except BaseException as error:  # stopped part-way (a budget, a reader gone, an error)
         await adrain_closed(stream)  # (its response closed as the `async with` ended)
         if (raised := raised_event(error)) is not None:  # (an error event of the SDK's)
@@ -380,7 +384,12 @@ def _said(refusal: str | None, tool_calls: Any, ids: dict[int, str]) -> list[LLM
 
 
 def _chunk_usage(chunk: Any) -> Any:
-    """The usage a chunk gives (its ``usage``, or Groq's in its ``x_groq``), or ``None``."""
+    """The usage a chunk gives (its ``usage``, or Groq's in its ``x_groq``), or ``None``.
+
+    Asked only of the chunks that end a reply (its finish reason's, the usage chunk), with
+    fields the SDK does not declare: a server that adds one to every chunk (OpenRouter's
+    ``provider``) does not pay this call per token.
+    """
     if chunk.usage is not None:
         return chunk.usage
     extra = getattr(chunk, "model_extra", None)
