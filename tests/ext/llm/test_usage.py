@@ -475,8 +475,9 @@ class _SilentlyFailingProvider:
     message_class = OfflineMessage
 
     async def reply(self, call: LLMCall, options: _PausedOptions) -> AsyncIterator[LLMEvent]:
+        for event in ():  # (none: an async generator that fails at its first step)
+            yield event
         raise ConnectionError("The connection dropped.")
-        yield ""  # (an async generator)
 
     def translate(self, error: BaseException) -> BaseException:
         return error
