@@ -130,12 +130,10 @@ async def chat_reply(
         async with stream:
             async for chunk in stream:
                 answered = chunk.model or answered
-                if chunk.usage is not None:  # (the last chunk's: not a token's)
-                    usage = chunk.usage
+                usage = chunk.usage or usage  # (the last chunk's: not a token's)
                 choices = chunk.choices
                 if not choices:  # (the usage chunk)
-                    if chunk.__pydantic_extra__:  # (a server's own fields: a usage there?)
-                        usage = _chunk_usage(chunk) or usage
+                    usage = _ending_usage(chunk, usage)
                     yield ""
                     continue
                 choice = choices[0]
@@ -164,8 +162,7 @@ async def chat_reply(
                     yield ""
                 if choice.finish_reason is not None:
                     finish_reason = choice.finish_reason
-                    if chunk.__pydantic_extra__:  # (Groq's usage: the last chunk's x_groq)
-                        usage = _chunk_usage(chunk) or usage
+                    usage = _ending_usage(chunk, usage)  # (Groq's: the last chunk's x_groq)
     except BaseException as error:  # stopped part-way (a budget, a reader gone, an error)
         await adrain_closed(stream)  # (its response closed as the `async with` ended)
         if (raised := raised_event(error)) is not None:  # (an error event of the SDK's)
@@ -383,13 +380,18 @@ def _said(refusal: str | None, tool_calls: Any, ids: dict[int, str]) -> list[LLM
     return events
 
 
-def _chunk_usage(chunk: Any) -> Any:
-    """The usage a chunk gives (its ``usage``, or Groq's in its ``x_groq``), or ``None``.
+def _ending_usage(chunk: Any, usage: Any) -> Any:
+    """The usage after a chunk that ends a reply (its finish reason's, the usage chunk).
 
-    Asked only of the chunks that end a reply (its finish reason's, the usage chunk), with
-    fields the SDK does not declare: a server that adds one to every chunk (OpenRouter's
-    ``provider``) does not pay this call per token.
+    ``usage``: the one so far. Only such a chunk is looked through for a usage among the
+    fields the SDK does not declare (Groq's ``x_groq``): a server that adds one of its own
+    to every chunk (OpenRouter's ``provider``) does not pay a look per token.
     """
+    return (_chunk_usage(chunk) or usage) if chunk.__pydantic_extra__ else usage
+
+
+def _chunk_usage(chunk: Any) -> Any:
+    """The usage a chunk gives (its ``usage``, or Groq's in its ``x_groq``), or ``None``."""
     if chunk.usage is not None:
         return chunk.usage
     extra = getattr(chunk, "model_extra", None)

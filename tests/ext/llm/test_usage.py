@@ -475,7 +475,8 @@ class _SilentlyFailingProvider:
     message_class = OfflineMessage
 
     async def reply(self, call: LLMCall, options: _PausedOptions) -> AsyncIterator[LLMEvent]:
-        for event in ():  # (none: an async generator that fails at its first step)
+        events: tuple[LLMEvent, ...] = ()  # (none: an async generator that fails at once)
+        for event in events:
             yield event
         raise ConnectionError("The connection dropped.")
 
