@@ -6,12 +6,12 @@ Gemini Developer API), or ``/v1beta1/projects/{p}/locations/{l}/publishers/googl
 ``GenerateContentResponse``, or a stream of them as server-sent events (``data: {...}``
 lines, no event names): a chunk per piece of the scripted thinking (a part of its
 summary, ``"thought": true``; the whole reply's first part has it all; after the text
-with ``thinking_order``), a chunk per text token, a chunk per function call (Gemini sends
-a call whole, its ``args`` an object, never in pieces; each with a ``thoughtSignature``),
-then a last chunk with the ``finishReason`` and the whole ``usageMetadata``. The finish
-reasons are Gemini's: ``STOP`` (tool calls too), ``MAX_TOKENS``, ``SAFETY`` (a ``refusal``
-or ``content_filter``, and any other reason given as it is);
-``finish_reason="prompt_blocked"`` blocks the prompt instead: one chunk with
+with ``thinking_order``, or a part beside each text token's), a chunk per text token, a
+chunk per function call (Gemini sends a call whole, its ``args`` an object, never in
+pieces; each with a ``thoughtSignature``), then a last chunk with the ``finishReason`` and
+the whole ``usageMetadata``. The finish reasons are Gemini's: ``STOP`` (tool calls too),
+``MAX_TOKENS``, ``SAFETY`` (a ``refusal`` or ``content_filter``, and any other reason given
+as it is); ``finish_reason="prompt_blocked"`` blocks the prompt instead: one chunk with
 ``promptFeedback.blockReason`` ``SAFETY`` and no candidates.
 
 Requests are refused (400, ``INVALID_ARGUMENT``) as the API refuses them: no
@@ -84,6 +84,7 @@ class GeminiWire(Wire):
     """Renders replies and errors as the Gemini API (``generateContent``) does."""
 
     provider: Provider = "gemini"
+    thinking_beside_text = True  # (a chunk's parts: a text one and a thought one)
     reply_prefix = "fake"  # a responseId
     call_prefix = "fake-call-"  # sent only for a call scripted with its own id
     stop_reasons = ("stop", "stop")
@@ -137,10 +138,17 @@ class GeminiWire(Wire):
         ]
         if rendering.reply.thinking_first:
             plan.body.extend((thought, False) for thought in thoughts)
-        for token in rendering.tokens:
-            plan.add((None, self._chunk(rendering, [{"text": token}])), content=True)
-        if not rendering.reply.thinking_first:  # (after the text, before the calls)
-            plan.body.extend((thought, False) for thought in thoughts)
+            thoughts = []
+        pieces = rendering.reply.thinking or ()
+        beside = rendering.reply.thinking_order == "with_text"  # (a piece in a token's chunk)
+        for number, token in enumerate(rendering.tokens):
+            parts: list[dict[str, Any]] = [{"text": token}]
+            if beside and number < len(pieces):
+                parts.append({"text": pieces[number], "thought": True})
+            plan.add((None, self._chunk(rendering, parts)), content=True)
+        if beside:
+            thoughts = thoughts[len(rendering.tokens) :]
+        plan.body.extend((thought, False) for thought in thoughts)  # (after the text)
         for number in range(len(rendering.calls)):
             part = _call_part(rendering, number)
             plan.add((None, self._chunk(rendering, [part])), content=True)

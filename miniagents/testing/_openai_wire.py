@@ -72,6 +72,7 @@ class OpenAIWire(Wire):
     """Renders replies and errors as the Chat Completions API does."""
 
     provider: Provider = "openai"
+    thinking_beside_text = True  # (a chunk's delta: content and reasoning_content)
     reply_prefix = "chatcmpl-fake"
     call_prefix = "call_fake"
     stop_reasons = ("stop", "tool_calls")

@@ -53,6 +53,11 @@ def respond(
     if isinstance(item, Failure):
         send_failure(exchange, wire, item, request_id)
         return
+    beside = item.thinking is not None and item.thinking_order == "with_text"
+    if beside and not wire.thinking_beside_text:  # (known only now: any API takes a reply)
+        failure = Failure(status=400, message=_no_thinking_beside_text(wire))
+        send_failure(exchange, wire, failure, request_id)
+        return
     rendering = render(wire, record, item, serial)
     headers = {**wire.id_headers(request_id), **item.headers}
     if not record.stream:
@@ -113,4 +118,14 @@ def render(
         output_tokens=output_tokens,
         request=request,
         refusal=refusal,
+    )
+
+
+def _no_thinking_beside_text(wire: Wire) -> str:
+    """Why a reply scripted with ``thinking_order="with_text"`` is refused on ``wire``."""
+    return (
+        "FakeLLMServer.reply(thinking_order='with_text') puts each piece of thinking beside a "
+        f"text token in one event, which the {wire.provider!r} API has no event for: only "
+        "Chat Completions (OpenAI's and the OpenAI-compatible servers') and Gemini support "
+        "it. Script thinking_order='after_text' (or 'first') for a reply of this API."
     )

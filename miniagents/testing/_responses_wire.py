@@ -15,7 +15,8 @@ A reply is a ``response`` object, or a stream of named events, each with its
     | response.function_call_arguments.delta ... | ....done | response.output_item.done
     | response.completed                   (or response.incomplete: max_output_tokens, ...)
 
-(``thinking_order`` other than ``"first"``: the reasoning item after the message.)
+(``thinking_order="after_text"``: the reasoning item after the message; ``"with_text"`` is
+refused, see ``_respond``.)
 
 There is no ``data: [DONE]``. Failures mid-stream are an ``error`` event or a
 ``response.failed`` event (status ``failed``, with the error's code and message).

@@ -116,6 +116,9 @@ class Wire(ABC):
         stop_reasons: The finish reason of a reply without calls, and of one with calls.
         reasons: Finish reasons in other APIs' words, in this one's.
         stream_content_type: The ``Content-Type`` of a streamed reply.
+        thinking_beside_text: Whether one event of a streamed reply can carry a piece of
+            thinking beside a text token (``thinking_order="with_text"``; a format without
+            such an event refuses a reply scripted so).
     """
 
     provider: Provider
@@ -124,6 +127,7 @@ class Wire(ABC):
     stop_reasons: tuple[str, str]
     reasons: Mapping[str, str] = {}
     stream_content_type = "text/event-stream; charset=utf-8"
+    thinking_beside_text = False
 
     def reply_id(self, serial: int) -> str:
         """The id of a reply: its prefix and the serial (``chatcmpl-fake00000001``)."""

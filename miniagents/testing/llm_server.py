@@ -397,11 +397,13 @@ class FakeLLMServer(ScriptedApp):
                 refusal), before the calls (Anthropic and Bedrock: its blocks after the
                 text's, numbered so; the Responses API: the reasoning item after the
                 message; a whole reply's parts in the same order, where the API orders
-                them); ``"with_text"``, Chat Completions only: each piece beside a text
-                token, in the same chunk's delta (``content`` and ``reasoning_content``,
-                as some servers send them), the pieces beyond the tokens in chunks of
-                their own after them (the other APIs, which have no such chunk, send it
-                as with ``"after_text"``).
+                them); ``"with_text"``, Chat Completions and Gemini only: each piece beside a
+                text token, in the same chunk (Chat: its delta's ``content`` and
+                ``reasoning_content``, as some servers send them; Gemini: a text part and
+                a thought part), the pieces beyond the tokens in chunks of their own after
+                them, a whole reply's as with ``"after_text"`` (the other APIs, which have
+                no such event, answer a request that takes such a reply with a 400 that
+                says so).
             token_delay: Seconds to wait before each content event.
             delay: Seconds to wait before sending the status line (time to first byte).
             model: The model named in the response (``None``: the request's model).

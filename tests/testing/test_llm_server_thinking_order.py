@@ -3,8 +3,9 @@
 Each wire, read by its real SDK client (OpenAI's for Chat Completions and the Responses
 API, Anthropic's, google-genai's for Gemini, aiobotocore's for Bedrock's Converse),
 streamed and not: ``"after_text"`` sends the thinking after the text and before the
-calls, ``"with_text"`` puts Chat Completions' reasoning in the text's chunks, and a value
-that is none of the three is refused.
+calls, ``"with_text"`` puts Chat Completions' reasoning and Gemini's thought parts in the
+text's chunks (the other APIs, which have no such event, refuse it), and a value that is
+none of the three is refused.
 """
 
 from __future__ import annotations
@@ -151,6 +152,54 @@ async def test_gemini_sends_the_thought_parts_after_the_text(
     assert candidate.content is not None
     got = [(part.text, bool(part.thought)) for part in candidate.content.parts or ()]
     assert got == [("Yes.", False), ("Add them.", True)]
+
+
+async def test_gemini_sends_a_thought_part_beside_each_text_token_with_text(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    fake_llm.reply(["Yes", "."], thinking=["Add ", "them", "."], thinking_order="with_text")
+    options = genai.types.HttpOptions(
+        base_url=fake_llm.gemini_base_url,
+        async_client_args={"transport": httpx2.AsyncHTTPTransport()},
+    )
+    client = genai.Client(api_key="test", http_options=options)
+    chunks = []
+    async for chunk in await client.aio.models.generate_content_stream(
+        model="gemini-test", contents="hi"
+    ):
+        for candidate in chunk.candidates or ():
+            content = candidate.content
+            parts = [(part.text, bool(part.thought)) for part in (content and content.parts) or ()]
+            if any(text for text, _ in parts):
+                chunks.append(parts)
+    assert chunks == [
+        [("Yes", False), ("Add ", True)],
+        [(".", False), ("them", True)],
+        [(".", True)],  # (the pieces past the tokens: alone)
+    ]
+
+
+@pytest.mark.parametrize("api", ["anthropic", "responses"])
+async def test_an_api_without_an_event_of_text_and_thinking_refuses_a_reply_with_text(
+    api: str,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    oai: openai.AsyncOpenAI,
+) -> None:
+    """Was: sent as with ``"after_text"``, silently; now a 400 that names the APIs that
+    have such an event."""
+    fake_llm.reply(["Yes", "."], thinking=["Add ", "them."], thinking_order="with_text")
+    said = "only Chat Completions .* and Gemini support it"
+    if api == "responses":
+        with pytest.raises(openai.BadRequestError, match=said):
+            await oai.responses.create(model="m", input="hi", stream=True)
+        return
+    async with anthropic.AsyncAnthropic(
+        base_url=fake_llm.anthropic_base_url, api_key="test", max_retries=0
+    ) as client:
+        with pytest.raises(anthropic.BadRequestError, match=said):
+            await client.messages.create(
+                model="claude-test", max_tokens=50, messages=ASK, stream=True
+            )
 
 
 async def test_bedrock_sends_the_reasoning_blocks_after_the_text(

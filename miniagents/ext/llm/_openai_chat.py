@@ -130,10 +130,10 @@ async def chat_reply(
         async with stream:
             async for chunk in stream:
                 answered = chunk.model or answered
-                if chunk.usage is not None or chunk.__pydantic_extra__:  # (no call)
-                    usage = _chunk_usage(chunk) or usage  # (the last chunk's: not a token's)
+                usage = chunk.usage or usage  # (the last chunk's: not a token's)
                 choices = chunk.choices
                 if not choices:  # (the usage chunk)
+                    usage = _ending_usage(chunk, usage)
                     yield ""
                     continue
                 choice = choices[0]
@@ -162,6 +162,7 @@ async def chat_reply(
                     yield ""
                 if choice.finish_reason is not None:
                     finish_reason = choice.finish_reason
+                    usage = _ending_usage(chunk, usage)  # (Groq's: the last chunk's x_groq)
     except BaseException as error:  # stopped part-way (a budget, a reader gone, an error)
         await adrain_closed(stream)  # (its response closed as the `async with` ended)
         if (raised := raised_event(error)) is not None:  # (an error event of the SDK's)
@@ -377,6 +378,16 @@ def _said(refusal: str | None, tool_calls: Any, ids: dict[int, str]) -> list[LLM
     for called in tool_calls or ():
         events += _call_events(called, ids)
     return events
+
+
+def _ending_usage(chunk: Any, usage: Any) -> Any:
+    """The usage after a chunk that ends a reply (its finish reason's, the usage chunk).
+
+    ``usage``: the one so far. Only such a chunk is looked through for a usage among the
+    fields the SDK does not declare (Groq's ``x_groq``): a server that adds one of its own
+    to every chunk (OpenRouter's ``provider``) does not pay a look per token.
+    """
+    return (_chunk_usage(chunk) or usage) if chunk.__pydantic_extra__ else usage
 
 
 def _chunk_usage(chunk: Any) -> Any:

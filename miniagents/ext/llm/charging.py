@@ -49,6 +49,7 @@ from miniagents.ext.llm.usage import (
     _count,
     _count_piece,
     _count_start,
+    _Delta,
     _FarBudget,
     _limited,
     _over_limit,
@@ -72,9 +73,9 @@ __all__ = [
     "watch_limits",
 ]
 
-Delta = tuple[int, int, int, int, int, float, int, int]
+Delta = _Delta
 """What a call adds to its budgets: input, output, cached and cache-written tokens,
-reasoning tokens, cost, unpriced calls, ended calls."""
+reasoning tokens, cost, unpriced calls, ended calls (the budgets' module's type)."""
 
 Exceeded = tuple[str, float, float]
 """A limit exceeded: its name (``max_total_tokens``, ...), its maximum, what was used."""
@@ -427,13 +428,17 @@ class CallCharge:
         return output * self.piece_cost if priced is None else priced
 
     def end(self) -> None:
-        """End a call that reported no count (failed or stopped): its pieces stay counted."""
+        """End a call that reported no count (failed or stopped): its pieces stay counted.
+
+        The call is unpriced, whether or not it streamed: nothing it reported says its cost
+        (its prompt's tokens are not known), so even with no piece it is no known 0.
+        """
         if not self._open:
             return
         self._open = False
-        # its prompt tokens are unknown, so is its cost (a quiet call's pieces charged now)
+        # a quiet call's pieces are charged now (the others' were, as they streamed)
         pieces = self.pieces if self.quiet else 0
-        self.add((0, pieces, 0, 0, 0, pieces * self.piece_cost, 1 if self.pieces else 0, 1))
+        self.add((0, pieces, 0, 0, 0, pieces * self.piece_cost, 1, 1))
 
     def add(self, delta: Delta) -> None:
         """Charge ``delta`` (for a call of another process: what it reported)."""

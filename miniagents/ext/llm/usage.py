@@ -444,7 +444,12 @@ def _amount(value: object) -> float | None:
 # -- the books of a call's charge ---------------------------------------------------------
 # What a call's charge (``CallCharge``, :mod:`miniagents.ext.llm.charging`) does to the
 # budgets it is charged to: only these functions write a budget's counts (the charge decides
-# when: it refuses, stops and links calls), so the budgets' module owns them.
+# when: it refuses, stops and links calls), so the budgets' module owns them, and the type of
+# what a call adds to them (``charging`` re-exports it as ``Delta``).
+
+_Delta = tuple[int, int, int, int, int, float, int, int]
+"""What a call adds to its budgets: input, output, cached and cache-written tokens,
+reasoning tokens, cost, unpriced calls, ended calls."""
 
 
 def _limited(budgets: Sequence[Budget]) -> list[Budget]:
@@ -515,10 +520,10 @@ def _count_piece(budgets: Sequence[Budget], model: str, cost: float) -> None:
 def _count(
     budgets: Sequence[Budget],
     model: str,
-    delta: tuple[int, int, int, int, int, float, int, int],
+    delta: _Delta,
     ended: _OpenCall | None,
 ) -> None:
-    """Count what a call of ``model`` adds (``delta``: a ``charging.Delta``).
+    """Count what a call of ``model`` adds (``delta``).
 
     ``ended``: a quiet call that ends with it, whose pieces are in ``delta`` now.
     """

@@ -469,6 +469,38 @@ async def test_a_call_without_its_full_count_is_unpriced_and_costs_the_price_of_
     assert totals.cost_usd == pytest.approx(price)
 
 
+class _SilentlyFailingProvider:
+    """Fails before it streams anything or reports a count."""
+
+    message_class = OfflineMessage
+
+    async def reply(self, call: LLMCall, options: _PausedOptions) -> AsyncIterator[LLMEvent]:
+        events: tuple[LLMEvent, ...] = ()  # (none: an async generator that fails at once)
+        for event in events:
+            yield event
+        raise ConnectionError("The connection dropped.")
+
+    def translate(self, error: BaseException) -> BaseException:
+        return error
+
+
+@pytest.mark.parametrize("limited", [False, True], ids=["quiet", "limited"])
+async def test_a_call_that_ends_with_no_count_and_no_output_is_unpriced(limited: bool) -> None:
+    """Nothing was reported of it, so its cost is not known (not a known 0): it counts in
+    ``unpriced_requests``, as a call stopped after some pieces does."""
+    silent = make_llm_agent(
+        _PausedOptions, _SilentlyFailingProvider(), alias="SILENT", summary="Fails at once."
+    )
+    budget = Budget(max_total_tokens=100) if limited else Budget()
+    async with MiniAgents() as context:
+        with pytest.raises(ConnectionError):
+            await silent.inquire("x", budget=budget)
+    for totals in (usage_totals(context), budget.usage):
+        assert (totals.requests, totals.unpriced_requests) == (1, 1)
+        assert (totals.output_tokens, totals.cost_usd) == (0, 0.0)
+    assert budget.in_flight == 0
+
+
 async def test_a_budget_stops_a_runaway_tool_loop_before_the_call_past_its_limit() -> None:
     runaway = llm.fork(reply=CallTool("add", {"a": 1, "b": 1}), tools=[add], max_tool_rounds=100)
     budget = Budget(max_requests=3)

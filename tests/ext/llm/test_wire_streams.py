@@ -311,3 +311,55 @@ def test_a_groq_usage_that_is_not_one_leaves_the_usage_unknown_and_the_reply_kep
     message = run_with_virtual_time(main())
     assert str(message) == "Hi"
     assert message.usage == TokenUsage()
+
+
+@pytest.mark.parametrize("given", ["usage", "x_groq"])
+def test_a_chat_stream_whose_chunks_have_extra_fields_has_its_usage_read_at_its_end_only(
+    given: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that adds a field of its own to every chunk (OpenRouter's ``provider``):
+    its usage is still read (in the usage chunk, or Groq's ``x_groq`` in the last one), but
+    only the chunks that end the reply are looked through for it, not every token's (was:
+    a call of ``_chunk_usage`` per token)."""
+    base = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "provider": "Somewhere",
+    }
+    counts = {"prompt_tokens": 4, "completion_tokens": 6, "total_tokens": 10}
+    tokens = [
+        sse(None, {**base, "choices": [{"index": 0, "delta": {"content": f"t{i} "}}]})
+        for i in range(6)
+    ]
+    stop = {"index": 0, "delta": {}, "finish_reason": "stop"}
+    ending = (
+        [
+            sse(None, {**base, "choices": [stop]}),
+            sse(None, {**base, "choices": [], "usage": counts}),
+        ]
+        if given == "usage"
+        else [sse(None, {**base, "choices": [stop], "x_groq": {"usage": counts}})]
+    )
+    looked: list[object] = []
+    chunk_usage = _openai_chat._chunk_usage
+
+    def counted(chunk: object) -> object:
+        looked.append(chunk)
+        return chunk_usage(chunk)
+
+    monkeypatch.setattr(_openai_chat, "_chunk_usage", counted)
+
+    async def main() -> AssistantMessage:
+        async with MiniAgents():
+            reply = paced_agent("chat", [*tokens, *ending, sse(None, "[DONE]")]).inquire("Hi")
+            message = (await reply)[0]
+        assert isinstance(message, AssistantMessage)
+        return message
+
+    message = run_with_virtual_time(main())
+    assert str(message) == "t0 t1 t2 t3 t4 t5 "
+    assert message.usage is not None
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (4, 6)
+    assert len(looked) <= len(ending)  # the chunks that end the reply, not the tokens'
