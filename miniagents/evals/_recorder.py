@@ -248,9 +248,10 @@ class _ModelNode(_StepNode):
 
     def step(self) -> ModelCall:
         finish = self.finish if self.finish is not None else _UNREPORTED
-        # (as the budgets price it: a replayed reply costs 0.0, a batch one the batch price;
-        # a count that is no count, as -5, is unknown)
-        tokens = finish_usage(finish, finish.model or self.model, self.price_provider)
+        # (as the budgets price it: a replayed reply costs 0.0, a batch one the batch price,
+        # a dated model answered as priced_model says; a count that is no count, as -5, is
+        # unknown)
+        tokens = finish_usage(finish, self.model, self.price_provider)
         return ModelCall(
             order=self.order,
             model=self.model,

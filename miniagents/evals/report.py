@@ -20,7 +20,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -28,7 +28,7 @@ from typing import Any
 from miniagents.evals._stats import mean, percentile
 from miniagents.evals.case import Score
 from miniagents.evals.errors import EvalReportError
-from miniagents.evals.tree import ReplyTree
+from miniagents.evals.tree import ReplyTree, check_amounts
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.messages import Message
 from miniagents.reexports import FORMER_HOMES_GO_AFTER
@@ -118,10 +118,13 @@ class CaseResult:
         """The result that :meth:`to_dict` gave.
 
         Raises:
-            EvalReportError: if ``data`` is not such a result.
+            EvalReportError: if ``data`` is not such a result, or its ``usage`` has a count
+                or cost that is none (negative, fractional, a string): the error names the
+                case and the field.
         """
         try:
             tree = data.get("tree")
+            owner = f"The usage of the case {data['case']!r} (repetition {data['repetition']!r})"
             return cls(
                 case=data["case"],
                 repetition=data["repetition"],
@@ -133,11 +136,13 @@ class CaseResult:
                 scores={name: Score(**score) for name, score in data["scores"].items()},
                 duration=data.get("duration"),
                 first_token=data.get("first_token"),
-                usage=UsageTotals(**data.get("usage", {})),
+                usage=_usage(data.get("usage", {}), owner),
                 attempts=data.get("attempts", 1),
                 tree=None if tree is None else ReplyTree.from_dict(tree),
                 metadata=data.get("metadata") or {},
             )
+        except EvalReportError:
+            raise
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise EvalReportError(
                 f"A case result of the report is not one ({type(error).__name__}: {error})."
@@ -380,7 +385,9 @@ class EvalReport:
                 repetitions=data.get("repetitions", 1),
                 started=data.get("started", ""),
                 duration=data.get("duration", 0.0),
-                evaluation_usage=UsageTotals(**data.get("evaluation_usage", {})),
+                evaluation_usage=_usage(
+                    data.get("evaluation_usage", {}), "The report's evaluation_usage"
+                ),
                 metadata=data.get("metadata") or {},
             )
         except (KeyError, TypeError) as error:
@@ -431,6 +438,24 @@ def usage_sum(usages: Iterable[UsageTotals]) -> UsageTotals:
         stacklevel=2,
     )
     return UsageTotals.summed(usages)
+
+
+def _usage(data: object, owner: str) -> UsageTotals:
+    """The ``UsageTotals`` that ``asdict`` gave, its counts and cost checked.
+
+    Raises:
+        EvalReportError: naming ``owner`` and the field, if a count or the cost is none.
+    """
+    if not isinstance(data, Mapping):
+        raise EvalReportError(
+            f"{owner} is {data!r}, not a JSON object of counts; give it as the report wrote it."
+        )
+    check_amounts(data, _USAGE_COUNTS, owner, unknown=False)
+    return UsageTotals(**data)
+
+
+_USAGE_COUNTS = tuple(each.name for each in fields(UsageTotals) if each.name != "cost_usd")
+"""The fields of a ``UsageTotals`` that count (requests, tokens): whole numbers of at least 0."""
 
 
 # -- rendering helpers (the comparison's table uses them too) --------------------------------

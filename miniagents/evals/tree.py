@@ -23,14 +23,22 @@ agent's own interaction is, as a leaf.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
 from miniagents.evals.errors import EvalReportError
 from miniagents.ext.llm.usage import UsageTotals
 
-__all__ = ["AgentStep", "ModelCall", "ReplyTree", "Step", "ToolStep", "step_from_dict"]
+__all__ = [
+    "AgentStep",
+    "ModelCall",
+    "ReplyTree",
+    "Step",
+    "ToolStep",
+    "check_amounts",
+    "step_from_dict",
+]
 
 
 @dataclass(frozen=True)
@@ -310,7 +318,7 @@ def step_from_dict(data: object) -> Step:
     kind = fields.pop("kind", None)
     try:
         if kind == "model":
-            _check_counts(fields)
+            check_amounts(fields, _COUNTS, f"The model call of order {fields.get('order')!r}")
             return ModelCall(**fields)
         children = tuple(step_from_dict(child) for child in fields.pop("children", ()))
         if kind == "tool":
@@ -334,31 +342,53 @@ _COUNTS = (
 """A model call's token counts: each a whole number of at least 0, or ``None``."""
 
 
-def _check_counts(fields: Mapping[str, object]) -> None:
-    """Refuse a model call's counts (and cost) that are none (a hand-edited report's).
+def check_amounts(
+    fields: Mapping[str, object], counts: Iterable[str], owner: str, *, unknown: bool = True
+) -> None:
+    """Refuse token counts and a cost read from a report that are none (a hand-edited one's).
+
+    Each of ``counts`` present in ``fields`` must be a whole number of at least 0 (``True``,
+    ``2.5``, ``-5`` and ``"200"`` are none), and ``cost_usd``, if present, a finite number
+    of dollars of at least 0; with ``unknown``, either may also be ``None`` (not reported,
+    not known: a model call's), else not (a usage's sums).
+
+    Args:
+        fields: The fields read (a model call's, a case's ``usage``).
+        counts: The names of the fields that count tokens or requests.
+        owner: Whose fields they are, as a sentence starts (``"The model call of order 3"``).
+        unknown: Whether a field may be ``None``.
 
     Raises:
-        EvalReportError: naming the step and the field, if one is not.
+        EvalReportError: naming ``owner`` and the field, if one is not.
     """
-    step = f"The model call of order {fields.get('order')!r}"
-    for name in _COUNTS:
-        value = fields.get(name)
-        if value is not None and _not_count(value):
+    unknown_said = ", or null if not reported" if unknown else ""
+    for name in counts:
+        if name in fields and _not_amount(fields[name], _not_count, unknown):
             raise EvalReportError(
-                f"{step} has {name} {value!r}: a count is a whole number of at least 0, or"
-                " null if not reported; fix it in the report."
+                f"{owner} has {name} {fields[name]!r}: a count is a whole number of at least"
+                f" 0{unknown_said}; fix it in the report."
             )
-    cost = fields.get("cost_usd")
-    if cost is not None and (
-        isinstance(cost, bool)
-        or not isinstance(cost, (int, float))
-        or not math.isfinite(cost)
-        or cost < 0
-    ):
+    if "cost_usd" in fields and _not_amount(fields["cost_usd"], _not_cost, unknown):
+        unknown_said = ", or null if unknown" if unknown else ""
         raise EvalReportError(
-            f"{step} has cost_usd {cost!r}: a cost is a finite number of dollars of at least"
-            " 0, or null if unknown; fix it in the report."
+            f"{owner} has cost_usd {fields['cost_usd']!r}: a cost is a finite number of dollars"
+            f" of at least 0{unknown_said}; fix it in the report."
         )
+
+
+def _not_amount(value: object, is_none: Callable[[object], bool], unknown: bool) -> bool:
+    """Whether ``value`` is no amount (``None``: one only if ``unknown`` amounts are taken)."""
+    return not unknown if value is None else is_none(value)
+
+
+def _not_cost(value: object) -> bool:
+    """Whether ``value`` is no cost in dollars (``True``, ``-0.01``, ``inf``, a text are none)."""
+    return (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    )
 
 
 def _not_count(value: object) -> bool:

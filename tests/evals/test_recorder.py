@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -29,12 +30,15 @@ from miniagents.evals import (
 )
 from miniagents.evals._recorder import _RECORDER, CaseRecording, _ModelNode, _Recorder, recording
 from miniagents.evals.tree import step_from_dict
+from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.llm.offline import CallTool, offline_agent
+from miniagents.ext.llm.pricing import cost_usd
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, ToolCallStart
 from miniagents.ext.llm.routing import install_llm_route
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.otel import instrument, uninstrument
+from miniagents.ext.studio import Recorder, RunStore, RunTree
 from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import VirtualClock, scripted_agent
@@ -571,3 +575,33 @@ async def test_a_replayed_or_batch_calls_cost_in_the_tree_is_the_cases_usage(
     assert call.cost_usd == pytest.approx(cost)
     assert result.tree.usage().cost_usd == pytest.approx(result.usage.cost_usd)
     assert result.usage.cost_usd == pytest.approx(cost)
+
+
+async def test_a_call_answered_by_a_dated_model_costs_the_same_in_the_budget_tree_and_studio(
+    tmp_path: Path,
+) -> None:
+    # Asked for "gpt-4o", the API answers as "gpt-4o-2024-05-13", a dated model with prices
+    # of its own: the budgets priced the asked model, the tree and the studio the answered
+    # one. One choice now (pricing.priced_model): the answered model, which the table knows.
+    usage = TokenUsage(input_tokens=1000, output_tokens=100)
+    dated = cost_usd("gpt-4o-2024-05-13", usage)
+    assert dated is not None
+    assert dated != pytest.approx(cost_usd("gpt-4o", usage))  # (else the test shows nothing)
+    remove = install_llm_route(_Served(Finish("stop", 1000, 100, model="gpt-4o-2024-05-13")))
+    store = RunStore(tmp_path / "runs.sqlite")
+    try:
+        with Recorder(store, name="dated", command=()) as studio:
+            report = await aevaluate(
+                scripted_agent("unused", model="gpt-4o"), [Case("Hi.")], keep_trees=True
+            )
+        studio_call = RunTree.of(store, studio.run_id).call_with("served")
+    finally:
+        remove()
+        store.close()
+    result = report.results[0]
+    assert result.error is None, result.error_message
+    assert result.tree is not None
+    (call,) = result.tree.model_calls()
+    assert result.usage.cost_usd == pytest.approx(dated)  # the case's budget
+    assert call.cost_usd == pytest.approx(dated)  # the eval's tree
+    assert studio_call.cost_usd == pytest.approx(dated)  # the studio's record

@@ -132,6 +132,43 @@ def test_what_is_not_a_report_is_refused_with_why(text: str, message: str) -> No
         EvalReport.from_json(text)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("input_tokens", -5),
+        ("output_tokens", 2.5),
+        ("requests", "1"),
+        ("unpriced_requests", True),
+        ("reasoning_tokens", None),
+        ("cost_usd", "x"),
+        ("cost_usd", -0.01),
+        ("cost_usd", float("nan")),
+        ("cost_usd", None),
+    ],
+)
+def test_a_cases_usage_with_a_count_or_cost_that_is_none_is_refused_naming_case_and_field(
+    field: str, value: object
+) -> None:
+    # A hand-edited report: its case's usage was read as it came (UsageTotals checks nothing),
+    # so a negative count or a string cost went into the report's sums and tables.
+    data = REPORT.to_dict()
+    results: list[dict[str, object]] = data["results"]  # type: ignore[assignment]
+    usage: dict[str, object] = results[1]["usage"]  # type: ignore[assignment]
+    usage[field] = value
+    with pytest.raises(
+        EvalReportError, match=rf"usage of the case 'beta' \(repetition 0\) has {field} "
+    ):
+        EvalReport.from_dict(data)
+    data = REPORT.to_dict()
+    data["evaluation_usage"] = {field: value}
+    with pytest.raises(EvalReportError, match=rf"The report's evaluation_usage has {field} "):
+        EvalReport.from_dict(data)
+    data["evaluation_usage"] = [1]
+    with pytest.raises(EvalReportError, match="not a JSON object of counts"):
+        EvalReport.from_dict(data)
+    assert EvalReport.from_dict(REPORT.to_dict()).results == REPORT.results
+
+
 def test_a_missing_baseline_file_says_it_cannot_be_read(tmp_path: Path) -> None:
     with pytest.raises(EvalReportError, match=r"none\.json: cannot be read"):
         EvalReport.read_json(tmp_path / "none.json")

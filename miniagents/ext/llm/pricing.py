@@ -37,6 +37,7 @@ __all__ = [
     "modal_cost_usd",
     "output_token_price",
     "price_provider_of",
+    "priced_model",
     "prices_installed",
     "reported_usage",
 ]
@@ -81,6 +82,11 @@ class ReportedTokens(Protocol):
 
 class ReportedFinish(ReportedTokens, Protocol):
     """The end of a call: its tokens, and how it was served (a provider's ``Finish``)."""
+
+    @property
+    def model(self) -> str | None:
+        """The model that answered, as the API named it (``None``: not said)."""
+        ...
 
     @property
     def batch_id(self) -> str | None:
@@ -144,22 +150,45 @@ def cost_usd(
     )
 
 
+def priced_model(finish: ReportedFinish, model: str, provider: str | None = None) -> str:
+    """The model a finished call is priced as: the one that answered, if the table knows it.
+
+    An API may answer with another name than the one asked for (``"gpt-4o"`` answered as
+    ``"gpt-4o-2024-05-13"``, a dated version, which may have prices of its own): the call
+    is priced as the model that answered when the price table knows that name, else as the
+    model asked for (an answer that names no model, or one the table does not know, as a
+    fine-tuned model's or an OpenAI-compatible server's own name).
+
+    Args:
+        finish: The call's end (a provider's ``Finish``; its ``model``: the one that answered).
+        model: The model the call asked for.
+        provider: genai-prices' id of the provider (``None``: found from the model's name).
+    """
+    answered = finish.model
+    if answered and answered != model and is_priced(answered, provider):
+        return answered
+    return model
+
+
 def finish_usage(finish: ReportedFinish, model: str, provider: str | None = None) -> TokenUsage:
     """The usage a finished call reports, with what it cost (``None`` if unknown).
 
-    The one pricing of a finished call, the budgets' and the evals' trees' alike: a reply
-    a call cache replayed cost nothing (0.0, its tokens kept), and one that came in a batch
-    is priced at the batch price (see :func:`cost_usd`).
+    The one pricing of a finished call, the budgets', the evals' trees' and the studio's
+    alike: a reply a call cache replayed cost nothing (0.0, its tokens kept), one that came
+    in a batch is priced at the batch price (see :func:`cost_usd`), and the call is priced
+    as the model :func:`priced_model` chooses (the one that answered, if the table knows
+    it, else the one asked for).
 
     Args:
         finish: The call's end (a provider's ``Finish``).
-        model: The model that answered.
+        model: The model the call asked for (``LLMCall.model``).
         provider: genai-prices' id of the provider (``None``: found from the model's name).
     """
     usage = reported_usage(finish)
     if finish.replayed:
         return usage.model_copy(update={"cost_usd": 0.0})
-    cost = cost_usd(model, usage, provider, batch=finish.batch_id is not None)
+    priced = priced_model(finish, model, provider)
+    cost = cost_usd(priced, usage, provider, batch=finish.batch_id is not None)
     return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
 
 

@@ -51,7 +51,7 @@ from miniagents.ext.llm.cache.keys import call_key, canonical_request
 from miniagents.ext.llm.cache.stores import events_to_json
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.observing import innermost_provider, observed_options
-from miniagents.ext.llm.pricing import cost_usd, reported_usage
+from miniagents.ext.llm.pricing import finish_usage
 from miniagents.ext.llm.provider import Finish, LLMCall, Refusal, ToolCallDelta, ToolCallStart
 from miniagents.ext.realtime.provider import ObservedSession
 from miniagents.ext.studio.errors import StudioStoreError
@@ -151,16 +151,12 @@ class CallEnded:
         self.price_provider = price_provider
 
     def as_json(self) -> dict[str, Any]:
-        """The ``Finish`` as JSON values, and the cost (0: replayed; ``None``: not known)."""
-        finish = self.finish
-        cost: float | None = 0.0
-        if not finish.replayed:
-            cost = None
-            if finish.input_tokens is not None and finish.output_tokens is not None:
-                batch = finish.batch_id is not None
-                model = finish.model or self.model
-                cost = cost_usd(model, reported_usage(finish), self.price_provider, batch=batch)
-        return {"finish": dataclasses.asdict(finish), "cost_usd": cost}
+        """The ``Finish`` as JSON values, and the cost (0: replayed; ``None``: not known).
+
+        The cost is the budgets' (:func:`~miniagents.ext.llm.pricing.finish_usage`).
+        """
+        cost = finish_usage(self.finish, self.model, self.price_provider).cost_usd
+        return {"finish": dataclasses.asdict(self.finish), "cost_usd": cost}
 
 
 def encode_batch(batch: Sequence[tuple[Any, ...]]) -> bytes:

@@ -35,7 +35,13 @@ from miniagents.ext.llm import (
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import reply_metadata
 from miniagents.ext.llm.offline import CallTool, OfflineMessage, create_offline_agent
-from miniagents.ext.llm.pricing import cost_usd, finish_usage, is_priced, output_token_price
+from miniagents.ext.llm.pricing import (
+    cost_usd,
+    finish_usage,
+    is_priced,
+    output_token_price,
+    priced_model,
+)
 from miniagents.ext.llm.provider import Finish
 from miniagents.ext.llm.structured import structured
 from tests.ext.tools.loop_support import add
@@ -863,3 +869,22 @@ def test_a_finished_calls_price_is_nothing_if_replayed_and_the_batch_price_if_ba
     assert live.cost_usd == pytest.approx(cost_usd("gpt-4o", live, "openai"))
     assert batch.cost_usd == pytest.approx(cost_usd("gpt-4o", live, "openai", batch=True))
     assert (batch.cost_usd or 0.0) < (live.cost_usd or 0.0)
+
+
+def test_a_finished_call_is_priced_as_the_model_that_answered_if_the_table_knows_it() -> None:
+    # Asked "gpt-4o", answered "gpt-4o-2024-05-13" (a dated model, priced apart): priced as
+    # the answered one; an answer the table does not know (a fine-tuned model's name), or
+    # none, is priced as the model asked for.
+    def answered(model: str | None) -> Finish:
+        return Finish("stop", 1000, 100, model=model)
+
+    dated, tuned = answered("gpt-4o-2024-05-13"), answered("ft:gpt-4o:acme::x1")
+    assert priced_model(dated, "gpt-4o", "openai") == "gpt-4o-2024-05-13"
+    assert priced_model(tuned, "gpt-4o", "openai") == "gpt-4o"
+    assert priced_model(answered(None), "gpt-4o", "openai") == "gpt-4o"
+    usage = finish_usage(dated, "gpt-4o", "openai")
+    assert usage.cost_usd == pytest.approx(cost_usd("gpt-4o-2024-05-13", usage, "openai"))
+    assert usage.cost_usd != pytest.approx(cost_usd("gpt-4o", usage, "openai"))
+    assert finish_usage(tuned, "gpt-4o", "openai").cost_usd == pytest.approx(
+        cost_usd("gpt-4o", usage, "openai")
+    )

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from miniagents import Message
-from miniagents.ext.llm.provider import ToolCallStart
+from miniagents.ext.llm.pricing import finish_usage
+from miniagents.ext.llm.provider import Finish, ToolCallStart
 from miniagents.ext.studio import RunStore
 from miniagents.ext.studio.errors import StudioStoreError
-from miniagents.ext.studio.events import batch_json, decode_batch, encode_batch
+from miniagents.ext.studio.events import CallEnded, batch_json, decode_batch, encode_batch
 from miniagents.ext.studio.store import RunInfo
 from miniagents.ext.tools.approval import ToolDecision
 
@@ -221,3 +222,22 @@ def test_an_event_of_a_kind_this_version_does_not_know_is_read_as_it_is(tmp_path
         assert [event.kind for event in store.events("r1")] == ["node", "later"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "finish",
+    [
+        Finish("stop", 1000, 100),
+        Finish("stop", 1000, 100, replayed=True),  # a call cache's: 0.0
+        Finish("stop", 1000, 100, batch_id="batch-1"),  # the batch price
+        Finish("stop", 1000, 100, model="gpt-4o-2024-05-13"),  # a dated model, priced apart
+        Finish("stop", None, 100),  # no prompt count: no price
+    ],
+    ids=["live", "replayed", "batch", "dated", "unreported"],
+)
+def test_a_calls_cost_in_the_studio_is_the_budgets(finish: Finish) -> None:
+    # The studio writes a call's cost as the budgets price it (pricing.finish_usage): the
+    # model the API answered with, if the table knows it; 0.0 replayed; a batch's price.
+    written = CallEnded(finish, "gpt-4o", "openai").as_json()["cost_usd"]
+    priced = finish_usage(finish, "gpt-4o", "openai").cost_usd
+    assert written == (None if priced is None else pytest.approx(priced))
