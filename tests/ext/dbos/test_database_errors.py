@@ -2,10 +2,11 @@
 
 SQLite's ``sqlite_errorcode`` and PostgreSQL's SQLSTATE (psycopg 3's ``sqlstate``,
 psycopg2's ``pgcode``) tell a lock, a table held in this process, a server not reached and
-one that refused the connection; the words of a message (which may quote a database's or a
-role's name) count only where the driver gives no code. The failures are made for real: a
-busy SQLite file, a table held by a read cursor, a closed port on 127.0.0.1, a real
-Postgres that has no such role or database.
+one that refused the connection, one busy or not ready; the words of a message (which may
+quote a database's or a role's name) count only where the driver gives no code. The
+failures are made for real: a busy SQLite file, a table held by a read cursor, a closed port
+on 127.0.0.1, a real Postgres that has no such role or database, or no connection left, and
+a real standby that takes no connection.
 """
 
 from __future__ import annotations
@@ -195,5 +196,60 @@ async def test_too_many_connections_is_a_busy_server_not_a_refused_one(
     assert 'FATAL:  too many connections for role "refused_busy_role"' in said
     assert "Try again once other clients have closed theirs" in said
     assert "max_connections" in said
+    assert "refused the connection" not in said
+    assert "user and password" not in said
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "the database system is starting up",
+        "the database system is shutting down",
+        "the database system is in recovery mode",
+    ],
+)
+def test_a_server_not_ready_is_told_by_its_words_after_libpqs_framing(words: str) -> None:
+    # (libpq's text as psycopg gives it: no SQLSTATE, the server's words after "FATAL:")
+    connecting = OperationalError(
+        f'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  '
+        f"{words}",
+        None,
+    )
+    said = _told(connecting)
+    assert said.startswith(
+        "The server of the database of durable runs postgresql://u@127.0.0.1:5432/runs is not "
+        "ready for connections (OperationalError: connection failed: "
+    ), said
+    assert said.endswith(
+        f"FATAL:  {words}): it is starting up, in recovery or shutting down, not refusing "
+        "this URL. Try again once it has started (a standby in recovery takes connections "
+        "only with hot_standby on, or once it is promoted)."
+    ), said
+    assert "user and password" not in said
+
+
+def test_a_server_not_ready_is_told_by_its_sqlstate() -> None:
+    said = _told(OperationalError("the database system is shutting down", "57P03"))
+    assert "is not ready for connections" in said, said
+    assert "refused" not in said
+
+
+async def test_a_server_that_takes_no_connection_yet_is_not_ready_not_refusing(
+    postgres_standby: PostgresServer,
+) -> None:
+    # it was "refused the connection ... check the URL's database name, user and password"
+    server = postgres_standby
+    agent = durable(remember.fork(alias="REMEMBER_NOT_READY"), database_url=server.url())
+    async with MiniAgents():
+        with pytest.raises(DurableDatabaseError) as caught:
+            await agent.inquire("Hi")
+    said = said_in_one_line(caught.value)
+    assert said.startswith(
+        "The server of the database of durable runs postgresql://***@"
+        f"{server.host}:{server.port}/postgres is not ready for connections "
+        "(OperationalError: connection failed: connection to server at "
+    ), said
+    assert "FATAL:  the database system is not accepting connections" in said
+    assert "Try again once it has started" in said
     assert "refused the connection" not in said
     assert "user and password" not in said
