@@ -12,30 +12,16 @@ a real standby that takes no connection.
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 
-from miniagents import MiniAgents
-from miniagents.ext.dbos import DurableDatabaseError, apending_approvals, durable
+from miniagents.ext.dbos import DurableDatabaseError, apending_approvals
 from miniagents.ext.dbos._database_errors import database_failure, sqlite_code, sqlite_failure
-from tests.ext.dbos.test_durable_faults import remember, said_in_one_line
+from tests.ext.dbos.test_durable_faults import afailure_at_start, said_in_one_line
 from tests.fakes.postgres import PostgresServer, free_port
-from tests.fakes.sqlite_errors import busy_error
-
-
-def _table_locked_error(path: Path) -> sqlite3.OperationalError:
-    """SQLite's SQLITE_LOCKED, for real: a table dropped while a cursor still reads it."""
-    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
-        connection.execute("CREATE TABLE t (x)")
-        connection.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
-        reading = connection.execute("SELECT x FROM t")
-        reading.fetchone()  # (a statement still running on the table)
-        with pytest.raises(sqlite3.OperationalError) as raised:
-            connection.execute("DROP TABLE t")  # at once: SQLite does not wait for it
-    return raised.value
+from tests.fakes.sqlite_errors import busy_error, table_locked_error
 
 
 def test_a_busy_sqlite_file_is_locked_by_another_process(tmp_path: Path) -> None:
@@ -54,7 +40,7 @@ def test_a_table_held_in_this_process_is_not_said_locked_by_another_process(
     # it was "is locked by another process (database table is locked; waited 5 s)": told by
     # its words, although nothing waited and no other process was involved
     path = str(tmp_path / "runs.sqlite")
-    error = _table_locked_error(Path(path))
+    error = table_locked_error(Path(path))
     assert str(error) == "database table is locked"
     assert sqlite_code(error) == sqlite3.SQLITE_LOCKED
     assert str(sqlite_failure(path, error, 5)) == (
@@ -73,7 +59,7 @@ def test_sqlite_words_count_only_for_an_error_that_carries_no_code(tmp_path: Pat
     assert "held by another connection of this process" in str(told)
     # (words elsewhere than at the start are not SQLite's own: a name, say)
     assert sqlite_code(sqlite3.OperationalError("no such table: database is locked")) is None
-    wrapped = sqlalchemy.exc.OperationalError("DROP TABLE t", {}, _table_locked_error(Path(path)))
+    wrapped = sqlalchemy.exc.OperationalError("DROP TABLE t", {}, table_locked_error(Path(path)))
     assert sqlite_code(wrapped) == sqlite3.SQLITE_LOCKED  # (SQLAlchemy's around it: its .orig)
 
 
@@ -105,14 +91,8 @@ def test_postgres_errors_are_told_by_their_sqlstate() -> None:
 
 
 async def test_a_refused_connection_to_a_closed_port_cannot_be_reached() -> None:
-    agent = durable(
-        remember.fork(alias="REMEMBER_CLOSED_PORT"),
-        database_url=f"postgresql://connect_locked@127.0.0.1:{free_port()}/locked_runs",
-    )
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError) as caught:
-            await agent.inquire("Hi")
-    said = said_in_one_line(caught.value)
+    url = f"postgresql://connect_locked@127.0.0.1:{free_port()}/locked_runs"
+    said = said_in_one_line(await afailure_at_start("REMEMBER_CLOSED_PORT", url))
     assert said.startswith("The database of durable runs postgresql://***@127.0.0.1:"), said
     assert "cannot be reached (OperationalError: connection failed:" in said
     assert "Connection refused" in said
@@ -123,11 +103,7 @@ async def test_a_role_that_does_not_exist_is_refused_not_unreachable(
 ) -> None:
     # it was "cannot be reached": every OperationalError was, whatever the server answered
     url = f"postgresql://connect_locked_nobody@{postgres.host}:{postgres.port}/postgres"
-    agent = durable(remember.fork(alias="REMEMBER_NO_ROLE"), database_url=url)
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError) as caught:
-            await agent.inquire("Hi")
-    said = said_in_one_line(caught.value)
+    said = said_in_one_line(await afailure_at_start("REMEMBER_NO_ROLE", url))
     assert said.startswith("The server of the database of durable runs postgresql://***@"), said
     assert "refused the connection (OperationalError: connection failed: connection to " in said
     assert 'FATAL:  role "connect_locked_nobody" does not exist' in said
@@ -183,11 +159,7 @@ async def test_too_many_connections_is_a_busy_server_not_a_refused_one(
 ) -> None:
     # it was "refused the connection ... check the URL's database name, user and password"
     url = _role_without_connections(postgres, "refused_busy_role")
-    agent = durable(remember.fork(alias="REMEMBER_NO_CONNECTION_LEFT"), database_url=url)
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError) as caught:
-            await agent.inquire("Hi")
-    said = said_in_one_line(caught.value)
+    said = said_in_one_line(await afailure_at_start("REMEMBER_NO_CONNECTION_LEFT", url))
     assert said.startswith(
         "The server of the database of durable runs postgresql://***@"
         f"{postgres.host}:{postgres.port}/postgres has all the connections it takes "
@@ -239,11 +211,7 @@ async def test_a_server_that_takes_no_connection_yet_is_not_ready_not_refusing(
 ) -> None:
     # it was "refused the connection ... check the URL's database name, user and password"
     server = postgres_standby
-    agent = durable(remember.fork(alias="REMEMBER_NOT_READY"), database_url=server.url())
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError) as caught:
-            await agent.inquire("Hi")
-    said = said_in_one_line(caught.value)
+    said = said_in_one_line(await afailure_at_start("REMEMBER_NOT_READY", server.url()))
     assert said.startswith(
         "The server of the database of durable runs postgresql://***@"
         f"{server.host}:{server.port}/postgres is not ready for connections "
