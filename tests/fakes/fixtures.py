@@ -57,6 +57,13 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres_standby() -> Iterator[PostgresServer]:
+    """A real PostgreSQL standby that takes no connection (57P03: not ready), one per process."""
+    with postgres_server(standby=True) as server:
+        yield server
+
+
 @pytest.fixture
 def destroyed() -> Iterator[None]:
     """DBOS destroyed after the test (it launches it in this process)."""

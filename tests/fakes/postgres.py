@@ -6,7 +6,10 @@ fails with the command that installs it (a test never skips because a part is mi
 The server is a throwaway cluster in a temporary folder: ``initdb`` with trust
 authentication, listening on 127.0.0.1 only, on a free port, stopped (and its folder
 removed) when the context ends. PostgreSQL refuses to run as root, so under root (as in CI
-containers) the cluster belongs to the package's ``postgres`` user.
+containers) the cluster belongs to the package's ``postgres`` user. A standby cluster
+(``postgres_server(standby=True)``) stays in recovery with hot standby off: it answers every
+connection with SQLSTATE 57P03, "the database system is not accepting connections" (a
+server that is not ready, as one starting up or shutting down is).
 """
 
 from __future__ import annotations
@@ -76,8 +79,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start a throwaway PostgreSQL cluster on 127.0.0.1; stop and remove it at the end."""
+def postgres_server(*, standby: bool = False) -> Iterator[PostgresServer]:
+    """Start a throwaway PostgreSQL cluster on 127.0.0.1; stop and remove it at the end.
+
+    Args:
+        standby: Start it as a standby with hot standby off, which takes no connection
+            (it waits for a primary's WAL that never comes).
+    """
     owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
     folder = Path(tempfile.mkdtemp(prefix="miniagents-pg-"))
     try:
@@ -100,6 +108,12 @@ def postgres_server() -> Iterator[PostgresServer]:
         run("initdb", "-D", data, "-U", _USER, "--auth=trust", "-E", "UTF8")
         port = free_port()
         options = f"-h 127.0.0.1 -p {port} -k {folder} -F"
+        if standby:
+            signal = Path(data) / "standby.signal"
+            signal.touch()
+            if owner is not None:
+                os.chown(signal, owner.pw_uid, owner.pw_gid)
+            options += " -c hot_standby=off"
         run("pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
         try:
             yield PostgresServer(host="127.0.0.1", port=port, user=_USER)

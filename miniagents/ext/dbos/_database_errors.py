@@ -19,6 +19,8 @@ cause and the fix::
                                            -> refused the connection: the URL's names
     PostgreSQL SQLSTATE 53300, too many connections (of the server, a role, a database)
                                            -> busy: try again later, or raise its limit
+    PostgreSQL SQLSTATE 57P03, a server starting up, in recovery or shutting down
+                                           -> not ready: try again once it has started
     anything else of the database          -> failed, with the driver's first line
 
 Each is told by the code the driver gives (sqlite3's ``sqlite_errorcode``; psycopg 3's
@@ -29,7 +31,8 @@ first words, SQLite's own), and psycopg's or psycopg2's failure to connect, whic
 gives without the server's SQLSTATE (whether the server answered is then told by libpq's
 own framing, "... failed: FATAL:"; a server that answered is then told busy by the first
 words of its own message for SQLSTATE 53300, which come before any name it quotes, as
-"too many connections for role "x"" or "sorry, too many clients already").
+"too many connections for role "x"" or "sorry, too many clients already", and not ready by
+those of 57P03, "the database system is starting up" or "... is shutting down").
 
 A value or a constraint that the database refused (SQLAlchemy's ``IntegrityError`` or
 ``DataError``, where the library's own tables are written) is told by :func:`refused_value`
@@ -100,6 +103,20 @@ _TOO_MANY_WORDS = (
     "remaining connection slots are reserved",
 )
 """The first words of the server's messages of SQLSTATE 53300 (libpq passes on no code)."""
+
+_CANNOT_CONNECT_NOW = "57P03"
+"""PostgreSQL's SQLSTATE of a server that takes no connections yet, or no more (not ready)."""
+
+_NOT_READY_WORDS = (
+    "the database system is starting up",
+    "the database system is not yet accepting connections",
+    "the database system is not accepting connections",
+    "the database system is in recovery mode",
+    "the database system is shutting down",
+)
+"""The server's messages of SQLSTATE 57P03 (libpq passes on no code): starting up, in
+recovery (a standby that takes no connections: hot standby off, or not yet consistent), or
+shutting down."""
 
 _DRIVERS = ("sqlalchemy", "sqlite3", "psycopg", "psycopg2", "psycopg_pool")
 """The packages whose frames a database error passes through on its way up from DBOS."""
@@ -191,6 +208,13 @@ def database_failure(
             "(or the role's or the database's CONNECTION LIMIT), or use fewer connections "
             "(a pooler such as PgBouncer in front of it)."
         )
+    if connecting == "unready":
+        return DurableDatabaseError(
+            f"The server of the database of durable runs {shown} is not ready for connections "
+            f"({_kind(driver)}: {said}): it is starting up, in recovery or shutting down, not "
+            "refusing this URL. Try again once it has started (a standby in recovery takes "
+            "connections only with hot_standby on, or once it is promoted)."
+        )
     if connecting == "refused":
         return DurableDatabaseError(
             f"The server of the database of durable runs {shown} refused the connection "
@@ -202,21 +226,27 @@ def database_failure(
     )
 
 
-def connection_failure(error: BaseException) -> Literal["unreached", "refused", "busy"] | None:
-    """Whether a PostgreSQL driver's ``error`` is a server not reached, refusing, or busy.
+def connection_failure(
+    error: BaseException,
+) -> Literal["unreached", "refused", "busy", "unready"] | None:
+    """Whether a PostgreSQL driver's ``error`` is a server not reached, refusing, busy or not ready.
 
     ``None`` for any other failure. Told by the SQLSTATE (psycopg 3's ``sqlstate``,
     psycopg2's ``pgcode``): its class 08 is a connection that failed or was lost, 53300 a
-    server with all the connections it takes (``"busy"``). libpq passes on no code for a
-    failure to connect, even the server's own: an ``OperationalError`` with no code is then
-    a server that answered if libpq's own framing says so ("... failed: FATAL:"), else a
-    server not reached; one that answered is busy if the server's words start as its
-    messages of 53300 do (they quote a name only after those words), else it refused.
+    server with all the connections it takes (``"busy"``), 57P03 a server starting up, in
+    recovery or shutting down (``"unready"``). libpq passes on no code for a failure to
+    connect, even the server's own: an ``OperationalError`` with no code is then a server
+    that answered if libpq's own framing says so ("... failed: FATAL:"), else a server not
+    reached; one that answered is busy or not ready if the server's words start as its
+    messages of 53300 or 57P03 do (they quote a name only after those words, if at all),
+    else it refused.
     """
     state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
     if isinstance(state, str) and state:
         if state == _TOO_MANY_CONNECTIONS:
             return "busy"
+        if state == _CANNOT_CONNECT_NOW:
+            return "unready"
         return "unreached" if state.startswith(_CONNECTION_EXCEPTION) else None
     if _kind(error) != "OperationalError":
         return None
@@ -224,7 +254,9 @@ def connection_failure(error: BaseException) -> Literal["unreached", "refused", 
     if answered is None:
         return "unreached"
     words = str(error)[answered.end() :].lower()
-    return "busy" if words.startswith(_TOO_MANY_WORDS) else "refused"
+    if words.startswith(_TOO_MANY_WORDS):
+        return "busy"
+    return "unready" if words.startswith(_NOT_READY_WORDS) else "refused"
 
 
 def refused_value(

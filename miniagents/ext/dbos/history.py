@@ -423,59 +423,74 @@ class _Connected:
                 "end that transaction, then try again."
             )
         connecting = _connecting(history.database_url, error)
-        if connecting == "readonly":
+        if connecting is not None:
+            told = _connection_words(connecting, shown, cause, type(error).__name__)
             return ChatHistoryError(
-                f"Could not {self._doing} the chat history {history.conversation!r}: the SQLite "
-                f"file {shown} is read-only ({cause}). Make the file and its folder writable "
-                "by this process (their mode, their owner, a read-only mount, or a URL's "
-                "mode=ro), or give database_url another file."
-            )
-        if connecting == "full":
-            return ChatHistoryError(
-                f"Could not {self._doing} the chat history {history.conversation!r}: the SQLite "
-                f"file {shown} has no room left ({cause}): its disk is full, or the file "
-                "reached its most pages (max_page_count). Free room on that disk, or give "
-                "database_url a file on another disk."
-            )
-        if connecting == "unwritable":
-            return ChatHistoryError(
-                f"Could not {self._doing} the chat history {history.conversation!r}: the SQLite "
-                f"file {shown} could not be read or written ({cause}). Check that this process "
-                "may read and write the file and its folder, and that their disk works."
-            )
-        if connecting == "busy":
-            return ChatHistoryError(
-                f"Could not {self._doing} the chat history {history.conversation!r}: the "
-                f"server of {shown} has all the connections it takes ({cause}); it is busy, "
-                "not refusing this URL. Try again once other clients have closed theirs, or "
-                "raise the server's max_connections (or the role's or the database's "
-                "CONNECTION LIMIT)."
-            )
-        if connecting == "refused":
-            return ChatHistoryError(
-                f"Could not {self._doing} the chat history {history.conversation!r}: the "
-                f"server of {shown} refused the connection ({cause}). Check database_url's "
-                "database name, user and password, and that the server lets that user "
-                "connect to that database."
-            )
-        if connecting == "unreached":
-            return ChatHistoryError(
-                f"Could not {self._doing} the chat history {history.conversation!r}: the database "
-                f"{shown} cannot be reached ({cause}). Check that the server runs (or that "
-                "the file's folder exists and is writable) and that database_url is right."
-            )
-        if connecting == "failed":  # (of another kind: its SQLSTATE, or SQLite's code, says)
-            return ChatHistoryError(
-                f"Could not {self._doing} the chat history {history.conversation!r}: the "
-                f"database {shown} failed ({type(error).__name__}: {cause}), though it was "
-                "reached: fix what its words say (a setting of the URL's options or of the "
-                "server, such as a statement_timeout), then try again."
+                f"Could not {self._doing} the chat history {history.conversation!r}: {told}"
             )
         return ChatHistoryError(
             f"Could not {self._doing} the chat history {history.conversation!r} in {shown} "
             f"({type(error).__name__}: {cause}). Check that its table {TABLE_NAME} is the one "
             "ChatHistorySQL made."
         )
+
+
+def _connection_words(connecting: _Connecting, shown: str, cause: str, kind: str) -> str:
+    """What a failure of the database's connection is, and what to do (after "Could not ...: ").
+
+    Args:
+        connecting: What the error says of the connection (:func:`_connecting`).
+        shown: The database's URL as errors show it.
+        cause: The first line of what the driver said.
+        kind: The error's class name.
+    """
+    if connecting == "readonly":
+        return (
+            f"the SQLite file {shown} is read-only ({cause}). Make the file and its folder "
+            "writable by this process (their mode, their owner, a read-only mount, or a "
+            "URL's mode=ro), or give database_url another file."
+        )
+    if connecting == "full":
+        return (
+            f"the SQLite file {shown} has no room left ({cause}): its disk is full, or the file "
+            "reached its most pages (max_page_count). Free room on that disk, or give "
+            "database_url a file on another disk."
+        )
+    if connecting == "unwritable":
+        return (
+            f"the SQLite file {shown} could not be read or written ({cause}). Check that this "
+            "process may read and write the file and its folder, and that their disk works."
+        )
+    if connecting == "busy":
+        return (
+            f"the server of {shown} has all the connections it takes ({cause}); it is busy, "
+            "not refusing this URL. Try again once other clients have closed theirs, or "
+            "raise the server's max_connections (or the role's or the database's "
+            "CONNECTION LIMIT)."
+        )
+    if connecting == "unready":
+        return (
+            f"the server of {shown} is not ready for connections ({cause}); it is starting "
+            "up, in recovery or shutting down, not refusing this URL. Try again once it "
+            "has started (a standby in recovery takes connections only with hot_standby "
+            "on, or once it is promoted)."
+        )
+    if connecting == "refused":
+        return (
+            f"the server of {shown} refused the connection ({cause}). Check database_url's "
+            "database name, user and password, and that the server lets that user "
+            "connect to that database."
+        )
+    if connecting == "unreached":
+        return (
+            f"the database {shown} cannot be reached ({cause}). Check that the server runs "
+            "(or that the file's folder exists and is writable) and that database_url is right."
+        )
+    return (  # "failed": of another kind (its SQLSTATE, or SQLite's code, says)
+        f"the database {shown} failed ({kind}: {cause}), though it was reached: fix what its "
+        "words say (a setting of the URL's options or of the server, such as a "
+        "statement_timeout), then try again."
+    )
 
 
 def _create_table(connection: Connection) -> None:
@@ -493,7 +508,9 @@ def _create_table(connection: Connection) -> None:
         connection.commit()
 
 
-_Connecting = Literal["unreached", "refused", "busy", "failed", "readonly", "full", "unwritable"]
+_Connecting = Literal[
+    "unreached", "refused", "busy", "unready", "failed", "readonly", "full", "unwritable"
+]
 """What an error says of the database's connection (see :func:`_connecting`)."""
 
 _SQLITE_KINDS: dict[int, _Connecting] = {
@@ -511,12 +528,13 @@ def _connecting(url: str, error: BaseException) -> _Connecting | None:
 
     ``"refused"`` for a server that answered and refused it (no such database or role, a
     wrong password), ``"busy"`` for one that has all the connections it takes,
-    ``"unreached"`` for a server that did not answer (or a connection lost), as
-    ``connection_failure`` sorts them; ``"failed"`` for another failure of a server's (its
-    SQLSTATE of another class). On SQLite, by its result code (``sqlite_code``): a file
-    that could not be opened (``"unreached"``), a read-only one (``"readonly"``), no room
-    left (``"full"``), no permission or a failed read or write (``"unwritable"``); another
-    code is ``"failed"``, but SQLITE_ERROR, a statement the table did not take, is
+    ``"unready"`` for one starting up, in recovery or shutting down, ``"unreached"`` for a
+    server that did not answer (or a connection lost), as ``connection_failure`` sorts them;
+    ``"failed"`` for another failure of a server's (its SQLSTATE of another class). On
+    SQLite, by its result code (``sqlite_code``): a file that could not be opened
+    (``"unreached"``), a read-only one (``"readonly"``), no room left (``"full"``), no
+    permission or a failed read or write (``"unwritable"``); another code is ``"failed"``,
+    but SQLITE_ERROR, a statement the table did not take, is
     ``None``, as is an error of neither kind.
     """
     if not isinstance(

@@ -2,39 +2,26 @@
 
 SQLite's ``sqlite_errorcode`` and PostgreSQL's SQLSTATE (psycopg 3's ``sqlstate``,
 psycopg2's ``pgcode``) tell a lock, a table held in this process, a server not reached and
-one that refused the connection; the words of a message (which may quote a database's or a
-role's name) count only where the driver gives no code. The failures are made for real: a
-busy SQLite file, a table held by a read cursor, a closed port on 127.0.0.1, a real
-Postgres that has no such role or database.
+one that refused the connection, one busy or not ready; the words of a message (which may
+quote a database's or a role's name) count only where the driver gives no code. The
+failures are made for real: a busy SQLite file, a table held by a read cursor, a closed port
+on 127.0.0.1, a real Postgres that has no such role or database, or no connection left, and
+a real standby that takes no connection.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 
-from miniagents import MiniAgents
-from miniagents.ext.dbos import DurableDatabaseError, apending_approvals, durable
+from miniagents.ext.dbos import DurableDatabaseError, apending_approvals
 from miniagents.ext.dbos._database_errors import database_failure, sqlite_code, sqlite_failure
-from tests.ext.dbos.test_durable_faults import remember, said_in_one_line
+from tests.ext.dbos.test_durable_faults import afailure_at_start, said_in_one_line
 from tests.fakes.postgres import PostgresServer, free_port
-from tests.fakes.sqlite_errors import busy_error
-
-
-def _table_locked_error(path: Path) -> sqlite3.OperationalError:
-    """SQLite's SQLITE_LOCKED, for real: a table dropped while a cursor still reads it."""
-    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
-        connection.execute("CREATE TABLE t (x)")
-        connection.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
-        reading = connection.execute("SELECT x FROM t")
-        reading.fetchone()  # (a statement still running on the table)
-        with pytest.raises(sqlite3.OperationalError) as raised:
-            connection.execute("DROP TABLE t")  # at once: SQLite does not wait for it
-    return raised.value
+from tests.fakes.sqlite_errors import busy_error, table_locked_error
 
 
 def test_a_busy_sqlite_file_is_locked_by_another_process(tmp_path: Path) -> None:
@@ -53,7 +40,7 @@ def test_a_table_held_in_this_process_is_not_said_locked_by_another_process(
     # it was "is locked by another process (database table is locked; waited 5 s)": told by
     # its words, although nothing waited and no other process was involved
     path = str(tmp_path / "runs.sqlite")
-    error = _table_locked_error(Path(path))
+    error = table_locked_error(Path(path))
     assert str(error) == "database table is locked"
     assert sqlite_code(error) == sqlite3.SQLITE_LOCKED
     assert str(sqlite_failure(path, error, 5)) == (
@@ -72,7 +59,7 @@ def test_sqlite_words_count_only_for_an_error_that_carries_no_code(tmp_path: Pat
     assert "held by another connection of this process" in str(told)
     # (words elsewhere than at the start are not SQLite's own: a name, say)
     assert sqlite_code(sqlite3.OperationalError("no such table: database is locked")) is None
-    wrapped = sqlalchemy.exc.OperationalError("DROP TABLE t", {}, _table_locked_error(Path(path)))
+    wrapped = sqlalchemy.exc.OperationalError("DROP TABLE t", {}, table_locked_error(Path(path)))
     assert sqlite_code(wrapped) == sqlite3.SQLITE_LOCKED  # (SQLAlchemy's around it: its .orig)
 
 
@@ -104,14 +91,8 @@ def test_postgres_errors_are_told_by_their_sqlstate() -> None:
 
 
 async def test_a_refused_connection_to_a_closed_port_cannot_be_reached() -> None:
-    agent = durable(
-        remember.fork(alias="REMEMBER_CLOSED_PORT"),
-        database_url=f"postgresql://connect_locked@127.0.0.1:{free_port()}/locked_runs",
-    )
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError) as caught:
-            await agent.inquire("Hi")
-    said = said_in_one_line(caught.value)
+    url = f"postgresql://connect_locked@127.0.0.1:{free_port()}/locked_runs"
+    said = said_in_one_line(await afailure_at_start("REMEMBER_CLOSED_PORT", url))
     assert said.startswith("The database of durable runs postgresql://***@127.0.0.1:"), said
     assert "cannot be reached (OperationalError: connection failed:" in said
     assert "Connection refused" in said
@@ -122,11 +103,7 @@ async def test_a_role_that_does_not_exist_is_refused_not_unreachable(
 ) -> None:
     # it was "cannot be reached": every OperationalError was, whatever the server answered
     url = f"postgresql://connect_locked_nobody@{postgres.host}:{postgres.port}/postgres"
-    agent = durable(remember.fork(alias="REMEMBER_NO_ROLE"), database_url=url)
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError) as caught:
-            await agent.inquire("Hi")
-    said = said_in_one_line(caught.value)
+    said = said_in_one_line(await afailure_at_start("REMEMBER_NO_ROLE", url))
     assert said.startswith("The server of the database of durable runs postgresql://***@"), said
     assert "refused the connection (OperationalError: connection failed: connection to " in said
     assert 'FATAL:  role "connect_locked_nobody" does not exist' in said
@@ -182,11 +159,7 @@ async def test_too_many_connections_is_a_busy_server_not_a_refused_one(
 ) -> None:
     # it was "refused the connection ... check the URL's database name, user and password"
     url = _role_without_connections(postgres, "refused_busy_role")
-    agent = durable(remember.fork(alias="REMEMBER_NO_CONNECTION_LEFT"), database_url=url)
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError) as caught:
-            await agent.inquire("Hi")
-    said = said_in_one_line(caught.value)
+    said = said_in_one_line(await afailure_at_start("REMEMBER_NO_CONNECTION_LEFT", url))
     assert said.startswith(
         "The server of the database of durable runs postgresql://***@"
         f"{postgres.host}:{postgres.port}/postgres has all the connections it takes "
@@ -195,5 +168,56 @@ async def test_too_many_connections_is_a_busy_server_not_a_refused_one(
     assert 'FATAL:  too many connections for role "refused_busy_role"' in said
     assert "Try again once other clients have closed theirs" in said
     assert "max_connections" in said
+    assert "refused the connection" not in said
+    assert "user and password" not in said
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "the database system is starting up",
+        "the database system is shutting down",
+        "the database system is in recovery mode",
+    ],
+)
+def test_a_server_not_ready_is_told_by_its_words_after_libpqs_framing(words: str) -> None:
+    # (libpq's text as psycopg gives it: no SQLSTATE, the server's words after "FATAL:")
+    connecting = OperationalError(
+        f'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  '
+        f"{words}",
+        None,
+    )
+    said = _told(connecting)
+    assert said.startswith(
+        "The server of the database of durable runs postgresql://u@127.0.0.1:5432/runs is not "
+        "ready for connections (OperationalError: connection failed: "
+    ), said
+    assert said.endswith(
+        f"FATAL:  {words}): it is starting up, in recovery or shutting down, not refusing "
+        "this URL. Try again once it has started (a standby in recovery takes connections "
+        "only with hot_standby on, or once it is promoted)."
+    ), said
+    assert "user and password" not in said
+
+
+def test_a_server_not_ready_is_told_by_its_sqlstate() -> None:
+    said = _told(OperationalError("the database system is shutting down", "57P03"))
+    assert "is not ready for connections" in said, said
+    assert "refused" not in said
+
+
+async def test_a_server_that_takes_no_connection_yet_is_not_ready_not_refusing(
+    postgres_standby: PostgresServer,
+) -> None:
+    # it was "refused the connection ... check the URL's database name, user and password"
+    server = postgres_standby
+    said = said_in_one_line(await afailure_at_start("REMEMBER_NOT_READY", server.url()))
+    assert said.startswith(
+        "The server of the database of durable runs postgresql://***@"
+        f"{server.host}:{server.port}/postgres is not ready for connections "
+        "(OperationalError: connection failed: connection to server at "
+    ), said
+    assert "FATAL:  the database system is not accepting connections" in said
+    assert "Try again once it has started" in said
     assert "refused the connection" not in said
     assert "user and password" not in said

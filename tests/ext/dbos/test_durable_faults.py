@@ -55,16 +55,26 @@ def said_in_one_line(error: BaseException) -> str:
     return text
 
 
-async def test_an_unreachable_postgres_fails_at_start() -> None:
-    agent = durable(
-        remember.fork(alias="REMEMBER_PG"),
-        database_url=f"postgresql://nobody:secret@127.0.0.1:{free_port()}/runs",
-    )
+async def afailure_at_start(
+    alias: str, database_url: str, *, match: str | None = None
+) -> DurableDatabaseError:
+    """The error of a durable fork of ``remember`` (named ``alias``) asked once.
+
+    Asked in a ``MiniAgents`` context of its own, on ``database_url``: a run that must fail
+    at start with a ``DurableDatabaseError`` (whose text matches ``match``, if given).
+    """
+    agent = durable(remember.fork(alias=alias), database_url=database_url)
     async with MiniAgents():
-        with pytest.raises(DurableDatabaseError, match="cannot be reached") as caught:
+        with pytest.raises(DurableDatabaseError, match=match) as caught:
             await agent.inquire("Hi")
-    assert isinstance(caught.value, (MiniAgentsError, ConnectionError))
-    said = said_in_one_line(caught.value)
+    return caught.value
+
+
+async def test_an_unreachable_postgres_fails_at_start() -> None:
+    url = f"postgresql://nobody:secret@127.0.0.1:{free_port()}/runs"
+    error = await afailure_at_start("REMEMBER_PG", url, match="cannot be reached")
+    assert isinstance(error, (MiniAgentsError, ConnectionError))
+    said = said_in_one_line(error)
     assert said.startswith("The database of durable runs postgresql://***@127.0.0.1:"), said
     assert said.endswith("check the URL, and that the server runs and accepts connections.")
     assert "secret" not in said
@@ -123,13 +133,10 @@ async def test_a_locked_sqlite_file_fails_at_start(tmp_path: Path) -> None:
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process writing, for as long as it likes
     try:
-        agent = durable(remember.fork(alias="REMEMBER_LOCKED"), database_url=f"sqlite:///{path}")
-        async with MiniAgents():
-            with pytest.raises(DurableDatabaseError) as caught:
-                await agent.inquire("Hi")
+        error = await afailure_at_start("REMEMBER_LOCKED", f"sqlite:///{path}")
     finally:
         holder.close()
-    assert said_in_one_line(caught.value) == (
+    assert said_in_one_line(error) == (
         f"The SQLite file {str(path)!r} of durable runs is locked by another process "
         "(database is locked; waited 5 s): stop that process, or give database_url another "
         "file."
@@ -148,11 +155,7 @@ async def test_a_corrupt_sqlite_file_fails_at_start_said_to_be_damaged(
         path.write_text("not a database\n" * 1000)
     else:
         path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 84 + bytes(16284))
-    agent = durable(remember.fork(alias="REMEMBER_CORRUPT"), database_url=f"sqlite:///{path}")
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError) as caught:
-            await agent.inquire("Hi")
-    said = said_in_one_line(caught.value)
+    said = said_in_one_line(await afailure_at_start("REMEMBER_CORRUPT", f"sqlite:///{path}"))
     assert said.startswith(
         f"The SQLite file {str(path)!r} (the database of durable runs) is not a SQLite "
         "database, or is damaged ("
@@ -169,11 +172,8 @@ async def test_a_sqlite_file_that_cannot_be_opened_fails_at_start_saying_so(
 ) -> None:
     path = tmp_path / "runs.sqlite"
     path.symlink_to(tmp_path / "gone" / "runs.sqlite")  # a link to a file that cannot exist
-    agent = durable(remember.fork(alias="REMEMBER_UNOPENED"), database_url=f"sqlite:///{path}")
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError) as caught:
-            await agent.inquire("Hi")
-    assert said_in_one_line(caught.value) == (
+    error = await afailure_at_start("REMEMBER_UNOPENED", f"sqlite:///{path}")
+    assert said_in_one_line(error) == (
         f"The SQLite file {str(path)!r} of durable runs cannot be opened or written (unable "
         "to open database file): check that this process may read and write it and its "
         "folder, and that the disk has room."
@@ -182,11 +182,7 @@ async def test_a_sqlite_file_that_cannot_be_opened_fails_at_start_saying_so(
 
 async def test_a_missing_folder_fails_at_start(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'nowhere' / 'runs.sqlite'}"
-    agent = durable(remember.fork(alias="REMEMBER_NOWHERE"), database_url=url)
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError, match="does not exist") as caught:
-            await agent.inquire("Hi")
-    said_in_one_line(caught.value)
+    said_in_one_line(await afailure_at_start("REMEMBER_NOWHERE", url, match="does not exist"))
 
 
 _CORRUPTED_LATER = """
@@ -258,10 +254,8 @@ def test_a_sqlite_file_corrupted_in_the_middle_fails_a_new_run_in_one_line(
 
 
 async def test_a_folder_for_the_sqlite_file_fails_at_start_naming_it(tmp_path: Path) -> None:
-    agent = durable(remember.fork(alias="REMEMBER_FOLDER"), database_url=f"sqlite:///{tmp_path}")
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError, match="is a folder: give database_url the path"):
-            await agent.inquire("Hi")
+    folder = "is a folder: give database_url the path"
+    await afailure_at_start("REMEMBER_FOLDER", f"sqlite:///{tmp_path}", match=folder)
 
 
 @pytest.mark.parametrize(

@@ -439,6 +439,25 @@ def test_a_server_with_no_connection_left_is_busy_not_refusing(postgres: Postgre
     assert "secret" not in text, text
 
 
+def test_a_server_that_takes_no_connection_yet_is_not_ready_not_refusing(
+    postgres_standby: PostgresServer,
+) -> None:
+    # SQLSTATE 57P03 (starting up, in recovery, shutting down) was "refused the connection
+    # ... Check database_url's database name, user and password", though they are right
+    history = ChatHistorySQL("chat", database_url=postgres_standby.url(), timeout=2)
+    with pytest.raises(ChatHistoryError) as raised:
+        asyncio.run(history.load())
+    text = str(raised.value)
+    assert text.startswith(
+        f"Could not read the chat history 'chat': the server of {postgres_standby.url()} is "
+        "not ready for connections (connection failed: "
+    ), text
+    assert "FATAL:  the database system is not accepting connections" in text, text
+    assert "Try again once it has started" in text, text
+    assert "refused the connection" not in text, text
+    assert "ChatHistorySQL made" not in text, text
+
+
 @pytest.fixture
 def locked_sqlite(tmp_path: Path) -> Iterator[str]:
     """A SQLite file that another connection keeps locked (an exclusive transaction)."""
