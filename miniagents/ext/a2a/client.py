@@ -580,7 +580,7 @@ def _unencoded(headers: Mapping[str, str]) -> httpx.Headers:
     before httpx decodes them: an encoded body's bytes say nothing of what the SDK reads (a
     few kB of gzip are gigabytes decoded). A2A's JSON needs no encoding, so none is asked
     for (httpx asks for gzip by default), and a body that comes encoded anyway is refused
-    unread (see :meth:`_EventBound.encoded`).
+    unread (see :meth:`_EventBound.came_encoded`).
     """
     asked = httpx.Headers(headers)
     asked["Accept-Encoding"] = "identity"  # (replaces the caller's, in any case)
@@ -740,7 +740,7 @@ class _EventBound:
             "its events otherwise)."
         )
 
-    def encoded(self, response: httpx.Response, coding: str) -> A2AError:
+    def came_encoded(self, response: httpx.Response, coding: str) -> A2AError:
         """The error of a body that came encoded (``coding``: its ``Content-Encoding``), unread.
 
         None was asked for (see ``_unencoded``): httpx decodes a body after its bytes are
@@ -901,7 +901,7 @@ class _BoundedBody(httpx.AsyncByteStream):
     is, cut there; a success of another type than JSON or an event stream (of a text type:
     whose first bytes open no JSON object) fails once its first bytes are read (what came,
     for its error). A body that came encoded (gzip, ...: httpx would decode it after the
-    counters) fails before a byte of it is read (:meth:`_EventBound.encoded`).
+    counters) fails before a byte of it is read (:meth:`_EventBound.came_encoded`).
 
     An event whose blank line ends with a CR alone (the SSE standard allows CR, LF and CRLF)
     is given to the SDK with a LF after that CR (the same line end, CRLF): the SDK's reader
@@ -942,8 +942,8 @@ class _BoundedBody(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         bound = self._bound
-        if self._coding:  # (before a byte is read: see _EventBound.encoded)
-            raise bound.encoded(self._response, self._coding)
+        if self._coding:  # (before a byte is read: see _EventBound.came_encoded)
+            raise bound.came_encoded(self._response, self._coding)
         async for chunk in self._body:
             self._count(chunk)
             if self._text:  # (a JSON-RPC answer labelled as text, or a page: its start says)
