@@ -29,6 +29,7 @@ from starlette.types import ASGIApp
 
 from miniagents import MiniAgents
 from miniagents.ext.a2a import a2a_agent, afetch_agent_card
+from miniagents.ext.a2a.client import DEFAULT_MAX_EVENT_BYTES
 from miniagents.ext.a2a.errors import A2ACardError, A2AError, A2AHTTPError, A2AProtocolError
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import sdk_card
@@ -223,10 +224,11 @@ class Bomb:
 
 
 BOMBS = {
-    "values": ([{"text": "x"}] * 400_000, {}),  # (800,000 values: over max_event_values)
-    "bytes": ([{"text": "x" * 6_000_000}], {"max_event_bytes": 1_000_000}),
+    "values": ([{"text": "x"}] * 400_000, DEFAULT_MAX_EVENT_BYTES),  # (800,000 values)
+    "bytes": ([{"text": "x" * 6_000_000}], 1_000_000),
 }
-"""An artifact's parts of a few MB, a few kB gzipped, and the bounds of ``a2a_agent``."""
+"""An artifact's parts of a few MB, a few kB gzipped, and the ``max_event_bytes`` they pass
+(the first: over ``max_event_values``)."""
 
 
 @pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "answered"])
@@ -236,7 +238,7 @@ async def test_a_zip_bomb_is_refused_before_it_is_decoded(bomb: str, streamed: b
     # SDK read and parsed whole: max_event_values saw no value of it (no data line in its
     # compressed bytes), max_event_bytes a few kB; answered, its compressed bytes were
     # refused as "not A2A's JSON", quoted as they came)
-    parts, bounds = BOMBS[bomb]
+    parts, max_bytes = BOMBS[bomb]
     answers = Bomb(parts, streamed=streamed)
     size = answers.size
     assert size > 5_000_000
@@ -244,7 +246,9 @@ async def test_a_zip_bomb_is_refused_before_it_is_decoded(bomb: str, streamed: b
 
     async with serving(remote(answers.answer, streaming=streamed)) as url, MiniAgents():
         card = await afetch_agent_card(url)  # (sent as it is)
-        error, peak = await refused(a2a_agent(card, alias="REMOTE", **bounds).inquire("Hi"))
+        error, peak = await refused(
+            a2a_agent(card, alias="REMOTE", max_event_bytes=max_bytes).inquire("Hi")
+        )
     assert isinstance(error, A2AProtocolError)
     assert str(error).startswith(
         'The remote agent REMOTE answered HTTP 200 with its body encoded as "gzip" though'
