@@ -1330,6 +1330,8 @@ class _Exchange:
             SDKError,
             TimeoutError,
             A2AReplyTooLargeError,
+            A2AProtocolError,  # (an answer our bounds refuse: no JSON, encoded)
+            A2AHTTPError,  # (an HTTP error whose page they cut)
             ParseError,
             RecursionError,
         ) as error:  # it ended, or is unreachable (or answered what cannot be read)

@@ -30,7 +30,13 @@ from starlette.types import ASGIApp
 from miniagents import MiniAgents
 from miniagents.ext.a2a import a2a_agent, afetch_agent_card
 from miniagents.ext.a2a.client import DEFAULT_MAX_EVENT_BYTES
-from miniagents.ext.a2a.errors import A2ACardError, A2AError, A2AHTTPError, A2AProtocolError
+from miniagents.ext.a2a.errors import (
+    A2ACardError,
+    A2AError,
+    A2AHTTPError,
+    A2AProtocolError,
+    A2AReplyTooLargeError,
+)
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import sdk_card
 
@@ -314,3 +320,43 @@ async def test_a_cards_gzipped_http_error_body_is_a_card_error_its_body_unread()
         'answered with HTTP 404 and its body encoded as "gzip" though'
     )
     assert peak < len(PAGE) // 5, peak
+
+
+async def test_a_cancel_answered_gzipped_is_logged_and_the_reply_fails_as_it_did(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: the refusal of the CancelTask's answer, an A2AProtocolError, was raised from
+    # the cancel, in place of the error the reply failed with: an event over max_event_bytes)
+    cancels: list[str] = []
+
+    def answer(sent: dict[str, Any]) -> Response:
+        if sent["method"] == "CancelTask":
+            cancels.append(sent["params"]["id"])
+            task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_CANCELED"}}
+            return encoded(rpc_answer(sent, task))
+        head = f'data: {{"jsonrpc":"2.0","id":{json.dumps(sent["id"])},"result":'
+        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+        artifact = {"artifactId": "a", "parts": [{"text": "x" * 20_000}]}
+        update = {"taskId": "t1", "contextId": "c1", "artifact": artifact}
+        events = "".join(
+            f"{head}{json.dumps(event)}}}\n\n"
+            for event in ({"task": task}, {"artifactUpdate": update})
+        )
+        return Response(events, media_type="text/event-stream")
+
+    caplog.set_level("INFO", logger="miniagents.ext.a2a")
+    async with serving(remote(answer, streaming=True)) as url, MiniAgents():
+        agent = a2a_agent(url, alias="REMOTE", max_event_bytes=10_000)
+        with pytest.raises(A2AReplyTooLargeError) as raised:
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+    assert raised.value.limit == "max_event_bytes"
+    assert cancels == ["t1"]
+    [said] = [
+        record.getMessage()
+        for record in caplog.records
+        if record.getMessage().startswith("Cancelling the task")
+    ]
+    assert said.startswith(
+        'Cancelling the task "t1" of REMOTE failed (A2AProtocolError: "The remote agent '
+        'REMOTE answered HTTP 200 with its body encoded as \\"gzip\\"'
+    )
