@@ -32,6 +32,9 @@ to an agent whose card says it does not stream, ``SendMessage``, which answers a
   the SDK holds the event whole, and at most ``max_event_values`` JSON values, counted
   before the SDK parses it; a remote that sends more fails the reply with
   ``A2AReplyTooLargeError`` (and its task is cancelled), rather than filling the memory.
+  Its bodies are asked for unencoded (``Accept-Encoding: identity``), and one that comes
+  encoded anyway (gzip, ...) is refused before a byte of it is read (``A2AProtocolError``):
+  its bytes, counted before httpx decodes them, would bound nothing the SDK reads.
 - **Tracing**: the request carries the caller's trace context (``traceparent``), so the
   remote's spans are children of the caller's when both are instrumented
   (:mod:`miniagents.ext.otel`).
