@@ -32,6 +32,9 @@ to an agent whose card says it does not stream, ``SendMessage``, which answers a
   the SDK holds the event whole, and at most ``max_event_values`` JSON values, counted
   before the SDK parses it; a remote that sends more fails the reply with
   ``A2AReplyTooLargeError`` (and its task is cancelled), rather than filling the memory.
+  Its bodies are asked for unencoded (``Accept-Encoding: identity``), and one that comes
+  encoded anyway (gzip, ...) is refused before a byte of it is read (``A2AProtocolError``):
+  its bytes, counted before httpx decodes them, would bound nothing the SDK reads.
 - **Tracing**: the request carries the caller's trace context (``traceparent``), so the
   remote's spans are children of the caller's when both are instrumented
   (:mod:`miniagents.ext.otel`).
@@ -191,6 +194,8 @@ async def afetch_agent_card(
     Args:
         url: The agent's base URL.
         headers: HTTP headers of the request (e.g. ``{"Authorization": "Bearer ..."}``).
+            ``Accept-Encoding`` is ``identity`` whatever they say: a card that comes
+            encoded (gzip, ...) is refused unread, as its bounds count what is read.
         timeout: Seconds to connect, send, and wait for each read of the answer.
         card_timeout: Seconds the whole fetch may take (``inf``: no deadline), so that a
             server that sends its card a byte at a time, each within ``timeout``, does not
@@ -217,7 +222,7 @@ async def afetch_agent_card(
     bound = _EventBound(max_event_bytes, f"at {url}", max_event_values, card=True)
     hooks = {"response": [bound.ahook]}
     async with httpx.AsyncClient(
-        headers=dict(headers or {}), timeout=timeout, event_hooks=hooks
+        headers=_unencoded(headers or {}), timeout=timeout, event_hooks=hooks
     ) as client:
         return await _afetched(client, url, deadline)
 
@@ -298,6 +303,9 @@ def a2a_agent(
         description: What it does (default: the card's description and skills; for a URL,
             a sentence naming it).
         headers: HTTP headers of every request (e.g. ``{"Authorization": "Bearer ..."}``).
+            ``Accept-Encoding`` is ``identity`` whatever they say: a body that comes
+            encoded (gzip, ...) is refused unread (``A2AProtocolError``; an HTTP error's:
+            ``A2AHTTPError``), as the bounds below count what is read.
         timeout: Seconds to connect, send, and wait for each event or answer; a stream
             that waits longer is followed again (see ``reconnects``).
         card_timeout: Seconds the fetch of the card of an agent given by its URL may take
@@ -524,7 +532,7 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
     parts = [part for input_message in inputs for part in _parts(input_message)]
     if message:
         parts.append(Part(text=message))
-    headers = {**remote.headers, **outgoing_carrier()}  # the trace goes on over there
+    headers = _unencoded({**remote.headers, **outgoing_carrier()})  # (the trace goes on)
     timeout = httpx.Timeout(remote.timeout)
     limits = remote.limits
     alias = ctx.this_agent.alias
@@ -566,6 +574,20 @@ async def _aexchanged(
         ) from error
     exchange = _Exchange(remote, ctx, client, bound, streams=card.capabilities.streaming)
     await exchange.arun(parts or [Part(text="")])
+
+
+def _unencoded(headers: Mapping[str, str]) -> httpx.Headers:
+    """``headers`` asking for bodies as they are (``Accept-Encoding: identity``), whatever they say.
+
+    The bounds of a response (:class:`_EventBound`) count its body's bytes as they come,
+    before httpx decodes them: an encoded body's bytes say nothing of what the SDK reads (a
+    few kB of gzip are gigabytes decoded). A2A's JSON needs no encoding, so none is asked
+    for (httpx asks for gzip by default), and a body that comes encoded anyway is refused
+    unread (see :meth:`_EventBound.came_encoded`).
+    """
+    asked = httpx.Headers(headers)
+    asked["Accept-Encoding"] = "identity"  # (replaces the caller's, in any case)
+    return asked
 
 
 _NAME_CHARS = 80
@@ -721,6 +743,43 @@ class _EventBound:
             "its events otherwise)."
         )
 
+    def came_encoded(self, response: httpx.Response, coding: str) -> A2AError:
+        """The error of a body that came encoded (``coding``: its ``Content-Encoding``), unread.
+
+        None was asked for (see ``_unencoded``): httpx decodes a body after its bytes are
+        counted, so no bound would hold on the decoded bytes the SDK reads (a few kB of
+        gzip are gigabytes decoded). Not a byte of it is read. An HTTP error (not 2xx) is
+        still the ``A2AHTTPError`` of its status; a card's is an ``A2ACardError``.
+        """
+        status = response.status_code
+        how = (
+            f"its body encoded as {quoted_words(coding, _SHOWN)} though it was asked for "
+            "none (Accept-Encoding: identity)"
+        )
+        fix = (
+            "Check that the remote, or a proxy before it, sends its bodies unencoded when "
+            "asked so: an encoded body is not read, so that the bounds on what is read "
+            "(max_event_bytes, max_event_values) hold."
+        )
+        if self.card:
+            return A2ACardError(
+                f"The agent card at {response.request.url} could not be read: it was answered "
+                f"with HTTP {status} and {how}, which is not read. {fix}"
+            )
+        if not response.is_success:
+            return A2AHTTPError(
+                f"The remote agent {self.alias} answered HTTP {status} ({how}, not read). {fix}",
+                status,
+            )
+        said = f"The remote agent {self.alias} answered HTTP {status} with {how}, not read. {fix}"
+        writer = self.writer
+        if writer is not None and not writer.task_id:  # (its exchange cancels no task, then)
+            said += (
+                " The task it started may still run: the remote named no task before, so "
+                "none was cancelled."
+            )
+        return A2AProtocolError(said)
+
     def http_error(self, response: httpx.Response, start: bytes) -> A2AError:
         """The error of an HTTP error (not 2xx) whose body is over ``max_bytes``, cut there.
 
@@ -828,6 +887,10 @@ def _escaped(found: re.Match[bytes]) -> bytes:
     return b"\\u%04x" % ord(found.group().decode())
 
 
+_AS_IS = ("", "identity")
+"""The ``Content-Encoding`` s of a body sent as it is (none names it so, or ``identity``)."""
+
+
 class _BoundedBody(httpx.AsyncByteStream):
     """A response's body, read through the counters of its :class:`_EventBound`.
 
@@ -840,7 +903,8 @@ class _BoundedBody(httpx.AsyncByteStream):
     than the bound): one over the bound is read no further, and fails as the HTTP error it
     is, cut there; a success of another type than JSON or an event stream (of a text type:
     whose first bytes open no JSON object) fails once its first bytes are read (what came,
-    for its error).
+    for its error). A body that came encoded (gzip, ...: httpx would decode it after the
+    counters) fails before a byte of it is read (:meth:`_EventBound.came_encoded`).
 
     An event whose blank line ends with a CR alone (the SSE standard allows CR, LF and CRLF)
     is given to the SDK with a LF after that CR (the same line end, CRLF): the SDK's reader
@@ -874,9 +938,15 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._lf_given = False  # (the SDK was given a LF after the CR that ended the chunk)
         self._held = b""  # (a character's first bytes, held until it is whole: see _given)
         self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
+        codings = response.headers.get("content-encoding", "").lower().split(",")
+        self._coding = ", ".join(  # (what httpx would decode after the counters: refused)
+            coding for coding in (found.strip() for found in codings) if coding not in _AS_IS
+        )
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         bound = self._bound
+        if self._coding:  # (before a byte is read: see _EventBound.came_encoded)
+            raise bound.came_encoded(self._response, self._coding)
         async for chunk in self._body:
             self._count(chunk)
             if self._text:  # (a JSON-RPC answer labelled as text, or a page: its start says)
@@ -1263,6 +1333,8 @@ class _Exchange:
             SDKError,
             TimeoutError,
             A2AReplyTooLargeError,
+            A2AProtocolError,  # (an answer our bounds refuse: no JSON, encoded)
+            A2AHTTPError,  # (an HTTP error whose page they cut)
             ParseError,
             RecursionError,
         ) as error:  # it ended, or is unreachable (or answered what cannot be read)
