@@ -1828,13 +1828,17 @@ async def _astopped(job: Job) -> None:
 
     A task that ends with an error (a step of the manager's, as it let go of the job) has it
     logged, once, here, and is not raised: the server's shutdown goes on to its other jobs.
+    The job's cancellation is its own (ignored), but a cancel of the wait itself (of
+    :meth:`RunManager.aclose`) is raised: the shutdown was cancelled.
     """
     if job.task is None:
         return
     try:
         await job.task
     except asyncio.CancelledError:
-        pass
+        waiting = asyncio.current_task()
+        if waiting is not None and waiting.cancelling():
+            raise  # (the wait's own cancel, not the job's)
     except Exception as error:  # (its own step failed: the shutdown goes on)
         protocol = job.manager.protocol
         protocol.logger.error(
