@@ -211,6 +211,47 @@ class NoRoom:
         return response
 
 
+class StreamSlots:
+    """The event streams an app sends at once, counted as a whole and by principal.
+
+    A stream's response takes its slot as it starts (:meth:`take`) and frees it as it
+    closes (:meth:`free`); a request that will answer with a stream asks :meth:`room` first.
+
+    Args:
+        settings: The app's limits (``max_streams``, ``max_streams_per_principal``).
+    """
+
+    __slots__ = ("_by_owner", "_settings", "open")
+
+    def __init__(self, settings: WebSettings) -> None:
+        self._settings = settings
+        self.open = 0
+        """The event streams sent now."""
+        self._by_owner = CallerCounts()  # (the same streams, by principal)
+
+    def room(self, owner: str | None) -> NoRoom | None:
+        """Why ``owner`` may not open one more event stream now (``None``: they may)."""
+        limits = self._settings
+        if self.open >= limits.max_streams:
+            return NoRoom("max_streams", limits.max_streams)
+        if self._by_owner[owner] >= limits.max_streams_per_principal:
+            return NoRoom("max_streams_per_principal", limits.max_streams_per_principal)
+        return None
+
+    def take(self, owner: str | None) -> NoRoom | None:
+        """Take a stream's slot for ``owner`` (:meth:`free` frees it), or say why not."""
+        refused = self.room(owner)
+        if refused is None:
+            self.open += 1
+            self._by_owner.add(owner)
+        return refused
+
+    def free(self, owner: str | None) -> None:
+        """Free a stream's slot of ``owner`` (its stream has closed)."""
+        self.open -= 1
+        self._by_owner.remove(owner)
+
+
 class Pause:
     """What a job's events yield where the run ends and the job waits to be resumed.
 
@@ -330,17 +371,17 @@ class Run(EventLog):
         freed and taken again, which another client could take in between).
         """
         manager, owner = self.job.manager, self.job.owner
-        refused = manager.open_stream(owner)
+        refused = manager.streams.take(owner)
         if refused is not None:
             self.unfollowed()  # (a run made again for this request, now followed by nobody)
             return refused.response()
         try:
             start = await astart_position(request, self)
         except BaseException:
-            manager.close_stream(owner)
+            manager.streams.free(owner)
             raise
         if isinstance(start, Response):
-            manager.close_stream(owner)
+            manager.streams.free(owner)
             return start
         return self.response(start, slot_held=True)
 
@@ -404,7 +445,7 @@ class _RunResponse(EventSourceResponse):
         manager, owner = self._job.manager, self._job.owner
         refused = None
         if not self._slot_held:
-            refused = manager.open_stream(owner)  # (taken here: no await between look and take)
+            refused = manager.streams.take(owner)  # (taken here: no await between look and take)
         if refused is not None:
             if run is not None:
                 run.unfollowed()  # (a run started for this response, now followed by nobody)
@@ -421,7 +462,7 @@ class _RunResponse(EventSourceResponse):
             stops.cancel()  # (it runs its cancellation a pass later: it holds no part of this)
             if run is not None:
                 run.detach()
-            manager.close_stream(owner)
+            manager.streams.free(owner)
 
     async def _listen_for_exit_signal_with_grace(self) -> None:
         # (sse-starlette's watch of the stop, replaced under a server of server_config by
@@ -1142,16 +1183,15 @@ class RunManager:
         "_paused",
         "_resuming",
         "_runs",
-        "_streams",
         "_waited",
         "_weighed",
         "agent",
         "approval_flow",
         "context",
         "durable",
-        "open_streams",
         "protocol",
         "settings",
+        "streams",
     )
 
     def __init__(
@@ -1185,8 +1225,7 @@ class RunManager:
         self.approval_flow: ApprovalFlow = approval_flow
         self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
-        self.open_streams = 0  # the event streams sent now
-        self._streams = CallerCounts()  # of them, by principal
+        self.streams = StreamSlots(settings)  # the event streams sent now
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}
@@ -1320,29 +1359,16 @@ class RunManager:
         per_principal = limits.max_live_runs_per_principal
         if sum(job.owner == owner for job in live) >= per_principal:
             return NoRoom("max_live_runs_per_principal", per_principal)
-        return self.stream_room(owner) if streamed else None
+        return self.streams.room(owner) if streamed else None
 
     def stream_room(self, owner: str | None) -> NoRoom | None:
         """Why ``owner`` may not open one more event stream now (``None``: they may)."""
-        limits = self.settings
-        if self.open_streams >= limits.max_streams:
-            return NoRoom("max_streams", limits.max_streams)
-        if self._streams[owner] >= limits.max_streams_per_principal:
-            return NoRoom("max_streams_per_principal", limits.max_streams_per_principal)
-        return None
+        return self.streams.room(owner)
 
-    def open_stream(self, owner: str | None) -> NoRoom | None:
-        """Take a stream's slot for ``owner`` (``close_stream`` frees it), or say why not."""
-        refused = self.stream_room(owner)
-        if refused is None:
-            self.open_streams += 1
-            self._streams.add(owner)
-        return refused
-
-    def close_stream(self, owner: str | None) -> None:
-        """Free a stream's slot of ``owner`` (its stream has closed)."""
-        self.open_streams -= 1
-        self._streams.remove(owner)
+    @property
+    def open_streams(self) -> int:
+        """How many event streams the app sends now."""
+        return self.streams.open
 
     def _replaced(self, owner: str | None, key: str, pause_key: str | None) -> list[Job]:
         previous = self._runs.get((owner, key))
@@ -1514,7 +1540,7 @@ class RunManager:
         decisions = decide(job.asked)
         if isinstance(decisions, Response):
             return decisions
-        refused = self.stream_room(job.owner)  # (before anything is decided)
+        refused = self.streams.room(job.owner)  # (before anything is decided)
         if refused is not None:
             return refused.response()
         run = await self.aresume_run(job, run_key, decisions, named=named, gone=gone)
@@ -1802,13 +1828,17 @@ async def _astopped(job: Job) -> None:
 
     A task that ends with an error (a step of the manager's, as it let go of the job) has it
     logged, once, here, and is not raised: the server's shutdown goes on to its other jobs.
+    The job's cancellation is its own (ignored), but a cancel of the wait itself (of
+    :meth:`RunManager.aclose`) is raised: the shutdown was cancelled.
     """
     if job.task is None:
         return
     try:
         await job.task
     except asyncio.CancelledError:
-        pass
+        waiting = asyncio.current_task()
+        if waiting is not None and waiting.cancelling():
+            raise  # (the wait's own cancel, not the job's)
     except Exception as error:  # (its own step failed: the shutdown goes on)
         protocol = job.manager.protocol
         protocol.logger.error(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import pytest
@@ -31,7 +31,7 @@ from miniagents.ext.web._event_log import (
     event_id,
     parse_event_id,
 )
-from miniagents.ext.web._protocol import WebProtocol
+from miniagents.ext.web._protocol import Item, WebProtocol
 
 
 def _agui(kind: str, **fields: object) -> str:
@@ -228,6 +228,44 @@ async def test_a_client_of_a_resent_item_reconnects_inside_it_and_keeps_its_name
     # and so after one more restart, where the run has ended (its text replayed alike)
     last = await _logged("ai-sdk", made_again, recovered=True, tag="cccc")
     assert await _followed(last, _point(last, got[2][1])) == got[3:]
+
+
+class _OddEvent(Exception):
+    """A protocol's failure to read an event (a bug of its own) for its item."""
+
+
+async def test_an_event_whose_item_the_protocol_fails_to_read_leaves_the_log_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (a pin: the place is read before anything is kept, so a failed append keeps no part)
+    protocol = _protocol("ag-ui")
+    item = type(protocol).item
+
+    def failing_item(
+        self: WebProtocol, event: Mapping[str, object], opened: tuple[str, ...] | None
+    ) -> Item:
+        if "odd" in event:
+            raise _OddEvent("The protocol failed to read the event's item.")
+        return item(self, event, opened)
+
+    monkeypatch.setattr(type(protocol), "item", failing_item)
+    events = [
+        _agui("TEXT_MESSAGE_START", messageId="m1", role="assistant"),
+        _agui("TEXT_MESSAGE_CONTENT", messageId="m1", delta="Hi"),
+        _agui("TEXT_MESSAGE_END", messageId="m1"),
+    ]
+    log = EventLog("r1", EventPlaces(protocol), "aaaa")
+    log.append(events[0])
+    for odd in ("TOOL_CALL_START", "TEXT_MESSAGE_END", "RUN_FINISHED"):
+        with pytest.raises(_OddEvent):
+            log.append(_agui(odd, toolCallId="c1", messageId="m1", odd=True))
+    for data in events[1:]:
+        log.append(data)
+    alike = EventLog("r1", EventPlaces(protocol), "aaaa")
+    for data in events:
+        alike.append(data)
+    assert (log.events, log.places, log.size) == (alike.events, alike.places, alike.size)
+    assert [log.id_of(i) for i in range(3)] == [alike.id_of(i) for i in range(3)]
 
 
 def test_an_event_id_says_its_place_and_is_read_back() -> None:

@@ -582,3 +582,37 @@ async def test_a_job_whose_task_fails_does_not_stop_the_shutdown(
         "The ag-ui run 'r1' failed with _LetGoFailed as the server stopped; the other runs "
         "were stopped all the same."
     )
+
+
+async def test_a_cancelled_shutdown_raises_its_cancel_while_it_waits_for_a_job() -> None:
+    # was: the wait for each job's task ignored every CancelledError, so a cancel of aclose
+    # itself was swallowed there, and aclose went on to the next job and returned
+    stopping, release = asyncio.Event(), asyncio.Event()
+    started = asyncio.Event()
+
+    @miniagent
+    async def slow_to_stop(ctx: InteractionContext) -> None:
+        ctx.reply("Hello")
+        started.set()
+        try:
+            await asyncio.Event().wait()  # (only the shutdown's cancel ends it)
+        finally:
+            stopping.set()
+            await release.wait()  # (it takes its time to stop: aclose waits for it)
+
+    app = agui_app(slow_to_stop, authentication=NoAuthentication())
+    manager: RunManager = app.state.runs
+    ids = manager.protocol.ids("r1", "t1")
+    job = manager.start_new(None, ids, [UserMessage(text="Hi")], {}).job
+    await started.wait()
+    closing = asyncio.create_task(manager.aclose())
+    await stopping.wait()  # (aclose waits for the job's task now)
+    closing.cancel()
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await closing  # (was: returned)
+    finally:
+        release.set()
+    assert job.task is not None
+    await asyncio.wait([job.task], timeout=WAIT)  # (its stop goes on: waited for here)
+    assert job.done
