@@ -80,6 +80,16 @@ class StreamTracker:
         self._prune_at = 1024
         self._unpaced = False
 
+    def reset(self) -> None:
+        """Begin a new use of the context afresh (it is entered again, after an exit).
+
+        The exit unpaced every stream for good and left the lazy replies never started:
+        a new use paces its streams again, and its error cancels only its own lazy replies.
+        """
+        self._unpaced = False
+        self._lazy = None
+        self._prune_at = 1024
+
     def track(self, stream: StreamedPromise[Any, Any], label: str) -> None:
         """Wait for ``stream`` on exit, and log its error then if no consumer received it.
 

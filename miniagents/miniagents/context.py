@@ -332,6 +332,7 @@ class MiniAgents:
             )
         self._active = True
         self._at_exit = {}
+        self._streams.reset()  # (a context used again: its last exit unpaced its streams)
         self._thread = threading.get_ident()
         parent = _current.get()
         self._outer = parent

@@ -1592,6 +1592,31 @@ async def test_re_entering_an_active_context_is_an_error() -> None:
         MiniAgents.get_current()
 
 
+async def test_a_context_entered_again_paces_its_streams_again(
+    virtual_clock: VirtualClock,
+) -> None:
+    # Its first exit unpaced its streams (replies nobody reads must not keep their agent
+    # waiting): the second use is a fresh one, where an agent ahead of its reader waits.
+    produced: list[int] = []
+
+    @miniagent
+    async def counting(ctx: InteractionContext) -> None:
+        for index in range(20):
+            produced.append(index)
+            await ctx.areply(str(index))
+
+    context = MiniAgents(high_water_mark=2)
+    async with context:
+        counting.inquire()  # nobody reads it: the exit lets it run to its end
+    assert len(produced) == 20
+    produced.clear()
+    async with context:
+        replies = counting.inquire()
+        await asyncio.sleep(1)  # (virtual: every task that could run has run)
+        assert len(produced) <= 3  # held at the mark: its reader has read nothing yet
+        assert await within(texts(replies)) == [str(index) for index in range(20)]
+
+
 async def test_leaving_the_context_with_an_error_cancels_its_agents(
     virtual_clock: VirtualClock,
 ) -> None:
