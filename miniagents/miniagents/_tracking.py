@@ -56,12 +56,12 @@ class StreamTracker:
     """
 
     __slots__ = (
+        "_exiting",
         "_failed",
         "_failures",
         "_lazy",
         "_prune_at",
         "_streams",
-        "_unpaced",
         "adopt_hook",
         "tasks",
     )
@@ -78,7 +78,8 @@ class StreamTracker:
         self._failed = 0  # ended with an error: kept (pruned once they are many)
         self._failures: deque[ReplayCore[Any]] = deque()  # the failed ones, oldest first
         self._prune_at = 1024
-        self._unpaced = False
+        # what the exit does to a stream tracked once it has begun (unpace, or cancel it)
+        self._exiting: Callable[[ReplayCore[Any]], None] | None = None
 
     def reset(self) -> None:
         """Begin a new use of the context afresh (it is entered again, after an exit).
@@ -86,7 +87,7 @@ class StreamTracker:
         The exit unpaced every stream for good and left the lazy replies never started:
         a new use paces its streams again, and its error cancels only its own lazy replies.
         """
-        self._unpaced = False
+        self._exiting = None
         self._lazy = None
         self._prune_at = 1024
 
@@ -110,8 +111,8 @@ class StreamTracker:
         callback for when they do).
         """
         self._streams[core] = label
-        if self._unpaced:  # the context is exiting: nothing waits for room any more
-            core.unpace()
+        if self._exiting is not None:  # the context is exiting: see unpace and cancel_from_now
+            self._exiting(core)
 
     def ended(self, core: ReplayCore[Any]) -> None:
         """A tracked stream ended, or the agent whose replies it is has finished its run.
@@ -180,7 +181,7 @@ class StreamTracker:
 
     def unpace(self) -> None:
         """Let every tracked stream's producer run freely from now on (and every later one's)."""
-        self._unpaced = True
+        self._exiting = _unpace
         for core in list(self._streams):
             if not core.done:  # an ended stream has no producer to let go
                 core.unpace()
@@ -209,6 +210,20 @@ class StreamTracker:
         for core in [*self._streams, *(lazy or ())]:
             core.cancel()
 
+    def cancel_from_now(self, started: Callable[[], None]) -> None:
+        """Cancel each stream tracked from now on as it is tracked (the exit after an error).
+
+        Args:
+            started: Called after each such stream is cancelled: the exit wakes to cancel
+                the work started with it (the run of the agent whose replies it is).
+        """
+
+        def cancel(core: ReplayCore[Any]) -> None:
+            core.cancel()
+            started()
+
+        self._exiting = cancel
+
     def report_lost_errors(self) -> None:
         """Log the errors that no consumer and no other stream received; forget everything."""
         for core, label in list(self._streams.items()):
@@ -218,3 +233,8 @@ class StreamTracker:
         self._streams.clear()
         self._failures.clear()
         self._failed = 0
+
+
+def _unpace(core: ReplayCore[Any]) -> None:
+    """Let the producer of ``core`` run freely (a stream tracked while its context exits)."""
+    core.unpace()

@@ -7,7 +7,7 @@ import contextvars
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, Self, TypeVar, cast
 
@@ -174,6 +174,17 @@ class MiniAgents:
     agent and handler started inside it. Contexts nest: an inner one adds its handlers to
     those of the outer one, and inherits every setting it does not set.
 
+    The exit, once the block has ended well, lets the producers of the streams it tracks
+    run freely (nothing waits for room any more), calls the exit callbacks (``at_exit``),
+    finishes the call inputs left open, and waits for every task and every started stream,
+    those started meanwhile too. After an error (in the block, or while it waits) it
+    cancels them instead, each task once, and waits for them to end: work started during
+    that exit (an agent inquired, a task, a stream) is cancelled as it starts, so a task
+    that catches its cancellation and then starts an agent and awaits it does not keep the
+    exit waiting; only a task that ignores its cancellation and never ends does. Either way
+    it then logs each error that no consumer received and closes its resources. A context
+    may be entered again once it has exited; each entry starts afresh.
+
     Args:
         on_persist_message: Handler(s) called for each complete ``Message`` (nested
             messages included) unless equal content (by ``hash_key``) was passed to them
@@ -289,6 +300,7 @@ class MiniAgents:
         self._thread: int | None = None  # the ident of the thread it is active in
         # called as the exit begins (see at_exit_in); None once they were called
         self._at_exit: dict[object, Callable[[], object]] | None = {}
+        self._cancelling: _Cancelling | None = None  # while the exit after an error runs
 
     @classmethod
     def get_current(cls) -> MiniAgents:
@@ -386,6 +398,7 @@ class MiniAgents:
                 self._tokens = None
             self._active = False
             self._outer = None
+            self._cancelling = None
             self._at_exit = {}  # (after an error: none called, none kept)
             self._streams.report_lost_errors()
             await self._resources.aclose()
@@ -452,14 +465,18 @@ class MiniAgents:
         The streams are cancelled with the tasks, not after them: a task that catches its
         cancellation and then waits on one of them (its replies, a message) is released, its
         wait ending with :class:`StreamCancelledError`, instead of keeping the exit waiting.
+        Work started meanwhile is cancelled as it starts (a task of :func:`start_task_in`,
+        a stream the context tracks), and wakes the exit, which cancels the rest of it (the
+        run of an agent inquired then): a task that catches its cancellation and then starts
+        an agent and awaits it is released too. Each task is cancelled once.
         """
         self._finish_open_inputs()
+        cancelling = self._cancelling = _Cancelling()
+        self._streams.cancel_from_now(cancelling.new_work.set)
         while self._tasks:
-            tasks = set(self._tasks)
-            for task in tasks:
-                task.cancel()
+            cancelling.cancel(list(self._tasks))
             self._streams.cancel()
-            await asyncio.wait(tasks)
+            await cancelling.wait(self._tasks)
         self._streams.cancel()
 
     def _finish_open_inputs(self) -> None:
@@ -501,6 +518,40 @@ class MiniAgents:
 # and MiniAgents itself shows users only what they use.
 
 
+class _Cancelling:
+    """The exit of a context after an error: the tasks it cancelled, and its wake-up.
+
+    It cancels each task once (a task that catches its cancellation is not interrupted
+    again in its cleanup), and waits until those tasks end or new work starts.
+    """
+
+    __slots__ = ("cancelled", "new_work")
+
+    def __init__(self) -> None:
+        self.cancelled: set[asyncio.Task[None]] = set()
+        self.new_work = asyncio.Event()
+        """Set when a stream is tracked during the exit (an agent inquired): see :meth:`wait`."""
+
+    def cancel(self, tasks: Collection[asyncio.Task[None]]) -> None:
+        """Cancel those of ``tasks`` that were not cancelled yet."""
+        for task in tasks:
+            if task not in self.cancelled:
+                self.cancelled.add(task)
+                task.cancel()
+
+    async def wait(self, tasks: Collection[asyncio.Task[None]]) -> None:
+        """Wait until every one of ``tasks`` has ended, or new work has started meanwhile."""
+        self.cancelled.intersection_update(tasks)  # (those that ended: forgotten)
+        self.new_work.clear()
+        ended = asyncio.ensure_future(asyncio.wait(list(tasks)))
+        woken = asyncio.ensure_future(self.new_work.wait())
+        try:
+            await asyncio.wait((ended, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            woken.cancel()
+
+
 def current_context() -> MiniAgents | None:
     """The innermost active context, or ``None`` outside of every one."""
     return _current.get()
@@ -509,8 +560,14 @@ def current_context() -> MiniAgents | None:
 def start_task_in(
     context: MiniAgents, coroutine: Coroutine[Any, Any, None], what: str
 ) -> asyncio.Task[None]:
-    """Run ``coroutine`` in a task that ``context`` waits for on exit (cancels after an error)."""
-    return spawn(coroutine, what, context._tasks)
+    """Run ``coroutine`` in a task that ``context`` waits for on exit (cancels after an error).
+
+    Started while the exit after an error runs, the task is cancelled at once.
+    """
+    task = spawn(coroutine, what, context._tasks)
+    if context._cancelling is not None:
+        context._cancelling.cancel((task,))
+    return task
 
 
 def at_exit_in(context: MiniAgents, callback: Callable[[], object]) -> Callable[[], None]:

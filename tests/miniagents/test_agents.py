@@ -1408,6 +1408,59 @@ async def test_the_exit_after_an_error_ends_a_task_that_swallows_its_cancel_on_a
     assert len(released) == 1  # the stream it waited on was cancelled
 
 
+async def forever() -> None:
+    """Wait until cancelled."""
+    await asyncio.Event().wait()
+
+
+@pytest.mark.parametrize("work", ["an agent", "an agent's run", "a task"])
+async def test_the_exit_after_an_error_cancels_work_started_during_it(work: str) -> None:
+    # The exit cancels the context's tasks and streams in rounds; a task that swallows its
+    # cancel and then starts new work (an agent, a task of the context) and awaits it (its
+    # replies, the end of its run, the task) must not keep the exit waiting: what starts
+    # once the exit has begun is cancelled.
+    waiting = asyncio.Event()
+    run_ended = asyncio.Event()
+    released: list[BaseException] = []
+
+    @miniagent
+    async def endless(ctx: InteractionContext) -> None:
+        try:
+            await forever()
+        finally:
+            run_ended.set()
+
+    @miniagent
+    async def stubborn(ctx: InteractionContext) -> None:
+        try:
+            waiting.set()
+            await forever()
+        except asyncio.CancelledError:
+            pass  # swallows the exit's cancel
+        try:
+            if work == "an agent":
+                await endless.inquire()
+            elif work == "an agent's run":
+                endless.inquire()
+                await run_ended.wait()  # (not its replies: only the run's cancel ends it)
+                raise asyncio.CancelledError
+            else:
+                await start_task(forever(), "endless")
+        except (StreamCancelledError, asyncio.CancelledError) as error:
+            released.append(error)
+            raise
+
+    async def failing_block() -> None:
+        async with MiniAgents():
+            stubborn.inquire()
+            await waiting.wait()
+            raise Boom  # the exit cancels the context's tasks
+
+    (failure,) = await within(asyncio.gather(failing_block(), return_exceptions=True))
+    assert isinstance(failure, Boom)  # the exit ended, with the block's error
+    assert len(released) == 1  # the work it started during the exit was cancelled
+
+
 # -- the MiniAgents context ------------------------------------------------------------------------
 
 
