@@ -210,13 +210,17 @@ class StreamTracker:
         for core in [*self._streams, *(lazy or ())]:
             core.cancel()
 
-    def cancel_from_now(self, started: Callable[[], None]) -> None:
+    def cancel_from_now(self, started: Callable[[], None] | None) -> None:
         """Cancel each stream tracked from now on as it is tracked (the exit after an error).
 
         Args:
             started: Called after each such stream is cancelled: the exit wakes to cancel
                 the work started with it (the run of the agent whose replies it is).
+                ``None``: the exit has ended, track streams as usual again.
         """
+        if started is None:
+            self._exiting = None
+            return
 
         def cancel(core: ReplayCore[Any]) -> None:
             core.cancel()

@@ -398,7 +398,6 @@ class MiniAgents:
                 self._tokens = None
             self._active = False
             self._outer = None
-            self._cancelling = None
             self._at_exit = {}  # (after an error: none called, none kept)
             self._streams.report_lost_errors()
             await self._resources.aclose()
@@ -472,12 +471,16 @@ class MiniAgents:
         """
         self._finish_open_inputs()
         cancelling = self._cancelling = _Cancelling()
-        self._streams.cancel_from_now(cancelling.new_work.set)
-        while self._tasks:
-            cancelling.cancel(list(self._tasks))
+        self._streams.cancel_from_now(cancelling.wake)
+        try:
+            while self._tasks:
+                cancelling.cancel(list(self._tasks))
+                self._streams.cancel()
+                await cancelling.wait(self._tasks)
             self._streams.cancel()
-            await cancelling.wait(self._tasks)
-        self._streams.cancel()
+        finally:
+            self._cancelling = None
+            self._streams.cancel_from_now(None)  # (what starts after the exit: not cancelled)
 
     def _finish_open_inputs(self) -> None:
         for appender in list(self._open_inputs):
@@ -522,15 +525,15 @@ class _Cancelling:
     """The exit of a context after an error: the tasks it cancelled, and its wake-up.
 
     It cancels each task once (a task that catches its cancellation is not interrupted
-    again in its cleanup), and waits until those tasks end or new work starts.
+    again in its cleanup), and waits until those tasks end or new work starts (with no
+    task of its own: none is left behind when the exit ends).
     """
 
-    __slots__ = ("cancelled", "new_work")
+    __slots__ = ("cancelled", "woken")
 
     def __init__(self) -> None:
         self.cancelled: set[asyncio.Task[None]] = set()
-        self.new_work = asyncio.Event()
-        """Set when a stream is tracked during the exit (an agent inquired): see :meth:`wait`."""
+        self.woken: asyncio.Future[None] | None = None  # what :meth:`wait` awaits
 
     def cancel(self, tasks: Collection[asyncio.Task[None]]) -> None:
         """Cancel those of ``tasks`` that were not cancelled yet."""
@@ -539,17 +542,35 @@ class _Cancelling:
                 self.cancelled.add(task)
                 task.cancel()
 
+    def wake(self) -> None:
+        """End the current :meth:`wait`: work started during the exit (an agent inquired)."""
+        woken = self.woken
+        if woken is not None and not woken.done():
+            woken.set_result(None)
+
     async def wait(self, tasks: Collection[asyncio.Task[None]]) -> None:
-        """Wait until every one of ``tasks`` has ended, or new work has started meanwhile."""
+        """Wait until every one of ``tasks`` has ended, or new work has started meanwhile.
+
+        It waits at least one turn of the loop (a task that has ended leaves ``tasks`` then).
+        """
         self.cancelled.intersection_update(tasks)  # (those that ended: forgotten)
-        self.new_work.clear()
-        ended = asyncio.ensure_future(asyncio.wait(list(tasks)))
-        woken = asyncio.ensure_future(self.new_work.wait())
+        woken = self.woken = asyncio.get_running_loop().create_future()
+        waiting = list(tasks)
+        left = [len(waiting)]
+
+        def ended(_: object) -> None:  # (called soon for a task that has ended already)
+            left[0] -= 1
+            if not left[0] and not woken.done():
+                woken.set_result(None)
+
+        for task in waiting:
+            task.add_done_callback(ended)
         try:
-            await asyncio.wait((ended, woken), return_when=asyncio.FIRST_COMPLETED)
+            await woken
         finally:
-            ended.cancel()
-            woken.cancel()
+            self.woken = None
+            for task in waiting:
+                task.remove_done_callback(ended)
 
 
 def current_context() -> MiniAgents | None:

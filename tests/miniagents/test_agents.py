@@ -1413,22 +1413,23 @@ async def forever() -> None:
     await asyncio.Event().wait()
 
 
-@pytest.mark.parametrize("work", ["an agent", "an agent's run", "a task"])
+@pytest.mark.parametrize("work", ["an agent", "a task"])
 async def test_the_exit_after_an_error_cancels_work_started_during_it(work: str) -> None:
     # The exit cancels the context's tasks and streams in rounds; a task that swallows its
-    # cancel and then starts new work (an agent, a task of the context) and awaits it (its
-    # replies, the end of its run, the task) must not keep the exit waiting: what starts
-    # once the exit has begun is cancelled.
+    # cancel and then starts new work (an agent, a task of the context) and awaits it must
+    # not keep the exit waiting: what starts once the exit has begun is cancelled as it
+    # starts (before its first step: its code never runs).
     waiting = asyncio.Event()
-    run_ended = asyncio.Event()
+    ran: list[str] = []
     released: list[BaseException] = []
+
+    async def endless_work() -> None:
+        ran.append(work)
+        await forever()
 
     @miniagent
     async def endless(ctx: InteractionContext) -> None:
-        try:
-            await forever()
-        finally:
-            run_ended.set()
+        await endless_work()
 
     @miniagent
     async def stubborn(ctx: InteractionContext) -> None:
@@ -1440,12 +1441,8 @@ async def test_the_exit_after_an_error_cancels_work_started_during_it(work: str)
         try:
             if work == "an agent":
                 await endless.inquire()
-            elif work == "an agent's run":
-                endless.inquire()
-                await run_ended.wait()  # (not its replies: only the run's cancel ends it)
-                raise asyncio.CancelledError
             else:
-                await start_task(forever(), "endless")
+                await start_task(endless_work(), "endless")
         except (StreamCancelledError, asyncio.CancelledError) as error:
             released.append(error)
             raise
@@ -1458,7 +1455,8 @@ async def test_the_exit_after_an_error_cancels_work_started_during_it(work: str)
 
     (failure,) = await within(asyncio.gather(failing_block(), return_exceptions=True))
     assert isinstance(failure, Boom)  # the exit ended, with the block's error
-    assert len(released) == 1  # the work it started during the exit was cancelled
+    assert len(released) == 1  # the work it started during the exit was cancelled...
+    assert ran == []  # ... as it started
 
 
 # -- the MiniAgents context ------------------------------------------------------------------------
@@ -1668,6 +1666,20 @@ async def test_a_context_entered_again_paces_its_streams_again(
         await asyncio.sleep(1)  # (virtual: every task that could run has run)
         assert len(produced) <= 3  # held at the mark: its reader has read nothing yet
         assert await within(texts(replies)) == [str(index) for index in range(20)]
+
+
+async def test_an_error_in_a_context_entered_again_spares_the_first_use_s_lazy_replies() -> None:
+    @miniagent
+    async def hello(ctx: InteractionContext) -> None:
+        ctx.reply("hi")
+
+    context = MiniAgents()
+    async with context:
+        lazy = hello.fork(start_asap=False).inquire()  # not read in the first use
+    with pytest.raises(Boom):
+        async with context:
+            raise Boom  # cancels the second use's lazy replies, not the first use's
+    assert await within(texts(lazy)) == ["hi"]
 
 
 async def test_leaving_the_context_with_an_error_cancels_its_agents(
