@@ -56,12 +56,12 @@ class StreamTracker:
     """
 
     __slots__ = (
+        "_exiting",
         "_failed",
         "_failures",
         "_lazy",
         "_prune_at",
         "_streams",
-        "_unpaced",
         "adopt_hook",
         "tasks",
     )
@@ -78,7 +78,18 @@ class StreamTracker:
         self._failed = 0  # ended with an error: kept (pruned once they are many)
         self._failures: deque[ReplayCore[Any]] = deque()  # the failed ones, oldest first
         self._prune_at = 1024
-        self._unpaced = False
+        # what the exit does to a stream tracked once it has begun (unpace, or cancel it)
+        self._exiting: Callable[[ReplayCore[Any]], None] | None = None
+
+    def reset(self) -> None:
+        """Begin a new use of the context afresh (it is entered again, after an exit).
+
+        The exit unpaced every stream for good and left the lazy replies never started:
+        a new use paces its streams again, and its error cancels only its own lazy replies.
+        """
+        self._exiting = None
+        self._lazy = None
+        self._prune_at = 1024
 
     def track(self, stream: StreamedPromise[Any, Any], label: str) -> None:
         """Wait for ``stream`` on exit, and log its error then if no consumer received it.
@@ -100,8 +111,8 @@ class StreamTracker:
         callback for when they do).
         """
         self._streams[core] = label
-        if self._unpaced:  # the context is exiting: nothing waits for room any more
-            core.unpace()
+        if self._exiting is not None:  # the context is exiting: see unpace and cancel_from_now
+            self._exiting(core)
 
     def ended(self, core: ReplayCore[Any]) -> None:
         """A tracked stream ended, or the agent whose replies it is has finished its run.
@@ -170,7 +181,7 @@ class StreamTracker:
 
     def unpace(self) -> None:
         """Let every tracked stream's producer run freely from now on (and every later one's)."""
-        self._unpaced = True
+        self._exiting = _unpace
         for core in list(self._streams):
             if not core.done:  # an ended stream has no producer to let go
                 core.unpace()
@@ -199,6 +210,24 @@ class StreamTracker:
         for core in [*self._streams, *(lazy or ())]:
             core.cancel()
 
+    def cancel_from_now(self, started: Callable[[], None] | None) -> None:
+        """Cancel each stream tracked from now on as it is tracked (the exit after an error).
+
+        Args:
+            started: Called after each such stream is cancelled: the exit wakes to cancel
+                the work started with it (the run of the agent whose replies it is).
+                ``None``: the exit has ended, track streams as usual again.
+        """
+        if started is None:
+            self._exiting = None
+            return
+
+        def cancel(core: ReplayCore[Any]) -> None:
+            core.cancel()
+            started()
+
+        self._exiting = cancel
+
     def report_lost_errors(self) -> None:
         """Log the errors that no consumer and no other stream received; forget everything."""
         for core, label in list(self._streams.items()):
@@ -208,3 +237,8 @@ class StreamTracker:
         self._streams.clear()
         self._failures.clear()
         self._failed = 0
+
+
+def _unpace(core: ReplayCore[Any]) -> None:
+    """Let the producer of ``core`` run freely (a stream tracked while its context exits)."""
+    core.unpace()

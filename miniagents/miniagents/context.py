@@ -7,7 +7,7 @@ import contextvars
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, Self, TypeVar, cast
 
@@ -174,6 +174,17 @@ class MiniAgents:
     agent and handler started inside it. Contexts nest: an inner one adds its handlers to
     those of the outer one, and inherits every setting it does not set.
 
+    The exit, once the block has ended well, lets the producers of the streams it tracks
+    run freely (nothing waits for room any more), calls the exit callbacks (``at_exit``),
+    finishes the call inputs left open, and waits for every task and every started stream,
+    those started meanwhile too. After an error (in the block, or while it waits) it
+    cancels them instead, each task once, and waits for them to end: work started during
+    that exit (an agent inquired, a task, a stream) is cancelled as it starts, so a task
+    that catches its cancellation and then starts an agent and awaits it does not keep the
+    exit waiting; only a task that ignores its cancellation and never ends does. Either way
+    it then logs each error that no consumer received and closes its resources. A context
+    may be entered again once it has exited; each entry starts afresh.
+
     Args:
         on_persist_message: Handler(s) called for each complete ``Message`` (nested
             messages included) unless equal content (by ``hash_key``) was passed to them
@@ -289,6 +300,7 @@ class MiniAgents:
         self._thread: int | None = None  # the ident of the thread it is active in
         # called as the exit begins (see at_exit_in); None once they were called
         self._at_exit: dict[object, Callable[[], object]] | None = {}
+        self._cancelling: _Cancelling | None = None  # while the exit after an error runs
 
     @classmethod
     def get_current(cls) -> MiniAgents:
@@ -332,6 +344,7 @@ class MiniAgents:
             )
         self._active = True
         self._at_exit = {}
+        self._streams.reset()  # (a context used again: its last exit unpaced its streams)
         self._thread = threading.get_ident()
         parent = _current.get()
         self._outer = parent
@@ -451,15 +464,23 @@ class MiniAgents:
         The streams are cancelled with the tasks, not after them: a task that catches its
         cancellation and then waits on one of them (its replies, a message) is released, its
         wait ending with :class:`StreamCancelledError`, instead of keeping the exit waiting.
+        Work started meanwhile is cancelled as it starts (a task of :func:`start_task_in`,
+        a stream the context tracks), and wakes the exit, which cancels the rest of it (the
+        run of an agent inquired then): a task that catches its cancellation and then starts
+        an agent and awaits it is released too. Each task is cancelled once.
         """
         self._finish_open_inputs()
-        while self._tasks:
-            tasks = set(self._tasks)
-            for task in tasks:
-                task.cancel()
+        cancelling = self._cancelling = _Cancelling()
+        self._streams.cancel_from_now(cancelling.wake)
+        try:
+            while self._tasks:
+                cancelling.cancel(list(self._tasks))
+                self._streams.cancel()
+                await cancelling.wait(self._tasks)
             self._streams.cancel()
-            await asyncio.wait(tasks)
-        self._streams.cancel()
+        finally:
+            self._cancelling = None
+            self._streams.cancel_from_now(None)  # (what starts after the exit: not cancelled)
 
     def _finish_open_inputs(self) -> None:
         for appender in list(self._open_inputs):
@@ -500,6 +521,58 @@ class MiniAgents:
 # and MiniAgents itself shows users only what they use.
 
 
+class _Cancelling:
+    """The exit of a context after an error: the tasks it cancelled, and its wake-up.
+
+    It cancels each task once (a task that catches its cancellation is not interrupted
+    again in its cleanup), and waits until those tasks end or new work starts (with no
+    task of its own: none is left behind when the exit ends).
+    """
+
+    __slots__ = ("cancelled", "woken")
+
+    def __init__(self) -> None:
+        self.cancelled: set[asyncio.Task[None]] = set()
+        self.woken: asyncio.Future[None] | None = None  # what :meth:`wait` awaits
+
+    def cancel(self, tasks: Collection[asyncio.Task[None]]) -> None:
+        """Cancel those of ``tasks`` that were not cancelled yet."""
+        for task in tasks:
+            if task not in self.cancelled:
+                self.cancelled.add(task)
+                task.cancel()
+
+    def wake(self) -> None:
+        """End the current :meth:`wait`: work started during the exit (an agent inquired)."""
+        woken = self.woken
+        if woken is not None and not woken.done():
+            woken.set_result(None)
+
+    async def wait(self, tasks: Collection[asyncio.Task[None]]) -> None:
+        """Wait until every one of ``tasks`` has ended, or new work has started meanwhile.
+
+        It waits at least one turn of the loop (a task that has ended leaves ``tasks`` then).
+        """
+        self.cancelled.intersection_update(tasks)  # (those that ended: forgotten)
+        woken = self.woken = asyncio.get_running_loop().create_future()
+        waiting = list(tasks)
+        left = [len(waiting)]
+
+        def ended(_: object) -> None:  # (called soon for a task that has ended already)
+            left[0] -= 1
+            if not left[0] and not woken.done():
+                woken.set_result(None)
+
+        for task in waiting:
+            task.add_done_callback(ended)
+        try:
+            await woken
+        finally:
+            self.woken = None
+            for task in waiting:
+                task.remove_done_callback(ended)
+
+
 def current_context() -> MiniAgents | None:
     """The innermost active context, or ``None`` outside of every one."""
     return _current.get()
@@ -508,8 +581,14 @@ def current_context() -> MiniAgents | None:
 def start_task_in(
     context: MiniAgents, coroutine: Coroutine[Any, Any, None], what: str
 ) -> asyncio.Task[None]:
-    """Run ``coroutine`` in a task that ``context`` waits for on exit (cancels after an error)."""
-    return spawn(coroutine, what, context._tasks)
+    """Run ``coroutine`` in a task that ``context`` waits for on exit (cancels after an error).
+
+    Started while the exit after an error runs, the task is cancelled at once.
+    """
+    task = spawn(coroutine, what, context._tasks)
+    if context._cancelling is not None:
+        context._cancelling.cancel((task,))
+    return task
 
 
 def at_exit_in(context: MiniAgents, callback: Callable[[], object]) -> Callable[[], None]:

@@ -1408,6 +1408,57 @@ async def test_the_exit_after_an_error_ends_a_task_that_swallows_its_cancel_on_a
     assert len(released) == 1  # the stream it waited on was cancelled
 
 
+async def forever() -> None:
+    """Wait until cancelled."""
+    await asyncio.Event().wait()
+
+
+@pytest.mark.parametrize("work", ["an agent", "a task"])
+async def test_the_exit_after_an_error_cancels_work_started_during_it(work: str) -> None:
+    # The exit cancels the context's tasks and streams in rounds; a task that swallows its
+    # cancel and then starts new work (an agent, a task of the context) and awaits it must
+    # not keep the exit waiting: what starts once the exit has begun is cancelled as it
+    # starts (before its first step: its code never runs).
+    waiting = asyncio.Event()
+    ran: list[str] = []
+    released: list[BaseException] = []
+
+    async def endless_work() -> None:
+        ran.append(work)
+        await forever()
+
+    @miniagent
+    async def endless(ctx: InteractionContext) -> None:
+        await endless_work()
+
+    @miniagent
+    async def stubborn(ctx: InteractionContext) -> None:
+        try:
+            waiting.set()
+            await forever()
+        except asyncio.CancelledError:
+            pass  # swallows the exit's cancel
+        try:
+            if work == "an agent":
+                await endless.inquire()
+            else:
+                await start_task(endless_work(), "endless")
+        except (StreamCancelledError, asyncio.CancelledError) as error:
+            released.append(error)
+            raise
+
+    async def failing_block() -> None:
+        async with MiniAgents():
+            stubborn.inquire()
+            await waiting.wait()
+            raise Boom  # the exit cancels the context's tasks
+
+    (failure,) = await within(asyncio.gather(failing_block(), return_exceptions=True))
+    assert isinstance(failure, Boom)  # the exit ended, with the block's error
+    assert len(released) == 1  # the work it started during the exit was cancelled...
+    assert ran == []  # ... as it started
+
+
 # -- the MiniAgents context ------------------------------------------------------------------------
 
 
@@ -1590,6 +1641,45 @@ async def test_re_entering_an_active_context_is_an_error() -> None:
         await enter_twice(context)
     with pytest.raises(NoActiveContextError):
         MiniAgents.get_current()
+
+
+async def test_a_context_entered_again_paces_its_streams_again(
+    virtual_clock: VirtualClock,
+) -> None:
+    # Its first exit unpaced its streams (replies nobody reads must not keep their agent
+    # waiting): the second use is a fresh one, where an agent ahead of its reader waits.
+    produced: list[int] = []
+
+    @miniagent
+    async def counting(ctx: InteractionContext) -> None:
+        for index in range(20):
+            produced.append(index)
+            await ctx.areply(str(index))
+
+    context = MiniAgents(high_water_mark=2)
+    async with context:
+        counting.inquire()  # nobody reads it: the exit lets it run to its end
+    assert len(produced) == 20
+    produced.clear()
+    async with context:
+        replies = counting.inquire()
+        await asyncio.sleep(1)  # (virtual: every task that could run has run)
+        assert len(produced) <= 3  # held at the mark: its reader has read nothing yet
+        assert await within(texts(replies)) == [str(index) for index in range(20)]
+
+
+async def test_an_error_in_a_context_entered_again_spares_the_first_use_s_lazy_replies() -> None:
+    @miniagent
+    async def hello(ctx: InteractionContext) -> None:
+        ctx.reply("hi")
+
+    context = MiniAgents()
+    async with context:
+        lazy = hello.fork(start_asap=False).inquire()  # not read in the first use
+    with pytest.raises(Boom):
+        async with context:
+            raise Boom  # cancels the second use's lazy replies, not the first use's
+    assert await within(texts(lazy)) == ["hi"]
 
 
 async def test_leaving_the_context_with_an_error_cancels_its_agents(
