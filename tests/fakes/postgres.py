@@ -54,6 +54,31 @@ class PostgresServer:
         )
         return self.url(name)
 
+    def role_without_connections(self, role: str, *, password: str | None = None) -> str:
+        """Make ``role`` anew, one that may log in but takes no connection; return its URL.
+
+        Its ``CONNECTION LIMIT 0`` makes the server answer its every connection with
+        SQLSTATE 53300, "too many connections for role" (a busy server, not a refusing one).
+
+        Args:
+            role: The role's name (a plain identifier).
+            password: Put in the URL (the server trusts every role: it is not checked).
+        """
+        self.sql(f"DROP ROLE IF EXISTS {role}", f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+        login = role if password is None else f"{role}:{password}"
+        return f"postgresql://{login}@{self.host}:{self.port}/postgres"
+
+    def sql(self, *statements: str) -> None:
+        """Run ``statements`` on the database ``postgres``, one by one (``psql``)."""
+        where = ["-h", self.host, f"-p{self.port}", "-U", self.user, "-d", "postgres"]
+        commands = [part for statement in statements for part in ("-c", statement)]
+        subprocess.run(
+            [str(_binary("psql")), *where, "-X", "-q", "-v", "ON_ERROR_STOP=1", *commands],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
 
 def postgres_binaries() -> Path | None:
     """The folder of ``initdb`` and ``pg_ctl``, or ``None`` when PostgreSQL is not installed."""

@@ -134,19 +134,6 @@ async def test_a_database_that_does_not_exist_is_refused_whatever_its_name(
     assert "locked by" not in said
 
 
-def _role_without_connections(postgres: PostgresServer, role: str) -> str:
-    """A URL of a role that may log in but has no connection left (SQLSTATE 53300)."""
-    engine = sqlalchemy.create_engine(postgres.url(driver="postgresql+psycopg"))
-    try:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text(f"DROP ROLE IF EXISTS {role}"))
-            connection.execute(sqlalchemy.text(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0"))
-            connection.commit()
-    finally:
-        engine.dispose()
-    return f"postgresql://{role}@{postgres.host}:{postgres.port}/postgres"
-
-
 def test_too_many_connections_is_a_busy_server_by_its_sqlstate() -> None:
     said = _told(OperationalError("sorry, too many clients already", "53300"))
     assert "has all the connections it takes" in said, said
@@ -158,7 +145,7 @@ async def test_too_many_connections_is_a_busy_server_not_a_refused_one(
     postgres: PostgresServer,
 ) -> None:
     # it was "refused the connection ... check the URL's database name, user and password"
-    url = _role_without_connections(postgres, "refused_busy_role")
+    url = postgres.role_without_connections("refused_busy_role")
     said = said_in_one_line(await afailure_at_start("REMEMBER_NO_CONNECTION_LEFT", url))
     assert said.startswith(
         "The server of the database of durable runs postgresql://***@"

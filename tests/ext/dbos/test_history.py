@@ -419,15 +419,7 @@ def test_a_server_with_no_connection_left_is_busy_not_refusing(postgres: Postgre
     # SQLSTATE 53300 (too many connections) was "refused the connection ... check
     # database_url's database name, user and password", though they are right
     role = "chat_busy_role"
-    holder = sqlalchemy.create_engine(postgres.url(driver="postgresql+psycopg"))
-    try:
-        with holder.connect() as connection:
-            connection.execute(sqlalchemy.text(f"DROP ROLE IF EXISTS {role}"))
-            connection.execute(sqlalchemy.text(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0"))
-            connection.commit()
-    finally:
-        holder.dispose()
-    url = f"postgresql://{role}:secret@{postgres.host}:{postgres.port}/postgres"
+    url = postgres.role_without_connections(role, password="secret")
     history = ChatHistorySQL("chat", database_url=url, timeout=2)
     with pytest.raises(ChatHistoryError) as raised:
         asyncio.run(history.load())
