@@ -25,8 +25,15 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PostgresServer", "free_port", "postgres_binaries", "postgres_server"]
+__all__ = [
+    "PostgresServer",
+    "free_port",
+    "postgres_binaries",
+    "postgres_server",
+    "session_ended_at_first_statement",
+]
 
 _INSTALL_HINT = "PostgreSQL is missing: apt-get install -y postgresql (.ci/run installs it)."
 _USER = "miniagents"
@@ -53,6 +60,40 @@ class PostgresServer:
             timeout=60,
         )
         return self.url(name)
+
+    def role_without_connections(self, role: str, *, password: str | None = None) -> str:
+        """Make ``role`` anew, one that may log in but takes no connection; return its URL.
+
+        Its ``CONNECTION LIMIT 0`` makes the server answer its every connection with
+        SQLSTATE 53300, "too many connections for role" (a busy server, not a refusing one).
+
+        Args:
+            role: The role's name (a plain identifier).
+            password: Put in the URL (the server trusts every role: it is not checked).
+        """
+        self.sql(f"DROP ROLE IF EXISTS {role}", f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+        login = role if password is None else f"{role}:{password}"
+        return f"postgresql://{login}@{self.host}:{self.port}/postgres"
+
+    def end_session(self, pid: int) -> None:
+        """End the session of the server's process ``pid`` as an administrator does.
+
+        ``pg_terminate_backend`` from a connection of its own, waiting until the process
+        has ended: that session's next statement fails with SQLSTATE 57P01, "terminating
+        connection due to administrator command".
+        """
+        self.sql(f"SELECT pg_terminate_backend({int(pid)}, 60000)")
+
+    def sql(self, *statements: str) -> None:
+        """Run ``statements`` on the database ``postgres``, one by one (``psql``)."""
+        where = ["-h", self.host, f"-p{self.port}", "-U", self.user, "-d", "postgres"]
+        commands = [part for statement in statements for part in ("-c", statement)]
+        subprocess.run(
+            [str(_binary("psql")), *where, "-X", "-q", "-v", "ON_ERROR_STOP=1", *commands],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def postgres_binaries() -> Path | None:
@@ -121,3 +162,29 @@ def postgres_server(*, standby: bool = False) -> Iterator[PostgresServer]:
             run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def session_ended_at_first_statement(server: PostgresServer) -> Iterator[list[int]]:
+    """End the session of the first statement sent to ``server`` just before it runs.
+
+    The session is ended (:meth:`PostgresServer.end_session`, waited for) from SQLAlchemy's
+    ``before_cursor_execute`` of every engine, so that statement is the first to find it
+    gone, with SQLSTATE 57P01: no sleep orders it. The list yielded gets the ended
+    session's process id.
+    """
+    import sqlalchemy
+
+    ended: list[int] = []
+
+    def end_it(connection: sqlalchemy.Connection, cursor: Any, *_: object) -> None:
+        if ended or connection.engine.url.port != server.port:
+            return
+        ended.append(cursor.connection.info.backend_pid)  # (psycopg 3's)
+        server.end_session(ended[0])
+
+    sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", end_it)
+    try:
+        yield ended
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", end_it)

@@ -21,6 +21,9 @@ cause and the fix::
                                            -> busy: try again later, or raise its limit
     PostgreSQL SQLSTATE 57P03, a server starting up, in recovery or shutting down
                                            -> not ready: try again once it has started
+    PostgreSQL SQLSTATE 57P01, 57P02, a session the server ended (stopped, or killed with
+           pg_terminate_backend, or after a crash)
+                                           -> lost the connection: the server, try again
     anything else of the database          -> failed, with the driver's first line
 
 Each is told by the code the driver gives (sqlite3's ``sqlite_errorcode``; psycopg 3's
@@ -117,6 +120,11 @@ _NOT_READY_WORDS = (
 """The server's messages of SQLSTATE 57P03 (libpq passes on no code): starting up, in
 recovery (a standby that takes no connections: hot standby off, or not yet consistent), or
 shutting down."""
+
+_SESSION_ENDED = frozenset({"57P01", "57P02"})
+"""PostgreSQL's SQLSTATEs of a session that the server ended (it is stopping, an
+administrator's ``pg_terminate_backend``, or another process of it crashed): class 57, not 08,
+but a connection lost all the same."""
 
 _DRIVERS = ("sqlalchemy", "sqlite3", "psycopg", "psycopg2", "psycopg_pool")
 """The packages whose frames a database error passes through on its way up from DBOS."""
@@ -215,6 +223,13 @@ def database_failure(
             "refusing this URL. Try again once it has started (a standby in recovery takes "
             "connections only with hot_standby on, or once it is promoted)."
         )
+    if connecting == "lost":
+        return DurableDatabaseError(
+            f"The database of durable runs {shown} lost its connection ({_kind(driver)}: "
+            f"{said}): the server was stopped, or it ended this session (an administrator's "
+            "pg_terminate_backend, or a crash of the server). Check that the server runs and "
+            "accepts connections, then try again."
+        )
     if connecting == "refused":
         return DurableDatabaseError(
             f"The server of the database of durable runs {shown} refused the connection "
@@ -228,14 +243,16 @@ def database_failure(
 
 def connection_failure(
     error: BaseException,
-) -> Literal["unreached", "refused", "busy", "unready"] | None:
-    """Whether a PostgreSQL driver's ``error`` is a server not reached, refusing, busy or not ready.
+) -> Literal["unreached", "refused", "busy", "unready", "lost"] | None:
+    """Which failure of a connection a PostgreSQL driver's ``error`` is, if it is one.
 
-    ``None`` for any other failure. Told by the SQLSTATE (psycopg 3's ``sqlstate``,
-    psycopg2's ``pgcode``): its class 08 is a connection that failed or was lost, 53300 a
-    server with all the connections it takes (``"busy"``), 57P03 a server starting up, in
-    recovery or shutting down (``"unready"``). libpq passes on no code for a failure to
-    connect, even the server's own: an ``OperationalError`` with no code is then a server
+    ``"unreached"``, ``"refused"``, ``"busy"``, ``"unready"`` or ``"lost"``; ``None`` for any
+    other failure. Told by the SQLSTATE (psycopg 3's ``sqlstate``, psycopg2's ``pgcode``):
+    its class 08 is a connection that failed or was lost, 53300 a server with all the
+    connections it takes (``"busy"``), 57P03 a server starting up, in recovery or shutting
+    down (``"unready"``), 57P01 and 57P02 a session that the server ended, stopped or killed
+    (``"lost"``: class 57, yet the connection is gone). libpq passes on no code for a failure
+    to connect, even the server's own: an ``OperationalError`` with no code is then a server
     that answered if libpq's own framing says so ("... failed: FATAL:"), else a server not
     reached; one that answered is busy or not ready if the server's words start as its
     messages of 53300 or 57P03 do (they quote a name only after those words, if at all),
@@ -247,6 +264,8 @@ def connection_failure(
             return "busy"
         if state == _CANNOT_CONNECT_NOW:
             return "unready"
+        if state in _SESSION_ENDED:
+            return "lost"
         return "unreached" if state.startswith(_CONNECTION_EXCEPTION) else None
     if _kind(error) != "OperationalError":
         return None

@@ -475,6 +475,12 @@ def _connection_words(connecting: _Connecting, shown: str, cause: str, kind: str
             "has started (a standby in recovery takes connections only with hot_standby "
             "on, or once it is promoted)."
         )
+    if connecting == "lost":
+        return (
+            f"the database {shown} lost its connection ({cause}): the server was stopped, or "
+            "it ended this session (an administrator's pg_terminate_backend, or a crash of the "
+            "server). Check that the server runs and accepts connections, then try again."
+        )
     if connecting == "refused":
         return (
             f"the server of {shown} refused the connection ({cause}). Check database_url's "
@@ -509,7 +515,7 @@ def _create_table(connection: Connection) -> None:
 
 
 _Connecting = Literal[
-    "unreached", "refused", "busy", "unready", "failed", "readonly", "full", "unwritable"
+    "unreached", "refused", "busy", "unready", "lost", "failed", "readonly", "full", "unwritable"
 ]
 """What an error says of the database's connection (see :func:`_connecting`)."""
 
@@ -528,7 +534,8 @@ def _connecting(url: str, error: BaseException) -> _Connecting | None:
 
     ``"refused"`` for a server that answered and refused it (no such database or role, a
     wrong password), ``"busy"`` for one that has all the connections it takes,
-    ``"unready"`` for one starting up, in recovery or shutting down, ``"unreached"`` for a
+    ``"unready"`` for one starting up, in recovery or shutting down, ``"lost"`` for a session
+    that the server ended (stopped, or killed by an administrator), ``"unreached"`` for a
     server that did not answer (or a connection lost), as ``connection_failure`` sorts them;
     ``"failed"`` for another failure of a server's (its SQLSTATE of another class). On
     SQLite, by its result code (``sqlite_code``): a file that could not be opened

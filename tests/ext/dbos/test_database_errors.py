@@ -20,7 +20,7 @@ import sqlalchemy
 from miniagents.ext.dbos import DurableDatabaseError, apending_approvals
 from miniagents.ext.dbos._database_errors import database_failure, sqlite_code, sqlite_failure
 from tests.ext.dbos.test_durable_faults import afailure_at_start, said_in_one_line
-from tests.fakes.postgres import PostgresServer, free_port
+from tests.fakes.postgres import PostgresServer, free_port, session_ended_at_first_statement
 from tests.fakes.sqlite_errors import busy_error, table_locked_error
 
 
@@ -134,17 +134,44 @@ async def test_a_database_that_does_not_exist_is_refused_whatever_its_name(
     assert "locked by" not in said
 
 
-def _role_without_connections(postgres: PostgresServer, role: str) -> str:
-    """A URL of a role that may log in but has no connection left (SQLSTATE 53300)."""
-    engine = sqlalchemy.create_engine(postgres.url(driver="postgresql+psycopg"))
-    try:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text(f"DROP ROLE IF EXISTS {role}"))
-            connection.execute(sqlalchemy.text(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0"))
-            connection.commit()
-    finally:
-        engine.dispose()
-    return f"postgresql://{role}@{postgres.host}:{postgres.port}/postgres"
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        ("57P01", "terminating connection due to administrator command"),
+        ("57P02", "terminating connection because of crash of another server process"),
+    ],
+)
+def test_a_session_the_server_ended_is_a_lost_connection_by_its_sqlstate(
+    state: str, words: str
+) -> None:
+    # class 57, not 08: it was "failed (OperationalError: terminating connection ...)."
+    assert _told(OperationalError(words, state)) == (
+        "The database of durable runs postgresql://u@127.0.0.1:5432/runs lost its connection "
+        f"(OperationalError: {words}): the server was stopped, or it ended this session (an "
+        "administrator's pg_terminate_backend, or a crash of the server). Check that the "
+        "server runs and accepts connections, then try again."
+    )
+
+
+async def test_a_session_ended_by_the_server_is_a_lost_connection_not_a_failure(
+    postgres: PostgresServer,
+) -> None:
+    # SQLSTATE 57P01 was "failed (OperationalError: terminating connection due to
+    # administrator command).", as if the database had refused a statement
+    with (
+        session_ended_at_first_statement(postgres) as ended,
+        pytest.raises(DurableDatabaseError) as caught,
+    ):
+        await apending_approvals(database_url=postgres.url())
+    assert len(ended) == 1
+    said = said_in_one_line(caught.value)
+    assert said == (
+        f"The database of durable runs postgresql://***@{postgres.host}:{postgres.port}/"
+        "postgres lost its connection (AdminShutdown: terminating connection due to "
+        "administrator command): the server was stopped, or it ended this session (an "
+        "administrator's pg_terminate_backend, or a crash of the server). Check that the "
+        "server runs and accepts connections, then try again."
+    ), said
 
 
 def test_too_many_connections_is_a_busy_server_by_its_sqlstate() -> None:
@@ -158,7 +185,7 @@ async def test_too_many_connections_is_a_busy_server_not_a_refused_one(
     postgres: PostgresServer,
 ) -> None:
     # it was "refused the connection ... check the URL's database name, user and password"
-    url = _role_without_connections(postgres, "refused_busy_role")
+    url = postgres.role_without_connections("refused_busy_role")
     said = said_in_one_line(await afailure_at_start("REMEMBER_NO_CONNECTION_LEFT", url))
     assert said.startswith(
         "The server of the database of durable runs postgresql://***@"

@@ -33,7 +33,7 @@ from miniagents.ext.llm.messages import AssistantMessage, TokenUsage, UserMessag
 from miniagents.testing import ChatHistoryContract
 from miniagents.testing.chat_history_contract import ContractNote
 from tests.ext.dbos.descriptors import open_files
-from tests.fakes.postgres import PostgresServer, free_port
+from tests.fakes.postgres import PostgresServer, free_port, session_ended_at_first_statement
 from tests.subprocesses import python_env
 
 _NAMES = count()
@@ -419,15 +419,7 @@ def test_a_server_with_no_connection_left_is_busy_not_refusing(postgres: Postgre
     # SQLSTATE 53300 (too many connections) was "refused the connection ... check
     # database_url's database name, user and password", though they are right
     role = "chat_busy_role"
-    holder = sqlalchemy.create_engine(postgres.url(driver="postgresql+psycopg"))
-    try:
-        with holder.connect() as connection:
-            connection.execute(sqlalchemy.text(f"DROP ROLE IF EXISTS {role}"))
-            connection.execute(sqlalchemy.text(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0"))
-            connection.commit()
-    finally:
-        holder.dispose()
-    url = f"postgresql://{role}:secret@{postgres.host}:{postgres.port}/postgres"
+    url = postgres.role_without_connections(role, password="secret")
     history = ChatHistorySQL("chat", database_url=url, timeout=2)
     with pytest.raises(ChatHistoryError) as raised:
         asyncio.run(history.load())
@@ -437,6 +429,28 @@ def test_a_server_with_no_connection_left_is_busy_not_refusing(postgres: Postgre
     assert "max_connections" in text, text
     assert "refused the connection" not in text, text
     assert "secret" not in text, text
+
+
+def test_a_session_ended_by_the_server_is_a_lost_connection_not_a_failure(
+    postgres: PostgresServer,
+) -> None:
+    # SQLSTATE 57P01 (pg_terminate_backend, or the server stopped) was "failed
+    # (OperationalError: ...), though it was reached: fix what its words say"
+    history = ChatHistorySQL("chat", database_url=postgres.url(), timeout=2)
+    with (
+        session_ended_at_first_statement(postgres) as ended,
+        pytest.raises(ChatHistoryError) as raised,
+    ):
+        asyncio.run(history.load())
+    assert len(ended) == 1
+    assert str(raised.value) == (
+        f"Could not read the chat history 'chat': the database {postgres.url()} lost its "
+        "connection (terminating connection due to administrator command): the server was "
+        "stopped, or it ended this session (an administrator's pg_terminate_backend, or a "
+        "crash of the server). Check that the server runs and accepts connections, then try "
+        "again."
+    )
+    assert [message.text for message in asyncio.run(history.load())] == []  # (back again)
 
 
 def test_a_server_that_takes_no_connection_yet_is_not_ready_not_refusing(
