@@ -151,7 +151,9 @@ class MCPSession:
             take (default: 16,000,000): an answer, or one event of its stream, counted as
             it is read, so that a server that sends more (a result of hundreds of MB, a
             listing of a hundred thousand tools) fails that call (or the opening) with an
-            error that names this limit, rather than filling the memory.
+            error that names this limit, rather than filling the memory. The session asks
+            for answers uncompressed (``Accept-Encoding: identity``) and refuses, unread,
+            one sent compressed all the same (it would be uncompressed past this bound).
         max_tools: The most tools the server may list, on all its pages (default:
             10,000); a listing of more fails the opening with an error that names this
             limit, rather than filling the memory page after page.
