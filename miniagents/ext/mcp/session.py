@@ -467,6 +467,8 @@ class MCPSession:
             if isinstance(body, httpx2.AsyncByteStream):  # (always, of an async client)
                 events = response.headers.get("content-type", "").startswith("text/event-stream")
                 coding = _content_coding(response.headers.get_list("content-encoding"))
+                if coding and response.status_code >= 400:  # (its status tells the failure)
+                    coding = _QUIETLY
                 bounded_body = _bounded_body_class(httpx2.AsyncByteStream)
                 request = response.request
                 response.stream = bounded_body(
@@ -753,7 +755,9 @@ class _BoundedBody:
     the bound, telling its session which call it was: the SDK never holds a bigger message
     (it fails the call, with its own words, which the session replaces with the bound's).
     A body sent compressed (``coding``, its content coding) ends before its first byte: the
-    bytes counted are the ones received, which the client would uncompress past the bound.
+    bytes counted are the ones received, which the client would uncompress past the bound
+    (told to the session but of an answer of an HTTP error status, ``_QUIETLY``'s, whose
+    status says what failed).
     """
 
     def __init__(
@@ -768,7 +772,8 @@ class _BoundedBody:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._coding:
-            self._session._note_cut(self._request, self._coding)
+            if self._coding != _QUIETLY:
+                self._session._note_cut(self._request, self._coding)
             return
         pending = 0  # the bytes of the message read so far
         tail = b""  # (the last bytes read: an event's end may span two reads)
@@ -795,6 +800,10 @@ def _bounded_body_class(
 ) -> Callable[[Any, int, bool, str, httpx2.Request, MCPSession], httpx2.AsyncByteStream]:
     """:class:`_BoundedBody` as a ``byte_stream`` (httpx2's, imported only where it is used)."""
     return type("_BoundedByteStream", (_BoundedBody, byte_stream), {"__slots__": ()})
+
+
+_QUIETLY = "(quietly)"
+"""The ``coding`` of a compressed body of an HTTP error status: refused, but not told."""
 
 
 def _content_coding(values: list[str]) -> str:

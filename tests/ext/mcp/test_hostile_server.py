@@ -45,6 +45,7 @@ class Hostile:
     sse: bool = False
     page: int | None = None  # (how many tools a page of its listing has; None: one page)
     compressed: frozenset[str] = frozenset()  # (the methods answered gzipped all the same)
+    failing: frozenset[str] = frozenset()  # (the methods answered with HTTP 500)
     asked: set[str] = field(default_factory=set)  # (each Accept-Encoding the client sent)
 
     def answer(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +89,9 @@ class Hostile:
             if message["method"] not in self.compressed:
                 return Response(body, media_type=media_type)
             headers = {"Content-Encoding": "gzip"}
-            return Response(gzip.compress(body.encode()), media_type=media_type, headers=headers)
+            status = 500 if message["method"] in self.failing else 200
+            sent = gzip.compress(body.encode())
+            return Response(sent, status_code=status, media_type=media_type, headers=headers)
 
         return Starlette(routes=[Route("/mcp", endpoint, methods=["GET", "POST", "DELETE"])])
 
@@ -150,6 +153,23 @@ async def test_a_result_sent_gzipped_is_refused_unread_naming_why(sse: bool) -> 
     assert "sent the result of its tool big compressed (Content-Encoding: gzip)" in str(big)
     assert "(Accept-Encoding: identity)" in str(big)
     assert server.asked == {"identity"}  # (every request asked for answers uncompressed)
+
+
+async def test_a_failure_sent_gzipped_is_told_by_its_status() -> None:
+    server = Hostile(
+        results={"broken": "x"},
+        compressed=frozenset({"tools/call"}),
+        failing=frozenset({"tools/call"}),
+    )
+    async with hostile(server) as url:
+        session = MCPSession.http(url)
+        async with session, MiniAgents():
+            [broken] = await results(
+                ToolSet(session.tools),
+                ToolCallMessage(tool_name="broken", arguments={}, call_id="c1"),
+            )
+    assert broken.is_error
+    assert "failed the call of its tool broken. The server answered HTTP 500" in str(broken)
 
 
 async def test_a_listing_sent_gzipped_fails_the_opening_naming_why() -> None:
