@@ -151,7 +151,9 @@ class MCPSession:
             take (default: 16,000,000): an answer, or one event of its stream, counted as
             it is read, so that a server that sends more (a result of hundreds of MB, a
             listing of a hundred thousand tools) fails that call (or the opening) with an
-            error that names this limit, rather than filling the memory.
+            error that names this limit, rather than filling the memory. The session asks
+            for answers uncompressed (``Accept-Encoding: identity``) and refuses, unread,
+            one sent compressed all the same (it would be uncompressed past this bound).
         max_tools: The most tools the server may list, on all its pages (default:
             10,000); a listing of more fails the opening with an error that names this
             limit, rather than filling the memory page after page.
@@ -227,9 +229,10 @@ class MCPSession:
         self._call_statuses: dict[str, int] = {}
         """The HTTP error status of each call to a URL answered with one, by its number."""
         self._call_numbers = itertools.count(1)
-        self._too_large: set[str | None] = set()
-        """The calls (by number; ``None``: a request of no call) whose answer, or an event
-        of whose stream, went over ``max_message_bytes`` and was cut there."""
+        self._cut_answers: dict[str | None, str] = {}
+        """The calls (by number; ``None``: a request of no call) whose answer was cut: to
+        each, ``""`` if it, or an event of its stream, went over ``max_message_bytes``, else
+        the content coding of an answer sent compressed (refused unread)."""
 
     @classmethod
     def stdio(
@@ -400,7 +403,7 @@ class MCPSession:
         elif isinstance(server, StdioServerParameters):  # a transport: what every mcp 2 takes
             server = stdio_client(server)
         self._error_status = None
-        self._too_large.clear()
+        self._cut_answers.clear()
         try:
             async with (
                 http or contextlib.nullcontext(),
@@ -413,7 +416,7 @@ class MCPSession:
                     opened.set_exception(
                         error
                         if isinstance(error, MCPSessionError)
-                        else self._too_large_opening(error) or _session_error(what, error)
+                        else self._cut_opening(error) or _session_error(what, error)
                     )
                     return
                 self._client = client
@@ -422,7 +425,7 @@ class MCPSession:
         except Exception as error:
             if not opened.done():
                 opened.set_exception(
-                    self._too_large_opening(error)
+                    self._cut_opening(error)
                     or _session_error(
                         f"Could not connect to the MCP server {self._describe()}",
                         error,
@@ -445,6 +448,10 @@ class MCPSession:
         belongs to, ``_call_statuses``), which the SDK reports only as "Server returned an
         error response". Only of the SDK's POSTs, whose answers it waits for: its other
         requests (the stream it listens on, the session's end) may be refused unharmed.
+
+        It asks for answers uncompressed (``Accept-Encoding: identity``) and refuses,
+        unread, one sent compressed all the same: ``max_message_bytes`` counts the bytes
+        received, and a few compressed kilobytes may be gigabytes once uncompressed.
         """
         import httpx2
 
@@ -459,22 +466,41 @@ class MCPSession:
             body = response.stream
             if isinstance(body, httpx2.AsyncByteStream):  # (always, of an async client)
                 events = response.headers.get("content-type", "").startswith("text/event-stream")
+                coding = _content_coding(response.headers.get_list("content-encoding"))
+                if coding and response.status_code >= 400:  # (its status tells the failure)
+                    coding = _QUIETLY
                 bounded_body = _bounded_body_class(httpx2.AsyncByteStream)
                 request = response.request
-                response.stream = bounded_body(body, self._max_message_bytes, events, request, self)
+                response.stream = bounded_body(
+                    body, self._max_message_bytes, events, coding, request, self
+                )
 
         read = None if self._read_timeout is None else self._read_timeout + _READ_MARGIN
+        headers = httpx2.Headers(self._headers)
+        headers["Accept-Encoding"] = "identity"  # (a compressed answer is refused: see above)
         return httpx2.AsyncClient(
-            headers=self._headers,
+            headers=headers,
             timeout=httpx2.Timeout(30.0, read=read),  # (the SDK's default client's, but read)
             event_hooks={"response": [heard, bounded]},
         )
 
-    def _note_too_large(self, request: httpx2.Request) -> None:
-        """(:class:`_BoundedBody`'s) The answer to ``request`` went over the bound."""
-        self._too_large.add(_call_number(request))
+    def _note_cut(self, request: httpx2.Request, coding: str) -> None:
+        """(:class:`_BoundedBody`'s) The answer to ``request`` was cut (see ``_cut_answers``).
 
-    def _too_large_text(self, what: str) -> str:
+        Over the bound (``coding`` ``""``), or refused, sent compressed with ``coding``.
+        """
+        self._cut_answers[_call_number(request)] = coding
+
+    def _cut_text(self, what: str, coding: str) -> str:
+        """Why ``what`` was not read: over ``max_message_bytes`` (``""``), or sent compressed."""
+        if coding:
+            return (
+                f"The MCP server {self._describe()} sent {what} compressed (Content-Encoding: "
+                f"{coding}) though this MCP session asks for answers uncompressed "
+                "(Accept-Encoding: identity), so it was not read: max_message_bytes could not "
+                "bound it before it was uncompressed. Configure the server (or the proxy in "
+                "front of it) to send this client's answers uncompressed."
+            )
         return (
             f"The MCP server {self._describe()} sent {what} over {self._max_message_bytes:,} "
             "bytes in one message, the most this MCP session reads (max_message_bytes), so it "
@@ -483,11 +509,12 @@ class MCPSession:
             "max_message_bytes=...)."
         )
 
-    def _too_large_opening(self, error: BaseException) -> MCPSessionError | None:
-        """The error of an opening whose handshake or listing went over ``max_message_bytes``."""
-        if not self._too_large:
+    def _cut_opening(self, error: BaseException) -> MCPSessionError | None:
+        """The error of an opening whose handshake or listing was cut (see ``_cut``)."""
+        if not self._cut_answers:
             return None
-        failure = MCPSessionError(self._too_large_text("an answer to its handshake or listing"))
+        coding = next(iter(self._cut_answers.values()))
+        failure = MCPSessionError(self._cut_text("an answer to its handshake or listing", coding))
         failure.__cause__ = error
         return failure
 
@@ -597,9 +624,9 @@ class MCPSession:
             # (RequestParamsMeta takes any key, extra_items, which mypy does not read yet)
             return await client.call_tool(name, arguments, meta=meta)  # type: ignore[arg-type]
         except MCPError as error:  # the SDK's words name no fix: say what to do
-            if number in self._too_large:
+            if number in self._cut_answers:
                 raise ToolCallError(
-                    self._too_large_text(f"the result of its tool {name}")
+                    self._cut_text(f"the result of its tool {name}", self._cut_answers[number])
                 ) from error
             if error.code == REQUEST_TIMEOUT and self._timed_out(error, clock.time() - started):
                 raise ToolCallError(
@@ -637,7 +664,7 @@ class MCPSession:
             raise ToolCallError(self._failed_call(name, error)) from error
         finally:
             self._call_statuses.pop(number, None)
-            self._too_large.discard(number)
+            self._cut_answers.pop(number, None)
 
     def _timed_out(self, error: MCPError, elapsed: float) -> bool:
         """Whether ``error`` (code ``REQUEST_TIMEOUT``, -32001) is the SDK's own ``read_timeout``.
@@ -727,18 +754,27 @@ class _BoundedBody:
     since its last blank line; else the whole body) and ends the body at the first one over
     the bound, telling its session which call it was: the SDK never holds a bigger message
     (it fails the call, with its own words, which the session replaces with the bound's).
+    A body sent compressed (``coding``, its content coding) ends before its first byte: the
+    bytes counted are the ones received, which the client would uncompress past the bound
+    (told to the session but of an answer of an HTTP error status, ``_QUIETLY``'s, whose
+    status says what failed).
     """
 
     def __init__(
-        self, body: Any, most: int, events: bool, request: Any, session: MCPSession
+        self, body: Any, most: int, events: bool, coding: str, request: Any, session: MCPSession
     ) -> None:
         self._body = body
         self._most = most
         self._events = events
+        self._coding = coding
         self._request = request  # (whose call it is, read only if it is cut)
         self._session = session
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._coding:
+            if self._coding != _QUIETLY:
+                self._session._note_cut(self._request, self._coding)
+            return
         pending = 0  # the bytes of the message read so far
         tail = b""  # (the last bytes read: an event's end may span two reads)
         async for chunk in self._body:
@@ -750,7 +786,7 @@ class _BoundedBody:
             else:
                 pending += len(chunk)
             if pending > self._most:
-                self._session._note_too_large(self._request)
+                self._session._note_cut(self._request, "")
                 return
             yield chunk
 
@@ -761,9 +797,21 @@ class _BoundedBody:
 @functools.cache
 def _bounded_body_class(
     byte_stream: type[httpx2.AsyncByteStream],
-) -> Callable[[Any, int, bool, httpx2.Request, MCPSession], httpx2.AsyncByteStream]:
+) -> Callable[[Any, int, bool, str, httpx2.Request, MCPSession], httpx2.AsyncByteStream]:
     """:class:`_BoundedBody` as a ``byte_stream`` (httpx2's, imported only where it is used)."""
     return type("_BoundedByteStream", (_BoundedBody, byte_stream), {"__slots__": ()})
+
+
+_QUIETLY = "(quietly)"
+"""The ``coding`` of a compressed body of an HTTP error status: refused, but not told."""
+
+
+def _content_coding(values: list[str]) -> str:
+    """The content codings of ``Content-Encoding`` header ``values`` (``""``: none, or identity)."""
+    codings = [
+        part.strip().lower() for value in values for part in value.split(",") if part.strip()
+    ]
+    return ", ".join(coding for coding in codings if coding != "identity")
 
 
 _EVENT_ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n")

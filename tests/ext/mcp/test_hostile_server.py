@@ -9,6 +9,7 @@ session reads at most ``max_message_bytes`` of one message and says so, naming t
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from miniagents import MiniAgents
@@ -43,6 +44,9 @@ class Hostile:
     results: dict[str, str] = field(default_factory=dict)
     sse: bool = False
     page: int | None = None  # (how many tools a page of its listing has; None: one page)
+    compressed: frozenset[str] = frozenset()  # (the methods answered gzipped all the same)
+    failing: frozenset[str] = frozenset()  # (the methods answered with HTTP 500)
+    asked: set[str] = field(default_factory=set)  # (each Accept-Encoding the client sent)
 
     def answer(self, message: dict[str, Any]) -> dict[str, Any]:
         method = message["method"]
@@ -72,14 +76,22 @@ class Hostile:
         async def endpoint(request: Request) -> Response:
             if request.method != "POST":
                 return Response(status_code=405)
+            self.asked.add(request.headers.get("accept-encoding", ""))
             message = json.loads(await request.body())
             if "id" not in message:  # a notification
                 return Response(status_code=202)
             answer = self.answer(message)
             if self.sse:
                 body = f"event: message\ndata: {json.dumps(answer)}\n\n"
-                return Response(body, media_type="text/event-stream")
-            return JSONResponse(answer)
+                media_type = "text/event-stream"
+            else:
+                body, media_type = json.dumps(answer), "application/json"
+            if message["method"] not in self.compressed:
+                return Response(body, media_type=media_type)
+            headers = {"Content-Encoding": "gzip"}
+            status = 500 if message["method"] in self.failing else 200
+            sent = gzip.compress(body.encode())
+            return Response(sent, status_code=status, media_type=media_type, headers=headers)
 
         return Starlette(routes=[Route("/mcp", endpoint, methods=["GET", "POST", "DELETE"])])
 
@@ -121,6 +133,64 @@ async def test_a_result_over_max_message_bytes_is_an_error_result_naming_it(sse:
     assert "the result of its tool big" in str(big)
     assert not small.is_error  # (the session goes on)
     assert str(small) == "fine"
+
+
+@pytest.mark.parametrize("sse", [False, True], ids=["json", "sse"])
+async def test_a_result_sent_gzipped_is_refused_unread_naming_why(sse: bool) -> None:
+    # (was: the bound counted the bytes received, so 3 MB gzipped to a few KB passed a
+    # bound of 1 MB and was uncompressed whole; an SSE one failed in the SDK's words)
+    server = Hostile(
+        results={"big": "x" * 3_000_000}, sse=sse, compressed=frozenset({"tools/call"})
+    )
+    async with hostile(server) as url:
+        session = MCPSession.http(url, max_message_bytes=1_000_000)
+        async with session, MiniAgents():
+            [big] = await results(
+                ToolSet(session.tools),
+                ToolCallMessage(tool_name="big", arguments={}, call_id="c1"),
+            )
+    assert big.is_error
+    assert "sent the result of its tool big compressed (Content-Encoding: gzip)" in str(big)
+    assert "(Accept-Encoding: identity)" in str(big)
+    assert server.asked == {"identity"}  # (every request asked for answers uncompressed)
+
+
+async def test_a_failure_sent_gzipped_is_told_by_its_status() -> None:
+    server = Hostile(
+        results={"broken": "x"},
+        compressed=frozenset({"tools/call"}),
+        failing=frozenset({"tools/call"}),
+    )
+    async with hostile(server) as url:
+        session = MCPSession.http(url)
+        async with session, MiniAgents():
+            [broken] = await results(
+                ToolSet(session.tools),
+                ToolCallMessage(tool_name="broken", arguments={}, call_id="c1"),
+            )
+    assert broken.is_error
+    assert "failed the call of its tool broken. The server answered HTTP 500" in str(broken)
+
+
+async def test_a_listing_sent_gzipped_fails_the_opening_naming_why() -> None:
+    server = Hostile(tools=100_000, compressed=frozenset({"tools/list"}))
+    async with hostile(server) as url:
+        session = MCPSession.http(url, max_message_bytes=1_000_000)
+        with pytest.raises(MCPSessionError) as raised:
+            await asyncio.wait_for(session.__aenter__(), SAFETY)
+    assert "an answer to its handshake or listing compressed (Content-Encoding: gzip)" in str(
+        raised.value
+    )
+
+
+async def test_a_session_asks_for_answers_uncompressed_whatever_its_headers() -> None:
+    server = Hostile(tools=1)
+    async with (
+        hostile(server) as url,
+        MCPSession.http(url, headers={"accept-encoding": "gzip"}) as session,
+    ):
+        assert len(session.tools) == 1
+    assert server.asked == {"identity"}
 
 
 async def test_a_result_under_max_message_bytes_is_read_whole() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import gzip
 import itertools
 import json
 import logging
@@ -207,6 +208,25 @@ async def test_the_http_app_takes_no_body_larger_than_its_settings_max_body_byte
         small = await client.post("/mcp", json=INITIALIZE, headers=known)
     assert large.status_code == 413
     assert small.status_code == 200
+
+
+async def test_the_http_app_reads_a_gzipped_body_as_sent_never_uncompressed() -> None:
+    """A body of 20 KB gzipped to a few hundred bytes, under ``max_body_bytes`` as sent: no
+    part of the app (ours, Starlette, the SDK) uncompresses it, so it is no JSON."""
+    from miniagents.ext.web import WebSettings
+
+    token = "t" * 32
+    settings = WebSettings(max_body_bytes=10_000)
+    app = mcp_http_app([divide], authentication=BearerTokenAuth({token: "ada"}), settings=settings)
+    known = {**ACCEPT, "Authorization": f"Bearer {token}", "Content-Encoding": "gzip"}
+    known["Content-Type"] = "application/json"
+    padded = json.dumps({**INITIALIZE, "padding": "x" * 20_000}).encode()
+    sent = gzip.compress(padded)
+    assert len(sent) < 10_000
+    async with served(app) as client:
+        answer = await client.post("/mcp", content=sent, headers=known)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == -32700  # (JSON-RPC's parse error)
 
 
 def _in_session(session_id: str, token: str) -> dict[str, str]:
