@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
-from miniagents.ext.llm.charging import CallCharge, charged_budgets
+from miniagents.ext.llm.charging import CallCharge, Exceeded, charged_budgets
 from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
 from miniagents.ext.llm.messages import (
     AssistantMessage,
@@ -887,7 +887,7 @@ def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str, replayed
     )
 
 
-def _exceeded(budget: Budget) -> tuple[str, float, float] | None:
+def _exceeded(budget: Budget) -> Exceeded | None:
     usage = budget.usage
     for name, maximum, used in (
         ("max_total_tokens", budget.max_total_tokens, usage.total_tokens),
