@@ -362,7 +362,8 @@ class EvalReport:
         """The report that :meth:`to_dict` gave.
 
         Raises:
-            EvalReportError: if ``data`` is not a report of a version this one reads.
+            EvalReportError: if ``data`` is not a report of a version this one reads, or a
+                field of it is missing or none (the error says which part of the report).
         """
         if not isinstance(data, Mapping) or data.get("format") != "miniagents.evals.report":
             raise EvalReportError(
@@ -390,9 +391,13 @@ class EvalReport:
                 ),
                 metadata=data.get("metadata") or {},
             )
-        except (KeyError, TypeError) as error:
+        except EvalReportError:
+            raise  # (a case result's, or a usage's: it names where already)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise EvalReportError(
-                f"The report lacks or mistypes a field ({type(error).__name__}: {error})."
+                "The report lacks or mistypes a field of its own (its name, agent, dataset, "
+                "evaluators, repetitions, started, duration or metadata: "
+                f"{type(error).__name__}: {error}); give it as EvalReport.write_json() wrote it."
             ) from None
 
     @classmethod

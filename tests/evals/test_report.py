@@ -169,6 +169,32 @@ def test_a_cases_usage_with_a_count_or_cost_that_is_none_is_refused_naming_case_
     assert EvalReport.from_dict(REPORT.to_dict()).results == REPORT.results
 
 
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (["abc"], "ValueError"),  # (dict(["abc"]): a ValueError, not a TypeError)
+        (5, "TypeError"),
+    ],
+)
+def test_a_reports_own_field_that_is_none_is_refused_naming_the_report(
+    value: object, error: str
+) -> None:
+    # (was: a ValueError of the report's own fields escaped as it was, with no word of the
+    # report: only KeyError and TypeError were wrapped)
+    data = REPORT.to_dict()
+    data["metadata"] = value
+    with pytest.raises(EvalReportError, match=rf"field of its own \(.*{error}: .*write_json"):
+        EvalReport.from_dict(data)
+
+
+def test_a_case_results_error_keeps_its_own_words_through_the_report() -> None:
+    data = REPORT.to_dict()
+    results: list[dict[str, object]] = data["results"]  # type: ignore[assignment]
+    results[0]["metadata"] = ["abc"]
+    with pytest.raises(EvalReportError, match=r"A case result of the report is not one \(Value"):
+        EvalReport.from_dict(data)
+
+
 def test_a_missing_baseline_file_says_it_cannot_be_read(tmp_path: Path) -> None:
     with pytest.raises(EvalReportError, match=r"none\.json: cannot be read"):
         EvalReport.read_json(tmp_path / "none.json")

@@ -50,6 +50,7 @@ from miniagents.ext.llm.usage import (
     _count_piece,
     _count_start,
     _Delta,
+    _Exceeded,
     _FarBudget,
     _limited,
     _over_limit,
@@ -77,8 +78,9 @@ Delta = _Delta
 """What a call adds to its budgets: input, output, cached and cache-written tokens,
 reasoning tokens, cost, unpriced calls, ended calls (the budgets' module's type)."""
 
-Exceeded = tuple[str, float, float]
-"""A limit exceeded: its name (``max_total_tokens``, ...), its maximum, what was used."""
+Exceeded = _Exceeded
+"""A limit exceeded: its name (``max_total_tokens``, ...), its maximum, what was used (the
+budgets' module's type)."""
 
 
 # -- the link to budgets of another process -------------------------------------------------

@@ -451,13 +451,16 @@ _Delta = tuple[int, int, int, int, int, float, int, int]
 """What a call adds to its budgets: input, output, cached and cache-written tokens,
 reasoning tokens, cost, unpriced calls, ended calls."""
 
+_Exceeded = tuple[str, float, float]
+"""A limit exceeded: its name (``max_total_tokens``, ...), its maximum, what was used."""
+
 
 def _limited(budgets: Sequence[Budget]) -> list[Budget]:
     """Those of ``budgets`` that have a limit."""
     return [budget for budget in budgets if budget._budget_limited]
 
 
-def _used_up(budget: Budget) -> tuple[str, float, float] | None:
+def _used_up(budget: Budget) -> _Exceeded | None:
     """The limit a call would start past (name, maximum, used), or ``None``: it has room."""
     tokens = budget._budget_input + budget._budget_output
     for name, maximum, used in (
@@ -470,7 +473,7 @@ def _used_up(budget: Budget) -> tuple[str, float, float] | None:
     return None
 
 
-def _over_limit(budget: Budget) -> tuple[str, float, float] | None:
+def _over_limit(budget: Budget) -> _Exceeded | None:
     """The token or cost limit ``budget`` exceeds (name, maximum, used), or ``None``."""
     maximum: float | None = budget._max_total_tokens
     if maximum is not None:

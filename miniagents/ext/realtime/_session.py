@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
-from miniagents.ext.llm.charging import CallCharge, charged_budgets
+from miniagents.ext.llm.charging import CallCharge, Exceeded, charged_budgets
 from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
 from miniagents.ext.llm.messages import (
     AssistantMessage,
@@ -63,7 +63,7 @@ from miniagents.ext.llm.messages import (
     UserMessage,
 )
 from miniagents.ext.llm.observing import LLMCallWatch, end_llm_call, watch_llm_call
-from miniagents.ext.llm.pricing import modal_cost_usd
+from miniagents.ext.llm.pricing import modal_cost_usd, reported_usage
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent
 from miniagents.ext.llm.usage import Budget
 from miniagents.ext.realtime._recording import discard_recording, observed_session
@@ -711,20 +711,25 @@ class Session:
         return self._link is not None and self._link.replayed
 
     def _priced(self, usage: RealtimeUsage) -> RealtimeUsage:
-        cost = modal_cost_usd(
-            self._model,
-            self._provider.price_provider,
-            input_tokens=usage.input_tokens or 0,
-            output_tokens=usage.output_tokens or 0,
-            cached_input_tokens=usage.cached_input_tokens or 0,
-            input_audio_tokens=usage.input_audio_tokens or 0,
-            output_audio_tokens=usage.output_audio_tokens or 0,
-            cached_audio_tokens=usage.cached_audio_tokens or 0,
-        )
-        if usage.input_tokens is None or usage.output_tokens is None:
-            cost = None
+        """The reply's usage, its counts checked (:func:`_counted`), with what it cost.
+
+        The cost is ``None`` if unknown, 0.0 for a call cache's replay (no request made).
+        """
+        usage, whole = _counted(usage)
+        cost: float | None = None
         if self._replayed():  # (a call cache's replay: no request made)
             cost = 0.0
+        elif whole and usage.input_tokens is not None and usage.output_tokens is not None:
+            cost = modal_cost_usd(
+                self._model,
+                self._provider.price_provider,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_input_tokens=usage.cached_input_tokens or 0,
+                input_audio_tokens=usage.input_audio_tokens or 0,
+                output_audio_tokens=usage.output_audio_tokens or 0,
+                cached_audio_tokens=usage.cached_audio_tokens or 0,
+            )
         return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
 
     def _check_budgets(self) -> None:
@@ -887,7 +892,36 @@ def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str, replayed
     )
 
 
-def _exceeded(budget: Budget) -> tuple[str, float, float] | None:
+def _counted(usage: RealtimeUsage) -> tuple[RealtimeUsage, bool]:
+    """``usage`` with each count that is no count unknown, as ``pricing.reported_usage`` has it.
+
+    A count a misbehaving server reported negative (or not a whole number) is ``None``:
+    neither priced nor charged to a budget.
+
+    Returns:
+        The usage, and whether its audio counts were all counts (if not, the reply is not
+        priced: its audio would be priced as text).
+    """
+    tokens = reported_usage(usage)
+    given = (usage.input_audio_tokens, usage.output_audio_tokens, usage.cached_audio_tokens)
+    audio = reported_usage(Finish(None, *given))
+    checked = usage.model_copy(
+        update={
+            "input_tokens": tokens.input_tokens,
+            "output_tokens": tokens.output_tokens,
+            "cached_input_tokens": tokens.cached_input_tokens,
+            "cache_write_tokens": tokens.cache_write_tokens,
+            "reasoning_tokens": tokens.reasoning_tokens,
+            "input_audio_tokens": audio.input_tokens,
+            "output_audio_tokens": audio.output_tokens,
+            "cached_audio_tokens": audio.cached_input_tokens,
+        }
+    )
+    whole = (audio.input_tokens, audio.output_tokens, audio.cached_input_tokens) == given
+    return checked, whole
+
+
+def _exceeded(budget: Budget) -> Exceeded | None:
     usage = budget.usage
     for name, maximum, used in (
         ("max_total_tokens", budget.max_total_tokens, usage.total_tokens),

@@ -23,6 +23,7 @@ import pytest
 from miniagents import MiniAgents
 from miniagents.errors import LLMAuthenticationError, LLMConfigurationError
 from miniagents.ext.llm.pricing import modal_cost_usd
+from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.ext.realtime import (
     PCM24K,
     AudioChunk,
@@ -800,3 +801,70 @@ def test_realtime_usages_sum_to_a_realtime_usage_text_and_audio_apart() -> None:
     assert isinstance(total, RealtimeUsage)
     assert (total.input_tokens, total.input_text_tokens, total.input_audio_tokens) == (35, 5, 20)
     assert (total.output_audio_tokens, total.output_text_tokens, total.cost_usd) == (30, None, 0.25)
+
+
+class _MisreportingLink(ScriptedLink):
+    """A link whose API answers a text with one reply, reporting ``usage`` at its end."""
+
+    def __init__(self, usage: RealtimeUsage) -> None:
+        super().__init__()
+        self._usage = usage
+        self._sent: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        del images
+        for event in (
+            ReplyStarted("r1"),
+            TextOut("i1", f"Heard {text}"),
+            ReplyEnded("r1", "completed", self._usage),
+        ):
+            self._sent.put_nowait(event)
+
+    async def arespond(self) -> None:
+        pass  # (the text's reply is under way already)
+
+    async def aclose(self) -> None:
+        self._sent.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        while (event := await self._sent.get()) is not None:
+            yield event
+
+
+@pytest.mark.parametrize(
+    ("usage", "counts"),
+    [
+        (
+            RealtimeUsage(input_tokens=-5, output_tokens=10),
+            (None, 10, None),
+        ),
+        (
+            RealtimeUsage(input_tokens=30, output_tokens=10, input_audio_tokens=-20),
+            (30, 10, None),
+        ),
+    ],
+    ids=["input", "input-audio"],
+)
+async def test_a_reply_whose_api_reports_a_negative_count_is_neither_priced_nor_charged_it(
+    usage: RealtimeUsage, counts: tuple[int | None, int | None, int | None]
+) -> None:
+    # A count that is no count is unknown, as pricing.reported_usage has it for any call.
+    # (was: priced as it came: the price table's ValueError failed the session)
+    voice = scripted_agent(
+        lambda: _MisreportingLink(usage),
+        "MISCOUNTED",
+        price_provider="openai",
+        default_model="gpt-realtime",
+    )
+    budget = Budget()
+    async with MiniAgents():
+        with charged_to(budget):
+            found = await pieces(voice.inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    assert turn.usage is not None
+    told = (turn.usage.input_tokens, turn.usage.output_tokens, turn.usage.input_audio_tokens)
+    assert told == counts
+    assert turn.usage.cost_usd is None
+    assert budget.usage.input_tokens == (counts[0] or 0)
+    assert budget.usage.unpriced_requests == 1
+    assert isinstance(found[-1], SessionEnd)

@@ -52,8 +52,12 @@ from miniagents.ext.llm.batch.api import (
 )
 from miniagents.ext.llm.batch.journal import HeldJournal, RunHold
 from miniagents.ext.llm.errors import LLMBatchError, LLMConfigurationError
-from miniagents.ext.llm.messages import TokenUsage
-from miniagents.ext.llm.pricing import cost_usd, price_provider_of
+from miniagents.ext.llm.pricing import (
+    cost_usd,
+    price_provider_of,
+    priced_model,
+    reported_usage,
+)
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -495,15 +499,16 @@ class BatchRun:
             await aclose_events(events)
 
     def _saved(self, finish: Finish, model: str, price_provider: str | None) -> None:
-        """Count what a reply of a batch saved: its live price less its batch price."""
-        usage = TokenUsage(
-            input_tokens=finish.input_tokens,
-            output_tokens=finish.output_tokens,
-            cached_input_tokens=finish.cached_input_tokens,
-            cache_write_tokens=finish.cache_write_tokens,
-        )
-        live = cost_usd(model, usage, price_provider)
-        batch = cost_usd(model, usage, price_provider, batch=True)
+        """Count what a reply of a batch saved: its live price less its batch price.
+
+        Priced as a finished call is (``pricing.finish_usage``): as the model that answered
+        if the price table knows it, else the one asked for (``priced_model``), and only
+        the counts that are counts (``reported_usage``: a negative one is unknown).
+        """
+        usage = reported_usage(finish)
+        priced = priced_model(finish, model, price_provider)
+        live = cost_usd(priced, usage, price_provider)
+        batch = cost_usd(priced, usage, price_provider, batch=True)
         if live is not None and batch is not None:
             self.counters.saved_usd += live - batch
 

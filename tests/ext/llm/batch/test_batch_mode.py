@@ -32,7 +32,8 @@ from miniagents.ext.llm.messages import LLMToolCallMessage, LLMToolResultMessage
 from miniagents.ext.llm.openai import OpenAIMessage, OpenAIOptions, OpenAIProvider, openai_agent
 from miniagents.ext.llm.pricing import cost_usd
 from miniagents.ext.llm.prompt import PromptText
-from miniagents.ext.llm.provider import LLMCall
+from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent
+from miniagents.ext.llm.routing import route_llm_calls
 from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.miniagents import MiniAgent
 from miniagents.operators import map_agent
@@ -911,3 +912,59 @@ async def test_a_batch_whose_note_fails_is_waited_for_not_left_paid_for_and_lost
         record for record in caplog.records if "could not note the batch" in record.message
     ]
     assert "wait for it all the same" in warning.getMessage()
+
+
+async def test_a_batch_reply_saves_what_the_model_that_answered_would_have_cost_live(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # Asked "gpt-4o", answered "gpt-4o-2024-05-13" (a dated model, priced apart): the savings
+    # are the answered model's live price less its batch price, as the reply's own cost is.
+    # (was: priced at the model asked for, 0.00175 saved where 0.00325 was)
+    fake_llm.reply(usage=(1000, 100), model="gpt-4o-2024-05-13")
+    mode = batch_mode()
+    (result,) = await run_batched(_agent("chat", fake_llm, model="gpt-4o"), ["a"], mode)
+    (reply,) = result.get()
+    assert reply.usage is not None
+    usage = reply.usage
+    dated_live = cost_usd("gpt-4o-2024-05-13", usage, "openai")
+    dated_batch = cost_usd("gpt-4o-2024-05-13", usage, "openai", batch=True)
+    assert dated_live is not None
+    assert dated_batch is not None
+    assert usage.cost_usd == pytest.approx(dated_batch)
+    assert mode.progress.saved_usd == pytest.approx(dated_live - dated_batch)
+    assert mode.progress.saved_usd != pytest.approx(
+        (cost_usd("gpt-4o", usage, "openai") or 0.0)
+        - (cost_usd("gpt-4o", usage, "openai", batch=True) or 0.0)
+    )
+
+
+class _NegativeCount:
+    """A route after the batch's that answers with a count that is no count (a server's
+    misreport, which the fake server refuses to send)."""
+
+    rank = 20
+
+    def llm_call(
+        self, provider: object, call: LLMCall, options: object, proceed: object
+    ) -> AsyncIterator[LLMEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[LLMEvent]:
+        yield "misreported"
+        yield Finish("stop", -5, 100)
+
+
+async def test_a_batch_reply_with_a_negative_count_is_not_priced_into_the_savings() -> None:
+    # A negative count is unknown (pricing.reported_usage): no price, no savings, the reply
+    # kept. (was: priced as it was, and the price table's ValueError failed the call)
+    mode = batch_mode()
+    client = openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="test")
+    _CLIENTS.append(client)
+    agent = openai_agent.fork(async_client=client, model="gpt-4o")
+    with route_llm_calls(_NegativeCount()):
+        (result,) = await run_batched(agent, ["a"], mode)
+    (reply,) = result.get()
+    assert str(reply) == "misreported"
+    assert reply.usage is not None
+    assert (reply.usage.input_tokens, reply.usage.output_tokens) == (None, 100)
+    assert mode.progress.saved_usd == 0.0
