@@ -888,13 +888,3 @@ def test_a_finished_call_is_priced_as_the_model_that_answered_if_the_table_knows
     assert finish_usage(tuned, "gpt-4o", "openai").cost_usd == pytest.approx(
         cost_usd("gpt-4o", usage, "openai")
     )
-
-
-def test_a_limit_exceeded_is_one_type_the_charge_and_the_budgets_share() -> None:
-    """``charging.Exceeded`` is the budgets' module's type, the one its limit checks return,
-    not a second spelling of it (the budgets cannot import the charge's: a cycle)."""
-    from miniagents.ext.llm import charging, usage
-
-    assert charging.Exceeded is usage._Exceeded
-    assert charging.Delta is usage._Delta
-    assert {"Delta", "Exceeded"} <= set(charging.__all__)
