@@ -134,7 +134,8 @@ S = TypeVar("S")
 def start_task(coroutine: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
     """Run ``coroutine`` in a task that the current ``MiniAgents`` context waits for on exit.
 
-    After an error in the context, the context cancels it instead (on exit).
+    After an error in the context, the context cancels it instead (on exit); one started
+    while that exit runs is cancelled at once.
 
     Args:
         coroutine: The work, e.g. a tool's run or a stream's pump.
