@@ -86,10 +86,15 @@ from miniagents.miniagents._tracking import StreamTracker
 from miniagents.miniagents.context import (
     MiniAgents,
     agents_tracker,
+    is_active,
     track_input,
     untrack_input,
 )
-from miniagents.miniagents.errors import AgentDefinitionError, AgentFinishedError
+from miniagents.miniagents.errors import (
+    AgentDefinitionError,
+    AgentFinishedError,
+    NoActiveContextError,
+)
 from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.lowlevel import (
     ReplayCore,
@@ -457,7 +462,7 @@ def start_interaction(
     else:  # started where it was inquired (a partial: no closure cells made per inquire)
         tracker.track_lazy(reply_core)
         replies.start_lazily(
-            partial(_launch, *launching, contextvars.copy_context(), relay, prepare)
+            partial(_launch, *launching, contextvars.copy_context(), relay, prepare, context)
         )
     return reply_sequence
 
@@ -475,6 +480,7 @@ def _launch(
     captured: contextvars.Context | None = None,
     relay: _Relay | None = None,
     prepared: Callable[[], object] | None = None,
+    lazy_in: MiniAgents | None = None,
 ) -> None:
     """Start an interaction's run, in a task of its own (in ``captured``, for a lazy start).
 
@@ -483,7 +489,13 @@ def _launch(
     current where it was inquired, if any. ``relay``: the reply hook of a lazy start that
     had no observer when inquired (an observer set since observes it). ``prepared``: what
     the interaction preparer gave where it was inquired, called in the run's context.
+    ``lazy_in``: the context a lazy start was inquired in; once it has exited, nothing
+    would wait for the run (nor cancel it), so the run does not start and the replies fail
+    with a ``NoActiveContextError`` instead.
     """
+    if lazy_in is not None and not is_active(lazy_in):
+        replies.fail(NoActiveContextError(_exited_before_read(agent)))
+        return
     if relay is not None:
         ending = interaction_ending(relay.target)  # the observer now, if there is one
         if ending is not None:
@@ -512,6 +524,16 @@ def _launch(
         held.task = task
     if scope is not None:
         scope.add(task, reply_core)
+
+
+def _exited_before_read(agent: MiniAgent[...]) -> str:
+    """Why a lazy agent whose replies were first read after its context's exit cannot run."""
+    return (
+        f"The agent {agent.alias} was inquired lazily (start_asap=False) in a MiniAgents "
+        "context that has exited since, before anything read its replies: it cannot run "
+        "now, as nothing would wait for it. Read the replies inside the block of the "
+        "`async with MiniAgents():` it was inquired in (or inquire it with start_asap=True)."
+    )
 
 
 class _HeldInput:

@@ -44,6 +44,7 @@ __all__ = [
     "at_exit_in",
     "check_thread",
     "current_context",
+    "is_active",
     "outer_context",
     "settings_of",
     "start_task_in",
@@ -589,6 +590,11 @@ def start_task_in(
     if context._cancelling is not None:
         context._cancelling.cancel((task,))
     return task
+
+
+def is_active(context: MiniAgents) -> bool:
+    """Whether ``context`` is entered (its exit, until it ends, included), not exited."""
+    return context._active
 
 
 def at_exit_in(context: MiniAgents, callback: Callable[[], object]) -> Callable[[], None]:

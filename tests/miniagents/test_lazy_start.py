@@ -8,7 +8,7 @@ import pytest
 from reactivex import operators as ops
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
-from miniagents.errors import AgentArgumentError
+from miniagents.errors import AgentArgumentError, NoActiveContextError
 from miniagents.promising.limits import StreamLimits, stream_limits
 from miniagents.promising.sentinels import DEFAULT
 
@@ -76,6 +76,33 @@ async def test_a_lazy_agent_nobody_consumes_never_runs_and_the_context_exits() -
     events: list[str] = []
     async with MiniAgents():
         recording_agent(events).inquire(start_asap=False)  # type: ignore[call-arg]
+    assert events == []
+
+
+@pytest.mark.parametrize("consume", ["iterate", "start"])
+async def test_a_lazy_agent_read_after_its_context_exited_is_refused_and_never_runs(
+    consume: str,
+) -> None:
+    # (it ran in a task of the exited context, which nobody waited for any more: the
+    # suite's leak check found it still waiting on the gate)
+    events: list[str] = []
+    gate = asyncio.Event()
+
+    @miniagent
+    async def waits(ctx: InteractionContext) -> None:
+        events.append("ran")
+        ctx.reply("early")
+        await gate.wait()
+
+    async with MiniAgents():
+        reply = waits.inquire(start_asap=False)  # type: ignore[call-arg]
+    if consume == "start":
+        reply.start()
+        await settle()
+        assert events == []
+    refused = r"WAITS was inquired lazily .* has exited.* inside the block"
+    with pytest.raises(NoActiveContextError, match=refused):
+        await anext(aiter(reply))  # (the first reply: the agent had it at once)
     assert events == []
 
 
