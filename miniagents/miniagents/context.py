@@ -184,13 +184,16 @@ class MiniAgents:
     that catches its cancellation and then starts an agent and awaits it does not keep the
     exit waiting; only a task that ignores its cancellation and never ends does. Either way
     it then logs each error that no consumer received and closes its resources. A context
-    may be entered again once it has exited; each entry starts afresh.
+    may be entered again once it has exited; each entry starts afresh. The replies of a
+    lazy agent (``start_asap=False``) are read inside the block: first read after the exit,
+    the agent does not run and they fail with a ``NoActiveContextError``.
 
     Args:
         on_persist_message: Handler(s) called for each complete ``Message`` (nested
             messages included) unless equal content (by ``hash_key``) was passed to them
-            within the last 10,000 distinct messages they were passed: so once, however
-            often it is awaited (the handlers of an inner context get it too).
+            within the last 10,000 distinct messages they were passed in this entry of the
+            context: so once, however often it is awaited (the handlers of an inner
+            context get it too); a context entered again passes it again.
         on_promise_resolved: Handler(s) called for every message promise whose message
             is complete.
         stream_llm_tokens_by_default: Whether LLM agents stream token by token when
@@ -355,6 +358,7 @@ class MiniAgents:
             inherited_asap if self._own_asap is None else self._own_asap
         )
         self.stream_limits = stream_limits.get().replaced(*self._own_limits)
+        self._persisted = PersistMemory()  # (each entry persists afresh: on_persist_message)
         outer = parent._persist if parent is not None else ()
         own = tuple(  # a handler the outer context has gets messages from there, once
             handler

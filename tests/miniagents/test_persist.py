@@ -87,6 +87,18 @@ async def test_a_handler_given_to_nested_contexts_gets_each_content_once() -> No
     assert inner.texts == ["outside", "inside"]
 
 
+async def test_a_context_entered_again_persists_afresh() -> None:
+    # (the memory of the first use carried over: "same" was not passed again in the second)
+    recorder = Recorder()
+    context = MiniAgents(on_persist_message=recorder)
+    async with context:
+        MessagePromise(prefill_message=Message(text="same"))
+        MessagePromise(prefill_message=Message(text="same"))  # once per use of the context
+    async with context:
+        MessagePromise(prefill_message=Message(text="same"))
+    assert recorder.texts == ["same", "same"]
+
+
 async def test_a_message_without_a_hash_key_is_persisted_once_per_object() -> None:
     recorder = Recorder()
 
