@@ -38,6 +38,11 @@ same way, whatever a client does with its connection:
 - a shutdown waiting at most ``shutdown_seconds`` (:data:`SHUTDOWN_SECONDS`) for the
   answers under way (and the WebSockets open) to end, then cancelling them: an app stuck
   mid-answer would hold it for ever (uvicorn's own waits without a bound);
+- a WebSocket message of at most ``ws_max_size`` bytes as the server inflates it, when its
+  client compresses it (``permessage-deflate``): the compression is declined where
+  uvicorn's protocol would inflate a message whole before counting it (wsproto's, which
+  ``"auto"`` takes without the ``websockets`` library), so that a few kilobytes sent are
+  never held as many megabytes;
 - a WebSocket's client pinged every ``ws_ping_seconds`` (:data:`WS_PING_SECONDS`), and its
   connection closed if a ping is not answered within ``ws_ping_timeout_seconds``
   (:data:`WS_PING_TIMEOUT_SECONDS`): a page that vanished without a close is noticed so;
@@ -70,7 +75,7 @@ import socket
 import sys
 from collections.abc import Collection, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, ClassVar, TypedDict
+from typing import TYPE_CHECKING, ClassVar, Literal, TypedDict
 
 from miniagents.arguments import check_count, check_seconds, check_text, refused_argument
 from miniagents.ext.errors import WebConfigurationError
@@ -140,6 +145,9 @@ _OWNER = "server_config"
 _UVICORNS_WS_MAX_SIZE = 16 * 1024 * 1024
 """uvicorn's own bound of a WebSocket message (its default ``ws_max_size``)."""
 
+_WSProtocol = Literal["auto", "websockets", "websockets-sansio"]
+"""The uvicorn WebSocket protocols ``server_config`` chooses from (uvicorn's ``ws``)."""
+
 _HEADERS_END = re.compile(b"\n\r?\n")
 """The blank line that ends a request's headers, as h11 finds it (a bare LF taken too)."""
 
@@ -194,7 +202,8 @@ def server_config(
         headers_seconds: Seconds a connection has to send a request's headers, from its
             opening or from the end of its last answer.
         ws_max_size: The largest WebSocket message read, in bytes (one bigger is cut as it
-            arrives, code 1009); ``None``: uvicorn's own (16 MiB).
+            arrives, code 1009; a compressed one as it is inflated); ``None``: uvicorn's own
+            (16 MiB).
         trusted_proxies: The addresses of the reverse proxies in front (``"127.0.0.1"``
             for one on this machine, ``"*"`` for any), whose ``X-Forwarded-For`` and
             ``X-Forwarded-Proto`` headers name a request's client and scheme to the app
@@ -269,12 +278,9 @@ def server_config(
         most = max_connections
         lingering_ones: ClassVar[set[_HeadersInTime]] = set()
 
-    sansio = False
     if ws_max_size is not None:
         check_count(ws_max_size, "ws_max_size", owner=_OWNER, fix=fix, error=WebConfigurationError)
-        # websockets-sansio (uvicorn 0.35 and later), else the websockets library's own: both
-        # honour ws_max_size, and the web extra takes uvicorn from 0.30 on
-        sansio = "websockets-sansio" in getattr(uvicorn.config, "WS_PROTOCOLS", {})
+    ws, deflate = _ws_protocol(bounded=ws_max_size is not None)
     return uvicorn.Config(
         _Answers(served),
         host=host,
@@ -284,14 +290,38 @@ def server_config(
         limit_concurrency=None,  # (counted by _Answers: a lingering connection left out)
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        ws=("websockets-sansio" if sansio else "websockets") if ws_max_size else "auto",
+        ws=ws,
         ws_max_size=ws_max_size or _UVICORNS_WS_MAX_SIZE,
+        ws_per_message_deflate=deflate,
         ws_ping_interval=pings,
         ws_ping_timeout=ping_timeout,
         # (typed a whole number, but waited for with asyncio.wait_for: seconds, a float's too)
         timeout_graceful_shutdown=shutdown,  # type: ignore[arg-type]
         proxy_headers=False,  # (read inside _Answers, from trusted_proxies only)
     )
+
+
+def _ws_protocol(*, bounded: bool) -> tuple[_WSProtocol, bool]:
+    """The uvicorn WebSocket protocol of ``server_config`` (its ``ws``), and whether it inflates.
+
+    ``bounded`` (a ``ws_max_size`` given): websockets-sansio (uvicorn 0.35 and later), else
+    the websockets library's own. Both honour ``ws_max_size``, and inflate no more of a
+    compressed (``permessage-deflate``) message than it leaves (past it: code 1009); the web
+    extra takes uvicorn from 0.30 on. Else ``"auto"``, which takes one of those where the
+    ``websockets`` library is installed. Without it (the web extra does not bring it)
+    ``"auto"`` takes wsproto's, where installed, which inflates each compressed read whole
+    before it counts the message's size: a few kilobytes a client sends would be held as
+    a thousand times as many, far past the bound. There the compression is declined (the
+    client then sends its message as it is, which is counted as it arrives).
+    """
+    from importlib.util import find_spec
+
+    from uvicorn import config
+
+    if bounded:
+        sansio = "websockets-sansio" in getattr(config, "WS_PROTOCOLS", {})
+        return ("websockets-sansio" if sansio else "websockets"), True
+    return "auto", find_spec("websockets") is not None
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
