@@ -33,10 +33,13 @@ __all__ = [
     "postgres_binaries",
     "postgres_server",
     "session_ended_at_first_statement",
+    "session_idled_out",
 ]
 
 _INSTALL_HINT = "PostgreSQL is missing: apt-get install -y postgresql (.ci/run installs it)."
 _USER = "miniagents"
+_IN_TRANSACTION = 2
+"""psycopg's ``TransactionStatus.INTRANS``: a session idle in an open transaction."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,23 @@ class PostgresServer:
         connection due to administrator command".
         """
         self.sql(f"SELECT pg_terminate_backend({int(pid)}, 60000)")
+
+    def wait_until_gone(self, pid: int) -> None:
+        """Wait until the server's process ``pid`` has ended, as ``pg_stat_activity`` shows.
+
+        Asks the server again and again (each question sees its state anew), for a minute at
+        most: it is the server's own state that orders the test, not a sleep.
+        """
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as watcher:
+            for _ in range(600_000):
+                row = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
+                ).fetchone()
+                if row is not None and row[0] == 0:
+                    return
+        raise AssertionError(f"the server's process {pid} did not end")
 
     def sql(self, *statements: str) -> None:
         """Run ``statements`` on the database ``postgres``, one by one (``psql``)."""
@@ -188,3 +208,45 @@ def session_ended_at_first_statement(server: PostgresServer) -> Iterator[list[in
         yield ended
     finally:
         sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", end_it)
+
+
+@contextlib.contextmanager
+def session_idled_out(
+    server: PostgresServer, role: str, *, in_transaction: bool = False
+) -> Iterator[tuple[str, list[int]]]:
+    """A role whose first session the server ends for being idle, just before a statement.
+
+    ``role`` is made anew with an ``idle_session_timeout`` of a second (or, with
+    ``in_transaction``, an ``idle_in_transaction_session_timeout``). From SQLAlchemy's
+    ``before_cursor_execute`` of every engine of that role, the first statement (or, in a
+    transaction, the second: the first one's transaction is then open) waits until the
+    server has ended that idle session (:meth:`PostgresServer.wait_until_gone`), so that
+    statement fails with SQLSTATE 57P05 "terminating connection due to idle-session timeout"
+    (or 25P03 "... idle-in-transaction timeout"): no sleep orders it. (In a transaction, it
+    is the first statement sent while one is open.) Yields the role's URL
+    and a list that gets the ended session's process id.
+    """
+    import sqlalchemy
+
+    setting = "idle_in_transaction_session_timeout" if in_transaction else "idle_session_timeout"
+    server.sql(
+        f"DROP ROLE IF EXISTS {role}",
+        f"CREATE ROLE {role} LOGIN SUPERUSER",
+        f"ALTER ROLE {role} SET {setting} = '1s'",
+    )
+    ended: list[int] = []
+
+    def idle_it(connection: sqlalchemy.Connection, cursor: Any, *_: object) -> None:
+        url = connection.engine.url
+        if ended or url.port != server.port or url.username != role:
+            return
+        if in_transaction and cursor.connection.info.transaction_status != _IN_TRANSACTION:
+            return
+        ended.append(cursor.connection.info.backend_pid)  # (psycopg 3's)
+        server.wait_until_gone(ended[0])
+
+    sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", idle_it)
+    try:
+        yield f"postgresql://{role}@{server.host}:{server.port}/postgres", ended
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", idle_it)
