@@ -49,6 +49,23 @@ class PostgresServer:
     host: str
     port: int
     user: str
+    folder: str = ""
+    """The cluster's folder (its ``data``, its ``server.log``), for :meth:`stop`."""
+    options: str = ""
+    """The server's command-line options, as it was started with them."""
+
+    def stop(self) -> None:
+        """Stop the server (``pg_ctl stop -m fast``, waited for): its sessions are ended.
+
+        A client's next statement finds its connection gone, and no new one is taken until
+        :meth:`start`.
+        """
+        _pg_ctl(self.folder, "-D", f"{self.folder}/data", "-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        """Start the server again after :meth:`stop`, on the same port (waited for)."""
+        data, log = f"{self.folder}/data", f"{self.folder}/server.log"
+        _pg_ctl(self.folder, "-D", data, "-l", log, "-o", self.options, "-w", "-t", "60", "start")
 
     def url(self, database: str = "postgres", *, driver: str = "postgresql") -> str:
         """The SQLAlchemy-style URL of ``database`` (``driver`` e.g. ``postgresql+psycopg``)."""
@@ -116,6 +133,24 @@ class PostgresServer:
         )
 
 
+def _owner() -> pwd.struct_passwd | None:
+    """The user that runs the clusters: the package's ``postgres`` under root, else us."""
+    return pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+
+
+def _pg_ctl(folder: str, *args: str) -> None:
+    owner = _owner()
+    subprocess.run(
+        [str(_binary("pg_ctl")), *args],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        cwd=folder,
+        user=owner.pw_uid if owner else None,
+        group=owner.pw_gid if owner else None,
+    )
+
+
 def postgres_binaries() -> Path | None:
     """The folder of ``initdb`` and ``pg_ctl``, or ``None`` when PostgreSQL is not installed."""
     found = shutil.which("initdb")
@@ -147,7 +182,7 @@ def postgres_server(*, standby: bool = False) -> Iterator[PostgresServer]:
         standby: Start it as a standby with hot standby off, which takes no connection
             (it waits for a primary's WAL that never comes).
     """
-    owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+    owner = _owner()
     folder = Path(tempfile.mkdtemp(prefix="miniagents-pg-"))
     try:
         os.chmod(folder, 0o755)
@@ -177,7 +212,7 @@ def postgres_server(*, standby: bool = False) -> Iterator[PostgresServer]:
             options += " -c hot_standby=off"
         run("pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
         try:
-            yield PostgresServer(host="127.0.0.1", port=port, user=_USER)
+            yield PostgresServer("127.0.0.1", port, _USER, str(folder), options)
         finally:
             run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
     finally:
