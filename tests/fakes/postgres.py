@@ -33,10 +33,13 @@ __all__ = [
     "postgres_binaries",
     "postgres_server",
     "session_ended_at_first_statement",
+    "session_idled_out",
 ]
 
 _INSTALL_HINT = "PostgreSQL is missing: apt-get install -y postgresql (.ci/run installs it)."
 _USER = "miniagents"
+_IN_TRANSACTION = 2
+"""psycopg's ``TransactionStatus.INTRANS``: a session idle in an open transaction."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,23 @@ class PostgresServer:
     host: str
     port: int
     user: str
+    folder: str = ""
+    """The cluster's folder (its ``data``, its ``server.log``), for :meth:`stop`."""
+    options: str = ""
+    """The server's command-line options, as it was started with them."""
+
+    def stop(self) -> None:
+        """Stop the server (``pg_ctl stop -m fast``, waited for): its sessions are ended.
+
+        A client's next statement finds its connection gone, and no new one is taken until
+        :meth:`start`.
+        """
+        _pg_ctl(self.folder, "-D", f"{self.folder}/data", "-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        """Start the server again after :meth:`stop`, on the same port (waited for)."""
+        data, log = f"{self.folder}/data", f"{self.folder}/server.log"
+        _pg_ctl(self.folder, "-D", data, "-l", log, "-o", self.options, "-w", "-t", "60", "start")
 
     def url(self, database: str = "postgres", *, driver: str = "postgresql") -> str:
         """The SQLAlchemy-style URL of ``database`` (``driver`` e.g. ``postgresql+psycopg``)."""
@@ -84,6 +104,23 @@ class PostgresServer:
         """
         self.sql(f"SELECT pg_terminate_backend({int(pid)}, 60000)")
 
+    def wait_until_gone(self, pid: int) -> None:
+        """Wait until the server's process ``pid`` has ended, as ``pg_stat_activity`` shows.
+
+        Asks the server again and again (each question sees its state anew), for a minute at
+        most: it is the server's own state that orders the test, not a sleep.
+        """
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as watcher:
+            for _ in range(600_000):
+                row = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
+                ).fetchone()
+                if row is not None and row[0] == 0:
+                    return
+        raise AssertionError(f"the server's process {pid} did not end")
+
     def sql(self, *statements: str) -> None:
         """Run ``statements`` on the database ``postgres``, one by one (``psql``)."""
         where = ["-h", self.host, f"-p{self.port}", "-U", self.user, "-d", "postgres"]
@@ -94,6 +131,24 @@ class PostgresServer:
             capture_output=True,
             timeout=60,
         )
+
+
+def _owner() -> pwd.struct_passwd | None:
+    """The user that runs the clusters: the package's ``postgres`` under root, else us."""
+    return pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+
+
+def _pg_ctl(folder: str, *args: str) -> None:
+    owner = _owner()
+    subprocess.run(
+        [str(_binary("pg_ctl")), *args],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        cwd=folder,
+        user=owner.pw_uid if owner else None,
+        group=owner.pw_gid if owner else None,
+    )
 
 
 def postgres_binaries() -> Path | None:
@@ -127,7 +182,7 @@ def postgres_server(*, standby: bool = False) -> Iterator[PostgresServer]:
         standby: Start it as a standby with hot standby off, which takes no connection
             (it waits for a primary's WAL that never comes).
     """
-    owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+    owner = _owner()
     folder = Path(tempfile.mkdtemp(prefix="miniagents-pg-"))
     try:
         os.chmod(folder, 0o755)
@@ -157,7 +212,7 @@ def postgres_server(*, standby: bool = False) -> Iterator[PostgresServer]:
             options += " -c hot_standby=off"
         run("pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
         try:
-            yield PostgresServer(host="127.0.0.1", port=port, user=_USER)
+            yield PostgresServer("127.0.0.1", port, _USER, str(folder), options)
         finally:
             run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
     finally:
@@ -188,3 +243,45 @@ def session_ended_at_first_statement(server: PostgresServer) -> Iterator[list[in
         yield ended
     finally:
         sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", end_it)
+
+
+@contextlib.contextmanager
+def session_idled_out(
+    server: PostgresServer, role: str, *, in_transaction: bool = False
+) -> Iterator[tuple[str, list[int]]]:
+    """A role whose first session the server ends for being idle, just before a statement.
+
+    ``role`` is made anew with an ``idle_session_timeout`` of a second (or, with
+    ``in_transaction``, an ``idle_in_transaction_session_timeout``). From SQLAlchemy's
+    ``before_cursor_execute`` of every engine of that role, the first statement (or, in a
+    transaction, the second: the first one's transaction is then open) waits until the
+    server has ended that idle session (:meth:`PostgresServer.wait_until_gone`), so that
+    statement fails with SQLSTATE 57P05 "terminating connection due to idle-session timeout"
+    (or 25P03 "... idle-in-transaction timeout"): no sleep orders it. (In a transaction, it
+    is the first statement sent while one is open.) Yields the role's URL
+    and a list that gets the ended session's process id.
+    """
+    import sqlalchemy
+
+    setting = "idle_in_transaction_session_timeout" if in_transaction else "idle_session_timeout"
+    server.sql(
+        f"DROP ROLE IF EXISTS {role}",
+        f"CREATE ROLE {role} LOGIN SUPERUSER",
+        f"ALTER ROLE {role} SET {setting} = '1s'",
+    )
+    ended: list[int] = []
+
+    def idle_it(connection: sqlalchemy.Connection, cursor: Any, *_: object) -> None:
+        url = connection.engine.url
+        if ended or url.port != server.port or url.username != role:
+            return
+        if in_transaction and cursor.connection.info.transaction_status != _IN_TRANSACTION:
+            return
+        ended.append(cursor.connection.info.backend_pid)  # (psycopg 3's)
+        server.wait_until_gone(ended[0])
+
+    sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", idle_it)
+    try:
+        yield f"postgresql://{role}@{server.host}:{server.port}/postgres", ended
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", idle_it)

@@ -24,6 +24,9 @@ cause and the fix::
     PostgreSQL SQLSTATE 57P01, 57P02, a session the server ended (stopped, or killed with
            pg_terminate_backend, or after a crash)
                                            -> lost the connection: the server, try again
+    PostgreSQL SQLSTATE 57P05, 25P03, a session the server ended for being idle
+           (idle_session_timeout, idle_in_transaction_session_timeout)
+                                           -> ended as idle: raise that timeout, or call again
     anything else of the database          -> failed, with the driver's first line
 
 Each is told by the code the driver gives (sqlite3's ``sqlite_errorcode``; psycopg 3's
@@ -125,6 +128,12 @@ _SESSION_ENDED = frozenset({"57P01", "57P02"})
 """PostgreSQL's SQLSTATEs of a session that the server ended (it is stopping, an
 administrator's ``pg_terminate_backend``, or another process of it crashed): class 57, not 08,
 but a connection lost all the same."""
+
+_IDLE_ENDED = frozenset({"57P05", "25P03"})
+"""PostgreSQL's SQLSTATEs of a session that the server ended for being idle: for longer than
+its ``idle_session_timeout`` (57P05), or in an open transaction for longer than its
+``idle_in_transaction_session_timeout`` (25P03). Neither is of class 08, yet the connection
+is gone."""
 
 _DRIVERS = ("sqlalchemy", "sqlite3", "psycopg", "psycopg2", "psycopg_pool")
 """The packages whose frames a database error passes through on its way up from DBOS."""
@@ -230,6 +239,16 @@ def database_failure(
             "pg_terminate_backend, or a crash of the server). Check that the server runs and "
             "accepts connections, then try again."
         )
+    if connecting == "idle":
+        return DurableDatabaseError(
+            f"The server of the database of durable runs {shown} ended this session for being "
+            f"idle ({_kind(driver)}: {said}): its idle_session_timeout (or "
+            "idle_in_transaction_session_timeout, for a transaction left open) is shorter "
+            "than a connection of this process stays unused. Raise it on the server, or for "
+            "this role or database (0 turns it off), or call again: a durable run reconnects "
+            "and retries on its own, and approvals and run listings open a new connection at "
+            "their next call."
+        )
     if connecting == "refused":
         return DurableDatabaseError(
             f"The server of the database of durable runs {shown} refused the connection "
@@ -243,20 +262,21 @@ def database_failure(
 
 def connection_failure(
     error: BaseException,
-) -> Literal["unreached", "refused", "busy", "unready", "lost"] | None:
+) -> Literal["unreached", "refused", "busy", "unready", "lost", "idle"] | None:
     """Which failure of a connection a PostgreSQL driver's ``error`` is, if it is one.
 
-    ``"unreached"``, ``"refused"``, ``"busy"``, ``"unready"`` or ``"lost"``; ``None`` for any
-    other failure. Told by the SQLSTATE (psycopg 3's ``sqlstate``, psycopg2's ``pgcode``):
-    its class 08 is a connection that failed or was lost, 53300 a server with all the
-    connections it takes (``"busy"``), 57P03 a server starting up, in recovery or shutting
+    ``"unreached"``, ``"refused"``, ``"busy"``, ``"unready"``, ``"lost"`` or ``"idle"``;
+    ``None`` for any other failure. Told by the SQLSTATE (psycopg 3's ``sqlstate``, psycopg2's
+    ``pgcode``): its class 08 is a connection that failed or was lost, 53300 a server with all
+    the connections it takes (``"busy"``), 57P03 a server starting up, in recovery or shutting
     down (``"unready"``), 57P01 and 57P02 a session that the server ended, stopped or killed
-    (``"lost"``: class 57, yet the connection is gone). libpq passes on no code for a failure
-    to connect, even the server's own: an ``OperationalError`` with no code is then a server
-    that answered if libpq's own framing says so ("... failed: FATAL:"), else a server not
-    reached; one that answered is busy or not ready if the server's words start as its
-    messages of 53300 or 57P03 do (they quote a name only after those words, if at all),
-    else it refused.
+    (``"lost"``: class 57, yet the connection is gone), 57P05 and 25P03 a session that the
+    server ended for being idle, outside or inside a transaction (``"idle"``). libpq passes on
+    no code for a failure to connect, even the server's own: an ``OperationalError`` with no
+    code is then a server that answered if libpq's own framing says so ("... failed: FATAL:"),
+    else a server not reached; one that answered is busy or not ready if the server's words
+    start as its messages of 53300 or 57P03 do (they quote a name only after those words, if at
+    all), else it refused.
     """
     state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
     if isinstance(state, str) and state:
@@ -266,6 +286,8 @@ def connection_failure(
             return "unready"
         if state in _SESSION_ENDED:
             return "lost"
+        if state in _IDLE_ENDED:
+            return "idle"
         return "unreached" if state.startswith(_CONNECTION_EXCEPTION) else None
     if _kind(error) != "OperationalError":
         return None

@@ -481,6 +481,14 @@ def _connection_words(connecting: _Connecting, shown: str, cause: str, kind: str
             "it ended this session (an administrator's pg_terminate_backend, or a crash of the "
             "server). Check that the server runs and accepts connections, then try again."
         )
+    if connecting == "idle":
+        return (
+            f"the server of {shown} ended this session for being idle ({cause}): its "
+            "idle_session_timeout (or idle_in_transaction_session_timeout, for a transaction "
+            "left open) is shorter than a connection stays unused. Raise it on the server, or "
+            "for the role or database (0 turns it off), or call again: the next call opens a "
+            "new connection."
+        )
     if connecting == "refused":
         return (
             f"the server of {shown} refused the connection ({cause}). Check database_url's "
@@ -515,7 +523,16 @@ def _create_table(connection: Connection) -> None:
 
 
 _Connecting = Literal[
-    "unreached", "refused", "busy", "unready", "lost", "failed", "readonly", "full", "unwritable"
+    "unreached",
+    "refused",
+    "busy",
+    "unready",
+    "lost",
+    "idle",
+    "failed",
+    "readonly",
+    "full",
+    "unwritable",
 ]
 """What an error says of the database's connection (see :func:`_connecting`)."""
 
@@ -535,7 +552,8 @@ def _connecting(url: str, error: BaseException) -> _Connecting | None:
     ``"refused"`` for a server that answered and refused it (no such database or role, a
     wrong password), ``"busy"`` for one that has all the connections it takes,
     ``"unready"`` for one starting up, in recovery or shutting down, ``"lost"`` for a session
-    that the server ended (stopped, or killed by an administrator), ``"unreached"`` for a
+    that the server ended (stopped, or killed by an administrator), ``"idle"`` for one it
+    ended for being idle (its idle timeouts), ``"unreached"`` for a
     server that did not answer (or a connection lost), as ``connection_failure`` sorts them;
     ``"failed"`` for another failure of a server's (its SQLSTATE of another class). On
     SQLite, by its result code (``sqlite_code``): a file that could not be opened

@@ -20,7 +20,12 @@ import sqlalchemy
 from miniagents.ext.dbos import DurableDatabaseError, apending_approvals
 from miniagents.ext.dbos._database_errors import database_failure, sqlite_code, sqlite_failure
 from tests.ext.dbos.test_durable_faults import afailure_at_start, said_in_one_line
-from tests.fakes.postgres import PostgresServer, free_port, session_ended_at_first_statement
+from tests.fakes.postgres import (
+    PostgresServer,
+    free_port,
+    session_ended_at_first_statement,
+    session_idled_out,
+)
 from tests.fakes.sqlite_errors import busy_error, table_locked_error
 
 
@@ -172,6 +177,72 @@ async def test_a_session_ended_by_the_server_is_a_lost_connection_not_a_failure(
         "administrator's pg_terminate_backend, or a crash of the server). Check that the "
         "server runs and accepts connections, then try again."
     ), said
+
+
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        ("57P05", "terminating connection due to idle-session timeout"),
+        ("25P03", "terminating connection due to idle-in-transaction timeout"),
+    ],
+)
+def test_a_session_the_server_ended_for_being_idle_is_told_with_its_timeouts(
+    state: str, words: str
+) -> None:
+    # class 57 and 25, not 08: it was "failed (OperationalError: terminating connection ...)."
+    assert _told(OperationalError(words, state)) == (
+        "The server of the database of durable runs postgresql://u@127.0.0.1:5432/runs ended "
+        f"this session for being idle (OperationalError: {words}): its idle_session_timeout "
+        "(or idle_in_transaction_session_timeout, for a transaction left open) is shorter "
+        "than a connection of this process stays unused. Raise it on the server, or for this "
+        "role or database (0 turns it off), or call again: a durable run reconnects and "
+        "retries on its own, and approvals and run listings open a new connection at their "
+        "next call."
+    )
+
+
+async def test_a_session_ended_for_being_idle_is_told_so_where_approvals_are_read(
+    postgres: PostgresServer,
+) -> None:
+    # SQLSTATE 57P05 was "failed (OperationalError: terminating connection due to idle-session
+    # timeout).", as if the database had refused a statement
+    with (
+        session_idled_out(postgres, "approvals_idler") as (url, ended),
+        pytest.raises(DurableDatabaseError) as caught,
+    ):
+        await apending_approvals(database_url=url)
+    assert len(ended) == 1
+    said = said_in_one_line(caught.value)
+    shown = f"postgresql://***@{postgres.host}:{postgres.port}/postgres"
+    assert said.startswith(
+        f"The server of the database of durable runs {shown} ended this session for being idle "
+        "(IdleSessionTimeout: terminating connection due to idle-session timeout): "
+    ), said
+
+
+def test_a_session_ended_idle_in_a_transaction_is_told_by_the_real_servers_error(
+    postgres: PostgresServer,
+) -> None:
+    # SQLSTATE 25P03 was "failed (OperationalError: terminating connection due to
+    # idle-in-transaction timeout)."
+    with session_idled_out(postgres, "transaction_idler", in_transaction=True) as (url, ended):
+        engine = sqlalchemy.create_engine(url.replace("postgresql:", "postgresql+psycopg:", 1))
+        try:
+            with engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT 1"))
+                with pytest.raises(sqlalchemy.exc.DBAPIError) as got:
+                    connection.execute(sqlalchemy.text("SELECT 2"))  # (in the transaction begun)
+        finally:
+            engine.dispose()
+    assert len(ended) == 1
+    error = got.value.with_traceback(None)  # (as raised by the store: no test's frames)
+    failure = database_failure(error, url, url, 7)
+    assert failure is not None
+    assert str(failure).startswith(
+        f"The server of the database of durable runs {url} ended this session for being idle "
+        "(IdleInTransactionSessionTimeout: terminating connection due to idle-in-transaction "
+        "timeout): its idle_session_timeout (or idle_in_transaction_session_timeout, "
+    ), str(failure)
 
 
 def test_too_many_connections_is_a_busy_server_by_its_sqlstate() -> None:

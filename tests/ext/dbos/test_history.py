@@ -33,7 +33,12 @@ from miniagents.ext.llm.messages import AssistantMessage, TokenUsage, UserMessag
 from miniagents.testing import ChatHistoryContract
 from miniagents.testing.chat_history_contract import ContractNote
 from tests.ext.dbos.descriptors import open_files
-from tests.fakes.postgres import PostgresServer, free_port, session_ended_at_first_statement
+from tests.fakes.postgres import (
+    PostgresServer,
+    free_port,
+    session_ended_at_first_statement,
+    session_idled_out,
+)
 from tests.subprocesses import python_env
 
 _NAMES = count()
@@ -642,3 +647,24 @@ def test_a_row_that_is_not_a_message_is_named_in_the_error(tmp_path: Path) -> No
         )
     with pytest.raises(ChatHistoryError, match=r"Row 2 of miniagents_chat_messages .* not a"):
         asyncio.run(history.load())
+
+
+def test_a_session_the_server_ended_for_being_idle_says_so_and_its_timeouts(
+    postgres: PostgresServer,
+) -> None:
+    # SQLSTATE 57P05 was "failed (OperationalError: terminating connection due to
+    # idle-session timeout), though it was reached: fix what its words say"
+    with session_idled_out(postgres, "chat_idler") as (url, ended):
+        history = ChatHistorySQL("chat", database_url=url, timeout=2)
+        with pytest.raises(ChatHistoryError) as raised:
+            asyncio.run(history.load())
+        assert len(ended) == 1
+        assert str(raised.value) == (
+            f"Could not read the chat history 'chat': the server of {url} ended this session "
+            "for being idle (terminating connection due to idle-session timeout): its "
+            "idle_session_timeout (or idle_in_transaction_session_timeout, for a transaction "
+            "left open) is shorter than a connection stays unused. Raise it on the server, or "
+            "for the role or database (0 turns it off), or call again: the next call opens a "
+            "new connection."
+        )
+        assert [message.text for message in asyncio.run(history.load())] == []  # (back again)

@@ -1,0 +1,91 @@
+"""A durable run whose PostgreSQL server stops while it runs waits for the server.
+
+A durable agent replies once, then waits for the test's program to stop the server (a
+real Postgres, ``pg_ctl stop``) and replies again. Its reader gets the whole reply, but
+the run's record cannot be written: DBOS retries the statement until the server answers
+(``retry_connection_errors``, kept on for the runs themselves), and the ``MiniAgents``
+block's exit waits for that record. Once DBOS says that it retries (its log line, in the
+thread that writes the run's records), the program starts the server again: the exit
+ends, and the run is recorded as ended, its reply given again to the same workflow id.
+The program runs in a child process (bounded: a hang fails the test), whose server is
+its own, so that stopping it leaves the other tests' server alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.fakes.postgres import PostgresServer
+from tests.subprocesses import run_python
+
+PROGRAM = """
+import asyncio
+import logging
+import sys
+import threading
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.dbos import durable, workflow_id
+from tests.fakes.postgres import PostgresServer
+
+server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+retrying = threading.Event()
+stopped: dict[str, asyncio.Event] = {}
+
+
+class _Retries(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        named = threading.current_thread().name.startswith("dbos-executor")
+        if named and record.getMessage().startswith("Database connection failed"):
+            retrying.set()
+
+
+@miniagent
+async def waiter(ctx: InteractionContext) -> None:
+    ctx.reply("before the stop")
+    await stopped["server"].wait()
+    ctx.reply("after the stop")
+
+
+async def main() -> None:
+    stopped["server"] = asyncio.Event()
+    logging.getLogger("dbos").addHandler(_Retries())
+    agent = durable(waiter, database_url=server.url(driver="postgresql+psycopg"))
+    async with MiniAgents():
+        with workflow_id("outage-1"):
+            reply = agent.inquire("go")
+        async for promise in reply:
+            print("read:", await promise, flush=True)
+            break
+        await asyncio.to_thread(server.stop)
+        stopped["server"].set()
+        print("reply:", [str(message) for message in await reply], flush=True)
+        await asyncio.to_thread(retrying.wait)  # DBOS waits for the server to write the run
+        print("retrying", flush=True)
+        await asyncio.to_thread(server.start)
+    print("exited", flush=True)
+    async with MiniAgents():
+        with workflow_id("outage-1"):
+            again = await agent.inquire("go")
+        print("recorded:", [str(message) for message in again], flush=True)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_run_whose_server_stopped_waits_for_it_and_is_recorded_once_it_is_back(
+    postgres_for_outage: PostgresServer, tmp_path: Path
+) -> None:
+    server = postgres_for_outage
+    (tmp_path / "program.py").write_text(PROGRAM)
+    args = [server.host, str(server.port), server.user, server.folder, server.options]
+    done = run_python(["program.py", *args], tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "read: before the stop",
+        "reply: ['before the stop', 'after the stop']",
+        "retrying",
+        "exited",
+        "recorded: ['before the stop', 'after the stop']",
+    ], done.stdout + done.stderr
