@@ -277,6 +277,8 @@ HAND_WRITTEN_ALLOWED: dict[str, str] = {
     "miniagents.ext.llm.batch._run": "reads the stall timeout checked elsewhere: refuses nothing",
     "miniagents.ext.llm.batch.openai_batches": "a result line's status_code (not an argument): "
     "that request's failure",
+    "miniagents.evals.tree": "a stored report's counts and costs (not an argument): "
+    "an EvalReportError naming the step or case",
 }
 """Modules that test ``isinstance(x, bool) or not isinstance(x, <number>)`` themselves."""
 

@@ -3,8 +3,9 @@
 A context passes a complete message (one of its own, or of a context nested in it) to its
 ``on_persist_message`` handlers unless the same content was passed to them lately: within
 the last :data:`PERSIST_WINDOW` distinct messages they were passed. Each context remembers
-this for its own handlers, afresh each time it is entered, so the handlers of an inner context get content that those of
-the outer one had already (and a handler given to both gets it once, from the outer one).
+this for its own handlers, afresh each time it is entered, so the handlers of an inner
+context get content that those of the outer one had already (and a handler given to both
+gets it once, from the outer one).
 Content is compared by ``hash_key``, which agrees with ``==``; a message whose ``hash_key``
 cannot be computed is compared by object instead. So the memory behind "once" is bounded
 (a window of keys, not a set of every key ever seen), and a message awaited many times, or
