@@ -512,6 +512,7 @@ def _event(event: dict[str, Any]) -> RealtimeEvent | None:
             response.get("id"),
             str(response.get("status", "completed")),
             _usage(response.get("usage")),
+            model if isinstance(model := response.get("model"), str) and model else None,
         )
     if kind == "conversation.item.truncated":
         return AudioCut(str(event.get("item_id")), int(event.get("audio_end_ms", 0)))

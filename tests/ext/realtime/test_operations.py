@@ -284,6 +284,44 @@ async def test_each_reply_is_a_chat_span_of_the_agents_span_and_a_tool_one_besid
     attributes = first.attributes or {}
     assert attributes["gen_ai.usage.input_tokens"] == 2100
     assert attributes["gen_ai.usage.output_tokens"] == 4050
+    # (was: the model asked for, as if the API had named the model that answered)
+    assert "gen_ai.response.model" not in attributes
+
+
+class _NamingLink(ScriptedLink):
+    """A link whose API answers a text with a reply that names the model that answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        del text, images
+
+    async def arespond(self) -> None:
+        for event in (
+            ReplyStarted("r1"),
+            TextOut("i1", "Hello."),
+            ReplyEnded("r1", "completed", model="named-model-2026-01-01"),
+        ):
+            self.sent.put_nowait(event)
+
+    async def aclose(self) -> None:
+        self.sent.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        while (event := await self.sent.get()) is not None:
+            yield event
+
+
+async def test_a_replys_span_names_the_model_the_api_said_answered(traces: Traces) -> None:
+    voice = scripted_agent(_NamingLink, "NAMING", default_model="asked-model")
+    async with MiniAgents():
+        await pieces(voice.inquire(streamed(["Hi."])))
+    (chat,) = [span for span in traces.spans() if span.name.startswith("chat ")]
+    attributes = chat.attributes or {}
+    assert attributes["gen_ai.request.model"] == "asked-model"
+    assert attributes["gen_ai.response.model"] == "named-model-2026-01-01"
 
 
 async def test_a_long_session_keeps_only_what_its_reader_still_needs(
