@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMError
+from miniagents.ext.llm.pricing import reported_count
 from miniagents.ext.llm.sdk_calls import import_sdk
 from miniagents.ext.realtime.agent import make_realtime_agent
 from miniagents.ext.realtime.pieces import PCM16K, PCM24K, RealtimeUsage
@@ -367,19 +368,22 @@ def _part(image: ImagePart) -> dict[str, Any]:
 
 
 def _usage(usage: Any) -> RealtimeUsage:
-    """Gemini's ``usage_metadata``, by modality."""
+    """Gemini's ``usage_metadata``, by modality.
+
+    A count that is no count (negative, a float, a bool) is unknown: ``reported_count``.
+    """
 
     def by(details: Any, modality: str) -> int | None:
         for each in details or ():
             if str(getattr(each.modality, "value", each.modality)).upper() == modality:
-                return int(each.token_count or 0)
+                return reported_count(each.token_count or 0)
         return None
 
     prompt, made = usage.prompt_tokens_details, usage.response_tokens_details
     return RealtimeUsage(
-        input_tokens=usage.prompt_token_count,
-        output_tokens=usage.response_token_count,
-        cached_input_tokens=usage.cached_content_token_count,
+        input_tokens=reported_count(usage.prompt_token_count),
+        output_tokens=reported_count(usage.response_token_count),
+        cached_input_tokens=reported_count(usage.cached_content_token_count),
         input_text_tokens=by(prompt, "TEXT"),
         input_audio_tokens=by(prompt, "AUDIO"),
         input_image_tokens=by(prompt, "IMAGE"),
