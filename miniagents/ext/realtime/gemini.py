@@ -184,6 +184,7 @@ class _GeminiLink:
         self._heard: list[str] = []  # the user's turn being transcribed (its pieces)
         self._said: deque[str] = deque()  # turns transcribed in full, each until its answer
         self._ended: tuple[str, str] | None = None  # a turn ended, its usage to come
+        self._owed = False  # the turn under way (or ended) answers words not told yet
         self._made: deque[RealtimeEvent] = deque()  # the session's own events (its cuts)
 
     # -- what the session sends ----------------------------------------------------------
@@ -289,6 +290,9 @@ class _GeminiLink:
             if heard is not None and getattr(heard, "finished", None) and self._heard:
                 self._said.append("".join(self._heard).strip())  # (its turn's words, whole)
                 self._heard = []
+                if self._owed:  # (transcribed late: told before the end of its own answer)
+                    self._owed = False
+                    out.append(UserTranscribed(None, self._said.popleft()))
             turn = content.model_turn
             for part in turn.parts if turn is not None and turn.parts else ():
                 data = part.inline_data.data if part.inline_data is not None else None
@@ -319,6 +323,7 @@ class _GeminiLink:
             usage = _usage(message.usage_metadata)
             if self._ended is not None:
                 ended, self._ended = self._ended, None
+                self._owed = False  # (its words, if they come now, are of no answer yet)
                 out.append(ReplyEnded(ended[0], ended[1], usage))
         if message.go_away is not None:
             out.append(_going_away(message.go_away.time_left))
@@ -328,15 +333,20 @@ class _GeminiLink:
         """The model's turn under way (started here, the user's words first, if none is).
 
         The words are those of the first turn transcribed in full (``finished``) and not
-        answered yet, each turn before its own answer; without one, all that was heard.
+        answered yet, each turn before its own answer; without one, all that was heard; with
+        none heard yet, the words owed to this turn are those transcribed in full before it
+        ends (a late transcription: told then, before its end).
         """
         if self._turn is None:
             self._flush_end(out)
+            self._owed = False
             if self._said:
                 out.append(UserTranscribed(None, self._said.popleft()))
             elif self._heard:
                 out.append(UserTranscribed(None, "".join(self._heard).strip()))
                 self._heard = []
+            else:
+                self._owed = True
             self._turns += 1
             self._turn = f"turn_{self._turns}"
             self._audio = self._told = False
@@ -352,6 +362,7 @@ class _GeminiLink:
     def _flush_end(self, out: list[RealtimeEvent]) -> None:
         if self._ended is not None:
             ended, self._ended = self._ended, None
+            self._owed = False
             out.append(ReplyEnded(ended[0], ended[1], None))
 
     async def aclose(self) -> None:

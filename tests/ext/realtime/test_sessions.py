@@ -915,3 +915,21 @@ def test_a_gemini_usage_with_a_negative_count_leaves_it_unknown() -> None:
     )
     usage = gemini_usage(given)
     assert (usage.input_tokens, usage.output_tokens, usage.output_audio_tokens) == (None, 7, None)
+
+
+async def test_a_geminis_turn_transcribed_during_its_answer_is_told_before_that_answer_ends(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the late transcription waited for the next reply, to be shown as its turn's
+    # words; with no next reply, as here, it was never shown)
+    gemini = APIS[1]
+    fake_llm.speak(["Hello ", "there."], heard="Hi.", heard_after=1)
+    async with MiniAgents():
+        found = await pieces(gemini.voice(fake_llm).inquire(streamed(question(gemini))))
+    told = [
+        f"{piece.role}: {piece.text}" if isinstance(piece, Transcript) else "end"
+        for piece in found
+        if isinstance(piece, TurnEnd | Transcript)
+    ]
+    assert told == ["assistant: Hello there.", "user: Hi.", "end"]  # (the answer began first)
+
