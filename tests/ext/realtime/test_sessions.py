@@ -932,4 +932,3 @@ async def test_a_geminis_turn_transcribed_during_its_answer_is_told_before_that_
         if isinstance(piece, TurnEnd | Transcript)
     ]
     assert told == ["assistant: Hello there.", "user: Hi.", "end"]  # (the answer began first)
-
