@@ -75,6 +75,8 @@ from miniagents.testing._live import (
     ProtocolError,
     ReplyEnd,
     ReplyStart,
+    SpokenReply,
+    taking,
 )
 from miniagents.testing._openai_realtime_wire import OpenAIRealtimeWire
 from tests.ext.realtime.kit import (
@@ -592,7 +594,7 @@ class _WireConnection:
         session = LiveSession(
             wire,
             record,
-            lambda peek, ahead: None,
+            taking(),
             itertools.count().__next__,
             input_rate=24_000,
             output_rate=24_000,
@@ -606,6 +608,31 @@ class _WireConnection:
 
     async def close(self) -> None:
         return None
+
+
+def test_a_fakes_reply_scripted_as_an_error_drops_the_turns_waiting_for_their_answers() -> None:
+    # (was: the error closed the session, but the turns waiting after the failed reply's
+    # were kept, to be answered by a session that never would)
+    wire = OpenAIRealtimeWire()
+    record = LiveRecord(index=0, provider=wire.provider, path="/", headers={})
+    script = taking(
+        SpokenReply(transcript=("Hello.",)),
+        SpokenReply(error="The server is overloaded."),
+        SpokenReply(transcript=("Never said.",)),
+    )
+    session = LiveSession(
+        wire, record, script, itertools.count().__next__, input_rate=24_000, output_rate=24_000
+    )
+    session.turn_waits = True
+    session.start_reply()
+    session.reply_after()
+    session.reply_after()  # (two turns ended during the reply: each waits for its answer)
+    assert session.waiting == 2
+    session.cancel_reply()  # (the first waiting turn's answer is the error)
+    assert session.failed is not None
+    assert session.failed.message == "The server is overloaded."
+    assert session.waiting == 0
+    assert session.next_due() is None  # (no reply under way: nothing left to send)
 
 
 async def test_openais_calls_of_a_reply_never_ended_are_let_go_at_the_next_reply() -> None:
