@@ -911,7 +911,9 @@ def test_a_gemini_usage_with_a_negative_count_leaves_it_unknown() -> None:
     given = types.UsageMetadata(
         prompt_token_count=-5,
         response_token_count=7,
-        response_tokens_details=[types.ModalityTokenCount(modality="AUDIO", token_count=-3)],
+        response_tokens_details=[
+            types.ModalityTokenCount(modality=types.MediaModality.AUDIO, token_count=-3)
+        ],
     )
     usage = gemini_usage(given)
     assert (usage.input_tokens, usage.output_tokens, usage.output_audio_tokens) == (None, 7, None)
