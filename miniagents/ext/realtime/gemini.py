@@ -260,6 +260,9 @@ class _GeminiLink:
     async def events(self) -> AsyncIterator[RealtimeEvent]:
         """The API's messages as neutral events, until the session closes.
 
+        The words of a user's turn that no reply answered (transcribed after the last
+        reply's end) are told as the session closes, last.
+
         Raises:
             RealtimeConnectionError: if the connection dropped.
             RealtimeServerError: if the API closed it before the session did (with an
@@ -273,9 +276,16 @@ class _GeminiLink:
                     while self._made:
                         yield self._made.popleft()
             except Exception as error:
-                if self._closed:  # (the session closed it: the end it asked for)
-                    return
-                raise _dropped_error(error) from error
+                if not self._closed:
+                    raise _dropped_error(error) from error
+                break  # (the session closed it: the end it asked for)
+        # (the turns transcribed that no reply answered, the last one's late words: told last)
+        left = [*self._said, "".join(self._heard).strip()]
+        self._said.clear()
+        self._heard = []
+        for words in left:
+            if words:
+                yield UserTranscribed(None, words)
 
     def _read(self, message: Any) -> list[RealtimeEvent]:
         out: list[RealtimeEvent] = []

@@ -57,6 +57,7 @@ from miniagents.ext.realtime.provider import (
     ReplyEnded,
     ReplyStarted,
     ServerFailed,
+    SpeechStopped,
     TextOut,
     ToolCalled,
     ToolCancelled,
@@ -675,6 +676,49 @@ class _GoingAway:
         from google.genai import types
 
         yield types.LiveServerMessage(go_away=types.LiveServerGoAway(time_left="9s"))
+
+
+class _LateWords:
+    """A Gemini Live session of the SDK whose one reply ends before its turn's words come."""
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    async def receive(self) -> AsyncIterator[object]:
+        from google.genai import types
+
+        self.read += 1
+        if self.read > 1:  # (the session closed it)
+            raise ConnectionError("The connection is closed.")
+        said = types.Content(parts=[types.Part(text="Hello.")])
+        yield types.LiveServerMessage(server_content=types.LiveServerContent(model_turn=said))
+        yield types.LiveServerMessage(server_content=types.LiveServerContent(turn_complete=True))
+        usage = types.UsageMetadata(prompt_token_count=3, response_token_count=2)
+        yield types.LiveServerMessage(usage_metadata=usage)  # (the reply's end)
+        words = types.Transcription(text="Hi.", finished=True)
+        heard = types.LiveServerContent(input_transcription=words)
+        yield types.LiveServerMessage(server_content=heard)
+
+
+class _Manager:
+    """The SDK's context manager of a Gemini Live session (its exit closes it)."""
+
+    async def __aexit__(self, *given: object) -> None:
+        return None
+
+
+async def test_a_gemini_turn_transcribed_after_the_last_reply_is_told_as_the_session_closes() -> (
+    None
+):
+    # (was: its words waited for a reply that never came, and were never told)
+    from google.genai import types
+
+    link = _GeminiLink(_Manager(), _LateWords(), types, vad=True)
+    read = link.events()
+    found = [await anext(read) for _ in range(4)]
+    assert [type(event) for event in found] == [ReplyStarted, TextOut, ReplyEnded, SpeechStopped]
+    await link.aclose()
+    assert [event async for event in read] == [UserTranscribed(None, "Hi.")]
 
 
 class _WarnedLink(_LateLink):
