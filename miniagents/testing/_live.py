@@ -63,9 +63,11 @@ __all__ = [
     "ReplyStart",
     "SpeechEdge",
     "SpokenReply",
+    "TakeReply",
     "Transcribed",
     "Truncated",
     "UserTurn",
+    "taking",
     "tone",
 ]
 
@@ -76,6 +78,9 @@ MAX_RECORDED_AUDIO = 16 * 1024 * 1024
 """The most input audio a session's record keeps, in bytes (the rest is counted, not kept)."""
 
 _LiveStatus = Literal["completed", "cancelled", "failed"]
+
+TakeReply = Callable[[bool, int], "SpokenReply | None"]
+"""How a :class:`LiveSession` takes its scripted replies: ``take(peek, ahead)`` (see there)."""
 
 
 # -- the script ---------------------------------------------------------------------------
@@ -413,7 +418,7 @@ class LiveSession:
         self,
         wire: LiveWire,
         record: LiveRecord,
-        take: Callable[[bool, int], SpokenReply | None],
+        take: TakeReply,
         ids: Callable[[], int],
         *,
         input_rate: int,
@@ -656,6 +661,10 @@ class LiveSession:
         script = self._take(False, 0) or SpokenReply(transcript=_echo(said))
         self.record.note(lambda: self.record.replies.append(script))
         if script.error is not None:
+            # (the error closes the session: the turns waiting for their answers, and their
+            # transcriptions held back, are dropped with it, none left to answer)
+            self._waiting.clear()
+            self._late.clear()
             self.error(script.error_code, script.error, fatal=True)
             return
         reply = _Reply(self.new_id("resp"), script, [], due=time.monotonic())
@@ -806,6 +815,11 @@ class LiveSession:
             self.start_reply(answering=self._waiting.popleft())
 
     @property
+    def waiting(self) -> int:
+        """How many of the user's turns wait for their answers (until the reply's end)."""
+        return len(self._waiting)
+
+    @property
     def speaking(self) -> bool:
         """Whether the user is speaking (the fake's voice detection heard speech, not its end)."""
         return self._speaking
@@ -832,6 +846,18 @@ def _peak(audio: bytes) -> int:
     if not samples:
         return 0
     return max(max(samples), -min(samples))
+
+
+def taking(*replies: SpokenReply) -> TakeReply:
+    """The ``take`` of a :class:`LiveSession` made by hand: ``replies`` in order, then none."""
+    script = deque(replies)
+
+    def take(peek: bool, ahead: int) -> SpokenReply | None:
+        if peek:
+            return script[ahead] if ahead < len(script) else None
+        return script.popleft() if script else None
+
+    return take
 
 
 def tone(ms: int, frequency: float, rate: int) -> bytes:

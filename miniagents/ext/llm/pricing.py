@@ -39,6 +39,7 @@ __all__ = [
     "price_provider_of",
     "priced_model",
     "prices_installed",
+    "reported_count",
     "reported_usage",
 ]
 
@@ -106,17 +107,21 @@ def reported_usage(reported: ReportedTokens) -> TokenUsage:
     ``None``: it is neither priced nor taken off a budget's totals.
     """
     return TokenUsage(
-        input_tokens=_count(reported.input_tokens),
-        output_tokens=_count(reported.output_tokens),
-        cached_input_tokens=_count(reported.cached_input_tokens),
-        cache_write_tokens=_count(reported.cache_write_tokens),
-        reasoning_tokens=_count(reported.reasoning_tokens),
+        input_tokens=reported_count(reported.input_tokens),
+        output_tokens=reported_count(reported.output_tokens),
+        cached_input_tokens=reported_count(reported.cached_input_tokens),
+        cache_write_tokens=reported_count(reported.cache_write_tokens),
+        reasoning_tokens=reported_count(reported.reasoning_tokens),
     )
 
 
-def _count(reported: int | None) -> int | None:
-    """A reported token count, or ``None`` if it is no count (negative, or not an int)."""
-    if reported is None or (isinstance(reported, int) and reported >= 0):
+def reported_count(reported: object) -> int | None:
+    """A reported token count, or ``None`` if it is no count (negative, or not an int).
+
+    A bool is no count either (``True`` is an ``int`` to Python, not a number of tokens).
+    A provider's link reads the raw counts of its API's wire through it.
+    """
+    if reported is None or (type(reported) is int and reported >= 0):  # (no bool: not an int)
         return reported
     logger.warning("A provider reported %r tokens; the count is taken as unknown.", reported)
     return None

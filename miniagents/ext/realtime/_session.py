@@ -688,7 +688,7 @@ class Session:
             else:
                 charge.end()
         if self._trace is not None:
-            self._trace.events.put_nowait(_finish(event, usage, self._model, self._replayed()))
+            self._trace.events.put_nowait(_finish(event, usage, self._replayed()))
             self._trace.events.put_nowait(None)
             self._trace = None
         self._turns += 1
@@ -877,8 +877,13 @@ def _handoff_target(tools: ToolSet, name: str) -> str | None:
     return target if isinstance(target, str) else None
 
 
-def _finish(event: ReplyEnded, usage: RealtimeUsage | None, model: str, replayed: bool) -> Finish:
-    """The reply's end as a call's (``replayed``: by a call cache, as a cached call's is)."""
+def _finish(event: ReplyEnded, usage: RealtimeUsage | None, replayed: bool) -> Finish:
+    """The reply's end as a call's (``replayed``: by a call cache, as a cached call's is).
+
+    Its model is the one the API said answered (``None`` if it said none), as a call's is:
+    the model asked for is the call's, not the reply's.
+    """
+    model = event.model
     if usage is None:
         return Finish(event.status, model=model, response_id=event.response_id, replayed=replayed)
     return Finish(

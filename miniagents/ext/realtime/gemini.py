@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMError
+from miniagents.ext.llm.pricing import reported_count
 from miniagents.ext.llm.sdk_calls import import_sdk
 from miniagents.ext.realtime.agent import make_realtime_agent
 from miniagents.ext.realtime.pieces import PCM16K, PCM24K, RealtimeUsage
@@ -183,6 +184,7 @@ class _GeminiLink:
         self._heard: list[str] = []  # the user's turn being transcribed (its pieces)
         self._said: deque[str] = deque()  # turns transcribed in full, each until its answer
         self._ended: tuple[str, str] | None = None  # a turn ended, its usage to come
+        self._owed = False  # the turn under way (or ended) answers words not told yet
         self._made: deque[RealtimeEvent] = deque()  # the session's own events (its cuts)
 
     # -- what the session sends ----------------------------------------------------------
@@ -258,6 +260,9 @@ class _GeminiLink:
     async def events(self) -> AsyncIterator[RealtimeEvent]:
         """The API's messages as neutral events, until the session closes.
 
+        The words of a user's turn that no reply answered (transcribed after the last
+        reply's end) are told as the session closes, last.
+
         Raises:
             RealtimeConnectionError: if the connection dropped.
             RealtimeServerError: if the API closed it before the session did (with an
@@ -271,9 +276,16 @@ class _GeminiLink:
                     while self._made:
                         yield self._made.popleft()
             except Exception as error:
-                if self._closed:  # (the session closed it: the end it asked for)
-                    return
-                raise _dropped_error(error) from error
+                if not self._closed:
+                    raise _dropped_error(error) from error
+                break  # (the session closed it: the end it asked for)
+        # (the turns transcribed that no reply answered, the last one's late words: told last)
+        left = [*self._said, "".join(self._heard).strip()]
+        self._said.clear()
+        self._heard = []
+        for words in left:
+            if words:
+                yield UserTranscribed(None, words)
 
     def _read(self, message: Any) -> list[RealtimeEvent]:
         out: list[RealtimeEvent] = []
@@ -288,6 +300,9 @@ class _GeminiLink:
             if heard is not None and getattr(heard, "finished", None) and self._heard:
                 self._said.append("".join(self._heard).strip())  # (its turn's words, whole)
                 self._heard = []
+                if self._owed:  # (transcribed late: told before the end of its own answer)
+                    self._owed = False
+                    out.append(UserTranscribed(None, self._said.popleft()))
             turn = content.model_turn
             for part in turn.parts if turn is not None and turn.parts else ():
                 data = part.inline_data.data if part.inline_data is not None else None
@@ -318,6 +333,7 @@ class _GeminiLink:
             usage = _usage(message.usage_metadata)
             if self._ended is not None:
                 ended, self._ended = self._ended, None
+                self._owed = False  # (its words, if they come now, are of no answer yet)
                 out.append(ReplyEnded(ended[0], ended[1], usage))
         if message.go_away is not None:
             out.append(_going_away(message.go_away.time_left))
@@ -327,15 +343,20 @@ class _GeminiLink:
         """The model's turn under way (started here, the user's words first, if none is).
 
         The words are those of the first turn transcribed in full (``finished``) and not
-        answered yet, each turn before its own answer; without one, all that was heard.
+        answered yet, each turn before its own answer; without one, all that was heard; with
+        none heard yet, the words owed to this turn are those transcribed in full before it
+        ends (a late transcription: told then, before its end).
         """
         if self._turn is None:
             self._flush_end(out)
+            self._owed = False
             if self._said:
                 out.append(UserTranscribed(None, self._said.popleft()))
             elif self._heard:
                 out.append(UserTranscribed(None, "".join(self._heard).strip()))
                 self._heard = []
+            else:
+                self._owed = True
             self._turns += 1
             self._turn = f"turn_{self._turns}"
             self._audio = self._told = False
@@ -351,6 +372,7 @@ class _GeminiLink:
     def _flush_end(self, out: list[RealtimeEvent]) -> None:
         if self._ended is not None:
             ended, self._ended = self._ended, None
+            self._owed = False
             out.append(ReplyEnded(ended[0], ended[1], None))
 
     async def aclose(self) -> None:
@@ -367,19 +389,22 @@ def _part(image: ImagePart) -> dict[str, Any]:
 
 
 def _usage(usage: Any) -> RealtimeUsage:
-    """Gemini's ``usage_metadata``, by modality."""
+    """Gemini's ``usage_metadata``, by modality.
+
+    A count that is no count (negative, a float, a bool) is unknown: ``reported_count``.
+    """
 
     def by(details: Any, modality: str) -> int | None:
         for each in details or ():
             if str(getattr(each.modality, "value", each.modality)).upper() == modality:
-                return int(each.token_count or 0)
+                return reported_count(each.token_count or 0)
         return None
 
     prompt, made = usage.prompt_tokens_details, usage.response_tokens_details
     return RealtimeUsage(
-        input_tokens=usage.prompt_token_count,
-        output_tokens=usage.response_token_count,
-        cached_input_tokens=usage.cached_content_token_count,
+        input_tokens=reported_count(usage.prompt_token_count),
+        output_tokens=reported_count(usage.response_token_count),
+        cached_input_tokens=reported_count(usage.cached_content_token_count),
         input_text_tokens=by(prompt, "TEXT"),
         input_audio_tokens=by(prompt, "AUDIO"),
         input_image_tokens=by(prompt, "IMAGE"),

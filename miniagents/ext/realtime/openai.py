@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from miniagents.arguments import check_text, refused_argument
 from miniagents.ext.llm.errors import LLMConfigurationError, LLMError, LLMRequestError
+from miniagents.ext.llm.pricing import reported_count
 from miniagents.ext.llm.sdk_calls import check_client
 from miniagents.ext.realtime.agent import make_realtime_agent
 from miniagents.ext.realtime.pieces import PCM24K, RealtimeUsage
@@ -512,6 +513,7 @@ def _event(event: dict[str, Any]) -> RealtimeEvent | None:
             response.get("id"),
             str(response.get("status", "completed")),
             _usage(response.get("usage")),
+            model if isinstance(model := response.get("model"), str) and model else None,
         )
     if kind == "conversation.item.truncated":
         return AudioCut(str(event.get("item_id")), int(event.get("audio_end_ms", 0)))
@@ -535,22 +537,25 @@ _TEXT = frozenset(
 
 
 def _usage(usage: Any) -> RealtimeUsage | None:
-    """The reply's usage as OpenAI reports it (``input_token_details``, ...)."""
+    """The reply's usage as OpenAI reports it (``input_token_details``, ...).
+
+    A count that is no count (negative, a float, a bool) is unknown: ``reported_count``.
+    """
     if not isinstance(usage, dict):
         return None
     given = usage.get("input_token_details") or {}
     made = usage.get("output_token_details") or {}
     cached = given.get("cached_tokens_details") or {}
     return RealtimeUsage(
-        input_tokens=usage.get("input_tokens"),
-        output_tokens=usage.get("output_tokens"),
-        cached_input_tokens=given.get("cached_tokens"),
-        input_text_tokens=given.get("text_tokens"),
-        input_audio_tokens=given.get("audio_tokens"),
-        input_image_tokens=given.get("image_tokens"),
-        output_text_tokens=made.get("text_tokens"),
-        output_audio_tokens=made.get("audio_tokens"),
-        cached_audio_tokens=cached.get("audio_tokens"),
+        input_tokens=reported_count(usage.get("input_tokens")),
+        output_tokens=reported_count(usage.get("output_tokens")),
+        cached_input_tokens=reported_count(given.get("cached_tokens")),
+        input_text_tokens=reported_count(given.get("text_tokens")),
+        input_audio_tokens=reported_count(given.get("audio_tokens")),
+        input_image_tokens=reported_count(given.get("image_tokens")),
+        output_text_tokens=reported_count(made.get("text_tokens")),
+        output_audio_tokens=reported_count(made.get("audio_tokens")),
+        cached_audio_tokens=reported_count(cached.get("audio_tokens")),
     )
 
 

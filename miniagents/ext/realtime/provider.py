@@ -148,11 +148,16 @@ class ToolCancelled:
 
 @dataclass(frozen=True, slots=True)
 class ReplyEnded:
-    """The model's reply ended: ``completed``, ``cancelled``, ``incomplete`` or ``failed``."""
+    """The model's reply ended: ``completed``, ``cancelled``, ``incomplete`` or ``failed``.
+
+    ``model`` is the model that answered, as the API named it (``None``: the API did not
+    say): never the model asked for.
+    """
 
     response_id: str | None
     status: str
     usage: RealtimeUsage | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ from miniagents.ext.realtime.provider import (
     ReplyEnded,
     ReplyStarted,
     ServerFailed,
+    SpeechStopped,
     TextOut,
     ToolCalled,
     ToolCancelled,
@@ -75,6 +76,8 @@ from miniagents.testing._live import (
     ProtocolError,
     ReplyEnd,
     ReplyStart,
+    SpokenReply,
+    taking,
 )
 from miniagents.testing._openai_realtime_wire import OpenAIRealtimeWire
 from tests.ext.realtime.kit import (
@@ -284,6 +287,44 @@ async def test_each_reply_is_a_chat_span_of_the_agents_span_and_a_tool_one_besid
     attributes = first.attributes or {}
     assert attributes["gen_ai.usage.input_tokens"] == 2100
     assert attributes["gen_ai.usage.output_tokens"] == 4050
+    # (was: the model asked for, as if the API had named the model that answered)
+    assert "gen_ai.response.model" not in attributes
+
+
+class _NamingLink(ScriptedLink):
+    """A link whose API answers a text with a reply that names the model that answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        del text, images
+
+    async def arespond(self) -> None:
+        for event in (
+            ReplyStarted("r1"),
+            TextOut("i1", "Hello."),
+            ReplyEnded("r1", "completed", model="named-model-2026-01-01"),
+        ):
+            self.sent.put_nowait(event)
+
+    async def aclose(self) -> None:
+        self.sent.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        while (event := await self.sent.get()) is not None:
+            yield event
+
+
+async def test_a_replys_span_names_the_model_the_api_said_answered(traces: Traces) -> None:
+    voice = scripted_agent(_NamingLink, "NAMING", default_model="asked-model")
+    async with MiniAgents():
+        await pieces(voice.inquire(streamed(["Hi."])))
+    (chat,) = [span for span in traces.spans() if span.name.startswith("chat ")]
+    attributes = chat.attributes or {}
+    assert attributes["gen_ai.request.model"] == "asked-model"
+    assert attributes["gen_ai.response.model"] == "named-model-2026-01-01"
 
 
 async def test_a_long_session_keeps_only_what_its_reader_still_needs(
@@ -554,7 +595,7 @@ class _WireConnection:
         session = LiveSession(
             wire,
             record,
-            lambda peek, ahead: None,
+            taking(),
             itertools.count().__next__,
             input_rate=24_000,
             output_rate=24_000,
@@ -568,6 +609,31 @@ class _WireConnection:
 
     async def close(self) -> None:
         return None
+
+
+def test_a_fakes_reply_scripted_as_an_error_drops_the_turns_waiting_for_their_answers() -> None:
+    # (was: the error closed the session, but the turns waiting after the failed reply's
+    # were kept, to be answered by a session that never would)
+    wire = OpenAIRealtimeWire()
+    record = LiveRecord(index=0, provider=wire.provider, path="/", headers={})
+    script = taking(
+        SpokenReply(transcript=("Hello.",)),
+        SpokenReply(error="The server is overloaded."),
+        SpokenReply(transcript=("Never said.",)),
+    )
+    session = LiveSession(
+        wire, record, script, itertools.count().__next__, input_rate=24_000, output_rate=24_000
+    )
+    session.turn_waits = True
+    session.start_reply()
+    session.reply_after()
+    session.reply_after()  # (two turns ended during the reply: each waits for its answer)
+    assert session.waiting == 2
+    session.cancel_reply()  # (the first waiting turn's answer is the error)
+    assert session.failed is not None
+    assert session.failed.message == "The server is overloaded."
+    assert session.waiting == 0
+    assert session.next_due() is None  # (no reply under way: nothing left to send)
 
 
 async def test_openais_calls_of_a_reply_never_ended_are_let_go_at_the_next_reply() -> None:
@@ -610,6 +676,49 @@ class _GoingAway:
         from google.genai import types
 
         yield types.LiveServerMessage(go_away=types.LiveServerGoAway(time_left="9s"))
+
+
+class _LateWords:
+    """A Gemini Live session of the SDK whose one reply ends before its turn's words come."""
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    async def receive(self) -> AsyncIterator[object]:
+        from google.genai import types
+
+        self.read += 1
+        if self.read > 1:  # (the session closed it)
+            raise ConnectionError("The connection is closed.")
+        said = types.Content(parts=[types.Part(text="Hello.")])
+        yield types.LiveServerMessage(server_content=types.LiveServerContent(model_turn=said))
+        yield types.LiveServerMessage(server_content=types.LiveServerContent(turn_complete=True))
+        usage = types.UsageMetadata(prompt_token_count=3, response_token_count=2)
+        yield types.LiveServerMessage(usage_metadata=usage)  # (the reply's end)
+        words = types.Transcription(text="Hi.", finished=True)
+        heard = types.LiveServerContent(input_transcription=words)
+        yield types.LiveServerMessage(server_content=heard)
+
+
+class _Manager:
+    """The SDK's context manager of a Gemini Live session (its exit closes it)."""
+
+    async def __aexit__(self, *given: object) -> None:
+        return None
+
+
+async def test_a_gemini_turn_transcribed_after_the_last_reply_is_told_as_the_session_closes() -> (
+    None
+):
+    # (was: its words waited for a reply that never came, and were never told)
+    from google.genai import types
+
+    link = _GeminiLink(_Manager(), _LateWords(), types, vad=True)
+    read = link.events()
+    found = [await anext(read) for _ in range(4)]
+    assert [type(event) for event in found] == [ReplyStarted, TextOut, ReplyEnded, SpeechStopped]
+    await link.aclose()
+    assert [event async for event in read] == [UserTranscribed(None, "Hi.")]
 
 
 class _WarnedLink(_LateLink):

@@ -16,7 +16,7 @@ import math
 import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -39,6 +39,7 @@ from miniagents.ext.realtime import (
     make_realtime_agent,
 )
 from miniagents.ext.realtime._session import READ_ON_EVENTS, READ_ON_SECONDS
+from miniagents.ext.realtime.gemini import _usage as gemini_usage
 from miniagents.ext.realtime.openai import (
     OpenAIRealtimeOptions,
     OpenAIRealtimeProvider,
@@ -868,3 +869,68 @@ async def test_a_reply_whose_api_reports_a_negative_count_is_neither_priced_nor_
     assert budget.usage.input_tokens == (counts[0] or 0)
     assert budget.usage.unpriced_requests == 1
     assert isinstance(found[-1], SessionEnd)
+
+
+@pytest.mark.parametrize(
+    ("usage", "counts"),
+    [
+        # (was: a float count failed the link's RealtimeUsage, and with it the session)
+        (
+            LiveUsage(input_text=100, input_audio=cast("int", 2.5), output_text=50),
+            (None, None, 50, 0),
+        ),
+        # (was: True was taken as 1 token, priced and charged)
+        (LiveUsage(input_text=100, output_text=50, output_audio=True), (100, 0, 51, None)),
+    ],
+    ids=["float", "bool"],
+)
+async def test_an_openai_reply_whose_usage_has_a_count_that_is_no_count_leaves_it_unknown(
+    usage: LiveUsage, counts: tuple[int | None, ...]
+) -> None:
+    # A count that is no count is unknown, read so by the link (pricing.reported_count).
+    openai_api = APIS[0]
+    budget = Budget()
+    with FakeLLMServer() as server:
+        server.speak(["Hello."], usage=usage)
+        async with MiniAgents():
+            with charged_to(budget):
+                found = await pieces(openai_api.voice(server).inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    assert turn.usage is not None
+    told = turn.usage
+    given = (told.input_tokens, told.input_audio_tokens, told.output_tokens)
+    assert (*given, told.output_audio_tokens) == counts
+    assert budget.usage.input_tokens == (counts[0] or 0)
+    assert isinstance(found[-1], SessionEnd)
+
+
+def test_a_gemini_usage_with_a_negative_count_leaves_it_unknown() -> None:
+    # (was: the link passed -5 on, as a count: only the session's check caught it)
+    from google.genai import types
+
+    given = types.UsageMetadata(
+        prompt_token_count=-5,
+        response_token_count=7,
+        response_tokens_details=[
+            types.ModalityTokenCount(modality=types.MediaModality.AUDIO, token_count=-3)
+        ],
+    )
+    usage = gemini_usage(given)
+    assert (usage.input_tokens, usage.output_tokens, usage.output_audio_tokens) == (None, 7, None)
+
+
+async def test_a_geminis_turn_transcribed_during_its_answer_is_told_before_that_answer_ends(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the late transcription waited for the next reply, to be shown as its turn's
+    # words; with no next reply, as here, it was never shown)
+    gemini = APIS[1]
+    fake_llm.speak(["Hello ", "there."], heard="Hi.", heard_after=1)
+    async with MiniAgents():
+        found = await pieces(gemini.voice(fake_llm).inquire(streamed(question(gemini))))
+    told = [
+        f"{piece.role}: {piece.text}" if isinstance(piece, Transcript) else "end"
+        for piece in found
+        if isinstance(piece, TurnEnd | Transcript)
+    ]
+    assert told == ["assistant: Hello there.", "user: Hi.", "end"]  # (the answer began first)
