@@ -78,11 +78,12 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, ClassVar, Literal, TypedDict
 
 from miniagents.arguments import check_count, check_seconds, check_text, refused_argument
-from miniagents.ext.errors import WebConfigurationError
+from miniagents.ext.errors import MissingExtraError, WebConfigurationError
 
 if TYPE_CHECKING:
     import uvicorn
     from starlette.applications import Starlette
+    from starlette.routing import BaseRoute
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -203,7 +204,7 @@ def server_config(
             opening or from the end of its last answer.
         ws_max_size: The largest WebSocket message read, in bytes (one bigger is cut as it
             arrives, code 1009; a compressed one as it is inflated); ``None``: uvicorn's own
-            (16 MiB).
+            (16 MiB). Given, it needs the ``websockets`` library (the realtime extra's).
         trusted_proxies: The addresses of the reverse proxies in front (``"127.0.0.1"``
             for one on this machine, ``"*"`` for any), whose ``X-Forwarded-For`` and
             ``X-Forwarded-Proto`` headers name a request's client and scheme to the app
@@ -236,6 +237,9 @@ def server_config(
             that together hold every address) in front of an app that knows nobody
             (``NoAuthentication``: any client could name 127.0.0.1 and be served as the
             local user).
+        MissingExtraError: for a ``ws_max_size`` without the ``websockets`` library, or an
+            app with a WebSocket route and no WebSocket library uvicorn serves with
+            (``websockets`` or ``wsproto``): the message names what to install.
     """
     import uvicorn
     from uvicorn.config import LOG_LEVELS
@@ -280,7 +284,7 @@ def server_config(
 
     if ws_max_size is not None:
         check_count(ws_max_size, "ws_max_size", owner=_OWNER, fix=fix, error=WebConfigurationError)
-    ws, deflate = _ws_protocol(bounded=ws_max_size is not None)
+    ws, deflate = _ws_protocol(app, bounded=ws_max_size is not None)
     return uvicorn.Config(
         _Answers(served),
         host=host,
@@ -301,27 +305,64 @@ def server_config(
     )
 
 
-def _ws_protocol(*, bounded: bool) -> tuple[_WSProtocol, bool]:
+def _ws_protocol(app: Starlette, *, bounded: bool) -> tuple[_WSProtocol, bool]:
     """The uvicorn WebSocket protocol of ``server_config`` (its ``ws``), and whether it inflates.
 
     ``bounded`` (a ``ws_max_size`` given): websockets-sansio (uvicorn 0.35 and later), else
     the websockets library's own. Both honour ``ws_max_size``, and inflate no more of a
     compressed (``permessage-deflate``) message than it leaves (past it: code 1009); the web
     extra takes uvicorn from 0.30 on. Else ``"auto"``, which takes one of those where the
-    ``websockets`` library is installed. Without it (the web extra does not bring it)
+    ``websockets`` library is installed. Without it (the web extra does not bring it: none
+    of its apps serves a WebSocket; the realtime extra, whose voice page does, brings it)
     ``"auto"`` takes wsproto's, where installed, which inflates each compressed read whole
     before it counts the message's size: a few kilobytes a client sends would be held as
     a thousand times as many, far past the bound. There the compression is declined (the
     client then sends its message as it is, which is counted as it arrives).
+
+    Raises:
+        MissingExtraError: for a ``ws_max_size`` without the ``websockets`` library (uvicorn
+            would fail only as it loads the configuration, a bare ``ImportError``), or an
+            app with a WebSocket route and neither ``websockets`` nor ``wsproto`` (uvicorn
+            would answer each WebSocket's opening as a plain request, and serve none).
     """
     from importlib.util import find_spec
 
     from uvicorn import config
 
+    install = (
+        'Install it with: pip install "miniagents[realtime]" (which brings it, for the voice '
+        "page), or pip install websockets."
+    )
+    websockets = find_spec("websockets") is not None
     if bounded:
+        if not websockets:
+            raise MissingExtraError(
+                "server_config(ws_max_size=...) needs the websockets library: the uvicorn "
+                f"protocols that bound a WebSocket message are built on it. {install}"
+            )
         sansio = "websockets-sansio" in getattr(config, "WS_PROTOCOLS", {})
         return ("websockets-sansio" if sansio else "websockets"), True
-    return "auto", find_spec("websockets") is not None
+    routes: list[BaseRoute] = getattr(app, "routes", [])
+    if not websockets and find_spec("wsproto") is None and _serves_websockets(routes):
+        raise MissingExtraError(
+            f"server_config was given an app with a WebSocket route ({app!r}), but neither "
+            "the websockets library nor wsproto is installed: uvicorn would serve no "
+            f"WebSocket of it. {install}"
+        )
+    return "auto", websockets
+
+
+def _serves_websockets(routes: Sequence[BaseRoute]) -> bool:
+    """Whether ``routes`` (or the routes of an app mounted among them) hold a WebSocket's."""
+    from starlette.routing import WebSocketRoute
+
+    for route in routes:
+        if isinstance(route, WebSocketRoute):
+            return True
+        inner: object = getattr(route, "routes", None)  # (a Mount's or a Host's app's)
+        if isinstance(inner, list) and _serves_websockets(inner):
+            return True
+    return False
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -22,7 +22,7 @@ from uvicorn.importer import import_from_string
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents.ext.a2a import a2a_app
-from miniagents.ext.errors import WebConfigurationError
+from miniagents.ext.errors import MissingExtraError, WebConfigurationError
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, ai_sdk_app
 from miniagents.ext.web.lowlevel import Door, aread_bounded
 from miniagents.ext.web.serving import (
@@ -788,6 +788,34 @@ def test_the_uvicorn_parts_server_config_builds_on_are_still_there() -> None:
     proxied = inspect.signature(ProxyHeadersMiddleware).parameters
     pinned("trusted_hosts" in proxied, "its ProxyHeadersMiddleware takes no trusted_hosts=")
     pinned("websockets" in WS_PROTOCOLS, "uvicorn.config.WS_PROTOCOLS has no 'websockets'")
+
+
+def test_a_ws_max_size_without_the_websockets_library_is_refused_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (the protocols that bound a message are the websockets library's: without it uvicorn
+    # failed only as it loaded the configuration, a bare ImportError in serve())
+    monkeypatch.setitem(sys.modules, "websockets", None)
+    with pytest.raises(MissingExtraError, match=r'pip install "miniagents\[realtime\]"'):
+        server_config(Starlette(), ws_max_size=64 * 1024)
+
+
+def test_a_websocket_route_with_no_websocket_library_is_refused_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.close()
+
+    mounted = Starlette(routes=[Mount("/inner", routes=[WebSocketRoute("/ws", echo)])])
+    plain = Starlette(routes=[Route("/", lambda request: PlainTextResponse("hi"))])
+    # (uvicorn's "auto" without websockets nor wsproto serves no WebSocket: it answers each
+    # opening as a plain request, its warning in the log the only sign)
+    monkeypatch.setitem(sys.modules, "websockets", None)
+    monkeypatch.setitem(sys.modules, "wsproto", None)
+    for app in (Starlette(routes=[WebSocketRoute("/ws", echo)]), mounted):
+        with pytest.raises(MissingExtraError, match=r'pip install "miniagents\[realtime\]"'):
+            server_config(app)
+    assert server_config(plain).ws == "auto"  # (an app without a WebSocket: served as it was)
 
 
 def test_a_proxy_on_another_machine_in_front_of_an_app_that_knows_nobody_is_warned_of(

@@ -138,5 +138,3 @@ def test_the_compression_is_declined_where_uvicorn_would_inflate_a_message_whole
     monkeypatch.setitem(sys.modules, "websockets", None)
     config = server_config(app)
     assert (config.ws, config.ws_per_message_deflate) == ("auto", False)  # (was: True)
-    bounded = server_config(app, ws_max_size=64 * 1024)  # (the library's protocol, asked for)
-    assert bounded.ws_per_message_deflate
