@@ -96,6 +96,7 @@ from miniagents.ext.a2a.errors import (
     A2AUnsupportedOperationError,
 )
 from miniagents.ext.a2a.messages import A2AData, A2AFile, A2AReply
+from miniagents.ext.content_coding import encoded_with
 from miniagents.ext.input_requests import quoted_words
 from miniagents.ext.llm.messages import LLMToolApprovalRequest, LLMToolCallMessage
 from miniagents.ext.roles import role_of
@@ -714,12 +715,10 @@ class _EventBound:
         neither ``result`` nor ``error``), no JSON past its first ``{``, or (``result``) an
         answer whose result is neither a task nor a message.
         """
-        start, events = self.came
-        what = "an event" if events else "an answer"
+        what, came = self._what_came()
         how = "is no JSON-RPC answer"
         if result:
             how = "has neither a task nor a message as its result"
-        came = quoted_words(start.decode(errors="replace"), _SHOWN)
         return A2AProtocolError(
             f"The remote agent {self.alias} sent {what} that {how} (the SDK said "
             f"{quoted_words(said, _PARSER_SAID)}): {came}. Check that its URL is the A2A "
@@ -733,15 +732,19 @@ class _EventBound:
         It quotes what came (:attr:`came`): a remote of another version of A2A (whose
         fields the SDK's parse leaves aside), or of none, sends so.
         """
-        start, events = self.came
-        what = "an event" if events else "an answer"
-        came = quoted_words(start.decode(errors="replace"), _SHOWN)
+        what, came = self._what_came()
         return A2AProtocolError(
             f"The remote agent {self.alias} sent {what} whose result is none of a task, a "
             f"message, a status update or an artifact update: {came}. Its reply cannot be "
             "read; check that the remote speaks A2A 1.0 (a remote of another version names "
             "its events otherwise)."
         )
+
+    def _what_came(self) -> tuple[str, str]:
+        """What came (:attr:`came`): ``"an event"`` or ``"an answer"``, its first bytes quoted."""
+        start, events = self.came
+        what = "an event" if events else "an answer"
+        return what, quoted_words(start.decode(errors="replace"), _SHOWN)
 
     def came_encoded(self, response: httpx.Response, coding: str) -> A2AError:
         """The error of a body that came encoded (``coding``: its ``Content-Encoding``), unread.
@@ -887,10 +890,6 @@ def _escaped(found: re.Match[bytes]) -> bytes:
     return b"\\u%04x" % ord(found.group().decode())
 
 
-_AS_IS = ("", "identity")
-"""The ``Content-Encoding`` s of a body sent as it is (none names it so, or ``identity``)."""
-
-
 class _BoundedBody(httpx.AsyncByteStream):
     """A response's body, read through the counters of its :class:`_EventBound`.
 
@@ -938,10 +937,8 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._lf_given = False  # (the SDK was given a LF after the CR that ended the chunk)
         self._held = b""  # (a character's first bytes, held until it is whole: see _given)
         self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
-        codings = response.headers.get("content-encoding", "").lower().split(",")
-        self._coding = ", ".join(  # (what httpx would decode after the counters: refused)
-            coding for coding in (found.strip() for found in codings) if coding not in _AS_IS
-        )
+        # (what httpx would decode after the counters: refused)
+        self._coding = encoded_with(response.headers.get_list("content-encoding"))
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         bound = self._bound

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from miniagents.arguments import a_class, check_count, check_seconds, refused_argument
+from miniagents.ext.content_coding import encoded_with
 from miniagents.ext.mcp._sdk import require_mcp
 from miniagents.ext.mcp.errors import MCPSessionError
 from miniagents.ext.mcp.tool import DEFAULT_MAX_RESULT_CHARS, MCPTool
@@ -466,7 +467,7 @@ class MCPSession:
             body = response.stream
             if isinstance(body, httpx2.AsyncByteStream):  # (always, of an async client)
                 events = response.headers.get("content-type", "").startswith("text/event-stream")
-                coding = _content_coding(response.headers.get_list("content-encoding"))
+                coding = encoded_with(response.headers.get_list("content-encoding"))
                 if coding and response.status_code >= 400:  # (its status tells the failure)
                     coding = _QUIETLY
                 bounded_body = _bounded_body_class(httpx2.AsyncByteStream)
@@ -804,14 +805,6 @@ def _bounded_body_class(
 
 _QUIETLY = "(quietly)"
 """The ``coding`` of a compressed body of an HTTP error status: refused, but not told."""
-
-
-def _content_coding(values: list[str]) -> str:
-    """The content codings of ``Content-Encoding`` header ``values`` (``""``: none, or identity)."""
-    codings = [
-        part.strip().lower() for value in values for part in value.split(",") if part.strip()
-    ]
-    return ", ".join(coding for coding in codings if coding != "identity")
 
 
 _EVENT_ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n")
