@@ -11,8 +11,10 @@ the turn short: the session stops those calls and sends no output for them) and
 
 Gemini tells no voice activity, names no item and truncates nothing: the link names each
 model turn (``turn_1``, ...), takes the user's transcription as the sign of a turn to
-answer, reads ``interrupted`` as the user cutting the model short, and a cut is the
-session's own (the API keeps what it sent; the session's record keeps what was heard).
+answer if audio came since the model's last turn began (else they are the late words of a
+turn answered already: told as they come, no answer awaited), reads ``interrupted`` as the
+user cutting the model short, and a cut is the session's own (the API keeps what it sent;
+the session's record keeps what was heard).
 
 The client comes from ``async_client=`` (a ``genai.Client``, or its ``.aio``) or, once per
 ``MiniAgents`` context, from the environment (``GEMINI_API_KEY``, ...). The SDK opens Live
@@ -185,6 +187,7 @@ class _GeminiLink:
         self._said: deque[str] = deque()  # turns transcribed in full, each until its answer
         self._ended: tuple[str, str] | None = None  # a turn ended, its usage to come
         self._owed = False  # the turn under way (or ended) answers words not told yet
+        self._late = False  # words coming after their answer's end (no turn to answer)
         self._made: deque[RealtimeEvent] = deque()  # the session's own events (its cuts)
 
     # -- what the session sends ----------------------------------------------------------
@@ -260,8 +263,9 @@ class _GeminiLink:
     async def events(self) -> AsyncIterator[RealtimeEvent]:
         """The API's messages as neutral events, until the session closes.
 
-        The words of a user's turn that no reply answered (transcribed after the last
-        reply's end) are told as the session closes, last.
+        The words of a user's turn transcribed after its answer's end are told once whole
+        (``finished``), and no answer is awaited for them; words that no reply answered,
+        or not told whole, are told as the session closes, last.
 
         Raises:
             RealtimeConnectionError: if the connection dropped.
@@ -294,14 +298,17 @@ class _GeminiLink:
             heard = content.input_transcription
             if heard is not None and heard.text:
                 if not self._heard and not self._said and self._turn is None and not self._told:
-                    self._told = True
-                    out.append(SpeechStopped(None))  # (a turn to answer)
+                    if self._audio:  # (audio since the model's last turn began: a new turn)
+                        self._told = True
+                        out.append(SpeechStopped(None))  # (a turn to answer)
+                    else:  # (the words of a turn answered already: no answer to wait for)
+                        self._late = True
                 self._heard.append(heard.text)
             if heard is not None and getattr(heard, "finished", None) and self._heard:
                 self._said.append("".join(self._heard).strip())  # (its turn's words, whole)
                 self._heard = []
-                if self._owed:  # (transcribed late: told before the end of its own answer)
-                    self._owed = False
+                if self._owed or self._late:  # (transcribed late: told at once, as they come)
+                    self._owed = self._late = False
                     out.append(UserTranscribed(None, self._said.popleft()))
             turn = content.model_turn
             for part in turn.parts if turn is not None and turn.parts else ():
@@ -349,7 +356,7 @@ class _GeminiLink:
         """
         if self._turn is None:
             self._flush_end(out)
-            self._owed = False
+            self._owed = self._late = False
             if self._said:
                 out.append(UserTranscribed(None, self._said.popleft()))
             elif self._heard:

@@ -57,7 +57,6 @@ from miniagents.ext.realtime.provider import (
     ReplyEnded,
     ReplyStarted,
     ServerFailed,
-    SpeechStopped,
     TextOut,
     ToolCalled,
     ToolCancelled,
@@ -67,7 +66,7 @@ from miniagents.ext.realtime.provider import (
 from miniagents.ext.tools import Tool
 from miniagents.messages.image import ImagePart
 from miniagents.promising.lowlevel import core_of
-from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall, VirtualClock
+from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall, VirtualClock, tone
 from miniagents.testing._live import (
     CallOut,
     LiveEvent,
@@ -707,18 +706,66 @@ class _Manager:
         return None
 
 
-async def test_a_gemini_turn_transcribed_after_the_last_reply_is_told_as_the_session_closes() -> (
-    None
-):
-    # (was: its words waited for a reply that never came, and were never told)
+async def test_a_gemini_turn_transcribed_after_the_last_reply_is_told_as_its_words_come() -> None:
+    # (was: its words waited for a reply that never came, and were never told; then, told
+    # as the session closed, after a SpeechStopped that had the session await their answer)
     from google.genai import types
 
     link = _GeminiLink(_Manager(), _LateWords(), types, vad=True)
     read = link.events()
     found = [await anext(read) for _ in range(4)]
-    assert [type(event) for event in found] == [ReplyStarted, TextOut, ReplyEnded, SpeechStopped]
+    assert [type(event) for event in found] == [ReplyStarted, TextOut, ReplyEnded, UserTranscribed]
+    assert found[3] == UserTranscribed(None, "Hi.")  # (no turn to answer: the words of one)
     await link.aclose()
-    assert [event async for event in read] == [UserTranscribed(None, "Hi.")]
+    assert [event async for event in read] == []
+
+
+class _AnsweredBeforeItsWords(_LateWords):
+    """A Gemini Live session of the SDK that answers the audio stream's end, then transcribes it.
+
+    Its one reply comes once the audio stream has ended, and its turn's words after that
+    reply's end; its exit (the session's close) ends what it sends.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stream_ended = asyncio.Event()
+        self.closed = asyncio.Event()
+
+    async def send_realtime_input(self, **given: object) -> None:
+        if given.get("audio_stream_end"):
+            self.stream_ended.set()
+
+    async def receive(self) -> AsyncIterator[object]:
+        await (self.stream_ended if self.read == 0 else self.closed).wait()
+        async for message in super().receive():
+            yield message
+
+    async def __aexit__(self, *given: object) -> None:
+        self.closed.set()
+
+
+async def test_a_gemini_session_whose_words_come_after_its_last_reply_closes_at_once(
+    virtual_clock: VirtualClock,
+) -> None:
+    # (was: the late words were taken for a new turn, and the session waited its
+    # drain_timeout, 10 s, for an answer nobody asked for before it closed)
+    from google.genai import types
+
+    live = _AnsweredBeforeItsWords()
+    voice = scripted_agent(
+        lambda: _GeminiLink(live, live, types, vad=True), "LATE_WORDS", input_format=PCM16K
+    )
+    chunk = AudioChunk(audio=tone(100, 440.0, PCM16K.rate), format=PCM16K)
+    async with MiniAgents():
+        found = await pieces(voice.inquire(streamed([chunk])))
+    told = [
+        f"{piece.role}: {piece.text}" if isinstance(piece, Transcript) else type(piece).__name__
+        for piece in found
+        if isinstance(piece, TurnEnd | Transcript | SessionEnd)
+    ]
+    assert told == ["assistant: Hello.", "TurnEnd", "user: Hi.", "SessionEnd"]
+    assert virtual_clock.elapsed == 0.0  # (closed at once: no answer awaited)
 
 
 class _WarnedLink(_LateLink):
