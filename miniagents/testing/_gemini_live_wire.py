@@ -424,6 +424,8 @@ class GeminiLiveWire:
             return []
         if isinstance(event, ReplyEnd):
             self._replying = False
+            if event.status == "failed":  # (Gemini tells no failed turn: it closes, 1011)
+                return []
             usage = {"usageMetadata": _usage(event.usage)}
             if event.status == "cancelled":
                 out = [{"serverContent": {"interrupted": True}}]

@@ -207,7 +207,10 @@ class CallOut:
 
 @dataclass(frozen=True)
 class ReplyEnd:
-    """A reply ended (``cancelled``: interrupted), with its items' transcripts and its usage."""
+    """A reply ended (``cancelled``: interrupted), with its items' transcripts and its usage.
+
+    ``error``: what failed it (its status ``failed``: a scripted error, said after it).
+    """
 
     response_id: str
     status: _LiveStatus
@@ -215,6 +218,7 @@ class ReplyEnd:
     calls: tuple[CallOut, ...]
     usage: LiveUsage
     text_only: bool
+    error: ProtocolError | None = None
 
 
 @dataclass(frozen=True)
@@ -661,11 +665,7 @@ class LiveSession:
         script = self._take(False, 0) or SpokenReply(transcript=_echo(said))
         self.record.note(lambda: self.record.replies.append(script))
         if script.error is not None:
-            # (the error closes the session: the turns waiting for their answers, and their
-            # transcriptions held back, are dropped with it, none left to answer)
-            self._waiting.clear()
-            self._late.clear()
-            self.error(script.error_code, script.error, fatal=True)
+            self._fail_reply(script)
             return
         reply = _Reply(self.new_id("resp"), script, [], due=time.monotonic())
         reply.text_only = self.text_only
@@ -696,6 +696,27 @@ class LiveSession:
             call_id = call.id or self.new_id("call")
             calls.append(CallOut(reply.id, self.new_id("item"), call_id, call))
         reply.steps = [*calls, *reply.steps] if script.calls_first else [*reply.steps, *calls]
+
+    def _fail_reply(self, script: SpokenReply) -> None:
+        """A reply scripted as an error: it starts, fails, and the error closes the session.
+
+        As the APIs say it: the reply's start and its end, ``failed`` with the error (OpenAI:
+        ``response.created``, then ``response.done`` of status ``failed``), then the error
+        (OpenAI's ``error`` event) and the close. A session's expiry (``session_expired``)
+        is no reply's failure: it is the error alone. The turns waiting for their answers,
+        and their transcriptions held back, are dropped with the session, none left to
+        answer.
+        """
+        assert script.error is not None
+        self._waiting.clear()
+        self._late.clear()
+        if script.error_code != "session_expired":
+            reply_id = self.new_id("resp")
+            self._replies += 1
+            failed = ProtocolError(script.error_code, script.error, fatal=True)
+            self.emit(ReplyStart(reply_id))
+            self.emit(ReplyEnd(reply_id, "failed", {}, (), LiveUsage(), self.text_only, failed))
+        self.error(script.error_code, script.error, fatal=True)
 
     def reply_after(self) -> None:
         """The model answers once its reply in progress ends (at once, if none is).

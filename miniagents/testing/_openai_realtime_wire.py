@@ -8,8 +8,10 @@ the API's server events (the GA names of openai 2.x and later:
 ``conversation.item.added``, ...), each with its ``event_id``. A client event the API
 would refuse gets its ``error`` event (``invalid_request_error``, with the client event's
 ``event_id``) and the session goes on, as the API's does. A fatal error (a scripted
-``speak(error=...)``) is its ``error`` event, then the close of the connection, as the API
-closes it after one: code 1001 (going away) for ``session_expired`` (an
+``speak(error=...)``) fails its reply (``response.created``, then ``response.done`` of
+status ``failed`` with the error in its ``status_details``; not for ``session_expired``,
+which is no reply's), then is its ``error`` event and the close of the connection, as the
+API closes it after one: code 1001 (going away) for ``session_expired`` (an
 ``invalid_request_error`` that names no client event), else 1011 (a ``server_error``); the
 record's ``outcome`` is then ``"failed"``.
 
@@ -459,9 +461,7 @@ class OpenAIRealtimeWire:
             "id": event.response_id,
             "object": "realtime.response",
             "status": event.status,
-            "status_details": None
-            if event.status == "completed"
-            else {"type": event.status, "reason": "turn_detected"},
+            "status_details": _status_details(event),
             "output": items,
             "usage": _usage(event.usage),
         }
@@ -576,3 +576,13 @@ def _message_item(item_id: str, status: str, content: list[Any]) -> dict[str, An
         "status": status,
         "content": content,
     }
+
+
+def _status_details(event: ReplyEnd) -> dict[str, Any] | None:
+    """A ``response.done``'s ``status_details``: why it did not complete (a failure's error)."""
+    if event.status == "completed":
+        return None
+    if event.error is not None:
+        error = {"type": "server_error", "code": event.error.code, "message": event.error.message}
+        return {"type": event.status, "error": error}
+    return {"type": event.status, "reason": "turn_detected"}

@@ -546,8 +546,10 @@ class FakeLLMServer(ScriptedApp):
             pause_after: Hold the reply after this many pieces until the user interrupts it
                 (speech cancels it) or the test calls ``resume()`` on the session's record.
             error: Instead of the reply, fail, and close the connection as the API does
-                after a fatal error: OpenAI sends an ``error`` event of ``error_code`` and
-                this message, then closes with code 1011 (1001 for ``session_expired``);
+                after a fatal error: OpenAI starts the reply and ends it ``failed`` with the
+                error (``response.created``, ``response.done``; not for ``session_expired``,
+                no reply's error), sends an ``error`` event of ``error_code`` and this
+                message, then closes with code 1011 (1001 for ``session_expired``);
                 Gemini closes with code 1011 (1007 for an ``invalid...`` code) and this
                 reason. The record's ``outcome`` is then ``"failed"``.
             error_code: The error's code (OpenAI: ``session_expired`` is said as an

@@ -356,6 +356,10 @@ async def test_the_fake_closes_an_openai_session_after_a_fatal_error_as_the_api_
     assert (server_error["type"], server_error["code"]) == ("server_error", "server_error")
     assert server_error["close"] == (1011, "The server had an error.")
     assert [record.outcome for record in fake_llm.realtime_sessions] == ["failed", "failed"]
+    # (the server's error fails the reply asked for, which began first; an expiry is no reply's)
+    expired_sent, failed_sent = (record.sent_types() for record in fake_llm.realtime_sessions)
+    assert "response.created" not in expired_sent
+    assert failed_sent[-3:] == ["response.created", "response.done", "error"]
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -67,11 +68,13 @@ from miniagents.ext.tools import Tool
 from miniagents.messages.image import ImagePart
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing import FakeLLMServer, LiveUsage, ToolCall, VirtualClock, tone
+from miniagents.testing._gemini_live_wire import GeminiLiveWire
 from miniagents.testing._live import (
     CallOut,
     LiveEvent,
     LiveRecord,
     LiveSession,
+    LiveWire,
     ProtocolError,
     ReplyEnd,
     ReplyStart,
@@ -633,6 +636,45 @@ def test_a_fakes_reply_scripted_as_an_error_drops_the_turns_waiting_for_their_an
     assert session.failed.message == "The server is overloaded."
     assert session.waiting == 0
     assert session.next_due() is None  # (no reply under way: nothing left to send)
+
+
+@pytest.mark.parametrize("wire", [OpenAIRealtimeWire, GeminiLiveWire], ids=["openai", "gemini"])
+def test_a_fakes_reply_scripted_as_an_error_after_another_starts_then_fails_then_errs(
+    wire: Callable[[], LiveWire],
+) -> None:
+    # (was: the reply a turn waited for, scripted as an error, was the error alone, a reply
+    # the client never saw begin; OpenAI says it as a response created, then failed)
+    record = LiveRecord(index=0, provider="fake", path="/", headers={})
+    script = taking(SpokenReply(transcript=("Hello.",)), SpokenReply(error="Overloaded."))
+    session = LiveSession(
+        wire(), record, script, itertools.count().__next__, input_rate=24_000, output_rate=24_000
+    )
+    session.turn_waits = True
+    session.start_reply()
+    session.reply_after()  # (a turn ended during the reply: its answer is the error)
+    session.take_outbox()
+    session.step(math.inf)  # (the reply's pieces, its end, then the answer waiting)
+    sent = session.take_outbox()
+    ends = [each for each in sent if each.get("type") == "response.done"]
+    if wire is OpenAIRealtimeWire:
+        types = [each["type"] for each in sent]
+        assert types[-4:] == ["response.done", "response.created", "response.done", "error"]
+        failed = ends[-1]["response"]
+        assert failed["id"] == sent[-3]["response"]["id"]
+        assert (failed["status"], failed["output"]) == ("failed", [])
+        assert failed["status_details"] == {
+            "type": "failed",
+            "error": {"type": "server_error", "code": "server_error", "message": "Overloaded."},
+        }
+        assert sent[-1]["error"]["message"] == "Overloaded."
+    else:  # (Gemini tells no turn's start nor its failure: it closes the connection, 1011)
+        assert sent[-3:] == [
+            {"serverContent": {"generationComplete": True}},
+            {"serverContent": {"turnComplete": True}},
+            {"usageMetadata": sent[-1]["usageMetadata"]},
+        ]
+    assert session.failed == ProtocolError("server_error", "Overloaded.", fatal=True)
+    assert [reply.error for reply in record.replies] == [None, "Overloaded."]
 
 
 async def test_openais_calls_of_a_reply_never_ended_are_let_go_at_the_next_reply() -> None:
