@@ -29,11 +29,11 @@ from miniagents.evals import (
     evaluator,
 )
 from miniagents.evals._recorder import _RECORDER, CaseRecording, _ModelNode, _Recorder, recording
-from miniagents.evals.tree import step_from_dict
+from miniagents.evals.tree import check_amounts, step_from_dict
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.llm.offline import CallTool, offline_agent
-from miniagents.ext.llm.pricing import cost_usd
+from miniagents.ext.llm.pricing import cost_usd, reported_count
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, ToolCallStart
 from miniagents.ext.llm.routing import install_llm_route
 from miniagents.ext.llm.usage import UsageTotals
@@ -528,6 +528,28 @@ def test_a_count_that_is_no_count_is_unknown_in_the_tree_as_in_its_price(
     assert step.cost_usd is None  # (its prompt's count unknown: no price)
     assert "-5 tokens" in caplog.text
     assert recording.usage() == UsageTotals(requests=1, output_tokens=3, unpriced_requests=1)
+
+
+class _Tokens(int):
+    """An ``int`` of a class of its own (an SDK's type of count, say)."""
+
+
+@pytest.mark.parametrize("value", [0, 7, -5, True, 2.5, 1.0, "3", _Tokens(3)], ids=repr)
+def test_a_report_refuses_the_counts_a_price_takes_as_unknown_and_no_other(
+    value: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One predicate (pricing.is_token_count) tells a count, for a provider's and a report's:
+    # the report took an int of a class of its own, which the price took as unknown.
+    with caplog.at_level(logging.WARNING):
+        unknown = reported_count(value) is None
+    assert ("tokens; the count is taken as unknown" in caplog.text) == unknown
+    try:
+        check_amounts({"input_tokens": value}, ["input_tokens"], "The model call of order 1")
+    except EvalReportError:
+        refused = True
+    else:
+        refused = False
+    assert refused == unknown
 
 
 class _Served:
