@@ -318,7 +318,7 @@ class Budget:
                 "Budget(by_model=True) to read usage_by_model (its usage says the total)."
             )
         # its books' output and cost, with the pieces of its quiet calls counted here
-        read = {model: (book.output_tokens, book.cost_usd) for model, book in models.items()}
+        read = {model: (book._budget_output, book._budget_cost) for model, book in models.items()}
         for charge in self._budget_open:
             counted = read.get(charge.model)
             if counted is not None:
@@ -368,42 +368,43 @@ class _ModelBook:
     """What a budget kept per model counts of one model's calls (``Budget(by_model=True)``).
 
     The fields of a :class:`UsageTotals`, charged as the calls run (by the books of a call's
-    charge, below); the pieces of its quiet calls still streaming are not in them (its
-    budget adds them as it is read: :meth:`totals`).
+    charge, below), in slots named as the budget's own (:class:`_Counts`); the pieces of its
+    quiet calls still streaming are not in them (its budget adds them as it is read:
+    :meth:`totals`).
     """
 
     __slots__ = (
-        "cache_write_tokens",
-        "cached_input_tokens",
-        "cost_usd",
-        "input_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "requests",
-        "unpriced_requests",
+        "_budget_cached",
+        "_budget_cost",
+        "_budget_input",
+        "_budget_output",
+        "_budget_reasoning",
+        "_budget_requests",
+        "_budget_unpriced",
+        "_budget_written",
     )
 
     def __init__(self) -> None:
-        self.requests = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cached_input_tokens = 0
-        self.cache_write_tokens = 0
-        self.reasoning_tokens = 0
-        self.cost_usd = 0.0
-        self.unpriced_requests = 0
+        self._budget_requests = 0
+        self._budget_input = 0
+        self._budget_output = 0
+        self._budget_cached = 0
+        self._budget_written = 0
+        self._budget_reasoning = 0
+        self._budget_cost = 0.0
+        self._budget_unpriced = 0
 
     def totals(self, output_tokens: int, cost_usd: float) -> UsageTotals:
         """Its counts as a ``UsageTotals``, its output and cost as read (its pieces added)."""
         return UsageTotals(
-            requests=self.requests,
-            input_tokens=self.input_tokens,
+            requests=self._budget_requests,
+            input_tokens=self._budget_input,
             output_tokens=output_tokens,
-            cached_input_tokens=self.cached_input_tokens,
-            cache_write_tokens=self.cache_write_tokens,
-            reasoning_tokens=self.reasoning_tokens,
+            cached_input_tokens=self._budget_cached,
+            cache_write_tokens=self._budget_written,
+            reasoning_tokens=self._budget_reasoning,
             cost_usd=cost_usd,
-            unpriced_requests=self.unpriced_requests,
+            unpriced_requests=self._budget_unpriced,
         )
 
 
@@ -493,7 +494,7 @@ def _count_start(budgets: Sequence[Budget], model: str, call: _OpenCall | None) 
         budget._budget_in_flight += 1
         models = budget._budget_models
         if models is not None:  # (kept per model: a web run's meter)
-            _book_of(models, model).requests += 1
+            _book_of(models, model)._budget_requests += 1
         if call is not None:
             budget._budget_open[call] = None
 
@@ -505,7 +506,7 @@ def _uncount_start(budgets: Sequence[Budget], model: str) -> None:
         budget._budget_in_flight -= 1
         models = budget._budget_models
         if models is not None:
-            _book_of(models, model).requests -= 1
+            _book_of(models, model)._budget_requests -= 1
 
 
 def _count_piece(budgets: Sequence[Budget], model: str, cost: float) -> None:
@@ -516,8 +517,33 @@ def _count_piece(budgets: Sequence[Budget], model: str, cost: float) -> None:
         models = budget._budget_models
         if models is not None:
             book = _book_of(models, model)
-            book.output_tokens += 1
-            book.cost_usd += cost
+            book._budget_output += 1
+            book._budget_cost += cost
+
+
+class _Counts(Protocol):
+    """What a budget counts, and each book it keeps per model: slots of the same names."""
+
+    _budget_requests: int
+    _budget_input: int
+    _budget_output: int
+    _budget_cached: int
+    _budget_written: int
+    _budget_reasoning: int
+    _budget_cost: float
+    _budget_unpriced: int
+
+
+def _add(counts: _Counts, delta: _Delta) -> None:
+    """Add what a call adds (``delta``, its calls ended aside) to a budget's or a book's counts."""
+    input_tokens, output, cached, written, reasoning, cost, unpriced, _ = delta
+    counts._budget_input += input_tokens
+    counts._budget_output += output
+    counts._budget_cached += cached
+    counts._budget_written += written
+    counts._budget_reasoning += reasoning
+    counts._budget_cost += cost
+    counts._budget_unpriced += unpriced
 
 
 def _count(
@@ -530,26 +556,12 @@ def _count(
 
     ``ended``: a quiet call that ends with it, whose pieces are in ``delta`` now.
     """
-    input_tokens, output, cached, written, reasoning, cost, unpriced, ends = delta
     for budget in budgets:
-        budget._budget_input += input_tokens
-        budget._budget_output += output
-        budget._budget_cached += cached
-        budget._budget_written += written
-        budget._budget_reasoning += reasoning
-        budget._budget_cost += cost
-        budget._budget_unpriced += unpriced
-        budget._budget_in_flight -= ends
+        _add(budget, delta)
+        budget._budget_in_flight -= delta[-1]  # (its calls that end with it)
         models = budget._budget_models
         if models is not None:
-            book = _book_of(models, model)
-            book.input_tokens += input_tokens
-            book.output_tokens += output
-            book.cached_input_tokens += cached
-            book.cache_write_tokens += written
-            book.reasoning_tokens += reasoning
-            book.cost_usd += cost
-            book.unpriced_requests += unpriced
+            _add(_book_of(models, model), delta)
         if ended is not None:
             budget._budget_open.pop(ended, None)
 
