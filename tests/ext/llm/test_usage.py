@@ -696,13 +696,11 @@ def test_a_budget_pickled_or_copied_in_its_own_process_is_itself() -> None:
 
 
 async def test_a_budget_of_another_process_without_a_link_holds_its_limits_here() -> None:
-    from miniagents.ext.llm import usage
-
-    # as unpickled where no link runs (e.g. a durable run recovered by a new process)
-    # (a home of its own: stand-ins are kept per home and number while alive, and another
-    # test's stand-in of the same number, not yet collected, would be returned instead)
-    elsewhere = usage._budget_of("a process without a link", 1, (1, None, None))
-    assert usage._budget_of("a process without a link", 1) is elsewhere  # one per budget
+    # as unpickled where no link runs (e.g. a durable run recovered by a new process): the
+    # budget's pickle (its __reduce__) read as in a process of another home
+    unpickle, (_, number, limits) = Budget(max_requests=1).__reduce__()
+    elsewhere = unpickle("a process without a link", number, limits)
+    assert unpickle("a process without a link", number, limits) is elsewhere  # one per budget
     assert repr(elsewhere) == "Budget(kept by another process)"
     assert elsewhere.max_requests == 1
     async with MiniAgents() as context:
