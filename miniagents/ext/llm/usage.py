@@ -266,8 +266,9 @@ class Budget:
         self._budget_unpriced = 0
         self._budget_export: int | None = None  # its number in _EXPORTED, once pickled
         self._budget_open: dict[_OpenCall, None] = {}  # streaming calls counted on reading
-        # by_model: the book of each model's calls (in the order first called)
-        self._budget_models: dict[str, _ModelBook] | None = {} if by_model else None
+        # by_model: the book of each model's calls (in the order first called), a budget
+        # without limits charged only its counts (the pieces of quiet calls are read here)
+        self._budget_models: dict[str, Budget] | None = {} if by_model else None
 
     @property
     def max_requests(self) -> int | None:
@@ -292,16 +293,7 @@ class Budget:
         for charge in self._budget_open:  # the pieces of its quiet calls, counted here
             output += charge.pieces
             cost += charge.pieces * charge.piece_cost
-        return UsageTotals(
-            requests=self._budget_requests,
-            input_tokens=self._budget_input,
-            output_tokens=output,
-            cached_input_tokens=self._budget_cached,
-            cache_write_tokens=self._budget_written,
-            reasoning_tokens=self._budget_reasoning,
-            cost_usd=cost,
-            unpriced_requests=self._budget_unpriced,
-        )
+        return self._totals(output, cost)
 
     @property
     def usage_by_model(self) -> dict[str, UsageTotals]:
@@ -327,7 +319,7 @@ class Budget:
                     output + charge.pieces,
                     cost + charge.pieces * charge.piece_cost,
                 )
-        return {model: book.totals(*read[model]) for model, book in models.items()}
+        return {model: book._totals(*read[model]) for model, book in models.items()}
 
     @property
     def in_flight(self) -> int:
@@ -363,39 +355,8 @@ class Budget:
     def _limits(self) -> _Limits:
         return (self._max_requests, self._max_total_tokens, self._max_cost_usd)
 
-
-class _ModelBook:
-    """What a budget kept per model counts of one model's calls (``Budget(by_model=True)``).
-
-    The fields of a :class:`UsageTotals`, charged as the calls run (by the books of a call's
-    charge, below), in slots named as the budget's own (:class:`_Counts`); the pieces of its
-    quiet calls still streaming are not in them (its budget adds them as it is read:
-    :meth:`totals`).
-    """
-
-    __slots__ = (
-        "_budget_cached",
-        "_budget_cost",
-        "_budget_input",
-        "_budget_output",
-        "_budget_reasoning",
-        "_budget_requests",
-        "_budget_unpriced",
-        "_budget_written",
-    )
-
-    def __init__(self) -> None:
-        self._budget_requests = 0
-        self._budget_input = 0
-        self._budget_output = 0
-        self._budget_cached = 0
-        self._budget_written = 0
-        self._budget_reasoning = 0
-        self._budget_cost = 0.0
-        self._budget_unpriced = 0
-
-    def totals(self, output_tokens: int, cost_usd: float) -> UsageTotals:
-        """Its counts as a ``UsageTotals``, its output and cost as read (its pieces added)."""
+    def _totals(self, output_tokens: int, cost_usd: float) -> UsageTotals:
+        """Its counts as a ``UsageTotals``, its output and cost as read (pieces added)."""
         return UsageTotals(
             requests=self._budget_requests,
             input_tokens=self._budget_input,
@@ -521,29 +482,16 @@ def _count_piece(budgets: Sequence[Budget], model: str, cost: float) -> None:
             book._budget_cost += cost
 
 
-class _Counts(Protocol):
-    """What a budget counts, and each book it keeps per model: slots of the same names."""
-
-    _budget_requests: int
-    _budget_input: int
-    _budget_output: int
-    _budget_cached: int
-    _budget_written: int
-    _budget_reasoning: int
-    _budget_cost: float
-    _budget_unpriced: int
-
-
-def _add(counts: _Counts, delta: _Delta) -> None:
-    """Add what a call adds (``delta``, its calls ended aside) to a budget's or a book's counts."""
+def _add(budget: Budget, delta: _Delta) -> None:
+    """Add what a call adds (``delta``, but its calls ended) to a budget's counts, or a book's."""
     input_tokens, output, cached, written, reasoning, cost, unpriced, _ = delta
-    counts._budget_input += input_tokens
-    counts._budget_output += output
-    counts._budget_cached += cached
-    counts._budget_written += written
-    counts._budget_reasoning += reasoning
-    counts._budget_cost += cost
-    counts._budget_unpriced += unpriced
+    budget._budget_input += input_tokens
+    budget._budget_output += output
+    budget._budget_cached += cached
+    budget._budget_written += written
+    budget._budget_reasoning += reasoning
+    budget._budget_cost += cost
+    budget._budget_unpriced += unpriced
 
 
 def _count(
@@ -566,11 +514,11 @@ def _count(
             budget._budget_open.pop(ended, None)
 
 
-def _book_of(models: dict[str, _ModelBook], model: str) -> _ModelBook:
+def _book_of(models: dict[str, Budget], model: str) -> Budget:
     """The book a budget keeps of ``model`` (see ``Budget.usage_by_model``), made at first."""
     book = models.get(model)
     if book is None:
-        book = models[model] = _ModelBook()
+        book = models[model] = Budget()
     return book
 
 
