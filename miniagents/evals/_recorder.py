@@ -39,7 +39,6 @@ from miniagents.ext.llm.observing import (
 )
 from miniagents.ext.llm.pricing import finish_usage, price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider, aclose_events
-from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import (
     ToolCallWatch,
@@ -97,18 +96,6 @@ class CaseRecording:
             if isinstance(child, _AgentNode):
                 return child.step()
         return None
-
-    def usage(self) -> UsageTotals:
-        """What the model calls recorded so far used (as ``ReplyTree.usage`` sums them)."""
-        used: list[UsageTotals] = []
-        stack: list[_Node] = list(self.children)
-        while stack:
-            node = stack.pop()
-            if isinstance(node, _ModelNode):
-                used.append(node.usage())
-            else:
-                stack.extend(node.children)
-        return UsageTotals.summed(used)
 
 
 current_step: contextvars.ContextVar[CaseRecording | _AgentNode | _ToolNode | None] = (
@@ -241,10 +228,6 @@ class _ModelNode(_StepNode):
 
     def call_ended(self, error: BaseException | None) -> None:
         self._end(error)
-
-    def usage(self) -> UsageTotals:
-        """What the call used so far, as its step says (``ModelCall.usage``)."""
-        return self.step().usage()
 
     def step(self) -> ModelCall:
         finish = self.finish if self.finish is not None else _UNREPORTED

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from miniagents.evals.errors import EvalReportError
+from miniagents.ext.llm.pricing import is_token_count
 from miniagents.ext.llm.usage import UsageTotals
 
 __all__ = [
@@ -392,8 +393,8 @@ def _not_cost(value: object) -> bool:
 
 
 def _not_count(value: object) -> bool:
-    """Whether ``value`` is no count of tokens (``True`` and ``1.0`` are none)."""
-    return isinstance(value, bool) or not isinstance(value, int) or value < 0
+    """Whether ``value`` is no count of tokens, as a provider's is told (``is_token_count``)."""
+    return not is_token_count(value)
 
 
 def _as_dict(step: Step, kind: str) -> dict[str, object]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import NamedTuple
 
 from miniagents.ext.tools.running import error_part
@@ -129,7 +129,7 @@ class ToldResult:
         self.text = ""
         """The whole text the client is told, once :meth:`tokens` has ended."""
 
-    async def tokens(self) -> AsyncIterator[str]:
+    async def tokens(self) -> AsyncGenerator[str, None]:
         """The result's tokens as the client is told them, each as soon as it is known."""
         result, sent = self._result, 0
         async for token in result:

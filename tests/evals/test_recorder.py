@@ -29,11 +29,11 @@ from miniagents.evals import (
     evaluator,
 )
 from miniagents.evals._recorder import _RECORDER, CaseRecording, _ModelNode, _Recorder, recording
-from miniagents.evals.tree import step_from_dict
+from miniagents.evals.tree import check_amounts, step_from_dict
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.llm.offline import CallTool, offline_agent
-from miniagents.ext.llm.pricing import cost_usd
+from miniagents.ext.llm.pricing import cost_usd, reported_count
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, ToolCallStart
 from miniagents.ext.llm.routing import install_llm_route
 from miniagents.ext.llm.usage import UsageTotals
@@ -486,8 +486,9 @@ def test_a_providers_names_are_looked_up_once_per_run_and_forgotten_after() -> N
 
 
 def test_a_model_calls_usage_is_its_steps_whether_it_ended_reported_or_not() -> None:
-    # One constructor (ModelCall.usage) makes a call's UsageTotals: the recording's and the
-    # tree's agree for a priced model's call still running, ended without counts, or counted.
+    # One constructor (ModelCall.usage) makes a call's UsageTotals: a recorded call's step
+    # says it for a priced model's call still running, ended without counts, or counted, and
+    # the tree sums them.
     recording = CaseRecording(lambda: 0.0)
     call = LLMCall(model="gpt-4o", stream=True, system=None, messages=())
     running = _ModelNode(recording, ("openai", "openai"), call)
@@ -496,20 +497,13 @@ def test_a_model_calls_usage_is_its_steps_whether_it_ended_reported_or_not() -> 
     counted = _ModelNode(recording, ("openai", "openai"), call)
     counted.finish = Finish("stop", 1000, 10, cached_input_tokens=200)
     for node in (running, unreported):
-        assert node.usage() == node.step().usage() == UsageTotals(requests=1, unpriced_requests=1)
-    usage = counted.usage()
-    assert usage == counted.step().usage()
+        assert node.step().usage() == UsageTotals(requests=1, unpriced_requests=1)
+    usage = counted.step().usage()
     assert (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) == (1000, 10, 200)
     assert (usage.unpriced_requests, usage.cost_usd > 0) == (0, True)
-    nodes = (running, unreported, counted)
-    recording.children.extend(nodes)
-    steps = tuple(node.step() for node in nodes)
+    steps = tuple(node.step() for node in (running, unreported, counted))
     tree = ReplyTree(AgentStep(3, "AGENT", 0.0, children=steps))
-    assert (
-        recording.usage()
-        == tree.usage()
-        == UsageTotals.summed((usage, UsageTotals(requests=2, unpriced_requests=2)))
-    )
+    assert tree.usage() == UsageTotals.summed((usage, UsageTotals(requests=2, unpriced_requests=2)))
 
 
 def test_a_count_that_is_no_count_is_unknown_in_the_tree_as_in_its_price(
@@ -521,13 +515,34 @@ def test_a_count_that_is_no_count_is_unknown_in_the_tree_as_in_its_price(
     call = LLMCall(model="gpt-4o", stream=True, system=None, messages=())
     node = _ModelNode(recording, ("openai", "openai"), call)
     node.finish = Finish("stop", -5, 3, reasoning_tokens=-1)
-    recording.children.append(node)
     with caplog.at_level(logging.WARNING):
         step = node.step()
     assert (step.input_tokens, step.output_tokens, step.reasoning_tokens) == (None, 3, None)
     assert step.cost_usd is None  # (its prompt's count unknown: no price)
     assert "-5 tokens" in caplog.text
-    assert recording.usage() == UsageTotals(requests=1, output_tokens=3, unpriced_requests=1)
+    assert step.usage() == UsageTotals(requests=1, output_tokens=3, unpriced_requests=1)
+
+
+class _Tokens(int):
+    """An ``int`` of a class of its own (an SDK's type of count, say)."""
+
+
+@pytest.mark.parametrize("value", [0, 7, -5, True, 2.5, 1.0, "3", _Tokens(3)], ids=repr)
+def test_a_report_refuses_the_counts_a_price_takes_as_unknown_and_no_other(
+    value: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One predicate (pricing.is_token_count) tells a count, for a provider's and a report's:
+    # the report took an int of a class of its own, which the price took as unknown.
+    with caplog.at_level(logging.WARNING):
+        unknown = reported_count(value) is None
+    assert ("tokens; the count is taken as unknown" in caplog.text) == unknown
+    try:
+        check_amounts({"input_tokens": value}, ["input_tokens"], "The model call of order 1")
+    except EvalReportError:
+        refused = True
+    else:
+        refused = False
+    assert refused == unknown
 
 
 class _Served:

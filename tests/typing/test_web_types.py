@@ -8,15 +8,16 @@ The ``check_*`` functions are never called: mypy checks them (``mypy.ini`` is st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, assert_type
 
 from ag_ui.core import RunAgentInput
 from starlette.applications import Starlette
 
-from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents import InteractionContext, Message, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.web import (
     BearerTokenAuth,
@@ -30,6 +31,7 @@ from miniagents.ext.web.agui import ApprovalFlow as AGUIApprovalFlow
 from miniagents.ext.web.ai_sdk import ApprovalFlow as AISDKApprovalFlow
 from miniagents.ext.web.ai_sdk import ChatRequest
 from miniagents.ext.web.auth import Authentication
+from miniagents.ext.web.lowlevel import ToldResult
 from miniagents.ext.web.serving import server_stop
 from miniagents.ext.web.settings import checked_host
 from tests.fakes.typecheck import assert_passes_mypy
@@ -147,6 +149,15 @@ def check_the_serving_tells_its_own_stop() -> None:
     stop = server_stop()
     assert_type(stop, asyncio.Event | None)
     server_stop(greeter)  # type: ignore[call-arg]
+
+
+async def check_a_told_results_tokens_are_a_generator_to_close(
+    result: MessagePromise[Message],
+) -> None:
+    """``ToldResult.tokens()`` is an async generator: a reader that stops early closes it."""
+    told = ToldResult(result, error_texts=False)
+    async with contextlib.aclosing(told.tokens()) as tokens:
+        assert_type(tokens, AsyncGenerator[str, None])
 
 
 def check_wrong_arguments_are_refused() -> None:

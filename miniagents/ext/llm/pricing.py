@@ -20,7 +20,7 @@ every cost is ``None``.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.promising.lowlevel import logger
@@ -34,6 +34,7 @@ __all__ = [
     "cost_usd",
     "finish_usage",
     "is_priced",
+    "is_token_count",
     "modal_cost_usd",
     "output_token_price",
     "price_provider_of",
@@ -115,13 +116,24 @@ def reported_usage(reported: ReportedTokens) -> TokenUsage:
     )
 
 
-def reported_count(reported: object) -> int | None:
-    """A reported token count, or ``None`` if it is no count (negative, or not an int).
+def is_token_count(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is a count of tokens: an ``int`` (no subclass of it) of at least 0.
 
-    A bool is no count either (``True`` is an ``int`` to Python, not a number of tokens).
-    A provider's link reads the raw counts of its API's wire through it.
+    A bool is no count (``True`` is an ``int`` to Python, not a number of tokens), nor is
+    ``1.0``, ``-5`` or ``"200"``. What a provider reports is read by it
+    (:func:`reported_count`), and so are the counts of an eval report read back
+    (``miniagents.evals.tree.check_amounts``).
     """
-    if reported is None or (type(reported) is int and reported >= 0):  # (no bool: not an int)
+    return type(value) is int and value >= 0
+
+
+def reported_count(reported: object) -> int | None:
+    """A reported token count, or ``None`` if it is no count (see :func:`is_token_count`).
+
+    A provider's link reads the raw counts of its API's wire through it; a count that is
+    none is logged (a ``WARNING``) and taken as unknown.
+    """
+    if reported is None or is_token_count(reported):
         return reported
     logger.warning("A provider reported %r tokens; the count is taken as unknown.", reported)
     return None

@@ -266,8 +266,9 @@ class Budget:
         self._budget_unpriced = 0
         self._budget_export: int | None = None  # its number in _EXPORTED, once pickled
         self._budget_open: dict[_OpenCall, None] = {}  # streaming calls counted on reading
-        # by_model: the book of each model's calls (in the order first called)
-        self._budget_models: dict[str, _ModelBook] | None = {} if by_model else None
+        # by_model: the book of each model's calls (in the order first called), a budget
+        # without limits charged only its counts (the pieces of quiet calls are read here)
+        self._budget_models: dict[str, Budget] | None = {} if by_model else None
 
     @property
     def max_requests(self) -> int | None:
@@ -292,16 +293,7 @@ class Budget:
         for charge in self._budget_open:  # the pieces of its quiet calls, counted here
             output += charge.pieces
             cost += charge.pieces * charge.piece_cost
-        return UsageTotals(
-            requests=self._budget_requests,
-            input_tokens=self._budget_input,
-            output_tokens=output,
-            cached_input_tokens=self._budget_cached,
-            cache_write_tokens=self._budget_written,
-            reasoning_tokens=self._budget_reasoning,
-            cost_usd=cost,
-            unpriced_requests=self._budget_unpriced,
-        )
+        return self._totals(output, cost)
 
     @property
     def usage_by_model(self) -> dict[str, UsageTotals]:
@@ -318,7 +310,7 @@ class Budget:
                 "Budget(by_model=True) to read usage_by_model (its usage says the total)."
             )
         # its books' output and cost, with the pieces of its quiet calls counted here
-        read = {model: (book.output_tokens, book.cost_usd) for model, book in models.items()}
+        read = {model: (book._budget_output, book._budget_cost) for model, book in models.items()}
         for charge in self._budget_open:
             counted = read.get(charge.model)
             if counted is not None:
@@ -327,7 +319,7 @@ class Budget:
                     output + charge.pieces,
                     cost + charge.pieces * charge.piece_cost,
                 )
-        return {model: book.totals(*read[model]) for model, book in models.items()}
+        return {model: book._totals(*read[model]) for model, book in models.items()}
 
     @property
     def in_flight(self) -> int:
@@ -363,47 +355,17 @@ class Budget:
     def _limits(self) -> _Limits:
         return (self._max_requests, self._max_total_tokens, self._max_cost_usd)
 
-
-class _ModelBook:
-    """What a budget kept per model counts of one model's calls (``Budget(by_model=True)``).
-
-    The fields of a :class:`UsageTotals`, charged as the calls run (by the books of a call's
-    charge, below); the pieces of its quiet calls still streaming are not in them (its
-    budget adds them as it is read: :meth:`totals`).
-    """
-
-    __slots__ = (
-        "cache_write_tokens",
-        "cached_input_tokens",
-        "cost_usd",
-        "input_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "requests",
-        "unpriced_requests",
-    )
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cached_input_tokens = 0
-        self.cache_write_tokens = 0
-        self.reasoning_tokens = 0
-        self.cost_usd = 0.0
-        self.unpriced_requests = 0
-
-    def totals(self, output_tokens: int, cost_usd: float) -> UsageTotals:
-        """Its counts as a ``UsageTotals``, its output and cost as read (its pieces added)."""
+    def _totals(self, output_tokens: int, cost_usd: float) -> UsageTotals:
+        """Its counts as a ``UsageTotals``, its output and cost as read (pieces added)."""
         return UsageTotals(
-            requests=self.requests,
-            input_tokens=self.input_tokens,
+            requests=self._budget_requests,
+            input_tokens=self._budget_input,
             output_tokens=output_tokens,
-            cached_input_tokens=self.cached_input_tokens,
-            cache_write_tokens=self.cache_write_tokens,
-            reasoning_tokens=self.reasoning_tokens,
+            cached_input_tokens=self._budget_cached,
+            cache_write_tokens=self._budget_written,
+            reasoning_tokens=self._budget_reasoning,
             cost_usd=cost_usd,
-            unpriced_requests=self.unpriced_requests,
+            unpriced_requests=self._budget_unpriced,
         )
 
 
@@ -493,7 +455,7 @@ def _count_start(budgets: Sequence[Budget], model: str, call: _OpenCall | None) 
         budget._budget_in_flight += 1
         models = budget._budget_models
         if models is not None:  # (kept per model: a web run's meter)
-            _book_of(models, model).requests += 1
+            _book_of(models, model)._budget_requests += 1
         if call is not None:
             budget._budget_open[call] = None
 
@@ -505,7 +467,7 @@ def _uncount_start(budgets: Sequence[Budget], model: str) -> None:
         budget._budget_in_flight -= 1
         models = budget._budget_models
         if models is not None:
-            _book_of(models, model).requests -= 1
+            _book_of(models, model)._budget_requests -= 1
 
 
 def _count_piece(budgets: Sequence[Budget], model: str, cost: float) -> None:
@@ -516,8 +478,20 @@ def _count_piece(budgets: Sequence[Budget], model: str, cost: float) -> None:
         models = budget._budget_models
         if models is not None:
             book = _book_of(models, model)
-            book.output_tokens += 1
-            book.cost_usd += cost
+            book._budget_output += 1
+            book._budget_cost += cost
+
+
+def _add(budget: Budget, delta: _Delta) -> None:
+    """Add what a call adds (``delta``, but its calls ended) to a budget's counts, or a book's."""
+    input_tokens, output, cached, written, reasoning, cost, unpriced, _ = delta
+    budget._budget_input += input_tokens
+    budget._budget_output += output
+    budget._budget_cached += cached
+    budget._budget_written += written
+    budget._budget_reasoning += reasoning
+    budget._budget_cost += cost
+    budget._budget_unpriced += unpriced
 
 
 def _count(
@@ -530,35 +504,21 @@ def _count(
 
     ``ended``: a quiet call that ends with it, whose pieces are in ``delta`` now.
     """
-    input_tokens, output, cached, written, reasoning, cost, unpriced, ends = delta
     for budget in budgets:
-        budget._budget_input += input_tokens
-        budget._budget_output += output
-        budget._budget_cached += cached
-        budget._budget_written += written
-        budget._budget_reasoning += reasoning
-        budget._budget_cost += cost
-        budget._budget_unpriced += unpriced
-        budget._budget_in_flight -= ends
+        _add(budget, delta)
+        budget._budget_in_flight -= delta[-1]  # (its calls that end with it)
         models = budget._budget_models
         if models is not None:
-            book = _book_of(models, model)
-            book.input_tokens += input_tokens
-            book.output_tokens += output
-            book.cached_input_tokens += cached
-            book.cache_write_tokens += written
-            book.reasoning_tokens += reasoning
-            book.cost_usd += cost
-            book.unpriced_requests += unpriced
+            _add(_book_of(models, model), delta)
         if ended is not None:
             budget._budget_open.pop(ended, None)
 
 
-def _book_of(models: dict[str, _ModelBook], model: str) -> _ModelBook:
+def _book_of(models: dict[str, Budget], model: str) -> Budget:
     """The book a budget keeps of ``model`` (see ``Budget.usage_by_model``), made at first."""
     book = models.get(model)
     if book is None:
-        book = models[model] = _ModelBook()
+        book = models[model] = Budget()
     return book
 
 

@@ -17,11 +17,11 @@ exception's class and a reference, not its text, unless the app tells error text
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TypeAlias, TypeVar
+from typing import TypeAlias
 
 from miniagents.ext.input_requests import InputRequest
 from miniagents.ext.told_errors import ToldResult
@@ -184,26 +184,9 @@ async def reply_parts(
     before it ends, each where it was suspended.
     """
     reader = _Reader(reply, id_prefix, approvals_last, error_texts)
-    async with _closed(reader.parts()) as read:
+    async with aclosing(reader.parts()) as read:
         async for part in read:
             yield part
-
-
-_T = TypeVar("_T")
-
-
-@contextlib.asynccontextmanager
-async def _closed(iterator: AsyncIterator[_T]) -> AsyncIterator[AsyncIterator[_T]]:
-    """``iterator``, closed as the block ends any way, if it is a generator.
-
-    (Left open where the block ends early, a generator nested in another was closed only
-    when collected, in another task, its ``finally`` late.)
-    """
-    try:
-        yield iterator
-    finally:
-        if isinstance(iterator, AsyncGenerator):
-            await iterator.aclose()
 
 
 class _Reader:
@@ -232,7 +215,7 @@ class _Reader:
             return None
         return _Numbered(promise, f"{self._id_prefix}-{next(self._numbers)}")
 
-    async def parts(self) -> AsyncIterator[ReadPart]:
+    async def parts(self) -> AsyncGenerator[ReadPart, None]:
         """The parts of the reply's messages, in order (see :func:`reply_parts`)."""
         while (read := self._later or await self._anext()) is not None:
             self._later = None
@@ -240,7 +223,7 @@ class _Reader:
             message_class = promise.message_class
             if issubclass(message_class, ToolCallMessage):
                 self._unanswered.append(_field(promise, "call_id", message_id))
-                async with _closed(_call_parts(promise, message_id)) as call_parts:
+                async with aclosing(_call_parts(promise, message_id)) as call_parts:
                     async for part in call_parts:
                         yield part
             elif issubclass(message_class, ToolApprovalRequest):
@@ -249,7 +232,7 @@ class _Reader:
                     self._asked[request.call_id] = request
                     yield _approval_asked(request)
             elif issubclass(message_class, ToolResultMessage):
-                async with _closed(self._results(read)) as results:
+                async with aclosing(self._results(read)) as results:
                     async for part in results:
                         yield part
             elif issubclass(message_class, InputRequest):
@@ -259,11 +242,11 @@ class _Reader:
                     yield InputAsked(message_id, request)
             else:
                 self._unanswered.clear()  # (a text: the round is over)
-                async with _closed(_text_parts(promise, message_id)) as text_parts:
+                async with aclosing(_text_parts(promise, message_id)) as text_parts:
                     async for part in text_parts:
                         yield part
 
-    async def _results(self, read: _Numbered) -> AsyncIterator[Part]:
+    async def _results(self, read: _Numbered) -> AsyncGenerator[Part, None]:
         """A result's parts; if it may wait for a decision, the round's that wait for none first."""
         asked, unanswered = self._asked, self._unanswered
         call_id = _field(read.promise, "call_id", read.message_id)
@@ -287,11 +270,11 @@ class _Reader:
             if ahead_call in asked:
                 held.append(ahead)
                 continue
-            async with _closed(_result_parts(ahead, asked, self._error_texts)) as result_parts:
+            async with aclosing(_result_parts(ahead, asked, self._error_texts)) as result_parts:
                 async for part in result_parts:
                     yield part
         for result in held:
-            async with _closed(_result_parts(result, asked, self._error_texts)) as result_parts:
+            async with aclosing(_result_parts(result, asked, self._error_texts)) as result_parts:
                 async for part in result_parts:
                     yield part
 
@@ -336,7 +319,9 @@ def as_text(asked: InputAsked) -> list[Part]:
     return [started, *said, TextEnd(asked.message_id, request)]
 
 
-async def _text_parts(promise: MessagePromise[Message], message_id: str) -> AsyncIterator[Part]:
+async def _text_parts(
+    promise: MessagePromise[Message], message_id: str
+) -> AsyncGenerator[Part, None]:
     alias = promise.metadata.get("agent_alias")
     yield TextStart(
         message_id,
@@ -357,7 +342,9 @@ async def _text_parts(promise: MessagePromise[Message], message_id: str) -> Asyn
     yield TextEnd(message_id, message)
 
 
-async def _call_parts(promise: MessagePromise[Message], message_id: str) -> AsyncIterator[Part]:
+async def _call_parts(
+    promise: MessagePromise[Message], message_id: str
+) -> AsyncGenerator[Part, None]:
     call_id = _field(promise, "call_id", message_id)
     tool_name = _field(promise, "tool_name", "")
     yield CallStart(call_id, tool_name)
@@ -383,7 +370,7 @@ def plain(value: object) -> object:
 
 async def _result_parts(
     read: _Numbered, asked: Mapping[str, ToolApprovalRequest], error_texts: bool
-) -> AsyncIterator[Part]:
+) -> AsyncGenerator[Part, None]:
     promise, message_id = read.promise, read.message_id
     call_id = _field(promise, "call_id", message_id)
     tool_name = _field(promise, "tool_name", "")
@@ -392,7 +379,7 @@ async def _result_parts(
         yield AwaitingApproval(call_id, request)
     yield ResultStart(call_id, tool_name, message_id)
     told = ToldResult(promise, error_texts=error_texts)
-    async with _closed(told.tokens()) as tokens:
+    async with aclosing(told.tokens()) as tokens:
         async for token in tokens:
             yield ResultDelta(call_id, message_id, token)
     message = await promise

@@ -432,6 +432,30 @@ class _PartlyCountedProvider:
         return error
 
 
+async def test_a_budget_by_model_counts_every_field_of_a_call_in_its_book_as_in_its_total() -> None:
+    # The budget's counts and its book of the model are charged by one function: no field
+    # of a call's count (cached, cache-written, reasoning tokens too) is left out of either.
+    provider = _PartlyCountedProvider(Finish("stop", 40, 3, 10, 5, 2))
+    counted = make_llm_agent(_PausedOptions, provider, alias="COUNTED", summary="Counts all.")
+    meter = Budget(by_model=True)
+    async with MiniAgents():
+        with charged_to(meter):
+            await counted.inquire("x")
+            await counted.inquire("y", stream=False)
+    usage = meter.usage
+    assert meter.usage_by_model == {"gpt-4o-mini": usage}
+    assert (
+        usage.requests,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cached_input_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+        usage.unpriced_requests,
+    ) == (2, 80, 6, 20, 10, 4, 0)
+    assert usage.cost_usd > 0
+
+
 @pytest.mark.parametrize(
     ("finish", "stream", "counted"),
     [
@@ -672,13 +696,11 @@ def test_a_budget_pickled_or_copied_in_its_own_process_is_itself() -> None:
 
 
 async def test_a_budget_of_another_process_without_a_link_holds_its_limits_here() -> None:
-    from miniagents.ext.llm import usage
-
-    # as unpickled where no link runs (e.g. a durable run recovered by a new process)
-    # (a home of its own: stand-ins are kept per home and number while alive, and another
-    # test's stand-in of the same number, not yet collected, would be returned instead)
-    elsewhere = usage._budget_of("a process without a link", 1, (1, None, None))
-    assert usage._budget_of("a process without a link", 1) is elsewhere  # one per budget
+    # as unpickled where no link runs (e.g. a durable run recovered by a new process): the
+    # budget's pickle (its __reduce__) read as in a process of another home
+    unpickle, (_, number, limits) = Budget(max_requests=1).__reduce__()
+    elsewhere = unpickle("a process without a link", number, limits)
+    assert unpickle("a process without a link", number, limits) is elsewhere  # one per budget
     assert repr(elsewhere) == "Budget(kept by another process)"
     assert elsewhere.max_requests == 1
     async with MiniAgents() as context:
