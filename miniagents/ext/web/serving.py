@@ -38,11 +38,13 @@ same way, whatever a client does with its connection:
 - a shutdown waiting at most ``shutdown_seconds`` (:data:`SHUTDOWN_SECONDS`) for the
   answers under way (and the WebSockets open) to end, then cancelling them: an app stuck
   mid-answer would hold it for ever (uvicorn's own waits without a bound);
-- a WebSocket message of at most ``ws_max_size`` bytes as the server inflates it, when its
-  client compresses it (``permessage-deflate``): the compression is declined where
+- a WebSocket message of at most ``ws_max_size`` bytes (:data:`WS_MAX_SIZE`, 1 MiB, where
+  uvicorn's own is 16 MiB), counted as the server inflates it when its client compresses
+  it (``permessage-deflate``; past it: code 1009): the compression is declined where
   uvicorn's protocol would inflate a message whole before counting it (wsproto's, which
   ``"auto"`` takes without the ``websockets`` library), so that a few kilobytes sent are
-  never held as many megabytes;
+  never held as many megabytes (a protocol's buffer doubles as it grows: a message just
+  under 16 MiB, about 16 KiB compressed, was held as 32 MiB per connection);
 - a WebSocket's client pinged every ``ws_ping_seconds`` (:data:`WS_PING_SECONDS`), and its
   connection closed if a ping is not answered within ``ws_ping_timeout_seconds``
   (:data:`WS_PING_TIMEOUT_SECONDS`): a page that vanished without a close is noticed so;
@@ -95,6 +97,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "SEND_SECONDS",
     "SHUTDOWN_SECONDS",
+    "WS_MAX_SIZE",
     "WS_PING_SECONDS",
     "WS_PING_TIMEOUT_SECONDS",
     "ServingBounds",
@@ -131,6 +134,12 @@ LINGER_BYTES = 1024 * 1024
 """The most bytes read and dropped from a client while its connection lingers; past them
 it is closed at once."""
 
+WS_MAX_SIZE = 1024 * 1024
+"""The largest WebSocket message read, in bytes, inflated (``server_config``'s default
+``ws_max_size``): far above what the voice page sends (its ``max_message_bytes``, 64 KiB by
+default, which :func:`~miniagents.ext.realtime.web.voice_server` makes its bound), far below
+uvicorn's own 16 MiB, which a client could fill from a few kilobytes compressed."""
+
 WS_PING_SECONDS = 20.0
 """Seconds between two pings of a WebSocket's client (uvicorn's own ``ws_ping_interval``)."""
 
@@ -142,9 +151,6 @@ _logger = logging.getLogger("miniagents.ext.web")
 
 _OWNER = "server_config"
 """Who takes the serving's arguments, in the message of a refused one."""
-
-_UVICORNS_WS_MAX_SIZE = 16 * 1024 * 1024
-"""uvicorn's own bound of a WebSocket message (its default ``ws_max_size``)."""
 
 _WSProtocol = Literal["auto", "websockets", "websockets-sansio"]
 """The uvicorn WebSocket protocols ``server_config`` chooses from (uvicorn's ``ws``)."""
@@ -203,8 +209,10 @@ def server_config(
         headers_seconds: Seconds a connection has to send a request's headers, from its
             opening or from the end of its last answer.
         ws_max_size: The largest WebSocket message read, in bytes (one bigger is cut as it
-            arrives, code 1009; a compressed one as it is inflated); ``None``: uvicorn's own
-            (16 MiB). Given, it needs the ``websockets`` library (the realtime extra's).
+            arrives, code 1009; a compressed one as it is inflated); ``None``:
+            :data:`WS_MAX_SIZE` (1 MiB; uvicorn's own is 16 MiB). Given, it needs the
+            ``websockets`` library (the realtime extra's); raise it for an app whose
+            clients send bigger messages (``ws_max_size=16 * 1024 * 1024``: uvicorn's).
         trusted_proxies: The addresses of the reverse proxies in front (``"127.0.0.1"``
             for one on this machine, ``"*"`` for any), whose ``X-Forwarded-For`` and
             ``X-Forwarded-Proto`` headers name a request's client and scheme to the app
@@ -284,7 +292,7 @@ def server_config(
 
     if ws_max_size is not None:
         check_count(ws_max_size, "ws_max_size", owner=_OWNER, fix=fix, error=WebConfigurationError)
-    ws, deflate = _ws_protocol(app, bounded=ws_max_size is not None)
+    ws, deflate = _ws_protocol(app, given=ws_max_size is not None)
     return uvicorn.Config(
         _Answers(served),
         host=host,
@@ -295,7 +303,7 @@ def server_config(
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         ws=ws,
-        ws_max_size=ws_max_size or _UVICORNS_WS_MAX_SIZE,
+        ws_max_size=ws_max_size or WS_MAX_SIZE,
         ws_per_message_deflate=deflate,
         ws_ping_interval=pings,
         ws_ping_timeout=ping_timeout,
@@ -305,25 +313,29 @@ def server_config(
     )
 
 
-def _ws_protocol(app: Starlette, *, bounded: bool) -> tuple[_WSProtocol, bool]:
+def _ws_protocol(app: Starlette, *, given: bool) -> tuple[_WSProtocol, bool]:
     """The uvicorn WebSocket protocol of ``server_config`` (its ``ws``), and whether it inflates.
 
-    ``bounded`` (a ``ws_max_size`` given): websockets-sansio (uvicorn 0.35 and later), else
-    the websockets library's own. Both honour ``ws_max_size``, and inflate no more of a
-    compressed (``permessage-deflate``) message than it leaves (past it: code 1009); the web
-    extra takes uvicorn from 0.30 on. Else ``"auto"``, which takes one of those where the
-    ``websockets`` library is installed. Without it (the web extra does not bring it: none
+    Where the ``websockets`` library is installed: websockets-sansio (uvicorn 0.35 and
+    later), else the library's legacy one (the only one of uvicorn 0.30 to 0.34; ``"auto"``
+    takes the same). Both honour ``ws_max_size``, and inflate no more of a compressed
+    (``permessage-deflate``) message than it leaves (past it: code 1009); the web extra
+    takes uvicorn from 0.30 on. Without the library (the web extra does not bring it: none
     of its apps serves a WebSocket; the realtime extra, whose voice page does, brings it)
-    ``"auto"`` takes wsproto's, where installed, which inflates each compressed read whole
-    before it counts the message's size: a few kilobytes a client sends would be held as
-    a thousand times as many, far past the bound. There the compression is declined (the
-    client then sends its message as it is, which is counted as it arrives).
+    ``"auto"``, which takes wsproto's, where installed: it inflates each compressed read
+    whole before it counts the message's size, so a few kilobytes a client sends would be
+    held as a thousand times as many, far past the bound. There the compression is
+    declined (the client then sends its message as it is, which is counted as it arrives).
+
+    ``given``: whether the caller gave a ``ws_max_size``. Only a bound given needs the
+    library: the default (:data:`WS_MAX_SIZE`) serves an app without a WebSocket anywhere.
 
     Raises:
-        MissingExtraError: for a ``ws_max_size`` without the ``websockets`` library (uvicorn
-            would fail only as it loads the configuration, a bare ``ImportError``), or an
-            app with a WebSocket route and neither ``websockets`` nor ``wsproto`` (uvicorn
-            would answer each WebSocket's opening as a plain request, and serve none).
+        MissingExtraError: for a ``ws_max_size`` given without the ``websockets`` library
+            (uvicorn would fail only as it loads the configuration, a bare ``ImportError``),
+            or an app with a WebSocket route and neither ``websockets`` nor ``wsproto``
+            (uvicorn would answer each WebSocket's opening as a plain request, and serve
+            none).
     """
     from importlib.util import find_spec
 
@@ -333,23 +345,22 @@ def _ws_protocol(app: Starlette, *, bounded: bool) -> tuple[_WSProtocol, bool]:
         'Install it with: pip install "miniagents[realtime]" (which brings it, for the voice '
         "page), or pip install websockets."
     )
-    websockets = find_spec("websockets") is not None
-    if bounded:
-        if not websockets:
-            raise MissingExtraError(
-                "server_config(ws_max_size=...) needs the websockets library: the uvicorn "
-                f"protocols that bound a WebSocket message are built on it. {install}"
-            )
+    if find_spec("websockets") is not None:
         sansio = "websockets-sansio" in getattr(config, "WS_PROTOCOLS", {})
         return ("websockets-sansio" if sansio else "websockets"), True
+    if given:
+        raise MissingExtraError(
+            "server_config(ws_max_size=...) needs the websockets library: the uvicorn "
+            f"protocols that bound a WebSocket message are built on it. {install}"
+        )
     routes: list[BaseRoute] = getattr(app, "routes", [])
-    if not websockets and find_spec("wsproto") is None and _serves_websockets(routes):
+    if find_spec("wsproto") is None and _serves_websockets(routes):
         raise MissingExtraError(
             f"server_config was given an app with a WebSocket route ({app!r}), but neither "
             "the websockets library nor wsproto is installed: uvicorn would serve no "
             f"WebSocket of it. {install}"
         )
-    return "auto", websockets
+    return "auto", False
 
 
 def _serves_websockets(routes: Sequence[BaseRoute]) -> bool:

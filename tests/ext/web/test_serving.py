@@ -34,6 +34,7 @@ from miniagents.ext.web.serving import (
     MAX_HEADER_BYTES,
     SEND_SECONDS,
     SHUTDOWN_SECONDS,
+    WS_MAX_SIZE,
     WS_PING_SECONDS,
     WS_PING_TIMEOUT_SECONDS,
     ServingBounds,
@@ -692,7 +693,9 @@ def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> Non
     assert getattr(config.http, "most", None) == MAX_CONNECTIONS
     assert (MAX_CONNECTIONS, KEEP_ALIVE_SECONDS, HEADERS_SECONDS) == (128, 5, 10.0)
     assert config.h11_max_incomplete_event_size == MAX_HEADER_BYTES == 16 * 1024
-    assert (config.ws, config.ws_max_size) == ("auto", 16 * 1024 * 1024)  # (uvicorn's own)
+    # (uvicorn's own 16 MiB held 32 MiB per connection of a message sent as 16 KiB deflated)
+    assert (config.ws, config.ws_max_size) == ("websockets-sansio", WS_MAX_SIZE)
+    assert WS_MAX_SIZE == 1024 * 1024
     assert server_config(app, ws_max_size=4096).ws_max_size == 4096
     with pytest.raises(WebConfigurationError, match="headers_seconds to be a positive"):
         server_config(app, headers_seconds=0)
