@@ -320,7 +320,9 @@ def _ws_protocol(app: Starlette, *, given: bool) -> tuple[_WSProtocol, bool]:
     later), else the library's legacy one (the only one of uvicorn 0.30 to 0.34; ``"auto"``
     takes the same). Both honour ``ws_max_size``, and inflate no more of a compressed
     (``permessage-deflate``) message than it leaves (past it: code 1009); the web extra
-    takes uvicorn from 0.30 on. Without the library (the web extra does not bring it: none
+    takes uvicorn from 0.30 on. The legacy one tells the app 1006 (no close received) for
+    a message it cut: :class:`_Answers` tells it the 1009 its client was sent, as
+    websockets-sansio does. Without the library (the web extra does not bring it: none
     of its apps serves a WebSocket; the realtime extra, whose voice page does, brings it)
     ``"auto"``, which takes wsproto's, where installed: it inflates each compressed read
     whole before it counts the message's size, so a few kilobytes a client sends would be
@@ -622,6 +624,8 @@ class _HeadersInTime(asyncio.Protocol):
         self.stopping = asyncio.Event()
         """Set as the connection's server begins to stop (see :func:`server_stop`)."""
         self._idle = False  # whether it awaits a request's headers, its last answer given
+        self.websocket: asyncio.BaseProtocol | None = None
+        """The WebSocket's protocol that took the connection over (see :meth:`upgraded`)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -701,11 +705,14 @@ class _HeadersInTime(asyncio.Protocol):
         if self.is_closing():  # (what is still unsent of an answer given is dropped)
             self._end()
 
-    def upgraded(self) -> None:
+    def upgraded(self, websocket: asyncio.BaseProtocol) -> None:
         """Let the server know the connection as its WebSocket's, which takes it over.
 
         Its writing is the WebSocket's to bound from now on (its pings): no longer this one's.
+        ``websocket`` is uvicorn's protocol that serves the WebSocket, kept as
+        :attr:`websocket` (what :class:`_Answers` reads its close from).
         """
+        self.websocket = websocket
         self._reading_again()
         self._server_state.connections.discard(self)
 
@@ -831,7 +838,7 @@ class _Lingering(asyncio.Transport):
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._transport.set_protocol(protocol)  # (a WebSocket's)
-        self._connection.upgraded()
+        self._connection.upgraded(protocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._transport.get_protocol()
@@ -888,7 +895,8 @@ class _Answers:
     within its deadline; a request the app is called with has its headers read. An answer
     given before the request's body was all read (a refusal, a 413) closes its connection
     (``Connection: close``): the rest of that body is no request's, and a client sending it
-    slowly would otherwise hold the connection past every deadline.
+    slowly would otherwise hold the connection past every deadline. A WebSocket's app is
+    told the close its server sent for a message too big (:func:`_told_too_big`).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -905,7 +913,7 @@ class _Answers:
             await _refuse(scope, receive, send)
             return
         if scope["type"] != "http":  # (a WebSocket: its connection is the WebSocket's now)
-            await self.app(scope, receive, send)
+            await self.app(scope, _told_too_big(receive, connection), send)
             return
 
         unread = _has_body(scope)
@@ -925,6 +933,27 @@ class _Answers:
                 connection.awaiting_headers()
 
         await self.app(scope, reading, answering)
+
+
+def _told_too_big(receive: Receive, connection: _HeadersInTime) -> Receive:
+    """``receive`` of a WebSocket of ``connection``, which tells a message too big as 1009.
+
+    uvicorn's legacy ``websockets`` protocol (``server_config``'s before uvicorn 0.35) cuts
+    a message past ``ws_max_size`` with a close of code 1009 to its client, then drops the
+    connection, and tells the app the code of the close it received: none, so 1006 (an
+    abnormal closure), as if the client had vanished. The app is told the 1009 (and its
+    reason) its server sent instead, as the websockets-sansio protocol tells it.
+    """
+
+    async def receiving() -> Message:
+        message = await receive()
+        if message["type"] == "websocket.disconnect" and message.get("code") == 1006:
+            sent = getattr(connection.websocket, "close_sent", None)  # (the legacy one's)
+            if getattr(sent, "code", None) == 1009:
+                return {**message, "code": 1009, "reason": str(getattr(sent, "reason", ""))}
+        return message
+
+    return receiving
 
 
 _CLOSE = (b"connection", b"close")

@@ -642,6 +642,47 @@ async def test_a_websockets_connection_is_counted_once_and_let_go_as_it_closes()
         await until(lambda: not connections)  # (none left counted)
 
 
+@pytest.mark.parametrize(
+    "protocol",
+    [
+        pytest.param("websockets-sansio", id="sansio"),  # (server_config's, uvicorn 0.35 on)
+        pytest.param(
+            "websockets",  # (server_config's before uvicorn 0.35)
+            id="legacy",
+            marks=[  # (uvicorn's deprecation of the protocol, and the websockets library's)
+                pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated"),
+                pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+            ],
+        ),
+    ],
+)
+async def test_a_websockets_app_is_told_its_message_too_big_as_1009(protocol: str) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    told: list[tuple[str, object]] = []
+
+    async def sink(websocket: WebSocket) -> None:
+        await websocket.accept()
+        message = await websocket.receive()
+        told.append((message["type"], message.get("code")))
+
+    config = server_config(Starlette(routes=[WebSocketRoute("/ws", sink)]), ws_max_size=4096)
+    assert config.ws == "websockets-sansio"  # (both: uvicorn offers it here)
+    assert protocol in WS_PROTOCOLS
+    config.ws = protocol
+    async with running(config) as run:
+        async with connect(f"ws://127.0.0.1:{run.port}/ws", max_size=None) as websocket:
+            await websocket.send(bytes(4097))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(websocket.recv(), WAIT)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009  # (the client's: either protocol's)
+        await until(lambda: bool(told))
+    # (was, of the legacy protocol: 1006, an abnormal closure, as if the client vanished)
+    assert told == [("websocket.disconnect", 1009)]
+
+
 async def test_a_websocket_past_the_most_connections_is_refused() -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus

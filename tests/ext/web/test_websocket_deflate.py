@@ -121,6 +121,7 @@ async def test_a_message_deflated_past_the_bound_is_cut_before_it_is_inflated_wh
         assert closed.value.rcvd.code == 1009  # (message too big)
         await until(lambda: bool(received))
     assert received[0]["type"] == "websocket.disconnect"  # (the app never got it)
+    assert received[0]["code"] == 1009  # (the legacy protocol's too: it said 1006)
     # (never held whole: the protocol inflates at most what the bound leaves, and its
     # buffer may double as it grows)
     assert peak < 3 * bound + _NOISE < size, (peak, bound, size)
