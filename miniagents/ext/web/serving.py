@@ -330,7 +330,8 @@ def _ws_protocol(app: Starlette, *, given: bool) -> tuple[_WSProtocol, bool]:
     declined (the client then sends its message as it is, which is counted as it arrives).
 
     ``given``: whether the caller gave a ``ws_max_size``. Only a bound given needs the
-    library: the default (:data:`WS_MAX_SIZE`) serves an app without a WebSocket anywhere.
+    library: the default (:data:`WS_MAX_SIZE`) is served without it too (an app of the web
+    extra has no WebSocket; under wsproto's protocol the bound is uvicorn's to keep).
 
     Raises:
         MissingExtraError: for a ``ws_max_size`` given without the ``websockets`` library
