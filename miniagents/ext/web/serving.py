@@ -38,11 +38,13 @@ same way, whatever a client does with its connection:
 - a shutdown waiting at most ``shutdown_seconds`` (:data:`SHUTDOWN_SECONDS`) for the
   answers under way (and the WebSockets open) to end, then cancelling them: an app stuck
   mid-answer would hold it for ever (uvicorn's own waits without a bound);
-- a WebSocket message of at most ``ws_max_size`` bytes as the server inflates it, when its
-  client compresses it (``permessage-deflate``): the compression is declined where
+- a WebSocket message of at most ``ws_max_size`` bytes (:data:`WS_MAX_SIZE`, 1 MiB, where
+  uvicorn's own is 16 MiB), counted as the server inflates it when its client compresses
+  it (``permessage-deflate``; past it: code 1009): the compression is declined where
   uvicorn's protocol would inflate a message whole before counting it (wsproto's, which
   ``"auto"`` takes without the ``websockets`` library), so that a few kilobytes sent are
-  never held as many megabytes;
+  never held as many megabytes (a protocol's buffer doubles as it grows: a message just
+  under 16 MiB, about 16 KiB compressed, was held as 32 MiB per connection);
 - a WebSocket's client pinged every ``ws_ping_seconds`` (:data:`WS_PING_SECONDS`), and its
   connection closed if a ping is not answered within ``ws_ping_timeout_seconds``
   (:data:`WS_PING_TIMEOUT_SECONDS`): a page that vanished without a close is noticed so;
@@ -95,6 +97,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "SEND_SECONDS",
     "SHUTDOWN_SECONDS",
+    "WS_MAX_SIZE",
     "WS_PING_SECONDS",
     "WS_PING_TIMEOUT_SECONDS",
     "ServingBounds",
@@ -131,6 +134,12 @@ LINGER_BYTES = 1024 * 1024
 """The most bytes read and dropped from a client while its connection lingers; past them
 it is closed at once."""
 
+WS_MAX_SIZE = 1024 * 1024
+"""The largest WebSocket message read, in bytes, inflated (``server_config``'s default
+``ws_max_size``): far above what the voice page sends (its ``max_message_bytes``, 64 KiB by
+default, which :func:`~miniagents.ext.realtime.web.voice_server` makes its bound), far below
+uvicorn's own 16 MiB, which a client could fill from a few kilobytes compressed."""
+
 WS_PING_SECONDS = 20.0
 """Seconds between two pings of a WebSocket's client (uvicorn's own ``ws_ping_interval``)."""
 
@@ -142,9 +151,6 @@ _logger = logging.getLogger("miniagents.ext.web")
 
 _OWNER = "server_config"
 """Who takes the serving's arguments, in the message of a refused one."""
-
-_UVICORNS_WS_MAX_SIZE = 16 * 1024 * 1024
-"""uvicorn's own bound of a WebSocket message (its default ``ws_max_size``)."""
 
 _WSProtocol = Literal["auto", "websockets", "websockets-sansio"]
 """The uvicorn WebSocket protocols ``server_config`` chooses from (uvicorn's ``ws``)."""
@@ -203,8 +209,10 @@ def server_config(
         headers_seconds: Seconds a connection has to send a request's headers, from its
             opening or from the end of its last answer.
         ws_max_size: The largest WebSocket message read, in bytes (one bigger is cut as it
-            arrives, code 1009; a compressed one as it is inflated); ``None``: uvicorn's own
-            (16 MiB). Given, it needs the ``websockets`` library (the realtime extra's).
+            arrives, code 1009; a compressed one as it is inflated); ``None``:
+            :data:`WS_MAX_SIZE` (1 MiB; uvicorn's own is 16 MiB). Given, it needs the
+            ``websockets`` library (the realtime extra's); raise it for an app whose
+            clients send bigger messages (``ws_max_size=16 * 1024 * 1024``: uvicorn's).
         trusted_proxies: The addresses of the reverse proxies in front (``"127.0.0.1"``
             for one on this machine, ``"*"`` for any), whose ``X-Forwarded-For`` and
             ``X-Forwarded-Proto`` headers name a request's client and scheme to the app
@@ -284,7 +292,7 @@ def server_config(
 
     if ws_max_size is not None:
         check_count(ws_max_size, "ws_max_size", owner=_OWNER, fix=fix, error=WebConfigurationError)
-    ws, deflate = _ws_protocol(app, bounded=ws_max_size is not None)
+    ws, deflate = _ws_protocol(app, given=ws_max_size is not None)
     return uvicorn.Config(
         _Answers(served),
         host=host,
@@ -295,7 +303,7 @@ def server_config(
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         ws=ws,
-        ws_max_size=ws_max_size or _UVICORNS_WS_MAX_SIZE,
+        ws_max_size=ws_max_size or WS_MAX_SIZE,
         ws_per_message_deflate=deflate,
         ws_ping_interval=pings,
         ws_ping_timeout=ping_timeout,
@@ -305,25 +313,32 @@ def server_config(
     )
 
 
-def _ws_protocol(app: Starlette, *, bounded: bool) -> tuple[_WSProtocol, bool]:
+def _ws_protocol(app: Starlette, *, given: bool) -> tuple[_WSProtocol, bool]:
     """The uvicorn WebSocket protocol of ``server_config`` (its ``ws``), and whether it inflates.
 
-    ``bounded`` (a ``ws_max_size`` given): websockets-sansio (uvicorn 0.35 and later), else
-    the websockets library's own. Both honour ``ws_max_size``, and inflate no more of a
-    compressed (``permessage-deflate``) message than it leaves (past it: code 1009); the web
-    extra takes uvicorn from 0.30 on. Else ``"auto"``, which takes one of those where the
-    ``websockets`` library is installed. Without it (the web extra does not bring it: none
+    Where the ``websockets`` library is installed: websockets-sansio (uvicorn 0.35 and
+    later), else the library's legacy one (the only one of uvicorn 0.30 to 0.34; ``"auto"``
+    takes the same). Both honour ``ws_max_size``, and inflate no more of a compressed
+    (``permessage-deflate``) message than it leaves (past it: code 1009); the web extra
+    takes uvicorn from 0.30 on. The legacy one tells the app 1006 (no close received) for
+    a message it cut: :class:`_Answers` tells it the 1009 its client was sent, as
+    websockets-sansio does. Without the library (the web extra does not bring it: none
     of its apps serves a WebSocket; the realtime extra, whose voice page does, brings it)
-    ``"auto"`` takes wsproto's, where installed, which inflates each compressed read whole
-    before it counts the message's size: a few kilobytes a client sends would be held as
-    a thousand times as many, far past the bound. There the compression is declined (the
-    client then sends its message as it is, which is counted as it arrives).
+    ``"auto"``, which takes wsproto's, where installed: it inflates each compressed read
+    whole before it counts the message's size, so a few kilobytes a client sends would be
+    held as a thousand times as many, far past the bound. There the compression is
+    declined (the client then sends its message as it is, which is counted as it arrives).
+
+    ``given``: whether the caller gave a ``ws_max_size``. Only a bound given needs the
+    library: the default (:data:`WS_MAX_SIZE`) is served without it too (an app of the web
+    extra has no WebSocket; under wsproto's protocol the bound is uvicorn's to keep).
 
     Raises:
-        MissingExtraError: for a ``ws_max_size`` without the ``websockets`` library (uvicorn
-            would fail only as it loads the configuration, a bare ``ImportError``), or an
-            app with a WebSocket route and neither ``websockets`` nor ``wsproto`` (uvicorn
-            would answer each WebSocket's opening as a plain request, and serve none).
+        MissingExtraError: for a ``ws_max_size`` given without the ``websockets`` library
+            (uvicorn would fail only as it loads the configuration, a bare ``ImportError``),
+            or an app with a WebSocket route and neither ``websockets`` nor ``wsproto``
+            (uvicorn would answer each WebSocket's opening as a plain request, and serve
+            none).
     """
     from importlib.util import find_spec
 
@@ -333,23 +348,22 @@ def _ws_protocol(app: Starlette, *, bounded: bool) -> tuple[_WSProtocol, bool]:
         'Install it with: pip install "miniagents[realtime]" (which brings it, for the voice '
         "page), or pip install websockets."
     )
-    websockets = find_spec("websockets") is not None
-    if bounded:
-        if not websockets:
-            raise MissingExtraError(
-                "server_config(ws_max_size=...) needs the websockets library: the uvicorn "
-                f"protocols that bound a WebSocket message are built on it. {install}"
-            )
+    if find_spec("websockets") is not None:
         sansio = "websockets-sansio" in getattr(config, "WS_PROTOCOLS", {})
         return ("websockets-sansio" if sansio else "websockets"), True
+    if given:
+        raise MissingExtraError(
+            "server_config(ws_max_size=...) needs the websockets library: the uvicorn "
+            f"protocols that bound a WebSocket message are built on it. {install}"
+        )
     routes: list[BaseRoute] = getattr(app, "routes", [])
-    if not websockets and find_spec("wsproto") is None and _serves_websockets(routes):
+    if find_spec("wsproto") is None and _serves_websockets(routes):
         raise MissingExtraError(
             f"server_config was given an app with a WebSocket route ({app!r}), but neither "
             "the websockets library nor wsproto is installed: uvicorn would serve no "
             f"WebSocket of it. {install}"
         )
-    return "auto", websockets
+    return "auto", False
 
 
 def _serves_websockets(routes: Sequence[BaseRoute]) -> bool:
@@ -611,6 +625,8 @@ class _HeadersInTime(asyncio.Protocol):
         self.stopping = asyncio.Event()
         """Set as the connection's server begins to stop (see :func:`server_stop`)."""
         self._idle = False  # whether it awaits a request's headers, its last answer given
+        self.websocket: asyncio.BaseProtocol | None = None
+        """The WebSocket's protocol that took the connection over (see :meth:`upgraded`)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -690,11 +706,14 @@ class _HeadersInTime(asyncio.Protocol):
         if self.is_closing():  # (what is still unsent of an answer given is dropped)
             self._end()
 
-    def upgraded(self) -> None:
+    def upgraded(self, websocket: asyncio.BaseProtocol) -> None:
         """Let the server know the connection as its WebSocket's, which takes it over.
 
         Its writing is the WebSocket's to bound from now on (its pings): no longer this one's.
+        ``websocket`` is uvicorn's protocol that serves the WebSocket, kept as
+        :attr:`websocket` (what :class:`_Answers` reads its close from).
         """
+        self.websocket = websocket
         self._reading_again()
         self._server_state.connections.discard(self)
 
@@ -820,7 +839,7 @@ class _Lingering(asyncio.Transport):
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._transport.set_protocol(protocol)  # (a WebSocket's)
-        self._connection.upgraded()
+        self._connection.upgraded(protocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._transport.get_protocol()
@@ -877,7 +896,8 @@ class _Answers:
     within its deadline; a request the app is called with has its headers read. An answer
     given before the request's body was all read (a refusal, a 413) closes its connection
     (``Connection: close``): the rest of that body is no request's, and a client sending it
-    slowly would otherwise hold the connection past every deadline.
+    slowly would otherwise hold the connection past every deadline. A WebSocket's app is
+    told the close its server sent for a message too big (:func:`_told_too_big`).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -894,7 +914,7 @@ class _Answers:
             await _refuse(scope, receive, send)
             return
         if scope["type"] != "http":  # (a WebSocket: its connection is the WebSocket's now)
-            await self.app(scope, receive, send)
+            await self.app(scope, _told_too_big(receive, connection), send)
             return
 
         unread = _has_body(scope)
@@ -914,6 +934,27 @@ class _Answers:
                 connection.awaiting_headers()
 
         await self.app(scope, reading, answering)
+
+
+def _told_too_big(receive: Receive, connection: _HeadersInTime) -> Receive:
+    """``receive`` of a WebSocket of ``connection``, which tells a message too big as 1009.
+
+    uvicorn's legacy ``websockets`` protocol (``server_config``'s before uvicorn 0.35) cuts
+    a message past ``ws_max_size`` with a close of code 1009 to its client, then drops the
+    connection, and tells the app the code of the close it received: none, so 1006 (an
+    abnormal closure), as if the client had vanished. The app is told the 1009 (and its
+    reason) its server sent instead, as the websockets-sansio protocol tells it.
+    """
+
+    async def receiving() -> Message:
+        message = await receive()
+        if message["type"] == "websocket.disconnect" and message.get("code") == 1006:
+            sent = getattr(connection.websocket, "close_sent", None)  # (the legacy one's)
+            if getattr(sent, "code", None) == 1009:
+                return {**message, "code": 1009, "reason": str(getattr(sent, "reason", ""))}
+        return message
+
+    return receiving
 
 
 _CLOSE = (b"connection", b"close")

@@ -34,6 +34,7 @@ from miniagents.ext.web.serving import (
     MAX_HEADER_BYTES,
     SEND_SECONDS,
     SHUTDOWN_SECONDS,
+    WS_MAX_SIZE,
     WS_PING_SECONDS,
     WS_PING_TIMEOUT_SECONDS,
     ServingBounds,
@@ -641,6 +642,47 @@ async def test_a_websockets_connection_is_counted_once_and_let_go_as_it_closes()
         await until(lambda: not connections)  # (none left counted)
 
 
+@pytest.mark.parametrize(
+    "protocol",
+    [
+        pytest.param("websockets-sansio", id="sansio"),  # (server_config's, uvicorn 0.35 on)
+        pytest.param(
+            "websockets",  # (server_config's before uvicorn 0.35)
+            id="legacy",
+            marks=[  # (uvicorn's deprecation of the protocol, and the websockets library's)
+                pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated"),
+                pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+            ],
+        ),
+    ],
+)
+async def test_a_websockets_app_is_told_its_message_too_big_as_1009(protocol: str) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    told: list[tuple[str, object]] = []
+
+    async def sink(websocket: WebSocket) -> None:
+        await websocket.accept()
+        message = await websocket.receive()
+        told.append((message["type"], message.get("code")))
+
+    config = server_config(Starlette(routes=[WebSocketRoute("/ws", sink)]), ws_max_size=4096)
+    assert config.ws == "websockets-sansio"  # (both: uvicorn offers it here)
+    assert protocol in WS_PROTOCOLS
+    config.ws = protocol
+    async with running(config) as run:
+        async with connect(f"ws://127.0.0.1:{run.port}/ws", max_size=None) as websocket:
+            await websocket.send(bytes(4097))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(websocket.recv(), WAIT)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009  # (the client's: either protocol's)
+        await until(lambda: bool(told))
+    # (was, of the legacy protocol: 1006, an abnormal closure, as if the client vanished)
+    assert told == [("websocket.disconnect", 1009)]
+
+
 async def test_a_websocket_past_the_most_connections_is_refused() -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus
@@ -692,7 +734,9 @@ def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> Non
     assert getattr(config.http, "most", None) == MAX_CONNECTIONS
     assert (MAX_CONNECTIONS, KEEP_ALIVE_SECONDS, HEADERS_SECONDS) == (128, 5, 10.0)
     assert config.h11_max_incomplete_event_size == MAX_HEADER_BYTES == 16 * 1024
-    assert (config.ws, config.ws_max_size) == ("auto", 16 * 1024 * 1024)  # (uvicorn's own)
+    # (uvicorn's own 16 MiB held 32 MiB per connection of a message sent as 16 KiB deflated)
+    assert (config.ws, config.ws_max_size) == ("websockets-sansio", WS_MAX_SIZE)
+    assert WS_MAX_SIZE == 1024 * 1024
     assert server_config(app, ws_max_size=4096).ws_max_size == 4096
     with pytest.raises(WebConfigurationError, match="headers_seconds to be a positive"):
         server_config(app, headers_seconds=0)

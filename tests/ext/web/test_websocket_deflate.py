@@ -21,7 +21,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket
 from uvicorn.config import WS_PROTOCOLS
 
-from miniagents.ext.web.serving import server_config
+from miniagents.ext.web.serving import WS_MAX_SIZE, server_config
 from tests.ext.web.serving import running, until
 from tests.fakes.fixtures import WAIT
 
@@ -121,6 +121,7 @@ async def test_a_message_deflated_past_the_bound_is_cut_before_it_is_inflated_wh
         assert closed.value.rcvd.code == 1009  # (message too big)
         await until(lambda: bool(received))
     assert received[0]["type"] == "websocket.disconnect"  # (the app never got it)
+    assert received[0]["code"] == 1009  # (the legacy protocol's too: it said 1006)
     # (never held whole: the protocol inflates at most what the bound leaves, and its
     # buffer may double as it grows)
     assert peak < 3 * bound + _NOISE < size, (peak, bound, size)
@@ -131,10 +132,60 @@ def test_the_compression_is_declined_where_uvicorn_would_inflate_a_message_whole
 ) -> None:
     app = Starlette()
     config = server_config(app)
-    assert (config.ws, config.ws_per_message_deflate) == ("auto", True)  # (websockets')
+    assert (config.ws, config.ws_per_message_deflate) == ("websockets-sansio", True)
     # without the websockets library (the web extra does not bring it), "auto" is wsproto's
     # protocol where installed, which inflates each compressed read whole before it counts
     # the message: 16 KiB sent held as 16 MiB (and more) past a bound of 64 KiB
     monkeypatch.setitem(sys.modules, "websockets", None)
     config = server_config(app)
     assert (config.ws, config.ws_per_message_deflate) == ("auto", False)  # (was: True)
+
+
+_UNDER_UVICORNS = 8 * 1024 * 1024
+"""A message past the default bound, within uvicorn's own (16 MiB): 8 KiB compressed."""
+
+
+@pytest.mark.parametrize(
+    ("ws_max_size", "cut"),
+    [pytest.param(None, True, id="default"), pytest.param(2 * _UNDER_UVICORNS, False, id="raised")],
+)
+async def test_the_default_bound_cuts_megabytes_sent_as_kilobytes_and_a_callers_own_wins(
+    ws_max_size: int | None, cut: bool
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    received: list[Message] = []
+
+    async def sink(websocket: WebSocket) -> None:
+        await websocket.accept()
+        received.append(await websocket.receive())
+        if received[0]["type"] == "websocket.receive":
+            await websocket.close()  # (1000: the message was taken)
+
+    config = server_config(Starlette(routes=[WebSocketRoute("/ws", sink)]), ws_max_size=ws_max_size)
+    payload = _deflated_zeros(_UNDER_UVICORNS)
+    assert len(payload) < 16 * 1024  # (kilobytes sent)
+    async with running(config) as run:
+        url = f"ws://127.0.0.1:{run.port}/ws"
+        async with connect(url, compression="deflate", max_size=None) as websocket:
+            tracemalloc.start()
+            try:
+                assert websocket.transport is not None
+                websocket.transport.write(_compressed_frame(payload))
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(websocket.recv(), WAIT)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        await until(lambda: bool(received))
+    assert closed.value.rcvd is not None
+    assert config.ws_max_size == (ws_max_size or WS_MAX_SIZE)
+    if not cut:  # (the caller's own bound: the message read whole)
+        assert closed.value.rcvd.code == 1000
+        assert received[0].get("bytes") == bytes(_UNDER_UVICORNS)
+        return
+    # (was: read whole under uvicorn's 16 MiB, held as 4 MiB and more, the close 1000)
+    assert closed.value.rcvd.code == 1009  # (message too big)
+    assert received[0]["type"] == "websocket.disconnect"  # (the app never got it)
+    assert peak < 3 * WS_MAX_SIZE + _NOISE < _UNDER_UVICORNS, peak
