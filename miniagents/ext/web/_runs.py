@@ -667,7 +667,7 @@ class Job:
                     self.current.append(data)
             raise
         except Exception as error:  # (a step of its own: was logged by asyncio alone, untold)
-            self._step_failed(error)
+            await self._astep_failed(error)
         finally:
             if self._expiry is not None:
                 self._expiry.cancel()
@@ -681,17 +681,20 @@ class Job:
                 # before its waiters, who wake to an ended job; else it does not wait)
                 await events.aclose()
             except Exception as error:  # (raised closing them: its run has ended)
-                self._step_failed(error)
+                await self._astep_failed(error)
             finally:
                 self._ended()
 
-    def _step_failed(self, error: Exception) -> None:
+    async def _astep_failed(self, error: Exception) -> None:
         """A step of the job's own failed with ``error`` (its protocol's encoder, say).
 
         Its run, if it has not ended, ends with its protocol's error events, which tell its
         client that the server failed (the error's class and the reference the log has it
         under; its text with ``error_texts``), the error logged once, here (the job's task
-        ends without it); an error after the run's end is only logged.
+        ends without it); an error after the run's end is only logged. A durable job's
+        failure is told as its agent's is (see :func:`_afailed`): under the reference noted
+        with its run when its step failed so first (read again after a restart, its replay
+        fails the same step), else under a new one, noted.
         """
         protocol, run = self.manager.protocol, self.current
         failed = f"The {protocol.name} run {run.key!r}"
@@ -705,14 +708,21 @@ class Job:
             return
         try:
             if protocol.tells_errors:
+                durable, workflow_id = self.manager.durable, self.workflow_id
+                logged = ""
+                if durable is not None and workflow_id is not None:
+                    logged = await durable.alogged_failure(workflow_id, error)
                 told = told_error(
                     error,
                     protocol.logger,
                     failed,
                     error_texts=self.manager.settings.error_texts,
+                    logged=logged,
                     who="The server, streaming the run,",
                     operator="the server's operator",
                 )
+                if durable is not None and workflow_id is not None and not logged:
+                    await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
                 ending = protocol.failed(self.encoder, error, told.text)
             else:  # (its encoder tells its own, logging it once)
                 ending = self.encoder.failed(error)
