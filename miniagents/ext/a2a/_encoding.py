@@ -135,9 +135,12 @@ class A2AProtocol(WebProtocol):
 
     logger = _logger
 
-    def __init__(self, poster: Poster | None = None, *, error_texts: bool = False) -> None:
+    def __init__(
+        self, poster: Poster | None = None, *, error_texts: bool = False, agent: str = ""
+    ) -> None:
         self.poster = poster  # (the push notifications' posts, if the app sends them)
         self.error_texts = error_texts  # (a failed task says its error's text as is)
+        self.agent = agent  # (the served agent's alias, which a failed task's sentence names)
 
     paused_hint = (
         'send the task a message whose data parts decide its calls: {"toolCallId": ..., '
@@ -168,7 +171,8 @@ class A2AProtocol(WebProtocol):
 
         ``usage``: the meter of the task's reply, whose usage its completed status says.
         """
-        told = partial(self.told, error_texts=self.error_texts)
+        who = f"The agent {self.agent}" if self.agent else "The agent"
+        told = partial(self.told, error_texts=self.error_texts, who=who)
         return A2AEncoder(ids, self.poster, told=told, usage=usage)
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
@@ -291,9 +295,10 @@ class A2AEncoder:
         """The task has failed with the agent's ``error`` (rejected: it raised that).
 
         Its client (and every later reader, and its webhooks) gets the error's class's name
-        and a sentence: by default one that names the class and a reference, under which
-        the server's log has the error whole (logged here, once: an error's text may hold
-        what its client must not see, a URL with a key, a path); with ``error_texts``, the
+        and a sentence: by default one that names the agent, the class and a reference
+        (*"The agent researcher failed with ValueError. ..."*), under which the server's
+        log has the error whole (logged here, once: an error's text may hold what its
+        client must not see, a URL with a key, a path); with ``error_texts``, the
         error's message (``str(error)``, or its ``repr`` if that is empty). The errors
         written for the client (:meth:`A2AProtocol.told_as_written`: a rejection,
         ``A2ATaskRejectedError``, and a cut, ``WebRunTooLargeError``, among them) always say

@@ -191,7 +191,7 @@ class EventPlaces:
         """The place of the event ``data``, logged at ``position`` (``None``: between items)."""
         try:
             event = json.loads(data)
-        except ValueError:  # (the AI SDK's [DONE])
+        except (ValueError, RecursionError):  # (the AI SDK's [DONE]; nested past what JSON reads)
             event = None
         opened = self._open
         item = (
@@ -226,7 +226,7 @@ class EventPlaces:
             return data
         try:
             event = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # (not JSON, or nested past what JSON reads)
             return data
         if not isinstance(event, dict):
             return data

@@ -246,7 +246,13 @@ class WebProtocol(ABC):
     """The logger that logs an agent's error whole, under the reference its client is told."""
 
     def told(
-        self, error: Exception, failed: str, *, error_texts: bool, logged: str = ""
+        self,
+        error: Exception,
+        failed: str,
+        *,
+        error_texts: bool,
+        logged: str = "",
+        who: str = "The agent",
     ) -> ToldError:
         """What its client is told of the agent's ``error``, what failed ``failed``.
 
@@ -254,12 +260,16 @@ class WebProtocol(ABC):
         are, with no reference (``""``), not logged; any other as
         :func:`~miniagents.ext.told_errors.told_error` says (its class and a reference, the
         error logged whole; its text with ``error_texts``; ``logged``: the reference the log
-        has it under already, told again and not logged). The run manager tells so where the
-        protocol :attr:`tells_errors`, and an encoder that tells its own (A2A's) asks it so.
+        has it under already, told again and not logged; ``who``: what failed, as the
+        client's sentence begins, ``"The agent researcher"`` say). The run manager tells so
+        where the protocol :attr:`tells_errors`, and an encoder that tells its own (A2A's)
+        asks it so.
         """
         if self.told_as_written(error):
             return ToldError(str(error) or repr(error), "")
-        return told_error(error, self.logger, failed, error_texts=error_texts, logged=logged)
+        return told_error(
+            error, self.logger, failed, error_texts=error_texts, logged=logged, who=who
+        )
 
     def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
         """The events that end a run with the agent's ``error``, its client told ``text``.

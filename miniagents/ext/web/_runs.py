@@ -216,31 +216,31 @@ class StreamSlots:
 
     A stream's response takes its slot as it starts (:meth:`take`) and frees it as it
     closes (:meth:`free`); a request that will answer with a stream asks :meth:`room` first.
-
-    Args:
-        settings: The app's limits (``max_streams``, ``max_streams_per_principal``).
+    The limits are the run manager's settings as they stand, given at each look (its
+    ``settings``, their one owner: replaced, they hold at once).
     """
 
-    __slots__ = ("_by_owner", "_settings", "open")
+    __slots__ = ("_by_owner", "open")
 
-    def __init__(self, settings: WebSettings) -> None:
-        self._settings = settings
+    def __init__(self) -> None:
         self.open = 0
         """The event streams sent now."""
         self._by_owner = CallerCounts()  # (the same streams, by principal)
 
-    def room(self, owner: str | None) -> NoRoom | None:
-        """Why ``owner`` may not open one more event stream now (``None``: they may)."""
-        limits = self._settings
+    def room(self, owner: str | None, limits: WebSettings) -> NoRoom | None:
+        """Why ``owner`` may not open one more event stream now (``None``: they may).
+
+        ``limits``: the app's settings now (``max_streams``, ``max_streams_per_principal``).
+        """
         if self.open >= limits.max_streams:
             return NoRoom("max_streams", limits.max_streams)
         if self._by_owner[owner] >= limits.max_streams_per_principal:
             return NoRoom("max_streams_per_principal", limits.max_streams_per_principal)
         return None
 
-    def take(self, owner: str | None) -> NoRoom | None:
+    def take(self, owner: str | None, limits: WebSettings) -> NoRoom | None:
         """Take a stream's slot for ``owner`` (:meth:`free` frees it), or say why not."""
-        refused = self.room(owner)
+        refused = self.room(owner, limits)
         if refused is None:
             self.open += 1
             self._by_owner.add(owner)
@@ -371,7 +371,7 @@ class Run(EventLog):
         freed and taken again, which another client could take in between).
         """
         manager, owner = self.job.manager, self.job.owner
-        refused = manager.streams.take(owner)
+        refused = manager.streams.take(owner, manager.settings)
         if refused is not None:
             self.unfollowed()  # (a run made again for this request, now followed by nobody)
             return refused.response()
@@ -445,7 +445,7 @@ class _RunResponse(EventSourceResponse):
         manager, owner = self._job.manager, self._job.owner
         refused = None
         if not self._slot_held:
-            refused = manager.streams.take(owner)  # (taken here: no await between look and take)
+            refused = manager.streams.take(owner, manager.settings)  # (no await: look and take)
         if refused is not None:
             if run is not None:
                 run.unfollowed()  # (a run started for this response, now followed by nobody)
@@ -667,7 +667,7 @@ class Job:
                     self.current.append(data)
             raise
         except Exception as error:  # (a step of its own: was logged by asyncio alone, untold)
-            self._step_failed(error)
+            await self._astep_failed(error)
         finally:
             if self._expiry is not None:
                 self._expiry.cancel()
@@ -681,17 +681,20 @@ class Job:
                 # before its waiters, who wake to an ended job; else it does not wait)
                 await events.aclose()
             except Exception as error:  # (raised closing them: its run has ended)
-                self._step_failed(error)
+                await self._astep_failed(error)
             finally:
                 self._ended()
 
-    def _step_failed(self, error: Exception) -> None:
+    async def _astep_failed(self, error: Exception) -> None:
         """A step of the job's own failed with ``error`` (its protocol's encoder, say).
 
         Its run, if it has not ended, ends with its protocol's error events, which tell its
         client that the server failed (the error's class and the reference the log has it
         under; its text with ``error_texts``), the error logged once, here (the job's task
-        ends without it); an error after the run's end is only logged.
+        ends without it); an error after the run's end is only logged. A durable job's
+        failure is told as its agent's is (see :func:`_afailed`): under the reference noted
+        with its run when its step failed so first (read again after a restart, its replay
+        fails the same step), else under a new one, noted.
         """
         protocol, run = self.manager.protocol, self.current
         failed = f"The {protocol.name} run {run.key!r}"
@@ -705,14 +708,21 @@ class Job:
             return
         try:
             if protocol.tells_errors:
+                durable, workflow_id = self.manager.durable, self.workflow_id
+                logged = ""
+                if durable is not None and workflow_id is not None:
+                    logged = await durable.alogged_failure(workflow_id, error)
                 told = told_error(
                     error,
                     protocol.logger,
                     failed,
                     error_texts=self.manager.settings.error_texts,
+                    logged=logged,
                     who="The server, streaming the run,",
                     operator="the server's operator",
                 )
+                if durable is not None and workflow_id is not None and not logged:
+                    await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
                 ending = protocol.failed(self.encoder, error, told.text)
             else:  # (its encoder tells its own, logging it once)
                 ending = self.encoder.failed(error)
@@ -1225,7 +1235,7 @@ class RunManager:
         self.approval_flow: ApprovalFlow = approval_flow
         self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
-        self.streams = StreamSlots(settings)  # the event streams sent now
+        self.streams = StreamSlots()  # the event streams sent now (limited by self.settings)
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}
@@ -1359,11 +1369,11 @@ class RunManager:
         per_principal = limits.max_live_runs_per_principal
         if sum(job.owner == owner for job in live) >= per_principal:
             return NoRoom("max_live_runs_per_principal", per_principal)
-        return self.streams.room(owner) if streamed else None
+        return self.streams.room(owner, limits) if streamed else None
 
     def stream_room(self, owner: str | None) -> NoRoom | None:
         """Why ``owner`` may not open one more event stream now (``None``: they may)."""
-        return self.streams.room(owner)
+        return self.streams.room(owner, self.settings)
 
     @property
     def open_streams(self) -> int:
@@ -1540,7 +1550,7 @@ class RunManager:
         decisions = decide(job.asked)
         if isinstance(decisions, Response):
             return decisions
-        refused = self.streams.room(job.owner)  # (before anything is decided)
+        refused = self.streams.room(job.owner, self.settings)  # (before anything is decided)
         if refused is not None:
             return refused.response()
         run = await self.aresume_run(job, run_key, decisions, named=named, gone=gone)

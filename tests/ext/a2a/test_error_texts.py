@@ -71,7 +71,7 @@ async def test_a_failed_task_sends_its_class_and_a_reference_and_logs_the_error_
         "errorReference": reference,
     }
     [text] = [part["text"] for part in last["status"]["message"]["parts"]]
-    assert text.startswith("The agent failed with ConnectionError.")
+    assert text.startswith("The agent LEAKY failed with ConnectionError.")
     assert re.fullmatch(r"[0-9a-f]{32}", reference)
     assert reference in text
     assert "api.example.com" not in said

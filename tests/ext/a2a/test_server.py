@@ -361,7 +361,7 @@ async def test_an_agent_that_fails_fails_its_task_with_its_class_and_a_reference
     reference = ours(final.metadata)["errorReference"]
     assert ours(final.metadata) == {"errorType": "ValueError", "errorReference": reference}
     [text] = [part.text for part in final.status.message.parts]
-    assert text.startswith("The agent failed with ValueError.")
+    assert text.startswith("The agent FAILING failed with ValueError.")  # (was: no name)
     assert reference in text
     assert "the agent broke" not in text  # (its text only with WebSettings(error_texts=True))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from starlette.applications import Starlette
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
 from miniagents.ext import told_errors
@@ -104,6 +105,75 @@ def test_a_failed_durable_run_read_again_after_restarts_tells_the_reference_logg
     )
     assert logged[0].exc_info is not None
     assert SECRET in str(logged[0].exc_info[1])
+
+
+STEP_TOLD = re.compile(
+    r"The server, streaming the run, failed with TypeError\. The server's log has the error "
+    r"under the reference ([0-9a-f]{32}): ask the server's operator to look it up there\."
+)
+
+
+@miniagent
+async def greeting(ctx: InteractionContext) -> None:
+    ctx.reply("Hello")
+
+
+def _not_text_events(app: Starlette) -> Starlette:
+    """``app``, its protocol's encoder making an event that is not text (a protocol's bug:
+    the job's own step, which logs it, fails)."""
+    protocol = app.state.runs.protocol
+    make_encoder = protocol.encoder
+
+    def not_text(*args: object) -> object:
+        encoder = make_encoder(*args)
+        encoder.events = lambda _part: [None]
+        return encoder
+
+    protocol.encoder = not_text
+    return app
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+def test_a_durable_runs_failed_step_read_again_after_a_restart_tells_the_reference_logged_then(
+    protocol: Protocol, tmp_path: Path, caplog: pytest.LogCaptureFixture, destroyed: None
+) -> None:
+    """A durable job's own step fails (its protocol's encoder): its client is told a
+    reference, the log has the error under it. Read again after restarts, the replay fails
+    the same step and is told under that same reference, logged once. (Each read after a
+    restart told, and logged, a new reference, as the agent's failures once were.)"""
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    agent = durable(
+        greeting.fork(alias=f"GREETING_{protocol.name.upper()}"),
+        database_url=f"sqlite:///{tmp_path / 'runs.db'}",
+    )
+    follow = {"last-event-id": "0"}
+
+    def told(events: list[SSEEvent]) -> str:
+        ending = next(event.json for event in reversed(events) if event.data != "[DONE]")
+        assert ending["type"] in ("RUN_ERROR", "error"), events
+        found = STEP_TOLD.fullmatch(ending.get("message", ending.get("errorText")))
+        assert found is not None, ending
+        return found[1]
+
+    async def started() -> str:
+        app = _not_text_events(protocol.app(agent, authentication=NoAuthentication()))
+        async with served(app) as client:
+            _response, events = await post_events(client, protocol.body("k1"))
+        return told(events)
+
+    async def read_again() -> str:
+        app = _not_text_events(protocol.app(agent, authentication=NoAuthentication()))
+        async with served(app) as client:
+            response, events = await get_events(client, protocol.resume_path("k1"), follow)
+        assert response.status_code == 200, response
+        return told(events)
+
+    first = asyncio.run(started())
+    again = [asyncio.run(read_again()) for _ in range(2)]  # (DBOS launched again: a restart)
+    assert again == [first] * 2
+    logged = [record for record in caplog.records if record.name == LOGGER]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    assert logged[0].getMessage().endswith(f" failed with TypeError (reference {first}).")
 
 
 async def test_a_failures_reference_is_read_from_the_runs_notes_not_its_steps(

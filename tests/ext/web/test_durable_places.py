@@ -284,6 +284,21 @@ def test_an_event_id_of_names_nested_past_what_pythons_json_reads_says_no_place(
     assert parse_event_id(f"5.3.00000000.{nested}") is None
 
 
+async def test_an_event_nested_past_what_pythons_json_reads_is_logged_between_items() -> None:
+    # (was an uncaught RecursionError from the log's append, on Python 3.11 and 3.13)
+    nested = "[" * 100_000
+    protocol = _protocol("ag-ui")
+    log = EventLog("r1", EventPlaces(protocol), "aaaa")
+    log.append(_agui("TEXT_MESSAGE_START", messageId="m1", role="assistant"))
+    log.append(nested + '"m1"')
+    log.append(_agui("RUN_FINISHED", threadId="t1", runId="r1"))
+    assert log.places is not None
+    assert log.places[1:] == [None, None]
+    assert log.id_of(1) == "1"
+    renamed = EventPlaces(protocol).renamed(nested + '"m1"', {"m1": "m1~aaaa"})
+    assert renamed == nested + '"m1"'
+
+
 @pytest.mark.parametrize(
     "value",
     [

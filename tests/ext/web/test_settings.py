@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import math
@@ -12,13 +13,14 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from miniagents import Message, MiniAgent
+from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.errors import WebConfigurationError
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app, web_chat_app
 from miniagents.ext.web.lowlevel import Door, RunManager
 from miniagents.ext.web.settings import LOCAL_HOSTS, checked_host
+from tests.ext.web.serving import SSEReader, agui_input, served
 
 PAGE = Path(__file__).resolve().parents[3] / "examples" / "web_chat" / "index.html"
 FIELDS = [field.name for field in dataclasses.fields(WebSettings)]
@@ -157,3 +159,32 @@ def test_each_app_reads_the_settings_object_it_was_given(app: Callable[..., Star
     told = WebSettings(grace_period=5)
     a2a = a2a_app(offline_agent, authentication=NoAuthentication(), settings=told)
     assert a2a.state.runs.settings is told
+
+
+async def test_the_stream_limits_are_the_run_managers_settings_as_they_stand() -> None:
+    # (its stream slots kept the settings the manager was made with: replaced, as the live
+    # run bounds' tests replace them, the two disagreed on max_streams)
+    hold = asyncio.Event()
+
+    @miniagent
+    async def waiting(ctx: InteractionContext) -> None:
+        ctx.reply("Hello")
+        await hold.wait()
+
+    app = agui_app(waiting, authentication=NoAuthentication(), settings=WebSettings(max_streams=1))
+    runs: RunManager = app.state.runs
+    runs.settings = WebSettings(max_streams=2)
+    async with (
+        served(app) as client,
+        client.stream("POST", "/", json=agui_input("r1", text="Hi")) as response,
+    ):
+        reader = SSEReader(response)
+        assert await reader.next() is not None  # (its stream holds a slot)
+        assert runs.open_streams == 1
+        assert runs.stream_room("ada") is None  # (was: refused, max_streams=1)
+        runs.settings = WebSettings(max_streams=1)
+        refused = runs.stream_room("ada")
+        assert refused is not None
+        assert (refused.setting, refused.limit) == ("max_streams", 1)
+        hold.set()
+        await reader.rest()
