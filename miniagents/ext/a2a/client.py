@@ -1232,7 +1232,7 @@ class _Exchange:
             except (ParseError, RecursionError) as error:  # (the SDK's parse of an event)
                 raise _unreadable(writer.alias, error) from error
             except ValueError as error:  # (the SDK's, of a SendMessage answer of no task)
-                if isinstance(error, A2AError) or _NO_RESULT not in str(error):
+                if not _says_no_result(error):
                     raise
                 raise self.bound.not_rpc(str(error), result=True) from error
             finally:
@@ -1430,9 +1430,45 @@ _NOT_RPC = "Invalid JSON-RPC response: "
 """How the SDK's error of JSON that is no JSON-RPC answer begins (a2a-sdk 1.x): the only sign
 it gives of it (see ``_says_not_rpc``)."""
 
-_NO_RESULT = "neither task nor message"
-"""What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says: a
-bare ``ValueError``, of no type, code nor cause of its own, so told by its words."""
+_NO_RESULT = "Response has neither task nor message"
+"""What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says, whole
+(a2a-sdk 1.3.0, ``BaseClient.send_message``): a bare ``ValueError``, of no type, code nor cause
+of its own, so told by its words (see ``_says_no_result``; a test pins them, so that an SDK
+that words it otherwise fails it instead of letting the ``ValueError`` out)."""
+
+
+def _says_no_result(error: ValueError) -> bool:
+    """Whether ``error`` is the SDK's of a ``SendMessage`` answer of no task nor message.
+
+    Told by its type (a bare ``ValueError``) and its words, whole (``_NO_RESULT``): no
+    subclass (ours, protobuf's) nor a sentence that merely holds them (a remote's words
+    quoted) is taken for it.
+    """
+    return type(error) is ValueError and str(error) == _NO_RESULT
+
+
+_TOO_DEEP = "Message too deep. Max recursion depth is "
+"""How protobuf's ``ParseError`` of JSON nested past its parser's depth begins (protobuf 7.36.2,
+``json_format._Parser.ConvertMessage``): an error of no type of
+its own, so told by its words (see ``_nested_too_deep``; a test pins them)."""
+
+
+def _nested_too_deep(error: ParseError | RecursionError) -> bool:
+    """Whether ``error`` (the SDK's parse of an event) says the event is nested too deep.
+
+    Python's ``RecursionError`` (its ``json.loads``), or protobuf's ``ParseError`` whose first
+    cause (each field's parse wraps its field's error, ``raise ... from``) begins with
+    ``_TOO_DEEP``: the words of that first error are protobuf's own from their start, where
+    the wrapping errors' words quote the remote's (a field's name, a wrong value), which may
+    say "too deep" anywhere.
+    """
+    if isinstance(error, RecursionError):
+        return True
+    first: BaseException = error
+    while isinstance(first.__cause__, ParseError):
+        first = first.__cause__
+    return first.__cause__ is None and str(first).startswith(_TOO_DEEP)
+
 
 _PARSER_SAID = 300
 """The most characters of the parser's words on an event it could not read that its error
@@ -1443,7 +1479,7 @@ def _unreadable(alias: str, error: ParseError | RecursionError) -> A2AProtocolEr
     """The error of an event (or answer) of the remote that the SDK could not parse."""
     how = (
         "nested too deep to be read"
-        if isinstance(error, RecursionError) or "too deep" in str(error)
+        if _nested_too_deep(error)
         else f"not of A2A's types (its parser said {quoted_words(str(error), _PARSER_SAID)})"
     )
     return A2AProtocolError(

@@ -169,8 +169,11 @@ def remote(artifact: str, cancelled: asyncio.Event) -> Callable[[str], ASGIApp]:
         (f'{{"artifactId":"a","parts":[{{"data":{nested(10_000)}}}]}}', "nested too deep"),
         (f'{{"artifactId":"a","parts":[{{"data":{nested(150)}}}]}}', "nested too deep"),
         ('{"artifactId":"a","parts":"not a list"}', "not of A2A's types"),
+        # (was: "nested too deep": the parser's words were searched for "too deep", which
+        # they quote of the remote's value)
+        ('{"artifactId":"a","parts":"nested too deep"}', "not of A2A's types"),
     ],
-    ids=["10000-deep", "150-deep", "wrong-type"],
+    ids=["10000-deep", "150-deep", "wrong-type", "wrong-type-saying-too-deep"],
 )
 async def test_an_event_the_sdk_cannot_parse_is_a_protocol_error_and_cancels_the_task(
     artifact: str, said: str
