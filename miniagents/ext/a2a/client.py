@@ -726,6 +726,33 @@ class _EventBound:
             "proxy, answers so)."
         )
 
+    def control_split(self, char: bytes, data: bool, start: bytes) -> A2AProtocolError:
+        """The error of an event stream holding the control character ``char`` raw.
+
+        ``data``: whether it is in an event's data (no JSON, then), else in another line of
+        the stream. ``start``: the event's first bytes (of its data), told quoted: the SDK's
+        reader would break the line at ``char`` (see ``_CONTROL_SPLIT``), so what it read of
+        the stream, and an error of its, would be of another event than the one sent.
+        """
+        named = f"U+{ord(char):04X}"
+        if data:
+            came = quoted_words(start.decode(errors="replace"), _SHOWN)
+            said = (
+                f"an event whose data holds the control character {named} raw: {came}. JSON "
+                f"allows it only escaped, in a string (\\u{ord(char):04x})"
+            )
+        else:
+            said = (
+                "an event stream with a line (not of an event's data) that holds the control "
+                f"character {named} raw, where its SSE reader would end a line, and the SSE "
+                "standard does not"
+            )
+        return A2AProtocolError(
+            f"The remote agent {self.alias} sent {said}; the event is not read, so its reply "
+            "cannot be read. Check that the remote speaks A2A 1.0 (its events as the "
+            "protocol's JSON)."
+        )
+
     def no_event(self) -> A2AProtocolError:
         """The error of an event whose result holds none of A2A's events (``{}``).
 
@@ -885,6 +912,13 @@ _SPLIT_BY_THE_SDK = re.compile(b"\xc2\x85|\xe2\x80[\xa8\xa9]")
 standard does not (U+0085, U+2028, U+2029), which JSON allows in its strings."""
 
 
+_CONTROL_SPLIT = re.compile(b"[\x0b\x0c\x1c-\x1e]")
+"""The control characters at which the SDK's reader (httpx's, as ``str.splitlines``) breaks a
+line of an SSE stream, and the standard does not: JSON allows none of them raw (in a string,
+only escaped), so an event's data holding one is no JSON, and is refused at it (see
+:meth:`_EventBound.control_split`), before the SDK reads it otherwise than it was sent."""
+
+
 def _escaped(found: re.Match[bytes]) -> bytes:
     """A character that ``_SPLIT_BY_THE_SDK`` found, as its JSON escape (``u`` and 4 digits)."""
     return b"\\u%04x" % ord(found.group().decode())
@@ -910,6 +944,10 @@ class _BoundedBody(httpx.AsyncByteStream):
     holds a CR that ends what it is given until the next byte says whether a LF follows, so
     it would read the event only with the next one's bytes, when ``came`` names that one.
     A LF that does follow, at the next chunk's start, is not given again.
+
+    A stream holding a control character at which the SDK's reader ends a line and the SSE
+    standard does not (``_CONTROL_SPLIT``) is refused there: the events before it are given,
+    then the read fails (:meth:`_EventBound.control_split`), quoting the event that holds it.
     """
 
     def __init__(
@@ -937,6 +975,8 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._lf_given = False  # (the SDK was given a LF after the CR that ended the chunk)
         self._held = b""  # (a character's first bytes, held until it is whole: see _given)
         self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
+        # (a control character the SDK would end a line at, and whether in data: refused)
+        self._split: tuple[bytes, bool] | None = None
         # (what httpx would decode after the counters: refused)
         self._coding = encoded_with(response.headers.get_list("content-encoding"))
 
@@ -974,6 +1014,8 @@ class _BoundedBody(httpx.AsyncByteStream):
                     yield self._given(chunk[at:end])
                 at = end
             self._ended.clear()
+            if self._split is not None:  # (the events before it given: its task may be named)
+                raise bound.control_split(*self._split, self._start)
             if not self._events:
                 bound.came = (self._start, False)
                 if at < len(chunk):
@@ -1027,7 +1069,7 @@ class _BoundedBody(httpx.AsyncByteStream):
                 if data:
                     self._ended.append((match.end(), kept))
             start = match.end()
-            if self._values.over:
+            if self._values.over or self._split is not None:
                 return
         self._take(chunk[start:])
         self._after_cr = chunk.endswith(b"\r")
@@ -1041,13 +1083,16 @@ class _BoundedBody(httpx.AsyncByteStream):
             head = self._head + piece
             colon = head.find(b":")
             if colon < 0:
+                self._spot(piece, data=False)
                 self._head = head if len(head) <= len(b"data") else b""
                 if not self._head:
                     self._field = b""  # (no field's name is this long but data's)
                 return
             self._head = b""
             self._field = head[:colon] if head[:colon] == b"data" else b""
+            self._spot(head[: colon + 1], data=False)
             if not self._field:
+                self._spot(head[colon + 1 :], data=False)
                 return
             if self._data:
                 self._values.feed(b"\n")  # (the SDK joins an event's data lines so)
@@ -1055,13 +1100,26 @@ class _BoundedBody(httpx.AsyncByteStream):
             self._data = True
             self._space = True
             piece = head[colon + 1 :]
-        if self._field and piece:
+        if not self._field:
+            self._spot(piece, data=False)
+        elif piece:
             if self._space:
                 self._space = False
                 if piece.startswith(b" "):
                     piece = piece[1:]
+            self._spot(piece, data=True)
             self._values.feed(piece)
             self._keep(piece)
+
+    def _spot(self, piece: bytes, *, data: bool) -> None:
+        """Note the first control character of ``_CONTROL_SPLIT`` in ``piece``, if none was yet.
+
+        ``data``: whether ``piece`` is of an event's data. The stream is refused there.
+        """
+        if self._split is None:
+            found = _CONTROL_SPLIT.search(piece)
+            if found is not None:
+                self._split = (found.group(), data)
 
     def _keep(self, piece: bytes) -> None:
         if len(self._start) < self._kept:
