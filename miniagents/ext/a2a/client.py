@@ -240,21 +240,30 @@ async def _afetched(client: httpx.AsyncClient, url: str, deadline: float) -> Age
             "the URL is the agent's, or give a higher card_timeout."
         ) from error
     except RecursionError as error:  # (the SDK's json.loads of a card nested too deep)
-        raise A2ACardError(
-            f"The agent card of the A2A agent at {url} could not be read: its JSON is nested "
-            "too deep to be read. Check the URL (the agent's base URL, whose "
-            "/.well-known/agent-card.json is its card)."
-        ) from error
+        raise _card_too_deep(url) from error
     except A2AClientError as error:
-        if isinstance(error.__cause__, httpx.TransportError):
+        cause = error.__cause__
+        if isinstance(cause, httpx.TransportError):
             raise A2AConnectionError(
                 f"The A2A agent at {url} cannot be reached ({error.__cause__!r}); check that it "
                 "runs and that the URL is its base URL."
             ) from error
+        if isinstance(cause, ParseError) and _nested_too_deep(cause):  # (protobuf's parse)
+            raise _card_too_deep(url) from error
         raise A2ACardError(
-            f"The agent card of the A2A agent at {url} could not be read: {error}. Check the "
-            "URL (the agent's base URL, whose /.well-known/agent-card.json is its card)."
+            f"The agent card of the A2A agent at {url} could not be read (the SDK said "
+            f"{quoted_words(str(error), _PARSER_SAID)}). Check the URL (the agent's base URL, "
+            "whose /.well-known/agent-card.json is its card)."
         ) from error
+
+
+def _card_too_deep(url: str) -> A2ACardError:
+    """The error of the card at ``url`` whose JSON is nested deeper than its parser reads."""
+    return A2ACardError(
+        f"The agent card of the A2A agent at {url} could not be read: its JSON is nested "
+        "too deep to be read. Check the URL (the agent's base URL, whose "
+        "/.well-known/agent-card.json is its card)."
+    )
 
 
 def a2a_agent(
