@@ -245,8 +245,8 @@ async def _afetched(client: httpx.AsyncClient, url: str, deadline: float) -> Age
         cause = error.__cause__
         if isinstance(cause, httpx.TransportError):
             raise A2AConnectionError(
-                f"The A2A agent at {url} cannot be reached ({error.__cause__!r}); check that it "
-                "runs and that the URL is its base URL."
+                f"The A2A agent at {url} cannot be reached ({_cause_words(cause)}); check that "
+                "it runs and that the URL is its base URL."
             ) from error
         if isinstance(cause, ParseError) and _nested_too_deep(cause):  # (protobuf's parse)
             raise _card_too_deep(url) from error
