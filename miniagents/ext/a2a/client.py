@@ -240,21 +240,30 @@ async def _afetched(client: httpx.AsyncClient, url: str, deadline: float) -> Age
             "the URL is the agent's, or give a higher card_timeout."
         ) from error
     except RecursionError as error:  # (the SDK's json.loads of a card nested too deep)
-        raise A2ACardError(
-            f"The agent card of the A2A agent at {url} could not be read: its JSON is nested "
-            "too deep to be read. Check the URL (the agent's base URL, whose "
-            "/.well-known/agent-card.json is its card)."
-        ) from error
+        raise _card_too_deep(url) from error
     except A2AClientError as error:
-        if isinstance(error.__cause__, httpx.TransportError):
+        cause = error.__cause__
+        if isinstance(cause, httpx.TransportError):
             raise A2AConnectionError(
-                f"The A2A agent at {url} cannot be reached ({error.__cause__!r}); check that it "
-                "runs and that the URL is its base URL."
+                f"The A2A agent at {url} cannot be reached ({_cause_words(cause)}); check that "
+                "it runs and that the URL is its base URL."
             ) from error
+        if isinstance(cause, ParseError) and _nested_too_deep(cause):  # (protobuf's parse)
+            raise _card_too_deep(url) from error
         raise A2ACardError(
-            f"The agent card of the A2A agent at {url} could not be read: {error}. Check the "
-            "URL (the agent's base URL, whose /.well-known/agent-card.json is its card)."
+            f"The agent card of the A2A agent at {url} could not be read (the SDK said "
+            f"{quoted_words(str(error), _PARSER_SAID)}). Check the URL (the agent's base URL, "
+            "whose /.well-known/agent-card.json is its card)."
         ) from error
+
+
+def _card_too_deep(url: str) -> A2ACardError:
+    """The error of the card at ``url`` whose JSON is nested deeper than its parser reads."""
+    return A2ACardError(
+        f"The agent card of the A2A agent at {url} could not be read: its JSON is nested "
+        "too deep to be read. Check the URL (the agent's base URL, whose "
+        "/.well-known/agent-card.json is its card)."
+    )
 
 
 def a2a_agent(
@@ -726,6 +735,33 @@ class _EventBound:
             "proxy, answers so)."
         )
 
+    def control_split(self, char: bytes, data: bool, start: bytes) -> A2AProtocolError:
+        """The error of an event stream holding the control character ``char`` raw.
+
+        ``data``: whether it is in an event's data (no JSON, then), else in another line of
+        the stream. ``start``: the event's first bytes (of its data), told quoted: the SDK's
+        reader would break the line at ``char`` (see ``_CONTROL_SPLIT``), so what it read of
+        the stream, and an error of its, would be of another event than the one sent.
+        """
+        named = f"U+{ord(char):04X}"
+        if data:
+            came = quoted_words(start.decode(errors="replace"), _SHOWN)
+            said = (
+                f"an event whose data holds the control character {named} raw: {came}. JSON "
+                f"allows it only escaped, in a string (\\u{ord(char):04x})"
+            )
+        else:
+            said = (
+                "an event stream with a line (not of an event's data) that holds the control "
+                f"character {named} raw, where its SSE reader would end a line, and the SSE "
+                "standard does not"
+            )
+        return A2AProtocolError(
+            f"The remote agent {self.alias} sent {said}; the event is not read, so its reply "
+            "cannot be read. Check that the remote speaks A2A 1.0 (its events as the "
+            "protocol's JSON)."
+        )
+
     def no_event(self) -> A2AProtocolError:
         """The error of an event whose result holds none of A2A's events (``{}``).
 
@@ -885,6 +921,13 @@ _SPLIT_BY_THE_SDK = re.compile(b"\xc2\x85|\xe2\x80[\xa8\xa9]")
 standard does not (U+0085, U+2028, U+2029), which JSON allows in its strings."""
 
 
+_CONTROL_SPLIT = re.compile(b"[\x0b\x0c\x1c-\x1e]")
+"""The control characters at which the SDK's reader (httpx's, as ``str.splitlines``) breaks a
+line of an SSE stream, and the standard does not: JSON allows none of them raw (in a string,
+only escaped), so an event's data holding one is no JSON, and is refused at it (see
+:meth:`_EventBound.control_split`), before the SDK reads it otherwise than it was sent."""
+
+
 def _escaped(found: re.Match[bytes]) -> bytes:
     """A character that ``_SPLIT_BY_THE_SDK`` found, as its JSON escape (``u`` and 4 digits)."""
     return b"\\u%04x" % ord(found.group().decode())
@@ -910,6 +953,10 @@ class _BoundedBody(httpx.AsyncByteStream):
     holds a CR that ends what it is given until the next byte says whether a LF follows, so
     it would read the event only with the next one's bytes, when ``came`` names that one.
     A LF that does follow, at the next chunk's start, is not given again.
+
+    A stream holding a control character at which the SDK's reader ends a line and the SSE
+    standard does not (``_CONTROL_SPLIT``) is refused there: the events before it are given,
+    then the read fails (:meth:`_EventBound.control_split`), quoting the event that holds it.
     """
 
     def __init__(
@@ -937,6 +984,8 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._lf_given = False  # (the SDK was given a LF after the CR that ended the chunk)
         self._held = b""  # (a character's first bytes, held until it is whole: see _given)
         self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
+        # (a control character the SDK would end a line at, and whether in data: refused)
+        self._split: tuple[bytes, bool] | None = None
         # (what httpx would decode after the counters: refused)
         self._coding = encoded_with(response.headers.get_list("content-encoding"))
 
@@ -974,6 +1023,8 @@ class _BoundedBody(httpx.AsyncByteStream):
                     yield self._given(chunk[at:end])
                 at = end
             self._ended.clear()
+            if self._split is not None:  # (the events before it given: its task may be named)
+                raise bound.control_split(*self._split, self._start)
             if not self._events:
                 bound.came = (self._start, False)
                 if at < len(chunk):
@@ -1027,7 +1078,7 @@ class _BoundedBody(httpx.AsyncByteStream):
                 if data:
                     self._ended.append((match.end(), kept))
             start = match.end()
-            if self._values.over:
+            if self._values.over or self._split is not None:
                 return
         self._take(chunk[start:])
         self._after_cr = chunk.endswith(b"\r")
@@ -1041,13 +1092,16 @@ class _BoundedBody(httpx.AsyncByteStream):
             head = self._head + piece
             colon = head.find(b":")
             if colon < 0:
+                self._spot(piece, data=False)
                 self._head = head if len(head) <= len(b"data") else b""
                 if not self._head:
                     self._field = b""  # (no field's name is this long but data's)
                 return
             self._head = b""
             self._field = head[:colon] if head[:colon] == b"data" else b""
+            self._spot(head[: colon + 1], data=False)
             if not self._field:
+                self._spot(head[colon + 1 :], data=False)
                 return
             if self._data:
                 self._values.feed(b"\n")  # (the SDK joins an event's data lines so)
@@ -1055,13 +1109,26 @@ class _BoundedBody(httpx.AsyncByteStream):
             self._data = True
             self._space = True
             piece = head[colon + 1 :]
-        if self._field and piece:
+        if not self._field:
+            self._spot(piece, data=False)
+        elif piece:
             if self._space:
                 self._space = False
                 if piece.startswith(b" "):
                     piece = piece[1:]
+            self._spot(piece, data=True)
             self._values.feed(piece)
             self._keep(piece)
+
+    def _spot(self, piece: bytes, *, data: bool) -> None:
+        """Note the first control character of ``_CONTROL_SPLIT`` in ``piece``, if none was yet.
+
+        ``data``: whether ``piece`` is of an event's data. The stream is refused there.
+        """
+        if self._split is None:
+            found = _CONTROL_SPLIT.search(piece)
+            if found is not None:
+                self._split = (found.group(), data)
 
     def _keep(self, piece: bytes) -> None:
         if len(self._start) < self._kept:
@@ -1232,7 +1299,7 @@ class _Exchange:
             except (ParseError, RecursionError) as error:  # (the SDK's parse of an event)
                 raise _unreadable(writer.alias, error) from error
             except ValueError as error:  # (the SDK's, of a SendMessage answer of no task)
-                if isinstance(error, A2AError) or _NO_RESULT not in str(error):
+                if not _says_no_result(error):
                     raise
                 raise self.bound.not_rpc(str(error), result=True) from error
             finally:
@@ -1430,9 +1497,45 @@ _NOT_RPC = "Invalid JSON-RPC response: "
 """How the SDK's error of JSON that is no JSON-RPC answer begins (a2a-sdk 1.x): the only sign
 it gives of it (see ``_says_not_rpc``)."""
 
-_NO_RESULT = "neither task nor message"
-"""What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says: a
-bare ``ValueError``, of no type, code nor cause of its own, so told by its words."""
+_NO_RESULT = "Response has neither task nor message"
+"""What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says, whole
+(a2a-sdk 1.3.0, ``BaseClient.send_message``): a bare ``ValueError``, of no type, code nor cause
+of its own, so told by its words (see ``_says_no_result``; a test pins them, so that an SDK
+that words it otherwise fails it instead of letting the ``ValueError`` out)."""
+
+
+def _says_no_result(error: ValueError) -> bool:
+    """Whether ``error`` is the SDK's of a ``SendMessage`` answer of no task nor message.
+
+    Told by its type (a bare ``ValueError``) and its words, whole (``_NO_RESULT``): no
+    subclass (ours, protobuf's) nor a sentence that merely holds them (a remote's words
+    quoted) is taken for it.
+    """
+    return type(error) is ValueError and str(error) == _NO_RESULT
+
+
+_TOO_DEEP = "Message too deep. Max recursion depth is "
+"""How protobuf's ``ParseError`` of JSON nested past its parser's depth begins (protobuf 7.36.2,
+``json_format._Parser.ConvertMessage``): an error of no type of
+its own, so told by its words (see ``_nested_too_deep``; a test pins them)."""
+
+
+def _nested_too_deep(error: ParseError | RecursionError) -> bool:
+    """Whether ``error`` (the SDK's parse of an event) says the event is nested too deep.
+
+    Python's ``RecursionError`` (its ``json.loads``), or protobuf's ``ParseError`` whose first
+    cause (each field's parse wraps its field's error, ``raise ... from``) begins with
+    ``_TOO_DEEP``: the words of that first error are protobuf's own from their start, where
+    the wrapping errors' words quote the remote's (a field's name, a wrong value), which may
+    say "too deep" anywhere.
+    """
+    if isinstance(error, RecursionError):
+        return True
+    first: BaseException = error
+    while isinstance(first.__cause__, ParseError):
+        first = first.__cause__
+    return first.__cause__ is None and str(first).startswith(_TOO_DEEP)
+
 
 _PARSER_SAID = 300
 """The most characters of the parser's words on an event it could not read that its error
@@ -1443,7 +1546,7 @@ def _unreadable(alias: str, error: ParseError | RecursionError) -> A2AProtocolEr
     """The error of an event (or answer) of the remote that the SDK could not parse."""
     how = (
         "nested too deep to be read"
-        if isinstance(error, RecursionError) or "too deep" in str(error)
+        if _nested_too_deep(error)
         else f"not of A2A's types (its parser said {quoted_words(str(error), _PARSER_SAID)})"
     )
     return A2AProtocolError(

@@ -4,12 +4,14 @@ A bare JSON-RPC remote (127.0.0.1, uvicorn) answers with events the test writes 
 a stream whose lines end with CR alone (the error quotes the event that failed, not the
 next), a text holding U+2028 raw (read whole: no line ends there), a direct answer (a
 message) naming another context than the one asked in. The client's log lines quote a
-remote's words as its errors do: one line, bounded.
+remote's words as its errors do: one line, bounded. The words of the libraries' errors
+that the client tells them by (no type of theirs does) are pinned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,7 +20,9 @@ from typing import Any
 import httpx
 import pytest
 from a2a.client import A2AClientError, AgentCardResolutionError
-from google.protobuf.json_format import MessageToDict
+from a2a.client.base_client import BaseClient
+from a2a.types import StreamResponse
+from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -27,8 +31,15 @@ from starlette.types import ASGIApp
 
 from miniagents import MiniAgents
 from miniagents.ext.a2a import a2a_agent
-from miniagents.ext.a2a.client import _log_following_again, _says_not_rpc
-from miniagents.ext.a2a.errors import A2AProtocolError
+from miniagents.ext.a2a.client import (
+    _NO_RESULT,
+    _TOO_DEEP,
+    _log_following_again,
+    _nested_too_deep,
+    _says_no_result,
+    _says_not_rpc,
+)
+from miniagents.ext.a2a.errors import A2AConfigurationError, A2AProtocolError
 from miniagents.ext.a2a.messages import A2AInputRequest
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import sdk_card
@@ -312,3 +323,25 @@ async def test_a_text_holding_unicode_line_separators_is_read_whole(cut: int) ->
     async with serving(bare_remote(answer)) as url, MiniAgents():
         reply = await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
     assert [str(message) for message in reply] == [text]
+
+
+def test_the_words_the_client_tells_the_libraries_errors_by_are_theirs() -> None:
+    # (pins protobuf's words on JSON nested too deep, and the SDK's on an answer of no task nor
+    # message, which no type of theirs tells: a version that words them otherwise fails here,
+    # instead of an event nested too deep told as "not of A2A's types", or the SDK's
+    # ValueError let out of the interaction)
+    data = json.loads('{"a":' * 150 + "1" + "}" * 150)
+    event = {"artifactUpdate": {"artifact": {"artifactId": "a", "parts": [{"data": data}]}}}
+    with pytest.raises(ParseError) as raised:
+        ParseDict(event, StreamResponse(), ignore_unknown_fields=True)
+    first: BaseException = raised.value
+    while first.__cause__ is not None:
+        first = first.__cause__
+    assert str(first).startswith(_TOO_DEEP)
+    assert _nested_too_deep(raised.value)
+    assert not _nested_too_deep(ParseError(f"Failed to parse parts field: {_TOO_DEEP}"))
+    said = inspect.getsource(BaseClient.send_message)
+    assert f"raise ValueError({_NO_RESULT!r})" in said
+    assert _says_no_result(ValueError(_NO_RESULT))
+    assert not _says_no_result(ValueError(f"The value {_NO_RESULT}"))
+    assert not _says_no_result(A2AConfigurationError(_NO_RESULT))
