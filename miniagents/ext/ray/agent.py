@@ -324,7 +324,11 @@ class _Runner:
 
 
 def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future[None]:
-    """Call ``function(*args)`` in a daemon thread (one that hangs never holds up the exit)."""
+    """Call ``function(*args)`` in a daemon thread (one that hangs never holds up the exit).
+
+    Its outcome is for the returned future; once the loop has closed (the waiting task was
+    cancelled and the loop shut down), a failure is logged instead.
+    """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
 
@@ -342,7 +346,15 @@ def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future
             function(*args)
         except BaseException as caught:  # handed to the waiting task
             error = caught
-        loop.call_soon_threadsafe(end, error)
+        try:
+            loop.call_soon_threadsafe(end, error)
+        except RuntimeError:  # the loop has closed (a second Ctrl-C): nobody waits any more
+            if error is not None:
+                logger.warning(
+                    "Stopping a remote interaction failed after its event loop had closed "
+                    "(%r): its Ray task may go on running. Check the Ray cluster (`ray status`).",
+                    error,
+                )
 
     threading.Thread(target=run, name="miniagents-ray-stop", daemon=True).start()
     return future
