@@ -324,7 +324,11 @@ class _Runner:
 
 
 def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future[None]:
-    """Call ``function(*args)`` in a daemon thread (one that hangs never holds up the exit)."""
+    """Call ``function(*args)`` in a daemon thread (one that hangs never holds up the exit).
+
+    Its outcome is for the returned future; once the loop has closed (the waiting task was
+    cancelled and the loop shut down), a failure is logged instead.
+    """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
 
@@ -342,7 +346,15 @@ def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future
             function(*args)
         except BaseException as caught:  # handed to the waiting task
             error = caught
-        loop.call_soon_threadsafe(end, error)
+        try:
+            loop.call_soon_threadsafe(end, error)
+        except RuntimeError:  # the loop has closed (a second Ctrl-C): nobody waits any more
+            if error is not None:
+                logger.warning(
+                    "Stopping a remote interaction failed after its event loop had closed "
+                    "(%r): its Ray task may go on running. Check the Ray cluster (`ray status`).",
+                    error,
+                )
 
     threading.Thread(target=run, name="miniagents-ray-stop", daemon=True).start()
     return future
@@ -374,6 +386,8 @@ class _Attempt:
         self.mailbox_error: BaseException | None = None
         """Ray's error saying that the mailbox actor died (found when closing its boxes)."""
         self.generator: Any = None
+        self.cancelling: asyncio.Future[None] | None = None
+        """Ray's cancel of the task, once asked for (see :meth:`_cancel`)."""
         self.links: list[CallerEnd] = []
         task = asyncio.current_task()
         assert task is not None  # an interaction runs in its agent's task
@@ -493,8 +507,9 @@ class _Attempt:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.runner.cancel_timeout
         if cancel:
-            stopping = [(self.generator, self.generator.completed())]
-            await self._bounded(_in_thread(cancel_running, stopping), "Ray's cancel", deadline)
+            self._cancel()
+        if self.cancelling is not None:  # (or a sender asked for it)
+            await self._bounded(self.cancelling, "Ray's cancel", deadline)
         for task, key, what in (
             (sender, self.key, "input"),
             (link_sender, self.key + _wire.LINKS_BOX, "link"),
@@ -509,6 +524,8 @@ class _Attempt:
             except ray.exceptions.RayError as error:  # a dead mailbox is closed
                 if forget_dead_mailbox(mailbox, error):
                     self.mailbox_error = error
+        if self.cancelling is not None:  # a sender asked for it while it was stopped
+            await self._bounded(self.cancelling, "Ray's cancel", deadline)
         generator, self.generator = [self.generator], None  # only `generator` holds it now
         # Ray's generator drop (its finalizer tells Ray) happens in a thread: it may block.
         await self._bounded(_in_thread(generator.clear), "the drop of the reply stream", deadline)
@@ -555,6 +572,8 @@ class _Attempt:
                 self.links[index].receive(_wire.loads(payload))
                 continue
             elif tag == _wire.COMPLETE:
+                if self.input_error is not None:  # ended in the grace its cancel gives it
+                    return self.input_error  # (the inputs it was not sent: the same error)
                 ctx.finish_early()  # the replies end now, even if the agent goes on
             else:  # FAILED: the agent's own error, with its own type
                 return self._error(payload)
@@ -620,7 +639,15 @@ class _Attempt:
 
     def _stop_sending(self, error: BaseException) -> None:
         """Stop the task: ``error`` ends the interaction (see :meth:`_failure`)."""
-        import ray
-
         self.input_error = error
-        ray.cancel(self.generator)
+        self._cancel()
+
+    def _cancel(self) -> None:
+        """Start Ray's cancel of the task, once, off the loop; :meth:`_stop` waits for it.
+
+        The task is given :data:`~miniagents.ext.ray._cancel.ENDING_GRACE` seconds to end
+        first, in a daemon thread (see :mod:`miniagents.ext.ray._cancel`: Ray's own race).
+        """
+        if self.cancelling is None:
+            stopping = [(self.generator, self.generator.completed())]
+            self.cancelling = _in_thread(cancel_running, stopping)

@@ -114,6 +114,14 @@ async def gated_tokens_agent(ctx: InteractionContext, signals: SignalsHandle, ke
 
 
 @miniagent
+async def gated_agent(ctx: InteractionContext, signals: SignalsHandle, key: str) -> None:
+    """Say it started, wait for the test to open the gate, then reply; its input unread."""
+    await signals.set.remote(f"{key}:started")
+    await signals.wait.remote(f"{key}:gate")
+    ctx.reply("through the gate")
+
+
+@miniagent
 async def failing_agent(ctx: InteractionContext, picky: bool = False) -> None:
     """Reply one message, then raise an error of its own."""
     ctx.reply("before the error")

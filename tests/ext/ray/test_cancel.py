@@ -2,20 +2,28 @@
 
 A ``ray.cancel`` that comes while Ray takes in a task's reply aborts the caller's process
 (Ray's own race, see the module): the tasks that have ended, or end within the grace, are
-not cancelled at all, and the tasks still running are.
+not cancelled at all, and the tasks still running are. So it goes for a ``ray_agent``
+whose input messages cannot be sent too (its cancel runs off the loop, and the
+interaction waits for it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import pytest
 import ray
 
+from miniagents import Message, MiniAgents
+from miniagents.errors import MessageSerializationError
+from miniagents.ext.ray import agent as agent_module
+from miniagents.ext.ray import ray_agent
 from miniagents.ext.ray._cancel import cancel_running
-from tests.ext.ray.remote import SignalsHandle
+from tests.ext.ray.remote import SignalsHandle, gated_agent, waiting_agent
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 
@@ -83,3 +91,54 @@ def test_a_generator_that_has_ended_is_not_cancelled(cancelled: list[object]) ->
 def test_nothing_to_cancel_waits_for_nothing(cancelled: list[object]) -> None:
     cancel_running([], grace=WITHIN)  # (it would wait a minute, were there a task)
     assert cancelled == []
+
+
+def _unsendable() -> Message:
+    return Message(text="locked", meta={"lock": threading.Lock()})
+
+
+def _other_tasks() -> list[str]:
+    current = asyncio.current_task()
+    return [task.get_name() for task in asyncio.all_tasks() if task is not current]
+
+
+async def test_a_ray_agent_whose_input_cannot_be_sent_is_cancelled_if_it_runs_on(
+    signals: SignalsHandle, cancelled: list[object]
+) -> None:
+    key = f"unsent:{uuid.uuid4()}"
+    remote = ray_agent(waiting_agent, num_cpus=0.5)
+    async with MiniAgents():
+        call = remote.initiate_inquiry(signals=signals, key=key).send_message("fine")
+        reading = asyncio.create_task(call.reply_sequence(finish_call=False).aresolve())
+        await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+        call.send_message(_unsendable()).finish()  # its sender fails: the task is to stop
+        with pytest.raises(MessageSerializationError, match=r"^The field \"meta\['lock'\]\""):
+            await reading
+        await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled"), WITHIN)
+        assert len(cancelled) == 1  # once: the interaction's stop waited for the same cancel
+    assert _other_tasks() == []
+
+
+async def test_a_ray_agent_whose_input_cannot_be_sent_and_that_ends_in_the_grace_is_let_end(
+    signals: SignalsHandle, cancelled: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = f"unsent:{uuid.uuid4()}"
+    threads: list[bool] = []
+
+    def ending_in_the_grace(tasks: Sequence[tuple[Any, Any]]) -> None:
+        threads.append(threading.current_thread() is threading.main_thread())
+        ray.get(signals.set.remote(f"{key}:gate"), timeout=WITHIN)  # the agent ends now
+        cancel_running(tasks, grace=WITHIN)  # (a grace long enough for it, whatever the load)
+
+    monkeypatch.setattr(agent_module, "cancel_running", ending_in_the_grace)
+    remote = ray_agent(gated_agent, num_cpus=0.5)
+    async with MiniAgents():
+        call = remote.initiate_inquiry(signals=signals, key=key).send_message("fine")
+        reading = asyncio.create_task(call.reply_sequence(finish_call=False).aresolve())
+        await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+        call.send_message(_unsendable()).finish()  # its sender fails: the task is to stop
+        with pytest.raises(MessageSerializationError, match=r"^The field \"meta\['lock'\]\""):
+            await reading
+        assert threads == [False]  # once, off the loop's thread
+        assert cancelled == []  # it ended by itself: no cancel raced its reply
+    assert _other_tasks() == []

@@ -518,3 +518,45 @@ def test_our_options_of_a_wrong_type_or_value_are_refused_at_once(
 def test_an_option_ray_does_not_know_fails_at_once_with_rays_message() -> None:
     with pytest.raises(ValueError, match="Invalid option keyword num_cpu for remote functions"):
         ray_agent(echo_agent, num_cpu=1)  # type: ignore[call-arg]
+
+
+def test_a_cancel_that_ends_after_a_second_ctrl_c_closed_the_loop_leaves_no_error_behind(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ray
+
+    entered, release = threading.Event(), threading.Event()
+    threads: list[threading.Thread] = []
+    real_cancel = ray.cancel
+
+    def slow_cancel(ref: object, **options: object) -> None:  # Ray's cancel, still on its way
+        threads.append(threading.current_thread())
+        entered.set()
+        release.wait()
+        real_cancel(ref, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ray, "cancel", slow_cancel)
+    failures: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", failures.append)
+    key = fresh_key()
+    remote = ray_agent(waiting_agent, num_cpus=0.5, cancel_timeout=WITHIN)
+
+    async def call() -> None:
+        async with MiniAgents():
+            await remote.inquire(signals=signals, key=key)
+
+    async def interrupted_twice() -> None:  # what asyncio.run does at each Ctrl-C
+        calling = asyncio.create_task(call())
+        await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+        calling.cancel()  # the first: the call is given up, its Ray task is to be cancelled
+        assert await asyncio.to_thread(entered.wait, WITHIN)
+        calling.cancel()  # the second, while Ray's cancel is on its way
+        with pytest.raises(asyncio.CancelledError):
+            await calling
+
+    asyncio.run(interrupted_twice())  # (then it cancels the tasks left, and closes the loop)
+    release.set()  # Ray's cancel ends, with nobody on a loop to tell
+    threads[0].join(WITHIN)
+    assert not threads[0].is_alive()
+    assert [failure.exc_value for failure in failures] == []
+    assert isinstance(ray.get(signals.wait.remote(f"{key}:cancelled"), timeout=WITHIN), int)
