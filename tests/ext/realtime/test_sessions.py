@@ -872,6 +872,53 @@ async def test_a_reply_whose_api_reports_a_negative_count_is_neither_priced_nor_
 
 
 @pytest.mark.parametrize(
+    ("usage", "priced"),
+    [
+        (RealtimeUsage(input_tokens=30, output_tokens=10, output_audio_tokens=10), False),
+        (RealtimeUsage(input_tokens=30, output_tokens=10, input_audio_tokens=20), False),
+        (
+            RealtimeUsage(
+                input_tokens=30,
+                output_tokens=10,
+                cached_input_tokens=20,
+                input_audio_tokens=20,
+                output_audio_tokens=10,
+            ),
+            False,
+        ),
+        (
+            RealtimeUsage(
+                input_tokens=30, output_tokens=10, input_audio_tokens=20, output_audio_tokens=10
+            ),
+            True,
+        ),
+    ],
+    ids=["input-audio", "output-audio", "cached-audio", "no-cached-prompt"],
+)
+async def test_a_reply_whose_link_leaves_an_audio_count_unknown_has_an_unknown_price(
+    usage: RealtimeUsage, priced: bool
+) -> None:
+    # An audio count not said (None) is unknown, as one that is no count is: the price too.
+    # (was: priced as 0 audio tokens, its audio at text rates, about 8x under gpt-realtime's
+    # audio input; the cached audio alone goes unsaid where nothing was cached)
+    voice = scripted_agent(
+        lambda: _MisreportingLink(usage),
+        "UNSAID",
+        price_provider="openai",
+        default_model="gpt-realtime",
+    )
+    budget = Budget()
+    async with MiniAgents():
+        with charged_to(budget):
+            found = await pieces(voice.inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    assert turn.usage is not None
+    assert (turn.usage.cost_usd is not None) is priced
+    assert (budget.usage.input_tokens, budget.usage.unpriced_requests) == (30, 0 if priced else 1)
+    assert isinstance(found[-1], SessionEnd)
+
+
+@pytest.mark.parametrize(
     ("usage", "counts"),
     [
         # (was: a float count failed the link's RealtimeUsage, and with it the session)
