@@ -88,13 +88,26 @@ TakeReply = Callable[[bool, int], "SpokenReply | None"]
 
 @dataclass(frozen=True)
 class LiveUsage:
-    """The tokens a scripted reply reports (see ``FakeLLMServer.speak``)."""
+    """The tokens a scripted reply reports (see ``FakeLLMServer.speak``).
+
+    Attributes:
+        input_text: Prompt tokens of text.
+        input_audio: Prompt tokens of audio.
+        output_text: Reply tokens of text.
+        output_audio: Reply tokens of audio.
+        cached: Cached prompt tokens (of text).
+        by_modality: Whether the reply splits its tokens by modality, as the APIs do
+            (OpenAI: ``input_token_details`` and ``output_token_details``; Gemini:
+            ``promptTokensDetails`` and ``responseTokensDetails``, listing the modalities
+            that had tokens); ``False``: it says its totals only.
+    """
 
     input_text: int = 0
     input_audio: int = 0
     output_text: int = 0
     output_audio: int = 0
     cached: int = 0
+    by_modality: bool = True
 
 
 @dataclass(frozen=True)

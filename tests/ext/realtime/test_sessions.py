@@ -951,6 +951,58 @@ async def test_an_openai_reply_whose_usage_has_a_count_that_is_no_count_leaves_i
     assert isinstance(found[-1], SessionEnd)
 
 
+@pytest.mark.parametrize(
+    ("usage", "counts"),
+    [
+        (LiveUsage(input_text=100, output_audio=30), (100, 0, 0, 30)),
+        (LiveUsage(input_text=100, output_audio=30, by_modality=False), (None,) * 4),
+    ],
+    ids=["split", "totals-only"],
+)
+async def test_a_reply_whose_usage_leaves_a_modality_out_counts_it_as_none_or_unknown(
+    api: Api, fake_llm: FakeLLMServer, usage: LiveUsage, counts: tuple[int | None, ...]
+) -> None:
+    # Gemini lists the modalities that had tokens: one it leaves out had none, and a reply
+    # that splits nothing by modality leaves each unknown (so its price), not 0.
+    # (was: Gemini's unlisted modality was unknown, so a reply of a text prompt unpriced)
+    fake_llm.speak(["Hello."], usage=usage)
+    budget = Budget()
+    async with MiniAgents():
+        with charged_to(budget):
+            found = await pieces(api.voice(fake_llm).inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    told = turn.usage
+    assert told is not None
+    given = (told.input_text_tokens, told.input_audio_tokens)
+    assert (*given, told.output_text_tokens, told.output_audio_tokens) == counts
+    assert (told.input_tokens, told.output_tokens) == (100, 30)
+    assert (told.cost_usd is not None) is usage.by_modality
+    assert budget.usage.unpriced_requests == (0 if usage.by_modality else 1)
+
+
+def test_a_gemini_usage_tells_a_modality_of_none_from_one_not_said() -> None:
+    from google.genai import types
+
+    def count(modality: types.MediaModality, tokens: int | None) -> types.ModalityTokenCount:
+        return types.ModalityTokenCount(modality=modality, token_count=tokens)
+
+    given = types.UsageMetadata(
+        prompt_token_count=40,
+        response_token_count=0,
+        cached_content_token_count=10,
+        prompt_tokens_details=[
+            count(types.MediaModality.TEXT, 40),
+            count(types.MediaModality.AUDIO, None),  # (a zero, left out on the wire)
+        ],
+        cache_tokens_details=[],
+    )
+    usage = gemini_usage(given)
+    given_counts = (usage.input_text_tokens, usage.input_audio_tokens, usage.input_image_tokens)
+    assert given_counts == (40, 0, 0)
+    assert (usage.output_text_tokens, usage.output_audio_tokens) == (0, 0)  # (of 0 tokens)
+    assert usage.cached_audio_tokens is None  # (10 cached, not said of what)
+
+
 def test_a_gemini_usage_with_a_negative_count_leaves_it_unknown() -> None:
     # (was: the link passed -5 on, as a count: only the session's check caught it)
     from google.genai import types
