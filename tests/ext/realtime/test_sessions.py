@@ -55,7 +55,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
 )
 from miniagents.messages import ImagePart, Message
-from miniagents.testing import FakeLLMServer, LiveUsage, VirtualClock, tone
+from miniagents.testing import FakeLLMServer, FakeLLMServerError, LiveUsage, VirtualClock, tone
 from tests.ext.realtime.kit import (
     APIS,
     Api,
@@ -918,16 +918,23 @@ async def test_a_reply_whose_link_leaves_an_audio_count_unknown_has_an_unknown_p
     assert isinstance(found[-1], SessionEnd)
 
 
+class _Misreported(LiveUsage):
+    """A usage as a misbehaving API reports it: its counts not checked."""
+
+    def __post_init__(self) -> None:
+        pass  # (a count no API reports, scripted to be told on the wire)
+
+
 @pytest.mark.parametrize(
     ("usage", "counts"),
     [
         # (was: a float count failed the link's RealtimeUsage, and with it the session)
         (
-            LiveUsage(input_text=100, input_audio=cast("int", 2.5), output_text=50),
+            _Misreported(input_text=100, input_audio=cast("int", 2.5), output_text=50),
             (None, None, 50, 0),
         ),
         # (was: True was taken as 1 token, priced and charged)
-        (LiveUsage(input_text=100, output_text=50, output_audio=True), (100, 0, 51, None)),
+        (_Misreported(input_text=100, output_text=50, output_audio=True), (100, 0, 51, None)),
     ],
     ids=["float", "bool"],
 )
@@ -1001,6 +1008,27 @@ def test_a_gemini_usage_tells_a_modality_of_none_from_one_not_said() -> None:
     assert given_counts == (40, 0, 0)
     assert (usage.output_text_tokens, usage.output_audio_tokens) == (0, 0)  # (of 0 tokens)
     assert usage.cached_audio_tokens is None  # (10 cached, not said of what)
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({"input_audio": -20}, "input_audio="),
+        ({"output_audio": cast("int", 2.5)}, "output_audio="),
+        ({"output_text": True}, "output_text="),
+        ({"input_text": 10, "cached": 20}, "cached=20 with input_text=10"),
+        ({"by_modality": cast("bool", "no")}, "by_modality="),
+    ],
+    ids=["negative", "float", "bool", "cached-past-the-text", "by-modality"],
+)
+def test_a_scripted_usage_that_no_api_reports_is_refused(
+    given: dict[str, Any], refused: str
+) -> None:
+    # (was: taken as given and told on the wire: a test meaning to script a real reply's
+    # usage could script one no API sends, and pass on the link's checks of misreports)
+    with pytest.raises(FakeLLMServerError, match=re.escape(refused)) as caught:
+        LiveUsage(**given)
+    assert str(caught.value).startswith("LiveUsage() ")
 
 
 def test_a_gemini_usage_with_a_negative_count_leaves_it_unknown() -> None:
