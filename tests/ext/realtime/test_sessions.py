@@ -880,7 +880,7 @@ async def test_a_reply_whose_api_reports_a_negative_count_is_neither_priced_nor_
             RealtimeUsage(
                 input_tokens=30,
                 output_tokens=10,
-                cached_input_tokens=20,
+                cached_input_tokens=5,
                 input_audio_tokens=20,
                 output_audio_tokens=10,
             ),
@@ -916,6 +916,26 @@ async def test_a_reply_whose_link_leaves_an_audio_count_unknown_has_an_unknown_p
     assert (turn.usage.cost_usd is not None) is priced
     assert (budget.usage.input_tokens, budget.usage.unpriced_requests) == (30, 0 if priced else 1)
     assert isinstance(found[-1], SessionEnd)
+
+
+async def test_an_openai_reply_of_a_cached_prompt_with_audio_is_priced(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: its cached audio, 0, was not told to the price table, which refuses a cache
+    # read of an audio prompt that does not say how much was audio: the reply went unpriced)
+    openai_api = APIS[0]
+    fake_llm.speak(["Hello."], usage=LiveUsage(input_text=30, input_audio=20, cached=10))
+    async with MiniAgents():
+        found = await pieces(openai_api.voice(fake_llm).inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    assert turn.usage is not None
+    assert (turn.usage.cached_input_tokens, turn.usage.cached_audio_tokens) == (10, 0)
+    expected = modal_cost_usd(
+        "gpt-realtime", "openai", input_tokens=50, output_tokens=0, input_audio_tokens=20
+    )
+    assert expected is not None
+    assert turn.usage.cost_usd is not None
+    assert 0 < turn.usage.cost_usd < expected  # (10 text tokens read from the cache)
 
 
 class _Misreported(LiveUsage):
