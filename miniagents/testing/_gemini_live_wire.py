@@ -453,19 +453,27 @@ def _decoded(text: str) -> bytes:
 
 
 def _usage(usage: LiveUsage) -> dict[str, Any]:
+    """A reply's ``usageMetadata``: its counts by modality list those that had tokens, as
+    the API's do (and leave out a list that would be empty, as protobuf's JSON does)."""
     prompt = usage.input_text + usage.input_audio
     response = usage.output_text + usage.output_audio
-    return {
+    told: dict[str, Any] = {
         "promptTokenCount": prompt,
         "responseTokenCount": response,
         "totalTokenCount": prompt + response,
         "cachedContentTokenCount": usage.cached,
-        "promptTokensDetails": [
-            {"modality": "TEXT", "tokenCount": usage.input_text},
-            {"modality": "AUDIO", "tokenCount": usage.input_audio},
-        ],
-        "responseTokensDetails": [
-            {"modality": "TEXT", "tokenCount": usage.output_text},
-            {"modality": "AUDIO", "tokenCount": usage.output_audio},
-        ],
     }
+    if not usage.by_modality:
+        return told
+    for name, text, audio in (
+        ("promptTokensDetails", usage.input_text, usage.input_audio),
+        ("responseTokensDetails", usage.output_text, usage.output_audio),
+    ):
+        listed = [
+            {"modality": modality, "tokenCount": count}
+            for modality, count in (("TEXT", text), ("AUDIO", audio))
+            if count
+        ]
+        if listed:
+            told[name] = listed
+    return told

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from miniagents.testing._script import ToolCall, check_script_count, check_script_seconds
+from miniagents.testing.errors import FakeLLMServerError
 
 __all__ = [
     "LOUD",
@@ -88,13 +89,49 @@ TakeReply = Callable[[bool, int], "SpokenReply | None"]
 
 @dataclass(frozen=True)
 class LiveUsage:
-    """The tokens a scripted reply reports (see ``FakeLLMServer.speak``)."""
+    """The tokens a scripted reply reports (see ``FakeLLMServer.speak``).
+
+    Attributes:
+        input_text: Prompt tokens of text.
+        input_audio: Prompt tokens of audio.
+        output_text: Reply tokens of text.
+        output_audio: Reply tokens of audio.
+        cached: Cached prompt tokens (of text).
+        by_modality: Whether the reply splits its tokens by modality, as the APIs do
+            (OpenAI: ``input_token_details`` and ``output_token_details``; Gemini:
+            ``promptTokensDetails`` and ``responseTokensDetails``, listing the modalities
+            that had tokens); ``False``: it says its totals only.
+    """
 
     input_text: int = 0
     input_audio: int = 0
     output_text: int = 0
     output_audio: int = 0
     cached: int = 0
+    by_modality: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse a count that no API reports: one that is not a whole number of at least 0
+        (a bool neither), or more cached tokens than the prompt's text tokens.
+
+        Raises:
+            FakeLLMServerError: naming the count and what it takes.
+        """
+        owner = "LiveUsage()"
+        why = "no API reports such a count of tokens"
+        for name in ("input_text", "input_audio", "output_text", "output_audio", "cached"):
+            check_script_count(getattr(self, name), name, owner, why=why)
+        if self.cached > self.input_text:
+            raise FakeLLMServerError(
+                f"{owner} got cached={self.cached} with input_text={self.input_text}: the "
+                "cached tokens are the prompt's text tokens read from the cache, so there "
+                f"are at most as many. Give e.g. input_text={self.cached}."
+            )
+        if not isinstance(self.by_modality, bool):
+            raise FakeLLMServerError(
+                f"{owner} takes by_modality= as True or False, not {self.by_modality!r:.40}: "
+                "pass by_modality=False for a reply that says its totals only."
+            )
 
 
 @dataclass(frozen=True)

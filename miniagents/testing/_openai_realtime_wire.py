@@ -544,6 +544,13 @@ def _spoken(session: LiveSession) -> bool:
 def _usage(usage: LiveUsage) -> dict[str, Any]:
     given = usage.input_text + usage.input_audio
     made = usage.output_text + usage.output_audio
+    if not usage.by_modality:  # (the totals only)
+        return {
+            "total_tokens": given + made,
+            "input_tokens": given,
+            "output_tokens": made,
+            "input_token_details": {"cached_tokens": usage.cached},
+        }
     return {
         "total_tokens": given + made,
         "input_tokens": given,

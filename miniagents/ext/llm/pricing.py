@@ -246,7 +246,9 @@ def modal_cost_usd(
         cache_read_tokens=cached_input_tokens or None,
         input_audio_tokens=input_audio_tokens or None,
         output_audio_tokens=output_audio_tokens or None,
-        cache_audio_read_tokens=cached_audio_tokens or None,
+        # (said, 0 too, of a cached prompt: genai-prices refuses an audio prompt's cache
+        # read that does not say how much of it was audio)
+        cache_audio_read_tokens=cached_audio_tokens if cached_input_tokens else None,
     )
     try:
         calculation = prices.calc_price(usage, model, provider_id=provider)

@@ -904,8 +904,10 @@ def _counted(usage: RealtimeUsage) -> tuple[RealtimeUsage, bool]:
     neither priced nor charged to a budget.
 
     Returns:
-        The usage, and whether its audio counts were all counts (if not, the reply is not
-        priced: its audio would be priced as text).
+        The usage, and whether its audio counts are all known (if not, the reply is not
+        priced: its audio would be priced as text). A count the link left unknown
+        (``None``: the API did not say it) is as unknown as one that is no count; only the
+        cached audio may go unsaid where no prompt token was cached (then it is none).
     """
     tokens = reported_usage(usage)
     given = (usage.input_audio_tokens, usage.output_audio_tokens, usage.cached_audio_tokens)
@@ -922,7 +924,10 @@ def _counted(usage: RealtimeUsage) -> tuple[RealtimeUsage, bool]:
             "cached_audio_tokens": audio.cached_input_tokens,
         }
     )
-    whole = (audio.input_tokens, audio.output_tokens, audio.cached_input_tokens) == given
+    cached = audio.cached_input_tokens
+    if cached is None and tokens.cached_input_tokens in (None, 0):
+        cached = 0  # (no cached prompt: none of it audio; one not said is priced as none)
+    whole = None not in (audio.input_tokens, audio.output_tokens, cached)
     return checked, whole
 
 

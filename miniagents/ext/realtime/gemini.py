@@ -399,26 +399,45 @@ def _usage(usage: Any) -> RealtimeUsage:
     """Gemini's ``usage_metadata``, by modality.
 
     A count that is no count (negative, a float, a bool) is unknown: ``reported_count``.
+    A list of counts by modality (``promptTokensDetails``, ...) names the modalities that
+    had tokens: one it leaves out had none (0), as one whose ``tokenCount`` is left out (the
+    wire leaves out zeros). A list not sent (or empty, the same on the wire) says nothing:
+    each of its modalities is unknown (``None``), unless its total is 0.
     """
-
-    def by(details: Any, modality: str) -> int | None:
-        for each in details or ():
-            if str(getattr(each.modality, "value", each.modality)).upper() == modality:
-                return reported_count(each.token_count or 0)
-        return None
-
-    prompt, made = usage.prompt_tokens_details, usage.response_tokens_details
+    prompt_tokens = reported_count(usage.prompt_token_count)
+    response_tokens = reported_count(usage.response_token_count)
+    cached_tokens = reported_count(usage.cached_content_token_count)
+    prompt = (usage.prompt_tokens_details, prompt_tokens)
+    made = (usage.response_tokens_details, response_tokens)
+    cached = (usage.cache_tokens_details, cached_tokens)
     return RealtimeUsage(
-        input_tokens=reported_count(usage.prompt_token_count),
-        output_tokens=reported_count(usage.response_token_count),
-        cached_input_tokens=reported_count(usage.cached_content_token_count),
-        input_text_tokens=by(prompt, "TEXT"),
-        input_audio_tokens=by(prompt, "AUDIO"),
-        input_image_tokens=by(prompt, "IMAGE"),
-        output_text_tokens=by(made, "TEXT"),
-        output_audio_tokens=by(made, "AUDIO"),
-        cached_audio_tokens=by(usage.cache_tokens_details, "AUDIO"),
+        input_tokens=prompt_tokens,
+        output_tokens=response_tokens,
+        cached_input_tokens=cached_tokens,
+        input_text_tokens=_modality(*prompt, "TEXT"),
+        input_audio_tokens=_modality(*prompt, "AUDIO"),
+        input_image_tokens=_modality(*prompt, "IMAGE"),
+        output_text_tokens=_modality(*made, "TEXT"),
+        output_audio_tokens=_modality(*made, "AUDIO"),
+        cached_audio_tokens=_modality(*cached, "AUDIO"),
     )
+
+
+def _modality(details: Any, total: int | None, modality: str) -> int | None:
+    """The tokens of ``modality`` in a list of counts by modality, of ``total`` tokens.
+
+    ``None`` if unknown: the list was not sent (and the total is not 0), or the count is no
+    count.
+    """
+    if total == 0:
+        return 0  # (none of no tokens)
+    if not details:
+        return None  # (not said: not none)
+    for each in details:
+        if str(getattr(each.modality, "value", each.modality)).upper() == modality:
+            count = each.token_count
+            return reported_count(0 if count is None else count)
+    return 0  # (a modality the list leaves out had no tokens)
 
 
 def _going_away(time_left: str | None) -> ServerFailed:

@@ -55,7 +55,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
 )
 from miniagents.messages import ImagePart, Message
-from miniagents.testing import FakeLLMServer, LiveUsage, VirtualClock, tone
+from miniagents.testing import FakeLLMServer, FakeLLMServerError, LiveUsage, VirtualClock, tone
 from tests.ext.realtime.kit import (
     APIS,
     Api,
@@ -872,15 +872,89 @@ async def test_a_reply_whose_api_reports_a_negative_count_is_neither_priced_nor_
 
 
 @pytest.mark.parametrize(
+    ("usage", "priced"),
+    [
+        (RealtimeUsage(input_tokens=30, output_tokens=10, output_audio_tokens=10), False),
+        (RealtimeUsage(input_tokens=30, output_tokens=10, input_audio_tokens=20), False),
+        (
+            RealtimeUsage(
+                input_tokens=30,
+                output_tokens=10,
+                cached_input_tokens=5,
+                input_audio_tokens=20,
+                output_audio_tokens=10,
+            ),
+            False,
+        ),
+        (
+            RealtimeUsage(
+                input_tokens=30, output_tokens=10, input_audio_tokens=20, output_audio_tokens=10
+            ),
+            True,
+        ),
+    ],
+    ids=["input-audio", "output-audio", "cached-audio", "no-cached-prompt"],
+)
+async def test_a_reply_whose_link_leaves_an_audio_count_unknown_has_an_unknown_price(
+    usage: RealtimeUsage, priced: bool
+) -> None:
+    # An audio count not said (None) is unknown, as one that is no count is: the price too.
+    # (was: priced as 0 audio tokens, its audio at text rates, about 8x under gpt-realtime's
+    # audio input; the cached audio alone goes unsaid where nothing was cached)
+    voice = scripted_agent(
+        lambda: _MisreportingLink(usage),
+        "UNSAID",
+        price_provider="openai",
+        default_model="gpt-realtime",
+    )
+    budget = Budget()
+    async with MiniAgents():
+        with charged_to(budget):
+            found = await pieces(voice.inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    assert turn.usage is not None
+    assert (turn.usage.cost_usd is not None) is priced
+    assert (budget.usage.input_tokens, budget.usage.unpriced_requests) == (30, 0 if priced else 1)
+    assert isinstance(found[-1], SessionEnd)
+
+
+async def test_an_openai_reply_of_a_cached_prompt_with_audio_is_priced(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: its cached audio, 0, was not told to the price table, which refuses a cache
+    # read of an audio prompt that does not say how much was audio: the reply went unpriced)
+    openai_api = APIS[0]
+    fake_llm.speak(["Hello."], usage=LiveUsage(input_text=30, input_audio=20, cached=10))
+    async with MiniAgents():
+        found = await pieces(openai_api.voice(fake_llm).inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    assert turn.usage is not None
+    assert (turn.usage.cached_input_tokens, turn.usage.cached_audio_tokens) == (10, 0)
+    expected = modal_cost_usd(
+        "gpt-realtime", "openai", input_tokens=50, output_tokens=0, input_audio_tokens=20
+    )
+    assert expected is not None
+    assert turn.usage.cost_usd is not None
+    assert 0 < turn.usage.cost_usd < expected  # (10 text tokens read from the cache)
+
+
+class _Misreported(LiveUsage):
+    """A usage as a misbehaving API reports it: its counts not checked."""
+
+    def __post_init__(self) -> None:
+        pass  # (a count no API reports, scripted to be told on the wire)
+
+
+@pytest.mark.parametrize(
     ("usage", "counts"),
     [
         # (was: a float count failed the link's RealtimeUsage, and with it the session)
         (
-            LiveUsage(input_text=100, input_audio=cast("int", 2.5), output_text=50),
+            _Misreported(input_text=100, input_audio=cast("int", 2.5), output_text=50),
             (None, None, 50, 0),
         ),
         # (was: True was taken as 1 token, priced and charged)
-        (LiveUsage(input_text=100, output_text=50, output_audio=True), (100, 0, 51, None)),
+        (_Misreported(input_text=100, output_text=50, output_audio=True), (100, 0, 51, None)),
     ],
     ids=["float", "bool"],
 )
@@ -902,6 +976,79 @@ async def test_an_openai_reply_whose_usage_has_a_count_that_is_no_count_leaves_i
     assert (*given, told.output_audio_tokens) == counts
     assert budget.usage.input_tokens == (counts[0] or 0)
     assert isinstance(found[-1], SessionEnd)
+
+
+@pytest.mark.parametrize(
+    ("usage", "counts"),
+    [
+        (LiveUsage(input_text=100, output_audio=30), (100, 0, 0, 30)),
+        (LiveUsage(input_text=100, output_audio=30, by_modality=False), (None,) * 4),
+    ],
+    ids=["split", "totals-only"],
+)
+async def test_a_reply_whose_usage_leaves_a_modality_out_counts_it_as_none_or_unknown(
+    api: Api, fake_llm: FakeLLMServer, usage: LiveUsage, counts: tuple[int | None, ...]
+) -> None:
+    # Gemini lists the modalities that had tokens: one it leaves out had none, and a reply
+    # that splits nothing by modality leaves each unknown (so its price), not 0.
+    # (was: Gemini's unlisted modality was unknown, so a reply of a text prompt unpriced)
+    fake_llm.speak(["Hello."], usage=usage)
+    budget = Budget()
+    async with MiniAgents():
+        with charged_to(budget):
+            found = await pieces(api.voice(fake_llm).inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    told = turn.usage
+    assert told is not None
+    given = (told.input_text_tokens, told.input_audio_tokens)
+    assert (*given, told.output_text_tokens, told.output_audio_tokens) == counts
+    assert (told.input_tokens, told.output_tokens) == (100, 30)
+    assert (told.cost_usd is not None) is usage.by_modality
+    assert budget.usage.unpriced_requests == (0 if usage.by_modality else 1)
+
+
+def test_a_gemini_usage_tells_a_modality_of_none_from_one_not_said() -> None:
+    from google.genai import types
+
+    def count(modality: types.MediaModality, tokens: int | None) -> types.ModalityTokenCount:
+        return types.ModalityTokenCount(modality=modality, token_count=tokens)
+
+    given = types.UsageMetadata(
+        prompt_token_count=40,
+        response_token_count=0,
+        cached_content_token_count=10,
+        prompt_tokens_details=[
+            count(types.MediaModality.TEXT, 40),
+            count(types.MediaModality.AUDIO, None),  # (a zero, left out on the wire)
+        ],
+        cache_tokens_details=[],
+    )
+    usage = gemini_usage(given)
+    given_counts = (usage.input_text_tokens, usage.input_audio_tokens, usage.input_image_tokens)
+    assert given_counts == (40, 0, 0)
+    assert (usage.output_text_tokens, usage.output_audio_tokens) == (0, 0)  # (of 0 tokens)
+    assert usage.cached_audio_tokens is None  # (10 cached, not said of what)
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({"input_audio": -20}, "input_audio="),
+        ({"output_audio": cast("int", 2.5)}, "output_audio="),
+        ({"output_text": True}, "output_text="),
+        ({"input_text": 10, "cached": 20}, "cached=20 with input_text=10"),
+        ({"by_modality": cast("bool", "no")}, "by_modality="),
+    ],
+    ids=["negative", "float", "bool", "cached-past-the-text", "by-modality"],
+)
+def test_a_scripted_usage_that_no_api_reports_is_refused(
+    given: dict[str, Any], refused: str
+) -> None:
+    # (was: taken as given and told on the wire: a test meaning to script a real reply's
+    # usage could script one no API sends, and pass on the link's checks of misreports)
+    with pytest.raises(FakeLLMServerError, match=re.escape(refused)) as caught:
+        LiveUsage(**given)
+    assert str(caught.value).startswith("LiveUsage() ")
 
 
 def test_a_gemini_usage_with_a_negative_count_leaves_it_unknown() -> None:
