@@ -312,8 +312,11 @@ class _GeminiLink:
             if heard is not None and getattr(heard, "finished", None) and self._heard:
                 self._said.append("".join(self._heard).strip())  # (its turn's words, whole)
                 self._heard = []
-                if self._owed or self._late:  # (transcribed late: told at once, as they come)
-                    self._owed = self._late = False
+                if self._late:  # (an answered turn's: told at once, the turn under way's owed on)
+                    self._late = False
+                    out.append(UserTranscribed(None, self._said.popleft()))
+                elif self._owed:  # (transcribed late: told at once, as they come)
+                    self._owed = False
                     out.append(UserTranscribed(None, self._said.popleft()))
             turn = content.model_turn
             for part in turn.parts if turn is not None and turn.parts else ():
@@ -357,23 +360,25 @@ class _GeminiLink:
         The words are those of the first turn transcribed in full (``finished``) and not
         answered yet, each turn before its own answer; without one, all that was heard; with
         none heard yet, the words owed to this turn are those transcribed in full before it
-        ends (a late transcription: told then, before its end). A turn that starts after a
-        tool's output or text was sent answers that: no words are its, and the audio sent
-        before it is still a turn to answer.
+        ends (a late transcription: told then, before its end). Words still coming of a turn
+        answered already (late words not marked whole yet) stay that turn's: told once whole,
+        this turn's after them. A turn that starts after a tool's output or text was sent
+        answers that: no words are its, and the audio sent before it is still a turn to
+        answer.
         """
         if self._turn is None:
             self._flush_end(out)
-            self._owed = self._late = False
+            self._owed = False
             if self._other:  # (it answers what the session sent: the user's turn waits on)
                 self._other = False
             elif self._said:
                 out.append(UserTranscribed(None, self._said.popleft()))
                 self._audio = self._told = False
-            elif self._heard:
+            elif self._heard and not self._late:
                 out.append(UserTranscribed(None, "".join(self._heard).strip()))
                 self._heard = []
                 self._audio = self._told = False
-            else:
+            else:  # (its words to come; late words heard, not whole yet, stay an answered turn's)
                 self._owed = True
                 self._audio = self._told = False
             self._turns += 1

@@ -1084,3 +1084,58 @@ async def test_openais_end_of_input_waits_for_its_sync_on_the_loops_clock_and_sa
         "10 s (the wait for it to take the audio sent); the user's turn under way is ended on "
         "the API's events read so far."
     ]
+
+
+class _Scripted:
+    """A Gemini Live session of the SDK that sends ``messages``, then finds itself closed."""
+
+    def __init__(self, messages: list[object]) -> None:
+        self.messages = messages
+        self.read = 0
+
+    async def receive(self) -> AsyncIterator[object]:
+        self.read += 1
+        if self.read > 1:  # (the session closed it)
+            raise ConnectionError("The connection is closed.")
+        for message in self.messages:
+            yield message
+
+
+async def test_late_gemini_words_not_whole_when_another_turn_starts_stay_their_own_turns() -> None:
+    # (was: the late words heard so far were told as the next turn's, before it, the rest
+    # of them and that turn's own words kept for the turn after, or the session's close)
+    from google.genai import types
+
+    def content(**given: object) -> object:
+        return types.LiveServerMessage(server_content=types.LiveServerContent(**given))
+
+    def heard(text: str, finished: bool | None = None) -> object:
+        return content(input_transcription=types.Transcription(text=text, finished=finished))
+
+    def turn(text: str) -> list[object]:
+        said = types.Content(parts=[types.Part(text=text)])
+        usage = types.UsageMetadata(prompt_token_count=3, response_token_count=2)
+        return [
+            content(model_turn=said),
+            content(turn_complete=True),
+            types.LiveServerMessage(usage_metadata=usage),
+        ]
+
+    first, second = turn("Hello."), turn("Sure.")
+    messages = [*first, heard("Hi "), second[0], heard("there.", True), heard("Go on?", True)]
+    link = _GeminiLink(_Manager(), _Scripted([*messages, *second[1:]]), types, vad=True)
+    read = link.events()
+    found = [await anext(read) for _ in range(8)]
+    words = [(type(event).__name__, getattr(event, "text", None)) for event in found]
+    assert words == [
+        ("ReplyStarted", None),
+        ("TextOut", "Hello."),
+        ("ReplyEnded", None),
+        ("ReplyStarted", None),
+        ("TextOut", "Sure."),
+        ("UserTranscribed", "Hi there."),  # (the first turn's, whole)
+        ("UserTranscribed", "Go on?"),  # (the second's, before its end)
+        ("ReplyEnded", None),
+    ]
+    await link.aclose()
+    assert [event async for event in read] == []
