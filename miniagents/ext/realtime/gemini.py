@@ -249,7 +249,11 @@ class _GeminiLink:
         answered a tool's output or text sent after that audio does not count), unless the API
         has told the user's turn of that audio already (its transcription): that turn is
         the session's to wait for, told once; a transcription that comes after this is of
-        the turn counted here, and tells it no more.
+        the turn counted here, and tells it no more. Gemini tells no sure sign here that its
+        voice detection heard speech in that audio (its transcription and ``voice_activity``
+        come after the detection has run, later than this for audio sent at once), so audio
+        of silence counts too: a microphone that streams silence until the input ends has
+        the session wait its ``drain_timeout`` for an answer that does not come.
         """
         if not self._audio:
             return "no_turn"
