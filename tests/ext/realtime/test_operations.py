@@ -1106,18 +1106,19 @@ async def test_late_gemini_words_not_whole_when_another_turn_starts_stay_their_o
     # of them and that turn's own words kept for the turn after, or the session's close)
     from google.genai import types
 
-    def content(**given: object) -> object:
-        return types.LiveServerMessage(server_content=types.LiveServerContent(**given))
+    def content(given: types.LiveServerContent) -> object:
+        return types.LiveServerMessage(server_content=given)
 
     def heard(text: str, finished: bool | None = None) -> object:
-        return content(input_transcription=types.Transcription(text=text, finished=finished))
+        words = types.Transcription(text=text, finished=finished)
+        return content(types.LiveServerContent(input_transcription=words))
 
     def turn(text: str) -> list[object]:
         said = types.Content(parts=[types.Part(text=text)])
         usage = types.UsageMetadata(prompt_token_count=3, response_token_count=2)
         return [
-            content(model_turn=said),
-            content(turn_complete=True),
+            content(types.LiveServerContent(model_turn=said)),
+            content(types.LiveServerContent(turn_complete=True)),
             types.LiveServerMessage(usage_metadata=usage),
         ]
 
