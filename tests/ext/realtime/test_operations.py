@@ -58,6 +58,7 @@ from miniagents.ext.realtime.provider import (
     ReplyEnded,
     ReplyStarted,
     ServerFailed,
+    SpeechStopped,
     TextOut,
     ToolCalled,
     ToolCancelled,
@@ -1140,3 +1141,49 @@ async def test_late_gemini_words_not_whole_when_another_turn_starts_stay_their_o
     ]
     await link.aclose()
     assert [event async for event in read] == []
+
+
+class _Sending(_Scripted):
+    """A scripted Gemini Live session of the SDK that takes what the link sends."""
+
+    async def send_realtime_input(self, **given: object) -> None:
+        return None
+
+    async def send_client_content(self, **given: object) -> None:
+        return None
+
+    async def send_tool_response(self, **given: object) -> None:
+        return None
+
+
+@pytest.mark.parametrize("answered", ["tool_output", "text"])
+async def test_gemini_words_spoken_before_an_answer_to_something_else_are_a_turn_to_answer(
+    answered: str,
+) -> None:
+    # (was: the model's turn that answered the tool's output (or the text) was taken as the
+    # answer of the audio sent before it, so its words, transcribed after that turn, were
+    # the late words of a turn answered, and the session closed before their answer)
+    from google.genai import types
+
+    said = types.Content(parts=[types.Part(text="Sunny.")])
+    usage = types.UsageMetadata(prompt_token_count=3, response_token_count=2)
+    words = types.Transcription(text="And tomorrow?", finished=True)
+    messages: list[object] = [
+        types.LiveServerMessage(server_content=types.LiveServerContent(model_turn=said)),
+        types.LiveServerMessage(server_content=types.LiveServerContent(turn_complete=True)),
+        types.LiveServerMessage(usage_metadata=usage),
+        types.LiveServerMessage(server_content=types.LiveServerContent(input_transcription=words)),
+    ]
+    link = _GeminiLink(_Manager(), _Sending(messages), types, vad=True)
+    await link.asend_audio(tone(100, 440.0, PCM16K.rate))
+    if answered == "tool_output":
+        await link.asend_tool_output("call_1", "lookup", "Sunny.")
+    else:
+        await link.asend_text("The weather?")
+        await link.arespond()
+    read = link.events()
+    found = [await anext(read) for _ in range(4)]
+    assert [type(event) for event in found] == [ReplyStarted, TextOut, ReplyEnded, SpeechStopped]
+    assert await link.aend_input() == "no_turn"  # (told already: once)
+    await link.aclose()
+    assert [event async for event in read] == [UserTranscribed(None, "And tomorrow?")]
