@@ -143,6 +143,7 @@ class OpenAIRealtimeWire:
         self._session = merged(_DEFAULT_SESSION, {})
         self._transcribe = False
         self._outputs: dict[str, int] = {}
+        self._cancelling = False  # (the client's response.cancel ends the reply under way)
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         self._events += 1
@@ -217,7 +218,11 @@ class OpenAIRealtimeWire:
         elif kind == "response.create":
             session.start_reply(event_id)
         elif kind == "response.cancel":
-            session.cancel_reply(event_id)
+            self._cancelling = True
+            try:
+                session.cancel_reply(event_id)
+            finally:
+                self._cancelling = False
         elif kind == "output_audio_buffer.clear":
             session.raw(self._event("output_audio_buffer.cleared"))
         else:
@@ -461,7 +466,7 @@ class OpenAIRealtimeWire:
             "id": event.response_id,
             "object": "realtime.response",
             "status": event.status,
-            "status_details": _status_details(event),
+            "status_details": _status_details(event, self._cancelling),
             "output": items,
             "usage": _usage(event.usage),
         }
@@ -585,11 +590,16 @@ def _message_item(item_id: str, status: str, content: list[Any]) -> dict[str, An
     }
 
 
-def _status_details(event: ReplyEnd) -> dict[str, Any] | None:
-    """A ``response.done``'s ``status_details``: why it did not complete (a failure's error)."""
+def _status_details(event: ReplyEnd, client_cancelled: bool) -> dict[str, Any] | None:
+    """A ``response.done``'s ``status_details``: why it did not complete.
+
+    A failure's error; a cancelled reply's reason, ``client_cancelled`` if the client's
+    ``response.cancel`` ended it, else ``turn_detected`` (the user's speech cut it short).
+    """
     if event.status == "completed":
         return None
     if event.error is not None:
         error = {"type": "server_error", "code": event.error.code, "message": event.error.message}
         return {"type": event.status, "error": error}
-    return {"type": event.status, "reason": "turn_detected"}
+    reason = "client_cancelled" if client_cancelled else "turn_detected"
+    return {"type": event.status, "reason": reason}

@@ -472,3 +472,33 @@ async def test_each_gemini_turn_ended_during_one_reply_is_answered_in_order(
         ("You ", "said: ", "Two."),
     ]
     assert record.errors == []
+
+
+async def test_a_reply_the_openai_client_cancels_says_so_and_one_cut_by_speech_says_that(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: every cancelled reply said "turn_detected", the client's response.cancel too)
+    import base64
+
+    fake_llm.speak(["One ", "two."], pause_after=1)
+    fake_llm.speak(["Three ", "four."], pause_after=1)
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        await connection.response.create()
+        await events_until(connection, "response.output_audio_transcript.delta")
+        await connection.response.cancel()
+        cancelled = (await events_until(connection, "response.done"))[-1]["response"]
+        await connection.response.create()
+        await events_until(connection, "response.output_audio_transcript.delta")
+        speech = base64.b64encode(tone(100, 440, 24000)).decode()
+        await connection.input_audio_buffer.append(audio=speech)  # (the user cuts it short)
+        while (event := await asyncio.wait_for(connection.recv(), 10)).type != "response.done":
+            pass
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+    cut = event.response  # (as the SDK reads it)
+    assert cut.status == "cancelled"
+    assert cut.status_details is not None
+    assert (cut.status_details.type, cut.status_details.reason) == ("cancelled", "turn_detected")
+    record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
+    assert record.errors == []

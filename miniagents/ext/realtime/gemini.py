@@ -11,10 +11,11 @@ the turn short: the session stops those calls and sends no output for them) and
 
 Gemini tells no voice activity, names no item and truncates nothing: the link names each
 model turn (``turn_1``, ...), takes the user's transcription as the sign of a turn to
-answer if audio came since the model's last turn began (else they are the late words of a
-turn answered already: told as they come, no answer awaited), reads ``interrupted`` as the
-user cutting the model short, and a cut is the session's own (the API keeps what it sent;
-the session's record keeps what was heard).
+answer if audio came since the model's last turn that could answer it began (else they are
+the late words of a turn answered already: told as they come, no answer awaited; a turn
+that starts after a tool's output or text was sent answers those, not the audio before
+them), reads ``interrupted`` as the user cutting the model short, and a cut is the
+session's own (the API keeps what it sent; the session's record keeps what was heard).
 
 The client comes from ``async_client=`` (a ``genai.Client``, or its ``.aio``) or, once per
 ``MiniAgents`` context, from the environment (``GEMINI_API_KEY``, ...). The SDK opens Live
@@ -176,8 +177,9 @@ class _GeminiLink:
     def __init__(self, manager: Any, session: Any, types: Any, vad: bool) -> None:
         self._manager = manager
         self._vad = vad
-        self._audio = False  # audio since the model's last turn started
+        self._audio = False  # audio since the model's last turn that could answer it started
         self._told = False  # a user's turn told to the session since then (once each)
+        self._other = False  # a tool's output or text sent: the model's next turn answers it
         self._session = session
         self._types = types
         self._closed = False
@@ -228,10 +230,12 @@ class _GeminiLink:
     async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
         """``send_tool_response``: the output as the function's ``{"output": ...}``."""
         response = self._types.FunctionResponse(id=call_id, name=name, response={"output": output})
+        self._other = True
         await _sent(self._session.send_tool_response(function_responses=[response]))
 
     async def arespond(self) -> None:
         """``send_client_content(turn_complete=True)``: the model answers what it has."""
+        self._other = True
         await _sent(self._session.send_client_content(turn_complete=True))
 
     async def atruncate(self, item_id: str, played_ms: int) -> None:
@@ -241,10 +245,15 @@ class _GeminiLink:
     async def aend_input(self) -> InputEnd:
         """``audio_stream_end`` (without VAD, ``activity_end``): the API ends, and answers, a turn.
 
-        One is under way if audio came since the model's last turn started, unless the API
+        One is under way if audio came since the model's last turn started (one that
+        answered a tool's output or text sent after that audio does not count), unless the API
         has told the user's turn of that audio already (its transcription): that turn is
         the session's to wait for, told once; a transcription that comes after this is of
-        the turn counted here, and tells it no more.
+        the turn counted here, and tells it no more. Gemini tells no sure sign here that its
+        voice detection heard speech in that audio (its transcription and ``voice_activity``
+        come after the detection has run, later than this for audio sent at once), so audio
+        of silence counts too: a microphone that streams silence until the input ends has
+        the session wait its ``drain_timeout`` for an answer that does not come.
         """
         if not self._audio:
             return "no_turn"
@@ -307,8 +316,11 @@ class _GeminiLink:
             if heard is not None and getattr(heard, "finished", None) and self._heard:
                 self._said.append("".join(self._heard).strip())  # (its turn's words, whole)
                 self._heard = []
-                if self._owed or self._late:  # (transcribed late: told at once, as they come)
-                    self._owed = self._late = False
+                if self._late:  # (an answered turn's: told at once, the turn under way's owed on)
+                    self._late = False
+                    out.append(UserTranscribed(None, self._said.popleft()))
+                elif self._owed:  # (transcribed late: told at once, as they come)
+                    self._owed = False
                     out.append(UserTranscribed(None, self._said.popleft()))
             turn = content.model_turn
             for part in turn.parts if turn is not None and turn.parts else ():
@@ -352,21 +364,29 @@ class _GeminiLink:
         The words are those of the first turn transcribed in full (``finished``) and not
         answered yet, each turn before its own answer; without one, all that was heard; with
         none heard yet, the words owed to this turn are those transcribed in full before it
-        ends (a late transcription: told then, before its end).
+        ends (a late transcription: told then, before its end). Words still coming of a turn
+        answered already (late words not marked whole yet) stay that turn's: told once whole,
+        this turn's after them. A turn that starts after a tool's output or text was sent
+        answers that: no words are its, and the audio sent before it is still a turn to
+        answer.
         """
         if self._turn is None:
             self._flush_end(out)
-            self._owed = self._late = False
-            if self._said:
+            self._owed = False
+            if self._other:  # (it answers what the session sent: the user's turn waits on)
+                self._other = False
+            elif self._said:
                 out.append(UserTranscribed(None, self._said.popleft()))
-            elif self._heard:
+                self._audio = self._told = False
+            elif self._heard and not self._late:
                 out.append(UserTranscribed(None, "".join(self._heard).strip()))
                 self._heard = []
-            else:
+                self._audio = self._told = False
+            else:  # (its words to come; late words heard, not whole yet, stay an answered turn's)
                 self._owed = True
+                self._audio = self._told = False
             self._turns += 1
             self._turn = f"turn_{self._turns}"
-            self._audio = self._told = False
             out.append(ReplyStarted(self._turn))
         return self._turn
 

@@ -58,6 +58,7 @@ from miniagents.ext.realtime.provider import (
     ReplyEnded,
     ReplyStarted,
     ServerFailed,
+    SpeechStopped,
     TextOut,
     ToolCalled,
     ToolCancelled,
@@ -1084,3 +1085,105 @@ async def test_openais_end_of_input_waits_for_its_sync_on_the_loops_clock_and_sa
         "10 s (the wait for it to take the audio sent); the user's turn under way is ended on "
         "the API's events read so far."
     ]
+
+
+class _Scripted:
+    """A Gemini Live session of the SDK that sends ``messages``, then finds itself closed."""
+
+    def __init__(self, messages: list[object]) -> None:
+        self.messages = messages
+        self.read = 0
+
+    async def receive(self) -> AsyncIterator[object]:
+        self.read += 1
+        if self.read > 1:  # (the session closed it)
+            raise ConnectionError("The connection is closed.")
+        for message in self.messages:
+            yield message
+
+
+async def test_late_gemini_words_not_whole_when_another_turn_starts_stay_their_own_turns() -> None:
+    # (was: the late words heard so far were told as the next turn's, before it, the rest
+    # of them and that turn's own words kept for the turn after, or the session's close)
+    from google.genai import types
+
+    def content(given: types.LiveServerContent) -> object:
+        return types.LiveServerMessage(server_content=given)
+
+    def heard(text: str, finished: bool | None = None) -> object:
+        words = types.Transcription(text=text, finished=finished)
+        return content(types.LiveServerContent(input_transcription=words))
+
+    def turn(text: str) -> list[object]:
+        said = types.Content(parts=[types.Part(text=text)])
+        usage = types.UsageMetadata(prompt_token_count=3, response_token_count=2)
+        return [
+            content(types.LiveServerContent(model_turn=said)),
+            content(types.LiveServerContent(turn_complete=True)),
+            types.LiveServerMessage(usage_metadata=usage),
+        ]
+
+    first, second = turn("Hello."), turn("Sure.")
+    messages = [*first, heard("Hi "), second[0], heard("there.", True), heard("Go on?", True)]
+    link = _GeminiLink(_Manager(), _Scripted([*messages, *second[1:]]), types, vad=True)
+    read = link.events()
+    found = [await anext(read) for _ in range(8)]
+    words = [(type(event).__name__, getattr(event, "text", None)) for event in found]
+    assert words == [
+        ("ReplyStarted", None),
+        ("TextOut", "Hello."),
+        ("ReplyEnded", None),
+        ("ReplyStarted", None),
+        ("TextOut", "Sure."),
+        ("UserTranscribed", "Hi there."),  # (the first turn's, whole)
+        ("UserTranscribed", "Go on?"),  # (the second's, before its end)
+        ("ReplyEnded", None),
+    ]
+    await link.aclose()
+    assert [event async for event in read] == []
+
+
+class _Sending(_Scripted):
+    """A scripted Gemini Live session of the SDK that takes what the link sends."""
+
+    async def send_realtime_input(self, **given: object) -> None:
+        return None
+
+    async def send_client_content(self, **given: object) -> None:
+        return None
+
+    async def send_tool_response(self, **given: object) -> None:
+        return None
+
+
+@pytest.mark.parametrize("answered", ["tool_output", "text"])
+async def test_gemini_words_spoken_before_an_answer_to_something_else_are_a_turn_to_answer(
+    answered: str,
+) -> None:
+    # (was: the model's turn that answered the tool's output (or the text) was taken as the
+    # answer of the audio sent before it, so its words, transcribed after that turn, were
+    # the late words of a turn answered, and the session closed before their answer)
+    from google.genai import types
+
+    said = types.Content(parts=[types.Part(text="Sunny.")])
+    usage = types.UsageMetadata(prompt_token_count=3, response_token_count=2)
+    words = types.Transcription(text="And tomorrow?", finished=True)
+    messages: list[object] = [
+        types.LiveServerMessage(server_content=types.LiveServerContent(model_turn=said)),
+        types.LiveServerMessage(server_content=types.LiveServerContent(turn_complete=True)),
+        types.LiveServerMessage(usage_metadata=usage),
+        types.LiveServerMessage(server_content=types.LiveServerContent(input_transcription=words)),
+    ]
+    link = _GeminiLink(_Manager(), _Sending(messages), types, vad=True)
+    await link.asend_audio(tone(100, 440.0, PCM16K.rate))
+    if answered == "tool_output":
+        await link.asend_tool_output("call_1", "lookup", "Sunny.")
+    else:
+        await link.asend_text("The weather?")
+        await link.arespond()
+    read = link.events()
+    found = [await anext(read) for _ in range(4)]
+    assert [type(event) for event in found] == [ReplyStarted, TextOut, ReplyEnded, SpeechStopped]
+    assert await link.aend_input() == "no_turn"  # (told already: once)
+    await link.aclose()
+    assert [event async for event in read] == [UserTranscribed(None, "And tomorrow?")]

@@ -23,10 +23,10 @@ from miniagents.ext.llm.messages import (
     LLMToolResultMessage,
     UserMessage,
 )
-from miniagents.ext.realtime import HandoffResult, SessionEnd, Transcript, TurnEnd
+from miniagents.ext.realtime import AudioChunk, HandoffResult, SessionEnd, Transcript, TurnEnd
 from miniagents.ext.tools import ToolResultMessage
 from miniagents.messages import Message
-from miniagents.testing import FakeLLMServer, ToolCall
+from miniagents.testing import FakeLLMServer, ToolCall, manual_time
 from tests.ext.realtime.kit import APIS, Api, of, planner, question, silence, speech
 from tests.subprocesses import ROOT, run_python
 
@@ -316,3 +316,53 @@ async def test_a_tools_base_exception_ends_the_session_with_it(
 async def _read_to_the_end(pieces: AsyncIterator[MessagePromise[Message]]) -> None:
     async for piece in pieces:
         await piece
+
+
+async def test_a_gemini_turn_spoken_before_the_answer_to_a_tools_output_is_answered_after_it(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the model's turn answering the tool's output was taken as the answer of the
+    # audio sent before it, so the input's end ended no turn: the session closed once that
+    # turn ended, the user's words never transcribed nor answered)
+    gemini = APIS[1]
+    release = asyncio.Event()
+
+    async def lookup(city: str) -> str:
+        """Looks the weather up."""
+        await release.wait()
+        return f"Sunny in {city}."
+
+    fake_llm.speak(["Let me ", "check."], tool_calls=[ToolCall("lookup", {"city": "Oslo"})])
+    fake_llm.speak(["Sunny ", "there."])
+    fake_llm.speak(["Rainy ", "tomorrow."], heard="And tomorrow?", heard_after=0)
+    with manual_time() as clock:  # (no timer fires: the session closes on its events alone)
+        async with MiniAgents():
+            call = gemini.voice(fake_llm, tools=[lookup]).initiate_inquiry()
+            call.send_message("The weather in Oslo?")
+            pieces = aiter(call.reply_sequence(finish_call=False))
+            while not issubclass((await anext(pieces)).message_class, ToolResultMessage):
+                pass
+            spoken = speech(gemini)  # (the user speaks as the tool runs, then the input ends)
+            call.send_message(spoken)
+            size = sum(len(chunk.audio) for chunk in spoken)
+            await fake_llm.wait_realtime_async(0, lambda record: record.input_audio_bytes >= size)
+            release.set()  # (its output answered first: the model's next turn)
+            while (await anext(pieces)).message_class is not AudioChunk:
+                pass
+            call.finish()
+            rest = [await each async for each in pieces]
+    told = [
+        f"{piece.role}: {piece.text}" if isinstance(piece, Transcript) else type(piece).__name__
+        for piece in rest
+        if isinstance(piece, TurnEnd | Transcript | SessionEnd)
+    ]
+    assert told == [
+        "assistant: Sunny there.",
+        "TurnEnd",
+        "user: And tomorrow?",
+        "assistant: Rainy tomorrow.",
+        "TurnEnd",
+        "SessionEnd",
+    ]
+    assert clock.elapsed == 0.0
+    assert fake_llm.realtime_sessions[0].errors == []
