@@ -997,7 +997,8 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
     """The events that end ``job``'s run with its agent's ``error``, as its client is told it.
 
     Where its protocol :attr:`~._protocol.WebProtocol.tells_errors`, the client is told what
-    its :meth:`~._protocol.WebProtocol.told` says; else its encoder tells its own. A durable
+    its :meth:`~._protocol.WebProtocol.told` says, naming the agent by its alias (*"The agent
+    RESEARCHER failed with ..."*); else its encoder tells its own. A durable
     job's failure is told under the reference noted with its run when it failed, if it is
     that failure (read again: replayed after a restart), else under a new one, noted then
     before its client is told it.
@@ -1008,11 +1009,12 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
         return job.encoder.failed(error)
     failed = f"The {protocol.name} run {job.current.key!r}"
     error_texts = manager.settings.error_texts
+    who = f"The agent {manager.agent.alias}"  # (its client's sentence names it, as A2A's)
     if durable is None or workflow_id is None or protocol.told_as_written(error):
-        told = protocol.told(error, failed, error_texts=error_texts)
+        told = protocol.told(error, failed, error_texts=error_texts, who=who)
         return protocol.failed(job.encoder, error, told.text)
     logged = await durable.alogged_failure(workflow_id, error)
-    told = protocol.told(error, failed, error_texts=error_texts, logged=logged)
+    told = protocol.told(error, failed, error_texts=error_texts, logged=logged, who=who)
     if not logged:
         await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
     return protocol.failed(job.encoder, error, told.text)

@@ -38,8 +38,9 @@ from tests.ext.web.serving import (
 SECRET = "https://api.example.com/v1?key=sk-secret-1234"
 LOGGER = "miniagents.ext.web"
 TOLD = re.compile(
-    r"The agent failed with ConnectionError\. The server's log has the error under the "
-    r"reference ([0-9a-f]{32}): ask the agent's operator to look it up there\."
+    r"The agent LEAKY(?:_AGUI|_AI_SDK)? failed with ConnectionError\. The server's log has "
+    r"the error under the reference ([0-9a-f]{32}): ask the agent's operator to look it up "
+    r"there\."
 )
 
 
