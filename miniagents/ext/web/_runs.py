@@ -723,7 +723,7 @@ class Job:
                 )
                 if durable is not None and workflow_id is not None and not logged:
                     await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
-                ending = protocol.failed(self.encoder, error, told.text)
+                ending = protocol.failed_told(self.encoder, error, told)
             else:  # (its encoder tells its own, logging it once)
                 ending = self.encoder.failed(error)
             for data in ending:
@@ -1012,12 +1012,12 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
     who = f"The agent {manager.agent.alias}"  # (its client's sentence names it, as A2A's)
     if durable is None or workflow_id is None or protocol.told_as_written(error):
         told = protocol.told(error, failed, error_texts=error_texts, who=who)
-        return protocol.failed(job.encoder, error, told.text)
+        return protocol.failed_told(job.encoder, error, told)
     logged = await durable.alogged_failure(workflow_id, error)
     told = protocol.told(error, failed, error_texts=error_texts, logged=logged, who=who)
     if not logged:
         await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
-    return protocol.failed(job.encoder, error, told.text)
+    return protocol.failed_told(job.encoder, error, told)
 
 
 async def _asking(
