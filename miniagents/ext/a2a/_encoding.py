@@ -132,15 +132,12 @@ class A2AProtocol(WebProtocol):
     takes_answers = True  # (the next message to a task that asks is the answer)
     answers_from_kept = True  # (GetTask and ListTasks read the task its encoder keeps)
     cuts_live_runs = True  # (a turn past max_live_run_bytes fails: WebRunTooLargeError)
+    tells_errors = True  # (a failed task's status says what the run manager tells)
 
     logger = _logger
 
-    def __init__(
-        self, poster: Poster | None = None, *, error_texts: bool = False, agent: str = ""
-    ) -> None:
+    def __init__(self, poster: Poster | None = None) -> None:
         self.poster = poster  # (the push notifications' posts, if the app sends them)
-        self.error_texts = error_texts  # (a failed task says its error's text as is)
-        self.agent = agent  # (the served agent's alias, which a failed task's sentence names)
 
     paused_hint = (
         'send the task a message whose data parts decide its calls: {"toolCallId": ..., '
@@ -171,9 +168,15 @@ class A2AProtocol(WebProtocol):
 
         ``usage``: the meter of the task's reply, whose usage its completed status says.
         """
-        who = f"The agent {self.agent}" if self.agent else "The agent"
-        told = partial(self.told, error_texts=self.error_texts, who=who)
+        # (an error handed to it untold, a run cut, is told as written, never by its text
+        # otherwise: what the run manager tells, error_texts as its settings stand, is given)
+        told = partial(self.told, error_texts=False)
         return A2AEncoder(ids, self.poster, told=told, usage=usage)
+
+    def failed_told(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
+        """The task fails with ``error``, its status saying ``told`` (its text and reference)."""
+        assert isinstance(encoder, A2AEncoder)  # (made by encoder())
+        return encoder.failed(error, told)
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
         """No item: a durable agent is not served over A2A."""
@@ -291,23 +294,28 @@ class A2AEncoder:
             extra = {"usage": usage_json(total)}
         return [self._status(COMPLETED, extra=extra)]
 
-    def failed(self, error: Exception) -> list[str]:
-        """The task has failed with the agent's ``error`` (rejected: it raised that).
+    def failed(self, error: Exception, told: ToldError | None = None) -> list[str]:
+        """The task has failed with ``error`` (rejected: the agent raised that).
 
         Its client (and every later reader, and its webhooks) gets the error's class's name
-        and a sentence: by default one that names the agent, the class and a reference
-        (*"The agent researcher failed with ValueError. ..."*), under which the server's
-        log has the error whole (logged here, once: an error's text may hold what its
-        client must not see, a URL with a key, a path); with ``error_texts``, the
-        error's message (``str(error)``, or its ``repr`` if that is empty). The errors
-        written for the client (:meth:`A2AProtocol.told_as_written`: a rejection,
-        ``A2ATaskRejectedError``, and a cut, ``WebRunTooLargeError``, among them) always say
-        their message, with no reference. Never its traceback, its causes, nor a file of
-        the agent's or the library's (see :meth:`~miniagents.ext.web.lowlevel.WebProtocol.told`).
+        and ``told``, what the run manager tells of it (:meth:`A2AProtocol.failed_told`):
+        by default a sentence that names the agent, the class and a reference (*"The agent
+        RESEARCHER failed with ValueError. ..."*; a step of the server's own that failed,
+        the server), under which the server's log has the error whole (logged once: an
+        error's text may hold what its client must not see, a URL with a key, a path);
+        with ``error_texts``, the error's message (``str(error)``, or its ``repr`` if that
+        is empty). The errors written for the client (:meth:`A2AProtocol.told_as_written`:
+        a rejection, ``A2ATaskRejectedError``, and a cut, ``WebRunTooLargeError``, among
+        them) always say their message, with no reference; so does an error given with no
+        ``told`` (a cut's), if written so, else its class and a reference. Never its
+        traceback, its causes, nor a file of the agent's or the library's (see
+        :meth:`~miniagents.ext.web.lowlevel.WebProtocol.told`).
         """
         kind = type(error).__name__
         extra: dict[str, object] = {"errorType": kind}
-        text, reference = self._told(error, f"The A2A task {self._task}")
+        if told is None:
+            told = self._told(error, f"The A2A task {self._task}")
+        text, reference = told
         if reference:
             extra["errorReference"] = reference
         message = agent_message(self._task, self._context, [{"text": text}])

@@ -368,7 +368,7 @@ def a2a_app(
         settings = dataclasses.replace(settings, grace_period=math.inf)
     poster = Poster(push_notifications) if push_notifications is not None else None
     manager = RunManager(
-        A2AProtocol(poster, error_texts=settings.error_texts, agent=agent.alias),
+        A2AProtocol(poster),  # (its failures told as the manager's settings say, as they stand)
         agent,
         context=context,
         approval_flow="protocol",

@@ -225,9 +225,10 @@ class WebProtocol(ABC):
     tells_errors: bool = False
     """Whether the run manager tells its clients what
     :func:`~miniagents.ext.told_errors.told_error` says of an agent's error (by default its
-    class and a reference, the error logged; its text with ``WebSettings.error_texts``),
-    through :meth:`failed`: AG-UI's and the AI SDK's. Else its encoder tells its own
-    (A2A's, as :meth:`told` says too)."""
+    class and a reference, the error logged; its text with ``WebSettings.error_texts``, as
+    the manager's settings stand) and of a step of the server's own that failed (a
+    sentence that blames the server, not the agent), through :meth:`failed_told`: AG-UI's,
+    the AI SDK's and A2A's. Else its encoder tells its own (:meth:`Encoder.failed`)."""
 
     def told_as_written(self, error: Exception) -> bool:
         """Whether its clients are told ``error``'s text as written, whatever ``error_texts`` says.
@@ -274,11 +275,22 @@ class WebProtocol(ABC):
     def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
         """The events that end a run with the agent's ``error``, its client told ``text``.
 
-        Called only for a protocol that :attr:`tells_errors`. By default the encoder's
-        :meth:`~Encoder.failed` events, which tell the error's own text.
+        Called only for a protocol that :attr:`tells_errors`, through :meth:`failed_told`.
+        By default the encoder's :meth:`~Encoder.failed` events, which tell the error's own
+        text.
         """
         del text  # (its encoder tells its own)
         return encoder.failed(error)
+
+    def failed_told(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
+        """The events that end a run with ``error``, its client told ``told`` (text, reference).
+
+        Called only for a protocol that :attr:`tells_errors`: what the run manager tells of
+        an agent's error, or of a step of the server's own that failed. By default
+        :meth:`failed` with its text (a protocol that also says the reference apart, as
+        A2A's ``errorReference``, says so here).
+        """
+        return self.failed(encoder, error, told.text)
 
     def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
         """The events that end a run cut with ``error`` (``max_live_run_bytes``) as it stands.

@@ -70,7 +70,7 @@ from miniagents.ext.errors import (
 )
 from miniagents.ext.input_requests import InputRequest, quoted_question, withdraw_input_request
 from miniagents.ext.llm.usage import charged_to
-from miniagents.ext.told_errors import told_error
+from miniagents.ext.told_errors import ToldError, told_error
 from miniagents.ext.tools.approval import MemoryApprovals, ToolApprovalRequest, ToolDecision
 from miniagents.ext.tools.errors import ToolApprovalError
 from miniagents.ext.web import _reply_parts as parts
@@ -694,37 +694,66 @@ class Job:
         ends without it); an error after the run's end is only logged. A durable job's
         failure is told as its agent's is (see :func:`_afailed`): under the reference noted
         with its run when its step failed so first (read again after a restart, its replay
-        fails the same step), else under a new one, noted.
+        fails the same step), else under a new one, noted. A job cancelled while it waits on
+        its database so (its server stops, say) still ends its run with the error events,
+        under the reference logged (a new one, not noted), before its cancellation goes on.
         """
         protocol, run = self.manager.protocol, self.current
-        failed = f"The {protocol.name} run {run.key!r}"
         if run.done or self.cut is not None:
             protocol.logger.error(
-                "%s failed with %s after it had ended.",
-                failed,
+                "The %s run %r failed with %s after it had ended.",
+                protocol.name,
+                run.key,
                 type(error).__name__,
                 exc_info=error,
             )
             return
+        told: ToldError | None = None  # (what its client is told: its encoder's own, if None)
         try:
             if protocol.tells_errors:
                 durable, workflow_id = self.manager.durable, self.workflow_id
                 logged = ""
                 if durable is not None and workflow_id is not None:
                     logged = await durable.alogged_failure(workflow_id, error)
-                told = told_error(
-                    error,
-                    protocol.logger,
-                    failed,
-                    error_texts=self.manager.settings.error_texts,
-                    logged=logged,
-                    who="The server, streaming the run,",
-                    operator="the server's operator",
-                )
+                told = self._told_step(error, logged)
                 if durable is not None and workflow_id is not None and not logged:
                     await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
-                ending = protocol.failed(self.encoder, error, told.text)
-            else:  # (its encoder tells its own, logging it once)
+        except asyncio.CancelledError:  # (as it waited on its database: its run is told first)
+            self._end_failed(error, told or self._told_step(error, ""))
+            raise
+        except Exception as failure:  # (its database's, past those DurableJobs tells itself)
+            protocol.logger.warning(
+                "The reference of the run %r's failed step could not be read from or noted "
+                "with its durable run (%s): it is told under a new one.",
+                run.key,
+                type(failure).__name__,
+                exc_info=failure,
+            )
+            told = told or self._told_step(error, "")
+        self._end_failed(error, told)
+
+    def _told_step(self, error: Exception, logged: str) -> ToldError:
+        """What a client is told of the job's own failed step (``logged``: its reference, if
+        the log has it already): the server failed, not the agent."""
+        protocol = self.manager.protocol
+        return told_error(
+            error,
+            protocol.logger,
+            f"The {protocol.name} run {self.current.key!r}",
+            error_texts=self.manager.settings.error_texts,
+            logged=logged,
+            who="The server, streaming the run,",
+            operator="the server's operator",
+        )
+
+    def _end_failed(self, error: Exception, told: ToldError | None) -> None:
+        """End the run with the protocol's events of the job's own failed step, ``told``
+        (``None``: its encoder tells its own, logging it once)."""
+        protocol, run = self.manager.protocol, self.current
+        try:
+            if told is not None:
+                ending = protocol.failed_told(self.encoder, error, told)
+            else:
                 ending = self.encoder.failed(error)
             for data in ending:
                 run.append(data)
@@ -997,7 +1026,8 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
     """The events that end ``job``'s run with its agent's ``error``, as its client is told it.
 
     Where its protocol :attr:`~._protocol.WebProtocol.tells_errors`, the client is told what
-    its :meth:`~._protocol.WebProtocol.told` says; else its encoder tells its own. A durable
+    its :meth:`~._protocol.WebProtocol.told` says, naming the agent by its alias (*"The agent
+    RESEARCHER failed with ..."*); else its encoder tells its own. A durable
     job's failure is told under the reference noted with its run when it failed, if it is
     that failure (read again: replayed after a restart), else under a new one, noted then
     before its client is told it.
@@ -1008,14 +1038,15 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
         return job.encoder.failed(error)
     failed = f"The {protocol.name} run {job.current.key!r}"
     error_texts = manager.settings.error_texts
+    who = f"The agent {manager.agent.alias}"  # (its client's sentence names it, as A2A's)
     if durable is None or workflow_id is None or protocol.told_as_written(error):
-        told = protocol.told(error, failed, error_texts=error_texts)
-        return protocol.failed(job.encoder, error, told.text)
+        told = protocol.told(error, failed, error_texts=error_texts, who=who)
+        return protocol.failed_told(job.encoder, error, told)
     logged = await durable.alogged_failure(workflow_id, error)
-    told = protocol.told(error, failed, error_texts=error_texts, logged=logged)
+    told = protocol.told(error, failed, error_texts=error_texts, logged=logged, who=who)
     if not logged:
         await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
-    return protocol.failed(job.encoder, error, told.text)
+    return protocol.failed_told(job.encoder, error, told)
 
 
 async def _asking(

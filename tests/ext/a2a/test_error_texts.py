@@ -9,6 +9,7 @@ a reference; the server's log has the error whole, once, under that reference. W
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -117,3 +118,53 @@ async def test_an_error_the_library_wrote_for_the_client_is_sent_as_it_is(
     assert text == "Nobody can answer the question here."
     assert last["metadata"]["miniagents"] == {"errorType": "InputRequestError"}
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@miniagent
+async def greeting(ctx: InteractionContext) -> None:
+    ctx.reply("Hello")
+
+
+async def test_a_failed_step_of_the_servers_own_is_told_as_the_servers_not_the_agents(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: "The agent GREETING failed with TypeError. ...": the server's own step, its
+    # encoder making an event that is no text, was told as the agent's failure)
+    caplog.set_level(logging.INFO)
+    app = a2a_app(greeting, authentication=NoAuthentication())
+    protocol = app.state.runs.protocol
+    make_encoder = protocol.encoder
+
+    def not_text(*args: Any) -> Any:  # (a protocol's bug: the job's own step fails)
+        encoder = make_encoder(*args)
+        encoder.events = lambda _part: [None]
+        return encoder
+
+    protocol.encoder = not_text
+    async with served(app) as client:
+        events = await stream_results(client, rpc("SendStreamingMessage", send_params()))
+    last = events[-1]["result"]["statusUpdate"]
+    assert last["status"]["state"] == "TASK_STATE_FAILED", last
+    reference = last["metadata"]["miniagents"]["errorReference"]
+    assert last["metadata"]["miniagents"] == {"errorType": "TypeError", "errorReference": reference}
+    [text] = [part["text"] for part in last["status"]["message"]["parts"]]
+    assert text == (
+        "The server, streaming the run, failed with TypeError. The server's log has the error "
+        f"under the reference {reference}: ask the server's operator to look it up there."
+    )
+    logged = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert len(logged) == 1, [record.getMessage() for record in logged]  # (once)
+    assert reference in logged[0].getMessage()
+
+
+async def test_error_texts_is_read_from_the_managers_settings_as_they_stand() -> None:
+    # (was: A2A's protocol kept its own copy of error_texts, taken as the app was made, so
+    # the manager's settings replaced later told the error by reference still)
+    async with receiving() as receiver:
+        app = leaky_app(receiver)
+        manager = app.state.runs
+        manager.settings = dataclasses.replace(manager.settings, error_texts=True)
+        said, last = await failed_task(receiver, app)
+    [text] = [part["text"] for part in last["status"]["message"]["parts"]]
+    assert text == f"Could not reach {SECRET}."
+    assert said.count("sk-live") >= 4  # (the stream, GetTask, ListTasks, the webhook)

@@ -146,8 +146,8 @@ async def test_an_agents_failure_ends_the_run_with_run_error() -> None:
     assert collapsed(events)[0] == "RUN_STARTED"
     assert events[-1].type == "RUN_ERROR"
     assert events[-1].json["code"] == "ValueError"
-    # (its text stays in the server's log: see test_error_texts.py)
-    assert events[-1].json["message"].startswith("The agent failed with ValueError. ")
+    # (its text stays in the server's log: see test_error_texts.py; was: no agent's name)
+    assert events[-1].json["message"].startswith("The agent FAILING failed with ValueError. ")
     assert "RUN_FINISHED" not in collapsed(events)
 
 

@@ -151,8 +151,8 @@ async def test_an_agents_failure_ends_the_stream_with_an_error_part() -> None:
     async with served(ai_sdk_app(failing, authentication=NoAuthentication())) as client:
         _response, events = await post_events(client, chat())
     assert events[-2].type == "error"
-    # (its text stays in the server's log: see test_error_texts.py)
-    assert events[-2].json["errorText"].startswith("The agent failed with ValueError. ")
+    # (its text stays in the server's log: see test_error_texts.py; was: no agent's name)
+    assert events[-2].json["errorText"].startswith("The agent FAILING failed with ValueError. ")
     assert events[-1].data == "[DONE]"
     assert "finish" not in collapsed(events)
 

@@ -275,7 +275,7 @@ async def test_a_context_factory_that_makes_no_context_fails_the_run_naming_the_
         _response, events = await post_events(client, protocol.body("k1"))
     ending = next(event.json for event in reversed(events) if event.data != "[DONE]")
     told = ending.get("message", ending.get("errorText"))
-    assert told.startswith("The agent failed with WebConfigurationError. "), told
+    assert told.startswith("The agent OFFLINE_AGENT failed with WebConfigurationError. "), told
     logged = [record for record in caplog.records if record.name == "miniagents.ext.web"]
     assert len(logged) == 1  # (the run's failure, under the reference its client was told)
     assert logged[0].exc_info is not None

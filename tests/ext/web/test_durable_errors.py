@@ -21,7 +21,14 @@ from typing import NoReturn
 import pytest
 from starlette.applications import Starlette
 
-from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessageSequencePromise,
+    MiniAgent,
+    MiniAgents,
+    miniagent,
+)
 from miniagents.ext import told_errors
 from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.web import NoAuthentication
@@ -38,8 +45,9 @@ from tests.ext.web.serving import (
 SECRET = "https://api.example.com/v1?key=sk-secret-1234"
 LOGGER = "miniagents.ext.web"
 TOLD = re.compile(
-    r"The agent failed with ConnectionError\. The server's log has the error under the "
-    r"reference ([0-9a-f]{32}): ask the agent's operator to look it up there\."
+    r"The agent LEAKY(?:_AGUI|_AI_SDK)? failed with ConnectionError\. The server's log has "
+    r"the error under the reference ([0-9a-f]{32}): ask the agent's operator to look it up "
+    r"there\."
 )
 
 
@@ -283,3 +291,68 @@ async def test_a_live_run_dbos_stopped_tells_a_sentence_and_logs_dbos_text(
         "DBOSWorkflowConflictIDError: DBOS Error 1: Workflow ag-ui:internal-detail is no "
         "longer owned by this execution"
     ) in caplog.text
+
+
+class _HeldNotes(DurableJobs):
+    """A durable agent's runs whose failure's note (``held``: its read, or its write) waits
+    on :attr:`release`, a future the test holds; :attr:`waiting`, the job's task once it
+    waits there."""
+
+    __slots__ = ("held", "release", "waiting")
+
+    def __init__(self, agent: MiniAgent[..., Message], protocol: str, held: str) -> None:
+        super().__init__(agent, protocol)
+        self.held = held
+        self.release: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting: asyncio.Future[asyncio.Task[object]] = (
+            asyncio.get_running_loop().create_future()
+        )
+
+    async def _hold(self, step: str) -> None:
+        if step == self.held:
+            task = asyncio.current_task()
+            assert task is not None
+            self.waiting.set_result(task)
+            await self.release
+
+    async def alogged_failure(self, workflow_id: str, error: Exception) -> str:
+        await self._hold("read")
+        return await super().alogged_failure(workflow_id, error)
+
+    async def anote_failure(
+        self, workflow_id: str, error: Exception, reference: str, logger: logging.Logger
+    ) -> None:
+        await self._hold("write")
+        await super().anote_failure(workflow_id, error, reference, logger)
+
+
+@pytest.mark.parametrize("held", ["read", "write"])
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_durable_runs_failed_step_cancelled_while_its_failure_is_noted_still_tells_it(
+    protocol: Protocol, held: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, destroyed: None
+) -> None:
+    """A durable job's own step fails, and the job is cancelled (its server stops, say) while
+    the failure's reference is read from, or noted with, its durable run: its run still ends
+    with its error events, told under the reference logged. (It ended with no ending at all:
+    the cancellation left the failure's handler before a word of it was written.)"""
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    agent = durable(
+        greeting.fork(alias=f"GREETING_HELD_{protocol.name.upper()}"),
+        database_url=f"sqlite:///{tmp_path / 'runs.db'}",
+    )
+    app = _not_text_events(protocol.app(agent, authentication=NoAuthentication()))
+    jobs = _HeldNotes(agent, "ag-ui" if protocol.name == "agui" else "ai-sdk", held)
+    app.state.runs.durable = jobs
+    async with served(app) as client:
+        posted = asyncio.ensure_future(post_events(client, protocol.body("k1")))
+        job_task = await jobs.waiting
+        job_task.cancel()
+        _response, events = await posted
+    assert jobs.release.cancelled()  # (the job was cancelled while it waited there)
+    ending = next(event.json for event in reversed(events) if event.data != "[DONE]")
+    assert ending["type"] in ("RUN_ERROR", "error"), events
+    found = STEP_TOLD.fullmatch(ending.get("message", ending.get("errorText")))
+    assert found is not None, ending
+    logged = [record for record in caplog.records if record.name == LOGGER]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    assert logged[0].getMessage().endswith(f" failed with TypeError (reference {found[1]}).")

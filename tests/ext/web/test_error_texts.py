@@ -80,7 +80,7 @@ async def test_a_failed_runs_client_and_followers_get_the_errors_class_and_a_ref
     assert replayed == events[1:]  # (a follower reads what the client was told)
     text = told_text(events)
     found = re.fullmatch(
-        r"The agent failed with ConnectionError\. The server's log has the error under the "
+        r"The agent LEAKY failed with ConnectionError\. The server's log has the error under the "
         r"reference ([0-9a-f]{32}): ask the agent's operator to look it up there\.",
         text,
     )
@@ -163,7 +163,7 @@ async def test_a_remote_agents_rejection_is_told_by_its_class_and_a_reference(
     async with served(protocol.app(relaying, authentication=NoAuthentication())) as client:
         _response, events = await post_events(client, protocol.body("k1"))
     assert said not in streamed(events)
-    assert told_text(events).startswith("The agent failed with A2ATaskRejectedError. ")
+    assert told_text(events).startswith("The agent RELAYING failed with A2ATaskRejectedError. ")
 
 
 async def test_the_chat_page_gets_the_errors_class_not_its_text() -> None:
@@ -174,7 +174,7 @@ async def test_the_chat_page_gets_the_errors_class_not_its_text() -> None:
         )
     assert response.status_code == 200, response
     assert SECRET not in streamed(events)
-    assert told_text(events).startswith("The agent failed with ConnectionError.")
+    assert told_text(events).startswith("The agent LEAKY failed with ConnectionError.")
 
 
 def test_error_texts_is_true_or_false() -> None:
