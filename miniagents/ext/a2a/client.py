@@ -955,8 +955,10 @@ class _BoundedBody(httpx.AsyncByteStream):
     A LF that does follow, at the next chunk's start, is not given again.
 
     A stream holding a control character at which the SDK's reader ends a line and the SSE
-    standard does not (``_CONTROL_SPLIT``) is refused there: the events before it are given,
-    then the read fails (:meth:`_EventBound.control_split`), quoting the event that holds it.
+    standard does not (``_CONTROL_SPLIT``) is refused there (:meth:`_EventBound.control_split`),
+    quoting the event that holds it. An event refused (that one, or one over a bound, or no
+    JSON) fails the read once the events that ended before it, in the same chunk, are given
+    (see ``_refuse``): the task they name is the one cancelled.
     """
 
     def __init__(
@@ -999,15 +1001,9 @@ class _BoundedBody(httpx.AsyncByteStream):
                 opened = _opens_object(self._start)
                 if opened is not None:
                     self._text, self._foreign = False, not opened
-            if self._pending > bound.max_bytes:
-                if not self._json:  # (an HTTP error's page: its error, cut there)
-                    raise bound.http_error(self._response, self._start)
-                raise bound.too_large(self._events, self._start)
-            if self._values.not_json or (self._foreign and len(self._start) >= _SHOWN):
-                raise bound.not_json(self._response, self._events, self._start)
-            if self._values.over:
-                raise bound.too_many(self._events, self._start)
             if not self._json:
+                if self._pending > bound.max_bytes:  # (an HTTP error's page: its error, cut there)
+                    raise bound.http_error(self._response, self._start)
                 yield chunk
                 continue
             at = 0  # (each event given whole apart, so that `came` is the one the SDK reads)
@@ -1023,8 +1019,7 @@ class _BoundedBody(httpx.AsyncByteStream):
                     yield self._given(chunk[at:end])
                 at = end
             self._ended.clear()
-            if self._split is not None:  # (the events before it given: its task may be named)
-                raise bound.control_split(*self._split, self._start)
+            self._refuse()  # (the events before it given: its task may be named)
             if not self._events:
                 bound.came = (self._start, False)
                 if at < len(chunk):
@@ -1037,6 +1032,24 @@ class _BoundedBody(httpx.AsyncByteStream):
             yield self._held
         if self._foreign or self._text:  # (a body shorter than what its error shows, or blank)
             raise bound.not_json(self._response, self._events, self._start)
+
+    def _refuse(self) -> None:
+        """Raise the error of what the body read so far holds that is refused, if it holds any.
+
+        Its event (of a stream) over ``max_bytes`` or ``max_values``, no JSON, or holding a
+        control character of ``_CONTROL_SPLIT``; of a success that is no stream, its body.
+        Called once the events that ended before it (in the chunk read) are given: their task
+        is the one the error names, and the one its exchange cancels.
+        """
+        bound = self._bound
+        if self._pending > bound.max_bytes:
+            raise bound.too_large(self._events, self._start)
+        if self._values.not_json or (self._foreign and len(self._start) >= _SHOWN):
+            raise bound.not_json(self._response, self._events, self._start)
+        if self._values.over:
+            raise bound.too_many(self._events, self._start)
+        if self._split is not None:
+            raise bound.control_split(*self._split, self._start)
 
     def _given(self, piece: bytes) -> bytes:
         """An event stream's ``piece`` as given to the SDK: its line breaks of Unicode escaped.

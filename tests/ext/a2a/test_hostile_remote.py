@@ -278,6 +278,52 @@ async def test_an_event_holding_a_control_character_raw_is_refused_quoting_it(
     assert cancelled == ["t1"]  # (the task, given before the event, is named)
 
 
+@pytest.mark.parametrize(
+    ("bad", "values", "size", "said"),
+    [
+        (
+            "<html><body>Busy",
+            DEFAULT_MAX_EVENT_VALUES,
+            DEFAULT_MAX_EVENT_BYTES,
+            "The remote agent REMOTE sent an event that is not JSON: ",
+        ),
+        (
+            "[" + "1," * 200,
+            100,
+            DEFAULT_MAX_EVENT_BYTES,
+            "The remote agent REMOTE sent one event of its stream of over 100 JSON values",
+        ),
+        (
+            '"' + "x" * 2_000,
+            DEFAULT_MAX_EVENT_VALUES,
+            1_000,
+            "The remote agent REMOTE sent one event of its stream over 1000 bytes",
+        ),
+    ],
+    ids=["not-json", "too-many-values", "too-large"],
+)
+async def test_an_event_refused_after_the_task_in_its_chunk_cancels_the_task(
+    bad: str, values: int, size: int, said: str
+) -> None:
+    # (was: these refusals were raised before the events that ended earlier in the same
+    # chunk were given to the SDK: the task was never read, so it was not cancelled, and the
+    # error said it "may still run"; as a control character's refusal, they come after them)
+    cancelled: list[str] = []
+
+    def after_task(_: dict[str, Any]) -> str:
+        return f"data: {bad}"  # (its data not ended: what came so far is refused)
+
+    async with serving(streamed_raw(after_task, cancelled)) as url, MiniAgents():
+        agent = a2a_agent(url, alias="REMOTE", max_event_values=values, max_event_bytes=size)
+        with pytest.raises(A2AError) as raised:
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+    assert str(raised.value).startswith(said)
+    assert "may still run" not in str(raised.value)
+    if isinstance(raised.value, A2AReplyTooLargeError):
+        assert raised.value.task_id == "t1"
+    assert cancelled == ["t1"]
+
+
 async def test_a_line_of_another_field_holding_a_control_character_raw_is_refused() -> None:
     # (was: the SDK's reader ended the `id` line at the U+000B, and read what followed it as
     # a data line of its own: an event the remote never sent, completing the task)
