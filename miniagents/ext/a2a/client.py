@@ -1566,8 +1566,10 @@ def _says_not_rpc(error: BaseException) -> bool:
 
 
 _NOT_RPC = "Invalid JSON-RPC response: "
-"""How the SDK's error of JSON that is no JSON-RPC answer begins (a2a-sdk 1.x): the only sign
-it gives of it (see ``_says_not_rpc``)."""
+"""How the SDK's error of JSON that is no JSON-RPC answer begins (a2a-sdk 1.3.0, its JSON-RPC
+transport's check of an answer or event): the only sign it gives of it (see ``_says_not_rpc``;
+a test pins them, so that an SDK that words it otherwise fails it instead of letting such an
+answer be told as the remote failing the request)."""
 
 _NO_RESULT = "Response has neither task nor message"
 """What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says, whole
