@@ -43,6 +43,7 @@ to an agent whose card says it does not stream, ``SendMessage``, which answers a
 from __future__ import annotations
 
 import asyncio
+import codecs
 import functools
 import json
 import logging
@@ -735,20 +736,23 @@ class _EventBound:
             "proxy, answers so)."
         )
 
-    def control_split(self, char: bytes, data: bool, start: bytes) -> A2AProtocolError:
+    def control_split(
+        self, char: bytes, at: int | None, before: bytes, after: bytes
+    ) -> A2AProtocolError:
         """The error of an event stream holding the control character ``char`` raw.
 
-        ``data``: whether it is in an event's data (no JSON, then), else in another line of
-        the stream. ``start``: the event's first bytes (of its data), told quoted: the SDK's
-        reader would break the line at ``char`` (see ``_CONTROL_SPLIT``), so what it read of
-        the stream, and an error of its, would be of another event than the one sent.
+        ``at``: how many bytes of an event's data come before it (no JSON, then), ``None`` if
+        it is in another line of the stream. ``before`` and ``after``: the data's bytes
+        around it (of what was read), told quoted (see ``_around``): the SDK's reader would
+        break the line at ``char`` (see ``_CONTROL_SPLIT``), so what it read of the stream,
+        and an error of its, would be of another event than the one sent.
         """
         named = f"U+{ord(char):04X}"
-        if data:
-            came = quoted_words(start.decode(errors="replace"), _SHOWN)
+        if at is not None:
             said = (
-                f"an event whose data holds the control character {named} raw: {came}. JSON "
-                f"allows it only escaped, in a string (\\u{ord(char):04x})"
+                f"an event whose data holds the control character {named} raw, {at} bytes "
+                f"into its data{_around(before, after, at)}. JSON allows it only escaped, in a "
+                f"string (\\u{ord(char):04x})"
             )
         else:
             said = (
@@ -876,6 +880,43 @@ _START = 4096
 _SHOWN = 200
 """The most characters of a body that is no JSON that its error quotes."""
 
+_AROUND = 60
+"""The most characters on each side of a control character refused in an event's data that
+its error quotes (see ``_around``)."""
+
+_AROUND_BYTES = 4 * _AROUND
+"""The bytes kept on each side of such a character: ``_AROUND`` characters of UTF-8 at most."""
+
+
+def _around(before: bytes, after: bytes, at: int) -> str:
+    """Where a character refused in an event's data is: the data around it, quoted.
+
+    ``before`` and ``after``: the data's bytes on each side of it (of what was read), quoted
+    ``_AROUND`` characters of each at most; ``at``: the bytes of the data before it (more
+    than ``before`` holds, if it was cut). Said as the end of a sentence (``, between "…ab"
+    and "cd…"``), nothing if both are empty. A character cut at the outer end of either side
+    is left out; a side cut short is marked with "…" at its outer end.
+    """
+    cut = at > len(before)
+    if cut:  # (its first bytes may be a character's last ones)
+        before = before.lstrip(_CONTINUATION)
+    shown_before = before.decode(errors="replace")
+    shown_after = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(after)
+    if cut or len(shown_before) > _AROUND:
+        shown_before = "…" + shown_before[1 - _AROUND :]
+    quoted_before = quoted_words(shown_before, _AROUND)
+    quoted_after = quoted_words(shown_after, _AROUND)
+    blank = quoted_words("", _AROUND)  # (of spaces and control characters alone, too)
+    if quoted_before != blank and quoted_after != blank:
+        return f", between {quoted_before} and {quoted_after}"
+    if quoted_before != blank:
+        return f", after {quoted_before}"
+    return f", before {quoted_after}" if quoted_after != blank else ""
+
+
+_CONTINUATION = bytes(range(0x80, 0xC0))
+"""The bytes that go on a character of UTF-8 (none starts one)."""
+
 _TASK_NAMED = re.compile(
     rb'"result"\s*:\s*\{\s*(?:"task"\s*:\s*\{\s*"id"|"(?:statusUpdate|artifactUpdate)"\s*:\s*\{\s*"taskId")'
     rb'\s*:\s*"([^"\\]{1,200})"'
@@ -955,8 +996,10 @@ class _BoundedBody(httpx.AsyncByteStream):
     A LF that does follow, at the next chunk's start, is not given again.
 
     A stream holding a control character at which the SDK's reader ends a line and the SSE
-    standard does not (``_CONTROL_SPLIT``) is refused there: the events before it are given,
-    then the read fails (:meth:`_EventBound.control_split`), quoting the event that holds it.
+    standard does not (``_CONTROL_SPLIT``) is refused there (:meth:`_EventBound.control_split`),
+    quoting the event that holds it. An event refused (that one, or one over a bound, or no
+    JSON) fails the read once the events that ended before it, in the same chunk, are given
+    (see ``_refuse``): the task they name is the one cancelled.
     """
 
     def __init__(
@@ -984,8 +1027,11 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._lf_given = False  # (the SDK was given a LF after the CR that ended the chunk)
         self._held = b""  # (a character's first bytes, held until it is whole: see _given)
         self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
-        # (a control character the SDK would end a line at, and whether in data: refused)
-        self._split: tuple[bytes, bool] | None = None
+        # (a control character the SDK would end a line at, refused: with how many bytes of
+        # the event's data come before it, None if in no data, and the data's bytes around it)
+        self._split: tuple[bytes, int | None, bytes, bytes] | None = None
+        self._data_bytes = 0  # the bytes of the event's data so far (its lines joined)
+        self._tail = b""  # their last bytes (``_AROUND_BYTES``): what a refusal quotes
         # (what httpx would decode after the counters: refused)
         self._coding = encoded_with(response.headers.get_list("content-encoding"))
 
@@ -999,15 +1045,9 @@ class _BoundedBody(httpx.AsyncByteStream):
                 opened = _opens_object(self._start)
                 if opened is not None:
                     self._text, self._foreign = False, not opened
-            if self._pending > bound.max_bytes:
-                if not self._json:  # (an HTTP error's page: its error, cut there)
-                    raise bound.http_error(self._response, self._start)
-                raise bound.too_large(self._events, self._start)
-            if self._values.not_json or (self._foreign and len(self._start) >= _SHOWN):
-                raise bound.not_json(self._response, self._events, self._start)
-            if self._values.over:
-                raise bound.too_many(self._events, self._start)
             if not self._json:
+                if self._pending > bound.max_bytes:  # (an HTTP error's page: its error, cut there)
+                    raise bound.http_error(self._response, self._start)
                 yield chunk
                 continue
             at = 0  # (each event given whole apart, so that `came` is the one the SDK reads)
@@ -1023,8 +1063,7 @@ class _BoundedBody(httpx.AsyncByteStream):
                     yield self._given(chunk[at:end])
                 at = end
             self._ended.clear()
-            if self._split is not None:  # (the events before it given: its task may be named)
-                raise bound.control_split(*self._split, self._start)
+            self._refuse()  # (the events before it given: its task may be named)
             if not self._events:
                 bound.came = (self._start, False)
                 if at < len(chunk):
@@ -1037,6 +1076,24 @@ class _BoundedBody(httpx.AsyncByteStream):
             yield self._held
         if self._foreign or self._text:  # (a body shorter than what its error shows, or blank)
             raise bound.not_json(self._response, self._events, self._start)
+
+    def _refuse(self) -> None:
+        """Raise the error of what the body read so far holds that is refused, if it holds any.
+
+        Its event (of a stream) over ``max_bytes`` or ``max_values``, no JSON, or holding a
+        control character of ``_CONTROL_SPLIT``; of a success that is no stream, its body.
+        Called once the events that ended before it (in the chunk read) are given: their task
+        is the one the error names, and the one its exchange cancels.
+        """
+        bound = self._bound
+        if self._pending > bound.max_bytes:
+            raise bound.too_large(self._events, self._start)
+        if self._values.not_json or (self._foreign and len(self._start) >= _SHOWN):
+            raise bound.not_json(self._response, self._events, self._start)
+        if self._values.over:
+            raise bound.too_many(self._events, self._start)
+        if self._split is not None:
+            raise bound.control_split(*self._split)
 
     def _given(self, piece: bytes) -> bytes:
         """An event stream's ``piece`` as given to the SDK: its line breaks of Unicode escaped.
@@ -1104,8 +1161,7 @@ class _BoundedBody(httpx.AsyncByteStream):
                 self._spot(head[colon + 1 :], data=False)
                 return
             if self._data:
-                self._values.feed(b"\n")  # (the SDK joins an event's data lines so)
-                self._keep(b"\n")
+                self._fed(b"\n")  # (the SDK joins an event's data lines so)
             self._data = True
             self._space = True
             piece = head[colon + 1 :]
@@ -1117,18 +1173,33 @@ class _BoundedBody(httpx.AsyncByteStream):
                 if piece.startswith(b" "):
                     piece = piece[1:]
             self._spot(piece, data=True)
-            self._values.feed(piece)
-            self._keep(piece)
+            self._fed(piece)
+
+    def _fed(self, piece: bytes) -> None:
+        """Count a piece of the event's data, and keep what a refusal of it quotes."""
+        self._values.feed(piece)
+        self._keep(piece)
+        self._data_bytes += len(piece)
+        self._tail = (self._tail + piece)[-_AROUND_BYTES:]
 
     def _spot(self, piece: bytes, *, data: bool) -> None:
         """Note the first control character of ``_CONTROL_SPLIT`` in ``piece``, if none was yet.
 
-        ``data``: whether ``piece`` is of an event's data. The stream is refused there.
+        ``data``: whether ``piece`` is of an event's data (fed next: see ``_fed``); if so, it
+        is noted with where it is in the data and the bytes around it (``_AROUND_BYTES`` on
+        each side, of what was read). The stream is refused there.
         """
         if self._split is None:
             found = _CONTROL_SPLIT.search(piece)
-            if found is not None:
-                self._split = (found.group(), data)
+            if found is None:
+                return
+            if not data:
+                self._split = (found.group(), None, b"", b"")
+                return
+            at = found.start()
+            before = (self._tail + piece[:at])[-_AROUND_BYTES:]
+            after = piece[at + 1 : at + 1 + _AROUND_BYTES]
+            self._split = (found.group(), self._data_bytes + at, before, after)
 
     def _keep(self, piece: bytes) -> None:
         if len(self._start) < self._kept:
@@ -1144,6 +1215,7 @@ class _BoundedBody(httpx.AsyncByteStream):
             self._data = False
             self._values.reset()
             self._start = b""
+            self._data_bytes, self._tail = 0, b""
         return True
 
     async def aclose(self) -> None:
@@ -1494,8 +1566,10 @@ def _says_not_rpc(error: BaseException) -> bool:
 
 
 _NOT_RPC = "Invalid JSON-RPC response: "
-"""How the SDK's error of JSON that is no JSON-RPC answer begins (a2a-sdk 1.x): the only sign
-it gives of it (see ``_says_not_rpc``)."""
+"""How the SDK's error of JSON that is no JSON-RPC answer begins (a2a-sdk 1.3.0, its JSON-RPC
+transport's check of an answer or event): the only sign it gives of it (see ``_says_not_rpc``;
+a test pins them, so that an SDK that words it otherwise fails it instead of letting such an
+answer be told as the remote failing the request)."""
 
 _NO_RESULT = "Response has neither task nor message"
 """What the SDK's ``ValueError`` of a ``SendMessage`` answer of no task nor message says, whole

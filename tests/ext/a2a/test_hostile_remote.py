@@ -36,6 +36,7 @@ from miniagents.ext.a2a._values import ValueCounter
 from miniagents.ext.a2a.client import (
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_EVENT_VALUES,
+    _around,
     _broken,
     _EventBound,
     _translated,
@@ -256,26 +257,130 @@ async def test_an_event_holding_a_control_character_raw_is_refused_quoting_it(
     # a blank line, the end of an event, so the SDK read the event's first part before the
     # rest came, and the error quoted the event before it, the task, as the one that failed)
     cancelled: list[str] = []
+    before: list[int] = []  # (the bytes of its data before it)
 
     def after_task(sent: dict[str, Any]) -> str:
-        event = f"data: {status_text(sent, f'one{char}{char}two')}"
+        data = status_text(sent, f"one{char}{char}two")
+        before.append(data.index(char))
+        event = f"data: {data}"
         return f"{event}\n\n" if ended else event.partition("two")[0]
 
     async with serving(streamed_raw(after_task, cancelled)) as url, MiniAgents():
         with pytest.raises(A2AProtocolError) as raised:
             await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
     told = str(raised.value)
+    [at] = before
+    where = "between" if ended else "after"  # (cut: nothing but a blank was read after it)
     assert told.startswith(
-        f"The remote agent REMOTE sent an event whose data holds the control character "
-        f'U+{ord(char):04X} raw: "{{\\"jsonrpc\\":\\"2.0\\",\\"id\\":'
+        "The remote agent REMOTE sent an event whose data holds the control character "
+        f'U+{ord(char):04X} raw, {at} bytes into its data, {where} "…'
     )
-    assert '\\"result\\":{\\"statusUpdate\\":{\\"taskId\\":\\"t1\\"' in told
+    after = ' and "two\\"}]}}}}}"' if ended else ""
+    assert '\\"parts\\":[{\\"text\\":\\"one"' + after + ". JSON allows" in told
     assert f"JSON allows it only escaped, in a string (\\u{ord(char):04x}); the event is" in told
     assert told.endswith(
         "not read, so its reply cannot be read. Check that the remote speaks A2A 1.0 (its "
         "events as the protocol's JSON)."
     )
     assert cancelled == ["t1"]  # (the task, given before the event, is named)
+
+
+@pytest.mark.parametrize("lines", [1, 2], ids=["one-line", "two-lines"])
+async def test_a_control_character_far_into_an_event_is_told_where_it_is(lines: int) -> None:
+    # (was: the error quoted the event's first 200 characters, and the character, 5,000
+    # bytes into the event, was nowhere in it: where it was, and what was around it, unsaid)
+    cancelled: list[str] = []
+    text = "x" * 5_000 + "near\x0bfar" + "y" * 500
+    before: list[int] = []  # (the bytes of its data before it, as the SDK would join them)
+
+    def after_task(sent: dict[str, Any]) -> str:
+        data = status_text(sent, text)
+        if lines == 2:  # (what comes before it is of the line before, joined with a LF)
+            at = data.index("near")
+            data = f"{data[:at]}\ndata: {data[at:]}"
+        before.append(len(data.partition("\x0b")[0].replace("\ndata: ", "\n")))
+        return f"data: {data}\n\n"
+
+    async with serving(streamed_raw(after_task, cancelled)) as url, MiniAgents():
+        with pytest.raises(A2AProtocolError) as raised:
+            await asyncio.wait_for(a2a_agent(url, alias="REMOTE").inquire("Hi"), SAFETY)
+    [at] = before
+    near = "x" * (59 - len(" near") if lines == 2 else 59 - len("near"))
+    gap = " " if lines == 2 else ""
+    assert str(raised.value) == (
+        "The remote agent REMOTE sent an event whose data holds the control character "
+        f'U+000B raw, {at} bytes into its data, between "…{near}{gap}near" and '
+        f'"far{"y" * 56}…". JSON allows it only escaped, in a string (\\u000b); the event '
+        "is not read, so its reply cannot be read. Check that the remote speaks A2A 1.0 (its "
+        "events as the protocol's JSON)."
+    )
+    assert cancelled == ["t1"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "at", "said"),
+    [
+        (b"", b"", 0, ""),
+        (b"", b"two", 0, ', before "two"'),
+        (b" \x0b ", b"\x0c", 3, ""),  # (blanks alone: nothing to quote)
+        # (cut within a character of UTF-8 on either side: it is left out)
+        ("é".encode()[1:] + "é".encode() * 119, "ü".encode() * 119 + b"\xc3", 5_000, None),
+    ],
+    ids=["nothing", "at-the-start", "blanks", "cut-characters"],
+)
+def test_what_is_around_a_refused_character_is_quoted_bounded(
+    before: bytes, after: bytes, at: int, said: str | None
+) -> None:
+    told = _around(before, after, at)
+    if said is None:  # (each side cut at 60 characters, "…" at its outer end)
+        said = f', between "…{"é" * 59}" and "{"ü" * 59}…"'
+    assert told == said
+
+
+@pytest.mark.parametrize(
+    ("bad", "values", "size", "said"),
+    [
+        (
+            "<html><body>Busy",
+            DEFAULT_MAX_EVENT_VALUES,
+            DEFAULT_MAX_EVENT_BYTES,
+            "The remote agent REMOTE sent an event that is not JSON: ",
+        ),
+        (
+            "[" + "1," * 200,
+            100,
+            DEFAULT_MAX_EVENT_BYTES,
+            "The remote agent REMOTE sent one event of its stream of over 100 JSON values",
+        ),
+        (
+            '"' + "x" * 2_000,
+            DEFAULT_MAX_EVENT_VALUES,
+            1_000,
+            "The remote agent REMOTE sent one event of its stream over 1000 bytes",
+        ),
+    ],
+    ids=["not-json", "too-many-values", "too-large"],
+)
+async def test_an_event_refused_after_the_task_in_its_chunk_cancels_the_task(
+    bad: str, values: int, size: int, said: str
+) -> None:
+    # (was: these refusals were raised before the events that ended earlier in the same
+    # chunk were given to the SDK: the task was never read, so it was not cancelled, and the
+    # error said it "may still run"; as a control character's refusal, they come after them)
+    cancelled: list[str] = []
+
+    def after_task(_: dict[str, Any]) -> str:
+        return f"data: {bad}"  # (its data not ended: what came so far is refused)
+
+    async with serving(streamed_raw(after_task, cancelled)) as url, MiniAgents():
+        agent = a2a_agent(url, alias="REMOTE", max_event_values=values, max_event_bytes=size)
+        with pytest.raises(A2AError) as raised:
+            await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+    assert str(raised.value).startswith(said)
+    assert "may still run" not in str(raised.value)
+    if isinstance(raised.value, A2AReplyTooLargeError):
+        assert raised.value.task_id == "t1"
+    assert cancelled == ["t1"]
 
 
 async def test_a_line_of_another_field_holding_a_control_character_raw_is_refused() -> None:

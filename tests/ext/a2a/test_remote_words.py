@@ -21,7 +21,8 @@ import httpx
 import pytest
 from a2a.client import A2AClientError, AgentCardResolutionError
 from a2a.client.base_client import BaseClient
-from a2a.types import StreamResponse
+from a2a.client.transports import JsonRpcTransport
+from a2a.types import Message, Part, Role, SendMessageRequest, StreamResponse
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +34,7 @@ from miniagents import MiniAgents
 from miniagents.ext.a2a import a2a_agent
 from miniagents.ext.a2a.client import (
     _NO_RESULT,
+    _NOT_RPC,
     _TOO_DEEP,
     _log_following_again,
     _nested_too_deep,
@@ -345,3 +347,41 @@ def test_the_words_the_client_tells_the_libraries_errors_by_are_theirs() -> None
     assert _says_no_result(ValueError(_NO_RESULT))
     assert not _says_no_result(ValueError(f"The value {_NO_RESULT}"))
     assert not _says_no_result(A2AConfigurationError(_NO_RESULT))
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[]", '"no"', '{"jsonrpc": "2.0", "id": "1"}', '{"jsonrpc": "2.0", "id": "1", "error": "no"}'],
+    ids=["list", "string", "neither", "error-no-object"],
+)
+@pytest.mark.parametrize("streaming", [False, True], ids=["answered", "streamed"])
+async def test_the_sdks_words_on_json_that_is_no_json_rpc_answer_are_pinned(
+    body: str, streaming: bool
+) -> None:
+    # (pins the SDK's words on JSON that is no JSON-RPC answer, which no type, code nor cause
+    # of its tells: a version that words them otherwise fails here, instead of such an answer
+    # told as the remote failing the request, with the SDK's words, rather than as what came)
+    url = "http://remote.test/"
+
+    def answered(_: httpx.Request) -> httpx.Response:
+        if streaming:
+            headers = {"content-type": "text/event-stream"}
+            return httpx.Response(200, text=f"data: {body}\n\n", headers=headers)
+        return httpx.Response(200, text=body, headers={"content-type": "application/json"})
+
+    part = Part(text="Hi")
+    request = SendMessageRequest(message=Message(message_id="m", role=Role.ROLE_USER, parts=[part]))
+
+    async def sent(transport: JsonRpcTransport) -> None:
+        if streaming:
+            async for _ in transport.send_message_streaming(request):
+                pass
+        else:
+            await transport.send_message(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answered)) as http:
+        with pytest.raises(A2AClientError) as raised:
+            await sent(JsonRpcTransport(http, sdk_card(url), url))
+    assert type(raised.value) is A2AClientError
+    assert str(raised.value).startswith(_NOT_RPC)
+    assert _says_not_rpc(raised.value)
