@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from miniagents.errors import ToolDefinitionError
+from miniagents import Message, MiniAgents
+from miniagents.errors import MessageTypeError, ToolDefinitionError
+from miniagents.ext.llm import AssistantMessage, SystemMessage, UserMessage
+from miniagents.ext.llm.offline import create_offline_agent
 from miniagents.ext.tools import ToolSet
 
 
@@ -44,3 +47,20 @@ def test_a_tools_defaults_of_their_types_are_taken() -> None:
         "unit": {"default": "C", "type": "string"},
         "limit": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None},
     }
+
+
+@pytest.mark.parametrize("kind", [UserMessage, SystemMessage, AssistantMessage])
+def test_a_role_message_given_content_and_no_text_is_refused(kind: type[Message]) -> None:
+    # OpenAI's chat shape: the system prompt was dropped (a blank text) and the user's
+    # text became the message's JSON, silently
+    with pytest.raises(MessageTypeError, match=rf"write {kind.__name__}\(text=\.\.\.\)"):
+        kind(content="Be brief.")
+
+
+async def test_role_messages_with_text_reach_the_model_as_before() -> None:
+    llm = create_offline_agent(token_delay=0)
+    async with MiniAgents():
+        reply = await llm.inquire(
+            [SystemMessage(text="Be brief."), UserMessage(text="Hi", content="a note")]  # type: ignore[call-arg]
+        )
+    assert str(reply[0]).endswith("You said: Hi")
