@@ -7,9 +7,11 @@ where it was written, instead of failing later or giving a silently wrong result
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
-from miniagents import Message, MiniAgents
+from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.errors import MessageTypeError, ToolDefinitionError
 from miniagents.ext.llm import AssistantMessage, SystemMessage, UserMessage
 from miniagents.ext.llm.offline import create_offline_agent
@@ -64,3 +66,25 @@ async def test_role_messages_with_text_reach_the_model_as_before() -> None:
             [SystemMessage(text="Be brief."), UserMessage(text="Hi", content="a note")]  # type: ignore[call-arg]
         )
     assert str(reply[0]).endswith("You said: Hi")
+
+
+@miniagent
+async def _count(ctx: InteractionContext, up_to: int) -> None:
+    for number in range(up_to):
+        ctx.reply(str(number))
+
+
+async def test_an_agents_argument_given_as_its_input_is_told_to_go_by_name() -> None:
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match=r"go by name \(e\.g\. inquire\(up_to=10\)\)"):
+            _count.inquire(10)  # type: ignore[arg-type, call-arg]
+
+
+async def test_a_generator_function_given_uncalled_as_input_is_told_to_be_called() -> None:
+    async def numbers() -> AsyncIterator[str]:
+        yield "1"
+
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match=r"call it, inquire\(numbers\(\)\)"):
+            _count.inquire(numbers, up_to=1)  # type: ignore[arg-type]
+        assert len(await _count.inquire(numbers(), up_to=2)) == 2
