@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
-from miniagents.errors import MessageTypeError, ToolDefinitionError
-from miniagents.ext.llm import AssistantMessage, SystemMessage, UserMessage
+from miniagents.errors import LLMConfigurationError, MessageTypeError, ToolDefinitionError
+from miniagents.ext.llm import AssistantMessage, LLMCall, SystemMessage, UserMessage
 from miniagents.ext.llm.offline import create_offline_agent
 from miniagents.ext.tools import ToolSet
 
@@ -88,3 +88,13 @@ async def test_a_generator_function_given_uncalled_as_input_is_told_to_be_called
         with pytest.raises(MessageTypeError, match=r"call it, inquire\(numbers\(\)\)"):
             _count.inquire(numbers, up_to=1)  # type: ignore[arg-type]
         assert len(await _count.inquire(numbers(), up_to=2)) == 2
+
+
+async def test_an_async_reply_function_of_the_offline_model_is_told_to_be_a_plain_def() -> None:
+    async def answer(call: LLMCall) -> str:
+        return "Hi"
+
+    llm = create_offline_agent(reply=answer, token_delay=0)  # type: ignore[arg-type]
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=r"answer, is async .* make it a plain def"):
+            await llm.inquire("Bob")

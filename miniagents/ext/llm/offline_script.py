@@ -34,10 +34,11 @@ as arguments; once the results are in, it answers with them (or with ``reply``):
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.prompt import PromptItem, PromptText
@@ -281,7 +282,8 @@ def scripted_reply(
     """What the offline model replies to ``call``.
 
     Raises:
-        LLMConfigurationError: if an iterator script has no reply left.
+        LLMConfigurationError: if an iterator script has no reply left, or a reply
+            function is async.
     """
     user_text, results = _this_turn(call.messages)
     if not results and rules:
@@ -307,7 +309,17 @@ def scripted_reply(
             "CallTool: give a text, a CallTool (or a list of them), an iterator of those, "
             "or a function of the call."
         )
-    return script(call)
+    said: object = script(call)
+    if inspect.iscoroutine(said):  # an async def: its coroutine would never be awaited
+        said.close()
+        name = getattr(given, "__name__", repr(given))
+        raise LLMConfigurationError(
+            f"The reply function of the offline agent, {name}, is async (it returned a "
+            "coroutine), but the offline model calls it as a plain function of the call: "
+            "make it a plain def that returns the reply; for a reply that awaits something, "
+            "write an agent with @miniagent."
+        )
+    return cast(ScriptedReply, said)
 
 
 def scripted_calls(reply: ScriptedReply) -> list[CallTool]:
