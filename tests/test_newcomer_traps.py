@@ -98,3 +98,16 @@ async def test_an_async_reply_function_of_the_offline_model_is_told_to_be_a_plai
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match=r"answer, is async .* make it a plain def"):
             await llm.inquire("Bob")
+
+
+class _Archive:
+    def lookup(self, query: str) -> str:
+        """Look a query up."""
+        return query.upper()
+
+
+def test_a_method_taken_from_its_class_as_a_tool_is_told_to_be_an_instances() -> None:
+    with pytest.raises(ToolDefinitionError, match=r"tools=\[_Archive\(\.\.\.\)\.lookup\]"):
+        ToolSet([_Archive.lookup])
+    (tool,) = ToolSet([_Archive().lookup])
+    assert tool.parameters["required"] == ["query"]

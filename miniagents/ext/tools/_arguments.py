@@ -78,6 +78,13 @@ class ArgumentModel:
             if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
                 positional += 1
             annotation = hints.get(parameter.name, inspect.Parameter.empty)
+            if annotation is inspect.Parameter.empty and index == 0 and _unbound(parameter):
+                *_, owner, method = f"Class.{getattr(func, '__qualname__', tool)}".split(".")
+                raise ToolDefinitionError(
+                    f"The tool {tool} takes {parameter.name!r} first: it is a method taken "
+                    f"from its class ({owner}.{method}), which a model cannot call. Give the "
+                    f"method of an instance instead, e.g. tools=[{owner}(...).{method}]."
+                )
             if annotation is inspect.Parameter.empty:
                 raise ToolDefinitionError(
                     f"The parameter {parameter.name!r} of the tool {tool} has no type "
@@ -151,6 +158,11 @@ def _field(
     if default is inspect.Parameter.empty:
         default = PydanticUndefined
     return cast(FieldInfo, Field(default, **options))
+
+
+def _unbound(parameter: inspect.Parameter) -> bool:
+    """Whether ``parameter`` is the ``self`` (or ``cls``) of a method taken from its class."""
+    return parameter.name in ("self", "cls") and parameter.kind in _NAMED
 
 
 def _check_default(parameter: inspect.Parameter, annotation: object, tool: str) -> None:
