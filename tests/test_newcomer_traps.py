@@ -7,6 +7,7 @@ where it was written, instead of failing later or giving a silently wrong result
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 
 import pytest
@@ -111,3 +112,19 @@ def test_a_method_taken_from_its_class_as_a_tool_is_told_to_be_an_instances() ->
         ToolSet([_Archive.lookup])
     (tool,) = ToolSet([_Archive().lookup])
     assert tool.parameters["required"] == ["query"]
+
+
+def test_a_tools_name_given_for_the_tool_is_told_to_give_the_function() -> None:
+    with pytest.raises(ToolDefinitionError, match=r"not its name: tools=\[add\]"):
+        ToolSet(["add"])  # type: ignore[list-item]
+
+
+def test_a_call_of_an_async_tool_given_for_the_tool_is_told_to_drop_the_parentheses() -> None:
+    async def search(query: str) -> str:
+        """Search the archive."""
+        return query
+
+    called = search("x")
+    with pytest.raises(ToolDefinitionError, match=r"not a call of it: without the parentheses"):
+        ToolSet([called])  # type: ignore[list-item]
+    assert inspect.getcoroutinestate(called) == inspect.CORO_CLOSED  # never to run, nor warn
