@@ -13,7 +13,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
-from miniagents.errors import LLMConfigurationError, MessageTypeError, ToolDefinitionError
+from miniagents.errors import (
+    AgentDefinitionError,
+    LLMConfigurationError,
+    MessageTypeError,
+    ToolDefinitionError,
+)
 from miniagents.ext.llm import AssistantMessage, LLMCall, SystemMessage, UserMessage
 from miniagents.ext.llm.offline import create_offline_agent
 from miniagents.ext.tools import ToolSet
@@ -128,3 +133,24 @@ def test_a_call_of_an_async_tool_given_for_the_tool_is_told_to_drop_the_parenthe
     with pytest.raises(ToolDefinitionError, match=r"not a call of it: without the parentheses"):
         ToolSet([called])  # type: ignore[list-item]
     assert inspect.getcoroutinestate(called) == inspect.CORO_CLOSED  # never to run, nor warn
+
+
+def test_miniagent_on_a_method_in_its_class_is_told_how_to_make_an_instances_agent() -> None:
+    with pytest.raises(AgentDefinitionError, match=r"`self\.answer = miniagent\(self\._answer\)`"):
+
+        class _Bot:
+            @miniagent  # type: ignore[arg-type]
+            async def answer(self, ctx: InteractionContext) -> None:
+                ctx.reply("hi")
+
+
+async def test_an_instances_method_made_an_agent_replies() -> None:
+    class _Bot:
+        def __init__(self) -> None:
+            self.answer = miniagent(self._answer)
+
+        async def _answer(self, ctx: InteractionContext) -> None:
+            ctx.reply("hi")
+
+    async with MiniAgents():
+        assert str(await _Bot().answer.inquire("x")) == "hi"
