@@ -20,7 +20,7 @@ from miniagents.errors import (
     ToolDefinitionError,
 )
 from miniagents.ext.llm import AssistantMessage, LLMCall, SystemMessage, UserMessage
-from miniagents.ext.llm.offline import create_offline_agent
+from miniagents.ext.llm.offline import CallTool, create_offline_agent, offline_agent, one_per_call
 from miniagents.ext.tools import ToolSet
 
 
@@ -154,3 +154,20 @@ async def test_an_instances_method_made_an_agent_replies() -> None:
 
     async with MiniAgents():
         assert str(await _Bot().answer.inquire("x")) == "hi"
+
+
+def test_a_tool_calls_arguments_given_as_json_text_are_refused_where_written() -> None:
+    with pytest.raises(LLMConfigurationError, match=r"as a dict by name.*json\.loads"):
+        CallTool("add", '{"a": 2, "b": 3}')  # type: ignore[arg-type]
+
+
+async def test_one_per_call_given_one_list_is_told_to_take_each_reply_as_an_argument() -> None:
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    script = one_per_call([CallTool("add", {"a": 2, "b": 3}), "5."])  # type: ignore[list-item]
+    calculator = offline_agent.fork(tools=[add], reply=script, token_delay=0)
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=r"one_per_call\(first, second, \.\.\.\)"):
+            await calculator.inquire("What is 2 + 3?")

@@ -94,12 +94,20 @@ class CallTool:
     arguments: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        """Refuse a tool given in place of its name.
+        """Refuse a tool given in place of its name, and arguments that are not a mapping.
 
         Raises:
-            LLMConfigurationError: if ``name`` is not a str.
+            LLMConfigurationError: if ``name`` is not a str, or ``arguments`` not a mapping
+                (e.g. their JSON text).
         """
         _check_tool_name(self.name, "CallTool(name, ...)")
+        given: object = self.arguments
+        if not isinstance(given, Mapping):
+            raise LLMConfigurationError(
+                f"CallTool({self.name!r}, ...) takes the arguments as a dict by name, but got "
+                f"{given!r:.80}. Give a dict, e.g. CallTool({self.name!r}, {{'a': 2}})"
+                f"{' (json.loads its JSON text)' if isinstance(given, str) else ''}."
+            )
 
 
 @dataclass(frozen=True)
@@ -339,7 +347,8 @@ def scripted_calls(reply: ScriptedReply) -> list[CallTool]:
         raise LLMConfigurationError(
             f"A reply of the offline agent holds {odd!r}, which is neither a text nor a "
             "CallTool. A list in a reply is calls made at once; for one reply per call, "
-            "give one_per_call(...) or in_order(...)."
+            "give each reply as an argument of its own, one_per_call(first, second, ...) "
+            "or in_order(...), not one list."
         )
     return calls
 
