@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,16 @@ async def test_one_per_call_given_one_list_is_told_to_take_each_reply_as_an_argu
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match=r"one_per_call\(first, second, \.\.\.\)"):
             await calculator.inquire("What is 2 + 3?")
+
+
+async def test_the_getting_started_page_warns_that_a_reply_is_no_str_as_it_behaves() -> None:
+    # a silent wrong result the core keeps (a Message is a pydantic model): the page says so
+    page = (Path(__file__).parent.parent / "docs" / "getting-started.md").read_text()
+    assert '`replies[0] == "yes"` is always `False`' in " ".join(page.split())
+    llm = create_offline_agent(reply="yes", token_delay=0)
+    async with MiniAgents():
+        replies = await llm.inquire("Well?")
+    assert replies[0] != "yes"
+    assert replies[0].text == "yes"
+    assert str(replies[0]) == "yes"
+    assert ("text", "yes") in list(replies[0])
