@@ -185,3 +185,14 @@ async def test_the_getting_started_page_warns_that_a_reply_is_no_str_as_it_behav
     assert replies[0].text == "yes"
     assert str(replies[0]) == "yes"
     assert ("text", "yes") in list(replies[0])
+
+
+def test_an_agent_function_without_miniagent_as_a_tool_is_told_to_decorate_it() -> None:
+    async def helper(ctx: InteractionContext, query: str) -> None:
+        """Help with a query."""
+        ctx.reply(query)
+
+    with pytest.raises(ToolDefinitionError, match=r"decorate it with @miniagent"):
+        ToolSet([helper])
+    (tool,) = ToolSet([miniagent(helper)])
+    assert tool.parameters["required"] == ["query"]

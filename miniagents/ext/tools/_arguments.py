@@ -21,6 +21,7 @@ from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticUndefined
 
 from miniagents.ext.tools.errors import ToolCallError, ToolDefinitionError
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.lowlevel import called_function
 
 __all__ = ["ArgumentModel", "partial_keywords"]
@@ -84,6 +85,14 @@ class ArgumentModel:
                     f"The tool {tool} takes {parameter.name!r} first: it is a method taken "
                     f"from its class ({owner}.{method}), which a model cannot call. Give the "
                     f"method of an instance instead, e.g. tools=[{owner}(...).{method}]."
+                )
+            if annotation is InteractionContext:
+                name = getattr(func, "__name__", tool)
+                raise ToolDefinitionError(
+                    f"The tool {tool} takes the interaction context ({parameter.name}), as an "
+                    "agent's function does, but it is a plain function: decorate it with "
+                    f"@miniagent (`@miniagent async def {name}(ctx: InteractionContext, "
+                    "...)`) and give the agent as the tool."
                 )
             if annotation is inspect.Parameter.empty:
                 raise ToolDefinitionError(
