@@ -35,6 +35,7 @@ WHOLE_LIBRARY_TESTS = {
     "test_layering.py",
     "test_layout.py",
     "test_naming.py",
+    "test_newcomer_traps.py",
     "test_seeds.py",
 }
 """The tests at the top of ``tests/``: each one checks the library as a whole."""

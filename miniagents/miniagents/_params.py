@@ -41,6 +41,17 @@ class AgentParameters:
                 f"The function of the agent {agent} must take the interaction context as "
                 "its first positional parameter: `async def agent(ctx: InteractionContext, ...)`."
             )
+        first = parameters[0]
+        if first.name in ("self", "cls") and first.annotation is inspect.Parameter.empty:
+            name = getattr(func, "__name__", "agent")
+            raise AgentDefinitionError(
+                f"The function of the agent {agent} takes {first.name!r} first: @miniagent "
+                "decorated a method in its class, but an agent's function takes the "
+                "interaction context first. Make the agent of an instance's method instead, "
+                f"e.g. `self.{name} = miniagent(self._{name})` in __init__ (with "
+                f"`async def _{name}(self, ctx: InteractionContext, ...)`), or define the "
+                "agent function outside the class."
+            )
         rest = parameters[1:]
         for parameter in rest:
             if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:

@@ -288,7 +288,7 @@ def input_of(agent: MiniAgent[...], messages: MessageType) -> MessageSequencePro
     try:
         inputs = as_message_sequence(messages)
     except MessageTypeError as error:
-        hint = _not_awaited(messages, "inquire")
+        hint = _not_awaited(messages, "inquire") or _misplaced(agent, messages)
         raise MessageTypeError(
             f"The input of the agent {agent.alias} is invalid. {error}{hint}"
         ) from error
@@ -698,6 +698,25 @@ def _not_awaited(given: object, fix: str) -> str:
         return ""
     given.close()
     return f" A coroutine is not a message: await it first, {fix}(await ...)."
+
+
+def _misplaced(agent: MiniAgent[...], given: object) -> str:
+    """A hint if ``given`` is an agent's argument passed as its input, or a function uncalled."""
+    if inspect.isfunction(given) and (
+        inspect.isasyncgenfunction(given) or inspect.isgeneratorfunction(given)
+    ):
+        return (
+            f" {given.__name__} is a generator function: call it, "
+            f"inquire({given.__name__}()), to pass what it yields."
+        )
+    names = sorted(agent._parameters.names)
+    if not (isinstance(given, int | float) and 0 < len(names) <= 4):
+        return ""  # (an LLM agent's many options: too many to guess which was meant)
+    example = f"inquire({names[0]}={given!r})" if len(names) == 1 else ", ".join(names)
+    return (
+        " inquire()'s first argument is the input messages; the agent's own arguments go "
+        f"by name ({'e.g. ' if len(names) == 1 else 'it takes: '}{example})."
+    )
 
 
 def _not_an_agent_function(given: object) -> str:

@@ -14,9 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Self, TypeAlias, TypeVar, Union
 
+from pydantic import model_validator
+
+from miniagents.arguments import a_class
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.frozen.model import Frozen
+from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 
 __all__ = [
@@ -33,16 +37,42 @@ __all__ = [
 ]
 
 
+def _refuse_content(data: object, kind: type[Message]) -> object:
+    """Refuse ``content=`` without ``text=`` (an OpenAI chat message's shape): no text at all.
+
+    Raises:
+        MessageTypeError: naming the ``text`` field to use instead.
+    """
+    if isinstance(data, dict) and "content" in data and data.get("text") is None:
+        raise MessageTypeError(
+            f"Given content= and no text=, {a_class(kind)} would be a message without text: "
+            "content is only metadata here, and the model would not read it as the "
+            f"message. A message's text is its text field: write {kind.__name__}(text=...) "
+            "instead."
+        )
+    return data
+
+
 class UserMessage(Message):
     """A message from the user (any message without a ``role`` counts as one)."""
 
     role: str = "user"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_not_content(cls, data: object) -> object:
+        return _refuse_content(data, cls)
 
 
 class SystemMessage(Message):
     """Instructions for the model; LLM agents put them in the system prompt."""
 
     role: str = "system"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_not_content(cls, data: object) -> object:
+        return _refuse_content(data, cls)
 
 
 class TokenUsage(Frozen):
@@ -115,6 +145,11 @@ class LLMMessage(Message):
 
 class AssistantMessage(LLMMessage):
     """An LLM agent's answer, its text (each provider has a subclass, e.g. ``OpenAIMessage``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_not_content(cls, data: object) -> object:
+        return _refuse_content(data, cls)
 
 
 class LLMToolCallMessage(ToolCallMessage, LLMMessage):

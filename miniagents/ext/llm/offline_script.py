@@ -34,10 +34,11 @@ as arguments; once the results are in, it answers with them (or with ``reply``):
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.prompt import PromptItem, PromptText
@@ -93,12 +94,20 @@ class CallTool:
     arguments: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        """Refuse a tool given in place of its name.
+        """Refuse a tool given in place of its name, and arguments that are not a mapping.
 
         Raises:
-            LLMConfigurationError: if ``name`` is not a str.
+            LLMConfigurationError: if ``name`` is not a str, or ``arguments`` not a mapping
+                (e.g. their JSON text).
         """
         _check_tool_name(self.name, "CallTool(name, ...)")
+        given: object = self.arguments
+        if not isinstance(given, Mapping):
+            raise LLMConfigurationError(
+                f"CallTool({self.name!r}, ...) takes the arguments as a dict by name, but got "
+                f"{given!r:.80}. Give a dict, e.g. CallTool({self.name!r}, {{'a': 2}})"
+                f"{' (json.loads its JSON text)' if isinstance(given, str) else ''}."
+            )
 
 
 @dataclass(frozen=True)
@@ -281,7 +290,8 @@ def scripted_reply(
     """What the offline model replies to ``call``.
 
     Raises:
-        LLMConfigurationError: if an iterator script has no reply left.
+        LLMConfigurationError: if an iterator script has no reply left, or a reply
+            function is async.
     """
     user_text, results = _this_turn(call.messages)
     if not results and rules:
@@ -307,7 +317,17 @@ def scripted_reply(
             "CallTool: give a text, a CallTool (or a list of them), an iterator of those, "
             "or a function of the call."
         )
-    return script(call)
+    said: object = script(call)
+    if inspect.iscoroutine(said):  # an async def: its coroutine would never be awaited
+        said.close()
+        name = getattr(given, "__name__", repr(given))
+        raise LLMConfigurationError(
+            f"The reply function of the offline agent, {name}, is async (it returned a "
+            "coroutine), but the offline model calls it as a plain function of the call: "
+            "make it a plain def that returns the reply; for a reply that awaits something, "
+            "write an agent with @miniagent."
+        )
+    return cast(ScriptedReply, said)
 
 
 def scripted_calls(reply: ScriptedReply) -> list[CallTool]:
@@ -327,7 +347,8 @@ def scripted_calls(reply: ScriptedReply) -> list[CallTool]:
         raise LLMConfigurationError(
             f"A reply of the offline agent holds {odd!r}, which is neither a text nor a "
             "CallTool. A list in a reply is calls made at once; for one reply per call, "
-            "give one_per_call(...) or in_order(...)."
+            "give each reply as an argument of its own, one_per_call(first, second, ...) "
+            "or in_order(...), not one list."
         )
     return calls
 

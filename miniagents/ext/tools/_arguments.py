@@ -14,13 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticUndefined
 
 from miniagents.ext.tools.errors import ToolCallError, ToolDefinitionError
+from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.lowlevel import called_function
 
 __all__ = ["ArgumentModel", "partial_keywords"]
@@ -59,7 +60,8 @@ class ArgumentModel:
 
         Raises:
             ToolDefinitionError: for a parameter without an annotation, of a type that has no
-                JSON schema, or taking extra positional arguments.
+                JSON schema, with a default its type refuses, or taking extra positional
+                arguments.
         """
         hints = _type_hints(func, tool)
         fields: dict[str, Any] = {}
@@ -77,12 +79,28 @@ class ArgumentModel:
             if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
                 positional += 1
             annotation = hints.get(parameter.name, inspect.Parameter.empty)
+            if annotation is inspect.Parameter.empty and index == 0 and _unbound(parameter):
+                *_, owner, method = f"Class.{getattr(func, '__qualname__', tool)}".split(".")
+                raise ToolDefinitionError(
+                    f"The tool {tool} takes {parameter.name!r} first: it is a method taken "
+                    f"from its class ({owner}.{method}), which a model cannot call. Give the "
+                    f"method of an instance instead, e.g. tools=[{owner}(...).{method}]."
+                )
+            if annotation is InteractionContext:
+                name = getattr(func, "__name__", tool)
+                raise ToolDefinitionError(
+                    f"The tool {tool} takes the interaction context ({parameter.name}), as an "
+                    "agent's function does, but it is a plain function: decorate it with "
+                    f"@miniagent (`@miniagent async def {name}(ctx: InteractionContext, "
+                    "...)`) and give the agent as the tool."
+                )
             if annotation is inspect.Parameter.empty:
                 raise ToolDefinitionError(
                     f"The parameter {parameter.name!r} of the tool {tool} has no type "
                     "annotation, so its JSON schema is unknown. Annotate it, e.g. "
                     f"`{parameter.name}: str`."
                 )
+            _check_default(parameter, annotation, tool)
             field_name = f"arg_{index}"
             fields[field_name] = (annotation, _field(parameter, annotation, descriptions))
             names.append((field_name, parameter.name))
@@ -149,6 +167,43 @@ def _field(
     if default is inspect.Parameter.empty:
         default = PydanticUndefined
     return cast(FieldInfo, Field(default, **options))
+
+
+def _unbound(parameter: inspect.Parameter) -> bool:
+    """Whether ``parameter`` is the ``self`` (or ``cls``) of a method taken from its class."""
+    return parameter.name in ("self", "cls") and parameter.kind in _NAMED
+
+
+def _check_default(parameter: inspect.Parameter, annotation: object, tool: str) -> None:
+    """Refuse a default that the parameter's own type refuses (its schema would be a lie).
+
+    Raises:
+        ToolDefinitionError: naming the parameter, its default and how to declare it.
+    """
+    default = parameter.default
+    if default is inspect.Parameter.empty:
+        return
+    try:
+        adapter: TypeAdapter[object] = TypeAdapter(cast(Any, annotation))
+        adapter.validate_python(default)
+    except ValidationError:
+        pass
+    except (PydanticSchemaGenerationError, PydanticUserError):
+        return  # a type pydantic cannot validate: _model says so
+    else:
+        return
+    name = parameter.name
+    shown = _type_name(annotation)
+    fix = (
+        f"declare it `{name}: {shown} | None = None`"
+        if default is None
+        else f"give it a default of its type, or widen its type to take {default!r}"
+    )
+    raise ToolDefinitionError(
+        f"The parameter {name!r} of the tool {tool} is typed {shown}, but its default, "
+        f"{default!r}, is not of that type, so the schema the model reads would contradict the "
+        f"function: {fix}."
+    )
 
 
 def _described(annotation: object) -> bool:

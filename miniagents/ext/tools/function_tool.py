@@ -66,7 +66,8 @@ class FunctionTool(Tool):
         """Describe ``func`` as a tool (see the class docstring)."""
         if not callable(func) or isinstance(func, type):
             raise ToolDefinitionError(
-                f"{func!r} cannot be a tool: a tool is a function, a MiniAgent or a Tool."
+                f"{func!r} cannot be a tool: a tool is a function, a MiniAgent or a "
+                f"Tool.{_not_a_tool_hint(func)}"
             )
         if inspect.isgeneratorfunction(_code_of(func)):
             raise ToolDefinitionError(
@@ -154,3 +155,15 @@ def _code_of(func: Callable[..., object]) -> Callable[..., object]:
 def _name_of(func: Callable[..., object]) -> str:
     called = called_function(func)
     return str(getattr(called, "__name__", type(called).__name__))
+
+
+def _not_a_tool_hint(given: object) -> str:
+    """What to give instead of ``given``, a value that is no tool (a name, a call's result)."""
+    if isinstance(given, str):
+        return f" Give the function itself, not its name: tools=[{given}]."
+    if inspect.iscoroutine(given):
+        given.close()  # never to run, nor to warn
+        return " Give the function itself, not a call of it: without the parentheses."
+    if isinstance(given, type):
+        return " Give a function, or the method of an instance, not a class."
+    return ""
