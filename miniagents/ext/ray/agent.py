@@ -503,6 +503,7 @@ class _Attempt:
 
         Raises:
             RayCancelTimeoutError: naming the step that did not end in time.
+            RayAgentError: if Ray's cancel of the task failed (see :meth:`_cancel_ended`).
         """
         import ray
 
@@ -522,7 +523,7 @@ class _Attempt:
             ]
         try:
             if self.cancelling is not None:  # (or a sender asked for it)
-                await self._bounded(self.cancelling, "Ray's cancel", deadline)
+                await self._cancel_ended(deadline)
             while boxes:
                 task, key, what = boxes[0]
                 task.cancel()
@@ -535,7 +536,7 @@ class _Attempt:
                         self.mailbox_error = error
                 del boxes[0]
             if self.cancelling is not None:  # a sender asked for it while it was stopped
-                await self._bounded(self.cancelling, "Ray's cancel", deadline)
+                await self._cancel_ended(deadline)
             generator, self.generator = [self.generator], None  # only `generator` holds it now
             # Ray's generator drop (its finalizer tells Ray) happens in a thread: it may block.
             await self._bounded(
@@ -544,6 +545,22 @@ class _Attempt:
         except BaseException:
             self._let_go(mailbox, boxes)
             raise
+
+    async def _cancel_ended(self, deadline: float) -> None:
+        """Wait for Ray's cancel of the task (asked for), by ``deadline``.
+
+        Raises:
+            RayCancelTimeoutError: if it did not end in time.
+            RayAgentError: if Ray failed to cancel (e.g. it was shut down meanwhile).
+        """
+        assert self.cancelling is not None
+        try:
+            await self._bounded(self.cancelling, "Ray's cancel", deadline)
+        except RayCancelTimeoutError:
+            raise
+        except Exception as error:  # Ray's own: its cancel runs nothing else
+            what = f"the agent {self.alias} (cancelling its Ray task)"
+            raise ray_failure(error, what)  # noqa: B904 - Ray's error is its cause
 
     def _let_go(self, mailbox: Any, boxes: Sequence[tuple[asyncio.Task[None], str, str]]) -> None:
         """Let go of what a stop cut short left, without waiting for anything.
