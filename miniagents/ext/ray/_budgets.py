@@ -347,13 +347,22 @@ class _HomeEnd:
         return messages
 
     def close(self) -> None:
-        """The interaction has ended there: the calls it left open end (pieces stay counted)."""
+        """The interaction has ended there: the calls it left open end (pieces stay counted).
+
+        The admissions still waiting for this process's own caller are cancelled: they end a
+        loop turn later (:meth:`asettled` waits for them).
+        """
         for task in self._admitting:
             task.cancel()
         for number, charge in list(self._charges.items()):
             charge.end()
             self._end(number)
         self._wake = None
+
+    async def asettled(self) -> None:
+        """Wait until the admissions that :meth:`close` cancelled have ended (none: at once)."""
+        if self._admitting:
+            await asyncio.wait(list(self._admitting))
 
 
 def open_link(sent: Sequence[object]) -> _HomeEnd | None:

@@ -35,7 +35,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, TypedDict, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar, runtime_checkable
 
 from typing_extensions import Unpack
 
@@ -360,6 +360,15 @@ def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future
     return future
 
 
+@runtime_checkable
+class _Settling(Protocol):
+    """A link end whose close stops work that ends a loop turn later (the budgets' link)."""
+
+    async def asettled(self) -> None:
+        """Wait until what the close stopped has ended."""
+        ...
+
+
 class _WorkerDied(Exception):
     """The worker of an attempt died, or the mailbox actor feeding it (``mailbox``)."""
 
@@ -435,6 +444,9 @@ class _Attempt:
                     for link in links:
                         link.close()  # the calls the worker left open end
                     self._end_open_messages()
+                    for link in links:
+                        if isinstance(link, _Settling):  # what its close stopped has ended
+                            await link.asettled()
         except Exception as error:
             failure = error
         if failure is not None:
@@ -497,10 +509,13 @@ class _Attempt:
 
         In order: Ray's cancel of the task (unless it finished), the end of the input
         sender, the close of the mailbox box, the same for the live links' sender and box,
-        the drop of the task's reply stream.
+        the drop of the task's reply stream. Cut short (its task cancelled again, as by a
+        second Ctrl-C, or a step that timed out), it still lets go of what the steps left
+        would have, without waiting for the cluster (see :meth:`_let_go`).
 
         Raises:
             RayCancelTimeoutError: naming the step that did not end in time.
+            RayAgentError: if Ray's cancel of the task failed (see :meth:`_cancel_ended`).
         """
         import ray
 
@@ -508,27 +523,80 @@ class _Attempt:
         deadline = loop.time() + self.runner.cancel_timeout
         if cancel:
             self._cancel()
-        if self.cancelling is not None:  # (or a sender asked for it)
+        boxes: list[tuple[asyncio.Task[None], str, str]] = []
+        if mailbox is not None:
+            boxes = [
+                (task, key, what)
+                for task, key, what in (
+                    (sender, self.key, "input"),
+                    (link_sender, self.key + _wire.LINKS_BOX, "link"),
+                )
+                if task is not None
+            ]
+        try:
+            if self.cancelling is not None:  # (or a sender asked for it)
+                await self._cancel_ended(deadline)
+            while boxes:
+                task, key, what = boxes[0]
+                task.cancel()
+                await self._bounded(asyncio.wait([task]), f"the end of the {what} sender", deadline)
+                try:
+                    close = mailbox.close.remote(key)
+                    await self._bounded(close, f"the close of the mailbox's {what} box", deadline)
+                except ray.exceptions.RayError as error:  # a dead mailbox is closed
+                    if forget_dead_mailbox(mailbox, error):
+                        self.mailbox_error = error
+                del boxes[0]
+            if self.cancelling is not None:  # a sender asked for it while it was stopped
+                await self._cancel_ended(deadline)
+            generator, self.generator = [self.generator], None  # only `generator` holds it now
+            # Ray's generator drop (its finalizer tells Ray) happens in a thread: it may block.
+            await self._bounded(
+                _in_thread(generator.clear), "the drop of the reply stream", deadline
+            )
+        except BaseException:
+            self._let_go(mailbox, boxes)
+            raise
+
+    async def _cancel_ended(self, deadline: float) -> None:
+        """Wait for Ray's cancel of the task (asked for), by ``deadline``.
+
+        Raises:
+            RayCancelTimeoutError: if it did not end in time.
+            RayAgentError: if Ray failed to cancel (e.g. it was shut down meanwhile).
+        """
+        assert self.cancelling is not None
+        try:
             await self._bounded(self.cancelling, "Ray's cancel", deadline)
-        for task, key, what in (
-            (sender, self.key, "input"),
-            (link_sender, self.key + _wire.LINKS_BOX, "link"),
-        ):
-            if task is None or mailbox is None:
-                continue
+        except RayCancelTimeoutError:
+            raise
+        except Exception as error:  # Ray's own: its cancel runs nothing else
+            what = f"the agent {self.alias} (cancelling its Ray task)"
+            raise ray_failure(error, what)  # noqa: B904 - Ray's error is its cause
+
+    def _let_go(self, mailbox: Any, boxes: Sequence[tuple[asyncio.Task[None], str, str]]) -> None:
+        """Let go of what a stop cut short left, without waiting for anything.
+
+        The senders of ``boxes`` are cancelled and their mailbox boxes closed (Ray runs the
+        close; nobody waits for it), and the task's reply stream is dropped in a thread, so
+        that a driver that lives on (a notebook) keeps none of them.
+        """
+        import ray
+
+        for task, key, _what in boxes:
             task.cancel()
-            await self._bounded(asyncio.wait([task]), f"the end of the {what} sender", deadline)
             try:
-                close = mailbox.close.remote(key)
-                await self._bounded(close, f"the close of the mailbox's {what} box", deadline)
-            except ray.exceptions.RayError as error:  # a dead mailbox is closed
-                if forget_dead_mailbox(mailbox, error):
-                    self.mailbox_error = error
-        if self.cancelling is not None:  # a sender asked for it while it was stopped
-            await self._bounded(self.cancelling, "Ray's cancel", deadline)
-        generator, self.generator = [self.generator], None  # only `generator` holds it now
-        # Ray's generator drop (its finalizer tells Ray) happens in a thread: it may block.
-        await self._bounded(_in_thread(generator.clear), "the drop of the reply stream", deadline)
+                mailbox.close.remote(key)
+            except ray.exceptions.RayError as error:  # (Ray itself has stopped)
+                logger.warning(
+                    "The mailbox box of a remote interaction of the agent %s could not be "
+                    "closed (%r). Check the Ray cluster (`ray status`).",
+                    self.alias,
+                    error,
+                )
+        if self.generator is not None:
+            generator, self.generator = [self.generator], None
+            _in_thread(generator.clear)  # (it cannot fail: nobody needs to wait for it)
 
     async def _bounded(self, step: Awaitable[Any], what: str, deadline: float) -> None:
         timeout = max(0.0, deadline - asyncio.get_running_loop().time())

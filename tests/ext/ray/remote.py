@@ -155,6 +155,23 @@ async def waiting_agent(ctx: InteractionContext, signals: SignalsHandle, key: st
 
 
 @miniagent
+async def input_reading_agent(ctx: InteractionContext, signals: SignalsHandle, key: str) -> None:
+    """Read its whole input, say so, then wait forever; tell the test when it is cancelled.
+
+    It sets ``<key>:started`` once it has read its first input message.
+    """
+    try:
+        async for promise in ctx.message_promises:
+            await promise
+            await signals.set.remote(f"{key}:started")
+        await signals.set.remote(f"{key}:input-ended")
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        await signals.set.remote(f"{key}:cancelled")
+        raise
+
+
+@miniagent
 async def dying_agent(
     ctx: InteractionContext,
     signals: SignalsHandle,

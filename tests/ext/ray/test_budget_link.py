@@ -5,12 +5,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import pickle
 import subprocess
 import sys
 
 import miniagents.ext.ray  # noqa: F401  # registers the budgets' link opener
 from miniagents import MiniAgents
 from miniagents.ext.llm import Budget, charged_to, with_budget
+from miniagents.ext.ray._budgets import open_link
 from miniagents.miniagents.lowlevel import outgoing_links
 
 
@@ -37,3 +40,43 @@ def test_the_ray_agents_do_not_load_the_llm_agents_to_open_no_link() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.strip() == "[] []"
+
+
+def _budget_of_another_process() -> Budget:
+    """A budget pickled by another process: here, its stand-in."""
+    code = (
+        "import pickle, sys\n"
+        "from miniagents.ext.llm import Budget\n"
+        "sys.stdout.buffer.write(pickle.dumps(Budget(max_requests=5)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, timeout=120
+    )
+    budget = pickle.loads(result.stdout)
+    assert isinstance(budget, Budget)
+    return budget
+
+
+async def test_a_closed_link_leaves_no_admission_running() -> None:
+    """A nested call's admission waits for the caller's caller: closing the link ends it."""
+    far = _budget_of_another_process()
+
+    async def interaction() -> None:  # (a task: the links set are its context's)
+        caller = open_link([Budget(max_requests=5)])  # a limit there: calls wait for it
+        assert caller is not None
+        caller.away().open(lambda: None)  # this process, as a worker: its link to its caller
+        home = open_link([Budget()])  # the link of a nested call from here
+        assert home is not None
+        away = home.away()
+        away.open(lambda: None)  # (the nested call's far end, here too)
+        away.start((far,), "nested", "gpt-4o-mini", None)
+        home.open(lambda: None)
+        home.receive(away.drain())  # the call asks to start: its admission waits for the caller
+        assert len(asyncio.all_tasks() - before) == 2  # (this task, and the admission)
+        home.close()
+        await home.asettled()
+        assert asyncio.all_tasks() - before == {asyncio.current_task()}
+
+    async with MiniAgents():
+        before = asyncio.all_tasks()
+        await asyncio.create_task(interaction())

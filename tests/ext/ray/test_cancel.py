@@ -19,11 +19,13 @@ import pytest
 import ray
 
 from miniagents import Message, MiniAgents
-from miniagents.errors import MessageSerializationError
+from miniagents.errors import MessageSerializationError, StreamCancelledError
 from miniagents.ext.ray import agent as agent_module
 from miniagents.ext.ray import ray_agent
 from miniagents.ext.ray._cancel import cancel_running
-from tests.ext.ray.remote import SignalsHandle, gated_agent, waiting_agent
+from miniagents.ext.ray._mailbox import mailbox_actor
+from miniagents.ext.ray.errors import RayAgentError
+from tests.ext.ray.remote import SignalsHandle, gated_agent, input_reading_agent, waiting_agent
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 
@@ -142,3 +144,88 @@ async def test_a_ray_agent_whose_input_cannot_be_sent_and_that_ends_in_the_grace
         assert threads == [False]  # once, off the loop's thread
         assert cancelled == []  # it ended by itself: no cancel raced its reply
     assert _other_tasks() == []
+
+
+async def test_a_ray_agent_whose_stop_is_cancelled_still_closes_its_mailbox_box(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C cancels the stop while it waits for Ray's cancel: the box is closed.
+
+    (The agent's input ends when its box closes: the close has run when it says so.)
+    """
+    key = f"cut-short:{uuid.uuid4()}"
+    loop = asyncio.get_running_loop()
+    cancelling = asyncio.Event()
+    release = threading.Event()
+
+    def slow_cancel(tasks: Sequence[tuple[Any, Any]]) -> None:
+        loop.call_soon_threadsafe(cancelling.set)
+        release.wait()  # Ray's cancel hangs until the test is done with the stop
+        cancel_running(tasks)
+
+    monkeypatch.setattr(agent_module, "cancel_running", slow_cancel)
+    mailbox = mailbox_actor()
+    before = await asyncio.wait_for(mailbox.boxes.remote(), WITHIN)
+    remote = ray_agent(input_reading_agent, num_cpus=0.5)
+    try:
+        async with MiniAgents():
+            call = remote.initiate_inquiry(signals=signals, key=key).send_message("more to come")
+            reading = asyncio.create_task(call.reply_sequence(finish_call=False).aresolve())
+            await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+            assert await asyncio.wait_for(mailbox.boxes.remote(), WITHIN) == before + 1
+            (interaction,) = [
+                task
+                for task in asyncio.all_tasks()
+                if task.get_name() == f"miniagents:{input_reading_agent.alias}"
+            ]
+            interaction.cancel()  # the first Ctrl-C: the interaction stops, Ray's cancel hangs
+            await asyncio.wait_for(cancelling.wait(), WITHIN)
+            interaction.cancel()  # the second one: its stop is cancelled
+            await asyncio.wait([interaction, reading])
+            assert interaction.cancelled()
+            with pytest.raises(StreamCancelledError):
+                reading.result()
+            await asyncio.wait_for(signals.wait.remote(f"{key}:input-ended"), WITHIN)
+            assert await asyncio.wait_for(mailbox.boxes.remote(), WITHIN) == before
+            call.finish()
+    finally:
+        release.set()
+    await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled"), WITHIN)
+
+
+async def test_a_ray_agent_whose_cancel_fails_ends_with_a_ray_agent_error(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray's cancel fails as it does once Ray is shut down: the interaction says what failed."""
+    key = f"cancel-fails:{uuid.uuid4()}"
+    asked: list[Sequence[tuple[Any, Any]]] = []
+
+    def failing_cancel(tasks: Sequence[tuple[Any, Any]]) -> None:
+        asked.append(tasks)
+        system_error: Any = ray.exceptions.RaySystemError  # (Ray's constructor is untyped)
+        raise system_error("Ray has not been started yet. You can start Ray with 'ray.init()'.")
+
+    monkeypatch.setattr(agent_module, "cancel_running", failing_cancel)
+    remote = ray_agent(waiting_agent, num_cpus=0.5)
+    async with MiniAgents():
+        call = remote.initiate_inquiry(signals=signals, key=key).send_message("fine")
+        call.finish()
+        reading = asyncio.create_task(call.reply_sequence(finish_call=False).aresolve())
+        await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+        (interaction,) = [
+            task
+            for task in asyncio.all_tasks()
+            if task.get_name() == f"miniagents:{waiting_agent.alias}"
+        ]
+        interaction.cancel()  # its stop asks Ray to cancel the task, which fails
+        await asyncio.wait([interaction, reading])
+        with pytest.raises(RayAgentError) as raised:  # what its caller gets
+            reading.result()
+        assert str(raised.value).startswith(
+            f"Ray could not run the agent {waiting_agent.alias} (cancelling its Ray task): "
+            "System error: Ray has not been started yet."
+        )
+        assert isinstance(raised.value.__cause__, ray.exceptions.RaySystemError)
+        (tasks,) = asked
+        await asyncio.to_thread(cancel_running, tasks)  # the task still runs: cancel it
+        await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled"), WITHIN)
