@@ -142,3 +142,68 @@ def test_cancelling_a_run_while_its_server_is_down_is_an_error_not_a_wait(
         "postgres cannot be reached (OperationalError: connection failed: "
     ), done.stdout + done.stderr
     assert lines[2:] == ["ended: True cancelled: False"], done.stdout + done.stderr
+
+
+STOPPING = """
+import asyncio
+import logging
+import sys
+import threading
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.dbos._engine import current_engine
+from tests.fakes.postgres import PostgresServer
+
+server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+retrying = threading.Event()
+events: dict[str, asyncio.Event] = {}
+
+
+class _Retries(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Database connection failed"):
+            retrying.set()
+
+
+@miniagent
+async def waiter(ctx: InteractionContext) -> None:
+    events["started"].set()
+    await events["stopped"].wait()
+    ctx.reply("after the stop")
+
+
+async def main() -> None:
+    events.update(started=asyncio.Event(), stopped=asyncio.Event())
+    logging.getLogger("dbos").addHandler(_Retries())
+    agent = durable(waiter, database_url=server.url(driver="postgresql+psycopg"))
+    async with MiniAgents():
+        with workflow_id("stopped-1"):
+            reply = agent.inquire("go")
+        await events["started"].wait()
+        await asyncio.to_thread(server.stop)
+        events["stopped"].set()
+        print("reply:", [str(message) for message in await reply], flush=True)
+        await asyncio.to_thread(retrying.wait)  # the agent returned; DBOS waits to record it
+        current_engine().stop("stopped-1")
+    print("exited", flush=True)  # (the server still down)
+    await asyncio.to_thread(server.start)  # (DBOS's retries, in its thread, then end)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_run_stopped_while_dbos_waits_to_record_it_stops(
+    postgres_for_outage: PostgresServer, tmp_path: Path
+) -> None:
+    # the run's body was forgotten as its agent returned, before DBOS wrote its record:
+    # Engine.stop then found nothing to stop, and the block's exit waited for the server
+    server = postgres_for_outage
+    (tmp_path / "program.py").write_text(STOPPING)
+    args = [server.host, str(server.port), server.user, server.folder, server.options]
+    done = run_python(["program.py", *args], tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["reply: ['after the stop']", "exited"], (
+        done.stdout + done.stderr
+    )
