@@ -220,20 +220,27 @@ def postgres_server(*, standby: bool = False) -> Iterator[PostgresServer]:
 
 
 @contextlib.contextmanager
-def session_ended_at_first_statement(server: PostgresServer) -> Iterator[list[int]]:
+def session_ended_at_first_statement(
+    server: PostgresServer, *, holding: str = ""
+) -> Iterator[list[int]]:
     """End the session of the first statement sent to ``server`` just before it runs.
 
     The session is ended (:meth:`PostgresServer.end_session`, waited for) from SQLAlchemy's
     ``before_cursor_execute`` of every engine, so that statement is the first to find it
     gone, with SQLSTATE 57P01: no sleep orders it. The list yielded gets the ended
     session's process id.
+
+    Args:
+        server: The server whose session is ended.
+        holding: Words of the statement's SQL: the first statement that holds them is the
+            one (every statement, if empty); those before it run as they are.
     """
     import sqlalchemy
 
     ended: list[int] = []
 
-    def end_it(connection: sqlalchemy.Connection, cursor: Any, *_: object) -> None:
-        if ended or connection.engine.url.port != server.port:
+    def end_it(connection: sqlalchemy.Connection, cursor: Any, statement: str, *_: object) -> None:
+        if ended or connection.engine.url.port != server.port or holding not in statement:
             return
         ended.append(cursor.connection.info.backend_pid)  # (psycopg 3's)
         server.end_session(ended[0])

@@ -1125,7 +1125,8 @@ async def _interaction_workflow(
 
     body = asyncio.current_task()  # DBOS records the reply after this function returns
     if body is not None:
-        engine.bodies[workflow_id] = body
+        engine.bodies[workflow_id] = body  # (until the record is written: stop() finds it)
+        body.add_done_callback(functools.partial(_forget_body, engine, workflow_id))
 
     def start() -> MessageSequencePromise:
         current_run.set(run)
@@ -1168,8 +1169,16 @@ async def _interaction_workflow(
             del engine.running[workflow_id]
         if engine.inputs.get(workflow_id) is inputs:
             del engine.inputs[workflow_id]
-        if engine.bodies.get(workflow_id) is body:
-            del engine.bodies[workflow_id]
+
+
+def _forget_body(engine: Engine, workflow_id: str, body: asyncio.Task[Any]) -> None:
+    """Forget the run's body once its task is done: its record written (or it was stopped).
+
+    Not when the agent returns: DBOS writes the record after, in the same task, and a
+    server that is down makes it wait (DBOS retries); :meth:`Engine.stop` stops it then too.
+    """
+    if engine.bodies.get(workflow_id) is body:
+        del engine.bodies[workflow_id]
 
 
 class _Undecided:

@@ -508,18 +508,45 @@ def _connection_words(connecting: _Connecting, shown: str, cause: str, kind: str
 
 
 def _create_table(connection: Connection) -> None:
-    """Create the table and its index if they are missing (one process at a time)."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(sqlalchemy.select(sqlalchemy.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
-    try:
-        _METADATA.create_all(connection, checkfirst=True)
-        connection.commit()
-    except sqlalchemy_errors.SQLAlchemyError as error:  # made by another process meanwhile?
-        connection.rollback()
-        if lock_timed_out(error):
-            raise  # it waited its timeout already: waiting again would take twice as long
-        _METADATA.create_all(connection, checkfirst=True)  # look again
-        connection.commit()
+    """Create the table and its index if they are missing (one process at a time).
+
+    Looked for again once if another session made them meanwhile (a race: see
+    :func:`_raced`); any other error is raised as it is, for the caller to tell: retrying it
+    on the same connection would hide it (a session the server ended is opened again
+    without the schema's lock, and a transaction it ended fails the next statement).
+    """
+    for last in (False, True):
+        if connection.dialect.name == "postgresql":
+            lock = sqlalchemy.func.pg_advisory_xact_lock(_SCHEMA_LOCK)
+            connection.execute(sqlalchemy.select(lock))
+        try:
+            _METADATA.create_all(connection, checkfirst=True)
+            connection.commit()
+            return
+        except sqlalchemy_errors.SQLAlchemyError as error:
+            if last or not _raced(error):
+                raise
+            connection.rollback()  # made by another session meanwhile: look again
+
+
+_RACES = frozenset({"42P07", "42710", "23505"})
+"""PostgreSQL's SQLSTATEs of a table or index that another session made meanwhile:
+duplicate_table, duplicate_object, and unique_violation (two ``CREATE TABLE`` of one name
+at once collide in the catalog's own unique index)."""
+
+
+def _raced(error: BaseException) -> bool:
+    """Whether ``error`` says that another session made the table (or its index) meanwhile.
+
+    Told by the code the driver gives, as the module's other errors are: PostgreSQL's
+    SQLSTATE (:data:`_RACES`), or SQLite's SQLITE_ERROR (its code of "table ... already
+    exists"; a lock, a read-only or full file have codes of their own).
+    """
+    original = getattr(error, "orig", None) or error
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if isinstance(state, str) and state:
+        return state in _RACES
+    return sqlite_code(error) == sqlite3.SQLITE_ERROR
 
 
 _Connecting = Literal[
@@ -560,20 +587,25 @@ def _connecting(url: str, error: BaseException) -> _Connecting | None:
     (``"unreached"``), a read-only one (``"readonly"``), no room left (``"full"``), no
     permission or a failed read or write (``"unwritable"``); another code is ``"failed"``,
     but SQLITE_ERROR, a statement the table did not take, is
-    ``None``, as is an error of neither kind.
+    ``None``, as is an error of neither kind. PostgreSQL's SQLSTATE is read whatever
+    SQLAlchemy's class of the error (psycopg gives 25P03 as an ``InternalError``).
     """
-    if not isinstance(
-        error, (sqlalchemy_errors.OperationalError, sqlalchemy_errors.InterfaceError)
-    ):
-        return None
     if isinstance(error, sqlalchemy_errors.InterfaceError):
         return "unreached"  # (a driver's connection gone, or unusable)
+    if not isinstance(error, sqlalchemy_errors.DBAPIError):
+        return None
     if url.startswith("sqlite"):
+        if not isinstance(error, sqlalchemy_errors.OperationalError):
+            return None
         code = sqlite_code(error)
         if code is None:
             return "unreached"  # (no code: the file was not opened)
         return None if code == sqlite3.SQLITE_ERROR else _SQLITE_KINDS.get(code, "failed")
-    return connection_failure(getattr(error, "orig", None) or error) or "failed"
+    # (by its SQLSTATE whatever its class: psycopg gives 25P03 as an InternalError)
+    told = connection_failure(getattr(error, "orig", None) or error)
+    if told is not None:
+        return told
+    return "failed" if isinstance(error, sqlalchemy_errors.OperationalError) else None
 
 
 def _cause_of(error: BaseException) -> str:

@@ -56,11 +56,13 @@ from miniagents.ext.dbos._engine import (
     _WORKFLOW,
     Engine,
     _agents,
+    _database_failures_told,
     _dbos,
     _outside,
     aengine_for,
 )
 from miniagents.ext.dbos._recording import DurableRun, current_run, run_path
+from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableError,
@@ -74,7 +76,7 @@ from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
 
 if TYPE_CHECKING:
-    from dbos import WorkflowStatus
+    from dbos import DBOSClient, WorkflowStatus
 
 __all__ = [
     "APPROVALS_OPEN_SECONDS",
@@ -94,6 +96,7 @@ __all__ = [
 ]
 
 ReplyT = TypeVar("ReplyT", bound=Message)
+T = TypeVar("T")
 
 ELSEWHERE_TIMEOUT = 300.0
 """Seconds a durable agent waits for the end of a run that another process runs, unless
@@ -176,19 +179,50 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
     end of a run (a decision sent later is refused, and the process that runs the run, if
     one does, stops it at its next step). An id that names no run changes nothing.
 
+    The database is read and written through a client of its own that does not wait for a
+    server that is down (DBOS's own calls retry until it answers, with no bound): a
+    database that cannot be reached, or a connection lost, is an error at once.
+
     Raises:
         DurableConfigurationError: if ``agent`` is not durable, or ``workflow_id`` names
             another workflow than a durable run of ``agent`` (another agent's run, an
             approval's workflow, a name's): nothing is cancelled.
-        DurableDatabaseError: if the database cannot be reached.
+        DurableDatabaseError: if the database cannot be reached (or its connection is lost
+            meanwhile): the run may or may not be cancelled; call again once it is back.
     """
     engine = await _aengine(agent)
-    dbos = _dbos()
-    await _acheck_ours(agent, workflow_id, "cancel", "cancelled")
-    await _outside(dbos.cancel_workflow_async(workflow_id))
+
+    def cancel(client: DBOSClient) -> list[str]:
+        found = client.list_workflows(workflow_ids=[workflow_id], load_output=False)
+        _check_ours(agent, workflow_id, found[0] if found else None, "cancel", "cancelled")
+        client.cancel_workflow(workflow_id)
+        return _undecided(client.list_workflows(**_approvals_of(workflow_id)), workflow_id)
+
+    waiting = await _aon_client(engine.url, cancel)
     # (each ends with a message, not cancelled: a live server waiting on it stays quiet;
     # one whose server is down reads it when it is recovered, and ends at once)
-    await withdraw(engine.url, set(await _waiting_approvals(workflow_id)))
+    await withdraw(engine.url, set(waiting))
+
+
+@_database_failures_told
+async def _aon_client(url: str, work: Callable[[DBOSClient], T]) -> T:
+    """``work`` done in a thread with a client of the database ``url`` that does not wait.
+
+    The client (:func:`~._sqlite.new_client`) raises a lost or refused connection instead
+    of retrying it; the error is told as one line.
+
+    Raises:
+        DurableDatabaseError: for a failure of the database (see :func:`~._engine.store_failure`).
+    """
+
+    def done() -> T:
+        client = new_client(url)
+        try:
+            return work(client)
+        finally:
+            close_client(client)
+
+    return await asyncio.to_thread(done)
 
 
 async def _acheck_ours(
@@ -196,13 +230,27 @@ async def _acheck_ours(
 ) -> None:
     """Refuse to ``doing`` (``done``: what is not) ``workflow_id`` unless it is a run of ``agent``.
 
-    An id that names no workflow passes (there is nothing to act on).
+    (See :func:`_check_ours`: the run's status read here.)
+    """
+    status = await _outside(_dbos().get_workflow_status_async(workflow_id))
+    _check_ours(agent, workflow_id, status, doing, done)
+
+
+def _check_ours(
+    agent: MiniAgent[..., Message],
+    workflow_id: str,
+    status: WorkflowStatus | None,
+    doing: str,
+    done: str,
+) -> None:
+    """Refuse to ``doing`` (``done``: what is not) ``workflow_id`` unless it is a run of ``agent``.
+
+    An id that names no workflow (``status`` ``None``) passes (there is nothing to act on).
 
     Raises:
         DurableConfigurationError: if it names another workflow (another agent's run,
             an approval's or a name's workflow).
     """
-    status = await _outside(_dbos().get_workflow_status_async(workflow_id))
     if status is None:
         return
     alias = _settings_of(agent).alias
@@ -597,22 +645,29 @@ async def _awaits_decision(workflow_id: str) -> bool:
 
 
 async def _waiting_approvals(workflow_id: str) -> list[str]:
-    """The ids of the approvals of the run ``workflow_id`` that have not ended.
+    """The ids of the approvals of the run ``workflow_id`` that have not ended."""
+    approvals = await _outside(_dbos().list_workflows_async(**_approvals_of(workflow_id)))
+    return _undecided(approvals, workflow_id)
+
+
+def _approvals_of(workflow_id: str) -> dict[str, Any]:
+    """The arguments of DBOS's ``list_workflows`` for the run's approvals that have not ended."""
+    return {
+        "workflow_id_prefix": approval_id(workflow_id, ""),
+        "name": APPROVAL_WORKFLOW,
+        "status": ["PENDING", "ENQUEUED"],
+        "load_output": False,
+    }
+
+
+def _undecided(approvals: Sequence[WorkflowStatus], workflow_id: str) -> list[str]:
+    """The ids of those of ``approvals`` (listed by :func:`_approvals_of`) of ``workflow_id``.
 
     (DBOS matches the prefix with SQL LIKE, which SQLite compares regardless of case, and
     the approvals of a run recorded before ids holding ``::approval`` were refused, e.g.
     ``refund::approval1``'s or ``a::approval/b``'s, begin with the prefix of ``refund``'s
     or ``a``'s: each is checked again here, exactly, against its recorded input.)
     """
-    prefix = approval_id(workflow_id, "")
-    approvals = await _outside(
-        _dbos().list_workflows_async(
-            workflow_id_prefix=prefix,
-            name=APPROVAL_WORKFLOW,
-            status=["PENDING", "ENQUEUED"],
-            load_output=False,
-        )
-    )
     return [
         approval.workflow_id
         for approval in approvals

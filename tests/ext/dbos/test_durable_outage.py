@@ -89,3 +89,121 @@ def test_a_run_whose_server_stopped_waits_for_it_and_is_recorded_once_it_is_back
         "exited",
         "recorded: ['before the stop', 'after the stop']",
     ], done.stdout + done.stderr
+
+
+CANCELLING = """
+import asyncio
+import sys
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import DurableDatabaseError, acancel_run, afind_runs, durable, workflow_id
+from miniagents.ext.llm.offline import offline_agent
+from tests.fakes.postgres import PostgresServer
+
+server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+answering = offline_agent.fork(alias="CANCELLED", reply=lambda call: "Done.", token_delay=0)
+agent = durable(answering, database_url=server.url())
+
+
+async def main() -> None:
+    async with MiniAgents():
+        with workflow_id("down-1"):
+            print("reply:", [str(message) for message in await agent.inquire("Go.")], flush=True)
+    async with MiniAgents():  # (the exit above waited for the run's record)
+        await asyncio.to_thread(server.stop)
+        try:
+            await acancel_run(agent, "down-1")
+        except DurableDatabaseError as error:
+            print("error:", error, flush=True)
+        await asyncio.to_thread(server.start)
+        await acancel_run(agent, "down-1")  # (back: an ended run, nothing to cancel)
+        [run] = await afind_runs(agent, "down-1")
+        print("ended:", run.ended, "cancelled:", run.cancelled, flush=True)
+
+
+asyncio.run(main())
+"""
+
+
+def test_cancelling_a_run_while_its_server_is_down_is_an_error_not_a_wait(
+    postgres_for_outage: PostgresServer, tmp_path: Path
+) -> None:
+    # acancel_run read and wrote through DBOS's own calls, which retry a lost connection
+    # until the server answers, with no bound: it waited for ever (the child's bound here)
+    server = postgres_for_outage
+    (tmp_path / "program.py").write_text(CANCELLING)
+    args = [server.host, str(server.port), server.user, server.folder, server.options]
+    done = run_python(["program.py", *args], tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "reply: ['Done.']", done.stdout + done.stderr
+    assert lines[1].startswith(
+        f"error: The database of durable runs postgresql://***@{server.host}:{server.port}/"
+        "postgres cannot be reached (OperationalError: connection failed: "
+    ), done.stdout + done.stderr
+    assert lines[2:] == ["ended: True cancelled: False"], done.stdout + done.stderr
+
+
+STOPPING = """
+import asyncio
+import logging
+import sys
+import threading
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.dbos import durable, workflow_id
+from miniagents.ext.dbos._engine import current_engine
+from tests.fakes.postgres import PostgresServer
+
+server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+retrying = threading.Event()
+events: dict[str, asyncio.Event] = {}
+
+
+class _Retries(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Database connection failed"):
+            retrying.set()
+
+
+@miniagent
+async def waiter(ctx: InteractionContext) -> None:
+    events["started"].set()
+    await events["stopped"].wait()
+    ctx.reply("after the stop")
+
+
+async def main() -> None:
+    events.update(started=asyncio.Event(), stopped=asyncio.Event())
+    logging.getLogger("dbos").addHandler(_Retries())
+    agent = durable(waiter, database_url=server.url(driver="postgresql+psycopg"))
+    async with MiniAgents():
+        with workflow_id("stopped-1"):
+            reply = agent.inquire("go")
+        await events["started"].wait()
+        await asyncio.to_thread(server.stop)
+        events["stopped"].set()
+        print("reply:", [str(message) for message in await reply], flush=True)
+        await asyncio.to_thread(retrying.wait)  # the agent returned; DBOS waits to record it
+        current_engine().stop("stopped-1")
+    print("exited", flush=True)  # (the server still down)
+    await asyncio.to_thread(server.start)  # (DBOS's retries, in its thread, then end)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_run_stopped_while_dbos_waits_to_record_it_stops(
+    postgres_for_outage: PostgresServer, tmp_path: Path
+) -> None:
+    # the run's body was forgotten as its agent returned, before DBOS wrote its record:
+    # Engine.stop then found nothing to stop, and the block's exit waited for the server
+    server = postgres_for_outage
+    (tmp_path / "program.py").write_text(STOPPING)
+    args = [server.host, str(server.port), server.user, server.folder, server.options]
+    done = run_python(["program.py", *args], tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["reply: ['after the stop']", "exited"], (
+        done.stdout + done.stderr
+    )

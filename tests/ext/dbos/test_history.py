@@ -395,22 +395,24 @@ def test_a_read_only_sqlite_file_says_so(tmp_path: Path) -> None:
 
 def test_a_sqlite_file_with_no_room_left_says_so(tmp_path: Path) -> None:
     # SQLITE_FULL was "cannot be reached ... check that the server runs"
-    url = f"sqlite:///{tmp_path / 'small.sqlite'}"
+    path = tmp_path / "small.sqlite"
+    url = f"sqlite:///{path}"
     history = ChatHistorySQL("chat", database_url=url)
     asyncio.run(history.append(UserMessage(text="First.")))
-    engine = history_module._database(url, history.timeout).engine
-    engine.dispose()  # (the connections made from now on hold no page more)
+    # another timeout is another engine: its connections, all new, hold no page more
+    full = ChatHistorySQL("chat", database_url=url, timeout=history.timeout + 1)
 
     def no_page_more(connection: sqlite3.Connection, _record: object) -> None:
-        connection.execute("PRAGMA max_page_count = 1")  # (it stays at the pages used)
+        (_, _, file), *_ = connection.execute("PRAGMA database_list").fetchall()
+        if file == str(path):
+            connection.execute("PRAGMA max_page_count = 1")  # (it stays at the pages used)
 
-    sqlalchemy.event.listen(engine, "connect", no_page_more)
+    sqlalchemy.event.listen(sqlalchemy.Engine, "connect", no_page_more)
     try:
         with pytest.raises(ChatHistoryError) as raised:
-            asyncio.run(history.append(UserMessage(text="x" * 100_000)))
+            asyncio.run(full.append(UserMessage(text="x" * 100_000)))
     finally:
-        sqlalchemy.event.remove(engine, "connect", no_page_more)
-        engine.dispose()
+        sqlalchemy.event.remove(sqlalchemy.Engine, "connect", no_page_more)
     text = str(raised.value)
     assert text.startswith(
         f"Could not write the chat history 'chat': the SQLite file {url} has no room left "
@@ -668,3 +670,77 @@ def test_a_session_the_server_ended_for_being_idle_says_so_and_its_timeouts(
             "new connection."
         )
         assert [message.text for message in asyncio.run(history.load())] == []  # (back again)
+
+
+def test_a_session_ended_while_the_table_is_made_is_a_lost_connection(
+    postgres: PostgresServer,
+) -> None:
+    # it was looked for again on the same connection, which SQLAlchemy opened again: a new
+    # session, without the schema's lock, and no word of the one the server ended
+    url = postgres.create_database(f"ended_making_{next(_NAMES)}")
+    history = ChatHistorySQL("chat", database_url=url, timeout=2)
+    with (
+        session_ended_at_first_statement(postgres, holding="pg_catalog.pg_class") as ended,
+        pytest.raises(ChatHistoryError) as raised,
+    ):
+        asyncio.run(history.load())
+    assert len(ended) == 1
+    assert str(raised.value).startswith(
+        f"Could not read the chat history 'chat': the database {url} lost its connection "
+        "(terminating connection due to administrator command): "
+    ), raised.value
+    asyncio.run(history.append(UserMessage(text="Back.")))  # (the next call makes the table)
+    assert [message.text for message in asyncio.run(history.load())] == ["Back."]
+
+
+def test_a_transaction_idled_out_while_the_table_is_made_says_so(
+    postgres: PostgresServer,
+) -> None:
+    # SQLSTATE 25P03 (idle_in_transaction_session_timeout) was swallowed the same way
+    with session_idled_out(postgres, "chat_maker", in_transaction=True) as (url, ended):
+        history = ChatHistorySQL("chat", database_url=url, timeout=2)
+        with pytest.raises(ChatHistoryError) as raised:
+            asyncio.run(history.load())
+        assert len(ended) == 1
+    assert str(raised.value).startswith(
+        f"Could not read the chat history 'chat': the server of {url} ended this session "
+        "for being idle (terminating connection due to idle-in-transaction timeout): "
+    ), raised.value
+
+
+def test_a_table_another_session_made_meanwhile_is_used(database_url: str) -> None:
+    """The race worth looking again for: the table made between the look and CREATE TABLE."""
+    other = sqlalchemy.create_engine(
+        database_url.replace("postgresql:", "postgresql+psycopg:"), poolclass=sqlalchemy.NullPool
+    )
+    identity = (
+        "BIGSERIAL PRIMARY KEY"
+        if other.dialect.name == "postgresql"
+        else ("INTEGER PRIMARY KEY AUTOINCREMENT")
+    )
+    made: list[str] = []
+
+    def make_it_first(
+        connection: sqlalchemy.Connection, _cursor: object, sql: str, *_: object
+    ) -> None:
+        if made or connection.engine is other or not sql.lstrip().startswith("CREATE TABLE"):
+            return
+        made.append(sql)
+        with other.begin() as making:
+            making.execute(
+                sqlalchemy.text(
+                    f"CREATE TABLE {TABLE_NAME} (id {identity}, "
+                    "conversation VARCHAR(255) NOT NULL, class_name VARCHAR(255) NOT NULL, "
+                    "fields TEXT NOT NULL)"
+                )
+            )
+
+    history = ChatHistorySQL("chat", database_url=database_url, timeout=5)
+    sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", make_it_first)
+    try:
+        asyncio.run(history.append(UserMessage(text="Kept.")))
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", make_it_first)
+        other.dispose()
+    assert len(made) == 1
+    assert [message.text for message in asyncio.run(history.load())] == ["Kept."]
