@@ -707,8 +707,9 @@ async def _stream_tokens(
     if issubclass(promise.message_class, ToolResultMessage):
         call_id = fields.get("call_id")
         told = ToldResult(promise, error_texts=error_texts)
-        async for token in told.tokens():
-            await _event(websocket, "tool_output", call_id=call_id, delta=token)
+        async with contextlib.aclosing(told.tokens()) as tokens:  # (closed here if it left)
+            async for token in tokens:
+                await _event(websocket, "tool_output", call_id=call_id, delta=token)
         await _event(websocket, "tool_result", call_id=call_id, text=told.text)
         return
     role, item_id = fields.get("role"), fields.get("item_id")
