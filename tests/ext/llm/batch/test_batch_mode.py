@@ -9,7 +9,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any, Literal
@@ -397,7 +397,9 @@ async def test_a_live_retry_its_reader_closes_part_way_is_closed_at_once_in_its_
         await run.aopen()
         try:
             with run.item():
-                async with aclosing(run.llm_call(provider, call, options, proceed)) as events:
+                called = run.llm_call(provider, call, options, proceed)
+                assert isinstance(called, AsyncGenerator)
+                async with aclosing(called) as events:
                     async for event in events:  # (signs of life while the batch waits)
                         if event == "the live token":
                             break  # (the reader stops part-way)
