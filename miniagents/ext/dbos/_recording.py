@@ -27,11 +27,12 @@ agent) starts after the failure is in the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
 import pickle
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -138,7 +139,7 @@ async def _streamed(
     recordable: Callable[[Exception], Exception],
     *,
     not_recorded: object = _END,
-) -> AsyncIterator[ItemT]:
+) -> AsyncGenerator[ItemT, None]:
     """The items of ``start()``'s stream, live, as it runs as the step ``key``.
 
     The step records ``record(items, error)``: the items (those equal to ``not_recorded``
@@ -295,8 +296,10 @@ async def _llm_events(
     def recordable(failure: Exception) -> Exception:
         return _recordable_call_error(provider.translate(failure), failure)
 
-    async for event in _streamed(run, key, start, _LLMRecord, recordable, not_recorded=""):
-        yield event  # (a failure: raised once it is recorded)
+    streamed = _streamed(run, key, start, _LLMRecord, recordable, not_recorded="")
+    async with contextlib.aclosing(streamed):  # (its step cancelled here if its reader left)
+        async for event in streamed:
+            yield event  # (a failure: raised once it is recorded)
 
 
 @dataclass(frozen=True)
@@ -353,8 +356,10 @@ async def _tool_pieces(
             raise recorded.error
         return
 
-    async for piece in _streamed(run, key, start, _ToolRecord, _recordable):
-        yield piece  # (a failure: raised once it is recorded)
+    streamed = _streamed(run, key, start, _ToolRecord, _recordable)
+    async with contextlib.aclosing(streamed):  # (its step cancelled here if its reader left)
+        async for piece in streamed:
+            yield piece  # (a failure: raised once it is recorded)
 
 
 async def _decided(run: DurableRun, key: str, request: ToolApprovalRequest) -> ToolDecision:

@@ -268,12 +268,14 @@ def voice_server(
 ) -> uvicorn.Server:
     """A uvicorn server of a voice app that reads no WebSocket message past the app's bound.
 
-    uvicorn reads a whole WebSocket message before the app sees it, up to its own
-    ``ws_max_size`` (16 MiB by default): this server's is the app's ``max_message_bytes``,
-    so a bigger message is cut by the server as it arrives (code 1009), not read whole
-    first. Its connections are bounded as every app's MiniAgents serves
-    (:func:`~miniagents.ext.web.serving.server_config`: their number, the time their
-    first request's headers take). Run it with ``voice_server(app).run()`` (or
+    uvicorn reads a whole WebSocket message before the app sees it, up to its
+    ``ws_max_size`` (1 MiB in a server of
+    :func:`~miniagents.ext.web.serving.server_config`'s, its
+    :data:`~miniagents.ext.web.serving.WS_MAX_SIZE`; 16 MiB in uvicorn's own): this
+    server's is the app's ``max_message_bytes`` (64 KiB by default), so a bigger message
+    is cut by the server as it arrives (code 1009), not read whole first. Its connections
+    are bounded as every app's MiniAgents serves (``server_config``'s: their number, the
+    time their first request's headers take). Run it with ``voice_server(app).run()`` (or
     ``await ....serve()``); a server of your own takes
     ``server_config(app, ws_max_size=app.state.max_message_bytes)``.
 
@@ -707,8 +709,9 @@ async def _stream_tokens(
     if issubclass(promise.message_class, ToolResultMessage):
         call_id = fields.get("call_id")
         told = ToldResult(promise, error_texts=error_texts)
-        async for token in told.tokens():
-            await _event(websocket, "tool_output", call_id=call_id, delta=token)
+        async with contextlib.aclosing(told.tokens()) as tokens:  # (closed here if it left)
+            async for token in tokens:
+                await _event(websocket, "tool_output", call_id=call_id, delta=token)
         await _event(websocket, "tool_result", call_id=call_id, text=told.text)
         return
     role, item_id = fields.get("role"), fields.get("item_id")

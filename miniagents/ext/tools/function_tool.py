@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import cast
 
 from miniagents.ext.tools._arguments import ArgumentModel, partial_keywords
@@ -103,8 +104,10 @@ class FunctionTool(Tool):
         func = self.func
         code = _code_of(func)
         if inspect.isasyncgenfunction(code):
-            async for item in cast(AsyncIterable[object], func(*args, **kwargs)):
-                yield as_text(item)
+            items = cast(AsyncGenerator[object, None], func(*args, **kwargs))
+            async with contextlib.aclosing(items):  # (closed here when the run stops early)
+                async for item in items:
+                    yield as_text(item)
             return
         if inspect.iscoroutinefunction(code):
             result = await cast(Awaitable[object], func(*args, **kwargs))

@@ -19,6 +19,7 @@ import logging
 import pickle
 import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import Any, cast
 
 import openai
 import pytest
@@ -27,12 +28,15 @@ from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, minia
 from miniagents.ext.dbos import DurableFailedCallError, durable, workflow_id
 from miniagents.ext.dbos._recording import (
     DurableRun,
+    _llm_events,
     _recordable,
     _recordable_call_error,
     _streamed,
+    _tool_pieces,
 )
 from miniagents.ext.llm.errors import LLMError
 from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.llm.provider import LLMProvider
 from miniagents.ext.tools.errors import ToolError
 from miniagents.testing import FakeLLMServer
 
@@ -300,6 +304,38 @@ async def test_a_step_not_recorded_after_its_reader_left_is_told_in_one_warning(
         "its reader left (RuntimeError: The database is locked.). If the run is recovered, "
         "its call is made again."
     )
+
+
+@pytest.mark.parametrize("kind", ["tool", "llm"])
+async def test_a_calls_step_is_cancelled_as_the_reader_closes_its_pieces_part_way(
+    kind: str,
+) -> None:
+    # (was: closing a tool call's pieces (or a model call's events) part-way left the stream
+    # of its step open at its yield: the step ran on, the call with it, until the garbage
+    # collector's hook closed that stream later, in a task of its own)
+    async def step(key: str) -> object:
+        body = run.take_body(key)
+        assert body is not None
+        return await body()
+
+    run = DurableRun(f"closed-{kind}", contextvars.copy_context(), step, {})
+
+    async def items() -> AsyncIterator[Any]:
+        yield "a"
+        await asyncio.Event().wait()  # (the call goes on: only its step's cancel ends it)
+
+    if kind == "tool":
+        pieces: AsyncIterator[Any] = _tool_pieces(run, "tool.c1.0", items)
+    else:
+        provider = cast("LLMProvider[Any, Any]", object())  # (asked for nothing: no failure)
+        pieces = _llm_events(run, "llm.0", provider, items)
+    assert isinstance(pieces, AsyncGenerator)
+    assert await anext(pieces) == "a"
+    [stepping] = [task for task in asyncio.all_tasks() if "durable step" in task.get_name()]
+    await pieces.aclose()
+    assert stepping.cancelling()  # (was: 0, running on)
+    await asyncio.wait([stepping])
+    assert stepping.cancelled()
 
 
 async def test_a_step_cancelled_before_it_starts_leaves_no_coroutine_never_awaited() -> None:

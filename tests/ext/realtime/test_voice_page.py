@@ -22,7 +22,7 @@ import math
 import re
 import socket
 import wave
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -2141,3 +2141,79 @@ async def test_with_error_texts_the_page_gets_a_tools_exception_as_the_model_did
     assert told[-1]["text"] == "Looking up Paris\n\nThe tool failing_lookup failed: " + (
         f"ConnectionError: Could not reach {SECRET}."
     )
+
+
+def leaving_held(app: ASGIApp, left: asyncio.Event) -> ASGIApp:
+    """``app``, its WebSocket's leaving (``websocket.disconnect``) told to it only once a send
+    of it has failed for that leaving (``left`` set as it comes)."""
+
+    async def held(scope: Scope, receive: Receive, send: Send) -> None:
+        failed = asyncio.Event()
+
+        async def receiving() -> ASGIMessage:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                left.set()
+                await failed.wait()
+            return message
+
+        async def sending(message: ASGIMessage) -> None:
+            try:
+                await send(message)
+            except OSError:  # (uvicorn's ClientDisconnected)
+                failed.set()
+                raise
+
+        await app(scope, receiving, sending)
+
+    return held
+
+
+async def test_a_tools_told_tokens_are_closed_in_their_own_task_when_the_page_left_mid_result(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (was: the tokens' generator was left at its yield when the send failed, and closed
+    # later by the garbage collector's hook in a task of its own: its cleanup out of context)
+    from miniagents.ext.web.lowlevel import ToldResult
+
+    tasks: list[asyncio.Task[object] | None] = []  # (where it started, where it was closed)
+    closed, go, left = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    class Recorded(ToldResult):
+        async def tokens(self) -> AsyncGenerator[str, None]:
+            tasks.append(asyncio.current_task())
+            try:
+                async with contextlib.aclosing(super().tokens()) as told:
+                    async for token in told:
+                        yield token
+            finally:
+                tasks.append(asyncio.current_task())
+                closed.set()
+
+    async def slow_lookup(city: str) -> AsyncIterator[str]:
+        """Look a city up."""
+        yield f"Looking up {city}"
+        await go.wait()
+        yield "..."
+        await asyncio.Event().wait()  # (until the session, the page gone, cancels the call)
+
+    monkeypatch.setattr(web, "ToldResult", Recorded)
+    fake_llm.speak(["Let me look."], tool_calls=[ToolCall("slow_lookup", {"city": "Paris"})])
+    app = voice_app(APIS[0].voice(fake_llm, tools=[slow_lookup]), authentication=NoAuthentication())
+    async with served(leaving_held(app, left)) as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            ticket = (await client.post("/session", json={})).json()["ticket"]
+        async with session_socket(base_url, ticket) as socket:
+            await socket.send('{"type": "text", "text": "The weather in Paris?"}')
+            kinds: set[str] = set()
+            while not {"tool_output", "turn_end"} <= kinds:  # (the turn's last event sent)
+                if isinstance(message := await socket.recv(), str):  # (not the audio)
+                    kinds.add(json.loads(message)["type"])
+        # (the result has begun, the page has left: nothing is sent until its next token)
+        async with asyncio.timeout(30):
+            await left.wait()
+            go.set()  # (the next token: its send fails, the page having left)
+            await closed.wait()
+        await until(lambda: not running_tasks())
+    started_in, closed_in = tasks
+    assert closed_in is started_in  # (was: the garbage collector's task, after it returned)

@@ -695,6 +695,32 @@ async def test_a_tool_that_goes_on_after_its_result_was_cancelled_ends_quietly(
         await result
 
 
+async def test_a_tools_generator_its_run_stopped_part_way_is_closed_in_the_tools_task() -> None:
+    # (was: FunctionTool.run left the function's generator at its yield as it was closed, and
+    # the garbage collector's hook closed it later, in a task of its own: its finally ran
+    # out of the tool's context, after the tool's task had ended)
+    stuck, closed = Stuck(), asyncio.Event()
+    tasks: list[asyncio.Task[object] | None] = []  # (where it started, where it was closed)
+
+    async def stubborn() -> AsyncIterator[str]:
+        tasks.append(asyncio.current_task())
+        try:
+            with contextlib.suppress(asyncio.CancelledError):  # swallows its cancellation
+                await stuck.wait_forever()
+            yield "too late"  # (the result is closed: the run stops here)
+        finally:
+            tasks.append(asyncio.current_task())
+            closed.set()
+
+    async with MiniAgents():
+        result = run_tool_call(FunctionTool(stubborn), call("stubborn"))
+        await soon(stuck.started.wait())
+        result.cancel()
+        await soon(closed.wait())
+    started_in, closed_in = tasks
+    assert closed_in is started_in  # (was: the garbage collector's task)
+
+
 async def test_an_agent_tools_result_is_the_sub_agents_answer_not_its_tool_calls() -> None:
     from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage
     from miniagents.ext.llm.offline import CallTool, OfflineMessage, one_per_call

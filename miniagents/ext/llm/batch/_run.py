@@ -481,8 +481,12 @@ class BatchRun:
             live = self.mode.retry == "live" and ticket.retries_left > 0
             if live and failure is not None and failure.retryable and caught is not None:
                 self.counters.retried += 1
-                async for event in proceed(call, options):  # live, as the agent asked
-                    yield event
+                made = proceed(call, options)  # live, as the agent asked
+                try:
+                    async for event in made:
+                        yield event
+                finally:
+                    await aclose_events(made)  # (its request ended now if this stopped early)
                 return
             if caught is None or caught is error:
                 raise

@@ -54,7 +54,14 @@ from miniagents.arguments import check_seconds
 from miniagents.ext.llm.cache.keys import call_key, request_diff, similarity
 from miniagents.ext.llm.cache.stores import CallStore, RecordedCall, SQLiteCallStore
 from miniagents.ext.llm.errors import LLMCacheMissError, LLMConfigurationError
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
+from miniagents.ext.llm.provider import (
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMOptions,
+    LLMProvider,
+    aclose_events,
+)
 from miniagents.ext.llm.routing import Proceed, install_llm_route, route_llm_calls
 from miniagents.promising.errors import MiniAgentsError
 from miniagents.promising.lowlevel import logger
@@ -258,8 +265,9 @@ class CallCache:
         self._count("misses")
         events: list[LLMEvent] = []
         recorded = None
+        made = proceed(call, options)
         try:
-            async for event in proceed(call, options):
+            async for event in made:
                 if event != "":
                     events.append(event)
                 flight.poke()
@@ -269,9 +277,12 @@ class CallCache:
                 if await self._akeep(recorded):
                     self._count("recorded")
         finally:
-            if self._flights.get(in_flight) is flight:
-                del self._flights[in_flight]
-            flight.end(recorded)
+            try:
+                await aclose_events(made)  # (its request ended now if this stopped part-way)
+            finally:
+                if self._flights.get(in_flight) is flight:
+                    del self._flights[in_flight]
+                flight.end(recorded)
 
     def _count(self, what: str) -> None:
         """One more of ``what`` (a field of :class:`CacheStats`), whichever thread counts it."""

@@ -9,7 +9,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any, Literal
@@ -365,6 +365,47 @@ async def test_an_expired_request_is_made_live_when_the_mode_says_so(
     assert live.stream  # made as the agent makes it: streamed
     assert reply.usage.cost_usd == pytest.approx(cost_usd(MODELS["chat"], reply.usage, "openai"))
     assert mode.progress.retried == 1
+
+
+async def test_a_live_retry_its_reader_closes_part_way_is_closed_at_once_in_its_task(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: the live call of a retry, left at its yield as the batched call's events were
+    # closed, was closed later by the garbage collector's hook, in a task of its own: the
+    # provider's request and its connection held until then)
+    fake_llm.batches.expire_next(after=0)
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    _CLIENTS.append(client)
+    options = OpenAIOptions(model=MODELS["chat"], async_client=client)
+    provider = OpenAIProvider()
+    closed_in: list[asyncio.Task[Any] | None] = []
+
+    async def live() -> AsyncIterator[LLMEvent]:
+        try:
+            yield "the live token"
+            yield Finish("stop")
+        finally:
+            closed_in.append(asyncio.current_task())
+
+    def proceed(given: LLMCall, with_options: Any) -> AsyncIterator[LLMEvent]:
+        return live() if given.stream else provider.reply(given, with_options)  # (the batch's)
+
+    prompt = (PromptText("user", "x"),)
+    call = LLMCall(model=MODELS["chat"], stream=True, system=None, messages=prompt)
+    async with MiniAgents():
+        run = batch_mode(retry="live").start("live-retry", None)
+        await run.aopen()
+        try:
+            with run.item():
+                called = run.llm_call(provider, call, options, proceed)
+                assert isinstance(called, AsyncGenerator)
+                async with aclosing(called) as events:
+                    async for event in events:  # (signs of life while the batch waits)
+                        if event == "the live token":
+                            break  # (the reader stops part-way)
+                assert closed_in == [asyncio.current_task()]  # (was: [], closed later)
+        finally:
+            await run.aclose("completed")
 
 
 async def test_a_batch_that_failed_as_a_whole_fails_each_of_its_items(

@@ -457,6 +457,31 @@ def test_the_counts_are_exact_when_the_event_loops_of_many_threads_share_the_cac
     assert cache.stats == CacheStats(hits=made, misses=made, recorded=made, shared=0)
 
 
+async def test_a_made_call_its_reader_closes_part_way_is_closed_at_once_in_its_task() -> None:
+    # (was: closing the cache's events part-way left the call it made (the provider's reply,
+    # holding the SDK's request) open at its yield; the garbage collector's hook closed it
+    # later, in a task of its own, its connection held until then)
+    from miniagents.ext.llm.openai import OpenAIOptions, OpenAIProvider
+
+    closed_in: list[asyncio.Task[Any] | None] = []
+
+    async def live(_call: LLMCall, _options: object) -> AsyncIterator[Any]:
+        try:
+            yield "the first token"
+            yield Finish("stop")
+        finally:
+            closed_in.append(asyncio.current_task())
+
+    prompt = (PromptText("user", "Stop me part-way."),)
+    call = LLMCall(model="gpt-4o-mini", stream=True, system=None, messages=prompt)
+    cache = CallCache(MemoryCallStore())
+    events = cache.llm_call(OpenAIProvider(), call, OpenAIOptions(model="gpt-4o-mini"), live)
+    assert await anext(events) == "the first token"
+    await cast(Any, events).aclose()
+    assert closed_in == [asyncio.current_task()]  # (was: [], closed later elsewhere)
+    assert (cache.stats.misses, cache.stats.recorded) == (1, 0)
+
+
 async def test_a_call_waiting_for_an_identical_one_that_fails_makes_it_itself(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
