@@ -22,7 +22,8 @@ import pytest
 
 from miniagents import MiniAgents
 from miniagents.errors import LLMAuthenticationError, LLMConfigurationError
-from miniagents.ext.llm.pricing import modal_cost_usd
+from miniagents.ext.llm.pricing import finish_usage, modal_cost_usd
+from miniagents.ext.llm.provider import AudioTokens, Finish
 from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.ext.realtime import (
     PCM24K,
@@ -916,6 +917,43 @@ async def test_a_reply_whose_link_leaves_an_audio_count_unknown_has_an_unknown_p
     assert (turn.usage.cost_usd is not None) is priced
     assert (budget.usage.input_tokens, budget.usage.unpriced_requests) == (30, 0 if priced else 1)
     assert isinstance(found[-1], SessionEnd)
+
+
+@pytest.mark.parametrize(
+    ("audio", "cached", "priced"),
+    [
+        (AudioTokens(None, 10, None), None, False),
+        (AudioTokens(20, None, None), None, False),
+        (AudioTokens(20, 10, None), 5, False),
+        (AudioTokens(20, 10, -1), 5, False),
+        (AudioTokens(20, 10, None), None, True),
+        (AudioTokens(20, 10, 0), 5, True),
+    ],
+    ids=["input-audio", "output-audio", "cached-audio", "no-count", "no-cached-prompt", "all"],
+)
+def test_a_finish_that_says_its_audio_is_priced_by_the_sessions_rule(
+    audio: AudioTokens, cached: int | None, priced: bool
+) -> None:
+    # A reply's Finish (the evals' trees, the studio) is priced as the session prices it:
+    # an audio count unknown, an unknown price; else each count at its own rate.
+    # (was: a Finish said no audio: priced as text, about 8x under gpt-realtime's audio)
+    finish = Finish("completed", 30, 10, cached, audio=audio)
+    cost = finish_usage(finish, "gpt-realtime", "openai").cost_usd
+    assert (cost is not None) is priced
+    if cost is not None:
+        expected = modal_cost_usd(
+            "gpt-realtime",
+            "openai",
+            input_tokens=30,
+            output_tokens=10,
+            cached_input_tokens=cached or 0,
+            input_audio_tokens=20,
+            output_audio_tokens=10,
+        )
+        assert cost == pytest.approx(expected)
+    text = finish_usage(Finish("completed", 30, 10, cached), "gpt-realtime", "openai")
+    assert text.cost_usd is not None  # (no audio said: a text call's price)
+    assert text.cost_usd != cost
 
 
 async def test_an_openai_reply_of_a_cached_prompt_with_audio_is_priced(
