@@ -1045,6 +1045,32 @@ async def test_a_reply_whose_usage_leaves_a_modality_out_counts_it_as_none_or_un
     assert budget.usage.unpriced_requests == (0 if usage.by_modality else 1)
 
 
+async def test_a_gemini_reply_whose_usage_leaves_out_its_zero_totals_is_priced(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # Gemini's usageMetadata leaves out a total of 0 (protobuf's JSON leaves out zeros), as
+    # the fake server's does: a reply with no output says no responseTokenCount.
+    # (was: a total left out was read as unknown, so such a reply went unpriced)
+    gemini_api = APIS[1]
+    fake_llm.speak(["Hello."], usage=LiveUsage(input_text=100, input_audio=20))
+    budget = Budget()
+    async with MiniAgents():
+        with charged_to(budget):
+            found = await pieces(gemini_api.voice(fake_llm).inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    told = turn.usage
+    assert told is not None
+    assert (told.input_tokens, told.output_tokens, told.cached_input_tokens) == (120, 0, 0)
+    assert (told.output_text_tokens, told.output_audio_tokens) == (0, 0)
+    assert turn.model is not None
+    expected = modal_cost_usd(
+        turn.model, "google", input_tokens=120, output_tokens=0, input_audio_tokens=20
+    )
+    assert expected is not None
+    assert told.cost_usd == pytest.approx(expected)
+    assert budget.usage.unpriced_requests == 0
+
+
 def test_a_gemini_usage_tells_a_modality_of_none_from_one_not_said() -> None:
     from google.genai import types
 
