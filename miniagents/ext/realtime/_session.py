@@ -63,7 +63,7 @@ from miniagents.ext.llm.messages import (
     UserMessage,
 )
 from miniagents.ext.llm.observing import LLMCallWatch, end_llm_call, watch_llm_call
-from miniagents.ext.llm.pricing import audio_cost_usd, reported_count, reported_usage
+from miniagents.ext.llm.pricing import finish_usage, reported_count, reported_usage
 from miniagents.ext.llm.provider import AudioTokens, Finish, LLMCall, LLMEvent
 from miniagents.ext.llm.usage import Budget
 from miniagents.ext.realtime._recording import discard_recording, observed_session
@@ -680,7 +680,7 @@ class Session:
         for said in self._reply_items:
             if said.transcript is not None and not said.transcript.closed:
                 said.transcript.complete()
-        usage = None if event.usage is None else self._priced(event.usage)
+        usage = None if event.usage is None else self._priced(event, event.usage)
         charge, self._charge = self._charge, None
         if charge is not None:
             if usage is not None:
@@ -710,19 +710,17 @@ class Session:
         """Whether the session's events are a call cache's replay (no request made)."""
         return self._link is not None and self._link.replayed
 
-    def _priced(self, usage: RealtimeUsage) -> RealtimeUsage:
+    def _priced(self, event: ReplyEnded, usage: RealtimeUsage) -> RealtimeUsage:
         """The reply's usage, its counts checked (:func:`_counted`), with what it cost.
 
-        The cost is ``None`` if unknown, 0.0 for a call cache's replay (no request made);
-        else it is ``pricing.audio_cost_usd``'s, as a ``Finish`` of the reply is priced
-        (:func:`_finish`: the evals' trees, the studio).
+        The cost is its ``Finish``'s (:func:`_finish`), priced as the evals' trees and the
+        studio price it (``pricing.finish_usage``: by ``pricing.audio_cost_usd``, as the
+        model that answered if the table knows it): ``None`` if unknown, 0.0 for a call
+        cache's replay (no request made).
         """
         usage = _counted(usage)
-        cost: float | None = None
-        if self._replayed():  # (a call cache's replay: no request made)
-            cost = 0.0
-        else:
-            cost = audio_cost_usd(self._model, usage, _audio(usage), self._provider.price_provider)
+        finish = _finish(event, usage, self._replayed())
+        cost = finish_usage(finish, self._model, self._provider.price_provider).cost_usd
         return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
 
     def _check_budgets(self) -> None:
@@ -904,7 +902,7 @@ def _counted(usage: RealtimeUsage) -> RealtimeUsage:
 
     A count a misbehaving server reported negative (or not a whole number) is ``None``:
     neither priced nor charged to a budget. (An audio count unknown leaves the reply's
-    price unknown: ``pricing.audio_cost_usd``'s rule.)
+    price unknown: ``pricing.audio_cost_usd``'s rule, through ``finish_usage``.)
     """
     tokens = reported_usage(usage)
     return usage.model_copy(

@@ -16,6 +16,7 @@ import math
 import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -55,6 +56,7 @@ from miniagents.ext.realtime.provider import (
     TextOut,
     ToolCalled,
 )
+from miniagents.ext.studio import Recorder, RunStore, RunTree
 from miniagents.messages import ImagePart, Message
 from miniagents.testing import FakeLLMServer, FakeLLMServerError, LiveUsage, VirtualClock, tone
 from tests.ext.realtime.kit import (
@@ -806,11 +808,13 @@ def test_realtime_usages_sum_to_a_realtime_usage_text_and_audio_apart() -> None:
 
 
 class _MisreportingLink(ScriptedLink):
-    """A link whose API answers a text with one reply, reporting ``usage`` at its end."""
+    """A link whose API answers a text with one reply, reporting ``usage`` at its end (and
+    ``model``, the model it says answered)."""
 
-    def __init__(self, usage: RealtimeUsage) -> None:
+    def __init__(self, usage: RealtimeUsage, model: str | None = None) -> None:
         super().__init__()
         self._usage = usage
+        self._model = model
         self._sent: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
 
     async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
@@ -818,7 +822,7 @@ class _MisreportingLink(ScriptedLink):
         for event in (
             ReplyStarted("r1"),
             TextOut("i1", f"Heard {text}"),
-            ReplyEnded("r1", "completed", self._usage),
+            ReplyEnded("r1", "completed", self._usage, self._model),
         ):
             self._sent.put_nowait(event)
 
@@ -954,6 +958,48 @@ def test_a_finish_that_says_its_audio_is_priced_by_the_sessions_rule(
     text = finish_usage(Finish("completed", 30, 10, cached), "gpt-realtime", "openai")
     assert text.cost_usd is not None  # (no audio said: a text call's price)
     assert text.cost_usd != cost
+
+
+async def test_a_reply_answered_by_another_model_is_priced_as_its_finish_is(
+    tmp_path: Path,
+) -> None:
+    # The session priced the model asked for; a Finish (the evals' trees, the studio) is
+    # priced as the model that answered, if the table knows it (pricing.priced_model). The
+    # session prices its reply's Finish now: one price, whichever model the API names.
+    usage = RealtimeUsage(
+        input_tokens=300, output_tokens=100, input_audio_tokens=200, output_audio_tokens=80
+    )
+    answered, asked = (
+        modal_cost_usd(
+            model,
+            "openai",
+            input_tokens=300,
+            output_tokens=100,
+            input_audio_tokens=200,
+            output_audio_tokens=80,
+        )
+        for model in ("gpt-4o-mini-realtime-preview", "gpt-realtime")
+    )
+    assert answered is not None
+    assert answered != pytest.approx(asked)  # (else the test shows nothing)
+    voice = scripted_agent(
+        lambda: _MisreportingLink(usage, "gpt-4o-mini-realtime-preview"),
+        "ANSWERED",
+        price_provider="openai",
+        default_model="gpt-realtime",
+    )
+    store = RunStore(tmp_path / "runs.sqlite")
+    try:
+        with Recorder(store, name="answered", command=()) as studio:
+            async with MiniAgents():
+                found = await pieces(voice.inquire(streamed(["Hi."])))
+        (studio_call,) = RunTree.of(store, studio.run_id).calls.values()
+    finally:
+        store.close()
+    (turn,) = of(TurnEnd, found)
+    assert turn.usage is not None
+    assert turn.usage.cost_usd == pytest.approx(answered)
+    assert studio_call.cost_usd == pytest.approx(answered)
 
 
 async def test_an_openai_reply_of_a_cached_prompt_with_audio_is_priced(
