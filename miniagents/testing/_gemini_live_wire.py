@@ -454,15 +454,17 @@ def _decoded(text: str) -> bytes:
 
 def _usage(usage: LiveUsage) -> dict[str, Any]:
     """A reply's ``usageMetadata``: its counts by modality list those that had tokens, as
-    the API's do (and leave out a list that would be empty, as protobuf's JSON does)."""
+    the API's do; a total of 0 and a list that would be empty are left out, as protobuf's
+    JSON leaves out zeros."""
     prompt = usage.input_text + usage.input_audio
     response = usage.output_text + usage.output_audio
-    told: dict[str, Any] = {
-        "promptTokenCount": prompt,
-        "responseTokenCount": response,
-        "totalTokenCount": prompt + response,
-        "cachedContentTokenCount": usage.cached,
-    }
+    totals = (
+        ("promptTokenCount", prompt),
+        ("responseTokenCount", response),
+        ("totalTokenCount", prompt + response),
+        ("cachedContentTokenCount", usage.cached),
+    )
+    told: dict[str, Any] = {name: count for name, count in totals if count}
     if not usage.by_modality:
         return told
     for name, text, audio in (

@@ -33,7 +33,7 @@ from miniagents.evals.tree import check_amounts, step_from_dict
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.llm.offline import CallTool, offline_agent
-from miniagents.ext.llm.pricing import cost_usd, reported_count
+from miniagents.ext.llm.pricing import cost_usd, modal_cost_usd, reported_count
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, ToolCallStart
 from miniagents.ext.llm.routing import install_llm_route
 from miniagents.ext.llm.usage import UsageTotals
@@ -41,8 +41,9 @@ from miniagents.ext.otel import instrument, uninstrument
 from miniagents.ext.studio import Recorder, RunStore, RunTree
 from miniagents.ext.tools.observing import observe_tool_calls
 from miniagents.miniagents.lowlevel import observe_interactions
-from miniagents.testing import VirtualClock, scripted_agent
+from miniagents.testing import FakeLLMServer, LiveUsage, VirtualClock, scripted_agent
 from tests.evals.agents import DELAY, LIBRARIAN_SPANS, editor, forecaster, librarian, poet
+from tests.ext.realtime.kit import APIS
 from tests.fakes.fixtures import virtual_clock  # noqa: F401
 from tests.fakes.tracing import Traces, parent_of, plugged_observers, traces  # noqa: F401
 
@@ -620,3 +621,40 @@ async def test_a_call_answered_by_a_dated_model_costs_the_same_in_the_budget_tre
     assert result.usage.cost_usd == pytest.approx(dated)  # the case's budget
     assert call.cost_usd == pytest.approx(dated)  # the eval's tree
     assert studio_call.cost_usd == pytest.approx(dated)  # the studio's record
+
+
+async def test_a_realtime_reply_with_audio_costs_the_same_in_the_session_tree_and_studio(
+    tmp_path: Path,
+) -> None:
+    # The session prices its reply's audio at the audio rates; its Finish said no audio, so
+    # the tree and the studio priced the reply at the text rates, about 8x under for
+    # gpt-realtime's audio input. The Finish says its audio now (Finish.audio): one price.
+    usage = LiveUsage(input_text=10, input_audio=200, output_text=4, output_audio=30)
+    session = modal_cost_usd(
+        "gpt-realtime",
+        "openai",
+        input_tokens=210,
+        output_tokens=34,
+        input_audio_tokens=200,
+        output_audio_tokens=30,
+    )
+    text = cost_usd("gpt-realtime", TokenUsage(input_tokens=210, output_tokens=34), "openai")
+    assert session is not None
+    assert text is not None
+    assert session > 4 * text  # (else the test shows nothing)
+    store = RunStore(tmp_path / "runs.sqlite")
+    try:
+        with FakeLLMServer() as server:
+            server.speak(["Hello."], usage=usage)
+            with Recorder(store, name="voice", command=()) as studio:
+                report = await aevaluate(APIS[0].voice(server), [Case("Hi.")], keep_trees=True)
+        (studio_call,) = RunTree.of(store, studio.run_id).calls.values()
+    finally:
+        store.close()
+    result = report.results[0]
+    assert result.error is None, result.error_message
+    assert result.tree is not None
+    (call,) = result.tree.model_calls()
+    assert result.usage.cost_usd == pytest.approx(session)  # the session's (its budget)
+    assert call.cost_usd == pytest.approx(session)  # the eval's tree
+    assert studio_call.cost_usd == pytest.approx(session)  # the studio's record

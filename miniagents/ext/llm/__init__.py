@@ -56,6 +56,7 @@ from miniagents.ext.llm.messages import UserMessage as UserMessage
 from miniagents.ext.llm.prompt import PromptItem as PromptItem
 from miniagents.ext.llm.prompt import PromptText as PromptText
 from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS as DEFAULT_MAX_TOOL_ROUNDS
+from miniagents.ext.llm.provider import AudioTokens as AudioTokens
 from miniagents.ext.llm.provider import Finish as Finish
 from miniagents.ext.llm.provider import LLMCall as LLMCall
 from miniagents.ext.llm.provider import LLMEvent as LLMEvent
@@ -83,6 +84,7 @@ __all__ = [
     "DEFAULT_MAX_TOOL_ROUNDS",
     "AnyLLMAgent",
     "AssistantMessage",
+    "AudioTokens",
     "Budget",
     "BudgetExceededError",
     "FallbackAgent",

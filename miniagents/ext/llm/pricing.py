@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 __all__ = [
+    "ReportedAudio",
     "ReportedFinish",
     "ReportedTokens",
+    "audio_cost_usd",
     "cost_usd",
     "finish_usage",
     "is_priced",
@@ -82,8 +84,32 @@ class ReportedTokens(Protocol):
         ...
 
 
+class ReportedAudio(Protocol):
+    """The tokens of audio a call reported, each part of the call's own (``AudioTokens``)."""
+
+    @property
+    def input_tokens(self) -> int | None:
+        """Prompt tokens of audio, the cached ones included."""
+        ...
+
+    @property
+    def output_tokens(self) -> int | None:
+        """Reply tokens of audio."""
+        ...
+
+    @property
+    def cached_input_tokens(self) -> int | None:
+        """Prompt tokens of audio read from the provider's cache."""
+        ...
+
+
 class ReportedFinish(ReportedTokens, Protocol):
     """The end of a call: its tokens, and how it was served (a provider's ``Finish``)."""
+
+    @property
+    def audio(self) -> ReportedAudio | None:
+        """Its tokens of audio (``None``: a text call, priced at the text rates)."""
+        ...
 
     @property
     def model(self) -> str | None:
@@ -194,7 +220,8 @@ def finish_usage(finish: ReportedFinish, model: str, provider: str | None = None
     alike: a reply a call cache replayed cost nothing (0.0, its tokens kept), one that came
     in a batch is priced at the batch price (see :func:`cost_usd`), and the call is priced
     as the model :func:`priced_model` chooses (the one that answered, if the table knows
-    it, else the one asked for).
+    it, else the one asked for). A reply that says its audio (``finish.audio``: a realtime
+    reply's) is priced as a realtime session prices it, by :func:`audio_cost_usd`.
 
     Args:
         finish: The call's end (a provider's ``Finish``).
@@ -205,8 +232,59 @@ def finish_usage(finish: ReportedFinish, model: str, provider: str | None = None
     if finish.replayed:
         return usage.model_copy(update={"cost_usd": 0.0})
     priced = priced_model(finish, model, provider)
-    cost = cost_usd(priced, usage, provider, batch=finish.batch_id is not None)
+    batch = finish.batch_id is not None
+    audio = finish.audio
+    if audio is None:
+        cost = cost_usd(priced, usage, provider, batch=batch)
+    else:
+        cost = audio_cost_usd(priced, usage, audio, provider, batch=batch)
     return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
+
+
+def audio_cost_usd(
+    model: str,
+    usage: TokenUsage,
+    audio: ReportedAudio,
+    provider: str | None = None,
+    *,
+    batch: bool = False,
+) -> float | None:
+    """What a reply with audio cost in US dollars (a realtime reply); ``None`` if unknown.
+
+    The one rule of a reply with audio, a realtime session's and a ``Finish``'s
+    (:func:`finish_usage`) alike: each audio count is priced at its own rate
+    (:func:`modal_cost_usd`), so one that is unknown (not said, or no count: see
+    :func:`reported_count`) leaves the price unknown, never priced as text (audio costs
+    several times what text does). Only the cached audio may go unsaid where no prompt
+    token was cached: then it is none.
+
+    Args:
+        model: The model's name, as the provider knows it.
+        usage: The reply's tokens (its counts checked: :func:`reported_usage`); the audio
+            ones are part of them.
+        audio: The reply's tokens of audio.
+        provider: genai-prices' id of the provider (``None``: found from the model's name).
+        batch: Price the reply as one of a batch (see :func:`cost_usd`).
+    """
+    given, made = reported_count(audio.input_tokens), reported_count(audio.output_tokens)
+    cached = reported_count(audio.cached_input_tokens)
+    if cached is None and not usage.cached_input_tokens:
+        cached = 0  # (no cached prompt: none of it audio)
+    if usage.input_tokens is None or usage.output_tokens is None:
+        return None
+    if given is None or made is None or cached is None:
+        return None
+    return modal_cost_usd(
+        model,
+        provider,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=usage.cached_input_tokens or 0,
+        input_audio_tokens=given,
+        output_audio_tokens=made,
+        cached_audio_tokens=cached,
+        batch=batch,
+    )
 
 
 def modal_cost_usd(
@@ -219,6 +297,7 @@ def modal_cost_usd(
     input_audio_tokens: int = 0,
     output_audio_tokens: int = 0,
     cached_audio_tokens: int = 0,
+    batch: bool = False,
 ) -> float | None:
     """What a call with audio cost in US dollars (a realtime reply); ``None`` if unknown.
 
@@ -235,6 +314,7 @@ def modal_cost_usd(
         input_audio_tokens: Prompt tokens of audio.
         output_audio_tokens: Reply tokens of audio.
         cached_audio_tokens: Cached prompt tokens of audio.
+        batch: Price the call as one of a batch (see :func:`cost_usd`).
     """
     if not is_priced(model, provider):
         return None
@@ -251,7 +331,8 @@ def modal_cost_usd(
         cache_audio_read_tokens=cached_audio_tokens if cached_input_tokens else None,
     )
     try:
-        calculation = prices.calc_price(usage, model, provider_id=provider)
+        context = _BATCH if batch else None
+        calculation = prices.calc_price(usage, model, provider_id=provider, price_context=context)
     except (LookupError, ValueError):
         return None
     return float(calculation.total_price)

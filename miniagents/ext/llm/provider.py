@@ -60,6 +60,7 @@ from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = [
     "DEFAULT_MAX_TOOL_ROUNDS",
+    "AudioTokens",
     "Finish",
     "LLMCall",
     "LLMEvent",
@@ -181,6 +182,24 @@ def _new_call(
 
 
 @dataclass(frozen=True)
+class AudioTokens:
+    """The tokens of audio a reply used, as reported (``None``: not said); a part of ``Finish``.
+
+    Each count is part of the ``Finish``'s own (``input_tokens`` counts the audio prompt
+    tokens too), as the realtime APIs report them.
+
+    Attributes:
+        input_tokens: Prompt tokens of audio (the cached ones included).
+        output_tokens: Reply tokens of audio.
+        cached_input_tokens: Prompt tokens of audio read from the provider's cache.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+
+
+@dataclass(frozen=True)
 class Finish:
     """The end of a reply: why the model stopped, and the tokens it used (as reported).
 
@@ -197,6 +216,11 @@ class Finish:
     the reply came from (batch mode, :mod:`miniagents.ext.llm.batch`: priced at the batch
     price), ``replayed`` that a call cache replayed it (:mod:`miniagents.ext.llm.cache`:
     no request was made, so it costs nothing; its tokens are the recorded call's).
+
+    ``audio`` splits the tokens of a reply with audio (a realtime reply): ``None`` for a
+    text call, priced at the model's text rates; given, each audio count is priced at its
+    own rate, and a reply with an audio count unknown has no price (see
+    :func:`miniagents.ext.llm.pricing.finish_usage`).
     """
 
     reason: str | None = None
@@ -209,6 +233,7 @@ class Finish:
     response_id: str | None = field(default=None, kw_only=True)
     batch_id: str | None = field(default=None, kw_only=True)
     replayed: bool = field(default=False, kw_only=True)
+    audio: AudioTokens | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,8 @@ from miniagents.ext.llm.messages import (
     UserMessage,
 )
 from miniagents.ext.llm.observing import LLMCallWatch, end_llm_call, watch_llm_call
-from miniagents.ext.llm.pricing import modal_cost_usd, reported_usage
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent
+from miniagents.ext.llm.pricing import finish_usage, reported_count, reported_usage
+from miniagents.ext.llm.provider import AudioTokens, Finish, LLMCall, LLMEvent
 from miniagents.ext.llm.usage import Budget
 from miniagents.ext.realtime._recording import discard_recording, observed_session
 from miniagents.ext.realtime.errors import (
@@ -680,7 +680,7 @@ class Session:
         for said in self._reply_items:
             if said.transcript is not None and not said.transcript.closed:
                 said.transcript.complete()
-        usage = None if event.usage is None else self._priced(event.usage)
+        usage = None if event.usage is None else self._priced(event, event.usage)
         charge, self._charge = self._charge, None
         if charge is not None:
             if usage is not None:
@@ -710,26 +710,17 @@ class Session:
         """Whether the session's events are a call cache's replay (no request made)."""
         return self._link is not None and self._link.replayed
 
-    def _priced(self, usage: RealtimeUsage) -> RealtimeUsage:
+    def _priced(self, event: ReplyEnded, usage: RealtimeUsage) -> RealtimeUsage:
         """The reply's usage, its counts checked (:func:`_counted`), with what it cost.
 
-        The cost is ``None`` if unknown, 0.0 for a call cache's replay (no request made).
+        The cost is its ``Finish``'s (:func:`_finish`), priced as the evals' trees and the
+        studio price it (``pricing.finish_usage``: by ``pricing.audio_cost_usd``, as the
+        model that answered if the table knows it): ``None`` if unknown, 0.0 for a call
+        cache's replay (no request made).
         """
-        usage, whole = _counted(usage)
-        cost: float | None = None
-        if self._replayed():  # (a call cache's replay: no request made)
-            cost = 0.0
-        elif whole and usage.input_tokens is not None and usage.output_tokens is not None:
-            cost = modal_cost_usd(
-                self._model,
-                self._provider.price_provider,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cached_input_tokens=usage.cached_input_tokens or 0,
-                input_audio_tokens=usage.input_audio_tokens or 0,
-                output_audio_tokens=usage.output_audio_tokens or 0,
-                cached_audio_tokens=usage.cached_audio_tokens or 0,
-            )
+        usage = _counted(usage)
+        finish = _finish(event, usage, self._replayed())
+        cost = finish_usage(finish, self._model, self._provider.price_provider).cost_usd
         return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
 
     def _check_budgets(self) -> None:
@@ -881,7 +872,8 @@ def _finish(event: ReplyEnded, usage: RealtimeUsage | None, replayed: bool) -> F
     """The reply's end as a call's (``replayed``: by a call cache, as a cached call's is).
 
     Its model is the one the API said answered (``None`` if it said none), as a call's is:
-    the model asked for is the call's, not the reply's.
+    the model asked for is the call's, not the reply's. Its ``audio`` says the reply's
+    audio counts, so that ``pricing.finish_usage`` prices it as the session does.
     """
     model = event.model
     if usage is None:
@@ -894,41 +886,37 @@ def _finish(event: ReplyEnded, usage: RealtimeUsage | None, replayed: bool) -> F
         model=model,
         response_id=event.response_id,
         replayed=replayed,
+        audio=_audio(usage),
     )
 
 
-def _counted(usage: RealtimeUsage) -> tuple[RealtimeUsage, bool]:
+def _audio(usage: RealtimeUsage) -> AudioTokens:
+    """The audio counts of ``usage``, as a ``Finish`` says them."""
+    return AudioTokens(
+        usage.input_audio_tokens, usage.output_audio_tokens, usage.cached_audio_tokens
+    )
+
+
+def _counted(usage: RealtimeUsage) -> RealtimeUsage:
     """``usage`` with each count that is no count unknown, as ``pricing.reported_usage`` has it.
 
     A count a misbehaving server reported negative (or not a whole number) is ``None``:
-    neither priced nor charged to a budget.
-
-    Returns:
-        The usage, and whether its audio counts are all known (if not, the reply is not
-        priced: its audio would be priced as text). A count the link left unknown
-        (``None``: the API did not say it) is as unknown as one that is no count; only the
-        cached audio may go unsaid where no prompt token was cached (then it is none).
+    neither priced nor charged to a budget. (An audio count unknown leaves the reply's
+    price unknown: ``pricing.audio_cost_usd``'s rule, through ``finish_usage``.)
     """
     tokens = reported_usage(usage)
-    given = (usage.input_audio_tokens, usage.output_audio_tokens, usage.cached_audio_tokens)
-    audio = reported_usage(Finish(None, *given))
-    checked = usage.model_copy(
+    return usage.model_copy(
         update={
             "input_tokens": tokens.input_tokens,
             "output_tokens": tokens.output_tokens,
             "cached_input_tokens": tokens.cached_input_tokens,
             "cache_write_tokens": tokens.cache_write_tokens,
             "reasoning_tokens": tokens.reasoning_tokens,
-            "input_audio_tokens": audio.input_tokens,
-            "output_audio_tokens": audio.output_tokens,
-            "cached_audio_tokens": audio.cached_input_tokens,
+            "input_audio_tokens": reported_count(usage.input_audio_tokens),
+            "output_audio_tokens": reported_count(usage.output_audio_tokens),
+            "cached_audio_tokens": reported_count(usage.cached_audio_tokens),
         }
     )
-    cached = audio.cached_input_tokens
-    if cached is None and tokens.cached_input_tokens in (None, 0):
-        cached = 0  # (no cached prompt: none of it audio; one not said is priced as none)
-    whole = None not in (audio.input_tokens, audio.output_tokens, cached)
-    return checked, whole
 
 
 def _exceeded(budget: Budget) -> Exceeded | None:

@@ -419,14 +419,17 @@ def _usage(usage: Any) -> RealtimeUsage:
     """Gemini's ``usage_metadata``, by modality.
 
     A count that is no count (negative, a float, a bool) is unknown: ``reported_count``.
-    A list of counts by modality (``promptTokensDetails``, ...) names the modalities that
-    had tokens: one it leaves out had none (0), as one whose ``tokenCount`` is left out (the
-    wire leaves out zeros). A list not sent (or empty, the same on the wire) says nothing:
-    each of its modalities is unknown (``None``), unless its total is 0.
+    A total the metadata leaves out (``promptTokenCount``, ``responseTokenCount``,
+    ``cachedContentTokenCount``) is 0: protobuf's JSON leaves out zeros, so a reply with no
+    output says no ``responseTokenCount``. A list of counts by modality
+    (``promptTokensDetails``, ...) names the modalities that had tokens: one it leaves out
+    had none (0), as one whose ``tokenCount`` is left out (the wire leaves out zeros). A
+    list not sent (or empty, the same on the wire) says nothing: each of its modalities is
+    unknown (``None``), unless its total is 0.
     """
-    prompt_tokens = reported_count(usage.prompt_token_count)
-    response_tokens = reported_count(usage.response_token_count)
-    cached_tokens = reported_count(usage.cached_content_token_count)
+    prompt_tokens = _total(usage.prompt_token_count)
+    response_tokens = _total(usage.response_token_count)
+    cached_tokens = _total(usage.cached_content_token_count)
     prompt = (usage.prompt_tokens_details, prompt_tokens)
     made = (usage.response_tokens_details, response_tokens)
     cached = (usage.cache_tokens_details, cached_tokens)
@@ -441,6 +444,11 @@ def _usage(usage: Any) -> RealtimeUsage:
         output_audio_tokens=_modality(*made, "AUDIO"),
         cached_audio_tokens=_modality(*cached, "AUDIO"),
     )
+
+
+def _total(count: object) -> int | None:
+    """A total of a ``usage_metadata`` that was sent: one left out had none (0)."""
+    return reported_count(0 if count is None else count)
 
 
 def _modality(details: Any, total: int | None, modality: str) -> int | None:

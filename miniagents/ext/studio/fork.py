@@ -48,7 +48,7 @@ from miniagents.ext.llm.cache.keys import call_key
 from miniagents.ext.llm.cache.stores import events_from_json
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.prompt import PromptText
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMOptions, LLMProvider
+from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMOptions, LLMProvider
 from miniagents.ext.llm.routing import LLMCallRoute, Proceed, install_llm_route
 from miniagents.ext.studio.errors import (
     StudioConfigurationError,
@@ -353,7 +353,8 @@ def _events(call: CallRecord, text: str | None = None) -> tuple[LLMEvent, ...]:
                 pieces.append(["text", item])
         else:
             pieces.append(list(item))
-    return (*events_from_json(pieces), Finish(**(call.finish or {})))
+    pieces.append(["finish", call.finish or {}])  # (read as a call cache reads one)
+    return events_from_json(pieces)
 
 
 class _RecordedRun:

@@ -16,13 +16,15 @@ import math
 import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from miniagents import MiniAgents
 from miniagents.errors import LLMAuthenticationError, LLMConfigurationError
-from miniagents.ext.llm.pricing import modal_cost_usd
+from miniagents.ext.llm.pricing import finish_usage, modal_cost_usd
+from miniagents.ext.llm.provider import AudioTokens, Finish
 from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.ext.realtime import (
     PCM24K,
@@ -54,6 +56,7 @@ from miniagents.ext.realtime.provider import (
     TextOut,
     ToolCalled,
 )
+from miniagents.ext.studio import Recorder, RunStore, RunTree
 from miniagents.messages import ImagePart, Message
 from miniagents.testing import FakeLLMServer, FakeLLMServerError, LiveUsage, VirtualClock, tone
 from tests.ext.realtime.kit import (
@@ -805,11 +808,13 @@ def test_realtime_usages_sum_to_a_realtime_usage_text_and_audio_apart() -> None:
 
 
 class _MisreportingLink(ScriptedLink):
-    """A link whose API answers a text with one reply, reporting ``usage`` at its end."""
+    """A link whose API answers a text with one reply, reporting ``usage`` at its end (and
+    ``model``, the model it says answered)."""
 
-    def __init__(self, usage: RealtimeUsage) -> None:
+    def __init__(self, usage: RealtimeUsage, model: str | None = None) -> None:
         super().__init__()
         self._usage = usage
+        self._model = model
         self._sent: asyncio.Queue[RealtimeEvent | None] = asyncio.Queue()
 
     async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
@@ -817,7 +822,7 @@ class _MisreportingLink(ScriptedLink):
         for event in (
             ReplyStarted("r1"),
             TextOut("i1", f"Heard {text}"),
-            ReplyEnded("r1", "completed", self._usage),
+            ReplyEnded("r1", "completed", self._usage, self._model),
         ):
             self._sent.put_nowait(event)
 
@@ -918,6 +923,85 @@ async def test_a_reply_whose_link_leaves_an_audio_count_unknown_has_an_unknown_p
     assert isinstance(found[-1], SessionEnd)
 
 
+@pytest.mark.parametrize(
+    ("audio", "cached", "priced"),
+    [
+        (AudioTokens(None, 10, None), None, False),
+        (AudioTokens(20, None, None), None, False),
+        (AudioTokens(20, 10, None), 5, False),
+        (AudioTokens(20, 10, -1), 5, False),
+        (AudioTokens(20, 10, None), None, True),
+        (AudioTokens(20, 10, 0), 5, True),
+    ],
+    ids=["input-audio", "output-audio", "cached-audio", "no-count", "no-cached-prompt", "all"],
+)
+def test_a_finish_that_says_its_audio_is_priced_by_the_sessions_rule(
+    audio: AudioTokens, cached: int | None, priced: bool
+) -> None:
+    # A reply's Finish (the evals' trees, the studio) is priced as the session prices it:
+    # an audio count unknown, an unknown price; else each count at its own rate.
+    # (was: a Finish said no audio: priced as text, about 8x under gpt-realtime's audio)
+    finish = Finish("completed", 30, 10, cached, audio=audio)
+    cost = finish_usage(finish, "gpt-realtime", "openai").cost_usd
+    assert (cost is not None) is priced
+    if cost is not None:
+        expected = modal_cost_usd(
+            "gpt-realtime",
+            "openai",
+            input_tokens=30,
+            output_tokens=10,
+            cached_input_tokens=cached or 0,
+            input_audio_tokens=20,
+            output_audio_tokens=10,
+        )
+        assert cost == pytest.approx(expected)
+    text = finish_usage(Finish("completed", 30, 10, cached), "gpt-realtime", "openai")
+    assert text.cost_usd is not None  # (no audio said: a text call's price)
+    assert text.cost_usd != cost
+
+
+async def test_a_reply_answered_by_another_model_is_priced_as_its_finish_is(
+    tmp_path: Path,
+) -> None:
+    # The session priced the model asked for; a Finish (the evals' trees, the studio) is
+    # priced as the model that answered, if the table knows it (pricing.priced_model). The
+    # session prices its reply's Finish now: one price, whichever model the API names.
+    usage = RealtimeUsage(
+        input_tokens=300, output_tokens=100, input_audio_tokens=200, output_audio_tokens=80
+    )
+    answered, asked = (
+        modal_cost_usd(
+            model,
+            "openai",
+            input_tokens=300,
+            output_tokens=100,
+            input_audio_tokens=200,
+            output_audio_tokens=80,
+        )
+        for model in ("gpt-4o-mini-realtime-preview", "gpt-realtime")
+    )
+    assert answered is not None
+    assert answered != pytest.approx(asked)  # (else the test shows nothing)
+    voice = scripted_agent(
+        lambda: _MisreportingLink(usage, "gpt-4o-mini-realtime-preview"),
+        "ANSWERED",
+        price_provider="openai",
+        default_model="gpt-realtime",
+    )
+    store = RunStore(tmp_path / "runs.sqlite")
+    try:
+        with Recorder(store, name="answered", command=()) as studio:
+            async with MiniAgents():
+                found = await pieces(voice.inquire(streamed(["Hi."])))
+        (studio_call,) = RunTree.of(store, studio.run_id).calls.values()
+    finally:
+        store.close()
+    (turn,) = of(TurnEnd, found)
+    assert turn.usage is not None
+    assert turn.usage.cost_usd == pytest.approx(answered)
+    assert studio_call.cost_usd == pytest.approx(answered)
+
+
 async def test_an_openai_reply_of_a_cached_prompt_with_audio_is_priced(
     fake_llm: FakeLLMServer,
 ) -> None:
@@ -1005,6 +1089,32 @@ async def test_a_reply_whose_usage_leaves_a_modality_out_counts_it_as_none_or_un
     assert (told.input_tokens, told.output_tokens) == (100, 30)
     assert (told.cost_usd is not None) is usage.by_modality
     assert budget.usage.unpriced_requests == (0 if usage.by_modality else 1)
+
+
+async def test_a_gemini_reply_whose_usage_leaves_out_its_zero_totals_is_priced(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # Gemini's usageMetadata leaves out a total of 0 (protobuf's JSON leaves out zeros), as
+    # the fake server's does: a reply with no output says no responseTokenCount.
+    # (was: a total left out was read as unknown, so such a reply went unpriced)
+    gemini_api = APIS[1]
+    fake_llm.speak(["Hello."], usage=LiveUsage(input_text=100, input_audio=20))
+    budget = Budget()
+    async with MiniAgents():
+        with charged_to(budget):
+            found = await pieces(gemini_api.voice(fake_llm).inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    told = turn.usage
+    assert told is not None
+    assert (told.input_tokens, told.output_tokens, told.cached_input_tokens) == (120, 0, 0)
+    assert (told.output_text_tokens, told.output_audio_tokens) == (0, 0)
+    assert turn.model is not None
+    expected = modal_cost_usd(
+        turn.model, "google", input_tokens=120, output_tokens=0, input_audio_tokens=20
+    )
+    assert expected is not None
+    assert told.cost_usd == pytest.approx(expected)
+    assert budget.usage.unpriced_requests == 0
 
 
 def test_a_gemini_usage_tells_a_modality_of_none_from_one_not_said() -> None:

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ from miniagents import MiniAgents
 from miniagents.ext.llm.cache import CallCache, MemoryCallStore
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.openai import openai_agent
-from miniagents.ext.llm.routing import llm_routes
+from miniagents.ext.llm.provider import AudioTokens, Finish, LLMCall, LLMEvent
+from miniagents.ext.llm.routing import install_llm_route, llm_routes
 from miniagents.ext.realtime import Transcript
 from miniagents.ext.studio import (
     Fork,
@@ -709,3 +711,34 @@ async def test_a_forks_voice_session_is_replayed_from_the_programs_cache_and_rec
     assert [call.key for call in replies] == [recording.key]
     # (was: the session's replies, replayed, were shown as made live: their Finish said not)
     assert all(call.replayed for call in second.calls.values())
+
+
+class _AudioServed:
+    """A route that answers every call itself, its ``Finish`` saying the reply's audio."""
+
+    rank = 0
+
+    def llm_call(
+        self, provider: object, call: LLMCall, options: object, proceed: object
+    ) -> AsyncIterator[LLMEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[LLMEvent]:
+        yield "Heard."
+        yield AUDIO_FINISH
+
+
+AUDIO_FINISH = Finish("stop", 30, 10, model="gpt-4o-mini", audio=AudioTokens(20, 0, None))
+
+
+async def test_a_recorded_calls_audio_tokens_are_its_finishs_in_a_fork(store: RunStore) -> None:
+    # (was: Finish(**) of the recorded JSON: its audio a dict, which no pricing reads)
+    remove = install_llm_route(_AudioServed())
+    try:
+        with Recorder(store, command=("python", "audio.py")) as recorder:
+            async with MiniAgents():
+                await openai_agent.fork(model="gpt-4o-mini").inquire("Hi.")
+    finally:
+        remove()
+    (recorded,) = recorded_calls(RunTree.of(store, recorder.run_id)).values()
+    assert recorded.events == ("Heard.", AUDIO_FINISH)

@@ -26,7 +26,14 @@ from typing import Any, Protocol
 
 from miniagents.arguments import check_count
 from miniagents.ext.llm.errors import LLMCacheFileError, LLMConfigurationError
-from miniagents.ext.llm.provider import Finish, LLMEvent, Refusal, ToolCallDelta, ToolCallStart
+from miniagents.ext.llm.provider import (
+    AudioTokens,
+    Finish,
+    LLMEvent,
+    Refusal,
+    ToolCallDelta,
+    ToolCallStart,
+)
 from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
 
 __all__ = [
@@ -148,7 +155,20 @@ def _event_from_json(item: object) -> LLMEvent | None:
         return Refusal(str(values[0]))
     if not isinstance(values[0], Mapping):
         return None
-    return Finish(**{name: value for name, value in values[0].items() if name in _FINISH_FIELDS})
+    return _finish_from_json(values[0])
+
+
+def _finish_from_json(values: Mapping[str, Any]) -> Finish | None:
+    """The ``Finish`` written as ``values`` (its ``audio`` too), or ``None`` if it is none."""
+    given = {name: value for name, value in values.items() if name in _FINISH_FIELDS}
+    audio = given.get("audio")
+    if audio is not None:
+        if not isinstance(audio, Mapping):
+            return None  # (another store's record)
+        given["audio"] = AudioTokens(
+            **{name: value for name, value in audio.items() if name in _AUDIO_FIELDS}
+        )
+    return Finish(**given)
 
 
 _FIELDS_OF: dict[object, tuple[int, ...]] = {
@@ -161,6 +181,7 @@ _FIELDS_OF: dict[object, tuple[int, ...]] = {
 """How many fields each kind of event is written with (a call: with its signature or not)."""
 
 _FINISH_FIELDS = frozenset(Finish.__dataclass_fields__)
+_AUDIO_FIELDS = frozenset(AudioTokens.__dataclass_fields__)
 
 
 class MemoryCallStore:

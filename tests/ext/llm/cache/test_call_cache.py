@@ -710,6 +710,23 @@ def test_a_recorded_calls_thought_signature_is_kept() -> None:
     assert events_from_json([["call", "c1", "add"]]) == (ToolCallStart("c1", "add"),)  # (older)
 
 
+async def test_a_recorded_calls_audio_tokens_are_kept_through_a_store_file(tmp_path: Path) -> None:
+    # (was: read back as a dict, not an AudioTokens, and priced so by no one)
+    from miniagents.ext.llm.cache.stores import events_from_json
+    from miniagents.ext.llm.provider import AudioTokens
+
+    heard = Finish("stop", 30, 10, 5, model="gpt-audio", audio=AudioTokens(20, 8, None))
+    store = SQLiteCallStore(tmp_path / "calls.sqlite")
+    await store.aput(RecordedCall("k", {"model": "gpt-audio"}, ("Hi.", heard), 1.0))
+    found = await store.aget("k")
+    assert found is not None
+    assert found.events == ("Hi.", heard)
+    older = [["finish", {"reason": "stop", "input_tokens": 3}]]  # (written before audio)
+    assert events_from_json(older) == (Finish("stop", 3),)
+    with pytest.raises(LLMConfigurationError, match="cannot read"):
+        events_from_json([["finish", {"reason": "stop", "audio": 20}]])
+
+
 @pytest.mark.parametrize(
     "event",
     [["text"], ["call", "c1"], ["arguments", "c1"], ["refusal"], ["finish"], "text", [], 7],
