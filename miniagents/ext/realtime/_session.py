@@ -244,9 +244,8 @@ class Session:
         self._said: dict[str | None, _Said] = {}  # the model's items, the latest last
         self._reply_items: list[_Said] = []
         self._tool_runs: dict[str, MessagePromise[ToolResultMessage]] = {}
-        self._unsent: dict[str, str | None] = {}  # the model's calls whose output is not sent
-        # yet, each with the reply that made it (an API that answers outputs by itself
-        # answers all of one reply's in one reply: see _tool_output_sent)
+        self._outputs_owed = False  # tools' outputs sent since the last reply started, which
+        # an API that answers them by itself answers in one reply (see _tool_output_sent)
         self._conversation: deque[tuple[str, str, _Said | None]] = deque(maxlen=CONVERSATION_KEPT)
         self._untranscribed: dict[str, _Said] = {}  # the user's turns whose words are to come
         self._turns = 0
@@ -399,7 +398,7 @@ class Session:
                 said.played_ms = float(message.played_ms)
         elif isinstance(message, ToolResultMessage):
             await link.asend_tool_output(message.call_id, message.tool_name, message.text or "")
-            self._tool_output_sent(link, message.call_id)
+            self._tool_output_sent(link)
         elif isinstance(message, ToolCallMessage):
             pass  # (the call of a result the caller sends: nothing for the API)
         else:
@@ -551,6 +550,7 @@ class Session:
         self._replying = True
         self._replies_started += 1
         self._awaiting_reply = max(0, self._awaiting_reply - 1)
+        self._outputs_owed = False  # (it answers those sent before it)
         self._reply_id = response_id
         self._reply_items = []
         if self._charge is not None:  # (a reply the API never said the end of)
@@ -613,12 +613,10 @@ class Session:
             [call, shown.promise] if request is None else [call, request, shown.promise]
         )
         self._tool_runs[event.call_id] = result
-        self._unsent[event.call_id] = self._reply_id
         self._spawn(self._deliver(event.call_id, event.name, result, shown), f"tool {event.name}")
 
     def _withdraw(self, call_id: str) -> None:
         """The API withdrew the call ``call_id``: cancel its run; its output is never sent."""
-        self._unsent.pop(call_id, None)  # (its output owes no reply)
         result = self._tool_runs.pop(call_id, None)
         if result is not None:
             result.cancel()
@@ -662,7 +660,7 @@ class Session:
             await link.asend_tool_output(call_id, name, message.text or "")
             if isinstance(message, HandoffResult):  # (the text agent's answer: said, for good)
                 self._conversation.append(("assistant", message.text or "", None))
-            self._tool_output_sent(link, call_id)
+            self._tool_output_sent(link)
             self._tool_runs.pop(call_id, None)
             await self._act(link)
         except BaseException as error:
@@ -673,21 +671,18 @@ class Session:
             self._tool_runs.pop(call_id, None)
             self._changed.set()
 
-    def _tool_output_sent(self, link: RealtimeLink, call_id: str) -> None:
-        """The output of the call ``call_id`` was sent: the API answers it by itself, or is
-        asked to.
+    def _tool_output_sent(self, link: RealtimeLink) -> None:
+        """A tool's output was sent: the API answers it by itself, or is asked to.
 
         An API that answers by itself (Gemini: ``replies_to_tool_outputs``) answers the
-        outputs of all the calls one of its replies made in one reply, once the last of
-        them is sent: that output owes a reply, the others none. (An output of a call the
-        session did not see made, sent as the input's, owes one of its own.) Else the
-        session asks for a reply once the model is idle, one for all sent meanwhile.
+        outputs sent since its last reply started in one reply: the first of them owes it,
+        the others nothing more. Else the session asks for a reply once the model is idle
+        (one ``arespond`` for all sent meanwhile).
         """
-        made = call_id in self._unsent
-        reply = self._unsent.pop(call_id, None)
         if not link.replies_to_tool_outputs:
             self._ask_reply()
-        elif not made or reply not in self._unsent.values():
+        elif not self._outputs_owed:
+            self._outputs_owed = True
             self._awaiting_reply += 1
 
     def _ended(self, event: ReplyEnded) -> None:

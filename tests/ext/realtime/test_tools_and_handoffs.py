@@ -11,7 +11,6 @@ to the realtime model, which speaks on from it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from collections.abc import AsyncIterator, Sequence
 
@@ -369,43 +368,62 @@ async def test_a_gemini_turn_spoken_before_the_answer_to_a_tools_output_is_answe
     assert fake_llm.realtime_sessions[0].errors == []
 
 
-async def test_a_turn_with_two_tool_calls_closes_at_once_once_their_one_answer_has_ended(
+async def test_a_turn_with_two_tool_calls_closes_at_once_once_their_answers_have_ended(
     api: Api, fake_llm: FakeLLMServer
 ) -> None:
     # (was, on Gemini: the session owed a reply for each tool's output sent, but the API
     # answers all of a turn's outputs in one reply, so one reply stayed owed and the
-    # session waited its drain_timeout, 10 s by default, after the last reply)
+    # session waited its drain_timeout, 10 s by default, after the last reply; OpenAI is
+    # asked for a reply for each output sent while the model is idle)
+    both, release = asyncio.Event(), asyncio.Event()
+    started: list[str] = []
+
     async def lookup(city: str) -> str:
         """Looks the weather up."""
+        started.append(city)
+        if len(started) == 2:
+            both.set()
+        await (both if city == "Oslo" else release).wait()  # (Oslo's output is sent first)
         return f"Sunny in {city}."
 
     calls = [ToolCall("lookup", {"city": "Oslo"}), ToolCall("lookup", {"city": "Bergen"})]
     fake_llm.speak(["Let me ", "check."], tool_calls=calls)
-    fake_llm.speak(["Sunny in ", "both."])
+    answers = ["Sunny in Oslo.", "Bergen too."] if api.name == "openai" else ["Sunny in both."]
+    for answer in answers:  # (OpenAI answers each output; Gemini both at once, once all sent)
+        fake_llm.speak([answer])
     with manual_time() as clock:  # (no timer fires: the session closes on its events alone)
         async with MiniAgents():
             call = api.voice(fake_llm, tools=[lookup]).initiate_inquiry()
             call.send_message("The weather in Oslo and Bergen?")
             call.finish()  # (the input ends at once: the session closes once nothing is owed)
-            reading = asyncio.ensure_future(_pieces(call.reply_sequence()))
+            pieces = aiter(call.reply_sequence())
+            first: list[MessagePromise[Message]] = []  # (Bergen's result streams on: unread)
+            await fake_llm.wait_realtime_async(0, lambda record: len(record.tool_outputs) == 1)
+            ends = 0
+            while api.name == "openai" and ends < 2:  # (its answer to Oslo's output ends first)
+                first.append(piece := await anext(pieces))
+                ends += issubclass(piece.message_class, TurnEnd)
+            release.set()
+            reading = asyncio.ensure_future(_pieces(pieces))
             try:  # (a guard: on the defect, the session never closes on the stopped clock)
                 await fake_llm.wait_realtime_async(0, lambda r: r.outcome != "open", 10)
             except BaseException:
                 reading.cancel()
                 raise
-            found = await reading
-    assert [piece.text for piece in of(Transcript, found)] == ["Let me check.", "Sunny in both."]
-    assert [turn.status for turn in of(TurnEnd, found)] == ["completed"] * 2
+            found = [await piece for piece in first] + await reading
+    said = [piece.text for piece in of(Transcript, found)]
+    assert said == ["Let me check.", *answers]
+    assert [turn.status for turn in of(TurnEnd, found)] == ["completed"] * len(said)
     assert isinstance(found[-1], SessionEnd)
     assert clock.elapsed == 0.0
     record = fake_llm.realtime_sessions[0]
     assert record.outcome == "closed"
-    assert sorted(map(functools.partial(output_of, api), record.tool_outputs.values())) == [
-        "Sunny in Bergen.",
+    assert [output_of(api, output) for output in record.tool_outputs.values()] == [
         "Sunny in Oslo.",
+        "Sunny in Bergen.",
     ]
     assert record.errors == []
 
 
-async def _pieces(reply: AsyncIterator[MessagePromise[Message]]) -> list[Message]:
-    return [await piece async for piece in reply]
+async def _pieces(pieces: AsyncIterator[MessagePromise[Message]]) -> list[Message]:
+    return [await piece async for piece in pieces]
