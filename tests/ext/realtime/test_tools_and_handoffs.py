@@ -83,7 +83,10 @@ async def test_a_sub_agents_tokens_stream_live_while_the_session_goes_on_and_its
 
 
 async def _handed_off(
-    api: Api, fake_llm: FakeLLMServer, heard_after: int | None = None
+    api: Api,
+    fake_llm: FakeLLMServer,
+    heard_after: int | None = None,
+    heard: str | Sequence[str] = "Plan my trip.",
 ) -> Sequence[Message]:
     """A trip planned by a handoff to the planner: the session's pieces, once the planner
     was given the conversation (the user's turn, the model's words, the request)."""
@@ -91,7 +94,7 @@ async def _handed_off(
     voice = api.voice(fake_llm, handoffs=[planner(given, "Go at dawn.")])
     fake_llm.speak(
         ["One ", "moment."],
-        heard="Plan my trip.",
+        heard=heard,
         heard_after=heard_after,
         tool_calls=[ToolCall("transfer_to_planner", {"request": "A plan for the trip."})],
     )
@@ -143,6 +146,33 @@ async def test_a_handoff_reads_the_users_turn_before_the_answer_it_got_when_tran
     sent = [event["type"] for event in fake_llm.realtime_sessions[0].sent]
     transcribed = sent.index("conversation.item.input_audio_transcription.completed")
     assert sent.index("response.output_audio.delta") < transcribed  # (it came late)
+
+
+async def test_a_handoff_reads_the_users_words_told_in_pieces_whole_before_their_answer(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # Gemini may transcribe the user's turn in pieces (unfinished ones, then a finished one):
+    # the session tells the words once, whole, before the model's answer to them, and the
+    # conversation a handoff reads has them so (OpenAI tells them whole, joined)
+    found = await _handed_off(api, fake_llm, heard=["Plan ", "my ", "trip."])
+    told = [f"{piece.role}: {piece.text}" for piece in of(Transcript, found)]
+    assert told == [
+        "user: Plan my trip.",
+        "assistant: One moment.",
+        "assistant: Go at dawn, says the planner.",
+    ]
+    if api.name == "gemini":  # (told on the wire in pieces, the last one finished)
+        sent = fake_llm.realtime_sessions[0].sent
+        words = [
+            event["serverContent"]["inputTranscription"]
+            for event in sent
+            if "inputTranscription" in event.get("serverContent", {})
+        ]
+        assert words == [
+            {"text": "Plan "},
+            {"text": "my "},
+            {"text": "trip.", "finished": True},
+        ]
 
 
 async def test_the_calls_of_a_reply_the_user_cut_short_are_stopped_and_never_answered(
