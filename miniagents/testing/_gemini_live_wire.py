@@ -411,10 +411,12 @@ class GeminiLiveWire:
             return out
         if isinstance(event, UserTurn | Transcribed):
             told = isinstance(event, Transcribed) or event.transcribed
-            if told and event.transcript is not None and self._transcribe_input:
-                words = {"text": event.transcript, "finished": True}  # (a turn's, whole)
-                return [{"serverContent": {"inputTranscription": words}}]
-            return []
+            if not told or event.transcript is None or not self._transcribe_input:
+                return []
+            pieces = event.pieces or (event.transcript,)  # (the script's pieces, else whole)
+            told_in: list[dict[str, Any]] = [{"text": piece} for piece in pieces]
+            told_in[-1]["finished"] = True  # (the last piece ends the turn's words)
+            return [{"serverContent": {"inputTranscription": words}} for words in told_in]
         if isinstance(event, CallOut):
             self._pending_calls.add(event.call_id)
             call = {"id": event.call_id, "name": event.call.name, "args": event.call.input()}

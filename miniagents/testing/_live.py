@@ -144,6 +144,7 @@ class SpokenReply:
     tool_calls: tuple[ToolCall, ...] = ()
     calls_first: bool = False
     heard: str | None = None
+    heard_pieces: tuple[str, ...] = ()  # (the transcription told in pieces: ``heard`` joined)
     heard_after: int | None = None
     usage: LiveUsage | None = None
     pace: float = 0.0
@@ -187,21 +188,25 @@ class UserTurn:
     """A user item was committed (audio: ``transcript`` is what was heard; text: ``text``).
 
     ``transcribed``: whether the transcription of its audio is told with it (else a
-    :class:`Transcribed` tells it later, during the reply).
+    :class:`Transcribed` tells it later, during the reply); ``pieces``: the transcription's
+    pieces, if the script told it in pieces (``transcript`` joined).
     """
 
     item_id: str
     transcript: str | None = None
     text: str | None = None
     transcribed: bool = True
+    pieces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Transcribed:
-    """The transcription of a user item's audio, told after the item (during the reply)."""
+    """The transcription of a user item's audio, told after the item (during the reply);
+    ``pieces``: its pieces, if the script told it in pieces."""
 
     item_id: str
     transcript: str
+    pieces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -600,10 +605,11 @@ class LiveSession:
         self._buffer_ms = 0
         self._speech_id = None
         after = None if script is None else script.heard_after
+        pieces = () if script is None or not script.heard else script.heard_pieces
         if after is not None:
             answer = self._replies + len(self._waiting) + 1
-            self._late.append((Transcribed(item_id, heard), after, answer))
-        self.emit(UserTurn(item_id, transcript=heard, transcribed=after is None))
+            self._late.append((Transcribed(item_id, heard, pieces), after, answer))
+        self.emit(UserTurn(item_id, transcript=heard, transcribed=after is None, pieces=pieces))
 
     def add_item(self, item: Mapping[str, Any], event_id: str | None = None) -> None:
         """A conversation item the client creates (a message, or a tool call's output)."""

@@ -500,7 +500,7 @@ class FakeLLMServer(ScriptedApp):
         ms_per_piece: int = 100,
         tool_calls: Sequence[ToolCall] = (),
         calls_first: bool = False,
-        heard: str | None = None,
+        heard: str | Sequence[str] | None = None,
         heard_after: int | None = None,
         usage: LiveUsage | None = None,
         pace: float = 0.0,
@@ -535,7 +535,10 @@ class FakeLLMServer(ScriptedApp):
                 short then, the reply's calls are withdrawn (OpenAI: its ``response.done``
                 says ``cancelled``; Gemini: a ``toolCallCancellation`` of their ids).
             heard: What the user said, as the input transcription of the speech that this
-                reply answers (``None``: ``"(N ms of speech)"``).
+                reply answers (``None``: ``"(N ms of speech)"``); a sequence of ``str``: the
+                transcription's pieces, as Gemini may tell them (each an
+                ``inputTranscription``, the last one ``finished``; OpenAI tells them
+                joined, whole).
             heard_after: Tell that transcription only after this many pieces of the reply
                 (as OpenAI may: its transcription runs apart from the reply, and comes before
                 or after the reply's events); ``None`` (the default): before the reply.
@@ -563,15 +566,18 @@ class FakeLLMServer(ScriptedApp):
         Raises:
             FakeLLMServerError: if a count of pieces (``heard_after``, ``pause_after``,
                 ``drop_after``) is not a whole number of at least 0, ``ms_per_piece`` or
-                ``times`` below 1, or ``pace`` negative or not finite.
+                ``times`` below 1, ``pace`` negative or not finite, or ``heard`` neither a
+                ``str`` nor a sequence of at least one.
         """
+        pieces = _heard_pieces(heard)
         item = SpokenReply(
             transcript=None if transcript is None else as_tokens(transcript),
             audio=None if audio is None else tuple(audio),
             ms_per_piece=ms_per_piece,
             tool_calls=tuple(tool_calls),
             calls_first=calls_first,
-            heard=heard,
+            heard=heard if heard is None or isinstance(heard, str) else "".join(pieces),
+            heard_pieces=pieces,
             heard_after=heard_after,
             usage=usage,
             pace=pace,
@@ -635,3 +641,21 @@ class FakeLLMServer(ScriptedApp):
             for_model=for_model,
         )
         self._enqueue(item, times, "FakeLLMServer.fail()")
+
+
+def _heard_pieces(heard: object) -> tuple[str, ...]:
+    """The pieces of ``speak(heard=...)`` (none for a ``str`` or ``None``: told whole).
+
+    Raises:
+        FakeLLMServerError: ``heard`` is neither a ``str`` nor a sequence of at least one.
+    """
+    if heard is None or isinstance(heard, str):
+        return ()
+    pieces = tuple(heard) if isinstance(heard, list | tuple) else ()
+    if not pieces or not all(isinstance(piece, str) for piece in pieces):
+        raise FakeLLMServerError(
+            "FakeLLMServer.speak() takes heard= as the user's words (a str), or their "
+            f"transcription's pieces (a list of at least one str), not {heard!r:.60}: pass "
+            'e.g. heard=["Plan ", "my trip."].'
+        )
+    return pieces

@@ -473,6 +473,8 @@ def test_a_failure_that_is_no_http_status_is_refused_where_it_is_scripted(
         ("speak", {"pause_after": -1}, "takes pause_after= as a whole number of at least 0"),
         ("speak", {"ms_per_piece": 0}, "takes ms_per_piece= as a whole number of at least 1"),
         ("speak", {"pace": math.inf}, "takes pace= as a finite number of times real time"),
+        ("speak", {"heard": []}, "speak() takes heard= as the user's words (a str), or"),
+        ("speak", {"heard": ["Plan ", 1]}, "their transcription's pieces (a list of at least"),
     ],
 )
 def test_a_count_or_delay_that_could_never_happen_is_refused_where_it_is_scripted(

@@ -244,6 +244,8 @@ class Session:
         self._said: dict[str | None, _Said] = {}  # the model's items, the latest last
         self._reply_items: list[_Said] = []
         self._tool_runs: dict[str, MessagePromise[ToolResultMessage]] = {}
+        self._outputs_owed = False  # tools' outputs sent since the last reply started, which
+        # an API that answers them by itself answers in one reply (see _tool_output_sent)
         self._conversation: deque[tuple[str, str, _Said | None]] = deque(maxlen=CONVERSATION_KEPT)
         self._untranscribed: dict[str, _Said] = {}  # the user's turns whose words are to come
         self._turns = 0
@@ -548,6 +550,7 @@ class Session:
         self._replying = True
         self._replies_started += 1
         self._awaiting_reply = max(0, self._awaiting_reply - 1)
+        self._outputs_owed = False  # (it answers those sent before it)
         self._reply_id = response_id
         self._reply_items = []
         if self._charge is not None:  # (a reply the API never said the end of)
@@ -669,11 +672,18 @@ class Session:
             self._changed.set()
 
     def _tool_output_sent(self, link: RealtimeLink) -> None:
-        """A tool's output was sent: the API answers it by itself (Gemini), or is asked to."""
-        if link.replies_to_tool_outputs:
-            self._awaiting_reply += 1
-        else:
+        """A tool's output was sent: the API answers it by itself, or is asked to.
+
+        An API that answers by itself (Gemini: ``replies_to_tool_outputs``) answers the
+        outputs sent since its last reply started in one reply: the first of them owes it,
+        the others nothing more. Else the session asks for a reply once the model is idle
+        (one ``arespond`` for all sent meanwhile).
+        """
+        if not link.replies_to_tool_outputs:
             self._ask_reply()
+        elif not self._outputs_owed:
+            self._outputs_owed = True
+            self._awaiting_reply += 1
 
     def _ended(self, event: ReplyEnded) -> None:
         self._replying = False

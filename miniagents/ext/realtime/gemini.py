@@ -171,7 +171,7 @@ class _GeminiLink:
     """An open Gemini Live session, in neutral terms (a ``RealtimeLink``; see the module)."""
 
     reports_speech = False
-    replies_to_tool_outputs = True
+    replies_to_tool_outputs = True  # (the outputs sent since its last turn: answered in one)
     replayed = False
 
     def __init__(self, manager: Any, session: Any, types: Any, vad: bool) -> None:

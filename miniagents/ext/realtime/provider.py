@@ -219,7 +219,9 @@ class RealtimeLink(Protocol):
             (OpenAI's VAD events); without, the session cannot tell a turn under way, and
             the link ends and answers the user's last turn itself (``aend_input``).
         replies_to_tool_outputs: Whether the API goes on by itself after a tool's output
-            (Gemini); else the session asks for a reply (``arespond``).
+            (Gemini: one reply answers all the outputs sent since its last reply
+            started); else the session asks for a reply (``arespond``: OpenAI answers
+            each ``response.create``).
         replayed: Whether the events are a call cache's recording given back, not the API's
             (no request is made: the replies cost nothing, and traces say they were
             cached); ``False`` for a provider's own link.

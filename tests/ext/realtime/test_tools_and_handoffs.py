@@ -83,7 +83,10 @@ async def test_a_sub_agents_tokens_stream_live_while_the_session_goes_on_and_its
 
 
 async def _handed_off(
-    api: Api, fake_llm: FakeLLMServer, heard_after: int | None = None
+    api: Api,
+    fake_llm: FakeLLMServer,
+    heard_after: int | None = None,
+    heard: str | Sequence[str] = "Plan my trip.",
 ) -> Sequence[Message]:
     """A trip planned by a handoff to the planner: the session's pieces, once the planner
     was given the conversation (the user's turn, the model's words, the request)."""
@@ -91,7 +94,7 @@ async def _handed_off(
     voice = api.voice(fake_llm, handoffs=[planner(given, "Go at dawn.")])
     fake_llm.speak(
         ["One ", "moment."],
-        heard="Plan my trip.",
+        heard=heard,
         heard_after=heard_after,
         tool_calls=[ToolCall("transfer_to_planner", {"request": "A plan for the trip."})],
     )
@@ -143,6 +146,33 @@ async def test_a_handoff_reads_the_users_turn_before_the_answer_it_got_when_tran
     sent = [event["type"] for event in fake_llm.realtime_sessions[0].sent]
     transcribed = sent.index("conversation.item.input_audio_transcription.completed")
     assert sent.index("response.output_audio.delta") < transcribed  # (it came late)
+
+
+async def test_a_handoff_reads_the_users_words_told_in_pieces_whole_before_their_answer(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # Gemini may transcribe the user's turn in pieces (unfinished ones, then a finished one):
+    # the session tells the words once, whole, before the model's answer to them, and the
+    # conversation a handoff reads has them so (OpenAI tells them whole, joined)
+    found = await _handed_off(api, fake_llm, heard=["Plan ", "my ", "trip."])
+    told = [f"{piece.role}: {piece.text}" for piece in of(Transcript, found)]
+    assert told == [
+        "user: Plan my trip.",
+        "assistant: One moment.",
+        "assistant: Go at dawn, says the planner.",
+    ]
+    if api.name == "gemini":  # (told on the wire in pieces, the last one finished)
+        sent = fake_llm.realtime_sessions[0].sent
+        words = [
+            event["serverContent"]["inputTranscription"]
+            for event in sent
+            if "inputTranscription" in event.get("serverContent", {})
+        ]
+        assert words == [
+            {"text": "Plan "},
+            {"text": "my "},
+            {"text": "trip.", "finished": True},
+        ]
 
 
 async def test_the_calls_of_a_reply_the_user_cut_short_are_stopped_and_never_answered(
@@ -366,3 +396,64 @@ async def test_a_gemini_turn_spoken_before_the_answer_to_a_tools_output_is_answe
     ]
     assert clock.elapsed == 0.0
     assert fake_llm.realtime_sessions[0].errors == []
+
+
+async def test_a_turn_with_two_tool_calls_closes_at_once_once_their_answers_have_ended(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # (was, on Gemini: the session owed a reply for each tool's output sent, but the API
+    # answers all of a turn's outputs in one reply, so one reply stayed owed and the
+    # session waited its drain_timeout, 10 s by default, after the last reply; OpenAI is
+    # asked for a reply for each output sent while the model is idle)
+    both, release = asyncio.Event(), asyncio.Event()
+    started: list[str] = []
+
+    async def lookup(city: str) -> str:
+        """Looks the weather up."""
+        started.append(city)
+        if len(started) == 2:
+            both.set()
+        await (both if city == "Oslo" else release).wait()  # (Oslo's output is sent first)
+        return f"Sunny in {city}."
+
+    calls = [ToolCall("lookup", {"city": "Oslo"}), ToolCall("lookup", {"city": "Bergen"})]
+    fake_llm.speak(["Let me ", "check."], tool_calls=calls)
+    answers = ["Sunny in Oslo.", "Bergen too."] if api.name == "openai" else ["Sunny in both."]
+    for answer in answers:  # (OpenAI answers each output; Gemini both at once, once all sent)
+        fake_llm.speak([answer])
+    with manual_time() as clock:  # (no timer fires: the session closes on its events alone)
+        async with MiniAgents():
+            call = api.voice(fake_llm, tools=[lookup]).initiate_inquiry()
+            call.send_message("The weather in Oslo and Bergen?")
+            call.finish()  # (the input ends at once: the session closes once nothing is owed)
+            pieces = aiter(call.reply_sequence())
+            first: list[MessagePromise[Message]] = []  # (Bergen's result streams on: unread)
+            await fake_llm.wait_realtime_async(0, lambda record: len(record.tool_outputs) == 1)
+            ends = 0
+            while api.name == "openai" and ends < 2:  # (its answer to Oslo's output ends first)
+                first.append(piece := await anext(pieces))
+                ends += issubclass(piece.message_class, TurnEnd)
+            release.set()
+            reading = asyncio.ensure_future(_pieces(pieces))
+            try:  # (a guard: on the defect, the session never closes on the stopped clock)
+                await fake_llm.wait_realtime_async(0, lambda r: r.outcome != "open", 10)
+            except BaseException:
+                reading.cancel()
+                raise
+            found = [await piece for piece in first] + await reading
+    said = [piece.text for piece in of(Transcript, found)]
+    assert said == ["Let me check.", *answers]
+    assert [turn.status for turn in of(TurnEnd, found)] == ["completed"] * len(said)
+    assert isinstance(found[-1], SessionEnd)
+    assert clock.elapsed == 0.0
+    record = fake_llm.realtime_sessions[0]
+    assert record.outcome == "closed"
+    assert [output_of(api, output) for output in record.tool_outputs.values()] == [
+        "Sunny in Oslo.",
+        "Sunny in Bergen.",
+    ]
+    assert record.errors == []
+
+
+async def _pieces(pieces: AsyncIterator[MessagePromise[Message]]) -> list[Message]:
+    return [await piece async for piece in pieces]
