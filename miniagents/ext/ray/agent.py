@@ -35,7 +35,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypedDict, TypeVar, runtime_checkable
+from typing import Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
@@ -360,15 +360,6 @@ def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future
     return future
 
 
-@runtime_checkable
-class _Settling(Protocol):
-    """A link end whose close stops work that ends a loop turn later (the budgets' link)."""
-
-    async def asettled(self) -> None:
-        """Wait until what the close stopped has ended."""
-        ...
-
-
 class _WorkerDied(Exception):
     """The worker of an attempt died, or the mailbox actor feeding it (``mailbox``)."""
 
@@ -445,8 +436,7 @@ class _Attempt:
                         link.close()  # the calls the worker left open end
                     self._end_open_messages()
                     for link in links:
-                        if isinstance(link, _Settling):  # what its close stopped has ended
-                            await link.asettled()
+                        await link.asettled()  # what its close stopped has ended
         except Exception as error:
             failure = error
         if failure is not None:
