@@ -388,6 +388,10 @@ class _Attempt:
         self.generator: Any = None
         self.cancelling: asyncio.Future[None] | None = None
         """Ray's cancel of the task, once asked for (see :meth:`_cancel`)."""
+        self.reading = False
+        """Whether :meth:`_replies` is reading the task's replies."""
+        self.cut = False
+        """Whether the replies' reading was cancelled as a sender's cancel failed."""
         self.links: list[CallerEnd] = []
         task = asyncio.current_task()
         assert task is not None  # an interaction runs in its agent's task
@@ -428,6 +432,10 @@ class _Attempt:
             try:
                 failure = await self._replies(watch_start=nested)
                 finished = True
+            except asyncio.CancelledError:
+                if not self.cut or self.task.uncancel() > 0:  # (else cancelled by us alone)
+                    raise
+                failure = self.input_error  # the stop raises why: Ray's cancel failed
             finally:
                 try:
                     await self._stop(not finished, sender, link_sender, mailbox)
@@ -459,6 +467,7 @@ class _Attempt:
         watch = None
         if watch_start:
             watch = asyncio.get_running_loop().call_later(SCHEDULING_WARNING, self._unscheduled)
+        self.reading = True
         try:
             async for ref in self.generator:
                 if watch is not None:  # the task has started (its first batch is empty)
@@ -471,6 +480,7 @@ class _Attempt:
         except ray.exceptions.RayError as error:
             raise self._failure(error)  # noqa: B904 - Ray's error is its context
         finally:
+            self.reading = False
             if watch is not None:
                 watch.cancel()
         return None
@@ -696,9 +706,23 @@ class _Attempt:
             self._stop_sending(ray_failure(error, what))
 
     def _stop_sending(self, error: BaseException) -> None:
-        """Stop the task: ``error`` ends the interaction (see :meth:`_failure`)."""
+        """Stop the task: ``error`` ends the interaction (see :meth:`_failure`).
+
+        If Ray's cancel fails, the task may run on and its replies never end: their reading
+        is cancelled then, and the interaction ends with the cancel's failure (see
+        :meth:`_stop`).
+        """
         self.input_error = error
         self._cancel()
+        assert self.cancelling is not None
+        self.cancelling.add_done_callback(self._cancel_failed)
+
+    def _cancel_failed(self, cancelling: asyncio.Future[None]) -> None:
+        if cancelling.cancelled() or cancelling.exception() is None:
+            return
+        if self.reading and not self.cut:  # (both senders may have asked for the cancel)
+            self.cut = True
+            self.task.cancel()
 
     def _cancel(self) -> None:
         """Start Ray's cancel of the task, once, off the loop; :meth:`_stop` waits for it.

@@ -229,3 +229,45 @@ async def test_a_ray_agent_whose_cancel_fails_ends_with_a_ray_agent_error(
         (tasks,) = asked
         await asyncio.to_thread(cancel_running, tasks)  # the task still runs: cancel it
         await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled"), WITHIN)
+
+
+async def test_a_ray_agent_whose_input_cannot_be_sent_and_whose_cancel_fails_ends_with_it(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task runs on, its replies never end: the interaction ends with the cancel's failure.
+
+    (It waited for the task's replies until its consumers gave up.)
+    """
+    key = f"unsent-cancel-fails:{uuid.uuid4()}"
+    loop = asyncio.get_running_loop()
+    failed = asyncio.Event()
+    asked: list[Sequence[tuple[Any, Any]]] = []
+
+    def failing_cancel(tasks: Sequence[tuple[Any, Any]]) -> None:
+        asked.append(tasks)
+        loop.call_soon_threadsafe(failed.set)
+        system_error: Any = ray.exceptions.RaySystemError  # (Ray's constructor is untyped)
+        raise system_error("Ray has not been started yet. You can start Ray with 'ray.init()'.")
+
+    monkeypatch.setattr(agent_module, "cancel_running", failing_cancel)
+    remote = ray_agent(waiting_agent, num_cpus=0.5)
+    try:
+        async with MiniAgents():
+            call = remote.initiate_inquiry(signals=signals, key=key).send_message("fine")
+            reading = asyncio.create_task(call.reply_sequence(finish_call=False).aresolve())
+            await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+            call.send_message(_unsendable()).finish()  # its sender fails: the task is to stop
+            await asyncio.wait_for(failed.wait(), WITHIN)  # ... and Ray's cancel fails
+            with pytest.raises(RayAgentError) as raised:  # (before: a TimeoutError, a hang)
+                await asyncio.wait_for(reading, WITHIN)
+            assert str(raised.value).startswith(
+                f"Ray could not run the agent {waiting_agent.alias} (cancelling its Ray task): "
+                "System error: Ray has not been started yet."
+            )
+            assert isinstance(raised.value.__cause__, ray.exceptions.RaySystemError)
+            assert len(asked) == 1
+    finally:
+        for tasks in asked:  # the task still runs: cancel it
+            await asyncio.to_thread(cancel_running, tasks)
+    await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled"), WITHIN)
+    assert _other_tasks() == []
