@@ -326,15 +326,18 @@ class _Runner:
 def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future[None]:
     """Call ``function(*args)`` in a daemon thread (one that hangs never holds up the exit).
 
-    Its outcome is for the returned future; once the loop has closed (the waiting task was
-    cancelled and the loop shut down), a failure is logged instead.
+    Its outcome is for the returned future; once the future was given up on (cancelled, as
+    a wait for it is) or the loop has closed (the waiting task was cancelled and the loop
+    shut down), a failure is logged instead.
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
 
     def end(error: BaseException | None) -> None:
-        if future.done():
-            return  # given up on already
+        if future.done():  # given up on already
+            if error is not None:
+                _log_late_failure(error)
+            return
         if error is None:
             future.set_result(None)
         else:
@@ -350,14 +353,25 @@ def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future
             loop.call_soon_threadsafe(end, error)
         except RuntimeError:  # the loop has closed (a second Ctrl-C): nobody waits any more
             if error is not None:
-                logger.warning(
-                    "Stopping a remote interaction failed after its event loop had closed "
-                    "(%r): its Ray task may go on running. Check the Ray cluster (`ray status`).",
-                    error,
-                )
+                _log_late_failure(error)
 
     threading.Thread(target=run, name="miniagents-ray-stop", daemon=True).start()
     return future
+
+
+def _log_late_failure(error: BaseException) -> None:
+    """Log a step of a stop that failed after nobody waited for it any more."""
+    logger.warning(
+        "Stopping a remote interaction failed after it had been given up on (%r): its Ray "
+        "task may go on running. Check the Ray cluster (`ray status`).",
+        error,
+    )
+
+
+def _log_if_failed(step: asyncio.Future[None]) -> None:
+    """Retrieve the outcome of a step nobody awaits: log it if it failed."""
+    if not step.cancelled() and (error := step.exception()) is not None:
+        _log_late_failure(error)
 
 
 class _WorkerDied(Exception):
@@ -579,7 +593,8 @@ class _Attempt:
 
         The senders of ``boxes`` are cancelled and their mailbox boxes closed (Ray runs the
         close; nobody waits for it), and the task's reply stream is dropped in a thread, so
-        that a driver that lives on (a notebook) keeps none of them.
+        that a driver that lives on (a notebook) keeps none of them. Ray's cancel of the
+        task, if it fails later, is logged (see :func:`_in_thread`).
         """
         import ray
 
@@ -597,6 +612,8 @@ class _Attempt:
         if self.generator is not None:
             generator, self.generator = [self.generator], None
             _in_thread(generator.clear)  # (it cannot fail: nobody needs to wait for it)
+        if self.cancelling is not None and not self.cancelling.done():  # (asked, not awaited)
+            self.cancelling.add_done_callback(_log_if_failed)
 
     async def _bounded(self, step: Awaitable[Any], what: str, deadline: float) -> None:
         timeout = max(0.0, deadline - asyncio.get_running_loop().time())
