@@ -13,7 +13,8 @@ carries the messages of the two ends both ways while the interaction runs::
     worker:                                    away.open(wake), in the interaction's context
     worker:   wake() ... away.drain() -> message --------> home.receive(message)
     caller:   home.drain() -> message -----------------------> away.receive(message)
-    both:     close() when the interaction has ended (or its worker died)
+    both:     close() when the interaction has ended (or its worker died), then
+              await asettled(): what the close stopped has ended
 
 Neither end knows how its messages travel, nor the transport what they mean. With no link
 to open (no opener, or none with anything to keep live: the common case), a transport
@@ -62,7 +63,17 @@ class LinkEnd(Protocol):
         ...
 
     def close(self) -> None:
-        """The interaction has ended here: no message is sent or received any more."""
+        """The interaction has ended here: no message is sent or received any more.
+
+        What the close stops may end a loop turn later: :meth:`asettled` waits for it.
+        """
+        ...
+
+    async def asettled(self) -> None:
+        """Wait until what :meth:`close` stopped has ended (an end with nothing left: at once).
+
+        A transport awaits it after :meth:`close`, before it says the interaction ended.
+        """
         ...
 
 

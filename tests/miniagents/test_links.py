@@ -48,6 +48,9 @@ class Home:
     def close(self) -> None:
         pass
 
+    async def asettled(self) -> None:
+        pass
+
 
 @pytest.fixture
 def openers() -> Iterator[list[object]]:

@@ -119,6 +119,15 @@ def check_budgets_across_processes() -> None:
     add_link_opener(_takes_nothing)  # type: ignore[arg-type]
 
 
+async def check_links_settle() -> None:
+    for link in outgoing_links():
+        link.close()
+        await link.asettled()  # every end has it: a transport awaits it after the close
+    far = outgoing_links()[0].away()
+    far.close()
+    await far.asettled()
+
+
 def _takes_nothing() -> None:
     return None
 

@@ -227,6 +227,9 @@ class _AwayEnd:
             )
             call._let_go()
 
+    async def asettled(self) -> None:
+        """Nothing that :meth:`close` stopped ends later: at once."""
+
 
 _VERDICT = 0
 _COUNTED = 1

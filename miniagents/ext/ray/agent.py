@@ -35,7 +35,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypedDict, TypeVar, runtime_checkable
+from typing import Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
@@ -326,15 +326,18 @@ class _Runner:
 def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future[None]:
     """Call ``function(*args)`` in a daemon thread (one that hangs never holds up the exit).
 
-    Its outcome is for the returned future; once the loop has closed (the waiting task was
-    cancelled and the loop shut down), a failure is logged instead.
+    Its outcome is for the returned future; once the future was given up on (cancelled, as
+    a wait for it is) or the loop has closed (the waiting task was cancelled and the loop
+    shut down), a failure is logged instead.
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
 
     def end(error: BaseException | None) -> None:
-        if future.done():
-            return  # given up on already
+        if future.done():  # given up on already
+            if error is not None:
+                _log_late_failure(error)
+            return
         if error is None:
             future.set_result(None)
         else:
@@ -350,23 +353,25 @@ def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future
             loop.call_soon_threadsafe(end, error)
         except RuntimeError:  # the loop has closed (a second Ctrl-C): nobody waits any more
             if error is not None:
-                logger.warning(
-                    "Stopping a remote interaction failed after its event loop had closed "
-                    "(%r): its Ray task may go on running. Check the Ray cluster (`ray status`).",
-                    error,
-                )
+                _log_late_failure(error)
 
     threading.Thread(target=run, name="miniagents-ray-stop", daemon=True).start()
     return future
 
 
-@runtime_checkable
-class _Settling(Protocol):
-    """A link end whose close stops work that ends a loop turn later (the budgets' link)."""
+def _log_late_failure(error: BaseException) -> None:
+    """Log a step of a stop that failed after nobody waited for it any more."""
+    logger.warning(
+        "Stopping a remote interaction failed after it had been given up on (%r): its Ray "
+        "task may go on running. Check the Ray cluster (`ray status`).",
+        error,
+    )
 
-    async def asettled(self) -> None:
-        """Wait until what the close stopped has ended."""
-        ...
+
+def _log_if_failed(step: asyncio.Future[None]) -> None:
+    """Retrieve the outcome of a step nobody awaits: log it if it failed."""
+    if not step.cancelled() and (error := step.exception()) is not None:
+        _log_late_failure(error)
 
 
 class _WorkerDied(Exception):
@@ -397,6 +402,10 @@ class _Attempt:
         self.generator: Any = None
         self.cancelling: asyncio.Future[None] | None = None
         """Ray's cancel of the task, once asked for (see :meth:`_cancel`)."""
+        self.reading = False
+        """Whether :meth:`_replies` is reading the task's replies."""
+        self.cut = False
+        """Whether the replies' reading was cancelled as a sender's cancel failed."""
         self.links: list[CallerEnd] = []
         task = asyncio.current_task()
         assert task is not None  # an interaction runs in its agent's task
@@ -437,6 +446,10 @@ class _Attempt:
             try:
                 failure = await self._replies(watch_start=nested)
                 finished = True
+            except asyncio.CancelledError:
+                if not self.cut or self.task.uncancel() > 0:  # (else cancelled by us alone)
+                    raise
+                failure = self.input_error  # the stop raises why: Ray's cancel failed
             finally:
                 try:
                     await self._stop(not finished, sender, link_sender, mailbox)
@@ -445,8 +458,7 @@ class _Attempt:
                         link.close()  # the calls the worker left open end
                     self._end_open_messages()
                     for link in links:
-                        if isinstance(link, _Settling):  # what its close stopped has ended
-                            await link.asettled()
+                        await link.asettled()  # what its close stopped has ended
         except Exception as error:
             failure = error
         if failure is not None:
@@ -469,6 +481,7 @@ class _Attempt:
         watch = None
         if watch_start:
             watch = asyncio.get_running_loop().call_later(SCHEDULING_WARNING, self._unscheduled)
+        self.reading = True
         try:
             async for ref in self.generator:
                 if watch is not None:  # the task has started (its first batch is empty)
@@ -481,6 +494,7 @@ class _Attempt:
         except ray.exceptions.RayError as error:
             raise self._failure(error)  # noqa: B904 - Ray's error is its context
         finally:
+            self.reading = False
             if watch is not None:
                 watch.cancel()
         return None
@@ -579,7 +593,8 @@ class _Attempt:
 
         The senders of ``boxes`` are cancelled and their mailbox boxes closed (Ray runs the
         close; nobody waits for it), and the task's reply stream is dropped in a thread, so
-        that a driver that lives on (a notebook) keeps none of them.
+        that a driver that lives on (a notebook) keeps none of them. Ray's cancel of the
+        task, if it fails later, is logged (see :func:`_in_thread`).
         """
         import ray
 
@@ -597,6 +612,8 @@ class _Attempt:
         if self.generator is not None:
             generator, self.generator = [self.generator], None
             _in_thread(generator.clear)  # (it cannot fail: nobody needs to wait for it)
+        if self.cancelling is not None and not self.cancelling.done():  # (asked, not awaited)
+            self.cancelling.add_done_callback(_log_if_failed)
 
     async def _bounded(self, step: Awaitable[Any], what: str, deadline: float) -> None:
         timeout = max(0.0, deadline - asyncio.get_running_loop().time())
@@ -706,9 +723,23 @@ class _Attempt:
             self._stop_sending(ray_failure(error, what))
 
     def _stop_sending(self, error: BaseException) -> None:
-        """Stop the task: ``error`` ends the interaction (see :meth:`_failure`)."""
+        """Stop the task: ``error`` ends the interaction (see :meth:`_failure`).
+
+        If Ray's cancel fails, the task may run on and its replies never end: their reading
+        is cancelled then, and the interaction ends with the cancel's failure (see
+        :meth:`_stop`).
+        """
         self.input_error = error
         self._cancel()
+        assert self.cancelling is not None
+        self.cancelling.add_done_callback(self._cancel_failed)
+
+    def _cancel_failed(self, cancelling: asyncio.Future[None]) -> None:
+        if cancelling.cancelled() or cancelling.exception() is None:
+            return
+        if self.reading and not self.cut:  # (both senders may have asked for the cancel)
+            self.cut = True
+            self.task.cancel()
 
     def _cancel(self) -> None:
         """Start Ray's cancel of the task, once, off the loop; :meth:`_stop` waits for it.

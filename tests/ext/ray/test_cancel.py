@@ -10,6 +10,7 @@ interaction waits for it).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -229,3 +230,113 @@ async def test_a_ray_agent_whose_cancel_fails_ends_with_a_ray_agent_error(
         (tasks,) = asked
         await asyncio.to_thread(cancel_running, tasks)  # the task still runs: cancel it
         await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled"), WITHIN)
+
+
+async def test_a_ray_agent_whose_input_cannot_be_sent_and_whose_cancel_fails_ends_with_it(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task runs on, its replies never end: the interaction ends with the cancel's failure.
+
+    (It waited for the task's replies until its consumers gave up.)
+    """
+    key = f"unsent-cancel-fails:{uuid.uuid4()}"
+    loop = asyncio.get_running_loop()
+    failed = asyncio.Event()
+    asked: list[Sequence[tuple[Any, Any]]] = []
+
+    def failing_cancel(tasks: Sequence[tuple[Any, Any]]) -> None:
+        asked.append(tasks)
+        loop.call_soon_threadsafe(failed.set)
+        system_error: Any = ray.exceptions.RaySystemError  # (Ray's constructor is untyped)
+        raise system_error("Ray has not been started yet. You can start Ray with 'ray.init()'.")
+
+    monkeypatch.setattr(agent_module, "cancel_running", failing_cancel)
+    remote = ray_agent(waiting_agent, num_cpus=0.5)
+    try:
+        async with MiniAgents():
+            call = remote.initiate_inquiry(signals=signals, key=key).send_message("fine")
+            reading = asyncio.create_task(call.reply_sequence(finish_call=False).aresolve())
+            await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+            call.send_message(_unsendable()).finish()  # its sender fails: the task is to stop
+            await asyncio.wait_for(failed.wait(), WITHIN)  # ... and Ray's cancel fails
+            with pytest.raises(RayAgentError) as raised:  # (before: a TimeoutError, a hang)
+                await asyncio.wait_for(reading, WITHIN)
+            assert str(raised.value).startswith(
+                f"Ray could not run the agent {waiting_agent.alias} (cancelling its Ray task): "
+                "System error: Ray has not been started yet."
+            )
+            assert isinstance(raised.value.__cause__, ray.exceptions.RaySystemError)
+            assert len(asked) == 1
+    finally:
+        for tasks in asked:  # the task still runs: cancel it
+            await asyncio.to_thread(cancel_running, tasks)
+    await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled"), WITHIN)
+    assert _other_tasks() == []
+
+
+class _Logged(logging.Handler):
+    """The records of a logger, with an event set at each (it logs on the loop's thread)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+        self.event = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.event.set()
+
+
+async def test_a_ray_agent_whose_stop_is_cut_short_logs_its_cancel_failing_later(
+    signals: SignalsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C gives up on Ray's cancel; that it failed later is logged, once.
+
+    (It was lost: nobody waited for it any more.)
+    """
+    key = f"cut-short-fails:{uuid.uuid4()}"
+    loop = asyncio.get_running_loop()
+    cancelling = asyncio.Event()
+    release = threading.Event()
+
+    def failing_late(tasks: Sequence[tuple[Any, Any]]) -> None:
+        loop.call_soon_threadsafe(cancelling.set)
+        release.wait()  # Ray's cancel hangs until the stop was given up on
+        cancel_running(tasks)  # (the task is cancelled all the same, for the test's end)
+        system_error: Any = ray.exceptions.RaySystemError  # (Ray's constructor is untyped)
+        raise system_error("Ray has not been started yet. You can start Ray with 'ray.init()'.")
+
+    monkeypatch.setattr(agent_module, "cancel_running", failing_late)
+    logged = _Logged()
+    miniagents_logger = logging.getLogger("miniagents")
+    miniagents_logger.addHandler(logged)
+    remote = ray_agent(waiting_agent, num_cpus=0.5)
+    try:
+        async with MiniAgents():
+            call = remote.initiate_inquiry(signals=signals, key=key).send_message("fine")
+            call.finish()
+            reading = asyncio.create_task(call.reply_sequence(finish_call=False).aresolve())
+            await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+            (interaction,) = [
+                task
+                for task in asyncio.all_tasks()
+                if task.get_name() == f"miniagents:{waiting_agent.alias}"
+            ]
+            interaction.cancel()  # the first Ctrl-C: the interaction stops, Ray's cancel hangs
+            await asyncio.wait_for(cancelling.wait(), WITHIN)
+            interaction.cancel()  # the second one: its stop is cut short
+            await asyncio.wait([interaction, reading])
+            assert interaction.cancelled()
+            assert logged.records == []
+            release.set()  # Ray's cancel fails now
+            await asyncio.wait_for(logged.event.wait(), WITHIN)
+        (record,) = logged.records
+        assert record.levelno == logging.WARNING
+        assert record.getMessage().startswith(
+            "Stopping a remote interaction failed after it had been given up on "
+            '(RaySystemError("Ray has not been started yet.'
+        )
+    finally:
+        release.set()
+        miniagents_logger.removeHandler(logged)
+    await asyncio.wait_for(signals.wait.remote(f"{key}:cancelled"), WITHIN)
