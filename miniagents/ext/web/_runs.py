@@ -752,7 +752,7 @@ class Job:
         protocol, run = self.manager.protocol, self.current
         try:
             if told is not None:
-                ending = protocol.failed_told(self.encoder, error, told)
+                ending = protocol.failed(self.encoder, error, told)
             else:
                 ending = self.encoder.failed(error)
             for data in ending:
@@ -1041,12 +1041,12 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
     who = f"The agent {manager.agent.alias}"  # (its client's sentence names it, as A2A's)
     if durable is None or workflow_id is None or protocol.told_as_written(error):
         told = protocol.told(error, failed, error_texts=error_texts, who=who)
-        return protocol.failed_told(job.encoder, error, told)
+        return protocol.failed(job.encoder, error, told)
     logged = await durable.alogged_failure(workflow_id, error)
     told = protocol.told(error, failed, error_texts=error_texts, logged=logged, who=who)
     if not logged:
         await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
-    return protocol.failed_told(job.encoder, error, told)
+    return protocol.failed(job.encoder, error, told)
 
 
 async def _asking(
