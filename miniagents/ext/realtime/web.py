@@ -491,7 +491,8 @@ async def _relay(
     """One session: the page's messages in, the reply's pieces out, within ``seconds``.
 
     ``settings.error_texts``: whether the session's error is told to the page as it is
-    written (else its class and the reference the log has it under).
+    written (else its class and the reference the log has it under), in a sentence that names
+    the agent by its alias (*"The agent VOICE failed with ..."*), as every web app's does.
     """
     from miniagents.ext.realtime.pieces import AudioFormat
 
@@ -545,7 +546,13 @@ async def _relay(
         except (WebSocketDisconnect, StreamCancelledError):  # (the page left)
             reply.cancel()
         except Exception as error:  # the session's error: told to the page, then closed
-            told = told_error(error, _logger, "A voice session", error_texts=settings.error_texts)
+            told = told_error(
+                error,
+                _logger,
+                "A voice session",
+                error_texts=settings.error_texts,
+                who=f"The agent {agent.alias}",  # (its page's sentence names it, as every app's)
+            )
             with contextlib.suppress(Exception):
                 await _event(
                     websocket,
