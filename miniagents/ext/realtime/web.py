@@ -546,27 +546,34 @@ async def _relay(
         except (WebSocketDisconnect, StreamCancelledError):  # (the page left)
             reply.cancel()
         except Exception as error:  # the session's error: told to the page, then closed
-            told = told_error(
-                error,
-                _logger,
-                "A voice session",
-                error_texts=settings.error_texts,
-                who=f"The agent {agent.alias}",  # (its page's sentence names it, as every app's)
-            )
-            with contextlib.suppress(Exception):
-                await _event(
-                    websocket,
-                    "error",
-                    message=told.text,
-                    error_type=type(error).__name__,
-                    reference=told.reference,
-                )
-                await websocket.close(1011)
+            await _tell_failure(websocket, error, agent.alias, settings.error_texts)
         finally:
             reading.cancel()
             for task in sending:
                 task.cancel()
             await asyncio.gather(reading, *sending, return_exceptions=True)
+
+
+async def _tell_failure(
+    websocket: WebSocket, error: Exception, alias: str, error_texts: bool
+) -> None:
+    """Tell the page the session failed with ``error``, then close it (1011).
+
+    The sentence names the agent by its ``alias``, as every web app's does; the error is told
+    as :func:`~miniagents.ext.told_errors.told_error` says (``error_texts``: its text, else
+    its class and the reference the log has it under).
+    """
+    who = f"The agent {alias}"
+    told = told_error(error, _logger, "A voice session", error_texts=error_texts, who=who)
+    with contextlib.suppress(Exception):  # (the page may have left: nobody to tell)
+        await _event(
+            websocket,
+            "error",
+            message=told.text,
+            error_type=type(error).__name__,
+            reference=told.reference,
+        )
+        await websocket.close(1011)
 
 
 _READ_AHEAD = 16
