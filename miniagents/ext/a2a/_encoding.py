@@ -173,7 +173,7 @@ class A2AProtocol(WebProtocol):
         told = partial(self.told, error_texts=False)
         return A2AEncoder(ids, self.poster, told=told, usage=usage)
 
-    def failed_told(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
+    def failed(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
         """The task fails with ``error``, its status saying ``told`` (its text and reference)."""
         assert isinstance(encoder, A2AEncoder)  # (made by encoder())
         return encoder.failed(error, told)
@@ -298,7 +298,7 @@ class A2AEncoder:
         """The task has failed with ``error`` (rejected: the agent raised that).
 
         Its client (and every later reader, and its webhooks) gets the error's class's name
-        and ``told``, what the run manager tells of it (:meth:`A2AProtocol.failed_told`):
+        and ``told``, what the run manager tells of it (:meth:`A2AProtocol.failed`):
         by default a sentence that names the agent, the class and a reference (*"The agent
         RESEARCHER failed with ValueError. ..."*; a step of the server's own that failed,
         the server), under which the server's log has the error whole (logged once: an

@@ -493,7 +493,8 @@ async def _relay(
     """One session: the page's messages in, the reply's pieces out, within ``seconds``.
 
     ``settings.error_texts``: whether the session's error is told to the page as it is
-    written (else its class and the reference the log has it under).
+    written (else its class and the reference the log has it under), in a sentence that names
+    the agent by its alias (*"The agent VOICE failed with ..."*), as every web app's does.
     """
     from miniagents.ext.realtime.pieces import AudioFormat
 
@@ -547,21 +548,34 @@ async def _relay(
         except (WebSocketDisconnect, StreamCancelledError):  # (the page left)
             reply.cancel()
         except Exception as error:  # the session's error: told to the page, then closed
-            told = told_error(error, _logger, "A voice session", error_texts=settings.error_texts)
-            with contextlib.suppress(Exception):
-                await _event(
-                    websocket,
-                    "error",
-                    message=told.text,
-                    error_type=type(error).__name__,
-                    reference=told.reference,
-                )
-                await websocket.close(1011)
+            await _tell_failure(websocket, error, agent.alias, settings.error_texts)
         finally:
             reading.cancel()
             for task in sending:
                 task.cancel()
             await asyncio.gather(reading, *sending, return_exceptions=True)
+
+
+async def _tell_failure(
+    websocket: WebSocket, error: Exception, alias: str, error_texts: bool
+) -> None:
+    """Tell the page the session failed with ``error``, then close it (1011).
+
+    The sentence names the agent by its ``alias``, as every web app's does; the error is told
+    as :func:`~miniagents.ext.told_errors.told_error` says (``error_texts``: its text, else
+    its class and the reference the log has it under).
+    """
+    who = f"The agent {alias}"
+    told = told_error(error, _logger, "A voice session", error_texts=error_texts, who=who)
+    with contextlib.suppress(Exception):  # (the page may have left: nobody to tell)
+        await _event(
+            websocket,
+            "error",
+            message=told.text,
+            error_type=type(error).__name__,
+            reference=told.reference,
+        )
+        await websocket.close(1011)
 
 
 _READ_AHEAD = 16

@@ -227,7 +227,7 @@ class WebProtocol(ABC):
     :func:`~miniagents.ext.told_errors.told_error` says of an agent's error (by default its
     class and a reference, the error logged; its text with ``WebSettings.error_texts``, as
     the manager's settings stand) and of a step of the server's own that failed (a
-    sentence that blames the server, not the agent), through :meth:`failed_told`: AG-UI's,
+    sentence that blames the server, not the agent), through :meth:`failed`: AG-UI's,
     the AI SDK's and A2A's. Else its encoder tells its own (:meth:`Encoder.failed`)."""
 
     def told_as_written(self, error: Exception) -> bool:
@@ -272,25 +272,16 @@ class WebProtocol(ABC):
             error, self.logger, failed, error_texts=error_texts, logged=logged, who=who
         )
 
-    def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
-        """The events that end a run with the agent's ``error``, its client told ``text``.
-
-        Called only for a protocol that :attr:`tells_errors`, through :meth:`failed_told`.
-        By default the encoder's :meth:`~Encoder.failed` events, which tell the error's own
-        text.
-        """
-        del text  # (its encoder tells its own)
-        return encoder.failed(error)
-
-    def failed_told(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
+    def failed(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
         """The events that end a run with ``error``, its client told ``told`` (text, reference).
 
         Called only for a protocol that :attr:`tells_errors`: what the run manager tells of
-        an agent's error, or of a step of the server's own that failed. By default
-        :meth:`failed` with its text (a protocol that also says the reference apart, as
-        A2A's ``errorReference``, says so here).
+        an agent's error, or of a step of the server's own that failed. By default the
+        encoder's :meth:`~Encoder.failed` events, which tell the error's own text (AG-UI's and
+        the AI SDK's tell ``told``'s text; A2A's its reference apart too, ``errorReference``).
         """
-        return self.failed(encoder, error, told.text)
+        del told  # (its encoder tells its own)
+        return encoder.failed(error)
 
     def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
         """The events that end a run cut with ``error`` (``max_live_run_bytes``) as it stands.

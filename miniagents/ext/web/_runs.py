@@ -709,27 +709,13 @@ class Job:
             )
             return
         told: ToldError | None = None  # (what its client is told: its encoder's own, if None)
-        try:
-            if protocol.tells_errors:
-                durable, workflow_id = self.manager.durable, self.workflow_id
-                logged = ""
-                if durable is not None and workflow_id is not None:
-                    logged = await durable.alogged_failure(workflow_id, error)
-                told = self._told_step(error, logged)
-                if durable is not None and workflow_id is not None and not logged:
-                    await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
-        except asyncio.CancelledError:  # (as it waited on its database: its run is told first)
-            self._end_failed(error, told or self._told_step(error, ""))
-            raise
-        except Exception as failure:  # (its database's, past those DurableJobs tells itself)
-            protocol.logger.warning(
-                "The reference of the run %r's failed step could not be read from or noted "
-                "with its durable run (%s): it is told under a new one.",
-                run.key,
-                type(failure).__name__,
-                exc_info=failure,
+        if protocol.tells_errors:
+            told = await _atold_noted(
+                self,
+                error,
+                functools.partial(self._told_step, error),
+                cancelled=functools.partial(self._end_failed, error),
             )
-            told = told or self._told_step(error, "")
         self._end_failed(error, told)
 
     def _told_step(self, error: Exception, logged: str) -> ToldError:
@@ -752,7 +738,7 @@ class Job:
         protocol, run = self.manager.protocol, self.current
         try:
             if told is not None:
-                ending = protocol.failed_told(self.encoder, error, told)
+                ending = protocol.failed(self.encoder, error, told)
             else:
                 ending = self.encoder.failed(error)
             for data in ending:
@@ -1030,23 +1016,69 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
     RESEARCHER failed with ..."*); else its encoder tells its own. A durable
     job's failure is told under the reference noted with its run when it failed, if it is
     that failure (read again: replayed after a restart), else under a new one, noted then
-    before its client is told it.
+    before its client is told it (see :func:`_atold_noted`). A job cancelled while it waits
+    on its database so ends its run as the cancellation says (given up on, or stopped with
+    its server), not with the error.
     """
     manager = job.manager
-    protocol, durable, workflow_id = manager.protocol, manager.durable, job.workflow_id
+    protocol = manager.protocol
     if not protocol.tells_errors:
         return job.encoder.failed(error)
     failed = f"The {protocol.name} run {job.current.key!r}"
     error_texts = manager.settings.error_texts
     who = f"The agent {manager.agent.alias}"  # (its client's sentence names it, as A2A's)
-    if durable is None or workflow_id is None or protocol.told_as_written(error):
-        told = protocol.told(error, failed, error_texts=error_texts, who=who)
-        return protocol.failed_told(job.encoder, error, told)
-    logged = await durable.alogged_failure(workflow_id, error)
-    told = protocol.told(error, failed, error_texts=error_texts, logged=logged, who=who)
-    if not logged:
-        await durable.anote_failure(workflow_id, error, told.reference, protocol.logger)
-    return protocol.failed_told(job.encoder, error, told)
+
+    def told_of(logged: str) -> ToldError:
+        return protocol.told(error, failed, error_texts=error_texts, logged=logged, who=who)
+
+    if protocol.told_as_written(error):  # (no reference: none is noted)
+        return protocol.failed(job.encoder, error, told_of(""))
+    # (cancelled as it waits on its database, the run ends as the cancellation says)
+    return protocol.failed(job.encoder, error, await _atold_noted(job, error, told_of))
+
+
+async def _atold_noted(
+    job: Job,
+    error: Exception,
+    told_of: Callable[[str], ToldError],
+    *,
+    cancelled: Callable[[ToldError], None] | None = None,
+) -> ToldError:
+    """What ``job``'s client is told of its ``error`` (its agent's, or a step's of its own).
+
+    ``told_of``: what it is told, given the reference the log has the error under already
+    (``""``: none, a new one is logged). A durable job's failure is told under the
+    reference noted with its run when it failed so first (read again: its replay, after a
+    restart, fails the same way), else under a new one, noted then, before its client is
+    told it; a failure of the notes past those :class:`DurableJobs` tells itself is logged
+    (a warning), and the error told under a new reference. Cancelled while it waits on its
+    database, the cancellation goes on, ``cancelled`` (if given) told first what the client
+    would be told (under the reference logged; a new one if none was read yet, not noted).
+    """
+    durable, workflow_id = job.manager.durable, job.workflow_id
+    if durable is None or workflow_id is None:
+        return told_of("")
+    logger = job.manager.protocol.logger
+    told: ToldError | None = None
+    try:
+        logged = await durable.alogged_failure(workflow_id, error)
+        told = told_of(logged)
+        if not logged:
+            await durable.anote_failure(workflow_id, error, told.reference, logger)
+    except asyncio.CancelledError:
+        if cancelled is not None:
+            cancelled(told or told_of(""))
+        raise
+    except Exception as failure:  # (its database's, past those DurableJobs tells itself)
+        logger.warning(
+            "The reference of the run %r's failure could not be read from or noted with "
+            "its durable run (%s): it is told under a new one.",
+            job.current.key,
+            type(failure).__name__,
+            exc_info=failure,
+        )
+        return told or told_of("")
+    return told
 
 
 async def _asking(

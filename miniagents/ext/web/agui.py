@@ -59,7 +59,7 @@ from starlette.responses import Response
 from miniagents.arguments import refused_argument
 from miniagents.ext.errors import WebConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
-from miniagents.ext.told_errors import told_error, told_reference
+from miniagents.ext.told_errors import ToldError, told_error, told_reference
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
@@ -610,10 +610,10 @@ class _AGUI(WebProtocol):
     def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
         return _NAMED
 
-    def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
-        """The encoder's ``RUN_ERROR`` of ``error`` (of its class's ``code``), saying ``text``."""
+    def failed(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
+        """The encoder's ``RUN_ERROR`` of ``error`` (its class's ``code``), saying ``told``."""
         assert isinstance(encoder, _AGUIEncoder)  # (its own)
-        return encoder.failed(error, text)
+        return encoder.failed(error, told.text)
 
     def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
         """The encoder's ending, the items of the ``unlogged`` events as the client saw them."""

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
+from miniagents.ext.told_errors import ToldError
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
@@ -495,10 +496,10 @@ class _AISDK(WebProtocol):
     ) -> _AISDKEncoder:
         return _AISDKEncoder(ids.group, usage)
 
-    def failed(self, encoder: Encoder, error: Exception, text: str) -> list[str]:
-        """The encoder's error part of ``error``, saying ``text``."""
+    def failed(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
+        """The encoder's error part of ``error``, saying ``told``'s text."""
         assert isinstance(encoder, _AISDKEncoder)  # (its own)
-        return encoder.failed(error, text)
+        return encoder.failed(error, told.text)
 
     def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
         """The encoder's ending, the parts of the ``unlogged`` events as the client saw them."""

@@ -610,7 +610,10 @@ async def test_no_session_opens_while_the_microphone_is_asked_for(
             "window.microphone.getTracks().every((track) => track.readyState === 'ended')"
         )
     assert said is not None
-    assert said.startswith("Error: The agent failed with LLMAuthenticationError.")
+    # (was: "The agent failed with ...", not naming it, as the other web apps name theirs)
+    assert said.startswith(
+        "Error: The agent OPENAI_REALTIME_AGENT failed with LLMAuthenticationError."
+    )
     assert counted.asked == ["POST"]
 
 
@@ -845,7 +848,8 @@ async def failed_session(app: Starlette) -> list[str | bytes]:
 async def test_a_failed_sessions_error_text_never_reaches_the_page_and_is_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # (the error's text was told to the page as it is: the URL and its key)
+    # (the error's text was told to the page as it is: the URL and its key; then "The agent
+    # failed with ...", not naming the agent, as the other web apps name theirs)
     caplog.set_level(logging.INFO)
     told = await failed_session(held_voice(_LeakyLink()))
     assert "api.example.com" not in str(told)
@@ -855,8 +859,8 @@ async def test_a_failed_sessions_error_text_never_reaches_the_page_and_is_logged
     assert re.fullmatch(r"[0-9a-f]{32}", reference)
     assert said == {
         "type": "error",
-        "message": "The agent failed with ConnectionError. The server's log has the error under "
-        f"the reference {reference}: ask the agent's operator to look it up there.",
+        "message": "The agent HELD_VOICE failed with ConnectionError. The server's log has the "
+        f"error under the reference {reference}: ask the agent's operator to look it up there.",
         "error_type": "ConnectionError",
         "reference": reference,
     }
@@ -1531,8 +1535,11 @@ HELD_WORKLET = """
 ``data-worklet-loaded`` is ``"true"``)."""
 
 
-REFUSED = re.compile(r"^Error: The agent failed with LLMAuthenticationError\. ")
-"""What the page says of a session the realtime API refused (its key: a 401)."""
+REFUSED = re.compile(
+    r"^Error: The agent OPENAI_REALTIME_AGENT failed with LLMAuthenticationError\. "
+)
+"""What the page says of a session the realtime API refused (its key: a 401), naming the
+agent."""
 
 
 async def test_an_error_told_while_the_capture_loads_stays_shown(fake_llm: FakeLLMServer) -> None:

@@ -356,3 +356,99 @@ async def test_a_durable_runs_failed_step_cancelled_while_its_failure_is_noted_s
     logged = [record for record in caplog.records if record.name == LOGGER]
     assert len(logged) == 1, [record.getMessage() for record in logged]
     assert logged[0].getMessage().endswith(f" failed with TypeError (reference {found[1]}).")
+
+
+@pytest.mark.parametrize("ending", ["cancelled", "stopped"])
+@pytest.mark.parametrize("held", ["read", "write"])
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_durable_agents_failure_cancelled_while_it_is_noted_ends_as_the_cancellation(
+    protocol: Protocol, held: str, ending: str, tmp_path: Path, destroyed: None
+) -> None:
+    """A durable agent fails, and its job is given up on (``cancelled``) or stopped with its
+    server (``stopped``) while the failure's reference is read from, or noted with, its
+    durable run: its run ends as the cancellation says (AG-UI's cancelled ``RUN_FINISHED``,
+    the AI SDK's ``abort``; the server-stopped error), not with the agent's error, which was
+    never noted (a read after a restart is told the replay's failure)."""
+    agent = durable(
+        leaky.fork(alias=f"LEAKY_HELD_{protocol.name.upper()}"),
+        database_url=f"sqlite:///{tmp_path / 'runs.db'}",
+    )
+    app = protocol.app(agent, authentication=NoAuthentication())
+    jobs = _HeldNotes(agent, "ag-ui" if protocol.name == "agui" else "ai-sdk", held)
+    app.state.runs.durable = jobs
+    async with served(app) as client:
+        posted = asyncio.ensure_future(post_events(client, protocol.body("k1")))
+        job_task = await jobs.waiting
+        if ending == "cancelled":
+            job_task.cancel()
+        else:
+            app.state.runs.stop()
+        _response, events = await posted
+    assert jobs.release.cancelled()  # (the job was cancelled while it waited there)
+    last = next(event.json for event in reversed(events) if event.data != "[DONE]")
+    if ending == "cancelled":
+        assert last in ({"type": "abort"}, {**last, "type": "RUN_FINISHED"}), events
+        assert last.get("outcome", {"type": "cancelled"}) == {"type": "cancelled"}, last
+    else:
+        assert last["type"] in ("RUN_ERROR", "error"), events
+        text = last.get("message", last.get("errorText"))
+        assert text.startswith("The server stopped while the run 'k1' streamed"), text
+    assert "ConnectionError" not in "".join(event.data for event in events)
+
+
+class _BrokenNotes(DurableJobs):
+    """A durable agent's runs whose failure's note (``broken``: its read, or its write) fails
+    with an error past the :class:`~miniagents.ext.dbos.DurableError` it tells itself (its
+    database's driver, say)."""
+
+    __slots__ = ("broken",)
+
+    def __init__(self, agent: MiniAgent[..., Message], protocol: str, broken: str) -> None:
+        super().__init__(agent, protocol)
+        self.broken = broken
+
+    async def alogged_failure(self, workflow_id: str, error: Exception) -> str:
+        if self.broken == "read":
+            raise RuntimeError("The notes' database went away.")
+        return await super().alogged_failure(workflow_id, error)
+
+    async def anote_failure(
+        self, workflow_id: str, error: Exception, reference: str, logger: logging.Logger
+    ) -> None:
+        if self.broken == "write":
+            raise RuntimeError("The notes' database went away.")
+        await super().anote_failure(workflow_id, error, reference, logger)
+
+
+@pytest.mark.parametrize("broken", ["read", "write"])
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_durable_agents_failure_whose_note_fails_is_still_told_as_the_agents(
+    protocol: Protocol,
+    broken: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    destroyed: None,
+) -> None:
+    """A durable agent fails, and reading or noting its failure's reference with its durable
+    run fails past what ``DurableJobs`` tells itself: its client is still told the agent's
+    failure, under a new reference (the log has the error under it once, and a warning
+    says the note failed), as a failed step's is. (It was told that the server, streaming
+    the run, failed with the note's ``RuntimeError``: the agent's error was lost.)"""
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    agent = durable(
+        leaky.fork(alias=f"LEAKY_{protocol.name.upper()}"),
+        database_url=f"sqlite:///{tmp_path / 'runs.db'}",
+    )
+    app = protocol.app(agent, authentication=NoAuthentication())
+    web_name = "ag-ui" if protocol.name == "agui" else "ai-sdk"
+    app.state.runs.durable = _BrokenNotes(agent, web_name, broken)
+    async with served(app) as client:
+        _response, events = await post_events(client, protocol.body("k1"))
+    reference = _told_reference(events)  # (the agent's failure: "The agent LEAKY_... failed")
+    errors = [r for r in caplog.records if r.name == LOGGER and r.levelno == logging.ERROR]
+    assert len(errors) == 1, [record.getMessage() for record in errors]
+    assert errors[0].getMessage().endswith(f" failed with ConnectionError (reference {reference}).")
+    [warned] = [r for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
+    assert "could not be read from or noted with its durable run (RuntimeError)" in (
+        warned.getMessage()
+    )
