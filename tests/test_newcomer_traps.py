@@ -7,6 +7,7 @@ where it was written, instead of failing later or giving a silently wrong result
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from miniagents.errors import (
     AgentDefinitionError,
     LLMConfigurationError,
     MessageTypeError,
+    StreamCancelledError,
     ToolDefinitionError,
 )
 from miniagents.ext.llm import AssistantMessage, LLMCall, SystemMessage, UserMessage
@@ -196,3 +198,27 @@ def test_an_agent_function_without_miniagent_as_a_tool_is_told_to_decorate_it() 
         ToolSet([helper])
     (tool,) = ToolSet([miniagent(helper)])
     assert tool.parameters["required"] == ["query"]
+
+
+async def test_a_reply_read_after_its_context_exited_with_an_error_is_told_why() -> None:
+    # not "cancel() was called on it... asyncio.shield the wait": the exit cancelled it
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        ctx.reply("started")
+        await never
+
+    reply = None
+    try:
+        async with MiniAgents():
+            reply = slow.inquire("Hi")
+            raise KeyError("oops")
+    except KeyError:
+        pass
+    assert reply is not None
+    with pytest.raises(StreamCancelledError) as caught:
+        await reply
+    assert "context exited with an error (KeyError)" in str(caught.value)
+    assert "Read the replies inside the async with MiniAgents(): block" in str(caught.value)
+    assert "shield" not in str(caught.value)

@@ -117,10 +117,15 @@ _Step = tuple[Callable[[Any, Any], None], Any, Any]
 
 
 class _Nesting(threading.local):
-    """This thread's streams fed inside one another: how deep, and the steps queued."""
+    """This thread's streams fed inside one another: how deep, and the steps queued.
+
+    (And the reason of the cancellation under way, if its canceller gave one: the streams
+    that giving up on a stream cancels in turn are cancelled for the same reason.)
+    """
 
     depth = 0
     later: deque[_Step] | None = None
+    reason: str | None = None
 
     def queue(self, step: Callable[[Any, Any], None], core: object, argument: object) -> None:
         """Queue ``step(core, argument)`` for the outermost step of this thread to run."""
@@ -492,26 +497,46 @@ class ReplayCore(abc.ObserverBase[T]):
         if not self.delivering:
             self._deliver()
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str | None = None) -> None:
         """Stop the producer and end the stream with :class:`StreamCancelledError`.
 
         A stream with an ``on_abandoned`` callback (an agent's replies) calls it first, so
         that its producer (the agent's task) stops too.
+
+        Args:
+            reason: The error's text, when the canceller knows why (a context's exit after
+                an error); ``None``: the general text, which lists the usual causes.
         """
         if self.done:
             return
-        _giving_up.give_up(self)  # an agent's replies: its task stops, then cancels this stream
-        self.cancel_now()
+        if reason is None:  # (an agent's replies: its task stops, then this stream ends)
+            _giving_up.give_up(self)
+            self.cancel_now()
+            return
+        nesting = _nesting
+        outer, nesting.reason = nesting.reason, reason  # (for what giving up cancels too)
+        try:
+            _giving_up.give_up(self)
+            self.cancel_now(reason)
+        finally:
+            nesting.reason = outer
 
-    def cancel_now(self) -> None:
-        """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
+    def cancel_now(self, reason: str | None = None) -> None:
+        """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``.
+
+        Args:
+            reason: As for :meth:`cancel`; ``None``: that of the :meth:`cancel` under way,
+                if it has one (this stream is given up on with that one).
+        """
         if self.done:
             return
         if self.started:
             self._dispose_subscription()
         self.started = True
         self._source = None
-        self.fail(StreamCancelledError(_CANCELLED))
+        if reason is None:
+            reason = _nesting.reason or _CANCELLED  # (cancelled by a cancellation with one)
+        self.fail(StreamCancelledError(reason))
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the stream ends (at once if it has); it gets no error."""
