@@ -222,3 +222,26 @@ async def test_a_reply_read_after_its_context_exited_with_an_error_is_told_why()
     assert "context exited with an error (KeyError)" in str(caught.value)
     assert "Read the replies inside the async with MiniAgents(): block" in str(caught.value)
     assert "shield" not in str(caught.value)
+
+
+async def test_a_reply_of_none_is_told_to_be_left_out_in_the_users_words() -> None:
+    @miniagent
+    async def quiet(ctx: InteractionContext) -> None:
+        ctx.reply(None)  # type: ignore[arg-type]
+
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError) as caught:
+            await quiet.inquire("Hi")
+    assert "Got None where messages were expected" in str(caught.value)
+    assert "Leave the reply out" in str(caught.value)
+    assert "NoneType" not in str(caught.value)
+
+
+async def test_a_reply_of_another_type_names_it_with_its_article() -> None:
+    @miniagent
+    async def counting(ctx: InteractionContext) -> None:
+        ctx.reply(5)  # type: ignore[arg-type]
+
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match=r"Got an int \(5\) where messages were"):
+            await counting.inquire("Hi")
