@@ -17,6 +17,7 @@ import pytest
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.errors import (
     AgentDefinitionError,
+    ChainDefinitionError,
     LLMConfigurationError,
     MessageTypeError,
     StreamCancelledError,
@@ -25,6 +26,8 @@ from miniagents.errors import (
 from miniagents.ext.llm import AssistantMessage, LLMCall, SystemMessage, UserMessage
 from miniagents.ext.llm.offline import CallTool, create_offline_agent, offline_agent, one_per_call
 from miniagents.ext.tools import ToolSet
+from miniagents.promising.sentinels import AWAIT
+from miniagents.utils import achain_loop, adialog_loop
 
 
 def test_a_tool_whose_default_is_not_of_its_type_is_refused_where_it_is_defined() -> None:
@@ -245,3 +248,18 @@ async def test_a_reply_of_another_type_names_it_with_its_article() -> None:
     async with MiniAgents():
         with pytest.raises(MessageTypeError, match=r"Got an int \(5\) where messages were"):
             await counting.inquire("Hi")
+
+
+async def test_a_plain_function_given_to_adialog_loop_is_told_to_be_decorated() -> None:
+    async def user(ctx: InteractionContext) -> None:
+        ctx.reply("exit")
+
+    llm = create_offline_agent(token_delay=0)
+    async with MiniAgents():
+        with pytest.raises(ChainDefinitionError) as caught:
+            await adialog_loop(user, llm)  # type: ignore[arg-type]
+        with pytest.raises(ChainDefinitionError, match=r"function user, not an agent: decorate"):
+            await achain_loop([user, AWAIT, llm])  # type: ignore[list-item]
+    assert str(caught.value).startswith("The user_agent of adialog_loop() is the function user")
+    assert "decorate it with @miniagent" in str(caught.value)
+    assert "or pass miniagent(user)" in str(caught.value)
