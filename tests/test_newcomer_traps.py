@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.errors import (
@@ -23,7 +24,13 @@ from miniagents.errors import (
     StreamCancelledError,
     ToolDefinitionError,
 )
-from miniagents.ext.llm import AssistantMessage, LLMCall, SystemMessage, UserMessage
+from miniagents.ext.llm import (
+    AssistantMessage,
+    LLMCall,
+    SystemMessage,
+    UserMessage,
+    structured,
+)
 from miniagents.ext.llm.offline import CallTool, create_offline_agent, offline_agent, one_per_call
 from miniagents.ext.tools import ToolSet
 from miniagents.promising.sentinels import AWAIT
@@ -263,3 +270,16 @@ async def test_a_plain_function_given_to_adialog_loop_is_told_to_be_decorated() 
     assert str(caught.value).startswith("The user_agent of adialog_loop() is the function user")
     assert "decorate it with @miniagent" in str(caught.value)
     assert "or pass miniagent(user)" in str(caught.value)
+
+
+async def test_a_plain_pydantic_model_as_output_type_is_told_to_derive_from_message() -> None:
+    class Weather(BaseModel):
+        city: str
+
+    llm = create_offline_agent(token_delay=0)
+    derive = r"Weather is a plain pydantic model: derive it from Message instead of BaseModel"
+    with pytest.raises(LLMConfigurationError, match=derive):
+        structured(llm, Weather)  # type: ignore[type-var]
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=r"`class Weather\(Message\): \.\.\.`"):
+            await llm.inquire("Weather in Oslo?", output_type=Weather)
