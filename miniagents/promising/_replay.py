@@ -501,42 +501,21 @@ class ReplayCore(abc.ObserverBase[T]):
         """Stop the producer and end the stream with :class:`StreamCancelledError`.
 
         A stream with an ``on_abandoned`` callback (an agent's replies) calls it first, so
-        that its producer (the agent's task) stops too.
-
-        Args:
-            reason: The error's text, when the canceller knows why (a context's exit after
-                an error); ``None``: the general text, which lists the usual causes.
+        that its producer (the agent's task) stops too. A ``reason`` is the error's text, of
+        this stream and of those that giving up on it cancels (the canceller knows why).
         """
-        if self.done:
-            return
-        if reason is None:  # (an agent's replies: its task stops, then this stream ends)
-            _giving_up.give_up(self)
-            self.cancel_now()
-            return
-        nesting = _nesting
-        outer, nesting.reason = nesting.reason, reason  # (for what giving up cancels too)
-        try:
-            _giving_up.give_up(self)
-            self.cancel_now(reason)
-        finally:
-            nesting.reason = outer
+        if not self.done:
+            _cancel(self, reason)
 
-    def cancel_now(self, reason: str | None = None) -> None:
-        """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``.
-
-        Args:
-            reason: As for :meth:`cancel`; ``None``: that of the :meth:`cancel` under way,
-                if it has one (this stream is given up on with that one).
-        """
+    def cancel_now(self) -> None:
+        """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
         if self.done:
             return
         if self.started:
             self._dispose_subscription()
         self.started = True
         self._source = None
-        if reason is None:
-            reason = _nesting.reason or _CANCELLED  # (cancelled by a cancellation with one)
-        self.fail(StreamCancelledError(reason))
+        self.fail(StreamCancelledError(_nesting.reason or _CANCELLED))  # (see _cancel)
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the stream ends (at once if it has); it gets no error."""
@@ -941,6 +920,23 @@ class ReplayCore(abc.ObserverBase[T]):
     def observable(self) -> ReplayObservable[T]:
         """Return the observable face of this core (a handle: it counts itself)."""
         return ReplayObservable(self)  # not cached: a cache would make a cycle
+
+
+def _cancel(core: ReplayCore[Any], reason: str | None) -> None:
+    """:meth:`ReplayCore.cancel` of a stream that has not ended, for ``reason`` if given.
+
+    The reason holds while giving up on the stream cancels others (an agent's replies: its
+    task stops, and the messages it was streaming): they end with the same text.
+    """
+    nesting = _nesting
+    outer = nesting.reason
+    if reason is not None:
+        nesting.reason = reason
+    try:
+        _giving_up.give_up(core)
+        core.cancel_now()
+    finally:
+        nesting.reason = outer
 
 
 class _FailedReplayCore(ReplayCore[T]):

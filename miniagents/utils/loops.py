@@ -51,22 +51,23 @@ def _a_value(value: object) -> str:
     return f"{a_class(type(value))} ({value!r:.60})"
 
 
-def _undecorated(where: str, value: object) -> ChainDefinitionError | None:
-    """The error for a plain function given ``where`` an agent goes, ``None`` if it is none."""
-    if not (inspect.isfunction(value) or inspect.ismethod(value)):
-        return None
-    name = value.__name__
-    return ChainDefinitionError(
-        f"{where} is the function {name}, not an agent: decorate it with @miniagent (the line "
-        f"@miniagent above its async def), or pass miniagent({name})."
-    )
+def _undecorated(where: str, value: object) -> None:
+    """Refuse a plain function given ``where`` an agent goes (say to decorate it).
+
+    Raises:
+        ChainDefinitionError: if ``value`` is a function or a method, not an agent.
+    """
+    if inspect.isfunction(value) or inspect.ismethod(value):
+        name = value.__name__
+        raise ChainDefinitionError(
+            f"{where} is the function {name}, not an agent: decorate it with @miniagent (the "
+            f"line @miniagent above its async def), or pass miniagent({name})."
+        )
 
 
 def _check_chain(agents: Sequence[object]) -> None:
     for step in agents:
-        undecorated = _undecorated("An item of the list of achain_loop()", step)
-        if undecorated is not None:
-            raise undecorated
+        _undecorated("An item of the list of achain_loop()", step)
     shown = ", ".join(
         type(step).__name__ if not isinstance(step, (MiniAgent, Sentinel)) else repr(step)
         for step in agents
@@ -153,9 +154,7 @@ async def adialog_loop(
     if history_agent is not None:
         agents["history_agent"] = history_agent
     for name, agent in agents.items():
-        undecorated = _undecorated(f"The {name} of adialog_loop()", agent)
-        if undecorated is not None:
-            raise undecorated
+        _undecorated(f"The {name} of adialog_loop()", agent)
         if not isinstance(agent, MiniAgent):
             raise ChainDefinitionError(
                 f"adialog_loop() takes agents, but its {name} is {_a_value(agent)}. Pass the "
