@@ -20,6 +20,7 @@ from miniagents.errors import (
     AgentDefinitionError,
     ChainDefinitionError,
     LLMConfigurationError,
+    MessageArgumentError,
     MessageTypeError,
     StreamCancelledError,
     ToolDefinitionError,
@@ -283,3 +284,12 @@ async def test_a_plain_pydantic_model_as_output_type_is_told_to_derive_from_mess
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match=r"`class Weather\(Message\): \.\.\.`"):
             await llm.inquire("Weather in Oslo?", output_type=Weather)
+
+
+def test_a_message_given_its_text_positionally_is_told_to_name_it() -> None:
+    with pytest.raises(MessageArgumentError, match=r"write Message\(text='hi'\)") as caught:
+        Message("hi")  # type: ignore[misc]
+    assert isinstance(caught.value, TypeError)
+    with pytest.raises(MessageArgumentError, match=r"keywords only, but got 2 positional"):
+        Message("hi", "there")  # type: ignore[misc]
+    assert Message(text="hi").text == "hi"
