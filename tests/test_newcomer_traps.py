@@ -283,7 +283,7 @@ async def test_a_plain_pydantic_model_as_output_type_is_told_to_derive_from_mess
         structured(llm, Weather)  # type: ignore[type-var]
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match=r"`class Weather\(Message\): \.\.\.`"):
-            await llm.inquire("Weather in Oslo?", output_type=Weather)
+            await llm.inquire("Weather in Oslo?", output_type=Weather)  # type: ignore[arg-type]
 
 
 def test_a_message_given_its_text_positionally_is_told_to_name_it() -> None:
@@ -293,3 +293,10 @@ def test_a_message_given_its_text_positionally_is_told_to_name_it() -> None:
     with pytest.raises(MessageArgumentError, match=r"keywords only, but got 2 positional"):
         Message("hi", "there")  # type: ignore[misc]
     assert Message(text="hi").text == "hi"
+
+
+def test_the_streams_page_warns_that_areply_without_await_replies_nothing() -> None:
+    page = (Path(__file__).parent.parent / "docs" / "streams.md").read_text()
+    assert "Mind the `await`: `ctx.areply(...)` alone makes a coroutine that never runs" in (
+        " ".join(page.split())
+    )
