@@ -288,10 +288,10 @@ async def test_a_plain_pydantic_model_as_output_type_is_told_to_derive_from_mess
 
 def test_a_message_given_its_text_positionally_is_told_to_name_it() -> None:
     with pytest.raises(MessageArgumentError, match=r"write Message\(text='hi'\)") as caught:
-        Message("hi")  # type: ignore[misc]
+        Message("hi")  # type: ignore[call-arg]
     assert isinstance(caught.value, TypeError)
     with pytest.raises(MessageArgumentError, match=r"keywords only, but got 2 positional"):
-        Message("hi", "there")  # type: ignore[misc]
+        Message("hi", "there")  # type: ignore[call-arg]
     assert Message(text="hi").text == "hi"
 
 
