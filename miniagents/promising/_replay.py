@@ -87,7 +87,7 @@ _CANCELLED = (
     "producer. To let it finish, keep a consumer on it (e.g. asyncio.shield the wait), or "
     "start it again."
 )
-"""The error of a stream cancelled by :meth:`ReplayCore.cancel_now`, whichever the cause."""
+"""The error of a stream cancelled by :meth:`ReplayCore.cancel_now` when no reason was given."""
 
 
 _NEVER = 1 << 62
