@@ -8,6 +8,7 @@ right for the extensions)::
     │   ├── StreamLimitError                      a window or mark below 1, an unknown overflow
     │   ├── ConcurrencyLimitError                 a max_concurrency that is not a positive int
     │   ├── ContextArgumentError (also TypeError)  MiniAgents() or run() given what it cannot use
+    │   ├── MessageArgumentError (also TypeError)  Message("hi"): a field given positionally
     │   ├── OperatorArgumentError                 an operator given an argument it cannot use
     │   ├── PipelineArgumentError                 pipeline(), map_agent() given bad arguments
     │   ├── RayPipelineArgumentError              ray_pipeline given arguments it cannot use
@@ -159,7 +160,8 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.frozen.errors": "FrozenFieldError FrozenInstanceError HashKeyError",
         "miniagents.messages.errors": (
-            "AppenderClosedError ImagePartError MessageTupleFieldError MessageTypeError "
+            "AppenderClosedError ImagePartError MessageArgumentError MessageTupleFieldError "
+            "MessageTypeError "
             "SyncReadError UnresolvedMessageError"
         ),
         "miniagents.miniagents.errors": (

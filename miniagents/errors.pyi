@@ -94,6 +94,7 @@ from miniagents.frozen.errors import FrozenInstanceError as FrozenInstanceError
 from miniagents.frozen.errors import HashKeyError as HashKeyError
 from miniagents.messages.errors import AppenderClosedError as AppenderClosedError
 from miniagents.messages.errors import ImagePartError as ImagePartError
+from miniagents.messages.errors import MessageArgumentError as MessageArgumentError
 from miniagents.messages.errors import MessageTupleFieldError as MessageTupleFieldError
 from miniagents.messages.errors import MessageTypeError as MessageTypeError
 from miniagents.messages.errors import SyncReadError as SyncReadError
@@ -160,8 +161,8 @@ __all__ = [
     "ToolApprovalError", "ToolCallError", "ToolDefinitionError", "ToolError",
     "ToolNameConflictError",
     "FrozenFieldError", "FrozenInstanceError", "HashKeyError",
-    "AppenderClosedError", "ImagePartError", "MessageTupleFieldError", "MessageTypeError",
-    "SyncReadError", "UnresolvedMessageError",
+    "AppenderClosedError", "ImagePartError", "MessageArgumentError", "MessageTupleFieldError",
+    "MessageTypeError", "SyncReadError", "UnresolvedMessageError",
     "AgentArgumentError", "AgentDefinitionError", "AgentFinishedError", "ConcurrencyLimitError",
     "ContextArgumentError", "ContextReenteredError", "LoopAlreadyRunningError",
     "MissingAgentArgumentError", "NoActiveContextError",

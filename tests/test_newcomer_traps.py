@@ -7,22 +7,35 @@ where it was written, instead of failing later or giving a silently wrong result
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.errors import (
     AgentDefinitionError,
+    ChainDefinitionError,
     LLMConfigurationError,
+    MessageArgumentError,
     MessageTypeError,
+    StreamCancelledError,
     ToolDefinitionError,
 )
-from miniagents.ext.llm import AssistantMessage, LLMCall, SystemMessage, UserMessage
+from miniagents.ext.llm import (
+    AssistantMessage,
+    LLMCall,
+    SystemMessage,
+    UserMessage,
+    structured,
+)
 from miniagents.ext.llm.offline import CallTool, create_offline_agent, offline_agent, one_per_call
 from miniagents.ext.tools import ToolSet
+from miniagents.promising.sentinels import AWAIT
+from miniagents.utils import achain_loop, adialog_loop
 
 
 def test_a_tool_whose_default_is_not_of_its_type_is_refused_where_it_is_defined() -> None:
@@ -196,3 +209,94 @@ def test_an_agent_function_without_miniagent_as_a_tool_is_told_to_decorate_it() 
         ToolSet([helper])
     (tool,) = ToolSet([miniagent(helper)])
     assert tool.parameters["required"] == ["query"]
+
+
+async def test_a_reply_read_after_its_context_exited_with_an_error_is_told_why() -> None:
+    # not "cancel() was called on it... asyncio.shield the wait": the exit cancelled it
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        ctx.reply("started")
+        await never
+
+    reply = None
+    try:
+        async with MiniAgents():
+            reply = slow.inquire("Hi")
+            raise KeyError("oops")
+    except KeyError:
+        pass
+    assert reply is not None
+    with pytest.raises(StreamCancelledError) as caught:
+        await reply
+    assert "context exited with an error (KeyError)" in str(caught.value)
+    assert "Read the replies inside the async with MiniAgents(): block" in str(caught.value)
+    assert "shield" not in str(caught.value)
+
+
+async def test_a_reply_of_none_is_told_to_be_left_out_in_the_users_words() -> None:
+    @miniagent
+    async def quiet(ctx: InteractionContext) -> None:
+        ctx.reply(None)  # type: ignore[arg-type]
+
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError) as caught:
+            await quiet.inquire("Hi")
+    assert "Got None where messages were expected" in str(caught.value)
+    assert "Leave the reply out" in str(caught.value)
+    assert "NoneType" not in str(caught.value)
+
+
+async def test_a_reply_of_another_type_names_it_with_its_article() -> None:
+    @miniagent
+    async def counting(ctx: InteractionContext) -> None:
+        ctx.reply(5)  # type: ignore[arg-type]
+
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match=r"Got an int \(5\) where messages were"):
+            await counting.inquire("Hi")
+
+
+async def test_a_plain_function_given_to_adialog_loop_is_told_to_be_decorated() -> None:
+    async def user(ctx: InteractionContext) -> None:
+        ctx.reply("exit")
+
+    llm = create_offline_agent(token_delay=0)
+    async with MiniAgents():
+        with pytest.raises(ChainDefinitionError) as caught:
+            await adialog_loop(user, llm)  # type: ignore[arg-type]
+        with pytest.raises(ChainDefinitionError, match=r"function user, not an agent: decorate"):
+            await achain_loop([user, AWAIT, llm])  # type: ignore[list-item]
+    assert str(caught.value).startswith("The user_agent of adialog_loop() is the function user")
+    assert "decorate it with @miniagent" in str(caught.value)
+    assert "or pass miniagent(user)" in str(caught.value)
+
+
+async def test_a_plain_pydantic_model_as_output_type_is_told_to_derive_from_message() -> None:
+    class Weather(BaseModel):
+        city: str
+
+    llm = create_offline_agent(token_delay=0)
+    derive = r"Weather is a plain pydantic model: derive it from Message instead of BaseModel"
+    with pytest.raises(LLMConfigurationError, match=derive):
+        structured(llm, Weather)  # type: ignore[type-var]
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=r"`class Weather\(Message\): \.\.\.`"):
+            await llm.inquire("Weather in Oslo?", output_type=Weather)  # type: ignore[arg-type]
+
+
+def test_a_message_given_its_text_positionally_is_told_to_name_it() -> None:
+    with pytest.raises(MessageArgumentError, match=r"write Message\(text='hi'\)") as caught:
+        Message("hi")  # type: ignore[call-arg]
+    assert isinstance(caught.value, TypeError)
+    with pytest.raises(MessageArgumentError, match=r"keywords only, but got 2 positional"):
+        Message("hi", "there")  # type: ignore[call-arg]
+    assert Message(text="hi").text == "hi"
+
+
+def test_the_streams_page_warns_that_areply_without_await_replies_nothing() -> None:
+    page = (Path(__file__).parent.parent / "docs" / "streams.md").read_text()
+    assert "Mind the `await`: `ctx.areply(...)` alone makes a coroutine that never runs" in (
+        " ".join(page.split())
+    )

@@ -15,6 +15,7 @@ from typing import Any, Union
 from pydantic import BaseModel, ValidationError
 from reactivex import Observable
 
+from miniagents.arguments import a_class
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
@@ -107,10 +108,14 @@ def collect(item: object, out: MutableSequence[Segment]) -> None:
     elif isinstance(item, Iterable):
         for sub_item in item:
             collect(sub_item, out)
+    elif item is None:
+        raise MessageTypeError(
+            "Got None where messages were expected: None is no message. Leave the reply out "
+            'when there is nothing to say, or pass "" for an empty text.'
+        )
     else:
         raise MessageTypeError(
-            f"Got a value of type {type(item).__name__} ({item!r:.80}) "
-            "where messages were expected. "
+            f"Got {a_class(type(item))} ({item!r:.80}) where messages were expected. "
             f"Pass {_ACCEPTED}."
         )
 

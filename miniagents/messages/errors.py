@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from miniagents.promising.errors import MiniAgentsError
+from miniagents.root_error import ArgumentError
 
 __all__ = [
     "AppenderClosedError",
     "ImagePartError",
+    "MessageArgumentError",
     "MessageTupleFieldError",
     "MessageTypeError",
     "SyncReadError",
     "UnresolvedMessageError",
 ]
+
+
+class MessageArgumentError(ArgumentError, TypeError):
+    """A message made with a positional argument: ``Message("hi")`` for ``Message(text="hi")``.
+
+    An ``ArgumentError`` (a ``ValueError``) and a ``TypeError`` both: the ``TypeError`` that
+    Python raises for an argument a function does not take, with a sentence that names the
+    keyword to write.
+    """
 
 
 class MessageTypeError(MiniAgentsError, TypeError):

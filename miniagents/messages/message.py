@@ -10,6 +10,7 @@ from pydantic import BaseModel, model_validator
 from pydantic_core import PydanticSerializationError, to_json
 
 from miniagents.frozen.model import Frozen
+from miniagents.messages.errors import MessageArgumentError
 from miniagents.messages.image import ImagePart, images_of, read_images
 
 __all__ = ["Message"]
@@ -42,14 +43,20 @@ class Message(Frozen):
 
     else:
 
-        def __init__(self, /, **data: object) -> None:
+        def __init__(self, /, *given: object, **data: object) -> None:
             """Validate ``data`` and freeze it (pydantic's validation; see ``_plain_state``).
 
             A plain ``Message`` of a ``str`` alone (what a pipeline stage replies, once per
             message) needs neither validation (its one field is that ``str``) nor freezing
             (nothing mutable), so it gets its state directly: the state pydantic gives it
             (checked once, at import), with the keyword dict as its ``__dict__``.
+
+            Raises:
+                MessageArgumentError: if a value is given positionally (``Message("hi")``):
+                    a message takes its fields as keywords (``Message(text="hi")``).
             """
+            if given:
+                raise _positional_error(type(self), given)
             if (
                 len(data) == 1
                 and "text" in data
@@ -111,6 +118,21 @@ class Message(Frozen):
 
 _NOT_SHOWN: Final = {"text", "images"}
 """The fields ``str()`` of a message without text leaves out."""
+
+
+def _positional_error(cls: type[Message], given: tuple[object, ...]) -> MessageArgumentError:
+    """The error for a message made with positional arguments (``Message("hi")``)."""
+    name = cls.__name__
+    if len(given) == 1 and isinstance(given[0], str):
+        return MessageArgumentError(
+            f"{name}({given[0]!r:.60}) gives the text positionally, but a message takes its "
+            f"fields as keywords only: write {name}(text={given[0]!r:.60})."
+        )
+    return MessageArgumentError(
+        f"{name}() takes its fields as keywords only, but got {len(given)} positional "
+        f'argument(s), {given!r:.80}: name each field, e.g. {name}(text="hi"), or pass a '
+        f"dict of them as {name}(**fields)."
+    )
 
 
 def _json_or_repr(value: object) -> object:

@@ -204,26 +204,31 @@ class StreamTracker:
             self._lazy = weakref.WeakSet()
         self._lazy.add(core)
 
-    def cancel(self) -> None:
-        """Cancel every tracked stream (after an error in the context), lazy ones too."""
+    def cancel(self, reason: str) -> None:
+        """Cancel every tracked stream (after an error in the context), lazy ones too.
+
+        Args:
+            reason: The text of the :class:`StreamCancelledError` their readers get.
+        """
         lazy, self._lazy = self._lazy, None
         for core in [*self._streams, *(lazy or ())]:
-            core.cancel()
+            core.cancel(reason)
 
-    def cancel_from_now(self, started: Callable[[], None] | None) -> None:
+    def cancel_from_now(self, started: Callable[[], None] | None, reason: str = "") -> None:
         """Cancel each stream tracked from now on as it is tracked (the exit after an error).
 
         Args:
             started: Called after each such stream is cancelled: the exit wakes to cancel
                 the work started with it (the run of the agent whose replies it is).
                 ``None``: the exit has ended, track streams as usual again.
+            reason: The text of the :class:`StreamCancelledError` their readers get.
         """
         if started is None:
             self._exiting = None
             return
 
         def cancel(core: ReplayCore[Any]) -> None:
-            core.cancel()
+            core.cancel(reason)
             started()
 
         self._exiting = cancel

@@ -391,9 +391,9 @@ class MiniAgents:
             if exc is None:
                 await self._wait_for_tasks()
             else:
-                await self._cancel_tasks()
-        except BaseException:
-            await self._cancel_tasks()
+                await self._cancel_tasks(exc)
+        except BaseException as error:
+            await self._cancel_tasks(error)
             raise
         finally:
             if self._tokens is not None:
@@ -463,7 +463,7 @@ class MiniAgents:
             if not await self._streams.wait():
                 return
 
-    async def _cancel_tasks(self) -> None:
+    async def _cancel_tasks(self, error: BaseException) -> None:
         """Cancel the tasks and the streams of this context (after an error), until all end.
 
         The streams are cancelled with the tasks, not after them: a task that catches its
@@ -473,16 +473,20 @@ class MiniAgents:
         a stream the context tracks), and wakes the exit, which cancels the rest of it (the
         run of an agent inquired then): a task that catches its cancellation and then starts
         an agent and awaits it is released too. Each task is cancelled once.
+
+        Args:
+            error: The error the context exits with, named to the streams' readers.
         """
         self._finish_open_inputs()
+        reason = _exit_reason(error)
         cancelling = self._cancelling = _Cancelling()
-        self._streams.cancel_from_now(cancelling.wake)
+        self._streams.cancel_from_now(cancelling.wake, reason)
         try:
             while self._tasks:
                 cancelling.cancel(list(self._tasks))
-                self._streams.cancel()
+                self._streams.cancel(reason)
                 await cancelling.wait(self._tasks)
-            self._streams.cancel()
+            self._streams.cancel(reason)
         finally:
             self._cancelling = None
             self._streams.cancel_from_now(None)  # (what starts after the exit: not cancelled)
@@ -524,6 +528,16 @@ class MiniAgents:
 # Named functions instead of private attributes reached from other modules: the agents
 # (miniagents.miniagents.agent) and the low level (miniagents.miniagents.lowlevel) use these,
 # and MiniAgents itself shows users only what they use.
+
+
+def _exit_reason(error: BaseException) -> str:
+    """The text of the error of a stream cancelled by its context's exit with ``error``."""
+    return (
+        f"This stream was cancelled because its MiniAgents context exited with an error "
+        f"({type(error).__name__}), and the exit after an error cancels the agents and streams "
+        "started in the context. Read the replies inside the async with MiniAgents(): block, "
+        "before the error leaves it (or catch the error inside the block)."
+    )
 
 
 class _Cancelling:

@@ -87,7 +87,7 @@ _CANCELLED = (
     "producer. To let it finish, keep a consumer on it (e.g. asyncio.shield the wait), or "
     "start it again."
 )
-"""The error of a stream cancelled by :meth:`ReplayCore.cancel_now`, whichever the cause."""
+"""The error of a stream cancelled by :meth:`ReplayCore.cancel_now` when no reason was given."""
 
 
 _NEVER = 1 << 62
@@ -117,10 +117,15 @@ _Step = tuple[Callable[[Any, Any], None], Any, Any]
 
 
 class _Nesting(threading.local):
-    """This thread's streams fed inside one another: how deep, and the steps queued."""
+    """This thread's streams fed inside one another: how deep, and the steps queued.
+
+    (And the reason of the cancellation under way, if its canceller gave one: the streams
+    that giving up on a stream cancels in turn are cancelled for the same reason.)
+    """
 
     depth = 0
     later: deque[_Step] | None = None
+    reason: str | None = None
 
     def queue(self, step: Callable[[Any, Any], None], core: object, argument: object) -> None:
         """Queue ``step(core, argument)`` for the outermost step of this thread to run."""
@@ -492,16 +497,15 @@ class ReplayCore(abc.ObserverBase[T]):
         if not self.delivering:
             self._deliver()
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str | None = None) -> None:
         """Stop the producer and end the stream with :class:`StreamCancelledError`.
 
         A stream with an ``on_abandoned`` callback (an agent's replies) calls it first, so
-        that its producer (the agent's task) stops too.
+        that its producer (the agent's task) stops too. A ``reason`` is the error's text, of
+        this stream and of those that giving up on it cancels (the canceller knows why).
         """
-        if self.done:
-            return
-        _giving_up.give_up(self)  # an agent's replies: its task stops, then cancels this stream
-        self.cancel_now()
+        if not self.done:
+            _cancel(self, reason)
 
     def cancel_now(self) -> None:
         """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
@@ -511,7 +515,7 @@ class ReplayCore(abc.ObserverBase[T]):
             self._dispose_subscription()
         self.started = True
         self._source = None
-        self.fail(StreamCancelledError(_CANCELLED))
+        self.fail(StreamCancelledError(_nesting.reason or _CANCELLED))  # (see _cancel)
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the stream ends (at once if it has); it gets no error."""
@@ -916,6 +920,23 @@ class ReplayCore(abc.ObserverBase[T]):
     def observable(self) -> ReplayObservable[T]:
         """Return the observable face of this core (a handle: it counts itself)."""
         return ReplayObservable(self)  # not cached: a cache would make a cycle
+
+
+def _cancel(core: ReplayCore[Any], reason: str | None) -> None:
+    """:meth:`ReplayCore.cancel` of a stream that has not ended, for ``reason`` if given.
+
+    The reason holds while giving up on the stream cancels others (an agent's replies: its
+    task stops, and the messages it was streaming): they end with the same text.
+    """
+    nesting = _nesting
+    outer = nesting.reason
+    if reason is not None:
+        nesting.reason = reason
+    try:
+        _giving_up.give_up(core)
+        core.cancel_now()
+    finally:
+        nesting.reason = outer
 
 
 class _FailedReplayCore(ReplayCore[T]):

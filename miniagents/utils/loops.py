@@ -9,9 +9,11 @@ code after the loop runs.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeAlias, cast
 
+from miniagents.arguments import a_class
 from miniagents.messages.sequence import MessageSequencePromise, MessageType, as_message_sequence
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.lowlevel import InteractionScope
@@ -46,10 +48,26 @@ def _chain_of(agents: object) -> tuple[ChainStep, ...]:
 
 def _a_value(value: object) -> str:
     """``value`` as an error shows it: its type, and its ``repr`` cut short."""
-    return f"a value of type {type(value).__name__} ({value!r:.60})"
+    return f"{a_class(type(value))} ({value!r:.60})"
+
+
+def _undecorated(where: str, value: object) -> None:
+    """Refuse a plain function given ``where`` an agent goes (say to decorate it).
+
+    Raises:
+        ChainDefinitionError: if ``value`` is a function or a method, not an agent.
+    """
+    if inspect.isfunction(value) or inspect.ismethod(value):
+        name = value.__name__
+        raise ChainDefinitionError(
+            f"{where} is the function {name}, not an agent: decorate it with @miniagent (the "
+            f"line @miniagent above its async def), or pass miniagent({name})."
+        )
 
 
 def _check_chain(agents: Sequence[object]) -> None:
+    for step in agents:
+        _undecorated("An item of the list of achain_loop()", step)
     shown = ", ".join(
         type(step).__name__ if not isinstance(step, (MiniAgent, Sentinel)) else repr(step)
         for step in agents
@@ -136,6 +154,7 @@ async def adialog_loop(
     if history_agent is not None:
         agents["history_agent"] = history_agent
     for name, agent in agents.items():
+        _undecorated(f"The {name} of adialog_loop()", agent)
         if not isinstance(agent, MiniAgent):
             raise ChainDefinitionError(
                 f"adialog_loop() takes agents, but its {name} is {_a_value(agent)}. Pass the "

@@ -477,7 +477,7 @@ def test_an_item_that_is_not_a_message_type_ends_the_sequence_at_its_position() 
     )
 
     message = (
-        "Got a value of type float (3.5) where messages were expected. Pass str, dict, "
+        "Got a float (3.5) where messages were expected. Pass str, dict, "
         "Message, a pydantic model, MessagePromise, MessageSequencePromise, an exception, "
         "or an (async) iterable or Observable of these."
     )

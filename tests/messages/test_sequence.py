@@ -187,10 +187,8 @@ async def test_nested_sequences_of_parallel_streams_all_run_together(
         (42, "int"),
         (3.5, "float"),
         (object(), "object"),
-        (None, "NoneType"),
         (b"bytes", "bytes"),
         (["fine", 7], "int"),
-        ([["deep", [None]]], "NoneType"),
     ],
 )
 def test_bad_input_is_a_type_error_naming_the_type_and_the_accepted_ones(
@@ -203,6 +201,12 @@ def test_bad_input_is_a_type_error_naming_the_type_and_the_accepted_ones(
     assert "str" in text
     assert isinstance(caught.value, TypeError)
     assert isinstance(caught.value, MiniAgentsError)
+
+
+@pytest.mark.parametrize("bad", [None, [["deep", [None]]]])
+def test_none_as_input_is_a_type_error_saying_to_leave_it_out(bad: object) -> None:
+    with pytest.raises(MessageTypeError, match=r"Got None where messages were expected"):
+        MessageSequencePromise(bad)  # type: ignore[arg-type]
 
 
 def test_a_dict_with_non_str_keys_is_rejected_with_a_fix() -> None:

@@ -431,7 +431,7 @@ async def test_achain_loop_given_an_agent_alone_says_to_put_it_in_a_list() -> No
             await achain_loop(cast("Sequence[ChainStep]", agent))
 
     assert str(raised.value).startswith(
-        "achain_loop() takes a list of agents, AWAIT and CLEAR, not a value of type MiniAgent "
+        "achain_loop() takes a list of agents, AWAIT and CLEAR, not a MiniAgent "
     )
     assert "e.g. achain_loop([user_agent, AWAIT, assistant_agent])" in str(raised.value)
     assert recorder.calls["A"] == 0
@@ -497,9 +497,7 @@ async def test_adialog_loop_refuses_what_is_not_an_agent_naming_the_argument(pla
         with pytest.raises(ChainDefinitionError) as raised:
             await adialog_loop(**agents)
 
-    assert f"adialog_loop() takes agents, but its {place} is a value of type str ('user')" in str(
-        raised.value
-    )
+    assert f"adialog_loop() takes agents, but its {place} is a str ('user')" in str(raised.value)
     assert "e.g. adialog_loop(console_user_agent, assistant, history_agent=" in str(raised.value)
 
 

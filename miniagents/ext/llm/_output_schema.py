@@ -22,7 +22,7 @@ from functools import cache
 from typing import Any
 
 import pydantic_core
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import LLMMessage
@@ -65,6 +65,14 @@ def output_format_of(output_type: type[Message]) -> OutputFormat:
     """
     given: object = output_type  # (typed so; code mypy does not check may pass anything)
     if not (isinstance(given, type) and issubclass(given, Message)):
+        if isinstance(given, type) and issubclass(given, BaseModel):
+            name = given.__name__
+            raise LLMConfigurationError(
+                f"output_type must be a Message subclass, but {name} is a plain pydantic "
+                f"model: derive it from Message instead of BaseModel, `class {name}(Message): "
+                "...` (with from miniagents import Message). Its fields stay as they are; the "
+                "answer is then a message with them filled in."
+            )
         raise LLMConfigurationError(
             f"output_type must be a Message subclass with typed fields, got {given!r}: "
             "e.g. `class Weather(Message): city: str; celsius: float`, then "
