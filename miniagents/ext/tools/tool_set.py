@@ -122,7 +122,7 @@ class ToolSet:
             names = ", ".join(self._by_name) or "none"
             return error_result(
                 call,
-                f"There is no tool named {call.tool_name!r}. The tools are: {names}. "
+                f"There is no tool named {_shown_name(call.tool_name)}. The tools are: {names}. "
                 "Call one of them by its exact name.",
                 result_class=result_class,
                 **metadata,
@@ -188,3 +188,14 @@ class ToolSet:
     def __repr__(self) -> str:
         """Show the names of the tools."""
         return f"<ToolSet {list(self._by_name)}>"
+
+
+_MAX_SHOWN_NAME = 100
+"""The most characters of an unknown tool's name that its error result quotes."""
+
+
+def _shown_name(name: str) -> str:
+    """``name``, a model's (so of any length), quoted, cut to ``_MAX_SHOWN_NAME`` characters."""
+    if len(name) > _MAX_SHOWN_NAME:
+        name = name[: _MAX_SHOWN_NAME - 1] + "…"
+    return repr(name)

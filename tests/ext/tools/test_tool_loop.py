@@ -253,6 +253,37 @@ async def test_invalid_arguments_and_tool_exceptions_go_back_to_the_model_as_err
     assert sent_back == wire_results(llm, expected)
 
 
+async def test_what_the_model_is_told_of_its_own_names_and_keys_stays_short(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    # a prompt injection may write a name or keys of any length, and any number of keys
+    long_name = "n" * 200_000
+    extra = {f"{index:03}" + "k" * 50_000: 1 for index in range(40)}
+    server.reply(
+        tool_calls=[
+            ToolCall(long_name, id="c1"),
+            ToolCall("add", {"a": 1, "b": 2, **extra}, id="c2"),
+        ]
+    )
+    server.reply(["Sorry."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Try.", tools=[add])
+    unknown, invalid = [m for m in messages if isinstance(m, ToolResultMessage)]
+    assert unknown.is_error
+    assert invalid.is_error
+    assert unknown.text == (
+        f"There is no tool named '{'n' * 99}…'. The tools are: add. Call one of them by its "
+        "exact name."
+    )
+    assert invalid.text.startswith("Invalid arguments for the tool add: '000kkk")
+    assert invalid.text.endswith(
+        "k…': Extra inputs are not permitted; and 30 more problems. Call it again with "
+        "arguments that match its schema."
+    )
+    assert len(invalid.text) < 2_000
+    assert invalid.text.count("Extra inputs are not permitted") == 10
+
+
 async def test_a_tool_past_its_timeout_is_cancelled_and_the_model_told_the_loop_goes_on(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:
