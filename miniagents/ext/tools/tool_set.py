@@ -159,6 +159,8 @@ class ToolSet:
         tool = self._by_name.get(call.tool_name)
         if tool is None or call.arguments_error is not None:
             return None
+        if len(call.text or "") > tool.max_argument_chars:  # not run: nobody is to be asked
+            return None
         if not tool.needs_approval(call.arguments):
             return None
         return request_approval(call, tool=tool, request_class=request_class, **metadata)

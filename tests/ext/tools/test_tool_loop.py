@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
+from miniagents.errors import ArgumentError
 from miniagents.ext.llm import (
     LLMMessage,
     LLMToolCallMessage,
@@ -282,6 +283,52 @@ async def test_what_the_model_is_told_of_its_own_names_and_keys_stays_short(
     )
     assert len(invalid.text) < 2_000
     assert invalid.text.count("Extra inputs are not permitted") == 10
+
+
+async def test_arguments_longer_than_a_tool_takes_are_refused_and_the_model_told(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    ran: list[int] = []
+
+    def note(text: str) -> str:
+        """Note a text."""
+        ran.append(len(text))
+        return "noted"
+
+    default = FunctionTool(note)  # a million characters at most
+    asked = FunctionTool(note, name="asked", requires_approval=True)
+    raised = FunctionTool(note, name="raised", max_argument_chars=2_000_000)
+    long = {"text": "x" * 1_000_000}  # its JSON: a few characters more than a million
+    server.reply(
+        tool_calls=[
+            ToolCall("note", long, id="c1"),
+            ToolCall("asked", long, id="c2"),
+            ToolCall("raised", long, id="c3"),
+        ]
+    )
+    server.reply(["Done."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Note it.", tools=[default, asked, raised])
+    assert not [m for m in messages if type(m).__name__.endswith("ApprovalRequest")]
+    results = [m for m in messages if isinstance(m, ToolResultMessage)]
+    assert [(r.call_id, r.is_error) for r in results] == [
+        ("c1", True),
+        ("c2", True),
+        ("c3", False),
+    ]
+    assert results[0].text == (
+        "The call of the tool note was not run: its arguments are 1,000,011 characters long, "
+        "more than the 1,000,000 the tool takes. Call it again with shorter arguments (pass "
+        "less at a time). For a tool that takes long texts, its author raises the bound with "
+        "max_argument_chars=..."
+    )
+    assert results[1].text.startswith("The call of the tool asked was not run")
+    assert ran == [1_000_000]
+
+
+def test_a_bound_of_arguments_that_is_not_a_whole_number_is_refused() -> None:
+    with pytest.raises(ArgumentError, match="max_argument_chars"):
+        FunctionTool(add, max_argument_chars=0)
 
 
 async def test_a_tool_past_its_timeout_is_cancelled_and_the_model_told_the_loop_goes_on(
