@@ -259,7 +259,7 @@ async def test_what_the_model_is_told_of_its_own_names_and_keys_stays_short(
 ) -> None:
     # a prompt injection may write a name or keys of any length, and any number of keys
     long_name = "n" * 200_000
-    extra = {f"{index:03}" + "k" * 50_000: 1 for index in range(40)}
+    extra = {f"{index:03}" + "k" * 5_000: 1 for index in range(40)}
     server.reply(
         tool_calls=[
             ToolCall(long_name, id="c1"),
@@ -438,6 +438,69 @@ async def test_a_max_tool_rounds_that_is_not_a_positive_whole_number_is_refused(
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match="to be a whole number of at least 1"):
             await ask(llm, client, "hi", tools=[add], max_tool_rounds=bad)
+    assert server.requests == []
+
+
+async def test_calls_past_max_tool_calls_in_one_turn_are_answered_not_run(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    ran: list[int] = []
+
+    def double(x: int) -> int:
+        """Double a number."""
+        ran.append(x)
+        return 2 * x
+
+    asked = FunctionTool(double, name="asked", requires_approval=True)
+    server.reply(
+        tool_calls=[
+            ToolCall("double", {"x": 1}, id="c1"),
+            ToolCall("double", {"x": 2}, id="c2"),
+            ToolCall("asked", {"x": 3}, id="c3"),
+            ToolCall("double", {"x": 4}, id="c4"),
+        ]
+    )
+    server.reply(["Done."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Go.", tools=[double, asked], max_tool_calls=2)
+    assert not [m for m in messages if type(m).__name__.endswith("ApprovalRequest")]
+    results = [m for m in messages if isinstance(m, ToolResultMessage)]
+    refused = (
+        "The call of the tool {} was not run: the turn made 4 tool calls, and the agent runs "
+        "at most 2 of one turn (its max_tool_calls). Make fewer calls at once: call the tools "
+        "that are left in the next turn."
+    )
+    assert [(r.call_id, r.text, r.is_error) for r in results] == [
+        ("c1", "2", False),
+        ("c2", "4", False),
+        ("c3", refused.format("asked"), True),
+        ("c4", refused.format("double"), True),
+    ]
+    assert sorted(ran) == [1, 2]
+    assert messages[-1].text == "Done."
+    sent_back = conversation(llm, server.requests[1])[2:]
+    assert sent_back == wire_results(llm, [(r.call_id, r.text, r.is_error) for r in results])
+
+
+async def test_an_agent_runs_at_most_a_hundred_calls_of_one_turn_by_default(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tool_calls=[ToolCall("add", {"a": n, "b": 0}, id=f"c{n}") for n in range(101)])
+    server.reply(["Done."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Go.", tools=[add])
+    results = [m for m in messages if isinstance(m, ToolResultMessage)]
+    assert [r.is_error for r in results] == [False] * 100 + [True]
+    assert "runs at most 100 of one turn (its max_tool_calls)" in results[-1].text
+
+
+@pytest.mark.parametrize("bad", [0, True, 2.5])
+async def test_a_max_tool_calls_that_is_not_a_positive_whole_number_is_refused(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, bad: Any
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="max_tool_calls"):
+            await ask(llm, client, "hi", tools=[add], max_tool_calls=bad)
     assert server.requests == []
 
 
