@@ -285,6 +285,30 @@ async def test_what_the_model_is_told_of_its_own_names_and_keys_stays_short(
     assert invalid.text.count("Extra inputs are not permitted") == 10
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[" * 100_000, "The arguments are not valid JSON: they nest too deeply to be read."),
+        ('{"a":' * 100_000, "The arguments are not valid JSON: they nest too deeply to be read."),
+        ("[1, 2]", "The arguments must be a JSON object, not list."),
+        ("{a: 1", "The arguments are not valid JSON (Expecting property name enclosed in "),
+    ],
+    ids=["deep-array", "deep-object", "not-an-object", "not-json"],
+)
+async def test_unreadable_arguments_are_told_back_and_the_loop_goes_on(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, text: str, problem: str
+) -> None:
+    server.reply(tool_calls=[ToolCall("add", text, id="c1")])
+    server.reply(["Sorry."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Try.", tools=[add])
+    (result,) = [m for m in messages if isinstance(m, ToolResultMessage)]
+    assert result.is_error
+    assert result.text.startswith(f"The call of the tool add could not be read: {problem}")
+    assert len(result.text) < 300  # never the arguments quoted back
+    assert messages[-1].text == "Sorry."
+
+
 async def test_arguments_longer_than_a_tool_takes_are_refused_and_the_model_told(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:
