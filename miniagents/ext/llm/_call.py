@@ -31,7 +31,7 @@ from miniagents.ext.llm._answer import (
 from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._tool_sets import tool_set_of
-from miniagents.ext.llm._turn import Turn
+from miniagents.ext.llm._turn import Turn, shown_tool_names
 from miniagents.ext.llm.errors import (
     LLMConfigurationError,
     LLMResponseError,
@@ -262,7 +262,7 @@ def _cut_off(
 
     None of them is run.
     """
-    names = ", ".join(repr(called.tool_name) for called in calls)
+    names = shown_tool_names([called.tool_name for called in calls])
     what, fix = cut_by(alias, reason)
     return LLMResponseError(
         f"The agent {alias} stopped: the model {model!r} {what} (finish reason {reason!r}) "
