@@ -55,6 +55,7 @@ from miniagents.ext.llm.messages import TokenUsage as TokenUsage
 from miniagents.ext.llm.messages import UserMessage as UserMessage
 from miniagents.ext.llm.prompt import PromptItem as PromptItem
 from miniagents.ext.llm.prompt import PromptText as PromptText
+from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_CALLS as DEFAULT_MAX_TOOL_CALLS
 from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS as DEFAULT_MAX_TOOL_ROUNDS
 from miniagents.ext.llm.provider import AudioTokens as AudioTokens
 from miniagents.ext.llm.provider import Finish as Finish
@@ -81,6 +82,7 @@ from miniagents.ext.tools.messages import ToolResultMessage as ToolResultMessage
 from miniagents.messages.image import ImagePart as ImagePart
 
 __all__ = [
+    "DEFAULT_MAX_TOOL_CALLS",
     "DEFAULT_MAX_TOOL_ROUNDS",
     "AnyLLMAgent",
     "AssistantMessage",

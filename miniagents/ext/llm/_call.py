@@ -31,7 +31,7 @@ from miniagents.ext.llm._answer import (
 from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._tool_sets import tool_set_of
-from miniagents.ext.llm._turn import Turn
+from miniagents.ext.llm._turn import Turn, shown_tool_names
 from miniagents.ext.llm.errors import (
     LLMConfigurationError,
     LLMResponseError,
@@ -52,6 +52,7 @@ from miniagents.ext.llm.settings import LLMSettings, llm_settings
 from miniagents.ext.llm.usage import Budget, charged_to
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.ext.tools.running import error_result
 from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_set import ToolSet
 from miniagents.messages.message import Message
@@ -175,7 +176,7 @@ async def _run_call(
             if rounds == plan.max_rounds:
                 raise _too_many_rounds(alias, model, plan.max_rounds)
             rounds += 1
-            answered = await _tool_round(ctx, tool_set, calls, known)
+            answered = await _tool_round(ctx, tool_set, calls, known, plan.max_calls)
             text = turn.said()
             said = [PromptText("assistant", text)] if text else []
             prompt = (*prompt, *said, *calls, *answered)
@@ -190,13 +191,17 @@ async def _tool_round(
     tool_set: ToolSet,
     calls: list[LLMToolCallMessage],
     known: dict[str, str],
+    max_calls: int,
 ) -> list[ToolResultMessage]:
     """Run a round of tool calls, all at once, into the reply; their results, in order.
 
     The approval requests and the results enter the reply as the calls start; a result is
     awaited only while someone reads the reply (or it): a cancelled round cancels them.
+    The calls after the first ``max_calls`` (the agent's ``max_tool_calls``) do not run:
+    each is answered with an error result that says so.
     """
-    requests, running = _start_tools(tool_set, calls, known)
+    requests, running = _start_tools(tool_set, calls[:max_calls], known)
+    running += [_not_run(called, len(calls), max_calls, known) for called in calls[max_calls:]]
     ctx.reply([*(asked for asked in requests if asked is not None), *running])
     try:
         for result in running:  # a wait that keeps the tool going only while someone
@@ -207,6 +212,20 @@ async def _tool_round(
             result.cancel()
         raise
     return [result for result in done if isinstance(result, ToolResultMessage)]
+
+
+def _not_run(
+    call: LLMToolCallMessage, count: int, max_calls: int, known: dict[str, str]
+) -> MessagePromise[ToolResultMessage]:
+    """The error result of a call past the agent's ``max_tool_calls`` in one turn (not run)."""
+    return error_result(
+        call,
+        f"The call of the tool {call.tool_name} was not run: the turn made {count:,} tool "
+        f"calls, and the agent runs at most {max_calls:,} of one turn (its max_tool_calls). "
+        "Make fewer calls at once: call the tools that are left in the next turn.",
+        result_class=LLMToolResultMessage,
+        **known,
+    )
 
 
 def _too_many_rounds(alias: str, model: str, max_rounds: int) -> LLMToolRoundsError:
@@ -243,7 +262,7 @@ def _cut_off(
 
     None of them is run.
     """
-    names = ", ".join(repr(called.tool_name) for called in calls)
+    names = shown_tool_names([called.tool_name for called in calls])
     what, fix = cut_by(alias, reason)
     return LLMResponseError(
         f"The agent {alias} stopped: the model {model!r} {what} (finish reason {reason!r}) "
@@ -287,6 +306,7 @@ class _Plan(NamedTuple):
     stall_timeout: float | None
     max_rounds: int
     retries: int
+    max_calls: int
     call_options: dict[str, object]
     metered: Metered[Any]
     message_class: type[AssistantMessage]
@@ -297,7 +317,7 @@ class _Plan(NamedTuple):
     max_turn_chars: int
 
 
-_NO_PLAN = _Plan._make([None] * 16)  # one None per field
+_NO_PLAN = _Plan._make([None] * 17)  # one None per field
 """No plan kept yet (its context is no context)."""
 
 
@@ -344,7 +364,7 @@ def _plan(
         "MiniAgents(llm_max_turn_chars=10_000_000).",
         error=LLMConfigurationError,
     )
-    max_rounds, retries = _counts(options, alias, bound)
+    counts = _counts(options, alias, bound)  # max_rounds, retries, max_calls
     call_options = options.call_options()
     message_class = provider.message_class
     metadata: dict[str, object] = {  # only read: each message copies it
@@ -384,8 +404,7 @@ def _plan(
         model,
         stream,
         stall_timeout,
-        max_rounds,
-        retries,
+        *counts,
         call_options,
         Metered(provider, alias, options),
         message_class,
@@ -423,18 +442,21 @@ def refuse_bound_output_type(bound: object, alias: str, typed_as: str, made_with
     )
 
 
-def _counts(options: LLMOptions, alias: str, bound: Mapping[str, object]) -> tuple[int, int]:
-    """The agent's ``max_tool_rounds`` and ``output_retries``, checked (once per options).
+def _counts(options: LLMOptions, alias: str, bound: Mapping[str, object]) -> tuple[int, int, int]:
+    """The agent's ``max_tool_rounds``, ``output_retries`` and ``max_tool_calls``, checked.
+
+    They are checked once per options (kept in its memo).
 
     Raises:
         LLMConfigurationError: if one is not a whole number (of at least 1, 0).
     """
     memo = _memo_of(options)
-    counts: tuple[int, int] | None = memo.get("counts")
+    counts: tuple[int, int, int] | None = memo.get("counts")
     if counts is None:
         counts = (
             _count(options, "max_tool_rounds", 1, alias, bound),
             _count(options, "output_retries", 0, alias, bound),
+            _count(options, "max_tool_calls", 1, alias, bound),
         )
         memo["counts"] = counts
     return counts

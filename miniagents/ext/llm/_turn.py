@@ -76,9 +76,32 @@ from miniagents.miniagents import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
 from miniagents.promising.lowlevel import ReplayCore, RunFirst, core_of, handoffs, run_first
 
-__all__ = ["Turn", "unused_id"]
+__all__ = ["Turn", "shown_tool_names", "unused_id"]
 
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
+
+_SHOWN_NAMES = 10
+"""The most tool names of a model's calls that an error names (the rest are counted)."""
+
+_SHOWN_NAME_CHARS = 100
+"""The most characters of one tool name (the model's words) that an error quotes."""
+
+
+def shown_tool_names(names: list[str]) -> str:
+    """``names``, the tools a model called, quoted for an error, bounded whatever it wrote.
+
+    At most ``_SHOWN_NAMES`` of them, each cut to ``_SHOWN_NAME_CHARS`` characters, the
+    rest counted: a model (or a prompt injection) writes names of any length and number.
+    """
+    shown = [
+        repr(name if len(name) <= _SHOWN_NAME_CHARS else name[: _SHOWN_NAME_CHARS - 1] + "…")
+        for name in names[:_SHOWN_NAMES]
+    ]
+    more = len(names) - _SHOWN_NAMES
+    if more > 0:
+        shown.append(f"{more:,} more")
+    return ", ".join(shown)
+
 
 _HANDOFF_EVERY = 64
 """Events the agent's task takes from the SDK, at most, before it lets a woken reader run.
@@ -598,8 +621,8 @@ class Turn:
         """
         alias = self.ctx.this_agent.alias
         called = (str(call.promise.metadata.get("tool_name")) for call in self.calls.values())
-        names = [repr(name) for name in dict.fromkeys(called)]  # in order, each once
-        tools = f"the tool{'s' if len(names) > 1 else ''} {', '.join(names)}"
+        names = list(dict.fromkeys(called))  # in order, each once
+        tools = f"the tool{'s' if len(names) > 1 else ''} {shown_tool_names(names)}"
         said = self._said_before("its calls")
         return LLMResponseError(
             f"The agent {alias} got no answer: the model {model!r} called {tools}, but the "

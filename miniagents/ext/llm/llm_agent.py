@@ -97,6 +97,7 @@ class LLMAgentOptions(TypedDict, total=False):
     extra_options: Mapping[str, object] | None
     tools: Sequence[ToolLike] | None
     max_tool_rounds: int
+    max_tool_calls: int
     output_type: type[Message] | None
     output_retries: int
     budget: Budget | None

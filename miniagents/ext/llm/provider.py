@@ -59,6 +59,7 @@ from miniagents.messages.message import Message
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
 __all__ = [
+    "DEFAULT_MAX_TOOL_CALLS",
     "DEFAULT_MAX_TOOL_ROUNDS",
     "AudioTokens",
     "Finish",
@@ -78,6 +79,9 @@ __all__ = [
 
 DEFAULT_MAX_TOOL_ROUNDS = 10
 """How many rounds of tool calls an LLM agent runs, by default, before it gives up."""
+
+DEFAULT_MAX_TOOL_CALLS = 100
+"""How many tool calls of one turn an LLM agent runs, by default (the rest are refused)."""
 
 T = TypeVar("T")
 OptionsT = TypeVar("OptionsT", bound="LLMOptions", contravariant=True)
@@ -323,6 +327,9 @@ class LLMOptions:
             reply streams every call, every result, then the answer.
         max_tool_rounds: The most rounds of tool calls in one reply (default 10): a model
             that asks for tools once more ends the reply with an ``LLMToolRoundsError``.
+        max_tool_calls: The most tool calls of one turn that run (default 100): the calls
+            after them are not run (nor asked approval for), each answered with an error
+            result that names the bound, and the loop goes on with the model.
         output_type: Structured output: a ``Message`` subclass with typed fields (e.g.
             ``class Weather(Message): city: str``). The model is asked for JSON of those
             fields (its API's own structured output), and the answer is an instance of
@@ -347,6 +354,7 @@ class LLMOptions:
     extra_options: Mapping[str, object] | None = None
     tools: Sequence[ToolLike] | None = None
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS
     output_type: type[Message] | None = None
     output_retries: int = 1
     budget: Budget | None = None

@@ -69,12 +69,14 @@ from miniagents.ext.tools.function_tool import FunctionTool as FunctionTool
 from miniagents.ext.tools.messages import ToolCallMessage as ToolCallMessage
 from miniagents.ext.tools.messages import ToolResultMessage as ToolResultMessage
 from miniagents.ext.tools.running import run_tool_call as run_tool_call
+from miniagents.ext.tools.tool import DEFAULT_MAX_ARGUMENT_CHARS as DEFAULT_MAX_ARGUMENT_CHARS
 from miniagents.ext.tools.tool import Tool as Tool
 from miniagents.ext.tools.tool_like import ToolLike as ToolLike
 from miniagents.ext.tools.tool_like import as_tool as as_tool
 from miniagents.ext.tools.tool_set import ToolSet as ToolSet
 
 __all__ = [
+    "DEFAULT_MAX_ARGUMENT_CHARS",
     "AgentTool",
     "ApprovalStore",
     "FunctionTool",

@@ -256,9 +256,29 @@ def _type_name(annotation: object) -> str:
     return getattr(annotation, "__qualname__", None) or repr(annotation)
 
 
+_MAX_PROBLEMS = 10
+"""The most problems of a call's arguments that its error names (the rest are counted)."""
+
+_MAX_WHERE_CHARS = 100
+"""The most characters of a problem's place (the model's key names) that its error quotes."""
+
+
 def _problems(error: ValidationError) -> str:
+    """The first few problems of the arguments, each where it is and what is wrong, bounded.
+
+    A model's arguments may hold any number of keys of any length (a prompt injection
+    writes them): the error names at most ``_MAX_PROBLEMS`` of them and counts the rest,
+    and cuts a place longer than ``_MAX_WHERE_CHARS`` characters, so that what the model is
+    told back stays short whatever it sent.
+    """
+    items = error.errors(include_url=False, include_input=False, include_context=False)
     problems = []
-    for item in error.errors(include_url=False):
+    for item in items[:_MAX_PROBLEMS]:
         where = ".".join(str(part) for part in item["loc"]) or "(arguments)"
+        if len(where) > _MAX_WHERE_CHARS:
+            where = where[: _MAX_WHERE_CHARS - 1] + "…"
         problems.append(f"{where!r}: {item['msg']}")
+    more = len(items) - _MAX_PROBLEMS
+    if more > 0:
+        problems.append(f"and {more:,} more problem{'s' if more > 1 else ''}")
     return "; ".join(problems)

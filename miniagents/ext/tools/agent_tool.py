@@ -10,7 +10,7 @@ from miniagents.ext.tools._arguments import ArgumentModel, partial_keywords
 from miniagents.ext.tools._docstrings import parse_docstring
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
-from miniagents.ext.tools.tool import ApprovalRule, Tool
+from miniagents.ext.tools.tool import DEFAULT_MAX_ARGUMENT_CHARS, ApprovalRule, Tool
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.lowlevel import docstring_of
 
@@ -57,6 +57,9 @@ class AgentTool(Tool):
     - **Timeout**: ``timeout=`` seconds (``None``, the default: no limit) bounds a call:
       past it, the agent's interaction is cancelled and the model gets an error result
       saying it timed out.
+    - **Arguments' size**: ``max_argument_chars=`` (default a million) bounds the JSON
+      text of one call's arguments: a longer call does not run, and the model gets an
+      error result that says so.
 
     Raises:
         ToolDefinitionError: for an unbound parameter without an annotation or of a type
@@ -74,6 +77,7 @@ class AgentTool(Tool):
         description: str | None = None,
         requires_approval: ApprovalRule = False,
         timeout: float | None = None,
+        max_argument_chars: int = DEFAULT_MAX_ARGUMENT_CHARS,
     ) -> None:
         """Describe ``agent`` as a tool (see the class docstring)."""
         own = parse_docstring(docstring_of(agent.func))  # (a partial's: its function's)
@@ -84,6 +88,7 @@ class AgentTool(Tool):
             description=description,
             requires_approval=requires_approval,
             timeout=timeout,
+            max_argument_chars=max_argument_chars,
         )
         bound = {*agent.bound_arguments, *partial_keywords(agent.func)}  # (a partial's too)
         parameters = [

@@ -14,7 +14,7 @@ from miniagents.ext.tools._docstrings import parse_docstring
 from miniagents.ext.tools._output import as_text
 from miniagents.ext.tools.cancellation import _CURRENT, ToolCancellation
 from miniagents.ext.tools.errors import ToolDefinitionError
-from miniagents.ext.tools.tool import ApprovalRule, Tool
+from miniagents.ext.tools.tool import DEFAULT_MAX_ARGUMENT_CHARS, ApprovalRule, Tool
 from miniagents.miniagents.lowlevel import called_function, docstring_of
 
 __all__ = ["FunctionTool"]
@@ -45,6 +45,9 @@ class FunctionTool(Tool):
     - **Timeout**: ``timeout=`` seconds (``None``, the default: no limit) bounds a call's
       run: past it, the run is cancelled (a sync function's thread goes on, its
       cancellation flag set) and the model gets an error result saying it timed out.
+    - **Arguments' size**: ``max_argument_chars=`` (default a million) bounds the JSON
+      text of one call's arguments: a longer call does not run, and the model gets an
+      error result that says so.
 
     Raises:
         ToolDefinitionError: for a parameter without an annotation or of a type with no
@@ -63,6 +66,7 @@ class FunctionTool(Tool):
         description: str | None = None,
         requires_approval: ApprovalRule = False,
         timeout: float | None = None,
+        max_argument_chars: int = DEFAULT_MAX_ARGUMENT_CHARS,
     ) -> None:
         """Describe ``func`` as a tool (see the class docstring)."""
         if not callable(func) or isinstance(func, type):
@@ -82,6 +86,7 @@ class FunctionTool(Tool):
             description=description if description is not None else docs.description,
             requires_approval=requires_approval,
             timeout=timeout,
+            max_argument_chars=max_argument_chars,
         )
         bound = partial_keywords(func)  # a partial's: fixed at the call, not the model's
         parameters = [

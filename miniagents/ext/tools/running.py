@@ -279,6 +279,8 @@ async def _call(
     """
     replied = False
     try:
+        if len(call.text or "") > tool.max_argument_chars:
+            raise ToolCallError(_oversized(tool, len(call.text or "")))
         if call.arguments_error is not None:
             raise ToolCallError(
                 f"The call of the tool {tool.name} could not be read: {call.arguments_error} "
@@ -471,6 +473,17 @@ def _said(error: BaseException) -> str:
         return str(error)
     except Exception as failure:  # an error whose __str__ fails must not hang the result
         return f"(its message could not be read: {type(failure).__name__})"
+
+
+def _oversized(tool: Tool, length: int) -> str:
+    """The error the model is told for a call whose arguments are longer than the tool takes."""
+    most = tool.max_argument_chars
+    return (
+        f"The call of the tool {tool.name} was not run: its arguments are {length:,} "
+        f"characters long, more than the {most:,} the tool takes. Call it again with "
+        "shorter arguments (pass less at a time). For a tool that takes long texts, its "
+        "author raises the bound with max_argument_chars=..."
+    )
 
 
 def _error_text(tool: Tool, error: Exception) -> str:

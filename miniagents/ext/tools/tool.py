@@ -8,16 +8,19 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TypeAlias
 
-from miniagents.arguments import check_flag, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds
 from miniagents.ext.tools._names import tool_name
 from miniagents.ext.tools.errors import ToolDefinitionError
 
-__all__ = ["ApprovalRule", "Tool"]
+__all__ = ["DEFAULT_MAX_ARGUMENT_CHARS", "ApprovalRule", "Tool"]
 
 logger = logging.getLogger(__name__)
 
 ApprovalRule: TypeAlias = "bool | Callable[[Mapping[str, object]], bool]"
 """Whether a tool's calls need a person's approval: always, never, or by their arguments."""
+
+DEFAULT_MAX_ARGUMENT_CHARS = 1_000_000
+"""The default ``max_argument_chars`` of a tool: the most characters of one call's arguments."""
 
 
 class Tool(ABC):
@@ -39,6 +42,11 @@ class Tool(ABC):
         timeout: The most seconds a call may run (``None``, the default: no limit). Past
             it, the call's run is cancelled and the model gets an error result saying it
             timed out (the time waiting for an approval does not count).
+        max_argument_chars: The most characters the JSON text of one call's arguments may
+            have (default ``DEFAULT_MAX_ARGUMENT_CHARS``, a million). A longer call does not
+            run (nor ask for approval): the model gets an error result that says so. A
+            model's arguments are untrusted input (a prompt injection writes them); raise
+            it for a tool that takes long texts.
 
     Attributes:
         name: The tool's name, valid for every provider.
@@ -47,6 +55,7 @@ class Tool(ABC):
             dicts and lists, ready for an SDK).
         requires_approval: Whether (or for which arguments) a call needs approval.
         timeout: The most seconds a call may run, or ``None`` for no limit.
+        max_argument_chars: The most characters of one call's arguments.
 
     Example:
         >>> class Clock(Tool):
@@ -56,7 +65,14 @@ class Tool(ABC):
         {'type': 'object', 'properties': {}}
     """
 
-    __slots__ = ("_parameters", "description", "name", "requires_approval", "timeout")
+    __slots__ = (
+        "_parameters",
+        "description",
+        "max_argument_chars",
+        "name",
+        "requires_approval",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -66,12 +82,14 @@ class Tool(ABC):
         parameters: Mapping[str, object] | None = None,
         requires_approval: ApprovalRule = False,
         timeout: float | None = None,
+        max_argument_chars: int = DEFAULT_MAX_ARGUMENT_CHARS,
     ) -> None:
         """Describe the tool (see the class docstring).
 
         Raises:
-            ArgumentError: for a ``timeout`` that is not a positive, finite number, or a
-                ``requires_approval`` that is neither a bool nor a predicate.
+            ArgumentError: for a ``timeout`` that is not a positive, finite number, a
+                ``requires_approval`` that is neither a bool nor a predicate, or a
+                ``max_argument_chars`` that is not a whole number of at least 1.
             ToolDefinitionError: for a ``description`` that is not a ``str``, or
                 ``parameters`` that are not a mapping (a JSON schema as a ``dict``).
         """
@@ -108,6 +126,12 @@ class Tool(ABC):
                 owner=f"The tool {self.name}",
                 fix="Pass e.g. timeout=30 (seconds), or timeout=None for no limit.",
             )
+        )
+        self.max_argument_chars = check_count(
+            max_argument_chars,
+            "max_argument_chars",
+            owner=f"The tool {self.name}",
+            fix="Pass a whole number of characters, e.g. max_argument_chars=10_000_000.",
         )
         self._parameters: dict[str, object] = (
             {"type": "object", "properties": {}}

@@ -122,7 +122,7 @@ class ToolSet:
             names = ", ".join(self._by_name) or "none"
             return error_result(
                 call,
-                f"There is no tool named {call.tool_name!r}. The tools are: {names}. "
+                f"There is no tool named {_shown_name(call.tool_name)}. The tools are: {names}. "
                 "Call one of them by its exact name.",
                 result_class=result_class,
                 **metadata,
@@ -159,6 +159,8 @@ class ToolSet:
         tool = self._by_name.get(call.tool_name)
         if tool is None or call.arguments_error is not None:
             return None
+        if len(call.text or "") > tool.max_argument_chars:  # not run: nobody is to be asked
+            return None
         if not tool.needs_approval(call.arguments):
             return None
         return request_approval(call, tool=tool, request_class=request_class, **metadata)
@@ -188,3 +190,14 @@ class ToolSet:
     def __repr__(self) -> str:
         """Show the names of the tools."""
         return f"<ToolSet {list(self._by_name)}>"
+
+
+_MAX_SHOWN_NAME = 100
+"""The most characters of an unknown tool's name that its error result quotes."""
+
+
+def _shown_name(name: str) -> str:
+    """``name``, a model's (so of any length), quoted, cut to ``_MAX_SHOWN_NAME`` characters."""
+    if len(name) > _MAX_SHOWN_NAME:
+        name = name[: _MAX_SHOWN_NAME - 1] + "…"
+    return repr(name)

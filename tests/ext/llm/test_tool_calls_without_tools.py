@@ -113,3 +113,19 @@ async def test_the_offline_model_fails_the_same_way() -> None:
         with pytest.raises(LLMResponseError) as raised:
             await agent.inquire("2 + 3?")
     assert str(raised.value) == no_tools_error("OFFLINE_AGENT", "offline", "the tool 'add'")
+
+
+async def test_the_error_names_few_tools_and_cuts_their_names_whatever_the_model_wrote(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # a prompt injection may write names of any length, and any number of calls
+    long_name = "n" * 200_000
+    fake_llm.reply(tool_calls=[ToolCall(f"{index:02}{long_name}") for index in range(12)])
+    agent = llm.agent.fork(model=llm.model, async_client=client)
+    async with MiniAgents():
+        with pytest.raises(LLMResponseError) as raised:
+            await agent.inquire("Go.")
+    shown = ", ".join(f"'{index:02}{'n' * 97}…'" for index in range(10))
+    assert str(raised.value) == no_tools_error(llm.alias, llm.model, f"the tools {shown}, 2 more")

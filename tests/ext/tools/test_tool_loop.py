@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
+from miniagents.errors import ArgumentError
 from miniagents.ext.llm import (
     LLMMessage,
     LLMToolCallMessage,
@@ -253,6 +254,107 @@ async def test_invalid_arguments_and_tool_exceptions_go_back_to_the_model_as_err
     assert sent_back == wire_results(llm, expected)
 
 
+async def test_what_the_model_is_told_of_its_own_names_and_keys_stays_short(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    # a prompt injection may write a name or keys of any length, and any number of keys
+    long_name = "n" * 200_000
+    extra = {f"{index:03}" + "k" * 5_000: 1 for index in range(40)}
+    server.reply(
+        tool_calls=[
+            ToolCall(long_name, id="c1"),
+            ToolCall("add", {"a": 1, "b": 2, **extra}, id="c2"),
+        ]
+    )
+    server.reply(["Sorry."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Try.", tools=[add])
+    unknown, invalid = [m for m in messages if isinstance(m, ToolResultMessage)]
+    assert unknown.is_error
+    assert invalid.is_error
+    assert unknown.text == (
+        f"There is no tool named '{'n' * 99}…'. The tools are: add. Call one of them by its "
+        "exact name."
+    )
+    assert invalid.text.startswith("Invalid arguments for the tool add: '000kkk")
+    assert invalid.text.endswith(
+        "k…': Extra inputs are not permitted; and 30 more problems. Call it again with "
+        "arguments that match its schema."
+    )
+    assert len(invalid.text) < 2_000
+    assert invalid.text.count("Extra inputs are not permitted") == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[" * 100_000, "The arguments are not valid JSON: they nest too deeply to be read."),
+        ('{"a":' * 100_000, "The arguments are not valid JSON: they nest too deeply to be read."),
+        ("[1, 2]", "The arguments must be a JSON object, not list."),
+        ("{a: 1", "The arguments are not valid JSON (Expecting property name enclosed in "),
+    ],
+    ids=["deep-array", "deep-object", "not-an-object", "not-json"],
+)
+async def test_unreadable_arguments_are_told_back_and_the_loop_goes_on(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, text: str, problem: str
+) -> None:
+    server.reply(tool_calls=[ToolCall("add", text, id="c1")])
+    server.reply(["Sorry."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Try.", tools=[add])
+    (result,) = [m for m in messages if isinstance(m, ToolResultMessage)]
+    assert result.is_error
+    assert result.text.startswith(f"The call of the tool add could not be read: {problem}")
+    assert len(result.text) < 300  # never the arguments quoted back
+    assert messages[-1].text == "Sorry."
+
+
+async def test_arguments_longer_than_a_tool_takes_are_refused_and_the_model_told(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    ran: list[int] = []
+
+    def note(text: str) -> str:
+        """Note a text."""
+        ran.append(len(text))
+        return "noted"
+
+    default = FunctionTool(note)  # a million characters at most
+    asked = FunctionTool(note, name="asked", requires_approval=True)
+    raised = FunctionTool(note, name="raised", max_argument_chars=2_000_000)
+    long = {"text": "x" * 1_000_000}  # its JSON: a few characters more than a million
+    server.reply(
+        tool_calls=[
+            ToolCall("note", long, id="c1"),
+            ToolCall("asked", long, id="c2"),
+            ToolCall("raised", long, id="c3"),
+        ]
+    )
+    server.reply(["Done."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Note it.", tools=[default, asked, raised])
+    assert not [m for m in messages if type(m).__name__.endswith("ApprovalRequest")]
+    results = [m for m in messages if isinstance(m, ToolResultMessage)]
+    assert [(r.call_id, r.is_error) for r in results] == [
+        ("c1", True),
+        ("c2", True),
+        ("c3", False),
+    ]
+    assert results[0].text == (
+        "The call of the tool note was not run: its arguments are 1,000,011 characters long, "
+        "more than the 1,000,000 the tool takes. Call it again with shorter arguments (pass "
+        "less at a time). For a tool that takes long texts, its author raises the bound with "
+        "max_argument_chars=..."
+    )
+    assert results[1].text.startswith("The call of the tool asked was not run")
+    assert ran == [1_000_000]
+
+
+def test_a_bound_of_arguments_that_is_not_a_whole_number_is_refused() -> None:
+    with pytest.raises(ArgumentError, match="max_argument_chars"):
+        FunctionTool(add, max_argument_chars=0)
+
+
 async def test_a_tool_past_its_timeout_is_cancelled_and_the_model_told_the_loop_goes_on(
     llm: LLM, client: SDKClient, server: FakeLLMServer
 ) -> None:
@@ -360,6 +462,69 @@ async def test_a_max_tool_rounds_that_is_not_a_positive_whole_number_is_refused(
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match="to be a whole number of at least 1"):
             await ask(llm, client, "hi", tools=[add], max_tool_rounds=bad)
+    assert server.requests == []
+
+
+async def test_calls_past_max_tool_calls_in_one_turn_are_answered_not_run(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    ran: list[int] = []
+
+    def double(x: int) -> int:
+        """Double a number."""
+        ran.append(x)
+        return 2 * x
+
+    asked = FunctionTool(double, name="asked", requires_approval=True)
+    server.reply(
+        tool_calls=[
+            ToolCall("double", {"x": 1}, id="c1"),
+            ToolCall("double", {"x": 2}, id="c2"),
+            ToolCall("asked", {"x": 3}, id="c3"),
+            ToolCall("double", {"x": 4}, id="c4"),
+        ]
+    )
+    server.reply(["Done."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Go.", tools=[double, asked], max_tool_calls=2)
+    assert not [m for m in messages if type(m).__name__.endswith("ApprovalRequest")]
+    results = [m for m in messages if isinstance(m, ToolResultMessage)]
+    refused = (
+        "The call of the tool {} was not run: the turn made 4 tool calls, and the agent runs "
+        "at most 2 of one turn (its max_tool_calls). Make fewer calls at once: call the tools "
+        "that are left in the next turn."
+    )
+    assert [(r.call_id, r.text, r.is_error) for r in results] == [
+        ("c1", "2", False),
+        ("c2", "4", False),
+        ("c3", refused.format("asked"), True),
+        ("c4", refused.format("double"), True),
+    ]
+    assert sorted(ran) == [1, 2]
+    assert messages[-1].text == "Done."
+    sent_back = conversation(llm, server.requests[1])[2:]
+    assert sent_back == wire_results(llm, [(r.call_id, r.text, r.is_error) for r in results])
+
+
+async def test_an_agent_runs_at_most_a_hundred_calls_of_one_turn_by_default(
+    llm: LLM, client: SDKClient, server: FakeLLMServer
+) -> None:
+    server.reply(tool_calls=[ToolCall("add", {"a": n, "b": 0}, id=f"c{n}") for n in range(101)])
+    server.reply(["Done."])
+    async with MiniAgents():
+        messages = await ask(llm, client, "Go.", tools=[add])
+    results = [m for m in messages if isinstance(m, ToolResultMessage)]
+    assert [r.is_error for r in results] == [False] * 100 + [True]
+    assert "runs at most 100 of one turn (its max_tool_calls)" in results[-1].text
+
+
+@pytest.mark.parametrize("bad", [0, True, 2.5])
+async def test_a_max_tool_calls_that_is_not_a_positive_whole_number_is_refused(
+    llm: LLM, client: SDKClient, server: FakeLLMServer, bad: Any
+) -> None:
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match="max_tool_calls"):
+            await ask(llm, client, "hi", tools=[add], max_tool_calls=bad)
     assert server.requests == []
 
 
