@@ -8,14 +8,20 @@ wrong and what to do.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from miniagents import Message, MiniAgents
+from miniagents.errors import LLMConfigurationError
 from miniagents.evals import Case, Contains, aevaluate
 from miniagents.evals.errors import EvalArgumentError
+from miniagents.ext.llm import AssistantMessage, LLMCall, LLMOptions, make_llm_agent
 from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.provider import LLMEvent
 from miniagents.ext.studio.app import studio_app
 from miniagents.ext.studio.errors import StudioConfigurationError
 
@@ -46,3 +52,61 @@ def test_a_studio_given_no_text_for_its_token_is_told_how_to_make_one(
         StudioConfigurationError, match=rf"{shown}: .*token=secrets\.token_urlsafe\(\)"
     ):
         studio_app(tmp_path / "runs.sqlite", token=given)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _EchoOptions(LLMOptions):
+    """The options of an echo model."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _PlainOptions:
+    """Options that do not extend LLMOptions."""
+
+    model: str = "echo"
+
+
+class _PlainReply(Message):
+    """A reply class that is not an AssistantMessage."""
+
+
+class _EchoProvider:
+    """A provider of the extending page's shape: it echoes the last message."""
+
+    message_class: type[Message] = AssistantMessage
+
+    async def reply(self, call: LLMCall, options: _EchoOptions) -> AsyncIterator[LLMEvent]:
+        yield call.messages[-1].text
+
+    def translate(self, error: BaseException) -> BaseException:
+        return error
+
+
+class _PlainReplyProvider(_EchoProvider):
+    message_class = _PlainReply
+
+
+class _NoReplyProvider:
+    message_class = AssistantMessage
+
+
+@pytest.mark.parametrize(
+    ("options", "provider", "said"),
+    [
+        (_PlainOptions, _EchoProvider(), r"_PlainOptions, does not extend LLMOptions: declare"),
+        (_EchoOptions, _EchoProvider, r"is the class _EchoProvider.*_EchoProvider\(\)"),
+        (_EchoOptions, _PlainReplyProvider(), r"_PlainReply'> for its message_class.*Assistant"),
+        (_EchoOptions, _NoReplyProvider(), r"has no reply\(call, options\) method"),
+    ],
+)
+def test_an_llm_agent_of_a_class_or_provider_not_as_the_page_says_is_refused_as_it_is_made(
+    options: Any, provider: Any, said: str
+) -> None:
+    with pytest.raises(LLMConfigurationError, match=said):
+        make_llm_agent(options, provider, alias="ECHO", summary="Echoes.")
+
+
+async def test_an_llm_agent_made_as_the_page_says_answers() -> None:
+    echo = make_llm_agent(_EchoOptions, _EchoProvider(), alias="ECHO", summary="Echoes.")
+    async with MiniAgents():
+        assert [str(message) for message in await echo.inquire("hi", model="echo")] == ["hi"]
