@@ -66,6 +66,12 @@ class _PlainOptions:
     model: str = "echo"
 
 
+class _UndecoratedOptions(LLMOptions):
+    """Options whose field is declared without ``@dataclass``."""
+
+    loudness: int = 1
+
+
 class _PlainReply(Message):
     """A reply class that is not an AssistantMessage."""
 
@@ -94,6 +100,7 @@ class _NoReplyProvider:
     ("options", "provider", "said"),
     [
         (_PlainOptions, _EchoProvider(), r"_PlainOptions, does not extend LLMOptions: declare"),
+        (_UndecoratedOptions, _EchoProvider(), r"declares loudness but is not a dataclass"),
         (_EchoOptions, _EchoProvider, r"is the class _EchoProvider.*_EchoProvider\(\)"),
         (_EchoOptions, _PlainReplyProvider(), r"_PlainReply'> for its message_class.*Assistant"),
         (_EchoOptions, _NoReplyProvider(), r"has no reply\(call, options\) method"),

@@ -268,9 +268,10 @@ class LLMAgent(MiniAgent[P, LLMReply[AnswerT]], AnyLLMAgent[AnswerT]):
         ``GeminiAgent.of(GeminiOptions, GeminiProvider(), alias=..., summary=...)``.
 
         Raises:
-            LLMConfigurationError: for an options class that does not extend ``LLMOptions``,
-                or a provider that is a class (not an instance), has no ``reply`` method, or
-                whose ``message_class`` is not an ``AssistantMessage`` subclass.
+            LLMConfigurationError: for an options class that does not extend ``LLMOptions``
+                or declares fields without being a dataclass, or a provider that is a class
+                (not an instance), has no ``reply`` method, or whose ``message_class`` is not
+                an ``AssistantMessage`` subclass.
         """
         _check_definition(options, provider, alias)
         function = _AgentFunction(cast(Callable[..., OptionsT], options), provider, alias, summary)
@@ -325,6 +326,17 @@ def _check_definition(options: object, provider: object, alias: str) -> None:
             f"declare it `@dataclass(frozen=True, kw_only=True) class {options.__name__}"
             "(LLMOptions): ...` (from miniagents.ext.llm), so that it has the arguments every "
             "LLM agent takes."
+        )
+    if (
+        isinstance(options, type)
+        and "__dataclass_fields__" not in vars(options)
+        and inspect.get_annotations(options)
+    ):
+        declared = ", ".join(inspect.get_annotations(options))
+        raise LLMConfigurationError(
+            f"The options class of {made}, {options.__name__}, declares {declared} but is not "
+            "a dataclass itself, so the agent would not take them: decorate it with "
+            "`@dataclass(frozen=True, kw_only=True)` (from dataclasses)."
         )
     if isinstance(provider, type):
         raise LLMConfigurationError(
