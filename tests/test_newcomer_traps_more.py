@@ -79,17 +79,17 @@ class _PlainReply(Message):
 class _EchoProvider:
     """A provider of the extending page's shape: it echoes the last message."""
 
-    message_class: type[Message] = AssistantMessage
+    message_class: type[AssistantMessage] = AssistantMessage
 
     async def reply(self, call: LLMCall, options: _EchoOptions) -> AsyncIterator[LLMEvent]:
-        yield call.messages[-1].text
+        yield call.messages[-1].text or ""
 
     def translate(self, error: BaseException) -> BaseException:
         return error
 
 
 class _PlainReplyProvider(_EchoProvider):
-    message_class = _PlainReply
+    message_class = _PlainReply  # type: ignore[assignment]
 
 
 class _NoReplyProvider:
