@@ -20,6 +20,7 @@ from miniagents.errors import LLMConfigurationError
 from miniagents.evals import Case, Contains, aevaluate
 from miniagents.evals.errors import EvalArgumentError
 from miniagents.ext.llm import AssistantMessage, LLMCall, LLMOptions, make_llm_agent
+from miniagents.ext.llm.cache import CallCache, MemoryCallStore
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.provider import LLMEvent
 from miniagents.ext.studio.app import studio_app
@@ -117,3 +118,16 @@ async def test_an_llm_agent_made_as_the_page_says_answers() -> None:
     echo = make_llm_agent(_EchoOptions, _EchoProvider(), alias="ECHO", summary="Echoes.")
     async with MiniAgents():
         assert [str(message) for message in await echo.inquire("hi", model="echo")] == ["hi"]
+
+
+async def test_a_cache_replays_an_offline_reply_to_another_script_unless_namespaced() -> None:
+    """As the call cache's page says: the offline model's script is not in the request."""
+    store = MemoryCallStore()
+    first = offline_agent.fork(reply="first", token_delay=0)
+    second = offline_agent.fork(reply="second", token_delay=0)
+    async with MiniAgents():
+        with CallCache(store).active():
+            assert str((await first.inquire("Q"))[0]) == "first"
+            assert str((await second.inquire("Q"))[0]) == "first"
+        with CallCache(store, namespace="second").active():
+            assert str((await second.inquire("Q"))[0]) == "second"
