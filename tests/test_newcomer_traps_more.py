@@ -23,6 +23,7 @@ from miniagents.ext.llm import AssistantMessage, LLMCall, LLMOptions, make_llm_a
 from miniagents.ext.llm.cache import CallCache, MemoryCallStore
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.provider import LLMEvent
+from miniagents.ext.llm.structured import structured
 from miniagents.ext.studio.app import studio_app
 from miniagents.ext.studio.errors import StudioConfigurationError
 
@@ -131,3 +132,11 @@ async def test_a_cache_replays_an_offline_reply_to_another_script_unless_namespa
             assert str((await second.inquire("Q"))[0]) == "first"
         with CallCache(store, namespace="second").active():
             assert str((await second.inquire("Q"))[0]) == "second"
+
+
+def test_an_answer_class_with_only_a_text_field_is_told_to_name_it_otherwise() -> None:
+    class Answer(Message):
+        text: str  # the structured output page: the answer's text is its JSON
+
+    with pytest.raises(LLMConfigurationError, match=r"its own field 'text'.*`answer: str`"):
+        structured(offline_agent, Answer)
