@@ -17,7 +17,7 @@ import pytest
 
 from miniagents import Message, MiniAgents
 from miniagents.errors import LLMConfigurationError
-from miniagents.evals import Case, Contains, aevaluate
+from miniagents.evals import Case, CaseRun, Contains, ExactMatch, aevaluate, evaluator
 from miniagents.evals.errors import EvalArgumentError
 from miniagents.ext.llm import AssistantMessage, LLMCall, LLMOptions, make_llm_agent
 from miniagents.ext.llm.cache import CallCache, MemoryCallStore
@@ -140,3 +140,28 @@ def test_an_answer_class_with_only_a_text_field_is_told_to_name_it_otherwise() -
 
     with pytest.raises(LLMConfigurationError, match=r"its own field 'text'.*`answer: str`"):
         structured(offline_agent, Answer)
+
+
+class _City(Message):
+    """A structured answer."""
+
+    city: str
+
+
+async def test_a_structured_answer_is_checked_by_its_fields_not_its_json_text() -> None:
+    """As the evals page says: the model's JSON and the expected message's differ in spaces."""
+    agent = structured(offline_agent.fork(reply='{"city": "Paris"}', token_delay=0), _City)
+
+    @evaluator
+    def same_city(run: CaseRun[str, _City]) -> bool:
+        answer, expected = run.replies[-1], run.expected
+        return isinstance(answer, _City) and expected is not None and answer.city == expected.city
+
+    report = await aevaluate(
+        agent, [Case("Where?", _City(city="Paris"))], [ExactMatch(), same_city], progress=False
+    )
+    [result] = report.results
+    assert {name: score.passed for name, score in result.scores.items()} == {
+        "exact": False,
+        "same_city": True,
+    }
