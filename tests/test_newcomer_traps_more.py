@@ -165,3 +165,11 @@ async def test_a_structured_answer_is_checked_by_its_fields_not_its_json_text() 
         "exact": False,
         "same_city": True,
     }
+
+
+async def test_a_structured_agent_given_its_own_type_again_is_told_to_leave_it_out() -> None:
+    agent = structured(offline_agent.fork(reply='{"city": "Paris"}', token_delay=0), _City)
+    given: Any = _City
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=r"leave it out: the answers are _Citys"):
+            await agent.inquire("Where?", output_type=given)
