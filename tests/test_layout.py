@@ -36,6 +36,7 @@ WHOLE_LIBRARY_TESTS = {
     "test_layout.py",
     "test_naming.py",
     "test_newcomer_traps.py",
+    "test_newcomer_traps_more.py",
     "test_seeds.py",
 }
 """The tests at the top of ``tests/``: each one checks the library as a whole."""

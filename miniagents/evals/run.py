@@ -675,6 +675,11 @@ def _cases_of(
 ) -> tuple[list[Case[InputT, ExpectedT]], str, tuple[Evaluator[InputT, ExpectedT], ...]]:
     if isinstance(dataset, Dataset):
         return list(dataset.cases), dataset.name, tuple(dataset.evaluators)
+    if isinstance(dataset, (str, bytes, Case)):
+        raise EvalArgumentError(
+            f"aevaluate() takes a Dataset, or a list of Case objects, not {dataset!r}: pass "
+            "e.g. [Case(input=..., expected=...)] (a single input is one Case in a list)."
+        )
     try:
         made = Dataset(tuple(dataset))
     except Exception as error:
@@ -695,6 +700,11 @@ def _evaluators_of(
     every = (*shared, *case.evaluators) if case is not None else tuple(shared)
     names: dict[str, Evaluator[InputT, ExpectedT]] = {}
     for evaluator in every:
+        if isinstance(evaluator, type) and issubclass(evaluator, Evaluator):
+            raise EvalArgumentError(
+                f"{evaluator.__name__} is an evaluator's class, not an evaluator: make one "
+                f"with {evaluator.__name__}() (and its arguments, if it takes any)."
+            )
         if not isinstance(evaluator, Evaluator):
             raise EvalArgumentError(
                 f"{evaluator!r} is not an Evaluator; wrap a function of the run with "

@@ -84,17 +84,17 @@ def output_format_of(output_type: type[Message]) -> OutputFormat:
 @cache
 def _format_of(output_type: type[Message]) -> OutputFormat:
     """``output_format_of`` for a ``Message`` subclass, made once per type."""
-    if not output_fields(output_type):
-        raise LLMConfigurationError(
-            f"The output type {output_type.__name__} declares no fields for the model to "
-            "fill in: declare them on the class, e.g. `city: str`."
-        )
     schema: dict[str, Any] = output_type.model_json_schema(mode="validation")
     if schema.get("properties", {}).get("text", _TEXT_SCHEMA) != _TEXT_SCHEMA:
         raise LLMConfigurationError(
             f"The output type {output_type.__name__} declares its own field 'text', but the "
             "text of an answer is its JSON, which would overwrite the field's value: name "
             "the field otherwise, e.g. `answer: str`."
+        )
+    if not output_fields(output_type):
+        raise LLMConfigurationError(
+            f"The output type {output_type.__name__} declares no fields for the model to "
+            "fill in: declare them on the class, e.g. `city: str`."
         )
     _without_metadata(schema, output_type)
     for node in [schema, *schema.get("$defs", {}).values()]:

@@ -52,6 +52,7 @@ from typing import (
 from weakref import WeakKeyDictionary
 
 from miniagents.ext.llm._call import refuse_bound_output_type, run_call
+from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.provider import LLMOptions, LLMProvider
 from miniagents.ext.llm.usage import Budget
@@ -266,7 +267,14 @@ class LLMAgent(MiniAgent[P, LLMReply[AnswerT]], AnyLLMAgent[AnswerT]):
 
         What :func:`make_llm_agent` does, for a class of agents of one's own, e.g.
         ``GeminiAgent.of(GeminiOptions, GeminiProvider(), alias=..., summary=...)``.
+
+        Raises:
+            LLMConfigurationError: for an options class that does not extend ``LLMOptions``
+                or declares fields without being a dataclass, or a provider that is a class
+                (not an instance), has no ``reply`` method, or whose ``message_class`` is not
+                an ``AssistantMessage`` subclass.
         """
+        _check_definition(options, provider, alias)
         function = _AgentFunction(cast(Callable[..., OptionsT], options), provider, alias, summary)
         return cls(cast("AgentFunction[P]", function), alias=alias)
 
@@ -308,6 +316,47 @@ def make_llm_agent(
         ``message_class``: its replies are typed, e.g. ``reply[0].model`` needs no cast.
     """
     return LLMAgent.of(options, provider, alias=alias, summary=summary)
+
+
+def _check_definition(options: object, provider: object, alias: str) -> None:
+    """Refuse an options class or a provider an LLM agent cannot be made of, as it is made."""
+    made = f"the LLM agent {alias}"
+    if isinstance(options, type) and not issubclass(options, LLMOptions):
+        raise LLMConfigurationError(
+            f"The options class of {made}, {options.__name__}, does not extend LLMOptions: "
+            f"declare it `@dataclass(frozen=True, kw_only=True) class {options.__name__}"
+            "(LLMOptions): ...` (from miniagents.ext.llm), so that it has the arguments every "
+            "LLM agent takes."
+        )
+    if (
+        isinstance(options, type)
+        and "__dataclass_fields__" not in vars(options)
+        and inspect.get_annotations(options)
+    ):
+        declared = ", ".join(inspect.get_annotations(options))
+        raise LLMConfigurationError(
+            f"The options class of {made}, {options.__name__}, declares {declared} but is not "
+            "a dataclass itself, so the agent would not take them: decorate it with "
+            "`@dataclass(frozen=True, kw_only=True)` (from dataclasses)."
+        )
+    if isinstance(provider, type):
+        raise LLMConfigurationError(
+            f"The provider of {made} is the class {provider.__name__}, not a provider: pass "
+            f"an instance of it, e.g. make_llm_agent(..., {provider.__name__}(), ...)."
+        )
+    if not callable(getattr(provider, "reply", None)):
+        raise LLMConfigurationError(
+            f"The provider of {made}, {provider!r}, has no reply(call, options) method: an "
+            "LLMProvider streams each reply's tokens and tool calls from it (see "
+            "miniagents.ext.llm.LLMProvider)."
+        )
+    message_class = getattr(provider, "message_class", None)
+    if not (isinstance(message_class, type) and issubclass(message_class, AssistantMessage)):
+        raise LLMConfigurationError(
+            f"The provider of {made} has {message_class!r} for its message_class, which must "
+            "be AssistantMessage or a subclass of it (from miniagents.ext.llm): the replies "
+            "are the assistant's, with a role, a model and a usage."
+        )
 
 
 class _AgentFunction(Generic[OptionsT, AnswerT]):

@@ -321,8 +321,9 @@ def structured(
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
         if "output_type" in arguments:
             raise LLMConfigurationError(
-                f"This agent answers with {a_class(output_type)}: it takes no other "
-                "output_type. Make another with structured(agent, OtherType)."
+                f"This agent answers with {a_class(output_type)}: it takes no output_type "
+                f"(leave it out: the answers are {output_type.__name__}s already). For another "
+                "type, make another with structured(agent, OtherType)."
             )
         given = {**arguments, "output_type": output_type}
         ctx.reply(_answers(inner.inquire(ctx.messages, **given), output_type))

@@ -275,8 +275,10 @@ def check_token(token: str) -> None:
     """
     if not isinstance(token, str) or not token or any(char.isspace() for char in token):
         raise _token_refused(
-            "The studio needs a bearer token, a text without spaces: it shows the prompts and "
-            "replies of your runs, and runs your programs again."
+            "The studio needs a bearer token, a text without spaces, not "
+            f"{_shown_token(token)}: it shows the prompts and replies of your runs, and runs "
+            "your programs again. Give one of at least "
+            f"{MIN_TOKEN_LENGTH} characters, e.g. token=secrets.token_urlsafe()."
         )
     if len(token) < MIN_TOKEN_LENGTH:
         raise _token_refused(
@@ -291,6 +293,13 @@ def check_token(token: str) -> None:
             "a browser sends no other, so it could never be matched. Give one of ASCII "
             "characters only (e.g. secrets.token_urlsafe())."
         )
+
+
+def _shown_token(token: object) -> str:
+    """What a refused token was, without its text (a token is a secret, even a wrong one)."""
+    if isinstance(token, str):
+        return "an empty text" if not token else "a text with spaces"
+    return "None" if token is None else f"a value of type {type(token).__name__}"
 
 
 def _token_refused(message: str) -> StudioConfigurationError:

@@ -1,0 +1,175 @@
+"""More mistakes a newcomer makes following the docs, each met with an error that names the fix.
+
+The pages walked here: structured output, chat history, the call cache, batch mode, evals,
+the studio and extending. Each test writes what a user new to MiniAgents writes (a slight
+variation of a page's snippet, with the mistake) and checks that the library says what was
+wrong and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from miniagents import Message, MiniAgents
+from miniagents.errors import LLMConfigurationError
+from miniagents.evals import Case, CaseRun, Contains, ExactMatch, aevaluate, evaluator
+from miniagents.evals.errors import EvalArgumentError
+from miniagents.ext.llm import AssistantMessage, LLMCall, LLMOptions, make_llm_agent
+from miniagents.ext.llm.cache import CallCache, MemoryCallStore
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.provider import LLMEvent
+from miniagents.ext.llm.structured import structured
+from miniagents.ext.studio.app import studio_app
+from miniagents.ext.studio.errors import StudioConfigurationError
+
+
+async def test_an_evaluators_class_given_for_an_evaluator_is_told_to_make_one() -> None:
+    agent = offline_agent.fork(token_delay=0, reply="Paris")
+    evaluators: Any = [Contains]  # the class, not Contains()
+    with pytest.raises(EvalArgumentError, match=r"Contains is an evaluator's class.*Contains\(\)"):
+        await aevaluate(agent, [Case("Capital of France?", "Paris")], evaluators, progress=False)
+
+
+@pytest.mark.parametrize("dataset", ["Capital of France?", Case("Capital of France?", "Paris")])
+async def test_a_single_input_or_case_for_a_dataset_is_told_to_make_it_a_list(
+    dataset: object,
+) -> None:
+    agent = offline_agent.fork(token_delay=0, reply="Paris")
+    given: Any = dataset
+    with pytest.raises(EvalArgumentError, match=r"not .*: pass e\.g\. \[Case\(input=\.\.\."):
+        await aevaluate(agent, given, [Contains()], progress=False)
+
+
+@pytest.mark.parametrize(("token", "shown"), [(None, "not None"), (b"x" * 20, "of type bytes")])
+def test_a_studio_given_no_text_for_its_token_is_told_how_to_make_one(
+    token: object, shown: str, tmp_path: Path
+) -> None:
+    given: Any = token
+    with pytest.raises(
+        StudioConfigurationError, match=rf"{shown}: .*token=secrets\.token_urlsafe\(\)"
+    ):
+        studio_app(tmp_path / "runs.sqlite", token=given)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _EchoOptions(LLMOptions):
+    """The options of an echo model."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _PlainOptions:
+    """Options that do not extend LLMOptions."""
+
+    model: str = "echo"
+
+
+class _UndecoratedOptions(LLMOptions):
+    """Options whose field is declared without ``@dataclass``."""
+
+    loudness: int = 1
+
+
+class _PlainReply(Message):
+    """A reply class that is not an AssistantMessage."""
+
+
+class _EchoProvider:
+    """A provider of the extending page's shape: it echoes the last message."""
+
+    message_class: type[AssistantMessage] = AssistantMessage
+
+    async def reply(self, call: LLMCall, options: _EchoOptions) -> AsyncIterator[LLMEvent]:
+        yield call.messages[-1].text or ""
+
+    def translate(self, error: BaseException) -> BaseException:
+        return error
+
+
+class _PlainReplyProvider(_EchoProvider):
+    message_class = _PlainReply  # type: ignore[assignment]
+
+
+class _NoReplyProvider:
+    message_class = AssistantMessage
+
+
+@pytest.mark.parametrize(
+    ("options", "provider", "said"),
+    [
+        (_PlainOptions, _EchoProvider(), r"_PlainOptions, does not extend LLMOptions: declare"),
+        (_UndecoratedOptions, _EchoProvider(), r"declares loudness but is not a dataclass"),
+        (_EchoOptions, _EchoProvider, r"is the class _EchoProvider.*_EchoProvider\(\)"),
+        (_EchoOptions, _PlainReplyProvider(), r"_PlainReply'> for its message_class.*Assistant"),
+        (_EchoOptions, _NoReplyProvider(), r"has no reply\(call, options\) method"),
+    ],
+)
+def test_an_llm_agent_of_a_class_or_provider_not_as_the_page_says_is_refused_as_it_is_made(
+    options: Any, provider: Any, said: str
+) -> None:
+    with pytest.raises(LLMConfigurationError, match=said):
+        make_llm_agent(options, provider, alias="ECHO", summary="Echoes.")
+
+
+async def test_an_llm_agent_made_as_the_page_says_answers() -> None:
+    echo = make_llm_agent(_EchoOptions, _EchoProvider(), alias="ECHO", summary="Echoes.")
+    async with MiniAgents():
+        assert [str(message) for message in await echo.inquire("hi", model="echo")] == ["hi"]
+
+
+async def test_a_cache_replays_an_offline_reply_to_another_script_unless_namespaced() -> None:
+    """As the call cache's page says: the offline model's script is not in the request."""
+    store = MemoryCallStore()
+    first = offline_agent.fork(reply="first", token_delay=0)
+    second = offline_agent.fork(reply="second", token_delay=0)
+    async with MiniAgents():
+        with CallCache(store).active():
+            assert str((await first.inquire("Q"))[0]) == "first"
+            assert str((await second.inquire("Q"))[0]) == "first"
+        with CallCache(store, namespace="second").active():
+            assert str((await second.inquire("Q"))[0]) == "second"
+
+
+def test_an_answer_class_with_only_a_text_field_is_told_to_name_it_otherwise() -> None:
+    class Answer(Message):
+        text: str  # the structured output page: the answer's text is its JSON
+
+    with pytest.raises(LLMConfigurationError, match=r"its own field 'text'.*`answer: str`"):
+        structured(offline_agent, Answer)
+
+
+class _City(Message):
+    """A structured answer."""
+
+    city: str
+
+
+async def test_a_structured_answer_is_checked_by_its_fields_not_its_json_text() -> None:
+    """As the evals page says: the model's JSON and the expected message's differ in spaces."""
+    agent = structured(offline_agent.fork(reply='{"city": "Paris"}', token_delay=0), _City)
+
+    @evaluator
+    def same_city(run: CaseRun[str, _City]) -> bool:
+        answer, expected = run.replies[-1], run.expected
+        return isinstance(answer, _City) and expected is not None and answer.city == expected.city
+
+    report = await aevaluate(
+        agent, [Case("Where?", _City(city="Paris"))], [ExactMatch(), same_city], progress=False
+    )
+    [result] = report.results
+    assert {name: score.passed for name, score in result.scores.items()} == {
+        "exact": False,
+        "same_city": True,
+    }
+
+
+async def test_a_structured_agent_given_its_own_type_again_is_told_to_leave_it_out() -> None:
+    agent = structured(offline_agent.fork(reply='{"city": "Paris"}', token_delay=0), _City)
+    given: Any = _City
+    async with MiniAgents():
+        with pytest.raises(LLMConfigurationError, match=r"leave it out: the answers are _Citys"):
+            await agent.inquire("Where?", output_type=given)
