@@ -185,7 +185,8 @@ def studio_app(
         StudioConfigurationError: for a token that is short, has spaces or is not ASCII, no
             allowed host or one that is no host name, a limit below 1, a ``keepalive``,
             ``fork_timeout`` or ``body_seconds`` that is not a positive, finite number of
-            seconds, or an ``environment`` that is not a mapping of ``str`` to ``str``.
+            seconds, an ``environment`` that is not a mapping of ``str`` to ``str``, or a
+            store that is a directory.
     """
     check_token(token)
     if not allowed_hosts:
@@ -203,6 +204,12 @@ def studio_app(
         },
     )
     runs = store if isinstance(store, RunStore) else RunStore(store)
+    if runs.path.is_dir():
+        raise StudioConfigurationError(
+            f"The studio's store {str(runs.path)!r} is a directory, not the file of the runs: "
+            f"give the file in it, e.g. studio_app({str(runs.path / 'miniagents_runs.sqlite')!r},"
+            " ...)."
+        )
     forks = _Forks(runs, max_forks, checked_environment(environment, "studio_app"), fork_timeout)
     try:
         studio = _Studio(
