@@ -1,8 +1,11 @@
 r"""Evaluators of the output's text: exact and fuzzy match, contains, regex, JSON schema, type.
 
 Each compares ``run.output`` (the text of the replies) with what it was given, or, given
-nothing, with the case's ``expected`` (its ``str()``: a ``Message``'s text); a case that
-expects nothing is not scored (``None``) by the evaluators that need an expectation::
+nothing, with the case's ``expected`` (a ``str``, or a ``Message``'s text); a case that
+expects nothing is not scored (``None``) by the evaluators that need an expectation, and a
+case that expects something other than text (a number, a message with fields and no text)
+fails them with an ``EvaluatorDefinitionError`` that says to compare it with an evaluator of
+one's own (its text would be compared, not its value)::
 
     output "Paris."   ExactMatch("Paris")      0.0  failed ("Paris." != "Paris")
                       FuzzyMatch("Paris")      0.91 passed (threshold 0.8)
@@ -46,6 +49,46 @@ def expected_text(expected: object) -> str | None:
     return str(expected)
 
 
+def _case_text(run: CaseRun[object, object], who: str) -> str | None:
+    """The case's expected text, for a text evaluator: a ``str``, or a ``Message``'s text.
+
+    Raises:
+        EvaluatorDefinitionError: for an expectation that is not text (a number, a list, a
+            message with fields and no text), whose ``str()`` would be compared.
+    """
+    expected = run.expected
+    if expected is None or isinstance(expected, str):
+        return expected
+    if isinstance(expected, Message) and expected.text is not None:
+        return expected.text
+    raise EvaluatorDefinitionError(
+        f"{who} compares texts, but the case expects {expected!r:.60}, which is not text "
+        f"(its str() would be compared, not its value): give the case a text to expect "
+        f"(e.g. expected={str(expected)!r:.40}), or compare the value with your own evaluator "
+        "(an evaluator(function) comparing run.replies[-1] with run.expected; see "
+        "docs/evals.md)."
+    )
+
+
+def _given_text(value: object, name: str, who: str) -> str | None:
+    """``value`` if it is a ``str`` or ``None``.
+
+    Raises:
+        EvaluatorDefinitionError: for anything else.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    raise _not_text(value, name, who)
+
+
+def _not_text(value: object, name: str, who: str) -> EvaluatorDefinitionError:
+    return EvaluatorDefinitionError(
+        f"{who} compares texts, but its {name} is {value!r:.60}, not a str: pass the text "
+        f"(e.g. {who}({str(value)!r:.40})), or compare the value with your own evaluator "
+        "(see docs/evals.md)."
+    )
+
+
 def _shorten(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
@@ -68,7 +111,7 @@ class ExactMatch(Evaluator[object, object]):
         strip: bool = True,
         name: str = "exact",
     ) -> None:
-        self.expected = expected
+        self.expected = _given_text(expected, "expected", "ExactMatch")
         self.case_sensitive = case_sensitive
         self.strip = strip
         self.name = name
@@ -79,7 +122,7 @@ class ExactMatch(Evaluator[object, object]):
 
     def score(self, run: CaseRun[object, object]) -> Score | None:
         """1 if the texts are equal, else 0; ``None`` without an expected text."""
-        expected = self.expected if self.expected is not None else expected_text(run.expected)
+        expected = self.expected if self.expected is not None else _case_text(run, "ExactMatch")
         if expected is None:
             return None
         if self._normal(run.output) == self._normal(expected):
@@ -108,14 +151,14 @@ class FuzzyMatch(Evaluator[object, object]):
         case_sensitive: bool = False,
         name: str = "fuzzy",
     ) -> None:
-        self.expected = expected
+        self.expected = _given_text(expected, "expected", "FuzzyMatch")
         self.threshold = _threshold(threshold, "FuzzyMatch")
         self.case_sensitive = case_sensitive
         self.name = name
 
     def score(self, run: CaseRun[object, object]) -> Score | None:
         """The similarity ratio of the two texts (spaces around them ignored)."""
-        expected = self.expected if self.expected is not None else expected_text(run.expected)
+        expected = self.expected if self.expected is not None else _case_text(run, "FuzzyMatch")
         if expected is None:
             return None
         output, wanted = run.output.strip(), expected.strip()
@@ -141,9 +184,7 @@ class Contains(Evaluator[object, object]):
         case_sensitive: bool = False,
         name: str = "contains",
     ) -> None:
-        self.texts: tuple[str, ...] | None = (
-            None if text is None else (text,) if isinstance(text, str) else tuple(text)
-        )
+        self.texts: tuple[str, ...] | None = _texts(text)
         self.case_sensitive = case_sensitive
         self.name = name
 
@@ -151,7 +192,7 @@ class Contains(Evaluator[object, object]):
         """The share of the texts found in the output; it passes when all are."""
         texts = self.texts
         if texts is None:
-            expected = expected_text(run.expected)
+            expected = _case_text(run, "Contains")
             if expected is None:
                 return None
             texts = (expected,)
@@ -284,6 +325,22 @@ class MatchesType(Evaluator[object, object]):
             more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
             return Score(0.0, False, f"not {a_class(self.model)}: {where}: {first['msg']}{more}")
         return Score(1.0, True)
+
+
+def _texts(given: object) -> tuple[str, ...] | None:
+    """``Contains``'s texts: ``None``, a ``str`` alone, or several ``str``.
+
+    Raises:
+        EvaluatorDefinitionError: for anything else (a number, a list holding one).
+    """
+    if given is None or isinstance(given, str):
+        return None if given is None else (given,)
+    texts: list[str] = []
+    for text in given if isinstance(given, Sequence) else (given,):
+        if not isinstance(text, str):
+            raise _not_text(text, "text", "Contains")
+        texts.append(text)
+    return tuple(texts)
 
 
 def _threshold(value: object, who: str) -> float:

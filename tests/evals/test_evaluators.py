@@ -135,6 +135,30 @@ def test_a_message_expected_is_compared_by_its_text() -> None:
     assert ExactMatch().score(_run("Paris", Message(text="Paris"))) == Score(1.0, True)
 
 
+@pytest.mark.parametrize("make", [ExactMatch, FuzzyMatch, Contains])
+@pytest.mark.parametrize("expected", [5, ["Paris"], Weather(city="Paris", celsius=21.5)])
+def test_an_expected_that_is_not_text_is_refused_by_the_text_evaluators(
+    make: type[Evaluator[object, object]], expected: object
+) -> None:
+    """(was: its str() compared: Contains passed 5 on "Paris 5", ExactMatch failed JSON on a
+    space)."""
+    with pytest.raises(EvaluatorDefinitionError, match="which is not text") as info:
+        make().score(_run("Paris 5 ['Paris']", expected))
+    assert "compare the value with your own evaluator" in str(info.value)
+    assert "docs/evals.md" in str(info.value)
+
+
+def test_a_text_evaluator_given_what_is_not_text_is_refused_as_it_is_made() -> None:
+    with pytest.raises(EvaluatorDefinitionError, match="its expected is 5, not a str"):
+        ExactMatch(5)  # type: ignore[arg-type]
+    with pytest.raises(EvaluatorDefinitionError, match="its expected is 5, not a str"):
+        FuzzyMatch(5)  # type: ignore[arg-type]
+    for given in (5, ["Paris", 5]):
+        with pytest.raises(EvaluatorDefinitionError, match="its text is 5, not a str"):
+            Contains(given)  # type: ignore[arg-type]
+    assert Contains(["Paris", "France"]).texts == ("Paris", "France")
+
+
 def test_fuzzy_match_scores_the_similarity_and_passes_from_its_threshold() -> None:
     close = FuzzyMatch().score(_run("Paris.", "paris"))
     assert close is not None

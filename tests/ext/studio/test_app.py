@@ -496,6 +496,15 @@ async def _until_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
             return
 
 
+def test_a_directory_given_as_the_store_is_refused_as_the_app_is_made(tmp_path: Path) -> None:
+    """(was: accepted, and each request a 500 whose cause was only in the server's log)."""
+    for given in (tmp_path, str(tmp_path), RunStore(tmp_path)):
+        with pytest.raises(StudioConfigurationError, match="is a directory, not the file") as info:
+            studio_app(given, token=TOKEN)
+        assert str(tmp_path / "miniagents_runs.sqlite") in str(info.value)
+        assert info.value.parameter == "store"
+
+
 def test_the_app_refuses_options_it_cannot_keep(store: RunStore) -> None:
     with pytest.raises(StudioConfigurationError, match="needs a bearer token"):
         studio_app(store, token="")

@@ -233,6 +233,18 @@ def test_run_gives_the_program_its_path_as_typed_in_argv_as_python_does(
     assert sys.modules["__main__"] is main_before
 
 
+def test_a_directory_given_as_the_store_is_refused_naming_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configs = configs_run(monkeypatch)  # (was: served, every request a 500)
+    with pytest.raises(SystemExit) as exited:
+        studio_main(["--port", "0", "--store", str(tmp_path)], "miniagents studio")
+    assert exited.value.code == 2
+    said = capsys.readouterr().err
+    assert f"argument --store: The studio's store {str(tmp_path)!r} is a directory" in said
+    assert configs == []
+
+
 @pytest.mark.parametrize(
     ("token", "taken"),
     [

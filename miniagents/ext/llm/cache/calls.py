@@ -45,10 +45,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NoReturn, TypeAlias
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeAlias
 
 from miniagents.arguments import check_seconds
 from miniagents.ext.llm.cache.keys import call_key, request_diff, similarity
@@ -125,6 +126,41 @@ class _Flight:
     def _wake(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+
+_WITH_ACTIVE = (
+    "A CallCache is activated by its block: write `with cache.active():` (a plain `with`, "
+    "in async code too), not `with cache:` nor `async with`."
+)
+
+
+class _ActiveBlock:
+    """The block of :meth:`CallCache.active`: a plain ``with``; ``async with`` is refused."""
+
+    def __init__(self, block: AbstractContextManager[CallCache]) -> None:
+        self._block = block
+
+    def __enter__(self) -> CallCache:
+        return self._block.__enter__()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> bool | None:
+        return self._block.__exit__(kind, error, trace)
+
+    if not TYPE_CHECKING:  # (for the message only: typed, `async with` stays an error)
+
+        async def __aenter__(self) -> NoReturn:
+            raise LLMConfigurationError(
+                "cache.active() is a plain `with` block, not an `async with` one: write "
+                "`with cache.active():` (in async code too)."
+            )
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            return None
 
 
 class CallCache:
@@ -205,15 +241,46 @@ class CallCache:
         with self._counts_lock:
             return CacheStats(**self._counts)
 
-    @contextmanager
-    def active(self) -> Iterator[CallCache]:
+    def active(self) -> AbstractContextManager[CallCache]:
         """Route the calls of models made by what starts inside the block through the cache.
 
-        Yields:
-            The cache.
+        A plain ``with`` block, in async code too: ``async with`` is refused with an
+        ``LLMConfigurationError`` that says so (where Python's own error is a bare
+        ``TypeError``).
+
+        Returns:
+            The block; it gives the cache.
         """
+        return _ActiveBlock(self._routed())
+
+    @contextmanager
+    def _routed(self) -> Iterator[CallCache]:
         with route_llm_calls(self):
             yield self
+
+    if not TYPE_CHECKING:  # (at run time only: a type checker still refuses these)
+
+        def __enter__(self) -> NoReturn:
+            """Refuse ``with cache:``: the block that routes calls is ``cache.active()``.
+
+            Raises:
+                LLMConfigurationError: always, saying how to activate the cache.
+            """
+            raise LLMConfigurationError(_WITH_ACTIVE)
+
+        def __exit__(self, *exc_info: object) -> None:
+            """Never called: :meth:`__enter__` refuses ``with`` (both make the protocol)."""
+
+        async def __aenter__(self) -> NoReturn:
+            """Refuse ``async with cache:``: the block that routes calls is ``cache.active()``.
+
+            Raises:
+                LLMConfigurationError: always, saying how to activate the cache.
+            """
+            raise LLMConfigurationError(_WITH_ACTIVE)
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            """Never called: :meth:`__aenter__` refuses ``async with`` (both make the protocol)."""
 
     def install(self) -> Callable[[], None]:
         """Route every call of a model in this process through the cache, until removed.

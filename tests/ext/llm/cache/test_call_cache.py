@@ -937,3 +937,21 @@ def test_the_default_api_keeps_the_keys_of_the_recordings_made_before() -> None:
     assert request_key(chat) == before
     assert responses["api"] == "responses"
     assert request_key(responses) != before
+
+
+async def test_a_wrong_with_is_refused_with_a_sentence_naming_cache_active() -> None:
+    """``async with cache.active()``, ``with cache`` and ``async with cache`` each say the fix."""
+    cache = CallCache(MemoryCallStore())
+    with pytest.raises(LLMConfigurationError, match=r"with cache\.active\(\):"):
+        async with cache.active():  # type: ignore[attr-defined]
+            pass
+    with (
+        pytest.raises(LLMConfigurationError, match=r"with cache\.active\(\):"),
+        cache,  # type: ignore[attr-defined]
+    ):
+        pass
+    with pytest.raises(LLMConfigurationError, match=r"with cache\.active\(\):"):
+        async with cache:  # type: ignore[attr-defined]
+            pass
+    with cache.active() as active:  # the plain block still works, and gives the cache
+        assert active is cache
