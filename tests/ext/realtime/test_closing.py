@@ -10,7 +10,8 @@ from miniagents import MiniAgents
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer
 from tests.ext.realtime.kit import Api
-from tests.ext.web.serving import WAIT, until
+from tests.ext.web.serving import until
+from tests.fakes.fixtures import WAIT
 
 
 async def test_a_session_cancelled_with_the_apis_events_unread_closes_at_once(
