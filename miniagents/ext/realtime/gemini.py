@@ -25,6 +25,8 @@ sessions at ``wss://``: a local server (the testing kit's fake) needs the client
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -59,6 +61,7 @@ from miniagents.ext.realtime.provider import (
 )
 from miniagents.messages.image import ImagePart
 from miniagents.miniagents.context import MiniAgents
+from miniagents.promising.lowlevel import spawn
 
 if TYPE_CHECKING:
     from google import genai
@@ -403,10 +406,28 @@ class _GeminiLink:
             out.append(ReplyEnded(ended[0], ended[1], None))
 
     async def aclose(self) -> None:
-        """Close the session."""
+        """Close the session, reading what the API still sends until it has closed.
+
+        The connection stops reading from its socket once enough of the API's messages
+        wait unread (its flow control), as they do when the session stopped reading them
+        (it was cancelled: the page left); the API's answer to the close would wait unread
+        behind them, and the close for its timeout (10 s). Read on, it comes.
+        """
         if not self._closed:
             self._closed = True
-            await self._manager.__aexit__(None, None, None)
+            reading = spawn(self._read_out(), "Gemini Live reading to its close")
+            try:
+                await self._manager.__aexit__(None, None, None)
+            finally:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+
+    async def _read_out(self) -> None:
+        """The API's messages, read and dropped until the connection has closed."""
+        with contextlib.suppress(Exception):  # (closed, or read by another: the end)
+            while True:  # (the SDK's receive() ends after each of the model's turns)
+                async for _ in self._session.receive():
+                    pass
 
 
 def _part(image: ImagePart) -> dict[str, Any]:

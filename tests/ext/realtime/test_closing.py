@@ -1,0 +1,55 @@
+"""A realtime session's close: it ends however many of the API's events the session left unread."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from miniagents import MiniAgents
+from miniagents.promising.lowlevel import running_tasks
+from miniagents.testing import FakeLLMServer
+from tests.ext.realtime.kit import Api
+from tests.ext.web.serving import until
+from tests.fakes.fixtures import WAIT
+
+
+async def test_a_session_cancelled_with_the_apis_events_unread_closes_at_once(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    # (was: the connection stopped reading its socket once 16 of the API's messages waited
+    # unread, as they do when the session stops reading them, cancelled (the voice page left
+    # as a tool finished); the API's answer to the close waited behind them, and the close
+    # for its timeout: 10 s, the agent's MiniAgents context held as long (forever for an
+    # OpenAI client given close_timeout=None, as here))
+    fake_llm.speak([f"word {number} " for number in range(200)])
+    ended = asyncio.Event()
+
+    async def asked() -> AsyncIterator[str]:
+        yield "Talk a lot."
+        await ended.wait()  # (the input stays open: the page is there, until it leaves)
+
+    arguments: dict[str, Any] = {}
+    if api.name == "openai":
+        arguments["websocket_options"] = {"close_timeout": None}
+    voice = api.voice(fake_llm, **arguments)
+    async with asyncio.timeout(WAIT):  # (a hang fails here: the close's own timeout is 10 s)
+        async with MiniAgents():
+            reply = voice.inquire(asked())
+            await until(lambda: replied(fake_llm))
+            # (the whole reply sent, most of it unread: the session waits for room in the
+            # replies, which nobody reads)
+            reply.cancel()  # (as the voice page does when it leaves)
+        assert not running_tasks()
+    assert fake_llm.realtime_sessions[-1].outcome == "closed"
+
+
+def replied(server: FakeLLMServer) -> bool:
+    """Whether the fake sent its last realtime session's reply to its end."""
+    if not (sessions := server.realtime_sessions):
+        return False
+    return any(
+        event.get("type") == "response.done"
+        or (event.get("serverContent") or {}).get("turnComplete")
+        for event in sessions[-1].sent
+    )
