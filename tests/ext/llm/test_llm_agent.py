@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import ParamSpec
+from typing import Any, ParamSpec
 
 import pytest
 
@@ -338,7 +338,7 @@ async def test_an_error_in_a_calls_set_up_fails_its_reply_and_the_context_exits(
 
     monkeypatch.setattr(importlib.import_module(f"miniagents.ext.llm.{module}"), step, failing)
     agent = make_llm_agent(EchoOptions, EchoProvider(), alias="ECHO", summary="Echo.")
-    options = {"tools": [_add], "output_type": FreshMessage} if tools else {}
+    options: dict[str, Any] = {"tools": [_add], "output_type": FreshMessage} if tools else {}
     async with MiniAgents():  # (a message left open: the exit would raise DeadlockError)
         with pytest.raises(_SetUpFailed, match=step):
             await agent.inquire("x", **options)
@@ -348,8 +348,9 @@ async def test_a_provider_whose_messages_have_no_role_fails_the_reply_it_starts(
     from miniagents.ext.llm.llm_agent import LLMAgent
 
     made = make_llm_agent(EchoOptions, EchoProvider(), alias="ECHO", summary="Echo.")
-    function = type(made.func)(EchoOptions, _RoleLessProvider(), "ECHO", "Echo.")
-    agent = LLMAgent(function, alias="ECHO")  # (make_llm_agent would refuse the provider)
+    function: Any = made.func  # (an LLM agent's function, of the role-less provider here)
+    function = type(function)(EchoOptions, _RoleLessProvider(), "ECHO", "Echo.")
+    agent: LLMAgent[..., Any] = LLMAgent(function, alias="ECHO")  # (make_llm_agent refuses it)
     async with MiniAgents():
         with pytest.raises(KeyError, match="role"):
             await agent.inquire("x")
