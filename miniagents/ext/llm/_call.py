@@ -138,8 +138,10 @@ async def _run_call(
     answer = None if output_type is None else Answer(ctx, output_type, metadata)
     usage: TokenUsage | None = None
     rounds = 0
+    turn: Turn | None = None
     try:
         while True:
+            turn = None  # (the last round's messages have ended)
             call = _new_call(model, plan.stream, system, prompt, call_options, tools, output)
             turn = Turn(ctx, plan.message_class, metadata)
             turn.used_ids = used_ids  # the call ids of the conversation: a repeated one renamed
@@ -181,9 +183,23 @@ async def _run_call(
             said = [PromptText("assistant", text)] if text else []
             prompt = (*prompt, *said, *calls, *answered)
     except BaseException as error:
+        if turn is not None:  # its messages in the reply, still open: they end with it
+            _fail_open(turn, error)
         if answer is not None:
             answer.fail(error)
         raise
+
+
+def _fail_open(turn: Turn, error: BaseException) -> None:
+    """End the messages of ``turn`` still open (its text, its tool calls) with ``error``.
+
+    A turn puts its text message in the reply before its call is made (``open_text``): an
+    error before its stream ends (making the call, metering it, completing the turn) would
+    otherwise leave it open in a failed reply, its readers waiting for it forever. (Ended
+    messages stay as they are.)
+    """
+    for appender in (*([turn.text] if turn.text is not None else []), *turn.calls.values()):
+        appender.fail(error)
 
 
 async def _tool_round(

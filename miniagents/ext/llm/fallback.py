@@ -86,7 +86,7 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
 )
 from miniagents.ext.llm.messages import TokenUsage
-from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
+from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_CALLS, DEFAULT_MAX_TOOL_ROUNDS
 from miniagents.ext.llm.usage import Budget
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
@@ -150,6 +150,8 @@ class _FallbackArguments:
         stall_timeout: Seconds to wait for each next event of a reply (see the agents).
         tools: The tools the model may call.
         max_tool_rounds: How many rounds of tool calls a reply may run.
+        max_tool_calls: How many tool calls of one turn run (those past it are answered
+            with an error result, not run).
         output_type: The class of a structured answer.
         output_retries: How many times an answer that does not validate goes back.
         budget: A ``Budget`` charged for every call of whichever agent answers (see
@@ -161,6 +163,7 @@ class _FallbackArguments:
     stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT
     tools: Sequence[ToolLike] | None = None
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS
     output_type: type[Message] | None = None
     output_retries: int = 1
     budget: Budget | None = None

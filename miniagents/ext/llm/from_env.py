@@ -30,7 +30,7 @@ from miniagents.ext.llm.llm_agent import LLMAgent
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.offline import Script, ToolRule, offline_agent
 from miniagents.ext.llm.openai import openai_agent
-from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_ROUNDS
+from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_CALLS, DEFAULT_MAX_TOOL_ROUNDS
 from miniagents.ext.llm.usage import Budget
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.message import Message
@@ -174,6 +174,7 @@ class FromEnvAgentOptions(TypedDict, total=False):
     stall_timeout: float | Literal[Sentinel.DEFAULT] | None
     tools: Sequence[ToolLike] | None
     max_tool_rounds: int
+    max_tool_calls: int
     output_type: type[Message] | None
     output_retries: int
     budget: Budget | None
@@ -247,6 +248,7 @@ def llm_agent_from_env(
     stall_timeout: float | Literal[Sentinel.DEFAULT] | None = DEFAULT,
     tools: Sequence[ToolLike] | None = None,
     max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
     offline_tool_rules: Sequence[ToolRule] | None = None,
     max_retries: int | None = None,
     timeout: float | None = None,
@@ -285,6 +287,8 @@ def llm_agent_from_env(
             ``MiniAgents`` context's; ``None``: no limit).
         tools: What the model may call (agents, typed functions, ``Tool`` objects).
         max_tool_rounds: The most rounds of tool calls in one reply.
+        max_tool_calls: The most tool calls of one turn that run (those past it are
+            answered with an error result, not run).
         offline_tool_rules: The offline model's tool calls (see ``ToolRule``): a real
             model decides for itself.
         max_retries: How many times the provider's SDK tries a failed request again
@@ -304,6 +308,8 @@ def llm_agent_from_env(
         given["tools"] = tools
     if max_tool_rounds != DEFAULT_MAX_TOOL_ROUNDS:
         given["max_tool_rounds"] = max_tool_rounds
+    if max_tool_calls != DEFAULT_MAX_TOOL_CALLS:
+        given["max_tool_calls"] = max_tool_calls
     requests = {"max_retries": max_retries, "timeout": timeout}  # the SDKs' own
     for choice in _CHOICES:
         if choice.when():

@@ -879,3 +879,31 @@ async def test_a_call_id_repeated_in_a_later_round_is_made_unique_for_the_next_p
     called = [call["id"] for message in sent for call in message.get("tool_calls") or ()]
     answered = [message["tool_call_id"] for message in sent if message["role"] == "tool"]
     assert called == answered == ["call_0", "call_0_2"]
+
+
+def _double(x: int) -> int:
+    """Double a number.
+
+    Args:
+        x: The number.
+    """
+    return 2 * x
+
+
+@pytest.mark.parametrize("bound", [True, False], ids=["fork", "inquire"])
+async def test_max_tool_calls_goes_to_the_agent_that_answers(bound: bool) -> None:
+    from miniagents.ext.llm.offline_script import ToolRule
+
+    rules = [ToolRule(r"(?P<x>\d+) doubled", "_double"), ToolRule(r"and (?P<x>\d+)", "_double")]
+    offline = offline_agent.fork(tool_rules=rules, reply="Done.", token_delay=0.0)
+    fallback = fallback_agent(offline)
+    async with MiniAgents():
+        if bound:
+            reply = fallback.fork(max_tool_calls=1).inquire("2 doubled and 3", tools=[_double])
+        else:
+            reply = fallback.inquire("2 doubled and 3", tools=[_double], max_tool_calls=1)
+        messages = await reply
+    results = [m for m in messages if isinstance(m, LLMToolResultMessage)]
+    assert [r.is_error for r in results] == [False, True]
+    assert results[0].text == "4"
+    assert "runs at most 1 of one turn (its max_tool_calls)" in results[1].text

@@ -288,3 +288,39 @@ async def test_gemini_from_the_environment_answers(
     async with MiniAgents():
         assert str(await llm_agent_from_env().inquire("Hi")) == "From Gemini"
     assert fake_llm.requests[0].model == "gemini-2.5-flash"
+
+
+def _double(x: int) -> int:
+    """Double a number.
+
+    Args:
+        x: The number.
+    """
+    return 2 * x
+
+
+async def test_max_tool_calls_is_bound_and_runs_at_most_that_many_calls_of_a_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from miniagents.ext.llm.messages import LLMToolResultMessage
+    from miniagents.ext.llm.offline_script import ToolRule
+
+    rules = [ToolRule(r"(?P<x>\d+) doubled", "_double"), ToolRule(r"and (?P<x>\d+)", "_double")]
+    agent = llm_agent_from_env(
+        offline_reply="Done.",
+        token_delay=0.0,
+        tools=[_double],
+        max_tool_calls=1,
+        offline_tool_rules=rules,
+    )
+    async with MiniAgents():
+        messages = await agent.inquire("2 doubled and 3")
+    results = [m for m in messages if isinstance(m, LLMToolResultMessage)]
+    assert [r.is_error for r in results] == [False, True]
+    assert results[0].text == "4"
+    assert "runs at most 1 of one turn (its max_tool_calls)" in results[1].text
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    assert repr(llm_agent_from_env(max_tool_calls=3)) == repr(
+        openai_agent.fork(model=DEFAULT_OPENAI_MODEL, system=None, max_tool_calls=3)
+    )
+    assert "max_tool_calls" not in repr(llm_agent_from_env())  # (the default: not bound)

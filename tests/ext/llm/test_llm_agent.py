@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import ParamSpec
+from typing import Any, ParamSpec
 
 import pytest
 
@@ -295,3 +295,68 @@ def test_every_provider_agent_and_its_forks_are_any_llm_agents_of_its_own_class(
     echo = make_llm_agent(EchoOptions, EchoProvider(), alias="ECHO", summary="Echo.")
     assert type(echo) is LLMAgent
     assert type(echo.fork(temperature=0.5)) is LLMAgent
+
+
+class _RoleLessMessage(Message):
+    """A reply class with no ``role`` field (not an ``AssistantMessage``)."""
+
+
+class _RoleLessProvider(EchoProvider):
+    message_class = _RoleLessMessage  # type: ignore[assignment]
+
+
+class _SetUpFailed(Exception):
+    """The error a patched set-up step raises."""
+
+
+def _add(a: int) -> int:
+    """Give the number back.
+
+    Args:
+        a: A number.
+    """
+    return a
+
+
+_BOTH = (False, True)
+_SET_UP_STEPS = [  # (module, name, with tools and a structured answer): the plan, the round
+    *[("_call", step, False) for step in ("llm_settings", "_plan", "_role_of", "prompt_of")],
+    *[("_call", step, True) for step in ("tool_set_of", "output_format_of", "Answer")],
+    *[("_call", step, tools) for step in ("_new_call", "added_usage") for tools in _BOTH],
+    *[("_turn", step, tools) for step in ("TurnCount", "recorder_events") for tools in _BOTH],
+]
+
+
+@pytest.mark.parametrize(("module", "step", "tools"), _SET_UP_STEPS)
+async def test_an_error_in_a_calls_set_up_fails_its_reply_and_the_context_exits(
+    module: str, step: str, tools: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    def failing(*args: object, **kwargs: object) -> object:
+        raise _SetUpFailed(step)
+
+    monkeypatch.setattr(importlib.import_module(f"miniagents.ext.llm.{module}"), step, failing)
+    agent = make_llm_agent(EchoOptions, EchoProvider(), alias="ECHO", summary="Echo.")
+    options: dict[str, Any] = {"tools": [_add], "output_type": FreshMessage} if tools else {}
+    async with MiniAgents():  # (a message left open: the exit would raise DeadlockError)
+        with pytest.raises(_SetUpFailed, match=step):
+            await agent.inquire("x", **options)
+
+
+async def test_a_provider_whose_messages_have_no_role_fails_the_reply_it_starts() -> None:
+    from miniagents.ext.llm.llm_agent import LLMAgent
+
+    made = make_llm_agent(EchoOptions, EchoProvider(), alias="ECHO", summary="Echo.")
+    function: Any = made.func  # (an LLM agent's function, of the role-less provider here)
+    function = type(function)(EchoOptions, _RoleLessProvider(), "ECHO", "Echo.")
+    agent: LLMAgent[..., Any] = LLMAgent(function, alias="ECHO")  # (make_llm_agent refuses it)
+    async with MiniAgents():
+        with pytest.raises(KeyError, match="role"):
+            await agent.inquire("x")
+
+
+class FreshMessage(Message):
+    """A structured answer."""
+
+    n: int = 0
