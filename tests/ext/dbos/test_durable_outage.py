@@ -284,3 +284,43 @@ def test_reading_or_noting_runs_while_their_server_is_down_is_an_error_not_a_wai
         "postgres cannot be reached (OperationalError: connection failed: "
     ), done.stdout + done.stderr
     assert lines[2:] == ["answered"], done.stdout + done.stderr
+
+
+SILENT = """
+import socket
+import threading
+
+from miniagents.ext.dbos._sqlite import close_client, new_client
+
+listener = socket.create_server(("127.0.0.1", 0))
+held: list[socket.socket] = []
+
+
+def accept() -> None:
+    while True:
+        connection, _ = listener.accept()
+        held.append(connection)  # (accepted, and never answered)
+
+
+threading.Thread(target=accept, daemon=True).start()
+port = listener.getsockname()[1]
+try:
+    close_client(new_client(f"postgresql://user:secret@127.0.0.1:{port}/postgres"))
+except Exception as error:
+    print("error:", type(error).__name__, str(error).splitlines()[0], flush=True)
+print("accepted:", bool(held), flush=True)
+"""
+
+
+def test_a_client_of_a_server_that_never_answers_gives_up_after_the_connect_timeout(
+    tmp_path: Path,
+) -> None:
+    # DBOS's client set no connect_timeout: a server that accepts the connection and says
+    # nothing (a plain socket here) was waited for without end (the child's bound here)
+    (tmp_path / "program.py").write_text(SILENT)
+    done = run_python(["program.py"], tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("error: OperationalError "), done.stdout + done.stderr
+    assert "timeout expired" in lines[0], done.stdout + done.stderr
+    assert lines[1:] == ["accepted: True"], done.stdout + done.stderr
