@@ -124,19 +124,20 @@ def engine_options(url: str) -> dict[str, Any]:
     return {"connect_args": shim} if shim else {}
 
 
-def new_client(url: str) -> DBOSClient:
+def new_client(url: str, *, lazy: bool = False) -> DBOSClient:
     """A ``DBOSClient`` of the database ``url`` (to close with :func:`close_client`).
 
     Where the shim is needed, the client gets an engine of its connections, set up as
     DBOS sets up its own SQLite engines (writers take the lock at ``BEGIN``, wait up to
     30 s for it, and foreign keys are on). A PostgreSQL server that does not answer within
     :data:`CONNECT_TIMEOUT` (unless the URL's ``connect_timeout`` says otherwise) is an
-    error: DBOS's client sets no bound of its own.
+    error: DBOS's client sets no bound of its own. ``lazy``: the client connects at its first
+    call (DBOS's ``lazy``), not here with a query of its own.
     """
     from dbos import DBOSClient
 
     if not needs_shim(url):
-        return DBOSClient(system_database_url=_timed(url), retry_connection_errors=False)
+        return DBOSClient(system_database_url=_timed(url), retry_connection_errors=False, lazy=lazy)
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(
@@ -149,7 +150,7 @@ def new_client(url: str) -> DBOSClient:
     )
     sqlalchemy.event.listen(engine, "connect", _set_up)
     try:
-        client = DBOSClient(system_database_engine=engine, retry_connection_errors=False)
+        client = DBOSClient(system_database_engine=engine, retry_connection_errors=False, lazy=lazy)
     except BaseException:
         engine.dispose()
         raise

@@ -238,7 +238,7 @@ class _Database:
 
     def _done(self, work: Callable[[DBOSClient], T]) -> T:
         if self._client is None:
-            self._client = new_client(self.url)
+            self._client = new_client(self.url, lazy=True)  # (its first call connects)
         return work(self._client)
 
     def close(self) -> None:
