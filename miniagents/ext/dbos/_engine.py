@@ -62,7 +62,7 @@ from miniagents.ext.dbos._recording import (
     current_run,
     run_path,
 )
-from miniagents.ext.dbos._sqlite import engine_options, sqlite_path
+from miniagents.ext.dbos._sqlite import CONNECT_TIMEOUT, engine_options, sqlite_path
 from miniagents.ext.dbos._versions import APPLICATION_VERSION, DurableAgents, fingerprint
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
@@ -110,7 +110,6 @@ DEFAULT_DATABASE_URL = "sqlite:///miniagents_durable.sqlite"
 """A SQLite file in the current folder."""
 
 _HINT = 'Durable agents need DBOS Transact: pip install "miniagents[dbos]".'
-CONNECT_TIMEOUT = 5  # seconds, to reach a database at start
 STOPPED_KEPT = 10_000
 """How many ids of the runs stopped in this process an engine keeps (the oldest go first)."""
 UNCLAIMED_WAIT = 10.0

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from dbos import DBOSClient
 
 __all__ = [
+    "CONNECT_TIMEOUT",
     "ShimConnection",
     "close_client",
     "engine_options",
@@ -45,6 +46,8 @@ __all__ = [
     "sqlite_path",
 ]
 
+CONNECT_TIMEOUT = 5
+"""Seconds to reach a database (a server that does not answer within them is an error)."""
 _SUBSEC = frozenset({"subsec", "subsecond"})
 _engines: weakref.WeakKeyDictionary[DBOSClient, sqlalchemy.Engine] = weakref.WeakKeyDictionary()
 
@@ -121,17 +124,20 @@ def engine_options(url: str) -> dict[str, Any]:
     return {"connect_args": shim} if shim else {}
 
 
-def new_client(url: str) -> DBOSClient:
+def new_client(url: str, *, lazy: bool = False) -> DBOSClient:
     """A ``DBOSClient`` of the database ``url`` (to close with :func:`close_client`).
 
     Where the shim is needed, the client gets an engine of its connections, set up as
     DBOS sets up its own SQLite engines (writers take the lock at ``BEGIN``, wait up to
-    30 s for it, and foreign keys are on).
+    30 s for it, and foreign keys are on). A PostgreSQL server that does not answer within
+    :data:`CONNECT_TIMEOUT` (unless the URL's ``connect_timeout`` says otherwise) is an
+    error: DBOS's client sets no bound of its own. ``lazy``: the client connects at its first
+    call (DBOS's ``lazy``), not here with a query of its own.
     """
     from dbos import DBOSClient
 
     if not needs_shim(url):
-        return DBOSClient(system_database_url=url, retry_connection_errors=False)
+        return DBOSClient(system_database_url=_timed(url), retry_connection_errors=False, lazy=lazy)
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(
@@ -144,12 +150,25 @@ def new_client(url: str) -> DBOSClient:
     )
     sqlalchemy.event.listen(engine, "connect", _set_up)
     try:
-        client = DBOSClient(system_database_engine=engine, retry_connection_errors=False)
+        client = DBOSClient(system_database_engine=engine, retry_connection_errors=False, lazy=lazy)
     except BaseException:
         engine.dispose()
         raise
     _engines[client] = engine
     return client
+
+
+def _timed(url: str) -> str:
+    """``url``, given ``connect_timeout=CONNECT_TIMEOUT`` if it is a PostgreSQL URL without one."""
+    if not url.startswith("postgres"):
+        return url
+    import sqlalchemy
+
+    server = sqlalchemy.make_url(url)
+    if "connect_timeout" in server.query:
+        return url
+    timed = server.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
+    return timed.render_as_string(hide_password=False)
 
 
 def _set_up(connection: sqlite3.Connection, _record: object) -> None:

@@ -44,7 +44,7 @@ from miniagents.ext.dbos._approvals import (
     is_approval_of,
 )
 from miniagents.ext.dbos._database_errors import database_failure, first_line
-from miniagents.ext.dbos._sqlite import close_client, new_client, sqlite_path
+from miniagents.ext.dbos._sqlite import CONNECT_TIMEOUT, close_client, new_client, sqlite_path
 from miniagents.ext.dbos.errors import (
     DurableApprovalError,
     DurableDatabaseError,
@@ -290,7 +290,7 @@ class _Client:
         except DurableDatabaseError:
             raise
         except Exception as error:  # in one line: not a SQLite database or damaged, locked...
-            failure = database_failure(error, self.url, self.shown, _engine.CONNECT_TIMEOUT)
+            failure = database_failure(error, self.url, self.shown, CONNECT_TIMEOUT)
             if failure is None:
                 failure = DurableDatabaseError(
                     f"The database of durable runs {self.shown} cannot be read "

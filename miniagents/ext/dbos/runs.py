@@ -36,11 +36,21 @@ skip what it had.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import json
 import weakref
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -76,7 +86,7 @@ from miniagents.miniagents import InteractionContext
 from miniagents.miniagents.agent import MiniAgent
 
 if TYPE_CHECKING:
-    from dbos import DBOSClient, WorkflowStatus
+    from dbos import DBOSClient, StepInfo, WorkflowStatus
 
 __all__ = [
     "APPROVALS_OPEN_SECONDS",
@@ -190,50 +200,71 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
         DurableDatabaseError: if the database cannot be reached (or its connection is lost
             meanwhile): the run may or may not be cancelled; call again once it is back.
     """
-    engine = await _aengine(agent)
 
     def cancel(client: DBOSClient) -> list[str]:
-        found = client.list_workflows(workflow_ids=[workflow_id], load_output=False)
-        _check_ours(agent, workflow_id, found[0] if found else None, "cancel", "cancelled")
+        _check_ours(agent, workflow_id, _status_of(client, workflow_id), "cancel", "cancelled")
         client.cancel_workflow(workflow_id)
         return _undecided(client.list_workflows(**_approvals_of(workflow_id)), workflow_id)
 
-    waiting = await _aon_client(engine.url, cancel)
+    async with _adatabase(agent) as database:
+        waiting = await database.run(cancel)
     # (each ends with a message, not cancelled: a live server waiting on it stays quiet;
     # one whose server is down reads it when it is recovered, and ends at once)
-    await withdraw(engine.url, set(waiting))
+    await withdraw(database.url, set(waiting))
 
 
-@_database_failures_told
-async def _aon_client(url: str, work: Callable[[DBOSClient], T]) -> T:
-    """``work`` done in a thread with a client of the database ``url`` that does not wait.
+class _Database:
+    """The database of runs ``url``, read and written through a client that does not wait.
 
-    The client (:func:`~._sqlite.new_client`) raises a lost or refused connection instead
-    of retrying it; the error is told as one line.
-
-    Raises:
-        DurableDatabaseError: for a failure of the database (see :func:`~._engine.store_failure`).
+    DBOS's own calls retry a lost or refused connection until the server answers, with no
+    bound; this one's client (:func:`~._sqlite.new_client`, made at its first call) raises
+    it, told as one line. Its calls run one by one in a thread of its own.
     """
 
-    def done() -> T:
-        client = new_client(url)
-        try:
-            return work(client)
-        finally:
-            close_client(client)
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miniagents-runs")
+        self._client: DBOSClient | None = None
 
-    return await asyncio.to_thread(done)
+    @_database_failures_told
+    async def run(self, work: Callable[[DBOSClient], T]) -> T:
+        """``work`` done with the client, in its thread.
+
+        Raises:
+            DurableDatabaseError: for a failure of the database (see
+                :func:`~._engine.store_failure`).
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._done, work)
+
+    def _done(self, work: Callable[[DBOSClient], T]) -> T:
+        if self._client is None:
+            self._client = new_client(self.url, lazy=True)  # (its first call connects)
+        return work(self._client)
+
+    def close(self) -> None:
+        """Close the client once its thread is done with the call it runs, if any."""
+        self._thread.submit(self._close)
+        self._thread.shutdown(wait=False)
+
+    def _close(self) -> None:
+        if self._client is not None:
+            close_client(self._client)
 
 
-async def _acheck_ours(
-    agent: MiniAgent[..., Message], workflow_id: str, doing: str, done: str
-) -> None:
-    """Refuse to ``doing`` (``done``: what is not) ``workflow_id`` unless it is a run of ``agent``.
+@contextlib.asynccontextmanager
+async def _adatabase(agent: MiniAgent[..., Message]) -> AsyncIterator[_Database]:
+    """``agent``'s database of runs (DBOS launched for it), through a :class:`_Database`."""
+    database = _Database((await _aengine(agent)).url)
+    try:
+        yield database
+    finally:
+        database.close()
 
-    (See :func:`_check_ours`: the run's status read here.)
-    """
-    status = await _outside(_dbos().get_workflow_status_async(workflow_id))
-    _check_ours(agent, workflow_id, status, doing, done)
+
+def _status_of(client: DBOSClient, workflow_id: str) -> WorkflowStatus | None:
+    """The status of the workflow ``workflow_id`` (with its input), if there is one."""
+    found = client.list_workflows(workflow_ids=[workflow_id], load_output=False)
+    return found[0] if found else None
 
 
 def _check_ours(
@@ -328,19 +359,26 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
     with it again changes nothing), and :func:`arun_named` finds it. Each agent has names
     of its own: another agent of the database may use the same name for its runs.
 
+    The run and the names are read through a client that does not wait for a server that
+    is down; the name's record is then written by DBOS, which retries a connection lost
+    during that write until the server answers.
+
     Raises:
         DurableConfigurationError: if ``agent`` is not durable, or ``workflow_id`` names
             another workflow than a durable run of ``agent`` (another agent's run): nothing
             is named.
-        DurableDatabaseError: if the database cannot be reached.
+        DurableDatabaseError: if the database cannot be reached (or its connection is lost
+            meanwhile), at once: it is read through a client that does not wait for a
+            server that is down (DBOS's own calls wait until it answers).
     """
     from dbos import SetWorkflowID
 
-    await _aengine(agent)
-    await _acheck_ours(agent, workflow_id, "name", "named")
-    workflow = _name_workflow()  # (registered by _aengine)
-    if await _anamed_before(agent, name) is not None:
-        return  # (recorded before names were per agent: the first is kept)
+    async with _adatabase(agent) as database:
+        status = await database.run(lambda client: _status_of(client, workflow_id))
+        _check_ours(agent, workflow_id, status, "name", "named")
+        if await _anamed_before(database, agent, name) is not None:
+            return  # (recorded before names were per agent: the first is kept)
+    workflow = _name_workflow()  # (registered by _adatabase's launch)
     alias = _settings_of(agent).alias
 
     async def record() -> None:
@@ -359,25 +397,29 @@ async def arun_named(agent: MiniAgent[..., Message], name: str) -> str | None:
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
-        DurableDatabaseError: if the database cannot be reached.
+        DurableDatabaseError: if the database cannot be reached (or its connection is lost
+            meanwhile), at once: it is read through a client that does not wait for a
+            server that is down (DBOS's own calls wait until it answers).
     """
-    await _aengine(agent)
-    named = await _anamed(_name_id(_settings_of(agent).alias, name))
-    return named if named is not None else await _anamed_before(agent, name)
+    async with _adatabase(agent) as database:
+        named = await _anamed(database, _name_id(_settings_of(agent).alias, name))
+        return named if named is not None else await _anamed_before(database, agent, name)
 
 
-async def _anamed_before(agent: MiniAgent[..., Message], name: str) -> str | None:
+async def _anamed_before(
+    database: _Database, agent: MiniAgent[..., Message], name: str
+) -> str | None:
     """The run of ``agent`` that ``name`` named when names were one for all agents, if any."""
-    named = await _anamed(_shared_name_id(name))
+    named = await _anamed(database, _shared_name_id(name))
     if named is None:
         return None
-    aliases = await _aliases_of([named])
+    aliases = await _aliases_of(database, [named])
     return named if aliases.get(named) == _settings_of(agent).alias else None
 
 
-async def _anamed(record: str) -> str | None:
+async def _anamed(database: _Database, record: str) -> str | None:
     """The id of the run that the name's record ``record`` names, if there is that record."""
-    status = await _outside(_dbos().get_workflow_status_async(record))
+    status = await database.run(lambda client: _status_of(client, record))
     if status is None or status.name != _NAME_WORKFLOW:
         return None
     args = status.input.get("args") if isinstance(status.input, dict) else None
@@ -400,7 +442,9 @@ async def anote_run(
         DurableConfigurationError: if ``agent`` is not durable, or ``workflow_id`` names
             another workflow than a durable run of ``agent`` (nothing is written).
         DurableRecordError: if a note is not a JSON value (nothing is written).
-        DurableDatabaseError: if the database cannot be reached.
+        DurableDatabaseError: if the database cannot be reached (or its connection is lost
+            meanwhile), at once: it is read and written through a client that does not wait for a
+            server that is down (DBOS's own calls wait until it answers).
     """
     try:
         json.dumps(dict(notes), allow_nan=False)
@@ -409,9 +453,13 @@ async def anote_run(
             f"The notes of the durable run {workflow_id!r} must be JSON values (dicts, lists, "
             f"strings, numbers, booleans, None): {error}. Convert them before noting them."
         ) from error
-    await _aengine(agent)
-    await _acheck_ours(agent, workflow_id, "note", "noted")
-    await _outside(_dbos().update_workflow_attributes_async(workflow_id, dict(notes), merge=True))
+
+    def note(client: DBOSClient) -> None:
+        _check_ours(agent, workflow_id, _status_of(client, workflow_id), "note", "noted")
+        client.update_workflow_attributes(workflow_id, dict(notes), merge=True)
+
+    async with _adatabase(agent) as database:
+        await database.run(note)
 
 
 async def arun_notes(agent: MiniAgent[..., Message], workflow_id: str) -> dict[str, object] | None:
@@ -427,14 +475,16 @@ async def arun_notes(agent: MiniAgent[..., Message], workflow_id: str) -> dict[s
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
-        DurableDatabaseError: if the database cannot be reached.
+        DurableDatabaseError: if the database cannot be reached (or its connection is lost
+            meanwhile), at once: it is read through a client that does not wait for a
+            server that is down (DBOS's own calls wait until it answers).
     """
-    await _aengine(agent)
-    statuses = await _outside(
-        _dbos().list_workflows_async(
-            workflow_ids=[workflow_id], name=_WORKFLOW, load_input=True, load_output=False
+    async with _adatabase(agent) as database:
+        statuses = await database.run(
+            lambda client: client.list_workflows(
+                workflow_ids=[workflow_id], name=_WORKFLOW, load_input=True, load_output=False
+            )
         )
-    )
     if not statuses or _alias_of(statuses[0].input) != _settings_of(agent).alias:
         return None
     attributes = statuses[0].attributes
@@ -526,23 +576,39 @@ async def afind_runs(
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
-        DurableDatabaseError: if the database cannot be reached.
+        DurableDatabaseError: if the database cannot be reached (or its connection is lost
+            meanwhile), at once: it is read through a client that does not wait for a
+            server that is down (DBOS's own calls wait until it answers).
     """
-    await _aengine(agent)
+    async with _adatabase(agent) as database:
+        return await _afound(database, agent, prefix, running_only, here_only, which, limit)
+
+
+async def _afound(
+    database: _Database,
+    agent: MiniAgent[..., Message],
+    prefix: str,
+    running_only: bool,
+    here_only: bool,
+    which: Callable[[str], bool] | None,
+    limit: int | None,
+) -> list[DurableRunInfo]:
+    """What :func:`afind_runs` finds, read through ``database``."""
     alias = _settings_of(agent).alias
-    dbos = _dbos()
+    executor_id = _dbos().executor_id
     found: list[DurableRunInfo] = []
     offset = 0
     while True:
         # (DBOS matches the prefix with SQL LIKE, which SQLite compares regardless of
         # case: the ids are checked again here, and the rows it let through in excess do
         # not count towards ``limit``)
-        statuses = await _outside(
-            dbos.list_workflows_async(
+        statuses = await database.run(
+            functools.partial(
+                _listed,
                 workflow_id_prefix=prefix,
                 name=_WORKFLOW,
                 status=["PENDING", "ENQUEUED"] if running_only else None,
-                executor_id=dbos.executor_id if here_only else None,
+                executor_id=executor_id if here_only else None,
                 sort_desc=True,
                 limit=limit,
                 offset=offset or None,
@@ -556,11 +622,11 @@ async def afind_runs(
             if status.workflow_id.startswith(prefix)
             and (which is None or which(status.workflow_id))
         ]
-        aliases = await _aliases_of([status.workflow_id for status in accepted])
+        aliases = await _aliases_of(database, [status.workflow_id for status in accepted])
         for status in accepted:
             if aliases.get(status.workflow_id) != alias:  # (another agent's run)
                 continue
-            found.append(await _run_info(status, dbos.executor_id))
+            found.append(await _run_info(database, status, executor_id))
             if len(found) == limit:
                 return found
         if limit is None or len(statuses) < limit:
@@ -568,15 +634,21 @@ async def afind_runs(
         offset += len(statuses)
 
 
-async def _aliases_of(workflow_ids: list[str]) -> dict[str, str | None]:
+def _listed(client: DBOSClient, **arguments: Any) -> list[WorkflowStatus]:
+    """The client's ``list_workflows(**arguments)``."""
+    return client.list_workflows(**arguments)
+
+
+async def _aliases_of(database: _Database, workflow_ids: list[str]) -> dict[str, str | None]:
     """The alias of the agent of each run of ``workflow_ids``, from their recorded inputs.
 
     One query per ``IDS_PER_QUERY`` runs; a run without a recorded input has none.
     """
     aliases: dict[str, str | None] = {}
     for start in range(0, len(workflow_ids), IDS_PER_QUERY):
-        statuses = await _outside(
-            _dbos().list_workflows_async(
+        statuses = await database.run(
+            functools.partial(
+                _listed,
                 workflow_ids=workflow_ids[start : start + IDS_PER_QUERY],
                 name=_WORKFLOW,
                 load_input=True,
@@ -587,9 +659,12 @@ async def _aliases_of(workflow_ids: list[str]) -> dict[str, str | None]:
     return aliases
 
 
-async def _run_info(status: WorkflowStatus, executor_id: str) -> DurableRunInfo:
+async def _run_info(
+    database: _Database, status: WorkflowStatus, executor_id: str
+) -> DurableRunInfo:
     """What :func:`afind_runs` tells of the run ``status`` describes."""
-    recorded = await _recorded_steps(status.workflow_id)
+    workflow_id = status.workflow_id
+    recorded = _recorded(await database.run(lambda client: client.list_workflow_steps(workflow_id)))
     decided = frozenset(
         key.rpartition("/approval.")[2].rpartition(".")[0]
         for key in recorded
@@ -599,7 +674,13 @@ async def _run_info(status: WorkflowStatus, executor_id: str) -> DurableRunInfo:
     notes = dict(status.attributes) if isinstance(status.attributes, dict) else {}
     cancelled = status.status == "CANCELLED"
     here = status.executor_id == executor_id
-    waiting = not ended and await _awaits_decision(status.workflow_id)
+    waiting = not ended and bool(
+        await database.run(
+            lambda client: _undecided(
+                client.list_workflows(**_approvals_of(workflow_id)), workflow_id
+            )
+        )
+    )
     return DurableRunInfo(status.workflow_id, ended, decided, notes, cancelled, here, waiting)
 
 
@@ -615,39 +696,31 @@ async def acancelled_runs(
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
-        DurableDatabaseError: if the database cannot be reached.
+        DurableDatabaseError: if the database cannot be reached (or its connection is lost
+            meanwhile), at once: it is read through a client that does not wait for a
+            server that is down (DBOS's own calls wait until it answers).
     """
     if not workflow_ids:
         return set()
-    await _aengine(agent)
     alias = _settings_of(agent).alias
     asked = sorted(set(workflow_ids))
     cancelled: set[str] = set()
-    for start in range(0, len(asked), IDS_PER_QUERY):
-        statuses = await _outside(
-            _dbos().list_workflows_async(
-                workflow_ids=asked[start : start + IDS_PER_QUERY],
-                name=_WORKFLOW,
-                status="CANCELLED",
-                load_input=True,  # (whose run each is)
-                load_output=False,
+    async with _adatabase(agent) as database:
+        for start in range(0, len(asked), IDS_PER_QUERY):
+            statuses = await database.run(
+                functools.partial(
+                    _listed,
+                    workflow_ids=asked[start : start + IDS_PER_QUERY],
+                    name=_WORKFLOW,
+                    status="CANCELLED",
+                    load_input=True,  # (whose run each is)
+                    load_output=False,
+                )
             )
-        )
-        cancelled.update(
-            status.workflow_id for status in statuses if _alias_of(status.input) == alias
-        )
+            cancelled.update(
+                status.workflow_id for status in statuses if _alias_of(status.input) == alias
+            )
     return cancelled
-
-
-async def _awaits_decision(workflow_id: str) -> bool:
-    """Whether an approval of the run waits (its workflow has not ended: no decision yet)."""
-    return bool(await _waiting_approvals(workflow_id))
-
-
-async def _waiting_approvals(workflow_id: str) -> list[str]:
-    """The ids of the approvals of the run ``workflow_id`` that have not ended."""
-    approvals = await _outside(_dbos().list_workflows_async(**_approvals_of(workflow_id)))
-    return _undecided(approvals, workflow_id)
 
 
 def _approvals_of(workflow_id: str) -> dict[str, Any]:
@@ -678,7 +751,11 @@ def _undecided(approvals: Sequence[WorkflowStatus], workflow_id: str) -> list[st
 async def _recorded_steps(workflow_id: str) -> dict[str, object]:
     """The results of the run's recorded steps, by key."""
     dbos = _dbos()
-    steps = await _outside(dbos.list_workflow_steps_async(workflow_id, load_output=True))
+    return _recorded(await _outside(dbos.list_workflow_steps_async(workflow_id, load_output=True)))
+
+
+def _recorded(steps: Sequence[StepInfo]) -> dict[str, object]:
+    """The results of the recorded steps ``steps`` (a run's), by key."""
     recorded: dict[str, object] = {}
     for step in steps:
         output = step["output"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.postgres import PostgresServer
 from tests.subprocesses import run_python
 
@@ -207,3 +209,118 @@ def test_a_run_stopped_while_dbos_waits_to_record_it_stops(
     assert done.stdout.splitlines() == ["reply: ['after the stop']", "exited"], (
         done.stdout + done.stderr
     )
+
+
+OUTSIDE = """
+import asyncio
+import sys
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import (
+    DurableDatabaseError,
+    acancelled_runs,
+    afind_runs,
+    aname_run,
+    anote_run,
+    arun_named,
+    arun_notes,
+    durable,
+    workflow_id,
+)
+from miniagents.ext.llm.offline import offline_agent
+from tests.fakes.postgres import PostgresServer
+
+server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+answering = offline_agent.fork(alias="OUTSIDE", reply=lambda call: "Done.", token_delay=0)
+agent = durable(answering, database_url=server.url())
+CALLS = {
+    "afind_runs": lambda: afind_runs(agent, "down-"),
+    "acancelled_runs": lambda: acancelled_runs(agent, ["down-1"]),
+    "anote_run": lambda: anote_run(agent, "down-1", {"pause.0": 1}),
+    "arun_notes": lambda: arun_notes(agent, "down-1"),
+    "aname_run": lambda: aname_run(agent, "r1", "down-1"),
+    "arun_named": lambda: arun_named(agent, "r1"),
+}
+
+
+async def main() -> None:
+    call = CALLS[sys.argv[6]]
+    async with MiniAgents():
+        with workflow_id("down-1"):
+            print("reply:", [str(message) for message in await agent.inquire("Go.")], flush=True)
+    async with MiniAgents():  # (the exit above waited for the run's record)
+        await asyncio.to_thread(server.stop)
+        try:
+            await call()
+        except DurableDatabaseError as error:
+            print("error:", error, flush=True)
+        await asyncio.to_thread(server.start)
+        await call()  # (back: it answers again)
+        print("answered", flush=True)
+
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    "function",
+    ["afind_runs", "acancelled_runs", "anote_run", "arun_notes", "aname_run", "arun_named"],
+)
+def test_reading_or_noting_runs_while_their_server_is_down_is_an_error_not_a_wait(
+    postgres_for_outage: PostgresServer, tmp_path: Path, function: str
+) -> None:
+    # these read and wrote through DBOS's own calls, which retry a lost connection until
+    # the server answers, with no bound: they waited for ever (the child's bound here)
+    server = postgres_for_outage
+    (tmp_path / "program.py").write_text(OUTSIDE)
+    args = [server.host, str(server.port), server.user, server.folder, server.options]
+    done = run_python(["program.py", *args, function], tmp_path, timeout=90)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "reply: ['Done.']", done.stdout + done.stderr
+    assert lines[1].startswith(
+        f"error: The database of durable runs postgresql://***@{server.host}:{server.port}/"
+        "postgres cannot be reached (OperationalError: connection failed: "
+    ), done.stdout + done.stderr
+    assert lines[2:] == ["answered"], done.stdout + done.stderr
+
+
+SILENT = """
+import socket
+import threading
+
+from miniagents.ext.dbos._sqlite import close_client, new_client
+
+listener = socket.create_server(("127.0.0.1", 0))
+held: list[socket.socket] = []
+
+
+def accept() -> None:
+    while True:
+        connection, _ = listener.accept()
+        held.append(connection)  # (accepted, and never answered)
+
+
+threading.Thread(target=accept, daemon=True).start()
+port = listener.getsockname()[1]
+try:
+    close_client(new_client(f"postgresql://user:secret@127.0.0.1:{port}/postgres"))
+except Exception as error:
+    print("error:", type(error).__name__, str(error).splitlines()[0], flush=True)
+print("accepted:", bool(held), flush=True)
+"""
+
+
+def test_a_client_of_a_server_that_never_answers_gives_up_after_the_connect_timeout(
+    tmp_path: Path,
+) -> None:
+    # DBOS's client set no connect_timeout: a server that accepts the connection and says
+    # nothing (a plain socket here) was waited for without end (the child's bound here)
+    (tmp_path / "program.py").write_text(SILENT)
+    done = run_python(["program.py"], tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("error: OperationalError "), done.stdout + done.stderr
+    assert "timeout expired" in lines[0], done.stdout + done.stderr
+    assert lines[1:] == ["accepted: True"], done.stdout + done.stderr

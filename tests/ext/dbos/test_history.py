@@ -25,7 +25,6 @@ import pytest
 import sqlalchemy
 
 from miniagents import Message, MiniAgentsError
-from miniagents.ext.dbos import history as history_module
 from miniagents.ext.dbos._kept_engines import ENGINES_KEPT
 from miniagents.ext.dbos.history import DEFAULT_DATABASE_URL, TABLE_NAME, ChatHistorySQL
 from miniagents.ext.history import ChatHistory, ChatHistoryError, ChatHistoryOptionError
@@ -521,24 +520,22 @@ def test_a_table_held_by_another_connection_of_this_process_says_so(tmp_path: Pa
     assert [message.text for message in asyncio.run(history.load())] == ["First.", "Second."]
 
 
-def test_a_first_call_on_a_locked_file_waits_for_the_lock_once(
-    locked_sqlite: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_first_call_on_a_locked_file_waits_for_the_lock_once(locked_sqlite: str) -> None:
     """Making the table sure of (a new history's first call) does not wait a second time."""
-    metadata = history_module._METADATA
-    made = 0
-    create_all = metadata.create_all
+    looks: list[str] = []  # (the statements that name the table: each waits for the lock)
 
-    def counted(*args: object, **kwargs: object) -> None:
-        nonlocal made
-        made += 1
-        create_all(*args, **kwargs)  # type: ignore[arg-type]
+    def executed(_connection: object, _cursor: object, statement: str, *_args: object) -> None:
+        if TABLE_NAME in statement:
+            looks.append(statement)
 
-    monkeypatch.setattr(metadata, "create_all", counted)
-    history = ChatHistorySQL("chat", database_url=locked_sqlite, timeout=0.1)
-    with pytest.raises(ChatHistoryError, match=r"stayed locked for 0\.1 s"):
-        asyncio.run(history.load())
-    assert made == 1  # (it looked again after the lock's timeout: twice the timeout in all)
+    sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", executed)
+    try:
+        history = ChatHistorySQL("chat", database_url=locked_sqlite, timeout=0.1)
+        with pytest.raises(ChatHistoryError, match=r"stayed locked for 0\.1 s"):
+            asyncio.run(history.load())
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", executed)
+    assert len(looks) == 1, looks  # (it looked again after the lock's timeout: twice in all)
 
 
 @contextlib.contextmanager
