@@ -42,9 +42,18 @@ def worker_died_error(
     return error
 
 
-def ray_failure(error: BaseException, what: str) -> RayAgentError:
-    """The error for any other failure of Ray's while running ``what``."""
-    failure = RayAgentError(f"Ray could not run {what}: {error}")
+def ray_failure(
+    error: BaseException, what: str, because: BaseException | None = None
+) -> RayAgentError:
+    """The error for any other failure of Ray's while running ``what``.
+
+    ``because``: the error that made the driver stop the task (what failed was that stop):
+    the message says it too, as the caller's to fix.
+    """
+    message = f"Ray could not run {what}: {error}"
+    if because is not None:
+        message = f"{message} It was being stopped because of this error: {because}"
+    failure = RayAgentError(message)
     failure.__cause__ = error
     return failure
 

@@ -158,8 +158,7 @@ def serve_interaction(agent: MiniAgent[...], call: Call) -> Iterator[list[ReplyE
 
 
 async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> None:
-    reader: asyncio.Task[None] | None = None
-    links: asyncio.Task[None] | None = None
+    readers: list[asyncio.Task[None]] = []  # of the live links, of the input messages
     try:
         try:
             args, kwargs = loads(call.arguments)
@@ -169,30 +168,38 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
                 outbox.links = loads(call.links)
                 for link in outbox.links:
                     link.open(outbox.wake)
-                links = asyncio.get_running_loop().create_task(_read_links(call, outbox.links))
+                reading = _read_links(call, outbox.links)
+                readers.append(asyncio.get_running_loop().create_task(reading))
             async with with_settings(MiniAgents(), loads(call.settings)):
                 inputs = MessageSequenceAppender()
                 if not _apply_inputs(inputs, call.inputs):
                     reading = _read_mailbox(call, inputs, agent.alias)
-                    reader = asyncio.get_running_loop().create_task(reading)
+                    readers.append(asyncio.get_running_loop().create_task(reading))
                 replies = agent.inquire(inputs.sequence, *args, **kwargs)
                 await _send_replies(replies, outbox, agent.alias)
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # the agent's error, even KeyboardInterrupt, travels
             await outbox.put((FAILED, 0, outbox.error(error)))
+        await _stop_readers(readers)  # the links closed and settled before the end is said
         await outbox.close()
     finally:
-        for task in (reader, links):
-            if task is not None:
-                task.cancel()
-                await asyncio.wait([task])
+        await _stop_readers(readers)
+
+
+async def _stop_readers(readers: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel the readers and wait for their ends (the links' close and settling)."""
+    for task in readers:
+        task.cancel()
+    if readers:
+        await asyncio.wait(readers)
 
 
 async def _read_links(call: Call, links: Sequence[LinkEnd]) -> None:
     """Hand the driver's link messages to the links here; close them when the box closes.
 
-    Cancelled, or if Ray fails, it closes them too (their calls waiting to start fail).
+    Cancelled, or if Ray fails, it closes them too (their calls waiting to start fail), and
+    waits until what their close stopped has ended (``asettled``).
     """
     try:
         while True:
@@ -204,6 +211,8 @@ async def _read_links(call: Call, links: Sequence[LinkEnd]) -> None:
     finally:
         for link in links:
             link.close()
+        for link in links:
+            await link.asettled()
 
 
 def _apply_inputs(inputs: MessageSequenceAppender, events: Sequence[InputEvent]) -> bool:

@@ -577,7 +577,8 @@ class _Attempt:
 
         Raises:
             RayCancelTimeoutError: if it did not end in time.
-            RayAgentError: if Ray failed to cancel (e.g. it was shut down meanwhile).
+            RayAgentError: if Ray failed to cancel (e.g. it was shut down meanwhile); if the
+                task was to stop as its input could not be sent, it says that error too.
         """
         assert self.cancelling is not None
         try:
@@ -586,7 +587,8 @@ class _Attempt:
             raise
         except Exception as error:  # Ray's own: its cancel runs nothing else
             what = f"the agent {self.alias} (cancelling its Ray task)"
-            raise ray_failure(error, what)  # noqa: B904 - Ray's error is its cause
+            # (and the input's error, if it was why: the caller's to fix)
+            raise ray_failure(error, what, self.input_error)  # noqa: B904 - Ray's is its cause
 
     def _let_go(self, mailbox: Any, boxes: Sequence[tuple[asyncio.Task[None], str, str]]) -> None:
         """Let go of what a stop cut short left, without waiting for anything.

@@ -7,6 +7,7 @@ import contextvars
 import inspect
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import ANY
 
@@ -14,10 +15,13 @@ import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.ray._wire import (
+    COMPLETE,
     INPUT_END,
     START,
     TOKENS,
+    WHOLE,
     Call,
+    InputEvent,
     dumps,
     dumps_arguments,
     dumps_settings,
@@ -229,3 +233,61 @@ def test_a_value_that_cannot_be_pickled_is_named_after_its_article() -> None:
     # on main: "it holds a OpenHandle"
     with pytest.raises(MessageSerializationError, match=r"it holds an OpenHandle \(<"):
         dumps(OpenHandle(), "a reply message of the agent ECHO")
+
+
+# -- the far ends of live links: closed, then settled, before the interaction ends ----------
+
+_far_end_record: list[str] = []
+
+
+class _SettlingFarEnd:
+    """A far end whose close stops work that ends a loop turn later (as an extension's may)."""
+
+    def __init__(self) -> None:
+        self._stopping: asyncio.Future[None] | None = None
+
+    def open(self, wake: Callable[[], None]) -> None:
+        _far_end_record.append("opened")
+
+    def drain(self) -> object | None:
+        return None
+
+    def receive(self, message: object) -> None:
+        raise AssertionError("the driver sends this end nothing")
+
+    def close(self) -> None:
+        _far_end_record.append("closed")
+        self._stopping = asyncio.ensure_future(self._stop())
+
+    async def _stop(self) -> None:
+        await asyncio.sleep(0)  # what the close stopped ends a loop turn later
+        _far_end_record.append("stopped")
+
+    async def asettled(self) -> None:
+        assert self._stopping is not None
+        await self._stopping
+        _far_end_record.append("settled")
+
+
+async def _silent_box(key: str) -> list[InputEvent]:
+    await asyncio.Event().wait()  # the driver sends nothing, and has not closed the box
+    raise AssertionError("never reached")
+
+
+@miniagent
+async def _replying_agent(ctx: InteractionContext) -> None:
+    ctx.reply("done")
+
+
+def test_the_far_ends_of_the_links_are_closed_and_settled_before_the_interaction_ends() -> None:
+    alias = _replying_agent.alias
+    mailbox = SimpleNamespace(take=SimpleNamespace(remote=_silent_box))
+    links = dumps([_SettlingFarEnd()], "the live links of the caller")
+    arguments = dumps_arguments((), {}, alias)
+    call = Call(arguments, [(INPUT_END, None)], mailbox, "key", dumps_settings({}), links=links)
+    _far_end_record.clear()
+    batches = list(serve_interaction(_replying_agent, call))
+    # on main: never settled (and what the close stopped might run on after the interaction)
+    assert _far_end_record == ["opened", "closed", "stopped", "settled"]
+    assert [tag for batch in batches for tag, _, _ in batch] == [WHOLE, COMPLETE]
+    assert _pending_loop_tasks() == []
