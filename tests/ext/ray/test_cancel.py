@@ -382,3 +382,37 @@ async def test_a_cancel_still_pending_when_the_stop_is_let_go_is_logged_if_it_fa
         )
     finally:
         miniagents_logger.removeHandler(logged)
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt  # Ctrl-C, landing in the loop itself (as in its select())
+
+
+def test_ctrl_c_under_a_bare_run_until_complete_stops_the_interaction_once_the_task_is_cancelled(
+    signals: SignalsHandle,
+) -> None:
+    """What the Ray page says: the loop stops where it is; cancelling the main task stops it."""
+    key = f"bare-loop:{uuid.uuid4()}"
+    remote = ray_agent(waiting_agent, num_cpus=0.5)
+    loop = asyncio.new_event_loop()
+
+    async def main() -> None:
+        async with MiniAgents():
+            replies = remote.inquire("fine", signals=signals, key=key)
+            reading = asyncio.ensure_future(replies.aresolve())
+            await asyncio.wait_for(signals.wait.remote(f"{key}:started"), WITHIN)
+            loop.call_soon(_interrupt)
+            await reading
+
+    task = loop.create_task(main())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(task)
+        assert not task.done()  # the interaction waits, as the loop does
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            loop.run_until_complete(task)
+        ray.get(signals.wait.remote(f"{key}:cancelled"), timeout=WITHIN)  # Ray's task stopped
+        assert [t for t in asyncio.all_tasks(loop) if not t.done()] == []
+    finally:
+        loop.close()
