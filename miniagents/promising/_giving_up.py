@@ -104,8 +104,6 @@ class Consumed(Protocol):
     @property
     def wanted_by(self) -> tuple[Consumed, ...]: ...
 
-    def get_audience(self) -> Audience: ...
-
     handed_over: bool
 
 
@@ -130,6 +128,14 @@ class Audience:
             or (interactions and self.interactions > 0)
             or (self.readers is not None and _read_between(self.readers, core))
         )
+
+
+def _audience(core: Consumed) -> Audience:
+    """``core``'s audience, made at the first of them (most streams never have one)."""
+    audience = core.audience
+    if audience is None:
+        audience = core.audience = Audience()
+    return audience
 
 
 _READ_ON_LIMIT: Final = 64
@@ -283,7 +289,7 @@ def add_reader(core: Consumed, reader: Reader) -> None:
     kept from taking effect is checked again when it goes or is closed (see
     :func:`_read_between`). Held weakly: a reader dropped unread is not kept.
     """
-    audience = core.audience or core.get_audience()
+    audience = core.audience or _audience(core)
     readers = audience.readers
     if readers is None:
         audience.readers = weakref.ref(reader)
@@ -393,7 +399,7 @@ def recheck_closed(reader: Reader) -> None:
 def watch_end(core: Consumed, count: int = 1, gave_up: bool = False) -> None:
     """Count a consumer of ``core``'s end only (``add_end_observer``), or uncount one
     (``count=-1``: told the end, or, ``gave_up``, disposed before it)."""
-    (core.audience or core.get_audience()).end_watchers += count
+    (core.audience or _audience(core)).end_watchers += count
     if gave_up:
         check_abandoned(core)
 
@@ -455,7 +461,7 @@ def hold_reader(core: Consumed) -> None:
     read on: while it runs the stream is :func:`consumed`, so another consumer giving up
     does not abandon it. :func:`release_reader` ends the count.
     """
-    (core.audience or core.get_audience()).interactions += 1
+    (core.audience or _audience(core)).interactions += 1
 
 
 def release_reader(core: Consumed, gave_up: bool) -> None:
