@@ -94,6 +94,7 @@ class Consumed(Protocol):
     observers: tuple[tuple[Any, ...], ...]
     audience: Audience | None
     on_abandoned: Callable[[], None] | None
+    reason: str | None
 
     @property
     def flow(self) -> _Flow | None: ...
@@ -145,7 +146,7 @@ _READ_ON_LIMIT: Final = 64
 # -- giving up ---------------------------------------------------------------------------
 
 
-def check_abandoned(core: Consumed) -> None:
+def check_abandoned(core: Consumed, reason: str | None = None) -> None:
     """Call ``on_abandoned`` if the last consumer of a running stream gave up.
 
     A consumer gives up when its wait is cancelled or its subscription disposed; the
@@ -161,6 +162,10 @@ def check_abandoned(core: Consumed) -> None:
     nothing of its own to give up, but its pieces may still stream: when its last
     consumer gives up, each of them is checked in turn (those nobody else reads stop),
     as they are when a running one is abandoned.
+
+    ``reason``: the consumer that gave up is a stream that follows this one and was
+    cancelled for that reason (its canceller's): a stream given up on then keeps it, so
+    that its cancellation tells it too (see ``ReplayCore.why_cancelled``).
     """
     if core.done:
         if core.flow is not None and core.pieces and not consumed(core):
@@ -183,6 +188,8 @@ def check_abandoned(core: Consumed) -> None:
         return
     if core.wanted_by and _read_on(core, core.wanted_by):
         return
+    if reason is not None and core.reason is None:
+        core.reason = reason
     give_up(core)
 
 

@@ -30,9 +30,10 @@ in its order, even when a source emits from inside an observer (see :data:`NESTE
 observer is unsubscribed and reported; a failed core reports its error when it goes, unless
 a consumer received it or another stream took it over. A cancelled core keeps the reason its
 canceller gave (``reason``): its error tells it, and so do the errors of the streams it holds
-that giving up on it cancels, whenever they end (see :meth:`ReplayCore.why_cancelled`). Its
-methods for the layers above ask its parts (a wait for a change is its waits', an audience
-is made by its module). Its observable face is :class:`ReplayObservable`.
+that giving up on it cancels, whenever they end (see :meth:`ReplayCore.why_cancelled`), and
+of the streams it followed, given up on as it stops following them. Its methods for the
+layers above ask its parts (a wait for a change is its waits', an audience is made by its
+module). Its observable face is :class:`ReplayObservable`.
 """
 
 from __future__ import annotations
@@ -92,6 +93,14 @@ _CANCELLED = (
     "start it again."
 )
 """The error of a stream cancelled by :meth:`ReplayCore.cancel_now` when no reason was given."""
+
+
+_VIEW_CANCELLED = (
+    "This view of a stream was cancelled with cancel() before the stream ended: its readers "
+    "get the pieces so far, while the stream goes on for its other readers. To read it to "
+    "its end, read it through a view that was not cancelled (or do not cancel this one)."
+)
+"""The error of a view cancelled on its own (see :meth:`ReplayCore.detached_copy`)."""
 
 
 def _producer_cancelled(reason: str | None, error: asyncio.CancelledError) -> str:
@@ -563,7 +572,7 @@ class ReplayCore(abc.ObserverBase[T]):
         A view cancelled on its own moves to it: its consumers get the pieces so far, then
         the error, while the stream goes on for its other consumers.
         """
-        error = StreamCancelledError("This stream was cancelled with cancel() before it ended.")
+        error = StreamCancelledError(_VIEW_CANCELLED)
         copy = ReplayCore(prefill=list(self.pieces), error=error, piece_type=self.piece_type)
         copy.base = self.base
         copy.sent = self.base + len(copy.pieces)
@@ -786,10 +795,12 @@ class ReplayCore(abc.ObserverBase[T]):
         return True
 
     def stop_observing(self, observer: Observer[T]) -> None:
-        """Stop informing an observer :meth:`observe` gave (the stream may be abandoned now)."""
+        """Stop informing an observer :meth:`observe` gave (the stream may be abandoned now:
+        for the reason the stream the observer fed was cancelled for, if any)."""
         self.remove(observer)
         if not self.done:  # (one stopped after the end was told the end: it gave up nothing)
-            _giving_up.check_abandoned(self)
+            sink = observer[4]
+            _giving_up.check_abandoned(self, None if sink is None else sink.reason)
 
     def add_end_observer(
         self, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]

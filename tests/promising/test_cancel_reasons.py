@@ -60,6 +60,30 @@ async def test_a_stream_given_up_in_a_queued_step_tells_its_holders_reason() -> 
     assert str(chain[-1].error) == REASON  # (the readers of the streams fed by it: its error)
 
 
+async def test_a_stream_given_up_as_its_follower_is_cancelled_tells_the_followers_reason() -> None:
+    # an agent's replies that follow another agent's (a hand-off): cancelled for a reason,
+    # they stop following it, which gives it up, for the same reason
+    followed: ReplayCore[Any] = ReplayCore(open_ended=True)
+    followed.on_abandoned = followed.cancel
+    shared: ReplayCore[Any] = ReplayCore(open_ended=True)  # read by someone else too
+    shared.on_abandoned = shared.cancel
+    follower: ReplayCore[Any] = ReplayCore(source=followed.observable())
+    follower.start()
+    also: ReplayCore[Any] = ReplayCore(source=shared.observable())
+    also.start()
+    dispose = shared.add_observer(lambda _: None, lambda _: None, lambda: None, consumer=True)
+    follower.on_abandoned = also.cancel_now  # (stops following ``shared`` too)
+    follower.cancel(REASON)
+    assert str(followed.error) == REASON
+    assert followed.reason == REASON
+    assert not shared.done  # still read: not given up, and no reason lent to it
+    assert shared.reason is None
+    dispose()
+    assert str(shared.error) != REASON
+    for core in (follower, followed, shared, also):
+        core.handed_over = True
+
+
 async def test_a_reason_is_the_streams_own_and_not_of_the_streams_cancelled_meanwhile() -> None:
     # an on_abandoned that cancels an unrelated stream does not lend it the reason
     replies: ReplayCore[Any] = ReplayCore(open_ended=True)
