@@ -94,6 +94,7 @@ class Consumed(Protocol):
     observers: tuple[tuple[Any, ...], ...]
     audience: Audience | None
     on_abandoned: Callable[[], None] | None
+    reason: str | None
 
     @property
     def flow(self) -> _Flow | None: ...
@@ -103,8 +104,6 @@ class Consumed(Protocol):
 
     @property
     def wanted_by(self) -> tuple[Consumed, ...]: ...
-
-    def get_audience(self) -> Audience: ...
 
     handed_over: bool
 
@@ -132,6 +131,14 @@ class Audience:
         )
 
 
+def _audience(core: Consumed) -> Audience:
+    """``core``'s audience, made at the first of them (most streams never have one)."""
+    audience = core.audience
+    if audience is None:
+        audience = core.audience = Audience()
+    return audience
+
+
 _READ_ON_LIMIT: Final = 64
 """How many streams :func:`_read_on` looks through before it takes them as read."""
 
@@ -139,7 +146,7 @@ _READ_ON_LIMIT: Final = 64
 # -- giving up ---------------------------------------------------------------------------
 
 
-def check_abandoned(core: Consumed) -> None:
+def check_abandoned(core: Consumed, reason: str | None = None) -> None:
     """Call ``on_abandoned`` if the last consumer of a running stream gave up.
 
     A consumer gives up when its wait is cancelled or its subscription disposed; the
@@ -155,6 +162,10 @@ def check_abandoned(core: Consumed) -> None:
     nothing of its own to give up, but its pieces may still stream: when its last
     consumer gives up, each of them is checked in turn (those nobody else reads stop),
     as they are when a running one is abandoned.
+
+    ``reason``: the consumer that gave up is a stream that follows this one and was
+    cancelled for that reason (its canceller's): a stream given up on then keeps it, so
+    that its cancellation tells it too (see ``ReplayCore.why_cancelled``).
     """
     if core.done:
         if core.flow is not None and core.pieces and not consumed(core):
@@ -177,6 +188,8 @@ def check_abandoned(core: Consumed) -> None:
         return
     if core.wanted_by and _read_on(core, core.wanted_by):
         return
+    if reason is not None and core.reason is None:
+        core.reason = reason
     give_up(core)
 
 
@@ -283,7 +296,7 @@ def add_reader(core: Consumed, reader: Reader) -> None:
     kept from taking effect is checked again when it goes or is closed (see
     :func:`_read_between`). Held weakly: a reader dropped unread is not kept.
     """
-    audience = core.audience or core.get_audience()
+    audience = core.audience or _audience(core)
     readers = audience.readers
     if readers is None:
         audience.readers = weakref.ref(reader)
@@ -393,7 +406,7 @@ def recheck_closed(reader: Reader) -> None:
 def watch_end(core: Consumed, count: int = 1, gave_up: bool = False) -> None:
     """Count a consumer of ``core``'s end only (``add_end_observer``), or uncount one
     (``count=-1``: told the end, or, ``gave_up``, disposed before it)."""
-    (core.audience or core.get_audience()).end_watchers += count
+    (core.audience or _audience(core)).end_watchers += count
     if gave_up:
         check_abandoned(core)
 
@@ -455,7 +468,7 @@ def hold_reader(core: Consumed) -> None:
     read on: while it runs the stream is :func:`consumed`, so another consumer giving up
     does not abandon it. :func:`release_reader` ends the count.
     """
-    (core.audience or core.get_audience()).interactions += 1
+    (core.audience or _audience(core)).interactions += 1
 
 
 def release_reader(core: Consumed, gave_up: bool) -> None:

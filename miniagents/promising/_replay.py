@@ -12,7 +12,8 @@ that every consumer, early or late, sees the whole stream while the producer run
 A stream is a few parts, each owning its state; they talk through small methods::
 
     part           owns                                          made         module
-    ReplayCore     the record (pieces, end), source, observers   always       _replay
+    ReplayCore     the record (pieces, end, why it was           always       _replay
+                   cancelled), source, observers
     Flow           the replay window, the producer's pressure    if paced     _flow
     Waits          the consumers' waits, their wake-up, watch    first wait   _waiting
     Audience       readers between waits, interactions, ends     first one    _giving_up
@@ -27,8 +28,12 @@ end, follows its source (once, at the first consumer or lazily; a :class:`Direct
 it, an observable of any thread hops onto its loop), and passes the record to its observers
 in its order, even when a source emits from inside an observer (see :data:`NESTED`). A broken
 observer is unsubscribed and reported; a failed core reports its error when it goes, unless
-a consumer received it or another stream took it over. Its methods for the layers above ask
-its parts. Its observable face is :class:`ReplayObservable`.
+a consumer received it or another stream took it over. A cancelled core keeps the reason its
+canceller gave (``reason``): its error tells it, and so do the errors of the streams it holds
+that giving up on it cancels, whenever they end (see :meth:`ReplayCore.why_cancelled`), and
+of the streams it followed, given up on as it stops following them. Its methods for the
+layers above ask its parts (a wait for a change is its waits', an audience is made by its
+module). Its observable face is :class:`ReplayObservable`.
 """
 
 from __future__ import annotations
@@ -90,6 +95,28 @@ _CANCELLED = (
 """The error of a stream cancelled by :meth:`ReplayCore.cancel_now` when no reason was given."""
 
 
+_VIEW_CANCELLED = (
+    "This view of a stream was cancelled with cancel() before the stream ended: its readers "
+    "get the pieces so far, while the stream goes on for its other readers. To read it to "
+    "its end, read it through a view that was not cancelled (or do not cancel this one)."
+)
+"""The error of a view cancelled on its own (see :meth:`ReplayCore.detached_copy`)."""
+
+
+def _producer_cancelled(reason: str | None, error: asyncio.CancelledError) -> str:
+    """The text of the error of a stream whose producer was cancelled (``error``), with the
+    reason of the stream's cancellation if one was given (see ``ReplayCore.why_cancelled``)."""
+    if reason is not None:
+        return reason
+    said = f" with the message {error.args[0]!r}" if error.args and error.args[0] else ""
+    return (
+        f"The producer of this stream (the task that fed it) was cancelled{said} before the "
+        "stream ended, so the stream ends here. To read it to its end, let that task run "
+        "until the stream has ended: do not cancel it (a timeout, a failed task group, the "
+        "exit of its MiniAgents context after an error) before."
+    )
+
+
 _NEVER = 1 << 62
 """A piece count no record reaches: the ``_pack_at`` of a core that never packs."""
 
@@ -117,15 +144,10 @@ _Step = tuple[Callable[[Any, Any], None], Any, Any]
 
 
 class _Nesting(threading.local):
-    """This thread's streams fed inside one another: how deep, and the steps queued.
-
-    (And the reason of the cancellation under way, if its canceller gave one: the streams
-    that giving up on a stream cancels in turn are cancelled for the same reason.)
-    """
+    """This thread's streams fed inside one another: how deep, and the steps queued."""
 
     depth = 0
     later: deque[_Step] | None = None
-    reason: str | None = None
 
     def queue(self, step: Callable[[Any, Any], None], core: object, argument: object) -> None:
         """Queue ``step(core, argument)`` for the outermost step of this thread to run."""
@@ -247,6 +269,7 @@ class ReplayCore(abc.ObserverBase[T]):
         "piece_type",
         "pieces",
         "producer",
+        "reason",
         "sent",
         "started",
         "thread",
@@ -313,6 +336,7 @@ class ReplayCore(abc.ObserverBase[T]):
         # a task, the core it follows, or a Producer naming them; None: it cannot be told
         self.producer: object = None
         self.on_abandoned: Callable[[], None] | None = None
+        self.reason: str | None = None  # why it was cancelled, if its canceller said it
         # the streams that hold this one as a piece (a message's sequences): while one of
         # them is consumed, this one is not abandoned (see check_abandoned)
         self.wanted_by: tuple[ReplayCore[Any], ...] = ()
@@ -460,13 +484,12 @@ class ReplayCore(abc.ObserverBase[T]):
             nesting.run(nesting.later)
 
     def fail(self, error: BaseException) -> None:
-        """End the stream with ``error``."""
+        """End the stream with ``error`` (its producer's cancellation: a
+        :class:`StreamCancelledError` that says why, where that is known)."""
         if self.done:
             return
         if isinstance(error, asyncio.CancelledError):
-            cancelled = StreamCancelledError(
-                "The producer of this stream was cancelled before the stream ended."
-            )
+            cancelled = StreamCancelledError(_producer_cancelled(self.why_cancelled(), error))
             cancelled.__cause__ = error
             error = cancelled
         self._set_error(error)
@@ -501,11 +524,16 @@ class ReplayCore(abc.ObserverBase[T]):
         """Stop the producer and end the stream with :class:`StreamCancelledError`.
 
         A stream with an ``on_abandoned`` callback (an agent's replies) calls it first, so
-        that its producer (the agent's task) stops too. A ``reason`` is the error's text, of
-        this stream and of those that giving up on it cancels (the canceller knows why).
+        that its producer (the agent's task) stops too. A ``reason`` (the canceller knows
+        why) is the error's text, kept by the stream: the streams it holds that giving up
+        on it cancels tell it too (see :meth:`why_cancelled`), whenever they end.
         """
-        if not self.done:
-            _cancel(self, reason)
+        if self.done:
+            return
+        if reason is not None:
+            self.reason = reason
+        _giving_up.give_up(self)
+        self.cancel_now()
 
     def cancel_now(self) -> None:
         """End the stream with :class:`StreamCancelledError` now, without ``on_abandoned``."""
@@ -515,7 +543,16 @@ class ReplayCore(abc.ObserverBase[T]):
             self._dispose_subscription()
         self.started = True
         self._source = None
-        self.fail(StreamCancelledError(_nesting.reason or _CANCELLED))  # (see _cancel)
+        self.fail(StreamCancelledError(self.why_cancelled() or _CANCELLED))
+
+    def why_cancelled(self) -> str | None:
+        """The reason it is cancelled for: its own, else that of a stream holding it (an
+        agent's replies, cancelled for a reason, cancel their messages for it too)."""
+        if self.reason is None:
+            for holder in self.wanted_by:
+                if holder.reason is not None:
+                    return holder.reason
+        return self.reason
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the stream ends (at once if it has); it gets no error."""
@@ -535,7 +572,7 @@ class ReplayCore(abc.ObserverBase[T]):
         A view cancelled on its own moves to it: its consumers get the pieces so far, then
         the error, while the stream goes on for its other consumers.
         """
-        error = StreamCancelledError("This stream was cancelled with cancel() before it ended.")
+        error = StreamCancelledError(_VIEW_CANCELLED)
         copy = ReplayCore(prefill=list(self.pieces), error=error, piece_type=self.piece_type)
         copy.base = self.base
         copy.sent = self.base + len(copy.pieces)
@@ -758,10 +795,12 @@ class ReplayCore(abc.ObserverBase[T]):
         return True
 
     def stop_observing(self, observer: Observer[T]) -> None:
-        """Stop informing an observer :meth:`observe` gave (the stream may be abandoned now)."""
+        """Stop informing an observer :meth:`observe` gave (the stream may be abandoned now:
+        for the reason the stream the observer fed was cancelled for, if any)."""
         self.remove(observer)
         if not self.done:  # (one stopped after the end was told the end: it gave up nothing)
-            _giving_up.check_abandoned(self)
+            sink = observer[4]
+            _giving_up.check_abandoned(self, None if sink is None else sink.reason)
 
     def add_end_observer(
         self, on_error: Callable[[BaseException], None], on_completed: Callable[[], None]
@@ -828,34 +867,19 @@ class ReplayCore(abc.ObserverBase[T]):
             waits = self.waits = _waiting.Waits()
         return waits
 
-    def get_audience(self) -> _giving_up.Audience:
-        """Who reads it on between waits (:mod:`miniagents.promising._giving_up`), made at the
-        first."""
-        audience = self.audience
-        if audience is None:
-            audience = self.audience = _giving_up.Audience()
-        return audience
-
-    async def await_change(self, reader: bool = False) -> None:
+    def await_change(self, reader: bool = False) -> Coroutine[Any, Any, None]:
         """Wait until a piece arrives or the stream ends (the caller has started the core).
 
         ``reader``: the caller is an ``async for`` reader (see ``Waits.start``); a hot reader
         makes the wait without this coroutine, with its waits' ``start`` and ``end``.
         """
-        waits = self.waits or self.get_waits()
-        future, task = waits.start(self, reader)
-        try:
-            await future
-        except BaseException as error:
-            waits.end(self, task, error)
-            raise
-        waits.end(self, task, None)
+        return (self.waits or self.get_waits()).change(self, reader)
 
     async def await_done(self) -> None:
         """Wait for the end of the stream (starting it if needed), raising nothing."""
         while not self.done:
             if self.started:
-                await self.await_change()
+                await (self.waits or self.get_waits()).change(self)
             else:
                 self.start()  # a synchronous source may finish right here
 
@@ -922,23 +946,6 @@ class ReplayCore(abc.ObserverBase[T]):
         return ReplayObservable(self)  # not cached: a cache would make a cycle
 
 
-def _cancel(core: ReplayCore[Any], reason: str | None) -> None:
-    """:meth:`ReplayCore.cancel` of a stream that has not ended, for ``reason`` if given.
-
-    The reason holds while giving up on the stream cancels others (an agent's replies: its
-    task stops, and the messages it was streaming): they end with the same text.
-    """
-    nesting = _nesting
-    outer = nesting.reason
-    if reason is not None:
-        nesting.reason = reason
-    try:
-        _giving_up.give_up(core)
-        core.cancel_now()
-    finally:
-        nesting.reason = outer
-
-
 class _FailedReplayCore(ReplayCore[T]):
     """A core whose stream failed: it logs the error when it goes if nobody received it."""
 
@@ -962,7 +969,7 @@ class _ReadyCore(ReplayCore[T]):
     base = 0
     done = started = True
     error = _traceback = _source = _end_callbacks = packed = on_abandoned = loop = None
-    thread = producer = waits = audience = validator = flow = None
+    thread = producer = waits = audience = validator = flow = reason = None
     _pack_at = _NEVER
     handed_over = delivering = False
     wanted_by = observers = ()

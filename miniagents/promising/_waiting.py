@@ -11,10 +11,10 @@ loop it started in: a wait in another loop fails with :class:`StreamLoopError`::
     producer:   --a---------b--|
     consumer:   --a--(wait)-b--(wait)|
 
-A stream's :class:`Waits` (``core.waits``, made at its first wait) own all of it. A core's
-waits for a change, for its end and for its whole (``await_change``, ``await_done``,
-``acollect``), a bystander's (:func:`await_end`) and its producer's own (:func:`await_needed`)
-are loops of such waits.
+A stream's :class:`Waits` (``core.waits``, made at its first wait) own all of it, the wait
+for a change itself too (:meth:`Waits.change`, a core's ``await_change``). A core's waits for
+its end and for its whole (``await_done``, ``acollect``), a bystander's (:func:`await_end`)
+and its producer's own (:func:`await_needed`) are loops of such waits.
 """
 
 from __future__ import annotations
@@ -75,8 +75,6 @@ class Waited(Consumed, Protocol):
 
     def get_waits(self) -> Waits: ...
 
-    async def await_change(self) -> None: ...
-
     async def await_done(self) -> None: ...
 
 
@@ -132,7 +130,7 @@ class Waits:
         """Start a wait for the next piece of ``core`` or its end: the future, and the task.
 
         The caller awaits the future, then calls :meth:`end` with the task and the error the
-        ``await`` raised (``None`` if it raised none), as ``ReplayCore.await_change`` does.
+        ``await`` raised (``None`` if it raised none), as :meth:`change` does.
         ``reader``: the caller is an ``async for`` reader that takes the next piece as soon as
         it comes (it counts in :func:`handoffs` when woken).
         """
@@ -186,6 +184,17 @@ class Waits:
         elif error is not None and isinstance(error, RuntimeError) and core.loop is not None:
             _check_loop(core, core.loop)  # a future of the stream's loop, awaited in another
 
+    async def change(self, core: Waited, reader: bool = False) -> None:
+        """Wait for the next piece of ``core`` or its end (``ReplayCore.await_change``): a
+        wait that :meth:`start` starts and :meth:`end` ends."""
+        future, task = self.start(core, reader)
+        try:
+            await future
+        except BaseException as error:
+            self.end(core, task, error)
+            raise
+        self.end(core, task, None)
+
     def consuming(self) -> bool:
         """Whether a consumer waits (a bystander consumes nothing)."""
         return self.waiting > self.bystanders
@@ -229,7 +238,7 @@ async def await_end(core: Waited) -> None:
     waits.bystanders += 1
     try:
         while not core.done:
-            await core.await_change()
+            await waits.change(core)
     finally:
         waits.bystanders -= 1
 

@@ -20,13 +20,15 @@ What the layers above need, and where it is:
   new ``StreamedPromise`` (subclass) over a core, :func:`pieces_are` whether every piece of
   a core is known to be of one type (to mypy too);
 - **producing** into an open core: ``accept(piece)``, ``complete()``, ``fail(error)``,
-  ``cancel()`` (``on_abandoned`` first), ``cancel_now()``, ``defer(starter)`` (the producer
-  starts at the first consumer); **pacing**: ``has_room()``, ``await await_room()``,
-  ``unpace()``, and ``flow`` (``None`` for a core that keeps everything and never makes a
-  producer wait; the rules: :mod:`miniagents.promising.limits`), whose ``hold(core,
-  holder)``, ``let_go(core, holder)``, ``let_go_reader(core, gate)``, ``queued``,
-  ``backlog``, ``credit``, ``blocked``, ``recheck(core)`` and ``released_error(core)`` a
-  flattening and an agent's input use;
+  ``cancel(reason)`` (``on_abandoned`` first; a reason given is the error's text, kept in
+  ``reason``: ``why_cancelled()`` tells it, or a holder's), ``cancel_now()``,
+  ``defer(starter)`` (the producer starts at the first consumer); **pacing**:
+  ``has_room()``, ``await await_room()``, ``unpace()``, and ``flow`` (``None`` for a core
+  that keeps everything and never makes a producer wait; the rules:
+  :mod:`miniagents.promising.limits`), whose ``hold(core, holder)``, ``let_go(core,
+  holder)``, ``let_go_reader(core, gate)``, ``queued``, ``backlog``, ``credit``,
+  ``blocked``, ``recheck(core)`` and ``released_error(core)`` a flattening and an agent's
+  input use;
 - **consuming**: ``start()``, ``add_observer(on_next, on_error, on_completed, consumer=...,
   sink=...)`` (returns its disposer; ``observe(observer)`` takes an :data:`Observer` whole,
   which ``stop_observing(observer)`` stops), ``add_end_observer(on_error, on_completed)`` (the end

@@ -768,8 +768,9 @@ async def test_a_cancelled_view_moves_its_own_readers_and_leaves_the_others() ->
     assert [await anext(of_view), await anext(of_original)] == [1, 1]  # (between pieces)
     view.cancel()
     assert await anext(of_view) == 2  # the view's reader reads the copy: the pieces so far...
-    with pytest.raises(StreamCancelledError):
-        await anext(of_view)  # ...then its error
+    with pytest.raises(StreamCancelledError) as caught:
+        await anext(of_view)  # ...then its error, which says how to read on
+    assert "read it through a view that was not cancelled" in str(caught.value)
     gate.set()
     assert [piece async for piece in of_original] == [2, 3]  # the other reader reads on
     assert await original == 6

@@ -1,0 +1,156 @@
+"""Why a stream was cancelled: the reason its canceller gave, or the cause of its producer's end.
+
+A reason given to ``ReplayCore.cancel(reason)`` is the stream's own (its ``reason``): its
+readers get it, and so do the streams it holds (an agent's messages) that giving up on it
+cancels, whenever that happens (in a step queued past ``NESTED`` streams fed inside one
+another, after ``cancel`` returned, too). A stream whose producer (a task) was cancelled
+says what is known of why: that reason, or the cancel's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
+from miniagents.errors import StreamCancelledError
+from miniagents.promising._replay import NESTED
+from miniagents.promising.lowlevel import ReplayCore, core_of
+
+REASON = "This stream was cancelled for a reason its canceller gave. Do it differently."
+
+
+def _message_of(holder: ReplayCore[Any]) -> ReplayCore[str]:
+    """A running stream held by ``holder`` (a message of replies), cancelled when given up."""
+    message: ReplayCore[str] = ReplayCore(open_ended=True)
+    message.wanted_by = (holder,)
+    message.on_abandoned = message.cancel_now  # (as an agent's appender does)
+    return message
+
+
+async def test_a_stream_given_up_in_a_queued_step_tells_its_holders_reason() -> None:
+    # The cancel runs inside a delivery (a forwarded piece), so the end of the streams fed by
+    # the cancelled one is queued past NESTED of them and runs after cancel() has returned;
+    # the message that end gives up on still tells the reason its holder was cancelled for.
+    replies: ReplayCore[Any] = ReplayCore(open_ended=True)
+    message = _message_of(replies)
+    chain = [replies]
+    for _ in range(NESTED + 2):
+        chain.append(ReplayCore(source=chain[-1].observable()))
+    chain[-1].start()  # (each follows the one before it)
+    chain[-1].when_done(message.check_abandoned)  # at the end, the message is given up on
+    ended_inside: list[bool] = []
+
+    def cancel(_: int) -> None:
+        replies.cancel(REASON)
+        ended_inside.append(chain[-1].done)
+
+    outer: ReplayCore[int] = ReplayCore(open_ended=True)
+    outer.add_observer(cancel, lambda _: None, lambda: None)
+    outer.accept_forwarded(1)
+
+    assert ended_inside == [False]  # the end of the last stream was queued: it ran after
+    assert chain[-1].done
+    assert message.done
+    assert isinstance(message.error, StreamCancelledError)
+    assert str(message.error) == REASON
+    assert str(chain[-1].error) == REASON  # (the readers of the streams fed by it: its error)
+
+
+async def test_a_stream_given_up_as_its_follower_is_cancelled_tells_the_followers_reason() -> None:
+    # an agent's replies that follow another agent's (a hand-off): cancelled for a reason,
+    # they stop following it, which gives it up, for the same reason
+    followed: ReplayCore[Any] = ReplayCore(open_ended=True)
+    followed.on_abandoned = followed.cancel
+    shared: ReplayCore[Any] = ReplayCore(open_ended=True)  # read by someone else too
+    shared.on_abandoned = shared.cancel
+    follower: ReplayCore[Any] = ReplayCore(source=followed.observable())
+    follower.start()
+    also: ReplayCore[Any] = ReplayCore(source=shared.observable())
+    also.start()
+    dispose = shared.add_observer(lambda _: None, lambda _: None, lambda: None, consumer=True)
+    follower.on_abandoned = also.cancel_now  # (stops following ``shared`` too)
+    follower.cancel(REASON)
+    assert str(followed.error) == REASON
+    assert followed.reason == REASON
+    assert not shared.done  # still read: not given up, and no reason lent to it
+    assert shared.reason is None
+    dispose()
+    assert str(shared.error) != REASON
+    for core in (follower, followed, shared, also):
+        core.handed_over = True
+
+
+async def test_a_reason_is_the_streams_own_and_not_of_the_streams_cancelled_meanwhile() -> None:
+    # an on_abandoned that cancels an unrelated stream does not lend it the reason
+    replies: ReplayCore[Any] = ReplayCore(open_ended=True)
+    unrelated: ReplayCore[Any] = ReplayCore(open_ended=True)
+    replies.on_abandoned = unrelated.cancel
+    replies.cancel(REASON)
+    assert str(replies.error) == REASON
+    assert str(unrelated.error) != REASON
+    assert unrelated.reason is None
+    assert replies.reason == REASON
+
+
+async def test_a_cancelled_producer_says_the_cancels_message() -> None:
+    core: ReplayCore[str] = ReplayCore(open_ended=True)
+    core.fail(asyncio.CancelledError("the user pressed stop"))
+    assert isinstance(core.error, StreamCancelledError)
+    text = str(core.error)
+    assert "cancelled with the message 'the user pressed stop'" in text
+    assert "let that task run until the stream has ended" in text
+    assert isinstance(core.error.__cause__, asyncio.CancelledError)
+    core.handed_over = True  # (read here: no lost error to log)
+
+    plain: ReplayCore[str] = ReplayCore(open_ended=True)
+    plain.fail(asyncio.CancelledError())
+    assert "with the message" not in str(plain.error)
+    assert str(plain.error).startswith("The producer of this stream (the task that fed it)")
+    plain.handed_over = True
+
+
+async def test_a_cancelled_producer_of_a_held_stream_tells_the_holders_reason() -> None:
+    # an agent's replies cancelled for a reason (its context's exit): a message of them that
+    # someone still reads ends when the agent's task is cancelled, and says that reason
+    replies: ReplayCore[Any] = ReplayCore(open_ended=True)
+    message = _message_of(replies)
+    replies.cancel(REASON)
+    message.fail(asyncio.CancelledError())
+    assert str(message.error) == REASON
+    for core in (replies, message):
+        core.handed_over = True
+
+
+async def test_a_message_read_after_its_context_exited_with_an_error_is_told_why() -> None:
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    replied = asyncio.Event()
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "a "
+        await never
+        yield "b"
+
+    @miniagent
+    async def slow(ctx: InteractionContext) -> None:
+        ctx.reply(MessagePromise(tokens()))
+        replied.set()
+        await never
+
+    reply = None
+    try:
+        async with MiniAgents():
+            reply = slow.inquire("Hi")
+            await replied.wait()
+            raise KeyError("oops")
+    except KeyError:
+        pass
+    assert reply is not None
+    messages = core_of(reply).record()
+    assert messages  # the message it was streaming
+    with pytest.raises(StreamCancelledError) as caught:
+        await messages[0]
+    assert "context exited with an error (KeyError)" in str(caught.value)
