@@ -7,8 +7,11 @@ instruction, the tools, whether to transcribe), answered with ``setupComplete``;
 as google-genai's ``LiveClientContent`` says Gemini does) and ``toolResponse``. The
 server's messages are ``serverContent`` (the model's turn: audio as ``inlineData``, text
 parts, the transcriptions of input and output, ``interrupted``, ``generationComplete``,
-``turnComplete``), ``toolCall``, ``toolCallCancellation`` (the calls of an interrupted turn
-not answered yet) and ``usageMetadata``. Keys are read in either case (the SDK writes
+``turnComplete``), ``toolCall`` (a turn's calls, all of them in one), ``toolCallCancellation``
+(the calls of an interrupted turn not answered yet) and ``usageMetadata``. The model answers
+a turn's calls in a turn of its own once each has its response (a turn whose calls were
+withdrawn: never), and a response of a call of no turn waiting for responses (answered
+already, or withdrawn) at once. Keys are read in either case (the SDK writes
 camelCase, a raw client may write snake_case). The API tells no voice activity to the
 client: the user's speech over the model's turn is an ``interrupted`` turn. Without the
 API's detection (``automaticActivityDetection.disabled``), the client marks the user's turn
@@ -236,7 +239,8 @@ class GeminiLiveWire:
         self._set_up = False
         self._transcribe_input = False
         self._transcribe_output = False
-        self._pending_calls: set[str] = set()
+        self._told_calls: list[dict[str, Any]] = []  # (the turn's calls, told at its last)
+        self._pending_calls: dict[str, set[str]] = {}  # each turn's calls still unanswered
         self._replying = False  # (a model's turn under way: between its start and its end)
 
     def close_code(self, error: ProtocolError) -> int:
@@ -380,14 +384,25 @@ class GeminiLiveWire:
 
     def _tool_response(self, session: LiveSession, given: Mapping[str, Any]) -> None:
         responses = _get(given, "functionResponses") or []
+        answers = 0  # (the turns whose calls it answers the last of; 1 for calls of none)
+        alone = False
         for response in responses if isinstance(responses, list) else [responses]:
             call_id = str(_get(response, "id"))
             if not session.tool_output(
                 call_id, json.dumps(_get(response, "response"), sort_keys=True)
             ):
                 return
-            self._pending_calls.discard(call_id)
-        if not self._pending_calls:
+            turn = next(
+                (each for each, calls in self._pending_calls.items() if call_id in calls), None
+            )
+            if turn is None:
+                alone = True
+                continue
+            self._pending_calls[turn].discard(call_id)
+            if not self._pending_calls[turn]:
+                del self._pending_calls[turn]
+                answers += 1
+        for _ in range(answers + alone):
             session.reply_after()  # (a reply under way: once it ends)
 
     def render(self, session: LiveSession, event: LiveEvent) -> list[dict[str, Any]]:
@@ -418,9 +433,13 @@ class GeminiLiveWire:
             told_in[-1]["finished"] = True  # (the last piece ends the turn's words)
             return [{"serverContent": {"inputTranscription": words}} for words in told_in]
         if isinstance(event, CallOut):
-            self._pending_calls.add(event.call_id)
             call = {"id": event.call_id, "name": event.call.name, "args": event.call.input()}
-            return [{"toolCall": {"functionCalls": [call]}}]
+            self._told_calls.append(call)
+            self._pending_calls.setdefault(event.response_id, set()).add(event.call_id)
+            if not event.last:
+                return []
+            calls, self._told_calls = self._told_calls, []
+            return [{"toolCall": {"functionCalls": calls}}]
         if isinstance(event, ReplyStart):
             self._replying = True
             return []
@@ -431,11 +450,9 @@ class GeminiLiveWire:
             usage = {"usageMetadata": _usage(event.usage)}
             if event.status == "cancelled":
                 out = [{"serverContent": {"interrupted": True}}]
-                withdrawn = [
-                    call.call_id for call in event.calls if call.call_id in self._pending_calls
-                ]
+                pending = self._pending_calls.pop(event.response_id, set())
+                withdrawn = [call.call_id for call in event.calls if call.call_id in pending]
                 if withdrawn:  # (its calls not answered yet: not to be run, nor answered)
-                    self._pending_calls.difference_update(withdrawn)
                     out.append({"toolCallCancellation": {"ids": withdrawn}})
                 # (an interrupted turn completes too: interrupted, then turnComplete)
                 out.append({"serverContent": {"turnComplete": True}})

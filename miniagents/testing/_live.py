@@ -239,12 +239,17 @@ class AudioOut:
 
 @dataclass(frozen=True)
 class CallOut:
-    """A tool call of a reply."""
+    """A tool call of a reply (``last``: the last of the reply's calls, which come together).
+
+    A reply's calls are sent one after another with nothing between them, so that a wire
+    that tells them in one message (Gemini's ``toolCall``) tells them at the last.
+    """
 
     response_id: str
     item_id: str
     call_id: str
     call: ToolCall
+    last: bool = True
 
 
 @dataclass(frozen=True)
@@ -735,9 +740,10 @@ class LiveSession:
                 AudioOut(reply.id, item_id, chunk, text, index == 0, reply.text_only)
             )
         calls: list[AudioOut | CallOut] = []
-        for call in script.tool_calls:
+        for number, call in enumerate(script.tool_calls, 1):
             call_id = call.id or self.new_id("call")
-            calls.append(CallOut(reply.id, self.new_id("item"), call_id, call))
+            last = number == len(script.tool_calls)
+            calls.append(CallOut(reply.id, self.new_id("item"), call_id, call, last))
         reply.steps = [*calls, *reply.steps] if script.calls_first else [*reply.steps, *calls]
 
     def _fail_reply(self, script: SpokenReply) -> None:

@@ -529,7 +529,8 @@ class FakeLLMServer(ScriptedApp):
                 ``ms_per_piece`` ms per piece.
             ms_per_piece: The length of each piece's tone.
             tool_calls: Tool calls after the pieces (OpenAI: ``function_call`` items with
-                their argument deltas; Gemini: a ``toolCall``).
+                their argument deltas; Gemini: one ``toolCall`` of them all, answered by a
+                reply of the model once each has its response, none if any was withdrawn).
             calls_first: Make the tool calls before the pieces (the model calls, then
                 speaks), so that ``pause_after`` holds the reply with its calls made; cut
                 short then, the reply's calls are withdrawn (OpenAI: its ``response.done``

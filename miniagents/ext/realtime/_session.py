@@ -19,8 +19,10 @@ buffer, as the browser page does), or the microphone is held back.
 **Tools.** A call starts at once, in the background; its call and its result go into the
 reply (the result streaming as the tool produces it). Once complete, the output is sent
 to the API, and a reply asked for as soon as the model is idle and the user not speaking
-(a reply that starts meanwhile has the output in its context): an output is never lost to
-a reply in progress, an interruption, or the user talking. A call the API withdraws
+(a reply that starts meanwhile has the output in its context), or, from an API that
+answers outputs by itself (Gemini), awaited once each call of the model's reply has its
+output: an output is never lost to a reply in progress, an interruption, or the user
+talking, and the session closes once the answers owed have come. A call the API withdraws
 (:class:`~miniagents.ext.realtime.provider.ToolCancelled`: the user cut its reply short) is
 stopped, its output never sent, and its result in the reply says so.
 
@@ -48,7 +50,7 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -102,6 +104,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    _ToolTurns,
     session_options,
 )
 from miniagents.ext.roles import role_of
@@ -234,7 +237,7 @@ class Session:
         # the conversation's state
         self._speaking = False  # the user (server VAD)
         self._replying = False
-        self._awaiting_reply = 0  # replies owed (a turn, a tool's output sent) not started yet
+        self._awaiting_reply = 0  # replies owed (a turn, an ask, tools' outputs) not started yet
         self._want_reply = False  # a reply to ask for once the model is idle (for what was
         # sent since the last ask: a reply the API starts by itself may not have had it)
         self._reply_id: str | None = None
@@ -244,8 +247,7 @@ class Session:
         self._said: dict[str | None, _Said] = {}  # the model's items, the latest last
         self._reply_items: list[_Said] = []
         self._tool_runs: dict[str, MessagePromise[ToolResultMessage]] = {}
-        self._outputs_owed = False  # tools' outputs sent since the last reply started, which
-        # an API that answers them by itself answers in one reply (see _tool_output_sent)
+        self._tool_turns = _ToolTurns()  # (an API that answers tools' outputs by itself: when)
         self._conversation: deque[tuple[str, str, _Said | None]] = deque(maxlen=CONVERSATION_KEPT)
         self._untranscribed: dict[str, _Said] = {}  # the user's turns whose words are to come
         self._turns = 0
@@ -266,8 +268,9 @@ class Session:
         """
         self._link = link = await connect(self.setup)
         self._spawn(self._forward(link), "input")
+        events = link.events()
         try:
-            async for event in link.events():
+            async for event in events:
                 if self._failure is not None:
                     if self._read_on(event):
                         continue  # (a send found the connection closed: the API's error?)
@@ -288,6 +291,8 @@ class Session:
             for task in self._tasks:
                 task.cancel()
             await link.aclose()
+            if isinstance(events, AsyncGenerator):  # (left mid-way: its finally runs here, now)
+                await events.aclose()
             self._end_pieces()
             for result in list(self._tool_runs.values()):
                 result.cancel()
@@ -398,7 +403,7 @@ class Session:
                 said.played_ms = float(message.played_ms)
         elif isinstance(message, ToolResultMessage):
             await link.asend_tool_output(message.call_id, message.tool_name, message.text or "")
-            self._tool_output_sent(link)
+            self._tool_output_sent(link, message.call_id)
         elif isinstance(message, ToolCallMessage):
             pass  # (the call of a result the caller sends: nothing for the API)
         else:
@@ -550,7 +555,6 @@ class Session:
         self._replying = True
         self._replies_started += 1
         self._awaiting_reply = max(0, self._awaiting_reply - 1)
-        self._outputs_owed = False  # (it answers those sent before it)
         self._reply_id = response_id
         self._reply_items = []
         if self._charge is not None:  # (a reply the API never said the end of)
@@ -613,10 +617,13 @@ class Session:
             [call, shown.promise] if request is None else [call, request, shown.promise]
         )
         self._tool_runs[event.call_id] = result
+        if self._link is not None and self._link.replies_to_tool_outputs:
+            self._tool_turns.called(event.call_id, self._replies_started)
         self._spawn(self._deliver(event.call_id, event.name, result, shown), f"tool {event.name}")
 
     def _withdraw(self, call_id: str) -> None:
         """The API withdrew the call ``call_id``: cancel its run; its output is never sent."""
+        self._tool_turns.withdrawn(call_id)
         result = self._tool_runs.pop(call_id, None)
         if result is not None:
             result.cancel()
@@ -660,7 +667,7 @@ class Session:
             await link.asend_tool_output(call_id, name, message.text or "")
             if isinstance(message, HandoffResult):  # (the text agent's answer: said, for good)
                 self._conversation.append(("assistant", message.text or "", None))
-            self._tool_output_sent(link)
+            self._tool_output_sent(link, call_id)
             self._tool_runs.pop(call_id, None)
             await self._act(link)
         except BaseException as error:
@@ -671,19 +678,18 @@ class Session:
             self._tool_runs.pop(call_id, None)
             self._changed.set()
 
-    def _tool_output_sent(self, link: RealtimeLink) -> None:
-        """A tool's output was sent: the API answers it by itself, or is asked to.
+    def _tool_output_sent(self, link: RealtimeLink, call_id: str) -> None:
+        """The output of ``call_id`` was sent: the API answers it by itself, or is asked to.
 
         An API that answers by itself (Gemini: ``replies_to_tool_outputs``) answers the
-        outputs sent since its last reply started in one reply: the first of them owes it,
-        the others nothing more. Else the session asks for a reply once the model is idle
-        (one ``arespond`` for all sent meanwhile).
+        calls of one of its replies in one reply, once each has its output (``_ToolTurns``
+        of the provider module): the last of them owes it. Else the session asks for a
+        reply once the model is idle (one ``arespond`` for all sent meanwhile).
         """
-        if not link.replies_to_tool_outputs:
+        if link.replies_to_tool_outputs:
+            self._awaiting_reply += self._tool_turns.answered(call_id)
+        else:
             self._ask_reply()
-        elif not self._outputs_owed:
-            self._outputs_owed = True
-            self._awaiting_reply += 1
 
     def _ended(self, event: ReplyEnded) -> None:
         self._replying = False

@@ -13,9 +13,11 @@ Gemini tells no voice activity, names no item and truncates nothing: the link na
 model turn (``turn_1``, ...), takes the user's transcription as the sign of a turn to
 answer if audio came since the model's last turn that could answer it began (else they are
 the late words of a turn answered already: told as they come, no answer awaited; a turn
-that starts after a tool's output or text was sent answers those, not the audio before
-them), reads ``interrupted`` as the user cutting the model short, and a cut is the
-session's own (the API keeps what it sent; the session's record keeps what was heard).
+that starts after text or a tool's output was sent answers those, not the audio before
+them: of a tool's outputs, the last of one of its turns' calls, as Gemini answers a turn's
+calls once each has its output), reads ``interrupted`` as the user cutting the model short,
+and a cut is the session's own (the API keeps what it sent; the session's record keeps what
+was heard).
 
 The client comes from ``async_client=`` (a ``genai.Client``, or its ``.aio``) or, once per
 ``MiniAgents`` context, from the environment (``GEMINI_API_KEY``, ...). The SDK opens Live
@@ -58,6 +60,7 @@ from miniagents.ext.realtime.provider import (
     _ended_error,
     _open_error,
     _send_closed_error,
+    _ToolTurns,
 )
 from miniagents.messages.image import ImagePart
 from miniagents.miniagents.context import MiniAgents
@@ -183,6 +186,7 @@ class _GeminiLink:
         self._audio = False  # audio since the model's last turn that could answer it started
         self._told = False  # a user's turn told to the session since then (once each)
         self._other = False  # a tool's output or text sent: the model's next turn answers it
+        self._calls = _ToolTurns()  # (which output the model's next turn answers)
         self._session = session
         self._types = types
         self._closed = False
@@ -233,7 +237,8 @@ class _GeminiLink:
     async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
         """``send_tool_response``: the output as the function's ``{"output": ...}``."""
         response = self._types.FunctionResponse(id=call_id, name=name, response={"output": output})
-        self._other = True
+        if self._calls.answered(call_id):  # (the last of its turn's calls: answered now)
+            self._other = True
         await _sent(self._session.send_tool_response(function_responses=[response]))
 
     async def arespond(self) -> None:
@@ -342,15 +347,13 @@ class _GeminiLink:
                 self._end(out, "completed")
         if message.tool_call is not None:
             for call in message.tool_call.function_calls or ():
-                self._started(out)
-                out.append(
-                    ToolCalled(
-                        str(call.id or call.name), str(call.name), json.dumps(call.args or {})
-                    )
-                )
+                call_id = str(call.id or call.name)
+                self._calls.called(call_id, self._started(out))
+                out.append(ToolCalled(call_id, str(call.name), json.dumps(call.args or {})))
         withdrawn = message.tool_call_cancellation  # (the user cut the turn short)
-        if withdrawn is not None:
-            out += [ToolCancelled(str(call_id)) for call_id in withdrawn.ids or ()]
+        for call_id in withdrawn.ids or () if withdrawn is not None else ():
+            self._calls.withdrawn(str(call_id))
+            out.append(ToolCancelled(str(call_id)))
         if message.usage_metadata is not None:
             usage = _usage(message.usage_metadata)
             if self._ended is not None:

@@ -28,7 +28,7 @@ recording is these events, so it replays with no provider at all).
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol, TypeAlias, TypeVar
 
@@ -205,6 +205,56 @@ RealtimeEvent: TypeAlias = (
 """What a link tells its session (see the module)."""
 
 
+class _ToolTurns:
+    """When an API that answers tools' outputs by itself answers them (Gemini).
+
+    It answers the calls of one of its replies (one ``toolCall``) in one reply, once each
+    has its output; a reply with a call withdrawn was cut short (the user's turn that cut
+    it is answered next), so its calls' outputs are answered by none of their own; an
+    output of a call of no reply waiting for outputs (a caller's result for a call answered
+    already) is answered on its own. The session counts the replies it owes so, and the
+    Gemini link which of the model's turns answers what it sent.
+    """
+
+    def __init__(self) -> None:
+        self._reply_of: dict[str, Hashable] = {}  # each call whose output is to come: its reply
+        self._open: dict[Hashable, int] = {}  # each reply of such calls: how many are
+        self._cut: set[Hashable] = set()  # those replies with a call withdrawn
+
+    def called(self, call_id: str, reply: Hashable) -> None:
+        """The model's reply ``reply`` called ``call_id``: its output is to come."""
+        if call_id not in self._reply_of:
+            self._reply_of[call_id] = reply
+            self._open[reply] = self._open.get(reply, 0) + 1
+
+    def answered(self, call_id: str) -> bool:
+        """The output of ``call_id`` is sent: whether a reply of the API answers it now.
+
+        (That reply answers the outputs of the calls of ``call_id``'s reply sent before too.)
+        """
+        if call_id not in self._reply_of:
+            return True  # (a call of no reply waiting for outputs: answered on its own)
+        return self._settled(self._reply_of.pop(call_id))
+
+    def withdrawn(self, call_id: str) -> None:
+        """The API withdrew ``call_id``: no reply answers its reply's calls."""
+        if call_id in self._reply_of:
+            reply = self._reply_of.pop(call_id)
+            self._cut.add(reply)
+            self._settled(reply)
+
+    def _settled(self, reply: Hashable) -> bool:
+        """One call of ``reply`` settled: whether it was the last, and none was withdrawn."""
+        self._open[reply] -= 1
+        if self._open[reply]:
+            return False
+        del self._open[reply]
+        if reply in self._cut:
+            self._cut.discard(reply)
+            return False
+        return True
+
+
 # -- what the session asks ----------------------------------------------------------------------
 
 
@@ -212,16 +262,21 @@ class RealtimeLink(Protocol):
     """One open session with a realtime API, in neutral terms (see the module).
 
     The session calls the commands from its own tasks, one at a time each, and reads
-    :meth:`events` in one task; a link that speaks over one WebSocket needs no lock.
+    :meth:`events` in one task; a link that speaks over one WebSocket needs no lock. It may
+    stop reading the events at any point (it was cancelled: the voice page left), and then
+    closes the link (:meth:`aclose`) with the API's messages unread: the close must not wait
+    for a reader of the events (see there). An async generator of events left mid-way is
+    closed (``aclose``) by the session as it ends, in its own task.
 
     Attributes:
         reports_speech: Whether the API tells when the user starts and stops speaking
             (OpenAI's VAD events); without, the session cannot tell a turn under way, and
             the link ends and answers the user's last turn itself (``aend_input``).
         replies_to_tool_outputs: Whether the API goes on by itself after a tool's output
-            (Gemini: one reply answers all the outputs sent since its last reply
-            started); else the session asks for a reply (``arespond``: OpenAI answers
-            each ``response.create``).
+            (Gemini: one reply answers the calls of one of its replies, once each has its
+            output, and none if it withdrew one; an output of a call of no reply waiting
+            for outputs is answered on its own); else the session asks for a reply
+            (``arespond``: OpenAI answers each ``response.create``).
         replayed: Whether the events are a call cache's recording given back, not the API's
             (no request is made: the replies cost nothing, and traces say they were
             cached); ``False`` for a provider's own link.
@@ -278,7 +333,16 @@ class RealtimeLink(Protocol):
         ...
 
     async def aclose(self) -> None:
-        """Close the session (doing it again does nothing)."""
+        """Close the session (doing it again does nothing).
+
+        It must close whether or not a task reads :meth:`events` meanwhile: the session
+        stops reading them before it closes when it is cancelled. A connection that stops
+        reading its socket once enough of the API's messages wait unread (the
+        ``websockets`` library's flow control) would leave the API's answer to the close
+        behind them, and the close waiting for its timeout (10 s): such a link reads and
+        drops the API's messages until the connection has closed (as the OpenAI and
+        Gemini links do).
+        """
         ...
 
 

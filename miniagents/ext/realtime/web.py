@@ -52,7 +52,8 @@ leaves ends its session at once, the realtime API's with it; one that sends
 ``{"type": "end"}`` hears the rest of the reply first. A session that fails tells the
 page its error's class and a reference, under which the app's log
 (``miniagents.ext.realtime.web``) has the error whole, not the error's text, which may hold
-what the page must not see (a URL with a key, a path); an app of
+what the page must not see (a URL with a key, a path): the agent's error, or the server's
+for a step of the app's own that failed (a send to the page); an app of
 ``WebSettings(error_texts=True)`` tells the text. An app that knows nobody is an explicit choice
 (``authentication=NoAuthentication()``: local development). The page asks nobody to
 approve a tool's call, so an agent with a tool that needs a person's approval
@@ -68,7 +69,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -499,7 +500,8 @@ async def _relay(
     from miniagents.ext.realtime.pieces import AudioFormat
 
     audio_format = AudioFormat(rate=input_rate)
-    intake = _Intake(websocket)
+    page = _Page(websocket)
+    intake = _Intake(page)
     async with MiniAgents():
         reply = agent.inquire(intake.taken())
         sending: list[asyncio.Task[None]] = []
@@ -539,7 +541,7 @@ async def _relay(
         reading = spawn(read(), "voice page input")
         try:
             async with asyncio.timeout(seconds):
-                await _send_reply(websocket, reply, sending, settings.error_texts)
+                await _send_reply(page, reply, sending, settings.error_texts)
                 await asyncio.gather(*sending)
         except TimeoutError:
             reply.cancel()
@@ -547,8 +549,8 @@ async def _relay(
                 await websocket.close(1008, "The session lasted as long as the app allows.")
         except (WebSocketDisconnect, StreamCancelledError):  # (the page left)
             reply.cancel()
-        except Exception as error:  # the session's error: told to the page, then closed
-            await _tell_failure(websocket, error, agent.alias, settings.error_texts)
+        except Exception as error:  # the session's error (or the app's): told, then closed
+            await _tell_failure(page, error, agent.alias, settings.error_texts)
         finally:
             reading.cancel()
             for task in sending:
@@ -556,26 +558,57 @@ async def _relay(
             await asyncio.gather(reading, *sending, return_exceptions=True)
 
 
-async def _tell_failure(
-    websocket: WebSocket, error: Exception, alias: str, error_texts: bool
-) -> None:
+async def _tell_failure(page: _Page, error: Exception, alias: str, error_texts: bool) -> None:
     """Tell the page the session failed with ``error``, then close it (1011).
 
-    The sentence names the agent by its ``alias``, as every web app's does; the error is told
-    as :func:`~miniagents.ext.told_errors.told_error` says (``error_texts``: its text, else
-    its class and the reference the log has it under).
+    The sentence names the agent by its ``alias``, as every web app's does, or the server
+    for an error of the app's own steps (a send to the page that failed: ``page.failure``),
+    whose operator is asked, as the web apps tell a step of their own that failed; the
+    error is told as :func:`~miniagents.ext.told_errors.told_error` says (``error_texts``:
+    its text, else its class and the reference the log has it under).
     """
-    who = f"The agent {alias}"
-    told = told_error(error, _logger, "A voice session", error_texts=error_texts, who=who)
+    who, operator = f"The agent {alias}", "the agent's operator"
+    if error is page.failure:
+        who, operator = "The server, streaming the session,", "the server's operator"
+    told = told_error(
+        error, _logger, "A voice session", error_texts=error_texts, who=who, operator=operator
+    )
     with contextlib.suppress(Exception):  # (the page may have left: nobody to tell)
-        await _event(
-            websocket,
+        await page.event(
             "error",
             message=told.text,
             error_type=type(error).__name__,
             reference=told.reference,
         )
-        await websocket.close(1011)
+        await page.websocket.close(1011)
+
+
+class _Page:
+    """The page of one session as the app sends to it: each event, and the send that failed.
+
+    A send that fails otherwise than by the page leaving (``WebSocketDisconnect``) is a
+    step of the app's own: its error is the server's to tell, not the agent's.
+    """
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.failure: Exception | None = None  # (the first send of the app's own that failed)
+
+    async def event(self, kind: str, **fields: object) -> None:
+        """Send the page the event ``kind`` with ``fields`` (JSON)."""
+        await self._sent(lambda: self.websocket.send_text(json.dumps({"type": kind, **fields})))
+
+    async def audio(self, audio: bytes) -> None:
+        """Send the page a chunk of the reply's audio."""
+        await self._sent(lambda: self.websocket.send_bytes(audio))
+
+    async def _sent(self, send: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await send()
+        except Exception as error:
+            if self.failure is None and not isinstance(error, WebSocketDisconnect):
+                self.failure = error
+            raise
 
 
 _READ_AHEAD = 16
@@ -597,8 +630,8 @@ class _Intake:
     (its pongs, its leaving); after ``held``, :data:`HELD_MORE_BYTES` of them at most.
     """
 
-    def __init__(self, websocket: WebSocket) -> None:
-        self._websocket = websocket
+    def __init__(self, page: _Page) -> None:
+        self._page = page
         self._inbox: asyncio.Queue[AudioChunk | PlaybackPosition | str | None] = asyncio.Queue()
         self._held = False
         self._past = 0  # (what the page sent since it was told held, counted as the bound is)
@@ -618,7 +651,7 @@ class _Intake:
         async with self._telling:
             if not self._held and self._inbox.qsize() >= _READ_AHEAD:
                 self._held, self._past = True, 0
-                await _event(self._websocket, "held")
+                await self._page.event("held")
         return True
 
     def end(self) -> None:
@@ -632,7 +665,7 @@ class _Intake:
                 if self._held and self._inbox.empty():
                     self._held = False
                     with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # (it left)
-                        await _event(self._websocket, "reading")
+                        await self._page.event("reading")
             yield given
 
 
@@ -665,7 +698,7 @@ def _said(text: str) -> tuple[object, str | PlaybackPosition | None] | None:
 
 
 async def _send_reply(
-    websocket: WebSocket, reply: Any, sending: list[asyncio.Task[None]], error_texts: bool
+    page: _Page, reply: Any, sending: list[asyncio.Task[None]], error_texts: bool
 ) -> None:
     """Each piece of the reply as the page's events (a streaming one in a task of its own).
 
@@ -680,17 +713,16 @@ async def _send_reply(
             chunk: AudioChunk = await promise
             if chunk.item_id != item:
                 item = chunk.item_id
-                await _event(websocket, "item", item_id=item, rate=chunk.format.rate)
-            await websocket.send_bytes(chunk.audio)
+                await page.event("item", item_id=item, rate=chunk.format.rate)
+            await page.audio(chunk.audio)
         elif issubclass(kind, Transcript | ToolResultMessage):
-            task = spawn(_stream(websocket, promise, error_texts), "voice page transcript")
+            task = spawn(_stream(page, promise, error_texts), "voice page transcript")
             sending.append(task)
             if kind is Transcript:
                 transcripts.append(task)
         elif issubclass(kind, LLMToolCallMessage):
             call: LLMToolCallMessage = await promise
-            await _event(
-                websocket,
+            await page.event(
                 "tool_call",
                 call_id=call.call_id,
                 name=call.tool_name,
@@ -700,39 +732,33 @@ async def _send_reply(
             turn: TurnEnd = await promise
             await asyncio.gather(*transcripts)  # (complete by now: their last events sent)
             transcripts.clear()
-            await _event(websocket, "turn_end", status=turn.status)
+            await page.event("turn_end", status=turn.status)
         elif kind is Interruption:
             cut: Interruption = await promise
-            await _event(websocket, "interrupted", item_id=cut.item_id, played_ms=cut.played_ms)
+            await page.event("interrupted", item_id=cut.item_id, played_ms=cut.played_ms)
         elif kind is SessionEnd:
             end: SessionEnd = await promise
             usage = None if end.usage is None else end.usage.model_dump(exclude_none=True)
-            await _event(websocket, "session_end", turns=end.turns, usage=usage)
+            await page.event("session_end", turns=end.turns, usage=usage)
 
 
-async def _stream(websocket: WebSocket, promise: MessagePromise[Any], error_texts: bool) -> None:
+async def _stream(page: _Page, promise: MessagePromise[Any], error_texts: bool) -> None:
     """A transcript's (or a tool's result's) tokens as they come, then its whole text."""
     with contextlib.suppress(WebSocketDisconnect):  # (the page left: the reply ends too)
-        await _stream_tokens(websocket, promise, error_texts)
+        await _stream_tokens(page, promise, error_texts)
 
 
-async def _stream_tokens(
-    websocket: WebSocket, promise: MessagePromise[Any], error_texts: bool
-) -> None:
+async def _stream_tokens(page: _Page, promise: MessagePromise[Any], error_texts: bool) -> None:
     fields = promise.metadata
     if issubclass(promise.message_class, ToolResultMessage):
         call_id = fields.get("call_id")
         told = ToldResult(promise, error_texts=error_texts)
         async with contextlib.aclosing(told.tokens()) as tokens:  # (closed here if it left)
             async for token in tokens:
-                await _event(websocket, "tool_output", call_id=call_id, delta=token)
-        await _event(websocket, "tool_result", call_id=call_id, text=told.text)
+                await page.event("tool_output", call_id=call_id, delta=token)
+        await page.event("tool_result", call_id=call_id, text=told.text)
         return
     role, item_id = fields.get("role"), fields.get("item_id")
     async for token in promise:
-        await _event(websocket, "transcript", role=role, item_id=item_id, delta=token)
-    await _event(websocket, "transcript_done", role=role, item_id=item_id)
-
-
-async def _event(websocket: WebSocket, kind: str, **fields: object) -> None:
-    await websocket.send_text(json.dumps({"type": kind, **fields}))
+        await page.event("transcript", role=role, item_id=item_id, delta=token)
+    await page.event("transcript_done", role=role, item_id=item_id)

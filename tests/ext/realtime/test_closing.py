@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import pytest
+
 from miniagents import MiniAgents
+from miniagents.ext.realtime.provider import RealtimeEvent, ServerFailed
+from miniagents.messages import ImagePart
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer
-from tests.ext.realtime.kit import Api
+from tests.ext.realtime.kit import Api, ScriptedLink, scripted_agent
 from tests.ext.web.serving import until
 from tests.fakes.fixtures import WAIT
 
@@ -53,3 +57,38 @@ def replied(server: FakeLLMServer) -> bool:
         or (event.get("serverContent") or {}).get("turnComplete")
         for event in sessions[-1].sent
     )
+
+
+class _RefusingLink(ScriptedLink):
+    """A realtime API that refuses the session's first text, and says one more event as it
+    closes; its events note the task that reads them, and the one their generator ends in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_in: asyncio.Task[Any] | None = None
+        self.ended_in: asyncio.Task[Any] | None = None
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        raise ValueError("The API refused the text.")
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        self.read_in = asyncio.current_task()
+        try:
+            await self.closed.wait()
+            yield ServerFailed("Closing.", "closing", fatal=False)
+            await asyncio.Event().wait()  # (more to come: the session stops reading first)
+        finally:
+            self.ended_in = asyncio.current_task()
+
+
+async def test_a_session_that_stops_reading_its_links_events_closes_their_generator_itself() -> (
+    None
+):
+    # (was: the generator was dropped unclosed when the session failed, its finally run
+    # later, at garbage collection, in a task of asyncio's own)
+    link = _RefusingLink()
+    async with MiniAgents():
+        with pytest.raises(ValueError, match="refused the text"):
+            await scripted_agent(lambda: link, "REFUSED").inquire("Hi.")
+        assert link.ended_in is not None  # (ended as the session did)
+    assert link.ended_in is link.read_in

@@ -24,10 +24,27 @@ from miniagents.ext.llm.messages import (
     UserMessage,
 )
 from miniagents.ext.realtime import AudioChunk, HandoffResult, SessionEnd, Transcript, TurnEnd
+from miniagents.ext.realtime.provider import (
+    RealtimeEvent,
+    ReplyEnded,
+    ReplyStarted,
+    TextOut,
+    ToolCalled,
+)
 from miniagents.ext.tools import ToolResultMessage
-from miniagents.messages import Message
-from miniagents.testing import FakeLLMServer, ToolCall, manual_time
-from tests.ext.realtime.kit import APIS, Api, of, planner, question, silence, speech
+from miniagents.messages import ImagePart, Message
+from miniagents.testing import FakeLLMServer, ToolCall, manual_time, virtual_time
+from tests.ext.realtime.kit import (
+    APIS,
+    Api,
+    ScriptedLink,
+    of,
+    planner,
+    question,
+    scripted_agent,
+    silence,
+    speech,
+)
 from tests.subprocesses import ROOT, run_python
 
 
@@ -457,3 +474,203 @@ async def test_a_turn_with_two_tool_calls_closes_at_once_once_their_answers_have
 
 async def _pieces(pieces: AsyncIterator[MessagePromise[Message]]) -> list[Message]:
     return [await piece async for piece in pieces]
+
+
+async def test_a_gemini_turn_spoken_between_two_tool_outputs_is_answered_and_the_session_closes(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the user's turn answered between the two outputs of one turn's calls cleared the
+    # session's flag of an owed reply, so the second output owed one more, which never came:
+    # the session waited its drain_timeout; and the link took that turn as the answer of the
+    # first output, so the user's words were told last, at the close)
+    gemini = APIS[1]
+    release = asyncio.Event()
+
+    async def lookup(city: str) -> str:
+        """Looks the weather up."""
+        if city == "Bergen":
+            await release.wait()
+        return f"Sunny in {city}."
+
+    calls = [ToolCall("lookup", {"city": "Oslo"}), ToolCall("lookup", {"city": "Bergen"})]
+    fake_llm.speak(["Let me ", "check."], tool_calls=calls)
+    fake_llm.speak(["Still ", "checking."], heard="Any news?")
+    fake_llm.speak(["Sunny in both."])
+    with manual_time() as clock:  # (no timer fires: the session closes on its events alone)
+        async with MiniAgents():
+            call = gemini.voice(fake_llm, tools=[lookup]).initiate_inquiry()
+            call.send_message("The weather in Oslo and Bergen?")
+            pieces = aiter(call.reply_sequence(finish_call=False))
+            found: list[MessagePromise[Message]] = []
+            await fake_llm.wait_realtime_async(0, lambda record: len(record.tool_outputs) == 1)
+            call.send_message(question(gemini))  # (the user speaks between the two outputs)
+            ends = 0
+            while ends < 2:  # (the turn with the calls, then the answer to the user's turn)
+                found.append(piece := await anext(pieces))
+                ends += issubclass(piece.message_class, TurnEnd)
+            release.set()
+            call.finish()
+            reading = asyncio.ensure_future(_pieces(pieces))
+            try:  # (a guard: on the defect, the session never closes on the stopped clock)
+                await fake_llm.wait_realtime_async(0, lambda r: r.outcome != "open", 10)
+            except BaseException:
+                reading.cancel()
+                raise
+            rest = [await piece for piece in found] + await reading
+    told = [
+        f"{piece.role}: {piece.text}" if isinstance(piece, Transcript) else type(piece).__name__
+        for piece in rest
+        if isinstance(piece, TurnEnd | Transcript | SessionEnd)
+    ]
+    assert told == [
+        "assistant: Let me check.",
+        "TurnEnd",
+        "user: Any news?",
+        "assistant: Still checking.",
+        "TurnEnd",
+        "assistant: Sunny in both.",
+        "TurnEnd",
+        "SessionEnd",
+    ]
+    assert clock.elapsed == 0.0
+    record = fake_llm.realtime_sessions[0]
+    assert record.outcome == "closed"
+    assert record.errors == []
+    assert len(record.replies) == 3
+
+
+async def test_a_gemini_turn_whose_call_was_withdrawn_owes_no_answer_to_its_other_output(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: the output of the call that finished owed a reply, but Gemini withdrew the other
+    # call of its turn, cut short by the user, and answers the user's turn alone: the session
+    # waited its drain_timeout for a reply that never came)
+    gemini = APIS[1]
+    release = asyncio.Event()
+
+    async def lookup(city: str) -> str:
+        """Looks the weather up."""
+        if city == "Bergen":
+            await release.wait()
+        return f"Sunny in {city}."
+
+    calls = [ToolCall("lookup", {"city": "Oslo"}), ToolCall("lookup", {"city": "Bergen"})]
+    fake_llm.speak(["Let me ", "check."], tool_calls=calls, calls_first=True, pause_after=1)
+    fake_llm.speak(["Yes?"], heard="Wait!")
+    with manual_time() as clock:
+        async with MiniAgents():
+            call = gemini.voice(fake_llm, tools=[lookup]).initiate_inquiry()
+            call.send_message("The weather in Oslo and Bergen?")
+            pieces = aiter(call.reply_sequence(finish_call=False))
+            await fake_llm.wait_realtime_async(0, lambda record: len(record.tool_outputs) == 1)
+            call.send_message(question(gemini))  # (the user speaks over the model)
+            call.finish()
+            reading = asyncio.ensure_future(_pieces(pieces))
+            try:  # (a guard: on the defect, the session never closes on the stopped clock)
+                await fake_llm.wait_realtime_async(0, lambda r: r.outcome != "open", 10)
+            except BaseException:
+                reading.cancel()
+                raise
+            found = await reading
+    results = [piece for piece in found if isinstance(piece, LLMToolResultMessage)]
+    assert [result.is_error for result in results] == [False, True]  # (Bergen's: withdrawn)
+    assert results[0].text == "Sunny in Oslo."
+    assert [turn.status for turn in of(TurnEnd, found)] == ["cancelled", "completed"]
+    assert isinstance(found[-1], SessionEnd)
+    assert clock.elapsed == 0.0
+    record = fake_llm.realtime_sessions[0]
+    assert [output_of(gemini, output) for output in record.tool_outputs.values()] == [
+        "Sunny in Oslo."
+    ]
+    told = [
+        event for event in record.sent if "toolCall" in event or "toolCallCancellation" in event
+    ]
+    assert [list(event) for event in told] == [["toolCall"], ["toolCallCancellation"]]
+    assert told[1]["toolCallCancellation"]["ids"] == [
+        each["id"] for each in told[0]["toolCall"]["functionCalls"][1:]
+    ]
+    assert record.errors == []
+    release.set()
+
+
+async def test_the_fake_gemini_sends_a_turns_calls_in_one_message_and_answers_them_once(
+    fake_llm: FakeLLMServer,
+) -> None:
+    # (was: each call in a toolCall message of its own, as the real API never sends them)
+    gemini = APIS[1]
+    calls = [ToolCall("lookup", {"city": "Oslo"}), ToolCall("lookup", {"city": "Bergen"})]
+    fake_llm.speak(["Let me ", "check."], tool_calls=calls)
+    fake_llm.speak(["Sunny in both."])
+
+    async def lookup(city: str) -> str:
+        """Looks the weather up."""
+        return f"Sunny in {city}."
+
+    async with MiniAgents():
+        found = await gemini.voice(fake_llm, tools=[lookup]).inquire("The weather?")
+    record = fake_llm.realtime_sessions[0]
+    [told] = [event["toolCall"] for event in record.sent if "toolCall" in event]
+    assert [call["args"] for call in told["functionCalls"]] == [
+        {"city": "Oslo"},
+        {"city": "Bergen"},
+    ]
+    assert [piece.text for piece in of(Transcript, found)] == ["Let me check.", "Sunny in both."]
+    assert len(record.replies) == 2
+    assert record.errors == []
+
+
+class _EachTurnAnsweredLink(ScriptedLink):
+    """An API that answers tools' outputs by itself, the calls of each of its replies apart:
+    asked, two replies call a tool each, and once both outputs are sent it answers each."""
+
+    replies_to_tool_outputs = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outputs: list[str] = []
+        self.both = asyncio.Event()
+        self.asked = asyncio.Event()
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        return None
+
+    async def arespond(self) -> None:
+        self.asked.set()
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        self.outputs.append(call_id)
+        if len(self.outputs) == 2:
+            self.both.set()
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self.asked.wait()
+        for number in (1, 2):
+            yield ReplyStarted(f"r{number}")
+            yield ToolCalled(f"call_{number}", "clock", "{}")
+            yield ReplyEnded(f"r{number}", "completed")
+        await self.both.wait()
+        for number in (3, 4):
+            yield ReplyStarted(f"r{number}")
+            yield TextOut(f"item_{number}", f"Answer {number}.")
+            yield ReplyEnded(f"r{number}", "completed")
+            await asyncio.sleep(1)  # (the loop's clock: the session closes here if it owes none)
+            if self.closed.is_set():
+                return
+        await self.closed.wait()
+
+
+async def test_an_api_answering_each_replys_calls_apart_is_owed_each_answer() -> None:
+    # (was: the outputs sent before the next reply started owed one reply together, so the
+    # session closed after the first answer, the second one lost)
+    def clock() -> str:
+        """Tells the time."""
+        return "Noon."
+
+    link = _EachTurnAnsweredLink()
+    voice = scripted_agent(lambda: link, "EACH").fork(tools=[clock])
+    with virtual_time() as time:
+        async with MiniAgents():
+            found = await voice.inquire("What time is it, twice?")
+    assert [piece.text for piece in of(Transcript, found)] == ["Answer 3.", "Answer 4."]
+    assert isinstance(found[-1], SessionEnd)
+    assert time.elapsed == 2.0  # (closed after the second answer, not at its drain_timeout)

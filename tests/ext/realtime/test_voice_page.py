@@ -828,7 +828,7 @@ class _LeakyLink(_HeldLink):
         raise ConnectionError(f"Could not reach {SECRET}.")
 
 
-async def failed_session(app: Starlette) -> list[str | bytes]:
+async def failed_session(app: ASGIApp) -> list[str | bytes]:
     """What the page of a session of ``app`` is told, a text sent to it, until its close (1011)."""
     from websockets.exceptions import ConnectionClosed
 
@@ -877,6 +877,44 @@ async def test_with_error_texts_a_failed_session_tells_the_page_its_errors_text(
     [said] = [json.loads(message) for message in told]
     assert said["message"] == f"Could not reach {SECRET}."
     assert said["error_type"] == "ConnectionError"
+
+
+def _failing_at(app: ASGIApp, kind: str) -> ASGIApp:
+    """``app`` whose sends of the event ``kind`` to a page fail, as a step of its own would."""
+
+    async def failing(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: ASGIMessage) -> None:
+            if message["type"] == "websocket.send" and f'"type": "{kind}"' in str(
+                message.get("text")
+            ):
+                raise RuntimeError("The app could not send the event.")
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return failing
+
+
+async def test_a_failed_step_of_the_apps_own_is_told_as_the_servers_not_the_agents(
+    fake_llm: FakeLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (was: "The agent OPENAI_REALTIME_AGENT failed with RuntimeError ...: ask the agent's
+    # operator", for a send to the page that failed, which the agent had no part in)
+    voice = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    told = await failed_session(_failing_at(voice, "turn_end"))
+    said = json.loads(told[-1])
+    reference = said["reference"]
+    assert said == {
+        "type": "error",
+        "message": "The server, streaming the session, failed with RuntimeError. The server's "
+        f"log has the error under the reference {reference}: ask the server's operator to "
+        "look it up there.",
+        "error_type": "RuntimeError",
+        "reference": reference,
+    }
+    [logged] = [record for record in caplog.records if reference in record.getMessage()]
+    assert logged.exc_info is not None
+    assert str(logged.exc_info[1]) == "The app could not send the event."
 
 
 async def test_a_page_that_sends_past_held_is_read_no_further_and_closed_saying_so() -> None:
