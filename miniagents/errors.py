@@ -30,7 +30,7 @@ right for the extensions)::
     ├── MessageTypeError (also TypeError)         not a MessageType where messages were expected
     ├── AppenderClosedError (also RuntimeError)   appending to a stream that has ended
     ├── ImagePartError (also ValueError)          an ImagePart without one source, or unknown bytes
-    ├── UnresolvedMessageError (also AttributeError)  a message's field read from its promise
+    ├── UnresolvedMessageError (also AttributeError)  a message's field read from a promise
     ├── SyncReadError (also TypeError)            a message stream read with for, not async for
     ├── MessageTupleFieldError (also AttributeError)  a message's field read from their tuple
     ├── AgentDefinitionError (also TypeError)     @miniagent on something not an agent function
@@ -40,6 +40,7 @@ right for the extensions)::
     ├── ContextReenteredError (also RuntimeError) a MiniAgents context entered while active
     ├── LoopAlreadyRunningError (also RuntimeError)  run(), or a pipeline's for, in a loop
     ├── AgentFinishedError (also RuntimeError)    a reply (or input) after the interaction ended
+    ├── NotAwaitableError (also TypeError)        await ctx.reply(...), which returns nothing
     ├── ChainDefinitionError (also ValueError)    a loop given agents it cannot run
     ├── PipelineRerunError (also RuntimeError)    a Pipeline run a second time
     ├── PipelineTimeoutError (also TimeoutError)  an item took longer than pipeline's timeout
@@ -167,7 +168,8 @@ _REEXPORTS = Reexports(
         "miniagents.miniagents.errors": (
             "AgentArgumentError AgentDefinitionError AgentFinishedError "
             "ConcurrencyLimitError ContextArgumentError ContextReenteredError "
-            "LoopAlreadyRunningError MissingAgentArgumentError NoActiveContextError"
+            "LoopAlreadyRunningError MissingAgentArgumentError NoActiveContextError "
+            "NotAwaitableError"
         ),
         "miniagents.utils.errors": "ChainDefinitionError",
         "miniagents.operators.errors": "OperatorArgumentError",

@@ -108,6 +108,7 @@ from miniagents.miniagents.errors import ContextReenteredError as ContextReenter
 from miniagents.miniagents.errors import LoopAlreadyRunningError as LoopAlreadyRunningError
 from miniagents.miniagents.errors import MissingAgentArgumentError as MissingAgentArgumentError
 from miniagents.miniagents.errors import NoActiveContextError as NoActiveContextError
+from miniagents.miniagents.errors import NotAwaitableError as NotAwaitableError
 from miniagents.operators.errors import OperatorArgumentError as OperatorArgumentError
 from miniagents.pipeline.errors import (
     DurablePipelineUnavailableError as DurablePipelineUnavailableError,
@@ -165,7 +166,7 @@ __all__ = [
     "MessageTypeError", "SyncReadError", "UnresolvedMessageError",
     "AgentArgumentError", "AgentDefinitionError", "AgentFinishedError", "ConcurrencyLimitError",
     "ContextArgumentError", "ContextReenteredError", "LoopAlreadyRunningError",
-    "MissingAgentArgumentError", "NoActiveContextError",
+    "MissingAgentArgumentError", "NoActiveContextError", "NotAwaitableError",
     "OperatorArgumentError",
     "DurablePipelineUnavailableError", "PipelineArgumentError", "PipelineRerunError",
     "PipelineTimeoutError", "ProgressBarMissingError",

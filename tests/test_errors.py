@@ -78,7 +78,8 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "miniagents.messages.sequence",
         "AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}')",
     ): (
-        "MessageTuple.__getattr__, for a private or special name it lacks: the plain "
+        "MessageTuple.__getattr__ and MessageSequencePromise.__getattr__, for a private or "
+        "special name it lacks: the plain "
         "AttributeError Python raises without the method (copy, pickle and hasattr probe them)"
     ),
     ("miniagents.promising._replay", "error.with_traceback(self._traceback)"): (

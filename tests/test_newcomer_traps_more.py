@@ -1,7 +1,8 @@
 """More mistakes a newcomer makes following the docs, each met with an error that names the fix.
 
 The pages walked here: structured output, chat history, the call cache, batch mode, evals,
-the studio and extending. Each test writes what a user new to MiniAgents writes (a slight
+the studio and extending; then the agents and streams (an agent's reply and context, its
+forks). Each test writes what a user new to MiniAgents writes (a slight
 variation of a page's snippet, with the mistake) and checks that the library says what was
 wrong and what to do.
 """
@@ -15,8 +16,16 @@ from typing import Any
 
 import pytest
 
-from miniagents import Message, MiniAgents
-from miniagents.errors import LLMConfigurationError
+from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
+from miniagents.errors import (
+    AgentArgumentError,
+    AgentDefinitionError,
+    LLMConfigurationError,
+    MessageTypeError,
+    NotAwaitableError,
+    SyncReadError,
+    UnresolvedMessageError,
+)
 from miniagents.evals import Case, CaseRun, Contains, ExactMatch, aevaluate, evaluator
 from miniagents.evals.errors import EvalArgumentError
 from miniagents.ext.llm import AssistantMessage, LLMCall, LLMOptions, make_llm_agent
@@ -173,3 +182,102 @@ async def test_a_structured_agent_given_its_own_type_again_is_told_to_leave_it_o
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match=r"leave it out: the answers are _Citys"):
             await agent.inquire("Where?", output_type=given)
+
+
+# -- agents and streams ------------------------------------------------------------------
+
+
+@miniagent
+async def _echo(ctx: InteractionContext) -> None:
+    ctx.reply(f"you said: {await ctx.message_promises}")
+
+
+async def test_len_of_a_reply_is_told_to_count_the_awaited_messages() -> None:
+    async with MiniAgents():
+        reply: Any = _echo.inquire("hi")
+        with pytest.raises(SyncReadError, match=r"has no len\(\).*`len\(await sequence\)`"):
+            len(reply)
+        assert reply  # (still true, as any object: bool() does not call its len())
+        assert len(await reply) == 1
+
+
+async def test_an_index_of_a_reply_is_told_to_await_it_or_iterate_it() -> None:
+    async with MiniAgents():
+        reply: Any = _echo.inquire("hi")
+        with pytest.raises(SyncReadError, match=r"`async for message in sequence:`.*`messages = "):
+            await reply[0]
+        assert str((await reply)[0]) == "you said: hi"
+
+
+async def test_awaiting_ctx_reply_is_told_it_returns_nothing_and_to_use_areply() -> None:
+    @miniagent
+    async def awaiting(ctx: InteractionContext) -> None:
+        await ctx.reply("hi")  # type: ignore[func-returns-value,misc]
+
+    async with MiniAgents():
+        with pytest.raises(NotAwaitableError, match=r"returns None.*`await ctx\.areply\(\.\.\.\)`"):
+            await awaiting.inquire()
+
+
+async def test_returning_ctx_reply_still_returns_nothing() -> None:
+    @miniagent
+    async def returning(ctx: InteractionContext) -> None:
+        return ctx.reply("hi")
+
+    def plain(ctx: InteractionContext) -> Any:
+        return ctx.reply("hi")
+
+    async with MiniAgents():
+        assert str(await returning.inquire()) == "hi"
+        with pytest.raises(
+            AgentDefinitionError, match=r"must return an awaitable .* returned NoneType:"
+        ):
+            await miniagent(plain).inquire()
+
+
+def test_a_fork_given_a_positional_name_is_told_to_name_it_alias() -> None:
+    @miniagent
+    async def greeter(ctx: InteractionContext, name: str = "you") -> None:
+        ctx.reply(f"hi {name}")
+
+    with pytest.raises(
+        AgentArgumentError,
+        match=r"fork\(\) got 'bob' positionally.*`agent\.fork\(alias='bob'\)`.*\(name=\.\.\.\)",
+    ):
+        greeter.fork("bob")  # type: ignore[arg-type]
+    with pytest.raises(AgentArgumentError, match=r"^OfflineAgent\.fork\(\) got 'bob'"):
+        offline_agent.fork("bob")  # type: ignore[call-arg]
+    assert greeter.fork(alias="BOB", name="bob").alias == "BOB"
+
+
+async def test_awaiting_an_agent_call_is_told_to_await_its_reply_sequence() -> None:
+    async with MiniAgents():
+        call: Any = _echo.initiate_inquiry().send_message("hi")
+        with pytest.raises(NotAwaitableError, match=r"`await call\.reply_sequence\(\)`"):
+            await call
+        assert str(await call.reply_sequence()) == "you said: hi"
+
+
+async def test_a_field_read_from_the_input_stream_is_told_to_await_it_first() -> None:
+    @miniagent
+    async def reads_text(ctx: InteractionContext) -> None:
+        ctx.reply(ctx.messages.text)  # type: ignore[attr-defined]
+
+    async with MiniAgents():
+        with pytest.raises(UnresolvedMessageError, match=r"`messages\[0\]\.text`") as raised:
+            await reads_text.inquire("hi")
+    assert (raised.value.name, isinstance(raised.value, AttributeError)) == ("text", True)
+    assert not hasattr(MessageSequencePromise(["hi"]), "text")  # (an AttributeError still)
+
+
+async def test_a_generator_function_replied_uncalled_is_told_to_call_it() -> None:
+    async def numbers() -> AsyncIterator[str]:
+        yield "1"
+
+    @miniagent
+    async def counting(ctx: InteractionContext) -> None:
+        ctx.reply(numbers)  # type: ignore[arg-type]
+
+    async with MiniAgents():
+        with pytest.raises(MessageTypeError, match=r"call it, ctx\.reply\(numbers\(\)\)"):
+            await counting.inquire()

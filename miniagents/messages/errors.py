@@ -57,4 +57,4 @@ class SyncReadError(MiniAgentsError, TypeError):
 
 
 class UnresolvedMessageError(MiniAgentsError, AttributeError):
-    """A field of a message read from its ``MessagePromise`` (await the promise first)."""
+    """A message's field read from its ``MessagePromise``, or from a sequence (await it first)."""

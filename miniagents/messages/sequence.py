@@ -28,10 +28,11 @@ from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
+from miniagents.arguments import a_class
 from miniagents.messages._collect import AsyncPart, Segment, collect
 from miniagents.messages._flatten import FlattenSource, LoopObservable
 from miniagents.messages._resolve import messages_in_order
-from miniagents.messages.errors import MessageTupleFieldError
+from miniagents.messages.errors import MessageTupleFieldError, UnresolvedMessageError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT_co, _refuse_sync_read
 from miniagents.promising.errors import (
@@ -161,6 +162,25 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
 
     else:  # hidden from mypy, which so keeps refusing `for m in sequence` and `sequence[0]`
 
+        def __getattr__(self, name: str) -> NoReturn:
+            """Called only for an attribute it lacks: a message's field, read from the stream.
+
+            Raises:
+                UnresolvedMessageError: for a public name (an ``AttributeError``, so that
+                    ``hasattr`` still says no), telling to await the sequence first.
+                AttributeError: for a private or special one, as without this method.
+            """
+            if name[:1] == "_":
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise UnresolvedMessageError(
+                f"A {type(self).__name__} has no attribute {name!r}: it is the stream of the "
+                "messages (which may still be coming), not one message. Await it, then read "
+                f"it from one of them: `messages = await sequence`, then `messages[0].{name}` "
+                "(`str(messages)` gives their text, joined).",
+                name=name,
+                obj=self,
+            )
+
         def __getitem__(self, index: object) -> NoReturn:
             """Refuse a synchronous read: ``for``, ``list()``, ``in`` or an index.
 
@@ -176,6 +196,23 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
                 whole="`messages = await sequence` for all of them, complete (a MessageTuple, "
                 "which `for`, `len()` and indexes take)",
             )
+
+        def __len__(self) -> NoReturn:
+            """Refuse ``len()``: the messages are counted once they have all come.
+
+            Raises:
+                SyncReadError: always (a ``TypeError``, as ``len()`` of an unsized object),
+                    saying to count the awaited messages.
+            """
+            _refuse_sync_read(
+                f"A {type(self).__name__} has no len(), as its messages may still be coming",
+                each="`async for message in sequence:` to count them as they start",
+                whole="`len(await sequence)` for the number of them all, complete",
+            )
+
+        def __bool__(self) -> bool:
+            """Always true, as any object's: without it, ``bool()`` would call ``__len__``."""
+            return True
 
     def __init__(
         self: MessageSequencePromise[Message],
@@ -295,7 +332,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
         if not isinstance(source, Observable):
             raise StreamSourceError(
                 f"MessageSequencePromise.from_observable needs an Observable, but got "
-                f"{source!r:.60} (of type {type(source).__name__}). Pass e.g. "
+                f"{a_class(type(source))} ({source!r:.60}). Pass e.g. "
                 "reactivex.of('a', 'b'); "
                 "for anything else that holds messages, use MessageSequencePromise(messages)."
             )

@@ -49,10 +49,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from functools import partial
 from types import CoroutineType, MappingProxyType
 from typing import (
+    TYPE_CHECKING,
     Any,
     Concatenate,
     Generic,
     Literal,
+    Never,
     NoReturn,
     ParamSpec,
     Protocol,
@@ -91,9 +93,11 @@ from miniagents.miniagents.context import (
     untrack_input,
 )
 from miniagents.miniagents.errors import (
+    AgentArgumentError,
     AgentDefinitionError,
     AgentFinishedError,
     NoActiveContextError,
+    NotAwaitableError,
 )
 from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.lowlevel import (
@@ -157,6 +161,7 @@ class InteractionContext:
         ``messages`` may be anything a ``MessageType`` allows, e.g. a list mixing strings,
         messages and other agents' reply sequences (those agents run in parallel; their
         messages appear here in place). The caller gets them as soon as they stream.
+        It never waits, and returns nothing to await (``await ctx.areply(...)`` waits).
 
         Raises:
             MessageTypeError: if ``messages`` (or a synchronous part of it) is not a
@@ -174,8 +179,10 @@ class InteractionContext:
         except MessageTypeError as error:
             raise MessageTypeError(
                 f"The agent {self.this_agent.alias} replied with something that is not "
-                f"a message. {error}{_not_awaited(messages, 'ctx.reply')}"
+                f"a message. {error}"
+                f"{_not_awaited(messages, 'ctx.reply') or _uncalled(messages, 'ctx.reply')}"
             ) from error
+        return _REPLIED  # type: ignore[return-value]  # (None to type checkers: see _Replied)
 
     async def areply(self, messages: MessageType) -> None:
         """Reply like :meth:`reply`, then wait until the replies' consumers have room.
@@ -197,6 +204,39 @@ class InteractionContext:
         """End the reply sequence now; the agent function may go on, but not reply."""
         self._finished = True
         self._replies.complete()
+
+
+class _Replied:
+    """What ``ctx.reply(...)`` returns at run time: nothing (``None`` to type checkers).
+
+    It is false, as ``None`` is, but awaiting it says what to write, where ``await None``
+    would fail with Python's bare "object NoneType can't be used in 'await' expression"
+    (``reply`` never waits: ``areply`` does). An agent function may return it, as it may
+    return ``None``.
+    """
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<nothing: what ctx.reply() returns>"
+
+    def __await__(self) -> NoReturn:
+        """Refuse ``await ctx.reply(...)``.
+
+        Raises:
+            NotAwaitableError: always, naming ``ctx.reply`` without ``await`` and ``areply``.
+        """
+        raise NotAwaitableError(
+            "ctx.reply(...) is not awaitable: it sends the messages at once and returns None "
+            "(nothing to wait for). Call it without await, `ctx.reply(...)`, or write `await "
+            "ctx.areply(...)` to also wait until the replies' consumers have room."
+        )
+
+
+_REPLIED = _Replied()
 
 
 class AgentCall(Generic[MessageT_co]):
@@ -253,6 +293,19 @@ class AgentCall(Generic[MessageT_co]):
         """End the agent's input (doing it again does nothing)."""
         self._input_appender.complete()
         untrack_input(self._context, self._input_appender)
+
+    if not TYPE_CHECKING:  # (mypy refuses `await call` already: a call is not awaitable)
+
+        def __await__(self) -> NoReturn:
+            """Refuse ``await call``: its replies are ``call.reply_sequence()``.
+
+            Raises:
+                NotAwaitableError: always, naming ``await call.reply_sequence()``.
+            """
+            raise NotAwaitableError(
+                "An AgentCall is not awaitable: it is where the input is sent. Write `await "
+                "call.reply_sequence()`, which finishes its input and gives the replies."
+            )
 
     def reply_sequence(self, finish_call: bool = True) -> MessageSequencePromise[MessageT_co]:
         """The agent's replies; by default this also finishes the call's input."""
@@ -664,10 +717,10 @@ async def _run(
             running = _awaiting(running, agent)
         if agent.concurrency_limit is None:
             # (a jump where dropping the result was a pop: no more work per interaction)
-            if await running is not None:
-                _returned(agent)
-        elif await _run_limited(agent.concurrency_limit, running) is not None:
-            _returned(agent)
+            if (returned := await running) is not None:
+                _returned(agent, returned)
+        elif (returned := await _run_limited(agent.concurrency_limit, running)) is not None:
+            _returned(agent, returned)
     except BaseException as error:  # it travels through the replies, even Ctrl+C
         if _failed(agent, interaction, replies, error) and input_core is not None:
             _release_input(input_core, reply_core, gave_up=True)  # given up on: its input too
@@ -700,15 +753,22 @@ def _not_awaited(given: object, fix: str) -> str:
     return f" A coroutine is not a message: await it first, {fix}(await ...)."
 
 
-def _misplaced(agent: MiniAgent[...], given: object) -> str:
-    """A hint if ``given`` is an agent's argument passed as its input, or a function uncalled."""
+def _uncalled(given: object, fix: str) -> str:
+    """A hint if ``given`` is a generator function, not called: ``fix(given())``."""
     if inspect.isfunction(given) and (
         inspect.isasyncgenfunction(given) or inspect.isgeneratorfunction(given)
     ):
         return (
             f" {given.__name__} is a generator function: call it, "
-            f"inquire({given.__name__}()), to pass what it yields."
+            f"{fix}({given.__name__}()), to pass what it yields."
         )
+    return ""
+
+
+def _misplaced(agent: MiniAgent[...], given: object) -> str:
+    """A hint if ``given`` is an agent's argument passed as its input, or a function uncalled."""
+    if uncalled := _uncalled(given, "inquire"):
+        return uncalled
     names = sorted(agent._parameters.names)
     if not (isinstance(given, int | float) and 0 < len(names) <= 4):
         return ""  # (an LLM agent's many options: too many to guess which was meant)
@@ -740,12 +800,25 @@ def _not_an_agent_function(given: object) -> str:
     )
 
 
-def _returned(agent: MiniAgent[...]) -> NoReturn:
-    """The agent function returned a value, which no one would see: fail its interaction.
+def _its_arguments(agent: MiniAgent[...]) -> str:
+    """The agent function's own arguments, for a sentence (``fork``'s refusal): or none."""
+    names = sorted(agent._parameters.names)
+    if not names:
+        return ""
+    shown = ", ".join(f"{name}=..." for name in names[:4]) + (", ..." if names[4:] else "")
+    return f", or one of the agent function's own arguments ({shown})"
+
+
+def _returned(agent: MiniAgent[...], value: object) -> None:
+    """The agent function returned ``value``, which no one would see: fail its interaction.
+
+    (Unless it is what ``ctx.reply`` returns: ``return ctx.reply(...)`` returns nothing.)
 
     Raises:
-        AgentDefinitionError: always (the interaction's replies fail with it).
+        AgentDefinitionError: for any other value (the interaction's replies fail with it).
     """
+    if value is _REPLIED:
+        return
     raise AgentDefinitionError(
         f"The agent {agent.alias} returned a value other than None, but an agent's return "
         "value is dropped: reply it instead, with ctx.reply(...), and return nothing."
@@ -762,13 +835,14 @@ def _awaiting(given: object, agent: MiniAgent[...]) -> Coroutine[Any, Any, None]
     Raises:
         AgentDefinitionError: if it returned no awaitable (its replies fail with it).
     """
-    if not inspect.isawaitable(given):  # (typed Awaitable: code mypy does not check)
+    if given is _REPLIED or not inspect.isawaitable(given):  # (typed Awaitable: code mypy
+        # does not check; `return ctx.reply(...)` in a plain def returns nothing to await)
         name = getattr(agent.func, "__name__", "")
         name = name if name.isidentifier() else "agent"
         raise AgentDefinitionError(
             f"The agent function of {agent.alias} must return an awaitable (the agent awaits "
-            f"it), but it returned {type(given).__name__}: make it `async def {name}(ctx: "
-            "InteractionContext, ...) -> None`."
+            f"it), but it returned {type(None if given is _REPLIED else given).__name__}: "
+            f"make it `async def {name}(ctx: InteractionContext, ...) -> None`."
         )
     return _awaited(given)
 
@@ -1040,7 +1114,7 @@ class MiniAgent(Generic[P, ReplyT_co]):
 
     def fork(
         self,
-        *,
+        *positional: Never,
         alias: str | None = None,
         description: str | None = None,
         max_concurrency: int | None = None,
@@ -1052,8 +1126,19 @@ class MiniAgent(Generic[P, ReplyT_co]):
         Arguments given later to ``inquire`` override the bound ones. Without a
         ``max_concurrency`` of its own, the fork shares this agent's limit. A keyword
         given ``DEFAULT`` is as if it were not given. The fork is of this agent's class
-        (e.g. a ``GeminiAgent``'s fork is a ``GeminiAgent``).
+        (e.g. a ``GeminiAgent``'s fork is a ``GeminiAgent``). Every argument is given by
+        its name (``positional`` is there only to refuse the others with a sentence).
+
+        Raises:
+            AgentArgumentError: for an argument given positionally.
         """
+        if positional:
+            raise AgentArgumentError(
+                f"{type(self).__name__}.fork() got {', '.join(map(repr, positional)):.80} "
+                "positionally, but it takes keyword arguments only, so that was taken as "
+                f"none of them. Name each one: e.g. `agent.fork(alias={positional[0]!r:.40})` "
+                f"for the fork's alias{_its_arguments(self)}."
+            )
         if start_asap is DEFAULT:
             start_asap = None
         return type(self)(

@@ -15,6 +15,7 @@ __all__ = [
     "LoopAlreadyRunningError",
     "MissingAgentArgumentError",
     "NoActiveContextError",
+    "NotAwaitableError",
 ]
 
 
@@ -33,6 +34,10 @@ class AgentDefinitionError(MiniAgentsError, TypeError):
 
 class AgentArgumentError(MiniAgentsError, TypeError):
     """An agent got an argument it does not take, or lacks one it needs."""
+
+
+class NotAwaitableError(MiniAgentsError, TypeError):
+    """What returns nothing to wait for was awaited: ``await ctx.reply(...)`` (``areply`` waits)."""
 
 
 class AgentFinishedError(MiniAgentsError, RuntimeError):

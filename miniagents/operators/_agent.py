@@ -9,6 +9,7 @@ from typing import ParamSpec
 from reactivex import Observable
 from typing_extensions import TypeVar
 
+from miniagents.arguments import a_class
 from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageType
 from miniagents.miniagents.agent import MiniAgent
@@ -54,7 +55,7 @@ def agent_operator(
         what = (
             f"the function {given.__name__}"
             if inspect.isfunction(given)
-            else f"{type(given).__name__} {given!r}"
+            else f"{a_class(type(given))} ({given!r:.60})"
         )
         raise OperatorArgumentError(
             f"agent_operator() got {what}, not an agent: decorate it with @miniagent (an "

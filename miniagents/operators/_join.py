@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar, overload
 
-from miniagents.arguments import check_flag
+from miniagents.arguments import a_class, check_flag
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise, MessageT
 from miniagents.messages.sequence import MessageType, as_message_sequence
@@ -27,7 +27,7 @@ def checked_delimiter(delimiter: object, operator: str) -> str:
     if not isinstance(delimiter, str):
         raise OperatorArgumentError(
             f"{operator}() needs its delimiter as a str, e.g. delimiter='\\n\\n'; got "
-            f"{type(delimiter).__name__} {delimiter!r}."
+            f"{a_class(type(delimiter))} ({delimiter!r:.60})."
         )
     return delimiter
 
@@ -40,8 +40,8 @@ def checked_message_class(message_class: object, operator: str) -> type[Message]
     """
     if not (isinstance(message_class, type) and issubclass(message_class, Message)):
         raise OperatorArgumentError(
-            f"{operator}() needs message_class as Message or a subclass of it "
-            f"(class Row(Message): ...); got {type(message_class).__name__} {message_class!r}."
+            f"{operator}() needs message_class as Message or a subclass of it (class "
+            f"Row(Message): ...); got {a_class(type(message_class))} ({message_class!r:.60})."
         )
     return message_class
 

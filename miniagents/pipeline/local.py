@@ -46,7 +46,7 @@ from pydantic import BaseModel
 from reactivex import Observable
 from typing_extensions import TypeVar
 
-from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
+from miniagents.arguments import a_class, check_count, check_flag, check_seconds, refused_argument
 from miniagents.messages import Message, MessageSequencePromise, MessageTuple
 from miniagents.messages.errors import MessageTypeError
 from miniagents.messages.sequence import MessageType
@@ -176,7 +176,7 @@ class Pipeline(Generic[T, ReplyT]):
         if not isinstance(given, (Iterable, AsyncIterable, Observable)):
             raise PipelineArgumentError(
                 "pipeline() needs its items as an iterable, an async iterable or an observable "
-                f"(e.g. a list); got {type(given).__name__} {given!r}. For one item, pass "
+                f"(e.g. a list); got {a_class(type(given))} ({given!r:.60}). For one item, pass "
                 "[item]."
             )
         if isinstance(given, str):  # (an Iterable[str]: each character would be an item)
@@ -754,9 +754,9 @@ def item_input_error(item: object, index: int, caller: str) -> MessageTypeError 
     found = _not_an_input(item)
     if found is None:
         return None
-    where = "" if found is item else f", holding {found!r:.40} (of type {type(found).__name__})"
+    where = "" if found is item else f", holding {a_class(type(found))} ({found!r:.40})"
     return MessageTypeError(
-        f"{caller}() got item {index}, {item!r:.40} (of type {type(item).__name__}){where}, "
+        f"{caller}() got item {index}, {a_class(type(item))} ({item!r:.40}){where}, "
         "which cannot be an agent's input: each item is one interaction's input, a MessageType "
         "(str, dict, Message, a pydantic model, MessagePromise, MessageSequencePromise, or an "
         "(async) iterable or Observable of these). Turn each item into one first, e.g. "

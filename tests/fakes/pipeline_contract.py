@@ -196,7 +196,7 @@ def an_item_that_cannot_be_an_agents_input_takes_its_place_after_the_results_bef
         with pytest.raises(MessageTypeError) as raised:
             _read_into(seen, run(contract_upper, _noting(items, read), ordered=ordered))
         assert re.match(
-            r"(ray_)?pipeline\(\) got item 2, 5 \(of type int\), which cannot be an agent's "
+            r"(ray_)?pipeline\(\) got item 2, an int \(5\), which cannot be an agent's "
             "input",
             str(raised.value),
         )

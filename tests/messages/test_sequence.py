@@ -514,9 +514,12 @@ def test_a_sequence_read_synchronously_says_to_use_async_for_or_await(
         read(sequence)
     with pytest.raises(TypeError):  # (still a TypeError, for code that catches that)
         read(sequence)
-    # ... and the sequence does not look iterable (nor sized) to isinstance checks
+    # ... and the sequence does not look iterable to isinstance checks; it is Sized (its
+    # len() refuses, with a TypeError too: code that asks a length and catches that goes on)
     assert not isinstance(sequence, Iterable)
-    assert not isinstance(sequence, Sized)
+    with pytest.raises(SyncReadError, match=r"has no len\(\).*`len\(await sequence\)`"):
+        len(cast("Sized", sequence))
+    assert sequence  # (true, as any object: bool() does not ask its len())
 
 
 async def test_a_message_field_read_from_the_awaited_tuple_says_to_read_it_from_one() -> None:

@@ -407,4 +407,4 @@ async def test_a_bad_item_is_the_error_after_the_results_of_the_items_before_it(
     error = told[-1]
     assert isinstance(error, OnError)
     assert isinstance(error.exception, MessageTypeError)
-    assert "map_agent() got item 2, 5 " in str(error.exception)
+    assert "map_agent() got item 2, an int (5)" in str(error.exception)

@@ -59,8 +59,8 @@ class ChatHistory(ABC):
             )
         if not isinstance(message, Message):
             raise MessageTypeError(
-                f"{type(self).__name__}{taken_by} takes a Message, but got a value of type "
-                f"{type(message).__name__}. Wrap text in a message first, e.g. "
+                f"{type(self).__name__}{taken_by} takes a Message, but got "
+                f"{a_class(type(message))} ({message!r:.60}). Wrap text in a message first, e.g. "
                 'UserMessage(text="...") from miniagents.ext.llm.messages.'
             )
         return message

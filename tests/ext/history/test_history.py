@@ -179,7 +179,7 @@ async def test_store_refuses_one_message_or_a_text_and_appends_nothing_of_a_wron
         )
         assert "store([message])" in str(refused.value)
     with pytest.raises(
-        MessageTypeError, match=rf"^{name}\.store\(\) takes a Message, but got a value of type str"
+        MessageTypeError, match=rf"^{name}\.store\(\) takes a Message, but got a str \('two'\)"
     ):
         await history.store([first, "two"])  # type: ignore[list-item]
     assert await history.load() == (), "a wrong message is refused before any is appended"
