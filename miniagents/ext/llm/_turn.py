@@ -9,7 +9,13 @@
 Each message enters the reply when its first event comes (the text message at once when
 the agent has no tools, so that its metadata is known before the first token), and streams
 from then on. A call that ends with no text and no tool call still gives a (empty) text
-message: the model's answer.
+message: the model's answer. A call whose id the conversation (or the turn) has already is
+renamed (``c1_2``: see :func:`unused_id`), and its arguments are the ones that come with its
+id after it started (the provider gives each call's arguments after its start, before the
+next call with the same id: one content block after another, or keyed by the wire's index)::
+
+    provider:  Start(c1, add) | Delta(c1, '{"a": 1}') | Start(c1, add) | Delta(c1, '{"a": 2}')
+    reply:     LLMToolCallMessage c1 add {"a": 1} | LLMToolCallMessage c1_2 add {"a": 2}
 
 In a structured call (an ``output_type``) the text is the answer's, held until it
 validates; with tools, text that does not start like the answer (a JSON object), or that a
@@ -40,7 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Container
 from functools import partial
 from typing import Any, TypeVar
 
@@ -192,7 +198,8 @@ class Turn:
 
     Attributes:
         text: The text message, once it is in the reply.
-        calls: The tool call messages in the reply, by call id.
+        calls: The tool call messages in the reply, by their call ids (each one unique: an
+            id the conversation or the turn has already is renamed, see :func:`unused_id`).
         finish: The provider's ``Finish`` (until it comes, one with nothing known).
         texts: The text tokens so far, of a call with ``text_sink`` (an empty tuple until
             the first; a plain call's are in its text message: see :meth:`said`).
@@ -209,6 +216,7 @@ class Turn:
     __slots__ = (
         "_answering",
         "_record",
+        "_renamed",
         "answer_opens",
         "calls",
         "ctx",
@@ -241,6 +249,7 @@ class Turn:
         self.used_ids: set[str] | None = None
         self._answering: bool | None = None
         self._record: ReplayCore[str] | None = None  # the text message's, once taken into
+        self._renamed: dict[str, str] | None = None  # a provider's id -> its last call's
 
     def _reply(self, appender: MessageTokenAppender) -> MessageTokenAppender:
         task = asyncio.current_task()
@@ -289,7 +298,7 @@ class Turn:
         """Stream one event of the provider into the reply (a text token: see :meth:`text_record`).
 
         Raises:
-            LLMResponseError: for a call started twice, or arguments of a call not started.
+            LLMResponseError: for arguments of a call not started.
         """
         if type(event) is str or isinstance(event, str):
             if event:
@@ -299,7 +308,9 @@ class Turn:
                 else:
                     self._sink_text(event)
         elif isinstance(event, ToolCallDelta):
-            call = self.calls.get(event.call_id)
+            renamed = self._renamed
+            given = event.call_id
+            call = self.calls.get(given if renamed is None else renamed.get(given, given))
             if call is None:
                 raise LLMResponseError(
                     f"The model sent arguments for a tool call it had not started "
@@ -313,16 +324,16 @@ class Turn:
                 if said.strip():
                     self._answering = False  # it was not the answer: what it said, shown
                     self.open_text().append(said)
-            if event.call_id in self.calls:
-                raise LLMResponseError(
-                    f"The model started the tool call {event.call_id!r} twice: the "
-                    "provider's stream is malformed."
-                )
-            call_id = event.call_id
-            used = self.used_ids
+            call_id = given = event.call_id
+            used = self.used_ids  # (None: the turn's own ids only)
+            if given in self.calls or (used is not None and given in used):
+                # a model that numbers its calls anew each round, or that writes one id
+                # for two calls of a turn (its own ids, on an OpenAI-compatible server)
+                call_id = unused_id(given, self.calls if used is None else used)
+                if self._renamed is None:
+                    self._renamed = {}
+                self._renamed[given] = call_id  # its arguments: the last call of the id's
             if used is not None:
-                if call_id in used:  # a model that numbers its calls anew each round
-                    call_id = unused_id(call_id, used)
                 used.add(call_id)
             signed = event.thought_signature
             appender = MessageTokenAppender(
@@ -332,7 +343,7 @@ class Turn:
                 call_id=call_id,
                 **({} if signed is None else {"thought_signature": signed}),
             )
-            self.calls[event.call_id] = self._reply(appender)  # (by the provider's id)
+            self.calls[call_id] = self._reply(appender)
         elif isinstance(event, Refusal):
             if not isinstance(self.refusals, list):
                 self.refusals = []
@@ -655,14 +666,15 @@ class Turn:
         return [message for message in messages if isinstance(message, LLMToolCallMessage)]
 
 
-def unused_id(call_id: str, used: set[str]) -> str:
+def unused_id(call_id: str, used: Container[str]) -> str:
     """``call_id`` with the first suffix (``_2``, ``_3``, ...) that makes it not in ``used``.
 
-    Some models (Ollama's: ``call_0``) number the calls of each round from the start, and
-    a conversation whose calls share an id is refused by other APIs (Anthropic's
-    ``tool_use`` ids must be unique), e.g. after a fallback. A provider that keeps what a
-    call needs back by its id (Gemini's thought signatures) renames it so first, as the
-    turn would.
+    Some models (Ollama's: ``call_0``) number the calls of each round from the start, and a
+    model on an OpenAI-compatible server may write one id for two calls of a turn; a
+    conversation whose calls share an id is refused by other APIs (Anthropic's ``tool_use``
+    ids must be unique), e.g. after a fallback, and its results could not be told apart.
+    The turn renames such a call (its message, its result and the next request carry the
+    new id, which the provider's API takes as any other: the model wrote the old one).
     """
     number = 2
     while f"{call_id}_{number}" in used:
