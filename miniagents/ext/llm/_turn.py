@@ -47,16 +47,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Container
+from contextvars import Token
 from functools import partial
 from typing import Any, TypeVar
 
 from miniagents.ext.llm._gate import InTurn
-from miniagents.ext.llm._metered import Metered
+from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._stall import StallWatch, stall_watched
 from miniagents.ext.llm._turn_chars import TURN_COUNT, TurnCount, is_too_long
 from miniagents.ext.llm.charging import CallCharge, budget_link
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
-from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
+from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage, TokenUsage
 from miniagents.ext.llm.observing import (
     LLMCallWatch,
     end_llm_call,
@@ -353,6 +354,7 @@ class Turn:
 
     async def stream(
         self,
+        usage: TokenUsage | None,
         metered: Metered[OptionsT],
         call: LLMCall,
         options: OptionsT,
@@ -360,8 +362,19 @@ class Turn:
         stalled: Callable[[], LLMTimeoutError],
         max_chars: int,
         in_turn: bool = False,
-    ) -> None:
-        """Stream the provider's reply to ``call`` (errors translated, messages failed).
+    ) -> TokenUsage:
+        """Stream the provider's reply to ``call`` into the turn's messages, and end them.
+
+        Returns:
+            ``usage`` (of the interaction's calls before this one; ``None``: none) with
+            this call's added: the usage that the text message of a turn without calls
+            gets as it completes (see :meth:`complete`).
+
+        Raises:
+            BaseException: what ended the call (translated: see ``LLMProvider.translate``),
+                its set-up or its end (making the call, metering it, completing the
+                messages); the turn's messages still open fail with it first, so that none
+                is left open in a failed reply (its readers would wait for it for ever).
 
         ``max_chars`` (``MiniAgents(llm_max_turn_chars=...)``): the characters the call may
         send, its thinking and reasoning included; one more stops it (see
@@ -381,10 +394,11 @@ class Turn:
         :class:`~miniagents.ext.llm._gate.InTurn`.
         """
         alias = self.ctx.this_agent.alias
-        count = TurnCount(max_chars)  # the turn's characters, its provider's too
-        shared = TURN_COUNT.set(count)  # (before the recorder: a task it starts sees it)
-        sent: _Sent | None = _Sent(alias, metered, call)  # watched once the meter admits it
+        shared: Token[TurnCount | None] | None = None
         try:
+            count = TurnCount(max_chars)  # the turn's characters, its provider's too
+            shared = TURN_COUNT.set(count)  # (before the recorder: a task it starts sees it)
+            sent: _Sent | None = _Sent(alias, metered, call)  # watched once the meter admits
             through = partial(_through_meter, metered, call, options, stall_timeout, stalled, sent)
             events = recorder_events(self.ctx, metered, call, through)  # None: made here
             here = events is None and budget_link() is None  # charged and watched here
@@ -396,8 +410,10 @@ class Turn:
                     watch = StallWatch(stall_timeout, stalled)
             elif events is None:  # declined, and charged to budgets of another process
                 events = through()
-        except BaseException:
-            TURN_COUNT.reset(shared)
+        except BaseException as unmade:
+            if shared is not None:
+                TURN_COUNT.reset(shared)
+            self.fail(unmade)
             raise
         observed: LLMCallWatch | None = None
         charge: CallCharge | None = None
@@ -414,12 +430,7 @@ class Turn:
             if in_turn and first is None:
                 taking = turns = InTurn(events)
             await self._take_all(taking, metered, call, charge, watch, count, in_turn, first)
-            if self.refusals or self.finish.reason == "refusal":
-                raise self._refused(call.model)
-            if self.finish.reason == _PAUSED:
-                raise self._paused(call.model)
-            if self.calls and not call.tools:
-                raise self._called_without_tools(call.model)
+            self._check_answer(call)
         except BaseException as caught:
             let_go_of_frames(caught)  # (the SDK's generators, closed now: see there)
             over = caught  # (a provider's count past the bound, with its thinking: ours)
@@ -447,6 +458,22 @@ class Turn:
             if charge is not None:  # a call that ended without a count
                 charge.end()
             await aclose_events(events)
+        return self.complete(usage, metered, call.model)
+
+    def _check_answer(self, call: LLMCall) -> None:
+        """Refuse a turn that ended with no answer to take: refused, paused, or calls that
+        no tool can run.
+
+        Raises:
+            LLMRefusalError: for a refusal (see :meth:`_refused`).
+            LLMResponseError: for a paused turn, or tool calls of an agent without tools.
+        """
+        if self.refusals or self.finish.reason == "refusal":
+            raise self._refused(call.model)
+        if self.finish.reason == _PAUSED:
+            raise self._paused(call.model)
+        if self.calls and not call.tools:
+            raise self._called_without_tools(call.model)
 
     async def _take_all(
         self,
@@ -536,8 +563,7 @@ class Turn:
     def _ended(self, error: BaseException | None, watch: LLMCallWatch | None) -> None:
         """The call has ended (with ``error``, translated): its messages fail, its watch is told."""
         if error is not None:
-            for appender in self._appenders():
-                appender.fail(error)
+            self.fail(error)
         if watch is not None:
             end_llm_call(watch, error)
 
@@ -643,19 +669,36 @@ class Turn:
             "calling tools."
         )
 
-    def complete(self, **answer: object) -> None:
-        """End the turn's messages; a turn without calls is the answer, with ``answer`` set.
+    def complete(
+        self, usage: TokenUsage | None, metered: Metered[OptionsT], model: str
+    ) -> TokenUsage:
+        """End the turn's messages; a turn without calls is the answer, with the usage.
 
-        The text message gets the finish reason (and, for the answer, ``answer``: e.g. the
-        usage); the calls parse their arguments.
+        The text message gets the finish reason (and, for the answer, ``usage`` with this
+        call's added: returned); the calls parse their arguments. An error on the way fails
+        the messages still open (see :meth:`fail`).
         """
-        if not self.calls and self.text_sink is None:
-            self.open_text()
-        if self.text is not None:
-            extra = {} if self.calls else answer
-            self.text.update_metadata(finish_reason=self.finish.reason, **extra)
+        try:
+            usage = added_usage(usage, metered.usage(self.finish, model))
+            if not self.calls and self.text_sink is None:
+                self.open_text()
+            if self.text is not None:
+                extra = {} if self.calls else {"usage": usage}
+                self.text.update_metadata(finish_reason=self.finish.reason, **extra)
+            for appender in self._appenders():
+                appender.complete()
+        except BaseException as unended:
+            self.fail(unended)
+            raise
+        return usage
+
+    def fail(self, error: BaseException) -> None:
+        """End the turn's messages still open (its text, its tool calls) with ``error``.
+
+        (Ended messages stay as they are.)
+        """
         for appender in self._appenders():
-            appender.complete()
+            appender.fail(error)
 
     def _appenders(self) -> list[MessageTokenAppender]:
         return [*([self.text] if self.text is not None else []), *self.calls.values()]
