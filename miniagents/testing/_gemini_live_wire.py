@@ -472,9 +472,9 @@ def _decoded(text: str) -> bytes:
 
 
 def _usage(usage: LiveUsage) -> dict[str, Any]:
-    """A reply's ``usageMetadata``: its counts by modality list those that had tokens, as
-    the API's do; a total of 0 and a list that would be empty are left out, as protobuf's
-    JSON leaves out zeros."""
+    """A reply's ``usageMetadata``: its counts by modality (of the prompt, the response and
+    the cached tokens) list those that had tokens, as the API's do; a total of 0 and a list
+    that would be empty are left out, as protobuf's JSON leaves out zeros."""
     prompt = usage.input_text + usage.input_audio
     response = usage.output_text + usage.output_audio
     totals = (
@@ -489,6 +489,7 @@ def _usage(usage: LiveUsage) -> dict[str, Any]:
     for name, text, audio in (
         ("promptTokensDetails", usage.input_text, usage.input_audio),
         ("responseTokensDetails", usage.output_text, usage.output_audio),
+        ("cacheTokensDetails", usage.cached, 0),  # (the cached tokens: text, LiveUsage's)
     ):
         listed = [
             {"modality": modality, "tokenCount": count}

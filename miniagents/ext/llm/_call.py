@@ -28,7 +28,7 @@ from miniagents.ext.llm._answer import (
     invalid_answer,
     retry_prompt,
 )
-from miniagents.ext.llm._metered import Metered, added_usage
+from miniagents.ext.llm._metered import Metered
 from miniagents.ext.llm._output_schema import output_format_of
 from miniagents.ext.llm._tool_sets import tool_set_of
 from miniagents.ext.llm._turn import Turn, shown_tool_names
@@ -138,10 +138,8 @@ async def _run_call(
     answer = None if output_type is None else Answer(ctx, output_type, metadata)
     usage: TokenUsage | None = None
     rounds = 0
-    turn: Turn | None = None
     try:
         while True:
-            turn = None  # (the last round's messages have ended)
             call = _new_call(model, plan.stream, system, prompt, call_options, tools, output)
             turn = Turn(ctx, plan.message_class, metadata)
             turn.used_ids = used_ids  # the call ids of the conversation: a repeated one renamed
@@ -154,9 +152,7 @@ async def _run_call(
                     answer.open()
             elif not tools:
                 turn.open_text()  # known before the first token, as the only message
-            await turn.stream(metered, call, options, *watching)
-            usage = added_usage(usage, metered.usage(turn.finish, model))
-            turn.complete(usage=usage)
+            usage = await turn.stream(usage, metered, call, options, *watching)  # (ended)
             calls = await turn.call_messages() if turn.calls else []
             if answer is not None and not calls:
                 errors = answer.settle(turn.finish, usage)
@@ -182,24 +178,10 @@ async def _run_call(
             text = turn.said()
             said = [PromptText("assistant", text)] if text else []
             prompt = (*prompt, *said, *calls, *answered)
-    except BaseException as error:
-        if turn is not None:  # its messages in the reply, still open: they end with it
-            _fail_open(turn, error)
+    except BaseException as error:  # (a turn's messages: failed by its stream)
         if answer is not None:
             answer.fail(error)
         raise
-
-
-def _fail_open(turn: Turn, error: BaseException) -> None:
-    """End the messages of ``turn`` still open (its text, its tool calls) with ``error``.
-
-    A turn puts its text message in the reply before its call is made (``open_text``): an
-    error before its stream ends (making the call, metering it, completing the turn) would
-    otherwise leave it open in a failed reply, its readers waiting for it forever. (Ended
-    messages stay as they are.)
-    """
-    for appender in (*([turn.text] if turn.text is not None else []), *turn.calls.values()):
-        appender.fail(error)
 
 
 async def _tool_round(
@@ -356,7 +338,8 @@ def _plan(
     Raises:
         LLMConfigurationError: for no model, an argument of the wrong kind (see
             ``LLMOptions.check``), a ``stall_timeout``, ``max_tool_rounds``,
-            ``output_retries`` or ``extra_options`` the agent cannot take, a context's
+            ``output_retries`` or ``extra_options`` the agent cannot take, a provider whose
+            messages have no ``role`` (not ``AssistantMessage``), a context's
             ``stream_llm_tokens_by_default`` or ``llm_parse_in_turn`` that is not a bool,
             or its ``llm_max_turn_chars`` not a whole number of at least 1.
     """
@@ -384,7 +367,7 @@ def _plan(
     call_options = options.call_options()
     message_class = provider.message_class
     metadata: dict[str, object] = {  # only read: each message copies it
-        "role": _role_of(message_class),
+        "role": _role_of(message_class, alias),
         "model": model,
         "agent_alias": alias,
     }
@@ -490,11 +473,24 @@ def _context_flag(context: LLMSettings, name: str, alias: str) -> bool:
     )
 
 
-def _role_of(message_class: type[Message]) -> object:
-    """The default ``role`` of a provider's messages (read once per class)."""
+def _role_of(message_class: type[Message], alias: str) -> object:
+    """The default ``role`` of a provider's messages (read once per class).
+
+    Raises:
+        LLMConfigurationError: for a class without a ``role`` field (not an
+            ``AssistantMessage``: ``make_llm_agent`` refuses it, ``LLMAgent(...)`` does not).
+    """
     role = _ROLES.get(message_class, _ROLES)
     if role is _ROLES:
-        role = _ROLES[message_class] = message_class.model_fields["role"].default
+        declared = message_class.model_fields.get("role")
+        if declared is None:
+            raise LLMConfigurationError(
+                f"The agent {alias}'s provider replies with {message_class.__name__}, which "
+                "has no role field: an LLM agent's replies are AssistantMessage (from "
+                "miniagents.ext.llm) or a subclass of it. Give the provider such a "
+                "message_class, and make the agent with make_llm_agent(...), which checks it."
+            )
+        role = _ROLES[message_class] = declared.default
     return role
 
 

@@ -9,7 +9,13 @@
 Each message enters the reply when its first event comes (the text message at once when
 the agent has no tools, so that its metadata is known before the first token), and streams
 from then on. A call that ends with no text and no tool call still gives a (empty) text
-message: the model's answer.
+message: the model's answer. A call whose id the conversation (or the turn) has already is
+renamed (``c1_2``: see :func:`unused_id`), and its arguments are the ones that come with its
+id after it started (the provider gives each call's arguments after its start, before the
+next call with the same id: one content block after another, or keyed by the wire's index)::
+
+    provider:  Start(c1, add) | Delta(c1, '{"a": 1}') | Start(c1, add) | Delta(c1, '{"a": 2}')
+    reply:     LLMToolCallMessage c1 add {"a": 1} | LLMToolCallMessage c1_2 add {"a": 2}
 
 In a structured call (an ``output_type``) the text is the answer's, held until it
 validates; with tools, text that does not start like the answer (a JSON object), or that a
@@ -40,17 +46,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Container
+from contextvars import Token
 from functools import partial
 from typing import Any, TypeVar
 
 from miniagents.ext.llm._gate import InTurn
-from miniagents.ext.llm._metered import Metered
+from miniagents.ext.llm._metered import Metered, added_usage
 from miniagents.ext.llm._stall import StallWatch, stall_watched
 from miniagents.ext.llm._turn_chars import TURN_COUNT, TurnCount, is_too_long
 from miniagents.ext.llm.charging import CallCharge, budget_link
 from miniagents.ext.llm.errors import LLMRefusalError, LLMResponseError, LLMTimeoutError
-from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage
+from miniagents.ext.llm.messages import AssistantMessage, LLMToolCallMessage, TokenUsage
 from miniagents.ext.llm.observing import (
     LLMCallWatch,
     end_llm_call,
@@ -192,7 +199,8 @@ class Turn:
 
     Attributes:
         text: The text message, once it is in the reply.
-        calls: The tool call messages in the reply, by call id.
+        calls: The tool call messages in the reply, by their call ids (each one unique: an
+            id the conversation or the turn has already is renamed, see :func:`unused_id`).
         finish: The provider's ``Finish`` (until it comes, one with nothing known).
         texts: The text tokens so far, of a call with ``text_sink`` (an empty tuple until
             the first; a plain call's are in its text message: see :meth:`said`).
@@ -209,6 +217,7 @@ class Turn:
     __slots__ = (
         "_answering",
         "_record",
+        "_renamed",
         "answer_opens",
         "calls",
         "ctx",
@@ -241,6 +250,7 @@ class Turn:
         self.used_ids: set[str] | None = None
         self._answering: bool | None = None
         self._record: ReplayCore[str] | None = None  # the text message's, once taken into
+        self._renamed: dict[str, str] | None = None  # a provider's id -> its last call's
 
     def _reply(self, appender: MessageTokenAppender) -> MessageTokenAppender:
         task = asyncio.current_task()
@@ -289,7 +299,7 @@ class Turn:
         """Stream one event of the provider into the reply (a text token: see :meth:`text_record`).
 
         Raises:
-            LLMResponseError: for a call started twice, or arguments of a call not started.
+            LLMResponseError: for arguments of a call not started.
         """
         if type(event) is str or isinstance(event, str):
             if event:
@@ -299,7 +309,9 @@ class Turn:
                 else:
                     self._sink_text(event)
         elif isinstance(event, ToolCallDelta):
-            call = self.calls.get(event.call_id)
+            renamed = self._renamed
+            given = event.call_id
+            call = self.calls.get(given if renamed is None else renamed.get(given, given))
             if call is None:
                 raise LLMResponseError(
                     f"The model sent arguments for a tool call it had not started "
@@ -313,16 +325,16 @@ class Turn:
                 if said.strip():
                     self._answering = False  # it was not the answer: what it said, shown
                     self.open_text().append(said)
-            if event.call_id in self.calls:
-                raise LLMResponseError(
-                    f"The model started the tool call {event.call_id!r} twice: the "
-                    "provider's stream is malformed."
-                )
-            call_id = event.call_id
-            used = self.used_ids
+            call_id = given = event.call_id
+            used = self.used_ids  # (None: the turn's own ids only)
+            if given in self.calls or (used is not None and given in used):
+                # a model that numbers its calls anew each round, or that writes one id
+                # for two calls of a turn (its own ids, on an OpenAI-compatible server)
+                call_id = unused_id(given, self.calls if used is None else used)
+                if self._renamed is None:
+                    self._renamed = {}
+                self._renamed[given] = call_id  # its arguments: the last call of the id's
             if used is not None:
-                if call_id in used:  # a model that numbers its calls anew each round
-                    call_id = unused_id(call_id, used)
                 used.add(call_id)
             signed = event.thought_signature
             appender = MessageTokenAppender(
@@ -332,7 +344,7 @@ class Turn:
                 call_id=call_id,
                 **({} if signed is None else {"thought_signature": signed}),
             )
-            self.calls[event.call_id] = self._reply(appender)  # (by the provider's id)
+            self.calls[call_id] = self._reply(appender)
         elif isinstance(event, Refusal):
             if not isinstance(self.refusals, list):
                 self.refusals = []
@@ -342,6 +354,7 @@ class Turn:
 
     async def stream(
         self,
+        usage: TokenUsage | None,
         metered: Metered[OptionsT],
         call: LLMCall,
         options: OptionsT,
@@ -349,8 +362,19 @@ class Turn:
         stalled: Callable[[], LLMTimeoutError],
         max_chars: int,
         in_turn: bool = False,
-    ) -> None:
-        """Stream the provider's reply to ``call`` (errors translated, messages failed).
+    ) -> TokenUsage:
+        """Stream the provider's reply to ``call`` into the turn's messages, and end them.
+
+        Returns:
+            ``usage`` (of the interaction's calls before this one; ``None``: none) with
+            this call's added: the usage that the text message of a turn without calls
+            gets as it completes (see :meth:`complete`).
+
+        Raises:
+            BaseException: what ended the call (translated: see ``LLMProvider.translate``),
+                its set-up or its end (making the call, metering it, completing the
+                messages); the turn's messages still open fail with it first, so that none
+                is left open in a failed reply (its readers would wait for it for ever).
 
         ``max_chars`` (``MiniAgents(llm_max_turn_chars=...)``): the characters the call may
         send, its thinking and reasoning included; one more stops it (see
@@ -370,10 +394,11 @@ class Turn:
         :class:`~miniagents.ext.llm._gate.InTurn`.
         """
         alias = self.ctx.this_agent.alias
-        count = TurnCount(max_chars)  # the turn's characters, its provider's too
-        shared = TURN_COUNT.set(count)  # (before the recorder: a task it starts sees it)
-        sent: _Sent | None = _Sent(alias, metered, call)  # watched once the meter admits it
+        shared: Token[TurnCount | None] | None = None
         try:
+            count = TurnCount(max_chars)  # the turn's characters, its provider's too
+            shared = TURN_COUNT.set(count)  # (before the recorder: a task it starts sees it)
+            sent: _Sent | None = _Sent(alias, metered, call)  # watched once the meter admits
             through = partial(_through_meter, metered, call, options, stall_timeout, stalled, sent)
             events = recorder_events(self.ctx, metered, call, through)  # None: made here
             here = events is None and budget_link() is None  # charged and watched here
@@ -385,8 +410,10 @@ class Turn:
                     watch = StallWatch(stall_timeout, stalled)
             elif events is None:  # declined, and charged to budgets of another process
                 events = through()
-        except BaseException:
-            TURN_COUNT.reset(shared)
+        except BaseException as unmade:
+            if shared is not None:
+                TURN_COUNT.reset(shared)
+            self.fail(unmade)
             raise
         observed: LLMCallWatch | None = None
         charge: CallCharge | None = None
@@ -403,12 +430,7 @@ class Turn:
             if in_turn and first is None:
                 taking = turns = InTurn(events)
             await self._take_all(taking, metered, call, charge, watch, count, in_turn, first)
-            if self.refusals or self.finish.reason == "refusal":
-                raise self._refused(call.model)
-            if self.finish.reason == _PAUSED:
-                raise self._paused(call.model)
-            if self.calls and not call.tools:
-                raise self._called_without_tools(call.model)
+            self._check_answer(call)
         except BaseException as caught:
             let_go_of_frames(caught)  # (the SDK's generators, closed now: see there)
             over = caught  # (a provider's count past the bound, with its thinking: ours)
@@ -436,6 +458,22 @@ class Turn:
             if charge is not None:  # a call that ended without a count
                 charge.end()
             await aclose_events(events)
+        return self.complete(usage, metered, call.model)
+
+    def _check_answer(self, call: LLMCall) -> None:
+        """Refuse a turn that ended with no answer to take: refused, paused, or calls that
+        no tool can run.
+
+        Raises:
+            LLMRefusalError: for a refusal (see :meth:`_refused`).
+            LLMResponseError: for a paused turn, or tool calls of an agent without tools.
+        """
+        if self.refusals or self.finish.reason == "refusal":
+            raise self._refused(call.model)
+        if self.finish.reason == _PAUSED:
+            raise self._paused(call.model)
+        if self.calls and not call.tools:
+            raise self._called_without_tools(call.model)
 
     async def _take_all(
         self,
@@ -525,8 +563,7 @@ class Turn:
     def _ended(self, error: BaseException | None, watch: LLMCallWatch | None) -> None:
         """The call has ended (with ``error``, translated): its messages fail, its watch is told."""
         if error is not None:
-            for appender in self._appenders():
-                appender.fail(error)
+            self.fail(error)
         if watch is not None:
             end_llm_call(watch, error)
 
@@ -632,19 +669,36 @@ class Turn:
             "calling tools."
         )
 
-    def complete(self, **answer: object) -> None:
-        """End the turn's messages; a turn without calls is the answer, with ``answer`` set.
+    def complete(
+        self, usage: TokenUsage | None, metered: Metered[OptionsT], model: str
+    ) -> TokenUsage:
+        """End the turn's messages; a turn without calls is the answer, with the usage.
 
-        The text message gets the finish reason (and, for the answer, ``answer``: e.g. the
-        usage); the calls parse their arguments.
+        The text message gets the finish reason (and, for the answer, ``usage`` with this
+        call's added: returned); the calls parse their arguments. An error on the way fails
+        the messages still open (see :meth:`fail`).
         """
-        if not self.calls and self.text_sink is None:
-            self.open_text()
-        if self.text is not None:
-            extra = {} if self.calls else answer
-            self.text.update_metadata(finish_reason=self.finish.reason, **extra)
+        try:
+            usage = added_usage(usage, metered.usage(self.finish, model))
+            if not self.calls and self.text_sink is None:
+                self.open_text()
+            if self.text is not None:
+                extra = {} if self.calls else {"usage": usage}
+                self.text.update_metadata(finish_reason=self.finish.reason, **extra)
+            for appender in self._appenders():
+                appender.complete()
+        except BaseException as unended:
+            self.fail(unended)
+            raise
+        return usage
+
+    def fail(self, error: BaseException) -> None:
+        """End the turn's messages still open (its text, its tool calls) with ``error``.
+
+        (Ended messages stay as they are.)
+        """
         for appender in self._appenders():
-            appender.complete()
+            appender.fail(error)
 
     def _appenders(self) -> list[MessageTokenAppender]:
         return [*([self.text] if self.text is not None else []), *self.calls.values()]
@@ -655,14 +709,15 @@ class Turn:
         return [message for message in messages if isinstance(message, LLMToolCallMessage)]
 
 
-def unused_id(call_id: str, used: set[str]) -> str:
+def unused_id(call_id: str, used: Container[str]) -> str:
     """``call_id`` with the first suffix (``_2``, ``_3``, ...) that makes it not in ``used``.
 
-    Some models (Ollama's: ``call_0``) number the calls of each round from the start, and
-    a conversation whose calls share an id is refused by other APIs (Anthropic's
-    ``tool_use`` ids must be unique), e.g. after a fallback. A provider that keeps what a
-    call needs back by its id (Gemini's thought signatures) renames it so first, as the
-    turn would.
+    Some models (Ollama's: ``call_0``) number the calls of each round from the start, and a
+    model on an OpenAI-compatible server may write one id for two calls of a turn; a
+    conversation whose calls share an id is refused by other APIs (Anthropic's ``tool_use``
+    ids must be unique), e.g. after a fallback, and its results could not be told apart.
+    The turn renames such a call (its message, its result and the next request carry the
+    new id, which the provider's API takes as any other: the model wrote the old one).
     """
     number = 2
     while f"{call_id}_{number}" in used:

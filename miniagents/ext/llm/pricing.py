@@ -280,6 +280,7 @@ def audio_cost_usd(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cached_input_tokens=usage.cached_input_tokens or 0,
+        cache_write_tokens=usage.cache_write_tokens or 0,
         input_audio_tokens=given,
         output_audio_tokens=made,
         cached_audio_tokens=cached,
@@ -294,6 +295,7 @@ def modal_cost_usd(
     input_tokens: int,
     output_tokens: int,
     cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
     input_audio_tokens: int = 0,
     output_audio_tokens: int = 0,
     cached_audio_tokens: int = 0,
@@ -311,6 +313,8 @@ def modal_cost_usd(
         input_tokens: Every prompt token (text, audio, images; the cached ones included).
         output_tokens: Every reply token (text and audio).
         cached_input_tokens: Prompt tokens read from the cache (audio ones included).
+        cache_write_tokens: Prompt tokens written to the cache, priced at the model's
+            cache-write rate (as :func:`cost_usd` prices them; none: the prompt's rate).
         input_audio_tokens: Prompt tokens of audio.
         output_audio_tokens: Reply tokens of audio.
         cached_audio_tokens: Cached prompt tokens of audio.
@@ -324,6 +328,7 @@ def modal_cost_usd(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cache_read_tokens=cached_input_tokens or None,
+        cache_write_tokens=cache_write_tokens or None,
         input_audio_tokens=input_audio_tokens or None,
         output_audio_tokens=output_audio_tokens or None,
         # (said, 0 too, of a cached prompt: genai-prices refuses an audio prompt's cache

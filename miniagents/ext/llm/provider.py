@@ -245,7 +245,9 @@ class ToolCallStart:
     """The model starts a call of a tool; :class:`ToolCallDelta` events bring its arguments.
 
     Attributes:
-        call_id: The provider's id of the call (unique in the conversation).
+        call_id: The provider's id of the call, as the model or the API gave it; its
+            deltas name it too. One that the conversation (or the turn) has already is
+            renamed on the call's message (``call_1_2``), which then goes back to the API.
         tool_name: The name of the tool the model calls.
         thought_signature: What the API asks to be sent back with the call (Gemini's
             thought signature, base64; Anthropic's thinking blocks before it, or Bedrock's
@@ -262,7 +264,8 @@ class ToolCallDelta:
     """A piece of the arguments of a call started by a :class:`ToolCallStart` (JSON text).
 
     Attributes:
-        call_id: The id of the call.
+        call_id: The id of the call (of two started with one id, the later one's: give a
+            call's deltas before another call with its id starts).
         text: The piece, to be joined to the pieces before it.
     """
 

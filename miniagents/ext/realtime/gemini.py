@@ -478,18 +478,22 @@ def _total(count: object) -> int | None:
 def _modality(details: Any, total: int | None, modality: str) -> int | None:
     """The tokens of ``modality`` in a list of counts by modality, of ``total`` tokens.
 
-    ``None`` if unknown: the list was not sent (and the total is not 0), or the count is no
-    count.
+    A modality listed more than once has the sum of its counts (the list splits the total:
+    each entry counts tokens of its own). ``None`` if unknown: the list was not sent (and
+    the total is not 0), or a count of the modality is no count.
     """
     if total == 0:
         return 0  # (none of no tokens)
     if not details:
         return None  # (not said: not none)
+    tokens = 0  # (a modality the list leaves out had no tokens)
     for each in details:
         if str(getattr(each.modality, "value", each.modality)).upper() == modality:
-            count = each.token_count
-            return reported_count(0 if count is None else count)
-    return 0  # (a modality the list leaves out had no tokens)
+            count = reported_count(0 if each.token_count is None else each.token_count)
+            if count is None:
+                return None
+            tokens += count
+    return tokens
 
 
 def _going_away(time_left: str | None) -> ServerFailed:

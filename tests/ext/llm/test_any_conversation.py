@@ -13,6 +13,7 @@ fails the test as an ``LLMRequestError``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,3 +187,31 @@ def test_every_provider_is_chained_into_every_other() -> None:
         "ollama",
         "offline",
     }
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+@pytest.mark.parametrize("provider", PROVIDERS[:-1], ids=IDS[:-1])
+async def test_two_calls_of_a_turn_with_one_id_each_run_and_go_back_renamed(
+    server: FakeLLMServer, provider: Provider, stream: bool
+) -> None:
+    # a model that writes its own ids (one for both calls of its turn, as a model behind an
+    # OpenAI-compatible server may): each call runs and is answered, the second renamed, so
+    # that the next request's calls and results pair up one to one (Anthropic's API refuses
+    # two tool_use blocks of one id), whatever the API
+    calls = [
+        ToolCall("lookup", {"query": "a"}, id="dup"),
+        ToolCall("lookup", {"query": "b"}, id="dup"),
+    ]
+    server.reply(tool_calls=calls, for_model=provider.model)
+    server.reply(["Found both."], for_model=provider.model)
+    async with MiniAgents():
+        reply = await provider.agent.inquire(
+            "Find a and b.", model=provider.model, tools=[lookup], stream=stream, **provider.options
+        )
+    called = [(m.call_id, dict(m.arguments)) for m in reply if isinstance(m, LLMToolCallMessage)]
+    answered = [(m.call_id, str(m)) for m in reply if isinstance(m, LLMToolResultMessage)]
+    assert called == [("dup", {"query": "a"}), ("dup_2", {"query": "b"})]
+    assert answered == [("dup", "found a"), ("dup_2", "found b")]
+    assert str(reply[-1]) == "Found both."
+    sent = json.dumps(server.requests[-1].body)  # (taken by the fake's checks of the API)
+    assert (sent.count('"dup"'), sent.count('"dup_2"')) == (2, 2)  # a call and its result

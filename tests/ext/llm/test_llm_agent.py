@@ -322,8 +322,12 @@ _BOTH = (False, True)
 _SET_UP_STEPS = [  # (module, name, with tools and a structured answer): the plan, the round
     *[("_call", step, False) for step in ("llm_settings", "_plan", "_role_of", "prompt_of")],
     *[("_call", step, True) for step in ("tool_set_of", "output_format_of", "Answer")],
-    *[("_call", step, tools) for step in ("_new_call", "added_usage") for tools in _BOTH],
-    *[("_turn", step, tools) for step in ("TurnCount", "recorder_events") for tools in _BOTH],
+    *[("_call", "_new_call", tools) for tools in _BOTH],
+    *[
+        ("_turn", step, tools)
+        for step in ("TurnCount", "recorder_events", "added_usage")
+        for tools in _BOTH
+    ],
 ]
 
 
@@ -344,6 +348,40 @@ async def test_an_error_in_a_calls_set_up_fails_its_reply_and_the_context_exits(
             await agent.inquire("x", **options)
 
 
+@pytest.mark.parametrize("step", ["TurnCount", "recorder_events", "added_usage"])
+async def test_a_turn_fails_the_messages_it_opened_whatever_ends_its_stream(
+    step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the turn owns its messages: an error of its set-up or of its end fails the text
+    # message it opened, whoever called its stream (here an agent that swallows the error)
+    from miniagents import MessagePromise, miniagent
+    from miniagents.ext.llm import _turn as turn_module
+    from miniagents.ext.llm._metered import Metered
+    from miniagents.ext.llm.errors import LLMTimeoutError
+
+    def failing(*args: object, **kwargs: object) -> object:
+        raise _SetUpFailed(step)
+
+    monkeypatch.setattr(turn_module, step, failing)
+    opened: list[MessagePromise] = []
+
+    @miniagent
+    async def caller(ctx: Any) -> None:
+        turn = turn_module.Turn(ctx, OfflineMessage, {"role": "assistant", "model": "echo"})
+        opened.append(turn.open_text().promise)
+        options = EchoOptions()
+        call = LLMCall(model="echo", stream=True, system=None, messages=())
+        metered = Metered(EchoProvider(), "CALLER", options)
+        with pytest.raises(_SetUpFailed):
+            await turn.stream(None, metered, call, options, None, LLMTimeoutError, 100)
+
+    async with MiniAgents():  # (a message left open: reading it would never end)
+        with pytest.raises(_SetUpFailed, match=step):
+            await caller.inquire()  # (its one message, failed)
+        with pytest.raises(_SetUpFailed, match=step):
+            await opened[0]
+
+
 async def test_a_provider_whose_messages_have_no_role_fails_the_reply_it_starts() -> None:
     from miniagents.ext.llm.llm_agent import LLMAgent
 
@@ -352,8 +390,14 @@ async def test_a_provider_whose_messages_have_no_role_fails_the_reply_it_starts(
     function = type(function)(EchoOptions, _RoleLessProvider(), "ECHO", "Echo.")
     agent: LLMAgent[..., Any] = LLMAgent(function, alias="ECHO")  # (make_llm_agent refuses it)
     async with MiniAgents():
-        with pytest.raises(KeyError, match="role"):
+        with pytest.raises(LLMConfigurationError) as raised:
             await agent.inquire("x")
+    assert str(raised.value) == (
+        "The agent ECHO's provider replies with _RoleLessMessage, which has no role field: an "
+        "LLM agent's replies are AssistantMessage (from miniagents.ext.llm) or a subclass of "
+        "it. Give the provider such a message_class, and make the agent with "
+        "make_llm_agent(...), which checks it."
+    )
 
 
 class FreshMessage(Message):

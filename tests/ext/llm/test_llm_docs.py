@@ -25,3 +25,20 @@ def test_a_section_named_above_or_below_is_there(page: str) -> None:
         if not re.search(pattern, part, re.MULTILINE):
             missing.append(f'"{title}" {where}')
     assert not missing, f"{page} refers to sections it does not have: {missing}"
+
+
+def test_the_lists_of_every_llm_agents_arguments_and_of_llm_agent_from_envs_name_them_all() -> None:
+    import dataclasses
+    import inspect
+
+    from miniagents.ext.llm import LLMOptions
+    from miniagents.ext.llm.from_env import llm_agent_from_env
+
+    text = re.sub(r"\s+", " ", (DOCS / "llm-agents.md").read_text(encoding="utf-8"))
+    every = text[text.index("Besides `model`") : text.index("which every LLM agent takes")]
+    named = set(re.findall(r"`(\w+)`", every))
+    assert {option.name for option in dataclasses.fields(LLMOptions)} - named == set()
+    listed = text[text.index("`llm_agent_from_env(") :]
+    listed = listed[: listed.index(")`")]
+    parameters = set(inspect.signature(llm_agent_from_env).parameters)
+    assert parameters - set(re.findall(r"(\w+)=", listed)) == set()

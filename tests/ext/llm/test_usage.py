@@ -893,6 +893,24 @@ def test_a_finished_calls_price_is_nothing_if_replayed_and_the_batch_price_if_ba
     assert (batch.cost_usd or 0.0) < (live.cost_usd or 0.0)
 
 
+def test_a_reply_with_audio_prices_its_cache_writes_at_their_rate_as_a_text_reply_does() -> None:
+    # 1,000 prompt tokens, 800 of them written to the cache (Anthropic's rate: 1.25 times
+    # the prompt's): a reply that splits its audio (none here) is priced as one that does
+    # not, its cache writes at their own rate. (was: the audio pricing left them out, so
+    # they were priced as plain prompt tokens)
+    from miniagents.ext.llm.provider import AudioTokens
+
+    def finish(audio: AudioTokens | None) -> Finish:
+        return Finish("stop", 1000, 100, cache_write_tokens=800, audio=audio)
+
+    text = finish_usage(finish(None), "claude-haiku-4-5", "anthropic")
+    split = finish_usage(finish(AudioTokens(0, 0, 0)), "claude-haiku-4-5", "anthropic")
+    assert text.cost_usd is not None
+    assert split.cost_usd == pytest.approx(text.cost_usd)
+    unwritten = text.model_copy(update={"cache_write_tokens": None})
+    assert text.cost_usd > (cost_usd("claude-haiku-4-5", unwritten, "anthropic") or 0.0)
+
+
 def test_a_finished_call_is_priced_as_the_model_that_answered_if_the_table_knows_it() -> None:
     # Asked "gpt-4o", answered "gpt-4o-2024-05-13" (a dated model, priced apart): priced as
     # the answered one; an answer the table does not know (a fine-tuned model's name), or

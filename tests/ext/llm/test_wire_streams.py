@@ -196,6 +196,67 @@ def test_a_chat_chunk_of_a_tool_call_is_its_events_without_a_sign_of_life() -> N
     assert len(seen) == len(signs) + 2 + 1  # the call's two events, and the Finish
 
 
+def _tool_chunk(*calls: dict[str, object]) -> bytes:
+    """A Chat Completions chunk of ``calls`` (each a ``tool_calls`` entry, with its index)."""
+    choice = {"index": 0, "finish_reason": None, "delta": {"tool_calls": list(calls)}}
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    return sse(None, {**chunk, "choices": [choice]})
+
+
+def test_chat_calls_of_one_id_whose_deltas_interleave_each_keep_their_arguments() -> None:
+    """A model that wrote one id for two calls, their deltas interleaved by index: each
+    call runs with its own arguments, the second renamed, and each result goes back."""
+
+    def start(index: int) -> dict[str, object]:
+        function = {"name": "add", "arguments": ""}
+        return {"index": index, "id": "dup", "type": "function", "function": function}
+
+    def piece(index: int, text: str) -> dict[str, object]:
+        return {"index": index, "function": {"arguments": text}}
+
+    calls = [
+        _tool_chunk(start(0)),
+        _tool_chunk(start(1)),
+        _tool_chunk(piece(0, '{"a": ')),
+        _tool_chunk(piece(1, '{"a": ')),
+        _tool_chunk(piece(1, "2}"), piece(0, "1}")),
+    ]
+    before, _deltas, after = chat_events([])
+    done = chat_events(["Done."])
+    ran: list[int] = []
+
+    def add(a: int) -> int:
+        """Add one.
+
+        Args:
+            a: A number.
+        """
+        ran.append(a)
+        return a + 1
+
+    async def main() -> list[tuple[str, str, str]]:
+        agent = replying_agent(
+            "chat",
+            events_reply([*before, *calls, *after]),
+            events_reply([event for part in done for event in part]),
+        )
+        async with MiniAgents():
+            reply = await agent.inquire("Add one to 1 and to 2.", tools=[add])
+        return [
+            (type(message).__name__, str(getattr(message, "call_id", "")), str(message))
+            for message in reply
+        ]
+
+    assert run_with_virtual_time(main()) == [
+        ("LLMToolCallMessage", "dup", '{"a": 1}'),
+        ("LLMToolCallMessage", "dup_2", '{"a": 2}'),
+        ("LLMToolResultMessage", "dup", "2"),
+        ("LLMToolResultMessage", "dup_2", "3"),
+        ("OpenAIMessage", "", "Done."),
+    ]
+    assert ran == [1, 2]
+
+
 @pytest.mark.parametrize("api", APIS)
 def test_a_whole_reply_that_is_not_json_is_a_response_error_not_an_attribute_error(
     api: str,

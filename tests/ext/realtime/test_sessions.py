@@ -1117,6 +1117,50 @@ async def test_a_gemini_reply_whose_usage_leaves_out_its_zero_totals_is_priced(
     assert budget.usage.unpriced_requests == 0
 
 
+async def test_a_gemini_reply_of_a_cached_prompt_is_priced(fake_llm: FakeLLMServer) -> None:
+    # Gemini says of what its cached tokens were (cacheTokensDetails), as the fake server
+    # now does: 10 of the prompt's text tokens read from the cache, none of its audio.
+    # (was: the fake sent no cacheTokensDetails, so the cached audio was unknown and a
+    # cached reply unpriced)
+    gemini_api = APIS[1]
+    fake_llm.speak(["Hello."], usage=LiveUsage(input_text=30, input_audio=20, cached=10))
+    async with MiniAgents():
+        found = await pieces(gemini_api.voice(fake_llm).inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    told = turn.usage
+    assert told is not None
+    assert (told.cached_input_tokens, told.cached_audio_tokens) == (10, 0)
+    assert turn.model is not None
+    expected = modal_cost_usd(
+        turn.model,
+        "google",
+        input_tokens=50,
+        output_tokens=0,
+        cached_input_tokens=10,
+        input_audio_tokens=20,
+    )
+    assert expected is not None
+    assert told.cost_usd == pytest.approx(expected)
+
+
+def test_a_gemini_usage_sums_the_counts_of_a_modality_it_lists_twice() -> None:
+    from google.genai import types
+
+    def count(modality: types.MediaModality, tokens: int) -> types.ModalityTokenCount:
+        return types.ModalityTokenCount(modality=modality, token_count=tokens)
+
+    given = types.UsageMetadata(
+        prompt_token_count=45,
+        prompt_tokens_details=[
+            count(types.MediaModality.AUDIO, 10),
+            count(types.MediaModality.TEXT, 30),
+            count(types.MediaModality.AUDIO, 5),  # (was: read as its first entry's, 10)
+        ],
+    )
+    usage = gemini_usage(given)
+    assert (usage.input_text_tokens, usage.input_audio_tokens) == (30, 15)
+
+
 def test_a_gemini_usage_tells_a_modality_of_none_from_one_not_said() -> None:
     from google.genai import types
 
